@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// Container start latency and memory: tsula side by side with bare runc, in one run.
+//   node bench/engine.mjs [N]      (root; after scripts/install.sh or scripts/deps.sh)
+// Prints: N sequential `tsula run --rm busybox true` vs N `runc run` of an equivalent bundle,
+// the engine's own latency (API create→start→wait→delete, without the CLI's start-up),
+// tsulad's idle RSS and the RSS each running container adds on the host.
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { promises as fs, existsSync, openSync } from 'node:fs';
+import * as http from 'node:http';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const N = Number(process.argv[2] ?? 20);
+const K = 10; // containers held running for the memory figure
+const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-bench-'));
+const sock = path.join(dir, 'tsulad.sock');
+const host = `unix://${sock}`;
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const stats = (xs) => { const s = [...xs].sort((a, b) => a - b); return { mean: s.reduce((a, b) => a + b, 0) / s.length, p50: s[Math.floor(s.length / 2)] }; };
+const fmt = (ms) => `${ms.toFixed(1)} ms`;
+
+function rssKb(pid) {
+  try { return Number(/VmRSS:\s+(\d+)/.exec(execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }))[1]); } catch { return 0; }
+}
+function pssKb(pid) {
+  try { return Number(/Pss:\s+(\d+)/.exec(execFileSync('cat', [`/proc/${pid}/smaps_rollup`], { encoding: 'utf8' }))[1]); } catch { return 0; }
+}
+function procs(match) {
+  return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter(Boolean)
+    .map((l) => ({ pid: Number(l.split(/\s+/)[0]), args: l.slice(l.indexOf(' ') + 1) })).filter((p) => match(p.args));
+}
+function api(method, p, body) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ socketPath: sock, method, path: p, headers: { 'Content-Type': 'application/json' } }, (res) => {
+      let d = ''; res.on('data', (c) => { d += c; }); res.on('end', () => resolve({ status: res.statusCode, body: d }));
+    });
+    req.on('error', reject);
+    req.end(body ? JSON.stringify(body) : undefined);
+  });
+}
+const tsula = (...args) => spawnSync(process.execPath, [path.join(ROOT, 'build/tsula.mjs'), '-H', host, ...args], { encoding: 'utf8' });
+
+let daemon;
+try {
+  if (!existsSync(path.join(ROOT, 'build/images/busybox.tar'))) execFileSync(path.join(ROOT, 'scripts/build-busybox-image.sh'), [path.join(ROOT, 'build/images')]);
+  const log = openSync(path.join(dir, 'tsulad.log'), 'a');
+  daemon = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', host, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--config-file', '/dev/null'], { stdio: ['ignore', log, log] });
+  for (let i = 0; i < 200 && tsula('version').status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
+  if (tsula('load', '-i', path.join(ROOT, 'build/images/busybox.tar')).status !== 0) throw new Error('load failed');
+  await new Promise((r) => setTimeout(r, 1000));
+  const idleRss = rssKb(daemon.pid);
+
+  // bare runc: the same busybox rootfs, runc's default spec, `true`
+  const bundle = path.join(dir, 'bundle');
+  await fs.mkdir(path.join(bundle, 'rootfs'), { recursive: true });
+  execFileSync('tar', ['-xf', path.join(ROOT, 'build/images/busybox.tar'), '-C', dir]);
+  const manifest = JSON.parse(await fs.readFile(path.join(dir, 'manifest.json'), 'utf8'));
+  for (const l of manifest[0].Layers) execFileSync('tar', ['-xf', path.join(dir, l), '-C', path.join(bundle, 'rootfs')]);
+  execFileSync('runc', ['spec'], { cwd: bundle });
+  const spec = JSON.parse(await fs.readFile(path.join(bundle, 'config.json'), 'utf8'));
+  spec.process.terminal = false; spec.process.args = ['true'];
+  await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
+  const runcRoot = path.join(dir, 'runc-root');
+
+  const bench = (label, fn) => { const xs = []; fn(); for (let i = 0; i < N; i++) { const t = now(); fn(i); xs.push(now() - t); } return { label, ...stats(xs) }; };
+  const runcRes = bench('runc run (bare)', (i) => { const r = spawnSync('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `b${i ?? 'w'}`]); if (r.status !== 0) throw new Error(String(r.stderr)); });
+  const cliRes = bench('tsula run --rm busybox true', () => { const r = tsula('run', '--rm', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); });
+  const apiTimes = [];
+  for (let i = 0; i <= N; i++) {
+    const t = now();
+    const c = JSON.parse((await api('POST', '/v1.41/containers/create', { Image: 'busybox', Cmd: ['true'] })).body);
+    const w = api('POST', `/v1.41/containers/${c.Id}/wait?condition=next-exit`);
+    await api('POST', `/v1.41/containers/${c.Id}/start`);
+    await w;
+    await api('DELETE', `/v1.41/containers/${c.Id}`);
+    if (i > 0) apiTimes.push(now() - t);
+  }
+  const apiRes = { label: 'engine API create+start+wait+rm', ...stats(apiTimes) };
+  const nodeRes = bench('node -e 0 (CLI floor)', () => spawnSync(process.execPath, ['-e', '0']));
+
+  console.log(`\nstart latency, N=${N} sequential runs (mean / p50)`);
+  for (const r of [runcRes, cliRes, apiRes, nodeRes]) console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc`);
+
+  // memory: K running containers
+  const ids = [];
+  for (let i = 0; i < K; i++) ids.push(tsula('run', '-d', 'busybox', 'sleep', '600').stdout.trim());
+  await new Promise((r) => setTimeout(r, 1000));
+  const conmons = procs((a) => a.startsWith('conmon') && a.includes(dir));
+  const conmonRss = conmons.reduce((s, p) => s + rssKb(p.pid), 0);
+  const conmonPss = conmons.reduce((s, p) => s + pssKb(p.pid), 0);
+  const busyRss = rssKb(daemon.pid);
+  console.log(`\nmemory`);
+  console.log(`  tsulad idle RSS                      ${(idleRss / 1024).toFixed(1)} MB`);
+  console.log(`  tsulad RSS with ${K} containers        ${(busyRss / 1024).toFixed(1)} MB (+${((busyRss - idleRss) / 1024 / K).toFixed(2)} MB per container)`);
+  console.log(`  conmon per container                 ${(conmonRss / 1024 / conmons.length).toFixed(2)} MB RSS, ${(conmonPss / 1024 / conmons.length).toFixed(2)} MB PSS (${conmons.length} conmon)`);
+  console.log(`  host RSS added per running container ${((conmonRss + Math.max(0, busyRss - idleRss)) / 1024 / K).toFixed(2)} MB (conmon + tsulad growth)`);
+  tsula('rm', '-f', ...ids);
+} finally {
+  daemon?.kill('SIGKILL');
+  spawnSync('sh', ['-c', `for m in $(grep ' ${dir}' /proc/self/mounts | cut -d' ' -f2 | sort -r); do umount -l $m; done`]);
+  await fs.rm(dir, { recursive: true, force: true });
+}

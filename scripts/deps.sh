@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what tsula needs from Debian, then npm dependencies, then build.
+#   scripts/deps.sh          runtime packages
+#   scripts/deps.sh --test   plus what the test suite needs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUNTIME_PKGS=(runc conmon busybox-static umoci skopeo attr procps iproute2 util-linux ca-certificates)
+TEST_PKGS=()
+
+if [[ "${1:-}" == "--test" ]]; then
+  TEST_PKGS+=(psmisc)
+fi
+
+missing=()
+for p in "${RUNTIME_PKGS[@]}" "${TEST_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo ">>> apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if ! command -v node >/dev/null || [[ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]]; then
+  echo ">>> Node.js >= 20 is required (found: $(node --version 2>/dev/null || echo none))" >&2
+  exit 1
+fi
+
+echo ">>> npm ci"
+npm ci --no-audit --no-fund --loglevel=error
+echo ">>> build"
+npm run --silent build

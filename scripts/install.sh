@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# One command for a fresh Debian 12 machine, as root: install tsula and what it needs,
+# build the local busybox image, start tsulad if it is not running, and run a container.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+
+[[ $(id -u) == 0 ]] || { echo "run as root (containers need it)" >&2; exit 1; }
+
+scripts/deps.sh
+
+ln -sf "$ROOT/bin/tsula" /usr/local/bin/tsula
+ln -sf "$ROOT/bin/tsulad" /usr/local/bin/tsulad
+mkdir -p /etc/tsula
+
+echo ">>> building busybox:latest from Debian's busybox-static"
+scripts/build-busybox-image.sh "$ROOT/build/images" >/dev/null
+
+SOCK=/run/tsula/tsulad.sock
+if ! tsula version >/dev/null 2>&1; then
+  echo ">>> starting tsulad (log: /var/log/tsulad.log)"
+  setsid nohup tsulad >>/var/log/tsulad.log 2>&1 </dev/null &
+  for _ in $(seq 1 100); do [[ -S $SOCK ]] && tsula version >/dev/null 2>&1 && break; sleep 0.1; done
+  tsula version >/dev/null || { echo "tsulad did not start; see /var/log/tsulad.log" >&2; tail -20 /var/log/tsulad.log >&2; exit 1; }
+fi
+
+tsula load -i "$ROOT/build/images/busybox.tar"
+tsula run --rm busybox echo "hello from a tsula container"
+echo ">>> done: try 'tsula run -it --rm busybox sh'"

@@ -1,0 +1,3 @@
+import { main } from '../engine/daemon.js';
+
+void main(process.argv);

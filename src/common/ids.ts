@@ -1,0 +1,41 @@
+// Identifier rules, checked before any id or name touches the filesystem.
+import { randomBytes } from 'node:crypto';
+import { invalidArgument } from './errors.js';
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const FULL_ID_RE = /^[0-9a-f]{64}$/;
+const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
+
+export function newId(): string {
+  return randomBytes(32).toString('hex');
+}
+
+export function isFullId(s: string): boolean {
+  return FULL_ID_RE.test(s);
+}
+
+/** A container name as docker accepts it (a leading "/" is tolerated, as docker does). */
+export function validateName(name: string): string {
+  const n = name.startsWith('/') ? name.slice(1) : name;
+  if (!NAME_RE.test(n) || n.length > 253 || n.includes('..')) {
+    throw invalidArgument(`invalid container name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+  }
+  return n;
+}
+
+/** A reference a user typed for an object (id, id prefix or name): never a path. */
+export function validateRef(ref: string, what = 'container'): string {
+  if (!ref || ref.includes('/') || ref.includes('..') || ref.includes('\0') || ref.length > 256) {
+    throw invalidArgument(`invalid ${what} reference "${ref}"`);
+  }
+  return ref;
+}
+
+export function validateDigest(d: string): string {
+  if (!DIGEST_RE.test(d)) throw invalidArgument(`invalid digest "${d}": want sha256:<64 hex>`);
+  return d;
+}
+
+export function shortId(id: string): string {
+  return id.slice(0, 12);
+}

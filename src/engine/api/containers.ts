@@ -1,0 +1,216 @@
+// /containers/* and /exec/* of the Docker-shaped API.
+import type { Router, Ctx, RawStream } from './http.js';
+import { sendJson, sendStatus, readJsonBody, boolParam, intParam, frame, hijack, readUpgradedBody } from './http.js';
+import type { ContainerService } from '../containers/service.js';
+import type { ExecService } from '../containers/exec.js';
+import type { ContainerRecord } from '../containers/record.js';
+import type { StdioStream } from '../../runtime/types.js';
+import { readLogs } from '../containers/logs.js';
+import { invalidArgument, errorMessage } from '../../common/errors.js';
+import { humanStatus } from './format.js';
+
+export function containerRoutes(r: Router, cs: ContainerService, es: ExecService): void {
+  r.add('POST', '/containers/create', async ({ req, res, query }) => {
+    const name = query.get('name') ?? undefined;
+    sendJson(res!, 201, await cs.create(await readJsonBody(req), name || undefined));
+  });
+
+  r.add('GET', '/containers/json', async ({ res, query }) => {
+    const all = boolParam(query, 'all');
+    const filters = parseFilters(query.get('filters'));
+    let list = cs.list().filter((c) => all || c.State.Running || filters.status?.length);
+    list = list.filter((c) => matchFilters(c, filters));
+    const limit = intParam(query, 'limit');
+    if (limit && limit > 0) list = list.slice(0, limit);
+    sendJson(res!, 200, list.map(summary));
+  });
+
+  r.add('GET', '/containers/{id}/json', async ({ res, params }) => {
+    sendJson(res!, 200, inspect(cs.get(params[0])));
+  });
+
+  r.add('POST', '/containers/{id}/start', async ({ res, params }) => {
+    sendStatus(res!, (await cs.start(params[0])) === 'already' ? 304 : 204);
+  });
+
+  r.add('POST', '/containers/{id}/stop', async ({ res, params, query }) => {
+    sendStatus(res!, (await cs.stop(params[0], intParam(query, 't'))) === 'already' ? 304 : 204);
+  });
+
+  r.add('POST', '/containers/{id}/restart', async ({ res, params, query }) => {
+    await cs.restart(params[0], intParam(query, 't'));
+    sendStatus(res!, 204);
+  });
+
+  r.add('POST', '/containers/{id}/kill', async ({ res, params, query }) => {
+    await cs.kill(params[0], query.get('signal') || 'SIGKILL');
+    sendStatus(res!, 204);
+  });
+
+  r.add('POST', '/containers/{id}/pause', async ({ res, params }) => { await cs.pause(params[0]); sendStatus(res!, 204); });
+  r.add('POST', '/containers/{id}/unpause', async ({ res, params }) => { await cs.unpause(params[0]); sendStatus(res!, 204); });
+
+  r.add('POST', '/containers/{id}/rename', async ({ res, params, query }) => {
+    const name = query.get('name');
+    if (!name) throw invalidArgument('rename: the new name is required (name=)');
+    await cs.rename(params[0], name);
+    sendStatus(res!, 204);
+  });
+
+  r.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
+    const rec = cs.get(params[0]);
+    await cs.remove(params[0], { force: boolParam(query, 'force') });
+    es.forgetContainer(rec.Id);
+    sendStatus(res!, 204);
+  });
+
+  r.add('POST', '/containers/{id}/wait', async ({ res, params, query }) => {
+    const cond = query.get('condition') || 'not-running';
+    if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw invalidArgument(`invalid condition: "${cond}"`);
+    const rec = cs.get(params[0]);
+    const code = cs.wait(rec.Id, cond as 'not-running');
+    // headers now, so a client can tell the wait is registered (docker does the same)
+    res!.writeHead(200, { 'Content-Type': 'application/json' });
+    res!.flushHeaders();
+    const c = await code;
+    res!.end(JSON.stringify({ StatusCode: c, Error: null }) + '\n');
+  });
+
+  r.add('GET', '/containers/{id}/top', async ({ res, params, query }) => {
+    sendJson(res!, 200, await cs.top(params[0], query.get('ps_args') || '-ef'));
+  });
+
+  r.add('POST', '/containers/{id}/resize', async ({ res, params, query }) => {
+    await cs.resize(params[0], intParam(query, 'h') ?? 24, intParam(query, 'w') ?? 80);
+    sendStatus(res!, 200);
+  });
+
+  r.add('GET', '/containers/{id}/logs', async (ctx) => {
+    const { res, params, query, req } = ctx;
+    const rec = cs.get(params[0]);
+    const stdout = boolParam(query, 'stdout');
+    const stderr = boolParam(query, 'stderr');
+    if (!stdout && !stderr) throw invalidArgument('you must choose at least one stream (stdout=1 and/or stderr=1)');
+    const tailQ = query.get('tail');
+    const tail = !tailQ || tailQ === 'all' ? null : Number(tailQ);
+    if (tail !== null && (!Number.isInteger(tail) || tail < 0)) throw invalidArgument(`invalid tail value "${tailQ}"`);
+    const follow = boolParam(query, 'follow');
+    const timestamps = boolParam(query, 'timestamps');
+    const since = query.get('since') ? Number(query.get('since')) : undefined;
+    const until = query.get('until') ? Number(query.get('until')) : undefined;
+    res!.writeHead(200, { 'Content-Type': rec.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
+    res!.flushHeaders();
+    const ac = new AbortController();
+    req.on('close', () => ac.abort());
+    const stopped = rec.State.Running || rec.State.Status === 'created'
+      ? cs.wait(rec.Id, rec.State.Running ? 'not-running' : 'next-exit').then(() => {}) : Promise.resolve();
+    await readLogs(rec.LogPath, { follow, tail, since, until, stopped, signal: ac.signal }, (l) => {
+      if ((l.stream === 1 && !stdout) || (l.stream === 2 && !stderr)) return;
+      const data = timestamps ? Buffer.concat([Buffer.from(l.time + ' '), l.data]) : l.data;
+      res!.write(rec.Config.Tty ? data : frame(l.stream, data));
+    });
+    res!.end();
+  });
+
+  r.add('POST', '/containers/{id}/attach', async (ctx) => {
+    const { query, params } = ctx;
+    const rec = cs.get(params[0]);
+    const want = { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') };
+    const raw = hijack(ctx);
+    if (boolParam(query, 'logs')) {
+      await readLogs(rec.LogPath, { follow: false, tail: null }, (l) => raw.write(rec.Config.Tty ? l.data : frame(l.stream, l.data)));
+    }
+    if (!boolParam(query, 'stream') && query.has('stream')) { raw.end(); return; }
+    let closed = false;
+    raw.onClose(() => { closed = true; });
+    const stdio = await cs.attach(rec.Id);
+    if (!stdio || closed) { stdio?.close(); raw.end(); return; }
+    pump(stdio, raw, { tty: rec.Config.Tty, ...want });
+  });
+
+  r.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
+    sendJson(res!, 201, es.create(params[0], await readJsonBody(req)));
+  });
+
+  r.add('POST', '/exec/{id}/start', async (ctx) => {
+    const { params } = ctx;
+    let body: unknown;
+    let rest: Buffer<ArrayBufferLike> = Buffer.alloc(0);
+    if (ctx.upgraded) ({ body, rest } = await readUpgradedBody(ctx));
+    else body = await readJsonBody(ctx.req);
+    const b = (body ?? {}) as { Detach?: boolean; Tty?: boolean };
+    const session = es.get(params[0]);
+    if (b.Detach) {
+      await es.start(session.ID, true);
+      if (ctx.res) sendStatus(ctx.res, 200); else ctx.upgraded!.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+      return;
+    }
+    // Start before switching protocols so a failure is still a proper HTTP error
+    const { handle } = await es.start(session.ID, false);
+    const raw = hijack(ctx, rest);
+    if (!handle.stdio) { raw.end(); return; }
+    pump(handle.stdio, raw, { tty: session.ProcessConfig.tty, stdin: session.OpenStdin, stdout: session.OpenStdout, stderr: session.OpenStderr });
+  });
+
+  r.add('POST', '/exec/{id}/resize', async ({ res, params, query }) => {
+    await es.resize(params[0], intParam(query, 'h') ?? 24, intParam(query, 'w') ?? 80);
+    sendStatus(res!, 200);
+  });
+
+  r.add('GET', '/exec/{id}/json', async ({ res, params }) => {
+    sendJson(res!, 200, es.inspect(params[0]));
+  });
+}
+
+/** Copy between a process' stdio and a client connection until either side ends. */
+function pump(stdio: StdioStream, raw: RawStream, o: { tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): void {
+  stdio.onOutput((stream, data) => {
+    if ((stream === 1 && !o.stdout) || (stream === 2 && !o.stderr)) return;
+    raw.write(o.tty ? data : frame(stream, data));
+  });
+  stdio.onEnd(() => raw.end());
+  if (o.stdin) {
+    raw.onInput((d) => stdio.write(d));
+    raw.onInputEnd(() => stdio.closeStdin());
+  }
+  raw.onClose(() => stdio.close());
+}
+
+function parseFilters(s: string | null): Record<string, string[]> {
+  if (!s) return {};
+  try {
+    const f = JSON.parse(s) as Record<string, string[] | Record<string, boolean>>;
+    return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Array.isArray(v) ? v : Object.keys(v).filter((x) => v[x])]));
+  } catch (e) {
+    throw invalidArgument(`invalid filters: ${errorMessage(e)}`);
+  }
+}
+
+function matchFilters(c: ContainerRecord, f: Record<string, string[]>): boolean {
+  const test = (key: string, pred: (v: string) => boolean) => !f[key]?.length || f[key].some(pred);
+  return test('status', (v) => c.State.Status === v)
+    && test('name', (v) => c.Name.slice(1).includes(v))
+    && test('id', (v) => c.Id.startsWith(v))
+    && test('label', (v) => { const [k, val] = v.split('='); return val === undefined ? k in c.Config.Labels : c.Config.Labels[k] === val; });
+}
+
+function summary(c: ContainerRecord): Record<string, unknown> {
+  return {
+    Id: c.Id,
+    Names: [c.Name],
+    Image: c.Config.Image,
+    ImageID: c.Image,
+    Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
+    Created: Math.floor(Date.parse(c.Created) / 1000),
+    Ports: [],
+    Labels: c.Config.Labels,
+    State: c.State.Status,
+    Status: humanStatus(c.State),
+    HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
+    Mounts: c.Mounts,
+  };
+}
+
+export function inspect(c: ContainerRecord): Record<string, unknown> {
+  return { ...c, AppArmorProfile: '', ExecIDs: null, SizeRw: undefined, NetworkSettings: { Networks: { [c.HostConfig.NetworkMode]: {} } } };
+}

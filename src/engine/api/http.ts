@@ -1,0 +1,158 @@
+// HTTP plumbing for the Docker-shaped API: routing, JSON bodies, errors as {"message"},
+// docker's 8-byte stream framing, and connection hijacking for attach/exec.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { httpStatus, errorMessage, invalidArgument } from '../../common/errors.js';
+
+export interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse | null;      // null when the connection was upgraded
+  params: string[];
+  query: URLSearchParams;
+  /** Raw connection after an Upgrade (attach, exec start). */
+  upgraded?: { socket: Duplex; head: Buffer };
+}
+
+export type Handler = (ctx: Ctx) => Promise<void>;
+
+export class Router {
+  private routes: Array<{ method: string; re: RegExp; h: Handler }> = [];
+
+  add(method: string, pattern: string, h: Handler): void {
+    // "{x}" matches one path segment; "{x*}" matches the rest (image names have slashes)
+    const re = new RegExp('^' + pattern.replace(/\{\w+\*\}/g, '(.+)').replace(/\{\w+\}/g, '([^/]+)') + '$');
+    this.routes.push({ method, re, h });
+  }
+
+  match(method: string, pathname: string): { h: Handler; params: string[] } | 'method' | null {
+    let methodMismatch = false;
+    for (const r of this.routes) {
+      const m = r.re.exec(pathname);
+      if (!m) continue;
+      if (r.method !== method && !(method === 'HEAD' && r.method === 'GET')) { methodMismatch = true; continue; }
+      return { h: r.h, params: m.slice(1).map(decodeURIComponent) };
+    }
+    return methodMismatch ? 'method' : null;
+  }
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body) + '\n';
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function sendStatus(res: ServerResponse, status: number): void {
+  res.writeHead(status);
+  res.end();
+}
+
+export function sendError(res: ServerResponse, err: unknown): void {
+  if (res.headersSent) { res.destroy(); return; }
+  sendJson(res, httpStatus(err), { message: errorMessage(err) });
+}
+
+export async function readBody(req: IncomingMessage, limit = 4 << 20): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of req) {
+    n += (c as Buffer).length;
+    if (n > limit) throw invalidArgument(`request body too large (over ${limit} bytes)`);
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+  const buf = await readBody(req);
+  if (!buf.length) return {};
+  try {
+    return JSON.parse(buf.toString('utf8'));
+  } catch (e) {
+    throw invalidArgument(`malformed JSON in request body: ${(e as Error).message}`);
+  }
+}
+
+export function boolParam(q: URLSearchParams, name: string): boolean {
+  const v = q.get(name);
+  return v !== null && v !== '' && v !== '0' && v.toLowerCase() !== 'false';
+}
+
+export function intParam(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw invalidArgument(`invalid value for ${name}: "${v}"`);
+  return n;
+}
+
+/** Docker's multiplexed stream frame: [stream, 0, 0, 0, len BE32] payload. */
+export function frame(stream: 0 | 1 | 2, data: Buffer): Buffer {
+  const h = Buffer.alloc(8);
+  h[0] = stream;
+  h.writeUInt32BE(data.length, 4);
+  return Buffer.concat([h, data]);
+}
+
+/** A hijacked or streamed connection the engine pumps a process' stdio through. */
+export interface RawStream {
+  write(data: Buffer): void;
+  end(): void;
+  onInput(cb: (d: Buffer) => void): void;
+  onInputEnd(cb: () => void): void;
+  onClose(cb: () => void): void;
+}
+
+/** Switch the connection to raw mode: 101 for an Upgrade, else a streamed 200. */
+export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.alloc(0)): RawStream {
+  const contentType = 'application/vnd.docker.raw-stream';
+  if (ctx.upgraded) {
+    const { socket } = ctx.upgraded;
+    socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+    const inputCbs: Array<(d: Buffer) => void> = [];
+    let pending: Buffer<ArrayBufferLike>[] = bodyPrefix.length ? [bodyPrefix] : [];
+    socket.on('data', (d: Buffer) => { if (inputCbs.length) for (const cb of inputCbs) cb(d); else pending.push(d); });
+    return {
+      write: (d) => { if (!socket.destroyed && socket.writable) socket.write(d); },
+      end: () => { if (!socket.destroyed) socket.end(); },
+      onInput: (cb) => { inputCbs.push(cb); for (const d of pending) cb(d); pending = []; },
+      onInputEnd: (cb) => { socket.on('end', cb); },
+      onClose: (cb) => { socket.on('close', cb); },
+    };
+  }
+  const res = ctx.res!;
+  res.writeHead(200, { 'Content-Type': contentType });
+  res.flushHeaders();
+  return {
+    write: (d) => { if (!res.writableEnded) res.write(d); },
+    end: () => { if (!res.writableEnded) res.end(); },
+    onInput: (cb) => { ctx.req.on('data', cb); },
+    onInputEnd: (cb) => { ctx.req.on('end', cb); },
+    onClose: (cb) => { res.on('close', cb); },
+  };
+}
+
+/** For an upgraded POST with a JSON body (exec start): split the body from stdin bytes. */
+export async function readUpgradedBody(ctx: Ctx): Promise<{ body: unknown; rest: Buffer }> {
+  const len = Number(ctx.req.headers['content-length'] ?? 0);
+  const { socket, head } = ctx.upgraded!;
+  let buf = head;
+  while (buf.length < len) {
+    const chunk = await new Promise<Buffer | null>((resolve) => {
+      const onData = (d: Buffer) => { cleanup(); resolve(d); };
+      const onEnd = () => { cleanup(); resolve(null); };
+      const cleanup = () => { socket.off('data', onData); socket.off('end', onEnd); socket.pause(); };
+      socket.on('data', onData);
+      socket.on('end', onEnd);
+      socket.resume();
+    });
+    if (!chunk) break;
+    buf = Buffer.concat([buf, chunk]);
+  }
+  const text = buf.subarray(0, len).toString('utf8');
+  let body: unknown = {};
+  if (text.trim()) {
+    try { body = JSON.parse(text); } catch (e) { throw invalidArgument(`malformed JSON in request body: ${(e as Error).message}`); }
+  }
+  return { body, rest: buf.subarray(len) };
+}

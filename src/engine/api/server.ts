@@ -1,0 +1,71 @@
+// The engine's HTTP server on its unix socket: version prefix, routing, errors, upgrades.
+import * as http from 'node:http';
+import type { Duplex } from 'node:stream';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Router, sendError, sendJson, type Ctx } from './http.js';
+import type { Logger } from '../../common/log.js';
+import { errorMessage, httpStatus } from '../../common/errors.js';
+
+const VERSION_PREFIX = /^\/v\d+(\.\d+)?(?=\/)/;
+
+export function createApiServer(router: Router, log: Logger): http.Server {
+  const dispatch = async (req: http.IncomingMessage, res: http.ServerResponse | null, upgraded?: Ctx['upgraded']) => {
+    const url = new URL(req.url ?? '/', 'http://tsula');
+    const pathname = url.pathname.replace(VERSION_PREFIX, '');
+    const m = router.match(req.method ?? 'GET', pathname);
+    if (!m || m === 'method') {
+      const body = { message: m === 'method' ? `method ${req.method} not allowed on ${pathname}` : `page not found: ${pathname}` };
+      if (res) sendJson(res, m === 'method' ? 405 : 404, body);
+      else upgraded?.socket.end(rawResponse(404, body));
+      return;
+    }
+    try {
+      await m.h({ req, res, params: m.params, query: url.searchParams, upgraded });
+    } catch (e) {
+      const status = httpStatus(e);
+      if (status >= 500) log.error('request failed', { method: req.method, path: pathname, err: errorMessage(e) });
+      else log.debug('request refused', { method: req.method, path: pathname, err: errorMessage(e) });
+      if (res) sendError(res, e);
+      else if (upgraded && !upgraded.socket.destroyed) upgraded.socket.end(rawResponse(status, { message: errorMessage(e) }));
+    }
+  };
+  const server = http.createServer({ keepAliveTimeout: 5000 }, (req, res) => { void dispatch(req, res); });
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {});
+    void dispatch(req, null, { socket, head });
+  });
+  server.on('clientError', (_err, socket) => { socket.end('HTTP/1.1 400 Bad Request\r\n\r\n'); });
+  // long-lived streams (logs -f, events, wait) must not be cut by a request timeout
+  server.requestTimeout = 0;
+  server.headersTimeout = 60_000;
+  return server;
+}
+
+function rawResponse(status: number, body: unknown): string {
+  const text = JSON.stringify(body) + '\n';
+  return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
+}
+
+/** Listen on a unix socket: mode 0660, group `group` when it exists. */
+export async function listenUnix(server: http.Server, socketPath: string, group: string, log: Logger): Promise<void> {
+  await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o711 });
+  await fs.rm(socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(socketPath, () => { server.off('error', reject); resolve(); });
+  });
+  await fs.chmod(socketPath, 0o660);
+  const gid = await groupId(group);
+  if (gid !== null) await fs.chown(socketPath, 0, gid).catch((e) => log.warn('cannot chown API socket', { err: errorMessage(e) }));
+}
+
+async function groupId(group: string): Promise<number | null> {
+  if (!group) return null;
+  const text = await fs.readFile('/etc/group', 'utf8').catch(() => '');
+  for (const line of text.split('\n')) {
+    const [name, , gid] = line.split(':');
+    if (name === group) return Number(gid);
+  }
+  return null;
+}

@@ -1,0 +1,106 @@
+// /_ping, /version, /info, /events.
+import * as os from 'node:os';
+import { promises as fs } from 'node:fs';
+import type { Router } from './http.js';
+import { sendJson } from './http.js';
+import type { ContainerService } from '../containers/service.js';
+import type { ImageStore } from '../../image/types.js';
+import type { SnapshotDriver } from '../../storage/types.js';
+import type { DaemonConfig } from '../config.js';
+import { EventBus, type EventFilter } from '../events.js';
+import { errorMessage, invalidArgument } from '../../common/errors.js';
+
+export const API_VERSION = '1.41';
+export const VERSION = '0.1.0';
+
+export interface SystemDeps {
+  cs: ContainerService;
+  images: ImageStore;
+  driver: SnapshotDriver;
+  config: DaemonConfig;
+  events: EventBus;
+  runtimePaths: Record<string, string>;
+}
+
+async function osName(): Promise<string> {
+  const text = await fs.readFile('/etc/os-release', 'utf8').catch(() => '');
+  return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text)?.[1] ?? 'Linux';
+}
+
+async function cgroupVersion(): Promise<string> {
+  return (await fs.stat('/sys/fs/cgroup/cgroup.controllers').then(() => true, () => false)) ? '2' : '1';
+}
+
+export function systemRoutes(r: Router, d: SystemDeps): void {
+  const ping = async ({ res }: { res: import('node:http').ServerResponse | null }) => {
+    res!.writeHead(200, { 'Content-Type': 'text/plain', 'Api-Version': API_VERSION });
+    res!.end('OK');
+  };
+  r.add('GET', '/_ping', ping);
+
+  r.add('GET', '/version', async ({ res }) => {
+    sendJson(res!, 200, {
+      Platform: { Name: 'tsula' },
+      Components: [{ Name: 'Engine', Version: VERSION, Details: { ApiVersion: API_VERSION, NodeVersion: process.version } }],
+      Version: VERSION, ApiVersion: API_VERSION, MinAPIVersion: '1.24', GitCommit: '', GoVersion: `node ${process.version}`,
+      Os: 'linux', Arch: process.arch === 'x64' ? 'amd64' : process.arch, KernelVersion: os.release(), BuildTime: '',
+    });
+  });
+
+  r.add('GET', '/info', async ({ res }) => {
+    const cs = d.cs.list();
+    const images = await d.images.list();
+    sendJson(res!, 200, {
+      ID: os.hostname(), Containers: cs.length,
+      ContainersRunning: cs.filter((c) => c.State.Running && !c.State.Paused).length,
+      ContainersPaused: cs.filter((c) => c.State.Paused).length,
+      ContainersStopped: cs.filter((c) => !c.State.Running).length,
+      Images: images.length,
+      Driver: d.driver.name, DriverStatus: d.driver.status(),
+      LoggingDriver: 'k8s-file', CgroupDriver: 'cgroupfs', CgroupVersion: await cgroupVersion(),
+      KernelVersion: os.release(), OperatingSystem: await osName(), OSType: 'linux',
+      Architecture: os.machine(), NCPU: os.cpus().length, MemTotal: os.totalmem(),
+      DockerRootDir: d.config.graph, ExecutionDriver: 'conmon', Name: os.hostname(),
+      ServerVersion: VERSION,
+      Runtimes: Object.fromEntries(Object.entries(d.runtimePaths).map(([k, v]) => [k, { path: v }])),
+      DefaultRuntime: d.config.defaultRuntime, LiveRestoreEnabled: true,
+      SecurityOptions: ['name=seccomp,profile=builtin'],
+      IndexServerAddress: '', RegistryConfig: { InsecureRegistryCIDRs: d.config.insecureRegistries, Mirrors: d.config.registryMirrors },
+      Warnings: [],
+    });
+  });
+
+  r.add('GET', '/events', async ({ req, res, query }) => {
+    const f: EventFilter = {};
+    const since = query.get('since');
+    const until = query.get('until');
+    if (since) f.since = parseTime(since, 'since');
+    if (until) f.until = parseTime(until, 'until');
+    const filters = query.get('filters');
+    if (filters) {
+      try {
+        const raw = JSON.parse(filters) as Record<string, string[] | Record<string, boolean>>;
+        f.filters = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Array.isArray(v) ? v : Object.keys(v)]));
+      } catch (e) { throw invalidArgument(`invalid filters: ${errorMessage(e)}`); }
+    }
+    res!.writeHead(200, { 'Content-Type': 'application/json' });
+    res!.flushHeaders();
+    const unsubscribe = d.events.subscribe(f, (e) => res!.write(JSON.stringify(e) + '\n'));
+    const done = () => { unsubscribe(); res!.end(); };
+    req.on('close', unsubscribe);
+    if (f.until !== undefined) {
+      const ms = f.until * 1000 - Date.now();
+      if (ms <= 0) done(); else setTimeout(done, ms);
+    }
+  });
+}
+
+/** Docker accepts unix seconds (with fractions) or an RFC 3339 time, or a duration like 10m. */
+function parseTime(v: string, name: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  const dur = /^(\d+)(s|m|h)$/.exec(v);
+  if (dur) return Date.now() / 1000 - Number(dur[1]) * { s: 1, m: 60, h: 3600 }[dur[2] as 's' | 'm' | 'h'];
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalidArgument(`invalid value for ${name}: "${v}"`);
+  return t / 1000;
+}

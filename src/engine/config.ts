@@ -1,0 +1,120 @@
+// daemon.json (iSulad's keys) and the tsulad flags that override it. Declared once, with
+// defaults; any unknown key, wrong type or bad value stops the daemon naming the key.
+import { promises as fs } from 'node:fs';
+import { z } from 'zod';
+import { invalidArgument } from '../common/errors.js';
+
+const runtimeSchema = z.object({
+  path: z.string().min(1),
+  'runtime-args': z.array(z.string()).optional(),
+}).strict();
+
+export const daemonConfigSchema = z.object({
+  hosts: z.array(z.string().regex(/^unix:\/\/\/.+/, 'must be unix:///absolute/path')).optional(),
+  graph: z.string().startsWith('/', 'must be an absolute path').optional(),
+  state: z.string().startsWith('/', 'must be an absolute path').optional(),
+  'default-runtime': z.string().min(1).optional(),
+  runtimes: z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/), runtimeSchema).optional(),
+  'storage-driver': z.enum(['overlay', 'overlay2', 'vfs']).optional(),
+  'storage-opts': z.array(z.string().regex(/^[a-z0-9_.]+=.*$/, 'want key=value')).optional(),
+  'log-level': z.enum(['debug', 'info', 'warn', 'error']).optional(),
+  group: z.string().optional(),
+  // Reserved for later issues (registry, sandboxers); accepted and validated for shape.
+  'insecure-registries': z.array(z.string()).optional(),
+  'registry-mirrors': z.array(z.string()).optional(),
+  'cri-runtimes': z.record(z.string(), z.string()).optional(),
+  'cri-sandboxers': z.record(z.string(), z.object({ name: z.string(), address: z.string() }).strict()).optional(),
+  'conmon-path': z.string().startsWith('/').optional(),
+}).strict();
+
+export type DaemonFileConfig = z.infer<typeof daemonConfigSchema>;
+
+export interface DaemonConfig {
+  host: string;                 // socket path (without unix://)
+  graph: string;
+  state: string;
+  defaultRuntime: string;
+  runtimes: Record<string, { path: string; runtimeArgs: string[] }>;
+  storageDriver: 'overlay' | 'vfs';
+  storageOpts: string[];
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  group: string;
+  conmonPath: string;
+  configFile: string | null;
+  insecureRegistries: string[];
+  registryMirrors: string[];
+}
+
+export interface DaemonFlags {
+  host?: string;
+  graph?: string;
+  state?: string;
+  configFile?: string;
+  defaultRuntime?: string;
+  storageDriver?: string;
+  logLevel?: string;
+  group?: string;
+}
+
+export const DEFAULT_CONFIG_FILE = '/etc/tsula/daemon.json';
+
+/** Format zod issues as "daemon.json: key "a.b": message". */
+function describe(file: string, err: z.ZodError): string {
+  return err.issues.map((i) => {
+    const key = i.path.join('.');
+    if (i.code === 'unrecognized_keys') return `${file}: unknown key ${i.keys.map((k) => `"${[...i.path, k].join('.')}"`).join(', ')}`;
+    return `${file}: key "${key}": ${i.message}`;
+  }).join('; ');
+}
+
+export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig> {
+  const file = flags.configFile ?? DEFAULT_CONFIG_FILE;
+  let fileCfg: DaemonFileConfig = {};
+  let text: string | null = null;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (e) {
+    // the default file is optional; one named on the command line is not
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || flags.configFile) throw invalidArgument(`cannot read config file ${file}: ${(e as Error).message}`);
+  }
+  if (text !== null && text.trim() !== '') {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw invalidArgument(`${file}: invalid JSON: ${(e as Error).message}`);
+    }
+    const parsed = daemonConfigSchema.safeParse(raw);
+    if (!parsed.success) throw invalidArgument(describe(file, parsed.error));
+    fileCfg = parsed.data;
+  }
+  const flagCheck = daemonConfigSchema.safeParse(Object.fromEntries(Object.entries({
+    graph: flags.graph, state: flags.state, 'storage-driver': flags.storageDriver, 'log-level': flags.logLevel,
+    hosts: flags.host ? [flags.host] : undefined,
+  }).filter(([, v]) => v !== undefined)));
+  if (!flagCheck.success) throw invalidArgument(describe('flags', flagCheck.error).replace(/key "([^"]+)"/g, '--$1'));
+
+  const host = (flags.host ?? fileCfg.hosts?.[0] ?? 'unix:///run/tsula/tsulad.sock').replace(/^unix:\/\//, '');
+  const runtimes: DaemonConfig['runtimes'] = { runc: { path: 'runc', runtimeArgs: [] } };
+  for (const [name, r] of Object.entries(fileCfg.runtimes ?? {})) runtimes[name] = { path: r.path, runtimeArgs: r['runtime-args'] ?? [] };
+  const defaultRuntime = flags.defaultRuntime ?? fileCfg['default-runtime'] ?? 'runc';
+  if (!runtimes[defaultRuntime]) {
+    throw invalidArgument(`default-runtime "${defaultRuntime}" is not a configured runtime (have: ${Object.keys(runtimes).join(', ')})`);
+  }
+  const driver = flags.storageDriver ?? fileCfg['storage-driver'] ?? 'overlay';
+  return {
+    host,
+    graph: flags.graph ?? fileCfg.graph ?? '/var/lib/tsula',
+    state: flags.state ?? fileCfg.state ?? '/run/tsula',
+    defaultRuntime,
+    runtimes,
+    storageDriver: driver === 'vfs' ? 'vfs' : 'overlay',
+    storageOpts: fileCfg['storage-opts'] ?? [],
+    logLevel: (flags.logLevel ?? fileCfg['log-level'] ?? 'info') as DaemonConfig['logLevel'],
+    group: flags.group ?? fileCfg.group ?? 'tsula',
+    conmonPath: fileCfg['conmon-path'] ?? 'conmon',
+    configFile: text !== null ? file : null,
+    insecureRegistries: fileCfg['insecure-registries'] ?? [],
+    registryMirrors: fileCfg['registry-mirrors'] ?? [],
+  };
+}

@@ -1,0 +1,150 @@
+// Exec sessions (docker's two-step exec: create, then start), run by the container's runtime.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import type { ContainerService } from './service.js';
+import type { ExecHandle, StdioStream } from '../../runtime/types.js';
+import type { Process, Spec } from '../../oci/types.js';
+import { resolveUser } from '../../oci/user.js';
+import { mergeEnv } from './create.js';
+import { failedPrecondition, invalidArgument, notFound, errorMessage } from '../../common/errors.js';
+import { newId } from '../../common/ids.js';
+import { readJson } from '../../common/fsutil.js';
+
+export const execBodySchema = z.object({
+  Cmd: z.array(z.string()).min(1, 'No exec command specified'),
+  AttachStdin: z.boolean().nullish(),
+  AttachStdout: z.boolean().nullish(),
+  AttachStderr: z.boolean().nullish(),
+  Tty: z.boolean().nullish(),
+  Env: z.array(z.string()).nullish(),
+  User: z.string().nullish(),
+  WorkingDir: z.string().nullish(),
+  Privileged: z.boolean().nullish(),
+  DetachKeys: z.string().nullish(),
+}).passthrough();
+
+export interface ExecSession {
+  ID: string;
+  ContainerID: string;
+  Running: boolean;
+  ExitCode: number | null;
+  Pid: number;
+  OpenStdin: boolean;
+  OpenStdout: boolean;
+  OpenStderr: boolean;
+  ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; privileged: boolean; user: string };
+  body: z.infer<typeof execBodySchema>;
+  dir: string;
+  started: boolean;
+}
+
+const MAX_SESSIONS = 1024;
+
+export class ExecService {
+  private sessions = new Map<string, ExecSession>();
+
+  constructor(private containers: ContainerService) {}
+
+  create(ref: string, raw: unknown): { Id: string } {
+    const rec = this.containers.get(ref);
+    this.containers.requireRunning(rec);
+    const p = execBodySchema.safeParse(raw);
+    if (!p.success) throw invalidArgument(`invalid exec config: ${p.error.issues[0].path.join('.')}: ${p.error.issues[0].message}`);
+    const b = p.data;
+    const id = newId();
+    this.sessions.set(id, {
+      ID: id, ContainerID: rec.Id, Running: false, ExitCode: null, Pid: 0,
+      OpenStdin: !!b.AttachStdin, OpenStdout: !!b.AttachStdout, OpenStderr: !!b.AttachStderr,
+      ProcessConfig: { tty: !!b.Tty, entrypoint: b.Cmd[0], arguments: b.Cmd.slice(1), privileged: !!b.Privileged, user: b.User ?? '' },
+      body: b, dir: path.join(this.containers.bundle(rec.Id), 'exec', id), started: false,
+    });
+    this.gc();
+    return { Id: id };
+  }
+
+  get(id: string): ExecSession {
+    if (!/^[0-9a-f]{1,64}$/.test(id)) throw invalidArgument(`invalid exec id ${id}`);
+    const s = this.sessions.get(id) ?? [...this.sessions.values()].find((x) => x.ID.startsWith(id));
+    if (!s) throw notFound(`No such exec instance: ${id}`);
+    return s;
+  }
+
+  inspect(id: string): Record<string, unknown> {
+    const s = this.get(id);
+    const { body: _b, dir: _d, started: _s, ...pub } = s;
+    return { ...pub, CanRemove: false, DetachKeys: '' };
+  }
+
+  /** Start; with attach, stdio is handed back for the API to pump. */
+  async start(id: string, detach: boolean): Promise<{ handle: ExecHandle; session: ExecSession }> {
+    const s = this.get(id);
+    if (s.started) throw failedPrecondition(`exec ${id} has already been started`);
+    const rec = this.containers.get(s.ContainerID);
+    this.containers.requireRunning(rec);
+    s.started = true;
+    const bundle = this.containers.bundle(rec.Id);
+    const spec = await readJson<Spec>(path.join(bundle, 'config.json'));
+    const rootfs = path.isAbsolute(spec.root.path) ? spec.root.path : path.join(bundle, spec.root.path);
+    const b = s.body;
+    let user = spec.process.user;
+    if (b.User) user = await resolveUser(rootfs, b.User);
+    const proc: Process = {
+      ...spec.process,
+      terminal: !!b.Tty,
+      args: b.Cmd,
+      env: mergeEnv(spec.process.env ?? [], b.Env ?? []),
+      cwd: b.WorkingDir || spec.process.cwd,
+      user,
+    };
+    delete (proc as { consoleSize?: unknown }).consoleSize;
+    await fs.mkdir(s.dir, { recursive: true, mode: 0o700 });
+    const rt = this.containers.runtimeOf(rec);
+    let handle: ExecHandle;
+    try {
+      handle = await rt.exec({
+        containerId: rec.Id, execId: s.ID, dir: s.dir, process: proc,
+        attach: !detach, stdin: !!b.AttachStdin,
+      });
+    } catch (e) {
+      s.ExitCode = /not found|no such file/i.test(errorMessage(e)) ? 127 : 126;
+      await fs.rm(s.dir, { recursive: true, force: true });
+      throw e;
+    }
+    s.Running = true;
+    s.Pid = handle.pid;
+    this.containers.d.events.emit('container', `exec_start: ${b.Cmd.join(' ')}`, rec.Id,
+      { image: rec.Config.Image, name: rec.Name.slice(1), execID: s.ID });
+    void handle.exited.then(async (code) => {
+      s.Running = false;
+      s.ExitCode = code;
+      s.Pid = 0;
+      this.containers.d.events.emit('container', 'exec_die', rec.Id, { image: rec.Config.Image, name: rec.Name.slice(1), execID: s.ID, exitCode: String(code) });
+      await fs.rm(s.dir, { recursive: true, force: true }).catch(() => {});
+    });
+    return { handle, session: s };
+  }
+
+  async resize(id: string, h: number, w: number): Promise<void> {
+    const s = this.get(id);
+    if (!s.Running) throw failedPrecondition(`exec ${id} is not running`);
+    if (!s.ProcessConfig.tty) return;
+    const rec = this.containers.get(s.ContainerID);
+    await this.containers.runtimeOf(rec).resizeExec(s.dir, h, w);
+  }
+
+  /** Forget finished sessions beyond a bound (docker keeps them until the container goes). */
+  private gc(): void {
+    if (this.sessions.size <= MAX_SESSIONS) return;
+    for (const [id, s] of this.sessions) {
+      if (this.sessions.size <= MAX_SESSIONS) break;
+      if (!s.Running && s.started) this.sessions.delete(id);
+    }
+  }
+
+  forgetContainer(containerId: string): void {
+    for (const [id, s] of this.sessions) if (s.ContainerID === containerId) this.sessions.delete(id);
+  }
+}
+
+export type { StdioStream };

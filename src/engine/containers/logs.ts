@@ -1,0 +1,98 @@
+// Reading conmon's CRI "k8s-file" logs: "<RFC3339Nano> <stdout|stderr> <F|P> <text>\n".
+// P marks a partial line (continued by the next record). Follow uses inotify (fs.watch).
+import { promises as fs, watch } from 'node:fs';
+
+export interface LogRecord {
+  time: string;
+  stream: 1 | 2;
+  data: Buffer;
+}
+
+export interface LogOptions {
+  follow: boolean;
+  tail: number | null;        // null = all
+  since?: number;             // unix seconds
+  until?: number;
+  /** Resolves when following should stop (container exited and the file is drained). */
+  stopped?: Promise<void>;
+  signal?: AbortSignal;
+}
+
+export function parseLine(line: string): LogRecord | null {
+  const a = line.indexOf(' ');
+  const b = line.indexOf(' ', a + 1);
+  const c = line.indexOf(' ', b + 1);
+  if (a < 0 || b < 0) return null;
+  const streamName = line.slice(a + 1, b);
+  const tag = c < 0 ? line.slice(b + 1) : line.slice(b + 1, c);
+  const text = c < 0 ? '' : line.slice(c + 1);
+  const partial = tag === 'P';
+  return {
+    time: line.slice(0, a),
+    stream: streamName === 'stderr' ? 2 : 1,
+    data: Buffer.from(partial ? text : text + '\n'),
+  };
+}
+
+function inRange(r: LogRecord, o: LogOptions): boolean {
+  if (o.since === undefined && o.until === undefined) return true;
+  const t = Date.parse(r.time) / 1000;
+  if (o.since !== undefined && t < o.since) return false;
+  if (o.until !== undefined && t > o.until) return false;
+  return true;
+}
+
+/** Emit the log's records to cb; with follow, keep going until stopped/aborted. */
+export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) => void): Promise<void> {
+  let offset = 0;
+  let rest = '';
+  const readNew = async (first: boolean): Promise<void> => {
+    let fh;
+    try { fh = await fs.open(file, 'r'); } catch { return; }
+    try {
+      const { size } = await fh.stat();
+      if (size < offset) { offset = 0; rest = ''; } // rotated or truncated
+      if (size === offset) return;
+      const buf = Buffer.alloc(size - offset);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
+      offset += bytesRead;
+      const text = rest + buf.subarray(0, bytesRead).toString('utf8');
+      const lines = text.split('\n');
+      rest = lines.pop() ?? '';
+      let recs = lines.map(parseLine).filter((r): r is LogRecord => r !== null && inRange(r, o));
+      if (first && o.tail !== null) recs = o.tail === 0 ? [] : recs.slice(-o.tail);
+      for (const r of recs) cb(r);
+    } finally {
+      await fh.close();
+    }
+  };
+  await readNew(true);
+  if (!o.follow || o.signal?.aborted) return;
+  await new Promise<void>((resolve) => {
+    let busy = false;
+    let again = false;
+    let done = false;
+    const pump = async () => {
+      if (busy) { again = true; return; }
+      busy = true;
+      do { again = false; await readNew(false); } while (again);
+      busy = false;
+    };
+    const finish = async () => {
+      if (done) return;
+      done = true;
+      watcher?.close();
+      await pump();
+      resolve();
+    };
+    let watcher: ReturnType<typeof watch> | null = null;
+    try {
+      watcher = watch(file, () => { void pump(); });
+    } catch {
+      // the file may not exist yet (container not started): poll its creation via the dir
+    }
+    void pump();
+    o.stopped?.then(finish, finish);
+    o.signal?.addEventListener('abort', () => { void finish(); });
+  });
+}

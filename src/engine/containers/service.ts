@@ -1,0 +1,435 @@
+// The container service: every front end (HTTP API, later CRI) calls these methods; they
+// keep the record, the snapshot and the runtime in step, and emit events.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { ContainerRecord } from './record.js';
+import { ContainerStore } from './store.js';
+import { buildRecord, createBodySchema, parseBind, randomName } from './create.js';
+import type { ImageStore } from '../../image/types.js';
+import type { SnapshotDriver } from '../../storage/types.js';
+import type { Runtime, StdioStream } from '../../runtime/types.js';
+import type { EventBus } from '../events.js';
+import type { Logger } from '../../common/log.js';
+import { buildSpec, readHostInfo, type HostInfo } from '../../oci/spec.js';
+import { resolveUser } from '../../oci/user.js';
+import type { Spec } from '../../oci/types.js';
+import { failedPrecondition, invalidArgument, notFound, errorMessage, TsulaError } from '../../common/errors.js';
+import { newId, validateName } from '../../common/ids.js';
+import { writeFileAtomic } from '../../common/fsutil.js';
+import { parseSignal, signalNumber } from './signals.js';
+
+export interface ServiceDeps {
+  store: ContainerStore;
+  images: ImageStore;
+  driver: SnapshotDriver;
+  runtimes: Map<string, Runtime>;
+  defaultRuntime: string;
+  events: EventBus;
+  log: Logger;
+  stateDir: string;         // <state>/containers: bundles
+}
+
+type Waiter = { cond: 'next-exit' | 'not-running' | 'removed'; resolve: (code: number) => void };
+
+export class ContainerService {
+  private host: HostInfo | null = null;
+  private waiters = new Map<string, Waiter[]>();
+  /** Clients attached to a created container, connected to its stdio at start. */
+  private pendingAttach = new Map<string, Array<(s: StdioStream | null) => void>>();
+  private locks = new Map<string, Promise<unknown>>();
+
+  constructor(readonly d: ServiceDeps) {}
+
+  /** Serialise lifecycle operations per container. */
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const run = prev.catch(() => {}).then(fn);
+    this.locks.set(id, run);
+    try { return await run; } finally { if (this.locks.get(id) === run) this.locks.delete(id); }
+  }
+
+  get(ref: string): ContainerRecord { return this.d.store.get(ref); }
+  list(): ContainerRecord[] { return this.d.store.list(); }
+  bundle(id: string): string { return path.join(this.d.stateDir, id); }
+  runtimeOf(rec: ContainerRecord): Runtime {
+    const rt = this.d.runtimes.get(rec.HostConfig.Runtime);
+    if (!rt) throw failedPrecondition(`container ${rec.Id.slice(0, 12)} uses runtime "${rec.HostConfig.Runtime}", which is not configured`);
+    return rt;
+  }
+  imageInUse(imageId: string): boolean { return this.d.store.list().some((c) => c.Image === imageId); }
+
+  private attrs(rec: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...rec.Config.Labels, image: rec.Config.Image, name: rec.Name.slice(1), ...extra };
+  }
+
+  // ---- create ---------------------------------------------------------------------------
+
+  async create(rawBody: unknown, name?: string): Promise<{ Id: string; Warnings: string[] }> {
+    const parsed = createBodySchema.safeParse(rawBody);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
+    }
+    const body = parsed.data;
+    const runtime = body.HostConfig?.Runtime || this.d.defaultRuntime;
+    if (!this.d.runtimes.has(runtime)) throw invalidArgument(`unknown runtime specified ${runtime} (configured: ${[...this.d.runtimes.keys()].join(', ')})`);
+    for (const b of body.HostConfig?.Binds ?? []) parseBind(b);
+    const image = await this.d.images.get(body.Image);
+    const host = await this.hostInfo();
+    for (const u of body.HostConfig?.Ulimits ?? []) this.checkUlimit(u, host);
+
+    const id = newId();
+    const cname = name ? validateName(name) : randomName((n) => { try { this.d.store.get(n); return true; } catch { return false; } });
+    this.d.store.reserveName(cname, id);
+    const dir = this.d.store.dir(id);
+    let prepared = false;
+    try {
+      const rec = buildRecord({ id, name: cname, body, image, imageRef: body.Image, runtime, driver: this.d.driver.name, containerDir: dir });
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await this.d.driver.prepare(id, image.chainIds);
+      prepared = true;
+      await this.writeEtcFiles(rec);
+      await writeFileAtomic(rec.LogPath, '', 0o600);
+      await this.d.store.save(rec);
+      this.d.events.emit('container', 'create', id, this.attrs(rec));
+      return { Id: id, Warnings: [] };
+    } catch (e) {
+      this.d.store.releaseName(cname, id);
+      if (prepared) await this.d.driver.remove(id).catch(() => {});
+      await fs.rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+  }
+
+  private checkUlimit(u: { Name: string; Soft: number; Hard: number }, host: HostInfo): void {
+    if (u.Soft > u.Hard && u.Hard >= 0) throw invalidArgument(`ulimit ${u.Name}: soft limit ${u.Soft} is above the hard limit ${u.Hard}`);
+  }
+
+  private async hostInfo(): Promise<HostInfo> {
+    this.host ??= await readHostInfo();
+    return this.host;
+  }
+
+  private async writeEtcFiles(rec: ContainerRecord): Promise<void> {
+    const h = rec.Config.Hostname;
+    await writeFileAtomic(rec.HostnamePath, h + '\n', 0o644);
+    const hosts = rec.HostConfig.NetworkMode === 'host'
+      ? await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
+      : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${h}\n`;
+    await writeFileAtomic(rec.HostsPath, hosts, 0o644);
+    const resolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    await writeFileAtomic(rec.ResolvConfPath, resolv, 0o644);
+  }
+
+  // ---- start ----------------------------------------------------------------------------
+
+  async start(ref: string): Promise<'started' | 'already'> {
+    const rec = this.get(ref);
+    return this.locked(rec.Id, async () => {
+      if (rec.State.Paused) throw failedPrecondition(`cannot start a paused container ${rec.Name.slice(1)}, try unpause instead`);
+      if (rec.State.Running) return 'already';
+      await this.startLocked(rec);
+      return 'started';
+    });
+  }
+
+  private async startLocked(rec: ContainerRecord): Promise<void> {
+    const rt = this.runtimeOf(rec);
+    const bundle = this.bundle(rec.Id);
+    let created = false;
+    try {
+      await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
+      const rootfs = await this.d.driver.mount(rec.Id);
+      const spec = await this.specFor(rec, rootfs);
+      for (const m of rec.Mounts) await fs.mkdir(m.Source, { recursive: true });
+      const pid = await rt.create({
+        id: rec.Id, bundle, spec, logPath: rec.LogPath, terminal: rec.Config.Tty,
+        stdin: rec.Config.OpenStdin, stdinOnce: rec.Config.StdinOnce,
+      });
+      created = true;
+      await this.connectPendingAttach(rec, rt, bundle);
+      await rt.start(rec.Id);
+      Object.assign(rec.State, {
+        Status: 'running', Running: true, Paused: false, Pid: pid, ExitCode: 0, Error: '',
+        StartedAt: new Date().toISOString(), FinishedAt: rec.State.FinishedAt,
+      });
+      await this.d.store.save(rec);
+      this.d.events.emit('container', 'start', rec.Id, this.attrs(rec));
+    } catch (e) {
+      this.failPendingAttach(rec.Id);
+      if (created) await rt.delete(rec.Id, bundle, true).catch(() => {});
+      await this.d.driver.unmount(rec.Id).catch(() => {});
+      const msg = errorMessage(e);
+      rec.State.Error = msg;
+      rec.State.ExitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
+      await this.d.store.save(rec).catch(() => {});
+      throw e instanceof TsulaError ? e : new TsulaError('Internal', msg);
+    }
+  }
+
+  async specFor(rec: ContainerRecord, rootfs: string): Promise<Spec> {
+    const user = await resolveUser(rootfs, rec.Config.User || undefined);
+    return buildSpec({
+      id: rec.Id, rootfs, readonlyRootfs: rec.HostConfig.ReadonlyRootfs,
+      args: [rec.Path, ...rec.Args], env: rec.Config.Env, cwd: rec.Config.WorkingDir || '/',
+      user, terminal: rec.Config.Tty, hostname: rec.Config.Hostname,
+      binds: rec.Mounts.map((m) => ({ source: m.Source, destination: m.Destination, readonly: !m.RW })),
+      network: rec.HostConfig.NetworkMode === 'host' ? 'host' : 'none',
+      annotations: rec.HostConfig.Annotations ?? {},
+      memory: rec.HostConfig.Memory || undefined, nanoCpus: rec.HostConfig.NanoCpus || undefined,
+      pidsLimit: rec.HostConfig.PidsLimit ?? undefined,
+      ulimits: (rec.HostConfig.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
+      noNewPrivileges: (rec.HostConfig.SecurityOpt ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
+      privileged: rec.HostConfig.Privileged, capAdd: rec.HostConfig.CapAdd ?? [], capDrop: rec.HostConfig.CapDrop ?? [],
+      cgroupsPath: `/tsula/${rec.Id}`,
+      etcFiles: { hosts: rec.HostsPath, resolvConf: rec.ResolvConfPath, hostname: rec.HostnamePath },
+      seccomp: (rec.HostConfig.SecurityOpt ?? []).includes('seccomp=unconfined') ? 'unconfined' : 'default',
+    }, await this.hostInfo());
+  }
+
+  // ---- attach ---------------------------------------------------------------------------
+
+  /** Attach to a container's stdio: now if running, at start if created; null if it exited. */
+  async attach(ref: string): Promise<StdioStream | null> {
+    const rec = this.get(ref);
+    if (rec.State.Running) return this.runtimeOf(rec).attach(rec.Id, this.bundle(rec.Id));
+    if (rec.State.Status !== 'created' && rec.State.Status !== 'exited') return null;
+    return new Promise((resolve) => {
+      const list = this.pendingAttach.get(rec.Id) ?? [];
+      list.push(resolve);
+      this.pendingAttach.set(rec.Id, list);
+    });
+  }
+
+  cancelPendingAttach(id: string, cb: (s: StdioStream | null) => void): void {
+    const list = this.pendingAttach.get(id);
+    if (list) this.pendingAttach.set(id, list.filter((x) => x !== cb));
+  }
+
+  private async connectPendingAttach(rec: ContainerRecord, rt: Runtime, bundle: string): Promise<void> {
+    const list = this.pendingAttach.get(rec.Id) ?? [];
+    this.pendingAttach.delete(rec.Id);
+    for (const resolve of list) {
+      try { resolve(await rt.attach(rec.Id, bundle)); } catch (e) {
+        this.d.log.warn('attach at start failed', { id: rec.Id, err: errorMessage(e) });
+        resolve(null);
+      }
+    }
+  }
+
+  private failPendingAttach(id: string): void {
+    for (const resolve of this.pendingAttach.get(id) ?? []) resolve(null);
+    this.pendingAttach.delete(id);
+  }
+
+  async resize(ref: string, h: number, w: number): Promise<void> {
+    const rec = this.get(ref);
+    if (!rec.State.Running) throw failedPrecondition(`container ${rec.Name.slice(1)} is not running`);
+    if (!rec.Config.Tty) return;
+    await this.runtimeOf(rec).resize(rec.Id, this.bundle(rec.Id), h, w);
+  }
+
+  // ---- exits, stop, kill, wait ----------------------------------------------------------
+
+  /** Called by the runtime's exit monitor (also for exits that happened while we were down). */
+  async onExit(id: string, code: number, at: Date): Promise<void> {
+    if (!this.d.store.has(id)) return;
+    const rec = this.d.store.get(id);
+    await this.locked(id, async () => {
+      if (!rec.State.Running && rec.State.Status !== 'removing') return;
+      const rt = this.runtimeOf(rec);
+      await rt.delete(id, this.bundle(id), true).catch((e) => this.d.log.warn('runtime delete after exit', { id, err: errorMessage(e) }));
+      await this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
+      Object.assign(rec.State, { Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code, FinishedAt: at.toISOString() });
+      await this.d.store.save(rec);
+      this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
+      this.wake(id, ['next-exit', 'not-running'], code);
+    });
+    if (rec.HostConfig.AutoRemove) {
+      await this.remove(id, { force: true }).catch((e) => this.d.log.warn('auto-remove failed', { id, err: errorMessage(e) }));
+    }
+  }
+
+  private wake(id: string, conds: Waiter['cond'][], code: number): void {
+    const list = this.waiters.get(id) ?? [];
+    const keep: Waiter[] = [];
+    for (const w of list) (conds.includes(w.cond) ? w.resolve(code) : keep.push(w));
+    if (keep.length) this.waiters.set(id, keep); else this.waiters.delete(id);
+  }
+
+  wait(ref: string, cond: Waiter['cond'] = 'not-running'): Promise<number> {
+    const rec = this.get(ref);
+    if (cond === 'not-running' && !rec.State.Running) return Promise.resolve(rec.State.ExitCode);
+    return new Promise((resolve) => {
+      const list = this.waiters.get(rec.Id) ?? [];
+      list.push({ cond, resolve });
+      this.waiters.set(rec.Id, list);
+    });
+  }
+
+  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
+    const rec = this.get(ref);
+    const sig = parseSignal(signal);
+    if (!rec.State.Running) throw failedPrecondition(`cannot kill container ${rec.Name.slice(1)}: container ${rec.Id} is not running`);
+    await this.runtimeOf(rec).kill(rec.Id, sig);
+    this.d.events.emit('container', 'kill', rec.Id, this.attrs(rec, { signal: String(signalNumber(sig)) }));
+  }
+
+  /** Docker's stop: the stop signal, then SIGKILL after `timeout` seconds. */
+  async stop(ref: string, timeout?: number): Promise<'stopped' | 'already'> {
+    const rec = this.get(ref);
+    if (!rec.State.Running) return 'already';
+    const rt = this.runtimeOf(rec);
+    const exited = this.wait(rec.Id, 'not-running');
+    const sig = parseSignal(rec.Config.StopSignal || 'SIGTERM');
+    const t = timeout ?? 10;
+    await rt.kill(rec.Id, sig).catch(() => {});
+    if (rec.State.Paused) await rt.resume(rec.Id).catch(() => {});
+    const timedOut = await Promise.race([exited.then(() => false), sleep(t * 1000).then(() => true)]);
+    if (timedOut && rec.State.Running) {
+      await rt.kill(rec.Id, 'SIGKILL', true).catch(() => {});
+      await exited;
+    }
+    this.d.events.emit('container', 'stop', rec.Id, this.attrs(rec));
+    return 'stopped';
+  }
+
+  async restart(ref: string, timeout?: number): Promise<void> {
+    const rec = this.get(ref);
+    await this.stop(rec.Id, timeout);
+    await this.locked(rec.Id, () => this.startLocked(rec));
+    rec.RestartCount++;
+    await this.d.store.save(rec);
+    this.d.events.emit('container', 'restart', rec.Id, this.attrs(rec));
+  }
+
+  async pause(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    await this.locked(rec.Id, async () => {
+      if (!rec.State.Running) throw failedPrecondition(`container ${rec.Id} is not running`);
+      if (rec.State.Paused) throw failedPrecondition(`container ${rec.Id} is already paused`);
+      await this.runtimeOf(rec).pause(rec.Id);
+      Object.assign(rec.State, { Paused: true, Status: 'paused' });
+      await this.d.store.save(rec);
+      this.d.events.emit('container', 'pause', rec.Id, this.attrs(rec));
+    });
+  }
+
+  async unpause(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    await this.locked(rec.Id, async () => {
+      if (!rec.State.Paused) throw failedPrecondition(`container ${rec.Id} is not paused`);
+      await this.runtimeOf(rec).resume(rec.Id);
+      Object.assign(rec.State, { Paused: false, Status: 'running' });
+      await this.d.store.save(rec);
+      this.d.events.emit('container', 'unpause', rec.Id, this.attrs(rec));
+    });
+  }
+
+  async rename(ref: string, newName: string): Promise<void> {
+    const rec = this.get(ref);
+    const n = validateName(newName);
+    const old = rec.Name.slice(1);
+    if (n === old) throw invalidArgument(`Renaming a container with the same name as its current name`);
+    await this.d.store.rename(rec, n);
+    this.d.events.emit('container', 'rename', rec.Id, this.attrs(rec, { oldName: '/' + old }));
+  }
+
+  async top(ref: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
+    const rec = this.get(ref);
+    if (!rec.State.Running) throw failedPrecondition(`container ${rec.Id} is not running`);
+    const pids = new Set(await this.runtimeOf(rec).pids(rec.Id));
+    const { execFile } = await import('node:child_process');
+    const args = psArgs.split(/\s+/).filter(Boolean);
+    if (args.some((a) => !/^[-\w,=:%]+$/.test(a))) throw invalidArgument(`invalid ps arguments "${psArgs}"`);
+    const out = await new Promise<string>((res, rej) => execFile('ps', args, (err, so, se) => err ? rej(invalidArgument(`ps ${psArgs}: ${se || err.message}`)) : res(so)));
+    const lines = out.split('\n').filter(Boolean);
+    const titles = lines[0].trim().split(/\s+/);
+    const pidCol = titles.indexOf('PID');
+    if (pidCol < 0) throw invalidArgument(`ps ${psArgs}: no PID column`);
+    const procs = lines.slice(1).map((l) => {
+      const f = l.trim().split(/\s+/);
+      return [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')];
+    }).filter((f) => pids.has(Number(f[pidCol])));
+    return { Titles: titles, Processes: procs };
+  }
+
+  // ---- remove ---------------------------------------------------------------------------
+
+  async remove(ref: string, opts: { force: boolean }): Promise<void> {
+    const rec = this.get(ref);
+    if (rec.State.Running) {
+      if (!opts.force) {
+        throw failedPrecondition(`You cannot remove a ${rec.State.Paused ? 'paused' : 'running'} container ${rec.Id}. Stop the container before attempting removal or force remove`);
+      }
+      const exited = this.wait(rec.Id, 'not-running');
+      await this.runtimeOf(rec).kill(rec.Id, 'SIGKILL', true).catch(() => {});
+      if (rec.State.Paused) await this.runtimeOf(rec).resume(rec.Id).catch(() => {});
+      await Promise.race([exited, sleep(10_000)]);
+    }
+    await this.locked(rec.Id, async () => {
+      if (!this.d.store.has(rec.Id)) return;
+      rec.State.Status = 'removing';
+      await this.d.store.save(rec);
+      await this.runtimeOf(rec).delete(rec.Id, this.bundle(rec.Id), true).catch(() => {});
+      await this.d.driver.remove(rec.Id);
+      await fs.rm(this.bundle(rec.Id), { recursive: true, force: true });
+      await this.d.store.delete(rec);
+      this.failPendingAttach(rec.Id);
+      this.d.events.emit('container', 'destroy', rec.Id, this.attrs(rec));
+      this.wake(rec.Id, ['removed', 'next-exit', 'not-running'], rec.State.ExitCode);
+    });
+  }
+
+  // ---- recovery -------------------------------------------------------------------------
+
+  /** Live restore: adopt what survived us; finish what a crash interrupted. */
+  async recover(): Promise<void> {
+    const recs = await this.d.store.load((id, err) => {
+      this.d.log.warn('dropping half-created container', { id, err: errorMessage(err) });
+      void fs.rm(path.join(this.d.store.root, id), { recursive: true, force: true });
+      void this.d.driver.remove(id).catch(() => {});
+    });
+    const known = new Set(recs.map((r) => r.Id));
+    for (const key of await this.d.driver.listSnapshots()) {
+      if (!known.has(key)) await this.d.driver.remove(key).catch(() => {});
+    }
+    for (const rec of recs) {
+      if (rec.State.Status === 'removing') {
+        await this.remove(rec.Id, { force: true }).catch((e) => this.d.log.warn('finishing removal', { id: rec.Id, err: errorMessage(e) }));
+        continue;
+      }
+      if (!rec.State.Running) continue;
+      const rt = this.runtimeOf(rec);
+      if (await rt.exitStatus(rec.Id)) continue; // the exit watcher reports it below
+      if (await rt.monitorAlive(rec.Id, this.bundle(rec.Id))) {
+        const st = await rt.state(rec.Id).catch(() => null);
+        if (st?.status === 'paused') Object.assign(rec.State, { Paused: true, Status: 'paused' });
+        else if (st?.status === 'running') Object.assign(rec.State, { Paused: false, Status: 'running' });
+        continue;
+      }
+      // its monitor is gone and left no exit code: nobody can report this container's exit
+      this.d.log.warn('container monitor died; marking container exited', { id: rec.Id });
+      await rt.kill(rec.Id, 'SIGKILL', true).catch(() => {});
+      await this.onExit(rec.Id, 255, new Date());
+      rec.State.Error = 'container monitor (conmon) died';
+      await this.d.store.save(rec);
+    }
+    for (const rt of new Set(this.d.runtimes.values())) {
+      await rt.watchExits((id, code, at) => { void this.onExit(id, code, at).catch((e) => this.d.log.error('exit handling failed', { id, err: errorMessage(e) })); });
+    }
+  }
+
+  requireRunning(rec: ContainerRecord): void {
+    if (!rec.State.Running) throw failedPrecondition(`Container ${rec.Id} is not running`);
+    if (rec.State.Paused) throw failedPrecondition(`Container ${rec.Id} is paused, unpause the container before exec`);
+  }
+
+  ensureExists(ref: string): void {
+    if (!this.d.store.get(ref)) throw notFound(`No such container: ${ref}`);
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

@@ -1,0 +1,131 @@
+// tsulad: the engine daemon. Wires config, storage, images, runtimes and the API together.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Command } from 'commander';
+import { loadDaemonConfig, type DaemonConfig, type DaemonFlags } from './config.js';
+import { Logger } from '../common/log.js';
+import { errorMessage } from '../common/errors.js';
+import { which } from '../common/which.js';
+import { ContainerStore } from './containers/store.js';
+import { ContainerService } from './containers/service.js';
+import { ExecService } from './containers/exec.js';
+import { EventBus } from './events.js';
+import { Router } from './api/http.js';
+import { createApiServer, listenUnix } from './api/server.js';
+import { containerRoutes } from './api/containers.js';
+import { imageRoutes } from './api/images.js';
+import { systemRoutes, VERSION } from './api/system.js';
+import { createDriver, checkOverlaySupported } from '../storage/index.js';
+import { LocalImageStore } from '../image/store.js';
+import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
+import type { Runtime } from '../runtime/types.js';
+
+export interface Daemon {
+  config: DaemonConfig;
+  close(): Promise<void>;
+}
+
+/** Refuse to share a state dir with a live tsulad (two engines on one store corrupt it). */
+async function takePidFile(file: string): Promise<void> {
+  const old = Number.parseInt(await fs.readFile(file, 'utf8').catch(() => ''), 10);
+  if (old > 0 && old !== process.pid) {
+    const cmd = await fs.readFile(`/proc/${old}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('tsulad')) throw new Error(`another tsulad (pid ${old}) is running with state dir ${path.dirname(file)}`);
+  }
+  await fs.writeFile(file, `${process.pid}\n`);
+}
+
+export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Daemon> {
+  const config = await loadDaemonConfig(flags);
+  log ??= new Logger(config.logLevel);
+  await fs.mkdir(config.graph, { recursive: true, mode: 0o711 });
+  await fs.mkdir(config.state, { recursive: true, mode: 0o711 });
+  const pidFile = path.join(config.state, 'tsulad.pid');
+  await takePidFile(pidFile);
+
+  const driverRoot = path.join(config.graph, config.storageDriver);
+  if (config.storageDriver === 'overlay') {
+    const check = await checkOverlaySupported(driverRoot);
+    if (!check.supported) throw new Error(`storage driver overlay cannot be used for ${config.graph}: ${check.reason} (or set "storage-driver": "vfs" in daemon.json)`);
+  }
+  const driver = await createDriver(config.storageDriver, driverRoot);
+  await driver.cleanup();
+  const images = new LocalImageStore(path.join(config.graph, 'image'), driver);
+  await images.init();
+
+  const conmon = await which(config.conmonPath);
+  if (!conmon) throw new Error(`conmon not found (looked for "${config.conmonPath}" on PATH): install Debian's conmon package`);
+  const runtimes = new Map<string, Runtime>();
+  const runtimePaths: Record<string, string> = {};
+  for (const [name, r] of Object.entries(config.runtimes)) {
+    const bin = await which(r.path);
+    if (!bin) {
+      log.warn(`runtime ${name}: binary "${r.path}" not found; containers using it will fail to start`);
+      continue;
+    }
+    runtimePaths[name] = bin;
+    runtimes.set(name, new RuncConmonRuntime({
+      name, runtimePath: bin, runtimeArgs: r.runtimeArgs, conmonPath: conmon,
+      stateDir: path.join(config.state, 'runtime', name),
+    }));
+  }
+  if (!runtimes.has(config.defaultRuntime)) throw new Error(`default runtime "${config.defaultRuntime}" is not available`);
+
+  const events = new EventBus();
+  const store = new ContainerStore(path.join(config.graph, 'containers'));
+  const cs = new ContainerService({
+    store, images, driver, runtimes, defaultRuntime: config.defaultRuntime, events, log,
+    stateDir: path.join(config.state, 'containers'),
+  });
+  await cs.recover();
+  const es = new ExecService(cs);
+
+  const router = new Router();
+  systemRoutes(router, { cs, images, driver, config, events, runtimePaths });
+  containerRoutes(router, cs, es);
+  imageRoutes(router, images, cs, events);
+  const server = createApiServer(router, log);
+  await listenUnix(server, config.host, config.group, log);
+  log.info(`tsulad ${VERSION} listening`, { host: `unix://${config.host}`, graph: config.graph, state: config.state, driver: driver.name });
+
+  return {
+    config,
+    async close() {
+      server.close();
+      server.closeAllConnections();
+      for (const rt of runtimes.values()) rt.close();
+      await fs.rm(config.host, { force: true });
+      await fs.rm(pidFile, { force: true });
+    },
+  };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = new Command('tsulad')
+    .description('tsula engine daemon')
+    .version(VERSION)
+    .option('-H, --host <unix:///path>', 'API socket (default unix:///run/tsula/tsulad.sock)')
+    .option('--graph <dir>', 'root of persistent state (default /var/lib/tsula)')
+    .option('--state <dir>', 'root of runtime state (default /run/tsula)')
+    .option('--config-file <file>', 'daemon.json (default /etc/tsula/daemon.json)')
+    .option('--default-runtime <name>', 'runtime for containers that name none (default runc)')
+    .option('--storage-driver <name>', 'overlay or vfs (default overlay)')
+    .option('--log-level <level>', 'debug, info, warn or error')
+    .option('--group <name>', 'group owning the API socket (default tsula)');
+  program.parse(argv);
+  const o = program.opts<DaemonFlags>();
+  let daemon: Daemon;
+  try {
+    daemon = await startDaemon(o);
+  } catch (e) {
+    process.stderr.write(`tsulad: ${errorMessage(e)}\n`);
+    process.exit(1);
+  }
+  const stop = (sig: string) => {
+    // live restore: containers keep running under conmon; the next tsulad adopts them
+    process.stderr.write(`time="${new Date().toISOString()}" level=info msg="received ${sig}, shutting down (containers keep running)"\n`);
+    void daemon.close().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

@@ -1,0 +1,55 @@
+// The image store contract, as the engine uses it.
+import type { Readable, Writable } from 'node:stream';
+
+/** The parts of an OCI image config the engine reads (docker's names). */
+export interface ImageConfig {
+  User?: string;
+  Env?: string[];
+  Entrypoint?: string[] | null;
+  Cmd?: string[] | null;
+  WorkingDir?: string;
+  Labels?: Record<string, string> | null;
+  ExposedPorts?: Record<string, object>;
+  Volumes?: Record<string, object>;
+  StopSignal?: string;
+}
+
+export interface ImageRecord {
+  id: string;             // sha256:<config digest>
+  repoTags: string[];     // ["busybox:latest"]
+  repoDigests: string[];
+  created: string;        // RFC 3339
+  size: number;           // sum of unpacked layer sizes
+  architecture: string;
+  os: string;
+  config: ImageConfig;
+  rootfs: { type: 'layers'; diffIds: string[] };
+  chainIds: string[];     // bottom..top, what the snapshot driver keys layers by
+}
+
+export interface LoadProgress {
+  layer: string;          // short id of the layer
+  current: number;
+  total: number;
+  status: 'Loading layer' | 'Already exists' | 'Loaded';
+}
+
+export interface ImageStore {
+  init(): Promise<void>;
+  list(): Promise<ImageRecord[]>;
+  /** By full or short id (with or without sha256:), name[:tag] (tag defaults to latest), or name@digest. */
+  get(ref: string): Promise<ImageRecord>;
+  /** Load a docker-archive or oci-archive tar (gzip or plain). Returns the loaded names (or ids). */
+  load(input: Readable, onProgress?: (p: LoadProgress) => void): Promise<string[]>;
+  /** Write a docker-archive with the given images (by ref) to out. */
+  save(refs: string[], out: Writable): Promise<void>;
+  tag(source: string, target: string): Promise<void>;
+  /**
+   * Remove a name, or the image itself when ref is an id or its last name. `inUse(id)` tells
+   * whether a container uses the image (returning the container's id instead of `true` puts
+   * it in the error message, as docker does); such an image is refused unless force, and even
+   * with force it is only untagged, never deleted from under its container.
+   * Returns docker's [{Untagged}|{Deleted}] list.
+   */
+  remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string }): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
+}

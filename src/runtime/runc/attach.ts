@@ -1,0 +1,49 @@
+// conmon's attach socket: SOCK_SEQPACKET (Node's net module can't speak it, hence the
+// node-unix-socket addon). Each packet conmon sends is [pipe byte][data]: 2 stdout,
+// 3 stderr. What we send is written to the container's stdin as is.
+import { SeqpacketSocket } from 'node-unix-socket';
+import type { StdioStream } from '../types.js';
+import { unavailable } from '../../common/errors.js';
+
+const STDOUT_PIPE = 2;
+const STDERR_PIPE = 3;
+
+export function connectAttach(socketPath: string): Promise<StdioStream> {
+  return new Promise((resolve, reject) => {
+    const sock = new SeqpacketSocket();
+    const outputCbs: Array<(s: 1 | 2, d: Buffer) => void> = [];
+    const endCbs: Array<() => void> = [];
+    let ended = false;
+    const finish = () => {
+      if (ended) return;
+      ended = true;
+      for (const cb of endCbs) cb();
+    };
+    sock.on('data', (buf: Buffer) => {
+      if (buf.length < 1) return;
+      const stream = buf[0] === STDERR_PIPE ? 2 : buf[0] === STDOUT_PIPE ? 1 : 0;
+      if (!stream) return;
+      const data = buf.subarray(1);
+      for (const cb of outputCbs) cb(stream, data);
+    });
+    sock.on('end', finish);
+    sock.on('close', finish);
+    sock.on('error', (e: Error) => {
+      if (!connected) reject(unavailable(`cannot attach to ${socketPath}: ${e.message}`));
+      finish();
+    });
+    let connected = false;
+    const stream: StdioStream = {
+      onOutput: (cb) => { outputCbs.push(cb); },
+      onEnd: (cb) => { if (ended) cb(); else endCbs.push(cb); },
+      write: (data) => { if (!ended && data.length) { for (let o = 0; o < data.length; o += 32768) sock.write(data.subarray(o, o + 32768)); } },
+      closeStdin: () => { if (!ended) { try { sock.end(); } catch { /* already closed */ } } },
+      close: () => { try { sock.destroy(); } catch { /* already closed */ } finish(); },
+    };
+    try {
+      sock.connect(socketPath, () => { connected = true; resolve(stream); });
+    } catch (e) {
+      reject(unavailable(`cannot attach to ${socketPath}: ${(e as Error).message}`));
+    }
+  });
+}

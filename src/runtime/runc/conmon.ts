@@ -1,0 +1,146 @@
+// Glue to conmon (the C monitor CRI-O and podman use): argv, the sync/start/attach pipes,
+// and its JSON messages. conmon double-forks; the daemonised monitor outlives tsulad.
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Readable, Writable } from 'node:stream';
+import { internal, TsulaError } from '../../common/errors.js';
+
+export interface ConmonPaths {
+  conmon: string;        // conmon binary
+  runtime: string;       // OCI runtime binary (runc)
+  runtimeRoot: string;   // runc --root, private to this tsulad
+}
+
+export interface ConmonArgs {
+  id: string;            // container id (-c)
+  uuid: string;          // session id (-u): container id, or exec id
+  name: string;
+  bundle: string;        // where conmon puts attach, ctl, winsz
+  pidFile: string;
+  logPath: string;       // k8s-file
+  exitDir: string;
+  terminal: boolean;
+  stdin: boolean;
+  leaveStdinOpen: boolean;
+  exec?: { processSpec: string; attach: boolean };
+}
+
+export function conmonArgv(p: ConmonPaths, a: ConmonArgs): string[] {
+  const argv = [
+    '--api-version', '1',
+    '-c', a.id, '-u', a.uuid, '-n', a.name,
+    '-r', p.runtime, '--runtime-arg', `--root=${p.runtimeRoot}`,
+    '-b', a.bundle, '-p', a.pidFile,
+    '-l', `k8s-file:${a.logPath}`,
+    '--exit-dir', a.exitDir,
+    // the attach socket lives in the bundle itself (short, per container)
+    '--socket-dir-path', a.bundle, '--full-attach',
+    '--log-level', 'warning', '--syslog',
+  ];
+  if (!a.exec) argv.push('-P', `${a.bundle}/conmon.pid`);
+  if (a.terminal) argv.push('-t');
+  if (a.stdin) argv.push('-i');
+  if (a.leaveStdinOpen) argv.push('--leave-stdin-open');
+  if (a.exec) {
+    argv.push('--exec', '--exec-process-spec', a.exec.processSpec);
+    if (a.exec.attach) argv.push('--exec-attach');
+  }
+  return argv;
+}
+
+/** Reads conmon's newline-separated {"data": N, "message": "..."} messages. */
+export class SyncReader {
+  private buf = '';
+  private waiters: Array<(m: { data: number; message?: string } | null) => void> = [];
+  private queue: Array<{ data: number; message?: string } | null> = [];
+
+  constructor(stream: Readable) {
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      this.buf += chunk;
+      let nl: number;
+      while ((nl = this.buf.indexOf('\n')) >= 0) {
+        const line = this.buf.slice(0, nl).trim();
+        this.buf = this.buf.slice(nl + 1);
+        if (!line) continue;
+        try {
+          this.push(JSON.parse(line) as { data: number; message?: string });
+        } catch {
+          this.push({ data: -1, message: `conmon sent a malformed message: ${line}` });
+        }
+      }
+    });
+    const end = () => this.push(null);
+    stream.on('end', end);
+    stream.on('close', end);
+    stream.on('error', end);
+  }
+
+  private push(m: { data: number; message?: string } | null): void {
+    const w = this.waiters.shift();
+    if (w) w(m); else this.queue.push(m);
+  }
+
+  next(): Promise<{ data: number; message?: string } | null> {
+    if (this.queue.length) return Promise.resolve(this.queue.shift()!);
+    return new Promise((res) => this.waiters.push(res));
+  }
+}
+
+export interface ConmonProcess {
+  child: ChildProcess;
+  sync: SyncReader;
+  start: Writable | null;
+  attachReady: Promise<void> | null;
+  closePipes(): void;
+}
+
+/**
+ * Start conmon. Pipes: fd 3 sync (pid, then exec exit code), and for exec attach fd 4 start
+ * (conmon waits for a byte before running the runtime) and fd 5 attach (conmon says the
+ * socket is ready).
+ */
+export function spawnConmon(p: ConmonPaths, a: ConmonArgs): ConmonProcess {
+  const attach = !!a.exec?.attach;
+  const env: NodeJS.ProcessEnv = { ...process.env, _OCI_SYNCPIPE: '3' };
+  const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'ignore', 'pipe', 'pipe'];
+  if (attach) {
+    env._OCI_STARTPIPE = '4';
+    env._OCI_ATTACHPIPE = '5';
+    stdio.push('pipe', 'pipe');
+  }
+  const child = spawn(p.conmon, conmonArgv(p, a), { stdio, env, detached: true, cwd: a.bundle });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (d: string) => { if (stderr.length < 4096) stderr += d; });
+  const sync = new SyncReader(child.stdio[3] as Readable);
+  const start = attach ? (child.stdio[4] as Writable) : null;
+  let attachReady: Promise<void> | null = null;
+  if (attach) {
+    const ap = (child.stdio as unknown as Readable[])[5];
+    attachReady = new Promise((resolve, reject) => {
+      ap.once('data', () => resolve());
+      ap.once('end', () => reject(internal(`conmon exited before its attach socket was ready: ${stderr.trim()}`)));
+    });
+    attachReady.catch(() => {});
+  }
+  child.on('error', () => {});
+  child.unref();
+  const closePipes = () => {
+    for (const s of child.stdio) (s as { destroy?: () => void } | null)?.destroy?.();
+  };
+  return { child, sync, start, attachReady, closePipes };
+}
+
+/** Wait for conmon's pid message; a negative value carries the runtime's error. */
+export async function readPid(cp: ConmonProcess, what: string): Promise<number> {
+  const m = await cp.sync.next();
+  if (!m) throw internal(`${what}: conmon exited without reporting a pid`);
+  if (m.data < 0) throw new TsulaError('Internal', `${what}: ${cleanRuntimeError(m.message ?? 'runtime failed')}`);
+  return m.data;
+}
+
+/** runc prints its errors as logrus lines; keep the message a user can act on. */
+export function cleanRuntimeError(msg: string): string {
+  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(msg);
+  return (m ? m[1].replace(/\\"/g, '"') : msg).trim();
+}

@@ -1,0 +1,196 @@
+// Runtime "runc": one conmon per container in front of runc. tsulad talks to runc for
+// lifecycle verbs and to conmon's files and sockets for stdio, resize and exits.
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
+import { spawnConmon, readPid, cleanRuntimeError, type ConmonPaths } from './conmon.js';
+import { connectAttach } from './attach.js';
+import { ExitWatcher, type ExitCallback } from './exits.js';
+import { failedPrecondition, internal, notFound } from '../../common/errors.js';
+import { writeJsonAtomic } from '../../common/fsutil.js';
+
+const execFileP = promisify(execFile);
+
+export interface RuncRuntimeOptions {
+  name?: string;          // the runtime's name in tsula ("runc")
+  runtimePath: string;    // /usr/sbin/runc
+  runtimeArgs?: string[];
+  conmonPath: string;     // /usr/bin/conmon
+  stateDir: string;       // <state>/runc: runc --root, exit files
+}
+
+export class RuncConmonRuntime implements Runtime {
+  readonly name: string;
+  private paths: ConmonPaths;
+  private exitDir: string;
+  private exits: ExitWatcher | null = null;
+
+  constructor(private o: RuncRuntimeOptions) {
+    this.name = o.name ?? 'runc';
+    this.paths = { conmon: o.conmonPath, runtime: o.runtimePath, runtimeRoot: path.join(o.stateDir, 'root') };
+    this.exitDir = path.join(o.stateDir, 'exits');
+  }
+
+  private async runc(args: string[], what: string): Promise<string> {
+    try {
+      const { stdout } = await execFileP(this.o.runtimePath,
+        [`--root=${this.paths.runtimeRoot}`, ...(this.o.runtimeArgs ?? []), ...args], { maxBuffer: 16 << 20 });
+      return stdout;
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      const msg = cleanRuntimeError(err.stderr || err.message);
+      if (/does not exist|not found/i.test(msg)) throw notFound(`${what}: ${msg}`);
+      if (/not running|not paused|is paused|cannot (start|kill|pause)|already/i.test(msg)) throw failedPrecondition(`${what}: ${msg}`);
+      throw internal(`${what}: ${msg}`);
+    }
+  }
+
+  async create(req: CreateRequest): Promise<number> {
+    await fs.mkdir(this.exitDir, { recursive: true, mode: 0o700 });
+    await this.exits?.remove(req.id);
+    await writeJsonAtomic(path.join(req.bundle, 'config.json'), req.spec);
+    const cp = spawnConmon(this.paths, {
+      id: req.id, uuid: req.id, name: req.id, bundle: req.bundle,
+      pidFile: path.join(req.bundle, 'pidfile'), logPath: req.logPath, exitDir: this.exitDir,
+      terminal: req.terminal, stdin: req.stdin, leaveStdinOpen: req.stdin && !req.stdinOnce,
+    });
+    try {
+      return await readPid(cp, `create container ${req.id.slice(0, 12)}`);
+    } finally {
+      cp.closePipes();
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    await this.runc(['start', id], `start container ${id.slice(0, 12)}`);
+  }
+
+  async kill(id: string, signal: string, all = false): Promise<void> {
+    await this.runc(['kill', ...(all ? ['--all'] : []), id, signal], `kill container ${id.slice(0, 12)}`);
+  }
+
+  async pause(id: string): Promise<void> {
+    await this.runc(['pause', id], `pause container ${id.slice(0, 12)}`);
+  }
+
+  async resume(id: string): Promise<void> {
+    await this.runc(['resume', id], `unpause container ${id.slice(0, 12)}`);
+  }
+
+  async delete(id: string, bundle: string, force: boolean): Promise<void> {
+    try {
+      await this.runc(['delete', ...(force ? ['--force'] : []), id], `delete container ${id.slice(0, 12)}`);
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'NotFound')) throw e;
+    }
+    // conmon's per-run files; the bundle itself stays with the container record
+    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid'].map((f) => fs.rm(path.join(bundle, f), { force: true })));
+    await this.exits?.remove(id);
+  }
+
+  async state(id: string): Promise<RuntimeState | null> {
+    try {
+      const out = await this.runc(['state', id], `state of ${id.slice(0, 12)}`);
+      const s = JSON.parse(out) as { status: string; pid: number };
+      const status = (['created', 'running', 'paused', 'stopped'].includes(s.status) ? s.status : 'unknown') as RuntimeState['status'];
+      return { status, pid: s.pid };
+    } catch (e) {
+      if (e instanceof Error && e.name === 'NotFound') return null;
+      throw e;
+    }
+  }
+
+  async pids(id: string): Promise<number[]> {
+    const out = await this.runc(['ps', '--format', 'json', id], `processes of ${id.slice(0, 12)}`);
+    return (JSON.parse(out) as number[] | null) ?? [];
+  }
+
+  attach(_id: string, bundle: string): Promise<StdioStream> {
+    return connectAttach(path.join(bundle, 'attach'));
+  }
+
+  async resize(_id: string, bundle: string, height: number, width: number): Promise<void> {
+    await writeCtl(bundle, height, width);
+  }
+
+  async resizeExec(dir: string, height: number, width: number): Promise<void> {
+    await writeCtl(dir, height, width);
+  }
+
+  async exec(req: ExecRequest): Promise<ExecHandle> {
+    const specPath = path.join(req.dir, 'process.json');
+    await fs.mkdir(path.join(req.dir, 'exit'), { recursive: true, mode: 0o700 });
+    await writeJsonAtomic(specPath, req.process);
+    const cp = spawnConmon(this.paths, {
+      id: req.containerId, uuid: req.execId, name: req.containerId, bundle: req.dir,
+      pidFile: path.join(req.dir, 'pid'), logPath: path.join(req.dir, 'log'), exitDir: path.join(req.dir, 'exit'),
+      terminal: !!req.process.terminal, stdin: req.stdin, leaveStdinOpen: false,
+      exec: { processSpec: specPath, attach: req.attach },
+    });
+    let stdio: StdioStream | null = null;
+    try {
+      if (req.attach) {
+        // conmon reads the start pipe once before setting up, once more after our attach
+        cp.start!.write(Buffer.from([0]));
+        await cp.attachReady;
+        stdio = await connectAttach(path.join(req.dir, 'attach'));
+        cp.start!.write(Buffer.from([0]));
+      }
+      const pid = await readPid(cp, `exec in container ${req.containerId.slice(0, 12)}`);
+      const exited = (async () => {
+        const m = await cp.sync.next();
+        cp.closePipes();
+        if (m && m.data >= 0) return m.data;
+        const f = await fs.readFile(path.join(req.dir, 'exit', req.containerId), 'utf8').catch(() => '');
+        const code = Number.parseInt(f.trim(), 10);
+        return Number.isFinite(code) ? code : 255;
+      })();
+      return { pid, stdio, exited };
+    } catch (e) {
+      stdio?.close();
+      cp.closePipes();
+      throw e;
+    }
+  }
+
+  async watchExits(cb: ExitCallback): Promise<void> {
+    this.exits = new ExitWatcher(this.exitDir, cb);
+    await this.exits.start();
+  }
+
+  exitStatus(id: string): Promise<{ code: number; at: Date } | null> {
+    return new ExitWatcher(this.exitDir, () => {}).read(id);
+  }
+
+  async monitorAlive(_id: string, bundle: string): Promise<boolean> {
+    const pid = Number.parseInt(await fs.readFile(path.join(bundle, 'conmon.pid'), 'utf8').catch(() => ''), 10);
+    if (!Number.isFinite(pid) || pid <= 0) return false;
+    try {
+      process.kill(pid, 0);
+      const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');
+      return cmd.includes('conmon');
+    } catch {
+      return false;
+    }
+  }
+
+  close(): void {
+    this.exits?.close();
+  }
+}
+
+/** conmon's control FIFO: "1 <height> <width>\n" resizes the pty. */
+async function writeCtl(dir: string, height: number, width: number): Promise<void> {
+  const h = Math.max(0, Math.min(1000, Math.trunc(height)));
+  const w = Math.max(0, Math.min(1000, Math.trunc(width)));
+  let fh;
+  try {
+    // O_NONBLOCK: never hang if conmon is gone (ENXIO then)
+    fh = await fs.open(path.join(dir, 'ctl'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+  } catch {
+    throw failedPrecondition('cannot resize: the process has no terminal monitor running');
+  }
+  try { await fh.write(`1 ${h} ${w}\n`); } finally { await fh.close(); }
+}

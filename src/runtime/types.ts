@@ -1,0 +1,73 @@
+// The Runtime contract: what the engine asks of any way to run a container (conmon+runc
+// here; shim v2 clients and sandboxers implement the same later). The engine never knows
+// which kind it drives (iSulad's runtime ops table).
+import type { Duplex } from 'node:stream';
+import type { Spec, Process } from '../oci/types.js';
+
+export interface CreateRequest {
+  id: string;
+  bundle: string;        // holds config.json (written by the engine) and the runtime's files
+  spec: Spec;
+  logPath: string;       // CRI k8s-file log
+  terminal: boolean;
+  stdin: boolean;        // keep a stdin pipe open (docker -i)
+  stdinOnce: boolean;    // close the container's stdin when the first attached client detaches
+}
+
+export interface ExecRequest {
+  containerId: string;
+  execId: string;
+  dir: string;           // per-exec scratch dir
+  process: Process;
+  attach: boolean;       // hold stdio for a client (false = detached, output discarded)
+  stdin: boolean;
+}
+
+/** A client's view of a process' stdio: read gives frames, write goes to stdin. */
+export interface StdioStream {
+  /** Called for each output chunk; stream 1 = stdout, 2 = stderr (TTY output is stdout). */
+  onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void;
+  onEnd(cb: () => void): void;
+  write(data: Buffer): void;
+  /** Half-close: no more stdin. */
+  closeStdin(): void;
+  close(): void;
+}
+
+export interface ExecHandle {
+  pid: number;
+  stdio: StdioStream | null;
+  /** Resolves with the exit code (128+N for a signal). */
+  exited: Promise<number>;
+}
+
+export interface RuntimeState {
+  status: 'created' | 'running' | 'paused' | 'stopped' | 'unknown';
+  pid: number;
+}
+
+export interface Runtime {
+  readonly name: string;
+  /** Create the container (process not yet running); returns the init pid. */
+  create(req: CreateRequest): Promise<number>;
+  start(id: string): Promise<void>;
+  kill(id: string, signal: string, all?: boolean): Promise<void>;
+  pause(id: string): Promise<void>;
+  resume(id: string): Promise<void>;
+  /** Forget the runtime's state of a stopped container (force kills first). */
+  delete(id: string, bundle: string, force: boolean): Promise<void>;
+  state(id: string): Promise<RuntimeState | null>;
+  pids(id: string): Promise<number[]>;
+  /** Attach to the container's stdio (after create). */
+  attach(id: string, bundle: string): Promise<StdioStream>;
+  resize(id: string, bundle: string, height: number, width: number): Promise<void>;
+  exec(req: ExecRequest): Promise<ExecHandle>;
+  resizeExec(dir: string, height: number, width: number): Promise<void>;
+  /** Register the exit callback; also reports exits that happened while we were down. */
+  watchExits(cb: (id: string, exitCode: number, exitedAt: Date) => void): Promise<void>;
+  /** An exit already recorded for id (exit file), if any. */
+  exitStatus(id: string): Promise<{ code: number; at: Date } | null>;
+  /** Is the monitor of this container still alive (live restore)? */
+  monitorAlive(id: string, bundle: string): Promise<boolean>;
+  close(): void;
+}

@@ -1,0 +1,38 @@
+// The snapshot driver contract. Layers are unpacked once, keyed by their chain id; a
+// container gets a writable snapshot on top of its image's top layer.
+import type { Readable } from 'node:stream';
+
+export type DriverName = 'overlay' | 'vfs';
+
+export interface LayerInfo {
+  chainId: string;      // sha256:... (OCI chain id of this layer)
+  diffId: string;       // sha256:... of the uncompressed tar
+  parent: string | null; // chain id of the layer below
+  size: number;         // bytes unpacked
+  /** Only from applyLayer, not stored: xattrs the filesystem refused (docker ignores them too). */
+  warnings?: string[];
+}
+
+export interface SnapshotDriver {
+  readonly name: DriverName;
+  /** Options the driver reports in `info` (e.g. "Backing Filesystem"). */
+  status(): Array<[string, string]>;
+  hasLayer(chainId: string): Promise<boolean>;
+  /**
+   * Unpack an UNCOMPRESSED layer tar on top of `parent`. Atomic: the layer appears only when
+   * complete; on any error (escaping entry, truncated tar) nothing of it stays on disk.
+   */
+  applyLayer(chainId: string, parent: string | null, tar: Readable): Promise<LayerInfo>;
+  removeLayer(chainId: string): Promise<void>;
+  /** Create the container's writable snapshot over `chain` (bottom..top chain ids). */
+  prepare(key: string, chain: string[]): Promise<void>;
+  /** Mount it (idempotent); returns the rootfs path to hand to runc. */
+  mount(key: string): Promise<string>;
+  unmount(key: string): Promise<void>;
+  /** Unmount if needed and delete the writable snapshot. Missing is not an error. */
+  remove(key: string): Promise<void>;
+  /** Keys of all container snapshots on disk (for start-up cleanup). */
+  listSnapshots(): Promise<string[]>;
+  /** Remove half-written layers and temp dirs left by a crash. */
+  cleanup(): Promise<void>;
+}

@@ -1,0 +1,170 @@
+// Starts a private tsulad (own socket, graph and state in a temp dir) for a test file, runs
+// the real CLI against it, and cleans up every container, mount and process afterwards.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { promises as fs, existsSync, openSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
+export const IMAGES = path.join(ROOT, 'build/images');
+const TSULAD = path.join(ROOT, 'build/tsulad.mjs');
+const TSULA = path.join(ROOT, 'build/tsula.mjs');
+
+export interface RunResult { code: number; stdout: string; stderr: string }
+
+export class TestDaemon {
+  proc: ChildProcess | null = null;
+  readonly sock: string;
+  readonly graph: string;
+  readonly state: string;
+  readonly logFile: string;
+
+  constructor(readonly dir: string, readonly extraArgs: string[] = []) {
+    this.sock = path.join(dir, 'tsulad.sock');
+    this.graph = path.join(dir, 'graph');
+    this.state = path.join(dir, 'state');
+    this.logFile = path.join(dir, 'tsulad.log');
+  }
+
+  static async create(opts: { args?: string[]; configJson?: unknown } = {}): Promise<TestDaemon> {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
+    const args = [...(opts.args ?? [])];
+    if (opts.configJson !== undefined) {
+      const cfg = path.join(dir, 'daemon.json');
+      await fs.writeFile(cfg, JSON.stringify(opts.configJson));
+      args.push('--config-file', cfg);
+    } else {
+      args.push('--config-file', path.join(dir, 'none.json'));
+      await fs.writeFile(path.join(dir, 'none.json'), '{}');
+    }
+    const d = new TestDaemon(dir, args);
+    await d.start();
+    return d;
+  }
+
+  get hostArg(): string { return `unix://${this.sock}`; }
+
+  async start(): Promise<void> {
+    const out = openSync(this.logFile, 'a');
+    this.proc = spawn(process.execPath, [TSULAD, '-H', this.hostArg, '--graph', this.graph, '--state', this.state, '--log-level', 'debug', ...this.extraArgs],
+      { stdio: ['ignore', out, out], detached: true });
+    const p = this.proc;
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (p.exitCode !== null) throw new Error(`tsulad exited with ${p.exitCode}: ${await this.log()}`);
+      if (existsSync(this.sock)) {
+        const r = await this.cli(['version']);
+        if (r.code === 0) return;
+      }
+      await sleep(50);
+    }
+    throw new Error(`tsulad did not come up: ${await this.log()}`);
+  }
+
+  async log(): Promise<string> {
+    return fs.readFile(this.logFile, 'utf8').catch(() => '');
+  }
+
+  /** Stop the daemon the hard way (kill -9) or politely; containers keep running either way. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((r) => p.once('exit', r));
+    p.kill(signal);
+    await Promise.race([exited, sleep(10_000)]);
+    this.proc = null;
+  }
+
+  cli(args: string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
+    return new Promise((resolve) => {
+      const p = spawn(process.execPath, [TSULA, '-H', this.hostArg, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => { stdout += d; });
+      p.stderr.on('data', (d) => { stderr += d; });
+      const t = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+      p.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
+      if (opts.input !== undefined) p.stdin.end(opts.input); else p.stdin.end();
+    });
+  }
+
+  /** Like cli() but throws with the output on a non-zero exit. */
+  async ok(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
+    const r = await this.cli(args, opts);
+    if (r.code !== 0) throw new Error(`tsula ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  /** HTTP request straight to the API (for status codes the CLI hides). */
+  async api(method: string, urlPath: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+    const http = await import('node:http');
+    return new Promise((resolve, reject) => {
+      const req = http.request({ socketPath: this.sock, method, path: urlPath, headers: { 'Content-Type': 'application/json', ...headers } }, (res) => {
+        let data = '';
+        res.on('data', (d) => { data += d; });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: data }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  async loadBusybox(): Promise<void> {
+    await this.ok(['load', '-i', path.join(IMAGES, 'busybox.tar')]);
+  }
+
+  /** Remove every container (kills them), stop the daemon, unmount and delete everything. */
+  async destroy(): Promise<void> {
+    try {
+      if (this.proc && this.proc.exitCode === null) {
+        const ids = (await this.cli(['ps', '-a', '-q', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+        if (ids.length) await this.cli(['rm', '-f', ...ids]);
+      }
+    } catch { /* fall through to the hard cleanup */ }
+    await this.stop('SIGKILL');
+    await killLeftovers(this.dir);
+    await fs.rm(this.dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/** Kill conmon/runc containers whose state lives under dir, and unmount what is mounted there. */
+export async function killLeftovers(dir: string): Promise<void> {
+  const runcRoots = await findDirs(path.join(dir, 'state', 'runtime'), 'root');
+  for (const root of runcRoots) {
+    const list = await execFileP('runc', ['--root', root, 'list', '-q']).then((r) => r.stdout.split('\n').filter(Boolean), () => []);
+    for (const id of list) await execFileP('runc', ['--root', root, 'delete', '--force', id]).catch(() => {});
+  }
+  // conmon processes of this daemon: their argv names the state dir
+  for (const pid of await fs.readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.startsWith('conmon') && cmd.includes(dir)) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+  }
+  const mounts = (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(dir));
+  for (const m of mounts.reverse()) await execFileP('umount', ['-l', m]).catch(() => {});
+}
+
+async function findDirs(base: string, name: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await fs.readdir(base).catch(() => [] as string[])) {
+    const p = path.join(base, e, name);
+    if (existsSync(p)) out.push(p);
+  }
+  return out;
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export async function waitFor<T>(fn: () => Promise<T | null | undefined | false>, ms = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}

@@ -1,0 +1,152 @@
+// The seed guide's commands, as a user types them, against a real tsulad + conmon + runc.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { TestDaemon, waitFor } from '../helpers/daemon.js';
+
+let d: TestDaemon;
+
+before(async () => {
+  d = await TestDaemon.create();
+  await d.loadBusybox();
+});
+
+after(async () => {
+  await d?.destroy();
+});
+
+test('seed guide: run -tid, inspect runtime, info, exec exit code, logs, stop, rm', async () => {
+  const id = (await d.ok(['run', '-tid', 'busybox', '/bin/sh'])).trim();
+  assert.match(id, /^[0-9a-f]{64}$/);
+  assert.equal((await d.ok(['inspect', '-f', '{{ json .HostConfig.Runtime }}', id])).trim(), '"runc"');
+  assert.match(await d.ok(['info']), /Storage Driver: overlay/);
+  const ex = await d.cli(['exec', id, 'sh', '-c', 'echo hi; exit 3']);
+  assert.equal(ex.stdout, 'hi\n');
+  assert.equal(ex.code, 3);
+  await d.ok(['logs', id]);
+  await d.ok(['stop', '-t', '1', id]);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', id])).trim(), 'exited');
+  await d.ok(['rm', id]);
+  const rm = await d.cli(['inspect', id]);
+  assert.notEqual(rm.code, 0);
+  assert.match(rm.stderr, /No such (container|object)/i);
+});
+
+test('run prints output and exits with the container exit code; --rm removes everything', async () => {
+  const r = await d.cli(['run', '--rm', '--name', 'rm-me', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+  assert.equal(r.code, 7);
+  assert.equal(r.stdout, 'out\n');
+  assert.equal(r.stderr, 'err\n');
+  await waitFor(async () => (await d.cli(['inspect', 'rm-me'])).code !== 0, 10_000, 'auto-removal');
+  const snaps = await fs.readdir(path.join(d.graph, 'overlay', 'snapshots')).catch(() => []);
+  assert.deepEqual(snaps, []);
+});
+
+test('run flags reach the container: -e -w -u --hostname --entrypoint -v --read-only', async () => {
+  const host = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-bind-'));
+  try {
+    await fs.writeFile(path.join(host, 'in.txt'), 'from host');
+    const out = await d.ok(['run', '--rm', '-e', 'FOO=bar', '-w', '/tmp', '-u', 'nobody', '--hostname', 'box1',
+      '-v', `${host}:/data:ro`, '--read-only', '--entrypoint', '/bin/sh', 'busybox', '-c',
+      'echo $FOO; pwd; id -u; hostname; cat /data/in.txt; echo; touch /x 2>/dev/null || echo rofs; touch /data/y 2>/dev/null || echo robind']);
+    assert.deepEqual(out.trim().split('\n'), ['bar', '/tmp', '65534', 'box1', 'from host', 'rofs', 'robind']);
+  } finally {
+    await fs.rm(host, { recursive: true, force: true });
+  }
+});
+
+test('--env-file, limits and ulimits are applied', async () => {
+  const f = path.join(d.dir, 'envfile');
+  await fs.writeFile(f, '# comment\nA=1\nB=two words\n');
+  const out = await d.ok(['run', '--rm', '--env-file', f, '-m', '64m', '--pids-limit', '50', '--ulimit', 'nofile=512:1024', 'busybox',
+    'sh', '-c', 'echo $A; echo $B; ulimit -n; ulimit -Hn; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max']);
+  assert.deepEqual(out.trim().split('\n'), ['1', 'two words', '512', '1024', '50']);
+});
+
+test('network none has only lo; host shares the host network', async () => {
+  const none = await d.ok(['run', '--rm', '--network', 'none', 'busybox', 'ls', '/sys/class/net']);
+  assert.deepEqual(none.trim().split(/\s+/), ['lo']);
+  const hostIfs = (await fs.readdir('/sys/class/net')).sort();
+  const host = await d.ok(['run', '--rm', '--network', 'host', 'busybox', 'ls', '/sys/class/net']);
+  assert.deepEqual(host.trim().split(/\s+/).sort(), hostIfs);
+});
+
+test('stdin flows with -i; exec -i too', async () => {
+  const r = await d.cli(['run', '--rm', '-i', 'busybox', 'sh', '-c', 'read a; echo got:$a'], { input: 'hello\n' });
+  assert.equal(r.stdout, 'got:hello\n');
+  const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '300'])).trim();
+  const e = await d.cli(['exec', '-i', id, 'cat'], { input: 'through exec\n' });
+  assert.equal(e.stdout, 'through exec\n');
+  assert.equal(e.code, 0);
+  await d.ok(['rm', '-f', id]);
+});
+
+test('create, start, ps, rename, pause, unpause, top, restart, kill, wait, logs --tail -t', async () => {
+  const id = (await d.ok(['create', '--name', 'life', 'busybox', 'sh', '-c', 'echo one; echo two; echo three; exec sleep 300'])).trim();
+  assert.match(await d.ok(['ps', '-a']), /life/);
+  assert.doesNotMatch(await d.ok(['ps']), /life/);
+  await d.ok(['start', 'life']);
+  await waitFor(async () => (await d.ok(['logs', 'life'])).includes('three'), 10_000, 'log output');
+  assert.equal(await d.ok(['logs', '--tail', '2', 'life']), 'two\nthree\n');
+  assert.match(await d.ok(['logs', '-t', '--tail', '1', 'life']), /^\d{4}-\d\d-\d\dT\S+ three\n$/);
+  assert.equal((await d.ok(['ps', '-q'])).trim().split('\n').includes(id.slice(0, 12)), true);
+  await d.ok(['rename', 'life', 'life2']);
+  await d.ok(['pause', 'life2']);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', 'life2'])).trim(), 'paused');
+  await d.ok(['unpause', 'life2']);
+  assert.match(await d.ok(['top', 'life2']), /sleep 300/);
+  await d.ok(['restart', '-t', '1', 'life2']);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Running}}', 'life2'])).trim(), 'true');
+  const wait = d.cli(['wait', 'life2']);
+  await d.ok(['kill', '-s', 'TERM', 'life2']);
+  await d.ok(['kill', 'life2']);
+  const w = await wait;
+  assert.equal(w.stdout.trim(), '137');
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.ExitCode}}', 'life2'])).trim(), '137');
+  await d.ok(['rm', 'life2']);
+});
+
+test('logs -f follows until the container exits', async () => {
+  const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'for i in 1 2 3; do echo line$i; sleep 0.3; done'])).trim();
+  const r = await d.cli(['logs', '-f', id], { timeoutMs: 20_000 });
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout, 'line1\nline2\nline3\n');
+  await d.ok(['rm', id]);
+});
+
+test('events report the lifecycle', async () => {
+  const since = Math.floor(Date.now() / 1000) - 1;
+  await d.ok(['run', '--rm', '--name', 'ev', 'busybox', 'true']);
+  await waitFor(async () => (await d.cli(['inspect', 'ev'])).code !== 0, 10_000, 'removal');
+  const out = await d.ok(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'container=ev']);
+  const actions = out.trim().split('\n').map((l) => l.split(' ')[2]);
+  assert.deepEqual(actions.filter((a) => ['create', 'start', 'die', 'destroy'].includes(a)), ['create', 'start', 'die', 'destroy']);
+});
+
+test('a TTY container gets a terminal', async () => {
+  const r = await d.cli(['run', '--rm', '-t', 'busybox', 'sh', '-c', 'test -t 1 && echo tty']);
+  assert.equal(r.stdout.replace(/\r/g, ''), 'tty\n');
+});
+
+test('one conmon per container and no Node.js process per container', async () => {
+  const ids = [];
+  for (let i = 0; i < 3; i++) ids.push((await d.ok(['run', '-d', 'busybox', 'sleep', '300'])).trim());
+  const procs = await listProcs();
+  const conmons = procs.filter((p) => p.cmd.startsWith('conmon') && p.cmd.includes(d.dir));
+  assert.equal(conmons.length, 3);
+  const nodes = procs.filter((p) => p.cmd.includes('tsulad.mjs') && p.cmd.includes(d.dir));
+  assert.equal(nodes.length, 1);
+  await d.ok(['rm', '-f', ...ids]);
+});
+
+async function listProcs(): Promise<Array<{ pid: number; cmd: string }>> {
+  const out: Array<{ pid: number; cmd: string }> = [];
+  for (const p of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    const cmd = (await fs.readFile(`/proc/${p}/cmdline`, 'utf8').catch(() => '')).replace(/\0/g, ' ');
+    if (cmd) out.push({ pid: Number(p), cmd });
+  }
+  return out;
+}

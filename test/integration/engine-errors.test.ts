@@ -1,0 +1,132 @@
+// Bad input gets a clear error and loses nothing.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import * as fsSync from 'node:fs';
+import { TestDaemon, IMAGES, ROOT } from '../helpers/daemon.js';
+
+let d: TestDaemon;
+
+before(async () => {
+  d = await TestDaemon.create();
+  await d.loadBusybox();
+});
+
+after(async () => {
+  await d?.destroy();
+});
+
+test('malformed JSON is a 400 with a message', async () => {
+  const r = await d.api('POST', '/v1.41/containers/create', '{"Image": "busybox",');
+  assert.equal(r.status, 400);
+  assert.match(JSON.parse(r.body).message, /malformed JSON/);
+  const t = await d.api('POST', '/v1.41/containers/create', JSON.stringify({ Image: 'busybox', Cmd: 'ls', Tty: 'yes' }));
+  assert.equal(t.status, 400);
+  assert.match(JSON.parse(t.body).message, /Tty/);
+});
+
+test('unknown container and image are 404', async () => {
+  const c = await d.api('GET', '/v1.41/containers/nope/json');
+  assert.equal(c.status, 404);
+  assert.equal(JSON.parse(c.body).message, 'No such container: nope');
+  const i = await d.api('GET', '/v1.41/images/nope:1/json');
+  assert.equal(i.status, 404);
+  const r = await d.cli(['run', 'nosuchimage', 'true']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /No such image: nosuchimage/);
+});
+
+test('ids with / or .. are rejected before touching the filesystem', async () => {
+  for (const bad of ['..', '../../etc', '%2e%2e%2fetc']) {
+    const r = await d.api('GET', `/v1.41/containers/${bad}/json`);
+    assert.ok([400, 404].includes(r.status), `${bad}: ${r.status}`);
+  }
+  const r = await d.cli(['create', '--name', '../x', 'busybox', 'true']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /invalid container name/);
+  const slash = await d.cli(['create', '--name', 'a/b', 'busybox', 'true']);
+  assert.match(slash.stderr, /invalid container name/);
+});
+
+test('name conflicts are 409', async () => {
+  await d.ok(['create', '--name', 'dup', 'busybox', 'true']);
+  const r = await d.api('POST', '/v1.41/containers/create?name=dup', JSON.stringify({ Image: 'busybox', Cmd: ['true'] }));
+  assert.equal(r.status, 409);
+  assert.match(JSON.parse(r.body).message, /already in use/);
+  await d.ok(['rm', 'dup']);
+});
+
+test('second start of a running container; rm of a running one without -f', async () => {
+  const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '300'])).trim();
+  const s = await d.api('POST', `/v1.41/containers/${id}/start`);
+  assert.equal(s.status, 304);
+  const cli = await d.cli(['start', id]);
+  assert.notEqual(cli.code, 0);
+  assert.match(cli.stderr, /already running/);
+  const rm = await d.cli(['rm', id]);
+  assert.notEqual(rm.code, 0);
+  assert.match(rm.stderr, /You cannot remove a running container/);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Running}}', id])).trim(), 'true');
+  await d.ok(['rm', '-f', id]);
+});
+
+test('a missing command fails start with 127 and keeps the container', async () => {
+  const r = await d.cli(['run', '--name', 'nocmd', 'busybox', '/no/such/binary']);
+  assert.equal(r.code, 127);
+  assert.match(r.stderr, /no such file|not found/i);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', 'nocmd'])).trim(), 'created');
+  await d.ok(['rm', 'nocmd']);
+});
+
+test('load refuses a digest mismatch and a truncated archive, storing nothing', async () => {
+  const blobs = path.join(d.graph, 'image', 'blobs', 'sha256');
+  const before = (await fs.readdir(blobs)).sort();
+  const src = await fs.readFile(path.join(IMAGES, 'busybox.tar'));
+  const truncated = path.join(d.dir, 'trunc.tar');
+  await fs.writeFile(truncated, src.subarray(0, Math.floor(src.length / 2)));
+  const t = await d.cli(['load', '-i', truncated]);
+  assert.notEqual(t.code, 0);
+  assert.match(t.stderr, /truncated|unexpected end|incomplete/i);
+  assert.deepEqual((await fs.readdir(blobs)).sort(), before);
+  const bad = path.join(d.dir, 'bad.tar');
+  corruptLayer(path.join(IMAGES, 'layered.tar'), bad);
+  const b = await d.cli(['load', '-i', bad]);
+  assert.notEqual(b.code, 0);
+  assert.match(b.stderr, /digest|diff.?id/i);
+  assert.deepEqual((await fs.readdir(blobs)).sort(), before);
+  assert.equal((await d.cli(['inspect', 'layered'])).code !== 0, true);
+});
+
+test('an invalid daemon.json stops tsulad with a message naming the key', async () => {
+  for (const [cfg, re] of [
+    [{ 'no-such-key': 1 }, /unknown key "no-such-key"/],
+    [{ 'storage-driver': 'zfs' }, /"storage-driver"/],
+    [{ graph: 12 }, /"graph"/],
+  ] as const) {
+    const file = path.join(d.dir, 'bad.json');
+    await fs.writeFile(file, JSON.stringify(cfg));
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '--config-file', file, '-H', `unix://${d.dir}/x.sock`, '--graph', `${d.dir}/g2`, '--state', `${d.dir}/s2`], { encoding: 'utf8', timeout: 20_000 });
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, re);
+  }
+  await fs.writeFile(path.join(d.dir, 'bad.json'), '{"graph": ');
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '--config-file', path.join(d.dir, 'bad.json')], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /invalid JSON/);
+});
+
+/** Flip a byte inside the first layer of a docker-archive, keeping the tar valid. */
+function corruptLayer(src: string, dst: string): void {
+  const tmp = dst + '.d';
+  spawnSync('mkdir', ['-p', tmp]);
+  spawnSync('tar', ['-xf', src, '-C', tmp]);
+  const manifest = JSON.parse(fsSync.readFileSync(path.join(tmp, 'manifest.json'), 'utf8')) as Array<{ Layers: string[] }>;
+  const layer = path.join(tmp, manifest[0].Layers[0]);
+  const buf = fsSync.readFileSync(layer) as Buffer;
+  buf[Math.floor(buf.length / 2)] ^= 0xff;
+  fsSync.writeFileSync(layer, buf);
+  spawnSync('tar', ['-cf', dst, '-C', tmp, '.']);
+  spawnSync('rm', ['-rf', tmp]);
+}
