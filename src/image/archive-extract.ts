@@ -1,0 +1,234 @@
+// Unpack an image archive (tar, maybe gzip'd) into a private temp directory so its blobs can
+// be read in any order. Archive paths never become filesystem paths: every regular file is
+// written to <dir>/f<N> and hashed on the way, symlinks and hard links are kept in a table
+// and resolved lexically, so an entry can neither escape the directory nor point outside.
+import { createHash } from 'node:crypto';
+import { createWriteStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
+import { Parser, type ReadEntry } from 'tar';
+import { invalidArgument, errorMessage, TsulaError } from '../common/errors.js';
+
+export interface ArchiveFile {
+  name: string;   // path inside the archive
+  file: string;   // where its bytes are on disk
+  size: number;
+  digest: string; // sha256:<hex> of the bytes
+}
+
+export type Compression = 'gzip' | 'zstd' | 'xz' | 'bzip2' | 'none';
+
+export function detectCompression(head: Uint8Array): Compression {
+  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
+  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0x00) return 'xz';
+  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
+  return 'none';
+}
+
+/** Read the first bytes of a stream without consuming them. */
+export async function peek(input: Readable, want: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let have = 0;
+  let ended = false;
+  while (have < want && !ended) {
+    // A stream that already failed or ended emits nothing more: waiting would hang.
+    if (input.errored) throw input.errored;
+    if (input.readableEnded) break;
+    if (input.destroyed) throw invalidArgument('archive stream was closed before it was read');
+    const chunk = input.read() as Buffer | null;
+    if (chunk !== null) {
+      parts.push(chunk);
+      have += chunk.length;
+      continue;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const done = (err?: Error) => {
+        input.off('readable', onReadable); input.off('end', onEnd); input.off('error', done);
+        if (err) reject(err); else resolve();
+      };
+      const onReadable = () => done();
+      const onEnd = () => { ended = true; done(); };
+      input.on('readable', onReadable); input.on('end', onEnd); input.on('error', done);
+    });
+    if (input.readableEnded) ended = true;
+  }
+  const head = Buffer.concat(parts);
+  if (head.length > 0) input.unshift(head);
+  return head;
+}
+
+/** Normalise an archive path; reject anything that could escape (absolute, "..", NUL). */
+export function cleanArchivePath(p: string): string {
+  if (p.includes('\0')) throw invalidArgument(`invalid archive entry "${p.replace(/\0/g, '\\0')}"`);
+  if (p.startsWith('/')) throw invalidArgument(`archive entry "${p}" escapes the archive: absolute path`);
+  const parts = p.split('/').filter((c) => c !== '' && c !== '.');
+  if (parts.includes('..')) throw invalidArgument(`archive entry "${p}" escapes the archive`);
+  return parts.join('/');
+}
+
+export class ExtractedArchive {
+  readonly files = new Map<string, ArchiveFile>();
+  readonly symlinks = new Map<string, string>(); // path -> raw link target
+  readonly hardlinks = new Map<string, string>(); // path -> cleaned target path
+
+  constructor(readonly dir: string) {}
+
+  /** The file at `name`, following symlinks (docker-archives link <id>/layer.tar to ../<hex>.tar). */
+  lookup(name: string): ArchiveFile | undefined {
+    let p = cleanArchivePath(name);
+    for (let hops = 0; hops < 32; hops++) {
+      const f = this.files.get(p);
+      if (f) return f;
+      const hard = this.hardlinks.get(p);
+      if (hard !== undefined) { p = hard; continue; }
+      const target = this.symlinks.get(p);
+      if (target === undefined) return undefined;
+      if (target.startsWith('/')) throw invalidArgument(`archive entry "${p}" is a symlink out of the archive (${target})`);
+      const joined = path.posix.normalize(path.posix.join(path.posix.dirname(p), target));
+      if (joined === '..' || joined.startsWith('../')) throw invalidArgument(`archive entry "${p}" is a symlink out of the archive (${target})`);
+      p = cleanArchivePath(joined);
+    }
+    throw invalidArgument(`archive entry "${name}": too many levels of symbolic links`);
+  }
+
+  has(name: string): boolean {
+    return this.lookup(name) !== undefined;
+  }
+
+  /** Read a small JSON file; malformed JSON is a clear invalidArgument. */
+  async readJson(name: string, maxBytes = 32 << 20): Promise<{ value: unknown; file: ArchiveFile }> {
+    const f = this.lookup(name);
+    if (!f) throw invalidArgument(`archive has no ${name}`);
+    if (f.size > maxBytes) throw invalidArgument(`${name} in archive is too large (${f.size} bytes)`);
+    const text = await fs.readFile(f.file, 'utf8');
+    try {
+      return { value: JSON.parse(text) as unknown, file: f };
+    } catch (e) {
+      throw invalidArgument(`malformed ${name} in archive: ${errorMessage(e)}`);
+    }
+  }
+}
+
+/**
+ * Unpack `input` into `dir` (which must exist and be private). Rejects compressed formats
+ * we cannot read, escaping entries and truncated archives with invalidArgument.
+ */
+export async function extractArchive(input: Readable, dir: string): Promise<ExtractedArchive> {
+  const head = await peek(input, 6);
+  if (head.length === 0) throw invalidArgument('empty archive');
+  const compression = detectCompression(head);
+  if (compression === 'zstd' || compression === 'xz' || compression === 'bzip2') {
+    throw invalidArgument(`${compression}-compressed archives are not supported: decompress it first, or use gzip`);
+  }
+  const out = new ExtractedArchive(dir);
+  const parser = new Parser({ strict: true, maxMetaEntrySize: 1 << 20 });
+  const writes: Array<Promise<void>> = [];
+  const streams = new Set<NodeJS.WritableStream & { destroy(): void }>();
+  let failure: Error | undefined;
+  const fail = (e: unknown) => {
+    if (!failure) failure = e instanceof Error ? e : new Error(String(e));
+    // An aborted parser never ends its current entry: close our side so nothing waits on it.
+    for (const ws of streams) ws.destroy();
+  };
+  let index = 0;
+  parser.on('entry', (entry: ReadEntry) => {
+    try {
+      if (failure) { entry.resume(); return; }
+      const name = cleanArchivePath(entry.path);
+      switch (entry.type) {
+        case 'File':
+        case 'OldFile':
+        case 'ContiguousFile': {
+          const file = path.join(dir, `f${index++}`);
+          writes.push(writeEntry(entry, file, streams).then(({ digest, size }) => {
+            out.files.set(name, { name, file, size, digest });
+            out.symlinks.delete(name); out.hardlinks.delete(name);
+          }, fail));
+          return;
+        }
+        case 'SymbolicLink':
+          out.symlinks.set(name, entry.linkpath ?? '');
+          break;
+        case 'Link':
+          out.hardlinks.set(name, cleanArchivePath(entry.linkpath ?? ''));
+          break;
+        default:
+          break; // directories and anything else carry nothing an image archive needs
+      }
+      entry.resume();
+    } catch (e) {
+      fail(e);
+      entry.resume();
+    }
+  });
+  // The last block of a complete tar is part of its end-of-archive marker (zero blocks).
+  let total = 0;
+  let tail: Buffer = Buffer.alloc(0);
+  const tap = new PassThrough();
+  tap.on('data', (c: Buffer) => {
+    total += c.length;
+    tail = c.length >= 512 ? c.subarray(c.length - 512) : Buffer.concat([tail, c]).subarray(-512);
+  });
+  const parsed = new Promise<void>((resolve) => {
+    parser.on('error', (e: Error) => { fail(e); resolve(); });
+    parser.on('end', () => resolve());
+  });
+  const source = compression === 'gzip' ? input.pipe(createGunzip()) : input;
+  await new Promise<void>((resolve) => {
+    const onErr = (e: Error) => { fail(e); tap.end(); resolve(); };
+    input.once('error', onErr);
+    if (source !== input) source.once('error', onErr);
+    tap.once('end', () => resolve());
+    source.pipe(tap).pipe(parser as unknown as NodeJS.WritableStream);
+  });
+  await parsed;
+  await Promise.allSettled(writes);
+  if (failure) throw describe(failure);
+  if (total === 0 || total % 512 !== 0 || tail.some((b) => b !== 0)) {
+    throw invalidArgument('truncated archive: the tar stream ends without its end-of-archive marker');
+  }
+  return out;
+}
+
+function writeEntry(
+  entry: ReadEntry, file: string, streams: Set<NodeJS.WritableStream & { destroy(): void }>,
+): Promise<{ digest: string; size: number }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    let size = 0;
+    let failed: Error | undefined;
+    const ws = createWriteStream(file, { flags: 'wx', mode: 0o600 });
+    streams.add(ws);
+    ws.on('error', (e) => { failed = e; entry.resume(); });
+    entry.on('data', (c: Buffer) => {
+      hash.update(c);
+      size += c.length;
+      if (!ws.write(c)) {
+        entry.pause();
+        ws.once('drain', () => entry.resume());
+      }
+    });
+    entry.on('end', () => ws.end());
+    ws.on('close', () => {
+      streams.delete(ws);
+      if (failed) reject(failed);
+      else if (!ws.writableFinished) reject(new Error(`extraction of ${entry.path} was interrupted`));
+      else resolve({ digest: `sha256:${hash.digest('hex')}`, size });
+    });
+  });
+}
+
+function describe(e: Error): Error {
+  if (e instanceof TsulaError) return e;
+  const msg = errorMessage(e);
+  const code = (e as { code?: string }).code;
+  if (code === 'Z_BUF_ERROR' || /unexpected end of file|Truncated input/i.test(msg)) {
+    return invalidArgument(`truncated archive: ${msg}`);
+  }
+  if (code?.startsWith('Z_') || code?.startsWith('TAR_') || /TAR_|incorrect header check|invalid/i.test(msg)) {
+    return invalidArgument(`invalid archive: ${msg}`);
+  }
+  return e;
+}

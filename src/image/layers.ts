@@ -1,0 +1,150 @@
+// Layer blobs: media types, decompression, diff-id verification and chain ids.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { Readable, Transform } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { invalidArgument } from '../common/errors.js';
+import { detectCompression } from './archive-extract.js';
+
+export type LayerCompression = 'gzip' | 'zstd' | 'none';
+
+export const MEDIA_TYPES = {
+  ociIndex: 'application/vnd.oci.image.index.v1+json',
+  ociManifest: 'application/vnd.oci.image.manifest.v1+json',
+  ociConfig: 'application/vnd.oci.image.config.v1+json',
+  ociLayer: 'application/vnd.oci.image.layer.v1.tar',
+  ociLayerGzip: 'application/vnd.oci.image.layer.v1.tar+gzip',
+  ociLayerZstd: 'application/vnd.oci.image.layer.v1.tar+zstd',
+  dockerList: 'application/vnd.docker.distribution.manifest.list.v2+json',
+  dockerManifest: 'application/vnd.docker.distribution.manifest.v2+json',
+  dockerConfig: 'application/vnd.docker.container.image.v1+json',
+  dockerLayer: 'application/vnd.docker.image.rootfs.diff.tar',
+  dockerLayerGzip: 'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  dockerForeignGzip: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip',
+} as const;
+
+/** Compression named by a layer media type; undefined if it is not a layer type we know. */
+export function compressionOfMediaType(mediaType: string): LayerCompression | undefined {
+  // The non-distributable OCI variants carry the same payloads under another name.
+  const mt = mediaType.replace('.nondistributable', '');
+  if (mt === MEDIA_TYPES.ociLayer || mt === MEDIA_TYPES.dockerLayer) return 'none';
+  if (mt === MEDIA_TYPES.ociLayerGzip || mt === MEDIA_TYPES.dockerLayerGzip || mt === MEDIA_TYPES.dockerForeignGzip) return 'gzip';
+  if (mt === MEDIA_TYPES.ociLayerZstd) return 'zstd';
+  return undefined;
+}
+
+/** Compression by magic bytes (docker-archives do not name it). */
+export function compressionOfBytes(head: Uint8Array): LayerCompression {
+  const c = detectCompression(head);
+  if (c === 'gzip' || c === 'zstd') return c;
+  if (c !== 'none') throw invalidArgument(`${c}-compressed layers are not supported`);
+  return 'none';
+}
+
+export function mediaTypeFor(compression: LayerCompression): string {
+  return compression === 'gzip' ? MEDIA_TYPES.ociLayerGzip
+    : compression === 'zstd' ? MEDIA_TYPES.ociLayerZstd : MEDIA_TYPES.ociLayer;
+}
+
+/** OCI chain ids: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
+export function chainIds(diffIds: string[]): string[] {
+  const out: string[] = [];
+  for (const d of diffIds) {
+    const prev = out[out.length - 1];
+    out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
+  }
+  return out;
+}
+
+type ZstdZlib = { createZstdDecompress?: () => NodeJS.ReadWriteStream };
+
+/** Wrap a compressed stream in its decompressor (errors of the source are forwarded). */
+export function decompress(source: Readable, compression: LayerCompression, label: string): Readable {
+  if (compression === 'none') return source;
+  let dec: NodeJS.ReadWriteStream;
+  if (compression === 'gzip') {
+    dec = zlib.createGunzip();
+  } else {
+    const make = (zlib as unknown as ZstdZlib).createZstdDecompress;
+    if (typeof make !== 'function') {
+      source.destroy();
+      throw invalidArgument(`${label} is zstd-compressed, which node ${process.version} cannot decompress (needs node >= 22.15)`);
+    }
+    dec = make();
+  }
+  const d = dec as unknown as Readable;
+  source.on('error', (e) => d.destroy(e));
+  d.on('error', () => source.destroy());
+  return source.pipe(dec) as unknown as Readable;
+}
+
+export interface VerifiedLayer {
+  /** The uncompressed tar, to hand to the snapshot driver (or to drain). */
+  stream: Readable;
+  /** Settles once the whole stream was read: the diff id and the uncompressed size. */
+  done: Promise<{ diffId: string; diffSize: number }>;
+  /** Whether the stream was read to its end (and so `done` has settled). */
+  finished(): boolean;
+}
+
+/**
+ * Open a stored or extracted layer blob as its uncompressed tar. The stream fails at its
+ * end if the bytes do not hash to `expectedDiffId`, so a consumer that unpacks atomically
+ * discards the layer instead of committing it.
+ */
+export function openLayer(
+  file: string, compression: LayerCompression, expectedDiffId: string | undefined, label: string,
+  onRead?: (bytes: number) => void,
+): VerifiedLayer {
+  const raw = createReadStream(file);
+  let source: Readable = raw;
+  if (onRead) {
+    // Counted in a stage of its own: a 'data' listener next to the reader below would put
+    // the file stream in flowing mode and race it for chunks.
+    const counter = new Transform({ transform(chunk: Buffer, _enc, cb) { onRead(chunk.length); cb(null, chunk); } });
+    raw.on('error', (e) => counter.destroy(e));
+    source = raw.pipe(counter);
+  }
+  const plain = decompress(source, compression, label);
+  let finished = false;
+  let settle!: { resolve: (v: { diffId: string; diffSize: number }) => void; reject: (e: unknown) => void };
+  const done = new Promise<{ diffId: string; diffSize: number }>((resolve, reject) => { settle = { resolve, reject }; });
+  done.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
+  async function* verify(): AsyncGenerator<Buffer> {
+    const hash = createHash('sha256');
+    let size = 0;
+    try {
+      for await (const chunk of plain) {
+        hash.update(chunk as Buffer);
+        size += (chunk as Buffer).length;
+        yield chunk as Buffer;
+      }
+    } catch (e) {
+      const err = invalidArgument(`${label}: cannot read layer: ${(e as Error).message}`);
+      settle.reject(err);
+      throw err;
+    }
+    const diffId = `sha256:${hash.digest('hex')}`;
+    finished = true;
+    if (expectedDiffId !== undefined && diffId !== expectedDiffId) {
+      const err = invalidArgument(`digest mismatch for ${label}: expected ${expectedDiffId}, got ${diffId}`);
+      settle.reject(err);
+      throw err;
+    }
+    settle.resolve({ diffId, diffSize: size });
+  }
+  const stream = Readable.from(verify(), { objectMode: false });
+  stream.on('close', () => {
+    if (finished) return;
+    raw.destroy();
+    source.destroy();
+    settle.reject(invalidArgument(`${label}: the layer was not read to its end`));
+  });
+  return { stream, done, finished: () => finished };
+}
+
+/** Read a layer to its end without keeping it, returning its diff id (throws on mismatch). */
+export async function drainLayer(layer: VerifiedLayer): Promise<{ diffId: string; diffSize: number }> {
+  for await (const _ of layer.stream) { /* hashing happens in the generator */ }
+  return layer.done;
+}

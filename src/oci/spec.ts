@@ -1,0 +1,254 @@
+// Builds the OCI runtime spec (config.json) runc runs a container from, with the defaults
+// Docker/containerd give a container, narrowed to what this host lets runc do.
+import * as path from 'node:path';
+import { availableParallelism } from 'node:os';
+import { invalidArgument } from '../common/errors.js';
+import { resolveCaps } from './caps.js';
+import { RLIM_INFINITY, ULIMIT_NAMES, type HostInfo } from './host.js';
+import { defaultSeccomp } from './seccomp.js';
+import type {
+  LinuxDeviceCgroup, LinuxNamespace, LinuxResources, Mount, POSIXRlimit, Spec,
+} from './types.js';
+
+export { readHostRlimits, readHostCaps, readHostInfo, RLIM_INFINITY } from './host.js';
+export type { HostInfo, HostRlimit } from './host.js';
+
+export interface SpecOptions {
+  id: string;
+  rootfs: string;
+  readonlyRootfs: boolean;
+  args: string[];
+  env: string[];
+  cwd: string;
+  user: { uid: number; gid: number; additionalGids: number[] };
+  terminal: boolean;
+  hostname: string;
+  binds: Array<{ source: string; destination: string; readonly: boolean }>;
+  /** none = a new, empty network namespace; host = the host's; netnsPath = join that one. */
+  network: 'none' | 'host' | { netnsPath: string };
+  annotations: Record<string, string>;
+  /** Bytes. */
+  memory?: number;
+  /** Bytes of memory+swap (Docker's MemorySwap; -1 = unlimited). Left unset when absent. */
+  memorySwap?: number;
+  /** docker --cpus × 1e9. */
+  nanoCpus?: number;
+  /** > 0 limits; 0 / -1 / absent = unlimited. */
+  pidsLimit?: number;
+  /** Docker names (nofile, nproc, core…); -1 = unlimited. */
+  ulimits: Array<{ name: string; soft: number; hard: number }>;
+  noNewPrivileges: boolean;
+  privileged?: boolean;
+  capAdd?: string[];
+  capDrop?: string[];
+  /** e.g. "/tsula/<id>" (cgroupfs driver). */
+  cgroupsPath: string;
+  /** Host files bind-mounted over /etc/hosts, /etc/resolv.conf, /etc/hostname. */
+  etcFiles?: { hosts?: string; resolvConf?: string; hostname?: string };
+  seccomp?: 'default' | 'unconfined';
+  sysctl?: Record<string, string>;
+}
+
+export const OCI_VERSION = '1.0.2';
+export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Docker's default RLIMIT_NOFILE (dockerd/containerd run with LimitNOFILE=1048576). */
+export const DEFAULT_NOFILE = 1048576;
+
+/** containerd's default masked paths (oci/spec.go populateDefaultUnixSpec). */
+export const MASKED_PATHS: readonly string[] = [
+  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+];
+export const READONLY_PATHS: readonly string[] = [
+  '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger',
+];
+
+const rwm = 'rwm';
+/** Deny everything, then containerd's/runc's default allow-list (WithDefaultUnixDevices). */
+export const DEFAULT_DEVICE_RULES: readonly LinuxDeviceCgroup[] = [
+  { allow: false, access: rwm },
+  { allow: true, type: 'c', access: 'm' }, // mknod of any char device (opening still denied)
+  { allow: true, type: 'b', access: 'm' }, // mknod of any block device
+  { allow: true, type: 'c', major: 1, minor: 3, access: rwm }, // /dev/null
+  { allow: true, type: 'c', major: 1, minor: 8, access: rwm }, // /dev/random
+  { allow: true, type: 'c', major: 1, minor: 7, access: rwm }, // /dev/full
+  { allow: true, type: 'c', major: 5, minor: 0, access: rwm }, // /dev/tty
+  { allow: true, type: 'c', major: 1, minor: 5, access: rwm }, // /dev/zero
+  { allow: true, type: 'c', major: 1, minor: 9, access: rwm }, // /dev/urandom
+  { allow: true, type: 'c', major: 5, minor: 1, access: rwm }, // /dev/console
+  { allow: true, type: 'c', major: 136, access: rwm }, // /dev/pts/*
+  { allow: true, type: 'c', major: 5, minor: 2, access: rwm }, // /dev/ptmx
+  { allow: true, type: 'c', major: 10, minor: 200, access: rwm }, // /dev/net/tun
+];
+
+function defaultMounts(privileged: boolean): Mount[] {
+  const ro = privileged ? [] : ['ro'];
+  return [
+    { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    {
+      destination: '/dev/pts', type: 'devpts', source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+    },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...ro] },
+    { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', ...ro] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+  ];
+}
+
+function cleanDestination(dest: string, what: string): string {
+  if (!path.posix.isAbsolute(dest)) throw invalidArgument(`${what}: destination ${JSON.stringify(dest)} is not an absolute path`);
+  const clean = path.posix.normalize(dest).replace(/(.)\/+$/, '$1');
+  if (clean === '/') throw invalidArgument(`${what}: destination can't be '/'`);
+  return clean;
+}
+
+/** User mounts (binds, /etc files): replace defaults at the same place, parents before children. */
+function userMounts(o: SpecOptions): Mount[] {
+  const out: Mount[] = [];
+  for (const b of o.binds) {
+    if (!path.isAbsolute(b.source)) throw invalidArgument(`bind ${b.source}:${b.destination}: source must be an absolute path`);
+    const destination = cleanDestination(b.destination, `bind ${b.source}:${b.destination}`);
+    out.push({ destination, type: 'bind', source: b.source, options: ['rbind', 'rprivate', ...(b.readonly ? ['ro'] : [])] });
+  }
+  const etc: Array<[string | undefined, string]> = [
+    [o.etcFiles?.resolvConf, '/etc/resolv.conf'],
+    [o.etcFiles?.hostname, '/etc/hostname'],
+    [o.etcFiles?.hosts, '/etc/hosts'],
+  ];
+  for (const [source, destination] of etc) {
+    // A user's own bind over the same file wins, as in Docker.
+    if (!source || out.some((m) => m.destination === destination)) continue;
+    out.push({ destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(o.readonlyRootfs ? ['ro'] : [])] });
+  }
+  const depth = (p: string) => p.split('/').length;
+  return out.map((m, i) => ({ m, i }))
+    .sort((a, b) => depth(a.m.destination) - depth(b.m.destination) || a.i - b.i)
+    .map(({ m }) => m);
+}
+
+function checkLimitNumber(n: number, what: string): number {
+  if (!Number.isInteger(n) || n < -1) throw invalidArgument(`${what}: must be an integer ≥ -1`);
+  return n === -1 ? RLIM_INFINITY : Math.min(n, RLIM_INFINITY);
+}
+
+/** Default NOFILE clamped to the host, then the user's ulimits checked against the host. */
+function rlimits(o: SpecOptions, host: HostInfo): POSIXRlimit[] {
+  const byType = new Map<string, POSIXRlimit>();
+  const hostNofile = host.rlimits.get('RLIMIT_NOFILE')?.hard ?? DEFAULT_NOFILE;
+  const nofile = Math.min(DEFAULT_NOFILE, hostNofile);
+  byType.set('RLIMIT_NOFILE', { type: 'RLIMIT_NOFILE', hard: nofile, soft: nofile });
+
+  for (const u of o.ulimits) {
+    const type = ULIMIT_NAMES[u.name.toLowerCase()];
+    if (!type) throw invalidArgument(`invalid ulimit type: ${u.name}`);
+    const label = `ulimit ${u.name}=${u.soft}:${u.hard}`;
+    const soft = checkLimitNumber(u.soft, label);
+    const hard = checkLimitNumber(u.hard, label);
+    if (soft > hard) throw invalidArgument(`${label}: soft limit must be less than or equal to hard limit`);
+    const hostHard = host.rlimits.get(type)?.hard;
+    // Without CAP_SYS_RESOURCE runc's setrlimit fails above its own hard limit; say so now.
+    if (hostHard !== undefined && hard > hostHard) {
+      throw invalidArgument(`${label}: above the host hard limit ${hostHard === RLIM_INFINITY ? 'unlimited' : hostHard}`);
+    }
+    byType.set(type, { type, hard, soft });
+  }
+  return [...byType.values()];
+}
+
+/** Docker's env precedence: defaults, then the container's values replace or append by key. */
+function mergeEnv(o: SpecOptions): string[] {
+  const env = [DEFAULT_PATH_ENV];
+  if (o.hostname) env.push(`HOSTNAME=${o.hostname}`);
+  if (o.terminal) env.push('TERM=xterm');
+  for (const kv of o.env) {
+    const key = kv.includes('=') ? kv.slice(0, kv.indexOf('=')) : kv;
+    const i = env.findIndex((e) => e === key || e.startsWith(key + '='));
+    if (i >= 0) env[i] = kv; else env.push(kv);
+  }
+  return env;
+}
+
+function resources(o: SpecOptions, privileged: boolean): LinuxResources {
+  const r: LinuxResources = {
+    devices: privileged ? [{ allow: true, access: rwm }] : DEFAULT_DEVICE_RULES.map((d) => ({ ...d })),
+  };
+  if (o.memory !== undefined && o.memory !== 0) {
+    // Docker's floor: below this the container cannot even start its init.
+    if (!Number.isInteger(o.memory) || o.memory < 6 * 1024 * 1024) throw invalidArgument('Minimum memory limit allowed is 6MB');
+    r.memory = { limit: o.memory };
+    if (o.memorySwap !== undefined && o.memorySwap !== 0) {
+      if (o.memorySwap !== -1 && o.memorySwap < o.memory) {
+        throw invalidArgument('Minimum memoryswap limit should be larger than memory limit');
+      }
+      r.memory.swap = o.memorySwap;
+    }
+  }
+  if (o.nanoCpus !== undefined && o.nanoCpus !== 0) {
+    const ncpu = availableParallelism();
+    if (o.nanoCpus < 1e7 || o.nanoCpus > ncpu * 1e9) {
+      throw invalidArgument(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`);
+    }
+    const period = 100000; // µs; Docker's fixed period for --cpus
+    r.cpu = { quota: Math.round((o.nanoCpus * period) / 1e9), period };
+  }
+  if (o.pidsLimit !== undefined && o.pidsLimit > 0) r.pids = { limit: o.pidsLimit };
+  return r;
+}
+
+function namespaces(o: SpecOptions): LinuxNamespace[] {
+  const ns: LinuxNamespace[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  if (o.network === 'none') ns.push({ type: 'network' });
+  else if (o.network !== 'host') {
+    if (!path.isAbsolute(o.network.netnsPath)) throw invalidArgument(`netns path ${o.network.netnsPath} is not absolute`);
+    ns.push({ type: 'network', path: o.network.netnsPath });
+  }
+  return ns;
+}
+
+export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
+  if (!path.isAbsolute(o.rootfs)) throw invalidArgument(`rootfs ${o.rootfs} is not an absolute path`);
+  if (o.args.length === 0) throw invalidArgument('no command specified');
+  const privileged = o.privileged === true;
+  const caps = resolveCaps({ privileged, capAdd: o.capAdd, capDrop: o.capDrop }, host.capBounding);
+
+  const user = userMounts(o);
+  const overridden = new Set(user.map((m) => m.destination));
+  const mounts = [...defaultMounts(privileged).filter((m) => !overridden.has(m.destination)), ...user];
+
+  const spec: Spec = {
+    ociVersion: OCI_VERSION,
+    process: {
+      terminal: o.terminal,
+      user: { uid: o.user.uid, gid: o.user.gid, additionalGids: [...o.user.additionalGids] },
+      args: [...o.args],
+      env: mergeEnv(o),
+      cwd: o.cwd || '/',
+      // Newer Docker (CVE-2022-24769): no inheritable, no ambient.
+      capabilities: { bounding: caps, effective: [...caps], permitted: [...caps] },
+      rlimits: rlimits(o, host),
+      noNewPrivileges: o.noNewPrivileges,
+      // No oomScoreAdj: runc would write it to /proc/self/oom_score_adj, and lowering it
+      // below the parent's needs CAP_SYS_RESOURCE, which root lacks on these hosts.
+    },
+    root: { path: o.rootfs, readonly: o.readonlyRootfs },
+    mounts,
+    linux: {
+      namespaces: namespaces(o),
+      resources: resources(o, privileged),
+      cgroupsPath: o.cgroupsPath,
+    },
+  };
+  if (o.hostname) spec.hostname = o.hostname;
+  if (Object.keys(o.annotations).length) spec.annotations = { ...o.annotations };
+  if (o.sysctl && Object.keys(o.sysctl).length) spec.linux.sysctl = { ...o.sysctl };
+  if (!privileged) {
+    spec.linux.maskedPaths = [...MASKED_PATHS];
+    spec.linux.readonlyPaths = [...READONLY_PATHS];
+    if ((o.seccomp ?? 'default') === 'default') {
+      spec.linux.seccomp = defaultSeccomp({ caps, kernel: host.kernel });
+    }
+  }
+  return spec;
+}

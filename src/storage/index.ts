@@ -1,0 +1,71 @@
+// Storage entry points: pick a snapshot driver, and probe whether overlayfs works here.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { errorMessage, invalidArgument } from '../common/errors.js';
+import type { DriverName, SnapshotDriver } from './types.js';
+import { OverlayDriver } from './overlay.js';
+import { VfsDriver } from './vfs.js';
+import { run } from './exec.js';
+import { backingFs, isMounted, unmountPath } from './mounts.js';
+import { tmpName } from './base.js';
+
+export type { DriverName, LayerInfo, SnapshotDriver } from './types.js';
+export { OverlayDriver } from './overlay.js';
+export { VfsDriver } from './vfs.js';
+export { unpackLayer, type UnpackMode, type UnpackOptions, type UnpackResult } from './unpack.js';
+export { chainIdOf } from './base.js';
+
+/** The driver for `name`, with its directories created under `root` (e.g. /var/lib/tsula/overlay). */
+export async function createDriver(name: DriverName | string, root: string): Promise<SnapshotDriver> {
+  let d: OverlayDriver | VfsDriver;
+  if (name === 'overlay' || name === 'overlay2') d = new OverlayDriver(root);
+  else if (name === 'vfs') d = new VfsDriver(root);
+  else throw invalidArgument(`unknown storage driver "${name}" (want overlay or vfs)`);
+  await d.init();
+  return d;
+}
+
+export interface OverlayCheck {
+  supported: boolean;
+  backingFs: string;
+  /** When not supported, a message for the user, e.g. "overlay not supported on ...". */
+  reason?: string;
+}
+
+/**
+ * Really mount an overlay (with a whiteout and an opaque dir, as layers use them) in a temp dir under root,
+ * the filesystem the driver would use. Never throws for "not supported".
+ */
+export async function checkOverlaySupported(root: string): Promise<OverlayCheck> {
+  const fsType = backingFs(root);
+  const fail = (why: string): OverlayCheck => ({
+    supported: false, backingFs: fsType,
+    reason: `overlay not supported on ${fsType} (${why}), use --storage-driver vfs`,
+  });
+  await fs.mkdir(root, { recursive: true, mode: 0o700 });
+  const dir = path.join(root, tmpName());
+  const p = (n: string) => path.join(dir, n);
+  try {
+    for (const n of ['lower', 'upper', 'work', 'merged']) await fs.mkdir(p(n), { recursive: true });
+    await fs.writeFile(p('lower/kept'), 'x');
+    await fs.writeFile(p('lower/gone'), 'x');
+    await fs.mkdir(p('lower/opq'));
+    await fs.writeFile(p('lower/opq/hidden'), 'x');
+    await fs.mkdir(p('upper/opq'));
+    const mk = await run('mknod', [p('upper/gone'), 'c', '0', '0']);
+    if (mk.code !== 0) return fail(`cannot create whiteout devices: ${mk.stderr}`);
+    const xa = await run('setfattr', ['-n', 'trusted.overlay.opaque', '-v', 'y', p('upper/opq')]);
+    if (xa.code !== 0) return fail(`cannot set trusted.* xattrs: ${xa.stderr}`);
+    const r = await run('mount', ['-t', 'overlay', 'overlay', '-o', 'lowerdir=lower,upperdir=upper,workdir=work', 'merged'], { cwd: dir });
+    if (r.code !== 0) return fail(r.stderr || `mount exit ${r.code}`);
+    const names = (await fs.readdir(p('merged'))).sort().join(',');
+    if (names !== 'kept,opq') return fail(`whiteouts not honoured, merged view: ${names}`);
+    if ((await fs.readdir(p('merged/opq'))).length) return fail('opaque directories not honoured');
+    return { supported: true, backingFs: fsType };
+  } catch (e) {
+    return fail(errorMessage(e));
+  } finally {
+    try { if (await isMounted(p('merged'))) await unmountPath(p('merged')); } catch { /* reported by rm below if it matters */ }
+    await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}

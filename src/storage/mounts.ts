@@ -1,0 +1,74 @@
+// Mount table queries and mount/umount through the host's util-linux tools.
+import { promises as fs, readFileSync, realpathSync } from 'node:fs';
+import * as path from 'node:path';
+import { run } from './exec.js';
+import { internal } from '../common/errors.js';
+
+export interface MountEntry { mountPoint: string; fsType: string; source: string; options: string }
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
+
+export function parseMountinfo(text: string): MountEntry[] {
+  const out: MountEntry[] = [];
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const [pre, post] = line.split(' - ');
+    const f = pre.split(' ');
+    const g = (post ?? '').split(' ');
+    out.push({ mountPoint: unescape(f[4] ?? ''), fsType: g[0] ?? '', source: unescape(g[1] ?? ''), options: g[2] ?? '' });
+  }
+  return out;
+}
+
+export async function mounts(): Promise<MountEntry[]> {
+  return parseMountinfo(await fs.readFile('/proc/self/mountinfo', 'utf8'));
+}
+
+async function real(p: string): Promise<string> {
+  try { return await fs.realpath(p); } catch { return path.resolve(p); }
+}
+
+export async function isMounted(p: string): Promise<boolean> {
+  const rp = await real(p);
+  return (await mounts()).some((m) => m.mountPoint === rp);
+}
+
+/** Unmount p until nothing is mounted there; not mounted is fine. Falls back to a lazy unmount. */
+export async function unmountPath(p: string): Promise<void> {
+  const rp = await real(p);
+  for (let i = 0; i < 16; i++) {
+    if (!(await mounts()).some((m) => m.mountPoint === rp)) return;
+    const r = await run('umount', [rp]);
+    if (r.code !== 0) {
+      const l = await run('umount', ['-l', rp]);
+      if (l.code !== 0 && (await mounts()).some((m) => m.mountPoint === rp)) {
+        throw internal(`cannot unmount ${rp}: ${r.stderr}; lazy: ${l.stderr}`);
+      }
+    }
+  }
+  throw internal(`cannot unmount ${rp}: still mounted`);
+}
+
+/** Unmount everything mounted at or below dir, deepest first (before deleting dir). */
+export async function unmountUnder(dir: string): Promise<void> {
+  const rd = await real(dir);
+  const inside = (await mounts()).map((m) => m.mountPoint).filter((m) => m === rd || m.startsWith(rd + '/'));
+  for (const m of [...new Set(inside)].sort((a, b) => b.length - a.length)) await unmountPath(m);
+}
+
+/** The filesystem type holding p (closest existing ancestor), e.g. "ext4". */
+export function backingFs(p: string): string {
+  let cur = path.resolve(p);
+  for (;;) {
+    try { cur = realpathSync(cur); break; } catch { const up = path.dirname(cur); if (up === cur) break; cur = up; }
+  }
+  let best: MountEntry | null = null;
+  try {
+    for (const m of parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'))) {
+      if ((cur === m.mountPoint || cur.startsWith(m.mountPoint === '/' ? '/' : m.mountPoint + '/'))
+        && (!best || m.mountPoint.length >= best.mountPoint.length)) best = m;
+    }
+  } catch { /* no /proc: unknown */ }
+  return best?.fsType ?? 'unknown';
+}
