@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Command } from 'commander';
-import { loadDaemonConfig, type DaemonConfig, type DaemonFlags } from './config.js';
+import { DEFAULT_CONFIG_FILE, loadDaemonConfig, type DaemonConfig, type DaemonFlags } from './config.js';
 import { Logger } from '../common/log.js';
 import { errorMessage } from '../common/errors.js';
 import { which } from '../common/which.js';
@@ -50,7 +50,12 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   }
   const driver = await createDriver(config.storageDriver, driverRoot);
   await driver.cleanup();
-  const images = new LocalImageStore(path.join(config.graph, 'image'), driver);
+  const images = new LocalImageStore(path.join(config.graph, 'image'), driver, {
+    registry: {
+      insecureRegistries: config.insecureRegistries, mirrors: config.registryMirrors,
+      configFile: config.configFile ?? DEFAULT_CONFIG_FILE, debug: (msg) => log!.debug(msg),
+    },
+  });
   await images.init();
 
   const conmon = await which(config.conmonPath);
@@ -94,6 +99,7 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
       server.close();
       server.closeAllConnections();
       for (const rt of runtimes.values()) rt.close();
+      images.close();
       await fs.rm(config.host, { force: true });
       await fs.rm(pidFile, { force: true });
     },

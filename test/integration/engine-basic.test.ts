@@ -47,7 +47,8 @@ test('run prints output and exits with the container exit code; --rm removes eve
 test('run flags reach the container: -e -w -u --hostname --entrypoint -v --read-only', async () => {
   const host = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-bind-'));
   try {
-    await fs.writeFile(path.join(host, 'in.txt'), 'from host');
+    await fs.chmod(host, 0o755); // readable by the container's "nobody"
+    await fs.writeFile(path.join(host, 'in.txt'), 'from host', { mode: 0o644 });
     const out = await d.ok(['run', '--rm', '-e', 'FOO=bar', '-w', '/tmp', '-u', 'nobody', '--hostname', 'box1',
       '-v', `${host}:/data:ro`, '--read-only', '--entrypoint', '/bin/sh', 'busybox', '-c',
       'echo $FOO; pwd; id -u; hostname; cat /data/in.txt; echo; touch /x 2>/dev/null || echo rofs; touch /data/y 2>/dev/null || echo robind']);
@@ -134,7 +135,7 @@ test('one conmon per container and no Node.js process per container', async () =
   const ids = [];
   for (let i = 0; i < 3; i++) ids.push((await d.ok(['run', '-d', 'busybox', 'sleep', '300'])).trim());
   const procs = await listProcs();
-  const conmons = procs.filter((p) => p.cmd.startsWith('conmon') && p.cmd.includes(d.dir));
+  const conmons = procs.filter((p) => path.basename(p.cmd.split(' ')[0]) === 'conmon' && p.cmd.includes(d.dir));
   assert.equal(conmons.length, 3);
   const nodes = procs.filter((p) => p.cmd.includes('tsulad.mjs') && p.cmd.includes(d.dir));
   assert.equal(nodes.length, 1);

@@ -1,10 +1,13 @@
-// /images/* of the Docker-shaped API (local images: load, save, tag, rmi, list, inspect).
+// /images/* of the Docker-shaped API (load, save, tag, rmi, list, inspect, pull, prune)
+// and POST /auth (docker's login check).
+import type { ServerResponse } from 'node:http';
 import type { Router } from './http.js';
-import { sendJson, boolParam } from './http.js';
-import type { ImageRecord, ImageStore, LoadProgress } from '../../image/types.js';
+import { sendJson, boolParam, readJsonBody } from './http.js';
+import type { ImageRecord, ImageStore, LoadProgress, PullProgress } from '../../image/types.js';
 import type { ContainerService } from '../containers/service.js';
 import type { EventBus } from '../events.js';
-import { errorMessage, invalidArgument } from '../../common/errors.js';
+import { errorMessage, invalidArgument, unimplemented } from '../../common/errors.js';
+import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus): void {
   r.add('GET', '/images/json', async ({ res }) => {
@@ -18,6 +21,53 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
 
   r.add('GET', '/images/{name*}/json', async ({ res, params }) => {
     sendJson(res!, 200, inspectImage(await images.get(params[0])));
+  });
+
+  r.add('POST', '/images/create', async ({ req, res, query }) => {
+    req.resume();
+    if (query.get('fromSrc')) throw unimplemented('importing a rootfs tarball (fromSrc) is not supported: use `tsula load` for image archives');
+    const from = query.get('fromImage');
+    if (!from) throw invalidArgument('fromImage is required');
+    const tag = query.get('tag') ?? '';
+    const auth = decodeRegistryAuth(req.headers['x-registry-auth']);
+    const platform = query.get('platform') || undefined;
+    // Like docker: a digest in "tag" makes name@digest; no tag at all on a bare name means all tags.
+    const ref = !tag ? from : /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-f]{32,}$/i.test(tag) ? `${from}@${tag}` : `${from}:${tag}`;
+    const out = progressWriter(res!);
+    try {
+      const hasTag = /@|:[^/]*$/.test(from);
+      const results = !tag && !hasTag
+        ? await images.pullAllTags(from, { auth, platform, onProgress: out.progress })
+        : [await images.pull(ref, { auth, platform, onProgress: out.progress })];
+      for (const r of results) events.emit('image', 'pull', r.ref, { name: r.ref });
+      out.end();
+    } catch (e) {
+      out.fail(e);
+    }
+  });
+
+  r.add('POST', '/images/prune', async ({ res, query }) => {
+    const f = parseFilters(query.get('filters'));
+    const dangling = f.dangling?.[0];
+    if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling)) throw invalidArgument(`invalid filter 'dangling=${dangling}'`);
+    for (const k of Object.keys(f)) if (!['dangling', 'until', 'label'].includes(k)) throw invalidArgument(`invalid filter '${k}'`);
+    const labels: Record<string, string | undefined> = {};
+    for (const l of f.label ?? []) { const eq = l.indexOf('='); if (eq < 0) labels[l] = undefined; else labels[l.slice(0, eq)] = l.slice(eq + 1); }
+    const until = f.until?.[0] ? untilSeconds(f.until[0]) : undefined;
+    const result = await images.prune({ all: dangling === 'false' || dangling === '0', inUse: (id) => cs.imageInUse(id), until, labels });
+    for (const x of result.deleted) {
+      if (x.Untagged) events.emit('image', 'untag', x.Untagged, { name: x.Untagged });
+      if (x.Deleted) events.emit('image', 'delete', x.Deleted, { name: x.Deleted });
+    }
+    events.emit('image', 'prune', '', { reclaimed: String(result.reclaimed) });
+    sendJson(res!, 200, { ImagesDeleted: result.deleted.length ? result.deleted : null, SpaceReclaimed: result.reclaimed });
+  });
+
+  r.add('POST', '/auth', async ({ req, res }) => {
+    const auth = normalizeAuth(await readJsonBody(req));
+    if (!auth?.username || auth.password === undefined) throw invalidArgument('username and password are required');
+    await images.checkLogin(auth);
+    sendJson(res!, 200, { Status: 'Login Succeeded', IdentityToken: '' });
   });
 
   r.add('POST', '/images/load', async ({ req, res, query }) => {
@@ -79,6 +129,53 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     }
     sendJson(res!, 200, result);
   });
+}
+
+/**
+ * A JSON-lines progress stream whose 200 head is only sent with the first message, so an
+ * error before it (bad reference, unknown manifest, refused login) gets its own status.
+ */
+function progressWriter(res: ServerResponse): { progress: (p: PullProgress) => void; end: () => void; fail: (e: unknown) => void } {
+  let started = false;
+  const write = (obj: unknown) => {
+    if (res.writableEnded || res.destroyed) return;
+    if (!started) {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      started = true;
+    }
+    res.write(JSON.stringify(obj) + '\n');
+  };
+  return {
+    progress: (p) => write(p.current !== undefined
+      ? { status: p.status, progressDetail: { current: p.current, total: p.total }, id: p.id }
+      : p.id !== undefined ? { status: p.status, progressDetail: {}, id: p.id } : { status: p.status }),
+    end: () => { if (!started) write({ status: '' }); res.end(); },
+    fail: (e) => {
+      if (!started) throw e;
+      write({ errorDetail: { message: errorMessage(e) }, error: errorMessage(e) });
+      res.end();
+    },
+  };
+}
+
+function parseFilters(raw: string | null): Record<string, string[]> {
+  if (!raw) return {};
+  try {
+    const v = JSON.parse(raw) as Record<string, string[] | Record<string, boolean>>;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, Array.isArray(x) ? x.map(String) : Object.keys(x)]));
+  } catch (e) {
+    throw invalidArgument(`invalid filters: ${errorMessage(e)}`);
+  }
+}
+
+/** docker's until: unix seconds, an RFC 3339 time, or a duration before now (10m, 24h). */
+function untilSeconds(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+  const dur = /^(\d+)(s|m|h)$/.exec(v);
+  if (dur) return Date.now() / 1000 - Number(dur[1]) * { s: 1, m: 60, h: 3600 }[dur[2] as 's' | 'm' | 'h'];
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalidArgument(`invalid filter 'until=${v}'`);
+  return t / 1000;
 }
 
 function progressMessage(p: LoadProgress): Record<string, unknown> {

@@ -50,13 +50,18 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
   r.add('GET', '/info', async ({ res }) => {
     const cs = d.cs.list();
     const images = await d.images.list();
+    const store = await d.images.usage();
     sendJson(res!, 200, {
       ID: os.hostname(), Containers: cs.length,
       ContainersRunning: cs.filter((c) => c.State.Running && !c.State.Paused).length,
       ContainersPaused: cs.filter((c) => c.State.Paused).length,
       ContainersStopped: cs.filter((c) => !c.State.Running).length,
       Images: images.length,
-      Driver: d.driver.name, DriverStatus: d.driver.status(),
+      Driver: d.driver.name,
+      DriverStatus: [...d.driver.status(), ['Layers', String(store.layers)], ['Layers Size', humanSize(store.layersSize)],
+        ['Blobs', String(store.blobs)], ['Blobs Size', humanSize(store.blobsSize)]],
+      // tsula's own: the image store's footprint in bytes (docker has no such field).
+      StoreSize: { Images: store.images, Layers: store.layers, LayersSize: store.layersSize, Blobs: store.blobs, BlobsSize: store.blobsSize, Total: store.layersSize + store.blobsSize },
       LoggingDriver: 'k8s-file', CgroupDriver: 'cgroupfs', CgroupVersion: await cgroupVersion(),
       KernelVersion: os.release(), OperatingSystem: await osName(), OSType: 'linux',
       Architecture: os.machine(), NCPU: os.cpus().length, MemTotal: os.totalmem(),
@@ -93,6 +98,14 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       if (ms <= 0) done(); else setTimeout(done, ms);
     }
   });
+}
+
+/** docker's units.HumanSize: 3 significant digits, decimal units ("4.19MB"). */
+function humanSize(n: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB'];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) { n /= 1000; i++; }
+  return `${Number(n.toPrecision(3))}${units[i]}`;
 }
 
 /** Docker accepts unix seconds (with fractions) or an RFC 3339 time, or a duration like 10m. */

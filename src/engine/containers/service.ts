@@ -148,10 +148,10 @@ export class ContainerService {
       });
       created = true;
       await this.connectPendingAttach(rec, rt, bundle);
+      const startedAt = new Date().toISOString(); // before: the exit may be stamped before start returns
       await rt.start(rec.Id);
       Object.assign(rec.State, {
-        Status: 'running', Running: true, Paused: false, Pid: pid, ExitCode: 0, Error: '',
-        StartedAt: new Date().toISOString(), FinishedAt: rec.State.FinishedAt,
+        Status: 'running', Running: true, Paused: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: startedAt,
       });
       await this.d.store.save(rec);
       this.d.events.emit('container', 'start', rec.Id, this.attrs(rec));

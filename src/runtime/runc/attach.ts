@@ -1,6 +1,8 @@
 // conmon's attach socket: SOCK_SEQPACKET (Node's net module can't speak it, hence the
 // node-unix-socket addon). Each packet conmon sends is [pipe byte][data]: 2 stdout,
 // 3 stderr. What we send is written to the container's stdin as is.
+import { openSync, closeSync } from 'node:fs';
+import * as path from 'node:path';
 import { SeqpacketSocket } from 'node-unix-socket';
 import type { StdioStream } from '../types.js';
 import { unavailable } from '../../common/errors.js';
@@ -29,7 +31,10 @@ export function connectAttach(socketPath: string): Promise<StdioStream> {
     sock.on('end', finish);
     sock.on('close', finish);
     sock.on('error', (e: Error) => {
-      if (!connected) reject(unavailable(`cannot attach to ${socketPath}: ${e.message}`));
+      if (!connected) {
+        releaseDir();
+        reject(unavailable(`cannot attach to ${socketPath}: ${e.message}`));
+      }
       finish();
     });
     let connected = false;
@@ -40,9 +45,23 @@ export function connectAttach(socketPath: string): Promise<StdioStream> {
       closeStdin: () => { if (!ended) { try { sock.end(); } catch { /* already closed */ } } },
       close: () => { try { sock.destroy(); } catch { /* already closed */ } finish(); },
     };
+    // sun_path holds 108 bytes; bundles under long state dirs exceed it. Connect through
+    // /proc/self/fd/<dir fd>/<name> instead, as conmon itself does when it binds.
+    let dirFd: number | null = null;
+    const releaseDir = () => { if (dirFd !== null) { closeSync(dirFd); dirFd = null; } };
     try {
-      sock.connect(socketPath, () => { connected = true; resolve(stream); });
+      let target = socketPath;
+      if (Buffer.byteLength(socketPath) > 100) {
+        dirFd = openSync(path.dirname(socketPath), 'r');
+        target = `/proc/self/fd/${dirFd}/${path.basename(socketPath)}`;
+      }
+      sock.connect(target, () => {
+        connected = true;
+        releaseDir();
+        resolve(stream);
+      });
     } catch (e) {
+      releaseDir();
       reject(unavailable(`cannot attach to ${socketPath}: ${(e as Error).message}`));
     }
   });
