@@ -86,7 +86,7 @@ try {
   const ids = [];
   for (let i = 0; i < K; i++) ids.push(tsula('run', '-d', 'busybox', 'sleep', '600').stdout.trim());
   await new Promise((r) => setTimeout(r, 1000));
-  const conmons = procs((a) => a.startsWith('conmon') && a.includes(dir));
+  const conmons = procs((a) => path.basename(a.split(' ')[0]) === 'conmon' && a.includes(dir));
   const conmonRss = conmons.reduce((s, p) => s + rssKb(p.pid), 0);
   const conmonPss = conmons.reduce((s, p) => s + pssKb(p.pid), 0);
   const busyRss = rssKb(daemon.pid);

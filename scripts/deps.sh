@@ -9,7 +9,8 @@ RUNTIME_PKGS=(runc conmon busybox-static umoci skopeo attr procps iproute2 util-
 TEST_PKGS=()
 
 if [[ "${1:-}" == "--test" ]]; then
-  TEST_PKGS+=(psmisc)
+  # real peers the suite starts: a registry (with htpasswd auth), containerd and its runc shim
+  TEST_PKGS+=(docker-registry apache2-utils containerd psmisc)
 fi
 
 missing=()

@@ -8,6 +8,7 @@ export type ErrorKind =
   | 'FailedPrecondition'
   | 'Unavailable'
   | 'Unimplemented'
+  | 'Unauthenticated'
   | 'Internal';
 
 export class TsulaError extends Error {
@@ -23,6 +24,8 @@ export const invalidArgument = (msg: string) => new TsulaError('InvalidArgument'
 export const failedPrecondition = (msg: string) => new TsulaError('FailedPrecondition', msg);
 export const unavailable = (msg: string) => new TsulaError('Unavailable', msg);
 export const unimplemented = (msg: string) => new TsulaError('Unimplemented', msg);
+/** A registry refused the credentials (or wants some): docker's 401. */
+export const unauthenticated = (msg: string) => new TsulaError('Unauthenticated', msg);
 export const internal = (msg: string, cause?: unknown) => new TsulaError('Internal', msg, { cause });
 
 export function errorKind(err: unknown): ErrorKind {
@@ -42,6 +45,7 @@ export function httpStatus(err: unknown): number {
     case 'FailedPrecondition': return 409;
     case 'Unavailable': return 503;
     case 'Unimplemented': return 501;
+    case 'Unauthenticated': return 401;
     default: return 500;
   }
 }
@@ -55,6 +59,7 @@ export function grpcCode(err: unknown): number {
     case 'FailedPrecondition': return 9;
     case 'Unimplemented': return 12;
     case 'Unavailable': return 14;
+    case 'Unauthenticated': return 16;
     default: return 13;
   }
 }
@@ -63,7 +68,7 @@ export function errorFromGrpc(code: number, message: string): TsulaError {
   const kind: ErrorKind =
     code === 3 ? 'InvalidArgument' : code === 5 ? 'NotFound' : code === 6 ? 'AlreadyExists'
       : code === 9 ? 'FailedPrecondition' : code === 12 ? 'Unimplemented' : code === 14 ? 'Unavailable'
-        : 'Internal';
+        : code === 16 ? 'Unauthenticated' : 'Internal';
   return new TsulaError(kind, message);
 }
 

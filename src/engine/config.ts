@@ -19,7 +19,7 @@ export const daemonConfigSchema = z.object({
   'storage-opts': z.array(z.string().regex(/^[a-z0-9_.]+=.*$/, 'want key=value')).optional(),
   'log-level': z.enum(['debug', 'info', 'warn', 'error']).optional(),
   group: z.string().optional(),
-  // Reserved for later issues (registry, sandboxers); accepted and validated for shape.
+  // registries (pull), and sandboxers (cri-runtimes / cri-sandboxers, iSulad's keys)
   'insecure-registries': z.array(z.string()).optional(),
   'registry-mirrors': z.array(z.string()).optional(),
   'cri-runtimes': z.record(z.string(), z.string()).optional(),

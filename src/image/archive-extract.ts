@@ -175,7 +175,7 @@ export async function extractArchive(input: Readable, dir: string): Promise<Extr
     parser.on('error', (e: Error) => { fail(e); resolve(); });
     parser.on('end', () => resolve());
   });
-  const source = compression === 'gzip' ? input.pipe(createGunzip()) : input;
+  const source = compression === 'gzip' ? input.pipe(createGunzip({ chunkSize: 1 << 18 })) : input;
   await new Promise<void>((resolve) => {
     const onErr = (e: Error) => { fail(e); tap.end(); resolve(); };
     input.once('error', onErr);

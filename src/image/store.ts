@@ -4,11 +4,14 @@
 //   images/<config-hex>.json  one StoredImage per image
 //   repositories.json         { "name:tag": "sha256:<id>" }, the authority on names
 //   ingest/                   work in progress, emptied at init
+//   pulls/<random>.json       layers a pull in progress may create (see journal.ts)
 // Records are written only after their blobs and layers exist; names only after their records.
+// Pulls download and unpack outside the mutation queue; what they need is pinned meanwhile,
+// so that no rmi or garbage collection takes it away before their record is written.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
+import { failedPrecondition, internal, invalidArgument, isKind, notFound } from '../common/errors.js';
 import { exists, fsyncDir, mkdirp, writeJsonAtomic } from '../common/fsutil.js';
 import { shortId } from '../common/ids.js';
 import type { SnapshotDriver } from '../storage/types.js';
@@ -16,12 +19,22 @@ import { extractArchive } from './archive-extract.js';
 import { planImages } from './archive-load.js';
 import { writeDockerArchive, type SaveEntry } from './archive-save.js';
 import { ContentStore } from './content.js';
+import { PullJournal } from './journal.js';
 import { unpackImage, type LoadSession } from './load.js';
 import { blobsOf, createdTime, hexOf, isStoredImage, toPublic, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseReference, parseTagTarget, type ParsedReference } from './reference.js';
-import type { ImageRecord, ImageStore, LoadProgress } from './types.js';
+import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, StoreUsage } from './types.js';
+import type { AuthConfig } from './registry/auth.js';
+import { RegistryClient, type RegistryOptions } from './registry/client.js';
+import { registryHost, registryKey } from './registry/credentials.js';
+import { Puller, type NewImage, type PullHost, type PullOptions, type PullProgress, type PullResult } from './registry/pull.js';
 
 type RemoveResult = Array<{ Untagged?: string; Deleted?: string }>;
+
+export interface StoreOptions {
+  /** insecure-registries, registry-mirrors and friends (daemon.json). */
+  registry?: RegistryOptions;
+}
 
 export class LocalImageStore implements ImageStore {
   private readonly content: ContentStore;
@@ -33,17 +46,87 @@ export class LocalImageStore implements ImageStore {
   private queue: Promise<unknown> = Promise.resolve();
   /** Set once a mutation touched memory or disk: if it then fails, disk is re-read as the truth. */
   private dirty = false;
+  private readonly journal: PullJournal;
+  /** Blobs and chain ids that pulls in progress need (reference counts). */
+  private readonly pins = new Map<string, number>();
+  private client?: RegistryClient;
+  private puller?: Puller;
 
-  constructor(readonly root: string, private readonly driver: SnapshotDriver) {
+  constructor(readonly root: string, private readonly driver: SnapshotDriver, private readonly opts: StoreOptions = {}) {
     this.content = new ContentStore(root);
     this.imagesDir = path.join(root, 'images');
     this.reposFile = path.join(root, 'repositories.json');
+    this.journal = new PullJournal(path.join(root, 'pulls'));
   }
 
   /** Idempotent; every other method calls it first. */
   init(): Promise<void> {
-    this.initialized ??= this.doInit().catch((e: unknown) => { this.initialized = undefined; throw e; });
+    this.initialized ??= this.doInit(true).catch((e: unknown) => { this.initialized = undefined; throw e; });
     return this.initialized;
+  }
+
+  /** Pull from a registry (see registry/pull.ts); resolves once the image is recorded. */
+  async pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
+    await this.init();
+    return this.getPuller().pull(ref, opts);
+  }
+
+  /** Pull every tag of a repository. */
+  async pullAllTags(name: string, opts: PullOptions = {}): Promise<PullResult[]> {
+    await this.init();
+    return this.getPuller().pullAllTags(name, opts);
+  }
+
+  /** get(), pulling the image first when a name (not an id) is missing. */
+  async ensureImage(ref: string, onProgress?: (p: PullProgress) => void, opts: Omit<PullOptions, 'onProgress'> = {}): Promise<ImageRecord> {
+    try {
+      return await this.get(ref);
+    } catch (e) {
+      if (!isKind(e, 'NotFound') || /^sha256:|^[0-9a-f]{64}$/.test(ref)) throw e;
+    }
+    await this.pull(ref, { ...opts, onProgress });
+    return this.get(ref);
+  }
+
+  /** Check credentials against a registry (POST /auth). */
+  async checkLogin(auth: AuthConfig): Promise<void> {
+    await this.getClient().login(registryHost(registryKey(auth.serveraddress)), auth);
+  }
+
+  /** Remove dangling images (no tag), or with `all` every image no container uses. */
+  async prune(opts: PruneOptions): Promise<PruneResult> {
+    await this.init();
+    return this.exclusive(async () => {
+      const before = await this.usageNow();
+      const deleted: RemoveResult = [];
+      const victims = [...this.images.values()].filter((img) =>
+        (opts.all || img.repoTags.length === 0) && !opts.inUse(img.id)
+        && (opts.until === undefined || createdTime(img) < opts.until * 1000)
+        && Object.entries(opts.labels ?? {}).every(([k, v]) => {
+          const have = img.config.Labels?.[k];
+          return v === undefined ? have !== undefined : have === v;
+        }));
+      for (const img of victims.sort((a, b) => createdTime(b) - createdTime(a))) {
+        const tags = [...img.repoTags];
+        if (tags.length) await this.untag(tags);
+        deleted.push(...tags.map((n) => ({ Untagged: n })));
+        deleted.push(...img.repoDigests.map((n) => ({ Untagged: n })));
+        deleted.push(...(await this.deleteImage(img)));
+      }
+      const after = await this.usageNow();
+      return { deleted, reclaimed: Math.max(0, before.layersSize + before.blobsSize - after.layersSize - after.blobsSize) };
+    });
+  }
+
+  /** What the store holds and the space it takes (layers as unpacked, blobs as stored). */
+  async usage(): Promise<StoreUsage> {
+    await this.init();
+    return this.usageNow();
+  }
+
+  /** Drop idle registry connections (at daemon shutdown). */
+  close(): void {
+    this.client?.close();
   }
 
   async list(): Promise<ImageRecord[]> {
@@ -93,7 +176,10 @@ export class LocalImageStore implements ImageStore {
       } catch (e) {
         if (!recorded) {
           // Nothing of a failed load stays: drop the layers it created, newest first.
-          for (const chainId of session.applied.reverse()) await this.driver.removeLayer(chainId).catch(() => undefined);
+          // (Not those a pull in progress counts on.)
+          for (const chainId of session.applied.reverse()) {
+            if (!this.pins.has(chainId)) await this.driver.removeLayer(chainId).catch(() => undefined);
+          }
         }
         throw e;
       } finally {
@@ -172,10 +258,14 @@ export class LocalImageStore implements ImageStore {
 
   // ---- internals --------------------------------------------------------------------------
 
-  private async doInit(): Promise<void> {
+  /**
+   * Read records and names from disk. At start-up (`first`) also empty ingest/ and undo
+   * crashed pulls; a re-read after a failed mutation must not: pulls may be running.
+   */
+  private async doInit(first = false): Promise<void> {
     await mkdirp(this.root);
     await mkdirp(this.imagesDir);
-    await this.content.init();
+    if (first) await this.content.init();
     // Built aside and swapped in at the end: a get() during a reload sees old or new, not half.
     const images = new Map<string, StoredImage>();
     let unreadable = 0;
@@ -212,7 +302,121 @@ export class LocalImageStore implements ImageStore {
     this.repos = repos;
     // Blobs of a load that crashed before writing its record belong to nobody. With a record
     // we could not read, we cannot tell what it needs: then keep everything.
+    if (unreadable === 0 && first) await this.undoCrashedPulls();
     if (unreadable === 0) await this.collectBlobs(await this.content.list());
+  }
+
+  /** Remove the layers that pulls killed mid-way created and no record uses (start-up only). */
+  private async undoCrashedPulls(): Promise<void> {
+    const { files, chainIds } = await this.journal.leftovers();
+    const used = new Set<string>();
+    for (const img of this.images.values()) for (const c of img.chainIds) used.add(c);
+    let orphans = [...new Set(chainIds)].filter((c) => !used.has(c)).reverse();
+    // Children before parents; a driver refuses to remove a layer that still has children.
+    for (let pass = 0; pass < 4 && orphans.length; pass++) {
+      const left: string[] = [];
+      for (const c of orphans) await this.driver.removeLayer(c).catch(() => left.push(c));
+      orphans = left;
+    }
+    for (const f of files) await fs.rm(f, { force: true });
+  }
+
+  private getClient(): RegistryClient {
+    this.client ??= new RegistryClient(this.opts.registry);
+    return this.client;
+  }
+
+  private getPuller(): Puller {
+    this.puller ??= new Puller(this.pullHost(), this.getClient());
+    return this.puller;
+  }
+
+  private pullHost(): PullHost {
+    const layersOk = async (layers: StoredLayer[]) => {
+      for (const l of layers) if (!(await this.driver.hasLayer(l.chainId)) || !(await this.content.has(l.blob))) return false;
+      return true;
+    };
+    return {
+      content: this.content,
+      driver: this.driver,
+      journal: this.journal,
+      completeImage: async (id) => {
+        const img = this.images.get(id);
+        return img && (await layersOk(img.layers)) ? img.layers.map((l) => ({ ...l })) : undefined;
+      },
+      layerWithBlob: async (chainId) => {
+        for (const img of this.images.values()) {
+          for (const l of img.layers) if (l.chainId === chainId && (await this.content.has(l.blob))) return { ...l };
+        }
+        return undefined;
+      },
+      pin: (keys) => this.pin(keys),
+      commitPull: (image, names, release) => this.commitPull(image, names, release),
+      abortPull: (created, blobs, release) => this.exclusive(async () => {
+        release();
+        const used = this.usedChainIds();
+        for (const c of [...created].reverse()) if (!used.has(c)) await this.driver.removeLayer(c).catch(() => undefined);
+        await this.collectBlobs(blobs);
+      }),
+    };
+  }
+
+  private pin(keys: string[]): () => void {
+    for (const k of keys) this.pins.set(k, (this.pins.get(k) ?? 0) + 1);
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      for (const k of keys) {
+        const n = (this.pins.get(k) ?? 1) - 1;
+        if (n > 0) this.pins.set(k, n); else this.pins.delete(k);
+      }
+    };
+  }
+
+  /** Chain ids some image records or some pull in progress need. */
+  private usedChainIds(): Set<string> {
+    const used = new Set<string>(this.pins.keys());
+    for (const img of this.images.values()) for (const c of img.chainIds) used.add(c);
+    return used;
+  }
+
+  private async commitPull(image: NewImage, names: { tag?: string; repoDigest: string }, release: () => void): Promise<{ updated: boolean }> {
+    return this.exclusive(async () => {
+      try {
+        for (const c of image.chainIds) if (!(await this.driver.hasLayer(c))) throw internal(`layer ${c} vanished during the pull; pull again`);
+        for (const b of blobsOf({ ...image, repoTags: [], repoDigests: [] })) {
+          if (!(await this.content.has(b))) throw internal(`blob ${b} vanished during the pull; pull again`);
+        }
+        const old = this.images.get(image.id);
+        const replaced = old ? blobsOf(old) : [];
+        const repoDigests = [...new Set([...(old?.repoDigests ?? []), names.repoDigest])].sort();
+        const moved = names.tag !== undefined && this.repos.get(names.tag) !== image.id;
+        this.dirty = true;
+        this.images.set(image.id, { ...image, repoTags: old?.repoTags ?? [], repoDigests });
+        const changed = new Set<string>([image.id]);
+        if (names.tag) this.setName(names.tag, image.id, changed);
+        for (const id of changed) await this.writeRecord(id);
+        await this.writeRepos();
+        release();
+        await this.collectBlobs(replaced);
+        return { updated: !old || moved || !old.repoDigests.includes(names.repoDigest) };
+      } finally {
+        release();
+      }
+    });
+  }
+
+  private async usageNow(): Promise<StoreUsage> {
+    const layers = new Map<string, number>();
+    for (const img of this.images.values()) for (const l of img.layers) layers.set(l.chainId, l.size);
+    let blobsSize = 0;
+    const blobs = await this.content.list();
+    for (const b of blobs) blobsSize += await this.content.size(b).catch(() => 0);
+    return {
+      images: this.images.size, layers: layers.size, layersSize: [...layers.values()].reduce((a, b) => a + b, 0),
+      blobs: blobs.length, blobsSize,
+    };
   }
 
   /** Run mutations one at a time: load, tag, remove and save must not interleave. */
@@ -222,7 +426,7 @@ export class LocalImageStore implements ImageStore {
       try {
         return await fn();
       } catch (e) {
-        if (this.dirty) await this.doInit().catch(() => undefined);
+        if (this.dirty) await this.doInit(false).catch(() => undefined);
         throw e;
       } finally {
         this.dirty = false;
@@ -311,8 +515,7 @@ export class LocalImageStore implements ImageStore {
     await fsyncDir(this.imagesDir);
     this.images.delete(image.id);
     out.push({ Deleted: image.id });
-    const stillUsed = new Set<string>();
-    for (const img of this.images.values()) for (const c of img.chainIds) stillUsed.add(c);
+    const stillUsed = this.usedChainIds();
     // Top layer first: a driver may refuse to remove a layer that still has children.
     for (const chainId of [...image.chainIds].reverse()) {
       if (stillUsed.has(chainId)) continue;
@@ -331,7 +534,7 @@ export class LocalImageStore implements ImageStore {
   private async collectBlobs(candidates: Iterable<string>): Promise<void> {
     const referenced = new Set<string>();
     for (const img of this.images.values()) for (const b of blobsOf(img)) referenced.add(b);
-    for (const b of new Set(candidates)) if (!referenced.has(b)) await this.content.delete(b);
+    for (const b of new Set(candidates)) if (!referenced.has(b) && !this.pins.has(b)) await this.content.delete(b);
   }
 
   private recordPath(id: string): string {

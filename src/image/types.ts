@@ -1,5 +1,35 @@
 // The image store contract, as the engine uses it.
 import type { Readable, Writable } from 'node:stream';
+import type { AuthConfig } from './registry/auth.js';
+import type { PullOptions, PullProgress, PullResult } from './registry/pull.js';
+
+export type { AuthConfig, PullOptions, PullProgress, PullResult };
+
+export interface PruneOptions {
+  /** Every unused image, not only the dangling (untagged) ones. */
+  all: boolean;
+  inUse: (id: string) => boolean | string;
+  /** Only images created before this unix time (seconds). */
+  until?: number;
+  /** label=value (value undefined: the label is set). */
+  labels?: Record<string, string | undefined>;
+}
+
+export interface PruneResult {
+  deleted: Array<{ Untagged?: string; Deleted?: string }>;
+  /** Bytes freed: unpacked layers plus stored blobs. */
+  reclaimed: number;
+}
+
+export interface StoreUsage {
+  images: number;
+  layers: number;
+  /** Bytes of unpacked layers (each counted once). */
+  layersSize: number;
+  blobs: number;
+  /** Bytes of configs, manifests and compressed layer blobs. */
+  blobsSize: number;
+}
 
 /** The parts of an OCI image config the engine reads (docker's names). */
 export interface ImageConfig {
@@ -52,4 +82,13 @@ export interface ImageStore {
    * Returns docker's [{Untagged}|{Deleted}] list.
    */
   remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string }): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
+  /** Pull [REGISTRY/]NAME[:TAG|@DIGEST] from its registry; progress in docker's vocabulary. */
+  pull(ref: string, opts?: PullOptions): Promise<PullResult>;
+  pullAllTags(name: string, opts?: PullOptions): Promise<PullResult[]>;
+  /** get(ref), pulling a missing named image first (what run/create want). */
+  ensureImage(ref: string, onProgress?: (p: PullProgress) => void, opts?: Omit<PullOptions, 'onProgress'>): Promise<ImageRecord>;
+  /** Verify credentials against their registry (serveraddress); throws Unauthenticated. */
+  checkLogin(auth: AuthConfig): Promise<void>;
+  prune(opts: PruneOptions): Promise<PruneResult>;
+  usage(): Promise<StoreUsage>;
 }

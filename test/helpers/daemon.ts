@@ -140,7 +140,7 @@ export async function killLeftovers(dir: string): Promise<void> {
   for (const pid of await fs.readdir('/proc').catch(() => [] as string[])) {
     if (!/^\d+$/.test(pid)) continue;
     const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.startsWith('conmon') && cmd.includes(dir)) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+    if (path.basename(cmd.split('\0')[0]) === 'conmon' && cmd.includes(dir)) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
   }
   const mounts = (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(dir));
   for (const m of mounts.reverse()) await execFileP('umount', ['-l', m]).catch(() => {});

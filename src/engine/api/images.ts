@@ -81,7 +81,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       res!.write(JSON.stringify(obj) + '\n');
     };
     try {
-      const names = await images.load(req, quiet ? undefined : (p: LoadProgress) => out(progressMessage(p)));
+      const names = await images.load(req, quiet ? undefined : throttled((p: LoadProgress) => out(progressMessage(p))));
       for (const n of names) {
         out({ stream: n.startsWith('sha256:') ? `Loaded image ID: ${n}\n` : `Loaded image: ${n}\n` });
         events.emit('image', 'load', n, { name: n });
@@ -147,8 +147,9 @@ function progressWriter(res: ServerResponse): { progress: (p: PullProgress) => v
   };
   return {
     progress: (p) => write(p.current !== undefined
-      ? { status: p.status, progressDetail: { current: p.current, total: p.total }, id: p.id }
-      : p.id !== undefined ? { status: p.status, progressDetail: {}, id: p.id } : { status: p.status }),
+      ? { status: p.status, progressDetail: { current: p.current, total: p.total }, progress: progressBar(p.current, p.total ?? 0), id: p.id }
+      : p.id !== undefined && !p.status.startsWith('Pulling from ') ? { status: p.status, progressDetail: {}, id: p.id }
+        : p.id !== undefined ? { status: p.status, id: p.id } : { status: p.status }),
     end: () => { if (!started) write({ status: '' }); res.end(); },
     fail: (e) => {
       if (!started) throw e;
@@ -156,6 +157,21 @@ function progressWriter(res: ServerResponse): { progress: (p: PullProgress) => v
       res.end();
     },
   };
+}
+
+/** docker's JSONProgress.String(): "[=====>      ]  1.05MB/2.1MB". */
+function progressBar(current: number, total: number): string {
+  const size = (n: number) => {
+    const u = ['B', 'kB', 'MB', 'GB', 'TB'];
+    let i = 0;
+    while (n >= 1000 && i < u.length - 1) { n /= 1000; i++; }
+    return `${Number(n.toPrecision(3))}${u[i]}`;
+  };
+  if (total <= 0) return size(current);
+  const w = 50;
+  const done = Math.min(w, Math.floor((current / total) * w));
+  const bar = `[${'='.repeat(done)}${done < w ? '>' : ''}${' '.repeat(Math.max(0, w - done - 1))}]`;
+  return `${bar} ${size(current).padStart(8)}/${size(total)}`;
 }
 
 function parseFilters(raw: string | null): Record<string, string[]> {
@@ -176,6 +192,18 @@ function untilSeconds(v: string): number {
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw invalidArgument(`invalid filter 'until=${v}'`);
   return t / 1000;
+}
+
+/** At most ~10 progress lines a second per layer; status changes and completion always pass. */
+function throttled(send: (p: LoadProgress) => void): (p: LoadProgress) => void {
+  const last = new Map<string, { at: number; status: string }>();
+  return (p) => {
+    const prev = last.get(p.layer);
+    const now = Date.now();
+    if (prev && prev.status === p.status && now - prev.at < 100 && p.current < p.total) return;
+    last.set(p.layer, { at: now, status: p.status });
+    send(p);
+  };
 }
 
 function progressMessage(p: LoadProgress): Record<string, unknown> {

@@ -130,6 +130,10 @@ export class ContainerService {
       if (rec.State.Running) return 'already';
       await this.startLocked(rec);
       return 'started';
+    }).catch(async (e) => {
+      // docker removes an --rm container whose start failed
+      if (rec.HostConfig.AutoRemove && !rec.State.Running) await this.remove(rec.Id, { force: true }).catch(() => {});
+      throw e;
     });
   }
 
@@ -369,9 +373,11 @@ export class ContainerService {
     }
     await this.locked(rec.Id, async () => {
       if (!this.d.store.has(rec.Id)) return;
+      const wasExited = rec.State.Status === 'exited';
       rec.State.Status = 'removing';
       await this.d.store.save(rec);
-      await this.runtimeOf(rec).delete(rec.Id, this.bundle(rec.Id), true).catch(() => {});
+      // an exited container's runtime state was already deleted when its exit was handled
+      if (!wasExited) await this.runtimeOf(rec).delete(rec.Id, this.bundle(rec.Id), true).catch(() => {});
       await this.d.driver.remove(rec.Id);
       await fs.rm(this.bundle(rec.Id), { recursive: true, force: true });
       await this.d.store.delete(rec);
@@ -399,8 +405,18 @@ export class ContainerService {
         await this.remove(rec.Id, { force: true }).catch((e) => this.d.log.warn('finishing removal', { id: rec.Id, err: errorMessage(e) }));
         continue;
       }
-      if (!rec.State.Running) continue;
       const rt = this.runtimeOf(rec);
+      if (!rec.State.Running) {
+        // a crash between the runtime's create and our record update leaves a live monitor
+        // behind a record that says "created": nobody could ever stop it, so stop it now
+        if (await rt.monitorAlive(rec.Id, this.bundle(rec.Id))) {
+          this.d.log.warn('stopping a container started by an interrupted start', { id: rec.Id });
+          await rt.kill(rec.Id, 'SIGKILL', true).catch(() => {});
+          await rt.delete(rec.Id, this.bundle(rec.Id), true).catch(() => {});
+          await this.d.driver.unmount(rec.Id).catch(() => {});
+        }
+        continue;
+      }
       if (await rt.exitStatus(rec.Id)) continue; // the exit watcher reports it below
       if (await rt.monitorAlive(rec.Id, this.bundle(rec.Id))) {
         const st = await rt.state(rec.Id).catch(() => null);

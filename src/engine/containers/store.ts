@@ -58,7 +58,8 @@ export class ContainerStore {
 
   /** By full id, unique id prefix or name. */
   get(ref: string): ContainerRecord {
-    validateRef(ref);
+    // a ref no container can have (a path, "..") is simply not found; it never reaches the disk
+    try { validateRef(ref); } catch { throw notFound(`No such container: ${ref}`); }
     const name = ref.startsWith('/') ? ref.slice(1) : ref;
     const byId = this.byId.get(ref);
     if (byId) return byId;

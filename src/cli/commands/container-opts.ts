@@ -1,0 +1,323 @@
+// The flags of `run`/`create` and how they become the Docker API's create body
+// (container.Config at the top level plus HostConfig), following docker's cli/opts.
+import { readFileSync } from 'node:fs';
+import type { FlagSpec, Parsed } from '../args.js';
+import { UsageError } from '../args.js';
+import { ramInBytes } from '../units.js';
+
+const S = (long: string, desc: string, short?: string, meta = 'string'): FlagSpec => ({ long, short, kind: 'string', desc, meta });
+const L = (long: string, desc: string, short?: string): FlagSpec => ({ long, short, kind: 'list', desc, meta: 'list' });
+const B = (long: string, desc: string, short?: string): FlagSpec => ({ long, short, kind: 'bool', desc });
+
+export const CONTAINER_FLAGS: FlagSpec[] = [
+  L('add-host', 'Add a custom host-to-IP mapping (host:ip)'),
+  L('annotation', 'Add an annotation to the container (passed through to the OCI runtime)'),
+  L('attach', 'Attach to STDIN, STDOUT or STDERR', 'a'),
+  L('cap-add', 'Add Linux capabilities'),
+  L('cap-drop', 'Drop Linux capabilities'),
+  S('cgroup-parent', 'Optional parent cgroup for the container'),
+  S('cgroupns', 'Cgroup namespace to use (host|private)'),
+  { long: 'cpu-shares', short: 'c', kind: 'int', desc: 'CPU shares (relative weight)', meta: 'int' },
+  { long: 'cpus', kind: 'number', desc: 'Number of CPUs', meta: 'decimal' },
+  S('cpuset-cpus', 'CPUs in which to allow execution (0-3, 0,1)'),
+  S('cpuset-mems', 'MEMs in which to allow execution (0-3, 0,1)'),
+  L('device', 'Add a host device to the container'),
+  L('dns', 'Set custom DNS servers'),
+  L('dns-option', 'Set DNS options'),
+  L('dns-search', 'Set custom DNS search domains'),
+  S('domainname', 'Container NIS domain name'),
+  S('entrypoint', 'Overwrite the default ENTRYPOINT of the image'),
+  L('env', 'Set environment variables', 'e'),
+  L('env-file', 'Read in a file of environment variables'),
+  L('expose', 'Expose a port or a range of ports'),
+  L('group-add', 'Add additional groups to join'),
+  S('hostname', 'Container host name', 'h'),
+  B('init', 'Run an init inside the container that forwards signals and reaps processes'),
+  B('interactive', 'Keep STDIN open even if not attached', 'i'),
+  S('ipc', 'IPC mode to use'),
+  L('label', 'Set meta data on a container', 'l'),
+  L('label-file', 'Read in a line delimited file of labels'),
+  S('log-driver', 'Logging driver for the container'),
+  L('log-opt', 'Log driver options'),
+  S('memory', 'Memory limit', 'm', 'bytes'),
+  S('memory-reservation', 'Memory soft limit', undefined, 'bytes'),
+  S('memory-swap', "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", undefined, 'bytes'),
+  L('mount', 'Attach a filesystem mount to the container'),
+  S('name', 'Assign a name to the container'),
+  S('network', 'Connect a container to a network (none, host, default)'),
+  { long: 'net', kind: 'string', desc: 'Alias of --network', meta: 'string' },
+  B('oom-kill-disable', 'Disable OOM Killer'),
+  S('pid', 'PID namespace to use'),
+  { long: 'pids-limit', kind: 'int', desc: 'Tune container pids limit (set -1 for unlimited)', meta: 'int' },
+  S('platform', 'Set platform if server is multi-platform capable'),
+  B('privileged', 'Give extended privileges to this container'),
+  L('publish', "Publish a container's port(s) to the host", 'p'),
+  B('publish-all', 'Publish all exposed ports to random ports', 'P'),
+  { long: 'pull', kind: 'string', desc: 'Pull image before running ("always"|"missing"|"never")', meta: 'string', dflt: 'missing' },
+  B('quiet', 'Suppress the pull output', 'q'),
+  B('read-only', "Mount the container's root filesystem as read only"),
+  { long: 'restart', kind: 'string', desc: 'Restart policy to apply when a container exits', meta: 'string', dflt: 'no' },
+  B('rm', 'Automatically remove the container when it exits'),
+  S('runtime', 'Runtime to use for this container'),
+  L('security-opt', 'Security Options'),
+  S('shm-size', 'Size of /dev/shm', undefined, 'bytes'),
+  S('stop-signal', 'Signal to stop the container'),
+  { long: 'stop-timeout', kind: 'int', desc: 'Timeout (in seconds) to stop a container', meta: 'int' },
+  L('sysctl', 'Sysctl options'),
+  L('tmpfs', 'Mount a tmpfs directory'),
+  B('tty', 'Allocate a pseudo-TTY', 't'),
+  L('ulimit', 'Ulimit options'),
+  S('user', 'Username or UID (format: <name|uid>[:<group|gid>])', 'u'),
+  S('userns', 'User namespace to use'),
+  S('uts', 'UTS namespace to use'),
+  L('volume', 'Bind mount a volume', 'v'),
+  L('volumes-from', 'Mount volumes from the specified container(s)'),
+  S('workdir', 'Working directory inside the container', 'w'),
+];
+
+export const RUN_ONLY_FLAGS: FlagSpec[] = [
+  B('detach', 'Run container in background and print container ID', 'd'),
+  S('detach-keys', 'Override the key sequence for detaching a container'),
+  { long: 'sig-proxy', kind: 'bool', desc: 'Proxy received signals to the process', dflt: true },
+];
+
+const ULIMITS = new Set(['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile',
+  'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack', 'as']);
+
+/** Lines of an --env-file / --label-file: comments and blanks skipped, "KEY" alone taken from our env. */
+function readKvFile(path: string, fromEnv: boolean): string[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`open ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, 'run');
+  }
+  const out: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(/^\s+/, '').replace(/\r$/, '');
+    if (!line || line.startsWith('#')) continue;
+    if (line.includes('=')) out.push(line);
+    else if (fromEnv) {
+      const v = process.env[line.trim()];
+      if (v !== undefined) out.push(`${line.trim()}=${v}`);
+    } else out.push(line);
+  }
+  return out;
+}
+
+/** `-e KEY` takes KEY's value from the client's environment when it is set there. */
+function envValue(e: string): string {
+  if (e.includes('=')) return e;
+  const v = process.env[e];
+  return v === undefined ? e : `${e}=${v}`;
+}
+
+function kvMap(items: string[]): Record<string, string> {
+  const m: Record<string, string> = {};
+  for (const it of items) {
+    const eq = it.indexOf('=');
+    if (eq < 0) m[it] = '';
+    else m[it.slice(0, eq)] = it.slice(eq + 1);
+  }
+  return m;
+}
+
+function strictKv(items: string[], flag: string): Record<string, string> {
+  for (const it of items) {
+    if (!it.includes('=')) throw new UsageError(`invalid argument "${it}" for "--${flag}" flag: invalid key=value: ${it}`, 'run');
+  }
+  return kvMap(items);
+}
+
+export function parseUlimit(s: string): { Name: string; Soft: number; Hard: number } {
+  const m = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(s);
+  if (!m) throw new UsageError(`invalid argument "${s}" for "--ulimit" flag: invalid ulimit argument: ${s}`, 'run');
+  if (!ULIMITS.has(m[1]!)) throw new UsageError(`invalid argument "${s}" for "--ulimit" flag: invalid ulimit type: ${m[1]}`, 'run');
+  const soft = Number(m[2]);
+  const hard = m[3] === undefined ? soft : Number(m[3]);
+  if (soft > hard && hard !== -1) {
+    throw new UsageError(`invalid argument "${s}" for "--ulimit" flag: ulimit soft limit must be less than or equal to hard limit: ${soft} > ${hard}`, 'run');
+  }
+  return { Name: m[1]!, Soft: soft, Hard: hard };
+}
+
+function bytes(p: Parsed, flag: string): number | undefined {
+  const v = p.str(flag);
+  if (v === undefined || v === '') return undefined;
+  if (flag === 'memory-swap' && v === '-1') return -1;
+  try {
+    return ramInBytes(v);
+  } catch {
+    throw new UsageError(`invalid argument "${v}" for "--${flag}" flag: invalid size: '${v}'`, 'run');
+  }
+}
+
+/** -p [ip:][hostPort:]containerPort[/proto] */
+function parsePorts(specs: string[], exposed: Record<string, object>): Record<string, { HostIp: string; HostPort: string }[]> {
+  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
+  for (const spec of specs) {
+    const [addr, proto = 'tcp'] = spec.split('/');
+    const parts = addr!.split(':');
+    const ctr = parts.pop()!;
+    const hostPort = parts.pop() ?? '';
+    const hostIp = parts.join(':').replace(/^\[|\]$/g, '');
+    if (!/^\d+(-\d+)?$/.test(ctr)) throw new UsageError(`invalid containerPort: ${ctr}`, 'run');
+    const key = `${ctr}/${proto}`;
+    exposed[key] = {};
+    (bindings[key] ??= []).push({ HostIp: hostIp, HostPort: hostPort });
+  }
+  return bindings;
+}
+
+function parseMount(spec: string): Record<string, unknown> {
+  const kv: Record<string, string> = {};
+  for (const part of spec.split(',')) {
+    const eq = part.indexOf('=');
+    kv[(eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase()] = eq < 0 ? 'true' : part.slice(eq + 1);
+  }
+  const m: Record<string, unknown> = {
+    Type: kv.type ?? 'volume',
+    Source: kv.source ?? kv.src,
+    Target: kv.target ?? kv.destination ?? kv.dst,
+  };
+  if (!m.Target) throw new UsageError(`invalid argument "${spec}" for "--mount" flag: target is required`, 'run');
+  if (kv.readonly === 'true' || kv.readonly === '1' || kv.ro === 'true') m.ReadOnly = true;
+  if (kv['bind-propagation']) m.BindOptions = { Propagation: kv['bind-propagation'] };
+  if (kv['tmpfs-size']) m.TmpfsOptions = { SizeBytes: ramInBytes(kv['tmpfs-size']) };
+  return m;
+}
+
+export interface CreateRequest {
+  name?: string;
+  platform?: string;
+  body: Record<string, unknown>;
+}
+
+/** Build POST /containers/create's query and body from parsed flags, IMAGE and CMD. */
+export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }): CreateRequest {
+  const [image, ...cmd] = p.args;
+  if (!image) throw new UsageError(`"tsula ${opts.run ? 'run' : 'create'}" requires at least 1 argument.`, 'run', 1);
+  const attach = p.list('attach').map((s) => s.toLowerCase());
+  for (const a of attach) {
+    if (!['stdin', 'stdout', 'stderr'].includes(a)) throw new UsageError(`invalid argument "${a}" for "-a, --attach" flag: valid streams are STDIN, STDOUT and STDERR`, 'run');
+  }
+  const interactive = p.bool('interactive');
+  let attachStdin = attach.includes('stdin') || interactive;
+  let attachStdout = attach.length === 0 || attach.includes('stdout');
+  let attachStderr = attach.length === 0 || attach.includes('stderr');
+  if (opts.detach) {
+    if (attach.length) throw new UsageError('Conflicting options: -a and -d', 'run');
+    attachStdin = attachStdout = attachStderr = false;
+  }
+  const env = [
+    ...p.list('env-file').flatMap((f) => readKvFile(f, true)),
+    ...p.list('env').map(envValue),
+  ];
+  const labels = kvMap([...p.list('label-file').flatMap((f) => readKvFile(f, false)), ...p.list('label')]);
+  const volumes: Record<string, object> = {};
+  const binds: string[] = [];
+  for (const v of p.list('volume')) {
+    const parts = v.split(':');
+    if (parts.length === 1) volumes[v] = {};
+    else if (parts.length <= 3 && parts[0] && parts[1]) binds.push(v);
+    else throw new UsageError(`invalid argument "${v}" for "-v, --volume" flag: invalid spec: ${v}`, 'run');
+  }
+  const exposed: Record<string, object> = {};
+  for (const e of p.list('expose')) exposed[e.includes('/') ? e : `${e}/tcp`] = {};
+  const portBindings = parsePorts(p.list('publish'), exposed);
+
+  let entrypoint: string[] | undefined;
+  const ep = p.str('entrypoint');
+  if (ep !== undefined) entrypoint = [ep]; // `--entrypoint ""` resets it: [""]
+
+  const cpus = p.num('cpus');
+  const restart = p.str('restart') ?? 'no';
+  const [rName, rMax] = restart.split(':');
+  if (!['no', 'always', 'unless-stopped', 'on-failure'].includes(rName!)) {
+    throw new UsageError(`invalid restart policy ${restart}`, 'run');
+  }
+  if (p.bool('rm') && rName !== 'no') throw new UsageError('Conflicting options: --restart and --rm', 'run');
+  const logDriver = p.str('log-driver');
+  const logOpts = p.list('log-opt');
+  const devices = p.list('device').map((d) => {
+    const [src, dst, perm] = d.split(':');
+    return { PathOnHost: src, PathInContainer: dst || src, CgroupPermissions: perm || 'rwm' };
+  });
+  const tmpfs: Record<string, string> = {};
+  for (const t of p.list('tmpfs')) {
+    const i = t.indexOf(':');
+    tmpfs[i < 0 ? t : t.slice(0, i)] = i < 0 ? '' : t.slice(i + 1);
+  }
+
+  const hostConfig: Record<string, unknown> = {
+    Binds: binds.length ? binds : null,
+    NetworkMode: p.str('network') ?? p.str('net') ?? 'default',
+    PortBindings: portBindings,
+    RestartPolicy: { Name: rName, MaximumRetryCount: rMax ? Number(rMax) : 0 },
+    AutoRemove: p.bool('rm'),
+    VolumesFrom: p.list('volumes-from').length ? p.list('volumes-from') : null,
+    CapAdd: p.list('cap-add').length ? p.list('cap-add') : null,
+    CapDrop: p.list('cap-drop').length ? p.list('cap-drop') : null,
+    CgroupnsMode: p.str('cgroupns') ?? '',
+    Dns: p.list('dns'),
+    DnsOptions: p.list('dns-option'),
+    DnsSearch: p.list('dns-search'),
+    ExtraHosts: p.list('add-host').length ? p.list('add-host') : null,
+    GroupAdd: p.list('group-add').length ? p.list('group-add') : null,
+    IpcMode: p.str('ipc') ?? '',
+    PidMode: p.str('pid') ?? '',
+    Privileged: p.bool('privileged'),
+    PublishAllPorts: p.bool('publish-all'),
+    ReadonlyRootfs: p.bool('read-only'),
+    SecurityOpt: p.list('security-opt').length ? p.list('security-opt') : null,
+    UTSMode: p.str('uts') ?? '',
+    UsernsMode: p.str('userns') ?? '',
+    CgroupParent: p.str('cgroup-parent') ?? '',
+    CpuShares: p.num('cpu-shares') ?? 0,
+    NanoCpus: cpus === undefined ? 0 : Math.round(cpus * 1e9),
+    CpusetCpus: p.str('cpuset-cpus') ?? '',
+    CpusetMems: p.str('cpuset-mems') ?? '',
+    Memory: bytes(p, 'memory') ?? 0,
+    MemoryReservation: bytes(p, 'memory-reservation') ?? 0,
+    MemorySwap: bytes(p, 'memory-swap') ?? 0,
+    OomKillDisable: p.bool('oom-kill-disable'),
+    PidsLimit: p.num('pids-limit') ?? null,
+    Ulimits: p.list('ulimit').map(parseUlimit),
+    Devices: devices,
+  };
+  // Left out when unset, as docker's omitempty fields are: the daemon picks its default.
+  if (p.str('runtime')) hostConfig.Runtime = p.str('runtime');
+  if (p.list('mount').length) hostConfig.Mounts = p.list('mount').map(parseMount);
+  if (p.has('shm-size')) hostConfig.ShmSize = bytes(p, 'shm-size');
+  if (p.bool('init')) hostConfig.Init = true;
+  if (Object.keys(tmpfs).length) hostConfig.Tmpfs = tmpfs;
+  if (p.list('sysctl').length) hostConfig.Sysctls = strictKv(p.list('sysctl'), 'sysctl');
+  if (p.list('annotation').length) hostConfig.Annotations = strictKv(p.list('annotation'), 'annotation');
+  if (logDriver || logOpts.length) hostConfig.LogConfig = { Type: logDriver ?? '', Config: kvMap(logOpts) };
+
+  const body: Record<string, unknown> = {
+    Hostname: p.str('hostname') ?? '',
+    Domainname: p.str('domainname') ?? '',
+    User: p.str('user') ?? '',
+    AttachStdin: attachStdin,
+    AttachStdout: attachStdout,
+    AttachStderr: attachStderr,
+    ExposedPorts: Object.keys(exposed).length ? exposed : undefined,
+    Tty: p.bool('tty'),
+    OpenStdin: interactive,
+    // `run -i` closes the container's stdin when its one attached client leaves.
+    StdinOnce: opts.run && interactive && attachStdin && !opts.detach,
+    Env: env,
+    Cmd: cmd.length ? cmd : null,
+    Image: image,
+    Volumes: Object.keys(volumes).length ? volumes : null,
+    WorkingDir: p.str('workdir') ?? '',
+    Entrypoint: entrypoint ?? null,
+    Labels: labels,
+    HostConfig: hostConfig,
+    NetworkingConfig: { EndpointsConfig: {} },
+  };
+  if (p.str('stop-signal')) body.StopSignal = p.str('stop-signal');
+  if (p.has('stop-timeout')) body.StopTimeout = p.num('stop-timeout');
+  return { name: p.str('name'), platform: p.str('platform'), body };
+}

@@ -1,0 +1,79 @@
+// `tsula events`: GET /events, a JSON-lines stream, printed as docker prints it:
+// `2026-11-22T10:00:00.000000000Z container start <id> (image=busybox, name=x)`.
+import type { CommandSpec, Parsed } from '../args.js';
+import { lines } from '../client.js';
+import type { Cli } from '../context.js';
+import { parseFormat } from '../format.js';
+import { rfc3339NanoFixed, toApiTimestamp } from '../units.js';
+import { filtersJson } from './ps.js';
+
+export const spec: CommandSpec = {
+  name: 'events',
+  usage: '[OPTIONS]',
+  desc: 'Get real time events from the server',
+  maxArgs: 0,
+  flags: [
+    { long: 'filter', short: 'f', kind: 'list', desc: 'Filter output based on conditions provided', meta: 'filter' },
+    { long: 'format', kind: 'string', desc: 'Format the output using the given Go template' },
+    { long: 'since', kind: 'string', desc: 'Show all events created since timestamp' },
+    { long: 'until', kind: 'string', desc: 'Stream events until this timestamp' },
+  ],
+};
+
+export interface EventMessage {
+  Type?: string;
+  Action?: string;
+  Actor?: { ID?: string; Attributes?: Record<string, string> | null };
+  status?: string;
+  id?: string;
+  from?: string;
+  time?: number;
+  timeNano?: number;
+  scope?: string;
+}
+
+/**
+ * One event in docker's plain format. timeNano is taken from the raw text when given, as
+ * nanoseconds since 1970 do not fit a double exactly.
+ */
+export function formatEvent(ev: EventMessage, rawTimeNano?: string): string {
+  let out = '';
+  if (rawTimeNano && rawTimeNano !== '0') out += `${rfc3339NanoFixed(BigInt(rawTimeNano))} `;
+  else if (ev.timeNano) out += `${rfc3339NanoFixed(BigInt(Math.round(ev.timeNano)))} `;
+  else if (ev.time) out += `${rfc3339NanoFixed(BigInt(ev.time) * 1_000_000_000n)} `;
+  out += `${ev.Type ?? ''} ${ev.Action ?? ev.status ?? ''} ${ev.Actor?.ID ?? ev.id ?? ''}`;
+  const attrs = ev.Actor?.Attributes ?? {};
+  const keys = Object.keys(attrs).sort();
+  if (keys.length) out += ` (${keys.map((k) => `${k}=${attrs[k]}`).join(', ')})`;
+  return out;
+}
+
+export async function run(cli: Cli, p: Parsed): Promise<number> {
+  const since = p.str('since');
+  const until = p.str('until');
+  const res = await cli.client.request({
+    method: 'GET',
+    path: '/events',
+    query: {
+      since: since ? toApiTimestamp(since) : undefined,
+      until: until ? toApiTimestamp(until) : undefined,
+      filters: filtersJson(p.list('filter')),
+    },
+  });
+  const format = p.str('format');
+  let tmpl: import('../template.js').Template | undefined;
+  if (format && format !== 'json') {
+    const { Template } = await import('../template.js');
+    tmpl = new Template(parseFormat(format).body);
+  }
+  for await (const line of lines(res)) {
+    const text = line.trim();
+    if (!text) continue;
+    const ev = JSON.parse(text) as EventMessage;
+    // The daemon's own text keeps timeNano exact (a double cannot hold it).
+    if (format === 'json' || /^\{\{\s*json\s+\.\s*\}\}$/.test(format ?? '')) cli.print(text);
+    else if (tmpl) cli.print(tmpl.execute(ev));
+    else cli.print(formatEvent(ev, /"timeNano"\s*:\s*(\d+)/.exec(text)?.[1]));
+  }
+  return 0;
+}

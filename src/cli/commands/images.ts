@@ -1,0 +1,163 @@
+// Image commands: images (GET /images/json), tag (POST /images/{name}/tag),
+// rmi (DELETE /images/{name}) and save (GET /images/get → a tar file).
+import { createWriteStream } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import type { CommandSpec, Parsed } from '../args.js';
+import { imageSeg } from '../client.js';
+import { forEach, type Cli } from '../context.js';
+import { truncateId, writeFormatted } from '../format.js';
+import { parseRef, tagQuery } from '../reference.js';
+import { goTimeString, humanSizeWithPrecision, timeAgo } from '../units.js';
+import { filtersJson } from './ps.js';
+
+export const imagesSpec: CommandSpec = {
+  name: 'images', usage: '[OPTIONS] [REPOSITORY[:TAG]]', desc: 'List images', maxArgs: 1,
+  aliases: ['image ls', 'image list'],
+  flags: [
+    { long: 'all', short: 'a', kind: 'bool', desc: 'Show all images (default hides intermediate images)' },
+    { long: 'digests', kind: 'bool', desc: 'Show digests' },
+    { long: 'filter', short: 'f', kind: 'list', desc: 'Filter output based on conditions provided', meta: 'filter' },
+    { long: 'format', kind: 'string', desc: 'Format output using a custom template' },
+    { long: 'no-trunc', kind: 'bool', desc: "Don't truncate output" },
+    { long: 'quiet', short: 'q', kind: 'bool', desc: 'Only show image IDs' },
+  ],
+};
+export const tagSpec: CommandSpec = {
+  name: 'tag', usage: 'SOURCE_IMAGE[:TAG] TARGET_IMAGE[:TAG]', desc: 'Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE',
+  minArgs: 2, maxArgs: 2, flags: [],
+};
+export const rmiSpec: CommandSpec = {
+  name: 'rmi', usage: '[OPTIONS] IMAGE [IMAGE...]', desc: 'Remove one or more images', minArgs: 1,
+  flags: [
+    { long: 'force', short: 'f', kind: 'bool', desc: 'Force removal of the image' },
+    { long: 'no-prune', kind: 'bool', desc: 'Do not delete untagged parents' },
+  ],
+};
+export const saveSpec: CommandSpec = {
+  name: 'save', usage: '[OPTIONS] IMAGE [IMAGE...]', desc: 'Save one or more images to a tar archive (streamed to STDOUT by default)',
+  minArgs: 1,
+  flags: [{ long: 'output', short: 'o', kind: 'string', desc: 'Write to a file, instead of STDOUT' }],
+};
+
+interface ImageSummary {
+  Id: string;
+  RepoTags?: string[] | null;
+  RepoDigests?: string[] | null;
+  Created?: number;
+  Size?: number;
+  Labels?: Record<string, string> | null;
+}
+
+const DEFAULT_FORMAT = 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+const DIGEST_FORMAT = 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
+const HEADERS = {
+  ID: 'IMAGE ID', Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', CreatedSince: 'CREATED',
+  CreatedAt: 'CREATED AT', Size: 'SIZE', Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE',
+};
+
+/** One row per repository:tag, "<none>" for untagged images, like docker's image formatter. */
+function imageRows(images: ImageSummary[], trunc: boolean, now = Date.now()): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (const img of images) {
+    const base = {
+      ID: trunc ? truncateId(img.Id) : img.Id,
+      CreatedSince: timeAgo(img.Created ?? 0, now),
+      CreatedAt: goTimeString(new Date((img.Created ?? 0) * 1000)),
+      Size: humanSizeWithPrecision(img.Size ?? 0, 3),
+      Containers: 'N/A',
+      SharedSize: 'N/A',
+      UniqueSize: 'N/A',
+    };
+    const digestFor = (repo: string) => {
+      const d = (img.RepoDigests ?? []).find((rd) => rd.startsWith(`${repo}@`));
+      return d ? d.slice(d.indexOf('@') + 1) : '<none>';
+    };
+    const tags = img.RepoTags?.filter((t) => t !== '<none>:<none>') ?? [];
+    if (tags.length) {
+      for (const t of tags) {
+        const r = parseRef(t);
+        rows.push({ ...base, Repository: r.name, Tag: r.tag ?? '<none>', Digest: digestFor(r.name) });
+      }
+    } else if (img.RepoDigests?.length) {
+      for (const rd of img.RepoDigests) {
+        const at = rd.indexOf('@');
+        rows.push({ ...base, Repository: rd.slice(0, at), Tag: '<none>', Digest: rd.slice(at + 1) });
+      }
+    } else {
+      rows.push({ ...base, Repository: '<none>', Tag: '<none>', Digest: '<none>' });
+    }
+  }
+  return rows;
+}
+
+export async function images(cli: Cli, p: Parsed): Promise<number> {
+  const filters = [...p.list('filter')];
+  if (p.args[0]) filters.push(`reference=${p.args[0]}`);
+  const list = await cli.client.json<ImageSummary[]>('GET', '/images/json', {
+    all: p.bool('all') || undefined,
+    digests: p.bool('digests') || undefined,
+    filters: filtersJson(filters),
+  });
+  const trunc = !p.bool('no-trunc');
+  if (p.bool('quiet')) {
+    const seen = new Set<string>();
+    for (const img of list ?? []) {
+      const id = trunc ? truncateId(img.Id) : img.Id;
+      if (!seen.has(id)) cli.print(id);
+      seen.add(id);
+    }
+    return 0;
+  }
+  let format = p.str('format');
+  if (!format || format === 'table') format = p.bool('digests') ? DIGEST_FORMAT : DEFAULT_FORMAT;
+  const rows = imageRows(list ?? [], trunc);
+  if (format === 'json') {
+    for (const r of rows) cli.print(JSON.stringify(r));
+    return 0;
+  }
+  await writeFormatted(cli.out, format, rows, HEADERS);
+  return 0;
+}
+
+export async function tag(cli: Cli, p: Parsed): Promise<number> {
+  const [src, target] = p.args as [string, string];
+  await cli.client.call('POST', `/images/${imageSeg(src)}/tag`, tagQuery(target));
+  return 0;
+}
+
+export function rmi(cli: Cli, p: Parsed): Promise<number> {
+  return forEach(cli, p.args, async (name) => {
+    const items = await cli.client.json<{ Untagged?: string; Deleted?: string }[]>(
+      'DELETE', `/images/${imageSeg(name)}`, { force: p.bool('force') || undefined, noprune: p.bool('no-prune') || undefined });
+    for (const it of items ?? []) {
+      if (it.Untagged) cli.print(`Untagged: ${it.Untagged}`);
+      if (it.Deleted) cli.print(`Deleted: ${it.Deleted}`);
+    }
+  });
+}
+
+export async function save(cli: Cli, p: Parsed): Promise<number> {
+  const output = p.str('output');
+  if (!output && cli.out.isTTY) {
+    cli.warn('Cowardly refusing to save to a terminal. Use the -o flag or redirect');
+    return 1;
+  }
+  const res = await cli.client.request({ method: 'GET', path: '/images/get', query: { names: p.args } });
+  // Loaded here, not at the top: a bundled CLI would otherwise load them for every command.
+  const { pipeline } = await import('node:stream/promises');
+  const { rename, unlink } = await import('node:fs/promises');
+  if (!output) {
+    await pipeline(res, cli.out, { end: false });
+    return 0;
+  }
+  // Write beside the target and rename, so a failed save never leaves half a tar behind.
+  const tmp = join(dirname(output), `.${basename(output)}.tsula-${process.pid}`);
+  try {
+    await pipeline(res, createWriteStream(tmp, { mode: 0o644 }));
+    await rename(tmp, output);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw new Error(`failed to save image: ${(err as Error).message}`);
+  }
+  return 0;
+}

@@ -1,0 +1,135 @@
+// `tsula ps`: GET /containers/json, printed through docker's container formatter
+// (the default is itself a "table" template, so --format and the default share one path).
+import type { CommandSpec, Parsed } from '../args.js';
+import type { Cli } from '../context.js';
+import { ellipsis, truncateId, writeFormatted } from '../format.js';
+import { goTimeString, humanSizeWithPrecision, timeAgo } from '../units.js';
+
+export const spec: CommandSpec = {
+  name: 'ps',
+  usage: '[OPTIONS]',
+  desc: 'List containers',
+  maxArgs: 0,
+  aliases: ['container ls', 'container list', 'container ps'],
+  flags: [
+    { long: 'all', short: 'a', kind: 'bool', desc: 'Show all containers (default shows just running)' },
+    { long: 'filter', short: 'f', kind: 'list', desc: 'Filter output based on conditions provided', meta: 'filter' },
+    { long: 'format', kind: 'string', desc: 'Format output using a Go template ("table", "json" or a template)' },
+    { long: 'last', short: 'n', kind: 'int', desc: 'Show n last created containers (includes all states)', meta: 'int', dflt: -1 },
+    { long: 'latest', short: 'l', kind: 'bool', desc: 'Show the latest created container (includes all states)' },
+    { long: 'no-trunc', kind: 'bool', desc: "Don't truncate output" },
+    { long: 'quiet', short: 'q', kind: 'bool', desc: 'Only display container IDs' },
+    { long: 'size', short: 's', kind: 'bool', desc: 'Display total file sizes' },
+  ],
+};
+
+export const DEFAULT_PS_FORMAT = 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}';
+
+const HEADERS = {
+  ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', CreatedAt: 'CREATED AT', RunningFor: 'CREATED',
+  Status: 'STATUS', Ports: 'PORTS', Names: 'NAMES', State: 'STATE', Size: 'SIZE', Labels: 'LABELS',
+  Label: 'LABEL', Mounts: 'MOUNTS', Networks: 'NETWORKS', LocalVolumes: 'LOCAL VOLUMES',
+};
+
+export interface ContainerSummary {
+  Id: string;
+  Names?: string[] | null;
+  Image?: string;
+  ImageID?: string;
+  Command?: string;
+  Created?: number;
+  Ports?: { IP?: string; PrivatePort: number; PublicPort?: number; Type: string }[] | null;
+  Labels?: Record<string, string> | null;
+  State?: string;
+  Status?: string;
+  SizeRw?: number;
+  SizeRootFs?: number;
+  Mounts?: { Name?: string; Source?: string }[] | null;
+  NetworkSettings?: { Networks?: Record<string, unknown> | null } | null;
+}
+
+/** docker's filters.Args JSON: {"key": {"value": true}}. */
+export function filtersJson(items: string[]): string | undefined {
+  if (!items.length) return undefined;
+  const f: Record<string, Record<string, boolean>> = {};
+  for (const it of items) {
+    const eq = it.indexOf('=');
+    if (eq <= 0) throw new Error(`bad format of filter (expected name=value)`);
+    (f[it.slice(0, eq).trim().toLowerCase()] ??= {})[it.slice(eq + 1)] = true;
+  }
+  return JSON.stringify(f);
+}
+
+export function displayablePorts(ports: ContainerSummary['Ports']): string {
+  return (ports ?? []).map((p) => {
+    if (p.PublicPort) return `${p.IP ? `${p.IP.includes(':') ? `[${p.IP}]` : p.IP}:` : ''}${p.PublicPort}->${p.PrivatePort}/${p.Type}`;
+    return `${p.PrivatePort}/${p.Type}`;
+  }).join(', ');
+}
+
+/** The object templates see: docker's containerContext, as plain values and methods. */
+export function containerContext(c: ContainerSummary, trunc: boolean, now = Date.now()): Record<string, unknown> {
+  const names = (c.Names ?? []).map((n) => n.replace(/^\//, ''));
+  let shown = names;
+  if (trunc) {
+    const plain = names.find((n) => !n.includes('/'));
+    shown = plain ? [plain] : names.slice(0, 1);
+  }
+  let image = c.Image || '<no image>';
+  if (trunc && image.startsWith('sha256:')) image = truncateId(image);
+  else if (trunc && image.includes('@sha256:')) image = image.slice(0, image.indexOf('@'));
+  const labels = c.Labels ?? {};
+  const size = c.SizeRw !== undefined
+    ? `${humanSizeWithPrecision(c.SizeRw, 3)} (virtual ${humanSizeWithPrecision(c.SizeRootFs ?? 0, 3)})`
+    : '0B';
+  return {
+    ID: trunc ? truncateId(c.Id) : c.Id,
+    Names: shown.join(','),
+    Image: image,
+    Command: JSON.stringify(trunc ? ellipsis(c.Command ?? '', 20) : (c.Command ?? '')),
+    CreatedAt: goTimeString(new Date((c.Created ?? 0) * 1000)),
+    RunningFor: timeAgo(c.Created ?? 0, now),
+    Ports: displayablePorts(c.Ports),
+    State: c.State ?? '',
+    Status: c.Status ?? capitalize(c.State ?? ''),
+    Size: size,
+    Labels: Object.keys(labels).sort().map((k) => `${k}=${labels[k]}`).join(','),
+    Label: (name: unknown) => labels[String(name)] ?? '',
+    Mounts: (c.Mounts ?? []).map((m) => (m.Name ? (trunc ? ellipsis(m.Name, 15) : m.Name) : m.Source ?? '')).join(','),
+    Networks: Object.keys(c.NetworkSettings?.Networks ?? {}).sort().join(','),
+    LocalVolumes: String((c.Mounts ?? []).filter((m) => m.Name).length),
+  };
+}
+
+const capitalize = (s: string) => (s ? s[0]!.toUpperCase() + s.slice(1) : s);
+
+export async function run(cli: Cli, p: Parsed): Promise<number> {
+  const last = p.bool('latest') ? 1 : p.num('last') ?? -1;
+  const query = {
+    all: p.bool('all') || last > 0 ? 1 : undefined,
+    limit: last > 0 ? last : undefined,
+    size: p.bool('size') ? 1 : undefined,
+    filters: filtersJson(p.list('filter')),
+  };
+  const list = await cli.client.json<ContainerSummary[]>('GET', '/containers/json', query);
+  const trunc = !p.bool('no-trunc');
+  let format = p.str('format');
+  if (p.bool('quiet')) format = '{{.ID}}';
+  else if (!format || format === 'table') {
+    format = p.bool('size') ? `${DEFAULT_PS_FORMAT}\t{{.Size}}` : DEFAULT_PS_FORMAT;
+  }
+  if (format === 'json') {
+    for (const c of list ?? []) cli.print(JSON.stringify(jsonRow(containerContext(c, trunc))));
+    return 0;
+  }
+  const rows = (list ?? []).map((c) => containerContext(c, trunc));
+  await writeFormatted(cli.out, format, rows, HEADERS);
+  return 0;
+}
+
+/** `--format json`: the context's plain fields (docker marshals its context the same way). */
+function jsonRow(ctx: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(ctx)) if (typeof v !== 'function') out[k] = v;
+  return out;
+}

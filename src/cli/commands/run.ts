@@ -1,0 +1,205 @@
+// `tsula run` and `tsula create`, in the order the docker CLI uses so nothing is lost:
+// create (pulling a missing image), attach, register the wait, start, resize, pump the
+// streams, then exit with the container's status.
+import type { CommandSpec, Parsed } from '../args.js';
+import { DEFAULT_DETACH_KEYS, monitorSize, parseDetachKeys, pump } from '../attachio.js';
+import { ApiError, readBody, seg, type Hijacked } from '../client.js';
+import { errorText, type Cli } from '../context.js';
+import { withDefaultTag } from '../reference.js';
+import { buildCreate, CONTAINER_FLAGS, RUN_ONLY_FLAGS, type CreateRequest } from './container-opts.js';
+import { pullImage } from './pull.js';
+
+export const runSpec: CommandSpec = {
+  name: 'run',
+  usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
+  desc: 'Create and run a new container from an image',
+  flags: [...CONTAINER_FLAGS, ...RUN_ONLY_FLAGS].sort((a, b) => a.long.localeCompare(b.long)),
+  interspersed: false,
+  minArgs: 1,
+};
+
+export const createSpec: CommandSpec = {
+  name: 'create',
+  usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
+  desc: 'Create a new container',
+  flags: CONTAINER_FLAGS,
+  interspersed: false,
+  minArgs: 1,
+};
+
+/** docker's runStartContainerErr: 127 for a missing command, 126 for one that cannot run. */
+export function startExitCode(err: unknown): number {
+  const msg = errorText(err);
+  if (/executable file not found|no such file or directory|system cannot find the file specified/.test(msg)) return 127;
+  if (/permission denied|is a directory/.test(msg)) return 126;
+  return 125;
+}
+
+/** POST /containers/create, pulling the image first when the daemon does not have it. */
+export async function createContainer(cli: Cli, req: CreateRequest, p: Parsed): Promise<string> {
+  const image = String(req.body.Image);
+  const pull = p.str('pull') ?? 'missing';
+  if (!['always', 'missing', 'never'].includes(pull)) {
+    throw new Error(`invalid pull option: '${pull}': must be one of "always", "missing" or "never"`);
+  }
+  const pullOpts = { quiet: p.bool('quiet'), platform: req.platform };
+  if (pull === 'always') await pullImage(cli, image, cli.err, pullOpts);
+  const create = () => cli.client.json<{ Id: string; Warnings?: string[] | null }>(
+    'POST', '/containers/create', { name: req.name, platform: req.platform }, req.body);
+  let res: { Id: string; Warnings?: string[] | null };
+  try {
+    res = await create();
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 404 || !/no such image/i.test(err.daemonMessage) || pull !== 'missing') throw err;
+    cli.warn(`Unable to find image '${withDefaultTag(image)}' locally`);
+    await pullImage(cli, image, cli.err, pullOpts);
+    res = await create();
+  }
+  for (const w of res.Warnings ?? []) cli.warn(`WARNING: ${w}`);
+  return res.Id;
+}
+
+export async function create(cli: Cli, p: Parsed): Promise<number> {
+  const req = buildCreate(p, { detach: true, run: false });
+  try {
+    cli.print(await createContainer(cli, req, p));
+    return 0;
+  } catch (err) {
+    cli.warn(errorText(err));
+    return 125;
+  }
+}
+
+/** The pending answer of POST /containers/{id}/wait. */
+export interface Waiter {
+  result: Promise<number>;
+  /** Drop the pending wait (after a detach), so no open request keeps tsula alive. */
+  cancel(): void;
+}
+
+/**
+ * Register a wait before starting, as docker does: the daemon answers the head once the
+ * wait is registered and the body at exit, so a fast process cannot exit unseen. A daemon
+ * that holds the head back is still served, after a short grace period.
+ */
+export async function waitFor(cli: Cli, id: string, condition: string): Promise<Waiter> {
+  const resP = cli.client.request({ method: 'POST', path: `/containers/${seg(id)}/wait`, query: { condition } });
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    resP.then(() => undefined, () => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        cli.debugLog('wait: no response head after 1s; starting anyway');
+        resolve();
+      }, 1000);
+    }),
+  ]);
+  clearTimeout(timer);
+  let cancelled = false;
+  const result = resP.then(async (res) => {
+    const body = JSON.parse((await readBody(res)).toString('utf8') || '{}') as { StatusCode?: number; Error?: { Message?: string } | null };
+    if (body.Error?.Message) cli.warn(`Error waiting for container: ${body.Error.Message}`);
+    return body.StatusCode ?? 125;
+  }).catch((err: unknown) => {
+    if (!cancelled) cli.warn(`Error waiting for container: ${errorText(err)}`);
+    return 125;
+  });
+  const cancel = () => {
+    cancelled = true;
+    resP.then((res) => res.destroy(), () => undefined);
+  };
+  return { result, cancel };
+}
+
+/** --sig-proxy: forward signals we receive to the container's process. */
+function proxySignals(cli: Cli, id: string): () => void {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
+  const handlers = signals.map((sig) => {
+    const h = () => {
+      cli.client.call('POST', `/containers/${seg(id)}/kill`, { signal: sig })
+        .catch((err: unknown) => cli.debugLog(`forwarding ${sig}: ${errorText(err)}`));
+    };
+    process.on(sig, h);
+    return [sig, h] as const;
+  });
+  return () => handlers.forEach(([sig, h]) => process.off(sig, h));
+}
+
+export async function run(cli: Cli, p: Parsed): Promise<number> {
+  const detach = p.bool('detach');
+  const req = buildCreate(p, { detach, run: true });
+  const cfg = req.body as { Tty: boolean; AttachStdin: boolean; AttachStdout: boolean; AttachStderr: boolean; HostConfig: { AutoRemove: boolean } };
+  if (!detach && cfg.Tty && cfg.AttachStdin && !cli.in.isTTY) {
+    cli.warn('the input device is not a TTY');
+    return 1;
+  }
+  let detachKeys: Buffer = DEFAULT_DETACH_KEYS;
+  const dk = p.str('detach-keys');
+  if (dk) detachKeys = parseDetachKeys(dk);
+
+  let id: string;
+  try {
+    id = await createContainer(cli, req, p);
+  } catch (err) {
+    cli.warn(errorText(err));
+    return 125;
+  }
+  const startIt = () => cli.client.call('POST', `/containers/${seg(id)}/start`);
+  if (detach) {
+    try {
+      await startIt();
+    } catch (err) {
+      cli.warn(errorText(err));
+      return startExitCode(err);
+    }
+    cli.print(id);
+    return 0;
+  }
+
+  let conn: Hijacked | undefined;
+  let waiter: Waiter;
+  try {
+    if (cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr) {
+      conn = await cli.client.hijack('POST', `/containers/${seg(id)}/attach`, {
+        stream: 1,
+        stdin: cfg.AttachStdin ? 1 : undefined,
+        stdout: cfg.AttachStdout ? 1 : undefined,
+        stderr: cfg.AttachStderr ? 1 : undefined,
+        detachKeys: dk || undefined,
+      });
+    }
+    waiter = await waitFor(cli, id, cfg.HostConfig.AutoRemove ? 'removed' : 'next-exit');
+  } catch (err) {
+    conn?.destroy();
+    cli.warn(errorText(err));
+    return 125;
+  }
+  try {
+    await startIt();
+  } catch (err) {
+    conn?.destroy();
+    cli.warn(errorText(err));
+    // With --rm the daemon removes the container; let that finish before we exit.
+    if (cfg.HostConfig.AutoRemove) await Promise.race([waiter.result, new Promise((r) => setTimeout(r, 3000).unref())]);
+    waiter.cancel(); // the container never ran: no exit will answer the wait
+    return startExitCode(err);
+  }
+  const stopResize = cfg.Tty
+    ? monitorSize(cli, (h, w) => cli.client.call('POST', `/containers/${seg(id)}/resize`, { h, w }))
+    : () => {};
+  const sigProxy = p.has('sig-proxy') ? p.bool('sig-proxy') : true;
+  const stopSignals = !cfg.Tty && sigProxy ? proxySignals(cli, id) : () => {};
+  try {
+    if (conn) {
+      const { detached } = await pump(cli, conn, { tty: cfg.Tty, stdin: cfg.AttachStdin, detachKeys });
+      if (detached) {
+        waiter.cancel();
+        return 0;
+      }
+    }
+    return await waiter.result;
+  } finally {
+    stopResize();
+    stopSignals();
+  }
+}

@@ -1,0 +1,75 @@
+// What every command gets: the daemon client and the process's streams. Streams are
+// injectable so commands can be driven from tests without a terminal.
+import type { Readable, Writable } from 'node:stream';
+import { Client } from './client.js';
+
+export interface Streams {
+  stdin: Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
+  stdout: Writable & { isTTY?: boolean; columns?: number; rows?: number };
+  stderr: Writable & { isTTY?: boolean };
+}
+
+export class Cli {
+  private cached?: Client;
+
+  constructor(readonly host: string, readonly streams: Streams, readonly debug = false) {}
+
+  get client(): Client {
+    this.cached ??= new Client(this.host);
+    return this.cached;
+  }
+
+  get out(): Streams['stdout'] {
+    return this.streams.stdout;
+  }
+
+  get err(): Streams['stderr'] {
+    return this.streams.stderr;
+  }
+
+  get in(): Streams['stdin'] {
+    return this.streams.stdin;
+  }
+
+  /** Print a line to stdout. */
+  print(line: string): void {
+    this.out.write(`${line}\n`);
+  }
+
+  /** Print a line to stderr. */
+  warn(line: string): void {
+    this.err.write(`${line}\n`);
+  }
+
+  debugLog(msg: string): void {
+    if (this.debug) this.err.write(`DEBU ${msg}\n`);
+  }
+}
+
+/** A command's own failure with the exit code docker would use. */
+export class StatusError extends Error {
+  constructor(readonly exitCode: number, message = '') {
+    super(message);
+    this.name = 'StatusError';
+  }
+}
+
+/** Run fn for each name; print errors per name like docker and report 1 if any failed. */
+export async function forEach(cli: Cli, names: string[], fn: (name: string) => Promise<void>): Promise<number> {
+  let failed = false;
+  for (const name of names) {
+    try {
+      await fn(name);
+    } catch (err) {
+      failed = true;
+      cli.warn(errorText(err));
+    }
+  }
+  return failed ? 1 : 0;
+}
+
+/** The message shown for an error (ApiError's already reads "Error response from daemon: …"). */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) return err.message;
+  return String(err);
+}

@@ -1,0 +1,331 @@
+// A distribution-spec v2 client over node:http(s): which endpoint to use for a registry
+// (mirrors first for Docker Hub; HTTPS, with plain HTTP only for "insecure-registries" and
+// loopback), authentication on 401, redirects, and registry errors turned into tsula's
+// error kinds with a message that names the registry and the fix.
+import { createHash } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import { errorMessage, invalidArgument, notFound, TsulaError, unauthenticated, unavailable } from '../../common/errors.js';
+import { DEFAULT_DOMAIN, type ParsedReference } from '../reference.js';
+import { Authenticator, type AuthConfig } from './auth.js';
+import { MANIFEST_ACCEPT, MAX_MANIFEST } from './manifest.js';
+
+const USER_AGENT = 'tsula/0.1.0';
+const DOCKER_HUB = 'registry-1.docker.io';
+const TLS_PLAIN = /wrong version number|packet length too long|unknown protocol|http request/i;
+const CERT_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_HAS_EXPIRED', 'ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_NOT_YET_VALID']);
+
+export interface RegistryOptions {
+  insecureRegistries?: string[];
+  mirrors?: string[];
+  /** daemon.json, named in messages that tell the user what to change. */
+  configFile?: string;
+  /** Treat loopback like any other host (HTTPS unless listed). For tests of the refusal path. */
+  secureLoopback?: boolean;
+  /** Socket idle timeout, ms (default 60 s). */
+  timeoutMs?: number;
+  debug?: (msg: string) => void;
+}
+
+export interface Endpoint {
+  /** Registry host[:port] (what refs and credentials name), or the mirror's URL. */
+  name: string;
+  /** Fixed base URL (mirrors); for registries the scheme is found on first contact. */
+  base?: URL;
+  host: string;
+  mirror: boolean;
+}
+
+export interface Manifest { body: Buffer; mediaType: string; digest: string }
+
+/** Read a response body, refusing more than `limit` bytes. */
+export async function readLimited(res: http.IncomingMessage, limit: number, what: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const c of res) {
+    n += (c as Buffer).length;
+    if (n > limit) { res.destroy(); throw invalidArgument(`${what} is larger than ${limit} bytes`); }
+    chunks.push(c as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+function hostOnly(host: string): string {
+  const h = host.startsWith('[') ? host.slice(1, host.indexOf(']')) : host.replace(/:\d+$/, '');
+  return h.toLowerCase();
+}
+
+function isLoopback(ip: string): boolean {
+  return (net.isIPv4(ip) && ip.startsWith('127.')) || ip === '::1' || ip.startsWith('::ffff:127.');
+}
+
+/** Docker's registry-error text ("manifest unknown: manifest unknown"), from an errors[] body. */
+async function registryErrorText(res: http.IncomingMessage): Promise<string> {
+  const buf = await readLimited(res, 64 << 10, 'error body').catch(() => Buffer.alloc(0));
+  const text = buf.toString('utf8').trim();
+  try {
+    const body = JSON.parse(text) as { errors?: Array<{ code?: string; message?: string }> };
+    const parts = (body.errors ?? []).map((e) => `${(e.code ?? 'error').toLowerCase().replace(/_/g, ' ')}: ${e.message ?? ''}`);
+    if (parts.length) return parts.join('; ');
+  } catch { /* not JSON */ }
+  return text.slice(0, 200) || `${res.statusCode} ${http.STATUS_CODES[res.statusCode ?? 0] ?? ''}`.trim();
+}
+
+export class RegistryClient {
+  readonly auth: Authenticator;
+  private readonly agents = {
+    http: new http.Agent({ keepAlive: true, maxSockets: 16 }),
+    https: new https.Agent({ keepAlive: true, maxSockets: 16 }),
+    insecure: new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false }),
+  };
+  private readonly schemes = new Map<string, 'http:' | 'https:'>();
+  private readonly insecureCache = new Map<string, Promise<boolean>>();
+  private readonly cidrs = new net.BlockList();
+  private readonly names = new Set<string>();
+
+  constructor(readonly opts: RegistryOptions = {}) {
+    for (const raw of opts.insecureRegistries ?? []) {
+      const e = raw.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
+      const cidr = /^(.+)\/(\d{1,3})$/.exec(e);
+      if (cidr && net.isIP(cidr[1]!)) this.cidrs.addSubnet(cidr[1]!, Number(cidr[2]), net.isIPv6(cidr[1]!) ? 'ipv6' : 'ipv4');
+      else if (e) this.names.add(e.toLowerCase());
+    }
+    this.auth = new Authenticator(async (url, init) => {
+      const res = await this.send(url, { method: init.method, headers: { 'User-Agent': USER_AGENT, ...init.headers }, body: init.body, insecure: await this.isInsecure(url.host) });
+      const body = await readLimited(res, 1 << 20, `token from ${url.host}`);
+      return { status: res.statusCode ?? 0, body: body.toString('utf8') };
+    });
+  }
+
+  close(): void {
+    for (const a of Object.values(this.agents)) a.destroy();
+  }
+
+  /** Whether `host` may be reached over plain HTTP or HTTPS without verification. */
+  isInsecure(host: string): Promise<boolean> {
+    let p = this.insecureCache.get(host);
+    if (!p) {
+      p = this.checkInsecure(host);
+      this.insecureCache.set(host, p);
+    }
+    return p;
+  }
+
+  private async checkInsecure(host: string): Promise<boolean> {
+    const lower = host.toLowerCase();
+    const name = hostOnly(lower);
+    if (this.names.has(lower) || this.names.has(name)) return true;
+    const ips = net.isIP(name) ? [name] : (await lookup(name, { all: true }).catch(() => [])).map((a) => a.address);
+    if (!this.opts.secureLoopback && (name === 'localhost' || ips.some(isLoopback))) return true;
+    return ips.some((ip) => this.cidrs.check(ip, net.isIPv6(ip) ? 'ipv6' : 'ipv4'));
+  }
+
+  /** Endpoints to try for a registry domain, mirrors first (Docker Hub only, as docker does). */
+  endpoints(domain: string): Endpoint[] {
+    const out: Endpoint[] = [];
+    if (domain === DEFAULT_DOMAIN) {
+      for (const m of this.opts.mirrors ?? []) {
+        let u: URL;
+        try { u = new URL(m); } catch { continue; }
+        if (u.protocol !== 'http:' && u.protocol !== 'https:') continue;
+        u.pathname = u.pathname.replace(/\/+$/, '');
+        out.push({ name: u.toString(), base: u, host: u.host, mirror: true });
+      }
+    }
+    const host = domain === DEFAULT_DOMAIN ? DOCKER_HUB : domain;
+    out.push({ name: domain, host, mirror: false });
+    return out;
+  }
+
+  /** A request to an endpoint, answering auth challenges once; the caller reads the status. */
+  async request(ep: Endpoint, path: string, o: { method?: 'GET' | 'HEAD'; accept?: string; scope: string; creds?: AuthConfig; headers?: Record<string, string> }): Promise<http.IncomingMessage> {
+    for (let attempt = 0; ; attempt++) {
+      const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...o.headers };
+      if (o.accept) headers.Accept = o.accept;
+      const authz = await this.auth.header(ep.name, o.scope, o.creds);
+      if (authz) headers.Authorization = authz;
+      const res = await this.sendTo(ep, path, o.method ?? 'GET', headers);
+      if (res.statusCode === 401 && attempt === 0) {
+        let retry: boolean;
+        try {
+          retry = await this.auth.challenged(ep.name, res.headers['www-authenticate'], o.scope, o.creds);
+        } catch (e) {
+          res.resume();
+          throw e;
+        }
+        if (retry) { res.resume(); continue; }
+      }
+      return res;
+    }
+  }
+
+  /** Check credentials against a registry, as docker's POST /auth does. */
+  async login(server: string, creds: AuthConfig): Promise<void> {
+    const ep = this.endpoints(server).at(-1)!;
+    this.auth.forget(ep.name);
+    const res = await this.request(ep, '/v2/', { scope: '', creds });
+    if (res.statusCode === 200) { res.resume(); return; }
+    const text = await registryErrorText(res);
+    if (res.statusCode === 401 || res.statusCode === 403) throw unauthenticated(`login to ${server} failed: unauthorized: incorrect username or password (${text})`);
+    throw unavailable(`login to ${server} failed: the registry answered ${res.statusCode}: ${text}`);
+  }
+
+  private async sendTo(ep: Endpoint, path: string, method: string, headers: Record<string, string>): Promise<http.IncomingMessage> {
+    if (ep.base) {
+      const u = new URL(ep.base.toString());
+      u.pathname = ep.base.pathname + path;
+      return this.send(u, { method, headers, insecure: await this.isInsecure(ep.host) });
+    }
+    const insecure = await this.isInsecure(ep.host);
+    const known = this.schemes.get(ep.host);
+    const url = (scheme: string) => new URL(`${scheme}//${ep.host}${path}`);
+    if (known) return this.send(url(known), { method, headers, insecure });
+    try {
+      const res = await this.send(url('https:'), { method, headers, insecure });
+      this.schemes.set(ep.host, 'https:');
+      return res;
+    } catch (e) {
+      const cause = (e as { cause?: NodeJS.ErrnoException }).cause;
+      const tlsFailed = !!cause && TLS_PLAIN.test(cause.message);
+      // A plain-HTTP server answers a TLS hello with garbage (or hangs up): try HTTP where allowed.
+      if (!tlsFailed && !(insecure && cause?.code === 'ECONNRESET')) throw e;
+      if (!insecure) {
+        throw unavailable(`registry ${ep.host} speaks plain HTTP: add it to "insecure-registries" in ${this.opts.configFile ?? '/etc/tsula/daemon.json'} (then restart tsulad) if you trust it`);
+      }
+      this.opts.debug?.(`registry ${ep.host}: no TLS, using plain HTTP`);
+      const res = await this.send(url('http:'), { method, headers, insecure });
+      this.schemes.set(ep.host, 'http:');
+      return res;
+    }
+  }
+
+  /** One HTTP exchange, following redirects (dropping Authorization when the origin changes). */
+  send(url: URL, o: { method: string; headers: Record<string, string>; body?: string; insecure: boolean }, redirects = 0): Promise<http.IncomingMessage> {
+    const isHttps = url.protocol === 'https:';
+    const agent = isHttps ? (o.insecure ? this.agents.insecure : this.agents.https) : this.agents.http;
+    const headers = { ...o.headers };
+    if (o.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(o.body));
+    return new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = (isHttps ? https : http).request(url, { method: o.method, headers, agent }, (res) => {
+        const status = res.statusCode ?? 0;
+        if ([301, 302, 303, 307, 308].includes(status) && res.headers.location && o.method !== 'POST') {
+          res.resume();
+          if (redirects >= 5) { reject(unavailable(`too many redirects from ${url.host}`)); return; }
+          const next = new URL(res.headers.location, url);
+          const h = { ...o.headers };
+          if (next.origin !== url.origin) delete h.Authorization;
+          resolve(this.send(next, { ...o, headers: h, insecure: o.insecure && next.host === url.host }, redirects + 1));
+          return;
+        }
+        res.setTimeout(this.opts.timeoutMs ?? 60_000, () => res.destroy(unavailable(`registry ${url.host} stopped sending data`)));
+        resolve(res);
+      });
+      req.setTimeout(this.opts.timeoutMs ?? 60_000, () => req.destroy(unavailable(`registry ${url.host} did not answer in time`)));
+      req.on('error', (e: NodeJS.ErrnoException) => reject(this.transportError(url, e)));
+      req.end(o.body);
+    });
+  }
+
+  private transportError(url: URL, e: NodeJS.ErrnoException): Error {
+    if (e instanceof TsulaError) return e;
+    const code = e.code ?? '';
+    if (TLS_PLAIN.test(e.message)) return new TsulaError('Unavailable', `registry ${url.host}: TLS handshake failed: ${e.message}`, { cause: e });
+    if (code === 'ECONNRESET') return new TsulaError('Unavailable', `registry ${url.host} closed the connection: ${e.message}`, { cause: e });
+    if (CERT_CODES.has(code)) {
+      return unavailable(`registry ${url.host}: TLS certificate not trusted (${code}: ${e.message}); add it to "insecure-registries" in ${this.opts.configFile ?? '/etc/tsula/daemon.json'} if you trust it`);
+    }
+    if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(code)) {
+      return unavailable(`registry ${url.host} is unreachable: ${code === 'ENOTFOUND' ? `no such host ${url.hostname}` : e.message} (is the registry running and the name right?)`);
+    }
+    return unavailable(`registry ${url.host}: ${e.message}`);
+  }
+}
+
+/** Pull-side operations on one repository, trying the endpoints in order until one serves the manifest. */
+export class Repository {
+  private readonly eps: Endpoint[];
+  private chosen?: Endpoint;
+  readonly scope: string;
+
+  constructor(private readonly client: RegistryClient, readonly ref: ParsedReference, private readonly creds?: AuthConfig) {
+    this.eps = client.endpoints(ref.domain);
+    this.scope = `repository:${ref.path}:pull`;
+  }
+
+  /** Where blobs come from: the endpoint that served the manifest. */
+  get endpoint(): Endpoint {
+    return this.chosen ?? this.eps.at(-1)!;
+  }
+
+  /** GET a manifest by tag or digest; a digest reference is verified against the body. */
+  async manifest(reference: string): Promise<Manifest> {
+    const candidates = this.chosen ? [this.chosen] : this.eps;
+    let last: unknown;
+    for (const ep of candidates) {
+      try {
+        const m = await this.fetchManifest(ep, reference);
+        this.chosen = ep;
+        return m;
+      } catch (e) {
+        last = e;
+        if (ep.mirror) this.client.opts.debug?.(`mirror ${ep.name} failed for ${this.ref.path}:${reference}: ${errorMessage(e)}`);
+      }
+    }
+    throw last;
+  }
+
+  private async fetchManifest(ep: Endpoint, reference: string): Promise<Manifest> {
+    const res = await this.client.request(ep, `/v2/${this.ref.path}/manifests/${reference}`, { accept: MANIFEST_ACCEPT, scope: this.scope, creds: this.creds });
+    const name = `${this.ref.name}${reference.includes(':') ? '@' : ':'}${reference}`;
+    if (res.statusCode !== 200) throw await this.statusError(res, `manifest for ${name}`);
+    const body = await readLimited(res, MAX_MANIFEST, `manifest for ${name}`);
+    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
+    if (reference.includes(':') && reference !== digest) {
+      throw invalidArgument(`digest mismatch for manifest ${name}: expected ${reference}, got ${digest}`);
+    }
+    return { body, mediaType: String(res.headers['content-type'] ?? ''), digest };
+  }
+
+  /**
+   * GET a blob, from byte `offset` on when given (a resumed download). The answer is 206 when
+   * the registry honoured the range, 200 when it sends the whole blob; the caller streams and
+   * verifies the body.
+   */
+  async blob(digest: string, offset = 0): Promise<http.IncomingMessage> {
+    const headers = offset > 0 ? { Range: `bytes=${offset}-` } : undefined;
+    const res = await this.client.request(this.endpoint, `/v2/${this.ref.path}/blobs/${digest}`, { scope: this.scope, creds: this.creds, headers });
+    if (res.statusCode === 200 || (offset > 0 && res.statusCode === 206)) return res;
+    throw await this.statusError(res, `blob ${digest} of ${this.ref.name}`);
+  }
+
+  async tags(): Promise<string[]> {
+    const candidates = this.chosen ? [this.chosen] : this.eps;
+    let last: unknown;
+    for (const ep of candidates) {
+      try {
+        const res = await this.client.request(ep, `/v2/${this.ref.path}/tags/list`, { scope: this.scope, creds: this.creds });
+        if (res.statusCode !== 200) throw await this.statusError(res, `tags of ${this.ref.name}`);
+        const body = JSON.parse((await readLimited(res, MAX_MANIFEST, 'tag list')).toString('utf8')) as { tags?: unknown };
+        this.chosen = ep;
+        return Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string').sort() : [];
+      } catch (e) {
+        last = e;
+      }
+    }
+    throw last;
+  }
+
+  private async statusError(res: http.IncomingMessage, what: string): Promise<Error> {
+    const status = res.statusCode ?? 0;
+    const text = await registryErrorText(res);
+    if (status === 404) return notFound(`${what} not found: ${text}`);
+    if (status === 401 || status === 403) {
+      return unauthenticated(`pull access denied for ${this.ref.name}, repository does not exist or may require 'tsula login': ${text}`);
+    }
+    if (status === 429) return unavailable(`registry ${this.endpoint.host} is rate limiting: ${text}`);
+    return unavailable(`registry ${this.endpoint.host} answered ${status} for ${what}: ${text}`);
+  }
+}

@@ -1,0 +1,350 @@
+// Pull an image: resolve the reference to a manifest (choosing a platform in an index),
+// fetch the config, then download the missing layer blobs (at most 3 at a time across the
+// daemon) while unpacking them in order, each straight from its growing download file.
+// Downloads are shared by blob digest and unpacks by chain id, so concurrent pulls do
+// the work once. The store writes the record only when every layer and blob is in place;
+// a failed pull gives back what it created, and a journal covers a crash.
+import { promises as fs } from 'node:fs';
+import { Readable } from 'node:stream';
+import { errorMessage, invalidArgument, notFound } from '../../common/errors.js';
+import type { SnapshotDriver } from '../../storage/types.js';
+import type { ContentStore } from '../content.js';
+import type { JournalEntry, PullJournal } from '../journal.js';
+import { chainIds, decompress, drainLayer, openLayer } from '../layers.js';
+import type { StoredImage, StoredLayer } from '../records.js';
+import { DEFAULT_TAG, familiarString, parseReference, type ParsedReference } from '../reference.js';
+import type { ImageConfig } from '../types.js';
+import type { AuthConfig } from './auth.js';
+import { Repository, type RegistryClient } from './client.js';
+import { BlobDownload, Limiter } from './download.js';
+import {
+  choosePlatform, formatPlatform, hostPlatform, MAX_CONFIG, parseImageConfig, parseManifest, parsePlatform,
+  platformMatches, type Descriptor, type ImageManifest,
+} from './manifest.js';
+
+/** Read size for compressed layer bytes: big enough for few hops, small enough to stay light. */
+const CHUNK = 256 << 10;
+
+/** One progress event, in docker's vocabulary ("Downloading", "Pull complete", …). */
+export interface PullProgress { id?: string; status: string; current?: number; total?: number }
+
+export interface PullOptions {
+  /** os/arch[/variant]; default: the host's. */
+  platform?: string;
+  auth?: AuthConfig;
+  onProgress?: (p: PullProgress) => void;
+}
+
+export interface PullResult {
+  /** What was pulled, as docker names it: busybox:latest, or name@digest. */
+  ref: string;
+  id: string;
+  digest: string;
+  /** Whether anything changed: new layers, a new image, or a name that moved. */
+  updated: boolean;
+}
+
+export type NewImage = Omit<StoredImage, 'repoTags' | 'repoDigests'>;
+
+/** What the pull needs from the image store. */
+export interface PullHost {
+  readonly content: ContentStore;
+  readonly driver: SnapshotDriver;
+  readonly journal: PullJournal;
+  /** Layers of a stored image with this id whose layers and blobs are all in place. */
+  completeImage(id: string): Promise<StoredLayer[] | undefined>;
+  /** A stored layer with this chain id whose blob is in the content store. */
+  layerWithBlob(chainId: string): Promise<StoredLayer | undefined>;
+  /** Keep these blobs and layers from garbage collection until the release is called. */
+  pin(keys: string[]): () => void;
+  /** Write the record and the name, then release. */
+  commitPull(image: NewImage, names: { tag?: string; repoDigest: string }, release: () => void): Promise<{ updated: boolean }>;
+  /** Release, then delete `created` layers and `blobs` that nothing references. */
+  abortPull(created: string[], blobs: string[], release: () => void): Promise<void>;
+}
+
+const short = (digest: string) => digest.slice('sha256:'.length, 'sha256:'.length + 12);
+
+/** At most one progress message per layer and status every `ms`, and always the last one. */
+function throttled(emit: (p: PullProgress) => void, ms = 100): (p: PullProgress) => void {
+  const last = new Map<string, number>();
+  return (p) => {
+    if (p.current !== undefined && p.total !== undefined && p.current < p.total) {
+      const key = `${p.id}\0${p.status}`;
+      const now = Date.now();
+      if (now - (last.get(key) ?? 0) < ms) return;
+      last.set(key, now);
+    }
+    emit(p);
+  };
+}
+
+interface Job {
+  layer: StoredLayer;
+  /** Settles when the layer is unpacked (or known to be). */
+  done: Promise<void>;
+}
+
+export class Puller {
+  private readonly downloads = new Map<string, BlobDownload>();
+  private readonly applies = new Map<string, Promise<number>>();
+  private readonly limiter: Limiter;
+
+  constructor(private readonly host: PullHost, private readonly client: RegistryClient, concurrency = 3) {
+    this.limiter = new Limiter(concurrency);
+  }
+
+  /** Pull every tag of a repository (docker's --all-tags). */
+  async pullAllTags(name: string, opts: PullOptions = {}): Promise<PullResult[]> {
+    const parsed = parseReference(name);
+    if (parsed.tag || parsed.digest) throw invalidArgument(`tag can't be used with --all-tags/-a`);
+    const tags = await new Repository(this.client, parsed, opts.auth).tags();
+    if (!tags.length) throw notFound(`repository ${parsed.name} has no tags`);
+    const out: PullResult[] = [];
+    for (const t of tags) out.push(await this.pull(`${parsed.name}:${t}`, opts));
+    return out;
+  }
+
+  async pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
+    const parsed = parseReference(ref);
+    const reference = parsed.digest ?? parsed.tag ?? DEFAULT_TAG;
+    const tagged: ParsedReference | undefined = parsed.digest ? undefined : { ...parsed, tag: reference };
+    const label = tagged ? familiarString(tagged) : familiarString(parsed);
+    const emit = opts.onProgress ?? (() => undefined);
+    const want = opts.platform ? parsePlatform(opts.platform) : undefined;
+    const repo = new Repository(this.client, parsed, opts.auth);
+
+    const top = await repo.manifest(reference);
+    let raw = top;
+    let m = parseManifest(top.body, top.mediaType, label);
+    const fromIndex = m.kind === 'index';
+    if (m.kind === 'index') {
+      const d = choosePlatform(m, want ?? hostPlatform(), label);
+      raw = await repo.manifest(d.digest);
+      m = parseManifest(raw.body, raw.mediaType, `${label} (${d.digest})`);
+      if (m.kind !== 'manifest') throw invalidArgument(`${label}: the index entry ${d.digest} is an index itself`);
+    }
+    const manifest = m;
+    emit({ id: reference, status: `Pulling from ${parsed.path}` });
+
+    const releases = [this.host.pin([raw.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)])];
+    const releaseAll = () => { for (const r of releases.splice(0)) r(); };
+    const created: string[] = [];
+    const mine: BlobDownload[] = [];
+    const journal = await this.host.journal.begin();
+    try {
+      const config = parseImageConfig(await this.config(repo, manifest.config), manifest.layers.length, label);
+      const actual = { os: config.os ?? '', architecture: config.architecture ?? '', variant: config.variant };
+      if (want && !fromIndex && !platformMatches(want, actual)) {
+        throw notFound(`image with reference ${label} was found but does not match the specified platform: wanted ${formatPlatform(want)}, actual: ${formatPlatform(actual)}`);
+      }
+      const diffIds = config.rootfs.diff_ids;
+      const chain = chainIds(diffIds);
+      releases.push(this.host.pin(chain));
+      const id = manifest.config.digest;
+      let downloaded = false;
+      let layers = await this.host.completeImage(id);
+      if (!layers) {
+        const r = await this.layers(repo, manifest, diffIds, chain, journal, created, mine, throttled(emit));
+        layers = r.layers;
+        downloaded = r.downloaded;
+      }
+      if (!(await this.host.content.has(raw.digest))) {
+        await this.host.content.ingest(Readable.from([raw.body]), `manifest ${raw.digest}`, { digest: raw.digest, size: raw.body.length });
+      }
+      const image: NewImage = {
+        id,
+        created: config.created ?? '',
+        size: layers.reduce((n, l) => n + l.size, 0),
+        architecture: config.architecture ?? '',
+        os: config.os ?? '',
+        config: (config.config ?? {}) as ImageConfig,
+        rootfs: { type: 'layers', diffIds: [...diffIds] },
+        chainIds: chain,
+        manifest: { digest: raw.digest, mediaType: manifest.mediaType, size: raw.body.length },
+        layers,
+      };
+      const repoDigest = `${parsed.name}@${top.digest}`;
+      const { updated } = await this.host.commitPull(image, { tag: tagged ? familiarString(tagged) : undefined, repoDigest }, releaseAll);
+      await journal.end();
+      const shown = tagged ? familiarString(tagged) : repoDigest;
+      emit({ status: `Digest: ${top.digest}` });
+      emit({ status: `Status: ${updated || downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${shown}` });
+      return { ref: shown, id, digest: top.digest, updated: updated || downloaded };
+    } catch (e) {
+      // Stop what only this pull wanted, let the rest settle, then give back what it made.
+      for (const dl of mine) dl.drop();
+      await Promise.allSettled(mine.map((dl) => dl.done));
+      await this.host.abortPull(created, [raw.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)], releaseAll).catch(() => undefined);
+      releaseAll();
+      await journal.end().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  private async config(repo: Repository, d: Descriptor): Promise<Buffer> {
+    if (d.size > MAX_CONFIG) throw invalidArgument(`image config ${d.digest} is ${d.size} bytes: too large`);
+    const content = this.host.content;
+    if (!(await content.has(d.digest))) {
+      await content.ingest(await repo.blob(d.digest), `config ${d.digest}`, { digest: d.digest, size: d.size });
+    }
+    return fs.readFile(content.blobPath(d.digest));
+  }
+
+  /** Plan and run the layers: reuse what exists, download the rest, unpack bottom-up. */
+  private async layers(
+    repo: Repository, m: ImageManifest, diffIds: string[], chain: string[], journal: JournalEntry,
+    created: string[], mine: BlobDownload[], emit: (p: PullProgress) => void,
+  ): Promise<{ layers: StoredLayer[]; downloaded: boolean }> {
+    const { content, driver } = this.host;
+    const jobs: Job[] = [];
+    let downloaded = false;
+    let parentDone: Promise<void> = Promise.resolve();
+    for (let i = 0; i < m.layers.length; i++) {
+      const d = m.layers[i]!;
+      const chainId = chain[i]!;
+      const parent = i === 0 ? null : chain[i - 1]!;
+      const id = short(d.digest);
+      const label = `layer ${d.digest}`;
+      const layer: StoredLayer = {
+        diffId: diffIds[i]!, chainId, blob: d.digest, mediaType: d.mediaType, compression: d.compression,
+        blobSize: d.size, diffSize: 0, size: 0,
+      };
+      const haveLayer = await driver.hasLayer(chainId);
+      const known = haveLayer ? await this.host.layerWithBlob(chainId) : undefined;
+      if (known) {
+        emit({ id, status: 'Already exists' });
+        jobs.push({ layer: { ...known }, done: Promise.resolve() });
+        continue;
+      }
+      await journal.add(chainId);
+      const haveBlob = await content.has(d.digest);
+      let dl: BlobDownload | undefined;
+      if (!haveBlob) {
+        dl = this.download(repo, d, label);
+        mine.push(dl);
+        downloaded = true;
+        emit({ id, status: 'Pulling fs layer' });
+        if (dl.state === 'waiting' && this.limiter.busy) emit({ id, status: 'Waiting' });
+        const unwatch = dl.watch(() => {
+          if (dl!.state === 'running') emit({ id, status: 'Downloading', current: dl!.written, total: d.size });
+          else unwatch();
+        });
+      }
+      let read = 0;
+      const onRead = (n: number) => {
+        read += n;
+        // While the download runs, its own progress tells the story; then the unpacking's.
+        if (!dl || dl.state === 'done') emit({ id, status: 'Extracting', current: read, total: d.size });
+      };
+      const open = (): Readable => (dl ? dl.follow(onRead) : openBlob(content.blobPath(d.digest), onRead));
+      const prev = parentDone;
+      const done = (async () => {
+        if (dl) void dl.done.then(() => emit({ id, status: 'Download complete' }), () => undefined);
+        await prev;
+        let size: number;
+        let diffSize: number;
+        try {
+          if (haveLayer) {
+            // Unpacked already but its blob is new: check the blob really is this layer.
+            if (dl) await dl.done;
+            const v = openLayer(content.blobPath(d.digest), d.compression, layer.diffId, label);
+            // The driver only drains a layer it has; the stream fails if the diff id is wrong.
+            size = (await driver.applyLayer(chainId, parent, v.stream)).size;
+            diffSize = (await v.done).diffSize;
+          } else {
+            const started = !this.applies.has(chainId);
+            const counter = { n: 0 };
+            size = await this.applyOnce(chainId, parent, () => countPlain(decompress(open(), d.compression, label), counter));
+            if (started) created.push(chainId);
+            diffSize = counter.n;
+          }
+        } catch (e) {
+          // A digest mismatch explains a broken gzip or tar better than the unpacker can.
+          const dlErr = dl ? await dl.done.then(() => undefined, (x: unknown) => x) : undefined;
+          if (dlErr && !/cancelled/.test(errorMessage(dlErr))) throw dlErr;
+          throw e;
+        }
+        if (dl) await dl.done;
+        layer.size = size;
+        layer.diffSize = diffSize || layer.diffSize;
+        emit({ id, status: 'Pull complete' });
+      })();
+      done.catch(() => undefined);
+      parentDone = done;
+      jobs.push({ layer, done });
+    }
+    // The first failure wins; the others are waited for so nothing runs on after we return.
+    const results = await Promise.allSettled(jobs.map((j) => j.done));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    // A layer shared with a running unpack of another pull reports its diff size as 0:
+    // take it from the record that unpack leaves, or count it now.
+    for (const j of jobs) {
+      if (j.layer.diffSize === 0 && j.layer.blobSize > 0) {
+        const known = await this.host.layerWithBlob(j.layer.chainId);
+        if (known) j.layer.diffSize = known.diffSize;
+        else j.layer.diffSize = (await drainLayer(openLayer(content.blobPath(j.layer.blob), j.layer.compression, j.layer.diffId, `layer ${j.layer.blob}`))).diffSize;
+      }
+    }
+    return { layers: jobs.map((j) => j.layer), downloaded };
+  }
+
+  /** The running download of a blob, or a new one (queued behind the limiter). */
+  private download(repo: Repository, d: Descriptor, label: string): BlobDownload {
+    let dl = this.downloads.get(d.digest);
+    if (!dl || dl.state === 'failed') {
+      const job = new BlobDownload(this.host.content, d.digest, d.size, label);
+      job.onRetry = (e, n) => this.client.opts.debug?.(`${label}: download broke, resuming (attempt ${n}): ${e.message}`);
+      this.downloads.set(d.digest, job);
+      void this.limiter.run(() => job.run((offset) => repo.blob(d.digest, offset))).catch(() => undefined)
+        .finally(() => { if (this.downloads.get(d.digest) === job) this.downloads.delete(d.digest); });
+      dl = job;
+    }
+    dl.acquire();
+    return dl;
+  }
+
+  /** Unpack a layer once, however many pulls want it at the same time. Resolves to its size. */
+  private applyOnce(chainId: string, parent: string | null, open: () => Readable): Promise<number> {
+    let p = this.applies.get(chainId);
+    if (!p) {
+      p = (async () => (await this.host.driver.applyLayer(chainId, parent, open())).size)();
+      this.applies.set(chainId, p);
+      const cleanup = () => { if (this.applies.get(chainId) === p) this.applies.delete(chainId); };
+      p.then(cleanup, cleanup);
+    }
+    return p;
+  }
+}
+
+/** A stored blob as a stream, counted as it is read. */
+function openBlob(file: string, onRead: (n: number) => void): Readable {
+  async function* gen(): AsyncGenerator<Buffer> {
+    const fh = await fs.open(file, 'r');
+    try {
+      for (;;) {
+        const buf = Buffer.allocUnsafe(CHUNK);
+        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+        if (bytesRead === 0) return;
+        onRead(bytesRead);
+        yield buf.subarray(0, bytesRead);
+      }
+    } finally {
+      await fh.close();
+    }
+  }
+  return Readable.from(gen(), { objectMode: false });
+}
+
+/** Count the uncompressed bytes the driver reads (the layer's diff size). */
+function countPlain(src: Readable, counter: { n: number }): Readable {
+  async function* gen(): AsyncGenerator<Buffer> {
+    try {
+      for await (const c of src) { counter.n += (c as Buffer).length; yield c as Buffer; }
+    } finally {
+      src.destroy();
+    }
+  }
+  return Readable.from(gen(), { objectMode: false, highWaterMark: CHUNK });
+}

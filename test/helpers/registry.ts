@@ -1,0 +1,254 @@
+// A real registry for pull tests: Debian's docker-registry on a free loopback port with its
+// own storage dir (optionally behind htpasswd Basic auth), images pushed with skopeo, raw
+// registry API helpers, and a small HTTP proxy in front of it that can corrupt a blob,
+// hold one mid-way, count requests, or demand Bearer tokens from its own token server.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+export async function freePort(): Promise<number> {
+  const srv = http.createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return port;
+}
+
+export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+export class TestRegistry {
+  private proc: ChildProcess | null = null;
+
+  private constructor(readonly dir: string, readonly port: number, readonly creds?: { user: string; password: string }) {}
+
+  get host(): string { return `127.0.0.1:${this.port}`; }
+
+  /** Start docker-registry; with `htpasswd` it wants Basic auth (bcrypt file made by htpasswd -B). */
+  static async start(opts: { htpasswd?: { user: string; password: string } } = {}): Promise<TestRegistry> {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-registry-'));
+    const port = await freePort();
+    const r = new TestRegistry(dir, port, opts.htpasswd);
+    let auth = '';
+    if (opts.htpasswd) {
+      const { stdout } = await execFileP('htpasswd', ['-Bbn', opts.htpasswd.user, opts.htpasswd.password]);
+      await fs.writeFile(path.join(dir, 'htpasswd'), stdout);
+      auth = `auth:\n  htpasswd:\n    realm: tsula-test\n    path: ${path.join(dir, 'htpasswd')}\n`;
+    }
+    await fs.writeFile(path.join(dir, 'config.yml'),
+      `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'data')}\n` +
+      `  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n  secret: tsula-test-secret\n${auth}`);
+    const log = await fs.open(path.join(dir, 'registry.log'), 'a');
+    r.proc = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: ['ignore', log.fd, log.fd] });
+    await log.close();
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      if (r.proc.exitCode !== null) throw new Error(`docker-registry exited: ${await fs.readFile(path.join(dir, 'registry.log'), 'utf8')}`);
+      const status = await new Promise<number>((resolve) => {
+        http.get(`http://${r.host}/v2/`, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', () => resolve(0));
+      });
+      if (status === 200 || status === 401) return r;
+      if (Date.now() > deadline) throw new Error('docker-registry did not come up');
+      await new Promise((res) => setTimeout(res, 50));
+    }
+  }
+
+  /** skopeo copy an archive into the registry (as v2s2 with gzip layers, or as OCI). */
+  async push(archive: string, repoTag: string, format: 'v2s2' | 'oci' = 'v2s2'): Promise<void> {
+    const args = ['copy', '--quiet', '--dest-tls-verify=false', '--format', format];
+    if (this.creds) args.push('--dest-creds', `${this.creds.user}:${this.creds.password}`);
+    args.push(`docker-archive:${archive}`, `docker://${this.host}/${repoTag}`);
+    await execFileP('skopeo', args);
+  }
+
+  private authHeader(): Record<string, string> {
+    return this.creds ? { Authorization: `Basic ${Buffer.from(`${this.creds.user}:${this.creds.password}`).toString('base64')}` } : {};
+  }
+
+  async getManifest(repo: string, ref: string): Promise<{ body: Buffer; digest: string; json: Record<string, unknown> }> {
+    const res = await req('GET', `http://${this.host}/v2/${repo}/manifests/${ref}`, {
+      ...this.authHeader(),
+      Accept: 'application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
+    });
+    if (res.status !== 200) throw new Error(`GET manifest ${repo}:${ref}: ${res.status} ${res.body.toString()}`);
+    return { body: res.body, digest: sha256(res.body), json: JSON.parse(res.body.toString()) as Record<string, unknown> };
+  }
+
+  async getBlob(repo: string, digest: string): Promise<Buffer> {
+    const res = await req('GET', `http://${this.host}/v2/${repo}/blobs/${digest}`, this.authHeader());
+    if (res.status !== 200) throw new Error(`GET blob ${digest}: ${res.status}`);
+    return res.body;
+  }
+
+  /** Monolithic blob upload (POST then PUT ?digest=). */
+  async pushBlob(repo: string, data: Buffer): Promise<{ digest: string; size: number }> {
+    const digest = sha256(data);
+    const start = await req('POST', `http://${this.host}/v2/${repo}/blobs/uploads/`, { ...this.authHeader(), 'Content-Length': '0' });
+    if (start.status !== 202) throw new Error(`start upload: ${start.status} ${start.body.toString()}`);
+    const loc = new URL(start.headers.location as string, `http://${this.host}`);
+    loc.searchParams.set('digest', digest);
+    const put = await req('PUT', loc.toString(), { ...this.authHeader(), 'Content-Type': 'application/octet-stream' }, data);
+    if (put.status !== 201) throw new Error(`put blob: ${put.status} ${put.body.toString()}`);
+    return { digest, size: data.length };
+  }
+
+  async putManifest(repo: string, ref: string, body: Buffer | string, mediaType: string): Promise<string> {
+    const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
+    const res = await req('PUT', `http://${this.host}/v2/${repo}/manifests/${ref}`, { ...this.authHeader(), 'Content-Type': mediaType }, b);
+    if (res.status !== 201) throw new Error(`put manifest ${repo}:${ref}: ${res.status} ${res.body.toString()}`);
+    return sha256(b);
+  }
+
+  async stop(): Promise<void> {
+    const p = this.proc;
+    this.proc = null;
+    if (p && p.exitCode === null) {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGKILL');
+      await exited;
+    }
+    await fs.rm(this.dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+export async function req(method: string, url: string, headers: Record<string, string> = {}, body?: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const r = http.request(url, { method, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    r.on('error', reject);
+    r.end(body);
+  });
+}
+
+export interface ProxyOptions {
+  /** Flip one byte in the middle of the bodies of these blob digests. */
+  corrupt?: Set<string>;
+  /** Send these blobs only up to half, then hang until release(). */
+  hold?: Set<string>;
+  /** Send these blobs up to half, then drop the connection (once each). */
+  cut?: Set<string>;
+  /** Require Bearer tokens from the proxy's own /token endpoint (Basic-checked when user is set). */
+  bearer?: { service: string; user?: string; password?: string };
+}
+
+/** A small HTTP server in front of a registry, for the failure modes a real one won't produce. */
+export class TestProxy {
+  readonly requests: string[] = [];
+  readonly tokenRequests: URLSearchParams[] = [];
+  /** Range headers of blob requests, in order ('' when none). */
+  readonly ranges: string[] = [];
+  readonly held = new Map<string, number>();
+  private server!: http.Server;
+  private readonly tokens = new Map<string, string[]>();
+  private releaseHeld: Array<() => void> = [];
+  port = 0;
+
+  constructor(readonly upstream: string, readonly opts: ProxyOptions = {}) {}
+
+  get host(): string { return `127.0.0.1:${this.port}`; }
+
+  async start(): Promise<this> {
+    this.server = http.createServer((rq, rs) => { void this.handle(rq, rs).catch(() => rs.destroy()); });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  /** Let held blobs finish (and stop holding new ones). */
+  release(): void {
+    this.opts.hold?.clear();
+    for (const r of this.releaseHeld.splice(0)) r();
+  }
+
+  blobGets(digest: string): number {
+    return this.requests.filter((r) => r === `GET /blobs/${digest}`).length;
+  }
+
+  async stop(): Promise<void> {
+    this.release();
+    this.server.closeAllConnections();
+    await new Promise((r) => this.server.close(r));
+  }
+
+  private async handle(rq: http.IncomingMessage, rs: http.ServerResponse): Promise<void> {
+    const url = new URL(rq.url ?? '/', `http://${this.host}`);
+    if (url.pathname === '/token') return this.token(url, rq, rs);
+    const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(url.pathname)?.[1];
+    this.requests.push(blob ? `${rq.method} /blobs/${blob}` : `${rq.method} ${url.pathname}`);
+    if (blob) this.ranges.push(rq.headers.range ?? '');
+    const repo = /^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(url.pathname)?.[1];
+    if (this.opts.bearer && !this.authorized(rq, repo)) {
+      const scope = repo ? `,scope="repository:${repo}:pull"` : '';
+      rs.writeHead(401, {
+        'Content-Type': 'application/json',
+        'WWW-Authenticate': `Bearer realm="http://${this.host}/token",service="${this.opts.bearer.service}"${scope}`,
+      });
+      rs.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+      return;
+    }
+    const up = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const headers = { ...rq.headers, host: this.upstream };
+      delete headers.authorization;
+      const r = http.request(`http://${this.upstream}${rq.url}`, { method: rq.method, headers }, resolve);
+      r.on('error', reject);
+      rq.pipe(r);
+    });
+    rs.writeHead(up.statusCode ?? 502, up.headers);
+    if (!blob || (!this.opts.corrupt?.has(blob) && !this.opts.hold?.has(blob) && !this.opts.cut?.has(blob))) {
+      up.pipe(rs);
+      return;
+    }
+    const data = await new Promise<Buffer>((resolve) => { const c: Buffer[] = []; up.on('data', (d: Buffer) => c.push(d)); up.on('end', () => resolve(Buffer.concat(c))); });
+    const mid = Math.floor(data.length / 2);
+    if (this.opts.corrupt?.has(blob)) {
+      data[mid] = data[mid]! ^ 0xff;
+      rs.end(data);
+      return;
+    }
+    rs.write(data.subarray(0, mid));
+    if (this.opts.cut?.delete(blob)) {
+      await new Promise((r) => setTimeout(r, 50));
+      rs.socket?.destroy();
+      return;
+    }
+    this.held.set(blob, mid);
+    await new Promise<void>((r) => this.releaseHeld.push(r));
+    if (!rs.destroyed) rs.end(data.subarray(mid));
+  }
+
+  private authorized(rq: http.IncomingMessage, repo: string | undefined): boolean {
+    const m = /^Bearer (.+)$/.exec(rq.headers.authorization ?? '');
+    const scopes = m ? this.tokens.get(m[1]!) : undefined;
+    if (!scopes) return false;
+    return !repo || scopes.includes(`repository:${repo}:pull`);
+  }
+
+  private token(url: URL, rq: http.IncomingMessage, rs: http.ServerResponse): void {
+    this.tokenRequests.push(url.searchParams);
+    const b = this.opts.bearer;
+    const want = b?.user ? `Basic ${Buffer.from(`${b.user}:${b.password}`).toString('base64')}` : undefined;
+    if (want && rq.headers.authorization !== want) {
+      rs.writeHead(401, { 'Content-Type': 'application/json' });
+      rs.end(JSON.stringify({ details: 'incorrect username or password' }));
+      return;
+    }
+    if (b && url.searchParams.get('service') !== b.service) {
+      rs.writeHead(400);
+      rs.end('wrong service');
+      return;
+    }
+    const t = randomBytes(16).toString('hex');
+    this.tokens.set(t, url.searchParams.getAll('scope'));
+    rs.writeHead(200, { 'Content-Type': 'application/json' });
+    rs.end(JSON.stringify({ token: t, expires_in: 300, issued_at: new Date().toISOString() }));
+  }
+}

@@ -1,0 +1,107 @@
+// Registry authentication end to end: Basic auth against the real docker-registry with an
+// htpasswd file, and Bearer tokens from a small token server in front of a registry.
+// `tsula login` checks credentials through the daemon (POST /auth) before saving them,
+// owner-only, in $TSULA_CONFIG; pulls send them in X-Registry-Auth; `logout` removes them.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { IMAGES, TestDaemon } from '../helpers/daemon.js';
+import { TestProxy, TestRegistry } from '../helpers/registry.js';
+
+let basic: TestRegistry;
+let open: TestRegistry;
+let proxy: TestProxy;
+let d: TestDaemon;
+let env: NodeJS.ProcessEnv;
+let configFile: string;
+
+before(async () => {
+  basic = await TestRegistry.start({ htpasswd: { user: 'alice', password: 's3cret' } });
+  await basic.push(path.join(IMAGES, 'busybox.tar'), 'private/busybox:latest');
+  open = await TestRegistry.start();
+  await open.push(path.join(IMAGES, 'busybox.tar'), 'busybox:latest');
+  proxy = await new TestProxy(open.host, { bearer: { service: 'tsula-test-registry', user: 'bob', password: 'tok3n' } }).start();
+  d = await TestDaemon.create();
+  configFile = path.join(d.dir, 'client', 'config.json');
+  env = { TSULA_CONFIG: configFile };
+});
+
+after(async () => {
+  await d?.destroy();
+  await proxy?.stop();
+  await basic?.stop();
+  await open?.stop();
+});
+
+const auths = async () => (JSON.parse(await fs.readFile(configFile, 'utf8')) as { auths: Record<string, { auth: string }> }).auths;
+
+test('Basic auth: anonymous pulls are refused, login checks and saves, pull works, logout forgets', async () => {
+  const ref = `${basic.host}/private/busybox`;
+  const anon = await d.cli(['pull', ref], { env });
+  assert.equal(anon.code, 1);
+  assert.match(anon.stderr, /authentication required: log in first with `tsula login`/);
+
+  const wrong = await d.cli(['login', '-u', 'alice', '--password-stdin', basic.host], { env, input: 'nope\n' });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /unauthorized: incorrect username or password/);
+  await assert.rejects(fs.stat(configFile), 'nothing is saved for a failed login');
+  const apiWrong = await d.api('POST', '/auth', JSON.stringify({ username: 'alice', password: 'nope', serveraddress: basic.host }));
+  assert.equal(apiWrong.status, 401);
+
+  const ok = await d.cli(['login', '-u', 'alice', '--password-stdin', basic.host], { env, input: 's3cret\n' });
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(ok.stdout, 'Login Succeeded\n');
+  assert.equal((await fs.stat(configFile)).mode & 0o777, 0o600);
+  assert.equal((await fs.stat(path.dirname(configFile))).mode & 0o777, 0o700);
+  assert.deepEqual(await auths(), { [basic.host]: { auth: Buffer.from('alice:s3cret').toString('base64') } });
+
+  const pulled = await d.cli(['pull', ref], { env });
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.equal(await d.ok(['run', '--rm', ref, 'echo', 'private']), 'private\n');
+
+  // -p works too (with docker's warning).
+  const viaFlag = await d.cli(['login', '-u', 'alice', '-p', 's3cret', `http://${basic.host}/`], { env });
+  assert.equal(viaFlag.code, 0, viaFlag.stderr);
+  assert.match(viaFlag.stderr, /WARNING! Using --password via the CLI is insecure/);
+  assert.deepEqual(Object.keys(await auths()), [basic.host]);
+
+  const out = await d.cli(['logout', basic.host], { env });
+  assert.equal(out.stdout, `Removing login credentials for ${basic.host}\n`);
+  assert.deepEqual(await auths(), {});
+  assert.equal((await d.cli(['logout', basic.host], { env })).stdout, `Not logged in to ${basic.host}\n`);
+  await d.ok(['rmi', ref]);
+  const again = await d.cli(['pull', ref], { env });
+  assert.equal(again.code, 1);
+  assert.match(again.stderr, /authentication required/);
+  const noTty = await d.cli(['login', basic.host], { env });
+  assert.equal(noTty.code, 1);
+  assert.match(noTty.stderr, /Cannot perform an interactive login from a non TTY device/);
+});
+
+test('Bearer tokens: the challenge is followed to the realm with service and scope, tokens are reused', async () => {
+  const ref = `${proxy.host}/busybox`;
+  const anon = await d.cli(['pull', ref], { env });
+  assert.equal(anon.code, 1);
+  assert.match(anon.stderr, /unauthorized: authentication required \(token server 127\.0\.0\.1:\d+ answered 401/);
+
+  const wrong = await d.cli(['login', '-u', 'bob', '--password-stdin', proxy.host], { env, input: 'bad' });
+  assert.equal(wrong.code, 1);
+  assert.match(wrong.stderr, /incorrect username or password/);
+
+  const login = await d.cli(['login', '-u', 'bob', '--password-stdin', proxy.host], { env, input: 'tok3n' });
+  assert.equal(login.code, 0, login.stderr);
+  proxy.tokenRequests.length = 0;
+  const pulled = await d.cli(['pull', ref], { env });
+  assert.equal(pulled.code, 0, pulled.stderr);
+  assert.equal(await d.ok(['run', '--rm', ref, 'echo', 'bearer']), 'bearer\n');
+  // One token for the pull's scope, reused for the manifest, the config and the layer.
+  assert.equal(proxy.tokenRequests.length, 1, proxy.tokenRequests.map((q) => q.toString()).join('\n'));
+  const q = proxy.tokenRequests[0]!;
+  assert.equal(q.get('service'), 'tsula-test-registry');
+  assert.deepEqual(q.getAll('scope'), ['repository:busybox:pull']);
+  assert.equal(q.get('account'), 'bob');
+  const blobGets = proxy.requests.filter((r) => r.startsWith('GET /blobs/')).length;
+  assert.equal(blobGets, 2, proxy.requests.join('\n'));
+  assert.equal((await d.cli(['logout', proxy.host], { env })).code, 0);
+});

@@ -1,0 +1,135 @@
+// Pulls that go wrong: a registry serving a corrupted blob (the pull fails with a digest
+// error and keeps nothing), and tsulad killed with SIGKILL mid-download and mid-unpack
+// (start-up cleans up, no record points at missing data, the next pull completes).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { IMAGES, TestDaemon, waitFor } from '../helpers/daemon.js';
+import { TestProxy, TestRegistry } from '../helpers/registry.js';
+
+let reg: TestRegistry;
+const cleanups: Array<() => Promise<void>> = [];
+
+before(async () => {
+  reg = await TestRegistry.start();
+  await reg.push(path.join(IMAGES, 'busybox.tar'), 'busybox:latest');
+  await reg.push(path.join(IMAGES, 'layered.tar'), 'layered:latest');
+});
+
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => undefined);
+  await reg?.stop();
+});
+
+const ls = async (dir: string) => (await fs.readdir(dir).catch(() => [] as string[])).sort();
+
+/** Everything a pull can leave behind in a daemon's graph. */
+async function leftovers(d: TestDaemon): Promise<Record<string, string[]>> {
+  const img = path.join(d.graph, 'image');
+  return {
+    blobs: await ls(path.join(img, 'blobs', 'sha256')),
+    ingest: await ls(path.join(img, 'ingest')),
+    pulls: await ls(path.join(img, 'pulls')),
+    images: await ls(path.join(img, 'images')),
+    layers: await ls(path.join(d.graph, 'overlay', 'layers')),
+  };
+}
+
+const empty = { blobs: [], ingest: [], pulls: [], images: [], layers: [] };
+
+test('a corrupted blob fails the pull with a digest error and keeps nothing', async () => {
+  const { json } = await reg.getManifest('layered', 'latest');
+  const layers = (json.layers as Array<{ digest: string }>).map((l) => l.digest);
+  // The bottom layer is fine, the top one is corrupted: what was unpacked must go too.
+  const proxy = await new TestProxy(reg.host, { corrupt: new Set([layers[2]!]) }).start();
+  cleanups.push(() => proxy.stop());
+  const d = await TestDaemon.create();
+  cleanups.push(() => d.destroy());
+  const r = await d.cli(['pull', `${proxy.host}/layered`]);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, new RegExp(`digest mismatch for layer ${layers[2]}: expected ${layers[2]}, got sha256:[0-9a-f]{64}`));
+  assert.deepEqual(await leftovers(d), empty);
+  assert.equal(await d.ok(['images', '-q']), '');
+
+  // Through the API the error arrives inside the stream, in docker's shape.
+  const api = await d.api('POST', `/images/create?fromImage=${encodeURIComponent(`${proxy.host}/layered`)}&tag=latest`);
+  assert.equal(api.status, 200);
+  const last = JSON.parse(api.body.trim().split('\n').at(-1)!) as { error?: string; errorDetail?: { message?: string } };
+  assert.match(last.error ?? '', /digest mismatch/);
+  assert.equal(last.errorDetail?.message, last.error);
+  assert.deepEqual(await leftovers(d), empty);
+
+  // The same image from the honest registry is fine afterwards.
+  proxy.opts.corrupt!.clear();
+  await d.ok(['pull', `${proxy.host}/layered`]);
+  assert.equal(await d.ok(['run', '--rm', `${proxy.host}/layered`, 'cat', '/data/keep']), 'keep\n');
+});
+
+test('tsulad killed mid-download and mid-unpack: start-up cleans up, the next pull completes', async () => {
+  const { json } = await reg.getManifest('layered', 'latest');
+  const layers = (json.layers as Array<{ digest: string }>).map((l) => l.digest);
+  const proxy = await new TestProxy(reg.host, { hold: new Set([layers[2]!]) }).start();
+  cleanups.push(() => proxy.stop());
+  const d = await TestDaemon.create();
+  cleanups.push(() => d.destroy());
+  const ref = `${proxy.host}/layered`;
+
+  const pulling = d.cli(['pull', ref]);
+  await waitFor(async () => proxy.held.has(layers[2]!), 20_000, 'the top layer to be half sent');
+  // Two layers are unpacked, the third is being unpacked from its half-written download.
+  await waitFor(async () => {
+    const l = await leftovers(d);
+    return l.layers.filter((n) => !n.startsWith('.')).length === 2 && l.layers.some((n) => n.startsWith('.tmp-')) && l.ingest.length > 0;
+  }, 20_000, 'two layers done and a third half-unpacked');
+  assert.equal((await leftovers(d)).pulls.length, 1, 'the pull journal names its layers');
+  await d.stop('SIGKILL');
+  const cli = await pulling;
+  assert.notEqual(cli.code, 0);
+
+  await d.start();
+  assert.deepEqual(await leftovers(d), empty);
+  assert.equal(await d.ok(['images', '-q']), '');
+
+  proxy.release();
+  const out = await d.ok(['pull', ref]);
+  assert.match(out, /Status: Downloaded newer image/);
+  const run = await d.ok(['run', '--rm', ref, 'sh', '-c', 'ls /data /opq']);
+  assert.equal(run, '/data:\nkeep\n\n/opq:\nb\n');
+  const l = await leftovers(d);
+  assert.deepEqual([l.ingest, l.pulls], [[], []]);
+  assert.equal(l.layers.length, 3);
+});
+
+test('tsulad killed while the first layer streams in: nothing half-made survives', async () => {
+  const { json } = await reg.getManifest('busybox', 'latest');
+  const layer = (json.layers as Array<{ digest: string }>)[0]!.digest;
+  const proxy = await new TestProxy(reg.host, { hold: new Set([layer]) }).start();
+  cleanups.push(() => proxy.stop());
+  const d = await TestDaemon.create();
+  cleanups.push(() => d.destroy());
+  const pulling = d.cli(['pull', `${proxy.host}/busybox`]);
+  await waitFor(async () => proxy.held.has(layer) && (await leftovers(d)).layers.some((n) => n.startsWith('.tmp-')), 20_000, 'the layer to be half unpacked');
+  await d.stop('SIGKILL');
+  await pulling;
+  await d.start();
+  assert.deepEqual(await leftovers(d), empty);
+  proxy.release();
+  await d.ok(['pull', `${proxy.host}/busybox`]);
+  assert.equal(await d.ok(['run', '--rm', `${proxy.host}/busybox`, 'echo', 'ok']), 'ok\n');
+});
+
+test('a connection that breaks mid-blob is resumed with a range request', async () => {
+  const { json } = await reg.getManifest('busybox', 'latest');
+  const layer = (json.layers as Array<{ digest: string }>)[0]!.digest;
+  const proxy = await new TestProxy(reg.host, { cut: new Set([layer]) }).start();
+  cleanups.push(() => proxy.stop());
+  const d = await TestDaemon.create();
+  cleanups.push(() => d.destroy());
+  const out = await d.ok(['pull', `${proxy.host}/busybox`]);
+  assert.match(out, /Status: Downloaded newer image/);
+  assert.equal(proxy.blobGets(layer), 2);
+  assert.match(proxy.ranges.at(-1)!, /^bytes=[1-9]\d*-$/);
+  assert.equal(await d.ok(['run', '--rm', `${proxy.host}/busybox`, 'echo', 'resumed']), 'resumed\n');
+  assert.deepEqual((await leftovers(d)).ingest, []);
+});

@@ -1,0 +1,226 @@
+// Pulls from a real docker-registry on loopback: progress as docker shows it, the API's
+// JSON stream, layer reuse, whiteouts, digests, platforms, zstd refusal, run's implicit pull,
+// concurrent pulls sharing their downloads, mirrors, prune and the store size in info.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { IMAGES, TestDaemon, waitFor, sleep } from '../helpers/daemon.js';
+import { TestProxy, TestRegistry } from '../helpers/registry.js';
+
+let reg: TestRegistry;
+let d: TestDaemon;
+let R: string;
+let armId = '';
+const busyboxTar = path.join(IMAGES, 'busybox.tar');
+const layeredTar = path.join(IMAGES, 'layered.tar');
+
+before(async () => {
+  reg = await TestRegistry.start();
+  R = reg.host;
+  await reg.push(busyboxTar, 'busybox:latest');
+  await reg.push(layeredTar, 'layered:latest', 'oci');
+  d = await TestDaemon.create();
+});
+
+after(async () => {
+  await d?.destroy();
+  await reg?.stop();
+});
+
+const lines = (s: string) => s.trim().split('\n');
+const layerDirs = async (dd: TestDaemon) => (await fs.readdir(path.join(dd.graph, 'overlay', 'layers')).catch(() => [] as string[])).sort();
+
+test('pull shows docker-style progress; the image runs; a second pull is up to date', async () => {
+  const out = await d.ok(['pull', `${R}/busybox`]);
+  const l = lines(out);
+  assert.equal(l[0], 'latest: Pulling from busybox');
+  assert.ok(l.some((x) => /^[0-9a-f]{12}: Pulling fs layer$/.test(x)), out);
+  assert.ok(l.some((x) => /^[0-9a-f]{12}: Pull complete$/.test(x)), out);
+  assert.match(out, /^Digest: sha256:[0-9a-f]{64}$/m);
+  assert.equal(l.at(-1), `Status: Downloaded newer image for ${R}/busybox:latest`);
+  assert.match(await d.ok(['images']), new RegExp(`${R.replace(/\./g, '\\.')}/busybox\\s+latest`));
+  assert.equal(await d.ok(['run', '--rm', `${R}/busybox`, 'echo', 'hello from the registry']), 'hello from the registry\n');
+
+  const again = await d.ok(['pull', `${R}/busybox:latest`]);
+  assert.doesNotMatch(again, /Pulling fs layer|Download/);
+  assert.equal(lines(again).at(-1), `Status: Image is up to date for ${R}/busybox:latest`);
+  const digest = /Digest: (sha256:[0-9a-f]{64})/.exec(out)![1]!;
+  const inspect = JSON.parse(await d.ok(['image', 'inspect', `${R}/busybox`])) as Array<{ RepoDigests: string[] }>;
+  assert.deepEqual(inspect[0]!.RepoDigests, [`${R}/busybox@${digest}`]);
+});
+
+test('layers already present are not downloaded again; whiteouts of an OCI image apply', async () => {
+  const out = await d.ok(['pull', `${R}/layered`]);
+  assert.equal(lines(out).filter((x) => x.endsWith(': Already exists')).length, 1, out);
+  assert.equal(lines(out).filter((x) => x.endsWith(': Pull complete')).length, 2, out);
+  const ls = await d.ok(['run', '--rm', `${R}/layered`, 'sh', '-c', 'ls /data; echo --; ls /opq; cat /data/keep; test -e /data/gone && echo GONE-EXISTS; test -e /opq/a && echo A-EXISTS; true']);
+  assert.equal(ls, 'keep\n--\nb\nkeep\n');
+});
+
+test('POST /images/create streams JSON progress in docker\'s shape', async () => {
+  await reg.push(layeredTar, 'apistream:v1');
+  // New layers for this daemon: the layered image's own layers go first.
+  await d.ok(['rmi', `${R}/layered`]);
+  const res = await d.api('POST', `/v1.41/images/create?fromImage=${encodeURIComponent(`${R}/apistream`)}&tag=v1`);
+  assert.equal(res.status, 200);
+  const msgs = lines(res.body).map((x) => JSON.parse(x) as { status?: string; id?: string; progressDetail?: { current?: number; total?: number }; error?: string });
+  assert.deepEqual(msgs[0], { status: 'Pulling from apistream', id: 'v1' });
+  assert.ok(msgs.some((m) => m.status === 'Already exists' && /^[0-9a-f]{12}$/.test(m.id ?? '')));
+  assert.ok(msgs.some((m) => m.status === 'Pulling fs layer' && JSON.stringify(m.progressDetail) === '{}'));
+  const dl = msgs.find((m) => m.status === 'Downloading');
+  assert.ok(dl && typeof dl.progressDetail?.current === 'number' && typeof dl.progressDetail?.total === 'number', res.body);
+  for (const s of ['Download complete', 'Pull complete']) assert.ok(msgs.some((m) => m.status === s), s);
+  assert.match(msgs.at(-2)!.status!, /^Digest: sha256:[0-9a-f]{64}$/);
+  assert.deepEqual(msgs.at(-1), { status: `Status: Downloaded newer image for ${R}/apistream:v1` });
+
+  const missing = await d.api('POST', `/images/create?fromImage=${encodeURIComponent(`${R}/apistream`)}&tag=nope`);
+  assert.equal(missing.status, 404);
+  assert.match(JSON.parse(missing.body).message, /manifest for .*apistream:nope not found: manifest unknown/);
+});
+
+test('pull by digest, -q, and errors for missing tags and unreachable registries', async () => {
+  const { digest } = await reg.getManifest('busybox', 'latest');
+  const byDigest = await d.ok(['pull', `${R}/busybox@${digest}`]);
+  assert.equal(lines(byDigest).at(-1), `Status: Image is up to date for ${R}/busybox@${digest}`);
+  assert.equal(await d.ok(['pull', '-q', `${R}/busybox`]), `${R}/busybox:latest\n`);
+  const miss = await d.cli(['pull', `${R}/busybox:nope`]);
+  assert.equal(miss.code, 1);
+  assert.match(miss.stderr, /Error response from daemon: manifest for .*busybox:nope not found/);
+  const down = await d.cli(['pull', '127.0.0.1:1/busybox']);
+  assert.equal(down.code, 1);
+  assert.match(down.stderr, /registry 127\.0\.0\.1:1 is unreachable/);
+  const bad = await d.cli(['pull', `${R}/Busybox`]);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /must be lowercase|invalid reference/);
+});
+
+test('a manifest list gives the host platform; --platform picks another or fails clearly', async () => {
+  const amd = await reg.getManifest('busybox', 'latest');
+  const m = amd.json as { config: { digest: string; size: number; mediaType: string }; layers: unknown[] };
+  const cfg = JSON.parse((await reg.getBlob('busybox', m.config.digest)).toString()) as Record<string, unknown>;
+  const armCfg = Buffer.from(JSON.stringify({ ...cfg, architecture: 'arm64', variant: 'v8' }));
+  const armBlob = await reg.pushBlob('multi', armCfg);
+  await reg.pushBlob('multi', await reg.getBlob('busybox', m.config.digest));
+  for (const l of m.layers as Array<{ digest: string }>) await reg.pushBlob('multi', await reg.getBlob('busybox', l.digest));
+  const v2 = 'application/vnd.docker.distribution.manifest.v2+json';
+  const armManifest = JSON.stringify({ ...m, config: { ...m.config, digest: armBlob.digest, size: armBlob.size } });
+  const armDigest = await reg.putManifest('multi', 'arm', armManifest, v2);
+  const amdDigest = await reg.putManifest('multi', 'amd', amd.body, v2);
+  const list = JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
+    manifests: [
+      { mediaType: v2, digest: armDigest, size: Buffer.byteLength(armManifest), platform: { architecture: 'arm64', os: 'linux', variant: 'v8' } },
+      { mediaType: v2, digest: amdDigest, size: amd.body.length, platform: { architecture: 'amd64', os: 'linux' } },
+    ],
+  });
+  const listDigest = await reg.putManifest('multi', 'latest', list, 'application/vnd.docker.distribution.manifest.list.v2+json');
+
+  const out = await d.ok(['pull', `${R}/multi`]);
+  assert.match(out, new RegExp(`Digest: ${listDigest}`));
+  assert.equal((await d.ok(['image', 'inspect', '-f', '{{.Architecture}}', `${R}/multi`])).trim(), 'amd64');
+  const amdId = (await d.ok(['image', 'inspect', '-f', '{{.Id}}', `${R}/multi`])).trim();
+  await d.ok(['pull', '--platform', 'linux/arm64', `${R}/multi`]);
+  assert.equal((await d.ok(['image', 'inspect', '-f', '{{.Architecture}}', `${R}/multi`])).trim(), 'arm64');
+  armId = (await d.ok(['image', 'inspect', '-f', '{{.Id}}', `${R}/multi`])).trim();
+  assert.notEqual(armId, amdId);
+  assert.ok(!JSON.parse(await d.ok(['image', 'inspect', '-f', '{{json .RepoTags}}', amdId])).includes(`${R}/multi:latest`));
+  const s390 = await d.cli(['pull', '--platform', 'linux/s390x', `${R}/multi`]);
+  assert.equal(s390.code, 1);
+  assert.match(s390.stderr, /no matching manifest for linux\/s390x in the manifest list entries.*linux\/arm64\/v8, linux\/amd64/);
+  const single = await d.cli(['pull', '--platform', 'linux/arm64', `${R}/busybox`]);
+  assert.equal(single.code, 1);
+  assert.match(single.stderr, /does not match the specified platform: wanted linux\/arm64\/v8, actual: linux\/amd64/);
+  // Back to the host's platform: the arm64 image loses its tag and is dangling now.
+  await d.ok(['pull', `${R}/multi`]);
+  assert.equal((await d.ok(['image', 'inspect', '-f', '{{.Id}}', `${R}/multi`])).trim(), amdId);
+  assert.deepEqual(JSON.parse(await d.ok(['image', 'inspect', '-f', '{{json .RepoTags}}', armId])), []);
+});
+
+test('zstd layers are refused before anything is downloaded', async () => {
+  const m = (await reg.getManifest('busybox', 'latest')).json as { layers: Array<{ mediaType: string }> };
+  const zm = { ...m, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { ...(m as unknown as { config: object }).config, mediaType: 'application/vnd.oci.image.config.v1+json' }, layers: m.layers.map((l) => ({ ...l, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd' })) };
+  await reg.putManifest('busybox', 'zstd', JSON.stringify(zm), 'application/vnd.oci.image.manifest.v1+json');
+  const before = await d.ok(['images', '-q', '--no-trunc']);
+  const r = await d.cli(['pull', `${R}/busybox:zstd`]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /zstd-compressed .* cannot decompress/);
+  assert.equal(await d.ok(['images', '-q', '--no-trunc']), before);
+});
+
+test('run pulls a missing image, docker-style', async () => {
+  await reg.push(busyboxTar, 'auto:latest');
+  const r = await d.cli(['run', '--rm', `${R}/auto`, 'echo', 'ran']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'ran\n');
+  assert.match(r.stderr, new RegExp(`Unable to find image '${R.replace(/\./g, '\\.')}/auto:latest' locally`));
+  assert.match(r.stderr, /Status: Downloaded newer image/);
+});
+
+test('concurrent pulls of one image download each blob once', async () => {
+  const { json } = await reg.getManifest('layered', 'latest');
+  const layers = (json.layers as Array<{ digest: string }>).map((l) => l.digest);
+  const proxy = await new TestProxy(R, { hold: new Set([layers[2]!]) }).start();
+  const d = await TestDaemon.create(); // none of the layers yet
+  try {
+    const ref = `${proxy.host}/layered`;
+    const a = d.cli(['pull', ref]);
+    await waitFor(async () => proxy.held.has(layers[2]!), 20_000, 'the first pull to be mid-download');
+    const b = d.cli(['pull', ref]);
+    const c = d.api('POST', `/images/create?fromImage=${encodeURIComponent(ref)}&tag=latest`);
+    await waitFor(async () => proxy.requests.filter((x) => x.includes('/manifests/')).length >= 3, 20_000, 'the other pulls to start');
+    await sleep(500);
+    proxy.release();
+    const [ra, rb, rc] = await Promise.all([a, b, c]);
+    assert.equal(ra.code, 0, ra.stderr);
+    assert.equal(rb.code, 0, rb.stderr);
+    assert.equal(rc.status, 200);
+    assert.doesNotMatch(rc.body, /"error"/);
+    for (const l of layers) assert.equal(proxy.blobGets(l), 1, `${l} fetched ${proxy.blobGets(l)} times`);
+    assert.equal(proxy.blobGets(layers[2]!), 1);
+    assert.equal((await d.ok(['images', '-q'])).trim().split('\n').length, 1);
+  } finally {
+    await d.destroy();
+    await proxy.stop();
+  }
+});
+
+test('registry-mirrors are tried first for Docker Hub images', async () => {
+  await reg.push(busyboxTar, 'library/busybox:latest');
+  const dm = await TestDaemon.create({ configJson: { 'registry-mirrors': ['http://127.0.0.1:1', `http://${R}`] } });
+  try {
+    const out = await dm.ok(['pull', 'busybox']);
+    assert.equal(lines(out).at(-1), 'Status: Downloaded newer image for busybox:latest');
+    assert.equal(await dm.ok(['run', '--rm', 'busybox', 'echo', 'mirrored']), 'mirrored\n');
+    assert.match(await dm.ok(['images', 'busybox']), /^busybox\s+latest/m);
+  } finally {
+    await dm.destroy();
+  }
+});
+
+test('image prune removes dangling images, -a every unused one; info reports the store size', async () => {
+  const info0 = JSON.parse((await d.api('GET', '/info')).body) as { StoreSize: { Layers: number; Total: number; Blobs: number } };
+  assert.ok(info0.StoreSize.Layers >= 3 && info0.StoreSize.Total > 1_000_000, JSON.stringify(info0.StoreSize));
+  assert.match(await d.ok(['info']), /Layers Size: \d/);
+  const keep = (await d.ok(['run', '-d', `${R}/busybox`, 'sleep', '300'])).trim();
+  const p1 = await d.cli(['image', 'prune', '-f']);
+  assert.equal(p1.code, 0, p1.stderr);
+  assert.ok(armId);
+  assert.match(p1.stdout, new RegExp(`^Deleted Images:\n(untagged: .*\n)*deleted: ${armId}\n`));
+  assert.match(p1.stdout, /\n\nTotal reclaimed space: \d/);
+  assert.equal((await d.cli(['image', 'inspect', armId])).code, 1);
+  const all = await d.cli(['image', 'prune', '-a', '-f']);
+  assert.equal(all.code, 0, all.stderr);
+  assert.match(all.stdout, /untagged: .*layered:latest|untagged: .*apistream:v1/);
+  const left = await d.ok(['images', '--format', '{{.Repository}}:{{.Tag}}']);
+  assert.ok(left.includes(`${R}/busybox:latest`), left);
+  assert.ok(!left.includes('apistream'), left);
+  await d.ok(['rm', '-f', keep]);
+  await d.ok(['image', 'prune', '-a', '-f']);
+  assert.equal(await d.ok(['images', '-q']), '');
+  assert.deepEqual(await layerDirs(d), []);
+  const blobs = await fs.readdir(path.join(d.graph, 'image', 'blobs', 'sha256'));
+  assert.deepEqual(blobs, []);
+  const info1 = JSON.parse((await d.api('GET', '/info')).body) as { StoreSize: { Total: number; Layers: number } };
+  assert.deepEqual([info1.StoreSize.Total, info1.StoreSize.Layers], [0, 0]);
+});
