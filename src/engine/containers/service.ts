@@ -27,6 +27,8 @@ export interface ServiceDeps {
   events: EventBus;
   log: Logger;
   stateDir: string;         // <state>/containers: bundles
+  /** Make a runtime that is not configured up front (io.containerd.<name>.v2), or null. */
+  resolveRuntime?: (name: string) => Promise<Runtime | null>;
 }
 
 type Waiter = { cond: 'next-exit' | 'not-running' | 'removed'; resolve: (code: number) => void };
@@ -72,7 +74,7 @@ export class ContainerService {
     }
     const body = parsed.data;
     const runtime = body.HostConfig?.Runtime || this.d.defaultRuntime;
-    if (!this.d.runtimes.has(runtime)) throw invalidArgument(`unknown runtime specified ${runtime} (configured: ${[...this.d.runtimes.keys()].join(', ')})`);
+    if (!(await this.ensureRuntime(runtime))) throw invalidArgument(`unknown runtime specified ${runtime} (configured: ${[...this.d.runtimes.keys()].join(', ')})`);
     for (const b of body.HostConfig?.Binds ?? []) parseBind(b);
     const image = await this.d.images.get(body.Image);
     const host = await this.hostInfo();
@@ -100,6 +102,23 @@ export class ContainerService {
       throw e;
     }
   }
+
+  private exitCallback = (id: string, code: number, at: Date) => {
+    void this.onExit(id, code, at).catch((e) => this.d.log.error('exit handling failed', { id, err: errorMessage(e) }));
+  };
+  private watching = new Set<Runtime>();
+
+  /** The runtime of that name, made on first use where the deps can; exits are watched. */
+  private async ensureRuntime(name: string): Promise<Runtime | null> {
+    let rt = this.d.runtimes.get(name) ?? null;
+    if (!rt && this.d.resolveRuntime) rt = await this.d.resolveRuntime(name);
+    if (rt && this.recovered && !this.watching.has(rt)) {
+      this.watching.add(rt);
+      await rt.watchExits(this.exitCallback);
+    }
+    return rt;
+  }
+  private recovered = false;
 
   private checkUlimit(u: { Name: string; Soft: number; Hard: number }, host: HostInfo): void {
     if (u.Soft > u.Hard && u.Hard >= 0) throw invalidArgument(`ulimit ${u.Name}: soft limit ${u.Soft} is above the hard limit ${u.Hard}`);
@@ -397,52 +416,62 @@ export class ContainerService {
       void this.d.driver.remove(id).catch(() => {});
     });
     const known = new Set(recs.map((r) => r.Id));
+    for (const name of new Set(recs.map((r) => r.HostConfig.Runtime))) {
+      if (!(await this.ensureRuntime(name))) this.d.log.warn(`runtime ${name} of existing containers is not available`);
+    }
     for (const key of await this.d.driver.listSnapshots()) {
       if (!known.has(key)) await this.d.driver.remove(key).catch(() => {});
     }
     for (const rec of recs) {
-      if (rec.State.Status === 'removing') {
-        await this.remove(rec.Id, { force: true }).catch((e) => this.d.log.warn('finishing removal', { id: rec.Id, err: errorMessage(e) }));
-        continue;
+      try {
+        await this.recoverOne(rec);
+      } catch (e) {
+        this.d.log.error('cannot recover container', { id: rec.Id, err: errorMessage(e) });
       }
-      const rt = this.runtimeOf(rec);
-      if (!rec.State.Running) {
-        // a crash between the runtime's create and our record update leaves a live monitor
-        // behind a record that says "created": nobody could ever stop it, so stop it now
-        if (await rt.monitorAlive(rec.Id, this.bundle(rec.Id))) {
-          this.d.log.warn('stopping a container started by an interrupted start', { id: rec.Id });
-          await rt.kill(rec.Id, 'SIGKILL', true).catch(() => {});
-          await rt.delete(rec.Id, this.bundle(rec.Id), true).catch(() => {});
-          await this.d.driver.unmount(rec.Id).catch(() => {});
-        }
-        continue;
-      }
-      if (await rt.exitStatus(rec.Id)) continue; // the exit watcher reports it below
-      if (await rt.monitorAlive(rec.Id, this.bundle(rec.Id))) {
-        const st = await rt.state(rec.Id).catch(() => null);
-        if (st?.status === 'paused') Object.assign(rec.State, { Paused: true, Status: 'paused' });
-        else if (st?.status === 'running') Object.assign(rec.State, { Paused: false, Status: 'running' });
-        continue;
-      }
-      // its monitor is gone and left no exit code: nobody can report this container's exit
-      this.d.log.warn('container monitor died; marking container exited', { id: rec.Id });
-      await rt.kill(rec.Id, 'SIGKILL', true).catch(() => {});
-      await this.onExit(rec.Id, 255, new Date());
-      rec.State.Error = 'container monitor (conmon) died';
-      await this.d.store.save(rec);
     }
+    this.recovered = true;
     for (const rt of new Set(this.d.runtimes.values())) {
-      await rt.watchExits((id, code, at) => { void this.onExit(id, code, at).catch((e) => this.d.log.error('exit handling failed', { id, err: errorMessage(e) })); });
+      if (this.watching.has(rt)) continue;
+      this.watching.add(rt);
+      await rt.watchExits(this.exitCallback);
     }
+  }
+
+  private async recoverOne(rec: ContainerRecord): Promise<void> {
+    if (rec.State.Status === 'removing') {
+      await this.remove(rec.Id, { force: true }).catch((e) => this.d.log.warn('finishing removal', { id: rec.Id, err: errorMessage(e) }));
+      return;
+    }
+    const rt = this.runtimeOf(rec);
+    if (!rec.State.Running) {
+      // a crash between the runtime's create and our record update leaves a live monitor
+      // behind a record that says "created": nobody could ever stop it, so stop it now
+      if (await rt.monitorAlive(rec.Id, this.bundle(rec.Id))) {
+        this.d.log.warn('stopping a container started by an interrupted start', { id: rec.Id });
+        await rt.kill(rec.Id, 'SIGKILL', true).catch(() => {});
+        await rt.delete(rec.Id, this.bundle(rec.Id), true).catch(() => {});
+        await this.d.driver.unmount(rec.Id).catch(() => {});
+      }
+      return;
+    }
+    if (await rt.exitStatus(rec.Id)) return; // the exit watcher reports it below
+    if (await rt.monitorAlive(rec.Id, this.bundle(rec.Id))) {
+      const st = await rt.state(rec.Id).catch(() => null);
+      if (st?.status === 'paused') Object.assign(rec.State, { Paused: true, Status: 'paused' });
+      else if (st?.status === 'running') Object.assign(rec.State, { Paused: false, Status: 'running' });
+      return;
+    }
+    // its monitor is gone and left no exit code: nobody can report this container's exit
+    this.d.log.warn('container monitor died; marking container exited', { id: rec.Id });
+    await rt.kill(rec.Id, 'SIGKILL', true).catch(() => {});
+    await this.onExit(rec.Id, 255, new Date());
+    rec.State.Error = 'container monitor died';
+    await this.d.store.save(rec);
   }
 
   requireRunning(rec: ContainerRecord): void {
     if (!rec.State.Running) throw failedPrecondition(`Container ${rec.Id} is not running`);
     if (rec.State.Paused) throw failedPrecondition(`Container ${rec.Id} is paused, unpause the container before exec`);
-  }
-
-  ensureExists(ref: string): void {
-    if (!this.d.store.get(ref)) throw notFound(`No such container: ${ref}`);
   }
 }
 

@@ -9,14 +9,20 @@ import * as path from 'node:path';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
 import { Status } from '../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
-import { failedPrecondition, invalidArgument, isKind, notFound, errorMessage } from '../../common/errors.js';
+import { failedPrecondition, isKind, notFound, errorMessage } from '../../common/errors.js';
 import { writeJsonAtomic } from '../../common/fsutil.js';
 import type { Logger } from '../../common/log.js';
 import { startShim, deleteShim, readAddress, type ShimArgs } from './binary.js';
+import { TtrpcClient } from '../../ttrpc/client.js';
+import { shimSocketPath } from '../../ttrpc/address.js';
+import type { DeleteResponse } from '../../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
 import { ProcessIO, makeFifos } from './io.js';
 import { K8sLogWriter } from './klog.js';
 import { ShimTask, TaskRecords, followShimLog, type ExecEntry, type TaskRecord } from './task.js';
 import { runExec } from './exec.js';
+import { statusName, signalNumber, clampDim } from './util.js';
+
+export { signalNumber }; // the sandboxer's client imports it from here
 
 export interface ShimV2RuntimeOptions {
   /** The runtime's name in tsula: io.containerd.runc.v2 */
@@ -53,6 +59,8 @@ export class ShimV2Runtime implements Runtime {
   private execs = new Map<string, ExecEntry>();
   private exits = new Map<string, { code: number; at: Date; delivered: boolean }>();
   private cb: ExitCb | null = null;
+  /** Tasks whose dead shim was already cleaned up (delete action run once). */
+  private cleaned = new Set<string>();
   private closing = false;
 
   constructor(private readonly o: ShimV2RuntimeOptions) {
@@ -68,8 +76,10 @@ export class ShimV2Runtime implements Runtime {
   }
 
   async create(req: CreateRequest): Promise<number> {
-    if (this.tasks.has(req.id)) throw failedPrecondition(`task ${req.id} already exists in runtime ${this.name}`);
+    // the engine creates only what is not running: a task left from before is stale
+    if (this.tasks.has(req.id) || await this.records.load(req.id)) await this.delete(req.id, req.bundle, true);
     this.exits.delete(req.id);
+    this.cleaned.delete(req.id);
     await writeJsonAtomic(path.join(req.bundle, 'config.json'), req.spec);
     const ioPaths = ProcessIO.paths(req.bundle, { stdin: req.stdin, output: true, terminal: req.terminal });
     // the log FIFO must have a reader before `start`, or the shim daemon dies opening it
@@ -124,11 +134,8 @@ export class ShimV2Runtime implements Runtime {
       if (t.detached || this.closing) return;
       // the shim died under us: clean up as containerd does, with the binary's delete
       this.o.log?.warn('shim connection lost; cleaning up', { id, err: errorMessage(e) });
-      const r = await deleteShim(this.shimArgs(id, t.rec.bundle)).catch((err) => {
-        this.o.log?.warn('shim delete action failed', { id, err: errorMessage(err) });
-        return null;
-      });
-      t.io?.close();
+      const r = await this.deadShim(id, t.rec.bundle);
+      t.detach();
       this.report(t, r?.exitStatus ?? 255, r?.exitedAt ? timestampDate(r.exitedAt) : new Date());
     });
   }
@@ -169,8 +176,10 @@ export class ShimV2Runtime implements Runtime {
     } else if (rec && await fs.stat(bundle).catch(() => null)) {
       await this.deadShim(id, bundle);
     }
+    this.tasks.get(id)?.detach();
     this.tasks.delete(id);
     this.exits.delete(id);
+    this.cleaned.delete(id);
     for (const [dir, e] of this.execs) if (e.containerId === id) { e.io?.close(); this.execs.delete(dir); }
     if (rec) await this.cleanupFiles(rec);
   }
@@ -196,8 +205,23 @@ export class ShimV2Runtime implements Runtime {
     t.detach();
   }
 
-  private async deadShim(id: string, bundle: string): Promise<void> {
-    await deleteShim(this.shimArgs(id, bundle)).catch((e) => this.o.log?.warn('shim delete action failed', { id, err: errorMessage(e) }));
+  /**
+   * Clean up after a shim that is gone, as containerd does: the binary's `delete` action
+   * (runc delete -f, unmount), then the socket a SIGKILLed shim could not remove.
+   */
+  private async deadShim(id: string, bundle: string): Promise<DeleteResponse | null> {
+    if (this.cleaned.has(id)) return null;
+    this.cleaned.add(id);
+    const r = await deleteShim(this.shimArgs(id, bundle)).catch((e) => {
+      this.o.log?.warn('shim delete action failed', { id, err: errorMessage(e) });
+      return null;
+    });
+    const address = await readAddress(bundle);
+    if (address?.startsWith('unix://')) {
+      const alive = await TtrpcClient.connect(shimSocketPath(address), { timeoutMs: 1_000 }).then((c) => { c.close(); return true; }, () => false);
+      if (!alive) await fs.rm(shimSocketPath(address), { force: true });
+    }
+    return r;
   }
 
   private async cleanupFiles(rec: TaskRecord): Promise<void> {
@@ -353,26 +377,4 @@ export class ShimV2Runtime implements Runtime {
     }
     return p;
   }
-}
-
-function statusName(s: Status): RuntimeState['status'] {
-  switch (s) {
-    case Status.CREATED: return 'created';
-    case Status.RUNNING: return 'running';
-    case Status.STOPPED: return 'stopped';
-    case Status.PAUSED: case Status.PAUSING: return 'paused';
-    default: return 'unknown';
-  }
-}
-
-export function signalNumber(signal: string): number {
-  if (/^\d+$/.test(signal)) return Number(signal);
-  const name = (signal.startsWith('SIG') ? signal : `SIG${signal}`).toUpperCase() as keyof typeof os.constants.signals;
-  const n = os.constants.signals[name];
-  if (n === undefined) throw invalidArgument(`invalid signal "${signal}"`);
-  return n;
-}
-
-function clampDim(n: number): number {
-  return Math.max(0, Math.min(65_535, Math.trunc(n)));
 }
