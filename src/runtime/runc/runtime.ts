@@ -9,7 +9,6 @@ import { spawnConmon, readPid, cleanRuntimeError, type ConmonPaths } from './con
 import { connectAttach } from './attach.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
 import { failedPrecondition, internal, notFound } from '../../common/errors.js';
-import { writeJsonAtomic } from '../../common/fsutil.js';
 
 const execFileP = promisify(execFile);
 
@@ -50,7 +49,8 @@ export class RuncConmonRuntime implements Runtime {
   async create(req: CreateRequest): Promise<number> {
     await fs.mkdir(this.exitDir, { recursive: true, mode: 0o700 });
     await this.exits?.remove(req.id);
-    await writeJsonAtomic(path.join(req.bundle, 'config.json'), req.spec);
+    // the bundle is runtime state, rebuilt at every start: no fsync needed
+    await fs.writeFile(path.join(req.bundle, 'config.json'), JSON.stringify(req.spec));
     const cp = spawnConmon(this.paths, {
       id: req.id, uuid: req.id, name: req.id, bundle: req.bundle,
       pidFile: path.join(req.bundle, 'pidfile'), logPath: req.logPath, exitDir: this.exitDir,
@@ -122,7 +122,7 @@ export class RuncConmonRuntime implements Runtime {
   async exec(req: ExecRequest): Promise<ExecHandle> {
     const specPath = path.join(req.dir, 'process.json');
     await fs.mkdir(path.join(req.dir, 'exit'), { recursive: true, mode: 0o700 });
-    await writeJsonAtomic(specPath, req.process);
+    await fs.writeFile(specPath, JSON.stringify(req.process));
     const cp = spawnConmon(this.paths, {
       id: req.containerId, uuid: req.execId, name: req.containerId, bundle: req.dir,
       pidFile: path.join(req.dir, 'pid'), logPath: path.join(req.dir, 'log'), exitDir: path.join(req.dir, 'exit'),
