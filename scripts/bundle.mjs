@@ -12,4 +12,6 @@ const common = {
 await Promise.all([
   build({ ...common, entryPoints: ['src/bin/tsula.ts'], outfile: 'build/tsula.mjs' }),
   build({ ...common, entryPoints: ['src/bin/tsulad.ts'], outfile: 'build/tsulad.mjs' }),
+  build({ ...common, entryPoints: ['src/bin/tsula-sandboxer.ts'], outfile: 'build/tsula-sandboxer.mjs' }),
+  build({ ...common, entryPoints: ['src/bin/containerd-shim-tsula-v2.ts'], outfile: 'build/containerd-shim-tsula-v2.mjs' }),
 ]);

@@ -11,6 +11,10 @@ scripts/deps.sh
 
 ln -sf "$ROOT/bin/tsula" /usr/local/bin/tsula
 ln -sf "$ROOT/bin/tsulad" /usr/local/bin/tsulad
+ln -sf "$ROOT/bin/tsula-sandboxer" /usr/local/bin/tsula-sandboxer
+# containerd runs this per container; the sh launcher answers start/delete without node
+# when the sandboxer already runs, and hands everything else to bin/containerd-shim-tsula-v2
+ln -sf "$ROOT/bin/containerd-shim-tsula-v2-fast" /usr/local/bin/containerd-shim-tsula-v2
 mkdir -p /etc/tsula
 
 echo ">>> building busybox:latest from Debian's busybox-static"

@@ -43,6 +43,10 @@ export interface DaemonConfig {
   configFile: string | null;
   insecureRegistries: string[];
   registryMirrors: string[];
+  /** runtime handler → sandboxer (iSulad's cri-sandboxers) */
+  criSandboxers: Record<string, { name: string; address: string }>;
+  /** runtime handler → runtime type name (iSulad's cri-runtimes) */
+  criRuntimes: Record<string, string>;
 }
 
 export interface DaemonFlags {
@@ -116,5 +120,7 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     configFile: text !== null ? file : null,
     insecureRegistries: fileCfg['insecure-registries'] ?? [],
     registryMirrors: fileCfg['registry-mirrors'] ?? [],
+    criSandboxers: fileCfg['cri-sandboxers'] ?? {},
+    criRuntimes: fileCfg['cri-runtimes'] ?? {},
   };
 }

@@ -1,0 +1,3 @@
+import { main } from '../shim/main.js';
+
+void main(process.argv);

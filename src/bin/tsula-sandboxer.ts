@@ -1,0 +1,3 @@
+import { main } from '../sandboxer/daemon.js';
+
+void main(process.argv);

@@ -1,0 +1,136 @@
+// tsula-sandboxer: one long-lived process that owns every sandbox (Kuasar's role). It serves
+// the sandbox Controller API (gRPC) on --listen and the shim v2 Task API (ttrpc) for all
+// containers on <state>/task.sock, runs containers with conmon + runc, and re-adopts every
+// sandbox and container from <state> when it starts again.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
+import { TtrpcServer } from '../ttrpc/server.js';
+import { Logger, type Level } from '../common/log.js';
+import { errorMessage, internal } from '../common/errors.js';
+import { which } from '../common/which.js';
+import { Sandboxes } from './sandboxes.js';
+import { TaskManager } from './tasks/manager.js';
+import { TaskRecords } from './tasks/records.js';
+import { EventPublisher } from './tasks/events.js';
+import { taskService, TaskService } from './tasks/service.js';
+import { controllerService, Controller } from './controller.js';
+import { grpcHandlers, serviceDefinition } from './grpc.js';
+import { ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse } from './admin.js';
+
+export interface SandboxerOptions {
+  stateDir: string;
+  address: string;         // the Controller's unix socket
+  runcPath?: string;
+  conmonPath?: string;
+  defaultKind?: string;
+  log: Logger;
+}
+
+export interface Sandboxer {
+  taskAddress: string;
+  close(): Promise<void>;
+}
+
+export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
+  await fs.mkdir(o.stateDir, { recursive: true, mode: 0o700 });
+  await claimPidFile(path.join(o.stateDir, 'sandboxer.pid'));
+  const runtime = new RuncConmonRuntime({
+    name: 'runc',
+    runtimePath: o.runcPath ?? (await which('runc')) ?? '/usr/sbin/runc',
+    conmonPath: o.conmonPath ?? (await which('conmon')) ?? '/usr/bin/conmon',
+    stateDir: path.join(o.stateDir, 'runc'),
+  });
+  const sandboxes = new Sandboxes({ stateDir: o.stateDir }, o.log);
+  await sandboxes.recover();
+  const events = new EventPublisher(o.log);
+  const tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log);
+  await tasks.recover();
+
+  const taskSock = taskSocketOf(o.stateDir);
+  const ttrpc = new TtrpcServer({ log: o.log });
+  ttrpc.registerService(TaskService, taskService(tasks));
+  ttrpc.register(ADMIN_SERVICE, {
+    Cleanup: async (p) => {
+      const r = decodeJson<CleanupRequest>(p);
+      const x = await tasks.cleanup(r.id, r.bundle);
+      const res: CleanupResponse = x
+        ? { known: true, pid: x.pid, exitStatus: x.exitStatus, exitedAt: x.exitedAt?.getTime() ?? Date.now() }
+        : { known: false, pid: 0, exitStatus: 137, exitedAt: Date.now() };
+      return encodeJson(res);
+    },
+  });
+  await ttrpc.listen(taskSock);
+  const taskAddress = `ttrpc+unix://${taskSock}`;
+
+  const server = new grpc.Server();
+  server.addService(serviceDefinition(Controller), grpcHandlers(Controller, controllerService({
+    sandboxes, tasks, taskAddress, defaultKind: o.defaultKind ?? 'runc',
+  })));
+  await fs.rm(o.address, { force: true });
+  await new Promise<void>((resolve, reject) => {
+    server.bindAsync(`unix://${o.address}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(internal(`listen on ${o.address}: ${e.message}`)) : resolve()));
+  });
+  await fs.chmod(o.address, 0o600).catch(() => {});
+  // both sockets listen: the launcher's shell fast path trusts this file (with a live pid)
+  await fs.writeFile(path.join(o.stateDir, 'sandboxer.ready'), String(process.pid), { mode: 0o600 });
+  o.log.info('tsula-sandboxer serving', { controller: o.address, tasks: taskSock, pid: process.pid });
+  return {
+    taskAddress,
+    close: async () => {
+      await new Promise<void>((r) => server.tryShutdown(() => r()));
+      await ttrpc.close();
+      await fs.rm(o.address, { force: true });
+      tasks.close();
+      sandboxes.close();
+      events.close();
+      await fs.rm(path.join(o.stateDir, 'sandboxer.ready'), { force: true });
+      await fs.rm(path.join(o.stateDir, 'sandboxer.pid'), { force: true });
+    },
+  };
+}
+
+/** One sandboxer per state dir: refuse to start beside a live one (it would steal its sockets). */
+async function claimPidFile(file: string): Promise<void> {
+  const old = Number.parseInt(await fs.readFile(file, 'utf8').catch(() => ''), 10);
+  if (old > 0 && old !== process.pid) {
+    const cmd = await fs.readFile(`/proc/${old}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes('sandboxer')) throw internal(`another tsula-sandboxer (pid ${old}) owns ${path.dirname(file)}`);
+  }
+  await fs.writeFile(file, String(process.pid), { mode: 0o600 });
+}
+
+function flag(argv: string[], names: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    for (const n of names) {
+      if (argv[i] === n) return argv[i + 1];
+      if (argv[i].startsWith(n + '=')) return argv[i].slice(n.length + 1);
+    }
+  }
+  return undefined;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const args = argv.slice(2);
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write('usage: tsula-sandboxer [--listen SOCK] [--state DIR] [--log-level debug|info|warn|error]\n');
+    return;
+  }
+  const log = new Logger((flag(args, ['--log-level']) ?? 'info') as Level);
+  const stateDir = path.resolve(flag(args, ['--state']) ?? process.env.TSULA_SANDBOXER_STATE ?? DEFAULT_STATE);
+  const address = path.resolve((flag(args, ['--listen', '--address']) ?? process.env.TSULA_SANDBOXER_ADDRESS ?? DEFAULT_ADDRESS).replace(/^unix:\/\//, ''));
+  let sb: Sandboxer;
+  try {
+    sb = await startSandboxer({ stateDir, address, log });
+  } catch (e) {
+    log.error('tsula-sandboxer failed to start', { err: errorMessage(e) });
+    process.exit(1);
+  }
+  const stop = () => { void sb.close().finally(() => process.exit(0)); };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  // a lost client connection must never take the daemon (and every pod's stdio) down
+  process.on('uncaughtException', (e) => log.error('uncaught exception', { err: errorMessage(e), stack: e.stack }));
+  process.on('unhandledRejection', (e) => log.error('unhandled rejection', { err: errorMessage(e) }));
+}

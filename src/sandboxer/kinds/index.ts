@@ -1,0 +1,18 @@
+// The registry of sandbox kinds: name → factory. A new kind registers itself here.
+import type { SandboxKind } from './types.js';
+import { RuncSandboxKind } from './runc/index.js';
+
+export type { SandboxKind, SandboxRecord, StartedSandbox } from './types.js';
+
+export interface KindDeps {
+  /** The sandboxer's state dir (kinds keep per-sandbox files below it). */
+  stateDir: string;
+}
+
+export const KINDS: Readonly<Record<string, (d: KindDeps) => SandboxKind>> = {
+  runc: () => new RuncSandboxKind(),
+};
+
+export function kindNames(): string[] {
+  return Object.keys(KINDS);
+}

@@ -1,0 +1,36 @@
+// What a sandbox kind offers the sandboxer (Kuasar's Sandboxer/Sandbox traits, reduced to
+// what the Controller API and the Task API need). A kind owns the thing that holds a pod
+// together (a pause process for runc, a VM for vmm); the sandboxer owns records, the
+// Controller API and the containers' lifecycle. Adding a kind = adding a folder here.
+import type { Spec } from '../../oci/types.js';
+
+export interface SandboxRecord {
+  id: string;
+  kind: string;
+  createdAt: string;          // ISO time
+  netnsPath: string;          // '' = the kind makes its own network namespace
+  annotations: Record<string, string>;
+  state: 'created' | 'ready' | 'stopped';
+  pid: number;                // the process that holds the sandbox (pause, VMM)
+  exitStatus?: number;
+  exitedAt?: string;
+  /** The kind's own persisted data (process start time, VM paths, ...). */
+  kindState: Record<string, unknown>;
+}
+
+export interface StartedSandbox {
+  pid: number;
+  kindState: Record<string, unknown>;
+}
+
+export interface SandboxKind {
+  readonly name: string;
+  /** Bring the sandbox up: its pid and what must be kept to find it again after a restart. */
+  start(sb: SandboxRecord, dir: string): Promise<StartedSandbox>;
+  /** Is the sandbox's holder process still the one we started (after a sandboxer restart)? */
+  alive(sb: SandboxRecord): Promise<boolean>;
+  /** Tear the holder down (its containers were already killed by the sandboxer). */
+  stop(sb: SandboxRecord, timeoutSecs: number): Promise<void>;
+  /** Adapt a container's OCI spec so the container joins the sandbox. */
+  joinSpec(sb: SandboxRecord, spec: Spec): void;
+}

@@ -1,0 +1,149 @@
+// Every sandbox the sandboxer owns: JSON records under <state>/sandboxes/<id>.json (written
+// atomically), the kind that runs each, and exit watching. The records are the truth after
+// a restart: recover() re-adopts live sandboxes and marks the others stopped.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { writeJsonAtomic, readJson } from '../common/fsutil.js';
+import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
+import type { Logger } from '../common/log.js';
+import { KINDS, type KindDeps, type SandboxKind, type SandboxRecord } from './kinds/index.js';
+
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+/** The holder of a runc sandbox has no exit notification we can wait on: poll its pid. */
+const POLL_MS = 1000;
+
+export interface CreateSandbox {
+  id: string;
+  kind: string;
+  netnsPath: string;
+  annotations: Record<string, string>;
+}
+
+export class Sandboxes {
+  private recs = new Map<string, SandboxRecord>();
+  private kinds = new Map<string, SandboxKind>();
+  private waiters = new Map<string, Array<() => void>>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly dir: string;
+
+  constructor(private readonly deps: KindDeps, private readonly log?: Logger) {
+    this.dir = path.join(deps.stateDir, 'sandboxes');
+    for (const [name, make] of Object.entries(KINDS)) this.kinds.set(name, make(deps));
+  }
+
+  private kind(name: string): SandboxKind {
+    const k = this.kinds.get(name);
+    if (!k) throw invalidArgument(`unknown sandbox kind "${name}" (have: ${[...this.kinds.keys()].join(', ')})`);
+    return k;
+  }
+
+  get(id: string): SandboxRecord {
+    const r = this.recs.get(id);
+    if (!r) throw notFound(`sandbox ${id} not found`);
+    return r;
+  }
+
+  find(id: string): SandboxRecord | undefined {
+    return this.recs.get(id);
+  }
+
+  private async save(r: SandboxRecord): Promise<void> {
+    await writeJsonAtomic(path.join(this.dir, `${r.id}.json`), r);
+  }
+
+  async recover(): Promise<void> {
+    await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
+    for (const name of await fs.readdir(this.dir)) {
+      if (!name.endsWith('.json')) continue;
+      const r = await readJson<SandboxRecord>(path.join(this.dir, name)).catch(() => null);
+      if (!r) continue;
+      this.recs.set(r.id, r);
+      if (r.state === 'ready' && !(await this.kind(r.kind).alive(r))) await this.markStopped(r, 255);
+    }
+    this.timer = setInterval(() => void this.poll(), POLL_MS);
+    this.timer.unref();
+  }
+
+  async create(c: CreateSandbox): Promise<SandboxRecord> {
+    if (!ID_RE.test(c.id)) throw invalidArgument(`invalid sandbox id "${c.id}"`);
+    if (this.recs.has(c.id)) throw alreadyExists(`sandbox ${c.id} already exists`);
+    this.kind(c.kind);
+    const r: SandboxRecord = {
+      id: c.id, kind: c.kind, createdAt: new Date().toISOString(), netnsPath: c.netnsPath,
+      annotations: c.annotations, state: 'created', pid: 0, kindState: {},
+    };
+    this.recs.set(r.id, r);
+    await this.save(r);
+    return r;
+  }
+
+  async start(id: string): Promise<SandboxRecord> {
+    const r = this.get(id);
+    if (r.state === 'ready') return r;
+    if (r.state === 'stopped') throw failedPrecondition(`sandbox ${id} is stopped`);
+    const started = await this.kind(r.kind).start(r, path.join(this.deps.stateDir, 'sandboxes'));
+    r.pid = started.pid;
+    r.kindState = started.kindState;
+    r.state = 'ready';
+    await this.save(r);
+    return r;
+  }
+
+  async stop(id: string, timeoutSecs: number): Promise<void> {
+    const r = this.get(id);
+    if (r.state !== 'ready') return;
+    await this.kind(r.kind).stop(r, timeoutSecs);
+    await this.markStopped(r, 137);
+  }
+
+  /** Resolves when the sandbox stopped. */
+  wait(id: string, signal?: AbortSignal): Promise<SandboxRecord> {
+    const r = this.get(id);
+    if (r.state === 'stopped') return Promise.resolve(r);
+    return new Promise((resolve) => {
+      const list = this.waiters.get(id) ?? [];
+      const done = () => resolve(this.recs.get(id) ?? r);
+      list.push(done);
+      this.waiters.set(id, list);
+      signal?.addEventListener('abort', () => {
+        const l = this.waiters.get(id);
+        if (l) this.waiters.set(id, l.filter((f) => f !== done));
+      }, { once: true });
+    });
+  }
+
+  async remove(id: string): Promise<void> {
+    const r = this.get(id);
+    if (r.state === 'ready') throw failedPrecondition(`sandbox ${id} is running: stop it first`);
+    this.recs.delete(id);
+    await fs.rm(path.join(this.dir, `${id}.json`), { force: true });
+  }
+
+  joinSpec(id: string, spec: Parameters<SandboxKind['joinSpec']>[1]): void {
+    const r = this.get(id);
+    if (r.state !== 'ready') throw failedPrecondition(`sandbox ${id} is not ready`);
+    this.kind(r.kind).joinSpec(r, spec);
+  }
+
+  private async markStopped(r: SandboxRecord, code: number): Promise<void> {
+    r.state = 'stopped';
+    r.exitStatus ??= code;
+    r.exitedAt ??= new Date().toISOString();
+    await this.save(r).catch((e: Error) => this.log?.warn('cannot save sandbox record', { id: r.id, err: e.message }));
+    for (const w of this.waiters.get(r.id) ?? []) w();
+    this.waiters.delete(r.id);
+  }
+
+  private async poll(): Promise<void> {
+    for (const r of this.recs.values()) {
+      if (r.state === 'ready' && !(await this.kind(r.kind).alive(r))) {
+        this.log?.info('sandbox holder exited', { id: r.id });
+        await this.markStopped(r, 137);
+      }
+    }
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}

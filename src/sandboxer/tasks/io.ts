@@ -1,0 +1,104 @@
+// containerd's side of a process' stdio: FIFO paths from CreateTaskRequest / ExecProcessRequest.
+// Output comes from conmon's attach socket (a StdioStream) and goes into the stdout/stderr
+// FIFOs; stdin goes from the stdin FIFO into the attach socket.
+// - Output FIFOs are opened O_RDWR: the open never blocks (containerd may not have its end
+//   open yet, or may be gone after a restart). We are their only writer, so closing our fd
+//   is containerd's EOF.
+// - stdin is opened O_RDONLY|O_NONBLOCK: containerd ends stdin by closing its write end
+//   (ctr run < file), or with CloseIO. Linux reports POLLHUP on a FIFO only once a writer
+//   came and went after our open, so a writer that has not opened yet is not an EOF.
+import { constants, openSync, promises as fs } from 'node:fs';
+import * as net from 'node:net';
+import type { StdioStream } from '../../runtime/types.js';
+
+/** Output queued for a FIFO nobody reads, per stream, before we start dropping it. */
+const MAX_QUEUED = 4 << 20;
+
+export interface FifoPaths {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+}
+
+export class FifoPump {
+  private out: net.Socket | null = null;
+  private err: net.Socket | null = null;
+  private in: net.Socket | null = null;
+  private stream: StdioStream | null = null;
+  private ended = false;
+  private endCbs: Array<() => void> = [];
+
+  private constructor(readonly paths: FifoPaths) {}
+
+  static async open(paths: FifoPaths): Promise<FifoPump> {
+    const p = new FifoPump(paths);
+    const open = async (file: string, readable: boolean): Promise<net.Socket | null> => {
+      if (!file) return null;
+      const st = await fs.stat(file).catch(() => null);
+      if (!st?.isFIFO()) return null; // file:// or a vanished FIFO: nothing to copy to
+      const fd = openSync(file, (readable ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK);
+      const s = new net.Socket({ fd, readable, writable: !readable });
+      s.on('error', () => s.destroy());
+      return s;
+    };
+    try {
+      p.out = await open(paths.stdout, false);
+      p.err = paths.stderr === paths.stdout ? p.out : await open(paths.stderr, false);
+      p.in = await open(paths.stdin, true);
+    } catch (e) {
+      p.close();
+      throw e;
+    }
+    return p;
+  }
+
+  /** Start copying between the FIFOs and a process' attach stream. */
+  connect(stream: StdioStream): void {
+    this.stream = stream;
+    stream.onOutput((s, d) => {
+      const dst = s === 2 ? (this.err ?? this.out) : this.out;
+      // nobody reading (containerd gone): drop rather than queue without bound; conmon's
+      // own log still has every byte
+      if (dst && !dst.destroyed && dst.writableLength < MAX_QUEUED) dst.write(d);
+    });
+    stream.onEnd(() => this.finish());
+    this.in?.on('data', (d: Buffer) => stream.write(d));
+    this.in?.on('end', () => this.closeStdin());
+  }
+
+  /** Resolves when the process' output ended (or after ms). */
+  async drained(ms: number): Promise<void> {
+    if (this.ended || !this.stream) return;
+    let t: NodeJS.Timeout | undefined;
+    await Promise.race([new Promise<void>((r) => this.endCbs.push(r)), new Promise<void>((r) => { t = setTimeout(r, ms); })]);
+    clearTimeout(t);
+  }
+
+  private finish(): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const cb of this.endCbs.splice(0)) cb();
+  }
+
+  /** containerd's CloseIO(stdin): the process reads EOF. */
+  closeStdin(): void {
+    this.in?.destroy();
+    this.in = null;
+    this.stream?.closeStdin();
+  }
+
+  /** Close everything: containerd reads EOF on stdout/stderr once written data drained. */
+  close(): void {
+    this.finish();
+    this.in?.destroy();
+    for (const s of [this.out, this.err]) if (s && !s.destroyed) s.end(() => s.destroy());
+    this.stream?.close();
+    this.in = this.out = this.err = null;
+  }
+}
+
+/** A FIFO-less way to hold nothing: for detached execs. */
+export function noStdio(p: FifoPaths): boolean {
+  return !p.stdin && !p.stdout && !p.stderr;
+}
+

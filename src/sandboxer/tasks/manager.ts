@@ -1,0 +1,356 @@
+// Every container (task) of every sandbox: lifecycle on top of RuncConmonRuntime (conmon +
+// runc, so exits and logs survive us), containerd's FIFOs pumped from conmon's attach
+// socket, exits from conmon's exit files, task events to containerd, and re-adoption of
+// every task from its record after a sandboxer restart.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { Process } from '../../oci/types.js';
+import type { RuncConmonRuntime } from '../../runtime/runc/runtime.js';
+import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { readJson } from '../../common/fsutil.js';
+import { SHIM_INFO_FILE, type ShimInfo } from '../admin.js';
+import type { Sandboxes } from '../sandboxes.js';
+import { TaskRecords, taskKey, type TaskRecord } from './records.js';
+import { FifoPump, noStdio, type FifoPaths } from './io.js';
+import { adaptSpec, readBundleSpec } from './spec.js';
+import { mountRootfs, unmountRootfs, type RootMount } from './mounts.js';
+import type { EventPublisher } from './events.js';
+import { SCHEMAS, ts, type EventInit, type EventKind } from './topics.js';
+
+/** How long an exit waits for the rest of the output (a grandchild may hold stdout). */
+const DRAIN_MS = 2000;
+const SANDBOX_ANNOTATIONS = ['io.kubernetes.cri.sandbox-id', 'io.tsula.sandbox-id'];
+
+export interface ExitInfo { pid: number; exitStatus: number; exitedAt: Date | null }
+
+export interface CreateTask extends FifoPaths {
+  id: string;
+  bundle: string;
+  rootfs: RootMount[];
+  terminal: boolean;
+}
+
+export interface ExecEntry {
+  execId: string;
+  dir: string;
+  process: Process;
+  paths: FifoPaths;
+  io: FifoPump | null;
+  pid: number;
+  status: 'created' | 'running' | 'stopped';
+  exitStatus: number;
+  exitedAt: Date | null;
+  waiters: Array<() => void>;
+}
+
+export class Task {
+  io: FifoPump | null = null;
+  waiters: Array<() => void> = [];
+  execs = new Map<string, ExecEntry>();
+  constructor(public rec: TaskRecord) {}
+}
+
+export class TaskManager {
+  private tasks = new Map<string, Task>();
+  private byKey = new Map<string, Task>();
+  private creating = new Set<string>();
+
+  constructor(
+    private readonly runtime: RuncConmonRuntime,
+    private readonly records: TaskRecords,
+    private readonly sandboxes: Sandboxes,
+    private readonly events: EventPublisher,
+    private readonly log?: Logger,
+  ) {}
+
+  get(id: string): Task {
+    const t = this.tasks.get(id);
+    if (!t) throw notFound(`task ${id} not found`);
+    return t;
+  }
+
+  find(id: string): Task | undefined {
+    return this.tasks.get(id);
+  }
+
+  list(): Task[] {
+    return [...this.tasks.values()];
+  }
+
+  exec(t: Task, execId: string): ExecEntry {
+    const e = t.execs.get(execId);
+    if (!e) throw notFound(`exec ${execId} of task ${t.rec.id} not found`);
+    return e;
+  }
+
+  private publish<K extends EventKind>(t: Task, topic: string, kind: K, msg: EventInit<K>): void {
+    this.events.publish(t.rec.eventsAddress, t.rec.namespace, topic, SCHEMAS[kind], msg);
+  }
+
+  async create(c: CreateTask): Promise<number> {
+    if (!c.id || c.id.includes('/') || c.id.includes('..') || c.id.length > 256) throw invalidArgument(`invalid task id "${c.id}"`);
+    if (!c.bundle || !path.isAbsolute(c.bundle)) throw invalidArgument(`task ${c.id}: bundle must be an absolute path`);
+    if (this.tasks.has(c.id) || this.creating.has(c.id)) throw alreadyExists(`task ${c.id} already exists`);
+    this.creating.add(c.id);
+    try {
+      return await this.doCreate(c);
+    } finally {
+      this.creating.delete(c.id);
+    }
+  }
+
+  private async doCreate(c: CreateTask): Promise<number> {
+    // left by containerd-shim-tsula-v2 `start`; absent when a sandbox client calls us directly
+    const info = await readJson<ShimInfo>(path.join(c.bundle, SHIM_INFO_FILE)).catch(() => null);
+    const reg = info?.id === c.id ? info : null;
+    const namespace = reg?.namespace || path.basename(path.dirname(c.bundle)) || 'default';
+    const spec = await readBundleSpec(c.bundle);
+    const key = taskKey(namespace, c.id);
+    const ann = spec.annotations ?? {};
+    const sandboxId = SANDBOX_ANNOTATIONS.map((k) => ann[k]).find((v) => v && this.sandboxes.find(v)) ?? '';
+    const rec: TaskRecord = {
+      id: c.id, key, namespace, bundle: c.bundle, dir: this.records.taskDir(key), sandboxId,
+      eventsAddress: reg?.eventsAddress ?? '', terminal: c.terminal,
+      stdin: c.stdin, stdout: c.stdout, stderr: c.stderr, rootfsMounted: false, pid: 0, status: 'created',
+    };
+    await fs.rm(rec.dir, { recursive: true, force: true });
+    await this.records.save(rec);
+    const t = new Task(rec);
+    try {
+      if (c.rootfs.length) {
+        await mountRootfs(c.rootfs, path.join(c.bundle, 'rootfs'));
+        rec.rootfsMounted = true;
+        await this.records.save(rec);
+      }
+      await adaptSpec(spec, c.bundle);
+      if (sandboxId) this.sandboxes.joinSpec(sandboxId, spec);
+      t.io = await FifoPump.open(c);
+      // stdinOnce: our attach connection going away (CloseIO) is the container's stdin EOF
+      rec.pid = await this.runtime.create({
+        id: key, bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'),
+        terminal: c.terminal, stdin: !!c.stdin, stdinOnce: true,
+      });
+      t.io.connect(await this.runtime.attach(key, rec.dir));
+      await this.records.save(rec);
+    } catch (e) {
+      t.io?.close();
+      await this.runtime.delete(key, rec.dir, true).catch(() => {});
+      if (rec.rootfsMounted) await unmountRootfs(path.join(c.bundle, 'rootfs'));
+      await this.records.remove(rec);
+      throw e;
+    }
+    this.tasks.set(c.id, t);
+    this.byKey.set(key, t);
+    this.publish(t, '/tasks/create', 'create', {
+      containerId: c.id, bundle: c.bundle, rootfs: c.rootfs,
+      io: { stdin: c.stdin, stdout: c.stdout, stderr: c.stderr, terminal: c.terminal }, pid: rec.pid,
+    });
+    return rec.pid;
+  }
+
+  async start(id: string, execId: string): Promise<number> {
+    const t = this.get(id);
+    if (execId) return this.startExec(t, this.exec(t, execId));
+    if (t.rec.status !== 'created') throw failedPrecondition(`task ${id} is ${t.rec.status}, not created`);
+    await this.runtime.start(t.rec.key);
+    // the exit may already have been seen (a `true` that ends at once)
+    if (t.rec.status === 'created') t.rec.status = 'running';
+    await this.records.save(t.rec);
+    this.publish(t, '/tasks/start', 'start', { containerId: id, pid: t.rec.pid });
+    return t.rec.pid;
+  }
+
+  async addExec(id: string, execId: string, process: Process, paths: FifoPaths): Promise<void> {
+    const t = this.get(id);
+    if (!execId || execId.includes('/')) throw invalidArgument(`invalid exec id "${execId}"`);
+    if (t.execs.has(execId)) throw alreadyExists(`exec ${execId} of task ${id} already exists`);
+    if (t.rec.status === 'stopped') throw failedPrecondition(`task ${id} is stopped`);
+    const dir = path.join(t.rec.dir, 'execs', createHash('sha256').update(execId).digest('hex').slice(0, 16));
+    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    t.execs.set(execId, {
+      execId, dir, process, paths, io: null, pid: 0, status: 'created', exitStatus: 0, exitedAt: null, waiters: [],
+    });
+    this.publish(t, '/tasks/exec-added', 'execAdded', { containerId: id, execId });
+  }
+
+  private async startExec(t: Task, e: ExecEntry): Promise<number> {
+    if (e.status !== 'created') throw failedPrecondition(`exec ${e.execId} is ${e.status}`);
+    if (t.rec.status !== 'running') throw failedPrecondition(`task ${t.rec.id} is ${t.rec.status}, not running`);
+    const attach = !noStdio(e.paths);
+    e.io = attach ? await FifoPump.open(e.paths) : null;
+    e.status = 'running';
+    try {
+      const h = await this.runtime.exec({
+        containerId: t.rec.key, execId: e.execId, dir: e.dir, process: e.process, attach, stdin: !!e.paths.stdin,
+      });
+      e.pid = h.pid;
+      if (h.stdio) e.io?.connect(h.stdio);
+      void h.exited.then(async (code) => {
+        await e.io?.drained(DRAIN_MS);
+        e.io?.close();
+        e.status = 'stopped';
+        e.exitStatus = code;
+        e.exitedAt = new Date();
+        for (const w of e.waiters.splice(0)) w();
+        this.publish(t, '/tasks/exit', 'exit', { containerId: t.rec.id, id: e.execId, pid: e.pid, exitStatus: code, exitedAt: ts(e.exitedAt) });
+      });
+    } catch (err) {
+      e.io?.close();
+      e.status = 'created';
+      throw err;
+    }
+    this.publish(t, '/tasks/exec-started', 'execStarted', { containerId: t.rec.id, execId: e.execId, pid: e.pid });
+    return e.pid;
+  }
+
+  async kill(id: string, execId: string, signal: number, all: boolean): Promise<void> {
+    const t = this.get(id);
+    if (execId) {
+      const e = this.exec(t, execId);
+      if (e.status !== 'running') throw notFound(`process ${execId} already finished`);
+      try { process.kill(e.pid, signal); } catch (err) { throw notFound(`process ${execId}: ${errorMessage(err)}`); }
+      return;
+    }
+    if (t.rec.status === 'stopped') throw notFound(`process already finished`);
+    await this.runtime.kill(t.rec.key, String(signal), all);
+  }
+
+  async pids(t: Task): Promise<number[]> {
+    return this.runtime.pids(t.rec.key);
+  }
+
+  /** A resize that races the process' exit (ctr resizes right after Start) is a no-op. */
+  async resize(id: string, execId: string, height: number, width: number): Promise<void> {
+    const t = this.get(id);
+    const e = execId ? this.exec(t, execId) : null;
+    try {
+      if (e) await this.runtime.resizeExec(e.dir, height, width);
+      else await this.runtime.resize(t.rec.key, t.rec.dir, height, width);
+    } catch (err) {
+      if ((e ? e.status : t.rec.status) === 'running' && await this.runtime.monitorAlive(t.rec.key, t.rec.dir)) throw err;
+    }
+  }
+
+  async pause(id: string, pause: boolean): Promise<void> {
+    const t = this.get(id);
+    if (pause) await this.runtime.pause(t.rec.key); else await this.runtime.resume(t.rec.key);
+    if (t.rec.status !== 'stopped') {
+      t.rec.status = pause ? 'paused' : 'running';
+      await this.records.save(t.rec);
+    }
+  }
+
+  /** Resolves once the process exited. */
+  async wait(id: string, execId: string): Promise<ExitInfo> {
+    const t = this.get(id);
+    if (execId) {
+      const e = this.exec(t, execId);
+      if (e.status !== 'stopped') await new Promise<void>((r) => e.waiters.push(r));
+      return { pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt };
+    }
+    if (t.rec.status !== 'stopped') await new Promise<void>((r) => t.waiters.push(r));
+    return exitOf(t.rec);
+  }
+
+  async delete(id: string, execId: string): Promise<ExitInfo> {
+    const t = this.get(id);
+    if (execId) {
+      const e = this.exec(t, execId);
+      if (e.status === 'running') throw failedPrecondition(`exec ${execId} is still running`);
+      t.execs.delete(execId);
+      await fs.rm(e.dir, { recursive: true, force: true });
+      return { pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt };
+    }
+    if (t.rec.status === 'running' || t.rec.status === 'paused') throw failedPrecondition(`cannot delete ${t.rec.status} task ${id}`);
+    return this.remove(t);
+  }
+
+  /** Forget a task for good: its runc state, conmon files, rootfs mount and record. */
+  private async remove(t: Task): Promise<ExitInfo> {
+    const r = t.rec;
+    t.io?.close();
+    for (const e of t.execs.values()) e.io?.close();
+    await this.runtime.delete(r.key, r.dir, true);
+    if (r.rootfsMounted) await unmountRootfs(path.join(r.bundle, 'rootfs'));
+    if (r.status !== 'stopped') {
+      r.status = 'stopped';
+      r.exitStatus = 137;
+      r.exitedAt = new Date().toISOString();
+    }
+    this.tasks.delete(r.id);
+    this.byKey.delete(r.key);
+    await this.records.remove(r);
+    for (const w of t.waiters.splice(0)) w();
+    const x = exitOf(r);
+    this.publish(t, '/tasks/delete', 'delete', { containerId: r.id, id: r.id, pid: r.pid, exitStatus: x.exitStatus, exitedAt: ts(x.exitedAt) });
+    return x;
+  }
+
+  /**
+   * The shim's `delete` action (containerd's cleanup after a lost connection): kill and
+   * forget the task if we still have it; null when we don't know it.
+   */
+  async cleanup(id: string, bundle: string): Promise<ExitInfo | null> {
+    const t = this.tasks.get(id);
+    if (!t || (bundle && t.rec.bundle !== bundle)) return null;
+    if (t.rec.status !== 'stopped') {
+      // a frozen process can't die: thaw it first
+      if (t.rec.status === 'paused') await this.runtime.resume(t.rec.key).catch(() => {});
+      await this.runtime.kill(t.rec.key, 'KILL', true).catch(() => {});
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.wait(id, ''), new Promise((r) => { timer = setTimeout(r, 5000); })]);
+      clearTimeout(timer);
+    }
+    return this.remove(t);
+  }
+
+  private async onExit(key: string, code: number, at: Date): Promise<void> {
+    const t = this.byKey.get(key);
+    if (!t || t.rec.status === 'stopped') return;
+    await t.io?.drained(DRAIN_MS);
+    t.io?.close();
+    t.rec.status = 'stopped';
+    t.rec.exitStatus = code;
+    t.rec.exitedAt = at.toISOString();
+    await this.records.save(t.rec).catch((e: Error) => this.log?.warn('cannot save task record', { id: t.rec.id, err: e.message }));
+    for (const w of t.waiters.splice(0)) w();
+    this.publish(t, '/tasks/exit', 'exit', { containerId: t.rec.id, id: t.rec.id, pid: t.rec.pid, exitStatus: code, exitedAt: ts(at) });
+  }
+
+  /** Re-adopt every task from its record; exits that happened while we were down arrive now. */
+  async recover(): Promise<void> {
+    for (const rec of await this.records.list()) {
+      const t = new Task(rec);
+      this.tasks.set(rec.id, t);
+      this.byKey.set(rec.key, t);
+      if (rec.status === 'stopped') continue;
+      if (rec.pid > 0 && await this.runtime.monitorAlive(rec.key, rec.dir)) {
+        try {
+          t.io = await FifoPump.open(rec);
+          t.io.connect(await this.runtime.attach(rec.key, rec.dir));
+        } catch (e) {
+          this.log?.warn('cannot reattach task stdio', { id: rec.id, err: errorMessage(e) });
+        }
+      } else if (!(await this.runtime.exitStatus(rec.key))) {
+        // the monitor died without an exit file: nobody knows the code
+        await this.onExit(rec.key, 255, new Date());
+      }
+    }
+    await this.runtime.watchExits((key, code, at) => void this.onExit(key, code, at));
+  }
+
+  close(): void {
+    this.runtime.close();
+    for (const t of this.tasks.values()) {
+      // drop our ends only: conmon keeps the containers and their exits
+      t.io?.close();
+      for (const e of t.execs.values()) e.io?.close();
+    }
+  }
+}
+
+function exitOf(r: TaskRecord): ExitInfo {
+  return { pid: r.pid, exitStatus: r.exitStatus ?? 0, exitedAt: r.exitedAt ? new Date(r.exitedAt) : null };
+}

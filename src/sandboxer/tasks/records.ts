@@ -1,0 +1,57 @@
+// A container (task) as the sandboxer keeps it across its own restarts:
+// <state>/tasks/<key>/task.json next to the runc bundle conmon uses (config.json, attach,
+// ctl, conmon.pid). key = sha256(namespace/id): ids from different containerd namespaces
+// can't collide in runc's state, and conmon's exit watcher wants 64 hex digits.
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
+
+export interface TaskRecord {
+  id: string;              // containerd's container id
+  key: string;             // runc / conmon id
+  namespace: string;
+  bundle: string;          // containerd's bundle (config.json, rootfs)
+  dir: string;             // our runc bundle
+  sandboxId: string;       // '' = standalone (its own namespaces, as the spec says)
+  eventsAddress: string;   // containerd's TTRPC_ADDRESS ('' = publish nothing)
+  terminal: boolean;
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  rootfsMounted: boolean;  // we mounted CreateTaskRequest.rootfs on <bundle>/rootfs
+  pid: number;
+  status: 'created' | 'running' | 'paused' | 'stopped';
+  exitStatus?: number;
+  exitedAt?: string;
+}
+
+export function taskKey(namespace: string, id: string): string {
+  return createHash('sha256').update(`${namespace}/${id}`).digest('hex');
+}
+
+export class TaskRecords {
+  constructor(readonly dir: string) {}
+
+  taskDir(key: string): string {
+    return path.join(this.dir, key);
+  }
+
+  async save(r: TaskRecord): Promise<void> {
+    await fs.mkdir(r.dir, { recursive: true, mode: 0o700 });
+    await writeJsonAtomic(path.join(r.dir, 'task.json'), r);
+  }
+
+  async list(): Promise<TaskRecord[]> {
+    const out: TaskRecord[] = [];
+    for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
+      const r = await readJson<TaskRecord>(path.join(this.dir, name, 'task.json')).catch(() => null);
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  async remove(r: TaskRecord): Promise<void> {
+    await fs.rm(r.dir, { recursive: true, force: true });
+  }
+}

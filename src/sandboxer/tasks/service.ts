@@ -1,0 +1,85 @@
+// containerd.task.v2.Task over ttrpc for every task of every sandbox: protobuf in and out,
+// the work is TaskManager's. Errors are TsulaErrors; the ttrpc server maps them to codes.
+import type { GenService } from '@bufbuild/protobuf/codegenv2';
+import { Task as TaskService } from '../../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
+import { Status } from '../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
+import type { ServiceImpl } from '../../ttrpc/server.js';
+import type { Process } from '../../oci/types.js';
+import { invalidArgument, unimplemented } from '../../common/errors.js';
+import type { TaskManager } from './manager.js';
+import { ts } from './topics.js';
+
+type TaskMethods = typeof TaskService extends GenService<infer S> ? S : never;
+
+const STATUS = { created: Status.CREATED, running: Status.RUNNING, paused: Status.PAUSED, stopped: Status.STOPPED } as const;
+
+export { TaskService };
+
+export function taskService(m: TaskManager): ServiceImpl<TaskMethods> {
+  return {
+    create: async (r) => ({
+      pid: await m.create({
+        id: r.id, bundle: r.bundle, terminal: r.terminal, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr,
+        rootfs: r.rootfs.map((x) => ({ type: x.type, source: x.source, options: x.options })),
+      }),
+    }),
+    start: async (r) => ({ pid: await m.start(r.id, r.execId) }),
+    delete: async (r) => {
+      const x = await m.delete(r.id, r.execId);
+      return { pid: x.pid, exitStatus: x.exitStatus, exitedAt: ts(x.exitedAt) };
+    },
+    state: (r) => {
+      const t = m.get(r.id);
+      if (r.execId) {
+        const e = m.exec(t, r.execId);
+        return {
+          id: r.execId, execId: r.execId, bundle: t.rec.bundle, pid: e.pid, status: STATUS[e.status],
+          stdin: e.paths.stdin, stdout: e.paths.stdout, stderr: e.paths.stderr, terminal: !!e.process.terminal,
+          exitStatus: e.exitStatus, exitedAt: ts(e.exitedAt),
+        };
+      }
+      const c = t.rec;
+      return {
+        id: c.id, bundle: c.bundle, pid: c.pid, status: STATUS[c.status], stdin: c.stdin, stdout: c.stdout,
+        stderr: c.stderr, terminal: c.terminal, exitStatus: c.exitStatus ?? 0, exitedAt: ts(c.exitedAt ? new Date(c.exitedAt) : null),
+      };
+    },
+    pids: async (r) => {
+      const t = m.get(r.id);
+      const pids = t.rec.status === 'stopped' ? [] : await m.pids(t);
+      return { processes: pids.map((pid) => ({ pid })) };
+    },
+    kill: async (r) => { await m.kill(r.id, r.execId, r.signal, r.all); return {}; },
+    exec: async (r) => {
+      let process: Process;
+      try {
+        process = JSON.parse(Buffer.from(r.spec?.value ?? new Uint8Array()).toString('utf8')) as Process;
+      } catch (e) {
+        throw invalidArgument(`exec ${r.execId}: the process spec is not JSON: ${(e as Error).message}`);
+      }
+      if (!Array.isArray(process?.args) || !process.args.length) throw invalidArgument(`exec ${r.execId}: the process has no args`);
+      process.terminal = r.terminal;
+      await m.addExec(r.id, r.execId, process, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr });
+      return {};
+    },
+    resizePty: async (r) => { await m.resize(r.id, r.execId, r.height, r.width); return {}; },
+    closeIO: (r) => {
+      const t = m.get(r.id);
+      if (r.stdin) (r.execId ? m.exec(t, r.execId).io : t.io)?.closeStdin();
+      return {};
+    },
+    wait: async (r) => {
+      const x = await m.wait(r.id, r.execId);
+      return { exitStatus: x.exitStatus, exitedAt: ts(x.exitedAt) };
+    },
+    // containerd calls Connect right after `start`, before Create: an unknown id is fine
+    connect: (r) => ({ shimPid: process.pid, taskPid: m.find(r.id)?.rec.pid ?? 0, version: '2' }),
+    // one sandboxer serves every task: a task's Shutdown must not end the daemon
+    shutdown: () => ({}),
+    pause: async (r) => { await m.pause(r.id, true); return {}; },
+    resume: async (r) => { await m.pause(r.id, false); return {}; },
+    stats: () => { throw unimplemented('Stats is not implemented by tsula-sandboxer'); },
+    update: () => { throw unimplemented('Update is not implemented by tsula-sandboxer'); },
+    checkpoint: () => { throw unimplemented('Checkpoint is not implemented by tsula-sandboxer'); },
+  };
+}

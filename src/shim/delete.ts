@@ -1,0 +1,49 @@
+// containerd-shim-tsula-v2 `delete`: containerd cleans up after a task whose connection it
+// lost (and after every normal removal). Ask the sandboxer to kill and forget the task; if
+// the sandboxer is gone, do what containerd-shim-runc-v2 does (runc delete --force in the
+// sandboxer's runc root, unmount the rootfs). stdout: a bare DeleteResponse.
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { create, toBinary } from '@bufbuild/protobuf';
+import { timestampFromDate } from '@bufbuild/protobuf/wkt';
+import { DeleteResponseSchema } from '../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
+import { TtrpcClient } from '../ttrpc/client.js';
+import { ADMIN_SERVICE, decodeJson, encodeJson, type CleanupResponse } from '../sandboxer/admin.js';
+import { taskKey } from '../sandboxer/tasks/records.js';
+import { canConnect, config, type Args } from './main.js';
+
+const execFileP = promisify(execFile);
+
+export async function del(a: Args): Promise<void> {
+  const c = config();
+  const bundle = a.bundle || process.cwd();
+  let res: CleanupResponse | null = null;
+  if (await canConnect(c.taskSock)) {
+    const client = await TtrpcClient.connect(c.taskSock, { timeoutMs: 5000 }).catch(() => null);
+    if (client) {
+      try {
+        res = decodeJson<CleanupResponse>(await client.callRaw(ADMIN_SERVICE, 'Cleanup',
+          encodeJson({ id: a.id, namespace: a.namespace, bundle }), { timeoutMs: 30_000 }));
+      } catch { /* clean up ourselves */ } finally {
+        client.close();
+      }
+    }
+  }
+  if (!res) {
+    const key = taskKey(a.namespace, a.id);
+    const root = `--root=${path.join(c.state, 'runc', 'root')}`;
+    await execFileP('runc', [root, 'resume', key]).catch(() => {}); // a frozen task can't die
+    await execFileP('runc', [root, 'delete', '--force', key]).catch(() => {});
+    await execFileP('umount', [path.join(bundle, 'rootfs')]).catch(() => {});
+    // containerd forgets the task now: so must the sandboxer's state, or its next start
+    // would re-adopt a task nobody will ever delete
+    await fs.rm(path.join(c.state, 'tasks', key), { recursive: true, force: true });
+    await fs.rm(path.join(c.state, 'runc', 'exits', key), { force: true });
+    res = { known: false, pid: 0, exitStatus: 137, exitedAt: Date.now() };
+  }
+  process.stdout.write(toBinary(DeleteResponseSchema, create(DeleteResponseSchema, {
+    pid: res.pid, exitStatus: res.exitStatus, exitedAt: timestampFromDate(new Date(res.exitedAt || Date.now())),
+  })));
+}

@@ -1,0 +1,175 @@
+// A private containerd 1.6 (own root, state, sockets; CRI disabled) with tsula's bin/ on
+// PATH, and a private tsula-sandboxer found through TSULA_SANDBOXER_STATE/_ADDRESS, which
+// containerd passes on to containerd-shim-tsula-v2 (shims inherit containerd's env).
+// destroy() kills every process and unmounts everything under the test's dir.
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { promises as fs, existsSync, openSync, closeSync } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { ROOT, IMAGES, sleep, type RunResult } from './daemon.js';
+
+const execFileP = promisify(execFile);
+export const SANDBOXER = path.join(ROOT, 'build/tsula-sandboxer.mjs');
+
+/** Short dirs: socket paths must stay under 106 bytes. */
+export async function shortTempDir(prefix: string): Promise<string> {
+  return fs.mkdtemp(path.join('/tmp', prefix));
+}
+
+export function sandboxerEnv(dir: string): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    // <dir>/bin: containerd-shim-tsulafast-v2 → bin/containerd-shim-tsula-v2-fast
+    PATH: [path.join(dir, 'bin'), path.join(ROOT, 'bin'), '/usr/local/sbin', '/usr/sbin', '/sbin', process.env.PATH ?? '/usr/bin:/bin'].join(':'),
+    TSULA_SANDBOXER_STATE: path.join(dir, 'sb'),
+    TSULA_SANDBOXER_ADDRESS: path.join(dir, 'sb.sock'),
+  };
+}
+
+export class TestContainerd {
+  proc: ChildProcess | null = null;
+  readonly sock: string;
+  readonly env: NodeJS.ProcessEnv;
+  readonly sbState: string;
+
+  private constructor(readonly dir: string) {
+    this.sock = path.join(dir, 'c.sock');
+    this.env = sandboxerEnv(dir);
+    this.sbState = path.join(dir, 'sb');
+  }
+
+  /** Stop containerd (SIGTERM) and start it again on the same root/state: shims stay. */
+  async restart(): Promise<void> {
+    const p = this.proc;
+    if (p && p.exitCode === null) {
+      const exited = new Promise((r) => p.once('exit', r));
+      p.kill('SIGTERM');
+      await exited;
+    }
+    await this.spawn();
+    await this.ctr(['version']);
+  }
+
+  private async spawn(): Promise<void> {
+    await fs.rm(this.sock, { force: true });
+    const log = openSync(path.join(this.dir, 'containerd.log'), 'a');
+    this.proc = spawn('containerd', ['--config', path.join(this.dir, 'config.toml')], { stdio: ['ignore', log, log], env: this.env, detached: true });
+    closeSync(log);
+    for (let i = 0; i < 200 && !existsSync(this.sock); i++) await sleep(50);
+    if (!existsSync(this.sock)) throw new Error(`containerd did not come up: ${await this.log()}`);
+  }
+
+  static async start(): Promise<TestContainerd> {
+    const c = new TestContainerd(await shortTempDir('tsc-'));
+    await fs.mkdir(path.join(c.dir, 'bin'));
+    await fs.symlink(path.join(ROOT, 'bin/containerd-shim-tsula-v2-fast'), path.join(c.dir, 'bin/containerd-shim-tsulafast-v2'));
+    await fs.writeFile(path.join(c.dir, 'config.toml'), [
+      'version = 2',
+      `root = "${c.dir}/root"`,
+      `state = "${c.dir}/state"`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+      '[grpc]', `  address = "${c.sock}"`,
+      '[ttrpc]', `  address = "${c.sock}.ttrpc"`,
+      '[debug]', '  level = "debug"', '',
+    ].join('\n'));
+    await c.spawn();
+    return c;
+  }
+
+  log(): Promise<string> {
+    return fs.readFile(path.join(this.dir, 'containerd.log'), 'utf8').catch(() => '');
+  }
+
+  sandboxerLog(): Promise<string> {
+    return fs.readFile(path.join(this.sbState, 'sandboxer.log'), 'utf8').catch(() => '');
+  }
+
+  ctr(args: string[], o: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+    return new Promise((resolve) => {
+      const p = spawn('ctr', ['-a', this.sock, '-n', 'tsula', ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d) => { stdout += d; });
+      p.stderr.on('data', (d) => { stderr += d; });
+      const t = setTimeout(() => p.kill('SIGKILL'), o.timeoutMs ?? 60_000);
+      p.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
+      p.stdin.end(o.input ?? '');
+    });
+  }
+
+  async ok(args: string[]): Promise<string> {
+    const r = await this.ctr(args);
+    if (r.code !== 0) throw new Error(`ctr ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    return r.stdout;
+  }
+
+  async importBusybox(): Promise<void> {
+    await this.ok(['images', 'import', path.join(IMAGES, 'busybox.tar')]);
+  }
+
+  async sandboxerPid(): Promise<number> {
+    return Number.parseInt(await fs.readFile(path.join(this.sbState, 'sandboxer.pid'), 'utf8').catch(() => '0'), 10) || 0;
+  }
+
+  async destroy(): Promise<void> {
+    if (this.proc && this.proc.exitCode === null) {
+      const exited = new Promise((r) => this.proc!.once('exit', r));
+      this.proc.kill('SIGKILL');
+      await Promise.race([exited, sleep(5000)]);
+    }
+    await killSandboxerLeftovers(this.dir);
+    await fs.rm(this.dir, { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+/**
+ * Everything a sandboxer under dir may have left: the sandboxer itself, its conmons, the
+ * containers in its runc root, sandbox holders, the shims containerd started, mounts.
+ */
+export async function killSandboxerLeftovers(dir: string): Promise<void> {
+  const sbDirs = [path.join(dir, 'sb'), dir];
+  for (const pid of await fs.readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(dir)) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+  }
+  for (const sb of sbDirs) {
+    const root = path.join(sb, 'runc', 'root');
+    const list = await execFileP('runc', ['--root', root, 'list', '-q']).then((r) => r.stdout.split('\n').filter(Boolean), () => [] as string[]);
+    for (const id of list) {
+      // a paused (frozen) container can't be killed
+      await execFileP('runc', ['--root', root, 'resume', id]).catch(() => {});
+      await execFileP('runc', ['--root', root, 'delete', '--force', id]).catch(() => {});
+    }
+    // sandbox holders (`sleep infinity` in their own namespaces) are named by their records
+    for (const f of await fs.readdir(path.join(sb, 'sandboxes')).catch(() => [] as string[])) {
+      const rec = JSON.parse(await fs.readFile(path.join(sb, 'sandboxes', f), 'utf8').catch(() => '{}')) as { pid?: number };
+      const cmd = rec.pid ? await fs.readFile(`/proc/${rec.pid}/cmdline`, 'utf8').catch(() => '') : '';
+      if (cmd.startsWith('sleep')) { try { process.kill(rec.pid!, 'SIGKILL'); } catch { /* gone */ } }
+    }
+  }
+  const mounts = (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(dir));
+  for (const m of mounts.reverse()) await execFileP('umount', ['-l', m]).catch(() => {});
+}
+
+/** Node processes whose argv names dir (the sandboxer; never a per-container one). */
+export async function nodeProcessesUnder(dir: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const pid of await fs.readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const cmd = (await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (path.basename(cmd[0] ?? '') === 'node' && cmd.join(' ').includes(dir)) out.push(Number(pid));
+  }
+  return out;
+}
+
+/** Processes whose argv names dir and whose program is name. */
+export async function processesNamed(name: string, dir: string): Promise<number[]> {
+  const out: number[] = [];
+  for (const pid of await fs.readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid)) continue;
+    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (path.basename(cmd.split('\0')[0]) === name && cmd.includes(dir)) out.push(Number(pid));
+  }
+  return out;
+}

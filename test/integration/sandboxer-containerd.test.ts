@@ -1,0 +1,156 @@
+// Stock containerd 1.6 driving tsula through containerd-shim-tsula-v2: every container of
+// every `ctr run` is served by one tsula-sandboxer process (conmon + runc underneath).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { promises as fs, existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { TestContainerd, nodeProcessesUnder, processesNamed } from '../helpers/containerd.js';
+import { waitFor } from '../helpers/daemon.js';
+
+const RT = ['--runtime', 'io.containerd.tsula.v2'];
+const IMAGE = 'docker.io/library/busybox:latest';
+const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync('/usr/bin/containerd') ? 'containerd not installed' : false;
+
+let c: TestContainerd;
+
+before(async () => {
+  if (skip) return;
+  c = await TestContainerd.start();
+  await c.importBusybox();
+});
+
+after(async () => {
+  if (c) await c.destroy();
+});
+
+async function taskList(): Promise<Map<string, string>> {
+  const out = await c.ok(['task', 'ls']);
+  return new Map(out.split('\n').slice(1).filter(Boolean).map((l) => { const f = l.trim().split(/\s+/); return [f[0], f[2]]; }));
+}
+
+test('ctr run --rm: output, stderr and the exit code come through', { skip }, async () => {
+  const r = await c.ctr(['run', '--rm', ...RT, IMAGE, 'rm1', 'sh', '-c', 'echo hello; echo oops >&2; exit 3']);
+  assert.equal(r.code, 3, `ctr: ${r.stderr}\n${await c.sandboxerLog()}`);
+  assert.equal(r.stdout, 'hello\n');
+  assert.match(r.stderr, /oops/);
+});
+
+test('ctr run --rm leaves nothing behind: no task, no conmon, no mounts, no records', { skip }, async () => {
+  const r = await c.ctr(['run', '--rm', ...RT, IMAGE, 'rm2', 'true']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await taskList()).has('rm2'), false);
+  assert.equal((await c.ctr(['containers', 'info', 'rm2'])).code !== 0, true);
+  await waitFor(async () => (await processesNamed('conmon', c.dir)).length === 0, 10_000, 'conmons to exit');
+  const mounts = (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.includes(path.join(c.dir, 'state')));
+  assert.deepEqual(mounts, []);
+  assert.deepEqual(await fs.readdir(path.join(c.sbState, 'tasks')), []);
+});
+
+test('run -d, task ls, exec with output and exit code, pause/resume, kill, delete', { skip }, async () => {
+  await c.ok(['run', '-d', ...RT, IMAGE, 'd1', 'sleep', '1000']);
+  assert.equal((await taskList()).get('d1'), 'RUNNING');
+  const ex = await c.ctr(['task', 'exec', '--exec-id', 'x1', 'd1', 'sh', '-c', 'echo from-exec; exit 5']);
+  assert.equal(ex.code, 5, ex.stderr);
+  assert.equal(ex.stdout, 'from-exec\n');
+  await c.ok(['task', 'pause', 'd1']);
+  assert.equal((await taskList()).get('d1'), 'PAUSED');
+  await c.ok(['task', 'resume', 'd1']);
+  assert.equal((await taskList()).get('d1'), 'RUNNING');
+  // sleep is pid 1 of its pid namespace: SIGTERM has no handler there, SIGKILL does it
+  await c.ok(['task', 'kill', '-s', 'SIGKILL', 'd1']);
+  await waitFor(async () => (await taskList()).get('d1') === 'STOPPED', 10_000, 'd1 to stop');
+  await c.ok(['task', 'delete', 'd1']);
+  await c.ok(['containers', 'delete', 'd1']);
+  assert.equal((await taskList()).has('d1'), false);
+});
+
+test('twenty running containers are served by one sandboxer and no other Node.js process', { skip, timeout: 180_000 }, async () => {
+  const ids = Array.from({ length: 20 }, (_, i) => `m${i}`);
+  for (const id of ids) await c.ok(['run', '-d', ...RT, IMAGE, id, 'sleep', '1000']);
+  const tasks = await taskList();
+  for (const id of ids) assert.equal(tasks.get(id), 'RUNNING');
+  const pid = await c.sandboxerPid();
+  assert.ok(pid > 0);
+  assert.deepEqual(await nodeProcessesUnder(c.dir), [pid]);
+  assert.equal((await processesNamed('conmon', c.dir)).length, ids.length);
+  await Promise.all(ids.map(async (id) => {
+    await c.ok(['task', 'kill', '-s', 'SIGKILL', id]);
+    await waitFor(async () => (await taskList()).get(id) === 'STOPPED', 20_000, `${id} to stop`);
+    await c.ok(['task', 'delete', id]);
+    await c.ok(['containers', 'delete', id]);
+  }));
+  assert.equal(await c.sandboxerPid(), pid);
+  await waitFor(async () => (await processesNamed('conmon', c.dir)).length === 0, 10_000, 'conmons to exit');
+});
+
+test('the sh fast path of the launcher (containerd-shim-tsula-v2-fast) reaches the same sandboxer', { skip }, async () => {
+  const fast = ['--runtime', 'io.containerd.tsulafast.v2'];
+  await c.ok(['run', '--rm', ...RT, IMAGE, 'warm', 'true']); // the sandboxer runs
+  const pid = await c.sandboxerPid();
+  const r = await c.ctr(['run', '--rm', ...fast, IMAGE, 'f1', 'sh', '-c', 'echo fast; exit 2']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, 'fast\n');
+  await c.ok(['run', '-d', ...fast, IMAGE, 'f2', 'sleep', '1000']);
+  const ex = await c.ctr(['task', 'exec', '--exec-id', 'x', 'f2', 'echo', 'in-f2']);
+  assert.equal(ex.stdout, 'in-f2\n', ex.stderr);
+  await c.ok(['task', 'kill', '-s', 'SIGKILL', 'f2']);
+  await waitFor(async () => (await taskList()).get('f2') === 'STOPPED', 10_000, 'f2 to stop');
+  await c.ok(['task', 'delete', 'f2']);
+  await c.ok(['containers', 'delete', 'f2']);
+  assert.equal(await c.sandboxerPid(), pid);
+  assert.deepEqual(await fs.readdir(path.join(c.sbState, 'tasks')), []);
+});
+
+test('stdin: what ctr reads reaches the container, and its EOF too', { skip }, async () => {
+  const r = await c.ctr(['run', '--rm', ...RT, IMAGE, 'in1', 'sh', '-c', 'cat; echo done'], { input: 'line1\nline2\n' });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'line1\nline2\ndone\n');
+});
+
+test('task events reach containerd in order: create, start, exec-added, exec-started, exit, delete', { skip }, async () => {
+  const ev = spawn('ctr', ['-a', c.sock, '-n', 'tsula', 'events'], { env: c.env, stdio: ['ignore', 'pipe', 'ignore'] });
+  let text = '';
+  ev.stdout.on('data', (d) => { text += d; });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    await c.ok(['run', '-d', ...RT, IMAGE, 'ev1', 'sleep', '1000']);
+    await c.ok(['task', 'exec', '--exec-id', 'x9', 'ev1', 'true']);
+    await c.ok(['task', 'kill', '-s', 'SIGKILL', 'ev1']);
+    await waitFor(async () => (await taskList()).get('ev1') === 'STOPPED', 10_000, 'ev1 to stop');
+    await c.ok(['task', 'delete', 'ev1']);
+    await c.ok(['containers', 'delete', 'ev1']);
+    await waitFor(async () => text.includes('/containers/delete'), 10_000, 'the events');
+  } finally {
+    ev.kill();
+  }
+  const topics = text.split('\n').map((l) => /\s(\/tasks\/[a-z-]+)\s/.exec(l)?.[1]).filter(Boolean);
+  assert.deepEqual(topics, ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit', '/tasks/exit', '/tasks/delete']);
+  assert.match(text, /\/tasks\/exit \{"container_id":"ev1","id":"ev1","pid":\d+,"exit_status":137/);
+});
+
+test('containerd restarts: it finds its task on the sandboxer again, and the exit code', { skip }, async () => {
+  await c.ok(['run', '-d', ...RT, IMAGE, 'cr1', 'sh', '-c', 'sleep 3; exit 9']);
+  await c.restart();
+  assert.equal((await taskList()).get('cr1'), 'RUNNING');
+  await waitFor(async () => (await taskList()).get('cr1') === 'STOPPED', 15_000, 'cr1 to exit');
+  const r = await c.ctr(['task', 'delete', 'cr1']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /exit code 9/);
+  await c.ok(['containers', 'delete', 'cr1']);
+});
+
+test('the sandboxer killed under containerd: containerd cleans the task up as after a dead shim; the next run starts a new sandboxer', { skip }, async () => {
+  // through the sh launcher: its `delete` must hand this one (a record remains) to Node
+  await c.ok(['run', '-d', '--runtime', 'io.containerd.tsulafast.v2', IMAGE, 'k1', 'sleep', '1000']);
+  const pid = await c.sandboxerPid();
+  process.kill(pid, 'SIGKILL');
+  // `task ls` drops k1 as soon as State fails; the cleanup (our `delete` action) follows
+  await waitFor(async () => (await fs.readdir(path.join(c.sbState, 'tasks'))).length === 0, 15_000, 'containerd to clean k1 up');
+  await waitFor(async () => (await processesNamed('conmon', c.dir)).length === 0, 10_000, 'conmons to go');
+  assert.equal((await taskList()).has('k1'), false);
+  const r = await c.ctr(['run', '--rm', ...RT, IMAGE, 'k2', 'echo', 'again']);
+  assert.equal(r.stdout, 'again\n', r.stderr);
+  assert.notEqual(await c.sandboxerPid(), pid);
+  await c.ok(['containers', 'delete', 'k1']);
+});
