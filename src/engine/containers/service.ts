@@ -10,8 +10,9 @@ import type { SnapshotDriver } from '../../storage/types.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
-import { buildSpec, readHostInfo, type HostInfo } from '../../oci/spec.js';
-import { resolveUser } from '../../oci/user.js';
+import { readHostInfo, type HostInfo } from '../../oci/spec.js';
+import { containerSpec } from './spec.js';
+import { psTable } from './top.js';
 import type { Spec } from '../../oci/types.js';
 import { failedPrecondition, invalidArgument, notFound, errorMessage, TsulaError } from '../../common/errors.js';
 import { newId, validateName } from '../../common/ids.js';
@@ -191,24 +192,9 @@ export class ContainerService {
   }
 
   async specFor(rec: ContainerRecord, rootfs: string): Promise<Spec> {
-    const user = await resolveUser(rootfs, rec.Config.User || undefined);
-    return buildSpec({
-      id: rec.Id, rootfs, readonlyRootfs: rec.HostConfig.ReadonlyRootfs,
-      args: [rec.Path, ...rec.Args], env: rec.Config.Env, cwd: rec.Config.WorkingDir || '/',
-      user, terminal: rec.Config.Tty, hostname: rec.Config.Hostname,
-      binds: rec.Mounts.map((m) => ({ source: m.Source, destination: m.Destination, readonly: !m.RW })),
-      network: rec.HostConfig.NetworkMode === 'host' ? 'host' : 'none',
-      annotations: rec.HostConfig.Annotations ?? {},
-      memory: rec.HostConfig.Memory || undefined, nanoCpus: rec.HostConfig.NanoCpus || undefined,
-      pidsLimit: rec.HostConfig.PidsLimit ?? undefined,
-      ulimits: (rec.HostConfig.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
-      noNewPrivileges: (rec.HostConfig.SecurityOpt ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
-      privileged: rec.HostConfig.Privileged, capAdd: rec.HostConfig.CapAdd ?? [], capDrop: rec.HostConfig.CapDrop ?? [],
-      cgroupsPath: `/tsula/${rec.Id}`,
-      etcFiles: { hosts: rec.HostsPath, resolvConf: rec.ResolvConfPath, hostname: rec.HostnamePath },
-      seccomp: (rec.HostConfig.SecurityOpt ?? []).includes('seccomp=unconfined') ? 'unconfined' : 'default',
-    }, await this.hostInfo());
+    return containerSpec(rec, rootfs, await this.hostInfo());
   }
+
 
   // ---- attach ---------------------------------------------------------------------------
 
@@ -361,21 +347,9 @@ export class ContainerService {
   async top(ref: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
     const rec = this.get(ref);
     if (!rec.State.Running) throw failedPrecondition(`container ${rec.Id} is not running`);
-    const pids = new Set(await this.runtimeOf(rec).pids(rec.Id));
-    const { execFile } = await import('node:child_process');
-    const args = psArgs.split(/\s+/).filter(Boolean);
-    if (args.some((a) => !/^[-\w,=:%]+$/.test(a))) throw invalidArgument(`invalid ps arguments "${psArgs}"`);
-    const out = await new Promise<string>((res, rej) => execFile('ps', args, (err, so, se) => err ? rej(invalidArgument(`ps ${psArgs}: ${se || err.message}`)) : res(so)));
-    const lines = out.split('\n').filter(Boolean);
-    const titles = lines[0].trim().split(/\s+/);
-    const pidCol = titles.indexOf('PID');
-    if (pidCol < 0) throw invalidArgument(`ps ${psArgs}: no PID column`);
-    const procs = lines.slice(1).map((l) => {
-      const f = l.trim().split(/\s+/);
-      return [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')];
-    }).filter((f) => pids.has(Number(f[pidCol])));
-    return { Titles: titles, Processes: procs };
+    return psTable(await this.runtimeOf(rec).pids(rec.Id), psArgs);
   }
+
 
   // ---- remove ---------------------------------------------------------------------------
 
