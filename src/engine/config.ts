@@ -102,8 +102,9 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
   const runtimes: DaemonConfig['runtimes'] = { runc: { path: 'runc', runtimeArgs: [] } };
   for (const [name, r] of Object.entries(fileCfg.runtimes ?? {})) runtimes[name] = { path: r.path, runtimeArgs: r['runtime-args'] ?? [] };
   const defaultRuntime = flags.defaultRuntime ?? fileCfg['default-runtime'] ?? 'runc';
-  if (!runtimes[defaultRuntime]) {
-    throw invalidArgument(`default-runtime "${defaultRuntime}" is not a configured runtime (have: ${Object.keys(runtimes).join(', ')})`);
+  const sandboxed = Object.keys(fileCfg['cri-sandboxers'] ?? {});
+  if (!runtimes[defaultRuntime] && !sandboxed.includes(defaultRuntime) && !/^io\.containerd\.[\w-]+\.v2$/.test(defaultRuntime)) {
+    throw invalidArgument(`default-runtime "${defaultRuntime}" is not a configured runtime (have: ${[...Object.keys(runtimes), ...sandboxed].join(', ')}, or io.containerd.<name>.v2)`);
   }
   const driver = flags.storageDriver ?? fileCfg['storage-driver'] ?? 'overlay';
   return {

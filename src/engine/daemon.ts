@@ -19,7 +19,6 @@ import { createDriver, checkOverlaySupported } from '../storage/index.js';
 import { LocalImageStore } from '../image/store.js';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
 import type { Runtime } from '../runtime/types.js';
-import { SandboxerRuntime } from '../sandboxer/client.js';
 import { ShimV2Runtime, startEventsServer, dockerActionFor, findShimBinary, isShimV2RuntimeName, shimBinaryName } from '../runtime/shimv2/index.js';
 
 export interface Daemon {
@@ -101,16 +100,22 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
       stateDir: path.join(config.state, 'runtime', name),
     }));
   }
-  // a runtime handler named in cri-sandboxers runs its containers in sandboxes of that sandboxer
-  for (const [handler, sb] of Object.entries(config.criSandboxers)) {
-    runtimes.set(handler, new SandboxerRuntime({
-      name: config.criRuntimes[handler] ?? `io.containerd.${sb.name}.v1`,
-      address: sb.address, sandboxer: sb.name,
-      stateDir: path.join(config.state, 'runtime', handler), log,
-    }));
-    runtimePaths[handler] = `sandboxer ${sb.name} at ${sb.address}`;
+  // a runtime handler named in cri-sandboxers runs its containers in sandboxes of that
+  // sandboxer; the gRPC client is loaded only when one is configured
+  if (Object.keys(config.criSandboxers).length) {
+    const { SandboxerRuntime } = await import('../sandboxer/client.js');
+    for (const [handler, sb] of Object.entries(config.criSandboxers)) {
+      runtimes.set(handler, new SandboxerRuntime({
+        name: config.criRuntimes[handler] ?? `io.containerd.${sb.name}.v1`,
+        address: sb.address, sandboxer: sb.name,
+        stateDir: path.join(config.state, 'runtime', handler), log,
+      }));
+      runtimePaths[handler] = `sandboxer ${sb.name} at ${sb.address}`;
+    }
   }
-  if (!runtimes.has(config.defaultRuntime)) throw new Error(`default runtime "${config.defaultRuntime}" is not available`);
+  if (!runtimes.has(config.defaultRuntime) && !(isShimV2RuntimeName(config.defaultRuntime) && await shimV2(config.defaultRuntime))) {
+    throw new Error(`default runtime "${config.defaultRuntime}" is not available`);
+  }
 
   const store = new ContainerStore(path.join(config.graph, 'containers'));
   const cs = new ContainerService({
