@@ -1,0 +1,132 @@
+// Pure logic of the engine: daemon.json validation, create-request merging, signals,
+// k8s-file log parsing, status strings, event filters.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadDaemonConfig } from '../../src/engine/config.js';
+import { mergeEnv, parseBind, networkMode, buildRecord, createBodySchema } from '../../src/engine/containers/create.js';
+import { parseSignal, signalNumber } from '../../src/engine/containers/signals.js';
+import { parseLine } from '../../src/engine/containers/logs.js';
+import { humanStatus } from '../../src/engine/api/format.js';
+import { EventBus, type EngineEvent } from '../../src/engine/events.js';
+import { initialState } from '../../src/engine/containers/record.js';
+import type { ImageRecord } from '../../src/image/types.js';
+
+async function withConfig(obj: unknown | string, fn: (file: string) => Promise<void>): Promise<void> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-cfg-'));
+  const file = path.join(dir, 'daemon.json');
+  await fs.writeFile(file, typeof obj === 'string' ? obj : JSON.stringify(obj));
+  try { await fn(file); } finally { await fs.rm(dir, { recursive: true, force: true }); }
+}
+
+test('daemon.json: defaults, keys, and errors naming the key', async () => {
+  await withConfig({}, async (f) => {
+    const c = await loadDaemonConfig({ configFile: f });
+    assert.equal(c.host, '/run/tsula/tsulad.sock');
+    assert.equal(c.graph, '/var/lib/tsula');
+    assert.equal(c.storageDriver, 'overlay');
+    assert.equal(c.defaultRuntime, 'runc');
+  });
+  await withConfig({ hosts: ['unix:///x/y.sock'], graph: '/g', 'storage-driver': 'vfs', runtimes: { r2: { path: '/bin/true', 'runtime-args': ['--a'] } }, 'default-runtime': 'r2' }, async (f) => {
+    const c = await loadDaemonConfig({ configFile: f, graph: '/flag-wins' });
+    assert.equal(c.host, '/x/y.sock');
+    assert.equal(c.graph, '/flag-wins');
+    assert.equal(c.storageDriver, 'vfs');
+    assert.deepEqual(c.runtimes.r2, { path: '/bin/true', runtimeArgs: ['--a'] });
+  });
+  const cases: Array<[unknown, RegExp]> = [
+    [{ bogus: 1 }, /unknown key "bogus"/],
+    [{ graph: 'relative' }, /key "graph": must be an absolute path/],
+    [{ 'storage-driver': 'zfs' }, /key "storage-driver"/],
+    [{ runtimes: { x: { path: 1 } } }, /key "runtimes\.x\.path"/],
+    [{ 'default-runtime': 'nope' }, /default-runtime "nope" is not a configured runtime/],
+    ['{"graph": ', /invalid JSON/],
+  ];
+  for (const [cfg, re] of cases) {
+    await withConfig(cfg, async (f) => { await assert.rejects(loadDaemonConfig({ configFile: f }), re); });
+  }
+  await assert.rejects(loadDaemonConfig({ configFile: '/nonexistent/daemon.json' }), /cannot read config file/);
+  await assert.rejects(loadDaemonConfig({ configFile: '/dev/null', storageDriver: 'btrfs' }), /--storage-driver/);
+});
+
+test('create: env merge, binds, network modes', () => {
+  assert.deepEqual(mergeEnv(['PATH=/bin', 'A=1'], ['A=2', 'B=3']), ['PATH=/bin', 'A=2', 'B=3']);
+  assert.deepEqual(parseBind('/h:/c:ro'), { Type: 'bind', Source: '/h', Destination: '/c', Mode: 'ro', RW: false, Propagation: 'rprivate' });
+  assert.equal(parseBind('/h/../h2:/c').Source, '/h2');
+  assert.throws(() => parseBind('vol:/c'), /host path must be absolute/);
+  assert.throws(() => parseBind('/h:rel'), /container path must be absolute/);
+  assert.throws(() => parseBind('/h:/c:xx'), /invalid mode/);
+  assert.equal(networkMode(undefined), 'none');
+  assert.equal(networkMode('default'), 'none');
+  assert.equal(networkMode('host'), 'host');
+  assert.throws(() => networkMode('container:x'), /not supported yet/);
+});
+
+const image: ImageRecord = {
+  id: 'sha256:' + 'a'.repeat(64), repoTags: ['busybox:latest'], repoDigests: [], created: '2024-01-01T00:00:00Z',
+  size: 1, architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diffIds: [] }, chainIds: [],
+  config: { Env: ['PATH=/bin'], Cmd: ['sh'], Entrypoint: null, WorkingDir: '', User: '' },
+};
+
+function record(body: unknown) {
+  return buildRecord({ id: 'b'.repeat(64), name: 'n', body: createBodySchema.parse(body), image, imageRef: 'busybox', runtime: 'runc', driver: 'overlay', containerDir: '/d' });
+}
+
+test('create: command resolution follows docker (entrypoint drops the image cmd)', () => {
+  let r = record({ Image: 'busybox' });
+  assert.equal(r.Path, 'sh');
+  r = record({ Image: 'busybox', Cmd: ['echo', 'hi'] });
+  assert.deepEqual([r.Path, ...r.Args], ['echo', 'hi']);
+  r = record({ Image: 'busybox', Entrypoint: ['/bin/ls'] });
+  assert.deepEqual([r.Path, ...r.Args], ['/bin/ls']);
+  r = record({ Image: 'busybox', Entrypoint: ['/bin/ls'], Cmd: ['-l'] });
+  assert.deepEqual([r.Path, ...r.Args], ['/bin/ls', '-l']);
+  assert.throws(() => record({ Image: 'busybox', Entrypoint: [''] }), /no command specified/);
+  assert.equal(r.Config.Hostname, 'b'.repeat(12));
+  assert.equal(r.Name, '/n');
+  assert.throws(() => record({ Image: 'busybox', WorkingDir: 'rel' }), /absolute path/);
+  assert.throws(() => record({ Image: 'busybox', HostConfig: { Memory: 1024 } }), /minimum memory/);
+  assert.equal(createBodySchema.safeParse({ Image: 'busybox', Tty: 'yes' }).success, false);
+});
+
+test('signals: names, numbers, errors', () => {
+  assert.equal(parseSignal('kill'), 'SIGKILL');
+  assert.equal(parseSignal('SIGTERM'), 'SIGTERM');
+  assert.equal(parseSignal('9'), 'SIGKILL');
+  assert.equal(signalNumber('SIGTERM'), 15);
+  assert.throws(() => parseSignal('NOPE'), /invalid signal/);
+  assert.throws(() => parseSignal('0'), /invalid signal/);
+});
+
+test('k8s-file log lines: full and partial records', () => {
+  const a = parseLine('2026-01-01T00:00:00.000000001Z stdout F hello world');
+  assert.deepEqual([a?.time, a?.stream, a?.data.toString()], ['2026-01-01T00:00:00.000000001Z', 1, 'hello world\n']);
+  const b = parseLine('2026-01-01T00:00:00Z stderr P part');
+  assert.deepEqual([b?.stream, b?.data.toString()], [2, 'part']);
+  assert.equal(parseLine('garbage'), null);
+});
+
+test('status strings as docker prints them', () => {
+  const s = initialState();
+  assert.equal(humanStatus(s), 'Created');
+  const now = Date.parse('2026-01-01T00:10:00Z');
+  assert.equal(humanStatus({ ...s, Status: 'running', StartedAt: '2026-01-01T00:09:57Z' }, now), 'Up 3 seconds');
+  assert.equal(humanStatus({ ...s, Status: 'exited', ExitCode: 2, FinishedAt: '2026-01-01T00:08:00Z' }, now), 'Exited (2) 2 minutes ago');
+});
+
+test('event filters and replay', () => {
+  const bus = new EventBus();
+  bus.emit('container', 'start', 'c1', { name: 'web', image: 'busybox' });
+  bus.emit('image', 'tag', 'sha256:x', { name: 'busybox:v1' });
+  const seen: EngineEvent[] = [];
+  const stop = bus.subscribe({ filters: { type: ['container'], container: ['web'] } }, (e) => seen.push(e));
+  bus.emit('container', 'die', 'c1', { name: 'web', image: 'busybox', exitCode: '0' });
+  bus.emit('container', 'die', 'c2', { name: 'db', image: 'busybox' });
+  stop();
+  bus.emit('container', 'destroy', 'c1', { name: 'web' });
+  assert.deepEqual(seen.map((e) => e.Action), ['start', 'die']);
+  assert.equal(seen[0].status, 'start');
+  assert.equal(seen[0].from, 'busybox');
+});
