@@ -120,7 +120,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     if (boolParam(query, 'logs')) {
       await readLogs(rec.LogPath, { follow: false, tail: null }, (l) => raw.write(rec.Config.Tty ? l.data : frame(l.stream, l.data)));
     }
-    if (!boolParam(query, 'stream') && query.has('stream')) { raw.end(); return; }
+    if (!boolParam(query, 'stream')) { raw.end(); return; } // docker: stream defaults to false
     let closed = false;
     raw.onClose(() => { closed = true; });
     const stdio = await cs.attach(rec.Id);
