@@ -14,4 +14,5 @@ await Promise.all([
   build({ ...common, entryPoints: ['src/bin/tsulad.ts'], outfile: 'build/tsulad.mjs' }),
   build({ ...common, entryPoints: ['src/bin/tsula-sandboxer.ts'], outfile: 'build/tsula-sandboxer.mjs' }),
   build({ ...common, entryPoints: ['src/bin/containerd-shim-tsula-v2.ts'], outfile: 'build/containerd-shim-tsula-v2.mjs' }),
+  build({ ...common, entryPoints: ['src/bin/tsula-agent.ts'], outfile: 'build/tsula-agent.mjs' }),
 ]);

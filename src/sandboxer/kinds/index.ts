@@ -1,6 +1,7 @@
 // The registry of sandbox kinds: name → factory. A new kind registers itself here.
 import type { SandboxKind } from './types.js';
 import { RuncSandboxKind } from './runc/index.js';
+import { VmmSandboxKind } from './vmm/index.js';
 
 export type { SandboxKind, SandboxRecord, StartedSandbox } from './types.js';
 
@@ -11,6 +12,7 @@ export interface KindDeps {
 
 export const KINDS: Readonly<Record<string, (d: KindDeps) => SandboxKind>> = {
   runc: () => new RuncSandboxKind(),
+  vmm: (d) => new VmmSandboxKind(d),
 };
 
 export function kindNames(): string[] {

@@ -1,0 +1,48 @@
+// tsula-agent: runs in the guest (started by /init), serves ttrpc on the virtio-serial port
+// `agent.channel.0`. The host (the vmm kind in tsula-sandboxer) is the only peer. Owns the
+// guest's tasks; may call only ttrpc, the generated protos and common/.
+import { existsSync } from 'node:fs';
+import { Port } from './port.js';
+import { agentServer } from './service.js';
+import { Logger } from './deps.js';
+import { AGENT_PORT_NAME } from './paths.js';
+
+export { agentServer } from './service.js';
+export * from './protocol.js';
+
+export interface RunAgentOptions {
+  port?: string;
+  log?: Logger;
+}
+
+/** Serve until Shutdown; resolves then (the caller exits and /init powers the VM off). */
+export async function runAgent(o: RunAgentOptions = {}): Promise<void> {
+  const log = o.log ?? new Logger('info');
+  const path = o.port ?? `/dev/virtio-ports/${AGENT_PORT_NAME}`;
+  let stopping = false;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => { done = r; });
+  const { server } = agentServer({ log, onShutdown: () => { stopping = true; done(); } });
+  for (let i = 0; i < 500 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));
+  // one session per host connection on a port that stays open (see port.ts)
+  let port: Port | null = null;
+  const serveOnce = (): void => {
+    if (stopping) return;
+    try {
+      port ??= Port.open(path);
+    } catch (e) {
+      log.error('cannot open the agent port', { path, err: (e as Error).message });
+      setTimeout(serveOnce, 1000);
+      return;
+    }
+    const session = port.session();
+    session.once('close', () => {
+      log.info('the host closed the agent channel; waiting for the next connection', { port: path });
+      setImmediate(serveOnce);
+    });
+    server.serve(session);
+  };
+  serveOnce();
+  log.info('tsula-agent serving', { port: path });
+  await finished;
+}

@@ -1,0 +1,123 @@
+// QEMU's device model as typed objects: each one knows the arguments it adds to the command
+// line. The VM command line is the concatenation of its devices' arguments (Kuasar's shape),
+// never a string assembled by hand.
+
+/** A QEMU option value: a comma inside a value must be doubled or QEMU splits there. */
+export function optValue(v: string): string {
+  return v.replaceAll(',', ',,');
+}
+
+/** `key=value,...` with values escaped; undefined values are left out. */
+export function opts(first: string | undefined, kv: Record<string, string | number | boolean | undefined>): string {
+  const parts = first === undefined ? [] : [first];
+  for (const [k, v] of Object.entries(kv)) {
+    if (v === undefined) continue;
+    parts.push(`${k}=${typeof v === 'boolean' ? (v ? 'on' : 'off') : optValue(String(v))}`);
+  }
+  return parts.join(',');
+}
+
+export interface QemuDevice {
+  args(): string[];
+}
+
+export class Machine implements QemuDevice {
+  constructor(readonly type: string, readonly accel: string, readonly extra: Record<string, string> = {}) {}
+  args(): string[] {
+    return ['-machine', opts(this.type, { accel: this.accel, ...this.extra })];
+  }
+}
+
+export class Cpu implements QemuDevice {
+  constructor(readonly model: string, readonly vcpus: number) {}
+  args(): string[] {
+    return ['-cpu', this.model, '-smp', String(this.vcpus)];
+  }
+}
+
+export class Memory implements QemuDevice {
+  constructor(readonly mib: number) {}
+  args(): string[] {
+    return ['-m', `${this.mib}M`];
+  }
+}
+
+export class Kernel implements QemuDevice {
+  constructor(readonly kernel: string, readonly initrd: string | undefined, readonly append: string) {}
+  args(): string[] {
+    return ['-kernel', this.kernel, ...(this.initrd ? ['-initrd', this.initrd] : []), '-append', this.append];
+  }
+}
+
+/** A unix socket QEMU listens on (server=on, wait=off: the VM runs before anyone connects). */
+export class ChardevSocket implements QemuDevice {
+  constructor(readonly id: string, readonly path: string) {}
+  args(): string[] {
+    return ['-chardev', opts('socket', { id: this.id, path: this.path, server: true, wait: false })];
+  }
+}
+
+export class ChardevFile implements QemuDevice {
+  constructor(readonly id: string, readonly path: string) {}
+  args(): string[] {
+    return ['-chardev', opts('file', { id: this.id, path: this.path })];
+  }
+}
+
+/** The virtio-serial controller: PCI on q35/pc, virtio-mmio on microvm. */
+export class VirtioSerial implements QemuDevice {
+  constructor(readonly id: string, readonly transport: 'pci' | 'mmio') {}
+  args(): string[] {
+    return ['-device', opts(this.transport === 'pci' ? 'virtio-serial-pci' : 'virtio-serial-device', { id: this.id })];
+  }
+}
+
+/** A named port on a virtio-serial controller; the guest sees /dev/virtio-ports/<name>. */
+export class VirtSerialPort implements QemuDevice {
+  constructor(readonly serial: VirtioSerial, readonly chardev: string, readonly name: string) {}
+  args(): string[] {
+    return ['-device', opts('virtserialport', { bus: `${this.serial.id}.0`, chardev: this.chardev, name: this.name })];
+  }
+}
+
+/** The guest's ttyS0 (kernel console) into a chardev. */
+export class SerialConsole implements QemuDevice {
+  constructor(readonly chardev: string) {}
+  args(): string[] {
+    return ['-serial', `chardev:${this.chardev}`];
+  }
+}
+
+/** QMP, QEMU's JSON control protocol, on a chardev socket. */
+export class Qmp implements QemuDevice {
+  constructor(readonly chardev: string) {}
+  args(): string[] {
+    return ['-mon', opts(undefined, { chardev: this.chardev, mode: 'control' })];
+  }
+}
+
+/** A read-only raw disk image on virtio-blk (the guest image with node and the agent). */
+export class ReadonlyDisk implements QemuDevice {
+  constructor(readonly id: string, readonly file: string, readonly transport: 'pci' | 'mmio') {}
+  args(): string[] {
+    return [
+      '-drive', opts(undefined, { file: this.file, if: 'none', id: this.id, format: 'raw', readonly: true }),
+      '-device', opts(this.transport === 'pci' ? 'virtio-blk-pci' : 'virtio-blk-device', { drive: this.id }),
+    ];
+  }
+}
+
+export class Rng implements QemuDevice {
+  constructor(readonly transport: 'pci' | 'mmio') {}
+  args(): string[] {
+    return ['-device', this.transport === 'pci' ? 'virtio-rng-pci' : 'virtio-rng-device'];
+  }
+}
+
+/** Process-level options: name, pidfile, no display, no default devices, exit on reboot. */
+export class Process implements QemuDevice {
+  constructor(readonly name: string, readonly pidfile: string) {}
+  args(): string[] {
+    return ['-name', this.name, '-pidfile', this.pidfile, '-nographic', '-nodefaults', '-no-user-config', '-no-reboot'];
+  }
+}

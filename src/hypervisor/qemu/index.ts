@@ -1,0 +1,50 @@
+// The QEMU hypervisor: config + VM spec → typed devices → argv. Kata's and Kuasar's
+// qemu shape, reduced to what a virtio-serial agent channel needs (no vsock, no vhost on
+// these hosts; see DESIGN.md).
+import type { HypervisorConfig } from '../config.js';
+import { AGENT_PORT, DEBUG_PORT, kernelCmdline, type Hypervisor, type VmSpec } from '../types.js';
+import {
+  ChardevFile, ChardevSocket, Cpu, Kernel, Machine, Memory, Process, Qmp, ReadonlyDisk, Rng, SerialConsole,
+  VirtSerialPort, VirtioSerial, type QemuDevice,
+} from './devices.js';
+
+export class QemuHypervisor implements Hypervisor {
+  readonly name = 'qemu';
+  constructor(readonly config: HypervisorConfig) {}
+
+  devices(spec: VmSpec): QemuDevice[] {
+    const c = this.config;
+    // microvm has no PCI bus: its virtio devices sit on virtio-mmio
+    const transport = c.machineType === 'microvm' ? 'mmio' : 'pci';
+    const extra: Record<string, string> = {};
+    for (const kv of c.machineAccelerators.split(',').filter(Boolean)) {
+      const [k, v = 'on'] = kv.split('=');
+      extra[k] = v;
+    }
+    const serial = new VirtioSerial('vserial0', transport);
+    return [
+      new Process(`sandbox-${spec.id}`, spec.paths.pidFile),
+      new Machine(c.machineType, spec.accel, extra),
+      // TCG: "max" emulates every feature QEMU can; KVM: pass the host CPU through
+      new Cpu(spec.accel === 'kvm' ? 'host' : 'max', spec.vcpus ?? c.defaultVcpus),
+      new Memory(spec.memoryMib ?? c.defaultMemory),
+      new Kernel(c.kernel, c.initrd, kernelCmdline(c, 'ttyS0')),
+      new ChardevFile('console0', spec.paths.consoleLog),
+      new SerialConsole('console0'),
+      new ChardevSocket('qmp0', spec.paths.qmpSocket),
+      new Qmp('qmp0'),
+      serial,
+      new ChardevSocket('agent0', spec.paths.agentSocket),
+      new VirtSerialPort(serial, 'agent0', AGENT_PORT),
+      new ChardevSocket('debug0', spec.paths.debugSocket),
+      new VirtSerialPort(serial, 'debug0', DEBUG_PORT),
+      // the guest's entropy pool starts empty under TCG; node's crypto init would wait on it
+      new Rng(transport),
+      ...(c.image ? [new ReadonlyDisk('image0', c.image, transport)] : []),
+    ];
+  }
+
+  argv(spec: VmSpec): string[] {
+    return [this.config.path, ...this.devices(spec).flatMap((d) => d.args())];
+  }
+}

@@ -1,0 +1,37 @@
+// StratoVirt (openEuler's VMM): only the command line for now. Its options follow QEMU's
+// syntax for the parts used here, with its own machine names (microvm, virt) and
+// `-qmp unix:...,server,nowait`. The binary is not packaged for Debian: launching reports
+// it missing (vm.ts checks the path before spawning).
+import type { HypervisorConfig } from '../config.js';
+import { opts } from '../qemu/devices.js';
+import { AGENT_PORT, DEBUG_PORT, kernelCmdline, type Hypervisor, type VmSpec } from '../types.js';
+
+export class StratovirtHypervisor implements Hypervisor {
+  readonly name = 'stratovirt';
+  constructor(readonly config: HypervisorConfig) {}
+
+  argv(spec: VmSpec): string[] {
+    const c = this.config;
+    const p = spec.paths;
+    const mmio = c.machineType === 'microvm';
+    const serial = mmio ? 'virtio-serial-device' : 'virtio-serial-pci';
+    return [
+      c.path,
+      '-name', `sandbox-${spec.id}`,
+      '-machine', opts(c.machineType, { accel: spec.accel === 'kvm' ? 'kvm' : undefined }),
+      '-smp', String(spec.vcpus ?? c.defaultVcpus),
+      '-m', String(spec.memoryMib ?? c.defaultMemory),
+      '-kernel', c.kernel, '-initrd', c.initrd,
+      '-append', kernelCmdline(c, mmio ? 'hvc0' : 'ttyS0'),
+      '-qmp', `unix:${p.qmpSocket},server,nowait`,
+      '-pidfile', p.pidFile,
+      '-device', opts(serial, { id: 'vserial0' }),
+      '-chardev', opts('socket', { id: 'agent0', path: p.agentSocket, server: undefined }) + ',server,nowait',
+      '-device', opts('virtserialport', { bus: 'vserial0.0', chardev: 'agent0', name: AGENT_PORT, nr: 1 }),
+      '-chardev', opts('socket', { id: 'debug0', path: p.debugSocket }) + ',server,nowait',
+      '-device', opts('virtserialport', { bus: 'vserial0.0', chardev: 'debug0', name: DEBUG_PORT, nr: 2 }),
+      '-serial', `file,path=${p.consoleLog}`,
+      ...(c.image ? ['-drive', opts(undefined, { id: 'image0', file: c.image, readonly: 'on' }), '-device', opts(mmio ? 'virtio-blk-device' : 'virtio-blk-pci', { drive: 'image0' })] : []),
+    ].filter((x) => x !== '');
+  }
+}

@@ -1,0 +1,42 @@
+// What every hypervisor offers: a command line for one VM from the config and the VM's
+// paths. Launching, the bounded boot and stopping are shared (vm.ts): they only need argv.
+import type { HypervisorConfig } from './config.js';
+import type { Accel } from './detect.js';
+
+/** Where one VM's files live (all under the sandbox's state dir). */
+export interface VmPaths {
+  /** Host end of the agent's virtio-serial port (a unix socket QEMU listens on). */
+  agentSocket: string;
+  /** Host end of the debug console port (a shell in the guest when enable_debug). */
+  debugSocket: string;
+  qmpSocket: string;
+  /** The guest's serial console (kernel messages, /init's output). */
+  consoleLog: string;
+  pidFile: string;
+}
+
+export interface VmSpec {
+  /** The sandbox id: the VM is named `sandbox-<id>`. */
+  id: string;
+  accel: Accel;
+  paths: VmPaths;
+  vcpus?: number;
+  memoryMib?: number;
+}
+
+export const AGENT_PORT = 'agent.channel.0';
+export const DEBUG_PORT = 'debug.console.0';
+
+export interface Hypervisor {
+  readonly name: string;
+  readonly config: HypervisorConfig;
+  /** argv[0] is the binary. */
+  argv(spec: VmSpec): string[];
+}
+
+/** The guest kernel command line shared by every hypervisor. */
+export function kernelCmdline(cfg: HypervisorConfig, console: string): string {
+  const base = [`console=${console}`, 'panic=-1', 'reboot=t', 'rdinit=/init', 'quiet', 'loglevel=3'];
+  if (cfg.enableDebug) base.push('tsula.debug=1');
+  return [...base, cfg.kernelParams].filter(Boolean).join(' ');
+}

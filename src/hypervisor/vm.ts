@@ -1,0 +1,144 @@
+// Launch a VM from a hypervisor's argv and bring it to "agent answers", within a bound.
+// Every failure path kills the VMM and waits for it, so no hung qemu is ever left behind;
+// the error says what happened and carries the tail of the guest console.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { promises as fs, constants as C, openSync, closeSync, readFileSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { TtrpcClient } from '../ttrpc/client.js';
+import { failedPrecondition, unavailable, errorMessage } from '../common/errors.js';
+import { AGENT_SERVICE, dec, type PingResponse } from '../agent/protocol.js';
+import type { Hypervisor, VmSpec } from './types.js';
+
+export interface RunningVm {
+  pid: number;
+  argv: string[];
+  client: TtrpcClient;
+  ping: PingResponse;
+  /** ms from spawn to the agent's first answer. */
+  readyMs: number;
+  /** Resolves with the VMM's exit (code, or 128+signal) when it dies. */
+  exited: Promise<number>;
+}
+
+export interface LaunchOptions {
+  timeoutMs: number;
+}
+
+async function executable(p: string): Promise<boolean> {
+  return fs.access(p, C.X_OK).then(() => true, () => false);
+}
+
+/** The last lines of the guest console, for error messages. */
+export async function consoleTail(file: string, lines = 15): Promise<string> {
+  const text = await fs.readFile(file, 'utf8').catch(() => '');
+  return text.split('\n').filter(Boolean).slice(-lines).join('\n');
+}
+
+export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): Promise<RunningVm> {
+  const c = hv.config;
+  if (!(await executable(c.path))) {
+    throw failedPrecondition(`${hv.name}: binary ${c.path} not found or not executable (set hypervisor.${hv.name}.path in vmm.toml)`);
+  }
+  for (const [key, p] of [['kernel', c.kernel], ['initrd', c.initrd], ...(c.image ? [['image', c.image]] : [])] as const) {
+    if (!(await fs.stat(p).catch(() => null))?.isFile()) {
+      throw failedPrecondition(`${hv.name}: guest ${key} ${p} is missing (build it with scripts/build-guest.sh ${path.dirname(p)})`);
+    }
+  }
+  if (c.useVsock) throw failedPrecondition(`hypervisor.${hv.name}.use_vsock: vsock is not supported yet; the agent channel is virtio-serial`);
+  const p = spec.paths;
+  await fs.mkdir(path.dirname(p.agentSocket), { recursive: true });
+  for (const f of [p.agentSocket, p.debugSocket, p.qmpSocket, p.pidFile]) await fs.rm(f, { force: true });
+  await fs.writeFile(p.consoleLog, '');
+  const argv = hv.argv(spec);
+  const started = Date.now();
+  // its own process group: the VM outlives a sandboxer restart, and signals to the
+  // sandboxer's group don't reach it; stderr (qemu's own errors) goes to a file beside
+  const errFile = path.join(path.dirname(p.consoleLog), `${hv.name}.stderr`);
+  const errFd = openSync(errFile, 'w');
+  let child: ChildProcess;
+  try {
+    child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', errFd] });
+  } finally {
+    closeSync(errFd);
+  }
+  let exitCode: number | null = null;
+  const exited = new Promise<number>((resolve) => {
+    child.once('exit', (code, sig) => { exitCode = code ?? 128 + (sig ? 9 : 0); resolve(exitCode); });
+    child.once('error', () => { exitCode = 127; resolve(127); });
+  });
+  child.unref();
+  const fail = async (why: string): Promise<never> => {
+    if (exitCode === null) {
+      try { process.kill(child.pid!, 'SIGKILL'); } catch { /* gone */ }
+      child.ref(); // unref'd above: without this the loop may end before 'exit' arrives
+      await exited;
+    }
+    const stderr = (await fs.readFile(errFile, 'utf8').catch(() => '')).trim();
+    const tail = await consoleTail(p.consoleLog);
+    throw unavailable(`sandbox-${spec.id}: ${why}` + (stderr ? `\n${hv.name} stderr: ${stderr}` : '') + (tail ? `\nguest console (last lines):\n${tail}` : ''));
+  };
+  const deadline = started + o.timeoutMs;
+  const left = () => deadline - Date.now();
+  const died = () => (exitCode !== null ? `${hv.name} exited with status ${exitCode} before the agent answered` : null);
+
+  // 1. the agent socket appears once qemu has parsed its command line
+  while (!(await fs.stat(p.agentSocket).catch(() => null))) {
+    if (died()) return fail(died()!);
+    if (left() <= 0) return fail(`${hv.name} did not create ${p.agentSocket} within ${o.timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  // 2. connect: bytes sent before the guest opens the port wait in QEMU, so one Ping with the
+  // remaining time as its deadline is enough
+  const sock = await new Promise<net.Socket | string>((resolve) => {
+    const s = net.connect(p.agentSocket);
+    s.once('connect', () => { s.removeAllListeners('error'); resolve(s); });
+    s.once('error', (e) => resolve(errorMessage(e)));
+  });
+  if (typeof sock === 'string') return fail(`cannot connect to the agent channel ${p.agentSocket}: ${sock}`);
+  const client = TtrpcClient.fromStream(sock, `sandbox-${spec.id} agent`);
+  let ping: PingResponse;
+  try {
+    const answer = client.callRaw(AGENT_SERVICE, 'Ping', new Uint8Array(), { timeoutMs: Math.max(left(), 1) });
+    const r = await Promise.race([answer, exited.then(() => null)]);
+    if (r === null) { client.close(); return fail(died()!); }
+    ping = dec<PingResponse>(r);
+  } catch (e) {
+    client.close();
+    const why = exitCode !== null ? died()! : `the agent did not answer within ${o.timeoutMs} ms (${errorMessage(e)}); ${hv.name} killed`;
+    return fail(why);
+  }
+  return { pid: child.pid!, argv, client, ping, readyMs: Date.now() - started, exited };
+}
+
+/** Is `pid` still alive? (signal 0 probes without signalling; a zombie has exited already) */
+export function pidAlive(pid: number): boolean {
+  try { process.kill(pid, 0); } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Stop a VMM: ask nicely (the caller's graceful step, e.g. the agent's Shutdown), wait up to
+ * `graceMs` for it to exit, then SIGTERM (QEMU exits cleanly on it), then SIGKILL.
+ */
+export async function stopVmm(pid: number, graceful: () => Promise<void>, graceMs: number): Promise<void> {
+  const gone = async (ms: number) => {
+    for (const end = Date.now() + ms; Date.now() < end;) {
+      if (!pidAlive(pid)) return true;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return !pidAlive(pid);
+  };
+  if (!pidAlive(pid)) return;
+  await graceful().catch(() => { /* the hard way below */ });
+  if (await gone(graceMs)) return;
+  try { process.kill(pid, 'SIGTERM'); } catch { return; }
+  if (await gone(1000)) return;
+  try { process.kill(pid, 'SIGKILL'); } catch { return; }
+  await gone(2000);
+}

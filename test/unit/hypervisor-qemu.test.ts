@@ -1,0 +1,91 @@
+// The QEMU command line built from typed devices, and the StratoVirt one: checked argument
+// by argument (the device model is the contract with the guest: port names, console, -name).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { QemuHypervisor, StratovirtHypervisor, defaultHypervisorConfig, hypervisorFor, launchVm, type VmSpec } from '../../src/hypervisor/index.js';
+import { optValue, opts } from '../../src/hypervisor/qemu/devices.js';
+
+const spec: VmSpec = {
+  id: 'pod1', accel: 'tcg',
+  paths: { agentSocket: '/r/agent.sock', debugSocket: '/r/debug.sock', qmpSocket: '/r/qmp.sock', consoleLog: '/r/console.log', pidFile: '/r/vmm.pid' },
+};
+
+/** The value following each occurrence of a flag. */
+const values = (argv: string[], flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
+
+test('qemu q35 argv: machine, cpu, memory, kernel, console, qmp, agent and debug ports', () => {
+  const cfg = { ...defaultHypervisorConfig('qemu'), kernel: '/g/vmlinuz', initrd: '/g/initrd', defaultMemory: 256, defaultVcpus: 2 };
+  const argv = new QemuHypervisor(cfg).argv(spec);
+  assert.equal(argv[0], '/usr/bin/qemu-system-x86_64');
+  assert.deepEqual(values(argv, '-name'), ['sandbox-pod1']);
+  assert.deepEqual(values(argv, '-machine'), ['q35,accel=tcg']);
+  assert.deepEqual(values(argv, '-cpu'), ['max']);
+  assert.deepEqual(values(argv, '-smp'), ['2']);
+  assert.deepEqual(values(argv, '-m'), ['256M']);
+  assert.deepEqual(values(argv, '-kernel'), ['/g/vmlinuz']);
+  assert.deepEqual(values(argv, '-initrd'), ['/g/initrd']);
+  assert.match(values(argv, '-append')[0], /^console=ttyS0 panic=-1 /);
+  assert.deepEqual(values(argv, '-pidfile'), ['/r/vmm.pid']);
+  for (const f of ['-nographic', '-nodefaults', '-no-reboot']) assert.ok(argv.includes(f), f);
+  assert.deepEqual(values(argv, '-chardev'), [
+    'file,id=console0,path=/r/console.log',
+    'socket,id=qmp0,path=/r/qmp.sock,server=on,wait=off',
+    'socket,id=agent0,path=/r/agent.sock,server=on,wait=off',
+    'socket,id=debug0,path=/r/debug.sock,server=on,wait=off',
+  ]);
+  assert.deepEqual(values(argv, '-serial'), ['chardev:console0']);
+  assert.deepEqual(values(argv, '-mon'), ['chardev=qmp0,mode=control']);
+  assert.deepEqual(values(argv, '-device'), [
+    'virtio-serial-pci,id=vserial0',
+    'virtserialport,bus=vserial0.0,chardev=agent0,name=agent.channel.0',
+    'virtserialport,bus=vserial0.0,chardev=debug0,name=debug.console.0',
+    'virtio-rng-pci',
+  ]);
+});
+
+test('qemu microvm uses virtio-mmio devices; kvm uses the host cpu; accelerators and debug reach argv', () => {
+  const cfg = { ...defaultHypervisorConfig('qemu'), machineType: 'microvm', machineAccelerators: 'kernel_irqchip=on,x-option-roms=off', enableDebug: true, kernelParams: 'foo=1' };
+  const argv = new QemuHypervisor(cfg).argv({ ...spec, accel: 'kvm', memoryMib: 128 });
+  assert.deepEqual(values(argv, '-machine'), ['microvm,accel=kvm,kernel_irqchip=on,x-option-roms=off']);
+  assert.deepEqual(values(argv, '-cpu'), ['host']);
+  assert.deepEqual(values(argv, '-m'), ['128M']);
+  assert.ok(values(argv, '-device').includes('virtio-serial-device,id=vserial0'));
+  assert.ok(values(argv, '-device').includes('virtio-rng-device'));
+  assert.match(values(argv, '-append')[0], / tsula\.debug=1 foo=1$/);
+  assert.deepEqual(values(argv, '-drive'), []);
+});
+
+test('an image adds a read-only virtio-blk disk', () => {
+  const argv = new QemuHypervisor({ ...defaultHypervisorConfig('qemu'), image: '/g/rootfs.img' }).argv(spec);
+  assert.deepEqual(values(argv, '-drive'), ['file=/g/rootfs.img,if=none,id=image0,format=raw,readonly=on']);
+  assert.ok(values(argv, '-device').includes('virtio-blk-pci,drive=image0'));
+});
+
+test('commas inside option values are doubled (QEMU would split there)', () => {
+  assert.equal(optValue('/a,b/c'), '/a,,b/c');
+  assert.equal(opts('socket', { id: 'x', path: '/tmp/a,b', server: true, skip: undefined }), 'socket,id=x,path=/tmp/a,,b,server=on');
+  const argv = new QemuHypervisor(defaultHypervisorConfig('qemu')).argv({ ...spec, paths: { ...spec.paths, agentSocket: '/r,x/agent.sock' } });
+  assert.ok(values(argv, '-chardev').includes('socket,id=agent0,path=/r,,x/agent.sock,server=on,wait=off'));
+});
+
+test('stratovirt argv: its own binary, name, qmp and the same two ports', () => {
+  const hv = hypervisorFor(defaultHypervisorConfig('stratovirt'));
+  assert.ok(hv instanceof StratovirtHypervisor);
+  const argv = hv.argv(spec);
+  assert.equal(argv[0], '/usr/bin/stratovirt');
+  assert.deepEqual(values(argv, '-name'), ['sandbox-pod1']);
+  assert.deepEqual(values(argv, '-machine'), ['microvm']);
+  assert.deepEqual(values(argv, '-qmp'), ['unix:/r/qmp.sock,server,nowait']);
+  assert.ok(values(argv, '-device').includes('virtserialport,bus=vserial0.0,chardev=agent0,name=agent.channel.0,nr=1'));
+  assert.match(values(argv, '-append')[0], /^console=hvc0 /);
+});
+
+test('launching without the binary or the guest assets fails at once, naming what is missing', async () => {
+  const sv = hypervisorFor(defaultHypervisorConfig('stratovirt'));
+  await assert.rejects(launchVm(sv, spec, { timeoutMs: 1000 }),
+    /stratovirt: binary \/usr\/bin\/stratovirt not found or not executable \(set hypervisor\.stratovirt\.path in vmm\.toml\)/);
+  const q = hypervisorFor({ ...defaultHypervisorConfig('qemu'), path: process.execPath, kernel: '/nonexistent/vmlinuz' });
+  await assert.rejects(launchVm(q, spec, { timeoutMs: 1000 }), /qemu: guest kernel \/nonexistent\/vmlinuz is missing \(build it with scripts\/build-guest\.sh \/nonexistent\)/);
+  const v = hypervisorFor({ ...defaultHypervisorConfig('qemu'), path: process.execPath, kernel: process.execPath, initrd: process.execPath, useVsock: true });
+  await assert.rejects(launchVm(v, spec, { timeoutMs: 1000 }), /use_vsock: vsock is not supported yet/);
+});
