@@ -101,6 +101,9 @@ export class TaskTable {
       cwd: p.cwd || '/', env, stdio: [withStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
     });
     child.on('error', () => { /* reported through exit */ });
+    // a process killed with bytes still unread in one of its pipes resets our end
+    // (ECONNRESET): that is its exit, reported through 'exit', not a crash of the agent
+    for (const s of child.stdio) (s as NodeJS.EventEmitter | null)?.on('error', () => {});
     const t = new Task(id, bundle, child, withStdin);
     this.tasks.set(id, t);
     return t;
