@@ -133,8 +133,11 @@ function checkLimitNumber(n: number, what: string): number {
   return n === -1 ? RLIM_INFINITY : Math.min(n, RLIM_INFINITY);
 }
 
-/** Default NOFILE clamped to the host, then the user's ulimits checked against the host. */
-function rlimits(o: SpecOptions, host: HostInfo): POSIXRlimit[] {
+/**
+ * Default NOFILE clamped to the host, then the user's ulimits checked against the host.
+ * Exported so the engine refuses a bad --ulimit at create, not only at start.
+ */
+export function rlimits(o: Pick<SpecOptions, 'ulimits'>, host: HostInfo): POSIXRlimit[] {
   const byType = new Map<string, POSIXRlimit>();
   const hostNofile = host.rlimits.get('RLIMIT_NOFILE')?.hard ?? DEFAULT_NOFILE;
   const nofile = Math.min(DEFAULT_NOFILE, hostNofile);

@@ -130,3 +130,13 @@ function corruptLayer(src: string, dst: string): void {
   spawnSync('tar', ['-cf', dst, '-C', tmp, '.']);
   spawnSync('rm', ['-rf', tmp]);
 }
+
+test('a ulimit above the host hard limit is refused at create, naming it', async () => {
+  const limits = fsSync.readFileSync('/proc/self/limits', 'utf8');
+  const hard = /Max open files\s+\d+\s+(\d+)/.exec(limits)?.[1];
+  assert.ok(hard, 'host nofile hard limit');
+  const r = await d.cli(['create', '--name', 'toohigh', '--ulimit', `nofile=1024:${Number(hard) + 1}`, 'busybox', 'true']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /ulimit nofile=1024:\d+: above the host hard limit/);
+  assert.notEqual((await d.cli(['inspect', 'toohigh'])).code, 0);
+});

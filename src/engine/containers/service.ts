@@ -10,7 +10,7 @@ import type { SnapshotDriver } from '../../storage/types.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
-import { readHostInfo, type HostInfo } from '../../oci/spec.js';
+import { readHostInfo, rlimits, type HostInfo } from '../../oci/spec.js';
 import { containerSpec } from './spec.js';
 import { psTable } from './top.js';
 import type { Spec } from '../../oci/types.js';
@@ -79,7 +79,8 @@ export class ContainerService {
     for (const b of body.HostConfig?.Binds ?? []) parseBind(b);
     const image = await this.d.images.get(body.Image);
     const host = await this.hostInfo();
-    for (const u of body.HostConfig?.Ulimits ?? []) this.checkUlimit(u, host);
+    // the spec builder's own check, so a bad --ulimit fails now rather than at start
+    rlimits({ ulimits: (body.HostConfig?.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })) }, host);
 
     const id = newId();
     const cname = name ? validateName(name) : randomName((n) => { try { this.d.store.get(n); return true; } catch { return false; } });
@@ -120,10 +121,6 @@ export class ContainerService {
     return rt;
   }
   private recovered = false;
-
-  private checkUlimit(u: { Name: string; Soft: number; Hard: number }, host: HostInfo): void {
-    if (u.Soft > u.Hard && u.Hard >= 0) throw invalidArgument(`ulimit ${u.Name}: soft limit ${u.Soft} is above the hard limit ${u.Hard}`);
-  }
 
   private async hostInfo(): Promise<HostInfo> {
     this.host ??= await readHostInfo();
