@@ -86,6 +86,7 @@ export class TestDaemon {
       p.stderr.on('data', (d) => { stderr += d; });
       const t = setTimeout(() => p.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
       p.on('close', (code) => { clearTimeout(t); resolve({ code: code ?? -1, stdout, stderr }); });
+      p.stdin.on('error', () => {}); // the CLI may exit before reading all its input
       if (opts.input !== undefined) p.stdin.end(opts.input); else p.stdin.end();
     });
   }
