@@ -109,18 +109,22 @@ export class ContainerService {
     void this.onExit(id, code, at).catch((e) => this.d.log.error('exit handling failed', { id, err: errorMessage(e) }));
   };
   private watching = new Set<Runtime>();
+  /** Exits are watched only once recovery has looked at every record. */
+  private recovered = false;
+
+  private async watchExits(rt: Runtime): Promise<void> {
+    if (!this.recovered || this.watching.has(rt)) return;
+    this.watching.add(rt);
+    await rt.watchExits(this.exitCallback);
+  }
 
   /** The runtime of that name, made on first use where the deps can; exits are watched. */
   private async ensureRuntime(name: string): Promise<Runtime | null> {
     let rt = this.d.runtimes.get(name) ?? null;
     if (!rt && this.d.resolveRuntime) rt = await this.d.resolveRuntime(name);
-    if (rt && this.recovered && !this.watching.has(rt)) {
-      this.watching.add(rt);
-      await rt.watchExits(this.exitCallback);
-    }
+    if (rt) await this.watchExits(rt);
     return rt;
   }
-  private recovered = false;
 
   private async hostInfo(): Promise<HostInfo> {
     this.host ??= await readHostInfo();
@@ -191,7 +195,6 @@ export class ContainerService {
   async specFor(rec: ContainerRecord, rootfs: string): Promise<Spec> {
     return containerSpec(rec, rootfs, await this.hostInfo());
   }
-
 
   // ---- attach ---------------------------------------------------------------------------
 
@@ -347,7 +350,6 @@ export class ContainerService {
     return psTable(await this.runtimeOf(rec).pids(rec.Id), psArgs);
   }
 
-
   // ---- remove ---------------------------------------------------------------------------
 
   async remove(ref: string, opts: { force: boolean }): Promise<void> {
@@ -401,11 +403,7 @@ export class ContainerService {
       }
     }
     this.recovered = true;
-    for (const rt of new Set(this.d.runtimes.values())) {
-      if (this.watching.has(rt)) continue;
-      this.watching.add(rt);
-      await rt.watchExits(this.exitCallback);
-    }
+    for (const rt of new Set(this.d.runtimes.values())) await this.watchExits(rt);
   }
 
   private async recoverOne(rec: ContainerRecord): Promise<void> {
