@@ -1,6 +1,7 @@
 // tsula-agent: runs in the guest (started by /init), serves ttrpc on the virtio-serial port
 // `agent.channel.0`. The host (the vmm kind in tsula-sandboxer) is the only peer. Owns the
-// guest's tasks; may call only ttrpc, the generated protos and common/.
+// guest's containers (conmon + runc); may call only ttrpc, the generated protos, common/
+// and the runc runtime (see deps.ts).
 import { existsSync } from 'node:fs';
 import { Port } from './port.js';
 import { agentServer } from './service.js';
@@ -22,7 +23,8 @@ export async function runAgent(o: RunAgentOptions = {}): Promise<void> {
   let stopping = false;
   let done!: () => void;
   const finished = new Promise<void>((r) => { done = r; });
-  const { server } = agentServer({ log, onShutdown: () => { stopping = true; done(); } });
+  const { server, tasks } = agentServer({ log, onShutdown: () => { stopping = true; done(); } });
+  await tasks.init();
   for (let i = 0; i < 500 && !existsSync(path); i++) await new Promise((r) => setTimeout(r, 10));
   // one session per host connection on a port that stays open (see port.ts)
   let port: Port | null = null;

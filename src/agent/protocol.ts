@@ -5,7 +5,7 @@
 // are UTF-8 JSON: it is private to tsula's two ends, and JSON keeps it readable without
 // another .proto to generate.
 export const AGENT_SERVICE = 'tsula.agent.v1.Agent';
-export const AGENT_VERSION = '0.1.0';
+export const AGENT_VERSION = '0.2.0';
 
 export interface PingResponse {
   version: string;
@@ -25,10 +25,13 @@ export interface WriteStdinResponse { len: number }
 export interface CloseStdinRequest { id: string; execId?: string }
 
 /**
- * What a task runs: sent in CreateTaskRequest.options as an Any with this type URL and the
- * OCI spec as JSON (no shared filesystem carries the bundle into the guest yet).
+ * A container's OCI spec, sent in CreateTaskRequest.options as an Any with this type URL and
+ * the spec as JSON (containerd's own type URL for it). The host has already rewritten it for
+ * the guest: the rootfs is under the shared dir (virtiofs), mounts' sources too.
  */
 export const SPEC_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
+/** An exec's process in ExecProcessRequest.spec (containerd's type URL for it). */
+export const PROCESS_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
 
 export const enc = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v), 'utf8');
 export function dec<T>(b: Uint8Array): T {

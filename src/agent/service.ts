@@ -1,86 +1,82 @@
-// tsula-agent's ttrpc services: containerd.task.v2.Task for the guest's tasks, and the
+// tsula-agent's ttrpc services: containerd.task.v2.Task for the guest's containers, and the
 // agent's own tsula.agent.v1.Agent (health, stdio, power off). See protocol.ts.
 import * as os from 'node:os';
 import { promises as fs } from 'node:fs';
 import { timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { Task as TaskService } from '../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
 import { Status } from '../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
+import type { Spec, Process } from '../oci/types.js';
 import { TtrpcServer, type Logger } from './deps.js';
-import { invalidArgument, unimplemented } from '../common/errors.js';
-import { TaskTable, type Task, type TaskProcess } from './tasks.js';
+import { invalidArgument } from '../common/errors.js';
+import { TaskTable, type GuestExec } from './tasks.js';
 import {
-  AGENT_SERVICE, AGENT_VERSION, SPEC_TYPE_URL, dec, enc,
+  AGENT_SERVICE, AGENT_VERSION, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
   type CloseStdinRequest, type PingResponse, type ReadStreamRequest, type ReadStreamResponse, type WriteStdinRequest,
 } from './protocol.js';
 
-const STATUS = { created: Status.CREATED, running: Status.RUNNING, stopped: Status.STOPPED } as const;
+const STATUS = { created: Status.CREATED, running: Status.RUNNING, paused: Status.PAUSED, stopped: Status.STOPPED } as const;
 const NEVER: Timestamp = { seconds: -62135596800n, nanos: 0 } as Timestamp;
 const ts = (d: Date | null): Timestamp => (d ? timestampFromDate(d) : NEVER);
 
-function noExec(execId: string): void {
-  if (execId) throw unimplemented('exec processes are not supported by tsula-agent yet');
+function jsonOf<T>(any: { typeUrl: string; value: Uint8Array } | undefined, want: string, what: string): T {
+  if (any?.typeUrl !== want) throw invalidArgument(`${what}: expected ${want}, got ${JSON.stringify(any?.typeUrl ?? '')}`);
+  try {
+    return JSON.parse(Buffer.from(any.value).toString('utf8')) as T;
+  } catch (e) {
+    throw invalidArgument(`${what}: not JSON: ${(e as Error).message}`);
+  }
 }
 
 export interface AgentOptions {
   log?: Logger;
   /** Called after Shutdown has been answered (the guest's /init then powers off). */
   onShutdown: () => void;
+  /** Tests run the agent on the host with their own table. */
+  tasks?: TaskTable;
 }
 
 export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: TaskTable } {
-  const tasks = new TaskTable();
+  const tasks = o.tasks ?? new TaskTable({ log: o.log });
   const server = new TtrpcServer({ log: o.log });
   server.registerService(TaskService, {
-    create: (r) => {
-      let p: TaskProcess;
-      if (r.options?.typeUrl !== SPEC_TYPE_URL) {
-        throw invalidArgument(`create ${r.id}: options must carry the OCI spec (${SPEC_TYPE_URL}), got ${JSON.stringify(r.options?.typeUrl ?? '')}`);
-      }
-      try {
-        p = (JSON.parse(Buffer.from(r.options.value).toString('utf8')) as { process: TaskProcess }).process;
-      } catch (e) {
-        throw invalidArgument(`create ${r.id}: the spec is not JSON: ${(e as Error).message}`);
-      }
-      return { pid: tasks.create(r.id, r.bundle, p ?? { args: [] }, !!r.stdin).pid };
-    },
-    start: (r) => {
-      noExec(r.execId);
-      const t = tasks.get(r.id);
-      if (t.status !== 'created') throw invalidArgument(`start ${r.id}: task is ${t.status}`);
-      t.start();
+    create: async (r) => {
+      const spec = jsonOf<Spec>(r.options, SPEC_TYPE_URL, `create ${r.id}: options`);
+      const t = await tasks.create({ id: r.id, bundle: r.bundle, spec, terminal: r.terminal, stdin: !!r.stdin });
       return { pid: t.pid };
     },
+    start: async (r) => ({ pid: await tasks.start(r.id, r.execId) }),
+    exec: (r) => {
+      const process = jsonOf<Process>(r.spec, PROCESS_TYPE_URL, `exec ${r.execId}: spec`);
+      process.terminal = r.terminal;
+      tasks.addExec(r.id, r.execId, { process, stdin: !!r.stdin, attach: !!(r.stdout || r.stderr || r.stdin) });
+      return {};
+    },
     state: (r) => {
-      noExec(r.execId);
       const t = tasks.get(r.id);
+      const p = tasks.proc(r.id, r.execId);
       return {
-        id: t.id, bundle: t.bundle, pid: t.pid, status: STATUS[t.status],
-        exitStatus: t.exitStatus, exitedAt: ts(t.exitedAt),
+        id: r.execId || t.id, execId: r.execId, bundle: t.bundle, pid: p.pid, status: STATUS[p.status],
+        exitStatus: p.exit.status, exitedAt: ts(p.exit.at),
       };
     },
     wait: async (r, ctx) => {
-      noExec(r.execId);
-      const t = tasks.get(r.id);
-      await Promise.race([t.wait(), new Promise((resolve) => ctx.signal.addEventListener('abort', resolve, { once: true }))]);
-      return { exitStatus: t.exitStatus, exitedAt: ts(t.exitedAt) };
+      const p = tasks.proc(r.id, r.execId);
+      await p.wait(ctx.signal);
+      return { exitStatus: p.exit.status, exitedAt: ts(p.exit.at) };
     },
-    kill: (r) => {
-      noExec(r.execId);
-      const t = tasks.get(r.id);
-      if (t.status !== 'stopped') {
-        try { process.kill(t.pid, r.signal || 15); } catch { /* exited meanwhile */ }
-      }
+    kill: async (r) => { await tasks.kill(r.id, r.execId, r.signal || 15, r.all); return {}; },
+    delete: async (r) => {
+      const p = await tasks.delete(r.id, r.execId);
+      return { pid: p.pid, exitStatus: p.exit.status, exitedAt: ts(p.exit.at) };
+    },
+    pids: async (r) => ({ processes: (await tasks.pids(r.id)).map((pid) => ({ pid })) }),
+    resizePty: async (r) => { await tasks.resize(r.id, r.execId, r.height, r.width); return {}; },
+    closeIO: (r) => {
+      if (r.stdin) tasks.proc(r.id, r.execId).io?.closeStdin();
       return {};
     },
-    delete: (r) => {
-      noExec(r.execId);
-      const t = tasks.delete(r.id);
-      return { pid: t.pid, exitStatus: t.exitStatus, exitedAt: ts(t.exitedAt) };
-    },
-    pids: (r) => {
-      const t = tasks.get(r.id);
-      return { processes: t.status === 'stopped' ? [] : [{ pid: t.pid }] };
-    },
+    pause: async (r) => { await tasks.pause(r.id, true); return {}; },
+    resume: async (r) => { await tasks.pause(r.id, false); return {}; },
     connect: (r) => {
       const t = r.id ? tasks.get(r.id) : null;
       return { shimPid: process.pid, taskPid: t?.pid ?? 0, version: AGENT_VERSION };
@@ -91,15 +87,15 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
     },
   });
 
+  const ioOf = (id: string, execId?: string) => {
+    const io = tasks.proc(id, execId ?? '').io;
+    if (!io) throw invalidArgument(`${execId ? `exec ${execId}` : `task ${id}`} has no stdio yet`);
+    return io;
+  };
   const read = (which: 'stdout' | 'stderr') => async (payload: Uint8Array, ctx: { signal: AbortSignal }) => {
     const r = dec<ReadStreamRequest>(payload);
-    noExec(r.execId ?? '');
-    const out = await tasks.get(r.id)[which].read(ctx.signal);
+    const out = await ioOf(r.id, r.execId)[which].read(ctx.signal);
     return enc({ data: out.data.toString('base64'), eof: out.eof } satisfies ReadStreamResponse);
-  };
-  const stdinOf = (t: Task, id: string) => {
-    if (!t.stdin) throw invalidArgument(`task ${id} was created without stdin`);
-    return t.stdin;
   };
   server.register(AGENT_SERVICE, {
     Ping: async () => {
@@ -108,18 +104,19 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
     },
     ReadStdout: read('stdout'),
     ReadStderr: read('stderr'),
-    WriteStdin: async (payload) => {
+    WriteStdin: (payload) => {
       const r = dec<WriteStdinRequest>(payload);
       const data = Buffer.from(r.data ?? '', 'base64');
-      const w = stdinOf(tasks.get(r.id), r.id);
-      await new Promise<void>((resolve, reject) => w.write(data, (e) => (e ? reject(e) : resolve())));
+      ioOf(r.id, r.execId).write(data);
       return enc({ len: data.length });
     },
     CloseStdin: (payload) => {
       const r = dec<CloseStdinRequest>(payload);
-      stdinOf(tasks.get(r.id), r.id).end();
+      ioOf(r.id, r.execId).closeStdin();
       return enc({});
     },
   });
   return { server, tasks };
 }
+
+export type { GuestExec };

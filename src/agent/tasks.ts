@@ -1,25 +1,23 @@
-// The guest's tasks, for now plain processes (no runc in the guest yet: the bundle's rootfs
-// has no way into the VM before a shared filesystem exists). Create/Start keep their
-// meaning: Create spawns a shell that waits on fd 3, so the pid exists at Create and the
-// program runs only when Start writes to that pipe; the shell then execs the program
-// (same pid). Output is queued for the host's long-polling ReadStdout/ReadStderr.
-import { spawn, type ChildProcess } from 'node:child_process';
-import type { Writable } from 'node:stream';
+// The guest's containers: conmon + runc inside the VM, exactly as the host runs them
+// (RuncConmonRuntime), so exit codes, signals, TTYs and exec behave the same in both places.
+// What differs is where stdio goes: into queues the host drains with long-polling reads over
+// the agent channel (kata's ReadStdout/WriteStdin), since no FIFO crosses the VM boundary.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { createHash } from 'node:crypto';
+import type { Spec, Process } from '../oci/types.js';
+import type { ExecHandle, StdioStream } from '../runtime/types.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
+import { RuncConmonRuntime, type Logger } from './deps.js';
+import { GUEST_TASKS_DIR, GUEST_RUNC_STATE } from './paths.js';
 
-export type TaskStatus = 'created' | 'running' | 'stopped';
-
-export interface TaskProcess {
-  args: string[];
-  env?: string[];
-  cwd?: string;
-}
+export type TaskStatus = 'created' | 'running' | 'paused' | 'stopped';
 
 /** One output stream: chunks not yet read, EOF, and who is waiting for either. */
-class OutQueue {
-  chunks: Buffer[] = [];
-  size = 0;
-  eof = false;
+export class OutQueue {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private eof = false;
   private waiters: Array<() => void> = [];
   // a host that never reads must not make the guest run out of memory: keep the newest 4 MiB
   private static readonly CAP = 4 << 20;
@@ -31,6 +29,7 @@ class OutQueue {
     this.wake();
   }
   end(): void { this.eof = true; this.wake(); }
+  get ended(): boolean { return this.eof; }
   private wake(): void { for (const w of this.waiters.splice(0)) w(); }
 
   /** Resolve with what is queued, waiting for data or EOF first when nothing is. */
@@ -47,80 +46,231 @@ class OutQueue {
   }
 }
 
-export class Task {
-  status: TaskStatus = 'created';
-  exitStatus = 0;
-  exitedAt: Date | null = null;
+/** A process' stdio as the host sees it: two queues to drain and a stdin to write. */
+export class ProcessIo {
   readonly stdout = new OutQueue();
   readonly stderr = new OutQueue();
-  stdin: Writable | null = null;
-  private startPipe: Writable;
-  private exited: Promise<void>;
-
-  constructor(readonly id: string, readonly bundle: string, readonly child: ChildProcess, readonly withStdin: boolean) {
-    this.startPipe = child.stdio[3] as Writable;
-    this.stdin = withStdin ? child.stdin : null;
-    child.stdout!.on('data', (b: Buffer) => this.stdout.push(b)).on('end', () => this.stdout.end());
-    child.stderr!.on('data', (b: Buffer) => this.stderr.push(b)).on('end', () => this.stderr.end());
-    this.exited = new Promise((resolve) => child.once('exit', (code, sig) => {
-      this.status = 'stopped';
-      // the shell convention containerd reports too: 128 + signal number
-      this.exitStatus = code ?? 128 + (sig ? signalNumber(sig) : 0);
-      this.exitedAt = new Date();
-      resolve();
-    }));
+  constructor(private readonly stream: StdioStream | null, readonly withStdin: boolean) {
+    if (!stream) { this.stdout.end(); this.stderr.end(); return; }
+    stream.onOutput((s, d) => (s === 2 ? this.stderr : this.stdout).push(Buffer.from(d)));
+    stream.onEnd(() => { this.stdout.end(); this.stderr.end(); });
   }
-
-  get pid(): number { return this.child.pid ?? 0; }
-
-  start(): void {
-    this.startPipe.end('\n');
-    this.status = 'running';
+  write(d: Buffer): void {
+    if (!this.withStdin || !this.stream) throw failedPrecondition('the process was created without stdin');
+    this.stream.write(d);
   }
-
-  async wait(): Promise<void> { await this.exited; }
+  closeStdin(): void { this.stream?.closeStdin(); }
+  close(): void { this.stream?.close(); this.stdout.end(); this.stderr.end(); }
 }
 
-function signalNumber(sig: NodeJS.Signals): number {
-  const n: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15 };
-  return n[sig] ?? 0;
+interface Exit { status: number; at: Date | null }
+
+class Proc {
+  status: TaskStatus = 'created';
+  pid = 0;
+  exit: Exit = { status: 0, at: null };
+  io: ProcessIo | null = null;
+  private waiters: Array<() => void> = [];
+  finished(status: number, at: Date): void {
+    if (this.status === 'stopped') return;
+    this.status = 'stopped';
+    this.exit = { status, at };
+    for (const w of this.waiters.splice(0)) w();
+  }
+  wait(signal?: AbortSignal): Promise<void> {
+    if (this.status === 'stopped') return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+}
+
+export class GuestExec extends Proc {
+  handle: ExecHandle | null = null;
+  constructor(readonly execId: string, readonly dir: string, readonly process: Process, readonly stdin: boolean, readonly attach: boolean) { super(); }
+}
+
+export class GuestTask extends Proc {
+  readonly execs = new Map<string, GuestExec>();
+  constructor(readonly id: string, readonly bundle: string, readonly dir: string) { super(); }
+}
+
+export interface CreateTaskOptions {
+  id: string;
+  bundle: string;
+  spec: Spec;
+  terminal: boolean;
+  stdin: boolean;
+}
+
+export interface AddExecOptions { process: Process; stdin: boolean; attach: boolean }
+
+export interface TaskTableOptions {
+  log?: Logger;
+  /** The guest's defaults; tests run the agent on the host with their own dirs. */
+  runtime?: RuncConmonRuntime;
+  tasksDir?: string;
 }
 
 export class TaskTable {
-  private tasks = new Map<string, Task>();
+  private tasks = new Map<string, GuestTask>();
+  readonly runtime: RuncConmonRuntime;
+  private readonly log?: Logger;
+  private readonly tasksDir: string;
 
-  create(id: string, bundle: string, p: TaskProcess, withStdin: boolean): Task {
-    if (!id) throw invalidArgument('create: the task id is empty');
-    if (this.tasks.has(id)) throw alreadyExists(`task ${id} already exists`);
-    if (!Array.isArray(p.args) || !p.args.length) throw invalidArgument(`create ${id}: the process has no args`);
-    const env = Object.fromEntries((p.env ?? ['PATH=/usr/sbin:/usr/bin:/sbin:/bin']).map((kv) => {
-      const i = kv.indexOf('=');
-      return i < 0 ? [kv, ''] : [kv.slice(0, i), kv.slice(i + 1)];
-    }));
-    const child = spawn('/bin/sh', ['-c', 'read _ <&3; exec 3<&-; exec "$@"', 'sh', ...p.args], {
-      cwd: p.cwd || '/', env, stdio: [withStdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe'],
-    });
-    child.on('error', () => { /* reported through exit */ });
-    // a process killed with bytes still unread in one of its pipes resets our end
-    // (ECONNRESET): that is its exit, reported through 'exit', not a crash of the agent
-    for (const s of child.stdio) (s as NodeJS.EventEmitter | null)?.on('error', () => {});
-    const t = new Task(id, bundle, child, withStdin);
-    this.tasks.set(id, t);
-    return t;
+  constructor(o: TaskTableOptions = {}) {
+    this.log = o.log;
+    this.tasksDir = o.tasksDir ?? GUEST_TASKS_DIR;
+    this.runtime = o.runtime ?? new RuncConmonRuntime({ name: 'runc', runtimePath: '/usr/sbin/runc', conmonPath: '/usr/bin/conmon', stateDir: GUEST_RUNC_STATE });
   }
 
-  get(id: string): Task {
+  /** Exits come from conmon's exit files, as on the host. */
+  async init(): Promise<void> {
+    await this.runtime.watchExits((id, code, at) => void this.onExit(id, code, at));
+  }
+
+  private async onExit(id: string, code: number, at: Date): Promise<void> {
+    const t = this.tasks.get(id);
+    if (!t) return;
+    t.finished(code, at);
+  }
+
+  get(id: string): GuestTask {
     const t = this.tasks.get(id);
     if (!t) throw notFound(`task ${id} not found`);
     return t;
   }
 
-  delete(id: string): Task {
+  proc(id: string, execId = ''): GuestTask | GuestExec {
     const t = this.get(id);
-    if (t.status !== 'stopped') throw failedPrecondition(`task ${id} is ${t.status}: kill it first`);
-    this.tasks.delete(id);
+    if (!execId) return t;
+    const e = t.execs.get(execId);
+    if (!e) throw notFound(`exec ${execId} of task ${id} not found`);
+    return e;
+  }
+
+  async create(o: CreateTaskOptions): Promise<GuestTask> {
+    // the sandboxer's task keys; conmon's exit files are watched by that shape
+    if (!/^[0-9a-f]{64}$/.test(o.id)) throw invalidArgument(`invalid task id "${o.id}": 64 hex digits expected`);
+    if (this.tasks.has(o.id)) throw alreadyExists(`task ${o.id} already exists`);
+    if (!o.spec.process?.args?.length) throw invalidArgument(`create ${o.id}: the process has no args`);
+    const dir = path.join(this.tasksDir, o.id);
+    const t = new GuestTask(o.id, o.bundle, dir);
+    this.tasks.set(o.id, t);
+    try {
+      await fs.rm(dir, { recursive: true, force: true });
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      // the host keeps the container's log: conmon's own copy in guest RAM would only grow
+      t.pid = await this.runtime.create({
+        id: o.id, bundle: dir, spec: o.spec, logPath: process.env.TSULA_AGENT_TEST_LOG ?? '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
+      });
+      t.io = new ProcessIo(await this.runtime.attach(o.id, dir), o.stdin);
+    } catch (e) {
+      t.io?.close();
+      await this.runtime.delete(o.id, dir, true).catch(() => {});
+      this.tasks.delete(o.id);
+      await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+      throw e;
+    }
     return t;
   }
 
-  all(): Task[] { return [...this.tasks.values()]; }
+  async start(id: string, execId: string): Promise<number> {
+    const t = this.get(id);
+    if (execId) return this.startExec(t, this.proc(id, execId) as GuestExec);
+    if (t.status !== 'created') throw failedPrecondition(`task ${id} is ${t.status}, not created`);
+    await this.runtime.start(id);
+    if (t.status === 'created') t.status = 'running';
+    return t.pid;
+  }
+
+  addExec(id: string, execId: string, o: AddExecOptions): void {
+    const t = this.get(id);
+    if (!execId || execId.includes('/')) throw invalidArgument(`invalid exec id "${execId}"`);
+    if (t.execs.has(execId)) throw alreadyExists(`exec ${execId} of task ${id} already exists`);
+    if (t.status === 'stopped') throw failedPrecondition(`task ${id} is stopped`);
+    if (!o.process?.args?.length) throw invalidArgument(`exec ${execId}: the process has no args`);
+    const dir = path.join(t.dir, 'execs', createHash('sha256').update(execId).digest('hex').slice(0, 16));
+    t.execs.set(execId, new GuestExec(execId, dir, o.process, o.stdin, o.attach));
+  }
+
+  private async startExec(t: GuestTask, e: GuestExec): Promise<number> {
+    if (e.status !== 'created') throw failedPrecondition(`exec ${e.execId} is ${e.status}`);
+    if (t.status !== 'running') throw failedPrecondition(`task ${t.id} is ${t.status}, not running`);
+    await fs.mkdir(e.dir, { recursive: true, mode: 0o700 });
+    e.status = 'running';
+    try {
+      const h = await this.runtime.exec({ containerId: t.id, execId: e.execId, dir: e.dir, process: e.process, attach: e.attach, stdin: e.stdin });
+      e.handle = h;
+      e.pid = h.pid;
+      e.io = new ProcessIo(h.stdio, e.stdin);
+      void h.exited.then((code) => e.finished(code, new Date()));
+    } catch (err) {
+      e.status = 'created';
+      throw err;
+    }
+    return e.pid;
+  }
+
+  async kill(id: string, execId: string, signal: number, all: boolean): Promise<void> {
+    const p = this.proc(id, execId);
+    if (p.status === 'stopped') throw notFound(`process ${execId || id} already finished`);
+    if (execId) {
+      try { process.kill(p.pid, signal); } catch (e) { throw notFound(`process ${execId}: ${(e as Error).message}`); }
+      return;
+    }
+    await this.runtime.kill(id, String(signal), all);
+  }
+
+  async resize(id: string, execId: string, height: number, width: number): Promise<void> {
+    const t = this.get(id);
+    const e = execId ? (this.proc(id, execId) as GuestExec) : null;
+    try {
+      if (e) await this.runtime.resizeExec(e.dir, height, width);
+      else await this.runtime.resize(id, t.dir, height, width);
+    } catch (err) {
+      // a resize racing the process' exit is a no-op
+      if ((e ?? t).status === 'running') throw err;
+    }
+  }
+
+  async pause(id: string, pause: boolean): Promise<void> {
+    const t = this.get(id);
+    if (pause) await this.runtime.pause(id); else await this.runtime.resume(id);
+    if (t.status !== 'stopped') t.status = pause ? 'paused' : 'running';
+  }
+
+  async pids(id: string): Promise<number[]> {
+    const t = this.get(id);
+    return t.status === 'stopped' ? [] : this.runtime.pids(id);
+  }
+
+  async delete(id: string, execId: string): Promise<Proc> {
+    const t = this.get(id);
+    if (execId) {
+      const e = this.proc(id, execId) as GuestExec;
+      if (e.status === 'running') throw failedPrecondition(`exec ${execId} is still running`);
+      e.io?.close();
+      t.execs.delete(execId);
+      await fs.rm(e.dir, { recursive: true, force: true });
+      return e;
+    }
+    if (t.status === 'running' || t.status === 'paused') throw failedPrecondition(`cannot delete ${t.status} task ${id}: kill it first`);
+    t.io?.close();
+    for (const e of t.execs.values()) e.io?.close();
+    await this.runtime.delete(id, t.dir, true);
+    await fs.rm(t.dir, { recursive: true, force: true });
+    this.tasks.delete(id);
+    if (t.status !== 'stopped') t.finished(137, new Date());
+    this.log?.debug('task deleted', { id });
+    return t;
+  }
+
+  all(): GuestTask[] { return [...this.tasks.values()]; }
+
+  close(): void {
+    this.runtime.close();
+    for (const t of this.tasks.values()) t.io?.close();
+  }
 }

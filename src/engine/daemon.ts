@@ -20,6 +20,10 @@ import { LocalImageStore } from '../image/store.js';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import { ShimV2Runtime, startEventsServer, dockerActionFor, findShimBinary, isShimV2RuntimeName, shimBinaryName } from '../runtime/shimv2/index.js';
+import { DEFAULT_ADDRESS as DEFAULT_SANDBOXER_ADDRESS, DEFAULT_STATE as DEFAULT_SANDBOXER_STATE } from '../sandboxer/admin.js';
+
+/** The runtime name that runs a container in its own VM (tsula run --runtime vmm). */
+const VMM_RUNTIME = 'vmm';
 
 export interface Daemon {
   config: DaemonConfig;
@@ -113,6 +117,24 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
       runtimePaths[handler] = `sandboxer ${sb.name} at ${sb.address}`;
     }
   }
+  /**
+   * `--runtime vmm` without any configuration: a VM per container, in the one
+   * tsula-sandboxer at its default address (TSULA_SANDBOXER_STATE/ADDRESS move it), started
+   * on first use. Loaded lazily: the gRPC client costs memory tsulad doesn't otherwise need.
+   */
+  const builtinVmm = async (): Promise<Runtime | null> => {
+    if (runtimes.has(VMM_RUNTIME)) return runtimes.get(VMM_RUNTIME)!;
+    const { SandboxerRuntime } = await import('../sandboxer/client.js');
+    const state = path.resolve(process.env.TSULA_SANDBOXER_STATE || DEFAULT_SANDBOXER_STATE);
+    const address = path.resolve((process.env.TSULA_SANDBOXER_ADDRESS || DEFAULT_SANDBOXER_ADDRESS).replace(/^unix:\/\//, ''));
+    const rt = new SandboxerRuntime({
+      name: 'io.containerd.vmm.v1', address, sandboxer: 'vmm', autoStart: { state },
+      stateDir: path.join(config.state, 'runtime', VMM_RUNTIME), log,
+    });
+    runtimes.set(VMM_RUNTIME, rt);
+    runtimePaths[VMM_RUNTIME] = `tsula-sandboxer (vmm) at ${address}`;
+    return rt;
+  };
   if (!runtimes.has(config.defaultRuntime) && !(isShimV2RuntimeName(config.defaultRuntime) && await shimV2(config.defaultRuntime))) {
     throw new Error(`default runtime "${config.defaultRuntime}" is not available`);
   }
@@ -121,8 +143,8 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   const cs = new ContainerService({
     store, images, driver, runtimes, defaultRuntime: config.defaultRuntime, events, log,
     stateDir: path.join(config.state, 'containers'),
-    // any io.containerd.<name>.v2 not configured is resolved on first use
-    resolveRuntime: (name) => (isShimV2RuntimeName(name) ? shimV2(name) : Promise.resolve(null)),
+    // any io.containerd.<name>.v2 not configured is resolved on first use, `vmm` too
+    resolveRuntime: (name) => (isShimV2RuntimeName(name) ? shimV2(name) : name === VMM_RUNTIME ? builtinVmm() : Promise.resolve(null)),
   });
   await cs.recover();
   const es = new ExecService(cs);

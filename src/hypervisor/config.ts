@@ -135,7 +135,14 @@ export async function loadVmmConfig(path = DEFAULT_CONFIG_PATH): Promise<VmmConf
     if (e.code === 'ENOENT') return '';
     throw invalidArgument(`${path}: ${e.message}`);
   });
-  return parseVmmConfig(text, path);
+  const cfg = parseVmmConfig(text, path);
+  // build-guest.sh --image puts rootfs.img beside the initramfs: use it unless `image` is set
+  const given = /^\s*image\s*=/m.test(text);
+  for (const hv of Object.values(cfg.hypervisors)) {
+    const img = hv.initrd.replace(/[^/]*$/, 'rootfs.img');
+    if (!given && !hv.image && await fs.stat(img).then((st) => st.isFile(), () => false)) hv.image = img;
+  }
+  return cfg;
 }
 
 export function defaultHypervisorConfig(name: HypervisorName): HypervisorConfig {

@@ -7,7 +7,7 @@ import type { Accel } from './detect.js';
 export interface VmPaths {
   /** Host end of the agent's virtio-serial port (a unix socket QEMU listens on). */
   agentSocket: string;
-  /** Host end of the debug console port (a shell in the guest when enable_debug). */
+  /** Host end of the debug console (a virtio console: a shell on the guest's /dev/hvc0). */
   debugSocket: string;
   qmpSocket: string;
   /** The guest's serial console (kernel messages, /init's output). */
@@ -22,7 +22,12 @@ export interface VmSpec {
   paths: VmPaths;
   vcpus?: number;
   memoryMib?: number;
+  /** virtio-fs: virtiofsd's socket (listening already) and the tag the guest mounts. */
+  sharedFs?: { socket: string; tag: string };
 }
+
+/** The virtio-fs tag the guest's /init mounts at GUEST_SHARED_DIR. */
+export const SHARED_FS_TAG = 'tsula';
 
 export const AGENT_PORT = 'agent.channel.0';
 export const DEBUG_PORT = 'debug.console.0';

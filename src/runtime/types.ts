@@ -39,6 +39,8 @@ export interface ExecHandle {
   stdio: StdioStream | null;
   /** Resolves with the exit code (128+N for a signal). */
   exited: Promise<number>;
+  /** Signal the process where its pid means something (absent: pid is a host pid). */
+  kill?(signal: number): Promise<void>;
 }
 
 export interface RuntimeState {

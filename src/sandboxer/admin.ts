@@ -1,7 +1,8 @@
-// The sandboxer's private ttrpc service for its shim launcher (containerd-shim-tsula-v2),
-// served on the task socket next to containerd.task.v2.Task (Cleanup). Payloads are JSON: both ends
+// The sandboxer's private ttrpc service for its shim launcher (containerd-shim-tsula-v2: Cleanup)
+// and for `tsula sandbox` (List), served on the task socket next to containerd.task.v2.Task. Payloads are JSON: both ends
 // are ours, and the launcher stays small (no extra generated code to load).
 // Keep this file free of heavy imports: the launcher bundles it.
+import type { SandboxRecord } from './kinds/types.js';
 
 export const ADMIN_SERVICE = 'tsula.sandboxer.v1.Admin';
 
@@ -34,6 +35,37 @@ export interface CleanupResponse {
   exitStatus: number;
   /** ms since epoch; 0 = unknown */
   exitedAt: number;
+}
+
+/** `List` (request: `{}`): every sandbox the sandboxer holds, for `tsula sandbox ls` / `shell`. */
+export interface SandboxSummary {
+  id: string;
+  kind: string;
+  state: SandboxRecord['state'];
+  pid: number;
+  /** ISO time */
+  createdAt: string;
+  /** vmm: which hypervisor runs the VM (qemu, stratovirt, ...) */
+  hypervisor?: string;
+  /** vmm: the guest kernel's `uname -r`, as the agent reported it at boot */
+  kernelRelease?: string;
+  /** vmm: the host end of the guest's debug console (a shell on /dev/hvc0) */
+  debugSocket?: string;
+}
+
+export interface ListResponse {
+  sandboxes: SandboxSummary[];
+}
+
+/** What List tells about one record (the kind's own state is not all for the CLI to see). */
+export function sandboxSummary(r: SandboxRecord): SandboxSummary {
+  const ks = r.kindState;
+  const str = (v: unknown): string | undefined => (typeof v === 'string' && v ? v : undefined);
+  const paths = ks.paths && typeof ks.paths === 'object' ? ks.paths as Record<string, unknown> : {};
+  return {
+    id: r.id, kind: r.kind, state: r.state, pid: r.pid, createdAt: r.createdAt,
+    hypervisor: str(ks.hypervisor), kernelRelease: str(ks.kernelRelease), debugSocket: str(paths.debugSocket),
+  };
 }
 
 export const encodeJson = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v));

@@ -14,6 +14,7 @@ import { errorMessage, failedPrecondition } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { socketPath } from '../ttrpc/address.js';
 import { grpcClient, type GrpcClient } from './grpc.js';
+import { ensureSandboxer } from './launch.js';
 
 export interface SandboxerRuntimeOptions {
   /** The runtime's name in tsula (the cri-runtimes value, e.g. io.containerd.tsula.v1). */
@@ -24,6 +25,8 @@ export interface SandboxerRuntimeOptions {
   sandboxer: string;
   /** <state>/runtime/<name>: task records that outlive tsulad */
   stateDir: string;
+  /** Start the sandboxer (with this state dir) when it isn't running: tsulad's built-in vmm runtime. */
+  autoStart?: { state: string };
   log?: Logger;
 }
 
@@ -43,6 +46,7 @@ export class SandboxerRuntime extends TaskApiRuntime {
 
   /** The pod's sandbox when the spec names one the sandboxer has, else a new one for id. */
   private async sandboxFor(req: CreateRequest): Promise<{ sandboxId: string; address: string; owned: boolean }> {
+    if (this.o.autoStart) await ensureSandboxer(this.o.autoStart.state, this.o.address);
     for (const k of POD_ANNOTATIONS) {
       const sb = req.spec.annotations?.[k];
       if (!sb || sb === req.id) continue;

@@ -17,7 +17,7 @@ import { EventPublisher } from './tasks/events.js';
 import { taskService, TaskService } from './tasks/service.js';
 import { controllerService, Controller } from './controller.js';
 import { grpcHandlers, serviceDefinition } from './grpc.js';
-import { ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse } from './admin.js';
+import { ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse, type ListResponse, sandboxSummary } from './admin.js';
 
 export interface SandboxerOptions {
   stateDir: string;
@@ -25,6 +25,8 @@ export interface SandboxerOptions {
   runcPath?: string;
   conmonPath?: string;
   defaultKind?: string;
+  /** vmm.toml for VM sandboxes (default /etc/tsula/vmm.toml). */
+  vmmConfig?: string;
   log: Logger;
 }
 
@@ -42,7 +44,7 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
     conmonPath: o.conmonPath ?? (await which('conmon')) ?? '/usr/bin/conmon',
     stateDir: path.join(o.stateDir, 'runc'),
   });
-  const sandboxes = new Sandboxes({ stateDir: o.stateDir }, o.log);
+  const sandboxes = new Sandboxes({ stateDir: o.stateDir, vmmConfigPath: o.vmmConfig, log: o.log }, o.log);
   await sandboxes.recover();
   const events = new EventPublisher(o.log);
   const tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log);
@@ -60,6 +62,7 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
         : { known: false, pid: 0, exitStatus: 137, exitedAt: Date.now() };
       return encodeJson(res);
     },
+    List: () => encodeJson({ sandboxes: sandboxes.list().map(sandboxSummary) } satisfies ListResponse),
   });
   await ttrpc.listen(taskSock);
   const taskAddress = `ttrpc+unix://${taskSock}`;
@@ -114,7 +117,7 @@ function flag(argv: string[], names: string[]): string | undefined {
 export async function main(argv: string[]): Promise<void> {
   const args = argv.slice(2);
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write('usage: tsula-sandboxer [--listen SOCK] [--state DIR] [--log-level debug|info|warn|error]\n');
+    process.stdout.write('usage: tsula-sandboxer [--listen SOCK] [--state DIR] [--vmm-config FILE] [--log-level debug|info|warn|error]\n');
     return;
   }
   const log = new Logger((flag(args, ['--log-level']) ?? 'info') as Level);
@@ -122,7 +125,8 @@ export async function main(argv: string[]): Promise<void> {
   const address = path.resolve((flag(args, ['--listen', '--address']) ?? process.env.TSULA_SANDBOXER_ADDRESS ?? DEFAULT_ADDRESS).replace(/^unix:\/\//, ''));
   let sb: Sandboxer;
   try {
-    sb = await startSandboxer({ stateDir, address, log });
+    const vmmConfig = flag(args, ['--vmm-config']) ?? process.env.TSULA_VMM_CONFIG;
+    sb = await startSandboxer({ stateDir, address, log, vmmConfig: vmmConfig ? path.resolve(vmmConfig) : undefined });
   } catch (e) {
     log.error('tsula-sandboxer failed to start', { err: errorMessage(e) });
     process.exit(1);

@@ -7,6 +7,7 @@ import { writeJsonAtomic, readJson } from '../common/fsutil.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { KINDS, type KindDeps, type SandboxKind, type SandboxRecord } from './kinds/index.js';
+import type { Runtime } from '../runtime/types.js';
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 /** The holder of a runc sandbox has no exit notification we can wait on: poll its pid. */
@@ -45,6 +46,11 @@ export class Sandboxes {
 
   find(id: string): SandboxRecord | undefined {
     return this.recs.get(id);
+  }
+
+  /** Every record, whatever its state. */
+  list(): SandboxRecord[] {
+    return [...this.recs.values()];
   }
 
   private async save(r: SandboxRecord): Promise<void> {
@@ -123,6 +129,21 @@ export class Sandboxes {
     const r = this.get(id);
     if (r.state !== 'ready') throw failedPrecondition(`sandbox ${id} is not ready`);
     this.kind(r.kind).joinSpec(r, spec);
+  }
+
+  /** The runtime of the sandbox's kind, or null when its containers run on the host's. */
+  async runtimeFor(id: string): Promise<Runtime | null> {
+    const r = this.get(id);
+    const k = this.kind(r.kind);
+    if (!k.runtime) return null;
+    if (r.state !== 'ready') throw failedPrecondition(`sandbox ${id} is ${r.state}`);
+    return k.runtime(r);
+  }
+
+  /** Does the sandbox run its containers somewhere else than the host (no joinSpec)? */
+  hasOwnRuntime(id: string): boolean {
+    const r = this.find(id);
+    return !!r && !!this.kind(r.kind).runtime;
   }
 
   private async markStopped(r: SandboxRecord, code: number): Promise<void> {

@@ -9,11 +9,12 @@
 // node:fs/net/path: the registration is a file in the bundle, not an RPC, and `delete`
 // (protobuf, ttrpc) is imported lazily; esbuild keeps a dynamic import's module
 // uninitialised until it is called.
-import { promises as fs, openSync, closeSync, realpathSync } from 'node:fs';
-import * as net from 'node:net';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_ADDRESS, DEFAULT_STATE, SHIM_INFO_FILE, taskSocketOf, type ShimInfo } from '../sandboxer/admin.js';
-const START_TIMEOUT_MS = 20_000;
+import { ensureSandboxer } from '../sandboxer/launch.js';
+
+export { canConnect } from '../sandboxer/launch.js';
 
 export interface Args { namespace: string; address: string; id: string; bundle: string; debug: boolean; action: string }
 
@@ -47,60 +48,9 @@ export function config() {
   };
 }
 
-/** The sandboxer's launcher next to ours (bin/), unless TSULA_SANDBOXER_BIN says otherwise. */
-function sandboxerBinary(): string {
-  if (process.env.TSULA_SANDBOXER_BIN) return process.env.TSULA_SANDBOXER_BIN;
-  const self = realpathSync(process.argv[1]);
-  // bin/containerd-shim-tsula-v2 → bin/tsula-sandboxer; build/*.mjs → ../bin/tsula-sandboxer
-  const dir = path.dirname(self);
-  return path.basename(dir) === 'build' ? path.join(dir, '..', 'bin', 'tsula-sandboxer') : path.join(dir, 'tsula-sandboxer');
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export function canConnect(sock: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(sock);
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
-}
-
-/** Start the sandboxer detached (own session, stdio to a log file: containerd waits for EOF on our pipes). */
-async function ensureSandboxer(c: ReturnType<typeof config>): Promise<void> {
-  if (await canConnect(c.taskSock)) return;
-  await fs.mkdir(c.state, { recursive: true, mode: 0o700 });
-  const lock = path.join(c.state, '.starting');
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  let mine = false;
-  while (Date.now() < deadline) {
-    if (await canConnect(c.taskSock)) break;
-    if (!mine) {
-      try {
-        await fs.mkdir(lock);
-        mine = true;
-        const log = openSync(path.join(c.state, 'sandboxer.log'), 'a');
-        const { spawn } = await import('node:child_process');
-        const child = spawn(process.execPath, [sandboxerBinary(), '--state', c.state, '--listen', c.address], {
-          detached: true, stdio: ['ignore', log, log], cwd: '/', env: process.env,
-        });
-        child.unref();
-        closeSync(log);
-      } catch (e) {
-        // another launcher is starting it; a lock older than the timeout is stale
-        const st = await fs.stat(lock).catch(() => null);
-        if ((e as NodeJS.ErrnoException).code === 'EEXIST' && st && Date.now() - st.mtimeMs > START_TIMEOUT_MS) await fs.rm(lock, { recursive: true, force: true });
-      }
-    }
-    await sleep(20);
-  }
-  if (mine) await fs.rm(lock, { recursive: true, force: true });
-  if (!(await canConnect(c.taskSock))) throw new Error(`tsula-sandboxer did not come up on ${c.taskSock} (see ${c.state}/sandboxer.log)`);
-}
-
 async function start(a: Args): Promise<void> {
   const c = config();
-  await ensureSandboxer(c);
+  await ensureSandboxer(c.state, c.address);
   const bundle = process.cwd();
   // which containerd this container belongs to: the sandboxer reads it at Create
   const info: ShimInfo = { id: a.id, namespace: a.namespace, eventsAddress: process.env.TTRPC_ADDRESS ?? '', containerdAddress: a.address };

@@ -66,22 +66,8 @@ export class TestSandboxer {
   }
 
   /** A bundle whose rootfs holds the host's static busybox; args run under /bin/sh. */
-  async bundle(name: string, args: string[], annotations: Record<string, string> = {}): Promise<string> {
-    const b = path.join(this.dir, 'bundles', name);
-    const rootfs = path.join(b, 'rootfs');
-    await fs.mkdir(path.join(rootfs, 'bin'), { recursive: true });
-    for (const d of ['proc', 'dev', 'sys', 'tmp']) await fs.mkdir(path.join(rootfs, d), { recursive: true });
-    await fs.copyFile('/bin/busybox', path.join(rootfs, 'bin', 'busybox'));
-    await fs.chmod(path.join(rootfs, 'bin', 'busybox'), 0o755);
-    for (const t of ['sh', 'sleep', 'echo', 'cat', 'hostname', 'true']) await fs.symlink('busybox', path.join(rootfs, 'bin', t)).catch(() => {});
-    await execFileP('runc', ['spec', '--bundle', b]);
-    const spec = JSON.parse(await fs.readFile(path.join(b, 'config.json'), 'utf8'));
-    spec.process.terminal = false;
-    spec.process.args = args;
-    spec.annotations = annotations;
-    spec.root.readonly = false;
-    await fs.writeFile(path.join(b, 'config.json'), JSON.stringify(spec));
-    return b;
+  bundle(name: string, args: string[], annotations: Record<string, string> = {}): Promise<string> {
+    return busyboxBundle(path.join(this.dir, 'bundles', name), args, annotations);
   }
 
   async destroy(): Promise<void> {
@@ -89,4 +75,22 @@ export class TestSandboxer {
     await killSandboxerLeftovers(this.dir);
     await fs.rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/** An OCI bundle at b whose rootfs holds the host's static busybox (runc spec's defaults). */
+export async function busyboxBundle(b: string, args: string[], annotations: Record<string, string> = {}): Promise<string> {
+  const rootfs = path.join(b, 'rootfs');
+  await fs.mkdir(path.join(rootfs, 'bin'), { recursive: true });
+  for (const d of ['proc', 'dev', 'sys', 'tmp']) await fs.mkdir(path.join(rootfs, d), { recursive: true });
+  await fs.copyFile('/bin/busybox', path.join(rootfs, 'bin', 'busybox'));
+  await fs.chmod(path.join(rootfs, 'bin', 'busybox'), 0o755);
+  for (const t of ['sh', 'sleep', 'echo', 'cat', 'hostname', 'true', 'uname', 'stty', 'tty', 'ls']) await fs.symlink('busybox', path.join(rootfs, 'bin', t)).catch(() => {});
+  await execFileP('runc', ['spec', '--bundle', b]);
+  const spec = JSON.parse(await fs.readFile(path.join(b, 'config.json'), 'utf8'));
+  spec.process.terminal = false;
+  spec.process.args = args;
+  spec.annotations = annotations;
+  spec.root.readonly = false;
+  await fs.writeFile(path.join(b, 'config.json'), JSON.stringify(spec));
+  return b;
 }

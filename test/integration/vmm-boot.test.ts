@@ -1,5 +1,6 @@
 // The vmm sandbox kind with a real VM under TCG (or KVM where usable): Debian's cloud kernel
-// and the guest image of scripts/build-guest.sh, tsula-agent inside, ttrpc over virtio-serial.
+// and the guest image of scripts/build-guest.sh, tsula-agent inside, ttrpc over virtio-serial,
+// containers under conmon + runc in the guest with their rootfs on virtio-fs.
 // Skipped only when qemu or the guest assets are missing (the reason is printed). Every VM a
 // test starts is killed in `after`, also when the test fails.
 import { test, after } from 'node:test';
@@ -7,7 +8,15 @@ import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
-import { VmmSandboxKind, VM_DIED_EXIT } from '../../src/sandboxer/kinds/vmm/index.js';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createHash } from 'node:crypto';
+import { VmmSandboxKind, VM_DIED_EXIT, type GuestRuntime } from '../../src/sandboxer/kinds/vmm/index.js';
+import { mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
+import type { Spec } from '../../src/oci/types.js';
+import { busyboxBundle } from '../helpers/sandboxer.js';
+import { processesNamed } from '../helpers/containerd.js';
+import { waitFor } from '../helpers/daemon.js';
 import type { SandboxRecord } from '../../src/sandboxer/kinds/types.js';
 import { defaultHypervisorConfig, detectAccel, hypervisorFor, launchVm, pidAlive, type VmmConfig } from '../../src/hypervisor/index.js';
 
@@ -17,10 +26,13 @@ const missing = [QEMU, `${GUEST}/vmlinuz`, `${GUEST}/initramfs.cpio.gz`].filter(
 const skip = missing.length ? `missing ${missing.join(', ')} (apt-get install qemu-system-x86; scripts/build-guest.sh ${GUEST})` : false;
 if (skip) console.log(`# vmm tests skipped: ${skip}`);
 
+const execFileP = promisify(execFile);
 const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tvm-'));
 const pids = new Set<number>();
 after(async () => {
   for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const pid of await processesNamed('virtiofsd', dir)) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const m of mountsUnder(dir)) await execFileP('umount', ['-l', m]).catch(() => {});
   if (!process.env.TSULA_KEEP_TEST_DIR) await fs.rm(dir, { recursive: true, force: true });
 });
 
@@ -38,7 +50,26 @@ const record = (id: string): SandboxRecord => ({
   id, kind: 'vmm', createdAt: new Date().toISOString(), netnsPath: '', annotations: {}, state: 'created', pid: 0, kindState: {},
 });
 
-test('a VM sandbox boots the cloud kernel, runs tasks in the guest with stdio, and stops gracefully', { skip, timeout: 180_000 }, async () => {
+/** Mounts and processes a VM sandbox leaves behind under dir (none, once stopped). */
+async function leftovers(): Promise<string[]> {
+  const mounts = mountsUnder(dir).map((m) => `mount ${m}`);
+  const procs = [...await processesNamed('qemu-system-x86_64', dir), ...await processesNamed('virtiofsd', dir)].map((p) => `pid ${p}`);
+  return [...mounts, ...procs];
+}
+
+async function container(rt: GuestRuntime, name: string, args: string[]): Promise<{ id: string; out: Promise<string> }> {
+  const b = await busyboxBundle(path.join(dir, 'bundles', name), args);
+  const spec = JSON.parse(readFileSync(path.join(b, 'config.json'), 'utf8')) as Spec;
+  spec.root.path = path.join(b, 'rootfs');
+  const id = createHash('sha256').update(name).digest('hex');
+  await rt.create({ id, bundle: b, spec, logPath: '', terminal: false, stdin: false, stdinOnce: true });
+  const io = await rt.attach(id);
+  let out = '';
+  io.onOutput((_s, d) => { out += d.toString(); });
+  return { id, out: new Promise((r) => io.onEnd(() => r(out))) };
+}
+
+test('a VM sandbox: the cloud kernel, containers under runc in the guest on a virtio-fs rootfs, exec, re-adoption, graceful stop', { skip, timeout: 240_000 }, async () => {
   const kind = new VmmSandboxKind({ stateDir: dir, config });
   const sb = record('pod-a');
   const t0 = Date.now();
@@ -49,65 +80,53 @@ test('a VM sandbox boots the cloud kernel, runs tasks in the guest with stdio, a
   assert.equal(await kind.alive(sb), true);
   const cmdline = readFileSync(`/proc/${started.pid}/cmdline`, 'utf8').split('\0');
   assert.equal(cmdline[cmdline.indexOf('-name') + 1], 'sandbox-pod-a');
+  assert.equal((await processesNamed('virtiofsd', dir)).length, 1, 'one virtiofsd per pod');
 
   const guestKernel = readFileSync(`${GUEST}/kernel-release`, 'utf8').trim();
   assert.equal(started.kindState.kernelRelease, guestKernel);
   assert.notEqual(guestKernel, os.release());
 
-  const tasks = await kind.tasks(sb);
-  // uname -r in the guest, its stdout carried back over the channel
-  const pid = await tasks.create('uname', { args: ['uname', '-r'] });
-  assert.ok(pid > 1);
-  assert.equal((await tasks.state('uname')).status, 1 /* CREATED */);
-  const out = tasks.readAll('uname', 'stdout');
-  assert.equal(await tasks.start('uname'), pid);
-  assert.equal((await out).toString().trim(), guestKernel);
-  assert.equal((await tasks.wait('uname')).exitStatus, 0);
-  assert.equal((await tasks.delete('uname')).exitStatus, 0);
-  await assert.rejects(tasks.state('uname'), /not found/);
+  const rt = await kind.runtime(sb);
+  const exits = new Map<string, number>();
+  await rt.watchExits((id, code) => exits.set(id, code));
+  // a container: its rootfs from the host through virtio-fs, its output and exit code back
+  const t1 = Date.now();
+  const c = await container(rt, 'uname', ['sh', '-c', 'uname -r; cat /proc/1/cgroup; exit 3']);
+  await rt.start(c.id);
+  const out = await c.out;
+  console.log(`# container create+start+output in the guest: ${Date.now() - t1} ms`);
+  assert.match(out, new RegExp(`^${guestKernel.replaceAll('.', '\\.')}\n`));
+  await waitFor(async () => exits.get(c.id) === 3, 30_000, 'exit 3');
+  await rt.delete(c.id, '', false);
 
-  // exit status and stderr; stdin written from the host
-  await tasks.create('fail', { args: ['sh', '-c', 'echo oops >&2; exit 3'] });
-  const err = tasks.readAll('fail', 'stderr');
-  await tasks.start('fail');
-  assert.equal((await tasks.wait('fail')).exitStatus, 3);
-  assert.equal((await err).toString(), 'oops\n');
-  await tasks.delete('fail');
+  // a long-running one, exec into it, then a sandboxer "restart": a new kind re-adopts the VM
+  const s = await container(rt, 'sleeper', ['sleep', '1000']);
+  await rt.start(s.id);
+  const h = await rt.exec({ containerId: s.id, execId: 'x1', dir: path.join(dir, 'x1'), process: { args: ['sh', '-c', 'cat /proc/version; exit 4'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } }, attach: true, stdin: false });
+  let execOut = '';
+  h.stdio!.onOutput((_s, d) => { execOut += d.toString(); });
+  assert.equal(await h.exited, 4);
+  await waitFor(async () => execOut.includes(guestKernel), 5000, 'exec output');
+  rt.close();
 
-  await tasks.create('cat', { args: ['cat'] }, { stdin: true });
-  await tasks.start('cat');
-  const echoed = tasks.readAll('cat', 'stdout');
-  await tasks.writeStdin('cat', Buffer.from('hello from the host\n'));
-  await tasks.closeStdin('cat');
-  assert.equal((await echoed).toString(), 'hello from the host\n');
-  assert.equal((await tasks.wait('cat')).exitStatus, 0);
-
-  // kill: SIGKILL → 128+9
-  await tasks.create('sleep', { args: ['sleep', '1000'] });
-  await tasks.start('sleep');
-  await tasks.kill('sleep', 9);
-  assert.equal((await tasks.wait('sleep')).exitStatus, 137);
-
-  // a restarted sandboxer re-adopts the VM: the agent reopens its port when the host end
-  // closes, and QEMU accepts the new connection
-  tasks.close();
   const kind2 = new VmmSandboxKind({ stateDir: dir, config });
   assert.equal(await kind2.alive(sb), true);
-  const tasks2 = await kind2.tasks(sb);
-  assert.equal((await tasks2.ping(20_000)).kernelRelease, guestKernel);
-  await tasks2.create('again', { args: ['echo', 'adopted'] });
-  const again = tasks2.readAll('again', 'stdout');
-  await tasks2.start('again');
-  assert.equal((await again).toString(), 'adopted\n');
-  assert.equal((await tasks2.wait('again')).exitStatus, 0);
+  const rt2 = await kind2.runtime(sb);
+  const exits2 = new Map<string, number>();
+  await rt2.watchExits((id, code) => exits2.set(id, code));
+  assert.equal(await rt2.monitorAlive(s.id), true, 'the container kept running');
+  await rt2.kill(s.id, 'KILL');
+  await waitFor(async () => exits2.get(s.id) === 137, 30_000, 'exit 137');
+  await rt2.delete(s.id, '', false);
 
-  const t1 = Date.now();
+  const t2 = Date.now();
   await kind2.stop(sb, 10);
-  console.log(`# graceful stop in ${Date.now() - t1} ms`);
+  console.log(`# graceful stop in ${Date.now() - t2} ms`);
   assert.equal(pidAlive(started.pid), false);
   assert.equal(await kind.alive(sb), false);
   const consoleLog = readFileSync((started.kindState.paths as { consoleLog: string }).consoleLog, 'utf8');
   assert.match(consoleLog, /tsula-agent exited/); // the agent ended itself: not SIGTERM from the host
+  assert.deepEqual(await leftovers(), []);
 });
 
 test('when qemu dies, waiting tasks report exit 255; a boot that misses its deadline kills qemu', { skip, timeout: 180_000 }, async () => {
@@ -116,13 +135,16 @@ test('when qemu dies, waiting tasks report exit 255; a boot that misses its dead
   const started = await kind.start(sb, path.join(dir, 'sandboxes'));
   pids.add(started.pid);
   Object.assign(sb, { pid: started.pid, kindState: started.kindState, state: 'ready' });
-  const tasks = await kind.tasks(sb);
-  await tasks.create('long', { args: ['sleep', '1000'] });
-  await tasks.start('long');
-  const waited = tasks.wait('long');
+  const rt = await kind.runtime(sb);
+  const exits = new Map<string, number>();
+  await rt.watchExits((id, code) => exits.set(id, code));
+  const c = await container(rt, 'long', ['sleep', '1000']);
+  await rt.start(c.id);
   process.kill(started.pid, 'SIGKILL');
-  assert.equal((await waited).exitStatus, VM_DIED_EXIT);
+  await waitFor(async () => exits.get(c.id) === VM_DIED_EXIT, 10_000, 'exit 255');
   assert.equal(await kind.alive(sb), false);
+  // virtiofsd and every mount go with the VM
+  await waitFor(async () => (await leftovers()).length === 0, 10_000, 'no leftovers');
 
   // bounded boot: 1.5 s is far too short under TCG; the error says so and qemu is gone
   const hv = hypervisorFor(config.hypervisors.qemu!);

@@ -1,6 +1,7 @@
 // vmm.toml: kata's keys, defaults, and errors that name the key; the TOML subset parser.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { parseVmmConfig, defaultHypervisorConfig, loadVmmConfig } from '../../src/hypervisor/config.js';
 import { parseToml } from '../../src/hypervisor/toml.js';
 
@@ -35,7 +36,10 @@ boot_timeout = 10
 
 test('an empty or missing file means qemu with defaults; stratovirt is accepted', async () => {
   assert.deepEqual(parseVmmConfig('').hypervisors.qemu, defaultHypervisorConfig('qemu'));
-  assert.deepEqual((await loadVmmConfig('/nonexistent/vmm.toml')).hypervisors.qemu, defaultHypervisorConfig('qemu'));
+  // a missing file: the defaults, plus the guest image beside the initramfs when it was built
+  const loaded = (await loadVmmConfig('/nonexistent/vmm.toml')).hypervisors.qemu!;
+  const img = '/var/lib/tsula/guest/rootfs.img';
+  assert.deepEqual(loaded, { ...defaultHypervisorConfig('qemu'), image: existsSync(img) ? img : '' });
   const s = parseVmmConfig('[hypervisor.stratovirt]\npath = "/opt/stratovirt"\n');
   assert.equal(s.default, 'stratovirt');
   assert.equal(s.hypervisors.stratovirt?.path, '/opt/stratovirt');

@@ -38,7 +38,7 @@ test('qemu q35 argv: machine, cpu, memory, kernel, console, qmp, agent and debug
   assert.deepEqual(values(argv, '-device'), [
     'virtio-serial-pci,id=vserial0',
     'virtserialport,bus=vserial0.0,chardev=agent0,name=agent.channel.0',
-    'virtserialport,bus=vserial0.0,chardev=debug0,name=debug.console.0',
+    'virtconsole,bus=vserial0.0,chardev=debug0,name=debug.console.0',
     'virtio-rng-pci',
   ]);
 });
@@ -59,6 +59,19 @@ test('an image adds a read-only virtio-blk disk', () => {
   const argv = new QemuHypervisor({ ...defaultHypervisorConfig('qemu'), image: '/g/rootfs.img' }).argv(spec);
   assert.deepEqual(values(argv, '-drive'), ['file=/g/rootfs.img,if=none,id=image0,format=raw,readonly=on']);
   assert.ok(values(argv, '-device').includes('virtio-blk-pci,drive=image0'));
+});
+
+test('virtio-fs: guest RAM in a shared memfd named by the machine, virtiofsd as a client chardev, the tag', () => {
+  const argv = new QemuHypervisor(defaultHypervisorConfig('qemu')).argv({ ...spec, memoryMib: 256, sharedFs: { socket: '/r/fs.sock', tag: 'tsula' } });
+  assert.deepEqual(values(argv, '-object'), ['memory-backend-memfd,id=mem0,size=256M,share=on']);
+  assert.deepEqual(values(argv, '-m'), ['256M']);
+  assert.match(values(argv, '-machine')[0], /^q35,accel=tcg,memory-backend=mem0$/);
+  assert.ok(values(argv, '-chardev').includes('socket,id=fs0,path=/r/fs.sock'));
+  assert.ok(values(argv, '-device').includes('vhost-user-fs-pci,chardev=fs0,tag=tsula'));
+  // without a share: plain RAM, no vhost-user device
+  const plain = new QemuHypervisor(defaultHypervisorConfig('qemu')).argv(spec);
+  assert.deepEqual(values(plain, '-object'), []);
+  assert.ok(!values(plain, '-device').some((d) => d.startsWith('vhost-user-fs')));
 });
 
 test('commas inside option values are doubled (QEMU would split there)', () => {

@@ -42,6 +42,25 @@ export class Memory implements QemuDevice {
   }
 }
 
+/**
+ * Guest RAM in a shareable memfd: vhost-user devices (virtiofsd) map the guest's memory, so
+ * it must be shared. The machine names it with memory-backend=<id>.
+ */
+export class MemfdMemory implements QemuDevice {
+  constructor(readonly id: string, readonly mib: number) {}
+  args(): string[] {
+    return ['-object', opts('memory-backend-memfd', { id: this.id, size: `${this.mib}M`, share: true }), '-m', `${this.mib}M`];
+  }
+}
+
+/** virtio-fs: the guest mounts `tag` (mount -t virtiofs <tag>), served by virtiofsd on the chardev. */
+export class VhostUserFs implements QemuDevice {
+  constructor(readonly chardev: string, readonly tag: string, readonly transport: 'pci' | 'mmio') {}
+  args(): string[] {
+    return ['-device', opts(this.transport === 'pci' ? 'vhost-user-fs-pci' : 'vhost-user-fs-device', { chardev: this.chardev, tag: this.tag })];
+  }
+}
+
 export class Kernel implements QemuDevice {
   constructor(readonly kernel: string, readonly initrd: string | undefined, readonly append: string) {}
   args(): string[] {
@@ -49,11 +68,14 @@ export class Kernel implements QemuDevice {
   }
 }
 
-/** A unix socket QEMU listens on (server=on, wait=off: the VM runs before anyone connects). */
+/**
+ * A unix socket chardev. Server (default): QEMU listens (wait=off: the VM runs before anyone
+ * connects). Client: QEMU connects to a daemon that listens already (virtiofsd).
+ */
 export class ChardevSocket implements QemuDevice {
-  constructor(readonly id: string, readonly path: string) {}
+  constructor(readonly id: string, readonly path: string, readonly server = true) {}
   args(): string[] {
-    return ['-chardev', opts('socket', { id: this.id, path: this.path, server: true, wait: false })];
+    return ['-chardev', opts('socket', this.server ? { id: this.id, path: this.path, server: true, wait: false } : { id: this.id, path: this.path })];
   }
 }
 
@@ -77,6 +99,14 @@ export class VirtSerialPort implements QemuDevice {
   constructor(readonly serial: VirtioSerial, readonly chardev: string, readonly name: string) {}
   args(): string[] {
     return ['-device', opts('virtserialport', { bus: `${this.serial.id}.0`, chardev: this.chardev, name: this.name })];
+  }
+}
+
+/** A console port on a virtio-serial controller: a real tty in the guest (/dev/hvcN). */
+export class VirtConsole implements QemuDevice {
+  constructor(readonly serial: VirtioSerial, readonly chardev: string, readonly name: string) {}
+  args(): string[] {
+    return ['-device', opts('virtconsole', { bus: `${this.serial.id}.0`, chardev: this.chardev, name: this.name })];
   }
 }
 

@@ -1,11 +1,11 @@
 // The QEMU hypervisor: config + VM spec → typed devices → argv. Kata's and Kuasar's
-// qemu shape, reduced to what a virtio-serial agent channel needs (no vsock, no vhost on
-// these hosts; see DESIGN.md).
+// qemu shape, reduced to what a virtio-serial agent channel and a virtio-fs share need (no
+// vsock on these hosts; see DESIGN.md).
 import type { HypervisorConfig } from '../config.js';
 import { AGENT_PORT, DEBUG_PORT, kernelCmdline, type Hypervisor, type VmSpec } from '../types.js';
 import {
-  ChardevFile, ChardevSocket, Cpu, Kernel, Machine, Memory, Process, Qmp, ReadonlyDisk, Rng, SerialConsole,
-  VirtSerialPort, VirtioSerial, type QemuDevice,
+  ChardevFile, ChardevSocket, Cpu, Kernel, Machine, Memory, MemfdMemory, Process, Qmp, ReadonlyDisk, Rng, SerialConsole,
+  VhostUserFs, VirtConsole, VirtSerialPort, VirtioSerial, type QemuDevice,
 } from './devices.js';
 
 export class QemuHypervisor implements Hypervisor {
@@ -22,12 +22,15 @@ export class QemuHypervisor implements Hypervisor {
       extra[k] = v;
     }
     const serial = new VirtioSerial('vserial0', transport);
+    const mib = spec.memoryMib ?? c.defaultMemory;
+    const fs = spec.sharedFs;
+    if (fs) extra['memory-backend'] = 'mem0';
     return [
       new Process(`sandbox-${spec.id}`, spec.paths.pidFile),
       new Machine(c.machineType, spec.accel, extra),
       // TCG: "max" emulates every feature QEMU can; KVM: pass the host CPU through
       new Cpu(spec.accel === 'kvm' ? 'host' : 'max', spec.vcpus ?? c.defaultVcpus),
-      new Memory(spec.memoryMib ?? c.defaultMemory),
+      fs ? new MemfdMemory('mem0', mib) : new Memory(mib),
       new Kernel(c.kernel, c.initrd, kernelCmdline(c, 'ttyS0')),
       new ChardevFile('console0', spec.paths.consoleLog),
       new SerialConsole('console0'),
@@ -36,8 +39,10 @@ export class QemuHypervisor implements Hypervisor {
       serial,
       new ChardevSocket('agent0', spec.paths.agentSocket),
       new VirtSerialPort(serial, 'agent0', AGENT_PORT),
+      // a console port, not a plain one: the guest gets a tty (/dev/hvc0) for its debug shell
       new ChardevSocket('debug0', spec.paths.debugSocket),
-      new VirtSerialPort(serial, 'debug0', DEBUG_PORT),
+      new VirtConsole(serial, 'debug0', DEBUG_PORT),
+      ...(fs ? [new ChardevSocket('fs0', fs.socket, false), new VhostUserFs('fs0', fs.tag, transport)] : []),
       // the guest's entropy pool starts empty under TCG; node's crypto init would wait on it
       new Rng(transport),
       ...(c.image ? [new ReadonlyDisk('image0', c.image, transport)] : []),

@@ -3,6 +3,7 @@
 // together (a pause process for runc, a VM for vmm); the sandboxer owns records, the
 // Controller API and the containers' lifecycle. Adding a kind = adding a folder here.
 import type { Spec } from '../../oci/types.js';
+import type { Runtime } from '../../runtime/types.js';
 
 export interface SandboxRecord {
   id: string;
@@ -33,4 +34,9 @@ export interface SandboxKind {
   stop(sb: SandboxRecord, timeoutSecs: number): Promise<void>;
   /** Adapt a container's OCI spec so the container joins the sandbox. */
   joinSpec(sb: SandboxRecord, spec: Spec): void;
+  /**
+   * Where the sandbox's containers run when not on the host's conmon + runc (a VM's guest).
+   * Absent: the host runtime.
+   */
+  runtime?(sb: SandboxRecord): Promise<Runtime>;
 }

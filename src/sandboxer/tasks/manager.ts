@@ -1,12 +1,13 @@
-// Every container (task) of every sandbox: lifecycle on top of RuncConmonRuntime (conmon +
-// runc, so exits and logs survive us), containerd's FIFOs pumped from conmon's attach
-// socket, exits from conmon's exit files, task events to containerd, and re-adoption of
-// every task from its record after a sandboxer restart.
+// Every container (task) of every sandbox: lifecycle on top of a Runtime — the host's
+// conmon + runc (exits and logs survive us), or the one a sandbox kind brings (a VM's
+// guest) —, containerd's FIFOs pumped from the runtime's attach stream, exits from the
+// runtime, task events to containerd, and re-adoption of every task from its record after
+// a sandboxer restart.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Process } from '../../oci/types.js';
-import type { RuncConmonRuntime } from '../../runtime/runc/runtime.js';
+import type { Runtime } from '../../runtime/types.js';
 import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { readJson } from '../../common/fsutil.js';
@@ -22,6 +23,8 @@ import { SCHEMAS, ts, type EventInit, type EventKind } from './topics.js';
 /** How long an exit waits for the rest of the output (a grandchild may hold stdout). */
 const DRAIN_MS = 2000;
 const SANDBOX_ANNOTATIONS = ['io.kubernetes.cri.sandbox-id', 'io.tsula.sandbox-id'];
+/** A task with this annotation and no pod runs in a sandbox of that kind made for it alone. */
+export const SANDBOX_KIND_ANNOTATION = 'io.tsula.sandbox-kind';
 
 export interface ExitInfo { pid: number; exitStatus: number; exitedAt: Date | null }
 
@@ -43,6 +46,8 @@ export interface ExecEntry {
   exitStatus: number;
   exitedAt: Date | null;
   waiters: Array<() => void>;
+  /** The runtime's own signalling (a guest pid means nothing here); absent: a host pid. */
+  kill?: (signal: number) => Promise<void>;
 }
 
 export class Task {
@@ -56,9 +61,10 @@ export class TaskManager {
   private tasks = new Map<string, Task>();
   private byKey = new Map<string, Task>();
   private creating = new Set<string>();
+  private watched = new WeakSet<Runtime>();
 
   constructor(
-    private readonly runtime: RuncConmonRuntime,
+    private readonly runtime: Runtime,
     private readonly records: TaskRecords,
     private readonly sandboxes: Sandboxes,
     private readonly events: EventPublisher,
@@ -85,6 +91,37 @@ export class TaskManager {
     return e;
   }
 
+  /** The task's runtime: its sandbox's own (exits then wired to us), else the host's. */
+  private async rt(rec: TaskRecord): Promise<Runtime> {
+    if (!rec.sandboxId || !this.sandboxes.hasOwnRuntime(rec.sandboxId)) return this.runtime;
+    const r = await this.sandboxes.runtimeFor(rec.sandboxId);
+    if (!r) return this.runtime;
+    if (!this.watched.has(r)) {
+      this.watched.add(r);
+      await r.watchExits((key, code, at) => void this.onExit(key, code, at));
+    }
+    return r;
+  }
+
+  /** A sandbox made for one task (containerd: `ctr run --annotation io.tsula.sandbox-kind=vmm`). */
+  private async ownSandbox(id: string, kind: string, annotations: Record<string, string>): Promise<string> {
+    const sbId = this.sandboxes.find(id) ? `${id}-${Date.now().toString(36)}` : id;
+    await this.sandboxes.create({ id: sbId, kind, netnsPath: '', annotations });
+    try {
+      await this.sandboxes.start(sbId);
+    } catch (e) {
+      await this.sandboxes.remove(sbId).catch(() => {});
+      throw e;
+    }
+    return sbId;
+  }
+
+  private async dropOwnSandbox(rec: TaskRecord): Promise<void> {
+    if (!rec.ownsSandbox || !rec.sandboxId) return;
+    await this.sandboxes.stop(rec.sandboxId, 5).catch((e) => this.log?.warn('cannot stop the task\'s sandbox', { id: rec.id, err: errorMessage(e) }));
+    await this.sandboxes.remove(rec.sandboxId).catch(() => {});
+  }
+
   private publish<K extends EventKind>(t: Task, topic: string, kind: K, msg: EventInit<K>): void {
     this.events.publish(t.rec.eventsAddress, t.rec.namespace, topic, SCHEMAS[kind], msg);
   }
@@ -109,9 +146,11 @@ export class TaskManager {
     const spec = await readBundleSpec(c.bundle);
     const key = taskKey(namespace, c.id);
     const ann = spec.annotations ?? {};
-    const sandboxId = SANDBOX_ANNOTATIONS.map((k) => ann[k]).find((v) => v && this.sandboxes.find(v)) ?? '';
+    let sandboxId = SANDBOX_ANNOTATIONS.map((k) => ann[k]).find((v) => v && this.sandboxes.find(v)) ?? '';
+    const ownKind = !sandboxId ? ann[SANDBOX_KIND_ANNOTATION] : undefined;
+    if (ownKind) sandboxId = await this.ownSandbox(c.id, ownKind, ann);
     const rec: TaskRecord = {
-      id: c.id, key, namespace, bundle: c.bundle, dir: this.records.taskDir(key), sandboxId,
+      id: c.id, key, namespace, bundle: c.bundle, dir: this.records.taskDir(key), sandboxId, ownsSandbox: !!ownKind,
       eventsAddress: reg?.eventsAddress ?? '', terminal: c.terminal,
       stdin: c.stdin, stdout: c.stdout, stderr: c.stderr, rootfsMounted: false, pid: 0, status: 'created',
     };
@@ -127,17 +166,19 @@ export class TaskManager {
       await adaptSpec(spec, c.bundle);
       if (sandboxId) this.sandboxes.joinSpec(sandboxId, spec);
       t.io = await FifoPump.open(c);
+      const rt = await this.rt(rec);
       // stdinOnce: our attach connection going away (CloseIO) is the container's stdin EOF
-      rec.pid = await this.runtime.create({
+      rec.pid = await rt.create({
         id: key, bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'),
         terminal: c.terminal, stdin: !!c.stdin, stdinOnce: true,
       });
-      t.io.connect(await this.runtime.attach(key, rec.dir));
+      t.io.connect(await rt.attach(key, rec.dir));
       await this.records.save(rec);
     } catch (e) {
       t.io?.close();
-      await this.runtime.delete(key, rec.dir, true).catch(() => {});
+      await (await this.rt(rec).catch(() => this.runtime)).delete(key, rec.dir, true).catch(() => {});
       if (rec.rootfsMounted) await unmountRootfs(path.join(c.bundle, 'rootfs'));
+      await this.dropOwnSandbox(rec);
       await this.records.remove(rec);
       throw e;
     }
@@ -154,7 +195,7 @@ export class TaskManager {
     const t = this.get(id);
     if (execId) return this.startExec(t, this.exec(t, execId));
     if (t.rec.status !== 'created') throw failedPrecondition(`task ${id} is ${t.rec.status}, not created`);
-    await this.runtime.start(t.rec.key);
+    await (await this.rt(t.rec)).start(t.rec.key);
     // the exit may already have been seen (a `true` that ends at once)
     if (t.rec.status === 'created') t.rec.status = 'running';
     await this.records.save(t.rec);
@@ -182,10 +223,11 @@ export class TaskManager {
     e.io = attach ? await FifoPump.open(e.paths) : null;
     e.status = 'running';
     try {
-      const h = await this.runtime.exec({
+      const h = await (await this.rt(t.rec)).exec({
         containerId: t.rec.key, execId: e.execId, dir: e.dir, process: e.process, attach, stdin: !!e.paths.stdin,
       });
       e.pid = h.pid;
+      e.kill = h.kill;
       if (h.stdio) e.io?.connect(h.stdio);
       void h.exited.then(async (code) => {
         await e.io?.drained(DRAIN_MS);
@@ -210,32 +252,38 @@ export class TaskManager {
     if (execId) {
       const e = this.exec(t, execId);
       if (e.status !== 'running') throw notFound(`process ${execId} already finished`);
-      try { process.kill(e.pid, signal); } catch (err) { throw notFound(`process ${execId}: ${errorMessage(err)}`); }
+      try {
+        if (e.kill) await e.kill(signal); else process.kill(e.pid, signal);
+      } catch (err) {
+        throw notFound(`process ${execId}: ${errorMessage(err)}`);
+      }
       return;
     }
     if (t.rec.status === 'stopped') throw notFound(`process already finished`);
-    await this.runtime.kill(t.rec.key, String(signal), all);
+    await (await this.rt(t.rec)).kill(t.rec.key, String(signal), all);
   }
 
   async pids(t: Task): Promise<number[]> {
-    return this.runtime.pids(t.rec.key);
+    return (await this.rt(t.rec)).pids(t.rec.key);
   }
 
   /** A resize that races the process' exit (ctr resizes right after Start) is a no-op. */
   async resize(id: string, execId: string, height: number, width: number): Promise<void> {
     const t = this.get(id);
     const e = execId ? this.exec(t, execId) : null;
+    const rt = await this.rt(t.rec);
     try {
-      if (e) await this.runtime.resizeExec(e.dir, height, width);
-      else await this.runtime.resize(t.rec.key, t.rec.dir, height, width);
+      if (e) await rt.resizeExec(e.dir, height, width);
+      else await rt.resize(t.rec.key, t.rec.dir, height, width);
     } catch (err) {
-      if ((e ? e.status : t.rec.status) === 'running' && await this.runtime.monitorAlive(t.rec.key, t.rec.dir)) throw err;
+      if ((e ? e.status : t.rec.status) === 'running' && await rt.monitorAlive(t.rec.key, t.rec.dir)) throw err;
     }
   }
 
   async pause(id: string, pause: boolean): Promise<void> {
     const t = this.get(id);
-    if (pause) await this.runtime.pause(t.rec.key); else await this.runtime.resume(t.rec.key);
+    const rt = await this.rt(t.rec);
+    if (pause) await rt.pause(t.rec.key); else await rt.resume(t.rec.key);
     if (t.rec.status !== 'stopped') {
       t.rec.status = pause ? 'paused' : 'running';
       await this.records.save(t.rec);
@@ -272,8 +320,11 @@ export class TaskManager {
     const r = t.rec;
     t.io?.close();
     for (const e of t.execs.values()) e.io?.close();
-    await this.runtime.delete(r.key, r.dir, true);
+    // a sandbox that is gone (its VM died) has nothing left to delete in it
+    const rt = await this.rt(r).catch(() => null);
+    await rt?.delete(r.key, r.dir, true);
     if (r.rootfsMounted) await unmountRootfs(path.join(r.bundle, 'rootfs'));
+    await this.dropOwnSandbox(r);
     if (r.status !== 'stopped') {
       r.status = 'stopped';
       r.exitStatus = 137;
@@ -297,8 +348,9 @@ export class TaskManager {
     if (!t || (bundle && t.rec.bundle !== bundle)) return null;
     if (t.rec.status !== 'stopped') {
       // a frozen process can't die: thaw it first
-      if (t.rec.status === 'paused') await this.runtime.resume(t.rec.key).catch(() => {});
-      await this.runtime.kill(t.rec.key, 'KILL', true).catch(() => {});
+      const rt = await this.rt(t.rec).catch(() => null);
+      if (t.rec.status === 'paused') await rt?.resume(t.rec.key).catch(() => {});
+      await rt?.kill(t.rec.key, 'KILL', true).catch(() => {});
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.wait(id, ''), new Promise((r) => { timer = setTimeout(r, 5000); })]);
       clearTimeout(timer);
@@ -326,14 +378,18 @@ export class TaskManager {
       this.tasks.set(rec.id, t);
       this.byKey.set(rec.key, t);
       if (rec.status === 'stopped') continue;
-      if (rec.pid > 0 && await this.runtime.monitorAlive(rec.key, rec.dir)) {
+      // a sandbox whose VM died while we were down: its tasks died with it
+      const rt = await this.rt(rec).catch(() => null);
+      if (!rt) {
+        await this.onExit(rec.key, 255, new Date());
+      } else if (rec.pid > 0 && await rt.monitorAlive(rec.key, rec.dir)) {
         try {
           t.io = await FifoPump.open(rec);
-          t.io.connect(await this.runtime.attach(rec.key, rec.dir));
+          t.io.connect(await rt.attach(rec.key, rec.dir));
         } catch (e) {
           this.log?.warn('cannot reattach task stdio', { id: rec.id, err: errorMessage(e) });
         }
-      } else if (!(await this.runtime.exitStatus(rec.key))) {
+      } else if (!(await rt.exitStatus(rec.key))) {
         // the monitor died without an exit file: nobody knows the code
         await this.onExit(rec.key, 255, new Date());
       }

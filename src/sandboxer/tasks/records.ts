@@ -14,6 +14,7 @@ export interface TaskRecord {
   bundle: string;          // containerd's bundle (config.json, rootfs)
   dir: string;             // our runc bundle
   sandboxId: string;       // '' = standalone (its own namespaces, as the spec says)
+  ownsSandbox?: boolean;   // the sandbox was made for this task alone (annotation io.tsula.sandbox-kind)
   eventsAddress: string;   // containerd's TTRPC_ADDRESS ('' = publish nothing)
   terminal: boolean;
   stdin: string;

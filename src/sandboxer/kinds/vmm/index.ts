@@ -1,11 +1,12 @@
 // Kind "vmm": a pod is a VM (one qemu per sandbox, named `sandbox-<id>`) with tsula-agent
-// inside. The sandboxer holds the agent's channel (virtio-serial: these hosts have no vsock,
-// so the guest agent has no address of its own and its task traffic goes through us).
-// Containers run in the guest; `tasks(id)` is the host-side Task API for them.
+// inside, and one virtiofsd serving the pod's shared dir (rootfs of its containers). The
+// sandboxer holds the agent's channel (virtio-serial: these hosts have no vsock, so the
+// guest agent has no address of its own and its task traffic goes through us). Containers
+// run in the guest under conmon + runc; `runtime(sb)` is the Runtime that drives them.
 //
 // Stop is graceful then hard: the agent's Shutdown (the guest powers off; -no-reboot makes
-// qemu exit), then SIGTERM, then SIGKILL. When qemu dies, every task of the sandbox is
-// reported exited with 255 (GuestTasks).
+// qemu exit), then SIGTERM, then SIGKILL; then virtiofsd and every mount go. When qemu
+// dies, every task of the sandbox is reported exited with 255 (GuestTasks).
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
@@ -15,12 +16,16 @@ import type { SandboxKind, SandboxRecord, StartedSandbox } from '../types.js';
 import { TtrpcClient } from '../../../ttrpc/client.js';
 import { failedPrecondition, unavailable, errorMessage } from '../../../common/errors.js';
 import {
-  detectAccel, hypervisorFor, launchVm, loadVmmConfig, pidAlive, stopVmm,
+  detectAccel, hypervisorFor, launchVm, loadVmmConfig, pidAlive, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
   type AccelChoice, type VmPaths, type VmmConfig,
 } from '../../../hypervisor/index.js';
+import type { Logger } from '../../../common/log.js';
 import { GuestTasks } from './tasks.js';
+import { GuestRuntime } from './runtime.js';
+import { SharedDir, removeUnmounted } from './shared.js';
 
 export { GuestTasks, VM_DIED_EXIT } from './tasks.js';
+export { GuestRuntime } from './runtime.js';
 
 export interface VmmKindDeps {
   stateDir: string;
@@ -30,11 +35,22 @@ export interface VmmKindDeps {
   config?: VmmConfig;
   /** Accelerator override (tests); default: detected. */
   accel?: AccelChoice;
+  log?: Logger;
 }
 
 interface Held {
   pid: number;
   tasks: GuestTasks;
+  runtime: GuestRuntime;
+}
+
+/** What a VM sandbox keeps in its record (kindState) to be found again after a restart. */
+interface VmState {
+  startTime: string;
+  paths: VmPaths;
+  vmDir: string;
+  sharedDir: string;
+  virtiofsdPid: number;
 }
 
 // sun_path holds 108 bytes; leave room for the longest socket name
@@ -64,30 +80,70 @@ export class VmmSandboxKind implements SandboxKind {
       agentSocket: path.join(vmDir, 'agent.sock'), debugSocket: path.join(vmDir, 'debug.sock'),
       qmpSocket: path.join(vmDir, 'qmp.sock'), consoleLog: path.join(vmDir, 'console.log'), pidFile: path.join(vmDir, 'vmm.pid'),
     };
-    const launch = (a: AccelChoice) => launchVm(hv, { id: sb.id, accel: a.accel, paths }, { timeoutMs: hvCfg.bootTimeout * 1000 });
+    // virtio-fs: the pod's shared dir, served by its own virtiofsd
+    const useFs = hvCfg.sharedFs === 'virtio-fs';
+    if (hvCfg.sharedFs === 'virtio-9p') throw failedPrecondition(`hypervisor.${hv.name}.shared_fs: virtio-9p is not supported; use "virtio-fs"`);
+    const shared = new SharedDir(path.join(vmDir, 'shared'));
+    const fsSocket = path.join(vmDir, 'fs.sock');
+    let virtiofsdPid = 0;
+    const cleanup = async () => {
+      stopVirtiofsd(virtiofsdPid);
+      await removeUnmounted(vmDir).catch(() => {});
+    };
     let vm;
     try {
-      vm = await launch(accel);
+      if (useFs) {
+        await shared.setup();
+        virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
+      }
+      const launch = (a: AccelChoice) => launchVm(hv, {
+        id: sb.id, accel: a.accel, paths, sharedFs: useFs ? { socket: fsSocket, tag: SHARED_FS_TAG } : undefined,
+      }, { timeoutMs: hvCfg.bootTimeout * 1000 });
+      try {
+        vm = await launch(accel);
+      } catch (e) {
+        // the bounded boot probe: a KVM that the CPU flags vouch for can still hang a stock
+        // kernel (nested, paravirtual hosts); one retry under TCG, saying why
+        if (accel.accel !== 'kvm') throw e;
+        accel = { accel: 'tcg', reason: `KVM boot failed (${errorMessage(e).split('\n')[0]}): using TCG` };
+        if (useFs) {
+          // virtiofsd serves one VM connection and exits with it
+          stopVirtiofsd(virtiofsdPid);
+          virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
+        }
+        vm = await launch(accel);
+      }
     } catch (e) {
-      // the bounded boot probe: a KVM that the CPU flags vouch for can still hang a stock
-      // kernel (nested, paravirtual hosts); one retry under TCG, saying why
-      if (accel.accel !== 'kvm') throw e;
-      accel = { accel: 'tcg', reason: `KVM boot failed (${errorMessage(e).split('\n')[0]}): using TCG` };
-      vm = await launch(accel);
+      await cleanup();
+      throw e;
     }
-    const tasks = new GuestTasks(vm.client);
-    this.held.set(sb.id, { pid: vm.pid, tasks });
-    void vm.exited.then((status) => {
-      tasks.vmExited(`sandbox-${sb.id}: ${hv.name} exited with status ${status}`);
-      if (this.held.get(sb.id)?.pid === vm.pid) this.held.delete(sb.id);
-    });
+    const state: VmState = { startTime: (await procStat(vm.pid)).startTime, paths, vmDir, sharedDir: shared.hostDir, virtiofsdPid };
+    this.hold(sb.id, vm.pid, new GuestTasks(vm.client), state);
+    void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
     return {
       pid: vm.pid,
       kindState: {
-        startTime: (await procStat(vm.pid)).startTime, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
-        paths, kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs,
+        ...state, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
+        kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs,
       },
     };
+  }
+
+  private hold(id: string, pid: number, tasks: GuestTasks, st: VmState): Held {
+    const h: Held = { pid, tasks, runtime: new GuestRuntime(tasks, new SharedDir(st.sharedDir), id, this.d.log) };
+    this.held.set(id, h);
+    return h;
+  }
+
+  /** The VM exited (asked to, or not): its tasks exit 255, virtiofsd and the mounts go. */
+  private async vmGone(id: string, pid: number, st: VmState, reason: string): Promise<void> {
+    const h = this.held.get(id);
+    if (h?.pid === pid) {
+      h.tasks.vmExited(reason);
+      this.held.delete(id);
+    }
+    stopVirtiofsd(st.virtiofsdPid);
+    await removeUnmounted(st.vmDir).catch((e) => this.d.log?.warn('cannot clean the VM dir', { id, err: errorMessage(e) }));
   }
 
   async alive(sb: SandboxRecord): Promise<boolean> {
@@ -98,29 +154,41 @@ export class VmmSandboxKind implements SandboxKind {
   }
 
   async stop(sb: SandboxRecord, timeoutSecs: number): Promise<void> {
-    if (!(await this.alive(sb))) return;
-    const h = this.held.get(sb.id);
-    const graceful = async () => {
-      const tasks = h?.tasks ?? await this.tasks(sb).catch(() => null);
-      await tasks?.shutdown();
-    };
+    if (!(await this.alive(sb))) {
+      await this.vmGone(sb.id, sb.pid, sb.kindState as unknown as VmState, `sandbox-${sb.id} stopped`);
+      return;
+    }
+    const h = this.held.get(sb.id) ?? await this.connect(sb).catch(() => undefined);
+    const graceful = async () => { await h?.tasks.shutdown(); };
     await stopVmm(sb.pid, graceful, Math.max(timeoutSecs, 2) * 1000);
-    h?.tasks.vmExited(`sandbox-${sb.id} stopped`);
-    this.held.delete(sb.id);
+    await this.vmGone(sb.id, h?.pid ?? sb.pid, sb.kindState as unknown as VmState, `sandbox-${sb.id} stopped`);
   }
 
   /** Containers live in the guest: nothing of the host's namespaces to join. */
   joinSpec(_sb: SandboxRecord, _spec: Spec): void {}
 
-  /**
-   * The Task API of the sandbox's guest. After a sandboxer restart the VM is still running:
-   * reconnect to its agent socket (QEMU accepts one connection at a time).
-   */
+  /** The Runtime for the sandbox's containers (reconnecting after a sandboxer restart). */
+  async runtime(sb: SandboxRecord): Promise<GuestRuntime> {
+    const h = this.held.get(sb.id);
+    if (h && !h.tasks.closed) return h.runtime;
+    return (await this.connect(sb)).runtime;
+  }
+
+  /** The low-level agent client (tests, the debug path). */
   async tasks(sb: SandboxRecord): Promise<GuestTasks> {
     const h = this.held.get(sb.id);
     if (h && !h.tasks.closed) return h.tasks;
+    return (await this.connect(sb)).tasks;
+  }
+
+  /**
+   * After a sandboxer restart the VM is still running: reconnect to its agent socket (QEMU
+   * accepts one connection at a time).
+   */
+  private async connect(sb: SandboxRecord): Promise<Held> {
     if (!(await this.alive(sb))) throw failedPrecondition(`sandbox ${sb.id}: its VM is not running`);
-    const p = (sb.kindState.paths as VmPaths | undefined)?.agentSocket;
+    const st = sb.kindState as unknown as VmState;
+    const p = st.paths?.agentSocket;
     if (!p) throw unavailable(`sandbox ${sb.id}: no agent socket recorded`);
     const sock = await new Promise<net.Socket>((resolve, reject) => {
       const s = net.connect(p);
@@ -128,13 +196,15 @@ export class VmmSandboxKind implements SandboxKind {
       s.once('error', (e) => reject(unavailable(`sandbox ${sb.id}: cannot connect to ${p}: ${errorMessage(e)}`)));
     });
     const tasks = new GuestTasks(TtrpcClient.fromStream(sock, `sandbox-${sb.id} agent`));
-    this.held.set(sb.id, { pid: sb.pid, tasks });
+    await tasks.ping().catch((e) => { tasks.close(); throw unavailable(`sandbox ${sb.id}: the agent does not answer: ${errorMessage(e)}`); });
+    const h = this.hold(sb.id, sb.pid, tasks, st);
     // no child handle after a restart: notice the VM's death by polling its pid
     const t = setInterval(() => {
-      if (!pidAlive(sb.pid)) { clearInterval(t); tasks.vmExited(`sandbox-${sb.id}: the VM exited`); }
+      if (tasks.closed && this.held.get(sb.id) !== h) { clearInterval(t); return; }
+      if (!pidAlive(sb.pid)) { clearInterval(t); void this.vmGone(sb.id, sb.pid, st, `sandbox-${sb.id}: the VM exited`); }
     }, 500);
     t.unref();
-    return tasks;
+    return h;
   }
 }
 

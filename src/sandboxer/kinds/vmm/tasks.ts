@@ -1,14 +1,16 @@
-// The host's side of a guest's tasks: containerd's Task API and the agent's stdio methods,
-// over the one connection the sandboxer holds to the agent. When the VM dies every task
-// still known here is reported exited with 255 (nothing in the guest can report it now).
+// The host's client of one guest's agent: containerd's Task API and the agent's stdio
+// methods, over the one connection the sandboxer holds to the agent. When the VM dies every
+// wait still pending is answered with 255 (nothing in the guest can report it now).
 import { create } from '@bufbuild/protobuf';
-import { AnySchema } from '@bufbuild/protobuf/wkt';
+import { AnySchema, timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
 import { Task as TaskService } from '../../../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
+import { Status } from '../../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import type { TtrpcClient, ServiceClient } from '../../../ttrpc/client.js';
+import type { Spec, Process } from '../../../oci/types.js';
 import { unavailable } from '../../../common/errors.js';
 import {
-  AGENT_SERVICE, SPEC_TYPE_URL, dec, enc,
+  AGENT_SERVICE, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
   type PingResponse, type ReadStreamResponse,
 } from '../../../agent/protocol.js';
 
@@ -21,106 +23,141 @@ export interface ExitInfo {
   exitedAt: Date | null;
 }
 
-export interface GuestProcess {
-  args: string[];
-  env?: string[];
-  cwd?: string;
+const STATUS: Record<number, 'created' | 'running' | 'paused' | 'stopped' | 'unknown'> = {
+  [Status.CREATED]: 'created', [Status.RUNNING]: 'running', [Status.PAUSED]: 'paused', [Status.STOPPED]: 'stopped',
+};
+
+function dateOf(t: Timestamp | undefined): Date | null {
+  return t && t.seconds > 0n ? timestampDate(t) : null;
 }
+
+/** How long a dropped connection waits to learn whether the VM died (then: 255) or not. */
+const DEATH_GRACE_MS = 2000;
 
 export class GuestTasks {
   private readonly task: ServiceClient<TaskMethods>;
-  private dead: string | null = null;
-  private deathCbs: Array<() => void> = [];
-  private known = new Set<string>();
+  private lost: string | null = null;
+  private vmDead: string | null = null;
+  private markDead!: (reason: string) => void;
+  private readonly death = new Promise<string>((r) => { this.markDead = r; });
 
   constructor(private readonly client: TtrpcClient) {
     this.task = client.service(TaskService);
-    client.onClose(() => { if (!this.dead) this.dead = 'the agent connection closed'; });
+    client.onClose(() => { this.lost ??= 'the agent connection closed'; });
   }
 
   get closed(): boolean {
-    return this.dead !== null || this.client.closed;
+    return this.lost !== null || this.client.closed;
+  }
+
+  /** Why calls fail now (null while connected). */
+  get deathReason(): string | null {
+    return this.vmDead ?? this.lost;
+  }
+
+  /** Resolves with the reason once the VM is known dead (not on a mere disconnect). */
+  get vmDeath(): Promise<string> {
+    return this.death;
   }
 
   /** The VM is gone: fail what is pending, answer waits with 255. */
   vmExited(reason: string): void {
-    this.dead ??= reason;
-    for (const cb of this.deathCbs.splice(0)) cb();
+    this.vmDead ??= reason;
+    this.lost ??= reason;
+    this.markDead(reason);
     this.client.close();
   }
 
   /** Drop the connection (the VM keeps running; a new GuestTasks can connect again). */
   close(): void {
-    this.dead ??= 'closed';
+    this.lost ??= 'closed';
     this.client.close();
-  }
-
-  private died(): Promise<null> {
-    if (this.dead && this.client.closed) return Promise.resolve(null);
-    return new Promise((resolve) => this.deathCbs.push(() => resolve(null)));
   }
 
   async ping(timeoutMs = 5000): Promise<PingResponse> {
     return dec<PingResponse>(await this.client.callRaw(AGENT_SERVICE, 'Ping', new Uint8Array(), { timeoutMs }));
   }
 
-  /** Create a task in the guest; the process travels as an OCI spec in `options`. */
-  async create(id: string, proc: GuestProcess, o: { stdin?: boolean; bundle?: string } = {}): Promise<number> {
-    const options = create(AnySchema, { typeUrl: SPEC_TYPE_URL, value: enc({ ociVersion: '1.0.2', process: proc }) });
-    const r = await this.task.create({ id, bundle: o.bundle ?? `/run/tsula/${id}`, stdin: o.stdin ? 'agent' : '', options });
-    this.known.add(id);
+  /** Create a container in the guest from a spec already rewritten for it. */
+  async create(id: string, spec: Spec, o: { terminal: boolean; stdin: boolean; bundle: string }): Promise<number> {
+    const options = create(AnySchema, { typeUrl: SPEC_TYPE_URL, value: enc(spec) });
+    const r = await this.task.create({ id, bundle: o.bundle, terminal: o.terminal, stdin: o.stdin ? 'agent' : '', stdout: 'agent', options });
     return r.pid;
   }
 
-  async start(id: string): Promise<number> {
-    return (await this.task.start({ id })).pid;
+  /** Add an exec; `attach` = the agent keeps its output for ReadStdout/ReadStderr. */
+  async exec(id: string, execId: string, p: Process, o: { stdin: boolean; attach: boolean }): Promise<void> {
+    const spec = create(AnySchema, { typeUrl: PROCESS_TYPE_URL, value: enc(p) });
+    const io = o.attach ? 'agent' : '';
+    await this.task.exec({ id, execId, terminal: !!p.terminal, stdin: o.stdin ? 'agent' : '', stdout: io, stderr: io, spec });
   }
 
-  state(id: string) {
-    return this.task.state({ id });
+  async start(id: string, execId = ''): Promise<number> {
+    return (await this.task.start({ id, execId })).pid;
   }
 
-  /** Blocks until the task exits, or the VM dies (then 255). */
-  async wait(id: string): Promise<ExitInfo> {
-    if (this.dead) return { exitStatus: VM_DIED_EXIT, exitedAt: new Date() };
-    const r = await Promise.race([this.task.wait({ id }).catch((e: Error) => (this.dead ? null : Promise.reject(e))), this.died()]);
-    if (!r) return { exitStatus: VM_DIED_EXIT, exitedAt: new Date() };
-    return { exitStatus: r.exitStatus, exitedAt: r.exitedAt ? new Date(Number(r.exitedAt.seconds) * 1000 + r.exitedAt.nanos / 1e6) : null };
+  async state(id: string, execId = ''): Promise<{ status: 'created' | 'running' | 'paused' | 'stopped' | 'unknown'; pid: number } & ExitInfo> {
+    const r = await this.task.state({ id, execId });
+    return { status: STATUS[r.status] ?? 'unknown', pid: r.pid, exitStatus: r.exitStatus, exitedAt: dateOf(r.exitedAt) };
   }
 
-  async kill(id: string, signal = 15): Promise<void> {
-    await this.task.kill({ id, signal });
+  /**
+   * Blocks until the process exits: its exit, 255 when the VM died, null when only our
+   * connection went (the VM runs on; a sandboxer restart waits again).
+   */
+  async wait(id: string, execId = ''): Promise<ExitInfo | null> {
+    const vmDied = { exitStatus: VM_DIED_EXIT, exitedAt: new Date() };
+    if (this.vmDead) return vmDied;
+    if (this.closed) return null;
+    const r = await Promise.race([
+      this.task.wait({ id, execId }).catch((e: Error) => (this.closed ? undefined : Promise.reject(e))),
+      this.death.then(() => 'vm' as const),
+    ]);
+    if (r === 'vm') return vmDied;
+    if (r === undefined) {
+      // the connection dropped: a dying VM takes it down first, its exit is noticed just after
+      let t: NodeJS.Timeout | undefined;
+      const dead = await Promise.race([this.death.then(() => true), new Promise<boolean>((res) => { t = setTimeout(() => res(false), DEATH_GRACE_MS); })]);
+      clearTimeout(t);
+      return dead ? vmDied : null;
+    }
+    return { exitStatus: r.exitStatus, exitedAt: dateOf(r.exitedAt) };
   }
 
-  async delete(id: string): Promise<ExitInfo> {
-    const r = await this.task.delete({ id });
-    this.known.delete(id);
-    return { exitStatus: r.exitStatus, exitedAt: null };
+  async kill(id: string, execId: string, signal: number, all = false): Promise<void> {
+    await this.task.kill({ id, execId, signal, all });
   }
 
-  /** One long-poll read: what the task wrote since the last read, or eof. */
-  async read(id: string, stream: 'stdout' | 'stderr'): Promise<{ data: Buffer; eof: boolean }> {
-    if (this.dead) throw unavailable(`read ${stream} of ${id}: ${this.dead}`);
-    const r = dec<ReadStreamResponse>(await this.client.callRaw(AGENT_SERVICE, stream === 'stdout' ? 'ReadStdout' : 'ReadStderr', enc({ id })));
+  async delete(id: string, execId = ''): Promise<ExitInfo> {
+    const r = await this.task.delete({ id, execId });
+    return { exitStatus: r.exitStatus, exitedAt: dateOf(r.exitedAt) };
+  }
+
+  async pids(id: string): Promise<number[]> {
+    return (await this.task.pids({ id })).processes.map((p) => p.pid);
+  }
+
+  async resize(id: string, execId: string, height: number, width: number): Promise<void> {
+    await this.task.resizePty({ id, execId, height, width });
+  }
+
+  async pause(id: string, pause: boolean): Promise<void> {
+    if (pause) await this.task.pause({ id }); else await this.task.resume({ id });
+  }
+
+  /** One long-poll read: what the process wrote since the last read, or eof. */
+  async read(id: string, execId: string, stream: 'stdout' | 'stderr', signal?: AbortSignal): Promise<{ data: Buffer; eof: boolean }> {
+    if (this.closed) throw unavailable(`read ${stream} of ${id}: ${this.deathReason}`);
+    const r = dec<ReadStreamResponse>(await this.client.callRaw(AGENT_SERVICE, stream === 'stdout' ? 'ReadStdout' : 'ReadStderr', enc({ id, execId }), { signal }));
     return { data: Buffer.from(r.data, 'base64'), eof: r.eof };
   }
 
-  /** Everything the task writes to a stream until it closes it. */
-  async readAll(id: string, stream: 'stdout' | 'stderr'): Promise<Buffer> {
-    const parts: Buffer[] = [];
-    for (;;) {
-      const r = await this.read(id, stream);
-      if (r.data.length) parts.push(r.data);
-      if (r.eof) return Buffer.concat(parts);
-    }
+  async writeStdin(id: string, execId: string, data: Uint8Array): Promise<void> {
+    await this.client.callRaw(AGENT_SERVICE, 'WriteStdin', enc({ id, execId, data: Buffer.from(data).toString('base64') }));
   }
 
-  async writeStdin(id: string, data: Uint8Array): Promise<void> {
-    await this.client.callRaw(AGENT_SERVICE, 'WriteStdin', enc({ id, data: Buffer.from(data).toString('base64') }));
-  }
-
-  async closeStdin(id: string): Promise<void> {
-    await this.client.callRaw(AGENT_SERVICE, 'CloseStdin', enc({ id }));
+  async closeStdin(id: string, execId: string): Promise<void> {
+    await this.client.callRaw(AGENT_SERVICE, 'CloseStdin', enc({ id, execId }));
   }
 
   /** Ask the agent to end; the guest powers off. */

@@ -1,0 +1,196 @@
+// A Runtime whose containers live in one pod's VM: the sandboxer's TaskManager drives it
+// exactly like the host's conmon + runc runtime. Each call goes to tsula-agent over the
+// pod's channel; rootfs and bind-mount sources reach the guest through the shared dir
+// (virtio-fs); stdio is a pair of long-polling reads per process; exits come from a Wait
+// per task, or 255 for all of them when the VM dies.
+import { constants as osc } from 'node:os';
+import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../../../runtime/types.js';
+import type { ExitCallback } from '../../../runtime/runc/exits.js';
+import { errorMessage, invalidArgument } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
+import type { GuestTasks } from './tasks.js';
+import type { SharedDir } from './shared.js';
+
+/** How long an exec's output may trail its exit before the agent forgets it. */
+const EXEC_DRAIN_MS = 2000;
+
+function signalNumber(s: string): number {
+  if (/^\d+$/.test(s)) return Number(s);
+  const n = (osc.signals as Record<string, number>)[s.startsWith('SIG') ? s : `SIG${s}`];
+  if (!n) throw invalidArgument(`unknown signal ${s}`);
+  return n;
+}
+
+/** A process' stdio in the guest, as the StdioStream conmon's attach socket gives on the host. */
+class GuestStdio implements StdioStream {
+  private outCbs: Array<(s: 1 | 2, d: Buffer) => void> = [];
+  private endCbs: Array<() => void> = [];
+  private open = 2;
+  private readonly abort = new AbortController();
+  private stdin: Promise<void> = Promise.resolve();
+
+  constructor(private readonly g: GuestTasks, private readonly id: string, private readonly execId: string) {
+    void this.pump('stdout', 1);
+    void this.pump('stderr', 2);
+  }
+
+  private async pump(which: 'stdout' | 'stderr', n: 1 | 2): Promise<void> {
+    try {
+      while (!this.abort.signal.aborted) {
+        const r = await this.g.read(this.id, this.execId, which, this.abort.signal);
+        if (r.data.length) for (const cb of this.outCbs) cb(n, r.data);
+        if (r.eof) break;
+      }
+    } catch { /* the VM or the connection went: that is the end of the stream */ }
+    if (--this.open === 0) for (const cb of this.endCbs.splice(0)) cb();
+  }
+
+  get ended(): boolean { return this.open === 0; }
+
+  onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void { this.outCbs.push(cb); }
+  onEnd(cb: () => void): void { if (this.open === 0) cb(); else this.endCbs.push(cb); }
+
+  /** Writes keep their order: each waits for the one before. */
+  write(data: Buffer): void {
+    const d = Buffer.from(data);
+    this.stdin = this.stdin.then(() => this.g.writeStdin(this.id, this.execId, d)).catch(() => {});
+  }
+  closeStdin(): void {
+    this.stdin = this.stdin.then(() => this.g.closeStdin(this.id, this.execId)).catch(() => {});
+  }
+  close(): void { this.abort.abort(); }
+}
+
+export class GuestRuntime implements Runtime {
+  readonly name = 'vmm';
+  private exitCb: ExitCallback | null = null;
+  private tracked = new Set<string>();
+  private execs = new Map<string, { id: string; execId: string }>();
+
+  constructor(
+    private readonly g: GuestTasks,
+    private readonly shared: SharedDir,
+    private readonly sandboxId: string,
+    private readonly log?: Logger,
+  ) {}
+
+  get connected(): boolean { return !this.g.closed; }
+
+  /** Report the task's exit once (its Wait, or 255 when the VM dies). */
+  private track(id: string): void {
+    if (this.tracked.has(id)) return;
+    this.tracked.add(id);
+    void (async () => {
+      let x;
+      try {
+        x = await this.g.wait(id);
+      } catch (e) {
+        this.log?.warn('guest wait failed', { sandbox: this.sandboxId, id, err: errorMessage(e) });
+        x = null;
+      }
+      this.tracked.delete(id);
+      if (x) this.exitCb?.(id, x.exitStatus, x.exitedAt ?? new Date());
+    })();
+  }
+
+  async create(req: CreateRequest): Promise<number> {
+    const spec = await this.shared.share(req.id, req.spec);
+    try {
+      const pid = await this.g.create(req.id, spec, { terminal: req.terminal, stdin: req.stdin, bundle: `${this.shared.guestDir}/${req.id}` });
+      this.track(req.id);
+      return pid;
+    } catch (e) {
+      await this.shared.unshare(req.id).catch(() => {});
+      throw e;
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    await this.g.start(id);
+  }
+
+  async kill(id: string, signal: string, all = false): Promise<void> {
+    await this.g.kill(id, '', signalNumber(signal), all);
+  }
+
+  async pause(id: string): Promise<void> { await this.g.pause(id, true); }
+  async resume(id: string): Promise<void> { await this.g.pause(id, false); }
+
+  async delete(id: string, _bundle: string, force: boolean): Promise<void> {
+    if (!this.g.closed) {
+      if (force) await this.g.kill(id, '', 9, true).catch(() => {});
+      await this.g.delete(id).catch(async (e) => {
+        if (!force || this.g.closed) return;
+        // killed a moment ago: let the agent see the exit, then delete
+        await new Promise((r) => setTimeout(r, 200));
+        await this.g.delete(id).catch(() => this.log?.warn('guest delete failed', { id, err: errorMessage(e) }));
+      });
+    }
+    await this.shared.unshare(id);
+  }
+
+  async state(id: string): Promise<RuntimeState | null> {
+    const s = await this.g.state(id).catch(() => null);
+    return s ? { status: s.status, pid: s.pid } : null;
+  }
+
+  pids(id: string): Promise<number[]> {
+    return this.g.pids(id);
+  }
+
+  async attach(id: string, _bundle?: string): Promise<StdioStream> {
+    return new GuestStdio(this.g, id, '');
+  }
+
+  async resize(id: string, _bundle: string, height: number, width: number): Promise<void> {
+    await this.g.resize(id, '', height, width);
+  }
+
+  async exec(req: ExecRequest): Promise<ExecHandle> {
+    await this.g.exec(req.containerId, req.execId, req.process, { stdin: req.stdin, attach: req.attach });
+    const pid = await this.g.start(req.containerId, req.execId);
+    const stdio = req.attach ? new GuestStdio(this.g, req.containerId, req.execId) : null;
+    this.execs.set(req.dir, { id: req.containerId, execId: req.execId });
+    const exited = (async () => {
+      const x = await this.g.wait(req.containerId, req.execId).catch(() => null);
+      // the agent forgets the exec once its output is read (or after a grace period)
+      const drained = stdio ? new Promise<void>((r) => stdio.onEnd(r)) : Promise.resolve();
+      void Promise.race([drained, new Promise((r) => setTimeout(r, EXEC_DRAIN_MS))])
+        .then(() => this.g.delete(req.containerId, req.execId)).catch(() => {})
+        .finally(() => this.execs.delete(req.dir));
+      return x?.exitStatus ?? 255;
+    })();
+    return { pid, stdio, exited, kill: (sig) => this.g.kill(req.containerId, req.execId, sig) };
+  }
+
+  async resizeExec(dir: string, height: number, width: number): Promise<void> {
+    const e = this.execs.get(dir);
+    if (e) await this.g.resize(e.id, e.execId, height, width);
+  }
+
+  async watchExits(cb: ExitCallback): Promise<void> {
+    this.exitCb = cb;
+  }
+
+  async exitStatus(id: string): Promise<{ code: number; at: Date } | null> {
+    if (this.g.closed) return null;
+    const s = await this.g.state(id).catch(() => null);
+    return s?.status === 'stopped' ? { code: s.exitStatus, at: s.exitedAt ?? new Date() } : null;
+  }
+
+  /**
+   * After a sandboxer restart: is the task still running in the guest? Either way it is
+   * watched again, so an exit that happened meanwhile is reported now.
+   */
+  async monitorAlive(id: string, _bundle?: string): Promise<boolean> {
+    if (this.g.closed) return false;
+    const s = await this.g.state(id).catch(() => null);
+    if (!s) return false;
+    this.track(id);
+    return s.status !== 'stopped';
+  }
+
+  close(): void {
+    this.g.close();
+  }
+}

@@ -1,0 +1,124 @@
+// The pod's shared directory: what virtiofsd serves to the guest (kata's
+// /run/kata-containers/shared/sandboxes/<id>). Each container's rootfs (and every host file
+// its spec bind-mounts) is bind-mounted below it, and the spec is rewritten to the guest's
+// view of those paths. virtiofsd runs in its own mount namespace, made before the
+// containers exist: the dir is a mount of its own with shared propagation, so mounts
+// added later reach virtiofsd's (slave) copy. This host's / is private (DESIGN.md), so the
+// dir can't rely on the parent's propagation.
+import { execFile } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import type { Spec, Mount } from '../../../oci/types.js';
+import { internal } from '../../../common/errors.js';
+import { GUEST_SHARED_DIR } from '../../../agent/paths.js';
+
+const execFileP = promisify(execFile);
+
+async function mount(args: string[], what: string): Promise<void> {
+  try {
+    await execFileP('mount', args);
+  } catch (e) {
+    throw internal(`${what}: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
+  }
+}
+
+/** Mount points at or below dir, deepest first (from /proc/self/mountinfo). */
+export function mountsUnder(dir: string): string[] {
+  const d = path.resolve(dir);
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean)
+    .map((l) => unescape(l.split(' ')[4]))
+    .filter((m) => m === d || m.startsWith(d + '/'))
+    .sort((a, b) => b.length - a.length);
+}
+
+/** Unmount everything at or below dir (lazily when busy). */
+export async function unmountTree(dir: string): Promise<void> {
+  for (const m of mountsUnder(dir)) {
+    await execFileP('umount', [m]).catch(() => execFileP('umount', ['-l', m]).catch(() => {}));
+  }
+}
+
+/** Remove dir only when nothing is mounted below it: a bind mount left there would be deleted through. */
+export async function removeUnmounted(dir: string): Promise<void> {
+  await unmountTree(dir);
+  const left = mountsUnder(dir);
+  if (left.length) throw internal(`${dir}: still mounted at ${left[0]}: not removing it`);
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+const isBind = (m: Mount) => m.type === 'bind' || !!m.options?.some((o) => o === 'bind' || o === 'rbind');
+
+export class SharedDir {
+  /** guestDir: where the guest mounts hostDir (tests running the agent on the host: hostDir). */
+  constructor(readonly hostDir: string, readonly guestDir = GUEST_SHARED_DIR) {}
+
+  /** The dir as a shared mount of its own (idempotent: a sandboxer restart finds it mounted). */
+  async setup(): Promise<void> {
+    await fs.mkdir(this.hostDir, { recursive: true, mode: 0o700 });
+    if (!mountsUnder(this.hostDir).includes(path.resolve(this.hostDir))) {
+      await mount(['--bind', this.hostDir, this.hostDir], `bind ${this.hostDir}`);
+    }
+    await mount(['--make-shared', this.hostDir], `make ${this.hostDir} shared`);
+  }
+
+  private dirOf(key: string): string {
+    return path.join(this.hostDir, key);
+  }
+
+  /**
+   * Share a container's rootfs and bind-mount sources with the guest; returns the spec as the
+   * guest's runc must see it. On failure nothing stays mounted.
+   */
+  async share(key: string, spec: Spec): Promise<Spec> {
+    const base = this.dirOf(key);
+    const guestBase = path.posix.join(this.guestDir, key);
+    await removeUnmounted(base);
+    await fs.mkdir(path.join(base, 'rootfs'), { recursive: true });
+    const g: Spec = structuredClone(spec);
+    try {
+      await mount(['--rbind', spec.root.path, path.join(base, 'rootfs')], `share the rootfs of ${key.slice(0, 12)}`);
+      g.root = { ...g.root, path: `${guestBase}/rootfs` };
+      let i = 0;
+      for (const m of g.mounts ?? []) {
+        if (!isBind(m) || !m.source || !path.isAbsolute(m.source)) continue;
+        const st = await fs.stat(m.source).catch(() => null);
+        if (!st) continue; // runc would fail on it the same way in the guest
+        const target = path.join(base, 'mounts', String(i));
+        await fs.mkdir(path.dirname(target), { recursive: true });
+        if (st.isDirectory()) await fs.mkdir(target); else await fs.writeFile(target, '');
+        await mount(['--rbind', m.source, target], `share ${m.source} with the guest`);
+        m.source = `${guestBase}/mounts/${i++}`;
+      }
+    } catch (e) {
+      await removeUnmounted(base).catch(() => {});
+      throw e;
+    }
+    return guestSpec(g, key);
+  }
+
+  async unshare(key: string): Promise<void> {
+    await removeUnmounted(this.dirOf(key));
+  }
+
+  /** Everything unmounted and removed (the VM is gone). */
+  async teardown(): Promise<void> {
+    await removeUnmounted(this.hostDir);
+  }
+}
+
+/**
+ * The rest of the guest's view: namespaces given by path are the host's (the pod's netns)
+ * and don't exist in the guest; the VM is the pod, so its network is the containers' network.
+ * Hooks are host programs. The cgroup is the guest's own.
+ */
+export function guestSpec(spec: Spec, key: string): Spec {
+  spec.linux = {
+    ...spec.linux,
+    namespaces: (spec.linux?.namespaces ?? []).filter((n) => n.type !== 'network').map((n) => ({ type: n.type })),
+    cgroupsPath: `/tsula/${key}`,
+  };
+  delete (spec as { hooks?: unknown }).hooks;
+  return spec;
+}

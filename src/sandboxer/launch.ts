@@ -1,0 +1,61 @@
+// Start the one tsula-sandboxer on demand (containerd-shim-tsula-v2 `start`, tsulad's
+// built-in `vmm` runtime). Detached, own session, stdio to a log file: the caller may exit
+// (containerd waits for EOF on the shim's pipes). Light imports only: the shim launcher
+// bundles this.
+import { promises as fs, openSync, closeSync, realpathSync } from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { taskSocketOf } from './admin.js';
+
+const START_TIMEOUT_MS = 20_000;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function canConnect(sock: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(sock);
+    s.once('connect', () => { s.destroy(); resolve(true); });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** The sandboxer's launcher next to ours (bin/), unless TSULA_SANDBOXER_BIN says otherwise. */
+function sandboxerBinary(): string {
+  if (process.env.TSULA_SANDBOXER_BIN) return process.env.TSULA_SANDBOXER_BIN;
+  const self = realpathSync(process.argv[1]);
+  // bin/<launcher> → bin/tsula-sandboxer; build/*.mjs → ../bin/tsula-sandboxer
+  const dir = path.dirname(self);
+  return path.basename(dir) === 'build' ? path.join(dir, '..', 'bin', 'tsula-sandboxer') : path.join(dir, 'tsula-sandboxer');
+}
+
+/** Make sure a sandboxer serves `state` (task socket) and `address` (Controller); start one if not. */
+export async function ensureSandboxer(state: string, address: string): Promise<void> {
+  const taskSock = taskSocketOf(state);
+  if (await canConnect(taskSock)) return;
+  await fs.mkdir(state, { recursive: true, mode: 0o700 });
+  const lock = path.join(state, '.starting');
+  const deadline = Date.now() + START_TIMEOUT_MS;
+  let mine = false;
+  while (Date.now() < deadline) {
+    if (await canConnect(taskSock)) break;
+    if (!mine) {
+      try {
+        await fs.mkdir(lock);
+        mine = true;
+        const log = openSync(path.join(state, 'sandboxer.log'), 'a');
+        const { spawn } = await import('node:child_process');
+        const child = spawn(process.execPath, [sandboxerBinary(), '--state', state, '--listen', address], {
+          detached: true, stdio: ['ignore', log, log], cwd: '/', env: process.env,
+        });
+        child.unref();
+        closeSync(log);
+      } catch (e) {
+        // another launcher is starting it; a lock older than the timeout is stale
+        const st = await fs.stat(lock).catch(() => null);
+        if ((e as NodeJS.ErrnoException).code === 'EEXIST' && st && Date.now() - st.mtimeMs > START_TIMEOUT_MS) await fs.rm(lock, { recursive: true, force: true });
+      }
+    }
+    await sleep(20);
+  }
+  if (mine) await fs.rm(lock, { recursive: true, force: true });
+  if (!(await canConnect(taskSock))) throw new Error(`tsula-sandboxer did not come up on ${taskSock} (see ${state}/sandboxer.log)`);
+}

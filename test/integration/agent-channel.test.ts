@@ -1,0 +1,179 @@
+// The guest channel without a VM: tsula-agent's services (agentServer, conmon + runc as in
+// the guest) on one end of a unix socket, the sandboxer's GuestRuntime on the other, real
+// busybox containers in between. The "shared dir" is a plain dir here (the guest would see
+// it through virtio-fs). The VM tests (vmm-*.test.ts) run the same code over virtio-serial.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promises as fs } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { agentServer, AGENT_VERSION } from '../../src/agent/index.js';
+import { TaskTable } from '../../src/agent/tasks.js';
+import { RuncConmonRuntime } from '../../src/runtime/runc/runtime.js';
+import { GuestTasks, GuestRuntime, VM_DIED_EXIT } from '../../src/sandboxer/kinds/vmm/index.js';
+import { SharedDir, mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
+import { TtrpcClient } from '../../src/ttrpc/client.js';
+import { codeOf, Code } from '../../src/ttrpc/status.js';
+import type { Spec } from '../../src/oci/types.js';
+import type { StdioStream } from '../../src/runtime/types.js';
+import { TestSandboxer } from '../helpers/sandboxer.js';
+
+const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tag-'));
+const helper = await TestSandboxer.create(); // only for its busybox bundles; no task goes through it
+let shutdowns = 0;
+const agentRuntime = new RuncConmonRuntime({ runtimePath: '/usr/sbin/runc', conmonPath: '/usr/bin/conmon', stateDir: path.join(dir, 'guest-runc') });
+const table = new TaskTable({ runtime: agentRuntime, tasksDir: path.join(dir, 'guest-tasks') });
+await table.init();
+const { server } = agentServer({ onShutdown: () => { shutdowns++; }, tasks: table });
+const sock = path.join(dir, 'agent.sock');
+await server.listen(sock);
+const shared = new SharedDir(path.join(dir, 'shared'), path.join(dir, 'shared'));
+await shared.setup();
+const runtimes: GuestRuntime[] = [];
+
+after(async () => {
+  for (const t of table.all()) await agentRuntime.delete(t.id, t.dir, true).catch(() => {});
+  table.close();
+  for (const r of runtimes) r.close();
+  await server.close();
+  await shared.teardown().catch(() => {});
+  await helper.destroy();
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function connect(): Promise<{ g: GuestTasks; rt: GuestRuntime; exits: Map<string, number> }> {
+  const s = await new Promise<net.Socket>((resolve, reject) => {
+    const c = net.connect(sock);
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
+  const g = new GuestTasks(TtrpcClient.fromStream(s, 'test agent'));
+  const rt = new GuestRuntime(g, shared, 'pod');
+  const exits = new Map<string, number>();
+  await rt.watchExits((id, code) => exits.set(id, code));
+  runtimes.push(rt);
+  return { g, rt, exits };
+}
+
+async function spec(name: string, args: string[], terminal = false): Promise<Spec> {
+  const b = await helper.bundle(name, args);
+  const s = JSON.parse(await fs.readFile(path.join(b, 'config.json'), 'utf8')) as Spec;
+  s.root.path = path.join(b, 'rootfs');
+  s.process.terminal = terminal;
+  return s;
+}
+
+function collect(io: StdioStream): { out: Promise<string>; err: Promise<string> } {
+  let out = '';
+  let err = '';
+  io.onOutput((s, d) => { if (s === 2) err += d.toString(); else out += d.toString(); });
+  const ended = new Promise<void>((r) => io.onEnd(r));
+  return { out: ended.then(() => out), err: ended.then(() => err) };
+}
+
+/** Task ids in the guest are the sandboxer's keys (64 hex digits). */
+const k = (name: string) => createHash('sha256').update(name).digest('hex');
+
+const waitFor = async (f: () => boolean, ms = 10_000) => {
+  for (const end = Date.now() + ms; Date.now() < end && !f();) await new Promise((r) => setTimeout(r, 20));
+  assert.ok(f(), 'condition not met in time');
+};
+
+test('ping answers with the kernel release and the agent version', async () => {
+  const { g } = await connect();
+  const p = await g.ping();
+  assert.equal(p.kernelRelease, os.release());
+  assert.equal(p.version, AGENT_VERSION);
+  g.close();
+});
+
+test('a container: nothing runs before start; stdout, stderr, exit status, delete unshares its rootfs', async () => {
+  const { rt, g, exits } = await connect();
+  const marker = '/tmp/ran';
+  const pid = await rt.create({ id: k('c1'), bundle: '', spec: await spec('c1', ['sh', '-c', `touch ${marker}; echo out; echo err >&2; exit 7`]), logPath: '', terminal: false, stdin: false, stdinOnce: true });
+  assert.ok(pid > 0);
+  const rootfs = path.join(shared.hostDir, k('c1'), 'rootfs');
+  assert.ok(mountsUnder(shared.hostDir).includes(rootfs), 'the rootfs is shared');
+  const io = collect(await rt.attach(k('c1'), ''));
+  await new Promise((r) => setTimeout(r, 100));
+  await assert.rejects(fs.stat(path.join(rootfs, marker)), 'the program ran before Start');
+  await rt.start(k('c1'));
+  assert.equal(await io.out, 'out\n');
+  assert.equal(await io.err, 'err\n');
+  await waitFor(() => exits.has(k('c1')));
+  assert.equal(exits.get(k('c1')), 7);
+  assert.equal((await g.state(k('c1'))).status, 'stopped');
+  await rt.delete(k('c1'), '', false);
+  assert.deepEqual(mountsUnder(path.join(shared.hostDir, k('c1'))), []);
+  await assert.rejects(g.state(k('c1')), (e) => codeOf(e) === Code.NOT_FOUND);
+  g.close();
+});
+
+test('stdin, exec with its own output and exit code, kill → 137, and the errors containerd relies on', async () => {
+  const { rt, g, exits } = await connect();
+  await rt.create({ id: k('cat'), bundle: '', spec: await spec('cat', ['cat']), logPath: '', terminal: false, stdin: true, stdinOnce: true });
+  const io = await rt.attach(k('cat'), '');
+  const got = collect(io);
+  await rt.start(k('cat'));
+  io.write(Buffer.from('abc'));
+  io.closeStdin();
+  assert.equal(await got.out, 'abc');
+  await waitFor(() => exits.get(k('cat')) === 0);
+
+  await rt.create({ id: k('sl'), bundle: '', spec: await spec('sl', ['sleep', '100']), logPath: '', terminal: false, stdin: false, stdinOnce: true });
+  await rt.start(k('sl'));
+  const h = await rt.exec({ containerId: k('sl'), execId: 'e1', dir: path.join(dir, 'e1'), process: { args: ['sh', '-c', 'echo in-exec; exit 5'], cwd: '/', env: ['PATH=/bin'], user: { uid: 0, gid: 0 } }, attach: true, stdin: false });
+  const eo = collect(h.stdio!);
+  assert.equal(await h.exited, 5);
+  assert.equal(await eo.out, 'in-exec\n');
+  assert.deepEqual((await rt.pids(k('sl'))).length, 1);
+  await assert.rejects(g.delete(k('sl')), (e) => codeOf(e) === Code.FAILED_PRECONDITION);
+  await rt.kill(k('sl'), 'KILL');
+  await waitFor(() => exits.get(k('sl')) === 137);
+
+  await assert.rejects(g.state(k('nope')), (e) => codeOf(e) === Code.NOT_FOUND);
+  await assert.rejects(rt.create({ id: k('cat'), bundle: '', spec: await spec('cat2', ['true']), logPath: '', terminal: false, stdin: false, stdinOnce: true }),
+    (e) => codeOf(e) === Code.ALREADY_EXISTS);
+  await rt.delete(k('sl'), '', true);
+  await rt.delete(k('cat'), '', true);
+  g.close();
+});
+
+test('a terminal: output through the pty, resize reaches it', async () => {
+  const { rt, g, exits } = await connect();
+  await rt.create({ id: k('tty'), bundle: '', spec: await spec('tty', ['sh', '-c', 'sleep 0.5; stty size; tty'], true), logPath: '', terminal: true, stdin: false, stdinOnce: true });
+  const got = collect(await rt.attach(k('tty'), ''));
+  await rt.start(k('tty'));
+  await rt.resize(k('tty'), '', 33, 101);
+  const out = await got.out;
+  assert.match(out, /33 101/);
+  assert.match(out, /\/dev\/pts\/0/);
+  await waitFor(() => exits.get(k('tty')) === 0);
+  await rt.delete(k('tty'), '', false);
+  g.close();
+});
+
+test('a lost VM answers waits with 255; a mere disconnect does not; shutdown reaches the agent', async () => {
+  const a = await connect();
+  await a.rt.create({ id: k('long'), bundle: '', spec: await spec('long', ['sleep', '100']), logPath: '', terminal: false, stdin: false, stdinOnce: true });
+  await a.rt.start(k('long'));
+  a.g.vmExited('qemu died');
+  await waitFor(() => a.exits.get(k('long')) === VM_DIED_EXIT);
+
+  const b = await connect();
+  assert.equal(await b.rt.monitorAlive(k('long')), true, 'still running in the "guest"');
+  b.g.close(); // the sandboxer going away: no exit reported
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(b.exits.has(k('long')), false);
+
+  const c = await connect();
+  assert.equal(await c.rt.monitorAlive(k('long')), true);
+  await c.rt.kill(k('long'), '9');
+  await waitFor(() => c.exits.get(k('long')) === 137);
+  await c.rt.delete(k('long'), '', false);
+  await c.g.shutdown();
+  await waitFor(() => shutdowns === 1);
+  c.g.close();
+});
