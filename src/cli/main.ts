@@ -55,6 +55,10 @@ const COMMANDS: Record<string, Entry> = {
     async () => { const m = await import('./commands/images.js'); return { spec: m.rmiSpec, run: m.rmi }; }),
   run: cmd('Create and run a new container from an image',
     async () => { const m = await import('./commands/run.js'); return { spec: m.runSpec, run: m.run }; }),
+  'sandbox ls': cmd('List the sandboxes of tsula-sandboxer',
+    async () => { const m = await import('./commands/sandbox.js'); return { spec: m.lsSpec, run: m.ls }; }),
+  'sandbox shell': cmd('Open a shell in the guest of a VM sandbox',
+    async () => { const m = await import('./commands/sandbox.js'); return { spec: m.shellSpec, run: m.shell }; }),
   save: cmd('Save one or more images to a tar archive (streamed to STDOUT by default)',
     async () => { const m = await import('./commands/images.js'); return { spec: m.saveSpec, run: m.save }; }),
   start: cmd('Start one or more stopped containers',
@@ -84,6 +88,7 @@ const MANAGEMENT: Record<string, Record<string, string>> = {
     inspect: 'inspect', load: 'load', ls: 'images', list: 'images', pull: 'pull', rm: 'rmi', remove: 'rmi',
     save: 'save', tag: 'tag', prune: 'image prune',
   },
+  sandbox: { ls: 'sandbox ls', list: 'sandbox ls', ps: 'sandbox ls', shell: 'sandbox shell' },
   system: { events: 'events', info: 'info' },
 };
 
@@ -96,7 +101,7 @@ function usage(): string {
     `Options:\n  -D, --debug          Enable debug mode\n` +
     `  -H, --host string    Daemon socket to connect to (default "${DEFAULT_HOST}", env TSULA_HOST)\n` +
     `  -v, --version        Print version information and quit\n\n` +
-    `Management Commands:\n  container   Manage containers\n  image       Manage images\n  system      Manage tsula\n\n` +
+    `Management Commands:\n  container   Manage containers\n  image       Manage images\n  sandbox     Manage the sandboxes of tsula-sandboxer\n  system      Manage tsula\n\n` +
     `Commands:\n${list}\n\nRun 'tsula COMMAND --help' for more information on a command.\n`;
 }
 

@@ -1,0 +1,218 @@
+// `tsula sandbox ls` and `tsula sandbox shell`: the sandboxes (pods) that tsula-sandboxer holds.
+// These talk to the sandboxer directly, not to tsulad: its private Admin service (JSON over
+// ttrpc on <state>/task.sock, see sandboxer/admin.ts) lists the records, and a VM sandbox's
+// debug console (a unix socket QEMU listens on, a shell on the guest's /dev/hvc0 at the
+// other end) is bridged to this terminal, as Kuasar's `ncat --vsock CID 1025` does.
+import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
+import type { CommandSpec, FlagSpec, Parsed } from '../args.js';
+import { StatusError, type Cli } from '../context.js';
+import { tabwrite } from '../format.js';
+import { timeAgo } from '../units.js';
+import {
+  ADMIN_SERVICE, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type ListResponse, type SandboxSummary,
+} from '../../sandboxer/admin.js';
+
+const STATE_FLAG: FlagSpec = {
+  long: 'sandboxer-state', kind: 'string', meta: 'string', dflt: DEFAULT_STATE,
+  desc: "tsula-sandboxer's state directory (env TSULA_SANDBOXER_STATE)",
+};
+
+export const lsSpec: CommandSpec = {
+  name: 'sandbox ls',
+  usage: '[OPTIONS]',
+  desc: 'List the sandboxes (pods) of tsula-sandboxer',
+  maxArgs: 0,
+  aliases: ['sandbox list', 'sandbox ps'],
+  flags: [
+    { long: 'no-trunc', kind: 'bool', desc: "Don't truncate output" },
+    { long: 'quiet', short: 'q', kind: 'bool', desc: 'Only display sandbox IDs' },
+    STATE_FLAG,
+  ],
+};
+
+export const shellSpec: CommandSpec = {
+  name: 'sandbox shell',
+  usage: '[OPTIONS] SANDBOX',
+  desc: 'Open a shell on the debug console of a VM sandbox\n\n' +
+    'SANDBOX is a sandbox ID or a unique prefix of one. The sandbox must be of kind vmm and\n' +
+    'ready. On a terminal, leave with Ctrl-] (the shell stays running in the guest). With\n' +
+    'stdin not a terminal, its input is sent and the output printed until the console has\n' +
+    "been quiet for a second: echo 'uname -r; exit' | tsula sandbox shell SANDBOX",
+  minArgs: 1,
+  maxArgs: 1,
+  flags: [STATE_FLAG],
+};
+
+/** The escape byte that leaves the shell (telnet's Ctrl-]). */
+export const ESCAPE = 0x1d;
+/** Piped stdin: after it ends, exit once the console has been quiet this long. */
+export const QUIET_MS = 1000;
+
+function stateDir(p: Parsed): string {
+  if (p.has('sandboxer-state')) return p.str('sandboxer-state') || DEFAULT_STATE;
+  return process.env.TSULA_SANDBOXER_STATE || DEFAULT_STATE;
+}
+
+/** Ask the sandboxer for its sandboxes (Admin.List). */
+export async function listSandboxes(state: string): Promise<SandboxSummary[]> {
+  const sock = taskSocketOf(state);
+  const st = await fs.stat(sock).catch(() => null);
+  if (!st) throw new StatusError(1, `tsula-sandboxer is not running (no ${sock})`);
+  const { TtrpcClient } = await import('../../ttrpc/client.js');
+  let client;
+  try {
+    client = await TtrpcClient.connect(sock, { timeoutMs: 5000 });
+  } catch (e) {
+    throw new StatusError(1, `tsula-sandboxer is not running (${e instanceof Error ? e.message : String(e)})`);
+  }
+  try {
+    const res = decodeJson<ListResponse>(await client.callRaw(ADMIN_SERVICE, 'List', encodeJson({}), { timeoutMs: 10_000 }));
+    return res.sandboxes ?? [];
+  } catch (e) {
+    const { Code } = await import('../../ttrpc/status.js');
+    if ((e as { code?: number }).code === Code.UNIMPLEMENTED) {
+      throw new StatusError(1, `tsula-sandboxer at ${sock} does not know ${ADMIN_SERVICE}/List: it is older than this tsula, restart it`);
+    }
+    throw new StatusError(1, `tsula-sandboxer: ${e instanceof Error ? e.message : String(e)}`);
+  } finally {
+    client.close();
+  }
+}
+
+/** The `sandbox ls` table (newest first, as `tsula ps`). */
+export function renderTable(list: SandboxSummary[], o: { trunc: boolean; now?: number }): string {
+  const now = o.now ?? Date.now();
+  const rows = sortNewestFirst(list).map((s) => {
+    const created = Date.parse(s.createdAt);
+    return [
+      o.trunc ? s.id.slice(0, 12) : s.id,
+      s.kind,
+      s.state,
+      s.pid > 0 ? String(s.pid) : '-',
+      Number.isNaN(created) ? '' : timeAgo(created / 1000, now),
+      s.kernelRelease ?? '',
+    ].join('\t');
+  });
+  return tabwrite(['SANDBOX ID\tKIND\tSTATE\tPID\tCREATED\tKERNEL', ...rows].join('\n') + '\n');
+}
+
+function sortNewestFirst(list: SandboxSummary[]): SandboxSummary[] {
+  return [...list].sort((a, b) => (Date.parse(b.createdAt) || 0) - (Date.parse(a.createdAt) || 0) || a.id.localeCompare(b.id));
+}
+
+/** A full id or a unique prefix of one. */
+export function resolveSandbox(list: SandboxSummary[], ref: string): SandboxSummary {
+  const exact = list.find((s) => s.id === ref);
+  if (exact) return exact;
+  const matches = ref ? list.filter((s) => s.id.startsWith(ref)) : [];
+  if (matches.length === 1) return matches[0]!;
+  if (matches.length === 0) throw new StatusError(1, `no such sandbox: ${ref}`);
+  throw new StatusError(1, `sandbox ID prefix "${ref}" is ambiguous, it matches:\n${matches.map((s) => `  ${s.id}`).sort().join('\n')}`);
+}
+
+/** Can `shell` open this sandbox's console? Returns the debug socket's path. */
+export function shellTarget(s: SandboxSummary): string {
+  if (s.kind !== 'vmm') throw new StatusError(1, `sandbox ${s.id} is of kind ${s.kind}: it has no guest to open a shell in`);
+  if (s.state !== 'ready') throw new StatusError(1, `sandbox ${s.id} is ${s.state}: its VM is not running`);
+  if (!s.debugSocket) throw new StatusError(1, `sandbox ${s.id} has no debug console recorded`);
+  return s.debugSocket;
+}
+
+export async function ls(cli: Cli, p: Parsed): Promise<number> {
+  const list = await listSandboxes(stateDir(p));
+  const trunc = !p.bool('no-trunc');
+  if (p.bool('quiet')) {
+    for (const s of sortNewestFirst(list)) cli.print(trunc ? s.id.slice(0, 12) : s.id);
+    return 0;
+  }
+  cli.out.write(renderTable(list, { trunc }));
+  return 0;
+}
+
+export async function shell(cli: Cli, p: Parsed): Promise<number> {
+  const sb = resolveSandbox(await listSandboxes(stateDir(p)), p.args[0]!);
+  const path = shellTarget(sb);
+  // QEMU's socket chardev serves one client at a time: while another one (another
+  // `tsula sandbox shell`, an ncat) holds the console, a second connect still succeeds
+  // (it waits in the listen backlog) but nothing answers until the first one leaves.
+  const sock = await new Promise<net.Socket>((resolve, reject) => {
+    const s = net.connect(path);
+    s.once('connect', () => { s.removeAllListeners('error'); resolve(s); });
+    s.once('error', (e: NodeJS.ErrnoException) => reject(new StatusError(1,
+      `cannot open the debug console of sandbox ${sb.id} (${path}): ${e.code ?? e.message}`)));
+  });
+  return bridge(cli, sock);
+}
+
+/**
+ * stdin → console, console → stdout. On a terminal: raw mode (restored however we leave),
+ * Ctrl-] leaves. Piped: stdin is sent, then we wait for the console to go quiet.
+ */
+function bridge(cli: Cli, sock: net.Socket): Promise<number> {
+  const stdin = cli.in;
+  const tty = !!stdin.isTTY && typeof stdin.setRawMode === 'function';
+  return new Promise<number>((resolve) => {
+    let done = false;
+    let quiet: NodeJS.Timeout | undefined;
+    let stdinEnded = false;
+    const restore = () => {
+      if (tty) {
+        try { stdin.setRawMode!(false); } catch { /* the terminal is gone */ }
+      }
+    };
+    const onSignal = (sig: NodeJS.Signals) => finish(128 + (sig === 'SIGHUP' ? 1 : sig === 'SIGINT' ? 2 : 15));
+    const finish = (code: number, msg?: string) => {
+      if (done) return;
+      done = true;
+      clearTimeout(quiet);
+      restore();
+      process.off('exit', restore);
+      for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.off(s, onSignal);
+      stdin.off('data', onInput);
+      stdin.off('end', onInputEnd);
+      stdin.pause();
+      sock.destroy();
+      if (tty) cli.err.write('\r\n');
+      if (msg) cli.warn(msg);
+      resolve(code);
+    };
+    const armQuiet = () => {
+      clearTimeout(quiet);
+      quiet = setTimeout(() => finish(0), QUIET_MS);
+    };
+    const onInput = (chunk: Buffer | string) => {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      const esc = tty ? b.indexOf(ESCAPE) : -1;
+      if (esc >= 0) {
+        if (esc > 0) sock.write(b.subarray(0, esc));
+        finish(0);
+        return;
+      }
+      sock.write(b);
+    };
+    const onInputEnd = () => {
+      stdinEnded = true;
+      if (tty) finish(0); else armQuiet();
+    };
+
+    sock.on('data', (d: Buffer) => {
+      cli.out.write(d);
+      if (stdinEnded) armQuiet();
+    });
+    sock.on('close', () => finish(0));
+    sock.on('error', (e: NodeJS.ErrnoException) => finish(1, `debug console: ${e.code ?? e.message}`));
+
+    if (tty) {
+      stdin.setRawMode!(true);
+      process.on('exit', restore);
+      cli.err.write('(Ctrl-] to leave)\r\n');
+    }
+    // in raw mode ^C reaches the guest's shell; these are kill(1) and a closed terminal
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+    stdin.on('data', onInput);
+    stdin.on('end', onInputEnd);
+    stdin.resume();
+    sock.write('\n'); // the shell's prompt shows up
+  });
+}
