@@ -46,8 +46,11 @@ export async function startVirtiofsd(o: VirtiofsdOptions): Promise<number> {
   throw unavailable(`virtiofsd for ${o.source} did not create ${o.socket}${exited !== null ? ` (exited with ${exited})` : ''}${tail ? `: ${tail}` : ''}`);
 }
 
+/** virtiofsd forks its worker into new namespaces (same process group): kill the group. */
 export function stopVirtiofsd(pid: number): void {
-  if (pid > 0 && pidAlive(pid)) {
+  if (pid <= 0) return;
+  try { process.kill(-pid, 'SIGKILL'); } catch { /* gone */ }
+  if (pidAlive(pid)) {
     try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
   }
 }

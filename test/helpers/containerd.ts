@@ -175,3 +175,12 @@ export async function processesNamed(name: string, dir: string): Promise<number[
   }
   return out;
 }
+
+/** Instances of a daemon that forks a helper of its own name (virtiofsd): processes whose parent is not one. */
+export async function instancesNamed(name: string, dir: string): Promise<number[]> {
+  const all = await processesNamed(name, dir);
+  const ppid = async (p: number) => Number((await fs.readFile(`/proc/${p}/stat`, 'utf8').catch(() => '')).split(') ')[1]?.split(' ')[1] ?? 0);
+  const out: number[] = [];
+  for (const p of all) if (!all.includes(await ppid(p))) out.push(p);
+  return out;
+}

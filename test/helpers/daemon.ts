@@ -21,15 +21,15 @@ export class TestDaemon {
   readonly state: string;
   readonly logFile: string;
 
-  constructor(readonly dir: string, readonly extraArgs: string[] = []) {
+  constructor(readonly dir: string, readonly extraArgs: string[] = [], readonly env: NodeJS.ProcessEnv = {}) {
     this.sock = path.join(dir, 'tsulad.sock');
     this.graph = path.join(dir, 'graph');
     this.state = path.join(dir, 'state');
     this.logFile = path.join(dir, 'tsulad.log');
   }
 
-  static async create(opts: { args?: string[]; configJson?: unknown } = {}): Promise<TestDaemon> {
-    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
+  static async create(opts: { args?: string[]; configJson?: unknown; env?: NodeJS.ProcessEnv; dir?: string } = {}): Promise<TestDaemon> {
+    const dir = opts.dir ?? await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
     const args = [...(opts.args ?? [])];
     if (opts.configJson !== undefined) {
       const cfg = path.join(dir, 'daemon.json');
@@ -39,7 +39,7 @@ export class TestDaemon {
       args.push('--config-file', path.join(dir, 'none.json'));
       await fs.writeFile(path.join(dir, 'none.json'), '{}');
     }
-    const d = new TestDaemon(dir, args);
+    const d = new TestDaemon(dir, args, opts.env);
     await d.start();
     return d;
   }
@@ -49,7 +49,7 @@ export class TestDaemon {
   async start(): Promise<void> {
     const out = openSync(this.logFile, 'a');
     this.proc = spawn(process.execPath, [TSULAD, '-H', this.hostArg, '--graph', this.graph, '--state', this.state, '--log-level', 'debug', ...this.extraArgs],
-      { stdio: ['ignore', out, out], detached: true });
+      { stdio: ['ignore', out, out], detached: true, env: { ...process.env, ...this.env } });
     const p = this.proc;
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {

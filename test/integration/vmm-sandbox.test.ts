@@ -1,0 +1,149 @@
+// VM sandboxes end to end, as users drive them: `tsula run --runtime vmm` through tsulad
+// (which starts the sandboxer on first use), stock containerd with
+// `ctr run --runtime io.containerd.tsula.v2 --annotation io.tsula.sandbox-kind=vmm`, and
+// the sandboxer's Task API with two pods at once, a kill -9 of the sandboxer and a qemu
+// killed from outside. Real VMs under TCG: a few boots, each ~10-15 s.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import { TestDaemon, IMAGES, waitFor } from '../helpers/daemon.js';
+import { TestContainerd, instancesNamed, killSandboxerLeftovers, nodeProcessesUnder, processesNamed, shortTempDir } from '../helpers/containerd.js';
+import { TestSandboxer } from '../helpers/sandboxer.js';
+import { mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
+import { TtrpcClient } from '../../src/ttrpc/client.js';
+import { Task } from '../../src/gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
+import { Status } from '../../src/gen/github.com/containerd/containerd/api/types/task/task_pb.js';
+
+const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
+const QEMU = '/usr/bin/qemu-system-x86_64';
+const missing = [QEMU, '/usr/lib/qemu/virtiofsd', `${GUEST}/vmlinuz`, `${GUEST}/initramfs.cpio.gz`, `${GUEST}/rootfs.img`].filter((p) => !existsSync(p));
+const skip = process.getuid?.() !== 0 ? 'needs root'
+  : missing.length ? `missing ${missing.join(', ')} (scripts/deps.sh; scripts/ensure-guest.sh ${GUEST})` : false;
+if (skip) console.log(`# vmm sandbox tests skipped: ${skip}`);
+const guestKernel = skip ? '' : readFileSync(`${GUEST}/kernel-release`, 'utf8').trim();
+
+// one vmm.toml for every sandboxer these tests start (they inherit the env)
+const dir = await shortTempDir('tvs-');
+const vmmToml = path.join(dir, 'vmm.toml');
+await fs.writeFile(vmmToml, `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 120\n`);
+process.env.TSULA_VMM_CONFIG = vmmToml;
+
+after(async () => {
+  await killSandboxerLeftovers(dir);
+  await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+});
+
+/** qemu, virtiofsd and mounts left under d (none once every pod is gone). */
+async function leftovers(d: string): Promise<string[]> {
+  const procs = [...await processesNamed('qemu-system-x86_64', d), ...await processesNamed('virtiofsd', d)].map((p) => `pid ${p}`);
+  return [...procs, ...mountsUnder(d).filter((m) => m.includes('.vm') || m.includes('/vm/')).map((m) => `mount ${m}`)];
+}
+
+test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu named sandbox-<id>, sandbox shell, kill, rm leaves nothing', { skip, timeout: 400_000 }, async () => {
+  const sbDir = path.join(dir, 'engine');
+  const env = { TSULA_SANDBOXER_STATE: path.join(sbDir, 'sb'), TSULA_SANDBOXER_ADDRESS: path.join(sbDir, 'sb.sock'), TSULA_VMM_CONFIG: vmmToml };
+  await fs.mkdir(sbDir, { recursive: true });
+  const d = await TestDaemon.create({ env });
+  try {
+    assert.equal((await d.cli(['load', '-i', path.join(IMAGES, 'busybox.tar')])).code, 0);
+    const t0 = Date.now();
+    const r = await d.cli(['run', '--rm', '--runtime', 'vmm', 'busybox', 'sh', '-c', 'uname -r; exit 3'], { timeoutMs: 180_000 });
+    console.log(`# tsula run --rm --runtime vmm (boot + run + stop): ${Date.now() - t0} ms`);
+    assert.equal(r.code, 3, `${r.stderr}\n${await fs.readFile(path.join(sbDir, 'sb', 'sandboxer.log'), 'utf8').catch(() => '')}`);
+    assert.equal(r.stdout.trim(), guestKernel);
+    assert.notEqual(guestKernel, os.release());
+
+    const run = await d.cli(['run', '-d', '--runtime', 'vmm', 'busybox', 'sleep', '1000'], { timeoutMs: 180_000 });
+    assert.equal(run.code, 0, run.stderr);
+    const id = run.stdout.trim();
+    assert.equal((await d.cli(['inspect', '-f', '{{.HostConfig.Runtime}}', id])).stdout.trim(), 'vmm');
+    const ex = await d.cli(['exec', id, 'cat', '/proc/version']);
+    assert.equal(ex.code, 0, ex.stderr);
+    assert.ok(ex.stdout.includes(guestKernel), ex.stdout);
+    assert.equal((await d.cli(['exec', id, 'sh', '-c', 'exit 4'])).code, 4);
+
+    // one qemu for the pod, named after it; no Node.js process per pod
+    const qemus = await processesNamed('qemu-system-x86_64', sbDir);
+    assert.equal(qemus.length, 1);
+    const argv = readFileSync(`/proc/${qemus[0]}/cmdline`, 'utf8').split('\0');
+    assert.equal(argv[argv.indexOf('-name') + 1], `sandbox-${id}`);
+    assert.equal((await instancesNamed('virtiofsd', sbDir)).length, 1);
+    assert.equal((await nodeProcessesUnder(sbDir)).length, 1, 'one tsula-sandboxer');
+
+    // the guest's debug shell, scripted
+    const sh = await d.cli(['sandbox', 'shell', '--sandboxer-state', env.TSULA_SANDBOXER_STATE, id.slice(0, 12)], { input: 'uname -r; hostname\n', timeoutMs: 30_000 });
+    assert.equal(sh.code, 0, sh.stderr);
+    assert.match(sh.stdout, new RegExp(guestKernel.replaceAll('.', '\\.')));
+    assert.match(sh.stdout, /tsula-guest/);
+
+    assert.equal((await d.cli(['kill', id])).code, 0);
+    assert.equal((await d.cli(['wait', id])).stdout.trim(), '137');
+    assert.equal((await d.cli(['rm', id])).code, 0);
+    await waitFor(async () => (await leftovers(sbDir)).length === 0, 20_000, 'no qemu, virtiofsd or mounts left');
+  } finally {
+    await d.destroy();
+    await killSandboxerLeftovers(sbDir);
+  }
+});
+
+test('containerd: ctr run --runtime io.containerd.tsula.v2 with the vmm kind chosen by annotation', { skip: skip || (!existsSync('/usr/bin/containerd') && 'containerd not installed'), timeout: 300_000 }, async () => {
+  const c = await TestContainerd.start();
+  try {
+    await c.importBusybox();
+    const r = await c.ctr(['run', '--rm', '--runtime', 'io.containerd.tsula.v2', '--annotation', 'io.tsula.sandbox-kind=vmm',
+      'docker.io/library/busybox:latest', 'vm1', 'sh', '-c', 'uname -r; echo err >&2; exit 6']);
+    assert.equal(r.code, 6, `${r.stderr}\n${await c.sandboxerLog()}`);
+    assert.equal(r.stdout.trim(), guestKernel);
+    assert.match(r.stderr, /err/);
+    await waitFor(async () => (await leftovers(c.dir)).length === 0, 20_000, 'the task\'s VM gone');
+  } finally {
+    await c.destroy();
+  }
+});
+
+test('sandboxer: two VM pods at once, kill -9 of the sandboxer re-adopts them, a qemu killed from outside → 255', { skip, timeout: 400_000 }, async () => {
+  const s = await TestSandboxer.create();
+  try {
+    const ann = { 'io.tsula.sandbox-kind': 'vmm' };
+    let c = await TtrpcClient.connect(s.taskSock);
+    let t = c.service(Task);
+    const b1 = await s.bundle('p1', ['sleep', '1000'], ann);
+    const b2 = await s.bundle('p2', ['sleep', '1000'], ann);
+    const t0 = Date.now();
+    await Promise.all([t.create({ id: 'p1', bundle: b1 }, { timeoutMs: 180_000 }), t.create({ id: 'p2', bundle: b2 }, { timeoutMs: 180_000 })]);
+    console.log(`# two VM pods created in parallel in ${Date.now() - t0} ms`);
+    await t.start({ id: 'p1' });
+    await t.start({ id: 'p2' });
+    assert.equal((await processesNamed('qemu-system-x86_64', s.dir)).length, 2);
+    assert.equal((await instancesNamed('virtiofsd', s.dir)).length, 2);
+    assert.equal((await nodeProcessesUnder(s.dir)).length, 1, 'one sandboxer for both pods');
+
+    // kill -9 the sandboxer: the VMs and their containers keep running; a new one re-adopts
+    c.close();
+    await s.kill9();
+    assert.equal((await processesNamed('qemu-system-x86_64', s.dir)).length, 2);
+    await s.start();
+    c = await TtrpcClient.connect(s.taskSock);
+    t = c.service(Task);
+    assert.equal((await t.state({ id: 'p1' })).status, Status.RUNNING);
+    assert.equal((await t.state({ id: 'p2' })).status, Status.RUNNING);
+
+    // p1: a normal kill; p2: its qemu dies from outside → 255 and everything of it goes
+    const w1 = t.wait({ id: 'p1' }, { timeoutMs: 60_000 });
+    await t.kill({ id: 'p1', signal: 9 });
+    assert.equal((await w1).exitStatus, 137);
+    const w2 = t.wait({ id: 'p2' }, { timeoutMs: 60_000 });
+    const qemu2 = (await processesNamed('qemu-system-x86_64', s.dir)).find((p) => readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('sandbox-p2'));
+    assert.ok(qemu2);
+    process.kill(qemu2, 'SIGKILL');
+    assert.equal((await w2).exitStatus, 255);
+    await t.delete({ id: 'p1' });
+    await t.delete({ id: 'p2' });
+    c.close();
+    await waitFor(async () => (await leftovers(s.dir)).length === 0, 20_000, 'no qemu, virtiofsd or mounts left');
+  } finally {
+    await s.destroy();
+  }
+});
