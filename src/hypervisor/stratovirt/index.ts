@@ -1,8 +1,10 @@
 // StratoVirt (openEuler's VMM): only the command line for now. Its options follow QEMU's
 // syntax for the parts used here, with its own machine names (microvm, virt) and
 // `-qmp unix:...,server,nowait`. The binary is not packaged for Debian: launching reports
-// it missing (vm.ts checks the path before spawning).
+// it missing (vm.ts checks the path before spawning). Its virtio-fs flags can't be checked
+// against a binary here, so a shared fs is refused rather than guessed.
 import type { HypervisorConfig } from '../config.js';
+import { failedPrecondition } from '../../common/errors.js';
 import { opts } from '../qemu/devices.js';
 import { AGENT_PORT, DEBUG_PORT, kernelCmdline, type Hypervisor, type VmSpec } from '../types.js';
 
@@ -13,6 +15,7 @@ export class StratovirtHypervisor implements Hypervisor {
   argv(spec: VmSpec): string[] {
     const c = this.config;
     const p = spec.paths;
+    if (spec.sharedFs) throw failedPrecondition('hypervisor.stratovirt: virtio-fs is not supported with StratoVirt yet; set shared_fs = "none"');
     const mmio = c.machineType === 'microvm';
     const serial = mmio ? 'virtio-serial-device' : 'virtio-serial-pci';
     return [

@@ -117,7 +117,7 @@ export class VmmSandboxKind implements SandboxKind {
       await cleanup();
       throw e;
     }
-    const state: VmState = { startTime: (await procStat(vm.pid)).startTime, paths, vmDir, sharedDir: shared.hostDir, virtiofsdPid };
+    const state: VmState = { startTime: (await procStat(vm.pid)).startTime, paths, vmDir, sharedDir: useFs ? shared.hostDir : '', virtiofsdPid };
     this.hold(sb.id, vm.pid, new GuestTasks(vm.client), state);
     void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
     return {
@@ -130,7 +130,7 @@ export class VmmSandboxKind implements SandboxKind {
   }
 
   private hold(id: string, pid: number, tasks: GuestTasks, st: VmState): Held {
-    const h: Held = { pid, tasks, runtime: new GuestRuntime(tasks, new SharedDir(st.sharedDir), id, this.d.log) };
+    const h: Held = { pid, tasks, runtime: new GuestRuntime(tasks, st.sharedDir ? new SharedDir(st.sharedDir) : null, id, this.d.log) };
     this.held.set(id, h);
     return h;
   }

@@ -6,7 +6,7 @@
 import { constants as osc } from 'node:os';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../../../runtime/types.js';
 import type { ExitCallback } from '../../../runtime/runc/exits.js';
-import { errorMessage, invalidArgument } from '../../../common/errors.js';
+import { errorMessage, failedPrecondition, invalidArgument } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import type { GuestTasks } from './tasks.js';
 import type { SharedDir } from './shared.js';
@@ -69,7 +69,8 @@ export class GuestRuntime implements Runtime {
 
   constructor(
     private readonly g: GuestTasks,
-    private readonly shared: SharedDir,
+    /** null: the VM has no shared fs (shared_fs = "none"): no container can get a rootfs. */
+    private readonly shared: SharedDir | null,
     private readonly sandboxId: string,
     private readonly log?: Logger,
   ) {}
@@ -93,14 +94,20 @@ export class GuestRuntime implements Runtime {
     })();
   }
 
+  private get sharedDir(): SharedDir {
+    if (!this.shared) throw failedPrecondition(`sandbox ${this.sandboxId} has no shared filesystem (vmm.toml shared_fs = "none"): containers need shared_fs = "virtio-fs"`);
+    return this.shared;
+  }
+
   async create(req: CreateRequest): Promise<number> {
-    const spec = await this.shared.share(req.id, req.spec);
+    const shared = this.sharedDir;
+    const spec = await shared.share(req.id, req.spec);
     try {
-      const pid = await this.g.create(req.id, spec, { terminal: req.terminal, stdin: req.stdin, bundle: `${this.shared.guestDir}/${req.id}` });
+      const pid = await this.g.create(req.id, spec, { terminal: req.terminal, stdin: req.stdin, bundle: `${shared.guestDir}/${req.id}` });
       this.track(req.id);
       return pid;
     } catch (e) {
-      await this.shared.unshare(req.id).catch(() => {});
+      await shared.unshare(req.id).catch(() => {});
       throw e;
     }
   }
@@ -126,7 +133,7 @@ export class GuestRuntime implements Runtime {
         await this.g.delete(id).catch(() => this.log?.warn('guest delete failed', { id, err: errorMessage(e) }));
       });
     }
-    await this.shared.unshare(id);
+    await this.shared?.unshare(id);
   }
 
   async state(id: string): Promise<RuntimeState | null> {
