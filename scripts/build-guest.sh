@@ -3,10 +3,12 @@
 #   OUTDIR/vmlinuz              Debian's cloud kernel (fetched with apt-get download, unpacked
 #                               with dpkg -x: never installed into the host's /boot)
 #   OUTDIR/initramfs.cpio.gz    busybox-static as /init, the kernel modules the agent needs,
-#                               the host's node + its shared libs, runc + its libs, tsula-agent
+#                               the host's node + its shared libs, runc and conmon + their libs,
+#                               tsula-agent and its native addon (node-unix-socket)
 #   OUTDIR/kernel-release       the guest kernel's release (uname -r inside the guest)
-# Offline except for Debian's apt (one .deb). Needs: apt-get, dpkg, cpio, gzip, busybox-static,
-# node, runc, and build/tsula-agent.mjs (npm run build).
+# Offline except for Debian's apt (one .deb, kept in OUTDIR for the next build). Needs: apt-get,
+# dpkg, cpio, gzip, busybox-static, node, runc, conmon, build/tsula-agent.mjs (npm run build)
+# and node_modules/node-unix-socket{,-linux-x64-gnu} (npm install).
 #
 # With --image, node, runc and the agent go into OUTDIR/rootfs.img (read-only ext4, given to
 # the VM as a virtio-blk disk: vmm.toml's `image` key) and the initramfs keeps only busybox,
@@ -29,7 +31,13 @@ BUSYBOX=/bin/busybox
 # the guest has no libc of its own for busybox: it must be the static build
 [ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1 || die "busybox-static is not installed (apt-get install busybox-static)"
 RUNC=$(command -v runc || true)
+CONMON=$(command -v conmon || true)
 [ -f "$AGENT" ] || die "agent bundle $AGENT is missing: run npm run build first"
+# the agent's native addon: the package and its prebuilt binary for this platform
+ADDON_PKGS=(node-unix-socket node-unix-socket-linux-x64-gnu)
+for p in "${ADDON_PKGS[@]}"; do
+  [ -d "$ROOT/node_modules/$p" ] || die "$ROOT/node_modules/$p is missing: run npm install first"
+done
 
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
@@ -49,6 +57,8 @@ if [ -z "$deb" ]; then
   deb=$(ls "$OUT"/"$pkg"_*.deb 2>/dev/null | head -1 || true)
   [ -n "$deb" ] || die "apt-get download $pkg failed"
 fi
+# keep only the kernel in use cached
+for o in "$OUT"/linux-image-*.deb; do [ "$o" = "$deb" ] || rm -f "$o"; done
 dpkg -x "$deb" "$WORK/k"
 KVER=$(ls "$WORK/k/lib/modules" | head -1)
 cp "$WORK/k/boot/vmlinuz-$KVER" "$OUT/vmlinuz"
@@ -87,19 +97,30 @@ printf '%s\n' "${order[@]}" > "$R/etc/modules-order"
 # the programs' tree: inside the initramfs, or the disk image's root
 S=$R
 [ "$IMAGE" = 1 ] && S="$WORK/sys" && mkdir -p "$S"
-# copy a binary and the shared libraries ldd names for it, at the same paths
-copy_elf() {
-  local bin=$1 dest=$2
-  install -D -m 0755 "$bin" "$S$dest"
-  ldd "$bin" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+# the shared libraries ldd names for an ELF file, at the same paths
+copy_libs() {
+  ldd "$1" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
     [ -f "$lib" ] || continue
     mkdir -p "$S$(dirname "$lib")"
     cp -L "$lib" "$S$lib"
   done
 }
+# copy a binary and its shared libraries
+copy_elf() {
+  install -D -m 0755 "$1" "$S$2"
+  copy_libs "$1"
+}
 copy_elf "$(readlink -f "$(command -v node)")" /usr/bin/node
 [ -n "$RUNC" ] && copy_elf "$(readlink -f "$RUNC")" /usr/sbin/runc
+# the agent runs containers as the host does: conmon monitors runc's process
+[ -n "$CONMON" ] && copy_elf "$(readlink -f "$CONMON")" /usr/bin/conmon
 install -D -m 0644 "$AGENT" "$S/opt/tsula/tsula-agent.mjs"
+# `import 'node-unix-socket'` from /opt/tsula/tsula-agent.mjs resolves in /opt/tsula/node_modules
+mkdir -p "$S/opt/tsula/node_modules"
+for p in "${ADDON_PKGS[@]}"; do
+  cp -rL "$ROOT/node_modules/$p" "$S/opt/tsula/node_modules/"
+done
+for f in $(find "$S/opt/tsula/node_modules" -name '*.node'); do copy_libs "$f"; done
 # --jitless: under TCG every piece of JIT-compiled code must be translated again by QEMU;
 # the agent's work is I/O, and the interpreter starts ~1.5 s sooner there
 echo "${TSULA_AGENT_NODE_FLAGS---jitless}" > "$R/etc/agent-node-flags"
@@ -111,20 +132,54 @@ echo 'root:x:0:' > "$R/etc/group"
 
 # /init: mount the basics, load modules in order, run the agent; when the agent exits the
 # VM powers off (the host sees qemu exit: -no-reboot turns the reboot into an exit).
+cat > "$R/etc/profile" <<'EOF'
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=${TERM:-linux}
+PS1='tsula-guest# '
+cd /root 2>/dev/null
+EOF
 cat > "$R/init" <<'EOF'
 #!/bin/busybox sh
-/bin/busybox --install -s /bin
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# runc's pivot_root refuses the initramfs (the rootfs mount can't be pivoted): the first run,
+# as PID 1 on the initramfs, copies it (~3 MB) to a tmpfs and switch_root's into it (which
+# frees the initramfs' content); the second run, marked by /.tsula-tmpfs-root, goes on from
+# there. External commands are slow under TCG: one cp, applets called through /bin/busybox
+# (its symlinks are made after the switch, not copied). Without --image the copy includes
+# node (~120 MB): slow, use --image.
+if [ $$ = 1 ] && [ ! -e /.tsula-tmpfs-root ]; then
+  bb=/bin/busybox
+  $bb mount -t proc proc /proc
+  echo "init: start $($bb cut -d' ' -f1 /proc/uptime)s"
+  $bb mkdir -p /newroot && $bb mount -t tmpfs -o mode=0755 tmpfs /newroot
+  set --
+  for e in /* /.[!.]*; do
+    case "$e" in /proc|/sys|/dev|/newroot|'/.[!.]*') ;; *) set -- "$@" "$e";; esac
+  done
+  $bb cp -a "$@" /newroot/
+  $bb mkdir -p /newroot/proc /newroot/sys /newroot/dev
+  : > /newroot/.tsula-tmpfs-root
+  $bb umount /proc
+  exec $bb switch_root /newroot /init
+fi
+/bin/busybox --install -s /bin
 mount -t proc proc /proc
-echo "init: start $(cut -d' ' -f1 /proc/uptime)s"
+if [ -e /.tsula-tmpfs-root ]; then
+  echo "init: tmpfs root $(cut -d' ' -f1 /proc/uptime)s"
+else
+  echo "init: start $(cut -d' ' -f1 /proc/uptime)s"
+fi
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
-mount -t tmpfs -o mode=755 cgroup_root /sys/fs/cgroup 2>/dev/null && \
-  mkdir -p /sys/fs/cgroup/unified && mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified 2>/dev/null
+mkdir -p /run/tsula/tasks /run/tsula/shared
+# cgroup v2, unified at /sys/fs/cgroup; controllers one by one: an unknown one fails alone
+mount -t cgroup2 none /sys/fs/cgroup || echo "init: cannot mount cgroup2"
+for c in cpu memory pids io cpuset; do
+  echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || echo "init: no cgroup controller $c"
+done
 for m in $(cat /etc/modules-order); do
   insmod /lib/modules/$m.ko 2>/dev/null || echo "init: insmod $m failed"
 done
@@ -137,6 +192,8 @@ if [ ! -e /opt/tsula/tsula-agent.mjs ]; then
     mkdir -p "/${d#/mnt/sys/}" && mount -o bind "$d" "/${d#/mnt/sys/}"
   done
 fi
+# the pod's shared directory: a virtiofs device tagged tsula, when the host gives one
+mount -t virtiofs tsula /run/tsula/shared 2>/dev/null || echo "init: no shared fs"
 ip link set lo up 2>/dev/null
 hostname tsula-guest
 # virtio ports appear asynchronously after the module loads; udev would make the named
@@ -146,11 +203,18 @@ mkdir -p /dev/virtio-ports
 for p in /sys/class/virtio-ports/*; do
   [ -f "$p/name" ] && ln -sf "/dev/$(basename "$p")" "/dev/virtio-ports/$(cat "$p/name")"
 done
+# debug shell on the virtio console (/dev/hvc0, when the host gives one), respawned: a login
+# shell in its own session with hvc0 as controlling tty (setsid -c), so job control works.
+# The console appears a little after virtio_console loads: wait for it in the background.
+(
+  for i in $(seq 1 300); do [ -c /dev/hvc0 ] && break; usleep 10000; done
+  [ -c /dev/hvc0 ] || exit 0
+  while true; do
+    TERM=linux HOME=/root setsid -c sh -l <>/dev/hvc0 >&0 2>&0
+    sleep 1
+  done
+) </dev/null >/dev/null 2>&1 &
 echo "init: ready $(cut -d' ' -f1 /proc/uptime)s"
-if grep -q 'tsula.debug=1' /proc/cmdline && [ -e /dev/virtio-ports/debug.console.0 ]; then
-  # a port can be open only once: one read-write open shared by the shell's stdio
-  (while true; do setsid sh <>/dev/virtio-ports/debug.console.0 >&0 2>&0; sleep 1; done) &
-fi
 node $(cat /etc/agent-node-flags 2>/dev/null) /opt/tsula/tsula-agent.mjs
 echo "init: tsula-agent exited with $?"
 poweroff -f

@@ -9,6 +9,9 @@ ROOT=$(pwd)
 
 scripts/deps.sh
 
+echo ">>> guest assets for VM sandboxes"
+scripts/ensure-guest.sh
+
 ln -sf "$ROOT/bin/tsula" /usr/local/bin/tsula
 ln -sf "$ROOT/bin/tsulad" /usr/local/bin/tsulad
 ln -sf "$ROOT/bin/tsula-sandboxer" /usr/local/bin/tsula-sandboxer
