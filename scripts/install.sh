@@ -33,4 +33,7 @@ fi
 
 tsula load -i "$ROOT/build/images/busybox.tar"
 tsula run --rm busybox echo "hello from a tsula container"
-echo ">>> done: try 'tsula run -it --rm busybox sh'"
+# the same image in a VM of its own: the guest's kernel answers (seconds under TCG)
+echo ">>> host kernel $(uname -r); in a VM sandbox:"
+tsula run --rm --runtime vmm busybox uname -r
+echo ">>> done: try 'tsula run -it --rm busybox sh' or 'tsula run -it --rm --runtime vmm busybox sh'"
