@@ -102,8 +102,12 @@ describe('sandbox: the CLI against a fake sandboxer', () => {
       buf += d.toString();
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
-        s.write(`guest: ${buf.slice(0, nl)}\n`);
+        const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
+        // a shell's echo of each line, and printf's output for the markers' lines
+        s.write(`echo: ${line}\n`);
+        const m = /printf '%s%s\\n' (\S+) ([^\s;]+)/.exec(line);
+        s.write(m ? `${m[1]}${m[2]}\n` : `guest: ${line}\n`);
       }
     });
   });
@@ -152,8 +156,10 @@ describe('sandbox: the CLI against a fake sandboxer', () => {
     const t0 = Date.now();
     const r = await cli(['sandbox', 'shell', ...state, 'aaaa'], { input: 'uname -r\nexit\n' });
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /guest: uname -r\n/);
-    assert.match(r.stdout, /guest: exit\n/);
+    // only what ran between the markers: not the setup line, not a marker itself
+    assert.ok(r.stdout.startsWith('echo: uname -r\nguest: uname -r\necho: exit\nguest: exit\n'), r.stdout);
+    assert.ok(!r.stdout.includes('stty -echo'), r.stdout);
+    assert.ok(!/__tsula_[0-9a-f]+_(start|end)/.test(r.stdout), r.stdout);
     assert.ok(!r.stderr.includes('Ctrl-]'), r.stderr); // not a terminal: no hint
     assert.ok(Date.now() - t0 < 10_000);
   });

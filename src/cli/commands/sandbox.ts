@@ -5,6 +5,7 @@
 // other end) is bridged to this terminal, as Kuasar's `ncat --vsock CID 1025` does.
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
+import { randomBytes } from 'node:crypto';
 import type { CommandSpec, FlagSpec, Parsed } from '../args.js';
 import { StatusError, type Cli } from '../context.js';
 import { tabwrite } from '../format.js';
@@ -37,8 +38,8 @@ export const shellSpec: CommandSpec = {
   desc: 'Open a shell on the debug console of a VM sandbox\n\n' +
     'SANDBOX is a sandbox ID or a unique prefix of one. The sandbox must be of kind vmm and\n' +
     'ready. On a terminal, leave with Ctrl-] (the shell stays running in the guest). With\n' +
-    'stdin not a terminal, its input is sent and the output printed until the console has\n' +
-    "been quiet for a second: echo 'uname -r; exit' | tsula sandbox shell SANDBOX",
+    'stdin not a terminal, its lines run as a script and only their output is printed:\n' +
+    "echo 'uname -r' | tsula sandbox shell SANDBOX",
   minArgs: 1,
   maxArgs: 1,
   flags: [STATE_FLAG],
@@ -46,8 +47,53 @@ export const shellSpec: CommandSpec = {
 
 /** The escape byte that leaves the shell (telnet's Ctrl-]). */
 export const ESCAPE = 0x1d;
-/** Piped stdin: after it ends, exit once the console has been quiet this long. */
-export const QUIET_MS = 1000;
+/** Piped stdin: how long the console may stay silent before we give up on it. */
+export const SILENT_MS = 15_000;
+
+/**
+ * Piped use of a console that is a tty with echo and a prompt: turn both off, and print
+ * markers around the script's output. printf '%s%s' makes the marker appear in the output
+ * only, never in the echo of the line that prints it.
+ */
+export function pipedMarkers(tag: string) {
+  return {
+    setup: `stty -echo -onlcr; __tsula_ps1=$PS1; PS1=; printf '%s%s\\n' __tsula_ ${tag}_start\n`,
+    start: `__tsula_${tag}_start\n`,
+    teardown: `printf '%s%s\\n' __tsula_ ${tag}_end; stty echo onlcr; PS1=$__tsula_ps1\n`,
+    end: `__tsula_${tag}_end\n`,
+  };
+}
+
+/** The output between the two markers, as it arrives (a partial marker is held back). */
+export class MarkedOutput {
+  private buf = '';
+  private started = false;
+  ended = false;
+  constructor(private readonly m: ReturnType<typeof pipedMarkers>, private readonly write: (s: string) => void) {}
+  get seenStart(): boolean { return this.started; }
+  push(chunk: string): void {
+    if (this.ended) return;
+    this.buf += chunk;
+    if (!this.started) {
+      const i = this.buf.indexOf(this.m.start);
+      if (i < 0) { this.buf = this.buf.slice(-this.m.start.length); return; }
+      this.started = true;
+      this.buf = this.buf.slice(i + this.m.start.length);
+    }
+    const j = this.buf.indexOf(this.m.end);
+    if (j >= 0) {
+      this.write(this.buf.slice(0, j));
+      this.buf = '';
+      this.ended = true;
+      return;
+    }
+    const keep = this.m.end.length - 1;
+    if (this.buf.length > keep) {
+      this.write(this.buf.slice(0, this.buf.length - keep));
+      this.buf = this.buf.slice(this.buf.length - keep);
+    }
+  }
+}
 
 function stateDir(p: Parsed): string {
   if (p.has('sandboxer-state')) return p.str('sandboxer-state') || DEFAULT_STATE;
@@ -147,7 +193,8 @@ export async function shell(cli: Cli, p: Parsed): Promise<number> {
 
 /**
  * stdin → console, console → stdout. On a terminal: raw mode (restored however we leave),
- * Ctrl-] leaves. Piped: stdin is sent, then we wait for the console to go quiet.
+ * Ctrl-] leaves. Piped: the script runs between two markers (see pipedMarkers); we leave
+ * at the end marker, or with an error when the console says nothing at all.
  */
 function bridge(cli: Cli, sock: net.Socket): Promise<number> {
   const stdin = cli.in;
@@ -155,7 +202,6 @@ function bridge(cli: Cli, sock: net.Socket): Promise<number> {
   return new Promise<number>((resolve) => {
     let done = false;
     let quiet: NodeJS.Timeout | undefined;
-    let stdinEnded = false;
     const restore = () => {
       if (tty) {
         try { stdin.setRawMode!(false); } catch { /* the terminal is gone */ }
@@ -177,9 +223,14 @@ function bridge(cli: Cli, sock: net.Socket): Promise<number> {
       if (msg) cli.warn(msg);
       resolve(code);
     };
-    const armQuiet = () => {
+    const marks = pipedMarkers(randomBytes(6).toString('hex'));
+    const marked = new MarkedOutput(marks, (t) => cli.out.write(Buffer.from(t, 'latin1')));
+    // QEMU's console serves one client: a second one connects, and nothing ever answers
+    const armSilence = () => {
       clearTimeout(quiet);
-      quiet = setTimeout(() => finish(0), QUIET_MS);
+      quiet = setTimeout(() => finish(1, marked.seenStart
+        ? `the debug console went silent for ${SILENT_MS / 1000} s; leaving`
+        : 'the debug console does not answer (is another `tsula sandbox shell` attached to it?)'), SILENT_MS);
     };
     const onInput = (chunk: Buffer | string) => {
       const b = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
@@ -192,13 +243,15 @@ function bridge(cli: Cli, sock: net.Socket): Promise<number> {
       sock.write(b);
     };
     const onInputEnd = () => {
-      stdinEnded = true;
-      if (tty) finish(0); else armQuiet();
+      if (tty) return finish(0);
+      sock.write(`\n${marks.teardown}`);
     };
 
     sock.on('data', (d: Buffer) => {
-      cli.out.write(d);
-      if (stdinEnded) armQuiet();
+      if (tty) return void cli.out.write(d);
+      armSilence();
+      marked.push(d.toString('latin1'));
+      if (marked.ended) finish(0);
     });
     sock.on('close', () => finish(0));
     sock.on('error', (e: NodeJS.ErrnoException) => finish(1, `debug console: ${e.code ?? e.message}`));
@@ -210,9 +263,14 @@ function bridge(cli: Cli, sock: net.Socket): Promise<number> {
     }
     // in raw mode ^C reaches the guest's shell; these are kill(1) and a closed terminal
     for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, onSignal);
+    if (tty) {
+      sock.write('\n'); // the shell's prompt shows up
+    } else {
+      sock.write(`\n${marks.setup}`);
+      armSilence();
+    }
     stdin.on('data', onInput);
     stdin.on('end', onInputEnd);
     stdin.resume();
-    sock.write('\n'); // the shell's prompt shows up
   });
 }
