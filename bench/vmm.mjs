@@ -1,0 +1,425 @@
+#!/usr/bin/env node
+// VM pods (sandbox kind "vmm") through one private tsula-sandboxer, side by side with a bare
+// QEMU boot of the same guest, in one run.
+//   node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node]
+// (root; after npm run build; guest assets in TSULA_GUEST_DIR, default /var/lib/tsula/guest)
+// Prints:
+//  1. start latency, median of --boots runs: a container (`echo ready`) in a new VM pod
+//     through the Task API (Create with io.tsula.sandbox-kind=vmm, Start, first line on its
+//     stdout FIFO), versus QEMU with tsula's own command line (same kernel, initramfs,
+//     rootfs.img, machine/cpu/memory, minus virtio-fs) whose initramfs gets a tiny
+//     /bench-init appended (rdinit=): it prints a marker on the serial console and powers
+//     off; and (unless --no-node) a second one that also mounts rootfs.img and runs
+//     `node --jitless -e 0` from it, as the guest's /init does before the agent.
+//  2. RSS/PSS (/proc/PID/smaps_rollup) of qemu and of virtiofsd (both its processes) per pod.
+//  3. the sandboxer's RSS/PSS at each pod count (pods made in parallel batches) and what each
+//     extra pod adds to it.
+// Every qemu/virtiofsd it starts names its temp dir on its command line; all of them, the
+// sandboxer and the temp dir go at the end, on errors and on Ctrl-C as well.
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { promises as fs, constants as C, closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as zlib from 'node:zlib';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const DIST = path.join(ROOT, 'dist/src');
+const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
+const QEMU_NAME = 'qemu-system-x86_64';
+
+function arg(name, def) {
+  const i = process.argv.indexOf(name);
+  if (i >= 0) return process.argv[i + 1];
+  const eq = process.argv.find((a) => a.startsWith(`${name}=`));
+  return eq ? eq.slice(name.length + 1) : def;
+}
+const LEVELS = [...new Set(arg('--pods', '1,5,10').split(',').map(Number))].filter((n) => n > 0).sort((a, b) => a - b);
+const BOOTS = Number(arg('--boots', 3));
+const MEMORY = arg('--memory') ? Number(arg('--memory')) : undefined;
+const BATCH = Number(arg('--batch', os.cpus().length <= 2 ? 2 : 3));
+const NODE_BASELINE = !process.argv.includes('--no-node');
+if (!LEVELS.length || !(BOOTS > 0) || !(BATCH > 0) || (MEMORY !== undefined && !(MEMORY >= 64))) {
+  console.error('usage: node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node]');
+  process.exit(2);
+}
+if (process.getuid?.() !== 0) { console.error('bench/vmm.mjs: run as root'); process.exit(2); }
+const missing = [path.join(ROOT, 'build/tsula-sandboxer.mjs'), path.join(DIST, 'ttrpc/client.js'),
+  `${GUEST}/vmlinuz`, `${GUEST}/initramfs.cpio.gz`, `${GUEST}/rootfs.img`].filter((p) => !existsSync(p));
+if (missing.length) { console.error(`bench/vmm.mjs: missing ${missing.join(', ')} (npm run build; scripts/build-guest.sh --image ${GUEST})`); process.exit(2); }
+
+const { TtrpcClient } = await import(path.join(DIST, 'ttrpc/client.js'));
+const { Task } = await import(path.join(DIST, 'gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js'));
+const { detectAccel, loadVmmConfig, QemuHypervisor } = await import(path.join(DIST, 'hypervisor/index.js'));
+const { Kernel, VhostUserFs, ChardevSocket } = await import(path.join(DIST, 'hypervisor/qemu/devices.js'));
+
+const dir = await fs.mkdtemp('/tmp/tvb-'); // short: socket paths must stay under 108 bytes
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const pad = (s, w) => String(s).padStart(w);
+const mb = (kb) => (kb / 1024).toFixed(1);
+
+// ---- processes and memory ----
+function kb(file, re) {
+  try { return Number(re.exec(readFileSync(file, 'utf8'))[1]); } catch { return 0; }
+}
+const mem = (pid) => ({
+  rss: kb(`/proc/${pid}/status`, /VmRSS:\s+(\d+)/), pss: kb(`/proc/${pid}/smaps_rollup`, /Pss:\s+(\d+)/),
+  anon: kb(`/proc/${pid}/status`, /RssAnon:\s+(\d+)/), shmem: kb(`/proc/${pid}/status`, /RssShmem:\s+(\d+)/),
+});
+function procs() {
+  const out = [];
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      out.push({ pid: Number(p), argv, ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) });
+    } catch { /* gone */ }
+  }
+  return out;
+}
+/** Ours: the program is `name` and its command line names our temp dir. */
+const ours = (name) => procs().filter((p) => p.pid !== process.pid && path.basename(p.argv[0]) === name && p.argv.join(' ').includes(dir));
+function memAvailableMb() {
+  return kb('/proc/meminfo', /MemAvailable:\s+(\d+)/) / 1024;
+}
+
+// ---- cleanup: synchronous, so it also runs from process.on('exit') ----
+let sandboxer = null;
+function killOurs() {
+  for (const p of procs()) {
+    if (p.pid !== process.pid && p.argv.join(' ').includes(dir)) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+}
+function cleanupSync() {
+  try { sandboxer?.kill('SIGKILL'); } catch { /* gone */ }
+  killOurs();
+  try {
+    const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(dir));
+    for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+  } catch { /* nothing mounted */ }
+  try { rmSync(dir, { recursive: true, force: true }); } catch { /* a busy mount: left for the user */ }
+}
+process.on('exit', cleanupSync);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { console.error(`\n${sig}: cleaning up`); process.exit(130); });
+
+// ---- bare QEMU: tsula's command line with a tiny init appended to the same initramfs ----
+/** A newc cpio archive (what the kernel unpacks) of regular files; appended after the gzip'd one. */
+function cpio(files) {
+  const parts = [];
+  let ino = 900000;
+  const entry = (name, mode, data) => {
+    const nameBuf = Buffer.from(`${name}\0`);
+    const f = [ino++, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, nameBuf.length, 0];
+    const hdr = Buffer.from(`070701${f.map((v) => v.toString(16).padStart(8, '0')).join('')}`);
+    parts.push(hdr, nameBuf, Buffer.alloc((4 - ((hdr.length + nameBuf.length) % 4)) % 4), data, Buffer.alloc((4 - (data.length % 4)) % 4));
+  };
+  for (const [name, text] of Object.entries(files)) entry(name, 0o100755, Buffer.from(text));
+  entry('TRAILER!!!', 0, Buffer.alloc(0));
+  return Buffer.concat(parts);
+}
+// every external command costs ~20 ms under TCG: busybox applets called directly
+const BARE_INIT = `#!/bin/busybox sh
+/bin/busybox mount -t proc proc /proc
+echo "BARE-READY $(/bin/busybox cut -d' ' -f1 /proc/uptime)"
+/bin/busybox poweroff -f
+`;
+// what /init does before the agent, in short: modules, the disk, node from it
+const NODE_INIT = `#!/bin/busybox sh
+bb=/bin/busybox
+$bb mount -t proc proc /proc
+$bb mount -t devtmpfs devtmpfs /dev
+echo "BARE-READY $($bb cut -d' ' -f1 /proc/uptime)"
+for m in $($bb cat /etc/modules-order); do $bb insmod /lib/modules/$m.ko 2>/dev/null; done
+i=0; while [ ! -b /dev/vda ] && [ $i -lt 500 ]; do $bb usleep 10000; i=$((i+1)); done
+$bb mkdir -p /mnt/sys && $bb mount -o ro /dev/vda /mnt/sys
+for d in /mnt/sys/*; do
+  [ "$d" = /mnt/sys/lost+found ] && continue
+  $bb mkdir -p "/\${d#/mnt/sys/}" && $bb mount -o bind "$d" "/\${d#/mnt/sys/}"
+done
+echo "DISK-READY $($bb cut -d' ' -f1 /proc/uptime)"
+/usr/bin/node --jitless -e 0 && echo "NODE-DONE $($bb cut -d' ' -f1 /proc/uptime)"
+$bb poweroff -f
+`;
+
+let hvConfig;
+let accel;
+async function bareInitrd() {
+  const f = path.join(dir, 'bench-initramfs.cpio.gz');
+  const orig = await fs.readFile(hvConfig.initrd);
+  await fs.writeFile(f, Buffer.concat([orig, zlib.gzipSync(cpio({ 'bench-bare': BARE_INIT, 'bench-node': NODE_INIT }))]));
+  return f;
+}
+
+/** One bare boot: spawn → each marker on the serial console → qemu's exit. */
+async function bareBoot(n, init, initrd, markers) {
+  const vm = path.join(dir, `bare${n}`);
+  await fs.mkdir(vm);
+  const paths = {
+    agentSocket: path.join(vm, 'agent.sock'), debugSocket: path.join(vm, 'debug.sock'), qmpSocket: path.join(vm, 'qmp.sock'),
+    consoleLog: path.join(vm, 'console.log'), pidFile: path.join(vm, 'vmm.pid'),
+  };
+  // tsula's device list for a pod with virtio-fs (memfd-backed RAM) minus the fs device itself
+  const devices = new QemuHypervisor(hvConfig).devices({ id: `bare${n}`, accel: accel.accel, paths, sharedFs: { socket: path.join(vm, 'fs.sock'), tag: 'tsula' } })
+    .filter((d) => !(d instanceof VhostUserFs) && !(d instanceof ChardevSocket && d.id === 'fs0'))
+    .map((d) => (d instanceof Kernel ? new Kernel(d.kernel, initrd, d.append.replace('rdinit=/init', `rdinit=/${init}`)) : d));
+  const argv = [hvConfig.path, ...devices.flatMap((d) => d.args())];
+  await fs.writeFile(paths.consoleLog, '');
+  const errFd = openSync(path.join(vm, 'qemu.stderr'), 'w');
+  const t0 = now();
+  const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', errFd] });
+  closeSync(errFd);
+  let exitAt = null;
+  child.once('exit', () => { exitAt = now(); });
+  const seen = {};
+  const guest = {};
+  try {
+    const deadline = t0 + 300_000;
+    while (exitAt === null && now() < deadline) {
+      const text = readFileSync(paths.consoleLog, 'utf8');
+      for (const m of markers) {
+        if (seen[m] !== undefined) continue;
+        const r = new RegExp(`${m} ([0-9.]+)`).exec(text);
+        if (r) { seen[m] = now() - t0; guest[m] = Number(r[1]) * 1000; }
+      }
+      await sleep(5);
+    }
+    if (exitAt === null) throw new Error(`bare boot ${init}: no exit within 300 s`);
+    const text = readFileSync(paths.consoleLog, 'utf8');
+    const missed = markers.filter((m) => seen[m] === undefined);
+    if (missed.length) throw new Error(`bare boot ${init}: never printed ${missed.join(', ')}; console:\n${text.split('\n').slice(-15).join('\n')}\n${readFileSync(path.join(vm, 'qemu.stderr'), 'utf8')}`);
+    return { ...seen, exit: exitAt - t0, guest };
+  } finally {
+    if (exitAt === null) { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }
+  }
+}
+
+// ---- VM pods through the sandboxer's Task API ----
+async function busyboxBundle(b, args, annotations) {
+  const rootfs = path.join(b, 'rootfs');
+  await fs.mkdir(path.join(rootfs, 'bin'), { recursive: true });
+  for (const d of ['proc', 'dev', 'sys', 'tmp']) await fs.mkdir(path.join(rootfs, d), { recursive: true });
+  await fs.copyFile('/bin/busybox', path.join(rootfs, 'bin/busybox'));
+  await fs.chmod(path.join(rootfs, 'bin/busybox'), 0o755);
+  for (const t of ['sh', 'sleep', 'echo']) await fs.symlink('busybox', path.join(rootfs, 'bin', t));
+  execFileSync('runc', ['spec', '--bundle', b]);
+  const spec = JSON.parse(await fs.readFile(path.join(b, 'config.json'), 'utf8'));
+  spec.process.terminal = false;
+  spec.process.args = args;
+  spec.annotations = annotations;
+  spec.root.readonly = false;
+  await fs.writeFile(path.join(b, 'config.json'), JSON.stringify(spec));
+  return b;
+}
+
+async function startSandboxer() {
+  const state = path.join(dir, 'sb');
+  await fs.mkdir(state, { recursive: true });
+  const log = openSync(path.join(dir, 'sandboxer.log'), 'a');
+  const env = {
+    ...process.env, PATH: [path.join(ROOT, 'bin'), '/usr/local/sbin', '/usr/sbin', '/sbin', process.env.PATH].join(':'),
+    TSULA_SANDBOXER_STATE: state, TSULA_SANDBOXER_ADDRESS: path.join(dir, 'sb.sock'), TSULA_VMM_CONFIG: path.join(dir, 'vmm.toml'),
+  };
+  sandboxer = spawn(process.execPath, [path.join(ROOT, 'build/tsula-sandboxer.mjs'), '--state', state, '--listen', path.join(dir, 'sb.sock')],
+    { stdio: ['ignore', log, log], detached: true, env });
+  closeSync(log);
+  const taskSock = path.join(state, 'task.sock');
+  for (let i = 0; i < 400; i++) {
+    if (sandboxer.exitCode !== null) throw new Error(`tsula-sandboxer exited ${sandboxer.exitCode}: ${readFileSync(path.join(dir, 'sandboxer.log'), 'utf8')}`);
+    if (existsSync(taskSock)) {
+      try { return (await TtrpcClient.connect(taskSock)).service(Task); } catch { /* not listening yet */ }
+    }
+    await sleep(25);
+  }
+  throw new Error('tsula-sandboxer did not come up');
+}
+
+let task;
+const pods = new Set();
+/** A pod with one container: Create (boots the VM) → Start → its first stdout line. */
+async function createPod(id) {
+  const b = await busyboxBundle(path.join(dir, 'bundles', id), ['sh', '-c', 'echo ready; exec sleep 1000000'], { 'io.tsula.sandbox-kind': 'vmm' });
+  const fifo = path.join(dir, 'io', `${id}.out`);
+  await fs.mkdir(path.dirname(fifo), { recursive: true });
+  execFileSync('mkfifo', [fifo]);
+  // O_RDWR: a reader alone would see EOF while the sandboxer has no writer open yet
+  const out = new net.Socket({ fd: openSync(fifo, C.O_RDWR | C.O_NONBLOCK), readable: true, writable: false });
+  let buf = '';
+  const firstLine = new Promise((resolve) => out.on('data', (d) => { buf += d; if (buf.includes('\n')) resolve(now()); }));
+  try {
+    const t0 = now();
+    pods.add(id);
+    await task.create({ id, bundle: b, stdout: fifo }, { timeoutMs: 400_000 });
+    const t1 = now();
+    await task.start({ id });
+    const t2 = now();
+    let timer;
+    const t3 = await Promise.race([firstLine, new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`pod ${id}: no output within 120 s`)), 120_000); })])
+      .finally(() => clearTimeout(timer));
+    if (buf.split('\n')[0] !== 'ready') throw new Error(`pod ${id}: first line ${JSON.stringify(buf.split('\n')[0])}`);
+    const rec = JSON.parse(await fs.readFile(path.join(dir, 'sb/sandboxes', `${id}.json`), 'utf8').catch(() => '{}'));
+    // the guest's /init stamps its uptime on the console: where the boot time goes
+    const console_ = await fs.readFile(rec.kindState?.paths?.consoleLog ?? '/nonexistent', 'utf8').catch(() => '');
+    const up = (re) => { const m = re.exec(console_); return m ? Number(m[1]) * 1000 : NaN; };
+    return {
+      create: t1 - t0, start: t2 - t1, firstLine: t3 - t2, total: t3 - t0, vmReady: rec.kindState?.readyMs, accel: rec.kindState?.accel,
+      initStart: up(/init: start ([0-9.]+)s/), initReady: up(/init: ready ([0-9.]+)s/),
+    };
+  } finally {
+    out.destroy();
+  }
+}
+async function deletePod(id) {
+  await task.kill({ id, signal: 9, all: true }).catch(() => {});
+  await task.wait({ id }, { timeoutMs: 30_000 }).catch(() => {});
+  await task.delete({ id }, { timeoutMs: 60_000 }).catch((e) => console.error(`delete ${id}: ${e.message}`));
+  pods.delete(id);
+}
+
+function podMemory() {
+  const q = ours(QEMU_NAME).map((p) => mem(p.pid));
+  const v = ours('virtiofsd');
+  const roots = v.filter((p) => !v.some((o) => o.pid === p.ppid)); // an instance = a virtiofsd and its forked child
+  const vm = v.map((p) => mem(p.pid));
+  const sum = (xs, k) => xs.reduce((a, x) => a + x[k], 0);
+  return {
+    qemus: q.length, qemuRss: sum(q, 'rss') / (q.length || 1), qemuPss: sum(q, 'pss') / (q.length || 1),
+    qemuShmem: sum(q, 'shmem') / (q.length || 1), qemuAnon: sum(q, 'anon') / (q.length || 1),
+    virtiofsds: roots.length, vfsProcs: v.length, vfsRss: sum(vm, 'rss') / (roots.length || 1), vfsPss: sum(vm, 'pss') / (roots.length || 1),
+  };
+}
+
+// ---- the run ----
+const started = now();
+try {
+  const choice = await detectAccel();
+  accel = choice;
+  await fs.writeFile(path.join(dir, 'vmm.toml'), `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\n` +
+    `image = "${GUEST}/rootfs.img"\nboot_timeout = 300\n${MEMORY ? `default_memory = ${MEMORY}\n` : ''}`);
+  hvConfig = (await loadVmmConfig(path.join(dir, 'vmm.toml'))).hypervisors.qemu;
+  const memMib = hvConfig.defaultMemory;
+  // a 512 MiB TCG pod measured ~400 MB (qemu ~390: ~170 guest RAM touched + ~200 TCG code cache; virtiofsd ~9)
+  const perVmMb = memMib * 0.5 + 150;
+  console.log(`accelerator: ${choice.accel} (${choice.reason})`);
+  console.log(`guest: ${GUEST} (kernel ${readFileSync(`${GUEST}/kernel-release`, 'utf8').trim()}), ${memMib} MiB, ${hvConfig.defaultVcpus} vCPU, ${hvConfig.machineType}; host: ${os.cpus().length} CPUs, MemAvailable ${memAvailableMb().toFixed(0)} MB`);
+  if (choice.accel === 'tcg' && LEVELS.at(-1) >= 5) {
+    console.log(`note: ${LEVELS.at(-1)} TCG VMs need ~${(LEVELS.at(-1) * perVmMb / 1024).toFixed(1)} GB of host RAM and keep every CPU busy while they boot; ` +
+      `pods are made ${BATCH} at a time, and the run stops early if MemAvailable runs short`);
+  }
+
+  // 1. start latency: pods one at a time (each deleted before the next), bare boots between them
+  task = await startSandboxer();
+  const initrd = await bareInitrd();
+  const vmmRuns = [];
+  const bareRuns = [];
+  const nodeRuns = [];
+  console.log(`\nstart latency: ${BOOTS} run(s) each, interleaved${BOOTS > 1 ? '' : ' (one run: cold caches included)'}`);
+  for (let i = 0; i < BOOTS; i++) {
+    const r = await createPod(`t${i}`);
+    await deletePod(`t${i}`);
+    vmmRuns.push(r);
+    const b = await bareBoot(`b${i}`, 'bench-bare', initrd, ['BARE-READY']);
+    bareRuns.push(b);
+    let line = `  run ${i + 1}: vmm ${r.total.toFixed(0)} ms, bare ${b['BARE-READY'].toFixed(0)} ms`;
+    if (NODE_BASELINE) {
+      const n = await bareBoot(`n${i}`, 'bench-node', initrd, ['BARE-READY', 'DISK-READY', 'NODE-DONE']);
+      nodeRuns.push(n);
+      line += `, bare+disk+node ${n['NODE-DONE'].toFixed(0)} ms`;
+    }
+    console.log(line);
+  }
+  const accels = [...new Set(vmmRuns.map((r) => r.accel).filter(Boolean))];
+  const med = (runs, f) => median(runs.map(f));
+  const vmmTotal = med(vmmRuns, (r) => r.total);
+  const bareReady = med(bareRuns, (r) => r['BARE-READY']);
+  const rows = [
+    ['vmm pod: Create (VM boot + agent + container)', med(vmmRuns, (r) => r.create)],
+    ['  of which qemu spawn -> agent answers', med(vmmRuns, (r) => r.vmReady ?? NaN)],
+    ['vmm pod: Start -> first line "ready"', med(vmmRuns, (r) => r.start + r.firstLine)],
+    ['vmm pod: total, Create -> first line', vmmTotal],
+    ['bare qemu: spawn -> /bench-init prints', bareReady],
+    ['bare qemu: spawn -> qemu exited (poweroff)', med(bareRuns, (r) => r.exit)],
+  ];
+  if (NODE_BASELINE) {
+    rows.push(['bare+disk+node: spawn -> rootfs.img mounted', med(nodeRuns, (r) => r['DISK-READY'])]);
+    rows.push(['bare+disk+node: spawn -> node --jitless -e 0 done', med(nodeRuns, (r) => r['NODE-DONE'])]);
+  }
+  console.log(`\n${'median of runs'.padEnd(52)}${pad('ms', 9)}${pad('min', 9)}${pad('max', 9)}`);
+  const spread = (runs, f) => { const xs = runs.map(f); return `${pad(Math.min(...xs).toFixed(0), 9)}${pad(Math.max(...xs).toFixed(0), 9)}`; };
+  const fns = [[vmmRuns, (r) => r.create], [vmmRuns, (r) => r.vmReady ?? NaN], [vmmRuns, (r) => r.start + r.firstLine], [vmmRuns, (r) => r.total],
+    [bareRuns, (r) => r['BARE-READY']], [bareRuns, (r) => r.exit], [nodeRuns, (r) => r['DISK-READY']], [nodeRuns, (r) => r['NODE-DONE']]];
+  rows.forEach(([label, v], i) => console.log(`  ${label.padEnd(50)}${pad(v.toFixed(0), 9)}${spread(...fns[i])}`));
+  console.log(`  guest uptime (kernel clock) at: bare marker ${med(bareRuns, (r) => r.guest['BARE-READY']).toFixed(0)} ms` +
+    (NODE_BASELINE ? `, node done ${med(nodeRuns, (r) => r.guest['NODE-DONE']).toFixed(0)} ms` : '') +
+    `; vmm /init start ${med(vmmRuns, (r) => r.initStart).toFixed(0)} ms, agent launched ("init: ready") ${med(vmmRuns, (r) => r.initReady).toFixed(0)} ms`);
+  console.log(`  (spawn -> marker minus guest uptime = qemu start-up, firmware, kernel decompression)`);
+  console.log(`  vmm/bare: ${(vmmTotal / bareReady).toFixed(2)}x` + (NODE_BASELINE ? `   vmm/bare+disk+node: ${(vmmTotal / med(nodeRuns, (r) => r['NODE-DONE'])).toFixed(2)}x` : '') +
+    `   (pods ran under ${accels.join(', ') || choice.accel})`);
+
+  // 2 + 3. memory: pods held running, created in parallel batches up to each level
+  await sleep(1000);
+  const idle = mem(sandboxer.pid);
+  const levels = [{ n: 0, sb: idle, pm: null, avail: memAvailableMb() }];
+  let made = 0;
+  let stopped = '';
+  for (const target of LEVELS) {
+    while (made < target) {
+      const k = Math.min(BATCH, target - made);
+      const avail = memAvailableMb();
+      const need = k * perVmMb + 512;
+      if (avail < need) { stopped = `stopped before ${made + k} pods: MemAvailable ${avail.toFixed(0)} MB < ${need.toFixed(0)} MB needed for ${k} more VM(s) + 512 MB reserve`; break; }
+      const ids = Array.from({ length: k }, (_, j) => `p${made + j}`);
+      const t = now();
+      await Promise.all(ids.map((id) => createPod(id)));
+      made += k;
+      process.stdout.write(`  ${made} pod(s) running (last batch of ${k}: ${((now() - t) / 1000).toFixed(1)} s)\n`);
+    }
+    if (made < target) break;
+    await sleep(3000); // let the guests settle (agent idle, virtiofsd done)
+    levels.push({ n: made, sb: mem(sandboxer.pid), pm: podMemory(), avail: memAvailableMb() });
+  }
+  if (stopped) console.log(`  ${stopped}`);
+
+  console.log(`\nmemory per pod (MB; qemu RSS = guest RAM touched (memfd, RssShmem) + anon (TCG code cache, heap) + file;`);
+  console.log(`virtiofsd = both processes of an instance; MemAvail = host's MemAvailable)`);
+  console.log(`${'pods'.padStart(6)}${pad('qemu RSS', 10)}${pad('PSS', 8)}${pad('guestRAM', 10)}${pad('anon', 8)}${pad('vfsd RSS', 10)}${pad('PSS', 8)}${pad('MemAvail', 10)}`);
+  for (const l of levels.filter((x) => x.pm)) {
+    const p = l.pm;
+    console.log(`${pad(l.n, 6)}${pad(mb(p.qemuRss), 10)}${pad(mb(p.qemuPss), 8)}${pad(mb(p.qemuShmem), 10)}${pad(mb(p.qemuAnon), 8)}${pad(mb(p.vfsRss), 10)}${pad(mb(p.vfsPss), 8)}${pad(l.avail.toFixed(0), 10)}` +
+      (p.qemus !== l.n || p.virtiofsds !== l.n ? `   (! ${p.qemus} qemu, ${p.virtiofsds} virtiofsd)` : ''));
+  }
+  console.log(`\ntsula-sandboxer (one process for all pods), MB`);
+  console.log(`${'pods'.padStart(6)}${pad('RSS', 9)}${pad('PSS', 9)}${pad('+RSS/pod', 10)}${pad('+PSS/pod', 10)}   (vs the previous row)`);
+  levels.forEach((l, i) => {
+    const prev = levels[i - 1];
+    const d = (k) => (prev ? ((l.sb[k] - prev.sb[k]) / 1024 / (l.n - prev.n)).toFixed(2) : '-');
+    console.log(`${pad(l.n, 6)}${pad(mb(l.sb.rss), 9)}${pad(mb(l.sb.pss), 9)}${pad(d('rss'), 10)}${pad(d('pss'), 10)}`);
+  });
+  const last = levels.at(-1);
+  if (last.n > 0) {
+    const first = levels[1];
+    const slope = (k, a) => ((last.sb[k] - a.sb[k]) / 1024 / (last.n - a.n)).toFixed(2);
+    console.log(`  per extra pod, 0 -> ${last.n}: RSS ${slope('rss', levels[0])} MB, PSS ${slope('pss', levels[0])} MB` +
+      (last.n > first.n ? `;  ${first.n} -> ${last.n}: RSS ${slope('rss', first)} MB, PSS ${slope('pss', first)} MB` : ''));
+    const p = last.pm;
+    console.log(`  host memory per pod at ${last.n} pods: qemu + virtiofsd + sandboxer share = ${mb(p.qemuRss + p.vfsRss + (last.sb.rss - idle.rss) / last.n)} MB RSS, ` +
+      `${mb(p.qemuPss + p.vfsPss + (last.sb.pss - idle.pss) / last.n)} MB PSS`);
+  }
+} finally {
+  // graceful: delete every task (stops its VM), then the sandboxer; then anything left
+  const t = now();
+  await Promise.all([...pods].map((id) => deletePod(id))).catch(() => {});
+  if (sandboxer && sandboxer.exitCode === null) {
+    const exited = new Promise((r) => sandboxer.once('exit', r));
+    sandboxer.kill('SIGTERM');
+    await Promise.race([exited, sleep(5000)]);
+  }
+  const left = [...ours(QEMU_NAME), ...ours('virtiofsd')];
+  cleanupSync();
+  await sleep(200);
+  const still = [...ours(QEMU_NAME), ...ours('virtiofsd'), ...ours('node')];
+  console.log(`\ncleanup: ${((now() - t) / 1000).toFixed(1)} s; ${left.length ? `${left.length} qemu/virtiofsd left after deleting the tasks, killed` : 'no qemu/virtiofsd left after deleting the tasks'}` +
+    `${still.length ? `; STILL RUNNING: ${still.map((p) => p.pid).join(' ')}` : ''}; whole run ${((now() - started) / 1000).toFixed(0)} s`);
+}
