@@ -64,7 +64,7 @@ export class Sandboxes {
       const r = await readJson<SandboxRecord>(path.join(this.dir, name)).catch(() => null);
       if (!r) continue;
       this.recs.set(r.id, r);
-      if (r.state === 'ready' && !(await this.kind(r.kind).alive(r))) await this.markStopped(r, 255);
+      if (r.state === 'ready' && !(await this.kind(r.kind).alive(r))) await this.died(r, 255);
     }
     this.timer = setInterval(() => void this.poll(), POLL_MS);
     this.timer.unref();
@@ -146,6 +146,12 @@ export class Sandboxes {
     return !!r && !!this.kind(r.kind).runtime;
   }
 
+  /** The holder died on its own: what it leaves (a VM's virtiofsd, mounts) goes too. */
+  private async died(r: SandboxRecord, code: number): Promise<void> {
+    await this.kind(r.kind).stop(r, 0).catch((e: Error) => this.log?.warn('cannot clean up a dead sandbox', { id: r.id, err: e.message }));
+    await this.markStopped(r, code);
+  }
+
   private async markStopped(r: SandboxRecord, code: number): Promise<void> {
     r.state = 'stopped';
     r.exitStatus ??= code;
@@ -159,7 +165,7 @@ export class Sandboxes {
     for (const r of this.recs.values()) {
       if (r.state === 'ready' && !(await this.kind(r.kind).alive(r))) {
         this.log?.info('sandbox holder exited', { id: r.id });
-        await this.markStopped(r, 137);
+        await this.died(r, 137);
       }
     }
   }
