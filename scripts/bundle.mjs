@@ -9,10 +9,36 @@ const common = {
   logLevel: 'warning',
 };
 
+/**
+ * A startup snapshot can't hold a native addon: node-unix-socket is loaded on first use,
+ * from /opt/tsula/node_modules in the guest (TSULA_AGENT_HOME elsewhere), not at start-up.
+ */
+const lazyAddon = {
+  name: 'lazy-addon',
+  setup(b) {
+    b.onResolve({ filter: /^node-unix-socket$/ }, () => ({ path: 'node-unix-socket', namespace: 'lazy-addon' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-addon' }, () => ({
+      loader: 'js',
+      contents: `
+        const { createRequire } = require('node:module');
+        let m;
+        const load = () => (m ??= createRequire((process.env.TSULA_AGENT_HOME || '/opt/tsula') + '/')('node-unix-socket'));
+        exports.SeqpacketSocket = new Proxy(function SeqpacketSocket() {}, {
+          construct: (_t, args) => new (load().SeqpacketSocket)(...args),
+        });`,
+    }));
+  },
+};
+
 await Promise.all([
   build({ ...common, entryPoints: ['src/bin/tsula.ts'], outfile: 'build/tsula.mjs' }),
   build({ ...common, entryPoints: ['src/bin/tsulad.ts'], outfile: 'build/tsulad.mjs' }),
   build({ ...common, entryPoints: ['src/bin/tsula-sandboxer.ts'], outfile: 'build/tsula-sandboxer.mjs' }),
   build({ ...common, entryPoints: ['src/bin/containerd-shim-tsula-v2.ts'], outfile: 'build/containerd-shim-tsula-v2.mjs' }),
-  build({ ...common, entryPoints: ['src/bin/tsula-agent.ts'], outfile: 'build/tsula-agent.mjs' }),
+  // the guest agent: CommonJS, so that build-guest.sh can make a V8 startup snapshot of it
+  // (node --build-snapshot takes a script, not a module); see lazyAddon
+  build({
+    ...common, format: 'cjs', banner: {}, entryPoints: ['src/bin/tsula-agent.ts'], outfile: 'build/tsula-agent.cjs',
+    plugins: [lazyAddon], external: [],
+  }),
 ]);

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-/var/lib/tsula/guest}
-AGENT=${TSULA_AGENT_BUNDLE:-build/tsula-agent.mjs}
+AGENT=${TSULA_AGENT_BUNDLE:-build/tsula-agent.cjs}
 
 [[ -f $AGENT ]] || { echo "ensure-guest: $AGENT is missing: run npm run build first" >&2; exit 1; }
 

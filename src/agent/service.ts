@@ -100,7 +100,10 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
   server.register(AGENT_SERVICE, {
     Ping: async () => {
       const uptime = Number((await fs.readFile('/proc/uptime', 'utf8').catch(() => '0')).split(' ')[0]);
-      return enc({ version: AGENT_VERSION, kernelRelease: os.release(), uptime, pid: process.pid } satisfies PingResponse);
+      // not os.release(): node reads uname once at start-up, and a startup snapshot keeps
+      // the value of the machine that built it
+      const kernelRelease = (await fs.readFile('/proc/sys/kernel/osrelease', 'utf8').catch(() => os.release())).trim();
+      return enc({ version: AGENT_VERSION, kernelRelease, uptime, pid: process.pid } satisfies PingResponse);
     },
     ReadStdout: read('stdout'),
     ReadStderr: read('stderr'),
