@@ -88,11 +88,13 @@ test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu name
   }
 });
 
-test('containerd: ctr run --runtime io.containerd.tsula.v2 with the vmm kind chosen by annotation', { skip: skip || (!existsSync('/usr/bin/containerd') && 'containerd not installed'), timeout: 300_000 }, async () => {
+test('containerd: ctr run --runtime io.containerd.tsula.v2 --runtime-config-path vmm.toml runs in a VM', { skip: skip || (!existsSync('/usr/bin/containerd') && 'containerd not installed'), timeout: 300_000 }, async () => {
   const c = await TestContainerd.start();
   try {
     await c.importBusybox();
-    const r = await c.ctr(['run', '--rm', '--runtime', 'io.containerd.tsula.v2', '--annotation', 'io.tsula.sandbox-kind=vmm',
+    // the runtime options (runtimeoptions.v1.Options) name a vmm.toml: the kind and its config
+    // (the annotation io.tsula.sandbox-kind=vmm does the same with the sandboxer's config)
+    const r = await c.ctr(['run', '--rm', '--runtime', 'io.containerd.tsula.v2', '--runtime-config-path', vmmToml,
       'docker.io/library/busybox:latest', 'vm1', 'sh', '-c', 'uname -r; echo err >&2; exit 6']);
     assert.equal(r.code, 6, `${r.stderr}\n${await c.sandboxerLog()}`);
     assert.equal(r.stdout.trim(), guestKernel);

@@ -19,6 +19,7 @@ import { adaptSpec, readBundleSpec } from './spec.js';
 import { mountRootfs, unmountRootfs, type RootMount } from './mounts.js';
 import type { EventPublisher } from './events.js';
 import { SCHEMAS, ts, type EventInit, type EventKind } from './topics.js';
+import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
 
 /** How long an exit waits for the rest of the output (a grandchild may hold stdout). */
 const DRAIN_MS = 2000;
@@ -33,6 +34,8 @@ export interface CreateTask extends FifoPaths {
   bundle: string;
   rootfs: RootMount[];
   terminal: boolean;
+  /** A vmm.toml from containerd's runtime options: the task gets a VM sandbox of its own. */
+  configPath?: string;
 }
 
 export interface ExecEntry {
@@ -147,8 +150,8 @@ export class TaskManager {
     const key = taskKey(namespace, c.id);
     const ann = spec.annotations ?? {};
     let sandboxId = SANDBOX_ANNOTATIONS.map((k) => ann[k]).find((v) => v && this.sandboxes.find(v)) ?? '';
-    const ownKind = !sandboxId ? ann[SANDBOX_KIND_ANNOTATION] : undefined;
-    if (ownKind) sandboxId = await this.ownSandbox(c.id, ownKind, ann);
+    const ownKind = !sandboxId ? ann[SANDBOX_KIND_ANNOTATION] ?? (c.configPath ? 'vmm' : undefined) : undefined;
+    if (ownKind) sandboxId = await this.ownSandbox(c.id, ownKind, c.configPath ? { ...ann, [VMM_CONFIG_ANNOTATION]: c.configPath } : ann);
     const rec: TaskRecord = {
       id: c.id, key, namespace, bundle: c.bundle, dir: this.records.taskDir(key), sandboxId, ownsSandbox: !!ownKind,
       eventsAddress: reg?.eventsAddress ?? '', terminal: c.terminal,

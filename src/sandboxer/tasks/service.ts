@@ -8,6 +8,7 @@ import type { Process } from '../../oci/types.js';
 import { invalidArgument, unimplemented } from '../../common/errors.js';
 import type { TaskManager } from './manager.js';
 import { ts } from './topics.js';
+import { runtimeConfigPath } from './options.js';
 
 type TaskMethods = typeof TaskService extends GenService<infer S> ? S : never;
 
@@ -21,6 +22,7 @@ export function taskService(m: TaskManager): ServiceImpl<TaskMethods> {
       pid: await m.create({
         id: r.id, bundle: r.bundle, terminal: r.terminal, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr,
         rootfs: r.rootfs.map((x) => ({ type: x.type, source: x.source, options: x.options })),
+        configPath: runtimeConfigPath(r.options),
       }),
     }),
     start: async (r) => ({ pid: await m.start(r.id, r.execId) }),

@@ -23,6 +23,7 @@ import type { Logger } from '../../../common/log.js';
 import { GuestTasks } from './tasks.js';
 import { GuestRuntime } from './runtime.js';
 import { SharedDir, removeUnmounted } from './shared.js';
+import { VMM_CONFIG_ANNOTATION } from './config.js';
 
 export { GuestTasks, VM_DIED_EXIT } from './tasks.js';
 export { GuestRuntime } from './runtime.js';
@@ -69,7 +70,11 @@ export class VmmSandboxKind implements SandboxKind {
   }
 
   async start(sb: SandboxRecord, dir: string): Promise<StartedSandbox> {
-    const cfg = this.d.config ?? await loadVmmConfig(this.d.configPath);
+    const named = sb.annotations[VMM_CONFIG_ANNOTATION];
+    if (named && !(await fs.stat(named).then((st) => st.isFile(), () => false))) {
+      throw failedPrecondition(`sandbox ${sb.id}: vmm config ${named} (${VMM_CONFIG_ANNOTATION} / runtime config path) does not exist`);
+    }
+    const cfg = this.d.config ?? await loadVmmConfig(named || this.d.configPath);
     const hvCfg = cfg.hypervisors[cfg.default];
     if (!hvCfg) throw failedPrecondition(`vmm: no [hypervisor.${cfg.default}] configuration`);
     const hv = hypervisorFor(hvCfg);
