@@ -89,13 +89,19 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
     await new Promise((r) => setTimeout(r, 10));
   }
   // 2. connect: bytes sent before the guest opens the port wait in QEMU, so one Ping with the
-  // remaining time as its deadline is enough
-  const sock = await new Promise<net.Socket | string>((resolve) => {
+  // remaining time as its deadline is enough. The file exists from bind(); until QEMU's
+  // listen() a connect is refused: retry that.
+  const connectOnce = () => new Promise<net.Socket | NodeJS.ErrnoException>((resolve) => {
     const s = net.connect(p.agentSocket);
     s.once('connect', () => { s.removeAllListeners('error'); resolve(s); });
-    s.once('error', (e) => resolve(errorMessage(e)));
+    s.once('error', (e: NodeJS.ErrnoException) => resolve(e));
   });
-  if (typeof sock === 'string') return fail(`cannot connect to the agent channel ${p.agentSocket}: ${sock}`);
+  let sock = await connectOnce();
+  while (!(sock instanceof net.Socket) && sock.code === 'ECONNREFUSED' && left() > 0 && !died()) {
+    await new Promise((r) => setTimeout(r, 20));
+    sock = await connectOnce();
+  }
+  if (!(sock instanceof net.Socket)) return fail(died() ?? `cannot connect to the agent channel ${p.agentSocket}: ${errorMessage(sock)}`);
   const client = TtrpcClient.fromStream(sock, `sandbox-${spec.id} agent`);
   let ping: PingResponse;
   try {
