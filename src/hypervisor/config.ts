@@ -45,14 +45,14 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     kernel: `${DEFAULT_GUEST_DIR}/vmlinuz`, initrd: `${DEFAULT_GUEST_DIR}/initramfs.cpio.gz`, image: '',
     machineType: 'q35', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-blk',
-    useVsock: false, enableDebug: false, bootTimeout: 30,
+    useVsock: false, enableDebug: false, bootTimeout: 60,
   },
   stratovirt: {
     name: 'stratovirt', path: '/usr/bin/stratovirt',
     kernel: `${DEFAULT_GUEST_DIR}/vmlinuz`, initrd: `${DEFAULT_GUEST_DIR}/initramfs.cpio.gz`, image: '',
     machineType: 'microvm', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/bin/vhost_user_fs', blockDeviceDriver: 'virtio-mmio',
-    useVsock: false, enableDebug: false, bootTimeout: 30,
+    useVsock: false, enableDebug: false, bootTimeout: 60,
   },
 };
 

@@ -131,6 +131,28 @@ export class Sandboxes {
     this.kind(r.kind).joinSpec(r, spec);
   }
 
+  /**
+   * A sandbox made for one task alone (containerd: `ctr run --annotation
+   * io.tsula.sandbox-kind=vmm`), started; its id is the task's unless that is taken.
+   */
+  async createFor(taskId: string, kind: string, annotations: Record<string, string>): Promise<string> {
+    const id = this.recs.has(taskId) ? `${taskId}-${Date.now().toString(36)}` : taskId;
+    await this.create({ id, kind, netnsPath: '', annotations });
+    try {
+      await this.start(id);
+    } catch (e) {
+      await this.remove(id).catch(() => {});
+      throw e;
+    }
+    return id;
+  }
+
+  /** Stop and forget a sandbox (its task is gone); failures are logged, not thrown. */
+  async discard(id: string): Promise<void> {
+    await this.stop(id, 5).catch((e: Error) => this.log?.warn('cannot stop a sandbox', { id, err: e.message }));
+    await this.remove(id).catch(() => {});
+  }
+
   /** The runtime of the sandbox's kind, or null when its containers run on the host's. */
   async runtimeFor(id: string): Promise<Runtime | null> {
     const r = this.get(id);

@@ -95,8 +95,9 @@ test('kill -9 of the sandboxer: containers keep running, exit codes arrive after
   let c = await TtrpcClient.connect(s.taskSock);
   let t = c.service(Task);
   const out1 = await fifoReader(path.join(s.dir, 'c1.out'));
-  const b1 = await s.bundle('c1', ['sh', '-c', 'echo up; sleep 4; exit 7'], { [SBX]: 'pod1' });
+  const b1 = await s.bundle('c1', ['sh', '-c', 'echo up; sleep 8; exit 7'], { [SBX]: 'pod1' });
   const b2 = await s.bundle('c2', ['sh', '-c', 'sleep 1; exit 4'], { [SBX]: 'pod1' });
+  // c1 must outlive a sandboxer restart even on a loaded machine: 8 s of margin
   const pid1 = (await t.create({ id: 'c1', bundle: b1, stdout: path.join(s.dir, 'c1.out') })).pid;
   const pid2 = (await t.create({ id: 'c2', bundle: b2 })).pid;
   await t.start({ id: 'c1' });

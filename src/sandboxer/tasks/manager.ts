@@ -106,23 +106,8 @@ export class TaskManager {
     return r;
   }
 
-  /** A sandbox made for one task (containerd: `ctr run --annotation io.tsula.sandbox-kind=vmm`). */
-  private async ownSandbox(id: string, kind: string, annotations: Record<string, string>): Promise<string> {
-    const sbId = this.sandboxes.find(id) ? `${id}-${Date.now().toString(36)}` : id;
-    await this.sandboxes.create({ id: sbId, kind, netnsPath: '', annotations });
-    try {
-      await this.sandboxes.start(sbId);
-    } catch (e) {
-      await this.sandboxes.remove(sbId).catch(() => {});
-      throw e;
-    }
-    return sbId;
-  }
-
   private async dropOwnSandbox(rec: TaskRecord): Promise<void> {
-    if (!rec.ownsSandbox || !rec.sandboxId) return;
-    await this.sandboxes.stop(rec.sandboxId, 5).catch((e) => this.log?.warn('cannot stop the task\'s sandbox', { id: rec.id, err: errorMessage(e) }));
-    await this.sandboxes.remove(rec.sandboxId).catch(() => {});
+    if (rec.ownsSandbox && rec.sandboxId) await this.sandboxes.discard(rec.sandboxId);
   }
 
   private publish<K extends EventKind>(t: Task, topic: string, kind: K, msg: EventInit<K>): void {
@@ -151,7 +136,7 @@ export class TaskManager {
     const ann = spec.annotations ?? {};
     let sandboxId = SANDBOX_ANNOTATIONS.map((k) => ann[k]).find((v) => v && this.sandboxes.find(v)) ?? '';
     const ownKind = !sandboxId ? ann[SANDBOX_KIND_ANNOTATION] ?? (c.configPath ? 'vmm' : undefined) : undefined;
-    if (ownKind) sandboxId = await this.ownSandbox(c.id, ownKind, c.configPath ? { ...ann, [VMM_CONFIG_ANNOTATION]: c.configPath } : ann);
+    if (ownKind) sandboxId = await this.sandboxes.createFor(c.id, ownKind, c.configPath ? { ...ann, [VMM_CONFIG_ANNOTATION]: c.configPath } : ann);
     const rec: TaskRecord = {
       id: c.id, key, namespace, bundle: c.bundle, dir: this.records.taskDir(key), sandboxId, ownsSandbox: !!ownKind,
       eventsAddress: reg?.eventsAddress ?? '', terminal: c.terminal,
