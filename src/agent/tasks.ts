@@ -163,7 +163,7 @@ export class TaskTable {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       // the host keeps the container's log: conmon's own copy in guest RAM would only grow
       t.pid = await this.runtime.create({
-        id: o.id, bundle: dir, spec: o.spec, logPath: process.env.TSULA_AGENT_TEST_LOG ?? '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
+        id: o.id, bundle: dir, spec: o.spec, logPath: '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
       });
       t.io = new ProcessIo(await this.runtime.attach(o.id, dir), o.stdin);
     } catch (e) {

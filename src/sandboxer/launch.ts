@@ -27,16 +27,20 @@ function sandboxerBinary(): string {
   return path.basename(dir) === 'build' ? path.join(dir, '..', 'bin', 'tsula-sandboxer') : path.join(dir, 'tsula-sandboxer');
 }
 
-/** Make sure a sandboxer serves `state` (task socket) and `address` (Controller); start one if not. */
+/**
+ * Make sure a sandboxer serves `state` (task socket) and `address` (Controller); start one
+ * if not. Both must answer: the sandboxer listens on the task socket first.
+ */
 export async function ensureSandboxer(state: string, address: string): Promise<void> {
   const taskSock = taskSocketOf(state);
-  if (await canConnect(taskSock)) return;
+  const up = async () => (await canConnect(taskSock)) && (await canConnect(address));
+  if (await up()) return;
   await fs.mkdir(state, { recursive: true, mode: 0o700 });
   const lock = path.join(state, '.starting');
   const deadline = Date.now() + START_TIMEOUT_MS;
   let mine = false;
   while (Date.now() < deadline) {
-    if (await canConnect(taskSock)) break;
+    if (await up()) break;
     if (!mine) {
       try {
         await fs.mkdir(lock);
@@ -57,5 +61,5 @@ export async function ensureSandboxer(state: string, address: string): Promise<v
     await sleep(20);
   }
   if (mine) await fs.rm(lock, { recursive: true, force: true });
-  if (!(await canConnect(taskSock))) throw new Error(`tsula-sandboxer did not come up on ${taskSock} (see ${state}/sandboxer.log)`);
+  if (!(await up())) throw new Error(`tsula-sandboxer did not come up on ${taskSock} and ${address} (see ${state}/sandboxer.log)`);
 }

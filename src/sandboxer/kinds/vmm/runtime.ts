@@ -11,6 +11,8 @@ import type { Logger } from '../../../common/log.js';
 import type { GuestTasks } from './tasks.js';
 import type { SharedDir } from './shared.js';
 
+/** How long a forced delete waits for the killed task's exit in the guest. */
+const FORCE_DELETE_WAIT_MS = 10_000;
 /** How long an exec's output may trail its exit before the agent forgets it. */
 const EXEC_DRAIN_MS = 2000;
 
@@ -125,12 +127,16 @@ export class GuestRuntime implements Runtime {
 
   async delete(id: string, _bundle: string, force: boolean): Promise<void> {
     if (!this.g.closed) {
-      if (force) await this.g.kill(id, '', 9, true).catch(() => {});
-      await this.g.delete(id).catch(async (e) => {
-        if (!force || this.g.closed) return;
-        // killed a moment ago: let the agent see the exit, then delete
-        await new Promise((r) => setTimeout(r, 200));
-        await this.g.delete(id).catch(() => this.log?.warn('guest delete failed', { id, err: errorMessage(e) }));
+      if (force && (await this.g.state(id).catch(() => null))?.status !== 'stopped') {
+        // the agent deletes only a stopped task: kill it and let its exit arrive first
+        await this.g.kill(id, '', 9, true).catch(() => {});
+        let t: NodeJS.Timeout | undefined;
+        await Promise.race([this.g.wait(id).catch(() => null), new Promise((r) => { t = setTimeout(r, FORCE_DELETE_WAIT_MS); })]);
+        clearTimeout(t);
+      }
+      await this.g.delete(id).catch((e) => {
+        if (!force) throw e;
+        this.log?.warn('guest delete failed', { id, err: errorMessage(e) });
       });
     }
     await this.shared?.unshare(id);
@@ -155,7 +161,11 @@ export class GuestRuntime implements Runtime {
 
   async exec(req: ExecRequest): Promise<ExecHandle> {
     await this.g.exec(req.containerId, req.execId, req.process, { stdin: req.stdin, attach: req.attach });
-    const pid = await this.g.start(req.containerId, req.execId);
+    const pid = await this.g.start(req.containerId, req.execId).catch(async (e) => {
+      // the agent keeps a created exec: forget it, so the same exec id can be tried again
+      await this.g.delete(req.containerId, req.execId).catch(() => {});
+      throw e;
+    });
     const stdio = req.attach ? new GuestStdio(this.g, req.containerId, req.execId) : null;
     this.execs.set(req.dir, { id: req.containerId, execId: req.execId });
     const exited = (async () => {
