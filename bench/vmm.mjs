@@ -52,6 +52,8 @@ const { TtrpcClient } = await import(path.join(DIST, 'ttrpc/client.js'));
 const { Task } = await import(path.join(DIST, 'gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js'));
 const { detectAccel, loadVmmConfig, QemuHypervisor } = await import(path.join(DIST, 'hypervisor/index.js'));
 const { Kernel, VhostUserFs, ChardevSocket } = await import(path.join(DIST, 'hypervisor/qemu/devices.js'));
+// the busybox OCI bundles the tests use
+const { busyboxBundle } = await import(path.join(DIST, '../test/helpers/sandboxer.js'));
 
 const dir = await fs.mkdtemp('/tmp/tvb-'); // short: socket paths must stay under 108 bytes
 const now = () => Number(process.hrtime.bigint()) / 1e6;
@@ -197,23 +199,6 @@ async function bareBoot(n, init, initrd, markers) {
 }
 
 // ---- VM pods through the sandboxer's Task API ----
-async function busyboxBundle(b, args, annotations) {
-  const rootfs = path.join(b, 'rootfs');
-  await fs.mkdir(path.join(rootfs, 'bin'), { recursive: true });
-  for (const d of ['proc', 'dev', 'sys', 'tmp']) await fs.mkdir(path.join(rootfs, d), { recursive: true });
-  await fs.copyFile('/bin/busybox', path.join(rootfs, 'bin/busybox'));
-  await fs.chmod(path.join(rootfs, 'bin/busybox'), 0o755);
-  for (const t of ['sh', 'sleep', 'echo']) await fs.symlink('busybox', path.join(rootfs, 'bin', t));
-  execFileSync('runc', ['spec', '--bundle', b]);
-  const spec = JSON.parse(await fs.readFile(path.join(b, 'config.json'), 'utf8'));
-  spec.process.terminal = false;
-  spec.process.args = args;
-  spec.annotations = annotations;
-  spec.root.readonly = false;
-  await fs.writeFile(path.join(b, 'config.json'), JSON.stringify(spec));
-  return b;
-}
-
 async function startSandboxer() {
   const state = path.join(dir, 'sb');
   await fs.mkdir(state, { recursive: true });
