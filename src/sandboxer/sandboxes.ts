@@ -65,6 +65,9 @@ export class Sandboxes {
       if (!r) continue;
       this.recs.set(r.id, r);
       if (r.state === 'ready' && !(await this.kind(r.kind).alive(r))) await this.died(r, 255);
+      // a start cut short by our death may have left a half-made holder (a booting VM): the
+      // record stays 'created' (a client may Start it again), what the start made goes
+      if (r.state === 'created') await this.kind(r.kind).stop(r, 0).catch((e: Error) => this.log?.warn('cannot clean an unfinished sandbox', { id: r.id, err: e.message }));
     }
     this.timer = setInterval(() => void this.poll(), POLL_MS);
     this.timer.unref();

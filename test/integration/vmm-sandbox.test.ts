@@ -149,3 +149,22 @@ test('sandboxer: two VM pods at once, kill -9 of the sandboxer re-adopts them, a
     await s.destroy();
   }
 });
+
+test('sandboxer killed while a VM boots: the next one reaps the half-made qemu, virtiofsd and mounts', { skip, timeout: 120_000 }, async () => {
+  const s = await TestSandboxer.create();
+  try {
+    const c = await TtrpcClient.connect(s.taskSock);
+    const b = await s.bundle('half', ['true'], { 'io.tsula.sandbox-kind': 'vmm' });
+    const creating = c.service(Task).create({ id: 'half', bundle: b }, { timeoutMs: 120_000 }).catch(() => null);
+    await waitFor(async () => (await processesNamed('qemu-system-x86_64', s.dir)).length === 1, 30_000, 'qemu to start');
+    await s.kill9();
+    await creating;
+    c.close();
+    assert.equal((await processesNamed('qemu-system-x86_64', s.dir)).length, 1, 'qemu outlives the sandboxer');
+    await s.start();
+    await waitFor(async () => (await leftovers(s.dir)).length === 0, 20_000, 'the half-booted VM reaped')
+      .catch(async (e) => { throw new Error(`${(e as Error).message}: ${(await leftovers(s.dir)).join(', ')}`); });
+  } finally {
+    await s.destroy();
+  }
+});

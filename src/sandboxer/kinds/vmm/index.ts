@@ -54,6 +54,9 @@ interface VmState {
   virtiofsdPid: number;
 }
 
+/** virtiofsd's pid, written before the VM boots (qemu writes vmm.pid itself). */
+const VIRTIOFSD_PID = 'virtiofsd.pid';
+
 // sun_path holds 108 bytes; leave room for the longest socket name
 const MAX_SOCK_DIR = 90;
 
@@ -100,6 +103,7 @@ export class VmmSandboxKind implements SandboxKind {
       if (useFs) {
         await shared.setup();
         virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
+        await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
       }
       const launch = (a: AccelChoice) => launchVm(hv, {
         id: sb.id, accel: a.accel, paths, sharedFs: useFs ? { socket: fsSocket, tag: SHARED_FS_TAG } : undefined,
@@ -134,6 +138,25 @@ export class VmmSandboxKind implements SandboxKind {
     };
   }
 
+  /**
+   * A start that never finished (the sandboxer died during the boot): its qemu and virtiofsd
+   * run on unrecorded. Their pid files in the VM's dir name them; the command line must
+   * still name that dir (pid reuse).
+   */
+  private async reapUnfinished(id: string): Promise<void> {
+    const vmDir = this.vmDir(path.join(this.d.stateDir, 'sandboxes'), id);
+    if (!(await fs.stat(vmDir).catch(() => null))) return;
+    for (const [file, group] of [['vmm.pid', false], [VIRTIOFSD_PID, true]] as const) {
+      const pid = Number.parseInt(await fs.readFile(path.join(vmDir, file), 'utf8').catch(() => ''), 10);
+      if (!(pid > 0)) continue;
+      const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      if (!cmd.includes(vmDir)) continue;
+      if (group) stopVirtiofsd(pid);
+      else await stopVmm(pid, async () => {}, 0);
+    }
+    await removeUnmounted(vmDir).catch((e) => this.d.log?.warn('cannot clean an unfinished VM dir', { id, err: errorMessage(e) }));
+  }
+
   private hold(id: string, pid: number, tasks: GuestTasks, st: VmState): Held {
     const h: Held = { pid, tasks, runtime: new GuestRuntime(tasks, st.sharedDir ? new SharedDir(st.sharedDir) : null, id, this.d.log) };
     this.held.set(id, h);
@@ -160,7 +183,9 @@ export class VmmSandboxKind implements SandboxKind {
 
   async stop(sb: SandboxRecord, timeoutSecs: number): Promise<void> {
     if (!(await this.alive(sb))) {
-      await this.vmGone(sb.id, sb.pid, sb.kindState as unknown as VmState, `sandbox-${sb.id} stopped`);
+      const st = sb.kindState as unknown as VmState;
+      if (st.vmDir) await this.vmGone(sb.id, sb.pid, st, `sandbox-${sb.id} stopped`);
+      else await this.reapUnfinished(sb.id);
       return;
     }
     const h = this.held.get(sb.id) ?? await this.connect(sb).catch(() => undefined);
