@@ -2,7 +2,7 @@
 // `agent.channel.0`. The host (the vmm kind in tsula-sandboxer) is the only peer. Owns the
 // guest's containers (conmon + runc); may call only ttrpc, the generated protos, common/
 // and the runc runtime (see deps.ts).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Port } from './port.js';
 import { agentServer } from './service.js';
 import { Logger } from './deps.js';
@@ -18,7 +18,9 @@ export interface RunAgentOptions {
 
 /** Serve until Shutdown; resolves then (the caller exits and /init powers the VM off). */
 export async function runAgent(o: RunAgentOptions = {}): Promise<void> {
-  const log = o.log ?? new Logger('info');
+  // vmm.toml's enable_debug reaches the guest as tsula.debug=1 on the kernel command line
+  const debug = /(^|\s)tsula\.debug=1(\s|$)/.test(readFileSync('/proc/cmdline', 'utf8'));
+  const log = o.log ?? new Logger(debug ? 'debug' : 'info');
   const path = o.port ?? `/dev/virtio-ports/${AGENT_PORT_NAME}`;
   let stopping = false;
   let done!: () => void;

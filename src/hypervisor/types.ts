@@ -39,9 +39,12 @@ export interface Hypervisor {
   argv(spec: VmSpec): string[];
 }
 
-/** The guest kernel command line shared by every hypervisor. */
+/**
+ * The guest kernel command line shared by every hypervisor. enable_debug: the kernel's
+ * messages on the console log, and tsula.debug=1 makes the agent log at debug level.
+ */
 export function kernelCmdline(cfg: HypervisorConfig, console: string): string {
-  const base = [`console=${console}`, 'panic=-1', 'reboot=t', 'rdinit=/init', 'quiet', 'loglevel=3'];
-  if (cfg.enableDebug) base.push('tsula.debug=1');
+  const base = [`console=${console}`, 'panic=-1', 'reboot=t', 'rdinit=/init'];
+  base.push(...(cfg.enableDebug ? ['tsula.debug=1'] : ['quiet', 'loglevel=3']));
   return [...base, cfg.kernelParams].filter(Boolean).join(' ');
 }
