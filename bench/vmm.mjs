@@ -39,8 +39,10 @@ const BOOTS = Number(arg('--boots', 3));
 const MEMORY = arg('--memory') ? Number(arg('--memory')) : undefined;
 const BATCH = Number(arg('--batch', os.cpus().length <= 2 ? 2 : 3));
 const NODE_BASELINE = !process.argv.includes('--no-node');
+// `tsula run --rm --runtime vmm` through a private tsulad, as a user types it
+const CLI = !process.argv.includes('--no-cli');
 if (!LEVELS.length || !(BOOTS > 0) || !(BATCH > 0) || (MEMORY !== undefined && !(MEMORY >= 64))) {
-  console.error('usage: node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node]');
+  console.error('usage: node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node] [--no-cli]');
   process.exit(2);
 }
 if (process.getuid?.() !== 0) { console.error('bench/vmm.mjs: run as root'); process.exit(2); }
@@ -199,6 +201,34 @@ async function bareBoot(n, init, initrd, markers) {
 }
 
 // ---- VM pods through the sandboxer's Task API ----
+// ---- tsula run, through a private tsulad that uses the bench's sandboxer ----
+const tsulaHost = `unix://${path.join(dir, 'tsulad.sock')}`;
+async function startTsulad() {
+  const log = openSync(path.join(dir, 'tsulad.log'), 'a');
+  const env = { ...process.env, TSULA_SANDBOXER_STATE: path.join(dir, 'sb'), TSULA_SANDBOXER_ADDRESS: path.join(dir, 'sb.sock'), TSULA_VMM_CONFIG: path.join(dir, 'vmm.toml') };
+  const d = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', tsulaHost, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--config-file', '/dev/null'],
+    { stdio: ['ignore', log, log], env });
+  closeSync(log);
+  const cli = (...a) => spawnSync(process.execPath, [path.join(ROOT, 'build/tsula.mjs'), '-H', tsulaHost, ...a], { encoding: 'utf8' });
+  for (let i = 0; i < 200 && cli('version').status !== 0; i++) await sleep(50);
+  const load = cli('load', '-i', path.join(ROOT, 'build/images/busybox.tar'));
+  if (load.status !== 0) throw new Error(`tsula load: ${load.stderr} (scripts/build-busybox-image.sh build/images)`);
+  return d;
+}
+
+/** ms from spawning `tsula run --rm --runtime vmm busybox echo ready` to its output, and to its exit. */
+function cliRun() {
+  return new Promise((resolve, reject) => {
+    const t0 = now();
+    let first = NaN;
+    const p = spawn(process.execPath, [path.join(ROOT, 'build/tsula.mjs'), '-H', tsulaHost, 'run', '--rm', '--runtime', 'vmm', 'busybox', 'echo', 'ready'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stdout.on('data', (d) => { if (Number.isNaN(first) && String(d).includes('ready')) first = now() - t0; });
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('exit', (code) => (code === 0 ? resolve({ first, exit: now() - t0 }) : reject(new Error(`tsula run exited ${code}: ${err}`))));
+  });
+}
+
 async function startSandboxer() {
   const state = path.join(dir, 'sb');
   await fs.mkdir(state, { recursive: true });
@@ -300,6 +330,8 @@ try {
   const vmmRuns = [];
   const bareRuns = [];
   const nodeRuns = [];
+  const cliRuns = [];
+  if (CLI) await startTsulad();
   console.log(`\nstart latency: ${BOOTS} run(s) each, interleaved${BOOTS > 1 ? '' : ' (one run: cold caches included)'}`);
   for (let i = 0; i < BOOTS; i++) {
     const r = await createPod(`t${i}`);
@@ -308,6 +340,11 @@ try {
     const b = await bareBoot(`b${i}`, 'bench-bare', initrd, ['BARE-READY']);
     bareRuns.push(b);
     let line = `  run ${i + 1}: vmm ${r.total.toFixed(0)} ms, bare ${b['BARE-READY'].toFixed(0)} ms`;
+    if (CLI) {
+      const c = await cliRun();
+      cliRuns.push(c);
+      line += `, tsula run ${c.first.toFixed(0)} ms`;
+    }
     if (NODE_BASELINE) {
       const n = await bareBoot(`n${i}`, 'bench-node', initrd, ['BARE-READY', 'DISK-READY', 'NODE-DONE']);
       nodeRuns.push(n);
@@ -340,6 +377,11 @@ try {
     (NODE_BASELINE ? `, node done ${med(nodeRuns, (r) => r.guest['NODE-DONE']).toFixed(0)} ms` : '') +
     `; vmm /init start ${med(vmmRuns, (r) => r.initStart).toFixed(0)} ms, agent launched ("init: ready") ${med(vmmRuns, (r) => r.initReady).toFixed(0)} ms`);
   console.log(`  (spawn -> marker minus guest uptime = qemu start-up, firmware, kernel decompression)`);
+  if (CLI) {
+    const first = med(cliRuns, (r) => r.first);
+    console.log(`  tsula run --rm --runtime vmm busybox echo ready: first output ${first.toFixed(0)} ms, exit ${med(cliRuns, (r) => r.exit).toFixed(0)} ms` +
+      ` (CLI + tsulad + VM; ${(first / bareReady).toFixed(2)}x the bare boot)`);
+  }
   console.log(`  vmm/bare: ${(vmmTotal / bareReady).toFixed(2)}x` + (NODE_BASELINE ? `   vmm/bare+disk+node: ${(vmmTotal / med(nodeRuns, (r) => r['NODE-DONE'])).toFixed(2)}x` : '') +
     `   (pods ran under ${accels.join(', ') || choice.accel})`);
 
