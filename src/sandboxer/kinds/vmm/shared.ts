@@ -111,14 +111,13 @@ export class SharedDir {
 /**
  * The rest of the guest's view: namespaces given by path are the host's (the pod's netns)
  * and don't exist in the guest; the VM is the pod, so its network is the containers' network.
- * Hooks are host programs. The cgroup is the guest's own.
+ * Hooks are host programs. The cgroup is the guest's own (cgroup v2), behind a cgroup
+ * namespace as docker does on v2 hosts: /sys/fs/cgroup shows the container's own limits.
  */
 export function guestSpec(spec: Spec, key: string): Spec {
-  spec.linux = {
-    ...spec.linux,
-    namespaces: (spec.linux?.namespaces ?? []).filter((n) => n.type !== 'network').map((n) => ({ type: n.type })),
-    cgroupsPath: `/tsula/${key}`,
-  };
+  const namespaces = (spec.linux?.namespaces ?? []).filter((n) => n.type !== 'network').map((n) => ({ type: n.type }));
+  if (!namespaces.some((n) => n.type === 'cgroup')) namespaces.push({ type: 'cgroup' });
+  spec.linux = { ...spec.linux, namespaces, cgroupsPath: `/tsula/${key}` };
   delete (spec as { hooks?: unknown }).hooks;
   return spec;
 }
