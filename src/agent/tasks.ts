@@ -29,7 +29,6 @@ export class OutQueue {
     this.wake();
   }
   end(): void { this.eof = true; this.wake(); }
-  get ended(): boolean { return this.eof; }
   private wake(): void { for (const w of this.waiters.splice(0)) w(); }
 
   /** Resolve with what is queued, waiting for data or EOF first when nothing is. */

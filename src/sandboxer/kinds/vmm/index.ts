@@ -204,13 +204,6 @@ export class VmmSandboxKind implements SandboxKind {
     return (await this.connect(sb)).runtime;
   }
 
-  /** The low-level agent client (tests, the debug path). */
-  async tasks(sb: SandboxRecord): Promise<GuestTasks> {
-    const h = this.held.get(sb.id);
-    if (h && !h.tasks.closed) return h.tasks;
-    return (await this.connect(sb)).tasks;
-  }
-
   /**
    * After a sandboxer restart the VM is still running: reconnect to its agent socket (QEMU
    * accepts one connection at a time).

@@ -47,8 +47,6 @@ class GuestStdio implements StdioStream {
     if (--this.open === 0) for (const cb of this.endCbs.splice(0)) cb();
   }
 
-  get ended(): boolean { return this.open === 0; }
-
   onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void { this.outCbs.push(cb); }
   onEnd(cb: () => void): void { if (this.open === 0) cb(); else this.endCbs.push(cb); }
 
@@ -76,8 +74,6 @@ export class GuestRuntime implements Runtime {
     private readonly sandboxId: string,
     private readonly log?: Logger,
   ) {}
-
-  get connected(): boolean { return !this.g.closed; }
 
   /** Report the task's exit once (its Wait, or 255 when the VM dies). */
   private track(id: string): void {

@@ -55,11 +55,6 @@ export class GuestTasks {
     return this.vmDead ?? this.lost;
   }
 
-  /** Resolves with the reason once the VM is known dead (not on a mere disconnect). */
-  get vmDeath(): Promise<string> {
-    return this.death;
-  }
-
   /** The VM is gone: fail what is pending, answer waits with 255. */
   vmExited(reason: string): void {
     this.vmDead ??= reason;
