@@ -6,6 +6,7 @@ import { promises as fs, constants as C, openSync, closeSync, readFileSync } fro
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { TtrpcClient } from '../ttrpc/client.js';
+import { parseProcStat } from '../common/proc.js';
 import { failedPrecondition, unavailable, errorMessage } from '../common/errors.js';
 import { AGENT_SERVICE, dec, type PingResponse } from '../agent/protocol.js';
 import type { Hypervisor, VmSpec } from './types.js';
@@ -121,8 +122,7 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
 export function pidAlive(pid: number): boolean {
   try { process.kill(pid, 0); } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8')).state !== 'Z';
   } catch {
     return false;
   }

@@ -11,6 +11,7 @@ import { promises as fs } from 'node:fs';
 import type { Spec } from '../../../oci/types.js';
 import type { SandboxKind, SandboxRecord, StartedSandbox } from '../types.js';
 import { internal } from '../../../common/errors.js';
+import { procStat } from '../../../common/proc.js';
 
 const SHARED = ['ipc', 'uts', 'network'] as const;
 const NS_FILE: Record<string, string> = { ipc: 'ipc', uts: 'uts', network: 'net' };
@@ -60,8 +61,6 @@ export class RuncSandboxKind implements SandboxKind {
   }
 }
 
-/** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot. */
 async function startTime(pid: number): Promise<string> {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  return (await procStat(pid)).startTime;
 }

@@ -15,6 +15,7 @@ import type { Spec } from '../../../oci/types.js';
 import type { SandboxKind, SandboxRecord, StartedSandbox } from '../types.js';
 import { TtrpcClient } from '../../../ttrpc/client.js';
 import { failedPrecondition, unavailable, errorMessage } from '../../../common/errors.js';
+import { procStat } from '../../../common/proc.js';
 import {
   detectAccel, hypervisorFor, launchVm, loadVmmConfig, pidAlive, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
   type AccelChoice, type VmPaths, type VmmConfig,
@@ -229,11 +230,4 @@ export class VmmSandboxKind implements SandboxKind {
     t.unref();
     return h;
   }
-}
-
-/** /proc/<pid>/stat: state (field 3) and start time (field 22, ticks since boot: tells pid reuse apart). */
-async function procStat(pid: number): Promise<{ state: string; startTime: string }> {
-  const stat = await fs.readFile(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return { state: f[0], startTime: f[19] };
 }
