@@ -2,8 +2,9 @@
 import type { CommandSpec, Parsed } from '../args.js';
 import { monitorSize, parseDetachKeys, pump } from '../attachio.js';
 import { readBody, seg } from '../client.js';
-import { errorText, type Cli } from '../context.js';
+import type { Cli } from '../context.js';
 import { tabwrite } from '../format.js';
+import { proxySignals } from './run.js';
 
 export const attachSpec: CommandSpec = {
   name: 'attach',
@@ -58,18 +59,13 @@ export async function attach(cli: Cli, p: Parsed): Promise<number> {
     ? monitorSize(cli, (h, w) => cli.client.call('POST', `/containers/${seg(c.Id)}/resize`, { h, w }))
     : () => {};
   const sigProxy = p.has('sig-proxy') ? p.bool('sig-proxy') : true;
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
-  const forward = (sig: NodeJS.Signals) => {
-    cli.client.call('POST', `/containers/${seg(c.Id)}/kill`, { signal: sig })
-      .catch((err: unknown) => cli.debugLog(`forwarding ${sig}: ${errorText(err)}`));
-  };
-  if (sigProxy && !tty) signals.forEach((s) => process.on(s, forward));
+  const stopSignals = sigProxy && !tty ? proxySignals(cli, c.Id) : () => {};
   try {
     const { detached } = await pump(cli, conn, { tty, stdin, detachKeys: dk ? parseDetachKeys(dk) : undefined });
     if (detached) return 0;
   } finally {
     stopResize();
-    signals.forEach((s) => process.off(s, forward));
+    stopSignals();
   }
   // The stream ended: report the container's exit status, as docker attach does.
   try {

@@ -3,10 +3,10 @@
 // given on success and reports failures per container, exit 1 if any failed (docker's way).
 import type { CommandSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
-import { monitorSize, parseDetachKeys, pump } from '../attachio.js';
+import { parseDetachKeys } from '../attachio.js';
 import { readBody, seg } from '../client.js';
 import { errorText, forEach, type Cli } from '../context.js';
-import { waitFor } from './run.js';
+import { followUntilExit, waitFor } from './run.js';
 
 const multi = (name: string, desc: string, flags: CommandSpec['flags'] = []): CommandSpec => ({
   name, usage: '[OPTIONS] CONTAINER [CONTAINER...]', desc, minArgs: 1, flags,
@@ -132,17 +132,6 @@ export async function start(cli: Cli, p: Parsed): Promise<number> {
     waiter.cancel();
     throw err;
   }
-  const stopResize = tty
-    ? monitorSize(cli, (h, w) => cli.client.call('POST', path(c.Id, 'resize'), { h, w }))
-    : () => {};
-  try {
-    const { detached } = await pump(cli, conn, { tty, stdin, detachKeys: dk ? parseDetachKeys(dk) : undefined });
-    if (detached) {
-      waiter.cancel();
-      return 0;
-    }
-    return await waiter.result;
-  } finally {
-    stopResize();
-  }
+  // start -a forwards no signals (docker's sig-proxy belongs to run and attach)
+  return followUntilExit(cli, c.Id, conn, waiter, { tty, stdin, detachKeys: dk ? parseDetachKeys(dk) : undefined, sigProxy: false });
 }

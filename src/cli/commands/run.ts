@@ -112,7 +112,8 @@ export async function waitFor(cli: Cli, id: string, condition: string): Promise<
 }
 
 /** --sig-proxy: forward signals we receive to the container's process. */
-function proxySignals(cli: Cli, id: string): () => void {
+/** Forward the signals a user sends us to the container (docker's --sig-proxy); returns the undo. */
+export function proxySignals(cli: Cli, id: string): () => void {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
   const handlers = signals.map((sig) => {
     const h = () => {
@@ -184,14 +185,26 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     waiter.cancel(); // the container never ran: no exit will answer the wait
     return startExitCode(err);
   }
-  const stopResize = cfg.Tty
+  const sigProxy = p.has('sig-proxy') ? p.bool('sig-proxy') : true;
+  return followUntilExit(cli, id, conn, waiter, { tty: cfg.Tty, stdin: cfg.AttachStdin, detachKeys, sigProxy });
+}
+
+/**
+ * The attached side of a started container, until it exits (its code) or we detach (0):
+ * the remote terminal follows ours, signals are forwarded (not on a TTY: there the
+ * terminal sends them), stdio is pumped, then the exit registered by `waiter` is awaited.
+ */
+export async function followUntilExit(
+  cli: Cli, id: string, conn: Hijacked | undefined, waiter: Waiter,
+  o: { tty: boolean; stdin: boolean; detachKeys?: Buffer; sigProxy: boolean },
+): Promise<number> {
+  const stopResize = o.tty
     ? monitorSize(cli, (h, w) => cli.client.call('POST', `/containers/${seg(id)}/resize`, { h, w }))
     : () => {};
-  const sigProxy = p.has('sig-proxy') ? p.bool('sig-proxy') : true;
-  const stopSignals = !cfg.Tty && sigProxy ? proxySignals(cli, id) : () => {};
+  const stopSignals = !o.tty && o.sigProxy ? proxySignals(cli, id) : () => {};
   try {
     if (conn) {
-      const { detached } = await pump(cli, conn, { tty: cfg.Tty, stdin: cfg.AttachStdin, detachKeys });
+      const { detached } = await pump(cli, conn, { tty: o.tty, stdin: o.stdin, detachKeys: o.detachKeys });
       if (detached) {
         waiter.cancel();
         return 0;
