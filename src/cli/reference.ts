@@ -1,6 +1,8 @@
 // Image references as the docker CLI splits them for the API: "repo[:tag][@digest]",
 // where a ":" before the last "/" belongs to a registry host (127.0.0.1:5000/busybox).
 
+import { splitReference } from '../image/reference.js';
+
 export interface ImageRef {
   /** Repository without tag or digest ("127.0.0.1:5000/busybox"). */
   name: string;
@@ -8,21 +10,9 @@ export interface ImageRef {
   digest?: string;
 }
 
+/** The daemon validates; the CLI only splits (the same rule as the daemon's parser). */
 export function parseRef(ref: string): ImageRef {
-  let rest = ref;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-  }
-  return { name: rest, tag, digest };
+  return splitReference(ref);
 }
 
 /** "busybox" → "busybox:latest"; a digest reference stays as it is. */

@@ -32,6 +32,27 @@ export function isValidTag(tag: string): boolean {
   return TAG.test(tag);
 }
 
+/**
+ * "name[:tag][@digest]" split as docker's CLI does, nothing validated: a ":" before the
+ * last "/" belongs to a registry host (127.0.0.1:5000/busybox).
+ */
+export function splitReference(ref: string): { name: string; tag?: string; digest?: string } {
+  let name = ref;
+  let digest: string | undefined;
+  const at = name.indexOf('@');
+  if (at >= 0) {
+    digest = name.slice(at + 1);
+    name = name.slice(0, at);
+  }
+  let tag: string | undefined;
+  const colon = name.lastIndexOf(':');
+  if (colon > name.lastIndexOf('/')) {
+    tag = name.slice(colon + 1);
+    name = name.slice(0, colon);
+  }
+  return { name, tag, digest };
+}
+
 /** Parse and normalise a reference; throws invalidArgument with docker's wording when invalid. */
 export function parseReference(ref: string): ParsedReference {
   if (typeof ref !== 'string' || ref === '') throw invalidArgument('invalid reference format: empty reference');
@@ -40,21 +61,9 @@ export function parseReference(ref: string): ParsedReference {
   if (HEX64.test(ref)) {
     throw invalidArgument(`invalid repository name (${ref}), cannot specify 64-byte hexadecimal strings`);
   }
-  let rest = ref;
-  let digest: string | undefined;
-  const at = rest.indexOf('@');
-  if (at >= 0) {
-    digest = rest.slice(at + 1);
-    rest = rest.slice(0, at);
-    if (!DIGEST.test(digest)) throw invalidArgument(`invalid reference format: invalid digest "${printable(digest)}"`);
-  }
-  let tag: string | undefined;
-  const colon = rest.lastIndexOf(':');
-  if (colon > rest.lastIndexOf('/')) {
-    tag = rest.slice(colon + 1);
-    rest = rest.slice(0, colon);
-    if (!TAG.test(tag)) throw invalidArgument(`invalid reference format: invalid tag "${printable(tag)}" in "${printable(ref)}"`);
-  }
+  const { name: rest, tag, digest } = splitReference(ref);
+  if (digest !== undefined && !DIGEST.test(digest)) throw invalidArgument(`invalid reference format: invalid digest "${printable(digest)}"`);
+  if (tag !== undefined && !TAG.test(tag)) throw invalidArgument(`invalid reference format: invalid tag "${printable(tag)}" in "${printable(ref)}"`);
   const { domain, path } = splitDomain(rest, ref);
   const components = path.split('/');
   for (const c of components) {
