@@ -6,7 +6,9 @@
 // Prints:
 //  1. start latency, median of --boots runs: a container (`echo ready`) in a new VM pod
 //     through the Task API (Create with io.tsula.sandbox-kind=vmm, Start, first line on its
-//     stdout FIFO), versus QEMU with tsula's own command line (same kernel, initramfs,
+//     stdout FIFO), once with the guest agent started from its V8 startup snapshot (made for
+//     this host's guest CPU first, if the cache lacks it) and once from its script
+//     (agent_snapshot = false), versus QEMU with tsula's own command line (same kernel, initramfs,
 //     rootfs.img, machine/cpu/memory, minus virtio-fs) whose initramfs gets a tiny
 //     /bench-init appended (rdinit=): it prints a marker on the serial console and powers
 //     off; and (unless --no-node) a second one that also mounts rootfs.img and runs
@@ -53,6 +55,7 @@ if (missing.length) { console.error(`bench/vmm.mjs: missing ${missing.join(', ')
 const { TtrpcClient } = await import(path.join(DIST, 'ttrpc/client.js'));
 const { Task } = await import(path.join(DIST, 'gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js'));
 const { detectAccel, loadVmmConfig, QemuHypervisor } = await import(path.join(DIST, 'hypervisor/index.js'));
+const { warmAgentSnapshot } = await import(path.join(DIST, 'sandboxer/kinds/vmm/warmup.js'));
 const { Kernel, VhostUserFs, ChardevSocket } = await import(path.join(DIST, 'hypervisor/qemu/devices.js'));
 // the busybox OCI bundles the tests use
 const { busyboxBundle } = await import(path.join(DIST, '../test/helpers/sandboxer.js'));
@@ -254,8 +257,8 @@ async function startSandboxer() {
 let task;
 const pods = new Set();
 /** A pod with one container: Create (boots the VM) → Start → its first stdout line. */
-async function createPod(id) {
-  const b = await busyboxBundle(path.join(dir, 'bundles', id), ['sh', '-c', 'echo ready; exec sleep 1000000'], { 'io.tsula.sandbox-kind': 'vmm' });
+async function createPod(id, annotations = {}) {
+  const b = await busyboxBundle(path.join(dir, 'bundles', id), ['sh', '-c', 'echo ready; exec sleep 1000000'], { 'io.tsula.sandbox-kind': 'vmm', ...annotations });
   const fifo = path.join(dir, 'io', `${id}.out`);
   await fs.mkdir(path.dirname(fifo), { recursive: true });
   execFileSync('mkfifo', [fifo]);
@@ -280,6 +283,7 @@ async function createPod(id) {
     const up = (re) => { const m = re.exec(console_); return m ? Number(m[1]) * 1000 : NaN; };
     return {
       create: t1 - t0, start: t2 - t1, firstLine: t3 - t2, total: t3 - t0, vmReady: rec.kindState?.readyMs, accel: rec.kindState?.accel,
+      snapshot: rec.kindState?.agentStartup?.snapshot ?? '?',
       initStart: up(/init: start ([0-9.]+)s/), initReady: up(/init: ready ([0-9.]+)s/),
     };
   } finally {
@@ -311,8 +315,12 @@ const started = now();
 try {
   const choice = await detectAccel();
   accel = choice;
-  await fs.writeFile(path.join(dir, 'vmm.toml'), `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\n` +
-    `image = "${GUEST}/rootfs.img"\nboot_timeout = 300\n${MEMORY ? `default_memory = ${MEMORY}\n` : ''}`);
+  const toml = `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\n` +
+    `image = "${GUEST}/rootfs.img"\nboot_timeout = 300\n${MEMORY ? `default_memory = ${MEMORY}\n` : ''}`;
+  await fs.writeFile(path.join(dir, 'vmm.toml'), toml);
+  // the other path: the agent from its script (a pod names this config by annotation)
+  await fs.writeFile(path.join(dir, 'vmm-script.toml'), `${toml}agent_snapshot = false\n`);
+  const SCRIPT = { 'io.tsula.vmm-config': path.join(dir, 'vmm-script.toml') };
   hvConfig = (await loadVmmConfig(path.join(dir, 'vmm.toml'))).hypervisors.qemu;
   const memMib = hvConfig.defaultMemory;
   // a 512 MiB TCG pod measured ~400 MB (qemu ~390: ~170 guest RAM touched + ~200 TCG code cache; virtiofsd ~9)
@@ -325,9 +333,12 @@ try {
   }
 
   // 1. start latency: pods one at a time (each deleted before the next), bare boots between them
+  const warm = await warmAgentSnapshot({ vmmConfig: path.join(dir, 'vmm.toml') });
+  console.log('off' in warm ? `agent snapshot: off (${warm.off})` : `agent snapshot ${warm.result.key}: ${warm.result.outcome === 'made' ? `made in ${(warm.result.ms / 1000).toFixed(1)} s` : warm.result.outcome} (cache ${warm.dir})`);
   task = await startSandboxer();
   const initrd = await bareInitrd();
   const vmmRuns = [];
+  const scriptRuns = [];
   const bareRuns = [];
   const nodeRuns = [];
   const cliRuns = [];
@@ -337,9 +348,12 @@ try {
     const r = await createPod(`t${i}`);
     await deletePod(`t${i}`);
     vmmRuns.push(r);
+    const s = await createPod(`s${i}`, SCRIPT);
+    await deletePod(`s${i}`);
+    scriptRuns.push(s);
     const b = await bareBoot(`b${i}`, 'bench-bare', initrd, ['BARE-READY']);
     bareRuns.push(b);
-    let line = `  run ${i + 1}: vmm ${r.total.toFixed(0)} ms, bare ${b['BARE-READY'].toFixed(0)} ms`;
+    let line = `  run ${i + 1}: vmm ${r.total.toFixed(0)} ms (agent snapshot: ${r.snapshot}), vmm ${s.total.toFixed(0)} ms (agent snapshot: ${s.snapshot}), bare ${b['BARE-READY'].toFixed(0)} ms`;
     if (CLI) {
       const c = await cliRun();
       cliRuns.push(c);
@@ -361,6 +375,8 @@ try {
     ['  of which qemu spawn -> agent answers', med(vmmRuns, (r) => r.vmReady ?? NaN)],
     ['vmm pod: Start -> first line "ready"', med(vmmRuns, (r) => r.start + r.firstLine)],
     ['vmm pod: total, Create -> first line', vmmTotal],
+    ['vmm pod, agent from its script: agent answers', med(scriptRuns, (r) => r.vmReady ?? NaN)],
+    ['vmm pod, agent from its script: total', med(scriptRuns, (r) => r.total)],
     ['bare qemu: spawn -> /bench-init prints', bareReady],
     ['bare qemu: spawn -> qemu exited (poweroff)', med(bareRuns, (r) => r.exit)],
   ];
@@ -371,6 +387,7 @@ try {
   console.log(`\n${'median of runs'.padEnd(52)}${pad('ms', 9)}${pad('min', 9)}${pad('max', 9)}`);
   const spread = (runs, f) => { const xs = runs.map(f); return `${pad(Math.min(...xs).toFixed(0), 9)}${pad(Math.max(...xs).toFixed(0), 9)}`; };
   const fns = [[vmmRuns, (r) => r.create], [vmmRuns, (r) => r.vmReady ?? NaN], [vmmRuns, (r) => r.start + r.firstLine], [vmmRuns, (r) => r.total],
+    [scriptRuns, (r) => r.vmReady ?? NaN], [scriptRuns, (r) => r.total],
     [bareRuns, (r) => r['BARE-READY']], [bareRuns, (r) => r.exit], [nodeRuns, (r) => r['DISK-READY']], [nodeRuns, (r) => r['NODE-DONE']]];
   rows.forEach(([label, v], i) => console.log(`  ${label.padEnd(50)}${pad(v.toFixed(0), 9)}${spread(...fns[i])}`));
   console.log(`  guest uptime (kernel clock) at: bare marker ${med(bareRuns, (r) => r.guest['BARE-READY']).toFixed(0)} ms` +
@@ -382,6 +399,7 @@ try {
     console.log(`  tsula run --rm --runtime vmm busybox echo ready: first output ${first.toFixed(0)} ms, exit ${med(cliRuns, (r) => r.exit).toFixed(0)} ms` +
       ` (CLI + tsulad + VM; ${(first / bareReady).toFixed(2)}x the bare boot)`);
   }
+  console.log(`  agent snapshot saves ${(med(scriptRuns, (r) => r.vmReady ?? NaN) - med(vmmRuns, (r) => r.vmReady ?? NaN)).toFixed(0)} ms to the agent's first answer`);
   console.log(`  vmm/bare: ${(vmmTotal / bareReady).toFixed(2)}x` + (NODE_BASELINE ? `   vmm/bare+disk+node: ${(vmmTotal / med(nodeRuns, (r) => r['NODE-DONE'])).toFixed(2)}x` : '') +
     `   (pods ran under ${accels.join(', ') || choice.accel})`);
 

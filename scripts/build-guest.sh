@@ -125,13 +125,14 @@ for f in $(find "$S/opt/tsula/node_modules" -name '*.node'); do copy_libs "$f"; 
 # the agent's work is I/O, and the interpreter starts ~1.5 s sooner there
 FLAGS=${TSULA_AGENT_NODE_FLAGS---jitless}
 echo "$FLAGS" > "$R/etc/agent-node-flags"
-# a V8 startup snapshot of the agent, made by this very node binary with the same flags (V8
-# refuses a snapshot from another build or flag set): at boot the module graph and the
-# protobuf registries are deserialized instead of evaluated, ~2 s less under TCG
-# shellcheck disable=SC2086
-node $FLAGS --snapshot-blob "$S/opt/tsula/tsula-agent.blob" --build-snapshot "$AGENT" 2>&1 \
-  | grep -v -e 'disabling flag --expose_wasm' -e 'not yet fully verified' -e 'may still work' -e 'issue tracker' -e 'trace-warnings' || true
-[ -s "$S/opt/tsula/tsula-agent.blob" ] || die "node --build-snapshot of the agent failed"
+# The agent's V8 startup snapshot (the module graph and protobuf registries deserialized
+# instead of evaluated: ~2 s instead of ~6 s to the agent's first answer under TCG) is valid
+# only for the node binary, the flags AND the CPU features it was made with: V8 refuses it
+# on another CPU (node exits 14). The host's CPU is not the guest's (-cpu max under TCG,
+# -cpu host under KVM), so snapshots are made in a guest and cached by the host (see /init
+# and src/sandboxer/kinds/vmm/snapshots.ts). image-id names what a snapshot depends on
+# in this image; /init adds the flags and the guest CPU's cpuinfo to make the cache key.
+sha256sum "$AGENT" "$(readlink -f "$(command -v node)")" | cut -d' ' -f1 | sha256sum | cut -c1-16 > "$S/opt/tsula/image-id"
 
 cat > "$R/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
@@ -223,12 +224,60 @@ done
   done
 ) </dev/null >/dev/null 2>&1 &
 echo "init: ready $(cut -d' ' -f1 /proc/uptime)s"
-if [ -s /opt/tsula/tsula-agent.blob ]; then
-  node $(cat /etc/agent-node-flags 2>/dev/null) --snapshot-blob /opt/tsula/tsula-agent.blob
-else
-  node $(cat /etc/agent-node-flags 2>/dev/null) /opt/tsula/tsula-agent.cjs
+FLAGS=$(cat /etc/agent-node-flags 2>/dev/null)
+SHARED=/run/tsula/shared
+# The snapshot cache key: what V8 checks a snapshot against (node + agent + flags: image-id;
+# the CPU features: this CPU's vendor, family, model and flags).
+key=$({ cat /opt/tsula/image-id; echo "$FLAGS"
+  awk '/^processor/{n++} n==1 && /^(vendor_id|cpu family|model|flags)[ \t]*:/' /proc/cpuinfo
+} | sha256sum | cut -c1-16)
+case " $(cat /proc/cmdline) " in
+*" tsula.agent_snapshot=build "*)
+  # a builder VM (no pod, no container ever runs here): make the snapshot for this CPU in
+  # the writable share, check that V8 takes it, then power off; the host moves it into its cache
+  if [ -s "$SHARED/.agent-snapshots/$key.blob" ]; then
+    echo "init: agent snapshot $key: cached already"
+  else
+    echo "init: making the agent snapshot $key"
+    tmp=$SHARED/.$key.tmp
+    if node $FLAGS --snapshot-blob "$tmp" --build-snapshot /opt/tsula/tsula-agent.cjs &&
+      TSULA_AGENT_CHECK=1 node $FLAGS --snapshot-blob "$tmp"; then
+      mv "$tmp" "$SHARED/$key.blob" && echo "init: agent snapshot $key made"
+    else
+      rm -f "$tmp"; echo "init: making the agent snapshot $key failed"
+    fi
+  fi
+  poweroff -f;;
+*" tsula.agent_snapshot=off "*) snap="off";;
+*) snap="missing $key";;
+esac
+# A start-up optimisation never makes a boot fail: the agent tells us (SIGUSR1) once it runs
+# from the snapshot; a node that exits before that (a snapshot V8 refuses, a damaged blob)
+# is followed at once by the plain script. A trapped signal ends `wait` early: wait again.
+rc=
+blob=$SHARED/.agent-snapshots/$key.blob
+if [ "$snap" != off ] && [ -s "$blob" ]; then
+  up=
+  trap 'up=1' USR1
+  TSULA_AGENT_SNAPSHOT="used $key" TSULA_AGENT_NOTIFY=1 node $FLAGS --snapshot-blob "$blob" &
+  pid=$!
+  wait $pid; rc=$?
+  [ -n "$up" ] && [ -d /proc/$pid ] && { wait $pid; rc=$?; }
+  if [ -z "$up" ]; then
+    echo "init: the agent snapshot $key was refused (node exited with $rc): starting the agent without it"
+    snap="refused $key exit=$rc"; rc=
+  fi
+  trap - USR1
+elif [ "$snap" != off ] && [ -d "$SHARED/.agent-snapshots" ]; then
+  echo "init: no agent snapshot for this CPU ($key) yet: starting the agent without one"
+elif [ "$snap" != off ]; then
+  echo "init: the host shares no agent snapshots: starting the agent without one"
 fi
-echo "init: tsula-agent exited with $?"
+if [ -z "$rc" ]; then
+  TSULA_AGENT_SNAPSHOT="$snap" node $FLAGS /opt/tsula/tsula-agent.cjs
+  rc=$?
+fi
+echo "init: tsula-agent exited with $rc"
 poweroff -f
 EOF
 chmod 0755 "$R/init"

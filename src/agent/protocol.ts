@@ -5,7 +5,7 @@
 // are UTF-8 JSON: it is private to tsula's two ends, and JSON keeps it readable without
 // another .proto to generate.
 export const AGENT_SERVICE = 'tsula.agent.v1.Agent';
-export const AGENT_VERSION = '0.2.0';
+export const AGENT_VERSION = '0.3.0';
 
 export interface PingResponse {
   version: string;
@@ -14,6 +14,28 @@ export interface PingResponse {
   /** Seconds since the guest booted, when the agent answered. */
   uptime: number;
   pid: number;
+  /** How the agent started (absent from agents older than 0.3). */
+  startup?: AgentStartup;
+}
+
+/**
+ * The agent's V8 startup snapshot as /init found it (TSULA_AGENT_SNAPSHOT): `used` (the agent
+ * runs from it), `missing` (none cached for this guest's key), `refused` (V8 would not take
+ * it; detail says how node exited), `off` (kernel parameter tsula.agent_snapshot=off).
+ */
+export interface AgentStartup {
+  snapshot: 'used' | 'missing' | 'refused' | 'off' | 'unknown';
+  /** The cache key /init computed: the image, node's flags and this guest's CPU. */
+  key: string;
+  detail?: string;
+}
+
+/** Parse /init's TSULA_AGENT_SNAPSHOT ("used KEY", "refused KEY exit=14", "off"). */
+export function parseAgentStartup(v: string | undefined): AgentStartup {
+  const [what = '', key = '', ...rest] = (v ?? '').trim().split(/\s+/);
+  const known = ['used', 'missing', 'refused', 'off'] as const;
+  const snapshot = (known as readonly string[]).includes(what) ? what as AgentStartup['snapshot'] : 'unknown';
+  return { snapshot, key, ...(rest.length ? { detail: rest.join(' ') } : {}) };
 }
 
 /** ReadStdout / ReadStderr: long poll; answers when there is data or the stream ended. */

@@ -10,7 +10,7 @@ import { TtrpcServer, type Logger } from './deps.js';
 import { invalidArgument } from '../common/errors.js';
 import { TaskTable, type GuestExec } from './tasks.js';
 import {
-  AGENT_SERVICE, AGENT_VERSION, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
+  AGENT_SERVICE, AGENT_VERSION, parseAgentStartup, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
   type CloseStdinRequest, type PingResponse, type ReadStreamRequest, type ReadStreamResponse, type WriteStdinRequest,
 } from './protocol.js';
 
@@ -103,7 +103,8 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
       // not os.release(): node reads uname once at start-up, and a startup snapshot keeps
       // the value of the machine that built it
       const kernelRelease = (await fs.readFile('/proc/sys/kernel/osrelease', 'utf8').catch(() => os.release())).trim();
-      return enc({ version: AGENT_VERSION, kernelRelease, uptime, pid: process.pid } satisfies PingResponse);
+      const startup = parseAgentStartup(process.env.TSULA_AGENT_SNAPSHOT);
+      return enc({ version: AGENT_VERSION, kernelRelease, uptime, pid: process.pid, startup } satisfies PingResponse);
     },
     ReadStdout: read('stdout'),
     ReadStderr: read('stderr'),

@@ -2,13 +2,20 @@
 // image by scripts/build-guest.sh. When the host asks for Shutdown it ends itself and /init
 // powers the VM off.
 //
-// build-guest.sh runs this file once with `node --build-snapshot`: everything above main()
-// (the module graph, protobuf registries) is then deserialized at boot instead of being
-// evaluated again, which under TCG saves seconds.
+// A builder VM runs this file once with `node --build-snapshot` (see build-guest.sh's /init):
+// everything above main() (the module graph, protobuf registries) is then deserialized at
+// boot instead of being evaluated again, which under TCG saves seconds.
 import { startupSnapshot } from 'node:v8';
 import { runAgent } from '../agent/index.js';
 
 function main(): void {
+  // /init started us from a snapshot and falls back to the plain script if we die before
+  // this signal: V8 accepted the snapshot once main() runs
+  if (process.env.TSULA_AGENT_NOTIFY === '1') {
+    try { process.kill(process.ppid, 'SIGUSR1'); } catch { /* init is gone: nothing to tell */ }
+  }
+  // a builder VM's check that V8 takes the snapshot it just made
+  if (process.env.TSULA_AGENT_CHECK === '1') process.exit(0);
   // the port: an argument of the plain script; a snapshot's argv[1] is its first argument
   const port = process.argv.find((a, i) => i > 0 && a.startsWith('/dev/'));
   runAgent({ port }).then(

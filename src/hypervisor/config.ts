@@ -31,6 +31,15 @@ export interface HypervisorConfig {
   enableDebug: boolean;
   /** Seconds to wait for the agent's first answer (TCG boots take ~3-5 s). */
   bootTimeout: number;
+  /** QEMU's -cpu model ('' = host under KVM, max under TCG). */
+  cpuModel: string;
+  /**
+   * Start the guest's agent from a V8 startup snapshot made in a guest with this config's CPU
+   * and cached on the host (seconds faster under TCG); without one, from its script.
+   */
+  agentSnapshot: boolean;
+  /** The snapshot cache ('' = `snapshots` beside the initrd). */
+  agentSnapshotDir: string;
 }
 
 export interface VmmConfig {
@@ -45,26 +54,27 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     kernel: `${DEFAULT_GUEST_DIR}/vmlinuz`, initrd: `${DEFAULT_GUEST_DIR}/initramfs.cpio.gz`, image: '',
     machineType: 'q35', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-blk',
-    useVsock: false, enableDebug: false, bootTimeout: 60,
+    useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', agentSnapshot: true, agentSnapshotDir: '',
   },
   stratovirt: {
     name: 'stratovirt', path: '/usr/bin/stratovirt',
     kernel: `${DEFAULT_GUEST_DIR}/vmlinuz`, initrd: `${DEFAULT_GUEST_DIR}/initramfs.cpio.gz`, image: '',
     machineType: 'microvm', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/bin/vhost_user_fs', blockDeviceDriver: 'virtio-mmio',
-    useVsock: false, enableDebug: false, bootTimeout: 60,
+    useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', agentSnapshot: true, agentSnapshotDir: '',
   },
 };
 
 const MACHINES: Record<HypervisorName, string[]> = { qemu: ['q35', 'pc', 'microvm'], stratovirt: ['microvm', 'virt'] };
 
-type Field = { key: string; prop: keyof HypervisorConfig; kind: 'path' | 'string' | 'int' | 'bool' | 'enum'; min?: number; max?: number; values?: string[] };
+/** optional: '' is allowed for a path (its default is derived elsewhere). */
+type Field = { key: string; prop: keyof HypervisorConfig; kind: 'path' | 'string' | 'int' | 'bool' | 'enum'; min?: number; max?: number; values?: string[]; optional?: boolean };
 
 const FIELDS: Field[] = [
   { key: 'path', prop: 'path', kind: 'path' },
   { key: 'kernel', prop: 'kernel', kind: 'path' },
   { key: 'initrd', prop: 'initrd', kind: 'path' },
-  { key: 'image', prop: 'image', kind: 'path' },
+  { key: 'image', prop: 'image', kind: 'path', optional: true },
   { key: 'machine_type', prop: 'machineType', kind: 'string' },
   { key: 'machine_accelerators', prop: 'machineAccelerators', kind: 'string' },
   { key: 'default_vcpus', prop: 'defaultVcpus', kind: 'int', min: 1, max: 256 },
@@ -76,6 +86,9 @@ const FIELDS: Field[] = [
   { key: 'use_vsock', prop: 'useVsock', kind: 'bool' },
   { key: 'enable_debug', prop: 'enableDebug', kind: 'bool' },
   { key: 'boot_timeout', prop: 'bootTimeout', kind: 'int', min: 1, max: 3600 },
+  { key: 'cpu_model', prop: 'cpuModel', kind: 'string' },
+  { key: 'agent_snapshot', prop: 'agentSnapshot', kind: 'bool' },
+  { key: 'agent_snapshot_dir', prop: 'agentSnapshotDir', kind: 'path', optional: true },
 ];
 
 function field(f: Field, v: TomlValue, where: string): string | number | boolean {
@@ -90,7 +103,7 @@ function field(f: Field, v: TomlValue, where: string): string | number | boolean
       return v;
     default: {
       if (typeof v !== 'string') throw invalidArgument(`${name}: must be a string, got ${JSON.stringify(v)}`);
-      if (f.kind === 'path' && !v.startsWith('/') && !(f.key === 'image' && v === '')) throw invalidArgument(`${name}: must be an absolute path, got ${JSON.stringify(v)}`);
+      if (f.kind === 'path' && !v.startsWith('/') && !(f.optional && v === '')) throw invalidArgument(`${name}: must be an absolute path, got ${JSON.stringify(v)}`);
       if (f.kind === 'enum' && !f.values!.includes(v)) throw invalidArgument(`${name}: must be one of ${f.values!.join(', ')}, got ${JSON.stringify(v)}`);
       return v;
     }
@@ -121,6 +134,9 @@ export function parseVmmConfig(text: string, file = DEFAULT_CONFIG_PATH): VmmCon
     }
     if (cfg.machineAccelerators && !/^[A-Za-z0-9_\-]+(=[A-Za-z0-9_\-]+)?(,[A-Za-z0-9_\-]+(=[A-Za-z0-9_\-]+)?)*$/.test(cfg.machineAccelerators)) {
       throw invalidArgument(`${where}.machine_accelerators: must be "key=value,..." , got ${JSON.stringify(cfg.machineAccelerators)}`);
+    }
+    if (cfg.cpuModel && !/^[A-Za-z0-9][A-Za-z0-9_.+=,-]*$/.test(cfg.cpuModel)) {
+      throw invalidArgument(`${where}.cpu_model: must be a QEMU CPU model such as "max", "host" or "EPYC", got ${JSON.stringify(cfg.cpuModel)}`);
     }
     out.hypervisors[name] = cfg;
     if (first) { out.default = name; first = false; }

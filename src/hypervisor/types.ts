@@ -24,6 +24,8 @@ export interface VmSpec {
   memoryMib?: number;
   /** virtio-fs: virtiofsd's socket (listening already) and the tag the guest mounts. */
   sharedFs?: { socket: string; tag: string };
+  /** More kernel parameters for this VM (a snapshot builder's tsula.agent_snapshot=build). */
+  kernelParams?: string[];
 }
 
 /** The virtio-fs tag the guest's /init mounts at GUEST_SHARED_DIR. */
@@ -43,8 +45,10 @@ export interface Hypervisor {
  * The guest kernel command line shared by every hypervisor. enable_debug: the kernel's
  * messages on the console log, and tsula.debug=1 makes the agent log at debug level.
  */
-export function kernelCmdline(cfg: HypervisorConfig, console: string): string {
+export function kernelCmdline(cfg: HypervisorConfig, console: string, extra: string[] = []): string {
   const base = [`console=${console}`, 'panic=-1', 'reboot=t', 'rdinit=/init'];
   base.push(...(cfg.enableDebug ? ['tsula.debug=1'] : ['quiet', 'loglevel=3']));
-  return [...base, cfg.kernelParams].filter(Boolean).join(' ');
+  // vmm.toml's agent_snapshot = false: /init starts the agent from its script
+  if (!cfg.agentSnapshot) base.push('tsula.agent_snapshot=off');
+  return [...base, cfg.kernelParams, ...extra].filter(Boolean).join(' ');
 }

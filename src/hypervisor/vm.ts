@@ -36,7 +36,20 @@ export async function consoleTail(file: string, lines = 15): Promise<string> {
   return text.split('\n').filter(Boolean).slice(-lines).join('\n');
 }
 
-export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): Promise<RunningVm> {
+/** A spawned VMM: its exit (code, or 128+signal) and a way to kill it and read why it failed. */
+interface SpawnedVmm {
+  child: ChildProcess;
+  argv: string[];
+  started: number;
+  exited: Promise<number>;
+  exitCode(): number | null;
+  /** Kill it (when still running) and wait for its exit. */
+  kill(): Promise<void>;
+  /** qemu's stderr and the tail of the guest console, for error messages. */
+  report(): Promise<string>;
+}
+
+async function spawnVmm(hv: Hypervisor, spec: VmSpec): Promise<SpawnedVmm> {
   const c = hv.config;
   if (!(await executable(c.path))) {
     throw failedPrecondition(`${hv.name}: binary ${c.path} not found or not executable (set hypervisor.${hv.name}.path in vmm.toml)`);
@@ -69,19 +82,55 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
     child.once('error', () => { exitCode = 127; resolve(127); });
   });
   child.unref();
-  const fail = async (why: string): Promise<never> => {
-    if (exitCode === null) {
+  return {
+    child, argv, started, exited, exitCode: () => exitCode,
+    kill: async () => {
+      if (exitCode !== null) return;
       try { process.kill(child.pid!, 'SIGKILL'); } catch { /* gone */ }
       child.ref(); // unref'd above: without this the loop may end before 'exit' arrives
       await exited;
+    },
+    report: async () => {
+      const stderr = (await fs.readFile(errFile, 'utf8').catch(() => '')).trim();
+      const tail = await consoleTail(p.consoleLog);
+      return (stderr ? `\n${hv.name} stderr: ${stderr}` : '') + (tail ? `\nguest console (last lines):\n${tail}` : '');
+    },
+  };
+}
+
+/**
+ * Run a VM that does one job and powers itself off (an agent snapshot builder), within a
+ * bound: its exit status. A VM still running at the deadline or on abort is killed.
+ */
+export async function runVmToEnd(hv: Hypervisor, spec: VmSpec, o: LaunchOptions & { signal?: AbortSignal }): Promise<number> {
+  const vm = await spawnVmm(hv, spec);
+  let timer: NodeJS.Timeout | undefined;
+  const stop = () => { void vm.kill(); };
+  o.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    const r = await Promise.race([vm.exited, new Promise<null>((r) => { timer = setTimeout(() => r(null), o.timeoutMs); })]);
+    if (r === null || o.signal?.aborted) {
+      await vm.kill();
+      throw unavailable(`sandbox-${spec.id}: ${o.signal?.aborted ? 'stopped' : `still running after ${o.timeoutMs} ms: killed`}${await vm.report()}`);
     }
-    const stderr = (await fs.readFile(errFile, 'utf8').catch(() => '')).trim();
-    const tail = await consoleTail(p.consoleLog);
-    throw unavailable(`sandbox-${spec.id}: ${why}` + (stderr ? `\n${hv.name} stderr: ${stderr}` : '') + (tail ? `\nguest console (last lines):\n${tail}` : ''));
+    return r;
+  } finally {
+    clearTimeout(timer);
+    o.signal?.removeEventListener('abort', stop);
+  }
+}
+
+export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): Promise<RunningVm> {
+  const p = spec.paths;
+  const vm = await spawnVmm(hv, spec);
+  const { child, argv, started, exited } = vm;
+  const fail = async (why: string): Promise<never> => {
+    await vm.kill();
+    throw unavailable(`sandbox-${spec.id}: ${why}${await vm.report()}`);
   };
   const deadline = started + o.timeoutMs;
   const left = () => deadline - Date.now();
-  const died = () => (exitCode !== null ? `${hv.name} exited with status ${exitCode} before the agent answered` : null);
+  const died = () => (vm.exitCode() !== null ? `${hv.name} exited with status ${vm.exitCode()} before the agent answered` : null);
 
   // 1. the agent socket appears once qemu has parsed its command line
   while (!(await fs.stat(p.agentSocket).catch(() => null))) {
@@ -112,7 +161,12 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
     ping = dec<PingResponse>(r);
   } catch (e) {
     client.close();
-    const why = exitCode !== null ? died()! : `the agent did not answer within ${o.timeoutMs} ms (${errorMessage(e)}); ${hv.name} killed`;
+    // a guest that powers off closes the channel before qemu's exit is seen: wait for it a
+    // moment, so the error says the VM died rather than blaming the channel
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+    const why = died() ?? (left() <= 0
+      ? `the agent did not answer within ${o.timeoutMs} ms (${errorMessage(e)}); ${hv.name} killed`
+      : `the agent channel failed before the agent answered (${errorMessage(e)}); ${hv.name} killed`);
     return fail(why);
   }
   return { pid: child.pid!, argv, client, ping, readyMs: Date.now() - started, exited };

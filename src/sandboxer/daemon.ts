@@ -11,6 +11,7 @@ import { Logger, type Level } from '../common/log.js';
 import { errorMessage, internal } from '../common/errors.js';
 import { which } from '../common/which.js';
 import { Sandboxes } from './sandboxes.js';
+import { warmAgentSnapshot } from './kinds/vmm/warmup.js';
 import { TaskManager } from './tasks/manager.js';
 import { TaskRecords } from './tasks/records.js';
 import { EventPublisher } from './tasks/events.js';
@@ -86,7 +87,7 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
       await ttrpc.close();
       await fs.rm(o.address, { force: true });
       tasks.close();
-      sandboxes.close();
+      await sandboxes.close();
       events.close();
       await fs.rm(path.join(o.stateDir, 'sandboxer.ready'), { force: true });
       await fs.rm(path.join(o.stateDir, 'sandboxer.pid'), { force: true });
@@ -117,10 +118,15 @@ function flag(argv: string[], names: string[]): string | undefined {
 export async function main(argv: string[]): Promise<void> {
   const args = argv.slice(2);
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write('usage: tsula-sandboxer [--listen SOCK] [--state DIR] [--vmm-config FILE] [--log-level debug|info|warn|error]\n');
+    process.stdout.write('usage: tsula-sandboxer [--listen SOCK] [--state DIR] [--vmm-config FILE] [--log-level debug|info|warn|error]\n'
+      + '       tsula-sandboxer agent-snapshot [--vmm-config FILE] [--guest-dir DIR]   make the VM agent\'s startup snapshot for this host now\n');
     return;
   }
   const log = new Logger((flag(args, ['--log-level']) ?? 'info') as Level);
+  if (args[0] === 'agent-snapshot') {
+    process.exitCode = await agentSnapshotCommand(args, log);
+    return;
+  }
   const stateDir = path.resolve(flag(args, ['--state']) ?? process.env.TSULA_SANDBOXER_STATE ?? DEFAULT_STATE);
   const address = path.resolve((flag(args, ['--listen', '--address']) ?? process.env.TSULA_SANDBOXER_ADDRESS ?? DEFAULT_ADDRESS).replace(/^unix:\/\//, ''));
   let sb: Sandboxer;
@@ -137,4 +143,24 @@ export async function main(argv: string[]): Promise<void> {
   // a lost client connection must never take the daemon (and every pod's stdio) down
   process.on('uncaughtException', (e) => log.error('uncaught exception', { err: errorMessage(e), stack: e.stack }));
   process.on('unhandledRejection', (e) => log.error('unhandled rejection', { err: errorMessage(e) }));
+}
+
+/** `agent-snapshot`: warm the VM agent's snapshot cache for this host's config (ensure-guest.sh). */
+async function agentSnapshotCommand(args: string[], log: Logger): Promise<number> {
+  const vmmConfig = flag(args, ['--vmm-config']) ?? process.env.TSULA_VMM_CONFIG;
+  const guestDir = flag(args, ['--guest-dir']);
+  try {
+    const r = await warmAgentSnapshot({ vmmConfig, guestDir: guestDir && path.resolve(guestDir), log });
+    if ('off' in r) {
+      process.stdout.write(`agent snapshot: off (${r.off})\n`);
+    } else {
+      const { key, outcome, ms } = r.result;
+      const what = outcome === 'made' ? `made in ${(ms / 1000).toFixed(1)} s` : outcome === 'cached' ? 'cached already' : 'being made by another process';
+      process.stdout.write(`agent snapshot${key ? ` ${key}` : ''}: ${what} (${r.accel.accel}; cache ${r.dir})\n`);
+    }
+    return 0;
+  } catch (e) {
+    process.stderr.write(`tsula-sandboxer agent-snapshot: ${errorMessage(e)}\n`);
+    return 1;
+  }
 }

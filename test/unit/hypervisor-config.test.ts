@@ -24,6 +24,9 @@ block_device_driver = "virtio-scsi"
 use_vsock = false
 enable_debug = true
 boot_timeout = 10
+cpu_model = "EPYC"
+agent_snapshot = false
+agent_snapshot_dir = "/srv/tsula/snapshots"
 `);
   assert.equal(c.default, 'qemu');
   assert.deepEqual(c.hypervisors.qemu, {
@@ -31,6 +34,7 @@ boot_timeout = 10
     initrd: '/var/lib/tsula/guest/initramfs.cpio.gz', image: '/var/lib/tsula/guest/rootfs.img', machineType: 'microvm', machineAccelerators: 'kernel_irqchip=on',
     defaultVcpus: 2, defaultMemory: 1024, kernelParams: 'quiet # not a comment', sharedFs: 'virtio-9p',
     virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-scsi', useVsock: false, enableDebug: true, bootTimeout: 10,
+    cpuModel: 'EPYC', agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots',
   });
 });
 
@@ -58,6 +62,9 @@ test('invalid values are reported with their key', () => {
     ['block_device_driver = "ide"', /hypervisor\.qemu\.block_device_driver: must be one of/],
     ['machine_accelerators = "a b"', /hypervisor\.qemu\.machine_accelerators/],
     ['defualt_vcpus = 1', /hypervisor\.qemu\.defualt_vcpus: unknown key/],
+    ['cpu_model = "max; rm -rf"', /hypervisor\.qemu\.cpu_model: must be a QEMU CPU model/],
+    ['agent_snapshot = 1', /hypervisor\.qemu\.agent_snapshot: must be true or false/],
+    ['agent_snapshot_dir = "snaps"', /hypervisor\.qemu\.agent_snapshot_dir: must be an absolute path/],
   ];
   for (const [line, re] of bad) assert.throws(() => parseVmmConfig(`[hypervisor.qemu]\n${line}\n`), re, line);
   assert.throws(() => parseVmmConfig('[hypervisor.firecracker]\n'), /hypervisor\.firecracker: unknown hypervisor/);
@@ -73,4 +80,9 @@ test('the TOML subset: strings, numbers, booleans, arrays, tables; errors name t
   assert.throws(() => parseToml('a = 1\na = 2\n', 'f.toml'), /f\.toml:2: duplicate key a/);
   assert.throws(() => parseToml('a = [1,\n2]\n', 'f.toml'), /f\.toml:1: unterminated array/);
   assert.throws(() => parseToml('just text\n', 'f.toml'), /f\.toml:1: expected "key = value"/);
+});
+
+test('the agent snapshot and cpu model keys default to QEMU\'s choice, on, beside the initrd', () => {
+  const d = parseVmmConfig('[hypervisor.qemu]\n').hypervisors.qemu!;
+  assert.deepEqual([d.cpuModel, d.agentSnapshot, d.agentSnapshotDir], ['', true, '']);
 });

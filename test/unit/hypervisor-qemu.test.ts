@@ -102,3 +102,15 @@ test('launching without the binary or the guest assets fails at once, naming wha
   const v = hypervisorFor({ ...defaultHypervisorConfig('qemu'), path: process.execPath, kernel: process.execPath, initrd: process.execPath, useVsock: true });
   await assert.rejects(launchVm(v, spec, { timeoutMs: 1000 }), /use_vsock: vsock is not supported yet/);
 });
+
+test('cpu_model picks -cpu; agent_snapshot = false and a VM\'s own kernel parameters reach the command line', () => {
+  const paths = { agentSocket: '/r/a.sock', debugSocket: '/r/d.sock', qmpSocket: '/r/q.sock', consoleLog: '/r/c.log', pidFile: '/r/p' };
+  const argvOf = (over: object, spec: Partial<VmSpec> = {}) => new QemuHypervisor({ ...defaultHypervisorConfig('qemu'), ...over }).argv({ id: 'x', accel: 'tcg', paths, ...spec });
+  const after = (argv: string[], flag: string) => argv[argv.indexOf(flag) + 1];
+  assert.equal(after(argvOf({}), '-cpu'), 'max');
+  assert.equal(after(argvOf({}, { accel: 'kvm' }), '-cpu'), 'host');
+  assert.equal(after(argvOf({ cpuModel: 'EPYC' }, { accel: 'kvm' }), '-cpu'), 'EPYC');
+  assert.doesNotMatch(after(argvOf({}), '-append'), /agent_snapshot/);
+  assert.match(after(argvOf({ agentSnapshot: false }), '-append'), / tsula\.agent_snapshot=off( |$)/);
+  assert.match(after(argvOf({}, { kernelParams: ['tsula.agent_snapshot=build'] }), '-append'), / tsula\.agent_snapshot=build$/);
+});

@@ -29,9 +29,9 @@ export class QemuHypervisor implements Hypervisor {
       new Process(`sandbox-${spec.id}`, spec.paths.pidFile),
       new Machine(c.machineType, spec.accel, extra),
       // TCG: "max" emulates every feature QEMU can; KVM: pass the host CPU through
-      new Cpu(spec.accel === 'kvm' ? 'host' : 'max', spec.vcpus ?? c.defaultVcpus),
+      new Cpu(c.cpuModel || (spec.accel === 'kvm' ? 'host' : 'max'), spec.vcpus ?? c.defaultVcpus),
       fs ? new MemfdMemory('mem0', mib) : new Memory(mib),
-      new Kernel(c.kernel, c.initrd, kernelCmdline(c, 'ttyS0')),
+      new Kernel(c.kernel, c.initrd, kernelCmdline(c, 'ttyS0', spec.kernelParams)),
       new ChardevFile('console0', spec.paths.consoleLog),
       new SerialConsole('console0'),
       new ChardevSocket('qmp0', spec.paths.qmpSocket),

@@ -25,7 +25,7 @@ export class StratovirtHypervisor implements Hypervisor {
       '-smp', String(spec.vcpus ?? c.defaultVcpus),
       '-m', String(spec.memoryMib ?? c.defaultMemory),
       '-kernel', c.kernel, '-initrd', c.initrd,
-      '-append', kernelCmdline(c, mmio ? 'hvc0' : 'ttyS0'),
+      '-append', kernelCmdline(c, mmio ? 'hvc0' : 'ttyS0', spec.kernelParams),
       '-qmp', `unix:${p.qmpSocket},server,nowait`,
       '-pidfile', p.pidFile,
       '-device', opts(serial, { id: 'vserial0' }),

@@ -15,6 +15,8 @@ export interface SandboxRecord {
   pid: number;                // the process that holds the sandbox (pause, VMM)
   exitStatus?: number;
   exitedAt?: string;
+  /** Set while a Start runs: a record found with it after a restart was cut short, and goes. */
+  startingAt?: string;
   /** The kind's own persisted data (process start time, VM paths, ...). */
   kindState: Record<string, unknown>;
 }
@@ -39,4 +41,6 @@ export interface SandboxKind {
    * Absent: the host runtime.
    */
   runtime?(sb: SandboxRecord): Promise<Runtime>;
+  /** The sandboxer is closing: stop the kind's own background work (sandboxes stay up). */
+  close?(): Promise<void>;
 }

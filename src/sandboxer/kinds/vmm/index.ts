@@ -25,6 +25,7 @@ import { GuestTasks } from './tasks.js';
 import { GuestRuntime } from './runtime.js';
 import { SharedDir, removeUnmounted } from './shared.js';
 import { VMM_CONFIG_ANNOTATION } from './config.js';
+import { AgentSnapshots } from './snapshots.js';
 
 export { GuestTasks, VM_DIED_EXIT } from './tasks.js';
 export { GuestRuntime } from './runtime.js';
@@ -64,8 +65,11 @@ const MAX_SOCK_DIR = 90;
 export class VmmSandboxKind implements SandboxKind {
   readonly name = 'vmm';
   private held = new Map<string, Held>();
+  readonly snapshots: AgentSnapshots;
 
-  constructor(private readonly d: VmmKindDeps) {}
+  constructor(private readonly d: VmmKindDeps) {
+    this.snapshots = new AgentSnapshots({ workDir: path.join(d.stateDir, 'snap'), log: d.log });
+  }
 
   private vmDir(sandboxesDir: string, id: string): string {
     const dir = path.join(sandboxesDir, `${id}.vm`);
@@ -103,6 +107,7 @@ export class VmmSandboxKind implements SandboxKind {
     try {
       if (useFs) {
         await shared.setup();
+        await this.snapshots.share(hvCfg, shared);
         virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
         await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
       }
@@ -130,11 +135,12 @@ export class VmmSandboxKind implements SandboxKind {
     const state: VmState = { startTime: (await procStat(vm.pid)).startTime, paths, vmDir, sharedDir: useFs ? shared.hostDir : '', virtiofsdPid };
     this.hold(sb.id, vm.pid, new GuestTasks(vm.client), state);
     void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
+    this.snapshots.afterBoot(hvCfg, accel, vm.ping.startup);
     return {
       pid: vm.pid,
       kindState: {
         ...state, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
-        kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs,
+        kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs, agentStartup: vm.ping.startup,
       },
     };
   }
@@ -193,6 +199,11 @@ export class VmmSandboxKind implements SandboxKind {
     const graceful = async () => { await h?.tasks.shutdown(); };
     await stopVmm(sb.pid, graceful, Math.max(timeoutSecs, 2) * 1000);
     await this.vmGone(sb.id, h?.pid ?? sb.pid, sb.kindState as unknown as VmState, `sandbox-${sb.id} stopped`);
+  }
+
+  /** Builder VMs of agent snapshots stop with the sandboxer; pods' VMs don't. */
+  async close(): Promise<void> {
+    await this.snapshots.close();
   }
 
   /** Containers live in the guest: nothing of the host's namespaces to join. */

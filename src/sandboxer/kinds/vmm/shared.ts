@@ -63,6 +63,16 @@ export class SharedDir {
     await mount(['--make-shared', this.hostDir], `make ${this.hostDir} shared`);
   }
 
+  /**
+   * Show a host directory to the guest, read-only, at <shared>/<name> (the agent snapshot
+   * cache): the guest can't write through it, whatever runs in it.
+   */
+  async shareReadOnly(source: string, name: string): Promise<void> {
+    const target = path.join(this.hostDir, name);
+    await fs.mkdir(target, { recursive: true });
+    await mount(['--bind', '-o', 'ro', source, target], `share ${source} read-only with the guest`);
+  }
+
   private dirOf(key: string): string {
     return path.join(this.hostDir, key);
   }
