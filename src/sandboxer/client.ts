@@ -54,7 +54,11 @@ export class SandboxerRuntime extends TaskApiRuntime {
       if (st?.state === 'SANDBOX_READY') return { sandboxId: sb, address: st.address, owned: false };
     }
     await this.ctl.create({ sandboxId: req.id, sandboxer: this.o.sandboxer, annotations: req.spec.annotations ?? {} }, CALL);
-    const st = await this.ctl.start({ sandboxId: req.id, sandboxer: this.o.sandboxer }, CALL);
+    const st = await this.ctl.start({ sandboxId: req.id, sandboxer: this.o.sandboxer }, CALL).catch(async (e: unknown) => {
+      // the sandboxer drops a sandbox whose start failed; an older one keeps it: ask
+      await this.ctl.shutdown({ sandboxId: req.id, sandboxer: this.o.sandboxer }, CALL).catch(() => {});
+      throw e;
+    });
     if (st.version !== 2) throw failedPrecondition(`sandbox ${req.id}: task API version ${st.version} is not supported`);
     return { sandboxId: req.id, address: st.address, owned: true };
   }

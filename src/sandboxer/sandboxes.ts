@@ -65,9 +65,9 @@ export class Sandboxes {
       if (!r) continue;
       this.recs.set(r.id, r);
       if (r.state === 'ready' && !(await this.kind(r.kind).alive(r))) await this.died(r, 255);
-      // a start cut short by our death may have left a half-made holder (a booting VM): the
-      // record stays 'created' (a client may Start it again), what the start made goes
-      if (r.state === 'created') await this.kind(r.kind).stop(r, 0).catch((e: Error) => this.log?.warn('cannot clean an unfinished sandbox', { id: r.id, err: e.message }));
+      // a start cut short by our death may have left a half-made holder (a booting VM): what
+      // it made goes, and so does the record, as after a Start that failed
+      if (r.state === 'created' && r.startingAt) await this.discardFailed(r, 'its start was cut short by a sandboxer restart');
     }
     this.timer = setInterval(() => void this.poll(), POLL_MS);
     this.timer.unref();
@@ -90,12 +90,34 @@ export class Sandboxes {
     const r = this.get(id);
     if (r.state === 'ready') return r;
     if (r.state === 'stopped') throw failedPrecondition(`sandbox ${id} is stopped`);
-    const started = await this.kind(r.kind).start(r, path.join(this.deps.stateDir, 'sandboxes'));
+    if (r.startingAt) throw failedPrecondition(`sandbox ${id} is starting already`);
+    r.startingAt = new Date().toISOString();
+    let started;
+    try {
+      await this.save(r);
+      started = await this.kind(r.kind).start(r, path.join(this.deps.stateDir, 'sandboxes'));
+    } catch (e) {
+      // a failed start leaves nothing: no VM dir, virtiofsd, mount, nor a record that lists
+      // a sandbox that never ran (the client's Shutdown then finds it gone: NOT_FOUND)
+      await this.discardFailed(r, (e as Error).message.split('\n')[0]);
+      throw e;
+    }
     r.pid = started.pid;
     r.kindState = started.kindState;
     r.state = 'ready';
+    delete r.startingAt;
     await this.save(r);
     return r;
+  }
+
+  /** A sandbox whose start failed: its kind cleans what the start made; the record goes. */
+  private async discardFailed(r: SandboxRecord, why: string): Promise<void> {
+    this.log?.warn('sandbox start failed: removing it', { id: r.id, why });
+    await this.kind(r.kind).stop(r, 0).catch((e: Error) => this.log?.warn('cannot clean an unfinished sandbox', { id: r.id, err: e.message }));
+    this.recs.delete(r.id);
+    await fs.rm(path.join(this.dir, `${r.id}.json`), { force: true });
+    for (const w of this.waiters.get(r.id) ?? []) w();
+    this.waiters.delete(r.id);
   }
 
   async stop(id: string, timeoutSecs: number): Promise<void> {
@@ -141,12 +163,7 @@ export class Sandboxes {
   async createFor(taskId: string, kind: string, annotations: Record<string, string>): Promise<string> {
     const id = this.recs.has(taskId) ? `${taskId}-${Date.now().toString(36)}` : taskId;
     await this.create({ id, kind, netnsPath: '', annotations });
-    try {
-      await this.start(id);
-    } catch (e) {
-      await this.remove(id).catch(() => {});
-      throw e;
-    }
+    await this.start(id); // a failed start removes the sandbox
     return id;
   }
 
@@ -195,7 +212,8 @@ export class Sandboxes {
     }
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    await Promise.allSettled([...this.kinds.values()].map((k) => k.close?.()));
   }
 }

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
-import { TestDaemon, IMAGES, waitFor } from '../helpers/daemon.js';
+import { execFile } from 'node:child_process';
+import { TestDaemon, IMAGES, ROOT, waitFor } from '../helpers/daemon.js';
 import { TestContainerd, instancesNamed, killSandboxerLeftovers, nodeProcessesUnder, processesNamed, shortTempDir } from '../helpers/containerd.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
 import { mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
@@ -34,6 +35,28 @@ after(async () => {
   await killSandboxerLeftovers(dir);
   await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
 });
+
+/** The CLI alone (sandbox ls talks to the sandboxer, not to tsulad). */
+function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [path.join(ROOT, 'build/tsula.mjs'), ...args], (e, stdout, stderr) => resolve({ code: e ? Number(e.code ?? 1) : 0, stdout, stderr }));
+  });
+}
+
+/** The sandboxer's pods as `tsula sandbox ls -q` lists them. */
+async function sandboxIds(state: string): Promise<string[]> {
+  const r = await runCli(['sandbox', 'ls', '-q', '--no-trunc', '--sandboxer-state', state]);
+  assert.equal(r.code, 0, r.stderr);
+  return r.stdout.split('\n').filter(Boolean);
+}
+
+/** A vmm.toml whose kernel is not one: qemu exits at once, the boot fails. */
+async function brokenVmmToml(): Promise<string> {
+  const f = path.join(dir, 'broken-vmm.toml');
+  await fs.writeFile(path.join(dir, 'not-a-kernel'), Buffer.alloc(65536));
+  await fs.writeFile(f, `[hypervisor.qemu]\nkernel = "${dir}/not-a-kernel"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 60\n`);
+  return f;
+}
 
 /** qemu, virtiofsd and mounts left under d (none once every pod is gone). */
 async function leftovers(d: string): Promise<string[]> {
@@ -82,6 +105,15 @@ test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu name
     assert.equal((await d.cli(['wait', id])).stdout.trim(), '137');
     assert.equal((await d.cli(['rm', id])).code, 0);
     await waitFor(async () => (await leftovers(sbDir)).length === 0, 20_000, 'no qemu, virtiofsd or mounts left');
+    assert.deepEqual(await sandboxIds(env.TSULA_SANDBOXER_STATE), []);
+
+    // a boot that fails: the error says why, and no sandbox, VM dir, process or mount stays
+    const bad = await d.cli(['run', '--rm', '--runtime', 'vmm', '--annotation', `io.tsula.vmm-config=${await brokenVmmToml()}`, 'busybox', 'true'], { timeoutMs: 120_000 });
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /qemu exited with status \d+ before the agent answered/);
+    assert.deepEqual(await sandboxIds(env.TSULA_SANDBOXER_STATE), []);
+    assert.deepEqual(await leftovers(sbDir), []);
+    assert.deepEqual((await fs.readdir(path.join(env.TSULA_SANDBOXER_STATE, 'sandboxes'))).filter((f) => !f.endsWith('.json')), [], 'no VM dir');
   } finally {
     await d.destroy();
     await killSandboxerLeftovers(sbDir);
@@ -150,7 +182,7 @@ test('sandboxer: two VM pods at once, kill -9 of the sandboxer re-adopts them, a
   }
 });
 
-test('sandboxer killed while a VM boots: the next one reaps the half-made qemu, virtiofsd and mounts', { skip, timeout: 120_000 }, async () => {
+test('sandboxer killed while a VM boots: the next one reaps the half-made qemu, virtiofsd, mounts and record; a failed boot leaves nothing', { skip, timeout: 120_000 }, async () => {
   const s = await TestSandboxer.create();
   try {
     const c = await TtrpcClient.connect(s.taskSock);
@@ -164,6 +196,21 @@ test('sandboxer killed while a VM boots: the next one reaps the half-made qemu, 
     await s.start();
     await waitFor(async () => (await leftovers(s.dir)).length === 0, 20_000, 'the half-booted VM reaped')
       .catch(async (e) => { throw new Error(`${(e as Error).message}: ${(await leftovers(s.dir)).join(', ')}`); });
+    // the record of a start cut short goes too, as after a start that failed
+    assert.deepEqual(await sandboxIds(s.state), []);
+    assert.deepEqual(await fs.readdir(path.join(s.state, 'sandboxes')), []);
+
+    // a boot that fails (through the Task API): nothing listed, nothing left, also after a restart
+    const c2 = await TtrpcClient.connect(s.taskSock);
+    const b2 = await s.bundle('broken', ['true'], { 'io.tsula.sandbox-kind': 'vmm', 'io.tsula.vmm-config': await brokenVmmToml() });
+    await assert.rejects(c2.service(Task).create({ id: 'broken', bundle: b2 }, { timeoutMs: 60_000 }), /qemu exited with status \d+ before the agent answered/);
+    c2.close();
+    assert.deepEqual(await sandboxIds(s.state), []);
+    assert.deepEqual(await leftovers(s.dir), []);
+    await s.kill9();
+    await s.start();
+    assert.deepEqual(await sandboxIds(s.state), []);
+    assert.deepEqual(await fs.readdir(path.join(s.state, 'sandboxes')), []);
   } finally {
     await s.destroy();
   }
