@@ -35,5 +35,12 @@ tsula load -i "$ROOT/build/images/busybox.tar"
 tsula run --rm busybox echo "hello from a tsula container"
 # the same image in a VM of its own: the guest's kernel answers (seconds under TCG)
 echo ">>> host kernel $(uname -r); in a VM sandbox:"
-tsula run --rm --runtime vmm busybox uname -r
+if ! tsula run --rm --runtime vmm busybox uname -r; then
+  {
+    echo "!!! the VM sandbox demo failed: the cause and the guest's console are above."
+    echo "    logs: /var/log/tsulad.log, /run/tsula-sandboxer/sandboxer.log; guest assets: /var/lib/tsula/guest"
+    echo "    containers with the default runtime (runc) work: tsula run --rm busybox echo hi"
+  } >&2
+  exit 1
+fi
 echo ">>> done: try 'tsula run -it --rm busybox sh' or 'tsula run -it --rm --runtime vmm busybox sh'"
