@@ -20,6 +20,7 @@ import { LocalImageStore } from '../image/store.js';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import { ShimV2Runtime, startEventsServer, dockerActionFor, findShimBinary, isShimV2RuntimeName, shimBinaryName } from '../runtime/shimv2/index.js';
+import type { SandboxerInfo } from './api/system.js';
 import { DEFAULT_ADDRESS as DEFAULT_SANDBOXER_ADDRESS, DEFAULT_STATE as DEFAULT_SANDBOXER_STATE } from '../sandboxer/admin.js';
 
 /** The runtime name that runs a container in its own VM (tsula run --runtime vmm). */
@@ -122,11 +123,18 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
    * tsula-sandboxer at its default address (TSULA_SANDBOXER_STATE/ADDRESS move it), started
    * on first use. Loaded lazily: the gRPC client costs memory tsulad doesn't otherwise need.
    */
+  const vmmState = path.resolve(process.env.TSULA_SANDBOXER_STATE || DEFAULT_SANDBOXER_STATE);
+  const vmmAddress = path.resolve((process.env.TSULA_SANDBOXER_ADDRESS || DEFAULT_SANDBOXER_ADDRESS).replace(/^unix:\/\//, ''));
+  // which sandboxers this daemon uses (GET /info): `tsula sandbox ls` lists this daemon's pods
+  const sandboxers: SandboxerInfo[] = [
+    { Runtime: VMM_RUNTIME, Name: 'vmm', Address: vmmAddress, State: vmmState },
+    ...Object.entries(config.criSandboxers).map(([handler, sb]) => ({ Runtime: handler, Name: sb.name, Address: sb.address })),
+  ];
   const builtinVmm = async (): Promise<Runtime | null> => {
     if (runtimes.has(VMM_RUNTIME)) return runtimes.get(VMM_RUNTIME)!;
     const { SandboxerRuntime } = await import('../sandboxer/client.js');
-    const state = path.resolve(process.env.TSULA_SANDBOXER_STATE || DEFAULT_SANDBOXER_STATE);
-    const address = path.resolve((process.env.TSULA_SANDBOXER_ADDRESS || DEFAULT_SANDBOXER_ADDRESS).replace(/^unix:\/\//, ''));
+    const state = vmmState;
+    const address = vmmAddress;
     const rt = new SandboxerRuntime({
       name: 'io.containerd.vmm.v1', address, sandboxer: 'vmm', autoStart: { state },
       stateDir: path.join(config.state, 'runtime', VMM_RUNTIME), log,
@@ -150,7 +158,7 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   const es = new ExecService(cs);
 
   const router = new Router();
-  systemRoutes(router, { cs, images, driver, config, events, runtimePaths });
+  systemRoutes(router, { cs, images, driver, config, events, runtimePaths, sandboxers });
   containerRoutes(router, cs, es);
   imageRoutes(router, images, cs, events);
   const server = createApiServer(router, log);

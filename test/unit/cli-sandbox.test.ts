@@ -132,8 +132,9 @@ describe('sandbox: the CLI against a fake sandboxer', () => {
     const r = await cli(['sandbox', 'ls', ...state]);
     assert.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trimEnd().split('\n');
-    assert.match(lines[0]!, /^SANDBOX ID\s+KIND\s+STATE\s+PID\s+CREATED\s+KERNEL$/);
-    assert.equal(lines.length, 4);
+    assert.equal(lines[0], `tsula-sandboxer ${dir} (--sandboxer-state)`);
+    assert.match(lines[1]!, /^SANDBOX ID\s+KIND\s+STATE\s+PID\s+CREATED\s+KERNEL$/);
+    assert.equal(lines.length, 5);
     assert.match(r.stdout, /aaaa11110000\s+vmm\s+ready\s+777\s+.* ago\s+6\.1\.0-tsula/);
     assert.match(r.stdout, /bbbb33330000\s+runc\s+ready\s+4242/);
   });
@@ -149,7 +150,30 @@ describe('sandbox: the CLI against a fake sandboxer', () => {
     mkdirSync(empty);
     const r = await cli(['sandbox', 'ls', '--sandboxer-state', empty]);
     assert.equal(r.code, 1);
-    assert.equal(r.stderr.trim(), `tsula-sandboxer is not running (no ${empty}/task.sock)`);
+    assert.equal(r.stderr.trim(), `no tsula-sandboxer runs on ${empty} (no ${empty}/task.sock); tsulad starts its own on the first --runtime vmm container`);
+  });
+
+  it('ls without a choice lists the sandboxer of tsulad (-H), as its /info names it; without tsulad, the default', async () => {
+    const sock = join(dir, 'tsulad.sock');
+    const http = await import('node:http');
+    const daemon = http.createServer((req, res) => {
+      res.setHeader('Content-Type', 'application/json');
+      res.end(req.url === '/v1.41/info' ? JSON.stringify({ Sandboxers: [{ Runtime: 'vmm', Name: 'vmm', Address: '/x.sock', State: dir }] }) : '{}');
+    });
+    await new Promise<void>((resolve) => daemon.listen(sock, resolve));
+    try {
+      const r = await cli(['-H', `unix://${sock}`, 'sandbox', 'ls']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.split('\n')[0], `tsula-sandboxer ${dir} (tsulad's "vmm" runtime, unix://${sock})`);
+      assert.match(r.stdout, /aaaa11110000\s+vmm\s+ready/);
+    } finally {
+      await new Promise((resolve) => daemon.close(resolve));
+    }
+    // no daemon: the default sandboxer, which may or may not run on this machine
+    const host = `unix://${join(dir, 'no-daemon.sock')}`;
+    const none = await cli(['-H', host, 'sandbox', 'ls']);
+    if (none.code === 0) assert.equal(none.stdout.split('\n')[0], `tsula-sandboxer /run/tsula-sandboxer (the default; no tsulad answered at ${host})`);
+    else assert.match(none.stderr, /^no tsula-sandboxer runs on \/run\/tsula-sandboxer /);
   });
 
   it('shell with piped stdin sends it and prints what the guest says', async () => {

@@ -15,14 +15,18 @@ import {
 } from '../../sandboxer/admin.js';
 
 const STATE_FLAG: FlagSpec = {
-  long: 'sandboxer-state', kind: 'string', meta: 'string', dflt: DEFAULT_STATE,
-  desc: "tsula-sandboxer's state directory (env TSULA_SANDBOXER_STATE)",
+  long: 'sandboxer-state', kind: 'string', meta: 'string',
+  desc: "The state directory of the tsula-sandboxer to ask (env TSULA_SANDBOXER_STATE; default: the one tsulad's vmm runtime uses, else " + DEFAULT_STATE + ')',
 };
+
+const WHICH = '\n\nThe sandboxer is the one the daemon (-H) runs its vmm runtime in, as its /info says;\n' +
+  '--sandboxer-state or TSULA_SANDBOXER_STATE choose another (a sandboxer run by containerd,\n' +
+  'or one started by hand). The table says which one it lists.';
 
 export const lsSpec: CommandSpec = {
   name: 'sandbox ls',
   usage: '[OPTIONS]',
-  desc: 'List the sandboxes (pods) of tsula-sandboxer',
+  desc: 'List the sandboxes (pods) of a tsula-sandboxer' + WHICH,
   maxArgs: 0,
   aliases: ['sandbox list', 'sandbox ps'],
   flags: [
@@ -39,7 +43,7 @@ export const shellSpec: CommandSpec = {
     'SANDBOX is a sandbox ID or a unique prefix of one. The sandbox must be of kind vmm and\n' +
     'ready. On a terminal, leave with Ctrl-] (the shell stays running in the guest). With\n' +
     'stdin not a terminal, its lines run as a script and only their output is printed:\n' +
-    "echo 'uname -r' | tsula sandbox shell SANDBOX",
+    "echo 'uname -r' | tsula sandbox shell SANDBOX" + WHICH,
   minArgs: 1,
   maxArgs: 1,
   flags: [STATE_FLAG],
@@ -95,16 +99,26 @@ export class MarkedOutput {
   }
 }
 
-function stateDir(p: Parsed): string {
-  if (p.has('sandboxer-state')) return p.str('sandboxer-state') || DEFAULT_STATE;
-  return process.env.TSULA_SANDBOXER_STATE || DEFAULT_STATE;
+/** Which sandboxer to ask, and why that one (printed above the table). */
+export async function sandboxerOf(cli: Cli, p: Parsed): Promise<{ state: string; source: string }> {
+  const given = p.has('sandboxer-state') ? p.str('sandboxer-state') : '';
+  if (given) return { state: given, source: '--sandboxer-state' };
+  if (process.env.TSULA_SANDBOXER_STATE) return { state: process.env.TSULA_SANDBOXER_STATE, source: 'TSULA_SANDBOXER_STATE' };
+  let why = `no tsulad answered at ${cli.host}`;
+  try {
+    const info = await cli.client.json<{ Sandboxers?: Array<{ Runtime: string; State?: string }> }>('GET', '/info');
+    const sb = info.Sandboxers?.find((x) => x.State);
+    if (sb?.State) return { state: sb.State, source: `tsulad's "${sb.Runtime}" runtime, ${cli.host}` };
+    why = `tsulad at ${cli.host} does not say which it uses`;
+  } catch { /* no daemon: the default below */ }
+  return { state: DEFAULT_STATE, source: `the default; ${why}` };
 }
 
 /** Ask the sandboxer for its sandboxes (Admin.List). */
 export async function listSandboxes(state: string): Promise<SandboxSummary[]> {
   const sock = taskSocketOf(state);
   const st = await fs.stat(sock).catch(() => null);
-  if (!st) throw new StatusError(1, `tsula-sandboxer is not running (no ${sock})`);
+  if (!st) throw new StatusError(1, `no tsula-sandboxer runs on ${state} (no ${sock}); tsulad starts its own on the first --runtime vmm container`);
   const { TtrpcClient } = await import('../../ttrpc/client.js');
   let client;
   try {
@@ -166,18 +180,20 @@ export function shellTarget(s: SandboxSummary): string {
 }
 
 export async function ls(cli: Cli, p: Parsed): Promise<number> {
-  const list = await listSandboxes(stateDir(p));
+  const which = await sandboxerOf(cli, p);
+  const list = await listSandboxes(which.state);
   const trunc = !p.bool('no-trunc');
   if (p.bool('quiet')) {
     for (const s of sortNewestFirst(list)) cli.print(trunc ? s.id.slice(0, 12) : s.id);
     return 0;
   }
+  cli.print(`tsula-sandboxer ${which.state} (${which.source})`);
   cli.out.write(renderTable(list, { trunc }));
   return 0;
 }
 
 export async function shell(cli: Cli, p: Parsed): Promise<number> {
-  const sb = resolveSandbox(await listSandboxes(stateDir(p)), p.args[0]!);
+  const sb = resolveSandbox(await listSandboxes((await sandboxerOf(cli, p)).state), p.args[0]!);
   const path = shellTarget(sb);
   // QEMU's socket chardev serves one client at a time: while another one (another
   // `tsula sandbox shell`, an ncat) holds the console, a second connect still succeeds

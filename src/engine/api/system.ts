@@ -13,6 +13,18 @@ import { errorMessage, invalidArgument } from '../../common/errors.js';
 export const API_VERSION = '1.41';
 export const VERSION = '0.1.0';
 
+/**
+ * A sandboxer this daemon runs containers in (tsula's own /info field): the runtime that
+ * uses it, its kind, its Controller socket, and its state dir when tsulad starts it itself
+ * (where `tsula sandbox ls` reaches its Admin service).
+ */
+export interface SandboxerInfo {
+  Runtime: string;
+  Name: string;
+  Address: string;
+  State?: string;
+}
+
 export interface SystemDeps {
   cs: ContainerService;
   images: ImageStore;
@@ -20,6 +32,7 @@ export interface SystemDeps {
   config: DaemonConfig;
   events: EventBus;
   runtimePaths: Record<string, string>;
+  sandboxers: SandboxerInfo[];
 }
 
 async function osName(): Promise<string> {
@@ -69,6 +82,7 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       ServerVersion: VERSION,
       Runtimes: Object.fromEntries(Object.entries(d.runtimePaths).map(([k, v]) => [k, { path: v }])),
       DefaultRuntime: d.config.defaultRuntime, LiveRestoreEnabled: true,
+      Sandboxers: d.sandboxers,
       SecurityOptions: ['name=seccomp,profile=builtin'],
       IndexServerAddress: '', RegistryConfig: { InsecureRegistryCIDRs: d.config.insecureRegistries, Mirrors: d.config.registryMirrors },
       Warnings: [],
