@@ -6,7 +6,7 @@
 // a failed pull gives back what it created, and a journal covers a crash.
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
-import { errorMessage, invalidArgument, notFound } from '../../common/errors.js';
+import { errorMessage, invalidArgument, notFound, withContext } from '../../common/errors.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { ContentStore } from '../content.js';
 import type { JournalEntry, PullJournal } from '../journal.js';
@@ -262,8 +262,8 @@ export class Puller {
         } catch (e) {
           // A digest mismatch explains a broken gzip or tar better than the unpacker can.
           const dlErr = dl ? await dl.done.then(() => undefined, (x: unknown) => x) : undefined;
-          if (dlErr && !/cancelled/.test(errorMessage(dlErr))) throw dlErr;
-          throw e;
+          if (dlErr && !/cancelled/.test(errorMessage(dlErr))) throw withContext(dlErr, label);
+          throw withContext(e, label); // a refused tar entry names the entry; this names the layer
         }
         if (dl) await dl.done;
         layer.size = size;
