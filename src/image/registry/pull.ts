@@ -11,7 +11,7 @@ import type { SnapshotDriver } from '../../storage/types.js';
 import type { ContentStore } from '../content.js';
 import type { JournalEntry, PullJournal } from '../journal.js';
 import { chainIds, decompress, drainLayer, openLayer } from '../layers.js';
-import type { StoredImage, StoredLayer } from '../records.js';
+import type { NewImage, StoredLayer } from '../records.js';
 import { DEFAULT_TAG, familiarString, parseReference, type ParsedReference } from '../reference.js';
 import type { ImageConfig } from '../types.js';
 import type { AuthConfig } from './auth.js';
@@ -43,8 +43,6 @@ export interface PullResult {
   /** Whether anything changed: new layers, a new image, or a name that moved. */
   updated: boolean;
 }
-
-export type NewImage = Omit<StoredImage, 'repoTags' | 'repoDigests'>;
 
 /** What the pull needs from the image store. */
 export interface PullHost {
