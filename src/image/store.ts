@@ -47,8 +47,13 @@ export class LocalImageStore implements ImageStore {
   /** Set once a mutation touched memory or disk: if it then fails, disk is re-read as the truth. */
   private dirty = false;
   private readonly journal: PullJournal;
-  /** Blobs and chain ids that pulls and saves in progress need. */
-  private readonly pins = new Pins();
+  /**
+   * Blobs that pulls and saves in progress need, and layers (chain ids) that pulls need. Two
+   * sets: an uncompressed first layer's blob digest IS its chain id, and a save that pins
+   * the blob must not keep an rmi from removing the layer.
+   */
+  private readonly blobPins = new Pins();
+  private readonly layerPins = new Pins();
   private client?: RegistryClient;
   private puller?: Puller;
 
@@ -174,7 +179,7 @@ export class LocalImageStore implements ImageStore {
         // Nothing of a failed load stays: drop the layers it created, newest first.
         // (Not those a pull in progress counts on.)
         for (const chainId of session.applied.reverse()) {
-          if (!this.pins.has(chainId)) await this.driver.removeLayer(chainId).catch(() => undefined);
+          if (!this.layerPins.has(chainId)) await this.driver.removeLayer(chainId).catch(() => undefined);
         }
       }
       throw e;
@@ -197,7 +202,7 @@ export class LocalImageStore implements ImageStore {
         byId.set(image.id, entry);
       }
       const blobs = [...byId.values()].flatMap((e) => blobsOf(e.image));
-      return { entries: [...byId.values()], blobs, release: this.pins.pin(blobs) };
+      return { entries: [...byId.values()], blobs, release: this.blobPins.pin(blobs) };
     });
     try {
       await writeDockerArchive(entries, this.content, out);
@@ -320,7 +325,10 @@ export class LocalImageStore implements ImageStore {
         }
         return undefined;
       },
-      pin: (keys) => this.pins.pin(keys),
+      pin: ({ blobs = [], chainIds = [] }) => {
+        const releases = [this.blobPins.pin(blobs), this.layerPins.pin(chainIds)];
+        return () => { for (const r of releases) r(); };
+      },
       commitPull: (image, names, release) => this.commitPull(image, names, release),
       abortPull: (created, blobs, release) => this.exclusive(async () => {
         release();
@@ -334,7 +342,7 @@ export class LocalImageStore implements ImageStore {
   /** Chain ids some image records or some pull in progress need. */
   private usedChainIds(): Set<string> {
     const used = this.catalog.chainIdsInUse();
-    for (const k of this.pins.keys()) used.add(k);
+    for (const k of this.layerPins.keys()) used.add(k);
     return used;
   }
 
@@ -418,7 +426,7 @@ export class LocalImageStore implements ImageStore {
   /** Delete those of `candidates` that no image references. */
   private async collectBlobs(candidates: Iterable<string>): Promise<void> {
     const referenced = this.catalog.blobsInUse();
-    for (const b of new Set(candidates)) if (!referenced.has(b) && !this.pins.has(b)) await this.content.delete(b);
+    for (const b of new Set(candidates)) if (!referenced.has(b) && !this.blobPins.has(b)) await this.content.delete(b);
   }
 
 

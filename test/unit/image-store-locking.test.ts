@@ -14,11 +14,12 @@ let work: string;
 before(async () => { fx = buildFixtures(); work = await tempDir('tsula-store-locking-'); });
 after(async () => { await fs.rm(work, { recursive: true, force: true }); });
 
-async function freshStore(): Promise<{ store: LocalImageStore; root: string }> {
+async function freshStore(): Promise<{ store: LocalImageStore; root: string; driver: FakeDriver }> {
   const root = await fs.mkdtemp(path.join(work, 'root-'));
-  const store = new LocalImageStore(root, new FakeDriver());
+  const driver = new FakeDriver();
+  const store = new LocalImageStore(root, driver);
   await store.init();
-  return { store, root };
+  return { store, root, driver };
 }
 
 /** `p`, or a failure naming `what` if it does not settle in time (instead of a hung test). */
@@ -79,6 +80,21 @@ describe('store locking', () => {
     assert.deepEqual(await soon(store.load(fileStream(fx.busybox)), 'another load during a stalled load'), ['busybox:latest']);
     input.end(bytes.subarray(bytes.length >> 1));
     assert.deepEqual(await soon(loading, 'the stalled load'), ['layered:latest']);
+  });
+
+  it('a save pins blobs, not layers: an rmi meanwhile removes the layers at once', async () => {
+    // busybox.tar's layer is uncompressed: its blob digest is also its chain id.
+    const { store, driver } = await freshStore();
+    const [name] = await store.load(fileStream(fx.busybox));
+    const img = await store.get(name!);
+    assert.equal(driver.layers.has(img.chainIds[0]!), true);
+    const out = new PassThrough({ highWaterMark: 4096 });
+    const saving = store.save([name!], out);
+    while (out.readableLength < 4096) await new Promise((r) => setTimeout(r, 5));
+    await store.remove(name!, { force: false, inUse: notUsed });
+    assert.equal(driver.layers.size, 0, 'the layer went with the image');
+    await soon(collect(out), 'reading the save');
+    await saving;
   });
 
   it('a save whose reader goes away releases what it pinned', async () => {

@@ -54,7 +54,7 @@ export interface PullHost {
   /** A stored layer with this chain id whose blob is in the content store. */
   layerWithBlob(chainId: string): Promise<StoredLayer | undefined>;
   /** Keep these blobs and layers from garbage collection until the release is called. */
-  pin(keys: string[]): () => void;
+  pin(keys: { blobs?: string[]; chainIds?: string[] }): () => void;
   /** Write the record and the name, then release. */
   commitPull(image: NewImage, names: { tag?: string; repoDigest: string }, release: () => void): Promise<{ updated: boolean }>;
   /** Release, then delete `created` layers and `blobs` that nothing references. */
@@ -125,7 +125,7 @@ export class Puller {
     const manifest = m;
     emit({ id: reference, status: `Pulling from ${parsed.path}` });
 
-    const releases = [this.host.pin([raw.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)])];
+    const releases = [this.host.pin({ blobs: [raw.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)] })];
     const releaseAll = () => { for (const r of releases.splice(0)) r(); };
     const created: string[] = [];
     const mine: BlobDownload[] = [];
@@ -138,7 +138,7 @@ export class Puller {
       }
       const diffIds = config.rootfs.diff_ids;
       const chain = chainIds(diffIds);
-      releases.push(this.host.pin(chain));
+      releases.push(this.host.pin({ chainIds: chain }));
       const id = manifest.config.digest;
       let downloaded = false;
       let layers = await this.host.completeImage(id);
