@@ -175,7 +175,10 @@ async function readEntries(
   let longLink: string | null = null;
   for (;;) {
     const h = await r.read(BLOCK);
-    if (h === null) break;
+    if (h === null) {
+      if (pax || longName !== null || longLink !== null) throw truncated('a metadata entry without the entry it describes');
+      break;
+    }
     if (h === 'short') throw truncated('partial header block');
     if (h.every((c) => c === 0)) break; // end-of-archive; a 2nd zero block is optional
     if (!checksumOk(h)) throw invalidArgument('layer tar is corrupt: header checksum mismatch');

@@ -362,6 +362,11 @@ describe('unpackLayer: malformed tars', () => {
     await unpack(tar.subarray(0, tar.length - (512 - 6)), root);
     assert.equal(await fs.readFile(path.join(root, 'b'), 'utf8'), 'hello\n');
   });
+  it('refuses a tar that ends after a pax header, before its entry', async () => {
+    const { root } = await freshRoot();
+    const tar = buildTar([{ name: 'f', data: 'x', xattrs: { 'user.a': 'b' } }], { end: false });
+    await assert.rejects(unpack(tar.subarray(0, 1024), root), /truncated or corrupt: a metadata entry without the entry it describes/);
+  });
   it('refuses a tar that ends inside the block padding', async () => {
     const { root } = await freshRoot();
     const tar = buildTar([{ name: 'b', data: 'hello\n' }], { end: false });
