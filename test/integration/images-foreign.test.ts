@@ -3,7 +3,7 @@
 // docker-archive (layer.tar symlinked to top-level blobs), an oci-archive and a real registry
 // (OCI and docker v2s2 manifests), and a docker-25-style `save` archive (OCI layout plus
 // manifest.json). A layer with an escaping entry fails with the layer, the entry and the
-// reason, on load and on pull, and leaves nothing behind.
+// reason, on load and on pull, and so does a cut gzip stream; nothing is left behind.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -106,4 +106,24 @@ test('a layer with an escaping entry: load and pull name the layer, the entry an
 
   assert.equal((await d.ok(['images', '-q'])).trim(), '');
   assert.deepEqual(await layerDirs(), [], 'nothing of the failed load and pull stays');
+});
+
+test('a layer whose gzip stream is cut (its blob digest matching): pull says it cannot read the layer', async () => {
+  const layout = path.join(work, 'oci');
+  const index = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+  const blob = (dg: string) => fs.readFile(path.join(layout, 'blobs/sha256', dg.slice('sha256:'.length)));
+  const manifest = JSON.parse((await blob(index.manifests[0]!.digest)).toString()) as { config: { digest: string }; layers: Array<{ digest: string }> };
+  const config = JSON.parse((await blob(manifest.config.digest)).toString()) as { rootfs: { diff_ids: string[] } };
+  const cut = (await blob(manifest.layers[0]!.digest)).subarray(0, -8); // no gzip trailer
+  const layer = await reg.pushBlob('umoci/cut', cut);
+  const cfg = await reg.pushBlob('umoci/cut', Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [config.rootfs.diff_ids[0]] } })));
+  await reg.putManifest('umoci/cut', '1', JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...cfg },
+    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...layer }],
+  }), 'application/vnd.oci.image.manifest.v1+json');
+  const r = await d.cli(['pull', `${reg.host}/umoci/cut:1`]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, new RegExp(`layer ${layer.digest}: cannot read layer: unexpected end of file`));
+  assert.deepEqual(await layerDirs(), []);
 });

@@ -6,7 +6,7 @@
 // a failed pull gives back what it created, and a journal covers a crash.
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
-import { errorMessage, invalidArgument, notFound, withContext } from '../../common/errors.js';
+import { errorMessage, invalidArgument, notFound, TsulaError, withContext } from '../../common/errors.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { ContentStore } from '../content.js';
 import type { JournalEntry, PullJournal } from '../journal.js';
@@ -335,11 +335,26 @@ function openBlob(file: string, onRead: (n: number) => void): Readable {
   return Readable.from(gen(), { objectMode: false });
 }
 
-/** Count the uncompressed bytes the driver reads (the layer's diff size). */
+/**
+ * Count the uncompressed bytes the driver reads (the layer's diff size). A failure to read
+ * (a corrupt gzip stream) becomes "cannot read layer"; the driver's own abort, thrown in at
+ * the yield, passes through as it is.
+ */
 function countPlain(src: Readable, counter: { n: number }): Readable {
   async function* gen(): AsyncGenerator<Buffer> {
+    const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     try {
-      for await (const c of src) { counter.n += (c as Buffer).length; yield c as Buffer; }
+      for (;;) {
+        let r: IteratorResult<Buffer>;
+        try {
+          r = await it.next();
+        } catch (e) {
+          throw e instanceof TsulaError ? e : invalidArgument(`cannot read layer: ${errorMessage(e)}`, e);
+        }
+        if (r.done) return;
+        counter.n += r.value.length;
+        yield r.value;
+      }
     } finally {
       src.destroy();
     }
