@@ -18,15 +18,30 @@ export class TsulaError extends Error {
   }
 }
 
-export const notFound = (msg: string) => new TsulaError('NotFound', msg);
-export const alreadyExists = (msg: string) => new TsulaError('AlreadyExists', msg);
-export const invalidArgument = (msg: string) => new TsulaError('InvalidArgument', msg);
-export const failedPrecondition = (msg: string) => new TsulaError('FailedPrecondition', msg);
-export const unavailable = (msg: string) => new TsulaError('Unavailable', msg);
-export const unimplemented = (msg: string) => new TsulaError('Unimplemented', msg);
+// A cause, where there is one, keeps the original error (and its stack) behind the message.
+type Cause = unknown;
+const make = (kind: ErrorKind) => (msg: string, cause?: Cause) =>
+  new TsulaError(kind, msg, cause === undefined ? undefined : { cause });
+
+export const notFound = make('NotFound');
+export const alreadyExists = make('AlreadyExists');
+export const invalidArgument = make('InvalidArgument');
+export const failedPrecondition = make('FailedPrecondition');
+export const unavailable = make('Unavailable');
+export const unimplemented = make('Unimplemented');
 /** A registry refused the credentials (or wants some): docker's 401. */
-export const unauthenticated = (msg: string) => new TsulaError('Unauthenticated', msg);
-export const internal = (msg: string, cause?: unknown) => new TsulaError('Internal', msg, { cause });
+export const unauthenticated = make('Unauthenticated');
+export const internal = (msg: string, cause?: Cause) => new TsulaError('Internal', msg, { cause });
+
+/**
+ * The same error said about `subject` ("layer sha256:…: <message>"), of the same kind, with
+ * the original as its cause. A message that already names the subject is kept as it is.
+ */
+export function withContext(err: unknown, subject: string): TsulaError {
+  const msg = errorMessage(err);
+  if (err instanceof TsulaError && msg.includes(subject)) return err;
+  return new TsulaError(errorKind(err), `${subject}: ${msg}`, { cause: err });
+}
 
 export function errorKind(err: unknown): ErrorKind {
   return err instanceof TsulaError ? err.kind : 'Internal';

@@ -133,7 +133,7 @@ async function planDockerArchive(ar: ExtractedArchive): Promise<ImagePlan[]> {
         file, digest: file.digest, compression,
         mediaType: compression === 'gzip' ? MEDIA_TYPES.dockerLayerGzip
           : compression === 'zstd' ? MEDIA_TYPES.ociLayerZstd : MEDIA_TYPES.dockerLayer,
-        diffId: diffIds[i]!, chainId: chains[i]!, label: `layer ${name}`,
+        diffId: diffIds[i]!, chainId: chains[i]!, label: `layer ${file.digest} (${name})`,
       });
     }
     plans.push({

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { invalidArgument } from '../common/errors.js';
+import { errorMessage, invalidArgument } from '../common/errors.js';
 import { detectCompression } from './archive-extract.js';
 
 export type LayerCompression = 'gzip' | 'zstd' | 'none';
@@ -86,6 +86,8 @@ export interface VerifiedLayer {
   done: Promise<{ diffId: string; diffSize: number }>;
   /** Whether the stream was read to its end (and so `done` has settled). */
   finished(): boolean;
+  /** Why the blob could not be read or verified (bad gzip, digest mismatch), if it could not. */
+  readError(): unknown;
 }
 
 /**
@@ -111,26 +113,42 @@ export function openLayer(
   let settle!: { resolve: (v: { diffId: string; diffSize: number }) => void; reject: (e: unknown) => void };
   const done = new Promise<{ diffId: string; diffSize: number }>((resolve, reject) => { settle = { resolve, reject }; });
   done.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
+  let readError: unknown;
+  const fail = (err: unknown): never => {
+    readError = err;
+    settle.reject(err);
+    throw err;
+  };
   async function* verify(): AsyncGenerator<Buffer> {
     const hash = createHash('sha256');
     let size = 0;
+    const it = plain[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let ended = false;
     try {
-      for await (const chunk of plain) {
-        hash.update(chunk as Buffer);
-        size += (chunk as Buffer).length;
-        yield chunk as Buffer;
+      for (;;) {
+        let r: IteratorResult<Buffer>;
+        // Only a failure to READ the blob is ours to describe. An error thrown in at the
+        // yield below is the consumer giving up (a tar entry it refused, its stream being
+        // destroyed: Node then throws an AbortError in): it must pass through unchanged,
+        // or "The operation was aborted" would hide the consumer's real reason.
+        try {
+          r = await it.next();
+        } catch (e) {
+          ended = true;
+          return fail(invalidArgument(`${label}: cannot read layer: ${errorMessage(e)}`, e));
+        }
+        if (r.done) { ended = true; break; }
+        hash.update(r.value);
+        size += r.value.length;
+        yield r.value;
       }
-    } catch (e) {
-      const err = invalidArgument(`${label}: cannot read layer: ${(e as Error).message}`);
-      settle.reject(err);
-      throw err;
+    } finally {
+      if (!ended) await it.return?.(); // stop reading the file: nobody wants the rest
     }
     const diffId = `sha256:${hash.digest('hex')}`;
     finished = true;
     if (expectedDiffId !== undefined && diffId !== expectedDiffId) {
-      const err = invalidArgument(`digest mismatch for ${label}: expected ${expectedDiffId}, got ${diffId}`);
-      settle.reject(err);
-      throw err;
+      fail(invalidArgument(`digest mismatch for ${label}: expected ${expectedDiffId}, got ${diffId}`));
     }
     settle.resolve({ diffId, diffSize: size });
   }
@@ -141,7 +159,7 @@ export function openLayer(
     source.destroy();
     settle.reject(invalidArgument(`${label}: the layer was not read to its end`));
   });
-  return { stream, done, finished: () => finished };
+  return { stream, done, finished: () => finished, readError: () => readError };
 }
 
 /** Read a layer to its end without keeping it, returning its diff id (throws on mismatch). */

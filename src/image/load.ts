@@ -1,7 +1,7 @@
 // Unpack the layers of one planned image into the snapshot driver, verifying each layer's
 // diff id on the way, and collect the blobs to commit. Nothing here writes a record: the
 // store does that once every image of the archive is complete.
-import { isKind, errorMessage } from '../common/errors.js';
+import { withContext } from '../common/errors.js';
 import type { LayerInfo, SnapshotDriver } from '../storage/types.js';
 import type { ImagePlan } from './archive-load.js';
 import type { ContentStore } from './content.js';
@@ -53,7 +53,8 @@ export async function unpackImage(
     } else if (haveLayer) {
       // The layer is unpacked already but this blob is new to us: check it, keep it for save.
       progress(total, 'Already exists');
-      const { diffSize } = await drainLayer(openLayer(lp.file.file, lp.compression, lp.diffId, lp.label));
+      const { diffSize } = await drainLayer(openLayer(lp.file.file, lp.compression, lp.diffId, lp.label))
+        .catch((e: unknown) => { throw withContext(e, lp.label); });
       stored = { ...base, diffSize, size: sizeOf(diffSize) };
     } else {
       let read = 0;
@@ -67,14 +68,12 @@ export async function unpackImage(
         info = await ctx.driver.applyLayer(lp.chainId, parent, layer.stream);
       } catch (e) {
         layer.stream.destroy();
-        // Our own verdict (digest mismatch, corrupt gzip) says more than the driver's echo of it.
-        const ours = await layer.done.then(() => undefined, (err: unknown) => err);
-        if (ours && isKind(ours, 'InvalidArgument') && /digest mismatch|cannot read layer/.test(errorMessage(ours))) throw ours;
-        throw e;
+        // A blob we could not read (digest mismatch, corrupt gzip) explains the driver's failure.
+        throw withContext(layer.readError() ?? e, lp.label);
       }
       session.applied.push(lp.chainId);
       // A driver may stop reading at the tar's end marker: the rest still has to be hashed.
-      if (!layer.finished()) await drainLayer(layer);
+      if (!layer.finished()) await drainLayer(layer).catch((e: unknown) => { throw withContext(e, lp.label); });
       const { diffSize } = await layer.done;
       progress(total, 'Loaded');
       stored = { ...base, diffSize, size: info.size };

@@ -20,6 +20,9 @@ export interface StoredImage extends ImageRecord {
   layers: StoredLayer[];
 }
 
+/** An image record before the store gives it names. */
+export type NewImage = Omit<StoredImage, 'repoTags' | 'repoDigests'>;
+
 const DIGEST = /^sha256:[0-9a-f]{64}$/;
 
 /** A record read back from disk must be whole before the store trusts it. */

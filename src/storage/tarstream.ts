@@ -149,7 +149,9 @@ const TYPES: Record<string, EntryType> = {
 /**
  * Read a tar stream. For each entry `onEntry` is awaited with the entry and (for regular
  * files) a body iterator that must be consumed or left alone (the rest is skipped).
- * Throws invalidArgument on a truncated or malformed archive. Consumes the whole source.
+ * Throws invalidArgument on a truncated or malformed archive (one that ends inside a header,
+ * a file's data or its padding; ending cleanly between entries is allowed, as in Go's
+ * archive/tar). Consumes the whole source.
  */
 export async function readTar(
   src: AsyncIterable<Buffer | string>,
@@ -171,12 +173,14 @@ async function readEntries(
   let pax: Pax | null = null;
   let longName: string | null = null;
   let longLink: string | null = null;
-  let sawEnd = false;
   for (;;) {
     const h = await r.read(BLOCK);
-    if (h === null) break;
+    if (h === null) {
+      if (pax || longName !== null || longLink !== null) throw truncated('a metadata entry without the entry it describes');
+      break;
+    }
     if (h === 'short') throw truncated('partial header block');
-    if (h.every((c) => c === 0)) { sawEnd = true; break; } // end-of-archive; a 2nd zero block is optional
+    if (h.every((c) => c === 0)) break; // end-of-archive; a 2nd zero block is optional
     if (!checksumOk(h)) throw invalidArgument('layer tar is corrupt: header checksum mismatch');
     const flag = String.fromCharCode(h[156]);
     const size = num(h, 124, 12, 'size');
@@ -233,9 +237,13 @@ async function readEntries(
       },
     };
     await onEntry(e, body);
-    await r.skip(left + padding); // whatever the handler did not read, then the block padding
+    await r.skip(left); // whatever the handler did not read
+    // A tar that stops right after its last file's data, without the block padding and the
+    // end-of-archive marker, is what umoci (and any Go tar writer never closed) produces; Go's
+    // archive/tar, and so docker and containerd, read it as a clean end, and so do we. A layer's
+    // diff id still proves it whole. Padding that stops half-way is a truncated tar.
+    if (padding && (await r.read(padding)) === 'short') throw truncated('partial block padding');
   }
-  if (!sawEnd) throw truncated('no end-of-archive marker');
   await r.drain();
 }
 

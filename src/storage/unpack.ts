@@ -36,12 +36,16 @@ export function escapes(name: string, why: string) {
   return invalidArgument(`layer tar entry "${name}" escapes the rootfs (${why})`);
 }
 
-/** Lexically clean a tar path into root-relative components; refuse what leaves the root. */
+/**
+ * Lexically clean a tar path into root-relative components; refuse what leaves the root.
+ * Like docker (which joins every name onto the root), leading slashes are dropped first:
+ * "/etc/x" is "etc/x", and "/", "./" and "." name the root itself (umoci and other image
+ * tools start a layer with "/"). ".." is checked after that, so "/../x" is still refused.
+ */
 export function cleanPath(raw: string, entry: string): string[] {
   if (raw.includes('\0')) throw invalidArgument(`layer tar entry "${entry.replace(/\0/g, '\\0')}": NUL in path`);
-  if (raw.startsWith('/')) throw escapes(entry, 'absolute path');
   const out: string[] = [];
-  for (const c of raw.split('/')) {
+  for (const c of raw.replace(/^\/+/, '').split('/')) {
     if (c === '' || c === '.') continue;
     if (c === '..') {
       if (out.length === 0) throw escapes(entry, '".." leaves the root');
@@ -110,8 +114,10 @@ class Unpacker {
   async entry(e: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
     const comps = cleanPath(e.name, e.name);
     if (comps.length === 0) {
+      // The layer's root: its metadata applies to the root, as docker applies it.
       if (e.type !== 'dir') throw invalidArgument(`layer tar entry "${e.name}": the root must be a directory`);
       this.dirs.set('', e);
+      if (e.xattrs.size) this.xattrs.set('', e.xattrs);
       return;
     }
     const base = comps[comps.length - 1];
@@ -159,8 +165,14 @@ class Unpacker {
   }
 
   private async linkTarget(e: TarEntry): Promise<string> {
-    const comps = cleanPath(e.linkname, e.name);
-    if (comps.length === 0) throw escapes(e.name, `hard link to "${e.linkname}"`);
+    if (e.linkname.includes('\0')) throw invalidArgument(`layer tar entry "${e.name}": NUL in hard link target`);
+    let comps: string[];
+    try {
+      comps = cleanPath(e.linkname, e.name);
+    } catch {
+      throw escapes(e.name, `hard link to "${e.linkname}"`);
+    }
+    if (comps.length === 0) throw invalidArgument(`layer tar entry "${e.name}": hard link to the root directory ("${e.linkname}")`);
     const parent = await this.parentOf(comps, e.name, false, false);
     const rel = parent === null ? null : join(parent, comps[comps.length - 1]);
     if (rel !== null && this.pending.has(rel)) await this.flushNodes();

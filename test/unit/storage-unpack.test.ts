@@ -1,5 +1,6 @@
-// Layer tar extraction: fidelity, special files, whiteouts in both modes, and refusal of
-// every way a tar entry can try to leave the rootfs. Runs as root (owners, mknod, trusted.*).
+// Layer tar extraction: fidelity, special files, whiteouts in both modes, root entries and
+// absolute names as docker reads them, and refusal of every way a tar entry can try to leave
+// the rootfs. Runs as root (owners, mknod, trusted.*).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -7,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { Readable } from 'node:stream';
+import { gunzipSync } from 'node:zlib';
 import { unpackLayer, type UnpackMode } from '../../src/storage/unpack.js';
 import { buildTar, type TarWriteEntry } from '../../src/storage/tarwrite.js';
 import { TsulaError } from '../../src/common/errors.js';
@@ -160,6 +162,75 @@ describe('unpackLayer: fidelity', () => {
   });
 });
 
+describe('unpackLayer: root entries and absolute names, as docker reads them', () => {
+  for (const mode of ['overlay', 'apply'] as const) {
+    it(`${mode}: "/" (umoci's first entry), "./", "." and "//" apply to the root`, async () => {
+      for (const [i, name] of ['/', './', '.', '//', '/.'].entries()) {
+        const { sandbox, root } = await freshRoot();
+        await unpack([
+          { name, type: 'dir', mode: 0o711, uid: 9, gid: 8, mtime: 1_000_000_000 + i, xattrs: { 'user.root': 'r' } },
+          { name: 'bin/', type: 'dir' },
+          { name: 'bin/x', data: 'x' },
+        ], root, mode);
+        const st = await fs.lstat(root);
+        assert.equal(st.mode & 0o7777, 0o711, name);
+        assert.equal(st.uid, 9); assert.equal(st.gid, 8);
+        assert.equal(st.mtimeMs, (1_000_000_000 + i) * 1000);
+        assert.equal(getfattr(root, 'user.root'), '0x72');
+        assert.deepEqual(await listAll(root), ['bin', 'bin/x']);
+        assert.deepEqual(await fs.readdir(sandbox), ['root'], 'nothing beside the root');
+      }
+    });
+
+    it(`${mode}: a leading "/" is dropped: names, hard link targets and whiteouts stay inside the root`, async () => {
+      const { sandbox, root } = await freshRoot();
+      if (mode === 'apply') { await fs.mkdir(path.join(root, 'old')); await fs.writeFile(path.join(root, 'old/gone'), 'lower'); }
+      await unpack([
+        { name: '/etc/', type: 'dir', mode: 0o750 },
+        { name: '/etc/passwd', data: 'root:x:0:0\n' },
+        { name: '//etc//group', data: 'root:x:0:\n' },
+        { name: '/a/../b', data: 'b' },
+        { name: '/etc/passwd-', type: 'link', linkname: '/etc/passwd' },
+        { name: '/etc/abs', type: 'symlink', linkname: '/etc/passwd' }, // kept verbatim, never followed
+        { name: '/old/.wh.gone' },
+      ], root, mode);
+      assert.equal(await fs.readFile(path.join(root, 'etc/passwd'), 'utf8'), 'root:x:0:0\n');
+      assert.equal(await fs.readFile(path.join(root, 'etc/group'), 'utf8'), 'root:x:0:\n');
+      assert.equal(await fs.readFile(path.join(root, 'b'), 'utf8'), 'b');
+      assert.equal((await fs.lstat(path.join(root, 'etc/passwd-'))).ino, (await fs.lstat(path.join(root, 'etc/passwd'))).ino);
+      assert.equal(await fs.readlink(path.join(root, 'etc/abs')), '/etc/passwd');
+      assert.equal((await fs.lstat(path.join(root, 'etc'))).mode & 0o7777, 0o750);
+      if (mode === 'overlay') assert.ok((await fs.lstat(path.join(root, 'old/gone'))).isCharacterDevice(), 'whiteout');
+      else assert.deepEqual(await fs.readdir(path.join(root, 'old')), []);
+      assert.deepEqual(await fs.readdir(sandbox), ['root'], 'nothing beside the root');
+      assert.equal(await fs.readFile('/etc/passwd', 'utf8').then((t) => t === 'root:x:0:0\n'), false);
+    });
+  }
+
+  it('unpacks a layer written by umoci insert ... rootfs / (root entry "/", no end-of-archive marker)', async () => {
+    const { sandbox, root } = await freshRoot();
+    const src = path.join(sandbox, 'src');
+    await fs.mkdir(path.join(src, 'etc'), { recursive: true });
+    await fs.writeFile(path.join(src, 'etc/hello'), 'hello\n');
+    await fs.symlink('hello', path.join(src, 'etc/link'));
+    const layout = path.join(sandbox, 'oci');
+    execFileSync('umoci', ['init', '--layout', layout]);
+    execFileSync('umoci', ['new', '--image', `${layout}:t`]);
+    execFileSync('umoci', ['insert', '--image', `${layout}:t`, src, '/']);
+    const index = JSON.parse(await fs.readFile(path.join(layout, 'index.json'), 'utf8'));
+    const blob = (d: string) => path.join(layout, 'blobs/sha256', d.slice('sha256:'.length));
+    const manifest = JSON.parse(await fs.readFile(blob(index.manifests[0].digest), 'utf8'));
+    const tar = gunzipSync(await fs.readFile(blob(manifest.layers[0].digest)));
+    assert.equal(tar.subarray(0, 2).toString(), '/\0', 'umoci starts the layer with "/"');
+    await fs.rm(path.join(sandbox, 'src'), { recursive: true });
+    await fs.rm(layout, { recursive: true });
+    await unpack(tar, root);
+    assert.equal(await fs.readFile(path.join(root, 'etc/hello'), 'utf8'), 'hello\n');
+    assert.equal(await fs.readlink(path.join(root, 'etc/link')), 'hello');
+    assert.deepEqual(await fs.readdir(sandbox), ['root']);
+  });
+});
+
 describe('unpackLayer: whiteouts', () => {
   it('overlay mode writes char 0:0 whiteouts and trusted.overlay.opaque', async () => {
     const { root } = await freshRoot();
@@ -204,13 +275,19 @@ describe('unpackLayer: whiteouts', () => {
 describe('unpackLayer: refuses entries that escape the rootfs', () => {
   const cases: Array<{ what: string; bad: string; entries: TarWriteEntry[] }> = [
     { what: '../x', bad: '../x', entries: [{ name: '../x', data: 'pwned' }] },
-    { what: 'absolute /etc/x', bad: '/etc/x', entries: [{ name: '/etc/x', data: 'pwned' }] },
+    { what: '/../x (the leading / is dropped first)', bad: '/../x', entries: [{ name: '/../x', data: 'pwned' }] },
+    { what: '//.. as a dir', bad: '//../', entries: [{ name: '//../', type: 'dir' }] },
+    { what: './../x', bad: './../x', entries: [{ name: './../x', data: 'pwned' }] },
+    { what: 'absolute path through symlink -> /', bad: '/link/etc/passwd', entries: [{ name: '/link', type: 'symlink', linkname: '/' }, { name: '/link/etc/passwd', data: 'pwned' }] },
     { what: 'a/../../x', bad: 'a/../../x', entries: [{ name: 'a/', type: 'dir' }, { name: 'a/../../x', data: 'pwned' }] },
     { what: 'through symlink -> /', bad: 'link/etc/passwd', entries: [{ name: 'link', type: 'symlink', linkname: '/' }, { name: 'link/etc/passwd', data: 'pwned' }] },
     { what: 'through symlink -> ..', bad: 'link/x', entries: [{ name: 'link', type: 'symlink', linkname: '..' }, { name: 'link/x', data: 'pwned' }] },
     { what: 'dir through symlink', bad: 'link/newdir/', entries: [{ name: 'link', type: 'symlink', linkname: '..' }, { name: 'link/newdir/', type: 'dir' }] },
     { what: 'hard link to ../../etc/passwd', bad: 'hl', entries: [{ name: 'hl', type: 'link', linkname: '../../etc/passwd' }] },
     { what: 'hard link through a symlink', bad: 'hl', entries: [{ name: 'link', type: 'symlink', linkname: '/' }, { name: 'hl', type: 'link', linkname: 'link/etc/passwd' }] },
+    { what: 'hard link to /../etc/passwd', bad: 'hl', entries: [{ name: 'hl', type: 'link', linkname: '/../etc/passwd' }] },
+    { what: 'hard link to an absolute path through a symlink', bad: 'hl', entries: [{ name: 'link', type: 'symlink', linkname: '/' }, { name: 'hl', type: 'link', linkname: '/link/etc/passwd' }] },
+    { what: 'absolute whiteout through a symlink', bad: '/link/.wh.passwd', entries: [{ name: 'link', type: 'symlink', linkname: '..' }, { name: '/link/.wh.passwd' }] },
     { what: 'whiteout through a symlink', bad: 'link/.wh.passwd', entries: [{ name: 'link', type: 'symlink', linkname: '..' }, { name: 'link/.wh.passwd' }] },
     { what: 'whiteout of ..', bad: 'a/.wh...', entries: [{ name: 'a/', type: 'dir' }, { name: 'a/.wh...' }] },
   ];
@@ -230,6 +307,25 @@ describe('unpackLayer: refuses entries that escape the rootfs', () => {
       });
     }
   }
+
+  it('refuses a root entry that is not a directory, and a hard link to the root', async () => {
+    for (const [entries, re] of [
+      [[{ name: '.', type: 'file', data: 'x' }], /"\.": the root must be a directory/],
+      [[{ name: '/', type: 'fifo' }], /"\/": the root must be a directory/],
+      [[{ name: '.', type: 'symlink', linkname: '/etc' }], /"\.": the root must be a directory/],
+      [[{ name: 'hl', type: 'link', linkname: '/' }], /"hl": hard link to the root directory/],
+      [[{ name: 'hl', type: 'link', linkname: './' }], /"hl": hard link to the root directory/],
+    ] as Array<[TarWriteEntry[], RegExp]>) {
+      const { sandbox, root } = await freshRoot();
+      await assert.rejects(unpack(entries, root), (e: unknown) => {
+        assert.ok(e instanceof TsulaError && e.kind === 'InvalidArgument', String(e));
+        assert.match(e.message, re);
+        return true;
+      });
+      assert.deepEqual(await fs.readdir(sandbox), ['root']);
+      assert.equal((await fs.lstat(root)).isDirectory(), true);
+    }
+  });
 
   it('refuses a hard link to a missing target', async () => {
     const { root } = await freshRoot();
@@ -255,9 +351,26 @@ describe('unpackLayer: malformed tars', () => {
     const { root } = await freshRoot();
     await assert.rejects(unpack(good.subarray(0, 700), root), /truncated/);
   });
-  it('refuses a tar without its end-of-archive marker', async () => {
+  it('accepts a tar that ends cleanly between entries (no end-of-archive marker), as Go\'s archive/tar does', async () => {
     const { root } = await freshRoot();
-    await assert.rejects(unpack(buildTar([{ name: 'f', data: 'x' }], { end: false }), root), /truncated/);
+    await unpack(buildTar([{ name: 'd/', type: 'dir' }, { name: 'd/f', data: 'x' }], { end: false }), root);
+    assert.equal(await fs.readFile(path.join(root, 'd/f'), 'utf8'), 'x');
+  });
+  it('accepts a tar whose last file lacks its block padding (what umoci writes)', async () => {
+    const { root } = await freshRoot();
+    const tar = buildTar([{ name: 'a', data: 'first' }, { name: 'b', data: 'hello\n' }], { end: false });
+    await unpack(tar.subarray(0, tar.length - (512 - 6)), root);
+    assert.equal(await fs.readFile(path.join(root, 'b'), 'utf8'), 'hello\n');
+  });
+  it('refuses a tar that ends after a pax header, before its entry', async () => {
+    const { root } = await freshRoot();
+    const tar = buildTar([{ name: 'f', data: 'x', xattrs: { 'user.a': 'b' } }], { end: false });
+    await assert.rejects(unpack(tar.subarray(0, 1024), root), /truncated or corrupt: a metadata entry without the entry it describes/);
+  });
+  it('refuses a tar that ends inside the block padding', async () => {
+    const { root } = await freshRoot();
+    const tar = buildTar([{ name: 'b', data: 'hello\n' }], { end: false });
+    await assert.rejects(unpack(tar.subarray(0, tar.length - 100), root), /truncated or corrupt: partial block padding/);
   });
   it('refuses a header with a bad checksum', async () => {
     const { root } = await freshRoot();

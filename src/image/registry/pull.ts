@@ -6,12 +6,12 @@
 // a failed pull gives back what it created, and a journal covers a crash.
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
-import { errorMessage, invalidArgument, notFound } from '../../common/errors.js';
+import { errorMessage, invalidArgument, notFound, TsulaError, withContext } from '../../common/errors.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { ContentStore } from '../content.js';
 import type { JournalEntry, PullJournal } from '../journal.js';
 import { chainIds, decompress, drainLayer, openLayer } from '../layers.js';
-import type { StoredImage, StoredLayer } from '../records.js';
+import type { NewImage, StoredLayer } from '../records.js';
 import { DEFAULT_TAG, familiarString, parseReference, type ParsedReference } from '../reference.js';
 import type { ImageConfig } from '../types.js';
 import type { AuthConfig } from './auth.js';
@@ -44,8 +44,6 @@ export interface PullResult {
   updated: boolean;
 }
 
-export type NewImage = Omit<StoredImage, 'repoTags' | 'repoDigests'>;
-
 /** What the pull needs from the image store. */
 export interface PullHost {
   readonly content: ContentStore;
@@ -56,7 +54,7 @@ export interface PullHost {
   /** A stored layer with this chain id whose blob is in the content store. */
   layerWithBlob(chainId: string): Promise<StoredLayer | undefined>;
   /** Keep these blobs and layers from garbage collection until the release is called. */
-  pin(keys: string[]): () => void;
+  pin(keys: { blobs?: string[]; chainIds?: string[] }): () => void;
   /** Write the record and the name, then release. */
   commitPull(image: NewImage, names: { tag?: string; repoDigest: string }, release: () => void): Promise<{ updated: boolean }>;
   /** Release, then delete `created` layers and `blobs` that nothing references. */
@@ -127,7 +125,7 @@ export class Puller {
     const manifest = m;
     emit({ id: reference, status: `Pulling from ${parsed.path}` });
 
-    const releases = [this.host.pin([raw.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)])];
+    const releases = [this.host.pin({ blobs: [raw.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)] })];
     const releaseAll = () => { for (const r of releases.splice(0)) r(); };
     const created: string[] = [];
     const mine: BlobDownload[] = [];
@@ -140,7 +138,7 @@ export class Puller {
       }
       const diffIds = config.rootfs.diff_ids;
       const chain = chainIds(diffIds);
-      releases.push(this.host.pin(chain));
+      releases.push(this.host.pin({ chainIds: chain }));
       const id = manifest.config.digest;
       let downloaded = false;
       let layers = await this.host.completeImage(id);
@@ -262,8 +260,8 @@ export class Puller {
         } catch (e) {
           // A digest mismatch explains a broken gzip or tar better than the unpacker can.
           const dlErr = dl ? await dl.done.then(() => undefined, (x: unknown) => x) : undefined;
-          if (dlErr && !/cancelled/.test(errorMessage(dlErr))) throw dlErr;
-          throw e;
+          if (dlErr && !/cancelled/.test(errorMessage(dlErr))) throw withContext(dlErr, label);
+          throw withContext(e, label); // a refused tar entry names the entry; this names the layer
         }
         if (dl) await dl.done;
         layer.size = size;
@@ -337,11 +335,26 @@ function openBlob(file: string, onRead: (n: number) => void): Readable {
   return Readable.from(gen(), { objectMode: false });
 }
 
-/** Count the uncompressed bytes the driver reads (the layer's diff size). */
+/**
+ * Count the uncompressed bytes the driver reads (the layer's diff size). A failure to read
+ * (a corrupt gzip stream) becomes "cannot read layer"; the driver's own abort, thrown in at
+ * the yield, passes through as it is.
+ */
 function countPlain(src: Readable, counter: { n: number }): Readable {
   async function* gen(): AsyncGenerator<Buffer> {
+    const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
     try {
-      for await (const c of src) { counter.n += (c as Buffer).length; yield c as Buffer; }
+      for (;;) {
+        let r: IteratorResult<Buffer>;
+        try {
+          r = await it.next();
+        } catch (e) {
+          throw e instanceof TsulaError ? e : invalidArgument(`cannot read layer: ${errorMessage(e)}`, e);
+        }
+        if (r.done) return;
+        counter.n += r.value.length;
+        yield r.value;
+      }
     } finally {
       src.destroy();
     }
