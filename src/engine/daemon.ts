@@ -52,7 +52,12 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   const driverRoot = path.join(config.graph, config.storageDriver);
   if (config.storageDriver === 'overlay') {
     const check = await checkOverlaySupported(driverRoot);
-    if (!check.supported) throw new Error(`storage driver overlay cannot be used for ${config.graph}: ${check.reason} (or set "storage-driver": "vfs" in daemon.json)`);
+    // a full disk: a graph that holds overlay layers already had overlay working; start, so
+    // that rm and rmi can free space
+    const used = check.noSpace && (await fs.readdir(path.join(driverRoot, 'layers')).catch(() => [])).length > 0;
+    if (used) log.warn(`${check.reason}: starting with the overlay layers already there; free space on ${config.graph}`);
+    else if (check.noSpace) throw new Error(`cannot start: ${check.reason}; free space on ${config.graph}`);
+    else if (!check.supported) throw new Error(`storage driver overlay cannot be used for ${config.graph}: ${check.reason} (or set "storage-driver": "vfs" in daemon.json)`);
   }
   const driver = await createDriver(config.storageDriver, driverRoot);
   await driver.cleanup();

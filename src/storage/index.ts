@@ -1,5 +1,6 @@
 // Storage entry points: pick a snapshot driver, and probe whether overlayfs works here.
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { errorMessage, invalidArgument } from '../common/errors.js';
 import type { DriverName, SnapshotDriver } from './types.js';
@@ -30,22 +31,31 @@ export interface OverlayCheck {
   backingFs: string;
   /** When not supported, a message for the user, e.g. "overlay not supported on ...". */
   reason?: string;
+  /** The probe could not run for lack of space: whether overlay works is not known. */
+  noSpace?: boolean;
 }
+
+/** What a successful probe depends on; remembered in the driver root so a restart skips it. */
+const PROBED = '.overlay-probed';
+const NO_SPACE = /ENOSPC|EDQUOT|No space left on device|Disk quota exceeded/;
 
 /**
  * Really mount an overlay (with a whiteout and an opaque dir, as layers use them) in a temp dir under root,
- * the filesystem the driver would use. Never throws for "not supported".
+ * the filesystem the driver would use. Never throws for "not supported". A probe that passed
+ * on the same filesystem type and kernel is not run again (it costs a mount at every start,
+ * and it needs free space that a full disk lacks).
  */
 export async function checkOverlaySupported(root: string): Promise<OverlayCheck> {
   const fsType = backingFs(root);
-  const fail = (why: string): OverlayCheck => ({
-    supported: false, backingFs: fsType,
-    reason: `overlay not supported on ${fsType} (${why}), use --storage-driver vfs`,
-  });
-  await fs.mkdir(root, { recursive: true, mode: 0o700 });
+  const stamp = `${fsType} ${os.release()}\n`;
+  const fail = (why: string): OverlayCheck => NO_SPACE.test(why)
+    ? { supported: false, backingFs: fsType, noSpace: true, reason: `no space left on the filesystem of ${root} to probe overlay (${why})` }
+    : { supported: false, backingFs: fsType, reason: `overlay not supported on ${fsType} (${why}), use --storage-driver vfs` };
+  if (await fs.readFile(path.join(root, PROBED), 'utf8').catch(() => '') === stamp) return { supported: true, backingFs: fsType };
   const dir = path.join(root, tmpName());
   const p = (n: string) => path.join(dir, n);
   try {
+    await fs.mkdir(root, { recursive: true, mode: 0o700 });
     for (const n of ['lower', 'upper', 'work', 'merged']) await fs.mkdir(p(n), { recursive: true });
     await fs.writeFile(p('lower/kept'), 'x');
     await fs.writeFile(p('lower/gone'), 'x');
@@ -61,6 +71,7 @@ export async function checkOverlaySupported(root: string): Promise<OverlayCheck>
     const names = (await fs.readdir(p('merged'))).sort().join(',');
     if (names !== 'kept,opq') return fail(`whiteouts not honoured, merged view: ${names}`);
     if ((await fs.readdir(p('merged/opq'))).length) return fail('opaque directories not honoured');
+    await fs.writeFile(path.join(root, PROBED), stamp).catch(() => undefined);
     return { supported: true, backingFs: fsType };
   } catch (e) {
     return fail(errorMessage(e));
