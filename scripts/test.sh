@@ -6,5 +6,20 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh --test
 scripts/ensure-guest.sh "${TSULA_GUEST_DIR:-/var/lib/tsula/guest}"
 scripts/build-busybox-image.sh "$(pwd)/build/images" >/dev/null
-# unit tests first (fast, no daemon), then integration tests each with a private tsulad
-exec node --test --test-concurrency=2 --test-timeout=300000 "$@" dist/test/
+# Files named on the command line: just those.
+if (($#)); then exec node --test --test-concurrency=1 --test-timeout=600000 "$@"; fi
+
+# 1. unit tests and integration tests, each file with its own private daemons, two at a time;
+# 2. the VM tests last and alone (QEMU under TCG takes every CPU it gets: a boot deadline
+#    must not depend on what else runs);
+# 3. the leak check: nothing any test started may be left (compared with a snapshot taken now).
+baseline=$(mktemp "${TMPDIR:-/tmp}/tsula-leaks.XXXXXX")
+trap 'rm -f "$baseline"' EXIT
+node dist/test/leaks/snapshot.js > "$baseline"
+mapfile -t vm < <(ls dist/test/integration/vmm-*.test.js)
+mapfile -t rest < <(ls dist/test/unit/*.test.js dist/test/integration/*.test.js | grep -v '/vmm-')
+rc=0
+node --test --test-concurrency=2 --test-timeout=300000 "${rest[@]}" || rc=1
+node --test --test-concurrency=1 --test-timeout=600000 "${vm[@]}" || rc=1
+TSULA_LEAK_BASELINE=$baseline node --test dist/test/leaks/check.js || rc=1
+exit $rc

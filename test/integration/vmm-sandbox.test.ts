@@ -19,11 +19,11 @@ import { Status } from '../../src/gen/github.com/containerd/containerd/api/types
 
 const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
 const QEMU = '/usr/bin/qemu-system-x86_64';
-const missing = [QEMU, '/usr/lib/qemu/virtiofsd', `${GUEST}/vmlinuz`, `${GUEST}/initramfs.cpio.gz`, `${GUEST}/rootfs.img`].filter((p) => !existsSync(p));
-const skip = process.getuid?.() !== 0 ? 'needs root'
-  : missing.length ? `missing ${missing.join(', ')} (scripts/deps.sh; scripts/ensure-guest.sh ${GUEST})` : false;
-if (skip) console.log(`# vmm sandbox tests skipped: ${skip}`);
-const guestKernel = skip ? '' : readFileSync(`${GUEST}/kernel-release`, 'utf8').trim();
+const missing = [QEMU, '/usr/lib/qemu/virtiofsd', '/usr/bin/containerd', `${GUEST}/vmlinuz`, `${GUEST}/initramfs.cpio.gz`, `${GUEST}/rootfs.img`].filter((p) => !existsSync(p));
+// no silent green: a machine that can't run these fails them, saying what to install
+if (process.getuid?.() !== 0) throw new Error('VM sandbox tests need root');
+if (missing.length) throw new Error(`VM sandbox tests need ${missing.join(', ')}: scripts/deps.sh --test, then scripts/ensure-guest.sh ${GUEST}`);
+const guestKernel = readFileSync(`${GUEST}/kernel-release`, 'utf8').trim();
 
 // one vmm.toml for every sandboxer these tests start (they inherit the env)
 const dir = await shortTempDir('tvs-');
@@ -64,7 +64,7 @@ async function leftovers(d: string): Promise<string[]> {
   return [...procs, ...mountsUnder(d).filter((m) => m.includes('.vm') || m.includes('/vm/')).map((m) => `mount ${m}`)];
 }
 
-test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu named sandbox-<id>, sandbox shell, kill, rm leaves nothing', { skip, timeout: 400_000 }, async () => {
+test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu named sandbox-<id>, sandbox shell, kill, rm leaves nothing', { timeout: 400_000 }, async () => {
   const sbDir = path.join(dir, 'engine');
   const env = { TSULA_SANDBOXER_STATE: path.join(sbDir, 'sb'), TSULA_SANDBOXER_ADDRESS: path.join(sbDir, 'sb.sock'), TSULA_VMM_CONFIG: vmmToml };
   await fs.mkdir(sbDir, { recursive: true });
@@ -120,7 +120,7 @@ test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu name
   }
 });
 
-test('containerd: ctr run --runtime io.containerd.tsula.v2 --runtime-config-path vmm.toml runs in a VM', { skip: skip || (!existsSync('/usr/bin/containerd') && 'containerd not installed'), timeout: 300_000 }, async () => {
+test('containerd: ctr run --runtime io.containerd.tsula.v2 --runtime-config-path vmm.toml runs in a VM', { timeout: 300_000 }, async () => {
   const c = await TestContainerd.start();
   try {
     await c.importBusybox();
@@ -137,7 +137,7 @@ test('containerd: ctr run --runtime io.containerd.tsula.v2 --runtime-config-path
   }
 });
 
-test('sandboxer: two VM pods at once, kill -9 of the sandboxer re-adopts them, a qemu killed from outside → 255', { skip, timeout: 400_000 }, async () => {
+test('sandboxer: two VM pods at once, kill -9 of the sandboxer re-adopts them, a qemu killed from outside → 255', { timeout: 400_000 }, async () => {
   const s = await TestSandboxer.create();
   try {
     const ann = { 'io.tsula.sandbox-kind': 'vmm' };
@@ -182,7 +182,7 @@ test('sandboxer: two VM pods at once, kill -9 of the sandboxer re-adopts them, a
   }
 });
 
-test('sandboxer killed while a VM boots: the next one reaps the half-made qemu, virtiofsd, mounts and record; a failed boot leaves nothing', { skip, timeout: 120_000 }, async () => {
+test('sandboxer killed while a VM boots: the next one reaps the half-made qemu, virtiofsd, mounts and record; a failed boot leaves nothing', { timeout: 120_000 }, async () => {
   const s = await TestSandboxer.create();
   try {
     const c = await TtrpcClient.connect(s.taskSock);

@@ -1,0 +1,37 @@
+// The suite's last step (scripts/test.sh runs it after every other file): nothing a test
+// started may outlive it. Compared with the snapshot taken before the suite
+// (TSULA_LEAK_BASELINE); what leaked is reported, then removed so the next run starts clean.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { snapshot, type Snapshot } from './snapshot.js';
+
+const file = process.env.TSULA_LEAK_BASELINE;
+if (!file) throw new Error('the leak check compares with a snapshot taken before the suite: run it through scripts/test.sh (TSULA_LEAK_BASELINE)');
+const before = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
+
+test('the suite left no process, mount, network namespace or cgroup behind', async () => {
+  const now = await snapshot();
+  const known = new Set(before.processes.map((p) => `${p.pid}/${p.start}`));
+  const procs = now.processes.filter((p) => !known.has(`${p.pid}/${p.start}`));
+  const mounts = now.mounts.filter((m) => !before.mounts.includes(m));
+  const netns = now.netns.filter((n) => !before.netns.includes(n));
+  const cgroups = now.cgroups.filter((c) => !before.cgroups.includes(c));
+  const report = [
+    ...procs.map((p) => `process ${p.pid}: ${p.argv.join(' ').slice(0, 200)}`),
+    ...mounts.map((m) => `mount ${m}`), ...netns.map((n) => `netns ${n}`), ...cgroups.map((c) => `cgroup ${c}`),
+  ];
+  // clean up what leaked, so that the machine is usable for the next run
+  for (const p of procs) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
+  for (const m of [...mounts].sort((a, b) => b.length - a.length)) { try { execFileSync('umount', ['-l', m]); } catch { /* gone */ } }
+  for (const n of netns) { try { execFileSync('ip', ['netns', 'delete', n]); } catch { /* gone */ } }
+  for (const c of [...cgroups].sort((a, b) => b.length - a.length)) {
+    // a leaked container's processes first (they are not the components' own: not in `procs`)
+    const pids = (() => { try { return readFileSync(`/sys/fs/cgroup/${c}/cgroup.procs`, 'utf8').split('\n').filter(Boolean); } catch { return []; } })();
+    for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+    if (pids.length) await new Promise((r) => setTimeout(r, 200));
+    try { execFileSync('rmdir', [`/sys/fs/cgroup/${c}`]); } catch { /* busy */ }
+  }
+  assert.deepEqual(report, [], `left behind by the tests:\n${report.join('\n')}`);
+});

@@ -1,0 +1,78 @@
+// What the test suite may leave behind, as a snapshot: processes of the components tests
+// start (tsulad, the sandboxer, conmon, runc, qemu, virtiofsd, containerd and its shims, the
+// registry), mounts, network namespaces and container cgroups. Tests keep every daemon's
+// files in a temp dir, so a process or mount that names one is a test's; netns and cgroups
+// are compared with a snapshot taken before the suite (scripts/test.sh does both).
+//   node dist/test/leaks/snapshot.js > before.json
+import { promises as fs, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+export interface Proc { pid: number; start: string; argv: string[] }
+export interface Snapshot { processes: Proc[]; mounts: string[]; netns: string[]; cgroups: string[] }
+
+const WATCHED = new Set(['tsulad', 'tsula', 'tsula-sandboxer', 'conmon', 'runc', 'qemu-system-x86_64', 'virtiofsd', 'containerd',
+  'containerd-shim', 'containerd-shim-runc-v2', 'containerd-shim-tsula-v2', 'docker-registry', 'registry', 'ctr', 'crictl']);
+const NODE_PROGRAMS = /(tsulad|tsula-sandboxer|tsula|containerd-shim-tsula-v2)(\.mjs)?$/;
+
+function procStart(stat: string): string {
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? '';
+}
+
+/** Is this a process of one of the components the tests start? */
+function watched(argv: string[], comm: string): boolean {
+  if (WATCHED.has(comm) || WATCHED.has(path.basename(argv[0] ?? ''))) return true;
+  return path.basename(argv[0] ?? '') === 'node' && argv.slice(1).some((a) => NODE_PROGRAMS.test(a));
+}
+
+async function processes(tmp: string): Promise<Proc[]> {
+  const out: Proc[] = [];
+  for (const p of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean);
+      const comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      if (!argv.length || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z') || !watched(argv, comm)) continue;
+      const cwd = await fs.readlink(`/proc/${p}/cwd`).catch(() => '');
+      if (!argv.join(' ').includes(`${tmp}/`) && !cwd.startsWith(`${tmp}/`)) continue;
+      out.push({ pid: Number(p), start: procStart(stat), argv });
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+function mounts(tmp: string): string[] {
+  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean)
+    .map((l) => unescape(l.split(' ')[4]!))
+    .filter((m) => m.startsWith(`${tmp}/`) || m.startsWith('/run/netns/'));
+}
+
+async function cgroups(): Promise<string[]> {
+  const out: string[] = [];
+  for (const ctrl of ['memory', 'pids', 'unified']) {
+    const root = `/sys/fs/cgroup/${ctrl}`;
+    for (const a of await fs.readdir(root, { withFileTypes: true }).catch(() => [])) {
+      if (!a.isDirectory()) continue;
+      out.push(`${ctrl}/${a.name}`);
+      for (const b of await fs.readdir(path.join(root, a.name), { withFileTypes: true }).catch(() => [])) {
+        if (b.isDirectory()) out.push(`${ctrl}/${a.name}/${b.name}`);
+      }
+    }
+  }
+  return out;
+}
+
+export async function snapshot(tmp = os.tmpdir()): Promise<Snapshot> {
+  return {
+    processes: await processes(tmp),
+    mounts: mounts(tmp),
+    netns: await fs.readdir('/run/netns').catch(() => []),
+    cgroups: await cgroups(),
+  };
+}
+
+if (process.argv[1] && import.meta.url === new URL(`file://${path.resolve(process.argv[1])}`).href) {
+  process.stdout.write(JSON.stringify(await snapshot()));
+}
