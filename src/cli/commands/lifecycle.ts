@@ -132,6 +132,6 @@ export async function start(cli: Cli, p: Parsed): Promise<number> {
     waiter.cancel();
     throw err;
   }
-  // start -a forwards no signals (docker's sig-proxy belongs to run and attach)
-  return followUntilExit(cli, c.Id, conn, waiter, { tty, stdin, detachKeys: dk ? parseDetachKeys(dk) : undefined, sigProxy: false });
+  // docker's start -a forwards signals too (without a TTY; with one the terminal sends them)
+  return followUntilExit(cli, c.Id, conn, waiter, { tty, stdin, detachKeys: dk ? parseDetachKeys(dk) : undefined, sigProxy: true });
 }

@@ -111,7 +111,6 @@ export async function waitFor(cli: Cli, id: string, condition: string): Promise<
   return { result, cancel };
 }
 
-/** --sig-proxy: forward signals we receive to the container's process. */
 /** Forward the signals a user sends us to the container (docker's --sig-proxy); returns the undo. */
 export function proxySignals(cli: Cli, id: string): () => void {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];
