@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { EscapeProxy, parseDetachKeys } from '../../src/cli/attachio.js';
+import { EscapeProxy, parseDetachKeys } from '../../src/common/detachkeys.js';
 import { copyTo, demuxTo, Demuxer, frame, STDERR, STDOUT } from '../../src/cli/stdcopy.js';
 
 class Sink extends Writable {

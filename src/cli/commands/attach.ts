@@ -1,6 +1,6 @@
 // `tsula attach` (stdin/stdout/stderr of a running container) and `tsula top`.
 import type { CommandSpec, Parsed } from '../args.js';
-import { parseDetachKeys } from '../attachio.js';
+import { parseDetachKeys } from '../../common/detachkeys.js';
 import { seg } from '../client.js';
 import type { Cli } from '../context.js';
 import { tabwrite } from '../format.js';

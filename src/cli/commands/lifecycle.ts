@@ -3,7 +3,7 @@
 // given on success and reports failures per container, exit 1 if any failed (docker's way).
 import type { CommandSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
-import { parseDetachKeys } from '../attachio.js';
+import { parseDetachKeys } from '../../common/detachkeys.js';
 import { readBody, seg } from '../client.js';
 import { errorText, forEach, type Cli } from '../context.js';
 import { followUntilExit, waitFor } from './run.js';
