@@ -121,7 +121,7 @@ test('the daemon swallows the detach keys of a client that sends every byte, and
   first.write('echo raw-$((2+3))\r');
   await waitFor(async () => /raw-5/.test(first.text()), 10_000, 'raw-5');
   first.write('\x10\x11');
-  await first.ended;
+  await within(first.ended, 15_000, 'the end of the attach stream');
   assert.equal((await d.ok(['inspect', '-f', '{{.State.Running}}', id])).trim(), 'true');
   // custom keys through the API's detachKeys parameter
   const second = await rawAttach(id, 'ctrl-x,x');
@@ -129,13 +129,19 @@ test('the daemon swallows the detach keys of a client that sends every byte, and
   await waitFor(async () => /raw-7/.test(second.text()), 10_000, 'raw-7');
   assert.doesNotMatch(second.text(), /raw-5/, 'Ctrl-P reached the shell');
   second.write('\x18x');
-  await second.ended;
+  await within(second.ended, 15_000, 'the end of the attach stream');
   const third = await rawAttach(id, '');
   third.write('exit 5\r');
-  await third.ended;
+  await within(third.ended, 15_000, 'the end of the attach stream');
   assert.equal((await d.ok(['wait', id])).trim(), '5');
   await d.ok(['rm', id]);
 });
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(t));
+}
 
 /** POST /attach with Upgrade: tcp on a bare socket: every byte we write goes to the daemon. */
 async function rawAttach(id: string, detachKeys: string): Promise<{ write(s: string): void; text(): string; ended: Promise<void> }> {
