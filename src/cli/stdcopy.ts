@@ -78,9 +78,7 @@ export function demuxTo(src: Readable, stdout: Writable, stderr: Writable): Prom
         reject(err);
       }
     });
-    src.once('end', () => { if (!failed) resolve(); });
-    src.once('close', () => { if (!failed) resolve(); });
-    src.once('error', (err) => {
+    onceDone(src, () => { if (!failed) resolve(); }, (err) => {
       if (failed) return;
       failed = true;
       reject(err);
@@ -97,8 +95,23 @@ export function copyTo(src: Readable, dst: Writable): Promise<void> {
         dst.once('drain', () => src.resume());
       }
     });
-    src.once('end', resolve);
-    src.once('close', resolve);
-    src.once('error', reject);
+    onceDone(src, resolve, reject);
   });
+}
+
+/**
+ * Call done when src ends or closes, fail on its error, also when that already happened:
+ * a hijacked attach socket of a container that exited before we started reading (`run
+ * busybox false`) has emitted its 'end' and 'close' long before anyone listens.
+ */
+function onceDone(src: Readable, done: () => void, fail: (err: Error) => void): void {
+  if (src.errored) {
+    fail(src.errored);
+  } else if (src.readableEnded || src.destroyed) {
+    done();
+  } else {
+    src.once('end', done);
+    src.once('close', done);
+    src.once('error', fail);
+  }
 }

@@ -11,7 +11,12 @@ export interface CreateRequest {
   logPath: string;       // CRI k8s-file log
   terminal: boolean;
   stdin: boolean;        // keep a stdin pipe open (docker -i)
-  stdinOnce: boolean;    // close the container's stdin when the first attached client detaches
+  /**
+   * The first attached client's end of input (EOF, or its connection going away) closes the
+   * container's stdin (docker's StdinOnce without a TTY). False: attaches come and go and
+   * stdin stays open.
+   */
+  stdinOnce: boolean;
 }
 
 export interface ExecRequest {
@@ -29,8 +34,9 @@ export interface StdioStream {
   onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void;
   onEnd(cb: () => void): void;
   write(data: Buffer): void;
-  /** Half-close: no more stdin. */
+  /** This client's input ended: closes the process' stdin where stdinOnce says so. */
   closeStdin(): void;
+  /** This client goes away (a detach); closes stdin only where stdinOnce says so. */
   close(): void;
 }
 

@@ -10,7 +10,7 @@ const execFileP = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
 export const IMAGES = path.join(ROOT, 'build/images');
 const TSULAD = path.join(ROOT, 'build/tsulad.mjs');
-const TSULA = path.join(ROOT, 'build/tsula.mjs');
+export const TSULA = path.join(ROOT, 'build/tsula.mjs');
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 

@@ -2,7 +2,8 @@
 // go through tsula-sandboxer's Controller API and the task address its Start returns.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestDaemon } from '../helpers/daemon.js';
+import { TestDaemon, TSULA } from '../helpers/daemon.js';
+import { PtyProcess } from '../helpers/pty.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
 
 let d: TestDaemon;
@@ -35,4 +36,27 @@ test('tsula run --runtime runc-sandbox goes through the sandboxer', async () => 
   assert.equal(ex.stdout, 'x\n');
   assert.equal(ex.code, 2);
   await d.ok(['rm', '-f', id]);
+});
+
+test('runc-sandbox: short exit statuses, and Ctrl-P Ctrl-Q then attach still types into the shell', async () => {
+  const rt = ['--runtime', 'runc-sandbox'];
+  assert.equal((await d.cli(['run', '--rm', ...rt, 'busybox', 'false'])).code, 1);
+  assert.equal((await d.cli(['run', '--rm', ...rt, 'busybox', 'sh', '-c', 'exit 42'])).code, 42);
+  const run = new PtyProcess([process.execPath, TSULA, '-H', d.hostArg, 'run', '-it', '--rm', '--name', 'sbtty', ...rt, 'busybox', 'sh']);
+  try {
+    await run.expect(/# /);
+    run.type('\x10\x11');
+    assert.equal(await run.status(), 0);
+    const att = new PtyProcess([process.execPath, TSULA, '-H', d.hostArg, 'attach', 'sbtty']);
+    try {
+      att.type('echo typed-$((6*7))\r');
+      await att.expect(/typed-42/);
+      att.type('exit 4\r');
+      assert.equal(await att.status(), 4);
+    } finally {
+      att.kill();
+    }
+  } finally {
+    run.kill();
+  }
 });

@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { PassThrough, Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { EscapeProxy, parseDetachKeys } from '../../src/cli/attachio.js';
-import { demuxTo, Demuxer, frame, STDERR, STDOUT } from '../../src/cli/stdcopy.js';
+import { EscapeProxy, parseDetachKeys } from '../../src/common/detachkeys.js';
+import { copyTo, demuxTo, Demuxer, frame, STDERR, STDOUT } from '../../src/cli/stdcopy.js';
 
 class Sink extends Writable {
   chunks: Buffer[] = [];
@@ -64,6 +64,21 @@ describe('stdcopy', () => {
     await done;
     assert.equal(out.text, 'line1\nline2\n');
     assert.equal(err.text, 'eline\n');
+  });
+
+  it('demuxTo and copyTo finish on a source that ended before they were called', async () => {
+    // an attach socket of a container that exited before tsula started reading it
+    const src = new PassThrough();
+    src.end();
+    src.resume();
+    await new Promise((r) => src.once('close', r));
+    await demuxTo(src, new Sink(), new Sink());
+    await copyTo(src, new Sink());
+    const failed = new PassThrough();
+    failed.on('error', () => {}); // seen before copyTo is called, as on a reset socket
+    failed.destroy(new Error('reset'));
+    await new Promise((r) => failed.once('close', r));
+    await assert.rejects(copyTo(failed, new Sink()), /reset/);
   });
 });
 

@@ -1,10 +1,10 @@
 // `tsula attach` (stdin/stdout/stderr of a running container) and `tsula top`.
 import type { CommandSpec, Parsed } from '../args.js';
-import { monitorSize, parseDetachKeys, pump } from '../attachio.js';
-import { readBody, seg } from '../client.js';
+import { parseDetachKeys } from '../../common/detachkeys.js';
+import { seg } from '../client.js';
 import type { Cli } from '../context.js';
 import { tabwrite } from '../format.js';
-import { proxySignals } from './run.js';
+import { followUntilExit, waitFor } from './run.js';
 
 export const attachSpec: CommandSpec = {
   name: 'attach',
@@ -52,29 +52,21 @@ export async function attach(cli: Cli, p: Parsed): Promise<number> {
     return 1;
   }
   const dk = p.str('detach-keys');
-  const conn = await cli.client.hijack('POST', `/containers/${seg(c.Id)}/attach`, {
-    stream: 1, stdin: stdin ? 1 : undefined, stdout: 1, stderr: 1, detachKeys: dk || undefined,
-  });
-  const stopResize = tty
-    ? monitorSize(cli, (h, w) => cli.client.call('POST', `/containers/${seg(c.Id)}/resize`, { h, w }))
-    : () => {};
+  const detachKeys = dk ? parseDetachKeys(dk) : undefined;
+  // docker attach registers its wait first: the status then comes from the wait, even when
+  // the container exits (and an --rm one is removed) before the stream is read
+  const waiter = await waitFor(cli, c.Id, 'not-running');
+  let conn;
+  try {
+    conn = await cli.client.hijack('POST', `/containers/${seg(c.Id)}/attach`, {
+      stream: 1, stdin: stdin ? 1 : undefined, stdout: 1, stderr: 1, detachKeys: dk || undefined,
+    });
+  } catch (err) {
+    waiter.cancel();
+    throw err;
+  }
   const sigProxy = p.has('sig-proxy') ? p.bool('sig-proxy') : true;
-  const stopSignals = sigProxy && !tty ? proxySignals(cli, c.Id) : () => {};
-  try {
-    const { detached } = await pump(cli, conn, { tty, stdin, detachKeys: dk ? parseDetachKeys(dk) : undefined });
-    if (detached) return 0;
-  } finally {
-    stopResize();
-    stopSignals();
-  }
-  // The stream ended: report the container's exit status, as docker attach does.
-  try {
-    const res = await cli.client.request({ method: 'POST', path: `/containers/${seg(c.Id)}/wait` });
-    const body = JSON.parse((await readBody(res)).toString('utf8') || '{}') as { StatusCode?: number };
-    return body.StatusCode ?? 0;
-  } catch {
-    return 0;
-  }
+  return followUntilExit(cli, c.Id, conn, waiter, { tty, stdin, detachKeys, sigProxy });
 }
 
 export async function top(cli: Cli, p: Parsed): Promise<number> {

@@ -3,7 +3,8 @@
 import { readFileSync } from 'node:fs';
 import type { CommandSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
-import { monitorSize, parseDetachKeys, pump } from '../attachio.js';
+import { monitorSize, pump } from '../attachio.js';
+import { parseDetachKeys } from '../../common/detachkeys.js';
 import { seg } from '../client.js';
 import { errorText, type Cli } from '../context.js';
 

@@ -3,7 +3,7 @@
 // given on success and reports failures per container, exit 1 if any failed (docker's way).
 import type { CommandSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
-import { parseDetachKeys } from '../attachio.js';
+import { parseDetachKeys } from '../../common/detachkeys.js';
 import { readBody, seg } from '../client.js';
 import { errorText, forEach, type Cli } from '../context.js';
 import { followUntilExit, waitFor } from './run.js';
@@ -132,6 +132,6 @@ export async function start(cli: Cli, p: Parsed): Promise<number> {
     waiter.cancel();
     throw err;
   }
-  // start -a forwards no signals (docker's sig-proxy belongs to run and attach)
-  return followUntilExit(cli, c.Id, conn, waiter, { tty, stdin, detachKeys: dk ? parseDetachKeys(dk) : undefined, sigProxy: false });
+  // docker's start -a forwards signals too (without a TTY; with one the terminal sends them)
+  return followUntilExit(cli, c.Id, conn, waiter, { tty, stdin, detachKeys: dk ? parseDetachKeys(dk) : undefined, sigProxy: true });
 }

@@ -2,7 +2,8 @@
 // create (pulling a missing image), attach, register the wait, start, resize, pump the
 // streams, then exit with the container's status.
 import type { CommandSpec, Parsed } from '../args.js';
-import { DEFAULT_DETACH_KEYS, monitorSize, parseDetachKeys, pump } from '../attachio.js';
+import { monitorSize, pump } from '../attachio.js';
+import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../common/detachkeys.js';
 import { ApiError, readBody, seg, type Hijacked } from '../client.js';
 import { errorText, type Cli } from '../context.js';
 import { withDefaultTag } from '../reference.js';
@@ -111,7 +112,6 @@ export async function waitFor(cli: Cli, id: string, condition: string): Promise<
   return { result, cancel };
 }
 
-/** --sig-proxy: forward signals we receive to the container's process. */
 /** Forward the signals a user sends us to the container (docker's --sig-proxy); returns the undo. */
 export function proxySignals(cli: Cli, id: string): () => void {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'];

@@ -8,6 +8,7 @@ import type { StdioStream } from '../../runtime/types.js';
 import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { humanStatus } from './format.js';
+import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
 
 export function containerRoutes(r: Router, cs: ContainerService, es: ExecService): void {
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
@@ -116,6 +117,10 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     const { query, params } = ctx;
     const rec = cs.get(params[0]);
     const want = { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') };
+    // dockerd watches a TTY's input for the detach keys too: clients that send every byte
+    // (curl, docker-py) can still detach, and the sequence never reaches the shell
+    const dk = query.get('detachKeys');
+    const detachKeys = rec.Config.Tty && want.stdin ? (dk ? parseDetachKeys(dk) : DEFAULT_DETACH_KEYS) : undefined;
     const raw = hijack(ctx);
     if (boolParam(query, 'logs')) {
       await readLogs(rec.LogPath, { follow: false, tail: null }, (l) => raw.write(rec.Config.Tty ? l.data : frame(l.stream, l.data)));
@@ -125,7 +130,10 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     raw.onClose(() => { closed = true; });
     const stdio = await cs.attach(rec.Id);
     if (!stdio || closed) { stdio?.close(); raw.end(); return; }
-    pump(stdio, raw, { tty: rec.Config.Tty, ...want });
+    // the stream ends once the exit is recorded: a client that inspects or waits right
+    // after the end of the stream finds the exit code, not a container still "running"
+    const exited = () => Promise.race([cs.wait(rec.Id, 'not-running').catch(() => 0), sleep(EXIT_RECORD_MS)]);
+    pump(stdio, raw, { tty: rec.Config.Tty, ...want, detachKeys, beforeEnd: exited });
   });
 
   r.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
@@ -162,18 +170,59 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   });
 }
 
-/** Copy between a process' stdio and a client connection until either side ends. */
-function pump(stdio: StdioStream, raw: RawStream, o: { tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): void {
+/** How long the end of an attach stream may wait for the container's exit to be recorded. */
+const EXIT_RECORD_MS = 10_000;
+
+interface PumpOptions {
+  tty: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  /** Detach when the client types these (swallowed, never written to the process). */
+  detachKeys?: Buffer;
+  /** Runs when the process' output ended, before the client's stream is ended. */
+  beforeEnd?: () => Promise<unknown>;
+}
+
+/**
+ * Copy between a process' stdio and a client connection until either side ends. The
+ * client's EOF is closeStdin (the runtime closes the process' stdin if stdinOnce); a detach
+ * is close, which leaves stdin open for the next attach.
+ */
+function pump(stdio: StdioStream, raw: RawStream, o: PumpOptions): void {
   stdio.onOutput((stream, data) => {
     if ((stream === 1 && !o.stdout) || (stream === 2 && !o.stderr)) return;
     raw.write(o.tty ? data : frame(stream, data));
   });
-  stdio.onEnd(() => raw.end());
+  let detached = false;
+  let gone = false;
+  // the process' end, not ours (a detach or a client that left closes stdio too)
+  stdio.onEnd(() => {
+    if (detached || gone || !o.beforeEnd) raw.end();
+    else void o.beforeEnd().then(() => raw.end());
+  });
   if (o.stdin) {
-    raw.onInput((d) => stdio.write(d));
-    raw.onInputEnd(() => stdio.closeStdin());
+    const proxy = o.detachKeys ? new EscapeProxy(o.detachKeys) : null;
+    raw.onInput((d) => {
+      if (detached) return;
+      const r = proxy ? proxy.feed(d) : { data: d, detach: false };
+      if (r.data.length) stdio.write(r.data);
+      if (r.detach) {
+        detached = true;
+        stdio.close();
+        raw.end();
+      }
+    });
+    raw.onInputEnd(() => { if (!detached) stdio.closeStdin(); });
   }
-  raw.onClose(() => stdio.close());
+  raw.onClose(() => {
+    gone = true;
+    stdio.close();
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 function parseFilters(s: string | null): Record<string, string[]> {

@@ -169,7 +169,9 @@ export class ContainerService {
       for (const m of rec.Mounts) await fs.mkdir(m.Source, { recursive: true });
       const pid = await rt.create({
         id: rec.Id, bundle, spec, logPath: rec.LogPath, terminal: rec.Config.Tty,
-        stdin: rec.Config.OpenStdin, stdinOnce: rec.Config.StdinOnce,
+        // docker closes stdin at the end of an attach's input only without a TTY: with one,
+        // Ctrl-P Ctrl-Q (or a dropped client) must leave the shell's input open for the next attach
+        stdin: rec.Config.OpenStdin, stdinOnce: rec.Config.StdinOnce && !rec.Config.Tty,
       });
       created = true;
       await this.connectPendingAttach(rec, rt, bundle);

@@ -51,6 +51,8 @@ export class RuncConmonRuntime implements Runtime {
     await this.exits?.remove(req.id);
     // the bundle is runtime state, rebuilt at every start: no fsync needed
     await fs.writeFile(path.join(req.bundle, 'config.json'), JSON.stringify(req.spec));
+    // conmon closes the container's stdin whenever an attach connection ends (a detach
+    // too) unless --leave-stdin-open: only stdinOnce containers may lose it that way
     const cp = spawnConmon(this.paths, {
       id: req.id, uuid: req.id, name: req.id, bundle: req.bundle,
       pidFile: path.join(req.bundle, 'pidfile'), logPath: req.logPath, exitDir: this.exitDir,

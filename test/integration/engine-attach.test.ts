@@ -1,0 +1,158 @@
+// Exit statuses through run/start -a/attach, and stdin across detach and re-attach, with
+// runc under conmon and with containerd-shim-runc-v2, through the real CLI (on a pty where
+// a terminal matters) against a private tsulad.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { TestDaemon, TSULA, waitFor } from '../helpers/daemon.js';
+import { PtyProcess } from '../helpers/pty.js';
+
+let d: TestDaemon;
+const SHIM = ['--runtime', 'io.containerd.runc.v2'];
+const ptys: PtyProcess[] = [];
+
+// Short containers and the status each must give. 137 comes from the OOM killer's SIGKILL:
+// a `kill -9 $$` from inside cannot kill the pid namespace's init (the kernel ignores it,
+// the shell goes on and exits 0, under docker too).
+const SHORT: Array<{ args: string[]; code: number }> = [
+  { args: ['busybox', 'false'], code: 1 },
+  { args: ['busybox', 'sh', '-c', 'exit 42'], code: 42 },
+  { args: ['-m', '8m', 'busybox', 'sh', '-c', 'a=xxxxxxxx; while :; do a=$a$a; done'], code: 137 },
+];
+
+before(async () => {
+  d = await TestDaemon.create();
+  await d.loadBusybox();
+});
+
+after(async () => {
+  for (const p of ptys) p.kill();
+  await d?.destroy();
+});
+
+function pty(args: string[]): PtyProcess {
+  const p = new PtyProcess([process.execPath, TSULA, '-H', d.hostArg, ...args]);
+  ptys.push(p);
+  return p;
+}
+
+async function statuses(run: (c: typeof SHORT[number], i: number) => Promise<number>, n: number): Promise<void> {
+  const wrong: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const c = SHORT[i % SHORT.length]!;
+    const got = await run(c, i);
+    if (got !== c.code) wrong.push(`#${i} ${c.args.slice(-1)[0]}: ${got}, want ${c.code}`);
+  }
+  assert.deepEqual(wrong, [], `${wrong.length}/${n} statuses wrong`);
+  assert.equal((await d.ok(['ps', '-aq'])).trim(), '', '--rm left containers behind');
+}
+
+test('run --rm gives the status of 50 short containers in a row (runc)', async () => {
+  await statuses(async (c) => (await d.cli(['run', '--rm', ...c.args])).code, 50);
+});
+
+test('run --rm gives the status of short containers (io.containerd.runc.v2)', async () => {
+  await statuses(async (c) => (await d.cli(['run', '--rm', ...SHIM, ...c.args])).code, 12);
+});
+
+test('start -a gives the status of short containers (runc, shim v2, with and without --rm)', async () => {
+  await statuses(async (c, i) => {
+    const rm = i % 2 ? ['--rm'] : [];
+    const rt = i % 4 >= 2 ? SHIM : [];
+    const id = (await d.ok(['create', ...rm, ...rt, ...c.args])).trim();
+    const r = await d.cli(['start', '-a', id]);
+    if (!rm.length) await d.ok(['rm', id]);
+    return r.code;
+  }, 12);
+});
+
+test('attach gives the status of the container it followed', async () => {
+  const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'sleep 1; echo bye; exit 7'])).trim();
+  const r = await d.cli(['attach', id]);
+  assert.equal(r.stdout, 'bye\n');
+  assert.equal(r.code, 7);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.ExitCode}}', id])).trim(), '7');
+  await d.ok(['rm', id]);
+});
+
+test('run -i without a TTY: the end of our input is the container\'s stdin EOF', async () => {
+  for (const rt of [[], SHIM]) {
+    const r = await d.cli(['run', '-i', '--rm', ...rt, 'busybox', 'sh', '-c', 'cat; echo done'], { input: 'piped\n' });
+    assert.equal(r.stdout, 'piped\ndone\n');
+    assert.equal(r.code, 0);
+  }
+});
+
+for (const [label, rt] of [['runc', []], ['io.containerd.runc.v2', SHIM]] as const) {
+  test(`run -it, Ctrl-P Ctrl-Q, attach: typing still reaches the shell (${label})`, async () => {
+    const name = `detach-${label.replace(/\W/g, '')}`;
+    const run = pty(['run', '-it', '--rm', '--name', name, ...rt, 'busybox', 'sh']);
+    await run.expect(/# /);
+    run.type('echo one-$((40+2))\r');
+    await run.expect(/one-42/);
+    run.type('\x10\x11');
+    assert.equal(await run.status(), 0, 'detaching is a success');
+    assert.equal((await d.ok(['inspect', '-f', '{{.State.Running}}', name])).trim(), 'true');
+
+    for (const [i, detach] of [[1, true], [2, false]] as const) {
+      const att = pty(['attach', name]);
+      // a bare Enter first: had the Ctrl-P of the last detach reached ash, it would recall
+      // the last line, and this Enter would run it again
+      att.type('\r');
+      await att.expect(/# /);
+      att.type(`echo again${i}-$((${i}+1))\r`);
+      await att.expect(new RegExp(`again${i}-${i + 1}`));
+      assert.doesNotMatch(att.output, i === 1 ? /one-42/ : /again1-2/, 'the detach keys reached the shell');
+      if (detach) {
+        att.type('\x10\x11');
+        assert.equal(await att.status(), 0);
+      } else {
+        att.type('exit 3\r');
+        assert.equal(await att.status(), 3, 'attach returns the exit status');
+      }
+    }
+    await waitFor(async () => (await d.api('GET', `/containers/${name}/json`)).status === 404, 10_000, '--rm removal');
+  });
+}
+
+test('the daemon swallows the detach keys of a client that sends every byte, and stdin stays open', async () => {
+  const id = (await d.ok(['run', '-dit', 'busybox', 'sh'])).trim();
+  const first = await rawAttach(id, '');
+  first.write('echo raw-$((2+3))\r');
+  await waitFor(async () => /raw-5/.test(first.text()), 10_000, 'raw-5');
+  first.write('\x10\x11');
+  await within(first.ended, 15_000, 'the end of the attach stream');
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Running}}', id])).trim(), 'true');
+  // custom keys through the API's detachKeys parameter
+  const second = await rawAttach(id, 'ctrl-x,x');
+  second.write('\recho raw-$((3+4))\r');
+  await waitFor(async () => /raw-7/.test(second.text()), 10_000, 'raw-7');
+  assert.doesNotMatch(second.text(), /raw-5/, 'Ctrl-P reached the shell');
+  second.write('\x18x');
+  await within(second.ended, 15_000, 'the end of the attach stream');
+  const third = await rawAttach(id, '');
+  third.write('exit 5\r');
+  await within(third.ended, 15_000, 'the end of the attach stream');
+  assert.equal((await d.ok(['wait', id])).trim(), '5');
+  await d.ok(['rm', id]);
+});
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(t));
+}
+
+/** POST /attach with Upgrade: tcp on a bare socket: every byte we write goes to the daemon. */
+async function rawAttach(id: string, detachKeys: string): Promise<{ write(s: string): void; text(): string; ended: Promise<void> }> {
+  const sock = net.connect(d.sock);
+  await new Promise((r) => sock.once('connect', r));
+  const q = `stream=1&stdin=1&stdout=1&stderr=1${detachKeys ? `&detachKeys=${encodeURIComponent(detachKeys)}` : ''}`;
+  sock.write(`POST /v1.41/containers/${id}/attach?${q} HTTP/1.1\r\nHost: tsula\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n`);
+  let buf = '';
+  sock.on('data', (c: Buffer) => { buf += c.toString('latin1'); });
+  const ended = new Promise<void>((r) => sock.once('end', () => { sock.destroy(); r(); }));
+  await waitFor(async () => buf.includes('\r\n\r\n'), 10_000, 'attach response');
+  assert.match(buf, /^HTTP\/1.1 101/);
+  return { write: (s) => sock.write(Buffer.from(s, 'latin1')), text: () => buf, ended };
+}
