@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_CONFIG_FILE, loadDaemonConfig, type DaemonConfig, type DaemonFlags } from './config.js';
 import { Logger } from '../common/log.js';
-import { errorMessage } from '../common/errors.js';
+import { alreadyExists, errorMessage } from '../common/errors.js';
+import { claimSocket, takeLock, type Lock, type SocketClaim } from '../common/unixsocket.js';
 import { which } from '../common/which.js';
 import { ContainerStore } from './containers/store.js';
 import { ContainerService } from './containers/service.js';
@@ -31,23 +32,36 @@ export interface Daemon {
   close(): Promise<void>;
 }
 
-/** Refuse to share a state dir with a live tsulad (two engines on one store corrupt it). */
-async function takePidFile(file: string): Promise<void> {
-  const old = Number.parseInt(await fs.readFile(file, 'utf8').catch(() => ''), 10);
-  if (old > 0 && old !== process.pid) {
-    const cmd = await fs.readFile(`/proc/${old}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes('tsulad')) throw new Error(`another tsulad (pid ${old}) is running with state dir ${path.dirname(file)}`);
-  }
-  await fs.writeFile(file, `${process.pid}\n`);
+/**
+ * Refuse to share a graph or state dir with a live tsulad (two engines on one store corrupt
+ * it). The lock dies with its holder, even by SIGKILL; the pid file is for people and tools.
+ */
+async function lockDir(kind: 'graph' | 'state', dir: string): Promise<Lock> {
+  const lock = await takeLock(`${kind}:${await fs.realpath(dir)}`);
+  if ('heldBy' in lock) throw alreadyExists(`another tsulad${lock.heldBy ? ` (pid ${lock.heldBy})` : ''} is using the ${kind} dir ${dir}`);
+  return lock;
 }
 
 export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Daemon> {
   const config = await loadDaemonConfig(flags);
   log ??= new Logger(config.logLevel);
-  await fs.mkdir(config.graph, { recursive: true, mode: 0o711 });
-  await fs.mkdir(config.state, { recursive: true, mode: 0o711 });
+  // before anything is touched: a daemon already serving our socket, graph or state stays alone
+  await fs.mkdir(path.dirname(config.host), { recursive: true, mode: 0o711 });
+  const locks: Array<{ release(): void | Promise<void> }> = [];
+  const unlock = async () => { for (const l of locks.splice(0).reverse()) await l.release(); };
+  let apiClaim: SocketClaim;
+  try {
+    apiClaim = await claimSocket(config.host);
+    locks.push(apiClaim);
+    await fs.mkdir(config.graph, { recursive: true, mode: 0o711 });
+    await fs.mkdir(config.state, { recursive: true, mode: 0o711 });
+    locks.push(await lockDir('graph', config.graph), await lockDir('state', config.state));
+  } catch (e) {
+    await unlock();
+    throw e;
+  }
   const pidFile = path.join(config.state, 'tsulad.pid');
-  await takePidFile(pidFile);
+  await fs.writeFile(pidFile, `${process.pid}\n`);
 
   const driverRoot = path.join(config.graph, config.storageDriver);
   if (config.storageDriver === 'overlay') {
@@ -167,7 +181,7 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   containerRoutes(router, cs, es);
   imageRoutes(router, images, cs, events);
   const server = createApiServer(router, log);
-  await listenUnix(server, config.host, config.group, log);
+  await listenUnix(server, apiClaim, config.group, log);
   log.info(`tsulad ${VERSION} listening`, { host: `unix://${config.host}`, graph: config.graph, state: config.state, driver: driver.name });
 
   return {
@@ -178,8 +192,8 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
       for (const rt of runtimes.values()) rt.close();
       await shimEvents.close();
       images.close();
-      await fs.rm(config.host, { force: true });
       await fs.rm(pidFile, { force: true });
+      await unlock(); // the API socket goes only if it is still ours
     },
   };
 }

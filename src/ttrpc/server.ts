@@ -10,7 +10,6 @@
 // is no window before chmod): the kernel then admits only our uid (and root) to connect,
 // which is what the uid check guarantees. The gid is not checked.
 import * as net from 'node:net';
-import { promises as fs } from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { create, fromBinary, toBinary, type DescMethod, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
@@ -18,6 +17,7 @@ import { RequestSchema, ResponseSchema, type Request } from '../gen/github.com/c
 import { encodeFrame, FrameReader, MAX_MESSAGE_LENGTH, TYPE_REQUEST, TYPE_RESPONSE } from './frame.js';
 import { Code, statusCodeOf, statusMessageOf, TtrpcError } from './status.js';
 import type { Logger } from '../common/log.js';
+import { listenExclusive, type ExclusiveSocket } from '../common/unixsocket.js';
 
 export const NAMESPACE_KEY = 'containerd-namespace-ttrpc';
 
@@ -51,7 +51,7 @@ export class TtrpcServer {
   private services = new Map<string, Map<string, RawHandler>>();
   private servers: net.Server[] = [];
   private conns = new Set<Duplex>();
-  private paths: string[] = [];
+  private claims: ExclusiveSocket[] = [];
 
   constructor(private readonly o: ServerOptions = {}) {}
 
@@ -83,27 +83,16 @@ export class TtrpcServer {
     return this.register(desc.typeName, methods);
   }
 
-  /** Listen on a unix socket path (replacing a stale socket file), owner-only. */
+  /**
+   * Listen on a unix socket path, owner-only. A stale socket file is replaced; a path another
+   * live server answers on is refused (see common/unixsocket.ts).
+   */
   async listen(socketPath: string): Promise<void> {
-    const st = await fs.lstat(socketPath).catch(() => null);
-    if (st?.isSocket()) await fs.rm(socketPath, { force: true });
     const server = net.createServer((sock) => this.serve(sock));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      // the bind happens synchronously inside listen(): the umask covers exactly it
-      // (workers can't set the umask; the chmod below still closes the gap there)
-      let old: number | null = null;
-      try { old = process.umask(0o177); } catch { /* worker thread */ }
-      try {
-        server.listen(socketPath, () => { server.off('error', reject); resolve(); });
-      } finally {
-        if (old !== null) process.umask(old);
-      }
-    });
-    await fs.chmod(socketPath, 0o600);
+    const claim = await listenExclusive(server, socketPath, { mode: 0o600 });
     server.on('error', (e) => this.o.log?.warn('ttrpc server error', { path: socketPath, err: e.message }));
     this.servers.push(server);
-    this.paths.push(socketPath);
+    this.claims.push(claim);
   }
 
   /** Serve ttrpc on an already connected stream (a socket, a virtio-serial port). */
@@ -215,7 +204,8 @@ export class TtrpcServer {
     for (const c of this.conns) c.destroy();
     this.conns.clear();
     this.servers = [];
-    await Promise.all(this.paths.map((p) => fs.rm(p, { force: true })));
-    this.paths = [];
+    // only sockets still ours: one another server took over since is left alone
+    await Promise.all(this.claims.map((c) => c.release()));
+    this.claims = [];
   }
 }

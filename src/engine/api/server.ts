@@ -2,10 +2,10 @@
 import * as http from 'node:http';
 import type { Duplex } from 'node:stream';
 import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import { Router, sendError, sendJson, type Ctx } from './http.js';
 import type { Logger } from '../../common/log.js';
 import { errorMessage, httpStatus } from '../../common/errors.js';
+import type { SocketClaim } from '../../common/unixsocket.js';
 
 const VERSION_PREFIX = /^\/v\d+(\.\d+)?(?=\/)/;
 
@@ -47,17 +47,18 @@ function rawResponse(status: number, body: unknown): string {
   return `HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? ''}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`;
 }
 
-/** Listen on a unix socket: mode 0660, group `group` when it exists. */
-export async function listenUnix(server: http.Server, socketPath: string, group: string, log: Logger): Promise<void> {
-  await fs.mkdir(path.dirname(socketPath), { recursive: true, mode: 0o711 });
-  await fs.rm(socketPath, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(socketPath, () => { server.off('error', reject); resolve(); });
-  });
-  await fs.chmod(socketPath, 0o660);
+/**
+ * Listen on the claimed API socket: mode 0660, group `group` when it exists (the claim
+ * refused a path another live server answers on, and removes the socket only while ours).
+ */
+export async function listenUnix(server: http.Server, claim: SocketClaim, group: string, log: Logger): Promise<void> {
   const gid = await groupId(group);
-  if (gid !== null) await fs.chown(socketPath, 0, gid).catch((e) => log.warn('cannot chown API socket', { err: errorMessage(e) }));
+  await claim.listen(server, {
+    mode: 0o660,
+    prepare: async (p) => {
+      if (gid !== null) await fs.chown(p, 0, gid).catch((e) => log.warn('cannot chown API socket', { err: errorMessage(e) }));
+    },
+  });
 }
 
 async function groupId(group: string): Promise<number | null> {

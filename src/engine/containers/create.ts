@@ -155,13 +155,3 @@ export function buildRecord(i: BuildInput): ContainerRecord {
     GraphDriver: { Name: i.driver, Data: null },
   };
 }
-
-const LEFT = ['admiring', 'brave', 'calm', 'eager', 'focused', 'gallant', 'happy', 'jolly', 'keen', 'lucid', 'modest', 'nifty', 'quirky', 'serene', 'tender', 'vibrant', 'wizardly', 'zealous'];
-const RIGHT = ['babbage', 'curie', 'darwin', 'euler', 'fermat', 'galois', 'hopper', 'knuth', 'lovelace', 'noether', 'pascal', 'ritchie', 'shannon', 'thompson', 'turing', 'wozniak'];
-
-export function randomName(taken: (n: string) => boolean): string {
-  for (let i = 0; ; i++) {
-    const n = `${LEFT[Math.floor(Math.random() * LEFT.length)]}_${RIGHT[Math.floor(Math.random() * RIGHT.length)]}${i > 3 ? i : ''}`;
-    if (!taken(n)) return n;
-  }
-}

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerRecord } from './record.js';
 import { ContainerStore } from './store.js';
-import { buildRecord, createBodySchema, parseBind, randomName } from './create.js';
+import { buildRecord, createBodySchema, parseBind } from './create.js';
 import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
@@ -74,20 +74,22 @@ export class ContainerService {
       throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
     }
     const body = parsed.data;
-    const runtime = body.HostConfig?.Runtime || this.d.defaultRuntime;
-    if (!(await this.ensureRuntime(runtime))) throw invalidArgument(`unknown runtime specified ${runtime} (configured: ${[...this.d.runtimes.keys()].join(', ')})`);
-    for (const b of body.HostConfig?.Binds ?? []) parseBind(b);
-    const image = await this.d.images.get(body.Image);
-    const host = await this.hostInfo();
-    // the spec builder's own check, so a bad --ulimit fails now rather than at start
-    rlimits({ ulimits: (body.HostConfig?.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })) }, host);
-
     const id = newId();
-    const cname = name ? validateName(name) : randomName((n) => { try { this.d.store.get(n); return true; } catch { return false; } });
-    this.d.store.reserveName(cname, id);
+    // the name is taken before the first await: a concurrent create sees it reserved, and a
+    // generated name is checked against every reserved name, not only the saved records
+    const names = this.d.store.names;
+    const cname = name ? names.reserve(validateName(name), id) : names.reserveGenerated(id);
     const dir = this.d.store.dir(id);
     let prepared = false;
     try {
+      const runtime = body.HostConfig?.Runtime || this.d.defaultRuntime;
+      if (!(await this.ensureRuntime(runtime))) throw invalidArgument(`unknown runtime specified ${runtime} (configured: ${[...this.d.runtimes.keys()].join(', ')})`);
+      for (const b of body.HostConfig?.Binds ?? []) parseBind(b);
+      const image = await this.d.images.get(body.Image);
+      const host = await this.hostInfo();
+      // the spec builder's own check, so a bad --ulimit fails now rather than at start
+      rlimits({ ulimits: (body.HostConfig?.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })) }, host);
+
       const rec = buildRecord({ id, name: cname, body, image, imageRef: body.Image, runtime, driver: this.d.driver.name, containerDir: dir });
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       await this.d.driver.prepare(id, image.chainIds);
@@ -98,9 +100,9 @@ export class ContainerService {
       this.d.events.emit('container', 'create', id, this.attrs(rec));
       return { Id: id, Warnings: [] };
     } catch (e) {
-      this.d.store.releaseName(cname, id);
       if (prepared) await this.d.driver.remove(id).catch(() => {});
       await fs.rm(dir, { recursive: true, force: true });
+      names.release(cname, id); // last: the name is free only once nothing of it is left
       throw e;
     }
   }
@@ -389,7 +391,7 @@ export class ContainerService {
       this.d.log.warn('dropping half-created container', { id, err: errorMessage(err) });
       void fs.rm(path.join(this.d.store.root, id), { recursive: true, force: true });
       void this.d.driver.remove(id).catch(() => {});
-    });
+    }, (id, from, to) => this.d.log.warn('container name already taken by another record; renamed', { id, from, to }));
     const known = new Set(recs.map((r) => r.Id));
     for (const name of new Set(recs.map((r) => r.HostConfig.Runtime))) {
       if (!(await this.ensureRuntime(name))) this.d.log.warn(`runtime ${name} of existing containers is not available`);

@@ -1,59 +1,57 @@
-// Container records on disk and in memory, with name and id-prefix lookup.
+// Container records on disk and in memory, with name and id-prefix lookup. Names live in the
+// one NameRegistrar (names.ts), which create, rename and rm all go through.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerRecord } from './record.js';
 import { writeJsonAtomic, readJson } from '../../common/fsutil.js';
-import { alreadyExists, invalidArgument, notFound } from '../../common/errors.js';
-import { isFullId, validateRef } from '../../common/ids.js';
+import { invalidArgument, notFound } from '../../common/errors.js';
+import { isFullId, shortId, validateRef } from '../../common/ids.js';
+import { NameRegistrar } from './names.js';
 
 const RECORD = 'config.v2.json';
 
 export class ContainerStore {
   private byId = new Map<string, ContainerRecord>();
-  private byName = new Map<string, string>();
 
-  constructor(readonly root: string) {}
+  constructor(readonly root: string, readonly names: NameRegistrar = new NameRegistrar()) {}
 
   dir(id: string): string {
     if (!isFullId(id)) throw invalidArgument(`invalid container id ${id}`);
     return path.join(this.root, id);
   }
 
-  /** Load every record; a directory without a complete record is a half-made create: dropped. */
-  async load(onBroken: (id: string, err: unknown) => void): Promise<ContainerRecord[]> {
+  /**
+   * Load every record; a directory without a complete record is a half-made create: dropped.
+   * Two records claiming one name (hand-edited, or written by a buggy engine) can't both
+   * keep it: the later one answers to its short id, as docker names a container it can't name.
+   */
+  async load(onBroken: (id: string, err: unknown) => void, onRenamed?: (id: string, from: string, to: string) => void): Promise<ContainerRecord[]> {
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     for (const id of await fs.readdir(this.root)) {
       if (!isFullId(id)) continue;
+      let rec: ContainerRecord;
       try {
-        const rec = await readJson<ContainerRecord>(path.join(this.root, id, RECORD));
-        this.index(rec);
+        rec = await readJson<ContainerRecord>(path.join(this.root, id, RECORD));
       } catch (e) {
         onBroken(id, e);
+        continue;
       }
+      const name = rec.Name.slice(1);
+      const owner = this.names.owner(name);
+      if (owner !== undefined && owner !== rec.Id) {
+        const alt = this.names.owner(shortId(rec.Id)) === undefined ? shortId(rec.Id) : rec.Id;
+        rec.Name = '/' + this.names.reserve(alt, rec.Id);
+        onRenamed?.(rec.Id, name, rec.Name.slice(1));
+      } else {
+        this.names.reserve(name, rec.Id);
+      }
+      this.byId.set(rec.Id, rec);
     }
     return this.list();
   }
 
-  private index(rec: ContainerRecord): void {
-    this.byId.set(rec.Id, rec);
-    this.byName.set(rec.Name.slice(1), rec.Id);
-  }
-
   list(): ContainerRecord[] {
     return [...this.byId.values()].sort((a, b) => b.Created.localeCompare(a.Created));
-  }
-
-  /** Reserve a name before anything is written, so two creates can't both take it. */
-  reserveName(name: string, id: string): void {
-    const owner = this.byName.get(name);
-    if (owner && owner !== id) {
-      throw alreadyExists(`Conflict. The container name "/${name}" is already in use by container "${owner}". You have to remove (or rename) that container to be able to reuse that name.`);
-    }
-    this.byName.set(name, id);
-  }
-
-  releaseName(name: string, id: string): void {
-    if (this.byName.get(name) === id) this.byName.delete(name);
   }
 
   /** By full id, unique id prefix or name. */
@@ -63,8 +61,9 @@ export class ContainerStore {
     const name = ref.startsWith('/') ? ref.slice(1) : ref;
     const byId = this.byId.get(ref);
     if (byId) return byId;
-    const byName = this.byName.get(name);
-    if (byName && this.byId.has(byName)) return this.byId.get(byName)!;
+    // a name reserved by a create still in progress names no container yet
+    const byName = this.names.owner(name);
+    if (byName !== undefined && this.byId.has(byName)) return this.byId.get(byName)!;
     if (/^[0-9a-f]+$/.test(ref)) {
       const matches = [...this.byId.keys()].filter((id) => id.startsWith(ref));
       if (matches.length === 1) return this.byId.get(matches[0])!;
@@ -81,26 +80,31 @@ export class ContainerStore {
     const dir = this.dir(rec.Id);
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     await writeJsonAtomic(path.join(dir, RECORD), rec);
-    this.index(rec);
+    this.byId.set(rec.Id, rec);
   }
 
+  /** The new name is reserved before the record is written; the old one freed after. */
   async rename(rec: ContainerRecord, newName: string): Promise<void> {
     const old = rec.Name.slice(1);
-    this.reserveName(newName, rec.Id);
+    this.names.reserve(newName, rec.Id);
     rec.Name = '/' + newName;
     try {
       await this.save(rec);
     } catch (e) {
       rec.Name = '/' + old;
-      this.releaseName(newName, rec.Id);
+      this.names.release(newName, rec.Id);
       throw e;
     }
-    this.releaseName(old, rec.Id);
+    this.names.release(old, rec.Id);
   }
 
+  /** The name is freed only once the directory is gone: a create can't reuse a half-removed one. */
   async delete(rec: ContainerRecord): Promise<void> {
     this.byId.delete(rec.Id);
-    this.releaseName(rec.Name.slice(1), rec.Id);
-    await fs.rm(this.dir(rec.Id), { recursive: true, force: true });
+    try {
+      await fs.rm(this.dir(rec.Id), { recursive: true, force: true });
+    } finally {
+      this.names.releaseAll(rec.Id);
+    }
   }
 }
