@@ -68,7 +68,15 @@ it('overlay is supported on this host (real mount probe)', async () => {
   const r = await checkOverlaySupported(path.join(base, 'probe'));
   assert.equal(r.supported, true, r.reason);
   assert.ok(r.backingFs.length > 0);
-  assert.deepEqual(await fs.readdir(path.join(base, 'probe')), [], 'probe leaves nothing');
+  // nothing but the note that lets the next start skip the probe
+  assert.deepEqual(await fs.readdir(path.join(base, 'probe')), ['.overlay-probed'], 'probe leaves nothing else');
+  const again = Date.now();
+  assert.equal((await checkOverlaySupported(path.join(base, 'probe'))).supported, true);
+  assert.ok(Date.now() - again < 20, 'a second check reads the note instead of mounting again');
+  // a note of another kernel or filesystem: probed again
+  await fs.writeFile(path.join(base, 'probe', '.overlay-probed'), 'ext4 0.0.0\n');
+  assert.equal((await checkOverlaySupported(path.join(base, 'probe'))).supported, true);
+  assert.notEqual(await fs.readFile(path.join(base, 'probe', '.overlay-probed'), 'utf8'), 'ext4 0.0.0\n');
 });
 
 for (const name of ['overlay', 'vfs'] as const) {

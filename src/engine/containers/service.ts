@@ -14,7 +14,7 @@ import { readHostInfo, rlimits, type HostInfo } from '../../oci/spec.js';
 import { containerSpec } from './spec.js';
 import { psTable } from './top.js';
 import type { Spec } from '../../oci/types.js';
-import { failedPrecondition, invalidArgument, notFound, errorMessage, TsulaError } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, notFound, errorMessage, TsulaError, isKind } from '../../common/errors.js';
 import { newId, validateName } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import { parseSignal, signalNumber } from './signals.js';
@@ -78,7 +78,14 @@ export class ContainerService {
     // the name is taken before the first await: a concurrent create sees it reserved, and a
     // generated name is checked against every reserved name, not only the saved records
     const names = this.d.store.names;
-    const cname = name ? names.reserve(validateName(name), id) : names.reserveGenerated(id);
+    let cname: string;
+    try {
+      cname = name ? names.reserve(validateName(name), id) : names.reserveGenerated(id);
+    } catch (e) {
+      // docker looks the image up first: a missing image is a 404 even when the name is taken
+      if (isKind(e, 'AlreadyExists')) await this.d.images.get(body.Image);
+      throw e;
+    }
     const dir = this.d.store.dir(id);
     let prepared = false;
     try {
