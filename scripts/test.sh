@@ -17,7 +17,7 @@ baseline=$(mktemp "${TMPDIR:-/tmp}/tsula-leaks.XXXXXX")
 trap 'rm -f "$baseline"' EXIT
 node dist/test/leaks/snapshot.js > "$baseline"
 mapfile -t vm < <(ls dist/test/integration/vmm-*.test.js)
-mapfile -t rest < <(ls dist/test/unit/*.test.js dist/test/integration/*.test.js | grep -v '/vmm-')
+mapfile -t rest < <(ls dist/test/unit/*.test.js; ls dist/test/integration/*.test.js | grep -v '/vmm-')
 rc=0
 node --test --test-concurrency=2 --test-timeout=300000 "${rest[@]}" || rc=1
 node --test --test-concurrency=1 --test-timeout=600000 "${vm[@]}" || rc=1

@@ -67,8 +67,12 @@ test('start -a gives the status of short containers (runc, shim v2, with and wit
 });
 
 test('attach gives the status of the container it followed', async () => {
-  const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'sleep 1; echo bye; exit 7'])).trim();
-  const r = await d.cli(['attach', id]);
+  // the container speaks only once the attach is there (docker's "attach" event), however slow the CLI
+  const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'while [ ! -e /tmp/go ]; do sleep 0.05; done; echo bye; exit 7'])).trim();
+  const att = d.cli(['attach', id]);
+  await waitFor(async () => (await d.cli(['events', '--since', '0', '--until', `${Math.floor(Date.now() / 1000) + 1}`, '--filter', `container=${id}`, '--filter', 'event=attach'])).stdout.includes(' attach '), 30_000, 'the attach event');
+  await d.ok(['exec', id, 'touch', '/tmp/go']);
+  const r = await att;
   assert.equal(r.stdout, 'bye\n');
   assert.equal(r.code, 7);
   assert.equal((await d.ok(['inspect', '-f', '{{.State.ExitCode}}', id])).trim(), '7');

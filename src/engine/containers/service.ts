@@ -212,7 +212,11 @@ export class ContainerService {
   /** Attach to a container's stdio: now if running, at start if created; null if it exited. */
   async attach(ref: string): Promise<StdioStream | null> {
     const rec = this.get(ref);
-    if (rec.State.Running) return this.runtimeOf(rec).attach(rec.Id, this.bundle(rec.Id));
+    if (rec.State.Running) {
+      const s = await this.runtimeOf(rec).attach(rec.Id, this.bundle(rec.Id));
+      this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
+      return s;
+    }
     if (rec.State.Status !== 'created' && rec.State.Status !== 'exited') return null;
     return new Promise((resolve) => {
       const list = this.pendingAttach.get(rec.Id) ?? [];
@@ -230,7 +234,10 @@ export class ContainerService {
     const list = this.pendingAttach.get(rec.Id) ?? [];
     this.pendingAttach.delete(rec.Id);
     for (const resolve of list) {
-      try { resolve(await rt.attach(rec.Id, bundle)); } catch (e) {
+      try {
+        resolve(await rt.attach(rec.Id, bundle));
+        this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
+      } catch (e) {
         this.d.log.warn('attach at start failed', { id: rec.Id, err: errorMessage(e) });
         resolve(null);
       }
