@@ -13,7 +13,7 @@ import { TaskApiRuntime, CALL, type Provisioned } from '../runtime/shimv2/task-r
 import { errorMessage, failedPrecondition } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { socketPath } from '../ttrpc/address.js';
-import { grpcClient, type GrpcClient } from './grpc.js';
+import { grpcClient, type GrpcClient } from '../common/grpc.js';
 import { ensureSandboxer } from './launch.js';
 
 export interface SandboxerRuntimeOptions {

@@ -7,7 +7,7 @@ import { Controller } from '../gen/github.com/containerd/containerd/api/services
 import { unimplemented } from '../common/errors.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { TaskManager } from './tasks/manager.js';
-import type { GrpcImpl } from './grpc.js';
+import type { GrpcImpl } from '../common/grpc.js';
 import { ts } from './tasks/topics.js';
 
 type ControllerMethods = typeof Controller extends GenService<infer S> ? S : never;

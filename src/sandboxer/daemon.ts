@@ -17,7 +17,7 @@ import { TaskRecords } from './tasks/records.js';
 import { EventPublisher } from './tasks/events.js';
 import { taskService, TaskService } from './tasks/service.js';
 import { controllerService, Controller } from './controller.js';
-import { grpcHandlers, serviceDefinition } from './grpc.js';
+import { grpcHandlers, serviceDefinition } from '../common/grpc.js';
 import { ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse, type ListResponse, sandboxSummary } from './admin.js';
 
 export interface SandboxerOptions {

@@ -13,7 +13,7 @@ import { codeOf, Code } from '../../src/ttrpc/status.js';
 import { Task } from '../../src/gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
 import { Status } from '../../src/gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import { Controller } from '../../src/gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
-import { grpcClient } from '../../src/sandboxer/grpc.js';
+import { grpcClient } from '../../src/common/grpc.js';
 import { errorKind } from '../../src/common/errors.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
 

@@ -1,10 +1,10 @@
 // protobuf-es messages on @grpc/grpc-js: a grpc-js service definition built from a
 // generated service descriptor, (de)serializing with toBinary / fromBinary. Used by the
-// Controller server here and by the sandbox client in tsulad.
+// sandboxer's Controller server, tsulad's sandbox client and tsulad's CRI server.
 import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
-import { errorFromGrpc, errorMessage, grpcCode } from '../common/errors.js';
+import { errorFromGrpc, errorMessage, grpcCode } from './errors.js';
 
 export function serviceDefinition(desc: GenService<GenServiceMethods>): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
