@@ -209,7 +209,7 @@ const tsulaHost = `unix://${path.join(dir, 'tsulad.sock')}`;
 async function startTsulad() {
   const log = openSync(path.join(dir, 'tsulad.log'), 'a');
   const env = { ...process.env, TSULA_SANDBOXER_STATE: path.join(dir, 'sb'), TSULA_SANDBOXER_ADDRESS: path.join(dir, 'sb.sock'), TSULA_VMM_CONFIG: path.join(dir, 'vmm.toml') };
-  const d = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', tsulaHost, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--config-file', '/dev/null'],
+  const d = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', tsulaHost, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', '/dev/null'],
     { stdio: ['ignore', log, log], env });
   closeSync(log);
   const cli = (...a) => spawnSync(process.execPath, [path.join(ROOT, 'build/tsula.mjs'), '-H', tsulaHost, ...a], { encoding: 'utf8' });

@@ -19,6 +19,16 @@ ln -sf "$ROOT/bin/tsula-sandboxer" /usr/local/bin/tsula-sandboxer
 # when the sandboxer already runs, and hands everything else to bin/containerd-shim-tsula-v2
 ln -sf "$ROOT/bin/containerd-shim-tsula-v2-fast" /usr/local/bin/containerd-shim-tsula-v2
 mkdir -p /etc/tsula
+# crictl (cri-tools v1.29, Kubernetes' CRI client) from ../shared/tools when it is there, and
+# pointed at tsulad's CRI socket as iSulad's guide does (an existing /etc/crictl.yaml stays)
+if [[ -x ../shared/tools/crictl ]] && ! command -v crictl >/dev/null; then
+  install -m 0755 ../shared/tools/crictl /usr/local/bin/crictl
+fi
+[[ -e /etc/crictl.yaml ]] || cat > /etc/crictl.yaml <<'YAML'
+runtime-endpoint: unix:///run/tsula/cri.sock
+image-endpoint: unix:///run/tsula/cri.sock
+timeout: 60
+YAML
 
 echo ">>> building busybox:latest from Debian's busybox-static"
 scripts/build-busybox-image.sh "$ROOT/build/images" >/dev/null

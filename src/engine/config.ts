@@ -25,6 +25,14 @@ export const daemonConfigSchema = z.object({
   'cri-runtimes': z.record(z.string(), z.string()).optional(),
   'cri-sandboxers': z.record(z.string(), z.object({ name: z.string(), address: z.string() }).strict()).optional(),
   'conmon-path': z.string().startsWith('/').optional(),
+  // CRI (kubelet, crictl): its socket ("" turns it off), the pause image, CNI, streaming
+  'cri-socket': z.union([z.literal(''), z.string().regex(/^(unix:\/\/)?\/.+/, 'must be unix:///absolute/path or an absolute path')]).optional(),
+  'pod-sandbox-image': z.string().min(1).optional(),
+  'network-plugin': z.enum(['cni', '']).optional(),
+  'cni-bin-dir': z.string().regex(/^\/[^:]*(:\/[^:]*)*$/, 'must be absolute paths, ":"-separated').optional(),
+  'cni-conf-dir': z.string().startsWith('/', 'must be an absolute path').optional(),
+  'stream-server-address': z.string().min(1).optional(),
+  'stream-server-port': z.number().int().min(0).max(65535).optional(),
 }).strict();
 
 export type DaemonFileConfig = z.infer<typeof daemonConfigSchema>;
@@ -47,6 +55,16 @@ export interface DaemonConfig {
   criSandboxers: Record<string, { name: string; address: string }>;
   /** runtime handler → runtime type name (iSulad's cri-runtimes) */
   criRuntimes: Record<string, string>;
+  /** The CRI socket path ('' = no CRI). */
+  criSocket: string;
+  /** The pod sandbox ("pause") image; '' = tsula's own namespace holder, no image. */
+  podSandboxImage: string;
+  /** 'cni', or '' for pods with only a loopback (no network plugin). */
+  networkPlugin: 'cni' | '';
+  cniBinDirs: string[];
+  cniConfDir: string;
+  /** The CRI streaming server (exec, attach, port-forward URLs): 127.0.0.1 and a free port by default. */
+  streamServer: { address: string; port: number };
 }
 
 export interface DaemonFlags {
@@ -58,8 +76,10 @@ export interface DaemonFlags {
   storageDriver?: string;
   logLevel?: string;
   group?: string;
+  criSocket?: string;
 }
 
+export const DEFAULT_CRI_SOCKET = '/run/tsula/cri.sock';
 export const DEFAULT_CONFIG_FILE = '/etc/tsula/daemon.json';
 
 /** Format zod issues as "daemon.json: key "a.b": message". */
@@ -94,7 +114,7 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
   }
   const flagCheck = daemonConfigSchema.safeParse(Object.fromEntries(Object.entries({
     graph: flags.graph, state: flags.state, 'storage-driver': flags.storageDriver, 'log-level': flags.logLevel,
-    hosts: flags.host ? [flags.host] : undefined,
+    hosts: flags.host ? [flags.host] : undefined, 'cri-socket': flags.criSocket,
   }).filter(([, v]) => v !== undefined)));
   if (!flagCheck.success) throw invalidArgument(describe('flags', flagCheck.error).replace(/key "([^"]+)"/g, '--$1'));
 
@@ -123,5 +143,11 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     registryMirrors: fileCfg['registry-mirrors'] ?? [],
     criSandboxers: fileCfg['cri-sandboxers'] ?? {},
     criRuntimes: fileCfg['cri-runtimes'] ?? {},
+    criSocket: (flags.criSocket ?? fileCfg['cri-socket'] ?? DEFAULT_CRI_SOCKET).replace(/^unix:\/\//, ''),
+    podSandboxImage: fileCfg['pod-sandbox-image'] ?? '',
+    networkPlugin: fileCfg['network-plugin'] ?? 'cni',
+    cniBinDirs: (fileCfg['cni-bin-dir'] ?? '/usr/lib/cni').split(':'),
+    cniConfDir: fileCfg['cni-conf-dir'] ?? '/etc/cni/net.d',
+    streamServer: { address: fileCfg['stream-server-address'] ?? '127.0.0.1', port: fileCfg['stream-server-port'] ?? 0 },
   };
 }

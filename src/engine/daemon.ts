@@ -13,6 +13,7 @@ import { ExecService } from './containers/exec.js';
 import { EventBus } from './events.js';
 import { Router } from './api/http.js';
 import { createApiServer, listenUnix } from './api/server.js';
+
 import { containerRoutes } from './api/containers.js';
 import { imageRoutes } from './api/images.js';
 import { systemRoutes, VERSION } from './api/system.js';
@@ -50,9 +51,15 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   const locks: Array<{ release(): void | Promise<void> }> = [];
   const unlock = async () => { for (const l of locks.splice(0).reverse()) await l.release(); };
   let apiClaim: SocketClaim;
+  let criClaim: SocketClaim | undefined;
   try {
     apiClaim = await claimSocket(config.host);
     locks.push(apiClaim);
+    if (config.criSocket) {
+      await fs.mkdir(path.dirname(config.criSocket), { recursive: true, mode: 0o711 });
+      criClaim = await claimSocket(config.criSocket);
+      locks.push(criClaim);
+    }
     await fs.mkdir(config.graph, { recursive: true, mode: 0o711 });
     await fs.mkdir(config.state, { recursive: true, mode: 0o711 });
     locks.push(await lockDir('graph', config.graph), await lockDir('state', config.state));
@@ -183,10 +190,13 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   const server = createApiServer(router, log);
   await listenUnix(server, apiClaim, config.group, log);
   log.info(`tsulad ${VERSION} listening`, { host: `unix://${config.host}`, graph: config.graph, state: config.state, driver: driver.name });
+  // the CRI front end is loaded only when it serves (grpc-js and the CRI messages cost memory)
+  const cri = criClaim ? await (await import('../cri/index.js')).startCri({ claim: criClaim, config, images, cs, driverRoot, version: VERSION, log }) : null;
 
   return {
     config,
     async close() {
+      await cri?.close();
       server.close();
       server.closeAllConnections();
       for (const rt of runtimes.values()) rt.close();
@@ -209,7 +219,8 @@ export async function main(argv: string[]): Promise<void> {
     .option('--default-runtime <name>', 'runtime for containers that name none (default runc)')
     .option('--storage-driver <name>', 'overlay or vfs (default overlay)')
     .option('--log-level <level>', 'debug, info, warn or error')
-    .option('--group <name>', 'group owning the API socket (default tsula)');
+    .option('--group <name>', 'group owning the API socket (default tsula)')
+    .option('--cri-socket <unix:///path>', 'CRI socket for kubelet and crictl, "" for none (default unix:///run/tsula/cri.sock)');
   program.parse(argv);
   const o = program.opts<DaemonFlags>();
   let daemon: Daemon;

@@ -20,12 +20,14 @@ export class TestDaemon {
   readonly graph: string;
   readonly state: string;
   readonly logFile: string;
+  readonly criSock: string;
 
   constructor(readonly dir: string, readonly extraArgs: string[] = [], readonly env: NodeJS.ProcessEnv = {}) {
     this.sock = path.join(dir, 'tsulad.sock');
     this.graph = path.join(dir, 'graph');
     this.state = path.join(dir, 'state');
     this.logFile = path.join(dir, 'tsulad.log');
+    this.criSock = path.join(dir, 'cri.sock');
   }
 
   static async create(opts: { args?: string[]; configJson?: unknown; env?: NodeJS.ProcessEnv; dir?: string } = {}): Promise<TestDaemon> {
@@ -48,7 +50,9 @@ export class TestDaemon {
 
   async start(): Promise<void> {
     const out = openSync(this.logFile, 'a');
-    this.proc = spawn(process.execPath, [TSULAD, '-H', this.hostArg, '--graph', this.graph, '--state', this.state, '--log-level', 'debug', ...this.extraArgs],
+    // every daemon on private paths: its CRI socket too (the default is the machine's)
+    const cri = this.extraArgs.includes('--cri-socket') ? [] : ['--cri-socket', `unix://${this.criSock}`];
+    this.proc = spawn(process.execPath, [TSULAD, '-H', this.hostArg, '--graph', this.graph, '--state', this.state, '--log-level', 'debug', ...cri, ...this.extraArgs],
       { stdio: ['ignore', out, out], detached: true, env: { ...process.env, ...this.env } });
     const p = this.proc;
     const deadline = Date.now() + 20_000;

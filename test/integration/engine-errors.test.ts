@@ -107,7 +107,7 @@ test('an invalid daemon.json stops tsulad with a message naming the key', async 
   ] as const) {
     const file = path.join(d.dir, 'bad.json');
     await fs.writeFile(file, JSON.stringify(cfg));
-    const r = spawnSync(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '--config-file', file, '-H', `unix://${d.dir}/x.sock`, '--graph', `${d.dir}/g2`, '--state', `${d.dir}/s2`], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '--config-file', file, '-H', `unix://${d.dir}/x.sock`, '--cri-socket', `unix://${d.dir}/x-cri.sock`, '--graph', `${d.dir}/g2`, '--state', `${d.dir}/s2`], { encoding: 'utf8', timeout: 20_000 });
     assert.equal(r.status, 1);
     assert.match(r.stderr, re);
   }

@@ -29,7 +29,7 @@ after(async () => {
 /** Run a tsulad that is expected to refuse to start: its exit code and stderr. */
 function tsuladRefusal(args: string[]): Promise<{ code: number | null; stderr: string }> {
   return new Promise((resolve) => {
-    const p = spawn(process.execPath, [TSULAD, '--config-file', path.join(scratch, 'none.json'), ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [TSULAD, '--config-file', path.join(scratch, 'none.json'), '--cri-socket', `unix://${scratch}/cri-${Math.random().toString(36).slice(2)}.sock`, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     p.stderr.on('data', (c) => { stderr += c; });
     // if it does start, it must not stay: the test fails on the code below

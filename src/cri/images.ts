@@ -1,0 +1,140 @@
+// runtime.v1.ImageService on the engine's image store. Names are shown fully qualified
+// (docker.io/library/busybox:latest), as containerd's CRI shows them and as kubelet writes
+// them; the store keeps docker's familiar form. A missing image is no error where CRI says
+// so: ImageStatus answers without an image, RemoveImage succeeds.
+import { promises as fs } from 'node:fs';
+import type { ImageRecord, ImageStore } from '../image/types.js';
+import type { AuthConfig } from '../image/registry/auth.js';
+import { parseReference } from '../image/reference.js';
+import { isKind } from '../common/errors.js';
+import type { ImageServiceImpl } from './server.js';
+
+export interface CriImagesDeps {
+  images: ImageStore & {
+    pull(ref: string, opts?: { auth?: AuthConfig }): Promise<{ id: string }>;
+    usage(): Promise<{ layersSize: number; blobsSize: number; layers: number; blobs: number }>;
+  };
+  /** Where the image store lives (ImageFsInfo's mountpoint). */
+  imageRoot: string;
+  /** Where containers' writable layers live. */
+  containerRoot: string;
+  /** Which image ids containers use (a used image is untagged, not deleted, by RemoveImage). */
+  inUse: (id: string) => boolean | string;
+  /** The pod sandbox image, never garbage-collected by kubelet (pinned). */
+  pinned?: () => string | undefined;
+}
+
+/** docker.io/library/busybox:latest for busybox:latest; other names as they are. */
+export function qualified(name: string): string {
+  try {
+    const p = parseReference(name);
+    return p.digest ? `${p.fullName}@${p.digest}` : `${p.fullName}:${p.tag ?? 'latest'}`;
+  } catch {
+    return name;
+  }
+}
+
+/** A numeric image user is a uid; anything else a name (as containerd's CRI splits it). */
+function imageUser(user: string | undefined): { uid?: { value: bigint }; username: string } {
+  const u = (user ?? '').split(':')[0]!;
+  if (/^\d+$/.test(u)) return { uid: { value: BigInt(u) }, username: '' };
+  return { username: u };
+}
+
+function toCri(img: ImageRecord, pinnedRef: string | undefined) {
+  return {
+    id: img.id,
+    repoTags: img.repoTags.map(qualified),
+    repoDigests: img.repoDigests.map(qualified),
+    size: BigInt(Math.max(0, Math.round(img.size))),
+    ...imageUser(img.config.User),
+    spec: { image: img.id, annotations: {} },
+    pinned: !!pinnedRef && (img.repoTags.some((t) => qualified(t) === qualified(pinnedRef)) || img.id === pinnedRef),
+  };
+}
+
+async function find(images: CriImagesDeps['images'], ref: string): Promise<ImageRecord | null> {
+  try {
+    return await images.get(ref);
+  } catch (e) {
+    if (isKind(e, 'NotFound')) return null;
+    throw e;
+  }
+}
+
+/** Bytes and inodes used below dir (du's walk; CRI's ImageFsInfo wants both). */
+async function usage(dir: string): Promise<{ bytes: bigint; inodes: bigint }> {
+  let bytes = 0n;
+  let inodes = 0n;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = `${d}/${e.name}`;
+      const st = await fs.lstat(p).catch(() => null);
+      if (!st) continue;
+      inodes++;
+      bytes += BigInt(st.blocks * 512);
+      if (e.isDirectory()) await walk(p);
+    }
+  };
+  await walk(dir);
+  return { bytes, inodes };
+}
+
+/** kubelet asks every few seconds; a walk of a big graph takes longer than that: cached. */
+const USAGE_TTL_MS = 10_000;
+
+export function criImageService(d: CriImagesDeps): ImageServiceImpl {
+  const cache = new Map<string, { at: number; u: Promise<{ bytes: bigint; inodes: bigint }> }>();
+  const cachedUsage = (dir: string) => {
+    const hit = cache.get(dir);
+    if (hit && Date.now() - hit.at < USAGE_TTL_MS) return hit.u;
+    const u = usage(dir);
+    cache.set(dir, { at: Date.now(), u });
+    return u;
+  };
+  return {
+    listImages: async (req) => {
+      const want = req.filter?.image?.image;
+      const all = await d.images.list();
+      const pick = want ? [await find(d.images, want)].filter((x): x is ImageRecord => !!x) : all;
+      return { images: pick.map((i) => toCri(i, d.pinned?.())) };
+    },
+    imageStatus: async (req) => {
+      const img = await find(d.images, req.image?.image ?? '');
+      if (!img) return {};
+      const info: Record<string, string> = {};
+      if (req.verbose) {
+        info.info = JSON.stringify({ id: img.id, chainID: img.chainIds.at(-1) ?? '', imageSpec: {
+          created: img.created, architecture: img.architecture, os: img.os, config: img.config, rootfs: { type: 'layers', diff_ids: img.rootfs.diffIds },
+        } });
+      }
+      return { image: toCri(img, d.pinned?.()), info };
+    },
+    pullImage: async (req) => {
+      const a = req.auth;
+      const auth: AuthConfig | undefined = a && (a.username || a.password || a.auth || a.identityToken || a.registryToken)
+        ? { username: a.username, password: a.password, auth: a.auth, serveraddress: a.serverAddress, identitytoken: a.identityToken, registrytoken: a.registryToken }
+        : undefined;
+      const r = await d.images.pull(req.image?.image ?? '', { auth });
+      return { imageRef: r.id };
+    },
+    removeImage: async (req) => {
+      const img = await find(d.images, req.image?.image ?? '');
+      if (!img) return {};
+      // every name of the image goes (kubelet removes by id); an image a container uses
+      // stays, nameless, until the container is gone
+      await d.images.remove(img.id, { force: true, inUse: d.inUse }).catch((e: unknown) => {
+        if (!isKind(e, 'NotFound') && !isKind(e, 'FailedPrecondition')) throw e;
+      });
+      return {};
+    },
+    imageFsInfo: async () => {
+      const now = BigInt(Date.now()) * 1_000_000n;
+      const fsUsage = async (mountpoint: string) => {
+        const u = await cachedUsage(mountpoint);
+        return { timestamp: now, fsId: { mountpoint }, usedBytes: { value: u.bytes }, inodesUsed: { value: u.inodes } };
+      };
+      return { imageFilesystems: [await fsUsage(d.imageRoot)], containerFilesystems: [await fsUsage(d.containerRoot)] };
+    },
+  };
+}

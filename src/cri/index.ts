@@ -1,0 +1,54 @@
+// The CRI front end (kubelet, crictl): runtime.v1.RuntimeService and ImageService over gRPC,
+// translated into calls on the engine's services (images, containers, pods) and the CNI
+// network; streaming (exec, attach, port-forward) through its own HTTP server. Owns no state
+// of its own: what it makes lives in the engine's stores. May call engine/, image/,
+// network/ and common/.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { SocketClaim } from '../common/unixsocket.js';
+import type { Logger } from '../common/log.js';
+import type { DaemonConfig } from '../engine/config.js';
+import type { ContainerService } from '../engine/containers/service.js';
+import type { LocalImageStore } from '../image/store.js';
+import { startCriServer, type CriServer } from './server.js';
+import { criImageService } from './images.js';
+import { criRuntimeBasics, unimplementedRuntime } from './runtime.js';
+
+export interface CriDeps {
+  claim: SocketClaim;
+  config: DaemonConfig;
+  images: LocalImageStore;
+  cs: ContainerService;
+  /** The snapshot driver's root: containers' writable layers (ImageFsInfo). */
+  driverRoot: string;
+  version: string;
+  log: Logger;
+}
+
+/** Why pods can't get a network yet (CNI), or null. */
+async function cniNotReady(c: DaemonConfig): Promise<string | null> {
+  if (c.networkPlugin !== 'cni') return null;
+  const files = await fs.readdir(c.cniConfDir).catch(() => []);
+  if (!files.some((f) => /\.(conflist|conf|json)$/.test(f))) return `cni config uninitialized: no network config in ${c.cniConfDir}`;
+  return null;
+}
+
+export async function startCri(d: CriDeps): Promise<CriServer> {
+  const c = d.config;
+  const runtime = {
+    ...unimplementedRuntime(),
+    ...criRuntimeBasics({
+      version: d.version,
+      networkNotReady: () => cniNotReady(c),
+      config: () => ({
+        podSandboxImage: c.podSandboxImage, networkPlugin: c.networkPlugin, cniBinDirs: c.cniBinDirs, cniConfDir: c.cniConfDir,
+        streamServer: c.streamServer, criRuntimes: c.criRuntimes, criSandboxers: c.criSandboxers, defaultRuntime: c.defaultRuntime,
+      }),
+    }),
+  };
+  const images = criImageService({
+    images: d.images, imageRoot: path.join(c.graph, 'image'), containerRoot: d.driverRoot,
+    inUse: (id) => d.cs.imageInUse(id), pinned: () => c.podSandboxImage || undefined,
+  });
+  return startCriServer({ claim: d.claim, runtime, images, log: d.log });
+}
