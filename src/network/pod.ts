@@ -94,12 +94,14 @@ export class PodNetwork {
   /**
    * DEL every cached attachment of the pod (with the config it was added with), then remove
    * its netns. Idempotent; a DEL error keeps the netns so the call can be repeated.
+   * The order matters: bridge (1.1.1) finds the addresses whose masquerade rules it must
+   * remove through the pod's eth0, so a netns unpinned before its DEL would leak them.
    */
   async teardown(id: string, signal?: AbortSignal): Promise<void> {
     const netnsPath = (await this.o.netns.exists(id)) ? this.o.netns.path(id) : '';
     for (const a of await this.o.cni.attachments(id)) {
-      // a netns that is no longer pinned: DEL without one (bridge then only releases the IP;
-      // the veth died with the namespace)
+      // a netns that is no longer pinned (a reboot emptied /run): DEL without one; bridge
+      // then releases the lease, the veth died with the namespace
       try {
         await this.o.cni.delCached(a, netnsPath, signal);
       } catch (e) {
