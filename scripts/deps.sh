@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNTIME_PKGS=(runc conmon busybox-static umoci skopeo attr procps iproute2 util-linux ca-certificates)
+# pod networks: the CNI plugins (bridge, host-local, portmap in /usr/lib/cni) and the
+# iptables they drive (ipMasq, portmap)
+RUNTIME_PKGS+=(containernetworking-plugins iptables)
 # VM sandboxes: qemu under TCG or KVM, virtiofsd (/usr/lib/qemu/virtiofsd, in qemu-system-common
 # on Debian 12), and what scripts/build-guest.sh needs to make the guest's initramfs and image
 RUNTIME_PKGS+=(qemu-system-x86 qemu-system-common cpio e2fsprogs)

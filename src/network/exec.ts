@@ -1,0 +1,79 @@
+// Running the host tools and CNI plugins networking needs, bounded in time.
+//
+// Why a helper of its own and not storage/exec.ts: a network step must be killable. A CNI
+// plugin can hang (a stuck IPAM lock, a slow DHCP daemon) and it runs children of its own
+// (bridge execs host-local through CNI_PATH), so each command runs in its own process group
+// and a timeout or an aborted caller kills the whole group, not just the first pid.
+import { spawn } from 'node:child_process';
+import { internal, unavailable } from '../common/errors.js';
+
+export interface ExecResult { code: number; stdout: string; stderr: string }
+
+export interface ExecOptions {
+  input?: string;
+  /** The whole environment of the child (not merged with ours). */
+  env?: NodeJS.ProcessEnv;
+  /** Kill the child's process group after this long. */
+  timeoutMs?: number;
+  /** The caller gave up: kill the child's process group. */
+  signal?: AbortSignal;
+}
+
+const PACKAGE: Record<string, string> = {
+  unshare: 'util-linux', nsenter: 'util-linux', umount: 'mount', ip: 'iproute2',
+  iptables: 'iptables', 'iptables-save': 'iptables',
+};
+
+/** Run a command; never throws for a non-zero exit, throws Unavailable on a timeout or abort. */
+export function exec(cmd: string, args: string[], o: ExecOptions = {}): Promise<ExecResult> {
+  return new Promise((resolve, reject) => {
+    if (o.signal?.aborted) { reject(aborted(cmd, o.signal)); return; }
+    // detached: its own process group, so that a kill reaches what it started, too
+    const child = spawn(cmd, args, { env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const out: Buffer[] = []; const err: Buffer[] = [];
+    let killedFor: Error | null = null;
+    const killGroup = (why: Error) => {
+      if (killedFor || child.pid === undefined) return;
+      killedFor = why;
+      try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone already */ }
+    };
+    const timer = o.timeoutMs && o.timeoutMs > 0
+      ? setTimeout(() => killGroup(unavailable(`${cmd} timed out after ${o.timeoutMs} ms and was killed`)), o.timeoutMs)
+      : null;
+    const onAbort = () => killGroup(aborted(cmd, o.signal!));
+    o.signal?.addEventListener('abort', onAbort, { once: true });
+    const done = () => { if (timer) clearTimeout(timer); o.signal?.removeEventListener('abort', onAbort); };
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      done();
+      reject(e.code === 'ENOENT'
+        ? unavailable(`${cmd} not found${PACKAGE[cmd] ? `: install the "${PACKAGE[cmd]}" package` : ''}`, e)
+        : internal(`cannot run ${cmd}: ${e.message}`, e));
+    });
+    child.on('close', (code, sig) => {
+      done();
+      if (killedFor) { reject(killedFor); return; }
+      resolve({
+        code: code ?? (sig ? 128 : 1),
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8').trim(),
+      });
+    });
+    child.stdin.on('error', () => { /* the child may exit before it reads all its input */ });
+    child.stdin.end(o.input ?? '');
+  });
+}
+
+/** Run a command and throw Internal with its stderr when it exits non-zero. */
+export async function execOk(cmd: string, args: string[], o: ExecOptions = {}): Promise<string> {
+  const r = await exec(cmd, args, o);
+  if (r.code !== 0) throw internal(`${cmd} ${args.join(' ')} failed: ${r.stderr || `exit ${r.code}`}`);
+  return r.stdout;
+}
+
+function aborted(cmd: string, signal: AbortSignal): Error {
+  const reason: unknown = signal.reason;
+  const why = reason instanceof Error ? reason.message : reason === undefined ? 'aborted' : String(reason);
+  return unavailable(`${cmd}: ${why}`, reason);
+}

@@ -1,0 +1,131 @@
+// Shared set-up of the network tests: a private network per test file (its own bridge name,
+// /24 subnet, network name, conf dir, IPAM dataDir, result cache and netns dir, all under a
+// temp dir) on Debian's real CNI plugins, and probes for what a pod leaves on the host.
+// Nothing here touches /etc/cni, /var/lib/cni or a bridge it did not create.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { promises as fs, mkdtempSync, existsSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  CniClient, NetnsManager, PodNetwork, defaultConfListText, loadNetworkConfig, type CniResult,
+} from '../../src/network/index.js';
+
+export const PLUGINS = '/usr/lib/cni';
+
+export interface TestNet {
+  tmp: string;
+  name: string;
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  confDir: string;
+  dataDir: string;
+  cacheDir: string;
+  netnsDir: string;
+  binDirs: string[];
+  /** A fresh client + PodNetwork on the same dirs: what a restarted daemon would build. */
+  open(o?: { binDirs?: string[]; timeoutMs?: number; confDir?: string }): { cni: CniClient; netns: NetnsManager; pods: PodNetwork };
+  /** Release everything on these dirs and delete the bridge and the temp dir. */
+  destroy(): Promise<void>;
+}
+
+/** A /24 in 10.200-249.x.0 that no route or address on this host uses yet. */
+function freeSubnet(): [string, string] {
+  const used = execFileSync('ip', ['-4', 'route', 'show', 'table', 'all'], { encoding: 'utf8' }) + execFileSync('ip', ['-4', 'addr'], { encoding: 'utf8' });
+  for (let i = 0; i < 100; i++) {
+    const prefix = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 256)}`;
+    if (!used.includes(`${prefix}.`)) return [`${prefix}.0/24`, `${prefix}.1`];
+  }
+  throw new Error('no free 10.x subnet for the test network');
+}
+
+export async function createTestNet(label: string): Promise<TestNet> {
+  if (!existsSync(path.join(PLUGINS, 'bridge'))) throw new Error(`the CNI plugins are missing from ${PLUGINS}: scripts/deps.sh installs containernetworking-plugins`);
+  const tag = randomBytes(3).toString('hex');
+  const tmp = mkdtempSync(path.join(os.tmpdir(), `tsula-net-${label}-`));
+  const [subnet, gateway] = freeSubnet();
+  const n = {
+    tmp, subnet, gateway,
+    name: `tsulatest-${label}-${tag}`,
+    bridge: `tst${tag}`, // ≤ 15 chars, unique per run
+    confDir: path.join(tmp, 'net.d'),
+    dataDir: path.join(tmp, 'ipam'),
+    cacheDir: path.join(tmp, 'cache'),
+    netnsDir: path.join(tmp, 'netns'),
+    binDirs: [PLUGINS],
+  };
+  await fs.mkdir(n.confDir);
+  await fs.writeFile(path.join(n.confDir, '10-test.conflist'),
+    defaultConfListText({ name: n.name, bridge: n.bridge, subnet, gateway, dataDir: n.dataDir }));
+  const open = (o: { binDirs?: string[]; timeoutMs?: number; confDir?: string } = {}) => {
+    const cni = new CniClient({ binDirs: o.binDirs ?? n.binDirs, cacheDir: n.cacheDir, timeoutMs: o.timeoutMs ?? 30_000 });
+    const netns = new NetnsManager({ dir: n.netnsDir });
+    const confDir = o.confDir ?? n.confDir;
+    return { cni, netns, pods: new PodNetwork({ cni, netns, config: () => loadNetworkConfig(confDir) }) };
+  };
+  const destroy = async () => {
+    const errors: string[] = [];
+    try {
+      const r = await open().pods.recover([]);
+      errors.push(...r.failed.map((f) => `${f.id}: ${f.error}`));
+    } catch (e) { errors.push(String(e)); }
+    // whatever a broken test left pinned
+    for (const p of await new NetnsManager({ dir: n.netnsDir }).list().catch(() => [])) {
+      spawnSync('umount', ['-l', p.path]);
+    }
+    spawnSync('ip', ['link', 'del', n.bridge], { stdio: 'ignore' });
+    await fs.rm(tmp, { recursive: true, force: true });
+    if (errors.length) throw new Error(`network test clean-up: ${errors.join('; ')}`);
+  };
+  return { ...n, open, destroy };
+}
+
+/** What a pod's attachment put on the host, to check that DEL took it all away. */
+export interface Footprint { veth: string; ip: string; lease: string; chains: string[]; id: string }
+
+export function footprint(net: TestNet, id: string, result: CniResult): Footprint {
+  const veth = result.interfaces.find((i) => !i.sandbox && i.name !== net.bridge)?.name ?? '';
+  const ip = result.ips[0]!.address.split('/')[0]!;
+  const chains = [...new Set(iptablesLines(id).flatMap((l) => [...l.matchAll(/-j (CNI-(?!HOSTPORT-)[A-Za-z0-9-]+)/g)].map((m) => m[1]!)))];
+  return { veth, ip, lease: path.join(net.dataDir, net.name, ip), chains, id };
+}
+
+/** iptables-save lines (all tables) that mention the container id. */
+export function iptablesLines(id: string): string[] {
+  return execFileSync('iptables-save', { encoding: 'utf8' }).split('\n').filter((l) => l.includes(id));
+}
+
+/** What of a footprint is still on the host: [] when DEL released everything. */
+export function leftovers(f: Footprint): string[] {
+  const out: string[] = [];
+  if (f.veth && spawnSync('ip', ['link', 'show', f.veth], { stdio: 'ignore' }).status === 0) out.push(`veth ${f.veth}`);
+  if (existsSync(f.lease)) out.push(`lease ${f.lease}`);
+  const saved = execFileSync('iptables-save', { encoding: 'utf8' });
+  for (const c of f.chains) if (saved.includes(c)) out.push(`iptables chain ${c}`);
+  for (const l of iptablesLines(f.id)) out.push(`iptables: ${l}`);
+  return out;
+}
+
+/** Links enslaved to the test bridge (the host ends of the pods' veths). */
+export function bridgePorts(bridge: string): string[] {
+  const r = spawnSync('ip', ['-j', 'link', 'show', 'master', bridge], { encoding: 'utf8' });
+  if (r.status !== 0) return [];
+  return (JSON.parse(r.stdout || '[]') as { ifname: string }[]).map((l) => l.ifname);
+}
+
+/** Leases host-local holds in the test network's dataDir (not its bookkeeping files). */
+export async function leases(net: TestNet): Promise<string[]> {
+  const files = await fs.readdir(path.join(net.dataDir, net.name)).catch(() => [] as string[]);
+  return files.filter((f) => /^[0-9a-f.:]+$/.test(f) && f.includes('.'));
+}
+
+/** Run a command in a pinned netns. */
+export function inNetns(netnsPath: string, argv: string[], timeoutMs = 10_000): { code: number; out: string } {
+  const r = spawnSync('nsenter', [`--net=${netnsPath}`, ...argv], { encoding: 'utf8', timeout: timeoutMs });
+  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}` };
+}
+
+export function ping(netnsPath: string, ip: string): boolean {
+  return inNetns(netnsPath, ['busybox', 'ping', '-c1', '-W2', ip]).code === 0;
+}
