@@ -3,7 +3,7 @@
 // out) and the pod's MAC only when the plugin reports it; a VM pod's guest eth0 must copy
 // all of them (kata's tcfilter model), so they are read from the netns itself.
 import { internal } from '../common/errors.js';
-import { execOk } from './exec.js';
+import { execOk } from '../common/exec.js';
 
 export interface LinkAddress { family: 4 | 6; address: string /* CIDR */; scope: string }
 export interface LinkRoute { family: 4 | 6; dst: string; gateway?: string; dev?: string }

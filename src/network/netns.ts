@@ -11,7 +11,7 @@
 import { promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
 import { alreadyExists, internal, invalidArgument, withContext } from '../common/errors.js';
-import { exec, execOk } from './exec.js';
+import { exec, execOk } from '../common/exec.js';
 
 export interface PinnedNetns {
   id: string;

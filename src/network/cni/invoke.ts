@@ -3,7 +3,7 @@
 import { promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
 import { TsulaError, notFound, type ErrorKind } from '../../common/errors.js';
-import { exec } from '../exec.js';
+import { exec } from '../../common/exec.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'GC' | 'STATUS';
 

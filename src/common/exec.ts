@@ -1,16 +1,16 @@
-// Running the host tools and CNI plugins networking needs, bounded in time.
+// Running host tools (mount, mknod, unshare, ip, CNI plugins...), bounded in time.
 //
-// Why a helper of its own and not storage/exec.ts: a network step must be killable. A CNI
-// plugin can hang (a stuck IPAM lock, a slow DHCP daemon) and it runs children of its own
-// (bridge execs host-local through CNI_PATH), so each command runs in its own process group
-// and a timeout or an aborted caller kills the whole group, not just the first pid.
+// Each command runs in its own process group: a step must be killable, and what it runs may
+// start children of its own (a CNI bridge plugin execs host-local), so a timeout or an
+// aborted caller kills the whole group, not just the first pid.
 import { spawn } from 'node:child_process';
 import { internal, unavailable } from '../common/errors.js';
 
 export interface ExecResult { code: number; stdout: string; stderr: string }
 
 export interface ExecOptions {
-  input?: string;
+  input?: string | Buffer;
+  cwd?: string;
   /** The whole environment of the child (not merged with ours). */
   env?: NodeJS.ProcessEnv;
   /** Kill the child's process group after this long. */
@@ -20,8 +20,9 @@ export interface ExecOptions {
 }
 
 const PACKAGE: Record<string, string> = {
-  unshare: 'util-linux', nsenter: 'util-linux', umount: 'mount', ip: 'iproute2',
-  iptables: 'iptables', 'iptables-save': 'iptables',
+  unshare: 'util-linux', nsenter: 'util-linux', mount: 'mount', umount: 'mount', ip: 'iproute2',
+  iptables: 'iptables', 'iptables-save': 'iptables', mknod: 'coreutils', mkfifo: 'coreutils', cp: 'coreutils',
+  sh: 'dash', setfattr: 'attr', getfattr: 'attr', hostname: 'hostname',
 };
 
 /** Run a command; never throws for a non-zero exit, throws Unavailable on a timeout or abort. */
@@ -29,7 +30,7 @@ export function exec(cmd: string, args: string[], o: ExecOptions = {}): Promise<
   return new Promise((resolve, reject) => {
     if (o.signal?.aborted) { reject(aborted(cmd, o.signal)); return; }
     // detached: its own process group, so that a kill reaches what it started, too
-    const child = spawn(cmd, args, { env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = []; const err: Buffer[] = [];
     let killedFor: Error | null = null;
     const killGroup = (why: Error) => {
@@ -68,7 +69,7 @@ export function exec(cmd: string, args: string[], o: ExecOptions = {}): Promise<
 /** Run a command and throw Internal with its stderr when it exits non-zero. */
 export async function execOk(cmd: string, args: string[], o: ExecOptions = {}): Promise<string> {
   const r = await exec(cmd, args, o);
-  if (r.code !== 0) throw internal(`${cmd} ${args.join(' ')} failed: ${r.stderr || `exit ${r.code}`}`);
+  if (r.code !== 0) throw internal(`${cmd} ${args.slice(0, 8).join(' ')}${args.length > 8 ? ' ...' : ''} failed: ${r.stderr || `exit ${r.code}`}`);
   return r.stdout;
 }
 
