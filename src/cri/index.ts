@@ -10,6 +10,8 @@ import type { Logger } from '../common/log.js';
 import type { DaemonConfig } from '../engine/config.js';
 import type { ContainerService } from '../engine/containers/service.js';
 import type { LocalImageStore } from '../image/store.js';
+import type { PodService } from '../engine/pods/index.js';
+import { criPodService } from './pods.js';
 import { startCriServer, type CriServer } from './server.js';
 import { criImageService } from './images.js';
 import { criRuntimeBasics, unimplementedRuntime } from './runtime.js';
@@ -19,6 +21,7 @@ export interface CriDeps {
   config: DaemonConfig;
   images: LocalImageStore;
   cs: ContainerService;
+  pods: PodService;
   /** The snapshot driver's root: containers' writable layers (ImageFsInfo). */
   driverRoot: string;
   version: string;
@@ -45,6 +48,7 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
         streamServer: c.streamServer, criRuntimes: c.criRuntimes, criSandboxers: c.criSandboxers, defaultRuntime: c.defaultRuntime,
       }),
     }),
+    ...criPodService(d.pods),
   };
   const images = criImageService({
     images: d.images, imageRoot: path.join(c.graph, 'image'), containerRoot: d.driverRoot,

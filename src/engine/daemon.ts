@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_CONFIG_FILE, loadDaemonConfig, type DaemonConfig, type DaemonFlags } from './config.js';
 import { Logger } from '../common/log.js';
-import { alreadyExists, errorMessage } from '../common/errors.js';
+import { alreadyExists, errorMessage, invalidArgument } from '../common/errors.js';
 import { claimSocket, takeLock, type Lock, type SocketClaim } from '../common/unixsocket.js';
 import { which } from '../common/which.js';
 import { ContainerStore } from './containers/store.js';
@@ -13,6 +13,7 @@ import { ExecService } from './containers/exec.js';
 import { EventBus } from './events.js';
 import { Router } from './api/http.js';
 import { createApiServer, listenUnix } from './api/server.js';
+import { startPods } from './pods/index.js';
 
 import { containerRoutes } from './api/containers.js';
 import { imageRoutes } from './api/images.js';
@@ -182,6 +183,18 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   });
   await cs.recover();
   const es = new ExecService(cs);
+  const pods = await startPods({
+    config, cs, log,
+    handler: async (h) => {
+      const name = h || config.defaultRuntime;
+      if (name === VMM_RUNTIME) return { runtime: VMM_RUNTIME, sandboxer: { kind: 'vmm', address: vmmAddress, autoStartState: vmmState } };
+      const sb = config.criSandboxers[name];
+      if (sb) return { runtime: name, sandboxer: { kind: sb.name, address: sb.address } };
+      const rt = config.criRuntimes[name] ?? name;
+      if (config.runtimes[rt] || isShimV2RuntimeName(rt)) return { runtime: rt };
+      throw invalidArgument(`unknown runtime handler "${h}" (configured: ${['vmm', ...Object.keys(config.runtimes), ...Object.keys(config.criRuntimes), ...Object.keys(config.criSandboxers)].join(', ')})`);
+    },
+  });
 
   const router = new Router();
   systemRoutes(router, { cs, images, driver, config, events, runtimePaths, sandboxers });
@@ -191,7 +204,7 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   await listenUnix(server, apiClaim, config.group, log);
   log.info(`tsulad ${VERSION} listening`, { host: `unix://${config.host}`, graph: config.graph, state: config.state, driver: driver.name });
   // the CRI front end is loaded only when it serves (grpc-js and the CRI messages cost memory)
-  const cri = criClaim ? await (await import('../cri/index.js')).startCri({ claim: criClaim, config, images, cs, driverRoot, version: VERSION, log }) : null;
+  const cri = criClaim ? await (await import('../cri/index.js')).startCri({ claim: criClaim, config, images, cs, pods, driverRoot, version: VERSION, log }) : null;
 
   return {
     config,

@@ -83,6 +83,8 @@ export interface ContainerRecord {
   HostConfig: HostConfig;
   Mounts: MountPoint[];
   GraphDriver: { Name: string; Data: Record<string, string> | null };
+  /** tsula's own: the pod the container belongs to (CRI containers), absent otherwise. */
+  PodId?: string;
 }
 
 export function initialState(): ContainerState {

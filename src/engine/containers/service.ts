@@ -53,6 +53,19 @@ export class ContainerService {
 
   get(ref: string): ContainerRecord { return this.d.store.get(ref); }
   list(): ContainerRecord[] { return this.d.store.list(); }
+
+  /** The containers of a pod. */
+  ofPod(podId: string): ContainerRecord[] { return this.d.store.list().filter((c) => c.PodId === podId); }
+
+  /** Stop every container of a pod (its stop signal, then SIGKILL after the timeout). */
+  async stopPod(podId: string, timeoutSecs: number): Promise<void> {
+    await Promise.all(this.ofPod(podId).map((c) => this.stop(c.Id, timeoutSecs)));
+  }
+
+  /** Remove every container of a pod. */
+  async removePod(podId: string): Promise<void> {
+    for (const c of this.ofPod(podId)) await this.remove(c.Id, { force: true });
+  }
   bundle(id: string): string { return path.join(this.d.stateDir, id); }
   runtimeOf(rec: ContainerRecord): Runtime {
     const rt = this.d.runtimes.get(rec.HostConfig.Runtime);

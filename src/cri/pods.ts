@@ -1,0 +1,133 @@
+// CRI's pod RPCs (RunPodSandbox, StopPodSandbox, RemovePodSandbox, PodSandboxStatus,
+// ListPodSandbox): PodSandboxConfig → the engine's PodSpec, a PodRecord → CRI's views.
+import * as os from 'node:os';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import {
+  NamespaceMode, PodSandboxState, Protocol, SecurityProfile_ProfileType,
+  type PodSandboxConfig, type PodSandboxFilter, PodSandboxStatusSchema, PodSandboxSchema,
+} from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
+import { invalidArgument } from '../common/errors.js';
+import type { PodRecord, PodSpec, NamespaceMode as Mode } from '../engine/pods/record.js';
+import type { PodService } from '../engine/pods/service.js';
+import type { RuntimeServiceImpl } from './server.js';
+
+const MODE: Record<number, Mode> = { [NamespaceMode.POD]: 'pod', [NamespaceMode.CONTAINER]: 'container', [NamespaceMode.NODE]: 'node', [NamespaceMode.TARGET]: 'target' };
+const PROTO: Record<number, 'tcp' | 'udp' | 'sctp'> = { [Protocol.TCP]: 'tcp', [Protocol.UDP]: 'udp', [Protocol.SCTP]: 'sctp' };
+
+/** Nanoseconds since the epoch, as CRI's timestamps are. */
+export function nanos(iso: string | undefined): bigint {
+  const ms = iso ? Date.parse(iso) : NaN;
+  return Number.isNaN(ms) || ms <= 0 ? 0n : BigInt(ms) * 1_000_000n;
+}
+
+export function podSpecFromCri(c: PodSandboxConfig, runtimeHandler: string): PodSpec {
+  const m = c.metadata;
+  if (!m?.name) throw invalidArgument('pod sandbox config: metadata.name is required');
+  const sc = c.linux?.securityContext;
+  const ns = sc?.namespaceOptions;
+  const network = MODE[ns?.network ?? NamespaceMode.POD];
+  const ipc = MODE[ns?.ipc ?? NamespaceMode.POD];
+  const pid = MODE[ns?.pid ?? NamespaceMode.POD];
+  if (network !== 'pod' && network !== 'node') throw invalidArgument(`pod sandbox config: network namespace mode ${network} is not valid for a pod (POD or NODE)`);
+  if (ipc !== 'pod' && ipc !== 'node') throw invalidArgument(`pod sandbox config: ipc namespace mode ${ipc} is not valid for a pod (POD or NODE)`);
+  if (!pid) throw invalidArgument('pod sandbox config: unknown pid namespace mode');
+  for (const p of c.portMappings) {
+    if (!(p.containerPort > 0 && p.containerPort < 65536) || p.hostPort < 0 || p.hostPort > 65535) {
+      throw invalidArgument(`pod sandbox config: port mapping ${p.hostPort}:${p.containerPort} is out of range`);
+    }
+  }
+  const seccomp = sc?.seccomp;
+  return {
+    name: m.name, namespace: m.namespace, uid: m.uid, attempt: m.attempt,
+    hostname: c.hostname || os.hostname(),
+    logDirectory: c.logDirectory,
+    ...(c.dnsConfig ? { dns: { servers: [...c.dnsConfig.servers], searches: [...c.dnsConfig.searches], options: [...c.dnsConfig.options] } } : {}),
+    // a mapping without a host port is only a declaration (kubelet sends those too)
+    portMappings: c.portMappings.filter((p) => p.hostPort > 0)
+      .map((p) => ({ protocol: PROTO[p.protocol] ?? 'tcp', containerPort: p.containerPort, hostPort: p.hostPort, hostIp: p.hostIp })),
+    labels: { ...c.labels }, annotations: { ...c.annotations },
+    cgroupParent: c.linux?.cgroupParent ?? '',
+    sysctls: { ...c.linux?.sysctls },
+    namespaces: { network, ipc, pid, ...(ns?.targetId ? { targetId: ns.targetId } : {}) },
+    security: {
+      privileged: !!sc?.privileged, readonlyRootfs: !!sc?.readonlyRootfs,
+      ...(sc?.runAsUser ? { runAsUser: Number(sc.runAsUser.value) } : {}),
+      ...(sc?.runAsGroup ? { runAsGroup: Number(sc.runAsGroup.value) } : {}),
+      supplementalGroups: (sc?.supplementalGroups ?? []).map(Number),
+      ...(seccomp ? { seccomp: {
+        type: seccomp.profileType === SecurityProfile_ProfileType.Unconfined ? 'unconfined' as const
+          : seccomp.profileType === SecurityProfile_ProfileType.Localhost ? 'localhost' as const : 'runtime-default' as const,
+        ...(seccomp.localhostRef ? { profile: seccomp.localhostRef } : {}),
+      } } : {}),
+    },
+    runtimeHandler,
+  };
+}
+
+const CRI_MODE: Record<Mode, NamespaceMode> = { pod: NamespaceMode.POD, container: NamespaceMode.CONTAINER, node: NamespaceMode.NODE, target: NamespaceMode.TARGET };
+
+function metadata(s: PodSpec) {
+  return { name: s.name, uid: s.uid, namespace: s.namespace, attempt: s.attempt };
+}
+
+function podCommon(r: PodRecord) {
+  return {
+    id: r.id, metadata: metadata(r.spec), state: r.state === 'ready' ? PodSandboxState.SANDBOX_READY : PodSandboxState.SANDBOX_NOTREADY,
+    createdAt: nanos(r.createdAt), labels: r.spec.labels, annotations: r.spec.annotations, runtimeHandler: r.spec.runtimeHandler,
+  };
+}
+
+export function podToCri(r: PodRecord): MessageInitShape<typeof PodSandboxSchema> {
+  return podCommon(r);
+}
+
+export function podStatusToCri(r: PodRecord): MessageInitShape<typeof PodSandboxStatusSchema> {
+  const n = r.spec.namespaces;
+  return {
+    ...podCommon(r),
+    network: { ip: r.ip, additionalIps: r.ips.filter((x) => x !== r.ip).map((ip) => ({ ip })) },
+    linux: { namespaces: { options: { network: CRI_MODE[n.network], pid: CRI_MODE[n.pid], ipc: CRI_MODE[n.ipc], targetId: n.targetId ?? '' } } },
+  };
+}
+
+function matches(r: PodRecord, f: PodSandboxFilter | undefined): boolean {
+  if (!f) return true;
+  if (f.id && !r.id.startsWith(f.id)) return false;
+  if (f.state && (f.state.state === PodSandboxState.SANDBOX_READY) !== (r.state === 'ready')) return false;
+  return Object.entries(f.labelSelector).every(([k, v]) => r.spec.labels[k] === v);
+}
+
+export function criPodService(pods: PodService): Pick<RuntimeServiceImpl, 'runPodSandbox' | 'stopPodSandbox' | 'removePodSandbox' | 'podSandboxStatus' | 'listPodSandbox'> {
+  return {
+    runPodSandbox: async (req, signal) => {
+      if (!req.config) throw invalidArgument('RunPodSandbox: config is required');
+      const rec = await pods.run(podSpecFromCri(req.config, req.runtimeHandler), signal);
+      return { podSandboxId: rec.id };
+    },
+    stopPodSandbox: async (req) => {
+      try {
+        await pods.stop(req.podSandboxId);
+      } catch (e) {
+        // CRI: stopping a pod that is gone is no error (kubelet retries until it succeeds)
+        if ((e as { kind?: string }).kind !== 'NotFound') throw e;
+      }
+      return {};
+    },
+    removePodSandbox: async (req) => {
+      await pods.remove(req.podSandboxId);
+      return {};
+    },
+    podSandboxStatus: async (req) => {
+      const r = pods.get(req.podSandboxId);
+      const info: Record<string, string> = {};
+      if (req.verbose) {
+        info.info = JSON.stringify({
+          pid: r.pidHolder?.pid ?? 0, runtimeHandler: r.spec.runtimeHandler, runtime: r.runtime, sandbox: r.sandbox ?? null,
+          netnsPath: r.netnsPath, utsPath: r.utsPath, ipcPath: r.ipcPath, config: r.spec,
+        });
+      }
+      return { status: podStatusToCri(r), info, containersStatuses: [], timestamp: BigInt(Date.now()) * 1_000_000n };
+    },
+    listPodSandbox: async (req) => ({ items: pods.list().filter((r) => matches(r, req.filter)).map(podToCri) }),
+  };
+}

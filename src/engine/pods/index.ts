@@ -1,0 +1,43 @@
+// Pods (DESIGN.md "Pods"): the engine's typed pod model, kept apart from any wire format.
+// A host pod is namespaces on the host (network from CNI, UTS/IPC pinned, a PID holder when
+// shared); a sandboxer pod is a sandbox (a VM) of tsula-sandboxer or another sandboxer.
+// Owns <graph>/pods (records), <state>/pods (namespace files, /etc files), <state>/netns and
+// the CNI result cache. May call network/, sandboxer/ (launch, Controller protos), common/.
+import * as path from 'node:path';
+import type { Logger } from '../../common/log.js';
+import type { DaemonConfig } from '../config.js';
+import type { ContainerService } from '../containers/service.js';
+import { CniClient, NetnsManager, PodNetwork, loadNetworkConfig } from '../../network/index.js';
+import { PodStore } from './store.js';
+import { PodService, type HandlerInfo } from './service.js';
+import { ControllerSandboxes } from './sandboxer.js';
+
+export { PodService, type HandlerInfo } from './service.js';
+export type { PodRecord, PodSpec } from './record.js';
+
+export interface PodDeps {
+  config: DaemonConfig;
+  cs: ContainerService;
+  handler(runtimeHandler: string): Promise<HandlerInfo>;
+  log: Logger;
+}
+
+export async function startPods(d: PodDeps): Promise<PodService> {
+  const c = d.config;
+  const netns = new NetnsManager({ dir: path.join(c.state, 'netns') });
+  // the result cache outlives a reboot, as libcni's: DEL then still frees the IPAM leases
+  const network = c.networkPlugin === 'cni'
+    ? new PodNetwork({
+      netns, log: d.log,
+      cni: new CniClient({ binDirs: c.cniBinDirs, cacheDir: path.join(c.graph, 'cni', 'results') }),
+      config: () => loadNetworkConfig(c.cniConfDir),
+    })
+    : null;
+  const pods = new PodService({
+    store: new PodStore(path.join(c.graph, 'pods')), stateDir: path.join(c.state, 'pods'), netns, network,
+    containers: { stopAll: (id, t) => d.cs.stopPod(id, t), removeAll: (id) => d.cs.removePod(id) },
+    sandboxes: new ControllerSandboxes(), handler: d.handler, log: d.log,
+  });
+  await pods.recover();
+  return pods;
+}

@@ -1,0 +1,95 @@
+// A host pod's namespaces besides its network (CNI pins that one): UTS (the pod's hostname)
+// and IPC are pinned as files, with no process holding them (CRI-O's pinns); containers join
+// them by path. A shared PID namespace cannot be pinned (it dies with its pid 1), so a pod
+// that asks for one gets a holder process: the namespace's init, reaping orphans.
+import { spawn } from 'node:child_process';
+import { promises as fs, constants } from 'node:fs';
+import * as path from 'node:path';
+import { exec, execOk } from '../../common/exec.js';
+import { internal, withContext } from '../../common/errors.js';
+import { procStat } from '../../common/proc.js';
+import { isMounted } from '../../network/index.js';
+
+export type PinnedKind = 'uts' | 'ipc';
+
+export interface PidHolder { pid: number; startTime: string }
+
+const TIMEOUT_MS = 10_000;
+
+/** Create the files, then one `unshare --uts=F --ipc=G hostname H`: created, pinned, named. */
+export async function pinNamespaces(dir: string, kinds: PinnedKind[], hostname: string, signal?: AbortSignal): Promise<Record<PinnedKind, string | undefined>> {
+  const out: Record<PinnedKind, string | undefined> = { uts: undefined, ipc: undefined };
+  if (!kinds.length) return out;
+  await fs.mkdir(dir, { recursive: true, mode: 0o711 });
+  for (const k of kinds) {
+    const f = path.join(dir, k);
+    await (await fs.open(f, constants.O_WRONLY | constants.O_CREAT, 0o444)).close();
+    out[k] = f;
+  }
+  try {
+    // without a new UTS namespace there is no hostname to set: `true` pins what was asked
+    const cmd = kinds.includes('uts') ? ['hostname', hostname] : ['true'];
+    await execOk('unshare', [...kinds.map((k) => `--${k}=${out[k]}`), ...cmd], { timeoutMs: TIMEOUT_MS, signal });
+  } catch (e) {
+    await unpinNamespaces(dir).catch(() => { /* the error below says more */ });
+    throw withContext(e, `pin the pod's ${kinds.join(' and ')} namespaces`);
+  }
+  return out;
+}
+
+/** Unpin and delete every namespace file in dir; idempotent. */
+export async function unpinNamespaces(dir: string): Promise<void> {
+  for (const k of ['uts', 'ipc'] as const) {
+    const f = path.join(dir, k);
+    for (let i = 0; i < 8 && await isMounted(f); i++) {
+      const r = await exec('umount', [f], { timeoutMs: TIMEOUT_MS });
+      if (r.code !== 0) await exec('umount', ['-l', f], { timeoutMs: TIMEOUT_MS });
+    }
+    if (await isMounted(f)) throw internal(`pod namespace ${f} is still mounted`);
+    await fs.rm(f, { force: true });
+  }
+}
+
+/**
+ * The init of a pod's shared PID namespace: `unshare --pid --fork` runs it as pid 1 of a new
+ * namespace, in the pod's UTS/IPC/network namespaces (containers see it as pid 1, as
+ * kubelet's pause). Its own session: it outlives tsulad. Returns the init's host pid.
+ */
+export async function startPidHolder(join: { net?: string; uts?: string; ipc?: string }): Promise<PidHolder> {
+  const nsenter = [join.net && `--net=${join.net}`, join.uts && `--uts=${join.uts}`, join.ipc && `--ipc=${join.ipc}`].filter(Boolean) as string[];
+  // busybox-less hosts have sleep; as pid 1 it ignores every signal it does not handle, so
+  // only SIGKILL stops it, which is what stopping a pod sends
+  const argv = [...(nsenter.length ? ['nsenter', ...nsenter, '--'] : []), 'unshare', '--pid', '--fork', '--kill-child', 'sleep', 'infinity'];
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/' });
+  const parent = await new Promise<number>((resolve, reject) => {
+    child.once('error', (e) => reject(internal(`start the pod's PID namespace holder: ${e.message}`)));
+    child.once('spawn', () => resolve(child.pid!));
+  });
+  child.unref();
+  // the holder is unshare's child (nsenter execs unshare): wait for it to appear
+  for (let i = 0; i < 400; i++) {
+    const kids = (await fs.readFile(`/proc/${parent}/task/${parent}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean);
+    if (kids.length) {
+      const pid = Number(kids[0]);
+      const mine = await fs.readlink('/proc/self/ns/pid');
+      if (await fs.readlink(`/proc/${pid}/ns/pid`).catch(() => mine) !== mine) return { pid, startTime: (await procStat(pid)).startTime };
+    }
+    if (child.exitCode !== null) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  try { process.kill(-parent, 'SIGKILL'); } catch { /* gone */ }
+  throw internal('the pod\'s PID namespace holder did not start');
+}
+
+/** Is the holder still the process we started (pid reuse after a restart)? */
+export async function holderAlive(h: PidHolder): Promise<boolean> {
+  const st = await procStat(h.pid).catch(() => null);
+  return !!st && st.state !== 'Z' && st.startTime === h.startTime;
+}
+
+/** Kill the holder (and with it every process of the namespace: the kernel kills them when pid 1 dies). */
+export async function stopPidHolder(h: PidHolder): Promise<void> {
+  if (!(await holderAlive(h))) return;
+  try { process.kill(h.pid, 'SIGKILL'); } catch { /* gone */ }
+  for (let i = 0; i < 200 && await holderAlive(h); i++) await new Promise((r) => setTimeout(r, 10));
+}

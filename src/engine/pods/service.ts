@@ -1,0 +1,231 @@
+// Pods: run, stop, remove, status, recovery. A host pod (runc, shim v2) is a set of
+// namespaces on the host (network from CNI, UTS and IPC pinned as files, a PID namespace
+// holder when asked) and its containers join them; a sandboxer pod (a VM) is a sandbox of a
+// sandboxer, created in the pod's network namespace, and its containers run in it. Either
+// way the record is the truth after a restart, and a run that fails, or that a crash cuts
+// short, leaves nothing behind.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { failedPrecondition, invalidArgument, errorMessage } from '../../common/errors.js';
+import { newId } from '../../common/ids.js';
+import { writeFileAtomic } from '../../common/fsutil.js';
+import type { Logger } from '../../common/log.js';
+import type { NetnsManager, PodNetwork } from '../../network/index.js';
+import { podKey, type PodRecord, type PodSpec, type SandboxerRef } from './record.js';
+import type { PodStore } from './store.js';
+import { holderAlive, pinNamespaces, startPidHolder, stopPidHolder, unpinNamespaces } from './namespaces.js';
+
+/** What the pod service needs from the container side (stop and remove a pod's containers). */
+export interface PodContainers {
+  stopAll(podId: string, timeoutSecs: number): Promise<void>;
+  removeAll(podId: string): Promise<void>;
+}
+
+/** The sandboxers that hold pods of some runtime handlers (a VM per pod). */
+export interface PodSandboxes {
+  start(pod: PodRecord, signal?: AbortSignal): Promise<void>;
+  stop(pod: PodRecord): Promise<void>;
+  remove(pod: PodRecord): Promise<void>;
+}
+
+/** A runtime handler resolved: the engine runtime of its containers, and its sandboxer if any. */
+export interface HandlerInfo {
+  runtime: string;
+  sandboxer?: SandboxerRef;
+}
+
+export interface PodServiceDeps {
+  store: PodStore;
+  /** <state>/pods: each pod's dir (namespace files, /etc files). */
+  stateDir: string;
+  netns: NetnsManager;
+  /** null: no network plugin (pods get a namespace with lo only). */
+  network: PodNetwork | null;
+  containers: PodContainers;
+  sandboxes: PodSandboxes;
+  handler(runtimeHandler: string): Promise<HandlerInfo>;
+  log: Logger;
+}
+
+export class PodService {
+  private chains = new Map<string, Promise<unknown>>();
+
+  constructor(private readonly d: PodServiceDeps) {}
+
+  /** One operation at a time per pod (kubelet may stop a pod while it removes it). */
+  private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.chains.get(id) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    this.chains.set(id, next.catch(() => undefined));
+    return next;
+  }
+
+  list(): PodRecord[] { return this.d.store.list(); }
+  get(ref: string): PodRecord { return this.d.store.get(ref); }
+
+  async run(spec: PodSpec, signal?: AbortSignal): Promise<PodRecord> {
+    if (!spec.name) throw invalidArgument('pod sandbox config: metadata.name is required');
+    const handler = await this.d.handler(spec.runtimeHandler);
+    const id = newId();
+    const key = podKey(spec);
+    this.d.store.reserve(key, id);
+    const dir = path.join(this.d.stateDir, id);
+    const rec: PodRecord = {
+      id, spec, createdAt: new Date().toISOString(), state: 'notready', runtime: handler.runtime,
+      ...(handler.sandboxer ? { sandbox: { ...handler.sandboxer, sandboxId: id } } : {}),
+      netnsPath: '', ip: '', ips: [], utsPath: '', ipcPath: '',
+      hostsPath: path.join(dir, 'hosts'), resolvConfPath: path.join(dir, 'resolv.conf'), hostnamePath: path.join(dir, 'hostname'),
+      startingAt: new Date().toISOString(),
+    };
+    return this.locked(id, async () => {
+      try {
+        await this.d.store.save(rec);
+        await fs.mkdir(dir, { recursive: true, mode: 0o711 });
+        await this.writeEtc(rec);
+        await this.setUp(rec, dir, signal);
+        rec.state = 'ready';
+        delete rec.startingAt;
+        await this.d.store.save(rec);
+        return rec;
+      } catch (e) {
+        await this.discard(rec, errorMessage(e));
+        throw e;
+      }
+    });
+  }
+
+  private async setUp(rec: PodRecord, dir: string, signal?: AbortSignal): Promise<void> {
+    const s = rec.spec;
+    if (s.namespaces.network === 'pod') {
+      if (this.d.network) {
+        const net = await this.d.network.setup({
+          id: rec.id, namespace: s.namespace, name: s.name, uid: s.uid,
+          portMappings: s.portMappings.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, hostIP: p.hostIp })),
+          ...(s.dns ? { dns: { servers: s.dns.servers, searches: s.dns.searches, options: s.dns.options } } : {}),
+        }, signal);
+        Object.assign(rec, { netnsPath: net.netnsPath, ip: net.ip ?? '', ips: net.ips });
+      } else {
+        rec.netnsPath = await this.d.netns.create(rec.id, signal);
+      }
+      await this.d.store.save(rec);
+    }
+    // kubelet: a pod on the node's network has the node's hostname (UTS) too
+    const pin = [...(s.namespaces.network === 'pod' ? ['uts' as const] : []), ...(s.namespaces.ipc === 'pod' ? ['ipc' as const] : [])];
+    const pinned = await pinNamespaces(path.join(dir, 'ns'), pin, s.hostname, signal);
+    rec.utsPath = pinned.uts ?? '';
+    rec.ipcPath = pinned.ipc ?? '';
+    if (s.namespaces.pid === 'pod' && !rec.sandbox) {
+      rec.pidHolder = await startPidHolder({ net: rec.netnsPath || undefined, uts: rec.utsPath || undefined, ipc: rec.ipcPath || undefined });
+    }
+    await this.d.store.save(rec);
+    if (rec.sandbox) await this.d.sandboxes.start(rec, signal);
+  }
+
+  /** The pod's /etc/hostname, hosts and resolv.conf, mounted into each of its containers. */
+  private async writeEtc(rec: PodRecord): Promise<void> {
+    const s = rec.spec;
+    const hostNet = s.namespaces.network === 'node';
+    const hostname = hostNet ? (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim() : s.hostname;
+    await writeFileAtomic(rec.hostnamePath, `${hostname}\n`, 0o644);
+    const hosts = hostNet
+      ? await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
+      : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`;
+    await writeFileAtomic(rec.hostsPath, hosts, 0o644);
+    let resolv: string;
+    if (s.dns && (s.dns.servers.length || s.dns.searches.length || s.dns.options.length)) {
+      resolv = [...s.dns.searches.length ? [`search ${s.dns.searches.join(' ')}`] : [], ...s.dns.servers.map((x) => `nameserver ${x}`),
+        ...s.dns.options.length ? [`options ${s.dns.options.join(' ')}`] : []].join('\n') + '\n';
+    } else {
+      resolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    }
+    await writeFileAtomic(rec.resolvConfPath, resolv, 0o644);
+  }
+
+  /** Release what the pod holds; its containers are stopped first. Idempotent. */
+  async stop(ref: string, timeoutSecs = 10): Promise<void> {
+    const rec = this.d.store.get(ref);
+    await this.locked(rec.id, async () => {
+      await this.d.containers.stopAll(rec.id, timeoutSecs);
+      await this.release(rec);
+      if (rec.state !== 'notready') {
+        rec.state = 'notready';
+        await this.d.store.save(rec);
+      }
+    });
+  }
+
+  /** What a pod holds goes, in reverse order of making; each step may have run before. */
+  private async release(rec: PodRecord): Promise<void> {
+    if (rec.sandbox) await this.d.sandboxes.stop(rec);
+    if (rec.pidHolder) await stopPidHolder(rec.pidHolder);
+    if (rec.netnsPath || await this.d.netns.exists(rec.id)) {
+      if (this.d.network) await this.d.network.teardown(rec.id); else await this.d.netns.remove(rec.id);
+    }
+    await unpinNamespaces(path.join(this.d.stateDir, rec.id, 'ns'));
+  }
+
+  /** Remove a pod and its containers; a pod that is gone already is no error (CRI). */
+  async remove(ref: string): Promise<void> {
+    let rec: PodRecord;
+    try {
+      rec = this.d.store.get(ref);
+    } catch (e) {
+      if ((e as { kind?: string }).kind === 'NotFound') return;
+      throw e;
+    }
+    await this.locked(rec.id, async () => {
+      if (!this.d.store.has(rec.id)) return;
+      await this.d.containers.stopAll(rec.id, 0);
+      await this.d.containers.removeAll(rec.id);
+      await this.release(rec);
+      if (rec.sandbox) await this.d.sandboxes.remove(rec);
+      await fs.rm(path.join(this.d.stateDir, rec.id), { recursive: true, force: true });
+      await this.d.store.delete(rec);
+    });
+  }
+
+  /** A pod whose run failed (or was cut short): everything it made goes, then its record. */
+  private async discard(rec: PodRecord, why: string): Promise<void> {
+    this.d.log.warn('pod sandbox start failed: removing it', { id: rec.id, why });
+    await this.release(rec).catch((e) => this.d.log.warn('cannot clean a failed pod', { id: rec.id, err: errorMessage(e) }));
+    if (rec.sandbox) await this.d.sandboxes.remove(rec).catch(() => {});
+    await fs.rm(path.join(this.d.stateDir, rec.id), { recursive: true, force: true }).catch(() => {});
+    await this.d.store.delete(rec).catch(() => {});
+  }
+
+  /** Is what the pod holds still there (after a restart, or when asked)? */
+  async healthy(rec: PodRecord): Promise<boolean> {
+    if (rec.state !== 'ready') return false;
+    if (rec.netnsPath && !(await this.d.netns.exists(rec.id))) return false;
+    if (rec.pidHolder && !(await holderAlive(rec.pidHolder))) return false;
+    return true;
+  }
+
+  /** After a restart: finish what a crash interrupted; release networks nobody owns. */
+  async recover(): Promise<void> {
+    const recs = await this.d.store.load((file, err) => this.d.log.warn('unreadable pod record', { file, err: errorMessage(err) }));
+    for (const rec of recs) {
+      if (rec.startingAt) { await this.discard(rec, 'its start was cut short by a restart'); continue; }
+      if (rec.state === 'ready' && !(await this.healthy(rec))) {
+        this.d.log.warn('pod lost what it held while tsulad was down: not ready', { id: rec.id });
+        await this.release(rec).catch((e) => this.d.log.warn('cannot release a broken pod', { id: rec.id, err: errorMessage(e) }));
+        rec.state = 'notready';
+        await this.d.store.save(rec);
+      }
+    }
+    if (this.d.network) {
+      const ready = this.d.store.list().filter((r) => r.state === 'ready').map((r) => r.id);
+      const report = await this.d.network.recover(ready);
+      if (report.released.length) this.d.log.info('released the networks of pods gone while tsulad was down', { pods: report.released });
+      for (const f of report.failed) this.d.log.warn('cannot release a pod network', f);
+    }
+  }
+
+  /** A container may join only a ready pod. */
+  requireReady(ref: string): PodRecord {
+    const rec = this.d.store.get(ref);
+    if (rec.state !== 'ready') throw failedPrecondition(`pod sandbox ${rec.id} is not ready`);
+    return rec;
+  }
+}
+
