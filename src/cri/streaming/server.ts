@@ -215,6 +215,7 @@ function respond(reply: Reply, status: number, message: string, extra: Array<[st
   if ('res' in reply) {
     const res = reply.res;
     for (const [k, v] of headers) res.appendHeader(k, v);
+    res.setHeader('Content-Length', Buffer.byteLength(body));
     res.setHeader('Connection', 'close');
     res.writeHead(status).end(body);
     return;

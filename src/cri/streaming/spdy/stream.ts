@@ -90,7 +90,7 @@ export class SpdyStream extends Duplex {
     this.wasReset = true;
     if (!this.remoteFinished) {
       this.remoteFinished = true;
-      this.push(null);
+      if (!this.destroyed) this.push(null);
     }
     this.localFinished = true;
     this.sink.streamDone(this);
@@ -128,6 +128,16 @@ export class SpdyStream extends Duplex {
     this.sink.sendData(this.id, Buffer.alloc(0), true);
     this.maybeDone();
     cb();
+  }
+
+  /**
+   * Destroyed before both halves were closed (an abandoned pipe, a `for await` loop that
+   * ended, which destroys what it read): the peer hears RST_STREAM(CANCEL), as from
+   * spdystream's Reset, instead of nothing.
+   */
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (!this.wasReset && !(this.localFinished && this.remoteFinished)) this.reset(RstStatus.Cancel);
+    cb(err);
   }
 
   private maybeDone(): void {
