@@ -6,7 +6,7 @@
 // we answer 101 with the chosen one and serve the session over the upgraded socket.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { failedPrecondition, invalidArgument, errorMessage } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, errorMessage, withContext } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { RequestCache } from './cache.js';
 import { PortForwardSession } from './portforward.js';
@@ -178,13 +178,13 @@ export class StreamingServer {
       session = rc.serve(conn, creation, cached.kind === 'exec'
         ? async (io, signal) => {
           const r = await o.runtime.exec(cached.req, io, signal).catch((e: unknown) => {
-            throw new Error(`error executing command in container: ${errorMessage(e)}`, { cause: e });
+            throw withContext(e, 'error executing command in container');
           });
           return r.exitCode === 0 ? SUCCESS : exitCodeStatus(r.exitCode, cached.req.cmd);
         }
         : async (io, signal) => {
           await o.runtime.attach(cached.req, io, signal).catch((e: unknown) => {
-            throw new Error(`error attaching to container: ${errorMessage(e)}`, { cause: e });
+            throw withContext(e, 'error attaching to container');
           });
           return SUCCESS;
         });

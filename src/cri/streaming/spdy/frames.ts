@@ -4,7 +4,7 @@
 //
 // Control frame: |1|version(15)|type(16)|flags(8)|length(24)|payload
 // Data frame:    |0|stream-id(31)|flags(8)|length(24)|data
-import { invalidArgument } from '../../../common/errors.js';
+import { TsulaError, invalidArgument } from '../../../common/errors.js';
 
 export const SPDY_VERSION = 3;
 /** The largest payload the 24-bit length field can carry. */
@@ -42,10 +42,13 @@ export type Frame =
   // A control type this version does not define (e.g. CREDENTIAL): §2.2.1 says ignore it.
   | { type: 'unknown'; frameType: number; flags: number; payload: Buffer };
 
-/** A frame the peer got wrong: the connection answers with GOAWAY or RST_STREAM. */
-export class FrameError extends Error {
+/**
+ * Something the peer got wrong (InvalidArgument), with what to answer: RST_STREAM with
+ * `status` for `streamId`, or GOAWAY for the connection when the stream id is 0.
+ */
+export class FrameError extends TsulaError {
   constructor(message: string, readonly streamId = 0, readonly status: number = RstStatus.ProtocolError) {
-    super(message);
+    super('InvalidArgument', message);
   }
 }
 
