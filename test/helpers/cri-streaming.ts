@@ -12,7 +12,7 @@ import type { Duplex, Writable } from 'node:stream';
 import type { DescMethod } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { RuntimeService, ImageService } from '../../src/gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
-import { serviceDefinition, grpcHandlers, type GrpcImpl } from '../../src/sandboxer/grpc.js';
+import { serviceDefinition, grpcHandlers, type GrpcImpl } from '../../src/common/grpc.js';
 import { notFound, unimplemented } from '../../src/common/errors.js';
 import {
   StreamingServer, relay, type AttachRequest, type ExecRequest, type ExecResult, type StreamIO, type StreamingRuntime,
