@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-RUNTIME_PKGS=(runc conmon busybox-static umoci skopeo attr procps iproute2 util-linux ca-certificates)
+RUNTIME_PKGS=(runc conmon busybox-static umoci skopeo attr procps iproute2 util-linux ca-certificates socat)
 # pod networks: the CNI plugins (bridge, host-local, portmap in /usr/lib/cni) and the
 # iptables they drive (ipMasq, portmap)
 RUNTIME_PKGS+=(containernetworking-plugins iptables)

@@ -12,7 +12,10 @@ import type { ContainerService } from '../engine/containers/service.js';
 import type { LocalImageStore } from '../image/store.js';
 import type { PodService } from '../engine/pods/index.js';
 import { criPodService } from './pods.js';
-import { startCriServer, type CriServer } from './server.js';
+import { StreamingServer, type StreamingRuntime } from './streaming/index.js';
+import { forwardIntoNetns } from './forward.js';
+import { unimplemented } from '../common/errors.js';
+import { startCriServer, type CriServer, type RuntimeServiceImpl } from './server.js';
 import { criImageService } from './images.js';
 import { criRuntimeBasics, unimplementedRuntime } from './runtime.js';
 
@@ -38,6 +41,13 @@ async function cniNotReady(c: DaemonConfig): Promise<string | null> {
 
 export async function startCri(d: CriDeps): Promise<CriServer> {
   const c = d.config;
+  const streamingRuntime: StreamingRuntime = {
+    exec: async () => { throw unimplemented('exec is not implemented yet'); },
+    attach: async () => { throw unimplemented('attach is not implemented yet'); },
+    portForward: async (podId, port, stream, signal) => forwardIntoNetns(d.pods.get(podId).netnsPath, port, stream, signal),
+  };
+  const streaming = new StreamingServer({ runtime: streamingRuntime, address: c.streamServer.address, port: c.streamServer.port, log: d.log });
+  await streaming.start();
   const runtime = {
     ...unimplementedRuntime(),
     ...criRuntimeBasics({
@@ -49,10 +59,15 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
       }),
     }),
     ...criPodService(d.pods),
+    portForward: async (req: Parameters<RuntimeServiceImpl['portForward']>[0]) => {
+      const pod = d.pods.requireReady(req.podSandboxId);
+      return streaming.getPortForward({ ...req, podSandboxId: pod.id });
+    },
   };
   const images = criImageService({
     images: d.images, imageRoot: path.join(c.graph, 'image'), containerRoot: d.driverRoot,
     inUse: (id) => d.cs.imageInUse(id), pinned: () => c.podSandboxImage || undefined,
   });
-  return startCriServer({ claim: d.claim, runtime, images, log: d.log });
+  const server = await startCriServer({ claim: d.claim, runtime, images, log: d.log });
+  return { socket: server.socket, close: async () => { await server.close(); await streaming.stop(); } };
 }

@@ -1,0 +1,38 @@
+// Port-forward into a pod: one TCP connection to localhost:<port> inside the pod's network
+// namespace per forwarded stream. Node cannot enter a namespace, so `socat` does it under
+// `nsenter --net` (dockershim's way); socat keeps each direction open until its own EOF
+// (-t: a half-closed request still gets its whole answer).
+import { spawn } from 'node:child_process';
+import type { Duplex } from 'node:stream';
+import { failedPrecondition, unavailable } from '../common/errors.js';
+
+/** How long socat keeps reading the pod's answer after the client's EOF. */
+const HALF_CLOSE_SECS = 3600;
+
+export function forwardIntoNetns(netnsPath: string, port: number, stream: Duplex, signal: AbortSignal): Promise<void> {
+  if (!netnsPath) throw failedPrecondition('the pod uses the node\'s network: connect to the port on the node directly');
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=${netnsPath}`, '--', 'socat', '-t', String(HALF_CLOSE_SECS), '-', `TCP4:127.0.0.1:${port}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let err = '';
+    let wrote = false;
+    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stdout.on('data', () => { wrote = true; });
+    child.stdout.pipe(stream, { end: true });
+    stream.pipe(child.stdin);
+    child.stdin.on('error', () => { /* socat gone: its exit says why */ });
+    stream.on('error', () => child.kill('SIGKILL'));
+    const onAbort = () => child.kill('SIGKILL');
+    signal.addEventListener('abort', onAbort, { once: true });
+    child.on('error', (e: NodeJS.ErrnoException) => {
+      signal.removeEventListener('abort', onAbort);
+      reject(e.code === 'ENOENT' ? unavailable('port-forward needs socat and nsenter (apt-get install socat util-linux)') : e);
+    });
+    child.on('close', (code) => {
+      signal.removeEventListener('abort', onAbort);
+      stream.unpipe(child.stdin);
+      if (code === 0 || signal.aborted || wrote) { resolve(); return; }
+      // socat's "Connection refused": nothing listens on that port in the pod
+      reject(unavailable(`port-forward to port ${port}: ${err.trim().split('\n').pop()?.replace(/^.*E /, '') || `socat exited ${code}`}`));
+    });
+  });
+}
