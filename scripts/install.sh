@@ -24,6 +24,11 @@ mkdir -p /etc/tsula
 if [[ -x ../shared/tools/crictl ]] && ! command -v crictl >/dev/null; then
   install -m 0755 ../shared/tools/crictl /usr/local/bin/crictl
 fi
+# pods' network: a bridge + host-local + portmap conflist when no CNI config exists yet
+mkdir -p /etc/cni/net.d
+if ! ls /etc/cni/net.d/*.conf /etc/cni/net.d/*.conflist /etc/cni/net.d/*.json >/dev/null 2>&1; then
+  install -m 0644 scripts/cni/10-tsula.conflist /etc/cni/net.d/10-tsula.conflist
+fi
 [[ -e /etc/crictl.yaml ]] || cat > /etc/crictl.yaml <<'YAML'
 runtime-endpoint: unix:///run/tsula/cri.sock
 image-endpoint: unix:///run/tsula/cri.sock
