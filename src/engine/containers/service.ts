@@ -12,6 +12,8 @@ import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
 import { readHostInfo, rlimits, type HostInfo } from '../../oci/spec.js';
 import { containerSpec } from './spec.js';
+import { checkBlkioDevices, resourcesFromBody, verifyResources, type ResourceConfig } from './resources.js';
+import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
 import { psTable } from './top.js';
 import type { Spec } from '../../oci/types.js';
 import { failedPrecondition, invalidArgument, notFound, errorMessage, TsulaError, isKind } from '../../common/errors.js';
@@ -36,6 +38,7 @@ type Waiter = { cond: 'next-exit' | 'not-running' | 'removed'; resolve: (code: n
 
 export class ContainerService {
   private host: HostInfo | null = null;
+  private sys: SysInfo | null = null;
   private waiters = new Map<string, Waiter[]>();
   /** Clients attached to a created container, connected to its stdio at start. */
   private pendingAttach = new Map<string, Array<(s: StdioStream | null) => void>>();
@@ -74,6 +77,9 @@ export class ContainerService {
       throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
     }
     const body = parsed.data;
+    // dockerd checks the settings before it looks for the image or takes the name
+    const resources = resourcesFromBody(body.HostConfig ?? {});
+    const warnings = await this.verifyResources(resources);
     const id = newId();
     // the name is taken before the first await: a concurrent create sees it reserved, and a
     // generated name is checked against every reserved name, not only the saved records
@@ -97,7 +103,7 @@ export class ContainerService {
       // the spec builder's own check, so a bad --ulimit fails now rather than at start
       rlimits({ ulimits: (body.HostConfig?.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })) }, host);
 
-      const rec = buildRecord({ id, name: cname, body, image, imageRef: body.Image, runtime, driver: this.d.driver.name, containerDir: dir });
+      const rec = buildRecord({ id, name: cname, body, image, imageRef: body.Image, runtime, driver: this.d.driver.name, containerDir: dir, resources });
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       await this.d.driver.prepare(id, image.chainIds);
       prepared = true;
@@ -105,7 +111,7 @@ export class ContainerService {
       await writeFileAtomic(rec.LogPath, '', 0o600);
       await this.d.store.save(rec);
       this.d.events.emit('container', 'create', id, this.attrs(rec));
-      return { Id: id, Warnings: [] };
+      return { Id: id, Warnings: warnings };
     } catch (e) {
       if (prepared) await this.d.driver.remove(id).catch(() => {});
       await fs.rm(dir, { recursive: true, force: true });
@@ -138,6 +144,16 @@ export class ContainerService {
   private async hostInfo(): Promise<HostInfo> {
     this.host ??= await readHostInfo();
     return this.host;
+  }
+
+  /** dockerd's checks of the resource fields against this host; adjusts r, returns warnings. */
+  private async verifyResources(r: ResourceConfig, update = false): Promise<string[]> {
+    // the cgroup files don't change; the real-time budget an admin grants may
+    if (!this.sys || r.CpuRealtimeRuntime > 0) this.sys = await readSysInfo({ parent: r.CgroupParent || 'tsula' });
+    const canLowerOomScore = (await this.hostInfo()).capBounding?.has('CAP_SYS_RESOURCE') ?? false;
+    const warnings = verifyResources(r, this.sys, { update, canLowerOomScore });
+    await checkBlkioDevices(r);
+    return warnings;
   }
 
   private async writeEtcFiles(rec: ContainerRecord): Promise<void> {
