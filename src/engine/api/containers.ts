@@ -48,6 +48,10 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     sendStatus(res!, 204);
   });
 
+  r.add('POST', '/containers/{id}/update', async ({ req, res, params }) => {
+    sendJson(res!, 200, await cs.update(params[0], await readJsonBody(req)));
+  });
+
   r.add('POST', '/containers/{id}/pause', async ({ res, params }) => { await cs.pause(params[0]); sendStatus(res!, 204); });
   r.add('POST', '/containers/{id}/unpause', async ({ res, params }) => { await cs.unpause(params[0]); sendStatus(res!, 204); });
 

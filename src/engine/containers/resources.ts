@@ -108,13 +108,19 @@ const MIN_SHARES = 2; // the kernel's range (cgroup v1 cpu.shares); runc refuses
 const MAX_SHARES = 262144;
 const PIDS_MAX = 4194304; // PID_MAX_LIMIT: pids.max refuses more
 
-/** A create body's resource fields with docker's defaults filled in (adaptContainerSettings). */
-export function resourcesFromBody(hc: ResourceInput & { OomScoreAdj?: number | null }): ResourceConfig {
+/** The fields given, over docker's zero values. */
+export function resourcesOf(hc: ResourceInput & { OomScoreAdj?: number | null }): ResourceConfig {
   const r: ResourceConfig = { ...RESOURCE_DEFAULTS };
   for (const k of Object.keys(RESOURCE_DEFAULTS) as Array<keyof ResourceConfig>) {
     const v = (hc as Record<string, unknown>)[k];
     if (v !== undefined && v !== null) (r as unknown as Record<string, unknown>)[k] = v;
   }
+  return r;
+}
+
+/** A create body's resource fields with docker's defaults filled in (adaptContainerSettings). */
+export function resourcesFromBody(hc: ResourceInput & { OomScoreAdj?: number | null }): ResourceConfig {
+  const r = resourcesOf(hc);
   // dockerd: the swap limit defaults to twice the memory limit; no PidsLimit at 0 or below
   if (r.Memory > 0 && r.MemorySwap === 0) r.MemorySwap = r.Memory * 2;
   if (r.PidsLimit !== null && r.PidsLimit <= 0) r.PidsLimit = null;

@@ -14,9 +14,10 @@ import { readHostInfo, rlimits, type HostInfo } from '../../oci/spec.js';
 import { containerSpec } from './spec.js';
 import { checkBlkioDevices, resourcesFromBody, verifyResources, type ResourceConfig } from './resources.js';
 import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
+import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
 import { psTable } from './top.js';
 import type { Spec } from '../../oci/types.js';
-import { failedPrecondition, invalidArgument, notFound, errorMessage, TsulaError, isKind } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind } from '../../common/errors.js';
 import { newId, validateName } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import { parseSignal, signalNumber } from './signals.js';
@@ -344,6 +345,34 @@ export class ContainerService {
     rec.RestartCount++;
     await this.d.store.save(rec);
     this.d.events.emit('container', 'restart', rec.Id, this.attrs(rec));
+  }
+
+  /** docker update: checked, merged into the record; a live container's cgroups follow at once. */
+  async update(ref: string, rawBody: unknown): Promise<{ Warnings: string[] }> {
+    const parsed = updateBodySchema.safeParse(rawBody);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw invalidArgument(`invalid update config: ${i.path.join('.') || 'body'}: ${i.message}`);
+    }
+    const req = updateRequest(parsed.data);
+    const warnings = await this.verifyResources(req, true);
+    const rec = this.get(ref);
+    await this.locked(rec.Id, async () => {
+      if (rec.State.Status === 'removing' || rec.State.Dead) {
+        throw failedPrecondition(`Cannot update container ${rec.Id}: container is marked for removal and cannot be "update"`);
+      }
+      const merged = mergeUpdate(rec.Id, rec.HostConfig, req);
+      // the merged set must hold together as a create's would (memory ≥ reservation, …)
+      verifyResources({ ...merged }, this.sys!, { update: true, canLowerOomScore: true });
+      if (rec.State.Running) {
+        await this.runtimeOf(rec).update(rec.Id, this.bundle(rec.Id), await updateLimits(merged, req))
+          .catch((e) => { throw new TsulaError(errorKind(e), `Cannot update container ${rec.Id}: ${errorMessage(e)}`, { cause: e }); });
+      }
+      Object.assign(rec.HostConfig, merged);
+      await this.d.store.save(rec);
+    });
+    this.d.events.emit('container', 'update', rec.Id, this.attrs(rec));
+    return { Warnings: warnings };
   }
 
   async pause(ref: string): Promise<void> {
