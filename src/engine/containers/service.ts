@@ -35,14 +35,17 @@ export interface ServiceDeps {
   resolveRuntime?: (name: string) => Promise<Runtime | null>;
 }
 
+/** An attach waiting for a start; its signal aborts when the client leaves. */
+type PendingAttach = { resolve: (s: StdioStream | null) => void; signal?: AbortSignal };
+
 type Waiter = { cond: 'next-exit' | 'not-running' | 'removed'; resolve: (code: number) => void };
 
 export class ContainerService {
   private host: HostInfo | null = null;
   private sys: SysInfo | null = null;
   private waiters = new Map<string, Waiter[]>();
-  /** Clients attached to a created container, connected to its stdio at start. */
-  private pendingAttach = new Map<string, Array<(s: StdioStream | null) => void>>();
+  /** Clients attached to a created or exited container, connected to its stdio at start. */
+  private pendingAttach = new Map<string, PendingAttach[]>();
   private locks = new Map<string, Promise<unknown>>();
 
   constructor(readonly d: ServiceDeps) {}
@@ -226,43 +229,74 @@ export class ContainerService {
 
   // ---- attach ---------------------------------------------------------------------------
 
-  /** Attach to a container's stdio: now if running, at start if created; null if it exited. */
-  async attach(ref: string): Promise<StdioStream | null> {
+  /**
+   * dockerd's refusals, made before the API switches protocols so that they are still HTTP
+   * errors: a paused or restarting container can't be attached to (409).
+   */
+  checkAttach(ref: string): ContainerRecord {
     const rec = this.get(ref);
+    if (rec.State.Paused) throw failedPrecondition(`container ${ref} is paused, unpause the container before attach`);
+    if (rec.State.Restarting) throw failedPrecondition(`container ${ref} is restarting, wait until the container is running`);
+    return rec;
+  }
+
+  /**
+   * Attach to a container's stdio: now if it runs; at its next start if it is created or
+   * exited (docker's `start -a` attaches first, then starts); null once that can't happen
+   * (removed, its start failed, `signal` aborted: the client left) or it is being removed.
+   */
+  async attach(ref: string, signal?: AbortSignal): Promise<StdioStream | null> {
+    const rec = this.get(ref);
+    if (signal?.aborted) return null;
     if (rec.State.Running) {
-      const s = await this.runtimeOf(rec).attach(rec.Id, this.bundle(rec.Id));
+      let s: StdioStream;
+      try {
+        s = await this.runtimeOf(rec).attach(rec.Id, this.bundle(rec.Id));
+      } catch (e) {
+        if (!rec.State.Running || !this.d.store.has(rec.Id)) return null; // it exited meanwhile
+        throw e;
+      }
       this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
       return s;
     }
     if (rec.State.Status !== 'created' && rec.State.Status !== 'exited') return null;
+    // dockerd logs the attach when the streams are registered, before any start
+    this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
     return new Promise((resolve) => {
+      const entry: PendingAttach = {
+        signal,
+        resolve: (st) => { signal?.removeEventListener('abort', onAbort); resolve(st); },
+      };
+      const onAbort = () => {
+        const list = this.pendingAttach.get(rec.Id)?.filter((x) => x !== entry) ?? [];
+        if (list.length) this.pendingAttach.set(rec.Id, list); else this.pendingAttach.delete(rec.Id);
+        resolve(null);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       const list = this.pendingAttach.get(rec.Id) ?? [];
-      list.push(resolve);
+      list.push(entry);
       this.pendingAttach.set(rec.Id, list);
     });
-  }
-
-  cancelPendingAttach(id: string, cb: (s: StdioStream | null) => void): void {
-    const list = this.pendingAttach.get(id);
-    if (list) this.pendingAttach.set(id, list.filter((x) => x !== cb));
   }
 
   private async connectPendingAttach(rec: ContainerRecord, rt: Runtime, bundle: string): Promise<void> {
     const list = this.pendingAttach.get(rec.Id) ?? [];
     this.pendingAttach.delete(rec.Id);
-    for (const resolve of list) {
+    for (const p of list) {
+      if (p.signal?.aborted) continue;
       try {
-        resolve(await rt.attach(rec.Id, bundle));
-        this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
+        const st = await rt.attach(rec.Id, bundle);
+        // the client may have left while the runtime connected: nobody reads this stream
+        if (p.signal?.aborted) st.close(); else p.resolve(st);
       } catch (e) {
         this.d.log.warn('attach at start failed', { id: rec.Id, err: errorMessage(e) });
-        resolve(null);
+        p.resolve(null);
       }
     }
   }
 
   private failPendingAttach(id: string): void {
-    for (const resolve of this.pendingAttach.get(id) ?? []) resolve(null);
+    for (const p of this.pendingAttach.get(id) ?? []) p.resolve(null);
     this.pendingAttach.delete(id);
   }
 
