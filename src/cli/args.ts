@@ -94,9 +94,13 @@ function setValue(values: Map<string, FlagValue>, f: FlagSpec, raw: string | tru
     values.set(f.long, [...(Array.isArray(prev) ? prev : []), s]);
   } else if (f.kind === 'int' || f.kind === 'number') {
     const n = Number(s);
-    if (s.trim() === '' || Number.isNaN(n) || (f.kind === 'int' && !Number.isInteger(n))) {
-      const fn = f.kind === 'int' ? 'strconv.ParseInt' : 'strconv.ParseFloat';
+    const fn = f.kind === 'int' ? 'strconv.ParseInt' : 'strconv.ParseFloat';
+    // Go's ParseInt takes digits only ("1e3" is a syntax error) and refuses what int64 can't hold
+    if (s.trim() === '' || Number.isNaN(n) || (f.kind === 'int' && !/^[+-]?\d+$/.test(s))) {
       throw new UsageError(`invalid argument "${s}" for "${flagLabel(f)}" flag: ${fn}: parsing "${s}": invalid syntax`, cmd);
+    }
+    if (f.kind === 'int' && !Number.isSafeInteger(n)) {
+      throw new UsageError(`invalid argument "${s}" for "${flagLabel(f)}" flag: ${fn}: parsing "${s}": value out of range`, cmd);
     }
     values.set(f.long, n);
   } else {

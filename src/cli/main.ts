@@ -71,6 +71,8 @@ const COMMANDS: Record<string, Entry> = {
     async () => { const m = await import('./commands/attach.js'); return { spec: m.topSpec, run: m.top }; }),
   unpause: cmd('Unpause all processes within one or more containers',
     async () => { const m = await import('./commands/lifecycle.js'); return { spec: m.unpauseSpec, run: m.unpause }; }),
+  update: cmd('Update configuration of one or more containers',
+    async () => { const m = await import('./commands/update.js'); return { spec: m.updateSpec, run: m.update }; }),
   version: cmd('Show the tsula version information',
     async () => { const m = await import('./commands/system.js'); return { spec: m.versionSpec, run: m.version }; }),
   wait: cmd('Block until one or more containers stop, then print their exit codes',
@@ -82,7 +84,7 @@ const MANAGEMENT: Record<string, Record<string, string>> = {
   container: {
     attach: 'attach', create: 'create', exec: 'exec', inspect: 'inspect', kill: 'kill', logs: 'logs',
     ls: 'ps', list: 'ps', ps: 'ps', pause: 'pause', rename: 'rename', restart: 'restart', rm: 'rm',
-    remove: 'rm', run: 'run', start: 'start', stop: 'stop', top: 'top', unpause: 'unpause', wait: 'wait',
+    remove: 'rm', run: 'run', start: 'start', stop: 'stop', top: 'top', unpause: 'unpause', update: 'update', wait: 'wait',
   },
   image: {
     inspect: 'inspect', load: 'load', ls: 'images', list: 'images', pull: 'pull', rm: 'rmi', remove: 'rmi',

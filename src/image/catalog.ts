@@ -10,6 +10,8 @@ import { exists, fsyncDir, mkdirp, writeJsonAtomic } from '../common/fsutil.js';
 import { blobsOf, hexOf, isStoredImage, type NewImage, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseReference, type ParsedReference } from './reference.js';
 
+const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{1,63})$/;
+
 export class ImageCatalog {
   images = new Map<string, StoredImage>();
   repos = new Map<string, string>(); // familiar name:tag -> image id
@@ -70,7 +72,13 @@ export class ImageCatalog {
       return { image };
     }
     let parsed: ParsedReference | undefined;
-    try { parsed = parseReference(ref); } catch { parsed = undefined; }
+    try {
+      parsed = parseReference(ref);
+    } catch (e) {
+      // an id prefix is looked up below; anything else that is no reference is the
+      // client's error (docker's 400 "invalid reference format"), never a 404
+      if (!ID_PREFIX.test(ref)) throw e;
+    }
     if (parsed?.digest) {
       // name@digest: the image with that repo digest, or loaded with that manifest. It is
       // treated like an id (no name to untag) until pulls record repo digests as names.
@@ -84,7 +92,7 @@ export class ImageCatalog {
       const image = id ? this.images.get(id) : undefined;
       if (image) return { image, name: key };
     }
-    const prefix = /^(?:sha256:)?([0-9a-f]{1,63})$/.exec(ref);
+    const prefix = ID_PREFIX.exec(ref);
     if (prefix) {
       const hits = [...this.images.values()].filter((i) => i.id.startsWith(`sha256:${prefix[1]}`));
       if (hits.length === 1) return { image: hits[0]! };

@@ -62,23 +62,32 @@ export function parseReference(ref: string): ParsedReference {
     throw invalidArgument(`invalid repository name (${ref}), cannot specify 64-byte hexadecimal strings`);
   }
   const { name: rest, tag, digest } = splitReference(ref);
-  if (digest !== undefined && !DIGEST.test(digest)) throw invalidArgument(`invalid reference format: invalid digest "${printable(digest)}"`);
-  if (tag !== undefined && !TAG.test(tag)) throw invalidArgument(`invalid reference format: invalid tag "${printable(tag)}" in "${printable(ref)}"`);
   const { domain, path } = splitDomain(rest, ref);
-  const components = path.split('/');
-  for (const c of components) {
-    if (!PATH_COMPONENT.test(c)) {
-      if (c.toLowerCase() !== c && PATH_COMPONENT.test(c.toLowerCase())) {
-        throw invalidArgument(`invalid reference format: repository name (${path}) must be lowercase`);
-      }
-      throw invalidArgument(`invalid reference format: "${printable(ref)}"`);
-    }
+  // docker checks the case of the whole repository path before its grammar
+  if (path.toLowerCase() !== path) throw invalidArgument('invalid reference format: repository name must be lowercase');
+  if (digest !== undefined) checkDigest(digest);
+  if (tag !== undefined && !TAG.test(tag)) throw invalidArgument(`invalid reference format: invalid tag "${printable(tag)}" in "${printable(ref)}"`);
+  for (const c of path.split('/')) {
+    if (!PATH_COMPONENT.test(c)) throw invalidArgument(`invalid reference format: "${printable(ref)}"`);
   }
   const fullName = `${domain}/${path}`;
   if (fullName.length > NAME_TOTAL_MAX) {
     throw invalidArgument(`invalid reference format: repository name must not be more than ${NAME_TOTAL_MAX} characters`);
   }
   return { domain, path, fullName, name: familiarName(domain, path), tag, digest };
+}
+
+/** Hex lengths of the algorithms go-digest knows: anything else is no digest docker accepts. */
+const DIGEST_HEX: Record<string, number> = { sha256: 64, sha384: 96, sha512: 128 };
+
+/** The digest part of a reference: the grammar, then go-digest's algorithm and length. */
+function checkDigest(digest: string): void {
+  if (!DIGEST.test(digest)) throw invalidArgument(`invalid reference format: invalid digest "${printable(digest)}"`);
+  const [alg, hex] = digest.split(':') as [string, string];
+  const want = DIGEST_HEX[alg];
+  if (want === undefined) throw invalidArgument(`unsupported digest algorithm: "${printable(digest)}"`);
+  if (hex.length !== want) throw invalidArgument(`invalid checksum digest length: "${printable(digest)}"`);
+  if (!/^[a-f0-9]+$/.test(hex)) throw invalidArgument(`invalid checksum digest format: "${printable(digest)}"`);
 }
 
 function splitDomain(name: string, ref: string): { domain: string; path: string } {

@@ -1,7 +1,6 @@
 // Builds the OCI runtime spec (config.json) runc runs a container from, with the defaults
 // Docker/containerd give a container, narrowed to what this host lets runc do.
 import * as path from 'node:path';
-import { availableParallelism } from 'node:os';
 import { invalidArgument } from '../common/errors.js';
 import { resolveCaps } from './caps.js';
 import { RLIM_INFINITY, ULIMIT_NAMES, type HostInfo } from './host.js';
@@ -27,14 +26,13 @@ export interface SpecOptions {
   /** none = a new, empty network namespace; host = the host's; netnsPath = join that one. */
   network: 'none' | 'host' | { netnsPath: string };
   annotations: Record<string, string>;
-  /** Bytes. */
-  memory?: number;
-  /** Bytes of memory+swap (Docker's MemorySwap; -1 = unlimited). Left unset when absent. */
-  memorySwap?: number;
-  /** docker --cpus × 1e9. */
-  nanoCpus?: number;
-  /** > 0 limits; 0 / -1 / absent = unlimited. */
-  pidsLimit?: number;
+  /**
+   * cgroup limits (cpu, memory, pids, blockIO) as the OCI spec has them, already checked by
+   * the engine against docker's rules and this host (engine/containers/resources.ts).
+   */
+  limits?: Omit<LinuxResources, 'devices'>;
+  /** process.oomScoreAdj; absent = inherit the engine's (runc cannot go below it here). */
+  oomScoreAdj?: number;
   /** Docker names (nofile, nproc, core…); -1 = unlimited. */
   ulimits: Array<{ name: string; soft: number; hard: number }>;
   noNewPrivileges: boolean;
@@ -174,30 +172,10 @@ function mergeEnv(o: SpecOptions): string[] {
 }
 
 function resources(o: SpecOptions, privileged: boolean): LinuxResources {
-  const r: LinuxResources = {
+  return {
     devices: privileged ? [{ allow: true, access: rwm }] : DEFAULT_DEVICE_RULES.map((d) => ({ ...d })),
+    ...structuredClone(o.limits ?? {}),
   };
-  if (o.memory !== undefined && o.memory !== 0) {
-    // Docker's floor: below this the container cannot even start its init.
-    if (!Number.isInteger(o.memory) || o.memory < 6 * 1024 * 1024) throw invalidArgument('Minimum memory limit allowed is 6MB');
-    r.memory = { limit: o.memory };
-    if (o.memorySwap !== undefined && o.memorySwap !== 0) {
-      if (o.memorySwap !== -1 && o.memorySwap < o.memory) {
-        throw invalidArgument('Minimum memoryswap limit should be larger than memory limit');
-      }
-      r.memory.swap = o.memorySwap;
-    }
-  }
-  if (o.nanoCpus !== undefined && o.nanoCpus !== 0) {
-    const ncpu = availableParallelism();
-    if (o.nanoCpus < 1e7 || o.nanoCpus > ncpu * 1e9) {
-      throw invalidArgument(`Range of CPUs is from 0.01 to ${ncpu}.00, as there are only ${ncpu} CPUs available`);
-    }
-    const period = 100000; // µs; Docker's fixed period for --cpus
-    r.cpu = { quota: Math.round((o.nanoCpus * period) / 1e9), period };
-  }
-  if (o.pidsLimit !== undefined && o.pidsLimit > 0) r.pids = { limit: o.pidsLimit };
-  return r;
 }
 
 function namespaces(o: SpecOptions): LinuxNamespace[] {
@@ -232,8 +210,6 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
       capabilities: { bounding: caps, effective: [...caps], permitted: [...caps] },
       rlimits: rlimits(o, host),
       noNewPrivileges: o.noNewPrivileges,
-      // No oomScoreAdj: runc would write it to /proc/self/oom_score_adj, and lowering it
-      // below the parent's needs CAP_SYS_RESOURCE, which root lacks on these hosts.
     },
     root: { path: o.rootfs, readonly: o.readonlyRootfs },
     mounts,
@@ -243,6 +219,9 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
       cgroupsPath: o.cgroupsPath,
     },
   };
+  // Only when asked for: runc writes it to /proc/self/oom_score_adj, and going below the
+  // parent's needs CAP_SYS_RESOURCE, which root lacks on these hosts.
+  if (o.oomScoreAdj !== undefined) spec.process.oomScoreAdj = o.oomScoreAdj;
   if (o.hostname) spec.hostname = o.hostname;
   if (Object.keys(o.annotations).length) spec.annotations = { ...o.annotations };
   if (o.sysctl && Object.keys(o.sysctl).length) spec.linux.sysctl = { ...o.sysctl };

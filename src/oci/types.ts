@@ -23,7 +23,7 @@ export interface Process {
   rlimits?: POSIXRlimit[];
   noNewPrivileges?: boolean;
   apparmorProfile?: string;
-  /** Deliberately never set by buildSpec: see DESIGN.md (no CAP_SYS_RESOURCE on the build hosts). */
+  /** Set only when asked for: the engine refuses values below its own (DESIGN.md: no CAP_SYS_RESOURCE). */
   oomScoreAdj?: number;
   selinuxLabel?: string;
 }
@@ -91,6 +91,7 @@ export interface LinuxMemory {
   reservation?: number;
   swap?: number;
   kernel?: number;
+  kernelTCP?: number;
   swappiness?: number;
   disableOOMKiller?: boolean;
 }
@@ -109,11 +110,35 @@ export interface LinuxPids {
   limit: number;
 }
 
+export interface LinuxWeightDevice {
+  major: number;
+  minor: number;
+  weight?: number;
+  leafWeight?: number;
+}
+
+export interface LinuxThrottleDevice {
+  major: number;
+  minor: number;
+  rate: number;
+}
+
+export interface LinuxBlockIO {
+  weight?: number;
+  leafWeight?: number;
+  weightDevice?: LinuxWeightDevice[];
+  throttleReadBpsDevice?: LinuxThrottleDevice[];
+  throttleWriteBpsDevice?: LinuxThrottleDevice[];
+  throttleReadIOPSDevice?: LinuxThrottleDevice[];
+  throttleWriteIOPSDevice?: LinuxThrottleDevice[];
+}
+
 export interface LinuxResources {
   devices?: LinuxDeviceCgroup[];
   memory?: LinuxMemory;
   cpu?: LinuxCPU;
   pids?: LinuxPids;
+  blockIO?: LinuxBlockIO;
 }
 
 export type SeccompAction =

@@ -2,7 +2,7 @@
 // here; shim v2 clients and sandboxers implement the same later). The engine never knows
 // which kind it drives (iSulad's runtime ops table).
 import type { Duplex } from 'node:stream';
-import type { Spec, Process } from '../oci/types.js';
+import type { LinuxResources, Spec, Process } from '../oci/types.js';
 
 export interface CreateRequest {
   id: string;
@@ -66,6 +66,8 @@ export interface Runtime {
   delete(id: string, bundle: string, force: boolean): Promise<void>;
   state(id: string): Promise<RuntimeState | null>;
   pids(id: string): Promise<number[]>;
+  /** Change a live container's cgroup limits (docker update); fields left out stay as they are. */
+  update(id: string, bundle: string, resources: LinuxResources): Promise<void>;
   /** Attach to the container's stdio (after create). */
   attach(id: string, bundle: string): Promise<StdioStream>;
   resize(id: string, bundle: string, height: number, width: number): Promise<void>;

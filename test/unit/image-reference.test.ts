@@ -50,6 +50,17 @@ describe('parseReference / normalizeName', () => {
     assert.throws(() => parseReference('docker.io/Library/x'), /must be lowercase/);
     assert.throws(() => parseReference('a'.repeat(64)), /cannot specify 64-byte hexadecimal strings/);
   });
+
+  it('says what docker says: case first, then the digest algorithm and length', () => {
+    const msg = (ref: string) => { try { parseReference(ref); return ''; } catch (e) { return (e as Error).message; } };
+    assert.equal(msg('BusyBox'), 'invalid reference format: repository name must be lowercase');
+    assert.equal(msg('BusyBox:Latest'), 'invalid reference format: repository name must be lowercase');
+    assert.match(msg('busybox@sha256:abc'), /^invalid reference format/);
+    assert.match(msg(`busybox@sha256:${'a'.repeat(32)}`), /^invalid checksum digest length/);
+    assert.match(msg(`busybox@md5:${'a'.repeat(32)}`), /^unsupported digest algorithm/);
+    assert.match(msg(`busybox@sha256:${'A'.repeat(64)}`), /^invalid checksum digest format/);
+    assert.equal(msg(`busybox@sha512:${'a'.repeat(128)}`), '');
+  });
 });
 
 describe('oci annotations', () => {

@@ -51,7 +51,7 @@ async function runInRunc(tmp: string, over: Partial<SpecOptions>, script: string
     id, rootfs: path.join(tmp, 'rootfs'), readonlyRootfs: false, args: ['/bin/sh', '-c', script], env: [], cwd: '/',
     user: { uid: 0, gid: 0, additionalGids: [] }, terminal: false, hostname: id.slice(0, 20), binds: [],
     network: 'none', annotations: { 'org.tsula.test': '1' }, ulimits: [], noNewPrivileges: true,
-    cgroupsPath: `/${id}`, memory: 64 * 1024 * 1024, nanoCpus: 5e8, pidsLimit: 64, ...over,
+    cgroupsPath: `/${id}`, limits: { memory: { limit: 64 * 1024 * 1024 }, cpu: { quota: 50000, period: 100000 }, pids: { limit: 64 } }, ...over,
   }, host);
   await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec, null, 2));
   try {

@@ -203,18 +203,18 @@ test('seccomp conversion: ptrace by kernel version or CAP_SYS_PTRACE; arch-speci
   assert.deepEqual(rules(s390, 'clone')[0]?.args?.[0]?.index, 1);
 });
 
-test('resources: memory, cpus, pids', () => {
-  const r = buildSpec(opts({ memory: 64 * 1024 * 1024, memorySwap: 128 * 1024 * 1024, nanoCpus: 5e8, pidsLimit: 100 }), HOST)
-    .linux.resources!;
-  assert.deepEqual(r.memory, { limit: 67108864, swap: 134217728 });
-  assert.deepEqual(r.cpu, { quota: 50000, period: 100000 });
+test('resources: the limits reach linux.resources after the device rules; oomScoreAdj only when asked', () => {
+  const limits = { memory: { limit: 67108864, swap: 134217728 }, cpu: { quota: 50000, period: 100000, shares: 512 }, pids: { limit: 100 } };
+  const s = buildSpec(opts({ limits, oomScoreAdj: 500 }), HOST);
+  const r = s.linux.resources!;
+  assert.deepEqual(r.memory, limits.memory);
+  assert.deepEqual(r.cpu, limits.cpu);
   assert.deepEqual(r.pids, { limit: 100 });
-  const none = buildSpec(opts({ pidsLimit: -1 }), HOST).linux.resources!;
-  assert.equal(none.memory, undefined);
-  assert.equal(none.cpu, undefined);
-  assert.equal(none.pids, undefined);
-  assert.throws(() => buildSpec(opts({ memory: 1024 }), HOST), /Minimum memory limit/);
-  assert.throws(() => buildSpec(opts({ nanoCpus: 1e6 }), HOST), /Range of CPUs/);
+  assert.ok(r.devices?.length);
+  assert.equal(s.process.oomScoreAdj, 500);
+  const none = buildSpec(opts({}), HOST);
+  assert.deepEqual(Object.keys(none.linux.resources!), ['devices']);
+  assert.equal(none.process.oomScoreAdj, undefined);
 });
 
 test('env: PATH/HOSTNAME/TERM defaults, user values replace by key', () => {

@@ -4,12 +4,14 @@ import { readFileSync } from 'node:fs';
 import type { FlagSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
 import { ramInBytes } from '../units.js';
+import { RESOURCE_FLAGS, resourceFields } from './resource-opts.js';
 
 const S = (long: string, desc: string, short?: string, meta = 'string'): FlagSpec => ({ long, short, kind: 'string', desc, meta });
 const L = (long: string, desc: string, short?: string): FlagSpec => ({ long, short, kind: 'list', desc, meta: 'list' });
 const B = (long: string, desc: string, short?: string): FlagSpec => ({ long, short, kind: 'bool', desc });
 
-export const CONTAINER_FLAGS: FlagSpec[] = [
+export const CONTAINER_FLAGS: FlagSpec[] = ([
+  ...RESOURCE_FLAGS,
   L('add-host', 'Add a custom host-to-IP mapping (host:ip)'),
   L('annotation', 'Add an annotation to the container (passed through to the OCI runtime)'),
   L('attach', 'Attach to STDIN, STDOUT or STDERR', 'a'),
@@ -17,10 +19,6 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   L('cap-drop', 'Drop Linux capabilities'),
   S('cgroup-parent', 'Optional parent cgroup for the container'),
   S('cgroupns', 'Cgroup namespace to use (host|private)'),
-  { long: 'cpu-shares', short: 'c', kind: 'int', desc: 'CPU shares (relative weight)', meta: 'int' },
-  { long: 'cpus', kind: 'number', desc: 'Number of CPUs', meta: 'decimal' },
-  S('cpuset-cpus', 'CPUs in which to allow execution (0-3, 0,1)'),
-  S('cpuset-mems', 'MEMs in which to allow execution (0-3, 0,1)'),
   L('device', 'Add a host device to the container'),
   L('dns', 'Set custom DNS servers'),
   L('dns-option', 'Set DNS options'),
@@ -39,16 +37,11 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   L('label-file', 'Read in a line delimited file of labels'),
   S('log-driver', 'Logging driver for the container'),
   L('log-opt', 'Log driver options'),
-  S('memory', 'Memory limit', 'm', 'bytes'),
-  S('memory-reservation', 'Memory soft limit', undefined, 'bytes'),
-  S('memory-swap', "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", undefined, 'bytes'),
   L('mount', 'Attach a filesystem mount to the container'),
   S('name', 'Assign a name to the container'),
   S('network', 'Connect a container to a network (none, host, default)'),
   { long: 'net', kind: 'string', desc: 'Alias of --network', meta: 'string' },
-  B('oom-kill-disable', 'Disable OOM Killer'),
   S('pid', 'PID namespace to use'),
-  { long: 'pids-limit', kind: 'int', desc: 'Tune container pids limit (set -1 for unlimited)', meta: 'int' },
   S('platform', 'Set platform if server is multi-platform capable'),
   B('privileged', 'Give extended privileges to this container'),
   L('publish', "Publish a container's port(s) to the host", 'p'),
@@ -73,7 +66,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = [
   L('volume', 'Bind mount a volume', 'v'),
   L('volumes-from', 'Mount volumes from the specified container(s)'),
   S('workdir', 'Working directory inside the container', 'w'),
-];
+] satisfies FlagSpec[]).sort((a, b) => a.long.localeCompare(b.long));
 
 export const RUN_ONLY_FLAGS: FlagSpec[] = [
   B('detach', 'Run container in background and print container ID', 'd'),
@@ -141,14 +134,12 @@ export function parseUlimit(s: string): { Name: string; Soft: number; Hard: numb
   return { Name: m[1]!, Soft: soft, Hard: hard };
 }
 
-function bytes(p: Parsed, flag: string): number | undefined {
-  const v = p.str(flag);
-  if (v === undefined || v === '') return undefined;
-  if (flag === 'memory-swap' && v === '-1') return -1;
+function shmSize(p: Parsed): number {
+  const v = p.str('shm-size') ?? '';
   try {
     return ramInBytes(v);
   } catch {
-    throw new UsageError(`invalid argument "${v}" for "--${flag}" flag: invalid size: '${v}'`, 'run');
+    throw new UsageError(`invalid argument "${v}" for "--shm-size" flag: invalid size: '${v}'`, 'run');
   }
 }
 
@@ -230,7 +221,6 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
   const ep = p.str('entrypoint');
   if (ep !== undefined) entrypoint = [ep]; // `--entrypoint ""` resets it: [""]
 
-  const cpus = p.num('cpus');
   const restart = p.str('restart') ?? 'no';
   const [rName, rMax] = restart.split(':');
   if (!['no', 'always', 'unless-stopped', 'on-failure'].includes(rName!)) {
@@ -273,22 +263,14 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
     UTSMode: p.str('uts') ?? '',
     UsernsMode: p.str('userns') ?? '',
     CgroupParent: p.str('cgroup-parent') ?? '',
-    CpuShares: p.num('cpu-shares') ?? 0,
-    NanoCpus: cpus === undefined ? 0 : Math.round(cpus * 1e9),
-    CpusetCpus: p.str('cpuset-cpus') ?? '',
-    CpusetMems: p.str('cpuset-mems') ?? '',
-    Memory: bytes(p, 'memory') ?? 0,
-    MemoryReservation: bytes(p, 'memory-reservation') ?? 0,
-    MemorySwap: bytes(p, 'memory-swap') ?? 0,
-    OomKillDisable: p.bool('oom-kill-disable'),
-    PidsLimit: p.num('pids-limit') ?? null,
+    ...resourceFields(p, opts.run ? 'run' : 'create'),
     Ulimits: p.list('ulimit').map(parseUlimit),
     Devices: devices,
   };
   // Left out when unset, as docker's omitempty fields are: the daemon picks its default.
   if (p.str('runtime')) hostConfig.Runtime = p.str('runtime');
   if (p.list('mount').length) hostConfig.Mounts = p.list('mount').map(parseMount);
-  if (p.has('shm-size')) hostConfig.ShmSize = bytes(p, 'shm-size');
+  if (p.has('shm-size')) hostConfig.ShmSize = shmSize(p);
   if (p.bool('init')) hostConfig.Init = true;
   if (Object.keys(tmpfs).length) hostConfig.Tmpfs = tmpfs;
   if (p.list('sysctl').length) hostConfig.Sysctls = strictKv(p.list('sysctl'), 'sysctl');

@@ -48,6 +48,10 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     sendStatus(res!, 204);
   });
 
+  r.add('POST', '/containers/{id}/update', async ({ req, res, params }) => {
+    sendJson(res!, 200, await cs.update(params[0], await readJsonBody(req)));
+  });
+
   r.add('POST', '/containers/{id}/pause', async ({ res, params }) => { await cs.pause(params[0]); sendStatus(res!, 204); });
   r.add('POST', '/containers/{id}/unpause', async ({ res, params }) => { await cs.unpause(params[0]); sendStatus(res!, 204); });
 
@@ -115,21 +119,44 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
 
   r.add('POST', '/containers/{id}/attach', async (ctx) => {
     const { query, params } = ctx;
-    const rec = cs.get(params[0]);
+    // what dockerd refuses is refused before the switch of protocols: a proper HTTP error
+    const rec = cs.checkAttach(params[0]);
     const want = { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') };
     // dockerd watches a TTY's input for the detach keys too: clients that send every byte
     // (curl, docker-py) can still detach, and the sequence never reaches the shell
     const dk = query.get('detachKeys');
-    const detachKeys = rec.Config.Tty && want.stdin ? (dk ? parseDetachKeys(dk) : DEFAULT_DETACH_KEYS) : undefined;
-    const raw = hijack(ctx);
-    if (boolParam(query, 'logs')) {
-      await readLogs(rec.LogPath, { follow: false, tail: null }, (l) => raw.write(rec.Config.Tty ? l.data : frame(l.stream, l.data)));
+    let keys: Buffer = DEFAULT_DETACH_KEYS;
+    try {
+      if (dk) keys = parseDetachKeys(dk);
+    } catch (e) {
+      throw invalidArgument(`Invalid detach keys (${dk}) provided: ${errorMessage(e)}`);
     }
-    if (!boolParam(query, 'stream')) { raw.end(); return; } // docker: stream defaults to false
-    let closed = false;
-    raw.onClose(() => { closed = true; });
-    const stdio = await cs.attach(rec.Id);
-    if (!stdio || closed) { stdio?.close(); raw.end(); return; }
+    const detachKeys = rec.Config.Tty && want.stdin ? keys : undefined;
+    // from here every path has answered (headers now), and every wait ends: with the
+    // client's leaving, the container's removal, or a start that failed
+    const raw = hijack(ctx);
+    const out = (stream: 1 | 2, data: Buffer) => raw.write(rec.Config.Tty ? data : frame(stream, data));
+    const ac = new AbortController();
+    let stdio: StdioStream | null = null;
+    raw.onClose(() => ac.abort());
+    // a client that reads only has nothing to end: its EOF while we wait means it left
+    if (!want.stdin) raw.onInputEnd(() => { if (!stdio) { ac.abort(); raw.end(); } });
+    try {
+      if (boolParam(query, 'logs')) {
+        await readLogs(rec.LogPath, { follow: false, tail: null, signal: ac.signal }, (l) => {
+          if ((l.stream === 1 && want.stdout) || (l.stream === 2 && want.stderr)) out(l.stream, l.data);
+        });
+      }
+      if (!boolParam(query, 'stream')) { raw.end(); return; } // docker: stream defaults to false
+      stdio = await cs.attach(rec.Id, ac.signal);
+    } catch (e) {
+      // the 101/200 is out: the error goes into the stream, as dockerd's "Error attaching"
+      out(1, Buffer.from(`Error attaching: ${errorMessage(e)}\n`));
+      raw.end();
+      return;
+    }
+    if (!stdio) { raw.end(); return; }
+    if (ac.signal.aborted) { stdio.close(); return; }
     // the stream ends once the exit is recorded: a client that inspects or waits right
     // after the end of the stream finds the exit code, not a container still "running"
     const exited = () => Promise.race([cs.wait(rec.Id, 'not-running').catch(() => 0), sleep(EXIT_RECORD_MS)]);

@@ -103,32 +103,51 @@ export interface RawStream {
   onClose(cb: () => void): void;
 }
 
-/** Switch the connection to raw mode: 101 for an Upgrade, else a streamed 200. */
+/**
+ * Switch the connection to raw mode: 101 for an Upgrade, else a streamed 200. The headers
+ * go out at once. The client's input, its end and the connection's close are remembered
+ * from here on, so a callback registered later (after an attach waited for a start) still
+ * hears of what happened before.
+ */
 export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.alloc(0)): RawStream {
   const contentType = 'application/vnd.docker.raw-stream';
+  let inputEnded = false;
+  let closed = false;
+  const endCbs: Array<() => void> = [];
+  const closeCbs: Array<() => void> = [];
+  const onEnd = () => { inputEnded = true; for (const cb of endCbs.splice(0)) cb(); };
+  const onClose = () => { closed = true; for (const cb of closeCbs.splice(0)) cb(); };
+  const later = {
+    onInputEnd: (cb: () => void) => { if (inputEnded) cb(); else endCbs.push(cb); },
+    onClose: (cb: () => void) => { if (closed) cb(); else closeCbs.push(cb); },
+  };
   if (ctx.upgraded) {
     const { socket } = ctx.upgraded;
     socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
     const inputCbs: Array<(d: Buffer) => void> = [];
     let pending: Buffer<ArrayBufferLike>[] = bodyPrefix.length ? [bodyPrefix] : [];
     socket.on('data', (d: Buffer) => { if (inputCbs.length) for (const cb of inputCbs) cb(d); else pending.push(d); });
+    socket.on('end', onEnd);
+    socket.on('close', onClose);
+    if (socket.destroyed) onClose();
     return {
       write: (d) => { if (!socket.destroyed && socket.writable) socket.write(d); },
       end: () => { if (!socket.destroyed) socket.end(); },
       onInput: (cb) => { inputCbs.push(cb); for (const d of pending) cb(d); pending = []; },
-      onInputEnd: (cb) => { socket.on('end', cb); },
-      onClose: (cb) => { socket.on('close', cb); },
+      ...later,
     };
   }
   const res = ctx.res!;
-  res.writeHead(200, { 'Content-Type': contentType });
+  // the connection ends with the stream, as dockerd's hijacked one does
+  res.writeHead(200, { 'Content-Type': contentType, Connection: 'close' });
   res.flushHeaders();
+  ctx.req.on('end', onEnd);
+  res.on('close', onClose);
   return {
     write: (d) => { if (!res.writableEnded) res.write(d); },
     end: () => { if (!res.writableEnded) res.end(); },
     onInput: (cb) => { ctx.req.on('data', cb); },
-    onInputEnd: (cb) => { ctx.req.on('end', cb); },
-    onClose: (cb) => { res.on('close', cb); },
+    ...later,
   };
 }
 

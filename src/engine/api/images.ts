@@ -8,6 +8,7 @@ import type { ContainerService } from '../containers/service.js';
 import type { EventBus } from '../events.js';
 import { errorMessage, invalidArgument, unimplemented } from '../../common/errors.js';
 import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js';
+import { isValidTag, parseTagTarget } from '../../image/reference.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus): void {
   r.add('GET', '/images/json', async ({ res }) => {
@@ -110,7 +111,11 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
   r.add('POST', '/images/{name*}/tag', async ({ res, params, query }) => {
     const repo = query.get('repo');
     if (!repo) throw invalidArgument('tag: repository name (repo=) is required');
-    const target = `${repo}:${query.get('tag') || 'latest'}`;
+    // docker: repo may carry its own tag; a tag= replaces it; neither means latest
+    const parsed = parseTagTarget(repo);
+    const tag = query.get('tag');
+    if (tag && !isValidTag(tag)) throw invalidArgument(`invalid tag format: "${tag}"`);
+    const target = `${parsed.name}:${tag || parsed.tag || 'latest'}`;
     await images.tag(params[0], target);
     const img = await images.get(target);
     events.emit('image', 'tag', img.id, { name: target });

@@ -5,6 +5,7 @@ import type { ImageRecord } from '../../image/types.js';
 import type { ContainerConfig, ContainerRecord, HostConfig, MountPoint } from './record.js';
 import { initialState } from './record.js';
 import { invalidArgument } from '../../common/errors.js';
+import { resourceShape, type ResourceConfig } from './resources.js';
 
 const strList = z.array(z.string()).nullish();
 export const createBodySchema = z.object({
@@ -30,9 +31,8 @@ export const createBodySchema = z.object({
     AutoRemove: z.boolean().nullish(),
     Runtime: z.string().nullish(),
     ReadonlyRootfs: z.boolean().nullish(),
-    Memory: z.number().int().nonnegative().nullish(),
-    NanoCpus: z.number().int().nonnegative().nullish(),
-    PidsLimit: z.number().int().nullish(),
+    ...resourceShape,
+    OomScoreAdj: z.number().refine(Number.isSafeInteger, 'must be an integer').nullish(),
     Ulimits: z.array(z.object({ Name: z.string(), Soft: z.number().int(), Hard: z.number().int() })).nullish(),
     Annotations: z.record(z.string(), z.string()).nullish(),
     Privileged: z.boolean().nullish(),
@@ -84,6 +84,8 @@ export interface BuildInput {
   runtime: string;
   driver: string;
   containerDir: string;
+  /** The body's resource fields, checked (resources.ts verifyResources). */
+  resources: ResourceConfig;
 }
 
 export function buildRecord(i: BuildInput): ContainerRecord {
@@ -123,9 +125,7 @@ export function buildRecord(i: BuildInput): ContainerRecord {
     AutoRemove: !!hc.AutoRemove,
     Runtime: i.runtime,
     ReadonlyRootfs: !!hc.ReadonlyRootfs,
-    Memory: hc.Memory ?? 0,
-    NanoCpus: hc.NanoCpus ?? 0,
-    PidsLimit: hc.PidsLimit && hc.PidsLimit > 0 ? hc.PidsLimit : null,
+    ...i.resources,
     Ulimits: hc.Ulimits ?? null,
     Annotations: hc.Annotations ?? null,
     Privileged: !!hc.Privileged,
@@ -133,7 +133,6 @@ export function buildRecord(i: BuildInput): ContainerRecord {
     CapDrop: hc.CapDrop ?? null,
     SecurityOpt: hc.SecurityOpt ?? null,
   };
-  if (hostConfig.Memory && hostConfig.Memory < 6 * 1024 * 1024) throw invalidArgument('minimum memory limit allowed is 6MB');
   return {
     Id: i.id,
     Created: new Date().toISOString(),

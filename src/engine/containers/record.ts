@@ -1,5 +1,7 @@
 // A container's persistent record: shaped after `docker inspect` so the API returns it
 // nearly as stored. One directory per container under <graph>/containers/<id>.
+import type { ResourceConfig } from './resources.js';
+
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
 export interface ContainerState {
@@ -38,15 +40,13 @@ export interface ContainerConfig {
 
 export interface Ulimit { Name: string; Soft: number; Hard: number }
 
-export interface HostConfig {
+/** Resource fields (Memory, CpuShares, …, OomScoreAdj) are resources.ts's ResourceConfig. */
+export interface HostConfig extends ResourceConfig {
   Binds: string[] | null;
   NetworkMode: string;
   AutoRemove: boolean;
   Runtime: string;
   ReadonlyRootfs: boolean;
-  Memory: number;
-  NanoCpus: number;
-  PidsLimit: number | null;
   Ulimits: Ulimit[] | null;
   Annotations: Record<string, string> | null;
   Privileged: boolean;

@@ -12,9 +12,12 @@ import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
 import { readHostInfo, rlimits, type HostInfo } from '../../oci/spec.js';
 import { containerSpec } from './spec.js';
+import { checkBlkioDevices, resourcesFromBody, verifyResources, type ResourceConfig } from './resources.js';
+import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
+import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
 import { psTable } from './top.js';
 import type { Spec } from '../../oci/types.js';
-import { failedPrecondition, invalidArgument, notFound, errorMessage, TsulaError, isKind } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind } from '../../common/errors.js';
 import { newId, validateName } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import { parseSignal, signalNumber } from './signals.js';
@@ -32,13 +35,17 @@ export interface ServiceDeps {
   resolveRuntime?: (name: string) => Promise<Runtime | null>;
 }
 
+/** An attach waiting for a start; its signal aborts when the client leaves. */
+type PendingAttach = { resolve: (s: StdioStream | null) => void; signal?: AbortSignal };
+
 type Waiter = { cond: 'next-exit' | 'not-running' | 'removed'; resolve: (code: number) => void };
 
 export class ContainerService {
   private host: HostInfo | null = null;
+  private sys: SysInfo | null = null;
   private waiters = new Map<string, Waiter[]>();
-  /** Clients attached to a created container, connected to its stdio at start. */
-  private pendingAttach = new Map<string, Array<(s: StdioStream | null) => void>>();
+  /** Clients attached to a created or exited container, connected to its stdio at start. */
+  private pendingAttach = new Map<string, PendingAttach[]>();
   private locks = new Map<string, Promise<unknown>>();
 
   constructor(readonly d: ServiceDeps) {}
@@ -87,6 +94,9 @@ export class ContainerService {
       throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
     }
     const body = parsed.data;
+    // dockerd checks the settings before it looks for the image or takes the name
+    const resources = resourcesFromBody(body.HostConfig ?? {});
+    const warnings = await this.verifyResources(resources);
     const id = newId();
     // the name is taken before the first await: a concurrent create sees it reserved, and a
     // generated name is checked against every reserved name, not only the saved records
@@ -110,7 +120,7 @@ export class ContainerService {
       // the spec builder's own check, so a bad --ulimit fails now rather than at start
       rlimits({ ulimits: (body.HostConfig?.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })) }, host);
 
-      const rec = buildRecord({ id, name: cname, body, image, imageRef: body.Image, runtime, driver: this.d.driver.name, containerDir: dir });
+      const rec = buildRecord({ id, name: cname, body, image, imageRef: body.Image, runtime, driver: this.d.driver.name, containerDir: dir, resources });
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       await this.d.driver.prepare(id, image.chainIds);
       prepared = true;
@@ -118,7 +128,7 @@ export class ContainerService {
       await writeFileAtomic(rec.LogPath, '', 0o600);
       await this.d.store.save(rec);
       this.d.events.emit('container', 'create', id, this.attrs(rec));
-      return { Id: id, Warnings: [] };
+      return { Id: id, Warnings: warnings };
     } catch (e) {
       if (prepared) await this.d.driver.remove(id).catch(() => {});
       await fs.rm(dir, { recursive: true, force: true });
@@ -151,6 +161,16 @@ export class ContainerService {
   private async hostInfo(): Promise<HostInfo> {
     this.host ??= await readHostInfo();
     return this.host;
+  }
+
+  /** dockerd's checks of the resource fields against this host; adjusts r, returns warnings. */
+  private async verifyResources(r: ResourceConfig, update = false): Promise<string[]> {
+    // the cgroup files don't change; the real-time budget an admin grants may
+    if (!this.sys || r.CpuRealtimeRuntime > 0) this.sys = await readSysInfo({ parent: r.CgroupParent || 'tsula' });
+    const canLowerOomScore = (await this.hostInfo()).capBounding?.has('CAP_SYS_RESOURCE') ?? false;
+    const warnings = verifyResources(r, this.sys, { update, canLowerOomScore });
+    await checkBlkioDevices(r);
+    return warnings;
   }
 
   private async writeEtcFiles(rec: ContainerRecord): Promise<void> {
@@ -222,43 +242,74 @@ export class ContainerService {
 
   // ---- attach ---------------------------------------------------------------------------
 
-  /** Attach to a container's stdio: now if running, at start if created; null if it exited. */
-  async attach(ref: string): Promise<StdioStream | null> {
+  /**
+   * dockerd's refusals, made before the API switches protocols so that they are still HTTP
+   * errors: a paused or restarting container can't be attached to (409).
+   */
+  checkAttach(ref: string): ContainerRecord {
     const rec = this.get(ref);
+    if (rec.State.Paused) throw failedPrecondition(`container ${ref} is paused, unpause the container before attach`);
+    if (rec.State.Restarting) throw failedPrecondition(`container ${ref} is restarting, wait until the container is running`);
+    return rec;
+  }
+
+  /**
+   * Attach to a container's stdio: now if it runs; at its next start if it is created or
+   * exited (docker's `start -a` attaches first, then starts); null once that can't happen
+   * (removed, its start failed, `signal` aborted: the client left) or it is being removed.
+   */
+  async attach(ref: string, signal?: AbortSignal): Promise<StdioStream | null> {
+    const rec = this.get(ref);
+    if (signal?.aborted) return null;
     if (rec.State.Running) {
-      const s = await this.runtimeOf(rec).attach(rec.Id, this.bundle(rec.Id));
+      let s: StdioStream;
+      try {
+        s = await this.runtimeOf(rec).attach(rec.Id, this.bundle(rec.Id));
+      } catch (e) {
+        if (!rec.State.Running || !this.d.store.has(rec.Id)) return null; // it exited meanwhile
+        throw e;
+      }
       this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
       return s;
     }
     if (rec.State.Status !== 'created' && rec.State.Status !== 'exited') return null;
+    // dockerd logs the attach when the streams are registered, before any start
+    this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
     return new Promise((resolve) => {
+      const entry: PendingAttach = {
+        signal,
+        resolve: (st) => { signal?.removeEventListener('abort', onAbort); resolve(st); },
+      };
+      const onAbort = () => {
+        const list = this.pendingAttach.get(rec.Id)?.filter((x) => x !== entry) ?? [];
+        if (list.length) this.pendingAttach.set(rec.Id, list); else this.pendingAttach.delete(rec.Id);
+        resolve(null);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
       const list = this.pendingAttach.get(rec.Id) ?? [];
-      list.push(resolve);
+      list.push(entry);
       this.pendingAttach.set(rec.Id, list);
     });
-  }
-
-  cancelPendingAttach(id: string, cb: (s: StdioStream | null) => void): void {
-    const list = this.pendingAttach.get(id);
-    if (list) this.pendingAttach.set(id, list.filter((x) => x !== cb));
   }
 
   private async connectPendingAttach(rec: ContainerRecord, rt: Runtime, bundle: string): Promise<void> {
     const list = this.pendingAttach.get(rec.Id) ?? [];
     this.pendingAttach.delete(rec.Id);
-    for (const resolve of list) {
+    for (const p of list) {
+      if (p.signal?.aborted) continue;
       try {
-        resolve(await rt.attach(rec.Id, bundle));
-        this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
+        const st = await rt.attach(rec.Id, bundle);
+        // the client may have left while the runtime connected: nobody reads this stream
+        if (p.signal?.aborted) st.close(); else p.resolve(st);
       } catch (e) {
         this.d.log.warn('attach at start failed', { id: rec.Id, err: errorMessage(e) });
-        resolve(null);
+        p.resolve(null);
       }
     }
   }
 
   private failPendingAttach(id: string): void {
-    for (const resolve of this.pendingAttach.get(id) ?? []) resolve(null);
+    for (const p of this.pendingAttach.get(id) ?? []) p.resolve(null);
     this.pendingAttach.delete(id);
   }
 
@@ -341,6 +392,34 @@ export class ContainerService {
     rec.RestartCount++;
     await this.d.store.save(rec);
     this.d.events.emit('container', 'restart', rec.Id, this.attrs(rec));
+  }
+
+  /** docker update: checked, merged into the record; a live container's cgroups follow at once. */
+  async update(ref: string, rawBody: unknown): Promise<{ Warnings: string[] }> {
+    const parsed = updateBodySchema.safeParse(rawBody);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      throw invalidArgument(`invalid update config: ${i.path.join('.') || 'body'}: ${i.message}`);
+    }
+    const req = updateRequest(parsed.data);
+    const warnings = await this.verifyResources(req, true);
+    const rec = this.get(ref);
+    await this.locked(rec.Id, async () => {
+      if (rec.State.Status === 'removing' || rec.State.Dead) {
+        throw failedPrecondition(`Cannot update container ${rec.Id}: container is marked for removal and cannot be "update"`);
+      }
+      const merged = mergeUpdate(rec.Id, rec.HostConfig, req);
+      // the merged set must hold together as a create's would (memory ≥ reservation, …)
+      verifyResources({ ...merged }, this.sys!, { update: true, canLowerOomScore: true });
+      if (rec.State.Running) {
+        await this.runtimeOf(rec).update(rec.Id, this.bundle(rec.Id), await updateLimits(merged, req))
+          .catch((e) => { throw new TsulaError(errorKind(e), `Cannot update container ${rec.Id}: ${errorMessage(e)}`, { cause: e }); });
+      }
+      Object.assign(rec.HostConfig, merged);
+      await this.d.store.save(rec);
+    });
+    this.d.events.emit('container', 'update', rec.Id, this.attrs(rec));
+    return { Warnings: warnings };
   }
 
   async pause(ref: string): Promise<void> {

@@ -3,6 +3,7 @@ import type { ContainerRecord } from './record.js';
 import type { Spec } from '../../oci/types.js';
 import { buildSpec, type HostInfo } from '../../oci/spec.js';
 import { resolveUser } from '../../oci/user.js';
+import { cgroupsPath, ociResources } from './resources.js';
 
 export async function containerSpec(rec: ContainerRecord, rootfs: string, host: HostInfo): Promise<Spec> {
   const user = await resolveUser(rootfs, rec.Config.User || undefined);
@@ -13,12 +14,12 @@ export async function containerSpec(rec: ContainerRecord, rootfs: string, host: 
     binds: rec.Mounts.map((m) => ({ source: m.Source, destination: m.Destination, readonly: !m.RW })),
     network: rec.HostConfig.NetworkMode === 'host' ? 'host' : 'none',
     annotations: rec.HostConfig.Annotations ?? {},
-    memory: rec.HostConfig.Memory || undefined, nanoCpus: rec.HostConfig.NanoCpus || undefined,
-    pidsLimit: rec.HostConfig.PidsLimit ?? undefined,
+    limits: await ociResources(rec.HostConfig),
+    oomScoreAdj: rec.HostConfig.OomScoreAdj || undefined,
     ulimits: (rec.HostConfig.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
     noNewPrivileges: (rec.HostConfig.SecurityOpt ?? []).some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
     privileged: rec.HostConfig.Privileged, capAdd: rec.HostConfig.CapAdd ?? [], capDrop: rec.HostConfig.CapDrop ?? [],
-    cgroupsPath: `/tsula/${rec.Id}`,
+    cgroupsPath: cgroupsPath(rec.HostConfig, rec.Id),
     etcFiles: { hosts: rec.HostsPath, resolvConf: rec.ResolvConfPath, hostname: rec.HostnamePath },
     seccomp: (rec.HostConfig.SecurityOpt ?? []).includes('seccomp=unconfined') ? 'unconfined' : 'default',
   }, host);

@@ -7,6 +7,7 @@ import { writeJsonAtomic, readJson } from '../../common/fsutil.js';
 import { invalidArgument, notFound } from '../../common/errors.js';
 import { isFullId, shortId, validateRef } from '../../common/ids.js';
 import { NameRegistrar } from './names.js';
+import { RESOURCE_DEFAULTS } from './resources.js';
 
 const RECORD = 'config.v2.json';
 
@@ -36,6 +37,8 @@ export class ContainerStore {
         onBroken(id, e);
         continue;
       }
+      // records written before every resource field was kept get docker's zero values
+      rec.HostConfig = { ...RESOURCE_DEFAULTS, ...rec.HostConfig };
       const name = rec.Name.slice(1);
       const owner = this.names.owner(name);
       if (owner !== undefined && owner !== rec.Id) {

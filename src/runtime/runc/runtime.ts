@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
+import type { LinuxResources } from '../../oci/types.js';
 import { spawnConmon, readPid, cleanRuntimeError, type ConmonPaths } from './conmon.js';
 import { connectAttach } from './attach.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
@@ -79,6 +80,17 @@ export class RuncConmonRuntime implements Runtime {
 
   async resume(id: string): Promise<void> {
     await this.runc(['resume', id], `unpause container ${id.slice(0, 12)}`);
+  }
+
+  async update(id: string, bundle: string, resources: LinuxResources): Promise<void> {
+    // runc reads the new limits from a file (a spec LinuxResources); unset fields stay
+    const file = path.join(bundle, 'update-resources.json');
+    await fs.writeFile(file, JSON.stringify(resources));
+    try {
+      await this.runc(['update', '--resources', file, id], `update container ${id.slice(0, 12)}`);
+    } finally {
+      await fs.rm(file, { force: true });
+    }
   }
 
   async delete(id: string, bundle: string, force: boolean): Promise<void> {

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
-import type { Spec } from '../../oci/types.js';
+import type { LinuxResources, Spec } from '../../oci/types.js';
 import { Status } from '../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import { failedPrecondition, isKind, notFound, errorMessage } from '../../common/errors.js';
 import { writeJsonAtomic } from '../../common/fsutil.js';
@@ -38,6 +38,7 @@ export interface Provisioned {
 }
 
 export const CALL = { timeoutMs: 30_000 };
+const LINUX_RESOURCES_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
 /** How long an exit waits for the rest of the output (a grandchild may hold stdout). */
 const DRAIN_MS = 2_000;
 
@@ -150,6 +151,12 @@ export abstract class TaskApiRuntime implements Runtime {
 
   async resume(id: string): Promise<void> {
     await (await this.task(id)).api.resume({ id }, CALL);
+  }
+
+  async update(id: string, _bundle: string, resources: LinuxResources): Promise<void> {
+    // containerd's typeurl for specs.LinuxResources: JSON in an Any
+    const value = Buffer.from(JSON.stringify(resources));
+    await (await this.task(id)).api.update({ id, resources: { typeUrl: LINUX_RESOURCES_TYPE_URL, value }, annotations: {} }, CALL);
   }
 
   async delete(id: string, bundle: string, force: boolean): Promise<void> {

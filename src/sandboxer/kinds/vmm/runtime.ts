@@ -6,7 +6,7 @@
 import { constants as osc } from 'node:os';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../../../runtime/types.js';
 import type { ExitCallback } from '../../../runtime/runc/exits.js';
-import { errorMessage, failedPrecondition, invalidArgument } from '../../../common/errors.js';
+import { errorMessage, failedPrecondition, invalidArgument, unimplemented } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import type { GuestTasks } from './tasks.js';
 import type { SharedDir } from './shared.js';
@@ -149,6 +149,10 @@ export class GuestRuntime implements Runtime {
 
   async attach(id: string, _bundle?: string): Promise<StdioStream> {
     return new GuestStdio(this.g, id, '');
+  }
+
+  async update(): Promise<void> {
+    throw unimplemented('changing the resources of a container in a VM sandbox is not supported yet');
   }
 
   async resize(id: string, _bundle: string, height: number, width: number): Promise<void> {

@@ -1,0 +1,52 @@
+// POST /containers/{id}/update (docker update): the request's resource fields are checked as
+// a create's are, then merged into the container's as dockerd's Container.UpdateContainer
+// does (a zero value changes nothing), refusing the combinations it refuses.
+import { z } from 'zod';
+import { failedPrecondition, invalidArgument } from '../../common/errors.js';
+import type { LinuxResources } from '../../oci/types.js';
+import { ociResources, resourceShape, resourcesOf, type ResourceConfig } from './resources.js';
+
+/** docker's UpdateConfig: Resources plus RestartPolicy. */
+export const updateBodySchema = z.object({
+  ...resourceShape,
+  RestartPolicy: z.object({ Name: z.string().nullish(), MaximumRetryCount: z.number().nullish() }).nullish(),
+}).passthrough();
+
+export type UpdateBody = z.infer<typeof updateBodySchema>;
+
+/** The request as resources (no create defaults: a zero means "leave it"). */
+export function updateRequest(body: UpdateBody): ResourceConfig {
+  if (body.RestartPolicy?.Name && body.RestartPolicy.Name !== 'no') {
+    throw invalidArgument(`restart policy "${body.RestartPolicy.Name}" is not supported by tsula yet`);
+  }
+  // only what an update may change: a container's devices, cgroup parent and oom score stay
+  const { Devices: _d, DeviceCgroupRules: _r, DeviceRequests: _q, CgroupParent: _p, ...rest } = body;
+  return resourcesOf(rest);
+}
+
+/** The merged resources (dockerd's UpdateContainer), or a 409 naming the conflict. */
+export function mergeUpdate(id: string, cur: ResourceConfig, req: ResourceConfig): ResourceConfig {
+  const conflict = (msg: string): never => { throw failedPrecondition(`Cannot update container ${id}: ${msg}`); };
+  // NanoCpus sets period and quota itself: once one way is used, the other can't be updated
+  if (req.NanoCpus > 0 && cur.CpuPeriod > 0) conflict('Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set');
+  if (req.NanoCpus > 0 && cur.CpuQuota > 0) conflict('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
+  if (req.CpuPeriod > 0 && cur.NanoCpus > 0) conflict('Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set');
+  if (req.CpuQuota > 0 && cur.NanoCpus > 0) conflict('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
+  const out: ResourceConfig = { ...cur };
+  // (an unlimited swap, -1, is above any memory limit)
+  if (req.Memory !== 0 && cur.MemorySwap !== -1 && req.Memory > cur.MemorySwap && req.MemorySwap === 0) {
+    conflict('Memory limit should be smaller than already set memoryswap limit, update the memoryswap at the same time');
+  }
+  const keys = ['BlkioWeight', 'CpuShares', 'NanoCpus', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'Memory',
+    'MemorySwap', 'MemoryReservation', 'KernelMemory', 'CpuRealtimePeriod', 'CpuRealtimeRuntime'] as const;
+  for (const k of keys) if (req[k]) (out as unknown as Record<string, unknown>)[k] = req[k];
+  if (req.PidsLimit !== null) out.PidsLimit = req.PidsLimit > 0 ? req.PidsLimit : null;
+  return out;
+}
+
+/** What the runtime is told: the whole merged set, and -1 to lift a pids limit (runc's "unset"). */
+export async function updateLimits(merged: ResourceConfig, req: ResourceConfig): Promise<LinuxResources> {
+  const r: LinuxResources = await ociResources(merged);
+  if (req.PidsLimit !== null && req.PidsLimit <= 0) r.pids = { limit: -1 };
+  return r;
+}
