@@ -16,16 +16,17 @@ import { Controller } from '../../src/gen/github.com/containerd/containerd/api/s
 import { grpcClient } from '../../src/sandboxer/grpc.js';
 import { errorKind } from '../../src/common/errors.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
 
 const execFileP = promisify(execFile);
-const skip = process.getuid?.() !== 0 ? 'needs root' : false;
+requirePrerequisites('sandboxer-restart', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/bin/busybox': 'busybox-static' } });
 const SBX = 'io.kubernetes.cri.sandbox-id';
 
 let s: TestSandboxer;
 let sandboxPid = 0;
 
 before(async () => {
-  if (!skip) s = await TestSandboxer.create();
+  s = await TestSandboxer.create();
 });
 
 after(async () => {
@@ -53,7 +54,7 @@ function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-test('Controller: create and start a runc sandbox; errors are gRPC codes', { skip }, async () => {
+test('Controller: create and start a runc sandbox; errors are gRPC codes', async () => {
   const ctl = grpcClient(Controller, s.address);
   try {
     assert.equal((await ctl.create({ sandboxId: 'pod1', sandboxer: 'runc' })).sandboxId, 'pod1');
@@ -72,7 +73,7 @@ test('Controller: create and start a runc sandbox; errors are gRPC codes', { ski
   }
 });
 
-test('Task API: bad input gets NOT_FOUND / ALREADY_EXISTS', { skip }, async () => {
+test('Task API: bad input gets NOT_FOUND / ALREADY_EXISTS', async () => {
   const c = await TtrpcClient.connect(s.taskSock);
   const t = c.service(Task);
   try {
@@ -91,7 +92,7 @@ test('Task API: bad input gets NOT_FOUND / ALREADY_EXISTS', { skip }, async () =
   }
 });
 
-test('kill -9 of the sandboxer: containers keep running, exit codes arrive after the restart', { skip }, async () => {
+test('kill -9 of the sandboxer: containers keep running, exit codes arrive after the restart', async () => {
   let c = await TtrpcClient.connect(s.taskSock);
   let t = c.service(Task);
   const out1 = await fifoReader(path.join(s.dir, 'c1.out'));
@@ -133,7 +134,7 @@ test('kill -9 of the sandboxer: containers keep running, exit codes arrive after
   }
 });
 
-test('Controller: the sandbox survived the restart; stop, wait and shutdown end it', { skip }, async () => {
+test('Controller: the sandbox survived the restart; stop, wait and shutdown end it', async () => {
   const ctl = grpcClient(Controller, s.address);
   try {
     const st = await ctl.status({ sandboxId: 'pod1' });
