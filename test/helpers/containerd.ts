@@ -85,6 +85,11 @@ export class TestContainerd {
   }
 
   ctr(args: string[], o: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+    // ctr's FIFOs in the test's dir, not /run/containerd/fifo (a task containerd cleans up
+    // after a dead shim leaves them behind)
+    const fifo = ['--fifo-dir', path.join(this.dir, 'fifo')];
+    if (args[0] === 'run') args = ['run', ...fifo, ...args.slice(1)];
+    else if (args[0] === 'task' && (args[1] === 'exec' || args[1] === 'start')) args = [...args.slice(0, 2), ...fifo, ...args.slice(2)];
     return new Promise((resolve) => {
       const p = spawn('ctr', ['-a', this.sock, '-n', 'tsula', ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';

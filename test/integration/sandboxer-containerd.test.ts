@@ -112,8 +112,14 @@ test('task events reach containerd in order: create, start, exec-added, exec-sta
   const ev = spawn('ctr', ['-a', c.sock, '-n', 'tsula', 'events'], { env: c.env, stdio: ['ignore', 'pipe', 'ignore'] });
   let text = '';
   ev.stdout.on('data', (d) => { text += d; });
+  const probes: string[] = [];
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    // the subscription is live once an event published after it arrives: a namespace's creation
+    await waitFor(async () => {
+      probes.push(`probe${probes.length}`);
+      await c.ok(['namespaces', 'create', probes.at(-1)!]);
+      return text.includes('/namespaces/create');
+    }, 10_000, 'ctr events to subscribe');
     await c.ok(['run', '-d', ...RT, IMAGE, 'ev1', 'sleep', '1000']);
     await c.ok(['task', 'exec', '--exec-id', 'x9', 'ev1', 'true']);
     await c.ok(['task', 'kill', '-s', 'SIGKILL', 'ev1']);
@@ -123,6 +129,7 @@ test('task events reach containerd in order: create, start, exec-added, exec-sta
     await waitFor(async () => text.includes('/containers/delete'), 10_000, 'the events');
   } finally {
     ev.kill();
+    if (probes.length) await c.ctr(['namespaces', 'remove', ...probes]);
   }
   const topics = text.split('\n').map((l) => /\s(\/tasks\/[a-z-]+)\s/.exec(l)?.[1]).filter(Boolean);
   assert.deepEqual(topics, ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit', '/tasks/exit', '/tasks/delete']);
