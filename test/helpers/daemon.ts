@@ -13,6 +13,7 @@ const TSULAD = path.join(ROOT, 'build/tsulad.mjs');
 export const TSULA = path.join(ROOT, 'build/tsula.mjs');
 
 export interface RunResult { code: number; stdout: string; stderr: string }
+export interface Running { proc: ChildProcess; stdout: () => string; stderr: () => string; done: Promise<RunResult> }
 
 export class TestDaemon {
   proc: ChildProcess | null = null;
@@ -89,6 +90,41 @@ export class TestDaemon {
       p.stdin.on('error', () => {}); // the CLI may exit before reading all its input
       if (opts.input !== undefined) p.stdin.end(opts.input); else p.stdin.end();
     });
+  }
+
+  /** A CLI run whose output can be watched while it runs (logs -f, attach, events). */
+  spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Running {
+    const p = spawn(process.execPath, [TSULA, '-H', this.hostArg, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.stdin.on('error', () => {});
+    const done = new Promise<RunResult>((resolve) => p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+    return { proc: p, stdout: () => stdout, stderr: () => stderr, done };
+  }
+
+  /**
+   * An API request whose answer's head and body are awaited apart: POST /containers/{id}/wait
+   * sends its head once the wait is registered, its body at the exit.
+   */
+  apiStream(method: string, urlPath: string): { head: Promise<number>; body: Promise<string> } {
+    let head!: (n: number) => void;
+    let fail!: (e: Error) => void;
+    const headP = new Promise<number>((resolve, reject) => { head = resolve; fail = reject; });
+    const body = import('node:http').then((http) => new Promise<string>((resolve, reject) => {
+      const req = http.request({ socketPath: this.sock, method, path: urlPath }, (res) => {
+        head(res.statusCode ?? 0);
+        let data = '';
+        res.on('data', (d) => { data += d; });
+        res.on('end', () => resolve(data));
+        res.on('error', reject);
+      });
+      req.on('error', (e) => { fail(e); reject(e); });
+      req.end();
+    }));
+    body.catch(() => {});
+    return { head: headP, body };
   }
 
   /** Like cli() but throws with the output on a non-zero exit. */
