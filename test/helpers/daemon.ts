@@ -106,16 +106,17 @@ export class TestDaemon {
 
   /**
    * An API request whose answer's head and body are awaited apart: POST /containers/{id}/wait
-   * sends its head once the wait is registered, its body at the exit.
+   * sends its head once the wait is registered, its body at the exit; text() is the body so
+   * far (a pull's progress).
    */
-  apiStream(method: string, urlPath: string): { head: Promise<number>; body: Promise<string> } {
+  apiStream(method: string, urlPath: string): { head: Promise<number>; body: Promise<string>; text: () => string } {
     let head!: (n: number) => void;
     let fail!: (e: Error) => void;
+    let data = '';
     const headP = new Promise<number>((resolve, reject) => { head = resolve; fail = reject; });
     const body = import('node:http').then((http) => new Promise<string>((resolve, reject) => {
       const req = http.request({ socketPath: this.sock, method, path: urlPath }, (res) => {
         head(res.statusCode ?? 0);
-        let data = '';
         res.on('data', (d) => { data += d; });
         res.on('end', () => resolve(data));
         res.on('error', reject);
@@ -124,7 +125,7 @@ export class TestDaemon {
       req.end();
     }));
     body.catch(() => {});
-    return { head: headP, body };
+    return { head: headP, body, text: () => data };
   }
 
   /** Like cli() but throws with the output on a non-zero exit. */
