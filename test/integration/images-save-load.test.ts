@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { IMAGES, ROOT, TestDaemon, sleep } from '../helpers/daemon.js';
+import { IMAGES, ROOT, TestDaemon, sleep, waitFor } from '../helpers/daemon.js';
 import { TestRegistry } from '../helpers/registry.js';
 
 const TSULA = path.join(ROOT, 'build/tsula.mjs');
@@ -72,7 +72,8 @@ test('a save whose reader never reads does not hold up load, rmi and pull', asyn
   const stalled = spawn(process.execPath, [TSULA, '-H', d.hostArg, 'save', 'busybox'], { stdio: ['ignore', 'pipe', 'ignore'] });
   children.push(stalled);
   stalled.stdout!.pause();
-  await sleep(1000);
+  // stalled: its output fills what node buffers for the unread pipe, and it is still running
+  await waitFor(async () => stalled.stdout!.readableLength >= stalled.stdout!.readableHighWaterMark, 20_000, 'the save to stall');
   assert.equal(stalled.exitCode, null, 'the save is still streaming');
   const bounded = { timeoutMs: 30_000 };
   assert.match(await d.ok(['load', '-i', path.join(IMAGES, 'layered.tar')], bounded), /Loaded image: layered:latest/);

@@ -243,16 +243,22 @@ test('attach with stdin once, and a terminal with resize', async () => {
 test('a new tsulad adopts a running task through <bundle>/address and gets its exit and output', async () => {
   const rt1 = newRuntime();
   await watch(rt1);
-  const c = await container(['sh', '-c', 'i=0; while [ $i -lt 25 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done; exit 4']);
+  // the container prints when told to (a file in its rootfs), then waits to be told to exit
+  const tag = randomBytes(4).toString('hex');
+  const m = (n: string) => `/tmp/${n}-${tag}`;
+  const c = await container(['sh', '-c', `while [ ! -e ${m('go')} ]; do sleep 0.05; done; i=0; while [ $i -lt 25 ]; do echo tick $i; i=$((i+1)); done; ` +
+    `touch ${m('printed')}; while [ ! -e ${m('exit')} ]; do sleep 0.05; done; exit 4`]);
   await rt1.create(c.req);
   await rt1.start(c.id);
   rt1.close(); // tsulad goes away; the shim and the container stay
-  await new Promise((r) => setTimeout(r, 600));
+  await fs.writeFile(path.join(rootfs, m('go')), '');
+  await until(() => existsSync(path.join(rootfs, m('printed')))); // its output went out while nobody read it
   const rt2 = newRuntime();
   assert.equal(await rt2.exitStatus(c.id), null);
   assert.ok(await rt2.monitorAlive(c.id, c.bundle));
   assert.equal((await rt2.state(c.id))?.status, 'running');
   await watch(rt2);
+  await fs.writeFile(path.join(rootfs, m('exit')), '');
   assert.equal(await exitOf(c.id), 4);
   const log = await fs.readFile(c.logPath, 'utf8');
   assert.match(log, /stdout F tick 24$/m, 'output written while we were away was in the pipe');
