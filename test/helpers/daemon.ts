@@ -5,6 +5,7 @@ import { promises as fs, existsSync, openSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { killSandboxerLeftovers } from './cleanup.js';
 
 const execFileP = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
@@ -47,10 +48,15 @@ export class TestDaemon {
 
   get hostArg(): string { return `unix://${this.sock}`; }
 
+  private sandboxerDefaults(): NodeJS.ProcessEnv {
+    return { TSULA_SANDBOXER_STATE: path.join(this.dir, 'sb'), TSULA_SANDBOXER_ADDRESS: path.join(this.dir, 'sb.sock') };
+  }
+
   async start(): Promise<void> {
     const out = openSync(this.logFile, 'a');
     this.proc = spawn(process.execPath, [TSULAD, '-H', this.hostArg, '--graph', this.graph, '--state', this.state, '--log-level', 'debug', ...this.extraArgs],
-      { stdio: ['ignore', out, out], detached: true, env: { ...process.env, ...this.env } });
+      // a sandboxer tsulad starts (--runtime vmm) goes under the test's dir too, unless the test says where
+      { stdio: ['ignore', out, out], detached: true, env: { ...process.env, ...this.sandboxerDefaults(), ...this.env } });
     const p = this.proc;
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
@@ -163,6 +169,7 @@ export class TestDaemon {
     } catch { /* fall through to the hard cleanup */ }
     await this.stop('SIGKILL');
     await killLeftovers(this.dir);
+    await killSandboxerLeftovers(this.dir);
     await fs.rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
 }
