@@ -21,6 +21,9 @@ export class TestRegistry {
   private proc: ChildProcess | null = null;
   port = 0;
 
+  /** For skopeo's pushes to a registry that wants a client certificate: a dir with client.cert and client.key. */
+  clientCertDir = '';
+
   private constructor(readonly dir: string, readonly addr: string, readonly tls: boolean, readonly creds?: { user: string; password: string }) {}
 
   get host(): string { return `${this.addr}:${this.port}`; }
@@ -30,9 +33,10 @@ export class TestRegistry {
    * Start docker-registry on a port the kernel picks (http.addr port 0; the registry logs the
    * one it got), so no other process can take it between a probe and the bind. With `htpasswd`
    * it wants Basic auth (bcrypt file made by htpasswd -B); with `tls` it serves HTTPS with that
-   * certificate and key (PEM files); `addr` is the IP it listens on (default 127.0.0.1).
+   * certificate and key (PEM files), and with `tls.clientCas` it wants a client certificate
+   * those CAs signed; `addr` is the IP it listens on (default 127.0.0.1).
    */
-  static async start(opts: { htpasswd?: { user: string; password: string }; tls?: { cert: string; key: string }; addr?: string } = {}): Promise<TestRegistry> {
+  static async start(opts: { htpasswd?: { user: string; password: string }; tls?: { cert: string; key: string; clientCas?: string[] }; addr?: string } = {}): Promise<TestRegistry> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-registry-'));
     const r = new TestRegistry(dir, opts.addr ?? '127.0.0.1', !!opts.tls, opts.htpasswd);
     let auth = '';
@@ -41,7 +45,8 @@ export class TestRegistry {
       await fs.writeFile(path.join(dir, 'htpasswd'), stdout);
       auth = `auth:\n  htpasswd:\n    realm: tsula-test\n    path: ${path.join(dir, 'htpasswd')}\n`;
     }
-    const tls = opts.tls ? `  tls:\n    certificate: ${opts.tls.cert}\n    key: ${opts.tls.key}\n` : '';
+    const cas = opts.tls?.clientCas?.length ? `    clientcas:\n${opts.tls.clientCas.map((c) => `      - ${c}\n`).join('')}` : '';
+    const tls = opts.tls ? `  tls:\n    certificate: ${opts.tls.cert}\n    key: ${opts.tls.key}\n${cas}` : '';
     await fs.writeFile(path.join(dir, 'config.yml'),
       `version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'data')}\n` +
       `  delete:\n    enabled: true\nhttp:\n  addr: ${r.addr}:0\n  secret: tsula-test-secret\n${tls}${auth}`);
@@ -58,6 +63,8 @@ export class TestRegistry {
           if (m) r.port = Number(m[1]);
         }
         if (r.port) {
+          // a registry that wants client certificates refuses this probe: its log says it listens
+          if (opts.tls?.clientCas?.length) return r;
           const res = await req('GET', `${r.url}/v2/`).catch(() => null);
           if (res && (res.status === 200 || res.status === 401)) return r;
         }
@@ -74,6 +81,7 @@ export class TestRegistry {
   async push(archive: string, repoTag: string, format: 'v2s2' | 'oci' = 'v2s2'): Promise<void> {
     const args = ['copy', '--quiet', '--dest-tls-verify=false', '--format', format];
     if (this.creds) args.push('--dest-creds', `${this.creds.user}:${this.creds.password}`);
+    if (this.clientCertDir) args.push('--dest-cert-dir', this.clientCertDir);
     args.push(`docker-archive:${archive}`, `docker://${this.host}/${repoTag}`);
     await execFileP('skopeo', args);
   }
