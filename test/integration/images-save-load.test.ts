@@ -27,7 +27,8 @@ after(async () => {
   await reg?.stop();
 });
 
-const layerDirs = async () => (await fs.readdir(path.join(d.graph, 'overlay', 'layers')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+// no catch: a layers dir that moved must fail the checks that it is empty
+const layerDirs = async () => (await fs.readdir(path.join(d.graph, 'overlay', 'layers'))).filter((n) => !n.startsWith('.')).sort();
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** A shell pipeline of tsula commands against the test daemon, killed after `ms`. */
@@ -105,6 +106,7 @@ test('pulls racing rmi of the same image: nothing hangs, nothing leaks', async (
   }
   await d.ok(['pull', '-q', ref], bounded);
   assert.equal(await d.ok(['run', '--rm', ref, 'echo', 'ok'], bounded), 'ok\n');
+  assert.notDeepEqual(await layerDirs(), [], 'its layers are where the checks look');
   await d.ok(['rmi', ref], bounded);
   assert.equal((await d.ok(['images', '-q'])).trim(), '');
   assert.deepEqual(await layerDirs(), [], 'no layer leaked');
