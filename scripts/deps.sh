@@ -16,7 +16,8 @@ TEST_PKGS=()
 
 if [[ "${1:-}" == "--test" ]]; then
   # real peers the suite starts: a registry (with htpasswd auth), containerd and its runc shim
-  TEST_PKGS+=(docker-registry apache2-utils containerd psmisc)
+  # (openssl makes the certificates of the HTTPS registry tests)
+  TEST_PKGS+=(docker-registry apache2-utils containerd psmisc openssl)
 fi
 
 missing=()

@@ -22,6 +22,8 @@ export const daemonConfigSchema = z.object({
   // registries (pull), and sandboxers (cri-runtimes / cri-sandboxers, iSulad's keys)
   'insecure-registries': z.array(z.string()).optional(),
   'registry-mirrors': z.array(z.string()).optional(),
+  // docker's certs.d layout (<dir>/<host:port>/ca.crt, client.cert, client.key), searched in order
+  'registry-certs-dirs': z.array(z.string().startsWith('/', 'must be an absolute path')).optional(),
   'cri-runtimes': z.record(z.string(), z.string()).optional(),
   'cri-sandboxers': z.record(z.string(), z.object({ name: z.string(), address: z.string() }).strict()).optional(),
   'conmon-path': z.string().startsWith('/').optional(),
@@ -51,6 +53,8 @@ export interface DaemonConfig {
   configFile: string | null;
   insecureRegistries: string[];
   registryMirrors: string[];
+  /** Roots of per-registry TLS dirs (undefined: /etc/tsula/certs.d, then /etc/docker/certs.d). */
+  registryCertsDirs?: string[];
   /** runtime handler → sandboxer (iSulad's cri-sandboxers) */
   criSandboxers: Record<string, { name: string; address: string }>;
   /** runtime handler → runtime type name (iSulad's cri-runtimes) */
@@ -141,6 +145,7 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     configFile: text !== null ? file : null,
     insecureRegistries: fileCfg['insecure-registries'] ?? [],
     registryMirrors: fileCfg['registry-mirrors'] ?? [],
+    registryCertsDirs: fileCfg['registry-certs-dirs'],
     criSandboxers: fileCfg['cri-sandboxers'] ?? {},
     criRuntimes: fileCfg['cri-runtimes'] ?? {},
     criSocket: (flags.criSocket ?? fileCfg['cri-socket'] ?? DEFAULT_CRI_SOCKET).replace(/^unix:\/\//, ''),

@@ -85,7 +85,7 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   await driver.cleanup();
   const images = new LocalImageStore(path.join(config.graph, 'image'), driver, {
     registry: {
-      insecureRegistries: config.insecureRegistries, mirrors: config.registryMirrors,
+      insecureRegistries: config.insecureRegistries, mirrors: config.registryMirrors, certsDirs: config.registryCertsDirs,
       configFile: config.configFile ?? DEFAULT_CONFIG_FILE, debug: (msg) => log!.debug(msg),
     },
   });

@@ -2,13 +2,14 @@
 // PATH, and a private tsula-sandboxer found through TSULA_SANDBOXER_STATE/_ADDRESS, which
 // containerd passes on to containerd-shim-tsula-v2 (shims inherit containerd's env).
 // destroy() kills every process and unmounts everything under the test's dir.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs, existsSync, openSync, closeSync } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import { ROOT, IMAGES, sleep, type RunResult } from './daemon.js';
+import { killSandboxerLeftovers } from './cleanup.js';
 
-const execFileP = promisify(execFile);
+export { killSandboxerLeftovers };
+
 export const SANDBOXER = path.join(ROOT, 'build/tsula-sandboxer.mjs');
 
 /** Short dirs: socket paths must stay under 106 bytes. */
@@ -85,6 +86,11 @@ export class TestContainerd {
   }
 
   ctr(args: string[], o: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+    // ctr's FIFOs in the test's dir, not /run/containerd/fifo (a task containerd cleans up
+    // after a dead shim leaves them behind)
+    const fifo = ['--fifo-dir', path.join(this.dir, 'fifo')];
+    if (args[0] === 'run') args = ['run', ...fifo, ...args.slice(1)];
+    else if (args[0] === 'task' && (args[1] === 'exec' || args[1] === 'start')) args = [...args.slice(0, 2), ...fifo, ...args.slice(2)];
     return new Promise((resolve) => {
       const p = spawn('ctr', ['-a', this.sock, '-n', 'tsula', ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
@@ -122,36 +128,6 @@ export class TestContainerd {
     await killSandboxerLeftovers(this.dir);
     await fs.rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
-}
-
-/**
- * Everything a sandboxer under dir may have left: the sandboxer itself, its conmons, the
- * containers in its runc root, sandbox holders, the shims containerd started, mounts.
- */
-export async function killSandboxerLeftovers(dir: string): Promise<void> {
-  const sbDirs = [path.join(dir, 'sb'), dir];
-  for (const pid of await fs.readdir('/proc').catch(() => [] as string[])) {
-    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
-    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-    if (cmd.includes(dir)) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
-  }
-  for (const sb of sbDirs) {
-    const root = path.join(sb, 'runc', 'root');
-    const list = await execFileP('runc', ['--root', root, 'list', '-q']).then((r) => r.stdout.split('\n').filter(Boolean), () => [] as string[]);
-    for (const id of list) {
-      // a paused (frozen) container can't be killed
-      await execFileP('runc', ['--root', root, 'resume', id]).catch(() => {});
-      await execFileP('runc', ['--root', root, 'delete', '--force', id]).catch(() => {});
-    }
-    // sandbox holders (`sleep infinity` in their own namespaces) are named by their records
-    for (const f of await fs.readdir(path.join(sb, 'sandboxes')).catch(() => [] as string[])) {
-      const rec = JSON.parse(await fs.readFile(path.join(sb, 'sandboxes', f), 'utf8').catch(() => '{}')) as { pid?: number };
-      const cmd = rec.pid ? await fs.readFile(`/proc/${rec.pid}/cmdline`, 'utf8').catch(() => '') : '';
-      if (cmd.startsWith('sleep')) { try { process.kill(rec.pid!, 'SIGKILL'); } catch { /* gone */ } }
-    }
-  }
-  const mounts = (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(dir));
-  for (const m of mounts.reverse()) await execFileP('umount', ['-l', m]).catch(() => {});
 }
 
 /** Node processes whose argv names dir (the sandboxer; never a per-container one). */

@@ -5,6 +5,7 @@ import { promises as fs, existsSync, openSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { killSandboxerLeftovers } from './cleanup.js';
 
 const execFileP = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
@@ -13,6 +14,7 @@ const TSULAD = path.join(ROOT, 'build/tsulad.mjs');
 export const TSULA = path.join(ROOT, 'build/tsula.mjs');
 
 export interface RunResult { code: number; stdout: string; stderr: string }
+export interface Running { proc: ChildProcess; stdout: () => string; stderr: () => string; done: Promise<RunResult> }
 
 export class TestDaemon {
   proc: ChildProcess | null = null;
@@ -48,12 +50,17 @@ export class TestDaemon {
 
   get hostArg(): string { return `unix://${this.sock}`; }
 
+  private sandboxerDefaults(): NodeJS.ProcessEnv {
+    return { TSULA_SANDBOXER_STATE: path.join(this.dir, 'sb'), TSULA_SANDBOXER_ADDRESS: path.join(this.dir, 'sb.sock') };
+  }
+
   async start(): Promise<void> {
     const out = openSync(this.logFile, 'a');
     // every daemon on private paths: its CRI socket too (the default is the machine's)
     const cri = this.extraArgs.includes('--cri-socket') ? [] : ['--cri-socket', `unix://${this.criSock}`];
     this.proc = spawn(process.execPath, [TSULAD, '-H', this.hostArg, '--graph', this.graph, '--state', this.state, '--log-level', 'debug', ...cri, ...this.extraArgs],
-      { stdio: ['ignore', out, out], detached: true, env: { ...process.env, ...this.env } });
+      // a sandboxer tsulad starts (--runtime vmm) goes under the test's dir too, unless the test says where
+      { stdio: ['ignore', out, out], detached: true, env: { ...process.env, ...this.sandboxerDefaults(), ...this.env } });
     const p = this.proc;
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {
@@ -95,6 +102,42 @@ export class TestDaemon {
     });
   }
 
+  /** A CLI run whose output can be watched while it runs (logs -f, attach, events). */
+  spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Running {
+    const p = spawn(process.execPath, [TSULA, '-H', this.hostArg, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => { stdout += d; });
+    p.stderr.on('data', (d) => { stderr += d; });
+    p.stdin.on('error', () => {});
+    const done = new Promise<RunResult>((resolve) => p.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr })));
+    return { proc: p, stdout: () => stdout, stderr: () => stderr, done };
+  }
+
+  /**
+   * An API request whose answer's head and body are awaited apart: POST /containers/{id}/wait
+   * sends its head once the wait is registered, its body at the exit; text() is the body so
+   * far (a pull's progress).
+   */
+  apiStream(method: string, urlPath: string): { head: Promise<number>; body: Promise<string>; text: () => string } {
+    let head!: (n: number) => void;
+    let fail!: (e: Error) => void;
+    let data = '';
+    const headP = new Promise<number>((resolve, reject) => { head = resolve; fail = reject; });
+    const body = import('node:http').then((http) => new Promise<string>((resolve, reject) => {
+      const req = http.request({ socketPath: this.sock, method, path: urlPath }, (res) => {
+        head(res.statusCode ?? 0);
+        res.on('data', (d) => { data += d; });
+        res.on('end', () => resolve(data));
+        res.on('error', reject);
+      });
+      req.on('error', (e) => { fail(e); reject(e); });
+      req.end();
+    }));
+    body.catch(() => {});
+    return { head: headP, body, text: () => data };
+  }
+
   /** Like cli() but throws with the output on a non-zero exit. */
   async ok(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<string> {
     const r = await this.cli(args, opts);
@@ -130,6 +173,7 @@ export class TestDaemon {
     } catch { /* fall through to the hard cleanup */ }
     await this.stop('SIGKILL');
     await killLeftovers(this.dir);
+    await killSandboxerLeftovers(this.dir);
     await fs.rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
 }

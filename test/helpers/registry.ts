@@ -1,11 +1,13 @@
-// A real registry for pull tests: Debian's docker-registry on a free loopback port with its
-// own storage dir (optionally behind htpasswd Basic auth), images pushed with skopeo, raw
-// registry API helpers, and a small HTTP proxy in front of it that can corrupt a blob,
-// hold one mid-way, count requests, or demand Bearer tokens from its own token server.
+// A real registry for pull tests: Debian's docker-registry on a port of its own choosing, on
+// loopback (or HTTPS on another address), with its own storage dir (optionally behind htpasswd
+// Basic auth), images pushed with skopeo, raw registry API helpers, and a small HTTP proxy in
+// front of it that can corrupt a blob, hold one mid-way, count requests, or demand Bearer
+// tokens from its own token server.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -13,49 +15,65 @@ import { promisify } from 'node:util';
 
 const execFileP = promisify(execFile);
 
-export async function freePort(): Promise<number> {
-  const srv = http.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
-
 export const sha256 = (b: Buffer | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 export class TestRegistry {
   private proc: ChildProcess | null = null;
+  port = 0;
 
-  private constructor(readonly dir: string, readonly port: number, readonly creds?: { user: string; password: string }) {}
+  /** For skopeo's pushes to a registry that wants a client certificate: a dir with client.cert and client.key. */
+  clientCertDir = '';
 
-  get host(): string { return `127.0.0.1:${this.port}`; }
+  private constructor(readonly dir: string, readonly addr: string, readonly tls: boolean, readonly creds?: { user: string; password: string }) {}
 
-  /** Start docker-registry; with `htpasswd` it wants Basic auth (bcrypt file made by htpasswd -B). */
-  static async start(opts: { htpasswd?: { user: string; password: string } } = {}): Promise<TestRegistry> {
+  get host(): string { return `${this.addr}:${this.port}`; }
+  get url(): string { return `${this.tls ? 'https' : 'http'}://${this.host}`; }
+
+  /**
+   * Start docker-registry on a port the kernel picks (http.addr port 0; the registry logs the
+   * one it got), so no other process can take it between a probe and the bind. With `htpasswd`
+   * it wants Basic auth (bcrypt file made by htpasswd -B); with `tls` it serves HTTPS with that
+   * certificate and key (PEM files), and with `tls.clientCas` it wants a client certificate
+   * those CAs signed; `addr` is the IP it listens on (default 127.0.0.1).
+   */
+  static async start(opts: { htpasswd?: { user: string; password: string }; tls?: { cert: string; key: string; clientCas?: string[] }; addr?: string } = {}): Promise<TestRegistry> {
     const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-registry-'));
-    const port = await freePort();
-    const r = new TestRegistry(dir, port, opts.htpasswd);
+    const r = new TestRegistry(dir, opts.addr ?? '127.0.0.1', !!opts.tls, opts.htpasswd);
     let auth = '';
     if (opts.htpasswd) {
       const { stdout } = await execFileP('htpasswd', ['-Bbn', opts.htpasswd.user, opts.htpasswd.password]);
       await fs.writeFile(path.join(dir, 'htpasswd'), stdout);
       auth = `auth:\n  htpasswd:\n    realm: tsula-test\n    path: ${path.join(dir, 'htpasswd')}\n`;
     }
+    const cas = opts.tls?.clientCas?.length ? `    clientcas:\n${opts.tls.clientCas.map((c) => `      - ${c}\n`).join('')}` : '';
+    const tls = opts.tls ? `  tls:\n    certificate: ${opts.tls.cert}\n    key: ${opts.tls.key}\n${cas}` : '';
     await fs.writeFile(path.join(dir, 'config.yml'),
-      `version: 0.1\nlog:\n  level: error\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'data')}\n` +
-      `  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n  secret: tsula-test-secret\n${auth}`);
-    const log = await fs.open(path.join(dir, 'registry.log'), 'a');
+      `version: 0.1\nlog:\n  level: info\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: ${path.join(dir, 'data')}\n` +
+      `  delete:\n    enabled: true\nhttp:\n  addr: ${r.addr}:0\n  secret: tsula-test-secret\n${tls}${auth}`);
+    const logFile = path.join(dir, 'registry.log');
+    const log = await fs.open(logFile, 'a');
     r.proc = spawn('docker-registry', ['serve', path.join(dir, 'config.yml')], { stdio: ['ignore', log.fd, log.fd] });
     await log.close();
     const deadline = Date.now() + 15_000;
-    for (;;) {
-      if (r.proc.exitCode !== null) throw new Error(`docker-registry exited: ${await fs.readFile(path.join(dir, 'registry.log'), 'utf8')}`);
-      const status = await new Promise<number>((resolve) => {
-        http.get(`http://${r.host}/v2/`, (res) => { res.resume(); resolve(res.statusCode ?? 0); }).on('error', () => resolve(0));
-      });
-      if (status === 200 || status === 401) return r;
-      if (Date.now() > deadline) throw new Error('docker-registry did not come up');
-      await new Promise((res) => setTimeout(res, 50));
+    try {
+      for (;;) {
+        if (r.proc.exitCode !== null) throw new Error(`docker-registry exited: ${await fs.readFile(logFile, 'utf8')}`);
+        if (!r.port) {
+          const m = /msg="listening on [^"]*:(\d+)/.exec(await fs.readFile(logFile, 'utf8'));
+          if (m) r.port = Number(m[1]);
+        }
+        if (r.port) {
+          // a registry that wants client certificates refuses this probe: its log says it listens
+          if (opts.tls?.clientCas?.length) return r;
+          const res = await req('GET', `${r.url}/v2/`).catch(() => null);
+          if (res && (res.status === 200 || res.status === 401)) return r;
+        }
+        if (Date.now() > deadline) throw new Error(`docker-registry did not come up: ${await fs.readFile(logFile, 'utf8')}`);
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    } catch (e) {
+      await r.stop();
+      throw e;
     }
   }
 
@@ -63,6 +81,7 @@ export class TestRegistry {
   async push(archive: string, repoTag: string, format: 'v2s2' | 'oci' = 'v2s2'): Promise<void> {
     const args = ['copy', '--quiet', '--dest-tls-verify=false', '--format', format];
     if (this.creds) args.push('--dest-creds', `${this.creds.user}:${this.creds.password}`);
+    if (this.clientCertDir) args.push('--dest-cert-dir', this.clientCertDir);
     args.push(`docker-archive:${archive}`, `docker://${this.host}/${repoTag}`);
     await execFileP('skopeo', args);
   }
@@ -72,7 +91,7 @@ export class TestRegistry {
   }
 
   async getManifest(repo: string, ref: string): Promise<{ body: Buffer; digest: string; json: Record<string, unknown> }> {
-    const res = await req('GET', `http://${this.host}/v2/${repo}/manifests/${ref}`, {
+    const res = await req('GET', `${this.url}/v2/${repo}/manifests/${ref}`, {
       ...this.authHeader(),
       Accept: 'application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json',
     });
@@ -81,7 +100,7 @@ export class TestRegistry {
   }
 
   async getBlob(repo: string, digest: string): Promise<Buffer> {
-    const res = await req('GET', `http://${this.host}/v2/${repo}/blobs/${digest}`, this.authHeader());
+    const res = await req('GET', `${this.url}/v2/${repo}/blobs/${digest}`, this.authHeader());
     if (res.status !== 200) throw new Error(`GET blob ${digest}: ${res.status}`);
     return res.body;
   }
@@ -89,9 +108,9 @@ export class TestRegistry {
   /** Monolithic blob upload (POST then PUT ?digest=). */
   async pushBlob(repo: string, data: Buffer): Promise<{ digest: string; size: number }> {
     const digest = sha256(data);
-    const start = await req('POST', `http://${this.host}/v2/${repo}/blobs/uploads/`, { ...this.authHeader(), 'Content-Length': '0' });
+    const start = await req('POST', `${this.url}/v2/${repo}/blobs/uploads/`, { ...this.authHeader(), 'Content-Length': '0' });
     if (start.status !== 202) throw new Error(`start upload: ${start.status} ${start.body.toString()}`);
-    const loc = new URL(start.headers.location as string, `http://${this.host}`);
+    const loc = new URL(start.headers.location as string, this.url);
     loc.searchParams.set('digest', digest);
     const put = await req('PUT', loc.toString(), { ...this.authHeader(), 'Content-Type': 'application/octet-stream' }, data);
     if (put.status !== 201) throw new Error(`put blob: ${put.status} ${put.body.toString()}`);
@@ -100,7 +119,7 @@ export class TestRegistry {
 
   async putManifest(repo: string, ref: string, body: Buffer | string, mediaType: string): Promise<string> {
     const b = Buffer.isBuffer(body) ? body : Buffer.from(body);
-    const res = await req('PUT', `http://${this.host}/v2/${repo}/manifests/${ref}`, { ...this.authHeader(), 'Content-Type': mediaType }, b);
+    const res = await req('PUT', `${this.url}/v2/${repo}/manifests/${ref}`, { ...this.authHeader(), 'Content-Type': mediaType }, b);
     if (res.status !== 201) throw new Error(`put manifest ${repo}:${ref}: ${res.status} ${res.body.toString()}`);
     return sha256(b);
   }
@@ -117,9 +136,12 @@ export class TestRegistry {
   }
 }
 
+/** One request over HTTP or HTTPS (a test registry's certificate is not checked here). */
 export async function req(method: string, url: string, headers: Record<string, string> = {}, body?: Buffer): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+  const secure = url.startsWith('https:');
   return new Promise((resolve, reject) => {
-    const r = http.request(url, { method, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers }, (res) => {
+    const o = { method, headers: body ? { ...headers, 'Content-Length': String(body.length) } : headers, ...(secure ? { rejectUnauthorized: false } : {}) };
+    const r = (secure ? https : http).request(url, o, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));

@@ -11,7 +11,7 @@ import * as http from 'node:http';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { crictl, crictlPath } from '../helpers/crictl.js';
 import { createTestNet, iptablesLines, inNetns, leases, ping, type TestNet } from '../helpers/network.js';
-import { freePort } from '../helpers/registry.js';
+import * as net2 from 'node:net';
 
 let net: TestNet;
 let d: TestDaemon;
@@ -37,6 +37,18 @@ const ok = async (args: string[]) => {
   assert.equal(r.code, 0, `crictl ${args.join(' ')}: ${r.stderr}`);
   return r.stdout.trim();
 };
+
+/**
+ * A port nothing listens on now, for a hostPort or crictl's local end (which we can't bind
+ * for them). Another process could take it in between; nothing else here binds ports.
+ */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net2.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => { const p = (s.address() as net2.AddressInfo).port; s.close(() => resolve(p)); });
+  });
+}
 
 let n = 0;
 async function podConfig(extra: Record<string, unknown> = {}): Promise<string> {

@@ -25,7 +25,9 @@ test('seed guide: run -tid, inspect runtime, info, exec exit code, logs, stop, r
   const ex = await d.cli(['exec', id, 'sh', '-c', 'echo hi; exit 3']);
   assert.equal(ex.stdout, 'hi\n');
   assert.equal(ex.code, 3);
-  await d.ok(['logs', id]);
+  // what the container's main process writes is in its log (a TTY: \r\n line ends)
+  await d.ok(['exec', id, 'sh', '-c', 'echo to-the-log > /proc/1/fd/1']);
+  await waitFor(async () => /to-the-log\r?\n/.test(await d.ok(['logs', id])), 10_000, 'the line in the log');
   await d.ok(['stop', '-t', '1', id]);
   assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', id])).trim(), 'exited');
   await d.ok(['rm', id]);
@@ -35,13 +37,20 @@ test('seed guide: run -tid, inspect runtime, info, exec exit code, logs, stop, r
 });
 
 test('run prints output and exits with the container exit code; --rm removes everything', async () => {
+  // the snapshots dir is the one this daemon uses: a created container's snapshot is in it
+  const snapshots = path.join(d.graph, 'overlay', 'snapshots');
+  const snaps = async () => (await fs.readdir(snapshots)).filter((n) => !n.startsWith('.')).sort();
+  const keep = (await d.ok(['create', 'busybox', 'true'])).trim();
+  const before = await snaps();
+  assert.ok(before.includes(keep), `${keep} in ${before.join(' ')}`);
   const r = await d.cli(['run', '--rm', '--name', 'rm-me', 'busybox', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
   assert.equal(r.code, 7);
   assert.equal(r.stdout, 'out\n');
   assert.equal(r.stderr, 'err\n');
   await waitFor(async () => (await d.cli(['inspect', 'rm-me'])).code !== 0, 10_000, 'auto-removal');
-  const snaps = await fs.readdir(path.join(d.graph, 'overlay', 'snapshots')).catch(() => []);
-  assert.deepEqual(snaps, []);
+  assert.deepEqual(await snaps(), before, 'rm-me\'s snapshot is gone');
+  await d.ok(['rm', keep]);
+  assert.ok(!(await snaps()).includes(keep));
 });
 
 test('run flags reach the container: -e -w -u --hostname --entrypoint -v --read-only', async () => {
@@ -62,8 +71,9 @@ test('--env-file, limits and ulimits are applied', async () => {
   const f = path.join(d.dir, 'envfile');
   await fs.writeFile(f, '# comment\nA=1\nB=two words\n');
   const out = await d.ok(['run', '--rm', '--env-file', f, '-m', '64m', '--pids-limit', '50', '--ulimit', 'nofile=512:1024', 'busybox',
-    'sh', '-c', 'echo $A; echo $B; ulimit -n; ulimit -Hn; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max']);
-  assert.deepEqual(out.trim().split('\n'), ['1', 'two words', '512', '1024', '50']);
+    'sh', '-c', 'echo $A; echo $B; ulimit -n; ulimit -Hn; cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids.max;' +
+    ' cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/memory.max']);
+  assert.deepEqual(out.trim().split('\n'), ['1', 'two words', '512', '1024', '50', String(64 << 20)]);
 });
 
 test('network none has only lo; host shares the host network', async () => {

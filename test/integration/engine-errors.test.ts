@@ -33,16 +33,28 @@ test('unknown container and image are 404', async () => {
   assert.equal(JSON.parse(c.body).message, 'No such container: nope');
   const i = await d.api('GET', '/v1.41/images/nope:1/json');
   assert.equal(i.status, 404);
+  assert.equal(JSON.parse(i.body).message, 'No such image: nope:1');
   const r = await d.cli(['run', 'nosuchimage', 'true']);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /nosuchimage/);
 });
 
 test('ids with / or .. are rejected before touching the filesystem', async () => {
-  for (const bad of ['..', '../../etc', '%2e%2e%2fetc']) {
-    const r = await d.api('GET', `/v1.41/containers/${bad}/json`);
-    assert.ok([400, 404].includes(r.status), `${bad}: ${r.status}`);
+  // encoded, so that the router passes them to the container handlers as ids (a bare .. or
+  // %2e%2e segment is resolved by the URL parser before any handler runs); a record at the path an id of
+  // ../../canary would name next to the real ones must stay untouched
+  const canary = path.join(d.dir, 'canary');
+  await fs.mkdir(canary);
+  await fs.writeFile(path.join(canary, 'config.v2.json'), '{}');
+  for (const bad of ['%2e%2e%2f%2e%2e%2fcanary', '%2e%2e%2f', '..%2F..%2Fcanary', 'a%2Fb']) {
+    const id = decodeURIComponent(bad);
+    for (const [method, p] of [['GET', 'json'], ['POST', 'stop'], ['POST', 'kill'], ['DELETE', '']] as const) {
+      const r = await d.api(method, `/v1.41/containers/${bad}${p ? `/${p}` : '?force=1&v=1'}`);
+      assert.equal(r.status, 404, `${method} ${bad}/${p}: ${r.status} ${r.body}`);
+      assert.equal(JSON.parse(r.body).message, `No such container: ${id}`, `${method} ${bad}/${p}`);
+    }
   }
+  assert.deepEqual(await fs.readdir(canary), ['config.v2.json']);
   const r = await d.cli(['create', '--name', '../x', 'busybox', 'true']);
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /invalid container name/);
@@ -112,9 +124,12 @@ test('an invalid daemon.json stops tsulad with a message naming the key', async 
     assert.match(r.stderr, re);
   }
   await fs.writeFile(path.join(d.dir, 'bad.json'), '{"graph": ');
-  const r = spawnSync(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '--config-file', path.join(d.dir, 'bad.json')], { encoding: 'utf8', timeout: 20_000 });
+  // private paths here too: a tsulad that got past its config must not reach the defaults
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '--config-file', path.join(d.dir, 'bad.json'),
+    '-H', `unix://${d.dir}/x.sock`, '--graph', `${d.dir}/g2`, '--state', `${d.dir}/s2`, '--cri-socket', `unix://${d.dir}/x-cri.sock`], { encoding: 'utf8', timeout: 20_000 });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /invalid JSON/);
+  for (const p of ['x.sock', 'g2', 's2']) assert.equal(fsSync.existsSync(path.join(d.dir, p)), false, `${p}: it stopped before making anything`);
 });
 
 /** Flip a byte inside the first layer of a docker-archive, keeping the tar valid. */

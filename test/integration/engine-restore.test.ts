@@ -1,7 +1,13 @@
 // Live restore: tsulad killed with -9 leaves containers running; the next one adopts them.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestDaemon, waitFor, sleep } from '../helpers/daemon.js';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { TestDaemon, waitFor } from '../helpers/daemon.js';
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
 
 let d: TestDaemon;
 
@@ -14,17 +20,30 @@ after(async () => {
   await d?.destroy();
 });
 
-test('kill -9 of tsulad: containers keep running and are re-adopted', async () => {
+test('kill -9 of tsulad: containers keep running and are re-adopted; one that exits meanwhile is reported', async () => {
+  // "short" exits when told to, through a file in a bind mount: after tsulad is gone
+  const sig = path.join(d.dir, 'sig');
+  await fs.mkdir(sig);
   const long = (await d.ok(['run', '-d', '--name', 'long', 'busybox', 'sh', '-c', 'echo before; exec sleep 300'])).trim();
-  const short = (await d.ok(['run', '-d', '--name', 'short', 'busybox', 'sh', '-c', 'sleep 2; exit 42'])).trim();
-  const pid = (await d.ok(['inspect', '-f', '{{.State.Pid}}', long])).trim();
+  const short = (await d.ok(['run', '-d', '--name', 'short', '-v', `${sig}:/sig`, 'busybox', 'sh', '-c', 'while [ ! -e /sig/go ]; do sleep 0.05; done; exit 42'])).trim();
+  const pid = Number((await d.ok(['inspect', '-f', '{{.State.Pid}}', long])).trim());
+  const shortPid = Number((await d.ok(['inspect', '-f', '{{.State.Pid}}', short])).trim());
+  assert.ok(alive(pid) && alive(shortPid));
 
+  const daemonPid = d.proc!.pid!;
   await d.stop('SIGKILL');
-  await sleep(3000); // "short" exits while no tsulad runs
-  process.kill(Number(pid), 0); // still alive
+  assert.equal(alive(daemonPid), false, 'tsulad is gone');
+  await fs.writeFile(path.join(sig, 'go'), '');
+  const told = (await fs.stat(path.join(sig, 'go'))).mtimeMs;
+  await waitFor(async () => !alive(shortPid), 10_000, '"short" to exit while no tsulad runs');
+  assert.ok(alive(pid), '"long" outlives tsulad');
+  const restarted = Date.now();
 
   await d.start();
   assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', short])).trim(), 'exited 42');
+  // its exit time is the one conmon recorded while no daemon ran, not the adoption's
+  const finished = Date.parse((await d.ok(['inspect', '-f', '{{.State.FinishedAt}}', short])).trim());
+  assert.ok(finished >= Math.floor(told) && finished <= restarted, `FinishedAt ${new Date(finished).toISOString()} between the go (${new Date(told).toISOString()}) and the restart (${new Date(restarted).toISOString()})`);
   assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}} {{.State.Pid}}', long])).trim(), `running ${pid}`);
   assert.match(await d.ok(['ps']), /long/);
   assert.equal(await d.ok(['logs', long]), 'before\n');
@@ -32,12 +51,17 @@ test('kill -9 of tsulad: containers keep running and are re-adopted', async () =
   assert.equal(ex.stdout, 'adopted\n');
   assert.equal(ex.code, 5);
 
-  const follow = d.cli(['logs', '-f', long], { timeoutMs: 30_000 });
-  const waited = d.cli(['wait', long], { timeoutMs: 30_000 });
-  await sleep(300);
+  // a follower and a waiter attached to the adopted container see its end
+  const follow = d.spawnCli(['logs', '-f', long]);
+  await waitFor(async () => follow.stdout() === 'before\n', 10_000, 'logs -f to print what is there');
+  const waited = d.apiStream('POST', `/containers/${long}/wait`);
+  assert.equal(await waited.head, 200, 'the wait is registered');
+  assert.equal(follow.proc.exitCode, null, 'logs -f follows');
   await d.ok(['stop', '-t', '1', long]);
-  assert.equal((await waited).stdout.trim(), '137');
-  assert.equal((await follow).stdout, 'before\n');
+  assert.equal(JSON.parse(await waited.body).StatusCode, 137);
+  const f = await follow.done;
+  assert.equal(f.code, 0, f.stderr);
+  assert.equal(f.stdout, 'before\n');
   await d.ok(['rm', long, short]);
 });
 

@@ -11,7 +11,6 @@ let sb: TestSandboxer;
 
 before(async () => {
   sb = await TestSandboxer.create();
-  await sb.start();
   d = await TestDaemon.create({
     configJson: {
       'cri-sandboxers': { 'runc-sandbox': { name: 'runc', address: sb.address } },

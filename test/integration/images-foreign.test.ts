@@ -31,10 +31,12 @@ after(async () => {
   if (work) await fs.rm(work, { recursive: true, force: true });
 });
 
-const layerDirs = async () => (await fs.readdir(path.join(d.graph, 'overlay', 'layers')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+// no catch: a layers dir that moved must fail the checks that it is empty
+const layerDirs = async () => (await fs.readdir(path.join(d.graph, 'overlay', 'layers'))).filter((n) => !n.startsWith('.')).sort();
 
 async function runsAndGoes(ref: string): Promise<void> {
   assert.equal(await d.ok(['run', '--rm', ref, ...CHECK]), EXPECTED);
+  assert.notDeepEqual(await layerDirs(), [], 'its layers are where the checks look');
   await d.ok(['rmi', ref]);
   assert.deepEqual(await layerDirs(), [], 'rmi left no layer');
 }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { IMAGES, ROOT, TestDaemon, sleep } from '../helpers/daemon.js';
+import { IMAGES, ROOT, TestDaemon, sleep, waitFor } from '../helpers/daemon.js';
 import { TestRegistry } from '../helpers/registry.js';
 
 const TSULA = path.join(ROOT, 'build/tsula.mjs');
@@ -27,7 +27,8 @@ after(async () => {
   await reg?.stop();
 });
 
-const layerDirs = async () => (await fs.readdir(path.join(d.graph, 'overlay', 'layers')).catch(() => [] as string[])).filter((n) => !n.startsWith('.')).sort();
+// no catch: a layers dir that moved must fail the checks that it is empty
+const layerDirs = async () => (await fs.readdir(path.join(d.graph, 'overlay', 'layers'))).filter((n) => !n.startsWith('.')).sort();
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** A shell pipeline of tsula commands against the test daemon, killed after `ms`. */
@@ -72,7 +73,8 @@ test('a save whose reader never reads does not hold up load, rmi and pull', asyn
   const stalled = spawn(process.execPath, [TSULA, '-H', d.hostArg, 'save', 'busybox'], { stdio: ['ignore', 'pipe', 'ignore'] });
   children.push(stalled);
   stalled.stdout!.pause();
-  await sleep(1000);
+  // stalled: its output fills what node buffers for the unread pipe, and it is still running
+  await waitFor(async () => stalled.stdout!.readableLength >= stalled.stdout!.readableHighWaterMark, 20_000, 'the save to stall');
   assert.equal(stalled.exitCode, null, 'the save is still streaming');
   const bounded = { timeoutMs: 30_000 };
   assert.match(await d.ok(['load', '-i', path.join(IMAGES, 'layered.tar')], bounded), /Loaded image: layered:latest/);
@@ -104,6 +106,7 @@ test('pulls racing rmi of the same image: nothing hangs, nothing leaks', async (
   }
   await d.ok(['pull', '-q', ref], bounded);
   assert.equal(await d.ok(['run', '--rm', ref, 'echo', 'ok'], bounded), 'ok\n');
+  assert.notDeepEqual(await layerDirs(), [], 'its layers are where the checks look');
   await d.ok(['rmi', ref], bounded);
   assert.equal((await d.ok(['images', '-q'])).trim(), '');
   assert.deepEqual(await layerDirs(), [], 'no layer leaked');

@@ -1,17 +1,17 @@
 // Pulls from a real docker-registry on loopback: progress as docker shows it, the API's
 // JSON stream, layer reuse, whiteouts, digests, platforms, zstd refusal, run's implicit pull,
 // concurrent pulls sharing their downloads, mirrors, prune and the store size in info.
+// Each test sets up what it needs (a daemon of its own where the layers present matter).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { IMAGES, TestDaemon, waitFor, sleep } from '../helpers/daemon.js';
+import { IMAGES, TestDaemon, waitFor } from '../helpers/daemon.js';
 import { TestProxy, TestRegistry } from '../helpers/registry.js';
 
 let reg: TestRegistry;
 let d: TestDaemon;
 let R: string;
-let armId = '';
 const busyboxTar = path.join(IMAGES, 'busybox.tar');
 const layeredTar = path.join(IMAGES, 'layered.tar');
 
@@ -29,7 +29,21 @@ after(async () => {
 });
 
 const lines = (s: string) => s.trim().split('\n');
-const layerDirs = async (dd: TestDaemon) => (await fs.readdir(path.join(dd.graph, 'overlay', 'layers')).catch(() => [] as string[])).sort();
+// no catch: a layers dir that moved must fail the checks that it is empty
+const layerDirs = async (dd: TestDaemon) => (await fs.readdir(path.join(dd.graph, 'overlay', 'layers'))).filter((n) => !n.startsWith('.')).sort();
+const short = (digest: string) => digest.slice('sha256:'.length, 'sha256:'.length + 12);
+
+/** Whether a JSON progress stream (so far) has this status for this layer. */
+function apiSaid(stream: string, status: string, id: string): boolean {
+  return stream.split('\n').some((l) => { try { const m = JSON.parse(l) as { status?: string; id?: string }; return m.status === status && m.id === id; } catch { return false; } });
+}
+
+/** A daemon of the test's own, removed when the test ends (also when it fails). */
+async function ownDaemon(t: { after: (fn: () => Promise<void>) => void }, opts: Parameters<typeof TestDaemon.create>[0] = {}): Promise<TestDaemon> {
+  const dd = await TestDaemon.create(opts);
+  t.after(() => dd.destroy());
+  return dd;
+}
 
 test('pull shows docker-style progress; the image runs; a second pull is up to date', async () => {
   const out = await d.ok(['pull', `${R}/busybox`]);
@@ -50,7 +64,9 @@ test('pull shows docker-style progress; the image runs; a second pull is up to d
   assert.deepEqual(inspect[0]!.RepoDigests, [`${R}/busybox@${digest}`]);
 });
 
-test('layers already present are not downloaded again; whiteouts of an OCI image apply', async () => {
+test('layers already present are not downloaded again; whiteouts of an OCI image apply', async (t) => {
+  const d = await ownDaemon(t);
+  await d.ok(['pull', '-q', `${R}/busybox`]); // layered's bottom layer
   const out = await d.ok(['pull', `${R}/layered`]);
   assert.equal(lines(out).filter((x) => x.endsWith(': Already exists')).length, 1, out);
   assert.equal(lines(out).filter((x) => x.endsWith(': Pull complete')).length, 2, out);
@@ -58,10 +74,11 @@ test('layers already present are not downloaded again; whiteouts of an OCI image
   assert.equal(ls, 'keep\n--\nb\nkeep\n');
 });
 
-test('POST /images/create streams JSON progress in docker\'s shape', async () => {
+test('POST /images/create streams JSON progress in docker\'s shape', async (t) => {
   await reg.push(layeredTar, 'apistream:v1');
-  // New layers for this daemon: the layered image's own layers go first.
-  await d.ok(['rmi', `${R}/layered`]);
+  // busybox's layer is there, the layered image's own two are new
+  const d = await ownDaemon(t);
+  await d.ok(['pull', '-q', `${R}/busybox`]);
   const res = await d.api('POST', `/v1.41/images/create?fromImage=${encodeURIComponent(`${R}/apistream`)}&tag=v1`);
   assert.equal(res.status, 200);
   const msgs = lines(res.body).map((x) => JSON.parse(x) as { status?: string; id?: string; progressDetail?: { current?: number; total?: number }; error?: string });
@@ -81,6 +98,7 @@ test('POST /images/create streams JSON progress in docker\'s shape', async () =>
 
 test('pull by digest, -q, and errors for missing tags and unreachable registries', async () => {
   const { digest } = await reg.getManifest('busybox', 'latest');
+  await d.ok(['pull', '-q', `${R}/busybox`]);
   const byDigest = await d.ok(['pull', `${R}/busybox@${digest}`]);
   assert.equal(lines(byDigest).at(-1), `Status: Image is up to date for ${R}/busybox@${digest}`);
   assert.equal(await d.ok(['pull', '-q', `${R}/busybox`]), `${R}/busybox:latest\n`);
@@ -122,7 +140,7 @@ test('a manifest list gives the host platform; --platform picks another or fails
   const amdId = (await d.ok(['image', 'inspect', '-f', '{{.Id}}', `${R}/multi`])).trim();
   await d.ok(['pull', '--platform', 'linux/arm64', `${R}/multi`]);
   assert.equal((await d.ok(['image', 'inspect', '-f', '{{.Architecture}}', `${R}/multi`])).trim(), 'arm64');
-  armId = (await d.ok(['image', 'inspect', '-f', '{{.Id}}', `${R}/multi`])).trim();
+  const armId = (await d.ok(['image', 'inspect', '-f', '{{.Id}}', `${R}/multi`])).trim();
   assert.notEqual(armId, amdId);
   assert.ok(!JSON.parse(await d.ok(['image', 'inspect', '-f', '{{json .RepoTags}}', amdId])).includes(`${R}/multi:latest`));
   const s390 = await d.cli(['pull', '--platform', 'linux/s390x', `${R}/multi`]);
@@ -157,6 +175,23 @@ test('run pulls a missing image, docker-style', async () => {
   assert.match(r.stderr, /Status: Downloaded newer image/);
 });
 
+test('create pulls a missing image too (quiet on stdout: just the id); --pull never does not', async () => {
+  await reg.push(busyboxTar, 'oncreate:latest');
+  const esc = R.replace(/\./g, '\\.');
+  const never = await d.cli(['create', '--pull', 'never', `${R}/oncreate`, 'true']);
+  assert.notEqual(never.code, 0);
+  assert.match(never.stderr, /No such image: .*\/oncreate/);
+  assert.doesNotMatch(never.stderr, /Unable to find image/);
+  const r = await d.cli(['create', '--name', 'pulled-on-create', `${R}/oncreate`, 'echo', 'created']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
+  assert.match(r.stderr, new RegExp(`Unable to find image '${esc}/oncreate:latest' locally`));
+  assert.match(r.stderr, new RegExp(`Status: Downloaded newer image for ${esc}/oncreate:latest`));
+  assert.match(await d.ok(['images']), new RegExp(`${esc}/oncreate\\s+latest`));
+  assert.equal(await d.ok(['start', '-a', 'pulled-on-create']), 'created\n');
+  await d.ok(['rm', 'pulled-on-create']);
+});
+
 test('concurrent pulls of one image download each blob once', async () => {
   const { json } = await reg.getManifest('layered', 'latest');
   const layers = (json.layers as Array<{ digest: string }>).map((l) => l.digest);
@@ -166,16 +201,19 @@ test('concurrent pulls of one image download each blob once', async () => {
     const ref = `${proxy.host}/layered`;
     const a = d.cli(['pull', ref]);
     await waitFor(async () => proxy.held.has(layers[2]!), 20_000, 'the first pull to be mid-download');
-    const b = d.cli(['pull', ref]);
-    const c = d.api('POST', `/images/create?fromImage=${encodeURIComponent(ref)}&tag=latest`);
-    await waitFor(async () => proxy.requests.filter((x) => x.includes('/manifests/')).length >= 3, 20_000, 'the other pulls to start');
-    await sleep(500);
+    // the other two reach the held layer while its download runs: they join it
+    const b = d.spawnCli(['pull', ref]);
+    const c = d.apiStream('POST', `/images/create?fromImage=${encodeURIComponent(ref)}&tag=latest`);
+    const top = short(layers[2]!);
+    await waitFor(async () => b.stdout().includes(`${top}: Pulling fs layer`) && apiSaid(c.text(), 'Pulling fs layer', top), 20_000, 'the other pulls to wait on the held download')
+      .catch((e: Error) => { throw new Error(`${e.message}\npull: ${b.stdout()}\nAPI: ${c.text()}`); });
+    assert.ok(proxy.held.has(layers[2]!) && proxy.blobGets(layers[2]!) === 1, 'still one request for it, still held');
     proxy.release();
-    const [ra, rb, rc] = await Promise.all([a, b, c]);
+    const [ra, rb, body] = await Promise.all([a, b.done, c.body]);
     assert.equal(ra.code, 0, ra.stderr);
     assert.equal(rb.code, 0, rb.stderr);
-    assert.equal(rc.status, 200);
-    assert.doesNotMatch(rc.body, /"error"/);
+    assert.equal(await c.head, 200);
+    assert.doesNotMatch(body, /"error"/);
     for (const l of layers) assert.equal(proxy.blobGets(l), 1, `${l} fetched ${proxy.blobGets(l)} times`);
     assert.equal(proxy.blobGets(layers[2]!), 1);
     assert.equal((await d.ok(['images', '-q'])).trim().split('\n').length, 1);
@@ -198,23 +236,34 @@ test('registry-mirrors are tried first for Docker Hub images', async () => {
   }
 });
 
-test('image prune removes dangling images, -a every unused one; info reports the store size', async () => {
+test('image prune removes dangling images, -a every unused one; info reports the store size', async (t) => {
+  const d = await ownDaemon(t);
+  // a dangling image: pulled as prune-me, then prune-me moves to another image
+  await reg.push(layeredTar, 'prune-me:latest');
+  await d.ok(['pull', '-q', `${R}/busybox`]);
+  await d.ok(['pull', '-q', `${R}/prune-me`]);
+  const dangling = (await d.ok(['image', 'inspect', '-f', '{{.Id}}', `${R}/prune-me`])).trim();
+  await reg.push(busyboxTar, 'prune-me:latest');
+  await d.ok(['pull', '-q', `${R}/prune-me`]);
+  assert.deepEqual(JSON.parse(await d.ok(['image', 'inspect', '-f', '{{json .RepoTags}}', dangling])), []);
+  await d.ok(['pull', '-q', `${R}/layered`]); // unused but tagged
+
   const info0 = JSON.parse((await d.api('GET', '/info')).body) as { StoreSize: { Layers: number; Total: number; Blobs: number } };
   assert.ok(info0.StoreSize.Layers >= 3 && info0.StoreSize.Total > 1_000_000, JSON.stringify(info0.StoreSize));
   assert.match(await d.ok(['info']), /Layers Size: \d/);
+  assert.equal((await layerDirs(d)).length, 3, 'the layers dir checked below is the one in use');
   const keep = (await d.ok(['run', '-d', `${R}/busybox`, 'sleep', '300'])).trim();
   const p1 = await d.cli(['image', 'prune', '-f']);
   assert.equal(p1.code, 0, p1.stderr);
-  assert.ok(armId);
-  assert.match(p1.stdout, new RegExp(`^Deleted Images:\n(untagged: .*\n)*deleted: ${armId}\n`));
+  assert.match(p1.stdout, new RegExp(`^Deleted Images:\n(untagged: .*\n)*deleted: ${dangling}\n`));
   assert.match(p1.stdout, /\n\nTotal reclaimed space: \d/);
-  assert.equal((await d.cli(['image', 'inspect', armId])).code, 1);
+  assert.equal((await d.cli(['image', 'inspect', dangling])).code, 1);
   const all = await d.cli(['image', 'prune', '-a', '-f']);
   assert.equal(all.code, 0, all.stderr);
-  assert.match(all.stdout, /untagged: .*layered:latest|untagged: .*apistream:v1/);
+  assert.match(all.stdout, /untagged: .*layered:latest/);
   const left = await d.ok(['images', '--format', '{{.Repository}}:{{.Tag}}']);
   assert.ok(left.includes(`${R}/busybox:latest`), left);
-  assert.ok(!left.includes('apistream'), left);
+  assert.ok(!left.includes('layered'), left);
   await d.ok(['rm', '-f', keep]);
   await d.ok(['image', 'prune', '-a', '-f']);
   assert.equal(await d.ok(['images', '-q']), '');

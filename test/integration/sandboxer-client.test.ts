@@ -8,9 +8,10 @@ import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { SandboxerRuntime } from '../../src/sandboxer/client.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
 import type { Spec } from '../../src/oci/types.js';
 
-const skip = process.getuid?.() !== 0 ? 'needs root' : false;
+requirePrerequisites('sandboxer-client', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/bin/busybox': 'busybox-static' } });
 
 let s: TestSandboxer;
 let rt: SandboxerRuntime;
@@ -18,7 +19,6 @@ const exits = new Map<string, number>();
 const waiters = new Map<string, (c: number) => void>();
 
 before(async () => {
-  if (skip) return;
   s = await TestSandboxer.create();
   rt = new SandboxerRuntime({ name: 'io.containerd.tsula.v1', address: s.address, sandboxer: 'runc', stateDir: path.join(s.dir, 'engine') });
   await rt.watchExits((id, code) => { exits.set(id, code); waiters.get(id)?.(code); });
@@ -45,7 +45,7 @@ async function container(args: string[]) {
   return { id, bundle, spec, logPath };
 }
 
-test('a container in its own sandbox: log, exit code, delete removes the sandbox', { skip }, async () => {
+test('a container in its own sandbox: log, exit code, delete removes the sandbox', async () => {
   const c = await container(['sh', '-c', 'echo out; echo err >&2; exit 6']);
   const pid = await rt.create({ id: c.id, bundle: c.bundle, spec: c.spec, logPath: c.logPath, terminal: false, stdin: false, stdinOnce: false });
   assert.ok(pid > 0);
@@ -60,7 +60,7 @@ test('a container in its own sandbox: log, exit code, delete removes the sandbox
   assert.deepEqual(await fs.readdir(path.join(s.state, 'sandboxes')), []);
 });
 
-test('exec with attached output, then force delete of a running container', { skip }, async () => {
+test('exec with attached output, then force delete of a running container', async () => {
   const c = await container(['sleep', '1000']);
   await rt.create({ id: c.id, bundle: c.bundle, spec: c.spec, logPath: c.logPath, terminal: false, stdin: false, stdinOnce: false });
   await rt.start(c.id);

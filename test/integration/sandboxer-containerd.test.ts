@@ -3,19 +3,19 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { promises as fs, existsSync } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TestContainerd, nodeProcessesUnder, processesNamed } from '../helpers/containerd.js';
 import { waitFor } from '../helpers/daemon.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
 
 const RT = ['--runtime', 'io.containerd.tsula.v2'];
 const IMAGE = 'docker.io/library/busybox:latest';
-const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync('/usr/bin/containerd') ? 'containerd not installed' : false;
+requirePrerequisites('sandboxer-containerd', { root: true, files: { '/usr/bin/containerd': 'containerd', '/usr/bin/ctr': 'containerd', '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
 
 let c: TestContainerd;
 
 before(async () => {
-  if (skip) return;
   c = await TestContainerd.start();
   await c.importBusybox();
 });
@@ -29,14 +29,14 @@ async function taskList(): Promise<Map<string, string>> {
   return new Map(out.split('\n').slice(1).filter(Boolean).map((l) => { const f = l.trim().split(/\s+/); return [f[0], f[2]]; }));
 }
 
-test('ctr run --rm: output, stderr and the exit code come through', { skip }, async () => {
+test('ctr run --rm: output, stderr and the exit code come through', async () => {
   const r = await c.ctr(['run', '--rm', ...RT, IMAGE, 'rm1', 'sh', '-c', 'echo hello; echo oops >&2; exit 3']);
   assert.equal(r.code, 3, `ctr: ${r.stderr}\n${await c.sandboxerLog()}`);
   assert.equal(r.stdout, 'hello\n');
   assert.match(r.stderr, /oops/);
 });
 
-test('ctr run --rm leaves nothing behind: no task, no conmon, no mounts, no records', { skip }, async () => {
+test('ctr run --rm leaves nothing behind: no task, no conmon, no mounts, no records', async () => {
   const r = await c.ctr(['run', '--rm', ...RT, IMAGE, 'rm2', 'true']);
   assert.equal(r.code, 0, r.stderr);
   assert.equal((await taskList()).has('rm2'), false);
@@ -47,7 +47,7 @@ test('ctr run --rm leaves nothing behind: no task, no conmon, no mounts, no reco
   assert.deepEqual(await fs.readdir(path.join(c.sbState, 'tasks')), []);
 });
 
-test('run -d, task ls, exec with output and exit code, pause/resume, kill, delete', { skip }, async () => {
+test('run -d, task ls, exec with output and exit code, pause/resume, kill, delete', async () => {
   await c.ok(['run', '-d', ...RT, IMAGE, 'd1', 'sleep', '1000']);
   assert.equal((await taskList()).get('d1'), 'RUNNING');
   const ex = await c.ctr(['task', 'exec', '--exec-id', 'x1', 'd1', 'sh', '-c', 'echo from-exec; exit 5']);
@@ -65,7 +65,7 @@ test('run -d, task ls, exec with output and exit code, pause/resume, kill, delet
   assert.equal((await taskList()).has('d1'), false);
 });
 
-test('twenty running containers are served by one sandboxer and no other Node.js process', { skip, timeout: 180_000 }, async () => {
+test('twenty running containers are served by one sandboxer and no other Node.js process', { timeout: 180_000 }, async () => {
   const ids = Array.from({ length: 20 }, (_, i) => `m${i}`);
   for (const id of ids) await c.ok(['run', '-d', ...RT, IMAGE, id, 'sleep', '1000']);
   const tasks = await taskList();
@@ -84,7 +84,7 @@ test('twenty running containers are served by one sandboxer and no other Node.js
   await waitFor(async () => (await processesNamed('conmon', c.dir)).length === 0, 10_000, 'conmons to exit');
 });
 
-test('the sh fast path of the launcher (containerd-shim-tsula-v2-fast) reaches the same sandboxer', { skip }, async () => {
+test('the sh fast path of the launcher (containerd-shim-tsula-v2-fast) reaches the same sandboxer', async () => {
   const fast = ['--runtime', 'io.containerd.tsulafast.v2'];
   await c.ok(['run', '--rm', ...RT, IMAGE, 'warm', 'true']); // the sandboxer runs
   const pid = await c.sandboxerPid();
@@ -102,18 +102,24 @@ test('the sh fast path of the launcher (containerd-shim-tsula-v2-fast) reaches t
   assert.deepEqual(await fs.readdir(path.join(c.sbState, 'tasks')), []);
 });
 
-test('stdin: what ctr reads reaches the container, and its EOF too', { skip }, async () => {
+test('stdin: what ctr reads reaches the container, and its EOF too', async () => {
   const r = await c.ctr(['run', '--rm', ...RT, IMAGE, 'in1', 'sh', '-c', 'cat; echo done'], { input: 'line1\nline2\n' });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, 'line1\nline2\ndone\n');
 });
 
-test('task events reach containerd in order: create, start, exec-added, exec-started, exit, delete', { skip }, async () => {
+test('task events reach containerd in order: create, start, exec-added, exec-started, exit, delete', async () => {
   const ev = spawn('ctr', ['-a', c.sock, '-n', 'tsula', 'events'], { env: c.env, stdio: ['ignore', 'pipe', 'ignore'] });
   let text = '';
   ev.stdout.on('data', (d) => { text += d; });
+  const probes: string[] = [];
   try {
-    await new Promise((r) => setTimeout(r, 300));
+    // the subscription is live once an event published after it arrives: a namespace's creation
+    await waitFor(async () => {
+      probes.push(`probe${probes.length}`);
+      await c.ok(['namespaces', 'create', probes.at(-1)!]);
+      return text.includes('/namespaces/create');
+    }, 10_000, 'ctr events to subscribe');
     await c.ok(['run', '-d', ...RT, IMAGE, 'ev1', 'sleep', '1000']);
     await c.ok(['task', 'exec', '--exec-id', 'x9', 'ev1', 'true']);
     await c.ok(['task', 'kill', '-s', 'SIGKILL', 'ev1']);
@@ -123,13 +129,14 @@ test('task events reach containerd in order: create, start, exec-added, exec-sta
     await waitFor(async () => text.includes('/containers/delete'), 10_000, 'the events');
   } finally {
     ev.kill();
+    if (probes.length) await c.ctr(['namespaces', 'remove', ...probes]);
   }
   const topics = text.split('\n').map((l) => /\s(\/tasks\/[a-z-]+)\s/.exec(l)?.[1]).filter(Boolean);
   assert.deepEqual(topics, ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit', '/tasks/exit', '/tasks/delete']);
   assert.match(text, /\/tasks\/exit \{"container_id":"ev1","id":"ev1","pid":\d+,"exit_status":137/);
 });
 
-test('containerd restarts: it finds its task on the sandboxer again, and the exit code', { skip }, async () => {
+test('containerd restarts: it finds its task on the sandboxer again, and the exit code', async () => {
   await c.ok(['run', '-d', ...RT, IMAGE, 'cr1', 'sh', '-c', 'sleep 3; exit 9']);
   await c.restart();
   assert.equal((await taskList()).get('cr1'), 'RUNNING');
@@ -140,7 +147,7 @@ test('containerd restarts: it finds its task on the sandboxer again, and the exi
   await c.ok(['containers', 'delete', 'cr1']);
 });
 
-test('the sandboxer killed under containerd: containerd cleans the task up as after a dead shim; the next run starts a new sandboxer', { skip }, async () => {
+test('the sandboxer killed under containerd: containerd cleans the task up as after a dead shim; the next run starts a new sandboxer', async () => {
   // through the sh launcher: its `delete` must hand this one (a record remains) to Node
   await c.ok(['run', '-d', '--runtime', 'io.containerd.tsulafast.v2', IMAGE, 'k1', 'sleep', '1000']);
   const pid = await c.sandboxerPid();

@@ -16,16 +16,16 @@ import { Controller } from '../../src/gen/github.com/containerd/containerd/api/s
 import { grpcClient } from '../../src/common/grpc.js';
 import { errorKind } from '../../src/common/errors.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
 
 const execFileP = promisify(execFile);
-const skip = process.getuid?.() !== 0 ? 'needs root' : false;
+requirePrerequisites('sandboxer-restart', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/bin/busybox': 'busybox-static' } });
 const SBX = 'io.kubernetes.cri.sandbox-id';
 
 let s: TestSandboxer;
-let sandboxPid = 0;
 
 before(async () => {
-  if (!skip) s = await TestSandboxer.create();
+  s = await TestSandboxer.create();
 });
 
 after(async () => {
@@ -53,7 +53,31 @@ function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
 
-test('Controller: create and start a runc sandbox; errors are gRPC codes', { skip }, async () => {
+const ms = (t: { seconds: bigint; nanos: number } | undefined) => (t ? Number(t.seconds) * 1000 + t.nanos / 1e6 : 0);
+
+/** A runc sandbox of this test's own, through the Controller: its holder's pid. */
+async function podFor(id: string): Promise<number> {
+  const ctl = grpcClient(Controller, s.address);
+  try {
+    await ctl.create({ sandboxId: id, sandboxer: 'runc' });
+    return (await ctl.start({ sandboxId: id })).pid;
+  } finally {
+    ctl.close();
+  }
+}
+
+/** Stop and remove a sandbox (a test's cleanup; a sandbox already gone is fine). */
+async function endPod(id: string): Promise<void> {
+  const ctl = grpcClient(Controller, s.address);
+  try {
+    await ctl.stop({ sandboxId: id }).catch(() => {});
+    await ctl.shutdown({ sandboxId: id }).catch(() => {});
+  } finally {
+    ctl.close();
+  }
+}
+
+test('Controller: create and start a runc sandbox; errors are gRPC codes', async () => {
   const ctl = grpcClient(Controller, s.address);
   try {
     assert.equal((await ctl.create({ sandboxId: 'pod1', sandboxer: 'runc' })).sandboxId, 'pod1');
@@ -61,7 +85,6 @@ test('Controller: create and start a runc sandbox; errors are gRPC codes', { ski
     assert.equal(st.address, `ttrpc+unix://${s.taskSock}`);
     assert.equal(st.version, 2);
     assert.ok(st.pid > 0 && alive(st.pid));
-    sandboxPid = st.pid;
     assert.equal((await ctl.status({ sandboxId: 'pod1' })).state, 'SANDBOX_READY');
     assert.equal((await ctl.platform({ sandboxId: 'pod1' })).platform?.os, 'linux');
     await assert.rejects(ctl.status({ sandboxId: 'nope' }), (e) => errorKind(e) === 'NotFound');
@@ -69,10 +92,11 @@ test('Controller: create and start a runc sandbox; errors are gRPC codes', { ski
     await assert.rejects(ctl.create({ sandboxId: 'x', sandboxer: 'nokind' }), (e) => errorKind(e) === 'InvalidArgument');
   } finally {
     ctl.close();
+    await endPod('pod1');
   }
 });
 
-test('Task API: bad input gets NOT_FOUND / ALREADY_EXISTS', { skip }, async () => {
+test('Task API: bad input gets NOT_FOUND / ALREADY_EXISTS', async () => {
   const c = await TtrpcClient.connect(s.taskSock);
   const t = c.service(Task);
   try {
@@ -91,37 +115,50 @@ test('Task API: bad input gets NOT_FOUND / ALREADY_EXISTS', { skip }, async () =
   }
 });
 
-test('kill -9 of the sandboxer: containers keep running, exit codes arrive after the restart', { skip }, async () => {
+test('kill -9 of the sandboxer: containers keep running, exit codes arrive after the restart', async () => {
+  const pod = 'pod-restart';
+  const sandboxPid = await podFor(pod);
   let c = await TtrpcClient.connect(s.taskSock);
   let t = c.service(Task);
-  const out1 = await fifoReader(path.join(s.dir, 'c1.out'));
-  const b1 = await s.bundle('c1', ['sh', '-c', 'echo up; sleep 8; exit 7'], { [SBX]: 'pod1' });
-  const b2 = await s.bundle('c2', ['sh', '-c', 'sleep 1; exit 4'], { [SBX]: 'pod1' });
-  // c1 must outlive a sandboxer restart even on a loaded machine: 8 s of margin
-  const pid1 = (await t.create({ id: 'c1', bundle: b1, stdout: path.join(s.dir, 'c1.out') })).pid;
-  const pid2 = (await t.create({ id: 'c2', bundle: b2 })).pid;
-  await t.start({ id: 'c1' });
-  await t.start({ id: 'c2' });
-  await until(() => out1.text() === 'up\n');
-  // the containers joined the pod's namespaces (held by the sandbox's process)
-  for (const ns of ['net', 'ipc', 'uts']) assert.equal(readlinkSync(`/proc/${pid1}/ns/${ns}`), readlinkSync(`/proc/${sandboxPid}/ns/${ns}`));
-  assert.notEqual(readlinkSync(`/proc/${pid1}/ns/net`), readlinkSync('/proc/self/ns/net'));
-  assert.equal((await t.state({ id: 'c1' })).status, Status.RUNNING);
-
-  c.close();
-  out1.sock.destroy();
-  await s.kill9();
-  assert.ok(alive(pid1), 'c1 survives the sandboxer');
-  await new Promise((r) => setTimeout(r, 1500)); // c2 exits while nobody watches
-  assert.ok(!alive(pid2));
-  await s.start();
-
-  c = await TtrpcClient.connect(s.taskSock);
-  t = c.service(Task);
   try {
-    assert.equal((await t.wait({ id: 'c2' })).exitStatus, 4);
+    const out1 = await fifoReader(path.join(s.dir, 'c1.out'));
+    // each exits when its rootfs gets a /go file: c2 while no sandboxer runs, c1 after the restart
+    const waitGo = (code: number) => ['sh', '-c', `echo up; while [ ! -e /go ]; do sleep 0.05; done; exit ${code}`];
+    const b1 = await s.bundle('c1', waitGo(7), { [SBX]: pod });
+    const b2 = await s.bundle('c2', waitGo(4), { [SBX]: pod });
+    const pid1 = (await t.create({ id: 'c1', bundle: b1, stdout: path.join(s.dir, 'c1.out') })).pid;
+    const pid2 = (await t.create({ id: 'c2', bundle: b2 })).pid;
+    await t.start({ id: 'c1' });
+    await t.start({ id: 'c2' });
+    await until(() => out1.text() === 'up\n');
+    // the containers joined the pod's namespaces (held by the sandbox's process)
+    for (const ns of ['net', 'ipc', 'uts']) assert.equal(readlinkSync(`/proc/${pid1}/ns/${ns}`), readlinkSync(`/proc/${sandboxPid}/ns/${ns}`));
+    assert.notEqual(readlinkSync(`/proc/${pid1}/ns/net`), readlinkSync('/proc/self/ns/net'));
     assert.equal((await t.state({ id: 'c1' })).status, Status.RUNNING);
-    assert.equal((await t.wait({ id: 'c1' })).exitStatus, 7);
+
+    c.close();
+    out1.sock.destroy();
+    const sbPid = s.proc!.pid!;
+    await s.kill9();
+    assert.equal(alive(sbPid), false, 'the sandboxer is gone');
+    await fs.writeFile(path.join(b2, 'rootfs', 'go'), '');
+    const told = (await fs.stat(path.join(b2, 'rootfs', 'go'))).mtimeMs;
+    await until(() => !alive(pid2)); // c2 exits while nobody watches
+    assert.ok(alive(pid1), 'c1 survives the sandboxer');
+    const restarted = Date.now();
+    await s.start();
+
+    c = await TtrpcClient.connect(s.taskSock);
+    t = c.service(Task);
+    const w2 = await t.wait({ id: 'c2' });
+    assert.equal(w2.exitStatus, 4);
+    // the exit time is the one recorded while no sandboxer ran
+    assert.ok(ms(w2.exitedAt) >= Math.floor(told) && ms(w2.exitedAt) <= restarted,
+      `c2 exited at ${new Date(ms(w2.exitedAt)).toISOString()}, between the go (${new Date(told).toISOString()}) and the restart (${new Date(restarted).toISOString()})`);
+    assert.equal((await t.state({ id: 'c1' })).status, Status.RUNNING);
+    const w1 = t.wait({ id: 'c1' });
+    await fs.writeFile(path.join(b1, 'rootfs', 'go'), '');
+    assert.equal((await w1).exitStatus, 7);
     const st = await t.state({ id: 'c1' });
     assert.equal(st.status, Status.STOPPED);
     assert.equal(st.exitStatus, 7);
@@ -130,21 +167,28 @@ test('kill -9 of the sandboxer: containers keep running, exit codes arrive after
     assert.deepEqual(await fs.readdir(path.join(s.state, 'tasks')), []);
   } finally {
     c.close();
+    await endPod(pod);
   }
 });
 
-test('Controller: the sandbox survived the restart; stop, wait and shutdown end it', { skip }, async () => {
+test('Controller: a sandbox survives a kill -9 of the sandboxer; stop, wait and shutdown end it', async () => {
+  const pod = 'pod-survive';
+  const sandboxPid = await podFor(pod);
+  await s.kill9();
+  assert.ok(alive(sandboxPid), 'the sandbox outlives the sandboxer');
+  await s.start();
   const ctl = grpcClient(Controller, s.address);
   try {
-    const st = await ctl.status({ sandboxId: 'pod1' });
+    const st = await ctl.status({ sandboxId: pod });
     assert.equal(st.state, 'SANDBOX_READY');
     assert.equal(st.pid, sandboxPid);
-    await ctl.stop({ sandboxId: 'pod1' });
-    await ctl.wait({ sandboxId: 'pod1' });
+    await ctl.stop({ sandboxId: pod });
+    await ctl.wait({ sandboxId: pod });
     await until(() => !alive(sandboxPid));
-    await ctl.shutdown({ sandboxId: 'pod1' });
-    await assert.rejects(ctl.status({ sandboxId: 'pod1' }), (e) => errorKind(e) === 'NotFound');
+    await ctl.shutdown({ sandboxId: pod });
+    await assert.rejects(ctl.status({ sandboxId: pod }), (e) => errorKind(e) === 'NotFound');
   } finally {
     ctl.close();
+    await endPod(pod);
   }
 });

@@ -13,12 +13,13 @@ import { TtrpcClient, shimSocketPath } from '../../src/ttrpc/index.js';
 import { Task } from '../../src/gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
 import { buildSpec, readHostInfo, type HostInfo } from '../../src/oci/spec.js';
 import type { StdioStream } from '../../src/runtime/types.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
 
 const execFileP = promisify(execFile);
 const SHIM = '/usr/bin/containerd-shim-runc-v2';
 const NS = 'tsula';
 const RUNC_ROOT = `/run/containerd/runc/${NS}`;
-const skip = process.getuid?.() !== 0 ? 'needs root' : !existsSync(SHIM) ? `${SHIM} not installed (apt-get install containerd)` : false;
+requirePrerequisites('shimv2-runc', { root: true, files: { [SHIM]: 'containerd', '/usr/sbin/runc': 'runc', '/bin/busybox': 'busybox-static' } });
 
 let dir = '';
 let rootfs = '';
@@ -92,7 +93,6 @@ async function shimPids(bundle = dir): Promise<number[]> {
 }
 
 before(async () => {
-  if (skip) return;
   dir = await fs.mkdtemp(path.join('/tmp', 'tsula-shimv2-'));
   rootfs = path.join(dir, 'rootfs');
   for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc']) await fs.mkdir(path.join(rootfs, d), { recursive: true });
@@ -105,7 +105,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (skip || !dir) return;
+  if (!dir) return;
   const rt = runtimes.at(-1) ?? newRuntime();
   for (const id of ids) await rt.delete(id, path.join(dir, id), true).catch(() => {});
   for (const r of runtimes) r.close();
@@ -131,7 +131,7 @@ async function until(cond: () => boolean, ms = 10_000): Promise<void> {
   }
 }
 
-test('create → start ∥ wait → output in the log → exit code → delete → shutdown, events in order', { skip }, async () => {
+test('create → start ∥ wait → output in the log → exit code → delete → shutdown, events in order', async () => {
   const rt = newRuntime();
   await watch(rt);
   const c = await container(['sh', '-c', 'echo hello out; echo hello err >&2; printf partial; exit 3']);
@@ -162,7 +162,7 @@ test('create → start ∥ wait → output in the log → exit code → delete �
   assert.equal(exit.event?.pid, pid);
 });
 
-test('exec with exit code and stdin, pids, pause/resume, kill', { skip }, async () => {
+test('exec with exit code and stdin, pids, pause/resume, kill', async () => {
   const rt = newRuntime();
   await watch(rt);
   const c = await container(['sleep', '300']);
@@ -212,7 +212,7 @@ test('exec with exit code and stdin, pids, pause/resume, kill', { skip }, async 
   assert.deepEqual(t.filter((x) => !x.startsWith('/tasks/exec')), ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/exit', '/tasks/paused', '/tasks/resumed', '/tasks/exit', '/tasks/delete']);
 });
 
-test('attach with stdin once, and a terminal with resize', { skip }, async () => {
+test('attach with stdin once, and a terminal with resize', async () => {
   const rt = newRuntime();
   await watch(rt);
   const c = await container(['cat'], { stdin: true });
@@ -240,19 +240,25 @@ test('attach with stdin once, and a terminal with resize', { skip }, async () =>
   await rt.delete(t.id, t.bundle, true);
 });
 
-test('a new tsulad adopts a running task through <bundle>/address and gets its exit and output', { skip }, async () => {
+test('a new tsulad adopts a running task through <bundle>/address and gets its exit and output', async () => {
   const rt1 = newRuntime();
   await watch(rt1);
-  const c = await container(['sh', '-c', 'i=0; while [ $i -lt 25 ]; do echo tick $i; i=$((i+1)); sleep 0.1; done; exit 4']);
+  // the container prints when told to (a file in its rootfs), then waits to be told to exit
+  const tag = randomBytes(4).toString('hex');
+  const m = (n: string) => `/tmp/${n}-${tag}`;
+  const c = await container(['sh', '-c', `while [ ! -e ${m('go')} ]; do sleep 0.05; done; i=0; while [ $i -lt 25 ]; do echo tick $i; i=$((i+1)); done; ` +
+    `touch ${m('printed')}; while [ ! -e ${m('exit')} ]; do sleep 0.05; done; exit 4`]);
   await rt1.create(c.req);
   await rt1.start(c.id);
   rt1.close(); // tsulad goes away; the shim and the container stay
-  await new Promise((r) => setTimeout(r, 600));
+  await fs.writeFile(path.join(rootfs, m('go')), '');
+  await until(() => existsSync(path.join(rootfs, m('printed')))); // its output went out while nobody read it
   const rt2 = newRuntime();
   assert.equal(await rt2.exitStatus(c.id), null);
   assert.ok(await rt2.monitorAlive(c.id, c.bundle));
   assert.equal((await rt2.state(c.id))?.status, 'running');
   await watch(rt2);
+  await fs.writeFile(path.join(rootfs, m('exit')), '');
   assert.equal(await exitOf(c.id), 4);
   const log = await fs.readFile(c.logPath, 'utf8');
   assert.match(log, /stdout F tick 24$/m, 'output written while we were away was in the pipe');
@@ -260,7 +266,7 @@ test('a new tsulad adopts a running task through <bundle>/address and gets its e
   assert.deepEqual(await shimPids(c.bundle), []);
 });
 
-test('a shim killed with SIGKILL is cleaned up with the binary\'s delete action', { skip }, async () => {
+test('a shim killed with SIGKILL is cleaned up with the binary\'s delete action', async () => {
   const rt = newRuntime();
   await watch(rt);
   const c = await container(['sleep', '300']);
@@ -280,7 +286,7 @@ test('a shim killed with SIGKILL is cleaned up with the binary\'s delete action'
   assert.ok(!existsSync(path.join(c.bundle, 'address')));
 });
 
-test('start failure is reported and leaves no shim behind', { skip }, async () => {
+test('start failure is reported and leaves no shim behind', async () => {
   const rt = newRuntime();
   await watch(rt);
   const c = await container(['/no/such/binary']);

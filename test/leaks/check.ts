@@ -3,7 +3,7 @@
 // (TSULA_LEAK_BASELINE); what leaked is reported, then removed so the next run starts clean.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { snapshot, type Snapshot } from './snapshot.js';
 
@@ -11,16 +11,18 @@ const file = process.env.TSULA_LEAK_BASELINE;
 if (!file) throw new Error('the leak check compares with a snapshot taken before the suite: run it through scripts/test.sh (TSULA_LEAK_BASELINE)');
 const before = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
 
-test('the suite left no process, mount, network namespace or cgroup behind', async () => {
+test('the suite left no process, mount, network namespace, cgroup or shim dir behind', async () => {
   const now = await snapshot();
   const known = new Set(before.processes.map((p) => `${p.pid}/${p.start}`));
   const procs = now.processes.filter((p) => !known.has(`${p.pid}/${p.start}`));
   const mounts = now.mounts.filter((m) => !before.mounts.includes(m));
   const netns = now.netns.filter((n) => !before.netns.includes(n));
   const cgroups = now.cgroups.filter((c) => !before.cgroups.includes(c));
+  const shimDirs = now.shimDirs.filter((d) => !(before.shimDirs ?? []).includes(d));
   const report = [
     ...procs.map((p) => `process ${p.pid}: ${p.argv.join(' ').slice(0, 200)}`),
     ...mounts.map((m) => `mount ${m}`), ...netns.map((n) => `netns ${n}`), ...cgroups.map((c) => `cgroup ${c}`),
+    ...shimDirs.map((d) => `shim dir ${d}`),
   ];
   // clean up what leaked, so that the machine is usable for the next run
   for (const p of procs) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
@@ -32,6 +34,12 @@ test('the suite left no process, mount, network namespace or cgroup behind', asy
     for (const pid of pids) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
     if (pids.length) await new Promise((r) => setTimeout(r, 200));
     try { execFileSync('rmdir', [`/sys/fs/cgroup/${c}`]); } catch { /* busy */ }
+  }
+  for (const d of shimDirs) {
+    // runc state of a shim's container: delete the container first (it may still run)
+    const runc = /^\/run\/containerd\/runc\/([^/]+)\/([^/]+)$/.exec(d);
+    if (runc) { try { execFileSync('runc', ['--root', `/run/containerd/runc/${runc[1]}`, 'delete', '--force', runc[2]!]); } catch { /* gone */ } }
+    rmSync(d, { recursive: true, force: true });
   }
   assert.deepEqual(report, [], `left behind by the tests:\n${report.join('\n')}`);
 });

@@ -1,15 +1,18 @@
 // What the test suite may leave behind, as a snapshot: processes of the components tests
 // start (tsulad, the sandboxer, conmon, runc, qemu, virtiofsd, containerd and its shims, the
-// registry), mounts, network namespaces and container cgroups. Tests keep every daemon's
-// files in a temp dir, so a process or mount that names one is a test's; netns and cgroups
-// are compared with a snapshot taken before the suite (scripts/test.sh does both).
+// registry), mounts, network namespaces, container cgroups and shim dirs (the state a shim or
+// the sandboxer keeps per task: containerd's io.containerd.runtime.v2.task/<ns>/<id> of test
+// containerds, the sandboxer's tasks/<id>, tsulad's runtime/<name>/<id>, and what
+// containerd-shim-runc-v2 and ctr leave under /run/containerd: shim sockets, runc state, FIFOs).
+// Tests keep every daemon's files in a temp dir, so a process or mount that names one is a
+// test's; the rest is compared with a snapshot taken before the suite (scripts/test.sh does both).
 //   node dist/test/leaks/snapshot.js > before.json
 import { promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 export interface Proc { pid: number; start: string; argv: string[] }
-export interface Snapshot { processes: Proc[]; mounts: string[]; netns: string[]; cgroups: string[] }
+export interface Snapshot { processes: Proc[]; mounts: string[]; netns: string[]; cgroups: string[]; shimDirs: string[] }
 
 const WATCHED = new Set(['tsulad', 'tsula', 'tsula-sandboxer', 'conmon', 'runc', 'qemu-system-x86_64', 'virtiofsd', 'containerd',
   'containerd-shim', 'containerd-shim-runc-v2', 'containerd-shim-tsula-v2', 'docker-registry', 'registry', 'ctr', 'crictl']);
@@ -64,12 +67,42 @@ async function cgroups(): Promise<string[]> {
   return out;
 }
 
+/** Entries of the paths a pattern names; `*` is one path component. */
+async function glob(pattern: string): Promise<string[]> {
+  let found = ['/'];
+  for (const part of pattern.split('/').filter(Boolean)) {
+    const next: string[] = [];
+    for (const base of found) {
+      if (part !== '*') { next.push(path.join(base, part)); continue; }
+      for (const e of await fs.readdir(base, { withFileTypes: true }).catch(() => [])) {
+        if (!e.name.startsWith('.')) next.push(path.join(base, e.name));
+      }
+    }
+    found = next;
+  }
+  const out: string[] = [];
+  for (const f of found) if (await fs.lstat(f).then(() => true, () => false)) out.push(f);
+  return out;
+}
+
+/** Where shims and the sandboxer keep per-task state, in test dirs and in containerd's defaults. */
+export const SHIM_DIR_PATTERNS = (tmp: string) => [...new Set([tmp, '/tmp'])].flatMap((t) => [
+  `${t}/*/state/io.containerd.runtime.v2.task/*/*`, // a test containerd's shims (bundle, address, log)
+  `${t}/*/sb/tasks/*`, `${t}/*/*/sb/tasks/*`,        // a test sandboxer's task records
+  `${t}/*/state/runtime/*/*`,                        // a test tsulad's runtimes (shim v2, sandboxers, vmm)
+]).concat(['/run/containerd/s/*', '/run/containerd/fifo/*', '/run/containerd/runc/*/*', '/run/containerd/io.containerd.runtime.v2.task/*/*']);
+
+async function shimDirs(tmp: string): Promise<string[]> {
+  return (await Promise.all(SHIM_DIR_PATTERNS(tmp).map(glob))).flat().sort();
+}
+
 export async function snapshot(tmp = os.tmpdir()): Promise<Snapshot> {
   return {
     processes: await processes(tmp),
     mounts: mounts(tmp),
     netns: await fs.readdir('/run/netns').catch(() => []),
     cgroups: await cgroups(),
+    shimDirs: await shimDirs(tmp),
   };
 }
 

@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { renderTable, resolveSandbox, shellTarget } from '../../src/cli/commands/sandbox.js';
-import { ADMIN_SERVICE, encodeJson, taskSocketOf, type ListResponse, type SandboxSummary } from '../../src/sandboxer/admin.js';
+import { renderTable, resolveSandbox, sandboxerOf, shellTarget } from '../../src/cli/commands/sandbox.js';
+import { ADMIN_SERVICE, DEFAULT_STATE, encodeJson, taskSocketOf, type ListResponse, type SandboxSummary } from '../../src/sandboxer/admin.js';
 import { TtrpcServer } from '../../src/ttrpc/server.js';
 
 // the CLI as tsc compiled it next to this test (always in step with the sources under test)
@@ -169,11 +169,22 @@ describe('sandbox: the CLI against a fake sandboxer', () => {
     } finally {
       await new Promise((resolve) => daemon.close(resolve));
     }
-    // no daemon: the default sandboxer, which may or may not run on this machine
+    // no daemon: the default sandboxer (asked of the resolver itself: whether one runs at
+    // the default path depends on the machine, and the tests keep away from it)
     const host = `unix://${join(dir, 'no-daemon.sock')}`;
-    const none = await cli(['-H', host, 'sandbox', 'ls']);
-    if (none.code === 0) assert.equal(none.stdout.split('\n')[0], `tsula-sandboxer /run/tsula-sandboxer (the default; no tsulad answered at ${host})`);
-    else assert.match(none.stderr, /^no tsula-sandboxer runs on \/run\/tsula-sandboxer /);
+    const noDaemon = { host, client: { json: () => Promise.reject(new Error('connect ENOENT')) } } as unknown as Parameters<typeof sandboxerOf>[0];
+    const noFlag = { has: () => false, str: () => '' } as unknown as Parameters<typeof sandboxerOf>[1];
+    const saved = process.env.TSULA_SANDBOXER_STATE;
+    delete process.env.TSULA_SANDBOXER_STATE;
+    try {
+      assert.deepEqual(await sandboxerOf(noDaemon, noFlag), { state: DEFAULT_STATE, source: `the default; no tsulad answered at ${host}` });
+    } finally {
+      if (saved !== undefined) process.env.TSULA_SANDBOXER_STATE = saved;
+    }
+    // and the CLI says so when none runs there: an empty state dir named by the environment
+    const none = await cli(['-H', host, 'sandbox', 'ls'], { env: { TSULA_SANDBOXER_STATE: join(dir, 'nothing-here') } });
+    assert.equal(none.code, 1);
+    assert.match(none.stderr, new RegExp(`^no tsula-sandboxer runs on ${join(dir, 'nothing-here')} `));
   });
 
   it('shell with piped stdin sends it and prints what the guest says', async () => {

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { promises as fs, readFileSync, createReadStream, createWriteStream } from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
+import { createHash } from 'node:crypto';
 import { before, after, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { isKind } from '../../src/common/errors.js';
@@ -47,8 +48,10 @@ describe('load', () => {
     }
     assert.ok(driver.layers.has(img.chainIds[0]!));
     assert.ok(events.some((e) => e.status === 'Loading layer' && e.current > 0));
-    assert.equal(events.at(-1)?.status, 'Loaded');
-    assert.equal(events.at(-1)?.current, events.at(-1)?.total);
+    const last = events.at(-1)!;
+    assert.equal(last.status, 'Loaded');
+    assert.ok(last.total > 1_000_000, `the layer's size: ${JSON.stringify(last)}`);
+    assert.equal(last.current, last.total);
     // The content store holds the config and the layer; nothing is left in ingest/.
     const blobs = await fs.readdir(path.join(root, 'blobs', 'sha256'));
     assert.ok(blobs.includes(hex));
@@ -156,16 +159,31 @@ describe('tag, get and list', () => {
   it('refuses missing and ambiguous references', async () => {
     const { store } = await freshStore();
     await store.load(fileStream(fx.busybox));
-    await store.load(fileStream(fx.layered));
+    const bbHex = (await store.get('busybox')).id.slice(7);
+    // A twin of busybox whose id shares its first hex digit: its config differs by a label,
+    // chosen until the digests agree (1 in 16), so the ambiguous prefix always exists.
+    const archive = readFileSync(fx.busybox);
+    const files = readTar(archive);
+    const manifest = JSON.parse(files.get('manifest.json')!.toString()) as Array<{ Config: string; RepoTags: string[] }>;
+    const cfg = JSON.parse(files.get(manifest[0]!.Config)!.toString()) as { config: { Labels?: Record<string, string> } };
+    let twin = '';
+    for (let n = 0; !twin || createHash('sha256').update(twin).digest('hex')[0] !== bbHex[0]; n++) {
+      cfg.config.Labels = { twin: String(n) };
+      twin = JSON.stringify(cfg);
+    }
+    manifest[0]!.RepoTags = ['twin:latest'];
+    await store.load(Readable.from(rewriteTar(archive, { 'manifest.json': JSON.stringify(manifest), [manifest[0]!.Config]: twin })));
     await assert.rejects(store.get('nosuch:1'), (e: unknown) => isKind(e, 'NotFound') && (e as Error).message === 'No such image: nosuch:1');
     const ids = (await store.list()).map((i) => i.id.slice(7));
-    // Find a prefix both ids share, if any (an empty one matches everything: not a reference).
+    assert.equal(ids.length, 2);
     let common = '';
     while (ids[0]![common.length] === ids[1]![common.length]) common += ids[0]![common.length];
-    if (common.length > 0) {
-      await assert.rejects(store.get(common), (e: unknown) => isKind(e, 'InvalidArgument') && /ambiguous/.test((e as Error).message));
+    assert.ok(common.length > 0, `the ids share a prefix: ${ids.join(' ')}`);
+    for (const ref of [common, `sha256:${common}`]) {
+      await assert.rejects(store.get(ref), (e: unknown) => isKind(e, 'InvalidArgument') && /ambiguous/.test((e as Error).message), ref);
     }
     assert.equal((await store.get(ids[0]!.slice(0, common.length + 1))).id, `sha256:${ids[0]}`);
+    assert.equal((await store.get(ids[1]!.slice(0, common.length + 1))).id, `sha256:${ids[1]}`);
     const list = await store.list();
     assert.equal(list.length, 2);
     list[0]!.repoTags.push('tampered');
@@ -290,8 +308,13 @@ describe('save', () => {
   it('fails before writing anything for a missing image', async () => {
     const { store } = await freshStore();
     await store.load(fileStream(fx.busybox));
-    const file = path.join(work, 'never.tar');
-    await assert.rejects(store.save(['busybox', 'nosuch'], createWriteStream(file)), (e: unknown) => isKind(e, 'NotFound'));
+    const written: Buffer[] = [];
+    const out = new Writable({ write(chunk: Buffer, _enc, cb) { written.push(chunk); cb(); } });
+    await assert.rejects(store.save(['busybox', 'nosuch'], out), (e: unknown) => isKind(e, 'NotFound') && /No such image: nosuch/.test((e as Error).message));
+    assert.equal(Buffer.concat(written).length, 0, 'not a byte of the archive was written');
+    // the same stream takes a save of what exists: it was not spent by the failure
+    await store.save(['busybox'], out);
+    assert.ok(readTar(Buffer.concat(written)).has('manifest.json'));
   });
 });
 

@@ -6,23 +6,16 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { LocalImageStore } from '../../src/image/store.js';
-import type { SnapshotDriver } from '../../src/storage/types.js';
+import { createDriver } from '../../src/storage/index.js';
 import { buildFixtures, tempDir, type Fixtures } from './image-fixtures.test.js';
-
-type CreateDriver = (name: string, root: string) => Promise<SnapshotDriver>;
-
-// Imported by path, so this file still compiles and skips while src/storage is in the making.
-const storageIndex = new URL('../../src/storage/index.js', import.meta.url);
-const skip = existsSync(storageIndex) ? false : 'src/storage is not built';
 
 let fx: Fixtures;
 let work: string;
 before(async () => { fx = buildFixtures(); work = await tempDir(); });
 after(async () => { await fs.rm(work, { recursive: true, force: true }); });
 
-describe('with the vfs driver', { skip }, () => {
+describe('with the vfs driver', () => {
   it('unpacks layered:latest with its whiteouts and keeps busybox\'s layer on rmi', async () => {
-    const { createDriver } = (await import(storageIndex.href)) as { createDriver: CreateDriver };
     const driver = await createDriver('vfs', path.join(work, 'vfs'));
     const store = new LocalImageStore(path.join(work, 'image'), driver);
     await store.init();

@@ -2,19 +2,18 @@
 // root without CAP_SYS_RESOURCE), by running real runc over a busybox rootfs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { buildSpec, readHostInfo, type SpecOptions } from '../../src/oci/spec.js';
 import { resolveUser } from '../../src/oci/user.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
 
 const RUNC = '/usr/sbin/runc';
 const BUSYBOX = '/bin/busybox';
-const skip = !existsSync(RUNC) ? 'runc not installed'
-  : !existsSync(BUSYBOX) ? 'busybox-static not installed'
-    : process.getuid?.() !== 0 ? 'needs root' : false;
+requirePrerequisites('oci-runc', { root: true, files: { [RUNC]: 'runc', [BUSYBOX]: 'busybox-static' } });
 
 function run(cmd: string, args: string[], timeoutMs = 30000): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve, reject) => {
@@ -61,7 +60,7 @@ async function runInRunc(tmp: string, over: Partial<SpecOptions>, script: string
   }
 }
 
-test('runc accepts the spec and runs a container with Docker\'s defaults', { skip }, async () => {
+test('runc accepts the spec and runs a container with Docker\'s defaults', async () => {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-oci-runc-'));
   try {
     await makeRootfs(path.join(tmp, 'rootfs'));
@@ -92,7 +91,7 @@ test('runc accepts the spec and runs a container with Docker\'s defaults', { ski
   }
 });
 
-test('runc runs a readonly rootfs as a resolved non-root user', { skip }, async () => {
+test('runc runs a readonly rootfs as a resolved non-root user', async () => {
   const tmp = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-oci-runc-'));
   try {
     await makeRootfs(path.join(tmp, 'rootfs'));

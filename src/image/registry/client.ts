@@ -1,9 +1,14 @@
 // A distribution-spec v2 client over node:http(s): which endpoint to use for a registry
 // (mirrors first for Docker Hub; HTTPS, with plain HTTP only for "insecure-registries" and
-// loopback), authentication on 401, redirects, and registry errors turned into tsula's
-// error kinds with a message that names the registry and the fix.
+// loopback), the TLS trust for each registry (docker's certs.d: <dir>/<host[:port]>/*.crt
+// are CA roots added to the system's, client.cert + client.key a client certificate),
+// authentication on 401, redirects, and registry errors turned into tsula's error kinds
+// with a message that names the registry and the fix.
 import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import * as tls from 'node:tls';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -23,11 +28,54 @@ export interface RegistryOptions {
   mirrors?: string[];
   /** daemon.json, named in messages that tell the user what to change. */
   configFile?: string;
+  /**
+   * Roots of per-registry TLS dirs, docker's certs.d layout (<root>/<host[:port]>/ca.crt …),
+   * searched in order; default DEFAULT_CERTS_DIRS.
+   */
+  certsDirs?: string[];
   /** Treat loopback like any other host (HTTPS unless listed). For tests of the refusal path. */
   secureLoopback?: boolean;
   /** Socket idle timeout, ms (default 60 s). */
   timeoutMs?: number;
   debug?: (msg: string) => void;
+}
+
+/** Where docker and tsula look for a registry's CA and client certificates. */
+export const DEFAULT_CERTS_DIRS = ['/etc/tsula/certs.d', '/etc/docker/certs.d'];
+
+/** A registry's TLS material from its certs.d dir: extra CA roots and a client certificate. */
+interface HostTls { ca: Buffer[]; cert?: Buffer; key?: Buffer; dir: string }
+
+/**
+ * Read <root>/<host>/ of the first root that has that dir, as docker does: every *.crt is a
+ * CA, a *.cert with the *.key of the same name is the client's certificate (a half pair is
+ * an error naming the missing file). Null when no root has a dir for the host.
+ */
+export async function readHostTls(roots: string[], host: string): Promise<HostTls | null> {
+  if (!host || host.includes('/') || host.startsWith('.')) return null;
+  for (const root of roots) {
+    const dir = path.join(root, host);
+    const names = await fs.readdir(dir).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
+      throw unavailable(`cannot read the TLS dir ${dir} of registry ${host}: ${e.message}`);
+    });
+    if (!names) continue;
+    const out: HostTls = { ca: [], dir };
+    for (const n of names.sort()) {
+      if (n.endsWith('.crt')) out.ca.push(await fs.readFile(path.join(dir, n)));
+      if (n.endsWith('.cert')) {
+        const key = `${n.slice(0, -'.cert'.length)}.key`;
+        if (!names.includes(key)) throw invalidArgument(`registry ${host}: ${path.join(dir, n)} has no key ${key} beside it`);
+        out.cert = await fs.readFile(path.join(dir, n));
+        out.key = await fs.readFile(path.join(dir, key));
+      }
+      if (n.endsWith('.key') && !names.includes(`${n.slice(0, -'.key'.length)}.cert`)) {
+        throw invalidArgument(`registry ${host}: ${path.join(dir, n)} has no certificate ${n.slice(0, -'.key'.length)}.cert beside it`);
+      }
+    }
+    return out;
+  }
+  return null;
 }
 
 export interface Endpoint {
@@ -82,6 +130,8 @@ export class RegistryClient {
     insecure: new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false }),
   };
   private readonly schemes = new Map<string, 'http:' | 'https:'>();
+  /** Agents for registries with a certs.d dir, by host and the digest of what the dir holds. */
+  private readonly tlsAgents = new Map<string, https.Agent>();
   private readonly insecureCache = new Map<string, Promise<boolean>>();
   private readonly cidrs = new net.BlockList();
   private readonly names = new Set<string>();
@@ -102,6 +152,32 @@ export class RegistryClient {
 
   close(): void {
     for (const a of Object.values(this.agents)) a.destroy();
+    for (const a of this.tlsAgents.values()) a.destroy();
+  }
+
+  private get certsDirs(): string[] {
+    return this.opts.certsDirs ?? DEFAULT_CERTS_DIRS;
+  }
+
+  /**
+   * The agent for a verified HTTPS request to host: its certs.d CA and client certificate, if
+   * any. The dir is read on every request, as docker does, so a CA put there works at once.
+   */
+  private async tlsAgent(host: string): Promise<{ agent: https.Agent; dir: string } | null> {
+    const t = await readHostTls(this.certsDirs, host);
+    if (!t) return null;
+    const h = createHash('sha256');
+    for (const b of [...t.ca, t.cert ?? Buffer.alloc(0), t.key ?? Buffer.alloc(0)]) h.update(createHash('sha256').update(b).digest());
+    const key = `${host} ${h.digest('hex')}`;
+    let agent = this.tlsAgents.get(key);
+    if (!agent) {
+      this.opts.debug?.(`registry ${host}: TLS from ${t.dir} (${t.ca.length} CA file(s)${t.cert ? ', a client certificate' : ''})`);
+      const ca = t.ca.length ? [...tls.rootCertificates, ...t.ca.map((b) => b.toString('utf8'))] : undefined;
+      agent = new https.Agent({ keepAlive: true, maxSockets: 16, ca, cert: t.cert, key: t.key });
+      for (const [k, a] of this.tlsAgents) if (k.startsWith(`${host} `)) { a.destroy(); this.tlsAgents.delete(k); }
+      this.tlsAgents.set(key, agent);
+    }
+    return { agent, dir: t.dir };
   }
 
   /** Whether `host` may be reached over plain HTTP or HTTPS without verification. */
@@ -203,9 +279,10 @@ export class RegistryClient {
   }
 
   /** One HTTP exchange, following redirects (dropping Authorization when the origin changes). */
-  send(url: URL, o: { method: string; headers: Record<string, string>; body?: string; insecure: boolean }, redirects = 0): Promise<http.IncomingMessage> {
+  async send(url: URL, o: { method: string; headers: Record<string, string>; body?: string; insecure: boolean }, redirects = 0): Promise<http.IncomingMessage> {
     const isHttps = url.protocol === 'https:';
-    const agent = isHttps ? (o.insecure ? this.agents.insecure : this.agents.https) : this.agents.http;
+    const own = isHttps && !o.insecure ? await this.tlsAgent(url.host) : null;
+    const agent = isHttps ? (o.insecure ? this.agents.insecure : own?.agent ?? this.agents.https) : this.agents.http;
     const headers = { ...o.headers };
     if (o.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(o.body));
     return new Promise<http.IncomingMessage>((resolve, reject) => {
@@ -224,18 +301,27 @@ export class RegistryClient {
         resolve(res);
       });
       req.setTimeout(this.opts.timeoutMs ?? 60_000, () => req.destroy(unavailable(`registry ${url.host} did not answer in time`)));
-      req.on('error', (e: NodeJS.ErrnoException) => reject(this.transportError(url, e)));
+      req.on('error', (e: NodeJS.ErrnoException) => reject(this.transportError(url, e, own?.dir)));
       req.end(o.body);
     });
   }
 
-  private transportError(url: URL, e: NodeJS.ErrnoException): Error {
+  private transportError(url: URL, e: NodeJS.ErrnoException, tlsDir?: string): Error {
     if (e instanceof TsulaError) return e;
     const code = e.code ?? '';
     if (TLS_PLAIN.test(e.message)) return new TsulaError('Unavailable', `registry ${url.host}: TLS handshake failed: ${e.message}`, { cause: e });
+    // the server refused the handshake: it wants a client certificate, or not the one we sent
+    if (/alert (bad certificate|certificate required|unknown ca|handshake failure)|alert number 4[0-9]|alert number 116/i.test(e.message)) {
+      const where = tlsDir ?? path.join(this.certsDirs[0] ?? DEFAULT_CERTS_DIRS[0]!, url.host);
+      return unavailable(`registry ${url.host} refused the TLS handshake (${e.message.trim()}): it may want a client certificate: put client.cert and client.key in ${where}`);
+    }
     if (code === 'ECONNRESET') return new TsulaError('Unavailable', `registry ${url.host} closed the connection: ${e.message}`, { cause: e });
     if (CERT_CODES.has(code)) {
-      return unavailable(`registry ${url.host}: TLS certificate not trusted (${code}: ${e.message}); add it to "insecure-registries" in ${this.opts.configFile ?? '/etc/tsula/daemon.json'} if you trust it`);
+      const ca = path.join(tlsDir ?? path.join(this.certsDirs[0] ?? DEFAULT_CERTS_DIRS[0]!, url.host), 'ca.crt');
+      const how = code === 'ERR_TLS_CERT_ALTNAME_INVALID' || code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID'
+        ? `the certificate does not fit (${tlsDir ? `CA from ${tlsDir}` : 'system CAs'})`
+        : tlsDir ? `no CA in ${tlsDir} signed it` : `put the CA that signed it in ${ca}`;
+      return unavailable(`registry ${url.host}: TLS certificate not trusted (${code}: ${e.message}): ${how}, or add the registry to "insecure-registries" in ${this.opts.configFile ?? '/etc/tsula/daemon.json'} if you trust it`);
     }
     if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(code)) {
       return unavailable(`registry ${url.host} is unreachable: ${code === 'ENOTFOUND' ? `no such host ${url.hostname}` : e.message} (is the registry running and the name right?)`);

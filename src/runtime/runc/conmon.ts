@@ -8,6 +8,7 @@ export interface ConmonPaths {
   conmon: string;        // conmon binary
   runtime: string;       // OCI runtime binary (runc)
   runtimeRoot: string;   // runc --root, private to this tsulad
+  runtimeArgs?: string[]; // daemon.json "runtime-args": before the verb of every runc call
 }
 
 export interface ConmonArgs {
@@ -28,7 +29,7 @@ export function conmonArgv(p: ConmonPaths, a: ConmonArgs): string[] {
   const argv = [
     '--api-version', '1',
     '-c', a.id, '-u', a.uuid, '-n', a.name,
-    '-r', p.runtime, '--runtime-arg', `--root=${p.runtimeRoot}`,
+    '-r', p.runtime, ...[`--root=${p.runtimeRoot}`, ...(p.runtimeArgs ?? [])].flatMap((x) => ['--runtime-arg', x]),
     '-b', a.bundle, '-p', a.pidFile,
     '-l', `k8s-file:${a.logPath}`,
     '--exit-dir', a.exitDir,

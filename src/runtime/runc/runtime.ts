@@ -29,14 +29,14 @@ export class RuncConmonRuntime implements Runtime {
 
   constructor(private o: RuncRuntimeOptions) {
     this.name = o.name ?? 'runc';
-    this.paths = { conmon: o.conmonPath, runtime: o.runtimePath, runtimeRoot: path.join(o.stateDir, 'root') };
+    this.paths = { conmon: o.conmonPath, runtime: o.runtimePath, runtimeRoot: path.join(o.stateDir, 'root'), runtimeArgs: o.runtimeArgs };
     this.exitDir = path.join(o.stateDir, 'exits');
   }
 
   private async runc(args: string[], what: string): Promise<string> {
     try {
       const { stdout } = await execFileP(this.o.runtimePath,
-        [`--root=${this.paths.runtimeRoot}`, ...(this.o.runtimeArgs ?? []), ...args], { maxBuffer: 16 << 20 });
+        [`--root=${this.paths.runtimeRoot}`, ...(this.paths.runtimeArgs ?? []), ...args], { maxBuffer: 16 << 20 });
       return stdout;
     } catch (e) {
       const err = e as { stderr?: string; message: string };

@@ -1,0 +1,39 @@
+// Cleanup shared by the daemon helpers (kept apart so that daemon.ts and containerd.ts can
+// both use it without importing each other).
+import { execFile } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+/**
+ * Everything a sandboxer under dir may have left: the sandboxer itself, its conmons, the
+ * containers in its runc root, sandbox holders, the shims containerd started, mounts.
+ */
+export async function killSandboxerLeftovers(dir: string): Promise<void> {
+  const sbDirs = [path.join(dir, 'sb'), dir];
+  for (const pid of await fs.readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    if (cmd.includes(dir)) { try { process.kill(Number(pid), 'SIGKILL'); } catch { /* gone */ } }
+  }
+  for (const sb of sbDirs) {
+    const root = path.join(sb, 'runc', 'root');
+    const list = await execFileP('runc', ['--root', root, 'list', '-q']).then((r) => r.stdout.split('\n').filter(Boolean), () => [] as string[]);
+    for (const id of list) {
+      // a paused (frozen) container can't be killed
+      await execFileP('runc', ['--root', root, 'resume', id]).catch(() => {});
+      await execFileP('runc', ['--root', root, 'delete', '--force', id]).catch(() => {});
+    }
+    // sandbox holders (`sleep infinity` in their own namespaces) are named by their records
+    for (const f of await fs.readdir(path.join(sb, 'sandboxes')).catch(() => [] as string[])) {
+      const rec = JSON.parse(await fs.readFile(path.join(sb, 'sandboxes', f), 'utf8').catch(() => '{}')) as { pid?: number };
+      const cmd = rec.pid ? await fs.readFile(`/proc/${rec.pid}/cmdline`, 'utf8').catch(() => '') : '';
+      if (cmd.startsWith('sleep')) { try { process.kill(rec.pid!, 'SIGKILL'); } catch { /* gone */ } }
+    }
+  }
+  const mounts = (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(dir));
+  for (const m of mounts.reverse()) await execFileP('umount', ['-l', m]).catch(() => {});
+}
+

@@ -1,0 +1,92 @@
+// daemon.json and tsulad's flags reach what they configure: a runtime of "runtimes" with its
+// "runtime-args" is the program every runc call goes to (conmon's create and exec too), with
+// those arguments; --group gives the API socket to that group (mode 0660), and a member of
+// the group who is not root can use it while others cannot.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promises as fs, readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promisify } from 'node:util';
+import { TestDaemon, TSULA } from '../helpers/daemon.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('engine-config', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/bin/setpriv': 'util-linux' } });
+
+const execFileP = promisify(execFile);
+const daemons: TestDaemon[] = [];
+after(async () => {
+  for (const d of daemons) await d.destroy();
+});
+
+/** A daemon of this file, destroyed at its end (also when a test fails). */
+async function daemon(opts: Parameters<typeof TestDaemon.create>[0]): Promise<TestDaemon> {
+  const d = await TestDaemon.create(opts);
+  daemons.push(d);
+  return d;
+}
+
+test('daemon.json runtimes: the runtime-args reach every runc call of that runtime, conmon\'s create and exec included', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
+  // a wrapper that records each call's arguments, one line per call, then runs runc
+  const calls = path.join(dir, 'calls.log');
+  const wrapper = path.join(dir, 'runc-recorded');
+  await fs.writeFile(wrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> ${calls}\nexec /usr/sbin/runc "$@"\n`, { mode: 0o755 });
+  const d = await daemon({ dir, configJson: { runtimes: { recorded: { path: wrapper, 'runtime-args': ['--debug', '--log-format=json'] } } } });
+  await d.loadBusybox();
+
+  const id = (await d.ok(['run', '-d', '--runtime', 'recorded', 'busybox', 'sleep', '300'])).trim();
+  assert.equal((await d.ok(['inspect', '-f', '{{.HostConfig.Runtime}}', id])).trim(), 'recorded');
+  const ex = await d.cli(['exec', id, 'sh', '-c', 'echo in; exit 3']);
+  assert.deepEqual([ex.code, ex.stdout], [3, 'in\n']);
+  await d.ok(['rm', '-f', id]);
+  assert.equal(await d.ok(['run', '--rm', '--runtime', 'recorded', 'busybox', 'echo', 'ran']), 'ran\n');
+
+  const lines = readFileSync(calls, 'utf8').trim().split('\n');
+  const verb = (l: string) => l.split(' ').find((w) => !w.startsWith('-')) ?? '';
+  const verbs = new Set(lines.map(verb));
+  for (const v of ['create', 'start', 'exec', 'delete']) assert.ok(verbs.has(v), `runc ${v} went through the runtime: ${[...verbs].join(' ')}`);
+  // every call has both arguments before its verb
+  for (const l of lines) {
+    const before = l.slice(0, l.indexOf(` ${verb(l)}`)).split(' ');
+    assert.ok(before.includes('--debug') && before.includes('--log-format=json'), `runtime-args missing: runc ${l}`);
+  }
+  // the default runtime is plain runc: none of its calls were recorded
+  const n = lines.length;
+  assert.equal(await d.ok(['run', '--rm', 'busybox', 'echo', 'plain']), 'plain\n');
+  assert.equal(readFileSync(calls, 'utf8').trim().split('\n').length, n);
+});
+
+/** `tsula version` as uid 65534 with these supplementary groups: its exit code and stderr. */
+async function versionAs(d: TestDaemon, groups: number[]): Promise<{ code: number; stderr: string }> {
+  const ids = ['--reuid', '65534', '--regid', '65534', ...(groups.length ? ['--groups', groups.join(',')] : ['--clear-groups'])];
+  return execFileP('setpriv', [...ids, process.execPath, TSULA, '-H', d.hostArg, 'version'], { timeout: 20_000 })
+    .then(() => ({ code: 0, stderr: '' }), (e: { code?: number; stderr?: string }) => ({ code: Number(e.code ?? 1), stderr: e.stderr ?? '' }));
+}
+
+test('--group: the socket is 0660 and the group\'s; a member that is not root may use it, others may not', async () => {
+  const group = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === 'daemon');
+  assert.ok(group, 'a group "daemon" in /etc/group (Debian\'s base-passwd has gid 1)');
+  const gid = Number(group[2]);
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
+  await fs.chmod(dir, 0o711); // others may reach the socket's dir, not list it
+  const d = await daemon({ dir, args: ['--group', 'daemon'] });
+  const st = await fs.stat(d.sock);
+  assert.equal(st.mode & 0o777, 0o660, `mode ${(st.mode & 0o777).toString(8)}`);
+  assert.equal(st.gid, gid);
+  assert.equal(st.uid, 0);
+  assert.deepEqual(await versionAs(d, [gid]), { code: 0, stderr: '' });
+  const stranger = await versionAs(d, []);
+  assert.notEqual(stranger.code, 0);
+  assert.match(stranger.stderr, /permission denied|EACCES/i);
+
+  // daemon.json's "group" does the same; a group that does not exist leaves root's (0660 still)
+  const dir2 = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
+  const d2 = await daemon({ dir: dir2, configJson: { group: 'daemon' } });
+  assert.equal((await fs.stat(d2.sock)).gid, gid);
+  const dir3 = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
+  const d3 = await daemon({ dir: dir3, args: ['--group', 'no-such-group-here'] });
+  const st3 = await fs.stat(d3.sock);
+  assert.deepEqual([st3.mode & 0o777, st3.gid], [0o660, 0]);
+});

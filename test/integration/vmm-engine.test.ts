@@ -1,0 +1,157 @@
+// What tsula claims about VM containers that no other file shows, with as few boots as
+// possible (two: TCG boots take 10-20 s each):
+// - one tsula-sandboxer serving tsulad's sandboxer runtime (runc-sandbox) and its VM
+//   containers: -t, -m 64m and -v hostdir:/data reach the guest; tsulad killed with -9 while
+//   both run: the sandbox container that exits meanwhile is reported with its code, the VM
+//   container still runs in the same qemu, exec into it works, its exit is reported;
+// - stock containerd: `ctr run --annotation io.tsula.sandbox-kind=vmm` (the sandboxer's own
+//   vmm.toml) runs the task in a VM.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import { TestDaemon, waitFor } from '../helpers/daemon.js';
+import { TestContainerd, processesNamed, shortTempDir, killSandboxerLeftovers } from '../helpers/containerd.js';
+import { TestSandboxer } from '../helpers/sandboxer.js';
+import { mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
+requirePrerequisites('vmm-engine', {
+  root: true,
+  files: {
+    '/usr/bin/qemu-system-x86_64': 'qemu-system-x86', '/usr/lib/qemu/virtiofsd': 'qemu-system-common', '/usr/bin/containerd': 'containerd',
+    [`${GUEST}/vmlinuz`]: `the guest (scripts/ensure-guest.sh ${GUEST})`, [`${GUEST}/initramfs.cpio.gz`]: `the guest (scripts/ensure-guest.sh ${GUEST})`,
+    [`${GUEST}/rootfs.img`]: `the guest (scripts/ensure-guest.sh ${GUEST})`,
+  },
+});
+const guestKernel = readFileSync(`${GUEST}/kernel-release`, 'utf8').trim();
+
+// one vmm.toml for every sandboxer these tests start (they inherit the env)
+const dir = await shortTempDir('tve-');
+const vmmToml = path.join(dir, 'vmm.toml');
+await fs.writeFile(vmmToml, `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 120\n`);
+process.env.TSULA_VMM_CONFIG = vmmToml;
+
+const cleanups: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const c of cleanups.reverse()) await c().catch(() => {});
+  await killSandboxerLeftovers(dir);
+  await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+});
+
+function alive(pid: number): boolean {
+  try { process.kill(pid, 0); return true; } catch { return false; }
+}
+
+/** qemu, virtiofsd and VM mounts left under d (none once every VM is gone). */
+async function vmLeftovers(d: string): Promise<string[]> {
+  const procs = [...await processesNamed('qemu-system-x86_64', d), ...await processesNamed('virtiofsd', d)].map((p) => `pid ${p}`);
+  return [...procs, ...mountsUnder(d).filter((m) => m.includes('.vm') || m.includes('/vm/')).map((m) => `mount ${m}`)];
+}
+
+test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, -v) running: both re-adopted, exits reported', { timeout: 400_000 }, async () => {
+  // one sandboxer for both runtimes: runc-sandbox (cri-sandboxers) and vmm (found at TSULA_SANDBOXER_*)
+  const sb = await TestSandboxer.create();
+  cleanups.push(() => sb.destroy());
+  const d = await TestDaemon.create({
+    env: { TSULA_SANDBOXER_STATE: sb.state, TSULA_SANDBOXER_ADDRESS: sb.address, TSULA_VMM_CONFIG: vmmToml },
+    configJson: {
+      'cri-sandboxers': { 'runc-sandbox': { name: 'runc', address: sb.address } },
+      'cri-runtimes': { 'runc-sandbox': 'io.containerd.tsula.v1' },
+    },
+  });
+  cleanups.push(() => d.destroy());
+  await d.loadBusybox();
+  const host = path.join(d.dir, 'shared');
+  const sig = path.join(d.dir, 'sig');
+  await fs.mkdir(host);
+  await fs.mkdir(sig);
+  await fs.writeFile(path.join(host, 'hello'), 'hello from the host\n');
+
+  const t0 = Date.now();
+  const run = await d.cli(['run', '-d', '-t', '--runtime', 'vmm', '-m', '64m', '-v', `${host}:/data`, 'busybox', 'sh', '-c',
+    'tty; cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /data/hello; ' +
+    'echo from the guest > /data/back; while [ ! -e /tmp/exit ]; do sleep 0.2; done; exit 7'], { timeoutMs: 180_000 });
+  assert.equal(run.code, 0, `${run.stderr}\n${await sb.log()}`);
+  const vm = run.stdout.trim();
+  console.log(`# tsula run -d --runtime vmm (boot + start): ${Date.now() - t0} ms`);
+  const rs = (await d.ok(['run', '-d', '--runtime', 'runc-sandbox', '-v', `${sig}:/sig`, 'busybox', 'sh', '-c',
+    'while [ ! -e /sig/go ]; do sleep 0.05; done; exit 5'])).trim();
+
+  // -t: a pty; -m: the guest cgroup's limit; -v: the host's file in, the guest's file out
+  const logs = async () => (await d.ok(['logs', vm])).replace(/\r/g, '');
+  await waitFor(async () => (await logs()).includes('hello from the host'), 60_000, 'the VM container\'s output')
+    .catch(async (e: Error) => { throw new Error(`${e.message}: ${await logs()}`); });
+  const lines = (await logs()).trim().split('\n');
+  assert.match(lines[0]!, /^\/dev\/pts\/\d+$/, 'tty says a pty');
+  assert.equal(lines[1], String(64 << 20), 'memory.max of the container\'s cgroup in the guest');
+  assert.equal(lines[2], 'hello from the host');
+  await waitFor(async () => existsSync(path.join(host, 'back')), 10_000, 'the guest\'s file on the host');
+  assert.equal(readFileSync(path.join(host, 'back'), 'utf8'), 'from the guest\n');
+  assert.equal((await d.ok(['inspect', '-f', '{{.HostConfig.Memory}} {{.Config.Tty}}', vm])).trim(), `${64 << 20} true`);
+
+  const qemus = await processesNamed('qemu-system-x86_64', sb.dir);
+  assert.equal(qemus.length, 1, 'one VM');
+  const sbPid = sb.proc!.pid!;
+  const rsPid = Number((await d.ok(['inspect', '-f', '{{.State.Pid}}', rs])).trim());
+  assert.ok(rsPid > 0 && alive(rsPid), `runc-sandbox container pid ${rsPid}`);
+
+  // tsulad goes; the sandbox container exits while it is gone
+  const daemonPid = d.proc!.pid!;
+  await d.stop('SIGKILL');
+  assert.equal(alive(daemonPid), false);
+  await fs.writeFile(path.join(sig, 'go'), '');
+  const told = (await fs.stat(path.join(sig, 'go'))).mtimeMs;
+  await waitFor(async () => !alive(rsPid), 10_000, 'the sandbox container to exit while no tsulad runs');
+  const restarted = Date.now();
+  await d.start();
+
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', rs])).trim(), 'exited 5');
+  const finished = Date.parse((await d.ok(['inspect', '-f', '{{.State.FinishedAt}}', rs])).trim());
+  assert.ok(finished >= Math.floor(told) && finished <= restarted, `FinishedAt ${new Date(finished).toISOString()} between the go and the restart`);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', vm])).trim(), 'running');
+  assert.deepEqual(await processesNamed('qemu-system-x86_64', sb.dir), qemus, 'the same qemu');
+  assert.equal(sb.proc?.pid, sbPid, 'the same sandboxer');
+  assert.ok(alive(sbPid));
+
+  // exec into the re-adopted VM container; it exits when told to, and tsulad reports it
+  const ex = await d.cli(['exec', vm, 'sh', '-c', 'cat /data/hello; uname -r; exit 3']);
+  assert.deepEqual([ex.code, ex.stdout], [3, `hello from the host\n${guestKernel}\n`], ex.stderr);
+  const waited = d.apiStream('POST', `/containers/${vm}/wait`);
+  assert.equal(await waited.head, 200);
+  await d.ok(['exec', vm, 'touch', '/tmp/exit']);
+  assert.equal(JSON.parse(await waited.body).StatusCode, 7);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', vm])).trim(), 'exited 7');
+  await d.ok(['rm', vm, rs]);
+  await waitFor(async () => (await vmLeftovers(sb.dir)).length === 0, 30_000, 'the VM gone')
+    .catch(async (e: Error) => { throw new Error(`${e.message}: ${(await vmLeftovers(sb.dir)).join(', ')}`); });
+});
+
+test('containerd: ctr run --annotation io.tsula.sandbox-kind=vmm runs the task in a VM (the sandboxer\'s vmm.toml)', { timeout: 300_000 }, async () => {
+  const c = await TestContainerd.start();
+  cleanups.push(() => c.destroy());
+  await c.importBusybox();
+  const t0 = Date.now();
+  const running = c.ctr(['run', '--rm', '--runtime', 'io.containerd.tsula.v2', '--annotation', 'io.tsula.sandbox-kind=vmm',
+    'docker.io/library/busybox:latest', 'vm2', 'sh', '-c', 'uname -r; echo err >&2; exit 6'], { timeoutMs: 240_000 });
+  // a VM of its own, under this containerd's sandboxer: a qemu named after the task
+  const qemu = await waitFor(async () => {
+    for (const p of await processesNamed('qemu-system-x86_64', c.dir)) {
+      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+      if (argv[argv.indexOf('-name') + 1] === 'sandbox-vm2') return p;
+    }
+    return 0;
+  }, 120_000, 'a qemu named sandbox-vm2');
+  const r = await running;
+  console.log(`# ctr run --rm with the vmm annotation: ${Date.now() - t0} ms`);
+  assert.equal(r.code, 6, `${r.stderr}\n${await c.sandboxerLog()}`);
+  assert.equal(r.stdout.trim(), guestKernel);
+  assert.notEqual(guestKernel, os.release());
+  assert.match(r.stderr, /err/);
+  // the VM goes with the task
+  await waitFor(async () => !alive(qemu), 30_000, 'its qemu to exit');
+  await waitFor(async () => (await vmLeftovers(c.dir)).length === 0, 30_000, 'the task\'s VM gone');
+  assert.deepEqual((await c.ctr(['containers', 'ls', '-q'])).stdout.trim(), '');
+});
