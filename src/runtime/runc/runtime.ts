@@ -99,14 +99,20 @@ export class RuncConmonRuntime implements Runtime {
   }
 
   /**
-   * conmon goes first, by SIGKILL: it must not write an exit file for the processes that
-   * `runc delete --force` kills next (a created container's runc init among them, which a
-   * conmon killed with tsulad may have left to init).
+   * `runc delete --force` kills the processes (a created container's waiting runc init among
+   * them) while conmon, their subreaper, still lives to reap them; then conmon goes, by
+   * SIGKILL, found by argv as well (a conmon killed before it wrote its pid file), and last
+   * the exit file it may have written meanwhile: nothing can write one after that.
    */
   async discard(id: string, bundle: string): Promise<void> {
     const pids = new Set(await conmonsOf(this.paths.runtimeRoot, id));
     const own = await this.conmonPid(bundle);
     if (own && await isConmonOf(own, id)) pids.add(own);
+    try {
+      await this.runc(['delete', '--force', id], `delete container ${id.slice(0, 12)}`);
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'NotFound')) throw e;
+    }
     for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ } }
     await this.delete(id, bundle, true);
   }
