@@ -173,5 +173,7 @@ test('kill -9 while 4 parallel `run -d` loops are mid-start: nothing is stuck', 
     const ids = recs.map((r) => r.id);
     if (ids.length) await d.ok(['rm', '-f', ...ids], { timeoutMs: 120_000 });
     await assertClean('after rm -f of everything');
+    const cgroups = await fs.readdir('/sys/fs/cgroup/pids/tsula').catch(() => [] as string[]);
+    assert.deepEqual(cgroups.filter((c) => ids.includes(c)), [], 'no container cgroup left');
   }
 });
