@@ -217,7 +217,10 @@ export class ContainerStore {
       await fs.rename(this.dir(rec.Id), path.join(this.root, TOMBSTONE + rec.Id));
       await fsyncDir(this.root);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') { this.removing.delete(rec.Id); throw e; }
+      // ENOENT: marked already (a second rm). No space: a rename that needs a new directory
+      // block (ext4 at 100%); removing unmarked beats not freeing space at all
+      if (isNoSpace(e)) this.o.log?.warn('cannot mark the removal: a crash now leaves a record without its layer', { id: rec.Id, err: errorMessage(e) });
+      else if ((e as NodeJS.ErrnoException).code !== 'ENOENT') { this.removing.delete(rec.Id); throw e; }
     }
   }
 
