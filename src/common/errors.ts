@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'Unavailable'
   | 'Unimplemented'
   | 'Unauthenticated'
+  | 'ResourceExhausted'
   | 'Internal';
 
 export class TsulaError extends Error {
@@ -31,6 +32,8 @@ export const unavailable = make('Unavailable');
 export const unimplemented = make('Unimplemented');
 /** A registry refused the credentials (or wants some): docker's 401. */
 export const unauthenticated = make('Unauthenticated');
+/** The disk (or a quota) is full: docker answers 500, gRPC has RESOURCE_EXHAUSTED. */
+export const resourceExhausted = make('ResourceExhausted');
 export const internal = (msg: string, cause?: Cause) => new TsulaError('Internal', msg, { cause });
 
 /**
@@ -61,6 +64,7 @@ export function httpStatus(err: unknown): number {
     case 'Unavailable': return 503;
     case 'Unimplemented': return 501;
     case 'Unauthenticated': return 401;
+    // docker has no status of its own for a full disk (moby answers 500); the message says it
     default: return 500;
   }
 }
@@ -75,6 +79,7 @@ export function grpcCode(err: unknown): number {
     case 'Unimplemented': return 12;
     case 'Unavailable': return 14;
     case 'Unauthenticated': return 16;
+    case 'ResourceExhausted': return 8;
     default: return 13;
   }
 }
@@ -83,8 +88,32 @@ export function errorFromGrpc(code: number, message: string): TsulaError {
   const kind: ErrorKind =
     code === 3 ? 'InvalidArgument' : code === 5 ? 'NotFound' : code === 6 ? 'AlreadyExists'
       : code === 9 ? 'FailedPrecondition' : code === 12 ? 'Unimplemented' : code === 14 ? 'Unavailable'
-        : code === 16 ? 'Unauthenticated' : 'Internal';
+        : code === 16 ? 'Unauthenticated' : code === 8 ? 'ResourceExhausted' : 'Internal';
   return new TsulaError(kind, message);
+}
+
+const NO_SPACE_CODES = new Set(['ENOSPC', 'EDQUOT']);
+
+/** A write failed because the filesystem (or the user's quota) is full; looks through causes. */
+export function isNoSpace(err: unknown): boolean {
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof TsulaError && e.kind === 'ResourceExhausted') return true;
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && NO_SPACE_CODES.has(code)) return true;
+  }
+  return false;
+}
+
+/** What frees space on a graph, for messages that ask the user to. */
+export const FREE_SPACE_HINT = 'free some space (tsula rm, tsula rmi, tsula image prune)';
+
+/**
+ * "no space left on device on <where> while <doing>: free some space (...)": the disk, the
+ * operation and the fix, instead of Node's bare "ENOSPC: no space left on device, write".
+ */
+export function noSpaceLeft(where: string, doing: string, cause?: unknown): TsulaError {
+  const what = (cause as { code?: unknown } | undefined)?.code === 'EDQUOT' ? 'disk quota exceeded' : 'no space left on device';
+  return resourceExhausted(`${what} on ${where} while ${doing}: ${FREE_SPACE_HINT}`, cause);
 }
 
 export function errorMessage(err: unknown): string {

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { Command } from 'commander';
 import { DEFAULT_CONFIG_FILE, loadDaemonConfig, type DaemonConfig, type DaemonFlags } from './config.js';
 import { Logger } from '../common/log.js';
-import { alreadyExists, errorMessage, invalidArgument } from '../common/errors.js';
+import { alreadyExists, errorMessage, invalidArgument, isKind, isNoSpace, noSpaceLeft } from '../common/errors.js';
+import { faultsFromEnv } from '../common/faults.js';
 import { claimSocket, takeLock, type Lock, type SocketClaim } from '../common/unixsocket.js';
 import { which } from '../common/which.js';
 import { ContainerStore } from './containers/store.js';
@@ -46,7 +47,17 @@ async function lockDir(kind: 'graph' | 'state', dir: string): Promise<Lock> {
 
 export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Daemon> {
   const config = await loadDaemonConfig(flags);
-  log ??= new Logger(config.logLevel);
+  try {
+    return await startWith(config, log ?? new Logger(config.logLevel));
+  } catch (e) {
+    // "ENOSPC: no space left on device, write" alone names neither the disk nor the fix
+    throw isNoSpace(e) && !isKind(e, 'ResourceExhausted') ? noSpaceLeft(fullFs(e, config.graph), 'starting tsulad', e) : e;
+  }
+}
+
+async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
+  const faults = faultsFromEnv(process.env.TSULA_FAULT);
+  if (process.env.TSULA_FAULT) log.warn(`fault injection: TSULA_FAULT=${process.env.TSULA_FAULT} kills this daemon there`);
   // before anything is touched: a daemon already serving our socket, graph or state stays alone
   await fs.mkdir(path.dirname(config.host), { recursive: true, mode: 0o711 });
   const locks: Array<{ release(): void | Promise<void> }> = [];
@@ -129,7 +140,7 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
     runtimePaths[name] = bin;
     runtimes.set(name, new RuncConmonRuntime({
       name, runtimePath: bin, runtimeArgs: r.runtimeArgs, conmonPath: conmon,
-      stateDir: path.join(config.state, 'runtime', name),
+      stateDir: path.join(config.state, 'runtime', name), faults,
     }));
   }
   // a runtime handler named in cri-sandboxers runs its containers in sandboxes of that
@@ -174,10 +185,10 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
     throw new Error(`default runtime "${config.defaultRuntime}" is not available`);
   }
 
-  const store = new ContainerStore(path.join(config.graph, 'containers'));
+  const store = new ContainerStore(path.join(config.graph, 'containers'), undefined, { log });
   const cs = new ContainerService({
     store, images, driver, runtimes, defaultRuntime: config.defaultRuntime, events, log,
-    stateDir: path.join(config.state, 'containers'),
+    stateDir: path.join(config.state, 'containers'), graph: config.graph, faults,
     // any io.containerd.<name>.v2 not configured is resolved on first use, `vmm` too
     resolveRuntime: (name) => (isShimV2RuntimeName(name) ? shimV2(name) : name === VMM_RUNTIME ? builtinVmm() : Promise.resolve(null)),
   });
@@ -200,7 +211,9 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   systemRoutes(router, { cs, images, driver, config, events, runtimePaths, sandboxers });
   containerRoutes(router, cs, es);
   imageRoutes(router, images, cs, events);
-  const server = createApiServer(router, log);
+  // a write a handler did not expect to fail for lack of space names the disk and the fix
+  const server = createApiServer(router, log, (e, method, p) =>
+    (isNoSpace(e) && !isKind(e, 'ResourceExhausted') ? noSpaceLeft(fullFs(e, config.graph), `serving ${method} ${p}`, e) : e));
   await listenUnix(server, apiClaim, config.group, log);
   log.info(`tsulad ${VERSION} listening`, { host: `unix://${config.host}`, graph: config.graph, state: config.state, driver: driver.name });
   // the CRI front end is loaded only when it serves (grpc-js and the CRI messages cost memory)
@@ -213,12 +226,20 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
       server.close();
       server.closeAllConnections();
       for (const rt of runtimes.values()) rt.close();
+      await store.flushPending(); // a last try for what a full disk kept in memory
+      store.close();
       await shimEvents.close();
       images.close();
       await fs.rm(pidFile, { force: true });
       await unlock(); // the API socket goes only if it is still ours
     },
   };
+}
+
+/** Where a no-space error happened: the path it names when that is outside the graph, else the graph. */
+function fullFs(e: unknown, graph: string): string {
+  const p = (e as NodeJS.ErrnoException).path;
+  return p && !path.resolve(p).startsWith(path.resolve(graph) + path.sep) ? path.dirname(p) : graph;
 }
 
 export async function main(argv: string[]): Promise<void> {

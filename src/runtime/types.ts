@@ -52,6 +52,8 @@ export interface ExecHandle {
 export interface RuntimeState {
   status: 'created' | 'running' | 'paused' | 'stopped' | 'unknown';
   pid: number;
+  /** When the runtime created the container, where it says. */
+  createdAt?: Date;
 }
 
 export interface Runtime {
@@ -79,5 +81,13 @@ export interface Runtime {
   exitStatus(id: string): Promise<{ code: number; at: Date } | null>;
   /** Is the monitor of this container still alive (live restore)? */
   monitorAlive(id: string, bundle: string): Promise<boolean>;
+  /**
+   * Recovery: make the container not exist in the runtime at all, whatever step a crash cut
+   * short: its monitor stopped without reporting an exit, its processes killed, its state and
+   * recorded exit deleted. Missing pieces are not errors. Absent: delete(force) is used.
+   */
+  discard?(id: string, bundle: string): Promise<void>;
+  /** Recovery: every id the runtime holds state or a monitor for, to find orphans. */
+  containerIds?(): Promise<string[]>;
   close(): void;
 }

@@ -22,8 +22,7 @@ export const Code = {
 
 /**
  * A TsulaError that remembers the exact status code, for codes the errdefs taxonomy
- * folds together (RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ... all read as Internal or
- * Unavailable). Handlers may throw it to answer with a specific code.
+ * folds together (DEADLINE_EXCEEDED, ABORTED, ... all read as Internal or Unavailable). Handlers may throw it to answer with a specific code.
  */
 export class TtrpcError extends TsulaError {
   constructor(readonly code: number, message: string) {

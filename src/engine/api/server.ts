@@ -9,7 +9,10 @@ import type { SocketClaim } from '../../common/unixsocket.js';
 
 const VERSION_PREFIX = /^\/v\d+(\.\d+)?(?=\/)/;
 
-export function createApiServer(router: Router, log: Logger): http.Server {
+/** Rewrites an error a handler threw before it is answered (e.g. a bare ENOSPC into a clear one). */
+export type ErrorMapper = (err: unknown, method: string, path: string) => unknown;
+
+export function createApiServer(router: Router, log: Logger, mapError: ErrorMapper = (e) => e): http.Server {
   const dispatch = async (req: http.IncomingMessage, res: http.ServerResponse | null, upgraded?: Ctx['upgraded']) => {
     const url = new URL(req.url ?? '/', 'http://tsula');
     const pathname = url.pathname.replace(VERSION_PREFIX, '');
@@ -22,7 +25,8 @@ export function createApiServer(router: Router, log: Logger): http.Server {
     }
     try {
       await m.h({ req, res, params: m.params, query: url.searchParams, upgraded });
-    } catch (e) {
+    } catch (err) {
+      const e = mapError(err, req.method ?? 'GET', pathname);
       const status = httpStatus(e);
       if (status >= 500) log.error('request failed', { method: req.method, path: pathname, err: errorMessage(e) });
       else log.debug('request refused', { method: req.method, path: pathname, err: errorMessage(e) });

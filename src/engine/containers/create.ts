@@ -1,11 +1,13 @@
 // Turning a Docker-shaped create request plus the image config into a container record.
 import { z } from 'zod';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { ImageRecord } from '../../image/types.js';
 import type { ContainerConfig, ContainerRecord, HostConfig, MountPoint } from './record.js';
 import { initialState } from './record.js';
 import { invalidArgument } from '../../common/errors.js';
 import { resourceShape, type ResourceConfig } from './resources.js';
+import { writeFileAtomic } from '../../common/fsutil.js';
 
 const strList = z.array(z.string()).nullish();
 export const createBodySchema = z.object({
@@ -153,4 +155,16 @@ export function buildRecord(i: BuildInput): ContainerRecord {
     Mounts: (hostConfig.Binds ?? []).map(parseBind),
     GraphDriver: { Name: i.driver, Data: null },
   };
+}
+
+/** The container's /etc/hostname, /etc/hosts and /etc/resolv.conf, bind-mounted at start. */
+export async function writeEtcFiles(rec: ContainerRecord): Promise<void> {
+  const h = rec.Config.Hostname;
+  await writeFileAtomic(rec.HostnamePath, h + '\n', 0o644);
+  const hosts = rec.HostConfig.NetworkMode === 'host'
+    ? await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
+    : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${h}\n`;
+  await writeFileAtomic(rec.HostsPath, hosts, 0o644);
+  const resolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+  await writeFileAtomic(rec.ResolvConfPath, resolv, 0o644);
 }

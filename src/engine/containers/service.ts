@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerRecord } from './record.js';
 import { ContainerStore } from './store.js';
-import { buildRecord, createBodySchema, parseBind } from './create.js';
+import { buildRecord, createBodySchema, parseBind, writeEtcFiles } from './create.js';
 import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
@@ -17,10 +17,13 @@ import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
 import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
 import { psTable } from './top.js';
 import type { Spec } from '../../oci/types.js';
-import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind, isNoSpace, noSpaceLeft } from '../../common/errors.js';
 import { newId, validateName } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
+import { NO_FAULTS, type Faults } from '../../common/faults.js';
 import { parseSignal, signalNumber } from './signals.js';
+import { recoverContainers, forget } from './recovery.js';
+import { ExitWaiters, PendingAttaches, type WaitCondition } from './waiters.js';
 
 export interface ServiceDeps {
   store: ContainerStore;
@@ -31,24 +34,31 @@ export interface ServiceDeps {
   events: EventBus;
   log: Logger;
   stateDir: string;         // <state>/containers: bundles
+  graph: string;            // the graph root, named when it is full
+  faults?: Faults;          // crash tests: TSULA_FAULT
   /** Make a runtime that is not configured up front (io.containerd.<name>.v2), or null. */
   resolveRuntime?: (name: string) => Promise<Runtime | null>;
 }
 
-/** An attach waiting for a start; its signal aborts when the client leaves. */
-type PendingAttach = { resolve: (s: StdioStream | null) => void; signal?: AbortSignal };
-
-type Waiter = { cond: 'next-exit' | 'not-running' | 'removed'; resolve: (code: number) => void };
 
 export class ContainerService {
   private host: HostInfo | null = null;
   private sys: SysInfo | null = null;
-  private waiters = new Map<string, Waiter[]>();
-  /** Clients attached to a created or exited container, connected to its stdio at start. */
-  private pendingAttach = new Map<string, PendingAttach[]>();
+  private waiters = new ExitWaiters();
+  private pendingAttach = new PendingAttaches();
   private locks = new Map<string, Promise<unknown>>();
+  /**
+   * Containers whose runtime state and exit file outlive their exit: kept until the record
+   * holding the exit code is on disk (a full disk delays that), so a crash before then still
+   * finds conmon's exit file. Released under the container's lock.
+   */
+  private unreleased = new Set<string>();
+  readonly faults: Faults;
 
-  constructor(readonly d: ServiceDeps) {}
+  constructor(readonly d: ServiceDeps) {
+    this.faults = d.faults ?? NO_FAULTS;
+    d.store.onPersisted = (id) => { void this.releaseLater(id); };
+  }
 
   /** Serialise lifecycle operations per container. */
   private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -122,10 +132,11 @@ export class ContainerService {
 
       const rec = buildRecord({ id, name: cname, body, image, imageRef: body.Image, runtime, driver: this.d.driver.name, containerDir: dir, resources });
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      prepared = true; // before: a prepare cut short by a full disk leaves pieces to remove
       await this.d.driver.prepare(id, image.chainIds);
-      prepared = true;
-      await this.writeEtcFiles(rec);
+      await writeEtcFiles(rec);
       await writeFileAtomic(rec.LogPath, '', 0o600);
+      this.faults.hit('create:before-save'); // a directory without a record: dropped at start-up
       await this.d.store.save(rec);
       this.d.events.emit('container', 'create', id, this.attrs(rec));
       return { Id: id, Warnings: warnings };
@@ -133,11 +144,11 @@ export class ContainerService {
       if (prepared) await this.d.driver.remove(id).catch(() => {});
       await fs.rm(dir, { recursive: true, force: true });
       names.release(cname, id); // last: the name is free only once nothing of it is left
-      throw e;
+      throw isNoSpace(e) ? noSpaceLeft(this.d.graph, `creating container ${cname}`, e) : e;
     }
   }
 
-  private exitCallback = (id: string, code: number, at: Date) => {
+  private readonly exitCallback = (id: string, code: number, at: Date) => {
     void this.onExit(id, code, at).catch((e) => this.d.log.error('exit handling failed', { id, err: errorMessage(e) }));
   };
   private watching = new Set<Runtime>();
@@ -151,7 +162,7 @@ export class ContainerService {
   }
 
   /** The runtime of that name, made on first use where the deps can; exits are watched. */
-  private async ensureRuntime(name: string): Promise<Runtime | null> {
+  async ensureRuntime(name: string): Promise<Runtime | null> {
     let rt = this.d.runtimes.get(name) ?? null;
     if (!rt && this.d.resolveRuntime) rt = await this.d.resolveRuntime(name);
     if (rt) await this.watchExits(rt);
@@ -173,17 +184,6 @@ export class ContainerService {
     return warnings;
   }
 
-  private async writeEtcFiles(rec: ContainerRecord): Promise<void> {
-    const h = rec.Config.Hostname;
-    await writeFileAtomic(rec.HostnamePath, h + '\n', 0o644);
-    const hosts = rec.HostConfig.NetworkMode === 'host'
-      ? await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
-      : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${h}\n`;
-    await writeFileAtomic(rec.HostsPath, hosts, 0o644);
-    const resolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-    await writeFileAtomic(rec.ResolvConfPath, resolv, 0o644);
-  }
-
   // ---- start ----------------------------------------------------------------------------
 
   async start(ref: string): Promise<'started' | 'already'> {
@@ -191,6 +191,7 @@ export class ContainerService {
     return this.locked(rec.Id, async () => {
       if (rec.State.Paused) throw failedPrecondition(`cannot start a paused container ${rec.Name.slice(1)}, try unpause instead`);
       if (rec.State.Running) return 'already';
+      if (rec.State.Status === 'removing') throw failedPrecondition(`cannot start container ${rec.Name.slice(1)}: it is being removed`);
       await this.startLocked(rec);
       return 'started';
     }).catch(async (e) => {
@@ -205,6 +206,8 @@ export class ContainerService {
     const bundle = this.bundle(rec.Id);
     let created = false;
     try {
+      // the last run's runtime state, kept while its exit was not on disk: this run replaces it
+      if (this.unreleased.has(rec.Id)) await this.release(rec);
       await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
       const rootfs = await this.d.driver.mount(rec.Id);
       const spec = await this.specFor(rec, rootfs);
@@ -216,22 +219,26 @@ export class ContainerService {
         stdin: rec.Config.OpenStdin, stdinOnce: rec.Config.StdinOnce && !rec.Config.Tty,
       });
       created = true;
+      this.faults.hit('start:after-create');
       await this.connectPendingAttach(rec, rt, bundle);
       const startedAt = new Date().toISOString(); // before: the exit may be stamped before start returns
       await rt.start(rec.Id);
+      this.faults.hit('start:after-start'); // recovery adopts it from the runtime
       Object.assign(rec.State, {
         Status: 'running', Running: true, Paused: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: startedAt,
       });
-      await this.d.store.save(rec);
+      // a full disk delays only the record: the container runs, and a crash before the write
+      // is caught up by recovery (a live conmon over a record that says "created")
+      await this.d.store.persist(rec);
       this.d.events.emit('container', 'start', rec.Id, this.attrs(rec));
     } catch (e) {
-      this.failPendingAttach(rec.Id);
+      this.pendingAttach.fail(rec.Id);
       if (created) await rt.delete(rec.Id, bundle, true).catch(() => {});
       await this.d.driver.unmount(rec.Id).catch(() => {});
       const msg = errorMessage(e);
       rec.State.Error = msg;
       rec.State.ExitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
-      await this.d.store.save(rec).catch(() => {});
+      await this.d.store.persist(rec).catch(() => {});
       throw e instanceof TsulaError ? e : new TsulaError('Internal', msg);
     }
   }
@@ -275,28 +282,11 @@ export class ContainerService {
     if (rec.State.Status !== 'created' && rec.State.Status !== 'exited') return null;
     // dockerd logs the attach when the streams are registered, before any start
     this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
-    return new Promise((resolve) => {
-      const entry: PendingAttach = {
-        signal,
-        resolve: (st) => { signal?.removeEventListener('abort', onAbort); resolve(st); },
-      };
-      const onAbort = () => {
-        const list = this.pendingAttach.get(rec.Id)?.filter((x) => x !== entry) ?? [];
-        if (list.length) this.pendingAttach.set(rec.Id, list); else this.pendingAttach.delete(rec.Id);
-        resolve(null);
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      const list = this.pendingAttach.get(rec.Id) ?? [];
-      list.push(entry);
-      this.pendingAttach.set(rec.Id, list);
-    });
+    return this.pendingAttach.add(rec.Id, signal);
   }
 
   private async connectPendingAttach(rec: ContainerRecord, rt: Runtime, bundle: string): Promise<void> {
-    const list = this.pendingAttach.get(rec.Id) ?? [];
-    this.pendingAttach.delete(rec.Id);
-    for (const p of list) {
-      if (p.signal?.aborted) continue;
+    for (const p of this.pendingAttach.take(rec.Id)) {
       try {
         const st = await rt.attach(rec.Id, bundle);
         // the client may have left while the runtime connected: nobody reads this stream
@@ -308,11 +298,6 @@ export class ContainerService {
     }
   }
 
-  private failPendingAttach(id: string): void {
-    for (const p of this.pendingAttach.get(id) ?? []) p.resolve(null);
-    this.pendingAttach.delete(id);
-  }
-
   async resize(ref: string, h: number, w: number): Promise<void> {
     const rec = this.get(ref);
     if (!rec.State.Running) throw failedPrecondition(`container ${rec.Name.slice(1)} is not running`);
@@ -322,40 +307,55 @@ export class ContainerService {
 
   // ---- exits, stop, kill, wait ----------------------------------------------------------
 
-  /** Called by the runtime's exit monitor (also for exits that happened while we were down). */
-  async onExit(id: string, code: number, at: Date): Promise<void> {
+  /**
+   * Called by the runtime's exit monitor (also for exits that happened while we were down).
+   * The exit is delivered from memory first (waiters, attached clients, `die`: none of them
+   * needs the disk); then the record is persisted, and only once it holds the code do the
+   * runtime's state and conmon's exit file go. A full disk keeps them until a retry writes it.
+   */
+  async onExit(id: string, code: number, at: Date, error?: string): Promise<void> {
     if (!this.d.store.has(id)) return;
     const rec = this.d.store.get(id);
     await this.locked(id, async () => {
-      if (!rec.State.Running && rec.State.Status !== 'removing') return;
-      const rt = this.runtimeOf(rec);
-      await rt.delete(id, this.bundle(id), true).catch((e) => this.d.log.warn('runtime delete after exit', { id, err: errorMessage(e) }));
-      await this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
+      // an rm that finished while we waited for the lock: nothing to record (or to write back)
+      if (!this.d.store.has(id) || (!rec.State.Running && rec.State.Status !== 'removing')) return;
       Object.assign(rec.State, { Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code, FinishedAt: at.toISOString() });
-      await this.d.store.save(rec);
+      if (error !== undefined) rec.State.Error = error;
       this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
-      this.wake(id, ['next-exit', 'not-running'], code);
+      this.waiters.wake(id, ['next-exit', 'not-running'], code);
+      this.faults.hit('exit:before-save');
+      await this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
+      this.unreleased.add(id);
+      if (await this.d.store.persist(rec)) {
+        this.faults.hit('exit:after-save');
+        await this.release(rec);
+      }
     });
     if (rec.HostConfig.AutoRemove) {
       await this.remove(id, { force: true }).catch((e) => this.d.log.warn('auto-remove failed', { id, err: errorMessage(e) }));
     }
   }
 
-  private wake(id: string, conds: Waiter['cond'][], code: number): void {
-    const list = this.waiters.get(id) ?? [];
-    const keep: Waiter[] = [];
-    for (const w of list) (conds.includes(w.cond) ? w.resolve(code) : keep.push(w));
-    if (keep.length) this.waiters.set(id, keep); else this.waiters.delete(id);
+  /** Forget the runtime state and exit file of an exit whose record is on disk. */
+  private async release(rec: ContainerRecord): Promise<void> {
+    await this.runtimeOf(rec).delete(rec.Id, this.bundle(rec.Id), true)
+      .catch((e) => this.d.log.warn('runtime delete after exit', { id: rec.Id, err: errorMessage(e) }));
+    this.unreleased.delete(rec.Id);
   }
 
-  wait(ref: string, cond: Waiter['cond'] = 'not-running'): Promise<number> {
+  /** A record pending for lack of space reached the disk: what its exit kept may go now. */
+  private releaseLater(id: string): Promise<void> {
+    return this.locked(id, async () => {
+      if (!this.unreleased.has(id) || !this.d.store.has(id)) return;
+      const rec = this.d.store.get(id);
+      if (!rec.State.Running && !this.d.store.isPending(id)) await this.release(rec);
+    }).catch((e) => this.d.log.warn('releasing runtime state', { id, err: errorMessage(e) }));
+  }
+
+  wait(ref: string, cond: WaitCondition = 'not-running'): Promise<number> {
     const rec = this.get(ref);
     if (cond === 'not-running' && !rec.State.Running) return Promise.resolve(rec.State.ExitCode);
-    return new Promise((resolve) => {
-      const list = this.waiters.get(rec.Id) ?? [];
-      list.push({ cond, resolve });
-      this.waiters.set(rec.Id, list);
-    });
+    return this.waiters.add(rec.Id, cond);
   }
 
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
@@ -390,7 +390,7 @@ export class ContainerService {
     await this.stop(rec.Id, timeout);
     await this.locked(rec.Id, () => this.startLocked(rec));
     rec.RestartCount++;
-    await this.d.store.save(rec);
+    await this.d.store.persist(rec);
     this.d.events.emit('container', 'restart', rec.Id, this.attrs(rec));
   }
 
@@ -429,7 +429,7 @@ export class ContainerService {
       if (rec.State.Paused) throw failedPrecondition(`container ${rec.Id} is already paused`);
       await this.runtimeOf(rec).pause(rec.Id);
       Object.assign(rec.State, { Paused: true, Status: 'paused' });
-      await this.d.store.save(rec);
+      await this.d.store.persist(rec);
       this.d.events.emit('container', 'pause', rec.Id, this.attrs(rec));
     });
   }
@@ -440,7 +440,7 @@ export class ContainerService {
       if (!rec.State.Paused) throw failedPrecondition(`container ${rec.Id} is not paused`);
       await this.runtimeOf(rec).resume(rec.Id);
       Object.assign(rec.State, { Paused: false, Status: 'running' });
-      await this.d.store.save(rec);
+      await this.d.store.persist(rec);
       this.d.events.emit('container', 'unpause', rec.Id, this.attrs(rec));
     });
   }
@@ -450,7 +450,9 @@ export class ContainerService {
     const n = validateName(newName);
     const old = rec.Name.slice(1);
     if (n === old) throw invalidArgument(`Renaming a container with the same name as its current name`);
-    await this.d.store.rename(rec, n);
+    await this.d.store.rename(rec, n).catch((e) => {
+      throw isNoSpace(e) ? noSpaceLeft(this.d.graph, `renaming container ${old}`, e) : e;
+    });
     this.d.events.emit('container', 'rename', rec.Id, this.attrs(rec, { oldName: '/' + old }));
   }
 
@@ -475,77 +477,34 @@ export class ContainerService {
     }
     await this.locked(rec.Id, async () => {
       if (!this.d.store.has(rec.Id)) return;
-      const wasExited = rec.State.Status === 'exited';
+      // an exited container's runtime state went when its exit was recorded, unless the disk was full
+      const keepsRuntime = rec.State.Status !== 'exited' || this.unreleased.has(rec.Id);
       rec.State.Status = 'removing';
-      await this.d.store.save(rec);
-      // an exited container's runtime state was already deleted when its exit was handled
-      if (!wasExited) await this.runtimeOf(rec).delete(rec.Id, this.bundle(rec.Id), true).catch(() => {});
+      // rm must work on a full disk, to free it: the mark is a rename (no space needed), and
+      // the writable layer goes before anything that could need space
+      await this.d.store.markRemoving(rec);
+      this.faults.hit('rm:after-mark');
+      const rt = this.d.runtimes.get(rec.HostConfig.Runtime);
+      if (keepsRuntime && rt) await forget(rt, rec.Id, this.bundle(rec.Id)).catch(() => {});
+      this.unreleased.delete(rec.Id);
       await this.d.driver.remove(rec.Id);
+      this.faults.hit('rm:after-snapshot');
       await fs.rm(this.bundle(rec.Id), { recursive: true, force: true });
       await this.d.store.delete(rec);
-      this.failPendingAttach(rec.Id);
+      this.pendingAttach.fail(rec.Id);
       this.d.events.emit('container', 'destroy', rec.Id, this.attrs(rec));
-      this.wake(rec.Id, ['removed', 'next-exit', 'not-running'], rec.State.ExitCode);
+      this.waiters.wake(rec.Id, ['removed', 'next-exit', 'not-running'], rec.State.ExitCode);
     });
+    void this.d.store.flushPending(); // the space this freed may let pending records be written
   }
 
   // ---- recovery -------------------------------------------------------------------------
 
-  /** Live restore: adopt what survived us; finish what a crash interrupted. */
+  /** Live restore: adopt what survived us; finish what a crash interrupted (recovery.ts). */
   async recover(): Promise<void> {
-    const recs = await this.d.store.load((id, err) => {
-      this.d.log.warn('dropping half-created container', { id, err: errorMessage(err) });
-      void fs.rm(path.join(this.d.store.root, id), { recursive: true, force: true });
-      void this.d.driver.remove(id).catch(() => {});
-    }, (id, from, to) => this.d.log.warn('container name already taken by another record; renamed', { id, from, to }));
-    const known = new Set(recs.map((r) => r.Id));
-    for (const name of new Set(recs.map((r) => r.HostConfig.Runtime))) {
-      if (!(await this.ensureRuntime(name))) this.d.log.warn(`runtime ${name} of existing containers is not available`);
-    }
-    for (const key of await this.d.driver.listSnapshots()) {
-      if (!known.has(key)) await this.d.driver.remove(key).catch(() => {});
-    }
-    for (const rec of recs) {
-      try {
-        await this.recoverOne(rec);
-      } catch (e) {
-        this.d.log.error('cannot recover container', { id: rec.Id, err: errorMessage(e) });
-      }
-    }
+    await recoverContainers(this);
     this.recovered = true;
     for (const rt of new Set(this.d.runtimes.values())) await this.watchExits(rt);
-  }
-
-  private async recoverOne(rec: ContainerRecord): Promise<void> {
-    if (rec.State.Status === 'removing') {
-      await this.remove(rec.Id, { force: true }).catch((e) => this.d.log.warn('finishing removal', { id: rec.Id, err: errorMessage(e) }));
-      return;
-    }
-    const rt = this.runtimeOf(rec);
-    if (!rec.State.Running) {
-      // a crash between the runtime's create and our record update leaves a live monitor
-      // behind a record that says "created": nobody could ever stop it, so stop it now
-      if (await rt.monitorAlive(rec.Id, this.bundle(rec.Id))) {
-        this.d.log.warn('stopping a container started by an interrupted start', { id: rec.Id });
-        await rt.kill(rec.Id, 'SIGKILL', true).catch(() => {});
-        await rt.delete(rec.Id, this.bundle(rec.Id), true).catch(() => {});
-        await this.d.driver.unmount(rec.Id).catch(() => {});
-      }
-      return;
-    }
-    if (await rt.exitStatus(rec.Id)) return; // the exit watcher reports it below
-    if (await rt.monitorAlive(rec.Id, this.bundle(rec.Id))) {
-      const st = await rt.state(rec.Id).catch(() => null);
-      if (st?.status === 'paused') Object.assign(rec.State, { Paused: true, Status: 'paused' });
-      else if (st?.status === 'running') Object.assign(rec.State, { Paused: false, Status: 'running' });
-      return;
-    }
-    // its monitor is gone and left no exit code: nobody can report this container's exit
-    this.d.log.warn('container monitor died; marking container exited', { id: rec.Id });
-    await rt.kill(rec.Id, 'SIGKILL', true).catch(() => {});
-    await this.onExit(rec.Id, 255, new Date());
-    rec.State.Error = 'container monitor died';
-    await this.d.store.save(rec);
   }
 
   requireRunning(rec: ContainerRecord): void {

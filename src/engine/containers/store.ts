@@ -1,20 +1,45 @@
 // Container records on disk and in memory, with name and id-prefix lookup. Names live in the
 // one NameRegistrar (names.ts), which create, rename and rm all go through.
+//
+// While the daemon runs, the in-memory record is the truth; lifecycle changes (start, exit,
+// pause) are persisted when the disk lets us: a full graph must not lose or delay an exit
+// code, so such a write is kept pending and retried (see persist). Removal marks a record by
+// renaming its directory (a tombstone; a rename needs no free space), so a crash mid-removal
+// is finished at the next start instead of leaving a record without its writable layer.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { ContainerRecord } from './record.js';
-import { writeJsonAtomic, readJson } from '../../common/fsutil.js';
-import { invalidArgument, notFound } from '../../common/errors.js';
+import { writeFileAtomic, readJson, fsyncDir } from '../../common/fsutil.js';
+import { FREE_SPACE_HINT, errorMessage, invalidArgument, isNoSpace, notFound } from '../../common/errors.js';
 import { isFullId, shortId, validateRef } from '../../common/ids.js';
 import { NameRegistrar } from './names.js';
 import { RESOURCE_DEFAULTS } from './resources.js';
+import type { Logger } from '../../common/log.js';
 
 const RECORD = 'config.v2.json';
+const TOMBSTONE = '.removing-';
+/** How often pending writes are retried while the disk is full (and after every removal). */
+const RETRY_MS = 5_000;
+
+export interface StoreOptions {
+  log?: Logger;
+  retryMs?: number;
+}
 
 export class ContainerStore {
   private byId = new Map<string, ContainerRecord>();
+  /** Records whose last change is only in memory: the disk was full. */
+  private pending = new Set<string>();
+  /** Per id, the write in flight: writes of one record never overtake each other. */
+  private writes = new Map<string, Promise<unknown>>();
+  /** Ids being removed: nothing may write their record again. */
+  private removing = new Set<string>();
+  private retryTimer: NodeJS.Timeout | null = null;
+  private warned = false;
+  /** A pending record reached the disk (by a retry): what waited for that may go now. */
+  onPersisted: ((id: string) => void) | null = null;
 
-  constructor(readonly root: string, readonly names: NameRegistrar = new NameRegistrar()) {}
+  constructor(readonly root: string, readonly names: NameRegistrar = new NameRegistrar(), private readonly o: StoreOptions = {}) {}
 
   dir(id: string): string {
     if (!isFullId(id)) throw invalidArgument(`invalid container id ${id}`);
@@ -79,11 +104,92 @@ export class ContainerStore {
     return this.byId.has(id);
   }
 
+  file(id: string): string {
+    return path.join(this.dir(id), RECORD);
+  }
+
+  /** Write the record now; any error (a full disk too) is the caller's. */
   async save(rec: ContainerRecord): Promise<void> {
-    const dir = this.dir(rec.Id);
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeJsonAtomic(path.join(dir, RECORD), rec);
+    await this.write(rec);
     this.byId.set(rec.Id, rec);
+  }
+
+  private write(rec: ContainerRecord): Promise<void> {
+    const id = rec.Id;
+    const data = JSON.stringify(rec, null, 2) + '\n'; // the record as it is now, not when the write runs
+    const run = (this.writes.get(id) ?? Promise.resolve()).catch(() => {}).then(async () => {
+      if (this.removing.has(id)) return; // a late write must not bring a removed record back
+      const dir = this.dir(id);
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      await writeFileAtomic(path.join(dir, RECORD), data);
+    });
+    this.writes.set(id, run);
+    void run.finally(() => { if (this.writes.get(id) === run) this.writes.delete(id); }).catch(() => {});
+    return run;
+  }
+
+  /**
+   * Persist a lifecycle change of a record already in memory. Where the disk is full the
+   * change stays in memory (what every reader sees), the write is retried every few seconds
+   * and after each removal, and the first failure is logged once with the file and the fix.
+   * Returns whether the record is on disk now. Other errors are thrown.
+   */
+  async persist(rec: ContainerRecord): Promise<boolean> {
+    this.byId.set(rec.Id, rec);
+    try {
+      await this.write(rec);
+    } catch (e) {
+      if (!isNoSpace(e)) throw e;
+      this.pending.add(rec.Id);
+      if (!this.warned) {
+        this.warned = true;
+        this.o.log?.warn(`cannot write container record ${this.file(rec.Id)}: ${errorMessage(e)}; the container's state is kept in memory and written once there is space: ${FREE_SPACE_HINT}`);
+      }
+      this.scheduleRetry();
+      return false;
+    }
+    this.pending.delete(rec.Id);
+    return true;
+  }
+
+  /** Is the latest change of this record only in memory? */
+  isPending(id: string): boolean {
+    return this.pending.has(id);
+  }
+
+  /** Try every pending write again (space may have been freed). */
+  async flushPending(): Promise<void> {
+    for (const id of [...this.pending]) {
+      const rec = this.byId.get(id);
+      if (!rec || this.removing.has(id)) { this.pending.delete(id); continue; }
+      try {
+        await this.write(rec);
+      } catch (e) {
+        if (isNoSpace(e)) { this.scheduleRetry(); return; }
+        this.o.log?.error('cannot write container record', { file: this.file(id), err: errorMessage(e) });
+        continue; // kept pending: retried with the others
+      }
+      this.pending.delete(id);
+      this.onPersisted?.(id);
+    }
+    if (!this.pending.size && this.warned) {
+      this.warned = false;
+      this.o.log?.info('container records written: the disk has space again');
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = null;
+      void this.flushPending();
+    }, this.o.retryMs ?? RETRY_MS);
+    this.retryTimer.unref();
+  }
+
+  close(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = null;
   }
 
   /** The new name is reserved before the record is written; the old one freed after. */
@@ -101,12 +207,54 @@ export class ContainerStore {
     this.names.release(old, rec.Id);
   }
 
+  /**
+   * The first step of a removal, before anything is deleted: the record's directory becomes a
+   * tombstone (a rename: no free space needed), which the next start finishes removing if we
+   * crash first. The record stays in memory until delete().
+   */
+  async markRemoving(rec: ContainerRecord): Promise<void> {
+    this.removing.add(rec.Id);
+    this.pending.delete(rec.Id);
+    await this.writes.get(rec.Id)?.catch(() => {});
+    try {
+      await fs.rename(this.dir(rec.Id), path.join(this.root, TOMBSTONE + rec.Id));
+      await fsyncDir(this.root);
+    } catch (e) {
+      // ENOENT: marked already (a second rm). No space: a rename that needs a new directory
+      // block (ext4 at 100%); removing unmarked beats not freeing space at all
+      if (isNoSpace(e)) this.o.log?.warn('cannot mark the removal: a crash now leaves a record without its layer', { id: rec.Id, err: errorMessage(e) });
+      else if ((e as NodeJS.ErrnoException).code !== 'ENOENT') { this.removing.delete(rec.Id); throw e; }
+    }
+  }
+
+  /** Records whose removal a crash interrupted (their tombstones), for recovery to finish. */
+  async tombstones(): Promise<Array<{ id: string; rec: ContainerRecord | null }>> {
+    const out: Array<{ id: string; rec: ContainerRecord | null }> = [];
+    for (const name of await fs.readdir(this.root).catch(() => [] as string[])) {
+      const id = name.slice(TOMBSTONE.length);
+      if (!name.startsWith(TOMBSTONE) || !isFullId(id)) continue;
+      out.push({ id, rec: await readJson<ContainerRecord>(path.join(this.root, name, RECORD)).catch(() => null) });
+    }
+    return out;
+  }
+
+  /** Delete a tombstone left by an interrupted removal. */
+  async dropTombstone(id: string): Promise<void> {
+    if (!isFullId(id)) throw invalidArgument(`invalid container id ${id}`);
+    await fs.rm(path.join(this.root, TOMBSTONE + id), { recursive: true, force: true });
+  }
+
   /** The name is freed only once the directory is gone: a create can't reuse a half-removed one. */
   async delete(rec: ContainerRecord): Promise<void> {
     this.byId.delete(rec.Id);
+    this.pending.delete(rec.Id);
+    this.removing.add(rec.Id);
+    await this.writes.get(rec.Id)?.catch(() => {});
     try {
+      await fs.rm(path.join(this.root, TOMBSTONE + rec.Id), { recursive: true, force: true });
       await fs.rm(this.dir(rec.Id), { recursive: true, force: true });
     } finally {
+      this.removing.delete(rec.Id);
       this.names.releaseAll(rec.Id);
     }
   }

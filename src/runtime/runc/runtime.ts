@@ -10,6 +10,8 @@ import { spawnConmon, readPid, cleanRuntimeError, type ConmonPaths } from './con
 import { connectAttach } from './attach.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
 import { failedPrecondition, internal, notFound } from '../../common/errors.js';
+import type { Faults } from '../../common/faults.js';
+import { conmonsOf, findConmons, isConmonOf } from './procs.js';
 
 const execFileP = promisify(execFile);
 
@@ -19,6 +21,7 @@ export interface RuncRuntimeOptions {
   runtimeArgs?: string[];
   conmonPath: string;     // /usr/bin/conmon
   stateDir: string;       // <state>/runc: runc --root, exit files
+  faults?: Faults;        // crash tests: kill the daemon between conmon's start and its pid
 }
 
 export class RuncConmonRuntime implements Runtime {
@@ -59,6 +62,7 @@ export class RuncConmonRuntime implements Runtime {
       pidFile: path.join(req.bundle, 'pidfile'), logPath: req.logPath, exitDir: this.exitDir,
       terminal: req.terminal, stdin: req.stdin, leaveStdinOpen: req.stdin && !req.stdinOnce,
     });
+    this.o.faults?.hit('start:after-conmon');
     try {
       return await readPid(cp, `create container ${req.id.slice(0, 12)}`);
     } finally {
@@ -99,17 +103,46 @@ export class RuncConmonRuntime implements Runtime {
     } catch (e) {
       if (!(e instanceof Error && e.name === 'NotFound')) throw e;
     }
-    // conmon's per-run files; the bundle itself stays with the container record
+    // conmon's per-run files; the bundle itself stays with the container record. The exit
+    // file goes even before watchExits (recovery deletes what a crash left behind)
     await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid'].map((f) => fs.rm(path.join(bundle, f), { force: true })));
-    await this.exits?.remove(id);
+    await fs.rm(path.join(this.exitDir, id), { force: true });
+    this.exits?.reset(id);
+  }
+
+  /**
+   * `runc delete --force` kills the processes (a created container's waiting runc init among
+   * them) while conmon, their subreaper, still lives to reap them; then conmon goes, by
+   * SIGKILL, found by argv as well (a conmon killed before it wrote its pid file), and last
+   * the exit file it may have written meanwhile: nothing can write one after that.
+   */
+  async discard(id: string, bundle: string): Promise<void> {
+    const pids = new Set(await conmonsOf(this.paths.runtimeRoot, id));
+    const own = await this.conmonPid(bundle);
+    if (own && await isConmonOf(own, id)) pids.add(own);
+    try {
+      await this.runc(['delete', '--force', id], `delete container ${id.slice(0, 12)}`);
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'NotFound')) throw e;
+    }
+    for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ } }
+    await this.delete(id, bundle, true);
+  }
+
+  /** runc's containers under our --root, and conmons (not exec ones) naming it. */
+  async containerIds(): Promise<string[]> {
+    const listed = (await this.runc(['list', '-q'], 'list containers')).split('\n').map((l) => l.trim()).filter(Boolean);
+    const monitored = (await findConmons(this.paths.runtimeRoot)).filter((c) => !c.exec).map((c) => c.id);
+    return [...new Set([...listed, ...monitored])];
   }
 
   async state(id: string): Promise<RuntimeState | null> {
     try {
       const out = await this.runc(['state', id], `state of ${id.slice(0, 12)}`);
-      const s = JSON.parse(out) as { status: string; pid: number };
+      const s = JSON.parse(out) as { status: string; pid: number; created?: string };
       const status = (['created', 'running', 'paused', 'stopped'].includes(s.status) ? s.status : 'unknown') as RuntimeState['status'];
-      return { status, pid: s.pid };
+      const createdAt = s.created ? new Date(s.created) : undefined;
+      return { status, pid: s.pid, ...(createdAt && Number.isFinite(createdAt.getTime()) ? { createdAt } : {}) };
     } catch (e) {
       if (e instanceof Error && e.name === 'NotFound') return null;
       throw e;
@@ -178,16 +211,15 @@ export class RuncConmonRuntime implements Runtime {
     return new ExitWatcher(this.exitDir, () => {}).read(id);
   }
 
-  async monitorAlive(_id: string, bundle: string): Promise<boolean> {
+  /** conmon.pid names a live conmon of this container (a recycled pid names another process). */
+  async monitorAlive(id: string, bundle: string): Promise<boolean> {
+    const pid = await this.conmonPid(bundle);
+    return pid !== null && isConmonOf(pid, id);
+  }
+
+  private async conmonPid(bundle: string): Promise<number | null> {
     const pid = Number.parseInt(await fs.readFile(path.join(bundle, 'conmon.pid'), 'utf8').catch(() => ''), 10);
-    if (!Number.isFinite(pid) || pid <= 0) return false;
-    try {
-      process.kill(pid, 0);
-      const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8');
-      return cmd.includes('conmon');
-    } catch {
-      return false;
-    }
+    return Number.isFinite(pid) && pid > 0 ? pid : null;
   }
 
   close(): void {

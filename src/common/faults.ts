@@ -1,0 +1,35 @@
+// Fault injection for crash tests: TSULA_FAULT=<point>[@<n>] makes the daemon SIGKILL itself
+// the n-th time (default: the first) it reaches that named point, so a test can cut a
+// create, start, exit or rm at an exact step and check what recovery makes of it. Without
+// the variable every hit is a no-op (one string compare).
+
+/** The named points; each caller says in a comment what is on disk when it is hit. */
+export type FaultPoint =
+  | 'create:before-save'      // snapshot and etc files made, record not written
+  | 'start:after-conmon'      // conmon spawned, runc create may be running, no pid yet
+  | 'start:after-create'      // runc state "created", runc init waiting, conmon alive
+  | 'start:after-start'       // runc start done, record still says "created"
+  | 'exit:before-save'        // exit known in memory, record still says "running"
+  | 'exit:after-save'         // record says "exited", runtime state and exit file still there
+  | 'rm:after-mark'           // removal marked, nothing deleted yet
+  | 'rm:after-snapshot';      // writable layer gone, record directory still there
+
+export interface Faults {
+  hit(point: FaultPoint): void;
+}
+
+export const NO_FAULTS: Faults = { hit: () => {} };
+
+/** Parse TSULA_FAULT; a malformed value is ignored (tests only set it on purpose). */
+export function faultsFromEnv(value: string | undefined, kill: () => void = () => process.kill(process.pid, 'SIGKILL')): Faults {
+  const m = /^([a-z]+:[a-z-]+)(?:@(\d+))?$/.exec(value?.trim() ?? '');
+  if (!m) return NO_FAULTS;
+  const point = m[1];
+  let left = m[2] ? Math.max(1, Number(m[2])) : 1;
+  return {
+    hit(p) {
+      if (p !== point || --left > 0) return;
+      kill();
+    },
+  };
+}

@@ -1,0 +1,139 @@
+// Recovery at start-up (live restore): every record is reconciled with what the OCI runtime
+// and conmon say, so that a crash at any step of create, start, exit handling or rm leaves a
+// container that is either running and monitored, cleanly created or exited (no runtime
+// state, no runc init, no conmon: `start` works), or exited with the code conmon recorded.
+// Never stuck. The rules, in the order applied:
+//   - a tombstone (an rm cut short) is removed: the writable layer first, it frees space;
+//   - a record that says running: conmon's exit file wins (the exit watcher delivers it);
+//     a live conmon means still running; neither means the monitor died (exit 255);
+//   - a record that says created/exited whose runtime holds a newer run (a start cut short
+//     after `runc start`): with a live conmon it is adopted as running; with an exit file
+//     newer than the record, that exit is recorded;
+//   - anything else the runtime holds for a created/exited record (runc "created" with its
+//     runc init waiting, a conmon, a stale exit file) is discarded;
+//   - runtime state or conmons of ids no record names are discarded.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { ContainerRecord } from './record.js';
+import type { Runtime } from '../../runtime/types.js';
+import { errorMessage } from '../../common/errors.js';
+import type { ContainerService } from './service.js';
+
+/** Make a container not exist in its runtime (monitor, processes, state, exit file). */
+export async function forget(rt: Runtime, id: string, bundle: string): Promise<void> {
+  if (rt.discard) await rt.discard(id, bundle);
+  else await rt.delete(id, bundle, true);
+}
+
+export async function recoverContainers(cs: ContainerService): Promise<void> {
+  const { store, driver, log } = cs.d;
+  const recs = await store.load((id, err) => {
+    log.warn('dropping half-created container', { id, err: errorMessage(err) });
+    void fs.rm(path.join(store.root, id), { recursive: true, force: true });
+    void driver.remove(id).catch(() => {});
+  }, (id, from, to) => log.warn('container name already taken by another record; renamed', { id, from, to }));
+  for (const name of new Set(recs.map((r) => r.HostConfig.Runtime))) {
+    if (!(await cs.ensureRuntime(name))) log.warn(`runtime ${name} of existing containers is not available`);
+  }
+  // interrupted removals first: their writable layers may be the space a full disk needs back
+  for (const t of await store.tombstones()) {
+    log.warn('finishing the removal of a container', { id: t.id });
+    await finishRemoval(cs, t.id, t.rec).catch((e) => log.warn('finishing removal', { id: t.id, err: errorMessage(e) }));
+  }
+  const known = new Set(recs.map((r) => r.Id));
+  for (const key of await driver.listSnapshots()) {
+    if (!known.has(key)) await driver.remove(key).catch(() => {});
+  }
+  for (const rec of recs) {
+    try {
+      await recoverOne(cs, rec);
+    } catch (e) {
+      log.error('cannot recover container', { id: rec.Id, err: errorMessage(e) });
+    }
+  }
+  await discardOrphans(cs);
+}
+
+/** The rest of an rm a crash cut short (its record is a tombstone now). */
+async function finishRemoval(cs: ContainerService, id: string, rec: ContainerRecord | null): Promise<void> {
+  const rt = rec ? cs.d.runtimes.get(rec.HostConfig.Runtime) : undefined;
+  if (rt) await forget(rt, id, cs.bundle(id)).catch(() => {}); // unknown runtime: the orphan sweep
+  await cs.d.driver.remove(id);
+  await fs.rm(cs.bundle(id), { recursive: true, force: true });
+  await cs.d.store.dropTombstone(id);
+}
+
+async function recoverOne(cs: ContainerService, rec: ContainerRecord): Promise<void> {
+  const { log, store } = cs.d;
+  const id = rec.Id;
+  if (rec.State.Status === 'removing') { // written by engines before tombstones
+    await cs.remove(id, { force: true }).catch((e) => log.warn('finishing removal', { id, err: errorMessage(e) }));
+    return;
+  }
+  const rt = cs.runtimeOf(rec);
+  const bundle = cs.bundle(id);
+  const exit = await rt.exitStatus(id);
+  const alive = await rt.monitorAlive(id, bundle);
+  const st = await rt.state(id).catch(() => null);
+
+  if (rec.State.Running) {
+    if (exit) return; // conmon's exit file wins: the exit watcher reports it below
+    if (alive) {
+      // still monitored (an exit from now on reaches the watcher); refresh what may be stale
+      const paused = st?.status === 'paused';
+      if (st && st.status !== 'stopped' && (paused !== rec.State.Paused || st.pid !== rec.State.Pid)) {
+        Object.assign(rec.State, { Paused: paused, Status: paused ? 'paused' : 'running', Pid: st.pid });
+        await store.persist(rec);
+      }
+      return;
+    }
+    // conmon may have written the exit file between our two looks, just before it exited
+    if (await rt.exitStatus(id)) return;
+    log.warn('container monitor died; marking container exited', { id });
+    await forget(rt, id, bundle).catch((e) => log.warn('cleaning up after a dead monitor', { id, err: errorMessage(e) }));
+    await cs.onExit(id, 255, new Date(), 'container monitor died');
+    return;
+  }
+
+  // created or exited: a newer run may hide in the runtime (a start cut short before its record)
+  if (exit && exit.at.toISOString() !== rec.State.FinishedAt) {
+    // it ran and exited while we were down: the exit watcher records its code
+    log.warn('a container whose start was cut short has exited; recording its exit', { id, code: exit.code });
+    Object.assign(rec.State, { Status: 'running', Running: true, Paused: false, Pid: st?.pid ?? 0, Error: '', StartedAt: (st?.createdAt ?? exit.at).toISOString() });
+    return;
+  }
+  if (alive && st && st.status !== 'created' && st.status !== 'unknown') {
+    // `runc start` ran: the container runs under a live conmon that will report its exit
+    log.warn('adopting a container whose start was cut short', { id, status: st.status });
+    const paused = st.status === 'paused';
+    Object.assign(rec.State, {
+      Status: paused ? 'paused' : 'running', Running: true, Paused: paused, Pid: st.pid, ExitCode: 0, Error: '',
+      StartedAt: (st.createdAt ?? new Date()).toISOString(),
+    });
+    await store.persist(rec);
+    return;
+  }
+  if (exit || alive || st) {
+    // never started, or nothing left to adopt: back to a clean "created" (or "exited")
+    log.warn('cleaning up after a start that was cut short', { id, runtime: st?.status ?? 'none', monitor: alive });
+    await forget(rt, id, bundle);
+    await cs.d.driver.unmount(id).catch(() => {});
+  }
+}
+
+/** Runtime state and monitors of ids no record names (a crash between our steps). */
+async function discardOrphans(cs: ContainerService): Promise<void> {
+  for (const rt of new Set(cs.d.runtimes.values())) {
+    if (!rt.containerIds) continue;
+    const ids = await rt.containerIds().catch((e) => {
+      cs.d.log.warn('cannot list runtime containers', { runtime: rt.name, err: errorMessage(e) });
+      return [] as string[];
+    });
+    for (const id of ids) {
+      if (cs.d.store.has(id) || !/^[0-9a-f]{64}$/.test(id)) continue;
+      cs.d.log.warn('discarding a container no record names', { id, runtime: rt.name });
+      await forget(rt, id, cs.bundle(id)).catch((e) => cs.d.log.warn('discarding', { id, err: errorMessage(e) }));
+      await fs.rm(cs.bundle(id), { recursive: true, force: true });
+    }
+  }
+}
