@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { invalidArgument } from '../common/errors.js';
 import { resolveCaps } from './caps.js';
 import { RLIM_INFINITY, ULIMIT_NAMES, type HostInfo } from './host.js';
-import { defaultSeccomp } from './seccomp.js';
+import { convertProfile, defaultSeccomp, type SeccompProfile } from './seccomp.js';
 import type {
   LinuxDeviceCgroup, LinuxNamespace, LinuxResources, Mount, POSIXRlimit, Spec,
 } from './types.js';
@@ -22,9 +22,19 @@ export interface SpecOptions {
   user: { uid: number; gid: number; additionalGids: number[] };
   terminal: boolean;
   hostname: string;
-  binds: Array<{ source: string; destination: string; readonly: boolean }>;
+  binds: Array<{ source: string; destination: string; readonly: boolean; propagation?: 'rprivate' | 'rslave' | 'rshared' }>;
   /** none = a new, empty network namespace; host = the host's; netnsPath = join that one. */
   network: 'none' | 'host' | { netnsPath: string };
+  /**
+   * The other namespaces a pod's container joins: a path (the pod's), 'host' (the node's); an
+   * absent one is the container's own. A joined UTS namespace keeps the pod's hostname.
+   */
+  join?: { ipc?: string; uts?: string; pid?: string };
+  /** Host devices made available in the container (CRI's devices). */
+  devices?: Array<{ hostPath: string; containerPath: string; permissions: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number }>;
+  /** Replace the default masked / read-only path lists (CRI gives its own). */
+  maskedPaths?: string[];
+  readonlyPaths?: string[];
   annotations: Record<string, string>;
   /**
    * cgroup limits (cpu, memory, pids, blockIO) as the OCI spec has them, already checked by
@@ -43,7 +53,8 @@ export interface SpecOptions {
   cgroupsPath: string;
   /** Host files bind-mounted over /etc/hosts, /etc/resolv.conf, /etc/hostname. */
   etcFiles?: { hosts?: string; resolvConf?: string; hostname?: string };
-  seccomp?: 'default' | 'unconfined';
+  /** default: the built-in profile; unconfined; or a profile's JSON (CRI's localhost/<file>). */
+  seccomp?: 'default' | 'unconfined' | { profile: SeccompProfile };
   sysctl?: Record<string, string>;
 }
 
@@ -108,7 +119,7 @@ function userMounts(o: SpecOptions): Mount[] {
   for (const b of o.binds) {
     if (!path.isAbsolute(b.source)) throw invalidArgument(`bind ${b.source}:${b.destination}: source must be an absolute path`);
     const destination = cleanDestination(b.destination, `bind ${b.source}:${b.destination}`);
-    out.push({ destination, type: 'bind', source: b.source, options: ['rbind', 'rprivate', ...(b.readonly ? ['ro'] : [])] });
+    out.push({ destination, type: 'bind', source: b.source, options: ['rbind', b.propagation ?? 'rprivate', ...(b.readonly ? ['ro'] : [])] });
   }
   const etc: Array<[string | undefined, string]> = [
     [o.etcFiles?.resolvConf, '/etc/resolv.conf'],
@@ -179,7 +190,14 @@ function resources(o: SpecOptions, privileged: boolean): LinuxResources {
 }
 
 function namespaces(o: SpecOptions): LinuxNamespace[] {
-  const ns: LinuxNamespace[] = [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }];
+  const ns: LinuxNamespace[] = [];
+  for (const type of ['pid', 'ipc', 'uts'] as const) {
+    const j = o.join?.[type];
+    if (j === 'host') continue;
+    if (j !== undefined && !path.isAbsolute(j)) throw invalidArgument(`${type} namespace path ${j} is not absolute`);
+    ns.push(j ? { type, path: j } : { type });
+  }
+  ns.push({ type: 'mount' });
   if (o.network === 'none') ns.push({ type: 'network' });
   else if (o.network !== 'host') {
     if (!path.isAbsolute(o.network.netnsPath)) throw invalidArgument(`netns path ${o.network.netnsPath} is not absolute`);
@@ -222,15 +240,22 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
   // Only when asked for: runc writes it to /proc/self/oom_score_adj, and going below the
   // parent's needs CAP_SYS_RESOURCE, which root lacks on these hosts.
   if (o.oomScoreAdj !== undefined) spec.process.oomScoreAdj = o.oomScoreAdj;
-  if (o.hostname) spec.hostname = o.hostname;
+  // runc sets a hostname only in a UTS namespace of the container's own (a pod's has its own)
+  if (o.hostname && !o.join?.uts) spec.hostname = o.hostname;
   if (Object.keys(o.annotations).length) spec.annotations = { ...o.annotations };
   if (o.sysctl && Object.keys(o.sysctl).length) spec.linux.sysctl = { ...o.sysctl };
-  if (!privileged) {
-    spec.linux.maskedPaths = [...MASKED_PATHS];
-    spec.linux.readonlyPaths = [...READONLY_PATHS];
-    if ((o.seccomp ?? 'default') === 'default') {
-      spec.linux.seccomp = defaultSeccomp({ caps, kernel: host.kernel });
+  if (o.devices?.length) {
+    spec.linux.devices = o.devices.map((d) => ({ path: d.containerPath, type: d.type, major: d.major, minor: d.minor, fileMode: d.fileMode, uid: d.uid, gid: d.gid }));
+    if (!privileged) {
+      spec.linux.resources!.devices!.push(...o.devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions || rwm })));
     }
+  }
+  if (!privileged) {
+    spec.linux.maskedPaths = [...(o.maskedPaths ?? MASKED_PATHS)];
+    spec.linux.readonlyPaths = [...(o.readonlyPaths ?? READONLY_PATHS)];
+    const sc = o.seccomp ?? 'default';
+    if (sc === 'default') spec.linux.seccomp = defaultSeccomp({ caps, kernel: host.kernel });
+    else if (sc !== 'unconfined') spec.linux.seccomp = convertProfile(sc.profile, { caps, kernel: host.kernel });
   }
   return spec;
 }

@@ -57,7 +57,7 @@ test('a container that fills the graph: run returns its code, wait and inspect a
   // the code lives in memory and in conmon's exit file until the record can be written
   assert.equal((await fs.readFile(exitFile(fillerId), 'utf8')).trim(), '3');
   const log = await d!.log();
-  assert.match(log, /cannot write container record \S+config\.v2\.json: ENOSPC[^"]*free some space \(tsula rm, tsula rmi, tsula image prune\)/);
+  assert.match(log, /cannot write container record \S+container\.json: ENOSPC[^"]*free some space \(tsula rm, tsula rmi, tsula image prune\)/);
   assert.doesNotMatch(log, /exit handling failed/);
 
   // an exit on the full disk reaches wait at once too
@@ -114,8 +114,8 @@ test('rm -f frees the disk: pending records are written, exit files released, cr
   assert.ok(await freeBytes() > 10 << 20, 'the writable layer is gone');
   // the retry after rm writes "later"'s record, then its exit file goes
   await waitFor(async () => !(await fs.stat(exitFile(laterId)).catch(() => null)), 15_000, 'the exit file released');
-  const rec = JSON.parse(await fs.readFile(path.join(graph, 'containers', laterId, 'config.v2.json'), 'utf8')) as { State: { Status: string; ExitCode: number } };
-  assert.deepEqual([rec.State.Status, rec.State.ExitCode], ['exited', 5]);
+  const rec = JSON.parse(await fs.readFile(path.join(graph, 'containers', laterId, 'container.json'), 'utf8')) as { state: { status: string; exitCode: number } };
+  assert.deepEqual([rec.state.status, rec.state.exitCode], ['exited', 5]);
   assert.match(await d!.log(), /container records written: the disk has space again/);
   const r = await d!.cli(['run', '--rm', 'busybox', 'sh', '-c', 'exit 9']);
   assert.equal(r.code, 9);

@@ -6,13 +6,14 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadDaemonConfig } from '../../src/engine/config.js';
-import { mergeEnv, parseBind, networkMode, buildRecord, createBodySchema } from '../../src/engine/containers/create.js';
+import { mergeEnv, resolveContainer } from '../../src/engine/containers/create.js';
+import { parseBind } from '../../src/engine/containers/binds.js';
+import { createBodySchema, createSpecFromDocker, inspectView, networkMode } from '../../src/engine/api/docker-model.js';
 import { RESOURCE_DEFAULTS } from '../../src/engine/containers/resources.js';
 import { parseSignal, signalNumber } from '../../src/engine/containers/signals.js';
 import { parseLine } from '../../src/engine/containers/logs.js';
 import { humanStatus } from '../../src/engine/api/format.js';
 import { EventBus, type EngineEvent } from '../../src/engine/events.js';
-import { initialState } from '../../src/engine/containers/record.js';
 import type { ImageRecord } from '../../src/image/types.js';
 
 async function withConfig(obj: unknown | string, fn: (file: string) => Promise<void>): Promise<void> {
@@ -54,8 +55,8 @@ test('daemon.json: defaults, keys, and errors naming the key', async () => {
 
 test('create: env merge, binds, network modes', () => {
   assert.deepEqual(mergeEnv(['PATH=/bin', 'A=1'], ['A=2', 'B=3']), ['PATH=/bin', 'A=2', 'B=3']);
-  assert.deepEqual(parseBind('/h:/c:ro'), { Type: 'bind', Source: '/h', Destination: '/c', Mode: 'ro', RW: false, Propagation: 'rprivate' });
-  assert.equal(parseBind('/h/../h2:/c').Source, '/h2');
+  assert.deepEqual(parseBind('/h:/c:ro'), { source: '/h', destination: '/c', readonly: true, propagation: 'rprivate', spec: '/h:/c:ro' });
+  assert.equal(parseBind('/h/../h2:/c').source, '/h2');
   assert.throws(() => parseBind('vol:/c'), /host path must be absolute/);
   assert.throws(() => parseBind('/h:rel'), /container path must be absolute/);
   assert.throws(() => parseBind('/h:/c:xx'), /invalid mode/);
@@ -71,8 +72,10 @@ const image: ImageRecord = {
   config: { Env: ['PATH=/bin'], Cmd: ['sh'], Entrypoint: null, WorkingDir: '', User: '' },
 };
 
+/** A docker create body through the API's translation and the engine's resolution, as inspect shows it. */
 function record(body: unknown) {
-  return buildRecord({ id: 'b'.repeat(64), name: 'n', body: createBodySchema.parse(body), image, imageRef: 'busybox', runtime: 'runc', driver: 'overlay', containerDir: '/d', resources: { ...RESOURCE_DEFAULTS } });
+  const spec = createSpecFromDocker(createBodySchema.parse(body), { ...RESOURCE_DEFAULTS });
+  return inspectView(resolveContainer({ id: 'b'.repeat(64), name: 'n', spec, image, runtime: 'runc', driver: 'overlay', containerDir: '/d' }));
 }
 
 test('create: command resolution follows docker (entrypoint drops the image cmd)', () => {
@@ -109,7 +112,7 @@ test('k8s-file log lines: full and partial records', () => {
 });
 
 test('status strings as docker prints them', () => {
-  const s = initialState();
+  const s = { Status: 'created' as const, StartedAt: '', FinishedAt: '', ExitCode: 0 };
   assert.equal(humanStatus(s), 'Created');
   const now = Date.parse('2026-01-01T00:10:00Z');
   assert.equal(humanStatus({ ...s, Status: 'running', StartedAt: '2026-01-01T00:09:57Z' }, now), 'Up 3 seconds');

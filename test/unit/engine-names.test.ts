@@ -9,7 +9,7 @@ import { NameRegistrar, generateName, type Rand } from '../../src/engine/contain
 import { ADJECTIVES, SURNAMES } from '../../src/engine/containers/name-words.js';
 import { ContainerStore } from '../../src/engine/containers/store.js';
 import { isKind } from '../../src/common/errors.js';
-import type { ContainerRecord } from '../../src/engine/containers/record.js';
+import { initialState, type Container } from '../../src/engine/containers/model.js';
 
 const ID_A = 'a'.repeat(64);
 const ID_B = 'b'.repeat(64);
@@ -101,8 +101,8 @@ test('1000 generated names in a row are distinct and docker-shaped', () => {
   }
 });
 
-function record(id: string, name: string): ContainerRecord {
-  return { Id: id, Name: '/' + name, Created: new Date().toISOString() } as unknown as ContainerRecord;
+function record(id: string, name: string): Container {
+  return { id, name, createdAt: new Date().toISOString(), state: initialState() } as unknown as Container;
 }
 
 test('store: load reserves names (a second claimant gets its short id), rename and rm go through the registrar', async () => {
@@ -110,7 +110,7 @@ test('store: load reserves names (a second claimant gets its short id), rename a
   try {
     for (const [id, name] of [[ID_A, 'same'], [ID_B, 'same']]) {
       await fs.mkdir(path.join(dir, id));
-      await fs.writeFile(path.join(dir, id, 'config.v2.json'), JSON.stringify(record(id, name)));
+      await fs.writeFile(path.join(dir, id, 'container.json'), JSON.stringify(record(id, name)));
     }
     const store = new ContainerStore(dir);
     const renamed: string[] = [];
@@ -118,13 +118,13 @@ test('store: load reserves names (a second claimant gets its short id), rename a
     assert.equal(renamed.length, 1);
     const loser = store.names.owner('same') === ID_A ? ID_B : ID_A;
     assert.deepEqual(renamed, [`same->${loser.slice(0, 12)}`]);
-    assert.equal(store.get(loser.slice(0, 12)).Id, loser);
+    assert.equal(store.get(loser.slice(0, 12)).id, loser);
 
     const winner = store.get('same');
     await assert.rejects(store.rename(store.get(loser), 'same'), /already in use/);
     await store.rename(winner, 'other');
     assert.equal(store.names.owner('same'), undefined);
-    assert.equal(store.get('other').Id, winner.Id);
+    assert.equal(store.get('other').id, winner.id);
 
     await store.delete(winner);
     assert.equal(store.names.owner('other'), undefined);

@@ -2,7 +2,7 @@
 // discarded with a warning, and the OCI form, without a daemon (a made-up host).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBodySchema } from '../../src/engine/containers/create.js';
+import { createBodySchema } from '../../src/engine/api/docker-model.js';
 import { ociResources, resourcesFromBody, verifyResources, cgroupsPath, type ResourceConfig } from '../../src/engine/containers/resources.js';
 import { parseUintList, uintListCovers, type SysInfo } from '../../src/oci/sysinfo.js';
 

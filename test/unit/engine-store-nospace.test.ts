@@ -9,8 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { ContainerStore } from '../../src/engine/containers/store.js';
-import type { ContainerRecord } from '../../src/engine/containers/record.js';
-import { initialState } from '../../src/engine/containers/record.js';
+import { initialState, type Container } from '../../src/engine/containers/model.js';
 import { httpStatus, grpcCode, isNoSpace, noSpaceLeft, internal } from '../../src/common/errors.js';
 import { writeFileAtomic } from '../../src/common/fsutil.js';
 import { faultsFromEnv } from '../../src/common/faults.js';
@@ -32,15 +31,15 @@ after(async () => {
   await fs.rm(dir, { recursive: true, force: true });
 });
 
-function record(id: string, name: string): ContainerRecord {
-  return { Id: id, Name: '/' + name, Created: new Date().toISOString(), State: initialState() } as unknown as ContainerRecord;
+function record(id: string, name: string): Container {
+  return { id, name, createdAt: new Date().toISOString(), state: initialState() } as unknown as Container;
 }
 
 async function fill(): Promise<void> {
   await fs.writeFile(path.join(dir, 'ballast'), Buffer.alloc(512 * 1024)).catch((e) => { if (!isNoSpace(e)) throw e; });
 }
 
-const onDisk = async (id: string) => JSON.parse(await fs.readFile(path.join(root, id, 'config.v2.json'), 'utf8')) as ContainerRecord;
+const onDisk = async (id: string) => JSON.parse(await fs.readFile(path.join(root, id, 'container.json'), 'utf8')) as Container;
 
 test('persist on a full disk: kept in memory and pending, written by the retry once space is freed', async () => {
   const persisted: string[] = [];
@@ -49,11 +48,11 @@ test('persist on a full disk: kept in memory and pending, written by the retry o
   const a = record(ID_A, 'a');
   await store.save(a);
   await fill();
-  Object.assign(a.State, { Status: 'exited', ExitCode: 3 });
+  Object.assign(a.state, { status: 'exited', exitCode: 3 });
   assert.equal(await store.persist(a), false);
   assert.equal(store.isPending(ID_A), true);
-  assert.equal(store.get('a').State.ExitCode, 3, 'readers see the change');
-  assert.equal((await onDisk(ID_A)).State.Status, 'created');
+  assert.equal(store.get('a').state.exitCode, 3, 'readers see the change');
+  assert.equal((await onDisk(ID_A)).state.status, 'created');
   assert.deepEqual((await fs.readdir(path.join(root, ID_A))).filter((n) => n.endsWith('.tmp')), [], 'no partial temp file');
   await assert.rejects(store.save(a), (e) => isNoSpace(e), 'save itself still throws');
 
@@ -63,7 +62,7 @@ test('persist on a full disk: kept in memory and pending, written by the retry o
   await store.save(b);
   await fill();
   await store.markRemoving(b);
-  assert.deepEqual((await store.tombstones()).map((t) => [t.id, t.rec?.Name]), [[ID_B, '/b']]);
+  assert.deepEqual((await store.tombstones()).map((t) => [t.id, t.rec?.name]), [[ID_B, 'b']]);
   assert.equal(await store.persist(b), true, 'a record being removed is never written back');
   await store.delete(b);
   assert.deepEqual(await store.tombstones(), []);
@@ -73,7 +72,7 @@ test('persist on a full disk: kept in memory and pending, written by the retry o
   for (let i = 0; i < 100 && store.isPending(ID_A); i++) await new Promise((r) => setTimeout(r, 20));
   assert.equal(store.isPending(ID_A), false);
   assert.deepEqual(persisted, [ID_A]);
-  assert.deepEqual([(await onDisk(ID_A)).State.Status, (await onDisk(ID_A)).State.ExitCode], ['exited', 3]);
+  assert.deepEqual([(await onDisk(ID_A)).state.status, (await onDisk(ID_A)).state.exitCode], ['exited', 3]);
   store.close();
 });
 

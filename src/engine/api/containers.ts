@@ -3,7 +3,9 @@ import type { Router, Ctx, RawStream } from './http.js';
 import { sendJson, sendStatus, readJsonBody, boolParam, intParam, frame, hijack, readUpgradedBody } from './http.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ExecService } from '../containers/exec.js';
-import type { ContainerRecord } from '../containers/record.js';
+import { running, type Container } from '../containers/model.js';
+import { createBodySchema, createSpecFromDocker, inspectView } from './docker-model.js';
+import { resourcesFromBody } from '../containers/resources.js';
 import type { StdioStream } from '../../runtime/types.js';
 import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
@@ -12,14 +14,19 @@ import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/
 
 export function containerRoutes(r: Router, cs: ContainerService, es: ExecService): void {
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
-    const name = query.get('name') ?? undefined;
-    sendJson(res!, 201, await cs.create(await readJsonBody(req), name || undefined));
+    const parsed = createBodySchema.safeParse(await readJsonBody(req));
+    if (!parsed.success) {
+      const i = parsed.error.issues[0]!;
+      throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
+    }
+    const spec = createSpecFromDocker(parsed.data, resourcesFromBody(parsed.data.HostConfig ?? {}));
+    sendJson(res!, 201, await cs.create({ ...spec, name: query.get('name') || undefined }));
   });
 
   r.add('GET', '/containers/json', async ({ res, query }) => {
     const all = boolParam(query, 'all');
     const filters = parseFilters(query.get('filters'));
-    let list = cs.list().filter((c) => all || c.State.Running || filters.status?.length);
+    let list = cs.list().filter((c) => all || running(c.state) || filters.status?.length);
     list = list.filter((c) => matchFilters(c, filters));
     const limit = intParam(query, 'limit');
     if (limit && limit > 0) list = list.slice(0, limit);
@@ -65,7 +72,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   r.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
     const rec = cs.get(params[0]);
     await cs.remove(params[0], { force: boolParam(query, 'force') });
-    es.forgetContainer(rec.Id);
+    es.forgetContainer(rec.id);
     sendStatus(res!, 204);
   });
 
@@ -73,7 +80,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     const cond = query.get('condition') || 'not-running';
     if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw invalidArgument(`invalid condition: "${cond}"`);
     const rec = cs.get(params[0]);
-    const code = cs.wait(rec.Id, cond as 'not-running');
+    const code = cs.wait(rec.id, cond as 'not-running');
     // headers now, so a client can tell the wait is registered (docker does the same)
     res!.writeHead(200, { 'Content-Type': 'application/json' });
     res!.flushHeaders();
@@ -103,16 +110,16 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     const timestamps = boolParam(query, 'timestamps');
     const since = query.get('since') ? Number(query.get('since')) : undefined;
     const until = query.get('until') ? Number(query.get('until')) : undefined;
-    res!.writeHead(200, { 'Content-Type': rec.Config.Tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
+    res!.writeHead(200, { 'Content-Type': rec.config.tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
     res!.flushHeaders();
     const ac = new AbortController();
     req.on('close', () => ac.abort());
-    const stopped = rec.State.Running || rec.State.Status === 'created'
-      ? cs.wait(rec.Id, rec.State.Running ? 'not-running' : 'next-exit').then(() => {}) : Promise.resolve();
-    await readLogs(rec.LogPath, { follow, tail, since, until, stopped, signal: ac.signal }, (l) => {
+    const stopped = running(rec.state) || rec.state.status === 'created'
+      ? cs.wait(rec.id, running(rec.state) ? 'not-running' : 'next-exit').then(() => {}) : Promise.resolve();
+    await readLogs(rec.paths.log, { follow, tail, since, until, stopped, signal: ac.signal }, (l) => {
       if ((l.stream === 1 && !stdout) || (l.stream === 2 && !stderr)) return;
       const data = timestamps ? Buffer.concat([Buffer.from(l.time + ' '), l.data]) : l.data;
-      res!.write(rec.Config.Tty ? data : frame(l.stream, data));
+      res!.write(rec.config.tty ? data : frame(l.stream, data));
     });
     res!.end();
   });
@@ -131,11 +138,11 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     } catch (e) {
       throw invalidArgument(`Invalid detach keys (${dk}) provided: ${errorMessage(e)}`);
     }
-    const detachKeys = rec.Config.Tty && want.stdin ? keys : undefined;
+    const detachKeys = rec.config.tty && want.stdin ? keys : undefined;
     // from here every path has answered (headers now), and every wait ends: with the
     // client's leaving, the container's removal, or a start that failed
     const raw = hijack(ctx);
-    const out = (stream: 1 | 2, data: Buffer) => raw.write(rec.Config.Tty ? data : frame(stream, data));
+    const out = (stream: 1 | 2, data: Buffer) => raw.write(rec.config.tty ? data : frame(stream, data));
     const ac = new AbortController();
     let stdio: StdioStream | null = null;
     raw.onClose(() => ac.abort());
@@ -143,12 +150,12 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     if (!want.stdin) raw.onInputEnd(() => { if (!stdio) { ac.abort(); raw.end(); } });
     try {
       if (boolParam(query, 'logs')) {
-        await readLogs(rec.LogPath, { follow: false, tail: null, signal: ac.signal }, (l) => {
+        await readLogs(rec.paths.log, { follow: false, tail: null, signal: ac.signal }, (l) => {
           if ((l.stream === 1 && want.stdout) || (l.stream === 2 && want.stderr)) out(l.stream, l.data);
         });
       }
       if (!boolParam(query, 'stream')) { raw.end(); return; } // docker: stream defaults to false
-      stdio = await cs.attach(rec.Id, ac.signal);
+      stdio = await cs.attach(rec.id, ac.signal);
     } catch (e) {
       // the 101/200 is out: the error goes into the stream, as dockerd's "Error attaching"
       out(1, Buffer.from(`Error attaching: ${errorMessage(e)}\n`));
@@ -159,8 +166,8 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     if (ac.signal.aborted) { stdio.close(); return; }
     // the stream ends once the exit is recorded: a client that inspects or waits right
     // after the end of the stream finds the exit code, not a container still "running"
-    const exited = () => Promise.race([cs.wait(rec.Id, 'not-running').catch(() => 0), sleep(EXIT_RECORD_MS)]);
-    pump(stdio, raw, { tty: rec.Config.Tty, ...want, detachKeys, beforeEnd: exited });
+    const exited = () => Promise.race([cs.wait(rec.id, 'not-running').catch(() => 0), sleep(EXIT_RECORD_MS)]);
+    pump(stdio, raw, { tty: rec.config.tty, ...want, detachKeys, beforeEnd: exited });
   });
 
   r.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
@@ -262,31 +269,33 @@ function parseFilters(s: string | null): Record<string, string[]> {
   }
 }
 
-function matchFilters(c: ContainerRecord, f: Record<string, string[]>): boolean {
+function matchFilters(c: Container, f: Record<string, string[]>): boolean {
   const test = (key: string, pred: (v: string) => boolean) => !f[key]?.length || f[key].some(pred);
-  return test('status', (v) => c.State.Status === v)
-    && test('name', (v) => c.Name.slice(1).includes(v))
-    && test('id', (v) => c.Id.startsWith(v))
-    && test('label', (v) => { const [k, val] = v.split('='); return val === undefined ? k in c.Config.Labels : c.Config.Labels[k] === val; });
+  return test('status', (v) => c.state.status === v)
+    && test('name', (v) => c.name.includes(v))
+    && test('id', (v) => c.id.startsWith(v))
+    && test('label', (v) => { const [k, val] = v.split('='); return val === undefined ? k in c.config.labels : c.config.labels[k] === val; });
 }
 
-function summary(c: ContainerRecord): Record<string, unknown> {
+function summary(c: Container): Record<string, unknown> {
+  const v = inspectView(c);
   return {
-    Id: c.Id,
-    Names: [c.Name],
-    Image: c.Config.Image,
-    ImageID: c.Image,
-    Command: [c.Path, ...c.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
-    Created: Math.floor(Date.parse(c.Created) / 1000),
+    Id: c.id,
+    Names: [v.Name],
+    Image: c.config.imageRef,
+    ImageID: c.image,
+    Command: [v.Path, ...v.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
+    Created: Math.floor(Date.parse(c.createdAt) / 1000),
     Ports: [],
-    Labels: c.Config.Labels,
-    State: c.State.Status,
-    Status: humanStatus(c.State),
-    HostConfig: { NetworkMode: c.HostConfig.NetworkMode },
-    Mounts: c.Mounts,
+    Labels: c.config.labels,
+    State: c.state.status,
+    Status: humanStatus(v.State),
+    HostConfig: { NetworkMode: v.HostConfig.NetworkMode },
+    Mounts: v.Mounts,
   };
 }
 
-export function inspect(c: ContainerRecord): Record<string, unknown> {
-  return { ...c, AppArmorProfile: '', ExecIDs: null, SizeRw: undefined, NetworkSettings: { Networks: { [c.HostConfig.NetworkMode]: {} } } };
+export function inspect(c: Container): Record<string, unknown> {
+  const v = inspectView(c);
+  return { ...v, AppArmorProfile: '', ExecIDs: null, SizeRw: undefined, NetworkSettings: { Networks: { [v.HostConfig.NetworkMode]: {} } } };
 }

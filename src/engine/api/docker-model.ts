@@ -1,27 +1,54 @@
 // The Docker-shaped API's view of the engine's container model: a create body → CreateSpec,
 // a Container → `docker inspect`'s JSON (docker 20.10's field names and zero values). Also
 // reads records written before the model was typed (config.v2.json, inspect-shaped).
-import * as path from 'node:path';
 import { invalidArgument } from '../../common/errors.js';
-import type { CreateBody } from '../containers/create.js';
-import type { Bind, Container, ContainerStatus, CreateSpec } from '../containers/model.js';
-import { RESOURCE_DEFAULTS, resourcesFromBody, type ResourceConfig } from '../containers/resources.js';
+import type { Container, ContainerStatus, CreateSpec } from '../containers/model.js';
+import { parseBind } from '../containers/binds.js';
+import { z } from 'zod';
+import { resourceShape, type ResourceConfig } from '../containers/resources.js';
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
+/** POST /containers/create's body, as far as tsula reads it. */
+const strList = z.array(z.string()).nullish();
+export const createBodySchema = z.object({
+  Image: z.string().min(1, 'Image is required'),
+  Cmd: z.union([strList, z.string()]),
+  Entrypoint: z.union([strList, z.string()]),
+  Env: strList,
+  WorkingDir: z.string().nullish(),
+  User: z.string().nullish(),
+  Hostname: z.string().nullish(),
+  Domainname: z.string().nullish(),
+  Tty: z.boolean().nullish(),
+  OpenStdin: z.boolean().nullish(),
+  StdinOnce: z.boolean().nullish(),
+  AttachStdin: z.boolean().nullish(),
+  AttachStdout: z.boolean().nullish(),
+  AttachStderr: z.boolean().nullish(),
+  Labels: z.record(z.string(), z.string()).nullish(),
+  StopSignal: z.string().nullish(),
+  HostConfig: z.object({
+    Binds: strList,
+    NetworkMode: z.string().nullish(),
+    AutoRemove: z.boolean().nullish(),
+    Runtime: z.string().nullish(),
+    ReadonlyRootfs: z.boolean().nullish(),
+    ...resourceShape,
+    OomScoreAdj: z.number().refine(Number.isSafeInteger, 'must be an integer').nullish(),
+    Ulimits: z.array(z.object({ Name: z.string(), Soft: z.number().int(), Hard: z.number().int() })).nullish(),
+    Annotations: z.record(z.string(), z.string()).nullish(),
+    Privileged: z.boolean().nullish(),
+    CapAdd: strList,
+    CapDrop: strList,
+    SecurityOpt: strList,
+  }).passthrough().nullish(),
+}).passthrough();
+
+export type CreateBody = z.infer<typeof createBodySchema>;
+
 const asList = (v: string[] | string | null | undefined): string[] | undefined =>
   v === null || v === undefined ? undefined : typeof v === 'string' ? [v] : v;
-
-/** docker's -v host:container[:ro|rw] (named volumes are not supported yet). */
-export function parseBind(spec: string): Bind {
-  const parts = spec.split(':');
-  if (parts.length < 2 || parts.length > 3) throw invalidArgument(`invalid volume specification: "${spec}": want host-path:container-path[:ro|rw]`);
-  const [src, dst, mode = 'rw'] = parts as [string, string, string?];
-  if (!path.isAbsolute(src)) throw invalidArgument(`invalid volume specification: "${spec}": named volumes are not supported, the host path must be absolute`);
-  if (!path.isAbsolute(dst) || dst === '/') throw invalidArgument(`invalid volume specification: "${spec}": the container path must be absolute and not "/"`);
-  if (!['ro', 'rw'].includes(mode)) throw invalidArgument(`invalid volume specification: "${spec}": invalid mode "${mode}"`);
-  return { source: path.normalize(src), destination: path.normalize(dst), readonly: mode === 'ro', propagation: 'rprivate', spec };
-}
 
 export function networkMode(m: string | null | undefined): 'none' | 'host' {
   const mode = !m || m === 'default' || m === 'bridge' ? 'none' : m;
@@ -123,69 +150,3 @@ export function inspectView(c: Container) {
 }
 
 export type InspectView = ReturnType<typeof inspectView>;
-
-/** A record in the format before the typed model (inspect-shaped config.v2.json). */
-export interface LegacyRecord {
-  Id: string; Created: string; Path: string; Args: string[]; Image: string; Name: string; RestartCount: number; Driver: string;
-  ResolvConfPath: string; HostnamePath: string; HostsPath: string; LogPath: string;
-  State: { Status: ContainerStatus; Pid: number; ExitCode: number; Error: string; OOMKilled: boolean; StartedAt: string; FinishedAt: string };
-  Config: {
-    Hostname: string; Domainname: string; User: string; AttachStdin: boolean; AttachStdout: boolean; AttachStderr: boolean;
-    Tty: boolean; OpenStdin: boolean; StdinOnce: boolean; Env: string[]; Cmd: string[] | null; Image: string; WorkingDir: string;
-    Entrypoint: string[] | null; Labels: Record<string, string>; StopSignal?: string;
-  };
-  HostConfig: Partial<ResourceConfig> & {
-    Binds: string[] | null; NetworkMode: string; AutoRemove: boolean; Runtime: string; ReadonlyRootfs: boolean;
-    Ulimits: Array<{ Name: string; Soft: number; Hard: number }> | null; Annotations: Record<string, string> | null;
-    Privileged: boolean; CapAdd: string[] | null; CapDrop: string[] | null; SecurityOpt: string[] | null;
-  };
-  PodId?: string;
-}
-
-/** An inspect-shaped record read back into the model (the container keeps its argv). */
-export function fromLegacy(r: LegacyRecord): Container {
-  const hc = r.HostConfig;
-  const zero = (t: string) => (t === ZERO_TIME ? '' : t);
-  const entrypoint = r.Config.Entrypoint ?? [];
-  const cmd = r.Config.Cmd ?? [];
-  const securityOpt = hc.SecurityOpt ?? [];
-  return {
-    id: r.Id, name: r.Name.replace(/^\//, ''), createdAt: r.Created, image: r.Image, runtime: hc.Runtime, driver: r.Driver,
-    config: {
-      imageRef: r.Config.Image,
-      // a record made when argv was stored as Path/Args only: keep what ran
-      entrypoint: entrypoint.length || cmd.length ? entrypoint : [r.Path, ...r.Args],
-      cmd, env: r.Config.Env, workingDir: r.Config.WorkingDir, user: r.Config.User, hostname: r.Config.Hostname, domainname: r.Config.Domainname,
-      tty: r.Config.Tty, openStdin: r.Config.OpenStdin, stdinOnce: r.Config.StdinOnce,
-      attach: { stdin: r.Config.AttachStdin, stdout: r.Config.AttachStdout, stderr: r.Config.AttachStderr },
-      labels: r.Config.Labels ?? {}, annotations: hc.Annotations ?? {},
-      ...(r.Config.StopSignal ? { stopSignal: r.Config.StopSignal } : {}),
-      autoRemove: hc.AutoRemove,
-      binds: (hc.Binds ?? []).map(parseBind), devices: [],
-      network: hc.NetworkMode === 'host' ? 'host' : 'none',
-      resources: { ...RESOURCE_DEFAULTS, ...pickResources(hc) },
-      ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
-      security: {
-        privileged: hc.Privileged, readonlyRootfs: hc.ReadonlyRootfs, capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [],
-        noNewPrivileges: securityOpt.some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
-        seccomp: { type: securityOpt.includes('seccomp=unconfined') ? 'unconfined' : 'default' },
-        supplementalGroups: [], securityOpt,
-      },
-    },
-    state: {
-      status: r.State.Status, pid: r.State.Pid, exitCode: r.State.ExitCode, error: r.State.Error, oomKilled: r.State.OOMKilled,
-      startedAt: zero(r.State.StartedAt), finishedAt: zero(r.State.FinishedAt), restartCount: r.RestartCount,
-    },
-    paths: { log: r.LogPath, hosts: r.HostsPath, resolvConf: r.ResolvConfPath, hostname: r.HostnamePath },
-  };
-}
-
-function pickResources(hc: Partial<ResourceConfig>): Partial<ResourceConfig> {
-  const out: Partial<ResourceConfig> = {};
-  for (const k of Object.keys(RESOURCE_DEFAULTS) as Array<keyof ResourceConfig>) {
-    if (hc[k] !== undefined) (out as Record<string, unknown>)[k] = hc[k];
-  }
-  return out;
-}
-
-export { resourcesFromBody };

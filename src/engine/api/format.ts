@@ -1,5 +1,7 @@
 // Docker's human-readable container status ("Up 3 seconds", "Exited (0) 2 minutes ago").
-import type { ContainerState } from '../containers/record.js';
+import type { InspectView } from './docker-model.js';
+
+type ContainerState = Pick<InspectView['State'], 'Status' | 'StartedAt' | 'FinishedAt' | 'ExitCode'>;
 
 export function humanDuration(ms: number): string {
   const s = Math.round(ms / 1000);

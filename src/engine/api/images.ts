@@ -16,7 +16,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     sendJson(res!, 200, (await images.list()).map((i) => ({
       Id: i.id, ParentId: '', RepoTags: i.repoTags.length ? i.repoTags : ['<none>:<none>'], RepoDigests: i.repoDigests,
       Created: Math.floor(Date.parse(i.created) / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
-      Labels: i.config.Labels ?? null, Containers: cs.list().filter((c) => c.Image === i.id).length,
+      Labels: i.config.Labels ?? null, Containers: cs.list().filter((c) => c.image === i.id).length,
     })));
   });
 

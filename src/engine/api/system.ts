@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import { promises as fs } from 'node:fs';
 import type { Router } from './http.js';
 import { sendJson } from './http.js';
+import { running } from '../containers/model.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
@@ -66,9 +67,9 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
     const store = await d.images.usage();
     sendJson(res!, 200, {
       ID: os.hostname(), Containers: cs.length,
-      ContainersRunning: cs.filter((c) => c.State.Running && !c.State.Paused).length,
-      ContainersPaused: cs.filter((c) => c.State.Paused).length,
-      ContainersStopped: cs.filter((c) => !c.State.Running).length,
+      ContainersRunning: cs.filter((c) => running(c.state) && c.state.status !== 'paused').length,
+      ContainersPaused: cs.filter((c) => c.state.status === 'paused').length,
+      ContainersStopped: cs.filter((c) => !running(c.state)).length,
       Images: images.length,
       Driver: d.driver.name,
       DriverStatus: [...d.driver.status(), ['Layers', String(store.layers)], ['Layers Size', humanSize(store.layersSize)],

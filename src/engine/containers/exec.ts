@@ -54,10 +54,10 @@ export class ExecService {
     const b = p.data;
     const id = newId();
     this.sessions.set(id, {
-      ID: id, ContainerID: rec.Id, Running: false, ExitCode: null, Pid: 0,
+      ID: id, ContainerID: rec.id, Running: false, ExitCode: null, Pid: 0,
       OpenStdin: !!b.AttachStdin, OpenStdout: !!b.AttachStdout, OpenStderr: !!b.AttachStderr,
       ProcessConfig: { tty: !!b.Tty, entrypoint: b.Cmd[0], arguments: b.Cmd.slice(1), privileged: !!b.Privileged, user: b.User ?? '' },
-      body: b, dir: path.join(this.containers.bundle(rec.Id), 'exec', id), started: false,
+      body: b, dir: path.join(this.containers.bundle(rec.id), 'exec', id), started: false,
     });
     this.gc();
     return { Id: id };
@@ -83,7 +83,7 @@ export class ExecService {
     const rec = this.containers.get(s.ContainerID);
     this.containers.requireRunning(rec);
     s.started = true;
-    const bundle = this.containers.bundle(rec.Id);
+    const bundle = this.containers.bundle(rec.id);
     const spec = await readJson<Spec>(path.join(bundle, 'config.json'));
     const rootfs = path.isAbsolute(spec.root.path) ? spec.root.path : path.join(bundle, spec.root.path);
     const b = s.body;
@@ -103,7 +103,7 @@ export class ExecService {
     let handle: ExecHandle;
     try {
       handle = await rt.exec({
-        containerId: rec.Id, execId: s.ID, dir: s.dir, process: proc,
+        containerId: rec.id, execId: s.ID, dir: s.dir, process: proc,
         attach: !detach, stdin: !!b.AttachStdin,
       });
     } catch (e) {
@@ -113,13 +113,13 @@ export class ExecService {
     }
     s.Running = true;
     s.Pid = handle.pid;
-    this.containers.d.events.emit('container', `exec_start: ${b.Cmd.join(' ')}`, rec.Id,
-      { image: rec.Config.Image, name: rec.Name.slice(1), execID: s.ID });
+    this.containers.d.events.emit('container', `exec_start: ${b.Cmd.join(' ')}`, rec.id,
+      { image: rec.config.imageRef, name: rec.name, execID: s.ID });
     void handle.exited.then(async (code) => {
       s.Running = false;
       s.ExitCode = code;
       s.Pid = 0;
-      this.containers.d.events.emit('container', 'exec_die', rec.Id, { image: rec.Config.Image, name: rec.Name.slice(1), execID: s.ID, exitCode: String(code) });
+      this.containers.d.events.emit('container', 'exec_die', rec.id, { image: rec.config.imageRef, name: rec.name, execID: s.ID, exitCode: String(code) });
       await fs.rm(s.dir, { recursive: true, force: true }).catch(() => {});
     });
     return { handle, session: s };

@@ -14,7 +14,7 @@
 //   - runtime state or conmons of ids no record names are discarded.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { ContainerRecord } from './record.js';
+import { running, type Container } from './model.js';
 import type { Runtime } from '../../runtime/types.js';
 import { errorMessage } from '../../common/errors.js';
 import type { ContainerService } from './service.js';
@@ -32,7 +32,7 @@ export async function recoverContainers(cs: ContainerService): Promise<void> {
     void fs.rm(path.join(store.root, id), { recursive: true, force: true });
     void driver.remove(id).catch(() => {});
   }, (id, from, to) => log.warn('container name already taken by another record; renamed', { id, from, to }));
-  for (const name of new Set(recs.map((r) => r.HostConfig.Runtime))) {
+  for (const name of new Set(recs.map((r) => r.runtime))) {
     if (!(await cs.ensureRuntime(name))) log.warn(`runtime ${name} of existing containers is not available`);
   }
   // interrupted removals first: their writable layers may be the space a full disk needs back
@@ -40,7 +40,7 @@ export async function recoverContainers(cs: ContainerService): Promise<void> {
     log.warn('finishing the removal of a container', { id: t.id });
     await finishRemoval(cs, t.id, t.rec).catch((e) => log.warn('finishing removal', { id: t.id, err: errorMessage(e) }));
   }
-  const known = new Set(recs.map((r) => r.Id));
+  const known = new Set(recs.map((r) => r.id));
   for (const key of await driver.listSnapshots()) {
     if (!known.has(key)) await driver.remove(key).catch(() => {});
   }
@@ -48,25 +48,25 @@ export async function recoverContainers(cs: ContainerService): Promise<void> {
     try {
       await recoverOne(cs, rec);
     } catch (e) {
-      log.error('cannot recover container', { id: rec.Id, err: errorMessage(e) });
+      log.error('cannot recover container', { id: rec.id, err: errorMessage(e) });
     }
   }
   await discardOrphans(cs);
 }
 
 /** The rest of an rm a crash cut short (its record is a tombstone now). */
-async function finishRemoval(cs: ContainerService, id: string, rec: ContainerRecord | null): Promise<void> {
-  const rt = rec ? cs.d.runtimes.get(rec.HostConfig.Runtime) : undefined;
+async function finishRemoval(cs: ContainerService, id: string, rec: Container | null): Promise<void> {
+  const rt = rec ? cs.d.runtimes.get(rec.runtime) : undefined;
   if (rt) await forget(rt, id, cs.bundle(id)).catch(() => {}); // unknown runtime: the orphan sweep
   await cs.d.driver.remove(id);
   await fs.rm(cs.bundle(id), { recursive: true, force: true });
   await cs.d.store.dropTombstone(id);
 }
 
-async function recoverOne(cs: ContainerService, rec: ContainerRecord): Promise<void> {
+async function recoverOne(cs: ContainerService, rec: Container): Promise<void> {
   const { log, store } = cs.d;
-  const id = rec.Id;
-  if (rec.State.Status === 'removing') { // written by engines before tombstones
+  const id = rec.id;
+  if (rec.state.status === 'removing') { // written by engines before tombstones
     await cs.remove(id, { force: true }).catch((e) => log.warn('finishing removal', { id, err: errorMessage(e) }));
     return;
   }
@@ -76,13 +76,13 @@ async function recoverOne(cs: ContainerService, rec: ContainerRecord): Promise<v
   const alive = await rt.monitorAlive(id, bundle);
   const st = await rt.state(id).catch(() => null);
 
-  if (rec.State.Running) {
+  if (running(rec.state)) {
     if (exit) return; // conmon's exit file wins: the exit watcher reports it below
     if (alive) {
       // still monitored (an exit from now on reaches the watcher); refresh what may be stale
       const paused = st?.status === 'paused';
-      if (st && st.status !== 'stopped' && (paused !== rec.State.Paused || st.pid !== rec.State.Pid)) {
-        Object.assign(rec.State, { Paused: paused, Status: paused ? 'paused' : 'running', Pid: st.pid });
+      if (st && st.status !== 'stopped' && (paused !== (rec.state.status === 'paused') || st.pid !== rec.state.pid)) {
+        Object.assign(rec.state, { status: paused ? 'paused' : 'running', pid: st.pid });
         await store.persist(rec);
       }
       return;
@@ -96,19 +96,18 @@ async function recoverOne(cs: ContainerService, rec: ContainerRecord): Promise<v
   }
 
   // created or exited: a newer run may hide in the runtime (a start cut short before its record)
-  if (exit && exit.at.toISOString() !== rec.State.FinishedAt) {
+  if (exit && exit.at.toISOString() !== rec.state.finishedAt) {
     // it ran and exited while we were down: the exit watcher records its code
     log.warn('a container whose start was cut short has exited; recording its exit', { id, code: exit.code });
-    Object.assign(rec.State, { Status: 'running', Running: true, Paused: false, Pid: st?.pid ?? 0, Error: '', StartedAt: (st?.createdAt ?? exit.at).toISOString() });
+    Object.assign(rec.state, { status: 'running', pid: st?.pid ?? 0, error: '', startedAt: (st?.createdAt ?? exit.at).toISOString() });
     return;
   }
   if (alive && st && st.status !== 'created' && st.status !== 'unknown') {
     // `runc start` ran: the container runs under a live conmon that will report its exit
     log.warn('adopting a container whose start was cut short', { id, status: st.status });
     const paused = st.status === 'paused';
-    Object.assign(rec.State, {
-      Status: paused ? 'paused' : 'running', Running: true, Paused: paused, Pid: st.pid, ExitCode: 0, Error: '',
-      StartedAt: (st.createdAt ?? new Date()).toISOString(),
+    Object.assign(rec.state, {
+      status: paused ? 'paused' : 'running', pid: st.pid, exitCode: 0, error: '', startedAt: (st.createdAt ?? new Date()).toISOString(),
     });
     await store.persist(rec);
     return;

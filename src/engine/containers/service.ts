@@ -2,9 +2,9 @@
 // keep the record, the snapshot and the runtime in step, and emit events.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { ContainerRecord } from './record.js';
+import { running, type Container, type CreateSpec } from './model.js';
 import { ContainerStore } from './store.js';
-import { buildRecord, createBodySchema, parseBind, writeEtcFiles } from './create.js';
+import { resolveContainer, writeEtcFiles } from './create.js';
 import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
@@ -12,7 +12,7 @@ import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
 import { readHostInfo, rlimits, type HostInfo } from '../../oci/spec.js';
 import { containerSpec } from './spec.js';
-import { checkBlkioDevices, resourcesFromBody, verifyResources, type ResourceConfig } from './resources.js';
+import { checkBlkioDevices, verifyResources, type ResourceConfig } from './resources.js';
 import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
 import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
 import { psTable } from './top.js';
@@ -68,74 +68,70 @@ export class ContainerService {
     try { return await run; } finally { if (this.locks.get(id) === run) this.locks.delete(id); }
   }
 
-  get(ref: string): ContainerRecord { return this.d.store.get(ref); }
-  list(): ContainerRecord[] { return this.d.store.list(); }
+  get(ref: string): Container { return this.d.store.get(ref); }
+  list(): Container[] { return this.d.store.list(); }
 
   /** The containers of a pod. */
-  ofPod(podId: string): ContainerRecord[] { return this.d.store.list().filter((c) => c.PodId === podId); }
+  ofPod(podId: string): Container[] { return this.d.store.list().filter((c) => c.config.pod?.id === podId); }
 
   /** Stop every container of a pod (its stop signal, then SIGKILL after the timeout). */
   async stopPod(podId: string, timeoutSecs: number): Promise<void> {
-    await Promise.all(this.ofPod(podId).map((c) => this.stop(c.Id, timeoutSecs)));
+    await Promise.all(this.ofPod(podId).map((c) => this.stop(c.id, timeoutSecs)));
   }
 
   /** Remove every container of a pod. */
   async removePod(podId: string): Promise<void> {
-    for (const c of this.ofPod(podId)) await this.remove(c.Id, { force: true });
+    for (const c of this.ofPod(podId)) await this.remove(c.id, { force: true });
   }
   bundle(id: string): string { return path.join(this.d.stateDir, id); }
-  runtimeOf(rec: ContainerRecord): Runtime {
-    const rt = this.d.runtimes.get(rec.HostConfig.Runtime);
-    if (!rt) throw failedPrecondition(`container ${rec.Id.slice(0, 12)} uses runtime "${rec.HostConfig.Runtime}", which is not configured`);
+  runtimeOf(rec: Container): Runtime {
+    const rt = this.d.runtimes.get(rec.runtime);
+    if (!rt) throw failedPrecondition(`container ${rec.id.slice(0, 12)} uses runtime "${rec.runtime}", which is not configured`);
     return rt;
   }
-  imageInUse(imageId: string): boolean { return this.d.store.list().some((c) => c.Image === imageId); }
+  imageInUse(imageId: string): boolean { return this.d.store.list().some((c) => c.image === imageId); }
 
-  private attrs(rec: ContainerRecord, extra: Record<string, string> = {}): Record<string, string> {
-    return { ...rec.Config.Labels, image: rec.Config.Image, name: rec.Name.slice(1), ...extra };
+  private attrs(rec: Container, extra: Record<string, string> = {}): Record<string, string> {
+    return { ...rec.config.labels, image: rec.config.imageRef, name: rec.name, ...extra };
   }
 
   // ---- create ---------------------------------------------------------------------------
 
-  async create(rawBody: unknown, name?: string): Promise<{ Id: string; Warnings: string[] }> {
-    const parsed = createBodySchema.safeParse(rawBody);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
-    }
-    const body = parsed.data;
+  /**
+   * Make a container from a front end's spec (the Docker-shaped API's and CRI's translate
+   * into it): resources checked, the name reserved before the first await, the image found,
+   * the writable layer prepared. On any failure nothing of it is left.
+   */
+  async create(spec: CreateSpec): Promise<{ Id: string; Warnings: string[] }> {
     // dockerd checks the settings before it looks for the image or takes the name
-    const resources = resourcesFromBody(body.HostConfig ?? {});
-    const warnings = await this.verifyResources(resources);
+    const warnings = await this.verifyResources(spec.resources);
     const id = newId();
     // the name is taken before the first await: a concurrent create sees it reserved, and a
     // generated name is checked against every reserved name, not only the saved records
     const names = this.d.store.names;
     let cname: string;
     try {
-      cname = name ? names.reserve(validateName(name), id) : names.reserveGenerated(id);
+      cname = spec.name ? names.reserve(validateName(spec.name), id) : names.reserveGenerated(id);
     } catch (e) {
       // docker looks the image up first: a missing image is a 404 even when the name is taken
-      if (isKind(e, 'AlreadyExists')) await this.d.images.get(body.Image);
+      if (isKind(e, 'AlreadyExists')) await this.d.images.get(spec.image);
       throw e;
     }
     const dir = this.d.store.dir(id);
     let prepared = false;
     try {
-      const runtime = body.HostConfig?.Runtime || this.d.defaultRuntime;
+      const runtime = spec.runtime || this.d.defaultRuntime;
       if (!(await this.ensureRuntime(runtime))) throw invalidArgument(`unknown runtime specified ${runtime} (configured: ${[...this.d.runtimes.keys()].join(', ')})`);
-      for (const b of body.HostConfig?.Binds ?? []) parseBind(b);
-      const image = await this.d.images.get(body.Image);
-      const host = await this.hostInfo();
+      const image = await this.d.images.get(spec.image);
       // the spec builder's own check, so a bad --ulimit fails now rather than at start
-      rlimits({ ulimits: (body.HostConfig?.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })) }, host);
-
-      const rec = buildRecord({ id, name: cname, body, image, imageRef: body.Image, runtime, driver: this.d.driver.name, containerDir: dir, resources });
+      rlimits({ ulimits: spec.ulimits }, await this.hostInfo());
+      const rec = resolveContainer({ id, name: cname, spec, image, runtime, driver: this.d.driver.name, containerDir: dir });
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       prepared = true; // before: a prepare cut short by a full disk leaves pieces to remove
       await this.d.driver.prepare(id, image.chainIds);
       await writeEtcFiles(rec);
-      await writeFileAtomic(rec.LogPath, '', 0o600);
+      await fs.mkdir(path.dirname(rec.paths.log), { recursive: true });
+      await writeFileAtomic(rec.paths.log, '', 0o600);
       this.faults.hit('create:before-save'); // a directory without a record: dropped at start-up
       await this.d.store.save(rec);
       this.d.events.emit('container', 'create', id, this.attrs(rec));
@@ -188,62 +184,60 @@ export class ContainerService {
 
   async start(ref: string): Promise<'started' | 'already'> {
     const rec = this.get(ref);
-    return this.locked(rec.Id, async () => {
-      if (rec.State.Paused) throw failedPrecondition(`cannot start a paused container ${rec.Name.slice(1)}, try unpause instead`);
-      if (rec.State.Running) return 'already';
-      if (rec.State.Status === 'removing') throw failedPrecondition(`cannot start container ${rec.Name.slice(1)}: it is being removed`);
+    return this.locked(rec.id, async () => {
+      if (rec.state.status === 'paused') throw failedPrecondition(`cannot start a paused container ${rec.name}, try unpause instead`);
+      if (running(rec.state)) return 'already';
+      if (rec.state.status === 'removing') throw failedPrecondition(`cannot start container ${rec.name}: it is being removed`);
       await this.startLocked(rec);
       return 'started';
     }).catch(async (e) => {
       // docker removes an --rm container whose start failed
-      if (rec.HostConfig.AutoRemove && !rec.State.Running) await this.remove(rec.Id, { force: true }).catch(() => {});
+      if (rec.config.autoRemove && !running(rec.state)) await this.remove(rec.id, { force: true }).catch(() => {});
       throw e;
     });
   }
 
-  private async startLocked(rec: ContainerRecord): Promise<void> {
+  private async startLocked(rec: Container): Promise<void> {
     const rt = this.runtimeOf(rec);
-    const bundle = this.bundle(rec.Id);
+    const bundle = this.bundle(rec.id);
     let created = false;
     try {
       // the last run's runtime state, kept while its exit was not on disk: this run replaces it
-      if (this.unreleased.has(rec.Id)) await this.release(rec);
+      if (this.unreleased.has(rec.id)) await this.release(rec);
       await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
-      const rootfs = await this.d.driver.mount(rec.Id);
+      const rootfs = await this.d.driver.mount(rec.id);
       const spec = await this.specFor(rec, rootfs);
-      for (const m of rec.Mounts) await fs.mkdir(m.Source, { recursive: true });
+      for (const b of rec.config.binds) await fs.mkdir(b.source, { recursive: true }).catch(() => { /* a file, or read-only: runc says */ });
       const pid = await rt.create({
-        id: rec.Id, bundle, spec, logPath: rec.LogPath, terminal: rec.Config.Tty,
+        id: rec.id, bundle, spec, logPath: rec.paths.log, terminal: rec.config.tty,
         // docker closes stdin at the end of an attach's input only without a TTY: with one,
         // Ctrl-P Ctrl-Q (or a dropped client) must leave the shell's input open for the next attach
-        stdin: rec.Config.OpenStdin, stdinOnce: rec.Config.StdinOnce && !rec.Config.Tty,
+        stdin: rec.config.openStdin, stdinOnce: rec.config.stdinOnce && !rec.config.tty,
       });
       created = true;
       this.faults.hit('start:after-create');
       await this.connectPendingAttach(rec, rt, bundle);
       const startedAt = new Date().toISOString(); // before: the exit may be stamped before start returns
-      await rt.start(rec.Id);
+      await rt.start(rec.id);
       this.faults.hit('start:after-start'); // recovery adopts it from the runtime
-      Object.assign(rec.State, {
-        Status: 'running', Running: true, Paused: false, Pid: pid, ExitCode: 0, Error: '', StartedAt: startedAt,
-      });
+      Object.assign(rec.state, { status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt });
       // a full disk delays only the record: the container runs, and a crash before the write
       // is caught up by recovery (a live conmon over a record that says "created")
       await this.d.store.persist(rec);
-      this.d.events.emit('container', 'start', rec.Id, this.attrs(rec));
+      this.d.events.emit('container', 'start', rec.id, this.attrs(rec));
     } catch (e) {
-      this.pendingAttach.fail(rec.Id);
-      if (created) await rt.delete(rec.Id, bundle, true).catch(() => {});
-      await this.d.driver.unmount(rec.Id).catch(() => {});
+      this.pendingAttach.fail(rec.id);
+      if (created) await rt.delete(rec.id, bundle, true).catch(() => {});
+      await this.d.driver.unmount(rec.id).catch(() => {});
       const msg = errorMessage(e);
-      rec.State.Error = msg;
-      rec.State.ExitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
+      rec.state.error = msg;
+      rec.state.exitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
       await this.d.store.persist(rec).catch(() => {});
       throw e instanceof TsulaError ? e : new TsulaError('Internal', msg);
     }
   }
 
-  async specFor(rec: ContainerRecord, rootfs: string): Promise<Spec> {
+  async specFor(rec: Container, rootfs: string): Promise<Spec> {
     return containerSpec(rec, rootfs, await this.hostInfo());
   }
 
@@ -253,10 +247,10 @@ export class ContainerService {
    * dockerd's refusals, made before the API switches protocols so that they are still HTTP
    * errors: a paused or restarting container can't be attached to (409).
    */
-  checkAttach(ref: string): ContainerRecord {
+  checkAttach(ref: string): Container {
     const rec = this.get(ref);
-    if (rec.State.Paused) throw failedPrecondition(`container ${ref} is paused, unpause the container before attach`);
-    if (rec.State.Restarting) throw failedPrecondition(`container ${ref} is restarting, wait until the container is running`);
+    if (rec.state.status === 'paused') throw failedPrecondition(`container ${ref} is paused, unpause the container before attach`);
+    if (rec.state.status === 'restarting') throw failedPrecondition(`container ${ref} is restarting, wait until the container is running`);
     return rec;
   }
 
@@ -268,31 +262,31 @@ export class ContainerService {
   async attach(ref: string, signal?: AbortSignal): Promise<StdioStream | null> {
     const rec = this.get(ref);
     if (signal?.aborted) return null;
-    if (rec.State.Running) {
+    if (running(rec.state)) {
       let s: StdioStream;
       try {
-        s = await this.runtimeOf(rec).attach(rec.Id, this.bundle(rec.Id));
+        s = await this.runtimeOf(rec).attach(rec.id, this.bundle(rec.id));
       } catch (e) {
-        if (!rec.State.Running || !this.d.store.has(rec.Id)) return null; // it exited meanwhile
+        if (!running(rec.state) || !this.d.store.has(rec.id)) return null; // it exited meanwhile
         throw e;
       }
-      this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
+      this.d.events.emit('container', 'attach', rec.id, this.attrs(rec));
       return s;
     }
-    if (rec.State.Status !== 'created' && rec.State.Status !== 'exited') return null;
+    if (rec.state.status !== 'created' && rec.state.status !== 'exited') return null;
     // dockerd logs the attach when the streams are registered, before any start
-    this.d.events.emit('container', 'attach', rec.Id, this.attrs(rec));
-    return this.pendingAttach.add(rec.Id, signal);
+    this.d.events.emit('container', 'attach', rec.id, this.attrs(rec));
+    return this.pendingAttach.add(rec.id, signal);
   }
 
-  private async connectPendingAttach(rec: ContainerRecord, rt: Runtime, bundle: string): Promise<void> {
-    for (const p of this.pendingAttach.take(rec.Id)) {
+  private async connectPendingAttach(rec: Container, rt: Runtime, bundle: string): Promise<void> {
+    for (const p of this.pendingAttach.take(rec.id)) {
       try {
-        const st = await rt.attach(rec.Id, bundle);
+        const st = await rt.attach(rec.id, bundle);
         // the client may have left while the runtime connected: nobody reads this stream
         if (p.signal?.aborted) st.close(); else p.resolve(st);
       } catch (e) {
-        this.d.log.warn('attach at start failed', { id: rec.Id, err: errorMessage(e) });
+        this.d.log.warn('attach at start failed', { id: rec.id, err: errorMessage(e) });
         p.resolve(null);
       }
     }
@@ -300,9 +294,9 @@ export class ContainerService {
 
   async resize(ref: string, h: number, w: number): Promise<void> {
     const rec = this.get(ref);
-    if (!rec.State.Running) throw failedPrecondition(`container ${rec.Name.slice(1)} is not running`);
-    if (!rec.Config.Tty) return;
-    await this.runtimeOf(rec).resize(rec.Id, this.bundle(rec.Id), h, w);
+    if (!running(rec.state)) throw failedPrecondition(`container ${rec.name} is not running`);
+    if (!rec.config.tty) return;
+    await this.runtimeOf(rec).resize(rec.id, this.bundle(rec.id), h, w);
   }
 
   // ---- exits, stop, kill, wait ----------------------------------------------------------
@@ -318,9 +312,9 @@ export class ContainerService {
     const rec = this.d.store.get(id);
     await this.locked(id, async () => {
       // an rm that finished while we waited for the lock: nothing to record (or to write back)
-      if (!this.d.store.has(id) || (!rec.State.Running && rec.State.Status !== 'removing')) return;
-      Object.assign(rec.State, { Status: 'exited', Running: false, Paused: false, Pid: 0, ExitCode: code, FinishedAt: at.toISOString() });
-      if (error !== undefined) rec.State.Error = error;
+      if (!this.d.store.has(id) || (!running(rec.state) && rec.state.status !== 'removing')) return;
+      Object.assign(rec.state, { status: 'exited', pid: 0, exitCode: code, finishedAt: at.toISOString() });
+      if (error !== undefined) rec.state.error = error;
       this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
       this.waiters.wake(id, ['next-exit', 'not-running'], code);
       this.faults.hit('exit:before-save');
@@ -331,16 +325,16 @@ export class ContainerService {
         await this.release(rec);
       }
     });
-    if (rec.HostConfig.AutoRemove) {
+    if (rec.config.autoRemove) {
       await this.remove(id, { force: true }).catch((e) => this.d.log.warn('auto-remove failed', { id, err: errorMessage(e) }));
     }
   }
 
   /** Forget the runtime state and exit file of an exit whose record is on disk. */
-  private async release(rec: ContainerRecord): Promise<void> {
-    await this.runtimeOf(rec).delete(rec.Id, this.bundle(rec.Id), true)
-      .catch((e) => this.d.log.warn('runtime delete after exit', { id: rec.Id, err: errorMessage(e) }));
-    this.unreleased.delete(rec.Id);
+  private async release(rec: Container): Promise<void> {
+    await this.runtimeOf(rec).delete(rec.id, this.bundle(rec.id), true)
+      .catch((e) => this.d.log.warn('runtime delete after exit', { id: rec.id, err: errorMessage(e) }));
+    this.unreleased.delete(rec.id);
   }
 
   /** A record pending for lack of space reached the disk: what its exit kept may go now. */
@@ -348,50 +342,50 @@ export class ContainerService {
     return this.locked(id, async () => {
       if (!this.unreleased.has(id) || !this.d.store.has(id)) return;
       const rec = this.d.store.get(id);
-      if (!rec.State.Running && !this.d.store.isPending(id)) await this.release(rec);
+      if (!running(rec.state) && !this.d.store.isPending(id)) await this.release(rec);
     }).catch((e) => this.d.log.warn('releasing runtime state', { id, err: errorMessage(e) }));
   }
 
   wait(ref: string, cond: WaitCondition = 'not-running'): Promise<number> {
     const rec = this.get(ref);
-    if (cond === 'not-running' && !rec.State.Running) return Promise.resolve(rec.State.ExitCode);
-    return this.waiters.add(rec.Id, cond);
+    if (cond === 'not-running' && !running(rec.state)) return Promise.resolve(rec.state.exitCode);
+    return this.waiters.add(rec.id, cond);
   }
 
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
     const rec = this.get(ref);
     const sig = parseSignal(signal);
-    if (!rec.State.Running) throw failedPrecondition(`cannot kill container ${rec.Name.slice(1)}: container ${rec.Id} is not running`);
-    await this.runtimeOf(rec).kill(rec.Id, sig);
-    this.d.events.emit('container', 'kill', rec.Id, this.attrs(rec, { signal: String(signalNumber(sig)) }));
+    if (!running(rec.state)) throw failedPrecondition(`cannot kill container ${rec.name}: container ${rec.id} is not running`);
+    await this.runtimeOf(rec).kill(rec.id, sig);
+    this.d.events.emit('container', 'kill', rec.id, this.attrs(rec, { signal: String(signalNumber(sig)) }));
   }
 
   /** Docker's stop: the stop signal, then SIGKILL after `timeout` seconds. */
   async stop(ref: string, timeout?: number): Promise<'stopped' | 'already'> {
     const rec = this.get(ref);
-    if (!rec.State.Running) return 'already';
+    if (!running(rec.state)) return 'already';
     const rt = this.runtimeOf(rec);
-    const exited = this.wait(rec.Id, 'not-running');
-    const sig = parseSignal(rec.Config.StopSignal || 'SIGTERM');
+    const exited = this.wait(rec.id, 'not-running');
+    const sig = parseSignal(rec.config.stopSignal || 'SIGTERM');
     const t = timeout ?? 10;
-    await rt.kill(rec.Id, sig).catch(() => {});
-    if (rec.State.Paused) await rt.resume(rec.Id).catch(() => {});
+    await rt.kill(rec.id, sig).catch(() => {});
+    if (rec.state.status === 'paused') await rt.resume(rec.id).catch(() => {});
     const timedOut = await Promise.race([exited.then(() => false), sleep(t * 1000).then(() => true)]);
-    if (timedOut && rec.State.Running) {
-      await rt.kill(rec.Id, 'SIGKILL', true).catch(() => {});
+    if (timedOut && running(rec.state)) {
+      await rt.kill(rec.id, 'SIGKILL', true).catch(() => {});
       await exited;
     }
-    this.d.events.emit('container', 'stop', rec.Id, this.attrs(rec));
+    this.d.events.emit('container', 'stop', rec.id, this.attrs(rec));
     return 'stopped';
   }
 
   async restart(ref: string, timeout?: number): Promise<void> {
     const rec = this.get(ref);
-    await this.stop(rec.Id, timeout);
-    await this.locked(rec.Id, () => this.startLocked(rec));
-    rec.RestartCount++;
+    await this.stop(rec.id, timeout);
+    await this.locked(rec.id, () => this.startLocked(rec));
+    rec.state.restartCount++;
     await this.d.store.persist(rec);
-    this.d.events.emit('container', 'restart', rec.Id, this.attrs(rec));
+    this.d.events.emit('container', 'restart', rec.id, this.attrs(rec));
   }
 
   /** docker update: checked, merged into the record; a live container's cgroups follow at once. */
@@ -404,96 +398,96 @@ export class ContainerService {
     const req = updateRequest(parsed.data);
     const warnings = await this.verifyResources(req, true);
     const rec = this.get(ref);
-    await this.locked(rec.Id, async () => {
-      if (rec.State.Status === 'removing' || rec.State.Dead) {
-        throw failedPrecondition(`Cannot update container ${rec.Id}: container is marked for removal and cannot be "update"`);
+    await this.locked(rec.id, async () => {
+      if (rec.state.status === 'removing' || rec.state.status === 'dead') {
+        throw failedPrecondition(`Cannot update container ${rec.id}: container is marked for removal and cannot be "update"`);
       }
-      const merged = mergeUpdate(rec.Id, rec.HostConfig, req);
+      const merged = mergeUpdate(rec.id, rec.config.resources, req);
       // the merged set must hold together as a create's would (memory ≥ reservation, …)
       verifyResources({ ...merged }, this.sys!, { update: true, canLowerOomScore: true });
-      if (rec.State.Running) {
-        await this.runtimeOf(rec).update(rec.Id, this.bundle(rec.Id), await updateLimits(merged, req))
-          .catch((e) => { throw new TsulaError(errorKind(e), `Cannot update container ${rec.Id}: ${errorMessage(e)}`, { cause: e }); });
+      if (running(rec.state)) {
+        await this.runtimeOf(rec).update(rec.id, this.bundle(rec.id), await updateLimits(merged, req))
+          .catch((e) => { throw new TsulaError(errorKind(e), `Cannot update container ${rec.id}: ${errorMessage(e)}`, { cause: e }); });
       }
-      Object.assign(rec.HostConfig, merged);
+      Object.assign(rec.config.resources, merged);
       await this.d.store.save(rec);
     });
-    this.d.events.emit('container', 'update', rec.Id, this.attrs(rec));
+    this.d.events.emit('container', 'update', rec.id, this.attrs(rec));
     return { Warnings: warnings };
   }
 
   async pause(ref: string): Promise<void> {
     const rec = this.get(ref);
-    await this.locked(rec.Id, async () => {
-      if (!rec.State.Running) throw failedPrecondition(`container ${rec.Id} is not running`);
-      if (rec.State.Paused) throw failedPrecondition(`container ${rec.Id} is already paused`);
-      await this.runtimeOf(rec).pause(rec.Id);
-      Object.assign(rec.State, { Paused: true, Status: 'paused' });
+    await this.locked(rec.id, async () => {
+      if (!running(rec.state)) throw failedPrecondition(`container ${rec.id} is not running`);
+      if (rec.state.status === 'paused') throw failedPrecondition(`container ${rec.id} is already paused`);
+      await this.runtimeOf(rec).pause(rec.id);
+      rec.state.status = 'paused';
       await this.d.store.persist(rec);
-      this.d.events.emit('container', 'pause', rec.Id, this.attrs(rec));
+      this.d.events.emit('container', 'pause', rec.id, this.attrs(rec));
     });
   }
 
   async unpause(ref: string): Promise<void> {
     const rec = this.get(ref);
-    await this.locked(rec.Id, async () => {
-      if (!rec.State.Paused) throw failedPrecondition(`container ${rec.Id} is not paused`);
-      await this.runtimeOf(rec).resume(rec.Id);
-      Object.assign(rec.State, { Paused: false, Status: 'running' });
+    await this.locked(rec.id, async () => {
+      if (rec.state.status !== 'paused') throw failedPrecondition(`container ${rec.id} is not paused`);
+      await this.runtimeOf(rec).resume(rec.id);
+      rec.state.status = 'running';
       await this.d.store.persist(rec);
-      this.d.events.emit('container', 'unpause', rec.Id, this.attrs(rec));
+      this.d.events.emit('container', 'unpause', rec.id, this.attrs(rec));
     });
   }
 
   async rename(ref: string, newName: string): Promise<void> {
     const rec = this.get(ref);
     const n = validateName(newName);
-    const old = rec.Name.slice(1);
+    const old = rec.name;
     if (n === old) throw invalidArgument(`Renaming a container with the same name as its current name`);
     await this.d.store.rename(rec, n).catch((e) => {
       throw isNoSpace(e) ? noSpaceLeft(this.d.graph, `renaming container ${old}`, e) : e;
     });
-    this.d.events.emit('container', 'rename', rec.Id, this.attrs(rec, { oldName: '/' + old }));
+    this.d.events.emit('container', 'rename', rec.id, this.attrs(rec, { oldName: '/' + old }));
   }
 
   async top(ref: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
     const rec = this.get(ref);
-    if (!rec.State.Running) throw failedPrecondition(`container ${rec.Id} is not running`);
-    return psTable(await this.runtimeOf(rec).pids(rec.Id), psArgs);
+    if (!running(rec.state)) throw failedPrecondition(`container ${rec.id} is not running`);
+    return psTable(await this.runtimeOf(rec).pids(rec.id), psArgs);
   }
 
   // ---- remove ---------------------------------------------------------------------------
 
   async remove(ref: string, opts: { force: boolean }): Promise<void> {
     const rec = this.get(ref);
-    if (rec.State.Running) {
+    if (running(rec.state)) {
       if (!opts.force) {
-        throw failedPrecondition(`You cannot remove a ${rec.State.Paused ? 'paused' : 'running'} container ${rec.Id}. Stop the container before attempting removal or force remove`);
+        throw failedPrecondition(`You cannot remove a ${rec.state.status === 'paused' ? 'paused' : 'running'} container ${rec.id}. Stop the container before attempting removal or force remove`);
       }
-      const exited = this.wait(rec.Id, 'not-running');
-      await this.runtimeOf(rec).kill(rec.Id, 'SIGKILL', true).catch(() => {});
-      if (rec.State.Paused) await this.runtimeOf(rec).resume(rec.Id).catch(() => {});
+      const exited = this.wait(rec.id, 'not-running');
+      await this.runtimeOf(rec).kill(rec.id, 'SIGKILL', true).catch(() => {});
+      if (rec.state.status === 'paused') await this.runtimeOf(rec).resume(rec.id).catch(() => {});
       await Promise.race([exited, sleep(10_000)]);
     }
-    await this.locked(rec.Id, async () => {
-      if (!this.d.store.has(rec.Id)) return;
+    await this.locked(rec.id, async () => {
+      if (!this.d.store.has(rec.id)) return;
       // an exited container's runtime state went when its exit was recorded, unless the disk was full
-      const keepsRuntime = rec.State.Status !== 'exited' || this.unreleased.has(rec.Id);
-      rec.State.Status = 'removing';
+      const keepsRuntime = rec.state.status !== 'exited' || this.unreleased.has(rec.id);
+      rec.state.status = 'removing';
       // rm must work on a full disk, to free it: the mark is a rename (no space needed), and
       // the writable layer goes before anything that could need space
       await this.d.store.markRemoving(rec);
       this.faults.hit('rm:after-mark');
-      const rt = this.d.runtimes.get(rec.HostConfig.Runtime);
-      if (keepsRuntime && rt) await forget(rt, rec.Id, this.bundle(rec.Id)).catch(() => {});
-      this.unreleased.delete(rec.Id);
-      await this.d.driver.remove(rec.Id);
+      const rt = this.d.runtimes.get(rec.runtime);
+      if (keepsRuntime && rt) await forget(rt, rec.id, this.bundle(rec.id)).catch(() => {});
+      this.unreleased.delete(rec.id);
+      await this.d.driver.remove(rec.id);
       this.faults.hit('rm:after-snapshot');
-      await fs.rm(this.bundle(rec.Id), { recursive: true, force: true });
+      await fs.rm(this.bundle(rec.id), { recursive: true, force: true });
       await this.d.store.delete(rec);
-      this.pendingAttach.fail(rec.Id);
-      this.d.events.emit('container', 'destroy', rec.Id, this.attrs(rec));
-      this.waiters.wake(rec.Id, ['removed', 'next-exit', 'not-running'], rec.State.ExitCode);
+      this.pendingAttach.fail(rec.id);
+      this.d.events.emit('container', 'destroy', rec.id, this.attrs(rec));
+      this.waiters.wake(rec.id, ['removed', 'next-exit', 'not-running'], rec.state.exitCode);
     });
     void this.d.store.flushPending(); // the space this freed may let pending records be written
   }
@@ -507,9 +501,9 @@ export class ContainerService {
     for (const rt of new Set(this.d.runtimes.values())) await this.watchExits(rt);
   }
 
-  requireRunning(rec: ContainerRecord): void {
-    if (!rec.State.Running) throw failedPrecondition(`Container ${rec.Id} is not running`);
-    if (rec.State.Paused) throw failedPrecondition(`Container ${rec.Id} is paused, unpause the container before exec`);
+  requireRunning(rec: Container): void {
+    if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
+    if (rec.state.status === 'paused') throw failedPrecondition(`Container ${rec.id} is paused, unpause the container before exec`);
   }
 }
 

@@ -8,7 +8,8 @@
 // is finished at the next start instead of leaving a record without its writable layer.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { ContainerRecord } from './record.js';
+import type { Container } from './model.js';
+import { fromLegacy, type LegacyRecord } from './legacy.js';
 import { writeFileAtomic, readJson, fsyncDir } from '../../common/fsutil.js';
 import { FREE_SPACE_HINT, errorMessage, invalidArgument, isNoSpace, notFound } from '../../common/errors.js';
 import { isFullId, shortId, validateRef } from '../../common/ids.js';
@@ -16,7 +17,9 @@ import { NameRegistrar } from './names.js';
 import { RESOURCE_DEFAULTS } from './resources.js';
 import type { Logger } from '../../common/log.js';
 
-const RECORD = 'config.v2.json';
+const RECORD = 'container.json';
+/** The inspect-shaped record of tsula before its model was typed: read, never written. */
+const LEGACY = 'config.v2.json';
 const TOMBSTONE = '.removing-';
 /** How often pending writes are retried while the disk is full (and after every removal). */
 const RETRY_MS = 5_000;
@@ -27,7 +30,7 @@ export interface StoreOptions {
 }
 
 export class ContainerStore {
-  private byId = new Map<string, ContainerRecord>();
+  private byId = new Map<string, Container>();
   /** Records whose last change is only in memory: the disk was full. */
   private pending = new Set<string>();
   /** Per id, the write in flight: writes of one record never overtake each other. */
@@ -51,39 +54,37 @@ export class ContainerStore {
    * Two records claiming one name (hand-edited, or written by a buggy engine) can't both
    * keep it: the later one answers to its short id, as docker names a container it can't name.
    */
-  async load(onBroken: (id: string, err: unknown) => void, onRenamed?: (id: string, from: string, to: string) => void): Promise<ContainerRecord[]> {
+  async load(onBroken: (id: string, err: unknown) => void, onRenamed?: (id: string, from: string, to: string) => void): Promise<Container[]> {
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     for (const id of await fs.readdir(this.root)) {
       if (!isFullId(id)) continue;
-      let rec: ContainerRecord;
+      let rec: Container;
       try {
-        rec = await readJson<ContainerRecord>(path.join(this.root, id, RECORD));
+        rec = await readRecord(path.join(this.root, id));
       } catch (e) {
         onBroken(id, e);
         continue;
       }
-      // records written before every resource field was kept get docker's zero values
-      rec.HostConfig = { ...RESOURCE_DEFAULTS, ...rec.HostConfig };
-      const name = rec.Name.slice(1);
+      const name = rec.name;
       const owner = this.names.owner(name);
-      if (owner !== undefined && owner !== rec.Id) {
-        const alt = this.names.owner(shortId(rec.Id)) === undefined ? shortId(rec.Id) : rec.Id;
-        rec.Name = '/' + this.names.reserve(alt, rec.Id);
-        onRenamed?.(rec.Id, name, rec.Name.slice(1));
+      if (owner !== undefined && owner !== rec.id) {
+        const alt = this.names.owner(shortId(rec.id)) === undefined ? shortId(rec.id) : rec.id;
+        rec.name = this.names.reserve(alt, rec.id);
+        onRenamed?.(rec.id, name, rec.name);
       } else {
-        this.names.reserve(name, rec.Id);
+        this.names.reserve(name, rec.id);
       }
-      this.byId.set(rec.Id, rec);
+      this.byId.set(rec.id, rec);
     }
     return this.list();
   }
 
-  list(): ContainerRecord[] {
-    return [...this.byId.values()].sort((a, b) => b.Created.localeCompare(a.Created));
+  list(): Container[] {
+    return [...this.byId.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
   }
 
   /** By full id, unique id prefix or name. */
-  get(ref: string): ContainerRecord {
+  get(ref: string): Container {
     // a ref no container can have (a path, "..") is simply not found; it never reaches the disk
     try { validateRef(ref); } catch { throw notFound(`No such container: ${ref}`); }
     const name = ref.startsWith('/') ? ref.slice(1) : ref;
@@ -109,13 +110,13 @@ export class ContainerStore {
   }
 
   /** Write the record now; any error (a full disk too) is the caller's. */
-  async save(rec: ContainerRecord): Promise<void> {
+  async save(rec: Container): Promise<void> {
     await this.write(rec);
-    this.byId.set(rec.Id, rec);
+    this.byId.set(rec.id, rec);
   }
 
-  private write(rec: ContainerRecord): Promise<void> {
-    const id = rec.Id;
+  private write(rec: Container): Promise<void> {
+    const id = rec.id;
     const data = JSON.stringify(rec, null, 2) + '\n'; // the record as it is now, not when the write runs
     const run = (this.writes.get(id) ?? Promise.resolve()).catch(() => {}).then(async () => {
       if (this.removing.has(id)) return; // a late write must not bring a removed record back
@@ -134,21 +135,21 @@ export class ContainerStore {
    * and after each removal, and the first failure is logged once with the file and the fix.
    * Returns whether the record is on disk now. Other errors are thrown.
    */
-  async persist(rec: ContainerRecord): Promise<boolean> {
-    this.byId.set(rec.Id, rec);
+  async persist(rec: Container): Promise<boolean> {
+    this.byId.set(rec.id, rec);
     try {
       await this.write(rec);
     } catch (e) {
       if (!isNoSpace(e)) throw e;
-      this.pending.add(rec.Id);
+      this.pending.add(rec.id);
       if (!this.warned) {
         this.warned = true;
-        this.o.log?.warn(`cannot write container record ${this.file(rec.Id)}: ${errorMessage(e)}; the container's state is kept in memory and written once there is space: ${FREE_SPACE_HINT}`);
+        this.o.log?.warn(`cannot write container record ${this.file(rec.id)}: ${errorMessage(e)}; the container's state is kept in memory and written once there is space: ${FREE_SPACE_HINT}`);
       }
       this.scheduleRetry();
       return false;
     }
-    this.pending.delete(rec.Id);
+    this.pending.delete(rec.id);
     return true;
   }
 
@@ -193,18 +194,18 @@ export class ContainerStore {
   }
 
   /** The new name is reserved before the record is written; the old one freed after. */
-  async rename(rec: ContainerRecord, newName: string): Promise<void> {
-    const old = rec.Name.slice(1);
-    this.names.reserve(newName, rec.Id);
-    rec.Name = '/' + newName;
+  async rename(rec: Container, newName: string): Promise<void> {
+    const old = rec.name;
+    this.names.reserve(newName, rec.id);
+    rec.name = newName;
     try {
       await this.save(rec);
     } catch (e) {
-      rec.Name = '/' + old;
-      this.names.release(newName, rec.Id);
+      rec.name = old;
+      this.names.release(newName, rec.id);
       throw e;
     }
-    this.names.release(old, rec.Id);
+    this.names.release(old, rec.id);
   }
 
   /**
@@ -212,28 +213,28 @@ export class ContainerStore {
    * tombstone (a rename: no free space needed), which the next start finishes removing if we
    * crash first. The record stays in memory until delete().
    */
-  async markRemoving(rec: ContainerRecord): Promise<void> {
-    this.removing.add(rec.Id);
-    this.pending.delete(rec.Id);
-    await this.writes.get(rec.Id)?.catch(() => {});
+  async markRemoving(rec: Container): Promise<void> {
+    this.removing.add(rec.id);
+    this.pending.delete(rec.id);
+    await this.writes.get(rec.id)?.catch(() => {});
     try {
-      await fs.rename(this.dir(rec.Id), path.join(this.root, TOMBSTONE + rec.Id));
+      await fs.rename(this.dir(rec.id), path.join(this.root, TOMBSTONE + rec.id));
       await fsyncDir(this.root);
     } catch (e) {
       // ENOENT: marked already (a second rm). No space: a rename that needs a new directory
       // block (ext4 at 100%); removing unmarked beats not freeing space at all
-      if (isNoSpace(e)) this.o.log?.warn('cannot mark the removal: a crash now leaves a record without its layer', { id: rec.Id, err: errorMessage(e) });
-      else if ((e as NodeJS.ErrnoException).code !== 'ENOENT') { this.removing.delete(rec.Id); throw e; }
+      if (isNoSpace(e)) this.o.log?.warn('cannot mark the removal: a crash now leaves a record without its layer', { id: rec.id, err: errorMessage(e) });
+      else if ((e as NodeJS.ErrnoException).code !== 'ENOENT') { this.removing.delete(rec.id); throw e; }
     }
   }
 
   /** Records whose removal a crash interrupted (their tombstones), for recovery to finish. */
-  async tombstones(): Promise<Array<{ id: string; rec: ContainerRecord | null }>> {
-    const out: Array<{ id: string; rec: ContainerRecord | null }> = [];
+  async tombstones(): Promise<Array<{ id: string; rec: Container | null }>> {
+    const out: Array<{ id: string; rec: Container | null }> = [];
     for (const name of await fs.readdir(this.root).catch(() => [] as string[])) {
       const id = name.slice(TOMBSTONE.length);
       if (!name.startsWith(TOMBSTONE) || !isFullId(id)) continue;
-      out.push({ id, rec: await readJson<ContainerRecord>(path.join(this.root, name, RECORD)).catch(() => null) });
+      out.push({ id, rec: await readRecord(path.join(this.root, name)).catch(() => null) });
     }
     return out;
   }
@@ -245,17 +246,30 @@ export class ContainerStore {
   }
 
   /** The name is freed only once the directory is gone: a create can't reuse a half-removed one. */
-  async delete(rec: ContainerRecord): Promise<void> {
-    this.byId.delete(rec.Id);
-    this.pending.delete(rec.Id);
-    this.removing.add(rec.Id);
-    await this.writes.get(rec.Id)?.catch(() => {});
+  async delete(rec: Container): Promise<void> {
+    this.byId.delete(rec.id);
+    this.pending.delete(rec.id);
+    this.removing.add(rec.id);
+    await this.writes.get(rec.id)?.catch(() => {});
     try {
-      await fs.rm(path.join(this.root, TOMBSTONE + rec.Id), { recursive: true, force: true });
-      await fs.rm(this.dir(rec.Id), { recursive: true, force: true });
+      await fs.rm(path.join(this.root, TOMBSTONE + rec.id), { recursive: true, force: true });
+      await fs.rm(this.dir(rec.id), { recursive: true, force: true });
     } finally {
-      this.removing.delete(rec.Id);
-      this.names.releaseAll(rec.Id);
+      this.removing.delete(rec.id);
+      this.names.releaseAll(rec.id);
     }
   }
+}
+
+/** A container's record: container.json, or the inspect-shaped one of older tsulas. */
+async function readRecord(dir: string): Promise<Container> {
+  try {
+    return await readJson<Container>(path.join(dir, RECORD));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const legacy = await readJson<LegacyRecord>(path.join(dir, LEGACY));
+  // records written before every resource field was kept get docker's zero values
+  legacy.HostConfig = { ...RESOURCE_DEFAULTS, ...legacy.HostConfig };
+  return fromLegacy(legacy);
 }
