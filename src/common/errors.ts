@@ -10,6 +10,7 @@ export type ErrorKind =
   | 'Unimplemented'
   | 'Unauthenticated'
   | 'ResourceExhausted'
+  | 'DeadlineExceeded'
   | 'Internal';
 
 export class TsulaError extends Error {
@@ -34,6 +35,8 @@ export const unimplemented = make('Unimplemented');
 export const unauthenticated = make('Unauthenticated');
 /** The disk (or a quota) is full: docker answers 500, gRPC has RESOURCE_EXHAUSTED. */
 export const resourceExhausted = make('ResourceExhausted');
+/** A bound the caller gave ran out (CRI's ExecSync timeout): gRPC DEADLINE_EXCEEDED, HTTP 504. */
+export const deadlineExceeded = make('DeadlineExceeded');
 export const internal = (msg: string, cause?: Cause) => new TsulaError('Internal', msg, { cause });
 
 /**
@@ -64,6 +67,7 @@ export function httpStatus(err: unknown): number {
     case 'Unavailable': return 503;
     case 'Unimplemented': return 501;
     case 'Unauthenticated': return 401;
+    case 'DeadlineExceeded': return 504;
     // docker has no status of its own for a full disk (moby answers 500); the message says it
     default: return 500;
   }
@@ -80,6 +84,7 @@ export function grpcCode(err: unknown): number {
     case 'Unavailable': return 14;
     case 'Unauthenticated': return 16;
     case 'ResourceExhausted': return 8;
+    case 'DeadlineExceeded': return 4;
     default: return 13;
   }
 }
@@ -88,7 +93,7 @@ export function errorFromGrpc(code: number, message: string): TsulaError {
   const kind: ErrorKind =
     code === 3 ? 'InvalidArgument' : code === 5 ? 'NotFound' : code === 6 ? 'AlreadyExists'
       : code === 9 ? 'FailedPrecondition' : code === 12 ? 'Unimplemented' : code === 14 ? 'Unavailable'
-        : code === 16 ? 'Unauthenticated' : code === 8 ? 'ResourceExhausted' : 'Internal';
+        : code === 16 ? 'Unauthenticated' : code === 8 ? 'ResourceExhausted' : code === 4 ? 'DeadlineExceeded' : 'Internal';
   return new TsulaError(kind, message);
 }
 

@@ -22,7 +22,8 @@ export const Code = {
 
 /**
  * A TsulaError that remembers the exact status code, for codes the errdefs taxonomy
- * folds together (DEADLINE_EXCEEDED, ABORTED, ... all read as Internal or Unavailable). Handlers may throw it to answer with a specific code.
+ * folds together (CANCELED, ABORTED, ... read as Unavailable or Internal). Handlers may throw
+ * it to answer with a specific code.
  */
 export class TtrpcError extends TsulaError {
   constructor(readonly code: number, message: string) {
@@ -31,8 +32,9 @@ export class TtrpcError extends TsulaError {
 }
 
 function kindOf(code: number): ErrorKind {
-  // a deadline or a cancel is the peer not answering in time: Unavailable, like a dead peer
-  if (code === Code.DEADLINE_EXCEEDED || code === Code.CANCELED) return 'Unavailable';
+  // a cancel is the peer going away: Unavailable, like a dead peer (a deadline is its own kind,
+  // the same over gRPC and ttrpc: errors.ts maps it once)
+  if (code === Code.CANCELED) return 'Unavailable';
   return errorFromGrpc(code, '').kind;
 }
 

@@ -94,7 +94,7 @@ export class ShimV2Runtime extends TaskApiRuntime {
 
   protected async unreachable(id: string, bundle: string, rec: TaskRecord | null, err: unknown): Promise<void> {
     if (err) {
-      if (!isKind(err, 'Unavailable')) throw err;
+      if (!isKind(err, 'Unavailable') && !isKind(err, 'DeadlineExceeded')) throw err;
       await this.deadShim(id, bundle); // it died while we deleted
     } else if (rec && await fs.stat(bundle).catch(() => null)) {
       await this.deadShim(id, bundle);

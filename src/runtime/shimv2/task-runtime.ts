@@ -196,7 +196,7 @@ export abstract class TaskApiRuntime implements Runtime {
       const s = await t.api.state({ id }, CALL);
       return { status: statusName(s.status), pid: s.pid };
     } catch (e) {
-      if (isKind(e, 'NotFound') || isKind(e, 'Unavailable')) return null;
+      if (isKind(e, 'NotFound') || isKind(e, 'Unavailable') || isKind(e, 'DeadlineExceeded')) return null;
       throw e;
     }
   }
