@@ -9,12 +9,13 @@ import type { SocketClaim } from '../common/unixsocket.js';
 import type { Logger } from '../common/log.js';
 import type { DaemonConfig } from '../engine/config.js';
 import type { ContainerService } from '../engine/containers/service.js';
+import type { ExecService } from '../engine/containers/exec.js';
+import { criContainerService, streamingRuntime } from './container-rpcs.js';
 import type { LocalImageStore } from '../image/store.js';
 import type { PodService } from '../engine/pods/index.js';
 import { criPodService } from './pods.js';
 import { StreamingServer, type StreamingRuntime } from './streaming/index.js';
 import { forwardIntoNetns } from './forward.js';
-import { unimplemented } from '../common/errors.js';
 import { startCriServer, type CriServer, type RuntimeServiceImpl } from './server.js';
 import { criImageService } from './images.js';
 import { criRuntimeBasics, unimplementedRuntime } from './runtime.js';
@@ -24,6 +25,7 @@ export interface CriDeps {
   config: DaemonConfig;
   images: LocalImageStore;
   cs: ContainerService;
+  es: ExecService;
   pods: PodService;
   /** The snapshot driver's root: containers' writable layers (ImageFsInfo). */
   driverRoot: string;
@@ -41,12 +43,12 @@ async function cniNotReady(c: DaemonConfig): Promise<string | null> {
 
 export async function startCri(d: CriDeps): Promise<CriServer> {
   const c = d.config;
-  const streamingRuntime: StreamingRuntime = {
-    exec: async () => { throw unimplemented('exec is not implemented yet'); },
-    attach: async () => { throw unimplemented('attach is not implemented yet'); },
+  const engine = { cs: d.cs, es: d.es, pods: d.pods };
+  const streamRuntime: StreamingRuntime = {
+    ...streamingRuntime(engine),
     portForward: async (podId, port, stream, signal) => forwardIntoNetns(d.pods.get(podId).netnsPath, port, stream, signal),
   };
-  const streaming = new StreamingServer({ runtime: streamingRuntime, address: c.streamServer.address, port: c.streamServer.port, log: d.log });
+  const streaming = new StreamingServer({ runtime: streamRuntime, address: c.streamServer.address, port: c.streamServer.port, log: d.log });
   await streaming.start();
   const runtime = {
     ...unimplementedRuntime(),
@@ -59,6 +61,9 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
       }),
     }),
     ...criPodService(d.pods),
+    ...criContainerService(engine),
+    exec: async (req: Parameters<RuntimeServiceImpl['exec']>[0]) => streaming.getExec(req),
+    attach: async (req: Parameters<RuntimeServiceImpl['attach']>[0]) => streaming.getAttach(req),
     portForward: async (req: Parameters<RuntimeServiceImpl['portForward']>[0]) => {
       const pod = d.pods.requireReady(req.podSandboxId);
       return streaming.getPortForward({ ...req, podSandboxId: pod.id });

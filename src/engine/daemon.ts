@@ -217,7 +217,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   await listenUnix(server, apiClaim, config.group, log);
   log.info(`tsulad ${VERSION} listening`, { host: `unix://${config.host}`, graph: config.graph, state: config.state, driver: driver.name });
   // the CRI front end is loaded only when it serves (grpc-js and the CRI messages cost memory)
-  const cri = criClaim ? await (await import('../cri/index.js')).startCri({ claim: criClaim, config, images, cs, pods, driverRoot, version: VERSION, log }) : null;
+  const cri = criClaim ? await (await import('../cri/index.js')).startCri({ claim: criClaim, config, images, cs, es, pods, driverRoot, version: VERSION, log }) : null;
 
   return {
     config,

@@ -75,6 +75,8 @@ export interface Runtime {
   resize(id: string, bundle: string, height: number, width: number): Promise<void>;
   exec(req: ExecRequest): Promise<ExecHandle>;
   resizeExec(dir: string, height: number, width: number): Promise<void>;
+  /** Reopen the container's log file (rotated away by kubelet). Absent: not supported. */
+  reopenLog?(id: string, bundle: string): Promise<void>;
   /** Register the exit callback; also reports exits that happened while we were down. */
   watchExits(cb: (id: string, exitCode: number, exitedAt: Date) => void): Promise<void>;
   /** An exit already recorded for id (exit file), if any. */

@@ -125,6 +125,16 @@ export class ExecService {
     return { handle, session: s };
   }
 
+  /**
+   * One-step exec for front ends that have no exec objects of their own (CRI): a process in
+   * the running container, attached; resize it with resize(id).
+   */
+  async run(ref: string, o: { cmd: string[]; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): Promise<{ id: string; handle: ExecHandle }> {
+    const { Id } = this.create(ref, { Cmd: o.cmd, Tty: o.tty, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr });
+    const { handle } = await this.start(Id, false);
+    return { id: Id, handle };
+  }
+
   async resize(id: string, h: number, w: number): Promise<void> {
     const s = this.get(id);
     if (!s.Running) throw failedPrecondition(`exec ${id} is not running`);

@@ -17,7 +17,7 @@ import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
 import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
 import { psTable } from './top.js';
 import type { Spec } from '../../oci/types.js';
-import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind, isNoSpace, noSpaceLeft } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind, isNoSpace, noSpaceLeft, unimplemented } from '../../common/errors.js';
 import { newId, validateName } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import { NO_FAULTS, type Faults } from '../../common/faults.js';
@@ -297,6 +297,15 @@ export class ContainerService {
     if (!running(rec.state)) throw failedPrecondition(`container ${rec.name} is not running`);
     if (!rec.config.tty) return;
     await this.runtimeOf(rec).resize(rec.id, this.bundle(rec.id), h, w);
+  }
+
+  /** CRI's ReopenContainerLog: the runtime writes to a new log file at the same path. */
+  async reopenLog(ref: string): Promise<void> {
+    const rec = this.get(ref);
+    if (!running(rec.state)) throw failedPrecondition(`container ${rec.id} is not running`);
+    const rt = this.runtimeOf(rec);
+    if (!rt.reopenLog) throw unimplemented(`runtime ${rec.runtime} cannot reopen container logs`);
+    await rt.reopenLog(rec.id, this.bundle(rec.id));
   }
 
   // ---- exits, stop, kill, wait ----------------------------------------------------------

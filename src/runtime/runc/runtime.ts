@@ -166,6 +166,11 @@ export class RuncConmonRuntime implements Runtime {
     await writeCtl(dir, height, width);
   }
 
+  /** conmon reopens the container's log file (after a rotation: CRI's ReopenContainerLog). */
+  async reopenLog(_id: string, bundle: string): Promise<void> {
+    await writeCtlLine(bundle, '2 0 0');
+  }
+
   async exec(req: ExecRequest): Promise<ExecHandle> {
     const specPath = path.join(req.dir, 'process.json');
     await fs.mkdir(path.join(req.dir, 'exit'), { recursive: true, mode: 0o700 });
@@ -231,12 +236,17 @@ export class RuncConmonRuntime implements Runtime {
 async function writeCtl(dir: string, height: number, width: number): Promise<void> {
   const h = Math.max(0, Math.min(1000, Math.trunc(height)));
   const w = Math.max(0, Math.min(1000, Math.trunc(width)));
+  await writeCtlLine(dir, `1 ${h} ${w}`);
+}
+
+/** One message on conmon's control FIFO (1: resize, 2: reopen the log files). */
+async function writeCtlLine(dir: string, line: string): Promise<void> {
   let fh;
   try {
     // O_NONBLOCK: never hang if conmon is gone (ENXIO then)
     fh = await fs.open(path.join(dir, 'ctl'), fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
   } catch {
-    throw failedPrecondition('cannot resize: the process has no terminal monitor running');
+    throw failedPrecondition('the container has no monitor (conmon) running');
   }
-  try { await fh.write(`1 ${h} ${w}\n`); } finally { await fh.close(); }
+  try { await fh.write(`${line}\n`); } finally { await fh.close(); }
 }

@@ -1,0 +1,183 @@
+// CRI's container RPCs on the engine's container service, and the engine behind the
+// streaming server (exec, attach). Only containers made through CRI (they belong to a pod)
+// are CRI's: a `tsula run` container is not listed to kubelet.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { CgroupDriver } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
+import { deadlineExceeded, failedPrecondition, invalidArgument, isKind, notFound } from '../common/errors.js';
+import { running, type Container } from '../engine/containers/model.js';
+import type { ContainerService } from '../engine/containers/service.js';
+import type { ExecService } from '../engine/containers/exec.js';
+import type { PodService } from '../engine/pods/service.js';
+import type { StdioStream } from '../runtime/types.js';
+import type { StreamingRuntime, StreamIO } from './streaming/index.js';
+import { containerStatusToCri, containerToCri, createSpecFromCri, matchesFilter } from './containers.js';
+import type { RuntimeServiceImpl } from './server.js';
+
+export interface CriContainerDeps {
+  cs: ContainerService;
+  es: ExecService;
+  pods: PodService;
+}
+
+type Rpcs = Pick<RuntimeServiceImpl, 'createContainer' | 'startContainer' | 'stopContainer' | 'removeContainer' | 'listContainers'
+  | 'containerStatus' | 'updateContainerResources' | 'reopenContainerLog' | 'execSync' | 'runtimeConfig'>;
+
+/** A CRI container by id or unique prefix (crictl passes prefixes); NotFound otherwise. */
+function getCri(cs: ContainerService, ref: string): Container {
+  const c = cs.get(ref);
+  // a container of the Docker-shaped API is not kubelet's to see
+  if (!c.config.cri) throw notFound(`container "${ref}" not found`);
+  return c;
+}
+
+/** Copy a process' stdio to a streaming client until the process' output ends. */
+function connect(stdio: StdioStream, io: StreamIO, onResize: (w: number, h: number) => Promise<void>): Promise<void> {
+  const ended = new Promise<void>((resolve) => stdio.onEnd(resolve));
+  stdio.onOutput((stream, data) => {
+    const out = stream === 2 && !io.tty ? io.stderr : io.stdout;
+    out?.write(data);
+  });
+  io.stdin?.on('data', (d: Buffer) => stdio.write(d));
+  io.stdin?.on('end', () => stdio.closeStdin());
+  if (io.resize) {
+    void (async () => {
+      for await (const s of io.resize!) await onResize(s.width, s.height).catch(() => { /* the process may be gone */ });
+    })().catch(() => {});
+  }
+  return ended;
+}
+
+export function streamingRuntime(d: CriContainerDeps): Pick<StreamingRuntime, 'exec' | 'attach'> {
+  return {
+    exec: async (req, io, signal) => {
+      const c = getCri(d.cs, req.containerId);
+      d.cs.requireRunning(c);
+      const { id, handle } = await d.es.run(c.id, { cmd: req.cmd, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr });
+      // the client left: the process goes (kubelet kills an exec whose stream is gone)
+      const onAbort = () => { void (handle.kill ? handle.kill(9) : Promise.resolve(process.kill(handle.pid, 'SIGKILL'))).catch(() => {}); };
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        if (handle.stdio) await connect(handle.stdio, io, (w, h) => d.es.resize(id, h, w));
+        return { exitCode: await handle.exited };
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    },
+    attach: async (req, io, signal) => {
+      const c = getCri(d.cs, req.containerId);
+      if (!running(c.state)) throw failedPrecondition(`container ${c.id} is not running`);
+      const stdio = await d.cs.attach(c.id, signal);
+      if (!stdio) return;
+      // the client leaving is a detach: the container keeps its stdin for the next attach
+      const onAbort = () => stdio.close();
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        await connect(stdio, io, (w, h) => d.cs.resize(c.id, h, w));
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    },
+  };
+}
+
+/** Run a command to its end and keep its output (ExecSync), within `timeoutSecs` when > 0. */
+async function execSync(d: CriContainerDeps, ref: string, cmd: string[], timeoutSecs: number): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
+  if (!cmd.length) throw invalidArgument('ExecSync: cmd is required');
+  const c = getCri(d.cs, ref);
+  d.cs.requireRunning(c);
+  const { handle } = await d.es.run(c.id, { cmd, tty: false, stdin: false, stdout: true, stderr: true });
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const ended = new Promise<void>((resolve) => {
+    if (!handle.stdio) { resolve(); return; }
+    handle.stdio.onOutput((s, b) => (s === 2 ? err : out).push(b));
+    handle.stdio.onEnd(resolve);
+  });
+  const done = Promise.all([ended, handle.exited]).then(([, code]) => code);
+  let timer: NodeJS.Timeout | undefined;
+  const limit = timeoutSecs > 0
+    ? new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), timeoutSecs * 1000); })
+    : new Promise<never>(() => {});
+  try {
+    const r = await Promise.race([done, limit]);
+    if (r === 'timeout') {
+      await (handle.kill ? handle.kill(9) : Promise.resolve(process.kill(handle.pid, 'SIGKILL'))).catch(() => {});
+      throw deadlineExceeded(`command ${JSON.stringify(cmd.join(' '))} timed out after ${timeoutSecs}s`);
+    }
+    return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode: r };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function criContainerService(d: CriContainerDeps): Rpcs {
+  const { cs, pods } = d;
+  const pidOf = (ref: string) => { try { const t = getCri(cs, ref); return running(t.state) ? t.state.pid : 0; } catch { return 0; } };
+  return {
+    createContainer: async (req) => {
+      if (!req.config) throw invalidArgument('CreateContainer: config is required');
+      // a container joins only a ready pod (CRI: the pod's namespaces must still be there)
+      const pod = pods.requireReady(req.podSandboxId);
+      const spec = createSpecFromCri(req.config, pod, pidOf);
+      if (spec.logPath) await fs.mkdir(path.dirname(spec.logPath), { recursive: true });
+      const { Id } = await cs.create(spec);
+      return { containerId: Id };
+    },
+    startContainer: async (req) => {
+      const c = getCri(cs, req.containerId);
+      if (c.state.status !== 'created') throw failedPrecondition(`container ${c.id} is in ${c.state.status} state: only a created container can be started`);
+      pods.requireReady(c.config.pod!.id);
+      await cs.start(c.id);
+      return {};
+    },
+    stopContainer: async (req) => {
+      const c = getCri(cs, req.containerId);
+      await cs.stop(c.id, Number(req.timeout));
+      return {};
+    },
+    removeContainer: async (req) => {
+      let c: Container;
+      try {
+        c = getCri(cs, req.containerId);
+      } catch (e) {
+        if (isKind(e, 'NotFound')) return {}; // CRI: removing what is gone is no error
+        throw e;
+      }
+      await cs.remove(c.id, { force: true });
+      return {};
+    },
+    listContainers: async (req) => ({
+      containers: cs.list().filter((c) => c.config.cri && matchesFilter(c, req.filter)).map(containerToCri),
+    }),
+    containerStatus: async (req) => {
+      const c = getCri(cs, req.containerId);
+      const info: Record<string, string> = {};
+      if (req.verbose) {
+        const spec = await fs.readFile(path.join(cs.bundle(c.id), 'config.json'), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
+        info.info = JSON.stringify({ pid: c.state.pid, sandboxID: c.config.pod?.id ?? '', runtime: c.runtime, config: c.config, runtimeSpec: spec });
+      }
+      return { status: containerStatusToCri(c), info };
+    },
+    updateContainerResources: async (req) => {
+      const c = getCri(cs, req.containerId);
+      const r = req.linux;
+      if (!r) return {};
+      await cs.update(c.id, {
+        CpuPeriod: Number(r.cpuPeriod), CpuQuota: Number(r.cpuQuota), CpuShares: Number(r.cpuShares), Memory: Number(r.memoryLimitInBytes),
+        CpusetCpus: r.cpusetCpus, CpusetMems: r.cpusetMems, ...(r.memorySwapLimitInBytes ? { MemorySwap: Number(r.memorySwapLimitInBytes) } : {}),
+      });
+      return {};
+    },
+    reopenContainerLog: async (req) => {
+      await cs.reopenLog(getCri(cs, req.containerId).id);
+      return {};
+    },
+    execSync: async (req) => {
+      const r = await execSync(d, req.containerId, req.cmd, Number(req.timeout));
+      return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
+    },
+    // containers' cgroups are cgroupfs paths under /tsula (or the pod's cgroup_parent)
+    runtimeConfig: async () => ({ linux: { cgroupDriver: CgroupDriver.CGROUPFS } }),
+  };
+}

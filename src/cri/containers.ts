@@ -1,0 +1,219 @@
+// CRI's containers as the engine's model: a ContainerConfig (+ its pod) → CreateSpec, a
+// Container → CRI's Container and ContainerStatus. containerd's CRI plugin is the reference
+// for what kubelet expects (names, annotations, defaults).
+import * as path from 'node:path';
+import { readFileSync, existsSync } from 'node:fs';
+import type { MessageInitShape } from '@bufbuild/protobuf';
+import {
+  ContainerState as CriState, MountPropagation, NamespaceMode, SecurityProfile_ProfileType,
+  type ContainerConfig, type ContainerFilter, type ContainerStatusSchema, type ContainerSchema, type LinuxContainerSecurityContext,
+} from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
+import { failedPrecondition, invalidArgument } from '../common/errors.js';
+import type { Container, CreateSpec, PodLink, Propagation, Security } from '../engine/containers/model.js';
+import { RESOURCE_DEFAULTS, type ResourceConfig } from '../engine/containers/resources.js';
+import type { PodRecord } from '../engine/pods/record.js';
+import { nanos } from './pods.js';
+
+/** What the CRI front end needs from the engine to resolve a container's pid namespace. */
+export interface PidOf { (containerId: string): number }
+
+const PROPAGATION: Record<number, Propagation> = {
+  [MountPropagation.PROPAGATION_PRIVATE]: 'rprivate',
+  [MountPropagation.PROPAGATION_HOST_TO_CONTAINER]: 'rslave',
+  [MountPropagation.PROPAGATION_BIDIRECTIONAL]: 'rshared',
+};
+const CRI_PROPAGATION: Record<Propagation, MountPropagation> = {
+  rprivate: MountPropagation.PROPAGATION_PRIVATE, rslave: MountPropagation.PROPAGATION_HOST_TO_CONTAINER, rshared: MountPropagation.PROPAGATION_BIDIRECTIONAL,
+};
+
+/** dockershim's container name: unique per pod, name and attempt, and a valid engine name. */
+export function engineName(pod: PodRecord, name: string, attempt: number): string {
+  return `k8s_${name}_${pod.spec.name}_${pod.spec.namespace}_${pod.spec.uid}_${attempt}`.replace(/[^a-zA-Z0-9_.-]/g, '-');
+}
+
+/** The pod's log directory + the container's log path; refused when it would leave the dir. */
+export function logPathOf(pod: PodRecord, logPath: string): string | undefined {
+  if (!logPath) return undefined;
+  if (!pod.spec.logDirectory) {
+    if (!path.isAbsolute(logPath)) throw invalidArgument(`log path ${JSON.stringify(logPath)}: the pod has no log_directory, so it must be absolute`);
+    return path.normalize(logPath);
+  }
+  if (path.isAbsolute(logPath)) throw invalidArgument(`log path ${JSON.stringify(logPath)} must be relative to the pod's log_directory`);
+  const full = path.normalize(path.join(pod.spec.logDirectory, logPath));
+  if (!full.startsWith(path.normalize(pod.spec.logDirectory) + '/')) throw invalidArgument(`log path ${JSON.stringify(logPath)} leaves the pod's log_directory`);
+  return full;
+}
+
+/** The oom_score_adj tsulad runs with: a container can't go below it here (containerd's restrict_oom_score_adj). */
+function ownOomScoreAdj(): number {
+  try { return Number(readFileSync('/proc/self/oom_score_adj', 'utf8').trim()) || 0; } catch { return 0; }
+}
+
+function resources(c: ContainerConfig, pod: PodRecord): ResourceConfig {
+  const r = c.linux?.resources;
+  const memory = Number(r?.memoryLimitInBytes ?? 0n);
+  const swap = Number(r?.memorySwapLimitInBytes ?? 0n);
+  const oom = Number(r?.oomScoreAdj ?? 0n);
+  return {
+    ...RESOURCE_DEFAULTS,
+    CgroupParent: pod.spec.cgroupParent,
+    CpuPeriod: Number(r?.cpuPeriod ?? 0n), CpuQuota: Number(r?.cpuQuota ?? 0n), CpuShares: Number(r?.cpuShares ?? 0n),
+    CpusetCpus: r?.cpusetCpus ?? '', CpusetMems: r?.cpusetMems ?? '',
+    Memory: memory,
+    // containerd: no swap unless asked for one
+    MemorySwap: swap || memory,
+    OomScoreAdj: oom ? Math.max(oom, ownOomScoreAdj()) : 0,
+  };
+}
+
+function security(sc: LinuxContainerSecurityContext | undefined): Security {
+  const seccomp = sc?.seccomp;
+  const path0 = sc?.seccompProfilePath ?? '';
+  let type: Security['seccomp'];
+  if (seccomp && seccomp.profileType === SecurityProfile_ProfileType.Localhost) type = { type: 'localhost', profile: seccomp.localhostRef };
+  else if (seccomp && seccomp.profileType === SecurityProfile_ProfileType.Unconfined) type = { type: 'unconfined' };
+  else if (seccomp) type = { type: 'default' };
+  // the deprecated string form: runtime/default, docker/default, unconfined, localhost/<path>
+  else if (path0.startsWith('localhost/')) type = { type: 'localhost', profile: path0.slice('localhost/'.length) };
+  else if (path0 === 'unconfined') type = { type: 'unconfined' };
+  // kubelet's default is unconfined when nothing is said (containerd's too)
+  else type = path0 ? { type: 'default' } : { type: 'unconfined' };
+  const apparmor = sc?.apparmor?.profileType === SecurityProfile_ProfileType.Localhost ? sc.apparmor.localhostRef : '';
+  if (apparmor && !existsSync('/sys/kernel/security/apparmor')) throw failedPrecondition(`apparmor profile ${apparmor}: apparmor is not enabled on this host`);
+  return {
+    privileged: !!sc?.privileged, readonlyRootfs: !!sc?.readonlyRootfs,
+    capAdd: sc?.capabilities?.addCapabilities ?? [], capDrop: sc?.capabilities?.dropCapabilities ?? [],
+    noNewPrivileges: !!sc?.noNewPrivs, seccomp: type,
+    ...(sc?.maskedPaths.length ? { maskedPaths: [...sc.maskedPaths] } : {}),
+    ...(sc?.readonlyPaths.length ? { readonlyPaths: [...sc.readonlyPaths] } : {}),
+    supplementalGroups: (sc?.supplementalGroups ?? []).map(Number), securityOpt: [],
+  };
+}
+
+function userOf(sc: LinuxContainerSecurityContext | undefined): string | undefined {
+  if (sc?.runAsUsername) return sc.runAsGroup ? `${sc.runAsUsername}:${sc.runAsGroup.value}` : sc.runAsUsername;
+  if (sc?.runAsUser) return sc.runAsGroup ? `${sc.runAsUser.value}:${sc.runAsGroup.value}` : String(sc.runAsUser.value);
+  return undefined;
+}
+
+/** How the container joins its pod: a VM pod is joined by running in its VM, not by paths. */
+function podLink(c: ContainerConfig, pod: PodRecord, pidOf: PidOf): PodLink {
+  const link: PodLink = {
+    id: pod.id, namespaces: {},
+    etc: { hosts: pod.hostsPath, resolvConf: pod.resolvConfPath, hostname: pod.hostnamePath },
+    sysctls: pod.spec.sysctls,
+  };
+  if (pod.sandbox) return link;
+  link.namespaces.network = pod.netnsPath || 'host';
+  link.namespaces.ipc = pod.ipcPath || 'host';
+  link.namespaces.uts = pod.utsPath || 'host';
+  const ns = c.linux?.securityContext?.namespaceOptions;
+  switch (ns?.pid ?? NamespaceMode.CONTAINER) {
+    case NamespaceMode.POD:
+      if (pod.pidHolder) link.namespaces.pid = `/proc/${pod.pidHolder.pid}/ns/pid`;
+      break;
+    case NamespaceMode.NODE: link.namespaces.pid = 'host'; break;
+    case NamespaceMode.TARGET: {
+      const pid = pidOf(ns!.targetId);
+      if (!pid) throw failedPrecondition(`target container ${ns!.targetId} of the pid namespace is not running`);
+      link.namespaces.pid = `/proc/${pid}/ns/pid`;
+      break;
+    }
+    default: break; // CONTAINER: its own
+  }
+  return link;
+}
+
+export function createSpecFromCri(c: ContainerConfig, pod: PodRecord, pidOf: PidOf): CreateSpec {
+  const m = c.metadata;
+  if (!m?.name) throw invalidArgument('container config: metadata.name is required');
+  const image = c.image?.image;
+  if (!image) throw invalidArgument('container config: image.image is required');
+  const sc = c.linux?.securityContext;
+  const logPath = logPathOf(pod, c.logPath);
+  const user = userOf(sc);
+  return {
+    name: engineName(pod, m.name, m.attempt), image,
+    // CRI's command replaces the image's entrypoint and its args the cmd (as containerd)
+    ...(c.command.length ? { entrypoint: [...c.command] } : {}),
+    ...(c.args.length ? { cmd: [...c.args] } : {}),
+    env: c.envs.map((e) => `${e.key}=${e.value}`),
+    ...(c.workingDir ? { workingDir: c.workingDir } : {}),
+    ...(user !== undefined ? { user } : {}),
+    tty: c.tty, openStdin: c.stdin, stdinOnce: c.stdinOnce,
+    attach: { stdin: c.stdin, stdout: true, stderr: !c.tty },
+    labels: { ...c.labels },
+    annotations: {
+      ...c.annotations,
+      // what containerd's CRI puts on a container's spec; kata and Kuasar read them
+      'io.kubernetes.cri.container-type': 'container', 'io.kubernetes.cri.container-name': m.name,
+      'io.kubernetes.cri.sandbox-id': pod.id, 'io.kubernetes.cri.sandbox-name': pod.spec.name,
+      'io.kubernetes.cri.sandbox-namespace': pod.spec.namespace, 'io.kubernetes.cri.sandbox-uid': pod.spec.uid,
+      'io.kubernetes.cri.image-name': image,
+    },
+    autoRemove: false,
+    runtime: pod.runtime,
+    binds: c.mounts.map((mt) => {
+      if (!path.isAbsolute(mt.hostPath) || !path.isAbsolute(mt.containerPath)) throw invalidArgument(`mount ${mt.hostPath}:${mt.containerPath}: both paths must be absolute`);
+      return { source: path.normalize(mt.hostPath), destination: path.normalize(mt.containerPath), readonly: mt.readonly, propagation: PROPAGATION[mt.propagation] ?? 'rprivate' };
+    }),
+    devices: c.devices.map((d) => ({ hostPath: d.hostPath, containerPath: d.containerPath, permissions: d.permissions })),
+    network: 'pod',
+    resources: resources(c, pod),
+    ulimits: [],
+    security: security(sc),
+    ...(logPath ? { logPath } : {}),
+    pod: podLink(c, pod, pidOf),
+    cri: { name: m.name, attempt: m.attempt, labels: { ...c.labels }, annotations: { ...c.annotations }, image },
+  };
+}
+
+function criState(c: Container): CriState {
+  switch (c.state.status) {
+    case 'created': return CriState.CONTAINER_CREATED;
+    case 'running': case 'paused': case 'restarting': return CriState.CONTAINER_RUNNING;
+    case 'exited': case 'dead': return CriState.CONTAINER_EXITED;
+    default: return CriState.CONTAINER_UNKNOWN;
+  }
+}
+
+/** containerd's reasons: Completed, Error, OOMKilled; a start that failed: its error. */
+function reason(c: Container): { reason: string; message: string } {
+  const s = c.state;
+  if (s.status === 'exited') return { reason: s.oomKilled ? 'OOMKilled' : s.exitCode === 0 ? 'Completed' : 'Error', message: s.error };
+  if (s.status === 'created' && s.error) return { reason: 'StartError', message: s.error };
+  return { reason: '', message: '' };
+}
+
+const meta = (c: Container) => ({ name: c.config.cri?.name ?? c.name, attempt: c.config.cri?.attempt ?? 0 });
+
+export function containerToCri(c: Container): MessageInitShape<typeof ContainerSchema> {
+  return {
+    id: c.id, podSandboxId: c.config.pod?.id ?? '', metadata: meta(c),
+    image: { image: c.config.cri?.image ?? c.config.imageRef, annotations: {} }, imageRef: c.image,
+    state: criState(c), createdAt: nanos(c.createdAt),
+    labels: c.config.cri?.labels ?? c.config.labels, annotations: c.config.cri?.annotations ?? {},
+  };
+}
+
+export function containerStatusToCri(c: Container): MessageInitShape<typeof ContainerStatusSchema> {
+  const k = c.config;
+  return {
+    id: c.id, metadata: meta(c), state: criState(c),
+    createdAt: nanos(c.createdAt), startedAt: nanos(c.state.startedAt), finishedAt: nanos(c.state.finishedAt),
+    exitCode: c.state.exitCode, ...reason(c),
+    image: { image: k.cri?.image ?? k.imageRef, annotations: {} }, imageRef: c.image,
+    labels: k.cri?.labels ?? k.labels, annotations: k.cri?.annotations ?? {},
+    mounts: k.binds.map((b) => ({ containerPath: b.destination, hostPath: b.source, readonly: b.readonly, propagation: CRI_PROPAGATION[b.propagation] })),
+    logPath: c.paths.log,
+  };
+}
+
+export function matchesFilter(c: Container, f: ContainerFilter | undefined): boolean {
+  if (!f) return true;
+  if (f.id && !c.id.startsWith(f.id)) return false;
+  if (f.podSandboxId && !(c.config.pod?.id ?? '').startsWith(f.podSandboxId)) return false;
+  if (f.state && f.state.state !== criState(c)) return false;
+  const labels = c.config.cri?.labels ?? c.config.labels;
+  return Object.entries(f.labelSelector).every(([k, v]) => labels[k] === v);
+}
