@@ -75,6 +75,8 @@ export interface Runtime {
   resize(id: string, bundle: string, height: number, width: number): Promise<void>;
   exec(req: ExecRequest): Promise<ExecHandle>;
   resizeExec(dir: string, height: number, width: number): Promise<void>;
+  /** Did the kernel's OOM killer end the container (read at its exit)? Absent: never known. */
+  oomKilled?(id: string, bundle: string): Promise<boolean>;
   /** Reopen the container's log file (rotated away by kubelet). Absent: not supported. */
   reopenLog?(id: string, bundle: string): Promise<void>;
   /** Register the exit callback; also reports exits that happened while we were down. */

@@ -322,7 +322,8 @@ export class ContainerService {
     await this.locked(id, async () => {
       // an rm that finished while we waited for the lock: nothing to record (or to write back)
       if (!this.d.store.has(id) || (!running(rec.state) && rec.state.status !== 'removing')) return;
-      Object.assign(rec.state, { status: 'exited', pid: 0, exitCode: code, finishedAt: at.toISOString() });
+      const oom = await this.runtimeOf(rec).oomKilled?.(id, this.bundle(id)).catch(() => false) ?? false;
+      Object.assign(rec.state, { status: 'exited', pid: 0, exitCode: code, finishedAt: at.toISOString(), oomKilled: oom });
       if (error !== undefined) rec.state.error = error;
       this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
       this.waiters.wake(id, ['next-exit', 'not-running'], code);

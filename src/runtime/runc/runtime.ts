@@ -105,7 +105,7 @@ export class RuncConmonRuntime implements Runtime {
     }
     // conmon's per-run files; the bundle itself stays with the container record. The exit
     // file goes even before watchExits (recovery deletes what a crash left behind)
-    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid'].map((f) => fs.rm(path.join(bundle, f), { force: true })));
+    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom'].map((f) => fs.rm(path.join(bundle, f), { force: true })));
     await fs.rm(path.join(this.exitDir, id), { force: true });
     this.exits?.reset(id);
   }
@@ -164,6 +164,11 @@ export class RuncConmonRuntime implements Runtime {
 
   async resizeExec(dir: string, height: number, width: number): Promise<void> {
     await writeCtl(dir, height, width);
+  }
+
+  /** conmon writes `oom` into the bundle when the container's cgroup reported an OOM kill. */
+  async oomKilled(_id: string, bundle: string): Promise<boolean> {
+    return fs.access(path.join(bundle, 'oom')).then(() => true, () => false);
   }
 
   /** conmon reopens the container's log file (after a rotation: CRI's ReopenContainerLog). */
