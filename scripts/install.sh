@@ -29,10 +29,12 @@ mkdir -p /etc/cni/net.d
 if ! ls /etc/cni/net.d/*.conf /etc/cni/net.d/*.conflist /etc/cni/net.d/*.json >/dev/null 2>&1; then
   install -m 0644 scripts/cni/10-tsula.conflist /etc/cni/net.d/10-tsula.conflist
 fi
+# (crictl run pulls before it runs unless told not to: images here are loaded, not pulled)
 [[ -e /etc/crictl.yaml ]] || cat > /etc/crictl.yaml <<'YAML'
 runtime-endpoint: unix:///run/tsula/cri.sock
 image-endpoint: unix:///run/tsula/cri.sock
 timeout: 60
+disable-pull-on-run: true
 YAML
 
 echo ">>> building busybox:latest from Debian's busybox-static"
