@@ -1,0 +1,178 @@
+// Containers through tsulad's CRI with the real crictl, in pods on a private CNI network:
+// create/start/ps/inspect/logs (CRI log format, ReopenContainerLog), exec (-s, exit codes,
+// -it on a pty, ExecSync's timeout), attach, stop/rm, two containers sharing a pod's
+// network and PID namespace, reasons (Completed, Error, OOMKilled), kill -9 of tsulad, and
+// bad input (unknown ids, a stopped pod, a name reserved, a log path out of the pod's dir).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { TestDaemon, waitFor } from '../helpers/daemon.js';
+import { crictl, crictlPath } from '../helpers/crictl.js';
+import { createTestNet, type TestNet } from '../helpers/network.js';
+import { PtyProcess } from '../helpers/pty.js';
+
+let net: TestNet;
+let d: TestDaemon;
+let logs: string;
+before(async () => {
+  crictlPath();
+  net = await createTestNet('crictr');
+  d = await TestDaemon.create({ configJson: { 'cni-conf-dir': net.confDir } });
+  await d.loadBusybox();
+  logs = path.join(d.dir, 'pod-logs');
+});
+after(async () => {
+  if (d?.proc) await crictl(d.criSock, ['rmp', '--all', '--force']).catch(() => {});
+  await d?.destroy();
+  await net?.destroy();
+});
+
+const cri = (args: string[], o: { input?: string; timeoutMs?: number } = {}) => crictl(d.criSock, args, o);
+const ok = async (args: string[], o: { input?: string } = {}) => {
+  const r = await cri(args, o);
+  assert.equal(r.code, 0, `crictl ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout.trim();
+};
+
+let n = 0;
+async function pod(extra: Record<string, unknown> = {}): Promise<{ id: string; cfg: string }> {
+  const cfg = path.join(d.dir, `pod-${++n}.json`);
+  await fs.writeFile(cfg, JSON.stringify({
+    metadata: { name: `p${n}`, namespace: 'default', uid: `uid-${n}`, attempt: 0 }, hostname: `pod-${n}`,
+    log_directory: path.join(logs, `p${n}`), linux: {}, ...extra,
+  }));
+  return { id: await ok(['runp', cfg]), cfg };
+}
+
+async function ctr(p: { id: string; cfg: string }, name: string, cfgExtra: Record<string, unknown>, start = true): Promise<string> {
+  const f = path.join(d.dir, `ctr-${name}-${++n}.json`);
+  await fs.writeFile(f, JSON.stringify({ metadata: { name }, image: { image: 'busybox' }, log_path: `${name}.log`, linux: {}, ...cfgExtra }));
+  const id = await ok(['create', p.id, f, p.cfg]);
+  if (start) await ok(['start', id]);
+  return id;
+}
+
+interface Inspect { status: { state: string; exitCode: number; reason: string; logPath: string; metadata: { name: string } }; info: { pid: number } }
+const inspect = async (id: string) => JSON.parse(await ok(['inspect', id])) as Inspect;
+const exited = (id: string) => waitFor(async () => (await inspect(id)).status.state === 'CONTAINER_EXITED', 20_000, `container ${id} to exit`);
+
+test('a container in a pod: ps, inspect, logs in the pod\'s log dir, exec, exec -s, stop, rm', async () => {
+  const p = await pod();
+  const id = await ctr(p, 'web', { command: ['sh', '-c', 'echo started; echo to-err >&2; hostname; exec sleep 1000'], envs: [{ key: 'GREETING', value: 'hi' }] });
+  assert.match(await ok(['ps']), new RegExp(`${id.slice(0, 13)}\\s+busybox\\s+.*Running\\s+web\\s+0\\s+${p.id.slice(0, 13)}`));
+  const st = await inspect(id);
+  assert.equal(st.status.state, 'CONTAINER_RUNNING');
+  assert.equal(st.status.logPath, path.join(logs, `p${n - 1}`, 'web.log'));
+  assert.ok(st.info.pid > 0);
+  await waitFor(async () => (await ok(['logs', id])).includes(`pod-${n - 1}`), 10_000, 'the logs');
+  const r = await cri(['logs', id]);
+  assert.equal(r.stdout, `started\npod-${n - 1}\n`);
+  assert.equal(r.stderr, 'to-err\n');
+  // the log file is in CRI's format: "<RFC3339Nano> <stream> <F|P> <text>" (conmon writes the
+  // zone as +00:00, which kubelet's RFC3339Nano parser reads as Z)
+  assert.match(await fs.readFile(st.status.logPath, 'utf8'), /^\d{4}-\d\d-\d\dT[\d:.]+(Z|[+-]\d\d:\d\d) stdout F started\n/);
+  assert.equal(await ok(['exec', id, 'sh', '-c', 'echo $GREETING']), 'hi');
+  const bad = await cri(['exec', id, 'sh', '-c', 'exit 7']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /command terminated with exit code 7/);
+  assert.equal(await ok(['exec', '-s', id, 'cat', '/etc/hostname']), `pod-${n - 1}`);
+  // kubelet's log rotation: the file is moved away, then ReopenContainerLog
+  await fs.rename(st.status.logPath, `${st.status.logPath}.1`);
+  await ok(['exec', id, 'sh', '-c', 'echo before-reopen > /proc/1/fd/1']);
+  // (crictl has no reopen command: the RPC is driven by the streaming-less gRPC call below)
+  const { criCall } = await import('../helpers/cri-grpc.js');
+  await criCall(d.criSock, 'reopenContainerLog', { containerId: id });
+  await ok(['exec', id, 'sh', '-c', 'echo after-reopen > /proc/1/fd/1']);
+  await waitFor(async () => (await fs.readFile(st.status.logPath, 'utf8').catch(() => '')).includes('after-reopen'), 10_000, 'the reopened log');
+  assert.match(await fs.readFile(`${st.status.logPath}.1`, 'utf8'), /before-reopen/);
+  await ok(['stop', '--timeout', '1', id]);
+  assert.equal((await inspect(id)).status.state, 'CONTAINER_EXITED');
+  await ok(['rm', id]);
+  assert.equal(await ok(['ps', '-a', '-q', '--pod', p.id]), '');
+  await ok(['rmp', '-f', p.id]);
+});
+
+test('two containers of a pod share its network and, when asked, its PID namespace', async () => {
+  const p = await pod({ linux: { security_context: { namespace_options: { pid: 0 } } } });
+  const server = await ctr(p, 'server', { command: ['sh', '-c', 'echo pong > /tmp/index.html; exec httpd -f -p 8080 -h /tmp'], linux: { security_context: { namespace_options: { pid: 0 } } } });
+  const client = await ctr(p, 'client', { command: ['sleep', '1000'], linux: { security_context: { namespace_options: { pid: 0 } } } });
+  await waitFor(async () => (await cri(['exec', client, 'wget', '-q', '-O', '-', 'http://127.0.0.1:8080/index.html'])).stdout === 'pong\n', 15_000, 'the server over the pod\'s localhost');
+  // a shared PID namespace: the client sees the server's httpd
+  assert.match(await ok(['exec', client, 'ps']), /httpd -f -p 8080/);
+  await ok(['rmp', '-f', p.id]);
+  assert.equal((await cri(['inspect', server])).code !== 0, true, 'the pod\'s containers went with it');
+});
+
+test('exit reasons: Completed, Error, OOMKilled; attach to a running container', async () => {
+  const p = await pod();
+  const done = await ctr(p, 'done', { command: ['true'] });
+  const fail = await ctr(p, 'fail', { command: ['sh', '-c', 'exit 3'] });
+  const oom = await ctr(p, 'oom', { command: ['sh', '-c', 'x=a; while :; do x=$x$x; done'], linux: { resources: { memory_limit_in_bytes: 16 * 1024 * 1024 } } });
+  for (const [id, reason, code] of [[done, 'Completed', 0], [fail, 'Error', 3], [oom, 'OOMKilled', 137]] as const) {
+    await exited(id);
+    const s = (await inspect(id)).status;
+    assert.deepEqual([s.reason, s.exitCode], [reason, code], id);
+  }
+  const att = await ctr(p, 'att', { command: ['sh', '-c', 'while read l; do echo "got $l"; done'], stdin: true });
+  const r = await cri(['attach', '-i', att], { input: 'one\n', timeoutMs: 20_000 });
+  assert.match(r.stdout, /got one/);
+  await ok(['rmp', '-f', p.id]);
+});
+
+test('exec -it on a terminal, ExecSync\'s timeout', async () => {
+  const p = await pod();
+  const id = await ctr(p, 'sh', { command: ['sleep', '1000'] });
+  const t = new PtyProcess([crictlPath(), '--config', '/dev/null', '--runtime-endpoint', `unix://${d.criSock}`, 'exec', '-it', id, 'sh']);
+  try {
+    await t.expect(/\/ # /, 0, 15_000);
+    t.type('echo typed-$((6*7)); tty\r');
+    await t.expect(/typed-42[\s\S]*\/dev\/pts\/\d+/, 0, 10_000);
+    t.type('exit 4\r');
+    assert.notEqual(await t.status(), 0);
+    assert.match(t.output, /command terminated with exit code 4/);
+  } finally {
+    t.kill();
+  }
+  const { criCall } = await import('../helpers/cri-grpc.js');
+  const t0 = Date.now();
+  await assert.rejects(criCall(d.criSock, 'execSync', { containerId: id, cmd: ['sleep', '30'], timeout: 1n }), /DEADLINE_EXCEEDED|timed out/);
+  assert.ok(Date.now() - t0 < 10_000);
+  const r = await criCall(d.criSock, 'execSync', { containerId: id, cmd: ['sh', '-c', 'echo out; echo err >&2; exit 2'], timeout: 10n }) as { stdout: Uint8Array; stderr: Uint8Array; exitCode: number };
+  assert.deepEqual([Buffer.from(r.stdout).toString(), Buffer.from(r.stderr).toString(), r.exitCode], ['out\n', 'err\n', 2]);
+  await ok(['rmp', '-f', p.id]);
+});
+
+test('kill -9 of tsulad: running and exited containers keep their state and exit codes', async () => {
+  const p = await pod();
+  const live = await ctr(p, 'live', { command: ['sh', '-c', 'while [ ! -e /tmp/go ]; do sleep 0.1; done; exit 6'] });
+  const gone = await ctr(p, 'gone', { command: ['sh', '-c', 'exit 5'] });
+  await exited(gone);
+  await d.stop('SIGKILL');
+  await d.start();
+  assert.equal((await inspect(live)).status.state, 'CONTAINER_RUNNING');
+  assert.deepEqual([(await inspect(gone)).status.exitCode, (await inspect(gone)).status.reason], [5, 'Error']);
+  await ok(['exec', live, 'touch', '/tmp/go']);
+  await exited(live);
+  assert.equal((await inspect(live)).status.exitCode, 6);
+  await ok(['rmp', '-f', p.id]);
+});
+
+test('bad input: unknown ids, a container for a stopped pod, a name reserved, a log path out of the pod dir', async () => {
+  const missing = await cri(['inspect', 'f'.repeat(64)]);
+  assert.match(missing.stderr, /code = NotFound/);
+  const p = await pod();
+  const f = path.join(d.dir, 'dup.json');
+  await fs.writeFile(f, JSON.stringify({ metadata: { name: 'dup' }, image: { image: 'busybox' }, command: ['true'] }));
+  await ok(['create', p.id, f, p.cfg]);
+  const again = await cri(['create', p.id, f, p.cfg]);
+  assert.match(again.stderr, /code = AlreadyExists/);
+  const escape = path.join(d.dir, 'escape.json');
+  await fs.writeFile(escape, JSON.stringify({ metadata: { name: 'esc' }, image: { image: 'busybox' }, command: ['true'], log_path: '../../etc/x.log' }));
+  const esc = await cri(['create', p.id, escape, p.cfg]);
+  assert.match(esc.stderr, /code = InvalidArgument desc = log path \\*"\.\.\/\.\.\/etc\/x\.log\\*" leaves the pod's log_directory/);
+  await ok(['stopp', p.id]);
+  const stopped = await cri(['create', p.id, f.replace('dup', 'dup'), p.cfg]);
+  assert.match(stopped.stderr, /code = FailedPrecondition desc = pod sandbox \w+ is not ready/);
+  await ok(['rmp', p.id]);
+});
