@@ -41,6 +41,18 @@ echo ">>> building busybox:latest from Debian's busybox-static"
 scripts/build-busybox-image.sh "$ROOT/build/images" >/dev/null
 
 SOCK=/run/tsula/tsulad.sock
+# A daemon (tsulad, or the sandboxer it started) older than this build is restarted: its
+# containers and pods keep running and the new one adopts them.
+restart_if_stale() { # restart_if_stale PIDFILE BUNDLE NAME
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 0
+  [[ -n $pid && -d /proc/$pid && $2 -nt /proc/$pid ]] || return 0
+  echo ">>> $3 (pid $pid) runs an older build: restarting it"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
+}
+restart_if_stale /run/tsula/tsulad.pid "$ROOT/build/tsulad.mjs" tsulad
+restart_if_stale /run/tsula-sandboxer/sandboxer.pid "$ROOT/build/tsula-sandboxer.mjs" tsula-sandboxer
 if ! tsula version >/dev/null 2>&1; then
   echo ">>> starting tsulad (log: /var/log/tsulad.log)"
   setsid nohup tsulad >>/var/log/tsulad.log 2>&1 </dev/null &
@@ -60,4 +72,18 @@ if ! tsula run --rm --runtime vmm busybox uname -r; then
   } >&2
   exit 1
 fi
-echo ">>> done: try 'tsula run -it --rm busybox sh' or 'tsula run -it --rm --runtime vmm busybox sh'"
+# Kubernetes' client: a pod with an IP from CNI and a container in it, through tsulad's CRI
+if command -v crictl >/dev/null; then
+  echo ">>> a pod through CRI (crictl):"
+  demo=$(mktemp -d)
+  echo '{"metadata":{"name":"demo","namespace":"default","uid":"tsula-install-demo"},"log_directory":"'"$demo"'"}' > "$demo/pod.json"
+  echo '{"metadata":{"name":"hello"},"image":{"image":"busybox"},"log_path":"hello.log","command":["sh","-c","echo hello from a CRI pod at $(ip -4 addr show eth0 | grep -o \"inet [0-9.]*\")"]}' > "$demo/ctr.json"
+  pod=$(crictl runp "$demo/pod.json")
+  ctr=$(crictl create "$pod" "$demo/ctr.json" "$demo/pod.json")
+  crictl start "$ctr" >/dev/null
+  for _ in $(seq 1 50); do [[ -s $demo/hello.log ]] && break; sleep 0.1; done
+  crictl logs "$ctr"
+  crictl rmp -f "$pod" >/dev/null
+  rm -rf "$demo"
+fi
+echo ">>> done: try 'tsula run -it --rm busybox sh', 'tsula run -it --rm --runtime vmm busybox sh' or crictl (README)"
