@@ -3,6 +3,36 @@
 import { promises as fs } from 'node:fs';
 import { z } from 'zod';
 import { invalidArgument } from '../common/errors.js';
+import { DEFAULT_DOMAIN } from '../image/reference.js';
+import { mirrorMap, mirrorUrlProblem, registryHostProblem, type MirrorConfig, type MirrorMap } from '../image/registry/mirrors.js';
+
+/**
+ * "registry-mirrors": docker's list (docker.io's mirrors) or a map registry host → mirror URLs.
+ * Checked by hand so that each bad entry is named by its own key (a zod union would only say
+ * "invalid input" for the whole value).
+ */
+const registryMirrorsSchema = z.unknown().transform((v, ctx): MirrorConfig => {
+  const bad = (message: string, path: Array<string | number>) => ctx.addIssue({ code: 'custom', message, path });
+  const urls = (list: unknown, path: Array<string | number>) => {
+    if (!Array.isArray(list)) { bad('want a list of mirror URLs', path); return; }
+    list.forEach((u, i) => {
+      const problem = typeof u === 'string' ? mirrorUrlProblem(u) : 'want a mirror URL (a string)';
+      if (problem) bad(problem, [...path, i]);
+    });
+  };
+  if (Array.isArray(v)) {
+    urls(v, []);
+  } else if (v !== null && typeof v === 'object') {
+    for (const [host, list] of Object.entries(v)) {
+      const problem = registryHostProblem(host);
+      if (problem) bad(problem, [host]);
+      urls(list, [host]);
+    }
+  } else {
+    bad('want a list of docker.io mirror URLs, or an object mapping registry hosts to lists of mirror URLs', []);
+  }
+  return v as MirrorConfig;
+});
 
 const runtimeSchema = z.object({
   path: z.string().min(1),
@@ -21,7 +51,7 @@ export const daemonConfigSchema = z.object({
   group: z.string().optional(),
   // registries (pull), and sandboxers (cri-runtimes / cri-sandboxers, iSulad's keys)
   'insecure-registries': z.array(z.string()).optional(),
-  'registry-mirrors': z.array(z.string()).optional(),
+  'registry-mirrors': registryMirrorsSchema.optional(),
   // docker's certs.d layout (<dir>/<host:port>/ca.crt, client.cert, client.key), searched in order
   'registry-certs-dirs': z.array(z.string().startsWith('/', 'must be an absolute path')).optional(),
   'cri-runtimes': z.record(z.string(), z.string()).optional(),
@@ -52,7 +82,10 @@ export interface DaemonConfig {
   conmonPath: string;
   configFile: string | null;
   insecureRegistries: string[];
+  /** docker.io's mirrors (docker's RegistryConfig.Mirrors), from either form of "registry-mirrors". */
   registryMirrors: string[];
+  /** Every registry's mirrors (docker.io's too): registry host → canonical mirror URLs, in order. */
+  registryMirrorsByHost: MirrorMap;
   /** Roots of per-registry TLS dirs (undefined: /etc/tsula/certs.d, then /etc/docker/certs.d). */
   registryCertsDirs?: string[];
   /** runtime handler → sandboxer (iSulad's cri-sandboxers) */
@@ -131,6 +164,7 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     throw invalidArgument(`default-runtime "${defaultRuntime}" is not a configured runtime (have: ${[...Object.keys(runtimes), ...sandboxed].join(', ')}, or io.containerd.<name>.v2)`);
   }
   const driver = flags.storageDriver ?? fileCfg['storage-driver'] ?? 'overlay';
+  const mirrors = mirrorMap(fileCfg['registry-mirrors']);
   return {
     host,
     graph: flags.graph ?? fileCfg.graph ?? '/var/lib/tsula',
@@ -144,7 +178,8 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     conmonPath: fileCfg['conmon-path'] ?? 'conmon',
     configFile: text !== null ? file : null,
     insecureRegistries: fileCfg['insecure-registries'] ?? [],
-    registryMirrors: fileCfg['registry-mirrors'] ?? [],
+    registryMirrors: mirrors[DEFAULT_DOMAIN] ?? [],
+    registryMirrorsByHost: mirrors,
     registryCertsDirs: fileCfg['registry-certs-dirs'],
     criSandboxers: fileCfg['cri-sandboxers'] ?? {},
     criRuntimes: fileCfg['cri-runtimes'] ?? {},

@@ -96,7 +96,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   await driver.cleanup();
   const images = new LocalImageStore(path.join(config.graph, 'image'), driver, {
     registry: {
-      insecureRegistries: config.insecureRegistries, mirrors: config.registryMirrors, certsDirs: config.registryCertsDirs,
+      insecureRegistries: config.insecureRegistries, mirrors: config.registryMirrorsByHost, certsDirs: config.registryCertsDirs,
       configFile: config.configFile ?? DEFAULT_CONFIG_FILE, debug: (msg) => log!.debug(msg),
     },
   });

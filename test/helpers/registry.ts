@@ -1,8 +1,9 @@
 // A real registry for pull tests: Debian's docker-registry on a port of its own choosing, on
 // loopback (or HTTPS on another address), with its own storage dir (optionally behind htpasswd
 // Basic auth), images pushed with skopeo, raw registry API helpers, and a small HTTP proxy in
-// front of it that can corrupt a blob, hold one mid-way, count requests, or demand Bearer
-// tokens from its own token server.
+// front of it that can corrupt a blob, hold one mid-way, lack one, count requests, serve under
+// a path prefix (a mirror at http://host/prefix), or demand Bearer tokens from its own token
+// server.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
@@ -160,6 +161,10 @@ export interface ProxyOptions {
   cut?: Set<string>;
   /** Require Bearer tokens from the proxy's own /token endpoint (Basic-checked when user is set). */
   bearer?: { service: string; user?: string; password?: string };
+  /** Serve the registry under this path prefix ("/cache/k8s": its /v2/ is /cache/k8s/v2/); other paths 404. */
+  prefix?: string;
+  /** Answer 404 for these blobs, as a mirror that lacks them would. */
+  missing?: Set<string>;
 }
 
 /** A small HTTP server in front of a registry, for the failure modes a real one won't produce. */
@@ -202,8 +207,19 @@ export class TestProxy {
   }
 
   private async handle(rq: http.IncomingMessage, rs: http.ServerResponse): Promise<void> {
-    const url = new URL(rq.url ?? '/', `http://${this.host}`);
-    if (url.pathname === '/token') return this.token(url, rq, rs);
+    let target = rq.url ?? '/';
+    if (new URL(target, `http://${this.host}`).pathname === '/token') return this.token(new URL(target, `http://${this.host}`), rq, rs);
+    const prefix = this.opts.prefix;
+    if (prefix) {
+      if (!target.startsWith(`${prefix}/`)) {
+        this.requests.push(`${rq.method} outside ${prefix}: ${target}`);
+        rs.writeHead(404, { 'Content-Type': 'text/plain' });
+        rs.end('404 page not found');
+        return;
+      }
+      target = target.slice(prefix.length);
+    }
+    const url = new URL(target, `http://${this.host}`);
     const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(url.pathname)?.[1];
     this.requests.push(blob ? `${rq.method} /blobs/${blob}` : `${rq.method} ${url.pathname}`);
     if (blob) this.ranges.push(rq.headers.range ?? '');
@@ -217,10 +233,15 @@ export class TestProxy {
       rs.end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
       return;
     }
+    if (blob && this.opts.missing?.has(blob)) {
+      rs.writeHead(404, { 'Content-Type': 'application/json' });
+      rs.end(JSON.stringify({ errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown to registry', detail: blob }] }));
+      return;
+    }
     const up = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const headers = { ...rq.headers, host: this.upstream };
       delete headers.authorization;
-      const r = http.request(`http://${this.upstream}${rq.url}`, { method: rq.method, headers }, resolve);
+      const r = http.request(`http://${this.upstream}${target}`, { method: rq.method, headers }, resolve);
       r.on('error', reject);
       rq.pipe(r);
     });

@@ -156,14 +156,19 @@ export function infoText(i: Json): string[] {
   const labels = i.Labels as string[] | undefined;
   if (labels) L.push(' Labels:', ...labels.map((l) => `  ${l}`));
   line('Experimental', 'ExperimentalBuild');
-  const reg = i.RegistryConfig as { IndexConfigs?: Record<string, { Name: string; Secure: boolean; Official?: boolean }>; InsecureRegistryCIDRs?: string[]; Mirrors?: string[] } | undefined;
+  const reg = i.RegistryConfig as { IndexConfigs?: Record<string, { Name: string; Secure: boolean; Official?: boolean; Mirrors?: string[] | null }>; InsecureRegistryCIDRs?: string[]; Mirrors?: string[] } | undefined;
   if (reg) {
+    const indexes = Object.values(reg.IndexConfigs ?? {});
     const insecure = [
-      ...Object.values(reg.IndexConfigs ?? {}).filter((c) => !c.Secure && !c.Official).map((c) => c.Name),
+      ...indexes.filter((c) => !c.Secure && !c.Official).map((c) => c.Name),
       ...(reg.InsecureRegistryCIDRs ?? []),
     ];
     if (insecure.length) L.push(' Insecure Registries:', ...insecure.map((r) => `  ${r}`));
     if (reg.Mirrors?.length) L.push(' Registry Mirrors:', ...reg.Mirrors.map((m) => `  ${m}`));
+    // tsula's own: the mirrors of registries other than docker.io (docker's list is docker.io's)
+    for (const c of indexes.filter((x) => !x.Official && x.Mirrors?.length).sort((a, b) => a.Name.localeCompare(b.Name))) {
+      L.push(` Registry Mirrors (${c.Name}):`, ...c.Mirrors!.map((m) => `  ${m}`));
+    }
   }
   line('Live Restore Enabled', 'LiveRestoreEnabled');
   return L;

@@ -1,4 +1,5 @@
 // /_ping, /version, /info, /events.
+import * as net from 'node:net';
 import * as os from 'node:os';
 import { promises as fs } from 'node:fs';
 import type { Router } from './http.js';
@@ -85,7 +86,7 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       DefaultRuntime: d.config.defaultRuntime, LiveRestoreEnabled: true,
       Sandboxers: d.sandboxers,
       SecurityOptions: ['name=seccomp,profile=builtin'],
-      IndexServerAddress: '', RegistryConfig: { InsecureRegistryCIDRs: d.config.insecureRegistries, Mirrors: d.config.registryMirrors },
+      IndexServerAddress: '', RegistryConfig: registryConfigView(d.config),
       Warnings: [],
     });
   });
@@ -113,6 +114,37 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       if (ms <= 0) done(); else setTimeout(done, ms);
     }
   });
+}
+
+/** One entry of docker's RegistryConfig.IndexConfigs. */
+export interface IndexInfo { Name: string; Mirrors: string[]; Secure: boolean; Official: boolean }
+
+/**
+ * docker's RegistryConfig. insecure-registries split as docker splits them: CIDRs (loopback's
+ * first: tsula, like docker, takes loopback registries as insecure) and names, which become
+ * IndexConfigs entries with Secure false. IndexConfigs also carries each registry's mirrors:
+ * docker fills in docker.io's only, tsula every registry "registry-mirrors" names (its
+ * per-registry view); Mirrors stays docker's list, docker.io's mirrors.
+ */
+export function registryConfigView(c: Pick<DaemonConfig, 'insecureRegistries' | 'registryMirrors' | 'registryMirrorsByHost'>): {
+  InsecureRegistryCIDRs: string[]; IndexConfigs: Record<string, IndexInfo>; Mirrors: string[];
+} {
+  const cidrs = ['::1/128', '127.0.0.0/8'];
+  const insecureNames = new Set<string>();
+  for (const raw of c.insecureRegistries) {
+    const e = raw.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
+    const cidr = /^(.+)\/\d{1,3}$/.exec(e);
+    if (cidr && net.isIP(cidr[1]!)) { if (!cidrs.includes(e)) cidrs.push(e); } else if (e) insecureNames.add(e.toLowerCase());
+  }
+  const index: Record<string, IndexInfo> = {
+    'docker.io': { Name: 'docker.io', Mirrors: c.registryMirrors, Secure: true, Official: true },
+  };
+  for (const name of insecureNames) index[name] ??= { Name: name, Mirrors: [], Secure: false, Official: false };
+  for (const [host, mirrors] of Object.entries(c.registryMirrorsByHost)) {
+    index[host] ??= { Name: host, Mirrors: [], Secure: !insecureNames.has(host), Official: false };
+    index[host].Mirrors = mirrors;
+  }
+  return { InsecureRegistryCIDRs: cidrs, IndexConfigs: index, Mirrors: c.registryMirrors };
 }
 
 /** docker's units.HumanSize: 3 significant digits, decimal units ("4.19MB"). */

@@ -1,9 +1,10 @@
-// A distribution-spec v2 client over node:http(s): which endpoint to use for a registry
-// (mirrors first for Docker Hub; HTTPS, with plain HTTP only for "insecure-registries" and
-// loopback), the TLS trust for each registry (docker's certs.d: <dir>/<host[:port]>/*.crt
-// are CA roots added to the system's, client.cert + client.key a client certificate),
-// authentication on 401, redirects, and registry errors turned into tsula's error kinds
-// with a message that names the registry and the fix.
+// A distribution-spec v2 client over node:http(s): which endpoints serve a registry (its
+// mirrors from "registry-mirrors" first, then the registry itself; HTTPS, with plain HTTP
+// only for "insecure-registries", loopback and http:// mirrors), the TLS trust for each host
+// (docker's certs.d: <dir>/<host[:port]>/*.crt are CA roots added to the system's,
+// client.cert + client.key a client certificate), authentication on 401, redirects, and
+// registry errors turned into tsula's error kinds with a message that names the registry and
+// the fix. Pull-side operations on one repository are in repository.ts.
 import { createHash } from 'node:crypto';
 import { lookup } from 'node:dns/promises';
 import { promises as fs } from 'node:fs';
@@ -12,10 +13,10 @@ import * as tls from 'node:tls';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
-import { errorMessage, invalidArgument, notFound, TsulaError, unauthenticated, unavailable } from '../../common/errors.js';
-import { DEFAULT_DOMAIN, type ParsedReference } from '../reference.js';
+import { invalidArgument, TsulaError, unauthenticated, unavailable } from '../../common/errors.js';
+import { DEFAULT_DOMAIN } from '../reference.js';
 import { Authenticator, type AuthConfig } from './auth.js';
-import { MANIFEST_ACCEPT, MAX_MANIFEST } from './manifest.js';
+import { canonicalMirror, registryHostKey, type MirrorMap } from './mirrors.js';
 
 const USER_AGENT = 'tsula/0.1.0';
 const DOCKER_HUB = 'registry-1.docker.io';
@@ -25,7 +26,8 @@ const CERT_CODES = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_
 
 export interface RegistryOptions {
   insecureRegistries?: string[];
-  mirrors?: string[];
+  /** Registry host (as references name it: docker.io, registry.k8s.io) → mirror URLs, tried in order. */
+  mirrors?: MirrorMap;
   /** daemon.json, named in messages that tell the user what to change. */
   configFile?: string;
   /**
@@ -79,15 +81,13 @@ export async function readHostTls(roots: string[], host: string): Promise<HostTl
 }
 
 export interface Endpoint {
-  /** Registry host[:port] (what refs and credentials name), or the mirror's URL. */
+  /** Registry host[:port] (what refs and credentials name), or the mirror's canonical URL. */
   name: string;
-  /** Fixed base URL (mirrors); for registries the scheme is found on first contact. */
+  /** Fixed base URL, /v2/ lives under its path (mirrors); for registries the scheme is found on first contact. */
   base?: URL;
   host: string;
   mirror: boolean;
 }
-
-export interface Manifest { body: Buffer; mediaType: string; digest: string }
 
 /** Read a response body, refusing more than `limit` bytes. */
 export async function readLimited(res: http.IncomingMessage, limit: number, what: string): Promise<Buffer> {
@@ -111,7 +111,7 @@ function isLoopback(ip: string): boolean {
 }
 
 /** Docker's registry-error text ("manifest unknown: manifest unknown"), from an errors[] body. */
-async function registryErrorText(res: http.IncomingMessage): Promise<string> {
+export async function registryErrorText(res: http.IncomingMessage): Promise<string> {
   const buf = await readLimited(res, 64 << 10, 'error body').catch(() => Buffer.alloc(0));
   const text = buf.toString('utf8').trim();
   try {
@@ -199,17 +199,18 @@ export class RegistryClient {
     return ips.some((ip) => this.cidrs.check(ip, net.isIPv6(ip) ? 'ipv6' : 'ipv4'));
   }
 
-  /** Endpoints to try for a registry domain, mirrors first (Docker Hub only, as docker does). */
+  /**
+   * Endpoints to try for a registry domain, in order: its mirrors (docker.io's or any other
+   * registry's, as "registry-mirrors" lists them), then the registry itself, always last.
+   */
   endpoints(domain: string): Endpoint[] {
     const out: Endpoint[] = [];
-    if (domain === DEFAULT_DOMAIN) {
-      for (const m of this.opts.mirrors ?? []) {
-        let u: URL;
-        try { u = new URL(m); } catch { continue; }
-        if (u.protocol !== 'http:' && u.protocol !== 'https:') continue;
-        u.pathname = u.pathname.replace(/\/+$/, '');
-        out.push({ name: u.toString(), base: u, host: u.host, mirror: true });
-      }
+    for (const m of this.opts.mirrors?.[registryHostKey(domain)] ?? []) {
+      let name: string;
+      try { name = canonicalMirror(m); } catch { continue; } // daemon.json was checked: only a caller's own list gets here
+      const base = new URL(name);
+      base.pathname = base.pathname.replace(/\/+$/, ''); // "/" stays: a URL's path is never empty
+      out.push({ name, base, host: base.host, mirror: true });
     }
     const host = domain === DEFAULT_DOMAIN ? DOCKER_HUB : domain;
     out.push({ name: domain, host, mirror: false });
@@ -252,7 +253,8 @@ export class RegistryClient {
   private async sendTo(ep: Endpoint, path: string, method: string, headers: Record<string, string>): Promise<http.IncomingMessage> {
     if (ep.base) {
       const u = new URL(ep.base.toString());
-      u.pathname = ep.base.pathname + path;
+      // a URL's path is never empty ("/" at least): join without doubling the slash
+      u.pathname = ep.base.pathname.replace(/\/+$/, '') + path;
       return this.send(u, { method, headers, insecure: await this.isInsecure(ep.host) });
     }
     const insecure = await this.isInsecure(ep.host);
@@ -327,91 +329,5 @@ export class RegistryClient {
       return unavailable(`registry ${url.host} is unreachable: ${code === 'ENOTFOUND' ? `no such host ${url.hostname}` : e.message} (is the registry running and the name right?)`);
     }
     return unavailable(`registry ${url.host}: ${e.message}`);
-  }
-}
-
-/** Pull-side operations on one repository, trying the endpoints in order until one serves the manifest. */
-export class Repository {
-  private readonly eps: Endpoint[];
-  private chosen?: Endpoint;
-  readonly scope: string;
-
-  constructor(private readonly client: RegistryClient, readonly ref: ParsedReference, private readonly creds?: AuthConfig) {
-    this.eps = client.endpoints(ref.domain);
-    this.scope = `repository:${ref.path}:pull`;
-  }
-
-  /** Where blobs come from: the endpoint that served the manifest. */
-  get endpoint(): Endpoint {
-    return this.chosen ?? this.eps.at(-1)!;
-  }
-
-  /** GET a manifest by tag or digest; a digest reference is verified against the body. */
-  async manifest(reference: string): Promise<Manifest> {
-    const candidates = this.chosen ? [this.chosen] : this.eps;
-    let last: unknown;
-    for (const ep of candidates) {
-      try {
-        const m = await this.fetchManifest(ep, reference);
-        this.chosen = ep;
-        return m;
-      } catch (e) {
-        last = e;
-        if (ep.mirror) this.client.opts.debug?.(`mirror ${ep.name} failed for ${this.ref.path}:${reference}: ${errorMessage(e)}`);
-      }
-    }
-    throw last;
-  }
-
-  private async fetchManifest(ep: Endpoint, reference: string): Promise<Manifest> {
-    const res = await this.client.request(ep, `/v2/${this.ref.path}/manifests/${reference}`, { accept: MANIFEST_ACCEPT, scope: this.scope, creds: this.creds });
-    const name = `${this.ref.name}${reference.includes(':') ? '@' : ':'}${reference}`;
-    if (res.statusCode !== 200) throw await this.statusError(res, `manifest for ${name}`);
-    const body = await readLimited(res, MAX_MANIFEST, `manifest for ${name}`);
-    const digest = `sha256:${createHash('sha256').update(body).digest('hex')}`;
-    if (reference.includes(':') && reference !== digest) {
-      throw invalidArgument(`digest mismatch for manifest ${name}: expected ${reference}, got ${digest}`);
-    }
-    return { body, mediaType: String(res.headers['content-type'] ?? ''), digest };
-  }
-
-  /**
-   * GET a blob, from byte `offset` on when given (a resumed download). The answer is 206 when
-   * the registry honoured the range, 200 when it sends the whole blob; the caller streams and
-   * verifies the body.
-   */
-  async blob(digest: string, offset = 0): Promise<http.IncomingMessage> {
-    const headers = offset > 0 ? { Range: `bytes=${offset}-` } : undefined;
-    const res = await this.client.request(this.endpoint, `/v2/${this.ref.path}/blobs/${digest}`, { scope: this.scope, creds: this.creds, headers });
-    if (res.statusCode === 200 || (offset > 0 && res.statusCode === 206)) return res;
-    throw await this.statusError(res, `blob ${digest} of ${this.ref.name}`);
-  }
-
-  async tags(): Promise<string[]> {
-    const candidates = this.chosen ? [this.chosen] : this.eps;
-    let last: unknown;
-    for (const ep of candidates) {
-      try {
-        const res = await this.client.request(ep, `/v2/${this.ref.path}/tags/list`, { scope: this.scope, creds: this.creds });
-        if (res.statusCode !== 200) throw await this.statusError(res, `tags of ${this.ref.name}`);
-        const body = JSON.parse((await readLimited(res, MAX_MANIFEST, 'tag list')).toString('utf8')) as { tags?: unknown };
-        this.chosen = ep;
-        return Array.isArray(body.tags) ? body.tags.filter((t): t is string => typeof t === 'string').sort() : [];
-      } catch (e) {
-        last = e;
-      }
-    }
-    throw last;
-  }
-
-  private async statusError(res: http.IncomingMessage, what: string): Promise<Error> {
-    const status = res.statusCode ?? 0;
-    const text = await registryErrorText(res);
-    if (status === 404) return notFound(`${what} not found: ${text}`);
-    if (status === 401 || status === 403) {
-      return unauthenticated(`pull access denied for ${this.ref.name}, repository does not exist or may require 'tsula login': ${text}`);
-    }
-    if (status === 429) return unavailable(`registry ${this.endpoint.host} is rate limiting: ${text}`);
-    return unavailable(`registry ${this.endpoint.host} answered ${status} for ${what}: ${text}`);
   }
 }

@@ -15,7 +15,8 @@ import type { NewImage, StoredLayer } from '../records.js';
 import { DEFAULT_TAG, familiarString, parseReference, type ParsedReference } from '../reference.js';
 import type { ImageConfig } from '../types.js';
 import type { AuthConfig } from './auth.js';
-import { Repository, type RegistryClient } from './client.js';
+import type { RegistryClient } from './client.js';
+import { Repository } from './repository.js';
 import { BlobDownload, Limiter } from './download.js';
 import {
   choosePlatform, formatPlatform, hostPlatform, MAX_CONFIG, parseImageConfig, parseManifest, parsePlatform,
