@@ -15,6 +15,7 @@ import type { Logger } from '../common/log.js';
 import { socketPath } from '../ttrpc/address.js';
 import { grpcClient, type GrpcClient } from '../common/grpc.js';
 import { ensureSandboxer } from './launch.js';
+import { POD_ID_ANNOTATIONS } from '../common/pod-annotations.js';
 
 export interface SandboxerRuntimeOptions {
   /** The runtime's name in tsula (the cri-runtimes value, e.g. io.containerd.tsula.v1). */
@@ -30,7 +31,6 @@ export interface SandboxerRuntimeOptions {
   log?: Logger;
 }
 
-const POD_ANNOTATIONS = ['io.kubernetes.cri.sandbox-id', 'io.tsula.sandbox-id'];
 
 type ControllerMethods = typeof Controller extends GenService<infer S extends GenServiceMethods> ? S : never;
 /** sandboxId: the sandbox we made for this container alone ('' for the pod's). */
@@ -47,7 +47,7 @@ export class SandboxerRuntime extends TaskApiRuntime {
   /** The pod's sandbox when the spec names one the sandboxer has, else a new one for id. */
   private async sandboxFor(req: CreateRequest): Promise<{ sandboxId: string; address: string; owned: boolean }> {
     if (this.o.autoStart) await ensureSandboxer(this.o.autoStart.state, this.o.address);
-    for (const k of POD_ANNOTATIONS) {
+    for (const k of POD_ID_ANNOTATIONS) {
       const sb = req.spec.annotations?.[k];
       if (!sb || sb === req.id) continue;
       const st = await this.ctl.status({ sandboxId: sb, sandboxer: this.o.sandboxer }, CALL).catch(() => null);

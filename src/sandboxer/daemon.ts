@@ -48,7 +48,7 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   const sandboxes = new Sandboxes({ stateDir: o.stateDir, vmmConfigPath: o.vmmConfig, log: o.log }, o.log);
   await sandboxes.recover();
   const events = new EventPublisher(o.log);
-  const tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log);
+  const tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log, o.defaultKind ?? 'runc');
   await tasks.recover();
 
   const taskSock = taskSocketOf(o.stateDir);

@@ -78,9 +78,14 @@ test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu name
     assert.equal(r.stdout.trim(), guestKernel);
     assert.notEqual(guestKernel, os.release());
 
-    const run = await d.cli(['run', '-d', '--runtime', 'vmm', 'busybox', 'sleep', '1000'], { timeoutMs: 180_000 });
+    // the seed guide's pod with iSulad's annotations: a podsandbox container makes the VM, a
+    // container naming it (io.kubernetes.sandbox.id) joins the same VM
+    const run = await d.cli(['run', '-tid', '--runtime', 'vmm', '--network', 'none', '--annotation', 'io.kubernetes.docker.type=podsandbox', 'busybox', 'sleep', '1000'], { timeoutMs: 180_000 });
     assert.equal(run.code, 0, run.stderr);
     const id = run.stdout.trim();
+    const member = (await d.ok(['run', '-tid', '--runtime', 'vmm', '--network', 'none', '--annotation', 'io.kubernetes.docker.type=container',
+      '--annotation', `io.kubernetes.sandbox.id=${id}`, 'busybox', 'sleep', '1000'])).trim();
+    assert.ok((await d.ok(['exec', member, 'cat', '/proc/version'])).includes(guestKernel));
     assert.equal((await d.cli(['inspect', '-f', '{{.HostConfig.Runtime}}', id])).stdout.trim(), 'vmm');
     const ex = await d.cli(['exec', id, 'cat', '/proc/version']);
     assert.equal(ex.code, 0, ex.stderr);
@@ -101,9 +106,11 @@ test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu name
     assert.match(sh.stdout, new RegExp(guestKernel.replaceAll('.', '\\.')));
     assert.match(sh.stdout, /tsula-guest/);
 
-    assert.equal((await d.cli(['kill', id])).code, 0);
+    // stopping the pod's sandbox container stops the pod's other container, as a pod would
+    assert.equal((await d.cli(['stop', '-t', '1', id])).code, 0);
+    assert.equal((await d.cli(['inspect', '-f', '{{.State.Status}}', member])).stdout.trim(), 'exited');
     assert.equal((await d.cli(['wait', id])).stdout.trim(), '137');
-    assert.equal((await d.cli(['rm', id])).code, 0);
+    assert.equal((await d.cli(['rm', id, member])).code, 0);
     await waitFor(async () => (await leftovers(sbDir)).length === 0, 20_000, 'no qemu, virtiofsd or mounts left');
     assert.deepEqual(await sandboxIds(env.TSULA_SANDBOXER_STATE), []);
 

@@ -24,6 +24,7 @@ import { NO_FAULTS, type Faults } from '../../common/faults.js';
 import { parseSignal, signalNumber } from './signals.js';
 import { recoverContainers, forget } from './recovery.js';
 import { ExitWaiters, PendingAttaches, type WaitCondition } from './waiters.js';
+import { isEnginePodSandbox, podIdOf } from '../../common/pod-annotations.js';
 
 export interface ServiceDeps {
   store: ContainerStore;
@@ -370,9 +371,24 @@ export class ContainerService {
     this.d.events.emit('container', 'kill', rec.id, this.attrs(rec, { signal: String(signalNumber(sig)) }));
   }
 
+  /**
+   * The containers of an iSulad-style pod whose sandbox container this is
+   * (io.kubernetes.docker.type=podsandbox; members name it in io.kubernetes.sandbox.id, by id
+   * or a unique prefix of one, as the seed guides pass `tsula run -d`'s output).
+   */
+  private podMembers(rec: Container): Container[] {
+    if (!isEnginePodSandbox(rec.config.annotations)) return [];
+    return this.d.store.list().filter((c) => {
+      const pod = podIdOf(c.config.annotations);
+      return c.id !== rec.id && pod.length >= 12 && rec.id.startsWith(pod);
+    });
+  }
+
   /** Docker's stop: the stop signal, then SIGKILL after `timeout` seconds. */
   async stop(ref: string, timeout?: number): Promise<'stopped' | 'already'> {
     const rec = this.get(ref);
+    // a pod's sandbox container stops last, as a pod would
+    await Promise.all(this.podMembers(rec).map((m) => this.stop(m.id, timeout)));
     if (!running(rec.state)) return 'already';
     const rt = this.runtimeOf(rec);
     const exited = this.wait(rec.id, 'not-running');
@@ -471,6 +487,7 @@ export class ContainerService {
   async remove(ref: string, opts: { force: boolean }): Promise<void> {
     const rec = this.get(ref);
     if (running(rec.state)) {
+      if (opts.force) await Promise.all(this.podMembers(rec).map((m) => this.stop(m.id, 0)));
       if (!opts.force) {
         throw failedPrecondition(`You cannot remove a ${rec.state.status === 'paused' ? 'paused' : 'running'} container ${rec.id}. Stop the container before attempting removal or force remove`);
       }

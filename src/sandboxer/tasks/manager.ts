@@ -20,10 +20,10 @@ import { mountRootfs, unmountRootfs, type RootMount } from './mounts.js';
 import type { EventPublisher } from './events.js';
 import { SCHEMAS, ts, type EventInit, type EventKind } from './topics.js';
 import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
+import { POD_ID_ANNOTATIONS, isEnginePodSandbox } from '../../common/pod-annotations.js';
 
 /** How long an exit waits for the rest of the output (a grandchild may hold stdout). */
 const DRAIN_MS = 2000;
-const SANDBOX_ANNOTATIONS = ['io.kubernetes.cri.sandbox-id', 'io.tsula.sandbox-id'];
 /** A task with this annotation and no pod runs in a sandbox of that kind made for it alone. */
 export const SANDBOX_KIND_ANNOTATION = 'io.tsula.sandbox-kind';
 
@@ -72,6 +72,8 @@ export class TaskManager {
     private readonly sandboxes: Sandboxes,
     private readonly events: EventPublisher,
     private readonly log?: Logger,
+    /** The kind of a pod's sandbox that names none. */
+    private readonly defaultKind = 'runc',
   ) {}
 
   get(id: string): Task {
@@ -134,8 +136,12 @@ export class TaskManager {
     const spec = await readBundleSpec(c.bundle);
     const key = taskKey(namespace, c.id);
     const ann = spec.annotations ?? {};
-    let sandboxId = SANDBOX_ANNOTATIONS.map((k) => ann[k]).find((v) => v && this.sandboxes.find(v)) ?? '';
-    const ownKind = !sandboxId ? ann[SANDBOX_KIND_ANNOTATION] ?? (c.configPath ? 'vmm' : undefined) : undefined;
+    let sandboxId = POD_ID_ANNOTATIONS.map((k) => ann[k]).find((v) => v && this.sandboxes.find(v)) ?? '';
+    // iSulad's podsandbox container makes the pod's sandbox, of the kind it names (or the
+    // sandboxer's default); the pod's other containers name it and join it
+    const ownKind = !sandboxId
+      ? ann[SANDBOX_KIND_ANNOTATION] ?? (c.configPath ? 'vmm' : isEnginePodSandbox(ann) ? this.defaultKind : undefined)
+      : undefined;
     if (ownKind) sandboxId = await this.sandboxes.createFor(c.id, ownKind, c.configPath ? { ...ann, [VMM_CONFIG_ANNOTATION]: c.configPath } : ann);
     const rec: TaskRecord = {
       id: c.id, key, namespace, bundle: c.bundle, dir: this.records.taskDir(key), sandboxId, ownsSandbox: !!ownKind,
