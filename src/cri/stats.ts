@@ -8,7 +8,7 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import type {
   ContainerStatsSchema, CpuUsageSchema, MemoryUsageSchema, NetworkInterfaceUsageSchema, PodSandboxStatsSchema,
 } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
-import { notFound, unimplemented } from '../common/errors.js';
+import { isKind, notFound, unimplemented } from '../common/errors.js';
 import type { Container } from '../engine/containers/model.js';
 import type { ContainerService } from '../engine/containers/service.js';
 import type { PodRecord } from '../engine/pods/record.js';
@@ -117,7 +117,15 @@ export function criStatsService(d: CriStatsDeps): Rpcs {
     listContainerStats: async (req) => {
       const f = req.filter;
       // ids are given as prefixes by crictl (containerd resolves them the same way)
-      const podId = f?.podSandboxId ? pods.get(f.podSandboxId).id : '';
+      let podId = '';
+      if (f?.podSandboxId) {
+        try {
+          podId = pods.get(f.podSandboxId).id;
+        } catch (e) {
+          if (isKind(e, 'NotFound')) return { stats: [] }; // a filter that matches nothing
+          throw e;
+        }
+      }
       const pick = criContainers().filter((c) => (!f?.id || c.id.startsWith(f.id))
         && (!podId || c.config.pod?.id === podId) && labelsMatch(c.config.cri!.labels, f?.labelSelector ?? {}));
       return { stats: await Promise.all(pick.map(async (c) => containerStatsToCri(c, await stats.container(c), d.driverRoot))) };

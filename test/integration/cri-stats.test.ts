@@ -124,6 +124,7 @@ test('crictl stats / statsp: CPU grows, the working set holds the 20 MB, the wri
   assert.deepEqual((await stats(['--label', 'tier=idle'])).map((s) => s.attributes.id), [idle]);
   assert.deepEqual((await stats(['--id', idle.slice(0, 12)])).map((s) => s.attributes.id), [idle]);
   assert.deepEqual(await stats(['--label', 'tier=none']), []);
+  assert.deepEqual(await stats(['-p', 'f'.repeat(64)]), [], 'an unknown pod matches nothing');
 
   // the pod: CPU and memory summed over its containers (no cgroup_parent), eth0 counts a ping
   const [p1] = await statsp(['--id', pod]);
