@@ -2,11 +2,11 @@
 // (docker.io/library/busybox:latest), as containerd's CRI shows them and as kubelet writes
 // them; the store keeps docker's familiar form. A missing image is no error where CRI says
 // so: ImageStatus answers without an image, RemoveImage succeeds.
-import { promises as fs } from 'node:fs';
 import type { ImageRecord, ImageStore } from '../image/types.js';
 import type { AuthConfig } from '../image/registry/auth.js';
 import { parseReference } from '../image/reference.js';
 import { isKind } from '../common/errors.js';
+import { DiskUsageCache } from '../engine/stats/index.js';
 import type { ImageServiceImpl } from './server.js';
 
 export interface CriImagesDeps {
@@ -62,36 +62,11 @@ async function find(images: CriImagesDeps['images'], ref: string): Promise<Image
   }
 }
 
-/** Bytes and inodes used below dir (du's walk; CRI's ImageFsInfo wants both). */
-async function usage(dir: string): Promise<{ bytes: bigint; inodes: bigint }> {
-  let bytes = 0n;
-  let inodes = 0n;
-  const walk = async (d: string): Promise<void> => {
-    for (const e of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) {
-      const p = `${d}/${e.name}`;
-      const st = await fs.lstat(p).catch(() => null);
-      if (!st) continue;
-      inodes++;
-      bytes += BigInt(st.blocks * 512);
-      if (e.isDirectory()) await walk(p);
-    }
-  };
-  await walk(dir);
-  return { bytes, inodes };
-}
-
 /** kubelet asks every few seconds; a walk of a big graph takes longer than that: cached. */
 const USAGE_TTL_MS = 10_000;
 
 export function criImageService(d: CriImagesDeps): ImageServiceImpl {
-  const cache = new Map<string, { at: number; u: Promise<{ bytes: bigint; inodes: bigint }> }>();
-  const cachedUsage = (dir: string) => {
-    const hit = cache.get(dir);
-    if (hit && Date.now() - hit.at < USAGE_TTL_MS) return hit.u;
-    const u = usage(dir);
-    cache.set(dir, { at: Date.now(), u });
-    return u;
-  };
+  const usage = new DiskUsageCache(USAGE_TTL_MS);
   return {
     listImages: async (req) => {
       const want = req.filter?.image?.image;
@@ -131,7 +106,7 @@ export function criImageService(d: CriImagesDeps): ImageServiceImpl {
     imageFsInfo: async () => {
       const now = BigInt(Date.now()) * 1_000_000n;
       const fsUsage = async (mountpoint: string) => {
-        const u = await cachedUsage(mountpoint);
+        const u = await usage.get(mountpoint);
         return { timestamp: now, fsId: { mountpoint }, usedBytes: { value: u.bytes }, inodesUsed: { value: u.inodes } };
       };
       return { imageFilesystems: [await fsUsage(d.imageRoot)], containerFilesystems: [await fsUsage(d.containerRoot)] };

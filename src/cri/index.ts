@@ -19,6 +19,8 @@ import { forwardIntoNetns } from './forward.js';
 import { startCriServer, type CriServer, type RuntimeServiceImpl } from './server.js';
 import { criImageService } from './images.js';
 import { criRuntimeBasics, unimplementedRuntime } from './runtime.js';
+import { criStatsService } from './stats.js';
+import { newStatsService } from '../engine/stats/index.js';
 
 export interface CriDeps {
   claim: SocketClaim;
@@ -62,6 +64,7 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
     }),
     ...criPodService(d.pods),
     ...criContainerService(engine),
+    ...criStatsService({ cs: d.cs, pods: d.pods, driverRoot: d.driverRoot, stats: newStatsService({ storageDriver: c.storageDriver, driverRoot: d.driverRoot, pods: d.pods }) }),
     exec: async (req: Parameters<RuntimeServiceImpl['exec']>[0]) => streaming.getExec(req),
     attach: async (req: Parameters<RuntimeServiceImpl['attach']>[0]) => streaming.getAttach(req),
     portForward: async (req: Parameters<RuntimeServiceImpl['portForward']>[0]) => {

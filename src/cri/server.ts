@@ -31,13 +31,15 @@ export interface CriServer {
 
 /** Log every call (debug) and every failure (what kubelet would see), once, here. */
 function instrument<S extends GenServiceMethods>(desc: GenService<S>, impl: GrpcImpl<S>, log: Logger): GrpcImpl<S> {
-  const out: Record<string, (req: unknown, signal: AbortSignal) => Promise<unknown>> = {};
-  for (const [name, fn] of Object.entries(impl as Record<string, (req: unknown, signal: AbortSignal) => Promise<unknown>>)) {
+  type Handler = (req: unknown, signal: AbortSignal, ...rest: unknown[]) => Promise<unknown>;
+  const out: Record<string, Handler> = {};
+  for (const [name, fn] of Object.entries(impl as Record<string, Handler>)) {
     const rpc = `${desc.typeName.split('.').pop()}.${name[0]!.toUpperCase()}${name.slice(1)}`;
-    out[name] = async (req, signal) => {
+    // a streaming method's `send` comes after (req, signal): passed on as it is
+    out[name] = async (req, signal, ...rest) => {
       log.debug(`cri: ${rpc}`);
       try {
-        return await fn(req, signal);
+        return await fn(req, signal, ...rest);
       } catch (e) {
         const kind = errorKind(e);
         (kind === 'Internal' ? log.error : log.warn).call(log, `cri: ${rpc} failed`, { kind, err: errorMessage(e) });

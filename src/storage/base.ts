@@ -199,6 +199,8 @@ export abstract class BaseDriver implements SnapshotDriver {
 
   abstract mount(key: string): Promise<string>;
   abstract unmount(key: string): Promise<void>;
+  /** Where the snapshot's own changes are (its disk usage is counted there); no I/O. */
+  abstract writableDir(key: string): string;
 
   async remove(key: string): Promise<void> {
     const dir = this.snapshotDir(key);

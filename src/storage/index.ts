@@ -26,6 +26,11 @@ export async function createDriver(name: DriverName | string, root: string): Pro
   return d;
 }
 
+/** A container snapshot's writable dir for the driver `name` at `root`, without opening the driver. */
+export function writableDirOf(name: DriverName | string, root: string, key: string): string {
+  return (name === 'vfs' ? new VfsDriver(root) : new OverlayDriver(root)).writableDir(key);
+}
+
 export interface OverlayCheck {
   supported: boolean;
   backingFs: string;

@@ -119,6 +119,9 @@ export class OverlayDriver extends BaseDriver {
     return merged;
   }
 
+  /** Only the upper dir: the lower layers are the image's, shared. */
+  writableDir(key: string): string { return path.join(this.snapshotDir(key), 'upper'); }
+
   async unmount(key: string): Promise<void> {
     await unmountPath(path.join(this.snapshotDir(key), 'merged'));
   }

@@ -36,5 +36,8 @@ export class VfsDriver extends BaseDriver {
     return rootfs;
   }
 
+  /** The whole copy: vfs has no layer sharing, so the image's files count too (as docker's vfs). */
+  writableDir(key: string): string { return path.join(this.snapshotDir(key), 'rootfs'); }
+
   async unmount(_key: string): Promise<void> { /* nothing mounted */ }
 }

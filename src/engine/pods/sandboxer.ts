@@ -52,6 +52,13 @@ export class ControllerSandboxes implements PodSandboxes {
     });
   }
 
+  /** Controller.Status: its pid is what stats read (a VM's qemu); no sandboxer is started for it. */
+  async status(pod: PodRecord): Promise<{ pid: number; ready: boolean }> {
+    const sb = pod.sandbox!;
+    const r = await this.client(sb.address).status({ sandboxId: sb.sandboxId, sandboxer: sb.kind, verbose: false }, { timeoutMs: 10_000 });
+    return { pid: r.pid, ready: r.state === 'SANDBOX_READY' };
+  }
+
   close(): void {
     for (const c of this.clients.values()) c.close();
   }

@@ -26,6 +26,8 @@ export interface PodSandboxes {
   start(pod: PodRecord, signal?: AbortSignal): Promise<void>;
   stop(pod: PodRecord): Promise<void>;
   remove(pod: PodRecord): Promise<void>;
+  /** The sandbox's process on the host (a VM's hypervisor) as its sandboxer reports it; 0: none. */
+  status(pod: PodRecord): Promise<{ pid: number; ready: boolean }>;
 }
 
 /** A runtime handler resolved: the engine runtime of its containers, and its sandboxer if any. */
@@ -219,6 +221,13 @@ export class PodService {
       if (report.released.length) this.d.log.info('released the networks of pods gone while tsulad was down', { pods: report.released });
       for (const f of report.failed) this.d.log.warn('cannot release a pod network', f);
     }
+  }
+
+  /** A sandboxer pod's process (its VM) as the sandboxer reports it (stats read it). */
+  async sandboxStatus(ref: string): Promise<{ pid: number; ready: boolean }> {
+    const rec = this.d.store.get(ref);
+    if (!rec.sandbox) throw failedPrecondition(`pod ${rec.id} is not a sandbox of a sandboxer`);
+    return this.d.sandboxes.status(rec);
   }
 
   /** A container may join only a ready pod. */

@@ -1,0 +1,190 @@
+// A cgroup's usage as containerd and cadvisor read it, on either cgroup version. Which one
+// the host runs is detected from the root, never assumed: these hosts are hybrid (v1
+// controllers under /sys/fs/cgroup/<controller>, a bare v2 tree at .../unified that holds no
+// controllers, so v1 is what counts), CI machines may be pure v2 (one tree with
+// cgroup.controllers at the root). The root is a parameter so tests read fixture trees.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+export type CgroupVersion = 1 | 2;
+
+export interface CgroupLayout {
+  version: CgroupVersion;
+  /** The mount root (/sys/fs/cgroup): v2's tree, or the parent of v1's controller dirs. */
+  root: string;
+}
+
+export interface MemoryUsage {
+  usage: bigint;
+  /** usage − inactive file pages, floored at 0: what the kernel cannot reclaim easily (kubelet evicts on it). */
+  workingSet: bigint;
+  rss: bigint;
+  pageFaults: bigint;
+  majorPageFaults: bigint;
+  /** undefined: no limit. */
+  limit?: bigint;
+  swapUsage?: bigint;
+  swapLimit?: bigint;
+}
+
+export interface CgroupUsage {
+  /** Total CPU time of the group, ns. */
+  cpuNs?: bigint;
+  memory?: MemoryUsage;
+  pids?: { current: bigint; limit?: bigint };
+}
+
+/** v1 reports "no limit" as a page-rounded LLONG_MAX, v2 as "max": anything past 2^62 is none (containerd's test). */
+const UNLIMITED = 1n << 62n;
+
+/** v2 when the root is a cgroup2 tree (it has cgroup.controllers); else v1 controller dirs. */
+export async function detectCgroups(root = '/sys/fs/cgroup'): Promise<CgroupLayout> {
+  const v2 = await fs.access(path.join(root, 'cgroup.controllers')).then(() => true, () => false);
+  return { version: v2 ? 2 : 1, root };
+}
+
+/** "key value" lines (memory.stat, cpu.stat) → numbers; lines that are not that are skipped. */
+export function parseFlatKeyed(text: string): Map<string, bigint> {
+  const out = new Map<string, bigint>();
+  for (const line of text.split('\n')) {
+    const [k, v, extra] = line.trim().split(/\s+/);
+    if (!k || v === undefined || extra !== undefined || !/^\d+$/.test(v)) continue;
+    out.set(k, BigInt(v));
+  }
+  return out;
+}
+
+/** A single-value file: a number, or v2's "max" (undefined: no limit). */
+export function parseSingle(text: string): bigint | undefined {
+  const t = text.trim();
+  if (t === 'max') return undefined;
+  if (!/^\d+$/.test(t)) throw new Error(`not a cgroup value: ${JSON.stringify(t.slice(0, 40))}`);
+  return BigInt(t);
+}
+
+const limitOf = (v: bigint | undefined): bigint | undefined => (v === undefined || v > UNLIMITED ? undefined : v);
+const sub0 = (a: bigint, b: bigint): bigint => (a > b ? a - b : 0n);
+
+async function readText(file: string): Promise<string | undefined> {
+  try {
+    return await fs.readFile(file, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    // gone (the container exited and its cgroup went) or not offered by this kernel
+    if (code === 'ENOENT' || code === 'ENODEV' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') return undefined;
+    throw e;
+  }
+}
+
+async function readSingle(file: string): Promise<bigint | undefined | null> {
+  const t = await readText(file);
+  return t === undefined ? null : parseSingle(t);
+}
+
+/** v1: cpuacct.usage, memory.usage_in_bytes + memory.stat's total_* (hierarchical) counters. */
+export function memoryV1(usage: bigint, stat: Map<string, bigint>, limitInBytes?: bigint, memsw?: { usage: bigint; limit?: bigint }): MemoryUsage {
+  const limit = limitOf(limitInBytes);
+  const m: MemoryUsage = {
+    usage, workingSet: sub0(usage, stat.get('total_inactive_file') ?? 0n), rss: stat.get('total_rss') ?? 0n,
+    pageFaults: stat.get('total_pgfault') ?? 0n, majorPageFaults: stat.get('total_pgmajfault') ?? 0n,
+    ...(limit !== undefined ? { limit } : {}),
+  };
+  // memsw counts memory + swap: swap is the difference (only where swap accounting is on)
+  if (memsw) {
+    m.swapUsage = sub0(memsw.usage, usage);
+    const swl = limitOf(memsw.limit);
+    if (swl !== undefined && limit !== undefined) m.swapLimit = sub0(swl, limit);
+  }
+  return m;
+}
+
+/** v2: memory.current + memory.stat (anon is v1's rss; pgfault/pgmajfault are cumulative). */
+export function memoryV2(current: bigint, stat: Map<string, bigint>, max?: bigint, swap?: { current: bigint; max?: bigint }): MemoryUsage {
+  const limit = limitOf(max);
+  const swl = limitOf(swap?.max);
+  return {
+    usage: current, workingSet: sub0(current, stat.get('inactive_file') ?? 0n), rss: stat.get('anon') ?? 0n,
+    pageFaults: stat.get('pgfault') ?? 0n, majorPageFaults: stat.get('pgmajfault') ?? 0n,
+    ...(limit !== undefined ? { limit } : {}),
+    ...(swap ? { swapUsage: swap.current } : {}),
+    ...(swl !== undefined ? { swapLimit: swl } : {}),
+  };
+}
+
+async function readV1(root: string, rel: string): Promise<CgroupUsage | null> {
+  const dir = (controller: string) => path.join(root, controller, rel);
+  const u: CgroupUsage = {};
+  // cpuacct may be its own mount or a link to cpu,cpuacct: either way <root>/cpuacct
+  const cpu = await readSingle(path.join(dir('cpuacct'), 'cpuacct.usage'));
+  if (cpu != null) u.cpuNs = cpu;
+  const mem = await readSingle(path.join(dir('memory'), 'memory.usage_in_bytes'));
+  if (mem != null) {
+    const stat = parseFlatKeyed(await readText(path.join(dir('memory'), 'memory.stat')) ?? '');
+    const limit = await readSingle(path.join(dir('memory'), 'memory.limit_in_bytes'));
+    const swUsage = await readSingle(path.join(dir('memory'), 'memory.memsw.usage_in_bytes'));
+    const swLimit = swUsage != null ? await readSingle(path.join(dir('memory'), 'memory.memsw.limit_in_bytes')) : null;
+    u.memory = memoryV1(mem, stat, limit ?? undefined, swUsage != null ? { usage: swUsage, ...(swLimit != null ? { limit: swLimit } : {}) } : undefined);
+  }
+  const pids = await readSingle(path.join(dir('pids'), 'pids.current'));
+  if (pids != null) {
+    const max = await readSingle(path.join(dir('pids'), 'pids.max'));
+    u.pids = { current: pids, ...(max != null ? { limit: max } : {}) };
+  }
+  return u.cpuNs === undefined && !u.memory && !u.pids ? null : u;
+}
+
+async function readV2(root: string, rel: string): Promise<CgroupUsage | null> {
+  const dir = path.join(root, rel);
+  const file = (n: string) => path.join(dir, n);
+  const cpuStat = await readText(file('cpu.stat'));
+  if (cpuStat === undefined && !(await fs.access(dir).then(() => true, () => false))) return null;
+  const u: CgroupUsage = {};
+  const usec = parseFlatKeyed(cpuStat ?? '').get('usage_usec');
+  if (usec !== undefined) u.cpuNs = usec * 1000n;
+  const cur = await readSingle(file('memory.current'));
+  if (cur != null) {
+    const stat = parseFlatKeyed(await readText(file('memory.stat')) ?? '');
+    const max = await readSingle(file('memory.max'));
+    const sw = await readSingle(file('memory.swap.current'));
+    const swMax = sw != null ? await readSingle(file('memory.swap.max')) : null;
+    u.memory = memoryV2(cur, stat, max ?? undefined, sw != null ? { current: sw, ...(swMax != null ? { max: swMax } : {}) } : undefined);
+  }
+  const pids = await readSingle(file('pids.current'));
+  if (pids != null) {
+    const max = await readSingle(file('pids.max'));
+    u.pids = { current: pids, ...(max != null ? { limit: max } : {}) };
+  }
+  return u;
+}
+
+/**
+ * The usage of the cgroup at `cgPath` (as in the OCI spec's cgroupsPath, e.g. /tsula/<id>);
+ * null when it does not exist (a container that never ran, or has exited).
+ */
+export async function readCgroup(layout: CgroupLayout, cgPath: string): Promise<CgroupUsage | null> {
+  const rel = path.posix.normalize(`/${cgPath}`).slice(1);
+  if (rel.split('/').includes('..')) return null;
+  return layout.version === 2 ? readV2(layout.root, rel) : readV1(layout.root, rel);
+}
+
+/** Several groups as one (a pod without a cgroup of its own: its containers summed). */
+export function sumUsage(list: CgroupUsage[]): CgroupUsage | null {
+  if (!list.length) return null;
+  const out: CgroupUsage = {};
+  const withCpu = list.filter((u) => u.cpuNs !== undefined);
+  if (withCpu.length) out.cpuNs = withCpu.reduce((a, u) => a + u.cpuNs!, 0n);
+  const mems = list.map((u) => u.memory).filter((m): m is MemoryUsage => !!m);
+  if (mems.length) {
+    const sum = (f: (m: MemoryUsage) => bigint) => mems.reduce((a, m) => a + f(m), 0n);
+    out.memory = {
+      usage: sum((m) => m.usage), workingSet: sum((m) => m.workingSet), rss: sum((m) => m.rss),
+      pageFaults: sum((m) => m.pageFaults), majorPageFaults: sum((m) => m.majorPageFaults),
+      // a limit of the whole only when every part has one
+      ...(mems.every((m) => m.limit !== undefined) ? { limit: sum((m) => m.limit!) } : {}),
+      ...(mems.some((m) => m.swapUsage !== undefined) ? { swapUsage: sum((m) => m.swapUsage ?? 0n) } : {}),
+    };
+  }
+  const pids = list.map((u) => u.pids).filter((p): p is NonNullable<CgroupUsage['pids']> => !!p);
+  if (pids.length) out.pids = { current: pids.reduce((a, p) => a + p.current, 0n) };
+  return out;
+}
