@@ -8,6 +8,7 @@ import { Status } from '../gen/github.com/containerd/containerd/api/types/task/t
 import type { Spec, Process } from '../oci/types.js';
 import { TtrpcServer, type Logger } from './deps.js';
 import { invalidArgument } from '../common/errors.js';
+import { toMetricsAny } from '../cgroups/index.js';
 import { TaskTable, type GuestExec } from './tasks.js';
 import {
   AGENT_SERVICE, AGENT_VERSION, parseAgentStartup, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
@@ -68,6 +69,10 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
     delete: async (r) => {
       const p = await tasks.delete(r.id, r.execId);
       return { pid: p.pid, exitStatus: p.exit.status, exitedAt: ts(p.exit.at) };
+    },
+    stats: async (r) => {
+      const st = await tasks.stats(r.id);
+      return st ? { stats: toMetricsAny(st.version, st.usage) } : {};
     },
     pids: async (r) => ({ processes: (await tasks.pids(r.id)).map((pid) => ({ pid })) }),
     resizePty: async (r) => { await tasks.resize(r.id, r.execId, r.height, r.width); return {}; },

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Spec, Process } from '../oci/types.js';
 import type { ExecHandle, StdioStream } from '../runtime/types.js';
+import type { CgroupStats } from '../cgroups/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
 import { RuncConmonRuntime, type Logger } from './deps.js';
 import { GUEST_TASKS_DIR, GUEST_RUNC_STATE } from './paths.js';
@@ -243,6 +244,12 @@ export class TaskTable {
   async pids(id: string): Promise<number[]> {
     const t = this.get(id);
     return t.status === 'stopped' ? [] : this.runtime.pids(id);
+  }
+
+  /** The task's guest cgroup; null once it stopped (its cgroup is gone). */
+  async stats(id: string): Promise<CgroupStats | null> {
+    const t = this.get(id);
+    return t.status === 'stopped' ? null : this.runtime.stats(id, t.dir);
   }
 
   async delete(id: string, execId: string): Promise<Proc> {

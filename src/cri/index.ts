@@ -64,7 +64,7 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
     }),
     ...criPodService(d.pods),
     ...criContainerService(engine),
-    ...criStatsService({ cs: d.cs, pods: d.pods, driverRoot: d.driverRoot, stats: newStatsService({ storageDriver: c.storageDriver, driverRoot: d.driverRoot, pods: d.pods }) }),
+    ...criStatsService({ cs: d.cs, pods: d.pods, driverRoot: d.driverRoot, stats: newStatsService({ storageDriver: c.storageDriver, driverRoot: d.driverRoot, pods: d.pods, cs: d.cs }) }),
     exec: async (req: Parameters<RuntimeServiceImpl['exec']>[0]) => streaming.getExec(req),
     attach: async (req: Parameters<RuntimeServiceImpl['attach']>[0]) => streaming.getAttach(req),
     portForward: async (req: Parameters<RuntimeServiceImpl['portForward']>[0]) => {

@@ -3,6 +3,7 @@
 // which kind it drives (iSulad's runtime ops table).
 import type { Duplex } from 'node:stream';
 import type { LinuxResources, Spec, Process } from '../oci/types.js';
+import type { CgroupStats } from '../cgroups/index.js';
 
 export interface CreateRequest {
   id: string;
@@ -77,6 +78,11 @@ export interface Runtime {
   resizeExec(dir: string, height: number, width: number): Promise<void>;
   /** Did the kernel's OOM killer end the container (read at its exit)? Absent: never known. */
   oomKilled?(id: string, bundle: string): Promise<boolean>;
+  /**
+   * What the container's cgroup uses now (containerd's Task Stats); null when it has none
+   * (not running). Absent: the runtime cannot say (the engine reads host cgroups itself).
+   */
+  stats?(id: string, bundle: string): Promise<CgroupStats | null>;
   /** Reopen the container's log file (rotated away by kubelet). Absent: not supported. */
   reopenLog?(id: string, bundle: string): Promise<void>;
   /** Register the exit callback; also reports exits that happened while we were down. */

@@ -1,8 +1,8 @@
 // Stats of a VM pod through tsulad's CRI with the real crictl (one TCG boot, 10-20 s): the
 // pod's CPU and memory are its qemu's (CPU time grows while a container in the guest burns
-// it), its network the pod netns' eth0; a container inside the VM has its writable layer (on the
-// host, shared into the guest) but no CPU or memory: per-container stats in a VM need the
-// guest agent's Task Stats, a later step.
+// it), its network the pod netns' eth0; a container inside the VM has its guest cgroup's CPU
+// and memory (the agent's Task Stats, through the sandboxer) and its writable layer (on the
+// host, shared into the guest).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -57,12 +57,12 @@ interface PStats {
     cpu?: { timestamp: string; usageCoreNanoSeconds: U64; usageNanoCores: U64 } | null;
     memory?: { workingSetBytes: U64; rssBytes: U64 } | null;
     network?: { defaultInterface?: { name: string; rxBytes: U64; txBytes: U64 } } | null;
-    containers?: Array<{ attributes: { id: string }; cpu?: unknown; memory?: unknown; writableLayer?: { usedBytes: U64 } }>;
+    containers?: Array<{ attributes: { id: string }; cpu?: { usageCoreNanoSeconds: U64 } | null; memory?: { workingSetBytes: U64 } | null; writableLayer?: { usedBytes: U64 } }>;
   };
 }
 const statsp = async (id: string) => (JSON.parse(await ok(['statsp', '-o', 'json', '--id', id])) as { stats?: PStats[] }).stats?.[0];
 
-test('a VM pod: CPU and memory of its qemu, eth0 counters of its netns; its container: the writable layer only', { timeout: 400_000 }, async () => {
+test('a VM pod: CPU and memory of its qemu, eth0 counters of its netns; its container: its guest cgroup and writable layer', { timeout: 400_000 }, async () => {
   const f = (n: string) => path.join(d.dir, n);
   await fs.writeFile(f('pod.json'), JSON.stringify({ metadata: { name: 'vmpod', namespace: 'default', uid: 'uid-vm', attempt: 0 }, hostname: 'vmpod', log_directory: f('logs'), linux: {} }));
   await fs.writeFile(f('c.json'), JSON.stringify({
@@ -94,11 +94,14 @@ test('a VM pod: CPU and memory of its qemu, eth0 counters of its netns; its cont
   const tx = (p: PStats) => num(p.linux.network?.defaultInterface?.txBytes);
   assert.ok(rx(p3) > rx(p2) && tx(p3) > tx(p2), `eth0 rx ${rx(p2)} → ${rx(p3)}, tx ${tx(p2)} → ${tx(p3)}`);
 
-  // the container in the VM: its writable layer on the host, no CPU or memory (no guest stats yet)
+  // the container in the VM: its guest cgroup (CPU grows as it burns), its writable layer on the host
   const inside = p3.linux.containers?.find((x) => x.attributes.id === c);
   assert.ok(inside, 'the pod lists its container');
-  assert.equal(inside.cpu ?? null, null);
-  assert.equal(inside.memory ?? null, null);
+  const cpu0 = num(inside.cpu?.usageCoreNanoSeconds);
+  assert.ok(cpu0 > 0, `guest CPU ${cpu0}`);
+  assert.ok(num(inside.memory?.workingSetBytes) > 0, `guest working set ${num(inside.memory?.workingSetBytes)}`);
+  const cs = (JSON.parse(await ok(['stats', '-o', 'json', '--id', c])) as { stats: Array<{ cpu: { usageCoreNanoSeconds: U64 } }> }).stats[0]!;
+  assert.ok(num(cs.cpu.usageCoreNanoSeconds) > cpu0, `guest CPU ${cpu0} → ${num(cs.cpu.usageCoreNanoSeconds)}`);
   const layer = await waitFor(async () => {
     const s = (JSON.parse(await ok(['stats', '-o', 'json', '--id', c])) as { stats: Array<{ writableLayer: { usedBytes: U64 } }> }).stats[0];
     return num(s?.writableLayer.usedBytes) >= 2_000_000 ? s : null;

@@ -53,6 +53,10 @@ test('run -d, task ls, exec with output and exit code, pause/resume, kill, delet
   const ex = await c.ctr(['task', 'exec', '--exec-id', 'x1', 'd1', 'sh', '-c', 'echo from-exec; exit 5']);
   assert.equal(ex.code, 5, ex.stderr);
   assert.equal(ex.stdout, 'from-exec\n');
+  // ctr decodes the Task Stats' cgroups Metrics (v1 or v2, as the host runs)
+  const metrics = await c.ok(['task', 'metrics', 'd1']);
+  assert.match(metrics, /^(memory\.usage_in_bytes|memory\.usage)\s+[1-9]\d*\s*$/m, metrics);
+  assert.match(metrics, /^pids\.current\s+1\s*$/m, metrics);
   await c.ok(['task', 'pause', 'd1']);
   assert.equal((await taskList()).get('d1'), 'PAUSED');
   await c.ok(['task', 'resume', 'd1']);

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { TestDaemon, IMAGES, ROOT, waitFor } from '../helpers/daemon.js';
+import { METRICS_V2, fromMetricsAny } from '../../src/cgroups/index.js';
 import { TestContainerd, instancesNamed, killSandboxerLeftovers, nodeProcessesUnder, processesNamed, shortTempDir } from '../helpers/containerd.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
 import { mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
@@ -158,6 +159,11 @@ test('sandboxer: two VM pods at once, kill -9 of the sandboxer re-adopts them, a
     await t.start({ id: 'p1' });
     await t.start({ id: 'p2' });
     assert.equal((await processesNamed('qemu-system-x86_64', s.dir)).length, 2);
+    // Task Stats of a VM task: the guest cgroup's, as io.containerd.cgroups.v2.Metrics
+    const st = await t.stats({ id: 'p1' });
+    assert.equal(st.stats?.typeUrl, METRICS_V2);
+    const m = fromMetricsAny(st.stats!)!;
+    assert.ok((m.usage.pids?.current ?? 0n) >= 1n && (m.usage.memory?.usage ?? 0n) > 0n, JSON.stringify(m, (_k, v) => (typeof v === 'bigint' ? String(v) : v)));
     assert.equal((await instancesNamed('virtiofsd', s.dir)).length, 2);
     assert.equal((await nodeProcessesUnder(s.dir)).length, 1, 'one sandboxer for both pods');
 

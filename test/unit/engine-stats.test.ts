@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { promises as fs, mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { detectCgroups, readCgroup, parseFlatKeyed, parseSingle, sumUsage, memoryV1 } from '../../src/engine/stats/cgroups.js';
+import { detectCgroups, readCgroup, parseFlatKeyed, parseSingle, sumUsage, memoryV1 } from '../../src/cgroups/usage.js';
 import { parseNetDev, parsePidStat, parseStatusKb, readProcess } from '../../src/engine/stats/proc.js';
 import { DiskUsageCache, diskUsage } from '../../src/engine/stats/fsusage.js';
 import { StatsService } from '../../src/engine/stats/service.js';

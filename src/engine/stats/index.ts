@@ -7,12 +7,13 @@
 // storage/ (paths only) and the pod service (a sandboxer's pid). Front ends (CRI now,
 // `docker stats` later) turn its samples into their wire shapes.
 import type { PodService } from '../pods/service.js';
+import type { ContainerService } from '../containers/service.js';
 import { writableDirOf } from '../../storage/index.js';
-import { detectCgroups } from './cgroups.js';
+import { detectCgroups } from '../../cgroups/index.js';
 import { StatsService } from './service.js';
 
 export { StatsService, epochNanos, type ContainerSample, type PodSample, type CpuSample, type MemorySample, type StatsDeps } from './service.js';
-export { detectCgroups, readCgroup, type CgroupLayout, type CgroupUsage } from './cgroups.js';
+export { detectCgroups, readCgroup, type CgroupLayout, type CgroupUsage } from '../../cgroups/index.js';
 export { DiskUsageCache, diskUsage, type DiskUsage } from './fsusage.js';
 
 export interface StatsOptions {
@@ -20,6 +21,7 @@ export interface StatsOptions {
   storageDriver: string;
   driverRoot: string;
   pods: PodService;
+  cs: ContainerService;
   /** Default /sys/fs/cgroup. */
   cgroupRoot?: string;
 }
@@ -28,6 +30,10 @@ export function newStatsService(o: StatsOptions): StatsService {
   return new StatsService({
     cgroups: () => detectCgroups(o.cgroupRoot),
     writableDir: (id) => writableDirOf(o.storageDriver, o.driverRoot, id),
+    runtimeUsage: async (c) => {
+      const rt = o.cs.runtimeOf(c);
+      return rt.stats ? (await rt.stats(c.id, o.cs.bundle(c.id)))?.usage ?? null : null;
+    },
     sandboxPid: async (pod) => (await o.pods.sandboxStatus(pod.id)).pid,
   });
 }

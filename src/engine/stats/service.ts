@@ -1,14 +1,15 @@
 // Samples of containers and pods, as typed engine values (CRI's ContainerStats and
 // PodSandboxStats are views of them; `docker stats` will be another). A host container is
-// its cgroup; a host pod is its cgroup_parent's cgroup when that exists, else the sum of
-// its containers (containerd's way when there is no pod cgroup); a VM pod is its
+// its cgroup, a container in a VM its guest cgroup (its runtime's Task Stats); a host pod is
+// its cgroup_parent's cgroup when that exists, else the sum of its containers (containerd's
+// way when there is no pod cgroup); a VM pod is its
 // hypervisor's process. CPU rates (nano cores) are computed against the previous sample of
 // the same container or pod, as containerd and cadvisor do, so the first sample says 0.
 import type { Container } from '../containers/model.js';
 import { running } from '../containers/model.js';
 import { cgroupsPath } from '../containers/resources.js';
 import type { PodRecord } from '../pods/record.js';
-import { readCgroup, sumUsage, type CgroupLayout, type CgroupUsage, type MemoryUsage } from './cgroups.js';
+import { readCgroup, sumUsage, type CgroupLayout, type CgroupUsage, type MemoryUsage } from '../../cgroups/index.js';
 import { DiskUsageCache, type CachedUsage } from './fsusage.js';
 import { readNetns, readProcess, type InterfaceUsage } from './proc.js';
 
@@ -51,6 +52,11 @@ export interface StatsDeps {
   cgroups: () => Promise<CgroupLayout>;
   /** A container's writable dir in the snapshot driver (SnapshotDriver.writableDir). */
   writableDir(containerId: string): string;
+  /**
+   * A container's usage as its runtime reports it (Task API Stats: a VM's guest cgroup),
+   * for containers with no cgroup on the host; null when the runtime cannot say.
+   */
+  runtimeUsage?(c: Container): Promise<CgroupUsage | null>;
   /** A sandboxer pod's process on the host (its VM), 0 when there is none. */
   sandboxPid(pod: PodRecord): Promise<number>;
   disk?: DiskUsageCache;
@@ -101,9 +107,12 @@ export class StatsService {
     return { ...m, timestamp, ...(m.limit !== undefined ? { available: m.limit > m.workingSet ? m.limit - m.workingSet : 0n } : {}) };
   }
 
-  private async usageOf(c: Container): Promise<CgroupUsage | null> {
-    if (!running(c.state)) return null;
-    return readCgroup(await this.cgroups(), cgroupsPath(c.config.resources, c.id));
+  /** The host cgroup's usage, else the runtime's word (a container in a VM). */
+  private async usageOf(c: Container): Promise<{ usage: CgroupUsage | null; onHost: boolean }> {
+    if (!running(c.state)) return { usage: null, onHost: false };
+    const host = await readCgroup(await this.cgroups(), cgroupsPath(c.config.resources, c.id));
+    if (host || !this.d.runtimeUsage) return { usage: host, onHost: !!host };
+    return { usage: await this.d.runtimeUsage(c).catch(() => null), onHost: false };
   }
 
   private fromUsage(key: string, u: CgroupUsage | null, timestamp: bigint): Pick<ContainerSample, 'cpu' | 'memory' | 'pids'> {
@@ -119,11 +128,11 @@ export class StatsService {
     return (await this.containerWithUsage(c)).sample;
   }
 
-  private async containerWithUsage(c: Container): Promise<{ sample: ContainerSample; usage: CgroupUsage | null }> {
+  private async containerWithUsage(c: Container): Promise<{ sample: ContainerSample; hostUsage: CgroupUsage | null }> {
     const dir = this.d.writableDir(c.id);
-    const [usage, layer] = await Promise.all([this.usageOf(c), this.disk.get(dir)]);
+    const [{ usage, onHost }, layer] = await Promise.all([this.usageOf(c), this.disk.get(dir)]);
     const sample: ContainerSample = { id: c.id, ...this.fromUsage(c.id, usage, this.now()), writableLayer: { ...layer, dir } };
-    return { sample, usage };
+    return { sample, hostUsage: onHost ? usage : null };
   }
 
   /** `containers`: the pod's own (the caller knows which are its). */
@@ -133,9 +142,9 @@ export class StatsService {
     const out: PodSample = { id: pod.id, containers: parts.map((p) => p.sample) };
     const pids = containers.filter((c) => running(c.state) && c.state.pid > 0).map((c) => c.state.pid);
     if (pod.pidHolder) pids.push(pod.pidHolder.pid);
-    const usages = parts.map((p) => p.usage).filter((x): x is CgroupUsage => !!x);
-    // a VM's containers have no cgroup on the host: the VM's process is the pod's usage
-    // (a runc-kind sandboxer's containers do have cgroups, and are summed as a host pod's)
+    const usages = parts.map((p) => p.hostUsage).filter((x): x is CgroupUsage => !!x);
+    // a VM's containers have no cgroup on the host: the VM's process is the pod's usage, what
+    // the node pays for it (a runc-kind sandboxer's containers have cgroups, summed as a host pod's)
     if (pod.sandbox && !usages.length) {
       const pid = await this.d.sandboxPid(pod).catch(() => 0);
       const p = pid > 0 ? await readProcess(pid) : null;

@@ -5,7 +5,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
-import type { LinuxResources } from '../../oci/types.js';
+import type { LinuxResources, Spec } from '../../oci/types.js';
+import { detectCgroups, readCgroup, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
 import { spawnConmon, readPid, cleanRuntimeError, type ConmonPaths } from './conmon.js';
 import { connectAttach } from './attach.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
@@ -29,6 +30,7 @@ export class RuncConmonRuntime implements Runtime {
   private paths: ConmonPaths;
   private exitDir: string;
   private exits: ExitWatcher | null = null;
+  private cgroups: Promise<CgroupLayout> | undefined;
 
   constructor(private o: RuncRuntimeOptions) {
     this.name = o.name ?? 'runc';
@@ -152,6 +154,23 @@ export class RuncConmonRuntime implements Runtime {
   async pids(id: string): Promise<number[]> {
     const out = await this.runc(['ps', '--format', 'json', id], `processes of ${id.slice(0, 12)}`);
     return (JSON.parse(out) as number[] | null) ?? [];
+  }
+
+  /** The container's cgroup, where its bundle's config.json puts it. */
+  async stats(id: string, bundle: string): Promise<CgroupStats | null> {
+    let spec: Spec;
+    try {
+      spec = JSON.parse(await fs.readFile(path.join(bundle, 'config.json'), 'utf8')) as Spec;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`container ${id.slice(0, 12)} has no bundle`);
+      throw e;
+    }
+    const cg = specCgroupPath(spec.linux?.cgroupsPath, id);
+    if (!cg) return null;
+    this.cgroups ??= detectCgroups();
+    const layout = await this.cgroups;
+    const usage = await readCgroup(layout, cg);
+    return usage ? { version: layout.version, usage } : null;
   }
 
   attach(_id: string, bundle: string): Promise<StdioStream> {

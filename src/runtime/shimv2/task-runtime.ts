@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
 import type { LinuxResources, Spec } from '../../oci/types.js';
+import { fromMetricsAny, type CgroupStats } from '../../cgroups/index.js';
 import { Status } from '../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import { failedPrecondition, isKind, notFound, errorMessage } from '../../common/errors.js';
 import { writeJsonAtomic } from '../../common/fsutil.js';
@@ -204,6 +205,12 @@ export abstract class TaskApiRuntime implements Runtime {
   async pids(id: string): Promise<number[]> {
     const r = await (await this.task(id)).api.pids({ id }, CALL);
     return r.processes.map((p) => p.pid);
+  }
+
+  /** The task's Stats: a cgroups Metrics (runc-v2's, the sandboxer's, a guest agent's). */
+  async stats(id: string): Promise<CgroupStats | null> {
+    const r = await (await this.task(id)).api.stats({ id }, CALL);
+    return r.stats ? fromMetricsAny(r.stats) : null;
   }
 
   async attach(id: string): Promise<StdioStream> {

@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { Process } from '../../oci/types.js';
 import type { Runtime } from '../../runtime/types.js';
-import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
+import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound, unimplemented } from '../../common/errors.js';
+import type { CgroupStats } from '../../cgroups/index.js';
 import type { Logger } from '../../common/log.js';
 import { readJson } from '../../common/fsutil.js';
 import { SHIM_INFO_FILE, type ShimInfo } from '../admin.js';
@@ -259,6 +260,15 @@ export class TaskManager {
 
   async pids(t: Task): Promise<number[]> {
     return (await this.rt(t.rec)).pids(t.rec.key);
+  }
+
+  /** The task's cgroup now (a VM task's from its guest); null when it has none. */
+  async stats(id: string): Promise<CgroupStats | null> {
+    const t = this.get(id);
+    if (t.rec.status === 'stopped') throw notFound(`task ${id} is stopped: it has no cgroup`);
+    const rt = await this.rt(t.rec);
+    if (!rt.stats) throw unimplemented(`runtime ${rt.name} cannot read a task's usage`);
+    return rt.stats(t.rec.key, t.rec.dir);
   }
 
   /** A resize that races the process' exit (ctr resizes right after Start) is a no-op. */

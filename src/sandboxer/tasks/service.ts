@@ -9,6 +9,7 @@ import { invalidArgument, unimplemented } from '../../common/errors.js';
 import type { TaskManager } from './manager.js';
 import { ts } from './topics.js';
 import { runtimeConfigPath } from './options.js';
+import { toMetricsAny } from '../../cgroups/index.js';
 
 type TaskMethods = typeof TaskService extends GenService<infer S> ? S : never;
 
@@ -80,7 +81,10 @@ export function taskService(m: TaskManager): ServiceImpl<TaskMethods> {
     shutdown: () => ({}),
     pause: async (r) => { await m.pause(r.id, true); return {}; },
     resume: async (r) => { await m.pause(r.id, false); return {}; },
-    stats: () => { throw unimplemented('Stats is not implemented by tsula-sandboxer'); },
+    stats: async (r) => {
+      const st = await m.stats(r.id);
+      return st ? { stats: toMetricsAny(st.version, st.usage) } : {};
+    },
     update: () => { throw unimplemented('Update is not implemented by tsula-sandboxer'); },
     checkpoint: () => { throw unimplemented('Checkpoint is not implemented by tsula-sandboxer'); },
   };

@@ -3,6 +3,7 @@
 // pod's channel; rootfs and bind-mount sources reach the guest through the shared dir
 // (virtio-fs); stdio is a pair of long-polling reads per process; exits come from a Wait
 // per task, or 255 for all of them when the VM dies.
+import type { CgroupStats } from '../../../cgroups/index.js';
 import { constants as osc } from 'node:os';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../../../runtime/types.js';
 import type { ExitCallback } from '../../../runtime/runc/exits.js';
@@ -145,6 +146,10 @@ export class GuestRuntime implements Runtime {
 
   pids(id: string): Promise<number[]> {
     return this.g.pids(id);
+  }
+
+  stats(id: string): Promise<CgroupStats | null> {
+    return this.g.stats(id);
   }
 
   async attach(id: string, _bundle?: string): Promise<StdioStream> {

@@ -1,6 +1,7 @@
 // The host's client of one guest's agent: containerd's Task API and the agent's stdio
 // methods, over the one connection the sandboxer holds to the agent. When the VM dies every
 // wait still pending is answered with 255 (nothing in the guest can report it now).
+import { fromMetricsAny, type CgroupStats } from '../../../cgroups/index.js';
 import { create } from '@bufbuild/protobuf';
 import { AnySchema, timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
@@ -130,6 +131,12 @@ export class GuestTasks {
 
   async pids(id: string): Promise<number[]> {
     return (await this.task.pids({ id })).processes.map((p) => p.pid);
+  }
+
+  /** The guest cgroup's usage (the agent answers in io.containerd.cgroups.v2.Metrics). */
+  async stats(id: string): Promise<CgroupStats | null> {
+    const r = await this.task.stats({ id });
+    return r.stats ? fromMetricsAny(r.stats) : null;
   }
 
   async resize(id: string, execId: string, height: number, width: number): Promise<void> {

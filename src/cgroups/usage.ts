@@ -188,3 +188,14 @@ export function sumUsage(list: CgroupUsage[]): CgroupUsage | null {
   if (pids.length) out.pids = { current: pids.reduce((a, p) => a + p.current, 0n) };
   return out;
 }
+
+/**
+ * The cgroup of an OCI spec's linux.cgroupsPath as runc's cgroupfs driver places it (an
+ * empty path is /<id>); null for the systemd driver's "slice:prefix:name" form, which only
+ * systemd can resolve.
+ */
+export function specCgroupPath(cgroupsPath: string | undefined, id: string): string | null {
+  if (!cgroupsPath) return `/${id}`;
+  if (/^[^/]*:[^/:]*:[^/:]*$/.test(cgroupsPath)) return null;
+  return cgroupsPath;
+}
