@@ -378,3 +378,14 @@ test('loading: Kuasar\'s image_path = "" means unset (rootfs.img beside the init
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+test('scripts/vmm.toml (what install.sh writes): the defaults, and the same with every key uncommented', async () => {
+  const text = await fs.readFile(new URL('../../../scripts/vmm.toml', import.meta.url), 'utf8');
+  const c = parse(text);
+  assert.equal(c.default, 'qemu');
+  assert.deepEqual(c.hypervisors.qemu, defaultHypervisorConfig('qemu'));
+  assert.deepEqual(c.ignored, []);
+  // each key is there, commented out with its default value: uncommenting changes nothing
+  const open = text.replace(/^#\s?([a-z_]+ = .*)$/gm, '$1');
+  assert.ok((open.match(/^[a-z_]+ = /gm) ?? []).length >= 15, 'the keys are in the file');
+  assert.deepEqual(parse(open).hypervisors.qemu, defaultHypervisorConfig('qemu'));
+});
