@@ -19,6 +19,9 @@ ln -sf "$ROOT/bin/tsula-sandboxer" /usr/local/bin/tsula-sandboxer
 # when the sandboxer already runs, and hands everything else to bin/containerd-shim-tsula-v2
 ln -sf "$ROOT/bin/containerd-shim-tsula-v2-fast" /usr/local/bin/containerd-shim-tsula-v2
 mkdir -p /etc/tsula
+# the VM sandboxes' config: the defaults, each key commented with what it does (an existing
+# file stays); containerd's runtime option ConfigPath and ctr --runtime-config-path name it
+[[ -e /etc/tsula/vmm.toml ]] || install -m 0644 scripts/vmm.toml /etc/tsula/vmm.toml
 # crictl (cri-tools v1.29, Kubernetes' CRI client) from ../shared/tools when it is there, and
 # pointed at tsulad's CRI socket as iSulad's guide does (an existing /etc/crictl.yaml stays)
 if [[ -x ../shared/tools/crictl ]] && ! command -v crictl >/dev/null; then

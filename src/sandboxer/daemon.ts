@@ -12,6 +12,7 @@ import { errorMessage, internal } from '../common/errors.js';
 import { which } from '../common/which.js';
 import { Sandboxes } from './sandboxes.js';
 import { warmAgentSnapshot } from './kinds/vmm/warmup.js';
+import { ignoredKeysWarning, loadVmmConfig, type VmmConfig } from '../hypervisor/config.js';
 import { TaskManager } from './tasks/manager.js';
 import { TaskRecords } from './tasks/records.js';
 import { EventPublisher } from './tasks/events.js';
@@ -26,7 +27,7 @@ export interface SandboxerOptions {
   runcPath?: string;
   conmonPath?: string;
   defaultKind?: string;
-  /** vmm.toml for VM sandboxes (default /etc/tsula/vmm.toml). */
+  /** The VM sandboxes' config, read at each VM start (default /etc/tsula/vmm.toml). */
   vmmConfig?: string;
   log: Logger;
 }
@@ -105,6 +106,9 @@ async function claimPidFile(file: string): Promise<void> {
   await fs.writeFile(file, String(process.pid), { mode: 0o600 });
 }
 
+/** Kuasar's vmm-sandboxer takes its file with --config; --vmm-config is tsula's older name. */
+const VMM_CONFIG_FLAGS = ['--config', '--vmm-config'];
+
 function flag(argv: string[], names: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     for (const n of names) {
@@ -118,21 +122,36 @@ function flag(argv: string[], names: string[]): string | undefined {
 export async function main(argv: string[]): Promise<void> {
   const args = argv.slice(2);
   if (args.includes('--help') || args.includes('-h')) {
-    process.stdout.write('usage: tsula-sandboxer [--listen SOCK] [--state DIR] [--vmm-config FILE] [--log-level debug|info|warn|error]\n'
-      + '       tsula-sandboxer agent-snapshot [--vmm-config FILE] [--guest-dir DIR]   make the VM agent\'s startup snapshot for this host now\n');
+    process.stdout.write('usage: tsula-sandboxer [--listen SOCK] [--state DIR] [--config FILE] [--log-level debug|info|warn|error]\n'
+      + '       --config FILE (or --vmm-config): the VM sandboxes\' config: vmm.toml, kata\'s configuration.toml or Kuasar\'s config_*.toml\n'
+      + '       tsula-sandboxer agent-snapshot [--config FILE] [--guest-dir DIR]   make the VM agent\'s startup snapshot for this host now\n');
     return;
   }
-  const log = new Logger((flag(args, ['--log-level']) ?? 'info') as Level);
+  const level = flag(args, ['--log-level']) as Level | undefined;
   if (args[0] === 'agent-snapshot') {
-    process.exitCode = await agentSnapshotCommand(args, log);
+    process.exitCode = await agentSnapshotCommand(args, new Logger(level ?? 'info'));
     return;
   }
   const stateDir = path.resolve(flag(args, ['--state']) ?? process.env.TSULA_SANDBOXER_STATE ?? DEFAULT_STATE);
   const address = path.resolve((flag(args, ['--listen', '--address']) ?? process.env.TSULA_SANDBOXER_ADDRESS ?? DEFAULT_ADDRESS).replace(/^unix:\/\//, ''));
+  const given = flag(args, VMM_CONFIG_FLAGS) ?? process.env.TSULA_VMM_CONFIG;
+  const vmmConfig = given ? path.resolve(given) : undefined;
+  // a config named at start is checked now (as Kuasar's vmm-sandboxer does): a file this
+  // host can't honour stops the start with the key's name, not the first VM pod later;
+  // its [sandbox] log_level (Kuasar's) applies unless --log-level says otherwise
+  let cfg: VmmConfig | undefined;
+  try {
+    if (vmmConfig) cfg = await loadVmmConfig(vmmConfig);
+  } catch (e) {
+    new Logger(level ?? 'info').error('tsula-sandboxer failed to start', { config: vmmConfig, err: errorMessage(e) });
+    process.exit(1);
+  }
+  const log = new Logger(level ?? cfg?.logLevel ?? 'info');
+  const ignored = cfg && vmmConfig ? ignoredKeysWarning(cfg, vmmConfig) : '';
+  if (ignored) log.warn(ignored);
   let sb: Sandboxer;
   try {
-    const vmmConfig = flag(args, ['--vmm-config']) ?? process.env.TSULA_VMM_CONFIG;
-    sb = await startSandboxer({ stateDir, address, log, vmmConfig: vmmConfig ? path.resolve(vmmConfig) : undefined });
+    sb = await startSandboxer({ stateDir, address, log, vmmConfig });
   } catch (e) {
     log.error('tsula-sandboxer failed to start', { err: errorMessage(e) });
     process.exit(1);
@@ -147,7 +166,7 @@ export async function main(argv: string[]): Promise<void> {
 
 /** `agent-snapshot`: warm the VM agent's snapshot cache for this host's config (ensure-guest.sh). */
 async function agentSnapshotCommand(args: string[], log: Logger): Promise<number> {
-  const vmmConfig = flag(args, ['--vmm-config']) ?? process.env.TSULA_VMM_CONFIG;
+  const vmmConfig = flag(args, VMM_CONFIG_FLAGS) ?? process.env.TSULA_VMM_CONFIG;
   const guestDir = flag(args, ['--guest-dir']);
   try {
     const r = await warmAgentSnapshot({ vmmConfig, guestDir: guestDir && path.resolve(guestDir), log });

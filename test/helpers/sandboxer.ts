@@ -18,20 +18,27 @@ function connectable(p: string): Promise<boolean> {
   });
 }
 
+export interface SandboxerFlags {
+  /** More flags (--config FILE). */
+  args?: string[];
+  /** --log-level (default debug; null: none, the config's or info). */
+  logLevel?: string | null;
+}
+
 export class TestSandboxer {
   proc: ChildProcess | null = null;
   readonly state: string;
   readonly address: string;
   readonly taskSock: string;
 
-  private constructor(readonly dir: string) {
+  private constructor(readonly dir: string, private readonly o: SandboxerFlags = {}) {
     this.state = path.join(dir, 'sb');
     this.address = path.join(dir, 'sb.sock');
     this.taskSock = path.join(this.state, 'task.sock');
   }
 
-  static async create(): Promise<TestSandboxer> {
-    const s = new TestSandboxer(await shortTempDir('tss-'));
+  static async create(o: SandboxerFlags = {}): Promise<TestSandboxer> {
+    const s = new TestSandboxer(await shortTempDir('tss-'), o);
     await s.start();
     return s;
   }
@@ -39,7 +46,8 @@ export class TestSandboxer {
   async start(): Promise<void> {
     await fs.mkdir(this.state, { recursive: true });
     const log = openSync(path.join(this.dir, 'sandboxer.log'), 'a');
-    this.proc = spawn(process.execPath, [SANDBOXER, '--state', this.state, '--listen', this.address, '--log-level', 'debug'],
+    const level = this.o.logLevel === undefined ? ['--log-level', 'debug'] : this.o.logLevel === null ? [] : ['--log-level', this.o.logLevel];
+    this.proc = spawn(process.execPath, [SANDBOXER, '--state', this.state, '--listen', this.address, ...level, ...(this.o.args ?? [])],
       { stdio: ['ignore', log, log], detached: true, env: sandboxerEnv(this.dir) });
     closeSync(log);
     const p = this.proc;

@@ -2,8 +2,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { parseVmmConfig, defaultHypervisorConfig, loadVmmConfig } from '../../src/hypervisor/config.js';
+import { parseVmmConfig as parse, defaultHypervisorConfig, loadVmmConfig, type HostDevices } from '../../src/hypervisor/config.js';
 import { parseToml } from '../../src/hypervisor/toml.js';
+
+// these hosts: no /dev/vhost-vsock, no /dev/vhost-net (the tests must not depend on the host)
+const host: HostDevices = { vhostVsock: false, vhostNet: false };
+const parseVmmConfig = (text: string) => parse(text, undefined, { host });
 
 test('a kata-style [hypervisor.qemu] table is read with every key', () => {
   const c = parseVmmConfig(`
@@ -18,7 +22,7 @@ machine_accelerators = "kernel_irqchip=on"
 default_vcpus = 2
 default_memory = 1_024
 kernel_params = "quiet # not a comment"
-shared_fs = "virtio-9p"
+shared_fs = "none"
 virtio_fs_daemon = "/usr/lib/qemu/virtiofsd"
 block_device_driver = "virtio-scsi"
 use_vsock = false
@@ -32,16 +36,17 @@ agent_snapshot_dir = "/srv/tsula/snapshots"
   assert.deepEqual(c.hypervisors.qemu, {
     name: 'qemu', path: '/usr/local/bin/qemu-system-x86_64', kernel: '/var/lib/tsula/guest/vmlinuz',
     initrd: '/var/lib/tsula/guest/initramfs.cpio.gz', image: '/var/lib/tsula/guest/rootfs.img', machineType: 'microvm', machineAccelerators: 'kernel_irqchip=on',
-    defaultVcpus: 2, defaultMemory: 1024, kernelParams: 'quiet # not a comment', sharedFs: 'virtio-9p',
+    defaultVcpus: 2, defaultMemory: 1024, kernelParams: 'quiet # not a comment', sharedFs: 'none',
     virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-scsi', useVsock: false, enableDebug: true, bootTimeout: 10,
     cpuModel: 'EPYC', agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots',
+    disableVhostNet: true, internetworkingModel: 'tcfilter',
   });
 });
 
 test('an empty or missing file means qemu with defaults; stratovirt is accepted', async () => {
   assert.deepEqual(parseVmmConfig('').hypervisors.qemu, defaultHypervisorConfig('qemu'));
   // a missing file: the defaults, plus the guest image beside the initramfs when it was built
-  const loaded = (await loadVmmConfig('/nonexistent/vmm.toml')).hypervisors.qemu!;
+  const loaded = (await loadVmmConfig('/nonexistent/vmm.toml', { host })).hypervisors.qemu!;
   const img = '/var/lib/tsula/guest/rootfs.img';
   assert.deepEqual(loaded, { ...defaultHypervisorConfig('qemu'), image: existsSync(img) ? img : '' });
   const s = parseVmmConfig('[hypervisor.stratovirt]\npath = "/opt/stratovirt"\n');
@@ -58,7 +63,8 @@ test('invalid values are reported with their key', () => {
     ['use_vsock = "yes"', /hypervisor\.qemu\.use_vsock: must be true or false/],
     ['path = "qemu"', /hypervisor\.qemu\.path: must be an absolute path/],
     ['machine_type = "virt"', /hypervisor\.qemu\.machine_type: must be one of q35, pc, microvm/],
-    ['shared_fs = "nfs"', /hypervisor\.qemu\.shared_fs: must be one of virtio-fs, virtio-9p, none/],
+    ['shared_fs = "nfs"', /hypervisor\.qemu\.shared_fs: must be one of virtio-fs, none/],
+    ['shared_fs = "virtio-9p"', /hypervisor\.qemu\.shared_fs: "virtio-9p" is not supported: tsula shares the pod's files with virtio-fs/],
     ['block_device_driver = "ide"', /hypervisor\.qemu\.block_device_driver: must be one of/],
     ['machine_accelerators = "a b"', /hypervisor\.qemu\.machine_accelerators/],
     ['defualt_vcpus = 1', /hypervisor\.qemu\.defualt_vcpus: unknown key/],
@@ -68,7 +74,7 @@ test('invalid values are reported with their key', () => {
   ];
   for (const [line, re] of bad) assert.throws(() => parseVmmConfig(`[hypervisor.qemu]\n${line}\n`), re, line);
   assert.throws(() => parseVmmConfig('[hypervisor.firecracker]\n'), /hypervisor\.firecracker: unknown hypervisor/);
-  assert.throws(() => parseVmmConfig('[runtime]\n'), /unknown table or key runtime/);
+  assert.throws(() => parseVmmConfig('[runtimes]\n'), /unknown table or key runtimes/);
 });
 
 test('the TOML subset: strings, numbers, booleans, arrays, tables; errors name the line', () => {

@@ -21,7 +21,8 @@ export class StratovirtHypervisor implements Hypervisor {
     return [
       c.path,
       '-name', `sandbox-${spec.id}`,
-      '-machine', opts(c.machineType, { accel: spec.accel === 'kvm' ? 'kvm' : undefined }),
+      // machine_accelerators: Kuasar's "virt,mem-share=on" arrives as virt + mem-share=on
+      '-machine', opts(c.machineType, { accel: spec.accel === 'kvm' ? 'kvm' : undefined, ...machineOptions(c.machineAccelerators) }),
       '-smp', String(spec.vcpus ?? c.defaultVcpus),
       '-m', String(spec.memoryMib ?? c.defaultMemory),
       '-kernel', c.kernel, '-initrd', c.initrd,
@@ -37,4 +38,11 @@ export class StratovirtHypervisor implements Hypervisor {
       ...(c.image ? ['-drive', opts(undefined, { id: 'image0', file: c.image, readonly: 'on' }), '-device', opts(mmio ? 'virtio-blk-device' : 'virtio-blk-pci', { drive: 'image0' })] : []),
     ].filter((x) => x !== '');
   }
+}
+
+function machineOptions(list: string): Record<string, string> {
+  return Object.fromEntries(list.split(',').filter(Boolean).map((kv) => {
+    const [k, v = 'on'] = kv.split('=');
+    return [k, v];
+  }));
 }

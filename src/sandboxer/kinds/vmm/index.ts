@@ -17,7 +17,7 @@ import { TtrpcClient } from '../../../ttrpc/client.js';
 import { failedPrecondition, unavailable, errorMessage } from '../../../common/errors.js';
 import { procStat } from '../../../common/proc.js';
 import {
-  detectAccel, hypervisorFor, launchVm, loadVmmConfig, pidAlive, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
+  DEFAULT_CONFIG_PATH, detectAccel, hypervisorFor, ignoredKeysWarning, launchVm, loadVmmConfig, pidAlive, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
   type AccelChoice, type VmPaths, type VmmConfig,
 } from '../../../hypervisor/index.js';
 import type { Logger } from '../../../common/log.js';
@@ -65,10 +65,21 @@ const MAX_SOCK_DIR = 90;
 export class VmmSandboxKind implements SandboxKind {
   readonly name = 'vmm';
   private held = new Map<string, Held>();
+  private warned = new Set<string>();
   readonly snapshots: AgentSnapshots;
 
   constructor(private readonly d: VmmKindDeps) {
     this.snapshots = new AgentSnapshots({ workDir: path.join(d.stateDir, 'snap'), log: d.log });
+  }
+
+  /**
+   * kata's or Kuasar's keys with no effect here: said once per file content, not at every
+   * pod start (the file is read at each one).
+   */
+  private warnIgnored(msg: string): void {
+    if (!msg || this.warned.has(msg)) return;
+    this.warned.add(msg);
+    this.d.log?.warn(msg);
   }
 
   private vmDir(sandboxesDir: string, id: string): string {
@@ -82,7 +93,9 @@ export class VmmSandboxKind implements SandboxKind {
     if (named && !(await fs.stat(named).then((st) => st.isFile(), () => false))) {
       throw failedPrecondition(`sandbox ${sb.id}: vmm config ${named} (${VMM_CONFIG_ANNOTATION} / runtime config path) does not exist`);
     }
-    const cfg = this.d.config ?? await loadVmmConfig(named || this.d.configPath);
+    const file = named || this.d.configPath || DEFAULT_CONFIG_PATH;
+    const cfg = this.d.config ?? await loadVmmConfig(file);
+    this.warnIgnored(ignoredKeysWarning(cfg, file));
     const hvCfg = cfg.hypervisors[cfg.default];
     if (!hvCfg) throw failedPrecondition(`vmm: no [hypervisor.${cfg.default}] configuration`);
     const hv = hypervisorFor(hvCfg);
@@ -95,7 +108,6 @@ export class VmmSandboxKind implements SandboxKind {
     };
     // virtio-fs: the pod's shared dir, served by its own virtiofsd
     const useFs = hvCfg.sharedFs === 'virtio-fs';
-    if (hvCfg.sharedFs === 'virtio-9p') throw failedPrecondition(`hypervisor.${hv.name}.shared_fs: virtio-9p is not supported; use "virtio-fs"`);
     const shared = new SharedDir(path.join(vmDir, 'shared'));
     const fsSocket = path.join(vmDir, 'fs.sock');
     let virtiofsdPid = 0;
