@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh --test
 scripts/ensure-guest.sh "${TSULA_GUEST_DIR:-/var/lib/tsula/guest}"
 scripts/build-busybox-image.sh "$(pwd)/build/images" >/dev/null
+# the stock docker CLI (Debian's docker.io client binary, unpacked into build/tools)
+scripts/docker-cli.sh >/dev/null
 # the real CRI client (cri-tools v1.29) beside the project, when it is there
 [[ -x ../shared/tools/crictl ]] && export PATH="$(cd ../shared/tools && pwd):$PATH"
 # Files named on the command line: just those.

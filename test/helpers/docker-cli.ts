@@ -1,0 +1,29 @@
+// The stock docker CLI (Debian 12's docker.io client, Docker 20.10, API 1.41), unpacked by
+// scripts/docker-cli.sh into build/tools (scripts/test.sh does it), pointed at a private
+// tsulad. Its config dir is private too: nothing from ~/.docker, no credential helpers.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync } from 'node:fs';
+import * as path from 'node:path';
+import { ROOT, type RunResult, type TestDaemon } from './daemon.js';
+
+export function dockerCliPath(): string {
+  const p = process.env.TSULA_DOCKER_CLI ?? path.join(ROOT, 'build/tools/docker');
+  if (!existsSync(p)) throw new Error(`the docker CLI is not at ${p}: run scripts/docker-cli.sh (the tests drive the real client)`);
+  return p;
+}
+
+/** What the docker CLI needs to talk to d and nothing else. */
+export function dockerEnv(d: TestDaemon): NodeJS.ProcessEnv {
+  const config = path.join(d.dir, 'docker-config');
+  mkdirSync(config, { recursive: true });
+  return { ...process.env, DOCKER_HOST: `unix://${d.sock}`, DOCKER_CONFIG: config, DOCKER_CLI_HINTS: 'false', DOCKER_BUILDKIT: '0' };
+}
+
+/** `docker args...` against d; stdin gets `input` then EOF (or nothing). */
+export function docker(d: TestDaemon, args: string[], o: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<RunResult> {
+  return new Promise((resolve) => {
+    const p = execFile(dockerCliPath(), args, { env: dockerEnv(d), timeout: o.timeoutMs ?? 60_000, maxBuffer: 64 << 20 },
+      (e, stdout, stderr) => resolve({ code: e ? (typeof e.code === 'number' ? e.code : 1) : 0, stdout, stderr }));
+    if (o.input !== undefined) p.stdin?.end(o.input); else p.stdin?.end();
+  });
+}
