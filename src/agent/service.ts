@@ -8,7 +8,7 @@ import { Status } from '../gen/github.com/containerd/containerd/api/types/task/t
 import type { Spec, Process } from '../oci/types.js';
 import { TtrpcServer, type Logger } from './deps.js';
 import { invalidArgument } from '../common/errors.js';
-import { toMetricsAny } from '../cgroups/index.js';
+import { toMetricsAny } from '../cgroups/metrics.js';
 import { TaskTable, type GuestExec } from './tasks.js';
 import {
   AGENT_SERVICE, AGENT_VERSION, parseAgentStartup, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,

@@ -4,7 +4,7 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { MetricsSchema as V1Schema } from '../gen/github.com/containerd/cgroups/stats/v1/metrics_pb.js';
 import { MetricsSchema as V2Schema } from '../gen/github.com/containerd/cgroups/v2/stats/metrics_pb.js';
-import type { CgroupUsage, CgroupVersion } from './usage.js';
+import type { CgroupStats, CgroupUsage, CgroupVersion } from './usage.js';
 
 export const METRICS_V1 = 'io.containerd.cgroups.v1.Metrics';
 export const METRICS_V2 = 'io.containerd.cgroups.v2.Metrics';
@@ -45,9 +45,6 @@ export function toMetricsAny(version: CgroupVersion, u: CgroupUsage): MetricsAny
   });
   return { typeUrl: METRICS_V1, value: toBinary(V1Schema, msg) };
 }
-
-/** A cgroup's usage and the cgroup version it was read from (which Metrics carries it). */
-export interface CgroupStats { version: CgroupVersion; usage: CgroupUsage }
 
 /** Back from either Metrics (a shim's or a guest agent's answer); null for another type. */
 export function fromMetricsAny(a: MetricsAny): CgroupStats | null {

@@ -34,6 +34,9 @@ export interface CgroupUsage {
   pids?: { current: bigint; limit?: bigint };
 }
 
+/** A cgroup's usage and the cgroup version it was read from (which Metrics carries it). */
+export interface CgroupStats { version: CgroupVersion; usage: CgroupUsage }
+
 /** v1 reports "no limit" as a page-rounded LLONG_MAX, v2 as "max": anything past 2^62 is none (containerd's test). */
 const UNLIMITED = 1n << 62n;
 

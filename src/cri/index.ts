@@ -5,7 +5,6 @@
 // network/ and common/.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { SocketClaim } from '../common/unixsocket.js';
 import type { Logger } from '../common/log.js';
 import type { DaemonConfig } from '../engine/config.js';
 import type { ContainerService } from '../engine/containers/service.js';
@@ -16,14 +15,13 @@ import type { PodService } from '../engine/pods/index.js';
 import { criPodService } from './pods.js';
 import { StreamingServer, type StreamingRuntime } from './streaming/index.js';
 import { forwardIntoNetns } from './forward.js';
-import { startCriServer, type CriServer, type RuntimeServiceImpl } from './server.js';
+import { createCriServer, type CriServer, type RuntimeServiceImpl } from './server.js';
 import { criImageService } from './images.js';
 import { criRuntimeBasics, unimplementedRuntime } from './runtime.js';
 import { criStatsService } from './stats.js';
 import { newStatsService } from '../engine/stats/index.js';
 
 export interface CriDeps {
-  claim: SocketClaim;
   config: DaemonConfig;
   images: LocalImageStore;
   cs: ContainerService;
@@ -76,6 +74,6 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
     images: d.images, imageRoot: path.join(c.graph, 'image'), containerRoot: d.driverRoot,
     inUse: (id) => d.cs.imageInUse(id), pinned: () => c.podSandboxImage || undefined,
   });
-  const server = await startCriServer({ claim: d.claim, runtime, images, log: d.log });
-  return { socket: server.socket, close: async () => { await server.close(); await streaming.stop(); } };
+  const server = createCriServer({ runtime, images, log: d.log });
+  return { serve: (c) => server.serve(c), close: async () => { await server.close(); await streaming.stop(); } };
 }

@@ -106,7 +106,9 @@ export function criPodService(pods: PodService): Pick<RuntimeServiceImpl, 'runPo
     },
     stopPodSandbox: async (req) => {
       try {
-        await pods.stop(req.podSandboxId);
+        // containers still running are killed at once, as containerd does: kubelet has
+        // already stopped them with their grace periods (StopContainer) before this call
+        await pods.stop(req.podSandboxId, 0);
       } catch (e) {
         // CRI: stopping a pod that is gone is no error (kubelet retries until it succeeds)
         if ((e as { kind?: string }).kind !== 'NotFound') throw e;

@@ -14,6 +14,7 @@ import { ExecService } from './containers/exec.js';
 import { EventBus } from './events.js';
 import { Router } from './api/http.js';
 import { createApiServer, listenUnix } from './api/server.js';
+import { serveLazily } from './lazy-endpoint.js';
 import { startPods } from './pods/index.js';
 
 import { containerRoutes } from './api/containers.js';
@@ -216,8 +217,10 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     (isNoSpace(e) && !isKind(e, 'ResourceExhausted') ? noSpaceLeft(fullFs(e, config.graph), `serving ${method} ${p}`, e) : e));
   await listenUnix(server, apiClaim, config.group, log);
   log.info(`tsulad ${VERSION} listening`, { host: `unix://${config.host}`, graph: config.graph, state: config.state, driver: driver.name });
-  // the CRI front end is loaded only when it serves (grpc-js and the CRI messages cost memory)
-  const cri = criClaim ? await (await import('../cri/index.js')).startCri({ claim: criClaim, config, images, cs, es, pods, driverRoot, version: VERSION, log }) : null;
+  // the CRI front end is loaded when its first client connects (grpc-js and the CRI messages cost memory)
+  const cri = criClaim
+    ? await serveLazily(criClaim, 'CRI', async () => (await import('../cri/index.js')).startCri({ config, images, cs, es, pods, driverRoot, version: VERSION, log }), log)
+    : null;
 
   return {
     config,

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { TestDaemon, IMAGES, ROOT, waitFor } from '../helpers/daemon.js';
-import { METRICS_V2, fromMetricsAny } from '../../src/cgroups/index.js';
+import { METRICS_V2, fromMetricsAny } from '../../src/cgroups/metrics.js';
 import { TestContainerd, instancesNamed, killSandboxerLeftovers, nodeProcessesUnder, processesNamed, shortTempDir } from '../helpers/containerd.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
 import { mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';

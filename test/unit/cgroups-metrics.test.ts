@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toBinary, create } from '@bufbuild/protobuf';
-import { METRICS_V1, METRICS_V2, fromMetricsAny, specCgroupPath, toMetricsAny, type CgroupUsage } from '../../src/cgroups/index.js';
+import { specCgroupPath, type CgroupUsage } from '../../src/cgroups/index.js';
+import { METRICS_V1, METRICS_V2, fromMetricsAny, toMetricsAny } from '../../src/cgroups/metrics.js';
 import { MetricsSchema as V2 } from '../../src/gen/github.com/containerd/cgroups/v2/stats/metrics_pb.js';
 
 const usage: CgroupUsage = {

@@ -9,7 +9,7 @@ import { invalidArgument, unimplemented } from '../../common/errors.js';
 import type { TaskManager } from './manager.js';
 import { ts } from './topics.js';
 import { runtimeConfigPath } from './options.js';
-import { toMetricsAny } from '../../cgroups/index.js';
+import { toMetricsAny } from '../../cgroups/metrics.js';
 
 type TaskMethods = typeof TaskService extends GenService<infer S> ? S : never;
 

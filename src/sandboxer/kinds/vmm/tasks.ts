@@ -1,7 +1,6 @@
 // The host's client of one guest's agent: containerd's Task API and the agent's stdio
 // methods, over the one connection the sandboxer holds to the agent. When the VM dies every
 // wait still pending is answered with 255 (nothing in the guest can report it now).
-import { fromMetricsAny, type CgroupStats } from '../../../cgroups/index.js';
 import { create } from '@bufbuild/protobuf';
 import { AnySchema, timestampDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
@@ -10,6 +9,8 @@ import { Status } from '../../../gen/github.com/containerd/containerd/api/types/
 import type { TtrpcClient, ServiceClient } from '../../../ttrpc/client.js';
 import type { Spec, Process } from '../../../oci/types.js';
 import { unavailable } from '../../../common/errors.js';
+import type { CgroupStats } from '../../../cgroups/index.js';
+import { fromMetricsAny } from '../../../cgroups/metrics.js';
 import {
   AGENT_SERVICE, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
   type PingResponse, type ReadStreamResponse,

@@ -1,0 +1,45 @@
+// A socket that answers from the daemon's first moment while what serves it is loaded only
+// when a client first connects: tsulad's CRI front end (grpc-js and the CRI messages, several
+// MB of heap) costs nothing on a node that only the docker CLI drives. Connections that come
+// while it loads wait, paused, and are served in order.
+import * as net from 'node:net';
+import type { SocketClaim } from '../common/unixsocket.js';
+import type { Logger } from '../common/log.js';
+import { errorMessage } from '../common/errors.js';
+
+export interface ConnectionServer {
+  serve(c: net.Socket): void;
+  close(): Promise<void>;
+}
+
+export interface LazyEndpoint {
+  /** Whether a client has made it load. */
+  readonly loaded: boolean;
+  close(): Promise<void>;
+}
+
+export async function serveLazily(claim: SocketClaim, what: string, load: () => Promise<ConnectionServer>, log: Logger): Promise<LazyEndpoint> {
+  let server: Promise<ConnectionServer> | undefined;
+  let ready: ConnectionServer | undefined;
+  // paused until served: a connection's first bytes wait in the kernel while the server loads
+  const handOver = (s: ConnectionServer, c: net.Socket) => { s.serve(c); c.resume(); };
+  const listener = net.createServer({ pauseOnConnect: true }, (c) => {
+    if (ready) return handOver(ready, c);
+    server ??= load().then((s) => (ready = s), (e) => {
+      log.error(`${what}: cannot start`, { err: errorMessage(e) });
+      server = undefined; // the next client tries again
+      throw e;
+    });
+    server.then((s) => handOver(s, c), () => c.destroy());
+  });
+  await claim.listen(listener, { mode: 0o600 });
+  log.info(`${what} listening`, { socket: `unix://${claim.path}` });
+  return {
+    get loaded() { return !!ready; },
+    close: async () => {
+      await new Promise<void>((r) => listener.close(() => r()));
+      await (await server?.catch(() => null))?.close();
+      await claim.release();
+    },
+  };
+}
