@@ -426,7 +426,8 @@ function sideMemory(side) {
 
 // ---- printing ----
 const ms = (v) => (Number.isFinite(v) ? `${v.toFixed(1)}` : '-');
-const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && b > 0 ? `${(a / b).toFixed(2)}x` : '-');
+// no ratio of nothing, nor of a difference within noise (a daemon's growth per pod)
+const ratio = (a, b) => (Number.isFinite(a) && Number.isFinite(b) && a > 0 && b > 0.2 ? `${(a / b).toFixed(2)}x` : '-');
 function table(title, unit, rows) {
   const w = Math.max(44, ...rows.filter((r) => r[1] !== null).map((r) => r[0].length + 2));
   console.log(`\n${title}`);
