@@ -19,11 +19,12 @@
 // Every qemu/virtiofsd it starts names its temp dir on its command line; all of them, the
 // sandboxer and the temp dir go at the end, on errors and on Ctrl-C as well.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { promises as fs, constants as C, closeSync, existsSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { promises as fs, constants as C, closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
+import { bareBooter, BARE_MARKERS, NODE_MARKERS } from './lib/bare-boot.mjs';
+import { mem, memAvailableMb, procs } from './lib/proc.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const DIST = path.join(ROOT, 'dist/src');
@@ -54,9 +55,8 @@ if (missing.length) { console.error(`bench/vmm.mjs: missing ${missing.join(', ')
 
 const { TtrpcClient } = await import(path.join(DIST, 'ttrpc/client.js'));
 const { Task } = await import(path.join(DIST, 'gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js'));
-const { detectAccel, loadVmmConfig, QemuHypervisor } = await import(path.join(DIST, 'hypervisor/index.js'));
+const { detectAccel, loadVmmConfig } = await import(path.join(DIST, 'hypervisor/index.js'));
 const { warmAgentSnapshot } = await import(path.join(DIST, 'sandboxer/kinds/vmm/warmup.js'));
-const { Kernel, VhostUserFs, ChardevSocket } = await import(path.join(DIST, 'hypervisor/qemu/devices.js'));
 // the busybox OCI bundles the tests use
 const { busyboxBundle } = await import(path.join(DIST, '../test/helpers/sandboxer.js'));
 
@@ -68,30 +68,8 @@ const pad = (s, w) => String(s).padStart(w);
 const mb = (kb) => (kb / 1024).toFixed(1);
 
 // ---- processes and memory ----
-function kb(file, re) {
-  try { return Number(re.exec(readFileSync(file, 'utf8'))[1]); } catch { return 0; }
-}
-const mem = (pid) => ({
-  rss: kb(`/proc/${pid}/status`, /VmRSS:\s+(\d+)/), pss: kb(`/proc/${pid}/smaps_rollup`, /Pss:\s+(\d+)/),
-  anon: kb(`/proc/${pid}/status`, /RssAnon:\s+(\d+)/), shmem: kb(`/proc/${pid}/status`, /RssShmem:\s+(\d+)/),
-});
-function procs() {
-  const out = [];
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
-      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      out.push({ pid: Number(p), argv, ppid: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) });
-    } catch { /* gone */ }
-  }
-  return out;
-}
 /** Ours: the program is `name` and its command line names our temp dir. */
 const ours = (name) => procs().filter((p) => p.pid !== process.pid && path.basename(p.argv[0]) === name && p.argv.join(' ').includes(dir));
-function memAvailableMb() {
-  return kb('/proc/meminfo', /MemAvailable:\s+(\d+)/) / 1024;
-}
 
 // ---- cleanup: synchronous, so it also runs from process.on('exit') ----
 let sandboxer = null;
@@ -111,97 +89,6 @@ function cleanupSync() {
 }
 process.on('exit', cleanupSync);
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { console.error(`\n${sig}: cleaning up`); process.exit(130); });
-
-// ---- bare QEMU: tsula's command line with a tiny init appended to the same initramfs ----
-/** A newc cpio archive (what the kernel unpacks) of regular files; appended after the gzip'd one. */
-function cpio(files) {
-  const parts = [];
-  let ino = 900000;
-  const entry = (name, mode, data) => {
-    const nameBuf = Buffer.from(`${name}\0`);
-    const f = [ino++, mode, 0, 0, 1, 0, data.length, 0, 0, 0, 0, nameBuf.length, 0];
-    const hdr = Buffer.from(`070701${f.map((v) => v.toString(16).padStart(8, '0')).join('')}`);
-    parts.push(hdr, nameBuf, Buffer.alloc((4 - ((hdr.length + nameBuf.length) % 4)) % 4), data, Buffer.alloc((4 - (data.length % 4)) % 4));
-  };
-  for (const [name, text] of Object.entries(files)) entry(name, 0o100755, Buffer.from(text));
-  entry('TRAILER!!!', 0, Buffer.alloc(0));
-  return Buffer.concat(parts);
-}
-// every external command costs ~20 ms under TCG: busybox applets called directly
-const BARE_INIT = `#!/bin/busybox sh
-/bin/busybox mount -t proc proc /proc
-echo "BARE-READY $(/bin/busybox cut -d' ' -f1 /proc/uptime)"
-/bin/busybox poweroff -f
-`;
-// what /init does before the agent, in short: modules, the disk, node from it
-const NODE_INIT = `#!/bin/busybox sh
-bb=/bin/busybox
-$bb mount -t proc proc /proc
-$bb mount -t devtmpfs devtmpfs /dev
-echo "BARE-READY $($bb cut -d' ' -f1 /proc/uptime)"
-for m in $($bb cat /etc/modules-order); do $bb insmod /lib/modules/$m.ko 2>/dev/null; done
-i=0; while [ ! -b /dev/vda ] && [ $i -lt 500 ]; do $bb usleep 10000; i=$((i+1)); done
-$bb mkdir -p /mnt/sys && $bb mount -o ro /dev/vda /mnt/sys
-for d in /mnt/sys/*; do
-  [ "$d" = /mnt/sys/lost+found ] && continue
-  $bb mkdir -p "/\${d#/mnt/sys/}" && $bb mount -o bind "$d" "/\${d#/mnt/sys/}"
-done
-echo "DISK-READY $($bb cut -d' ' -f1 /proc/uptime)"
-/usr/bin/node --jitless -e 0 && echo "NODE-DONE $($bb cut -d' ' -f1 /proc/uptime)"
-$bb poweroff -f
-`;
-
-let hvConfig;
-let accel;
-async function bareInitrd() {
-  const f = path.join(dir, 'bench-initramfs.cpio.gz');
-  const orig = await fs.readFile(hvConfig.initrd);
-  await fs.writeFile(f, Buffer.concat([orig, zlib.gzipSync(cpio({ 'bench-bare': BARE_INIT, 'bench-node': NODE_INIT }))]));
-  return f;
-}
-
-/** One bare boot: spawn → each marker on the serial console → qemu's exit. */
-async function bareBoot(n, init, initrd, markers) {
-  const vm = path.join(dir, `bare${n}`);
-  await fs.mkdir(vm);
-  const paths = {
-    agentSocket: path.join(vm, 'agent.sock'), debugSocket: path.join(vm, 'debug.sock'), qmpSocket: path.join(vm, 'qmp.sock'),
-    consoleLog: path.join(vm, 'console.log'), pidFile: path.join(vm, 'vmm.pid'),
-  };
-  // tsula's device list for a pod with virtio-fs (memfd-backed RAM) minus the fs device itself
-  const devices = new QemuHypervisor(hvConfig).devices({ id: `bare${n}`, accel: accel.accel, paths, sharedFs: { socket: path.join(vm, 'fs.sock'), tag: 'tsula' } })
-    .filter((d) => !(d instanceof VhostUserFs) && !(d instanceof ChardevSocket && d.id === 'fs0'))
-    .map((d) => (d instanceof Kernel ? new Kernel(d.kernel, initrd, d.append.replace('rdinit=/init', `rdinit=/${init}`)) : d));
-  const argv = [hvConfig.path, ...devices.flatMap((d) => d.args())];
-  await fs.writeFile(paths.consoleLog, '');
-  const errFd = openSync(path.join(vm, 'qemu.stderr'), 'w');
-  const t0 = now();
-  const child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', errFd] });
-  closeSync(errFd);
-  let exitAt = null;
-  child.once('exit', () => { exitAt = now(); });
-  const seen = {};
-  const guest = {};
-  try {
-    const deadline = t0 + 300_000;
-    while (exitAt === null && now() < deadline) {
-      const text = readFileSync(paths.consoleLog, 'utf8');
-      for (const m of markers) {
-        if (seen[m] !== undefined) continue;
-        const r = new RegExp(`${m} ([0-9.]+)`).exec(text);
-        if (r) { seen[m] = now() - t0; guest[m] = Number(r[1]) * 1000; }
-      }
-      await sleep(5);
-    }
-    if (exitAt === null) throw new Error(`bare boot ${init}: no exit within 300 s`);
-    const text = readFileSync(paths.consoleLog, 'utf8');
-    const missed = markers.filter((m) => seen[m] === undefined);
-    if (missed.length) throw new Error(`bare boot ${init}: never printed ${missed.join(', ')}; console:\n${text.split('\n').slice(-15).join('\n')}\n${readFileSync(path.join(vm, 'qemu.stderr'), 'utf8')}`);
-    return { ...seen, exit: exitAt - t0, guest };
-  } finally {
-    if (exitAt === null) { try { process.kill(child.pid, 'SIGKILL'); } catch { /* gone */ } }
-  }
-}
 
 // ---- VM pods through the sandboxer's Task API ----
 // ---- tsula run, through a private tsulad that uses the bench's sandboxer ----
@@ -314,14 +201,13 @@ function podMemory() {
 const started = now();
 try {
   const choice = await detectAccel();
-  accel = choice;
   const toml = `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\n` +
     `image = "${GUEST}/rootfs.img"\nboot_timeout = 300\n${MEMORY ? `default_memory = ${MEMORY}\n` : ''}`;
   await fs.writeFile(path.join(dir, 'vmm.toml'), toml);
   // the other path: the agent from its script (a pod names this config by annotation)
   await fs.writeFile(path.join(dir, 'vmm-script.toml'), `${toml}agent_snapshot = false\n`);
   const SCRIPT = { 'io.tsula.vmm-config': path.join(dir, 'vmm-script.toml') };
-  hvConfig = (await loadVmmConfig(path.join(dir, 'vmm.toml'))).hypervisors.qemu;
+  const hvConfig = (await loadVmmConfig(path.join(dir, 'vmm.toml'))).hypervisors.qemu;
   const memMib = hvConfig.defaultMemory;
   // a 512 MiB TCG pod measured ~400 MB (qemu ~390: ~170 guest RAM touched + ~200 TCG code cache; virtiofsd ~9)
   const perVmMb = memMib * 0.5 + 150;
@@ -336,7 +222,7 @@ try {
   const warm = await warmAgentSnapshot({ vmmConfig: path.join(dir, 'vmm.toml') });
   console.log('off' in warm ? `agent snapshot: off (${warm.off})` : `agent snapshot ${warm.result.key}: ${warm.result.outcome === 'made' ? `made in ${(warm.result.ms / 1000).toFixed(1)} s` : warm.result.outcome} (cache ${warm.dir})`);
   task = await startSandboxer();
-  const initrd = await bareInitrd();
+  const bare = await bareBooter({ dir, hvConfig, accel: choice.accel });
   const vmmRuns = [];
   const scriptRuns = [];
   const bareRuns = [];
@@ -351,7 +237,7 @@ try {
     const s = await createPod(`s${i}`, SCRIPT);
     await deletePod(`s${i}`);
     scriptRuns.push(s);
-    const b = await bareBoot(`b${i}`, 'bench-bare', initrd, ['BARE-READY']);
+    const b = await bare.boot(`bare${i}`, 'bench-bare', BARE_MARKERS);
     bareRuns.push(b);
     let line = `  run ${i + 1}: vmm ${r.total.toFixed(0)} ms (agent snapshot: ${r.snapshot}), vmm ${s.total.toFixed(0)} ms (agent snapshot: ${s.snapshot}), bare ${b['BARE-READY'].toFixed(0)} ms`;
     if (CLI) {
@@ -360,7 +246,7 @@ try {
       line += `, tsula run ${c.first.toFixed(0)} ms`;
     }
     if (NODE_BASELINE) {
-      const n = await bareBoot(`n${i}`, 'bench-node', initrd, ['BARE-READY', 'DISK-READY', 'NODE-DONE']);
+      const n = await bare.boot(`node${i}`, 'bench-node', NODE_MARKERS);
       nodeRuns.push(n);
       line += `, bare+disk+node ${n['NODE-DONE'].toFixed(0)} ms`;
     }
