@@ -45,7 +45,7 @@ let daemon;
 try {
   if (!existsSync(path.join(ROOT, 'build/images/busybox.tar'))) execFileSync(path.join(ROOT, 'scripts/build-busybox-image.sh'), [path.join(ROOT, 'build/images')]);
   const log = openSync(path.join(dir, 'tsulad.log'), 'a');
-  daemon = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', host, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', '/dev/null'], { stdio: ['ignore', log, log] });
+  daemon = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', host, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', '/dev/null', '--log-level', 'debug'], { stdio: ['ignore', log, log] });
   for (let i = 0; i < 200 && tsula('version').status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
   if (tsula('load', '-i', path.join(ROOT, 'build/images/busybox.tar')).status !== 0) throw new Error('load failed');
   await new Promise((r) => setTimeout(r, 1000));
@@ -67,6 +67,7 @@ try {
   const runcRes = bench('runc run (bare)', (i) => { const r = spawnSync('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `b${i ?? 'w'}`]); if (r.status !== 0) throw new Error(String(r.stderr)); });
   const cliRes = bench('tsula run --rm busybox true', () => { const r = tsula('run', '--rm', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); });
   const apiTimes = [];
+  const logFrom = (await fs.stat(path.join(dir, 'tsulad.log'))).size;
   for (let i = 0; i <= N; i++) {
     const t = now();
     const c = JSON.parse((await api('POST', '/v1.41/containers/create', { Image: 'busybox', Cmd: ['true'] })).body);
@@ -77,10 +78,24 @@ try {
     if (i > 0) apiTimes.push(now() - t);
   }
   const apiRes = { label: 'engine API create+start+wait+rm', ...stats(apiTimes) };
+  const phaseLog = (await fs.readFile(path.join(dir, 'tsulad.log'), 'utf8')).slice(logFrom);
   const nodeRes = bench('node -e 0 (CLI floor)', () => spawnSync(process.execPath, ['-e', '0']));
 
   console.log(`\nstart latency, N=${N} sequential runs (mean / p50)`);
   for (const r of [runcRes, cliRes, apiRes, nodeRes]) console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc`);
+
+  // where the engine's time goes: tsulad's debug lines `phases op=... ms="name=ms ..."`
+  const sums = new Map();
+  for (const m of phaseLog.matchAll(/msg="phases" op="(\w+)" id="\w+" total=([\d.]+) ms="([^"]*)"/g)) {
+    const op = sums.get(m[1]) ?? { n: 0, total: 0, phases: new Map() };
+    op.n++; op.total += Number(m[2]);
+    for (const kv of m[3].split(' ')) { const [k, v] = kv.split('='); op.phases.set(k, (op.phases.get(k) ?? 0) + Number(v)); }
+    sums.set(m[1], op);
+  }
+  console.log(`\nengine phases (mean ms per container over the API runs; the rest of the API time is HTTP, waits and the exit's notice)`);
+  for (const [op, v] of sums) {
+    console.log(`  ${op.padEnd(8)} ${(v.total / v.n).toFixed(1).padStart(6)} ms: ${[...v.phases].map(([k, t]) => `${k} ${(t / v.n).toFixed(1)}`).join(', ')}`);
+  }
 
   // memory: K running containers
   const ids = [];

@@ -3,14 +3,22 @@ import { promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
 
-export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+/**
+ * How much a write must survive: `full` a power cut (file and directory synced), `file` the
+ * data synced but not the name (rewriting a file that already exists: the old name holds), `none` only
+ * a crash of this process (atomic, but the page cache may lose it: derived files).
+ */
+export type Durability = 'full' | 'file' | 'none';
+
+/** Write via a temp file and a rename: readers see the old content or the new, never a part. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600, durability: Durability = 'full'): Promise<void> {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
     try {
       await fh.writeFile(data);
-      await fh.sync();
+      if (durability !== 'none') await fh.sync();
     } finally {
       await fh.close();
     }
@@ -20,7 +28,7 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array, m
     await fs.rm(tmp, { force: true });
     throw e;
   }
-  await fsyncDir(dir);
+  if (durability === 'full') await fsyncDir(dir);
 }
 
 export async function writeJsonAtomic(file: string, value: unknown, mode = 0o600): Promise<void> {

@@ -11,6 +11,8 @@ export class Logger {
     this.out.write(`time="${new Date().toISOString()}" level=${level} msg=${JSON.stringify(msg)}${extra}\n`);
   }
 
+  enabled(level: Level): boolean { return ORDER[level] >= ORDER[this.level]; }
+
   debug(msg: string, f?: Record<string, unknown>): void { this.write('debug', msg, f); }
   info(msg: string, f?: Record<string, unknown>): void { this.write('info', msg, f); }
   warn(msg: string, f?: Record<string, unknown>): void { this.write('warn', msg, f); }

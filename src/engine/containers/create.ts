@@ -61,14 +61,26 @@ export function resolveContainer(i: ResolveInput): Container {
 }
 
 /** The container's own /etc/hostname, /etc/hosts and /etc/resolv.conf (a pod's has the pod's). */
+/**
+ * /etc/hostname, /etc/hosts and /etc/resolv.conf for the container, bind-mounted at start.
+ * Derived files, not synced: a power cut that empties them is repaired at the next start
+ * (etcFilesIntact).
+ */
 export async function writeEtcFiles(c: Container): Promise<void> {
   if (c.config.pod) return;
   const h = c.config.hostname;
-  await writeFileAtomic(c.paths.hostname, h + '\n', 0o644);
+  await writeFileAtomic(c.paths.hostname, h + '\n', 0o644, 'none');
   const hosts = c.config.network === 'host'
     ? await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
     : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t${h}\n`;
-  await writeFileAtomic(c.paths.hosts, hosts, 0o644);
+  await writeFileAtomic(c.paths.hosts, hosts, 0o644, 'none');
   const resolv = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-  await writeFileAtomic(c.paths.resolvConf, resolv, 0o644);
+  await writeFileAtomic(c.paths.resolvConf, resolv, 0o644, 'none');
+}
+
+/** Are the files writeEtcFiles made still there (hostname and hosts are never empty)? */
+export async function etcFilesIntact(c: Container): Promise<boolean> {
+  if (c.config.pod) return true;
+  const sizes = await Promise.all([c.paths.hostname, c.paths.hosts].map((f) => fs.stat(f).then((st) => st.size, () => 0)));
+  return sizes.every((n) => n > 0);
 }

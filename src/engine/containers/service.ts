@@ -1,10 +1,11 @@
 // The container service: every front end (HTTP API, later CRI) calls these methods; they
 // keep the record, the snapshot and the runtime in step, and emit events.
+import { Phases } from '../../common/phases.js';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { running, type Container, type CreateSpec } from './model.js';
 import { ContainerStore } from './store.js';
-import { resolveContainer, writeEtcFiles } from './create.js';
+import { etcFilesIntact, resolveContainer, writeEtcFiles } from './create.js';
 import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
@@ -105,8 +106,10 @@ export class ContainerService {
    */
   async create(spec: CreateSpec): Promise<{ Id: string; Warnings: string[] }> {
     // dockerd checks the settings before it looks for the image or takes the name
-    const warnings = await this.verifyResources(spec.resources);
     const id = newId();
+    const ph = new Phases('create', id);
+    const warnings = await this.verifyResources(spec.resources);
+    ph.mark('verify');
     // the name is taken before the first await: a concurrent create sees it reserved, and a
     // generated name is checked against every reserved name, not only the saved records
     const names = this.d.store.names;
@@ -124,18 +127,24 @@ export class ContainerService {
       const runtime = spec.runtime || this.d.defaultRuntime;
       if (!(await this.ensureRuntime(runtime))) throw invalidArgument(`unknown runtime specified ${runtime} (configured: ${[...this.d.runtimes.keys()].join(', ')})`);
       const image = await this.d.images.get(spec.image);
+      ph.mark('image');
       // the spec builder's own check, so a bad --ulimit fails now rather than at start
       rlimits({ ulimits: spec.ulimits }, await this.hostInfo());
       const rec = resolveContainer({ id, name: cname, spec, image, runtime, driver: this.d.driver.name, containerDir: dir });
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       prepared = true; // before: a prepare cut short by a full disk leaves pieces to remove
+      ph.mark('resolve');
       await this.d.driver.prepare(id, image.chainIds);
+      ph.mark('snapshot');
       await writeEtcFiles(rec);
       await fs.mkdir(path.dirname(rec.paths.log), { recursive: true });
-      await writeFileAtomic(rec.paths.log, '', 0o600);
+      await writeFileAtomic(rec.paths.log, '', 0o600, 'none'); // `logs` before the start reads it
+      ph.mark('files');
       this.faults.hit('create:before-save'); // a directory without a record: dropped at start-up
       await this.d.store.save(rec);
+      ph.mark('record');
       this.d.events.emit('container', 'create', id, this.attrs(rec));
+      ph.done(this.d.log);
       return { Id: id, Warnings: warnings };
     } catch (e) {
       if (prepared) await this.d.driver.remove(id).catch(() => {});
@@ -201,13 +210,17 @@ export class ContainerService {
   private async startLocked(rec: Container): Promise<void> {
     const rt = this.runtimeOf(rec);
     const bundle = this.bundle(rec.id);
+    const ph = new Phases('start', rec.id);
     let created = false;
     try {
       // the last run's runtime state, kept while its exit was not on disk: this run replaces it
       if (this.unreleased.has(rec.id)) await this.release(rec);
       await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
+      if (!(await etcFilesIntact(rec))) await writeEtcFiles(rec); // a power cut emptied them
       const rootfs = await this.d.driver.mount(rec.id);
+      ph.mark('mount');
       const spec = await this.specFor(rec, rootfs);
+      ph.mark('spec');
       for (const b of rec.config.binds) await fs.mkdir(b.source, { recursive: true }).catch(() => { /* a file, or read-only: runc says */ });
       const pid = await rt.create({
         id: rec.id, bundle, spec, logPath: rec.paths.log, terminal: rec.config.tty,
@@ -216,16 +229,20 @@ export class ContainerService {
         stdin: rec.config.openStdin, stdinOnce: rec.config.stdinOnce && !rec.config.tty,
       });
       created = true;
+      ph.mark('runtime-create');
       this.faults.hit('start:after-create');
       await this.connectPendingAttach(rec, rt, bundle);
+      ph.mark('attach');
       const startedAt = new Date().toISOString(); // before: the exit may be stamped before start returns
       await rt.start(rec.id);
+      ph.mark('runtime-start');
       this.faults.hit('start:after-start'); // recovery adopts it from the runtime
       Object.assign(rec.state, { status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt });
-      // a full disk delays only the record: the container runs, and a crash before the write
-      // is caught up by recovery (a live conmon over a record that says "created")
-      await this.d.store.persist(rec);
+      // the record follows the response: a full disk or a crash before the write are caught
+      // up by the store's retry and by recovery (a live conmon over a record that says "created")
+      void this.d.store.persist(rec).catch((e) => this.d.log.error('cannot write container record', { id: rec.id, err: errorMessage(e) }));
       this.d.events.emit('container', 'start', rec.id, this.attrs(rec));
+      ph.done(this.d.log);
     } catch (e) {
       this.pendingAttach.fail(rec.id);
       if (created) await rt.delete(rec.id, bundle, true).catch(() => {});
@@ -323,18 +340,27 @@ export class ContainerService {
     await this.locked(id, async () => {
       // an rm that finished while we waited for the lock: nothing to record (or to write back)
       if (!this.d.store.has(id) || (!running(rec.state) && rec.state.status !== 'removing')) return;
+      const ph = new Phases('exit', id);
       const oom = await this.runtimeOf(rec).oomKilled?.(id, this.bundle(id)).catch(() => false) ?? false;
+      ph.mark('oom');
       Object.assign(rec.state, { status: 'exited', pid: 0, exitCode: code, finishedAt: at.toISOString(), oomKilled: oom });
       if (error !== undefined) rec.state.error = error;
       this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
       this.waiters.wake(id, ['next-exit', 'not-running'], code);
       this.faults.hit('exit:before-save');
-      await this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
       this.unreleased.add(id);
+      // the rootfs is unmounted while the record is written and the runtime forgets the
+      // container (its state and exit file go only once the record holds the code)
+      const unmounted = this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
       if (await this.d.store.persist(rec)) {
+        ph.mark('record');
         this.faults.hit('exit:after-save');
         await this.release(rec);
+        ph.mark('runtime-delete');
       }
+      await unmounted;
+      ph.mark('unmount');
+      ph.done(this.d.log);
     });
     if (rec.config.autoRemove) {
       await this.remove(id, { force: true }).catch((e) => this.d.log.warn('auto-remove failed', { id, err: errorMessage(e) }));
@@ -498,20 +524,26 @@ export class ContainerService {
     }
     await this.locked(rec.id, async () => {
       if (!this.d.store.has(rec.id)) return;
+      const ph = new Phases('remove', rec.id);
       // an exited container's runtime state went when its exit was recorded, unless the disk was full
       const keepsRuntime = rec.state.status !== 'exited' || this.unreleased.has(rec.id);
       rec.state.status = 'removing';
       // rm must work on a full disk, to free it: the mark is a rename (no space needed), and
       // the writable layer goes before anything that could need space
       await this.d.store.markRemoving(rec);
+      ph.mark('mark');
       this.faults.hit('rm:after-mark');
       const rt = this.d.runtimes.get(rec.runtime);
       if (keepsRuntime && rt) await forget(rt, rec.id, this.bundle(rec.id)).catch(() => {});
+      ph.mark('runtime');
       this.unreleased.delete(rec.id);
       await this.d.driver.remove(rec.id);
+      ph.mark('snapshot');
       this.faults.hit('rm:after-snapshot');
       await fs.rm(this.bundle(rec.id), { recursive: true, force: true });
       await this.d.store.delete(rec);
+      ph.mark('record');
+      ph.done(this.d.log);
       this.pendingAttach.fail(rec.id);
       this.d.events.emit('container', 'destroy', rec.id, this.attrs(rec));
       this.waiters.wake(rec.id, ['removed', 'next-exit', 'not-running'], rec.state.exitCode);

@@ -35,6 +35,8 @@ export class ContainerStore {
   private pending = new Set<string>();
   /** Per id, the write in flight: writes of one record never overtake each other. */
   private writes = new Map<string, Promise<unknown>>();
+  /** Records whose file exists: a rewrite need not sync the directory (the name is there). */
+  private onDisk = new Set<string>();
   /** Ids being removed: nothing may write their record again. */
   private removing = new Set<string>();
   private retryTimer: NodeJS.Timeout | null = null;
@@ -75,6 +77,7 @@ export class ContainerStore {
         this.names.reserve(name, rec.id);
       }
       this.byId.set(rec.id, rec);
+      this.onDisk.add(rec.id);
     }
     return this.list();
   }
@@ -122,7 +125,8 @@ export class ContainerStore {
       if (this.removing.has(id)) return; // a late write must not bring a removed record back
       const dir = this.dir(id);
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      await writeFileAtomic(path.join(dir, RECORD), data);
+      await writeFileAtomic(path.join(dir, RECORD), data, 0o600, this.onDisk.has(id) ? 'file' : 'full');
+      this.onDisk.add(id);
     });
     this.writes.set(id, run);
     void run.finally(() => { if (this.writes.get(id) === run) this.writes.delete(id); }).catch(() => {});
@@ -249,6 +253,7 @@ export class ContainerStore {
   async delete(rec: Container): Promise<void> {
     this.byId.delete(rec.id);
     this.pending.delete(rec.id);
+    this.onDisk.delete(rec.id);
     this.removing.add(rec.id);
     await this.writes.get(rec.id)?.catch(() => {});
     try {
