@@ -40,6 +40,12 @@ export interface HypervisorConfig {
   agentSnapshot: boolean;
   /** The snapshot cache ('' = `snapshots` beside the initrd). */
   agentSnapshotDir: string;
+  /**
+   * kata's internetworking_model: how the VM reaches the pod's network namespace. `tcfilter`:
+   * a tap in the netns joined to the CNI interface by tc mirred redirects (no vhost-net
+   * needed); `none`: no NIC, the guest has lo only.
+   */
+  internetworkingModel: 'tcfilter' | 'none';
 }
 
 export interface VmmConfig {
@@ -54,14 +60,14 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     kernel: `${DEFAULT_GUEST_DIR}/vmlinuz`, initrd: `${DEFAULT_GUEST_DIR}/initramfs.cpio.gz`, image: '',
     machineType: 'q35', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-blk',
-    useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', agentSnapshot: true, agentSnapshotDir: '',
+    useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', agentSnapshot: true, agentSnapshotDir: '', internetworkingModel: 'tcfilter',
   },
   stratovirt: {
     name: 'stratovirt', path: '/usr/bin/stratovirt',
     kernel: `${DEFAULT_GUEST_DIR}/vmlinuz`, initrd: `${DEFAULT_GUEST_DIR}/initramfs.cpio.gz`, image: '',
     machineType: 'microvm', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/bin/vhost_user_fs', blockDeviceDriver: 'virtio-mmio',
-    useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', agentSnapshot: true, agentSnapshotDir: '',
+    useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', agentSnapshot: true, agentSnapshotDir: '', internetworkingModel: 'tcfilter',
   },
 };
 
@@ -89,6 +95,7 @@ const FIELDS: Field[] = [
   { key: 'cpu_model', prop: 'cpuModel', kind: 'string' },
   { key: 'agent_snapshot', prop: 'agentSnapshot', kind: 'bool' },
   { key: 'agent_snapshot_dir', prop: 'agentSnapshotDir', kind: 'path', optional: true },
+  { key: 'internetworking_model', prop: 'internetworkingModel', kind: 'enum', values: ['tcfilter', 'none'] },
 ];
 
 function field(f: Field, v: TomlValue, where: string): string | number | boolean {

@@ -34,7 +34,7 @@ agent_snapshot_dir = "/srv/tsula/snapshots"
     initrd: '/var/lib/tsula/guest/initramfs.cpio.gz', image: '/var/lib/tsula/guest/rootfs.img', machineType: 'microvm', machineAccelerators: 'kernel_irqchip=on',
     defaultVcpus: 2, defaultMemory: 1024, kernelParams: 'quiet # not a comment', sharedFs: 'virtio-9p',
     virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-scsi', useVsock: false, enableDebug: true, bootTimeout: 10,
-    cpuModel: 'EPYC', agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots',
+    cpuModel: 'EPYC', agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots', internetworkingModel: 'tcfilter',
   });
 });
 
