@@ -1,8 +1,13 @@
 // The guest side of ConfigureNetwork: the busybox `ip` commands for a request and the NICs
 // present (found by MAC, renamed, MTU, addresses, up, routes without a gateway first), the
-// checks on what the host sent, the wait for a NIC that probes late, and idempotence.
+// checks on what the host sent, the wait for a NIC that probes late, the script they run as
+// (under a real sh, with a fake ip), and idempotence.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { exec } from '../../src/common/exec.js';
 import { checkRequest, configureNetwork, networkCommands } from '../../src/agent/network.js';
 import type { ConfigureNetworkRequest } from '../../src/agent/protocol.js';
 
@@ -49,26 +54,33 @@ test('what the host sent is checked before it becomes an argument', () => {
   bad((r) => { r.routes[1]!.dev = 'eth9'; }, /unknown device "eth9"/);
 });
 
-test('configureNetwork waits for a NIC that probes late, runs each command once, and a repeat finds the addresses there', async () => {
-  const ran: string[] = [];
-  let polls = 0;
-  const links = async () => (++polls < 3 ? [] : [{ name: 'eth0', mac: '0a:58:0a:c8:01:05' }]);
-  const present = new Set<string>();
-  const ip = async (args: string[]) => {
-    ran.push(args.join(' '));
-    const key = args.join(' ');
-    if (args.includes('addr') && present.has(key)) return { code: 2, stderr: 'ip: RTNETLINK answers: File exists' };
-    present.add(key);
-    return { code: 0, stderr: '' };
-  };
-  await configureNetwork(req, { links, ip, waitMs: 2000 });
-  assert.ok(polls >= 3);
-  assert.equal(ran.length, 7);
-  await configureNetwork(req, { links, ip });
-  assert.equal(ran.length, 14);
-  // a real failure is reported with its command
-  const failing = async (args: string[]) => (args.includes('route') ? { code: 1, stderr: 'ip: RTNETLINK answers: Network is unreachable' } : { code: 0, stderr: '' });
-  await assert.rejects(configureNetwork(req, { links, ip: failing }), /ip -4 route replace 10\.99\.0\.0\/16 dev eth0: ip: RTNETLINK answers: Network is unreachable/);
-  // no such NIC after the wait
-  await assert.rejects(configureNetwork(req, { links: async () => [], ip, waitMs: 100 }), /no NIC with MAC/);
+test('configureNetwork waits for a NIC that probes late and runs the commands as one script; a repeat finds the addresses there', async () => {
+  // a fake `ip` first on PATH: logs its arguments, says "File exists" for an address it
+  // added before, fails on whatever matches $FAIL
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tsula-agentnet-'));
+  try {
+    writeFileSync(path.join(dir, 'ip'), [
+      '#!/bin/sh',
+      `echo "$*" >> ${dir}/log`,
+      'case "$*" in *addr\\ add*) if grep -qxF -- "$*" ' + `${dir}/added 2>/dev/null; then echo "ip: RTNETLINK answers: File exists" >&2; exit 2; fi; echo "$*" >> ${dir}/added;; esac`,
+      'if [ -n "$FAIL" ]; then case "$*" in *$FAIL*) echo "ip: RTNETLINK answers: Network is unreachable" >&2; exit 2;; esac; fi',
+      'exit 0', '',
+    ].join('\n'), { mode: 0o755 });
+    const sh = (fail = '') => (script: string) => exec('sh', ['-c', script], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, FAIL: fail } });
+    let polls = 0;
+    const links = async () => (++polls < 3 ? [] : [{ name: 'eth0', mac: '0a:58:0a:c8:01:05' }]);
+    await configureNetwork(req, { links, sh: sh(), waitMs: 2000 });
+    assert.ok(polls >= 3);
+    const log = () => readFileSync(path.join(dir, 'log'), 'utf8').trim().split('\n');
+    assert.deepEqual(log(), networkCommands(req, [{ name: 'eth0', mac: '0a:58:0a:c8:01:05' }]).map((c) => c.join(' ')));
+    await configureNetwork(req, { links, sh: sh() });
+    assert.equal(log().length, 14);
+    // a real failure stops the script and names its command
+    await assert.rejects(configureNetwork(req, { links, sh: sh('route') }), /ip -4 route replace 10\.99\.0\.0\/16 dev eth0: ip: RTNETLINK answers: Network is unreachable/);
+    assert.equal(log().length, 19, 'nothing after the failed command (mtu, 2 addr, up, the route)');
+    // no such NIC after the wait
+    await assert.rejects(configureNetwork(req, { links: async () => [], sh: sh(), waitMs: 100 }), /no NIC with MAC/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
