@@ -5,12 +5,15 @@
 //  1. its share of a VM pod's start: the netns plumbing and the agent's ConfigureNetwork
 //     (from the sandbox's record), against the whole `crictl runp -r vmm`;
 //  2. the TCP round trip host -> pod: N small HTTP GETs (a new connection each) to busybox
-//     httpd in a VM pod and in a runc pod of the same network.
+//     httpd in a VM pod and in a runc pod of the same network, and N bare TCP connects (the
+//     SYN/SYN-ACK: the guest kernel's answer alone, no process in the guest; under TCG an
+//     httpd that forks per connection costs the guest far more than the path does).
 //   node bench/vmm-net.mjs [--gets 100]        (bench/vmm.mjs runs it too, unless --no-net)
 // (root; after npm run build; guest assets in TSULA_GUEST_DIR, default /var/lib/tsula/guest)
 import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs, closeSync, openSync, readFileSync, realpathSync } from 'node:fs';
 import * as http from 'node:http';
+import * as net from 'node:net';
 import * as path from 'node:path';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -44,6 +47,19 @@ async function roundTrips(url, n) {
     const t = now();
     if ((await get(url)) !== 'bench\n') throw new Error(`${url}: wrong answer`);
     ms.push(now() - t);
+  }
+  return ms;
+}
+
+/** ms per TCP handshake (connect, then close). */
+async function connects(ip, n) {
+  const ms = [];
+  for (let i = 0; i < n; i++) {
+    const t = now();
+    await new Promise((resolve, reject) => {
+      const s = net.connect({ host: ip, port: 80 }, () => { ms.push(now() - t); s.destroy(); resolve(); });
+      s.on('error', reject);
+    });
   }
   return ms;
 }
@@ -107,7 +123,13 @@ export async function netBench(o) {
     say(`  ${gets} HTTP GETs host -> pod, a TCP connection each:`);
     row(`VM pod (${vm.ip})`, v);
     row(`runc pod (${runc.ip})`, r);
-    say(`  VM/runc round trip: ${(median(v) / median(r)).toFixed(1)}x (the VM's packets cross two tc redirects, the tap and QEMU's userspace virtio-net)`);
+    say(`  ${gets} TCP connects host -> pod (handshake only):`);
+    const vc = await connects(vm.ip, gets);
+    const rc = await connects(runc.ip, gets);
+    row(`VM pod`, vc);
+    row(`runc pod`, rc);
+    say(`  VM/runc: HTTP GET ${(median(v) / median(r)).toFixed(1)}x, TCP handshake ${(median(vc) / median(rc)).toFixed(1)}x` +
+      ` (the VM's packets cross two tc redirects, the tap and QEMU's userspace virtio-net; under TCG the guest's own CPU dominates)`);
   } finally {
     for (const id of pods) {
       spawnSync(crictlPath(), ['--config', '/dev/null', '--runtime-endpoint', `unix://${cri}`, '--timeout', '120s', 'rmp', '-f', id], { stdio: 'ignore' });
