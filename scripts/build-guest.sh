@@ -206,7 +206,7 @@ fi
 mount -t virtiofs tsula /run/tsula/shared 2>/dev/null || echo "init: no shared fs"
 ip link set lo up 2>/dev/null
 # the pod's hostname, from the host (kernel parameter tsula.hostname=, checked by the
-# sandboxer: letters, digits, dots and dashes); the guest and every container that shares
+# sandboxer: letters, digits, `.`, `-` and `_`); the guest and every container that shares
 # or copies its UTS namespace see it
 h=tsula-guest
 for a in $(cat /proc/cmdline); do case "$a" in tsula.hostname=?*) h=${a#tsula.hostname=};; esac; done

@@ -105,6 +105,7 @@ test('the vmm kind refuses hostNetwork and a hostname that may not reach a kerne
   const req = { id: 'p1', netnsPath: '', hostNetwork: false, annotations: {} };
   k.validate(req);
   k.validate({ ...req, annotations: { 'io.tsula.hostname': 'web-0.example' } });
+  k.validate({ ...req, annotations: { 'io.tsula.hostname': 'my_host' } });
   assert.throws(() => k.validate({ ...req, hostNetwork: true }), /hostNetwork is not supported for VM pods/);
   for (const bad of ['a b', 'x tsula.debug=1', '-lead', 'x'.repeat(65), 'ünï']) {
     assert.throws(() => k.validate({ ...req, annotations: { 'io.tsula.hostname': bad } }), /is not a valid hostname/, bad);
