@@ -37,6 +37,11 @@ export interface SandboxerRuntimeOptions {
 const POD_ANNOTATIONS = ['io.kubernetes.cri.sandbox-id', 'io.tsula.sandbox-id'];
 
 type ControllerMethods = typeof Controller extends GenService<infer S extends GenServiceMethods> ? S : never;
+/**
+ * Start boots a VM: under TCG on a busy host that takes longer than a Task call's 30 s; the
+ * sandboxer bounds the boot itself (vmm.toml boot_timeout), as tsulad's pods do (300 s).
+ */
+const START = { timeoutMs: 300_000 };
 /** sandboxId: the sandbox we made for this container alone ('' for the pod's). */
 type SandboxTaskRecord = TaskRecord & { sandboxId?: string };
 
@@ -65,7 +70,7 @@ export class SandboxerRuntime extends TaskApiRuntime {
       sandboxId: req.id, sandboxer: this.o.sandboxer, annotations: req.spec.annotations ?? {},
       netnsPath: podFromSpec(req.spec).netnsPath, sandbox: { sandboxId: req.id, spec },
     }, CALL);
-    const st = await this.ctl.start({ sandboxId: req.id, sandboxer: this.o.sandboxer }, CALL).catch(async (e: unknown) => {
+    const st = await this.ctl.start({ sandboxId: req.id, sandboxer: this.o.sandboxer }, START).catch(async (e: unknown) => {
       // the sandboxer drops a sandbox whose start failed; an older one keeps it: ask
       await this.ctl.shutdown({ sandboxId: req.id, sandboxer: this.o.sandboxer }, CALL).catch(() => {});
       throw e;
