@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // VM pods (sandbox kind "vmm") through one private tsula-sandboxer, side by side with a bare
 // QEMU boot of the same guest, in one run.
-//   node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node]
+//   node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node] [--no-cli] [--no-net]
 // (root; after npm run build; guest assets in TSULA_GUEST_DIR, default /var/lib/tsula/guest)
 // Prints:
 //  1. start latency, median of --boots runs: a container (`echo ready`) in a new VM pod
@@ -13,6 +13,9 @@
 //     /bench-init appended (rdinit=): it prints a marker on the serial console and powers
 //     off; and (unless --no-node) a second one that also mounts rootfs.img and runs
 //     `node --jitless -e 0` from it, as the guest's /init does before the agent.
+//  1b. (unless --no-net) the pod network (bench/vmm-net.mjs): the netns plumbing's and the
+//     agent's ConfigureNetwork's share of a VM pod's start, and 100 HTTP GETs host -> VM pod
+//     vs host -> runc pod, through a private tsulad's CRI on a private CNI bridge.
 //  2. RSS/PSS (/proc/PID/smaps_rollup) of qemu and of virtiofsd (both its processes) per pod.
 //  3. the sandboxer's RSS/PSS at each pod count (pods made in parallel batches) and what each
 //     extra pod adds to it.
@@ -44,8 +47,9 @@ const BATCH = Number(arg('--batch', os.cpus().length <= 2 ? 2 : 3));
 const NODE_BASELINE = !process.argv.includes('--no-node');
 // `tsula run --rm --runtime vmm` through a private tsulad, as a user types it
 const CLI = !process.argv.includes('--no-cli');
+const NET = !process.argv.includes('--no-net');
 if (!LEVELS.length || !(BOOTS > 0) || !(BATCH > 0) || (MEMORY !== undefined && !(MEMORY >= 64))) {
-  console.error('usage: node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node] [--no-cli]');
+  console.error('usage: node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node] [--no-cli] [--no-net]');
   process.exit(2);
 }
 if (process.getuid?.() !== 0) { console.error('bench/vmm.mjs: run as root'); process.exit(2); }
@@ -288,6 +292,13 @@ try {
   console.log(`  agent snapshot saves ${(med(scriptRuns, (r) => r.vmReady ?? NaN) - med(vmmRuns, (r) => r.vmReady ?? NaN)).toFixed(0)} ms to the agent's first answer`);
   console.log(`  vmm/bare: ${(vmmTotal / bareReady).toFixed(2)}x` + (NODE_BASELINE ? `   vmm/bare+disk+node: ${(vmmTotal / med(nodeRuns, (r) => r['NODE-DONE'])).toFixed(2)}x` : '') +
     `   (pods ran under ${accels.join(', ') || choice.accel})`);
+
+  // 1b. the pod network: its pods are gone again before the memory levels count qemus
+  if (NET) {
+    const { netBench } = await import(path.join(ROOT, 'bench/vmm-net.mjs'));
+    await netBench({ dir, env: { TSULA_SANDBOXER_STATE: path.join(dir, 'sb'), TSULA_SANDBOXER_ADDRESS: path.join(dir, 'sb.sock'), TSULA_VMM_CONFIG: path.join(dir, 'vmm.toml') } })
+      .catch((e) => console.log(`  network bench failed: ${e.message}`));
+  }
 
   // 2 + 3. memory: pods held running, created in parallel batches up to each level
   await sleep(1000);

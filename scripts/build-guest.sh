@@ -23,7 +23,8 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 AGENT=${TSULA_AGENT_BUNDLE:-$ROOT/build/tsula-agent.cjs}
 KPKG=${TSULA_GUEST_KERNEL_PKG:-linux-image-cloud-amd64}
 # what the agent needs in the guest; dependencies are added from each .ko's modinfo
-WANT_MODULES=(virtio_pci virtio_mmio virtio_console virtio-rng virtio_blk virtiofs overlay)
+# (virtio_net brings net_failover and failover: the pod's NIC, kata's tcfilter model)
+WANT_MODULES=(virtio_pci virtio_mmio virtio_console virtio-rng virtio_blk virtiofs overlay virtio_net)
 
 die() { echo "build-guest: $*" >&2; exit 1; }
 for t in apt-get dpkg cpio gzip node; do command -v "$t" >/dev/null || die "missing tool: $t"; done
@@ -204,7 +205,12 @@ fi
 # the pod's shared directory: a virtiofs device tagged tsula, when the host gives one
 mount -t virtiofs tsula /run/tsula/shared 2>/dev/null || echo "init: no shared fs"
 ip link set lo up 2>/dev/null
-hostname tsula-guest
+# the pod's hostname, from the host (kernel parameter tsula.hostname=, checked by the
+# sandboxer: letters, digits, `.`, `-` and `_`); the guest and every container that shares
+# or copies its UTS namespace see it
+h=tsula-guest
+for a in $(cat /proc/cmdline); do case "$a" in tsula.hostname=?*) h=${a#tsula.hostname=};; esac; done
+hostname "$h" && echo "$h" > /etc/hostname
 # virtio ports appear asynchronously after the module loads; udev would make the named
 # links, busybox mdev -s does the same from sysfs
 for i in $(seq 1 100); do ls /sys/class/virtio-ports/ 2>/dev/null | grep -q . && break; usleep 10000; done

@@ -5,7 +5,7 @@
 // are UTF-8 JSON: it is private to tsula's two ends, and JSON keeps it readable without
 // another .proto to generate.
 export const AGENT_SERVICE = 'tsula.agent.v1.Agent';
-export const AGENT_VERSION = '0.3.0';
+export const AGENT_VERSION = '0.4.0';
 
 export interface PingResponse {
   version: string;
@@ -45,6 +45,34 @@ export interface ReadStreamResponse { data: string /* base64 */; eof: boolean }
 export interface WriteStdinRequest { id: string; execId?: string; data: string /* base64 */ }
 export interface WriteStdinResponse { len: number }
 export interface CloseStdinRequest { id: string; execId?: string }
+
+/**
+ * ConfigureNetwork: the guest's NICs as the pod's netns has its CNI interface (kata's
+ * UpdateInterface + UpdateRoutes in one call). The host sent each NIC's MAC on QEMU's command
+ * line; the agent finds the NIC by it, names it, sets MTU and addresses, brings it up, then
+ * replaces the routes (those without a gateway first). Idempotent.
+ */
+export interface GuestInterface {
+  /** The name it gets in the guest (the pod's: eth0). */
+  name: string;
+  mac: string;
+  mtu: number;
+  /** CIDR, v4 and v6 (global scope: the guest makes its own link-local address). */
+  addresses: string[];
+}
+export interface GuestRoute {
+  /** `default` or a CIDR. */
+  dst: string;
+  gateway?: string;
+  /** The guest interface's name. */
+  dev: string;
+  family: 4 | 6;
+}
+export interface ConfigureNetworkRequest { interfaces: GuestInterface[]; routes: GuestRoute[] }
+export interface ConfigureNetworkResponse {
+  /** ms the agent spent (waiting for the NIC included). */
+  ms: number;
+}
 
 /**
  * A container's OCI spec, sent in CreateTaskRequest.options as an Any with this type URL and

@@ -1,5 +1,5 @@
 // tsula-agent's ttrpc services: containerd.task.v2.Task for the guest's containers, and the
-// agent's own tsula.agent.v1.Agent (health, stdio, power off). See protocol.ts.
+// agent's own tsula.agent.v1.Agent (health, stdio, the pod's network, power off). See protocol.ts.
 import * as os from 'node:os';
 import { promises as fs } from 'node:fs';
 import { timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
@@ -10,9 +10,11 @@ import { TtrpcServer, type Logger } from './deps.js';
 import { invalidArgument } from '../common/errors.js';
 import { toMetricsAny } from '../cgroups/metrics.js';
 import { TaskTable, type GuestExec } from './tasks.js';
+import { configureNetwork as applyNetwork } from './network.js';
 import {
   AGENT_SERVICE, AGENT_VERSION, parseAgentStartup, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type CloseStdinRequest, type PingResponse, type ReadStreamRequest, type ReadStreamResponse, type WriteStdinRequest,
+  type CloseStdinRequest, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type ReadStreamRequest,
+  type ReadStreamResponse, type WriteStdinRequest,
 } from './protocol.js';
 
 const STATUS = { created: Status.CREATED, running: Status.RUNNING, paused: Status.PAUSED, stopped: Status.STOPPED } as const;
@@ -34,6 +36,8 @@ export interface AgentOptions {
   onShutdown: () => void;
   /** Tests run the agent on the host with their own table. */
   tasks?: TaskTable;
+  /** ConfigureNetwork's work (tests on the host must not touch its NICs); default: network.ts. */
+  configureNetwork?: (r: ConfigureNetworkRequest) => Promise<void>;
 }
 
 export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: TaskTable } {
@@ -123,6 +127,11 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
       const r = dec<CloseStdinRequest>(payload);
       ioOf(r.id, r.execId).closeStdin();
       return enc({});
+    },
+    ConfigureNetwork: async (payload) => {
+      const t0 = Date.now();
+      await (o.configureNetwork ?? applyNetwork)(dec<ConfigureNetworkRequest>(payload));
+      return enc({ ms: Date.now() - t0 } satisfies ConfigureNetworkResponse);
     },
   });
   return { server, tasks };

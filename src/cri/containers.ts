@@ -140,6 +140,9 @@ export function createSpecFromCri(c: ContainerConfig, pod: PodRecord, pidOf: Pid
     env: c.envs.map((e) => `${e.key}=${e.value}`),
     ...(c.workingDir ? { workingDir: c.workingDir } : {}),
     ...(user !== undefined ? { user } : {}),
+    // a VM pod's container has a UTS namespace of its own in the guest (no pod namespace to
+    // join by path): it carries the pod's hostname, as its /etc/hostname does
+    ...(pod.sandbox ? { hostname: pod.spec.hostname } : {}),
     tty: c.tty, openStdin: c.stdin, stdinOnce: c.stdinOnce,
     attach: { stdin: c.stdin, stdout: true, stderr: !c.tty },
     labels: { ...c.labels },

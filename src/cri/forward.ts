@@ -2,9 +2,46 @@
 // namespace per forwarded stream. Node cannot enter a namespace, so `socat` does it under
 // `nsenter --net` (dockershim's way); socat keeps each direction open until its own EOF
 // (-t: a half-closed request still gets its whole answer).
+// A pod that is a sandbox of a sandboxer (a VM) has its own network stack: its containers'
+// localhost is the guest's, and the netns' own stack sees none of the pod's packets (the
+// tc redirects hand them all to the guest). There the connection goes to the pod's IP from
+// the host instead (containerd/cri #804 did the same for kata), through the pod network.
 import { spawn } from 'node:child_process';
+import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import { failedPrecondition, unavailable } from '../common/errors.js';
+import type { PodRecord } from '../engine/pods/record.js';
+
+/** Forward one stream to the pod's port: in its netns (host pods), or to its IP (sandbox pods). */
+export function forwardToPod(pod: PodRecord, port: number, stream: Duplex, signal: AbortSignal): Promise<void> {
+  if (!pod.sandbox) return forwardIntoNetns(pod.netnsPath, port, stream, signal);
+  if (!pod.ip) throw failedPrecondition(`pod ${pod.id} runs in a sandbox (${pod.sandbox.kind}) and has no IP: port-forward reaches a VM pod through its pod network address`);
+  return forwardToAddress(pod.ip, port, stream, signal);
+}
+
+/** One TCP connection from the host to ip:port, each direction kept open until its own end. */
+export function forwardToAddress(ip: string, port: number, stream: Duplex, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ host: ip, port, allowHalfOpen: true });
+    let connected = false;
+    const onAbort = () => sock.destroy();
+    signal.addEventListener('abort', onAbort, { once: true });
+    sock.once('connect', () => {
+      connected = true;
+      sock.pipe(stream, { end: true });
+      stream.pipe(sock, { end: true });
+    });
+    stream.on('error', () => sock.destroy());
+    sock.on('error', (e) => {
+      if (!connected) reject(unavailable(`port-forward to port ${port} of ${ip}: ${e.message}`));
+    });
+    sock.on('close', () => {
+      signal.removeEventListener('abort', onAbort);
+      stream.unpipe(sock);
+      if (connected || signal.aborted) resolve();
+    });
+  });
+}
 
 /** How long socat keeps reading the pod's answer after the client's EOF. */
 const HALF_CLOSE_SECS = 3600;

@@ -14,7 +14,7 @@ import type { LocalImageStore } from '../image/store.js';
 import type { PodService } from '../engine/pods/index.js';
 import { criPodService } from './pods.js';
 import { StreamingServer, type StreamingRuntime } from './streaming/index.js';
-import { forwardIntoNetns } from './forward.js';
+import { forwardToPod } from './forward.js';
 import { createCriServer, type CriServer, type RuntimeServiceImpl } from './server.js';
 import { criImageService } from './images.js';
 import { criRuntimeBasics, unimplementedRuntime } from './runtime.js';
@@ -46,7 +46,7 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
   const engine = { cs: d.cs, es: d.es, pods: d.pods };
   const streamRuntime: StreamingRuntime = {
     ...streamingRuntime(engine),
-    portForward: async (podId, port, stream, signal) => forwardIntoNetns(d.pods.get(podId).netnsPath, port, stream, signal),
+    portForward: async (podId, port, stream, signal) => forwardToPod(d.pods.get(podId), port, stream, signal),
   };
   const streaming = new StreamingServer({ runtime: streamRuntime, address: c.streamServer.address, port: c.streamServer.port, log: d.log });
   await streaming.start();

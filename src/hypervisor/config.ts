@@ -50,6 +50,11 @@ export interface HypervisorConfig {
   agentSnapshot: boolean;
   /** The snapshot cache ('' = `snapshots` beside the initrd). */
   agentSnapshotDir: string;
+  /**
+   * kata's internetworking_model: how the VM reaches the pod's network namespace. `tcfilter`:
+   * a tap in the netns joined to the CNI interface by tc mirred redirects (no vhost-net
+   * needed); `none`: no NIC, the guest has lo only.
+   */
   internetworkingModel: 'tcfilter' | 'none';
 }
 

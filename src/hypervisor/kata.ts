@@ -65,7 +65,7 @@ export function applyRule(rule: Rule, v: TomlValue, name: string, out: { setting
 const MODELS = ['tcfilter', 'none'];
 const modelRefusal = (v: TomlValue) => typeof v === 'string' && !MODELS.includes(v)
   ? `${JSON.stringify(v)} is not built in tsula: the VM reaches the pod's network with "tcfilter" `
-    + '(tc mirred between the tap and the CNI interface) or "none" (a tap only)'
+    + '(tc mirred between the tap and the CNI interface) or "none" (no NIC: the guest has lo only)'
   : undefined;
 
 /** Values of vmm.toml's own keys that kata offers and tsula can't honour, with the reason. */

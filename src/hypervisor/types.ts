@@ -26,6 +26,20 @@ export interface VmSpec {
   sharedFs?: { socket: string; tag: string };
   /** More kernel parameters for this VM (a snapshot builder's tsula.agent_snapshot=build). */
   kernelParams?: string[];
+  /**
+   * Run the VMM inside this network namespace (a pinned netns file; Kuasar's shape): the
+   * pod's taps are there, and QEMU opens them by name.
+   */
+  netns?: string;
+  /** The guest's NICs, each on a tap that exists already (in `netns`). */
+  nics?: VmNic[];
+}
+
+export interface VmNic {
+  /** The tap's name in the VMM's network namespace. */
+  tap: string;
+  /** The guest interface's MAC (aa:bb:cc:dd:ee:ff). */
+  mac: string;
 }
 
 /** The virtio-fs tag the guest's /init mounts at GUEST_SHARED_DIR. */

@@ -65,6 +65,10 @@ async function spawnVmm(hv: Hypervisor, spec: VmSpec): Promise<SpawnedVmm> {
   for (const f of [p.agentSocket, p.debugSocket, p.qmpSocket, p.pidFile]) await fs.rm(f, { force: true });
   await fs.writeFile(p.consoleLog, '');
   const argv = hv.argv(spec);
+  // in the pod's netns (Kuasar's way): QEMU opens the pod's taps by name there. nsenter
+  // setns()es and execs QEMU: the pid is QEMU's own, the rest of the host is unchanged
+  // (virtiofsd and the agent's sockets stay in the sandboxer's namespaces).
+  const run = spec.netns ? ['nsenter', `--net=${spec.netns}`, '--', ...argv] : argv;
   const started = Date.now();
   // its own process group: the VM outlives a sandboxer restart, and signals to the
   // sandboxer's group don't reach it; stderr (qemu's own errors) goes to a file beside
@@ -72,7 +76,7 @@ async function spawnVmm(hv: Hypervisor, spec: VmSpec): Promise<SpawnedVmm> {
   const errFd = openSync(errFile, 'w');
   let child: ChildProcess;
   try {
-    child = spawn(argv[0], argv.slice(1), { detached: true, stdio: ['ignore', 'ignore', errFd] });
+    child = spawn(run[0], run.slice(1), { detached: true, stdio: ['ignore', 'ignore', errFd] });
   } finally {
     closeSync(errFd);
   }

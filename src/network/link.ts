@@ -6,7 +6,8 @@ import { internal } from '../common/errors.js';
 import { execOk } from '../common/exec.js';
 
 export interface LinkAddress { family: 4 | 6; address: string /* CIDR */; scope: string }
-export interface LinkRoute { family: 4 | 6; dst: string; gateway?: string; dev?: string }
+/** protocol: who made it (`kernel`: derived from an address by the kernel itself). */
+export interface LinkRoute { family: 4 | 6; dst: string; gateway?: string; dev?: string; protocol?: string }
 
 export interface LinkInfo {
   name: string;
@@ -22,7 +23,7 @@ interface IpAddrJson {
   ifname: string; address?: string; mtu: number; flags?: string[];
   addr_info?: { family: string; local: string; prefixlen: number; scope: string }[];
 }
-interface IpRouteJson { dst: string; gateway?: string; dev?: string }
+interface IpRouteJson { dst: string; gateway?: string; dev?: string; protocol?: string }
 
 /** The interface `ifName` inside the netns pinned at `netnsPath`. */
 export async function inspectLink(netnsPath: string, ifName: string, o: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<LinkInfo> {
@@ -35,7 +36,10 @@ export async function inspectLink(netnsPath: string, ifName: string, o: { timeou
   const routes: LinkRoute[] = [];
   for (const fam of [4, 6] as const) {
     for (const r of parse<IpRouteJson[]>(await ip([`-${fam}`, 'route', 'show']), 'routes')) {
-      routes.push({ family: fam, dst: r.dst, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.dev ? { dev: r.dev } : {}) });
+      routes.push({
+        family: fam, dst: r.dst, ...(r.gateway ? { gateway: r.gateway } : {}), ...(r.dev ? { dev: r.dev } : {}),
+        ...(r.protocol ? { protocol: r.protocol } : {}),
+      });
     }
   }
   return {

@@ -5,6 +5,8 @@
 // the k8s-file log by the shim v2 client's ProcessIO; exits from the Wait RPC. The Task API
 // side is the shim v2 client's TaskApiRuntime; here: the sandbox Controller.
 import { promises as fs } from 'node:fs';
+import { create } from '@bufbuild/protobuf';
+import { AnySchema } from '@bufbuild/protobuf/wkt';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import type { CreateRequest } from '../runtime/types.js';
 import { Controller } from '../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
@@ -16,6 +18,8 @@ import { socketPath } from '../ttrpc/address.js';
 import { grpcClient, type GrpcClient } from '../common/grpc.js';
 import { ensureSandboxer } from './launch.js';
 import { POD_ID_ANNOTATIONS } from '../common/pod-annotations.js';
+import { SPEC_TYPE_URL } from '../agent/protocol.js';
+import { podFromSpec } from './podspec.js';
 
 export interface SandboxerRuntimeOptions {
   /** The runtime's name in tsula (the cri-runtimes value, e.g. io.containerd.tsula.v1). */
@@ -33,6 +37,11 @@ export interface SandboxerRuntimeOptions {
 
 
 type ControllerMethods = typeof Controller extends GenService<infer S extends GenServiceMethods> ? S : never;
+/**
+ * Start boots a VM: under TCG on a busy host that takes longer than a Task call's 30 s; the
+ * sandboxer bounds the boot itself (vmm.toml boot_timeout), as tsulad's pods do (300 s).
+ */
+const START = { timeoutMs: 300_000 };
 /** sandboxId: the sandbox we made for this container alone ('' for the pod's). */
 type SandboxTaskRecord = TaskRecord & { sandboxId?: string };
 
@@ -53,8 +62,15 @@ export class SandboxerRuntime extends TaskApiRuntime {
       const st = await this.ctl.status({ sandboxId: sb, sandboxer: this.o.sandboxer }, CALL).catch(() => null);
       if (st?.state === 'SANDBOX_READY') return { sandboxId: sb, address: st.address, owned: false };
     }
-    await this.ctl.create({ sandboxId: req.id, sandboxer: this.o.sandboxer, annotations: req.spec.annotations ?? {} }, CALL);
-    const st = await this.ctl.start({ sandboxId: req.id, sandboxer: this.o.sandboxer }, CALL).catch(async (e: unknown) => {
+    // the container's own sandbox is in the netns its spec names (--network), with its
+    // hostname; the spec itself goes along (containerd's sandbox API), so that a spec with no
+    // network namespace (--network host) reaches the sandboxer as the host's network
+    const spec = create(AnySchema, { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(req.spec)) });
+    await this.ctl.create({
+      sandboxId: req.id, sandboxer: this.o.sandboxer, annotations: req.spec.annotations ?? {},
+      netnsPath: podFromSpec(req.spec).netnsPath, sandbox: { sandboxId: req.id, spec },
+    }, CALL);
+    const st = await this.ctl.start({ sandboxId: req.id, sandboxer: this.o.sandboxer }, START).catch(async (e: unknown) => {
       // the sandboxer drops a sandbox whose start failed; an older one keeps it: ask
       await this.ctl.shutdown({ sandboxId: req.id, sandboxer: this.o.sandboxer }, CALL).catch(() => {});
       throw e;

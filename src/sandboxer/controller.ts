@@ -4,7 +4,10 @@
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Controller } from '../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
-import { unimplemented } from '../common/errors.js';
+import { invalidArgument, unimplemented } from '../common/errors.js';
+import { SPEC_TYPE_URL } from '../agent/protocol.js';
+import type { Spec } from '../oci/types.js';
+import { HOSTNAME_ANNOTATION, podFromSpec } from './podspec.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { TaskManager } from './tasks/manager.js';
 import type { GrpcImpl } from '../common/grpc.js';
@@ -31,8 +34,20 @@ export function controllerService(d: ControllerDeps): GrpcImpl<ControllerMethods
   };
   return {
     create: async (r) => {
+      // containerd's sandbox API may give the pod's OCI spec: its hostname, and whether the
+      // pod has a network namespace at all (netns_path '' alone can't say)
+      let pod = null;
+      if (r.sandbox?.spec?.typeUrl === SPEC_TYPE_URL) {
+        try {
+          pod = podFromSpec(JSON.parse(Buffer.from(r.sandbox.spec.value).toString('utf8')) as Spec);
+        } catch (e) {
+          throw invalidArgument(`sandbox ${r.sandboxId}: sandbox.spec is not a JSON OCI spec: ${(e as Error).message}`);
+        }
+      }
       const sb = await d.sandboxes.create({
-        id: r.sandboxId, kind: r.sandboxer || d.defaultKind, netnsPath: r.netnsPath, annotations: { ...r.annotations },
+        id: r.sandboxId, kind: r.sandboxer || d.defaultKind, netnsPath: r.netnsPath || pod?.netnsPath || '',
+        hostNetwork: !r.netnsPath && !!pod?.hostNetwork,
+        annotations: { ...(pod?.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...r.annotations },
       });
       return { sandboxId: sb.id };
     },

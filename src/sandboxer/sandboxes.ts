@@ -17,6 +17,8 @@ export interface CreateSandbox {
   id: string;
   kind: string;
   netnsPath: string;
+  /** The pod uses the host's network (a kind may refuse that). */
+  hostNetwork?: boolean;
   annotations: Record<string, string>;
 }
 
@@ -76,7 +78,7 @@ export class Sandboxes {
   async create(c: CreateSandbox): Promise<SandboxRecord> {
     if (!ID_RE.test(c.id)) throw invalidArgument(`invalid sandbox id "${c.id}"`);
     if (this.recs.has(c.id)) throw alreadyExists(`sandbox ${c.id} already exists`);
-    this.kind(c.kind);
+    this.kind(c.kind).validate?.({ id: c.id, netnsPath: c.netnsPath, hostNetwork: !!c.hostNetwork, annotations: c.annotations });
     const r: SandboxRecord = {
       id: c.id, kind: c.kind, createdAt: new Date().toISOString(), netnsPath: c.netnsPath,
       annotations: c.annotations, state: 'created', pid: 0, kindState: {},
@@ -160,9 +162,9 @@ export class Sandboxes {
    * A sandbox made for one task alone (containerd: `ctr run --annotation
    * io.tsula.sandbox-kind=vmm`), started; its id is the task's unless that is taken.
    */
-  async createFor(taskId: string, kind: string, annotations: Record<string, string>): Promise<string> {
+  async createFor(taskId: string, kind: string, annotations: Record<string, string>, net: { netnsPath: string; hostNetwork: boolean } = { netnsPath: '', hostNetwork: false }): Promise<string> {
     const id = this.recs.has(taskId) ? `${taskId}-${Date.now().toString(36)}` : taskId;
-    await this.create({ id, kind, netnsPath: '', annotations });
+    await this.create({ id, kind, netnsPath: net.netnsPath, hostNetwork: net.hostNetwork, annotations });
     await this.start(id); // a failed start removes the sandbox
     return id;
   }

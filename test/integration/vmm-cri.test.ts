@@ -20,7 +20,12 @@ let net: TestNet;
 let d: TestDaemon;
 before(async () => {
   net = await createTestNet('vmcri');
-  d = await TestDaemon.create({ configJson: { 'cni-conf-dir': net.confDir } });
+  const dir = await fs.mkdtemp('/tmp/tvc-');
+  // the sandboxer tsulad starts reads this vmm.toml: the guest under test, not the machine's
+  const vmmToml = path.join(dir, 'vmm.toml');
+  await fs.writeFile(vmmToml, `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 120\n`);
+  process.env.TSULA_VMM_CONFIG = vmmToml;
+  d = await TestDaemon.create({ dir, configJson: { 'cni-conf-dir': net.confDir } });
   await d.loadBusybox();
 });
 after(async () => {

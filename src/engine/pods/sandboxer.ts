@@ -2,16 +2,32 @@
 // design): created through the sandbox Controller API in the pod's network namespace, with
 // the pod's id as the sandbox id. The pod's containers then go to that sandbox through the
 // sandboxer runtime (their spec names the pod: io.kubernetes.cri.sandbox-id).
+// CreateSandbox's `sandbox.spec` (containerd's sandbox API) carries the pod's OCI spec as far
+// as a sandbox needs it: its hostname (a VM's guest takes it) and its network namespace (none
+// at all for hostNetwork, which a VM sandboxer refuses).
+import { create } from '@bufbuild/protobuf';
+import { AnySchema } from '@bufbuild/protobuf/wkt';
 import { Controller } from '../../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { grpcClient, type GrpcClient } from '../../common/grpc.js';
 import { isKind } from '../../common/errors.js';
 import { ensureSandboxer } from '../../sandboxer/launch.js';
+import { SPEC_TYPE_URL } from '../../agent/protocol.js';
+import type { Spec } from '../../oci/types.js';
 import type { PodRecord } from './record.js';
 import type { PodSandboxes } from './service.js';
 
 type ControllerMethods = typeof Controller extends GenService<infer S extends GenServiceMethods> ? S : never;
 const CALL = { timeoutMs: 300_000 };
+
+/** The part of the pod's OCI spec a sandbox reads (sandboxer/podspec.ts). */
+export function podSpecFragment(pod: PodRecord): Pick<Spec, 'ociVersion' | 'hostname' | 'linux'> {
+  const hostNet = pod.spec.namespaces.network === 'node';
+  return {
+    ociVersion: '1.0.2', hostname: pod.spec.hostname,
+    linux: { namespaces: hostNet ? [] : [{ type: 'network', ...(pod.netnsPath ? { path: pod.netnsPath } : {}) }] },
+  };
+}
 
 export class ControllerSandboxes implements PodSandboxes {
   private clients = new Map<string, GrpcClient<ControllerMethods>>();
@@ -29,8 +45,9 @@ export class ControllerSandboxes implements PodSandboxes {
     const sb = pod.sandbox!;
     if (sb.autoStartState) await ensureSandboxer(sb.autoStartState, sb.address);
     const ctl = this.client(sb.address);
+    const spec = create(AnySchema, { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(podSpecFragment(pod))) });
     await ctl.create({
-      sandboxId: sb.sandboxId, sandboxer: sb.kind, netnsPath: pod.netnsPath,
+      sandboxId: sb.sandboxId, sandboxer: sb.kind, netnsPath: pod.netnsPath, sandbox: { sandboxId: sb.sandboxId, spec },
       annotations: { ...pod.spec.annotations, 'io.kubernetes.cri.sandbox-id': pod.id, 'io.kubernetes.cri.sandbox-name': pod.spec.name, 'io.kubernetes.cri.sandbox-namespace': pod.spec.namespace },
     }, CALL);
     await ctl.start({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL);

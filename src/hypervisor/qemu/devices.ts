@@ -151,3 +151,23 @@ export class Process implements QemuDevice {
     return ['-name', this.name, '-pidfile', this.pidfile, '-nographic', '-nodefaults', '-no-user-config', '-no-reboot'];
   }
 }
+
+/**
+ * A tap device the VMM opens by name (it exists already, made by the sandbox in the pod's
+ * netns, where QEMU runs). No scripts: the sandbox did the plumbing. vhost: the kernel moves
+ * the packets (/dev/vhost-net; vmm.toml disable_vhost_net = false), else QEMU itself.
+ */
+export class TapNetdev implements QemuDevice {
+  constructor(readonly id: string, readonly ifname: string, readonly vhost = false) {}
+  args(): string[] {
+    return ['-netdev', opts('tap', { id: this.id, ifname: this.ifname, script: 'no', downscript: 'no', vhost: this.vhost })];
+  }
+}
+
+/** The guest's NIC on a netdev; mac: the pod interface's, so neighbours' ARP entries stay right. */
+export class VirtioNet implements QemuDevice {
+  constructor(readonly netdev: TapNetdev, readonly mac: string, readonly transport: 'pci' | 'mmio') {}
+  args(): string[] {
+    return ['-device', opts(this.transport === 'pci' ? 'virtio-net-pci' : 'virtio-net-device', { netdev: this.netdev.id, mac: this.mac })];
+  }
+}

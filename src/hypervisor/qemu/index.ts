@@ -1,11 +1,11 @@
 // The QEMU hypervisor: config + VM spec → typed devices → argv. Kata's and Kuasar's
 // qemu shape, reduced to what a virtio-serial agent channel and a virtio-fs share need (no
-// vsock on these hosts; see DESIGN.md).
+// vsock on these hosts; see DESIGN.md), plus the pod's NICs on taps the sandbox made.
 import type { HypervisorConfig } from '../config.js';
 import { AGENT_PORT, DEBUG_PORT, kernelCmdline, type Hypervisor, type VmSpec } from '../types.js';
 import {
   ChardevFile, ChardevSocket, Cpu, Kernel, Machine, Memory, MemfdMemory, Process, Qmp, ReadonlyDisk, Rng, SerialConsole,
-  VhostUserFs, VirtConsole, VirtSerialPort, VirtioSerial, type QemuDevice,
+  TapNetdev, VhostUserFs, VirtConsole, VirtSerialPort, VirtioNet, VirtioSerial, type QemuDevice,
 } from './devices.js';
 
 export class QemuHypervisor implements Hypervisor {
@@ -46,6 +46,10 @@ export class QemuHypervisor implements Hypervisor {
       // the guest's entropy pool starts empty under TCG; node's crypto init would wait on it
       new Rng(transport),
       ...(c.image ? [new ReadonlyDisk('image0', c.image, transport)] : []),
+      ...(spec.nics ?? []).flatMap((n, i) => {
+        const tap = new TapNetdev(`net${i}`, n.tap, !c.disableVhostNet);
+        return [tap, new VirtioNet(tap, n.mac, transport)];
+      }),
     ];
   }
 

@@ -16,6 +16,7 @@ export class StratovirtHypervisor implements Hypervisor {
     const c = this.config;
     const p = spec.paths;
     if (spec.sharedFs) throw failedPrecondition('hypervisor.stratovirt: virtio-fs is not supported with StratoVirt yet; set shared_fs = "none"');
+    if (spec.nics?.length) throw failedPrecondition('hypervisor.stratovirt: pod networking is not supported with StratoVirt yet; set internetworking_model = "none"');
     const mmio = c.machineType === 'microvm';
     const serial = mmio ? 'virtio-serial-device' : 'virtio-serial-pci';
     return [

@@ -325,6 +325,10 @@ export abstract class TaskApiRuntime implements Runtime {
           // a new connection to the same task: our FIFOs and the reported exit stay
           if (have) { t.io = have.io; t.exitReported = have.exitReported; }
           this.tasks.set(id, t);
+          // a Wait lost with the old connection (a sandboxer killed and restarted) is made
+          // again on this one: an exit that happened meanwhile (a VM that died with it) is
+          // reported now, not never
+          if (have && !have.exitReported && !have.detached && !this.closing) this.watch(t);
           return t;
         } catch {
           return null;

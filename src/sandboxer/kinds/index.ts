@@ -4,7 +4,7 @@ import type { Logger } from '../../common/log.js';
 import { RuncSandboxKind } from './runc/index.js';
 import { VmmSandboxKind } from './vmm/index.js';
 
-export type { SandboxKind, SandboxRecord, StartedSandbox } from './types.js';
+export type { SandboxKind, SandboxRecord, SandboxRequest, StartedSandbox } from './types.js';
 
 export interface KindDeps {
   /** The sandboxer's state dir (kinds keep per-sandbox files below it). */

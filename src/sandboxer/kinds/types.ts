@@ -21,6 +21,15 @@ export interface SandboxRecord {
   kindState: Record<string, unknown>;
 }
 
+/** A sandbox as asked for, before anything is recorded: what a kind may refuse. */
+export interface SandboxRequest {
+  id: string;
+  netnsPath: string;
+  /** The pod uses the host's network (its spec has no network namespace). */
+  hostNetwork: boolean;
+  annotations: Record<string, string>;
+}
+
 export interface StartedSandbox {
   pid: number;
   kindState: Record<string, unknown>;
@@ -28,6 +37,8 @@ export interface StartedSandbox {
 
 export interface SandboxKind {
   readonly name: string;
+  /** Refuse a request the kind can't honour (InvalidArgument), before it is recorded. */
+  validate?(req: SandboxRequest): void;
   /** Bring the sandbox up: its pid and what must be kept to find it again after a restart. */
   start(sb: SandboxRecord, dir: string): Promise<StartedSandbox>;
   /** Is the sandbox's holder process still the one we started (after a sandboxer restart)? */

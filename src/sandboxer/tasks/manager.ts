@@ -22,6 +22,7 @@ import type { EventPublisher } from './events.js';
 import { SCHEMAS, ts, type EventInit, type EventKind } from './topics.js';
 import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
 import { POD_ID_ANNOTATIONS, isEnginePodSandbox } from '../../common/pod-annotations.js';
+import { HOSTNAME_ANNOTATION, podFromSpec } from '../podspec.js';
 
 /** How long an exit waits for the rest of the output (a grandchild may hold stdout). */
 const DRAIN_MS = 2000;
@@ -143,7 +144,15 @@ export class TaskManager {
     const ownKind = !sandboxId
       ? ann[SANDBOX_KIND_ANNOTATION] ?? (c.configPath ? 'vmm' : isEnginePodSandbox(ann) ? this.defaultKind : undefined)
       : undefined;
-    if (ownKind) sandboxId = await this.sandboxes.createFor(c.id, ownKind, c.configPath ? { ...ann, [VMM_CONFIG_ANNOTATION]: c.configPath } : ann);
+    if (ownKind) {
+      // the task's spec says where the pod is: containerd's CRI sandbox container has the
+      // pod's netns (CNI's) and hostname; no network namespace at all is the host's network
+      const pod = podFromSpec(spec);
+      sandboxId = await this.sandboxes.createFor(c.id, ownKind, {
+        ...(pod.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...ann,
+        ...(c.configPath ? { [VMM_CONFIG_ANNOTATION]: c.configPath } : {}),
+      }, pod);
+    }
     const rec: TaskRecord = {
       id: c.id, key, namespace, bundle: c.bundle, dir: this.records.taskDir(key), sandboxId, ownsSandbox: !!ownKind,
       eventsAddress: reg?.eventsAddress ?? '', terminal: c.terminal,

@@ -7,14 +7,19 @@
 // Stop is graceful then hard: the agent's Shutdown (the guest powers off; -no-reboot makes
 // qemu exit), then SIGTERM, then SIGKILL; then virtiofsd and every mount go. When qemu
 // dies, every task of the sandbox is reported exited with 255 (GuestTasks).
+//
+// Network (network.ts): a sandbox created with the pod's netns gets a tap joined to the CNI
+// interface there (kata's tcfilter), QEMU runs inside that netns, and the agent configures
+// the guest's eth0 before Start answers. Without a netns the guest has lo only. The pod's
+// hostname reaches the guest kernel as tsula.hostname=.
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import type { Spec } from '../../../oci/types.js';
-import type { SandboxKind, SandboxRecord, StartedSandbox } from '../types.js';
+import type { SandboxKind, SandboxRecord, SandboxRequest, StartedSandbox } from '../types.js';
 import { TtrpcClient } from '../../../ttrpc/client.js';
-import { failedPrecondition, unavailable, errorMessage } from '../../../common/errors.js';
+import { failedPrecondition, invalidArgument, unavailable, errorMessage } from '../../../common/errors.js';
 import { procStat } from '../../../common/proc.js';
 import {
   DEFAULT_CONFIG_PATH, detectAccel, hypervisorFor, ignoredKeysWarning, launchVm, loadVmmConfig, pidAlive, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
@@ -25,7 +30,9 @@ import { GuestTasks } from './tasks.js';
 import { GuestRuntime } from './runtime.js';
 import { SharedDir, removeUnmounted } from './shared.js';
 import { VMM_CONFIG_ANNOTATION } from './config.js';
+import { HOSTNAME_ANNOTATION, HOSTNAME_RE } from '../../podspec.js';
 import { AgentSnapshots } from './snapshots.js';
+import { VmNetworks, type PodNic } from './network.js';
 
 export { GuestTasks, VM_DIED_EXIT } from './tasks.js';
 export { GuestRuntime } from './runtime.js';
@@ -38,6 +45,8 @@ export interface VmmKindDeps {
   config?: VmmConfig;
   /** Accelerator override (tests); default: detected. */
   accel?: AccelChoice;
+  /** The netns plumbing (tests: a fake runner). */
+  networks?: VmNetworks;
   log?: Logger;
 }
 
@@ -54,10 +63,14 @@ interface VmState {
   vmDir: string;
   sharedDir: string;
   virtiofsdPid: number;
+  /** The tap and filters made in the pod's netns (absent: the VM has no NIC). */
+  nic?: PodNic;
 }
 
 /** virtiofsd's pid, written before the VM boots (qemu writes vmm.pid itself). */
 const VIRTIOFSD_PID = 'virtiofsd.pid';
+/** The netns plumbing, written before it is made: a start cut short is undone from it. */
+const NIC_FILE = 'nic.json';
 
 // sun_path holds 108 bytes; leave room for the longest socket name
 const MAX_SOCK_DIR = 90;
@@ -67,9 +80,11 @@ export class VmmSandboxKind implements SandboxKind {
   private held = new Map<string, Held>();
   private warned = new Set<string>();
   readonly snapshots: AgentSnapshots;
+  private readonly networks: VmNetworks;
 
   constructor(private readonly d: VmmKindDeps) {
     this.snapshots = new AgentSnapshots({ workDir: path.join(d.stateDir, 'snap'), log: d.log });
+    this.networks = d.networks ?? new VmNetworks();
   }
 
   /**
@@ -88,6 +103,18 @@ export class VmmSandboxKind implements SandboxKind {
     return path.join(this.d.stateDir, 'vm', createHash('sha256').update(id).digest('hex').slice(0, 16));
   }
 
+  /**
+   * A VM has its own kernel and network stack: it can't share the host's (hostNetwork), it
+   * joins the pod's netns through a tap. The hostname goes on the kernel command line.
+   */
+  validate(req: SandboxRequest): void {
+    if (req.hostNetwork) {
+      throw invalidArgument(`sandbox ${req.id}: hostNetwork is not supported for VM pods: the guest has its own kernel and network stack (give the pod a network namespace, or use a runc runtime)`);
+    }
+    const hostname = req.annotations[HOSTNAME_ANNOTATION];
+    if (hostname && !HOSTNAME_RE.test(hostname)) throw invalidArgument(`sandbox ${req.id}: hostname ${JSON.stringify(hostname)} (${HOSTNAME_ANNOTATION}) is not a valid hostname`);
+  }
+
   async start(sb: SandboxRecord, dir: string): Promise<StartedSandbox> {
     const named = sb.annotations[VMM_CONFIG_ANNOTATION];
     if (named && !(await fs.stat(named).then((st) => st.isFile(), () => false))) {
@@ -99,6 +126,8 @@ export class VmmSandboxKind implements SandboxKind {
     const hvCfg = cfg.hypervisors[cfg.default];
     if (!hvCfg) throw failedPrecondition(`vmm: no [hypervisor.${cfg.default}] configuration`);
     const hv = hypervisorFor(hvCfg);
+    const hostname = sb.annotations[HOSTNAME_ANNOTATION] ?? '';
+    this.validate({ ...sb, hostNetwork: false });
     let accel = this.d.accel ?? await detectAccel();
     const vmDir = this.vmDir(dir, sb.id);
     await fs.mkdir(vmDir, { recursive: true, mode: 0o700 });
@@ -111,12 +140,24 @@ export class VmmSandboxKind implements SandboxKind {
     const shared = new SharedDir(path.join(vmDir, 'shared'));
     const fsSocket = path.join(vmDir, 'fs.sock');
     let virtiofsdPid = 0;
+    let net: Awaited<ReturnType<VmNetworks['plumb']>> = null;
     const cleanup = async () => {
       stopVirtiofsd(virtiofsdPid);
+      if (net) await this.networks.unplumb(net.nic).catch((e) => this.d.log?.warn('cannot remove the VM\'s tap', { id: sb.id, err: errorMessage(e) }));
       await removeUnmounted(vmDir).catch(() => {});
     };
+    const timing = { plumbMs: 0, configureMs: 0 };
     let vm;
+    let tasks: GuestTasks | undefined;
     try {
+      if (sb.netnsPath && hvCfg.internetworkingModel === 'tcfilter') {
+        const t0 = Date.now();
+        // recorded before the boot: a sandboxer killed from here on leaves what reapUnfinished undoes
+        await fs.writeFile(path.join(vmDir, NIC_FILE), JSON.stringify({ netnsPath: sb.netnsPath }));
+        net = await this.networks.plumb(sb.netnsPath);
+        if (net) await fs.writeFile(path.join(vmDir, NIC_FILE), JSON.stringify(net.nic));
+        timing.plumbMs = Date.now() - t0;
+      }
       if (useFs) {
         await shared.setup();
         await this.snapshots.share(hvCfg, shared);
@@ -125,6 +166,9 @@ export class VmmSandboxKind implements SandboxKind {
       }
       const launch = (a: AccelChoice) => launchVm(hv, {
         id: sb.id, accel: a.accel, paths, sharedFs: useFs ? { socket: fsSocket, tag: SHARED_FS_TAG } : undefined,
+        ...(sb.netnsPath ? { netns: sb.netnsPath } : {}),
+        ...(net ? { nics: [{ tap: net.nic.tap, mac: net.nic.mac }] } : {}),
+        ...(hostname ? { kernelParams: [`tsula.hostname=${hostname}`] } : {}),
       }, { timeoutMs: hvCfg.bootTimeout * 1000 });
       try {
         vm = await launch(accel);
@@ -140,12 +184,26 @@ export class VmmSandboxKind implements SandboxKind {
         }
         vm = await launch(accel);
       }
+      if (net) {
+        const t0 = Date.now();
+        await (tasks = new GuestTasks(vm.client)).configureNetwork(net.guest).catch((e) => {
+          throw unavailable(`sandbox ${sb.id}: the agent could not configure the guest's ${net!.guest.interfaces[0]!.name}: ${errorMessage(e)}`);
+        });
+        timing.configureMs = Date.now() - t0;
+      }
     } catch (e) {
+      if (vm) {
+        vm.client.close();
+        await stopVmm(vm.pid, async () => {}, 0);
+      }
       await cleanup();
       throw e;
     }
-    const state: VmState = { startTime: (await procStat(vm.pid)).startTime, paths, vmDir, sharedDir: useFs ? shared.hostDir : '', virtiofsdPid };
-    this.hold(sb.id, vm.pid, new GuestTasks(vm.client), state);
+    const state: VmState = {
+      startTime: (await procStat(vm.pid)).startTime, paths, vmDir, sharedDir: useFs ? shared.hostDir : '', virtiofsdPid,
+      ...(net ? { nic: net.nic } : {}),
+    };
+    this.hold(sb.id, vm.pid, tasks ?? new GuestTasks(vm.client), state);
     void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
     this.snapshots.afterBoot(hvCfg, accel, vm.ping.startup);
     return {
@@ -153,6 +211,7 @@ export class VmmSandboxKind implements SandboxKind {
       kindState: {
         ...state, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
         kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs, agentStartup: vm.ping.startup,
+        ...(net ? { network: { ...timing, addresses: net.guest.interfaces[0]!.addresses } } : {}),
       },
     };
   }
@@ -173,6 +232,8 @@ export class VmmSandboxKind implements SandboxKind {
       if (group) stopVirtiofsd(pid);
       else await stopVmm(pid, async () => {}, 0);
     }
+    const nic = await fs.readFile(path.join(vmDir, NIC_FILE), 'utf8').then((t) => JSON.parse(t) as Partial<PodNic>, () => null);
+    if (nic?.netnsPath) await this.unplumb(id, { netnsPath: nic.netnsPath, hostIf: nic.hostIf ?? 'eth0', tap: nic.tap ?? 'tap0_kata', mac: nic.mac ?? '' });
     await removeUnmounted(vmDir).catch((e) => this.d.log?.warn('cannot clean an unfinished VM dir', { id, err: errorMessage(e) }));
   }
 
@@ -190,7 +251,13 @@ export class VmmSandboxKind implements SandboxKind {
       this.held.delete(id);
     }
     stopVirtiofsd(st.virtiofsdPid);
+    if (st.nic) await this.unplumb(id, st.nic);
     await removeUnmounted(st.vmDir).catch((e) => this.d.log?.warn('cannot clean the VM dir', { id, err: errorMessage(e) }));
+  }
+
+  /** The VM's tap and filters leave the pod's netns (which CNI DEL may have removed already). */
+  private async unplumb(id: string, nic: PodNic): Promise<void> {
+    await this.networks.unplumb(nic).catch((e) => this.d.log?.warn('cannot remove the VM\'s tap and filters', { id, err: errorMessage(e) }));
   }
 
   async alive(sb: SandboxRecord): Promise<boolean> {
