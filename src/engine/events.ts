@@ -1,4 +1,5 @@
-// Engine events in the Docker Engine API's shape, kept in a bounded ring for --since.
+// Engine events in the Docker Engine API's shape, kept in a bounded ring for --since/--until
+// (moby's daemon/events: a subscriber gets past events only when it names a time window).
 export interface EngineEvent {
   status?: string;
   id?: string;
@@ -12,38 +13,48 @@ export interface EngineEvent {
 }
 
 export interface EventFilter {
-  since?: number;   // unix seconds
-  until?: number;
+  /** Replay the kept events from this time on (ns since 1970, inclusive). */
+  since?: bigint;
+  /** Replay the kept events up to this time (inclusive). */
+  until?: bigint;
   filters?: Record<string, string[]>;
 }
 
-type Listener = (e: EngineEvent) => void;
+type Listener = (e: EngineEvent, json: string) => void;
+
+interface Entry { e: EngineEvent; ns: bigint; json: string }
 
 const RING = 1024;
 
 export class EventBus {
-  private ring: EngineEvent[] = [];
-  private listeners = new Set<Listener>();
+  private ring: Entry[] = [];
+  private listeners = new Set<(x: Entry) => void>();
+  private lastNs = 0n;
 
   emit(type: EngineEvent['Type'], action: string, id: string, attributes: Record<string, string> = {}): void {
-    const nowNs = BigInt(Date.now()) * 1_000_000n + process.hrtime.bigint() % 1_000_000n;
+    // strictly increasing, so a time window never splits events that came in order
+    let ns = BigInt(Date.now()) * 1_000_000n + process.hrtime.bigint() % 1_000_000n;
+    if (ns <= this.lastNs) ns = this.lastNs + 1n;
+    this.lastNs = ns;
     const e: EngineEvent = {
       Type: type, Action: action, Actor: { ID: id, Attributes: attributes }, scope: 'local',
-      time: Number(nowNs / 1_000_000_000n), timeNano: Number(nowNs),
+      time: Number(ns / 1_000_000_000n), timeNano: Number(ns),
     };
     if (type === 'container' || type === 'image') {
       e.status = action;
       e.id = id;
       if (attributes.image) e.from = attributes.image;
     }
-    this.ring.push(e);
+    // timeNano exact on the wire: a double cannot hold nanoseconds since 1970
+    const json = JSON.stringify({ ...e, timeNano: '\0ns' }).replace('"\\u0000ns"', ns.toString());
+    const x: Entry = { e, ns, json };
+    this.ring.push(x);
     if (this.ring.length > RING) this.ring.shift();
-    for (const l of this.listeners) l(e);
+    for (const l of this.listeners) l(x);
   }
 
+  /** Does e pass the filters (type, event, container, image, label)? Times are not filters. */
   static matches(e: EngineEvent, f: EventFilter): boolean {
-    if (f.since !== undefined && e.time < f.since) return false;
-    if (f.until !== undefined && e.time > f.until) return false;
     for (const [key, values] of Object.entries(f.filters ?? {})) {
       if (!values.length) continue;
       const ok = values.some((v) => {
@@ -64,10 +75,22 @@ export class EventBus {
     return true;
   }
 
-  /** Past events matching f, then live ones until the returned function is called. */
-  subscribe(f: EventFilter, cb: Listener): () => void {
-    for (const e of this.ring) if (EventBus.matches(e, f)) cb(e);
-    const l: Listener = (e) => { if (EventBus.matches(e, f)) cb(e); };
+  /**
+   * The kept events in f's time window (none without since or until: a plain subscriber
+   * streams only what comes), then, unless live is false, new ones until the returned
+   * function is called. A live event is filtered, never timed: it is newer than any window
+   * start, and the caller ends the stream at `until`.
+   */
+  subscribe(f: EventFilter, cb: Listener, live = true): () => void {
+    if (f.since !== undefined || f.until !== undefined) {
+      for (const x of this.ring) {
+        if (f.since !== undefined && x.ns < f.since) continue;
+        if (f.until !== undefined && x.ns > f.until) continue;
+        if (EventBus.matches(x.e, f)) cb(x.e, x.json);
+      }
+    }
+    if (!live) return () => {};
+    const l = (x: Entry) => { if (EventBus.matches(x.e, f)) cb(x.e, x.json); };
     this.listeners.add(l);
     return () => { this.listeners.delete(l); };
   }

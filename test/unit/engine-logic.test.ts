@@ -124,7 +124,7 @@ test('event filters and replay', () => {
   bus.emit('container', 'start', 'c1', { name: 'web', image: 'busybox' });
   bus.emit('image', 'tag', 'sha256:x', { name: 'busybox:v1' });
   const seen: EngineEvent[] = [];
-  const stop = bus.subscribe({ filters: { type: ['container'], container: ['web'] } }, (e) => seen.push(e));
+  const stop = bus.subscribe({ since: 0n, filters: { type: ['container'], container: ['web'] } }, (e) => seen.push(e));
   bus.emit('container', 'die', 'c1', { name: 'web', image: 'busybox', exitCode: '0' });
   bus.emit('container', 'die', 'c2', { name: 'db', image: 'busybox' });
   stop();
@@ -132,4 +132,28 @@ test('event filters and replay', () => {
   assert.deepEqual(seen.map((e) => e.Action), ['start', 'die']);
   assert.equal(seen[0].status, 'start');
   assert.equal(seen[0].from, 'busybox');
+});
+
+test('events: no replay without a time window; since/until bound it; timeNano exact and increasing', () => {
+  const bus = new EventBus();
+  for (let i = 0; i < 5; i++) bus.emit('container', `a${i}`, 'c1');
+  const json: string[] = [];
+  const live: string[] = [];
+  const stop = bus.subscribe({}, (e, j) => { live.push(e.Action); json.push(j); });
+  assert.deepEqual(live, [], 'a plain subscriber gets only new events');
+  bus.emit('container', 'a5', 'c1');
+  stop();
+  assert.deepEqual(live, ['a5']);
+  const ns = (j: string) => BigInt(/"timeNano":(\d+)/.exec(j)![1]!);
+  const all: bigint[] = [];
+  bus.subscribe({ since: 0n }, (_e, j) => all.push(ns(j)), false);
+  assert.equal(all.length, 6);
+  for (let i = 1; i < all.length; i++) assert.ok(all[i]! > all[i - 1]!, 'increasing');
+  assert.equal(JSON.parse(json[0]!).Action, 'a5');
+  const window: string[] = [];
+  bus.subscribe({ since: all[1], until: all[3] }, (e) => window.push(e.Action), false);
+  assert.deepEqual(window, ['a1', 'a2', 'a3'], 'inclusive at both ends');
+  const untilOnly: string[] = [];
+  bus.subscribe({ until: all[1] }, (e) => untilOnly.push(e.Action), false);
+  assert.deepEqual(untilOnly, ['a0', 'a1']);
 });

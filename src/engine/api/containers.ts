@@ -1,16 +1,15 @@
 // /containers/* and /exec/* of the Docker-shaped API.
-import type { Router, Ctx, RawStream } from './http.js';
-import { sendJson, sendStatus, readJsonBody, boolParam, intParam, frame, hijack, readUpgradedBody } from './http.js';
+import type { Router } from './http.js';
+import { sendJson, sendStatus, readJsonBody, boolParam, intParam, frame } from './http.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ExecService } from '../containers/exec.js';
 import { running, type Container } from '../containers/model.js';
 import { createBodySchema, createSpecFromDocker, inspectView } from './docker-model.js';
 import { resourcesFromBody } from '../containers/resources.js';
-import type { StdioStream } from '../../runtime/types.js';
 import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { humanStatus } from './format.js';
-import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
+import { attachContainer, startExec } from './streams.js';
 
 export function containerRoutes(r: Router, cs: ContainerService, es: ExecService): void {
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
@@ -124,75 +123,13 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     res!.end();
   });
 
-  r.add('POST', '/containers/{id}/attach', async (ctx) => {
-    const { query, params } = ctx;
-    // what dockerd refuses is refused before the switch of protocols: a proper HTTP error
-    const rec = cs.checkAttach(params[0]);
-    const want = { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') };
-    // dockerd watches a TTY's input for the detach keys too: clients that send every byte
-    // (curl, docker-py) can still detach, and the sequence never reaches the shell
-    const dk = query.get('detachKeys');
-    let keys: Buffer = DEFAULT_DETACH_KEYS;
-    try {
-      if (dk) keys = parseDetachKeys(dk);
-    } catch (e) {
-      throw invalidArgument(`Invalid detach keys (${dk}) provided: ${errorMessage(e)}`);
-    }
-    const detachKeys = rec.config.tty && want.stdin ? keys : undefined;
-    // from here every path has answered (headers now), and every wait ends: with the
-    // client's leaving, the container's removal, or a start that failed
-    const raw = hijack(ctx);
-    const out = (stream: 1 | 2, data: Buffer) => raw.write(rec.config.tty ? data : frame(stream, data));
-    const ac = new AbortController();
-    let stdio: StdioStream | null = null;
-    raw.onClose(() => ac.abort());
-    // a client that reads only has nothing to end: its EOF while we wait means it left
-    if (!want.stdin) raw.onInputEnd(() => { if (!stdio) { ac.abort(); raw.end(); } });
-    try {
-      if (boolParam(query, 'logs')) {
-        await readLogs(rec.paths.log, { follow: false, tail: null, signal: ac.signal }, (l) => {
-          if ((l.stream === 1 && want.stdout) || (l.stream === 2 && want.stderr)) out(l.stream, l.data);
-        });
-      }
-      if (!boolParam(query, 'stream')) { raw.end(); return; } // docker: stream defaults to false
-      stdio = await cs.attach(rec.id, ac.signal);
-    } catch (e) {
-      // the 101/200 is out: the error goes into the stream, as dockerd's "Error attaching"
-      out(1, Buffer.from(`Error attaching: ${errorMessage(e)}\n`));
-      raw.end();
-      return;
-    }
-    if (!stdio) { raw.end(); return; }
-    if (ac.signal.aborted) { stdio.close(); return; }
-    // the stream ends once the exit is recorded: a client that inspects or waits right
-    // after the end of the stream finds the exit code, not a container still "running"
-    const exited = () => Promise.race([cs.wait(rec.id, 'not-running').catch(() => 0), sleep(EXIT_RECORD_MS)]);
-    pump(stdio, raw, { tty: rec.config.tty, ...want, detachKeys, beforeEnd: exited });
-  });
+  r.add('POST', '/containers/{id}/attach', (ctx) => attachContainer(ctx, cs));
 
   r.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
     sendJson(res!, 201, es.create(params[0], await readJsonBody(req)));
   });
 
-  r.add('POST', '/exec/{id}/start', async (ctx) => {
-    const { params } = ctx;
-    let body: unknown;
-    let rest: Buffer<ArrayBufferLike> = Buffer.alloc(0);
-    if (ctx.upgraded) ({ body, rest } = await readUpgradedBody(ctx));
-    else body = await readJsonBody(ctx.req);
-    const b = (body ?? {}) as { Detach?: boolean; Tty?: boolean };
-    const session = es.get(params[0]);
-    if (b.Detach) {
-      await es.start(session.ID, true);
-      if (ctx.res) sendStatus(ctx.res, 200); else ctx.upgraded!.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
-      return;
-    }
-    // Start before switching protocols so a failure is still a proper HTTP error
-    const { handle } = await es.start(session.ID, false);
-    const raw = hijack(ctx, rest);
-    if (!handle.stdio) { raw.end(); return; }
-    pump(handle.stdio, raw, { tty: session.ProcessConfig.tty, stdin: session.OpenStdin, stdout: session.OpenStdout, stderr: session.OpenStderr });
-  });
+  r.add('POST', '/exec/{id}/start', (ctx) => startExec(ctx, es));
 
   r.add('POST', '/exec/{id}/resize', async ({ res, params, query }) => {
     await es.resize(params[0], intParam(query, 'h') ?? 24, intParam(query, 'w') ?? 80);
@@ -202,61 +139,6 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   r.add('GET', '/exec/{id}/json', async ({ res, params }) => {
     sendJson(res!, 200, es.inspect(params[0]));
   });
-}
-
-/** How long the end of an attach stream may wait for the container's exit to be recorded. */
-const EXIT_RECORD_MS = 10_000;
-
-interface PumpOptions {
-  tty: boolean;
-  stdin: boolean;
-  stdout: boolean;
-  stderr: boolean;
-  /** Detach when the client types these (swallowed, never written to the process). */
-  detachKeys?: Buffer;
-  /** Runs when the process' output ended, before the client's stream is ended. */
-  beforeEnd?: () => Promise<unknown>;
-}
-
-/**
- * Copy between a process' stdio and a client connection until either side ends. The
- * client's EOF is closeStdin (the runtime closes the process' stdin if stdinOnce); a detach
- * is close, which leaves stdin open for the next attach.
- */
-function pump(stdio: StdioStream, raw: RawStream, o: PumpOptions): void {
-  stdio.onOutput((stream, data) => {
-    if ((stream === 1 && !o.stdout) || (stream === 2 && !o.stderr)) return;
-    raw.write(o.tty ? data : frame(stream, data));
-  });
-  let detached = false;
-  let gone = false;
-  // the process' end, not ours (a detach or a client that left closes stdio too)
-  stdio.onEnd(() => {
-    if (detached || gone || !o.beforeEnd) raw.end();
-    else void o.beforeEnd().then(() => raw.end());
-  });
-  if (o.stdin) {
-    const proxy = o.detachKeys ? new EscapeProxy(o.detachKeys) : null;
-    raw.onInput((d) => {
-      if (detached) return;
-      const r = proxy ? proxy.feed(d) : { data: d, detach: false };
-      if (r.data.length) stdio.write(r.data);
-      if (r.detach) {
-        detached = true;
-        stdio.close();
-        raw.end();
-      }
-    });
-    raw.onInputEnd(() => { if (!detached) stdio.closeStdin(); });
-  }
-  raw.onClose(() => {
-    gone = true;
-    stdio.close();
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }
 
 function parseFilters(s: string | null): Record<string, string[]> {

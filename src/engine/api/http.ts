@@ -99,15 +99,23 @@ export interface RawStream {
   write(data: Buffer): void;
   end(): void;
   onInput(cb: (d: Buffer) => void): void;
+  /** The client half-closed (docker's CloseWrite after its stdin's EOF), or left. */
   onInputEnd(cb: () => void): void;
+  /** The connection is gone: the client closed it, or a write found it closed. */
   onClose(cb: () => void): void;
 }
 
 /**
  * Switch the connection to raw mode: 101 for an Upgrade, else a streamed 200. The headers
- * go out at once. The client's input, its end and the connection's close are remembered
- * from here on, so a callback registered later (after an attach waited for a start) still
- * hears of what happened before.
+ * go out at once, in a write of their own: a client that reads them through a buffered
+ * reader and then takes the bare socket (the docker CLI does) loses what came in the same
+ * read. The client's input, its end and the connection's close are remembered from here
+ * on, so a callback registered later (after an attach waited for a start) still hears of
+ * what happened before.
+ *
+ * A half-close is not a client that left: the docker CLI half-closes at once when it sends
+ * no stdin, and reads on. A client that closed for good is found by an empty write, which a
+ * unix socket refuses (EPIPE) only once the peer is gone (over TCP the next output finds it).
  */
 export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.alloc(0)): RawStream {
   const contentType = 'application/vnd.docker.raw-stream';
@@ -123,22 +131,37 @@ export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.al
   };
   if (ctx.upgraded) {
     const { socket } = ctx.upgraded;
-    socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`);
+    // output waits until the 101 is out on its own
+    let queued: Buffer[] | null = [];
+    let endQueued = false;
+    const send = (d: Buffer) => { if (!socket.destroyed && socket.writable) socket.write(d); };
+    const finish = () => { if (!socket.destroyed) socket.end(); };
+    socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`, () => {
+      const q = queued ?? [];
+      queued = null;
+      for (const d of q) send(d);
+      if (endQueued) finish();
+    });
     const inputCbs: Array<(d: Buffer) => void> = [];
     let pending: Buffer<ArrayBufferLike>[] = bodyPrefix.length ? [bodyPrefix] : [];
     socket.on('data', (d: Buffer) => { if (inputCbs.length) for (const cb of inputCbs) cb(d); else pending.push(d); });
-    socket.on('end', onEnd);
+    socket.on('end', () => {
+      if (!socket.destroyed && socket.writable) socket.write(Buffer.alloc(0)); // gone for good? (EPIPE: close)
+      onEnd();
+    });
     socket.on('close', onClose);
     if (socket.destroyed) onClose();
     return {
-      write: (d) => { if (!socket.destroyed && socket.writable) socket.write(d); },
-      end: () => { if (!socket.destroyed) socket.end(); },
+      write: (d) => { if (queued) queued.push(d); else send(d); },
+      end: () => { if (queued) endQueued = true; else finish(); },
       onInput: (cb) => { inputCbs.push(cb); for (const d of pending) cb(d); pending = []; },
       ...later,
     };
   }
   const res = ctx.res!;
-  // the connection ends with the stream, as dockerd's hijacked one does
+  // the connection ends with the stream, as dockerd's hijacked one does: raw bytes after
+  // the headers, not chunks
+  res.useChunkedEncodingByDefault = false;
   res.writeHead(200, { 'Content-Type': contentType, Connection: 'close' });
   res.flushHeaders();
   ctx.req.on('end', onEnd);

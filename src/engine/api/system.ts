@@ -91,12 +91,17 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
     });
   });
 
-  r.add('GET', '/events', async ({ req, res, query }) => {
+  // moby's getEvents: past events only for a time window; with until in the past the
+  // stream is that replay alone, with until ahead it stops then
+  r.add('GET', '/events', async ({ res, query }) => {
     const f: EventFilter = {};
     const since = query.get('since');
     const until = query.get('until');
     if (since) f.since = parseTime(since, 'since');
     if (until) f.until = parseTime(until, 'until');
+    if (f.since !== undefined && f.until !== undefined && f.until < f.since) {
+      throw invalidArgument(`\`since\` time (${since}) cannot be after \`until\` time (${until})`);
+    }
     const filters = query.get('filters');
     if (filters) {
       try {
@@ -106,13 +111,18 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
     }
     res!.writeHead(200, { 'Content-Type': 'application/json' });
     res!.flushHeaders();
-    const unsubscribe = d.events.subscribe(f, (e) => res!.write(JSON.stringify(e) + '\n'));
-    const done = () => { unsubscribe(); res!.end(); };
-    req.on('close', unsubscribe);
-    if (f.until !== undefined) {
-      const ms = f.until * 1000 - Date.now();
-      if (ms <= 0) done(); else setTimeout(done, ms);
-    }
+    const leftMs = f.until === undefined ? Infinity : Number(f.until / 1_000_000n) - Date.now();
+    const unsubscribe = d.events.subscribe(f, (_e, json) => res!.write(json + '\n'), leftMs > 0);
+    if (leftMs <= 0) { res!.end(); return; }
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => { clearTimeout(timer); unsubscribe(); if (!res!.writableEnded) res!.end(); };
+    res!.on('close', done);
+    // a timer holds at most 2^31-1 ms (~24 days): re-arm until until
+    const arm = () => {
+      const left = Number(f.until! / 1_000_000n) - Date.now();
+      if (left <= 0) done(); else timer = setTimeout(arm, Math.min(left, 2 ** 31 - 1));
+    };
+    if (f.until !== undefined) arm();
   });
 }
 
@@ -155,12 +165,17 @@ function humanSize(n: number): string {
   return `${Number(n.toPrecision(3))}${units[i]}`;
 }
 
-/** Docker accepts unix seconds (with fractions) or an RFC 3339 time, or a duration like 10m. */
-function parseTime(v: string, name: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
+/**
+ * An events time as ns since 1970: docker's CLI sends unix seconds with up to 9 decimals
+ * ("1700000000.123456789"); raw clients may give an RFC 3339 time or a duration ("10m").
+ */
+function parseTime(v: string, name: string): bigint {
+  const ts = /^(\d+)(?:\.(\d{1,9}))?$/.exec(v);
+  if (ts) return BigInt(ts[1]!) * 1_000_000_000n + BigInt((ts[2] ?? '').padEnd(9, '0'));
   const dur = /^(\d+)(s|m|h)$/.exec(v);
-  if (dur) return Date.now() / 1000 - Number(dur[1]) * { s: 1, m: 60, h: 3600 }[dur[2] as 's' | 'm' | 'h'];
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw invalidArgument(`invalid value for ${name}: "${v}"`);
-  return t / 1000;
+  let ms: number;
+  if (dur) ms = Date.now() - Number(dur[1]) * { s: 1, m: 60, h: 3600 }[dur[2] as 's' | 'm' | 'h'] * 1000;
+  else ms = Date.parse(v);
+  if (Number.isNaN(ms)) throw invalidArgument(`invalid value for ${name}: "${v}"`);
+  return BigInt(Math.round(ms)) * 1_000_000n;
 }

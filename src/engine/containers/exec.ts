@@ -76,53 +76,59 @@ export class ExecService {
     return { ...pub, CanRemove: false, DetachKeys: '' };
   }
 
-  /** Start; with attach, stdio is handed back for the API to pump. */
-  async start(id: string, detach: boolean): Promise<{ handle: ExecHandle; session: ExecSession }> {
+  /**
+   * Start; with attach, stdio is handed back for the API to pump. `recorded` resolves once
+   * the exit is in the session (Running false, ExitCode set): a stream that ends only then
+   * lets a client inspect the exec right after its end (docker exec does, once).
+   */
+  async start(id: string, detach: boolean): Promise<{ handle: ExecHandle; session: ExecSession; recorded: Promise<number> }> {
     const s = this.get(id);
     if (s.started) throw failedPrecondition(`exec ${id} has already been started`);
     const rec = this.containers.get(s.ContainerID);
     this.containers.requireRunning(rec);
     s.started = true;
-    const bundle = this.containers.bundle(rec.id);
-    const spec = await readJson<Spec>(path.join(bundle, 'config.json'));
-    const rootfs = path.isAbsolute(spec.root.path) ? spec.root.path : path.join(bundle, spec.root.path);
     const b = s.body;
-    let user = spec.process.user;
-    if (b.User) user = await resolveUser(rootfs, b.User);
-    const proc: Process = {
-      ...spec.process,
-      terminal: !!b.Tty,
-      args: b.Cmd,
-      env: mergeEnv(spec.process.env ?? [], b.Env ?? []),
-      cwd: b.WorkingDir || spec.process.cwd,
-      user,
-    };
-    delete (proc as { consoleSize?: unknown }).consoleSize;
-    await fs.mkdir(s.dir, { recursive: true, mode: 0o700 });
-    const rt = this.containers.runtimeOf(rec);
+    // dockerd logs the start before it asks the runtime, so a command that fails has it too
+    this.containers.d.events.emit('container', `exec_start: ${b.Cmd.join(' ')}`, rec.id,
+      { image: rec.config.imageRef, name: rec.name, execID: s.ID });
+    const bundle = this.containers.bundle(rec.id);
     let handle: ExecHandle;
     try {
-      handle = await rt.exec({
+      const spec = await readJson<Spec>(path.join(bundle, 'config.json'));
+      const rootfs = path.isAbsolute(spec.root.path) ? spec.root.path : path.join(bundle, spec.root.path);
+      let user = spec.process.user;
+      if (b.User) user = await resolveUser(rootfs, b.User);
+      const proc: Process = {
+        ...spec.process,
+        terminal: !!b.Tty,
+        args: b.Cmd,
+        env: mergeEnv(spec.process.env ?? [], b.Env ?? []),
+        cwd: b.WorkingDir || spec.process.cwd,
+        user,
+      };
+      delete (proc as { consoleSize?: unknown }).consoleSize;
+      await fs.mkdir(s.dir, { recursive: true, mode: 0o700 });
+      handle = await this.containers.runtimeOf(rec).exec({
         containerId: rec.id, execId: s.ID, dir: s.dir, process: proc,
         attach: !detach, stdin: !!b.AttachStdin,
       });
     } catch (e) {
+      // what the shell would answer: 127 not found, 126 found but not executable
       s.ExitCode = /not found|no such file/i.test(errorMessage(e)) ? 127 : 126;
       await fs.rm(s.dir, { recursive: true, force: true });
       throw e;
     }
     s.Running = true;
     s.Pid = handle.pid;
-    this.containers.d.events.emit('container', `exec_start: ${b.Cmd.join(' ')}`, rec.id,
-      { image: rec.config.imageRef, name: rec.name, execID: s.ID });
-    void handle.exited.then(async (code) => {
+    const recorded = handle.exited.then((code) => {
       s.Running = false;
       s.ExitCode = code;
       s.Pid = 0;
       this.containers.d.events.emit('container', 'exec_die', rec.id, { image: rec.config.imageRef, name: rec.name, execID: s.ID, exitCode: String(code) });
-      await fs.rm(s.dir, { recursive: true, force: true }).catch(() => {});
+      void fs.rm(s.dir, { recursive: true, force: true }).catch(() => {});
+      return code;
     });
-    return { handle, session: s };
+    return { handle, session: s, recorded };
   }
 
   /**

@@ -313,8 +313,9 @@ export class ContainerService {
   async resize(ref: string, h: number, w: number): Promise<void> {
     const rec = this.get(ref);
     if (!running(rec.state)) throw failedPrecondition(`container ${rec.name} is not running`);
-    if (!rec.config.tty) return;
-    await this.runtimeOf(rec).resize(rec.id, this.bundle(rec.id), h, w);
+    if (rec.config.tty) await this.runtimeOf(rec).resize(rec.id, this.bundle(rec.id), h, w);
+    // dockerd logs each resize (an exec's not); SIGWINCH forwarded by a client's signal proxy is a kill
+    this.d.events.emit('container', 'resize', rec.id, this.attrs(rec, { height: String(h), width: String(w) }));
   }
 
   /** CRI's ReopenContainerLog: the runtime writes to a new log file at the same path. */

@@ -9,11 +9,17 @@ import { unavailable } from '../../common/errors.js';
 
 const STDOUT_PIPE = 2;
 const STDERR_PIPE = 3;
+/** What is kept for a client that has not registered onOutput yet. */
+const EARLY_MAX = 1 << 20;
 
 export function connectAttach(socketPath: string): Promise<StdioStream> {
   return new Promise((resolve, reject) => {
     const sock = new SeqpacketSocket();
     const outputCbs: Array<(s: 1 | 2, d: Buffer) => void> = [];
+    // output that comes before the caller registers onOutput (an exec's first line, written
+    // while the caller still waits for conmon's pid) is kept for it, up to a bound
+    let early: Array<[1 | 2, Buffer]> | null = [];
+    let earlyBytes = 0;
     const endCbs: Array<() => void> = [];
     let ended = false;
     const finish = () => {
@@ -26,6 +32,10 @@ export function connectAttach(socketPath: string): Promise<StdioStream> {
       const stream = buf[0] === STDERR_PIPE ? 2 : buf[0] === STDOUT_PIPE ? 1 : 0;
       if (!stream) return;
       const data = buf.subarray(1);
+      if (early) {
+        if (earlyBytes + data.length <= EARLY_MAX) { early.push([stream, data]); earlyBytes += data.length; }
+        return;
+      }
       for (const cb of outputCbs) cb(stream, data);
     });
     sock.on('end', finish);
@@ -39,11 +49,14 @@ export function connectAttach(socketPath: string): Promise<StdioStream> {
     });
     let connected = false;
     const stream: StdioStream = {
-      onOutput: (cb) => { outputCbs.push(cb); },
+      onOutput: (cb) => {
+        outputCbs.push(cb);
+        if (early) { for (const [st, d] of early) cb(st, d); early = null; }
+      },
       onEnd: (cb) => { if (ended) cb(); else endCbs.push(cb); },
       write: (data) => { if (!ended && data.length) { for (let o = 0; o < data.length; o += 32768) sock.write(data.subarray(o, o + 32768)); } },
       closeStdin: () => { if (!ended) { try { sock.end(); } catch { /* already closed */ } } },
-      close: () => { try { sock.destroy(); } catch { /* already closed */ } finish(); },
+      close: () => { early = null; try { sock.destroy(); } catch { /* already closed */ } finish(); },
     };
     // sun_path holds 108 bytes; bundles under long state dirs exceed it. Connect through
     // /proc/self/fd/<dir fd>/<name> instead, as conmon itself does when it binds.

@@ -214,7 +214,8 @@ export class RuncConmonRuntime implements Runtime {
         stdio = await connectAttach(path.join(req.dir, 'attach'));
         cp.start!.write(Buffer.from([0]));
       }
-      const pid = await readPid(cp, `exec in container ${req.containerId.slice(0, 12)}`);
+      // the text dockerd gives for a runtime that refused the exec
+      const pid = await readPid(cp, 'OCI runtime exec failed');
       const exited = (async () => {
         const m = await cp.sync.next();
         cp.closePipes();

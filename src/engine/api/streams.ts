@@ -1,0 +1,161 @@
+// POST /containers/{id}/attach and POST /exec/{id}/start: a hijacked connection between a
+// client and a process' stdio, with docker's framing, detach keys and end-of-input rules
+// (moby's container/stream/attach.go), and a stream that ends only once the exit is known.
+import type { Ctx, RawStream } from './http.js';
+import { boolParam, frame, hijack, readJsonBody, readUpgradedBody, sendStatus } from './http.js';
+import type { ContainerService } from '../containers/service.js';
+import type { ExecService } from '../containers/exec.js';
+import type { StdioStream } from '../../runtime/types.js';
+import { readLogs } from '../containers/logs.js';
+import { invalidArgument, errorMessage } from '../../common/errors.js';
+import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
+
+/** How long the end of a stream may wait for the process' exit to be recorded. */
+const EXIT_RECORD_MS = 10_000;
+
+export async function attachContainer(ctx: Ctx, cs: ContainerService): Promise<void> {
+  const { query, params } = ctx;
+  // what dockerd refuses is refused before the switch of protocols: a proper HTTP error
+  const rec = cs.checkAttach(params[0]);
+  const want = { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') };
+  // dockerd watches a TTY's input for the detach keys too: clients that send every byte
+  // (curl, docker-py) can still detach, and the sequence never reaches the shell
+  const dk = query.get('detachKeys');
+  let keys: Buffer = DEFAULT_DETACH_KEYS;
+  try {
+    if (dk) keys = parseDetachKeys(dk);
+  } catch (e) {
+    throw invalidArgument(`Invalid detach keys (${dk}) provided: ${errorMessage(e)}`);
+  }
+  const detachKeys = rec.config.tty && want.stdin ? keys : undefined;
+  // from here every path has answered (headers now), and every wait ends: with the
+  // client's leaving, the container's removal, or a start that failed. A client that only
+  // half-closes has not left (the docker CLI does that at once when it sends no stdin).
+  const raw = hijack(ctx);
+  const out = (stream: 1 | 2, data: Buffer) => raw.write(rec.config.tty ? data : frame(stream, data));
+  const ac = new AbortController();
+  let stdio: StdioStream | null = null;
+  raw.onClose(() => ac.abort());
+  try {
+    if (boolParam(query, 'logs')) {
+      await readLogs(rec.paths.log, { follow: false, tail: null, signal: ac.signal }, (l) => {
+        if ((l.stream === 1 && want.stdout) || (l.stream === 2 && want.stderr)) out(l.stream, l.data);
+      });
+    }
+    if (!boolParam(query, 'stream')) { raw.end(); return; } // docker: stream defaults to false
+    stdio = await cs.attach(rec.id, ac.signal);
+  } catch (e) {
+    // the 101/200 is out: the error goes into the stream, as dockerd's "Error attaching"
+    out(1, Buffer.from(`Error attaching: ${errorMessage(e)}\n`));
+    raw.end();
+    return;
+  }
+  if (!stdio) { raw.end(); return; }
+  if (ac.signal.aborted) { stdio.close(); return; }
+  // the stream ends once the exit is recorded: a client that inspects or waits right
+  // after the end of the stream finds the exit code, not a container still "running"
+  const exited = () => Promise.race([cs.wait(rec.id, 'not-running').catch(() => 0), sleep(EXIT_RECORD_MS)]);
+  pump(stdio, raw, {
+    tty: rec.config.tty, ...want, detachKeys, beforeEnd: exited,
+    // dockerd: the end of a client's input closes the container's stdin only for StdinOnce
+    // without a TTY; otherwise it ends that client's attach, and stdin stays for the next
+    inputEnd: rec.config.stdinOnce && !rec.config.tty ? 'close-stdin' : 'end-attach',
+  });
+}
+
+export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
+  const { params } = ctx;
+  let body: unknown;
+  let rest: Buffer<ArrayBufferLike> = Buffer.alloc(0);
+  if (ctx.upgraded) ({ body, rest } = await readUpgradedBody(ctx));
+  else body = await readJsonBody(ctx.req);
+  const b = (body ?? {}) as { Detach?: boolean; Tty?: boolean };
+  const session = es.get(params[0]); // an unknown exec is a 404 before any upgrade
+  if (b.Detach) {
+    await es.start(session.ID, true);
+    if (ctx.res) sendStatus(ctx.res, 200); else ctx.upgraded!.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
+    return;
+  }
+  const tty = session.ProcessConfig.tty;
+  let started: Awaited<ReturnType<ExecService['start']>>;
+  try {
+    // started before the switch, so a resize right after the 101 finds the process
+    started = await es.start(session.ID, false);
+  } catch (e) {
+    // dockerd switches protocols first and writes why the start failed into the stream as
+    // stdout; the client then reads the exit code (126/127) from GET /exec/{id}/json
+    const raw = hijack(ctx, rest);
+    const text = Buffer.from(`${errorMessage(e)}\r\n`);
+    raw.write(tty ? text : frame(1, text));
+    raw.end();
+    return;
+  }
+  const raw = hijack(ctx, rest);
+  const { handle, recorded } = started;
+  if (!handle.stdio) { await waitBounded(recorded); raw.end(); return; }
+  pump(handle.stdio, raw, {
+    tty, stdin: session.OpenStdin, stdout: session.OpenStdout, stderr: session.OpenStderr,
+    inputEnd: 'close-stdin', beforeEnd: () => waitBounded(recorded),
+  });
+}
+
+interface PumpOptions {
+  tty: boolean;
+  stdin: boolean;
+  stdout: boolean;
+  stderr: boolean;
+  /** Detach when the client types these (swallowed, never written to the process). */
+  detachKeys?: Buffer;
+  /** The client's EOF: close the process' stdin, or end this client's attach. */
+  inputEnd: 'close-stdin' | 'end-attach';
+  /** Runs when the process' output ended, before the client's stream is ended. */
+  beforeEnd?: () => Promise<unknown>;
+}
+
+/**
+ * Copy between a process' stdio and a client connection until either side ends. A detach
+ * is close, which leaves stdin open for the next attach (unless the runtime says stdinOnce).
+ */
+function pump(stdio: StdioStream, raw: RawStream, o: PumpOptions): void {
+  stdio.onOutput((stream, data) => {
+    if ((stream === 1 && !o.stdout) || (stream === 2 && !o.stderr)) return;
+    raw.write(o.tty ? data : frame(stream, data));
+  });
+  let detached = false;
+  let gone = false;
+  const detach = () => {
+    detached = true;
+    stdio.close();
+    raw.end();
+  };
+  // the process' end, not ours (a detach or a client that left closes stdio too)
+  stdio.onEnd(() => {
+    if (detached || gone || !o.beforeEnd) raw.end();
+    else void o.beforeEnd().then(() => raw.end());
+  });
+  if (o.stdin) {
+    const proxy = o.detachKeys ? new EscapeProxy(o.detachKeys) : null;
+    raw.onInput((d) => {
+      if (detached) return;
+      const r = proxy ? proxy.feed(d) : { data: d, detach: false };
+      if (r.data.length) stdio.write(r.data);
+      if (r.detach) detach();
+    });
+    raw.onInputEnd(() => {
+      if (detached) return;
+      if (o.inputEnd === 'close-stdin') stdio.closeStdin(); else detach();
+    });
+  }
+  raw.onClose(() => {
+    gone = true;
+    stdio.close();
+  });
+}
+
+function waitBounded(p: Promise<unknown>): Promise<unknown> {
+  return Promise.race([p.catch(() => undefined), sleep(EXIT_RECORD_MS)]);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

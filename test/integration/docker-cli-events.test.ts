@@ -1,0 +1,118 @@
+// `docker events` (the stock 20.10 CLI) against tsulad as against dockerd: without --since
+// only new events; --since replays then streams; --until in the past ends after the replay,
+// ahead it ends then; since after until is refused.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { TestDaemon, waitFor } from '../helpers/daemon.js';
+import { docker, dockerCliPath, dockerEnv } from '../helpers/docker-cli.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('docker-cli-events', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
+
+let d: TestDaemon;
+const procs: ChildProcess[] = [];
+const FORMAT = '{{.Action}} {{.Actor.Attributes.name}}';
+
+before(async () => {
+  dockerCliPath();
+  d = await TestDaemon.create();
+  await d.loadBusybox();
+});
+
+after(async () => {
+  for (const p of procs) if (p.exitCode === null) p.kill('SIGKILL');
+  await d?.destroy();
+});
+
+const now = () => (Date.now() / 1000).toFixed(3);
+
+async function ok(args: string[]): Promise<string> {
+  const r = await docker(d, args);
+  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** `docker events args...` left running; its lines so far, and its end. */
+function events(args: string[]): { lines: () => string[]; done: Promise<number>; stop: () => void } {
+  const p = spawn(dockerCliPath(), ['events', '--format', FORMAT, ...args], { env: dockerEnv(d), stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(p);
+  let out = '';
+  p.stdout!.on('data', (c: Buffer) => { out += c.toString(); });
+  const done = new Promise<number>((resolve) => p.on('close', (code) => resolve(code ?? -1)));
+  return { lines: () => out.split('\n').filter(Boolean), done, stop: () => p.kill('SIGTERM') };
+}
+
+/** Make events until the stream shows one: from then on it is surely subscribed. */
+async function subscribed(ev: { lines: () => string[] }, tag: string): Promise<void> {
+  let i = 0;
+  await waitFor(async () => {
+    await ok(['create', '--name', `${tag}-mark${i++}`, 'busybox', 'true']);
+    return ev.lines().some((l) => l.startsWith(`create ${tag}-mark`));
+  }, 30_000, 'the events stream');
+}
+
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(t));
+}
+
+test('docker events without --since streams only what happens from then on', async () => {
+  await ok(['create', '--name', 'old1', 'busybox', 'true']);
+  await ok(['rm', 'old1']);
+  const ev = events([]);
+  await subscribed(ev, 'plain');
+  await ok(['run', '--rm', '--name', 'new1', 'busybox', 'true']);
+  await waitFor(async () => ev.lines().includes('destroy new1'), 20_000, 'the destroy of new1');
+  ev.stop();
+  await ev.done;
+  assert.deepEqual(ev.lines().filter((l) => l.endsWith(' old1')), [], 'no past events');
+  assert.deepEqual(ev.lines().filter((l) => l.endsWith(' new1')).slice(0, 1), ['create new1']);
+});
+
+test('--since with --until in the past: the window replayed, then the end', async () => {
+  const since = now();
+  await ok(['run', '--name', 'win1', 'busybox', 'true']);
+  await ok(['rm', 'win1']);
+  const until = now();
+  await ok(['create', '--name', 'after1', 'busybox', 'true']);
+  const r = await docker(d, ['events', '--since', since, '--until', until, '--format', FORMAT], { timeoutMs: 15_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const lines = r.stdout.split('\n').filter(Boolean);
+  assert.deepEqual(lines.filter((l) => l.endsWith(' win1')).map((l) => l.split(' ')[0]),
+    ['create', 'attach', 'start', 'die', 'destroy']);
+  assert.ok(!lines.some((l) => l.endsWith(' after1')), 'nothing after --until');
+  assert.ok(lines.every((l) => l.endsWith(' win1')), 'nothing before --since');
+});
+
+test('--since alone: the past from then, then what comes', async () => {
+  const since = now();
+  await ok(['create', '--name', 'since1', 'busybox', 'true']);
+  const ev = events(['--since', since, '--filter', 'container=since1']);
+  await waitFor(async () => ev.lines().includes('create since1'), 15_000, 'the replayed create');
+  await ok(['start', 'since1']);
+  await waitFor(async () => ev.lines().includes('die since1'), 15_000, 'the live die');
+  ev.stop();
+  await ev.done;
+  assert.deepEqual(ev.lines().slice(0, 3), ['create since1', 'start since1', 'die since1']);
+  await ok(['rm', 'since1']);
+});
+
+test('--until ahead: everything kept up to then, what comes meanwhile, and the end at that time', async () => {
+  await ok(['create', '--name', 'kept1', 'busybox', 'true']);
+  const until = Date.now() / 1000 + 4;
+  const ev = events(['--until', until.toFixed(3)]);
+  await waitFor(async () => ev.lines().includes('create kept1'), 15_000, 'the replay');
+  await ok(['create', '--name', 'during1', 'busybox', 'true']);
+  const code = await within(ev.done, 20_000, 'the end of the stream at --until');
+  assert.equal(code, 0);
+  assert.ok(Date.now() / 1000 >= until - 0.1, 'ended at --until, not before');
+  assert.ok(ev.lines().includes('create during1'), ev.lines().join('\n'));
+});
+
+test('--since after --until is refused', async () => {
+  const r = await docker(d, ['events', '--since', '2000', '--until', '1000']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /`since` time \(2000(\.0+)?\) cannot be after `until` time \(1000(\.0+)?\)/);
+});
