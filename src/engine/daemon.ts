@@ -19,6 +19,11 @@ import { startPods } from './pods/index.js';
 import { containerRoutes } from './api/containers.js';
 import { imageRoutes } from './api/images.js';
 import { systemRoutes, VERSION } from './api/system.js';
+import { archiveRoutes } from './api/archive.js';
+import { statsRoutes } from './api/stats.js';
+import { containerSize, usageRoutes } from './api/usage.js';
+import { ContainerFiles } from './containers/files.js';
+import { newStatsService } from './stats/index.js';
 import { createDriver, checkOverlaySupported } from '../storage/index.js';
 import { LocalImageStore } from '../image/store.js';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
@@ -209,8 +214,12 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
 
   const router = new Router();
   systemRoutes(router, { cs, images, driver, config, events, runtimePaths, sandboxers });
-  containerRoutes(router, cs, es);
+  const files = new ContainerFiles(driver);
+  containerRoutes(router, cs, es, (c) => containerSize(files, images, c));
   imageRoutes(router, images, cs, events);
+  archiveRoutes(router, { cs, files, images, events });
+  statsRoutes(router, cs, newStatsService({ storageDriver: config.storageDriver, driverRoot, pods, cs }));
+  usageRoutes(router, { cs, files, images, events });
   // a write a handler did not expect to fail for lack of space names the disk and the fix
   const server = createApiServer(router, log, (e, method, p) =>
     (isNoSpace(e) && !isKind(e, 'ResourceExhausted') ? noSpaceLeft(fullFs(e, config.graph), `serving ${method} ${p}`, e) : e));

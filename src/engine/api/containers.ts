@@ -12,7 +12,10 @@ import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { humanStatus } from './format.js';
 import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
 
-export function containerRoutes(r: Router, cs: ContainerService, es: ExecService): void {
+/** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
+export type SizeOf = (c: Container) => Promise<{ SizeRw: number; SizeRootFs: number }>;
+
+export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, sizeOf?: SizeOf): void {
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
     const parsed = createBodySchema.safeParse(await readJsonBody(req));
     if (!parsed.success) {
@@ -30,11 +33,14 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     list = list.filter((c) => matchFilters(c, filters));
     const limit = intParam(query, 'limit');
     if (limit && limit > 0) list = list.slice(0, limit);
-    sendJson(res!, 200, list.map(summary));
+    const views = list.map(summary);
+    if (sizeOf && boolParam(query, 'size')) for (const [i, c] of list.entries()) Object.assign(views[i]!, await sizeOf(c));
+    sendJson(res!, 200, views);
   });
 
-  r.add('GET', '/containers/{id}/json', async ({ res, params }) => {
-    sendJson(res!, 200, inspect(cs.get(params[0])));
+  r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
+    const c = cs.get(params[0]);
+    sendJson(res!, 200, { ...inspect(c), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}) });
   });
 
   r.add('POST', '/containers/{id}/start', async ({ res, params }) => {
@@ -277,7 +283,7 @@ function matchFilters(c: Container, f: Record<string, string[]>): boolean {
     && test('label', (v) => { const [k, val] = v.split('='); return val === undefined ? k in c.config.labels : c.config.labels[k] === val; });
 }
 
-function summary(c: Container): Record<string, unknown> {
+export function summary(c: Container): Record<string, unknown> {
   const v = inspectView(c);
   return {
     Id: c.id,
