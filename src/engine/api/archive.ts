@@ -116,6 +116,12 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
   };
   r.add('POST', '/build', noBuild);
   r.add('POST', '/build/prune', noBuild);
-  r.add('POST', '/session', noBuild);
+  // BuildKit's session is an h2c upgrade run beside POST /build: an HTTP error on it reads
+  // as a bogus HTTP/2 preface to the client (noise before the real error); a switch of
+  // protocols closed at once ends it quietly, and /build says why
+  r.add('POST', '/session', async (ctx) => {
+    if (!ctx.upgraded) return noBuild(ctx);
+    ctx.upgraded.socket.end('HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+  });
   r.add('POST', '/grpc', noBuild);
 }
