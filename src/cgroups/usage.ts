@@ -275,3 +275,15 @@ export function specCgroupPath(cgroupsPath: string | undefined, id: string): str
   if (/^[^/]*:[^/:]*:[^/:]*$/.test(cgroupsPath)) return null;
   return cgroupsPath;
 }
+
+/**
+ * How many processes the kernel's OOM killer took in the cgroup (v1 memory.oom_control,
+ * v2 memory.events' oom_kill); null when the cgroup or the counter is not there.
+ */
+export async function readOomKills(layout: CgroupLayout, cgPath: string): Promise<bigint | null> {
+  const rel = path.posix.normalize(`/${cgPath}`).slice(1);
+  if (rel.split('/').includes('..')) return null;
+  const file = layout.version === 2 ? path.join(layout.root, rel, 'memory.events') : path.join(layout.root, 'memory', rel, 'memory.oom_control');
+  const text = await readText(file).catch(() => undefined);
+  return text === undefined ? null : parseFlatKeyed(text).get('oom_kill') ?? null;
+}

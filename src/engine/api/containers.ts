@@ -9,7 +9,7 @@ import { resourcesFromBody } from '../containers/resources.js';
 import type { StdioStream } from '../../runtime/types.js';
 import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
-import { humanStatus } from './format.js';
+import { dockerTimestamp, humanStatus } from './format.js';
 import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
 
 /** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
@@ -124,7 +124,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
       ? cs.wait(rec.id, running(rec.state) ? 'not-running' : 'next-exit').then(() => {}) : Promise.resolve();
     await readLogs(rec.paths.log, { follow, tail, since, until, stopped, signal: ac.signal }, (l) => {
       if ((l.stream === 1 && !stdout) || (l.stream === 2 && !stderr)) return;
-      const data = timestamps ? Buffer.concat([Buffer.from(l.time + ' '), l.data]) : l.data;
+      const data = timestamps ? Buffer.concat([Buffer.from(dockerTimestamp(l.time) + ' '), l.data]) : l.data;
       res!.write(rec.config.tty ? data : frame(l.stream, data));
     });
     res!.end();
@@ -303,5 +303,5 @@ export function summary(c: Container): Record<string, unknown> {
 
 export function inspect(c: Container): Record<string, unknown> {
   const v = inspectView(c);
-  return { ...v, AppArmorProfile: '', ExecIDs: null, SizeRw: undefined, NetworkSettings: { Networks: { [v.HostConfig.NetworkMode]: {} } } };
+  return { ...v, NetworkSettings: { Networks: { [v.HostConfig.NetworkMode]: {} } } };
 }
