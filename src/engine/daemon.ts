@@ -23,6 +23,7 @@ import { archiveRoutes } from './api/archive.js';
 import { statsRoutes } from './api/stats.js';
 import { containerSize, usageRoutes } from './api/usage.js';
 import { ContainerFiles } from './containers/files.js';
+import { MountGuard } from '../storage/mountguard.js';
 import { newStatsService } from './stats/index.js';
 import { createDriver, checkOverlaySupported } from '../storage/index.js';
 import { LocalImageStore } from '../image/store.js';
@@ -97,7 +98,8 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     else if (check.noSpace) throw new Error(`cannot start: ${check.reason}; free space on ${config.graph}`);
     else if (!check.supported) throw new Error(`storage driver overlay cannot be used for ${config.graph}: ${check.reason} (or set "storage-driver": "vfs" in daemon.json)`);
   }
-  const driver = await createDriver(config.storageDriver, driverRoot);
+  // held mounts: docker cp of a container that exits meanwhile keeps its files until done
+  const driver = new MountGuard(await createDriver(config.storageDriver, driverRoot));
   await driver.cleanup();
   const images = new LocalImageStore(path.join(config.graph, 'image'), driver, {
     registry: {

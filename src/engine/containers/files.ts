@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { errorMessage, failedPrecondition, invalidArgument, TsulaError, errorKind } from '../../common/errors.js';
-import type { SnapshotDriver } from '../../storage/types.js';
+import type { MountGuard } from '../../storage/mountguard.js';
 import { packItems, walkTree, type PackItem } from '../../storage/tarpack.js';
 import type { Change, WritableChanges } from '../../storage/changes.js';
 import { unpackLayer } from '../../storage/unpack.js';
@@ -35,7 +35,7 @@ const lstat = (p: string): Promise<Stats | null> => fs.lstat(p).catch((e: NodeJS
 export class ContainerFiles {
   readonly rootfs: ContainerRootfs;
 
-  constructor(private readonly driver: SnapshotDriver) {
+  constructor(private readonly driver: MountGuard) {
     this.rootfs = new ContainerRootfs(driver);
   }
 

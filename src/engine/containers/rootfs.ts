@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { invalidArgument, notFound } from '../../common/errors.js';
-import type { SnapshotDriver } from '../../storage/types.js';
+import type { MountGuard } from '../../storage/mountguard.js';
 import { running, type Container } from './model.js';
 
 /** Linux's limit on symlinks followed in one lookup. */
@@ -79,9 +79,7 @@ export interface RootfsView {
 }
 
 export class ContainerRootfs {
-  private readonly users = new Map<string, number>();
-
-  constructor(private readonly driver: SnapshotDriver) {}
+  constructor(private readonly driver: MountGuard) {}
 
   /**
    * The container's files until release(). A running container's /proc/<pid>/root when it
@@ -91,24 +89,14 @@ export class ContainerRootfs {
    */
   async open(c: Container, o: { snapshot?: boolean } = {}): Promise<RootfsView> {
     const id = c.id;
-    this.users.set(id, (this.users.get(id) ?? 0) + 1);
+    const mounted = await this.driver.hold(id);
     let released = false;
     const release = async () => {
       if (released) return;
       released = true;
-      const n = (this.users.get(id) ?? 1) - 1;
-      if (n > 0) { this.users.set(id, n); return; }
-      this.users.delete(id);
-      // a container that started meanwhile keeps the mount its start made (mount is idempotent)
-      if (!running(c.state)) await this.driver.unmount(id).catch(() => {});
+      // a container that started meanwhile keeps the mount its start made
+      await this.driver.release(id, !running(c.state));
     };
-    let mounted: string;
-    try {
-      mounted = await this.driver.mount(id);
-    } catch (e) {
-      await release();
-      throw e;
-    }
     const proc = `/proc/${c.state.pid}/root`;
     const live = !o.snapshot && running(c.state) && c.state.pid > 0 && await sameFile(proc, mounted);
     const root = live ? proc : mounted;
