@@ -1,5 +1,10 @@
 // Bundle each program into one ESM file: the CLI starts fast because node loads one file.
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+
+/** The commit and time `docker version` shows for the engine (blank outside a git checkout). */
+let commit = '';
+try { commit = execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a checkout */ }
 
 const common = {
   bundle: true, platform: 'node', format: 'esm', target: 'node20', sourcemap: 'linked',
@@ -10,6 +15,7 @@ const common = {
   // no comments or indentation: node holds a module's whole source in memory (a non-ASCII
   // character in a comment would double it), and parses less at start-up; names are kept
   minifyWhitespace: true, minifySyntax: true,
+  define: { __TSULA_GIT_COMMIT__: JSON.stringify(commit), __TSULA_BUILD_TIME__: JSON.stringify(new Date().toISOString()) },
 };
 
 /**

@@ -32,6 +32,23 @@ export interface CgroupUsage {
   cpuNs?: bigint;
   memory?: MemoryUsage;
   pids?: { current: bigint; limit?: bigint };
+  /** Only when asked for (readCgroup's `detail`): what `docker stats` shows besides. */
+  detail?: CgroupDetail;
+}
+
+/** The raw counters docker's stats JSON carries, as the cgroup version has them. */
+export interface CgroupDetail {
+  /** user and system CPU time, ns; per-CPU totals (v1 only). */
+  cpuUserNs?: bigint;
+  cpuSystemNs?: bigint;
+  perCpuNs?: bigint[];
+  throttling?: { periods: bigint; throttledPeriods: bigint; throttledNs: bigint };
+  /** memory.stat as it is (v1's cache, rss, total_*; v2's anon, file, inactive_file, …). */
+  memoryStat?: Record<string, bigint>;
+  memoryMaxUsage?: bigint;
+  memoryFailcnt?: bigint;
+  /** Bytes read and written per device. */
+  io?: Array<{ major: number; minor: number; op: 'Read' | 'Write'; value: bigint }>;
 }
 
 /** A cgroup's usage and the cgroup version it was read from (which Metrics carries it). */
@@ -114,7 +131,62 @@ export function memoryV2(current: bigint, stat: Map<string, bigint>, max?: bigin
   };
 }
 
-async function readV1(root: string, rel: string): Promise<CgroupUsage | null> {
+/** v1 blkio "8:0 Read 1234" lines; v2 io.stat "8:0 rbytes=1 wbytes=2 ..." lines. */
+export function parseIo(text: string, version: CgroupVersion): NonNullable<CgroupDetail['io']> {
+  const out: NonNullable<CgroupDetail['io']> = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    const dev = /^(\d+):(\d+)$/.exec(f[0] ?? '');
+    if (!dev) continue;
+    const [major, minor] = [Number(dev[1]), Number(dev[2])];
+    if (version === 1) {
+      if ((f[1] === 'Read' || f[1] === 'Write') && /^\d+$/.test(f[2] ?? '')) out.push({ major, minor, op: f[1], value: BigInt(f[2]!) });
+      continue;
+    }
+    for (const kv of f.slice(1)) {
+      const [k, v] = kv.split('=');
+      if ((k === 'rbytes' || k === 'wbytes') && /^\d+$/.test(v ?? '')) out.push({ major, minor, op: k === 'rbytes' ? 'Read' : 'Write', value: BigInt(v!) });
+    }
+  }
+  return out;
+}
+
+async function detailV1(dir: (c: string) => string): Promise<CgroupDetail> {
+  const d: CgroupDetail = {};
+  const stat = parseFlatKeyed(await readText(path.join(dir('cpuacct'), 'cpuacct.stat')) ?? '');
+  // cpuacct.stat counts USER_HZ ticks (1/100 s on the ABIs tsula runs on)
+  if (stat.has('user')) d.cpuUserNs = stat.get('user')! * 10_000_000n;
+  if (stat.has('system')) d.cpuSystemNs = stat.get('system')! * 10_000_000n;
+  const percpu = (await readText(path.join(dir('cpuacct'), 'cpuacct.usage_percpu')))?.trim();
+  if (percpu) d.perCpuNs = percpu.split(/\s+/).filter((x) => /^\d+$/.test(x)).map(BigInt);
+  const cs = parseFlatKeyed(await readText(path.join(dir('cpu'), 'cpu.stat')) ?? '');
+  d.throttling = { periods: cs.get('nr_periods') ?? 0n, throttledPeriods: cs.get('nr_throttled') ?? 0n, throttledNs: cs.get('throttled_time') ?? 0n };
+  const ms = await readText(path.join(dir('memory'), 'memory.stat'));
+  if (ms !== undefined) d.memoryStat = Object.fromEntries(parseFlatKeyed(ms));
+  const max = await readSingle(path.join(dir('memory'), 'memory.max_usage_in_bytes'));
+  if (max != null) d.memoryMaxUsage = max;
+  const fail = await readSingle(path.join(dir('memory'), 'memory.failcnt'));
+  if (fail != null) d.memoryFailcnt = fail;
+  const io = await readText(path.join(dir('blkio'), 'blkio.throttle.io_service_bytes_recursive'))
+    ?? await readText(path.join(dir('blkio'), 'blkio.throttle.io_service_bytes'));
+  if (io !== undefined) d.io = parseIo(io, 1);
+  return d;
+}
+
+async function detailV2(file: (n: string) => string): Promise<CgroupDetail> {
+  const d: CgroupDetail = {};
+  const cs = parseFlatKeyed(await readText(file('cpu.stat')) ?? '');
+  if (cs.has('user_usec')) d.cpuUserNs = cs.get('user_usec')! * 1000n;
+  if (cs.has('system_usec')) d.cpuSystemNs = cs.get('system_usec')! * 1000n;
+  d.throttling = { periods: cs.get('nr_periods') ?? 0n, throttledPeriods: cs.get('nr_throttled') ?? 0n, throttledNs: (cs.get('throttled_usec') ?? 0n) * 1000n };
+  const ms = await readText(file('memory.stat'));
+  if (ms !== undefined) d.memoryStat = Object.fromEntries(parseFlatKeyed(ms));
+  const io = await readText(file('io.stat'));
+  if (io !== undefined) d.io = parseIo(io, 2);
+  return d;
+}
+
+async function readV1(root: string, rel: string, detail = false): Promise<CgroupUsage | null> {
   const dir = (controller: string) => path.join(root, controller, rel);
   const u: CgroupUsage = {};
   // cpuacct may be its own mount or a link to cpu,cpuacct: either way <root>/cpuacct
@@ -133,10 +205,12 @@ async function readV1(root: string, rel: string): Promise<CgroupUsage | null> {
     const max = await readSingle(path.join(dir('pids'), 'pids.max'));
     u.pids = { current: pids, ...(max != null ? { limit: max } : {}) };
   }
-  return u.cpuNs === undefined && !u.memory && !u.pids ? null : u;
+  if (u.cpuNs === undefined && !u.memory && !u.pids) return null;
+  if (detail) u.detail = await detailV1(dir);
+  return u;
 }
 
-async function readV2(root: string, rel: string): Promise<CgroupUsage | null> {
+async function readV2(root: string, rel: string, detail = false): Promise<CgroupUsage | null> {
   const dir = path.join(root, rel);
   const file = (n: string) => path.join(dir, n);
   const cpuStat = await readText(file('cpu.stat'));
@@ -157,17 +231,19 @@ async function readV2(root: string, rel: string): Promise<CgroupUsage | null> {
     const max = await readSingle(file('pids.max'));
     u.pids = { current: pids, ...(max != null ? { limit: max } : {}) };
   }
+  if (detail) u.detail = await detailV2(file);
   return u;
 }
 
 /**
  * The usage of the cgroup at `cgPath` (as in the OCI spec's cgroupsPath, e.g. /tsula/<id>);
- * null when it does not exist (a container that never ran, or has exited).
+ * null when it does not exist (a container that never ran, or has exited). `detail` also
+ * reads the raw counters docker's stats show (a few more files).
  */
-export async function readCgroup(layout: CgroupLayout, cgPath: string): Promise<CgroupUsage | null> {
+export async function readCgroup(layout: CgroupLayout, cgPath: string, o: { detail?: boolean } = {}): Promise<CgroupUsage | null> {
   const rel = path.posix.normalize(`/${cgPath}`).slice(1);
   if (rel.split('/').includes('..')) return null;
-  return layout.version === 2 ? readV2(layout.root, rel) : readV1(layout.root, rel);
+  return layout.version === 2 ? readV2(layout.root, rel, o.detail) : readV1(layout.root, rel, o.detail);
 }
 
 /** Several groups as one (a pod without a cgroup of its own: its containers summed). */
@@ -201,4 +277,16 @@ export function specCgroupPath(cgroupsPath: string | undefined, id: string): str
   if (!cgroupsPath) return `/${id}`;
   if (/^[^/]*:[^/:]*:[^/:]*$/.test(cgroupsPath)) return null;
   return cgroupsPath;
+}
+
+/**
+ * How many processes the kernel's OOM killer took in the cgroup (v1 memory.oom_control,
+ * v2 memory.events' oom_kill); null when the cgroup or the counter is not there.
+ */
+export async function readOomKills(layout: CgroupLayout, cgPath: string): Promise<bigint | null> {
+  const rel = path.posix.normalize(`/${cgPath}`).slice(1);
+  if (rel.split('/').includes('..')) return null;
+  const file = layout.version === 2 ? path.join(layout.root, rel, 'memory.events') : path.join(layout.root, 'memory', rel, 'memory.oom_control');
+  const text = await readText(file).catch(() => undefined);
+  return text === undefined ? null : parseFlatKeyed(text).get('oom_kill') ?? null;
 }

@@ -20,6 +20,12 @@ import { startPods } from './pods/index.js';
 import { containerRoutes } from './api/containers.js';
 import { imageRoutes } from './api/images.js';
 import { systemRoutes, VERSION } from './api/system.js';
+import { archiveRoutes } from './api/archive.js';
+import { statsRoutes } from './api/stats.js';
+import { containerSize, usageRoutes } from './api/usage.js';
+import { ContainerFiles } from './containers/files.js';
+import { MountGuard } from '../storage/mountguard.js';
+import { newStatsService } from './stats/index.js';
 import { createDriver, checkOverlaySupported } from '../storage/index.js';
 import { LocalImageStore } from '../image/store.js';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
@@ -93,7 +99,8 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     else if (check.noSpace) throw new Error(`cannot start: ${check.reason}; free space on ${config.graph}`);
     else if (!check.supported) throw new Error(`storage driver overlay cannot be used for ${config.graph}: ${check.reason} (or set "storage-driver": "vfs" in daemon.json)`);
   }
-  const driver = await createDriver(config.storageDriver, driverRoot);
+  // held mounts: docker cp of a container that exits meanwhile keeps its files until done
+  const driver = new MountGuard(await createDriver(config.storageDriver, driverRoot));
   await driver.cleanup();
   const images = new LocalImageStore(path.join(config.graph, 'image'), driver, {
     registry: {
@@ -210,8 +217,12 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
 
   const router = new Router();
   systemRoutes(router, { cs, images, driver, config, events, runtimePaths, sandboxers });
-  containerRoutes(router, cs, es);
+  const files = new ContainerFiles(driver);
+  containerRoutes(router, cs, es, (c) => containerSize(files, images, c));
   imageRoutes(router, images, cs, events);
+  archiveRoutes(router, { cs, files, images, events });
+  statsRoutes(router, cs, newStatsService({ storageDriver: config.storageDriver, driverRoot, pods, cs }));
+  usageRoutes(router, { cs, files, images, events });
   // a write a handler did not expect to fail for lack of space names the disk and the fix
   const server = createApiServer(router, log, (e, method, p) =>
     (isNoSpace(e) && !isKind(e, 'ResourceExhausted') ? noSpaceLeft(fullFs(e, config.graph), `serving ${method} ${p}`, e) : e));

@@ -49,6 +49,7 @@ export function toPublic(r: StoredImage): ImageRecord {
     config: r.config,
     rootfs: r.rootfs,
     chainIds: r.chainIds,
+    layerSizes: r.layers.map((l) => l.size),
   });
 }
 

@@ -24,6 +24,7 @@ import { ContentStore } from './content.js';
 import { PullJournal } from './journal.js';
 import { Pins } from './pins.js';
 import { unpackImage, type LoadSession } from './load.js';
+import { commitImage, imageHistory, writeLayer, type CommitSpec, type HistoryItem } from './commit.js';
 import { blobsOf, createdTime, hexOf, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
 import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, StoreUsage } from './types.js';
@@ -120,6 +121,36 @@ export class LocalImageStore implements ImageStore {
       const after = await this.usageNow();
       return { deleted, reclaimed: Math.max(0, before.layersSize + before.blobsSize - after.layersSize - after.blobsSize) };
     });
+  }
+
+  /** docker commit: see ImageStore.commit (the layer is written out before the lock). */
+  async commit(layer: AsyncIterable<Buffer>, spec: CommitSpec, tag?: string): Promise<string> {
+    await this.init();
+    const name = tag ? familiarString(parseTagTarget(tag)) : undefined;
+    const dir = await this.content.tempDir('commit');
+    try {
+      const files = await writeLayer(layer, dir);
+      return await this.exclusive(async () => {
+        const { image: parent } = this.catalog.resolve(spec.parent);
+        const { image, created } = await commitImage({ driver: this.driver, content: this.content }, parent, files, spec);
+        try {
+          this.dirty = true;
+          await this.catalog.record([{ image, names: name ? [name] : [] }]);
+          await this.catalog.writeRepos();
+        } catch (e) {
+          if (created) await this.driver.removeLayer(created).catch(() => undefined);
+          throw e;
+        }
+        return image.id;
+      });
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  async history(ref: string): Promise<HistoryItem[]> {
+    await this.init();
+    return imageHistory(this.content, this.catalog.resolve(ref).image);
   }
 
   /** What the store holds and the space it takes (layers as unpacked, blobs as stored). */

@@ -3,7 +3,9 @@ import type { Readable, Writable } from 'node:stream';
 import type { AuthConfig } from './registry/auth.js';
 import type { PullOptions, PullProgress, PullResult } from './registry/pull.js';
 
-export type { AuthConfig, PullOptions, PullProgress, PullResult };
+import type { CommitSpec, HistoryItem } from './commit.js';
+
+export type { AuthConfig, PullOptions, PullProgress, PullResult, CommitSpec, HistoryItem };
 
 export interface PruneOptions {
   /** Every unused image, not only the dangling (untagged) ones. */
@@ -55,6 +57,8 @@ export interface ImageRecord {
   config: ImageConfig;
   rootfs: { type: 'layers'; diffIds: string[] };
   chainIds: string[];     // bottom..top, what the snapshot driver keys layers by
+  /** Unpacked size of each layer, parallel to chainIds (shared sizes, docker system df). */
+  layerSizes?: number[];
 }
 
 export interface LoadProgress {
@@ -90,5 +94,12 @@ export interface ImageStore {
   /** Verify credentials against their registry (serveraddress); throws Unauthenticated. */
   checkLogin(auth: AuthConfig): Promise<void>;
   prune(opts: PruneOptions): Promise<PruneResult>;
+  /**
+   * A new image: `layer` (an uncompressed layer tar, read to its end before the store's lock
+   * is taken) on top of spec.parent, named `tag` (familiar name:tag) when given. Returns its id.
+   */
+  commit(layer: AsyncIterable<Buffer>, spec: CommitSpec, tag?: string): Promise<string>;
+  /** `docker history` of an image, newest first. */
+  history(ref: string): Promise<HistoryItem[]>;
   usage(): Promise<StoreUsage>;
 }

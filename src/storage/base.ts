@@ -12,6 +12,7 @@ import { exists, fsyncDir, readJson, writeJsonAtomic } from '../common/fsutil.js
 import { validateDigest } from '../common/ids.js';
 import type { DriverName, LayerInfo, SnapshotDriver } from './types.js';
 import { unpackLayer, type UnpackMode } from './unpack.js';
+import type { SkipPath, WritableChanges } from './changes.js';
 import { backingFs, unmountUnder } from './mounts.js';
 
 export interface SnapshotRecord { key: string; chain: string[]; created: string }
@@ -199,6 +200,7 @@ export abstract class BaseDriver implements SnapshotDriver {
 
   abstract mount(key: string): Promise<string>;
   abstract unmount(key: string): Promise<void>;
+  abstract changes(key: string, skip?: SkipPath): Promise<WritableChanges>;
   /** Where the snapshot's own changes are (its disk usage is counted there); no I/O. */
   abstract writableDir(key: string): string;
 

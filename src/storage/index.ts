@@ -15,6 +15,8 @@ export { OverlayDriver } from './overlay.js';
 export { VfsDriver } from './vfs.js';
 export { unpackLayer, type UnpackMode, type UnpackOptions, type UnpackResult } from './unpack.js';
 export { chainIdOf } from './base.js';
+export type { Change, ChangeKind, SkipPath, WritableChanges } from './changes.js';
+export { packItems, walkTree, type PackItem } from './tarpack.js';
 
 /** The driver for `name`, with its directories created under `root` (e.g. /var/lib/tsula/overlay). */
 export async function createDriver(name: DriverName | string, root: string): Promise<SnapshotDriver> {

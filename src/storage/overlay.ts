@@ -13,6 +13,7 @@ import { BaseDriver } from './base.js';
 import { run } from './exec.js';
 import { isMounted, unmountPath } from './mounts.js';
 import type { UnpackMode } from './unpack.js';
+import { overlayChanges, type SkipPath, type WritableChanges } from './changes.js';
 
 const PAGE = 4096;
 
@@ -124,5 +125,11 @@ export class OverlayDriver extends BaseDriver {
 
   async unmount(key: string): Promise<void> {
     await unmountPath(path.join(this.snapshotDir(key), 'merged'));
+  }
+
+  async changes(key: string, skip?: SkipPath): Promise<WritableChanges> {
+    const rec = await this.snapshotRecord(key);
+    const lowers = [...rec.chain].reverse().map((id) => path.join(this.layerDir(id), 'diff'));
+    return overlayChanges(this.writableDir(key), lowers, skip);
   }
 }

@@ -1,5 +1,6 @@
-// A minimal tar writer (ustar + pax for long names and xattrs). It writes names exactly as
-// given, without any checks, so tests can build the malicious archives node-tar refuses to.
+// A minimal tar writer (ustar + pax for long names, big numbers and xattrs). It writes names
+// exactly as given, without any checks, so tests can build the malicious archives node-tar
+// refuses to; tarpack.ts streams real trees through the same headers.
 import type { EntryType } from './tarstream.js';
 
 export interface TarWriteEntry {
@@ -44,26 +45,52 @@ function paxRecord(key: string, value: Buffer): Buffer {
   return Buffer.concat([Buffer.from(String(len)), rest]);
 }
 
+/** ustar's octal fields hold at most 11 digits (size, mtime) or 7 (ids): past that, pax says it. */
+const MAX_OCT11 = 0o77777777777;
+const MAX_OCT7 = 0o7777777;
+
+/**
+ * The header block(s) of one entry whose body is `size` bytes (0 for all but files): a pax
+ * extended header first when the name, link, size, ids or xattrs do not fit ustar.
+ */
+export function entryHeader(e: TarWriteEntry, size: number): Buffer {
+  const type = e.type ?? (e.name.endsWith('/') ? 'dir' : 'file');
+  const linkname = e.linkname ?? '';
+  const uid = e.uid ?? 0;
+  const gid = e.gid ?? 0;
+  const mtime = e.mtime ?? 1_700_000_000;
+  const recs: Buffer[] = [];
+  if (Buffer.byteLength(e.name) > 100) recs.push(paxRecord('path', Buffer.from(e.name)));
+  if (Buffer.byteLength(linkname) > 100) recs.push(paxRecord('linkpath', Buffer.from(linkname)));
+  if (size > MAX_OCT11) recs.push(paxRecord('size', Buffer.from(String(size))));
+  if (uid > MAX_OCT7) recs.push(paxRecord('uid', Buffer.from(String(uid))));
+  if (gid > MAX_OCT7) recs.push(paxRecord('gid', Buffer.from(String(gid))));
+  for (const [k, v] of Object.entries(e.xattrs ?? {})) recs.push(paxRecord(`SCHILY.xattr.${k}`, Buffer.from(v)));
+  const base = { mode: 0, uid: 0, gid: 0, size: 0, mtime, linkname: '', devmajor: 0, devminor: 0 };
+  const parts: Buffer[] = [];
+  if (recs.length) {
+    const body = Buffer.concat(recs);
+    parts.push(header('PaxHeader', 'x', { ...base, mode: 0o644, size: body.length }), pad(body));
+  }
+  parts.push(header(e.name, FLAG[type], {
+    ...base, mode: e.mode ?? (type === 'dir' ? 0o755 : 0o644), uid: Math.min(uid, MAX_OCT7), gid: Math.min(gid, MAX_OCT7),
+    size: Math.min(size, MAX_OCT11), mtime: Math.max(0, Math.min(mtime, MAX_OCT11)), linkname, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0,
+  }));
+  return Buffer.concat(parts);
+}
+
+/** Zeros that bring a body of `size` bytes to a whole block. */
+export function bodyPadding(size: number): Buffer {
+  return Buffer.alloc(size % 512 ? 512 - (size % 512) : 0);
+}
+
 /** Build a tar in memory. `end: false` leaves off the end-of-archive blocks. */
 export function buildTar(entries: TarWriteEntry[], opts: { end?: boolean } = {}): Buffer {
   const parts: Buffer[] = [];
   for (const e of entries) {
     const type = e.type ?? (e.name.endsWith('/') ? 'dir' : 'file');
     const data = type === 'file' ? Buffer.from(e.data ?? '') : Buffer.alloc(0);
-    const linkname = e.linkname ?? '';
-    const recs: Buffer[] = [];
-    if (Buffer.byteLength(e.name) > 100) recs.push(paxRecord('path', Buffer.from(e.name)));
-    if (Buffer.byteLength(linkname) > 100) recs.push(paxRecord('linkpath', Buffer.from(linkname)));
-    for (const [k, v] of Object.entries(e.xattrs ?? {})) recs.push(paxRecord(`SCHILY.xattr.${k}`, Buffer.from(v)));
-    const base = { mode: 0, uid: 0, gid: 0, size: 0, mtime: e.mtime ?? 1_700_000_000, linkname: '', devmajor: 0, devminor: 0 };
-    if (recs.length) {
-      const body = Buffer.concat(recs);
-      parts.push(header('PaxHeader', 'x', { ...base, mode: 0o644, size: body.length }), pad(body));
-    }
-    parts.push(header(e.name, FLAG[type], {
-      ...base, mode: e.mode ?? (type === 'dir' ? 0o755 : 0o644), uid: e.uid ?? 0, gid: e.gid ?? 0,
-      size: data.length, linkname, devmajor: e.devmajor ?? 0, devminor: e.devminor ?? 0,
-    }));
+    parts.push(entryHeader(e, data.length));
     if (data.length) parts.push(pad(data));
   }
   if (opts.end !== false) parts.push(Buffer.alloc(1024));

@@ -1,6 +1,7 @@
 // The snapshot driver contract. Layers are unpacked once, keyed by their chain id; a
 // container gets a writable snapshot on top of its image's top layer.
 import type { Readable } from 'node:stream';
+import type { SkipPath, WritableChanges } from './changes.js';
 
 export type DriverName = 'overlay' | 'vfs';
 
@@ -31,6 +32,8 @@ export interface SnapshotDriver {
   unmount(key: string): Promise<void>;
   /** Unmount if needed and delete the writable snapshot. Missing is not an error. */
   remove(key: string): Promise<void>;
+  /** What the snapshot changed against its image (docker diff, commit); `skip` leaves paths out. */
+  changes(key: string, skip?: SkipPath): Promise<WritableChanges>;
   /** Keys of all container snapshots on disk (for start-up cleanup). */
   listSnapshots(): Promise<string[]>;
   /** Remove half-written layers and temp dirs left by a crash. */

@@ -11,14 +11,22 @@ import { TsulaError, internal, invalidArgument } from '../common/errors.js';
 import { readTar, type TarEntry } from './tarstream.js';
 import { makeNodes, setXattrs, type NodeSpec, type XattrSpec } from './special.js';
 
-export type UnpackMode = 'overlay' | 'apply';
+export type UnpackMode = 'overlay' | 'apply' | 'copy';
 
 export interface UnpackOptions {
   /**
    * 'overlay': write whiteouts in overlayfs' native form (char 0:0, trusted.overlay.opaque).
    * 'apply': the root already holds the parent's full tree; whiteouts delete from it (vfs).
+   * 'copy': docker cp into a directory: `.wh.` names are plain files, an entry for the
+   * root itself is skipped (the target directory keeps its owner and mode).
    */
   mode: UnpackMode;
+  /** Every entry owned by this uid/gid instead of the archive's (docker cp without -a). */
+  owner?: { uid: number; gid: number };
+  /** Refuse to replace a directory with a non-directory or the other way round (docker cp). */
+  noOverwriteDirNonDir?: boolean;
+  /** `root` is resolved already and must not be realpath'ed (a /proc/<pid>/root path). */
+  resolvedRoot?: boolean;
 }
 
 export interface UnpackResult {
@@ -73,7 +81,7 @@ class Unpacker {
   private readonly opaque = new Set<string>();
   private pending = new Map<string, NodeSpec>();
 
-  constructor(private readonly root: string, private readonly mode: UnpackMode) {}
+  constructor(private readonly root: string, private readonly mode: UnpackMode, private readonly o: Omit<UnpackOptions, 'mode'> = {}) {}
 
   private abs(rel: string): string { return rel ? path.join(this.root, rel) : this.root; }
 
@@ -113,6 +121,8 @@ class Unpacker {
 
   async entry(e: TarEntry, body: AsyncIterable<Buffer>): Promise<void> {
     const comps = cleanPath(e.name, e.name);
+    if (this.o.owner) { e.uid = this.o.owner.uid; e.gid = this.o.owner.gid; }
+    if (comps.length === 0 && this.mode === 'copy') return;
     if (comps.length === 0) {
       // The layer's root: its metadata applies to the root, as docker applies it.
       if (e.type !== 'dir') throw invalidArgument(`layer tar entry "${e.name}": the root must be a directory`);
@@ -121,7 +131,7 @@ class Unpacker {
       return;
     }
     const base = comps[comps.length - 1];
-    if (base.startsWith(WH)) return this.whiteout(comps, e);
+    if (base.startsWith(WH) && this.mode !== 'copy') return this.whiteout(comps, e);
 
     // Validate a hard link's target before touching anything at the entry's own path.
     let target: string | null = null;
@@ -135,8 +145,13 @@ class Unpacker {
     }
     if (this.pending.has(rel)) this.pending.delete(rel);
     const st = await lstatOrNull(abs);
+    if (st && this.o.noOverwriteDirNonDir && st.isDirectory() !== (e.type === 'dir')) {
+      throw invalidArgument(st.isDirectory()
+        ? `cannot overwrite directory "${rel}" with non-directory "${e.name}"`
+        : `cannot overwrite non-directory "${rel}" with directory "${e.name}"`);
+    }
     if (st && !(st.isDirectory() && e.type === 'dir')) await this.remove(rel, st.isDirectory());
-    if (this.mode === 'apply') this.touched.add(rel);
+    if (this.mode !== 'overlay') this.touched.add(rel);
 
     switch (e.type) {
       case 'dir':
@@ -308,7 +323,8 @@ function entryError(name: string, err: unknown): unknown {
 export async function unpackLayer(tar: AsyncIterable<Buffer | string>, root: string, opts: UnpackOptions): Promise<UnpackResult> {
   const st = await fs.lstat(root);
   if (!st.isDirectory()) throw invalidArgument(`unpack target ${root} is not a directory`);
-  const u = new Unpacker(await fs.realpath(root), opts.mode);
+  const { mode, ...rest } = opts;
+  const u = new Unpacker(opts.resolvedRoot ? root : await fs.realpath(root), mode, rest);
   await readTar(tar, async (e, body) => {
     try {
       await u.entry(e, body);

@@ -9,6 +9,7 @@ import { exists } from '../common/fsutil.js';
 import { BaseDriver } from './base.js';
 import { runOk } from './exec.js';
 import type { UnpackMode } from './unpack.js';
+import { treeChanges, type SkipPath, type WritableChanges } from './changes.js';
 
 async function copyTree(from: string, to: string): Promise<void> {
   await runOk('cp', ['-a', '--reflink=auto', '--', from, to]);
@@ -40,4 +41,10 @@ export class VfsDriver extends BaseDriver {
   writableDir(key: string): string { return path.join(this.snapshotDir(key), 'rootfs'); }
 
   async unmount(_key: string): Promise<void> { /* nothing mounted */ }
+
+  async changes(key: string, skip?: SkipPath): Promise<WritableChanges> {
+    const rec = await this.snapshotRecord(key);
+    const top = rec.chain[rec.chain.length - 1];
+    return treeChanges(this.writableDir(key), top ? path.join(this.layerDir(top), 'diff') : null, skip);
+  }
 }

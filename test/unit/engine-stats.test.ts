@@ -127,8 +127,8 @@ test('/proc: a process\' CPU ticks → ns and faults, VmRSS, /proc/net/dev count
   eth0:    5000      40    2    0    0     0          0         0     3000      30    1    0    0     0       0          0
 `;
   assert.deepEqual(parseNetDev(dev), [
-    { name: 'lo', rxBytes: 100n, rxErrors: 0n, txBytes: 100n, txErrors: 0n },
-    { name: 'eth0', rxBytes: 5000n, rxErrors: 2n, txBytes: 3000n, txErrors: 1n },
+    { name: 'lo', rxBytes: 100n, rxErrors: 0n, txBytes: 100n, txErrors: 0n, rxPackets: 1n, rxDropped: 0n, txPackets: 1n, txDropped: 0n },
+    { name: 'eth0', rxBytes: 5000n, rxErrors: 2n, txBytes: 3000n, txErrors: 1n, rxPackets: 40n, rxDropped: 0n, txPackets: 30n, txDropped: 0n },
   ]);
 });
 

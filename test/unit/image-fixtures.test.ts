@@ -9,6 +9,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { Header } from 'tar';
+import type { WritableChanges } from '../../src/storage/changes.js';
 import type { LayerInfo, SnapshotDriver } from '../../src/storage/types.js';
 
 /** The repository root, from dist/test/unit/ or test/unit/. */
@@ -82,6 +83,7 @@ export class FakeDriver implements SnapshotDriver {
 
   async prepare(): Promise<void> { throw new Error('not in the fake'); }
   async mount(): Promise<string> { throw new Error('not in the fake'); }
+  async changes(): Promise<WritableChanges> { throw new Error('not in the fake'); }
   async unmount(): Promise<void> { /* nothing */ }
   async remove(): Promise<void> { /* nothing */ }
   async listSnapshots(): Promise<string[]> { return []; }

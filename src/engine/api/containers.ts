@@ -8,10 +8,13 @@ import { createBodySchema, createSpecFromDocker, inspectView } from './docker-mo
 import { resourcesFromBody } from '../containers/resources.js';
 import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
-import { humanStatus } from './format.js';
+import { dockerTimestamp, humanStatus } from './format.js';
 import { attachContainer, startExec } from './streams.js';
 
-export function containerRoutes(r: Router, cs: ContainerService, es: ExecService): void {
+/** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
+export type SizeOf = (c: Container) => Promise<{ SizeRw: number; SizeRootFs: number }>;
+
+export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, sizeOf?: SizeOf): void {
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
     const parsed = createBodySchema.safeParse(await readJsonBody(req));
     if (!parsed.success) {
@@ -29,11 +32,14 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     list = list.filter((c) => matchFilters(c, filters));
     const limit = intParam(query, 'limit');
     if (limit && limit > 0) list = list.slice(0, limit);
-    sendJson(res!, 200, list.map(summary));
+    const views = list.map(summary);
+    if (sizeOf && boolParam(query, 'size')) for (const [i, c] of list.entries()) Object.assign(views[i]!, await sizeOf(c));
+    sendJson(res!, 200, views);
   });
 
-  r.add('GET', '/containers/{id}/json', async ({ res, params }) => {
-    sendJson(res!, 200, inspect(cs.get(params[0])));
+  r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
+    const c = cs.get(params[0]);
+    sendJson(res!, 200, { ...inspect(c), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}) });
   });
 
   r.add('POST', '/containers/{id}/start', async ({ res, params }) => {
@@ -117,7 +123,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
       ? cs.wait(rec.id, running(rec.state) ? 'not-running' : 'next-exit').then(() => {}) : Promise.resolve();
     await readLogs(rec.paths.log, { follow, tail, since, until, stopped, signal: ac.signal }, (l) => {
       if ((l.stream === 1 && !stdout) || (l.stream === 2 && !stderr)) return;
-      const data = timestamps ? Buffer.concat([Buffer.from(l.time + ' '), l.data]) : l.data;
+      const data = timestamps ? Buffer.concat([Buffer.from(dockerTimestamp(l.time) + ' '), l.data]) : l.data;
       res!.write(rec.config.tty ? data : frame(l.stream, data));
     });
     res!.end();
@@ -159,7 +165,7 @@ function matchFilters(c: Container, f: Record<string, string[]>): boolean {
     && test('label', (v) => { const [k, val] = v.split('='); return val === undefined ? k in c.config.labels : c.config.labels[k] === val; });
 }
 
-function summary(c: Container): Record<string, unknown> {
+export function summary(c: Container): Record<string, unknown> {
   const v = inspectView(c);
   return {
     Id: c.id,
@@ -179,5 +185,5 @@ function summary(c: Container): Record<string, unknown> {
 
 export function inspect(c: Container): Record<string, unknown> {
   const v = inspectView(c);
-  return { ...v, AppArmorProfile: '', ExecIDs: null, SizeRw: undefined, NetworkSettings: { Networks: { [v.HostConfig.NetworkMode]: {} } } };
+  return { ...v, NetworkSettings: { Networks: { [v.HostConfig.NetworkMode]: {} } } };
 }

@@ -6,6 +6,7 @@ import type { Container, ContainerStatus, CreateSpec } from '../containers/model
 import { parseBind } from '../containers/binds.js';
 import { z } from 'zod';
 import { resourceShape, type ResourceConfig } from '../containers/resources.js';
+import { MASKED_PATHS, READONLY_PATHS } from '../../oci/spec.js';
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -97,6 +98,77 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
 
 const STATUS_RUNNING: ReadonlySet<ContainerStatus> = new Set(['running', 'paused', 'restarting']);
 
+/** docker's HostConfig order of the resource fields (container.Resources), then OomScoreAdj's place. */
+const RESOURCE_ORDER: ReadonlyArray<keyof ResourceConfig> = [
+  'CpuShares', 'Memory', 'NanoCpus', 'CgroupParent', 'BlkioWeight', 'BlkioWeightDevice', 'BlkioDeviceReadBps',
+  'BlkioDeviceWriteBps', 'BlkioDeviceReadIOps', 'BlkioDeviceWriteIOps', 'CpuPeriod', 'CpuQuota', 'CpuRealtimePeriod',
+  'CpuRealtimeRuntime', 'CpusetCpus', 'CpusetMems', 'Devices', 'DeviceCgroupRules', 'DeviceRequests', 'KernelMemory',
+  'KernelMemoryTCP', 'MemoryReservation', 'MemorySwap', 'MemorySwappiness', 'OomKillDisable', 'PidsLimit',
+];
+const RESOURCE_TAIL: ReadonlyArray<keyof ResourceConfig> = ['CpuCount', 'CpuPercent', 'IOMaximumIOps', 'IOMaximumBandwidth'];
+
+/** /dev/shm's size (oci/spec.ts mounts it as docker does: 64 MiB). */
+const SHM_SIZE = 64 * 1024 * 1024;
+
+/** A pod namespace as docker names a joined one ("container:<id>"), the host's, or the default. */
+function nsMode(c: Container, ns: 'ipc' | 'pid' | 'uts', own: string): string {
+  const j = c.config.pod?.namespaces[ns];
+  return j === 'host' ? 'host' : j ? `container:${c.config.pod!.id}` : own;
+}
+
+/**
+ * docker 20.10's HostConfig, every field in its order with its zero value (clients index
+ * LogConfig, RestartPolicy, PortBindings ... without checking that they are there).
+ */
+function hostConfigView(c: Container) {
+  const k = c.config;
+  const r = k.resources;
+  const ordered = (keys: ReadonlyArray<keyof ResourceConfig>) => Object.fromEntries(keys.map((x) => [x, r[x]]));
+  const known = new Set<string>([...RESOURCE_ORDER, ...RESOURCE_TAIL, 'OomScoreAdj']);
+  const extra = Object.fromEntries(Object.entries(r).filter(([x]) => !known.has(x)));
+  const privileged = k.security.privileged;
+  return {
+    Binds: k.binds.length ? k.binds.map((b) => b.spec ?? `${b.source}:${b.destination}${b.readonly ? ':ro' : ''}`) : null,
+    ContainerIDFile: '',
+    LogConfig: { Type: 'k8s-file', Config: {} as Record<string, string> },
+    NetworkMode: k.network === 'pod' ? `container:${k.pod?.id ?? ''}` : k.network as string,
+    PortBindings: {} as Record<string, unknown>,
+    RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    AutoRemove: k.autoRemove,
+    VolumeDriver: '',
+    VolumesFrom: null,
+    CapAdd: k.security.capAdd.length ? k.security.capAdd : null,
+    CapDrop: k.security.capDrop.length ? k.security.capDrop : null,
+    CgroupnsMode: 'host',
+    Dns: [] as string[], DnsOptions: [] as string[], DnsSearch: [] as string[],
+    ExtraHosts: null,
+    GroupAdd: k.security.supplementalGroups.length ? k.security.supplementalGroups.map(String) : null,
+    IpcMode: nsMode(c, 'ipc', 'private'),
+    Cgroup: '',
+    Links: null,
+    OomScoreAdj: r.OomScoreAdj,
+    PidMode: nsMode(c, 'pid', ''),
+    Privileged: privileged,
+    PublishAllPorts: false,
+    ReadonlyRootfs: k.security.readonlyRootfs,
+    SecurityOpt: k.security.securityOpt.length ? k.security.securityOpt : null,
+    UTSMode: nsMode(c, 'uts', ''),
+    UsernsMode: '',
+    ShmSize: SHM_SIZE,
+    Runtime: c.runtime,
+    ConsoleSize: [0, 0],
+    Isolation: '',
+    ...ordered(RESOURCE_ORDER) as Omit<ResourceConfig, 'OomScoreAdj'>,
+    Ulimits: k.ulimits.length ? k.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) : null,
+    ...ordered(RESOURCE_TAIL),
+    ...extra,
+    MaskedPaths: privileged ? null : [...(k.security.maskedPaths ?? MASKED_PATHS)],
+    ReadonlyPaths: privileged ? null : [...(k.security.readonlyPaths ?? READONLY_PATHS)],
+    // not docker 20.10's (API 1.43 has it): the OCI annotations tsula passes to the runtime
+    Annotations: Object.keys(k.annotations).length ? k.annotations : null,
+  };
+}
+
 /** `docker inspect` of a container (GET /containers/{id}/json). */
 export function inspectView(c: Container) {
   const k = c.config;
@@ -120,32 +192,23 @@ export function inspectView(c: Container) {
     RestartCount: s.restartCount,
     Driver: c.driver,
     Platform: 'linux',
+    MountLabel: '',
+    ProcessLabel: '',
+    AppArmorProfile: k.security.apparmor ?? '',
+    ExecIDs: null as string[] | null,
+    HostConfig: hostConfigView(c),
+    GraphDriver: { Name: c.driver, Data: null },
+    Mounts: k.binds.map((b) => ({
+      Type: 'bind', Source: b.source, Destination: b.destination, Mode: b.readonly ? 'ro' : '', RW: !b.readonly, Propagation: b.propagation,
+    })),
     Config: {
       Hostname: k.hostname, Domainname: k.domainname, User: k.user,
       AttachStdin: k.attach.stdin, AttachStdout: k.attach.stdout, AttachStderr: k.attach.stderr,
       Tty: k.tty, OpenStdin: k.openStdin, StdinOnce: k.stdinOnce,
       Env: k.env, Cmd: k.cmd.length ? k.cmd : null, Image: k.imageRef, Volumes: null, WorkingDir: k.workingDir,
-      Entrypoint: k.entrypoint.length ? k.entrypoint : null, Labels: k.labels,
+      Entrypoint: k.entrypoint.length ? k.entrypoint : null, OnBuild: null, Labels: k.labels,
       ...(k.stopSignal ? { StopSignal: k.stopSignal } : {}),
     },
-    HostConfig: {
-      Binds: k.binds.length ? k.binds.map((b) => b.spec ?? `${b.source}:${b.destination}${b.readonly ? ':ro' : ''}`) : null,
-      NetworkMode: k.network === 'pod' ? `container:${k.pod?.id ?? ''}` : k.network,
-      AutoRemove: k.autoRemove,
-      Runtime: c.runtime,
-      ReadonlyRootfs: k.security.readonlyRootfs,
-      ...k.resources,
-      Ulimits: k.ulimits.length ? k.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) : null,
-      Annotations: Object.keys(k.annotations).length ? k.annotations : null,
-      Privileged: k.security.privileged,
-      CapAdd: k.security.capAdd.length ? k.security.capAdd : null,
-      CapDrop: k.security.capDrop.length ? k.security.capDrop : null,
-      SecurityOpt: k.security.securityOpt.length ? k.security.securityOpt : null,
-    },
-    Mounts: k.binds.map((b) => ({
-      Type: 'bind', Source: b.source, Destination: b.destination, Mode: b.readonly ? 'ro' : '', RW: !b.readonly, Propagation: b.propagation,
-    })),
-    GraphDriver: { Name: c.driver, Data: null },
   };
 }
 

@@ -30,3 +30,15 @@ export function humanStatus(s: ContainerState, now = Date.now()): string {
     default: return 'Created';
   }
 }
+
+/**
+ * A log line's time as docker prints it with `logs -t`: UTC, nine fraction digits, "Z"
+ * (Go's RFC3339NanoFixed). conmon writes RFC 3339 with a numeric offset ("+00:00").
+ */
+export function dockerTimestamp(t: string): string {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(t);
+  if (!m) return t;
+  const frac = (m[2] ?? '').slice(0, 9).padEnd(9, '0');
+  const utc = m[3] === 'Z' || m[3] === '+00:00' || m[3] === '-00:00' ? m[1]! : new Date(Date.parse(`${m[1]}${m[3]}`)).toISOString().slice(0, 19);
+  return `${utc}.${frac}Z`;
+}

@@ -6,7 +6,7 @@ import { sendJson, boolParam, readJsonBody } from './http.js';
 import type { ImageRecord, ImageStore, LoadProgress, PullProgress } from '../../image/types.js';
 import type { ContainerService } from '../containers/service.js';
 import type { EventBus } from '../events.js';
-import { errorMessage, invalidArgument, unimplemented } from '../../common/errors.js';
+import { errorMessage, invalidArgument, isKind, TsulaError, unimplemented } from '../../common/errors.js';
 import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 
@@ -43,7 +43,9 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       for (const r of results) events.emit('image', 'pull', r.ref, { name: r.ref });
       out.end();
     } catch (e) {
-      out.fail(e);
+      // dockerd answers a registry it cannot reach (refused, no such host, TLS, 5xx) with 500,
+      // not 503: clients (docker-py, compose) key their retries and messages on that
+      out.fail(isKind(e, 'Unavailable') ? new TsulaError('Internal', errorMessage(e), { cause: e }) : e);
     }
   });
 

@@ -11,8 +11,12 @@ import type { SnapshotDriver } from '../../storage/types.js';
 import type { DaemonConfig } from '../config.js';
 import { EventBus, type EventFilter } from '../events.js';
 import { errorMessage, invalidArgument } from '../../common/errors.js';
+import { BUILD_TIME, GIT_COMMIT } from '../../common/buildinfo.js';
+import { HostInfo, shimRuntimesOnPath, type Component } from './host-info.js';
 
 export const API_VERSION = '1.41';
+/** The oldest API version dockerd 20.10 serves, which the CLI shows as the minimum. */
+export const MIN_API_VERSION = '1.12';
 export const VERSION = '0.1.0';
 
 /**
@@ -53,12 +57,29 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
   };
   r.add('GET', '/_ping', ping);
 
+  const host = new HostInfo();
+  const arch = process.arch === 'x64' ? 'amd64' : process.arch;
+  // what runs the engine stands where dockerd names its Go
+  const goVersion = `node ${process.version}`;
+
   r.add('GET', '/version', async ({ res }) => {
+    const components: Component[] = [{
+      Name: 'Engine', Version: VERSION,
+      Details: {
+        ApiVersion: API_VERSION, Arch: arch, BuildTime: BUILD_TIME, Experimental: 'false', GitCommit: GIT_COMMIT,
+        GoVersion: goVersion, KernelVersion: os.release(), MinAPIVersion: MIN_API_VERSION, Os: 'linux',
+      },
+    }];
+    for (const [name, bin] of [['runc', d.runtimePaths.runc], ['conmon', d.config.conmonPath]] as const) {
+      if (!bin) continue;
+      const t = await host.tool(bin);
+      if (t.version) components.push({ Name: name, Version: t.version, Details: { GitCommit: t.commit } });
+    }
+    components.push({ Name: 'node', Version: process.version, Details: { GitCommit: '' } });
     sendJson(res!, 200, {
-      Platform: { Name: 'tsula' },
-      Components: [{ Name: 'Engine', Version: VERSION, Details: { ApiVersion: API_VERSION, NodeVersion: process.version } }],
-      Version: VERSION, ApiVersion: API_VERSION, MinAPIVersion: '1.24', GitCommit: '', GoVersion: `node ${process.version}`,
-      Os: 'linux', Arch: process.arch === 'x64' ? 'amd64' : process.arch, KernelVersion: os.release(), BuildTime: '',
+      Platform: { Name: 'tsula' }, Components: components,
+      Version: VERSION, ApiVersion: API_VERSION, MinAPIVersion: MIN_API_VERSION, GitCommit: GIT_COMMIT, GoVersion: goVersion,
+      Os: 'linux', Arch: arch, KernelVersion: os.release(), BuildTime: BUILD_TIME,
     });
   });
 
@@ -66,6 +87,8 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
     const cs = d.cs.list();
     const images = await d.images.list();
     const store = await d.images.usage();
+    const { features, warnings } = await host.hostFeatures();
+    const runc = d.runtimePaths.runc ? await host.tool(d.runtimePaths.runc) : { version: '', commit: '' };
     sendJson(res!, 200, {
       ID: os.hostname(), Containers: cs.length,
       ContainersRunning: cs.filter((c) => running(c.state) && c.state.status !== 'paused').length,
@@ -77,17 +100,27 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
         ['Blobs', String(store.blobs)], ['Blobs Size', humanSize(store.blobsSize)]],
       // tsula's own: the image store's footprint in bytes (docker has no such field).
       StoreSize: { Images: store.images, Layers: store.layers, LayersSize: store.layersSize, Blobs: store.blobs, BlobsSize: store.blobsSize, Total: store.layersSize + store.blobsSize },
+      SystemStatus: null,
+      Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      ...features,
+      Debug: d.config.logLevel === 'debug', NFd: await openFds(), NGoroutines: 0, SystemTime: new Date().toISOString(),
       LoggingDriver: 'k8s-file', CgroupDriver: 'cgroupfs', CgroupVersion: await cgroupVersion(),
-      KernelVersion: os.release(), OperatingSystem: await osName(), OSType: 'linux',
-      Architecture: os.machine(), NCPU: os.cpus().length, MemTotal: os.totalmem(),
-      DockerRootDir: d.config.graph, ExecutionDriver: 'conmon', Name: os.hostname(),
-      ServerVersion: VERSION,
-      Runtimes: Object.fromEntries(Object.entries(d.runtimePaths).map(([k, v]) => [k, { path: v }])),
-      DefaultRuntime: d.config.defaultRuntime, LiveRestoreEnabled: true,
-      Sandboxers: d.sandboxers,
+      NEventsListener: 0,
+      KernelVersion: os.release(), OperatingSystem: await osName(), OSVersion: await osVersion(), OSType: 'linux',
+      Architecture: os.machine(), IndexServerAddress: 'https://index.docker.io/v1/', RegistryConfig: registryConfigView(d.config),
+      NCPU: os.cpus().length, MemTotal: os.totalmem(), GenericResources: null,
+      DockerRootDir: d.config.graph, HttpProxy: process.env.HTTP_PROXY ?? process.env.http_proxy ?? '',
+      HttpsProxy: process.env.HTTPS_PROXY ?? process.env.https_proxy ?? '', NoProxy: process.env.NO_PROXY ?? process.env.no_proxy ?? '',
+      Name: os.hostname(), Labels: [], ExperimentalBuild: false, ServerVersion: VERSION,
+      Runtimes: await runtimeList(d),
+      DefaultRuntime: d.config.defaultRuntime,
+      Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
+      LiveRestoreEnabled: true, Isolation: '', InitBinary: '',
+      ContainerdCommit: { ID: '', Expected: '' }, RuncCommit: { ID: runc.commit, Expected: runc.commit }, InitCommit: { ID: '', Expected: '' },
       SecurityOptions: ['name=seccomp,profile=builtin'],
-      IndexServerAddress: '', RegistryConfig: registryConfigView(d.config),
-      Warnings: [],
+      // tsula's own
+      ExecutionDriver: 'conmon', Sandboxers: d.sandboxers,
+      Warnings: warnings,
     });
   });
 
@@ -124,6 +157,28 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
     };
     if (f.until !== undefined) arm();
   });
+}
+
+/**
+ * Every runtime a container may name: the configured ones (runc, ...), the sandboxers'
+ * (vmm and cri-sandboxers' handlers) and each shim v2 on PATH (io.containerd.runc.v2, ...),
+ * as docker's {name: {path}}.
+ */
+async function runtimeList(d: SystemDeps): Promise<Record<string, { path: string }>> {
+  const out: Record<string, { path: string }> = {};
+  for (const [k, v] of Object.entries(await shimRuntimesOnPath())) out[k] = { path: v };
+  for (const sb of d.sandboxers) out[sb.Runtime] = { path: `tsula-sandboxer (${sb.Name}) at ${sb.Address}` };
+  for (const [k, v] of Object.entries(d.runtimePaths)) out[k] = { path: v };
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+async function osVersion(): Promise<string> {
+  const text = await fs.readFile('/etc/os-release', 'utf8').catch(() => '');
+  return /^VERSION_ID="?([^"\n]*)"?/m.exec(text)?.[1] ?? '';
+}
+
+async function openFds(): Promise<number> {
+  return (await fs.readdir('/proc/self/fd').catch(() => [])).length;
 }
 
 /** One entry of docker's RegistryConfig.IndexConfigs. */

@@ -13,7 +13,8 @@ import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
 import { readHostInfo, rlimits, type HostInfo } from '../../oci/spec.js';
 import { containerSpec } from './spec.js';
-import { checkBlkioDevices, verifyResources, type ResourceConfig } from './resources.js';
+import { cgroupsPath, checkBlkioDevices, verifyResources, type ResourceConfig } from './resources.js';
+import { detectCgroups, readOomKills } from '../../cgroups/index.js';
 import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
 import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
 import { psTable } from './top.js';
@@ -341,8 +342,11 @@ export class ContainerService {
     await this.locked(id, async () => {
       // an rm that finished while we waited for the lock: nothing to record (or to write back)
       if (!this.d.store.has(id) || (!running(rec.state) && rec.state.status !== 'removing')) return;
+      // the runtime's word (conmon's oom file) may come after the exit: the cgroup, still
+      // there until the runtime's delete, counts the kills too
+      const oom = (await this.runtimeOf(rec).oomKilled?.(id, this.bundle(id)).catch(() => false) ?? false)
+        || ((await readOomKills(await detectCgroups(), cgroupsPath(rec.config.resources, id)).catch(() => null)) ?? 0n) > 0n;
       const ph = new Phases('exit', id);
-      const oom = await this.runtimeOf(rec).oomKilled?.(id, this.bundle(id)).catch(() => false) ?? false;
       ph.mark('oom');
       Object.assign(rec.state, { status: 'exited', pid: 0, exitCode: code, finishedAt: at.toISOString(), oomKilled: oom });
       if (error !== undefined) rec.state.error = error;
@@ -435,9 +439,8 @@ export class ContainerService {
   async restart(ref: string, timeout?: number): Promise<void> {
     const rec = this.get(ref);
     await this.stop(rec.id, timeout);
+    // docker's RestartCount counts the restarts its restart policy makes, not a manual one
     await this.locked(rec.id, () => this.startLocked(rec));
-    rec.state.restartCount++;
-    await this.d.store.persist(rec);
     this.d.events.emit('container', 'restart', rec.id, this.attrs(rec));
   }
 

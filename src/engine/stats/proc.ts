@@ -57,6 +57,10 @@ export interface InterfaceUsage {
   rxErrors: bigint;
   txBytes: bigint;
   txErrors: bigint;
+  rxPackets?: bigint;
+  rxDropped?: bigint;
+  txPackets?: bigint;
+  txDropped?: bigint;
 }
 
 /** /proc/net/dev: two header lines, then "name: rx(bytes packets errs drop fifo frame compressed multicast) tx(bytes packets errs ...)". */
@@ -68,9 +72,27 @@ export function parseNetDev(text: string): InterfaceUsage[] {
     const name = line.slice(0, colon).trim();
     const f = line.slice(colon + 1).trim().split(/\s+/);
     if (!name || f.length < 16 || !f.every((x) => /^\d+$/.test(x))) continue;
-    out.push({ name, rxBytes: BigInt(f[0]!), rxErrors: BigInt(f[2]!), txBytes: BigInt(f[8]!), txErrors: BigInt(f[10]!) });
+    out.push({
+      name, rxBytes: BigInt(f[0]!), rxErrors: BigInt(f[2]!), txBytes: BigInt(f[8]!), txErrors: BigInt(f[10]!),
+      rxPackets: BigInt(f[1]!), rxDropped: BigInt(f[3]!), txPackets: BigInt(f[9]!), txDropped: BigInt(f[11]!),
+    });
   }
   return out;
+}
+
+/**
+ * The host's CPU time since boot, ns: the first line of /proc/stat (user nice system idle
+ * iowait irq softirq steal, in USER_HZ ticks), what docker's system_cpu_usage is.
+ */
+export function parseSystemCpu(text: string): bigint {
+  const line = text.split('\n').find((l) => l.startsWith('cpu '));
+  if (!line) throw internal('unexpected /proc/stat: no "cpu" line');
+  const f = line.trim().split(/\s+/).slice(1, 9).map((x) => BigInt(/^\d+$/.test(x) ? x : '0'));
+  return f.reduce((a, b) => a + b, 0n) * NS_PER_TICK;
+}
+
+export async function readSystemCpuNs(proc = '/proc'): Promise<bigint> {
+  return parseSystemCpu(await fs.readFile(`${proc}/stat`, 'utf8'));
 }
 
 /** Is `pid` in the network namespace pinned at `netnsPath`? (the same nsfs inode) */

@@ -124,6 +124,17 @@ export class StatsService {
     };
   }
 
+  /**
+   * A running container's cgroup as it is, with the raw counters (`docker stats` computes its
+   * own rates from them); its runtime's word for a container in a VM; null when neither.
+   */
+  async raw(c: Container): Promise<CgroupUsage | null> {
+    if (!running(c.state)) return null;
+    const host = await readCgroup(await this.cgroups(), cgroupsPath(c.config.resources, c.id), { detail: true });
+    if (host || !this.d.runtimeUsage) return host;
+    return this.d.runtimeUsage(c).catch(() => null);
+  }
+
   async container(c: Container): Promise<ContainerSample> {
     return (await this.containerWithUsage(c)).sample;
   }

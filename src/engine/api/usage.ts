@@ -1,0 +1,117 @@
+// Disk use over the Docker-shaped API: a container's SizeRw/SizeRootFs (ps -s, inspect -s),
+// docker system df (/system/df) and docker container prune (/containers/prune).
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Router } from './http.js';
+import { sendJson } from './http.js';
+import type { ContainerService } from '../containers/service.js';
+import type { ContainerFiles } from '../containers/files.js';
+import { running, type Container } from '../containers/model.js';
+import type { ImageRecord, ImageStore } from '../../image/types.js';
+import type { EventBus } from '../events.js';
+import { errorMessage, invalidArgument } from '../../common/errors.js';
+import { summary } from './containers.js';
+
+export interface ContainerSize { SizeRw: number; SizeRootFs: number }
+
+/**
+ * dockerd's sizes: SizeRw the bytes of the files the container added or changed (its
+ * writable layer's diff), SizeRootFs that plus its image. 0 when the snapshot is gone.
+ */
+export async function containerSize(files: ContainerFiles, images: ImageStore, c: Container): Promise<ContainerSize> {
+  let rw = 0;
+  const wc = await files.writableChanges(c).catch(() => null);
+  for (const ch of wc?.changes ?? []) {
+    if (ch.Kind === 2) continue;
+    const st = await fs.lstat(path.join(wc!.source, ch.Path)).catch(() => null);
+    if (st && !st.isDirectory()) rw += st.size;
+  }
+  const image = await images.get(c.image).catch(() => null);
+  return { SizeRw: rw, SizeRootFs: rw + (image?.size ?? 0) };
+}
+
+/** docker's filters: {"key":["v"]} or the older {"key":{"v":true}}. */
+function parseFilters(raw: string | null): Record<string, string[]> {
+  if (!raw) return {};
+  try {
+    const v = JSON.parse(raw) as Record<string, string[] | Record<string, boolean>>;
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, Array.isArray(x) ? x.map(String) : Object.keys(x).filter((y) => x[y])]));
+  } catch (e) {
+    throw invalidArgument(`invalid filters: ${errorMessage(e)}`);
+  }
+}
+
+/** docker's until: unix seconds, an RFC 3339 time, or a duration before now (10m, 1h30m). */
+function untilMs(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
+  if (parts.length && parts.map((p) => p[0]).join('') === v) {
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
+    return Date.now() - parts.reduce((a, p) => a + Number(p[1]) * unit[p[2] as keyof typeof unit], 0);
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalidArgument(`invalid filter 'until=${v}'`);
+  return t;
+}
+
+/** label=k, label=k=v, label!=k, label!=k=v against a container's labels. */
+function labelsMatch(labels: Record<string, string>, want: string[] = [], not: string[] = []): boolean {
+  const has = (spec: string) => {
+    const eq = spec.indexOf('=');
+    return eq < 0 ? spec in labels : labels[spec.slice(0, eq)] === spec.slice(eq + 1);
+  };
+  return want.every(has) && !not.some(has);
+}
+
+/** Bytes of the layers only `img` has, and of those it shares with another image. */
+function sharedSize(img: ImageRecord, all: ImageRecord[]): number {
+  const count = new Map<string, number>();
+  for (const i of all) for (const c of new Set(i.chainIds)) count.set(c, (count.get(c) ?? 0) + 1);
+  return img.chainIds.reduce((a, c, i) => a + ((count.get(c) ?? 0) > 1 ? img.layerSizes?.[i] ?? 0 : 0), 0);
+}
+
+export function usageRoutes(r: Router, d: { cs: ContainerService; files: ContainerFiles; images: ImageStore; events: EventBus }): void {
+  const { cs, files, images, events } = d;
+
+  r.add('GET', '/system/df', async ({ res }) => {
+    const list = await images.list();
+    const containers = cs.list();
+    const layers = new Map<string, number>();
+    for (const i of list) i.chainIds.forEach((c, k) => layers.set(c, i.layerSizes?.[k] ?? 0));
+    const cviews = [];
+    for (const c of containers) cviews.push({ ...summary(c), ...(await containerSize(files, images, c)) });
+    sendJson(res!, 200, {
+      LayersSize: [...layers.values()].reduce((a, b) => a + b, 0),
+      Images: list.map((i) => ({
+        Id: i.id, ParentId: '', RepoTags: i.repoTags.length ? i.repoTags : ['<none>:<none>'], RepoDigests: i.repoDigests.length ? i.repoDigests : ['<none>@<none>'],
+        Created: Math.floor(Date.parse(i.created) / 1000) || 0, Size: i.size, SharedSize: sharedSize(i, list), VirtualSize: i.size,
+        Labels: i.config.Labels ?? null, Containers: containers.filter((c) => c.image === i.id).length,
+      })),
+      Containers: cviews,
+      Volumes: [],
+      BuildCache: [],
+    });
+  });
+
+  r.add('POST', '/containers/prune', async ({ res, query }) => {
+    const f = parseFilters(query.get('filters'));
+    for (const k of Object.keys(f)) if (!['until', 'label', 'label!'].includes(k)) throw invalidArgument(`invalid filter '${k}'`);
+    const until = f.until?.length ? Math.min(...f.until.map(untilMs)) : undefined;
+    const victims = cs.list().filter((c) => !running(c.state) && c.state.status !== 'removing'
+      && (until === undefined || Date.parse(c.createdAt) < until) && labelsMatch(c.config.labels, f.label, f['label!']));
+    const deleted: string[] = [];
+    let reclaimed = 0;
+    for (const c of victims) {
+      const size = await containerSize(files, images, c);
+      try {
+        await cs.remove(c.id, { force: false });
+      } catch {
+        continue; // started or removed meanwhile: not ours to prune (dockerd skips it too)
+      }
+      deleted.push(c.id);
+      reclaimed += size.SizeRw;
+    }
+    events.emit('container', 'prune', '', { reclaimed: String(reclaimed) });
+    sendJson(res!, 200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
+  });
+}

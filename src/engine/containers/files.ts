@@ -1,0 +1,195 @@
+// A container's files for the front ends: docker cp both ways (path stat, a tar of a path,
+// a tar extracted into a directory), docker diff (what the writable layer changed, without
+// what the runtime itself put there), docker export (the whole rootfs) and the layer docker
+// commit stores. Running and stopped containers alike (rootfs.ts picks the view).
+import { promises as fs, type Stats } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { errorMessage, failedPrecondition, invalidArgument, TsulaError, errorKind } from '../../common/errors.js';
+import type { MountGuard } from '../../storage/mountguard.js';
+import { packItems, walkTree, type PackItem } from '../../storage/tarpack.js';
+import type { Change, WritableChanges } from '../../storage/changes.js';
+import { unpackLayer } from '../../storage/unpack.js';
+import type { Container } from './model.js';
+import { ContainerRootfs, containerAbsPath, goFileMode, noSuchPath, resolveInRoot } from './rootfs.js';
+
+/** docker's ContainerPathStat (the X-Docker-Container-Path-Stat header, base64 JSON). */
+export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
+
+export interface ExtractOptions { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }
+
+/**
+ * What the runtime puts in a rootfs, not the container's own changes (dockerd keeps them in
+ * its init layer, so docker diff and commit never show them): kernel filesystems' and the
+ * /etc files' mountpoints.
+ */
+const RUNTIME_PATHS = ['/proc', '/sys', '/dev', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab', '/.dockerenv'];
+
+const lstat = (p: string): Promise<Stats | null> => fs.lstat(p).catch((e: NodeJS.ErrnoException) => {
+  if (e.code === 'ENOENT') return null;
+  if (e.code === 'ENOTDIR') throw invalidArgument(`not a directory: ${e.path ?? ''}`);
+  throw e;
+});
+
+export class ContainerFiles {
+  readonly rootfs: ContainerRootfs;
+
+  constructor(private readonly driver: MountGuard) {
+    this.rootfs = new ContainerRootfs(driver);
+  }
+
+  /** Where docker reads the path from: the last component is not followed, except "x/" and "x/.". */
+  private async locate(c: Container, p: string) {
+    if (!p) throw invalidArgument('Path cannot be empty');
+    const abs = containerAbsPath(p);
+    const view = await this.rootfs.open(c);
+    try {
+      const host = await view.resolve(abs, abs.endsWith('/') || abs.endsWith('/.'));
+      const st = await lstat(host);
+      if (!st) throw noSuchPath(abs, c);
+      return { abs, view, host, st };
+    } catch (e) {
+      await view.release();
+      throw e;
+    }
+  }
+
+  private async statOf(c: Container, abs: string, host: string, st: Stats, root: string): Promise<PathStat> {
+    let linkTarget = '';
+    if (st.isSymbolicLink()) {
+      // docker gives the link's target as a path in the container, resolved
+      const to = await resolveInRoot(root, abs, true);
+      const rel = path.relative(root, to);
+      linkTarget = rel.startsWith('..') ? await fs.readlink(host) : `/${rel}`;
+    }
+    return { name: abs === '/' ? '/' : path.posix.basename(abs), size: st.size, mode: goFileMode(st), mtime: st.mtime.toISOString(), linkTarget };
+  }
+
+  async statPath(c: Container, p: string): Promise<PathStat> {
+    const { abs, view, host, st } = await this.locate(c, p);
+    try {
+      return await this.statOf(c, abs, host, st, view.root);
+    } finally {
+      await view.release();
+    }
+  }
+
+  /** The tar docker cp reads: the path itself named by its base name, and what is below it. */
+  async archive(c: Container, p: string): Promise<{ stat: PathStat; tar: AsyncGenerator<Buffer> }> {
+    const { abs, view, host, st } = await this.locate(c, p);
+    let stat: PathStat;
+    try {
+      stat = await this.statOf(c, abs, host, st, view.root);
+    } catch (e) {
+      await view.release();
+      throw e;
+    }
+    const base = abs === '/' ? '.' : path.posix.basename(abs);
+    async function* tar(): AsyncGenerator<Buffer> {
+      try {
+        yield* packItems(walkTree(host, base));
+      } finally {
+        await view.release();
+      }
+    }
+    return { stat, tar: tar() };
+  }
+
+  /** docker cp into the container: `input` (a tar, maybe gzipped) extracted into directory `p`. */
+  async extract(c: Container, p: string, input: Readable, o: ExtractOptions): Promise<void> {
+    if (!p) throw invalidArgument('Path cannot be empty');
+    const abs = containerAbsPath(p);
+    const view = await this.rootfs.open(c);
+    try {
+      const host = await view.resolve(abs, true);
+      const st = await lstat(host);
+      if (!st) throw noSuchPath(abs, c);
+      if (!st.isDirectory()) throw invalidArgument('extraction point is not a directory');
+      if (c.config.security.readonlyRootfs) {
+        const inner = '/' + path.relative(view.root, host);
+        const bind = c.config.binds.find((b) => inner === b.destination || inner.startsWith(`${b.destination.replace(/\/$/, '')}/`));
+        if (!bind || bind.readonly) throw failedPrecondition('container rootfs is marked read-only');
+      }
+      await unpackLayer(await decompressed(input), host, {
+        mode: 'copy', resolvedRoot: true, noOverwriteDirNonDir: o.noOverwriteDirNonDir,
+        ...(o.copyUIDGID ? {} : { owner: { uid: 0, gid: 0 } }),
+      }).catch((e) => { throw new TsulaError(errorKind(e), `copying into ${c.name}:${abs}: ${errorMessage(e)}`, { cause: e }); });
+    } finally {
+      await view.release();
+    }
+  }
+
+  /** What the container changed (docker diff), the runtime's mountpoints and the binds' left out. */
+  async writableChanges(c: Container): Promise<WritableChanges> {
+    const binds = c.config.binds.map((b) => path.posix.normalize(b.destination));
+    const skip = (p: string) => binds.includes(p) || RUNTIME_PATHS.some((r) => p === r || p.startsWith(`${r}/`));
+    return this.driver.changes(c.id, skip);
+  }
+
+  async changes(c: Container): Promise<Change[]> {
+    return (await this.writableChanges(c)).changes;
+  }
+
+  /** The layer docker commit makes: changed files as they are, deletions as `.wh.` files. */
+  async diffTar(c: Container): Promise<AsyncGenerator<Buffer>> {
+    const wc = await this.writableChanges(c);
+    const opaque = new Set(wc.opaque);
+    function* items(): Generator<PackItem> {
+      for (const ch of wc.changes) {
+        const rel = ch.Path.slice(1);
+        if (ch.Kind === 2) {
+          const dir = path.posix.dirname(rel);
+          yield { name: `${dir === '.' ? '' : `${dir}/`}.wh.${path.posix.basename(rel)}`, whiteout: true };
+          continue;
+        }
+        yield { abs: path.join(wc.source, rel), name: rel };
+        if (opaque.has(ch.Path)) yield { name: `${rel}/.wh..wh..opq`, whiteout: true };
+      }
+    }
+    return packItems(items());
+  }
+
+  /** docker export: the whole rootfs as the snapshot holds it (no binds, no /proc contents). */
+  async export(c: Container): Promise<AsyncGenerator<Buffer>> {
+    const view = await this.rootfs.open(c, { snapshot: true });
+    async function* tar(): AsyncGenerator<Buffer> {
+      try {
+        async function* below(): AsyncGenerator<PackItem> {
+          let first = true;
+          for await (const it of walkTree(view.root, '')) {
+            if (first) { first = false; continue; } // the root itself has no entry
+            yield it;
+          }
+        }
+        yield* packItems(below());
+      } finally {
+        await view.release();
+      }
+    }
+    return tar();
+  }
+}
+
+/** A request body that may be gzipped (dockerd accepts compressed archives for cp too). */
+async function decompressed(input: Readable): Promise<AsyncIterable<Buffer>> {
+  const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const first = await it.next();
+  async function* rest(head: Buffer | null): AsyncGenerator<Buffer> {
+    if (head) yield head;
+    for (;;) {
+      const r = await it.next();
+      if (r.done) return;
+      yield r.value;
+    }
+  }
+  const head = first.done ? null : first.value;
+  if (head && head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
+    const gunzip = zlib.createGunzip();
+    void (async () => {
+      try { for await (const c of rest(head)) if (!gunzip.write(c)) await new Promise((r) => gunzip.once('drain', r)); gunzip.end(); } catch (e) { gunzip.destroy(e as Error); }
+    })();
+    return gunzip;
+  }
+  return rest(head);
+}

@@ -1,0 +1,137 @@
+// A container's files as the host reaches them, for docker cp, diff, export and commit.
+// A running container is read through /proc/<pid>/root (its own view: binds, tmpfs); a
+// stopped one through its snapshot, mounted for the while and unmounted after (counted, so
+// two copies share one mount, and never unmounted under a container that started
+// meanwhile), with its binds mapped onto their sources. Paths are resolved the way the
+// container would resolve them: symlinks followed inside its root, never out of it.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { invalidArgument, notFound } from '../../common/errors.js';
+import type { MountGuard } from '../../storage/mountguard.js';
+import { running, type Container } from './model.js';
+
+/** Linux's limit on symlinks followed in one lookup. */
+const MAX_LINKS = 40;
+
+/**
+ * docker's absolute container path: "/" joined and cleaned ("/a/../b" is "/b", never above
+ * "/"), keeping a trailing "/" or "/." (cp gives them meaning: a directory's contents).
+ */
+export function containerAbsPath(p: string): string {
+  if (p.includes('\0')) throw invalidArgument('path contains a NUL byte');
+  const clean = path.posix.normalize(`/${p}`);
+  if (clean === '/') return clean;
+  const base = clean.replace(/\/+$/, '');
+  if (/(^|\/)\.$/.test(p)) return `${base}/.`;
+  if (p.endsWith('/')) return `${base}/`;
+  return base;
+}
+
+/**
+ * The host path of container path `p` under `root`, every symlink followed as the container
+ * would follow it (an absolute target starts again at `root`, ".." stops at it). With
+ * `followLast: false` the last component is not followed (lstat semantics). Components that
+ * do not exist are appended as they are. Never returns a path outside `root`.
+ */
+export async function resolveInRoot(root: string, p: string, followLast = true): Promise<string> {
+  const todo = p.split('/').filter((c) => c !== '' && c !== '.');
+  const done: string[] = [];
+  let links = 0;
+  let missing = false;
+  while (todo.length) {
+    const c = todo.shift()!;
+    if (c === '..') { done.pop(); continue; }
+    if (c === '.') continue;
+    if (missing) { done.push(c); continue; }
+    const last = todo.length === 0;
+    const host = path.join(root, ...done, c);
+    const st = await fs.lstat(host).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
+      throw e;
+    });
+    if (!st) { missing = true; done.push(c); continue; }
+    if (st.isSymbolicLink() && (!last || followLast)) {
+      if (++links > MAX_LINKS) throw invalidArgument(`too many levels of symbolic links resolving ${p}`);
+      const target = await fs.readlink(host);
+      if (target.startsWith('/')) done.length = 0;
+      todo.unshift(...target.split('/').filter((x) => x !== '' && x !== '.'));
+      continue;
+    }
+    done.push(c);
+  }
+  return path.join(root, ...done);
+}
+
+/** The same inode: /proc/<pid>/root of a container is its rootfs, not the host's or a VM's. */
+async function sameFile(a: string, b: string): Promise<boolean> {
+  const [x, y] = await Promise.all([fs.stat(a).catch(() => null), fs.stat(b).catch(() => null)]);
+  return !!x && !!y && x.dev === y.dev && x.ino === y.ino;
+}
+
+export interface RootfsView {
+  /** The host path of the container's "/". */
+  root: string;
+  /** Whether `root` is the container's live view (binds and tmpfs in place). */
+  live: boolean;
+  /** The host path of container path `p` (see resolveInRoot), binds mapped when not live. */
+  resolve(p: string, followLast?: boolean): Promise<string>;
+  release(): Promise<void>;
+}
+
+export class ContainerRootfs {
+  constructor(private readonly driver: MountGuard) {}
+
+  /**
+   * The container's files until release(). A running container's /proc/<pid>/root when it
+   * is the snapshot the host mounted (a container in a VM has none: the host's mount is the
+   * VM's shared rootfs then); else, or with `snapshot` (export: the rootfs alone, without
+   * the container's /proc, /sys and binds), the snapshot, mounted now if it was not.
+   */
+  async open(c: Container, o: { snapshot?: boolean } = {}): Promise<RootfsView> {
+    const id = c.id;
+    const mounted = await this.driver.hold(id);
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      // a container that started meanwhile keeps the mount its start made
+      await this.driver.release(id, !running(c.state));
+    };
+    const proc = `/proc/${c.state.pid}/root`;
+    const live = !o.snapshot && running(c.state) && c.state.pid > 0 && await sameFile(proc, mounted);
+    const root = live ? proc : mounted;
+    const binds = live || o.snapshot ? [] : [...c.config.binds].sort((a, b) => b.destination.length - a.destination.length);
+    return {
+      root, live, release,
+      resolve: async (p, followLast = true) => {
+        const host = await resolveInRoot(root, p, followLast);
+        const inner = '/' + path.relative(root, host);
+        // a stopped container's bind destinations are empty dirs in its snapshot: their
+        // files are the sources' (what the container sees when it runs)
+        for (const b of binds) {
+          const d = path.posix.normalize(b.destination);
+          if (inner === d || inner.startsWith(d === '/' ? '/' : `${d}/`)) {
+            return resolveInRoot(b.source, inner.slice(d.length), followLast);
+          }
+        }
+        return host;
+      },
+    };
+  }
+}
+
+/** Go's os.FileMode bits, which docker's path stat carries (not the unix st_mode). */
+export function goFileMode(st: { mode: number; isDirectory(): boolean; isSymbolicLink(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean }): number {
+  // added, not or'ed: bit 31 would make a JS bitwise result negative
+  const bits = [
+    [st.isDirectory(), 31], [st.isSymbolicLink(), 27], [st.isBlockDevice() || st.isCharacterDevice(), 26],
+    [st.isCharacterDevice(), 21], [st.isFIFO(), 25], [st.isSocket(), 24],
+    [(st.mode & 0o4000) !== 0, 23], [(st.mode & 0o2000) !== 0, 22], [(st.mode & 0o1000) !== 0, 20],
+  ] as const;
+  return bits.reduce((m, [on, bit]) => (on ? m + 2 ** bit : m), st.mode & 0o777);
+}
+
+/** docker's "Could not find the file" for a path that is not there. */
+export function noSuchPath(p: string, c: Container): Error {
+  return notFound(`Could not find the file ${p} in container ${c.name}`);
+}

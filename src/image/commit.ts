@@ -1,0 +1,137 @@
+// Images made on this host (docker commit): a container's changes as one new layer on top
+// of its image, stored as a gzip blob like a pulled layer, with an image config that
+// carries the parent's history plus one entry. Also `docker history` of any stored image,
+// from its config blob. The store calls these inside its mutation queue (commitImage) or
+// outside it (writeLayer: reading a container's files may take long).
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import * as zlib from 'node:zlib';
+import { chainIdOf } from '../storage/base.js';
+import type { SnapshotDriver } from '../storage/types.js';
+import type { ContentStore } from './content.js';
+import { MEDIA_TYPES } from './layers.js';
+import type { NewImage, StoredImage, StoredLayer } from './records.js';
+import type { ImageConfig } from './types.js';
+
+/** A layer written to files under ingest/: the plain tar (for the driver) and its gzip blob. */
+export interface LayerFiles {
+  tar: string;
+  diffId: string;
+  diffSize: number;
+  blob: string;
+  digest: string;
+  blobSize: number;
+}
+
+function hashing(h: ReturnType<typeof createHash>, count: (n: number) => void): Transform {
+  return new Transform({ transform(c: Buffer, _e, cb) { h.update(c); count(c.length); cb(null, c); } });
+}
+
+/** Write `tar` to `dir` twice: as it is (hashed: the diff id) and gzipped (hashed: the blob). */
+export async function writeLayer(tar: AsyncIterable<Buffer>, dir: string): Promise<LayerFiles> {
+  const tarFile = path.join(dir, 'layer.tar');
+  const blob = path.join(dir, 'layer.tar.gz');
+  const dh = createHash('sha256');
+  let diffSize = 0;
+  await pipeline(tar, hashing(dh, (n) => { diffSize += n; }), createWriteStream(tarFile, { mode: 0o600 }));
+  const bh = createHash('sha256');
+  let blobSize = 0;
+  await pipeline(createReadStream(tarFile), zlib.createGzip(), hashing(bh, (n) => { blobSize += n; }), createWriteStream(blob, { mode: 0o600 }));
+  return { tar: tarFile, diffId: `sha256:${dh.digest('hex')}`, diffSize, blob, digest: `sha256:${bh.digest('hex')}`, blobSize };
+}
+
+/** An image config blob as docker writes it (only the fields tsula reads are typed). */
+export interface ConfigBlob {
+  created?: string;
+  author?: string;
+  architecture?: string;
+  os?: string;
+  config?: ImageConfig & Record<string, unknown>;
+  container?: string;
+  container_config?: unknown;
+  docker_version?: string;
+  comment?: string;
+  rootfs: { type: string; diff_ids: string[] };
+  history?: Array<{ created?: string; created_by?: string; author?: string; comment?: string; empty_layer?: boolean }>;
+}
+
+export interface CommitSpec {
+  /** The image the container runs (its id). */
+  parent: string;
+  containerId: string;
+  config: ImageConfig & Record<string, unknown>;
+  author?: string;
+  comment?: string;
+  /** The history entry's created_by (docker: the container's command). */
+  createdBy: string;
+}
+
+export interface CommitDeps { driver: SnapshotDriver; content: ContentStore }
+
+/**
+ * The new image from `parent` and a written layer: the layer unpacked into the driver (on
+ * the parent's top), its blob and the config stored. Returns the record to add and the
+ * chain id it created (for the caller to roll back if recording fails).
+ */
+export async function commitImage(d: CommitDeps, parent: StoredImage, layer: LayerFiles, spec: CommitSpec): Promise<{ image: NewImage; created: string | null }> {
+  const parentConfig = await d.content.readJson<ConfigBlob>(parent.id);
+  const top = parent.chainIds[parent.chainIds.length - 1] ?? null;
+  const chainId = chainIdOf(top, layer.diffId);
+  const existed = await d.driver.hasLayer(chainId);
+  const info = await d.driver.applyLayer(chainId, top, createReadStream(layer.tar));
+  const now = new Date().toISOString();
+  const history = [...(parentConfig.history ?? [])];
+  history.push({
+    created: now, created_by: spec.createdBy,
+    ...(spec.author ? { author: spec.author } : {}), ...(spec.comment ? { comment: spec.comment } : {}),
+  });
+  const config: ConfigBlob = {
+    architecture: parentConfig.architecture ?? parent.architecture, os: parentConfig.os ?? parent.os,
+    author: spec.author ?? '', comment: spec.comment ?? '', config: spec.config, container: spec.containerId,
+    created: now, docker_version: '', history,
+    rootfs: { type: 'layers', diff_ids: [...parent.rootfs.diffIds, layer.diffId] },
+  };
+  const text = Buffer.from(JSON.stringify(config));
+  const id = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  await d.content.ingest(Readable.from([text]), 'image config', { digest: id });
+  await d.content.commit(layer.blob, layer.digest);
+  const stored: StoredLayer = {
+    diffId: layer.diffId, chainId, blob: layer.digest, mediaType: MEDIA_TYPES.dockerLayerGzip, compression: 'gzip',
+    blobSize: layer.blobSize, diffSize: layer.diffSize, size: info.size,
+  };
+  const layers = [...parent.layers.map((l) => ({ ...l })), stored];
+  return {
+    image: {
+      id, created: now, size: layers.reduce((n, l) => n + l.size, 0), architecture: config.architecture ?? '', os: config.os ?? '',
+      config: spec.config, rootfs: { type: 'layers', diffIds: config.rootfs.diff_ids }, chainIds: [...parent.chainIds, chainId], layers,
+    },
+    created: existed ? null : chainId,
+  };
+}
+
+/** One line of `docker history` (dockerd's image.HistoryResponseItem). */
+export interface HistoryItem { Id: string; Created: number; CreatedBy: string; Tags: string[] | null; Size: number; Comment: string }
+
+/**
+ * `docker history`: the config's history, newest first, each non-empty entry with the size
+ * of its layer; the top line is the image (its id and names), the others "<missing>" as
+ * dockerd shows layers that are no image of their own. Without history, one line per layer.
+ */
+export async function imageHistory(content: ContentStore, img: StoredImage): Promise<HistoryItem[]> {
+  const cfg = await content.readJson<ConfigBlob>(img.id).catch(() => null);
+  const secs = (t?: string) => { const ms = Date.parse(t ?? ''); return Number.isNaN(ms) ? 0 : Math.floor(ms / 1000); };
+  let layer = 0;
+  const out: HistoryItem[] = [];
+  const history = cfg?.history?.length ? cfg.history : img.layers.map(() => ({ created: img.created, created_by: '' }));
+  for (const h of history) {
+    const empty = 'empty_layer' in h && h.empty_layer === true;
+    const size = empty ? 0 : img.layers[layer++]?.size ?? 0;
+    out.push({ Id: '<missing>', Created: secs(h.created), CreatedBy: h.created_by ?? '', Tags: null, Size: size, Comment: ('comment' in h ? h.comment : '') ?? '' });
+  }
+  out.reverse();
+  if (out[0]) { out[0].Id = img.id; out[0].Tags = img.repoTags.length ? [...img.repoTags] : null; }
+  return out;
+}

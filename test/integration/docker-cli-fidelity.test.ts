@@ -1,0 +1,125 @@
+// What the stock docker CLI shows of tsulad beyond the lifecycle: version and info filled
+// in from the real host (no false warnings), docker stats' CPU and memory figures, inspect's
+// HostConfig fields clients index, logs -t times, OOMKilled, RestartCount, and dockerd's
+// status for a registry that cannot be reached.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { TestDaemon } from '../helpers/daemon.js';
+import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('docker-cli-fidelity', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
+
+let d: TestDaemon;
+before(async () => {
+  dockerCliPath();
+  d = await TestDaemon.create();
+  await d.loadBusybox();
+});
+after(async () => { await d?.destroy(); });
+
+async function ok(args: string[]): Promise<string> {
+  const r = await docker(d, args);
+  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function waitFor(cond: () => Promise<boolean>, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test('docker version: the engine\'s versions, build, minimum API, OS/Arch and components', async () => {
+  const out = await ok(['version']);
+  const server = out.slice(out.indexOf('Server:'));
+  assert.match(server, /API version:\s+1\.41 \(minimum version 1\.12\)/);
+  assert.match(server, /Go version:\s+node v\d+\.\d+\.\d+/);
+  assert.match(server, /OS\/Arch:\s+linux\/(amd64|arm64)/);
+  assert.match(server, /Experimental:\s+false/);
+  assert.match(server, /runc:\n\s+Version:\s+\S+/);
+  const kernel = await ok(['version', '--format', '{{.Server.KernelVersion}}']);
+  assert.ok(kernel.trim().length > 0);
+});
+
+test('docker info: host features from the cgroups, no false warnings, every runtime', async () => {
+  const r = await docker(d, ['info']);
+  assert.equal(r.code, 0, r.stderr);
+  const info = JSON.parse(await ok(['info', '--format', '{{json .}}'])) as Record<string, unknown>;
+  const v1 = existsSync('/sys/fs/cgroup/memory/memory.limit_in_bytes');
+  const v2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+  if (v1 || v2) {
+    assert.equal(info.MemoryLimit, true);
+    assert.equal(info.CpuCfsQuota, true);
+    assert.equal(info.CPUShares, true);
+    assert.doesNotMatch(r.stderr, /No memory limit support|No cpu cfs quota support|No cpu shares support|No cpuset support/);
+  }
+  for (const k of ['SwapLimit', 'KernelMemory', 'CpuCfsPeriod', 'CPUSet', 'PidsLimit', 'OomKillDisable', 'IPv4Forwarding', 'BridgeNfIptables']) {
+    assert.equal(typeof info[k], 'boolean', k);
+  }
+  assert.equal(info.CgroupDriver, 'cgroupfs');
+  assert.match(String(info.CgroupVersion), /^[12]$/);
+  const runtimes = Object.keys(info.Runtimes as Record<string, unknown>);
+  for (const rt of ['runc', 'vmm']) assert.ok(runtimes.includes(rt), runtimes.join(' '));
+  if (existsSync('/usr/bin/containerd-shim-runc-v2')) assert.ok(runtimes.includes('io.containerd.runc.v2'), runtimes.join(' '));
+  assert.match(r.stdout, /Runtimes: .*runc/);
+});
+
+test('docker stats: a busy loop\'s CPU, memory used and the -m limit', async () => {
+  await ok(['run', '-d', '--name', 'busy', '-m', '64m', 'busybox', 'sh', '-c', 'while :; do :; done']);
+  let best = 0;
+  let line = '';
+  for (let i = 0; i < 3 && best <= 30; i++) {
+    line = (await ok(['stats', '--no-stream', '--format', '{{.CPUPerc}}|{{.MemUsage}}|{{.PIDs}}', 'busy'])).trim();
+    best = Math.max(best, Number(line.split('|')[0]!.replace('%', '')));
+  }
+  assert.ok(best > 30, `CPU ${line}`);
+  const [, mem, pids] = line.split('|');
+  const [used, limit] = mem!.split(' / ');
+  assert.match(used!, /^[1-9][\d.]*[KM]iB$/);
+  assert.equal(limit, '64MiB');
+  assert.equal(pids, '1');
+  // the stream: two samples a second apart, the second with precpu from the first
+  const raw = await d.apiStream('GET', '/v1.41/containers/busy/stats?stream=1');
+  await waitFor(async () => raw.text().split('\n').filter(Boolean).length >= 2);
+  const [a, b] = raw.text().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { read: string; preread: string; cpu_stats: { system_cpu_usage: number; online_cpus: number } });
+  assert.equal(b!.preread, a!.read);
+  assert.ok(b!.cpu_stats.system_cpu_usage > a!.cpu_stats.system_cpu_usage);
+  assert.ok(a!.cpu_stats.online_cpus >= 1);
+  await ok(['rm', '-f', 'busy']);
+  await raw.body.catch(() => '');
+});
+
+test('inspect: HostConfig has the fields docker 20.10 clients index', async () => {
+  await ok(['create', '--name', 'ins', 'busybox']);
+  const out = await ok(['inspect', '--format',
+    '{{.HostConfig.LogConfig.Type}}|{{.HostConfig.RestartPolicy.Name}}|{{.HostConfig.ShmSize}}|{{json .HostConfig.PortBindings}}|{{.HostConfig.IpcMode}}|{{len .HostConfig.MaskedPaths}}|{{json .HostConfig.ConsoleSize}}|{{.MountLabel}}|{{json .ExecIDs}}', 'ins']);
+  assert.equal(out.trim(), 'k8s-file|no|67108864|{}|private|11|[0,0]||null');
+});
+
+test('logs -t prints Go\'s RFC3339Nano in UTC ("Z")', async () => {
+  await ok(['run', '--name', 'ts', 'busybox', 'echo', 'hi']);
+  await waitFor(async () => (await ok(['logs', 'ts'])) === 'hi\n');
+  assert.match(await ok(['logs', '-t', 'ts']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hi\n$/);
+});
+
+test('an OOM kill shows as OOMKilled; a manual restart leaves RestartCount at 0', async () => {
+  await ok(['run', '-d', '--name', 'oom', '-m', '8m', '--memory-swap', '8m', 'busybox', 'sh', '-c', 'x=a; while :; do x="$x$x"; done']);
+  await waitFor(async () => (await ok(['inspect', '-f', '{{.State.Status}}', 'oom'])).trim() === 'exited');
+  assert.equal((await ok(['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', 'oom'])).trim(), 'true 137');
+  await ok(['run', '-d', '--name', 'rs', 'busybox', 'sleep', '300']);
+  await ok(['restart', '-t', '0', 'rs']);
+  assert.equal((await ok(['inspect', '-f', '{{.RestartCount}} {{.State.Running}}', 'rs'])).trim(), '0 true');
+});
+
+test('pulling from a registry that cannot be reached: dockerd\'s 500 with the reason', async () => {
+  const r = await d.api('POST', '/v1.41/images/create?fromImage=127.0.0.1:1/nothing&tag=latest');
+  assert.equal(r.status, 500);
+  assert.match(r.body, /127\.0\.0\.1:1 is unreachable/);
+  const cli = await docker(d, ['pull', '127.0.0.1:1/nothing']);
+  assert.notEqual(cli.code, 0);
+  assert.match(cli.stderr, /Error response from daemon: .*127\.0\.0\.1:1/);
+});

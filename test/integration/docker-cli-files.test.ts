@@ -1,0 +1,146 @@
+// The stock docker CLI's file commands against tsulad: cp both ways (running and stopped
+// containers, symlinks that point out of the rootfs, "..", -a ownership), diff, commit,
+// history, export, system df, container prune, and build's clear refusal.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { TestDaemon } from '../helpers/daemon.js';
+import { docker, dockerCliPath, dockerEnv } from '../helpers/docker-cli.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('docker-cli-files', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/bin/getfattr': 'attr' } });
+
+let d: TestDaemon;
+let work: string;
+before(async () => {
+  dockerCliPath();
+  d = await TestDaemon.create();
+  await d.loadBusybox();
+  work = path.join(d.dir, 'work');
+  await fs.mkdir(work);
+});
+after(async () => { await d?.destroy(); });
+
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await docker(d, args, input === undefined ? {} : { input });
+  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** Names and contents of a tar the CLI wrote to stdout. */
+function tarList(tar: string | Buffer): string[] {
+  return execFileSync('tar', ['-tf', '-'], { input: tar }).toString().split('\n').filter(Boolean);
+}
+
+// links that point "out" of the rootfs live apart: the CLI itself refuses to unpack them on the host
+const SETUP = '[ -e /data ] || { mkdir -p /data/sub /links && echo hello > /data/f && echo deep > /data/sub/g && ln -s /etc/../../../../etc /links/evil && ln -s ../../../.. /links/up && rm /bin/ls; }';
+
+test('docker cp out of a running container: a file, a directory, symlinks resolved inside the rootfs', async () => {
+  await ok(['run', '-d', '--name', 'src', 'busybox', 'sh', '-c', `${SETUP}; sleep 300`]);
+  await waitFor(async () => (await docker(d, ['exec', 'src', 'test', '-e', '/links/up'])).code === 0);
+  await ok(['cp', 'src:/data/f', path.join(work, 'f')]);
+  assert.equal(await fs.readFile(path.join(work, 'f'), 'utf8'), 'hello\n');
+  await ok(['cp', 'src:/data', path.join(work, 'data')]);
+  assert.equal(await fs.readFile(path.join(work, 'data/sub/g'), 'utf8'), 'deep\n');
+  const link = execFileSync('tar', ['-tvf', '-'], { input: execFileSync(dockerCliPath(), ['cp', 'src:/links/evil', '-'], { env: dockerEnv(d) }) }).toString();
+  assert.match(link, /^l.* evil -> \/etc\/\.\.\/\.\.\/\.\.\/\.\.\/etc\n$/, 'a symlink is copied as a symlink');
+  // through a link that points "out": the container's /etc, never the host's
+  const hostname = (await ok(['inspect', '-f', '{{.Config.Hostname}}', 'src'])).trim();
+  const viaEvil = await docker(d, ['cp', 'src:/links/evil/hostname', '-']);
+  assert.equal(viaEvil.code, 0, viaEvil.stderr);
+  assert.match(viaEvil.stdout, new RegExp(`${hostname}\n`));
+  const passwd = execFileSync('tar', ['-xOf', '-'], { input: execFileSync(dockerCliPath(), ['cp', 'src:/links/up/etc/passwd', '-'], { env: dockerEnv(d) }) }).toString();
+  assert.equal(passwd, await ok(['exec', 'src', 'cat', '/etc/passwd']), 'the container\'s passwd');
+  const dotdot = await docker(d, ['cp', 'src:/../../../../etc/hostname', '-']);
+  assert.match(dotdot.stdout, new RegExp(hostname));
+  // -L follows the last link (still inside the rootfs)
+  await ok(['cp', '-L', 'src:/links/evil', path.join(work, 'etc-copy')]);
+  assert.equal((await fs.readFile(path.join(work, 'etc-copy/hostname'), 'utf8')).trim(), hostname);
+  const missing = await docker(d, ['cp', 'src:/nonexistent', path.join(work, 'x')]);
+  assert.notEqual(missing.code, 0);
+  assert.match(missing.stderr, /No such container:path: src:\/nonexistent/);
+});
+
+test('docker cp into a running container: into a dir, to a new name, through a symlink (inside), -a keeps owners', async () => {
+  await fs.writeFile(path.join(work, 'in.txt'), 'payload\n');
+  await fs.chown(path.join(work, 'in.txt'), 1234, 55);
+  await ok(['cp', path.join(work, 'in.txt'), 'src:/data/']);
+  await ok(['cp', path.join(work, 'in.txt'), 'src:/data/renamed']);
+  await ok(['cp', '-a', path.join(work, 'in.txt'), 'src:/data/kept']);
+  await ok(['cp', path.join(work, 'in.txt'), 'src:/links/evil/']);
+  const ls = await ok(['exec', 'src', 'sh', '-c', 'cat /data/in.txt /data/renamed /etc/in.txt; stat -c "%u:%g %n" /data/in.txt /data/kept']);
+  assert.equal(ls, 'payload\npayload\npayload\n0:0 /data/in.txt\n1234:55 /data/kept\n');
+  await assert.rejects(fs.access('/etc/in.txt'), 'nothing lands on the host');
+  const noDir = await docker(d, ['cp', path.join(work, 'in.txt'), 'src:/nope/dir/']);
+  assert.notEqual(noDir.code, 0);
+});
+
+test('docker diff: A/C/D of the writable layer, without the runtime\'s mountpoints', async () => {
+  const diff = (await ok(['diff', 'src'])).split('\n').filter(Boolean);
+  for (const l of ['C /bin', 'D /bin/ls', 'A /data', 'A /data/f', 'A /data/sub/g', 'A /links/evil', 'C /etc', 'A /etc/in.txt']) assert.ok(diff.includes(l), `${l} in\n${diff.join('\n')}`);
+  assert.ok(!diff.some((l) => /\/(proc|sys|dev)\b|\/etc\/(hosts|hostname|resolv\.conf)$/.test(l)), diff.join('\n'));
+});
+
+test('docker cp with a stopped container, both ways; the rootfs is unmounted again', async () => {
+  await ok(['stop', '-t', '1', 'src']);
+  await ok(['cp', 'src:/data/renamed', path.join(work, 'from-stopped')]);
+  assert.equal(await fs.readFile(path.join(work, 'from-stopped'), 'utf8'), 'payload\n');
+  await ok(['cp', path.join(work, 'in.txt'), 'src:/data/while-stopped']);
+  const mounts = await fs.readFile('/proc/self/mounts', 'utf8');
+  assert.ok(!mounts.split('\n').some((m) => m.includes(d.graph) && m.startsWith('overlay')), 'no overlay left mounted');
+  await ok(['start', 'src']);
+  assert.equal(await ok(['exec', 'src', 'cat', '/data/while-stopped']), 'payload\n');
+});
+
+test('docker commit: the changes (deletions too) and -c config in a new image; history; run it', async () => {
+  const id = (await ok(['commit', '-c', 'CMD ["cat", "/data/f"]', '-c', 'ENV FOO=bar', '-m', 'snap', '-a', 'tester', 'src', 'snap:v1'])).trim();
+  assert.match(id, /^sha256:[0-9a-f]{64}$/);
+  const hist = (await ok(['history', '--format', '{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}', 'snap:v1'])).trim().split('\n');
+  assert.equal(hist.length, 2, hist.join('\n'));
+  assert.match(hist[0]!, /^[0-9a-f]{12}\|sh -c \[ -e \/data \] .*\|\d+(\.\d+)?k?B\|snap$/);
+  assert.match(hist[1]!, /^<missing>\|busybox-static/);
+  const cfg = JSON.parse(await ok(['image', 'inspect', '-f', '{{json .Config}}', 'snap:v1'])) as { Cmd: string[]; Env: string[] };
+  assert.deepEqual(cfg.Cmd, ['cat', '/data/f']);
+  assert.ok(cfg.Env.includes('FOO=bar'));
+  await ok(['run', '-d', '--name', 'fromsnap', 'snap:v1', 'sh', '-c', 'cat /data/f; echo $FOO; ls /bin/ls || echo gone']);
+  await waitFor(async () => (await ok(['inspect', '-f', '{{.State.Status}}', 'fromsnap'])).trim() === 'exited');
+  assert.equal(await ok(['logs', 'fromsnap']), 'hello\nbar\ngone\n');
+});
+
+test('docker export: the rootfs as a tar; docker system df; docker container prune', async () => {
+  const tar = execFileSync(dockerCliPath(), ['export', 'src'], { env: dockerEnv(d), maxBuffer: 64 << 20 });
+  const names = tarList(tar);
+  for (const n of ['bin/sh', 'data/f', 'data/sub/g', 'etc/passwd']) assert.ok(names.includes(n), n);
+  assert.ok(!names.includes('bin/ls'), 'deleted files are not exported');
+
+  const df = await ok(['system', 'df']);
+  assert.match(df, /^Images\s+2\s+2\s+/m);
+  assert.match(df, /^Containers\s+2\s+1\s+/m);
+  const sizes = await ok(['ps', '-a', '-s', '--format', '{{.Names}} {{.Size}}']);
+  assert.match(sizes, /^src [1-9]\d*B \(virtual [\d.]+MB\)$/m);
+
+  await ok(['create', '--name', 'labelled', '--label', 'keep=yes', 'busybox']);
+  const pruned = await ok(['container', 'prune', '-f', '--filter', 'label!=keep']);
+  assert.match(pruned, /Deleted Containers:\n[0-9a-f]{64}\n/);
+  const left = (await ok(['ps', '-a', '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort();
+  assert.deepEqual(left, ['labelled', 'src']);
+});
+
+test('docker build is refused with a message saying what to do instead', async () => {
+  const ctx = path.join(work, 'ctx');
+  await fs.mkdir(ctx);
+  await fs.writeFile(path.join(ctx, 'Dockerfile'), 'FROM busybox\n');
+  const r = await docker(d, ['build', ctx]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /building images is not supported by tsulad: build them with buildah, kaniko or docker elsewhere, then `docker load`/);
+});
+
+async function waitFor(cond: () => Promise<boolean>, ms = 15_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
