@@ -1,4 +1,6 @@
 // Engine events in the Docker Engine API's shape, kept in a bounded ring for --since.
+import { FilterArgs, matchEvent } from './api/filters.js';
+
 export interface EngineEvent {
   status?: string;
   id?: string;
@@ -44,23 +46,7 @@ export class EventBus {
   static matches(e: EngineEvent, f: EventFilter): boolean {
     if (f.since !== undefined && e.time < f.since) return false;
     if (f.until !== undefined && e.time > f.until) return false;
-    for (const [key, values] of Object.entries(f.filters ?? {})) {
-      if (!values.length) continue;
-      const ok = values.some((v) => {
-        switch (key) {
-          case 'type': return e.Type === v;
-          case 'event': case 'action': return e.Action === v || e.Action.startsWith(v + ':');
-          case 'container': return e.Type === 'container' && (e.Actor.ID.startsWith(v) || e.Actor.Attributes.name === v);
-          case 'image': return e.Actor.Attributes.image === v || (e.Type === 'image' && e.Actor.ID === v);
-          case 'label': {
-            const [k, val] = v.split('=', 2);
-            return val === undefined ? k in e.Actor.Attributes : e.Actor.Attributes[k] === val;
-          }
-          default: return true;
-        }
-      });
-      if (!ok) return false;
-    }
+    if (f.filters && !matchEvent(e, FilterArgs.fromRecord(f.filters))) return false;
     return true;
   }
 

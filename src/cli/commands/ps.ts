@@ -1,6 +1,6 @@
 // `tsula ps`: GET /containers/json, printed through docker's container formatter
 // (the default is itself a "table" template, so --format and the default share one path).
-import type { CommandSpec, Parsed } from '../args.js';
+import { UsageError, type CommandSpec, type Parsed } from '../args.js';
 import type { Cli } from '../context.js';
 import { ellipsis, truncateId, writeFormatted } from '../format.js';
 import { goTimeString, humanSizeWithPrecision, timeAgo } from '../units.js';
@@ -48,16 +48,19 @@ export interface ContainerSummary {
   NetworkSettings?: { Networks?: Record<string, unknown> | null } | null;
 }
 
-/** docker's filters.Args JSON: {"key": {"value": true}}. */
+/**
+ * docker's filters.Args JSON: {"key": {"value": true}}. Each -f is key=value, the key
+ * lowercased, both trimmed (docker's FilterOpt); an empty -f is no filter.
+ */
 export function filtersJson(items: string[]): string | undefined {
-  if (!items.length) return undefined;
   const f: Record<string, Record<string, boolean>> = {};
   for (const it of items) {
+    if (it === '') continue;
     const eq = it.indexOf('=');
-    if (eq <= 0) throw new Error(`bad format of filter (expected name=value)`);
-    (f[it.slice(0, eq).trim().toLowerCase()] ??= {})[it.slice(eq + 1)] = true;
+    if (eq < 0) throw new UsageError(`invalid argument "${it}" for "-f, --filter" flag: bad format of filter (expected name=value)`, '');
+    (f[it.slice(0, eq).trim().toLowerCase()] ??= {})[it.slice(eq + 1).trim()] = true;
   }
-  return JSON.stringify(f);
+  return Object.keys(f).length ? JSON.stringify(f) : undefined;
 }
 
 export function displayablePorts(ports: ContainerSummary['Ports']): string {

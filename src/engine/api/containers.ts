@@ -10,6 +10,7 @@ import type { StdioStream } from '../../runtime/types.js';
 import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { humanStatus } from './format.js';
+import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';
 import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
 
 export function containerRoutes(r: Router, cs: ContainerService, es: ExecService): void {
@@ -24,13 +25,13 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   });
 
   r.add('GET', '/containers/json', async ({ res, query }) => {
-    const all = boolParam(query, 'all');
-    const filters = parseFilters(query.get('filters'));
-    let list = cs.list().filter((c) => all || running(c.state) || filters.status?.length);
-    list = list.filter((c) => matchFilters(c, filters));
     const limit = intParam(query, 'limit');
-    if (limit && limit > 0) list = list.slice(0, limit);
-    sendJson(res!, 200, list.map(summary));
+    const list = await selectContainers(cs.list().map(facts), FilterArgs.parse(query.get('filters')),
+      { all: boolParam(query, 'all'), limit }, {
+        container: (ref) => cs.get(ref).id,
+        image: (ref) => cs.d.images.get(ref).then((i) => i.id, () => undefined),
+      });
+    sendJson(res!, 200, list.map((f) => f.summary));
   });
 
   r.add('GET', '/containers/{id}/json', async ({ res, params }) => {
@@ -259,22 +260,23 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms).unref());
 }
 
-function parseFilters(s: string | null): Record<string, string[]> {
-  if (!s) return {};
-  try {
-    const f = JSON.parse(s) as Record<string, string[] | Record<string, boolean>>;
-    return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Array.isArray(v) ? v : Object.keys(v).filter((x) => v[x])]));
-  } catch (e) {
-    throw invalidArgument(`invalid filters: ${errorMessage(e)}`);
-  }
-}
+type Summary = ReturnType<typeof summary> & {
+  Ports: Array<{ PrivatePort: number; PublicPort?: number; Type: string }>;
+  Mounts: Array<{ Name?: string; Source: string; Destination: string }>;
+};
 
-function matchFilters(c: Container, f: Record<string, string[]>): boolean {
-  const test = (key: string, pred: (v: string) => boolean) => !f[key]?.length || f[key].some(pred);
-  return test('status', (v) => c.state.status === v)
-    && test('name', (v) => c.name.includes(v))
-    && test('id', (v) => c.id.startsWith(v))
-    && test('label', (v) => { const [k, val] = v.split('='); return val === undefined ? k in c.config.labels : c.config.labels[k] === val; });
+/** What the list filters look at (filters.ts), with the summary it was read from. */
+function facts(c: Container): ContainerFacts & { summary: Summary } {
+  const s = summary(c) as Summary;
+  const nets = (inspect(c).NetworkSettings as { Networks?: Record<string, { NetworkID?: string } | null> } | undefined)?.Networks ?? {};
+  return {
+    summary: s, id: c.id, names: s.Names as string[], createdMs: Date.parse(c.createdAt) || 0,
+    state: c.state.status, running: running(c.state), startedAtZero: !c.state.startedAt, exitCode: c.state.exitCode,
+    labels: c.config.labels, imageId: c.image, health: 'none', isolation: 'default',
+    mounts: s.Mounts.map((m) => ({ name: m.Name, source: m.Source, destination: m.Destination })),
+    networks: Object.entries(nets).map(([name, n]) => ({ name, id: n?.NetworkID ?? '' })),
+    ports: s.Ports.map((p) => ({ privatePort: p.PrivatePort, publicPort: p.PublicPort, type: p.Type })),
+  };
 }
 
 function summary(c: Container): Record<string, unknown> {

@@ -10,7 +10,8 @@ import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { DaemonConfig } from '../config.js';
 import { EventBus, type EventFilter } from '../events.js';
-import { errorMessage, invalidArgument } from '../../common/errors.js';
+import { invalidArgument } from '../../common/errors.js';
+import { FilterArgs } from './filters.js';
 
 export const API_VERSION = '1.41';
 export const VERSION = '0.1.0';
@@ -97,13 +98,7 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
     const until = query.get('until');
     if (since) f.since = parseTime(since, 'since');
     if (until) f.until = parseTime(until, 'until');
-    const filters = query.get('filters');
-    if (filters) {
-      try {
-        const raw = JSON.parse(filters) as Record<string, string[] | Record<string, boolean>>;
-        f.filters = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Array.isArray(v) ? v : Object.keys(v)]));
-      } catch (e) { throw invalidArgument(`invalid filters: ${errorMessage(e)}`); }
-    }
+    f.filters = FilterArgs.parse(query.get('filters')).toRecord();
     res!.writeHead(200, { 'Content-Type': 'application/json' });
     res!.flushHeaders();
     const unsubscribe = d.events.subscribe(f, (e) => res!.write(JSON.stringify(e) + '\n'));
