@@ -108,6 +108,11 @@ export function rfc3339NanoFixed(unixNanos: bigint): string {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${frac}${zone}`;
 }
 
+/** Go's time.Unix(s, 0).Format(time.RFC3339), in the local zone ("2026-11-22T10:00:00+01:00"). */
+export function rfc3339(unixSeconds: number): string {
+  return rfc3339NanoFixed(BigInt(Math.trunc(unixSeconds)) * 1_000_000_000n).replace(/\.\d{9}/, '');
+}
+
 /**
  * docker's timetypes.GetTimestamp for --since/--until: a Go duration ("10m", "1h30m") is
  * relative to now; an RFC 3339 date or a date-time is absolute; a unix timestamp passes as is.

@@ -7,7 +7,7 @@ import type { Cli } from '../context.js';
 export const spec: CommandSpec = {
   name: 'inspect',
   usage: '[OPTIONS] NAME|ID [NAME|ID...]',
-  desc: 'Return low-level information on Docker objects',
+  desc: 'Return low-level information on tsula objects (containers and images)',
   minArgs: 1,
   flags: [
     { long: 'format', short: 'f', kind: 'string', desc: 'Format output using a custom template' },

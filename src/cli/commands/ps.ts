@@ -10,7 +10,6 @@ export const spec: CommandSpec = {
   usage: '[OPTIONS]',
   desc: 'List containers',
   maxArgs: 0,
-  aliases: ['container ls', 'container list', 'container ps'],
   flags: [
     { long: 'all', short: 'a', kind: 'bool', desc: 'Show all containers (default shows just running)' },
     { long: 'filter', short: 'f', kind: 'list', desc: 'Filter output based on conditions provided', meta: 'filter' },
@@ -82,9 +81,9 @@ export function containerContext(c: ContainerSummary, trunc: boolean, now = Date
   if (trunc && image.startsWith('sha256:')) image = truncateId(image);
   else if (trunc && image.includes('@sha256:')) image = image.slice(0, image.indexOf('@'));
   const labels = c.Labels ?? {};
-  const size = c.SizeRw !== undefined
-    ? `${humanSizeWithPrecision(c.SizeRw, 3)} (virtual ${humanSizeWithPrecision(c.SizeRootFs ?? 0, 3)})`
-    : '0B';
+  // docker: the writable layer's size, and the whole (virtual) size when there is one
+  const rw = humanSizeWithPrecision(c.SizeRw ?? 0, 3);
+  const size = (c.SizeRootFs ?? 0) > 0 ? `${rw} (virtual ${humanSizeWithPrecision(c.SizeRootFs!, 3)})` : rw;
   return {
     ID: trunc ? truncateId(c.Id) : c.Id,
     Names: shown.join(','),

@@ -28,7 +28,6 @@ export const lsSpec: CommandSpec = {
   usage: '[OPTIONS]',
   desc: 'List the sandboxes (pods) of a tsula-sandboxer' + WHICH,
   maxArgs: 0,
-  aliases: ['sandbox list', 'sandbox ps'],
   flags: [
     { long: 'no-trunc', kind: 'bool', desc: "Don't truncate output" },
     { long: 'quiet', short: 'q', kind: 'bool', desc: 'Only display sandbox IDs' },
