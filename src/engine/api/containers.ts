@@ -11,6 +11,7 @@ import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { humanStatus } from './format.js';
 import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';
+import { containerSizes } from './sizes.js';
 import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
 
 export function containerRoutes(r: Router, cs: ContainerService, es: ExecService): void {
@@ -31,11 +32,14 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
         container: (ref) => cs.get(ref).id,
         image: (ref) => cs.d.images.get(ref).then((i) => i.id, () => undefined),
       });
-    sendJson(res!, 200, list.map((f) => f.summary));
+    const size = boolParam(query, 'size');
+    sendJson(res!, 200, await Promise.all(list.map(async (f) => (size ? { ...f.summary, ...await containerSizes(cs, f.c) } : f.summary))));
   });
 
-  r.add('GET', '/containers/{id}/json', async ({ res, params }) => {
-    sendJson(res!, 200, inspect(cs.get(params[0])));
+  r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
+    const c = cs.get(params[0]);
+    const v = inspect(c);
+    sendJson(res!, 200, boolParam(query, 'size') ? { ...v, ...await containerSizes(cs, c) } : v);
   });
 
   r.add('POST', '/containers/{id}/start', async ({ res, params }) => {
@@ -266,11 +270,11 @@ type Summary = ReturnType<typeof summary> & {
 };
 
 /** What the list filters look at (filters.ts), with the summary it was read from. */
-function facts(c: Container): ContainerFacts & { summary: Summary } {
+function facts(c: Container): ContainerFacts & { c: Container; summary: Summary } {
   const s = summary(c) as Summary;
   const nets = (inspect(c).NetworkSettings as { Networks?: Record<string, { NetworkID?: string } | null> } | undefined)?.Networks ?? {};
   return {
-    summary: s, id: c.id, names: s.Names as string[], createdMs: Date.parse(c.createdAt) || 0,
+    c, summary: s, id: c.id, names: s.Names as string[], createdMs: Date.parse(c.createdAt) || 0,
     state: c.state.status, running: running(c.state), startedAtZero: !c.state.startedAt, exitCode: c.state.exitCode,
     labels: c.config.labels, imageId: c.image, health: 'none', isolation: 'default',
     mounts: s.Mounts.map((m) => ({ name: m.Name, source: m.Source, destination: m.Destination })),
