@@ -10,8 +10,10 @@ export class PtyProcess {
   readonly exited: Promise<number>;
   private proc: ChildProcess;
 
-  constructor(argv: string[]) {
-    this.proc = spawn('python3', ['-c', RELAY, ...argv], { stdio: ['pipe', 'pipe', 'pipe'] });
+  /** `size`: the terminal's columns and rows (set with stty before the command runs). */
+  constructor(argv: string[], size?: { cols: number; rows?: number }) {
+    const cmd = size ? ['sh', '-c', `stty cols ${size.cols} rows ${size.rows ?? 24} && exec "$@"`, 'sh', ...argv] : argv;
+    this.proc = spawn('python3', ['-c', RELAY, ...cmd], { stdio: ['pipe', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', (d: Buffer) => { this.output += d.toString('latin1'); });
     this.proc.stderr!.on('data', (d: Buffer) => { this.output += d.toString('latin1'); });
     this.proc.stdin!.on('error', () => {});
