@@ -13,6 +13,8 @@ export interface FlagSpec {
   /** Shown in help ("string", "list", …) after the flag. */
   meta?: string;
   dflt?: string | number | boolean;
+  /** Accepted but not shown in help. */
+  hidden?: boolean;
 }
 
 export interface CommandSpec {
@@ -24,7 +26,7 @@ export interface CommandSpec {
   interspersed?: boolean;
   minArgs?: number;
   maxArgs?: number;
-  /** How the arguments are described when the count is wrong ("at least 1 argument"). */
+  /** Help's "Aliases:" line: the name the command was called by first ("ls, list"). */
   aliases?: string[];
 }
 
@@ -191,14 +193,14 @@ function checkArgCount(spec: CommandSpec, args: string[]): void {
 
 /** `tsula CMD --help`, docker's layout. */
 export function helpText(spec: CommandSpec): string {
-  const rows = spec.flags.map((f) => {
+  const rows = spec.flags.filter((f) => !f.hidden).map((f) => {
     const left = `${f.short ? `-${f.short}, ` : '    '}--${f.long}${f.kind === 'bool' ? '' : ` ${f.meta ?? f.kind}`}`;
     const d = f.dflt !== undefined && f.kind !== 'bool' ? ` (default ${typeof f.dflt === 'string' ? `"${f.dflt}"` : f.dflt})` : '';
     return [left, f.desc + d] as const;
   });
   const w = Math.max(0, ...rows.map((r) => r[0].length));
   let text = `\nUsage:  tsula ${spec.name} ${spec.usage}\n\n${spec.desc}\n`;
-  if (spec.aliases?.length) text += `\nAliases:\n  ${[spec.name, ...spec.aliases].join(', ')}\n`;
+  if (spec.aliases?.length) text += `\nAliases:\n  ${spec.aliases.join(', ')}\n`;
   if (rows.length) text += `\nOptions:\n${rows.map(([l, d]) => `  ${l.padEnd(w)}   ${d}`).join('\n')}\n`;
   return text;
 }

@@ -6,7 +6,7 @@ import { Client } from './client.js';
 export interface Streams {
   stdin: Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
   stdout: Writable & { isTTY?: boolean; columns?: number; rows?: number };
-  stderr: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean; columns?: number };
 }
 
 export class Cli {
@@ -72,4 +72,24 @@ export async function forEach(cli: Cli, names: string[], fn: (name: string) => P
 export function errorText(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
+}
+
+/**
+ * docker's PromptForConfirmation: "message [y/N] " on stdout, one line from stdin; only
+ * y or Y (spaces around allowed) says yes. A closed stdin is a no.
+ */
+export async function promptForConfirmation(cli: Cli, message: string): Promise<boolean> {
+  cli.out.write(`${message} [y/N] `);
+  const input = cli.in;
+  input.setEncoding('utf8');
+  input.resume();
+  const line = await new Promise<string>((resolve) => {
+    let buf = '';
+    const onData = (d: string) => { buf += d; const nl = buf.indexOf('\n'); if (nl >= 0) { done(); resolve(buf.slice(0, nl)); } };
+    const onEnd = () => { done(); resolve(buf); };
+    const done = () => { input.off('data', onData); input.off('end', onEnd); input.pause(); };
+    input.on('data', onData);
+    input.on('end', onEnd);
+  });
+  return /^\s*y\s*$/i.test(line);
 }

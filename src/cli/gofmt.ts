@@ -2,6 +2,7 @@
 // `map[k:v]` with sorted keys, slices as `[a b]`, nil as `<nil>`), and a printf with the
 // verbs people use in --format strings.
 import { goFormatG } from './units.js';
+import { asType, fieldValues, typeOf } from './gotypes.js';
 
 /** The Go type name a JSON-decoded value would have, for error messages. */
 export function goTypeName(v: unknown): string {
@@ -39,10 +40,14 @@ export function goSprint(v: unknown, nested = false): string {
     case 'function': return '<func>';
     default: break;
   }
-  if (Array.isArray(v)) return `[${v.map((x) => goSprint(x, true)).join(' ')}]`;
+  // docker's structs print as Go prints them: {fields in order}; typed elements likewise
+  const t = typeOf(v);
+  if (t?.k === 'struct') return `{${fieldValues(v as Record<string, unknown>, t).map((x) => goSprint(x, true)).join(' ')}}`;
+  const el = (x: unknown) => (t && (t.k === 'slice' || t.k === 'map') ? asType(x, t.elem) : x);
+  if (Array.isArray(v)) return `[${v.map((x) => goSprint(el(x), true)).join(' ')}]`;
   const obj = v as Record<string, unknown>;
   const keys = Object.keys(obj).sort();
-  return `map[${keys.map((k) => `${k}:${goSprint(obj[k], true)}`).join(' ')}]`;
+  return `map[${keys.map((k) => `${k}:${goSprint(el(obj[k]), true)}`).join(' ')}]`;
 }
 
 /** Go's strconv.Quote, close enough: JSON escaping without HTML escapes. */

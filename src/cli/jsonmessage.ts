@@ -1,7 +1,11 @@
-// Rendering the daemon's JSON-lines progress streams (image pull and load), docker's
-// pkg/jsonmessage: {"stream"} text, {"status","id","progressDetail"} progress, {"error"}.
-// On a terminal each layer gets a cli-progress bar (bytes and speed) and a summary follows;
-// elsewhere only the lines without a progress bar, as docker prints them to pipes.
+// Rendering the daemon's JSON-lines progress streams (image pull and load) as docker's
+// pkg/jsonmessage DisplayJSONMessagesStream does. On a terminal, a message with an id and a
+// progressDetail owns a line: the first one for an id opens a line below the others, later
+// ones move the cursor up to it, rewrite it in place and move back down; a message without
+// (Digest:, Status:, "latest: Pulling from …") is printed below and starts a new block. The
+// bar is drawn only on terminals wider than 110 columns, as docker draws it, and a layer's
+// line is cut to the width so that it never wraps (a wrapped line would break the count of
+// lines to move up). Elsewhere, only the messages that carry no progress are printed.
 import type { Readable, Writable } from 'node:stream';
 import { jsonLines } from './client.js';
 import { humanSize } from './units.js';
@@ -14,151 +18,134 @@ export class JsonMessageError extends Error {
   }
 }
 
-interface Msg {
+export interface JsonProgress { current?: number; total?: number; start?: number; hidecounts?: boolean; units?: string }
+
+export interface JsonMessage {
   stream?: string;
   status?: string;
   id?: string;
+  from?: string;
   progress?: string;
-  progressDetail?: { current?: number; total?: number };
+  progressDetail?: JsonProgress;
   error?: string;
   errorDetail?: { message?: string; code?: number };
-}
-
-export interface DisplayResult {
-  /** Every "stream" text, in order ("Loaded image: busybox:latest\n"). */
-  streams: string[];
-  /** Bytes moved per layer id (for the summary). */
-  bytes: number;
-  layers: number;
+  aux?: unknown;
+  time?: number;
+  timeNano?: number;
 }
 
 export interface DisplayOptions {
   out: Writable & { isTTY?: boolean; columns?: number };
-  /** Draw progress bars (stdout is a terminal and the user did not ask for quiet). */
+  /** Render for a terminal (cursor movement, in-place lines). */
   tty: boolean;
-  /** A verb for the summary line ("Loaded", "Pulled"). */
-  verb?: string;
-  /** Without bars, print only the "stream" texts (load's final lines), no status lines. */
-  streamsOnly?: boolean;
+  /** Terminal width; default: out.columns, else 200 (docker's default). */
+  width?: number;
+  /** The clock for time-left estimates (tests). */
+  now?: () => number;
 }
 
-function errorOf(m: Msg): JsonMessageError | undefined {
-  if (m.error === undefined && m.errorDetail === undefined) return undefined;
+/** What the stream said beside the progress: every "stream" text, in order. */
+export interface DisplayResult { streams: string[] }
+
+/** docker's JSONProgress.String(): "[====>   ]  1.05MB/2.1MB 3s", less on narrow terminals. */
+export function progressString(p: JsonProgress, width: number, now = Date.now()): string {
+  const current = p.current ?? 0;
+  const total = p.total ?? 0;
+  if (current <= 0 && total <= 0) return '';
+  if (total <= 0) return p.units ? `${current} ${p.units}` : humanSize(current).padStart(8);
+  const percentage = Math.min(50, Math.trunc(Math.trunc((current / total) * 100) / 2));
+  let bar = '';
+  if (width > 110) bar = `[${'='.repeat(percentage)}>${' '.repeat(Math.max(0, 50 - percentage))}] `;
+  let numbers = '';
+  if (!p.hidecounts) {
+    if (p.units) numbers = current > total ? `${current} ${p.units}` : `${current}/${total} ${p.units}`;
+    else numbers = current > total ? humanSize(current).padStart(8) : `${humanSize(current).padStart(8)}/${humanSize(total)}`;
+  }
+  let left = '';
+  if (current > 0 && p.start && p.start > 0 && percentage < 50 && width > 50) {
+    const perEntryMs = (now - p.start * 1000) / current;
+    left = ` ${goDuration(Math.trunc(((total - current) * perEntryMs) / 1000))}`;
+  }
+  return bar + numbers + left;
+}
+
+/** Go's time.Duration.String() for whole seconds: 0s, 45s, 3m5s, 1h2m3s. */
+function goDuration(secs: number): string {
+  if (secs <= 0) return '0s';
+  const h = Math.trunc(secs / 3600);
+  const m = Math.trunc((secs % 3600) / 60);
+  const s = secs % 60;
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
+}
+
+function errorOf(m: JsonMessage): JsonMessageError | undefined {
+  if (!m.errorDetail && m.error === undefined) return undefined;
+  if (m.errorDetail?.code === 401) return new JsonMessageError('authentication is required', 401);
   return new JsonMessageError(m.errorDetail?.message || m.error || 'unknown error', m.errorDetail?.code);
 }
 
-const hasProgress = (m: Msg) => !!m.progress || (m.progressDetail !== undefined && (m.progressDetail.total ?? 0) > 0);
+// what docker 20.10 writes (github.com/morikuni/aec): erase the whole line, cursor up, down
+const CLEAR_LINE = '\x1b[2K';
+const up = (n: number) => (n > 0 ? `\x1b[${n}A` : '');
+const down = (n: number) => (n > 0 ? `\x1b[${n}B` : '');
+
+/** Cut to n display columns (escape-free text: one column per code point). */
+function cut(s: string, n: number): string {
+  const cps = [...s];
+  return cps.length <= n ? s : cps.slice(0, n).join('');
+}
+
+/** docker's JSONMessage.Display: one message as text (without the cursor movement around it). */
+function display(m: JsonMessage, o: { tty: boolean; width: number; now: number }): string | null {
+  const err = errorOf(m);
+  if (err) throw err;
+  let text = '';
+  let endl = '';
+  let prefix = '';
+  if (o.tty && !m.stream && m.progressDetail) {
+    prefix = `${CLEAR_LINE}\r`;
+    endl = '\r';
+  } else if (m.progressDetail && progressString(m.progressDetail, o.width, o.now) !== '') {
+    return null; // no progress bars where there is no terminal
+  }
+  if (m.id) text += `${m.id}: `;
+  if (m.from) text += `(from ${m.from}) `;
+  if (m.progressDetail && o.tty) {
+    // the layer's line: cut to the terminal, so it stays one line
+    return prefix + cut(`${text}${m.status ?? ''} ${progressString(m.progressDetail, o.width, o.now)}`, o.width) + endl;
+  }
+  if (m.progress) return `${prefix}${text}${m.status ?? ''} ${m.progress}${endl}`;
+  if (m.stream) return `${prefix}${text}${m.stream}${endl}`;
+  return `${prefix}${text}${m.status ?? ''}${endl}\n`;
+}
 
 export async function displayJsonMessages(src: Readable, opts: DisplayOptions): Promise<DisplayResult> {
-  return opts.tty ? displayBars(src, opts) : displayPlain(src, opts.out, !!opts.streamsOnly);
-}
-
-async function displayPlain(src: Readable, out: Writable, streamsOnly: boolean): Promise<DisplayResult> {
-  const res: DisplayResult = { streams: [], bytes: 0, layers: 0 };
-  const seen = new Set<string>();
+  const res: DisplayResult = { streams: [] };
+  const width = opts.width ?? (opts.out.columns || 200);
+  // the line of each id in the current block: 0 is the block's first
+  let ids = new Map<string, number>();
   for await (const obj of jsonLines(src)) {
-    const m = obj as Msg;
-    const err = errorOf(m);
-    if (err) throw err;
-    if (m.stream !== undefined) {
-      res.streams.push(m.stream);
-      out.write(m.stream);
-      continue;
-    }
-    if (m.id && m.progressDetail?.total) {
-      if (!seen.has(m.id)) res.layers++;
-      seen.add(m.id);
-    }
-    // Progress bars make no sense in a pipe; docker drops those messages there.
-    if (streamsOnly || hasProgress(m) || m.status === undefined) continue;
-    out.write(`${m.id ? `${m.id}: ` : ''}${m.status}\n`);
-  }
-  return res;
-}
-
-interface BarState {
-  bar: { update(value: number, payload?: object): void; setTotal(total: number): void };
-  total: number;
-  value: number;
-  started: number;
-}
-
-async function displayBars(src: Readable, opts: DisplayOptions): Promise<DisplayResult> {
-  const mod = await import('cli-progress');
-  const cp = (mod as unknown as { default?: typeof mod }).default ?? mod;
-  const started = Date.now();
-  const res: DisplayResult = { streams: [], bytes: 0, layers: 0 };
-  const bars = new Map<string, BarState>();
-  const multi = new cp.MultiBar({
-    stream: opts.out as NodeJS.WriteStream,
-    hideCursor: true,
-    barsize: 30,
-    fps: 10,
-    barCompleteChar: '=',
-    barIncompleteChar: ' ',
-    autopadding: false,
-    forceRedraw: false,
-    format: (options, params, payload: { id: string; status: string; speed: string }) => {
-      const head = `${payload.id}: ${payload.status}`;
-      if (!params.total) return head;
-      const bar = options.barCompleteString!.slice(0, Math.round(params.progress * 30)).padEnd(30, ' ');
-      return `${head.padEnd(28)} [${bar}] ${humanSize(params.value).padStart(8)}/${humanSize(params.total)} ${payload.speed}`;
-    },
-  });
-  const speed = (st: BarState) => {
-    const secs = (Date.now() - st.started) / 1000;
-    return secs > 0.05 ? `${humanSize(st.value / secs)}/s` : '';
-  };
-  try {
-    for await (const obj of jsonLines(src)) {
-      const m = obj as Msg;
-      const err = errorOf(m);
-      if (err) throw err;
-      if (m.stream !== undefined) {
-        res.streams.push(m.stream);
-        continue;
+    const m = obj as JsonMessage;
+    if (m.aux !== undefined) continue;
+    if (m.stream !== undefined) res.streams.push(m.stream);
+    let diff = 0;
+    let before = '';
+    if (m.id && (m.progressDetail || m.progress)) {
+      let line = ids.get(m.id);
+      if (line === undefined) {
+        line = ids.size;
+        ids.set(m.id, line);
+        if (opts.tty) before += '\n';
       }
-      if (m.status === undefined) continue;
-      if (!m.id) {
-        // Lines without an id go above the bars; before any bar exists, straight out.
-        if (bars.size === 0) opts.out.write(`${m.status}\n`);
-        else {
-          multi.log(`${m.status}\n`);
-          multi.update();
-        }
-        continue;
-      }
-      let st = bars.get(m.id);
-      const total = m.progressDetail?.total ?? 0;
-      const current = m.progressDetail?.current ?? 0;
-      if (!st) {
-        const bar = multi.create(total, current, { id: m.id, status: m.status, speed: '' });
-        st = { bar, total, value: current, started: Date.now() };
-        bars.set(m.id, st);
-      }
-      if (total && total !== st.total) {
-        st.total = total;
-        st.bar.setTotal(total);
-      }
-      // A status without numbers after a transfer ("Pull complete", "Loading layer" done)
-      // means the layer is finished: show the bar full.
-      if (!hasProgress(m) && st.total) st.value = st.total;
-      else if (m.progressDetail?.current !== undefined) st.value = current;
-      st.bar.update(st.value, { status: m.status, speed: speed(st) });
+      diff = ids.size - line;
+      if (opts.tty) before += up(diff);
+    } else {
+      // anything else ends the block: later progress must not rewrite lines above it
+      ids = new Map();
     }
-  } finally {
-    multi.stop();
-  }
-  for (const st of bars.values()) {
-    if (st.total) {
-      res.layers++;
-      res.bytes += st.total;
-    }
-  }
-  for (const s of res.streams) opts.out.write(s);
-  if (res.layers && opts.verb) {
-    const secs = ((Date.now() - started) / 1000).toFixed(1);
-    opts.out.write(`${opts.verb} ${res.layers} layer${res.layers === 1 ? '' : 's'}, ${humanSize(res.bytes)} in ${secs}s\n`);
+    const text = display(m, { tty: opts.tty, width, now: (opts.now ?? Date.now)() });
+    const after = m.id && opts.tty ? down(diff) : '';
+    if (before || text !== null || after) opts.out.write(before + (text ?? '') + after);
   }
   return res;
 }

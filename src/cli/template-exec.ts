@@ -3,6 +3,7 @@
 // prints as <nil>, maps range in key order, and `and`/`or` return an operand.
 import { goSprint, goSprintf, goSprintln, goSprintPlain, goTypeName } from './gofmt.js';
 import type { Arg, Cmd, Node, Pipe } from './template.js';
+import { asType, elemOf, field, goName, isNil, typeOf } from './gotypes.js';
 
 export type TemplateFunc = (...args: unknown[]) => unknown;
 export type FuncMap = Record<string, TemplateFunc>;
@@ -28,6 +29,7 @@ const isMap = (v: unknown): v is Record<string, unknown> =>
 /** Go's truth: false, 0, nil, and empty strings, slices and maps are false. */
 export function isTrue(v: unknown): boolean {
   if (v === undefined || v === null) return false;
+  if (typeOf(v)?.k === 'struct') return true; // a Go struct is never "empty"
   if (typeof v === 'boolean') return v;
   if (typeof v === 'number') return v !== 0;
   if (typeof v === 'string' || Array.isArray(v)) return v.length > 0;
@@ -47,8 +49,12 @@ function indexOne(item: unknown, key: unknown): unknown {
     if (key < 0 || key >= item.length) throw new Error(`index out of range: ${key}`);
     return typeof item === 'string' ? item.charCodeAt(key) : item[key];
   }
+  const elem = elemOf(item);
+  if (elem && Array.isArray(item)) return asType(indexOne(item.slice(), key), elem);
   if (isMap(item)) {
     if (typeof key !== 'string') throw new Error(`value has type ${goTypeName(key)}; should be string`);
+    // a typed map: a missing key is the element type's zero value, as Go's index gives it
+    if (elem) return asType(Object.hasOwn(item, key) ? item[key] : undefined, elem);
     if (key in item) return item[key];
     // Docker's typed structs hold labels as map[string]string: a missing one is "".
     const vals = Object.values(item);
@@ -75,6 +81,7 @@ function toStrings(v: unknown): string[] {
 
 function jsonOf(v: unknown): string {
   // Docker's json func: encoding/json without HTML escaping, trailing newline trimmed.
+  if (isNil(v)) return 'null';
   return JSON.stringify(v === undefined ? null : v) ?? 'null';
 }
 
@@ -181,8 +188,10 @@ function walkRange(s: State, pipe: Pipe, list: Node[], elseList: Node[], dot: un
   const mark = s.vars.length;
   const v = evalPipe(s, { ...pipe, decl: [] }, dot);
   let entries: [unknown, unknown][];
-  if (Array.isArray(v)) entries = v.map((x, i) => [i, x]);
-  else if (isMap(v)) entries = Object.keys(v).sort().map((k) => [k, v[k]]);
+  const elem = elemOf(v);
+  const el = (x: unknown) => (elem ? asType(x, elem) : x);
+  if (Array.isArray(v)) entries = v.map((x, i) => [i, el(x)]);
+  else if (isMap(v)) entries = Object.keys(v).sort().map((k) => [k, el(v[k])]);
   else if (typeof v === 'number' && Number.isInteger(v)) entries = Array.from({ length: Math.max(0, v) }, (_, i) => [i, i]);
   else if (v === null || v === undefined) entries = [];
   else fail(s, pipe.pos, pipe.src, `range can't iterate over ${goSprint(v)}`);
@@ -277,7 +286,23 @@ function evalChain(s: State, node: Arg, recv: unknown, names: string[], args: Ar
   let v = recv;
   names.forEach((name, idx) => {
     const last = idx === names.length - 1;
+    // <no value> (a typed map's missing key) has no fields, and is no error: Go gives <no value> again
+    if (v === undefined && idx > 0) return;
     if (v === null || v === undefined) fail(s, node.pos, node.src, `nil pointer evaluating interface {}.${name}`);
+    const t = typeOf(v);
+    if (t?.k === 'struct' && !s.header) {
+      // docker's Go struct: a field it has (its zero value if the JSON left it out), else an error
+      const f = field(v as Record<string, unknown>, t, name);
+      if (!f) fail(s, node.pos, node.src, `can't evaluate field ${name} in type ${goName(t)}`);
+      if (last && (args.length || final)) fail(s, node.pos, node.src, `${name} has arguments but cannot be invoked as function`);
+      v = f.value;
+      return;
+    }
+    if (t?.k === 'map' && !s.header) {
+      const m = v as Record<string, unknown>;
+      v = Object.hasOwn(m, name) ? asType(m[name], t.elem) : undefined;
+      return;
+    }
     if (!isMap(v)) fail(s, node.pos, node.src, `can't evaluate field ${name} in type ${goTypeName(v)}`);
     if (!(name in v)) {
       if (s.header) { v = ''; return; }

@@ -60,23 +60,8 @@ export function ramInBytes(s: string): number {
   return Math.floor(n * mult);
 }
 
-/** go-units HumanDuration, given milliseconds. */
-export function humanDuration(ms: number): string {
-  const seconds = Math.trunc(ms / 1000);
-  if (seconds < 1) return 'Less than a second';
-  if (seconds === 1) return '1 second';
-  if (seconds < 60) return `${seconds} seconds`;
-  const minutes = Math.trunc(ms / 60_000);
-  if (minutes === 1) return 'About a minute';
-  if (minutes < 60) return `${minutes} minutes`;
-  const hours = Math.round(ms / 3_600_000);
-  if (hours === 1) return 'About an hour';
-  if (hours < 48) return `${hours} hours`;
-  if (hours < 24 * 7 * 2) return `${Math.trunc(hours / 24)} days`;
-  if (hours < 24 * 30 * 2) return `${Math.trunc(hours / 24 / 7)} weeks`;
-  if (hours < 24 * 365 * 2) return `${Math.trunc(hours / 24 / 30)} months`;
-  return `${Math.trunc(ms / 3_600_000 / 24 / 365)} years`;
-}
+export { humanDuration } from '../common/duration.js';
+import { humanDuration } from '../common/duration.js';
 
 /** "2 minutes ago" for a unix-seconds timestamp, as docker's CREATED column. */
 export function timeAgo(unixSeconds: number, now = Date.now()): string {
@@ -106,6 +91,11 @@ export function rfc3339NanoFixed(unixNanos: bigint): string {
     : `${off < 0 ? '-' : '+'}${pad(Math.trunc(Math.abs(off) / 60))}:${pad(Math.abs(off) % 60)}`;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T` +
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}.${frac}${zone}`;
+}
+
+/** Go's time.Unix(s, 0).Format(time.RFC3339), in the local zone ("2026-11-22T10:00:00+01:00"). */
+export function rfc3339(unixSeconds: number): string {
+  return rfc3339NanoFixed(BigInt(Math.trunc(unixSeconds)) * 1_000_000_000n).replace(/\.\d{9}/, '');
 }
 
 /**

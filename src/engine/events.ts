@@ -1,5 +1,7 @@
 // Engine events in the Docker Engine API's shape, kept in a bounded ring for --since/--until
 // (moby's daemon/events: a subscriber gets past events only when it names a time window).
+import { FilterArgs, matchEvent } from './api/filters.js';
+
 export interface EngineEvent {
   status?: string;
   id?: string;
@@ -55,23 +57,7 @@ export class EventBus {
 
   /** Does e pass the filters (type, event, container, image, label)? Times are not filters. */
   static matches(e: EngineEvent, f: EventFilter): boolean {
-    for (const [key, values] of Object.entries(f.filters ?? {})) {
-      if (!values.length) continue;
-      const ok = values.some((v) => {
-        switch (key) {
-          case 'type': return e.Type === v;
-          case 'event': case 'action': return e.Action === v || e.Action.startsWith(v + ':');
-          case 'container': return e.Type === 'container' && (e.Actor.ID.startsWith(v) || e.Actor.Attributes.name === v);
-          case 'image': return e.Actor.Attributes.image === v || (e.Type === 'image' && e.Actor.ID === v);
-          case 'label': {
-            const [k, val] = v.split('=', 2);
-            return val === undefined ? k in e.Actor.Attributes : e.Actor.Attributes[k] === val;
-          }
-          default: return true;
-        }
-      });
-      if (!ok) return false;
-    }
+    if (f.filters && !matchEvent(e, FilterArgs.fromRecord(f.filters))) return false;
     return true;
   }
 

@@ -5,6 +5,8 @@
 import type { SandboxRecord } from './kinds/types.js';
 
 export const ADMIN_SERVICE = 'tsula.sandboxer.v1.Admin';
+/** Admin.List is also served on the Controller's gRPC socket (JSON bodies), for who knows only that. */
+export const ADMIN_LIST_GRPC_PATH = `/${ADMIN_SERVICE}/List`;
 
 /**
  * `start` leaves <bundle>/tsula-shim.json: which containerd (namespace, events address) the

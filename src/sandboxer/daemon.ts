@@ -19,7 +19,7 @@ import { EventPublisher } from './tasks/events.js';
 import { taskService, TaskService } from './tasks/service.js';
 import { controllerService, Controller } from './controller.js';
 import { grpcHandlers, serviceDefinition } from '../common/grpc.js';
-import { ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse, type ListResponse, sandboxSummary } from './admin.js';
+import { ADMIN_LIST_GRPC_PATH, ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse, type ListResponse, sandboxSummary } from './admin.js';
 
 export interface SandboxerOptions {
   stateDir: string;
@@ -73,6 +73,18 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   server.addService(serviceDefinition(Controller), grpcHandlers(Controller, controllerService({
     sandboxes, tasks, taskAddress, defaultKind: o.defaultKind ?? 'runc',
   })));
+  // Admin.List on the Controller socket too: a sandboxer named by that socket only (tsulad's
+  // cri-sandboxers, `tsula sandbox ls --address`) can be listed; JSON bodies, as on ttrpc
+  const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+  const unjson = (b: Buffer) => JSON.parse(b.toString('utf8') || '{}') as unknown;
+  server.addService({
+    List: {
+      path: ADMIN_LIST_GRPC_PATH, requestStream: false, responseStream: false, originalName: 'List',
+      requestSerialize: json, requestDeserialize: unjson, responseSerialize: json, responseDeserialize: unjson,
+    },
+  }, {
+    List: (_call: unknown, cb: grpc.sendUnaryData<ListResponse>) => cb(null, { sandboxes: sandboxes.list().map(sandboxSummary) }),
+  });
   await fs.rm(o.address, { force: true });
   await new Promise<void>((resolve, reject) => {
     server.bindAsync(`unix://${o.address}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(internal(`listen on ${o.address}: ${e.message}`)) : resolve()));

@@ -68,14 +68,15 @@ async function proxy(opts: ConstructorParameters<typeof TestProxy>[1] = {}): Pro
 }
 
 const failingUrl = () => `http://127.0.0.1:${(failing.address() as AddressInfo).port}`;
-const lastLine = (s: string) => s.trim().split('\n').at(-1);
+/** A pull's Status: line (docker prints the reference it pulled after it). */
+const statusLine = (s: string) => s.trim().split('\n').filter((l) => l.startsWith('Status: ')).at(-1);
 const layerOf = async (repo: string, tag: string) => ((await mirror.getManifest(repo, tag)).json.layers as Array<{ digest: string }>)[0]!.digest;
 
 test('a registry of any name pulls through its mirror; the image keeps the upstream name; CRI too', async () => {
   const m = await proxy();
   const d = await daemon({ 'registry-mirrors': { [UPSTREAM]: [`http://${m.host}`] } });
   const out = await d.ok(['pull', IMAGE]);
-  assert.equal(lastLine(out), `Status: Downloaded newer image for ${IMAGE}`);
+  assert.equal(statusLine(out), `Status: Downloaded newer image for ${IMAGE}`);
   assert.match(out, new RegExp(`^Digest: ${digest}$`, 'm'));
   assert.ok(m.requests.includes('GET /v2/pause/manifests/3.9'), m.requests.join('\n'));
   const inspect = JSON.parse(await d.ok(['image', 'inspect', IMAGE])) as Array<{ RepoTags: string[]; RepoDigests: string[] }>;
@@ -110,7 +111,7 @@ test('a mirror that is down, answers 503 or lacks the image falls through to the
   const d = await daemon({ 'registry-mirrors': { [UPSTREAM]: [...tried, `http://${m.host}`] } });
   const before503 = failingHits;
   const out = await d.ok(['pull', IMAGE]);
-  assert.equal(lastLine(out), `Status: Downloaded newer image for ${IMAGE}`);
+  assert.equal(statusLine(out), `Status: Downloaded newer image for ${IMAGE}`);
   assert.ok(failingHits > before503, 'the 503 mirror was asked');
   const log = await d.log();
   for (const t of tried) assert.ok(log.includes(`mirror ${t}/ failed for manifest pause:3.9 of ${UPSTREAM}`), `${t} in the log:\n${log}`);
@@ -149,14 +150,14 @@ test('docker.io: the list form, and the map\'s docker.io / index.docker.io keys 
   const m = await proxy();
   const list = await daemon({ 'registry-mirrors': ['http://127.0.0.1:1', `http://${m.host}`] });
   const out = await list.ok(['pull', 'docker.io/library/busybox']);
-  assert.equal(lastLine(out), 'Status: Downloaded newer image for busybox:latest');
+  assert.equal(statusLine(out), 'Status: Downloaded newer image for busybox:latest');
   assert.ok(m.requests.includes('GET /v2/library/busybox/manifests/latest'));
   assert.match(await list.ok(['images', 'busybox']), /^busybox\s+latest/m);
   const info = await list.ok(['info']);
   assert.match(info, new RegExp(`^ Registry Mirrors:\n  http://127\\.0\\.0\\.1:1/\n  http://${m.host}/$`, 'm'));
 
   const map = await daemon({ 'registry-mirrors': { 'index.docker.io': ['http://127.0.0.1:1'], 'docker.io': [`http://${m.host}`] } });
-  assert.equal(lastLine(await map.ok(['pull', 'busybox'])), 'Status: Downloaded newer image for busybox:latest');
+  assert.equal(statusLine(await map.ok(['pull', 'busybox'])), 'Status: Downloaded newer image for busybox:latest');
   const reg = (JSON.parse((await map.api('GET', '/info')).body) as { RegistryConfig: { Mirrors: string[] } }).RegistryConfig;
   assert.deepEqual(reg.Mirrors, ['http://127.0.0.1:1/', `http://${m.host}/`]);
 });
@@ -206,8 +207,8 @@ test('an https mirror with a private CA: refused until certs.d has the CA, or it
   // the CA where the message said: the next pull trusts the mirror, no restart
   await fs.mkdir(path.join(certs, tlsMirror.host));
   await fs.copyFile(ca.cert, path.join(certs, tlsMirror.host, 'ca.crt'));
-  assert.equal(lastLine(await d.ok(['pull', IMAGE])), `Status: Downloaded newer image for ${IMAGE}`);
+  assert.equal(statusLine(await d.ok(['pull', IMAGE])), `Status: Downloaded newer image for ${IMAGE}`);
 
   const insecure = await daemon({ 'insecure-registries': [tlsMirror.host], 'registry-mirrors': { [UPSTREAM]: [tlsMirror.url] } });
-  assert.equal(lastLine(await insecure.ok(['pull', IMAGE])), `Status: Downloaded newer image for ${IMAGE}`);
+  assert.equal(statusLine(await insecure.ok(['pull', IMAGE])), `Status: Downloaded newer image for ${IMAGE}`);
 });

@@ -48,17 +48,20 @@ async function ownDaemon(t: { after: (fn: () => Promise<void>) => void }, opts: 
 test('pull shows docker-style progress; the image runs; a second pull is up to date', async () => {
   const out = await d.ok(['pull', `${R}/busybox`]);
   const l = lines(out);
-  assert.equal(l[0], 'latest: Pulling from busybox');
+  // docker 20.10's pull: the default tag it chose first, the reference it pulled last
+  assert.equal(l[0], 'Using default tag: latest');
+  assert.equal(l[1], 'latest: Pulling from busybox');
   assert.ok(l.some((x) => /^[0-9a-f]{12}: Pulling fs layer$/.test(x)), out);
   assert.ok(l.some((x) => /^[0-9a-f]{12}: Pull complete$/.test(x)), out);
   assert.match(out, /^Digest: sha256:[0-9a-f]{64}$/m);
-  assert.equal(l.at(-1), `Status: Downloaded newer image for ${R}/busybox:latest`);
+  assert.equal(l.at(-2), `Status: Downloaded newer image for ${R}/busybox:latest`);
+  assert.equal(l.at(-1), `${R}/busybox:latest`);
   assert.match(await d.ok(['images']), new RegExp(`${R.replace(/\./g, '\\.')}/busybox\\s+latest`));
   assert.equal(await d.ok(['run', '--rm', `${R}/busybox`, 'echo', 'hello from the registry']), 'hello from the registry\n');
 
   const again = await d.ok(['pull', `${R}/busybox:latest`]);
   assert.doesNotMatch(again, /Pulling fs layer|Download/);
-  assert.equal(lines(again).at(-1), `Status: Image is up to date for ${R}/busybox:latest`);
+  assert.equal(lines(again).at(-2), `Status: Image is up to date for ${R}/busybox:latest`);
   const digest = /Digest: (sha256:[0-9a-f]{64})/.exec(out)![1]!;
   const inspect = JSON.parse(await d.ok(['image', 'inspect', `${R}/busybox`])) as Array<{ RepoDigests: string[] }>;
   assert.deepEqual(inspect[0]!.RepoDigests, [`${R}/busybox@${digest}`]);
@@ -100,7 +103,8 @@ test('pull by digest, -q, and errors for missing tags and unreachable registries
   const { digest } = await reg.getManifest('busybox', 'latest');
   await d.ok(['pull', '-q', `${R}/busybox`]);
   const byDigest = await d.ok(['pull', `${R}/busybox@${digest}`]);
-  assert.equal(lines(byDigest).at(-1), `Status: Image is up to date for ${R}/busybox@${digest}`);
+  assert.equal(lines(byDigest).at(-2), `Status: Image is up to date for ${R}/busybox@${digest}`);
+  assert.equal(lines(byDigest).at(-1), `${R}/busybox@${digest}`);
   assert.equal(await d.ok(['pull', '-q', `${R}/busybox`]), `${R}/busybox:latest\n`);
   const miss = await d.cli(['pull', `${R}/busybox:nope`]);
   assert.equal(miss.code, 1);
@@ -228,7 +232,8 @@ test('registry-mirrors are tried first for Docker Hub images', async () => {
   const dm = await TestDaemon.create({ configJson: { 'registry-mirrors': ['http://127.0.0.1:1', `http://${R}`] } });
   try {
     const out = await dm.ok(['pull', 'busybox']);
-    assert.equal(lines(out).at(-1), 'Status: Downloaded newer image for busybox:latest');
+    assert.equal(lines(out).at(-2), 'Status: Downloaded newer image for busybox:latest');
+    assert.equal(lines(out).at(-1), 'docker.io/library/busybox:latest');
     assert.equal(await dm.ok(['run', '--rm', 'busybox', 'echo', 'mirrored']), 'mirrored\n');
     assert.match(await dm.ok(['images', 'busybox']), /^busybox\s+latest/m);
   } finally {

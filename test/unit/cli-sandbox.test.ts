@@ -1,6 +1,7 @@
 // `tsula sandbox ls|shell`: the pure parts (prefix resolution, the table, who may have a
-// shell), then the CLI run for real against a throwaway Admin.List ttrpc server and a fake
-// guest debug console (a unix socket that answers each line with "guest: <line>").
+// shell), then the CLI run for real against a throwaway Admin.List ttrpc server, one on gRPC
+// (a sandboxer known by its Controller socket), a fake tsulad's /info and a fake guest debug
+// console (a unix socket that answers each line with "guest: <line>").
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
@@ -9,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { renderTable, resolveSandbox, sandboxerOf, shellTarget } from '../../src/cli/commands/sandbox.js';
-import { ADMIN_SERVICE, DEFAULT_STATE, encodeJson, taskSocketOf, type ListResponse, type SandboxSummary } from '../../src/sandboxer/admin.js';
+import * as grpc from '@grpc/grpc-js';
+import { renderTable, resolveSandbox, shellTarget } from '../../src/cli/commands/sandbox.js';
+import { ADMIN_LIST_GRPC_PATH, ADMIN_SERVICE, encodeJson, taskSocketOf, type ListResponse, type SandboxSummary } from '../../src/sandboxer/admin.js';
 import { TtrpcServer } from '../../src/ttrpc/server.js';
 
 // the CLI as tsc compiled it next to this test (always in step with the sources under test)
@@ -139,8 +141,8 @@ describe('sandbox: the CLI against a fake sandboxer', () => {
     assert.match(r.stdout, /bbbb33330000\s+runc\s+ready\s+4242/);
   });
 
-  it('ls -q --no-trunc (alias ps, state from TSULA_SANDBOXER_STATE) prints full ids', async () => {
-    const r = await cli(['sandbox', 'ps', '-q', '--no-trunc'], { env: { TSULA_SANDBOXER_STATE: dir } });
+  it('ls -q --no-trunc (alias ps) prints full ids', async () => {
+    const r = await cli(['sandbox', 'ps', '-q', '--no-trunc', ...state]);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(r.stdout.trim().split('\n').sort(), [VM, VM_STOPPED, RUNC].sort());
   });
@@ -153,38 +155,78 @@ describe('sandbox: the CLI against a fake sandboxer', () => {
     assert.equal(r.stderr.trim(), `no tsula-sandboxer runs on ${empty} (no ${empty}/task.sock); tsulad starts its own on the first --runtime vmm container`);
   });
 
-  it('ls without a choice lists the sandboxer of tsulad (-H), as its /info names it; without tsulad, the default', async () => {
-    const sock = join(dir, 'tsulad.sock');
+  /** A fake tsulad on a socket of its own whose /info lists these sandboxers. */
+  async function fakeDaemon(sandboxers: unknown[], fn: (host: string) => Promise<void>): Promise<void> {
+    const sock = join(dir, `tsulad-${Math.random().toString(36).slice(2)}.sock`);
     const http = await import('node:http');
     const daemon = http.createServer((req, res) => {
       res.setHeader('Content-Type', 'application/json');
-      res.end(req.url === '/v1.41/info' ? JSON.stringify({ Sandboxers: [{ Runtime: 'vmm', Name: 'vmm', Address: '/x.sock', State: dir }] }) : '{}');
+      res.end(req.url === '/v1.41/info' ? JSON.stringify({ Sandboxers: sandboxers }) : '{}');
     });
     await new Promise<void>((resolve) => daemon.listen(sock, resolve));
     try {
-      const r = await cli(['-H', `unix://${sock}`, 'sandbox', 'ls']);
-      assert.equal(r.code, 0, r.stderr);
-      assert.equal(r.stdout.split('\n')[0], `tsula-sandboxer ${dir} (tsulad's "vmm" runtime, unix://${sock})`);
-      assert.match(r.stdout, /aaaa11110000\s+vmm\s+ready/);
+      await fn(`unix://${sock}`);
     } finally {
       await new Promise((resolve) => daemon.close(resolve));
     }
-    // no daemon: the default sandboxer (asked of the resolver itself: whether one runs at
-    // the default path depends on the machine, and the tests keep away from it)
+  }
+
+  it('ls without a choice lists the sandboxer of tsulad (-H), as its /info names it, whatever TSULA_SANDBOXER_STATE says', async () => {
+    await fakeDaemon([{ Runtime: 'vmm', Name: 'vmm', Address: '/x.sock', State: dir }], async (host) => {
+      const r = await cli(['-H', host, 'sandbox', 'ls'], { env: { TSULA_SANDBOXER_STATE: join(dir, 'elsewhere') } });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.split('\n')[0], `tsula-sandboxer ${dir} (tsulad's "vmm" runtime, ${host})`);
+      assert.match(r.stdout, /aaaa11110000\s+vmm\s+ready/);
+      // TSULA_HOST names the daemon as -H does
+      const viaEnv = await cli(['sandbox', 'ls', '-q'], { env: { TSULA_HOST: host } });
+      assert.equal(viaEnv.code, 0, viaEnv.stderr);
+      assert.equal(viaEnv.stdout.trim().split('\n').length, 3);
+    });
+  });
+
+  it('without tsulad there is no silent default: the error says how to ask a sandboxer directly', async () => {
     const host = `unix://${join(dir, 'no-daemon.sock')}`;
-    const noDaemon = { host, client: { json: () => Promise.reject(new Error('connect ENOENT')) } } as unknown as Parameters<typeof sandboxerOf>[0];
-    const noFlag = { has: () => false, str: () => '' } as unknown as Parameters<typeof sandboxerOf>[1];
-    const saved = process.env.TSULA_SANDBOXER_STATE;
-    delete process.env.TSULA_SANDBOXER_STATE;
+    const r = await cli(['-H', host, 'sandbox', 'ls']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`^cannot ask tsulad at ${host} which sandboxers it uses: `));
+    assert.match(r.stderr, /tsula sandbox ls --address SOCK \(the default one's: --address \/run\/tsula-sandboxer\.sock\)/);
+    assert.equal(r.stdout, '');
+  });
+
+  it('a sandboxer known by its socket only (a cri-sandboxers entry, --address) is asked over gRPC', async () => {
+    const sock = join(dir, 'controller.sock');
+    const server = new grpc.Server();
+    const json = (v: unknown) => Buffer.from(JSON.stringify(v));
+    const unjson = (b: Buffer) => JSON.parse(b.toString() || '{}') as unknown;
+    server.addService({
+      List: { path: ADMIN_LIST_GRPC_PATH, requestStream: false, responseStream: false, originalName: 'List',
+        requestSerialize: json, requestDeserialize: unjson, responseSerialize: json, responseDeserialize: unjson },
+    }, { List: (_c: unknown, cb: grpc.sendUnaryData<ListResponse>) => cb(null, { sandboxes: [SANDBOXES[0]!] }) });
+    await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(e) : resolve())));
     try {
-      assert.deepEqual(await sandboxerOf(noDaemon, noFlag), { state: DEFAULT_STATE, source: `the default; no tsulad answered at ${host}` });
+      const direct = await cli(['sandbox', 'ls', '--address', sock]);
+      assert.equal(direct.code, 0, direct.stderr);
+      assert.equal(direct.stdout.split('\n')[0], `tsula-sandboxer ${sock} (--address)`);
+      assert.match(direct.stdout, /bbbb33330000\s+runc\s+ready\s+4242/);
+      // both of a daemon's sandboxers: its vmm one (by state dir) and a cri-sandboxers one (by socket)
+      await fakeDaemon([{ Runtime: 'vmm', Name: 'vmm', Address: '/x.sock', State: dir }, { Runtime: 'runc-sandbox', Name: 'runc', Address: `unix://${sock}` }], async (host) => {
+        const r = await cli(['-H', host, 'sandbox', 'ls']);
+        assert.equal(r.code, 0, r.stderr);
+        const heads = r.stdout.split('\n').filter((l) => l.startsWith('tsula-sandboxer '));
+        assert.deepEqual(heads, [`tsula-sandboxer ${dir} (tsulad's "vmm" runtime, ${host})`, `tsula-sandboxer ${sock} (tsulad's "runc-sandbox" runtime, ${host})`]);
+      });
+      // a daemon whose vmm sandboxer does not run (yet) lists the ones that do
+      await fakeDaemon([{ Runtime: 'vmm', Name: 'vmm', Address: '/x.sock', State: join(dir, 'not-started') }, { Runtime: 'runc-sandbox', Name: 'runc', Address: sock }], async (host) => {
+        const r = await cli(['-H', host, 'sandbox', 'ls', '-q']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, 'bbbb33330000\n');
+      });
+      const none = await cli(['sandbox', 'ls', '--address', join(dir, 'nobody.sock')]);
+      assert.equal(none.code, 1);
+      assert.equal(none.stderr.trim(), `no tsula-sandboxer listens on ${join(dir, 'nobody.sock')}`);
     } finally {
-      if (saved !== undefined) process.env.TSULA_SANDBOXER_STATE = saved;
+      server.forceShutdown();
     }
-    // and the CLI says so when none runs there: an empty state dir named by the environment
-    const none = await cli(['-H', host, 'sandbox', 'ls'], { env: { TSULA_SANDBOXER_STATE: join(dir, 'nothing-here') } });
-    assert.equal(none.code, 1);
-    assert.match(none.stderr, new RegExp(`^no tsula-sandboxer runs on ${join(dir, 'nothing-here')} `));
   });
 
   it('shell with piped stdin sends it and prints what the guest says', async () => {
@@ -219,5 +261,6 @@ describe('sandbox: the CLI against a fake sandboxer', () => {
     assert.equal(r.code, 0);
     assert.match(r.stdout, /Usage: {2}tsula sandbox shell \[OPTIONS\] SANDBOX/);
     assert.match(r.stdout, /--sandboxer-state string/);
+    assert.match(r.stdout, /--address string/);
   });
 });

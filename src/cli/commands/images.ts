@@ -12,7 +12,6 @@ import { filtersJson } from './ps.js';
 
 export const imagesSpec: CommandSpec = {
   name: 'images', usage: '[OPTIONS] [REPOSITORY[:TAG]]', desc: 'List images', maxArgs: 1,
-  aliases: ['image ls', 'image list'],
   flags: [
     { long: 'all', short: 'a', kind: 'bool', desc: 'Show all images (default hides intermediate images)' },
     { long: 'digests', kind: 'bool', desc: 'Show digests' },
@@ -39,7 +38,7 @@ export const saveSpec: CommandSpec = {
   flags: [{ long: 'output', short: 'o', kind: 'string', desc: 'Write to a file, instead of STDOUT' }],
 };
 
-interface ImageSummary {
+export interface ImageSummary {
   Id: string;
   RepoTags?: string[] | null;
   RepoDigests?: string[] | null;
@@ -56,7 +55,7 @@ const HEADERS = {
 };
 
 /** One row per repository:tag, "<none>" for untagged images, like docker's image formatter. */
-function imageRows(images: ImageSummary[], trunc: boolean, now = Date.now()): Record<string, unknown>[] {
+export function imageRows(images: ImageSummary[], trunc: boolean, now = Date.now()): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
   for (const img of images) {
     const base = {

@@ -3,11 +3,13 @@
 import type { CommandSpec, Parsed } from '../args.js';
 import { ApiError, imageSeg, seg } from '../client.js';
 import type { Cli } from '../context.js';
+import { CONTAINER_JSON, IMAGE_INSPECT, typed, type GoType } from '../gotypes.js';
+import type { Template } from '../template.js';
 
 export const spec: CommandSpec = {
   name: 'inspect',
   usage: '[OPTIONS] NAME|ID [NAME|ID...]',
-  desc: 'Return low-level information on Docker objects',
+  desc: 'Return low-level information on tsula objects (containers and images)',
   minArgs: 1,
   flags: [
     { long: 'format', short: 'f', kind: 'string', desc: 'Format output using a custom template' },
@@ -42,7 +44,7 @@ export async function run(cli: Cli, p: Parsed, forced?: Kind): Promise<number> {
   }
   const kinds: Kind[] = type ? [type] : ['container', 'image'];
   const format = p.str('format');
-  let tmpl: import('../template.js').Template | undefined;
+  let tmpl: Template | undefined;
   if (format) {
     const { Template } = await import('../template.js');
     try {
@@ -60,7 +62,7 @@ export async function run(cli: Cli, p: Parsed, forced?: Kind): Promise<number> {
       if (tmpl) {
         let text: string;
         try {
-          text = tmpl.execute(obj);
+          text = render(tmpl, obj, kindOf(obj));
         } catch (err) {
           cli.warn(`template parsing error: ${(err as Error).message}`);
           return 1;
@@ -78,5 +80,20 @@ export async function run(cli: Cli, p: Parsed, forced?: Kind): Promise<number> {
   return failed ? 1 : 0;
 }
 
-export const runContainer = (cli: Cli, p: Parsed) => run(cli, p, 'container');
-export const runImage = (cli: Cli, p: Parsed) => run(cli, p, 'image');
+/** Which of docker's structs an inspected object is (a container has State, an image not). */
+function kindOf(obj: unknown): GoType {
+  return obj !== null && typeof obj === 'object' && 'State' in obj ? CONTAINER_JSON : IMAGE_INSPECT;
+}
+
+/**
+ * docker's TemplateInspector: the template on the typed struct first (Go field names, zero
+ * values for what the JSON lacks); if that fails, on the raw JSON with missingkey=error
+ * (so {{.Id}} works as well as {{.ID}}), and that run's error is the one reported.
+ */
+function render(tmpl: Template, obj: unknown, type: GoType): string {
+  try {
+    return tmpl.execute(typed(structuredClone(obj), type));
+  } catch {
+    return tmpl.execute(structuredClone(obj));
+  }
+}

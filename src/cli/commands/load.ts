@@ -57,6 +57,6 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     await copyTo(res, cli.out);
     return 0;
   }
-  await displayJsonMessages(res, { out: cli.out, tty: bars, verb: 'Loaded', streamsOnly: true });
+  await displayJsonMessages(res, { out: cli.out, tty: bars });
   return 0;
 }

@@ -1,6 +1,6 @@
 // `tsula ps`: GET /containers/json, printed through docker's container formatter
 // (the default is itself a "table" template, so --format and the default share one path).
-import type { CommandSpec, Parsed } from '../args.js';
+import { UsageError, type CommandSpec, type Parsed } from '../args.js';
 import type { Cli } from '../context.js';
 import { ellipsis, truncateId, writeFormatted } from '../format.js';
 import { goTimeString, humanSizeWithPrecision, timeAgo } from '../units.js';
@@ -10,7 +10,6 @@ export const spec: CommandSpec = {
   usage: '[OPTIONS]',
   desc: 'List containers',
   maxArgs: 0,
-  aliases: ['container ls', 'container list', 'container ps'],
   flags: [
     { long: 'all', short: 'a', kind: 'bool', desc: 'Show all containers (default shows just running)' },
     { long: 'filter', short: 'f', kind: 'list', desc: 'Filter output based on conditions provided', meta: 'filter' },
@@ -48,16 +47,19 @@ export interface ContainerSummary {
   NetworkSettings?: { Networks?: Record<string, unknown> | null } | null;
 }
 
-/** docker's filters.Args JSON: {"key": {"value": true}}. */
+/**
+ * docker's filters.Args JSON: {"key": {"value": true}}. Each -f is key=value, the key
+ * lowercased, both trimmed (docker's FilterOpt); an empty -f is no filter.
+ */
 export function filtersJson(items: string[]): string | undefined {
-  if (!items.length) return undefined;
   const f: Record<string, Record<string, boolean>> = {};
   for (const it of items) {
+    if (it === '') continue;
     const eq = it.indexOf('=');
-    if (eq <= 0) throw new Error(`bad format of filter (expected name=value)`);
-    (f[it.slice(0, eq).trim().toLowerCase()] ??= {})[it.slice(eq + 1)] = true;
+    if (eq < 0) throw new UsageError(`invalid argument "${it}" for "-f, --filter" flag: bad format of filter (expected name=value)`, '');
+    (f[it.slice(0, eq).trim().toLowerCase()] ??= {})[it.slice(eq + 1).trim()] = true;
   }
-  return JSON.stringify(f);
+  return Object.keys(f).length ? JSON.stringify(f) : undefined;
 }
 
 export function displayablePorts(ports: ContainerSummary['Ports']): string {
@@ -79,9 +81,9 @@ export function containerContext(c: ContainerSummary, trunc: boolean, now = Date
   if (trunc && image.startsWith('sha256:')) image = truncateId(image);
   else if (trunc && image.includes('@sha256:')) image = image.slice(0, image.indexOf('@'));
   const labels = c.Labels ?? {};
-  const size = c.SizeRw !== undefined
-    ? `${humanSizeWithPrecision(c.SizeRw, 3)} (virtual ${humanSizeWithPrecision(c.SizeRootFs ?? 0, 3)})`
-    : '0B';
+  // docker: the writable layer's size, and the whole (virtual) size when there is one
+  const rw = humanSizeWithPrecision(c.SizeRw ?? 0, 3);
+  const size = (c.SizeRootFs ?? 0) > 0 ? `${rw} (virtual ${humanSizeWithPrecision(c.SizeRootFs!, 3)})` : rw;
   return {
     ID: trunc ? truncateId(c.Id) : c.Id,
     Names: shown.join(','),

@@ -38,7 +38,7 @@ export async function registryAuthHeader(ref: string): Promise<Record<string, st
 
 /** Pull one image, showing progress on `out`; throws JsonMessageError/ApiError on failure. */
 export async function pullImage(
-  cli: Cli, ref: string, out: Writable & { isTTY?: boolean }, opts: { quiet?: boolean; platform?: string; all?: boolean } = {},
+  cli: Cli, ref: string, out: Writable & { isTTY?: boolean; columns?: number }, opts: { quiet?: boolean; platform?: string; all?: boolean } = {},
 ): Promise<void> {
   const q = pullQuery(ref);
   const res = await cli.client.request({
@@ -48,12 +48,21 @@ export async function pullImage(
     headers: await registryAuthHeader(ref),
   });
   const sink = opts.quiet ? devNull : out;
-  await displayJsonMessages(res, { out: sink, tty: !opts.quiet && !!out.isTTY, verb: 'Pulled' });
+  await displayJsonMessages(res, { out: sink, tty: !opts.quiet && !!out.isTTY });
 }
 
-const devNull = { write: () => true, isTTY: false } as unknown as Writable & { isTTY?: boolean };
+const devNull = { write: () => true, isTTY: false } as unknown as Writable & { isTTY?: boolean; columns?: number };
 
-/** docker prints the fully qualified reference for -q: docker.io/library/busybox:latest. */
+function isNameOnly(ref: string): boolean {
+  try {
+    const r = parseReference(ref);
+    return !r.tag && !r.digest;
+  } catch {
+    return false;
+  }
+}
+
+/** docker prints the fully qualified reference at the end: docker.io/library/busybox:latest. */
 function qualified(ref: string): string {
   try {
     const p = parseReference(ref);
@@ -70,8 +79,11 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     cli.warn('tag can\'t be used with --all-tags/-a');
     return 1;
   }
-  await pullImage(cli, ref, cli.out, { quiet: p.bool('quiet'), platform: p.str('platform'), all });
-  if (p.bool('quiet')) cli.print(all ? parseRefName(ref) : qualified(ref));
+  const quiet = p.bool('quiet');
+  // docker 20.10's pull: the tag it chose first, the reference it pulled last (quiet or not)
+  if (!all && !quiet && isNameOnly(ref)) cli.print('Using default tag: latest');
+  await pullImage(cli, ref, cli.out, { quiet, platform: p.str('platform'), all });
+  cli.print(all ? parseRefName(ref) : qualified(ref));
   return 0;
 }
 

@@ -52,7 +52,8 @@ export async function createContainer(cli: Cli, req: CreateRequest, p: Parsed): 
     res = await create();
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404 || !/no such image/i.test(err.daemonMessage) || pull !== 'missing') throw err;
-    cli.warn(`Unable to find image '${withDefaultTag(image)}' locally`);
+    // quiet means quiet: docker says nothing of the pull either
+    if (!pullOpts.quiet) cli.warn(`Unable to find image '${withDefaultTag(image)}' locally`);
     await pullImage(cli, image, cli.err, pullOpts);
     res = await create();
   }

@@ -1,37 +1,39 @@
 // `tsula sandbox ls` and `tsula sandbox shell`: the sandboxes (pods) that tsula-sandboxer holds.
-// These talk to the sandboxer directly, not to tsulad: its private Admin service (JSON over
-// ttrpc on <state>/task.sock, see sandboxer/admin.ts) lists the records, and a VM sandbox's
-// debug console (a unix socket QEMU listens on, a shell on the guest's /dev/hvc0 at the
-// other end) is bridged to this terminal, as Kuasar's `ncat --vsock CID 1025` does.
-import { promises as fs } from 'node:fs';
+// tsulad (-H) says which sandboxers it uses; their private Admin service lists the records
+// (sandboxers.ts), and a VM sandbox's debug console (a unix socket QEMU listens on, a shell
+// on the guest's /dev/hvc0 at the other end) is bridged to this terminal, as Kuasar's
+// `ncat --vsock CID 1025` does.
 import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import type { CommandSpec, FlagSpec, Parsed } from '../args.js';
 import { StatusError, type Cli } from '../context.js';
 import { tabwrite } from '../format.js';
 import { timeAgo } from '../units.js';
-import {
-  ADMIN_SERVICE, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type ListResponse, type SandboxSummary,
-} from '../../sandboxer/admin.js';
+import { DEFAULT_ADDRESS, type SandboxSummary } from '../../sandboxer/admin.js';
+import { listAll, sandboxersOf, type SandboxerRef } from '../sandboxers.js';
 
 const STATE_FLAG: FlagSpec = {
   long: 'sandboxer-state', kind: 'string', meta: 'string',
-  desc: "The state directory of the tsula-sandboxer to ask (env TSULA_SANDBOXER_STATE; default: the one tsulad's vmm runtime uses, else " + DEFAULT_STATE + ')',
+  desc: 'Ask the tsula-sandboxer with this state directory (its task.sock), not the daemon\'s',
+};
+const ADDRESS_FLAG: FlagSpec = {
+  long: 'address', kind: 'string', meta: 'string',
+  desc: `Ask the tsula-sandboxer listening on this socket (its Controller's, e.g. ${DEFAULT_ADDRESS}), not the daemon's`,
 };
 
-const WHICH = '\n\nThe sandboxer is the one the daemon (-H) runs its vmm runtime in, as its /info says;\n' +
-  '--sandboxer-state or TSULA_SANDBOXER_STATE choose another (a sandboxer run by containerd,\n' +
-  'or one started by hand). The table says which one it lists.';
+const WHICH = '\n\nThe sandboxers asked are the ones the daemon (-H, TSULA_HOST) uses, as its /info names them;\n' +
+  '--address or --sandboxer-state ask another (one run by containerd, or started by hand).\n' +
+  'The table says which one it lists.';
 
 export const lsSpec: CommandSpec = {
   name: 'sandbox ls',
   usage: '[OPTIONS]',
   desc: 'List the sandboxes (pods) of a tsula-sandboxer' + WHICH,
   maxArgs: 0,
-  aliases: ['sandbox list', 'sandbox ps'],
   flags: [
     { long: 'no-trunc', kind: 'bool', desc: "Don't truncate output" },
     { long: 'quiet', short: 'q', kind: 'bool', desc: 'Only display sandbox IDs' },
+    ADDRESS_FLAG,
     STATE_FLAG,
   ],
 };
@@ -46,7 +48,7 @@ export const shellSpec: CommandSpec = {
     "echo 'uname -r' | tsula sandbox shell SANDBOX" + WHICH,
   minArgs: 1,
   maxArgs: 1,
-  flags: [STATE_FLAG],
+  flags: [ADDRESS_FLAG, STATE_FLAG],
 };
 
 /** The escape byte that leaves the shell (telnet's Ctrl-]). */
@@ -99,45 +101,9 @@ export class MarkedOutput {
   }
 }
 
-/** Which sandboxer to ask, and why that one (printed above the table). */
-export async function sandboxerOf(cli: Cli, p: Parsed): Promise<{ state: string; source: string }> {
-  const given = p.has('sandboxer-state') ? p.str('sandboxer-state') : '';
-  if (given) return { state: given, source: '--sandboxer-state' };
-  if (process.env.TSULA_SANDBOXER_STATE) return { state: process.env.TSULA_SANDBOXER_STATE, source: 'TSULA_SANDBOXER_STATE' };
-  let why = `no tsulad answered at ${cli.host}`;
-  try {
-    const info = await cli.client.json<{ Sandboxers?: Array<{ Runtime: string; State?: string }> }>('GET', '/info');
-    const sb = info.Sandboxers?.find((x) => x.State);
-    if (sb?.State) return { state: sb.State, source: `tsulad's "${sb.Runtime}" runtime, ${cli.host}` };
-    why = `tsulad at ${cli.host} does not say which it uses`;
-  } catch { /* no daemon: the default below */ }
-  return { state: DEFAULT_STATE, source: `the default; ${why}` };
-}
-
-/** Ask the sandboxer for its sandboxes (Admin.List). */
-export async function listSandboxes(state: string): Promise<SandboxSummary[]> {
-  const sock = taskSocketOf(state);
-  const st = await fs.stat(sock).catch(() => null);
-  if (!st) throw new StatusError(1, `no tsula-sandboxer runs on ${state} (no ${sock}); tsulad starts its own on the first --runtime vmm container`);
-  const { TtrpcClient } = await import('../../ttrpc/client.js');
-  let client;
-  try {
-    client = await TtrpcClient.connect(sock, { timeoutMs: 5000 });
-  } catch (e) {
-    throw new StatusError(1, `tsula-sandboxer is not running (${e instanceof Error ? e.message : String(e)})`);
-  }
-  try {
-    const res = decodeJson<ListResponse>(await client.callRaw(ADMIN_SERVICE, 'List', encodeJson({}), { timeoutMs: 10_000 }));
-    return res.sandboxes ?? [];
-  } catch (e) {
-    const { Code } = await import('../../ttrpc/status.js');
-    if ((e as { code?: number }).code === Code.UNIMPLEMENTED) {
-      throw new StatusError(1, `tsula-sandboxer at ${sock} does not know ${ADMIN_SERVICE}/List: it is older than this tsula, restart it`);
-    }
-    throw new StatusError(1, `tsula-sandboxer: ${e instanceof Error ? e.message : String(e)}`);
-  } finally {
-    client.close();
-  }
+/** The sandboxers this invocation asks (the flags' one, else the daemon's). */
+function which(cli: Cli, p: Parsed): Promise<SandboxerRef[]> {
+  return sandboxersOf(cli, { state: p.str('sandboxer-state') || undefined, address: p.str('address') || undefined });
 }
 
 /** The `sandbox ls` table (newest first, as `tsula ps`). */
@@ -180,20 +146,22 @@ export function shellTarget(s: SandboxSummary): string {
 }
 
 export async function ls(cli: Cli, p: Parsed): Promise<number> {
-  const which = await sandboxerOf(cli, p);
-  const list = await listSandboxes(which.state);
+  const all = await listAll(await which(cli, p));
   const trunc = !p.bool('no-trunc');
   if (p.bool('quiet')) {
-    for (const s of sortNewestFirst(list)) cli.print(trunc ? s.id.slice(0, 12) : s.id);
+    for (const s of sortNewestFirst(all.flatMap((x) => x.sandboxes))) cli.print(trunc ? s.id.slice(0, 12) : s.id);
     return 0;
   }
-  cli.print(`tsula-sandboxer ${which.state} (${which.source})`);
-  cli.out.write(renderTable(list, { trunc }));
+  all.forEach(({ ref, sandboxes }, i) => {
+    if (i > 0) cli.print('');
+    cli.print(`tsula-sandboxer ${ref.state ?? ref.address} (${ref.source})`);
+    cli.out.write(renderTable(sandboxes, { trunc }));
+  });
   return 0;
 }
 
 export async function shell(cli: Cli, p: Parsed): Promise<number> {
-  const sb = resolveSandbox(await listSandboxes((await sandboxerOf(cli, p)).state), p.args[0]!);
+  const sb = resolveSandbox((await listAll(await which(cli, p))).flatMap((x) => x.sandboxes), p.args[0]!);
   const path = shellTarget(sb);
   // QEMU's socket chardev serves one client at a time: while another one (another
   // `tsula sandbox shell`, an ncat) holds the console, a second connect still succeeds

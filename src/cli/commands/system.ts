@@ -5,6 +5,7 @@ import { API_VERSION } from '../client.js';
 import { errorText, type Cli } from '../context.js';
 import { tabwrite } from '../format.js';
 import { bytesSize } from '../units.js';
+import { INFO, typed, VERSION_INFO, type GoType } from '../gotypes.js';
 
 export const CLIENT_VERSION = '0.1.0';
 
@@ -33,9 +34,10 @@ function clientInfo(cli: Cli): Json {
   };
 }
 
-async function renderWith(format: string, data: unknown): Promise<string> {
+/** A --format template run on docker's struct (Go names, zero values; gotypes.ts). */
+async function renderWith(format: string, data: unknown, type: GoType): Promise<string> {
   const { Template } = await import('../template.js');
-  return new Template(format).execute(data);
+  return new Template(format).execute(typed(data, type));
 }
 
 export async function version(cli: Cli, p: Parsed): Promise<number> {
@@ -49,7 +51,7 @@ export async function version(cli: Cli, p: Parsed): Promise<number> {
   }
   const format = p.str('format');
   if (format) {
-    cli.print(await renderWith(format, { Client: client, Server: server ?? null }));
+    cli.print(await renderWith(format, { Client: client, Server: server ?? null }, VERSION_INFO));
   } else {
     let text = `Client:\n Version:\t${client.Version}\n API version:\t${client.ApiVersion}\n` +
       ` Node version:\t${client.NodeVersion}\n OS/Arch:\t${client.Os}/${client.Arch}\n Context:\t${client.Context}\n`;
@@ -178,7 +180,9 @@ export async function info(cli: Cli, p: Parsed): Promise<number> {
   const format = p.str('format');
   if (format) {
     const i = await cli.client.json<Json>('GET', '/info');
-    cli.print(await renderWith(format, i));
+    // docker's info: the server's fields, and the client's under ClientInfo
+    const data = { ...i, ClientInfo: { Debug: cli.debug, Context: cli.host, Plugins: [], Warnings: null } };
+    cli.print(await renderWith(format, data, INFO));
     return 0;
   }
   cli.out.write(`Client:\n Version:    ${CLIENT_VERSION}\n Context:    ${cli.host}\n Debug Mode: ${cli.debug}\n\n`);

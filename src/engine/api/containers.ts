@@ -10,6 +10,7 @@ import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { dockerTimestamp, humanStatus } from './format.js';
 import { attachContainer, startExec } from './streams.js';
+import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';
 
 /** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
 export type SizeOf = (c: Container) => Promise<{ SizeRw: number; SizeRootFs: number }>;
@@ -26,15 +27,14 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   });
 
   r.add('GET', '/containers/json', async ({ res, query }) => {
-    const all = boolParam(query, 'all');
-    const filters = parseFilters(query.get('filters'));
-    let list = cs.list().filter((c) => all || running(c.state) || filters.status?.length);
-    list = list.filter((c) => matchFilters(c, filters));
     const limit = intParam(query, 'limit');
-    if (limit && limit > 0) list = list.slice(0, limit);
-    const views = list.map(summary);
-    if (sizeOf && boolParam(query, 'size')) for (const [i, c] of list.entries()) Object.assign(views[i]!, await sizeOf(c));
-    sendJson(res!, 200, views);
+    const list = await selectContainers(cs.list().map(facts), FilterArgs.parse(query.get('filters')),
+      { all: boolParam(query, 'all'), limit }, {
+        container: (ref) => cs.get(ref).id,
+        image: (ref) => cs.d.images.get(ref).then((i) => i.id, () => undefined),
+      });
+    const size = sizeOf && boolParam(query, 'size');
+    sendJson(res!, 200, await Promise.all(list.map(async (f) => (size ? { ...f.summary, ...await sizeOf(f.c) } : f.summary))));
   });
 
   r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
@@ -147,22 +147,23 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   });
 }
 
-function parseFilters(s: string | null): Record<string, string[]> {
-  if (!s) return {};
-  try {
-    const f = JSON.parse(s) as Record<string, string[] | Record<string, boolean>>;
-    return Object.fromEntries(Object.entries(f).map(([k, v]) => [k, Array.isArray(v) ? v : Object.keys(v).filter((x) => v[x])]));
-  } catch (e) {
-    throw invalidArgument(`invalid filters: ${errorMessage(e)}`);
-  }
-}
+type Summary = ReturnType<typeof summary> & {
+  Ports: Array<{ PrivatePort: number; PublicPort?: number; Type: string }>;
+  Mounts: Array<{ Name?: string; Source: string; Destination: string }>;
+};
 
-function matchFilters(c: Container, f: Record<string, string[]>): boolean {
-  const test = (key: string, pred: (v: string) => boolean) => !f[key]?.length || f[key].some(pred);
-  return test('status', (v) => c.state.status === v)
-    && test('name', (v) => c.name.includes(v))
-    && test('id', (v) => c.id.startsWith(v))
-    && test('label', (v) => { const [k, val] = v.split('='); return val === undefined ? k in c.config.labels : c.config.labels[k] === val; });
+/** What the list filters look at (filters.ts), with the summary it was read from. */
+function facts(c: Container): ContainerFacts & { c: Container; summary: Summary } {
+  const s = summary(c) as Summary;
+  const nets = (inspect(c).NetworkSettings as { Networks?: Record<string, { NetworkID?: string } | null> } | undefined)?.Networks ?? {};
+  return {
+    c, summary: s, id: c.id, names: s.Names as string[], createdMs: Date.parse(c.createdAt) || 0,
+    state: c.state.status, running: running(c.state), startedAtZero: !c.state.startedAt, exitCode: c.state.exitCode,
+    labels: c.config.labels, imageId: c.image, health: 'none', isolation: 'default',
+    mounts: s.Mounts.map((m) => ({ name: m.Name, source: m.Source, destination: m.Destination })),
+    networks: Object.entries(nets).map(([name, n]) => ({ name, id: n?.NetworkID ?? '' })),
+    ports: s.Ports.map((p) => ({ privatePort: p.PrivatePort, publicPort: p.PublicPort, type: p.Type })),
+  };
 }
 
 export function summary(c: Container): Record<string, unknown> {

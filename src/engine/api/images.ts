@@ -9,14 +9,20 @@ import type { EventBus } from '../events.js';
 import { errorMessage, invalidArgument, isKind, TsulaError, unimplemented } from '../../common/errors.js';
 import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
+import { FilterArgs, invalidFilter, selectImages } from './filters.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus): void {
-  r.add('GET', '/images/json', async ({ res }) => {
+  r.add('GET', '/images/json', async ({ res, query }) => {
     // no intermediate images exist in tsula's store, so all=1 lists the same set
-    sendJson(res!, 200, (await images.list()).map((i) => ({
-      Id: i.id, ParentId: '', RepoTags: i.repoTags.length ? i.repoTags : ['<none>:<none>'], RepoDigests: i.repoDigests,
-      Created: Math.floor(Date.parse(i.created) / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
-      Labels: i.config.Labels ?? null, Containers: cs.list().filter((c) => c.image === i.id).length,
+    const all = (await images.list()).map((i) => ({
+      ...i, createdMs: Date.parse(i.created) || 0, labels: i.config.Labels ?? null,
+    }));
+    const picked = await selectImages(all, FilterArgs.parse(query.get('filters')),
+      async (ref) => ({ createdMs: Date.parse((await images.get(ref)).created) || 0 }));
+    sendJson(res!, 200, picked.map(({ image: i, repoTags, repoDigests }) => ({
+      Id: i.id, ParentId: '', RepoTags: repoTags, RepoDigests: repoDigests,
+      Created: Math.floor(i.createdMs / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
+      Labels: i.labels, Containers: cs.list().filter((c) => c.image === i.id).length,
     })));
   });
 
@@ -50,10 +56,9 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
   });
 
   r.add('POST', '/images/prune', async ({ res, query }) => {
-    const f = parseFilters(query.get('filters'));
+    const f = FilterArgs.parse(query.get('filters')).validate(['dangling', 'until', 'label']).toRecord();
     const dangling = f.dangling?.[0];
-    if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling)) throw invalidArgument(`invalid filter 'dangling=${dangling}'`);
-    for (const k of Object.keys(f)) if (!['dangling', 'until', 'label'].includes(k)) throw invalidArgument(`invalid filter '${k}'`);
+    if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling)) throw invalidFilter('dangling', f.dangling);
     const labels: Record<string, string | undefined> = {};
     for (const l of f.label ?? []) { const eq = l.indexOf('='); if (eq < 0) labels[l] = undefined; else labels[l.slice(0, eq)] = l.slice(eq + 1); }
     const until = f.until?.[0] ? untilSeconds(f.until[0]) : undefined;
@@ -179,16 +184,6 @@ function progressBar(current: number, total: number): string {
   const done = Math.min(w, Math.floor((current / total) * w));
   const bar = `[${'='.repeat(done)}${done < w ? '>' : ''}${' '.repeat(Math.max(0, w - done - 1))}]`;
   return `${bar} ${size(current).padStart(8)}/${size(total)}`;
-}
-
-function parseFilters(raw: string | null): Record<string, string[]> {
-  if (!raw) return {};
-  try {
-    const v = JSON.parse(raw) as Record<string, string[] | Record<string, boolean>>;
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, Array.isArray(x) ? x.map(String) : Object.keys(x)]));
-  } catch (e) {
-    throw invalidArgument(`invalid filters: ${errorMessage(e)}`);
-  }
 }
 
 /** docker's until: unix seconds, an RFC 3339 time, or a duration before now (10m, 24h). */

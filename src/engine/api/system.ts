@@ -10,9 +10,10 @@ import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { DaemonConfig } from '../config.js';
 import { EventBus, type EventFilter } from '../events.js';
-import { errorMessage, invalidArgument } from '../../common/errors.js';
+import { invalidArgument } from '../../common/errors.js';
 import { BUILD_TIME, GIT_COMMIT } from '../../common/buildinfo.js';
 import { HostInfo, shimRuntimesOnPath, type Component } from './host-info.js';
+import { FilterArgs } from './filters.js';
 
 export const API_VERSION = '1.41';
 /** The oldest API version dockerd 20.10 serves, which the CLI shows as the minimum. */
@@ -135,13 +136,7 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
     if (f.since !== undefined && f.until !== undefined && f.until < f.since) {
       throw invalidArgument(`\`since\` time (${since}) cannot be after \`until\` time (${until})`);
     }
-    const filters = query.get('filters');
-    if (filters) {
-      try {
-        const raw = JSON.parse(filters) as Record<string, string[] | Record<string, boolean>>;
-        f.filters = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, Array.isArray(v) ? v : Object.keys(v)]));
-      } catch (e) { throw invalidArgument(`invalid filters: ${errorMessage(e)}`); }
-    }
+    f.filters = FilterArgs.parse(query.get('filters')).toRecord();
     res!.writeHead(200, { 'Content-Type': 'application/json' });
     res!.flushHeaders();
     const leftMs = f.until === undefined ? Infinity : Number(f.until / 1_000_000n) - Date.now();

@@ -1,0 +1,167 @@
+// List filters through the stock docker CLI (20.10) and through tsula's own, against one
+// private tsulad: `images busybox`, reference globs, dangling, before/since, `ps -f` by
+// status, exit code, label, name, ancestor and position, `events -f`; unknown keys refused as
+// dockerd refuses them; both JSON encodings of the filters parameter on the raw API. Then
+// what --format templates and -s print (docker's structs), through both CLIs.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { IMAGES, TestDaemon } from '../helpers/daemon.js';
+import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('cli-filters', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
+
+let d: TestDaemon;
+let t0 = 0;
+
+before(async () => {
+  dockerCliPath();
+  d = await TestDaemon.create();
+  t0 = Math.floor(Date.now() / 1000) - 1;
+  await d.loadBusybox();
+  await d.ok(['tag', 'busybox', 'busybox:v2']);
+  await d.ok(['tag', 'busybox', 'other/thing:1']);
+  // a dangling image: layered loaded, then its name given to busybox
+  await d.ok(['load', '-i', path.join(IMAGES, 'layered.tar')]);
+  await d.ok(['tag', 'busybox', 'layered:latest']);
+  await d.ok(['run', '-d', '--name', 'web', '--label', 'tier=front', 'busybox', 'sh', '-c', 'echo hello > /greeting; sleep 300']);
+  await d.ok(['run', '--name', 'done', 'busybox', 'sh', '-c', 'exit 3']).catch(() => '');
+  await d.ok(['create', '--name', 'fresh', 'busybox', 'true']);
+});
+
+after(async () => { await d?.destroy(); });
+
+const both = async (args: string[]) => {
+  const [t, k] = await Promise.all([d.cli(args), docker(d, args)]);
+  return { tsula: t, docker: k };
+};
+const rows = (s: string) => s.split('\n').filter(Boolean);
+
+test('images REPOSITORY and reference globs: the matching tags only, through both CLIs', async () => {
+  const fmt = ['--format', '{{.Repository}}:{{.Tag}}'];
+  for (const [args, want] of [
+    [['images', 'busybox'], ['busybox:latest', 'busybox:v2']],
+    [['images', '-f', 'reference=busy*:*'], ['busybox:latest', 'busybox:v2']],
+    [['images', '-f', 'reference=*:v2'], ['busybox:v2']],
+    [['images', '-f', 'reference=other/*'], ['other/thing:1']],
+    [['image', 'ls', 'busybox:v2'], ['busybox:v2']],
+  ] as const) {
+    const r = await both([...args, ...fmt]);
+    assert.equal(r.tsula.code, 0, r.tsula.stderr);
+    assert.equal(r.docker.code, 0, r.docker.stderr);
+    assert.deepEqual(rows(r.tsula.stdout).sort(), [...want], args.join(' '));
+    assert.deepEqual(rows(r.docker.stdout).sort(), [...want], `docker ${args.join(' ')}`);
+  }
+});
+
+test('images -f dangling / before / since; a bad value and an unknown key are refused', async () => {
+  const dangling = await both(['images', '-f', 'dangling=true', '--format', '{{.Repository}}:{{.Tag}}']);
+  assert.deepEqual(rows(dangling.tsula.stdout), ['<none>:<none>']);
+  assert.equal(dangling.docker.stdout, dangling.tsula.stdout);
+  const notDangling = await d.ok(['images', '-f', 'dangling=false', '--format', '{{.Repository}}']);
+  assert.ok(!rows(notDangling).includes('<none>'), notDangling);
+  // before= and since= compare creation times strictly: the test images share theirs (the
+  // unit tests order distinct ones), so neither lists the other; a name that is no image is a 404
+  assert.equal((await d.ok(['image', 'inspect', '-f', '{{.Created}}', 'busybox'])).trim(), '2024-01-01T00:00:00Z');
+  for (const f of ['before=busybox', 'since=busybox']) {
+    const r = await both(['images', '-f', f, '--format', '{{.Repository}}']);
+    assert.deepEqual([r.tsula.code, r.tsula.stdout], [0, ''], f);
+    assert.equal(r.docker.stdout, r.tsula.stdout);
+  }
+  const missing = await both(['images', '-f', 'before=nothing:here']);
+  assert.equal(missing.tsula.code, 1);
+  assert.match(missing.tsula.stderr, /^Error response from daemon: .*nothing:here/);
+  assert.equal(missing.docker.stderr, missing.tsula.stderr);
+  for (const [args, msg] of [
+    [['images', '-f', 'dangling=maybe'], "Invalid filter 'dangling=[maybe]'"],
+    [['images', '-f', 'bogus=1'], "Invalid filter 'bogus'"],
+    [['ps', '-f', 'bogus=1'], "Invalid filter 'bogus'"],
+    [['ps', '-f', 'status=sleepy'], "Invalid filter 'status=sleepy'"],
+  ] as const) {
+    const r = await both([...args]);
+    assert.equal(r.tsula.code, 1, args.join(' '));
+    assert.equal(r.tsula.stderr, `Error response from daemon: ${msg}\n`);
+    assert.equal(r.docker.code, 1);
+    assert.equal(r.docker.stderr, `Error response from daemon: ${msg}\n`);
+  }
+});
+
+test('ps -f status=exited (docker CLI and tsula), exited, label, name, ancestor, before, since', async () => {
+  const names = (s: string) => rows(s).sort();
+  const exited = await both(['ps', '-f', 'status=exited', '--format', '{{.Names}} {{.Status}}']);
+  assert.equal(exited.docker.code, 0, exited.docker.stderr);
+  assert.match(exited.docker.stdout, /^done Exited \(3\) .* ago\n$/);
+  assert.equal(exited.tsula.stdout, exited.docker.stdout);
+  for (const [args, want] of [
+    [['ps', '-a', '-f', 'exited=3'], ['done']],
+    [['ps', '-f', 'label=tier=front'], ['web']],
+    [['ps', '-a', '-f', 'name=^fr'], ['fresh']],
+    [['ps', '-a', '-f', 'status=created', '-f', 'status=running'], ['fresh', 'web']],
+    [['ps', '-f', 'ancestor=busybox'], ['web']],
+    [['ps', '-a', '-f', 'before=fresh'], ['done', 'web']],
+    [['ps', '-a', '-f', 'since=web'], ['done', 'fresh']],
+    [['container', 'ls', '-a', '-f', 'health=none', '-f', 'is-task=false'], ['done', 'fresh', 'web']],
+  ] as const) {
+    const r = await both([...args, '--format', '{{.Names}}']);
+    assert.equal(r.tsula.code, 0, r.tsula.stderr);
+    assert.deepEqual(names(r.tsula.stdout), [...want], args.join(' '));
+    assert.deepEqual(names(r.docker.stdout), [...want], `docker ${args.join(' ')}`);
+  }
+});
+
+test('events -f: event, container, type, image, label, through both CLIs', async () => {
+  const until = String(Math.floor(Date.now() / 1000) + 1);
+  const window = ['--since', String(t0), '--until', until];
+  const actions = (s: string) => rows(s).map((l) => l.split(' ').slice(1, 3).join(' '));
+  for (const [filters, want] of [
+    [['event=die'], ['container die']],
+    [['container=web', 'event=start'], ['container start']],
+    [['type=image', 'event=tag'], ['image tag', 'image tag', 'image tag']],
+    [['label=tier=front', 'event=create'], ['container create']],
+    [['image=busybox', 'event=create'], ['container create', 'container create', 'container create']],
+  ] as const) {
+    const args = ['events', ...window, ...filters.flatMap((f) => ['-f', f])];
+    const r = await both(args);
+    assert.equal(r.tsula.code, 0, r.tsula.stderr);
+    assert.deepEqual(actions(r.tsula.stdout), [...want], args.join(' '));
+    assert.equal(r.docker.stdout, r.tsula.stdout, `docker ${args.join(' ')}`);
+  }
+});
+
+test('the filters parameter: both JSON encodings; unknown keys and malformed JSON are 400s', async () => {
+  const q = (f: unknown) => `/v1.41/containers/json?all=1&filters=${encodeURIComponent(JSON.stringify(f))}`;
+  const sets = await d.api('GET', q({ status: { exited: true } }));
+  const arrays = await d.api('GET', q({ status: ['exited'] }));
+  assert.equal(sets.status, 200);
+  assert.deepEqual(JSON.parse(sets.body).map((c: { Names: string[] }) => c.Names), [['/done']]);
+  assert.equal(arrays.body, sets.body);
+  const imgs = await d.api('GET', `/v1.41/images/json?filters=${encodeURIComponent('{"reference":["busybox:v2"]}')}`);
+  assert.deepEqual(JSON.parse(imgs.body).map((i: { RepoTags: string[] }) => i.RepoTags), [['busybox:v2']]);
+  const bad = await d.api('GET', `/v1.41/images/json?filters=${encodeURIComponent('{"bogus":{"x":true}}')}`);
+  assert.deepEqual([bad.status, JSON.parse(bad.body)], [400, { message: "Invalid filter 'bogus'" }]);
+  const malformed = await d.api('GET', '/v1.41/containers/json?filters=%7B');
+  assert.equal(malformed.status, 400);
+  assert.match(JSON.parse(malformed.body).message, /^invalid filters/);
+});
+
+test('templates on docker\'s structs and -s sizes, as the docker CLI prints them', async () => {
+  for (const args of [
+    // the typed run (Go names, zero values), and the raw one docker falls back to (JSON names)
+    ['inspect', '-f', '[{{.NetworkSettings.IPAddress}}] {{.ID}} {{.State.Health}} {{.Config.Labels.nope}} {{index .Config.Labels "tier"}}', 'web'],
+    ['inspect', '-f', '{{.Id}} {{.HostConfig.NanoCpus}}', 'web'],
+    ['inspect', '-s', '-f', '{{.SizeRw}} {{.SizeRootFs}}', 'web'],
+    ['container', 'inspect', '-f', '{{.HostConfig.NanoCPUs}} {{.GraphDriver.Data}}', 'web'],
+    ['version', '-f', '{{.Server.APIVersion}} {{.Client.APIVersion}}'],
+    ['ps', '-s', '--format', '{{.Names}} {{.Size}}'],
+  ]) {
+    const r = await both(args);
+    assert.equal(r.tsula.code, 0, `${args.join(' ')}: ${r.tsula.stderr}`);
+    assert.equal(r.docker.code, 0, `docker ${args.join(' ')}: ${r.docker.stderr}`);
+    assert.equal(r.tsula.stdout, r.docker.stdout, args.join(' '));
+  }
+  const [rw, rootfs] = (await d.ok(['inspect', '-s', '-f', '{{.SizeRw}} {{.SizeRootFs}}', 'web'])).trim().split(' ').map(Number);
+  assert.ok(rw! >= 6 && rootfs! > rw!, `${rw} ${rootfs}`);
+  assert.equal((await d.ok(['version', '-f', '{{.Server.APIVersion}}'])).trim(), '1.41');
+  assert.match(await d.ok(['ps', '-s']), /\s6B \(virtual \d/);
+});
