@@ -6,6 +6,7 @@ import { Router, sendError, sendJson, type Ctx } from './http.js';
 import type { Logger } from '../../common/log.js';
 import { errorMessage, httpStatus } from '../../common/errors.js';
 import type { SocketClaim } from '../../common/unixsocket.js';
+import { API_VERSION, VERSION } from './system.js';
 
 const VERSION_PREFIX = /^\/v\d+(\.\d+)?(?=\/)/;
 
@@ -15,6 +16,14 @@ export type ErrorMapper = (err: unknown, method: string, path: string) => unknow
 export function createApiServer(router: Router, log: Logger, mapError: ErrorMapper = (e) => e): http.Server {
   const dispatch = async (req: http.IncomingMessage, res: http.ServerResponse | null, upgraded?: Ctx['upgraded']) => {
     const url = new URL(req.url ?? '/', 'http://tsula');
+    // dockerd's middlewares set these on every answer; the docker CLI reads OSType from its
+    // ping (`run --device` checks paths against it: "unknown server OS" without it)
+    if (res) {
+      res.setHeader('Server', `tsula/${VERSION} (linux)`);
+      res.setHeader('Api-Version', API_VERSION);
+      res.setHeader('Ostype', 'linux');
+      res.setHeader('Docker-Experimental', 'false');
+    }
     const pathname = url.pathname.replace(VERSION_PREFIX, '');
     const m = router.match(req.method ?? 'GET', pathname);
     if (!m || m === 'method') {

@@ -53,7 +53,7 @@ async function cgroupVersion(): Promise<string> {
 
 export function systemRoutes(r: Router, d: SystemDeps): void {
   const ping = async ({ res }: { res: import('node:http').ServerResponse | null }) => {
-    res!.writeHead(200, { 'Content-Type': 'text/plain', 'Api-Version': API_VERSION });
+    res!.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache' });
     res!.end('OK');
   };
   r.add('GET', '/_ping', ping);
