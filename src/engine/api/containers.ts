@@ -11,8 +11,13 @@ import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { humanStatus } from './format.js';
 import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
+import { networkSettingsView, psPorts } from './docker-views.js';
 
-export function containerRoutes(r: Router, cs: ContainerService, es: ExecService): void {
+/** A network's id by name (host, none, and networks a stopped container names): '' if unknown. */
+export type NetworkIdOf = (name: string) => string;
+
+export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf } = {}): void {
+  const netId: NetworkIdOf = o.networkId ?? (() => '');
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
     const parsed = createBodySchema.safeParse(await readJsonBody(req));
     if (!parsed.success) {
@@ -20,7 +25,8 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
       throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
     }
     const spec = createSpecFromDocker(parsed.data, resourcesFromBody(parsed.data.HostConfig ?? {}));
-    sendJson(res!, 201, await cs.create({ ...spec, name: query.get('name') || undefined }));
+    const platform = query.get('platform') || undefined;
+    sendJson(res!, 201, await cs.create({ ...spec, name: query.get('name') || undefined, ...(platform ? { platform } : {}) }));
   });
 
   r.add('GET', '/containers/json', async ({ res, query }) => {
@@ -30,11 +36,11 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     list = list.filter((c) => matchFilters(c, filters));
     const limit = intParam(query, 'limit');
     if (limit && limit > 0) list = list.slice(0, limit);
-    sendJson(res!, 200, list.map(summary));
+    sendJson(res!, 200, list.map((c) => summary(c, netId)));
   });
 
   r.add('GET', '/containers/{id}/json', async ({ res, params }) => {
-    sendJson(res!, 200, inspect(cs.get(params[0])));
+    sendJson(res!, 200, inspect(cs.get(params[0]), netId));
   });
 
   r.add('POST', '/containers/{id}/start', async ({ res, params }) => {
@@ -71,7 +77,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
 
   r.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
     const rec = cs.get(params[0]);
-    await cs.remove(params[0], { force: boolParam(query, 'force') });
+    await cs.remove(params[0], { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
     es.forgetContainer(rec.id);
     sendStatus(res!, 204);
   });
@@ -277,7 +283,7 @@ function matchFilters(c: Container, f: Record<string, string[]>): boolean {
     && test('label', (v) => { const [k, val] = v.split('='); return val === undefined ? k in c.config.labels : c.config.labels[k] === val; });
 }
 
-function summary(c: Container): Record<string, unknown> {
+function summary(c: Container, netId: NetworkIdOf): Record<string, unknown> {
   const v = inspectView(c);
   return {
     Id: c.id,
@@ -286,16 +292,17 @@ function summary(c: Container): Record<string, unknown> {
     ImageID: c.image,
     Command: [v.Path, ...v.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
     Created: Math.floor(Date.parse(c.createdAt) / 1000),
-    Ports: [],
+    Ports: psPorts(c),
     Labels: c.config.labels,
     State: c.state.status,
     Status: humanStatus(v.State),
     HostConfig: { NetworkMode: v.HostConfig.NetworkMode },
+    NetworkSettings: { Networks: networkSettingsView(c, netId).Networks },
     Mounts: v.Mounts,
   };
 }
 
-export function inspect(c: Container): Record<string, unknown> {
+export function inspect(c: Container, netId: NetworkIdOf = () => ''): Record<string, unknown> {
   const v = inspectView(c);
-  return { ...v, AppArmorProfile: '', ExecIDs: null, SizeRw: undefined, NetworkSettings: { Networks: { [v.HostConfig.NetworkMode]: {} } } };
+  return { ...v, AppArmorProfile: '', ExecIDs: null, SizeRw: undefined, NetworkSettings: networkSettingsView(c, netId) };
 }

@@ -3,9 +3,10 @@
 // reads records written before the model was typed (config.v2.json, inspect-shaped).
 import { invalidArgument } from '../../common/errors.js';
 import type { Container, ContainerStatus, CreateSpec } from '../containers/model.js';
-import { parseBind } from '../containers/binds.js';
 import { z } from 'zod';
 import { resourceShape, type ResourceConfig } from '../containers/resources.js';
+import { numericGroups, runConfigShape, runHostConfigShape, runOptionsFromDocker } from './docker-runopts.js';
+import { mountsView, networkHostConfigView, portsConfigView } from './docker-views.js';
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -28,6 +29,7 @@ export const createBodySchema = z.object({
   AttachStderr: z.boolean().nullish(),
   Labels: z.record(z.string(), z.string()).nullish(),
   StopSignal: z.string().nullish(),
+  ...runConfigShape,
   HostConfig: z.object({
     Binds: strList,
     NetworkMode: z.string().nullish(),
@@ -42,6 +44,7 @@ export const createBodySchema = z.object({
     CapAdd: strList,
     CapDrop: strList,
     SecurityOpt: strList,
+    ...runHostConfigShape,
   }).passthrough().nullish(),
 }).passthrough();
 
@@ -49,14 +52,6 @@ export type CreateBody = z.infer<typeof createBodySchema>;
 
 const asList = (v: string[] | string | null | undefined): string[] | undefined =>
   v === null || v === undefined ? undefined : typeof v === 'string' ? [v] : v;
-
-export function networkMode(m: string | null | undefined): 'none' | 'host' {
-  const mode = !m || m === 'default' || m === 'bridge' ? 'none' : m;
-  if (mode !== 'none' && mode !== 'host') {
-    throw invalidArgument(`network mode "${m}" is not supported yet: use --network none or --network host`);
-  }
-  return mode;
-}
 
 /** A validated create body (create.ts's schema) as the engine's CreateSpec. */
 export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): CreateSpec {
@@ -80,9 +75,7 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
     ...(b.StopSignal ? { stopSignal: b.StopSignal } : {}),
     autoRemove: !!hc.AutoRemove,
     ...(hc.Runtime ? { runtime: hc.Runtime } : {}),
-    binds: (hc.Binds ?? []).map(parseBind),
-    devices: [],
-    network: networkMode(hc.NetworkMode),
+    ...runOptionsFromDocker(b, hc, hc.Binds ?? []) as Pick<CreateSpec, 'binds' | 'devices' | 'network'>,
     resources,
     ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
     security: {
@@ -90,7 +83,7 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
       capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [],
       noNewPrivileges: securityOpt.some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
       seccomp: { type: securityOpt.includes('seccomp=unconfined') ? 'unconfined' : 'default' },
-      supplementalGroups: [], securityOpt,
+      supplementalGroups: numericGroups(hc), securityOpt,
     },
   };
 }
@@ -124,13 +117,13 @@ export function inspectView(c: Container) {
       Hostname: k.hostname, Domainname: k.domainname, User: k.user,
       AttachStdin: k.attach.stdin, AttachStdout: k.attach.stdout, AttachStderr: k.attach.stderr,
       Tty: k.tty, OpenStdin: k.openStdin, StdinOnce: k.stdinOnce,
-      Env: k.env, Cmd: k.cmd.length ? k.cmd : null, Image: k.imageRef, Volumes: null, WorkingDir: k.workingDir,
+      ...portsConfigView(c),
+      Env: k.env, Cmd: k.cmd.length ? k.cmd : null, Image: k.imageRef, WorkingDir: k.workingDir,
       Entrypoint: k.entrypoint.length ? k.entrypoint : null, Labels: k.labels,
       ...(k.stopSignal ? { StopSignal: k.stopSignal } : {}),
     },
     HostConfig: {
-      Binds: k.binds.length ? k.binds.map((b) => b.spec ?? `${b.source}:${b.destination}${b.readonly ? ':ro' : ''}`) : null,
-      NetworkMode: k.network === 'pod' ? `container:${k.pod?.id ?? ''}` : k.network,
+      ...networkHostConfigView(c),
       AutoRemove: k.autoRemove,
       Runtime: c.runtime,
       ReadonlyRootfs: k.security.readonlyRootfs,
@@ -142,9 +135,7 @@ export function inspectView(c: Container) {
       CapDrop: k.security.capDrop.length ? k.security.capDrop : null,
       SecurityOpt: k.security.securityOpt.length ? k.security.securityOpt : null,
     },
-    Mounts: k.binds.map((b) => ({
-      Type: 'bind', Source: b.source, Destination: b.destination, Mode: b.readonly ? 'ro' : '', RW: !b.readonly, Propagation: b.propagation,
-    })),
+    Mounts: mountsView(c),
     GraphDriver: { Name: c.driver, Data: null },
   };
 }

@@ -62,7 +62,8 @@ export function resolveContainer(i: ResolveInput): Container {
 
 /** The container's own /etc/hostname, /etc/hosts and /etc/resolv.conf (a pod's has the pod's). */
 export async function writeEtcFiles(c: Container): Promise<void> {
-  if (c.config.pod) return;
+  // a pod's are the pod's; docker networking writes its own (engine/networks/)
+  if (c.config.pod || c.config.networking) return;
   const h = c.config.hostname;
   await writeFileAtomic(c.paths.hostname, h + '\n', 0o644);
   const hosts = c.config.network === 'host'
