@@ -11,6 +11,20 @@ interface Entry { desc: string; load: () => Promise<Loaded> }
 
 const cmd = (desc: string, load: () => Promise<Loaded>): Entry => ({ desc, load });
 
+type ObjectModule = Record<string, unknown>;
+const OBJECT_MODULES: Record<string, () => Promise<ObjectModule>> = {
+  'network.js': () => import('./commands/network.js'),
+  'volume.js': () => import('./commands/volume.js'),
+};
+
+/** "network ls", "volume rm", …: each module exports <verb>Spec and <verb>. */
+function objectCommands(kind: string, file: string, verbs: Record<string, string>): Record<string, Entry> {
+  return Object.fromEntries(Object.entries(verbs).map(([verb, desc]) => [`${kind} ${verb}`, cmd(desc, async () => {
+    const m = await OBJECT_MODULES[file]!();
+    return { spec: m[`${verb}Spec`] as CommandSpec, run: m[verb] as RunFn };
+  })]));
+}
+
 /** Every command; the loaders are the only place command modules are named. */
 const COMMANDS: Record<string, Entry> = {
   attach: cmd('Attach local standard input, output, and error streams to a running container',
@@ -37,6 +51,15 @@ const COMMANDS: Record<string, Entry> = {
     async () => { const m = await import('./commands/login.js'); return { spec: m.logoutSpec, run: m.logout }; }),
   logs: cmd('Fetch the logs of a container',
     async () => { const m = await import('./commands/logs.js'); return { spec: m.spec, run: m.run }; }),
+  ...objectCommands('network', 'network.js', {
+    ls: 'List networks', create: 'Create a network', inspect: 'Display detailed information on one or more networks',
+    rm: 'Remove one or more networks', prune: 'Remove all unused networks', connect: 'Connect a container to a network',
+    disconnect: 'Disconnect a container from a network',
+  }),
+  ...objectCommands('volume', 'volume.js', {
+    ls: 'List volumes', create: 'Create a volume', inspect: 'Display detailed information on one or more volumes',
+    rm: 'Remove one or more volumes', prune: 'Remove all unused local volumes',
+  }),
   'image prune': cmd('Remove unused images',
     async () => { const m = await import('./commands/image-prune.js'); return { spec: m.spec, run: m.run }; }),
   pause: cmd('Pause all processes within one or more containers',
@@ -90,6 +113,13 @@ const MANAGEMENT: Record<string, Record<string, string>> = {
     inspect: 'inspect', load: 'load', ls: 'images', list: 'images', pull: 'pull', rm: 'rmi', remove: 'rmi',
     save: 'save', tag: 'tag', prune: 'image prune',
   },
+  network: {
+    ls: 'network ls', list: 'network ls', create: 'network create', inspect: 'network inspect', rm: 'network rm', remove: 'network rm',
+    prune: 'network prune', connect: 'network connect', disconnect: 'network disconnect',
+  },
+  volume: {
+    ls: 'volume ls', list: 'volume ls', create: 'volume create', inspect: 'volume inspect', rm: 'volume rm', remove: 'volume rm', prune: 'volume prune',
+  },
   sandbox: { ls: 'sandbox ls', list: 'sandbox ls', ps: 'sandbox ls', shell: 'sandbox shell' },
   system: { events: 'events', info: 'info' },
 };
@@ -103,7 +133,8 @@ function usage(): string {
     `Options:\n  -D, --debug          Enable debug mode\n` +
     `  -H, --host string    Daemon socket to connect to (default "${DEFAULT_HOST}", env TSULA_HOST)\n` +
     `  -v, --version        Print version information and quit\n\n` +
-    `Management Commands:\n  container   Manage containers\n  image       Manage images\n  sandbox     Manage the sandboxes of tsula-sandboxer\n  system      Manage tsula\n\n` +
+    `Management Commands:\n  container   Manage containers\n  image       Manage images\n  network     Manage networks\n` +
+    `  sandbox     Manage the sandboxes of tsula-sandboxer\n  system      Manage tsula\n  volume      Manage volumes\n\n` +
     `Commands:\n${list}\n\nRun 'tsula COMMAND --help' for more information on a command.\n`;
 }
 
@@ -182,7 +213,7 @@ export async function main(argv: string[], streams: Streams = defaultStreams()):
         `${rest[0] ? `tsula: '${name} ${rest[0]}' is not a tsula command.\n` : ''}Usage:  tsula ${name} COMMAND\n\nCommands: ${cmds}`);
       return rest[0] ? 1 : 0;
     }
-    if (target === 'inspect') forcedType = name;
+    if (target === 'inspect') forcedType = name; // network/volume inspect are commands of their own
     name = target;
     rest = rest.slice(1);
   }

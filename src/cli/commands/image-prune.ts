@@ -16,7 +16,8 @@ export const spec: CommandSpec = {
   ],
 };
 
-async function confirm(cli: Cli, question: string): Promise<boolean> {
+/** Ask a y/N question on stdin (docker's prune prompt). */
+export async function confirm(cli: Cli, question: string): Promise<boolean> {
   cli.out.write(`${question} [y/N] `);
   const input = cli.in;
   input.setEncoding('utf8');
