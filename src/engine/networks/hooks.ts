@@ -41,10 +41,14 @@ export class NetworkHooks implements ContainerHooks {
     }
     if (k.network === 'cni') {
       const ep = n.endpoints[0]!;
-      const net = this.d.networks.defaultBridge() && ep.name === 'bridge' ? this.d.networks.defaultBridge()! : this.find(ep.name, n.mode);
-      if (!net) { // "default" without a default bridge ("bridge": "none" in daemon.json)
+      // dockerd's create takes a network it does not know (the start fails: 404 there);
+      // a 404 here would make the docker CLI try to pull the image
+      const net = this.d.networks.defaultBridge() && ep.name === 'bridge' ? this.d.networks.defaultBridge()! : this.find(ep.name);
+      if (!net && n.mode === 'default') { // no default bridge ("bridge": "none" in daemon.json)
         k.network = 'none';
         n.endpoints = [];
+      } else if (!net) {
+        ep.networkId = '';
       } else if (net.driver === 'host' || net.driver === 'null') {
         k.network = net.driver === 'host' ? 'host' : 'none';
         n.endpoints = [];
@@ -60,14 +64,9 @@ export class NetworkHooks implements ContainerHooks {
       if (n.extraHosts.length) throw invalidArgument('conflicting options: custom host-to-IP mapping and the network mode');
       if (hasPorts) throw invalidArgument('conflicting options: port publishing and the container type network mode');
       if (n.exposedPorts.length) throw invalidArgument('conflicting options: port exposing and the container type network mode');
-      let other: Container;
-      try { other = this.d.containers.get(ref); } catch { throw notFound(`No such container: ${ref}`); }
-      if (other.id === rec.id) throw invalidArgument('cannot join own network');
-      n.container = other.id;
-      // docker: the joined container's hosts, resolv.conf and hostname
-      rec.paths = { ...rec.paths, hosts: other.paths.hosts, resolvConf: other.paths.resolvConf, hostname: other.paths.hostname };
-      k.hostname = other.config.hostname;
-      k.domainname = other.config.domainname;
+      // like dockerd, a container that does not exist (yet) fails the start, not the create
+      const other = this.findContainer(ref);
+      if (other) joinFiles(rec, other);
     }
     if (k.network === 'host') {
       if (hasPorts) ctx.warnings.push('Published ports are discarded when using host network mode');
@@ -79,24 +78,43 @@ export class NetworkHooks implements ContainerHooks {
     await this.d.attach.writeEtc(rec);
   }
 
-  private find(ref: string, mode: string): NetworkRecord {
+  private find(ref: string): NetworkRecord | undefined {
     try {
       return this.d.networks.get(ref);
-    } catch (e) {
-      throw mode === 'default' ? e : notFound(`network ${ref} not found`);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private findContainer(ref: string): Container | undefined {
+    try {
+      return this.d.containers.get(ref);
+    } catch {
+      return undefined;
     }
   }
 
   async beforeStart(rec: Container): Promise<void> {
     const k = rec.config;
     if (k.network === 'container') {
-      const other = this.d.containers.get(k.networking!.container!);
+      const ref = k.networking!.container!;
+      const other = this.findContainer(ref);
+      if (!other) throw notFound(`No such container: ${ref}`);
+      if (other.id === rec.id) throw invalidArgument('cannot join own network');
       if (!running(other.state) || !other.state.pid) throw failedPrecondition(`cannot join network of a non running container: ${other.name}`);
+      joinFiles(rec, other);
       rec.state.network = { sandboxKey: other.state.network?.sandboxKey || `/proc/${other.state.pid}/ns/net`, endpoints: [], ports: {} };
       return;
     }
     if (k.network !== 'cni') return;
-    for (const ep of k.networking!.endpoints) this.d.networks.get(ep.networkId); // removed since: "network x not found"
+    for (const ep of k.networking!.endpoints) {
+      const net = this.find(ep.networkId || ep.name); // unknown at create, or removed since
+      if (!net) throw notFound(`network ${ep.name} not found`);
+      if (!ep.networkId) {
+        checkEndpoint(net, ep);
+        Object.assign(ep, { networkId: net.id, name: net.name });
+      }
+    }
     rec.state.network = await this.d.attach.setup(rec);
     try {
       await this.d.attach.refreshOwn(rec, true);
@@ -175,6 +193,14 @@ export class NetworkHooks implements ContainerHooks {
     k.networking.endpoints = k.networking.endpoints.filter((e) => e.networkId !== net.id);
     await this.d.containers.save(rec);
   }
+}
+
+/** docker: a container: mode container has the joined one's hosts, resolv.conf and hostname. */
+function joinFiles(rec: Container, other: Container): void {
+  rec.config.networking!.container = other.id;
+  rec.paths = { ...rec.paths, hosts: other.paths.hosts, resolvConf: other.paths.resolvConf, hostname: other.paths.hostname };
+  rec.config.hostname = other.config.hostname;
+  rec.config.domainname = other.config.domainname;
 }
 
 /** docker's endpoint checks: aliases and --ip only on user networks, the address in the subnet. */
