@@ -9,6 +9,8 @@ RUNTIME_PKGS=(runc conmon busybox-static umoci skopeo attr procps iproute2 util-
 # pod networks: the CNI plugins (bridge, host-local, portmap in /usr/lib/cni) and the
 # iptables they drive (ipMasq, portmap)
 RUNTIME_PKGS+=(containernetworking-plugins iptables)
+# run --init: tini-static is bound into the container as /sbin/docker-init (docker's own init)
+RUNTIME_PKGS+=(tini)
 # VM sandboxes: qemu under TCG or KVM, virtiofsd (/usr/lib/qemu/virtiofsd, in qemu-system-common
 # on Debian 12), and what scripts/build-guest.sh needs to make the guest's initramfs and image
 RUNTIME_PKGS+=(qemu-system-x86 qemu-system-common cpio e2fsprogs)

@@ -11,6 +11,20 @@ export interface Entry { desc: string; load: () => Promise<Loaded> }
 
 const cmd = (desc: string, load: () => Promise<Loaded>): Entry => ({ desc, load });
 
+type ObjectModule = Record<string, unknown>;
+const OBJECT_MODULES: Record<string, () => Promise<ObjectModule>> = {
+  network: () => import('./commands/network.js'),
+  volume: () => import('./commands/volume.js'),
+};
+
+/** "network ls", "volume rm", ...: each module exports <verb>Spec and <verb>. */
+function objectCommands(kind: 'network' | 'volume', verbs: Record<string, string>): Record<string, Entry> {
+  return Object.fromEntries(Object.entries(verbs).map(([verb, desc]) => [`${kind} ${verb}`, cmd(desc, async () => {
+    const m = await OBJECT_MODULES[kind]!();
+    return { spec: m[`${verb}Spec`] as CommandSpec, run: m[verb] as RunFn };
+  })]));
+}
+
 /** Every command; a name with a space is reached through its group only. */
 export const COMMANDS: Record<string, Entry> = {
   attach: cmd('Attach local standard input, output, and error streams to a running container',
@@ -43,6 +57,15 @@ export const COMMANDS: Record<string, Entry> = {
     async () => { const m = await import('./commands/login.js'); return { spec: m.logoutSpec, run: m.logout }; }),
   logs: cmd('Fetch the logs of a container',
     async () => { const m = await import('./commands/logs.js'); return { spec: m.spec, run: m.run }; }),
+  ...objectCommands('network', {
+    ls: 'List networks', create: 'Create a network', inspect: 'Display detailed information on one or more networks',
+    rm: 'Remove one or more networks', prune: 'Remove all unused networks', connect: 'Connect a container to a network',
+    disconnect: 'Disconnect a container from a network',
+  }),
+  ...objectCommands('volume', {
+    ls: 'List volumes', create: 'Create a volume', inspect: 'Display detailed information on one or more volumes',
+    rm: 'Remove one or more volumes', prune: 'Remove all unused local volumes',
+  }),
   pause: cmd('Pause all processes within one or more containers',
     async () => { const m = await import('./commands/lifecycle.js'); return { spec: m.pauseSpec, run: m.pause }; }),
   ps: cmd('List containers',
@@ -125,6 +148,14 @@ export const GROUPS: Record<string, Group> = {
       rm: same('rmi', { aliases: ['rmi', 'remove'] }), save: same('save'), tag: same('tag'),
     },
   },
+  network: {
+    desc: 'Manage networks',
+    subs: {
+      connect: same('network connect'), create: same('network create'), disconnect: same('network disconnect'),
+      inspect: same('network inspect'), ls: same('network ls', { aliases: ['list'] }), prune: same('network prune'),
+      rm: same('network rm', { aliases: ['remove'] }),
+    },
+  },
   sandbox: {
     desc: 'Manage the sandboxes of tsula-sandboxer',
     subs: { ls: same('sandbox ls', { aliases: ['list', 'ps'] }), shell: same('sandbox shell') },
@@ -132,6 +163,13 @@ export const GROUPS: Record<string, Group> = {
   system: {
     desc: 'Manage tsula',
     subs: { df: same('system df'), events: same('events'), info: same('info'), prune: same('system prune') },
+  },
+  volume: {
+    desc: 'Manage volumes',
+    subs: {
+      create: same('volume create'), inspect: same('volume inspect'), ls: same('volume ls', { aliases: ['list'] }),
+      prune: same('volume prune'), rm: same('volume rm', { aliases: ['remove'] }),
+    },
   },
 };
 

@@ -9,6 +9,7 @@ export type ErrorKind =
   | 'Unavailable'
   | 'Unimplemented'
   | 'Unauthenticated'
+  | 'PermissionDenied'
   | 'ResourceExhausted'
   | 'DeadlineExceeded'
   | 'Internal';
@@ -33,6 +34,8 @@ export const unavailable = make('Unavailable');
 export const unimplemented = make('Unimplemented');
 /** A registry refused the credentials (or wants some): docker's 401. */
 export const unauthenticated = make('Unauthenticated');
+/** Allowed to nobody, whatever the input (docker's errdefs.Forbidden: a pre-defined network's rm). */
+export const permissionDenied = make('PermissionDenied');
 /** The disk (or a quota) is full: docker answers 500, gRPC has RESOURCE_EXHAUSTED. */
 export const resourceExhausted = make('ResourceExhausted');
 /** A bound the caller gave ran out (CRI's ExecSync timeout): gRPC DEADLINE_EXCEEDED, HTTP 504. */
@@ -67,6 +70,7 @@ export function httpStatus(err: unknown): number {
     case 'Unavailable': return 503;
     case 'Unimplemented': return 501;
     case 'Unauthenticated': return 401;
+    case 'PermissionDenied': return 403;
     case 'DeadlineExceeded': return 504;
     // docker has no status of its own for a full disk (moby answers 500); the message says it
     default: return 500;
@@ -83,6 +87,7 @@ export function grpcCode(err: unknown): number {
     case 'Unimplemented': return 12;
     case 'Unavailable': return 14;
     case 'Unauthenticated': return 16;
+    case 'PermissionDenied': return 7;
     case 'ResourceExhausted': return 8;
     case 'DeadlineExceeded': return 4;
     default: return 13;
@@ -93,7 +98,7 @@ export function errorFromGrpc(code: number, message: string): TsulaError {
   const kind: ErrorKind =
     code === 3 ? 'InvalidArgument' : code === 5 ? 'NotFound' : code === 6 ? 'AlreadyExists'
       : code === 9 ? 'FailedPrecondition' : code === 12 ? 'Unimplemented' : code === 14 ? 'Unavailable'
-        : code === 16 ? 'Unauthenticated' : code === 8 ? 'ResourceExhausted' : code === 4 ? 'DeadlineExceeded' : 'Internal';
+        : code === 16 ? 'Unauthenticated' : code === 7 ? 'PermissionDenied' : code === 8 ? 'ResourceExhausted' : code === 4 ? 'DeadlineExceeded' : 'Internal';
   return new TsulaError(kind, message);
 }
 

@@ -63,6 +63,15 @@ export const daemonConfigSchema = z.object({
   'network-plugin': z.enum(['cni', '']).optional(),
   'cni-bin-dir': z.string().regex(/^\/[^:]*(:\/[^:]*)*$/, 'must be absolute paths, ":"-separated').optional(),
   'cni-conf-dir': z.string().startsWith('/', 'must be an absolute path').optional(),
+  // docker's networking keys: the default bridge network's host bridge ("none": no default
+  // bridge network) and its gateway address/prefix, the pools user networks' subnets come from
+  bridge: z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, 'must be an interface name of at most 15 characters, or "none"').optional(),
+  bip: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be the bridge address with its prefix, e.g. 172.17.0.1/16').optional(),
+  'default-address-pools': z.array(z.object({
+    base: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR'), size: z.number().int().min(8).max(30),
+  }).strict()).min(1).optional(),
+  // docker-init for --init (default: docker-init or tini-static on PATH)
+  'init-path': z.string().startsWith('/', 'must be an absolute path').optional(),
   'stream-server-address': z.string().min(1).optional(),
   'stream-server-port': z.number().int().min(0).max(65535).optional(),
 }).strict();
@@ -102,6 +111,13 @@ export interface DaemonConfig {
   cniConfDir: string;
   /** The CRI streaming server (exec, attach, port-forward URLs): 127.0.0.1 and a free port by default. */
   streamServer: { address: string; port: number };
+  /** The default bridge network's host bridge; null: "none", no default bridge network. */
+  bridge: string | null;
+  /** Its gateway address and prefix; unset: the first free subnet of the pools. */
+  bip?: string;
+  /** Where networks' subnets come from (docker's default-address-pools). */
+  addressPools?: Array<{ base: string; size: number }>;
+  initPath?: string;
 }
 
 export interface DaemonFlags {
@@ -189,5 +205,9 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     cniBinDirs: (fileCfg['cni-bin-dir'] ?? '/usr/lib/cni').split(':'),
     cniConfDir: fileCfg['cni-conf-dir'] ?? '/etc/cni/net.d',
     streamServer: { address: fileCfg['stream-server-address'] ?? '127.0.0.1', port: fileCfg['stream-server-port'] ?? 0 },
+    bridge: fileCfg.bridge === 'none' ? null : fileCfg.bridge ?? 'tsulabr0',
+    ...(fileCfg.bip ? { bip: fileCfg.bip } : {}),
+    ...(fileCfg['default-address-pools'] ? { addressPools: fileCfg['default-address-pools'] } : {}),
+    ...(fileCfg['init-path'] ? { initPath: fileCfg['init-path'] } : {}),
   };
 }

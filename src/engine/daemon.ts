@@ -18,6 +18,11 @@ import { serveLazily } from './lazy-endpoint.js';
 import { startPods } from './pods/index.js';
 
 import { containerRoutes } from './api/containers.js';
+import { networkRoutes } from './api/networks.js';
+import { volumeRoutes } from './api/volumes.js';
+import { startNetworks } from './networks/index.js';
+import { VolumeHooks, VolumeStore } from './volumes/index.js';
+import { RunOptionHooks } from './containers/run-options.js';
 import { imageRoutes } from './api/images.js';
 import { systemRoutes, VERSION } from './api/system.js';
 import { archiveRoutes } from './api/archive.js';
@@ -30,6 +35,7 @@ import { createDriver, checkOverlaySupported } from '../storage/index.js';
 import { LocalImageStore } from '../image/store.js';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
 import type { Runtime } from '../runtime/types.js';
+import type { Container } from './containers/model.js';
 import { ShimV2Runtime, startEventsServer, dockerActionFor, findShimBinary, isShimV2RuntimeName, shimBinaryName } from '../runtime/shimv2/index.js';
 import type { SandboxerInfo } from './api/system.js';
 import { DEFAULT_ADDRESS as DEFAULT_SANDBOXER_ADDRESS, DEFAULT_STATE as DEFAULT_SANDBOXER_STATE } from '../sandboxer/admin.js';
@@ -194,11 +200,26 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   }
 
   const store = new ContainerStore(path.join(config.graph, 'containers'), undefined, { log });
-  const cs = new ContainerService({
+  // networks and volumes look containers up through the service, made just below
+  let cs: ContainerService | null = null;
+  const containers = {
+    get: (ref: string) => cs!.get(ref), list: () => cs!.list(), save: (rec: Container) => store.save(rec),
+  };
+  const networks = await startNetworks(config, log, {
+    containers,
+    // containers of a sandboxer runtime run in a VM: no host network namespace to join
+    isVmRuntime: (name) => name === VMM_RUNTIME || name in config.criSandboxers,
+  });
+  const volumes = new VolumeStore(path.join(config.graph, 'volumes'));
+  await volumes.load();
+  volumes.setContainers(containers.list);
+  cs = new ContainerService({
     store, images, driver, runtimes, defaultRuntime: config.defaultRuntime, events, log,
     stateDir: path.join(config.state, 'containers'), graph: config.graph, faults,
     // any io.containerd.<name>.v2 not configured is resolved on first use, `vmm` too
     resolveRuntime: (name) => (isShimV2RuntimeName(name) ? shimV2(name) : name === VMM_RUNTIME ? builtinVmm() : Promise.resolve(null)),
+    hooks: [new RunOptionHooks({ initPath: config.initPath }), new VolumeHooks({ store: volumes, containers, log }), networks.hooks],
+    ...(config.initPath ? { initPath: config.initPath } : {}),
   });
   await cs.recover();
   const es = new ExecService(cs);
@@ -218,7 +239,12 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const router = new Router();
   systemRoutes(router, { cs, images, driver, config, events, runtimePaths, sandboxers });
   const files = new ContainerFiles(driver);
-  containerRoutes(router, cs, es, (c) => containerSize(files, images, c));
+  containerRoutes(router, cs, es, {
+    networkId: (name) => { try { return networks.service.get(name).id; } catch { return ''; } },
+    sizeOf: (c) => containerSize(files, images, c),
+  });
+  networkRoutes(router, networks.service, networks.hooks);
+  volumeRoutes(router, volumes);
   imageRoutes(router, images, cs, events);
   archiveRoutes(router, { cs, files, images, events });
   statsRoutes(router, cs, newStatsService({ storageDriver: config.storageDriver, driverRoot, pods, cs }));
@@ -239,6 +265,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
       await cri?.close();
       server.close();
       server.closeAllConnections();
+      cs.close();
       for (const rt of runtimes.values()) rt.close();
       await store.flushPending(); // a last try for what a full disk kept in memory
       store.close();

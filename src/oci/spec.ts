@@ -51,6 +51,10 @@ export interface SpecOptions {
   capDrop?: string[];
   /** e.g. "/tsula/<id>" (cgroupfs driver). */
   cgroupsPath: string;
+  /** tmpfs mounts (docker's --tmpfs, --mount type=tmpfs): mount options as given (size=, mode=, exec…). */
+  tmpfs?: Array<{ destination: string; options: string[] }>;
+  /** /dev/shm: its size in bytes (default 64 MiB), or the host's own (docker's --ipc host). */
+  shm?: { size?: number; host?: boolean };
   /** Host files bind-mounted over /etc/hosts, /etc/resolv.conf, /etc/hostname. */
   etcFiles?: { hosts?: string; resolvConf?: string; hostname?: string };
   /** default: the built-in profile; unconfined; or a profile's JSON (CRI's localhost/<file>). */
@@ -90,8 +94,11 @@ export const DEFAULT_DEVICE_RULES: readonly LinuxDeviceCgroup[] = [
   { allow: true, type: 'c', major: 10, minor: 200, access: rwm }, // /dev/net/tun
 ];
 
-function defaultMounts(privileged: boolean): Mount[] {
+function defaultMounts(privileged: boolean, shm: SpecOptions['shm'] = {}): Mount[] {
   const ro = privileged ? [] : ['ro'];
+  const devShm: Mount = shm.host
+    ? { destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate'] }
+    : { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', shm.size ? `size=${shm.size}` : 'size=65536k'] };
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
@@ -102,7 +109,7 @@ function defaultMounts(privileged: boolean): Mount[] {
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', ...ro] },
     { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', ...ro] },
     { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
-    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    devShm,
   ];
 }
 
@@ -120,6 +127,13 @@ function userMounts(o: SpecOptions): Mount[] {
     if (!path.isAbsolute(b.source)) throw invalidArgument(`bind ${b.source}:${b.destination}: source must be an absolute path`);
     const destination = cleanDestination(b.destination, `bind ${b.source}:${b.destination}`);
     out.push({ destination, type: 'bind', source: b.source, options: ['rbind', b.propagation ?? 'rprivate', ...(b.readonly ? ['ro'] : [])] });
+  }
+  for (const t of o.tmpfs ?? []) {
+    const destination = cleanDestination(t.destination, `tmpfs ${t.destination}`);
+    // dockerd's defaults, each undone by its opposite among the user's options
+    const flags = t.options.map((x) => x.split('=')[0]);
+    const defaults = [['noexec', 'exec'], ['nosuid', 'suid'], ['nodev', 'dev']].filter(([, off]) => !flags.includes(off!)).map(([d]) => d!);
+    out.push({ destination, type: 'tmpfs', source: 'tmpfs', options: [...defaults.filter((d) => !flags.includes(d)), ...t.options] });
   }
   const etc: Array<[string | undefined, string]> = [
     [o.etcFiles?.resolvConf, '/etc/resolv.conf'],
@@ -214,7 +228,7 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
 
   const user = userMounts(o);
   const overridden = new Set(user.map((m) => m.destination));
-  const mounts = [...defaultMounts(privileged).filter((m) => !overridden.has(m.destination)), ...user];
+  const mounts = [...defaultMounts(privileged, o.shm).filter((m) => !overridden.has(m.destination)), ...user];
 
   const spec: Spec = {
     ociVersion: OCI_VERSION,

@@ -35,13 +35,16 @@ export class TestDaemon {
   static async create(opts: { args?: string[]; configJson?: unknown; env?: NodeJS.ProcessEnv; dir?: string } = {}): Promise<TestDaemon> {
     const dir = opts.dir ?? await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
     const args = [...(opts.args ?? [])];
+    // no default bridge network unless a test gives one (its own, from createTestNet): a
+    // container never touches the machine's networks by accident
+    const noBridge = (c: unknown) => (c && typeof c === 'object' && !Array.isArray(c) && !('bridge' in c) ? { bridge: 'none', ...c } : c);
     if (opts.configJson !== undefined) {
       const cfg = path.join(dir, 'daemon.json');
-      await fs.writeFile(cfg, JSON.stringify(opts.configJson));
+      await fs.writeFile(cfg, JSON.stringify(noBridge(opts.configJson)));
       args.push('--config-file', cfg);
     } else {
       args.push('--config-file', path.join(dir, 'none.json'));
-      await fs.writeFile(path.join(dir, 'none.json'), '{}');
+      await fs.writeFile(path.join(dir, 'none.json'), JSON.stringify({ bridge: 'none' }));
     }
     const d = new TestDaemon(dir, args, opts.env);
     await d.start();

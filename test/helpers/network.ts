@@ -30,14 +30,28 @@ export interface TestNet {
   destroy(): Promise<void>;
 }
 
-/** A /24 in 10.200-249.x.0 that no route or address on this host uses yet. */
-function freeSubnet(): [string, string] {
+/** A /24 in 10.200-249.x.0 that no route or address on this host uses yet (nor `also`). */
+export function freeSubnet(also: string[] = []): [string, string] {
   const used = execFileSync('ip', ['-4', 'route', 'show', 'table', 'all'], { encoding: 'utf8' }) + execFileSync('ip', ['-4', 'addr'], { encoding: 'utf8' });
   for (let i = 0; i < 100; i++) {
     const prefix = `10.${200 + Math.floor(Math.random() * 50)}.${Math.floor(Math.random() * 256)}`;
-    if (!used.includes(`${prefix}.`)) return [`${prefix}.0/24`, `${prefix}.1`];
+    if (!used.includes(`${prefix}.`) && !also.some((a) => a.startsWith(`${prefix}.`))) return [`${prefix}.0/24`, `${prefix}.1`];
   }
   throw new Error('no free 10.x subnet for the test network');
+}
+
+/**
+ * daemon.json keys that give a tsulad's docker networks the test network's bridge and subnet
+ * (the default `bridge` network) and `pools` more free /24s for user networks: nothing of
+ * the machine's own networks is used.
+ */
+export function dockerNetConfig(n: TestNet, pools = 3): Record<string, unknown> {
+  const taken = [n.subnet];
+  for (let i = 0; i < pools; i++) taken.push(freeSubnet(taken)[0]);
+  return {
+    bridge: n.bridge, bip: `${n.gateway}/24`,
+    'default-address-pools': taken.slice(1).map((base) => ({ base, size: 24 })),
+  };
 }
 
 export async function createTestNet(label: string): Promise<TestNet> {

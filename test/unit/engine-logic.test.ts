@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import { loadDaemonConfig } from '../../src/engine/config.js';
 import { mergeEnv, resolveContainer } from '../../src/engine/containers/create.js';
 import { parseBind } from '../../src/engine/containers/binds.js';
-import { createBodySchema, createSpecFromDocker, inspectView, networkMode } from '../../src/engine/api/docker-model.js';
+import { createBodySchema, createSpecFromDocker, inspectView } from '../../src/engine/api/docker-model.js';
+import { runOptionsFromDocker } from '../../src/engine/api/docker-runopts.js';
 import { RESOURCE_DEFAULTS } from '../../src/engine/containers/resources.js';
 import { parseSignal, signalNumber } from '../../src/engine/containers/signals.js';
 import { parseLine } from '../../src/engine/containers/logs.js';
@@ -60,10 +61,13 @@ test('create: env merge, binds, network modes', () => {
   assert.throws(() => parseBind('vol:/c'), /host path must be absolute/);
   assert.throws(() => parseBind('/h:rel'), /container path must be absolute/);
   assert.throws(() => parseBind('/h:/c:xx'), /invalid mode/);
-  assert.equal(networkMode(undefined), 'none');
-  assert.equal(networkMode('default'), 'none');
-  assert.equal(networkMode('host'), 'host');
-  assert.throws(() => networkMode('container:x'), /not supported yet/);
+  const mode = (m?: string) => runOptionsFromDocker({}, { NetworkMode: m }, []).network;
+  assert.equal(mode(undefined), 'cni');
+  assert.equal(mode('default'), 'cni');
+  assert.equal(mode('host'), 'host');
+  assert.equal(mode('none'), 'none');
+  assert.equal(mode('container:x'), 'container');
+  assert.throws(() => mode('container:'), /invalid container format/);
 });
 
 const image: ImageRecord = {

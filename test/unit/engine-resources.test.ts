@@ -60,7 +60,7 @@ test("dockerd's messages for out-of-range values", () => {
   assert.equal(checked({ CpuRealtimeRuntime: 10000 }, { rtParent: { path: '/p', runtime: 100000, period: 1000000 } }).r.CpuRealtimeRuntime, 10000);
   refused({ CpuRealtimeRuntime: 1000 }, /does not support CPU real-time scheduler/, { cpuRealtime: false });
   refused({ PidsLimit: 5000000 }, /PIDs limit/);
-  refused({ Devices: [{ PathOnHost: '/dev/fuse' }] }, /HostConfig.Devices/);
+  // HostConfig.Devices are run options now (api/docker-runopts.ts): not a resource check
   refused({ CgroupParent: '../x' }, /CgroupParent/);
 });
 

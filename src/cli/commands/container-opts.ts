@@ -5,6 +5,7 @@ import type { FlagSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
 import { ramInBytes } from '../units.js';
 import { RESOURCE_FLAGS, resourceFields } from './resource-opts.js';
+import { parseDevice, parseExpose, parseMount, parsePorts } from './run-parse.js';
 
 const S = (long: string, desc: string, short?: string, meta = 'string'): FlagSpec => ({ long, short, kind: 'string', desc, meta });
 const L = (long: string, desc: string, short?: string): FlagSpec => ({ long, short, kind: 'list', desc, meta: 'list' });
@@ -32,6 +33,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   S('hostname', 'Container host name', 'h'),
   B('init', 'Run an init inside the container that forwards signals and reaps processes'),
   B('interactive', 'Keep STDIN open even if not attached', 'i'),
+  S('ip', 'IPv4 address (e.g., 172.30.100.104)'),
   S('ipc', 'IPC mode to use'),
   L('label', 'Set meta data on a container', 'l'),
   L('label-file', 'Read in a line delimited file of labels'),
@@ -39,8 +41,9 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   L('log-opt', 'Log driver options'),
   L('mount', 'Attach a filesystem mount to the container'),
   S('name', 'Assign a name to the container'),
-  S('network', 'Connect a container to a network (none, host, default)'),
+  S('network', 'Connect a container to a network (bridge, host, none, container:<name|id>, or a network\'s name)'),
   { long: 'net', kind: 'string', desc: 'Alias of --network', meta: 'string' },
+  L('network-alias', 'Add network-scoped alias for the container'),
   S('pid', 'PID namespace to use'),
   S('platform', 'Set platform if server is multi-platform capable'),
   B('privileged', 'Give extended privileges to this container'),
@@ -143,39 +146,17 @@ function shmSize(p: Parsed): number {
   }
 }
 
-/** -p [ip:][hostPort:]containerPort[/proto] */
-function parsePorts(specs: string[], exposed: Record<string, object>): Record<string, { HostIp: string; HostPort: string }[]> {
-  const bindings: Record<string, { HostIp: string; HostPort: string }[]> = {};
-  for (const spec of specs) {
-    const [addr, proto = 'tcp'] = spec.split('/');
-    const parts = addr!.split(':');
-    const ctr = parts.pop()!;
-    const hostPort = parts.pop() ?? '';
-    const hostIp = parts.join(':').replace(/^\[|\]$/g, '');
-    if (!/^\d+(-\d+)?$/.test(ctr)) throw new UsageError(`invalid containerPort: ${ctr}`, 'run');
-    const key = `${ctr}/${proto}`;
-    exposed[key] = {};
-    (bindings[key] ??= []).push({ HostIp: hostIp, HostPort: hostPort });
+/** --network-alias and --ip: the endpoint settings of the network of --network. */
+function endpointsConfig(p: Parsed): Record<string, unknown> {
+  const aliases = p.list('network-alias');
+  const ip = p.str('ip');
+  if (!aliases.length && !ip) return {};
+  const net = p.str('network') ?? p.str('net') ?? 'default';
+  if (['default', 'bridge', 'host', 'none'].includes(net) || net.startsWith('container:')) {
+    throw new UsageError(ip ? 'user specified IP address is supported on user defined networks only'
+      : 'network-scoped alias is supported only for containers in user defined networks', 'run');
   }
-  return bindings;
-}
-
-function parseMount(spec: string): Record<string, unknown> {
-  const kv: Record<string, string> = {};
-  for (const part of spec.split(',')) {
-    const eq = part.indexOf('=');
-    kv[(eq < 0 ? part : part.slice(0, eq)).trim().toLowerCase()] = eq < 0 ? 'true' : part.slice(eq + 1);
-  }
-  const m: Record<string, unknown> = {
-    Type: kv.type ?? 'volume',
-    Source: kv.source ?? kv.src,
-    Target: kv.target ?? kv.destination ?? kv.dst,
-  };
-  if (!m.Target) throw new UsageError(`invalid argument "${spec}" for "--mount" flag: target is required`, 'run');
-  if (kv.readonly === 'true' || kv.readonly === '1' || kv.ro === 'true') m.ReadOnly = true;
-  if (kv['bind-propagation']) m.BindOptions = { Propagation: kv['bind-propagation'] };
-  if (kv['tmpfs-size']) m.TmpfsOptions = { SizeBytes: ramInBytes(kv['tmpfs-size']) };
-  return m;
+  return { [net]: { IPAMConfig: ip ? { IPv4Address: ip } : null, Aliases: aliases.length ? aliases : null } };
 }
 
 export interface CreateRequest {
@@ -214,7 +195,7 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
     else throw new UsageError(`invalid argument "${v}" for "-v, --volume" flag: invalid spec: ${v}`, 'run');
   }
   const exposed: Record<string, object> = {};
-  for (const e of p.list('expose')) exposed[e.includes('/') ? e : `${e}/tcp`] = {};
+  for (const e of p.list('expose')) parseExpose(e, exposed);
   const portBindings = parsePorts(p.list('publish'), exposed);
 
   let entrypoint: string[] | undefined;
@@ -226,13 +207,11 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
   if (!['no', 'always', 'unless-stopped', 'on-failure'].includes(rName!)) {
     throw new UsageError(`invalid restart policy ${restart}`, 'run');
   }
+  if (rMax !== undefined && !/^\d+$/.test(rMax)) throw new UsageError(`maximum retry count must be an integer: ${restart}`, 'run');
   if (p.bool('rm') && rName !== 'no') throw new UsageError('Conflicting options: --restart and --rm', 'run');
   const logDriver = p.str('log-driver');
   const logOpts = p.list('log-opt');
-  const devices = p.list('device').map((d) => {
-    const [src, dst, perm] = d.split(':');
-    return { PathOnHost: src, PathInContainer: dst || src, CgroupPermissions: perm || 'rwm' };
-  });
+  const devices = p.list('device').map(parseDevice);
   const tmpfs: Record<string, string> = {};
   for (const t of p.list('tmpfs')) {
     const i = t.indexOf(':');
@@ -297,7 +276,7 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
     Entrypoint: entrypoint ?? null,
     Labels: labels,
     HostConfig: hostConfig,
-    NetworkingConfig: { EndpointsConfig: {} },
+    NetworkingConfig: { EndpointsConfig: endpointsConfig(p) },
   };
   if (p.str('stop-signal')) body.StopSignal = p.str('stop-signal');
   if (p.has('stop-timeout')) body.StopTimeout = p.num('stop-timeout');

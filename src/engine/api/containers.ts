@@ -11,11 +11,16 @@ import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { dockerTimestamp, humanStatus } from './format.js';
 import { attachContainer, startExec } from './streams.js';
 import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';
+import { networkSettingsView, psPorts } from './docker-views.js';
 
 /** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
 export type SizeOf = (c: Container) => Promise<{ SizeRw: number; SizeRootFs: number }>;
+/** A network's id by name (host, none, and networks a stopped container names): '' if unknown. */
+export type NetworkIdOf = (name: string) => string;
 
-export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, sizeOf?: SizeOf): void {
+export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf; sizeOf?: SizeOf } = {}): void {
+  const netId: NetworkIdOf = o.networkId ?? (() => '');
+  const sizeOf = o.sizeOf;
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
     const parsed = createBodySchema.safeParse(await readJsonBody(req));
     if (!parsed.success) {
@@ -23,12 +28,13 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
       throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
     }
     const spec = createSpecFromDocker(parsed.data, resourcesFromBody(parsed.data.HostConfig ?? {}));
-    sendJson(res!, 201, await cs.create({ ...spec, name: query.get('name') || undefined }));
+    const platform = query.get('platform') || undefined;
+    sendJson(res!, 201, await cs.create({ ...spec, name: query.get('name') || undefined, ...(platform ? { platform } : {}) }));
   });
 
   r.add('GET', '/containers/json', async ({ res, query }) => {
     const limit = intParam(query, 'limit');
-    const list = await selectContainers(cs.list().map(facts), FilterArgs.parse(query.get('filters')),
+    const list = await selectContainers(cs.list().map((c) => facts(c, netId)), FilterArgs.parse(query.get('filters')),
       { all: boolParam(query, 'all'), limit }, {
         container: (ref) => cs.get(ref).id,
         image: (ref) => cs.d.images.get(ref).then((i) => i.id, () => undefined),
@@ -39,7 +45,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
 
   r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
     const c = cs.get(params[0]);
-    sendJson(res!, 200, { ...inspect(c), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}) });
+    sendJson(res!, 200, { ...inspect(c, netId), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}) });
   });
 
   r.add('POST', '/containers/{id}/start', async ({ res, params }) => {
@@ -76,7 +82,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
 
   r.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
     const rec = cs.get(params[0]);
-    await cs.remove(params[0], { force: boolParam(query, 'force') });
+    await cs.remove(params[0], { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
     es.forgetContainer(rec.id);
     sendStatus(res!, 204);
   });
@@ -153,9 +159,9 @@ type Summary = ReturnType<typeof summary> & {
 };
 
 /** What the list filters look at (filters.ts), with the summary it was read from. */
-function facts(c: Container): ContainerFacts & { c: Container; summary: Summary } {
-  const s = summary(c) as Summary;
-  const nets = (inspect(c).NetworkSettings as { Networks?: Record<string, { NetworkID?: string } | null> } | undefined)?.Networks ?? {};
+function facts(c: Container, netId: NetworkIdOf): ContainerFacts & { c: Container; summary: Summary } {
+  const s = summary(c, netId) as Summary;
+  const nets = (inspect(c, netId).NetworkSettings as { Networks?: Record<string, { NetworkID?: string } | null> } | undefined)?.Networks ?? {};
   return {
     c, summary: s, id: c.id, names: s.Names as string[], createdMs: Date.parse(c.createdAt) || 0,
     state: c.state.status, running: running(c.state), startedAtZero: !c.state.startedAt, exitCode: c.state.exitCode,
@@ -166,7 +172,7 @@ function facts(c: Container): ContainerFacts & { c: Container; summary: Summary 
   };
 }
 
-export function summary(c: Container): Record<string, unknown> {
+export function summary(c: Container, netId: NetworkIdOf = () => ''): Record<string, unknown> {
   const v = inspectView(c);
   return {
     Id: c.id,
@@ -175,16 +181,17 @@ export function summary(c: Container): Record<string, unknown> {
     ImageID: c.image,
     Command: [v.Path, ...v.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
     Created: Math.floor(Date.parse(c.createdAt) / 1000),
-    Ports: [],
+    Ports: psPorts(c),
     Labels: c.config.labels,
     State: c.state.status,
     Status: humanStatus(v.State),
     HostConfig: { NetworkMode: v.HostConfig.NetworkMode },
+    NetworkSettings: { Networks: networkSettingsView(c, netId).Networks },
     Mounts: v.Mounts,
   };
 }
 
-export function inspect(c: Container): Record<string, unknown> {
+export function inspect(c: Container, netId: NetworkIdOf = () => ''): Record<string, unknown> {
   const v = inspectView(c);
-  return { ...v, NetworkSettings: { Networks: { [v.HostConfig.NetworkMode]: {} } } };
+  return { ...v, NetworkSettings: networkSettingsView(c, netId) };
 }

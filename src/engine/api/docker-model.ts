@@ -3,10 +3,11 @@
 // reads records written before the model was typed (config.v2.json, inspect-shaped).
 import { invalidArgument } from '../../common/errors.js';
 import type { Container, ContainerStatus, CreateSpec } from '../containers/model.js';
-import { parseBind } from '../containers/binds.js';
 import { z } from 'zod';
 import { resourceShape, type ResourceConfig } from '../containers/resources.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../../oci/spec.js';
+import { numericGroups, runConfigShape, runHostConfigShape, runOptionsFromDocker } from './docker-runopts.js';
+import { mountsView, networkHostConfigView, portsConfigView } from './docker-views.js';
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -29,6 +30,7 @@ export const createBodySchema = z.object({
   AttachStderr: z.boolean().nullish(),
   Labels: z.record(z.string(), z.string()).nullish(),
   StopSignal: z.string().nullish(),
+  ...runConfigShape,
   HostConfig: z.object({
     Binds: strList,
     NetworkMode: z.string().nullish(),
@@ -43,6 +45,7 @@ export const createBodySchema = z.object({
     CapAdd: strList,
     CapDrop: strList,
     SecurityOpt: strList,
+    ...runHostConfigShape,
   }).passthrough().nullish(),
 }).passthrough();
 
@@ -50,14 +53,6 @@ export type CreateBody = z.infer<typeof createBodySchema>;
 
 const asList = (v: string[] | string | null | undefined): string[] | undefined =>
   v === null || v === undefined ? undefined : typeof v === 'string' ? [v] : v;
-
-export function networkMode(m: string | null | undefined): 'none' | 'host' {
-  const mode = !m || m === 'default' || m === 'bridge' ? 'none' : m;
-  if (mode !== 'none' && mode !== 'host') {
-    throw invalidArgument(`network mode "${m}" is not supported yet: use --network none or --network host`);
-  }
-  return mode;
-}
 
 /** A validated create body (create.ts's schema) as the engine's CreateSpec. */
 export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): CreateSpec {
@@ -81,9 +76,7 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
     ...(b.StopSignal ? { stopSignal: b.StopSignal } : {}),
     autoRemove: !!hc.AutoRemove,
     ...(hc.Runtime ? { runtime: hc.Runtime } : {}),
-    binds: (hc.Binds ?? []).map(parseBind),
-    devices: [],
-    network: networkMode(hc.NetworkMode),
+    ...runOptionsFromDocker(b, hc, hc.Binds ?? []) as Pick<CreateSpec, 'binds' | 'devices' | 'network'>,
     resources,
     ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
     security: {
@@ -91,7 +84,7 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
       capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [],
       noNewPrivileges: securityOpt.some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
       seccomp: { type: securityOpt.includes('seccomp=unconfined') ? 'unconfined' : 'default' },
-      supplementalGroups: [], securityOpt,
+      supplementalGroups: numericGroups(hc), securityOpt,
     },
   };
 }
@@ -113,7 +106,7 @@ const SHM_SIZE = 64 * 1024 * 1024;
 /** A pod namespace as docker names a joined one ("container:<id>"), the host's, or the default. */
 function nsMode(c: Container, ns: 'ipc' | 'pid' | 'uts', own: string): string {
   const j = c.config.pod?.namespaces[ns];
-  return j === 'host' ? 'host' : j ? `container:${c.config.pod!.id}` : own;
+  return j === 'host' || c.config.hostNamespaces?.[ns] ? 'host' : j ? `container:${c.config.pod!.id}` : own;
 }
 
 /**
@@ -127,34 +120,36 @@ function hostConfigView(c: Container) {
   const known = new Set<string>([...RESOURCE_ORDER, ...RESOURCE_TAIL, 'OomScoreAdj']);
   const extra = Object.fromEntries(Object.entries(r).filter(([x]) => !known.has(x)));
   const privileged = k.security.privileged;
+  const net = networkHostConfigView(c);
+  const groups = [...k.security.supplementalGroups.map(String), ...(k.groupNames ?? [])];
   return {
-    Binds: k.binds.length ? k.binds.map((b) => b.spec ?? `${b.source}:${b.destination}${b.readonly ? ':ro' : ''}`) : null,
+    Binds: net.Binds,
     ContainerIDFile: '',
     LogConfig: { Type: 'k8s-file', Config: {} as Record<string, string> },
-    NetworkMode: k.network === 'pod' ? `container:${k.pod?.id ?? ''}` : k.network as string,
-    PortBindings: {} as Record<string, unknown>,
-    RestartPolicy: { Name: 'no', MaximumRetryCount: 0 },
+    NetworkMode: net.NetworkMode as string,
+    PortBindings: net.PortBindings as Record<string, unknown>,
+    RestartPolicy: net.RestartPolicy,
     AutoRemove: k.autoRemove,
     VolumeDriver: '',
-    VolumesFrom: null,
+    VolumesFrom: net.VolumesFrom,
     CapAdd: k.security.capAdd.length ? k.security.capAdd : null,
     CapDrop: k.security.capDrop.length ? k.security.capDrop : null,
     CgroupnsMode: 'host',
-    Dns: [] as string[], DnsOptions: [] as string[], DnsSearch: [] as string[],
-    ExtraHosts: null,
-    GroupAdd: k.security.supplementalGroups.length ? k.security.supplementalGroups.map(String) : null,
+    Dns: net.Dns, DnsOptions: net.DnsOptions, DnsSearch: net.DnsSearch,
+    ExtraHosts: net.ExtraHosts,
+    GroupAdd: groups.length ? groups : null,
     IpcMode: nsMode(c, 'ipc', 'private'),
     Cgroup: '',
     Links: null,
     OomScoreAdj: r.OomScoreAdj,
     PidMode: nsMode(c, 'pid', ''),
     Privileged: privileged,
-    PublishAllPorts: false,
+    PublishAllPorts: net.PublishAllPorts,
     ReadonlyRootfs: k.security.readonlyRootfs,
     SecurityOpt: k.security.securityOpt.length ? k.security.securityOpt : null,
     UTSMode: nsMode(c, 'uts', ''),
     UsernsMode: '',
-    ShmSize: SHM_SIZE,
+    ShmSize: k.shmSize || SHM_SIZE,
     Runtime: c.runtime,
     ConsoleSize: [0, 0],
     Isolation: '',
@@ -162,6 +157,10 @@ function hostConfigView(c: Container) {
     Ulimits: k.ulimits.length ? k.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) : null,
     ...ordered(RESOURCE_TAIL),
     ...extra,
+    ...(net.Tmpfs ? { Tmpfs: net.Tmpfs } : {}),
+    ...(net.Mounts ? { Mounts: net.Mounts } : {}),
+    ...(k.init ? { Init: true } : {}),
+    ...(k.sysctls && Object.keys(k.sysctls).length ? { Sysctls: k.sysctls } : {}),
     MaskedPaths: privileged ? null : [...(k.security.maskedPaths ?? MASKED_PATHS)],
     ReadonlyPaths: privileged ? null : [...(k.security.readonlyPaths ?? READONLY_PATHS)],
     // not docker 20.10's (API 1.43 has it): the OCI annotations tsula passes to the runtime
@@ -198,14 +197,13 @@ export function inspectView(c: Container) {
     ExecIDs: null as string[] | null,
     HostConfig: hostConfigView(c),
     GraphDriver: { Name: c.driver, Data: null },
-    Mounts: k.binds.map((b) => ({
-      Type: 'bind', Source: b.source, Destination: b.destination, Mode: b.readonly ? 'ro' : '', RW: !b.readonly, Propagation: b.propagation,
-    })),
+    Mounts: mountsView(c),
     Config: {
       Hostname: k.hostname, Domainname: k.domainname, User: k.user,
       AttachStdin: k.attach.stdin, AttachStdout: k.attach.stdout, AttachStderr: k.attach.stderr,
       Tty: k.tty, OpenStdin: k.openStdin, StdinOnce: k.stdinOnce,
-      Env: k.env, Cmd: k.cmd.length ? k.cmd : null, Image: k.imageRef, Volumes: null, WorkingDir: k.workingDir,
+      ...portsConfigView(c),
+      Env: k.env, Cmd: k.cmd.length ? k.cmd : null, Image: k.imageRef, WorkingDir: k.workingDir,
       Entrypoint: k.entrypoint.length ? k.entrypoint : null, OnBuild: null, Labels: k.labels,
       ...(k.stopSignal ? { StopSignal: k.stopSignal } : {}),
     },

@@ -11,6 +11,7 @@ import type { ImageRecord, ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
 import { errorMessage, invalidArgument } from '../../common/errors.js';
 import { summary } from './containers.js';
+import { matchLabels, parseFilters, untilTime } from '../filters.js';
 
 export interface ContainerSize { SizeRw: number; SizeRootFs: number }
 
@@ -28,39 +29,6 @@ export async function containerSize(files: ContainerFiles, images: ImageStore, c
   }
   const image = await images.get(c.image).catch(() => null);
   return { SizeRw: rw, SizeRootFs: rw + (image?.size ?? 0) };
-}
-
-/** docker's filters: {"key":["v"]} or the older {"key":{"v":true}}. */
-function parseFilters(raw: string | null): Record<string, string[]> {
-  if (!raw) return {};
-  try {
-    const v = JSON.parse(raw) as Record<string, string[] | Record<string, boolean>>;
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, Array.isArray(x) ? x.map(String) : Object.keys(x).filter((y) => x[y])]));
-  } catch (e) {
-    throw invalidArgument(`invalid filters: ${errorMessage(e)}`);
-  }
-}
-
-/** docker's until: unix seconds, an RFC 3339 time, or a duration before now (10m, 1h30m). */
-function untilMs(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
-  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h)/g)];
-  if (parts.length && parts.map((p) => p[0]).join('') === v) {
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 } as const;
-    return Date.now() - parts.reduce((a, p) => a + Number(p[1]) * unit[p[2] as keyof typeof unit], 0);
-  }
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw invalidArgument(`invalid filter 'until=${v}'`);
-  return t;
-}
-
-/** label=k, label=k=v, label!=k, label!=k=v against a container's labels. */
-function labelsMatch(labels: Record<string, string>, want: string[] = [], not: string[] = []): boolean {
-  const has = (spec: string) => {
-    const eq = spec.indexOf('=');
-    return eq < 0 ? spec in labels : labels[spec.slice(0, eq)] === spec.slice(eq + 1);
-  };
-  return want.every(has) && !not.some(has);
 }
 
 /** Bytes of the layers only `img` has, and of those it shares with another image. */
@@ -96,9 +64,9 @@ export function usageRoutes(r: Router, d: { cs: ContainerService; files: Contain
   r.add('POST', '/containers/prune', async ({ res, query }) => {
     const f = parseFilters(query.get('filters'));
     for (const k of Object.keys(f)) if (!['until', 'label', 'label!'].includes(k)) throw invalidArgument(`invalid filter '${k}'`);
-    const until = f.until?.length ? Math.min(...f.until.map(untilMs)) : undefined;
+    const until = f.until?.length ? Math.min(...f.until.map(untilTime)) : undefined;
     const victims = cs.list().filter((c) => !running(c.state) && c.state.status !== 'removing'
-      && (until === undefined || Date.parse(c.createdAt) < until) && labelsMatch(c.config.labels, f.label, f['label!']));
+      && (until === undefined || Date.parse(c.createdAt) < until) && matchLabels(c.config.labels, f.label ?? [], f['label!']));
     const deleted: string[] = [];
     let reclaimed = 0;
     for (const c of victims) {

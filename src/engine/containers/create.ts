@@ -67,7 +67,8 @@ export function resolveContainer(i: ResolveInput): Container {
  * (etcFilesIntact).
  */
 export async function writeEtcFiles(c: Container): Promise<void> {
-  if (c.config.pod) return;
+  // a pod's are the pod's; docker networking writes its own (engine/networks/)
+  if (c.config.pod || c.config.networking) return;
   const h = c.config.hostname;
   await writeFileAtomic(c.paths.hostname, h + '\n', 0o644, 'none');
   const hosts = c.config.network === 'host'

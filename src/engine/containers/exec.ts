@@ -7,6 +7,9 @@ import type { ExecHandle, StdioStream } from '../../runtime/types.js';
 import type { Process, Spec } from '../../oci/types.js';
 import { resolveUser } from '../../oci/user.js';
 import { mergeEnv } from './create.js';
+import { applyUnsets } from './spec.js';
+import { resolveCaps } from '../../oci/caps.js';
+import { readHostCaps } from '../../oci/host.js';
 import { failedPrecondition, invalidArgument, notFound, errorMessage } from '../../common/errors.js';
 import { newId } from '../../common/ids.js';
 import { readJson } from '../../common/fsutil.js';
@@ -102,11 +105,17 @@ export class ExecService {
         ...spec.process,
         terminal: !!b.Tty,
         args: b.Cmd,
-        env: mergeEnv(spec.process.env ?? [], b.Env ?? []),
+        // docker: "KEY" without "=" unsets KEY for the exec
+        env: applyUnsets(mergeEnv(spec.process.env ?? [], b.Env ?? [])),
         cwd: b.WorkingDir || spec.process.cwd,
         user,
       };
       delete (proc as { consoleSize?: unknown }).consoleSize;
+      if (b.Privileged) {
+        // docker exec --privileged: every capability the host has, whatever the container's
+        const caps = resolveCaps({ privileged: true }, (await readHostCaps().catch(() => undefined)));
+        proc.capabilities = { bounding: caps, effective: [...caps], permitted: [...caps] };
+      }
       await fs.mkdir(s.dir, { recursive: true, mode: 0o700 });
       handle = await this.containers.runtimeOf(rec).exec({
         containerId: rec.id, execId: s.ID, dir: s.dir, process: proc,

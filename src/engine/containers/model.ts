@@ -16,6 +16,82 @@ export interface Bind {
   propagation: Propagation;
   /** How the user wrote it (docker's Binds entry), shown back by inspect. */
   spec?: string;
+  /** Not from Binds: --mount (HostConfig.Mounts) or --volumes-from; inspect's Binds leaves it out. */
+  origin?: 'mount' | 'volumes-from';
+}
+
+/** A named volume of tsulad's volume store (engine/volumes/) mounted into the container. */
+export interface VolumeMount {
+  /** '' in a create spec: an anonymous volume, named (64 hex) at create. */
+  name: string;
+  destination: string;
+  readonly: boolean;
+  /** Made for this container (image VOLUME, -v /path, --mount without source): rm -v removes it. */
+  anonymous: boolean;
+  /** docker's nocopy: the image's files at the destination are not copied into a new volume. */
+  noCopy: boolean;
+  /** The volume's directory on the host (set at create). */
+  source: string;
+  spec?: string;
+  origin?: 'mount' | 'volumes-from';
+}
+
+/** A tmpfs (--tmpfs, --mount type=tmpfs): mount options such as size=, mode=. */
+export interface TmpfsMount { destination: string; options: string[]; origin?: 'mount' }
+
+export type RestartPolicyName = 'no' | 'always' | 'on-failure' | 'unless-stopped';
+export interface RestartPolicy { name: RestartPolicyName; maxRetries: number }
+
+export interface PortBinding { hostIp: string; hostPort: string }
+
+/** A network a container joins (engine/networks/): by id, with its docker endpoint settings. */
+export interface EndpointSpec {
+  networkId: string;
+  /** The network's name when the container was attached (what inspect keys Networks by). */
+  name: string;
+  aliases: string[];
+  /** A fixed IPv4 address (docker's --ip), on user networks only. */
+  ipv4Address?: string;
+}
+
+/**
+ * Docker networking (network 'cni' or 'container'): which networks, the container's DNS and
+ * /etc/hosts settings, its exposed and published ports.
+ */
+export interface NetworkingSpec {
+  /** docker's NetworkMode as the client gave it ('default', 'bridge', 'mynet', 'container:x'). */
+  mode: string;
+  /** The networks to join, keyed by network id, in the order of their interfaces (eth0, eth1…). */
+  endpoints: EndpointSpec[];
+  /** network 'container': the id of the container whose network namespace this one joins. */
+  container?: string;
+  dns: string[];
+  dnsSearch: string[];
+  dnsOptions: string[];
+  /** host:ip entries for /etc/hosts (host-gateway: the default bridge's gateway). */
+  extraHosts: string[];
+  /** "80/tcp": the image's and the request's ExposedPorts. */
+  exposedPorts: string[];
+  portBindings: Record<string, PortBinding[]>;
+  publishAll: boolean;
+}
+
+/** What the runtime has of a container's network while it runs (a CNI attachment per endpoint). */
+export interface NetworkState {
+  /** The pinned network namespace (docker's SandboxKey). */
+  sandboxKey: string;
+  endpoints: Array<{
+    networkId: string;
+    name: string;
+    endpointId: string;
+    ifName: string;
+    ip: string;
+    prefixLen: number;
+    gateway: string;
+    mac: string;
+  }>;
+  /** The bindings in effect, host ports chosen ("80/tcp" → bindings). */
+  ports: Record<string, PortBinding[]>;
 }
 
 export interface Ulimit { name: string; soft: number; hard: number }
@@ -85,8 +161,35 @@ export interface CreateSpec {
   runtime?: string;
   binds: Bind[];
   devices: Device[];
-  /** none: a private network namespace with lo; host: the node's; pod: the pod's (PodLink). */
-  network: 'none' | 'host' | 'pod';
+  /**
+   * none: a private network namespace with lo; host: the node's; pod: the pod's (PodLink);
+   * cni: a namespace of its own on tsulad's networks (networking.endpoints); container: the
+   * network namespace of another container (networking.container).
+   */
+  network: 'none' | 'host' | 'pod' | 'cni' | 'container';
+  /** Docker networking (networks, ports, DNS); absent for CRI's containers. */
+  networking?: NetworkingSpec;
+  /** Named and anonymous volumes (set at create); tmpfs mounts. */
+  volumes?: VolumeMount[];
+  tmpfs?: TmpfsMount[];
+  /** docker's HostConfig.Mounts / Tmpfs / VolumesFrom as given, shown back by inspect. */
+  mountRequest?: {
+    mounts?: unknown[]; tmpfs?: Record<string, string>; volumesFrom?: string[];
+    /** Labels of the volumes a --mount makes, by name. */
+    volumeLabels?: Record<string, Record<string, string>>;
+  };
+  /** docker's --platform (the image must match it). */
+  platform?: string;
+  restartPolicy?: RestartPolicy;
+  /** Run docker-init (tini) as PID 1 in front of the command. */
+  init?: boolean;
+  /** /dev/shm's size in bytes (0: the default 64 MiB). */
+  shmSize?: number;
+  /** Namespaces shared with the host (docker's --pid host, --uts host, --ipc host). */
+  hostNamespaces?: { pid?: boolean; uts?: boolean; ipc?: boolean };
+  /** docker's --group-add entries that are group names, resolved in the container's /etc/group at start. */
+  groupNames?: string[];
+  sysctls?: Record<string, string>;
   resources: ResourceConfig;
   ulimits: Ulimit[];
   security: Security;
@@ -106,6 +209,10 @@ export interface ContainerState {
   startedAt: string;
   finishedAt: string;
   restartCount: number;
+  /** docker's HasBeenManuallyStopped: a stop or kill; an unless-stopped policy then waits for a start. */
+  manuallyStopped?: boolean;
+  /** Its network while it runs (network 'cni'); gone at exit. */
+  network?: NetworkState;
 }
 
 /** The create spec resolved against the image: what runs, and how. */

@@ -70,6 +70,11 @@ async function recoverOne(cs: ContainerService, rec: Container): Promise<void> {
     await cs.remove(id, { force: true }).catch((e) => log.warn('finishing removal', { id, err: errorMessage(e) }));
     return;
   }
+  if (rec.state.status === 'restarting') {
+    // its policy restart died with the engine: the start-up's restarts take it (restart.ts)
+    Object.assign(rec.state, { status: 'exited', pid: 0 });
+    await store.persist(rec);
+  }
   const rt = cs.runtimeOf(rec);
   const bundle = cs.bundle(id);
   const exit = await rt.exitStatus(id);

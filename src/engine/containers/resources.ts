@@ -257,8 +257,7 @@ export function verifyResources(r: ResourceConfig, sys: SysInfo, o: { update?: b
       r[k] = [];
     }
   }
-  // the spec would need devices tsula does not create yet: refuse rather than drop them
-  if (r.Devices?.length) bad('HostConfig.Devices: adding host devices (--device) is not supported by tsula yet');
+  // (HostConfig.Devices are the engine's devices: api/docker-runopts.ts)
   if (r.DeviceCgroupRules?.length) bad('HostConfig.DeviceCgroupRules: device cgroup rules (--device-cgroup-rule) are not supported by tsula yet');
   if (r.DeviceRequests?.length) bad('HostConfig.DeviceRequests: device requests (--gpus) are not supported by tsula yet');
   if (r.CgroupParent !== '' && (r.CgroupParent.split('/').includes('..') || r.CgroupParent.includes('\0'))) {

@@ -27,6 +27,8 @@ import { parseSignal, signalNumber } from './signals.js';
 import { recoverContainers, forget } from './recovery.js';
 import { ExitWaiters, PendingAttaches, type WaitCondition } from './waiters.js';
 import { isEnginePodSandbox, podIdOf } from '../../common/pod-annotations.js';
+import { Hooks, type ContainerHooks } from './hooks.js';
+import { RestartManager } from './restart.js';
 
 export interface ServiceDeps {
   store: ContainerStore;
@@ -41,6 +43,10 @@ export interface ServiceDeps {
   faults?: Faults;          // crash tests: TSULA_FAULT
   /** Make a runtime that is not configured up front (io.containerd.<name>.v2), or null. */
   resolveRuntime?: (name: string) => Promise<Runtime | null>;
+  /** Networks, volumes, run options (hooks.ts), in this order. */
+  hooks?: ContainerHooks[];
+  /** daemon.json "init-path": the docker-init of --init. */
+  initPath?: string;
 }
 
 
@@ -57,14 +63,18 @@ export class ContainerService {
    */
   private unreleased = new Set<string>();
   readonly faults: Faults;
+  readonly hooks: Hooks;
+  readonly restarts: RestartManager;
 
   constructor(readonly d: ServiceDeps) {
     this.faults = d.faults ?? NO_FAULTS;
+    this.hooks = new Hooks(d.hooks ?? []);
+    this.restarts = new RestartManager({ restartByPolicy: (id) => this.restartByPolicy(id), start: (id) => this.start(id), log: d.log });
     d.store.onPersisted = (id) => { void this.releaseLater(id); };
   }
 
   /** Serialise lifecycle operations per container. */
-  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.locks.get(id) ?? Promise.resolve();
     const run = prev.catch(() => {}).then(fn);
     this.locks.set(id, run);
@@ -124,6 +134,8 @@ export class ContainerService {
     }
     const dir = this.d.store.dir(id);
     let prepared = false;
+    let hooked: Container | null = null;
+    let mounted = false;
     try {
       const runtime = spec.runtime || this.d.defaultRuntime;
       if (!(await this.ensureRuntime(runtime))) throw invalidArgument(`unknown runtime specified ${runtime} (configured: ${[...this.d.runtimes.keys()].join(', ')})`);
@@ -136,6 +148,12 @@ export class ContainerService {
       prepared = true; // before: a prepare cut short by a full disk leaves pieces to remove
       ph.mark('resolve');
       await this.d.driver.prepare(id, image.chainIds);
+      hooked = rec;
+      await this.hooks.create(rec, {
+        spec, image, warnings,
+        rootfs: async () => { mounted = true; return this.d.driver.mount(id); },
+      });
+      if (mounted) { mounted = false; await this.d.driver.unmount(id); }
       ph.mark('snapshot');
       await writeEtcFiles(rec);
       await fs.mkdir(path.dirname(rec.paths.log), { recursive: true });
@@ -148,6 +166,8 @@ export class ContainerService {
       ph.done(this.d.log);
       return { Id: id, Warnings: warnings };
     } catch (e) {
+      if (hooked) await this.hooks.createFailed(hooked);
+      if (mounted) await this.d.driver.unmount(id).catch(() => {});
       if (prepared) await this.d.driver.remove(id).catch(() => {});
       await fs.rm(dir, { recursive: true, force: true });
       names.release(cname, id); // last: the name is free only once nothing of it is left
@@ -199,6 +219,9 @@ export class ContainerService {
       if (rec.state.status === 'paused') throw failedPrecondition(`cannot start a paused container ${rec.name}, try unpause instead`);
       if (running(rec.state)) return 'already';
       if (rec.state.status === 'removing') throw failedPrecondition(`cannot start container ${rec.name}: it is being removed`);
+      // a start by the user (or tsulad's at boot): a fresh restart policy
+      this.restarts.reset(rec.id);
+      Object.assign(rec.state, { restartCount: 0, manuallyStopped: false });
       await this.startLocked(rec);
       return 'started';
     }).catch(async (e) => {
@@ -213,10 +236,13 @@ export class ContainerService {
     const bundle = this.bundle(rec.id);
     const ph = new Phases('start', rec.id);
     let created = false;
+    let hooked = false;
     try {
       // the last run's runtime state, kept while its exit was not on disk: this run replaces it
       if (this.unreleased.has(rec.id)) await this.release(rec);
       await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
+      hooked = true;
+      await this.hooks.beforeStart(rec);
       if (!(await etcFilesIntact(rec))) await writeEtcFiles(rec); // a power cut emptied them
       const rootfs = await this.d.driver.mount(rec.id);
       ph.mark('mount');
@@ -243,10 +269,12 @@ export class ContainerService {
       // up by the store's retry and by recovery (a live conmon over a record that says "created")
       void this.d.store.persist(rec).catch((e) => this.d.log.error('cannot write container record', { id: rec.id, err: errorMessage(e) }));
       this.d.events.emit('container', 'start', rec.id, this.attrs(rec));
+      await this.hooks.started(rec).catch((e) => this.d.log.warn('after start', { id: rec.id, err: errorMessage(e) }));
       ph.done(this.d.log);
     } catch (e) {
       this.pendingAttach.fail(rec.id);
       if (created) await rt.delete(rec.id, bundle, true).catch(() => {});
+      if (hooked) await this.hooks.stopped(rec).catch((u) => this.d.log.warn('releasing after a failed start', { id: rec.id, err: errorMessage(u) }));
       await this.d.driver.unmount(rec.id).catch(() => {});
       const msg = errorMessage(e);
       rec.state.error = msg;
@@ -257,7 +285,7 @@ export class ContainerService {
   }
 
   async specFor(rec: Container, rootfs: string): Promise<Spec> {
-    return containerSpec(rec, rootfs, await this.hostInfo());
+    return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath });
   }
 
   // ---- attach ---------------------------------------------------------------------------
@@ -350,13 +378,18 @@ export class ContainerService {
       ph.mark('oom');
       Object.assign(rec.state, { status: 'exited', pid: 0, exitCode: code, finishedAt: at.toISOString(), oomKilled: oom });
       if (error !== undefined) rec.state.error = error;
+      // the restart policy decides now, as docker's monitor: running → restarting, never exited
+      // in between (a stop meanwhile cancels it); the restart waits for this lock
+      if (this.restarts.exited(rec)) Object.assign(rec.state, { status: 'restarting', restartCount: rec.state.restartCount + 1 });
       this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
       this.waiters.wake(id, ['next-exit', 'not-running'], code);
       this.faults.hit('exit:before-save');
+      // the network's release changes the record (no endpoints): before it is written
+      const unmounted = this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
+      await this.hooks.stopped(rec).catch((e) => this.d.log.warn('releasing after exit', { id, err: errorMessage(e) }));
       this.unreleased.add(id);
       // the rootfs is unmounted while the record is written and the runtime forgets the
       // container (its state and exit file go only once the record holds the code)
-      const unmounted = this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
       if (await this.d.store.persist(rec)) {
         ph.mark('record');
         this.faults.hit('exit:after-save');
@@ -368,7 +401,7 @@ export class ContainerService {
       ph.done(this.d.log);
     });
     if (rec.config.autoRemove) {
-      await this.remove(id, { force: true }).catch((e) => this.d.log.warn('auto-remove failed', { id, err: errorMessage(e) }));
+      await this.remove(id, { force: true, volumes: true }).catch((e) => this.d.log.warn('auto-remove failed', { id, err: errorMessage(e) }));
     }
   }
 
@@ -398,6 +431,11 @@ export class ContainerService {
     const rec = this.get(ref);
     const sig = parseSignal(signal);
     if (!running(rec.state)) throw failedPrecondition(`cannot kill container ${rec.name}: container ${rec.id} is not running`);
+    // docker: a kill is a stop by the user; with the stop signal (or SIGKILL) no restart follows
+    await this.markManuallyStopped(rec);
+    const stopSig = rec.config.stopSignal ? parseSignal(rec.config.stopSignal) : undefined;
+    if (!stopSig || sig === 'SIGKILL' || sig === stopSig) this.restarts.disarm(rec.id);
+    if (await this.endRestarting(rec)) return;
     await this.runtimeOf(rec).kill(rec.id, sig);
     this.d.events.emit('container', 'kill', rec.id, this.attrs(rec, { signal: String(signalNumber(sig)) }));
   }
@@ -415,12 +453,28 @@ export class ContainerService {
     });
   }
 
+  /**
+   * A stop or kill by the user: no policy restart follows, not even after tsulad's own
+   * restart, so the mark is on disk before the signal (the exit's record may come too late).
+   */
+  private async markManuallyStopped(rec: Container): Promise<void> {
+    if (rec.state.manuallyStopped) return;
+    rec.state.manuallyStopped = true;
+    if ((rec.config.restartPolicy?.name ?? 'no') !== 'no') await this.d.store.persist(rec);
+  }
+
   /** Docker's stop: the stop signal, then SIGKILL after `timeout` seconds. */
   async stop(ref: string, timeout?: number): Promise<'stopped' | 'already'> {
     const rec = this.get(ref);
     // a pod's sandbox container stops last, as a pod would
     await Promise.all(this.podMembers(rec).map((m) => this.stop(m.id, timeout)));
     if (!running(rec.state)) return 'already';
+    await this.markManuallyStopped(rec);
+    this.restarts.disarm(rec.id);
+    if (await this.endRestarting(rec)) {
+      this.d.events.emit('container', 'stop', rec.id, this.attrs(rec));
+      return 'stopped';
+    }
     const rt = this.runtimeOf(rec);
     const exited = this.wait(rec.id, 'not-running');
     const sig = parseSignal(rec.config.stopSignal || 'SIGTERM');
@@ -436,12 +490,46 @@ export class ContainerService {
     return 'stopped';
   }
 
+  /** docker restart: stop, then a start by the user (RestartCount counts policy restarts only). */
   async restart(ref: string, timeout?: number): Promise<void> {
     const rec = this.get(ref);
     await this.stop(rec.id, timeout);
-    // docker's RestartCount counts the restarts its restart policy makes, not a manual one
-    await this.locked(rec.id, () => this.startLocked(rec));
+    // docker's restart is a start by the user: the policy's count starts again
+    await this.locked(rec.id, async () => {
+      this.restarts.reset(rec.id);
+      Object.assign(rec.state, { restartCount: 0, manuallyStopped: false });
+      await this.startLocked(rec);
+    });
     this.d.events.emit('container', 'restart', rec.id, this.attrs(rec));
+  }
+
+  /** The restart manager's start (its delay is over): the count is raised already. */
+  private async restartByPolicy(id: string): Promise<void> {
+    if (!this.d.store.has(id)) return;
+    const rec = this.d.store.get(id);
+    await this.locked(id, async () => {
+      if (rec.state.status !== 'restarting') return; // stopped, removed or started meanwhile
+      try {
+        await this.startLocked(rec);
+      } catch (e) {
+        rec.state.status = 'exited';
+        await this.d.store.persist(rec).catch(() => {});
+        throw e;
+      }
+    });
+  }
+
+  /** A container waiting for its policy restart is stopped there instead: true if it was. */
+  private async endRestarting(rec: Container): Promise<boolean> {
+    if (rec.state.status !== 'restarting') return false;
+    this.restarts.cancel(rec.id);
+    return this.locked(rec.id, async () => {
+      if (rec.state.status !== 'restarting') return !running(rec.state);
+      rec.state.status = 'exited';
+      await this.d.store.persist(rec);
+      this.waiters.wake(rec.id, ['not-running'], rec.state.exitCode);
+      return true;
+    });
   }
 
   /** docker update: checked, merged into the record; a live container's cgroups follow at once. */
@@ -514,8 +602,11 @@ export class ContainerService {
 
   // ---- remove ---------------------------------------------------------------------------
 
-  async remove(ref: string, opts: { force: boolean }): Promise<void> {
+  /** docker rm; `volumes`: rm -v, the container's anonymous volumes go too. */
+  async remove(ref: string, opts: { force: boolean; volumes?: boolean }): Promise<void> {
     const rec = this.get(ref);
+    if (opts.force) this.restarts.disarm(rec.id); // the kill below is not an exit to restart after
+    if (rec.state.status === 'restarting' && opts.force) await this.endRestarting(rec);
     if (running(rec.state)) {
       if (opts.force) await Promise.all(this.podMembers(rec).map((m) => this.stop(m.id, 0)));
       if (!opts.force) {
@@ -546,6 +637,8 @@ export class ContainerService {
       this.faults.hit('rm:after-snapshot');
       await fs.rm(this.bundle(rec.id), { recursive: true, force: true });
       await this.d.store.delete(rec);
+      this.restarts.forget(rec.id);
+      await this.hooks.removed(rec, { volumes: !!opts.volumes }).catch((e) => this.d.log.warn('after rm', { id: rec.id, err: errorMessage(e) }));
       ph.mark('record');
       ph.done(this.d.log);
       this.pendingAttach.fail(rec.id);
@@ -560,12 +653,19 @@ export class ContainerService {
   /** Live restore: adopt what survived us; finish what a crash interrupted (recovery.ts). */
   async recover(): Promise<void> {
     await recoverContainers(this);
+    await this.hooks.recovered(this.list()).catch((e) => this.d.log.warn('recovering networks', { err: errorMessage(e) }));
     this.recovered = true;
     for (const rt of new Set(this.d.runtimes.values())) await this.watchExits(rt);
+    this.restarts.boot(this.list());
+  }
+
+  close(): void {
+    this.restarts.close();
   }
 
   requireRunning(rec: Container): void {
     if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
+    if (rec.state.status === 'restarting') throw failedPrecondition(`Container ${rec.id} is restarting, wait until the container is running`);
     if (rec.state.status === 'paused') throw failedPrecondition(`Container ${rec.id} is paused, unpause the container before exec`);
   }
 }

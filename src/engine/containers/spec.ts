@@ -9,6 +9,31 @@ import { resolveUser } from '../../oci/user.js';
 import type { SeccompProfile } from '../../oci/seccomp.js';
 import { invalidArgument } from '../../common/errors.js';
 import { cgroupsPath, ociResources } from './resources.js';
+import { findInit } from './run-options.js';
+
+/** Where --init's docker-init is bound, as docker does. */
+export const INIT_PATH = '/sbin/docker-init';
+
+/** docker's ReplaceOrAppendEnvValues: a "KEY" without "=" unsets KEY (the image's, a default). */
+export function applyUnsets(env: string[]): string[] {
+  const unset = new Set(env.filter((e) => !e.includes('=')));
+  return env.filter((e) => e.includes('=') && !unset.has(e.slice(0, e.indexOf('='))));
+}
+
+/** The network namespace of the spec: the pod's, the node's, a new empty one, or one made for it. */
+function networkOf(c: Container): SpecOptions['network'] {
+  const k = c.config;
+  if (k.network === 'pod') {
+    const netns = k.pod?.namespaces.network;
+    return netns && netns !== 'host' ? { netnsPath: netns } : 'host';
+  }
+  if (k.network === 'cni' || k.network === 'container') {
+    const p = c.state.network?.sandboxKey;
+    if (!p) throw invalidArgument(`container ${c.name}: its network namespace is not set up`);
+    return { netnsPath: p };
+  }
+  return k.network;
+}
 
 /** A host device node's type and numbers, as the spec needs them. */
 async function deviceOf(d: Device): Promise<NonNullable<SpecOptions['devices']>[number]> {
@@ -34,19 +59,36 @@ async function seccompOf(c: Container): Promise<SpecOptions['seccomp']> {
   }
 }
 
-export async function containerSpec(c: Container, rootfs: string, host: HostInfo): Promise<Spec> {
+export async function containerSpec(c: Container, rootfs: string, host: HostInfo, o: { initPath?: string } = {}): Promise<Spec> {
   const k = c.config;
-  const user = await resolveUser(rootfs, k.user || undefined);
+  const user = await resolveUser(rootfs, k.user || undefined, k.groupNames ?? []);
   const pod = k.pod;
-  const netns = pod?.namespaces.network;
-  return buildSpec({
+  const hostNs = k.hostNamespaces ?? {};
+  const join = {
+    ...pod?.namespaces,
+    ...(hostNs.pid ? { pid: 'host' } : {}), ...(hostNs.uts ? { uts: 'host' } : {}), ...(hostNs.ipc ? { ipc: 'host' } : {}),
+  };
+  delete (join as { network?: string }).network;
+  const binds = [
+    ...k.binds.map((b) => ({ source: b.source, destination: b.destination, readonly: b.readonly, propagation: b.propagation })),
+    ...(k.volumes ?? []).map((v) => ({ source: v.source, destination: v.destination, readonly: v.readonly, propagation: 'rprivate' as const })),
+  ];
+  let args = [...k.entrypoint, ...k.cmd];
+  if (k.init) {
+    const init = await findInit(o.initPath);
+    if (!init) throw invalidArgument(`container ${c.name} runs with --init, but this host has no docker-init: install Debian's tini package`);
+    binds.push({ source: init, destination: INIT_PATH, readonly: true, propagation: 'rprivate' });
+    args = [INIT_PATH, '--', ...args];
+  }
+  const sysctl = { ...pod?.sysctls, ...k.sysctls };
+  const spec = buildSpec({
     id: c.id, rootfs, readonlyRootfs: k.security.readonlyRootfs,
-    args: [...k.entrypoint, ...k.cmd], env: k.env, cwd: k.workingDir || '/',
+    args, env: k.env.filter((e) => e.includes('=')), cwd: k.workingDir || '/',
     user: { ...user, additionalGids: [...new Set([...user.additionalGids, ...k.security.supplementalGroups])] },
     terminal: k.tty, hostname: k.hostname,
-    binds: k.binds.map((b) => ({ source: b.source, destination: b.destination, readonly: b.readonly, propagation: b.propagation })),
-    network: k.network === 'pod' ? (netns && netns !== 'host' ? { netnsPath: netns } : 'host') : k.network,
-    ...(pod ? { join: pod.namespaces } : {}),
+    binds,
+    network: networkOf(c),
+    ...(Object.keys(join).length ? { join } : {}),
     annotations: k.annotations,
     limits: await ociResources(k.resources),
     oomScoreAdj: k.resources.OomScoreAdj || undefined,
@@ -56,9 +98,13 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     cgroupsPath: cgroupsPath(k.resources, c.id),
     etcFiles: { hosts: c.paths.hosts, resolvConf: c.paths.resolvConf, hostname: c.paths.hostname },
     seccomp: await seccompOf(c),
-    ...(pod && Object.keys(pod.sysctls).length ? { sysctl: pod.sysctls } : {}),
+    ...(Object.keys(sysctl).length ? { sysctl } : {}),
     ...(k.devices.length ? { devices: await Promise.all(k.devices.map(deviceOf)) } : {}),
     ...(k.security.maskedPaths ? { maskedPaths: k.security.maskedPaths } : {}),
     ...(k.security.readonlyPaths ? { readonlyPaths: k.security.readonlyPaths } : {}),
+    ...(k.tmpfs?.length ? { tmpfs: k.tmpfs } : {}),
+    ...(k.shmSize || hostNs.ipc ? { shm: { size: k.shmSize || undefined, host: !!hostNs.ipc } } : {}),
   }, host);
+  spec.process.env = applyUnsets([...spec.process.env ?? [], ...k.env.filter((e) => !e.includes('='))]);
+  return spec;
 }

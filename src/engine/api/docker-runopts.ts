@@ -1,0 +1,169 @@
+// The run options of a create body beyond resources and security: networking (NetworkMode,
+// NetworkingConfig, ports, DNS, hosts), mounts, the restart policy, --init, devices, groups,
+// /dev/shm, shared namespaces, sysctls, the log driver. Each is mapped onto the engine's
+// CreateSpec or refused with a 400 that names it: none is accepted and dropped.
+import { z } from 'zod';
+import { invalidArgument } from '../../common/errors.js';
+import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../containers/model.js';
+import { checkRestartPolicy } from '../containers/restart.js';
+import { checkBindings, checkPortKey } from '../networks/ports.js';
+import { mountSchema, parseMounts } from './docker-mounts.js';
+
+const strList = z.array(z.string()).nullish();
+const endpointSchema = z.object({
+  IPAMConfig: z.object({ IPv4Address: z.string().nullish(), IPv6Address: z.string().nullish(), LinkLocalIPs: strList }).passthrough().nullish(),
+  Links: strList,
+  Aliases: strList,
+  MacAddress: z.string().nullish(),
+  DriverOpts: z.record(z.string(), z.string()).nullish(),
+}).passthrough();
+
+/** The Config fields read here. */
+export const runConfigShape = {
+  ExposedPorts: z.record(z.string(), z.unknown()).nullish(),
+  Volumes: z.record(z.string(), z.unknown()).nullish(),
+  MacAddress: z.string().nullish(),
+  NetworkDisabled: z.boolean().nullish(),
+  NetworkingConfig: z.object({ EndpointsConfig: z.record(z.string(), endpointSchema.nullish()).nullish() }).passthrough().nullish(),
+};
+
+/** The HostConfig fields read here. */
+export const runHostConfigShape = {
+  PortBindings: z.record(z.string(), z.array(z.object({ HostIp: z.string().nullish(), HostPort: z.string().nullish() }).passthrough()).nullish()).nullish(),
+  PublishAllPorts: z.boolean().nullish(),
+  Dns: strList,
+  DnsSearch: strList,
+  DnsOptions: strList,
+  ExtraHosts: strList,
+  Links: strList,
+  Mounts: z.array(mountSchema).nullish(),
+  Tmpfs: z.record(z.string(), z.string()).nullish(),
+  VolumesFrom: strList,
+  VolumeDriver: z.string().nullish(),
+  RestartPolicy: z.object({ Name: z.string().nullish(), MaximumRetryCount: z.number().int().nullish() }).passthrough().nullish(),
+  Init: z.boolean().nullish(),
+  GroupAdd: strList,
+  ShmSize: z.number().int().nullish(),
+  PidMode: z.string().nullish(),
+  UTSMode: z.string().nullish(),
+  IpcMode: z.string().nullish(),
+  UsernsMode: z.string().nullish(),
+  CgroupnsMode: z.string().nullish(),
+  Sysctls: z.record(z.string(), z.string()).nullish(),
+  LogConfig: z.object({ Type: z.string().nullish(), Config: z.record(z.string(), z.string()).nullish() }).passthrough().nullish(),
+  StorageOpt: z.record(z.string(), z.string()).nullish(),
+  Isolation: z.string().nullish(),
+};
+
+const cfgObject = z.object(runConfigShape);
+const hcObject = z.object(runHostConfigShape);
+type RunConfig = z.infer<typeof cfgObject>;
+type RunHostConfig = z.infer<typeof hcObject> & { Devices?: unknown[] | null; AutoRemove?: boolean | null; NetworkMode?: string | null };
+
+const deviceSchema = z.object({ PathOnHost: z.string(), PathInContainer: z.string().nullish(), CgroupPermissions: z.string().nullish() }).passthrough();
+
+/** The networking part of a create: NetworkMode and the endpoint of its network. */
+function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network' | 'networking'> {
+  const raw = hc.NetworkMode;
+  const mode = !raw || raw === 'default' ? 'default' : raw;
+  if (b.MacAddress) throw invalidArgument('--mac-address is not supported by tsulad (the CNI bridge gives each container its MAC)');
+  if (hc.Links?.length) throw invalidArgument('--link is not supported by tsulad: use a user-defined network, whose containers find each other by name');
+  const eps = Object.entries(b.NetworkingConfig?.EndpointsConfig ?? {});
+  if (eps.length > 1) throw invalidArgument(`Container cannot be connected to network endpoints: ${eps.map(([k]) => k).join(', ')}`);
+  const exposed = Object.keys(b.ExposedPorts ?? {});
+  exposed.forEach(checkPortKey);
+  const bindings = checkBindings(Object.fromEntries(Object.entries(hc.PortBindings ?? {}).map(([k, v]) =>
+    [k, (v ?? []).map((x) => ({ hostIp: x.HostIp ?? '', hostPort: x.HostPort ?? '' }))])));
+  const n: NetworkingSpec = {
+    mode, endpoints: [], dns: hc.Dns ?? [], dnsSearch: hc.DnsSearch ?? [], dnsOptions: hc.DnsOptions ?? [], extraHosts: hc.ExtraHosts ?? [],
+    exposedPorts: [...new Set([...exposed, ...Object.keys(bindings)])], portBindings: bindings, publishAll: !!hc.PublishAllPorts,
+  };
+  if (b.NetworkDisabled || mode === 'none') return { network: 'none', networking: n };
+  if (mode === 'host') return { network: 'host', networking: n };
+  if (mode === 'container' || mode.startsWith('container:')) {
+    const ref = mode.slice('container:'.length);
+    if (!ref) throw invalidArgument('Invalid network mode: invalid container format container:<name|id>');
+    return { network: 'container', networking: { ...n, container: ref } };
+  }
+  const netName = mode === 'default' ? 'bridge' : mode;
+  const [epKey, ep] = eps[0] ?? [netName, undefined];
+  if (eps.length && epKey !== netName && mode !== 'default') {
+    throw invalidArgument(`Container cannot be connected to network endpoints: ${epKey} (the network mode is ${mode})`);
+  }
+  if (ep?.IPAMConfig?.IPv6Address || ep?.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
+  if (ep?.Links?.length) throw invalidArgument('--link is not supported by tsulad: use a user-defined network, whose containers find each other by name');
+  if (ep?.MacAddress) throw invalidArgument('--mac-address is not supported by tsulad');
+  if (Object.keys(ep?.DriverOpts ?? {}).length) throw invalidArgument('network driver options of an endpoint are not supported by tsulad');
+  const endpoint: EndpointSpec = {
+    networkId: '', name: netName, aliases: ep?.Aliases ?? [], ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
+  };
+  return { network: 'cni', networking: { ...n, endpoints: [endpoint] } };
+}
+
+/** `host` or the container's own (''/private); anything else refused naming the flag. */
+function hostOrPrivate(v: string | null | undefined, flag: string, also: string[] = []): boolean {
+  if (!v || v === 'private' || also.includes(v)) return false;
+  if (v === 'host') return true;
+  throw invalidArgument(`--${flag} ${v} is not supported by tsulad: use host, or leave it unset for the container's own`);
+}
+
+function devices(list: unknown[] | null | undefined): Device[] {
+  return (list ?? []).map((raw) => {
+    const p = deviceSchema.safeParse(raw);
+    if (!p.success) throw invalidArgument(`invalid device mapping ${JSON.stringify(raw)}: want PathOnHost, PathInContainer, CgroupPermissions`);
+    const d = p.data;
+    const perms = d.CgroupPermissions || 'rwm';
+    if (!/^(?!.*(.).*\1)[rwm]{1,3}$/.test(perms)) throw invalidArgument(`invalid device mode: ${perms}`);
+    const dst = d.PathInContainer || d.PathOnHost;
+    if (!d.PathOnHost.startsWith('/') || !dst.startsWith('/')) throw invalidArgument(`invalid device mapping ${d.PathOnHost}:${dst}: paths must be absolute`);
+    return { hostPath: d.PathOnHost, containerPath: dst, permissions: perms };
+  });
+}
+
+/** The run options of a validated create body, as CreateSpec fields. */
+export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: string[]): Partial<CreateSpec> {
+  const out: Partial<CreateSpec> = networking(b, hc);
+  if (hc.VolumeDriver && hc.VolumeDriver !== 'local') throw invalidArgument(`volume driver "${hc.VolumeDriver}" is not supported: tsulad has the local driver only`);
+  const m = parseMounts({ binds, volumes: Object.keys(b.Volumes ?? {}), mounts: hc.Mounts ?? [], tmpfs: hc.Tmpfs ?? {} });
+  out.binds = m.binds;
+  out.volumes = m.volumes;
+  out.tmpfs = m.tmpfs;
+  out.mountRequest = {
+    ...(hc.Mounts?.length ? { mounts: hc.Mounts } : {}), ...(hc.Tmpfs && Object.keys(hc.Tmpfs).length ? { tmpfs: hc.Tmpfs } : {}),
+    ...(hc.VolumesFrom?.length ? { volumesFrom: hc.VolumesFrom } : {}), ...(Object.keys(m.volumeLabels).length ? { volumeLabels: m.volumeLabels } : {}),
+  };
+  const rp = { name: (hc.RestartPolicy?.Name || 'no') as 'no', maxRetries: hc.RestartPolicy?.MaximumRetryCount ?? 0 };
+  checkRestartPolicy(rp, !!hc.AutoRemove);
+  out.restartPolicy = rp;
+  out.init = !!hc.Init;
+  out.devices = devices(hc.Devices);
+  // --group-add: numbers now, names from the container's /etc/group at start
+  const groups = hc.GroupAdd ?? [];
+  for (const g of groups) if (!/^[0-9]+$/.test(g) && !/^[a-zA-Z_][a-zA-Z0-9_.-]*\$?$/.test(g)) throw invalidArgument(`invalid --group-add "${g}"`);
+  out.groupNames = groups.filter((g) => !/^[0-9]+$/.test(g));
+  if (hc.ShmSize !== undefined && hc.ShmSize !== null) {
+    if (hc.ShmSize < 0) throw invalidArgument('SHM size can not be less than 0');
+    out.shmSize = hc.ShmSize;
+  }
+  out.hostNamespaces = {
+    pid: hostOrPrivate(hc.PidMode, 'pid'),
+    uts: hostOrPrivate(hc.UTSMode, 'uts'),
+    ipc: hostOrPrivate(hc.IpcMode, 'ipc', ['shareable']),
+  };
+  hostOrPrivate(hc.UsernsMode, 'userns');
+  hostOrPrivate(hc.CgroupnsMode, 'cgroupns');
+  if (hc.Sysctls && Object.keys(hc.Sysctls).length) out.sysctls = hc.Sysctls;
+  const log = hc.LogConfig;
+  if (log?.Type && log.Type !== 'json-file') {
+    throw invalidArgument(`logging driver "${log.Type}" is not supported by tsulad: containers log to a file that docker logs reads (json-file, the default)`);
+  }
+  if (Object.keys(log?.Config ?? {}).length) throw invalidArgument(`log options (${Object.keys(log!.Config!).join(', ')}) are not supported by tsulad`);
+  if (Object.keys(hc.StorageOpt ?? {}).length) throw invalidArgument('--storage-opt is not supported by tsulad');
+  if (hc.Isolation && hc.Isolation !== 'default') throw invalidArgument(`invalid isolation "${hc.Isolation}": only "default" on Linux`);
+  return out;
+}
+
+/** Numeric --group-add entries (the rest are names: groupNames). */
+export function numericGroups(hc: { GroupAdd?: string[] | null }): number[] {
+  return (hc.GroupAdd ?? []).filter((g) => /^[0-9]+$/.test(g)).map(Number);
+}

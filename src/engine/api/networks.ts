@@ -1,0 +1,73 @@
+// /networks/* of the Docker-shaped API (docker network ls/inspect/create/rm/connect/
+// disconnect/prune) over the engine's network service.
+import { z } from 'zod';
+import type { Router } from './http.js';
+import { readJsonBody, sendJson, sendStatus } from './http.js';
+import { invalidArgument } from '../../common/errors.js';
+import { checkFilterKeys, parseFilters } from '../filters.js';
+import type { NetworkHooks, NetworkService } from '../networks/index.js';
+
+const connectSchema = z.object({
+  Container: z.string().min(1, 'a container is required'),
+  EndpointConfig: z.object({
+    IPAMConfig: z.object({ IPv4Address: z.string().nullish(), IPv6Address: z.string().nullish(), LinkLocalIPs: z.array(z.string()).nullish() }).passthrough().nullish(),
+    Links: z.array(z.string()).nullish(),
+    Aliases: z.array(z.string()).nullish(),
+    MacAddress: z.string().nullish(),
+    DriverOpts: z.record(z.string(), z.string()).nullish(),
+  }).passthrough().nullish(),
+}).passthrough();
+
+const disconnectSchema = z.object({ Container: z.string().min(1, 'a container is required'), Force: z.boolean().nullish() }).passthrough();
+
+function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
+  const p = schema.safeParse(body);
+  if (!p.success) throw invalidArgument(`invalid ${what}: ${p.error.issues[0]!.path.join('.') || 'body'}: ${p.error.issues[0]!.message}`);
+  return p.data;
+}
+
+export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHooks): void {
+  r.add('GET', '/networks', async ({ res, query }) => {
+    const f = parseFilters(query.get('filters'));
+    checkFilterKeys(f, ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']);
+    sendJson(res!, 200, nets.list(f).map((n) => ({ ...nets.view(n), Containers: {} })));
+  });
+
+  r.add('GET', '/networks/{id}', async ({ res, params }) => {
+    sendJson(res!, 200, nets.view(nets.get(params[0]!)));
+  });
+
+  r.add('POST', '/networks/create', async ({ req, res }) => {
+    sendJson(res!, 201, await nets.create(await readJsonBody(req)));
+  });
+
+  r.add('POST', '/networks/prune', async ({ res, query }) => {
+    const f = parseFilters(query.get('filters'));
+    checkFilterKeys(f, ['until', 'label', 'label!']);
+    sendJson(res!, 200, await nets.prune(f));
+  });
+
+  r.add('DELETE', '/networks/{id}', async ({ res, params }) => {
+    await nets.remove(params[0]!);
+    sendStatus(res!, 204);
+  });
+
+  r.add('POST', '/networks/{id}/connect', async ({ req, res, params }) => {
+    const b = parse(connectSchema, await readJsonBody(req), 'network connect request');
+    const ep = b.EndpointConfig ?? {};
+    if (ep.IPAMConfig?.IPv6Address || ep.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
+    if (ep.Links?.length) throw invalidArgument('--link is not supported by tsulad: containers of a user network find each other by name');
+    if (ep.MacAddress) throw invalidArgument('--mac-address is not supported by tsulad');
+    if (Object.keys(ep.DriverOpts ?? {}).length) throw invalidArgument('--driver-opt is not supported by tsulad');
+    await hooks.connect(params[0]!, b.Container, {
+      aliases: ep.Aliases ?? [], ...(ep.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
+    });
+    sendStatus(res!, 200);
+  });
+
+  r.add('POST', '/networks/{id}/disconnect', async ({ req, res, params }) => {
+    const b = parse(disconnectSchema, await readJsonBody(req), 'network disconnect request');
+    await hooks.disconnect(params[0]!, b.Container, !!b.Force);
+    sendStatus(res!, 200);
+  });
+}

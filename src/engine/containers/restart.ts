@@ -1,0 +1,106 @@
+// Restart policies (docker's restartmanager): after an exit, `always` restarts, `unless-stopped`
+// restarts unless the user stopped it, `on-failure[:N]` restarts on a non-zero code (at most N
+// times). The delay doubles from 100 ms up to a minute and starts again at 100 ms once a run
+// lasted 10 s. A stop or kill disarms the next restart (docker's ExitOnNext). At tsulad's
+// start, containers whose policy says so and that ran before are started again.
+import { errorMessage, invalidArgument } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import { running, type Container, type RestartPolicy } from './model.js';
+
+const FIRST_DELAY_MS = 100;
+const MAX_DELAY_MS = 60_000;
+const RESET_AFTER_MS = 10_000;
+
+/** docker's validateRestartPolicy. */
+export function checkRestartPolicy(p: RestartPolicy, autoRemove: boolean): void {
+  if (!['no', 'always', 'on-failure', 'unless-stopped'].includes(p.name)) throw invalidArgument(`invalid restart policy '${p.name}'`);
+  if (p.name !== 'on-failure' && p.maxRetries !== 0) throw invalidArgument(`maximum retry count cannot be used with restart policy '${p.name}'`);
+  if (p.maxRetries < 0) throw invalidArgument('maximum retry count cannot be negative');
+  if (autoRemove && p.name !== 'no') throw invalidArgument(`can't create 'AutoRemove' container with restart policy`);
+}
+
+/** Would this exit be followed by a restart (the count not yet raised)? */
+export function policyRestarts(c: Container): boolean {
+  const p = c.config.restartPolicy;
+  if (!p || p.name === 'no') return false;
+  if (p.name === 'always') return true;
+  if (p.name === 'unless-stopped') return !c.state.manuallyStopped;
+  return c.state.exitCode !== 0 && (p.maxRetries === 0 || c.state.restartCount < p.maxRetries);
+}
+
+export interface RestartTarget {
+  /** Start it again by policy (under its lock; the count is raised already). */
+  restartByPolicy(id: string): Promise<void>;
+  /** Start it as `docker start` does (tsulad's start-up). */
+  start(id: string): Promise<unknown>;
+  log: Logger;
+}
+
+export class RestartManager {
+  private timers = new Map<string, NodeJS.Timeout>();
+  private delays = new Map<string, number>();
+  /** Stopped or killed by the user: its next exit is not followed by a restart. */
+  private disarmed = new Set<string>();
+  private closed = false;
+
+  constructor(private readonly t: RestartTarget) {}
+
+  /** docker's ExitOnNext. */
+  disarm(id: string): void {
+    this.disarmed.add(id);
+    this.cancel(id);
+  }
+
+  /** A start by the user: a fresh policy (delays from the start). */
+  reset(id: string): void {
+    this.cancel(id);
+    this.disarmed.delete(id);
+    this.delays.delete(id);
+  }
+
+  /** Drop a pending restart; true if there was one. */
+  cancel(id: string): boolean {
+    const t = this.timers.get(id);
+    if (t) clearTimeout(t);
+    return this.timers.delete(id);
+  }
+
+  forget(id: string): void {
+    this.reset(id);
+  }
+
+  /**
+   * After an exit is recorded: true when a restart is scheduled (the caller marks the
+   * container "restarting" and counts it).
+   */
+  exited(c: Container): boolean {
+    if (this.closed || this.disarmed.delete(c.id) || !policyRestarts(c)) {
+      this.delays.delete(c.id);
+      return false;
+    }
+    const ran = Date.parse(c.state.finishedAt) - Date.parse(c.state.startedAt);
+    let delay = ran >= RESET_AFTER_MS ? 0 : this.delays.get(c.id) ?? 0;
+    delay = delay === 0 ? FIRST_DELAY_MS : Math.min(delay * 2, MAX_DELAY_MS);
+    this.delays.set(c.id, delay);
+    this.cancel(c.id);
+    this.timers.set(c.id, setTimeout(() => {
+      this.timers.delete(c.id);
+      void this.t.restartByPolicy(c.id).catch((e) => this.t.log.warn('restart by policy failed', { id: c.id, err: errorMessage(e) }));
+    }, delay).unref());
+    return true;
+  }
+
+  /** tsulad's start: containers whose policy restarts them, and that were started before. */
+  boot(list: Container[]): void {
+    for (const c of list) {
+      if (running(c.state) || !c.state.startedAt || c.config.autoRemove || !policyRestarts(c)) continue;
+      this.t.log.info('starting a container by its restart policy', { id: c.id, policy: c.config.restartPolicy?.name });
+      void this.t.start(c.id).catch((e) => this.t.log.warn('restart at start-up failed', { id: c.id, err: errorMessage(e) }));
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const id of [...this.timers.keys()]) this.cancel(id);
+  }
+}

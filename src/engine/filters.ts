@@ -1,0 +1,38 @@
+// docker's `filters` query parameter ({"label":["a=b"]}, or the older {"label":{"a=b":true}})
+// and its label matching, shared by the list and prune endpoints.
+import { invalidArgument } from '../common/errors.js';
+import { FilterArgs } from './api/filters.js';
+
+export type Filters = Record<string, string[]>;
+
+/** The filters as a plain record (api/filters.ts parses both encodings, as dockerd). */
+export function parseFilters(s: string | null | undefined): Filters {
+  return FilterArgs.parse(s).toRecord();
+}
+
+/** Every `label` filter (key, key=value, or label!=… for prune's negation) holds. */
+export function matchLabels(labels: Record<string, string>, want: string[], negated: string[] = []): boolean {
+  const has = (v: string) => {
+    const eq = v.indexOf('=');
+    return eq < 0 ? v in labels : labels[v.slice(0, eq)] === v.slice(eq + 1);
+  };
+  return want.every(has) && !negated.some(has);
+}
+
+/** Only these filter keys are known: docker answers 400 "Invalid filter 'x'" for any other. */
+export function checkFilterKeys(f: Filters, known: string[]): void {
+  FilterArgs.fromRecord(f).validate(known);
+}
+
+/** docker's until filter: unix seconds, an RFC 3339 time, or a Go duration before now (10m, 1h30m). */
+export function untilTime(v: string): number {
+  if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;
+  const parts = [...v.matchAll(/(\d+(?:\.\d+)?)(ns|us|ms|s|m|h)/g)];
+  if (parts.length && parts.map((p) => p[0]).join('') === v) {
+    const unit = { ns: 1e-6, us: 1e-3, ms: 1, s: 1e3, m: 6e4, h: 3.6e6 } as const;
+    return Date.now() - parts.reduce((a, p) => a + Number(p[1]) * unit[p[2] as keyof typeof unit], 0);
+  }
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw invalidArgument(`invalid until filter "${v}": want a time or a duration such as 24h`);
+  return t;
+}

@@ -1,0 +1,201 @@
+// A container's network while it runs: at each start a pinned network namespace of its own
+// (<state>/networks/netns/<id>, the CRI pods' machinery) and a CNI ADD per network it joins
+// (eth0, eth1, … in order; the published ports on eth0), at each exit the DELs and the
+// namespace gone; docker's IP, MAC and gateway read from the CNI results. `network connect`
+// and `disconnect` ADD and DEL on a running container's namespace. The /etc/hosts of every
+// running container on a user network lists its peers there (tsula's stand-in for docker's
+// embedded DNS), rewritten as peers come and go. After a restart, attachments and namespaces
+// of containers that no longer run are released from the CNI cache alone.
+import { promises as fs } from 'node:fs';
+import { errorMessage, failedPrecondition, withContext } from '../../common/errors.js';
+import { writeFileAtomic } from '../../common/fsutil.js';
+import { newId } from '../../common/ids.js';
+import type { Logger } from '../../common/log.js';
+import { primaryIp, sandboxAddresses, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
+import { running, type Container, type EndpointSpec, type NetworkState } from '../containers/model.js';
+import { networkConfList } from './conflist.js';
+import { extraHostLines, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace } from './etc.js';
+import type { NetworkRecord } from './model.js';
+import { resolvePorts, takenKeys, type TakenPorts } from './ports.js';
+import type { NetworkService } from './service.js';
+
+export interface ContainerNetworksDeps {
+  netns: NetnsManager;
+  cni: CniClient;
+  networks: NetworkService;
+  ipamDir: string;
+  containers: () => Container[];
+  log: Logger;
+}
+
+type Endpoint = NetworkState['endpoints'][number];
+
+export class ContainerNetworks {
+  /** Peer hosts rewrites, one at a time (two truncate+write on one file would mix). */
+  private hostsChain: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly d: ContainerNetworksDeps) {}
+
+  /** Set up a 'cni' container's namespace and attachments; nothing is left on failure. */
+  async setup(rec: Container): Promise<NetworkState> {
+    const n = rec.config.networking!;
+    const id = rec.id;
+    // leftovers of a run whose exit was never handled (a crash): released first
+    await this.release(id);
+    const sandboxKey = await this.d.netns.create(id);
+    const state: NetworkState = { sandboxKey, endpoints: [], ports: {} };
+    try {
+      for (const [i, ep] of n.endpoints.entries()) {
+        const net = this.d.networks.get(ep.networkId);
+        let mappings: PortMapping[] = [];
+        if (i === 0) {
+          const ports = await resolvePorts(n, this.takenPorts(id), net.options['com.docker.network.bridge.host_binding_ipv4'] || '0.0.0.0');
+          state.ports = ports.bindings;
+          mappings = ports.mappings;
+        }
+        state.endpoints.push(await this.add(rec, sandboxKey, net, ep, `eth${i}`, i === 0, mappings));
+      }
+    } catch (e) {
+      await this.release(id).catch((u) => this.d.log.warn('network clean-up after a failed start', { id, err: errorMessage(u) }));
+      throw withContext(e, `cannot start container ${rec.name}`);
+    }
+    return state;
+  }
+
+  private async add(rec: Container, netns: string, net: NetworkRecord, ep: EndpointSpec, ifName: string, primary: boolean,
+    portMappings: PortMapping[]): Promise<Endpoint> {
+    if (net.driver !== 'bridge') throw failedPrecondition(`network ${net.name} (driver ${net.driver}) cannot be joined by a container with other networks`);
+    const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary });
+    const args: [string, string][] = [['IgnoreUnknown', '1'], ...(ep.ipv4Address ? [['IP', ep.ipv4Address] as [string, string]] : [])];
+    const result = await this.d.cni.add(list, { containerId: rec.id, netns, ifName, args, capabilityArgs: portMappings.length ? { portMappings } : {} });
+    return endpointOf(net, ep, ifName, result);
+  }
+
+  /** DEL every attachment of the container, then its namespace (idempotent). */
+  async release(id: string): Promise<void> {
+    const netnsPath = (await this.d.netns.exists(id)) ? this.d.netns.path(id) : '';
+    for (const a of await this.d.cni.attachments(id)) await this.d.cni.delCached(a, netnsPath);
+    await this.d.netns.remove(id);
+  }
+
+  /** network connect on a running container: the next ethN. */
+  async connect(rec: Container, ep: EndpointSpec): Promise<void> {
+    const st = rec.state.network;
+    if (!st) return;
+    const used = new Set(st.endpoints.map((e) => e.ifName));
+    let i = 0;
+    while (used.has(`eth${i}`)) i++;
+    const net = this.d.networks.get(ep.networkId);
+    st.endpoints.push(await this.add(rec, st.sandboxKey, net, ep, `eth${i}`, st.endpoints.length === 0, []));
+  }
+
+  /** network disconnect on a running container: DEL that attachment. */
+  async disconnect(rec: Container, networkId: string): Promise<void> {
+    const st = rec.state.network;
+    const e = st?.endpoints.find((x) => x.networkId === networkId);
+    if (!st || !e) return;
+    const a = (await this.d.cni.attachments(rec.id)).find((x) => x.ifName === e.ifName);
+    if (a) await this.d.cni.delCached(a, st.sandboxKey);
+    st.endpoints = st.endpoints.filter((x) => x !== e);
+  }
+
+  /** After a restart: release what containers that no longer run left behind. */
+  async recover(live: Set<string>): Promise<void> {
+    const ids = new Set<string>();
+    for (const a of await this.d.cni.attachments()) ids.add(a.containerId);
+    for (const n of await this.d.netns.list()) ids.add(n.id);
+    for (const id of ids) {
+      if (live.has(id)) continue;
+      await this.release(id).catch((e) => this.d.log.warn('releasing the network of a stopped container', { id, err: errorMessage(e) }));
+    }
+  }
+
+  private takenPorts(self: string): TakenPorts {
+    const out: TakenPorts = new Set();
+    for (const c of this.d.containers()) {
+      if (c.id !== self && running(c.state) && c.state.network) for (const k of takenKeys(c.state.network.ports)) out.add(k);
+    }
+    return out;
+  }
+
+  // ---- /etc/hosts and resolv.conf ------------------------------------------------------------
+
+  /** The container's own files at create (hostname, hosts, resolv.conf); 'container' mode shares another's. */
+  async writeEtc(rec: Container): Promise<void> {
+    const k = rec.config;
+    if (k.network === 'container') return;
+    await writeFileAtomic(rec.paths.hostname, k.hostname + '\n', 0o644);
+    await writeFileAtomic(rec.paths.hosts, await this.hostsText(rec), 0o644);
+    const host = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    const n = k.networking!;
+    await writeFileAtomic(rec.paths.resolvConf, resolvConf(host, n, k.network === 'host'), 0o644);
+  }
+
+  async hostsText(rec: Container): Promise<string> {
+    const k = rec.config;
+    const n = k.networking!;
+    const extra = extraHostLines(n.extraHosts, this.d.networks.defaultBridge()?.ipam.config[0]?.gateway);
+    if (k.network === 'host') return hostNetworkHosts(extra);
+    const eps = rec.state.network?.endpoints ?? [];
+    const ips = eps.map((e) => e.ip);
+    if (k.network === 'none') ips.push('127.0.1.1'); // the hostname resolves, as it always did here
+    return hostsFile({ hostname: k.hostname, domainname: k.domainname ?? '', ips, extra, peers: this.peers(rec) });
+  }
+
+  /** Running containers sharing a user network with rec: their address there and names. */
+  private peers(rec: Container): Array<{ ip: string; names: string[] }> {
+    const mine = new Map((rec.state.network?.endpoints ?? []).map((e) => [e.networkId, e]));
+    const out: Array<{ ip: string; names: string[] }> = [];
+    for (const c of this.d.containers()) {
+      if (c.id === rec.id || !running(c.state)) continue;
+      for (const e of c.state.network?.endpoints ?? []) {
+        if (!mine.has(e.networkId) || this.isDefaultBridge(e.networkId)) continue;
+        const aliases = c.config.networking?.endpoints.find((x) => x.networkId === e.networkId)?.aliases ?? [];
+        out.push({ ip: e.ip, names: [...new Set([c.name, ...aliases])] });
+      }
+    }
+    return out;
+  }
+
+  private isDefaultBridge(networkId: string): boolean {
+    return this.d.networks.defaultBridge()?.id === networkId;
+  }
+
+  /** Rewrite rec's own hosts file: before its start atomically, while it runs in place. */
+  refreshOwn(rec: Container, atomic: boolean): Promise<void> {
+    return this.serial(async () => {
+      const text = await this.hostsText(rec);
+      if (atomic) await writeFileAtomic(rec.paths.hosts, text, 0o644); else await rewriteInPlace(rec.paths.hosts, text);
+    });
+  }
+
+  /** Rewrite the hosts files of the running containers on these user networks (but `except`). */
+  refreshPeers(networkIds: string[], except: string): Promise<void> {
+    const nets = new Set(networkIds.filter((id) => !this.isDefaultBridge(id)));
+    if (!nets.size) return Promise.resolve();
+    return this.serial(async () => {
+      for (const c of this.d.containers()) {
+        if (c.id === except || !running(c.state) || c.config.network !== 'cni' || !c.state.network) continue;
+        if (!c.state.network.endpoints.some((e) => nets.has(e.networkId))) continue;
+        await rewriteInPlace(c.paths.hosts, await this.hostsText(c))
+          .catch((e) => this.d.log.warn('updating a peer\'s hosts file', { id: c.id, err: errorMessage(e) }));
+      }
+    });
+  }
+
+  private serial(run: () => Promise<void>): Promise<void> {
+    const next = this.hostsChain.then(run, run);
+    this.hostsChain = next.catch(() => undefined);
+    return next;
+  }
+}
+
+function endpointOf(net: NetworkRecord, ep: EndpointSpec, ifName: string, r: CniResult): Endpoint {
+  const addr = sandboxAddresses(r, ifName).find((x) => x.family === 4);
+  const itf = r.interfaces.find((x) => x.name === ifName && x.sandbox);
+  return {
+    networkId: net.id, name: net.name, endpointId: newId(), ifName,
+    ip: primaryIp(r, ifName) ?? '', prefixLen: addr ? Number(addr.address.split('/')[1]) : 0,
+    gateway: addr?.gateway ?? net.ipam.config[0]?.gateway ?? '', mac: itf?.mac ?? '',
+  };
+}

@@ -1,0 +1,50 @@
+// A bridge network as a CNI config list, per attachment (the result cache keeps the list each
+// attachment was added with, so a DEL after a restart or a network rm uses the same one):
+//   bridge     the network's host bridge, its gateway address on the bridge (isGateway), the
+//              subnet masqueraded on the way out (ipMasq, off for --internal), hairpin so a
+//              container reaches itself through its own published port;
+//   host-local leases from the network's subnet (or IPRange) under tsulad's graph; the default
+//              route only on a container's first network (one default route per namespace);
+//   portmap    -p's DNAT, with snat so connections from the host itself are answered too;
+//   firewall   FORWARD accepts for the container's address, docker's bridge rules' role.
+import { parseConfList, type NetworkConfigList } from '../../network/index.js';
+import { intToIp, parseCidr, size } from './ipv4.js';
+import type { NetworkRecord } from './model.js';
+
+export interface AttachmentConf {
+  /** host-local's lease dir (tsulad's own, never /var/lib/cni). */
+  ipamDir: string;
+  /** Carries the container's default route (its first network, unless internal). */
+  primary: boolean;
+}
+
+export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkConfigList {
+  const pool = n.ipam.config[0];
+  if (!pool) throw new Error(`network ${n.name} has no subnet`);
+  const range: Record<string, string> = { subnet: pool.subnet, gateway: pool.gateway };
+  if (pool.ipRange) {
+    const r = parseCidr(pool.ipRange, 'ip-range');
+    // host-local leases [rangeStart, rangeEnd]; skip a network or broadcast address of the subnet
+    const sub = parseCidr(pool.subnet);
+    range.rangeStart = intToIp(Math.max(r.base, sub.base + 1));
+    range.rangeEnd = intToIp(Math.min(r.base + size(r) - 1, sub.base + size(sub) - 2));
+  }
+  const bridge: Record<string, unknown> = {
+    type: 'bridge', bridge: n.bridge, isGateway: true, ipMasq: n.ipMasq && !n.internal, hairpinMode: true,
+    ipam: {
+      type: 'host-local', ranges: [[range]], dataDir: a.ipamDir,
+      routes: a.primary && !n.internal ? [{ dst: '0.0.0.0/0' }] : [],
+    },
+  };
+  if (n.mtu) bridge.mtu = n.mtu;
+  const doc = {
+    cniVersion: '1.0.0',
+    name: n.name,
+    plugins: [
+      bridge,
+      { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+      { type: 'firewall', backend: 'iptables' },
+    ],
+  };
+  return parseConfList(JSON.stringify(doc), `network ${n.name}`);
+}

@@ -1,0 +1,108 @@
+// A container's /etc/hosts and /etc/resolv.conf as dockerd writes them: the host's resolv.conf
+// without loopback name servers (unreachable from another namespace; Google's when none is
+// left), --dns/--dns-search/--dns-option replacing its parts; hosts with the loopback and
+// IPv6 entries, --add-host lines, the container's own address, and (tsula's stand-in for
+// docker's embedded DNS on user networks) a line per peer on the same user network.
+import { promises as fs } from 'node:fs';
+import { isIP } from 'node:net';
+import { invalidArgument } from '../../common/errors.js';
+
+export const HOSTS_HEADER = [
+  '127.0.0.1\tlocalhost',
+  '::1\tlocalhost ip6-localhost ip6-loopback',
+  'fe00::0\tip6-localnet',
+  'ff00::0\tip6-mcastprefix',
+  'ff02::1\tip6-allnodes',
+  'ff02::2\tip6-allrouters',
+];
+
+/** --add-host entries "name:ip" (host-gateway: `gateway`), checked; as hosts lines. */
+export function extraHostLines(entries: string[], gateway?: string): string[] {
+  return entries.map((e) => {
+    const i = e.indexOf(':');
+    const name = e.slice(0, i);
+    let ip = e.slice(i + 1);
+    if (ip === 'host-gateway') {
+      if (!gateway) throw invalidArgument(`--add-host ${e}: host-gateway needs the default bridge network (daemon.json "bridge" is "none")`);
+      ip = gateway;
+    }
+    if (i <= 0 || !isIP(ip.replace(/^\[|\]$/g, ''))) throw invalidArgument(`invalid IP address in add-host: "${e.slice(i + 1)}" (want host:ip)`);
+    return `${ip.replace(/^\[|\]$/g, '')}\t${name}`;
+  });
+}
+
+/** Check --add-host syntax at create (host-gateway resolved at start). */
+export function checkExtraHosts(entries: string[]): void {
+  extraHostLines(entries, '0.0.0.0');
+}
+
+export interface HostsInput {
+  hostname: string;
+  domainname: string;
+  /** The container's addresses (one line each), first network first. */
+  ips: string[];
+  extra: string[];
+  /** Peers on its user networks: ip and names (container name, aliases). */
+  peers: Array<{ ip: string; names: string[] }>;
+}
+
+export function hostsFile(h: HostsInput): string {
+  const own = h.domainname ? `${h.hostname}.${h.domainname} ${h.hostname}` : h.hostname;
+  const lines = [...HOSTS_HEADER, ...h.extra, ...h.ips.map((ip) => `${ip}\t${own}`)];
+  const seen = new Set<string>();
+  for (const p of h.peers) {
+    const key = `${p.ip}\t${p.names.join(' ')}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    lines.push(key);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** The host's hosts file plus --add-host lines (--network host). */
+export async function hostNetworkHosts(extra: string[]): Promise<string> {
+  const base = await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n');
+  return extra.length ? `${base.replace(/\n?$/, '\n')}${extra.join('\n')}\n` : base;
+}
+
+export interface DnsInput { dns: string[]; dnsSearch: string[]; dnsOptions: string[] }
+
+/** resolv.conf for a container; `hostNet`: its own namespace is the host's (loopback servers stay). */
+export function resolvConf(host: string, d: DnsInput, hostNet: boolean): string {
+  const lines = host.split('\n');
+  let servers = lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((s): s is string => !!s);
+  let search = lines.flatMap((l) => /^\s*(?:search|domain)\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []);
+  let options = lines.flatMap((l) => /^\s*options\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []);
+  if (d.dns.length) servers = d.dns;
+  else if (!hostNet) {
+    servers = servers.filter((s) => !/^127\./.test(s) && s !== '::1');
+    if (!servers.length) servers = ['8.8.8.8', '8.8.4.4'];
+  }
+  if (d.dnsSearch.length) search = d.dnsSearch.filter((s) => s !== '.');
+  if (d.dnsOptions.length) options = d.dnsOptions;
+  return [
+    ...servers.map((s) => `nameserver ${s}`),
+    ...(search.length ? [`search ${search.join(' ')}`] : []),
+    ...(options.length ? [`options ${options.join(' ')}`] : []),
+  ].join('\n') + '\n';
+}
+
+/** --dns entries are addresses. */
+export function checkDns(d: DnsInput): void {
+  for (const s of d.dns) if (!isIP(s)) throw invalidArgument(`invalid --dns "${s}": want an IP address`);
+}
+
+/**
+ * Rewrite a hosts file a running container has bind-mounted: in place (a rename would leave
+ * the container on the old inode), so the container sees the change.
+ */
+export async function rewriteInPlace(file: string, text: string): Promise<void> {
+  const fh = await fs.open(file, 'r+').catch(() => null);
+  if (!fh) return;
+  try {
+    await fh.truncate(0);
+    await fh.write(text, 0);
+  } finally {
+    await fh.close();
+  }
+}

@@ -1,0 +1,214 @@
+// Docker networking at the points of a container's life (containers/hooks.ts): at create the
+// network mode resolved (the default bridge, a named network, host, none, container:<x>) and
+// dockerd's conflicts refused, its /etc files written; at start its namespace and CNI
+// attachments (containers of a VM runtime have no host network namespace to join: refused);
+// at exit their release; `network connect` / `disconnect`.
+import * as os from 'node:os';
+import { failedPrecondition, invalidArgument, notFound, permissionDenied } from '../../common/errors.js';
+import type { ContainerHooks, CreateContext } from '../containers/hooks.js';
+import { running, type Container, type EndpointSpec } from '../containers/model.js';
+import type { ContainerNetworks } from './attach.js';
+import { checkDns, checkExtraHosts } from './etc.js';
+import { contains, parseCidr } from './ipv4.js';
+import type { NetworkRecord } from './model.js';
+import type { NetworkService } from './service.js';
+
+export interface NetworkHooksDeps {
+  networks: NetworkService;
+  attach: ContainerNetworks;
+  /** Container lookup (by id, name or prefix) and record writes. */
+  containers: { get(ref: string): Container; list(): Container[]; save(rec: Container): Promise<void> };
+  /** Runtimes whose containers run in a VM (no host network namespace to join). */
+  isVmRuntime(name: string): boolean;
+}
+
+export class NetworkHooks implements ContainerHooks {
+  constructor(private readonly d: NetworkHooksDeps) {}
+
+  async create(rec: Container, ctx: CreateContext): Promise<void> {
+    const k = rec.config;
+    const n = k.networking;
+    if (!n) return;
+    checkExtraHosts(n.extraHosts);
+    checkDns(n);
+    const hasPorts = Object.keys(n.portBindings).length > 0 || n.publishAll;
+    if (k.network === 'cni' && this.d.isVmRuntime(rec.runtime)) {
+      if (n.mode !== 'default' || hasPorts) {
+        throw invalidArgument(`runtime ${rec.runtime} runs the container in a VM, whose network tsulad does not connect yet: --network ${n.mode === 'default' ? 'bridge' : n.mode} and -p/-P are refused (use --network none, or a CRI pod for a VM with a network)`);
+      }
+      k.network = 'none';
+      n.endpoints = [];
+    }
+    if (k.network === 'cni') {
+      const ep = n.endpoints[0]!;
+      // dockerd's create takes a network it does not know (the start fails: 404 there);
+      // a 404 here would make the docker CLI try to pull the image
+      const net = this.d.networks.defaultBridge() && ep.name === 'bridge' ? this.d.networks.defaultBridge()! : this.find(ep.name);
+      if (!net && n.mode === 'default') { // no default bridge ("bridge": "none" in daemon.json)
+        k.network = 'none';
+        n.endpoints = [];
+      } else if (!net) {
+        ep.networkId = '';
+      } else if (net.driver === 'host' || net.driver === 'null') {
+        k.network = net.driver === 'host' ? 'host' : 'none';
+        n.endpoints = [];
+      } else {
+        checkEndpoint(net, ep);
+        Object.assign(ep, { networkId: net.id, name: net.name });
+      }
+    }
+    if (k.network === 'container') {
+      const ref = n.container ?? '';
+      if (ctx.spec.hostname) throw invalidArgument('conflicting options: hostname and the network mode');
+      if (n.dns.length) throw invalidArgument('conflicting options: dns and the network mode');
+      if (n.extraHosts.length) throw invalidArgument('conflicting options: custom host-to-IP mapping and the network mode');
+      if (hasPorts) throw invalidArgument('conflicting options: port publishing and the container type network mode');
+      if (n.exposedPorts.length) throw invalidArgument('conflicting options: port exposing and the container type network mode');
+      // like dockerd, a container that does not exist (yet) fails the start, not the create
+      const other = this.findContainer(ref);
+      if (other) joinFiles(rec, other);
+    }
+    if (k.network === 'host') {
+      if (hasPorts) ctx.warnings.push('Published ports are discarded when using host network mode');
+      if (!ctx.spec.hostname) k.hostname = os.hostname();
+    }
+    if (k.network !== 'cni') n.endpoints = [];
+    // the image's EXPOSE too (what -P publishes and inspect shows)
+    n.exposedPorts = [...new Set([...Object.keys(ctx.image.config.ExposedPorts ?? {}), ...n.exposedPorts])].sort();
+    await this.d.attach.writeEtc(rec);
+  }
+
+  private find(ref: string): NetworkRecord | undefined {
+    try {
+      return this.d.networks.get(ref);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private findContainer(ref: string): Container | undefined {
+    try {
+      return this.d.containers.get(ref);
+    } catch {
+      return undefined;
+    }
+  }
+
+  async beforeStart(rec: Container): Promise<void> {
+    const k = rec.config;
+    if (k.network === 'container') {
+      const ref = k.networking!.container!;
+      const other = this.findContainer(ref);
+      if (!other) throw notFound(`No such container: ${ref}`);
+      if (other.id === rec.id) throw invalidArgument('cannot join own network');
+      if (!running(other.state) || !other.state.pid) throw failedPrecondition(`cannot join network of a non running container: ${other.name}`);
+      joinFiles(rec, other);
+      rec.state.network = { sandboxKey: other.state.network?.sandboxKey || `/proc/${other.state.pid}/ns/net`, endpoints: [], ports: {} };
+      return;
+    }
+    if (k.network !== 'cni') return;
+    for (const ep of k.networking!.endpoints) {
+      const net = this.find(ep.networkId || ep.name); // unknown at create, or removed since
+      if (!net) throw notFound(`network ${ep.name} not found`);
+      if (!ep.networkId) {
+        checkEndpoint(net, ep);
+        Object.assign(ep, { networkId: net.id, name: net.name });
+      }
+    }
+    rec.state.network = await this.d.attach.setup(rec);
+    try {
+      await this.d.attach.refreshOwn(rec, true);
+    } catch (e) {
+      await this.stopped(rec);
+      throw e;
+    }
+  }
+
+  async started(rec: Container): Promise<void> {
+    if (rec.config.network === 'cni' && rec.state.network) {
+      await this.d.attach.refreshPeers(rec.state.network.endpoints.map((e) => e.networkId), rec.id);
+    }
+  }
+
+  async stopped(rec: Container): Promise<void> {
+    const st = rec.state.network;
+    rec.state.network = undefined;
+    if (rec.config.network !== 'cni') return;
+    await this.d.attach.release(rec.id);
+    if (st) await this.d.attach.refreshPeers(st.endpoints.map((e) => e.networkId), rec.id);
+  }
+
+  /** After recovery: release the networks of containers that no longer run. */
+  async recovered(list: Container[]): Promise<void> {
+    await this.d.attach.recover(new Set(list.filter((c) => running(c.state) && c.config.network === 'cni').map((c) => c.id)));
+  }
+
+  // ---- network connect / disconnect ------------------------------------------------------------
+
+  async connect(netRef: string, containerRef: string, cfg: { aliases: string[]; ipv4Address?: string }): Promise<void> {
+    const net = this.d.networks.get(netRef);
+    const rec = this.d.containers.get(containerRef);
+    const k = rec.config;
+    if (net.driver !== 'bridge') throw permissionDenied(`container cannot be disconnected from host network or connected to host network`);
+    if (!k.networking || (k.network !== 'cni' && k.network !== 'none')) {
+      throw permissionDenied('container sharing network namespace with another container or host cannot be connected to any other network');
+    }
+    if (k.network === 'none' && k.networking.mode !== 'default') {
+      throw permissionDenied('container cannot be connected to multiple networks with one of the networks in private (none) mode');
+    }
+    if (this.d.isVmRuntime(rec.runtime)) throw invalidArgument(`container ${rec.name} runs in a VM (runtime ${rec.runtime}): tsulad does not connect VM containers to networks yet`);
+    if (k.networking.endpoints.some((e) => e.networkId === net.id)) throw permissionDenied(`endpoint with name ${rec.name} already exists in network ${net.name}`);
+    const ep: EndpointSpec = { networkId: net.id, name: net.name, aliases: cfg.aliases, ...(cfg.ipv4Address ? { ipv4Address: cfg.ipv4Address } : {}) };
+    checkEndpoint(net, ep);
+    if (running(rec.state) && rec.state.network && k.network === 'cni') {
+      await this.d.attach.connect(rec, ep);
+      k.networking.endpoints.push(ep);
+      await this.d.attach.refreshOwn(rec, false);
+      await this.d.attach.refreshPeers([net.id], rec.id);
+    } else {
+      if (running(rec.state)) throw failedPrecondition(`container ${rec.name} has no network namespace of its own to connect (network mode ${k.networking.mode})`);
+      k.networking.endpoints.push(ep);
+      k.network = 'cni';
+    }
+    await this.d.containers.save(rec);
+  }
+
+  async disconnect(netRef: string, containerRef: string, force: boolean): Promise<void> {
+    const net = this.d.networks.get(netRef);
+    let rec: Container;
+    try {
+      rec = this.d.containers.get(containerRef);
+    } catch (e) {
+      if (force) return; // docker: -f cleans up an endpoint whose container is gone
+      throw e;
+    }
+    const k = rec.config;
+    if (net.driver !== 'bridge') throw permissionDenied(`container cannot be disconnected from host network or connected to host network`);
+    if (!k.networking?.endpoints.some((e) => e.networkId === net.id)) throw failedPrecondition(`container ${rec.id} is not connected to network ${net.name}`);
+    if (running(rec.state) && rec.state.network) {
+      await this.d.attach.disconnect(rec, net.id);
+      await this.d.attach.refreshOwn(rec, false);
+      await this.d.attach.refreshPeers([net.id], rec.id);
+    }
+    k.networking.endpoints = k.networking.endpoints.filter((e) => e.networkId !== net.id);
+    await this.d.containers.save(rec);
+  }
+}
+
+/** docker: a container: mode container has the joined one's hosts, resolv.conf and hostname. */
+function joinFiles(rec: Container, other: Container): void {
+  rec.config.networking!.container = other.id;
+  rec.paths = { ...rec.paths, hosts: other.paths.hosts, resolvConf: other.paths.resolvConf, hostname: other.paths.hostname };
+  rec.config.hostname = other.config.hostname;
+  rec.config.domainname = other.config.domainname;
+}
+
+/** docker's endpoint checks: aliases and --ip only on user networks, the address in the subnet. */
+function checkEndpoint(net: NetworkRecord, ep: EndpointSpec): void {
+  if (net.predefined && ep.aliases.length) throw invalidArgument('network-scoped alias is supported only for containers in user defined networks');
+  if (!ep.ipv4Address) return;
+  if (net.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');
+  if (net.autoSubnet) throw invalidArgument('user specified IP address is supported only when connecting to networks with user configured subnets');
+  const sub = parseCidr(net.ipam.config[0]!.subnet);
+  if (!contains(sub, ep.ipv4Address)) throw invalidArgument(`Invalid address ${ep.ipv4Address}: It does not belong to any of this network's subnets`);
+}

@@ -1,0 +1,73 @@
+// The engine's networks (docker's `network ls`): the pre-defined bridge, host and none, and
+// user-defined bridge networks, each a host bridge with its own subnet, run through the same
+// CNI plugins as CRI pods (bridge + host-local + portmap + firewall). Records are kept in
+// <graph>/networks/<id>.json; `inspect`'s JSON is a view of a record.
+
+export type NetworkDriver = 'bridge' | 'host' | 'null';
+
+export interface IpamPool {
+  subnet: string;
+  gateway: string;
+  /** docker's IPRange: the part of the subnet container addresses come from. */
+  ipRange?: string;
+}
+
+export interface NetworkRecord {
+  id: string;
+  name: string;
+  driver: NetworkDriver;
+  created: string;
+  /** No route out of the subnet, no masquerade (docker's --internal). */
+  internal: boolean;
+  attachable: boolean;
+  labels: Record<string, string>;
+  /** The driver options as given (com.docker.network.*). */
+  options: Record<string, string>;
+  ipam: { driver: 'default'; options: Record<string, string>; config: IpamPool[] };
+  /** The host bridge (driver bridge). */
+  bridge: string;
+  mtu?: number;
+  ipMasq: boolean;
+  /** bridge, host, none: made by tsulad, never removed. */
+  predefined: boolean;
+  /** A subnet picked from the pools (not the user's): shown without "user-configured" rights (--ip). */
+  autoSubnet: boolean;
+}
+
+export const PREDEFINED = ['bridge', 'host', 'none'] as const;
+
+/** A container's endpoint on a network, for inspect's Containers map. */
+export interface EndpointView {
+  containerId: string;
+  name: string;
+  endpointId: string;
+  mac: string;
+  ipv4: string;
+}
+
+/** `docker network inspect` of a record (GET /networks/{id}). */
+export function networkView(n: NetworkRecord, endpoints: EndpointView[] = []) {
+  return {
+    Name: n.name,
+    Id: n.id,
+    Created: n.created,
+    Scope: 'local',
+    Driver: n.driver,
+    EnableIPv6: false,
+    IPAM: {
+      Driver: n.ipam.driver,
+      Options: Object.keys(n.ipam.options).length || !n.predefined ? n.ipam.options : null,
+      Config: n.ipam.config.map((c) => ({ Subnet: c.subnet, Gateway: c.gateway, ...(c.ipRange ? { IPRange: c.ipRange } : {}) })),
+    },
+    Internal: n.internal,
+    Attachable: n.attachable,
+    Ingress: false,
+    ConfigFrom: { Network: '' },
+    ConfigOnly: false,
+    Containers: Object.fromEntries(endpoints.map((e) => [e.containerId, {
+      Name: e.name, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: e.ipv4, IPv6Address: '',
+    }])),
+    Options: n.options,
+    Labels: n.labels,
+  };
+}

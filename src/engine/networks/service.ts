@@ -1,0 +1,250 @@
+// The network service: the pre-defined networks (bridge, host, none), `network create` of
+// bridge networks with a subnet of their own (given, or the first free one of the address
+// pools, as dockerd picks it), rm and prune, and dockerd's refusals (pre-defined networks,
+// active endpoints: 403). A network's host bridge appears at its first attachment (the CNI
+// bridge plugin makes it) and goes with the network.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { alreadyExists, invalidArgument, permissionDenied } from '../../common/errors.js';
+import { exec } from '../../common/exec.js';
+import { newId, validateName } from '../../common/ids.js';
+import type { Logger } from '../../common/log.js';
+import type { Container } from '../containers/model.js';
+import { cidrString, contains, hostSubnets, nth, overlaps, parseCidr, type Cidr } from './ipv4.js';
+import { networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
+import type { NetworkStore } from './store.js';
+import { matchLabels, untilTime, type Filters } from '../filters.js';
+
+export interface AddressPool { base: string; size: number }
+
+/** dockerd's default-address-pools. */
+export const DEFAULT_POOLS: AddressPool[] = [
+  ...Array.from({ length: 15 }, (_, i) => ({ base: `172.${17 + i}.0.0/16`, size: 16 })),
+  { base: '192.168.0.0/16', size: 20 },
+];
+
+/** The host bridge of the default `bridge` network unless daemon.json's "bridge" names one. */
+export const DEFAULT_BRIDGE = 'tsulabr0';
+
+export interface NetworkServiceDeps {
+  store: NetworkStore;
+  /** host-local's lease dir; one subdir per network name. */
+  ipamDir: string;
+  /** daemon.json "bridge" (null: "none", no default bridge network), "bip", "default-address-pools". */
+  bridge: string | null;
+  bip?: string;
+  pools: AddressPool[];
+  log: Logger;
+}
+
+const OPT = {
+  name: 'com.docker.network.bridge.name',
+  mtu: 'com.docker.network.driver.mtu',
+  masq: 'com.docker.network.bridge.enable_ip_masquerade',
+  icc: 'com.docker.network.bridge.enable_icc',
+  hostIp: 'com.docker.network.bridge.host_binding_ipv4',
+  defaultBridge: 'com.docker.network.bridge.default_bridge',
+};
+
+export const createNetworkSchema = z.object({
+  Name: z.string().min(1, 'a network name is required'),
+  CheckDuplicate: z.boolean().nullish(),
+  Driver: z.string().nullish(),
+  Scope: z.string().nullish(),
+  Internal: z.boolean().nullish(),
+  Attachable: z.boolean().nullish(),
+  Ingress: z.boolean().nullish(),
+  ConfigOnly: z.boolean().nullish(),
+  ConfigFrom: z.object({ Network: z.string().nullish() }).passthrough().nullish(),
+  EnableIPv6: z.boolean().nullish(),
+  IPAM: z.object({
+    Driver: z.string().nullish(),
+    Options: z.record(z.string(), z.string()).nullish(),
+    Config: z.array(z.object({
+      Subnet: z.string().nullish(), IPRange: z.string().nullish(), Gateway: z.string().nullish(),
+      AuxiliaryAddresses: z.record(z.string(), z.string()).nullish(),
+    }).passthrough()).nullish(),
+  }).passthrough().nullish(),
+  Options: z.record(z.string(), z.string()).nullish(),
+  Labels: z.record(z.string(), z.string()).nullish(),
+}).passthrough();
+
+export class NetworkService {
+  /** Containers of the engine, given once the container service exists. */
+  private containers: () => Container[] = () => [];
+
+  constructor(readonly d: NetworkServiceDeps) {}
+
+  setContainers(list: () => Container[]): void { this.containers = list; }
+
+  async init(): Promise<void> {
+    await this.d.store.load(this.d.log);
+    for (const name of ['host', 'none'] as const) {
+      if (!this.d.store.byName(name)) await this.d.store.save(this.record(name, name === 'host' ? 'host' : 'null', [], ''));
+    }
+    const old = this.d.store.byName('bridge');
+    if (this.d.bridge === null) {
+      if (old) await this.d.store.delete(old.id); // "bridge": "none": no default bridge network
+      return;
+    }
+    const want = await this.defaultBridgePool(old);
+    if (old && old.bridge === this.d.bridge && old.ipam.config[0]?.subnet === want.subnet && old.ipam.config[0]?.gateway === want.gateway) return;
+    if (old) this.d.log.info('default bridge network reconfigured', { bridge: this.d.bridge, subnet: want.subnet });
+    const rec = this.record('bridge', 'bridge', [want], this.d.bridge, old?.id);
+    rec.options = {
+      [OPT.defaultBridge]: 'true', [OPT.icc]: 'true', [OPT.masq]: 'true', [OPT.hostIp]: '0.0.0.0', [OPT.name]: this.d.bridge, [OPT.mtu]: '1500',
+    };
+    await this.d.store.save(rec);
+  }
+
+  private record(name: string, driver: NetworkRecord['driver'], config: IpamPool[], bridge: string, id = newId()): NetworkRecord {
+    return {
+      id, name, driver, created: new Date().toISOString(), internal: false, attachable: false, labels: {}, options: {},
+      ipam: { driver: 'default', options: {}, config }, bridge, ipMasq: true, predefined: PREDEFINED.includes(name as 'bridge'), autoSubnet: !this.d.bip,
+    };
+  }
+
+  private async defaultBridgePool(old: NetworkRecord | undefined): Promise<IpamPool> {
+    if (this.d.bip) {
+      const [ip] = this.d.bip.split('/');
+      const sub = parseCidr(this.d.bip, 'daemon.json "bip"');
+      return { subnet: cidrString(sub), gateway: ip! };
+    }
+    // the subnet chosen once stays (containers may still run on it)
+    if (old?.ipam.config[0]) return old.ipam.config[0];
+    const sub = await this.freeSubnet();
+    return { subnet: cidrString(sub), gateway: nth(sub, 1) };
+  }
+
+  /** The first subnet of the pools that no network and no host route uses. */
+  private async freeSubnet(): Promise<Cidr> {
+    const used = [...this.d.store.list().flatMap((n) => n.ipam.config.map((c) => parseCidr(c.subnet))), ...await hostSubnets()];
+    for (const p of this.d.pools) {
+      const base = parseCidr(p.base, 'default-address-pools base');
+      if (p.size < base.prefix || p.size > 30) throw invalidArgument(`default-address-pools: size ${p.size} does not fit in ${p.base}`);
+      const step = 2 ** (32 - p.size);
+      for (let b = base.base; b < base.base + 2 ** (32 - base.prefix); b += step) {
+        const c = { base: b, prefix: p.size };
+        if (!used.some((u) => overlaps(u, c))) return c;
+      }
+    }
+    throw permissionDenied('could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
+  }
+
+  list(filters: Filters = {}): NetworkRecord[] {
+    const f = (k: string) => filters[k] ?? [];
+    return this.d.store.list().filter((n) =>
+      (!f('name').length || f('name').some((v) => n.name.includes(v)))
+      && (!f('id').length || f('id').some((v) => n.id.startsWith(v)))
+      && (!f('driver').length || f('driver').includes(n.driver))
+      && (!f('scope').length || f('scope').includes('local'))
+      && (!f('type').length || f('type').some((v) => (v === 'builtin') === n.predefined))
+      && (!f('dangling').length || f('dangling').some((v) => (v === 'true' || v === '1') === (!n.predefined && !this.endpoints(n.id).length)))
+      && matchLabels(n.labels, f('label')));
+  }
+
+  get(ref: string): NetworkRecord { return this.d.store.get(ref); }
+
+  /** The default bridge, if there is one. */
+  defaultBridge(): NetworkRecord | undefined { return this.d.store.byName('bridge'); }
+
+  /** Running containers' endpoints on a network (docker's active endpoints). */
+  endpoints(networkId: string): EndpointView[] {
+    const out: EndpointView[] = [];
+    for (const c of this.containers()) {
+      for (const e of c.state.network?.endpoints ?? []) {
+        if (e.networkId === networkId) out.push({ containerId: c.id, name: c.name, endpointId: e.endpointId, mac: e.mac, ipv4: `${e.ip}/${e.prefixLen}` });
+      }
+    }
+    return out;
+  }
+
+  view(n: NetworkRecord) { return networkView(n, this.endpoints(n.id)); }
+
+  async create(raw: unknown): Promise<{ Id: string; Warning: string }> {
+    const p = createNetworkSchema.safeParse(raw);
+    if (!p.success) throw invalidArgument(`invalid network config: ${p.error.issues[0]!.path.join('.') || 'body'}: ${p.error.issues[0]!.message}`);
+    const b = p.data;
+    if ((PREDEFINED as readonly string[]).includes(b.Name)) throw permissionDenied(`operation is not permitted on predefined ${b.Name} network`);
+    let name: string;
+    try { name = validateName(b.Name); } catch { throw invalidArgument(`invalid network name "${b.Name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`); }
+    if (this.d.store.byName(name)) throw alreadyExists(`network with name ${name} already exists`);
+    const driver = b.Driver || 'bridge';
+    if (driver !== 'bridge') throw invalidArgument(`network driver "${driver}" is not supported: tsulad has the bridge driver only`);
+    const refuse = (what: string) => { throw invalidArgument(`network ${name}: ${what} is not supported by tsulad`); };
+    if (b.EnableIPv6) refuse('IPv6 (--ipv6)');
+    if (b.Ingress) refuse('an ingress network');
+    if (b.ConfigOnly || b.ConfigFrom?.Network) refuse('--config-only / --config-from');
+    if (b.Scope && b.Scope !== 'local') refuse(`scope "${b.Scope}"`);
+    if (b.IPAM?.Driver && b.IPAM.Driver !== 'default') refuse(`IPAM driver "${b.IPAM.Driver}"`);
+    if (Object.keys(b.IPAM?.Options ?? {}).length) refuse('IPAM options (--ipam-opt)');
+    const opts = b.Options ?? {};
+    for (const k of Object.keys(opts)) if (!Object.values(OPT).includes(k) || k === OPT.defaultBridge) refuse(`driver option "${k}"`);
+    if (opts[OPT.icc] !== undefined && opts[OPT.icc] !== 'true') refuse(`${OPT.icc}=${opts[OPT.icc]} (containers of a network always reach each other)`);
+    const configs = b.IPAM?.Config ?? [];
+    if (configs.length > 1) refuse('more than one IPAM pool');
+    const pool = await this.pool(name, configs[0]);
+    const id = newId();
+    const bridge = opts[OPT.name] || `br-${id.slice(0, 12)}`;
+    if (bridge.length > 15 || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) throw invalidArgument(`network ${name}: invalid bridge name "${bridge}" (at most 15 of [a-zA-Z0-9_.-])`);
+    if (this.d.store.list().some((n) => n.bridge === bridge)) throw alreadyExists(`network ${name}: the bridge ${bridge} belongs to another network`);
+    const mtu = opts[OPT.mtu] ? Number(opts[OPT.mtu]) : undefined;
+    if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)) throw invalidArgument(`network ${name}: invalid ${OPT.mtu} "${opts[OPT.mtu]}"`);
+    const rec: NetworkRecord = {
+      ...this.record(name, 'bridge', [pool.pool], bridge, id),
+      internal: !!b.Internal, attachable: !!b.Attachable, labels: b.Labels ?? {}, options: opts,
+      ...(mtu ? { mtu } : {}), ipMasq: opts[OPT.masq] !== 'false', predefined: false, autoSubnet: pool.auto,
+    };
+    await this.d.store.save(rec);
+    return { Id: id, Warning: '' };
+  }
+
+  private async pool(name: string, c: NonNullable<NonNullable<z.infer<typeof createNetworkSchema>['IPAM']>['Config']>[number] | undefined):
+    Promise<{ pool: IpamPool; auto: boolean }> {
+    if (!c?.Subnet) {
+      if (c?.Gateway || c?.IPRange) throw invalidArgument(`network ${name}: --gateway and --ip-range need a --subnet`);
+      const sub = await this.freeSubnet();
+      return { pool: { subnet: cidrString(sub), gateway: nth(sub, 1) }, auto: true };
+    }
+    if (c.Subnet.includes(':')) throw invalidArgument(`network ${name}: IPv6 subnets are not supported by tsulad`);
+    if (Object.keys(c.AuxiliaryAddresses ?? {}).length) throw invalidArgument(`network ${name}: --aux-address is not supported by tsulad`);
+    const sub = parseCidr(c.Subnet);
+    if (sub.prefix > 30) throw invalidArgument(`network ${name}: subnet ${c.Subnet} is too small (at most /30)`);
+    for (const n of this.d.store.list()) {
+      for (const x of n.ipam.config) {
+        if (overlaps(parseCidr(x.subnet), sub)) throw permissionDenied(`Pool overlaps with other one on this address space (network ${n.name} has ${x.subnet})`);
+      }
+    }
+    const gateway = c.Gateway || nth(sub, 1);
+    if (!contains(sub, gateway)) throw invalidArgument(`network ${name}: gateway ${gateway} is not in subnet ${cidrString(sub)}`);
+    if (c.IPRange) {
+      const r = parseCidr(c.IPRange, 'ip-range');
+      if (r.prefix < sub.prefix || !overlaps(r, sub)) throw invalidArgument(`network ${name}: ip-range ${c.IPRange} is not inside subnet ${cidrString(sub)}`);
+    }
+    return { pool: { subnet: cidrString(sub), gateway, ...(c.IPRange ? { ipRange: c.IPRange } : {}) }, auto: false };
+  }
+
+  async remove(ref: string): Promise<void> {
+    const n = this.get(ref);
+    if (n.predefined) throw permissionDenied(`${n.name} is a pre-defined network and cannot be removed`);
+    if (this.endpoints(n.id).length) throw permissionDenied(`error while removing network: network ${n.name} id ${n.id} has active endpoints`);
+    await this.d.store.delete(n.id);
+    // what the CNI bridge plugin leaves once the last container is gone: the bridge, the lease dir
+    await exec('ip', ['link', 'del', n.bridge]).catch(() => undefined);
+    await fs.rm(path.join(this.d.ipamDir, n.name), { recursive: true, force: true });
+  }
+
+  async prune(filters: Filters = {}): Promise<{ NetworksDeleted: string[] }> {
+    const until = filters.until?.[0];
+    const cutoff = until ? untilTime(until) : Infinity;
+    const deleted: string[] = [];
+    for (const n of this.d.store.list()) {
+      if (n.predefined || this.endpoints(n.id).length || Date.parse(n.created) > cutoff || !matchLabels(n.labels, filters.label ?? [])) continue;
+      await this.remove(n.id);
+      deleted.push(n.name);
+    }
+    return { NetworksDeleted: deleted };
+  }
+}
+

@@ -1,0 +1,146 @@
+// Volumes of the local driver (docker's `volume create/ls/inspect/rm/prune`): a directory
+// <graph>/volumes/<name>/_data mounted into containers, its metadata beside it in
+// <name>/volume.json. A volume that a container (any, running or not) names is in use: rm
+// answers 409 (forced too, as dockerd).
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { z } from 'zod';
+import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
+import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
+import { newId } from '../../common/ids.js';
+import type { Container } from '../containers/model.js';
+import { matchLabels, type Filters } from '../filters.js';
+
+export interface VolumeRecord {
+  name: string;
+  driver: 'local';
+  createdAt: string;
+  labels: Record<string, string>;
+  options: Record<string, string>;
+  /** Made for one container (image VOLUME, -v /path): docker's anonymous volume. */
+  anonymous: boolean;
+}
+
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+
+export const createVolumeSchema = z.object({
+  Name: z.string().nullish(),
+  Driver: z.string().nullish(),
+  DriverOpts: z.record(z.string(), z.string()).nullish(),
+  Labels: z.record(z.string(), z.string()).nullish(),
+}).passthrough();
+
+export class VolumeStore {
+  private recs = new Map<string, VolumeRecord>();
+  /** The containers of the engine (given once the container service exists): who uses what. */
+  private containers: () => Container[] = () => [];
+
+  constructor(readonly root: string) {}
+
+  setContainers(list: () => Container[]): void { this.containers = list; }
+
+  async load(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true, mode: 0o701 });
+    for (const n of await fs.readdir(this.root)) {
+      if (!NAME_RE.test(n)) continue;
+      const r = await readJson<VolumeRecord>(path.join(this.root, n, 'volume.json')).catch(() => null);
+      // a volume dir without its metadata (made by hand, or a create cut short): still a volume
+      this.recs.set(n, r ?? { name: n, driver: 'local', createdAt: new Date().toISOString(), labels: {}, options: {}, anonymous: /^[0-9a-f]{64}$/.test(n) });
+    }
+  }
+
+  mountpoint(name: string): string { return path.join(this.root, name, '_data'); }
+
+  list(filters: Filters = {}): VolumeRecord[] {
+    const f = (k: string) => filters[k] ?? [];
+    return [...this.recs.values()].filter((v) =>
+      (!f('name').length || f('name').some((x) => v.name.includes(x)))
+      && (!f('driver').length || f('driver').includes(v.driver))
+      && (!f('dangling').length || f('dangling').some((x) => (x === 'true' || x === '1') === !this.users(v.name).length))
+      && matchLabels(v.labels, f('label')))
+      .sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  get(name: string): VolumeRecord {
+    const v = this.recs.get(name);
+    if (!v) throw notFound(`get ${name}: no such volume`);
+    return v;
+  }
+
+  has(name: string): boolean { return this.recs.has(name); }
+
+  /** docker volume create: an existing volume of that name is returned as it is. */
+  async create(raw: unknown, o: { anonymous?: boolean } = {}): Promise<VolumeRecord> {
+    const p = createVolumeSchema.safeParse(raw ?? {});
+    if (!p.success) throw invalidArgument(`invalid volume config: ${p.error.issues[0]!.path.join('.') || 'body'}: ${p.error.issues[0]!.message}`);
+    const b = p.data;
+    if (b.Driver && b.Driver !== 'local') throw invalidArgument(`volume driver "${b.Driver}" is not supported: tsulad has the local driver only`);
+    if (Object.keys(b.DriverOpts ?? {}).length) {
+      throw invalidArgument(`local volume options (${Object.keys(b.DriverOpts!).join(', ')}) are not supported by tsulad: a volume is a directory under its graph`);
+    }
+    const name = b.Name || newId();
+    if (!NAME_RE.test(name)) {
+      throw invalidArgument(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
+    }
+    const old = this.recs.get(name);
+    if (old) return old;
+    const rec: VolumeRecord = {
+      name, driver: 'local', createdAt: new Date().toISOString(), labels: b.Labels ?? {}, options: {}, anonymous: !!o.anonymous || !b.Name,
+    };
+    await fs.mkdir(this.mountpoint(name), { recursive: true, mode: 0o755 });
+    await writeJsonAtomic(path.join(this.root, name, 'volume.json'), rec);
+    this.recs.set(name, rec);
+    return rec;
+  }
+
+  /** Containers that name the volume. */
+  users(name: string): Container[] {
+    return this.containers().filter((c) => (c.config.volumes ?? []).some((v) => v.name === name));
+  }
+
+  async remove(name: string, o: { force?: boolean } = {}): Promise<void> {
+    if (!this.recs.has(name)) {
+      if (o.force) return;
+      throw notFound(`get ${name}: no such volume`);
+    }
+    const users = this.users(name);
+    if (users.length) throw failedPrecondition(`remove ${name}: volume is in use - [${users.map((c) => c.id).join(', ')}]`);
+    this.recs.delete(name);
+    await fs.rm(path.join(this.root, name), { recursive: true, force: true });
+  }
+
+  /** docker volume prune (API 1.41: every unused volume, named ones too). */
+  async prune(filters: Filters = {}): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
+    const deleted: string[] = [];
+    let space = 0;
+    for (const v of [...this.recs.values()]) {
+      if (this.users(v.name).length || !matchLabels(v.labels, filters.label ?? [], filters['label!'] ?? [])) continue;
+      space += await du(path.join(this.root, v.name));
+      await this.remove(v.name);
+      deleted.push(v.name);
+    }
+    return { VolumesDeleted: deleted, SpaceReclaimed: space };
+  }
+
+  /** `docker volume inspect`'s JSON. */
+  view(v: VolumeRecord) {
+    return {
+      CreatedAt: v.createdAt.replace(/\.\d+Z$/, 'Z'), Driver: v.driver, Labels: v.anonymous && !Object.keys(v.labels).length ? null : v.labels,
+      Mountpoint: this.mountpoint(v.name), Name: v.name, Options: Object.keys(v.options).length ? v.options : null, Scope: 'local',
+    };
+  }
+}
+
+/** Bytes under a directory (files' allocated size). */
+async function du(dir: string): Promise<number> {
+  let total = 0;
+  const walk = async (d: string): Promise<void> => {
+    for (const e of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else total += (await fs.lstat(p).catch(() => null))?.size ?? 0;
+    }
+  };
+  await walk(dir);
+  return total;
+}

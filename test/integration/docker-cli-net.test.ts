@@ -1,0 +1,307 @@
+// The stock docker CLI's networking against tsulad: the default bridge network and -p/-P on
+// CNI (portmap), docker port/ps/inspect, user networks with their own subnet and names that
+// resolve, connect/disconnect, host/none/container: modes, DNS and hosts options, dockerd's
+// refusals; and nothing left on the host (netns, veths, leases, iptables rules) after rm.
+// The daemon's bridge and subnets are a private test network's (helpers/network.ts).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as dgram from 'node:dgram';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { TestDaemon, waitFor } from '../helpers/daemon.js';
+import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { deriveBusybox } from '../helpers/docker-images.js';
+import { bridgePorts, createTestNet, dockerNetConfig, freeSubnet, iptablesLines, type TestNet } from '../helpers/network.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('docker-cli-net', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/lib/cni/portmap': 'containernetworking-plugins' } });
+
+let tn: TestNet;
+let d: TestDaemon;
+let pools: string[] = [];
+const ids: string[] = []; // every container made here, for the leak check
+
+before(async () => {
+  dockerCliPath();
+  tn = await createTestNet('dnet');
+  const cfg = dockerNetConfig(tn);
+  pools = (cfg['default-address-pools'] as Array<{ base: string }>).map((p) => p.base);
+  d = await TestDaemon.create({ configJson: cfg });
+  await d.loadBusybox();
+  const tar = path.join(d.dir, 'web.tar');
+  await deriveBusybox({ tag: 'web:1', config: { ExposedPorts: { '80/tcp': {} } }, files: { 'www/index.html': 'hello from tsula\n' } }, tar);
+  await ok(['load', '-i', tar]);
+});
+
+after(async () => {
+  if (d?.proc) {
+    await docker(d, ['rm', '-f', ...ids]).catch(() => undefined);
+    await docker(d, ['network', 'prune', '-f']).catch(() => undefined);
+  }
+  const nets = await fs.readdir(path.join(d?.graph ?? '/nonexistent', 'networks', 'records')).catch(() => [] as string[]);
+  await d?.destroy();
+  // a user network's bridge that a failed test left: br-<id12>
+  for (const f of nets) spawnSync('ip', ['link', 'del', `br-${f.slice(0, 12)}`], { stdio: 'ignore' });
+  await tn?.destroy();
+});
+
+async function ok(args: string[]): Promise<string> {
+  const r = await docker(d, args);
+  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function runD(args: string[]): Promise<string> {
+  const id = (await ok(['run', '-d', ...args])).trim();
+  ids.push(id);
+  return id;
+}
+
+/** A command's output through run -d, wait and logs (what the attached run shows). */
+async function runOut(args: string[]): Promise<{ code: number; out: string }> {
+  const id = await runD(args);
+  const code = Number((await ok(['wait', id])).trim());
+  const r = await docker(d, ['logs', id]);
+  return { code, out: r.stdout + r.stderr };
+}
+
+const inspect = async (id: string, f: string) => (await ok(['inspect', '-f', f, id])).trim();
+
+function hostIp(): string {
+  const links = JSON.parse(execFileSync('ip', ['-4', '-j', 'addr'], { encoding: 'utf8' })) as Array<{ ifname: string; addr_info: Array<{ local: string; scope: string }> }>;
+  for (const l of links) for (const a of l.addr_info) if (a.scope === 'global' && !l.ifname.startsWith('tst') && !l.ifname.startsWith('br-')) return a.local;
+  return '127.0.0.1';
+}
+
+function httpGet(host: string, port: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port }, () => s.end(`GET / HTTP/1.0\r\nHost: x\r\n\r\n`));
+    let data = '';
+    s.setTimeout(5000, () => { s.destroy(); reject(new Error(`GET ${host}:${port}: timed out`)); });
+    s.on('data', (b) => { data += b; });
+    s.on('end', () => resolve(data));
+    s.on('error', reject);
+  });
+}
+
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '0.0.0.0', () => r()));
+  const p = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return p;
+}
+
+test('network ls and inspect: the pre-defined networks; bridge is the test bridge and subnet', async () => {
+  const ls = await ok(['network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Scope}}']);
+  assert.deepEqual(ls.trim().split('\n').sort(), ['bridge bridge local', 'host host local', 'none null local']);
+  const b = JSON.parse(await ok(['network', 'inspect', 'bridge']))[0];
+  assert.equal(b.IPAM.Config[0].Subnet, tn.subnet);
+  assert.equal(b.IPAM.Config[0].Gateway, tn.gateway);
+  assert.equal(b.Options['com.docker.network.bridge.name'], tn.bridge);
+  const r = await docker(d, ['network', 'rm', 'bridge']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /bridge is a pre-defined network and cannot be removed/);
+  assert.equal((await d.api('DELETE', '/networks/host')).status, 403);
+});
+
+test('-p: a published port reaches busybox httpd from the host; docker port, ps and inspect show it', async () => {
+  const port = await freePort();
+  const id = await runD(['--name', 'web1', '-p', `${port}:80`, 'web:1', 'httpd', '-f', '-p', '80', '-h', '/www']);
+  const body = await waitFor(() => httpGet('127.0.0.1', port).catch(() => ''), 15_000, 'httpd through the published port');
+  assert.match(body, /hello from tsula/);
+  assert.match(await httpGet(hostIp(), port), /hello from tsula/);
+  assert.equal((await ok(['port', 'web1'])).trim(), `80/tcp -> 0.0.0.0:${port}`);
+  assert.equal((await ok(['port', 'web1', '80'])).trim(), `0.0.0.0:${port}`);
+  assert.equal((await ok(['ps', '--filter', 'name=web1', '--format', '{{.Ports}}'])).trim(), `0.0.0.0:${port}->80/tcp`);
+  const ns = JSON.parse(await inspect(id, '{{json .NetworkSettings}}'));
+  assert.deepEqual(ns.Ports, { '80/tcp': [{ HostIp: '0.0.0.0', HostPort: String(port) }] });
+  assert.equal(ns.Gateway, tn.gateway);
+  assert.match(ns.IPAddress, new RegExp(`^${tn.gateway.replace(/\.1$/, '').replace(/\./g, '\\.')}\\.\\d+$`));
+  assert.equal(ns.IPPrefixLen, 24);
+  assert.match(ns.MacAddress, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+  assert.equal(ns.Networks.bridge.IPAddress, ns.IPAddress);
+  assert.equal(ns.Networks.bridge.NetworkID, JSON.parse(await ok(['network', 'inspect', 'bridge']))[0].Id);
+  assert.match(ns.SandboxKey, /networks\/netns\//);
+  assert.deepEqual(JSON.parse(await inspect(id, '{{json .HostConfig.PortBindings}}')), { '80/tcp': [{ HostIp: '', HostPort: String(port) }] });
+  const hosts = (await ok(['exec', id, 'cat', '/etc/hosts'])).split('\n');
+  assert.ok(hosts.includes(`${ns.IPAddress}\t${id.slice(0, 12)}`), hosts.join('\n'));
+  // bridge's Containers map names it
+  const b = JSON.parse(await ok(['network', 'inspect', 'bridge']))[0];
+  assert.equal(b.Containers[id].Name, 'web1');
+  // the same port again: docker's "port is already allocated"
+  const again = await docker(d, ['run', '-d', '--name', 'web2', '-p', `${port}:80`, 'busybox', 'sleep', '5']);
+  assert.equal(again.code, 125);
+  assert.match(again.stderr, new RegExp(`Bind for 0\\.0\\.0\\.0:${port} failed: port is already allocated`));
+  ids.push('web2');
+});
+
+test('-p on a port a host process listens on is refused', async () => {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '0.0.0.0', () => r()));
+  const port = (srv.address() as net.AddressInfo).port;
+  try {
+    const r = await docker(d, ['run', '-d', '--name', 'busyport', '-p', `${port}:80`, 'busybox', 'sleep', '5']);
+    ids.push('busyport');
+    assert.equal(r.code, 125);
+    assert.match(r.stderr, /port is already allocated/);
+  } finally {
+    srv.close();
+  }
+});
+
+test('-P publishes the image\'s EXPOSE on a free host port; -p 127.0.0.1:X:53/udp reaches a UDP server', async () => {
+  const udpPort = await freePort();
+  const id = await runD(['--name', 'pub', '-P', '--expose', '81', '-p', `127.0.0.1:${udpPort}:53/udp`, 'web:1', 'httpd', '-f', '-p', '80', '-h', '/www']);
+  const ports = JSON.parse(await inspect(id, '{{json .NetworkSettings.Ports}}'));
+  const p80 = Number(ports['80/tcp'][0].HostPort);
+  assert.ok(p80 > 1024, JSON.stringify(ports));
+  assert.equal(ports['80/tcp'][0].HostIp, '0.0.0.0');
+  assert.ok(Number(ports['81/tcp'][0].HostPort) > 1024);
+  assert.deepEqual(ports['53/udp'], [{ HostIp: '127.0.0.1', HostPort: String(udpPort) }]);
+  assert.match(await waitFor(() => httpGet('127.0.0.1', p80).catch(() => ''), 15_000, 'httpd via -P'), /hello from tsula/);
+  assert.deepEqual(JSON.parse(await inspect(id, '{{json .Config.ExposedPorts}}')), { '53/udp': {}, '80/tcp': {}, '81/tcp': {} });
+  // busybox has no UDP server: a node one in the container's network namespace answers
+  const sandbox = await inspect(id, '{{.NetworkSettings.SandboxKey}}');
+  const server = spawn('nsenter', [`--net=${sandbox}`, process.execPath, '-e',
+    "const s=require('dgram').createSocket('udp4');s.on('message',(m,r)=>s.send('pong:'+m,r.port,r.address));s.bind(53,()=>console.log('up'))"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise((r) => server.stdout.once('data', r));
+    const reply = await new Promise<string>((resolve, reject) => {
+      const c = dgram.createSocket('udp4');
+      const t = setTimeout(() => { c.close(); reject(new Error('no UDP reply through the published port')); }, 5000);
+      c.on('message', (m: Buffer) => { clearTimeout(t); c.close(); resolve(m.toString()); });
+      c.send('ping', udpPort, '127.0.0.1');
+    });
+    assert.equal(reply, 'pong:ping');
+  } finally {
+    server.kill('SIGKILL');
+  }
+});
+
+test('user networks: own subnet, names and aliases resolve, peers come and go from /etc/hosts', async () => {
+  const sub = (JSON.parse(await ok(['network', 'inspect', 'bridge']))[0].IPAM.Config[0].Subnet as string);
+  const netId = (await ok(['network', 'create', 'appnet'])).trim();
+  assert.match(netId, /^[0-9a-f]{64}$/);
+  const info = JSON.parse(await ok(['network', 'inspect', 'appnet']))[0];
+  assert.notEqual(info.IPAM.Config[0].Subnet, sub);
+  assert.equal(info.Driver, 'bridge');
+  const a = await runD(['--name', 'alpha', '--network', 'appnet', '--network-alias', 'db', 'busybox', 'sleep', '300']);
+  const aIp = await inspect(a, '{{.NetworkSettings.Networks.appnet.IPAddress}}');
+  assert.equal(await inspect(a, '{{.NetworkSettings.IPAddress}}'), ''); // only the default bridge fills the top level
+  assert.deepEqual(JSON.parse(await inspect(a, '{{json .NetworkSettings.Networks.appnet.Aliases}}')), [a.slice(0, 12), 'db']);
+  const r = await runOut(['--name', 'beta', '--network', 'appnet', 'busybox', 'sh', '-c', 'ping -c1 -W2 alpha && ping -c1 -W2 db && grep -w alpha /etc/hosts']);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, new RegExp(`${aIp.replace(/\./g, '\\.')}\\talpha db`));
+  // while beta ran, alpha's hosts file named it; once beta is gone, no more
+  await waitFor(async () => !(await ok(['exec', a, 'cat', '/etc/hosts'])).includes('beta'), 10_000, 'beta leaving alpha\'s /etc/hosts');
+  // the default bridge has no name resolution, as in docker
+  const r2 = await runOut(['busybox', 'sh', '-c', 'grep -c alpha /etc/hosts || true']);
+  assert.equal(r2.out.trim(), '0');
+  // rm of a network with a running container: dockerd's 403
+  const rm = await docker(d, ['network', 'rm', 'appnet']);
+  assert.notEqual(rm.code, 0);
+  assert.match(rm.stderr, /has active endpoints/);
+  assert.equal((await d.api('DELETE', '/networks/appnet')).status, 403);
+  assert.equal(JSON.parse(await ok(['network', 'inspect', 'appnet']))[0].Containers[a].Name, 'alpha');
+});
+
+test('network connect / disconnect a running container, with a fixed --ip on a user subnet', async () => {
+  const [subnet] = freeSubnet([tn.subnet, ...pools]);
+  await ok(['network', 'create', '--subnet', subnet, '--label', 'k=v', 'fixed']);
+  const ip = subnet.replace('.0/24', '.9');
+  const id = await runD(['--name', 'conn', 'busybox', 'sleep', '300']);
+  await ok(['network', 'connect', '--ip', ip, '--alias', 'c1', 'fixed', 'conn']);
+  assert.match(await ok(['exec', id, 'ip', '-4', '-o', 'addr', 'show', 'eth1']), new RegExp(`inet ${ip.replace(/\./g, '\\.')}/24`));
+  const nets = JSON.parse(await inspect(id, '{{json .NetworkSettings.Networks}}'));
+  assert.deepEqual(Object.keys(nets).sort(), ['bridge', 'fixed']);
+  assert.equal(nets.fixed.IPAddress, ip);
+  assert.deepEqual(nets.fixed.IPAMConfig, { IPv4Address: ip });
+  const dup = await docker(d, ['network', 'connect', 'fixed', 'conn']);
+  assert.notEqual(dup.code, 0);
+  assert.match(dup.stderr, /already exists in network fixed/);
+  await ok(['network', 'disconnect', 'fixed', 'conn']);
+  assert.doesNotMatch(await ok(['exec', id, 'ip', '-4', '-o', 'addr']), /eth1/);
+  assert.deepEqual(Object.keys(JSON.parse(await inspect(id, '{{json .NetworkSettings.Networks}}'))), ['bridge']);
+  // --ip on the default bridge is dockerd's 400
+  const bad = await docker(d, ['network', 'connect', '--ip', '10.1.1.1', 'bridge', 'conn']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /user specified IP address is supported on user defined networks only|already exists/);
+  assert.match(await ok(['network', 'ls', '--filter', 'label=k=v', '--format', '{{.Name}}']), /^fixed$/m);
+});
+
+test('--network host, none and container:<x>', async () => {
+  const h = await runOut(['--network', 'host', 'busybox', 'hostname']);
+  assert.equal(h.out.trim(), os.hostname());
+  const n = await runOut(['--network', 'none', 'busybox', 'sh', '-c', 'ls /sys/class/net']);
+  assert.equal(n.out.trim(), 'lo');
+  const host = await runD(['--name', 'nshost', 'busybox', 'sleep', '300']);
+  const ip = await inspect(host, '{{.NetworkSettings.IPAddress}}');
+  const c = await runOut(['--network', 'container:nshost', 'busybox', 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+  assert.match(c.out, new RegExp(`inet ${ip.replace(/\./g, '\\.')}/`));
+  // dockerd's conflicts with container: mode
+  for (const [flags, msg] of [
+    [['-p', '80'], /port publishing and the container type network mode/],
+    [['--dns', '1.1.1.1'], /dns and the network mode/],
+    [['--add-host', 'a:1.2.3.4'], /custom host-to-IP mapping and the network mode/],
+    [['-h', 'x'], /hostname and the network mode/],
+  ] as const) {
+    const r = await docker(d, ['create', '--network', 'container:nshost', ...flags, 'busybox']);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, msg);
+  }
+  // as dockerd: the create takes an unknown network (a 404 would make the CLI pull), the start fails
+  const missing = (await ok(['create', '--network', 'nosuchnet', 'busybox'])).trim();
+  ids.push(missing);
+  const st = await docker(d, ['start', missing]);
+  assert.notEqual(st.code, 0);
+  assert.match(st.stderr, /network nosuchnet not found/);
+  assert.equal((await d.api('POST', `/containers/${missing}/start`)).status, 404);
+});
+
+test('--dns, --dns-search, --dns-option and --add-host (host-gateway too) reach the container', async () => {
+  const r = await runOut(['--dns', '192.0.2.53', '--dns-search', 'example.test', '--dns-option', 'ndots:2',
+    '--add-host', 'db.local:192.0.2.10', '--add-host', 'gw:host-gateway', 'busybox', 'sh', '-c', 'cat /etc/resolv.conf /etc/hosts']);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, /^nameserver 192\.0\.2\.53$/m);
+  assert.match(r.out, /^search example\.test$/m);
+  assert.match(r.out, /^options ndots:2$/m);
+  assert.match(r.out, /^192\.0\.2\.10\tdb\.local$/m);
+  assert.match(r.out, new RegExp(`^${tn.gateway.replace(/\./g, '\\.')}\\tgw$`, 'm'));
+});
+
+test('refused with dockerd\'s 400 rather than ignored: --mac-address, --link, --ip on the default bridge', async () => {
+  for (const [flags, msg] of [
+    [['--mac-address', '02:42:ac:11:00:99'], /--mac-address is not supported/],
+    [['--link', 'web1:web'], /--link is not supported/],
+    [['--network', 'bridge', '--ip', '10.9.9.9'], /user specified IP address is supported on user defined networks only/],
+  ] as const) {
+    const r = await docker(d, ['create', ...flags, 'busybox']);
+    assert.notEqual(r.code, 0, flags.join(' '));
+    assert.match(r.stderr, msg);
+  }
+  const body = JSON.stringify({ Image: 'busybox', HostConfig: { PortBindings: { '80-81/tcp': [{ HostPort: '8080' }] } } });
+  assert.equal((await d.api('POST', '/containers/create', body)).status, 400);
+});
+
+test('rm: namespaces, veths, leases and iptables rules of the containers are gone; network prune', async () => {
+  const all = (await ok(['ps', '-aq', '--no-trunc'])).trim().split('\n').filter(Boolean);
+  assert.ok(all.length > 0);
+  const rm = await docker(d, ['rm', '-f', ...all]);
+  assert.equal(rm.code, 0, rm.stderr);
+  assert.deepEqual(await fs.readdir(path.join(d.state, 'networks', 'netns')).catch(() => []), []);
+  assert.deepEqual(bridgePorts(tn.bridge), []);
+  for (const id of all) assert.deepEqual(iptablesLines(id), [], `iptables rules of ${id}`);
+  const leases = (await fs.readdir(path.join(d.graph, 'networks', 'ipam', 'bridge')).catch(() => [] as string[])).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+  assert.deepEqual(leases, []);
+  const pr = await ok(['network', 'prune', '-f']);
+  assert.match(pr, /Deleted Networks:\n(appnet\nfixed|fixed\nappnet)\n/);
+  for (const n of ['appnet', 'fixed']) assert.notEqual((await docker(d, ['network', 'inspect', n])).code, 0);
+  const bridges = JSON.parse(execFileSync('ip', ['-j', 'link', 'show', 'type', 'bridge'], { encoding: 'utf8' })) as Array<{ ifname: string }>;
+  const records = await fs.readdir(path.join(d.graph, 'networks', 'records'));
+  assert.equal(records.length, 3); // bridge, host, none
+  assert.ok(!bridges.some((b) => records.some((r) => b.ifname === `br-${r.slice(0, 12)}`)));
+});
