@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Container start latency and memory: tsula side by side with bare runc, in one run.
 //   node bench/engine.mjs [N]      (root; after scripts/install.sh or scripts/deps.sh)
-// Prints: N sequential `tsula run --rm busybox true` vs N `runc run` of an equivalent bundle,
+// Prints: N sequential `tsula run --rm busybox true` vs N `runc run` of an equivalent bundle
+// (both with a network namespace of their own holding only lo: `--network none`; docker's
+// default bridge network adds a CNI ADD and DEL per run),
 // the engine's own latency (API create→start→wait→delete, without the CLI's start-up),
 // tsulad's idle RSS and the RSS each running container adds on the host.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
@@ -65,12 +67,12 @@ try {
 
   const bench = (label, fn) => { const xs = []; fn(); for (let i = 0; i < N; i++) { const t = now(); fn(i); xs.push(now() - t); } return { label, ...stats(xs) }; };
   const runcRes = bench('runc run (bare)', (i) => { const r = spawnSync('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `b${i ?? 'w'}`]); if (r.status !== 0) throw new Error(String(r.stderr)); });
-  const cliRes = bench('tsula run --rm busybox true', () => { const r = tsula('run', '--rm', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); });
+  const cliRes = bench('tsula run --rm --network none busybox true', () => { const r = tsula('run', '--rm', '--network', 'none', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); });
   const apiTimes = [];
   const logFrom = (await fs.stat(path.join(dir, 'tsulad.log'))).size;
   for (let i = 0; i <= N; i++) {
     const t = now();
-    const c = JSON.parse((await api('POST', '/v1.41/containers/create', { Image: 'busybox', Cmd: ['true'] })).body);
+    const c = JSON.parse((await api('POST', '/v1.41/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none' } })).body);
     const w = api('POST', `/v1.41/containers/${c.Id}/wait?condition=next-exit`);
     await api('POST', `/v1.41/containers/${c.Id}/start`);
     await w;
@@ -99,7 +101,7 @@ try {
 
   // memory: K running containers
   const ids = [];
-  for (let i = 0; i < K; i++) ids.push(tsula('run', '-d', 'busybox', 'sleep', '600').stdout.trim());
+  for (let i = 0; i < K; i++) ids.push(tsula('run', '-d', '--network', 'none', 'busybox', 'sleep', '600').stdout.trim());
   await new Promise((r) => setTimeout(r, 1000));
   const conmons = procs((a) => path.basename(a.split(' ')[0]) === 'conmon' && a.includes(dir));
   const conmonRss = conmons.reduce((s, p) => s + rssKb(p.pid), 0);

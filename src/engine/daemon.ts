@@ -248,7 +248,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   imageRoutes(router, images, cs, events);
   archiveRoutes(router, { cs, files, images, events });
   statsRoutes(router, cs, newStatsService({ storageDriver: config.storageDriver, driverRoot, pods, cs }));
-  usageRoutes(router, { cs, files, images, events });
+  usageRoutes(router, { cs, files, images, events, volumes });
   // a write a handler did not expect to fail for lack of space names the disk and the fix
   const server = createApiServer(router, log, (e, method, p) =>
     (isNoSpace(e) && !isKind(e, 'ResourceExhausted') ? noSpaceLeft(fullFs(e, config.graph), `serving ${method} ${p}`, e) : e));

@@ -50,7 +50,8 @@ test('out-of-range and undecodable values are 400s naming the field; nothing is 
     [{ PidsLimit: 1e9 }, /PIDs limit/],
     [{ BlkioWeight: 5000 }, /blkio weight|Block I\/O weight/],
     [{ IOMaximumBandwidth: 1 }, /Maximum IO/],
-    [{ Devices: [{ PathOnHost: '/dev/fuse', PathInContainer: '/dev/fuse', CgroupPermissions: 'rwm' }] }, /Devices/],
+    [{ Devices: [{ PathOnHost: '/dev/nonexistent-tsula', PathInContainer: '/dev/x', CgroupPermissions: 'rwm' }] }, /nonexistent-tsula/],
+    [{ Devices: [{ PathOnHost: '/dev/null', CgroupPermissions: 'rwx' }] }, /invalid device mode: rwx/],
     [{ BlkioDeviceReadBps: [{ Path: '/dev/nope', Rate: 1 }] }, /\/dev\/nope/],
   ];
   for (const [hc, re] of cases) {

@@ -11,6 +11,7 @@ import type { ImageRecord, ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
 import { errorMessage, invalidArgument } from '../../common/errors.js';
 import { summary } from './containers.js';
+import type { VolumeStore } from '../volumes/index.js';
 import { matchLabels, parseFilters, untilTime } from '../filters.js';
 
 export interface ContainerSize { SizeRw: number; SizeRootFs: number }
@@ -38,7 +39,7 @@ function sharedSize(img: ImageRecord, all: ImageRecord[]): number {
   return img.chainIds.reduce((a, c, i) => a + ((count.get(c) ?? 0) > 1 ? img.layerSizes?.[i] ?? 0 : 0), 0);
 }
 
-export function usageRoutes(r: Router, d: { cs: ContainerService; files: ContainerFiles; images: ImageStore; events: EventBus }): void {
+export function usageRoutes(r: Router, d: { cs: ContainerService; files: ContainerFiles; images: ImageStore; events: EventBus; volumes?: VolumeStore }): void {
   const { cs, files, images, events } = d;
 
   r.add('GET', '/system/df', async ({ res }) => {
@@ -56,7 +57,7 @@ export function usageRoutes(r: Router, d: { cs: ContainerService; files: Contain
         Labels: i.config.Labels ?? null, Containers: containers.filter((c) => c.image === i.id).length,
       })),
       Containers: cviews,
-      Volumes: [],
+      Volumes: d.volumes ? await d.volumes.usage() : [],
       BuildCache: [],
     });
   });

@@ -122,6 +122,13 @@ export class VolumeStore {
     return { VolumesDeleted: deleted, SpaceReclaimed: space };
   }
 
+  /** docker system df's volume rows: each volume's view with its size and user count. */
+  async usage(): Promise<Array<ReturnType<VolumeStore['view']> & { UsageData: { Size: number; RefCount: number } }>> {
+    return Promise.all([...this.recs.values()].map(async (v) => ({
+      ...this.view(v), UsageData: { Size: await du(path.join(this.root, v.name)), RefCount: this.users(v.name).length },
+    })));
+  }
+
   /** `docker volume inspect`'s JSON. */
   view(v: VolumeRecord) {
     return {

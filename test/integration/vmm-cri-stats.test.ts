@@ -14,7 +14,7 @@ import { requirePrerequisites } from '../helpers/prereqs.js';
 import { processesNamed } from '../helpers/containerd.js';
 
 const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
-requirePrerequisites('cri-stats-vmm', {
+requirePrerequisites('vmm-cri-stats', {
   root: true,
   files: {
     '/usr/bin/qemu-system-x86_64': 'qemu-system-x86', '/usr/lib/qemu/virtiofsd': 'qemu-system-common',

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+// P containers at once: P concurrent `tsula run --rm --network none busybox true` against a
+// private tsulad, and P concurrent `ctr run --rm` against a private containerd 1.6 with its
+// runc-v2 shim, in one run. Prints the wall time of each burst, per-run latency (mean, p50,
+// p95), errors, and the ratio tsula/ctr.
+//   node bench/parallel.mjs [P=100] [--rounds R=2]      (root; after scripts/install.sh)
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { promises as fs, existsSync, openSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { procs } from './lib/proc.mjs';
+
+const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const args = process.argv.slice(2);
+const P = Number(args.find((a) => /^\d+$/.test(a)) ?? 100);
+const ROUNDS = Number(args[args.indexOf('--rounds') + 1] ?? 0) || 2;
+const IMAGE = 'docker.io/library/busybox:latest';
+const dir = await fs.mkdtemp('/tmp/tsula-par-');
+const sock = path.join(dir, 'c.sock');
+const host = `unix://${path.join(dir, 'tsulad.sock')}`;
+const env = { ...process.env, PATH: `${path.join(ROOT, 'bin')}:${process.env.PATH}` };
+const now = () => Number(process.hrtime.bigint()) / 1e6;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const tsulaArgv = (...a) => [process.execPath, path.join(ROOT, 'build/tsula.mjs'), '-H', host, ...a];
+const ctrArgv = (...a) => ['ctr', '-a', sock, '-n', 'bpar', ...a];
+
+/** Run argv, resolve {ms, code, err}. */
+function timed(argv) {
+  const t0 = now();
+  return new Promise((resolve) => {
+    const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], env });
+    let err = '';
+    p.stderr.on('data', (d) => { err += d; });
+    p.on('close', (code) => resolve({ ms: now() - t0, code, err: err.trim().split('\n').pop() }));
+  });
+}
+
+async function burst(name, make) {
+  const t0 = now();
+  const rs = await Promise.all(Array.from({ length: P }, (_, i) => timed(make(i))));
+  const wall = now() - t0;
+  const lat = rs.map((r) => r.ms).sort((a, b) => a - b);
+  const errors = rs.filter((r) => r.code !== 0);
+  return { name, wall, mean: lat.reduce((a, b) => a + b, 0) / P, p50: lat[Math.floor(P / 2)], p95: lat[Math.floor(P * 0.95)], errors };
+}
+
+let daemon;
+let containerd;
+try {
+  if (!existsSync(path.join(ROOT, 'build/images/busybox.tar'))) execFileSync(path.join(ROOT, 'scripts/build-busybox-image.sh'), [path.join(ROOT, 'build/images')]);
+  const dlog = openSync(path.join(dir, 'tsulad.log'), 'a');
+  daemon = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', host, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'),
+    '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', '/dev/null'], { stdio: ['ignore', dlog, dlog] });
+  for (let i = 0; i < 200 && spawnSync(tsulaArgv('version')[0], tsulaArgv('version').slice(1)).status !== 0; i++) await sleep(50);
+  if (spawnSync(tsulaArgv()[0], [...tsulaArgv().slice(1), 'load', '-q', '-i', path.join(ROOT, 'build/images/busybox.tar')]).status !== 0) throw new Error('tsula load failed');
+
+  await fs.writeFile(path.join(dir, 'config.toml'), `version = 2\nroot = "${dir}/root"\nstate = "${dir}/cstate"\n` +
+    `disabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "${sock}"\n[ttrpc]\n  address = "${sock}.ttrpc"\n`);
+  const clog = openSync(path.join(dir, 'containerd.log'), 'a');
+  containerd = spawn('containerd', ['--config', path.join(dir, 'config.toml')], { stdio: ['ignore', clog, clog], env, detached: true });
+  for (let i = 0; i < 200 && !existsSync(sock); i++) await sleep(50);
+  const imp = spawnSync(ctrArgv()[0], [...ctrArgv().slice(1), 'images', 'import', path.join(ROOT, 'build/images/busybox.tar')], { encoding: 'utf8' });
+  if (imp.status !== 0) throw new Error(`ctr import failed: ${imp.stderr}`);
+
+  // warm both (page cache, tsula's lazy modules)
+  await timed(tsulaArgv('run', '--rm', '--network', 'none', 'busybox', 'true'));
+  await timed(ctrArgv('run', '--rm', IMAGE, 'warm', 'true'));
+
+  const rows = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    rows.push(await burst('tsula', () => tsulaArgv('run', '--rm', '--network', 'none', 'busybox', 'true')));
+    rows.push(await burst('ctr', (i) => ctrArgv('run', '--rm', IMAGE, `r${r}c${i}`, 'true')));
+  }
+  const pad = (s, w) => String(s).padStart(w);
+  console.log(`${P} runs at once, ${ROUNDS} rounds (${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} CPUs)`);
+  console.log(`${'who'.padEnd(7)}${pad('wall', 10)}${pad('mean', 10)}${pad('p50', 10)}${pad('p95', 10)}${pad('errors', 8)}`);
+  for (const x of rows) {
+    console.log(x.name.padEnd(7) + pad(`${(x.wall / 1000).toFixed(2)} s`, 10) + pad(`${x.mean.toFixed(0)} ms`, 10) + pad(`${x.p50.toFixed(0)} ms`, 10)
+      + pad(`${x.p95.toFixed(0)} ms`, 10) + pad(x.errors.length, 8));
+    for (const e of x.errors.slice(0, 3)) console.log(`    error (exit ${e.code}): ${e.err}`);
+  }
+  const best = (who) => Math.min(...rows.filter((x) => x.name === who).map((x) => x.wall));
+  console.log(`best wall: tsula/ctr ${(best('tsula') / best('ctr')).toFixed(2)}x`);
+  const left = spawnSync(tsulaArgv()[0], [...tsulaArgv().slice(1), 'ps', '-aq'], { encoding: 'utf8' }).stdout.trim();
+  if (left) console.log(`containers left in tsulad (should be none): ${left.split('\n').length}`);
+} finally {
+  daemon?.kill('SIGKILL');
+  containerd?.kill('SIGKILL');
+  for (const { pid, argv } of procs()) {
+    const a = argv.join(' ');
+    if (pid !== process.pid && (a.includes(dir) || (path.basename(argv[0]) === 'containerd-shim-runc-v2' && a.includes('-namespace bpar') && a.includes(sock)))) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
+    }
+  }
+  const ids = spawnSync('runc', ['--root', '/run/containerd/runc/bpar', 'list', '-q'], { encoding: 'utf8' }).stdout?.split('\n').filter(Boolean) ?? [];
+  for (const id of ids) spawnSync('runc', ['--root', '/run/containerd/runc/bpar', 'delete', '--force', id]);
+  const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(dir));
+  for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
+  await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+}
