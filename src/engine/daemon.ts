@@ -36,7 +36,8 @@ import { LocalImageStore } from '../image/store.js';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
 import type { Runtime } from '../runtime/types.js';
 import type { Container } from './containers/model.js';
-import { ShimV2Runtime, startEventsServer, dockerActionFor, findShimBinary, isShimV2RuntimeName, shimBinaryName } from '../runtime/shimv2/index.js';
+import { findShimBinary, isShimV2RuntimeName, shimBinaryName } from '../runtime/shimv2/names.js';
+import type { EventsServer } from '../runtime/shimv2/index.js';
 import type { SandboxerInfo } from './api/system.js';
 import { DEFAULT_ADDRESS as DEFAULT_SANDBOXER_ADDRESS, DEFAULT_STATE as DEFAULT_SANDBOXER_STATE } from '../sandboxer/admin.js';
 
@@ -122,21 +123,31 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const runtimePaths: Record<string, string> = {};
   const events = new EventBus();
 
-  // shim v2 runtimes publish task events to our ttrpc Events/Forward socket (TTRPC_ADDRESS)
+  // shim v2 runtimes publish task events to our ttrpc Events/Forward socket (TTRPC_ADDRESS).
+  // The shim client (protobuf, ttrpc) and that server load with the first shim v2 runtime:
+  // a daemon that runs only runc never pays their memory.
   const ttrpcSock = path.join(config.state, 'tsulad-ttrpc.sock');
-  const shimEvents = await startEventsServer(ttrpcSock, (e) => {
-    log!.debug('task event', { topic: e.topic, id: e.containerId, ns: e.namespace });
-    const action = dockerActionFor(e.topic); // start/die/exec_* the engine emits itself
-    if (action && e.containerId) events.emit('container', action, e.containerId);
-  }, log);
+  let shimEvents: Promise<EventsServer> | undefined;
+  const shimClient = async () => {
+    const m = await import('../runtime/shimv2/index.js');
+    shimEvents ??= m.startEventsServer(ttrpcSock, (e) => {
+      log!.debug('task event', { topic: e.topic, id: e.containerId, ns: e.namespace });
+      const action = m.dockerActionFor(e.topic); // start/die/exec_* the engine emits itself
+      if (action && e.containerId) events.emit('container', action, e.containerId);
+    }, log);
+    await shimEvents;
+    return m;
+  };
   /** io.containerd.<name>.v2 → containerd-shim-<name>-v2, found on PATH or at a configured path. */
   const shimV2 = async (name: string, configured?: string): Promise<Runtime | null> => {
+    if (runtimes.has(name)) return runtimes.get(name)!;
     const binary = configured ? await which(configured) : await findShimBinary(name);
     if (!binary) {
       log!.warn(`runtime ${name}: ${configured ?? shimBinaryName(name)} not found on PATH`);
       return null;
     }
     runtimePaths[name] = binary;
+    const { ShimV2Runtime } = await shimClient();
     const rt = new ShimV2Runtime({
       name, binary, stateDir: path.join(config.state, 'runtime', name),
       engineAddress: ttrpcSock, eventsAddress: ttrpcSock, publishBinary: process.argv[1] ?? process.execPath, log,
@@ -269,7 +280,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
       for (const rt of runtimes.values()) rt.close();
       await store.flushPending(); // a last try for what a full disk kept in memory
       store.close();
-      await shimEvents.close();
+      await (await shimEvents?.catch(() => undefined))?.close();
       images.close();
       await fs.rm(pidFile, { force: true });
       await unlock(); // the API socket goes only if it is still ours

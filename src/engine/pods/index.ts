@@ -10,7 +10,8 @@ import type { ContainerService } from '../containers/service.js';
 import { CniClient, NetnsManager, PodNetwork, loadNetworkConfig } from '../../network/index.js';
 import { PodStore } from './store.js';
 import { PodService, type HandlerInfo } from './service.js';
-import { ControllerSandboxes } from './sandboxer.js';
+import type { PodRecord } from './record.js';
+import type { PodSandboxes } from './service.js';
 
 export { PodService, type HandlerInfo } from './service.js';
 export type { PodRecord, PodSpec } from './record.js';
@@ -36,8 +37,23 @@ export async function startPods(d: PodDeps): Promise<PodService> {
   const pods = new PodService({
     store: new PodStore(path.join(c.graph, 'pods')), stateDir: path.join(c.state, 'pods'), netns, network,
     containers: { stopAll: (id, t) => d.cs.stopPod(id, t), removeAll: (id) => d.cs.removePod(id) },
-    sandboxes: new ControllerSandboxes(), handler: d.handler, log: d.log,
+    sandboxes: new LazySandboxes(), handler: d.handler, log: d.log,
   });
   await pods.recover();
   return pods;
+}
+
+/**
+ * The sandboxer's Controller client (gRPC, protobuf) loads with the first VM pod: a node
+ * with runc pods only never pays its memory.
+ */
+class LazySandboxes implements PodSandboxes {
+  private impl?: Promise<PodSandboxes>;
+  private get(): Promise<PodSandboxes> {
+    return (this.impl ??= import('./sandboxer.js').then((m) => new m.ControllerSandboxes()));
+  }
+  async start(pod: PodRecord, signal?: AbortSignal): Promise<void> { return (await this.get()).start(pod, signal); }
+  async stop(pod: PodRecord): Promise<void> { return (await this.get()).stop(pod); }
+  async remove(pod: PodRecord): Promise<void> { return (await this.get()).remove(pod); }
+  async status(pod: PodRecord): Promise<{ pid: number; ready: boolean }> { return (await this.get()).status(pod); }
 }

@@ -7,27 +7,9 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { fromBinary } from '@bufbuild/protobuf';
 import { DeleteResponseSchema, type DeleteResponse } from '../../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
-import { internal, invalidArgument } from '../../common/errors.js';
-import { which } from '../../common/which.js';
+import { internal } from '../../common/errors.js';
 
-const RUNTIME_RE = /^io\.containerd\.[a-z0-9_-]+\.v[0-9]+$/;
-
-export function isShimV2RuntimeName(name: string): boolean {
-  return RUNTIME_RE.test(name) && name.endsWith('.v2');
-}
-
-/** io.containerd.runc.v2 → containerd-shim-runc-v2 (the last two dot-separated parts). */
-export function shimBinaryName(runtime: string): string {
-  const parts = runtime.split('.');
-  if (parts.length < 2 || parts.some((p) => !p || p.includes('/'))) throw invalidArgument(`invalid shim v2 runtime name "${runtime}"`);
-  return `containerd-shim-${parts[parts.length - 2]}-${parts[parts.length - 1]}`;
-}
-
-/** containerd looks on PATH and next to itself; we look on PATH, then /usr/local/bin, /usr/bin. */
-export async function findShimBinary(runtime: string): Promise<string | null> {
-  const name = shimBinaryName(runtime);
-  return (await which(name)) ?? (await which(`/usr/local/bin/${name}`)) ?? (await which(`/usr/bin/${name}`));
-}
+export { isShimV2RuntimeName, shimBinaryName, findShimBinary } from './names.js';
 
 export interface ShimArgs {
   binary: string;
