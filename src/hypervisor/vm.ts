@@ -24,6 +24,11 @@ export interface RunningVm {
 
 export interface LaunchOptions {
   timeoutMs: number;
+  /**
+   * Run once QEMU is up and before the agent is asked (a template's restore over QMP); a
+   * throw kills the VMM and fails the launch with its message.
+   */
+  prepare?: () => Promise<void>;
 }
 
 async function executable(p: string): Promise<boolean> {
@@ -141,6 +146,13 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
     if (died()) return fail(died()!);
     if (left() <= 0) return fail(`${hv.name} did not create ${p.agentSocket} within ${o.timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
+  }
+  if (o.prepare) {
+    try {
+      await o.prepare();
+    } catch (e) {
+      return fail(died() ?? errorMessage(e));
+    }
   }
   // 2. connect: bytes sent before the guest opens the port wait in QEMU, so one Ping with the
   // remaining time as its deadline is enough. The file exists from bind(); until QEMU's

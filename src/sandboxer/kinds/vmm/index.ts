@@ -33,6 +33,8 @@ import { VMM_CONFIG_ANNOTATION } from './config.js';
 import { HOSTNAME_ANNOTATION, HOSTNAME_RE } from '../../podspec.js';
 import { AgentSnapshots } from './snapshots.js';
 import { VmNetworks, type PodNic } from './network.js';
+import { VmTemplates, templateKey, type Template } from './templates.js';
+import { startClone, type Clone } from './clone.js';
 
 export { GuestTasks, VM_DIED_EXIT } from './tasks.js';
 export { GuestRuntime } from './runtime.js';
@@ -80,10 +82,12 @@ export class VmmSandboxKind implements SandboxKind {
   private held = new Map<string, Held>();
   private warned = new Set<string>();
   readonly snapshots: AgentSnapshots;
+  readonly templates: VmTemplates;
   private readonly networks: VmNetworks;
 
   constructor(private readonly d: VmmKindDeps) {
     this.snapshots = new AgentSnapshots({ workDir: path.join(d.stateDir, 'snap'), log: d.log });
+    this.templates = new VmTemplates({ workDir: path.join(d.stateDir, 'tpl'), log: d.log });
     this.networks = d.networks ?? new VmNetworks();
   }
 
@@ -149,6 +153,8 @@ export class VmmSandboxKind implements SandboxKind {
     const timing = { plumbMs: 0, configureMs: 0 };
     let vm;
     let tasks: GuestTasks | undefined;
+    let clone: Clone | undefined;
+    let template: Template | null = null;
     try {
       if (sb.netnsPath && hvCfg.internetworkingModel === 'tcfilter') {
         const t0 = Date.now();
@@ -164,15 +170,39 @@ export class VmmSandboxKind implements SandboxKind {
         virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
         await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
       }
+      // enable_template: restore the pod from the template; any failure boots it normally
+      if (hvCfg.enableTemplate) {
+        template = await this.templates.find(hvCfg, accel).catch((e) => {
+          this.d.log?.warn('cannot read the VM template: booting the pod normally', { id: sb.id, err: errorMessage(e) });
+          return null;
+        });
+      }
+      if (template) {
+        try {
+          clone = await startClone({
+            id: sb.id, cfg: hvCfg, accel, template, paths, vmDir, hostname: hostname || 'tsula-guest',
+            ...(sb.netnsPath ? { netns: sb.netnsPath } : {}),
+            ...(useFs ? { sharedFs: { socket: fsSocket, tag: SHARED_FS_TAG } } : {}),
+            ...(net ? { nic: { tap: net.nic.tap, mac: net.nic.mac } } : {}),
+          }, hvCfg.bootTimeout * 1000);
+          ({ vm, tasks } = clone);
+        } catch (e) {
+          this.d.log?.warn('restoring the pod from its VM template failed: booting it normally', { id: sb.id, template: template.dir, err: errorMessage(e) });
+          if (useFs) {
+            // virtiofsd serves one VM connection and exits with it
+            stopVirtiofsd(virtiofsdPid);
+            virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
+            await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
+          }
+        }
+      }
       const launch = (a: AccelChoice) => launchVm(hv, {
         id: sb.id, accel: a.accel, paths, sharedFs: useFs ? { socket: fsSocket, tag: SHARED_FS_TAG } : undefined,
         ...(sb.netnsPath ? { netns: sb.netnsPath } : {}),
         ...(net ? { nics: [{ tap: net.nic.tap, mac: net.nic.mac }] } : {}),
         ...(hostname ? { kernelParams: [`tsula.hostname=${hostname}`] } : {}),
       }, { timeoutMs: hvCfg.bootTimeout * 1000 });
-      try {
-        vm = await launch(accel);
-      } catch (e) {
+      if (!vm) vm = await launch(accel).catch(async (e) => {
         // the bounded boot probe: a KVM that the CPU flags vouch for can still hang a stock
         // kernel (nested, paravirtual hosts); one retry under TCG, saying why
         if (accel.accel !== 'kvm') throw e;
@@ -182,15 +212,17 @@ export class VmmSandboxKind implements SandboxKind {
           stopVirtiofsd(virtiofsdPid);
           virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
         }
-        vm = await launch(accel);
-      }
+        return launch(accel);
+      });
       if (net) {
         const t0 = Date.now();
-        await (tasks = new GuestTasks(vm.client)).configureNetwork(net.guest).catch((e) => {
+        await (tasks ??= new GuestTasks(vm.client)).configureNetwork(net.guest).catch((e) => {
           throw unavailable(`sandbox ${sb.id}: the agent could not configure the guest's ${net!.guest.interfaces[0]!.name}: ${errorMessage(e)}`);
         });
         timing.configureMs = Date.now() - t0;
       }
+      // the first boot with this config makes the template, in the background
+      if (hvCfg.enableTemplate && !clone) this.templates.ensure(hvCfg, accel);
     } catch (e) {
       if (vm) {
         vm.client.close();
@@ -205,12 +237,13 @@ export class VmmSandboxKind implements SandboxKind {
     };
     this.hold(sb.id, vm.pid, tasks ?? new GuestTasks(vm.client), state);
     void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
-    this.snapshots.afterBoot(hvCfg, accel, vm.ping.startup);
+    if (!clone) this.snapshots.afterBoot(hvCfg, accel, vm.ping.startup);
     return {
       pid: vm.pid,
       kindState: {
         ...state, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
-        kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs, agentStartup: vm.ping.startup,
+        kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs + (clone ? clone.timing.hotplugMs + clone.timing.setupMs : 0), agentStartup: vm.ping.startup,
+        ...(clone ? { template: { key: templateKey(hvCfg, accel.accel), ...clone.timing } } : {}),
         ...(net ? { network: { ...timing, addresses: net.guest.interfaces[0]!.addresses } } : {}),
       },
     };
@@ -282,7 +315,7 @@ export class VmmSandboxKind implements SandboxKind {
 
   /** Builder VMs of agent snapshots stop with the sandboxer; pods' VMs don't. */
   async close(): Promise<void> {
-    await this.snapshots.close();
+    await Promise.all([this.snapshots.close(), this.templates.close()]);
   }
 
   /** Containers live in the guest: nothing of the host's namespaces to join. */

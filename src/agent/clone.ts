@@ -1,0 +1,60 @@
+// The guest side of CloneSetup (protocol.ts): make a guest restored from a VM template its
+// own. The kernel's CRNG state was copied with the template, so every clone would draw the
+// same "random" bytes until its next scheduled reseed: /opt/tsula/tsula-clone-seed (a tiny
+// static program, scripts/guest/clone-seed.s: node has no ioctl) sets the clock, credits the
+// host's fresh bytes to the entropy pool (RNDADDENTROPY) and forces the reseed
+// (RNDRESEEDCRNG). Then the hostname, and the virtio-fs share the host hot-plugged. One sh
+// script: each process node spawns costs ~130 ms under TCG.
+import { exec } from '../common/exec.js';
+import { invalidArgument, unavailable } from '../common/errors.js';
+import { GUEST_SHARED_DIR } from './paths.js';
+import type { CloneSetupRequest } from './protocol.js';
+
+export const CLONE_SEED = '/opt/tsula/tsula-clone-seed';
+const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$/;
+const ENTROPY_BYTES = 64;
+const SEED_STEPS = ['', 'reading its input', 'setting the clock', 'opening /dev/urandom', 'crediting entropy (RNDADDENTROPY)', 'reseeding the CRNG (RNDRESEEDCRNG)'];
+
+/** tsula-clone-seed's stdin: struct timespec, then struct rand_pool_info with the bytes. */
+export function seedInput(timeMs: number, entropy: Buffer): Buffer {
+  if (entropy.length !== ENTROPY_BYTES) throw invalidArgument(`CloneSetup: entropy must be ${ENTROPY_BYTES} bytes, got ${entropy.length}`);
+  if (!Number.isFinite(timeMs) || timeMs < 0) throw invalidArgument(`CloneSetup: bad time ${timeMs}`);
+  const b = Buffer.alloc(16 + 8 + ENTROPY_BYTES);
+  b.writeBigInt64LE(BigInt(Math.floor(timeMs / 1000)), 0);
+  b.writeBigInt64LE(BigInt(Math.round((timeMs % 1000) * 1e6)), 8);
+  b.writeInt32LE(ENTROPY_BYTES * 8, 16); // entropy_count, in bits
+  b.writeInt32LE(ENTROPY_BYTES, 20); // buf_size
+  entropy.copy(b, 24);
+  return b;
+}
+
+/** The script: seed (stdin is the seed's input), hostname, then the share's mount. */
+export function cloneScript(mountShared: boolean): string {
+  const lines = [
+    `${CLONE_SEED} || { r=$?; echo "seed:$r" >&2; exit 10; }`,
+    'hostname "$1" && echo "$1" > /etc/hostname || { echo "hostname: cannot set $1" >&2; exit 11; }',
+  ];
+  if (mountShared) {
+    // the hot-plugged device appears when the guest's PCIe hot-plug driver has probed it
+    lines.push(
+      `i=0; until mount -t virtiofs tsula ${GUEST_SHARED_DIR} 2>/dev/null; do`,
+      '  i=$((i+1)); [ $i -ge 1000 ] && { echo "mount: no virtiofs device tagged tsula after 10 s" >&2; exit 12; }; usleep 10000',
+      'done',
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+export async function cloneSetup(r: CloneSetupRequest): Promise<void> {
+  if (typeof r.hostname !== 'string' || !HOSTNAME_RE.test(r.hostname)) throw invalidArgument(`CloneSetup: bad hostname ${JSON.stringify(r.hostname)}`);
+  // the time spent in transit is not known; the clock is right to the channel's latency
+  const input = seedInput(r.timeMs, Buffer.from(String(r.entropy ?? ''), 'base64'));
+  const out = await exec('sh', ['-c', cloneScript(!!r.mountShared), 'sh', r.hostname], { input, timeoutMs: 30_000 });
+  if (out.code === 0) return;
+  const seed = /seed:(\d+)/.exec(out.stderr);
+  if (seed) {
+    const step = Number(seed[1]);
+    throw unavailable(`CloneSetup: ${CLONE_SEED} failed ${SEED_STEPS[step] ? `at ${SEED_STEPS[step]}` : `with status ${step}`}`);
+  }
+  throw unavailable(`CloneSetup: ${out.stderr.trim() || `sh exited ${out.code}`}`);
+}
