@@ -42,7 +42,7 @@ export interface CloneRequest {
 export interface Clone {
   vm: RunningVm;
   tasks: GuestTasks;
-  /** ms: QEMU start to device state loaded; the hot-plugs; CloneSetup in the guest. */
+  /** ms: QEMU start to device state loaded; the hot-plugs; agent answers to CloneSetup done. */
   timing: { restoreMs: number; hotplugMs: number; setupMs: number; ram: 'shared' | 'copy' };
 }
 
@@ -75,6 +75,7 @@ export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Cl
   let qmp: QmpClient | null = null;
   let vm: RunningVm | null = null;
   let restoreMs = 0;
+  let hotplugMs = 0;
   try {
     const hv = hypervisorFor(templateConfig(r.cfg));
     vm = await launchVm(hv, {
@@ -87,18 +88,21 @@ export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Cl
         await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
         await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(r.template.state)}` });
         await qmp.waitMigration(timeoutMs);
+        restoreMs = Date.now() - t0;
+        // plugged while the guest is still paused: it sees them as soon as it runs, and
+        // probes them while the agent answers
+        const t1 = Date.now();
+        for (const [cmd, args] of hotplugCommands(r.cfg, r)) await qmp.execute(cmd, args);
+        hotplugMs = Date.now() - t1;
         // the template was saved paused, and a restored VM keeps the state it was saved in
         await qmp.execute('cont');
-        restoreMs = Date.now() - t0;
       },
     });
     if (copy) await fs.rm(ramFile, { force: true });
-    const t1 = Date.now();
-    for (const [cmd, args] of hotplugCommands(r.cfg, r)) await qmp!.execute(cmd, args);
     const t2 = Date.now();
     const tasks = new GuestTasks(vm.client);
     await tasks.cloneSetup({ hostname: r.hostname, timeMs: Date.now(), entropy: randomBytes(64).toString('base64'), mountShared: copy });
-    return { vm, tasks, timing: { restoreMs, hotplugMs: t2 - t1, setupMs: Date.now() - t2, ram: copy ? 'copy' : 'shared' } };
+    return { vm, tasks, timing: { restoreMs, hotplugMs, setupMs: Date.now() - t2, ram: copy ? 'copy' : 'shared' } };
   } catch (e) {
     if (vm) {
       vm.client.close();

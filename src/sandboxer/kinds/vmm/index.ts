@@ -186,6 +186,7 @@ export class VmmSandboxKind implements SandboxKind {
             ...(net ? { nic: { tap: net.nic.tap, mac: net.nic.mac } } : {}),
           }, hvCfg.bootTimeout * 1000);
           ({ vm, tasks } = clone);
+          this.d.log?.info('pod restored from its VM template', { id: sb.id, readyMs: vm.readyMs + clone.timing.hotplugMs + clone.timing.setupMs, ...clone.timing });
         } catch (e) {
           this.d.log?.warn('restoring the pod from its VM template failed: booting it normally', { id: sb.id, template: template.dir, err: errorMessage(e) });
           if (useFs) {

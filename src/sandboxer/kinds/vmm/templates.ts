@@ -51,10 +51,11 @@ export function templateDir(cfg: HypervisorConfig): string {
 
 /**
  * The config as a template's VM runs it: no agent snapshot (the template boots without a
- * share to read one from), and the same for its clones, so both command lines match.
+ * share to read one from), tsula.template=1 for the agent (it readies CloneSetup's shell);
+ * the same for its clones, so both command lines match.
  */
 export function templateConfig(cfg: HypervisorConfig): HypervisorConfig {
-  return { ...cfg, agentSnapshot: false };
+  return { ...cfg, agentSnapshot: false, kernelParams: [cfg.kernelParams, 'tsula.template=1'].filter(Boolean).join(' ') };
 }
 
 /** What the machine of a template is made of: a clone must have all of it the same. */
