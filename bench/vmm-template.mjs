@@ -36,6 +36,7 @@ export async function templateBench({ boots }) {
     try { rmSync(dir, { recursive: true, force: true }); } catch { /* busy */ }
   };
   process.on('exit', cleanup);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => { console.error(`\n${sig}: cleaning up`); process.exit(130); });
   const kinds = [];
   const running = new Map();
   try {

@@ -3,10 +3,11 @@
 // same "random" bytes until its next scheduled reseed: /opt/tsula/tsula-clone-seed (a tiny
 // static program, scripts/guest/clone-seed.s: node has no ioctl) sets the clock, credits the
 // host's fresh bytes to the entropy pool (RNDADDENTROPY) and forces the reseed
-// (RNDRESEEDCRNG). Then the hostname, and the virtio-fs share the host hot-plugged. One sh
-// script, in a shell the template's agent started before the template was saved: a clone's
-// first fork of node took ~1.3 s under TCG (its translation cache starts empty), a fork of
-// the small shell a fraction of that.
+// (RNDRESEEDCRNG). Then the hostname, and the virtio-fs share the host hot-plugged.
+//
+// A clone's first fork of node took ~1.3 s under TCG (QEMU's translation cache starts empty
+// in every clone): the template's agent starts the seed program and a shell for the mount
+// before the template is saved, both waiting on their stdin; a clone only feeds them.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { exec } from '../common/exec.js';
@@ -18,6 +19,7 @@ export const CLONE_SEED = '/opt/tsula/tsula-clone-seed';
 const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$/;
 const ENTROPY_BYTES = 64;
 const SEED_STEPS = ['', 'reading its input', 'setting the clock', 'opening /dev/urandom', 'crediting entropy (RNDADDENTROPY)', 'reseeding the CRNG (RNDRESEEDCRNG)'];
+const TIMEOUT_MS = 30_000;
 
 /** tsula-clone-seed's stdin: struct timespec, then struct rand_pool_info with the bytes. */
 export function seedInput(timeMs: number, entropy: Buffer): Buffer {
@@ -32,63 +34,59 @@ export function seedInput(timeMs: number, entropy: Buffer): Buffer {
   return b;
 }
 
-/** Where the seed's input waits for the script (guest tmpfs). */
-const SEED_INPUT = '/run/tsula/clone-seed.in';
-
-/** The script: seed (stdin is the seed's input), hostname ($1), then the share's mount. */
-export function cloneScript(mountShared: boolean): string {
-  const lines = [
-    `${CLONE_SEED} < ${SEED_INPUT} || { r=$?; rm -f ${SEED_INPUT}; echo "seed:$r" >&2; exit 10; }`,
-    `rm -f ${SEED_INPUT}`,
-    'hostname "$1" && echo "$1" > /etc/hostname || { echo "hostname: cannot set $1" >&2; exit 11; }',
-  ];
-  if (mountShared) {
-    // the hot-plugged device appears when the guest's PCIe hot-plug driver has probed it
-    lines.push(
-      `i=0; until mount -t virtiofs tsula ${GUEST_SHARED_DIR} 2>/dev/null; do`,
-      '  i=$((i+1)); [ $i -ge 1000 ] && { echo "mount: no virtiofs device tagged tsula after 10 s" >&2; exit 12; }; usleep 10000',
-      'done',
-    );
-  }
-  return lines.join('\n') + '\n';
+/** The share's mount, waiting for the hot-plugged device to be probed. */
+export function mountScript(): string {
+  return [
+    `i=0; until mount -t virtiofs tsula ${GUEST_SHARED_DIR} 2>/dev/null; do`,
+    '  i=$((i+1)); [ $i -ge 1000 ] && { echo "mount: no virtiofs device tagged tsula after 10 s" >&2; exit 12; }; usleep 10000',
+    'done',
+  ].join('\n') + '\n';
 }
 
-let warm: ChildProcess | null = null;
+/** Processes started ahead (in a template's guest), waiting on stdin. */
+const warm: { seed: ChildProcess | null; sh: ChildProcess | null } = { seed: null, sh: null };
 
-/** A template's guest: start the shell CloneSetup will run its script in (it waits on stdin). */
+function waiting(cmd: string, args: string[]): ChildProcess {
+  const c = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  c.on('error', () => { /* the call finds it dead and spawns anew */ });
+  return c;
+}
+
+/** A template's guest: start the seed program and the mount's shell now (see above). */
 export function prespawnCloneShell(): void {
-  if (warm) return;
-  warm = spawn('sh', ['-s'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  warm.on('error', () => { warm = null; });
-  warm.on('exit', () => { warm = null; });
+  warm.seed ??= waiting(CLONE_SEED, []);
+  warm.sh ??= waiting('sh', ['-s']);
 }
 
-/** Run the script in the waiting shell (else in a new one): its exit code and stderr. */
-async function runScript(script: string, timeoutMs: number): Promise<{ code: number; stderr: string }> {
-  const sh = warm;
-  warm = null;
-  if (!sh || sh.exitCode !== null) return exec('sh', ['-c', script]).then((r) => ({ code: r.code, stderr: r.stderr }));
+/** Feed `input` to the waiting process (else run cmd anew): its exit code and stderr. */
+async function feed(which: keyof typeof warm, cmd: string, args: string[], input: Buffer | string): Promise<{ code: number; stderr: string }> {
+  const c = warm[which];
+  warm[which] = null;
+  if (!c || c.exitCode !== null || c.signalCode !== null || !c.pid) {
+    const r = await exec(cmd, args, { input, timeoutMs: TIMEOUT_MS });
+    return { code: r.code, stderr: r.stderr };
+  }
   return new Promise((resolve) => {
     let stderr = '';
-    sh.stderr!.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    sh.stdout!.resume();
-    const t = setTimeout(() => { stderr += `the script ran longer than ${timeoutMs} ms: killed`; sh.kill('SIGKILL'); }, timeoutMs);
-    sh.once('close', (code, sig) => { clearTimeout(t); resolve({ code: code ?? (sig ? 128 : 1), stderr }); });
-    sh.stdin!.end(script);
+    c.stderr!.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    const t = setTimeout(() => { stderr += `${cmd} ran longer than ${TIMEOUT_MS} ms: killed`; c.kill('SIGKILL'); }, TIMEOUT_MS);
+    c.once('close', (code, sig) => { clearTimeout(t); resolve({ code: code ?? (sig ? 128 : 1), stderr }); });
+    c.stdin!.on('error', () => { /* it died: close says how */ });
+    c.stdin!.end(input);
   });
 }
 
 export async function cloneSetup(r: CloneSetupRequest): Promise<void> {
   if (typeof r.hostname !== 'string' || !HOSTNAME_RE.test(r.hostname)) throw invalidArgument(`CloneSetup: bad hostname ${JSON.stringify(r.hostname)}`);
   // the time spent in transit is not known; the clock is right to the channel's latency
-  await fs.writeFile(SEED_INPUT, seedInput(r.timeMs, Buffer.from(String(r.entropy ?? ''), 'base64')), { mode: 0o600 });
-  // the hostname was checked: letters, digits, `.`, `-` and `_` only
-  const out = await runScript(`set -- '${r.hostname}'\n${cloneScript(!!r.mountShared)}`, 30_000);
-  if (out.code === 0) return;
-  const seed = /seed:(\d+)/.exec(out.stderr);
-  if (seed) {
-    const step = Number(seed[1]);
-    throw unavailable(`CloneSetup: ${CLONE_SEED} failed ${SEED_STEPS[step] ? `at ${SEED_STEPS[step]}` : `with status ${step}`}`);
+  const input = seedInput(r.timeMs, Buffer.from(String(r.entropy ?? ''), 'base64'));
+  const seeded = feed('seed', CLONE_SEED, [], input);
+  const mounted = r.mountShared ? feed('sh', 'sh', ['-s'], mountScript()) : null;
+  if (!r.mountShared) warm.sh?.kill('SIGKILL');
+  const hostname = fs.writeFile('/proc/sys/kernel/hostname', r.hostname).then(() => fs.writeFile('/etc/hostname', `${r.hostname}\n`));
+  const [s, m] = await Promise.all([seeded, mounted, hostname.catch((e: Error) => { throw unavailable(`CloneSetup: cannot set the hostname: ${e.message}`); })]);
+  if (s.code !== 0) {
+    throw unavailable(`CloneSetup: ${CLONE_SEED} failed ${SEED_STEPS[s.code] ? `at ${SEED_STEPS[s.code]}` : `with status ${s.code}`}${s.stderr ? `: ${s.stderr.trim()}` : ''}`);
   }
-  throw unavailable(`CloneSetup: ${out.stderr.trim() || `sh exited ${out.code}`}`);
+  if (m && m.code !== 0) throw unavailable(`CloneSetup: ${m.stderr.trim() || `the share's mount exited ${m.code}`}`);
 }

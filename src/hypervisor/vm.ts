@@ -29,6 +29,11 @@ export interface LaunchOptions {
    * throw kills the VMM and fails the launch with its message.
    */
   prepare?: () => Promise<void>;
+  /**
+   * Called with the agent's connection as soon as it is made, before the first Ping's answer
+   * (a clone sends its CloneSetup along: one trip through a guest whose code runs cold).
+   */
+  onConnect?: (client: TtrpcClient) => void;
 }
 
 async function executable(p: string): Promise<boolean> {
@@ -172,6 +177,7 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
   let ping: PingResponse;
   try {
     const answer = client.callRaw(AGENT_SERVICE, 'Ping', new Uint8Array(), { timeoutMs: Math.max(left(), 1) });
+    o.onConnect?.(client);
     const r = await Promise.race([answer, exited.then(() => null)]);
     if (r === null) { client.close(); return fail(died()!); }
     ping = dec<PingResponse>(r);

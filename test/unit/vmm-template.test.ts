@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import { QemuHypervisor, defaultHypervisorConfig, parseVmmConfig, type VmSpec } from '../../src/hypervisor/index.js';
 import { assetsDiffer, templateAssets, templateConfig, templateDir, templateKey, VmTemplates, MANIFEST, RAM_FILE, STATE_FILE } from '../../src/sandboxer/kinds/vmm/templates.js';
 import { hotplugCommands } from '../../src/sandboxer/kinds/vmm/clone.js';
-import { cloneScript, seedInput } from '../../src/agent/clone.js';
+import { mountScript, seedInput } from '../../src/agent/clone.js';
 
 const host = { vhostVsock: false, vhostNet: false };
 const values = (argv: string[], flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
@@ -115,7 +115,7 @@ test('the template key follows the machine; the manifest check refuses other ass
   }
 });
 
-test('the clone seed\'s input and script', () => {
+test('the clone seed\'s input and the share\'s mount', () => {
   const e = Buffer.alloc(64, 7);
   const b = seedInput(1_700_000_000_250, e);
   assert.equal(b.length, 88);
@@ -125,7 +125,5 @@ test('the clone seed\'s input and script', () => {
   assert.equal(b.readInt32LE(20), 64);
   assert.deepEqual(b.subarray(24), e);
   assert.throws(() => seedInput(0, Buffer.alloc(8)), /entropy must be 64 bytes/);
-  assert.match(cloneScript(true), /mount -t virtiofs tsula \/run\/tsula\/shared/);
-  assert.doesNotMatch(cloneScript(false), /mount/);
-  assert.match(cloneScript(false), /^\/opt\/tsula\/tsula-clone-seed /);
+  assert.match(mountScript(), /mount -t virtiofs tsula \/run\/tsula\/shared/);
 });

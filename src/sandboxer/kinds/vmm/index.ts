@@ -186,7 +186,7 @@ export class VmmSandboxKind implements SandboxKind {
             ...(net ? { nic: { tap: net.nic.tap, mac: net.nic.mac } } : {}),
           }, hvCfg.bootTimeout * 1000);
           ({ vm, tasks } = clone);
-          this.d.log?.info('pod restored from its VM template', { id: sb.id, readyMs: vm.readyMs + clone.timing.hotplugMs + clone.timing.setupMs, ...clone.timing });
+          this.d.log?.info('pod restored from its VM template', { id: sb.id, readyMs: vm.readyMs + clone.timing.setupMs, ...clone.timing });
         } catch (e) {
           this.d.log?.warn('restoring the pod from its VM template failed: booting it normally', { id: sb.id, template: template.dir, err: errorMessage(e) });
           if (useFs) {
@@ -243,7 +243,7 @@ export class VmmSandboxKind implements SandboxKind {
       pid: vm.pid,
       kindState: {
         ...state, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
-        kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs + (clone ? clone.timing.hotplugMs + clone.timing.setupMs : 0), agentStartup: vm.ping.startup,
+        kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs + (clone?.timing.setupMs ?? 0), agentStartup: vm.ping.startup,
         ...(clone ? { template: { key: templateKey(hvCfg, accel.accel), ...clone.timing } } : {}),
         ...(net ? { network: { ...timing, addresses: net.guest.interfaces[0]!.addresses } } : {}),
       },

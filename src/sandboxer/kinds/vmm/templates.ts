@@ -106,6 +106,9 @@ export interface VmTemplatesDeps {
 export class VmTemplates {
   private builds = new Map<string, Promise<Template | null>>();
   private abort = new AbortController();
+  /** Work dirs of this process's builds; any other in workDir is a dead sandboxer's. */
+  private works = new Set<string>();
+  private reaped = false;
 
   constructor(private readonly d: VmTemplatesDeps) {}
 
@@ -179,7 +182,12 @@ export class VmTemplates {
     if (!(await takeLock(lock))) return null;
     // sockets in the (short) work dir; the RAM in the template dir, renamed into place after
     await fs.mkdir(this.d.workDir, { recursive: true, mode: 0o700 });
+    if (!this.reaped) {
+      this.reaped = true;
+      await this.reapStale();
+    }
     const work = await fs.mkdtemp(path.join(this.d.workDir, 'tpl-'));
+    this.works.add(work);
     let out = '';
     let pid = 0;
     // closing: the template VM goes at once (its pid file names it before launchVm returns)
@@ -236,7 +244,24 @@ export class VmTemplates {
       if (pid) await stopVmm(pid, async () => {}, 0);
       if (out) await fs.rm(out, { recursive: true, force: true }).catch(() => {});
       await fs.rm(work, { recursive: true, force: true }).catch(() => {});
+      this.works.delete(work);
       await fs.rm(lock, { force: true });
+    }
+  }
+
+  /**
+   * A sandboxer killed while it made a template leaves its template VM running (it waits
+   * paused or idle, never powering off): its pid file names it, its command line must name
+   * the work dir (pid reuse).
+   */
+  private async reapStale(): Promise<void> {
+    for (const f of await fs.readdir(this.d.workDir).catch(() => [] as string[])) {
+      const work = path.join(this.d.workDir, f);
+      if (!f.startsWith('tpl-') || this.works.has(work)) continue;
+      const pid = Number.parseInt(await fs.readFile(path.join(work, 'vmm.pid'), 'utf8').catch(() => ''), 10);
+      const cmd = pid > 0 ? await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
+      if (cmd.includes(work)) await stopVmm(pid, async () => {}, 0);
+      await fs.rm(work, { recursive: true, force: true }).catch(() => {});
     }
   }
 }
