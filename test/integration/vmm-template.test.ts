@@ -3,11 +3,14 @@
 // behind it; the next pods are restored from it with their own virtio-fs share (the
 // container's rootfs), their own hostname, their own RNG output and the right clock; a
 // template whose recorded assets differ is refused (the pod boots normally) and made again.
+// Then a CRI pod on a CNI network from the template: its hot-plugged NIC gets the pod's IP.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import { promises as fs, existsSync } from 'node:fs';
 import { TestDaemon, IMAGES, waitFor } from '../helpers/daemon.js';
+import { crictl } from '../helpers/crictl.js';
+import { createTestNet } from '../helpers/network.js';
 import { killSandboxerLeftovers, processesNamed, shortTempDir } from '../helpers/containerd.js';
 import { mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
 import { MANIFEST, type TemplateManifest } from '../../src/sandboxer/kinds/vmm/templates.js';
@@ -32,7 +35,7 @@ after(async () => {
 /** qemu, virtiofsd and mounts left under d. */
 async function leftovers(d: string): Promise<string[]> {
   const procs = [...await processesNamed('qemu-system-x86_64', d), ...await processesNamed('virtiofsd', d)].map((p) => `pid ${p}`);
-  return [...procs, ...mountsUnder(d).map((m) => `mount ${m}`)];
+  return [...procs, ...mountsUnder(d).filter((m) => m.includes('.vm') || m.includes('/vm/')).map((m) => `mount ${m}`)];
 }
 
 /** The one template's dir and manifest, once it is complete. */
@@ -105,5 +108,52 @@ test('VM templates: the first pod makes one; clones run containers on their own 
   } finally {
     await d.destroy();
     await killSandboxerLeftovers(dir);
+  }
+});
+
+test('a CRI pod on the pod network from the template: the hot-plugged NIC has the pod IP and reaches the gateway', { timeout: 600_000 }, async () => {
+  const net0 = await createTestNet('vmtpl');
+  const d = await TestDaemon.create({ env: { TSULA_VMM_CONFIG: vmmToml }, configJson: { 'cni-conf-dir': net0.confDir } });
+  const log = () => fs.readFile(path.join(d.dir, 'sb', 'sandboxer.log'), 'utf8').catch(() => '');
+  const ok = async (args: string[]) => {
+    const r = await crictl(d.criSock, args, { timeoutMs: 240_000 });
+    assert.equal(r.code, 0, `crictl ${args.join(' ')}: ${r.stderr}\n${await log()}`);
+    return r.stdout.trim();
+  };
+  const podConfig = async (name: string) => {
+    const f = path.join(d.dir, `${name}.json`);
+    await fs.writeFile(f, JSON.stringify({ metadata: { name, namespace: 'default', uid: `${name}-uid` }, hostname: `${name}-host`, log_directory: path.join(d.dir, 'logs'), linux: {} }));
+    return f;
+  };
+  try {
+    await d.loadBusybox();
+    if (!(await manifest())) {
+      // run alone: a first pod boots and makes the template
+      const first = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', await podConfig('first')]);
+      await ok(['rmp', '-f', first]);
+      await waitFor(manifest, 240_000, 'the VM template');
+    }
+    const t0 = Date.now();
+    const podFile = await podConfig('web');
+    const pod = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', podFile]);
+    console.log(`# CRI pod with a NIC from the template: runp in ${Date.now() - t0} ms`);
+    assert.match(await log(), /pod restored from its VM template/);
+    const ctrFile = path.join(d.dir, 'c-sh.json');
+    await fs.writeFile(ctrFile, JSON.stringify({ metadata: { name: 'sh' }, image: { image: 'busybox' }, command: ['sleep', '1000'], log_path: 'sh.log' }));
+    const sh = await ok(['create', pod, ctrFile, podFile]);
+    await ok(['start', sh]);
+    const ip = JSON.parse(await ok(['inspectp', pod])).status.network.ip as string;
+    const addr = await ok(['exec', sh, 'ip', 'addr', 'show', 'eth0']);
+    assert.ok(addr.includes(`inet ${ip}/24`), addr);
+    const ping = await crictl(d.criSock, ['exec', sh, 'ping', '-c', '1', '-W', '5', net0.gateway], { timeoutMs: 60_000 });
+    assert.equal(ping.code, 0, `ping ${net0.gateway}: ${ping.stdout}${ping.stderr}`);
+    assert.equal(await ok(['exec', sh, 'hostname']), 'web-host');
+    await ok(['rmp', '-f', pod]);
+    await waitFor(async () => (await leftovers(d.dir)).length === 0, 30_000, 'no qemu, virtiofsd or mount left');
+  } finally {
+    await crictl(d.criSock, ['rmp', '--all', '--force'], { timeoutMs: 120_000 }).catch(() => {});
+    await d.destroy();
+    await killSandboxerLeftovers(d.dir);
+    await net0.destroy();
   }
 });
