@@ -2,7 +2,8 @@
 // do (`tsula run --runtime vmm`): the first pod boots and the sandboxer makes the template
 // behind it; the next pods are restored from it with their own virtio-fs share (the
 // container's rootfs), their own hostname, their own RNG output and the right clock; a
-// template whose recorded assets differ is refused (the pod boots normally) and made again.
+// template whose recorded assets differ is refused (the pod boots normally) and made again;
+// one that fails its restore makes the pod boot at once, and is made again too.
 // Then a CRI pod on a CNI network from the template: its hot-plugged NIC gets the pod's IP.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -47,7 +48,7 @@ async function manifest(): Promise<{ file: string; m: TemplateManifest } | null>
   return text ? { file, m: JSON.parse(text) as TemplateManifest } : null;
 }
 
-test('VM templates: the first pod makes one; clones run containers on their own share with their own hostname, RNG and the right clock; other assets are refused and the template made again', { timeout: 600_000 }, async () => {
+test('VM templates: the first pod makes one; clones run containers on their own share with their own hostname, RNG and the right clock; other assets are refused, a failed restore boots; both are made again', { timeout: 600_000 }, async () => {
   const sbState = path.join(dir, 'sb');
   const env = { TSULA_SANDBOXER_STATE: sbState, TSULA_SANDBOXER_ADDRESS: path.join(dir, 'sb.sock'), TSULA_VMM_CONFIG: vmmToml };
   const d = await TestDaemon.create({ env });
@@ -101,8 +102,20 @@ test('VM templates: the first pod makes one; clones run containers on their own 
       return x && x.m.made !== m.made ? x : null;
     }, 240_000, 'the template made again');
     assert.deepEqual(again.m.assets, m.assets);
+
+    // 4. a template that can't be restored (its device state damaged): the pod boots at once,
+    // the log says why, and the template is made again for the next pod
+    await fs.writeFile(path.join(path.dirname(again.file), 'state'), Buffer.alloc(4096, 0x5a));
     const e = await d.cli(['run', '--rm', '--runtime', 'vmm', 'busybox', 'sh', '-c', 'exit 5'], { timeoutMs: 180_000 });
     assert.equal(e.code, 5, e.stderr);
+    assert.match(await log(), /restoring the pod from its VM template failed: booting it normally/);
+    assert.equal((await restored()).length, 2);
+    await waitFor(async () => {
+      const x = await manifest();
+      return x && x.m.made !== again.m.made ? x : null;
+    }, 240_000, 'the template made again after a failed restore');
+    const f = await d.cli(['run', '--rm', '--runtime', 'vmm', 'busybox', 'sh', '-c', 'exit 6'], { timeoutMs: 180_000 });
+    assert.equal(f.code, 6, f.stderr);
     assert.equal((await restored()).length, 3, 'the next pod came from the new template');
     await waitFor(async () => (await leftovers(sbState)).length === 0, 30_000, 'no qemu, virtiofsd or mount left');
   } finally {

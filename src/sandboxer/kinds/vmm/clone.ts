@@ -33,8 +33,8 @@ export interface CloneRequest {
   /** The VM's dir (a copy of the RAM goes there for a moment). */
   vmDir: string;
   netns?: string;
-  /** The pod's virtio-fs: virtiofsd listening on socket already. */
-  sharedFs?: { socket: string; tag: string };
+  /** The pod's virtio-fs: virtiofsd listening on socket (or once `ready` resolves: before the hot-plug). */
+  sharedFs?: { socket: string; tag: string; ready?: Promise<void> };
   nic?: { tap: string; mac: string };
   hostname: string;
 }
@@ -93,6 +93,7 @@ export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Cl
         restoreMs = Date.now() - t0;
         // plugged while the guest is still paused: it sees them as soon as it runs, and
         // probes them while the agent answers
+        await r.sharedFs?.ready;
         const t1 = Date.now();
         for (const [cmd, args] of hotplugCommands(r.cfg, r)) await qmp.execute(cmd, args);
         hotplugMs = Date.now() - t1;

@@ -12,6 +12,10 @@
 // interface there (kata's tcfilter), QEMU runs inside that netns, and the agent configures
 // the guest's eth0 before Start answers. Without a netns the guest has lo only. The pod's
 // hostname reaches the guest kernel as tsula.hostname=.
+//
+// enable_template (templates.ts, clone.ts): a pod is restored from a saved, booted guest
+// instead, its share and NIC hot-plugged; the first boot with a config makes the template,
+// and a restore that fails boots the pod as above.
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
@@ -155,6 +159,7 @@ export class VmmSandboxKind implements SandboxKind {
     let tasks: GuestTasks | undefined;
     let clone: Clone | undefined;
     let template: Template | null = null;
+    let fsReady: Promise<void> | undefined;
     try {
       if (sb.netnsPath && hvCfg.internetworkingModel === 'tcfilter') {
         const t0 = Date.now();
@@ -164,12 +169,6 @@ export class VmmSandboxKind implements SandboxKind {
         if (net) await fs.writeFile(path.join(vmDir, NIC_FILE), JSON.stringify(net.nic));
         timing.plumbMs = Date.now() - t0;
       }
-      if (useFs) {
-        await shared.setup();
-        await this.snapshots.share(hvCfg, shared);
-        virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
-        await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
-      }
       // enable_template: restore the pod from the template; any failure boots it normally
       if (hvCfg.enableTemplate) {
         template = await this.templates.find(hvCfg, accel).catch((e) => {
@@ -177,20 +176,35 @@ export class VmmSandboxKind implements SandboxKind {
           return null;
         });
       }
+      if (useFs) {
+        await shared.setup();
+        // the agent snapshot cache is for a booting guest's /init: a clone's agent runs already
+        if (!template) await this.snapshots.share(hvCfg, shared);
+        const starting = (async () => {
+          virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
+          await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
+        })();
+        // a clone needs it only at its hot-plug: it starts while QEMU restores
+        if (template) (fsReady = starting).catch(() => { /* awaited by the clone or below */ });
+        else await starting;
+      }
       if (template) {
         try {
           clone = await startClone({
             id: sb.id, cfg: hvCfg, accel, template, paths, vmDir, hostname: hostname || 'tsula-guest',
             ...(sb.netnsPath ? { netns: sb.netnsPath } : {}),
-            ...(useFs ? { sharedFs: { socket: fsSocket, tag: SHARED_FS_TAG } } : {}),
+            ...(useFs ? { sharedFs: { socket: fsSocket, tag: SHARED_FS_TAG, ready: fsReady } } : {}),
             ...(net ? { nic: { tap: net.nic.tap, mac: net.nic.mac } } : {}),
           }, hvCfg.bootTimeout * 1000);
           ({ vm, tasks } = clone);
           this.d.log?.info('pod restored from its VM template', { id: sb.id, readyMs: vm.readyMs + clone.timing.setupMs, ...clone.timing });
         } catch (e) {
           this.d.log?.warn('restoring the pod from its VM template failed: booting it normally', { id: sb.id, template: template.dir, err: errorMessage(e) });
+          await this.templates.restoreFailed(template);
           if (useFs) {
             // virtiofsd serves one VM connection and exits with it
+            await fsReady?.catch(() => {});
+            await this.snapshots.share(hvCfg, shared);
             stopVirtiofsd(virtiofsdPid);
             virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
             await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
@@ -229,6 +243,7 @@ export class VmmSandboxKind implements SandboxKind {
         vm.client.close();
         await stopVmm(vm.pid, async () => {}, 0);
       }
+      await fsReady?.catch(() => {});
       await cleanup();
       throw e;
     }

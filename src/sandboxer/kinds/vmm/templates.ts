@@ -109,6 +109,8 @@ export class VmTemplates {
   /** Work dirs of this process's builds; any other in workDir is a dead sandboxer's. */
   private works = new Set<string>();
   private reaped = false;
+  /** Keys whose template failed a restore: made again once; failing again, not used any more. */
+  private failures = new Map<string, number>();
 
   constructor(private readonly d: VmTemplatesDeps) {}
 
@@ -119,6 +121,7 @@ export class VmTemplates {
    */
   async find(cfg: HypervisorConfig, accel: AccelChoice): Promise<Template | null> {
     const key = templateKey(cfg, accel.accel);
+    if ((this.failures.get(key) ?? 0) > 1) return null;
     const dir = path.join(templateDir(cfg), key);
     const text = await fs.readFile(path.join(dir, MANIFEST), 'utf8').catch(() => null);
     if (text === null) return null;
@@ -148,7 +151,20 @@ export class VmTemplates {
 
   /** Make the template in the background unless it is there or being made. */
   ensure(cfg: HypervisorConfig, accel: AccelChoice): void {
+    if ((this.failures.get(templateKey(cfg, accel.accel)) ?? 0) > 1) return;
     void this.build(cfg, accel);
+  }
+
+  /**
+   * A restore from `t` failed (the pod booted instead): the template is removed and made
+   * again by the next boot; a second failure turns templates off for its key until the
+   * sandboxer restarts (said once in the log), so no pod pays for a restore that can't work.
+   */
+  async restoreFailed(t: Template): Promise<void> {
+    const n = (this.failures.get(t.manifest.key) ?? 0) + 1;
+    this.failures.set(t.manifest.key, n);
+    if (n > 1) this.d.log?.warn('VM template restores fail again: pods with this config boot normally until the sandboxer restarts', { key: t.manifest.key });
+    await removeTemplateDir(t.dir).catch((e) => this.d.log?.warn('cannot remove a VM template', { dir: t.dir, err: errorMessage(e) }));
   }
 
   /** Make the template (or join the build under way); null when it can't be made (logged). */
