@@ -110,6 +110,22 @@ test('the template key follows the machine; the manifest check refuses other ass
     assert.equal(await t.find(c, tcg), null);
     assert.match(warnings.join('\n'), /VM template refused.*the kernel .* changed since it was made/);
     await assert.rejects(fs.stat(tdir), 'the refused template is removed');
+
+    // a template whose restore failed is removed; after a second failure its key is not used
+    const remake = async () => {
+      await fs.mkdir(tdir, { recursive: true });
+      await fs.writeFile(path.join(tdir, RAM_FILE), '');
+      await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
+      await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
+      await write(assets);
+      return (await t.find(c, tcg))!;
+    };
+    await t.restoreFailed(await remake());
+    await assert.rejects(fs.stat(tdir), 'the template that failed is removed');
+    await t.restoreFailed(await remake());
+    await remake().catch(() => null);
+    assert.equal(await t.find(c, tcg), null, 'two failures: not used any more');
+    assert.match(warnings.join('\n'), /VM template restores fail again/);
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }
