@@ -2,6 +2,7 @@
 // VM pods (sandbox kind "vmm") through one private tsula-sandboxer, side by side with a bare
 // QEMU boot of the same guest, in one run.
 //   node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node] [--no-cli] [--no-net]
+//   node bench/vmm.mjs --template [--boots 3]     VM templates (bench/vmm-template.mjs)
 // (root; after npm run build; guest assets in TSULA_GUEST_DIR, default /var/lib/tsula/guest)
 // Prints:
 //  1. start latency, median of --boots runs: a container (`echo ready`) in a new VM pod
@@ -39,6 +40,13 @@ function arg(name, def) {
   if (i >= 0) return process.argv[i + 1];
   const eq = process.argv.find((a) => a.startsWith(`${name}=`));
   return eq ? eq.slice(name.length + 1) : def;
+}
+// --template: VM templates instead (bench/vmm-template.mjs)
+if (process.argv.includes('--template')) {
+  if (process.getuid?.() !== 0) { console.error('bench/vmm.mjs: run as root'); process.exit(2); }
+  const { templateBench } = await import('./vmm-template.mjs');
+  await templateBench({ boots: Number(arg('--boots', 3)) });
+  process.exit(0);
 }
 const LEVELS = [...new Set(arg('--pods', '1,5,10').split(',').map(Number))].filter((n) => n > 0).sort((a, b) => a - b);
 const BOOTS = Number(arg('--boots', 3));

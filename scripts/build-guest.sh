@@ -116,6 +116,8 @@ copy_elf "$(readlink -f "$(command -v node)")" /usr/bin/node
 # the agent runs containers as the host does: conmon monitors runc's process
 [ -n "$CONMON" ] && copy_elf "$(readlink -f "$CONMON")" /usr/bin/conmon
 install -D -m 0644 "$AGENT" "$S/opt/tsula/tsula-agent.cjs"
+# a clone of a VM template reseeds its CRNG and sets its clock with it (src/agent/clone.ts)
+node "$ROOT/scripts/guest/make-clone-seed.mjs" "$S/opt/tsula/tsula-clone-seed"
 # the addon is loaded on first use from /opt/tsula/node_modules (see scripts/bundle.mjs)
 mkdir -p "$S/opt/tsula/node_modules"
 for p in "${ADDON_PKGS[@]}"; do

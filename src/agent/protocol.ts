@@ -5,7 +5,7 @@
 // are UTF-8 JSON: it is private to tsula's two ends, and JSON keeps it readable without
 // another .proto to generate.
 export const AGENT_SERVICE = 'tsula.agent.v1.Agent';
-export const AGENT_VERSION = '0.4.0';
+export const AGENT_VERSION = '0.5.0';
 
 export interface PingResponse {
   version: string;
@@ -73,6 +73,23 @@ export interface ConfigureNetworkResponse {
   /** ms the agent spent (waiting for the NIC included). */
   ms: number;
 }
+
+/**
+ * CloneSetup: a guest restored from a VM template (the vmm kind's templates.ts) is a copy of
+ * one booted guest, RNG state, clock and hostname included. The host tells it what makes it
+ * unique before anything runs in it: the kernel's CRNG is reseeded from fresh bytes, the clock
+ * set, the hostname given, and the pod's virtio-fs share (hot-plugged just before) mounted.
+ */
+export interface CloneSetupRequest {
+  hostname: string;
+  /** The host's clock when it sent this, ms since the epoch. */
+  timeMs: number;
+  /** 64 fresh random bytes, base64: credited to the guest's entropy pool, then the CRNG reseeds. */
+  entropy: string;
+  /** Mount the virtio-fs share tagged `tsula` at GUEST_SHARED_DIR (waiting for the device). */
+  mountShared: boolean;
+}
+export interface CloneSetupResponse { ms: number }
 
 /**
  * A container's OCI spec, sent in CreateTaskRequest.options as an Any with this type URL and

@@ -11,9 +11,10 @@ import { invalidArgument } from '../common/errors.js';
 import { toMetricsAny } from '../cgroups/metrics.js';
 import { TaskTable, type GuestExec } from './tasks.js';
 import { configureNetwork as applyNetwork } from './network.js';
+import { cloneSetup as applyCloneSetup } from './clone.js';
 import {
   AGENT_SERVICE, AGENT_VERSION, parseAgentStartup, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type CloseStdinRequest, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type ReadStreamRequest,
+  type CloneSetupRequest, type CloneSetupResponse, type CloseStdinRequest, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type ReadStreamRequest,
   type ReadStreamResponse, type WriteStdinRequest,
 } from './protocol.js';
 
@@ -38,6 +39,8 @@ export interface AgentOptions {
   tasks?: TaskTable;
   /** ConfigureNetwork's work (tests on the host must not touch its NICs); default: network.ts. */
   configureNetwork?: (r: ConfigureNetworkRequest) => Promise<void>;
+  /** CloneSetup's work (it sets the clock: never on a host); default: clone.ts. */
+  cloneSetup?: (r: CloneSetupRequest) => Promise<void>;
 }
 
 export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: TaskTable } {
@@ -132,6 +135,11 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
       const t0 = Date.now();
       await (o.configureNetwork ?? applyNetwork)(dec<ConfigureNetworkRequest>(payload));
       return enc({ ms: Date.now() - t0 } satisfies ConfigureNetworkResponse);
+    },
+    CloneSetup: async (payload) => {
+      const t0 = Date.now();
+      await (o.cloneSetup ?? applyCloneSetup)(dec<CloneSetupRequest>(payload));
+      return enc({ ms: Date.now() - t0 } satisfies CloneSetupResponse);
     },
   });
   return { server, tasks };

@@ -56,6 +56,13 @@ export interface HypervisorConfig {
    * needed); `none`: no NIC, the guest has lo only.
    */
   internetworkingModel: 'tcfilter' | 'none';
+  /**
+   * kata's [factory] enable_template: pods start from a saved, booted VM (templates.ts in the
+   * vmm kind) instead of booting; the first pod with this config boots and makes the template.
+   */
+  enableTemplate: boolean;
+  /** kata's template_path: where templates live ('' = `templates` beside the initrd). */
+  templatePath: string;
 }
 
 export interface VmmConfig {
@@ -90,7 +97,7 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     machineType: 'q35', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-blk',
     useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', agentSnapshot: true, agentSnapshotDir: '',
-    internetworkingModel: 'tcfilter',
+    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '',
   },
   stratovirt: {
     name: 'stratovirt', path: '/usr/bin/stratovirt',
@@ -99,7 +106,7 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     machineType: 'microvm', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/bin/vhost_user_fs', blockDeviceDriver: 'virtio-mmio',
     useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', agentSnapshot: true, agentSnapshotDir: '',
-    internetworkingModel: 'tcfilter',
+    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '',
   },
 };
 
@@ -130,6 +137,8 @@ const FIELDS: Field[] = [
   { key: 'agent_snapshot', prop: 'agentSnapshot', kind: 'bool' },
   { key: 'agent_snapshot_dir', prop: 'agentSnapshotDir', kind: 'path', optional: true },
   { key: 'internetworking_model', prop: 'internetworkingModel', kind: 'enum', values: ['tcfilter', 'none'] },
+  { key: 'enable_template', prop: 'enableTemplate', kind: 'bool' },
+  { key: 'template_path', prop: 'templatePath', kind: 'path', optional: true },
 ];
 
 /** The keys a [hypervisor.<name>] table of vmm.toml itself has (kata.ts passes them through). */
@@ -213,6 +222,12 @@ function buildConfig(name: HypervisorName, settings: Setting[], host: HostDevice
   }
   // as kata: asking for vhost-net on a host without it fails (kata at the pod's network setup,
   // "open /dev/vhost-net: no such file or directory"); unset, the host decides
+  // a template is restored into the same machine with its devices hot-plugged after: QEMU's
+  // microvm has no hot-plug, and StratoVirt's templates are not built here
+  if (cfg.enableTemplate && (name !== 'qemu' || cfg.machineType === 'microvm')) {
+    throw invalidArgument(`${named('enable_template')}: VM templates need QEMU with a q35 or pc machine (devices are hot-plugged into the restored VM); `
+      + `${name === 'qemu' ? `machine_type is ${JSON.stringify(cfg.machineType)}` : `the hypervisor is ${name}`}: set enable_template = false`);
+  }
   if (!origin.has('disable_vhost_net')) cfg.disableVhostNet = !host.vhostNet;
   else if (!cfg.disableVhostNet && !host.vhostNet) {
     throw invalidArgument(`${named('disable_vhost_net')}: false asks for vhost-net, but this host has no /dev/vhost-net (modprobe vhost_net); `

@@ -138,7 +138,12 @@ const NETMON: Rules = new Map([...ignore('string', 'path'), ...ignore('bool', 'e
 const TABLES: Readonly<Record<string, Rules | Readonly<Record<string, Rules>>>> = {
   runtime: RUNTIME,
   agent: { kata: AGENT },
-  factory: new Map([...ignore('bool', 'enable_template'), ...ignore('string', 'template_path vm_cache_endpoint'), ...ignore('int', 'vm_cache_number')]),
+  // enable_template and template_path are honoured (VM templates); the VM cache is not built
+  factory: new Map<string, Rule>([
+    ['enable_template', { kind: 'bool', to: 'enable_template' }],
+    ['template_path', { kind: 'string', to: 'template_path' }],
+    ...ignore('string', 'vm_cache_endpoint'), ...ignore('int', 'vm_cache_number'),
+  ]),
   image: new Map([...ignore('string', 'provision'), ...ignore('bool', 'service_offload')]),
   netmon: NETMON,
   // kata 1.x

@@ -33,7 +33,18 @@ export interface VmSpec {
   netns?: string;
   /** The guest's NICs, each on a tap that exists already (in `netns`). */
   nics?: VmNic[];
+  /**
+   * A VM template's machine (vmm kind's templates.ts): guest RAM in `ramFile` (shared or a
+   * private copy-on-write mapping), empty hot-plug slots, no virtio-fs and no NIC on the
+   * command line (they are hot-plugged after a restore: sharedFs and nics are ignored).
+   * `restore`: wait for the saved state (-incoming defer) instead of booting. The template's
+   * boot and its clones get the same devices, which a restore requires.
+   */
+  template?: { ramFile: string; shareRam: boolean; restore: boolean };
 }
+
+/** Hot-plug slots of a template's machine: the virtio-fs share and the NIC. */
+export const TEMPLATE_SLOTS = { fs: 'tslot0', nic: 'tslot1' } as const;
 
 export interface VmNic {
   /** The tap's name in the VMM's network namespace. */

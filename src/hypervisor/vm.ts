@@ -24,6 +24,16 @@ export interface RunningVm {
 
 export interface LaunchOptions {
   timeoutMs: number;
+  /**
+   * Run once QEMU is up and before the agent is asked (a template's restore over QMP); a
+   * throw kills the VMM and fails the launch with its message.
+   */
+  prepare?: () => Promise<void>;
+  /**
+   * Called with the agent's connection as soon as it is made, before the first Ping's answer
+   * (a clone sends its CloneSetup along: one trip through a guest whose code runs cold).
+   */
+  onConnect?: (client: TtrpcClient) => void;
 }
 
 async function executable(p: string): Promise<boolean> {
@@ -142,6 +152,13 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
     if (left() <= 0) return fail(`${hv.name} did not create ${p.agentSocket} within ${o.timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
+  if (o.prepare) {
+    try {
+      await o.prepare();
+    } catch (e) {
+      return fail(died() ?? errorMessage(e));
+    }
+  }
   // 2. connect: bytes sent before the guest opens the port wait in QEMU, so one Ping with the
   // remaining time as its deadline is enough. The file exists from bind(); until QEMU's
   // listen() a connect is refused: retry that.
@@ -160,6 +177,7 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
   let ping: PingResponse;
   try {
     const answer = client.callRaw(AGENT_SERVICE, 'Ping', new Uint8Array(), { timeoutMs: Math.max(left(), 1) });
+    o.onConnect?.(client);
     const r = await Promise.race([answer, exited.then(() => null)]);
     if (r === null) { client.close(); return fail(died()!); }
     ping = dec<PingResponse>(r);

@@ -31,6 +31,8 @@ boot_timeout = 10
 cpu_model = "EPYC"
 agent_snapshot = false
 agent_snapshot_dir = "/srv/tsula/snapshots"
+enable_template = false
+template_path = "/srv/tsula/templates"
 `);
   assert.equal(c.default, 'qemu');
   assert.deepEqual(c.hypervisors.qemu, {
@@ -39,7 +41,7 @@ agent_snapshot_dir = "/srv/tsula/snapshots"
     defaultVcpus: 2, defaultMemory: 1024, kernelParams: 'quiet # not a comment', sharedFs: 'none',
     virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-scsi', useVsock: false, enableDebug: true, bootTimeout: 10,
     cpuModel: 'EPYC', agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots',
-    disableVhostNet: true, internetworkingModel: 'tcfilter',
+    disableVhostNet: true, internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '/srv/tsula/templates',
   });
 });
 

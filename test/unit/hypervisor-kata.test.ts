@@ -269,9 +269,10 @@ service_offload = false
 enable_template = false
 `);
   const q = c.hypervisors.qemu!;
+  assert.equal(q.enableTemplate, false, '[factory] enable_template is honoured');
   assert.equal(q.internetworkingModel, 'none');
   assert.equal(q.enableDebug, false, 'the hypervisor table wins over [agent.kata]');
-  assert.deepEqual(c.ignored, ['runtime.enable_debug', 'proxy.kata.path', 'shim.kata.path', 'netmon.enable_netmon', 'image.service_offload', 'factory.enable_template']);
+  assert.deepEqual(c.ignored, ['runtime.enable_debug', 'proxy.kata.path', 'shim.kata.path', 'netmon.enable_netmon', 'image.service_offload']);
   assert.equal(parse('[agent.kata]\nenable_debug = true\n').hypervisors.qemu!.enableDebug, true);
   // the hypervisor table's own internetworking_model wins over [runtime]'s
   assert.equal(parse('[runtime]\ninternetworking_model = "none"\n[hypervisor.qemu]\ninternetworking_model = "tcfilter"\n').hypervisors.qemu!.internetworkingModel, 'tcfilter');

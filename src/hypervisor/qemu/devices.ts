@@ -53,6 +53,34 @@ export class MemfdMemory implements QemuDevice {
   }
 }
 
+/**
+ * Guest RAM in a file (VM templates). share=on: the guest's writes land in the file (the
+ * template's own boot, and a clone whose RAM virtiofsd must see: its private copy).
+ * share=off: a private copy-on-write mapping, so clones share the template's pages until
+ * they write them; the file is never written.
+ */
+export class FileMemory implements QemuDevice {
+  constructor(readonly id: string, readonly mib: number, readonly file: string, readonly share: boolean) {}
+  args(): string[] {
+    return ['-object', opts('memory-backend-file', { id: this.id, size: `${this.mib}M`, 'mem-path': this.file, share: this.share }), '-m', `${this.mib}M`];
+  }
+}
+
+/** An empty PCIe slot on q35's root complex: q35 hot-plugs only into root ports. */
+export class PcieRootPort implements QemuDevice {
+  constructor(readonly id: string, readonly chassis: number) {}
+  args(): string[] {
+    return ['-device', opts('pcie-root-port', { id: this.id, chassis: this.chassis, slot: this.chassis, bus: 'pcie.0' })];
+  }
+}
+
+/** Wait for a migration stream (migrate-incoming over QMP) instead of booting. */
+export class Incoming implements QemuDevice {
+  args(): string[] {
+    return ['-incoming', 'defer'];
+  }
+}
+
 /** virtio-fs: the guest mounts `tag` (mount -t virtiofs <tag>), served by virtiofsd on the chardev. */
 export class VhostUserFs implements QemuDevice {
   constructor(readonly chardev: string, readonly tag: string, readonly transport: 'pci' | 'mmio') {}

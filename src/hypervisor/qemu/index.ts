@@ -2,9 +2,9 @@
 // qemu shape, reduced to what a virtio-serial agent channel and a virtio-fs share need (no
 // vsock on these hosts; see DESIGN.md), plus the pod's NICs on taps the sandbox made.
 import type { HypervisorConfig } from '../config.js';
-import { AGENT_PORT, DEBUG_PORT, kernelCmdline, type Hypervisor, type VmSpec } from '../types.js';
+import { AGENT_PORT, DEBUG_PORT, kernelCmdline, TEMPLATE_SLOTS, type Hypervisor, type VmSpec } from '../types.js';
 import {
-  ChardevFile, ChardevSocket, Cpu, Kernel, Machine, Memory, MemfdMemory, Process, Qmp, ReadonlyDisk, Rng, SerialConsole,
+  ChardevFile, ChardevSocket, Cpu, FileMemory, Incoming, Kernel, Machine, Memory, MemfdMemory, PcieRootPort, Process, Qmp, ReadonlyDisk, Rng, SerialConsole,
   TapNetdev, VhostUserFs, VirtConsole, VirtSerialPort, VirtioNet, VirtioSerial, type QemuDevice,
 } from './devices.js';
 
@@ -23,14 +23,18 @@ export class QemuHypervisor implements Hypervisor {
     }
     const serial = new VirtioSerial('vserial0', transport);
     const mib = spec.memoryMib ?? c.defaultMemory;
-    const fs = spec.sharedFs;
-    if (fs) extra['memory-backend'] = 'mem0';
+    const tpl = spec.template;
+    // a template's machine: its devices are hot-plugged after the restore, never on argv
+    const fs = tpl ? undefined : spec.sharedFs;
+    const nics = tpl ? [] : spec.nics ?? [];
+    if (fs || tpl) extra['memory-backend'] = 'mem0';
+    const memory = tpl ? new FileMemory('mem0', mib, tpl.ramFile, tpl.shareRam) : fs ? new MemfdMemory('mem0', mib) : new Memory(mib);
     return [
       new Process(`sandbox-${spec.id}`, spec.paths.pidFile),
       new Machine(c.machineType, spec.accel, extra),
       // TCG: "max" emulates every feature QEMU can; KVM: pass the host CPU through
       new Cpu(c.cpuModel || (spec.accel === 'kvm' ? 'host' : 'max'), spec.vcpus ?? c.defaultVcpus),
-      fs ? new MemfdMemory('mem0', mib) : new Memory(mib),
+      memory,
       new Kernel(c.kernel, c.initrd, kernelCmdline(c, 'ttyS0', spec.kernelParams)),
       new ChardevFile('console0', spec.paths.consoleLog),
       new SerialConsole('console0'),
@@ -46,10 +50,13 @@ export class QemuHypervisor implements Hypervisor {
       // the guest's entropy pool starts empty under TCG; node's crypto init would wait on it
       new Rng(transport),
       ...(c.image ? [new ReadonlyDisk('image0', c.image, transport)] : []),
-      ...(spec.nics ?? []).flatMap((n, i) => {
+      ...nics.flatMap((n, i) => {
         const tap = new TapNetdev(`net${i}`, n.tap, !c.disableVhostNet);
         return [tap, new VirtioNet(tap, n.mac, transport)];
       }),
+      // q35 hot-plugs into root ports only; pc's root bus takes hot-plugged devices itself
+      ...(tpl && c.machineType === 'q35' ? [new PcieRootPort(TEMPLATE_SLOTS.fs, 1), new PcieRootPort(TEMPLATE_SLOTS.nic, 2)] : []),
+      ...(tpl?.restore ? [new Incoming()] : []),
     ];
   }
 

@@ -12,6 +12,10 @@
 // interface there (kata's tcfilter), QEMU runs inside that netns, and the agent configures
 // the guest's eth0 before Start answers. Without a netns the guest has lo only. The pod's
 // hostname reaches the guest kernel as tsula.hostname=.
+//
+// enable_template (templates.ts, clone.ts): a pod is restored from a saved, booted guest
+// instead, its share and NIC hot-plugged; the first boot with a config makes the template,
+// and a restore that fails boots the pod as above.
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
@@ -33,6 +37,8 @@ import { VMM_CONFIG_ANNOTATION } from './config.js';
 import { HOSTNAME_ANNOTATION, HOSTNAME_RE } from '../../podspec.js';
 import { AgentSnapshots } from './snapshots.js';
 import { VmNetworks, type PodNic } from './network.js';
+import { VmTemplates, templateKey, type Template } from './templates.js';
+import { startClone, type Clone } from './clone.js';
 
 export { GuestTasks, VM_DIED_EXIT } from './tasks.js';
 export { GuestRuntime } from './runtime.js';
@@ -80,10 +86,12 @@ export class VmmSandboxKind implements SandboxKind {
   private held = new Map<string, Held>();
   private warned = new Set<string>();
   readonly snapshots: AgentSnapshots;
+  readonly templates: VmTemplates;
   private readonly networks: VmNetworks;
 
   constructor(private readonly d: VmmKindDeps) {
     this.snapshots = new AgentSnapshots({ workDir: path.join(d.stateDir, 'snap'), log: d.log });
+    this.templates = new VmTemplates({ workDir: path.join(d.stateDir, 'tpl'), log: d.log });
     this.networks = d.networks ?? new VmNetworks();
   }
 
@@ -149,6 +157,9 @@ export class VmmSandboxKind implements SandboxKind {
     const timing = { plumbMs: 0, configureMs: 0 };
     let vm;
     let tasks: GuestTasks | undefined;
+    let clone: Clone | undefined;
+    let template: Template | null = null;
+    let fsReady: Promise<void> | undefined;
     try {
       if (sb.netnsPath && hvCfg.internetworkingModel === 'tcfilter') {
         const t0 = Date.now();
@@ -158,11 +169,47 @@ export class VmmSandboxKind implements SandboxKind {
         if (net) await fs.writeFile(path.join(vmDir, NIC_FILE), JSON.stringify(net.nic));
         timing.plumbMs = Date.now() - t0;
       }
+      // enable_template: restore the pod from the template; any failure boots it normally
+      if (hvCfg.enableTemplate) {
+        template = await this.templates.find(hvCfg, accel).catch((e) => {
+          this.d.log?.warn('cannot read the VM template: booting the pod normally', { id: sb.id, err: errorMessage(e) });
+          return null;
+        });
+      }
       if (useFs) {
         await shared.setup();
-        await this.snapshots.share(hvCfg, shared);
-        virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
-        await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
+        // the agent snapshot cache is for a booting guest's /init: a clone's agent runs already
+        if (!template) await this.snapshots.share(hvCfg, shared);
+        const starting = (async () => {
+          virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
+          await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
+        })();
+        // a clone needs it only at its hot-plug: it starts while QEMU restores
+        if (template) (fsReady = starting).catch(() => { /* awaited by the clone or below */ });
+        else await starting;
+      }
+      if (template) {
+        try {
+          clone = await startClone({
+            id: sb.id, cfg: hvCfg, accel, template, paths, vmDir, hostname: hostname || 'tsula-guest',
+            ...(sb.netnsPath ? { netns: sb.netnsPath } : {}),
+            ...(useFs ? { sharedFs: { socket: fsSocket, tag: SHARED_FS_TAG, ready: fsReady } } : {}),
+            ...(net ? { nic: { tap: net.nic.tap, mac: net.nic.mac } } : {}),
+          }, hvCfg.bootTimeout * 1000);
+          ({ vm, tasks } = clone);
+          this.d.log?.info('pod restored from its VM template', { id: sb.id, readyMs: vm.readyMs + clone.timing.setupMs, ...clone.timing });
+        } catch (e) {
+          this.d.log?.warn('restoring the pod from its VM template failed: booting it normally', { id: sb.id, template: template.dir, err: errorMessage(e) });
+          await this.templates.restoreFailed(template);
+          if (useFs) {
+            // virtiofsd serves one VM connection and exits with it
+            await fsReady?.catch(() => {});
+            await this.snapshots.share(hvCfg, shared);
+            stopVirtiofsd(virtiofsdPid);
+            virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
+            await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
+          }
+        }
       }
       const launch = (a: AccelChoice) => launchVm(hv, {
         id: sb.id, accel: a.accel, paths, sharedFs: useFs ? { socket: fsSocket, tag: SHARED_FS_TAG } : undefined,
@@ -170,9 +217,7 @@ export class VmmSandboxKind implements SandboxKind {
         ...(net ? { nics: [{ tap: net.nic.tap, mac: net.nic.mac }] } : {}),
         ...(hostname ? { kernelParams: [`tsula.hostname=${hostname}`] } : {}),
       }, { timeoutMs: hvCfg.bootTimeout * 1000 });
-      try {
-        vm = await launch(accel);
-      } catch (e) {
+      if (!vm) vm = await launch(accel).catch(async (e) => {
         // the bounded boot probe: a KVM that the CPU flags vouch for can still hang a stock
         // kernel (nested, paravirtual hosts); one retry under TCG, saying why
         if (accel.accel !== 'kvm') throw e;
@@ -182,20 +227,23 @@ export class VmmSandboxKind implements SandboxKind {
           stopVirtiofsd(virtiofsdPid);
           virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
         }
-        vm = await launch(accel);
-      }
+        return launch(accel);
+      });
       if (net) {
         const t0 = Date.now();
-        await (tasks = new GuestTasks(vm.client)).configureNetwork(net.guest).catch((e) => {
+        await (tasks ??= new GuestTasks(vm.client)).configureNetwork(net.guest).catch((e) => {
           throw unavailable(`sandbox ${sb.id}: the agent could not configure the guest's ${net!.guest.interfaces[0]!.name}: ${errorMessage(e)}`);
         });
         timing.configureMs = Date.now() - t0;
       }
+      // the first boot with this config makes the template, in the background
+      if (hvCfg.enableTemplate && !clone) this.templates.ensure(hvCfg, accel);
     } catch (e) {
       if (vm) {
         vm.client.close();
         await stopVmm(vm.pid, async () => {}, 0);
       }
+      await fsReady?.catch(() => {});
       await cleanup();
       throw e;
     }
@@ -205,12 +253,13 @@ export class VmmSandboxKind implements SandboxKind {
     };
     this.hold(sb.id, vm.pid, tasks ?? new GuestTasks(vm.client), state);
     void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
-    this.snapshots.afterBoot(hvCfg, accel, vm.ping.startup);
+    if (!clone) this.snapshots.afterBoot(hvCfg, accel, vm.ping.startup);
     return {
       pid: vm.pid,
       kindState: {
         ...state, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
-        kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs, agentStartup: vm.ping.startup,
+        kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs + (clone?.timing.setupMs ?? 0), agentStartup: vm.ping.startup,
+        ...(clone ? { template: { key: templateKey(hvCfg, accel.accel), ...clone.timing } } : {}),
         ...(net ? { network: { ...timing, addresses: net.guest.interfaces[0]!.addresses } } : {}),
       },
     };
@@ -282,7 +331,7 @@ export class VmmSandboxKind implements SandboxKind {
 
   /** Builder VMs of agent snapshots stop with the sandboxer; pods' VMs don't. */
   async close(): Promise<void> {
-    await this.snapshots.close();
+    await Promise.all([this.snapshots.close(), this.templates.close()]);
   }
 
   /** Containers live in the guest: nothing of the host's namespaces to join. */

@@ -163,7 +163,7 @@ export class AgentSnapshots {
 }
 
 /** An O_EXCL lock file holding our pid; a dead holder's lock is taken over. */
-async function takeLock(file: string): Promise<boolean> {
+export async function takeLock(file: string): Promise<boolean> {
   for (let i = 0; i < 2; i++) {
     try {
       await fs.writeFile(file, String(process.pid), { flag: 'wx', mode: 0o644 });

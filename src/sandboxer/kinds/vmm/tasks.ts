@@ -13,7 +13,7 @@ import type { CgroupStats } from '../../../cgroups/index.js';
 import { fromMetricsAny } from '../../../cgroups/metrics.js';
 import {
   AGENT_SERVICE, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type ReadStreamResponse,
+  type CloneSetupRequest, type CloneSetupResponse, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type ReadStreamResponse,
 } from '../../../agent/protocol.js';
 
 type TaskMethods = typeof TaskService extends GenService<infer S> ? S : never;
@@ -78,6 +78,11 @@ export class GuestTasks {
   /** Give the guest's NICs the pod interface's config (an agent older than 0.4 answers UNIMPLEMENTED). */
   async configureNetwork(req: ConfigureNetworkRequest, timeoutMs = 30_000): Promise<ConfigureNetworkResponse> {
     return dec<ConfigureNetworkResponse>(await this.client.callRaw(AGENT_SERVICE, 'ConfigureNetwork', enc(req), { timeoutMs }));
+  }
+
+  /** Make a guest restored from a VM template its own (an agent older than 0.5 answers UNIMPLEMENTED). */
+  async cloneSetup(req: CloneSetupRequest, timeoutMs = 30_000): Promise<CloneSetupResponse> {
+    return dec<CloneSetupResponse>(await this.client.callRaw(AGENT_SERVICE, 'CloneSetup', enc(req), { timeoutMs }));
   }
 
   /** Create a container in the guest from a spec already rewritten for it. */

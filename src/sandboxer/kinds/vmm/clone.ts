@@ -1,0 +1,126 @@
+// A pod's VM restored from a VM template (templates.ts) instead of booted: QEMU starts with
+// the template's machine and waits (-incoming defer); over QMP it loads the saved device
+// state (x-ignore-shared: the RAM is not in the stream, it is the template's RAM file); then
+// the pod's own devices are hot-plugged (QEMU 7.2 can't migrate vhost-user-fs, and the tap is
+// the pod's) and the agent makes the guest unique (CloneSetup: CRNG reseed, clock, hostname,
+// the share's mount). The caller configures the NIC as for a booted pod.
+//
+// The RAM: without virtio-fs the clone maps the template's file privately (copy-on-write:
+// every clone shares the template's pages until it writes them). virtiofsd maps the guest's
+// RAM from the same fd as QEMU and must see the guest's writes, which a private mapping keeps
+// from it (virtiofsd fails at once on the virtqueue it can't see, and would write into the
+// template's file): with virtio-fs the clone gets its own sparse copy of the file, mapped
+// shared (only the pages the guest used; unlinked once QEMU has it open).
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type { AccelChoice, HypervisorConfig, RunningVm, VmPaths } from '../../../hypervisor/index.js';
+import { hypervisorFor, launchVm, stopVmm, QmpClient, TEMPLATE_SLOTS } from '../../../hypervisor/index.js';
+import { errorMessage, unavailable } from '../../../common/errors.js';
+import { GuestTasks } from './tasks.js';
+import { shellQuote, templateConfig, type Template } from './templates.js';
+
+const execFileP = promisify(execFile);
+
+export interface CloneRequest {
+  id: string;
+  cfg: HypervisorConfig;
+  accel: AccelChoice;
+  template: Template;
+  paths: VmPaths;
+  /** The VM's dir (a copy of the RAM goes there for a moment). */
+  vmDir: string;
+  netns?: string;
+  /** The pod's virtio-fs: virtiofsd listening on socket (or once `ready` resolves: before the hot-plug). */
+  sharedFs?: { socket: string; tag: string; ready?: Promise<void> };
+  nic?: { tap: string; mac: string };
+  hostname: string;
+}
+
+export interface Clone {
+  vm: RunningVm;
+  tasks: GuestTasks;
+  /** ms: QEMU start to device state loaded; the hot-plugs; the agent's first answer to CloneSetup done. */
+  timing: { restoreMs: number; hotplugMs: number; setupMs: number; ram: 'shared' | 'copy' };
+}
+
+/** The QMP arguments that hot-plug a clone's devices, in order (pure: unit-tested). */
+export function hotplugCommands(cfg: HypervisorConfig, r: Pick<CloneRequest, 'sharedFs' | 'nic'>): Array<[string, Record<string, unknown>]> {
+  const bus = (slot: string) => (cfg.machineType === 'q35' ? { bus: slot } : {});
+  const out: Array<[string, Record<string, unknown>]> = [];
+  if (r.nic) {
+    out.push(['netdev_add', { type: 'tap', id: 'net0', ifname: r.nic.tap, script: 'no', downscript: 'no', ...(cfg.disableVhostNet ? {} : { vhost: true }) }]);
+    out.push(['device_add', { driver: 'virtio-net-pci', id: 'nic0', netdev: 'net0', mac: r.nic.mac, ...bus(TEMPLATE_SLOTS.nic) }]);
+  }
+  if (r.sharedFs) {
+    out.push(['chardev-add', { id: 'fs0', backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: r.sharedFs.socket } }, server: false } } }]);
+    out.push(['device_add', { driver: 'vhost-user-fs-pci', id: 'fs0dev', chardev: 'fs0', tag: r.sharedFs.tag, ...bus(TEMPLATE_SLOTS.fs) }]);
+  }
+  return out;
+}
+
+export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Clone> {
+  const t0 = Date.now();
+  const copy = !!r.sharedFs;
+  let ramFile = r.template.ram;
+  if (copy) {
+    ramFile = path.join(r.vmDir, 'ram');
+    // sparse: only the pages the template's guest used take room
+    await execFileP('cp', ['--sparse=always', r.template.ram, ramFile]).catch((e) => {
+      throw unavailable(`cannot copy the template's RAM to ${ramFile}: ${(e as { stderr?: string }).stderr?.trim() || errorMessage(e)}`);
+    });
+  }
+  let qmp: QmpClient | null = null;
+  let vm: RunningVm | null = null;
+  let restoreMs = 0;
+  let hotplugMs = 0;
+  let setup: Promise<unknown> | null = null;
+  let setupDone = 0;
+  try {
+    const hv = hypervisorFor(templateConfig(r.cfg));
+    vm = await launchVm(hv, {
+      id: r.id, accel: r.accel.accel, paths: r.paths, ...(r.netns ? { netns: r.netns } : {}),
+      template: { ramFile, shareRam: copy, restore: true },
+    }, {
+      timeoutMs,
+      prepare: async () => {
+        qmp = await QmpClient.connect(r.paths.qmpSocket, `sandbox-${r.id}`, timeoutMs);
+        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+        await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(r.template.state)}` });
+        await qmp.waitMigration(timeoutMs);
+        restoreMs = Date.now() - t0;
+        // plugged while the guest is still paused: it sees them as soon as it runs, and
+        // probes them while the agent answers
+        await r.sharedFs?.ready;
+        const t1 = Date.now();
+        for (const [cmd, args] of hotplugCommands(r.cfg, r)) await qmp.execute(cmd, args);
+        hotplugMs = Date.now() - t1;
+        // the template was saved paused, and a restored VM keeps the state it was saved in
+        await qmp.execute('cont');
+      },
+      // CloneSetup goes with the first Ping; nothing runs in the guest before it is done
+      onConnect: (client) => {
+        setup = new GuestTasks(client).cloneSetup({ hostname: r.hostname, timeMs: Date.now(), entropy: randomBytes(64).toString('base64'), mountShared: copy })
+          .then(() => { setupDone = Date.now(); });
+        setup.catch(() => { /* awaited below */ });
+      },
+    });
+    if (copy) await fs.rm(ramFile, { force: true });
+    const t2 = Date.now();
+    const tasks = new GuestTasks(vm.client);
+    if (!setup) throw unavailable('the agent connection was made without CloneSetup');
+    await setup;
+    return { vm, tasks, timing: { restoreMs, hotplugMs, setupMs: Math.max(setupDone - t2, 0), ram: copy ? 'copy' : 'shared' } };
+  } catch (e) {
+    if (vm) {
+      vm.client.close();
+      await stopVmm(vm.pid, async () => {}, 0);
+    }
+    throw e;
+  } finally {
+    (qmp as QmpClient | null)?.close();
+    if (copy) await fs.rm(ramFile, { force: true });
+  }
+}

@@ -1,0 +1,145 @@
+// VM templates' pure parts: the config keys (vmm.toml's and kata's [factory]), the command
+// lines of a template's boot and of its clones (the same devices on both sides, no virtio-fs
+// and no NIC, RAM in the template's file), the QMP hot-plugs, the key and the manifest check,
+// and the clone seed's input (struct timespec + struct rand_pool_info).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { promises as fs } from 'node:fs';
+import { QemuHypervisor, defaultHypervisorConfig, parseVmmConfig, type VmSpec } from '../../src/hypervisor/index.js';
+import { assetsDiffer, templateAssets, templateConfig, templateDir, templateKey, VmTemplates, MANIFEST, RAM_FILE, STATE_FILE } from '../../src/sandboxer/kinds/vmm/templates.js';
+import { hotplugCommands } from '../../src/sandboxer/kinds/vmm/clone.js';
+import { mountScript, seedInput } from '../../src/agent/clone.js';
+
+const host = { vhostVsock: false, vhostNet: false };
+const values = (argv: string[], flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
+const paths = (d: string) => ({ agentSocket: `${d}/agent.sock`, debugSocket: `${d}/debug.sock`, qmpSocket: `${d}/qmp.sock`, consoleLog: `${d}/console.log`, pidFile: `${d}/vmm.pid` });
+
+test('enable_template and template_path: vmm.toml, kata\'s [factory], default off; refused where nothing can be hot-plugged', () => {
+  assert.equal(parseVmmConfig('', 'f', { host }).hypervisors.qemu!.enableTemplate, false);
+  const own = parseVmmConfig('[hypervisor.qemu]\nenable_template = true\ntemplate_path = "/t"\n', 'f', { host }).hypervisors.qemu!;
+  assert.equal(own.enableTemplate, true);
+  assert.equal(own.templatePath, '/t');
+  const kata = parseVmmConfig('[hypervisor.qemu]\npath = "/usr/bin/qemu-system-x86_64"\n[factory]\nenable_template = true\ntemplate_path = "/run/vc/vm/template"\nvm_cache_number = 0\n', 'f', { host });
+  assert.equal(kata.hypervisors.qemu!.enableTemplate, true);
+  assert.equal(kata.hypervisors.qemu!.templatePath, '/run/vc/vm/template');
+  assert.deepEqual(kata.ignored, ['factory.vm_cache_number']);
+  assert.throws(() => parseVmmConfig('[factory]\nenable_template = "yes"\n', 'f', { host }), /factory\.enable_template: must be true or false/);
+  assert.throws(() => parseVmmConfig('[hypervisor.qemu]\nmachine_type = "microvm"\nenable_template = true\n', 'f', { host }), /hypervisor\.qemu\.enable_template: VM templates need QEMU with a q35 or pc machine/);
+  assert.throws(() => parseVmmConfig('[factory]\ntemplate_path = "rel"\n', 'f', { host }), /factory\.template_path: must be an absolute path/);
+  const cfg = { ...defaultHypervisorConfig('qemu'), initrd: '/g/initramfs.cpio.gz' };
+  assert.equal(templateDir(cfg), '/g/templates');
+  assert.equal(templateDir({ ...cfg, templatePath: '/t' }), '/t');
+});
+
+test('a template\'s argv: RAM in its file, hot-plug slots, no virtio-fs or NIC; a clone\'s has the same devices and waits for the state', () => {
+  const cfg = templateConfig({ ...defaultHypervisorConfig('qemu'), kernel: '/g/vmlinuz', initrd: '/g/initrd', image: '/g/rootfs.img', defaultMemory: 256 });
+  const hv = new QemuHypervisor(cfg);
+  const pod = { sharedFs: { socket: '/p/fs.sock', tag: 'tsula' }, nics: [{ tap: 'tap0_kata', mac: 'aa:bb:cc:dd:ee:ff' }] };
+  const build: VmSpec = { id: 'template-k', accel: 'tcg', paths: paths('/w'), template: { ramFile: '/t/k/ram', shareRam: true, restore: false } };
+  const clone: VmSpec = { id: 'pod1', accel: 'tcg', paths: paths('/p'), ...pod, template: { ramFile: '/t/k/ram', shareRam: false, restore: true } };
+  const a = hv.argv(build);
+  const b = hv.argv(clone);
+  assert.deepEqual(values(a, '-object'), ['memory-backend-file,id=mem0,size=256M,mem-path=/t/k/ram,share=on']);
+  assert.deepEqual(values(b, '-object'), ['memory-backend-file,id=mem0,size=256M,mem-path=/t/k/ram,share=off']);
+  assert.deepEqual(values(a, '-machine'), ['q35,accel=tcg,memory-backend=mem0']);
+  assert.match(values(a, '-append')[0]!, /tsula\.agent_snapshot=off/);
+  assert.deepEqual(values(a, '-incoming'), []);
+  assert.deepEqual(values(b, '-incoming'), ['defer']);
+  // the machine the state is restored into is the template's: every device and its order
+  for (const flag of ['-machine', '-cpu', '-smp', '-m', '-device', '-drive', '-append', '-kernel', '-initrd']) {
+    assert.deepEqual(values(b, flag), values(a, flag), flag);
+  }
+  assert.ok(values(a, '-device').includes('pcie-root-port,id=tslot0,chassis=1,slot=1,bus=pcie.0'));
+  assert.ok(!b.some((x) => /vhost-user-fs|virtio-net|netdev/.test(x)), 'the pod\'s devices are hot-plugged, not on argv');
+  // pc: no root ports (its root bus hot-plugs)
+  assert.ok(!new QemuHypervisor({ ...cfg, machineType: 'pc' }).argv(build).some((x) => x.includes('pcie-root-port')));
+});
+
+test('the clone\'s hot-plugs: the NIC on its tap, then virtio-fs on a client chardev, into the slots', () => {
+  const cfg = defaultHypervisorConfig('qemu');
+  const cmds = hotplugCommands(cfg, { sharedFs: { socket: '/p/fs.sock', tag: 'tsula' }, nic: { tap: 'tap0_kata', mac: 'aa:bb:cc:dd:ee:ff' } });
+  assert.deepEqual(cmds.map(([c]) => c), ['netdev_add', 'device_add', 'chardev-add', 'device_add']);
+  assert.deepEqual(cmds[0]![1], { type: 'tap', id: 'net0', ifname: 'tap0_kata', script: 'no', downscript: 'no' });
+  assert.deepEqual(cmds[1]![1], { driver: 'virtio-net-pci', id: 'nic0', netdev: 'net0', mac: 'aa:bb:cc:dd:ee:ff', bus: 'tslot1' });
+  assert.deepEqual(cmds[2]![1], { id: 'fs0', backend: { type: 'socket', data: { addr: { type: 'unix', data: { path: '/p/fs.sock' } }, server: false } } });
+  assert.deepEqual(cmds[3]![1], { driver: 'vhost-user-fs-pci', id: 'fs0dev', chardev: 'fs0', tag: 'tsula', bus: 'tslot0' });
+  assert.deepEqual(hotplugCommands({ ...cfg, disableVhostNet: false }, { nic: { tap: 't', mac: 'aa:bb:cc:dd:ee:ff' } })[0]![1].vhost, true);
+  assert.deepEqual(hotplugCommands(cfg, {}), []);
+});
+
+test('the template key follows the machine; the manifest check refuses other assets', async () => {
+  const cfg = defaultHypervisorConfig('qemu');
+  const k = templateKey(cfg, 'tcg');
+  assert.match(k, /^[0-9a-f]{16}$/);
+  assert.equal(templateKey({ ...cfg }, 'tcg'), k);
+  for (const other of [{ defaultMemory: 1024 }, { defaultVcpus: 2 }, { cpuModel: 'EPYC' }, { path: '/opt/qemu' }, { image: '/x.img' }]) {
+    assert.notEqual(templateKey({ ...cfg, ...other }, 'tcg'), k, JSON.stringify(other));
+  }
+  assert.notEqual(templateKey(cfg, 'kvm'), k);
+  const a = { kernel: { path: '/g/vmlinuz', size: 10, mtimeMs: 1000 } };
+  assert.equal(assetsDiffer(a, { kernel: { ...a.kernel } }), null);
+  assert.match(assetsDiffer(a, { kernel: { ...a.kernel, size: 11 } })!, /the kernel \/g\/vmlinuz changed since it was made \(size 10 → 11/);
+  assert.match(assetsDiffer(a, { kernel: { ...a.kernel, path: '/h/vmlinuz' } })!, /made from kernel \/g\/vmlinuz, not \/h\/vmlinuz/);
+  assert.match(assetsDiffer(a, { ...a, image: { path: '/g/i', size: 1, mtimeMs: 1 } })!, /its image was not recorded/);
+
+  // find(): a template whose manifest records other assets is refused and removed
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tpl-unit-'));
+  try {
+    const files = Object.fromEntries(await Promise.all(['vmlinuz', 'initrd', 'qemu'].map(async (f) => {
+      await fs.writeFile(path.join(dir, f), f);
+      return [f, path.join(dir, f)];
+    })));
+    const c = { ...cfg, kernel: files.vmlinuz, initrd: files.initrd, path: files.qemu, image: '', defaultMemory: 64, templatePath: path.join(dir, 't') };
+    const key = templateKey(c, 'tcg');
+    const tdir = path.join(dir, 't', key);
+    await fs.mkdir(tdir, { recursive: true });
+    await fs.writeFile(path.join(tdir, RAM_FILE), '');
+    await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
+    await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
+    const assets = await templateAssets(c);
+    const write = (a: typeof assets) => fs.writeFile(path.join(tdir, MANIFEST), JSON.stringify({ version: 1, key, machine: {}, assets: a, made: '', buildMs: 0 }));
+    const warnings: string[] = [];
+    const log = { warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m} ${JSON.stringify(f)}`), info: () => {} } as never;
+    const t = new VmTemplates({ workDir: path.join(dir, 'w'), log });
+    await write(assets);
+    const tcg = { accel: 'tcg' as const, reason: '' };
+    assert.equal((await t.find(c, tcg))?.dir, tdir);
+    await write({ ...assets, kernel: { ...assets.kernel!, size: 999 } });
+    assert.equal(await t.find(c, tcg), null);
+    assert.match(warnings.join('\n'), /VM template refused.*the kernel .* changed since it was made/);
+    await assert.rejects(fs.stat(tdir), 'the refused template is removed');
+
+    // a template whose restore failed is removed; after a second failure its key is not used
+    const remake = async () => {
+      await fs.mkdir(tdir, { recursive: true });
+      await fs.writeFile(path.join(tdir, RAM_FILE), '');
+      await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
+      await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
+      await write(assets);
+      return (await t.find(c, tcg))!;
+    };
+    await t.restoreFailed(await remake());
+    await assert.rejects(fs.stat(tdir), 'the template that failed is removed');
+    await t.restoreFailed(await remake());
+    await remake().catch(() => null);
+    assert.equal(await t.find(c, tcg), null, 'two failures: not used any more');
+    assert.match(warnings.join('\n'), /VM template restores fail again/);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('the clone seed\'s input and the share\'s mount', () => {
+  const e = Buffer.alloc(64, 7);
+  const b = seedInput(1_700_000_000_250, e);
+  assert.equal(b.length, 88);
+  assert.equal(b.readBigInt64LE(0), 1_700_000_000n);
+  assert.equal(b.readBigInt64LE(8), 250_000_000n);
+  assert.equal(b.readInt32LE(16), 512);
+  assert.equal(b.readInt32LE(20), 64);
+  assert.deepEqual(b.subarray(24), e);
+  assert.throws(() => seedInput(0, Buffer.alloc(8)), /entropy must be 64 bytes/);
+  assert.match(mountScript(), /mount -t virtiofs tsula \/run\/tsula\/shared/);
+});
