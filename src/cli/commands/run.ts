@@ -160,22 +160,26 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
 
   let conn: Hijacked | undefined;
   let waiter: Waiter;
-  try {
-    if (cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr) {
-      conn = await cli.client.hijack('POST', `/containers/${seg(id)}/attach`, {
-        stream: 1,
-        stdin: cfg.AttachStdin ? 1 : undefined,
-        stdout: cfg.AttachStdout ? 1 : undefined,
-        stderr: cfg.AttachStderr ? 1 : undefined,
-        detachKeys: dk || undefined,
-      });
-    }
-    waiter = await waitFor(cli, id, cfg.HostConfig.AutoRemove ? 'removed' : 'next-exit');
-  } catch (err) {
-    conn?.destroy();
-    cli.warn(errorText(err));
+  // the attach and the wait are both in place before the start; neither needs the other
+  const attaching = cfg.AttachStdin || cfg.AttachStdout || cfg.AttachStderr
+    ? cli.client.hijack('POST', `/containers/${seg(id)}/attach`, {
+      stream: 1,
+      stdin: cfg.AttachStdin ? 1 : undefined,
+      stdout: cfg.AttachStdout ? 1 : undefined,
+      stderr: cfg.AttachStderr ? 1 : undefined,
+      detachKeys: dk || undefined,
+    })
+    : Promise.resolve(undefined);
+  const waiting = waitFor(cli, id, cfg.HostConfig.AutoRemove ? 'removed' : 'next-exit');
+  const [a, w] = await Promise.allSettled([attaching, waiting]);
+  if (a.status === 'rejected' || w.status === 'rejected') {
+    if (a.status === 'fulfilled') a.value?.destroy();
+    if (w.status === 'fulfilled') w.value.cancel();
+    cli.warn(errorText(a.status === 'rejected' ? a.reason : (w as PromiseRejectedResult).reason));
     return 125;
   }
+  conn = a.value;
+  waiter = w.value;
   try {
     await startIt();
   } catch (err) {
