@@ -68,23 +68,29 @@ try {
   const bench = (label, fn) => { const xs = []; fn(); for (let i = 0; i < N; i++) { const t = now(); fn(i); xs.push(now() - t); } return { label, ...stats(xs) }; };
   const runcRes = bench('runc run (bare)', (i) => { const r = spawnSync('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `b${i ?? 'w'}`]); if (r.status !== 0) throw new Error(String(r.stderr)); });
   const cliRes = bench('tsula run --rm --network none busybox true', () => { const r = tsula('run', '--rm', '--network', 'none', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); });
-  const apiTimes = [];
   const logFrom = (await fs.stat(path.join(dir, 'tsulad.log'))).size;
-  for (let i = 0; i <= N; i++) {
-    const t = now();
-    const c = JSON.parse((await api('POST', '/v1.41/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none' } })).body);
-    const w = api('POST', `/v1.41/containers/${c.Id}/wait?condition=next-exit`);
-    await api('POST', `/v1.41/containers/${c.Id}/start`);
-    await w;
-    await api('DELETE', `/v1.41/containers/${c.Id}`);
-    if (i > 0) apiTimes.push(now() - t);
-  }
-  const apiRes = { label: 'engine API create+start+wait+rm', ...stats(apiTimes) };
+  /** create -> start -> wait -> rm over the API, N times (after one warm-up). */
+  const apiRuns = async (label, hostConfig) => {
+    const xs = [];
+    for (let i = 0; i <= N; i++) {
+      const t = now();
+      const c = JSON.parse((await api('POST', '/v1.41/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none', ...hostConfig } })).body);
+      const w = api('POST', `/v1.41/containers/${c.Id}/wait?condition=next-exit`);
+      await api('POST', `/v1.41/containers/${c.Id}/start`);
+      await w;
+      await api('DELETE', `/v1.41/containers/${c.Id}`);
+      if (i > 0) xs.push(now() - t);
+    }
+    return { label, ...stats(xs) };
+  };
+  const apiRes = await apiRuns('engine API create+start+wait+rm', {});
   const phaseLog = (await fs.readFile(path.join(dir, 'tsulad.log'), 'utf8')).slice(logFrom);
+  // runc's default spec has no seccomp filter; tsula applies docker's default profile
+  const apiUnconfined = await apiRuns('  same, seccomp=unconfined', { SecurityOpt: ['seccomp=unconfined'] });
   const nodeRes = bench('node -e 0 (CLI floor)', () => spawnSync(process.execPath, ['-e', '0']));
 
   console.log(`\nstart latency, N=${N} sequential runs (mean / p50)`);
-  for (const r of [runcRes, cliRes, apiRes, nodeRes]) console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc`);
+  for (const r of [runcRes, cliRes, apiRes, apiUnconfined, nodeRes]) console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc`);
 
   // where the engine's time goes: tsulad's debug lines `phases op=... ms="name=ms ..."`
   const sums = new Map();
