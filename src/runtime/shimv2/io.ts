@@ -87,7 +87,7 @@ export class ProcessIO {
       }
       // a new stdin is ours alone; an adopted one already saw EOF when our old fd closed
       if (p.stdin && !adopting) io.stdinSock = new net.Socket({ fd: openSync(p.stdin, constants.O_RDWR), readable: false, writable: true });
-      io.stdinSock?.on('error', () => io.closeStdin());
+      io.stdinSock?.on('error', () => { void io.closeStdin(); });
     } catch (e) {
       io.close();
       throw internal(`open stdio FIFOs: ${(e as Error).message}`);
@@ -185,10 +185,15 @@ export class ProcessIO {
   }
 
   /** No more stdin for the process (our write end is the only one: the shim sees EOF). */
-  closeStdin(): void {
+  closeStdin(): Promise<void> {
     const s = this.stdinSock;
     this.stdinSock = null;
-    if (s && !s.destroyed) s.end(() => s.destroy());
+    if (!s || s.destroyed) return Promise.resolve();
+    // resolves once what was written is in the FIFO and our end is closed
+    return new Promise((resolve) => {
+      s.once('close', () => resolve());
+      s.end(() => s.destroy());
+    });
   }
 
   /** Stop everything now (tsulad exits, or the task is gone). */

@@ -222,8 +222,9 @@ export abstract class TaskApiRuntime implements Runtime {
 
   private closeStdin(t: ShimTask, execId: string, io: ProcessIO | null = t.io): void {
     if (!io?.hasStdin) return;
-    io.closeStdin();
-    t.api.closeIO({ id: t.rec.id, execId, stdin: true }, CALL).catch(() => {});
+    // as ctr: CloseIO once our writes are in the FIFO, else the shim may close the process'
+    // stdin before it copied them
+    void io.closeStdin().then(() => t.api.closeIO({ id: t.rec.id, execId, stdin: true }, CALL)).catch(() => {});
   }
 
   async resize(id: string, _bundle: string, height: number, width: number): Promise<void> {
