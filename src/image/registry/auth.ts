@@ -5,6 +5,7 @@
 // request in docker's `X-Registry-Auth` header: base64url JSON {username,password,…}.
 import { createHash } from 'node:crypto';
 import { invalidArgument, unauthenticated } from '../../common/errors.js';
+import { SingleFlight } from '../../common/singleflight.js';
 
 /** docker's types.AuthConfig (the fields tsula uses). */
 export interface AuthConfig {
@@ -126,7 +127,7 @@ const hasPassword = (c?: AuthConfig): c is AuthConfig => !!c && c.username !== u
 export class Authenticator {
   private challenges = new Map<string, Challenge>();
   private tokens = new Map<string, CachedToken>();
-  private inflight = new Map<string, Promise<string>>();
+  private inflight = new SingleFlight<string>();
 
   constructor(private readonly fetchToken: TokenFetch) {}
 
@@ -174,13 +175,7 @@ export class Authenticator {
     const key = this.tokenKey(c, scope, creds);
     const cached = this.tokens.get(key);
     if (cached && cached.expires > Date.now()) return cached.token;
-    let p = this.inflight.get(key);
-    if (!p) {
-      p = this.fetch(c, scope, creds).then((t) => { this.tokens.set(key, t); return t.token; })
-        .finally(() => this.inflight.delete(key));
-      this.inflight.set(key, p);
-    }
-    return p;
+    return this.inflight.do(key, () => this.fetch(c, scope, creds).then((t) => { this.tokens.set(key, t); return t.token; }));
   }
 
   private async fetch(c: Challenge, scope: string, creds?: AuthConfig): Promise<CachedToken> {

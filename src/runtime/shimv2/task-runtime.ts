@@ -21,6 +21,7 @@ import { K8sLogWriter } from './klog.js';
 import { ShimTask, TaskRecords, type ExecEntry, type TaskRecord } from './task.js';
 import { runExec } from './exec.js';
 import { statusName, signalNumber, clampDim } from './util.js';
+import { SingleFlight } from '../../common/singleflight.js';
 
 export type ExitCb = (id: string, code: number, at: Date) => void;
 
@@ -50,7 +51,7 @@ export abstract class TaskApiRuntime implements Runtime {
   protected readonly log: Logger | undefined;
   protected tasks = new Map<string, ShimTask>();
   /** One connection attempt per task at a time: concurrent callers share it. */
-  private connecting = new Map<string, Promise<ShimTask | null>>();
+  private connecting = new SingleFlight<ShimTask | null>();
   private execs = new Map<string, ExecEntry>();
   private exits = new Map<string, { code: number; at: Date; delivered: boolean }>();
   private cb: ExitCb | null = null;
@@ -316,28 +317,23 @@ export abstract class TaskApiRuntime implements Runtime {
   protected async tryTask(id: string, bundle?: string): Promise<ShimTask | null> {
     const have = this.tasks.get(id);
     if (have && !have.client.closed) return have;
-    let p = this.connecting.get(id);
-    if (!p) {
-      p = (async () => {
-        const rec = await this.recordOf(id, bundle);
-        if (!rec?.address) return null;
-        try {
-          const t = await ShimTask.connect(rec, 2_000);
-          // a new connection to the same task: our FIFOs and the reported exit stay
-          if (have) { t.io = have.io; t.exitReported = have.exitReported; }
-          this.tasks.set(id, t);
-          // a Wait lost with the old connection (a sandboxer killed and restarted) is made
-          // again on this one: an exit that happened meanwhile (a VM that died with it) is
-          // reported now, not never
-          if (have && !have.exitReported && !have.detached && !this.closing) this.watch(t);
-          return t;
-        } catch {
-          return null;
-        }
-      })().finally(() => this.connecting.delete(id));
-      this.connecting.set(id, p);
-    }
-    return p;
+    return this.connecting.do(id, async () => {
+      const rec = await this.recordOf(id, bundle);
+      if (!rec?.address) return null;
+      try {
+        const t = await ShimTask.connect(rec, 2_000);
+        // a new connection to the same task: our FIFOs and the reported exit stay
+        if (have) { t.io = have.io; t.exitReported = have.exitReported; }
+        this.tasks.set(id, t);
+        // a Wait lost with the old connection (a sandboxer killed and restarted) is made
+        // again on this one: an exit that happened meanwhile (a VM that died with it) is
+        // reported now, not never
+        if (have && !have.exitReported && !have.detached && !this.closing) this.watch(t);
+        return t;
+      } catch {
+        return null;
+      }
+    });
   }
 
   /** The task's record, else one made from <bundle>/address (a task started elsewhere). */

@@ -18,6 +18,7 @@ import type { AgentStartup } from '../../../agent/protocol.js';
 import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { SharedDir, removeUnmounted } from './shared.js';
+import { SingleFlight } from '../../../common/singleflight.js';
 
 /** Where a pod's guest finds the cache (below its shared dir; /init reads it there). */
 export const SNAPSHOTS_IN_SHARED = '.agent-snapshots';
@@ -43,7 +44,7 @@ export function snapshotDir(cfg: HypervisorConfig): string {
 
 export class AgentSnapshots {
   /** Builds under way in this process, by the key that asked for them. */
-  private builds = new Map<string, Promise<SnapshotResult>>();
+  private builds = new SingleFlight<SnapshotResult>();
   /** Keys whose cached blob a guest refused: dropped once, not again (no rebuild loop). */
   private dropped = new Set<string>();
   private abort = new AbortController();
@@ -85,16 +86,12 @@ export class AgentSnapshots {
    * with no key: a snapshot is an optimisation.
    */
   build(cfg: HypervisorConfig, accel: AccelChoice, key = '', replace = false): Promise<SnapshotResult> {
-    const running = this.builds.get(key);
-    if (running) return running;
-    const p = this.buildOnce(cfg, accel, key, replace).finally(() => this.builds.delete(key));
-    this.builds.set(key, p);
-    return p;
+    return this.builds.do(key, () => this.buildOnce(cfg, accel, key, replace));
   }
 
   /** Resolves when no build runs in this process. */
-  async idle(): Promise<void> {
-    while (this.builds.size) await Promise.allSettled([...this.builds.values()]);
+  idle(): Promise<void> {
+    return this.builds.idle();
   }
 
   /** Like build(), but a failure throws (the warm-up command reports it). */
@@ -158,7 +155,7 @@ export class AgentSnapshots {
   /** Stop every builder VM (the sandboxer is closing); resolves once they are cleaned up. */
   async close(): Promise<void> {
     this.abort.abort();
-    await Promise.allSettled([...this.builds.values()]);
+    await this.builds.settled();
   }
 }
 

@@ -22,6 +22,7 @@ import { hypervisorFor, launchVm, stopVmm, QmpClient } from '../../../hypervisor
 import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { takeLock } from './snapshots.js';
+import { SingleFlight } from '../../../common/singleflight.js';
 
 export const MANIFEST = 'manifest.json';
 export const RAM_FILE = 'ram';
@@ -104,7 +105,7 @@ export interface VmTemplatesDeps {
 }
 
 export class VmTemplates {
-  private builds = new Map<string, Promise<Template | null>>();
+  private builds = new SingleFlight<Template | null>();
   private abort = new AbortController();
   /** Work dirs of this process's builds; any other in workDir is a dead sandboxer's. */
   private works = new Set<string>();
@@ -170,22 +171,18 @@ export class VmTemplates {
   /** Make the template (or join the build under way); null when it can't be made (logged). */
   build(cfg: HypervisorConfig, accel: AccelChoice, throwErrors = false): Promise<Template | null> {
     const key = templateKey(cfg, accel.accel);
-    const running = this.builds.get(key);
-    if (running) return running;
-    const p = this.buildOnce(cfg, accel, key, throwErrors).finally(() => this.builds.delete(key));
-    this.builds.set(key, p);
-    return p;
+    return this.builds.do(key, () => this.buildOnce(cfg, accel, key, throwErrors));
   }
 
   /** Resolves when no build runs in this process. */
-  async idle(): Promise<void> {
-    while (this.builds.size) await Promise.allSettled([...this.builds.values()]);
+  idle(): Promise<void> {
+    return this.builds.idle();
   }
 
   /** Stop template VMs being made (the sandboxer is closing). */
   async close(): Promise<void> {
     this.abort.abort();
-    await Promise.allSettled([...this.builds.values()]);
+    await this.builds.settled();
   }
 
   private async buildOnce(cfg: HypervisorConfig, accel: AccelChoice, key: string, throwErrors: boolean): Promise<Template | null> {
