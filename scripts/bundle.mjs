@@ -40,8 +40,9 @@ const lazyAddon = {
   },
 };
 
-// the CLI's chunks of an earlier build (their names change with their content)
+// the chunks of an earlier build (their names change with their content)
 rmSync('build/cli', { recursive: true, force: true });
+rmSync('build/lib', { recursive: true, force: true });
 
 await Promise.all([
   // the CLI in chunks: a command's modules are read and compiled only when it runs (V8 would
@@ -50,9 +51,16 @@ await Promise.all([
     ...common, entryPoints: { tsula: 'src/bin/tsula.ts' }, outdir: 'build', splitting: true,
     chunkNames: 'cli/[name]-[hash]', outExtension: { '.js': '.mjs' },
   }),
-  build({ ...common, entryPoints: ['src/bin/tsulad.ts'], outfile: 'build/tsulad.mjs' }),
-  build({ ...common, entryPoints: ['src/bin/tsula-sandboxer.ts'], outfile: 'build/tsula-sandboxer.mjs' }),
-  build({ ...common, entryPoints: ['src/bin/containerd-shim-tsula-v2.ts'], outfile: 'build/containerd-shim-tsula-v2.mjs' }),
+  // the daemons in chunks too, shared between them: what loads on first use (gRPC and
+  // protobuf, CRI, the shim v2 client, the registry client) is neither read nor parsed nor
+  // held in memory by a daemon that never uses it
+  build({
+    ...common, outdir: 'build', splitting: true, chunkNames: 'lib/[name]-[hash]', outExtension: { '.js': '.mjs' },
+    entryPoints: {
+      tsulad: 'src/bin/tsulad.ts', 'tsula-sandboxer': 'src/bin/tsula-sandboxer.ts',
+      'containerd-shim-tsula-v2': 'src/bin/containerd-shim-tsula-v2.ts',
+    },
+  }),
   // the guest agent: CommonJS, so that build-guest.sh can make a V8 startup snapshot of it
   // (node --build-snapshot takes a script, not a module); see lazyAddon
   build({
