@@ -239,7 +239,7 @@ async function startTsulad() {
   const log = openSync(path.join(s.dir, 'tsulad.log'), 'a');
   s.host = `unix://${path.join(s.dir, 'tsulad.sock')}`;
   s.sock = path.join(s.dir, 'cri.sock');
-  s.proc = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', s.host, '--graph', path.join(s.dir, 'graph'), '--state', path.join(s.dir, 'state'),
+  s.proc = spawn(path.join(ROOT, 'bin/tsulad'), ['-H', s.host, '--graph', path.join(s.dir, 'graph'), '--state', path.join(s.dir, 'state'),
     '--cri-socket', `unix://${s.sock}`, '--config-file', path.join(s.dir, 'daemon.json')], { stdio: ['ignore', log, log], env: tsulaEnv, detached: true });
   closeSync(log);
   s.cri = grpcClient(RuntimeService, s.sock);

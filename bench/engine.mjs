@@ -47,7 +47,7 @@ let daemon;
 try {
   if (!existsSync(path.join(ROOT, 'build/images/busybox.tar'))) execFileSync(path.join(ROOT, 'scripts/build-busybox-image.sh'), [path.join(ROOT, 'build/images')]);
   const log = openSync(path.join(dir, 'tsulad.log'), 'a');
-  daemon = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', host, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', '/dev/null', '--log-level', 'debug'], { stdio: ['ignore', log, log] });
+  daemon = spawn(path.join(ROOT, 'bin/tsulad'), ['-H', host, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', '/dev/null', '--log-level', 'debug'], { stdio: ['ignore', log, log] });
   for (let i = 0; i < 200 && tsula('version').status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
   if (tsula('load', '-i', path.join(ROOT, 'build/images/busybox.tar')).status !== 0) throw new Error('load failed');
   await new Promise((r) => setTimeout(r, 1000));

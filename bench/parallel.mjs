@@ -48,7 +48,7 @@ let containerd;
 try {
   if (!existsSync(path.join(ROOT, 'build/images/busybox.tar'))) execFileSync(path.join(ROOT, 'scripts/build-busybox-image.sh'), [path.join(ROOT, 'build/images')]);
   const dlog = openSync(path.join(dir, 'tsulad.log'), 'a');
-  daemon = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', host, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'),
+  daemon = spawn(path.join(ROOT, 'bin/tsulad'), ['-H', host, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'),
     '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', '/dev/null'], { stdio: ['ignore', dlog, dlog] });
   for (let i = 0; i < 200 && spawnSync(tsulaArgv('version')[0], tsulaArgv('version').slice(1)).status !== 0; i++) await sleep(50);
   if (spawnSync(tsulaArgv()[0], [...tsulaArgv().slice(1), 'load', '-q', '-i', path.join(ROOT, 'build/images/busybox.tar')]).status !== 0) throw new Error('tsula load failed');

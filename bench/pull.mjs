@@ -114,7 +114,7 @@ try {
   // ---- tsula --------------------------------------------------------------------------------
   const sock = path.join(dir, 'tsulad.sock');
   await fs.writeFile(path.join(dir, 'daemon.json'), '{}');
-  const tsulad = start(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', `unix://${sock}`, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', path.join(dir, 'daemon.json')], 'tsulad.log');
+  const tsulad = start(path.join(ROOT, 'bin/tsulad'), ['-H', `unix://${sock}`, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', path.join(dir, 'daemon.json')], 'tsulad.log');
   const tsula = (...args) => spawnSync(process.execPath, [path.join(ROOT, 'build/tsula.mjs'), '-H', `unix://${sock}`, ...args], { encoding: 'utf8' });
   for (let i = 0; i < 200 && tsula('version').status !== 0; i++) await sleep(50);
   const tsulaCli = [];

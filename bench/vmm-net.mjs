@@ -84,7 +84,7 @@ export async function netBench(o) {
   await fs.writeFile(path.join(base, 'daemon.json'), JSON.stringify({ 'cni-conf-dir': tn.confDir }));
   const log = openSync(path.join(base, 'tsulad.log'), 'a');
   const host = `unix://${path.join(base, 'tsulad.sock')}`;
-  const d = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', host, '--graph', path.join(base, 'graph'), '--state', path.join(base, 'state'),
+  const d = spawn(path.join(ROOT, 'bin/tsulad'), ['-H', host, '--graph', path.join(base, 'graph'), '--state', path.join(base, 'state'),
     '--cri-socket', `unix://${cri}`, '--config-file', path.join(base, 'daemon.json')], { stdio: ['ignore', log, log], env: { ...process.env, ...o.env } });
   closeSync(log);
   const lines = [];

@@ -108,7 +108,7 @@ const tsulaHost = `unix://${path.join(dir, 'tsulad.sock')}`;
 async function startTsulad() {
   const log = openSync(path.join(dir, 'tsulad.log'), 'a');
   const env = { ...process.env, TSULA_SANDBOXER_STATE: path.join(dir, 'sb'), TSULA_SANDBOXER_ADDRESS: path.join(dir, 'sb.sock'), TSULA_VMM_CONFIG: path.join(dir, 'vmm.toml') };
-  const d = spawn(process.execPath, [path.join(ROOT, 'build/tsulad.mjs'), '-H', tsulaHost, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', '/dev/null'],
+  const d = spawn(path.join(ROOT, 'bin/tsulad'), ['-H', tsulaHost, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', '/dev/null'],
     { stdio: ['ignore', log, log], env });
   closeSync(log);
   const cli = (...a) => spawnSync(process.execPath, [path.join(ROOT, 'build/tsula.mjs'), '-H', tsulaHost, ...a], { encoding: 'utf8' });
@@ -139,7 +139,7 @@ async function startSandboxer() {
     ...process.env, PATH: [path.join(ROOT, 'bin'), '/usr/local/sbin', '/usr/sbin', '/sbin', process.env.PATH].join(':'),
     TSULA_SANDBOXER_STATE: state, TSULA_SANDBOXER_ADDRESS: path.join(dir, 'sb.sock'), TSULA_VMM_CONFIG: path.join(dir, 'vmm.toml'),
   };
-  sandboxer = spawn(process.execPath, [path.join(ROOT, 'build/tsula-sandboxer.mjs'), '--state', state, '--listen', path.join(dir, 'sb.sock')],
+  sandboxer = spawn(path.join(ROOT, 'bin/tsula-sandboxer'), ['--state', state, '--listen', path.join(dir, 'sb.sock')],
     { stdio: ['ignore', log, log], detached: true, env });
   closeSync(log);
   const taskSock = path.join(state, 'task.sock');

@@ -5,6 +5,7 @@
 import { promises as fs, openSync, closeSync, realpathSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { DAEMON_V8_FLAGS } from '../common/v8-flags.js';
 import { taskSocketOf } from './admin.js';
 
 const START_TIMEOUT_MS = 20_000;
@@ -47,7 +48,7 @@ export async function ensureSandboxer(state: string, address: string): Promise<v
         mine = true;
         const log = openSync(path.join(state, 'sandboxer.log'), 'a');
         const { spawn } = await import('node:child_process');
-        const child = spawn(process.execPath, [sandboxerBinary(), '--state', state, '--listen', address], {
+        const child = spawn(process.execPath, [...DAEMON_V8_FLAGS, sandboxerBinary(), '--state', state, '--listen', address], {
           detached: true, stdio: ['ignore', log, log], cwd: '/', env: process.env,
         });
         child.unref();

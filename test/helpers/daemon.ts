@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { killSandboxerLeftovers } from './cleanup.js';
+import { DAEMON_V8_FLAGS } from '../../src/common/v8-flags.js';
 
 const execFileP = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
@@ -61,7 +62,7 @@ export class TestDaemon {
     const out = openSync(this.logFile, 'a');
     // every daemon on private paths: its CRI socket too (the default is the machine's)
     const cri = this.extraArgs.includes('--cri-socket') ? [] : ['--cri-socket', `unix://${this.criSock}`];
-    this.proc = spawn(process.execPath, [TSULAD, '-H', this.hostArg, '--graph', this.graph, '--state', this.state, '--log-level', 'debug', ...cri, ...this.extraArgs],
+    this.proc = spawn(process.execPath, [...DAEMON_V8_FLAGS, TSULAD, '-H', this.hostArg, '--graph', this.graph, '--state', this.state, '--log-level', 'debug', ...cri, ...this.extraArgs],
       // a sandboxer tsulad starts (--runtime vmm) goes under the test's dir too, unless the test says where
       { stdio: ['ignore', out, out], detached: true, env: { ...process.env, ...this.sandboxerDefaults(), ...this.env } });
     const p = this.proc;

@@ -7,6 +7,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { sleep } from './daemon.js';
 import { SANDBOXER, killSandboxerLeftovers, sandboxerEnv, shortTempDir } from './containerd.js';
+import { DAEMON_V8_FLAGS } from '../../src/common/v8-flags.js';
 
 const execFileP = promisify(execFile);
 
@@ -47,7 +48,7 @@ export class TestSandboxer {
     await fs.mkdir(this.state, { recursive: true });
     const log = openSync(path.join(this.dir, 'sandboxer.log'), 'a');
     const level = this.o.logLevel === undefined ? ['--log-level', 'debug'] : this.o.logLevel === null ? [] : ['--log-level', this.o.logLevel];
-    this.proc = spawn(process.execPath, [SANDBOXER, '--state', this.state, '--listen', this.address, ...level, ...(this.o.args ?? [])],
+    this.proc = spawn(process.execPath, [...DAEMON_V8_FLAGS, SANDBOXER, '--state', this.state, '--listen', this.address, ...level, ...(this.o.args ?? [])],
       { stdio: ['ignore', log, log], detached: true, env: sandboxerEnv(this.dir) });
     closeSync(log);
     const p = this.proc;
