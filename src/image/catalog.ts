@@ -9,6 +9,7 @@ import { invalidArgument, notFound } from '../common/errors.js';
 import { exists, fsyncDir, mkdirp, writeJsonAtomic } from '../common/fsutil.js';
 import { blobsOf, hexOf, isStoredImage, type NewImage, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseReference, type ParsedReference } from './reference.js';
+import { compareStrings } from '../common/compare.js';
 
 const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{1,63})$/;
 
@@ -188,7 +189,7 @@ export class ImageCatalog {
 
   async writeRepos(): Promise<void> {
     const obj: Record<string, string> = {};
-    for (const [k, v] of [...this.repos].sort(([a], [b]) => a.localeCompare(b))) obj[k] = v;
+    for (const [k, v] of [...this.repos].sort(([a], [b]) => compareStrings(a, b))) obj[k] = v;
     await writeJsonAtomic(this.reposFile, obj);
   }
 

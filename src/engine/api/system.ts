@@ -14,6 +14,7 @@ import { invalidArgument } from '../../common/errors.js';
 import { BUILD_TIME, GIT_COMMIT } from '../../common/buildinfo.js';
 import { HostInfo, shimRuntimesOnPath, type Component } from './host-info.js';
 import { FilterArgs } from './filters.js';
+import { compareStrings } from '../../common/compare.js';
 
 export const API_VERSION = '1.41';
 /** The oldest API version dockerd 20.10 serves, which the CLI shows as the minimum. */
@@ -164,7 +165,7 @@ async function runtimeList(d: SystemDeps): Promise<Record<string, { path: string
   for (const [k, v] of Object.entries(await shimRuntimesOnPath())) out[k] = { path: v };
   for (const sb of d.sandboxers) out[sb.Runtime] = { path: `tsula-sandboxer (${sb.Name}) at ${sb.Address}` };
   for (const [k, v] of Object.entries(d.runtimePaths)) out[k] = { path: v };
-  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => a.localeCompare(b)));
+  return Object.fromEntries(Object.entries(out).sort(([a], [b]) => compareStrings(a, b)));
 }
 
 async function osVersion(): Promise<string> {

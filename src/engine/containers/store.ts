@@ -16,6 +16,7 @@ import { isFullId, shortId, validateRef } from '../../common/ids.js';
 import { NameRegistrar } from './names.js';
 import { RESOURCE_DEFAULTS } from './resources.js';
 import type { Logger } from '../../common/log.js';
+import { compareStrings } from '../../common/compare.js';
 
 const RECORD = 'container.json';
 /** The inspect-shaped record of tsula before its model was typed: read, never written. */
@@ -83,7 +84,7 @@ export class ContainerStore {
   }
 
   list(): Container[] {
-    return [...this.byId.values()].sort((a, b) => b.createdAt.localeCompare(a.createdAt));
+    return [...this.byId.values()].sort((a, b) => compareStrings(b.createdAt, a.createdAt));
   }
 
   /** By full id, unique id prefix or name. */

@@ -6,6 +6,7 @@ import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
 import { invalidArgument, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { NetworkRecord } from './model.js';
+import { compareStrings } from '../../common/compare.js';
 
 export class NetworkStore {
   private recs = new Map<string, NetworkRecord>();
@@ -26,7 +27,7 @@ export class NetworkStore {
   }
 
   list(): NetworkRecord[] {
-    return [...this.recs.values()].sort((a, b) => a.created.localeCompare(b.created) || a.name.localeCompare(b.name));
+    return [...this.recs.values()].sort((a, b) => compareStrings(a.created, b.created) || compareStrings(a.name, b.name));
   }
 
   byName(name: string): NetworkRecord | undefined {

@@ -10,6 +10,7 @@ import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
 import type { Container } from '../containers/model.js';
 import { matchLabels, type Filters } from '../filters.js';
+import { compareStrings } from '../../common/compare.js';
 
 export interface VolumeRecord {
   name: string;
@@ -58,7 +59,7 @@ export class VolumeStore {
       && (!f('driver').length || f('driver').includes(v.driver))
       && (!f('dangling').length || f('dangling').some((x) => (x === 'true' || x === '1') === !this.users(v.name).length))
       && matchLabels(v.labels, f('label')))
-      .sort((a, b) => a.name.localeCompare(b.name));
+      .sort((a, b) => compareStrings(a.name, b.name));
   }
 
   get(name: string): VolumeRecord {
