@@ -14,7 +14,7 @@ import { ExecService } from './containers/exec.js';
 import { EventBus } from './events.js';
 import { Router } from './api/http.js';
 import { createApiServer, listenUnix } from './api/server.js';
-import { serveLazily } from './lazy-endpoint.js';
+import { serveLazily } from '../common/lazy-endpoint.js';
 import { startPods } from './pods/index.js';
 
 import { containerRoutes } from './api/containers.js';

@@ -4,7 +4,6 @@
 // sandbox and container from <state> when it starts again.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
 import { TtrpcServer } from '../ttrpc/server.js';
 import { Logger, type Level } from '../common/log.js';
@@ -17,9 +16,9 @@ import { TaskManager } from './tasks/manager.js';
 import { TaskRecords } from './tasks/records.js';
 import { EventPublisher } from './tasks/events.js';
 import { taskService, TaskService } from './tasks/service.js';
-import { controllerService, Controller } from './controller.js';
-import { grpcHandlers, serviceDefinition } from '../common/grpc.js';
-import { ADMIN_LIST_GRPC_PATH, ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse, type ListResponse, sandboxSummary } from './admin.js';
+import { serveLazily } from '../common/lazy-endpoint.js';
+import { claimSocket } from '../common/unixsocket.js';
+import { ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse, type ListResponse, sandboxSummary } from './admin.js';
 
 export interface SandboxerOptions {
   stateDir: string;
@@ -69,36 +68,18 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   await ttrpc.listen(taskSock);
   const taskAddress = `ttrpc+unix://${taskSock}`;
 
-  const server = new grpc.Server();
-  server.addService(serviceDefinition(Controller), grpcHandlers(Controller, controllerService({
-    sandboxes, tasks, taskAddress, defaultKind: o.defaultKind ?? 'runc',
-  })));
-  // Admin.List on the Controller socket too: a sandboxer named by that socket only (tsulad's
-  // cri-sandboxers, `tsula sandbox ls --address`) can be listed; JSON bodies, as on ttrpc
-  const json = (v: unknown) => Buffer.from(JSON.stringify(v));
-  const unjson = (b: Buffer) => JSON.parse(b.toString('utf8') || '{}') as unknown;
-  server.addService({
-    List: {
-      path: ADMIN_LIST_GRPC_PATH, requestStream: false, responseStream: false, originalName: 'List',
-      requestSerialize: json, requestDeserialize: unjson, responseSerialize: json, responseDeserialize: unjson,
-    },
-  }, {
-    List: (_call: unknown, cb: grpc.sendUnaryData<ListResponse>) => cb(null, { sandboxes: sandboxes.list().map(sandboxSummary) }),
-  });
-  await fs.rm(o.address, { force: true });
-  await new Promise<void>((resolve, reject) => {
-    server.bindAsync(`unix://${o.address}`, grpc.ServerCredentials.createInsecure(), (e) => (e ? reject(internal(`listen on ${o.address}: ${e.message}`)) : resolve()));
-  });
-  await fs.chmod(o.address, 0o600).catch(() => {});
+  // the Controller's socket answers at once; grpc-js loads with its first client
+  const deps = { sandboxes, tasks, taskAddress, defaultKind: o.defaultKind ?? 'runc' };
+  const controller = await serveLazily(await claimSocket(o.address), 'sandbox Controller',
+    async () => (await import('./controller-server.js')).controllerServer(deps), o.log);
   // both sockets listen: the launcher's shell fast path trusts this file (with a live pid)
   await fs.writeFile(path.join(o.stateDir, 'sandboxer.ready'), String(process.pid), { mode: 0o600 });
   o.log.info('tsula-sandboxer serving', { controller: o.address, tasks: taskSock, pid: process.pid });
   return {
     taskAddress,
     close: async () => {
-      await new Promise<void>((r) => server.tryShutdown(() => r()));
+      await controller.close();
       await ttrpc.close();
-      await fs.rm(o.address, { force: true });
       tasks.close();
       await sandboxes.close();
       events.close();

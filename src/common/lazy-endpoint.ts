@@ -1,11 +1,12 @@
 // A socket that answers from the daemon's first moment while what serves it is loaded only
-// when a client first connects: tsulad's CRI front end (grpc-js and the CRI messages, several
-// MB of heap) costs nothing on a node that only the docker CLI drives. Connections that come
-// while it loads wait, paused, and are served in order.
+// when a client first connects: gRPC front ends (grpc-js and their messages, several MB of
+// heap) cost nothing until used: tsulad's CRI on a node only the docker CLI drives, the
+// sandboxer's Controller when only containerd's shims (ttrpc) talk to it. Connections that
+// come while it loads wait, paused, and are served in order.
 import * as net from 'node:net';
-import type { SocketClaim } from '../common/unixsocket.js';
-import type { Logger } from '../common/log.js';
-import { errorMessage } from '../common/errors.js';
+import type { SocketClaim } from './unixsocket.js';
+import type { Logger } from './log.js';
+import { errorMessage } from './errors.js';
 
 export interface ConnectionServer {
   serve(c: net.Socket): void;
