@@ -190,15 +190,18 @@ function inUse(abs: string, pid: number | null): Error {
   return alreadyExists(`another ${pid ? describe(pid) : 'process'} is serving unix://${abs} (${pid ? `pid ${pid}` : 'pid unknown'})`);
 }
 
-/** "tsulad" for a tsulad, else the program's name. */
+/** "tsulad" / "tsula-sandboxer" for ours, else the program's name. */
 function describe(pid: number): string {
   let argv: string[] = [];
   try {
     // synchronous: only read on the way to an error
     argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
   } catch { /* gone */ }
-  if (argv.some((a) => /tsulad(\.mjs)?$/.test(a))) return 'tsulad';
-  const prog = argv.find((a) => !/(^|\/)node$/.test(a)) ?? argv[0];
+  for (const ours of ['tsulad', 'tsula-sandboxer']) {
+    if (argv.some((a) => new RegExp(`(^|/)${ours}(\\.mjs)?$`).test(a))) return ours;
+  }
+  // for node, the script it runs (not its flags)
+  const prog = argv[0] && /(^|\/)node$/.test(argv[0]) ? argv.find((a, i) => i > 0 && !a.startsWith('-')) ?? argv[0] : argv[0];
   return prog ? `process (${path.basename(prog)})` : 'process';
 }
 

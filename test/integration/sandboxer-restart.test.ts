@@ -16,6 +16,8 @@ import { Controller } from '../../src/gen/github.com/containerd/containerd/api/s
 import { grpcClient } from '../../src/common/grpc.js';
 import { errorKind } from '../../src/common/errors.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
+import { SANDBOXER } from '../helpers/containerd.js';
+import { DAEMON_V8_FLAGS } from '../../src/common/v8-flags.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
 const execFileP = promisify(execFile);
@@ -190,5 +192,20 @@ test('Controller: a sandbox survives a kill -9 of the sandboxer; stop, wait and 
   } finally {
     ctl.close();
     await endPod(pod);
+  }
+});
+
+test('a second sandboxer on a Controller socket a live one answers is refused; the first serves on', async () => {
+  const other = path.join(s.dir, 'other-state');
+  const r = await execFileP(process.execPath, [...DAEMON_V8_FLAGS, SANDBOXER, '--state', other, '--listen', s.address], { timeout: 20_000 })
+    .then(() => ({ code: 0, stderr: '' }), (e: { code?: number; stdout?: string; stderr?: string }) => ({ code: e.code ?? -1, stderr: `${e.stdout ?? ''}${e.stderr ?? ''}` }));
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /another tsula-sandboxer is serving unix:\/\/\S*sb\.sock \(pid \d+\)/);
+  // the first still answers on its socket (grpc-js is loaded on this first connection)
+  const ctl = grpcClient(Controller, s.address);
+  try {
+    await assert.rejects(ctl.status({ sandboxId: 'no-such-pod' }), (e) => errorKind(e) === 'NotFound');
+  } finally {
+    ctl.close();
   }
 });
