@@ -305,3 +305,26 @@ test('rm: namespaces, veths, leases and iptables rules of the containers are gon
   assert.equal(records.length, 3); // bridge, host, none
   assert.ok(!bridges.some((b) => records.some((r) => b.ifname === `br-${r.slice(0, 12)}`)));
 });
+
+test('a bridge that already has an address keeps it: the default network takes its subnet (dockerd with docker0)', async () => {
+  const [subnet, gateway] = freeSubnet([tn.subnet, ...pools]);
+  const [pool] = freeSubnet([tn.subnet, ...pools, subnet]);
+  const bridge = `tsb${process.pid % 100000}`;
+  spawnSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+  execFileSync('ip', ['link', 'add', bridge, 'type', 'bridge']);
+  let d2: TestDaemon | undefined;
+  try {
+    execFileSync('ip', ['addr', 'add', `${gateway}/24`, 'dev', bridge]);
+    // no "bip": the daemon would pick a free pool (`pool`), which the bridge plugin refuses on a bridge with another address
+    d2 = await TestDaemon.create({ configJson: { bridge, 'default-address-pools': [{ base: pool, size: 24 }] } });
+    await d2.loadBusybox();
+    const inspect = JSON.parse((await docker(d2, ['network', 'inspect', 'bridge'])).stdout) as Array<{ IPAM: { Config: Array<{ Subnet: string; Gateway: string }> } }>;
+    assert.deepEqual(inspect[0]!.IPAM.Config[0], { Subnet: subnet, Gateway: gateway });
+    const r = await docker(d2, ['run', '--rm', 'busybox', 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(` inet ${subnet.split('.').slice(0, 3).join('\\.')}\\.\\d+/24 `));
+  } finally {
+    await d2?.destroy();
+    spawnSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+  }
+});

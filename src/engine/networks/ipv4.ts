@@ -45,6 +45,15 @@ export function nth(c: Cidr, n: number): string {
   return intToIp(c.base + n);
 }
 
+/** The first IPv4 address of a host interface with its prefix ("172.17.0.1/16"), if it has one. */
+export async function interfaceAddress(name: string): Promise<string | null> {
+  const r = await exec('ip', ['-4', '-j', 'addr', 'show', 'dev', name]).catch(() => null);
+  if (!r || r.code !== 0) return null; // no such interface
+  const list = JSON.parse(r.stdout || '[]') as Array<{ addr_info?: Array<{ local?: string; prefixlen?: number }> }>;
+  const a = list[0]?.addr_info?.find((x) => x.local && x.prefixlen !== undefined);
+  return a ? `${a.local}/${a.prefixlen}` : null;
+}
+
 /** Subnets routed or addressed on the host now (its interfaces' and routes' destinations). */
 export async function hostSubnets(): Promise<Cidr[]> {
   const out: Cidr[] = [];

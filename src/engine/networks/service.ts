@@ -11,7 +11,7 @@ import { exec } from '../../common/exec.js';
 import { newId, validateName } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
 import type { Container } from '../containers/model.js';
-import { cidrString, contains, hostSubnets, nth, overlaps, parseCidr, type Cidr } from './ipv4.js';
+import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, parseCidr, type Cidr } from './ipv4.js';
 import { networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
 import type { NetworkStore } from './store.js';
 import { matchLabels, untilTime, type Filters } from '../filters.js';
@@ -111,6 +111,10 @@ export class NetworkService {
       const sub = parseCidr(this.d.bip, 'daemon.json "bip"');
       return { subnet: cidrString(sub), gateway: ip! };
     }
+    // a bridge that already has an address keeps it, as dockerd does with docker0's: the CNI
+    // bridge plugin refuses another one (a state dir made anew, a second daemon on the host)
+    const have = await interfaceAddress(this.d.bridge!);
+    if (have) return { subnet: cidrString(parseCidr(have)), gateway: have.split('/')[0]! };
     // the subnet chosen once stays (containers may still run on it)
     if (old?.ipam.config[0]) return old.ipam.config[0];
     const sub = await this.freeSubnet();
