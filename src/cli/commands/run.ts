@@ -6,7 +6,6 @@ import { monitorSize, pump } from '../attachio.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../common/detachkeys.js';
 import { ApiError, readBody, seg, type Hijacked } from '../client.js';
 import { errorText, type Cli } from '../context.js';
-import { withDefaultTag } from '../reference.js';
 import { buildCreate, CONTAINER_FLAGS, RUN_ONLY_FLAGS, type CreateRequest } from './container-opts.js';
 
 export const runSpec: CommandSpec = {
@@ -54,7 +53,7 @@ export async function createContainer(cli: Cli, req: CreateRequest, p: Parsed): 
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404 || !/no such image/i.test(err.daemonMessage) || pull !== 'missing') throw err;
     // quiet means quiet: docker says nothing of the pull either
-    if (!pullOpts.quiet) cli.warn(`Unable to find image '${withDefaultTag(image)}' locally`);
+    if (!pullOpts.quiet) cli.warn(`Unable to find image '${(await import('../reference.js')).withDefaultTag(image)}' locally`);
     await pullImage(cli, image, cli.err, pullOpts);
     res = await create();
   }
