@@ -11,8 +11,9 @@ import { procs } from './lib/proc.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = process.argv.slice(2);
-const P = Number(args.find((a) => /^\d+$/.test(a)) ?? 100);
-const ROUNDS = Number(args[args.indexOf('--rounds') + 1] ?? 0) || 2;
+const P = Number(args.find((a, i) => /^\d+$/.test(a) && args[i - 1] !== '--rounds') ?? 100);
+// (without --rounds, indexOf is -1 and args[0], P, would be taken for R)
+const ROUNDS = args.includes('--rounds') ? Number(args[args.indexOf('--rounds') + 1]) || 2 : 2;
 const IMAGE = 'docker.io/library/busybox:latest';
 const dir = await fs.mkdtemp('/tmp/tsula-par-');
 const sock = path.join(dir, 'c.sock');

@@ -2,7 +2,7 @@
 // (container.Config at the top level plus HostConfig), following docker's cli/opts.
 import { readFileSync } from 'node:fs';
 import type { FlagSpec, Parsed } from '../args.js';
-import { UsageError } from '../args.js';
+import { byFlagName, UsageError } from '../args.js';
 import { ramInBytes } from '../units.js';
 import { RESOURCE_FLAGS, resourceFields } from './resource-opts.js';
 import { parseDevice, parseExpose, parseMount, parsePorts } from './run-parse.js';
@@ -69,7 +69,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   L('volume', 'Bind mount a volume', 'v'),
   L('volumes-from', 'Mount volumes from the specified container(s)'),
   S('workdir', 'Working directory inside the container', 'w'),
-] satisfies FlagSpec[]).sort((a, b) => a.long.localeCompare(b.long));
+] satisfies FlagSpec[]).sort(byFlagName);
 
 export const RUN_ONLY_FLAGS: FlagSpec[] = [
   B('detach', 'Run container in background and print container ID', 'd'),

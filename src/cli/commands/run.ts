@@ -1,20 +1,18 @@
 // `tsula run` and `tsula create`, in the order the docker CLI uses so nothing is lost:
 // create (pulling a missing image), attach, register the wait, start, resize, pump the
 // streams, then exit with the container's status.
-import type { CommandSpec, Parsed } from '../args.js';
+import { byFlagName, type CommandSpec, type Parsed } from '../args.js';
 import { monitorSize, pump } from '../attachio.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../common/detachkeys.js';
 import { ApiError, readBody, seg, type Hijacked } from '../client.js';
 import { errorText, type Cli } from '../context.js';
-import { withDefaultTag } from '../reference.js';
 import { buildCreate, CONTAINER_FLAGS, RUN_ONLY_FLAGS, type CreateRequest } from './container-opts.js';
-import { pullImage } from './pull.js';
 
 export const runSpec: CommandSpec = {
   name: 'run',
   usage: '[OPTIONS] IMAGE [COMMAND] [ARG...]',
   desc: 'Create and run a new container from an image',
-  flags: [...CONTAINER_FLAGS, ...RUN_ONLY_FLAGS].sort((a, b) => a.long.localeCompare(b.long)),
+  flags: [...CONTAINER_FLAGS, ...RUN_ONLY_FLAGS].sort(byFlagName),
   interspersed: false,
   minArgs: 1,
 };
@@ -44,6 +42,8 @@ export async function createContainer(cli: Cli, req: CreateRequest, p: Parsed): 
     throw new Error(`invalid pull option: '${pull}': must be one of "always", "missing" or "never"`);
   }
   const pullOpts = { quiet: p.bool('quiet'), platform: req.platform };
+  // loaded only to pull: the registry and credential code is most of a `run`'s modules
+  const pullImage = async (...a: Parameters<typeof import('./pull.js').pullImage>) => (await import('./pull.js')).pullImage(...a);
   if (pull === 'always') await pullImage(cli, image, cli.err, pullOpts);
   const create = () => cli.client.json<{ Id: string; Warnings?: string[] | null }>(
     'POST', '/containers/create', { name: req.name, platform: req.platform }, req.body);
@@ -53,7 +53,7 @@ export async function createContainer(cli: Cli, req: CreateRequest, p: Parsed): 
   } catch (err) {
     if (!(err instanceof ApiError) || err.status !== 404 || !/no such image/i.test(err.daemonMessage) || pull !== 'missing') throw err;
     // quiet means quiet: docker says nothing of the pull either
-    if (!pullOpts.quiet) cli.warn(`Unable to find image '${withDefaultTag(image)}' locally`);
+    if (!pullOpts.quiet) cli.warn(`Unable to find image '${(await import('../reference.js')).withDefaultTag(image)}' locally`);
     await pullImage(cli, image, cli.err, pullOpts);
     res = await create();
   }

@@ -1,6 +1,6 @@
 // `tsula update`: change the resource limits of one or more containers (docker update);
 // a running container's cgroups change at once, a stopped one's at its next start.
-import type { CommandSpec, FlagSpec, Parsed } from '../args.js';
+import { byFlagName, type CommandSpec, type FlagSpec, type Parsed } from '../args.js';
 import { seg } from '../client.js';
 import { forEach, type Cli } from '../context.js';
 import { UPDATE_RESOURCE_FLAGS, resourceFields } from './resource-opts.js';
@@ -8,7 +8,7 @@ import { UPDATE_RESOURCE_FLAGS, resourceFields } from './resource-opts.js';
 export const updateSpec: CommandSpec = {
   name: 'update', usage: '[OPTIONS] CONTAINER [CONTAINER...]', desc: 'Update configuration of one or more containers', minArgs: 1,
   flags: ([...UPDATE_RESOURCE_FLAGS, { long: 'restart', kind: 'string', desc: 'Restart policy to apply when a container exits', meta: 'string' }] satisfies FlagSpec[])
-    .sort((a, b) => a.long.localeCompare(b.long)),
+    .sort(byFlagName),
 };
 
 export async function update(cli: Cli, p: Parsed): Promise<number> {
