@@ -2,6 +2,7 @@
 // flag's value may be glued on (`-eA=1`) or follow, `--x=v` or `--x v`, repeatable flags
 // collect, `--` ends flags, and for run/create/exec parsing stops at the first positional
 // so everything after IMAGE belongs to the container's command.
+import { compareStrings } from '../common/compare.js';
 
 export type FlagKind = 'bool' | 'string' | 'list' | 'int' | 'number';
 
@@ -36,7 +37,7 @@ export type FlagValue = boolean | string | number | string[];
  * Flags in help order: pflag sorts by name in byte order. (Not localeCompare: its first
  * call sets up ICU collation, ~8 ms of every `tsula run`.)
  */
-export const byFlagName = (a: FlagSpec, b: FlagSpec): number => (a.long < b.long ? -1 : a.long > b.long ? 1 : 0);
+export const byFlagName = (a: FlagSpec, b: FlagSpec): number => compareStrings(a.long, b.long);
 
 export class Parsed {
   constructor(readonly values: Map<string, FlagValue>, readonly args: string[], private readonly spec: CommandSpec) {}

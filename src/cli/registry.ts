@@ -4,6 +4,7 @@
 // import() only when used, and named only here.
 import type { CommandSpec, Parsed } from './args.js';
 import type { Cli } from './context.js';
+import { compareStrings } from '../common/compare.js';
 
 export type RunFn = (cli: Cli, p: Parsed) => Promise<number>;
 export interface Loaded { spec: CommandSpec; run: RunFn }
@@ -197,7 +198,7 @@ export function specUnder(group: string, found: { name: string; sub: Sub }, spec
 /** `tsula GROUP --help`, docker's layout. */
 export function groupHelp(group: string): string {
   const g = GROUPS[group]!;
-  const rows = Object.entries(g.subs).sort(([a], [b]) => a.localeCompare(b))
+  const rows = Object.entries(g.subs).sort(([a], [b]) => compareStrings(a, b))
     .map(([n, sub]) => [n, sub.desc ?? COMMANDS[sub.target]!.desc] as const);
   // cobra's padding: the longest name, at least 11, and a space
   const w = Math.max(11, ...rows.map(([n]) => n.length)) + 1;

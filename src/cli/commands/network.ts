@@ -6,6 +6,7 @@ import { forEach, promptForConfirmation as confirm, type Cli } from '../context.
 import { truncateId, writeFormatted } from '../format.js';
 import { kv, printInspect } from './objects.js';
 import { filtersJson } from './ps.js';
+import { compareStrings } from '../../common/compare.js';
 
 const S = (long: string, desc: string, short?: string) => ({ long, short, kind: 'string' as const, desc, meta: 'string' });
 const L = (long: string, desc: string, short?: string) => ({ long, short, kind: 'list' as const, desc, meta: 'list' });
@@ -59,7 +60,7 @@ interface NetworkJson { Id: string; Name: string; Driver: string; Scope: string;
 export async function ls(cli: Cli, p: Parsed): Promise<number> {
   const list = await cli.client.json<NetworkJson[]>('GET', '/networks', { filters: filtersJson(p.list('filter')) });
   const trunc = !p.bool('no-trunc');
-  list.sort((a, b) => a.Name.localeCompare(b.Name));
+  list.sort((a, b) => compareStrings(a.Name, b.Name));
   if (p.bool('quiet')) {
     for (const n of list) cli.print(trunc ? truncateId(n.Id) : n.Id);
     return 0;

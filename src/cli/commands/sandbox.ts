@@ -11,6 +11,7 @@ import { tabwrite } from '../format.js';
 import { timeAgo } from '../units.js';
 import { DEFAULT_ADDRESS, type SandboxSummary } from '../../sandboxer/admin.js';
 import { listAll, sandboxersOf, type SandboxerRef } from '../sandboxers.js';
+import { compareStrings } from '../../common/compare.js';
 
 const STATE_FLAG: FlagSpec = {
   long: 'sandboxer-state', kind: 'string', meta: 'string',
@@ -124,7 +125,7 @@ export function renderTable(list: SandboxSummary[], o: { trunc: boolean; now?: n
 }
 
 function sortNewestFirst(list: SandboxSummary[]): SandboxSummary[] {
-  return [...list].sort((a, b) => (Date.parse(b.createdAt) || 0) - (Date.parse(a.createdAt) || 0) || a.id.localeCompare(b.id));
+  return [...list].sort((a, b) => (Date.parse(b.createdAt) || 0) - (Date.parse(a.createdAt) || 0) || compareStrings(a.id, b.id));
 }
 
 /** A full id or a unique prefix of one. */

@@ -6,6 +6,7 @@ import { errorText, type Cli } from '../context.js';
 import { tabwrite } from '../format.js';
 import { bytesSize } from '../units.js';
 import { INFO, typed, VERSION_INFO, type GoType } from '../gotypes.js';
+import { compareStrings } from '../../common/compare.js';
 
 export const CLIENT_VERSION = '0.1.0';
 
@@ -168,7 +169,7 @@ export function infoText(i: Json): string[] {
     if (insecure.length) L.push(' Insecure Registries:', ...insecure.map((r) => `  ${r}`));
     if (reg.Mirrors?.length) L.push(' Registry Mirrors:', ...reg.Mirrors.map((m) => `  ${m}`));
     // tsula's own: the mirrors of registries other than docker.io (docker's list is docker.io's)
-    for (const c of indexes.filter((x) => !x.Official && x.Mirrors?.length).sort((a, b) => a.Name.localeCompare(b.Name))) {
+    for (const c of indexes.filter((x) => !x.Official && x.Mirrors?.length).sort((a, b) => compareStrings(a.Name, b.Name))) {
       L.push(` Registry Mirrors (${c.Name}):`, ...c.Mirrors!.map((m) => `  ${m}`));
     }
   }

@@ -7,6 +7,7 @@ import { writeFormatted } from '../format.js';
 import { humanSize } from '../units.js';
 import { kv, printInspect } from './objects.js';
 import { filtersJson } from './ps.js';
+import { compareStrings } from '../../common/compare.js';
 
 export const lsSpec: CommandSpec = {
   name: 'volume ls', usage: '[OPTIONS]', desc: 'List volumes', maxArgs: 0, aliases: ['volume list'],
@@ -45,7 +46,7 @@ interface VolumeJson { Name: string; Driver: string; Mountpoint: string; Scope: 
 
 export async function ls(cli: Cli, p: Parsed): Promise<number> {
   const r = await cli.client.json<{ Volumes?: VolumeJson[] | null }>('GET', '/volumes', { filters: filtersJson(p.list('filter')) });
-  const list = (r?.Volumes ?? []).sort((a, b) => a.Name.localeCompare(b.Name));
+  const list = (r?.Volumes ?? []).sort((a, b) => compareStrings(a.Name, b.Name));
   if (p.bool('quiet')) {
     for (const v of list) cli.print(v.Name);
     return 0;
