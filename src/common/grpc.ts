@@ -1,6 +1,7 @@
 // protobuf-es messages on @grpc/grpc-js: a grpc-js service definition built from a
-// generated service descriptor, (de)serializing with toBinary / fromBinary. Used by the
-// sandboxer's Controller server, tsulad's sandbox client and tsulad's CRI server.
+// generated service descriptor, (de)serializing with toBinary / fromBinary, and servers fed
+// the connections a lazy endpoint accepted. Used by the sandboxer's Controller server,
+// tsulad's sandbox client and tsulad's CRI server.
 // Unary and server-streaming methods are served (the descriptor's methodKind says which:
 // declaring a streaming method as unary makes clients fail with a protocol error instead
 // of the status the handler gives); client and bidi streaming have no user in tsula.
@@ -8,6 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import { create, fromBinary, toBinary, type DescMessage, type DescMethod, type MessageInitShape, type MessageShape } from '@bufbuild/protobuf';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { errorFromGrpc, errorMessage, grpcCode, unimplemented } from './errors.js';
+import type { ConnectionServer } from './lazy-endpoint.js';
 
 export function serviceDefinition(desc: GenService<GenServiceMethods>): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
@@ -125,4 +127,19 @@ export function grpcClient<S extends GenServiceMethods>(desc: GenService<S>, add
     });
   }
   return out as GrpcClient<S>;
+}
+
+/**
+ * A server that serves connections accepted elsewhere (common/lazy-endpoint: the socket
+ * listens before grpc-js is loaded), plaintext over a unix socket.
+ */
+export function injectedServer(server: grpc.Server): ConnectionServer {
+  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+  return {
+    serve: (c) => injector.injectConnection(c),
+    close: async () => {
+      await new Promise<void>((r) => server.tryShutdown(() => r()));
+      injector.destroy();
+    },
+  };
 }

@@ -7,7 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import type * as net from 'node:net';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { ImageService, RuntimeService } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
-import { grpcHandlers, serviceDefinition, type GrpcImpl } from '../common/grpc.js';
+import { grpcHandlers, injectedServer, serviceDefinition, type GrpcImpl } from '../common/grpc.js';
 import { errorKind, errorMessage } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 
@@ -52,12 +52,5 @@ export function createCriServer(o: CriServerOptions): CriServer {
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 16 * 1024 * 1024, 'grpc.max_send_message_length': 16 * 1024 * 1024 });
   server.addService(serviceDefinition(RuntimeService), grpcHandlers(RuntimeService, instrument(RuntimeService, o.runtime, o.log)));
   server.addService(serviceDefinition(ImageService), grpcHandlers(ImageService, instrument(ImageService, o.images, o.log)));
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  return {
-    serve: (c) => injector.injectConnection(c),
-    close: async () => {
-      await new Promise<void>((r) => server.tryShutdown(() => r()));
-      injector.destroy();
-    },
-  };
+  return injectedServer(server);
 }

@@ -4,7 +4,7 @@
 // a sandboxer that only containerd's shims drive over ttrpc never loads grpc-js.
 import * as grpc from '@grpc/grpc-js';
 import type { ConnectionServer } from '../common/lazy-endpoint.js';
-import { grpcHandlers, serviceDefinition } from '../common/grpc.js';
+import { grpcHandlers, injectedServer, serviceDefinition } from '../common/grpc.js';
 import { Controller, controllerService, type ControllerDeps } from './controller.js';
 import { ADMIN_LIST_GRPC_PATH, sandboxSummary, type ListResponse } from './admin.js';
 
@@ -23,12 +23,5 @@ export function controllerServer(d: ControllerDeps): ConnectionServer {
   }, {
     List: (_call: unknown, cb: grpc.sendUnaryData<ListResponse>) => cb(null, { sandboxes: d.sandboxes.list().map(sandboxSummary) }),
   });
-  const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-  return {
-    serve: (c) => injector.injectConnection(c),
-    close: async () => {
-      await new Promise<void>((r) => server.tryShutdown(() => r()));
-      injector.destroy();
-    },
-  };
+  return injectedServer(server);
 }
