@@ -13,10 +13,9 @@ import { promises as fs } from 'node:fs';
 import { exec } from '../common/exec.js';
 import { invalidArgument, unavailable } from '../common/errors.js';
 import { GUEST_SHARED_DIR } from './paths.js';
-import type { CloneSetupRequest } from './protocol.js';
+import { HOSTNAME_RE, type CloneSetupRequest } from './protocol.js';
 
 export const CLONE_SEED = '/opt/tsula/tsula-clone-seed';
-const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$/;
 const ENTROPY_BYTES = 64;
 const SEED_STEPS = ['', 'reading its input', 'setting the clock', 'opening /dev/urandom', 'crediting entropy (RNDADDENTROPY)', 'reseeding the CRNG (RNDRESEEDCRNG)'];
 const TIMEOUT_MS = 30_000;

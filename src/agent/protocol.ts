@@ -75,6 +75,13 @@ export interface ConfigureNetworkResponse {
 }
 
 /**
+ * What may become a guest's hostname (the kernel command line's tsula.hostname=, CloneSetup's
+ * hostname): RFC 1123 labels (and `_`, which some clients allow), at most 64 bytes — nothing
+ * that could end or add a kernel command-line parameter.
+ */
+export const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$/;
+
+/**
  * CloneSetup: a guest restored from a VM template (the vmm kind's templates.ts) is a copy of
  * one booted guest, RNG state, clock and hostname included. The host tells it what makes it
  * unique before anything runs in it: the kernel's CRNG is reseeded from fresh bytes, the clock

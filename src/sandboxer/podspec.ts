@@ -8,12 +8,6 @@ import type { Spec } from '../oci/types.js';
 /** The pod's hostname for the sandbox (the vmm kind puts it on the guest's kernel command line). */
 export const HOSTNAME_ANNOTATION = 'io.tsula.hostname';
 
-/**
- * What may become a guest's hostname: RFC 1123 labels (and `_`, which some clients allow), at
- * most 64 bytes — nothing that could end or add a kernel command-line parameter.
- */
-export const HOSTNAME_RE = /^[A-Za-z0-9]([A-Za-z0-9_.-]{0,62}[A-Za-z0-9])?$/;
-
 export interface PodFromSpec {
   hostname: string;
   /** The pinned netns the pod's network is in ('' = none given: a new, empty one). */
