@@ -149,6 +149,13 @@ export class VmmSandboxKind implements SandboxKind {
     const shared = new SharedDir(path.join(vmDir, 'shared'));
     const fsSocket = path.join(vmDir, 'fs.sock');
     let virtiofsdPid = 0;
+    // its pid file lets a restarted sandboxer reap it should this start never finish
+    const startFs = async () => {
+      virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
+      await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
+    };
+    // virtiofsd serves one VM connection and exits with it: another VM needs another
+    const restartFs = async () => { stopVirtiofsd(virtiofsdPid); await startFs(); };
     let net: Awaited<ReturnType<VmNetworks['plumb']>> = null;
     const cleanup = async () => {
       stopVirtiofsd(virtiofsdPid);
@@ -181,10 +188,7 @@ export class VmmSandboxKind implements SandboxKind {
         await shared.setup();
         // the agent snapshot cache is for a booting guest's /init: a clone's agent runs already
         if (!template) await this.snapshots.share(hvCfg, shared);
-        const starting = (async () => {
-          virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
-          await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
-        })();
+        const starting = startFs();
         // a clone needs it only at its hot-plug: it starts while QEMU restores
         if (template) (fsReady = starting).catch(() => { /* awaited by the clone or below */ });
         else await starting;
@@ -203,12 +207,9 @@ export class VmmSandboxKind implements SandboxKind {
           this.d.log?.warn('restoring the pod from its VM template failed: booting it normally', { id: sb.id, template: template.dir, err: errorMessage(e) });
           await this.templates.restoreFailed(template);
           if (useFs) {
-            // virtiofsd serves one VM connection and exits with it
             await fsReady?.catch(() => {});
             await this.snapshots.share(hvCfg, shared);
-            stopVirtiofsd(virtiofsdPid);
-            virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
-            await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
+            await restartFs();
           }
         }
       }
@@ -223,11 +224,7 @@ export class VmmSandboxKind implements SandboxKind {
         // kernel (nested, paravirtual hosts); one retry under TCG, saying why
         if (accel.accel !== 'kvm') throw e;
         accel = { accel: 'tcg', reason: `KVM boot failed (${errorMessage(e).split('\n')[0]}): using TCG` };
-        if (useFs) {
-          // virtiofsd serves one VM connection and exits with it
-          stopVirtiofsd(virtiofsdPid);
-          virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
-        }
+        if (useFs) await restartFs();
         return launch(accel);
       });
       if (net) {
