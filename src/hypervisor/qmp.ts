@@ -4,11 +4,11 @@
 // a clone's devices; nothing else of QMP is needed.
 import * as net from 'node:net';
 import { unavailable, errorMessage } from '../common/errors.js';
+import { onLines } from '../common/lines.js';
 
 export interface QmpEvent { event: string; data?: Record<string, unknown> }
 
 export class QmpClient {
-  private buf = '';
   private seq = 0;
   private pending = new Map<string, { resolve: (v: unknown) => void; reject: (e: Error) => void; cmd: string }>();
   private events: QmpEvent[] = [];
@@ -16,8 +16,7 @@ export class QmpClient {
   private closedWhy: string | null = null;
 
   private constructor(private readonly sock: net.Socket, private readonly what: string) {
-    sock.setEncoding('utf8');
-    sock.on('data', (d: string) => this.onData(d));
+    onLines(sock, (line) => this.onLine(line));
     sock.on('error', (e) => this.fail(errorMessage(e)));
     sock.on('close', () => this.fail('connection closed'));
   }
@@ -53,30 +52,23 @@ export class QmpClient {
     });
   }
 
-  private onData(d: string): void {
-    this.buf += d;
-    let i: number;
-    while ((i = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, i).trim();
-      this.buf = this.buf.slice(i + 1);
-      if (!line) continue;
-      let msg: Record<string, unknown>;
-      try { msg = JSON.parse(line) as Record<string, unknown>; } catch { continue; }
-      if ('QMP' in msg) { this.greeted = true; this.greetingSeen?.(); continue; }
-      if ('event' in msg) {
-        this.events.push(msg as unknown as QmpEvent);
-        for (const w of this.eventWaiters.splice(0)) w();
-        continue;
-      }
-      const id = String(msg.id ?? '');
-      const p = this.pending.get(id);
-      if (!p) continue;
-      this.pending.delete(id);
-      if ('error' in msg) {
-        const e = msg.error as { class?: string; desc?: string };
-        p.reject(unavailable(`${this.what}: QMP ${p.cmd}: ${e.desc ?? e.class ?? 'error'}`));
-      } else p.resolve(msg.return);
+  private onLine(line: string): void {
+    let msg: Record<string, unknown>;
+    try { msg = JSON.parse(line) as Record<string, unknown>; } catch { return; }
+    if ('QMP' in msg) { this.greeted = true; this.greetingSeen?.(); return; }
+    if ('event' in msg) {
+      this.events.push(msg as unknown as QmpEvent);
+      for (const w of this.eventWaiters.splice(0)) w();
+      return;
     }
+    const id = String(msg.id ?? '');
+    const p = this.pending.get(id);
+    if (!p) return;
+    this.pending.delete(id);
+    if ('error' in msg) {
+      const e = msg.error as { class?: string; desc?: string };
+      p.reject(unavailable(`${this.what}: QMP ${p.cmd}: ${e.desc ?? e.class ?? 'error'}`));
+    } else p.resolve(msg.return);
   }
 
   private fail(why: string): void {

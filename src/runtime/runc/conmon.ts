@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { internal, TsulaError } from '../../common/errors.js';
+import { onLines } from '../../common/lines.js';
 
 export interface ConmonPaths {
   conmon: string;        // conmon binary
@@ -50,24 +51,15 @@ export function conmonArgv(p: ConmonPaths, a: ConmonArgs): string[] {
 
 /** Reads conmon's newline-separated {"data": N, "message": "..."} messages. */
 export class SyncReader {
-  private buf = '';
   private waiters: Array<(m: { data: number; message?: string } | null) => void> = [];
   private queue: Array<{ data: number; message?: string } | null> = [];
 
   constructor(stream: Readable) {
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      this.buf += chunk;
-      let nl: number;
-      while ((nl = this.buf.indexOf('\n')) >= 0) {
-        const line = this.buf.slice(0, nl).trim();
-        this.buf = this.buf.slice(nl + 1);
-        if (!line) continue;
-        try {
-          this.push(JSON.parse(line) as { data: number; message?: string });
-        } catch {
-          this.push({ data: -1, message: `conmon sent a malformed message: ${line}` });
-        }
+    onLines(stream, (line) => {
+      try {
+        this.push(JSON.parse(line) as { data: number; message?: string });
+      } catch {
+        this.push({ data: -1, message: `conmon sent a malformed message: ${line}` });
       }
     });
     const end = () => this.push(null);
