@@ -205,6 +205,17 @@ export function pidAlive(pid: number): boolean {
 }
 
 /**
+ * The process a pid file names, if it still runs with `dir` on its command line (a VM's or
+ * virtiofsd's of a start a dead sandboxer left; the check guards against a reused pid); else 0.
+ */
+export async function pidFileProcess(pidFile: string, dir: string): Promise<number> {
+  const pid = Number.parseInt(await fs.readFile(pidFile, 'utf8').catch(() => ''), 10);
+  if (!(pid > 0)) return 0;
+  const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmd.includes(dir) ? pid : 0;
+}
+
+/**
  * Stop a VMM: ask nicely (the caller's graceful step, e.g. the agent's Shutdown), wait up to
  * `graceMs` for it to exit, then SIGTERM (QEMU exits cleanly on it), then SIGKILL.
  */

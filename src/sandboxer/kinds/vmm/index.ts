@@ -26,7 +26,7 @@ import { TtrpcClient } from '../../../ttrpc/client.js';
 import { failedPrecondition, invalidArgument, unavailable, errorMessage } from '../../../common/errors.js';
 import { procStat } from '../../../common/proc.js';
 import {
-  DEFAULT_CONFIG_PATH, detectAccel, hypervisorFor, ignoredKeysWarning, launchVm, loadVmmConfig, pidAlive, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
+  DEFAULT_CONFIG_PATH, detectAccel, hypervisorFor, ignoredKeysWarning, launchVm, loadVmmConfig, pidAlive, pidFileProcess, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
   type AccelChoice, type VmPaths, type VmmConfig,
 } from '../../../hypervisor/index.js';
 import type { Logger } from '../../../common/log.js';
@@ -272,10 +272,8 @@ export class VmmSandboxKind implements SandboxKind {
     const vmDir = this.vmDir(path.join(this.d.stateDir, 'sandboxes'), id);
     if (!(await fs.stat(vmDir).catch(() => null))) return;
     for (const [file, group] of [['vmm.pid', false], [VIRTIOFSD_PID, true]] as const) {
-      const pid = Number.parseInt(await fs.readFile(path.join(vmDir, file), 'utf8').catch(() => ''), 10);
-      if (!(pid > 0)) continue;
-      const cmd = await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
-      if (!cmd.includes(vmDir)) continue;
+      const pid = await pidFileProcess(path.join(vmDir, file), vmDir);
+      if (!pid) continue;
       if (group) stopVirtiofsd(pid);
       else await stopVmm(pid, async () => {}, 0);
     }

@@ -18,7 +18,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { AccelChoice, HypervisorConfig, VmPaths } from '../../../hypervisor/index.js';
-import { hypervisorFor, launchVm, stopVmm, QmpClient } from '../../../hypervisor/index.js';
+import { hypervisorFor, launchVm, pidFileProcess, stopVmm, QmpClient } from '../../../hypervisor/index.js';
 import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { takeLock } from './snapshots.js';
@@ -204,11 +204,12 @@ export class VmTemplates {
     let out = '';
     let pid = 0;
     // closing: the template VM goes at once (its pid file names it before launchVm returns)
-    const onAbort = () => {
-      const p = Number.parseInt(readFileSync(path.join(work, 'vmm.pid'), { encoding: 'utf8', flag: 'r' }) || '0', 10);
-      if (p > 0) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+    const abortKill = () => {
+      try {
+        const p = Number.parseInt(readFileSync(path.join(work, 'vmm.pid'), 'utf8') || '0', 10);
+        if (p > 0) process.kill(p, 'SIGKILL');
+      } catch { /* no pid file yet, or gone */ }
     };
-    const abortKill = () => { try { onAbort(); } catch { /* no pid file yet */ } };
     this.abort.signal.addEventListener('abort', abortKill, { once: true });
     try {
       // what an earlier build cut short left (we hold the lock: nobody else builds it)
@@ -271,9 +272,8 @@ export class VmTemplates {
     for (const f of await fs.readdir(this.d.workDir).catch(() => [] as string[])) {
       const work = path.join(this.d.workDir, f);
       if (!f.startsWith('tpl-') || this.works.has(work)) continue;
-      const pid = Number.parseInt(await fs.readFile(path.join(work, 'vmm.pid'), 'utf8').catch(() => ''), 10);
-      const cmd = pid > 0 ? await fs.readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '') : '';
-      if (cmd.includes(work)) await stopVmm(pid, async () => {}, 0);
+      const pid = await pidFileProcess(path.join(work, 'vmm.pid'), work);
+      if (pid) await stopVmm(pid, async () => {}, 0);
       await fs.rm(work, { recursive: true, force: true }).catch(() => {});
     }
   }
