@@ -111,6 +111,20 @@ test('load refuses a digest mismatch and a truncated archive, storing nothing', 
   assert.equal((await d.cli(['inspect', 'layered'])).code !== 0, true);
 });
 
+test('an upload refused before it is read still gets its error, not a broken pipe', async () => {
+  // xz is refused from the first bytes; the other 32 MiB are still on their way
+  const big = path.join(d.dir, 'big.tar.xz');
+  const buf = Buffer.alloc(32 << 20);
+  Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]).copy(buf);
+  await fs.writeFile(big, buf);
+  for (const quiet of [true, false]) {
+    const r = await d.cli(quiet ? ['load', '-q', '-i', big] : ['load', '-i', big]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /xz-compressed archives are not supported/);
+  }
+  await fs.rm(big);
+});
+
 test('an invalid daemon.json stops tsulad with a message naming the key', async () => {
   for (const [cfg, re] of [
     [{ 'no-such-key': 1 }, /unknown key "no-such-key"/],

@@ -47,9 +47,38 @@ export function sendStatus(res: ServerResponse, status: number): void {
   res.end();
 }
 
-export function sendError(res: ServerResponse, err: unknown): void {
+/**
+ * An error answer. With the request, one refused before its body was read (a load of a bad
+ * archive, a build context) is answered at once but the connection stays until the upload
+ * is in: closing it under a client still writing fails that client with EPIPE before it
+ * reads the answer.
+ */
+export function sendError(res: ServerResponse, err: unknown, req?: IncomingMessage): void {
   if (res.headersSent) { res.destroy(); return; }
-  sendJson(res, httpStatus(err), { message: errorMessage(err) });
+  const text = JSON.stringify({ message: errorMessage(err) }) + '\n';
+  res.writeHead(httpStatus(err), { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  if (req) endAfterRequest(req, res, text);
+  else res.end(text);
+}
+
+/** How long an answered request may go on uploading before its connection is closed. */
+const DRAIN_MS = 30_000;
+
+/**
+ * End a response once the request's body has been read (and dropped), as Go's net/http
+ * drains before closing; bounded, so an endless upload cannot hold the connection.
+ */
+export function endAfterRequest(req: IncomingMessage, res: ServerResponse, last?: string | Buffer): void {
+  if (req.complete || req.destroyed) { res.end(last); return; }
+  if (last !== undefined) res.write(last);
+  const done = () => {
+    clearTimeout(timer);
+    req.off('end', done).off('close', done);
+    if (!res.writableEnded) res.end();
+  };
+  const timer = setTimeout(done, DRAIN_MS).unref();
+  req.on('end', done).on('close', done);
+  req.resume();
 }
 
 export async function readBody(req: IncomingMessage, limit = 4 << 20): Promise<Buffer> {

@@ -2,7 +2,7 @@
 // and POST /auth (docker's login check).
 import type { ServerResponse } from 'node:http';
 import type { Router } from './http.js';
-import { sendJson, boolParam, readJsonBody } from './http.js';
+import { sendJson, boolParam, readJsonBody, endAfterRequest } from './http.js';
 import type { ImageRecord, ImageStore, LoadProgress, PullProgress } from '../../image/types.js';
 import type { ContainerService } from '../containers/service.js';
 import type { EventBus } from '../events.js';
@@ -97,10 +97,9 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       if (!started) out({ stream: '' });
       res!.end();
     } catch (e) {
-      req.resume();
       if (!started) throw e;
       out({ errorDetail: { message: errorMessage(e) }, error: errorMessage(e) });
-      res!.end();
+      endAfterRequest(req, res!);
     }
   });
 

@@ -39,7 +39,7 @@ export function createApiServer(router: Router, log: Logger, mapError: ErrorMapp
       const status = httpStatus(e);
       if (status >= 500) log.error('request failed', { method: req.method, path: pathname, err: errorMessage(e) });
       else log.debug('request refused', { method: req.method, path: pathname, err: errorMessage(e) });
-      if (res) sendError(res, e);
+      if (res) sendError(res, e, req);
       else if (upgraded && !upgraded.socket.destroyed) upgraded.socket.end(rawResponse(status, { message: errorMessage(e) }));
     }
   };
