@@ -1,7 +1,7 @@
 // daemon.json (iSulad's keys) and the tsulad flags that override it. Declared once, with
 // defaults; any unknown key, wrong type or bad value stops the daemon naming the key.
 import { promises as fs } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { invalidArgument } from '../common/errors.js';
 import { DEFAULT_DOMAIN } from '../image/reference.js';
 import { mirrorMap, mirrorUrlProblem, registryHostProblem, type MirrorConfig, type MirrorMap } from '../image/registry/mirrors.js';

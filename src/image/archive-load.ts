@@ -3,7 +3,7 @@
 // (manifest.json) and oci-archive (oci-layout + index.json). Every blob named by an OCI
 // descriptor is checked against its digest and size here, before anything is unpacked.
 import { promises as fs } from 'node:fs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { invalidArgument } from '../common/errors.js';
 import { type ArchiveFile, type ExtractedArchive } from './archive-extract.js';
 import { digestMismatch } from './content.js';

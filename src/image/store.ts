@@ -9,6 +9,8 @@
 // reads the client's whole archive before it queues, a save pins the blobs it will read and
 // streams outside the queue, and pulls download and unpack outside it with what they need
 // pinned, so that no rmi or garbage collection takes it away meanwhile.
+// The registry client (https, tls, dns) and the archive reader and writer (tar, zlib) load
+// on first use: a daemon that only runs containers never holds them (~3 MB of RSS).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -16,22 +18,20 @@ import { failedPrecondition, internal, invalidArgument, isKind } from '../common
 import { mkdirp } from '../common/fsutil.js';
 import { shortId } from '../common/ids.js';
 import type { SnapshotDriver } from '../storage/types.js';
-import { extractArchive } from './archive-extract.js';
-import { planImages, type ImagePlan } from './archive-load.js';
-import { writeDockerArchive, type SaveEntry } from './archive-save.js';
+import type { ImagePlan } from './archive-load.js';
+import type { SaveEntry } from './archive-save.js';
 import { ImageCatalog } from './catalog.js';
 import { ContentStore } from './content.js';
 import { PullJournal } from './journal.js';
 import { Pins } from './pins.js';
-import { unpackImage, type LoadSession } from './load.js';
-import { commitImage, imageHistory, writeLayer, type CommitSpec, type HistoryItem } from './commit.js';
+import type { LoadSession } from './load.js';
+import type { CommitSpec, HistoryItem } from './commit.js';
 import { blobsOf, createdTime, hexOf, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
 import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, StoreUsage } from './types.js';
 import type { AuthConfig } from './registry/auth.js';
-import { RegistryClient, type RegistryOptions } from './registry/client.js';
-import { registryHost, registryKey } from './registry/credentials.js';
-import { Puller, type PullHost, type PullOptions, type PullProgress, type PullResult } from './registry/pull.js';
+import type { RegistryClient, RegistryOptions } from './registry/client.js';
+import type { Puller, PullHost, PullOptions, PullProgress, PullResult } from './registry/pull.js';
 
 type RemoveResult = Array<{ Untagged?: string; Deleted?: string }>;
 
@@ -73,13 +73,13 @@ export class LocalImageStore implements ImageStore {
   /** Pull from a registry (see registry/pull.ts); resolves once the image is recorded. */
   async pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
     await this.init();
-    return this.getPuller().pull(ref, opts);
+    return (await this.getPuller()).pull(ref, opts);
   }
 
   /** Pull every tag of a repository. */
   async pullAllTags(name: string, opts: PullOptions = {}): Promise<PullResult[]> {
     await this.init();
-    return this.getPuller().pullAllTags(name, opts);
+    return (await this.getPuller()).pullAllTags(name, opts);
   }
 
   /** get(), pulling the image first when a name (not an id) is missing. */
@@ -95,7 +95,8 @@ export class LocalImageStore implements ImageStore {
 
   /** Check credentials against a registry (POST /auth). */
   async checkLogin(auth: AuthConfig): Promise<void> {
-    await this.getClient().login(registryHost(registryKey(auth.serveraddress)), auth);
+    const { registryHost, registryKey } = await import('./registry/credentials.js');
+    await (await this.getClient()).login(registryHost(registryKey(auth.serveraddress)), auth);
   }
 
   /** Remove dangling images (no tag), or with `all` every image no container uses. */
@@ -129,6 +130,7 @@ export class LocalImageStore implements ImageStore {
     const name = tag ? familiarString(parseTagTarget(tag)) : undefined;
     const dir = await this.content.tempDir('commit');
     try {
+      const { commitImage, writeLayer } = await import('./commit.js');
       const files = await writeLayer(layer, dir);
       return await this.exclusive(async () => {
         const { image: parent } = this.catalog.resolve(spec.parent);
@@ -150,6 +152,7 @@ export class LocalImageStore implements ImageStore {
 
   async history(ref: string): Promise<HistoryItem[]> {
     await this.init();
+    const { imageHistory } = await import('./commit.js');
     return imageHistory(this.content, this.catalog.resolve(ref).image);
   }
 
@@ -181,6 +184,7 @@ export class LocalImageStore implements ImageStore {
       // The client's archive is read to its end before the lock is taken: a client is free to
       // send slowly or never (`tsula save | tsula load` is fed by this very daemon's save),
       // and no other load, tag, rmi or pull may wait on it meanwhile.
+      const [{ extractArchive }, { planImages }] = await Promise.all([import('./archive-extract.js'), import('./archive-load.js')]);
       const archive = await extractArchive(input, dir);
       const plans = await planImages(archive);
       return await this.exclusive(() => this.commitLoad(plans, onProgress));
@@ -196,6 +200,7 @@ export class LocalImageStore implements ImageStore {
     try {
       const loaded: Array<{ image: NewImage; names: string[] }> = [];
       const ctx = { driver: this.driver, content: this.content, knownLayer: (by: { blob?: string; chainId?: string }) => this.catalog.knownLayer(by) };
+      const { unpackImage } = await import('./load.js');
       for (const plan of plans) loaded.push({ image: await unpackImage(ctx, plan, session, onProgress), names: plan.names });
       this.dirty = true;
       for (const [digest, file] of session.pending) await this.content.commit(file, digest);
@@ -236,6 +241,7 @@ export class LocalImageStore implements ImageStore {
       return { entries: [...byId.values()], blobs, release: this.blobPins.pin(blobs) };
     });
     try {
+      const { writeDockerArchive } = await import('./archive-save.js');
       await writeDockerArchive(entries, this.content, out);
     } finally {
       release();
@@ -327,13 +333,19 @@ export class LocalImageStore implements ImageStore {
     for (const f of files) await fs.rm(f, { force: true });
   }
 
-  private getClient(): RegistryClient {
-    this.client ??= new RegistryClient(this.opts.registry);
+  private async getClient(): Promise<RegistryClient> {
+    if (!this.client) {
+      const { RegistryClient } = await import('./registry/client.js');
+      this.client ??= new RegistryClient(this.opts.registry);
+    }
     return this.client;
   }
 
-  private getPuller(): Puller {
-    this.puller ??= new Puller(this.pullHost(), this.getClient());
+  private async getPuller(): Promise<Puller> {
+    if (!this.puller) {
+      const [{ Puller }, client] = await Promise.all([import('./registry/pull.js'), this.getClient()]);
+      this.puller ??= new Puller(this.pullHost(), client);
+    }
     return this.puller;
   }
 

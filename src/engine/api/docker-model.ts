@@ -3,7 +3,7 @@
 // reads records written before the model was typed (config.v2.json, inspect-shaped).
 import { invalidArgument } from '../../common/errors.js';
 import type { Container, ContainerStatus, CreateSpec } from '../containers/model.js';
-import { z } from 'zod';
+import * as z from 'zod';
 import { resourceShape, type ResourceConfig } from '../containers/resources.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../../oci/spec.js';
 import { numericGroups, runConfigShape, runHostConfigShape, runOptionsFromDocker } from './docker-runopts.js';

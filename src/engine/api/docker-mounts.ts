@@ -4,7 +4,7 @@
 // options) and Tmpfs ("/ctr": "size=…,mode=…"). Volumes are named and made at create
 // (engine/volumes/); here only the syntax and the conflicts between requests are checked.
 import * as path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
 import type { Bind, Propagation, TmpfsMount, VolumeMount } from '../containers/model.js';
 

@@ -2,7 +2,7 @@
 // NetworkingConfig, ports, DNS, hosts), mounts, the restart policy, --init, devices, groups,
 // /dev/shm, shared namespaces, sysctls, the log driver. Each is mapped onto the engine's
 // CreateSpec or refused with a 400 that names it: none is accepted and dropped.
-import { z } from 'zod';
+import * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
 import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../containers/model.js';
 import { checkRestartPolicy } from '../containers/restart.js';

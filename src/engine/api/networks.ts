@@ -1,6 +1,6 @@
 // /networks/* of the Docker-shaped API (docker network ls/inspect/create/rm/connect/
 // disconnect/prune) over the engine's network service.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Router } from './http.js';
 import { readJsonBody, sendJson, sendStatus } from './http.js';
 import { invalidArgument } from '../../common/errors.js';

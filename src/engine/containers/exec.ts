@@ -1,7 +1,7 @@
 // Exec sessions (docker's two-step exec: create, then start), run by the container's runtime.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ContainerService } from './service.js';
 import type { ExecHandle, StdioStream } from '../../runtime/types.js';
 import type { Process, Spec } from '../../oci/types.js';

@@ -6,7 +6,7 @@
 // where dockerd does so because this kernel cannot apply it, or it reaches the spec.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
 import type { LinuxBlockIO, LinuxCPU, LinuxMemory, LinuxResources } from '../../oci/types.js';
 import { parseUintList, uintListCovers, type SysInfo } from '../../oci/sysinfo.js';

@@ -1,7 +1,7 @@
 // POST /containers/{id}/update (docker update): the request's resource fields are checked as
 // a create's are, then merged into the container's as dockerd's Container.UpdateContainer
 // does (a zero value changes nothing), refusing the combinations it refuses.
-import { z } from 'zod';
+import * as z from 'zod';
 import { failedPrecondition, invalidArgument } from '../../common/errors.js';
 import type { LinuxResources } from '../../oci/types.js';
 import { ociResources, resourceShape, resourcesOf, type ResourceConfig } from './resources.js';

@@ -5,7 +5,6 @@
 // docker-proxy's bind fails). The result feeds the CNI portmap plugin and inspect's Ports.
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
-import * as dgram from 'node:dgram';
 import { failedPrecondition, invalidArgument } from '../../common/errors.js';
 import type { PortMapping } from '../../network/index.js';
 import type { NetworkingSpec, PortBinding } from '../containers/model.js';
@@ -59,13 +58,15 @@ function clash(taken: TakenPorts, proto: string, ip: string, port: number): bool
 /** Can something bind ip:port now? (tcp: listen; udp: bind; sctp: not probed). */
 function hostFree(proto: string, ip: string, port: number): Promise<boolean> {
   if (proto === 'sctp') return Promise.resolve(true);
-  return new Promise((resolve) => {
-    if (proto === 'udp') {
+  // dgram loads only when a UDP port is published
+  if (proto === 'udp') {
+    return import('node:dgram').then((dgram) => new Promise((resolve) => {
       const s = dgram.createSocket('udp4');
       s.once('error', () => { s.close(); resolve(false); });
       s.bind(port, ip, () => s.close(() => resolve(true)));
-      return;
-    }
+    }));
+  }
+  return new Promise((resolve) => {
     const srv = net.createServer();
     srv.once('error', () => resolve(false));
     srv.listen({ port, host: ip, exclusive: true }, () => srv.close(() => resolve(true)));

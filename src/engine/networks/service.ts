@@ -5,7 +5,7 @@
 // bridge plugin makes it) and goes with the network.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { alreadyExists, invalidArgument, permissionDenied } from '../../common/errors.js';
 import { exec } from '../../common/exec.js';
 import { newId, validateName } from '../../common/ids.js';

@@ -4,7 +4,7 @@
 // answers 409 (forced too, as dockerd).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
 import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';

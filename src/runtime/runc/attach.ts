@@ -3,7 +3,6 @@
 // 3 stderr. What we send is written to the container's stdin as is.
 import { openSync, closeSync } from 'node:fs';
 import * as path from 'node:path';
-import { SeqpacketSocket } from 'node-unix-socket';
 import type { StdioStream } from '../types.js';
 import { unavailable } from '../../common/errors.js';
 
@@ -12,7 +11,9 @@ const STDERR_PIPE = 3;
 /** What is kept for a client that has not registered onOutput yet. */
 const EARLY_MAX = 1 << 20;
 
-export function connectAttach(socketPath: string): Promise<StdioStream> {
+export async function connectAttach(socketPath: string): Promise<StdioStream> {
+  // the addon loads on the first attach: a daemon running only detached containers never maps it
+  const { SeqpacketSocket } = await import('node-unix-socket');
   return new Promise((resolve, reject) => {
     const sock = new SeqpacketSocket();
     const outputCbs: Array<(s: 1 | 2, d: Buffer) => void> = [];
