@@ -171,8 +171,12 @@ export async function extractArchive(input: Readable, dir: string): Promise<Extr
     total += c.length;
     tail = c.length >= 512 ? c.subarray(c.length - 512) : Buffer.concat([tail, c]).subarray(-512);
   });
+  // A parser that gave up (not a tar: a bad header checksum) is unpiped and reads no more:
+  // waiting for the stream's end would then hang. The rest of the input is the caller's to
+  // drain (the API answers, then reads the upload to its end).
+  let parserGaveUp = () => {};
   const parsed = new Promise<void>((resolve) => {
-    parser.on('error', (e: Error) => { fail(e); resolve(); });
+    parser.on('error', (e: Error) => { fail(e); resolve(); parserGaveUp(); });
     parser.on('end', () => resolve());
   });
   const source = compression === 'gzip' ? input.pipe(createGunzip({ chunkSize: 1 << 18 })) : input;
@@ -181,6 +185,11 @@ export async function extractArchive(input: Readable, dir: string): Promise<Extr
     input.once('error', onErr);
     if (source !== input) source.once('error', onErr);
     tap.once('end', () => resolve());
+    parserGaveUp = () => {
+      source.unpipe(tap);
+      if (source !== input) { input.unpipe(source as unknown as NodeJS.WritableStream); source.destroy(); }
+      resolve();
+    };
     source.pipe(tap).pipe(parser as unknown as NodeJS.WritableStream);
   });
   await parsed;

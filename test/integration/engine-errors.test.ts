@@ -5,6 +5,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as fsSync from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
 import { TestDaemon, IMAGES, ROOT } from '../helpers/daemon.js';
 
 let d: TestDaemon;
@@ -123,6 +125,20 @@ test('an upload refused before it is read still gets its error, not a broken pip
     assert.match(r.stderr, /xz-compressed archives are not supported/);
   }
   await fs.rm(big);
+  // not a tar at all: the parser gives up at the first header, the daemon answers, then
+  // reads the rest of the upload (it used to wait for an end its parser would never read)
+  const blobs = path.join(d.graph, 'image', 'blobs', 'sha256');
+  const before = (await fs.readdir(blobs)).sort();
+  const noise = path.join(d.dir, 'noise.tar');
+  await fs.writeFile(noise, randomBytes(4 << 20));
+  const gz = path.join(d.dir, 'noise.tar.gz');
+  await fs.writeFile(gz, gzipSync(randomBytes(1 << 20)));
+  for (const f of [noise, gz]) {
+    const r = await d.cli(['load', '-i', f]);
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /invalid archive/);
+  }
+  assert.deepEqual((await fs.readdir(blobs)).sort(), before);
 });
 
 test('an invalid daemon.json stops tsulad with a message naming the key', async () => {
