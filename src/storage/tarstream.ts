@@ -92,19 +92,22 @@ function cstr(b: Buffer, off: number, len: number): string {
   return (z < 0 ? s : s.subarray(0, z)).toString('utf8');
 }
 
+const badHeader = (what: string) => invalidArgument(`layer tar header: ${what} (not a tar, or a corrupt one)`);
+
 /** Octal (space/NUL padded) or GNU base-256 numeric field. */
 function num(b: Buffer, off: number, len: number, field: string): number {
   const s = b.subarray(off, off + len);
   if (s[0] & 0x80) {
-    if (s[0] === 0xff) throw invalidArgument(`layer tar header: negative ${field}`);
+    if (s[0] === 0xff) throw badHeader(`negative ${field}`);
     let v = s[0] & 0x7f;
     for (let i = 1; i < s.length; i++) v = v * 256 + s[i];
-    if (!Number.isSafeInteger(v)) throw invalidArgument(`layer tar header: ${field} too large`);
+    if (!Number.isSafeInteger(v)) throw badHeader(`${field} too large`);
     return v;
   }
   const t = s.toString('latin1').replace(/\0.*$/s, '').trim();
   if (t === '') return 0;
-  if (!/^[0-7]+$/.test(t)) throw invalidArgument(`layer tar header: bad ${field} "${t}"`);
+  // a field of random bytes (not a tar at all) is shown as ASCII, its other bytes as "?"
+  if (!/^[0-7]+$/.test(t)) throw badHeader(`bad ${field} "${t.replace(/[^\x20-\x7e]/g, '?')}"`);
   return parseInt(t, 8);
 }
 

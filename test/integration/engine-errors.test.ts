@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as fsSync from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { TestDaemon, IMAGES, ROOT } from '../helpers/daemon.js';
 
@@ -139,6 +139,21 @@ test('an upload refused before it is read still gets its error, not a broken pip
     assert.match(r.stderr, /invalid archive/);
   }
   assert.deepEqual((await fs.readdir(blobs)).sort(), before);
+  // a layer of noise whose digests all match (a well-formed archive of a bad image)
+  const arc = path.join(d.dir, 'noise-img');
+  await fs.mkdir(arc);
+  const layer = randomBytes(100_000);
+  await fs.writeFile(path.join(arc, 'layer.tar'), layer);
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', config: {}, rootfs: { type: 'layers', diff_ids: [`sha256:${sha256(layer)}`] } }));
+  await fs.writeFile(path.join(arc, `${sha256(config)}.json`), config);
+  await fs.writeFile(path.join(arc, 'manifest.json'), JSON.stringify([{ Config: `${sha256(config)}.json`, RepoTags: ['noise:1'], Layers: ['layer.tar'] }]));
+  spawnSync('tar', ['-cf', `${arc}.tar`, '-C', arc, '.']);
+  const r = await d.cli(['load', '-i', `${arc}.tar`]);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /layer sha256:[0-9a-f]{64} \(layer.tar\): layer tar .*not a tar/);
+  assert.doesNotMatch(r.stderr, /[^\x20-\x7e\n]/, 'the header bytes are shown as ASCII');
+  assert.deepEqual((await fs.readdir(blobs)).sort(), before);
+  assert.notEqual((await d.cli(['inspect', 'noise:1'])).code, 0);
 });
 
 test('an invalid daemon.json stops tsulad with a message naming the key', async () => {
@@ -161,6 +176,8 @@ test('an invalid daemon.json stops tsulad with a message naming the key', async 
   assert.match(r.stderr, /invalid JSON/);
   for (const p of ['x.sock', 'g2', 's2']) assert.equal(fsSync.existsSync(path.join(d.dir, p)), false, `${p}: it stopped before making anything`);
 });
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 /** Flip a byte inside the first layer of a docker-archive, keeping the tar valid. */
 function corruptLayer(src: string, dst: string): void {
