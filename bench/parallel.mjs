@@ -35,13 +35,23 @@ function timed(argv) {
   });
 }
 
+/** The host's CPU time so far (ms): user and system, from /proc/stat (the host is otherwise idle). */
+function hostCpu() {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+  const tick = 1000 / 100; // USER_HZ
+  return { user: (f[0] + f[1]) * tick, system: (f[2] + f[5] + f[6]) * tick };
+}
+
 async function burst(name, make) {
+  const c0 = hostCpu();
   const t0 = now();
   const rs = await Promise.all(Array.from({ length: P }, (_, i) => timed(make(i))));
   const wall = now() - t0;
+  const c1 = hostCpu();
+  const cpu = { user: (c1.user - c0.user) / P, system: (c1.system - c0.system) / P };
   const lat = rs.map((r) => r.ms).sort((a, b) => a - b);
   const errors = rs.filter((r) => r.code !== 0);
-  return { name, wall, mean: lat.reduce((a, b) => a + b, 0) / P, p50: lat[Math.floor(P / 2)], p95: lat[Math.floor(P * 0.95)], errors };
+  return { name, wall, mean: lat.reduce((a, b) => a + b, 0) / P, p50: lat[Math.floor(P / 2)], p95: lat[Math.floor(P * 0.95)], errors, cpu };
 }
 
 let daemon;
@@ -73,10 +83,11 @@ try {
   }
   const pad = (s, w) => String(s).padStart(w);
   console.log(`${P} runs at once, ${ROUNDS} rounds (${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} CPUs)`);
-  console.log(`${'who'.padEnd(7)}${pad('wall', 10)}${pad('mean', 10)}${pad('p50', 10)}${pad('p95', 10)}${pad('errors', 8)}`);
+  console.log(`${'who'.padEnd(7)}${pad('wall', 10)}${pad('mean', 10)}${pad('p50', 10)}${pad('p95', 10)}${pad('errors', 8)}${pad('host CPU/run (user+sys)', 26)}`);
   for (const x of rows) {
     console.log(x.name.padEnd(7) + pad(`${(x.wall / 1000).toFixed(2)} s`, 10) + pad(`${x.mean.toFixed(0)} ms`, 10) + pad(`${x.p50.toFixed(0)} ms`, 10)
-      + pad(`${x.p95.toFixed(0)} ms`, 10) + pad(x.errors.length, 8));
+      + pad(`${x.p95.toFixed(0)} ms`, 10) + pad(x.errors.length, 8)
+      + pad(`${(x.cpu.user + x.cpu.system).toFixed(0)} ms (${x.cpu.user.toFixed(0)}+${x.cpu.system.toFixed(0)})`, 26));
     for (const e of x.errors.slice(0, 3)) console.log(`    error (exit ${e.code}): ${e.err}`);
   }
   const best = (who) => Math.min(...rows.filter((x) => x.name === who).map((x) => x.wall));
