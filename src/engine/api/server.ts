@@ -37,7 +37,9 @@ export function createApiServer(router: Router, log: Logger, mapError: ErrorMapp
     } catch (err) {
       const e = mapError(err, req.method ?? 'GET', pathname);
       const status = httpStatus(e);
-      if (status >= 500) log.error('request failed', { method: req.method, path: pathname, err: errorMessage(e) });
+      // a client that hung up mid-upload (Ctrl-C on `tsula load`) is not the daemon's failure
+      if (!req.complete && req.destroyed) log.info('client went away mid-request', { method: req.method, path: pathname, err: errorMessage(e) });
+      else if (status >= 500) log.error('request failed', { method: req.method, path: pathname, err: errorMessage(e) });
       else log.debug('request refused', { method: req.method, path: pathname, err: errorMessage(e) });
       if (res) sendError(res, e, req);
       else if (upgraded && !upgraded.socket.destroyed) upgraded.socket.end(rawResponse(status, { message: errorMessage(e) }));
