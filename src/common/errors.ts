@@ -126,6 +126,11 @@ export function noSpaceLeft(where: string, doing: string, cause?: unknown): Tsul
   return resourceExhausted(`${what} on ${where} while ${doing}: ${FREE_SPACE_HINT}`, cause);
 }
 
+/** User input quoted in an error: ASCII as is, any other byte as "?", at most 300 characters. */
+export function printable(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 300);
+}
+
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }

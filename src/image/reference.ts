@@ -2,7 +2,7 @@
 // of an optional registry host[:port] and lowercase path components, then an optional
 // :tag and/or @digest. Names are stored and shown in docker's "familiar" form:
 // docker.io/library/busybox:latest is displayed (and keyed) as busybox:latest.
-import { invalidArgument } from '../common/errors.js';
+import { invalidArgument, printable } from '../common/errors.js';
 
 export const DEFAULT_DOMAIN = 'docker.io';
 export const DEFAULT_TAG = 'latest';
@@ -133,8 +133,4 @@ export function parseTagTarget(ref: string): ParsedReference {
   const p = parseReference(ref);
   if (p.digest) throw invalidArgument(`refusing to create a tag with a digest reference: "${printable(ref)}"`);
   return p;
-}
-
-function printable(s: string): string {
-  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 300);
 }

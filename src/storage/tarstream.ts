@@ -2,7 +2,7 @@
 // ourselves rather than through node-tar's Parser because its pax parser drops
 // SCHILY.xattr.* records and decodes pax bodies as UTF-8, which corrupts binary xattr values
 // such as security.capability; it also skips bad headers silently unless in strict mode.
-import { invalidArgument } from '../common/errors.js';
+import { invalidArgument, printable } from '../common/errors.js';
 
 export type EntryType = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo';
 
@@ -107,7 +107,7 @@ function num(b: Buffer, off: number, len: number, field: string): number {
   const t = s.toString('latin1').replace(/\0.*$/s, '').trim();
   if (t === '') return 0;
   // a field of random bytes (not a tar at all) is shown as ASCII, its other bytes as "?"
-  if (!/^[0-7]+$/.test(t)) throw badHeader(`bad ${field} "${t.replace(/[^\x20-\x7e]/g, '?')}"`);
+  if (!/^[0-7]+$/.test(t)) throw badHeader(`bad ${field} "${printable(t)}"`);
   return parseInt(t, 8);
 }
 
