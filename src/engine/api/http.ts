@@ -36,10 +36,12 @@ export class Router {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+/** A JSON answer; given the request, the connection stays until its upload is in (endAfterRequest). */
+export function sendJson(res: ServerResponse, status: number, body: unknown, req?: IncomingMessage): void {
   const text = JSON.stringify(body) + '\n';
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  res.end(text);
+  if (req) endAfterRequest(req, res, text);
+  else res.end(text);
 }
 
 export function sendStatus(res: ServerResponse, status: number): void {
@@ -55,10 +57,7 @@ export function sendStatus(res: ServerResponse, status: number): void {
  */
 export function sendError(res: ServerResponse, err: unknown, req?: IncomingMessage): void {
   if (res.headersSent) { res.destroy(); return; }
-  const text = JSON.stringify({ message: errorMessage(err) }) + '\n';
-  res.writeHead(httpStatus(err), { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
-  if (req) endAfterRequest(req, res, text);
-  else res.end(text);
+  sendJson(res, httpStatus(err), { message: errorMessage(err) }, req);
 }
 
 /** How long an answered request may go on uploading before its connection is closed. */
