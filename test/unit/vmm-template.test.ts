@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { QemuHypervisor, defaultHypervisorConfig, parseVmmConfig, type VmSpec } from '../../src/hypervisor/index.js';
-import { assetsDiffer, templateAssets, templateConfig, templateDir, templateKey, VmTemplates, MANIFEST, RAM_FILE, STATE_FILE } from '../../src/sandboxer/kinds/vmm/templates.js';
+import { assetsDiffer, hostCpuId, templateAssets, templateConfig, templateDir, templateKey, VmTemplates, MANIFEST, RAM_FILE, STATE_FILE } from '../../src/sandboxer/kinds/vmm/templates.js';
 import { hotplugCommands } from '../../src/sandboxer/kinds/vmm/clone.js';
 import { mountScript, seedInput } from '../../src/agent/clone.js';
 
@@ -78,6 +78,15 @@ test('the template key follows the machine; the manifest check refuses other ass
     assert.notEqual(templateKey({ ...cfg, ...other }, 'tcg'), k, JSON.stringify(other));
   }
   assert.notEqual(templateKey(cfg, 'kvm'), k);
+  // -cpu host (KVM): the host's CPU is in the key (sessions move between Intel and AMD hosts);
+  // TCG's max CPU is the host's on none
+  const intel = 'processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 85\nstepping\t: 7\nflags\t\t: fpu vme avx512f\n\nprocessor\t: 1\n';
+  const amd = 'processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: 1\nstepping\t: 1\nflags\t\t: fpu vme sse4a\n';
+  assert.match(hostCpuId(intel), /^GenuineIntel 6\/85 [0-9a-f]{12}$/);
+  assert.notEqual(templateKey(cfg, 'kvm', () => intel), templateKey(cfg, 'kvm', () => amd));
+  assert.notEqual(templateKey(cfg, 'kvm', () => intel), templateKey(cfg, 'kvm', () => intel.replace('avx512f', '')));
+  assert.equal(templateKey(cfg, 'tcg', () => intel), templateKey(cfg, 'tcg', () => amd));
+  assert.equal(templateKey({ ...cfg, cpuModel: 'EPYC' }, 'kvm', () => intel), templateKey({ ...cfg, cpuModel: 'EPYC' }, 'kvm', () => amd));
   const a = { kernel: { path: '/g/vmlinuz', size: 10, mtimeMs: 1000 } };
   assert.equal(assetsDiffer(a, { kernel: { ...a.kernel } }), null);
   assert.match(assetsDiffer(a, { kernel: { ...a.kernel, size: 11 } })!, /the kernel \/g\/vmlinuz changed since it was made \(size 10 → 11/);

@@ -6,7 +6,8 @@
 //
 // The key names the machine (hypervisor binary, machine type, CPU model, vCPUs, memory,
 // accelerator, guest asset paths): a clone's devices must be the template's, or the restore
-// fails. The manifest records what the template was made from (each guest asset's and the
+// fails. With `-cpu host` (KVM) the host's CPU is part of it: a template saved on one CPU
+// (vendor, model, flags) can't be restored on another; TCG's `max` is the same everywhere. The manifest records what the template was made from (each guest asset's and the
 // binary's size and mtime): a template whose recorded assets differ from the current ones is
 // refused (removed, said in the log) and made again, never used. Templates live beside the
 // agent snapshot cache (`templates` beside the initrd) unless template_path says otherwise.
@@ -60,16 +61,31 @@ export function templateConfig(cfg: HypervisorConfig): HypervisorConfig {
 }
 
 /** What the machine of a template is made of: a clone must have all of it the same. */
-export function templateMachine(cfg: HypervisorConfig, accel: AccelChoice['accel']): Record<string, string | number> {
+export function templateMachine(cfg: HypervisorConfig, accel: AccelChoice['accel'], cpuinfo = readCpuinfo): Record<string, string | number> {
+  const cpu = cfg.cpuModel || (accel === 'kvm' ? 'host' : 'max');
   return {
     hypervisor: cfg.path, machine: cfg.machineType, accelerators: cfg.machineAccelerators, accel,
-    cpu: cfg.cpuModel || (accel === 'kvm' ? 'host' : 'max'), vcpus: cfg.defaultVcpus, memoryMib: cfg.defaultMemory,
+    cpu, vcpus: cfg.defaultVcpus, memoryMib: cfg.defaultMemory,
     kernel: cfg.kernel, initrd: cfg.initrd, image: cfg.image, kernelParams: cfg.kernelParams, debug: cfg.enableDebug ? 1 : 0,
+    ...(cpu === 'host' ? { hostCpu: hostCpuId(cpuinfo()) } : {}),
   };
 }
 
-export function templateKey(cfg: HypervisorConfig, accel: AccelChoice['accel']): string {
-  return createHash('sha256').update(JSON.stringify(templateMachine(cfg, accel))).digest('hex').slice(0, 16);
+let cpuinfoText: string | undefined;
+function readCpuinfo(): string {
+  try { return (cpuinfoText ??= readFileSync('/proc/cpuinfo', 'utf8')); } catch { return ''; }
+}
+
+/** The host CPU a `-cpu host` guest sees: vendor, family, model, stepping and flags of the first CPU. */
+export function hostCpuId(cpuinfo: string): string {
+  const first = cpuinfo.split('\n\n')[0] ?? '';
+  const field = (k: string) => new RegExp(`^${k}\\s*:\\s*(.*)$`, 'm').exec(first)?.[1]?.trim() ?? '';
+  const id = ['vendor_id', 'cpu family', 'model', 'stepping', 'flags'].map(field).join('|');
+  return `${field('vendor_id')} ${field('cpu family')}/${field('model')} ${createHash('sha256').update(id).digest('hex').slice(0, 12)}`;
+}
+
+export function templateKey(cfg: HypervisorConfig, accel: AccelChoice['accel'], cpuinfo = readCpuinfo): string {
+  return createHash('sha256').update(JSON.stringify(templateMachine(cfg, accel, cpuinfo))).digest('hex').slice(0, 16);
 }
 
 /** The files a template is made from: the guest's kernel, initrd, image (the agent is in them) and the VMM. */
