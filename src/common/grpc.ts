@@ -129,6 +129,9 @@ export function grpcClient<S extends GenServiceMethods>(desc: GenService<S>, add
   return out as GrpcClient<S>;
 }
 
+/** How long a closing server waits for its calls under way. */
+const SHUTDOWN_GRACE_MS = 2000;
+
 /**
  * A server that serves connections accepted elsewhere (common/lazy-endpoint: the socket
  * listens before grpc-js is loaded), plaintext over a unix socket.
@@ -138,7 +141,15 @@ export function injectedServer(server: grpc.Server): ConnectionServer {
   return {
     serve: (c) => injector.injectConnection(c),
     close: async () => {
-      await new Promise<void>((r) => server.tryShutdown(() => r()));
+      // calls under way get a moment to finish (grpc-go's GracefulStop, bounded); then the
+      // rest is cut, as a client that keeps its connection (kubelet) would hold it forever
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        new Promise<void>((r) => server.tryShutdown(() => r())),
+        new Promise<void>((r) => { timer = setTimeout(r, SHUTDOWN_GRACE_MS); }),
+      ]);
+      clearTimeout(timer);
+      server.forceShutdown();
       injector.destroy();
     },
   };

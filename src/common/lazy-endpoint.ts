@@ -22,9 +22,14 @@ export interface LazyEndpoint {
 export async function serveLazily(claim: SocketClaim, what: string, load: () => Promise<ConnectionServer>, log: Logger): Promise<LazyEndpoint> {
   let server: Promise<ConnectionServer> | undefined;
   let ready: ConnectionServer | undefined;
+  // every accepted connection, to end them at close: a net.Server's close waits for all of
+  // them, and a client such as kubelet or containerd never hangs up by itself
+  const conns = new Set<net.Socket>();
   // paused until served: a connection's first bytes wait in the kernel while the server loads
   const handOver = (s: ConnectionServer, c: net.Socket) => { s.serve(c); c.resume(); };
   const listener = net.createServer({ pauseOnConnect: true }, (c) => {
+    conns.add(c);
+    c.once('close', () => conns.delete(c));
     if (ready) return handOver(ready, c);
     server ??= load().then((s) => (ready = s), (e) => {
       log.error(`${what}: cannot start`, { err: errorMessage(e) });
@@ -38,8 +43,10 @@ export async function serveLazily(claim: SocketClaim, what: string, load: () => 
   return {
     get loaded() { return !!ready; },
     close: async () => {
-      await new Promise<void>((r) => listener.close(() => r()));
+      const closed = new Promise<void>((r) => listener.close(() => r()));
       await (await server?.catch(() => null))?.close();
+      for (const c of conns) c.destroy();
+      await closed;
       await claim.release();
     },
   };

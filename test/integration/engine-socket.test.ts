@@ -9,6 +9,8 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestDaemon, ROOT, sleep, waitFor } from '../helpers/daemon.js';
+import { grpcClient } from '../../src/common/grpc.js';
+import { RuntimeService } from '../../src/gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
 
 const TSULAD = path.join(ROOT, 'build/tsulad.mjs');
 
@@ -110,6 +112,27 @@ test('on exit a daemon removes its own socket', async () => {
     await assert.rejects(fs.lstat(d2.sock), /ENOENT/);
     await assert.rejects(fs.lstat(path.join(d2.state, 'tsulad-ttrpc.sock')), /ENOENT/);
   } finally {
+    await d2.destroy();
+  }
+});
+
+test('SIGTERM ends the daemon at once while a CRI client keeps its connection (kubelet does)', async () => {
+  const d2 = await TestDaemon.create();
+  const cri = grpcClient(RuntimeService, d2.criSock);
+  const raw = net.connect(d2.criSock);
+  raw.on('error', () => {});
+  try {
+    await cri.version({});
+    const p = d2.proc!;
+    const exited = new Promise((r) => p.once('exit', r));
+    const t0 = Date.now();
+    p.kill('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+    assert.notEqual(p.exitCode, null, `still running 10 s after SIGTERM: ${await d2.log()}`);
+    assert.ok(Date.now() - t0 < 6000, `took ${Date.now() - t0} ms to exit`);
+  } finally {
+    cri.close();
+    raw.destroy();
     await d2.destroy();
   }
 });

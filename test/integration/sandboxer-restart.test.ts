@@ -209,3 +209,27 @@ test('a second sandboxer on a Controller socket a live one answers is refused; t
     ctl.close();
   }
 });
+
+test('SIGTERM ends the sandboxer at once while clients keep their connections (containerd and tsulad do)', async () => {
+  const own = await TestSandboxer.create();
+  const ctl = grpcClient(Controller, own.address);
+  let task: TtrpcClient | undefined;
+  const raw = net.connect(own.address);
+  raw.on('error', () => {});
+  try {
+    await assert.rejects(ctl.status({ sandboxId: 'no-such-pod' }), (e) => errorKind(e) === 'NotFound');
+    task = await TtrpcClient.connect(own.taskSock);
+    const p = own.proc!;
+    const exited = new Promise((r) => p.once('exit', r));
+    const t0 = Date.now();
+    p.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 10_000))]);
+    assert.notEqual(p.exitCode, null, `still running 10 s after SIGTERM: ${await own.log()}`);
+    assert.ok(Date.now() - t0 < 3000, `took ${Date.now() - t0} ms to exit`);
+  } finally {
+    ctl.close();
+    task?.close();
+    raw.destroy();
+    await own.destroy();
+  }
+});
