@@ -100,6 +100,14 @@ test('inspect: HostConfig has the fields docker 20.10 clients index', async () =
   assert.equal(out.trim(), 'k8s-file|no|67108864|{}|private|11|[0,0]||null');
 });
 
+test('ps COMMAND quotes an argument with a space as dockerd does (single quotes)', async () => {
+  await ok(['create', '--name', 'cmdq', 'busybox', 'sh', '-c', 'echo "a b"; exit 0']);
+  assert.equal((await ok(['ps', '-a', '--no-trunc', '--filter', 'name=cmdq', '--format', '{{.Command}}'])).trim(), '"sh -c \'echo \\"a b\\"; exit 0\'"');
+  assert.equal((await ok(['ps', '-a', '--filter', 'name=cmdq', '--format', '{{.Command}}'])).trim(), '"sh -c \'echo \\"a b\\"; …"');
+  await ok(['create', '--name', 'cmdp', 'busybox']);
+  assert.equal((await ok(['ps', '-a', '--no-trunc', '--filter', 'name=cmdp', '--format', '{{.Command}}'])).trim(), '"sh"');
+});
+
 test('logs -t prints Go\'s RFC3339Nano in UTC ("Z")', async () => {
   await ok(['run', '--name', 'ts', 'busybox', 'echo', 'hi']);
   await waitFor(async () => (await ok(['logs', 'ts'])) === 'hi\n');

@@ -179,7 +179,8 @@ export function summary(c: Container, netId: NetworkIdOf = () => ''): Record<str
     Names: [v.Name],
     Image: c.config.imageRef,
     ImageID: c.image,
-    Command: [v.Path, ...v.Args].map((a) => (/\s/.test(a) ? JSON.stringify(a) : a)).join(' '),
+    // moby's list: an argument with a space goes in single quotes, nothing else is escaped
+    Command: [v.Path, ...v.Args.map((a) => (a.includes(' ') ? `'${a}'` : a))].join(' '),
     Created: Math.floor(Date.parse(c.createdAt) / 1000),
     Ports: psPorts(c),
     Labels: c.config.labels,
