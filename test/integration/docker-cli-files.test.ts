@@ -88,10 +88,15 @@ test('docker cp with a stopped container, both ways; the rootfs is unmounted aga
   await ok(['cp', 'src:/data/renamed', path.join(work, 'from-stopped')]);
   assert.equal(await fs.readFile(path.join(work, 'from-stopped'), 'utf8'), 'payload\n');
   await ok(['cp', path.join(work, 'in.txt'), 'src:/data/while-stopped']);
+  // the API takes a gzipped tar as well (docker's PUT /archive: identity or gzip, ...)
+  const gz = execFileSync('tar', ['-czf', '-', '-C', work, 'in.txt']);
+  const put = await d.api('PUT', `/containers/src/archive?path=${encodeURIComponent('/data/sub')}`, gz, { 'Content-Type': 'application/x-tar' });
+  assert.equal(put.status, 200, put.body);
   const mounts = await fs.readFile('/proc/self/mounts', 'utf8');
   assert.ok(!mounts.split('\n').some((m) => m.includes(d.graph) && m.startsWith('overlay')), 'no overlay left mounted');
   await ok(['start', 'src']);
   assert.equal(await ok(['exec', 'src', 'cat', '/data/while-stopped']), 'payload\n');
+  assert.equal(await ok(['exec', 'src', 'cat', '/data/sub/in.txt']), 'payload\n');
 });
 
 test('docker commit: the changes (deletions too) and -c config in a new image; history; run it', async () => {

@@ -5,7 +5,6 @@
 import { promises as fs, type Stats } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import * as zlib from 'node:zlib';
 import { errorMessage, failedPrecondition, invalidArgument, TsulaError, errorKind } from '../../common/errors.js';
 import type { MountGuard } from '../../storage/mountguard.js';
 import { packItems, walkTree, type PackItem } from '../../storage/tarpack.js';
@@ -185,7 +184,9 @@ async function decompressed(input: Readable): Promise<AsyncIterable<Buffer>> {
   }
   const head = first.done ? null : first.value;
   if (head && head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-    const gunzip = zlib.createGunzip();
+    // zlib (~1.4 MB) loads with the first gzipped upload, not with the daemon
+    const { createGunzip } = await import('node:zlib');
+    const gunzip = createGunzip();
     void (async () => {
       try { for await (const c of rest(head)) if (!gunzip.write(c)) await new Promise((r) => gunzip.once('drain', r)); gunzip.end(); } catch (e) { gunzip.destroy(e as Error); }
     })();
