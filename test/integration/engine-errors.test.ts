@@ -48,7 +48,7 @@ test('ids with / or .. are rejected before touching the filesystem', async () =>
   const canary = path.join(d.dir, 'canary');
   await fs.mkdir(canary);
   await fs.writeFile(path.join(canary, 'config.v2.json'), '{}');
-  for (const bad of ['%2e%2e%2f%2e%2e%2fcanary', '%2e%2e%2f', '..%2F..%2Fcanary', 'a%2Fb']) {
+  for (const bad of ['%2e%2e%2f%2e%2e%2fcanary', '%2e%2e%2f', '..%2F..%2Fcanary', 'a%2Fb', '%2F..%2Fcanary', '%2F%2Fx']) {
     const id = decodeURIComponent(bad);
     for (const [method, p] of [['GET', 'json'], ['POST', 'stop'], ['POST', 'kill'], ['DELETE', '']] as const) {
       const r = await d.api(method, `/v1.41/containers/${bad}${p ? `/${p}` : '?force=1&v=1'}`);
@@ -62,6 +62,12 @@ test('ids with / or .. are rejected before touching the filesystem', async () =>
   assert.match(r.stderr, /invalid container name/);
   const slash = await d.cli(['create', '--name', 'a/b', 'busybox', 'true']);
   assert.match(slash.stderr, /invalid container name/);
+  // docker's own form of a name, with its leading "/" (inspect's .Name), names the container
+  const id = (await d.ok(['create', '--name', 'slashy', 'busybox', 'true'])).trim();
+  const byName = await d.api('GET', '/v1.41/containers/%2Fslashy/json');
+  assert.equal(byName.status, 200, byName.body);
+  assert.equal(JSON.parse(byName.body).Id, id);
+  await d.ok(['rm', '/slashy']);
 });
 
 test('name conflicts are 409', async () => {

@@ -90,8 +90,9 @@ export class ContainerStore {
   /** By full id, unique id prefix or name. */
   get(ref: string): Container {
     // a ref no container can have (a path, "..") is simply not found; it never reaches the disk
-    try { validateRef(ref); } catch { throw notFound(`No such container: ${ref}`); }
+    // docker's names carry a leading "/" (inspect shows "/web"): "/web" names web
     const name = ref.startsWith('/') ? ref.slice(1) : ref;
+    try { validateRef(name); } catch { throw notFound(`No such container: ${ref}`); }
     const byId = this.byId.get(ref);
     if (byId) return byId;
     // a name reserved by a create still in progress names no container yet
