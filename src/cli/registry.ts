@@ -73,6 +73,8 @@ export const COMMANDS: Record<string, Entry> = {
     async () => { const m = await import('./commands/ps.js'); return { spec: m.spec, run: m.run }; }),
   pull: cmd('Download an image from a registry',
     async () => { const m = await import('./commands/pull.js'); return { spec: m.spec, run: m.run }; }),
+  push: cmd('Push an image or a repository to a registry',
+    async () => { const m = await import('./commands/push.js'); return { spec: m.spec, run: m.run }; }),
   rename: cmd('Rename a container',
     async () => { const m = await import('./commands/lifecycle.js'); return { spec: m.renameSpec, run: m.rename }; }),
   restart: cmd('Restart one or more containers',
@@ -145,7 +147,7 @@ export const GROUPS: Record<string, Group> = {
     subs: {
       history: same('history'),
       inspect: same('inspect', { desc: 'Display detailed information on one or more images', usage: '[OPTIONS] IMAGE [IMAGE...]', prefix: ['--type=image'], hide: ['size'] }),
-      load: same('load'), ls: same('images', { aliases: ['list'] }), prune: same('image prune'), pull: same('pull'),
+      load: same('load'), ls: same('images', { aliases: ['list'] }), prune: same('image prune'), pull: same('pull'), push: same('push'),
       rm: same('rmi', { aliases: ['rmi', 'remove'] }), save: same('save'), tag: same('tag'),
     },
   },

@@ -63,7 +63,7 @@ function isNameOnly(ref: string): boolean {
 }
 
 /** docker prints the fully qualified reference at the end: docker.io/library/busybox:latest. */
-function qualified(ref: string): string {
+export function qualified(ref: string): string {
   try {
     const p = parseReference(ref);
     return p.digest ? `${p.fullName}@${p.digest}` : `${p.fullName}:${p.tag ?? 'latest'}`;
@@ -87,6 +87,6 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
   return 0;
 }
 
-function parseRefName(ref: string): string {
+export function parseRefName(ref: string): string {
   try { return parseReference(ref).fullName; } catch { return ref; }
 }
