@@ -91,9 +91,13 @@ function security(sc: LinuxContainerSecurityContext | undefined): Security {
 }
 
 function userOf(sc: LinuxContainerSecurityContext | undefined): string | undefined {
-  if (sc?.runAsUsername) return sc.runAsGroup ? `${sc.runAsUsername}:${sc.runAsGroup.value}` : sc.runAsUsername;
-  if (sc?.runAsUser) return sc.runAsGroup ? `${sc.runAsUser.value}:${sc.runAsGroup.value}` : String(sc.runAsUser.value);
-  return undefined;
+  const user = sc?.runAsUsername || (sc?.runAsUser ? String(sc.runAsUser.value) : '');
+  if (!user) {
+    // a group alone would leave the image's user with a group not its own (containerd refuses it too)
+    if (sc?.runAsGroup) throw invalidArgument(`container config: run_as_group ${sc.runAsGroup.value} is set without run_as_user or run_as_username: set the user too`);
+    return undefined;
+  }
+  return sc?.runAsGroup ? `${user}:${sc.runAsGroup.value}` : user;
 }
 
 /** How the container joins its pod: a VM pod is joined by running in its VM, not by paths. */

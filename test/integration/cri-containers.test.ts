@@ -7,6 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { crictl, crictlPath } from '../helpers/crictl.js';
 import { createTestNet, type TestNet } from '../helpers/network.js';
@@ -102,6 +103,61 @@ test('two containers of a pod share its network and, when asked, its PID namespa
   assert.match(await ok(['exec', client, 'ps']), /httpd -f -p 8080/);
   await ok(['rmp', '-f', p.id]);
   assert.equal((await cri(['inspect', server])).code !== 0, true, 'the pod\'s containers went with it');
+});
+
+test('mount propagation (critest\'s): rprivate, rslave host → container, rshared both ways; rshared off a private mount refused', async () => {
+  const p = await pod({ linux: { security_context: { privileged: true } } });
+  const dirs: string[] = [];
+  try {
+    // CRI's PROPAGATION_PRIVATE 0, HOST_TO_CONTAINER 1, BIDIRECTIONAL 2
+    for (const prop of [0, 1, 2]) {
+      const host = await fs.mkdtemp(path.join(d.dir, `prop${prop}-`));
+      dirs.push(host);
+      const src = path.join(host, 'mnt');
+      const point = path.join(src, 'propagationMnt');
+      const flags = path.join(host, 'propagationSrcDir');
+      await fs.mkdir(point, { recursive: true });
+      await fs.mkdir(flags);
+      await fs.writeFile(path.join(flags, 'flagFile'), '');
+      execFileSync('mount', ['--rbind', src, src]);
+      execFileSync('mount', [prop === 0 ? '--make-rprivate' : '--make-rshared', src]);
+      const id = await ctr(p, `prop${prop}`, { command: ['sh', '-c', 'top'], linux: { security_context: { privileged: true } }, mounts: [{ host_path: src, container_path: src, propagation: prop }] });
+      const m = (JSON.parse(await ok(['inspect', id])) as { status: { mounts: Array<{ propagation: string }> } }).status.mounts;
+      assert.deepEqual(m.map((x) => x.propagation), [['PROPAGATION_PRIVATE', 'PROPAGATION_HOST_TO_CONTAINER', 'PROPAGATION_BIDIRECTIONAL'][prop]]);
+      // the host mounts after the start: seen inside unless private
+      execFileSync('mount', ['--rbind', flags, point]);
+      assert.equal(await ok(['exec', id, 'ls', '-A', point]), prop === 0 ? '' : 'flagFile', `host → container, propagation ${prop}`);
+      // the container mounts: seen on the host only when bidirectional (needs the container's / rshared)
+      const inner = path.join(src, 'containerMntPoint');
+      await ok(['exec', id, 'sh', '-c', `mkdir -p ${inner} && mount --bind /etc ${inner}`]);
+      assert.equal((await fs.readdir(inner)).length > 0, prop === 2, `container → host, propagation ${prop}`);
+      spawnSync('umount', ['-l', inner]);
+    }
+    // rshared asked for a bind on a private mount: refused at start, saying what to do
+    const priv = await fs.mkdtemp(path.join(d.dir, 'private-'));
+    dirs.push(priv);
+    execFileSync('mount', ['--bind', priv, priv]);
+    execFileSync('mount', ['--make-private', priv]);
+    const id = await ctr(p, 'shared-off-private', { command: ['true'], mounts: [{ host_path: priv, container_path: '/x', propagation: 2 }] }, false);
+    const r = await cri(['start', id]);
+    assert.match(r.stderr, /code = FailedPrecondition desc = bind .* is rshared, but .* is not a shared mount: make it one \(mount --make-rshared/);
+  } finally {
+    await ok(['rmp', '-f', p.id]);
+    for (const dir of dirs) {
+      for (const mp of (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((x) => x?.startsWith(dir)).reverse()) spawnSync('umount', ['-l', mp!]);
+    }
+  }
+});
+
+test('run_as_group: with run_as_user both apply; without a user the container is refused (containerd: "specified without user")', async () => {
+  const p = await pod();
+  const id = await ctr(p, 'rag', { command: ['sleep', '1000'], linux: { security_context: { run_as_user: { value: 1001 }, run_as_group: { value: 1002 } } } });
+  assert.equal(await ok(['exec', id, 'sh', '-c', 'echo $(id -u):$(id -g)']), '1001:1002');
+  const f = path.join(d.dir, 'group-only.json');
+  await fs.writeFile(f, JSON.stringify({ metadata: { name: 'group-only' }, image: { image: 'busybox' }, command: ['true'], linux: { security_context: { run_as_group: { value: 1002 } } } }));
+  const r = await cri(['create', p.id, f, p.cfg]);
+  assert.match(r.stderr, /code = InvalidArgument desc = container config: run_as_group 1002 is set without run_as_user or run_as_username/);
+  await ok(['rmp', '-f', p.id]);
 });
 
 test('exit reasons: Completed, Error, OOMKilled; attach to a running container', async () => {
