@@ -132,7 +132,13 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
       return {};
     },
     stopContainer: async (req) => {
-      const c = getCri(cs, req.containerId);
+      let c: Container;
+      try {
+        c = getCri(cs, req.containerId);
+      } catch (e) {
+        if (isKind(e, 'NotFound')) return {}; // CRI: stopping what is gone is no error (containerd)
+        throw e;
+      }
       await cs.stop(c.id, Number(req.timeout));
       return {};
     },
@@ -163,9 +169,13 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
       const c = getCri(cs, req.containerId);
       const r = req.linux;
       if (!r) return {};
+      const memory = Number(r.memoryLimitInBytes);
+      const swap = Number(r.memorySwapLimitInBytes);
       await cs.update(c.id, {
-        CpuPeriod: Number(r.cpuPeriod), CpuQuota: Number(r.cpuQuota), CpuShares: Number(r.cpuShares), Memory: Number(r.memoryLimitInBytes),
-        CpusetCpus: r.cpusetCpus, CpusetMems: r.cpusetMems, ...(r.memorySwapLimitInBytes ? { MemorySwap: Number(r.memorySwapLimitInBytes) } : {}),
+        CpuPeriod: Number(r.cpuPeriod), CpuQuota: Number(r.cpuQuota), CpuShares: Number(r.cpuShares), Memory: memory,
+        CpusetCpus: r.cpusetCpus, CpusetMems: r.cpusetMems,
+        // as at create (containerd): a memory limit without a swap one means no swap
+        ...(swap || memory ? { MemorySwap: swap || memory } : {}),
       });
       return {};
     },

@@ -160,6 +160,24 @@ test('run_as_group: with run_as_user both apply; without a user the container is
   await ok(['rmp', '-f', p.id]);
 });
 
+test('idempotence (critest\'s): StopContainer of an unknown or removed container, stop and remove twice; update of a memory limit alone', async () => {
+  const { criCall } = await import('../helpers/cri-grpc.js');
+  await criCall(d.criSock, 'stopContainer', { containerId: '0f4f4d2e-9a2b-4f59-8a7e-5a8b1a3c9e11', timeout: 0n });
+  const p = await pod();
+  const id = await ctr(p, 'idem', { command: ['sh', '-c', 'top'] });
+  // no swap limit given: the update gives none either (as at create), no conflict with the old one
+  await ok(['update', '--memory', String(100 * 1024 * 1024), id]);
+  const pid = (await inspect(id)).info.pid;
+  const cg = (await fs.readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n');
+  const v1 = cg.find((l) => /:memory:/.test(l));
+  const limit = v1 ? `/sys/fs/cgroup/memory${v1.split(':')[2]}/memory.limit_in_bytes` : `/sys/fs/cgroup${cg.find((l) => l.startsWith('0::'))!.slice(3)}/memory.max`;
+  assert.equal((await fs.readFile(limit, 'utf8')).trim(), String(100 * 1024 * 1024));
+  for (let i = 0; i < 2; i++) await ok(['stop', '--timeout', '60', id]);
+  for (let i = 0; i < 2; i++) await criCall(d.criSock, 'removeContainer', { containerId: id });
+  await criCall(d.criSock, 'stopContainer', { containerId: id, timeout: 0n });
+  await ok(['rmp', '-f', p.id]);
+});
+
 test('exit reasons: Completed, Error, OOMKilled; attach to a running container', async () => {
   const p = await pod();
   const done = await ctr(p, 'done', { command: ['true'] });
