@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { TestDaemon, waitFor } from '../helpers/daemon.js';
+import { TestDaemon, waitFor, IMAGES } from '../helpers/daemon.js';
+import { TestRegistry } from '../helpers/registry.js';
 import { crictl, crictlPath } from '../helpers/crictl.js';
 import { createTestNet, type TestNet } from '../helpers/network.js';
 import { PtyProcess } from '../helpers/pty.js';
@@ -176,6 +177,33 @@ test('idempotence (critest\'s): StopContainer of an unknown or removed container
   for (let i = 0; i < 2; i++) await criCall(d.criSock, 'removeContainer', { containerId: id });
   await criCall(d.criSock, 'stopContainer', { containerId: id, timeout: 0n });
   await ok(['rmp', '-f', p.id]);
+});
+
+test('container status names the image as containerd does: its first tag, image_ref its repo digest (kubelet\'s imageID)', async () => {
+  const reg = await TestRegistry.start();
+  const p = await pod();
+  try {
+    await reg.push(path.join(IMAGES, 'busybox.tar'), 'lib/bb:1');
+    const digest = (await reg.getManifest('lib/bb', '1')).digest;
+    await ok(['pull', `${reg.host}/lib/bb@${digest}`]);
+    // pulled by digest only: no tag of its own, so the name it was asked by stays
+    const id = await ctr(p, 'bydigest', { command: ['sleep', '1000'], image: { image: `${reg.host}/lib/bb@${digest}` } });
+    let s = (JSON.parse(await ok(['inspect', id])) as { status: { image: { image: string }; imageRef: string } }).status;
+    assert.equal(s.imageRef, `${reg.host}/lib/bb@${digest}`);
+    assert.ok([`${reg.host}/lib/bb@${digest}`, 'docker.io/library/busybox:latest'].includes(s.image.image), s.image.image);
+    // asked by id: shown by a tag
+    await ok(['pull', `${reg.host}/lib/bb:1`]);
+    const imageId = (await ok(['inspecti', '-o', 'go-template', '--template', '{{.status.id}}', `${reg.host}/lib/bb:1`]));
+    const byId = await ctr(p, 'byid', { command: ['sleep', '1000'], image: { image: imageId } });
+    s = (JSON.parse(await ok(['inspect', byId])) as { status: { image: { image: string }; imageRef: string } }).status;
+    assert.match(s.image.image, /:(1|latest)$/);
+    assert.equal(s.imageRef, `${reg.host}/lib/bb@${digest}`);
+  } finally {
+    await cri(['rmp', '-f', p.id]);
+    await cri(['rmi', `${reg.host}/lib/bb:1`]);
+    await reg.stop();
+    await d.loadBusybox();
+  }
 });
 
 test('exit reasons: Completed, Error, OOMKilled; attach to a running container', async () => {
