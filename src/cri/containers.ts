@@ -134,6 +134,10 @@ export function createSpecFromCri(c: ContainerConfig, pod: PodRecord, pidOf: Pid
   const image = c.image?.image;
   if (!image) throw invalidArgument('container config: image.image is required');
   const sc = c.linux?.securityContext;
+  // kubelet marks a pod privileged when one of its containers is (containerd and CRI-O refuse otherwise)
+  if (sc?.privileged && !pod.spec.security.privileged) {
+    throw invalidArgument(`container ${m.name}: no privileged container allowed in sandbox ${pod.id}: the pod's security context must be privileged too`);
+  }
   const logPath = logPathOf(pod, c.logPath);
   const user = userOf(sc);
   return {

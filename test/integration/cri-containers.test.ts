@@ -269,6 +269,9 @@ test('bad input: unknown ids, a container for a stopped pod, a name reserved, a 
   await ok(['create', p.id, f, p.cfg]);
   const again = await cri(['create', p.id, f, p.cfg]);
   assert.match(again.stderr, /code = AlreadyExists/);
+  const priv = path.join(d.dir, 'priv.json');
+  await fs.writeFile(priv, JSON.stringify({ metadata: { name: 'priv' }, image: { image: 'busybox' }, command: ['true'], linux: { security_context: { privileged: true } } }));
+  assert.match((await cri(['create', p.id, priv, p.cfg])).stderr, /code = InvalidArgument desc = container priv: no privileged container allowed in sandbox \w+: the pod's security context must be privileged too/);
   const escape = path.join(d.dir, 'escape.json');
   await fs.writeFile(escape, JSON.stringify({ metadata: { name: 'esc' }, image: { image: 'busybox' }, command: ['true'], log_path: '../../etc/x.log' }));
   const esc = await cri(['create', p.id, escape, p.cfg]);
