@@ -179,9 +179,17 @@ export function createSpecFromCri(c: ContainerConfig, pod: PodRecord, pidOf: Pid
   };
 }
 
+/**
+ * A start that failed leaves the engine's container created (docker's view). To kubelet it has
+ * exited (containerd: exit code 128, StartError): one still created is started again forever,
+ * whatever the pod's restart policy.
+ */
+const startFailed = (c: Container) => c.state.status === 'created' && !!c.state.error;
+const START_ERROR_EXIT_CODE = 128;
+
 function criState(c: Container): CriState {
   switch (c.state.status) {
-    case 'created': return CriState.CONTAINER_CREATED;
+    case 'created': return startFailed(c) ? CriState.CONTAINER_EXITED : CriState.CONTAINER_CREATED;
     case 'running': case 'paused': case 'restarting': return CriState.CONTAINER_RUNNING;
     case 'exited': case 'dead': return CriState.CONTAINER_EXITED;
     default: return CriState.CONTAINER_UNKNOWN;
@@ -192,7 +200,7 @@ function criState(c: Container): CriState {
 function reason(c: Container): { reason: string; message: string } {
   const s = c.state;
   if (s.status === 'exited') return { reason: s.oomKilled ? 'OOMKilled' : s.exitCode === 0 ? 'Completed' : 'Error', message: s.error };
-  if (s.status === 'created' && s.error) return { reason: 'StartError', message: s.error };
+  if (startFailed(c)) return { reason: 'StartError', message: s.error };
   return { reason: '', message: '' };
 }
 
@@ -211,8 +219,10 @@ export function containerStatusToCri(c: Container): MessageInitShape<typeof Cont
   const k = c.config;
   return {
     id: c.id, metadata: meta(c), state: criState(c),
-    createdAt: nanos(c.createdAt), startedAt: nanos(c.state.startedAt), finishedAt: nanos(c.state.finishedAt),
-    exitCode: c.state.exitCode, ...reason(c),
+    createdAt: nanos(c.createdAt), startedAt: nanos(c.state.startedAt),
+    // (the engine keeps no time for a failed start: its creation stands in, never 0)
+    finishedAt: nanos(c.state.finishedAt || (startFailed(c) ? c.createdAt : '')),
+    exitCode: startFailed(c) ? START_ERROR_EXIT_CODE : c.state.exitCode, ...reason(c),
     image: { image: k.cri?.image ?? k.imageRef, annotations: {} }, imageRef: c.image,
     labels: k.cri?.labels ?? k.labels, annotations: k.cri?.annotations ?? {},
     mounts: k.binds.map((b) => ({ containerPath: b.destination, hostPath: b.source, readonly: b.readonly, propagation: CRI_PROPAGATION[b.propagation] })),

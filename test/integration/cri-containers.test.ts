@@ -272,6 +272,16 @@ test('bad input: unknown ids, a container for a stopped pod, a name reserved, a 
   const priv = path.join(d.dir, 'priv.json');
   await fs.writeFile(priv, JSON.stringify({ metadata: { name: 'priv' }, image: { image: 'busybox' }, command: ['true'], linux: { security_context: { privileged: true } } }));
   assert.match((await cri(['create', p.id, priv, p.cfg])).stderr, /code = InvalidArgument desc = container priv: no privileged container allowed in sandbox \w+: the pod's security context must be privileged too/);
+  // a start that fails: exited to kubelet (containerd's 128 and StartError), not created (kubelet would retry it forever)
+  const nocmd = path.join(d.dir, 'nocmd.json');
+  await fs.writeFile(nocmd, JSON.stringify({ metadata: { name: 'nocmd' }, image: { image: 'busybox' }, command: ['/no/such/cmd'] }));
+  const failed = await ok(['create', p.id, nocmd, p.cfg]);
+  assert.notEqual((await cri(['start', failed])).code, 0);
+  const fs1 = (JSON.parse(await ok(['inspect', failed])) as { status: { state: string; exitCode: number; reason: string; message: string; finishedAt: string } }).status;
+  assert.deepEqual([fs1.state, fs1.exitCode, fs1.reason], ['CONTAINER_EXITED', 128, 'StartError']);
+  assert.match(fs1.message, /no\/such\/cmd/);
+  assert.ok(Date.parse(fs1.finishedAt) > 0, fs1.finishedAt);
+  assert.equal(await ok(['ps', '-a', '-q', '--state', 'exited', '--name', 'nocmd']), failed);
   const escape = path.join(d.dir, 'escape.json');
   await fs.writeFile(escape, JSON.stringify({ metadata: { name: 'esc' }, image: { image: 'busybox' }, command: ['true'], log_path: '../../etc/x.log' }));
   const esc = await cri(['create', p.id, escape, p.cfg]);
