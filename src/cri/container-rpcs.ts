@@ -18,6 +18,8 @@ export interface CriContainerDeps {
   cs: ContainerService;
   es: ExecService;
   pods: PodService;
+  /** An image's names as CRI shows them (fully qualified), or null when it is gone. */
+  imageNames?: (id: string) => Promise<{ repoTags: string[]; repoDigests: string[] } | null>;
 }
 
 type Rpcs = Pick<RuntimeServiceImpl, 'createContainer' | 'startContainer' | 'stopContainer' | 'removeContainer' | 'listContainers'
@@ -132,7 +134,13 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
       return {};
     },
     stopContainer: async (req) => {
-      const c = getCri(cs, req.containerId);
+      let c: Container;
+      try {
+        c = getCri(cs, req.containerId);
+      } catch (e) {
+        if (isKind(e, 'NotFound')) return {}; // CRI: stopping what is gone is no error (containerd)
+        throw e;
+      }
       await cs.stop(c.id, Number(req.timeout));
       return {};
     },
@@ -157,15 +165,25 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
         const spec = await fs.readFile(path.join(cs.bundle(c.id), 'config.json'), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
         info.info = JSON.stringify({ pid: c.state.pid, sandboxID: c.config.pod?.id ?? '', runtime: c.runtime, config: c.config, runtimeSpec: spec });
       }
-      return { status: containerStatusToCri(c), info };
+      const status = containerStatusToCri(c);
+      // containerd's (dockershim's) view: the image by its first tag, image_ref its first repo
+      // digest (kubelet shows it as the pod's imageID); the config's name and the id otherwise
+      const names = await d.imageNames?.(c.image).catch(() => null);
+      if (names?.repoTags[0]) status.image = { image: names.repoTags[0], annotations: {} };
+      if (names?.repoDigests[0]) status.imageRef = names.repoDigests[0];
+      return { status, info };
     },
     updateContainerResources: async (req) => {
       const c = getCri(cs, req.containerId);
       const r = req.linux;
       if (!r) return {};
+      const memory = Number(r.memoryLimitInBytes);
+      const swap = Number(r.memorySwapLimitInBytes);
       await cs.update(c.id, {
-        CpuPeriod: Number(r.cpuPeriod), CpuQuota: Number(r.cpuQuota), CpuShares: Number(r.cpuShares), Memory: Number(r.memoryLimitInBytes),
-        CpusetCpus: r.cpusetCpus, CpusetMems: r.cpusetMems, ...(r.memorySwapLimitInBytes ? { MemorySwap: Number(r.memorySwapLimitInBytes) } : {}),
+        CpuPeriod: Number(r.cpuPeriod), CpuQuota: Number(r.cpuQuota), CpuShares: Number(r.cpuShares), Memory: memory,
+        CpusetCpus: r.cpusetCpus, CpusetMems: r.cpusetMems,
+        // as at create (containerd): a memory limit without a swap one means no swap
+        ...(swap || memory ? { MemorySwap: swap || memory } : {}),
       });
       return {};
     },

@@ -91,9 +91,13 @@ function security(sc: LinuxContainerSecurityContext | undefined): Security {
 }
 
 function userOf(sc: LinuxContainerSecurityContext | undefined): string | undefined {
-  if (sc?.runAsUsername) return sc.runAsGroup ? `${sc.runAsUsername}:${sc.runAsGroup.value}` : sc.runAsUsername;
-  if (sc?.runAsUser) return sc.runAsGroup ? `${sc.runAsUser.value}:${sc.runAsGroup.value}` : String(sc.runAsUser.value);
-  return undefined;
+  const user = sc?.runAsUsername || (sc?.runAsUser ? String(sc.runAsUser.value) : '');
+  if (!user) {
+    // a group alone would leave the image's user with a group not its own (containerd refuses it too)
+    if (sc?.runAsGroup) throw invalidArgument(`container config: run_as_group ${sc.runAsGroup.value} is set without run_as_user or run_as_username: set the user too`);
+    return undefined;
+  }
+  return sc?.runAsGroup ? `${user}:${sc.runAsGroup.value}` : user;
 }
 
 /** How the container joins its pod: a VM pod is joined by running in its VM, not by paths. */
@@ -130,6 +134,10 @@ export function createSpecFromCri(c: ContainerConfig, pod: PodRecord, pidOf: Pid
   const image = c.image?.image;
   if (!image) throw invalidArgument('container config: image.image is required');
   const sc = c.linux?.securityContext;
+  // kubelet marks a pod privileged when one of its containers is (containerd and CRI-O refuse otherwise)
+  if (sc?.privileged && !pod.spec.security.privileged) {
+    throw invalidArgument(`container ${m.name}: no privileged container allowed in sandbox ${pod.id}: the pod's security context must be privileged too`);
+  }
   const logPath = logPathOf(pod, c.logPath);
   const user = userOf(sc);
   return {
@@ -171,9 +179,17 @@ export function createSpecFromCri(c: ContainerConfig, pod: PodRecord, pidOf: Pid
   };
 }
 
+/**
+ * A start that failed leaves the engine's container created (docker's view). To kubelet it has
+ * exited (containerd: exit code 128, StartError): one still created is started again forever,
+ * whatever the pod's restart policy.
+ */
+const startFailed = (c: Container) => c.state.status === 'created' && !!c.state.error;
+const START_ERROR_EXIT_CODE = 128;
+
 function criState(c: Container): CriState {
   switch (c.state.status) {
-    case 'created': return CriState.CONTAINER_CREATED;
+    case 'created': return startFailed(c) ? CriState.CONTAINER_EXITED : CriState.CONTAINER_CREATED;
     case 'running': case 'paused': case 'restarting': return CriState.CONTAINER_RUNNING;
     case 'exited': case 'dead': return CriState.CONTAINER_EXITED;
     default: return CriState.CONTAINER_UNKNOWN;
@@ -184,7 +200,7 @@ function criState(c: Container): CriState {
 function reason(c: Container): { reason: string; message: string } {
   const s = c.state;
   if (s.status === 'exited') return { reason: s.oomKilled ? 'OOMKilled' : s.exitCode === 0 ? 'Completed' : 'Error', message: s.error };
-  if (s.status === 'created' && s.error) return { reason: 'StartError', message: s.error };
+  if (startFailed(c)) return { reason: 'StartError', message: s.error };
   return { reason: '', message: '' };
 }
 
@@ -203,8 +219,10 @@ export function containerStatusToCri(c: Container): MessageInitShape<typeof Cont
   const k = c.config;
   return {
     id: c.id, metadata: meta(c), state: criState(c),
-    createdAt: nanos(c.createdAt), startedAt: nanos(c.state.startedAt), finishedAt: nanos(c.state.finishedAt),
-    exitCode: c.state.exitCode, ...reason(c),
+    createdAt: nanos(c.createdAt), startedAt: nanos(c.state.startedAt),
+    // (the engine keeps no time for a failed start: its creation stands in, never 0)
+    finishedAt: nanos(c.state.finishedAt || (startFailed(c) ? c.createdAt : '')),
+    exitCode: startFailed(c) ? START_ERROR_EXIT_CODE : c.state.exitCode, ...reason(c),
     image: { image: k.cri?.image ?? k.imageRef, annotations: {} }, imageRef: c.image,
     labels: k.cri?.labels ?? k.labels, annotations: k.cri?.annotations ?? {},
     mounts: k.binds.map((b) => ({ containerPath: b.destination, hostPath: b.source, readonly: b.readonly, propagation: CRI_PROPAGATION[b.propagation] })),

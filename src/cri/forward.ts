@@ -12,8 +12,10 @@ import type { Duplex } from 'node:stream';
 import { failedPrecondition, unavailable } from '../common/errors.js';
 import type { PodRecord } from '../engine/pods/record.js';
 
-/** Forward one stream to the pod's port: in its netns (host pods), or to its IP (sandbox pods). */
+/** Forward one stream to the pod's port: in its netns (runc pods), on the node (host-network pods), or to its IP (sandbox pods). */
 export function forwardToPod(pod: PodRecord, port: number, stream: Duplex, signal: AbortSignal): Promise<void> {
+  // a pod on the node's network: its localhost is the node's (containerd dials it directly)
+  if (!pod.sandbox && pod.spec.namespaces.network === 'node') return forwardToAddress('127.0.0.1', port, stream, signal);
   if (!pod.sandbox) return forwardIntoNetns(pod.netnsPath, port, stream, signal);
   if (!pod.ip) throw failedPrecondition(`pod ${pod.id} runs in a sandbox (${pod.sandbox.kind}) and has no IP: port-forward reaches a VM pod through its pod network address`);
   return forwardToAddress(pod.ip, port, stream, signal);

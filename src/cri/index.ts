@@ -16,7 +16,7 @@ import { criPodService } from './pods.js';
 import { StreamingServer, type StreamingRuntime } from './streaming/index.js';
 import { forwardToPod } from './forward.js';
 import { createCriServer, type CriServer, type RuntimeServiceImpl } from './server.js';
-import { criImageService } from './images.js';
+import { criImageService, qualified } from './images.js';
 import { criRuntimeBasics, unimplementedRuntime } from './runtime.js';
 import { criStatsService } from './stats.js';
 import { newStatsService } from '../engine/stats/index.js';
@@ -43,7 +43,11 @@ async function cniNotReady(c: DaemonConfig): Promise<string | null> {
 
 export async function startCri(d: CriDeps): Promise<CriServer> {
   const c = d.config;
-  const engine = { cs: d.cs, es: d.es, pods: d.pods };
+  const imageNames = async (id: string) => {
+    const img = await d.images.get(id).catch(() => null);
+    return img && { repoTags: img.repoTags.map(qualified), repoDigests: img.repoDigests.map(qualified) };
+  };
+  const engine = { cs: d.cs, es: d.es, pods: d.pods, imageNames };
   const streamRuntime: StreamingRuntime = {
     ...streamingRuntime(engine),
     portForward: async (podId, port, stream, signal) => forwardToPod(d.pods.get(podId), port, stream, signal),

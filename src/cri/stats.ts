@@ -137,10 +137,10 @@ export function criStatsService(d: CriStatsDeps): Rpcs {
       const pick = pods.list().filter((p) => p.state === 'ready' && (!f?.id || p.id.startsWith(f.id)) && labelsMatch(p.spec.labels, f?.labelSelector ?? {}));
       return { stats: await Promise.all(pick.map(podStats)) };
     },
-    // kubelet's CRI-only metrics (the PodAndContainerStatsFromCRI gate) accept empty lists:
-    // nothing beyond the structured stats above is offered yet
-    listMetricDescriptors: async () => ({ descriptors: [] }),
-    listPodSandboxMetrics: async () => ({ podMetrics: [] }),
+    // kubelet's CRI-only metrics (the PodAndContainerStatsFromCRI gate): not offered yet, and
+    // said so. An empty answer would claim support: critest then wants cadvisor's whole set
+    listMetricDescriptors: async () => { throw unimplemented('ListMetricDescriptors is not implemented by tsulad: use the structured stats (ListContainerStats, ListPodSandboxStats)'); },
+    listPodSandboxMetrics: async () => { throw unimplemented('ListPodSandboxMetrics is not implemented by tsulad: use the structured stats (ListContainerStats, ListPodSandboxStats)'); },
     // a streaming RPC: the call ends with UNIMPLEMENTED (kubelet falls back to relisting)
     getContainerEvents: async () => { throw unimplemented('GetContainerEvents is not implemented by tsulad: container events are not streamed yet'); },
   };

@@ -251,6 +251,10 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
       cgroupsPath: o.cgroupsPath,
     },
   };
+  // runc makes the container's / rslave unless told otherwise: a bind whose mounts go back to
+  // the host needs it rshared (what dockerd and containerd's CRI set)
+  if (o.binds.some((b) => b.propagation === 'rshared')) spec.linux.rootfsPropagation = 'rshared';
+  else if (o.binds.some((b) => b.propagation === 'rslave')) spec.linux.rootfsPropagation = 'rslave';
   // Only when asked for: runc writes it to /proc/self/oom_score_adj, and going below the
   // parent's needs CAP_SYS_RESOURCE, which root lacks on these hosts.
   if (o.oomScoreAdj !== undefined) spec.process.oomScoreAdj = o.oomScoreAdj;

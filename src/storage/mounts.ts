@@ -4,7 +4,11 @@ import * as path from 'node:path';
 import { run } from './exec.js';
 import { internal } from '../common/errors.js';
 
-export interface MountEntry { mountPoint: string; fsType: string; source: string; options: string }
+export interface MountEntry {
+  mountPoint: string; fsType: string; source: string; options: string;
+  /** mountinfo's optional fields: shared:N, master:N, propagate_from:N, unbindable. */
+  optional: string[];
+}
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
 const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
@@ -16,7 +20,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     const [pre, post] = line.split(' - ');
     const f = pre.split(' ');
     const g = (post ?? '').split(' ');
-    out.push({ mountPoint: unescape(f[4] ?? ''), fsType: g[0] ?? '', source: unescape(g[1] ?? ''), options: g[2] ?? '' });
+    out.push({ mountPoint: unescape(f[4] ?? ''), fsType: g[0] ?? '', source: unescape(g[1] ?? ''), options: g[2] ?? '', optional: f.slice(6) });
   }
   return out;
 }
@@ -57,18 +61,24 @@ export async function unmountUnder(dir: string): Promise<void> {
   for (const m of [...new Set(inside)].sort((a, b) => b.length - a.length)) await unmountPath(m);
 }
 
-/** The filesystem type holding p (closest existing ancestor), e.g. "ext4". */
-export function backingFs(p: string): string {
+/** The mount holding p (closest existing ancestor, symlinks resolved), or null without /proc. */
+export function mountOf(p: string): MountEntry | null {
   let cur = path.resolve(p);
   for (;;) {
     try { cur = realpathSync(cur); break; } catch { const up = path.dirname(cur); if (up === cur) break; cur = up; }
   }
   let best: MountEntry | null = null;
   try {
+    // the last of equal mount points is the one on top
     for (const m of parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8'))) {
       if ((cur === m.mountPoint || cur.startsWith(m.mountPoint === '/' ? '/' : m.mountPoint + '/'))
         && (!best || m.mountPoint.length >= best.mountPoint.length)) best = m;
     }
   } catch { /* no /proc: unknown */ }
-  return best?.fsType ?? 'unknown';
+  return best;
+}
+
+/** The filesystem type holding p (closest existing ancestor), e.g. "ext4". */
+export function backingFs(p: string): string {
+  return mountOf(p)?.fsType ?? 'unknown';
 }

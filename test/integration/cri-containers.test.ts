@@ -7,7 +7,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { TestDaemon, waitFor } from '../helpers/daemon.js';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { TestDaemon, waitFor, IMAGES } from '../helpers/daemon.js';
+import { TestRegistry } from '../helpers/registry.js';
 import { crictl, crictlPath } from '../helpers/crictl.js';
 import { createTestNet, type TestNet } from '../helpers/network.js';
 import { PtyProcess } from '../helpers/pty.js';
@@ -104,6 +106,106 @@ test('two containers of a pod share its network and, when asked, its PID namespa
   assert.equal((await cri(['inspect', server])).code !== 0, true, 'the pod\'s containers went with it');
 });
 
+test('mount propagation (critest\'s): rprivate, rslave host → container, rshared both ways; rshared off a private mount refused', async () => {
+  const p = await pod({ linux: { security_context: { privileged: true } } });
+  const dirs: string[] = [];
+  try {
+    // CRI's PROPAGATION_PRIVATE 0, HOST_TO_CONTAINER 1, BIDIRECTIONAL 2
+    for (const prop of [0, 1, 2]) {
+      const host = await fs.mkdtemp(path.join(d.dir, `prop${prop}-`));
+      dirs.push(host);
+      const src = path.join(host, 'mnt');
+      const point = path.join(src, 'propagationMnt');
+      const flags = path.join(host, 'propagationSrcDir');
+      await fs.mkdir(point, { recursive: true });
+      await fs.mkdir(flags);
+      await fs.writeFile(path.join(flags, 'flagFile'), '');
+      execFileSync('mount', ['--rbind', src, src]);
+      execFileSync('mount', [prop === 0 ? '--make-rprivate' : '--make-rshared', src]);
+      const id = await ctr(p, `prop${prop}`, { command: ['sh', '-c', 'top'], linux: { security_context: { privileged: true } }, mounts: [{ host_path: src, container_path: src, propagation: prop }] });
+      const m = (JSON.parse(await ok(['inspect', id])) as { status: { mounts: Array<{ propagation: string }> } }).status.mounts;
+      assert.deepEqual(m.map((x) => x.propagation), [['PROPAGATION_PRIVATE', 'PROPAGATION_HOST_TO_CONTAINER', 'PROPAGATION_BIDIRECTIONAL'][prop]]);
+      // the host mounts after the start: seen inside unless private
+      execFileSync('mount', ['--rbind', flags, point]);
+      assert.equal(await ok(['exec', id, 'ls', '-A', point]), prop === 0 ? '' : 'flagFile', `host → container, propagation ${prop}`);
+      // the container mounts: seen on the host only when bidirectional (needs the container's / rshared)
+      const inner = path.join(src, 'containerMntPoint');
+      await ok(['exec', id, 'sh', '-c', `mkdir -p ${inner} && mount --bind /etc ${inner}`]);
+      assert.equal((await fs.readdir(inner)).length > 0, prop === 2, `container → host, propagation ${prop}`);
+      spawnSync('umount', ['-l', inner]);
+    }
+    // rshared asked for a bind on a private mount: refused at start, saying what to do
+    const priv = await fs.mkdtemp(path.join(d.dir, 'private-'));
+    dirs.push(priv);
+    execFileSync('mount', ['--bind', priv, priv]);
+    execFileSync('mount', ['--make-private', priv]);
+    const id = await ctr(p, 'shared-off-private', { command: ['true'], mounts: [{ host_path: priv, container_path: '/x', propagation: 2 }] }, false);
+    const r = await cri(['start', id]);
+    assert.match(r.stderr, /code = FailedPrecondition desc = bind .* is rshared, but .* is not a shared mount: make it one \(mount --make-rshared/);
+  } finally {
+    await ok(['rmp', '-f', p.id]);
+    for (const dir of dirs) {
+      for (const mp of (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').map((l) => l.split(' ')[4]).filter((x) => x?.startsWith(dir)).reverse()) spawnSync('umount', ['-l', mp!]);
+    }
+  }
+});
+
+test('run_as_group: with run_as_user both apply; without a user the container is refused (containerd: "specified without user")', async () => {
+  const p = await pod();
+  const id = await ctr(p, 'rag', { command: ['sleep', '1000'], linux: { security_context: { run_as_user: { value: 1001 }, run_as_group: { value: 1002 } } } });
+  assert.equal(await ok(['exec', id, 'sh', '-c', 'echo $(id -u):$(id -g)']), '1001:1002');
+  const f = path.join(d.dir, 'group-only.json');
+  await fs.writeFile(f, JSON.stringify({ metadata: { name: 'group-only' }, image: { image: 'busybox' }, command: ['true'], linux: { security_context: { run_as_group: { value: 1002 } } } }));
+  const r = await cri(['create', p.id, f, p.cfg]);
+  assert.match(r.stderr, /code = InvalidArgument desc = container config: run_as_group 1002 is set without run_as_user or run_as_username/);
+  await ok(['rmp', '-f', p.id]);
+});
+
+test('idempotence (critest\'s): StopContainer of an unknown or removed container, stop and remove twice; update of a memory limit alone', async () => {
+  const { criCall } = await import('../helpers/cri-grpc.js');
+  await criCall(d.criSock, 'stopContainer', { containerId: '0f4f4d2e-9a2b-4f59-8a7e-5a8b1a3c9e11', timeout: 0n });
+  const p = await pod();
+  const id = await ctr(p, 'idem', { command: ['sh', '-c', 'top'] });
+  // no swap limit given: the update gives none either (as at create), no conflict with the old one
+  await ok(['update', '--memory', String(100 * 1024 * 1024), id]);
+  const pid = (await inspect(id)).info.pid;
+  const cg = (await fs.readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n');
+  const v1 = cg.find((l) => /:memory:/.test(l));
+  const limit = v1 ? `/sys/fs/cgroup/memory${v1.split(':')[2]}/memory.limit_in_bytes` : `/sys/fs/cgroup${cg.find((l) => l.startsWith('0::'))!.slice(3)}/memory.max`;
+  assert.equal((await fs.readFile(limit, 'utf8')).trim(), String(100 * 1024 * 1024));
+  for (let i = 0; i < 2; i++) await ok(['stop', '--timeout', '60', id]);
+  for (let i = 0; i < 2; i++) await criCall(d.criSock, 'removeContainer', { containerId: id });
+  await criCall(d.criSock, 'stopContainer', { containerId: id, timeout: 0n });
+  await ok(['rmp', '-f', p.id]);
+});
+
+test('container status names the image as containerd does: its first tag, image_ref its repo digest (kubelet\'s imageID)', async () => {
+  const reg = await TestRegistry.start();
+  const p = await pod();
+  try {
+    await reg.push(path.join(IMAGES, 'busybox.tar'), 'lib/bb:1');
+    const digest = (await reg.getManifest('lib/bb', '1')).digest;
+    await ok(['pull', `${reg.host}/lib/bb@${digest}`]);
+    // pulled by digest only: no tag of its own, so the name it was asked by stays
+    const id = await ctr(p, 'bydigest', { command: ['sleep', '1000'], image: { image: `${reg.host}/lib/bb@${digest}` } });
+    let s = (JSON.parse(await ok(['inspect', id])) as { status: { image: { image: string }; imageRef: string } }).status;
+    assert.equal(s.imageRef, `${reg.host}/lib/bb@${digest}`);
+    assert.ok([`${reg.host}/lib/bb@${digest}`, 'docker.io/library/busybox:latest'].includes(s.image.image), s.image.image);
+    // asked by id: shown by a tag
+    await ok(['pull', `${reg.host}/lib/bb:1`]);
+    const imageId = (await ok(['inspecti', '-o', 'go-template', '--template', '{{.status.id}}', `${reg.host}/lib/bb:1`]));
+    const byId = await ctr(p, 'byid', { command: ['sleep', '1000'], image: { image: imageId } });
+    s = (JSON.parse(await ok(['inspect', byId])) as { status: { image: { image: string }; imageRef: string } }).status;
+    assert.match(s.image.image, /:(1|latest)$/);
+    assert.equal(s.imageRef, `${reg.host}/lib/bb@${digest}`);
+  } finally {
+    await cri(['rmp', '-f', p.id]);
+    await cri(['rmi', `${reg.host}/lib/bb:1`]);
+    await reg.stop();
+    await d.loadBusybox();
+  }
+});
+
 test('exit reasons: Completed, Error, OOMKilled; attach to a running container', async () => {
   const p = await pod();
   const done = await ctr(p, 'done', { command: ['true'] });
@@ -167,6 +269,19 @@ test('bad input: unknown ids, a container for a stopped pod, a name reserved, a 
   await ok(['create', p.id, f, p.cfg]);
   const again = await cri(['create', p.id, f, p.cfg]);
   assert.match(again.stderr, /code = AlreadyExists/);
+  const priv = path.join(d.dir, 'priv.json');
+  await fs.writeFile(priv, JSON.stringify({ metadata: { name: 'priv' }, image: { image: 'busybox' }, command: ['true'], linux: { security_context: { privileged: true } } }));
+  assert.match((await cri(['create', p.id, priv, p.cfg])).stderr, /code = InvalidArgument desc = container priv: no privileged container allowed in sandbox \w+: the pod's security context must be privileged too/);
+  // a start that fails: exited to kubelet (containerd's 128 and StartError), not created (kubelet would retry it forever)
+  const nocmd = path.join(d.dir, 'nocmd.json');
+  await fs.writeFile(nocmd, JSON.stringify({ metadata: { name: 'nocmd' }, image: { image: 'busybox' }, command: ['/no/such/cmd'] }));
+  const failed = await ok(['create', p.id, nocmd, p.cfg]);
+  assert.notEqual((await cri(['start', failed])).code, 0);
+  const fs1 = (JSON.parse(await ok(['inspect', failed])) as { status: { state: string; exitCode: number; reason: string; message: string; finishedAt: string } }).status;
+  assert.deepEqual([fs1.state, fs1.exitCode, fs1.reason], ['CONTAINER_EXITED', 128, 'StartError']);
+  assert.match(fs1.message, /no\/such\/cmd/);
+  assert.ok(Date.parse(fs1.finishedAt) > 0, fs1.finishedAt);
+  assert.equal(await ok(['ps', '-a', '-q', '--state', 'exited', '--name', 'nocmd']), failed);
   const escape = path.join(d.dir, 'escape.json');
   await fs.writeFile(escape, JSON.stringify({ metadata: { name: 'esc' }, image: { image: 'busybox' }, command: ['true'], log_path: '../../etc/x.log' }));
   const esc = await cri(['create', p.id, escape, p.cfg]);

@@ -111,6 +111,8 @@ test('a hostPort (portmap) and crictl port-forward reach a server in the pod', a
   serveIn(i.info.netnsPath);
   await waitFor(async () => (await get(`http://${i.status.network.ip}:80/index.html`).catch(() => '')) === 'hello from the pod\n', 10_000, 'the pod\'s server');
   assert.equal(await get(`http://${net.gateway}:${hostPort}/index.html`), 'hello from the pod\n');
+  // critest reaches a hostPort on the node's loopback
+  assert.equal(await get(`http://127.0.0.1:${hostPort}/index.html`), 'hello from the pod\n');
   const local = await freePort();
   const pf = spawn(crictlPath(), ['--config', '/dev/null', '--runtime-endpoint', `unix://${d.criSock}`, 'port-forward', id, `${local}:80`], { stdio: ['ignore', 'pipe', 'pipe'] });
   try {
@@ -124,6 +126,26 @@ test('a hostPort (portmap) and crictl port-forward reach a server in the pod', a
   }
   await ok(['rmp', '-f', id]);
   assert.deepEqual(iptablesLines(id), [], 'the hostPort rules are gone');
+});
+
+test('a host-network pod: crictl port-forward reaches the node\'s localhost (critest\'s "portforward in host network", containerd)', async () => {
+  const server = http.createServer((_q, res) => res.end('hello from the node\n'));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net2.AddressInfo).port;
+  const id = await ok(['runp', await podConfig({ linux: { security_context: { namespace_options: { network: 2 } } } })]);
+  const local = await freePort();
+  const pf = spawn(crictlPath(), ['--config', '/dev/null', '--runtime-endpoint', `unix://${d.criSock}`, 'port-forward', id, `${local}:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      pf.stdout.on('data', (c: Buffer) => { if (c.toString().includes('Forwarding from')) resolve(); });
+      pf.once('exit', (code) => reject(new Error(`crictl port-forward exited ${code}`)));
+    });
+    assert.equal(await get(`http://127.0.0.1:${local}/`), 'hello from the node\n');
+  } finally {
+    pf.kill('SIGKILL');
+    server.close();
+  }
+  await ok(['rmp', '-f', id]);
 });
 
 test('kill -9 of tsulad: the pod is still ready after the restart; stopp then releases everything', async () => {

@@ -131,6 +131,15 @@ test('readonly rootfs, /etc files, binds (ro, ordering, overriding defaults)', (
   assert.throws(() => buildSpec(opts({ binds: [{ source: '/x', destination: '/', readonly: false }] }), HOST), /can't be '\/'/);
 });
 
+test('bind propagation: rshared makes the container\'s / rshared, rslave rslave, none leaves runc\'s default', () => {
+  const b = (propagation: 'rprivate' | 'rslave' | 'rshared') => ({ source: `/srv/${propagation}`, destination: `/${propagation}`, readonly: false, propagation });
+  assert.equal(buildSpec(opts({ binds: [b('rprivate')] }), HOST).linux.rootfsPropagation, undefined);
+  assert.equal(buildSpec(opts({ binds: [b('rprivate'), b('rslave')] }), HOST).linux.rootfsPropagation, 'rslave');
+  const s = buildSpec(opts({ binds: [b('rslave'), b('rshared')] }), HOST);
+  assert.equal(s.linux.rootfsPropagation, 'rshared');
+  assert.deepEqual(mount(s, '/rshared')?.options, ['rbind', 'rshared']);
+});
+
 test('network modes', () => {
   const ns = (n: SpecOptions['network']) => buildSpec(opts({ network: n }), HOST).linux.namespaces;
   assert.deepEqual(ns('none').at(-1), { type: 'network' });

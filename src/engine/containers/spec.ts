@@ -7,7 +7,8 @@ import type { Spec } from '../../oci/types.js';
 import { buildSpec, type HostInfo, type SpecOptions } from '../../oci/spec.js';
 import { resolveUser } from '../../oci/user.js';
 import type { SeccompProfile } from '../../oci/seccomp.js';
-import { invalidArgument } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument } from '../../common/errors.js';
+import { mountOf } from '../../storage/mounts.js';
 import { cgroupsPath, ociResources } from './resources.js';
 import { findInit } from './run-options.js';
 
@@ -59,6 +60,27 @@ async function seccompOf(c: Container): Promise<SpecOptions['seccomp']> {
   }
 }
 
+/**
+ * A bind that receives the host's mounts must sit on a shared or slave mount, one that also
+ * sends its own back on a shared one: otherwise the propagation asked for can't happen
+ * (dockerd's and containerd's ensureShared / ensureSharedOrSlave).
+ */
+function checkPropagation(binds: SpecOptions['binds']): void {
+  for (const b of binds) {
+    if (!b.propagation || b.propagation === 'rprivate') continue;
+    const m = mountOf(b.source);
+    if (!m) continue;
+    const shared = m.optional.some((o) => o.startsWith('shared:'));
+    const slave = m.optional.some((o) => o.startsWith('master:'));
+    if (b.propagation === 'rshared' && !shared) {
+      throw failedPrecondition(`bind ${b.source}:${b.destination} is rshared, but ${m.mountPoint} (the mount it is on) is not a shared mount: make it one (mount --make-rshared ${m.mountPoint})`);
+    }
+    if (b.propagation === 'rslave' && !shared && !slave) {
+      throw failedPrecondition(`bind ${b.source}:${b.destination} is rslave, but ${m.mountPoint} (the mount it is on) is neither a shared nor a slave mount: make it one (mount --make-rshared ${m.mountPoint})`);
+    }
+  }
+}
+
 export async function containerSpec(c: Container, rootfs: string, host: HostInfo, o: { initPath?: string } = {}): Promise<Spec> {
   const k = c.config;
   const user = await resolveUser(rootfs, k.user || undefined, k.groupNames ?? []);
@@ -73,6 +95,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     ...k.binds.map((b) => ({ source: b.source, destination: b.destination, readonly: b.readonly, propagation: b.propagation })),
     ...(k.volumes ?? []).map((v) => ({ source: v.source, destination: v.destination, readonly: v.readonly, propagation: 'rprivate' as const })),
   ];
+  checkPropagation(binds);
   let args = [...k.entrypoint, ...k.cmd];
   if (k.init) {
     const init = await findInit(o.initPath);
