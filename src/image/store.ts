@@ -14,7 +14,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { failedPrecondition, internal, invalidArgument, isKind } from '../common/errors.js';
+import { failedPrecondition, internal, invalidArgument, isKind, notFound } from '../common/errors.js';
 import { mkdirp } from '../common/fsutil.js';
 import { shortId } from '../common/ids.js';
 import type { SnapshotDriver } from '../storage/types.js';
@@ -28,7 +28,7 @@ import type { LoadSession } from './load.js';
 import type { CommitSpec, HistoryItem } from './commit.js';
 import { blobsOf, createdTime, hexOf, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
-import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, StoreUsage } from './types.js';
+import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, StoreUsage } from './types.js';
 import type { AuthConfig } from './registry/auth.js';
 import type { RegistryClient, RegistryOptions } from './registry/client.js';
 import type { Puller, PullHost, PullOptions, PullProgress, PullResult } from './registry/pull.js';
@@ -80,6 +80,48 @@ export class LocalImageStore implements ImageStore {
   async pullAllTags(name: string, opts: PullOptions = {}): Promise<PullResult[]> {
     await this.init();
     return (await this.getPuller()).pullAllTags(name, opts);
+  }
+
+  /**
+   * Push name:tag (every local tag of name when tag is empty) to its registry; each pushed
+   * image gets name@digest among its RepoDigests, as dockerd records it.
+   */
+  async push(name: string, tag: string, opts: PushOptions): Promise<PushResult[]> {
+    await this.init();
+    const { parseReference } = await import('./reference.js');
+    const parsed = parseReference(tag ? `${name}:${tag}` : name);
+    if (parsed.digest) throw invalidArgument(`cannot push a digest reference: ${name}`);
+    const familiar = parsed.name;
+    opts.onProgress?.({ status: `The push refers to repository [${parsed.fullName}]` });
+    // dockerd's words: no name at all, then a missing tag of a known name
+    const local = [...this.catalog.repos.keys()].filter((n) => n.startsWith(`${familiar}:`)).map((n) => n.slice(familiar.length + 1)).sort();
+    if (!local.length) throw notFound(`An image does not exist locally with the tag: ${familiar}`);
+    const wanted = tag || parsed.tag;
+    if (wanted && !local.includes(wanted)) throw notFound(`tag does not exist: ${familiar}:${wanted}`);
+    const tags = wanted ? [wanted] : local;
+    const [{ Pusher }, client] = await Promise.all([import('./registry/push.js'), this.getClient()]);
+    const out: PushResult[] = [];
+    for (const t of tags) {
+      const { image, release } = await this.exclusive(async () => {
+        const { image } = this.catalog.resolve(`${familiar}:${t}`);
+        return { image: structuredClone(image), release: this.blobPins.pin(blobsOf(image)) };
+      });
+      try {
+        const pusher = new Pusher(client, this.content, { ...parsed, tag: t }, opts.auth, opts.onProgress ?? (() => {}));
+        const r = await pusher.push({ configDigest: image.id, layers: image.layers }, t);
+        opts.onProgress?.({ status: `${t}: digest: ${r.digest} size: ${r.size}` });
+        out.push(r);
+        await this.exclusive(async () => {
+          const cur = this.images.get(image.id);
+          if (!cur) return;
+          this.dirty = true;
+          await this.catalog.record([{ image: cur, names: [], repoDigest: `${familiar}@${r.digest}` }]);
+        });
+      } finally {
+        release();
+      }
+    }
+    return out;
   }
 
   /** get(), pulling the image first when a name (not an id) is missing. */

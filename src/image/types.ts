@@ -7,6 +7,13 @@ import type { CommitSpec, HistoryItem } from './commit.js';
 
 export type { AuthConfig, PullOptions, PullProgress, PullResult, CommitSpec, HistoryItem };
 
+export interface PushOptions {
+  auth?: AuthConfig;
+  onProgress?: (p: PullProgress) => void;
+}
+
+export interface PushResult { tag: string; digest: string; size: number }
+
 export interface PruneOptions {
   /** Every unused image, not only the dangling (untagged) ones. */
   all: boolean;
@@ -89,6 +96,8 @@ export interface ImageStore {
   /** Pull [REGISTRY/]NAME[:TAG|@DIGEST] from its registry; progress in docker's vocabulary. */
   pull(ref: string, opts?: PullOptions): Promise<PullResult>;
   pullAllTags(name: string, opts?: PullOptions): Promise<PullResult[]>;
+  /** Push name:tag, or every local tag of name when tag is empty, to its registry. */
+  push(name: string, tag: string, opts: PushOptions): Promise<PushResult[]>;
   /** get(ref), pulling a missing named image first (what run/create want). */
   ensureImage(ref: string, onProgress?: (p: PullProgress) => void, opts?: Omit<PullOptions, 'onProgress'>): Promise<ImageRecord>;
   /** Verify credentials against their registry (serveraddress); throws Unauthenticated. */

@@ -8,8 +8,9 @@ import { existsSync } from 'node:fs';
 import { TestDaemon } from '../helpers/daemon.js';
 import { docker, dockerCliPath } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
+import { TestRegistry } from '../helpers/registry.js';
 
-requirePrerequisites('docker-cli-fidelity', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
+requirePrerequisites('docker-cli-fidelity', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/bin/docker-registry': 'docker-registry', '/usr/bin/htpasswd': 'htpasswd' } });
 
 let d: TestDaemon;
 before(async () => {
@@ -19,8 +20,8 @@ before(async () => {
 });
 after(async () => { await d?.destroy(); });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(d, args);
+async function ok(args: string[], input?: string): Promise<string> {
+  const r = await docker(d, args, { input });
   assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
   return r.stdout;
 }
@@ -130,4 +131,60 @@ test('pulling from a registry that cannot be reached: dockerd\'s 500 with the re
   const cli = await docker(d, ['pull', '127.0.0.1:1/nothing']);
   assert.notEqual(cli.code, 0);
   assert.match(cli.stderr, /Error response from daemon: .*127\.0\.0\.1:1/);
+});
+
+test('docker push to a registry behind a login: layers gzipped, the digest, RepoDigests; pull it back; -a; dockerd\'s errors', async () => {
+  const reg = await TestRegistry.start({ htpasswd: { user: 'u', password: 'p' } });
+  try {
+    const name = `${reg.host}/pushed`;
+    const missing = await docker(d, ['push', `${name}:1`]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stdout, new RegExp(`The push refers to repository \\[${reg.host.replace(/\./g, '\\.')}/pushed\\]`));
+    assert.match(missing.stderr, new RegExp(`An image does not exist locally with the tag: ${reg.host.replace(/\./g, '\\.')}/pushed\\n`));
+    await ok(['tag', 'busybox', `${name}:1`]);
+    await ok(['tag', 'busybox', `${name}:2`]);
+    assert.match((await docker(d, ['push', `${name}:3`])).stderr, /tag does not exist: .*\/pushed:3/);
+    const denied = await docker(d, ['push', `${name}:1`]);
+    assert.equal(denied.code, 1, denied.stdout);
+    await ok(['login', '-u', 'u', '--password-stdin', reg.host], 'p');
+    const out = await ok(['push', `${name}:1`]);
+    assert.match(out, /: Pushed\n/);
+    const m = /^1: digest: (sha256:[0-9a-f]{64}) size: (\d+)$/m.exec(out);
+    assert.ok(m, out);
+    const manifest = await reg.getManifest('pushed', '1');
+    assert.equal(manifest.digest, m[1]);
+    assert.equal(manifest.body.length, Number(m[2]));
+    const layers = manifest.json.layers as Array<{ mediaType: string; digest: string }>;
+    assert.equal(layers[0]!.mediaType, 'application/vnd.docker.image.rootfs.diff.tar.gzip');
+    assert.equal((await reg.getBlob('pushed', layers[0]!.digest))[0], 0x1f); // gzip magic
+    assert.match(await ok(['push', `${name}:1`]), /: Layer already exists\n/);
+    assert.ok((await ok(['inspect', '-f', '{{json .RepoDigests}}', 'busybox'])).includes(`${name}@${m[1]}`));
+    const all = await ok(['push', '-a', name]);
+    assert.match(all, /^1: digest: /m);
+    assert.match(all, /^2: digest: /m);
+    await ok(['rmi', `${name}:1`, `${name}:2`]);
+    await ok(['pull', `${name}:2`]);
+    assert.equal(await ok(['run', '--rm', `${name}:2`, 'echo', 'round trip']), 'round trip\n');
+    await ok(['rmi', `${name}:2`]);
+  } finally {
+    await reg.stop();
+  }
+});
+
+test('docker system prune: no builder, so an empty build cache rather than an error', async () => {
+  await ok(['create', '--name', 'prunable', 'busybox']);
+  const out = await ok(['system', 'prune', '-f']);
+  assert.match(out, /Total reclaimed space/);
+  assert.doesNotMatch((await ok(['ps', '-a', '--format', '{{.Names}}'])), /prunable/);
+});
+
+test('--stop-timeout: inspect shows it and docker stop without -t waits only that long', async () => {
+  // sleep as PID 1 ignores SIGTERM: the stop ends with the SIGKILL after the timeout
+  await ok(['run', '-d', '--name', 'st', '--stop-timeout', '1', 'busybox', 'sleep', '300']);
+  assert.equal((await ok(['inspect', '-f', '{{.Config.StopTimeout}}', 'st'])).trim(), '1');
+  const t0 = Date.now();
+  await ok(['stop', 'st']);
+  assert.ok(Date.now() - t0 < 5000, `stop took ${Date.now() - t0}ms`);
+  assert.equal((await ok(['inspect', '-f', '{{.State.ExitCode}}', 'st'])).trim(), '137');
+  await ok(['rm', 'st']);
 });

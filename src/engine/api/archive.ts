@@ -115,7 +115,12 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
     throw unimplemented('building images is not supported by tsulad: build them with buildah, kaniko or docker elsewhere, then `docker load` the archive or pull them from a registry');
   };
   r.add('POST', '/build', noBuild);
-  r.add('POST', '/build/prune', noBuild);
+  // No builder means no build cache: an empty prune, as dockerd reports with nothing cached
+  // (`docker system prune` calls it after the containers, networks and images).
+  r.add('POST', '/build/prune', async ({ req, res }) => {
+    req.resume();
+    sendJson(res!, 200, { CachesDeleted: null, SpaceReclaimed: 0 });
+  });
   // BuildKit's session is an h2c upgrade run beside POST /build: an HTTP error on it reads
   // as a bogus HTTP/2 preface to the client (noise before the real error); a switch of
   // protocols closed at once ends it quietly, and /build says why

@@ -30,6 +30,7 @@ export const createBodySchema = z.object({
   AttachStderr: z.boolean().nullish(),
   Labels: z.record(z.string(), z.string()).nullish(),
   StopSignal: z.string().nullish(),
+  StopTimeout: z.number().int().nullish(),
   ...runConfigShape,
   HostConfig: z.object({
     Binds: strList,
@@ -74,6 +75,7 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
     labels: b.Labels ?? {},
     annotations: hc.Annotations ?? {},
     ...(b.StopSignal ? { stopSignal: b.StopSignal } : {}),
+    ...(typeof b.StopTimeout === 'number' ? { stopTimeout: b.StopTimeout } : {}),
     autoRemove: !!hc.AutoRemove,
     ...(hc.Runtime ? { runtime: hc.Runtime } : {}),
     ...runOptionsFromDocker(b, hc, hc.Binds ?? []) as Pick<CreateSpec, 'binds' | 'devices' | 'network'>,
@@ -206,6 +208,7 @@ export function inspectView(c: Container) {
       Env: k.env, Cmd: k.cmd.length ? k.cmd : null, Image: k.imageRef, WorkingDir: k.workingDir,
       Entrypoint: k.entrypoint.length ? k.entrypoint : null, OnBuild: null, Labels: k.labels,
       ...(k.stopSignal ? { StopSignal: k.stopSignal } : {}),
+      ...(k.stopTimeout !== undefined ? { StopTimeout: k.stopTimeout } : {}),
     },
   };
 }

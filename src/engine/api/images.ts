@@ -55,6 +55,23 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     }
   });
 
+  r.add('POST', '/images/{name*}/push', async ({ req, res, params, query }) => {
+    req.resume();
+    const auth = decodeRegistryAuth(req.headers['x-registry-auth']);
+    const out = progressWriter(res!);
+    try {
+      // dockerd names the repository before it looks for the image: every error is in the stream
+      const results = await images.push(params[0], query.get('tag') ?? '', { auth, onProgress: out.progress });
+      for (const r of results) {
+        out.aux({ Tag: r.tag, Digest: r.digest, Size: r.size });
+        events.emit('image', 'push', `${params[0]}:${r.tag}`, { name: `${params[0]}:${r.tag}` });
+      }
+      out.end();
+    } catch (e) {
+      out.fail(e);
+    }
+  });
+
   r.add('POST', '/images/prune', async ({ res, query }) => {
     const f = FilterArgs.parse(query.get('filters')).validate(['dangling', 'until', 'label']).toRecord();
     const dangling = f.dangling?.[0];
@@ -146,7 +163,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
  * A JSON-lines progress stream whose 200 head is only sent with the first message, so an
  * error before it (bad reference, unknown manifest, refused login) gets its own status.
  */
-function progressWriter(res: ServerResponse): { progress: (p: PullProgress) => void; end: () => void; fail: (e: unknown) => void } {
+function progressWriter(res: ServerResponse): { progress: (p: PullProgress) => void; aux: (a: unknown) => void; end: () => void; fail: (e: unknown) => void } {
   let started = false;
   const write = (obj: unknown) => {
     if (res.writableEnded || res.destroyed) return;
@@ -161,6 +178,7 @@ function progressWriter(res: ServerResponse): { progress: (p: PullProgress) => v
       ? { status: p.status, progressDetail: { current: p.current, total: p.total }, progress: progressBar(p.current, p.total ?? 0), id: p.id }
       : p.id !== undefined && !p.status.startsWith('Pulling from ') ? { status: p.status, progressDetail: {}, id: p.id }
         : p.id !== undefined ? { status: p.status, id: p.id } : { status: p.status }),
+    aux: (a) => write({ progressDetail: {}, aux: a }),
     end: () => { if (!started) write({ status: '' }); res.end(); },
     fail: (e) => {
       if (!started) throw e;

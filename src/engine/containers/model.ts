@@ -157,6 +157,8 @@ export interface CreateSpec {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   stopSignal?: string;
+  /** Seconds a stop waits before SIGKILL when the caller gives none (docker's StopTimeout). */
+  stopTimeout?: number;
   autoRemove: boolean;
   runtime?: string;
   binds: Bind[];

@@ -478,10 +478,11 @@ export class ContainerService {
     const rt = this.runtimeOf(rec);
     const exited = this.wait(rec.id, 'not-running');
     const sig = parseSignal(rec.config.stopSignal || 'SIGTERM');
-    const t = timeout ?? 10;
+    // dockerd: the caller's -t, else the container's StopTimeout, else 10; negative waits forever
+    const t = timeout ?? rec.config.stopTimeout ?? 10;
     await rt.kill(rec.id, sig).catch(() => {});
     if (rec.state.status === 'paused') await rt.resume(rec.id).catch(() => {});
-    const timedOut = await Promise.race([exited.then(() => false), sleep(t * 1000).then(() => true)]);
+    const timedOut = t < 0 ? await exited.then(() => false) : await Promise.race([exited.then(() => false), sleep(t * 1000).then(() => true)]);
     if (timedOut && running(rec.state)) {
       await rt.kill(rec.id, 'SIGKILL', true).catch(() => {});
       await exited;

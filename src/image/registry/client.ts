@@ -13,6 +13,7 @@ import * as tls from 'node:tls';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
+import type { Readable } from 'node:stream';
 import { invalidArgument, TsulaError, unauthenticated, unavailable } from '../../common/errors.js';
 import { DEFAULT_DOMAIN } from '../reference.js';
 import { Authenticator, type AuthConfig } from './auth.js';
@@ -122,6 +123,9 @@ export async function registryErrorText(res: http.IncomingMessage): Promise<stri
   return text.slice(0, 200) || `${res.statusCode} ${http.STATUS_CODES[res.statusCode ?? 0] ?? ''}`.trim();
 }
 
+/** A request body: bytes, or a file-like stream of known length (opened again on a retry). */
+export type Body = string | Buffer | { open: () => Readable; length: number };
+
 export class RegistryClient {
   readonly auth: Authenticator;
   private readonly agents = {
@@ -218,13 +222,13 @@ export class RegistryClient {
   }
 
   /** A request to an endpoint, answering auth challenges once; the caller reads the status. */
-  async request(ep: Endpoint, path: string, o: { method?: 'GET' | 'HEAD'; accept?: string; scope: string; creds?: AuthConfig; headers?: Record<string, string> }): Promise<http.IncomingMessage> {
+  async request(ep: Endpoint, path: string, o: { method?: 'GET' | 'HEAD' | 'POST' | 'PUT'; accept?: string; scope: string; creds?: AuthConfig; headers?: Record<string, string>; body?: Body }): Promise<http.IncomingMessage> {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...o.headers };
       if (o.accept) headers.Accept = o.accept;
       const authz = await this.auth.header(ep.name, o.scope, o.creds);
       if (authz) headers.Authorization = authz;
-      const res = await this.sendTo(ep, path, o.method ?? 'GET', headers);
+      const res = await this.sendTo(ep, path, o.method ?? 'GET', headers, o.body);
       if (res.statusCode === 401 && attempt === 0) {
         let retry: boolean;
         try {
@@ -250,19 +254,21 @@ export class RegistryClient {
     throw unavailable(`login to ${server} failed: the registry answered ${res.statusCode}: ${text}`);
   }
 
-  private async sendTo(ep: Endpoint, path: string, method: string, headers: Record<string, string>): Promise<http.IncomingMessage> {
+  private async sendTo(ep: Endpoint, path: string, method: string, headers: Record<string, string>, body?: Body): Promise<http.IncomingMessage> {
+    // an upload's Location: absolute, or a path on the registry
+    if (/^https?:\/\//i.test(path)) return this.send(new URL(path), { method, headers, body, insecure: await this.isInsecure(ep.host) });
     if (ep.base) {
       const u = new URL(ep.base.toString());
       // a URL's path is never empty ("/" at least): join without doubling the slash
       u.pathname = ep.base.pathname.replace(/\/+$/, '') + path;
-      return this.send(u, { method, headers, insecure: await this.isInsecure(ep.host) });
+      return this.send(u, { method, headers, body, insecure: await this.isInsecure(ep.host) });
     }
     const insecure = await this.isInsecure(ep.host);
     const known = this.schemes.get(ep.host);
     const url = (scheme: string) => new URL(`${scheme}//${ep.host}${path}`);
-    if (known) return this.send(url(known), { method, headers, insecure });
+    if (known) return this.send(url(known), { method, headers, body, insecure });
     try {
-      const res = await this.send(url('https:'), { method, headers, insecure });
+      const res = await this.send(url('https:'), { method, headers, body, insecure });
       this.schemes.set(ep.host, 'https:');
       return res;
     } catch (e) {
@@ -274,23 +280,25 @@ export class RegistryClient {
         throw unavailable(`registry ${ep.host} speaks plain HTTP: add it to "insecure-registries" in ${this.opts.configFile ?? '/etc/tsula/daemon.json'} (then restart tsulad) if you trust it`);
       }
       this.opts.debug?.(`registry ${ep.host}: no TLS, using plain HTTP`);
-      const res = await this.send(url('http:'), { method, headers, insecure });
+      const res = await this.send(url('http:'), { method, headers, body, insecure });
       this.schemes.set(ep.host, 'http:');
       return res;
     }
   }
 
   /** One HTTP exchange, following redirects (dropping Authorization when the origin changes). */
-  async send(url: URL, o: { method: string; headers: Record<string, string>; body?: string; insecure: boolean }, redirects = 0): Promise<http.IncomingMessage> {
+  async send(url: URL, o: { method: string; headers: Record<string, string>; body?: Body; insecure: boolean }, redirects = 0): Promise<http.IncomingMessage> {
     const isHttps = url.protocol === 'https:';
     const own = isHttps && !o.insecure ? await this.tlsAgent(url.host) : null;
     const agent = isHttps ? (o.insecure ? this.agents.insecure : own?.agent ?? this.agents.https) : this.agents.http;
     const headers = { ...o.headers };
-    if (o.body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(o.body));
+    const body = o.body;
+    if (typeof body === 'string' || Buffer.isBuffer(body)) headers['Content-Length'] = String(Buffer.byteLength(body));
+    else if (body) headers['Content-Length'] = String(body.length);
     return new Promise<http.IncomingMessage>((resolve, reject) => {
       const req = (isHttps ? https : http).request(url, { method: o.method, headers, agent }, (res) => {
         const status = res.statusCode ?? 0;
-        if ([301, 302, 303, 307, 308].includes(status) && res.headers.location && o.method !== 'POST') {
+        if ([301, 302, 303, 307, 308].includes(status) && res.headers.location && (o.method === 'GET' || o.method === 'HEAD')) {
           res.resume();
           if (redirects >= 5) { reject(unavailable(`too many redirects from ${url.host}`)); return; }
           const next = new URL(res.headers.location, url);
@@ -304,7 +312,13 @@ export class RegistryClient {
       });
       req.setTimeout(this.opts.timeoutMs ?? 60_000, () => req.destroy(unavailable(`registry ${url.host} did not answer in time`)));
       req.on('error', (e: NodeJS.ErrnoException) => reject(this.transportError(url, e, own?.dir)));
-      req.end(o.body);
+      if (body && typeof body !== 'string' && !Buffer.isBuffer(body)) {
+        const src = body.open();
+        src.on('error', (e) => req.destroy(e));
+        src.pipe(req);
+      } else {
+        req.end(body);
+      }
     });
   }
 
