@@ -11,6 +11,7 @@ import { which } from '../common/which.js';
 import { ContainerStore } from './containers/store.js';
 import { ContainerService } from './containers/service.js';
 import { ExecService } from './containers/exec.js';
+import { HealthMonitors } from './containers/health.js';
 import { EventBus } from './events.js';
 import { Router } from './api/http.js';
 import { createApiServer, listenUnix } from './api/server.js';
@@ -224,16 +225,20 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const volumes = new VolumeStore(path.join(config.graph, 'volumes'));
   await volumes.load();
   volumes.setContainers(containers.list);
+  const health = new HealthMonitors({
+    events, log, attrs: (rec) => cs!.attrs(rec), get: (id) => { try { return cs!.get(id); } catch { return undefined; } },
+  });
   cs = new ContainerService({
     store, images, driver, runtimes, defaultRuntime: config.defaultRuntime, events, log,
     stateDir: path.join(config.state, 'containers'), graph: config.graph, faults,
     // any io.containerd.<name>.v2 not configured is resolved on first use, `vmm` too
     resolveRuntime: (name) => (isShimV2RuntimeName(name) ? shimV2(name) : name === VMM_RUNTIME ? builtinVmm() : Promise.resolve(null)),
-    hooks: [new RunOptionHooks({ initPath: config.initPath }), new VolumeHooks({ store: volumes, containers, log }), networks.hooks],
+    hooks: [new RunOptionHooks({ initPath: config.initPath }), new VolumeHooks({ store: volumes, containers, log }), networks.hooks, health],
     ...(config.initPath ? { initPath: config.initPath } : {}),
   });
   await cs.recover();
   const es = new ExecService(cs);
+  health.setExec(es);
   const pods = await startPods({
     config, cs, log,
     handler: async (h) => {
@@ -277,6 +282,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
       server.close();
       server.closeAllConnections();
       cs.close();
+      health.close();
       for (const rt of runtimes.values()) rt.close();
       await store.flushPending(); // a last try for what a full disk kept in memory
       store.close();

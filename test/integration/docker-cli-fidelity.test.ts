@@ -188,3 +188,44 @@ test('--stop-timeout: inspect shows it and docker stop without -t waits only tha
   assert.equal((await ok(['inspect', '-f', '{{.State.ExitCode}}', 'st'])).trim(), '137');
   await ok(['rm', 'st']);
 });
+
+test('--health-cmd: probes make it healthy or unhealthy in ps, its filter, inspect and events; timeouts; start period; a restart starts again', async () => {
+  await ok(['run', '-d', '--name', 'hok', '--health-cmd', 'echo fine; true', '--health-interval', '1s', 'busybox', 'sleep', '300']);
+  await ok(['run', '-d', '--name', 'hbad', '--health-cmd', 'echo bad >&2; exit 3', '--health-interval', '1s', '--health-retries', '2', 'busybox', 'sleep', '300']);
+  await ok(['run', '-d', '--name', 'hslow', '--health-cmd', 'sleep 5', '--health-interval', '1s', '--health-timeout', '500ms', '--health-retries', '1', 'busybox', 'sleep', '300']);
+  await ok(['run', '-d', '--name', 'hgrace', '--health-cmd', 'false', '--health-interval', '1s', '--health-start-period', '60s', 'busybox', 'sleep', '300']);
+  await ok(['run', '-d', '--name', 'hnone', 'busybox', 'sleep', '300']);
+  assert.match(await ok(['ps', '--filter', 'name=hok', '--format', '{{.Status}}']), /^Up .* \(health: starting\)\n$/);
+  await waitFor(async () => (await ok(['ps', '--filter', 'health=unhealthy', '--format', '{{.Names}}'])).split('\n').filter(Boolean).sort().join(',') === 'hbad,hslow');
+  await waitFor(async () => (await ok(['ps', '--filter', 'health=healthy', '--format', '{{.Names}}'])) === 'hok\n');
+  assert.match(await ok(['ps', '--filter', 'name=hok', '--format', '{{.Status}}']), /^Up .* \(healthy\)\n$/);
+  assert.match(await ok(['ps', '--filter', 'name=hbad', '--format', '{{.Status}}']), /^Up .* \(unhealthy\)\n$/);
+  assert.ok((await ok(['ps', '--filter', 'health=none', '--format', '{{.Names}}'])).split('\n').includes('hnone'));
+  assert.equal(await ok(['ps', '--filter', 'health=starting', '--format', '{{.Names}}']), 'hgrace\n');
+  const hok = JSON.parse(await ok(['inspect', '-f', '{{json .State.Health}}', 'hok'])) as { Status: string; FailingStreak: number; Log: Array<{ ExitCode: number; Output: string; Start: string; End: string }> };
+  assert.equal(hok.Status, 'healthy');
+  assert.equal(hok.FailingStreak, 0);
+  assert.equal(hok.Log[0]!.ExitCode, 0);
+  assert.equal(hok.Log[0]!.Output, 'fine\n');
+  assert.ok(Date.parse(hok.Log[0]!.End) >= Date.parse(hok.Log[0]!.Start));
+  const bad = JSON.parse(await ok(['inspect', '-f', '{{json .State.Health}}', 'hbad'])) as typeof hok;
+  assert.ok(bad.FailingStreak >= 2);
+  assert.deepEqual([bad.Log[0]!.ExitCode, bad.Log[0]!.Output], [3, 'bad\n']);
+  const slow = JSON.parse(await ok(['inspect', '-f', '{{json .State.Health}}', 'hslow'])) as typeof hok;
+  assert.deepEqual([slow.Log[0]!.ExitCode, slow.Log[0]!.Output], [-1, 'Health check exceeded timeout (500ms)']);
+  const grace = JSON.parse(await ok(['inspect', '-f', '{{json .State.Health}}', 'hgrace'])) as typeof hok;
+  assert.equal(grace.FailingStreak, 0);
+  assert.equal((await ok(['inspect', '-f', '{{.State.Health}}', 'hnone'])).trim(), '<nil>');
+  assert.deepEqual(JSON.parse(await ok(['inspect', '-f', '{{json .Config.Healthcheck}}', 'hbad'])),
+    { Test: ['CMD-SHELL', 'echo bad >&2; exit 3'], Interval: 1e9, Retries: 2 });
+  const ev = await ok(['events', '--since', '2m', '--until', '0s', '--filter', 'event=health_status', '--format', '{{.Action}} {{.Actor.Attributes.name}}']);
+  assert.match(ev, /^health_status: healthy hok$/m);
+  assert.match(ev, /^health_status: unhealthy hbad$/m);
+  // a restart begins again at "starting"; an exited container keeps its last verdict
+  await ok(['stop', '-t', '0', 'hok']);
+  assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.Health.Status}}', 'hok'])).trim(), 'exited healthy');
+  await ok(['start', 'hok']);
+  assert.equal((await ok(['inspect', '-f', '{{.State.Health.Status}}', 'hok'])).trim(), 'starting');
+  assert.equal((await docker(d, ['run', '--rm', '--no-healthcheck', 'busybox', 'true'])).code, 0);
+  await ok(['rm', '-f', 'hok', 'hbad', 'hslow', 'hgrace', 'hnone']);
+});

@@ -165,7 +165,7 @@ function facts(c: Container, netId: NetworkIdOf): ContainerFacts & { c: Containe
   return {
     c, summary: s, id: c.id, names: s.Names as string[], createdMs: Date.parse(c.createdAt) || 0,
     state: c.state.status, running: running(c.state), startedAtZero: !c.state.startedAt, exitCode: c.state.exitCode,
-    labels: c.config.labels, imageId: c.image, health: 'none', isolation: 'default',
+    labels: c.config.labels, imageId: c.image, health: c.state.health?.status ?? 'none', isolation: 'default',
     mounts: s.Mounts.map((m) => ({ name: m.Name, source: m.Source, destination: m.Destination })),
     networks: Object.entries(nets).map(([name, n]) => ({ name, id: n?.NetworkID ?? '' })),
     ports: s.Ports.map((p) => ({ privatePort: p.PrivatePort, publicPort: p.PublicPort, type: p.Type })),

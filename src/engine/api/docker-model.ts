@@ -31,6 +31,10 @@ export const createBodySchema = z.object({
   Labels: z.record(z.string(), z.string()).nullish(),
   StopSignal: z.string().nullish(),
   StopTimeout: z.number().int().nullish(),
+  Healthcheck: z.object({
+    Test: z.array(z.string()).nullish(), Interval: z.number().int().nullish(), Timeout: z.number().int().nullish(),
+    StartPeriod: z.number().int().nullish(), Retries: z.number().int().nullish(),
+  }).passthrough().nullish(),
   ...runConfigShape,
   HostConfig: z.object({
     Binds: strList,
@@ -76,6 +80,12 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
     annotations: hc.Annotations ?? {},
     ...(b.StopSignal ? { stopSignal: b.StopSignal } : {}),
     ...(typeof b.StopTimeout === 'number' ? { stopTimeout: b.StopTimeout } : {}),
+    ...(b.Healthcheck ? {
+      healthcheck: {
+        test: b.Healthcheck.Test ?? [], interval: b.Healthcheck.Interval ?? 0, timeout: b.Healthcheck.Timeout ?? 0,
+        startPeriod: b.Healthcheck.StartPeriod ?? 0, retries: b.Healthcheck.Retries ?? 0,
+      },
+    } : {}),
     autoRemove: !!hc.AutoRemove,
     ...(hc.Runtime ? { runtime: hc.Runtime } : {}),
     ...runOptionsFromDocker(b, hc, hc.Binds ?? []) as Pick<CreateSpec, 'binds' | 'devices' | 'network'>,
@@ -183,6 +193,12 @@ export function inspectView(c: Container) {
       Status: s.status, Running: STATUS_RUNNING.has(s.status), Paused: s.status === 'paused', Restarting: s.status === 'restarting',
       OOMKilled: s.oomKilled, Dead: s.status === 'dead', Pid: s.pid, ExitCode: s.exitCode, Error: s.error,
       StartedAt: s.startedAt || ZERO_TIME, FinishedAt: s.finishedAt || ZERO_TIME,
+      ...(s.health ? {
+        Health: {
+          Status: s.health.status, FailingStreak: s.health.failingStreak,
+          Log: s.health.log.map((l) => ({ Start: l.start, End: l.end, ExitCode: l.exitCode, Output: l.output })),
+        },
+      } : {}),
     },
     Image: c.image,
     ResolvConfPath: c.paths.resolvConf,
@@ -209,6 +225,12 @@ export function inspectView(c: Container) {
       Entrypoint: k.entrypoint.length ? k.entrypoint : null, OnBuild: null, Labels: k.labels,
       ...(k.stopSignal ? { StopSignal: k.stopSignal } : {}),
       ...(k.stopTimeout !== undefined ? { StopTimeout: k.stopTimeout } : {}),
+      ...(k.healthcheck ? {
+        Healthcheck: {
+          Test: k.healthcheck.test, Interval: k.healthcheck.interval, Timeout: k.healthcheck.timeout,
+          StartPeriod: k.healthcheck.startPeriod, Retries: k.healthcheck.retries,
+        },
+      } : {}),
     },
   };
 }

@@ -2,11 +2,15 @@
 import type { InspectView } from './docker-model.js';
 import { humanDuration } from '../../common/duration.js';
 
-type ContainerState = Pick<InspectView['State'], 'Status' | 'StartedAt' | 'FinishedAt' | 'ExitCode'>;
+type ContainerState = Pick<InspectView['State'], 'Status' | 'StartedAt' | 'FinishedAt' | 'ExitCode'> & { Health?: { Status: string } };
 
 export function humanStatus(s: ContainerState, now = Date.now()): string {
   switch (s.Status) {
-    case 'running': return `Up ${humanDuration(now - Date.parse(s.StartedAt))}`;
+    case 'running': {
+      // dockerd's State.String(): the health after the uptime, "health: starting" spelled out
+      const h = s.Health?.Status;
+      return `Up ${humanDuration(now - Date.parse(s.StartedAt))}${h ? ` (${h === 'starting' ? 'health: starting' : h})` : ''}`;
+    }
     case 'paused': return `Up ${humanDuration(now - Date.parse(s.StartedAt))} (Paused)`;
     case 'restarting': return `Restarting (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;
     case 'exited': return `Exited (${s.ExitCode}) ${humanDuration(now - Date.parse(s.FinishedAt))} ago`;

@@ -3,10 +3,10 @@
 // container's own /etc files.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { ImageRecord } from '../../image/types.js';
+import type { ImageConfig, ImageRecord } from '../../image/types.js';
 import { invalidArgument } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
-import { initialState, type Container, type CreateSpec } from './model.js';
+import { initialState, type Container, type CreateSpec, type HealthConfig } from './model.js';
 
 /** Env lists merge by key: the request's values win over the image's. */
 export function mergeEnv(base: string[], over: string[]): string[] {
@@ -54,6 +54,7 @@ export function resolveContainer(i: ResolveInput): Container {
       env: mergeEnv(ic.Env ?? [], s.env),
       labels: { ...(ic.Labels ?? {}), ...s.labels },
       ...(s.stopSignal || ic.StopSignal ? { stopSignal: s.stopSignal || ic.StopSignal } : {}),
+      ...mergeHealthcheck(s.healthcheck, ic.Healthcheck),
     },
     state: initialState(),
     paths: { log: s.logPath || own('container.log'), ...etc },
@@ -84,4 +85,19 @@ export async function etcFilesIntact(c: Container): Promise<boolean> {
   if (c.config.pod) return true;
   const sizes = await Promise.all([c.paths.hostname, c.paths.hosts].map((f) => fs.stat(f).then((st) => st.size, () => 0)));
   return sizes.every((n) => n > 0);
+}
+
+/** dockerd's merge: the image's healthcheck, each field the create left unset taken from it. */
+function mergeHealthcheck(own: HealthConfig | undefined, image: ImageConfig['Healthcheck']): { healthcheck?: HealthConfig } {
+  if (!image) return own ? { healthcheck: own } : {};
+  const h = own ?? { test: [], interval: 0, timeout: 0, startPeriod: 0, retries: 0 };
+  return {
+    healthcheck: {
+      test: h.test.length ? h.test : image.Test ?? [],
+      interval: h.interval || image.Interval || 0,
+      timeout: h.timeout || image.Timeout || 0,
+      startPeriod: h.startPeriod || image.StartPeriod || 0,
+      retries: h.retries || image.Retries || 0,
+    },
+  };
 }

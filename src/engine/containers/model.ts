@@ -77,6 +77,23 @@ export interface NetworkingSpec {
 }
 
 /** What the runtime has of a container's network while it runs (a CNI attachment per endpoint). */
+/** docker's container.HealthConfig. */
+export interface HealthConfig {
+  test: string[];
+  interval: number;
+  timeout: number;
+  startPeriod: number;
+  retries: number;
+}
+
+/** docker's types.Health: the probes' verdict while the container runs. */
+export interface HealthState {
+  status: 'starting' | 'healthy' | 'unhealthy';
+  failingStreak: number;
+  /** The last 5 probes: RFC 3339 times, exit code (-1: timed out or could not run), output. */
+  log: Array<{ start: string; end: string; exitCode: number; output: string }>;
+}
+
 export interface NetworkState {
   /** The pinned network namespace (docker's SandboxKey). */
   sandboxKey: string;
@@ -159,6 +176,8 @@ export interface CreateSpec {
   stopSignal?: string;
   /** Seconds a stop waits before SIGKILL when the caller gives none (docker's StopTimeout). */
   stopTimeout?: number;
+  /** docker's Healthcheck (durations in nanoseconds, 0 = the default); Test ["NONE"] disables the image's. */
+  healthcheck?: HealthConfig;
   autoRemove: boolean;
   runtime?: string;
   binds: Bind[];
@@ -215,6 +234,8 @@ export interface ContainerState {
   manuallyStopped?: boolean;
   /** Its network while it runs (network 'cni'); gone at exit. */
   network?: NetworkState;
+  /** Set once a container with a healthcheck starts (docker keeps it after the exit). */
+  health?: HealthState;
 }
 
 /** The create spec resolved against the image: what runs, and how. */

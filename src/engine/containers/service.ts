@@ -104,7 +104,7 @@ export class ContainerService {
   }
   imageInUse(imageId: string): boolean { return this.d.store.list().some((c) => c.image === imageId); }
 
-  private attrs(rec: Container, extra: Record<string, string> = {}): Record<string, string> {
+  attrs(rec: Container, extra: Record<string, string> = {}): Record<string, string> {
     return { ...rec.config.labels, image: rec.config.imageRef, name: rec.name, ...extra };
   }
 
