@@ -30,3 +30,28 @@ test('docker run --rm: output and exit code; ps -a forgets it', async () => {
   assert.equal(ps.code, 0, ps.stderr);
   assert.ok(!ps.stdout.split('\n').includes('b1'), ps.stdout);
 });
+
+test('kill, pause and unpause refused in dockerd\'s words', async () => {
+  const id = (await docker(d, ['create', '--name', 'idle', 'busybox', 'sleep', '300'])).stdout.trim();
+  const kill = await docker(d, ['kill', 'idle']);
+  assert.equal(kill.code, 1);
+  assert.equal(kill.stderr, `Error response from daemon: Cannot kill container: idle: Container ${id} is not running\n`);
+  assert.equal((await docker(d, ['start', 'idle'])).code, 0);
+  assert.equal((await docker(d, ['unpause', 'idle'])).stderr, `Error response from daemon: Container ${id} is not paused\n`);
+  assert.equal((await docker(d, ['pause', 'idle'])).code, 0);
+  assert.equal((await docker(d, ['pause', 'idle'])).stderr, `Error response from daemon: Container ${id} is already paused\n`);
+  assert.equal((await docker(d, ['rm', '-f', 'idle'])).code, 0);
+});
+
+test('--log-driver none: attached output still shows, docker logs is refused as dockerd does', async () => {
+  const r = await docker(d, ['run', '--name', 'nolog', '--log-driver', 'none', 'busybox', 'sh', '-c', 'echo out; exit 2']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.equal(r.stdout, 'out\n');
+  const logs = await docker(d, ['logs', 'nolog']);
+  assert.equal(logs.code, 1);
+  assert.equal(logs.stderr, 'Error response from daemon: configured logging driver does not support reading\n');
+  assert.equal((await docker(d, ['inspect', '-f', '{{.HostConfig.LogConfig.Type}}', 'nolog'])).stdout, 'none\n');
+  assert.equal((await docker(d, ['rm', 'nolog'])).code, 0);
+  const syslog = await docker(d, ['run', '--rm', '--log-driver', 'syslog', 'busybox', 'true']);
+  assert.equal(syslog.code, 125);
+});

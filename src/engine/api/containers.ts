@@ -7,7 +7,7 @@ import { running, type Container } from '../containers/model.js';
 import { createBodySchema, createSpecFromDocker, inspectView } from './docker-model.js';
 import { resourcesFromBody } from '../containers/resources.js';
 import { readLogs } from '../containers/logs.js';
-import { invalidArgument, errorMessage } from '../../common/errors.js';
+import { invalidArgument, errorMessage, unimplemented } from '../../common/errors.js';
 import { dockerTimestamp, humanStatus } from './format.js';
 import { attachContainer, startExec } from './streams.js';
 import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';
@@ -111,6 +111,8 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   r.add('GET', '/containers/{id}/logs', async (ctx) => {
     const { res, params, query, req } = ctx;
     const rec = cs.get(params[0]);
+    // dockerd's ErrReadLogsNotSupported (501)
+    if (rec.config.logDriver === 'none') throw unimplemented('configured logging driver does not support reading');
     const stdout = boolParam(query, 'stdout');
     const stderr = boolParam(query, 'stderr');
     if (!stdout && !stderr) throw invalidArgument('you must choose at least one stream (stdout=1 and/or stderr=1)');

@@ -137,7 +137,7 @@ function hostConfigView(c: Container) {
   return {
     Binds: net.Binds,
     ContainerIDFile: '',
-    LogConfig: { Type: 'k8s-file', Config: {} as Record<string, string> },
+    LogConfig: { Type: k.logDriver ?? 'k8s-file', Config: {} as Record<string, string> },
     NetworkMode: net.NetworkMode as string,
     PortBindings: net.PortBindings as Record<string, unknown>,
     RestartPolicy: net.RestartPolicy,

@@ -154,8 +154,9 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   hostOrPrivate(hc.CgroupnsMode, 'cgroupns');
   if (hc.Sysctls && Object.keys(hc.Sysctls).length) out.sysctls = hc.Sysctls;
   const log = hc.LogConfig;
-  if (log?.Type && log.Type !== 'json-file') {
-    throw invalidArgument(`logging driver "${log.Type}" is not supported by tsulad: containers log to a file that docker logs reads (json-file, the default)`);
+  if (log?.Type === 'none') out.logDriver = 'none';
+  else if (log?.Type && log.Type !== 'json-file') {
+    throw invalidArgument(`logging driver "${log.Type}" is not supported by tsulad: containers log to a file that docker logs reads (json-file, the default), or to nothing (none)`);
   }
   if (Object.keys(log?.Config ?? {}).length) throw invalidArgument(`log options (${Object.keys(log!.Config!).join(', ')}) are not supported by tsulad`);
   if (Object.keys(hc.StorageOpt ?? {}).length) throw invalidArgument('--storage-opt is not supported by tsulad');

@@ -176,6 +176,8 @@ export interface CreateSpec {
   stopSignal?: string;
   /** Seconds a stop waits before SIGKILL when the caller gives none (docker's StopTimeout). */
   stopTimeout?: number;
+  /** docker's --log-driver none: the output goes nowhere (attached clients still get it). */
+  logDriver?: 'none';
   /** docker's Healthcheck (durations in nanoseconds, 0 = the default); Test ["NONE"] disables the image's. */
   healthcheck?: HealthConfig;
   autoRemove: boolean;

@@ -250,7 +250,7 @@ export class ContainerService {
       ph.mark('spec');
       for (const b of rec.config.binds) await fs.mkdir(b.source, { recursive: true }).catch(() => { /* a file, or read-only: runc says */ });
       const pid = await rt.create({
-        id: rec.id, bundle, spec, logPath: rec.paths.log, terminal: rec.config.tty,
+        id: rec.id, bundle, spec, logPath: rec.config.logDriver === 'none' ? '/dev/null' : rec.paths.log, terminal: rec.config.tty,
         // docker closes stdin at the end of an attach's input only without a TTY: with one,
         // Ctrl-P Ctrl-Q (or a dropped client) must leave the shell's input open for the next attach
         stdin: rec.config.openStdin, stdinOnce: rec.config.stdinOnce && !rec.config.tty,
@@ -350,7 +350,7 @@ export class ContainerService {
   /** CRI's ReopenContainerLog: the runtime writes to a new log file at the same path. */
   async reopenLog(ref: string): Promise<void> {
     const rec = this.get(ref);
-    if (!running(rec.state)) throw failedPrecondition(`container ${rec.id} is not running`);
+    if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
     const rt = this.runtimeOf(rec);
     if (!rt.reopenLog) throw unimplemented(`runtime ${rec.runtime} cannot reopen container logs`);
     await rt.reopenLog(rec.id, this.bundle(rec.id));
@@ -430,7 +430,7 @@ export class ContainerService {
   async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
     const rec = this.get(ref);
     const sig = parseSignal(signal);
-    if (!running(rec.state)) throw failedPrecondition(`cannot kill container ${rec.name}: container ${rec.id} is not running`);
+    if (!running(rec.state)) throw failedPrecondition(`Cannot kill container: ${ref}: Container ${rec.id} is not running`);
     // docker: a kill is a stop by the user; with the stop signal (or SIGKILL) no restart follows
     await this.markManuallyStopped(rec);
     const stopSig = rec.config.stopSignal ? parseSignal(rec.config.stopSignal) : undefined;
@@ -564,8 +564,8 @@ export class ContainerService {
   async pause(ref: string): Promise<void> {
     const rec = this.get(ref);
     await this.locked(rec.id, async () => {
-      if (!running(rec.state)) throw failedPrecondition(`container ${rec.id} is not running`);
-      if (rec.state.status === 'paused') throw failedPrecondition(`container ${rec.id} is already paused`);
+      if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
+      if (rec.state.status === 'paused') throw failedPrecondition(`Container ${rec.id} is already paused`);
       await this.runtimeOf(rec).pause(rec.id);
       rec.state.status = 'paused';
       await this.d.store.persist(rec);
@@ -576,7 +576,7 @@ export class ContainerService {
   async unpause(ref: string): Promise<void> {
     const rec = this.get(ref);
     await this.locked(rec.id, async () => {
-      if (rec.state.status !== 'paused') throw failedPrecondition(`container ${rec.id} is not paused`);
+      if (rec.state.status !== 'paused') throw failedPrecondition(`Container ${rec.id} is not paused`);
       await this.runtimeOf(rec).resume(rec.id);
       rec.state.status = 'running';
       await this.d.store.persist(rec);
@@ -597,7 +597,7 @@ export class ContainerService {
 
   async top(ref: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
     const rec = this.get(ref);
-    if (!running(rec.state)) throw failedPrecondition(`container ${rec.id} is not running`);
+    if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
     return psTable(await this.runtimeOf(rec).pids(rec.id), psArgs);
   }
 
