@@ -225,6 +225,8 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const volumes = new VolumeStore(path.join(config.graph, 'volumes'));
   await volumes.load();
   volumes.setContainers(containers.list);
+  volumes.setEvents((action, name, attrs) => events.emit('volume', action, name, attrs));
+  networks.service.setEvents((action, id, attrs) => events.emit('network', action, id, attrs));
   const health = new HealthMonitors({
     events, log, attrs: (rec) => cs!.attrs(rec), get: (id) => { try { return cs!.get(id); } catch { return undefined; } },
   });

@@ -6,7 +6,7 @@ export interface EngineEvent {
   status?: string;
   id?: string;
   from?: string;
-  Type: 'container' | 'image' | 'daemon';
+  Type: 'container' | 'image' | 'daemon' | 'volume' | 'network';
   Action: string;
   Actor: { ID: string; Attributes: Record<string, string> };
   scope: 'local';

@@ -116,3 +116,22 @@ test('--since after --until is refused', async () => {
   assert.notEqual(r.code, 0);
   assert.match(r.stderr, /`since` time \(2000(\.0+)?\) cannot be after `until` time \(1000(\.0+)?\)/);
 });
+
+test('network and volume events: create, connect and mount at the start, disconnect and unmount at the exit, destroy', async () => {
+  const since = now();
+  await ok(['network', 'create', 'evnet']);
+  await ok(['volume', 'create', 'evvol']);
+  const id = (await ok(['run', '-d', '--network', 'evnet', '-v', 'evvol:/data:ro', 'busybox', 'true'])).trim();
+  assert.equal((await ok(['wait', id])).trim(), '0');
+  await ok(['rm', id]);
+  await ok(['network', 'rm', 'evnet']);
+  await ok(['volume', 'rm', 'evvol']);
+  // until a moment ahead: the replay, then the end at that time
+  const until = (Date.now() / 1000 + 1).toFixed(3);
+  const fmt = '{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.container}} {{.Actor.Attributes.type}}';
+  const net = (await ok(['events', '--since', since, '--until', until, '--filter', 'network=evnet', '--format', fmt])).trim().split('\n');
+  assert.deepEqual(net, ['create evnet <no value> bridge', `connect evnet ${id} bridge`, `disconnect evnet ${id} bridge`, 'destroy evnet <no value> bridge']);
+  const volFmt = '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.container}} {{index .Actor.Attributes "read/write"}}';
+  const vol = (await ok(['events', '--since', since, '--until', until, '--filter', 'volume=evvol', '--format', volFmt])).trim().split('\n').map((l) => l.trimEnd());
+  assert.deepEqual(vol, ['volume create evvol <no value>', `volume mount evvol ${id} false`, `volume unmount evvol ${id}`, 'volume destroy evvol <no value>']);
+});

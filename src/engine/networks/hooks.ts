@@ -125,6 +125,7 @@ export class NetworkHooks implements ContainerHooks {
   }
 
   async started(rec: Container): Promise<void> {
+    for (const ep of rec.config.network === 'cni' ? rec.state.network?.endpoints ?? [] : []) this.d.networks.emitEndpoint('connect', ep.networkId, rec.id);
     if (rec.config.network === 'cni' && rec.state.network) {
       await this.d.attach.refreshPeers(rec.state.network.endpoints.map((e) => e.networkId), rec.id);
     }
@@ -134,6 +135,7 @@ export class NetworkHooks implements ContainerHooks {
     const st = rec.state.network;
     rec.state.network = undefined;
     if (rec.config.network !== 'cni') return;
+    for (const ep of st?.endpoints ?? []) this.d.networks.emitEndpoint('disconnect', ep.networkId, rec.id);
     await this.d.attach.release(rec.id);
     if (st) await this.d.attach.refreshPeers(st.endpoints.map((e) => e.networkId), rec.id);
   }
@@ -163,6 +165,7 @@ export class NetworkHooks implements ContainerHooks {
     if (running(rec.state) && rec.state.network && k.network === 'cni') {
       await this.d.attach.connect(rec, ep);
       k.networking.endpoints.push(ep);
+      this.d.networks.emitEndpoint('connect', net.id, rec.id);
       await this.d.attach.refreshOwn(rec, false);
       await this.d.attach.refreshPeers([net.id], rec.id);
     } else {
@@ -187,6 +190,7 @@ export class NetworkHooks implements ContainerHooks {
     if (!k.networking?.endpoints.some((e) => e.networkId === net.id)) throw failedPrecondition(`container ${rec.id} is not connected to network ${net.name}`);
     if (running(rec.state) && rec.state.network) {
       await this.d.attach.disconnect(rec, net.id);
+      this.d.networks.emitEndpoint('disconnect', net.id, rec.id);
       await this.d.attach.refreshOwn(rec, false);
       await this.d.attach.refreshPeers([net.id], rec.id);
     }

@@ -76,6 +76,17 @@ export class NetworkService {
 
   constructor(readonly d: NetworkServiceDeps) {}
 
+  /** dockerd's network events (create, destroy, connect, disconnect), once the daemon has its bus. */
+  private onEvent: (action: string, id: string, attrs: Record<string, string>) => void = () => {};
+  setEvents(fn: (action: string, id: string, attrs: Record<string, string>) => void): void { this.onEvent = fn; }
+  emit(action: string, id: string, attrs: Record<string, string>): void { this.onEvent(action, id, attrs); }
+
+  /** A container's connect or disconnect event: the network's id, name and driver, and the container. */
+  emitEndpoint(action: 'connect' | 'disconnect', networkId: string, containerId: string): void {
+    const n = this.d.store.list().find((x) => x.id === networkId);
+    if (n) this.emit(action, n.id, { container: containerId, name: n.name, type: n.driver });
+  }
+
   setContainers(list: () => Container[]): void { this.containers = list; }
 
   async init(): Promise<void> {
@@ -201,6 +212,7 @@ export class NetworkService {
       ...(mtu ? { mtu } : {}), ipMasq: opts[OPT.masq] !== 'false', predefined: false, autoSubnet: pool.auto,
     };
     await this.d.store.save(rec);
+    this.emit('create', id, { name, type: 'bridge' });
     return { Id: id, Warning: '' };
   }
 
@@ -237,6 +249,7 @@ export class NetworkService {
     // what the CNI bridge plugin leaves once the last container is gone: the bridge, the lease dir
     await exec('ip', ['link', 'del', n.bridge]).catch(() => undefined);
     await fs.rm(path.join(this.d.ipamDir, n.name), { recursive: true, force: true });
+    this.emit('destroy', n.id, { name: n.name, type: n.driver });
   }
 
   async prune(filters: Filters = {}): Promise<{ NetworksDeleted: string[] }> {

@@ -63,6 +63,18 @@ export class VolumeHooks implements ContainerHooks {
     }
   }
 
+  /** dockerd's mount and unmount events, one per volume, at each start and exit. */
+  async started(rec: Container): Promise<void> {
+    for (const v of rec.config.volumes ?? []) {
+      if (!v.name) continue;
+      this.d.store.emit('mount', v.name, { container: rec.id, destination: v.destination, driver: 'local', propagation: '', 'read/write': String(!v.readonly) });
+    }
+  }
+
+  async stopped(rec: Container): Promise<void> {
+    for (const v of rec.config.volumes ?? []) if (v.name) this.d.store.emit('unmount', v.name, { container: rec.id, driver: 'local' });
+  }
+
   async createFailed(rec: Container): Promise<void> {
     await this.dropAnonymous(rec);
   }

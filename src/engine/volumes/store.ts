@@ -40,6 +40,11 @@ export class VolumeStore {
 
   setContainers(list: () => Container[]): void { this.containers = list; }
 
+  /** dockerd's volume events (create, destroy, mount, unmount), once the daemon has its bus. */
+  private onEvent: (action: string, name: string, attrs: Record<string, string>) => void = () => {};
+  setEvents(fn: (action: string, name: string, attrs: Record<string, string>) => void): void { this.onEvent = fn; }
+  emit(action: string, name: string, attrs: Record<string, string>): void { this.onEvent(action, name, attrs); }
+
   async load(): Promise<void> {
     await fs.mkdir(this.root, { recursive: true, mode: 0o701 });
     for (const n of await fs.readdir(this.root)) {
@@ -91,6 +96,7 @@ export class VolumeStore {
     await fs.mkdir(this.mountpoint(name), { recursive: true, mode: 0o755 });
     await writeJsonAtomic(path.join(this.root, name, 'volume.json'), rec);
     this.recs.set(name, rec);
+    this.emit('create', name, { driver: 'local' });
     return rec;
   }
 
@@ -108,6 +114,7 @@ export class VolumeStore {
     if (users.length) throw failedPrecondition(`remove ${name}: volume is in use - [${users.map((c) => c.id).join(', ')}]`);
     this.recs.delete(name);
     await fs.rm(path.join(this.root, name), { recursive: true, force: true });
+    this.emit('destroy', name, { driver: 'local' });
   }
 
   /** docker volume prune (API 1.41: every unused volume, named ones too). */
