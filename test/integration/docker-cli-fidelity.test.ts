@@ -227,5 +227,12 @@ test('--health-cmd: probes make it healthy or unhealthy in ps, its filter, inspe
   await ok(['start', 'hok']);
   assert.equal((await ok(['inspect', '-f', '{{.State.Health.Status}}', 'hok'])).trim(), 'starting');
   assert.equal((await docker(d, ['run', '--rm', '--no-healthcheck', 'busybox', 'true'])).code, 0);
-  await ok(['rm', '-f', 'hok', 'hbad', 'hslow', 'hgrace', 'hnone']);
+  // commit keeps the healthcheck in the image; a container of it inherits it, with its own retries on top
+  await ok(['commit', 'hbad', 'healthy-img:1']);
+  assert.equal(JSON.parse(await ok(['image', 'inspect', '-f', '{{json .Config.Healthcheck.Test}}', 'healthy-img:1'])).join(' '), 'CMD-SHELL echo bad >&2; exit 3');
+  await ok(['create', '--name', 'hinherit', '--health-retries', '5', 'healthy-img:1']);
+  assert.deepEqual(JSON.parse(await ok(['inspect', '-f', '{{json .Config.Healthcheck}}', 'hinherit'])),
+    { Test: ['CMD-SHELL', 'echo bad >&2; exit 3'], Interval: 1e9, Retries: 5 });
+  await ok(['rm', '-f', 'hok', 'hbad', 'hslow', 'hgrace', 'hnone', 'hinherit']);
+  await ok(['rmi', 'healthy-img:1']);
 });

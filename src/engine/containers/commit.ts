@@ -22,6 +22,13 @@ export function configFromContainer(c: Container, image: ImageConfig): CommitCon
     ...(image.Volumes ? { Volumes: image.Volumes } : {}), WorkingDir: k.workingDir,
     Entrypoint: k.entrypoint.length ? [...k.entrypoint] : null, OnBuild: null, Labels: { ...k.labels },
     ...(k.stopSignal ? { StopSignal: k.stopSignal } : {}),
+    // dockerd commits the container's Config whole: its healthcheck goes into the image
+    ...(k.healthcheck ? {
+      Healthcheck: {
+        Test: k.healthcheck.test, Interval: k.healthcheck.interval, Timeout: k.healthcheck.timeout,
+        StartPeriod: k.healthcheck.startPeriod, Retries: k.healthcheck.retries,
+      },
+    } : {}),
   };
 }
 
