@@ -135,3 +135,17 @@ test('network and volume events: create, connect and mount at the start, disconn
   const vol = (await ok(['events', '--since', since, '--until', until, '--filter', 'volume=evvol', '--format', volFmt])).trim().split('\n').map((l) => l.trimEnd());
   assert.deepEqual(vol, ['volume create evvol <no value>', `volume mount evvol ${id} false`, `volume unmount evvol ${id}`, 'volume destroy evvol <no value>']);
 });
+
+test('docker exec: exec_create, exec_start and exec_die with the exec id, as dockerd logs them', async () => {
+  const since = now();
+  await ok(['run', '-d', '--name', 'exev', 'busybox', 'sleep', '300']);
+  await ok(['exec', 'exev', 'sh', '-c', 'exit 0']);
+  const until = (Date.now() / 1000 + 1).toFixed(3);
+  const out = (await ok(['events', '--since', since, '--until', until, '--filter', 'container=exev', '--filter', 'event=exec_create',
+    '--filter', 'event=exec_start', '--filter', 'event=exec_die', '--format', '{{.Action}}|{{.Actor.Attributes.execID}}'])).trim().split('\n');
+  assert.deepEqual(out.map((l) => l.split('|')[0]), ['exec_create: sh -c exit 0', 'exec_start: sh -c exit 0', 'exec_die']);
+  const ids = new Set(out.map((l) => l.split('|')[1]));
+  assert.equal(ids.size, 1);
+  assert.match([...ids][0]!, /^[0-9a-f]{64}$/);
+  await ok(['rm', '-f', 'exev']);
+});

@@ -67,6 +67,8 @@ test('docker info: host features from the cgroups, no false warnings, every runt
   for (const rt of ['runc', 'vmm']) assert.ok(runtimes.includes(rt), runtimes.join(' '));
   if (existsSync('/usr/bin/containerd-shim-runc-v2')) assert.ok(runtimes.includes('io.containerd.runc.v2'), runtimes.join(' '));
   assert.match(r.stdout, /Runtimes: .*runc/);
+  assert.deepEqual((info.Plugins as { Network: string[] }).Network, ['bridge', 'host', 'null']);
+  assert.match(String(info.InitBinary), /docker-init/);
 });
 
 test('docker stats: a busy loop\'s CPU, memory used and the -m limit', async () => {

@@ -103,7 +103,7 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       // tsula's own: the image store's footprint in bytes (docker has no such field).
       StoreSize: { Images: store.images, Layers: store.layers, LayersSize: store.layersSize, Blobs: store.blobs, BlobsSize: store.blobsSize, Total: store.layersSize + store.blobsSize },
       SystemStatus: null,
-      Plugins: { Volume: ['local'], Network: ['host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['k8s-file'] },
       ...features,
       Debug: d.config.logLevel === 'debug', NFd: await openFds(), NGoroutines: 0, SystemTime: new Date().toISOString(),
       LoggingDriver: 'k8s-file', CgroupDriver: 'cgroupfs', CgroupVersion: await cgroupVersion(),
@@ -117,7 +117,7 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       Runtimes: await runtimeList(d),
       DefaultRuntime: d.config.defaultRuntime,
       Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
-      LiveRestoreEnabled: true, Isolation: '', InitBinary: '',
+      LiveRestoreEnabled: true, Isolation: '', InitBinary: d.config.initPath || 'docker-init',
       ContainerdCommit: { ID: '', Expected: '' }, RuncCommit: { ID: runc.commit, Expected: runc.commit }, InitCommit: { ID: '', Expected: '' },
       SecurityOptions: ['name=seccomp,profile=builtin'],
       // tsula's own

@@ -64,7 +64,7 @@ export function usageRoutes(r: Router, d: { cs: ContainerService; files: Contain
 
   r.add('POST', '/containers/prune', async ({ res, query }) => {
     const f = parseFilters(query.get('filters'));
-    for (const k of Object.keys(f)) if (!['until', 'label', 'label!'].includes(k)) throw invalidArgument(`invalid filter '${k}'`);
+    for (const k of Object.keys(f)) if (!['until', 'label', 'label!'].includes(k)) throw invalidArgument(`Invalid filter '${k}'`);
     const until = f.until?.length ? Math.min(...f.until.map(untilTime)) : undefined;
     const victims = cs.list().filter((c) => !running(c.state) && c.state.status !== 'removing'
       && (until === undefined || Date.parse(c.createdAt) < until) && matchLabels(c.config.labels, f.label ?? [], f['label!']));

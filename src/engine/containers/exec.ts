@@ -63,6 +63,8 @@ export class ExecService {
       body: b, dir: path.join(this.containers.bundle(rec.id), 'exec', id), started: false,
     });
     this.gc();
+    // dockerd's ContainerExecCreate logs it (a health probe's too)
+    this.containers.d.events.emit('container', `exec_create: ${b.Cmd.join(' ')}`, rec.id, { image: rec.config.imageRef, name: rec.name, execID: id });
     return { Id: id };
   }
 
