@@ -55,3 +55,12 @@ test('--log-driver none: attached output still shows, docker logs is refused as 
   const syslog = await docker(d, ['run', '--rm', '--log-driver', 'syslog', 'busybox', 'true']);
   assert.equal(syslog.code, 125);
 });
+
+test('an unknown capability refuses the create (125, dockerd\'s words), leaving no container', async () => {
+  const r = await docker(d, ['run', '--rm', '--name', 'badcap', '--cap-add', 'BOGUS', 'busybox', 'true']);
+  assert.equal(r.code, 125);
+  assert.match(r.stderr, /^docker: Error response from daemon: invalid CapAdd: unknown capability: "BOGUS"\.\nSee 'docker run --help'\.\n$/);
+  const drop = await docker(d, ['create', '--cap-drop', 'nope', 'busybox']);
+  assert.match(drop.stderr, /invalid CapDrop: unknown capability: "nope"/);
+  assert.doesNotMatch((await docker(d, ['ps', '-a', '--format', '{{.Names}}'])).stdout, /badcap/);
+});

@@ -1,11 +1,12 @@
 // The Docker-shaped API's view of the engine's container model: a create body → CreateSpec,
 // a Container → `docker inspect`'s JSON (docker 20.10's field names and zero values). Also
 // reads records written before the model was typed (config.v2.json, inspect-shaped).
-import { invalidArgument } from '../../common/errors.js';
+import { errorMessage, invalidArgument } from '../../common/errors.js';
 import type { Container, ContainerStatus, CreateSpec } from '../containers/model.js';
 import * as z from 'zod';
 import { resourceShape, type ResourceConfig } from '../containers/resources.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../../oci/spec.js';
+import { normalizeCap } from '../../oci/caps.js';
 import { numericGroups, runConfigShape, runHostConfigShape, runOptionsFromDocker } from './docker-runopts.js';
 import { mountsView, networkHostConfigView, portsConfigView } from './docker-views.js';
 
@@ -63,6 +64,10 @@ const asList = (v: string[] | string | null | undefined): string[] | undefined =
 export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): CreateSpec {
   const hc = b.HostConfig ?? {};
   const securityOpt = hc.SecurityOpt ?? [];
+  // dockerd's verifyContainerSettings: unknown capabilities refuse the create, not the start
+  for (const [field, list] of [['CapAdd', hc.CapAdd], ['CapDrop', hc.CapDrop]] as const) {
+    try { for (const c of list ?? []) normalizeCap(c); } catch (e) { throw invalidArgument(`invalid ${field}: ${errorMessage(e)}`); }
+  }
   const entrypoint = asList(b.Entrypoint);
   return {
     image: b.Image,
