@@ -64,7 +64,8 @@ export class ImageCatalog {
     return unreadable;
   }
 
-  resolve(ref: string): { image: StoredImage; name?: string } {
+  /** name: the name:tag the ref is; digest: the name@digest it is, among the image's RepoDigests. */
+  resolve(ref: string): { image: StoredImage; name?: string; digest?: string } {
     if (typeof ref !== 'string' || ref === '') throw invalidArgument('empty image reference');
     const full = /^(?:sha256:)?([0-9a-f]{64})$/.exec(ref);
     if (full) {
@@ -81,11 +82,12 @@ export class ImageCatalog {
       if (!ID_PREFIX.test(ref)) throw e;
     }
     if (parsed?.digest) {
-      // name@digest: the image with that repo digest, or loaded with that manifest. It is
-      // treated like an id (no name to untag) until pulls record repo digests as names.
+      // name@digest: the image with that repo digest (a reference rmi removes, as a tag), or
+      // one loaded with that manifest (then like an id)
       const key = familiarString(parsed);
       for (const image of this.images.values()) {
-        if (image.repoDigests.includes(key) || image.manifest?.digest === parsed.digest) return { image };
+        if (image.repoDigests.includes(key)) return { image, digest: key };
+        if (image.manifest?.digest === parsed.digest) return { image };
       }
     } else if (parsed) {
       const key = familiarString(parsed);
@@ -180,6 +182,14 @@ export class ImageCatalog {
     await fs.rm(this.recordPath(id), { force: true });
     await fsyncDir(this.imagesDir);
     this.images.delete(id);
+  }
+
+  /** Drop repo digests (name@digest references) from an image's record. */
+  async dropDigests(id: string, keys: string[]): Promise<void> {
+    const img = this.images.get(id);
+    if (!img || !keys.length) return;
+    img.repoDigests = img.repoDigests.filter((d) => !keys.includes(d));
+    await this.writeRecord(id);
   }
 
   async writeRecord(id: string): Promise<void> {

@@ -310,23 +310,38 @@ export class LocalImageStore implements ImageStore {
   async remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string }): Promise<RemoveResult> {
     await this.init();
     return this.exclusive(async () => {
-      const { image, name } = this.catalog.resolve(ref);
+      const { image, name, digest } = this.catalog.resolve(ref);
       const id = image.id;
       const used = opts.inUse(id);
       const user = typeof used === 'string' ? `container ${shortId(used)}` : 'a container';
       const out: RemoveResult = [];
       const names = [...image.repoTags];
-      if (name) {
-        // By name: untag; the image goes only with its last name.
-        if (used && !opts.force && names.length <= 1) {
+      const digests = [...image.repoDigests];
+      if (name || digest) {
+        // By reference (name:tag or name@digest), as dockerd's ImageDelete: that reference goes;
+        // the image only with its last one. Its sole reference needs force while a container uses it.
+        if (used && !opts.force && isSingleReference(names, digests)) {
           throw failedPrecondition(`conflict: unable to remove repository reference "${ref}" (must force) - ${user} is using its referenced image ${shortId(hexOf(id))}`);
         }
-        await this.untag([name]);
-        out.push({ Untagged: name });
+        this.dirty = true;
+        if (name) {
+          await this.untag([name]);
+          out.push({ Untagged: name });
+          // no tag of that repository left: its digest references go too
+          const repo = repoOf(name);
+          if (!image.repoTags.some((t) => repoOf(t) === repo)) {
+            const gone = image.repoDigests.filter((d) => repoOf(d) === repo);
+            await this.catalog.dropDigests(id, gone);
+            out.push(...gone.map((d) => ({ Untagged: d })));
+          }
+        } else {
+          await this.catalog.dropDigests(id, [digest!]);
+          out.push({ Untagged: digest! });
+        }
         // A used image keeps living, nameless, as docker leaves it for a running container.
-        if (image.repoTags.length > 0 || used) return out;
+        if (image.repoTags.length > 0 || image.repoDigests.length > 0 || used) return out;
       } else {
-        if (names.length > 1 && !opts.force) {
+        if (!isSingleReference(names, digests) && names.length + digests.length > 0 && !opts.force) {
           throw failedPrecondition(`conflict: unable to delete ${shortId(hexOf(id))} (must be forced) - image is referenced in multiple repositories`);
         }
         if (used) {
@@ -336,7 +351,8 @@ export class LocalImageStore implements ImageStore {
           return names.map((n) => ({ Untagged: n }));
         }
         await this.untag(names);
-        out.push(...names.map((n) => ({ Untagged: n })));
+        await this.catalog.dropDigests(id, digests);
+        out.push(...names.map((n) => ({ Untagged: n })), ...digests.map((d) => ({ Untagged: d })));
       }
       out.push(...(await this.deleteImage(image)));
       return out;
@@ -515,4 +531,24 @@ export class LocalImageStore implements ImageStore {
   }
 
 
+}
+
+/** The repository of a name:tag or name@digest (localhost:5000/a:1 → localhost:5000/a). */
+function repoOf(ref: string): string {
+  const at = ref.indexOf('@');
+  if (at >= 0) return ref.slice(0, at);
+  const colon = ref.lastIndexOf(':');
+  return colon > ref.lastIndexOf('/') ? ref.slice(0, colon) : ref;
+}
+
+/**
+ * dockerd's isSingleReference: at most one tag, and every digest reference in that tag's
+ * repository (or, with no tag, all in one). False with no references at all.
+ */
+function isSingleReference(tags: string[], digests: string[]): boolean {
+  if (tags.length + digests.length <= 1) return tags.length + digests.length === 1;
+  if (tags.length > 1) return false;
+  const repos = new Set(digests.map(repoOf));
+  const single = tags[0] !== undefined ? repoOf(tags[0]) : repoOf(digests[0]!);
+  return repos.size === 1 && repos.has(single);
 }

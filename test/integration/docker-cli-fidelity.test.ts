@@ -164,10 +164,22 @@ test('docker push to a registry behind a login: layers gzipped, the digest, Repo
     const all = await ok(['push', '-a', name]);
     assert.match(all, /^1: digest: /m);
     assert.match(all, /^2: digest: /m);
+    // name@digest is a reference of its own, as in dockerd: rmi takes it alone
+    assert.equal(await ok(['rmi', `${name}@${m[1]}`]), `Untagged: ${name}@${m[1]}\n`);
+    assert.equal((await ok(['image', 'inspect', '-f', '{{len .RepoTags}}', 'busybox'])).trim(), '3');
     await ok(['rmi', `${name}:1`, `${name}:2`]);
     await ok(['pull', `${name}:2`]);
     assert.equal(await ok(['run', '--rm', `${name}:2`, 'echo', 'round trip']), 'round trip\n');
-    await ok(['rmi', `${name}:2`]);
+    // its only reference, with a container of it: the conflict names the container
+    await ok(['rmi', 'busybox']);
+    const pin = (await ok(['create', `${name}:2`])).trim();
+    const refused = await docker(d, ['rmi', `${name}:2`]);
+    assert.match(refused.stderr, new RegExp(`unable to remove repository reference .* \\(must force\\) - container ${pin.slice(0, 12)} is using its referenced image`));
+    await ok(['rm', pin]);
+    // the last tag of a repository takes its digest references along
+    const id = (await ok(['image', 'inspect', '-f', '{{.Id}}', `${name}:2`])).trim();
+    await ok(['tag', id, 'busybox:latest']);
+    assert.equal(await ok(['rmi', `${name}:2`]), `Untagged: ${name}:2\nUntagged: ${name}@${m[1]}\n`);
   } finally {
     await reg.stop();
   }

@@ -102,7 +102,8 @@ export class ContainerService {
     if (!rt) throw failedPrecondition(`container ${rec.id.slice(0, 12)} uses runtime "${rec.runtime}", which is not configured`);
     return rt;
   }
-  imageInUse(imageId: string): boolean { return this.d.store.list().some((c) => c.image === imageId); }
+  /** The id of a container of the image (dockerd names one in its rmi conflicts), or false. */
+  imageInUse(imageId: string): string | false { return this.d.store.list().find((c) => c.image === imageId)?.id ?? false; }
 
   attrs(rec: Container, extra: Record<string, string> = {}): Record<string, string> {
     return { ...rec.config.labels, image: rec.config.imageRef, name: rec.name, ...extra };
