@@ -241,6 +241,8 @@ test('--health-cmd: probes make it healthy or unhealthy in ps, its filter, inspe
   await ok(['start', 'hok']);
   assert.equal((await ok(['inspect', '-f', '{{.State.Health.Status}}', 'hok'])).trim(), 'starting');
   assert.equal((await docker(d, ['run', '--rm', '--no-healthcheck', 'busybox', 'true'])).code, 0);
+  const tiny = await docker(d, ['create', '--health-cmd', 'true', '--health-interval', '100us', 'busybox']);
+  assert.match(tiny.stderr, /Error response from daemon: Interval in Healthcheck cannot be less than 1ms/);
   // commit keeps the healthcheck in the image; a container of it inherits it, with its own retries on top
   await ok(['commit', 'hbad', 'healthy-img:1']);
   assert.equal(JSON.parse(await ok(['image', 'inspect', '-f', '{{json .Config.Healthcheck.Test}}', 'healthy-img:1'])).join(' '), 'CMD-SHELL echo bad >&2; exit 3');

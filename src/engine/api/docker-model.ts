@@ -60,6 +60,16 @@ export type CreateBody = z.infer<typeof createBodySchema>;
 const asList = (v: string[] | string | null | undefined): string[] | undefined =>
   v === null || v === undefined ? undefined : typeof v === 'string' ? [v] : v;
 
+/** dockerd's validateHealthCheck: durations of at least 1ms (0 = the default), retries not negative. */
+function validateHealthcheck(h: CreateBody['Healthcheck']): void {
+  if (!h) return;
+  for (const f of ['Interval', 'Timeout', 'StartPeriod'] as const) {
+    const v = h[f] ?? 0;
+    if (v !== 0 && v < 1e6) throw invalidArgument(`${f} in Healthcheck cannot be less than 1ms`);
+  }
+  if ((h.Retries ?? 0) < 0) throw invalidArgument('Retries in Healthcheck cannot be negative');
+}
+
 /** A validated create body (create.ts's schema) as the engine's CreateSpec. */
 export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): CreateSpec {
   const hc = b.HostConfig ?? {};
@@ -68,6 +78,7 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
   for (const [field, list] of [['CapAdd', hc.CapAdd], ['CapDrop', hc.CapDrop]] as const) {
     try { for (const c of list ?? []) normalizeCap(c); } catch (e) { throw invalidArgument(`invalid ${field}: ${errorMessage(e)}`); }
   }
+  validateHealthcheck(b.Healthcheck);
   const entrypoint = asList(b.Entrypoint);
   return {
     image: b.Image,
