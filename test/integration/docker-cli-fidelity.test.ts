@@ -139,6 +139,10 @@ test('docker push to a registry behind a login: layers gzipped, the digest, Repo
   const reg = await TestRegistry.start({ htpasswd: { user: 'u', password: 'p' } });
   try {
     const name = `${reg.host}/pushed`;
+    // dockerd wants the credentials header (docker sends "{}" encoded when it has none)
+    const bare = await d.api('POST', `/v1.41/images/${name}/push?tag=1`);
+    assert.equal(bare.status, 400);
+    assert.match(bare.body, /Bad parameters and missing X-Registry-Auth: EOF/);
     const missing = await docker(d, ['push', `${name}:1`]);
     assert.equal(missing.code, 1);
     assert.match(missing.stdout, new RegExp(`The push refers to repository \\[${reg.host.replace(/\./g, '\\.')}/pushed\\]`));

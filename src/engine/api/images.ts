@@ -2,7 +2,7 @@
 // and POST /auth (docker's login check).
 import type { ServerResponse } from 'node:http';
 import type { Router } from './http.js';
-import { sendJson, boolParam, readJsonBody, endAfterRequest } from './http.js';
+import { sendJson, boolParam, readBody, readJsonBody, endAfterRequest } from './http.js';
 import type { ImageRecord, ImageStore, LoadProgress, PullProgress } from '../../image/types.js';
 import type { ContainerService } from '../containers/service.js';
 import type { EventBus } from '../events.js';
@@ -56,8 +56,17 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
   });
 
   r.add('POST', '/images/{name*}/push', async ({ req, res, params, query }) => {
-    req.resume();
-    const auth = decodeRegistryAuth(req.headers['x-registry-auth']);
+    // dockerd takes the credentials from X-Registry-Auth, else (old clients) from the body
+    let auth = decodeRegistryAuth(req.headers['x-registry-auth']);
+    if (req.headers['x-registry-auth'] === undefined) {
+      const raw = await readBody(req);
+      let body: unknown;
+      try { body = JSON.parse(raw.toString('utf8')); } catch { body = undefined; }
+      if (!body || typeof body !== 'object') throw invalidArgument(`Bad parameters and missing X-Registry-Auth: ${raw.length ? 'invalid JSON' : 'EOF'}`);
+      auth = normalizeAuth(body);
+    } else {
+      req.resume();
+    }
     const out = progressWriter(res!);
     try {
       // dockerd names the repository before it looks for the image: every error is in the stream
