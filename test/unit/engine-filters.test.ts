@@ -138,7 +138,7 @@ describe('containers (GET /containers/json)', () => {
     assert.equal(await err({ 'is-task': ['maybe'] }), "Invalid filter 'is-task=[maybe]'");
     assert.equal(await err({ exited: ['x'] }), 'strconv.Atoi: parsing "x": invalid syntax');
     assert.equal(await err({ health: ['sick'] }), 'Unrecognised filter value for health: sick');
-    assert.equal(await err({ before: ['nope'] }), 'no such container nope');
+    assert.equal(await err({ before: ['nope'] }), 'No such container: nope');
     assert.equal(await err({ publish: ['1:2'] }), "filter for 'publish' should not contain ':': 1:2");
   });
 });

@@ -98,6 +98,21 @@ test('create: command resolution follows docker (entrypoint drops the image cmd)
   assert.equal(createBodySchema.safeParse({ Image: 'busybox', Tty: 'yes' }).success, false);
 });
 
+test('create: the healthcheck merges the image\'s field by field (dockerd); CRI containers ignore the image\'s', () => {
+  const hcImage: ImageRecord = { ...image, config: { ...image.config, Healthcheck: { Test: ['CMD-SHELL', 'probe'], Interval: 5e9, Retries: 4 } } };
+  const resolve = (body: unknown, cri = false) => {
+    const spec = createSpecFromDocker(createBodySchema.parse(body), { ...RESOURCE_DEFAULTS });
+    if (cri) spec.cri = {} as NonNullable<typeof spec.cri>;
+    return resolveContainer({ id: 'c'.repeat(64), name: 'h', spec, image: hcImage, runtime: 'runc', driver: 'overlay', containerDir: '/d' });
+  };
+  assert.deepEqual(resolve({ Image: 'busybox' }).config.healthcheck, { test: ['CMD-SHELL', 'probe'], interval: 5e9, timeout: 0, startPeriod: 0, retries: 4 });
+  assert.deepEqual(resolve({ Image: 'busybox', Healthcheck: { Interval: 2e9 } }).config.healthcheck,
+    { test: ['CMD-SHELL', 'probe'], interval: 2e9, timeout: 0, startPeriod: 0, retries: 4 });
+  assert.deepEqual(resolve({ Image: 'busybox', Healthcheck: { Test: ['NONE'] } }).config.healthcheck?.test, ['NONE']);
+  assert.equal(resolve({ Image: 'busybox' }, true).config.healthcheck, undefined);
+  assert.throws(() => resolve({ Image: 'busybox', Healthcheck: { Test: ['CMD', 'x'], Timeout: 10 } }), /Timeout in Healthcheck cannot be less than 1ms/);
+});
+
 test('signals: names, numbers, errors', () => {
   assert.equal(parseSignal('kill'), 'SIGKILL');
   assert.equal(parseSignal('SIGTERM'), 'SIGTERM');

@@ -229,7 +229,7 @@ export async function selectContainers<T extends ContainerFacts>(
   }
   for (const v of args.get('health')) if (!HEALTH.has(v)) throw invalidArgument(`Unrecognised filter value for health: ${v}`);
   const byRef = (v: string) => {
-    try { return look.container(v); } catch { throw notFound(`no such container ${v}`); }
+    try { return look.container(v); } catch { throw notFound(`No such container: ${v}`); }
   };
   let before = args.get('before').map(byRef).pop();
   const since = args.get('since').map(byRef).pop();

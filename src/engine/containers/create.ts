@@ -54,7 +54,8 @@ export function resolveContainer(i: ResolveInput): Container {
       env: mergeEnv(ic.Env ?? [], s.env),
       labels: { ...(ic.Labels ?? {}), ...s.labels },
       ...(s.stopSignal || ic.StopSignal ? { stopSignal: s.stopSignal || ic.StopSignal } : {}),
-      ...mergeHealthcheck(s.healthcheck, ic.Healthcheck),
+      // an image's HEALTHCHECK is docker's: CRI (kubelet probes) ignores it, as containerd does
+      ...(s.cri || s.pod ? {} : mergeHealthcheck(s.healthcheck, ic.Healthcheck)),
     },
     state: initialState(),
     paths: { log: s.logPath || own('container.log'), ...etc },
