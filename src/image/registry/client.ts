@@ -255,8 +255,13 @@ export class RegistryClient {
   }
 
   private async sendTo(ep: Endpoint, path: string, method: string, headers: Record<string, string>, body?: Body): Promise<http.IncomingMessage> {
-    // an upload's Location: absolute, or a path on the registry
-    if (/^https?:\/\//i.test(path)) return this.send(new URL(path), { method, headers, body, insecure: await this.isInsecure(ep.host) });
+    // an upload's Location: absolute, or a path on the registry; credentials go to the registry's host only
+    if (/^https?:\/\//i.test(path)) {
+      const url = new URL(path);
+      const h = { ...headers };
+      if (url.host !== ep.host && url.host !== ep.base?.host) delete h.Authorization;
+      return this.send(url, { method, headers: h, body, insecure: await this.isInsecure(url.host) });
+    }
     if (ep.base) {
       const u = new URL(ep.base.toString());
       // a URL's path is never empty ("/" at least): join without doubling the slash
