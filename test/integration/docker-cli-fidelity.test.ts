@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { TestDaemon } from '../helpers/daemon.js';
 import { docker, dockerCliPath } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
-import { TestRegistry } from '../helpers/registry.js';
+import { TestProxy, TestRegistry } from '../helpers/registry.js';
 
 requirePrerequisites('docker-cli-fidelity', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/bin/docker-registry': 'docker-registry', '/usr/bin/htpasswd': 'htpasswd' } });
 
@@ -185,6 +185,25 @@ test('docker push to a registry behind a login: layers gzipped, the digest, Repo
     await ok(['tag', id, 'busybox:latest']);
     assert.equal(await ok(['rmi', `${name}:2`]), `Untagged: ${name}:2\nUntagged: ${name}@${m[1]}\n`);
   } finally {
+    await reg.stop();
+  }
+});
+
+test('docker push to a registry that wants Bearer tokens: a token with push scope from its realm, after docker login', async () => {
+  const reg = await TestRegistry.start();
+  const proxy = await new TestProxy(reg.host, { bearer: { service: 'push-test', user: 'bob', password: 'tok3n' } }).start();
+  try {
+    const name = `${proxy.host}/bearer/bb`;
+    await ok(['tag', 'busybox', `${name}:1`]);
+    assert.equal((await docker(d, ['push', `${name}:1`])).code, 1);
+    await ok(['login', '-u', 'bob', '--password-stdin', proxy.host], 'tok3n');
+    assert.match(await ok(['push', `${name}:1`]), /^1: digest: sha256:[0-9a-f]{64} size: \d+$/m);
+    assert.ok(proxy.tokenRequests.some((q) => q.getAll('scope').includes('repository:bearer/bb:pull,push')),
+      proxy.tokenRequests.map((q) => q.toString()).join('\n'));
+    assert.ok((await reg.getManifest('bearer/bb', '1')).digest.startsWith('sha256:'));
+    await ok(['rmi', `${name}:1`]);
+  } finally {
+    await proxy.stop();
     await reg.stop();
   }
 });
