@@ -168,6 +168,14 @@ test('docker push to a registry behind a login: layers gzipped, the digest, Repo
     const all = await ok(['push', '-a', name]);
     assert.match(all, /^1: digest: /m);
     assert.match(all, /^2: digest: /m);
+    // tsula's own CLI sends the same request
+    await d.ok(['login', '-u', 'u', '--password-stdin', reg.host], { input: 'p' });
+    assert.match(await d.ok(['push', `${name}:2`]), /^2: digest: sha256:[0-9a-f]{64} size: \d+$/m);
+    assert.equal(await d.ok(['push', '-q', `${name}:2`]), `${name}:2\n`);
+    const noLatest = await d.cli(['push', name]);
+    assert.equal(noLatest.code, 1);
+    assert.match(noLatest.stdout, /^Using default tag: latest\n/);
+    assert.match(noLatest.stderr, /tag does not exist: .*\/pushed:latest/);
     // name@digest is a reference of its own, as in dockerd: rmi takes it alone
     assert.equal(await ok(['rmi', `${name}@${m[1]}`]), `Untagged: ${name}@${m[1]}\n`);
     assert.equal((await ok(['image', 'inspect', '-f', '{{len .RepoTags}}', 'busybox'])).trim(), '3');
