@@ -156,7 +156,7 @@ function cli(args: string[]): Promise<RunResult> {
 describe('management commands (docker\'s groups)', () => {
   it('GROUP --help lists its commands on stdout; the group alone on stderr', async () => {
     for (const [group, cmds] of Object.entries({
-      image: ['history', 'inspect', 'load', 'ls', 'prune', 'pull', 'rm', 'save', 'tag'],
+      image: ['history', 'inspect', 'load', 'ls', 'prune', 'pull', 'push', 'rm', 'save', 'tag'],
       container: ['attach', 'create', 'exec', 'inspect', 'kill', 'logs', 'ls', 'pause', 'prune', 'rename', 'restart', 'rm', 'run', 'start', 'stop', 'top', 'unpause', 'update', 'wait'],
       system: ['df', 'events', 'info', 'prune'],
       sandbox: ['ls', 'shell'],
