@@ -217,16 +217,14 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const containers = {
     get: (ref: string) => cs!.get(ref), list: () => cs!.list(), save: (rec: Container) => store.save(rec),
   };
-  const networks = await startNetworks(config, log, {
+  const networks = await startNetworks(config, log, events, {
     containers,
     // containers of a sandboxer runtime run in a VM: no host network namespace to join
     isVmRuntime: (name) => name === VMM_RUNTIME || name in config.criSandboxers,
   });
-  const volumes = new VolumeStore(path.join(config.graph, 'volumes'));
+  const volumes = new VolumeStore(path.join(config.graph, 'volumes'), events);
   await volumes.load();
   volumes.setContainers(containers.list);
-  volumes.setEvents((action, name, attrs) => events.emit('volume', action, name, attrs));
-  networks.service.setEvents((action, id, attrs) => events.emit('network', action, id, attrs));
   const health = new HealthMonitors({
     events, log, attrs: (rec) => cs!.attrs(rec), get: (id) => { try { return cs!.get(id); } catch { return undefined; } },
   });

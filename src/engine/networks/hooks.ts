@@ -125,8 +125,8 @@ export class NetworkHooks implements ContainerHooks {
   }
 
   async started(rec: Container): Promise<void> {
-    for (const ep of rec.config.network === 'cni' ? rec.state.network?.endpoints ?? [] : []) this.d.networks.emitEndpoint('connect', ep.networkId, rec.id);
     if (rec.config.network === 'cni' && rec.state.network) {
+      for (const ep of rec.state.network.endpoints) this.d.networks.emitEndpoint('connect', ep.networkId, rec.id);
       await this.d.attach.refreshPeers(rec.state.network.endpoints.map((e) => e.networkId), rec.id);
     }
   }

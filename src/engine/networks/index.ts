@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import type { Logger } from '../../common/log.js';
 import { CniClient, NetnsManager } from '../../network/index.js';
 import type { DaemonConfig } from '../config.js';
+import type { EventBus } from '../events.js';
 import type { Container } from '../containers/model.js';
 import { ContainerNetworks } from './attach.js';
 import { NetworkHooks, type NetworkHooksDeps } from './hooks.js';
@@ -22,11 +23,11 @@ export interface Networks {
   hooks: NetworkHooks;
 }
 
-export async function startNetworks(c: DaemonConfig, log: Logger, deps: Omit<NetworkHooksDeps, 'networks' | 'attach'>): Promise<Networks> {
+export async function startNetworks(c: DaemonConfig, log: Logger, events: EventBus, deps: Omit<NetworkHooksDeps, 'networks' | 'attach'>): Promise<Networks> {
   const root = path.join(c.graph, 'networks');
   const ipamDir = path.join(root, 'ipam');
   const service = new NetworkService({
-    store: new NetworkStore(path.join(root, 'records')), ipamDir, bridge: c.bridge, pools: c.addressPools ?? DEFAULT_POOLS, log,
+    store: new NetworkStore(path.join(root, 'records')), ipamDir, bridge: c.bridge, pools: c.addressPools ?? DEFAULT_POOLS, log, events,
     ...(c.bip ? { bip: c.bip } : {}),
   });
   await service.init();

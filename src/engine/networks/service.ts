@@ -9,6 +9,7 @@ import * as z from 'zod';
 import { alreadyExists, invalidArgument, permissionDenied } from '../../common/errors.js';
 import { exec } from '../../common/exec.js';
 import { newId, validateName } from '../../common/ids.js';
+import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
 import type { Container } from '../containers/model.js';
 import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, parseCidr, type Cidr } from './ipv4.js';
@@ -36,6 +37,7 @@ export interface NetworkServiceDeps {
   bip?: string;
   pools: AddressPool[];
   log: Logger;
+  events: EventBus;
 }
 
 const OPT = {
@@ -76,10 +78,8 @@ export class NetworkService {
 
   constructor(readonly d: NetworkServiceDeps) {}
 
-  /** dockerd's network events (create, destroy, connect, disconnect), once the daemon has its bus. */
-  private onEvent: (action: string, id: string, attrs: Record<string, string>) => void = () => {};
-  setEvents(fn: (action: string, id: string, attrs: Record<string, string>) => void): void { this.onEvent = fn; }
-  emit(action: string, id: string, attrs: Record<string, string>): void { this.onEvent(action, id, attrs); }
+  /** dockerd's network events: create, destroy, connect, disconnect. */
+  emit(action: string, id: string, attrs: Record<string, string>): void { this.d.events.emit('network', action, id, attrs); }
 
   /** A container's connect or disconnect event: the network's id, name and driver, and the container. */
   emitEndpoint(action: 'connect' | 'disconnect', networkId: string, containerId: string): void {

@@ -8,6 +8,7 @@ import * as z from 'zod';
 import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
 import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
+import type { EventBus } from '../events.js';
 import type { Container } from '../containers/model.js';
 import { matchLabels, type Filters } from '../filters.js';
 import { compareStrings } from '../../common/compare.js';
@@ -36,14 +37,12 @@ export class VolumeStore {
   /** The containers of the engine (given once the container service exists): who uses what. */
   private containers: () => Container[] = () => [];
 
-  constructor(readonly root: string) {}
+  constructor(readonly root: string, private readonly events: EventBus) {}
 
   setContainers(list: () => Container[]): void { this.containers = list; }
 
-  /** dockerd's volume events (create, destroy, mount, unmount), once the daemon has its bus. */
-  private onEvent: (action: string, name: string, attrs: Record<string, string>) => void = () => {};
-  setEvents(fn: (action: string, name: string, attrs: Record<string, string>) => void): void { this.onEvent = fn; }
-  emit(action: string, name: string, attrs: Record<string, string>): void { this.onEvent(action, name, attrs); }
+  /** dockerd's volume events: create, destroy, mount, unmount. */
+  emit(action: string, name: string, attrs: Record<string, string>): void { this.events.emit('volume', action, name, attrs); }
 
   async load(): Promise<void> {
     await fs.mkdir(this.root, { recursive: true, mode: 0o701 });
