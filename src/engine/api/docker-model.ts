@@ -7,6 +7,7 @@ import * as z from 'zod';
 import { resourceShape, type ResourceConfig } from '../containers/resources.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../../oci/spec.js';
 import { normalizeCap } from '../../oci/caps.js';
+import { healthcheckFromDocker, healthcheckToDocker } from '../containers/health.js';
 import { numericGroups, runConfigShape, runHostConfigShape, runOptionsFromDocker } from './docker-runopts.js';
 import { mountsView, networkHostConfigView, portsConfigView } from './docker-views.js';
 
@@ -96,12 +97,7 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
     annotations: hc.Annotations ?? {},
     ...(b.StopSignal ? { stopSignal: b.StopSignal } : {}),
     ...(typeof b.StopTimeout === 'number' ? { stopTimeout: b.StopTimeout } : {}),
-    ...(b.Healthcheck ? {
-      healthcheck: {
-        test: b.Healthcheck.Test ?? [], interval: b.Healthcheck.Interval ?? 0, timeout: b.Healthcheck.Timeout ?? 0,
-        startPeriod: b.Healthcheck.StartPeriod ?? 0, retries: b.Healthcheck.Retries ?? 0,
-      },
-    } : {}),
+    ...(b.Healthcheck ? { healthcheck: healthcheckFromDocker(b.Healthcheck) } : {}),
     autoRemove: !!hc.AutoRemove,
     ...(hc.Runtime ? { runtime: hc.Runtime } : {}),
     ...runOptionsFromDocker(b, hc, hc.Binds ?? []) as Pick<CreateSpec, 'binds' | 'devices' | 'network'>,
@@ -241,12 +237,7 @@ export function inspectView(c: Container) {
       Entrypoint: k.entrypoint.length ? k.entrypoint : null, OnBuild: null, Labels: k.labels,
       ...(k.stopSignal ? { StopSignal: k.stopSignal } : {}),
       ...(k.stopTimeout !== undefined ? { StopTimeout: k.stopTimeout } : {}),
-      ...(k.healthcheck ? {
-        Healthcheck: {
-          Test: k.healthcheck.test, Interval: k.healthcheck.interval, Timeout: k.healthcheck.timeout,
-          StartPeriod: k.healthcheck.startPeriod, Retries: k.healthcheck.retries,
-        },
-      } : {}),
+      ...(k.healthcheck ? { Healthcheck: healthcheckToDocker(k.healthcheck) } : {}),
     },
   };
 }

@@ -4,6 +4,7 @@
 import { invalidArgument } from '../../common/errors.js';
 import type { ImageConfig } from '../../image/types.js';
 import type { Container } from './model.js';
+import { healthcheckToDocker } from './health.js';
 
 /** The instructions dockerd's commit accepts (builder's validCommitCommands). */
 const VALID = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'];
@@ -23,12 +24,7 @@ export function configFromContainer(c: Container, image: ImageConfig): CommitCon
     Entrypoint: k.entrypoint.length ? [...k.entrypoint] : null, OnBuild: null, Labels: { ...k.labels },
     ...(k.stopSignal ? { StopSignal: k.stopSignal } : {}),
     // dockerd commits the container's Config whole: its healthcheck goes into the image
-    ...(k.healthcheck ? {
-      Healthcheck: {
-        Test: k.healthcheck.test, Interval: k.healthcheck.interval, Timeout: k.healthcheck.timeout,
-        StartPeriod: k.healthcheck.startPeriod, Retries: k.healthcheck.retries,
-      },
-    } : {}),
+    ...(k.healthcheck ? { Healthcheck: healthcheckToDocker(k.healthcheck) } : {}),
   };
 }
 

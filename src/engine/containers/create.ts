@@ -7,6 +7,7 @@ import type { ImageConfig, ImageRecord } from '../../image/types.js';
 import { invalidArgument } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import { initialState, type Container, type CreateSpec, type HealthConfig } from './model.js';
+import { healthcheckFromDocker } from './health.js';
 
 /** Env lists merge by key: the request's values win over the image's. */
 export function mergeEnv(base: string[], over: string[]): string[] {
@@ -91,14 +92,15 @@ export async function etcFilesIntact(c: Container): Promise<boolean> {
 /** dockerd's merge: the image's healthcheck, each field the create left unset taken from it. */
 function mergeHealthcheck(own: HealthConfig | undefined, image: ImageConfig['Healthcheck']): { healthcheck?: HealthConfig } {
   if (!image) return own ? { healthcheck: own } : {};
-  const h = own ?? { test: [], interval: 0, timeout: 0, startPeriod: 0, retries: 0 };
+  const img = healthcheckFromDocker(image);
+  if (!own) return { healthcheck: img };
   return {
     healthcheck: {
-      test: h.test.length ? h.test : image.Test ?? [],
-      interval: h.interval || image.Interval || 0,
-      timeout: h.timeout || image.Timeout || 0,
-      startPeriod: h.startPeriod || image.StartPeriod || 0,
-      retries: h.retries || image.Retries || 0,
+      test: own.test.length ? own.test : img.test,
+      interval: own.interval || img.interval,
+      timeout: own.timeout || img.timeout,
+      startPeriod: own.startPeriod || img.startPeriod,
+      retries: own.retries || img.retries,
     },
   };
 }

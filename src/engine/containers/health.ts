@@ -11,6 +11,19 @@ import { errorMessage } from '../../common/errors.js';
 import type { ContainerHooks } from './hooks.js';
 import type { ExecService } from './exec.js';
 import type { Container, HealthConfig, HealthState } from './model.js';
+import type { ImageConfig } from '../../image/types.js';
+
+/** docker's wire form of a healthcheck (create body, inspect, image config). */
+export type DockerHealthcheck = NonNullable<ImageConfig['Healthcheck']>;
+
+export function healthcheckToDocker(h: HealthConfig): DockerHealthcheck {
+  return { Test: h.test, Interval: h.interval, Timeout: h.timeout, StartPeriod: h.startPeriod, Retries: h.retries };
+}
+
+/** (a create body may hold nulls: they are the defaults, as unset fields) */
+export function healthcheckFromDocker(d: { [K in keyof DockerHealthcheck]?: DockerHealthcheck[K] | null }): HealthConfig {
+  return { test: d.Test ?? [], interval: d.Interval ?? 0, timeout: d.Timeout ?? 0, startPeriod: d.StartPeriod ?? 0, retries: d.Retries ?? 0 };
+}
 
 const SECOND = 1e9;
 const DEFAULT_INTERVAL = 30 * SECOND;
