@@ -51,7 +51,7 @@ export async function pullImage(
   await displayJsonMessages(res, { out: sink, tty: !opts.quiet && !!out.isTTY });
 }
 
-const devNull = { write: () => true, isTTY: false } as unknown as Writable & { isTTY?: boolean; columns?: number };
+export const devNull = { write: () => true, isTTY: false } as unknown as Writable & { isTTY?: boolean; columns?: number };
 
 function isNameOnly(ref: string): boolean {
   try {

@@ -1,13 +1,12 @@
 // `tsula push`: POST /images/{name}/push?tag=TAG, a JSON-lines progress stream, as the docker
 // CLI sends it (credentials saved by `tsula login` in X-Registry-Auth; docker sends the
 // header always, "{}" encoded when it has none, and dockerd refuses a push without it).
-import type { Writable } from 'node:stream';
 import type { CommandSpec, Parsed } from '../args.js';
 import type { Cli } from '../context.js';
 import { displayJsonMessages } from '../jsonmessage.js';
 import { parseRef } from '../reference.js';
 import { imageSeg } from '../client.js';
-import { parseRefName, qualified, registryAuthHeader } from './pull.js';
+import { devNull, parseRefName, qualified, registryAuthHeader } from './pull.js';
 
 export const spec: CommandSpec = {
   name: 'push',
@@ -20,8 +19,6 @@ export const spec: CommandSpec = {
     { long: 'quiet', short: 'q', kind: 'bool', desc: 'Suppress verbose output' },
   ],
 };
-
-const devNull = { write: () => true, isTTY: false } as unknown as Writable & { isTTY?: boolean; columns?: number };
 
 export async function run(cli: Cli, p: Parsed): Promise<number> {
   const ref = p.args[0]!;
@@ -45,11 +42,8 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     query: { tag },
     headers: { 'X-Registry-Auth': auth['X-Registry-Auth'] ?? Buffer.from('{}').toString('base64url') },
   });
-  if (quiet) {
-    await displayJsonMessages(res, { out: devNull, tty: false });
-    cli.print(all ? parseRefName(ref) : qualified(r.tag ? ref : `${ref}:latest`));
-    return 0;
-  }
-  await displayJsonMessages(res, { out: cli.out, tty: !!cli.out.isTTY });
+  await displayJsonMessages(res, { out: quiet ? devNull : cli.out, tty: !quiet && !!cli.out.isTTY });
+  // docker push -q: only the reference pushed
+  if (quiet) cli.print(all ? parseRefName(ref) : qualified(ref));
   return 0;
 }
