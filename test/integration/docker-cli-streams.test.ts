@@ -105,6 +105,10 @@ test('a command that cannot start: the error in the stream, 127 not found, 126 n
   const notExec = await docker(d, ['exec', 'web', '/etc/passwd']);
   assert.equal(notExec.code, 126);
   assert.match(notExec.stdout, /permission denied/);
+  // docker run: the same codes, the error in dockerd's words
+  const run = await docker(d, ['run', '--rm', 'busybox', 'nosuchcmd']);
+  assert.equal(run.code, 127, run.stderr);
+  assert.match(run.stderr, /Error response from daemon: .*OCI runtime create failed: .*"nosuchcmd": executable file not found in \$PATH/);
   // over the wire: the switch of protocols, then the text on stdout (stream 1)
   const created = await d.api('POST', '/v1.41/containers/web/exec', JSON.stringify({ Cmd: ['nosuchcmd'], AttachStdout: true, AttachStderr: true }));
   const id = (JSON.parse(created.body) as { Id: string }).Id;

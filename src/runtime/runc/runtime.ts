@@ -66,7 +66,8 @@ export class RuncConmonRuntime implements Runtime {
     });
     this.o.faults?.hit('start:after-conmon');
     try {
-      return await readPid(cp, `create container ${req.id.slice(0, 12)}`);
+      // dockerd's words (its CLI and scripts look for "OCI runtime create failed")
+      return await readPid(cp, `create container ${req.id.slice(0, 12)}: OCI runtime create failed`);
     } finally {
       cp.closePipes();
     }
