@@ -4,7 +4,9 @@
 // Prints: N sequential `tsula run --rm busybox true` vs N `runc run` of an equivalent bundle
 // (both with a network namespace of their own holding only lo: `--network none`; docker's
 // default bridge network adds a CNI ADD and DEL per run),
-// the engine's own latency (API create→start→wait→delete, without the CLI's start-up),
+// the engine's own latency (API create→start→wait→delete, without the CLI's start-up), the
+// runc floor under it (runc given tsula's own spec: one `runc run`, and create/start/delete
+// split as the engine must split them),
 // tsulad's idle RSS and the RSS each running container adds on the host.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { promises as fs, existsSync, openSync } from 'node:fs';
@@ -89,8 +91,46 @@ try {
   const apiUnconfined = await apiRuns('  same, seccomp=unconfined', { SecurityOpt: ['seccomp=unconfined'] });
   const nodeRes = bench('node -e 0 (CLI floor)', () => spawnSync(process.execPath, ['-e', '0']));
 
+  // the floor under the engine: runc itself, given tsula's own spec (docker's seccomp profile,
+  // masked paths, its mounts), once as one `runc run` and once split as the engine must split it
+  // (create, then start once the streams are attached, then delete after the exit)
+  const sleeper = JSON.parse((await api('POST', '/v1.41/containers/create', { Image: 'busybox', Cmd: ['sleep', '600'], HostConfig: { NetworkMode: 'none' } })).body).Id;
+  await api('POST', `/v1.41/containers/${sleeper}/start`);
+  const own = JSON.parse(await fs.readFile(path.join(dir, 'state/containers', sleeper, 'config.json'), 'utf8'));
+  const ownBundle = path.join(dir, 'own-bundle');
+  await fs.mkdir(ownBundle, { recursive: true });
+  const ownSpec = (i) => {
+    own.root = { path: path.join(bundle, 'rootfs'), readonly: false };
+    own.process.args = ['true']; own.process.terminal = false;
+    own.linux.cgroupsPath = `/tsula-bench/${path.basename(dir)}-${i}`;
+    own.linux.namespaces = own.linux.namespaces.map((n) => (n.type === 'network' ? { type: 'network' } : n));
+    return fs.writeFile(path.join(ownBundle, 'config.json'), JSON.stringify(own));
+  };
+  const floor = async (label, split) => {
+    const xs = [];
+    for (let i = 0; i <= N; i++) {
+      await ownSpec(i);
+      const id = `o${i}`, rr = ['--root', runcRoot];
+      const t = now();
+      if (!split) spawnSync('runc', [...rr, 'run', '--bundle', ownBundle, id], { stdio: 'ignore' });
+      else {
+        const pidFile = path.join(ownBundle, 'pid');
+        spawnSync('runc', [...rr, 'create', '--bundle', ownBundle, '--pid-file', pidFile, id], { stdio: 'ignore' });
+        const pid = Number(await fs.readFile(pidFile, 'utf8'));
+        spawnSync('runc', [...rr, 'start', id], { stdio: 'ignore' });
+        while (existsSync(`/proc/${pid}/stat`) && !/\) Z /.test(await fs.readFile(`/proc/${pid}/stat`, 'utf8').catch(() => ') Z '))) await new Promise((r) => setTimeout(r, 1));
+        spawnSync('runc', [...rr, 'delete', '-f', id], { stdio: 'ignore' });
+      }
+      if (i > 0) xs.push(now() - t);
+    }
+    return { label, ...stats(xs) };
+  };
+  const ownRun = await floor('runc run, tsula\'s spec', false);
+  const ownSplit = await floor('  create+start+delete, same spec', true);
+  await api('DELETE', `/v1.41/containers/${sleeper}?force=1`);
+
   console.log(`\nstart latency, N=${N} sequential runs (mean / p50)`);
-  for (const r of [runcRes, cliRes, apiRes, apiUnconfined, nodeRes]) console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc`);
+  for (const r of [runcRes, ownRun, ownSplit, cliRes, apiRes, apiUnconfined, nodeRes]) console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc`);
 
   // where the engine's time goes: tsulad's debug lines `phases op=... ms="name=ms ..."`
   const sums = new Map();
@@ -100,6 +140,7 @@ try {
     for (const kv of m[3].split(' ')) { const [k, v] = kv.split('='); op.phases.set(k, (op.phases.get(k) ?? 0) + Number(v)); }
     sums.set(m[1], op);
   }
+  console.log(`  the engine's own time over the runc floor it must pay (API - split runc, same spec): ${fmt(apiRes.mean - ownSplit.mean)}`);
   console.log(`\nengine phases (mean ms per container over the API runs; the rest of the API time is HTTP, waits and the exit's notice)`);
   for (const [op, v] of sums) {
     console.log(`  ${op.padEnd(8)} ${(v.total / v.n).toFixed(1).padStart(6)} ms: ${[...v.phases].map(([k, t]) => `${k} ${(t / v.n).toFixed(1)}`).join(', ')}`);
@@ -124,6 +165,7 @@ try {
   tsula('rm', '-f', ...ids);
 } finally {
   daemon?.kill('SIGKILL');
+  spawnSync('sh', ['-c', 'rmdir /sys/fs/cgroup/*/tsula-bench /sys/fs/cgroup/tsula-bench 2>/dev/null']);
   spawnSync('sh', ['-c', `for m in $(grep ' ${dir}' /proc/self/mounts | cut -d' ' -f2 | sort -r); do umount -l $m; done`]);
   await fs.rm(dir, { recursive: true, force: true });
 }
