@@ -67,6 +67,12 @@ export interface Runtime {
   resume(id: string): Promise<void>;
   /** Forget the runtime's state of a stopped container (force kills first). */
   delete(id: string, bundle: string, force: boolean): Promise<void>;
+  /**
+   * An exited container's state that holds no part of its exit may go while the engine records
+   * the exit (off the exit's critical path); delete() then does the rest. Absent: all of it
+   * waits for delete(), after the record (a shim's task holds its exit until Delete).
+   */
+  forgetState?(id: string): Promise<void>;
   state(id: string): Promise<RuntimeState | null>;
   pids(id: string): Promise<number[]>;
   /** Change a live container's cgroup limits (docker update); fields left out stay as they are. */

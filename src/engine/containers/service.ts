@@ -387,16 +387,19 @@ export class ContainerService {
       this.faults.hit('exit:before-save');
       // the network's release changes the record (no endpoints): before it is written
       const unmounted = this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
+      const forgotten = this.runtimeOf(rec).forgetState?.(id).catch((e) => this.d.log.warn('runtime delete after exit', { id, err: errorMessage(e) }));
       await this.hooks.stopped(rec).catch((e) => this.d.log.warn('releasing after exit', { id, err: errorMessage(e) }));
       this.unreleased.add(id);
-      // the rootfs is unmounted while the record is written and the runtime forgets the
-      // container (its state and exit file go only once the record holds the code)
+      // the rootfs is unmounted and the runtime's state goes while the record is written;
+      // the recorded exit (conmon's exit file) goes only once the record holds the code
       if (await this.d.store.persist(rec)) {
         ph.mark('record');
         this.faults.hit('exit:after-save');
+        await forgotten;
         await this.release(rec);
         ph.mark('runtime-delete');
       }
+      await forgotten;
       await unmounted;
       ph.mark('unmount');
       ph.done(this.d.log);

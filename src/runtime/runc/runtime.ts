@@ -31,6 +31,8 @@ export class RuncConmonRuntime implements Runtime {
   private exitDir: string;
   private exits: ExitWatcher | null = null;
   private cgroups: Promise<CgroupLayout> | undefined;
+  /** Exited containers whose runc state went before their exit was recorded (forgetState). */
+  private stateGone = new Set<string>();
 
   constructor(private o: RuncRuntimeOptions) {
     this.name = o.name ?? 'runc';
@@ -100,17 +102,30 @@ export class RuncConmonRuntime implements Runtime {
     }
   }
 
+  /**
+   * runc's state of an exited container holds no exit code (conmon's exit file does), so it can
+   * go while the engine writes the exit down; delete() then only removes conmon's files.
+   */
+  async forgetState(id: string): Promise<void> {
+    await this.runcDelete(id, true); // as delete(force) would: processes the init left behind (--pid host)
+    this.stateGone.add(id);
+  }
+
   async delete(id: string, bundle: string, force: boolean): Promise<void> {
-    try {
-      await this.runc(['delete', ...(force ? ['--force'] : []), id], `delete container ${id.slice(0, 12)}`);
-    } catch (e) {
-      if (!(e instanceof Error && e.name === 'NotFound')) throw e;
-    }
+    if (!this.stateGone.delete(id)) await this.runcDelete(id, force);
     // conmon's per-run files; the bundle itself stays with the container record. The exit
     // file goes even before watchExits (recovery deletes what a crash left behind)
     await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom'].map((f) => fs.rm(path.join(bundle, f), { force: true })));
     await fs.rm(path.join(this.exitDir, id), { force: true });
     this.exits?.reset(id);
+  }
+
+  private async runcDelete(id: string, force: boolean): Promise<void> {
+    try {
+      await this.runc(['delete', ...(force ? ['--force'] : []), id], `delete container ${id.slice(0, 12)}`);
+    } catch (e) {
+      if (!(e instanceof Error && e.name === 'NotFound')) throw e;
+    }
   }
 
   /**
@@ -123,11 +138,7 @@ export class RuncConmonRuntime implements Runtime {
     const pids = new Set(await conmonsOf(this.paths.runtimeRoot, id));
     const own = await this.conmonPid(bundle);
     if (own && await isConmonOf(own, id)) pids.add(own);
-    try {
-      await this.runc(['delete', '--force', id], `delete container ${id.slice(0, 12)}`);
-    } catch (e) {
-      if (!(e instanceof Error && e.name === 'NotFound')) throw e;
-    }
+    await this.runcDelete(id, true);
     for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ } }
     await this.delete(id, bundle, true);
   }
