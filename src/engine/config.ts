@@ -1,8 +1,9 @@
 // daemon.json (iSulad's keys) and the tsulad flags that override it. Declared once, with
 // defaults; any unknown key, wrong type or bad value stops the daemon naming the key.
 import { promises as fs } from 'node:fs';
-import * as z from 'zod';
+import type * as z from 'zod';
 import { invalidArgument } from '../common/errors.js';
+import { lazySchema, type Infer, type Zod } from '../common/lazy-schema.js';
 import { DEFAULT_DOMAIN } from '../image/reference.js';
 import { mirrorMap, mirrorUrlProblem, registryHostProblem, type MirrorConfig, type MirrorMap } from '../image/registry/mirrors.js';
 
@@ -11,7 +12,7 @@ import { mirrorMap, mirrorUrlProblem, registryHostProblem, type MirrorConfig, ty
  * Checked by hand so that each bad entry is named by its own key (a zod union would only say
  * "invalid input" for the whole value).
  */
-const registryMirrorsSchema = z.unknown().transform((v, ctx): MirrorConfig => {
+const registryMirrorsSchema = (z: Zod) => z.unknown().transform((v, ctx): MirrorConfig => {
   const bad = (message: string, path: Array<string | number>) => ctx.addIssue({ code: 'custom', message, path });
   const urls = (list: unknown, path: Array<string | number>) => {
     if (!Array.isArray(list)) { bad('want a list of mirror URLs', path); return; }
@@ -34,31 +35,36 @@ const registryMirrorsSchema = z.unknown().transform((v, ctx): MirrorConfig => {
   return v as MirrorConfig;
 });
 
-const runtimeSchema = z.object({
-  path: z.string().min(1),
-  'runtime-args': z.array(z.string()).optional(),
-}).strict();
+// the rules of the keys tsulad's flags also set, shared with flagsPass
+const HOST = /^unix:\/\/\/.+/;
+const CRI_SOCKET = /^(unix:\/\/)?\/.+/;
+const STORAGE_DRIVERS = ['overlay', 'overlay2', 'vfs'] as const;
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
-export const daemonConfigSchema = z.object({
-  hosts: z.array(z.string().regex(/^unix:\/\/\/.+/, 'must be unix:///absolute/path')).optional(),
+/** daemon.json; built when a file or a flag needs checking (common/lazy-schema.ts). */
+export const daemonConfigSchema = lazySchema((z) => z.object({
+  hosts: z.array(z.string().regex(HOST, 'must be unix:///absolute/path')).optional(),
   graph: z.string().startsWith('/', 'must be an absolute path').optional(),
   state: z.string().startsWith('/', 'must be an absolute path').optional(),
   'default-runtime': z.string().min(1).optional(),
-  runtimes: z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/), runtimeSchema).optional(),
-  'storage-driver': z.enum(['overlay', 'overlay2', 'vfs']).optional(),
+  runtimes: z.record(z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/), z.object({
+    path: z.string().min(1),
+    'runtime-args': z.array(z.string()).optional(),
+  }).strict()).optional(),
+  'storage-driver': z.enum(STORAGE_DRIVERS).optional(),
   'storage-opts': z.array(z.string().regex(/^[a-z0-9_.]+=.*$/, 'want key=value')).optional(),
-  'log-level': z.enum(['debug', 'info', 'warn', 'error']).optional(),
+  'log-level': z.enum(LOG_LEVELS).optional(),
   group: z.string().optional(),
   // registries (pull), and sandboxers (cri-runtimes / cri-sandboxers, iSulad's keys)
   'insecure-registries': z.array(z.string()).optional(),
-  'registry-mirrors': registryMirrorsSchema.optional(),
+  'registry-mirrors': registryMirrorsSchema(z).optional(),
   // docker's certs.d layout (<dir>/<host:port>/ca.crt, client.cert, client.key), searched in order
   'registry-certs-dirs': z.array(z.string().startsWith('/', 'must be an absolute path')).optional(),
   'cri-runtimes': z.record(z.string(), z.string()).optional(),
   'cri-sandboxers': z.record(z.string(), z.object({ name: z.string(), address: z.string() }).strict()).optional(),
   'conmon-path': z.string().startsWith('/').optional(),
   // CRI (kubelet, crictl): its socket ("" turns it off), the pause image, CNI, streaming
-  'cri-socket': z.union([z.literal(''), z.string().regex(/^(unix:\/\/)?\/.+/, 'must be unix:///absolute/path or an absolute path')]).optional(),
+  'cri-socket': z.union([z.literal(''), z.string().regex(CRI_SOCKET, 'must be unix:///absolute/path or an absolute path')]).optional(),
   'pod-sandbox-image': z.string().min(1).optional(),
   'network-plugin': z.enum(['cni', '']).optional(),
   'cni-bin-dir': z.string().regex(/^\/[^:]*(:\/[^:]*)*$/, 'must be absolute paths, ":"-separated').optional(),
@@ -74,9 +80,9 @@ export const daemonConfigSchema = z.object({
   'init-path': z.string().startsWith('/', 'must be an absolute path').optional(),
   'stream-server-address': z.string().min(1).optional(),
   'stream-server-port': z.number().int().min(0).max(65535).optional(),
-}).strict();
+}).strict());
 
-export type DaemonFileConfig = z.infer<typeof daemonConfigSchema>;
+export type DaemonFileConfig = Infer<typeof daemonConfigSchema>;
 
 export interface DaemonConfig {
   host: string;                 // socket path (without unix://)
@@ -144,6 +150,25 @@ function describe(file: string, err: z.ZodError): string {
   }).join('; ');
 }
 
+/** The daemon.json keys tsulad's flags set. */
+type FlagKeys = Partial<Record<'graph' | 'state' | 'storage-driver' | 'log-level' | 'hosts' | 'cri-socket', unknown>>;
+
+/**
+ * Whether the flags pass the schema's rules for their keys, tested without zod: flags are
+ * checked at every start, and zod is loaded only to word a refusal (the schema decides) or
+ * to check a daemon.json.
+ */
+function flagsPass(k: FlagKeys): boolean {
+  const ok = (v: unknown, rule: (s: string) => boolean) => v === undefined || (typeof v === 'string' && rule(v));
+  const absolute = (s: string) => s.startsWith('/');
+  const hosts = k.hosts === undefined ? [] : Array.isArray(k.hosts) ? k.hosts : [null];
+  return ok(k.graph, absolute) && ok(k.state, absolute)
+    && ok(k['storage-driver'], (s) => (STORAGE_DRIVERS as readonly string[]).includes(s))
+    && ok(k['log-level'], (s) => (LOG_LEVELS as readonly string[]).includes(s))
+    && hosts.every((h) => typeof h === 'string' && HOST.test(h))
+    && ok(k['cri-socket'], (s) => s === '' || CRI_SOCKET.test(s));
+}
+
 export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig> {
   const file = flags.configFile ?? DEFAULT_CONFIG_FILE;
   let fileCfg: DaemonFileConfig = {};
@@ -161,15 +186,18 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     } catch (e) {
       throw invalidArgument(`${file}: invalid JSON: ${(e as Error).message}`);
     }
-    const parsed = daemonConfigSchema.safeParse(raw);
+    const parsed = (await daemonConfigSchema()).safeParse(raw);
     if (!parsed.success) throw invalidArgument(describe(file, parsed.error));
     fileCfg = parsed.data;
   }
-  const flagCheck = daemonConfigSchema.safeParse(Object.fromEntries(Object.entries({
+  const flagKeys: FlagKeys = Object.fromEntries(Object.entries({
     graph: flags.graph, state: flags.state, 'storage-driver': flags.storageDriver, 'log-level': flags.logLevel,
     hosts: flags.host ? [flags.host] : undefined, 'cri-socket': flags.criSocket,
-  }).filter(([, v]) => v !== undefined)));
-  if (!flagCheck.success) throw invalidArgument(describe('flags', flagCheck.error).replace(/key "([^"]+)"/g, '--$1'));
+  }).filter(([, v]) => v !== undefined));
+  if (!flagsPass(flagKeys)) {
+    const flagCheck = (await daemonConfigSchema()).safeParse(flagKeys);
+    if (!flagCheck.success) throw invalidArgument(describe('flags', flagCheck.error).replace(/key "([^"]+)"/g, '--$1'));
+  }
 
   const host = (flags.host ?? fileCfg.hosts?.[0] ?? 'unix:///run/tsula/tsulad.sock').replace(/^unix:\/\//, '');
   const runtimes: DaemonConfig['runtimes'] = { runc: { path: 'runc', runtimeArgs: [] } };

@@ -1,8 +1,8 @@
 // tsulad: the engine daemon. Wires config, storage, images, runtimes and the API together.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { Command } from 'commander';
 import { DEFAULT_CONFIG_FILE, loadDaemonConfig, type DaemonConfig, type DaemonFlags } from './config.js';
+import { parseDaemonArgs } from './daemon-flags.js';
 import { Logger } from '../common/log.js';
 import { alreadyExists, errorMessage, invalidArgument, isKind, isNoSpace, noSpaceLeft } from '../common/errors.js';
 import { faultsFromEnv } from '../common/faults.js';
@@ -301,23 +301,15 @@ function fullFs(e: unknown, graph: string): string {
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = new Command('tsulad')
-    .description('tsula engine daemon')
-    .version(VERSION)
-    .option('-H, --host <unix:///path>', 'API socket (default unix:///run/tsula/tsulad.sock)')
-    .option('--graph <dir>', 'root of persistent state (default /var/lib/tsula)')
-    .option('--state <dir>', 'root of runtime state (default /run/tsula)')
-    .option('--config-file <file>', 'daemon.json (default /etc/tsula/daemon.json)')
-    .option('--default-runtime <name>', 'runtime for containers that name none (default runc)')
-    .option('--storage-driver <name>', 'overlay or vfs (default overlay)')
-    .option('--log-level <level>', 'debug, info, warn or error')
-    .option('--group <name>', 'group owning the API socket (default tsula)')
-    .option('--cri-socket <unix:///path>', 'CRI socket for kubelet and crictl, "" for none (default unix:///run/tsula/cri.sock)');
-  program.parse(argv);
-  const o = program.opts<DaemonFlags>();
+  const cmd = parseDaemonArgs(argv.slice(2), VERSION);
+  if ('exit' in cmd) {
+    if (cmd.stdout) process.stdout.write(cmd.stdout);
+    if (cmd.stderr) process.stderr.write(cmd.stderr);
+    process.exit(cmd.exit);
+  }
   let daemon: Daemon;
   try {
-    daemon = await startDaemon(o);
+    daemon = await startDaemon(cmd.flags);
   } catch (e) {
     process.stderr.write(`tsulad: ${errorMessage(e)}\n`);
     process.exit(1);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { loadDaemonConfig } from '../../src/engine/config.js';
 import { mergeEnv, resolveContainer } from '../../src/engine/containers/create.js';
 import { parseBind } from '../../src/engine/containers/binds.js';
-import { createBodySchema, createSpecFromDocker, inspectView } from '../../src/engine/api/docker-model.js';
+import { createBodySchema as lazyCreateBody, createSpecFromDocker, inspectView } from '../../src/engine/api/docker-model.js';
 import { runOptionsFromDocker } from '../../src/engine/api/docker-runopts.js';
 import { RESOURCE_DEFAULTS } from '../../src/engine/containers/resources.js';
 import { parseSignal, signalNumber } from '../../src/engine/containers/signals.js';
@@ -16,6 +16,8 @@ import { parseLine } from '../../src/engine/containers/logs.js';
 import { humanStatus } from '../../src/engine/api/format.js';
 import { EventBus, type EngineEvent } from '../../src/engine/events.js';
 import type { ImageRecord } from '../../src/image/types.js';
+
+const createBody = await lazyCreateBody();
 
 async function withConfig(obj: unknown | string, fn: (file: string) => Promise<void>): Promise<void> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-cfg-'));
@@ -54,6 +56,23 @@ test('daemon.json: defaults, keys, and errors naming the key', async () => {
   await assert.rejects(loadDaemonConfig({ configFile: '/dev/null', storageDriver: 'btrfs' }), /--storage-driver/);
 });
 
+test('daemon flags: good values pass without the schema, a bad one gets its message from it', async () => {
+  const flags = (f: Record<string, string>) => loadDaemonConfig({ configFile: '/dev/null', ...f });
+  const c = await flags({ host: 'unix:///h.sock', graph: '/g', state: '/s', storageDriver: 'overlay2', logLevel: 'warn', criSocket: '' });
+  assert.deepEqual([c.host, c.graph, c.state, c.storageDriver, c.logLevel, c.criSocket], ['/h.sock', '/g', '/s', 'overlay', 'warn', '']);
+  assert.equal((await flags({ criSocket: '/c.sock' })).criSocket, '/c.sock');
+  assert.equal((await flags({ criSocket: 'unix:///c.sock' })).criSocket, '/c.sock');
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ graph: 'rel' }, 'flags: --graph: must be an absolute path'],
+    [{ state: '' }, 'flags: --state: must be an absolute path'],
+    [{ host: 'unix:///' }, 'flags: --hosts.0: must be unix:///absolute/path'],
+    [{ logLevel: 'loud' }, 'flags: --log-level: Invalid option: expected one of "debug"|"info"|"warn"|"error"'],
+    [{ storageDriver: 'zfs' }, 'flags: --storage-driver: Invalid option: expected one of "overlay"|"overlay2"|"vfs"'],
+    [{ criSocket: 'unix://' }, 'flags: --cri-socket: must be unix:///absolute/path or an absolute path'],
+  ];
+  for (const [f, msg] of cases) await assert.rejects(flags(f), (e: Error) => e.message === msg, JSON.stringify(f));
+});
+
 test('create: env merge, binds, network modes', () => {
   assert.deepEqual(mergeEnv(['PATH=/bin', 'A=1'], ['A=2', 'B=3']), ['PATH=/bin', 'A=2', 'B=3']);
   assert.deepEqual(parseBind('/h:/c:ro'), { source: '/h', destination: '/c', readonly: true, propagation: 'rprivate', spec: '/h:/c:ro' });
@@ -68,6 +87,12 @@ test('create: env merge, binds, network modes', () => {
   assert.equal(mode('none'), 'none');
   assert.equal(mode('container:x'), 'container');
   assert.throws(() => mode('container:'), /invalid container format/);
+  const devices = (d: unknown[]) => runOptionsFromDocker({}, { NetworkMode: 'none', Devices: d }, []).devices;
+  assert.deepEqual(devices([{ PathOnHost: '/dev/null', PathInContainer: null, CgroupPermissions: 'rw', Other: 1 }]),
+    [{ hostPath: '/dev/null', containerPath: '/dev/null', permissions: 'rw' }]);
+  for (const d of [null, [], 'x', {}, { PathOnHost: 1 }, { PathOnHost: '/dev/null', PathInContainer: 2 }, { PathOnHost: '/dev/null', CgroupPermissions: false }]) {
+    assert.throws(() => devices([d]), (e: Error) => e.message === `invalid device mapping ${JSON.stringify(d)}: want PathOnHost, PathInContainer, CgroupPermissions`, JSON.stringify(d));
+  }
 });
 
 const image: ImageRecord = {
@@ -78,7 +103,7 @@ const image: ImageRecord = {
 
 /** A docker create body through the API's translation and the engine's resolution, as inspect shows it. */
 function record(body: unknown) {
-  const spec = createSpecFromDocker(createBodySchema.parse(body), { ...RESOURCE_DEFAULTS });
+  const spec = createSpecFromDocker(createBody.parse(body), { ...RESOURCE_DEFAULTS });
   return inspectView(resolveContainer({ id: 'b'.repeat(64), name: 'n', spec, image, runtime: 'runc', driver: 'overlay', containerDir: '/d' }));
 }
 
@@ -95,13 +120,13 @@ test('create: command resolution follows docker (entrypoint drops the image cmd)
   assert.equal(r.Config.Hostname, 'b'.repeat(12));
   assert.equal(r.Name, '/n');
   assert.throws(() => record({ Image: 'busybox', WorkingDir: 'rel' }), /absolute path/);
-  assert.equal(createBodySchema.safeParse({ Image: 'busybox', Tty: 'yes' }).success, false);
+  assert.equal(createBody.safeParse({ Image: 'busybox', Tty: 'yes' }).success, false);
 });
 
 test('create: the healthcheck merges the image\'s field by field (dockerd); CRI containers ignore the image\'s', () => {
   const hcImage: ImageRecord = { ...image, config: { ...image.config, Healthcheck: { Test: ['CMD-SHELL', 'probe'], Interval: 5e9, Retries: 4 } } };
   const resolve = (body: unknown, cri = false) => {
-    const spec = createSpecFromDocker(createBodySchema.parse(body), { ...RESOURCE_DEFAULTS });
+    const spec = createSpecFromDocker(createBody.parse(body), { ...RESOURCE_DEFAULTS });
     if (cri) spec.cri = {} as NonNullable<typeof spec.cri>;
     return resolveContainer({ id: 'c'.repeat(64), name: 'h', spec, image: hcImage, runtime: 'runc', driver: 'overlay', containerDir: '/d' });
   };

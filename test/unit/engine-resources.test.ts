@@ -2,9 +2,11 @@
 // discarded with a warning, and the OCI form, without a daemon (a made-up host).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createBodySchema } from '../../src/engine/api/docker-model.js';
+import { createBodySchema as lazyCreateBody } from '../../src/engine/api/docker-model.js';
 import { ociResources, resourcesFromBody, verifyResources, cgroupsPath, type ResourceConfig } from '../../src/engine/containers/resources.js';
 import { parseUintList, uintListCovers, type SysInfo } from '../../src/oci/sysinfo.js';
+
+const createBody = await lazyCreateBody();
 
 const SYS: SysInfo = {
   cgroupVersion: 1, memoryLimit: true, swapLimit: true, memoryReservation: true, memorySwappiness: true,
@@ -14,7 +16,7 @@ const SYS: SysInfo = {
 };
 
 function checked(hc: Record<string, unknown>, sys: Partial<SysInfo> = {}, o: { update?: boolean; canLowerOomScore?: boolean } = {}): { r: ResourceConfig; w: string[] } {
-  const body = createBodySchema.parse({ Image: 'busybox', HostConfig: hc });
+  const body = createBody.parse({ Image: 'busybox', HostConfig: hc });
   const r = resourcesFromBody(body.HostConfig ?? {});
   return { r, w: verifyResources(r, { ...SYS, ...sys }, o) };
 }
@@ -23,11 +25,11 @@ const refused = (hc: Record<string, unknown>, re: RegExp, sys: Partial<SysInfo> 
 
 test('numbers outside the JSON integer domain are refused with the field named', () => {
   for (const [field, v] of [['CpuShares', 1e20], ['Memory', 1.5], ['BlkioWeight', 70000], ['BlkioWeight', -1], ['CpuShares', '512']] as const) {
-    const p = createBodySchema.safeParse({ Image: 'busybox', HostConfig: { [field]: v } });
+    const p = createBody.safeParse({ Image: 'busybox', HostConfig: { [field]: v } });
     assert.equal(p.success, false, `${field}=${v}`);
     assert.deepEqual(p.error!.issues[0]!.path, ['HostConfig', field]);
   }
-  for (const body of [[], 'x', 42, null, { Image: 'busybox', HostConfig: 'x' }]) assert.equal(createBodySchema.safeParse(body).success, false);
+  for (const body of [[], 'x', 42, null, { Image: 'busybox', HostConfig: 'x' }]) assert.equal(createBody.safeParse(body).success, false);
 });
 
 test("dockerd's messages for out-of-range values", () => {

@@ -3,7 +3,7 @@
 // reads records written before the model was typed (config.v2.json, inspect-shaped).
 import { errorMessage, invalidArgument } from '../../common/errors.js';
 import type { Container, ContainerStatus, CreateSpec } from '../containers/model.js';
-import * as z from 'zod';
+import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import { resourceShape, type ResourceConfig } from '../containers/resources.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../../oci/spec.js';
 import { normalizeCap } from '../../oci/caps.js';
@@ -14,49 +14,51 @@ import { mountsView, networkHostConfigView, portsConfigView } from './docker-vie
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
 /** POST /containers/create's body, as far as tsula reads it. */
-const strList = z.array(z.string()).nullish();
-export const createBodySchema = z.object({
-  Image: z.string().min(1, 'Image is required'),
-  Cmd: z.union([strList, z.string()]),
-  Entrypoint: z.union([strList, z.string()]),
-  Env: strList,
-  WorkingDir: z.string().nullish(),
-  User: z.string().nullish(),
-  Hostname: z.string().nullish(),
-  Domainname: z.string().nullish(),
-  Tty: z.boolean().nullish(),
-  OpenStdin: z.boolean().nullish(),
-  StdinOnce: z.boolean().nullish(),
-  AttachStdin: z.boolean().nullish(),
-  AttachStdout: z.boolean().nullish(),
-  AttachStderr: z.boolean().nullish(),
-  Labels: z.record(z.string(), z.string()).nullish(),
-  StopSignal: z.string().nullish(),
-  StopTimeout: z.number().int().nullish(),
-  Healthcheck: z.object({
-    Test: z.array(z.string()).nullish(), Interval: z.number().int().nullish(), Timeout: z.number().int().nullish(),
-    StartPeriod: z.number().int().nullish(), Retries: z.number().int().nullish(),
-  }).passthrough().nullish(),
-  ...runConfigShape,
-  HostConfig: z.object({
-    Binds: strList,
-    NetworkMode: z.string().nullish(),
-    AutoRemove: z.boolean().nullish(),
-    Runtime: z.string().nullish(),
-    ReadonlyRootfs: z.boolean().nullish(),
-    ...resourceShape,
-    OomScoreAdj: z.number().refine(Number.isSafeInteger, 'must be an integer').nullish(),
-    Ulimits: z.array(z.object({ Name: z.string(), Soft: z.number().int(), Hard: z.number().int() })).nullish(),
-    Annotations: z.record(z.string(), z.string()).nullish(),
-    Privileged: z.boolean().nullish(),
-    CapAdd: strList,
-    CapDrop: strList,
-    SecurityOpt: strList,
-    ...runHostConfigShape,
-  }).passthrough().nullish(),
-}).passthrough();
+export const createBodySchema = lazySchema((z) => {
+  const strList = z.array(z.string()).nullish();
+  return z.object({
+    Image: z.string().min(1, 'Image is required'),
+    Cmd: z.union([strList, z.string()]),
+    Entrypoint: z.union([strList, z.string()]),
+    Env: strList,
+    WorkingDir: z.string().nullish(),
+    User: z.string().nullish(),
+    Hostname: z.string().nullish(),
+    Domainname: z.string().nullish(),
+    Tty: z.boolean().nullish(),
+    OpenStdin: z.boolean().nullish(),
+    StdinOnce: z.boolean().nullish(),
+    AttachStdin: z.boolean().nullish(),
+    AttachStdout: z.boolean().nullish(),
+    AttachStderr: z.boolean().nullish(),
+    Labels: z.record(z.string(), z.string()).nullish(),
+    StopSignal: z.string().nullish(),
+    StopTimeout: z.number().int().nullish(),
+    Healthcheck: z.object({
+      Test: z.array(z.string()).nullish(), Interval: z.number().int().nullish(), Timeout: z.number().int().nullish(),
+      StartPeriod: z.number().int().nullish(), Retries: z.number().int().nullish(),
+    }).passthrough().nullish(),
+    ...runConfigShape(z),
+    HostConfig: z.object({
+      Binds: strList,
+      NetworkMode: z.string().nullish(),
+      AutoRemove: z.boolean().nullish(),
+      Runtime: z.string().nullish(),
+      ReadonlyRootfs: z.boolean().nullish(),
+      ...resourceShape(z),
+      OomScoreAdj: z.number().refine(Number.isSafeInteger, 'must be an integer').nullish(),
+      Ulimits: z.array(z.object({ Name: z.string(), Soft: z.number().int(), Hard: z.number().int() })).nullish(),
+      Annotations: z.record(z.string(), z.string()).nullish(),
+      Privileged: z.boolean().nullish(),
+      CapAdd: strList,
+      CapDrop: strList,
+      SecurityOpt: strList,
+      ...runHostConfigShape(z),
+    }).passthrough().nullish(),
+  }).passthrough();
+});
 
-export type CreateBody = z.infer<typeof createBodySchema>;
+export type CreateBody = Infer<typeof createBodySchema>;
 
 const asList = (v: string[] | string | null | undefined): string[] | undefined =>
   v === null || v === undefined ? undefined : typeof v === 'string' ? [v] : v;

@@ -4,8 +4,9 @@
 // options) and Tmpfs ("/ctr": "size=…,mode=…"). Volumes are named and made at create
 // (engine/volumes/); here only the syntax and the conflicts between requests are checked.
 import * as path from 'node:path';
-import * as z from 'zod';
+import type * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
+import type { Zod } from '../../common/lazy-schema.js';
 import type { Bind, Propagation, TmpfsMount, VolumeMount } from '../containers/model.js';
 
 const PROPAGATIONS = ['shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate'];
@@ -17,7 +18,8 @@ const TMPFS_FLAGS = new Set(['ro', 'rw', 'exec', 'noexec', 'suid', 'nosuid', 'de
   'atime', 'noatime', 'diratime', 'nodiratime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'mand', 'nomand']);
 const TMPFS_DATA = new Set(['size', 'mode', 'uid', 'gid', 'nr_inodes', 'nr_blocks', 'mpol']);
 
-export const mountSchema = z.object({
+/** One HostConfig.Mounts entry, for the create body's schema (docker-model.ts). */
+export const mountSchema = (z: Zod) => z.object({
   Type: z.string(),
   Source: z.string().nullish(),
   Target: z.string().nullish(),
@@ -32,7 +34,7 @@ export const mountSchema = z.object({
   TmpfsOptions: z.object({ SizeBytes: z.number().int().nullish(), Mode: z.number().int().nullish() }).passthrough().nullish(),
 }).passthrough();
 
-export type MountBody = z.infer<typeof mountSchema>;
+export type MountBody = z.infer<ReturnType<typeof mountSchema>>;
 
 export interface MountRequests {
   binds: Bind[];

@@ -2,65 +2,79 @@
 // NetworkingConfig, ports, DNS, hosts), mounts, the restart policy, --init, devices, groups,
 // /dev/shm, shared namespaces, sysctls, the log driver. Each is mapped onto the engine's
 // CreateSpec or refused with a 400 that names it: none is accepted and dropped.
-import * as z from 'zod';
+import type * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
+import type { Zod } from '../../common/lazy-schema.js';
 import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../containers/model.js';
 import { checkRestartPolicy } from '../containers/restart.js';
 import { checkBindings, checkPortKey } from '../networks/ports.js';
 import { mountSchema, parseMounts } from './docker-mounts.js';
 
-const strList = z.array(z.string()).nullish();
-const endpointSchema = z.object({
-  IPAMConfig: z.object({ IPv4Address: z.string().nullish(), IPv6Address: z.string().nullish(), LinkLocalIPs: strList }).passthrough().nullish(),
-  Links: strList,
-  Aliases: strList,
-  MacAddress: z.string().nullish(),
-  DriverOpts: z.record(z.string(), z.string()).nullish(),
-}).passthrough();
-
-/** The Config fields read here. */
-export const runConfigShape = {
-  ExposedPorts: z.record(z.string(), z.unknown()).nullish(),
-  Volumes: z.record(z.string(), z.unknown()).nullish(),
-  MacAddress: z.string().nullish(),
-  NetworkDisabled: z.boolean().nullish(),
-  NetworkingConfig: z.object({ EndpointsConfig: z.record(z.string(), endpointSchema.nullish()).nullish() }).passthrough().nullish(),
-};
+/** The Config fields read here, for the create body's schema (docker-model.ts). */
+export function runConfigShape(z: Zod) {
+  const strList = z.array(z.string()).nullish();
+  const endpointSchema = z.object({
+    IPAMConfig: z.object({ IPv4Address: z.string().nullish(), IPv6Address: z.string().nullish(), LinkLocalIPs: strList }).passthrough().nullish(),
+    Links: strList,
+    Aliases: strList,
+    MacAddress: z.string().nullish(),
+    DriverOpts: z.record(z.string(), z.string()).nullish(),
+  }).passthrough();
+  return {
+    ExposedPorts: z.record(z.string(), z.unknown()).nullish(),
+    Volumes: z.record(z.string(), z.unknown()).nullish(),
+    MacAddress: z.string().nullish(),
+    NetworkDisabled: z.boolean().nullish(),
+    NetworkingConfig: z.object({ EndpointsConfig: z.record(z.string(), endpointSchema.nullish()).nullish() }).passthrough().nullish(),
+  };
+}
 
 /** The HostConfig fields read here. */
-export const runHostConfigShape = {
-  PortBindings: z.record(z.string(), z.array(z.object({ HostIp: z.string().nullish(), HostPort: z.string().nullish() }).passthrough()).nullish()).nullish(),
-  PublishAllPorts: z.boolean().nullish(),
-  Dns: strList,
-  DnsSearch: strList,
-  DnsOptions: strList,
-  ExtraHosts: strList,
-  Links: strList,
-  Mounts: z.array(mountSchema).nullish(),
-  Tmpfs: z.record(z.string(), z.string()).nullish(),
-  VolumesFrom: strList,
-  VolumeDriver: z.string().nullish(),
-  RestartPolicy: z.object({ Name: z.string().nullish(), MaximumRetryCount: z.number().int().nullish() }).passthrough().nullish(),
-  Init: z.boolean().nullish(),
-  GroupAdd: strList,
-  ShmSize: z.number().int().nullish(),
-  PidMode: z.string().nullish(),
-  UTSMode: z.string().nullish(),
-  IpcMode: z.string().nullish(),
-  UsernsMode: z.string().nullish(),
-  CgroupnsMode: z.string().nullish(),
-  Sysctls: z.record(z.string(), z.string()).nullish(),
-  LogConfig: z.object({ Type: z.string().nullish(), Config: z.record(z.string(), z.string()).nullish() }).passthrough().nullish(),
-  StorageOpt: z.record(z.string(), z.string()).nullish(),
-  Isolation: z.string().nullish(),
-};
+export function runHostConfigShape(z: Zod) {
+  const strList = z.array(z.string()).nullish();
+  return {
+    PortBindings: z.record(z.string(), z.array(z.object({ HostIp: z.string().nullish(), HostPort: z.string().nullish() }).passthrough()).nullish()).nullish(),
+    PublishAllPorts: z.boolean().nullish(),
+    Dns: strList,
+    DnsSearch: strList,
+    DnsOptions: strList,
+    ExtraHosts: strList,
+    Links: strList,
+    Mounts: z.array(mountSchema(z)).nullish(),
+    Tmpfs: z.record(z.string(), z.string()).nullish(),
+    VolumesFrom: strList,
+    VolumeDriver: z.string().nullish(),
+    RestartPolicy: z.object({ Name: z.string().nullish(), MaximumRetryCount: z.number().int().nullish() }).passthrough().nullish(),
+    Init: z.boolean().nullish(),
+    GroupAdd: strList,
+    ShmSize: z.number().int().nullish(),
+    PidMode: z.string().nullish(),
+    UTSMode: z.string().nullish(),
+    IpcMode: z.string().nullish(),
+    UsernsMode: z.string().nullish(),
+    CgroupnsMode: z.string().nullish(),
+    Sysctls: z.record(z.string(), z.string()).nullish(),
+    LogConfig: z.object({ Type: z.string().nullish(), Config: z.record(z.string(), z.string()).nullish() }).passthrough().nullish(),
+    StorageOpt: z.record(z.string(), z.string()).nullish(),
+    Isolation: z.string().nullish(),
+  };
+}
 
-const cfgObject = z.object(runConfigShape);
-const hcObject = z.object(runHostConfigShape);
-type RunConfig = z.infer<typeof cfgObject>;
-type RunHostConfig = z.infer<typeof hcObject> & { Devices?: unknown[] | null; AutoRemove?: boolean | null; NetworkMode?: string | null };
+type RunConfig = z.infer<z.ZodObject<ReturnType<typeof runConfigShape>>>;
+type RunHostConfig = z.infer<z.ZodObject<ReturnType<typeof runHostConfigShape>>> & { Devices?: unknown[] | null; AutoRemove?: boolean | null; NetworkMode?: string | null };
 
-const deviceSchema = z.object({ PathOnHost: z.string(), PathInContainer: z.string().nullish(), CgroupPermissions: z.string().nullish() }).passthrough();
+/**
+ * A HostConfig.Devices entry: an object with PathOnHost, and PathInContainer and
+ * CgroupPermissions if any (checked here by hand: the create body's schema takes Devices as
+ * they come, and this synchronous path has no zod at hand; common/lazy-schema.ts).
+ */
+interface DeviceBody { PathOnHost: string; PathInContainer?: string | null; CgroupPermissions?: string | null }
+function isDeviceBody(v: unknown): v is DeviceBody {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) return false;
+  const d = v as Record<string, unknown>;
+  const nullishString = (x: unknown) => x === undefined || x === null || typeof x === 'string';
+  return typeof d.PathOnHost === 'string' && nullishString(d.PathInContainer) && nullishString(d.CgroupPermissions);
+}
 
 /** The networking part of a create: NetworkMode and the endpoint of its network. */
 function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network' | 'networking'> {
@@ -109,9 +123,8 @@ function hostOrPrivate(v: string | null | undefined, flag: string, also: string[
 
 function devices(list: unknown[] | null | undefined): Device[] {
   return (list ?? []).map((raw) => {
-    const p = deviceSchema.safeParse(raw);
-    if (!p.success) throw invalidArgument(`invalid device mapping ${JSON.stringify(raw)}: want PathOnHost, PathInContainer, CgroupPermissions`);
-    const d = p.data;
+    if (!isDeviceBody(raw)) throw invalidArgument(`invalid device mapping ${JSON.stringify(raw)}: want PathOnHost, PathInContainer, CgroupPermissions`);
+    const d = raw;
     const perms = d.CgroupPermissions || 'rwm';
     if (!/^(?!.*(.).*\1)[rwm]{1,3}$/.test(perms)) throw invalidArgument(`invalid device mode: ${perms}`);
     const dst = d.PathInContainer || d.PathOnHost;

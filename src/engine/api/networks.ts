@@ -1,13 +1,14 @@
 // /networks/* of the Docker-shaped API (docker network ls/inspect/create/rm/connect/
 // disconnect/prune) over the engine's network service.
-import * as z from 'zod';
+import type * as z from 'zod';
 import type { Router } from './http.js';
 import { readJsonBody, sendJson, sendStatus } from './http.js';
 import { invalidArgument } from '../../common/errors.js';
+import { lazySchema, type LazySchema } from '../../common/lazy-schema.js';
 import { checkFilterKeys, parseFilters } from '../filters.js';
 import type { NetworkHooks, NetworkService } from '../networks/index.js';
 
-const connectSchema = z.object({
+const connectSchema = lazySchema((z) => z.object({
   Container: z.string().min(1, 'a container is required'),
   EndpointConfig: z.object({
     IPAMConfig: z.object({ IPv4Address: z.string().nullish(), IPv6Address: z.string().nullish(), LinkLocalIPs: z.array(z.string()).nullish() }).passthrough().nullish(),
@@ -16,12 +17,12 @@ const connectSchema = z.object({
     MacAddress: z.string().nullish(),
     DriverOpts: z.record(z.string(), z.string()).nullish(),
   }).passthrough().nullish(),
-}).passthrough();
+}).passthrough());
 
-const disconnectSchema = z.object({ Container: z.string().min(1, 'a container is required'), Force: z.boolean().nullish() }).passthrough();
+const disconnectSchema = lazySchema((z) => z.object({ Container: z.string().min(1, 'a container is required'), Force: z.boolean().nullish() }).passthrough());
 
-function parse<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const p = schema.safeParse(body);
+async function parse<T>(schema: LazySchema<z.ZodType<T>>, body: unknown, what: string): Promise<T> {
+  const p = (await schema()).safeParse(body);
   if (!p.success) throw invalidArgument(`invalid ${what}: ${p.error.issues[0]!.path.join('.') || 'body'}: ${p.error.issues[0]!.message}`);
   return p.data;
 }
@@ -53,7 +54,7 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
   });
 
   r.add('POST', '/networks/{id}/connect', async ({ req, res, params }) => {
-    const b = parse(connectSchema, await readJsonBody(req), 'network connect request');
+    const b = await parse(connectSchema, await readJsonBody(req), 'network connect request');
     const ep = b.EndpointConfig ?? {};
     if (ep.IPAMConfig?.IPv6Address || ep.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
     if (ep.Links?.length) throw invalidArgument('--link is not supported by tsulad: containers of a user network find each other by name');
@@ -66,7 +67,7 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
   });
 
   r.add('POST', '/networks/{id}/disconnect', async ({ req, res, params }) => {
-    const b = parse(disconnectSchema, await readJsonBody(req), 'network disconnect request');
+    const b = await parse(disconnectSchema, await readJsonBody(req), 'network disconnect request');
     await hooks.disconnect(params[0]!, b.Container, !!b.Force);
     sendStatus(res!, 200);
   });

@@ -1,7 +1,6 @@
 // Exec sessions (docker's two-step exec: create, then start), run by the container's runtime.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import * as z from 'zod';
 import type { ContainerService } from './service.js';
 import type { ExecHandle, StdioStream } from '../../runtime/types.js';
 import type { Process, Spec } from '../../oci/types.js';
@@ -13,8 +12,9 @@ import { readHostCaps } from '../../oci/host.js';
 import { failedPrecondition, invalidArgument, notFound, errorMessage } from '../../common/errors.js';
 import { newId } from '../../common/ids.js';
 import { readJson } from '../../common/fsutil.js';
+import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 
-export const execBodySchema = z.object({
+export const execBodySchema = lazySchema((z) => z.object({
   Cmd: z.array(z.string()).min(1, 'No exec command specified'),
   AttachStdin: z.boolean().nullish(),
   AttachStdout: z.boolean().nullish(),
@@ -25,7 +25,7 @@ export const execBodySchema = z.object({
   WorkingDir: z.string().nullish(),
   Privileged: z.boolean().nullish(),
   DetachKeys: z.string().nullish(),
-}).passthrough();
+}).passthrough());
 
 export interface ExecSession {
   ID: string;
@@ -37,7 +37,7 @@ export interface ExecSession {
   OpenStdout: boolean;
   OpenStderr: boolean;
   ProcessConfig: { tty: boolean; entrypoint: string; arguments: string[]; privileged: boolean; user: string };
-  body: z.infer<typeof execBodySchema>;
+  body: Infer<typeof execBodySchema>;
   dir: string;
   started: boolean;
 }
@@ -49,10 +49,13 @@ export class ExecService {
 
   constructor(private containers: ContainerService) {}
 
-  create(ref: string, raw: unknown): { Id: string } {
+  async create(ref: string, raw: unknown): Promise<{ Id: string }> {
+    // the schema first: from the running check on, nothing waits (a container that stops
+    // meanwhile gets no session)
+    const schema = await execBodySchema();
     const rec = this.containers.get(ref);
     this.containers.requireRunning(rec);
-    const p = execBodySchema.safeParse(raw);
+    const p = schema.safeParse(raw);
     if (!p.success) throw invalidArgument(`invalid exec config: ${p.error.issues[0].path.join('.')}: ${p.error.issues[0].message}`);
     const b = p.data;
     const id = newId();
@@ -147,7 +150,7 @@ export class ExecService {
    * the running container, attached; resize it with resize(id).
    */
   async run(ref: string, o: { cmd: string[]; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): Promise<{ id: string; handle: ExecHandle }> {
-    const { Id } = this.create(ref, { Cmd: o.cmd, Tty: o.tty, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr });
+    const { Id } = await this.create(ref, { Cmd: o.cmd, Tty: o.tty, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr });
     const { handle } = await this.start(Id, false);
     return { id: Id, handle };
   }

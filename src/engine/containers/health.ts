@@ -132,7 +132,7 @@ export class HealthMonitors implements ContainerHooks {
     let truncated = false;
     const output = () => Buffer.concat(chunks).toString('utf8') + (truncated ? '...' : '');
     try {
-      const { Id } = this.exec!.create(rec.id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
+      const { Id } = await this.exec!.create(rec.id, { Cmd: cmd, AttachStdout: true, AttachStderr: true });
       const { handle, recorded } = await this.exec!.start(Id, false);
       handle.stdio?.onOutput((_s, data) => {
         const keep = Math.max(0, Math.min(MAX_OUTPUT - size, data.length));

@@ -6,55 +6,58 @@
 // where dockerd does so because this kernel cannot apply it, or it reaches the spec.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import * as z from 'zod';
+import type * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
+import type { Zod } from '../../common/lazy-schema.js';
 import type { LinuxBlockIO, LinuxCPU, LinuxMemory, LinuxResources } from '../../oci/types.js';
 import { parseUintList, uintListCovers, type SysInfo } from '../../oci/sysinfo.js';
 
-// Go decodes these into int64/uint16/uint64: a JSON number outside that domain (1e20, 1.5) is
-// the client's error there. Here the exact domain is the doubles that are safe integers.
-const INT_MSG = 'must be an integer between -(2^53-1) and 2^53-1';
-const int64 = z.number().refine(Number.isSafeInteger, INT_MSG);
-const uint64 = z.number().refine((n) => Number.isSafeInteger(n) && n >= 0, 'must be an integer between 0 and 2^53-1');
-const uint16 = z.number().refine((n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'must be an integer between 0 and 65535');
-const weightDevice = z.object({ Path: z.string(), Weight: uint16 });
-const throttleDevice = z.object({ Path: z.string(), Rate: uint64 });
-
-/** The resource fields of a create body's HostConfig and of an update body. */
-export const resourceShape = {
-  CgroupParent: z.string().nullish(),
-  CpuShares: int64.nullish(),
-  CpuPeriod: int64.nullish(),
-  CpuQuota: int64.nullish(),
-  CpuRealtimePeriod: int64.nullish(),
-  CpuRealtimeRuntime: int64.nullish(),
-  CpusetCpus: z.string().nullish(),
-  CpusetMems: z.string().nullish(),
-  NanoCpus: int64.nullish(),
-  CpuCount: int64.nullish(),
-  CpuPercent: int64.nullish(),
-  Memory: int64.nullish(),
-  MemoryReservation: int64.nullish(),
-  MemorySwap: int64.nullish(),
-  MemorySwappiness: int64.nullish(),
-  KernelMemory: int64.nullish(),
-  KernelMemoryTCP: int64.nullish(),
-  OomKillDisable: z.boolean().nullish(),
-  PidsLimit: int64.nullish(),
-  BlkioWeight: uint16.nullish(),
-  BlkioWeightDevice: z.array(weightDevice).nullish(),
-  BlkioDeviceReadBps: z.array(throttleDevice).nullish(),
-  BlkioDeviceWriteBps: z.array(throttleDevice).nullish(),
-  BlkioDeviceReadIOps: z.array(throttleDevice).nullish(),
-  BlkioDeviceWriteIOps: z.array(throttleDevice).nullish(),
-  IOMaximumIOps: uint64.nullish(),
-  IOMaximumBandwidth: uint64.nullish(),
-  Devices: z.array(z.unknown()).nullish(),
-  DeviceCgroupRules: z.array(z.string()).nullish(),
-  DeviceRequests: z.array(z.unknown()).nullish(),
-};
-const resourceObject = z.object(resourceShape);
-export type ResourceInput = z.infer<typeof resourceObject>;
+/**
+ * The resource fields of a create body's HostConfig and of an update body, for their schemas
+ * (built on first use: common/lazy-schema.ts). Go decodes these into int64/uint16/uint64: a
+ * JSON number outside that domain (1e20, 1.5) is the client's error there. Here the exact
+ * domain is the doubles that are safe integers.
+ */
+export function resourceShape(z: Zod) {
+  const int64 = z.number().refine(Number.isSafeInteger, 'must be an integer between -(2^53-1) and 2^53-1');
+  const uint64 = z.number().refine((n) => Number.isSafeInteger(n) && n >= 0, 'must be an integer between 0 and 2^53-1');
+  const uint16 = z.number().refine((n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'must be an integer between 0 and 65535');
+  const weightDevice = z.object({ Path: z.string(), Weight: uint16 });
+  const throttleDevice = z.object({ Path: z.string(), Rate: uint64 });
+  return {
+    CgroupParent: z.string().nullish(),
+    CpuShares: int64.nullish(),
+    CpuPeriod: int64.nullish(),
+    CpuQuota: int64.nullish(),
+    CpuRealtimePeriod: int64.nullish(),
+    CpuRealtimeRuntime: int64.nullish(),
+    CpusetCpus: z.string().nullish(),
+    CpusetMems: z.string().nullish(),
+    NanoCpus: int64.nullish(),
+    CpuCount: int64.nullish(),
+    CpuPercent: int64.nullish(),
+    Memory: int64.nullish(),
+    MemoryReservation: int64.nullish(),
+    MemorySwap: int64.nullish(),
+    MemorySwappiness: int64.nullish(),
+    KernelMemory: int64.nullish(),
+    KernelMemoryTCP: int64.nullish(),
+    OomKillDisable: z.boolean().nullish(),
+    PidsLimit: int64.nullish(),
+    BlkioWeight: uint16.nullish(),
+    BlkioWeightDevice: z.array(weightDevice).nullish(),
+    BlkioDeviceReadBps: z.array(throttleDevice).nullish(),
+    BlkioDeviceWriteBps: z.array(throttleDevice).nullish(),
+    BlkioDeviceReadIOps: z.array(throttleDevice).nullish(),
+    BlkioDeviceWriteIOps: z.array(throttleDevice).nullish(),
+    IOMaximumIOps: uint64.nullish(),
+    IOMaximumBandwidth: uint64.nullish(),
+    Devices: z.array(z.unknown()).nullish(),
+    DeviceCgroupRules: z.array(z.string()).nullish(),
+    DeviceRequests: z.array(z.unknown()).nullish(),
+  };
+}
+export type ResourceInput = z.infer<z.ZodObject<ReturnType<typeof resourceShape>>>;
 
 export interface WeightDevice { Path: string; Weight: number }
 export interface ThrottleDevice { Path: string; Rate: number }

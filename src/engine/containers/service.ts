@@ -539,7 +539,7 @@ export class ContainerService {
 
   /** docker update: checked, merged into the record; a live container's cgroups follow at once. */
   async update(ref: string, rawBody: unknown): Promise<{ Warnings: string[] }> {
-    const parsed = updateBodySchema.safeParse(rawBody);
+    const parsed = (await updateBodySchema()).safeParse(rawBody);
     if (!parsed.success) {
       const i = parsed.error.issues[0];
       throw invalidArgument(`invalid update config: ${i.path.join('.') || 'body'}: ${i.message}`);

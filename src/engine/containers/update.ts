@@ -1,18 +1,18 @@
 // POST /containers/{id}/update (docker update): the request's resource fields are checked as
 // a create's are, then merged into the container's as dockerd's Container.UpdateContainer
 // does (a zero value changes nothing), refusing the combinations it refuses.
-import * as z from 'zod';
 import { failedPrecondition, invalidArgument } from '../../common/errors.js';
+import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import type { LinuxResources } from '../../oci/types.js';
 import { ociResources, resourceShape, resourcesOf, type ResourceConfig } from './resources.js';
 
 /** docker's UpdateConfig: Resources plus RestartPolicy. */
-export const updateBodySchema = z.object({
-  ...resourceShape,
+export const updateBodySchema = lazySchema((z) => z.object({
+  ...resourceShape(z),
   RestartPolicy: z.object({ Name: z.string().nullish(), MaximumRetryCount: z.number().nullish() }).nullish(),
-}).passthrough();
+}).passthrough());
 
-export type UpdateBody = z.infer<typeof updateBodySchema>;
+export type UpdateBody = Infer<typeof updateBodySchema>;
 
 /** The request as resources (no create defaults: a zero means "leave it"). */
 export function updateRequest(body: UpdateBody): ResourceConfig {

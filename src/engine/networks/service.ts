@@ -5,10 +5,10 @@
 // bridge plugin makes it) and goes with the network.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import * as z from 'zod';
 import { alreadyExists, invalidArgument, permissionDenied } from '../../common/errors.js';
 import { exec } from '../../common/exec.js';
 import { newId, validateName } from '../../common/ids.js';
+import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
 import type { Container } from '../containers/model.js';
@@ -49,7 +49,7 @@ const OPT = {
   defaultBridge: 'com.docker.network.bridge.default_bridge',
 };
 
-export const createNetworkSchema = z.object({
+export const createNetworkSchema = lazySchema((z) => z.object({
   Name: z.string().min(1, 'a network name is required'),
   CheckDuplicate: z.boolean().nullish(),
   Driver: z.string().nullish(),
@@ -70,7 +70,8 @@ export const createNetworkSchema = z.object({
   }).passthrough().nullish(),
   Options: z.record(z.string(), z.string()).nullish(),
   Labels: z.record(z.string(), z.string()).nullish(),
-}).passthrough();
+}).passthrough());
+type CreateNetworkBody = Infer<typeof createNetworkSchema>;
 
 export class NetworkService {
   /** Containers of the engine, given once the container service exists. */
@@ -178,7 +179,7 @@ export class NetworkService {
   view(n: NetworkRecord) { return networkView(n, this.endpoints(n.id)); }
 
   async create(raw: unknown): Promise<{ Id: string; Warning: string }> {
-    const p = createNetworkSchema.safeParse(raw);
+    const p = (await createNetworkSchema()).safeParse(raw);
     if (!p.success) throw invalidArgument(`invalid network config: ${p.error.issues[0]!.path.join('.') || 'body'}: ${p.error.issues[0]!.message}`);
     const b = p.data;
     if ((PREDEFINED as readonly string[]).includes(b.Name)) throw permissionDenied(`operation is not permitted on predefined ${b.Name} network`);
@@ -216,7 +217,7 @@ export class NetworkService {
     return { Id: id, Warning: '' };
   }
 
-  private async pool(name: string, c: NonNullable<NonNullable<z.infer<typeof createNetworkSchema>['IPAM']>['Config']>[number] | undefined):
+  private async pool(name: string, c: NonNullable<NonNullable<CreateNetworkBody['IPAM']>['Config']>[number] | undefined):
     Promise<{ pool: IpamPool; auto: boolean }> {
     if (!c?.Subnet) {
       if (c?.Gateway || c?.IPRange) throw invalidArgument(`network ${name}: --gateway and --ip-range need a --subnet`);

@@ -4,10 +4,10 @@
 // answers 409 (forced too, as dockerd).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import * as z from 'zod';
 import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
 import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
+import { lazySchema } from '../../common/lazy-schema.js';
 import type { EventBus } from '../events.js';
 import type { Container } from '../containers/model.js';
 import { matchLabels, type Filters } from '../filters.js';
@@ -25,12 +25,12 @@ export interface VolumeRecord {
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 
-export const createVolumeSchema = z.object({
+export const createVolumeSchema = lazySchema((z) => z.object({
   Name: z.string().nullish(),
   Driver: z.string().nullish(),
   DriverOpts: z.record(z.string(), z.string()).nullish(),
   Labels: z.record(z.string(), z.string()).nullish(),
-}).passthrough();
+}).passthrough());
 
 export class VolumeStore {
   private recs = new Map<string, VolumeRecord>();
@@ -76,7 +76,7 @@ export class VolumeStore {
 
   /** docker volume create: an existing volume of that name is returned as it is. */
   async create(raw: unknown, o: { anonymous?: boolean } = {}): Promise<VolumeRecord> {
-    const p = createVolumeSchema.safeParse(raw ?? {});
+    const p = (await createVolumeSchema()).safeParse(raw ?? {});
     if (!p.success) throw invalidArgument(`invalid volume config: ${p.error.issues[0]!.path.join('.') || 'body'}: ${p.error.issues[0]!.message}`);
     const b = p.data;
     if (b.Driver && b.Driver !== 'local') throw invalidArgument(`volume driver "${b.Driver}" is not supported: tsulad has the local driver only`);
