@@ -235,7 +235,7 @@ export class TaskManager {
       if (h.stdio) e.io?.connect(h.stdio);
       void h.exited.then(async (code) => {
         await e.io?.drained(DRAIN_MS);
-        e.io?.close();
+        e.io?.endOutput();
         e.status = 'stopped';
         e.exitStatus = code;
         e.exitedAt = new Date();
@@ -320,6 +320,7 @@ export class TaskManager {
     if (execId) {
       const e = this.exec(t, execId);
       if (e.status === 'running') throw failedPrecondition(`exec ${execId} is still running`);
+      e.io?.close();
       t.execs.delete(execId);
       await fs.rm(e.dir, { recursive: true, force: true });
       return { pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt };
@@ -375,7 +376,7 @@ export class TaskManager {
     const t = this.byKey.get(key);
     if (!t || t.rec.status === 'stopped') return;
     await t.io?.drained(DRAIN_MS);
-    t.io?.close();
+    t.io?.endOutput();
     t.rec.status = 'stopped';
     t.rec.exitStatus = code;
     t.rec.exitedAt = at.toISOString();
