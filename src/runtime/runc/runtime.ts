@@ -6,8 +6,8 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
 import type { LinuxResources, Spec } from '../../oci/types.js';
-import { detectCgroups, readCgroup, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
-import { spawnConmon, readPid, cleanRuntimeError, type ConmonPaths } from './conmon.js';
+import { detectCgroups, readCgroup, readOomKills, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
+import { spawnConmon, readPid, cleanRuntimeError, RUNC_LOG, type ConmonPaths } from './conmon.js';
 import { connectAttach } from './attach.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
 import { failedPrecondition, internal, notFound } from '../../common/errors.js';
@@ -66,7 +66,8 @@ export class RuncConmonRuntime implements Runtime {
     });
     this.o.faults?.hit('start:after-conmon');
     try {
-      return await readPid(cp, `create container ${req.id.slice(0, 12)}`);
+      // the words of containerd-shim-runc-v2 (and so docker's), as for exec below
+      return await readPid(cp, 'OCI runtime create failed');
     } finally {
       cp.closePipes();
     }
@@ -107,7 +108,7 @@ export class RuncConmonRuntime implements Runtime {
     }
     // conmon's per-run files; the bundle itself stays with the container record. The exit
     // file goes even before watchExits (recovery deletes what a crash left behind)
-    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom'].map((f) => fs.rm(path.join(bundle, f), { force: true })));
+    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom', RUNC_LOG].map((f) => fs.rm(path.join(bundle, f), { force: true })));
     await fs.rm(path.join(this.exitDir, id), { force: true });
     this.exits?.reset(id);
   }
