@@ -11,6 +11,7 @@ import { spawnConmon, readPid, cleanRuntimeError, RUNC_LOG, type ConmonPaths } f
 import { connectAttach } from './attach.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
 import { failedPrecondition, internal, notFound } from '../../common/errors.js';
+import { readJson } from '../../common/fsutil.js';
 import type { Faults } from '../../common/faults.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
 
@@ -186,9 +187,17 @@ export class RuncConmonRuntime implements Runtime {
     await writeCtl(dir, height, width);
   }
 
-  /** conmon writes `oom` into the bundle when the container's cgroup reported an OOM kill. */
-  async oomKilled(_id: string, bundle: string): Promise<boolean> {
-    return fs.access(path.join(bundle, 'oom')).then(() => true, () => false);
+  /**
+   * conmon writes `oom` into the bundle when the container's cgroup reported an OOM kill; it
+   * may do so after the exit, so the cgroup's own count (there until runc delete) says it too.
+   */
+  async oomKilled(id: string, bundle: string): Promise<boolean> {
+    if (await fs.access(path.join(bundle, 'oom')).then(() => true, () => false)) return true;
+    const spec = await readJson<Spec>(path.join(bundle, 'config.json')).catch(() => null);
+    const cg = spec && specCgroupPath(spec.linux?.cgroupsPath, id);
+    if (!cg) return false;
+    this.cgroups ??= detectCgroups();
+    return ((await readOomKills(await this.cgroups, cg).catch(() => null)) ?? 0n) > 0n;
   }
 
   /** conmon reopens the container's log file (after a rotation: CRI's ReopenContainerLog). */
