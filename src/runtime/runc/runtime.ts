@@ -171,7 +171,8 @@ export class RuncConmonRuntime implements Runtime {
     if (!cg) return null;
     this.cgroups ??= detectCgroups();
     const layout = await this.cgroups;
-    const usage = await readCgroup(layout, cg);
+    // detail: containerd-shim-runc-v2 reports every counter (ctr task metrics shows per-CPU time)
+    const usage = await readCgroup(layout, cg, { detail: true });
     return usage ? { version: layout.version, usage } : null;
   }
 
