@@ -9,6 +9,7 @@ import type { LinuxResources, Spec } from '../../oci/types.js';
 import { detectCgroups, readCgroup, readOomKills, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
 import { spawnConmon, readPid, cleanRuntimeError, RUNC_LOG, type ConmonPaths } from './conmon.js';
 import { connectAttach } from './attach.js';
+import { withLogReplay } from './exec-replay.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
 import { failedPrecondition, internal, notFound } from '../../common/errors.js';
 import { readJson } from '../../common/fsutil.js';
@@ -222,7 +223,7 @@ export class RuncConmonRuntime implements Runtime {
         // conmon reads the start pipe once before setting up, once more after our attach
         cp.start!.write(Buffer.from([0]));
         await cp.attachReady;
-        stdio = await connectAttach(path.join(req.dir, 'attach'));
+        stdio = withLogReplay(await connectAttach(path.join(req.dir, 'attach')), path.join(req.dir, 'log'));
         cp.start!.write(Buffer.from([0]));
       }
       // the text dockerd gives for a runtime that refused the exec
