@@ -5,7 +5,7 @@
 // are UTF-8 JSON: it is private to tsula's two ends, and JSON keeps it readable without
 // another .proto to generate.
 export const AGENT_SERVICE = 'tsula.agent.v1.Agent';
-export const AGENT_VERSION = '0.5.0';
+export const AGENT_VERSION = '0.6.0';
 
 export interface PingResponse {
   version: string;
@@ -45,6 +45,13 @@ export interface ReadStreamResponse { data: string /* base64 */; eof: boolean }
 export interface WriteStdinRequest { id: string; execId?: string; data: string /* base64 */ }
 export interface WriteStdinResponse { len: number }
 export interface CloseStdinRequest { id: string; execId?: string }
+
+/**
+ * OomKilled: did the kernel's OOM killer act in the task's guest cgroup (asked at its exit,
+ * before Delete; the host sends containerd a TaskOOM)? Agents before 0.6 answer UNIMPLEMENTED.
+ */
+export interface OomKilledRequest { id: string }
+export interface OomKilledResponse { oomKilled: boolean }
 
 /**
  * ConfigureNetwork: the guest's NICs as the pod's netns has its CNI interface (kata's
@@ -106,6 +113,8 @@ export interface CloneSetupResponse { ms: number }
 export const SPEC_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
 /** An exec's process in ExecProcessRequest.spec (containerd's type URL for it). */
 export const PROCESS_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
+/** New limits in UpdateTaskRequest.resources: a spec LinuxResources as JSON (containerd's type URL). */
+export const RESOURCES_TYPE_URL = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
 
 export const enc = (v: unknown): Uint8Array => Buffer.from(JSON.stringify(v), 'utf8');
 export function dec<T>(b: Uint8Array): T {

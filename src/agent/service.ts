@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs';
 import { timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import { Task as TaskService } from '../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
 import { Status } from '../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
-import type { Spec, Process } from '../oci/types.js';
+import type { LinuxResources, Spec, Process } from '../oci/types.js';
 import { TtrpcServer, type Logger } from './deps.js';
 import { invalidArgument } from '../common/errors.js';
 import { toMetricsAny } from '../cgroups/metrics.js';
@@ -13,8 +13,8 @@ import { TaskTable, type GuestExec } from './tasks.js';
 import { configureNetwork as applyNetwork } from './network.js';
 import { cloneSetup as applyCloneSetup } from './clone.js';
 import {
-  AGENT_SERVICE, AGENT_VERSION, parseAgentStartup, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type CloneSetupRequest, type CloneSetupResponse, type CloseStdinRequest, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type ReadStreamRequest,
+  AGENT_SERVICE, AGENT_VERSION, parseAgentStartup, PROCESS_TYPE_URL, RESOURCES_TYPE_URL, SPEC_TYPE_URL, dec, enc,
+  type CloneSetupRequest, type CloneSetupResponse, type CloseStdinRequest, type OomKilledRequest, type OomKilledResponse, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type ReadStreamRequest,
   type ReadStreamResponse, type WriteStdinRequest,
 } from './protocol.js';
 
@@ -81,6 +81,10 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
       const st = await tasks.stats(r.id);
       return st ? { stats: toMetricsAny(st.version, st.usage) } : {};
     },
+    update: async (r) => {
+      await tasks.update(r.id, jsonOf<LinuxResources>(r.resources, RESOURCES_TYPE_URL, `update ${r.id}: resources`));
+      return {};
+    },
     pids: async (r) => ({ processes: (await tasks.pids(r.id)).map((pid) => ({ pid })) }),
     resizePty: async (r) => { await tasks.resize(r.id, r.execId, r.height, r.width); return {}; },
     closeIO: (r) => {
@@ -125,6 +129,10 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
       const data = Buffer.from(r.data ?? '', 'base64');
       ioOf(r.id, r.execId).write(data);
       return enc({ len: data.length });
+    },
+    OomKilled: async (payload) => {
+      const r = dec<OomKilledRequest>(payload);
+      return enc({ oomKilled: await tasks.oomKilled(r.id) } satisfies OomKilledResponse);
     },
     CloseStdin: (payload) => {
       const r = dec<CloseStdinRequest>(payload);

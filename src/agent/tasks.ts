@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import type { Spec, Process } from '../oci/types.js';
+import type { LinuxResources, Spec, Process } from '../oci/types.js';
 import type { ExecHandle, StdioStream } from '../runtime/types.js';
 import type { CgroupStats } from '../cgroups/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
@@ -239,6 +239,18 @@ export class TaskTable {
     const t = this.get(id);
     if (pause) await this.runtime.pause(id); else await this.runtime.resume(id);
     if (t.status !== 'stopped') t.status = pause ? 'paused' : 'running';
+  }
+
+  async update(id: string, resources: LinuxResources): Promise<void> {
+    const t = this.get(id);
+    if (t.status === 'stopped') throw failedPrecondition(`task ${id} is stopped: it has no cgroup to update`);
+    await this.runtime.update(id, t.dir, resources);
+  }
+
+  /** The OOM killer acted in the task's cgroup (conmon's word, or the cgroup's count). */
+  async oomKilled(id: string): Promise<boolean> {
+    const t = this.get(id);
+    return (await this.runtime.oomKilled?.(id, t.dir).catch(() => false)) ?? false;
   }
 
   async pids(id: string): Promise<number[]> {

@@ -2,9 +2,10 @@
 // .v2.Metrics (github.com/containerd/cgroups) in StatsResponse's Any, with the bare message
 // name as type URL, as containerd-shim-runc-v2 sends it and containerd's CRI reads it.
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { MetricsSchema as V1Schema } from '../gen/github.com/containerd/cgroups/stats/v1/metrics_pb.js';
-import { MetricsSchema as V2Schema } from '../gen/github.com/containerd/cgroups/v2/stats/metrics_pb.js';
-import type { CgroupStats, CgroupUsage, CgroupVersion } from './usage.js';
+import type { DescMessage } from '@bufbuild/protobuf';
+import { MetricsSchema as V1Schema, MemoryStatSchema as V1MemoryStatSchema } from '../gen/github.com/containerd/cgroups/stats/v1/metrics_pb.js';
+import { MetricsSchema as V2Schema, MemoryStatSchema as V2MemoryStatSchema } from '../gen/github.com/containerd/cgroups/v2/stats/metrics_pb.js';
+import type { CgroupDetail, CgroupStats, CgroupUsage, CgroupVersion } from './usage.js';
 
 export const METRICS_V1 = 'io.containerd.cgroups.v1.Metrics';
 export const METRICS_V2 = 'io.containerd.cgroups.v2.Metrics';
@@ -15,17 +16,29 @@ export interface MetricsAny { typeUrl: string; value: Uint8Array }
 const NO_LIMIT_V1 = 0x7ffffffffffff000n;
 const NO_LIMIT_V2 = (1n << 64n) - 1n;
 
-/** What the reader saw, in the Metrics of the host's cgroup version. */
+/**
+ * What the reader saw, in the Metrics of the host's cgroup version; with the reader's
+ * `detail` also what containerd-shim-runc-v2 fills besides (user/kernel and per-CPU time,
+ * throttling, every memory.stat counter: `ctr task metrics` shows some of them).
+ */
 export function toMetricsAny(version: CgroupVersion, u: CgroupUsage): MetricsAny {
   const m = u.memory;
+  const d = u.detail;
   const inactiveFile = m ? m.usage - m.workingSet : 0n;
   if (version === 2) {
     const msg = create(V2Schema, {
-      ...(u.cpuNs !== undefined ? { cpu: { usageUsec: u.cpuNs / 1000n } } : {}),
+      ...(u.cpuNs !== undefined ? {
+        cpu: {
+          usageUsec: u.cpuNs / 1000n,
+          ...(d ? { userUsec: (d.cpuUserNs ?? 0n) / 1000n, systemUsec: (d.cpuSystemNs ?? 0n) / 1000n } : {}),
+          ...(d?.throttling ? { nrPeriods: d.throttling.periods, nrThrottled: d.throttling.throttledPeriods, throttledUsec: d.throttling.throttledNs / 1000n } : {}),
+        },
+      } : {}),
       ...(m ? {
         memory: {
-          usage: m.usage, usageLimit: m.limit ?? NO_LIMIT_V2, anon: m.rss, inactiveFile, pgfault: m.pageFaults, pgmajfault: m.majorPageFaults,
-          swapUsage: m.swapUsage ?? 0n, swapLimit: m.swapLimit ?? NO_LIMIT_V2,
+          anon: m.rss, inactiveFile, pgfault: m.pageFaults, pgmajfault: m.majorPageFaults,
+          ...statFields(V2MemoryStatSchema, d?.memoryStat, (k) => k),
+          usage: m.usage, usageLimit: m.limit ?? NO_LIMIT_V2, swapUsage: m.swapUsage ?? 0n, swapLimit: m.swapLimit ?? NO_LIMIT_V2,
         },
       } : {}),
       ...(u.pids ? { pids: { current: u.pids.current, limit: u.pids.limit ?? 0n } } : {}),
@@ -33,17 +46,44 @@ export function toMetricsAny(version: CgroupVersion, u: CgroupUsage): MetricsAny
     return { typeUrl: METRICS_V2, value: toBinary(V2Schema, msg) };
   }
   const msg = create(V1Schema, {
-    ...(u.cpuNs !== undefined ? { cpu: { usage: { total: u.cpuNs } } } : {}),
+    ...(u.cpuNs !== undefined ? {
+      cpu: {
+        usage: { total: u.cpuNs, ...(d ? { kernel: d.cpuSystemNs ?? 0n, user: d.cpuUserNs ?? 0n, perCpu: d.perCpuNs ?? [] } : {}) },
+        ...(d?.throttling ? { throttling: { periods: d.throttling.periods, throttledPeriods: d.throttling.throttledPeriods, throttledTime: d.throttling.throttledNs } } : {}),
+      },
+    } : {}),
     ...(m ? {
       memory: {
-        usage: { usage: m.usage, limit: m.limit ?? NO_LIMIT_V1 }, totalRss: m.rss, rss: m.rss, totalInactiveFile: inactiveFile,
-        totalPgFault: m.pageFaults, totalPgMajFault: m.majorPageFaults,
+        totalRss: m.rss, rss: m.rss, totalInactiveFile: inactiveFile, totalPgFault: m.pageFaults, totalPgMajFault: m.majorPageFaults,
+        ...statFields(V1MemoryStatSchema, d?.memoryStat, v1StatName),
+        usage: {
+          usage: m.usage, limit: m.limit ?? NO_LIMIT_V1,
+          ...(d?.memoryMaxUsage !== undefined ? { max: d.memoryMaxUsage } : {}), ...(d?.memoryFailcnt !== undefined ? { failcnt: d.memoryFailcnt } : {}),
+        },
         ...(m.swapUsage !== undefined ? { swap: { usage: m.swapUsage, limit: m.swapLimit ?? NO_LIMIT_V1 } } : {}),
       },
     } : {}),
     ...(u.pids ? { pids: { current: u.pids.current, limit: u.pids.limit ?? 0n } } : {}),
   });
   return { typeUrl: METRICS_V1, value: toBinary(V1Schema, msg) };
+}
+
+/** v1's memory.stat spells the page counters pgpgin/pgfault, MemoryStat pg_pg_in/pg_fault. */
+function v1StatName(key: string): string {
+  return key.replace(/pgpg(in|out)$/, 'pg_pg_$1').replace(/pgmajfault$/, 'pg_maj_fault').replace(/pgfault$/, 'pg_fault')
+    .replace(/^hierarchical_memsw_limit$/, 'hierarchical_swap_limit');
+}
+
+/** memory.stat's counters that MemoryStat has a scalar field for, by the field's name. */
+function statFields(schema: DescMessage, stat: CgroupDetail['memoryStat'], name: (k: string) => string): Record<string, bigint> {
+  const out: Record<string, bigint> = {};
+  if (!stat) return out;
+  const fields = new Map(schema.fields.filter((f) => f.fieldKind === 'scalar').map((f) => [f.name, f.localName]));
+  for (const [k, v] of Object.entries(stat)) {
+    const local = fields.get(name(k));
+    if (local) out[local] = v;
+  }
+  return out;
 }
 
 /** Back from either Metrics (a shim's or a guest agent's answer); null for another type. */

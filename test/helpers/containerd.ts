@@ -1,12 +1,29 @@
-// A private containerd 1.6 (own root, state, sockets; CRI disabled) with tsula's bin/ on
-// PATH, and a private tsula-sandboxer found through TSULA_SANDBOXER_STATE/_ADDRESS, which
-// containerd passes on to containerd-shim-tsula-v2 (shims inherit containerd's env).
+// A private containerd 1.6 (own root, state, sockets) with tsula's bin/ on PATH, and a
+// private tsula-sandboxer found through TSULA_SANDBOXER_STATE/_ADDRESS, which containerd
+// passes on to containerd-shim-tsula-v2 (shims inherit containerd's env). CRI is disabled,
+// or (start({ cri })) on with runtime handlers whose runtime_type is io.containerd.tsula.v2,
+// a CNI conf dir of the test's, netns under its state dir and a pause image made here.
 // destroy() kills every process and unmounts everything under the test's dir.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promises as fs, existsSync, openSync, closeSync } from 'node:fs';
 import * as path from 'node:path';
+import { promisify } from 'node:util';
 import { ROOT, IMAGES, sleep, type RunResult } from './daemon.js';
 import { killSandboxerLeftovers } from './cleanup.js';
+import { crictl } from './crictl.js';
+
+const execFileP = promisify(execFile);
+
+/** containerd's CRI plugin, on for a test: what differs from one test to another. */
+export interface CriSetup {
+  /** The CNI config dir (a conflist of the test's own bridge and subnet). */
+  cniConfDir: string;
+  /** More [...containerd.runtimes.<handler>] tables: handler → ConfigPath option ('' = none). */
+  handlers?: Record<string, string>;
+}
+
+/** The sandbox image the CRI config names (built by start() from busybox-static). */
+export const PAUSE_IMAGE = 'localhost/tsula-test/pause:1';
 
 export { killSandboxerLeftovers };
 
@@ -60,21 +77,37 @@ export class TestContainerd {
     if (!existsSync(this.sock)) throw new Error(`containerd did not come up: ${await this.log()}`);
   }
 
-  static async start(): Promise<TestContainerd> {
+  static async start(o: { cri?: CriSetup } = {}): Promise<TestContainerd> {
     const c = new TestContainerd(await shortTempDir('tsc-'));
-    await fs.mkdir(path.join(c.dir, 'bin'));
-    await fs.symlink(path.join(ROOT, 'bin/containerd-shim-tsula-v2-fast'), path.join(c.dir, 'bin/containerd-shim-tsulafast-v2'));
-    await fs.writeFile(path.join(c.dir, 'config.toml'), [
-      'version = 2',
-      `root = "${c.dir}/root"`,
-      `state = "${c.dir}/state"`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-      '[grpc]', `  address = "${c.sock}"`,
-      '[ttrpc]', `  address = "${c.sock}.ttrpc"`,
-      '[debug]', '  level = "debug"', '',
-    ].join('\n'));
-    await c.spawn();
+    try {
+      await fs.mkdir(path.join(c.dir, 'bin'));
+      await fs.symlink(path.join(ROOT, 'bin/containerd-shim-tsula-v2-fast'), path.join(c.dir, 'bin/containerd-shim-tsulafast-v2'));
+      await fs.writeFile(path.join(c.dir, 'config.toml'), [
+        'version = 2',
+        `root = "${c.dir}/root"`,
+        `state = "${c.dir}/state"`,
+        ...(o.cri ? [] : ['disabled_plugins = ["io.containerd.grpc.v1.cri"]']),
+        '[grpc]', `  address = "${c.sock}"`,
+        '[ttrpc]', `  address = "${c.sock}.ttrpc"`,
+        '[debug]', '  level = "debug"',
+        '[plugins."io.containerd.internal.v1.opt"]', `  path = "${c.dir}/opt"`,
+        ...(o.cri ? criConfig(o.cri) : []), '',
+      ].join('\n'));
+      await c.spawn();
+      if (o.cri) {
+        await c.ctr(['version']);
+        await c.ok(['-n', 'k8s.io', 'images', 'import', await buildPauseImage(path.join(c.dir, 'pause'))]);
+      }
+    } catch (e) {
+      await c.destroy();
+      throw e;
+    }
     return c;
+  }
+
+  /** crictl against this containerd's CRI (start({ cri })). */
+  crictl(args: string[], o: { timeoutMs?: number; input?: string } = {}): Promise<RunResult> {
+    return crictl(this.sock, args, o);
   }
 
   log(): Promise<string> {
@@ -91,8 +124,10 @@ export class TestContainerd {
     const fifo = ['--fifo-dir', path.join(this.dir, 'fifo')];
     if (args[0] === 'run') args = ['run', ...fifo, ...args.slice(1)];
     else if (args[0] === 'task' && (args[1] === 'exec' || args[1] === 'start')) args = [...args.slice(0, 2), ...fifo, ...args.slice(2)];
+    // a namespace of the caller's (`-n k8s.io ...`: CRI's), else the tests' own
+    const ns = args[0] === '-n' ? [] : ['-n', 'tsula'];
     return new Promise((resolve) => {
-      const p = spawn('ctr', ['-a', this.sock, '-n', 'tsula', ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const p = spawn('ctr', ['-a', this.sock, ...ns, ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d) => { stdout += d; });
@@ -160,3 +195,53 @@ export async function instancesNamed(name: string, dir: string): Promise<number[
   for (const p of all) if (!all.includes(await ppid(p))) out.push(p);
   return out;
 }
+
+/** containerd's CRI plugin for a test: tsula as the default handler. */
+function criConfig(cri: CriSetup): string[] {
+  const rt = '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes';
+  const handlers = Object.entries(cri.handlers ?? {}).flatMap(([name, configPath]) => [
+    `    ${rt}.${name}]`, '      runtime_type = "io.containerd.tsula.v2"',
+    ...(configPath ? [`    ${rt}.${name}.options]`, `      ConfigPath = "${configPath}"`] : []),
+  ]);
+  return [
+    '[plugins."io.containerd.grpc.v1.cri"]',
+    `  sandbox_image = "${PAUSE_IMAGE}"`,
+    // no AppArmor profile to load, and root here can't lower oom_score_adj (DESIGN.md)
+    '  disable_apparmor = true', '  restrict_oom_score_adj = true',
+    // the pods' netns under the test's dir, not /var/run/netns
+    '  netns_mounts_under_state_dir = true',
+    '  stream_server_address = "127.0.0.1"', '  stream_server_port = "0"',
+    '  [plugins."io.containerd.grpc.v1.cri".cni]', '    bin_dir = "/usr/lib/cni"', `    conf_dir = "${cri.cniConfDir}"`,
+    '  [plugins."io.containerd.grpc.v1.cri".containerd]', '    default_runtime_name = "tsula"', '    snapshotter = "overlayfs"',
+    // what the README tells containerd users to write
+    `    ${rt}.tsula]`, '      runtime_type = "io.containerd.tsula.v2"', '      pod_annotations = ["io.tsula.sandbox-kind"]',
+    ...handlers,
+  ];
+}
+
+/**
+ * A pause image for containerd's sandbox containers: busybox-static sleeping, the only file
+ * of a one-layer image (umoci), saved as a docker-archive (skopeo) for `ctr images import`.
+ */
+export async function buildPauseImage(dir: string): Promise<string> {
+  const rootfs = path.join(dir, 'rootfs');
+  await fs.mkdir(path.join(rootfs, 'bin'), { recursive: true });
+  await fs.copyFile('/bin/busybox', path.join(rootfs, 'bin/busybox'));
+  await fs.chmod(path.join(rootfs, 'bin/busybox'), 0o755);
+  const image = `${path.join(dir, 'oci')}:pause`;
+  const run = async (cmd: string, args: string[]) => {
+    try {
+      await execFileP(cmd, args);
+    } catch (e) {
+      throw new Error(`building the pause image: ${cmd} ${args.join(' ')}: ${(e as { stderr?: string }).stderr || (e as Error).message}`);
+    }
+  };
+  await run('umoci', ['init', '--layout', path.join(dir, 'oci')]);
+  await run('umoci', ['new', '--image', image]);
+  await run('umoci', ['insert', '--image', image, rootfs, '/']);
+  await run('umoci', ['config', '--image', image, '--config.entrypoint', '/bin/busybox', '--config.entrypoint', 'sleep', '--config.entrypoint', '2147483647']);
+  const tar = path.join(dir, 'pause.tar');
+  await run('skopeo', ['copy', '--quiet', `oci:${image}`, `docker-archive:${tar}:${PAUSE_IMAGE}`]);
+  return tar;
+}
+

@@ -143,3 +143,32 @@ export function inNetns(netnsPath: string, argv: string[], timeoutMs = 10_000): 
 export function ping(netnsPath: string, ip: string): boolean {
   return inNetns(netnsPath, ['busybox', 'ping', '-c1', '-W2', ip]).code === 0;
 }
+
+/** libcni's result cache, where containerd's CRI (not tsulad, which has its own) keeps attachments. */
+export const LIBCNI_CACHE = '/var/lib/cni/results';
+
+/**
+ * What containerd's CRI may leave of a test network when a test fails before its pods are
+ * removed (its own DEL removes all of it): libcni's cached results of those pods (the
+ * network's and containerd's loopback attachment), and the bridge plugin's iptables rules,
+ * whose comments name the network, with the chains they jump to.
+ */
+export async function purgeForeignAttachments(net: TestNet, podIds: string[]): Promise<void> {
+  for (const f of await fs.readdir(LIBCNI_CACHE).catch(() => [] as string[])) {
+    if (podIds.some((id) => f === `${net.name}-${id}-eth0` || f === `cni-loopback-${id}-lo`)) await fs.rm(path.join(LIBCNI_CACHE, f), { force: true });
+  }
+  for (const table of ['nat', 'filter', 'mangle']) {
+    const lines = spawnSync('iptables-save', ['-t', table], { encoding: 'utf8' }).stdout?.split('\n') ?? [];
+    const ours = lines.filter((l) => l.startsWith('-A ') && (l.includes(`"${net.name}"`) || l.includes(`\\"${net.name}\\"`)));
+    const chains = new Set<string>();
+    for (const l of ours) {
+      const j = / -j (CNI-[A-Za-z0-9-]+)/.exec(l);
+      if (j && !j[1]!.startsWith('CNI-HOSTPORT')) chains.add(j[1]!);
+      spawnSync('sh', ['-c', `iptables -w -t ${table} ${l.replace(/^-A /, '-D ')}`], { stdio: 'ignore' });
+    }
+    for (const c of chains) {
+      spawnSync('iptables', ['-w', '-t', table, '-F', c], { stdio: 'ignore' });
+      spawnSync('iptables', ['-w', '-t', table, '-X', c], { stdio: 'ignore' });
+    }
+  }
+}

@@ -36,6 +36,27 @@ test('ctr run --rm: output, stderr and the exit code come through', async () => 
   assert.match(r.stderr, /oops/);
 });
 
+test('a command that does not exist: ctr says what runc said, also in another task\'s PID namespace (where runc warns first)', async () => {
+  const r = await c.ctr(['run', '--rm', ...RT, IMAGE, 'nx1', '/nonexistent']);
+  assert.equal(r.code, 1);
+  const words = /failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "\/nonexistent": stat \/nonexistent: no such file or directory/;
+  assert.match(r.stderr, words);
+  await c.ok(['run', '-d', ...RT, IMAGE, 'nx-host', 'sleep', '1000']);
+  try {
+    const pid = (await c.ok(['task', 'ls'])).split('\n').find((l) => l.startsWith('nx-host '))!.trim().split(/\s+/)[1];
+    const joined = await c.ctr(['run', '--rm', ...RT, '--with-ns', `pid:/proc/${pid}/ns/pid`, IMAGE, 'nx2', '/nonexistent']);
+    assert.match(joined.stderr, words);
+  } finally {
+    await c.ok(['task', 'kill', '-s', 'SIGKILL', 'nx-host']);
+    await waitFor(async () => (await taskList()).get('nx-host') === 'STOPPED', 10_000, 'nx-host to stop');
+    await c.ok(['task', 'delete', 'nx-host']);
+    await c.ok(['containers', 'delete', 'nx-host']);
+  }
+  // run --rm removed the containers; the sandboxer keeps nothing of the failed tasks
+  for (const id of ['nx1', 'nx2']) assert.notEqual((await c.ctr(['containers', 'info', id])).code, 0);
+  assert.deepEqual(await fs.readdir(path.join(c.sbState, 'tasks')), []);
+});
+
 test('ctr run --rm leaves nothing behind: no task, no conmon, no mounts, no records', async () => {
   const r = await c.ctr(['run', '--rm', ...RT, IMAGE, 'rm2', 'true']);
   assert.equal(r.code, 0, r.stderr);
@@ -57,6 +78,8 @@ test('run -d, task ls, exec with output and exit code, pause/resume, kill, delet
   const metrics = await c.ok(['task', 'metrics', 'd1']);
   assert.match(metrics, /^(memory\.usage_in_bytes|memory\.usage)\s+[1-9]\d*\s*$/m, metrics);
   assert.match(metrics, /^pids\.current\s+1\s*$/m, metrics);
+  // all the counters containerd-shim-runc-v2 fills: v1's per-CPU time, v2's user time
+  assert.match(metrics, /^(cpuacct\.usage_percpu\s+\[\d+( \d+)*\]|cpu\.user_usec\s+\d+)\s*$/m, metrics);
   await c.ok(['task', 'pause', 'd1']);
   assert.equal((await taskList()).get('d1'), 'PAUSED');
   await c.ok(['task', 'resume', 'd1']);
@@ -112,7 +135,7 @@ test('stdin: what ctr reads reaches the container, and its EOF too', async () =>
   assert.equal(r.stdout, 'line1\nline2\ndone\n');
 });
 
-test('task events reach containerd in order: create, start, exec-added, exec-started, exit, delete', async () => {
+test('task events reach containerd in order: create, start, paused, resumed, exec-added, exec-started, exit, delete', async () => {
   const ev = spawn('ctr', ['-a', c.sock, '-n', 'tsula', 'events'], { env: c.env, stdio: ['ignore', 'pipe', 'ignore'] });
   let text = '';
   ev.stdout.on('data', (d) => { text += d; });
@@ -125,6 +148,8 @@ test('task events reach containerd in order: create, start, exec-added, exec-sta
       return text.includes('/namespaces/create');
     }, 10_000, 'ctr events to subscribe');
     await c.ok(['run', '-d', ...RT, IMAGE, 'ev1', 'sleep', '1000']);
+    await c.ok(['task', 'pause', 'ev1']);
+    await c.ok(['task', 'resume', 'ev1']);
     await c.ok(['task', 'exec', '--exec-id', 'x9', 'ev1', 'true']);
     await c.ok(['task', 'kill', '-s', 'SIGKILL', 'ev1']);
     await waitFor(async () => (await taskList()).get('ev1') === 'STOPPED', 10_000, 'ev1 to stop');
@@ -136,7 +161,7 @@ test('task events reach containerd in order: create, start, exec-added, exec-sta
     if (probes.length) await c.ctr(['namespaces', 'remove', ...probes]);
   }
   const topics = text.split('\n').map((l) => /\s(\/tasks\/[a-z-]+)\s/.exec(l)?.[1]).filter(Boolean);
-  assert.deepEqual(topics, ['/tasks/create', '/tasks/start', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit', '/tasks/exit', '/tasks/delete']);
+  assert.deepEqual(topics, ['/tasks/create', '/tasks/start', '/tasks/paused', '/tasks/resumed', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit', '/tasks/exit', '/tasks/delete']);
   assert.match(text, /\/tasks\/exit \{"container_id":"ev1","id":"ev1","pid":\d+,"exit_status":137/);
 });
 

@@ -1,12 +1,9 @@
 // Reading conmon's CRI "k8s-file" logs: "<RFC3339Nano> <stdout|stderr> <F|P> <text>\n".
 // P marks a partial line (continued by the next record). Follow uses inotify (fs.watch).
 import { promises as fs, watch } from 'node:fs';
+import { parseLine, type LogRecord } from '../../common/k8s-log.js';
 
-export interface LogRecord {
-  time: string;
-  stream: 1 | 2;
-  data: Buffer;
-}
+export { parseLine, type LogRecord };
 
 export interface LogOptions {
   follow: boolean;
@@ -16,22 +13,6 @@ export interface LogOptions {
   /** Resolves when following should stop (container exited and the file is drained). */
   stopped?: Promise<void>;
   signal?: AbortSignal;
-}
-
-export function parseLine(line: string): LogRecord | null {
-  const a = line.indexOf(' ');
-  const b = line.indexOf(' ', a + 1);
-  const c = line.indexOf(' ', b + 1);
-  if (a < 0 || b < 0) return null;
-  const streamName = line.slice(a + 1, b);
-  const tag = c < 0 ? line.slice(b + 1) : line.slice(b + 1, c);
-  const text = c < 0 ? '' : line.slice(c + 1);
-  const partial = tag === 'P';
-  return {
-    time: line.slice(0, a),
-    stream: streamName === 'stderr' ? 2 : 1,
-    data: Buffer.from(partial ? text : text + '\n'),
-  };
 }
 
 function inRange(r: LogRecord, o: LogOptions): boolean {
@@ -59,7 +40,7 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
       const text = rest + buf.subarray(0, bytesRead).toString('utf8');
       const lines = text.split('\n');
       rest = lines.pop() ?? '';
-      let recs = lines.map(parseLine).filter((r): r is LogRecord => r !== null && inRange(r, o));
+      let recs = lines.map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null && inRange(r, o));
       if (first && o.tail !== null) recs = o.tail === 0 ? [] : recs.slice(-o.tail);
       for (const r of recs) cb(r);
     } finally {

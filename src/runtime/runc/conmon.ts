@@ -26,11 +26,18 @@ export interface ConmonArgs {
   exec?: { processSpec: string; attach: boolean };
 }
 
+/** Where runc logs when conmon runs it (in the bundle; one per create or exec). */
+export const RUNC_LOG = 'runc-log.json';
+
 export function conmonArgv(p: ConmonPaths, a: ConmonArgs): string[] {
+  // runc's log goes to a file: conmon reports the first line runc wrote to stderr, and runc
+  // writes its warnings there first (a container joining another's pid namespace: "cannot
+  // toggle freezer") unless it has a log; then stderr holds only the error itself
+  const runcLog = [`--log=${a.bundle}/${RUNC_LOG}`, '--log-format=json'];
   const argv = [
     '--api-version', '1',
     '-c', a.id, '-u', a.uuid, '-n', a.name,
-    '-r', p.runtime, ...[`--root=${p.runtimeRoot}`, ...(p.runtimeArgs ?? [])].flatMap((x) => ['--runtime-arg', x]),
+    '-r', p.runtime, ...[`--root=${p.runtimeRoot}`, ...runcLog, ...(p.runtimeArgs ?? [])].flatMap((x) => ['--runtime-arg', x]),
     '-b', a.bundle, '-p', a.pidFile,
     '-l', `k8s-file:${a.logPath}`,
     '--exit-dir', a.exitDir,
@@ -132,8 +139,12 @@ export async function readPid(cp: ConmonProcess, what: string): Promise<number> 
   return m.data;
 }
 
-/** runc prints its errors as logrus lines; keep the message a user can act on. */
+/**
+ * runc prints its errors as logrus lines, warnings first: keep the message a user can act
+ * on, the last error's (what containerd's shim reports), else the last message's.
+ */
 export function cleanRuntimeError(msg: string): string {
-  const m = /msg="((?:[^"\\]|\\.)*)"/.exec(msg);
-  return (m ? m[1].replace(/\\"/g, '"') : msg).trim();
+  const lines = [...msg.matchAll(/level=(\w+) msg="((?:[^"\\]|\\.)*)"/g)];
+  const m = lines.filter((l) => l[1] === 'error' || l[1] === 'fatal').at(-1) ?? lines.at(-1);
+  return (m ? m[2].replace(/\\"/g, '"') : msg).trim();
 }

@@ -6,11 +6,13 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
 import type { LinuxResources, Spec } from '../../oci/types.js';
-import { detectCgroups, readCgroup, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
-import { spawnConmon, readPid, cleanRuntimeError, type ConmonPaths } from './conmon.js';
+import { detectCgroups, readCgroup, readOomKills, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
+import { spawnConmon, readPid, cleanRuntimeError, RUNC_LOG, type ConmonPaths } from './conmon.js';
 import { connectAttach } from './attach.js';
+import { withLogReplay } from './exec-replay.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
 import { failedPrecondition, internal, notFound } from '../../common/errors.js';
+import { readJson } from '../../common/fsutil.js';
 import type { Faults } from '../../common/faults.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
 
@@ -68,8 +70,8 @@ export class RuncConmonRuntime implements Runtime {
     });
     this.o.faults?.hit('start:after-conmon');
     try {
-      // dockerd's words (its CLI and scripts look for "OCI runtime create failed")
-      return await readPid(cp, `create container ${req.id.slice(0, 12)}: OCI runtime create failed`);
+      // the words of containerd-shim-runc-v2 (and so docker's), as for exec below
+      return await readPid(cp, 'OCI runtime create failed');
     } finally {
       cp.closePipes();
     }
@@ -115,7 +117,7 @@ export class RuncConmonRuntime implements Runtime {
     if (!this.stateGone.delete(id)) await this.runcDelete(id, force);
     // conmon's per-run files; the bundle itself stays with the container record. The exit
     // file goes even before watchExits (recovery deletes what a crash left behind)
-    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom'].map((f) => fs.rm(path.join(bundle, f), { force: true })));
+    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom', RUNC_LOG].map((f) => fs.rm(path.join(bundle, f), { force: true })));
     await fs.rm(path.join(this.exitDir, id), { force: true });
     this.exits?.reset(id);
   }
@@ -181,7 +183,8 @@ export class RuncConmonRuntime implements Runtime {
     if (!cg) return null;
     this.cgroups ??= detectCgroups();
     const layout = await this.cgroups;
-    const usage = await readCgroup(layout, cg);
+    // detail: containerd-shim-runc-v2 reports every counter (ctr task metrics shows per-CPU time)
+    const usage = await readCgroup(layout, cg, { detail: true });
     return usage ? { version: layout.version, usage } : null;
   }
 
@@ -197,9 +200,17 @@ export class RuncConmonRuntime implements Runtime {
     await writeCtl(dir, height, width);
   }
 
-  /** conmon writes `oom` into the bundle when the container's cgroup reported an OOM kill. */
-  async oomKilled(_id: string, bundle: string): Promise<boolean> {
-    return fs.access(path.join(bundle, 'oom')).then(() => true, () => false);
+  /**
+   * conmon writes `oom` into the bundle when the container's cgroup reported an OOM kill; it
+   * may do so after the exit, so the cgroup's own count (there until runc delete) says it too.
+   */
+  async oomKilled(id: string, bundle: string): Promise<boolean> {
+    if (await fs.access(path.join(bundle, 'oom')).then(() => true, () => false)) return true;
+    const spec = await readJson<Spec>(path.join(bundle, 'config.json')).catch(() => null);
+    const cg = spec && specCgroupPath(spec.linux?.cgroupsPath, id);
+    if (!cg) return false;
+    this.cgroups ??= detectCgroups();
+    return ((await readOomKills(await this.cgroups, cg).catch(() => null)) ?? 0n) > 0n;
   }
 
   /** conmon reopens the container's log file (after a rotation: CRI's ReopenContainerLog). */
@@ -223,7 +234,7 @@ export class RuncConmonRuntime implements Runtime {
         // conmon reads the start pipe once before setting up, once more after our attach
         cp.start!.write(Buffer.from([0]));
         await cp.attachReady;
-        stdio = await connectAttach(path.join(req.dir, 'attach'));
+        stdio = withLogReplay(await connectAttach(path.join(req.dir, 'attach')), path.join(req.dir, 'log'));
         cp.start!.write(Buffer.from([0]));
       }
       // the text dockerd gives for a runtime that refused the exec

@@ -7,6 +7,10 @@
 // - stdin is opened O_RDONLY|O_NONBLOCK: containerd ends stdin by closing its write end
 //   (ctr run < file), or with CloseIO. Linux reports POLLHUP on a FIFO only once a writer
 //   came and went after our open, so a writer that has not opened yet is not an EOF.
+// - When the process exits, its output FIFOs close (containerd's EOF) but the stdin FIFO stays
+//   open, read and dropped, until the task or exec is deleted, as containerd-shim-runc-v2
+//   holds it until Delete: a client still writing input gets no EPIPE, which containerd's
+//   CRI answers, for a TTY exec, by closing the exec's output before it read it all.
 import { constants, openSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import type { StdioStream } from '../../runtime/types.js';
@@ -26,6 +30,7 @@ export class FifoPump {
   private in: net.Socket | null = null;
   private stream: StdioStream | null = null;
   private ended = false;
+  private exited = false;
   private endCbs: Array<() => void> = [];
 
   private constructor(readonly paths: FifoPaths) {}
@@ -62,7 +67,7 @@ export class FifoPump {
       if (dst && !dst.destroyed && dst.writableLength < MAX_QUEUED) dst.write(d);
     });
     stream.onEnd(() => this.finish());
-    this.in?.on('data', (d: Buffer) => stream.write(d));
+    this.in?.on('data', (d: Buffer) => { if (!this.exited) this.stream?.write(d); });
     this.in?.on('end', () => this.closeStdin());
   }
 
@@ -87,13 +92,24 @@ export class FifoPump {
     this.stream?.closeStdin();
   }
 
-  /** Close everything: containerd reads EOF on stdout/stderr once written data drained. */
-  close(): void {
+  /**
+   * The process exited: containerd reads EOF on stdout/stderr once written data drained;
+   * stdin stays open (its input dropped) until close().
+   */
+  endOutput(): void {
     this.finish();
-    this.in?.destroy();
+    this.exited = true;
     for (const s of [this.out, this.err]) if (s && !s.destroyed) s.end(() => s.destroy());
     this.stream?.close();
-    this.in = this.out = this.err = null;
+    this.stream = null;
+    this.out = this.err = null;
+  }
+
+  /** Close everything (the task or exec is deleted, or the sandboxer goes). */
+  close(): void {
+    this.endOutput();
+    this.in?.destroy();
+    this.in = null;
   }
 }
 

@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
-import type { Process } from '../../oci/types.js';
+import type { LinuxResources, Process } from '../../oci/types.js';
 import type { Runtime } from '../../runtime/types.js';
 import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound, unimplemented } from '../../common/errors.js';
 import type { CgroupStats } from '../../cgroups/index.js';
@@ -235,7 +235,7 @@ export class TaskManager {
       if (h.stdio) e.io?.connect(h.stdio);
       void h.exited.then(async (code) => {
         await e.io?.drained(DRAIN_MS);
-        e.io?.close();
+        e.io?.endOutput();
         e.status = 'stopped';
         e.exitStatus = code;
         e.exitedAt = new Date();
@@ -280,6 +280,13 @@ export class TaskManager {
     return rt.stats(t.rec.key, t.rec.dir);
   }
 
+  /** New cgroup limits for a live task (CRI's UpdateContainerResources); unset fields stay. */
+  async update(id: string, resources: LinuxResources): Promise<void> {
+    const t = this.get(id);
+    if (t.rec.status === 'stopped') throw failedPrecondition(`task ${id} is stopped: it has no cgroup to update`);
+    await (await this.rt(t.rec)).update(t.rec.key, t.rec.dir, resources);
+  }
+
   /** A resize that races the process' exit (ctr resizes right after Start) is a no-op. */
   async resize(id: string, execId: string, height: number, width: number): Promise<void> {
     const t = this.get(id);
@@ -301,6 +308,8 @@ export class TaskManager {
       t.rec.status = pause ? 'paused' : 'running';
       await this.records.save(t.rec);
     }
+    if (pause) this.publish(t, '/tasks/paused', 'paused', { containerId: id });
+    else this.publish(t, '/tasks/resumed', 'resumed', { containerId: id });
   }
 
   /** Resolves once the process exited. */
@@ -320,6 +329,7 @@ export class TaskManager {
     if (execId) {
       const e = this.exec(t, execId);
       if (e.status === 'running') throw failedPrecondition(`exec ${execId} is still running`);
+      e.io?.close();
       t.execs.delete(execId);
       await fs.rm(e.dir, { recursive: true, force: true });
       return { pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt };
@@ -375,11 +385,15 @@ export class TaskManager {
     const t = this.byKey.get(key);
     if (!t || t.rec.status === 'stopped') return;
     await t.io?.drained(DRAIN_MS);
-    t.io?.close();
+    t.io?.endOutput();
     t.rec.status = 'stopped';
     t.rec.exitStatus = code;
     t.rec.exitedAt = at.toISOString();
     await this.records.save(t.rec).catch((e: Error) => this.log?.warn('cannot save task record', { id: t.rec.id, err: e.message }));
+    // containerd's CRI gives an exited container the reason OOMKilled on a TaskOOM event
+    // (containerd-shim-runc-v2 sends one per OOM kill in the cgroup): ours comes before the exit
+    const rt = await this.rt(t.rec).catch(() => null);
+    if (await rt?.oomKilled?.(key, t.rec.dir).catch(() => false)) this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id });
     for (const w of t.waiters.splice(0)) w();
     this.publish(t, '/tasks/exit', 'exit', { containerId: t.rec.id, id: t.rec.id, pid: t.rec.pid, exitStatus: code, exitedAt: ts(at) });
   }

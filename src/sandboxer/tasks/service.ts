@@ -4,12 +4,13 @@ import type { GenService } from '@bufbuild/protobuf/codegenv2';
 import { Task as TaskService } from '../../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
 import { Status } from '../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import type { ServiceImpl } from '../../ttrpc/server.js';
-import type { Process } from '../../oci/types.js';
+import type { LinuxResources, Process } from '../../oci/types.js';
 import { invalidArgument, unimplemented } from '../../common/errors.js';
 import type { TaskManager } from './manager.js';
 import { ts } from './topics.js';
 import { runtimeConfigPath } from './options.js';
 import { toMetricsAny } from '../../cgroups/metrics.js';
+import { RESOURCES_TYPE_URL } from '../../agent/protocol.js';
 
 type TaskMethods = typeof TaskService extends GenService<infer S> ? S : never;
 
@@ -85,7 +86,25 @@ export function taskService(m: TaskManager): ServiceImpl<TaskMethods> {
       const st = await m.stats(r.id);
       return st ? { stats: toMetricsAny(st.version, st.usage) } : {};
     },
-    update: () => { throw unimplemented('Update is not implemented by tsula-sandboxer'); },
+    update: async (r) => { await m.update(r.id, resourcesOf(r.id, r.resources)); return {}; },
     checkpoint: () => { throw unimplemented('Checkpoint is not implemented by tsula-sandboxer'); },
   };
+}
+
+/**
+ * UpdateTaskRequest.resources: a spec LinuxResources as JSON (containerd's typeurl; the type
+ * URL with or without its types.containerd.io/ prefix), as containerd-shim-runc-v2 reads it.
+ */
+function resourcesOf(id: string, a: { typeUrl: string; value: Uint8Array } | undefined): LinuxResources {
+  const want = RESOURCES_TYPE_URL.slice(RESOURCES_TYPE_URL.indexOf('/') + 1);
+  if (!a || !(a.typeUrl === RESOURCES_TYPE_URL || a.typeUrl === want)) {
+    throw invalidArgument(`update ${id}: resources must be a ${RESOURCES_TYPE_URL}, got ${JSON.stringify(a?.typeUrl ?? '')}`);
+  }
+  try {
+    const r = JSON.parse(Buffer.from(a.value).toString('utf8')) as unknown;
+    if (r && typeof r === 'object' && !Array.isArray(r)) return r as LinuxResources;
+    throw new Error('not an object');
+  } catch (e) {
+    throw invalidArgument(`update ${id}: the resources are not a JSON object: ${(e as Error).message}`);
+  }
 }

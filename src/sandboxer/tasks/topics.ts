@@ -2,7 +2,8 @@
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import { timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
 import {
-  TaskCreateSchema, TaskDeleteSchema, TaskExecAddedSchema, TaskExecStartedSchema, TaskExitSchema, TaskStartSchema,
+  TaskCreateSchema, TaskDeleteSchema, TaskExecAddedSchema, TaskExecStartedSchema, TaskExitSchema, TaskOOMSchema,
+  TaskPausedSchema, TaskResumedSchema, TaskStartSchema,
 } from '../../gen/github.com/containerd/containerd/api/events/task_pb.js';
 
 export const SCHEMAS = {
@@ -12,6 +13,9 @@ export const SCHEMAS = {
   delete: TaskDeleteSchema,
   execAdded: TaskExecAddedSchema,
   execStarted: TaskExecStartedSchema,
+  oom: TaskOOMSchema,
+  paused: TaskPausedSchema,
+  resumed: TaskResumedSchema,
 } as const;
 
 export type EventKind = keyof typeof SCHEMAS;

@@ -6,8 +6,9 @@
 import type { CgroupStats } from '../../../cgroups/index.js';
 import { constants as osc } from 'node:os';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../../../runtime/types.js';
+import type { LinuxResources } from '../../../oci/types.js';
 import type { ExitCallback } from '../../../runtime/runc/exits.js';
-import { errorMessage, failedPrecondition, invalidArgument, unimplemented } from '../../../common/errors.js';
+import { errorMessage, failedPrecondition, invalidArgument } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import type { GuestTasks } from './tasks.js';
 import type { SharedDir } from './shared.js';
@@ -156,8 +157,12 @@ export class GuestRuntime implements Runtime {
     return new GuestStdio(this.g, id, '');
   }
 
-  async update(): Promise<void> {
-    throw unimplemented('changing the resources of a container in a VM sandbox is not supported yet');
+  oomKilled(id: string): Promise<boolean> {
+    return this.g.oomKilled(id);
+  }
+
+  async update(id: string, _bundle: string, resources: LinuxResources): Promise<void> {
+    await this.g.update(id, resources);
   }
 
   async resize(id: string, _bundle: string, height: number, width: number): Promise<void> {

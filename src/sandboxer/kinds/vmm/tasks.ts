@@ -7,13 +7,13 @@ import type { GenService } from '@bufbuild/protobuf/codegenv2';
 import { Task as TaskService } from '../../../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
 import { Status } from '../../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import type { TtrpcClient, ServiceClient } from '../../../ttrpc/client.js';
-import type { Spec, Process } from '../../../oci/types.js';
-import { unavailable } from '../../../common/errors.js';
+import type { LinuxResources, Spec, Process } from '../../../oci/types.js';
+import { isKind, unavailable } from '../../../common/errors.js';
 import type { CgroupStats } from '../../../cgroups/index.js';
 import { fromMetricsAny } from '../../../cgroups/metrics.js';
 import {
-  AGENT_SERVICE, PROCESS_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type CloneSetupRequest, type CloneSetupResponse, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type ReadStreamResponse,
+  AGENT_SERVICE, PROCESS_TYPE_URL, RESOURCES_TYPE_URL, SPEC_TYPE_URL, dec, enc,
+  type CloneSetupRequest, type CloneSetupResponse, type ConfigureNetworkRequest, type OomKilledResponse, type ConfigureNetworkResponse, type PingResponse, type ReadStreamResponse,
 } from '../../../agent/protocol.js';
 
 type TaskMethods = typeof TaskService extends GenService<infer S> ? S : never;
@@ -140,6 +140,11 @@ export class GuestTasks {
     return { exitStatus: r.exitStatus, exitedAt: dateOf(r.exitedAt) };
   }
 
+  /** New limits for the task's guest cgroup (runc update in the guest). */
+  async update(id: string, resources: LinuxResources): Promise<void> {
+    await this.task.update({ id, resources: create(AnySchema, { typeUrl: RESOURCES_TYPE_URL, value: enc(resources) }), annotations: {} });
+  }
+
   async pids(id: string): Promise<number[]> {
     return (await this.task.pids({ id })).processes.map((p) => p.pid);
   }
@@ -156,6 +161,16 @@ export class GuestTasks {
 
   async pause(id: string, pause: boolean): Promise<void> {
     if (pause) await this.task.pause({ id }); else await this.task.resume({ id });
+  }
+
+  /** Did the OOM killer act in the task's guest cgroup? An agent before 0.6 can't say: no. */
+  async oomKilled(id: string): Promise<boolean> {
+    try {
+      return dec<OomKilledResponse>(await this.client.callRaw(AGENT_SERVICE, 'OomKilled', enc({ id }))).oomKilled === true;
+    } catch (e) {
+      if (isKind(e, 'Unimplemented')) return false;
+      throw e;
+    }
   }
 
   /** One long-poll read: what the process wrote since the last read, or eof. */

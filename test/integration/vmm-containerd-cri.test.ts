@@ -1,0 +1,94 @@
+// A VM pod through stock containerd 1.6's CRI: a runtime handler with runtime_type
+// io.containerd.tsula.v2 and a vmm.toml as its ConfigPath option (kata's way). containerd's
+// pause container makes the VM, the app containers join it (one qemu), and what containerd
+// asks of a task reaches the guest: Update of its cgroup, the OOM killer's word (TaskOOM,
+// reason OOMKilled), runc's error for a bad command. One boot (TCG: seconds).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import * as path from 'node:path';
+import { TestContainerd, instancesNamed, processesNamed } from '../helpers/containerd.js';
+import { IMAGES, waitFor } from '../helpers/daemon.js';
+import { crictlPath } from '../helpers/crictl.js';
+import { createTestNet, purgeForeignAttachments, type TestNet } from '../helpers/network.js';
+
+const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
+const missing = ['/usr/bin/qemu-system-x86_64', '/usr/lib/qemu/virtiofsd', `${GUEST}/vmlinuz`, `${GUEST}/rootfs.img`, '/usr/bin/containerd', '/usr/bin/umoci', '/usr/bin/skopeo'].filter((p) => !existsSync(p));
+if (missing.length) throw new Error(`VM tests need ${missing.join(', ')}: scripts/deps.sh --test, then scripts/ensure-guest.sh ${GUEST}`);
+const guestKernel = readFileSync(`${GUEST}/kernel-release`, 'utf8').trim();
+
+let net: TestNet;
+let c: TestContainerd;
+before(async () => {
+  crictlPath();
+  net = await createTestNet('vmctrd');
+  const vmmToml = path.join(net.tmp, 'vmm.toml');
+  await fs.writeFile(vmmToml, `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 120\n`);
+  c = await TestContainerd.start({ cri: { cniConfDir: net.confDir, handlers: { 'tsula-vmm': vmmToml } } });
+  await c.ok(['-n', 'k8s.io', 'images', 'import', path.join(IMAGES, 'busybox.tar')]);
+});
+after(async () => {
+  let pods: string[] = [];
+  if (c) {
+    await c.crictl(['--timeout', '120s', 'rmp', '--all', '--force'], { timeoutMs: 150_000 }).catch(() => {});
+    pods = (await c.ctr(['-n', 'k8s.io', 'containers', 'ls', '-q'])).stdout.split('\n').filter(Boolean);
+    await c.destroy();
+  }
+  if (net) {
+    await purgeForeignAttachments(net, pods);
+    await net.destroy();
+  }
+});
+
+const ok = async (args: string[]) => {
+  const r = await c.crictl(['--timeout', '240s', ...args], { timeoutMs: 250_000 });
+  assert.equal(r.code, 0, `crictl ${args.join(' ')}: ${r.stderr}\n${await c.sandboxerLog()}`);
+  return r.stdout.trim();
+};
+
+async function ctr(podId: string, podCfg: string, name: string, extra: Record<string, unknown>, start = true): Promise<string> {
+  const f = path.join(c.dir, `${name}.json`);
+  await fs.writeFile(f, JSON.stringify({ metadata: { name }, image: { image: 'docker.io/library/busybox:latest' }, log_path: `${name}.log`, linux: {}, ...extra }));
+  const id = await ok(['create', podId, f, podCfg]);
+  if (start) await ok(['start', id]);
+  return id;
+}
+
+interface Inspect { status: { state: string; exitCode: number; reason: string; message: string } }
+const inspect = async (id: string) => JSON.parse(await ok(['inspect', id])) as Inspect;
+
+test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app containers, Update and OOM reach the guest, a bad command says why, stopp/rmp leave nothing', { timeout: 400_000 }, async () => {
+  const podCfg = path.join(c.dir, 'pod.json');
+  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'vmctrd', uid: 'vm-1' }, log_directory: path.join(c.dir, 'logs'), linux: {} }));
+  const t0 = Date.now();
+  const pod = await ok(['runp', '--runtime', 'tsula-vmm', podCfg]);
+  console.log(`# crictl runp -r tsula-vmm (containerd): ${Date.now() - t0} ms`);
+  const app = await ctr(pod, podCfg, 'app', { command: ['sleep', '1000'] });
+  const qemus = await processesNamed('qemu-system-x86_64', c.dir);
+  assert.equal(qemus.length, 1, 'one VM for the pod');
+  assert.equal(await ok(['exec', '-s', app, 'uname', '-r']), guestKernel);
+
+  await ok(['update', '--memory', String(32 << 20), app]);
+  assert.equal(await ok(['exec', '-s', app, 'cat', '/sys/fs/cgroup/memory.max']), String(32 << 20));
+
+  const oom = await ctr(pod, podCfg, 'oom', {
+    command: ['sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived'],
+    linux: { resources: { memory_limit_in_bytes: 16 << 20 } },
+  });
+  await waitFor(async () => (await inspect(oom)).status.state === 'CONTAINER_EXITED', 120_000, 'the OOM kill in the guest');
+  const o = await inspect(oom);
+  assert.deepEqual([o.status.exitCode, o.status.reason], [137, 'OOMKilled']);
+
+  const bad = await ctr(pod, podCfg, 'bad', { command: ['/nonexistent'] }, false);
+  assert.notEqual((await c.crictl(['start', bad])).code, 0);
+  assert.match((await inspect(bad)).status.message, /OCI runtime create failed: runc create failed: unable to start container process: exec: "\/nonexistent"/);
+  assert.equal((await processesNamed('qemu-system-x86_64', c.dir)).length, 1, 'still the one VM');
+
+  await ok(['stopp', pod]);
+  await ok(['rmp', pod]);
+  await waitFor(async () => (await processesNamed('qemu-system-x86_64', c.dir)).length === 0, 30_000, 'qemu to exit');
+  await waitFor(async () => (await instancesNamed('virtiofsd', c.dir)).length === 0, 10_000, 'virtiofsd to exit');
+  assert.deepEqual(await fs.readdir(path.join(c.sbState, 'tasks')), []);
+  const mounts = (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.includes(c.dir));
+  assert.deepEqual(mounts, []);
+});
