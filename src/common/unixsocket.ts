@@ -48,7 +48,8 @@ export async function claimSocket(socketPath: string): Promise<SocketClaim> {
     lock.release();
     throw e;
   }
-  let bound: { dev: number; ino: number } | null = null;
+  // what we published there: a file that took its place may reuse its inode number, not its ctime
+  let bound: { dev: number; ino: number; ctimeMs: number } | null = null;
   return {
     path: abs,
     async listen(server, o) {
@@ -65,7 +66,7 @@ export async function claimSocket(socketPath: string): Promise<SocketClaim> {
         await o.prepare?.(tmp ?? abs);
         if (tmp) await fs.rename(tmp, abs); // atomically replaces a stale socket: never a moment without one
         const st = await fs.lstat(abs);
-        bound = { dev: st.dev, ino: st.ino };
+        bound = { dev: st.dev, ino: st.ino, ctimeMs: st.ctimeMs };
       } catch (e) {
         if (server.listening) server.close();
         if (tmp) await fs.rm(tmp, { force: true }).catch(() => {});
@@ -75,7 +76,7 @@ export async function claimSocket(socketPath: string): Promise<SocketClaim> {
     async release() {
       try {
         const now = bound && await fs.lstat(abs).catch(() => null);
-        if (now && bound && now.dev === bound.dev && now.ino === bound.ino) await fs.rm(abs, { force: true });
+        if (now?.isSocket() && bound && now.dev === bound.dev && now.ino === bound.ino && now.ctimeMs === bound.ctimeMs) await fs.rm(abs, { force: true });
       } finally {
         bound = null;
         lock.release();
