@@ -82,7 +82,10 @@ export interface Runtime {
   resize(id: string, bundle: string, height: number, width: number): Promise<void>;
   exec(req: ExecRequest): Promise<ExecHandle>;
   resizeExec(dir: string, height: number, width: number): Promise<void>;
-  /** Did the kernel's OOM killer end the container (read at its exit)? Absent: never known. */
+  /**
+   * Did the kernel's OOM killer end the container (read at its exit, before delete)? Absent:
+   * the engine reads the OOM kill count of the container's host cgroup itself.
+   */
   oomKilled?(id: string, bundle: string): Promise<boolean>;
   /**
    * What the container's cgroup uses now (containerd's Task Stats); null when it has none

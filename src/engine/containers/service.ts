@@ -371,10 +371,11 @@ export class ContainerService {
     await this.locked(id, async () => {
       // an rm that finished while we waited for the lock: nothing to record (or to write back)
       if (!this.d.store.has(id) || (!running(rec.state) && rec.state.status !== 'removing')) return;
-      // the runtime's word (conmon's oom file) may come after the exit: the cgroup, still
-      // there until the runtime's delete, counts the kills too
-      const oom = (await this.runtimeOf(rec).oomKilled?.(id, this.bundle(id)).catch(() => false) ?? false)
-        || ((await readOomKills(await detectCgroups(), cgroupsPath(rec.config.resources, id)).catch(() => null)) ?? 0n) > 0n;
+      // the runtime's word (conmon's oom file and its cgroup's count); a runtime that cannot
+      // say: the host cgroup, still there until the runtime's delete, counts the kills
+      const rt = this.runtimeOf(rec);
+      const oom = rt.oomKilled ? await rt.oomKilled(id, this.bundle(id)).catch(() => false)
+        : ((await readOomKills(await detectCgroups(), cgroupsPath(rec.config.resources, id)).catch(() => null)) ?? 0n) > 0n;
       const ph = new Phases('exit', id);
       ph.mark('oom');
       Object.assign(rec.state, { status: 'exited', pid: 0, exitCode: code, finishedAt: at.toISOString(), oomKilled: oom });
