@@ -57,7 +57,7 @@ async function podConfig(extra: Record<string, unknown> = {}): Promise<string> {
   return f;
 }
 
-interface Inspectp { status: { id: string; state: string; network: { ip: string }; metadata: { name: string } }; info: { netnsPath: string; utsPath: string } }
+interface Inspectp { status: { id: string; state: string; network: { ip: string }; metadata: { name: string } }; info: { netnsPath: string; utsPath: string; pid: number } }
 const inspectp = async (id: string) => JSON.parse(await ok(['inspectp', id])) as Inspectp;
 
 /** busybox httpd serving www.dir on port 80 inside the pod's netns (a stand-in for a container until they land). */
@@ -165,11 +165,15 @@ test('kill -9 of tsulad: the pod is still ready after the restart; stopp then re
   // its record by hand as a crash mid-removal would, restart: recovery releases its network
   const lost = await ok(['runp', await podConfig()]);
   const li = await inspectp(lost);
+  assert.ok(li.info.pid > 0 && existsSync(`/proc/${li.info.pid}`), 'the pod has a PID namespace holder');
   await d.stop('SIGKILL');
   await fs.rm(path.join(d.graph, 'pods', `${lost}.json`));
   await d.start();
   assert.equal(existsSync(li.info.netnsPath), false, 'the netns of a pod nobody owns is released');
   assert.ok(!(await leases(net)).includes(li.status.network.ip));
+  // its holder (which kept that netns and its veth alive) and its dir (pinned UTS) go too
+  await waitFor(async () => !existsSync(`/proc/${li.info.pid}`), 5_000, `the lost pod's holder ${li.info.pid} stopped`);
+  assert.equal(existsSync(path.dirname(path.dirname(li.info.utsPath))), false, 'the lost pod\'s dir (its pinned namespaces) is removed');
 });
 
 test('bad input: unknown pods, a name taken, an unknown runtime handler, a failing CNI plugin (nothing leaks)', async () => {

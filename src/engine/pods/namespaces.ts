@@ -55,12 +55,15 @@ export async function unpinNamespaces(dir: string): Promise<void> {
  * namespace, in the pod's UTS/IPC/network namespaces (containers see it as pid 1, as
  * kubelet's pause). Its own session: it outlives tsulad. Returns the init's host pid.
  */
-export async function startPidHolder(join: { net?: string; uts?: string; ipc?: string }): Promise<PidHolder> {
+export async function startPidHolder(join: { net?: string; uts?: string; ipc?: string }, owner: string): Promise<PidHolder> {
   const nsenter = [join.net && `--net=${join.net}`, join.uts && `--uts=${join.uts}`, join.ipc && `--ipc=${join.ipc}`].filter(Boolean) as string[];
   // busybox-less hosts have sleep; as pid 1 it ignores every signal it does not handle, so
   // only SIGKILL stops it, which is what stopping a pod sends
   const argv = [...(nsenter.length ? ['nsenter', ...nsenter, '--'] : []), 'unshare', '--pid', '--fork', '--kill-child', 'sleep', 'infinity'];
-  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/' });
+  // the owner (the pod's dir) in its environment: a holder whose pod record is gone can be
+  // found again (findPidHolders) and stopped
+  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [OWNER_ENV]: owner };
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/', env });
   const parent = await new Promise<number>((resolve, reject) => {
     child.once('error', (e) => reject(internal(`start the pod's PID namespace holder: ${e.message}`)));
     child.once('spawn', () => resolve(child.pid!));
@@ -79,6 +82,28 @@ export async function startPidHolder(join: { net?: string; uts?: string; ipc?: s
   }
   try { process.kill(-parent, 'SIGKILL'); } catch { /* gone */ }
   throw internal('the pod\'s PID namespace holder did not start');
+}
+
+const OWNER_ENV = 'TSULA_POD_HOLDER';
+const HOLDER_COMMS = new Set(['nsenter', 'unshare', 'sleep']);
+
+/**
+ * The holder processes (unshare and its sleep) whose owner is a dir under stateDir, with that
+ * dir: what a restarted tsulad compares with its pod records. Only root reads another
+ * process's environment, and only tsulad (root) starts holders.
+ */
+export async function findPidHolders(stateDir: string): Promise<Array<{ pid: number; owner: string }>> {
+  const out: Array<{ pid: number; owner: string }> = [];
+  const prefix = `${OWNER_ENV}=${stateDir}/`;
+  for (const p of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (!HOLDER_COMMS.has((await fs.readFile(`/proc/${p}/comm`, 'utf8')).trim())) continue;
+      const v = (await fs.readFile(`/proc/${p}/environ`, 'utf8')).split('\0').find((e) => e.startsWith(prefix));
+      if (v) out.push({ pid: Number(p), owner: v.slice(OWNER_ENV.length + 1) });
+    } catch { /* gone */ }
+  }
+  return out;
 }
 
 /** Is the holder still the process we started (pid reuse after a restart)? */

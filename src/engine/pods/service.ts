@@ -7,13 +7,13 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { failedPrecondition, invalidArgument, errorMessage } from '../../common/errors.js';
-import { newId } from '../../common/ids.js';
+import { isFullId, newId } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import type { Logger } from '../../common/log.js';
 import type { NetnsManager, PodNetwork } from '../../network/index.js';
 import { podKey, type PodRecord, type PodSpec, type SandboxerRef } from './record.js';
 import type { PodStore } from './store.js';
-import { holderAlive, pinNamespaces, startPidHolder, stopPidHolder, unpinNamespaces } from './namespaces.js';
+import { findPidHolders, holderAlive, pinNamespaces, startPidHolder, stopPidHolder, unpinNamespaces } from './namespaces.js';
 
 /** What the pod service needs from the container side (stop and remove a pod's containers). */
 export interface PodContainers {
@@ -117,7 +117,7 @@ export class PodService {
     rec.utsPath = pinned.uts ?? '';
     rec.ipcPath = pinned.ipc ?? '';
     if (s.namespaces.pid === 'pod' && !rec.sandbox) {
-      rec.pidHolder = await startPidHolder({ net: rec.netnsPath || undefined, uts: rec.utsPath || undefined, ipc: rec.ipcPath || undefined });
+      rec.pidHolder = await startPidHolder({ net: rec.netnsPath || undefined, uts: rec.utsPath || undefined, ipc: rec.ipcPath || undefined }, dir);
     }
     await this.d.store.save(rec);
     if (rec.sandbox) await this.d.sandboxes.start(rec, signal);
@@ -215,11 +215,36 @@ export class PodService {
         await this.d.store.save(rec);
       }
     }
+    await this.reapLost();
     if (this.d.network) {
       const ready = this.d.store.list().filter((r) => r.state === 'ready').map((r) => r.id);
       const report = await this.d.network.recover(ready);
       if (report.released.length) this.d.log.info('released the networks of pods gone while tsulad was down', { pods: report.released });
       for (const f of report.failed) this.d.log.warn('cannot release a pod network', f);
+    }
+  }
+
+  /**
+   * What pods without a record left (a crash mid-removal, or before the record named them):
+   * their PID holders (found by the owner in their environment: they keep the pod's network
+   * namespace and its veth alive) and their dirs (pinned UTS/IPC namespaces). The network
+   * namespaces go after, with the networks nobody owns.
+   */
+  private async reapLost(): Promise<void> {
+    const owned = new Set(this.d.store.list().filter((r) => r.state === 'ready').map((r) => path.join(this.d.stateDir, r.id)));
+    const lost = (await findPidHolders(this.d.stateDir)).filter((h) => !owned.has(h.owner));
+    for (const h of lost) { try { process.kill(h.pid, 'SIGKILL'); } catch { /* gone */ } }
+    if (lost.length) this.d.log.info('stopped the PID namespace holders of pods gone while tsulad was down', { pids: lost.map((h) => h.pid) });
+    const known = new Set(this.d.store.list().map((r) => r.id));
+    for (const e of await fs.readdir(this.d.stateDir, { withFileTypes: true }).catch(() => [])) {
+      if (!e.isDirectory() || known.has(e.name) || !isFullId(e.name)) continue;
+      const dir = path.join(this.d.stateDir, e.name);
+      try {
+        await unpinNamespaces(path.join(dir, 'ns'));
+        await fs.rm(dir, { recursive: true, force: true });
+      } catch (err) {
+        this.d.log.warn('cannot remove what a pod gone while tsulad was down left', { dir, err: errorMessage(err) });
+      }
     }
   }
 
