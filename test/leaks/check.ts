@@ -11,7 +11,7 @@ const file = process.env.TSULA_LEAK_BASELINE;
 if (!file) throw new Error('the leak check compares with a snapshot taken before the suite: run it through scripts/test.sh (TSULA_LEAK_BASELINE)');
 const before = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
 
-test('the suite left no process, mount, network namespace, cgroup or shim dir behind', async () => {
+test('the suite left no process, mount, network namespace or interface, cgroup or shim dir behind', async () => {
   const now = await snapshot();
   const known = new Set(before.processes.map((p) => `${p.pid}/${p.start}`));
   const procs = now.processes.filter((p) => !known.has(`${p.pid}/${p.start}`));
@@ -19,10 +19,11 @@ test('the suite left no process, mount, network namespace, cgroup or shim dir be
   const netns = now.netns.filter((n) => !before.netns.includes(n));
   const cgroups = now.cgroups.filter((c) => !before.cgroups.includes(c));
   const shimDirs = now.shimDirs.filter((d) => !(before.shimDirs ?? []).includes(d));
+  const links = now.links.filter((l) => !(before.links ?? []).includes(l));
   const report = [
     ...procs.map((p) => `process ${p.pid}: ${p.argv.join(' ').slice(0, 200)}`),
     ...mounts.map((m) => `mount ${m}`), ...netns.map((n) => `netns ${n}`), ...cgroups.map((c) => `cgroup ${c}`),
-    ...shimDirs.map((d) => `shim dir ${d}`),
+    ...shimDirs.map((d) => `shim dir ${d}`), ...links.map((l) => `network interface ${l}`),
   ];
   // clean up what leaked, so that the machine is usable for the next run
   for (const p of procs) { try { process.kill(p.pid, 'SIGKILL'); } catch { /* gone */ } }
@@ -35,6 +36,7 @@ test('the suite left no process, mount, network namespace, cgroup or shim dir be
     if (pids.length) await new Promise((r) => setTimeout(r, 200));
     try { execFileSync('rmdir', [`/sys/fs/cgroup/${c}`]); } catch { /* busy */ }
   }
+  for (const l of links) { try { execFileSync('ip', ['link', 'delete', l]); } catch { /* gone with its peer */ } }
   for (const d of shimDirs) {
     // runc state of a shim's container: delete the container first (it may still run)
     const runc = /^\/run\/containerd\/runc\/([^/]+)\/([^/]+)$/.exec(d);

@@ -1,7 +1,8 @@
 // What the test suite may leave behind, as a snapshot: processes of the components tests
 // start (tsulad, the sandboxer, conmon, runc, qemu, virtiofsd, containerd and its shims, the
-// registry), mounts, network namespaces, container cgroups and shim dirs (the state a shim or
-// the sandboxer keeps per task: containerd's io.containerd.runtime.v2.task/<ns>/<id> of test
+// registry) and whatever a test's daemons spawned (pods' PID namespace holders, ...), mounts,
+// network namespaces and interfaces, container cgroups and shim dirs (the state a shim or the
+// sandboxer keeps per task: containerd's io.containerd.runtime.v2.task/<ns>/<id> of test
 // containerds, the sandboxer's tasks/<id>, tsulad's runtime/<name>/<id>, and what
 // containerd-shim-runc-v2 and ctr leave under /run/containerd: shim sockets, runc state, FIFOs).
 // Tests keep every daemon's files in a temp dir, so a process or mount that names one is a
@@ -12,10 +13,18 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 export interface Proc { pid: number; start: string; argv: string[] }
-export interface Snapshot { processes: Proc[]; mounts: string[]; netns: string[]; cgroups: string[]; shimDirs: string[] }
+export interface Snapshot { processes: Proc[]; mounts: string[]; netns: string[]; cgroups: string[]; shimDirs: string[]; links: string[] }
 
 const WATCHED = new Set(['tsulad', 'tsula', 'tsula-sandboxer', 'conmon', 'runc', 'qemu-system-x86_64', 'virtiofsd', 'containerd',
   'containerd-shim', 'containerd-shim-runc-v2', 'containerd-shim-tsula-v2', 'docker-registry', 'registry', 'ctr', 'crictl']);
+/**
+ * Started, directly or not, by a test's tsulad, sandboxer or containerd: tests give those a
+ * sandboxer state dir under tmp, which every process they spawn inherits (pod holders name
+ * their pod's dir instead). Containers' processes get their spec's environment, not this.
+ */
+function testsOwn(environ: string, tmp: string): boolean {
+  return environ.split('\0').some((e) => e.startsWith(`TSULA_SANDBOXER_STATE=${tmp}/`) || e.startsWith(`TSULA_POD_HOLDER=${tmp}/`));
+}
 const NODE_PROGRAMS = /(tsulad|tsula-sandboxer|tsula|containerd-shim-tsula-v2)(\.mjs)?$/;
 
 function procStart(stat: string): string {
@@ -36,7 +45,9 @@ async function processes(tmp: string): Promise<Proc[]> {
       const argv = readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').filter(Boolean);
       const comm = readFileSync(`/proc/${p}/comm`, 'utf8').trim();
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-      if (!argv.length || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z') || !watched(argv, comm)) continue;
+      if (!argv.length || stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')) continue;
+      if (testsOwn(readFileSync(`/proc/${p}/environ`, 'utf8'), tmp)) { out.push({ pid: Number(p), start: procStart(stat), argv }); continue; }
+      if (!watched(argv, comm)) continue;
       const cwd = await fs.readlink(`/proc/${p}/cwd`).catch(() => '');
       if (!argv.join(' ').includes(`${tmp}/`) && !cwd.startsWith(`${tmp}/`)) continue;
       out.push({ pid: Number(p), start: procStart(stat), argv });
@@ -103,6 +114,8 @@ export async function snapshot(tmp = os.tmpdir()): Promise<Snapshot> {
     netns: await fs.readdir('/run/netns').catch(() => []),
     cgroups: await cgroups(),
     shimDirs: await shimDirs(tmp),
+    // network interfaces of the host's namespace: a test's bridge, a pod's veth, a VM's tap
+    links: await fs.readdir('/sys/class/net').catch(() => []),
   };
 }
 
