@@ -12,7 +12,9 @@ export type FaultPoint =
   | 'exit:before-save'        // exit known in memory, record still says "running"
   | 'exit:after-save'         // record says "exited", runtime state and exit file still there
   | 'rm:after-mark'           // removal marked, nothing deleted yet
-  | 'rm:after-snapshot';      // writable layer gone, record directory still there
+  | 'rm:after-snapshot'       // writable layer gone, record directory still there
+  | 'pod:after-holder'        // a pod's PID namespace holder runs, its record does not name it
+  | 'sandbox:after-start';    // (tsula-sandboxer) the kind's holder or VM runs, the record says starting
 
 export interface Faults {
   hit(point: FaultPoint): void;

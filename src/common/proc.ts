@@ -1,5 +1,6 @@
-// /proc/<pid>/stat, the fields tsula needs. The command name (field 2) may hold spaces and
-// parentheses: fields are counted after its last ')'.
+// /proc/<pid>/stat, the fields tsula needs (the command name, field 2, may hold spaces and
+// parentheses: fields are counted after its last ')'); processes found by a mark in their
+// environment.
 import { promises as fs } from 'node:fs';
 
 export interface ProcStat {
@@ -16,4 +17,23 @@ export function parseProcStat(text: string): ProcStat {
 
 export async function procStat(pid: number): Promise<ProcStat> {
   return parseProcStat(await fs.readFile(`/proc/${pid}/stat`, 'utf8'));
+}
+
+/**
+ * Processes named one of comms whose environment has name=<prefix...>, with that value: how a
+ * restarted daemon finds the namespace holders it started and lost track of (a crash before
+ * their pid was recorded, or a record removed). Only root reads another's environment.
+ */
+export async function processesMarked(name: string, prefix: string, comms: ReadonlySet<string>): Promise<Array<{ pid: number; value: string }>> {
+  const out: Array<{ pid: number; value: string }> = [];
+  const want = `${name}=${prefix}`;
+  for (const p of await fs.readdir('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (!comms.has((await fs.readFile(`/proc/${p}/comm`, 'utf8')).trim())) continue;
+      const v = (await fs.readFile(`/proc/${p}/environ`, 'utf8')).split('\0').find((e) => e.startsWith(want));
+      if (v) out.push({ pid: Number(p), value: v.slice(name.length + 1) });
+    } catch { /* gone */ }
+  }
+  return out;
 }

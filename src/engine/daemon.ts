@@ -240,7 +240,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const es = new ExecService(cs);
   health.setExec(es);
   const pods = await startPods({
-    config, cs, log,
+    config, cs, log, faults,
     handler: async (h) => {
       const name = h || config.defaultRuntime;
       if (name === VMM_RUNTIME) return { runtime: VMM_RUNTIME, sandboxer: { kind: 'vmm', address: vmmAddress, autoStartState: vmmState } };

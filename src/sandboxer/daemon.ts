@@ -17,6 +17,7 @@ import { TaskRecords } from './tasks/records.js';
 import { EventPublisher } from './tasks/events.js';
 import { taskService, TaskService } from './tasks/service.js';
 import { serveLazily } from '../common/lazy-endpoint.js';
+import { faultsFromEnv } from '../common/faults.js';
 import { claimSocket } from '../common/unixsocket.js';
 import { ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse, type ListResponse, sandboxSummary } from './admin.js';
 
@@ -45,7 +46,9 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
     conmonPath: o.conmonPath ?? (await which('conmon')) ?? '/usr/bin/conmon',
     stateDir: path.join(o.stateDir, 'runc'),
   });
-  const sandboxes = new Sandboxes({ stateDir: o.stateDir, vmmConfigPath: o.vmmConfig, log: o.log }, o.log);
+  const faults = faultsFromEnv(process.env.TSULA_FAULT);
+  if (process.env.TSULA_FAULT) o.log.warn(`fault injection: TSULA_FAULT=${process.env.TSULA_FAULT} kills this sandboxer there`);
+  const sandboxes = new Sandboxes({ stateDir: o.stateDir, vmmConfigPath: o.vmmConfig, log: o.log }, o.log, faults);
   await sandboxes.recover();
   const events = new EventPublisher(o.log);
   const tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log, o.defaultKind ?? 'runc');

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { writeJsonAtomic, readJson } from '../common/fsutil.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
+import { NO_FAULTS, type Faults } from '../common/faults.js';
 import { KINDS, type KindDeps, type SandboxKind, type SandboxRecord } from './kinds/index.js';
 import type { Runtime } from '../runtime/types.js';
 
@@ -29,7 +30,7 @@ export class Sandboxes {
   private timer: NodeJS.Timeout | null = null;
   private readonly dir: string;
 
-  constructor(private readonly deps: KindDeps, private readonly log?: Logger) {
+  constructor(private readonly deps: KindDeps, private readonly log?: Logger, private readonly faults: Faults = NO_FAULTS) {
     this.dir = path.join(deps.stateDir, 'sandboxes');
     for (const [name, make] of Object.entries(KINDS)) this.kinds.set(name, make(deps));
   }
@@ -98,6 +99,7 @@ export class Sandboxes {
     try {
       await this.save(r);
       started = await this.kind(r.kind).start(r, path.join(this.deps.stateDir, 'sandboxes'));
+      this.faults.hit('sandbox:after-start');
     } catch (e) {
       // a failed start leaves nothing: no VM dir, virtiofsd, mount, nor a record that lists
       // a sandbox that never ran (the client's Shutdown then finds it gone: NOT_FOUND)

@@ -31,6 +31,8 @@ export class TestSandboxer {
   readonly state: string;
   readonly address: string;
   readonly taskSock: string;
+  /** Set in the next start's environment besides the test's dirs (TSULA_FAULT, ...). */
+  readonly env: Record<string, string> = {};
 
   private constructor(readonly dir: string, private readonly o: SandboxerFlags = {}) {
     this.state = path.join(dir, 'sb');
@@ -49,7 +51,7 @@ export class TestSandboxer {
     const log = openSync(path.join(this.dir, 'sandboxer.log'), 'a');
     const level = this.o.logLevel === undefined ? ['--log-level', 'debug'] : this.o.logLevel === null ? [] : ['--log-level', this.o.logLevel];
     this.proc = spawn(process.execPath, [...DAEMON_V8_FLAGS, SANDBOXER, '--state', this.state, '--listen', this.address, ...level, ...(this.o.args ?? [])],
-      { stdio: ['ignore', log, log], detached: true, env: sandboxerEnv(this.dir) });
+      { stdio: ['ignore', log, log], detached: true, env: { ...sandboxerEnv(this.dir), ...this.env } });
     closeSync(log);
     const p = this.proc;
     for (let i = 0; i < 400; i++) {
@@ -67,7 +69,7 @@ export class TestSandboxer {
 
   async kill9(): Promise<void> {
     const p = this.proc;
-    if (!p || p.exitCode !== null) return;
+    if (!p || p.exitCode !== null || p.signalCode !== null) { this.proc = null; return; }
     const exited = new Promise((r) => p.once('exit', r));
     p.kill('SIGKILL');
     await exited;

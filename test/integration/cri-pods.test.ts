@@ -9,6 +9,8 @@ import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as http from 'node:http';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
+import { daemonDied } from '../helpers/runtime-state.js';
+import { findPidHolders } from '../../src/engine/pods/namespaces.js';
 import { crictl, crictlPath } from '../helpers/crictl.js';
 import { createTestNet, iptablesLines, inNetns, leases, ping, type TestNet } from '../helpers/network.js';
 import * as net2 from 'node:net';
@@ -215,4 +217,21 @@ test('bad input: unknown pods, a name taken, an unknown runtime handler, a faili
   } finally {
     await bad.destroy();
   }
+});
+
+test('killed at pod:after-holder (its holder runs, no record names it): the restarted tsulad stops the holder; the pod is gone', async () => {
+  const podsDir = path.join(d.state, 'pods');
+  await d.stop('SIGTERM');
+  d.env.TSULA_FAULT = 'pod:after-holder';
+  await d.start();
+  assert.notEqual((await cri(['runp', await podConfig()])).code, 0);
+  await daemonDied(d);
+  assert.match(await d.log(), /fault injection: TSULA_FAULT=pod:after-holder/);
+  assert.ok((await findPidHolders(podsDir)).length > 0, 'the holder runs');
+  delete d.env.TSULA_FAULT;
+  await d.start();
+  assert.equal(await ok(['pods', '-q']), '');
+  await waitFor(async () => (await findPidHolders(podsDir)).length === 0, 5_000, 'the holder stopped');
+  assert.deepEqual(await fs.readdir(podsDir), [], 'the pod\'s dir (its pinned namespaces) is gone');
+  assert.deepEqual(await fs.readdir(path.join(d.state, 'netns')).catch(() => []), [], 'its netns is released');
 });

@@ -19,6 +19,7 @@ import { TestSandboxer } from '../helpers/sandboxer.js';
 import { SANDBOXER } from '../helpers/containerd.js';
 import { DAEMON_V8_FLAGS } from '../../src/common/v8-flags.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
+import { processesMarked } from '../../src/common/proc.js';
 
 const execFileP = promisify(execFile);
 requirePrerequisites('sandboxer-restart', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/bin/busybox': 'busybox-static' } });
@@ -193,6 +194,35 @@ test('Controller: a sandbox survives a kill -9 of the sandboxer; stop, wait and 
     ctl.close();
     await endPod(pod);
   }
+});
+
+test('killed at sandbox:after-start (its holder runs, the record says starting): the restarted sandboxer stops the holder and forgets the sandbox', async () => {
+  const pod = 'pod-cut-short';
+  const marked = () => processesMarked('TSULA_SANDBOX', path.join(s.state, 'sandboxes', pod), new Set(['unshare', 'sleep']));
+  await s.kill9();
+  s.env.TSULA_FAULT = 'sandbox:after-start';
+  await s.start();
+  const p = s.proc!;
+  const ctl = grpcClient(Controller, s.address);
+  try {
+    await ctl.create({ sandboxId: pod, sandboxer: 'runc' });
+    await assert.rejects(ctl.start({ sandboxId: pod }));
+  } finally {
+    ctl.close();
+  }
+  await until(() => p.signalCode !== null || p.exitCode !== null);
+  assert.match(await s.log(), /fault injection: TSULA_FAULT=sandbox:after-start/);
+  assert.equal((await marked()).length, 1, 'the holder runs, and no record has its pid');
+  delete s.env.TSULA_FAULT;
+  await s.start();
+  const again = grpcClient(Controller, s.address);
+  try {
+    await assert.rejects(again.status({ sandboxId: pod }), (e) => errorKind(e) === 'NotFound');
+  } finally {
+    again.close();
+  }
+  for (let i = 0; i < 100 && (await marked()).length; i++) await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(await marked(), [], 'the holder was stopped');
 });
 
 test('a second sandboxer on a Controller socket a live one answers is refused; the first serves on', async () => {

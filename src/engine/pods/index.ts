@@ -5,6 +5,7 @@
 // the CNI result cache. May call network/, sandboxer/ (launch, Controller protos), common/.
 import * as path from 'node:path';
 import type { Logger } from '../../common/log.js';
+import type { Faults } from '../../common/faults.js';
 import type { DaemonConfig } from '../config.js';
 import type { ContainerService } from '../containers/service.js';
 import { CniClient, NetnsManager, PodNetwork, loadNetworkConfig } from '../../network/index.js';
@@ -21,6 +22,7 @@ export interface PodDeps {
   cs: ContainerService;
   handler(runtimeHandler: string): Promise<HandlerInfo>;
   log: Logger;
+  faults?: Faults;
 }
 
 export async function startPods(d: PodDeps): Promise<PodService> {
@@ -37,7 +39,7 @@ export async function startPods(d: PodDeps): Promise<PodService> {
   const pods = new PodService({
     store: new PodStore(path.join(c.graph, 'pods')), stateDir: path.join(c.state, 'pods'), netns, network,
     containers: { stopAll: (id, t) => d.cs.stopPod(id, t), removeAll: (id) => d.cs.removePod(id) },
-    sandboxes: new LazySandboxes(), handler: d.handler, log: d.log,
+    sandboxes: new LazySandboxes(), handler: d.handler, log: d.log, faults: d.faults,
   });
   await pods.recover();
   return pods;

@@ -7,7 +7,7 @@ import { promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
 import { exec, execOk } from '../../common/exec.js';
 import { internal, withContext } from '../../common/errors.js';
-import { procStat } from '../../common/proc.js';
+import { procStat, processesMarked } from '../../common/proc.js';
 import { isMounted } from '../../network/index.js';
 
 export type PinnedKind = 'uts' | 'ipc';
@@ -85,25 +85,10 @@ export async function startPidHolder(join: { net?: string; uts?: string; ipc?: s
 }
 
 const OWNER_ENV = 'TSULA_POD_HOLDER';
-const HOLDER_COMMS = new Set(['nsenter', 'unshare', 'sleep']);
 
-/**
- * The holder processes (unshare and its sleep) whose owner is a dir under stateDir, with that
- * dir: what a restarted tsulad compares with its pod records. Only root reads another
- * process's environment, and only tsulad (root) starts holders.
- */
+/** The holder processes (unshare and its sleep) whose owner is a pod dir under stateDir. */
 export async function findPidHolders(stateDir: string): Promise<Array<{ pid: number; owner: string }>> {
-  const out: Array<{ pid: number; owner: string }> = [];
-  const prefix = `${OWNER_ENV}=${stateDir}/`;
-  for (const p of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(p)) continue;
-    try {
-      if (!HOLDER_COMMS.has((await fs.readFile(`/proc/${p}/comm`, 'utf8')).trim())) continue;
-      const v = (await fs.readFile(`/proc/${p}/environ`, 'utf8')).split('\0').find((e) => e.startsWith(prefix));
-      if (v) out.push({ pid: Number(p), owner: v.slice(OWNER_ENV.length + 1) });
-    } catch { /* gone */ }
-  }
-  return out;
+  return (await processesMarked(OWNER_ENV, `${stateDir}/`, new Set(['nsenter', 'unshare', 'sleep']))).map((p) => ({ pid: p.pid, owner: p.value }));
 }
 
 /** Is the holder still the process we started (pid reuse after a restart)? */

@@ -10,6 +10,7 @@ import { failedPrecondition, invalidArgument, errorMessage } from '../../common/
 import { isFullId, newId } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import type { Logger } from '../../common/log.js';
+import type { Faults } from '../../common/faults.js';
 import type { NetnsManager, PodNetwork } from '../../network/index.js';
 import { podKey, type PodRecord, type PodSpec, type SandboxerRef } from './record.js';
 import type { PodStore } from './store.js';
@@ -47,6 +48,7 @@ export interface PodServiceDeps {
   sandboxes: PodSandboxes;
   handler(runtimeHandler: string): Promise<HandlerInfo>;
   log: Logger;
+  faults?: Faults;
 }
 
 export class PodService {
@@ -118,6 +120,7 @@ export class PodService {
     rec.ipcPath = pinned.ipc ?? '';
     if (s.namespaces.pid === 'pod' && !rec.sandbox) {
       rec.pidHolder = await startPidHolder({ net: rec.netnsPath || undefined, uts: rec.utsPath || undefined, ipc: rec.ipcPath || undefined }, dir);
+      this.d.faults?.hit('pod:after-holder');
     }
     await this.d.store.save(rec);
     if (rec.sandbox) await this.d.sandboxes.start(rec, signal);

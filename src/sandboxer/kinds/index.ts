@@ -15,7 +15,7 @@ export interface KindDeps {
 }
 
 export const KINDS: Readonly<Record<string, (d: KindDeps) => SandboxKind>> = {
-  runc: () => new RuncSandboxKind(),
+  runc: (d) => new RuncSandboxKind(d.stateDir),
   vmm: (d) => new VmmSandboxKind({ stateDir: d.stateDir, configPath: d.vmmConfigPath, log: d.log }),
 };
 

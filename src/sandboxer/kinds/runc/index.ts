@@ -4,24 +4,37 @@
 // one exec (no rootfs, no config.json, no conmon, ~1 MB RSS, a few ms), the namespaces
 // live exactly as long as the process, and containers join them through
 // /proc/<pid>/ns/<type>, which runc opens itself. The holder runs in its own session so it
-// outlives the sandboxer; after a restart we recognise it by pid + start time (pid reuse).
+// outlives the sandboxer; after a restart we recognise it by pid + start time (pid reuse),
+// or, when a crash came before its pid was recorded, by the mark in its environment.
 // The pid namespace is not shared (the Kubernetes default), nor the mount namespace.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import type { Spec } from '../../../oci/types.js';
 import type { SandboxKind, SandboxRecord, StartedSandbox } from '../types.js';
 import { internal } from '../../../common/errors.js';
-import { procStat } from '../../../common/proc.js';
+import { procStat, processesMarked } from '../../../common/proc.js';
 
 const SHARED = ['ipc', 'uts', 'network'] as const;
 const NS_FILE: Record<string, string> = { ipc: 'ipc', uts: 'uts', network: 'net' };
 
+const MARK = 'TSULA_SANDBOX';
+const HOLDER_COMMS: ReadonlySet<string> = new Set(['unshare', 'sleep']);
+
 export class RuncSandboxKind implements SandboxKind {
   readonly name = 'runc';
 
+  /** stateDir: the sandboxer's; a holder is marked with <stateDir>/sandboxes/<id>. */
+  constructor(private readonly stateDir: string) {}
+
+  private mark(sb: SandboxRecord): string {
+    return path.join(this.stateDir, 'sandboxes', sb.id);
+  }
+
   async start(sb: SandboxRecord): Promise<StartedSandbox> {
     const args = ['--ipc', '--uts', ...(sb.netnsPath ? [] : ['--net']), 'sleep', 'infinity'];
-    const child = spawn('unshare', args, { detached: true, stdio: 'ignore', cwd: '/' });
+    const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [MARK]: this.mark(sb) };
+    const child = spawn('unshare', args, { detached: true, stdio: 'ignore', cwd: '/', env });
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('error', (e) => reject(internal(`start sandbox ${sb.id}: unshare: ${e.message}`)));
       child.once('spawn', () => resolve(child.pid!));
@@ -48,6 +61,11 @@ export class RuncSandboxKind implements SandboxKind {
   async stop(sb: SandboxRecord): Promise<void> {
     if (await this.alive(sb)) {
       try { process.kill(sb.pid, 'SIGKILL'); } catch { /* already gone */ }
+    } else if (sb.pid <= 0) {
+      // a start cut short before its pid was recorded: find the holder by its mark
+      for (const h of await processesMarked(MARK, this.mark(sb), HOLDER_COMMS)) {
+        if (h.value === this.mark(sb)) { try { process.kill(h.pid, 'SIGKILL'); } catch { /* gone */ } }
+      }
     }
   }
 
