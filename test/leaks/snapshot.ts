@@ -19,11 +19,12 @@ const WATCHED = new Set(['tsulad', 'tsula', 'tsula-sandboxer', 'conmon', 'runc',
   'containerd-shim', 'containerd-shim-runc-v2', 'containerd-shim-tsula-v2', 'docker-registry', 'registry', 'ctr', 'crictl']);
 /**
  * Started, directly or not, by a test's tsulad, sandboxer or containerd: tests give those a
- * sandboxer state dir under tmp, which every process they spawn inherits (pod holders name
- * their pod's dir instead). Containers' processes get their spec's environment, not this.
+ * sandboxer state dir under tmp, which every process they spawn inherits (namespace holders
+ * name their pod's or sandbox's dir instead). Containers' processes get their spec's
+ * environment, not this.
  */
 function testsOwn(environ: string, tmp: string): boolean {
-  return environ.split('\0').some((e) => e.startsWith(`TSULA_SANDBOXER_STATE=${tmp}/`) || e.startsWith(`TSULA_POD_HOLDER=${tmp}/`));
+  return environ.split('\0').some((e) => ['TSULA_SANDBOXER_STATE', 'TSULA_POD_HOLDER', 'TSULA_SANDBOX'].some((k) => e.startsWith(`${k}=${tmp}/`)));
 }
 const NODE_PROGRAMS = /(tsulad|tsula-sandboxer|tsula|containerd-shim-tsula-v2)(\.mjs)?$/;
 
