@@ -50,6 +50,17 @@ function connect(stdio: StdioStream, io: StreamIO, onResize: (w: number, h: numb
   return ended;
 }
 
+/** A CRI container's status as ContainerStatus gives it (and container events carry it). */
+export async function fullStatus(d: Pick<CriContainerDeps, 'imageNames'>, c: Container): Promise<ReturnType<typeof containerStatusToCri>> {
+  const status = containerStatusToCri(c);
+  // containerd's (dockershim's) view: the image by its first tag, image_ref its first repo
+  // digest (kubelet shows it as the pod's imageID); the config's name and the id otherwise
+  const names = await d.imageNames?.(c.image).catch(() => null);
+  if (names?.repoTags[0]) status.image = { image: names.repoTags[0], annotations: {} };
+  if (names?.repoDigests[0]) status.imageRef = names.repoDigests[0];
+  return status;
+}
+
 export function streamingRuntime(d: CriContainerDeps): Pick<StreamingRuntime, 'exec' | 'attach'> {
   return {
     exec: async (req, io, signal) => {
@@ -165,13 +176,7 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
         const spec = await fs.readFile(path.join(cs.bundle(c.id), 'config.json'), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
         info.info = JSON.stringify({ pid: c.state.pid, sandboxID: c.config.pod?.id ?? '', runtime: c.runtime, config: c.config, runtimeSpec: spec });
       }
-      const status = containerStatusToCri(c);
-      // containerd's (dockershim's) view: the image by its first tag, image_ref its first repo
-      // digest (kubelet shows it as the pod's imageID); the config's name and the id otherwise
-      const names = await d.imageNames?.(c.image).catch(() => null);
-      if (names?.repoTags[0]) status.image = { image: names.repoTags[0], annotations: {} };
-      if (names?.repoDigests[0]) status.imageRef = names.repoDigests[0];
-      return { status, info };
+      return { status: await fullStatus(d, c), info };
     },
     updateContainerResources: async (req) => {
       const c = getCri(cs, req.containerId);

@@ -9,7 +9,8 @@ import type { Logger } from '../common/log.js';
 import type { DaemonConfig } from '../engine/config.js';
 import type { ContainerService } from '../engine/containers/service.js';
 import type { ExecService } from '../engine/containers/exec.js';
-import { criContainerService, streamingRuntime } from './container-rpcs.js';
+import { criContainerService, fullStatus, streamingRuntime } from './container-rpcs.js';
+import { CriEvents } from './events.js';
 import type { LocalImageStore } from '../image/store.js';
 import type { PodService } from '../engine/pods/index.js';
 import { criPodService } from './pods.js';
@@ -48,6 +49,7 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
     return img && { repoTags: img.repoTags.map(qualified), repoDigests: img.repoDigests.map(qualified) };
   };
   const engine = { cs: d.cs, es: d.es, pods: d.pods, imageNames };
+  const events = new CriEvents({ cs: d.cs, pods: d.pods, status: (ctr) => fullStatus(engine, ctr) });
   const streamRuntime: StreamingRuntime = {
     ...streamingRuntime(engine),
     portForward: async (podId, port, stream, signal) => forwardToPod(d.pods.get(podId), port, stream, signal),
@@ -64,7 +66,9 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
         streamServer: c.streamServer, criRuntimes: c.criRuntimes, criSandboxers: c.criSandboxers, defaultRuntime: c.defaultRuntime,
       }),
     }),
-    ...criPodService(d.pods),
+    ...criPodService(d.pods, events),
+    getContainerEvents: async (_req: Parameters<RuntimeServiceImpl['getContainerEvents']>[0], signal: AbortSignal,
+      send: Parameters<RuntimeServiceImpl['getContainerEvents']>[2]) => events.stream(signal, send),
     ...criContainerService(engine),
     ...criStatsService({ cs: d.cs, pods: d.pods, driverRoot: d.driverRoot, stats: newStatsService({ storageDriver: c.storageDriver, driverRoot: d.driverRoot, pods: d.pods, cs: d.cs }) }),
     exec: async (req: Parameters<RuntimeServiceImpl['exec']>[0]) => streaming.getExec(req),
@@ -79,5 +83,5 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
     inUse: (id) => d.cs.imageInUse(id), pinned: () => c.podSandboxImage || undefined,
   });
   const server = createCriServer({ runtime, images, log: d.log });
-  return { serve: (c) => server.serve(c), close: async () => { await server.close(); await streaming.stop(); } };
+  return { serve: (c) => server.serve(c), close: async () => { events.close(); await server.close(); await streaming.stop(); } };
 }

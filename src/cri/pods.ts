@@ -3,13 +3,14 @@
 import * as os from 'node:os';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
-  NamespaceMode, PodSandboxState, Protocol, SecurityProfile_ProfileType,
+  ContainerEventType, NamespaceMode, PodSandboxState, Protocol, SecurityProfile_ProfileType,
   type PodSandboxConfig, type PodSandboxFilter, PodSandboxStatusSchema, PodSandboxSchema,
 } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
 import { invalidArgument } from '../common/errors.js';
 import type { PodRecord, PodSpec, NamespaceMode as Mode } from '../engine/pods/record.js';
 import type { PodService } from '../engine/pods/service.js';
 import type { RuntimeServiceImpl } from './server.js';
+import type { CriEvents } from './events.js';
 
 const MODE: Record<number, Mode> = { [NamespaceMode.POD]: 'pod', [NamespaceMode.CONTAINER]: 'container', [NamespaceMode.NODE]: 'node', [NamespaceMode.TARGET]: 'target' };
 const PROTO: Record<number, 'tcp' | 'udp' | 'sctp'> = { [Protocol.TCP]: 'tcp', [Protocol.UDP]: 'udp', [Protocol.SCTP]: 'sctp' };
@@ -97,14 +98,18 @@ function matches(r: PodRecord, f: PodSandboxFilter | undefined): boolean {
   return Object.entries(f.labelSelector).every(([k, v]) => r.spec.labels[k] === v);
 }
 
-export function criPodService(pods: PodService): Pick<RuntimeServiceImpl, 'runPodSandbox' | 'stopPodSandbox' | 'removePodSandbox' | 'podSandboxStatus' | 'listPodSandbox'> {
+export function criPodService(pods: PodService, events: CriEvents): Pick<RuntimeServiceImpl, 'runPodSandbox' | 'stopPodSandbox' | 'removePodSandbox' | 'podSandboxStatus' | 'listPodSandbox'> {
+  const find = (id: string) => { try { return pods.get(id); } catch { return undefined; } };
   return {
     runPodSandbox: async (req, signal) => {
       if (!req.config) throw invalidArgument('RunPodSandbox: config is required');
       const rec = await pods.run(podSpecFromCri(req.config, req.runtimeHandler), signal);
+      events.pod(rec, ContainerEventType.CONTAINER_CREATED_EVENT);
+      events.pod(rec, ContainerEventType.CONTAINER_STARTED_EVENT);
       return { podSandboxId: rec.id };
     },
     stopPodSandbox: async (req) => {
+      const wasReady = find(req.podSandboxId)?.state === 'ready';
       try {
         // containers still running are killed at once, as containerd does: kubelet has
         // already stopped them with their grace periods (StopContainer) before this call
@@ -113,10 +118,15 @@ export function criPodService(pods: PodService): Pick<RuntimeServiceImpl, 'runPo
         // CRI: stopping a pod that is gone is no error (kubelet retries until it succeeds)
         if ((e as { kind?: string }).kind !== 'NotFound') throw e;
       }
+      const rec = find(req.podSandboxId);
+      if (wasReady && rec) events.pod(rec, ContainerEventType.CONTAINER_STOPPED_EVENT);
       return {};
     },
     removePodSandbox: async (req) => {
+      const rec = find(req.podSandboxId);
       await pods.remove(req.podSandboxId);
+      // with the pod's last status (containerd 2's order: kubelet reads the pod's uid from it)
+      if (rec) events.pod(rec, ContainerEventType.CONTAINER_DELETED_EVENT);
       return {};
     },
     podSandboxStatus: async (req) => {
@@ -128,7 +138,8 @@ export function criPodService(pods: PodService): Pick<RuntimeServiceImpl, 'runPo
           netnsPath: r.netnsPath, utsPath: r.utsPath, ipcPath: r.ipcPath, config: r.spec,
         });
       }
-      return { status: podStatusToCri(r), info, containersStatuses: [], timestamp: BigInt(Date.now()) * 1_000_000n };
+      // the pod's containers too, as containerd answers (kubelet's evented PLEG reads them)
+      return { status: podStatusToCri(r), info, containersStatuses: await events.statuses(r.id), timestamp: BigInt(Date.now()) * 1_000_000n };
     },
     listPodSandbox: async (req) => ({ items: pods.list().filter((r) => matches(r, req.filter)).map(podToCri) }),
   };

@@ -1,6 +1,6 @@
 // CRI's stats RPCs (ContainerStats, ListContainerStats, PodSandboxStats, ListPodSandboxStats,
 // ListMetricDescriptors, ListPodSandboxMetrics) as views of the engine's samples
-// (engine/stats), and GetContainerEvents, which tsulad does not stream yet. What kubelet
+// (engine/stats). What kubelet
 // reads: cpu.usage_core_nano_seconds / usage_nano_cores, memory.working_set_bytes (evictions),
 // writable_layer.used_bytes (ephemeral storage) and the pod's network; the writable layer's
 // fs_id is the driver root, as ImageFsInfo names the containers' filesystem.
@@ -26,7 +26,7 @@ export interface CriStatsDeps {
 }
 
 type Rpcs = Pick<RuntimeServiceImpl, 'containerStats' | 'listContainerStats' | 'podSandboxStats' | 'listPodSandboxStats'
-  | 'listMetricDescriptors' | 'listPodSandboxMetrics' | 'getContainerEvents'>;
+  | 'listMetricDescriptors' | 'listPodSandboxMetrics'>;
 
 const u64 = (v: bigint | undefined) => (v === undefined ? undefined : { value: v });
 
@@ -142,6 +142,5 @@ export function criStatsService(d: CriStatsDeps): Rpcs {
     listMetricDescriptors: async () => { throw unimplemented('ListMetricDescriptors is not implemented by tsulad: use the structured stats (ListContainerStats, ListPodSandboxStats)'); },
     listPodSandboxMetrics: async () => { throw unimplemented('ListPodSandboxMetrics is not implemented by tsulad: use the structured stats (ListContainerStats, ListPodSandboxStats)'); },
     // a streaming RPC: the call ends with UNIMPLEMENTED (kubelet falls back to relisting)
-    getContainerEvents: async () => { throw unimplemented('GetContainerEvents is not implemented by tsulad: container events are not streamed yet'); },
   };
 }

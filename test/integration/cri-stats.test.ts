@@ -2,9 +2,10 @@
 // burns CPU and holds 20 MB shows growing CPU time, a working set above that and a writable
 // layer that grows when a file is written; crictl stats (table and JSON, filters by id, pod
 // and label), crictl statsp (pod CPU, memory, eth0 counters that grow with a ping), crictl
-// metricsp (empty), and crictl events, a server-streaming RPC, answered UNIMPLEMENTED.
+// metricsp (UNIMPLEMENTED), and crictl events (GetContainerEvents, server streaming).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
@@ -191,24 +192,83 @@ test('a pod with a memory limit: available bytes = limit − working set', async
   }
 });
 
-test('metricsp and the metric descriptors: UNIMPLEMENTED (critest then skips, as it must); GetContainerEvents (server streaming) ends with UNIMPLEMENTED, not a protocol error', async () => {
+test('metricsp and the metric descriptors: UNIMPLEMENTED (critest then skips, as it must); the unary neighbours of a stream keep working', async () => {
   // an answer, even an empty one, would say the runtime has cadvisor's metrics: critest's
   // "metrics operations" then require them all
   assert.match((await cri(['metricsp', '-o', 'json'])).stderr, /code = Unimplemented desc = ListPodSandboxMetrics is not implemented/);
-  const ev = await crictl(d.criSock, ['events'], { timeoutMs: 30_000 });
-  assert.notEqual(ev.code, 0);
-  assert.match(ev.stderr, /code = Unimplemented desc = GetContainerEvents is not implemented/);
   const rt = grpcClient(RuntimeService, d.criSock);
   try {
-    const got: unknown[] = [];
-    await assert.rejects(async () => { for await (const m of rt.getContainerEvents({}, { timeoutMs: 10_000 })) got.push(m); },
-      (e: Error & { kind?: string }) => e.kind === 'Unimplemented' && /GetContainerEvents/.test(e.message));
-    assert.deepEqual(got, []);
-    // the unary neighbours keep working on the same channel
     await assert.rejects(rt.checkpointContainer({ containerId: 'x' }), (e: Error & { kind?: string }) => e.kind === 'Unimplemented');
     await assert.rejects(rt.listMetricDescriptors({}), (e: Error & { kind?: string }) => e.kind === 'Unimplemented' && /ListMetricDescriptors/.test(e.message));
     assert.equal((await rt.version({})).runtimeApiVersion, 'v1');
   } finally {
     rt.close();
+  }
+});
+
+test('crictl events (GetContainerEvents): the pod\'s and its container\'s CREATED, STARTED, STOPPED, DELETED in order, each with the pod\'s status and its containers\'', async () => {
+  // the stock client, as a user runs it, and a second subscriber of our own for the fields
+  const watcher = spawn(crictlPath(), ['--config', '/dev/null', '--runtime-endpoint', `unix://${d.criSock}`, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  watcher.stdout!.on('data', (b: Buffer) => { out += b; });
+  watcher.stderr!.on('data', (b: Buffer) => { out += b; });
+  const rt = grpcClient(RuntimeService, d.criSock);
+  const ac = new AbortController();
+  const got: Array<{ id: string; type: number; uid: string; statuses: string[]; createdAt: bigint }> = [];
+  const reading = (async () => {
+    for await (const e of rt.getContainerEvents({}, { signal: ac.signal })) {
+      got.push({ id: e.containerId, type: e.containerEventType, uid: e.podSandboxStatus?.metadata?.uid ?? '', statuses: e.containersStatuses.map((c) => c.id), createdAt: e.createdAt });
+    }
+  })().catch(() => {});
+  try {
+    await new Promise((r) => setTimeout(r, 1000)); // both subscribed
+    const podFile = path.join(d.dir, 'ev-pod.json');
+    await fs.writeFile(podFile, JSON.stringify({ metadata: { name: 'ev', namespace: 'default', uid: 'ev-uid' }, log_directory: path.join(d.dir, 'ev-logs'), linux: {} }));
+    const ctrFile = path.join(d.dir, 'ev-ctr.json');
+    await fs.writeFile(ctrFile, JSON.stringify({ metadata: { name: 'c' }, image: { image: 'busybox' }, command: ['sh', '-c', 'exit 3'], log_path: 'c.log' }));
+    const t0 = BigInt(Date.now()) * 1_000_000n;
+    const pod = await ok(['runp', podFile]);
+    const ctr = await ok(['create', pod, ctrFile, podFile]);
+    await ok(['start', ctr]);
+    await waitFor(async () => JSON.parse(await ok(['inspect', ctr])).status.state === 'CONTAINER_EXITED', 20_000, 'the container exited');
+    await ok(['rm', ctr]);
+    await ok(['stopp', pod]);
+    await ok(['rmp', pod]);
+    const C = { created: 0, started: 1, stopped: 2, deleted: 3 };
+    const want = [[pod, C.created], [pod, C.started], [ctr, C.created], [ctr, C.started], [ctr, C.stopped], [ctr, C.deleted], [pod, C.stopped], [pod, C.deleted]];
+    await waitFor(async () => got.length >= want.length, 10_000, `${want.length} events (have ${got.length})`);
+    assert.deepEqual(got.map((e) => [e.id, e.type]), want);
+    assert.ok(got.every((e) => e.uid === 'ev-uid'), 'every event has the pod\'s status');
+    assert.ok(got.every((e) => e.createdAt >= t0 && e.createdAt < t0 + 120_000_000_000n), 'created_at in ns');
+    // the container's own events list it among the pod's containers; after its removal, not
+    assert.deepEqual(got[3]!.statuses, [ctr]);
+    assert.deepEqual(got[5]!.statuses, []);
+    // crictl printed the same, in its JSON
+    await waitFor(async () => (out.match(/"containerEventType"/g) ?? []).length >= want.length, 10_000, `crictl events printed ${want.length} events: ${out}`);
+    const printed = [...out.matchAll(/"containerId": "([0-9a-f]+)",\s*"containerEventType": "(\w+)"/g)].map((m) => [m[1], m[2]]);
+    const NAMES = ['CONTAINER_CREATED_EVENT', 'CONTAINER_STARTED_EVENT', 'CONTAINER_STOPPED_EVENT', 'CONTAINER_DELETED_EVENT'];
+    assert.deepEqual(printed, want.map(([id, t]) => [id, NAMES[t as number]]), out);
+  } finally {
+    ac.abort();
+    rt.close();
+    watcher.kill('SIGKILL');
+    await reading;
+  }
+});
+
+test('tsulad stopping ends crictl events with the end of the stream, at once', async () => {
+  const watcher = spawn(crictlPath(), ['--config', '/dev/null', '--runtime-endpoint', `unix://${d.criSock}`, 'events'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  watcher.stderr!.on('data', (b: Buffer) => { err += b; });
+  const exited = new Promise<number | null>((r) => watcher.once('exit', (code) => r(code)));
+  try {
+    await new Promise((r) => setTimeout(r, 1000)); // subscribed
+    const t0 = Date.now();
+    await d.stop('SIGTERM');
+    assert.equal(await exited, 0, err);
+    assert.ok(Date.now() - t0 < 1500, `tsulad took ${Date.now() - t0} ms to stop with a stream open`);
+  } finally {
+    watcher.kill('SIGKILL');
+    if (!d.proc) await d.start();
   }
 });
