@@ -11,6 +11,7 @@ import type { ContainerService } from '../engine/containers/service.js';
 import type { ExecService } from '../engine/containers/exec.js';
 import { criContainerService, fullStatus, streamingRuntime } from './container-rpcs.js';
 import { CriEvents } from './events.js';
+import { ContainerEventType } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
 import type { LocalImageStore } from '../image/store.js';
 import type { PodService } from '../engine/pods/index.js';
 import { criPodService } from './pods.js';
@@ -50,6 +51,7 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
   };
   const engine = { cs: d.cs, es: d.es, pods: d.pods, imageNames };
   const events = new CriEvents({ cs: d.cs, pods: d.pods, status: (ctr) => fullStatus(engine, ctr) });
+  d.pods.onLost((pod) => events.pod(pod, ContainerEventType.CONTAINER_STOPPED_EVENT));
   const streamRuntime: StreamingRuntime = {
     ...streamingRuntime(engine),
     portForward: async (podId, port, stream, signal) => forwardToPod(d.pods.get(podId), port, stream, signal),

@@ -235,3 +235,16 @@ test('killed at pod:after-holder (its holder runs, no record names it): the rest
   assert.deepEqual(await fs.readdir(podsDir), [], 'the pod\'s dir (its pinned namespaces) is gone');
   assert.deepEqual(await fs.readdir(path.join(d.state, 'netns')).catch(() => []), [], 'its netns is released');
 });
+
+test('a pod whose PID holder dies on its own is NOT_READY within seconds (kubelet then makes a new one); stopp and rmp still release it', async () => {
+  const id = await ok(['runp', await podConfig()]);
+  const p = await inspectp(id);
+  assert.equal(p.status.state, 'SANDBOX_READY');
+  process.kill(p.info.pid, 'SIGKILL');
+  await waitFor(async () => (await inspectp(id)).status.state === 'SANDBOX_NOTREADY', 10_000, 'the pod not ready');
+  assert.match(await d.log(), new RegExp(`pod sandbox ${id} is not ready: its PID namespace holder ${p.info.pid} is gone`));
+  await ok(['stopp', id]);
+  await ok(['rmp', id]);
+  assert.equal(existsSync(p.info.netnsPath), false);
+  assert.ok(!(await leases(net)).includes(p.status.network.ip));
+});

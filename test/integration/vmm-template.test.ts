@@ -161,6 +161,11 @@ test('a CRI pod on the pod network from the template: the hot-plugged NIC has th
     const ping = await crictl(d.criSock, ['exec', sh, 'ping', '-c', '1', '-W', '5', net0.gateway], { timeoutMs: 60_000 });
     assert.equal(ping.code, 0, `ping ${net0.gateway}: ${ping.stdout}${ping.stderr}`);
     assert.equal(await ok(['exec', sh, 'hostname']), 'web-host');
+    // its VM killed from outside: the pod is not ready within seconds (kubelet makes a new one)
+    const qemus = await processesNamed('qemu-system-x86_64', d.dir);
+    assert.equal(qemus.length, 1, 'one VM');
+    process.kill(qemus[0]!, 'SIGKILL');
+    await waitFor(async () => JSON.parse(await ok(['inspectp', pod])).status.state === 'SANDBOX_NOTREADY', 20_000, 'the VM pod not ready');
     await ok(['rmp', '-f', pod]);
     await waitFor(async () => (await leftovers(d.dir)).length === 0, 30_000, 'no qemu, virtiofsd or mount left');
   } finally {

@@ -42,6 +42,7 @@ export async function startPods(d: PodDeps): Promise<PodService> {
     sandboxes: new LazySandboxes(), handler: d.handler, log: d.log, faults: d.faults,
   });
   await pods.recover();
+  pods.watch();
   return pods;
 }
 

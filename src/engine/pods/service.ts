@@ -6,7 +6,7 @@
 // short, leaves nothing behind.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { failedPrecondition, invalidArgument, errorMessage } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, errorMessage, isKind } from '../../common/errors.js';
 import { isFullId, newId } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import type { Logger } from '../../common/log.js';
@@ -51,8 +51,13 @@ export interface PodServiceDeps {
   faults?: Faults;
 }
 
+/** How often ready pods are checked for a VM or PID holder that died on its own. */
+const WATCH_MS = 2000;
+
 export class PodService {
   private chains = new Map<string, Promise<unknown>>();
+  private lostListeners = new Set<(rec: PodRecord) => void>();
+  private watchTimer?: NodeJS.Timeout;
 
   constructor(private readonly d: PodServiceDeps) {}
 
@@ -60,8 +65,66 @@ export class PodService {
   private locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
     const prev = this.chains.get(id) ?? Promise.resolve();
     const next = prev.then(fn, fn);
-    this.chains.set(id, next.catch(() => undefined));
+    const settled = next.catch(() => undefined);
+    this.chains.set(id, settled);
+    // the last operation of a pod takes its entry along (a removed pod keeps nothing here)
+    void settled.then(() => { if (this.chains.get(id) === settled) this.chains.delete(id); });
     return next;
+  }
+
+  /** cb(pod) when a ready pod lost what held it and is not ready now (see watch). */
+  onLost(cb: (rec: PodRecord) => void): void {
+    this.lostListeners.add(cb);
+  }
+
+  /**
+   * Check ready pods every few seconds for what holds them dying on its own (a VM's qemu
+   * killed, a PID holder OOM-killed): such a pod is not ready any more, as containerd's
+   * sandbox exit monitor makes it, so that kubelet stops it and makes a new one instead of
+   * starting containers in a dead pod. A sandboxer that can't be reached says nothing.
+   */
+  watch(everyMs = WATCH_MS): void {
+    if (this.watchTimer) return;
+    let busy = false;
+    this.watchTimer = setInterval(() => {
+      if (busy) return;
+      busy = true;
+      void this.checkReady().finally(() => { busy = false; });
+    }, everyMs);
+    this.watchTimer.unref();
+  }
+
+  unwatch(): void {
+    clearInterval(this.watchTimer);
+    this.watchTimer = undefined;
+  }
+
+  private async checkReady(): Promise<void> {
+    for (const rec of this.d.store.list()) {
+      if (rec.state !== 'ready' || rec.startingAt || this.chains.has(rec.id) || !(await this.lostWhy(rec))) continue;
+      await this.locked(rec.id, async () => {
+        if (!this.d.store.has(rec.id) || rec.state !== 'ready') return;
+        const why = await this.lostWhy(rec);
+        if (!why) return;
+        this.d.log.warn(`pod sandbox ${rec.id} is not ready: ${why}`);
+        rec.state = 'notready';
+        await this.d.store.save(rec);
+        for (const l of this.lostListeners) l(rec);
+      }).catch((e) => this.d.log.warn('cannot mark a pod not ready', { id: rec.id, err: errorMessage(e) }));
+    }
+  }
+
+  /** What a ready pod lost ('' when nothing). */
+  private async lostWhy(rec: PodRecord): Promise<string> {
+    if (rec.pidHolder && !(await holderAlive(rec.pidHolder))) return `its PID namespace holder ${rec.pidHolder.pid} is gone`;
+    if (rec.sandbox) {
+      try {
+        if (!(await this.d.sandboxes.status(rec)).ready) return 'its sandbox stopped';
+      } catch (e) {
+        if (isKind(e, 'NotFound')) return 'its sandboxer no longer knows it';
+      }
+    }
+    return '';
   }
 
   list(): PodRecord[] { return this.d.store.list(); }
