@@ -117,10 +117,13 @@ test('logs -t prints Go\'s RFC3339Nano in UTC ("Z")', async () => {
   assert.match(await ok(['logs', '-t', 'ts']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z hi\n$/);
 });
 
-test('an OOM kill shows as OOMKilled; a manual restart leaves RestartCount at 0', async () => {
+test('an OOM kill shows as OOMKilled and an `oom` event before the `die`; a manual restart leaves RestartCount at 0', async () => {
+  const since = String(Math.floor(Date.now() / 1000) - 1);
   await ok(['run', '-d', '--name', 'oom', '-m', '8m', '--memory-swap', '8m', 'busybox', 'sh', '-c', 'x=a; while :; do x="$x$x"; done']);
   await waitFor(async () => (await ok(['inspect', '-f', '{{.State.Status}}', 'oom'])).trim() === 'exited');
   assert.equal((await ok(['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', 'oom'])).trim(), 'true 137');
+  const events = await ok(['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'container=oom', '--filter', 'event=oom', '--filter', 'event=die', '--format', '{{.Action}}']);
+  assert.deepEqual(events.trim().split('\n'), ['oom', 'die']);
   await ok(['run', '-d', '--name', 'rs', 'busybox', 'sleep', '300']);
   await ok(['restart', '-t', '0', 'rs']);
   assert.equal((await ok(['inspect', '-f', '{{.RestartCount}} {{.State.Running}}', 'rs'])).trim(), '0 true');
