@@ -14,11 +14,14 @@ export function isFullId(s: string): boolean {
   return FULL_ID_RE.test(s);
 }
 
-/** A container name as docker accepts it (a leading "/" is tolerated, as docker does). */
+/**
+ * A container name as docker accepts it (a leading "/" is tolerated, as docker does). The
+ * message is dockerd's reserveName wording, the name quoted as given.
+ */
 export function validateName(name: string): string {
   const n = name.startsWith('/') ? name.slice(1) : name;
   if (!NAME_RE.test(n) || n.length > 253 || n.includes('..')) {
-    throw invalidArgument(`invalid container name "${name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
+    throw invalidArgument(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
   return n;
 }

@@ -59,9 +59,9 @@ test('ids with / or .. are rejected before touching the filesystem', async () =>
   assert.deepEqual(await fs.readdir(canary), ['config.v2.json']);
   const r = await d.cli(['create', '--name', '../x', 'busybox', 'true']);
   assert.notEqual(r.code, 0);
-  assert.match(r.stderr, /invalid container name/);
+  assert.match(r.stderr, /Invalid container name \(\.\.\/x\)/);
   const slash = await d.cli(['create', '--name', 'a/b', 'busybox', 'true']);
-  assert.match(slash.stderr, /invalid container name/);
+  assert.match(slash.stderr, /Invalid container name \(a\/b\)/);
   // docker's own form of a name, with its leading "/" (inspect's .Name), names the container
   const id = (await d.ok(['create', '--name', 'slashy', 'busybox', 'true'])).trim();
   const byName = await d.api('GET', '/v1.41/containers/%2Fslashy/json');

@@ -19,7 +19,7 @@ import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
 import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
 import { psTable } from './top.js';
 import type { Spec } from '../../oci/types.js';
-import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind, isNoSpace, noSpaceLeft, unimplemented } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind, isNoSpace, withContext, noSpaceLeft, unimplemented } from '../../common/errors.js';
 import { newId, validateName } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import { NO_FAULTS, type Faults } from '../../common/faults.js';
@@ -593,11 +593,19 @@ export class ContainerService {
 
   async rename(ref: string, newName: string): Promise<void> {
     const rec = this.get(ref);
-    const n = validateName(newName);
     const old = rec.name;
-    if (n === old) throw invalidArgument(`Renaming a container with the same name as its current name`);
+    // dockerd canonicalizes the new name to "/name" first, and words a name it can't take
+    // (invalid, or another container's) as "Error when allocating new name: …"; compose and
+    // deploy scripts match on that prefix
+    const slashed = newName.startsWith('/') ? newName : `/${newName}`;
+    if (slashed === `/${old}`) throw invalidArgument(`Renaming a container with the same name as its current name`);
+    const allocating = (e: unknown): never => { throw withContext(e, 'Error when allocating new name'); };
+    let n = '';
+    try { n = validateName(slashed); } catch (e) { allocating(e); }
     await this.d.store.rename(rec, n).catch((e) => {
-      throw isNoSpace(e) ? noSpaceLeft(this.d.graph, `renaming container ${old}`, e) : e;
+      if (isNoSpace(e)) throw noSpaceLeft(this.d.graph, `renaming container ${old}`, e);
+      if (isKind(e, 'AlreadyExists')) allocating(e);
+      throw e;
     });
     this.d.events.emit('container', 'rename', rec.id, this.attrs(rec, { oldName: '/' + old }));
   }

@@ -1,0 +1,60 @@
+// What the stock docker CLI prints and returns on less travelled paths, word for word as
+// against dockerd 20.10 (scripts and compose match on these messages and exit codes).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestDaemon } from '../helpers/daemon.js';
+import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('docker-cli-wording', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
+
+let d: TestDaemon;
+before(async () => {
+  dockerCliPath();
+  d = await TestDaemon.create();
+  await d.loadBusybox();
+});
+after(async () => { await d?.destroy(); });
+
+async function ok(args: string[]): Promise<string> {
+  const r = await docker(d, args);
+  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+const CHARS = 'only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed';
+
+test('docker rename: dockerd\'s "Error when allocating new name" for a taken or invalid name', async () => {
+  const a = (await ok(['create', '--name', 'ren-a', 'busybox', 'true'])).trim();
+  const b = (await ok(['create', '--name', 'ren-b', 'busybox', 'true'])).trim();
+  const taken = await docker(d, ['rename', 'ren-a', 'ren-b']);
+  assert.equal(taken.code, 1);
+  assert.equal(taken.stderr, 'Error response from daemon: Error when allocating new name: Conflict. The container name "/ren-b" '
+    + `is already in use by container "${b}". You have to remove (or rename) that container to be able to reuse that name.\n`
+    + 'Error: failed to rename container named ren-a\n');
+  // dockerd puts the "/" on the new name before checking it
+  const bad = await docker(d, ['rename', 'ren-a', 'bad name!']);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr, `Error response from daemon: Error when allocating new name: Invalid container name (/bad name!), ${CHARS}\n`
+    + 'Error: failed to rename container named ren-a\n');
+  const same = await docker(d, ['rename', 'ren-a', 'ren-a']);
+  assert.equal(same.code, 1);
+  assert.match(same.stderr, /^Error response from daemon: Renaming a container with the same name as its current name\n/);
+  // nothing changed by the refusals; a free name still works
+  assert.equal((await ok(['inspect', '-f', '{{.Name}}', a])).trim(), '/ren-a');
+  await ok(['rename', 'ren-a', 'ren-c']);
+  assert.equal((await ok(['inspect', '-f', '{{.Name}}', a])).trim(), '/ren-c');
+  await ok(['rm', 'ren-c', 'ren-b']);
+});
+
+test('docker create --name: dockerd\'s invalid-name and conflict wording', async () => {
+  const bad = await docker(d, ['create', '--name', 'bad name!', 'busybox', 'true']);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr, `Error response from daemon: Invalid container name (bad name!), ${CHARS}\n`);
+  const id = (await ok(['create', '--name', 'dup', 'busybox', 'true'])).trim();
+  const dup = await docker(d, ['create', '--name', 'dup', 'busybox', 'true']);
+  assert.equal(dup.code, 1);
+  assert.equal(dup.stderr, `Error response from daemon: Conflict. The container name "/dup" is already in use by container "${id}". `
+    + 'You have to remove (or rename) that container to be able to reuse that name.\n');
+  await ok(['rm', 'dup']);
+});
