@@ -58,3 +58,13 @@ test('docker create --name: dockerd\'s invalid-name and conflict wording', async
     + 'You have to remove (or rename) that container to be able to reuse that name.\n');
   await ok(['rm', 'dup']);
 });
+
+test('docker logs --tail: a count that is not a number, or a negative one, is the whole log', async () => {
+  await ok(['run', '--name', 'tails', 'busybox', 'sh', '-c', 'echo one; echo two; echo three']);
+  assert.equal(await ok(['logs', '--tail', '1', 'tails']), 'three\n');
+  assert.equal(await ok(['logs', '--tail', '0', 'tails']), '');
+  assert.equal(await ok(['logs', '--tail', 'abc', 'tails']), 'one\ntwo\nthree\n');
+  assert.equal(await ok(['logs', '--tail', '-2', 'tails']), 'one\ntwo\nthree\n');
+  assert.equal(await ok(['logs', '--tail', 'all', 'tails']), 'one\ntwo\nthree\n');
+  await ok(['rm', 'tails']);
+});

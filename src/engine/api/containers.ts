@@ -117,9 +117,11 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     const stdout = boolParam(query, 'stdout');
     const stderr = boolParam(query, 'stderr');
     if (!stdout && !stderr) throw invalidArgument('you must choose at least one stream (stdout=1 and/or stderr=1)');
-    const tailQ = query.get('tail');
-    const tail = !tailQ || tailQ === 'all' ? null : Number(tailQ);
-    if (tail !== null && (!Number.isInteger(tail) || tail < 0)) throw invalidArgument(`invalid tail value "${tailQ}"`);
+    // dockerd reads tail with strconv.Atoi and takes anything else ("all", "abc") or a
+    // negative count as the whole log, without an error
+    const tailQ = query.get('tail') ?? '';
+    const tailN = /^[+-]?\d+$/.test(tailQ) ? Number(tailQ) : -1;
+    const tail = tailN < 0 ? null : tailN;
     const follow = boolParam(query, 'follow');
     const timestamps = boolParam(query, 'timestamps');
     const since = query.get('since') ? Number(query.get('since')) : undefined;
