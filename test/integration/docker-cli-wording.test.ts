@@ -68,3 +68,14 @@ test('docker logs --tail: a count that is not a number, or a negative one, is th
   assert.equal(await ok(['logs', '--tail', 'all', 'tails']), 'one\ntwo\nthree\n');
   await ok(['rm', 'tails']);
 });
+
+test('docker logs -f --until: ends at the first newer line though the container keeps logging', async () => {
+  await ok(['run', '-d', '--name', 'chatty', 'busybox', 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo line$i; sleep 0.2; done']);
+  await new Promise((r) => setTimeout(r, 1000));
+  const started = Date.now();
+  const r = await docker(d, ['logs', '-f', '--until', '0s', 'chatty'], { timeoutMs: 15_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(Date.now() - started < 5000, `took ${Date.now() - started}ms`);
+  assert.match(r.stdout, /^line1\nline2\n/);
+  await ok(['rm', '-f', 'chatty']);
+});

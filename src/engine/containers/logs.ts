@@ -23,10 +23,18 @@ function inRange(r: LogRecord, o: LogOptions): boolean {
   return true;
 }
 
+function afterUntil(r: LogRecord, o: LogOptions): boolean {
+  return o.until !== undefined && Date.parse(r.time) / 1000 > o.until;
+}
+
 /** Emit the log's records to cb; with follow, keep going until stopped/aborted. */
 export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) => void): Promise<void> {
   let offset = 0;
   let rest = '';
+  // Like dockerd's json-file reader, a record newer than `until` ends the read, following
+  // included: `logs -f --until` of a container that keeps logging returns, it does not hang.
+  let pastUntil = false;
+  let stopFollowing = (): void => {};
   const readNew = async (first: boolean): Promise<void> => {
     let fh;
     try { fh = await fs.open(file, 'r'); } catch { return; }
@@ -40,7 +48,9 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
       const text = rest + buf.subarray(0, bytesRead).toString('utf8');
       const lines = text.split('\n');
       rest = lines.pop() ?? '';
-      let recs = lines.map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null && inRange(r, o));
+      const parsed = lines.map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
+      if (parsed.some((r) => afterUntil(r, o))) pastUntil = true;
+      let recs = parsed.filter((r) => inRange(r, o));
       if (first && o.tail !== null) recs = o.tail === 0 ? [] : recs.slice(-o.tail);
       for (const r of recs) cb(r);
     } finally {
@@ -48,7 +58,7 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
     }
   };
   await readNew(true);
-  if (!o.follow || o.signal?.aborted) return;
+  if (!o.follow || o.signal?.aborted || pastUntil) return;
   await new Promise<void>((resolve) => {
     let busy = false;
     let again = false;
@@ -56,8 +66,9 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
     const pump = async () => {
       if (busy) { again = true; return; }
       busy = true;
-      do { again = false; await readNew(false); } while (again);
+      do { again = false; await readNew(false); } while (again && !pastUntil);
       busy = false;
+      if (pastUntil) stopFollowing();
     };
     const finish = async () => {
       if (done) return;
@@ -73,6 +84,7 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
       // the file may not exist yet (container not started): poll its creation via the dir
     }
     void pump();
+    stopFollowing = () => { void finish(); };
     o.stopped?.then(finish, finish);
     o.signal?.addEventListener('abort', () => { void finish(); });
   });
