@@ -79,3 +79,12 @@ test('docker logs -f --until: ends at the first newer line though the container 
   assert.match(r.stdout, /^line1\nline2\n/);
   await ok(['rm', '-f', 'chatty']);
 });
+
+test('docker images: the Containers column is N/A (dockerd counts only for system df)', async () => {
+  await ok(['create', '--name', 'user', 'busybox', 'true']);
+  assert.equal((await ok(['images', '--format', '{{.Repository}} {{.Containers}}'])).trim(), 'busybox N/A');
+  // system df still counts the image's containers
+  const df = await ok(['system', 'df', '-v', '--format', '{{range .Images}}{{.Repository}} {{.Containers}}{{end}}']);
+  assert.equal(df.trim(), 'busybox 1');
+  await ok(['rm', 'user']);
+});

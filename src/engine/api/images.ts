@@ -22,7 +22,9 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     sendJson(res!, 200, picked.map(({ image: i, repoTags, repoDigests }) => ({
       Id: i.id, ParentId: '', RepoTags: repoTags, RepoDigests: repoDigests,
       Created: Math.floor(i.createdMs / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
-      Labels: i.labels, Containers: cs.list().filter((c) => c.image === i.id).length,
+      // dockerd counts an image's containers only for system df (withExtraAttrs); the list
+      // says -1, which docker images shows as N/A
+      Labels: i.labels, Containers: -1,
     })));
   });
 
