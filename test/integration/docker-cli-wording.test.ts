@@ -88,3 +88,15 @@ test('docker images: the Containers column is N/A (dockerd counts only for syste
   assert.equal(df.trim(), 'busybox 1');
   await ok(['rm', 'user']);
 });
+
+test('docker run --stop-signal / kill -s: a signal dockerd can\'t parse is refused at once, in its words', async () => {
+  const run = await docker(d, ['run', '--name', 'badsig', '--stop-signal', 'BOGUS', 'busybox', 'true']);
+  assert.equal(run.code, 125);
+  assert.equal(run.stderr, 'docker: Error response from daemon: Invalid signal: BOGUS.\nSee \'docker run --help\'.\n');
+  assert.equal((await docker(d, ['inspect', 'badsig'])).code, 1, 'no container is left behind');
+  await ok(['run', '-d', '--name', 'sigs', '--stop-signal', 'usr1', 'busybox', 'sleep', '100']);
+  const kill = await docker(d, ['kill', '-s', 'NOPE', 'sigs']);
+  assert.equal(kill.code, 1);
+  assert.equal(kill.stderr, 'Error response from daemon: Invalid signal: NOPE\n');
+  await ok(['rm', '-f', 'sigs']);
+});

@@ -121,6 +121,8 @@ export class ContainerService {
     const id = newId();
     const ph = new Phases('create', id);
     const warnings = await this.verifyResources(spec.resources);
+    // a stop signal dockerd can't parse is refused now, not at the first docker stop
+    if (spec.stopSignal) parseSignal(spec.stopSignal);
     ph.mark('verify');
     // the name is taken before the first await: a concurrent create sees it reserved, and a
     // generated name is checked against every reserved name, not only the saved records

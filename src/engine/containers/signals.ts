@@ -1,4 +1,5 @@
-// Signal names as docker accepts them: "SIGKILL", "KILL", "9", case-insensitive.
+// Signal names as docker accepts them: "SIGKILL", "KILL", "9", case-insensitive; anything
+// else is refused in dockerd's words (pkg/signal.ParseSignal).
 import { constants } from 'node:os';
 import { invalidArgument } from '../../common/errors.js';
 
@@ -9,11 +10,11 @@ export function parseSignal(s: string): string {
   if (/^\d+$/.test(t)) {
     const n = Number(t);
     const name = Object.keys(SIGNALS).find((k) => SIGNALS[k] === n);
-    if (!name || n < 1 || n > 64) throw invalidArgument(`invalid signal: ${s}`);
+    if (!name || n < 1 || n > 64) throw invalidArgument(`Invalid signal: ${s}`);
     return name;
   }
   const name = t.startsWith('SIG') ? t : 'SIG' + t;
-  if (!(name in SIGNALS)) throw invalidArgument(`invalid signal: ${s}`);
+  if (!(name in SIGNALS)) throw invalidArgument(`Invalid signal: ${s}`);
   return name;
 }
 
