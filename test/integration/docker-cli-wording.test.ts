@@ -100,3 +100,19 @@ test('docker run --stop-signal / kill -s: a signal dockerd can\'t parse is refus
   assert.equal(kill.stderr, 'Error response from daemon: Invalid signal: NOPE\n');
   await ok(['rm', '-f', 'sigs']);
 });
+
+test('docker create/run -w: the working directory is made at create, cleaned; a file there fails the create', async () => {
+  const bad = await docker(d, ['run', '--name', 'wdfile', '-w', '/etc/passwd', 'busybox', 'true']);
+  assert.equal(bad.code, 125);
+  assert.equal(bad.stderr, 'docker: Error response from daemon: Cannot mkdir: /etc/passwd is not a directory.\nSee \'docker run --help\'.\n');
+  assert.equal((await docker(d, ['inspect', 'wdfile'])).code, 1, 'no container is left behind');
+  await ok(['create', '--name', 'wdnew', '-w', '/new/dir/', 'busybox', 'pwd']);
+  assert.equal(await ok(['diff', 'wdnew']), 'A /new\nA /new/dir\n');
+  assert.equal((await ok(['inspect', '-f', '{{.Config.WorkingDir}}', 'wdnew'])).trim(), '/new/dir');
+  assert.equal(await ok(['start', '-a', 'wdnew']), '/new/dir\n');
+  assert.equal(await ok(['run', '--rm', '-w', '/bin/sh/..', 'busybox', 'pwd']), '/bin\n');
+  const rel = await docker(d, ['run', '--rm', '-w', 'rel', 'busybox', 'pwd']);
+  assert.equal(rel.code, 125);
+  assert.match(rel.stderr, /^docker: Error response from daemon: the working directory 'rel' is invalid, it needs to be an absolute path\./);
+  await ok(['rm', 'wdnew']);
+});

@@ -119,7 +119,10 @@ test('create: command resolution follows docker (entrypoint drops the image cmd)
   assert.throws(() => record({ Image: 'busybox', Entrypoint: [''] }), /no command specified/);
   assert.equal(r.Config.Hostname, 'b'.repeat(12));
   assert.equal(r.Name, '/n');
-  assert.throws(() => record({ Image: 'busybox', WorkingDir: 'rel' }), /absolute path/);
+  assert.throws(() => record({ Image: 'busybox', WorkingDir: 'rel' }), /the working directory 'rel' is invalid, it needs to be an absolute path$/);
+  // kept cleaned, as dockerd's SetupWorkingDirectory does
+  assert.equal(record({ Image: 'busybox', WorkingDir: '/bin/sh/..' }).Config.WorkingDir, '/bin');
+  assert.equal(record({ Image: 'busybox', WorkingDir: '//a/./b/' }).Config.WorkingDir, '/a/b');
   assert.equal(createBody.safeParse({ Image: 'busybox', Tty: 'yes' }).success, false);
 });
 

@@ -37,10 +37,12 @@ export function resolveContainer(i: ResolveInput): Container {
   // docker: a new entrypoint drops the image's Cmd
   const cmd = s.cmd?.length ? s.cmd : (s.entrypoint !== undefined ? [] : (ic.Cmd ?? []));
   if (!entrypoint.length && !cmd.length) throw invalidArgument('no command specified');
-  const workingDir = s.workingDir || ic.WorkingDir || '';
-  if (workingDir && !path.isAbsolute(workingDir)) {
-    throw invalidArgument(`the working directory '${workingDir}' is invalid: it needs to be an absolute path`);
+  const wd = s.workingDir || ic.WorkingDir || '';
+  if (wd && !path.isAbsolute(wd)) {
+    throw invalidArgument(`the working directory '${wd}' is invalid, it needs to be an absolute path`);
   }
+  // dockerd keeps it cleaned (SetupWorkingDirectory's filepath.Clean): "/a/b/.." is "/a"
+  const workingDir = wd && !s.cri ? path.posix.normalize(wd).replace(/(.)\/+$/, '$1') : wd;
   const { name: _n, entrypoint: _e, cmd: _c, image: _i, runtime: _r, ...rest } = s;
   const own = (f: string) => path.join(i.containerDir, f);
   // a pod's containers share its /etc files

@@ -135,3 +135,20 @@ export function goFileMode(st: { mode: number; isDirectory(): boolean; isSymboli
 export function noSuchPath(p: string, c: Container): Error {
   return notFound(`Could not find the file ${p} in container ${c.name}`);
 }
+
+/**
+ * dockerd's SetupWorkingDirectory, at create: the working directory made (as root, 0755) in
+ * the rootfs mounted at `root`, symlinks followed inside it; one that names a file fails the
+ * create then, not the start.
+ */
+export async function makeWorkingDir(root: string, dir: string): Promise<void> {
+  const host = await resolveInRoot(root, containerAbsPath(dir));
+  const st = await fs.stat(host).catch(() => null);
+  if (st?.isDirectory()) return;
+  if (st) throw invalidArgument(`Cannot mkdir: ${dir} is not a directory`);
+  await fs.mkdir(host, { recursive: true, mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
+    // a component above it is a file (-w /etc/passwd/x)
+    if (e.code === 'ENOTDIR' || e.code === 'EEXIST') throw invalidArgument(`Cannot mkdir: ${dir}: a component of the path is not a directory`);
+    throw e;
+  });
+}

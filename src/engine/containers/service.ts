@@ -18,6 +18,7 @@ import { detectCgroups, readOomKills } from '../../cgroups/index.js';
 import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
 import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
 import { psTable } from './top.js';
+import { makeWorkingDir } from './rootfs.js';
 import type { Spec } from '../../oci/types.js';
 import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind, isNoSpace, withContext, noSpaceLeft, unimplemented } from '../../common/errors.js';
 import { newId, validateName } from '../../common/ids.js';
@@ -156,6 +157,11 @@ export class ContainerService {
         spec, image, warnings,
         rootfs: async () => { mounted = true; return this.d.driver.mount(id); },
       });
+      // dockerd makes the working directory at create (a kubelet's is left to the runtime)
+      if (rec.config.workingDir && !spec.cri) {
+        mounted = true;
+        await makeWorkingDir(await this.d.driver.mount(id), rec.config.workingDir);
+      }
       if (mounted) { mounted = false; await this.d.driver.unmount(id); }
       ph.mark('snapshot');
       await writeEtcFiles(rec);
