@@ -116,3 +116,17 @@ test('docker create/run -w: the working directory is made at create, cleaned; a 
   assert.match(rel.stderr, /^docker: Error response from daemon: the working directory 'rel' is invalid, it needs to be an absolute path\./);
   await ok(['rm', 'wdnew']);
 });
+
+test('docker top: ps options pass through; a bad one or a table without PID in dockerd\'s words', async () => {
+  await ok(['run', '-d', '--name', 'topped', 'busybox', 'sleep', '100']);
+  const t = (await ok(['top', 'topped', '-o', 'pid,comm'])).split('\n').filter(Boolean);
+  assert.match(t[0]!, /^PID\s+COMMAND$/);
+  assert.match(t[1]!, /^\d+\s+sleep$/);
+  const bad = await docker(d, ['top', 'topped', '-o', 'bogus']);
+  assert.equal(bad.code, 1);
+  assert.equal(bad.stderr, 'Error response from daemon: ps: error: unknown user-defined format specifier "bogus"\n');
+  const nopid = await docker(d, ['top', 'topped', '-o', 'comm']);
+  assert.equal(nopid.code, 1);
+  assert.equal(nopid.stderr, 'Error response from daemon: Couldn\'t find PID field in ps output\n');
+  await ok(['rm', '-f', 'topped']);
+});

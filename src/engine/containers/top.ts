@@ -6,11 +6,13 @@ export async function psTable(containerPids: number[], psArgs = '-ef'): Promise<
   const pids = new Set(containerPids);
   const args = psArgs.split(/\s+/).filter(Boolean);
   if (args.some((a) => !/^[-\w,=:%]+$/.test(a))) throw invalidArgument(`invalid ps arguments "${psArgs}"`);
-  const out = await new Promise<string>((res, rej) => execFile('ps', args, (err, so, se) => err ? rej(invalidArgument(`ps ${psArgs}: ${se || err.message}`)) : res(so)));
+  // dockerd's wording: "ps: " and the first line of ps' complaint (not its usage text)
+  const out = await new Promise<string>((res, rej) => execFile('ps', args, (err, so, se) =>
+    err ? rej(invalidArgument(`ps: ${se.split('\n')[0] || err.message}`)) : res(so)));
   const lines = out.split('\n').filter(Boolean);
   const titles = lines[0].trim().split(/\s+/);
   const pidCol = titles.indexOf('PID');
-  if (pidCol < 0) throw invalidArgument(`ps ${psArgs}: no PID column`);
+  if (pidCol < 0) throw invalidArgument(`Couldn't find PID field in ps output`);
   const procs = lines.slice(1).map((l) => {
     const f = l.trim().split(/\s+/);
     return [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')];
