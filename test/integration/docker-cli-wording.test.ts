@@ -72,8 +72,10 @@ test('docker logs --tail: a count that is not a number, or a negative one, is th
 test('docker logs -f --until: ends at the first newer line though the container keeps logging', async () => {
   await ok(['run', '-d', '--name', 'chatty', 'busybox', 'sh', '-c', 'i=0; while :; do i=$((i+1)); echo line$i; sleep 0.2; done']);
   try {
-    // two lines logged already (a loaded host may take more than a second for them)
+    // two lines logged already (a loaded host may take more than a second for them), and
+    // a second more: the CLI sends `until` in whole seconds (now, rounded down)
     for (let i = 0; i < 100 && !(await ok(['logs', 'chatty'])).includes('line2\n'); i++) await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 1500));
     const started = Date.now();
     // without the fix, this follows for as long as the container logs: the timeout catches it
     const r = await docker(d, ['logs', '-f', '--until', '0s', 'chatty'], { timeoutMs: 30_000 });
