@@ -41,22 +41,37 @@ export class ControllerSandboxes implements PodSandboxes {
     return c;
   }
 
+  /**
+   * A call on the address' client; UNAVAILABLE once: again on a new channel. A channel that
+   * failed to connect (the sandboxer restarting) waits out grpc-js' reconnect back-off, up
+   * to minutes, and fails every call meanwhile, though the new sandboxer already listens.
+   */
+  private async call<T>(address: string, fn: (c: GrpcClient<ControllerMethods>) => Promise<T>): Promise<T> {
+    try {
+      return await fn(this.client(address));
+    } catch (e) {
+      if (!isKind(e, 'Unavailable')) throw e;
+      this.clients.get(address)?.close();
+      this.clients.delete(address);
+      return fn(this.client(address));
+    }
+  }
+
   async start(pod: PodRecord): Promise<void> {
     const sb = pod.sandbox!;
     if (sb.autoStartState) await ensureSandboxer(sb.autoStartState, sb.address);
-    const ctl = this.client(sb.address);
     const spec = create(AnySchema, { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(podSpecFragment(pod))) });
-    await ctl.create({
+    await this.call(sb.address, (ctl) => ctl.create({
       sandboxId: sb.sandboxId, sandboxer: sb.kind, netnsPath: pod.netnsPath, sandbox: { sandboxId: sb.sandboxId, spec },
       annotations: { ...pod.spec.annotations, 'io.kubernetes.cri.sandbox-id': pod.id, 'io.kubernetes.cri.sandbox-name': pod.spec.name, 'io.kubernetes.cri.sandbox-namespace': pod.spec.namespace },
-    }, CALL);
-    await ctl.start({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL);
+    }, CALL));
+    await this.call(sb.address, (ctl) => ctl.start({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL));
   }
 
   async stop(pod: PodRecord): Promise<void> {
     const sb = pod.sandbox!;
     if (sb.autoStartState) await ensureSandboxer(sb.autoStartState, sb.address);
-    await this.client(sb.address).stop({ sandboxId: sb.sandboxId, sandboxer: sb.kind, timeoutSecs: 10 }, CALL).catch((e: unknown) => {
+    await this.call(sb.address, (c) => c.stop({ sandboxId: sb.sandboxId, sandboxer: sb.kind, timeoutSecs: 10 }, CALL)).catch((e: unknown) => {
       if (!isKind(e, 'NotFound')) throw e;
     });
   }
@@ -64,7 +79,7 @@ export class ControllerSandboxes implements PodSandboxes {
   async remove(pod: PodRecord): Promise<void> {
     const sb = pod.sandbox!;
     if (sb.autoStartState) await ensureSandboxer(sb.autoStartState, sb.address);
-    await this.client(sb.address).shutdown({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL).catch((e: unknown) => {
+    await this.call(sb.address, (c) => c.shutdown({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL)).catch((e: unknown) => {
       if (!isKind(e, 'NotFound')) throw e;
     });
   }
@@ -72,7 +87,7 @@ export class ControllerSandboxes implements PodSandboxes {
   /** Controller.Status: its pid is what stats read (a VM's qemu); no sandboxer is started for it. */
   async status(pod: PodRecord): Promise<{ pid: number; ready: boolean }> {
     const sb = pod.sandbox!;
-    const r = await this.client(sb.address).status({ sandboxId: sb.sandboxId, sandboxer: sb.kind, verbose: false }, { timeoutMs: 10_000 });
+    const r = await this.call(sb.address, (c) => c.status({ sandboxId: sb.sandboxId, sandboxer: sb.kind, verbose: false }, { timeoutMs: 10_000 }));
     return { pid: r.pid, ready: r.state === 'SANDBOX_READY' };
   }
 
