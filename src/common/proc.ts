@@ -20,6 +20,14 @@ export async function procStat(pid: number): Promise<ProcStat> {
 }
 
 /**
+ * The environment to spawn a namespace holder with: PATH (for its exec of unshare, sleep) and
+ * the mark processesMarked finds it by; nothing of the daemon's own.
+ */
+export function markedEnv(name: string, value: string): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [name]: value };
+}
+
+/**
  * Processes named one of comms whose environment has name=<prefix...>, with that value: how a
  * restarted daemon finds the namespace holders it started and lost track of (a crash before
  * their pid was recorded, or a record removed). Only root reads another's environment.

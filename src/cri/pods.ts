@@ -109,7 +109,8 @@ export function criPodService(pods: PodService, events: CriEvents): Pick<Runtime
       return { podSandboxId: rec.id };
     },
     stopPodSandbox: async (req) => {
-      const wasReady = find(req.podSandboxId)?.state === 'ready';
+      const rec = find(req.podSandboxId);
+      const wasReady = rec?.state === 'ready';
       try {
         // containers still running are killed at once, as containerd does: kubelet has
         // already stopped them with their grace periods (StopContainer) before this call
@@ -118,8 +119,7 @@ export function criPodService(pods: PodService, events: CriEvents): Pick<Runtime
         // CRI: stopping a pod that is gone is no error (kubelet retries until it succeeds)
         if ((e as { kind?: string }).kind !== 'NotFound') throw e;
       }
-      const rec = find(req.podSandboxId);
-      if (wasReady && rec) events.pod(rec, ContainerEventType.CONTAINER_STOPPED_EVENT);
+      if (wasReady) events.pod(rec!, ContainerEventType.CONTAINER_STOPPED_EVENT);
       return {};
     },
     removePodSandbox: async (req) => {

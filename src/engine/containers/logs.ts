@@ -34,7 +34,6 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
   // Like dockerd's json-file reader, a record newer than `until` ends the read, following
   // included: `logs -f --until` of a container that keeps logging returns, it does not hang.
   let pastUntil = false;
-  let stopFollowing = (): void => {};
   const readNew = async (first: boolean): Promise<void> => {
     let fh;
     try { fh = await fs.open(file, 'r'); } catch { return; }
@@ -68,7 +67,7 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
       busy = true;
       do { again = false; await readNew(false); } while (again && !pastUntil);
       busy = false;
-      if (pastUntil) stopFollowing();
+      if (pastUntil) void finish();
     };
     const finish = async () => {
       if (done) return;
@@ -84,7 +83,6 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
       // the file may not exist yet (container not started): poll its creation via the dir
     }
     void pump();
-    stopFollowing = () => { void finish(); };
     o.stopped?.then(finish, finish);
     o.signal?.addEventListener('abort', () => { void finish(); });
   });

@@ -7,7 +7,7 @@ import { promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
 import { exec, execOk } from '../../common/exec.js';
 import { internal, withContext } from '../../common/errors.js';
-import { procStat, processesMarked } from '../../common/proc.js';
+import { markedEnv, procStat, processesMarked } from '../../common/proc.js';
 import { isMounted } from '../../network/index.js';
 
 export type PinnedKind = 'uts' | 'ipc';
@@ -62,8 +62,7 @@ export async function startPidHolder(join: { net?: string; uts?: string; ipc?: s
   const argv = [...(nsenter.length ? ['nsenter', ...nsenter, '--'] : []), 'unshare', '--pid', '--fork', '--kill-child', 'sleep', 'infinity'];
   // the owner (the pod's dir) in its environment: a holder whose pod record is gone can be
   // found again (findPidHolders) and stopped
-  const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [OWNER_ENV]: owner };
-  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/', env });
+  const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/', env: markedEnv(OWNER_ENV, owner) });
   const parent = await new Promise<number>((resolve, reject) => {
     child.once('error', (e) => reject(internal(`start the pod's PID namespace holder: ${e.message}`)));
     child.once('spawn', () => resolve(child.pid!));

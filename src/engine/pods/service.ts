@@ -94,11 +94,6 @@ export class PodService {
     this.watchTimer.unref();
   }
 
-  unwatch(): void {
-    clearInterval(this.watchTimer);
-    this.watchTimer = undefined;
-  }
-
   private async checkReady(): Promise<void> {
     for (const rec of this.d.store.list()) {
       if (rec.state !== 'ready' || rec.startingAt || this.chains.has(rec.id) || !(await this.lostWhy(rec))) continue;

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import type { Spec } from '../../../oci/types.js';
 import type { SandboxKind, SandboxRecord, StartedSandbox } from '../types.js';
 import { internal } from '../../../common/errors.js';
-import { procStat, processesMarked } from '../../../common/proc.js';
+import { markedEnv, procStat, processesMarked } from '../../../common/proc.js';
 
 const SHARED = ['ipc', 'uts', 'network'] as const;
 const NS_FILE: Record<string, string> = { ipc: 'ipc', uts: 'uts', network: 'net' };
@@ -33,8 +33,7 @@ export class RuncSandboxKind implements SandboxKind {
 
   async start(sb: SandboxRecord): Promise<StartedSandbox> {
     const args = ['--ipc', '--uts', ...(sb.netnsPath ? [] : ['--net']), 'sleep', 'infinity'];
-    const env = { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', [MARK]: this.mark(sb) };
-    const child = spawn('unshare', args, { detached: true, stdio: 'ignore', cwd: '/', env });
+    const child = spawn('unshare', args, { detached: true, stdio: 'ignore', cwd: '/', env: markedEnv(MARK, this.mark(sb)) });
     const pid = await new Promise<number>((resolve, reject) => {
       child.once('error', (e) => reject(internal(`start sandbox ${sb.id}: unshare: ${e.message}`)));
       child.once('spawn', () => resolve(child.pid!));
