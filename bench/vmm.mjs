@@ -131,6 +131,14 @@ function cliRun() {
   });
 }
 
+/** The sandboxer's `phases op="guest-create"` lines: {total, share, agent} in ms. */
+function guestCreatePhases() {
+  const text = readFileSync(path.join(dir, 'sandboxer.log'), 'utf8');
+  return [...text.matchAll(/msg="phases" op="guest-create" id="[^"]*" total=([\d.]+) ms="([^"]*)"/g)].map((x) => ({
+    total: Number(x[1]), ...Object.fromEntries(x[2].split(' ').map((kv) => { const [k, v] = kv.split('='); return [k, Number(v)]; })),
+  }));
+}
+
 async function startSandboxer() {
   const state = path.join(dir, 'sb');
   await fs.mkdir(state, { recursive: true });
@@ -139,7 +147,8 @@ async function startSandboxer() {
     ...process.env, PATH: [path.join(ROOT, 'bin'), '/usr/local/sbin', '/usr/sbin', '/sbin', process.env.PATH].join(':'),
     TSULA_SANDBOXER_STATE: state, TSULA_SANDBOXER_ADDRESS: path.join(dir, 'sb.sock'), TSULA_VMM_CONFIG: path.join(dir, 'vmm.toml'),
   };
-  sandboxer = spawn(path.join(ROOT, 'bin/tsula-sandboxer'), ['--state', state, '--listen', path.join(dir, 'sb.sock')],
+  // debug: its `phases` lines (a container's create in the guest) are read back below
+  sandboxer = spawn(path.join(ROOT, 'bin/tsula-sandboxer'), ['--state', state, '--listen', path.join(dir, 'sb.sock'), '--log-level', 'debug'],
     { stdio: ['ignore', log, log], detached: true, env });
   closeSync(log);
   const taskSock = path.join(state, 'task.sock');
@@ -292,6 +301,11 @@ try {
     (NODE_BASELINE ? `, node done ${med(nodeRuns, (r) => r.guest['NODE-DONE']).toFixed(0)} ms` : '') +
     `; vmm /init start ${med(vmmRuns, (r) => r.initStart).toFixed(0)} ms, agent launched ("init: ready") ${med(vmmRuns, (r) => r.initReady).toFixed(0)} ms`);
   console.log(`  (spawn -> marker minus guest uptime = qemu start-up, firmware, kernel decompression)`);
+  const creates = guestCreatePhases();
+  if (creates.length) {
+    const m = (k) => median(creates.map((c) => c[k] ?? 0)).toFixed(0);
+    console.log(`  a container's create in its VM (median of ${creates.length}): ${m('total')} ms = share on the host ${m('share')} + the agent ${m('agent')} (conmon + runc create in the guest)`);
+  }
   if (CLI) {
     const first = med(cliRuns, (r) => r.first);
     console.log(`  tsula run --rm --runtime vmm busybox echo ready: first output ${first.toFixed(0)} ms, exit ${med(cliRuns, (r) => r.exit).toFixed(0)} ms` +

@@ -9,6 +9,7 @@ import type { LinuxResources, Spec, Process } from '../oci/types.js';
 import type { ExecHandle, StdioStream } from '../runtime/types.js';
 import type { CgroupStats } from '../cgroups/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
+import { Phases } from '../common/phases.js';
 import { RuncConmonRuntime, type Logger } from './deps.js';
 import { GUEST_TASKS_DIR, GUEST_RUNC_STATE } from './paths.js';
 
@@ -158,14 +159,19 @@ export class TaskTable {
     const dir = path.join(this.tasksDir, o.id);
     const t = new GuestTask(o.id, o.bundle, dir);
     this.tasks.set(o.id, t);
+    const ph = new Phases('create', o.id);
     try {
       await fs.rm(dir, { recursive: true, force: true });
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      ph.mark('prepare');
       // the host keeps the container's log: conmon's own copy in guest RAM would only grow
       t.pid = await this.runtime.create({
         id: o.id, bundle: dir, spec: o.spec, logPath: '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
       });
+      ph.mark('runtime-create');
       t.io = new ProcessIo(await this.runtime.attach(o.id, dir), o.stdin);
+      ph.mark('attach');
+      if (this.log) ph.done(this.log);
     } catch (e) {
       t.io?.close();
       await this.runtime.delete(o.id, dir, true).catch(() => {});

@@ -33,6 +33,7 @@ agent_snapshot = false
 agent_snapshot_dir = "/srv/tsula/snapshots"
 enable_template = false
 template_path = "/srv/tsula/templates"
+disable_guest_seccomp = false
 `);
   assert.equal(c.default, 'qemu');
   assert.deepEqual(c.hypervisors.qemu, {
@@ -41,7 +42,7 @@ template_path = "/srv/tsula/templates"
     defaultVcpus: 2, defaultMemory: 1024, kernelParams: 'quiet # not a comment', sharedFs: 'none',
     virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-scsi', useVsock: false, enableDebug: true, bootTimeout: 10,
     cpuModel: 'EPYC', agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots',
-    disableVhostNet: true, internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '/srv/tsula/templates',
+    disableVhostNet: true, internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '/srv/tsula/templates', disableGuestSeccomp: false,
   });
 });
 

@@ -72,6 +72,8 @@ interface VmState {
   virtiofsdPid: number;
   /** The tap and filters made in the pod's netns (absent: the VM has no NIC). */
   nic?: PodNic;
+  /** vmm.toml's disable_guest_seccomp when the VM started (absent: false, as before the key). */
+  noGuestSeccomp?: boolean;
 }
 
 /** virtiofsd's pid, written before the VM boots (qemu writes vmm.pid itself). */
@@ -247,7 +249,7 @@ export class VmmSandboxKind implements SandboxKind {
     }
     const state: VmState = {
       startTime: (await procStat(vm.pid)).startTime, paths, vmDir, sharedDir: useFs ? shared.hostDir : '', virtiofsdPid,
-      ...(net ? { nic: net.nic } : {}),
+      ...(net ? { nic: net.nic } : {}), noGuestSeccomp: hvCfg.disableGuestSeccomp,
     };
     this.hold(sb.id, vm.pid, tasks ?? new GuestTasks(vm.client), state);
     void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
@@ -283,7 +285,10 @@ export class VmmSandboxKind implements SandboxKind {
   }
 
   private hold(id: string, pid: number, tasks: GuestTasks, st: VmState): Held {
-    const h: Held = { pid, tasks, runtime: new GuestRuntime(tasks, st.sharedDir ? new SharedDir(st.sharedDir) : null, id, this.d.log) };
+    const h: Held = {
+      pid, tasks,
+      runtime: new GuestRuntime(tasks, st.sharedDir ? new SharedDir(st.sharedDir) : null, id, this.d.log, { noSeccomp: st.noGuestSeccomp === true }),
+    };
     this.held.set(id, h);
     return h;
   }

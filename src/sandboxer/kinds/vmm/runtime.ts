@@ -6,10 +6,11 @@
 import type { CgroupStats } from '../../../cgroups/index.js';
 import { constants as osc } from 'node:os';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../../../runtime/types.js';
-import type { LinuxResources } from '../../../oci/types.js';
+import type { LinuxResources, Spec } from '../../../oci/types.js';
 import type { ExitCallback } from '../../../runtime/runc/exits.js';
 import { errorMessage, failedPrecondition, invalidArgument } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
+import { Phases } from '../../../common/phases.js';
 import type { GuestTasks } from './tasks.js';
 import type { SharedDir } from './shared.js';
 
@@ -23,6 +24,12 @@ function signalNumber(s: string): number {
   const n = (osc.signals as Record<string, number>)[s.startsWith('SIG') ? s : `SIG${s}`];
   if (!n) throw invalidArgument(`unknown signal ${s}`);
   return n;
+}
+
+function withoutSeccomp(spec: Spec): Spec {
+  if (!spec.linux?.seccomp) return spec;
+  const { seccomp: _, ...linux } = spec.linux;
+  return { ...spec, linux };
 }
 
 /** A process' stdio in the guest, as the StdioStream conmon's attach socket gives on the host. */
@@ -75,6 +82,8 @@ export class GuestRuntime implements Runtime {
     private readonly shared: SharedDir | null,
     private readonly sandboxId: string,
     private readonly log?: Logger,
+    /** disable_guest_seccomp: the guest's containers get no seccomp filter (kata's default). */
+    private readonly o: { noSeccomp?: boolean } = {},
   ) {}
 
   /** Report the task's exit once (its Wait, or 255 when the VM dies). */
@@ -101,9 +110,13 @@ export class GuestRuntime implements Runtime {
 
   async create(req: CreateRequest): Promise<number> {
     const shared = this.sharedDir;
-    const spec = await shared.share(req.id, req.spec);
+    const ph = new Phases('guest-create', req.id);
+    const spec = await shared.share(req.id, this.o.noSeccomp ? withoutSeccomp(req.spec) : req.spec);
+    ph.mark('share');
     try {
       const pid = await this.g.create(req.id, spec, { terminal: req.terminal, stdin: req.stdin, bundle: `${shared.guestDir}/${req.id}` });
+      ph.mark('agent');
+      if (this.log) ph.done(this.log);
       this.track(req.id);
       return pid;
     } catch (e) {
