@@ -11,7 +11,8 @@ import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { TestDaemon, waitFor } from '../helpers/daemon.js';
+import { TestDaemon, waitFor, IMAGES } from '../helpers/daemon.js';
+import { TestRegistry } from '../helpers/registry.js';
 import { crictl } from '../helpers/crictl.js';
 import { createTestNet, type TestNet } from '../helpers/network.js';
 import { grpcClient } from '../../src/common/grpc.js';
@@ -22,7 +23,10 @@ let tn: TestNet;
 let d: TestDaemon;
 let rt: Record<string, Call> & { close(): void };
 let im: Record<string, Call> & { close(): void };
+let reg: TestRegistry;
 before(async () => {
+  reg = await TestRegistry.start();
+  for (const t of ['1', '2', '3']) await reg.push(path.join(IMAGES, 'busybox.tar'), `lib/busybox:${t}`);
   tn = await createTestNet('conf');
   d = await TestDaemon.create({ configJson: { 'cni-conf-dir': tn.confDir } });
   await d.loadBusybox();
@@ -34,6 +38,7 @@ after(async () => {
   if (d?.proc) await crictl(d.criSock, ['rmp', '--all', '--force']).catch(() => {});
   await d?.destroy();
   await tn?.destroy();
+  await reg?.stop();
 });
 
 // CRI enums
@@ -187,6 +192,30 @@ test('exit status: Completed / Error with exit code, the CRI log line, ExecSync 
   await rmp(p);
 });
 
+test('volumes: a host path and a symlink to one, listed in ContainerStatus.mounts; ReopenContainerLog makes the new file at once', async () => {
+  const p = await runPod();
+  const host = await fs.mkdtemp(path.join(d.dir, 'vol-'));
+  await fs.writeFile(path.join(host, 'testVolume.file'), '');
+  await fs.symlink(host, `${host}-symlink`);
+  for (const src of [host, `${host}-symlink`]) {
+    const id = await started(p, { mounts: [{ hostPath: src, containerPath: src, selinuxRelabel: true }] });
+    assert.deepEqual(await exec(id, ['ls', '-A', src]), { out: 'testVolume.file\n', err: '', code: 0 });
+    const [m] = (await status(id)).mounts;
+    assert.deepEqual([m.containerPath, m.hostPath, m.readonly, m.propagation], [src, src, false, 0]);
+  }
+  const id = await started(p, { command: ['sh', '-c', 'while true; do echo hello World; sleep 1; done'] });
+  const log = (await status(id)).logPath as string;
+  await waitFor(async () => (await fs.readFile(log, 'utf8').catch(() => '')).length > 0, 10_000, 'the first log line');
+  await fs.rename(log, `${log}.new`);
+  await rt.reopenContainerLog({ containerId: id });
+  await fs.access(log); // critest: "new container log file should be created" right after the call
+  await waitFor(async () => (await fs.readFile(log, 'utf8')).includes('hello World'), 10_000, 'a line in the new log');
+  const old = await fs.readFile(`${log}.new`, 'utf8');
+  await new Promise((r) => setTimeout(r, 2000));
+  assert.equal(await fs.readFile(`${log}.new`, 'utf8'), old, 'the old log no longer grows');
+  await rmp(p);
+});
+
 test('container stats: ContainerStats fields; ListContainerStats by id, nil filter, labels', async () => {
   const p = await runPod();
   const ids = [await started(p, { labels: { foo: 'bar' } }), await started(p), await started(p)];
@@ -324,4 +353,30 @@ test('images: ImageStatus of a missing image is empty, not an error; RemoveImage
   }
   const listed = (await im.listImages({ filter: { image: { image: 'busybox' } } })).images;
   assert.deepEqual(listed.map((i: { id: string }) => i.id), [st.id]);
+});
+
+test('images pulled: by tag and by digest, status by tag / digest / id, three tags of one image, removed by tag and by digest', async () => {
+  const tags = ['1', '2', '3'].map((t) => `${reg.host}/lib/busybox:${t}`);
+  const status = async (ref: string) => (await im.imageStatus({ image: { image: ref } })).image;
+  const pulled = (await im.pullImage({ image: { image: tags[0] } })).imageRef as string;
+  const st = await status(tags[0]!);
+  assert.equal(st.id, pulled);
+  // (the same image as the loaded busybox: its name is there too; this test goes last as it removes it)
+  assert.ok(st.repoTags.includes(tags[0]), st.repoTags.join(' '));
+  assert.equal(st.repoDigests.length, 1);
+  const digest = st.repoDigests[0] as string;
+  assert.match(digest, new RegExp(`^${reg.host}/lib/busybox@sha256:[0-9a-f]{64}$`));
+  for (const ref of [digest, pulled]) assert.equal((await status(ref))?.id, pulled, ref);
+  for (const t of tags.slice(1)) await im.pullImage({ image: { image: t } });
+  const one = (await im.listImages({})).images.filter((i: { id: string }) => i.id === pulled);
+  assert.equal(one.length, 1);
+  assert.deepEqual([...one[0].repoTags].filter((t: string) => t.startsWith(reg.host)).sort(), tags);
+  // RemoveImage by a tag removes the image (every name), as containerd does; the others then succeed
+  for (const t of tags) await im.removeImage({ image: { image: t } });
+  assert.equal(await status(tags[1]!), undefined);
+  assert.equal(await status(pulled), undefined);
+  assert.equal((await im.pullImage({ image: { image: digest } })).imageRef, pulled);
+  assert.equal((await status(digest))?.id, pulled);
+  await im.removeImage({ image: { image: digest } });
+  assert.equal(await status(digest), undefined);
 });
