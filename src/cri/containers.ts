@@ -233,6 +233,18 @@ export function containerStatusToCri(c: Container): MessageInitShape<typeof Cont
     labels: k.cri?.labels ?? k.labels, annotations: k.cri?.annotations ?? {},
     mounts: k.binds.map((b) => ({ containerPath: b.destination, hostPath: b.source, readonly: b.readonly, propagation: CRI_PROPAGATION[b.propagation] })),
     logPath: c.paths.log,
+    // the limits in force (UpdateContainerResources changes them): kubelet's in-place resize
+    // reads them back, as containerd gives them
+    resources: { linux: linuxResources(k.resources) },
+  };
+}
+
+function linuxResources(r: ResourceConfig) {
+  const n = (v: number | null | undefined) => BigInt(v ?? 0);
+  return {
+    cpuPeriod: n(r.CpuPeriod), cpuQuota: n(r.CpuQuota), cpuShares: n(r.CpuShares),
+    memoryLimitInBytes: n(r.Memory), memorySwapLimitInBytes: n(r.MemorySwap > 0 ? r.MemorySwap : 0), oomScoreAdj: n(r.OomScoreAdj),
+    cpusetCpus: r.CpusetCpus ?? '', cpusetMems: r.CpusetMems ?? '',
   };
 }
 

@@ -216,6 +216,20 @@ test('volumes: a host path and a symlink to one, listed in ContainerStatus.mount
   await rmp(p);
 });
 
+test('UpdateContainerResources: the cgroup and ContainerStatus.resources follow', async () => {
+  const p = await runPod();
+  const mib = 1024n * 1024n;
+  const id = await started(p, { linux: { resources: { cpuShares: 256n, memoryLimitInBytes: 64n * mib } } });
+  let r = (await status(id)).resources.linux;
+  assert.deepEqual([r.cpuShares, r.memoryLimitInBytes, r.cpuQuota], [256n, 64n * mib, 0n]);
+  await rt.updateContainerResources({ containerId: id, linux: { cpuPeriod: 100000n, cpuQuota: 50000n, cpuShares: 512n, memoryLimitInBytes: 100n * mib } });
+  r = (await status(id)).resources.linux;
+  assert.deepEqual([r.cpuPeriod, r.cpuQuota, r.cpuShares, r.memoryLimitInBytes], [100000n, 50000n, 512n, 100n * mib]);
+  const cg = await exec(id, ['sh', '-c', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max']);
+  assert.match(cg.out, new RegExp(`^50000\\b[^\\n]*\\n${100n * mib}\\n$`));
+  await rmp(p);
+});
+
 test('container stats: ContainerStats fields; ListContainerStats by id, nil filter, labels', async () => {
   const p = await runPod();
   const ids = [await started(p, { labels: { foo: 'bar' } }), await started(p), await started(p)];
