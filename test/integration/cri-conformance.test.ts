@@ -14,6 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { TestDaemon, waitFor, IMAGES } from '../helpers/daemon.js';
 import { TestRegistry } from '../helpers/registry.js';
 import { crictl } from '../helpers/crictl.js';
+import { docker } from '../helpers/docker-cli.js';
 import { createTestNet, type TestNet } from '../helpers/network.js';
 import { grpcClient } from '../../src/common/grpc.js';
 import { ImageService, RuntimeService } from '../../src/gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
@@ -115,8 +116,15 @@ test('pods: status fields, list by id / state / labels, stop → NOTREADY, remov
   assert.equal((await rt.podSandboxStatus({ podSandboxId: p.id })).status.state, NOTREADY);
   assert.ok((await ids({ state: { state: NOTREADY } })).includes(p.id));
   assert.ok(!(await ids({ state: { state: READY } })).includes(p.id));
+  await rt.stopPodSandbox({ podSandboxId: p.id }); // again (critest's idempotence)
   await rt.removePodSandbox({ podSandboxId: p.id });
   assert.deepEqual(await ids({ id: p.id }), []);
+  const unknown = '5f0c3b9e-8d0e-4c55-9a55-2c1e7f3b2a10';
+  await rt.stopPodSandbox({ podSandboxId: unknown });
+  await rt.removePodSandbox({ podSandboxId: unknown });
+  await rt.removePodSandbox({ podSandboxId: p.id });
+  await rt.removeContainer({ containerId: unknown });
+  for (let i = 0; i < 2; i++) await im.removeImage({ image: { image: '0'.repeat(64) } });
 });
 
 test('DNS config → /etc/resolv.conf, hostname, safe and unsafe sysctls', async () => {
@@ -284,6 +292,23 @@ test('security context: users, groups, read-only rootfs, privileged, capabilitie
   const pp = await runPod({}, { securityContext: { privileged: true } });
   assert.equal((await exec(await started(pp, {}, { privileged: true }), ['brctl', 'addbr', 'foobar'])).code, 0);
   await rmp(pp);
+});
+
+test('image users (critest\'s test-image-user-*): ImageStatus uid / username; the container runs as the image\'s user, with its /etc/group groups', async () => {
+  const dk = async (args: string[]) => { const r = await docker(d, args); assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`); };
+  await dk(['run', '--name', 'grp', 'busybox', 'sh', '-c', 'echo grp:x:50000:nobody >> /etc/group']);
+  await dk(['commit', '-c', 'USER 1002', 'grp', 'userimg:uid']);
+  await dk(['commit', '-c', 'USER nobody', 'grp', 'userimg:name']);
+  await dk(['rm', 'grp']);
+  const img = async (ref: string) => (await im.imageStatus({ image: { image: ref } })).image;
+  assert.deepEqual([(await img('userimg:uid')).uid?.value, (await img('userimg:uid')).username], [1002n, '']);
+  assert.deepEqual([(await img('userimg:name')).uid, (await img('userimg:name')).username], [undefined, 'nobody']);
+  const p = await runPod();
+  assert.equal((await exec(await started(p, { image: { image: 'userimg:uid' } }), ['id', '-u'])).out, '1002\n');
+  const byName = await started(p, { image: { image: 'userimg:name' } });
+  assert.equal((await exec(byName, ['id', '-nu'])).out, 'nobody\n');
+  assert.ok((await exec(byName, ['id', '-G'])).out.trim().split(' ').includes('50000'));
+  await rmp(p);
 });
 
 test('seccomp: unconfined (and nothing said), runtime/default, localhost profiles, a bare path refused, privileged ignores it', async () => {
