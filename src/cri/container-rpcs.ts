@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { CgroupDriver } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
-import { deadlineExceeded, failedPrecondition, invalidArgument, isKind, notFound } from '../common/errors.js';
+import { deadlineExceeded, failedPrecondition, internal, invalidArgument, isKind, notFound } from '../common/errors.js';
 import { running, type Container } from '../engine/containers/model.js';
 import type { ContainerService } from '../engine/containers/service.js';
 import type { ExecService } from '../engine/containers/exec.js';
@@ -92,6 +92,17 @@ export function streamingRuntime(d: CriContainerDeps): Pick<StreamingRuntime, 'e
       }
     },
   };
+}
+
+const REOPEN_WAIT_MS = 3000;
+
+/** Whether `file` exists within `ms` (polled: the writer is another process). */
+async function fileAppears(file: string, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; ;) {
+    if (await fs.access(file).then(() => true, () => false)) return true;
+    if (Date.now() > end) return false;
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 /** Run a command to its end and keep its output (ExecSync), within `timeoutSecs` when > 0. */
@@ -193,7 +204,11 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
       return {};
     },
     reopenContainerLog: async (req) => {
-      await cs.reopenLog(getCri(cs, req.containerId).id);
+      const c = getCri(cs, req.containerId);
+      await cs.reopenLog(c.id);
+      // conmon reopens in its own time: the call returns once the new file is there (CRI-O
+      // waits the same, 3 s at most), as kubelet and critest look for it at once
+      if (!await fileAppears(c.paths.log, REOPEN_WAIT_MS)) throw internal(`ReopenContainerLog: ${c.paths.log} of container ${c.id} was not reopened within ${REOPEN_WAIT_MS / 1000}s`);
       return {};
     },
     execSync: async (req) => {

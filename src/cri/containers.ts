@@ -70,14 +70,20 @@ function security(sc: LinuxContainerSecurityContext | undefined): Security {
   const seccomp = sc?.seccomp;
   const path0 = sc?.seccompProfilePath ?? '';
   let type: Security['seccomp'];
+  if (seccomp && seccomp.profileType !== SecurityProfile_ProfileType.Localhost && seccomp.localhostRef) {
+    throw invalidArgument('seccomp config invalid: localhost_ref must only be set if profile_type is Localhost');
+  }
   if (seccomp && seccomp.profileType === SecurityProfile_ProfileType.Localhost) type = { type: 'localhost', profile: seccomp.localhostRef };
   else if (seccomp && seccomp.profileType === SecurityProfile_ProfileType.Unconfined) type = { type: 'unconfined' };
   else if (seccomp) type = { type: 'default' };
   // the deprecated string form: runtime/default, docker/default, unconfined, localhost/<path>
   else if (path0.startsWith('localhost/')) type = { type: 'localhost', profile: path0.slice('localhost/'.length) };
   else if (path0 === 'unconfined') type = { type: 'unconfined' };
+  else if (path0 === 'runtime/default' || path0 === 'docker/default') type = { type: 'default' };
+  // a bare file path is refused, as containerd does (critest: "without using localhost/ as a prefix")
+  else if (path0) throw invalidArgument(`invalid seccomp profile ${JSON.stringify(path0)}: use runtime/default, unconfined or localhost/<path>`);
   // kubelet's default is unconfined when nothing is said (containerd's too)
-  else type = path0 ? { type: 'default' } : { type: 'unconfined' };
+  else type = { type: 'unconfined' };
   const apparmor = sc?.apparmor?.profileType === SecurityProfile_ProfileType.Localhost ? sc.apparmor.localhostRef : '';
   if (apparmor && !existsSync('/sys/kernel/security/apparmor')) throw failedPrecondition(`apparmor profile ${apparmor}: apparmor is not enabled on this host`);
   return {
@@ -227,6 +233,18 @@ export function containerStatusToCri(c: Container): MessageInitShape<typeof Cont
     labels: k.cri?.labels ?? k.labels, annotations: k.cri?.annotations ?? {},
     mounts: k.binds.map((b) => ({ containerPath: b.destination, hostPath: b.source, readonly: b.readonly, propagation: CRI_PROPAGATION[b.propagation] })),
     logPath: c.paths.log,
+    // the limits in force (UpdateContainerResources changes them): kubelet's in-place resize
+    // reads them back, as containerd gives them
+    resources: { linux: linuxResources(k.resources) },
+  };
+}
+
+function linuxResources(r: ResourceConfig) {
+  const n = (v: number | null | undefined) => BigInt(v ?? 0);
+  return {
+    cpuPeriod: n(r.CpuPeriod), cpuQuota: n(r.CpuQuota), cpuShares: n(r.CpuShares),
+    memoryLimitInBytes: n(r.Memory), memorySwapLimitInBytes: n(r.MemorySwap > 0 ? r.MemorySwap : 0), oomScoreAdj: n(r.OomScoreAdj),
+    cpusetCpus: r.CpusetCpus ?? '', cpusetMems: r.CpusetMems ?? '',
   };
 }
 
