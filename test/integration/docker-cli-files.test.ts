@@ -100,18 +100,22 @@ test('docker cp with a stopped container, both ways; the rootfs is unmounted aga
 });
 
 test('docker commit: the changes (deletions too) and -c config in a new image; history; run it', async () => {
-  const id = (await ok(['commit', '-c', 'CMD ["cat", "/data/f"]', '-c', 'ENV FOO=bar', '-m', 'snap', '-a', 'tester', 'src', 'snap:v1'])).trim();
+  const id = (await ok(['commit', '-c', 'CMD ["cat", "/data/f"]', '-c', 'ENV FOO=bar', '-c', 'USER nobody', '-m', 'snap', '-a', 'tester', 'src', 'snap:v1'])).trim();
   assert.match(id, /^sha256:[0-9a-f]{64}$/);
   const hist = (await ok(['history', '--format', '{{.ID}}|{{.CreatedBy}}|{{.Size}}|{{.Comment}}', 'snap:v1'])).trim().split('\n');
   assert.equal(hist.length, 2, hist.join('\n'));
   assert.match(hist[0]!, /^[0-9a-f]{12}\|sh -c \[ -e \/data \] .*\|\d+(\.\d+)?k?B\|snap$/);
   assert.match(hist[1]!, /^<missing>\|busybox-static/);
-  const cfg = JSON.parse(await ok(['image', 'inspect', '-f', '{{json .Config}}', 'snap:v1'])) as { Cmd: string[]; Env: string[] };
+  const cfg = JSON.parse(await ok(['image', 'inspect', '-f', '{{json .Config}}', 'snap:v1'])) as { Cmd: string[]; Env: string[]; User: string };
   assert.deepEqual(cfg.Cmd, ['cat', '/data/f']);
   assert.ok(cfg.Env.includes('FOO=bar'));
-  await ok(['run', '-d', '--name', 'fromsnap', 'snap:v1', 'sh', '-c', 'cat /data/f; echo $FOO; ls /bin/ls || echo gone']);
+  assert.equal(cfg.User, 'nobody');
+  // the image's USER applies unless -u says otherwise (the CLI always sends User, "" when unset)
+  await ok(['run', '-d', '--name', 'fromsnap', 'snap:v1', 'sh', '-c', 'cat /data/f; echo $FOO; ls /bin/ls || echo gone; id -un']);
   await waitFor(async () => (await ok(['inspect', '-f', '{{.State.Status}}', 'fromsnap'])).trim() === 'exited');
-  assert.equal(await ok(['logs', 'fromsnap']), 'hello\nbar\ngone\n');
+  assert.equal(await ok(['logs', 'fromsnap']), 'hello\nbar\ngone\nnobody\n');
+  assert.equal((await ok(['inspect', '-f', '{{.Config.User}}', 'fromsnap'])).trim(), 'nobody');
+  assert.equal((await ok(['run', '--rm', '-u', '0', 'snap:v1', 'id', '-u'])).trim(), '0');
 });
 
 test('docker export: the rootfs as a tar; docker system df; docker container prune', async () => {

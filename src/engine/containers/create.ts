@@ -53,7 +53,8 @@ export function resolveContainer(i: ResolveInput): Container {
       ...rest,
       imageRef: s.image, entrypoint, cmd, workingDir,
       hostname: s.hostname || (s.pod ? '' : i.id.slice(0, 12)),
-      user: s.user ?? ic.User ?? '',
+      // docker's merge: an empty User (the CLI always sends one) means the image's
+      user: s.user || ic.User || '',
       env: mergeEnv(ic.Env ?? [], s.env),
       labels: { ...(ic.Labels ?? {}), ...s.labels },
       ...(s.stopSignal || ic.StopSignal ? { stopSignal: s.stopSignal || ic.StopSignal } : {}),
