@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // VM pods (sandbox kind "vmm") through one private tsula-sandboxer, side by side with a bare
 // QEMU boot of the same guest, in one run.
-//   node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node] [--no-cli] [--no-net]
+//   node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node] [--no-cli] [--no-net] [--no-template]
 //   node bench/vmm.mjs --template [--boots 3]     VM templates (bench/vmm-template.mjs)
 // (root; after npm run build; guest assets in TSULA_GUEST_DIR, default /var/lib/tsula/guest)
 // Prints:
@@ -14,6 +14,8 @@
 //     /bench-init appended (rdinit=): it prints a marker on the serial console and powers
 //     off; and (unless --no-node) a second one that also mounts rootfs.img and runs
 //     `node --jitless -e 0` from it, as the guest's /init does before the agent.
+//  1a. (unless --no-template) the same pod from a VM template (enable_template = true): the
+//     first pod boots and the template is made from it; then each pod is restored from it.
 //  1b. (unless --no-net) the pod network (bench/vmm-net.mjs): the netns plumbing's and the
 //     agent's ConfigureNetwork's share of a VM pod's start, and 100 HTTP GETs host -> VM pod
 //     vs host -> runc pod, through a private tsulad's CRI on a private CNI bridge.
@@ -23,7 +25,7 @@
 // Every qemu/virtiofsd it starts names its temp dir on its command line; all of them, the
 // sandboxer and the temp dir go at the end, on errors and on Ctrl-C as well.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { promises as fs, constants as C, closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { promises as fs, constants as C, closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -56,6 +58,7 @@ const NODE_BASELINE = !process.argv.includes('--no-node');
 // `tsula run --rm --runtime vmm` through a private tsulad, as a user types it
 const CLI = !process.argv.includes('--no-cli');
 const NET = !process.argv.includes('--no-net');
+const TEMPLATE = !process.argv.includes('--no-template');
 if (!LEVELS.length || !(BOOTS > 0) || !(BATCH > 0) || (MEMORY !== undefined && !(MEMORY >= 64))) {
   console.error('usage: node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node] [--no-cli] [--no-net]');
   process.exit(2);
@@ -129,6 +132,10 @@ function cliRun() {
     p.stderr.on('data', (d) => { err += d; });
     p.on('exit', (code) => (code === 0 ? resolve({ first, exit: now() - t0 }) : reject(new Error(`tsula run exited ${code}: ${err}`))));
   });
+}
+
+function readdirSafe(d) {
+  try { return readdirSync(d); } catch { return []; }
 }
 
 /** The sandboxer's `phases op="guest-create"` lines: {total, share, agent} in ms. */
@@ -314,6 +321,36 @@ try {
   console.log(`  agent snapshot saves ${(med(scriptRuns, (r) => r.vmReady ?? NaN) - med(vmmRuns, (r) => r.vmReady ?? NaN)).toFixed(0)} ms to the agent's first answer`);
   console.log(`  vmm/bare: ${(vmmTotal / bareReady).toFixed(2)}x` + (NODE_BASELINE ? `   vmm/bare+disk+node: ${(vmmTotal / med(nodeRuns, (r) => r['NODE-DONE'])).toFixed(2)}x` : '') +
     `   (pods ran under ${accels.join(', ') || choice.accel})`);
+
+  // 1a. (unless --no-template) pods from a VM template (enable_template, a template dir of
+  // this run's own): the first pod boots and makes it; then each pod is restored from it, its
+  // share and NIC hot-plugged, and its container created and started as above
+  if (TEMPLATE) {
+    const tplDir = path.join(dir, 'templates');
+    const tplToml = path.join(dir, 'vmm-template.toml');
+    await fs.writeFile(tplToml, `${toml}enable_template = true\ntemplate_path = "${tplDir}"\n`);
+    const TPL = { 'io.tsula.vmm-config': tplToml };
+    await createPod('tplboot', TPL);
+    await deletePod('tplboot');
+    const made = now();
+    const hasTemplate = () => readdirSafe(tplDir).some((k) => existsSync(path.join(tplDir, k, 'manifest.json')));
+    while (!hasTemplate() && now() - made < 300_000) await sleep(250);
+    if (!hasTemplate()) console.log('\nVM template: not made within 300 s (see the sandboxer log)');
+    else {
+      const runs = [];
+      for (let i = 0; i < BOOTS; i++) {
+        const r = await createPod(`tpl${i}`, TPL);
+        await deletePod(`tpl${i}`);
+        runs.push(r);
+      }
+      const tplTotal = med(runs, (r) => r.total);
+      console.log(`\nfrom a VM template (median of ${runs.length}; made ${((now() - made) / 1000).toFixed(1)} s after the first pod's boot, which makes it)`);
+      console.log(`  vmm pod: Create (restore + hot-plug + container)      ${pad(med(runs, (r) => r.create).toFixed(0), 9)}`);
+      console.log(`    of which qemu spawn -> pod ready                  ${pad(med(runs, (r) => r.vmReady ?? NaN).toFixed(0), 9)}`);
+      console.log(`  vmm pod: Start -> first line "ready"                 ${pad(med(runs, (r) => r.start + r.firstLine).toFixed(0), 9)}`);
+      console.log(`  vmm pod: total, Create -> first line                 ${pad(tplTotal.toFixed(0), 9)}   ${(tplTotal / bareReady).toFixed(2)}x the bare boot, ${(tplTotal / vmmTotal).toFixed(2)}x a booted pod`);
+    }
+  }
 
   // 1b. the pod network: its pods are gone again before the memory levels count qemus
   if (NET) {
