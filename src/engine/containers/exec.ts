@@ -9,7 +9,7 @@ import { mergeEnv } from './create.js';
 import { applyUnsets } from './spec.js';
 import { resolveCaps } from '../../oci/caps.js';
 import { readHostCaps } from '../../oci/host.js';
-import { failedPrecondition, invalidArgument, notFound, errorMessage } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
 import { newId } from '../../common/ids.js';
 import { readJson } from '../../common/fsutil.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
@@ -54,6 +54,8 @@ export class ExecService {
     // meanwhile gets no session)
     const schema = await execBodySchema();
     const rec = this.containers.get(ref);
+    // dockerd names a paused container as the client named it here (its ID at start)
+    if (rec.state.status === 'paused') throw failedPrecondition(`Container ${ref} is paused, unpause the container before exec`);
     this.containers.requireRunning(rec);
     const p = schema.safeParse(raw);
     if (!p.success) throw invalidArgument(`invalid exec config: ${p.error.issues[0].path.join('.')}: ${p.error.issues[0].message}`);
@@ -91,7 +93,9 @@ export class ExecService {
    */
   async start(id: string, detach: boolean): Promise<{ handle: ExecHandle; session: ExecSession; recorded: Promise<number> }> {
     const s = this.get(id);
-    if (s.started) throw failedPrecondition(`exec ${id} has already been started`);
+    // dockerd's words (a 409 either way)
+    if (s.ExitCode !== null) throw failedPrecondition(`Error: Exec command ${s.ID} has already run`);
+    if (s.started) throw failedPrecondition(`Error: Exec command ${s.ID} is already running`);
     const rec = this.containers.get(s.ContainerID);
     this.containers.requireRunning(rec);
     s.started = true;
@@ -127,8 +131,9 @@ export class ExecService {
         attach: !detach, stdin: !!b.AttachStdin,
       });
     } catch (e) {
-      // what the shell would answer: 127 not found, 126 found but not executable
-      s.ExitCode = /not found|no such file/i.test(errorMessage(e)) ? 127 : 126;
+      // dockerd 20.10–24 records 126 for every exec that failed to start, a command not
+      // found too (its deferred cleanup overwrites the 127: moby#45795, fixed in later releases)
+      s.ExitCode = 126;
       await fs.rm(s.dir, { recursive: true, force: true });
       throw e;
     }
