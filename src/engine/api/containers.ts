@@ -124,6 +124,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     const tail = tailN < 0 ? null : tailN;
     const follow = boolParam(query, 'follow');
     const timestamps = boolParam(query, 'timestamps');
+    const details = boolParam(query, 'details');
     const since = query.get('since') ? Number(query.get('since')) : undefined;
     // dockerd: until "0" is no bound
     const untilQ = query.get('until');
@@ -136,7 +137,9 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     const stopped = running(rec.state) ? cs.wait(rec.id, 'not-running').then(() => {}) : Promise.resolve();
     await readLogs(rec.paths.log, { follow, tail, since, until, stopped, signal: ac.signal }, (l) => {
       if ((l.stream === 1 && !stdout) || (l.stream === 2 && !stderr)) return;
-      const data = timestamps ? Buffer.concat([Buffer.from(dockerTimestamp(l.time) + ' '), l.data]) : l.data;
+      // --details: dockerd puts the record's attributes (log-opts labels/env, none here) and a space first
+      const head = (timestamps ? dockerTimestamp(l.time) + ' ' : '') + (details ? ' ' : '');
+      const data = head ? Buffer.concat([Buffer.from(head), l.data]) : l.data;
       res!.write(rec.config.tty ? data : frame(l.stream, data));
     });
     res!.end();

@@ -7,6 +7,8 @@ import type { Process, Spec } from '../../oci/types.js';
 import { resolveUser } from '../../oci/user.js';
 import { mergeEnv } from './create.js';
 import { applyUnsets } from './spec.js';
+import type { Container } from './model.js';
+import { DEFAULT_PATH_ENV } from '../../oci/spec.js';
 import { resolveCaps } from '../../oci/caps.js';
 import { readHostCaps } from '../../oci/host.js';
 import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
@@ -44,6 +46,18 @@ export interface ExecSession {
 
 const MAX_SESSIONS = 1024;
 
+/**
+ * dockerd makes an exec's environment anew (CreateDaemonEnvironment with the exec's own tty):
+ * PATH, HOSTNAME, TERM=xterm only for `exec -t` (whatever the container's -t), then the
+ * container's env. A CRI container's exec keeps its spec's, as containerd's does.
+ */
+function dockerBaseEnv(rec: Container, tty: boolean): string[] {
+  const base = [DEFAULT_PATH_ENV];
+  if (rec.config.hostname) base.push(`HOSTNAME=${rec.config.hostname}`);
+  if (tty) base.push('TERM=xterm');
+  return mergeEnv(base, rec.config.env);
+}
+
 export class ExecService {
   private sessions = new Map<string, ExecSession>();
 
@@ -64,7 +78,7 @@ export class ExecService {
     this.sessions.set(id, {
       ID: id, ContainerID: rec.id, Running: false, ExitCode: null, Pid: 0,
       OpenStdin: !!b.AttachStdin, OpenStdout: !!b.AttachStdout, OpenStderr: !!b.AttachStderr,
-      ProcessConfig: { tty: !!b.Tty, entrypoint: b.Cmd[0], arguments: b.Cmd.slice(1), privileged: !!b.Privileged, user: b.User ?? '' },
+      ProcessConfig: { tty: !!b.Tty, entrypoint: b.Cmd[0], arguments: b.Cmd.slice(1), privileged: !!b.Privileged, user: b.User || (rec.config.user ?? '') },
       body: b, dir: path.join(this.containers.bundle(rec.id), 'exec', id), started: false,
     });
     this.gc();
@@ -115,7 +129,7 @@ export class ExecService {
         terminal: !!b.Tty,
         args: b.Cmd,
         // docker: "KEY" without "=" unsets KEY for the exec
-        env: applyUnsets(mergeEnv(spec.process.env ?? [], b.Env ?? [])),
+        env: applyUnsets(mergeEnv(rec.config.pod ? spec.process.env ?? [] : dockerBaseEnv(rec, !!b.Tty), b.Env ?? [])),
         cwd: b.WorkingDir || spec.process.cwd,
         user,
       };
