@@ -9,7 +9,7 @@ import type { StdioStream } from '../../runtime/types.js';
 import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
-import { dockerdExecStartError } from './exec-errors.js';
+import { dockerdExecStartError } from '../containers/oci-errors.js';
 
 /** How long the end of a stream may wait for the process' exit to be recorded. */
 const EXIT_RECORD_MS = 10_000;
