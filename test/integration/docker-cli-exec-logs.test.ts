@@ -85,6 +85,16 @@ test('exec start over the API: 400 for a command dockerd classes as bad config, 
   assert.match(wd.message, /no such file or directory: unknown$/);
 });
 
+test('inspect ExecIDs: the container\'s execs that have not ended, else null', async () => {
+  const ids = async () => JSON.parse(await ok(['inspect', '-f', '{{json .ExecIDs}}', 'box'])) as string[] | null;
+  assert.equal(await ids(), null);
+  const id = await execCreate({ Cmd: ['sleep', '1'] });
+  assert.deepEqual(await ids(), [id], 'a created exec counts');
+  assert.equal((await execStartDetached(id)).status, 200);
+  for (let i = 0; i < 50 && (await ids()) !== null; i++) await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await ids(), null, 'gone once it exited');
+});
+
 test('exec environment: PATH, HOSTNAME, TERM only for exec -t, the container\'s env, then -e', async () => {
   const host = (await ok(['inspect', '-f', '{{.Config.Hostname}}', 'box'])).trim();
   const env = (await ok(['exec', 'box', 'env'])).split('\n').filter(Boolean);

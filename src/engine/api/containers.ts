@@ -46,7 +46,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
 
   r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
     const c = cs.get(params[0]);
-    sendJson(res!, 200, { ...inspect(c, netId), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}) });
+    sendJson(res!, 200, { ...inspect(c, netId), ExecIDs: es.pendingIds(c.id), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}) });
   });
 
   r.add('POST', '/containers/{id}/start', async ({ res, params }) => {

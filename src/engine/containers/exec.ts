@@ -7,7 +7,7 @@ import type { Process, Spec } from '../../oci/types.js';
 import { resolveUser } from '../../oci/user.js';
 import { mergeEnv } from './create.js';
 import { applyUnsets } from './spec.js';
-import type { Container } from './model.js';
+import { running, type Container } from './model.js';
 import { DEFAULT_PATH_ENV } from '../../oci/spec.js';
 import { resolveCaps } from '../../oci/caps.js';
 import { readHostCaps } from '../../oci/host.js';
@@ -189,6 +189,17 @@ export class ExecService {
       if (this.sessions.size <= MAX_SESSIONS) break;
       if (!s.Running && s.started) this.sessions.delete(id);
     }
+  }
+
+  /**
+   * docker inspect's ExecIDs: the container's execs not yet ended (created ones too), null
+   * when there are none; dockerd lets go of them at an exit, its own or the container's.
+   */
+  pendingIds(containerId: string): string[] | null {
+    const rec = this.containers.get(containerId);
+    if (!running(rec.state)) return null;
+    const ids = [...this.sessions.values()].filter((s) => s.ContainerID === containerId && s.ExitCode === null).map((s) => s.ID);
+    return ids.length ? ids : null;
   }
 
   forgetContainer(containerId: string): void {
