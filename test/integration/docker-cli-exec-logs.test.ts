@@ -63,6 +63,10 @@ test('exec of a command that cannot start: containerd\'s ": unknown", exit 126 w
   const detached = await docker(d, ['exec', '-d', 'box', 'nosuch']);
   assert.equal(detached.code, 1);
   assert.match(detached.stderr, /^Error response from daemon: OCI runtime exec failed: .*executable file not found in \$PATH: unknown\n$/);
+  // detach keys dockerd can't read are refused at create
+  const keys = await docker(d, ['exec', '--detach-keys', 'foo', 'box', 'true']);
+  assert.equal(keys.code, 1);
+  assert.equal(keys.stderr, 'Error response from daemon: Invalid escape keys (foo) provided\n');
   // the box still runs: a failed exec does not touch it
   assert.equal(await ok(['exec', 'box', 'echo', 'fine']), 'fine\n');
 });

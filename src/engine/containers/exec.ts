@@ -11,7 +11,8 @@ import { running, type Container } from './model.js';
 import { DEFAULT_PATH_ENV } from '../../oci/spec.js';
 import { resolveCaps } from '../../oci/caps.js';
 import { readHostCaps } from '../../oci/host.js';
-import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
+import { failedPrecondition, internal, invalidArgument, notFound } from '../../common/errors.js';
+import { parseDetachKeys } from '../../common/detachkeys.js';
 import { newId } from '../../common/ids.js';
 import { readJson } from '../../common/fsutil.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
@@ -74,6 +75,10 @@ export class ExecService {
     const p = schema.safeParse(raw);
     if (!p.success) throw invalidArgument(`invalid exec config: ${p.error.issues[0].path.join('.')}: ${p.error.issues[0].message}`);
     const b = p.data;
+    // dockerd checks the keys at create, in these words (a 500: a plain error there)
+    if (b.DetachKeys) {
+      try { parseDetachKeys(b.DetachKeys); } catch { throw internal(`Invalid escape keys (${b.DetachKeys}) provided`); }
+    }
     const id = newId();
     this.sessions.set(id, {
       ID: id, ContainerID: rec.id, Running: false, ExitCode: null, Pid: 0,
