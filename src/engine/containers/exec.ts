@@ -101,8 +101,11 @@ export class ExecService {
 
   inspect(id: string): Record<string, unknown> {
     const s = this.get(id);
-    const { body: _b, dir: _d, started: _s, ...pub } = s;
-    return { ...pub, CanRemove: false, DetachKeys: '' };
+    const { body: b, dir: _d, started: _s, ProcessConfig: pc, ...pub } = s;
+    // as dockerd's JSON: user is omitempty, DetachKeys the parsed bytes (base64, "" for none)
+    const { user, ...rest } = pc;
+    const keys = b.DetachKeys ? parseDetachKeys(b.DetachKeys).toString('base64') : '';
+    return { ...pub, ProcessConfig: { ...rest, ...(user ? { user } : {}) }, CanRemove: false, DetachKeys: keys };
   }
 
   /**
