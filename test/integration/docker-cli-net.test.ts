@@ -139,6 +139,26 @@ test('-p: a published port reaches busybox httpd from the host; docker port, ps 
   ids.push('web2');
 });
 
+test('ps: no PORTS for a created or stopped container (dockerd empties them at stop); publish/expose filters read its config', async () => {
+  const id = (await ok(['create', '--name', 'pstop', '-p', '80', '--expose', '90', 'busybox', 'sleep', '100'])).trim();
+  ids.push(id);
+  const ports = async () => (await ok(['ps', '-a', '--filter', 'name=pstop', '--format', '{{.Ports}}'])).trim();
+  assert.equal(await ports(), '');
+  await ok(['start', 'pstop']);
+  const up = await ports();
+  assert.match(up, /0\.0\.0\.0:\d+->80\/tcp/);
+  assert.match(up, /(^|, )90\/tcp/);
+  await ok(['stop', '-t', '0', 'pstop']);
+  assert.equal(await ports(), '');
+  assert.deepEqual(JSON.parse(await inspect(id, '{{json .NetworkSettings.Ports}}')), {});
+  // publish names the container's side of a binding; both filters match stopped containers
+  const names = async (f: string) => (await ok(['ps', '-a', '--filter', f, '--format', '{{.Names}}'])).trim().split('\n');
+  assert.ok((await names('publish=80')).includes('pstop'));
+  assert.ok((await names('expose=90/tcp')).includes('pstop'));
+  assert.ok(!(await names('publish=90')).includes('pstop'));
+  await ok(['rm', 'pstop']);
+});
+
 test('-p on a port a host process listens on is refused', async () => {
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '0.0.0.0', () => r()));

@@ -2,6 +2,7 @@
 // against dockerd 20.10 (scripts and compose match on these messages and exit codes).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
 import { TestDaemon } from '../helpers/daemon.js';
 import { docker, dockerCliPath } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
@@ -136,4 +137,29 @@ test('docker top: ps options pass through; a bad one or a table without PID in d
   assert.equal(nopid.code, 1);
   assert.equal(nopid.stderr, 'Error response from daemon: Couldn\'t find PID field in ps output\n');
   await ok(['rm', '-f', 'topped']);
+});
+
+test('docker run of a command the runtime refuses: containerd 1.6\'s "failed to create shim task: …: unknown", dockerd\'s codes', async () => {
+  const shim = 'docker: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: ';
+  const missing = await docker(d, ['run', '--name', 'nocmd', 'busybox', 'nosuch']);
+  assert.equal(missing.code, 127);
+  assert.equal(missing.stderr.split('\n')[0], `${shim}exec: "nosuch": executable file not found in $PATH: unknown.`);
+  assert.equal((await ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Error}}', 'nocmd'])).trim(),
+    'created 127 failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: '
+    + 'exec: "nosuch": executable file not found in $PATH: unknown');
+  // over the API: dockerd's 400 for a start it classes as bad config
+  const again = await d.api('POST', '/v1.41/containers/nocmd/start');
+  assert.equal(again.status, 400);
+  const dir = await docker(d, ['run', '--name', 'nox', 'busybox', '/etc']);
+  assert.equal(dir.code, 126);
+  assert.equal(dir.stderr.split('\n')[0], `${shim}exec: "/etc": permission denied: unknown.`);
+  assert.equal((await ok(['inspect', '-f', '{{.State.ExitCode}}', 'nox'])).trim(), '126');
+  // a file bound over a directory: runc's mount error with dockerd's hint; the CLI's 125
+  const file = `${d.dir}/afile`;
+  await fs.writeFile(file, '');
+  const bind = await docker(d, ['run', '--name', 'badbind', '-v', `${file}:/etc`, 'busybox', 'true']);
+  assert.equal(bind.code, 125);
+  assert.match(bind.stderr, /: not a directory: unknown: Are you trying to mount a directory onto a file \(or vice-versa\)\? Check if the specified host path exists and is the expected type\.\n/);
+  assert.equal((await ok(['inspect', '-f', '{{.State.ExitCode}}', 'badbind'])).trim(), '127');
+  await ok(['rm', 'nocmd', 'nox', 'badbind']);
 });

@@ -46,7 +46,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
 
   r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
     const c = cs.get(params[0]);
-    sendJson(res!, 200, { ...inspect(c, netId), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}) });
+    sendJson(res!, 200, { ...inspect(c, netId), ExecIDs: es.pendingIds(c.id), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}) });
   });
 
   r.add('POST', '/containers/{id}/start', async ({ res, params }) => {
@@ -116,7 +116,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     if (rec.config.logDriver === 'none') throw unimplemented('configured logging driver does not support reading');
     const stdout = boolParam(query, 'stdout');
     const stderr = boolParam(query, 'stderr');
-    if (!stdout && !stderr) throw invalidArgument('you must choose at least one stream (stdout=1 and/or stderr=1)');
+    if (!stdout && !stderr) throw invalidArgument('You must choose at least one stream');
     // dockerd reads tail with strconv.Atoi and takes anything else ("all", "abc") or a
     // negative count as the whole log, without an error
     const tailQ = query.get('tail') ?? '';
@@ -124,17 +124,22 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     const tail = tailN < 0 ? null : tailN;
     const follow = boolParam(query, 'follow');
     const timestamps = boolParam(query, 'timestamps');
+    const details = boolParam(query, 'details');
     const since = query.get('since') ? Number(query.get('since')) : undefined;
-    const until = query.get('until') ? Number(query.get('until')) : undefined;
+    // dockerd: until "0" is no bound
+    const untilQ = query.get('until');
+    const until = untilQ && untilQ !== '0' ? Number(untilQ) : undefined;
     res!.writeHead(200, { 'Content-Type': rec.config.tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
     res!.flushHeaders();
     const ac = new AbortController();
     req.on('close', () => ac.abort());
-    const stopped = running(rec.state) || rec.state.status === 'created'
-      ? cs.wait(rec.id, running(rec.state) ? 'not-running' : 'next-exit').then(() => {}) : Promise.resolve();
+    // dockerd follows only a running container's logger: a created one's -f ends at once
+    const stopped = running(rec.state) ? cs.wait(rec.id, 'not-running').then(() => {}) : Promise.resolve();
     await readLogs(rec.paths.log, { follow, tail, since, until, stopped, signal: ac.signal }, (l) => {
       if ((l.stream === 1 && !stdout) || (l.stream === 2 && !stderr)) return;
-      const data = timestamps ? Buffer.concat([Buffer.from(dockerTimestamp(l.time) + ' '), l.data]) : l.data;
+      // --details: dockerd puts the record's attributes (log-opts labels/env, none here) and a space first
+      const head = (timestamps ? dockerTimestamp(l.time) + ' ' : '') + (details ? ' ' : '');
+      const data = head ? Buffer.concat([Buffer.from(head), l.data]) : l.data;
       res!.write(rec.config.tty ? data : frame(l.stream, data));
     });
     res!.end();
@@ -159,7 +164,6 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
 }
 
 type Summary = ReturnType<typeof summary> & {
-  Ports: Array<{ PrivatePort: number; PublicPort?: number; Type: string }>;
   Mounts: Array<{ Name?: string; Source: string; Destination: string }>;
 };
 
@@ -173,8 +177,14 @@ function facts(c: Container, netId: NetworkIdOf): ContainerFacts & { c: Containe
     labels: c.config.labels, imageId: c.image, health: c.state.health?.status ?? 'none', isolation: 'default',
     mounts: s.Mounts.map((m) => ({ name: m.Name, source: m.Source, destination: m.Destination })),
     networks: Object.entries(nets).map(([name, n]) => ({ name, id: n?.NetworkID ?? '' })),
-    ports: s.Ports.map((p) => ({ privatePort: p.PrivatePort, publicPort: p.PublicPort, type: p.Type })),
+    published: Object.keys(c.config.networking?.portBindings ?? {}).map(portKey),
+    exposed: (c.config.networking?.exposedPorts ?? []).map(portKey),
   };
+}
+
+/** "80" is "80/tcp", as nat.Port reads it. */
+function portKey(p: string): string {
+  return p.includes('/') ? p.toLowerCase() : `${p}/tcp`;
 }
 
 export function summary(c: Container, netId: NetworkIdOf = () => ''): Record<string, unknown> {

@@ -92,12 +92,15 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
   };
 }
 
-/** ps' Ports: each published binding, and each exposed port without one. */
+/**
+ * ps' Ports: each published binding, and each exposed port without one, of a running
+ * container; dockerd lists them from NetworkSettings.Ports, which a stop empties.
+ */
 export function psPorts(c: Container): Array<Record<string, unknown>> {
   const st = running(c.state) ? c.state.network : undefined;
-  if (!st && c.config.network !== 'cni') return [];
+  if (!st || c.config.network !== 'cni') return [];
   const out: Array<Record<string, unknown>> = [];
-  const bound = st?.ports ?? {};
+  const bound = st.ports;
   for (const p of c.config.networking?.exposedPorts ?? []) {
     const [port, type] = p.split('/');
     const list = bound[p] ?? [];

@@ -197,7 +197,10 @@ export interface ContainerFacts {
   isolation: string;
   mounts: Array<{ name?: string; source: string; destination: string }>;
   networks: Array<{ name: string; id: string }>;
-  ports: Array<{ privatePort: number; publicPort?: number; type: string }>;
+  /** HostConfig.PortBindings' keys ("80/tcp", the container's side), as dockerd's publish filter reads them. */
+  published: string[];
+  /** Config.ExposedPorts' keys: what the expose filter reads (both are there stopped too). */
+  exposed: string[];
 }
 
 export interface ContainerLookups {
@@ -267,8 +270,9 @@ export async function selectContainers<T extends ContainerFacts>(
     if (args.has('volume') && !args.get('volume').some((v) => c.mounts.some((m) => m.destination === v || (m.name || m.source) === v))) continue;
     if (args.has('ancestor') && !ancestors.has(c.imageId)) continue;
     if (args.has('network') && !args.get('network').some((v) => c.networks.some((n) => n.name === v || (!!n.id && n.id.startsWith(v))))) continue;
-    if ((publish.size || expose.size) && !c.ports.some((p) =>
-      (p.publicPort !== undefined && publish.has(`${p.publicPort}/${p.type}`)) || expose.has(`${p.privatePort}/${p.type}`))) continue;
+    // dockerd: publish matches the container port of a binding, not the host's; each filter on its own
+    if (publish.size && !c.published.some((p) => publish.has(p))) continue;
+    if (expose.size && !c.exposed.some((p) => expose.has(p))) continue;
     out.push(c);
   }
   return out;

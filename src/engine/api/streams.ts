@@ -9,6 +9,7 @@ import type { StdioStream } from '../../runtime/types.js';
 import { readLogs } from '../containers/logs.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
+import { dockerdExecStartError } from '../containers/oci-errors.js';
 
 /** How long the end of a stream may wait for the process' exit to be recorded. */
 const EXIT_RECORD_MS = 10_000;
@@ -71,8 +72,9 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   else body = await readJsonBody(ctx.req);
   const b = (body ?? {}) as { Detach?: boolean; Tty?: boolean };
   const session = es.get(params[0]); // an unknown exec is a 404 before any upgrade
+  const entrypoint = session.ProcessConfig.entrypoint;
   if (b.Detach) {
-    await es.start(session.ID, true);
+    try { await es.start(session.ID, true); } catch (e) { throw dockerdExecStartError(e, entrypoint); }
     if (ctx.res) sendStatus(ctx.res, 200); else ctx.upgraded!.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
     return;
   }
@@ -83,9 +85,9 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
     started = await es.start(session.ID, false);
   } catch (e) {
     // dockerd switches protocols first and writes why the start failed into the stream as
-    // stdout; the client then reads the exit code (126/127) from GET /exec/{id}/json
+    // stdout; the client then reads the exit code (126) from GET /exec/{id}/json
     const raw = hijack(ctx, rest);
-    const text = Buffer.from(`${errorMessage(e)}\r\n`);
+    const text = Buffer.from(`${errorMessage(dockerdExecStartError(e, entrypoint))}\r\n`);
     raw.write(tty ? text : frame(1, text));
     raw.end();
     return;

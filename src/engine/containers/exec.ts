@@ -7,9 +7,12 @@ import type { Process, Spec } from '../../oci/types.js';
 import { resolveUser } from '../../oci/user.js';
 import { mergeEnv } from './create.js';
 import { applyUnsets } from './spec.js';
+import { running, type Container } from './model.js';
+import { DEFAULT_PATH_ENV } from '../../oci/spec.js';
 import { resolveCaps } from '../../oci/caps.js';
 import { readHostCaps } from '../../oci/host.js';
-import { failedPrecondition, invalidArgument, notFound, errorMessage } from '../../common/errors.js';
+import { failedPrecondition, internal, invalidArgument, notFound } from '../../common/errors.js';
+import { parseDetachKeys } from '../../common/detachkeys.js';
 import { newId } from '../../common/ids.js';
 import { readJson } from '../../common/fsutil.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
@@ -44,6 +47,18 @@ export interface ExecSession {
 
 const MAX_SESSIONS = 1024;
 
+/**
+ * dockerd makes an exec's environment anew (CreateDaemonEnvironment with the exec's own tty):
+ * PATH, HOSTNAME, TERM=xterm only for `exec -t` (whatever the container's -t), then the
+ * container's env. A CRI container's exec keeps its spec's, as containerd's does.
+ */
+function dockerBaseEnv(rec: Container, tty: boolean): string[] {
+  const base = [DEFAULT_PATH_ENV];
+  if (rec.config.hostname) base.push(`HOSTNAME=${rec.config.hostname}`);
+  if (tty) base.push('TERM=xterm');
+  return mergeEnv(base, rec.config.env);
+}
+
 export class ExecService {
   private sessions = new Map<string, ExecSession>();
 
@@ -54,15 +69,21 @@ export class ExecService {
     // meanwhile gets no session)
     const schema = await execBodySchema();
     const rec = this.containers.get(ref);
+    // dockerd names a paused container as the client named it here (its ID at start)
+    if (rec.state.status === 'paused') throw failedPrecondition(`Container ${ref} is paused, unpause the container before exec`);
     this.containers.requireRunning(rec);
     const p = schema.safeParse(raw);
     if (!p.success) throw invalidArgument(`invalid exec config: ${p.error.issues[0].path.join('.')}: ${p.error.issues[0].message}`);
     const b = p.data;
+    // dockerd checks the keys at create, in these words (a 500: a plain error there)
+    if (b.DetachKeys) {
+      try { parseDetachKeys(b.DetachKeys); } catch { throw internal(`Invalid escape keys (${b.DetachKeys}) provided`); }
+    }
     const id = newId();
     this.sessions.set(id, {
       ID: id, ContainerID: rec.id, Running: false, ExitCode: null, Pid: 0,
       OpenStdin: !!b.AttachStdin, OpenStdout: !!b.AttachStdout, OpenStderr: !!b.AttachStderr,
-      ProcessConfig: { tty: !!b.Tty, entrypoint: b.Cmd[0], arguments: b.Cmd.slice(1), privileged: !!b.Privileged, user: b.User ?? '' },
+      ProcessConfig: { tty: !!b.Tty, entrypoint: b.Cmd[0], arguments: b.Cmd.slice(1), privileged: !!b.Privileged, user: b.User || (rec.config.user ?? '') },
       body: b, dir: path.join(this.containers.bundle(rec.id), 'exec', id), started: false,
     });
     this.gc();
@@ -80,8 +101,11 @@ export class ExecService {
 
   inspect(id: string): Record<string, unknown> {
     const s = this.get(id);
-    const { body: _b, dir: _d, started: _s, ...pub } = s;
-    return { ...pub, CanRemove: false, DetachKeys: '' };
+    const { body: b, dir: _d, started: _s, ProcessConfig: pc, ...pub } = s;
+    // as dockerd's JSON: user is omitempty, DetachKeys the parsed bytes (base64, "" for none)
+    const { user, ...rest } = pc;
+    const keys = b.DetachKeys ? parseDetachKeys(b.DetachKeys).toString('base64') : '';
+    return { ...pub, ProcessConfig: { ...rest, ...(user ? { user } : {}) }, CanRemove: false, DetachKeys: keys };
   }
 
   /**
@@ -91,7 +115,9 @@ export class ExecService {
    */
   async start(id: string, detach: boolean): Promise<{ handle: ExecHandle; session: ExecSession; recorded: Promise<number> }> {
     const s = this.get(id);
-    if (s.started) throw failedPrecondition(`exec ${id} has already been started`);
+    // dockerd's words (a 409 either way)
+    if (s.ExitCode !== null) throw failedPrecondition(`Error: Exec command ${s.ID} has already run`);
+    if (s.started) throw failedPrecondition(`Error: Exec command ${s.ID} is already running`);
     const rec = this.containers.get(s.ContainerID);
     this.containers.requireRunning(rec);
     s.started = true;
@@ -111,7 +137,7 @@ export class ExecService {
         terminal: !!b.Tty,
         args: b.Cmd,
         // docker: "KEY" without "=" unsets KEY for the exec
-        env: applyUnsets(mergeEnv(spec.process.env ?? [], b.Env ?? [])),
+        env: applyUnsets(mergeEnv(rec.config.pod ? spec.process.env ?? [] : dockerBaseEnv(rec, !!b.Tty), b.Env ?? [])),
         cwd: b.WorkingDir || spec.process.cwd,
         user,
       };
@@ -127,8 +153,9 @@ export class ExecService {
         attach: !detach, stdin: !!b.AttachStdin,
       });
     } catch (e) {
-      // what the shell would answer: 127 not found, 126 found but not executable
-      s.ExitCode = /not found|no such file/i.test(errorMessage(e)) ? 127 : 126;
+      // dockerd 20.10–24 records 126 for every exec that failed to start, a command not
+      // found too (its deferred cleanup overwrites the 127: moby#45795, fixed in later releases)
+      s.ExitCode = 126;
       await fs.rm(s.dir, { recursive: true, force: true });
       throw e;
     }
@@ -170,6 +197,17 @@ export class ExecService {
       if (this.sessions.size <= MAX_SESSIONS) break;
       if (!s.Running && s.started) this.sessions.delete(id);
     }
+  }
+
+  /**
+   * docker inspect's ExecIDs: the container's execs not yet ended (created ones too), null
+   * when there are none; dockerd lets go of them at an exit, its own or the container's.
+   */
+  pendingIds(containerId: string): string[] | null {
+    const rec = this.containers.get(containerId);
+    if (!running(rec.state)) return null;
+    const ids = [...this.sessions.values()].filter((s) => s.ContainerID === containerId && s.ExitCode === null).map((s) => s.ID);
+    return ids.length ? ids : null;
   }
 
   forgetContainer(containerId: string): void {

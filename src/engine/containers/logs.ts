@@ -15,16 +15,18 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
-function inRange(r: LogRecord, o: LogOptions): boolean {
-  if (o.since === undefined && o.until === undefined) return true;
-  const t = Date.parse(r.time) / 1000;
-  if (o.since !== undefined && t < o.since) return false;
-  if (o.until !== undefined && t > o.until) return false;
-  return true;
+/** A record's time in seconds, its fraction kept past Date's milliseconds (conmon writes nanoseconds). */
+function seconds(time: string): number {
+  const frac = /\.(\d+)/.exec(time)?.[1];
+  return Math.floor(Date.parse(time) / 1000) + (frac ? Number(`0.${frac}`) : 0);
+}
+
+function beforeSince(r: LogRecord, o: LogOptions): boolean {
+  return o.since !== undefined && seconds(r.time) < o.since;
 }
 
 function afterUntil(r: LogRecord, o: LogOptions): boolean {
-  return o.until !== undefined && Date.parse(r.time) / 1000 > o.until;
+  return o.until !== undefined && seconds(r.time) > o.until;
 }
 
 /** Emit the log's records to cb; with follow, keep going until stopped/aborted. */
@@ -47,11 +49,14 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
       const text = rest + buf.subarray(0, bytesRead).toString('utf8');
       const lines = text.split('\n');
       rest = lines.pop() ?? '';
-      const parsed = lines.map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
-      if (parsed.some((r) => afterUntil(r, o))) pastUntil = true;
-      let recs = parsed.filter((r) => inRange(r, o));
+      let recs = lines.map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
+      // as moby's tailFiles: the last N records of the file first, then since skips and
+      // the first record past until ends the read (so --tail 5 --until T may print fewer)
       if (first && o.tail !== null) recs = o.tail === 0 ? [] : recs.slice(-o.tail);
-      for (const r of recs) cb(r);
+      for (const r of recs) {
+        if (pastUntil || afterUntil(r, o)) { pastUntil = true; continue; }
+        if (!beforeSince(r, o)) cb(r);
+      }
     } finally {
       await fh.close();
     }

@@ -19,6 +19,7 @@ import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
 import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
 import { psTable } from './top.js';
 import { makeWorkingDir } from './rootfs.js';
+import { dockerdStartError } from './oci-errors.js';
 import type { Spec } from '../../oci/types.js';
 import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind, isNoSpace, withContext, noSpaceLeft, unimplemented } from '../../common/errors.js';
 import { newId, validateName } from '../../common/ids.js';
@@ -286,9 +287,12 @@ export class ContainerService {
       if (hooked) await this.hooks.stopped(rec).catch((u) => this.d.log.warn('releasing after a failed start', { id: rec.id, err: errorMessage(u) }));
       await this.d.driver.unmount(rec.id).catch(() => {});
       const msg = errorMessage(e);
-      rec.state.error = msg;
-      rec.state.exitCode = /not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128;
+      // a docker container's runtime refusal in dockerd's words and codes (a CRI one's as it is)
+      const said = rec.config.pod ? null : dockerdStartError(e, [...rec.config.entrypoint, ...rec.config.cmd][0] ?? '', 'create');
+      rec.state.error = said ? said.error.message : msg;
+      rec.state.exitCode = said?.exitCode ?? (/not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128);
       await this.d.store.persist(rec).catch(() => {});
+      if (said) throw said.error;
       throw e instanceof TsulaError ? e : new TsulaError('Internal', msg);
     }
   }

@@ -1,0 +1,158 @@
+// docker exec and docker logs through the stock docker CLI (20.10), word for word and code for
+// code as against dockerd 20.10–24: a start the runtime refused, the exec's environment, and
+// the order in which logs applies --tail, --since and --until.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { TestDaemon } from '../helpers/daemon.js';
+import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('docker-cli-exec-logs', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
+
+let d: TestDaemon;
+before(async () => {
+  dockerCliPath();
+  d = await TestDaemon.create();
+  await d.loadBusybox();
+  await ok(['run', '-d', '--name', 'box', '-e', 'FOO=bar', 'busybox', 'sleep', '1000']);
+});
+after(async () => {
+  if (d?.proc) await docker(d, ['rm', '-f', 'box', 'ttybox']).catch(() => undefined);
+  await d?.destroy();
+});
+
+async function ok(args: string[]): Promise<string> {
+  const r = await docker(d, args);
+  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+async function execCreate(body: Record<string, unknown>): Promise<string> {
+  const r = await d.api('POST', '/v1.41/containers/box/exec', JSON.stringify(body), { 'Content-Type': 'application/json' });
+  assert.equal(r.status, 201, r.body);
+  return (JSON.parse(r.body) as { Id: string }).Id;
+}
+
+async function execStartDetached(id: string): Promise<{ status: number; message: string }> {
+  const r = await d.api('POST', `/v1.41/exec/${id}/start`, JSON.stringify({ Detach: true }), { 'Content-Type': 'application/json' });
+  return { status: r.status, message: r.status === 200 ? '' : (JSON.parse(r.body) as { message: string }).message };
+}
+
+const NOT_FOUND = /^OCI runtime exec failed: exec failed: .*exec: "nosuch": executable file not found in \$PATH: unknown\r\n$/;
+
+test('exec of a command that cannot start: containerd\'s ": unknown", exit 126 whatever the cause (dockerd 20.10–24)', async () => {
+  const missing = await docker(d, ['exec', 'box', 'nosuch']);
+  assert.equal(missing.code, 126, missing.stderr);
+  assert.match(missing.stdout, NOT_FOUND);
+  const notExec = await docker(d, ['exec', 'box', '/etc/passwd']);
+  assert.equal(notExec.code, 126);
+  assert.match(notExec.stdout, /exec: "\/etc\/passwd": permission denied: unknown\r\n$/);
+  // -w on a path that is not there: runc's chdir error, 126 as well
+  const wd = await docker(d, ['exec', '-w', '/missing', 'box', 'pwd']);
+  assert.equal(wd.code, 126);
+  assert.match(wd.stdout, /^OCI runtime exec failed: exec failed: .*chdir to cwd \("\/missing"\) set in config\.json failed: no such file or directory: unknown\r\n$/);
+  // not a directory: dockerd's bind-mount hint after containerd's class
+  const file = await docker(d, ['exec', '-w', '/etc/passwd', 'box', 'pwd']);
+  assert.equal(file.code, 126);
+  assert.match(file.stdout, /not a directory: unknown: Are you trying to mount a directory onto a file \(or vice-versa\)\? Check if the specified host path exists and is the expected type\r\n$/);
+  // an unknown user fails before the runtime: no ": unknown"
+  const user = await docker(d, ['exec', '-u', 'nosuchuser', 'box', 'id']);
+  assert.equal(user.code, 126);
+  assert.equal(user.stdout, 'unable to find user nosuchuser: no matching entries in passwd file\r\n');
+  // -d: the error is the start's HTTP answer, so the CLI says it on stderr and exits 1
+  const detached = await docker(d, ['exec', '-d', 'box', 'nosuch']);
+  assert.equal(detached.code, 1);
+  assert.match(detached.stderr, /^Error response from daemon: OCI runtime exec failed: .*executable file not found in \$PATH: unknown\n$/);
+  // detach keys dockerd can't read are refused at create
+  const keys = await docker(d, ['exec', '--detach-keys', 'foo', 'box', 'true']);
+  assert.equal(keys.code, 1);
+  assert.equal(keys.stderr, 'Error response from daemon: Invalid escape keys (foo) provided\n');
+  // the box still runs: a failed exec does not touch it
+  assert.equal(await ok(['exec', 'box', 'echo', 'fine']), 'fine\n');
+});
+
+test('exec start over the API: 400 for a command dockerd classes as bad config, 500 otherwise, 409 once run', async () => {
+  const missing = await execCreate({ Cmd: ['nosuch'] });
+  const r = await execStartDetached(missing);
+  assert.equal(r.status, 400);
+  assert.match(r.message, /executable file not found in \$PATH: unknown$/);
+  const inspected = JSON.parse((await d.api('GET', `/v1.41/exec/${missing}/json`)).body) as { Running: boolean; ExitCode: number };
+  assert.deepEqual([inspected.Running, inspected.ExitCode], [false, 126]);
+  const again = await execStartDetached(missing);
+  assert.equal(again.status, 409);
+  assert.equal(again.message, `Error: Exec command ${missing} has already run`);
+  // dockerd's test for "not found" wants the command's name (as given) in the message
+  const capital = await execStartDetached(await execCreate({ Cmd: ['NoSuch'] }));
+  assert.equal(capital.status, 500);
+  const wd = await execStartDetached(await execCreate({ Cmd: ['pwd'], WorkingDir: '/missing' }));
+  assert.equal(wd.status, 500);
+  assert.match(wd.message, /no such file or directory: unknown$/);
+});
+
+test('inspect ExecIDs: the container\'s execs that have not ended, else null', async () => {
+  const ids = async () => JSON.parse(await ok(['inspect', '-f', '{{json .ExecIDs}}', 'box'])) as string[] | null;
+  assert.equal(await ids(), null);
+  const id = await execCreate({ Cmd: ['sleep', '1'] });
+  assert.deepEqual(await ids(), [id], 'a created exec counts');
+  assert.equal((await execStartDetached(id)).status, 200);
+  for (let i = 0; i < 50 && (await ids()) !== null; i++) await new Promise((r) => setTimeout(r, 200));
+  assert.equal(await ids(), null, 'gone once it exited');
+});
+
+test('exec environment: PATH, HOSTNAME, TERM only for exec -t, the container\'s env, then -e', async () => {
+  const host = (await ok(['inspect', '-f', '{{.Config.Hostname}}', 'box'])).trim();
+  const env = (await ok(['exec', 'box', 'env'])).split('\n').filter(Boolean);
+  assert.deepEqual(env.slice(0, 3), ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `HOSTNAME=${host}`, 'FOO=bar']);
+  assert.ok(!env.some((e) => e.startsWith('TERM=')), env.join('\n'));
+  const tty = (await ok(['exec', '-t', 'box', 'env'])).split(/\r?\n/);
+  assert.deepEqual(tty.slice(0, 3), ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', `HOSTNAME=${host}`, 'TERM=xterm']);
+  // a container run with -t: its TERM is not an exec's without -t
+  await ok(['run', '-dt', '--name', 'ttybox', 'busybox', 'sleep', '1000']);
+  assert.doesNotMatch(await ok(['exec', 'ttybox', 'env']), /^TERM=/m);
+  assert.match(await ok(['exec', '-t', '-e', 'TERM=vt100', 'ttybox', 'env']), /^TERM=vt100\r?$/m);
+  await ok(['rm', '-f', 'ttybox']);
+  // -e FOO=baz replaces the container's; an -e name the client has no value for unsets it
+  assert.match(await ok(['exec', '-e', 'FOO=baz', 'box', 'env']), /^FOO=baz$/m);
+  const unset = await docker(d, ['exec', '-e', 'FOO', 'box', 'env']);
+  assert.doesNotMatch(unset.stdout, /^FOO=/m);
+});
+
+test('logs: --tail counts from the end first, then --since skips and --until ends (moby\'s tailFiles)', async () => {
+  // two lines, then two more a little over two seconds later (whole-second bounds between them)
+  await ok(['run', '--name', 'timed', 'busybox', 'sh', '-c', 'echo a; echo b; sleep 2.2; echo c; echo d']);
+  try {
+    const lines = (await ok(['logs', '-t', 'timed'])).trim().split('\n');
+    assert.equal(lines.length, 4);
+    // the whole second after b's: c and d are past it (they came 2.2 s later)
+    const bAt = Date.parse(lines[1]!.split(' ')[0]!);
+    const mid = new Date(Math.floor(bAt / 1000) * 1000 + 1000).toISOString().replace(/\.000Z$/, 'Z');
+    assert.equal(await ok(['logs', '--until', mid, 'timed']), 'a\nb\n');
+    // the last two are both past until: nothing, not the two before them
+    assert.equal(await ok(['logs', '--tail', '2', '--until', mid, 'timed']), '');
+    assert.equal(await ok(['logs', '--tail', '3', '--until', mid, 'timed']), 'b\n');
+    // since after tail: the last three, less those before since
+    assert.equal(await ok(['logs', '--tail', '3', '--since', mid, 'timed']), 'c\nd\n');
+    assert.equal(await ok(['logs', '--tail', '1', '--since', mid, 'timed']), 'd\n');
+    // until 0 is no bound (dockerd's), a relative since is the CLI's now minus it
+    assert.equal(await ok(['logs', '--until', '0', 'timed']), 'a\nb\nc\nd\n');
+    assert.equal(await ok(['logs', '--since', '10m', 'timed']), 'a\nb\nc\nd\n');
+    // --details: dockerd's attributes (none without log-opts) and a space
+    assert.equal(await ok(['logs', '--details', '--tail', '1', 'timed']), ' d\n');
+    assert.match(await ok(['logs', '-t', '--details', '--tail', '1', 'timed']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z  d\n$/);
+  } finally {
+    await ok(['rm', 'timed']);
+  }
+});
+
+test('logs -f of a created container ends at once (dockerd follows only a running one)', async () => {
+  await ok(['create', '--name', 'fresh', 'busybox', 'echo', 'hi']);
+  try {
+    const started = Date.now();
+    const r = await docker(d, ['logs', '-f', 'fresh'], { timeoutMs: 20_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, '');
+    assert.ok(Date.now() - started < 10_000, `took ${Date.now() - started}ms`);
+  } finally {
+    await ok(['rm', 'fresh']);
+  }
+});
