@@ -40,9 +40,9 @@ async function execStartDetached(id: string): Promise<{ status: number; message:
 
 const NOT_FOUND = /^OCI runtime exec failed: exec failed: .*exec: "nosuch": executable file not found in \$PATH: unknown\r\n$/;
 
-test('exec of a command that cannot start: containerd\'s ": unknown", exit 126 whatever the cause (dockerd 20.10–24)', async () => {
+test('exec of a command that cannot start: containerd\'s ": unknown", 127 not found, 126 otherwise (dockerd since 27.3)', async () => {
   const missing = await docker(d, ['exec', 'box', 'nosuch']);
-  assert.equal(missing.code, 126, missing.stderr);
+  assert.equal(missing.code, 127, missing.stderr);
   assert.match(missing.stdout, NOT_FOUND);
   const notExec = await docker(d, ['exec', 'box', '/etc/passwd']);
   assert.equal(notExec.code, 126);
@@ -53,7 +53,7 @@ test('exec of a command that cannot start: containerd\'s ": unknown", exit 126 w
   assert.match(wd.stdout, /^OCI runtime exec failed: exec failed: .*chdir to cwd \("\/missing"\) set in config\.json failed: no such file or directory: unknown\r\n$/);
   // not a directory: dockerd's bind-mount hint after containerd's class
   const file = await docker(d, ['exec', '-w', '/etc/passwd', 'box', 'pwd']);
-  assert.equal(file.code, 126);
+  assert.equal(file.code, 127);
   assert.match(file.stdout, /not a directory: unknown: Are you trying to mount a directory onto a file \(or vice-versa\)\? Check if the specified host path exists and is the expected type\r\n$/);
   // an unknown user fails before the runtime: no ": unknown"
   const user = await docker(d, ['exec', '-u', 'nosuchuser', 'box', 'id']);
@@ -77,7 +77,7 @@ test('exec start over the API: 400 for a command dockerd classes as bad config, 
   assert.equal(r.status, 400);
   assert.match(r.message, /executable file not found in \$PATH: unknown$/);
   const inspected = JSON.parse((await d.api('GET', `/v1.41/exec/${missing}/json`)).body) as { Running: boolean; ExitCode: number };
-  assert.deepEqual([inspected.Running, inspected.ExitCode], [false, 126]);
+  assert.deepEqual([inspected.Running, inspected.ExitCode], [false, 127]);
   const again = await execStartDetached(missing);
   assert.equal(again.status, 409);
   assert.equal(again.message, `Error: Exec command ${missing} has already run`);

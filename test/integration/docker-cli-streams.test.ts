@@ -1,7 +1,7 @@
 // The stock docker CLI (20.10) streaming through tsulad as through dockerd: run/start/attach
 // output (the CLI half-closes a connection it sends no stdin on, and reads on), piped stdin
 // that ends, exec exit codes read right after the stream ends, and a failed exec start as
-// dockerd reports it (a 101, the error in the stream, 126 from GET /exec/{id}/json).
+// dockerd reports it (a 101, the error in the stream, its exit code from GET /exec/{id}/json).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -94,14 +94,14 @@ test('GET /exec/{id}/json right after the stream ends has Running false and the 
   }
 });
 
-// dockerd 20.10–24 record 126 for any exec that failed to start, not found too (moby#45795)
-test('a command that cannot start: the error in the stream, 126 not found or not executable', async () => {
+// dockerd since 27.3 (moby#48552): 127 for a command not found, 126 for one not executable
+test('a command that cannot start: the error in the stream, 127 not found, 126 not executable', async () => {
   const missing = await docker(d, ['exec', 'web', 'nosuchcmd']);
-  assert.equal(missing.code, 126, missing.stderr);
+  assert.equal(missing.code, 127, missing.stderr);
   assert.match(missing.stdout, /^OCI runtime exec failed: .*"nosuchcmd": executable file not found in \$PATH: unknown\r?\n$/);
   assert.doesNotMatch(missing.stderr, /Unrecognized input header/);
   const tty = await docker(d, ['exec', '-t', 'web', 'nosuchcmd']);
-  assert.equal(tty.code, 126);
+  assert.equal(tty.code, 127);
   assert.match(tty.stdout, /executable file not found/);
   const notExec = await docker(d, ['exec', 'web', '/etc/passwd']);
   assert.equal(notExec.code, 126);
@@ -118,7 +118,7 @@ test('a command that cannot start: the error in the stream, 126 not found or not
   assert.equal(stream.body[0], 1, 'a stdout frame');
   assert.match(stream.body.subarray(8).toString(), /executable file not found in \$PATH: unknown\r\n$/);
   const info = JSON.parse((await d.api('GET', `/v1.41/exec/${id}/json`)).body) as { Running: boolean; ExitCode: number | null };
-  assert.deepEqual([info.Running, info.ExitCode], [false, 126]);
+  assert.deepEqual([info.Running, info.ExitCode], [false, 127]);
   // an unknown exec is still a 404 before any switch
   const unknown = await upgradedPost('/v1.41/exec/0123456789ab/start', '{}');
   assert.match(unknown.head, /^HTTP\/1.1 404/);

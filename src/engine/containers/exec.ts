@@ -15,6 +15,7 @@ import { failedPrecondition, internal, invalidArgument, notFound } from '../../c
 import { parseDetachKeys } from '../../common/detachkeys.js';
 import { newId } from '../../common/ids.js';
 import { readJson } from '../../common/fsutil.js';
+import { dockerdStartError } from './oci-errors.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 
 export const execBodySchema = lazySchema((z) => z.object({
@@ -153,9 +154,11 @@ export class ExecService {
         attach: !detach, stdin: !!b.AttachStdin,
       });
     } catch (e) {
-      // dockerd 20.10–24 records 126 for every exec that failed to start, a command not
-      // found too (its deferred cleanup overwrites the 127: moby#45795, fixed in later releases)
-      s.ExitCode = 126;
+      // dockerd's codes since moby#48552 (27.3): 127 for a command not found (and a path that
+      // is not a directory), 126 for one it may not run and for every other failed start
+      // (20.10–24 recorded 126 for all of them: moby#45795)
+      const said = dockerdStartError(e, s.ProcessConfig.entrypoint, 'exec');
+      s.ExitCode = said && said.exitCode !== 128 ? said.exitCode : 126;
       await fs.rm(s.dir, { recursive: true, force: true });
       throw e;
     }
