@@ -1,36 +1,36 @@
-// The container service: every front end (HTTP API, later CRI) calls these methods; they
-// keep the record, the snapshot and the runtime in step, and emit events.
+// The container service: every front end (the Docker-shaped API, CRI, the CLI's) calls these
+// methods; they keep the record, the snapshot and the runtime in step, and emit events. It
+// holds the state (per-container locks, waiters, pending attaches, what an exit kept) and
+// the start, exit and remove paths; create, attach, stop/kill/restart and the settings
+// commands are in service-*.ts, functions of the service.
 import { Phases } from '../../common/phases.js';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { running, type Container, type CreateSpec } from './model.js';
 import { ContainerStore } from './store.js';
-import { etcFilesIntact, resolveContainer, writeEtcFiles } from './create.js';
+import { etcFilesIntact, writeEtcFiles } from './create.js';
 import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
-import { readHostInfo, rlimits, type HostInfo } from '../../oci/spec.js';
+import { readHostInfo, type HostInfo } from '../../oci/spec.js';
 import { containerSpec } from './spec.js';
 import { cgroupsPath, checkBlkioDevices, verifyResources, type ResourceConfig } from './resources.js';
 import { detectCgroups, readOomKills } from '../../cgroups/index.js';
 import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
-import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
-import { psTable } from './top.js';
-import { makeWorkingDir } from './rootfs.js';
 import { dockerdStartError } from './oci-errors.js';
 import type { Spec } from '../../oci/types.js';
-import { failedPrecondition, invalidArgument, notFound, errorMessage, errorKind, TsulaError, isKind, isNoSpace, withContext, noSpaceLeft, unimplemented } from '../../common/errors.js';
-import { newId, validateName } from '../../common/ids.js';
-import { writeFileAtomic } from '../../common/fsutil.js';
+import { failedPrecondition, errorMessage, TsulaError } from '../../common/errors.js';
 import { NO_FAULTS, type Faults } from '../../common/faults.js';
-import { parseSignal, signalNumber } from './signals.js';
 import { recoverContainers, forget } from './recovery.js';
 import { ExitWaiters, PendingAttaches, type WaitCondition } from './waiters.js';
-import { isEnginePodSandbox, podIdOf } from '../../common/pod-annotations.js';
 import { Hooks, type ContainerHooks } from './hooks.js';
 import { RestartManager } from './restart.js';
+import { create } from './service-create.js';
+import { attach, checkAttach, connectPendingAttach, reopenLog, resize } from './service-attach.js';
+import { endRestarting, kill, podMembers, restart, restartByPolicy, sleep, stop } from './service-stop.js';
+import { pause, rename, top, unpause, update } from './service-settings.js';
 
 export interface ServiceDeps {
   store: ContainerStore;
@@ -54,9 +54,10 @@ export interface ServiceDeps {
 
 export class ContainerService {
   private host: HostInfo | null = null;
-  private sys: SysInfo | null = null;
-  private waiters = new ExitWaiters();
-  private pendingAttach = new PendingAttaches();
+  /** The host's cgroup features (service-settings.ts checks an update's merged set with them). */
+  sys: SysInfo | null = null;
+  readonly waiters = new ExitWaiters();
+  readonly pendingAttach = new PendingAttaches();
   private locks = new Map<string, Promise<unknown>>();
   /**
    * Containers whose runtime state and exit file outlive their exit: kept until the record
@@ -71,7 +72,7 @@ export class ContainerService {
   constructor(readonly d: ServiceDeps) {
     this.faults = d.faults ?? NO_FAULTS;
     this.hooks = new Hooks(d.hooks ?? []);
-    this.restarts = new RestartManager({ restartByPolicy: (id) => this.restartByPolicy(id), start: (id) => this.start(id), log: d.log });
+    this.restarts = new RestartManager({ restartByPolicy: (id) => restartByPolicy(this, id), start: (id) => this.start(id), log: d.log });
     d.store.onPersisted = (id) => { void this.releaseLater(id); };
   }
 
@@ -113,77 +114,8 @@ export class ContainerService {
 
   // ---- create ---------------------------------------------------------------------------
 
-  /**
-   * Make a container from a front end's spec (the Docker-shaped API's and CRI's translate
-   * into it): resources checked, the name reserved before the first await, the image found,
-   * the writable layer prepared. On any failure nothing of it is left.
-   */
-  async create(spec: CreateSpec): Promise<{ Id: string; Warnings: string[] }> {
-    // dockerd checks the settings before it looks for the image or takes the name
-    const id = newId();
-    const ph = new Phases('create', id);
-    const warnings = await this.verifyResources(spec.resources);
-    // a stop signal dockerd can't parse is refused now, not at the first docker stop
-    if (spec.stopSignal) parseSignal(spec.stopSignal);
-    ph.mark('verify');
-    // the name is taken before the first await: a concurrent create sees it reserved, and a
-    // generated name is checked against every reserved name, not only the saved records
-    const names = this.d.store.names;
-    let cname: string;
-    try {
-      cname = spec.name ? names.reserve(validateName(spec.name), id) : names.reserveGenerated(id);
-    } catch (e) {
-      // docker looks the image up first: a missing image is a 404 even when the name is taken
-      if (isKind(e, 'AlreadyExists')) await this.d.images.get(spec.image);
-      throw e;
-    }
-    const dir = this.d.store.dir(id);
-    let prepared = false;
-    let hooked: Container | null = null;
-    let mounted = false;
-    try {
-      const runtime = spec.runtime || this.d.defaultRuntime;
-      if (!(await this.ensureRuntime(runtime))) throw invalidArgument(`unknown runtime specified ${runtime} (configured: ${[...this.d.runtimes.keys()].join(', ')})`);
-      const image = await this.d.images.get(spec.image);
-      ph.mark('image');
-      // the spec builder's own check, so a bad --ulimit fails now rather than at start
-      rlimits({ ulimits: spec.ulimits }, await this.hostInfo());
-      const rec = resolveContainer({ id, name: cname, spec, image, runtime, driver: this.d.driver.name, containerDir: dir });
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      prepared = true; // before: a prepare cut short by a full disk leaves pieces to remove
-      ph.mark('resolve');
-      await this.d.driver.prepare(id, image.chainIds);
-      hooked = rec;
-      await this.hooks.create(rec, {
-        spec, image, warnings,
-        rootfs: async () => { mounted = true; return this.d.driver.mount(id); },
-      });
-      // dockerd makes the working directory at create (a kubelet's is left to the runtime)
-      if (rec.config.workingDir && !spec.cri) {
-        mounted = true;
-        await makeWorkingDir(await this.d.driver.mount(id), rec.config.workingDir);
-      }
-      if (mounted) { mounted = false; await this.d.driver.unmount(id); }
-      ph.mark('snapshot');
-      await writeEtcFiles(rec);
-      await fs.mkdir(path.dirname(rec.paths.log), { recursive: true });
-      await writeFileAtomic(rec.paths.log, '', 0o600, 'none'); // `logs` before the start reads it
-      ph.mark('files');
-      this.faults.hit('create:before-save'); // a directory without a record: dropped at start-up
-      await this.d.store.save(rec);
-      ph.mark('record');
-      this.d.events.emit('container', 'create', id, this.attrs(rec));
-      ph.done(this.d.log);
-      return { Id: id, Warnings: warnings };
-    } catch (e) {
-      if (hooked) await this.hooks.createFailed(hooked);
-      if (mounted) await this.d.driver.unmount(id).catch(() => {});
-      if (prepared) await this.d.driver.remove(id).catch(() => {});
-      await fs.rm(dir, { recursive: true, force: true });
-      names.release(cname, id); // last: the name is free only once nothing of it is left
-      throw isNoSpace(e) ? noSpaceLeft(this.d.graph, `creating container ${cname}`, e) : e;
-    }
-  }
+  /** Make a container from a front end's spec (service-create.ts). */
+  create(spec: CreateSpec): Promise<{ Id: string; Warnings: string[] }> { return create(this, spec); }
 
   private readonly exitCallback = (id: string, code: number, at: Date) => {
     void this.onExit(id, code, at).catch((e) => this.d.log.error('exit handling failed', { id, err: errorMessage(e) }));
@@ -206,13 +138,13 @@ export class ContainerService {
     return rt;
   }
 
-  private async hostInfo(): Promise<HostInfo> {
+  async hostInfo(): Promise<HostInfo> {
     this.host ??= await readHostInfo();
     return this.host;
   }
 
   /** dockerd's checks of the resource fields against this host; adjusts r, returns warnings. */
-  private async verifyResources(r: ResourceConfig, update = false): Promise<string[]> {
+  async verifyResources(r: ResourceConfig, update = false): Promise<string[]> {
     // the cgroup files don't change; the real-time budget an admin grants may
     if (!this.sys || r.CpuRealtimeRuntime > 0) this.sys = await readSysInfo({ parent: r.CgroupParent || 'tsula' });
     const canLowerOomScore = (await this.hostInfo()).capBounding?.has('CAP_SYS_RESOURCE') ?? false;
@@ -241,7 +173,8 @@ export class ContainerService {
     });
   }
 
-  private async startLocked(rec: Container): Promise<void> {
+  /** Start under the container's lock (start, restart, a policy's restart). */
+  async startLocked(rec: Container): Promise<void> {
     const rt = this.runtimeOf(rec);
     const bundle = this.bundle(rec.id);
     const ph = new Phases('start', rec.id);
@@ -268,7 +201,7 @@ export class ContainerService {
       created = true;
       ph.mark('runtime-create');
       this.faults.hit('start:after-create');
-      await this.connectPendingAttach(rec, rt, bundle);
+      await connectPendingAttach(this, rec, rt, bundle);
       ph.mark('attach');
       const startedAt = new Date().toISOString(); // before: the exit may be stamped before start returns
       await rt.start(rec.id);
@@ -301,73 +234,15 @@ export class ContainerService {
     return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath });
   }
 
-  // ---- attach ---------------------------------------------------------------------------
+  // ---- attach (service-attach.ts) -------------------------------------------------------
 
-  /**
-   * dockerd's refusals, made before the API switches protocols so that they are still HTTP
-   * errors: a paused or restarting container can't be attached to (409).
-   */
-  checkAttach(ref: string): Container {
-    const rec = this.get(ref);
-    if (rec.state.status === 'paused') throw failedPrecondition(`container ${ref} is paused, unpause the container before attach`);
-    if (rec.state.status === 'restarting') throw failedPrecondition(`container ${ref} is restarting, wait until the container is running`);
-    return rec;
-  }
-
-  /**
-   * Attach to a container's stdio: now if it runs; at its next start if it is created or
-   * exited (docker's `start -a` attaches first, then starts); null once that can't happen
-   * (removed, its start failed, `signal` aborted: the client left) or it is being removed.
-   */
-  async attach(ref: string, signal?: AbortSignal): Promise<StdioStream | null> {
-    const rec = this.get(ref);
-    if (signal?.aborted) return null;
-    if (running(rec.state)) {
-      let s: StdioStream;
-      try {
-        s = await this.runtimeOf(rec).attach(rec.id, this.bundle(rec.id));
-      } catch (e) {
-        if (!running(rec.state) || !this.d.store.has(rec.id)) return null; // it exited meanwhile
-        throw e;
-      }
-      this.d.events.emit('container', 'attach', rec.id, this.attrs(rec));
-      return s;
-    }
-    if (rec.state.status !== 'created' && rec.state.status !== 'exited') return null;
-    // dockerd logs the attach when the streams are registered, before any start
-    this.d.events.emit('container', 'attach', rec.id, this.attrs(rec));
-    return this.pendingAttach.add(rec.id, signal);
-  }
-
-  private async connectPendingAttach(rec: Container, rt: Runtime, bundle: string): Promise<void> {
-    for (const p of this.pendingAttach.take(rec.id)) {
-      try {
-        const st = await rt.attach(rec.id, bundle);
-        // the client may have left while the runtime connected: nobody reads this stream
-        if (p.signal?.aborted) st.close(); else p.resolve(st);
-      } catch (e) {
-        this.d.log.warn('attach at start failed', { id: rec.id, err: errorMessage(e) });
-        p.resolve(null);
-      }
-    }
-  }
-
-  async resize(ref: string, h: number, w: number): Promise<void> {
-    const rec = this.get(ref);
-    if (!running(rec.state)) throw failedPrecondition(`container ${rec.name} is not running`);
-    if (rec.config.tty) await this.runtimeOf(rec).resize(rec.id, this.bundle(rec.id), h, w);
-    // dockerd logs each resize (an exec's not); SIGWINCH forwarded by a client's signal proxy is a kill
-    this.d.events.emit('container', 'resize', rec.id, this.attrs(rec, { height: String(h), width: String(w) }));
-  }
-
-  /** CRI's ReopenContainerLog: the runtime writes to a new log file at the same path. */
-  async reopenLog(ref: string): Promise<void> {
-    const rec = this.get(ref);
-    if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
-    const rt = this.runtimeOf(rec);
-    if (!rt.reopenLog) throw unimplemented(`runtime ${rec.runtime} cannot reopen container logs`);
-    await rt.reopenLog(rec.id, this.bundle(rec.id));
-  }
+  /** dockerd's refusals of an attach, made while they can still be HTTP errors. */
+  checkAttach(ref: string): Container { return checkAttach(this, ref); }
+  /** A container's stdio: now if it runs, at its next start if created or exited, else null. */
+  attach(ref: string, signal?: AbortSignal): Promise<StdioStream | null> { return attach(this, ref, signal); }
+  resize(ref: string, h: number, w: number): Promise<void> { return resize(this, ref, h, w); }
+  /** CRI's ReopenContainerLog. */
+  reopenLog(ref: string): Promise<void> { return reopenLog(this, ref); }
 
   // ---- exits, stop, kill, wait ----------------------------------------------------------
 
@@ -425,7 +300,7 @@ export class ContainerService {
   }
 
   /** Forget the runtime state and exit file of an exit whose record is on disk. */
-  private async release(rec: Container): Promise<void> {
+  async release(rec: Container): Promise<void> {
     await this.runtimeOf(rec).delete(rec.id, this.bundle(rec.id), true)
       .catch((e) => this.d.log.warn('runtime delete after exit', { id: rec.id, err: errorMessage(e) }));
     this.unreleased.delete(rec.id);
@@ -446,187 +321,21 @@ export class ContainerService {
     return this.waiters.add(rec.id, cond);
   }
 
-  async kill(ref: string, signal = 'SIGKILL'): Promise<void> {
-    const rec = this.get(ref);
-    const sig = parseSignal(signal);
-    if (!running(rec.state)) throw failedPrecondition(`Cannot kill container: ${ref}: Container ${rec.id} is not running`);
-    // docker: a kill is a stop by the user; with the stop signal (or SIGKILL) no restart follows
-    await this.markManuallyStopped(rec);
-    const stopSig = rec.config.stopSignal ? parseSignal(rec.config.stopSignal) : undefined;
-    if (!stopSig || sig === 'SIGKILL' || sig === stopSig) this.restarts.disarm(rec.id);
-    if (await this.endRestarting(rec)) return;
-    await this.runtimeOf(rec).kill(rec.id, sig);
-    this.d.events.emit('container', 'kill', rec.id, this.attrs(rec, { signal: String(signalNumber(sig)) }));
-  }
+  // ---- kill, stop, restart (service-stop.ts) ----------------------------------------------
 
-  /**
-   * The containers of an iSulad-style pod whose sandbox container this is
-   * (io.kubernetes.docker.type=podsandbox; members name it in io.kubernetes.sandbox.id, by id
-   * or a unique prefix of one, as the seed guides pass `tsula run -d`'s output).
-   */
-  private podMembers(rec: Container): Container[] {
-    if (!isEnginePodSandbox(rec.config.annotations)) return [];
-    return this.d.store.list().filter((c) => {
-      const pod = podIdOf(c.config.annotations);
-      return c.id !== rec.id && pod.length >= 12 && rec.id.startsWith(pod);
-    });
-  }
-
-  /**
-   * A stop or kill by the user: no policy restart follows, not even after tsulad's own
-   * restart, so the mark is on disk before the signal (the exit's record may come too late).
-   */
-  private async markManuallyStopped(rec: Container): Promise<void> {
-    if (rec.state.manuallyStopped) return;
-    rec.state.manuallyStopped = true;
-    if ((rec.config.restartPolicy?.name ?? 'no') !== 'no') await this.d.store.persist(rec);
-  }
-
+  kill(ref: string, signal = 'SIGKILL'): Promise<void> { return kill(this, ref, signal); }
   /** Docker's stop: the stop signal, then SIGKILL after `timeout` seconds. */
-  async stop(ref: string, timeout?: number): Promise<'stopped' | 'already'> {
-    const rec = this.get(ref);
-    // a pod's sandbox container stops last, as a pod would
-    await Promise.all(this.podMembers(rec).map((m) => this.stop(m.id, timeout)));
-    if (!running(rec.state)) return 'already';
-    await this.markManuallyStopped(rec);
-    this.restarts.disarm(rec.id);
-    if (await this.endRestarting(rec)) {
-      this.d.events.emit('container', 'stop', rec.id, this.attrs(rec));
-      return 'stopped';
-    }
-    const rt = this.runtimeOf(rec);
-    const exited = this.wait(rec.id, 'not-running');
-    const sig = parseSignal(rec.config.stopSignal || 'SIGTERM');
-    // dockerd: the caller's -t, else the container's StopTimeout, else 10; negative waits forever
-    const t = timeout ?? rec.config.stopTimeout ?? 10;
-    await rt.kill(rec.id, sig).catch(() => {});
-    if (rec.state.status === 'paused') await rt.resume(rec.id).catch(() => {});
-    const timedOut = t < 0 ? await exited.then(() => false) : await Promise.race([exited.then(() => false), sleep(t * 1000).then(() => true)]);
-    if (timedOut && running(rec.state)) {
-      await rt.kill(rec.id, 'SIGKILL', true).catch(() => {});
-      await exited;
-    }
-    this.d.events.emit('container', 'stop', rec.id, this.attrs(rec));
-    return 'stopped';
-  }
+  stop(ref: string, timeout?: number): Promise<'stopped' | 'already'> { return stop(this, ref, timeout); }
+  /** docker restart: stop, then a start by the user. */
+  restart(ref: string, timeout?: number): Promise<void> { return restart(this, ref, timeout); }
 
-  /** docker restart: stop, then a start by the user (RestartCount counts policy restarts only). */
-  async restart(ref: string, timeout?: number): Promise<void> {
-    const rec = this.get(ref);
-    await this.stop(rec.id, timeout);
-    // docker's restart is a start by the user: the policy's count starts again
-    await this.locked(rec.id, async () => {
-      this.restarts.reset(rec.id);
-      Object.assign(rec.state, { restartCount: 0, manuallyStopped: false });
-      await this.startLocked(rec);
-    });
-    this.d.events.emit('container', 'restart', rec.id, this.attrs(rec));
-  }
+  // ---- settings (service-settings.ts) ----------------------------------------------------
 
-  /** The restart manager's start (its delay is over): the count is raised already. */
-  private async restartByPolicy(id: string): Promise<void> {
-    if (!this.d.store.has(id)) return;
-    const rec = this.d.store.get(id);
-    await this.locked(id, async () => {
-      if (rec.state.status !== 'restarting') return; // stopped, removed or started meanwhile
-      try {
-        await this.startLocked(rec);
-      } catch (e) {
-        rec.state.status = 'exited';
-        await this.d.store.persist(rec).catch(() => {});
-        throw e;
-      }
-    });
-  }
-
-  /** A container waiting for its policy restart is stopped there instead: true if it was. */
-  private async endRestarting(rec: Container): Promise<boolean> {
-    if (rec.state.status !== 'restarting') return false;
-    this.restarts.cancel(rec.id);
-    return this.locked(rec.id, async () => {
-      if (rec.state.status !== 'restarting') return !running(rec.state);
-      rec.state.status = 'exited';
-      await this.d.store.persist(rec);
-      this.waiters.wake(rec.id, ['not-running'], rec.state.exitCode);
-      return true;
-    });
-  }
-
-  /** docker update: checked, merged into the record; a live container's cgroups follow at once. */
-  async update(ref: string, rawBody: unknown): Promise<{ Warnings: string[] }> {
-    const parsed = (await updateBodySchema()).safeParse(rawBody);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0];
-      throw invalidArgument(`invalid update config: ${i.path.join('.') || 'body'}: ${i.message}`);
-    }
-    const req = updateRequest(parsed.data);
-    const warnings = await this.verifyResources(req, true);
-    const rec = this.get(ref);
-    await this.locked(rec.id, async () => {
-      if (rec.state.status === 'removing' || rec.state.status === 'dead') {
-        throw failedPrecondition(`Cannot update container ${rec.id}: container is marked for removal and cannot be "update"`);
-      }
-      const merged = mergeUpdate(rec.id, rec.config.resources, req);
-      // the merged set must hold together as a create's would (memory ≥ reservation, …)
-      verifyResources({ ...merged }, this.sys!, { update: true, canLowerOomScore: true });
-      if (running(rec.state)) {
-        await this.runtimeOf(rec).update(rec.id, this.bundle(rec.id), await updateLimits(merged, req))
-          .catch((e) => { throw new TsulaError(errorKind(e), `Cannot update container ${rec.id}: ${errorMessage(e)}`, { cause: e }); });
-      }
-      Object.assign(rec.config.resources, merged);
-      await this.d.store.save(rec);
-    });
-    this.d.events.emit('container', 'update', rec.id, this.attrs(rec));
-    return { Warnings: warnings };
-  }
-
-  async pause(ref: string): Promise<void> {
-    const rec = this.get(ref);
-    await this.locked(rec.id, async () => {
-      if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
-      if (rec.state.status === 'paused') throw failedPrecondition(`Container ${rec.id} is already paused`);
-      await this.runtimeOf(rec).pause(rec.id);
-      rec.state.status = 'paused';
-      await this.d.store.persist(rec);
-      this.d.events.emit('container', 'pause', rec.id, this.attrs(rec));
-    });
-  }
-
-  async unpause(ref: string): Promise<void> {
-    const rec = this.get(ref);
-    await this.locked(rec.id, async () => {
-      if (rec.state.status !== 'paused') throw failedPrecondition(`Container ${rec.id} is not paused`);
-      await this.runtimeOf(rec).resume(rec.id);
-      rec.state.status = 'running';
-      await this.d.store.persist(rec);
-      this.d.events.emit('container', 'unpause', rec.id, this.attrs(rec));
-    });
-  }
-
-  async rename(ref: string, newName: string): Promise<void> {
-    const rec = this.get(ref);
-    const old = rec.name;
-    // dockerd canonicalizes the new name to "/name" first, and words a name it can't take
-    // (invalid, or another container's) as "Error when allocating new name: …"; compose and
-    // deploy scripts match on that prefix
-    const slashed = newName.startsWith('/') ? newName : `/${newName}`;
-    if (slashed === `/${old}`) throw invalidArgument(`Renaming a container with the same name as its current name`);
-    const allocating = (e: unknown): never => { throw withContext(e, 'Error when allocating new name'); };
-    let n = '';
-    try { n = validateName(slashed); } catch (e) { allocating(e); }
-    await this.d.store.rename(rec, n).catch((e) => {
-      if (isNoSpace(e)) throw noSpaceLeft(this.d.graph, `renaming container ${old}`, e);
-      if (isKind(e, 'AlreadyExists')) allocating(e);
-      throw e;
-    });
-    this.d.events.emit('container', 'rename', rec.id, this.attrs(rec, { oldName: '/' + old }));
-  }
-
-  async top(ref: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
-    const rec = this.get(ref);
-    if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
-    return psTable(await this.runtimeOf(rec).pids(rec.id), psArgs);
-  }
+  update(ref: string, rawBody: unknown): Promise<{ Warnings: string[] }> { return update(this, ref, rawBody); }
+  pause(ref: string): Promise<void> { return pause(this, ref); }
+  unpause(ref: string): Promise<void> { return unpause(this, ref); }
+  rename(ref: string, newName: string): Promise<void> { return rename(this, ref, newName); }
+  top(ref: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> { return top(this, ref, psArgs); }
 
   // ---- remove ---------------------------------------------------------------------------
 
@@ -634,9 +343,9 @@ export class ContainerService {
   async remove(ref: string, opts: { force: boolean; volumes?: boolean }): Promise<void> {
     const rec = this.get(ref);
     if (opts.force) this.restarts.disarm(rec.id); // the kill below is not an exit to restart after
-    if (rec.state.status === 'restarting' && opts.force) await this.endRestarting(rec);
+    if (rec.state.status === 'restarting' && opts.force) await endRestarting(this, rec);
     if (running(rec.state)) {
-      if (opts.force) await Promise.all(this.podMembers(rec).map((m) => this.stop(m.id, 0)));
+      if (opts.force) await Promise.all(podMembers(this, rec).map((m) => this.stop(m.id, 0)));
       if (!opts.force) {
         throw failedPrecondition(`You cannot remove a ${rec.state.status === 'paused' ? 'paused' : 'running'} container ${rec.id}. Stop the container before attempting removal or force remove`);
       }
@@ -696,8 +405,4 @@ export class ContainerService {
     if (rec.state.status === 'restarting') throw failedPrecondition(`Container ${rec.id} is restarting, wait until the container is running`);
     if (rec.state.status === 'paused') throw failedPrecondition(`Container ${rec.id} is paused, unpause the container before exec`);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }

@@ -1,0 +1,75 @@
+// The service's attach, resize and log reopen (service.ts delegates): streams of a running
+// container now, of a created or exited one at its next start.
+import { failedPrecondition, errorMessage, unimplemented } from '../../common/errors.js';
+import type { Runtime, StdioStream } from '../../runtime/types.js';
+import { running, type Container } from './model.js';
+import type { ContainerService } from './service.js';
+
+
+/**
+ * dockerd's refusals, made before the API switches protocols so that they are still HTTP
+ * errors: a paused or restarting container can't be attached to (409).
+ */
+export function checkAttach(s: ContainerService, ref: string): Container {
+  const rec = s.get(ref);
+  if (rec.state.status === 'paused') throw failedPrecondition(`container ${ref} is paused, unpause the container before attach`);
+  if (rec.state.status === 'restarting') throw failedPrecondition(`container ${ref} is restarting, wait until the container is running`);
+  return rec;
+}
+
+/**
+ * Attach to a container's stdio: now if it runs; at its next start if it is created or
+ * exited (docker's `start -a` attaches first, then starts); null once that can't happen
+ * (removed, its start failed, `signal` aborted: the client left) or it is being removed.
+ */
+export async function attach(s: ContainerService, ref: string, signal?: AbortSignal): Promise<StdioStream | null> {
+  const rec = s.get(ref);
+  if (signal?.aborted) return null;
+  if (running(rec.state)) {
+    let st: StdioStream;
+    try {
+      st = await s.runtimeOf(rec).attach(rec.id, s.bundle(rec.id));
+    } catch (e) {
+      if (!running(rec.state) || !s.d.store.has(rec.id)) return null; // it exited meanwhile
+      throw e;
+    }
+    s.d.events.emit('container', 'attach', rec.id, s.attrs(rec));
+    return st;
+  }
+  if (rec.state.status !== 'created' && rec.state.status !== 'exited') return null;
+  // dockerd logs the attach when the streams are registered, before any start
+  s.d.events.emit('container', 'attach', rec.id, s.attrs(rec));
+  return s.pendingAttach.add(rec.id, signal);
+}
+
+export async function connectPendingAttach(s: ContainerService, rec: Container, rt: Runtime, bundle: string): Promise<void> {
+  for (const p of s.pendingAttach.take(rec.id)) {
+    try {
+      const st = await rt.attach(rec.id, bundle);
+      // the client may have left while the runtime connected: nobody reads this stream
+      if (p.signal?.aborted) st.close(); else p.resolve(st);
+    } catch (e) {
+      s.d.log.warn('attach at start failed', { id: rec.id, err: errorMessage(e) });
+      p.resolve(null);
+    }
+  }
+}
+
+export async function resize(s: ContainerService, ref: string, h: number, w: number): Promise<void> {
+  const rec = s.get(ref);
+  if (!running(rec.state)) throw failedPrecondition(`container ${rec.name} is not running`);
+  if (rec.config.tty) await s.runtimeOf(rec).resize(rec.id, s.bundle(rec.id), h, w);
+  // dockerd logs each resize (an exec's not); SIGWINCH forwarded by a client's signal proxy is a kill
+  s.d.events.emit('container', 'resize', rec.id, s.attrs(rec, { height: String(h), width: String(w) }));
+}
+
+/** CRI's ReopenContainerLog: the runtime writes to a new log file at the same path. */
+export async function reopenLog(s: ContainerService, ref: string): Promise<void> {
+  const rec = s.get(ref);
+  if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
+  const rt = s.runtimeOf(rec);
+  if (!rt.reopenLog) throw unimplemented(`runtime ${rec.runtime} cannot reopen container logs`);
+  await rt.reopenLog(rec.id, s.bundle(rec.id));
+}
+
+

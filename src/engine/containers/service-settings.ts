@@ -1,0 +1,87 @@
+// The service's update, pause, unpause, rename and top (service.ts delegates): docker's
+// commands that change a container's settings or state without a new run.
+import { errorKind, errorMessage, failedPrecondition, invalidArgument, isKind, isNoSpace, noSpaceLeft, TsulaError, withContext } from '../../common/errors.js';
+import { validateName } from '../../common/ids.js';
+import { running } from './model.js';
+import { verifyResources } from './resources.js';
+import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
+import { psTable } from './top.js';
+import type { ContainerService } from './service.js';
+
+/** docker update: checked, merged into the record; a live container's cgroups follow at once. */
+export async function update(s: ContainerService, ref: string, rawBody: unknown): Promise<{ Warnings: string[] }> {
+  const parsed = (await updateBodySchema()).safeParse(rawBody);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0];
+    throw invalidArgument(`invalid update config: ${i.path.join('.') || 'body'}: ${i.message}`);
+  }
+  const req = updateRequest(parsed.data);
+  const warnings = await s.verifyResources(req, true);
+  const rec = s.get(ref);
+  await s.locked(rec.id, async () => {
+    if (rec.state.status === 'removing' || rec.state.status === 'dead') {
+      throw failedPrecondition(`Cannot update container ${rec.id}: container is marked for removal and cannot be "update"`);
+    }
+    const merged = mergeUpdate(rec.id, rec.config.resources, req);
+    // the merged set must hold together as a create's would (memory ≥ reservation, …)
+    verifyResources({ ...merged }, s.sys!, { update: true, canLowerOomScore: true });
+    if (running(rec.state)) {
+      await s.runtimeOf(rec).update(rec.id, s.bundle(rec.id), await updateLimits(merged, req))
+        .catch((e) => { throw new TsulaError(errorKind(e), `Cannot update container ${rec.id}: ${errorMessage(e)}`, { cause: e }); });
+    }
+    Object.assign(rec.config.resources, merged);
+    await s.d.store.save(rec);
+  });
+  s.d.events.emit('container', 'update', rec.id, s.attrs(rec));
+  return { Warnings: warnings };
+}
+
+export async function pause(s: ContainerService, ref: string): Promise<void> {
+  const rec = s.get(ref);
+  await s.locked(rec.id, async () => {
+    if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
+    if (rec.state.status === 'paused') throw failedPrecondition(`Container ${rec.id} is already paused`);
+    await s.runtimeOf(rec).pause(rec.id);
+    rec.state.status = 'paused';
+    await s.d.store.persist(rec);
+    s.d.events.emit('container', 'pause', rec.id, s.attrs(rec));
+  });
+}
+
+export async function unpause(s: ContainerService, ref: string): Promise<void> {
+  const rec = s.get(ref);
+  await s.locked(rec.id, async () => {
+    if (rec.state.status !== 'paused') throw failedPrecondition(`Container ${rec.id} is not paused`);
+    await s.runtimeOf(rec).resume(rec.id);
+    rec.state.status = 'running';
+    await s.d.store.persist(rec);
+    s.d.events.emit('container', 'unpause', rec.id, s.attrs(rec));
+  });
+}
+
+export async function rename(s: ContainerService, ref: string, newName: string): Promise<void> {
+  const rec = s.get(ref);
+  const old = rec.name;
+  // dockerd canonicalizes the new name to "/name" first, and words a name it can't take
+  // (invalid, or another container's) as "Error when allocating new name: …"; compose and
+  // deploy scripts match on that prefix
+  const slashed = newName.startsWith('/') ? newName : `/${newName}`;
+  if (slashed === `/${old}`) throw invalidArgument(`Renaming a container with the same name as its current name`);
+  const allocating = (e: unknown): never => { throw withContext(e, 'Error when allocating new name'); };
+  let n = '';
+  try { n = validateName(slashed); } catch (e) { allocating(e); }
+  await s.d.store.rename(rec, n).catch((e) => {
+    if (isNoSpace(e)) throw noSpaceLeft(s.d.graph, `renaming container ${old}`, e);
+    if (isKind(e, 'AlreadyExists')) allocating(e);
+    throw e;
+  });
+  s.d.events.emit('container', 'rename', rec.id, s.attrs(rec, { oldName: '/' + old }));
+}
+
+export async function top(s: ContainerService, ref: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
+  const rec = s.get(ref);
+  if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
+  return psTable(await s.runtimeOf(rec).pids(rec.id), psArgs);
+}
+
+

@@ -1,0 +1,118 @@
+// The service's kill, stop and restart (service.ts delegates), with docker's restart-policy
+// rules and iSulad-style pods, whose sandbox container stops last.
+import { failedPrecondition } from '../../common/errors.js';
+import { isEnginePodSandbox, podIdOf } from '../../common/pod-annotations.js';
+import { running, type Container } from './model.js';
+import { parseSignal, signalNumber } from './signals.js';
+import type { ContainerService } from './service.js';
+
+export async function kill(s: ContainerService, ref: string, signal = 'SIGKILL'): Promise<void> {
+  const rec = s.get(ref);
+  const sig = parseSignal(signal);
+  if (!running(rec.state)) throw failedPrecondition(`Cannot kill container: ${ref}: Container ${rec.id} is not running`);
+  // docker: a kill is a stop by the user; with the stop signal (or SIGKILL) no restart follows
+  await markManuallyStopped(s, rec);
+  const stopSig = rec.config.stopSignal ? parseSignal(rec.config.stopSignal) : undefined;
+  if (!stopSig || sig === 'SIGKILL' || sig === stopSig) s.restarts.disarm(rec.id);
+  if (await endRestarting(s, rec)) return;
+  await s.runtimeOf(rec).kill(rec.id, sig);
+  s.d.events.emit('container', 'kill', rec.id, s.attrs(rec, { signal: String(signalNumber(sig)) }));
+}
+
+/**
+ * The containers of an iSulad-style pod whose sandbox container this is
+ * (io.kubernetes.docker.type=podsandbox; members name it in io.kubernetes.sandbox.id, by id
+ * or a unique prefix of one, as the seed guides pass `tsula run -d`'s output).
+ */
+export function podMembers(s: ContainerService, rec: Container): Container[] {
+  if (!isEnginePodSandbox(rec.config.annotations)) return [];
+  return s.d.store.list().filter((c) => {
+    const pod = podIdOf(c.config.annotations);
+    return c.id !== rec.id && pod.length >= 12 && rec.id.startsWith(pod);
+  });
+}
+
+/**
+ * A stop or kill by the user: no policy restart follows, not even after tsulad's own
+ * restart, so the mark is on disk before the signal (the exit's record may come too late).
+ */
+export async function markManuallyStopped(s: ContainerService, rec: Container): Promise<void> {
+  if (rec.state.manuallyStopped) return;
+  rec.state.manuallyStopped = true;
+  if ((rec.config.restartPolicy?.name ?? 'no') !== 'no') await s.d.store.persist(rec);
+}
+
+/** Docker's stop: the stop signal, then SIGKILL after `timeout` seconds. */
+export async function stop(s: ContainerService, ref: string, timeout?: number): Promise<'stopped' | 'already'> {
+  const rec = s.get(ref);
+  // a pod's sandbox container stops last, as a pod would
+  await Promise.all(podMembers(s, rec).map((m) => s.stop(m.id, timeout)));
+  if (!running(rec.state)) return 'already';
+  await markManuallyStopped(s, rec);
+  s.restarts.disarm(rec.id);
+  if (await endRestarting(s, rec)) {
+    s.d.events.emit('container', 'stop', rec.id, s.attrs(rec));
+    return 'stopped';
+  }
+  const rt = s.runtimeOf(rec);
+  const exited = s.wait(rec.id, 'not-running');
+  const sig = parseSignal(rec.config.stopSignal || 'SIGTERM');
+  // dockerd: the caller's -t, else the container's StopTimeout, else 10; negative waits forever
+  const t = timeout ?? rec.config.stopTimeout ?? 10;
+  await rt.kill(rec.id, sig).catch(() => {});
+  if (rec.state.status === 'paused') await rt.resume(rec.id).catch(() => {});
+  const timedOut = t < 0 ? await exited.then(() => false) : await Promise.race([exited.then(() => false), sleep(t * 1000).then(() => true)]);
+  if (timedOut && running(rec.state)) {
+    await rt.kill(rec.id, 'SIGKILL', true).catch(() => {});
+    await exited;
+  }
+  s.d.events.emit('container', 'stop', rec.id, s.attrs(rec));
+  return 'stopped';
+}
+
+/** docker restart: stop, then a start by the user (RestartCount counts policy restarts only). */
+export async function restart(s: ContainerService, ref: string, timeout?: number): Promise<void> {
+  const rec = s.get(ref);
+  await s.stop(rec.id, timeout);
+  // docker's restart is a start by the user: the policy's count starts again
+  await s.locked(rec.id, async () => {
+    s.restarts.reset(rec.id);
+    Object.assign(rec.state, { restartCount: 0, manuallyStopped: false });
+    await s.startLocked(rec);
+  });
+  s.d.events.emit('container', 'restart', rec.id, s.attrs(rec));
+}
+
+/** The restart manager's start (its delay is over): the count is raised already. */
+export async function restartByPolicy(s: ContainerService, id: string): Promise<void> {
+  if (!s.d.store.has(id)) return;
+  const rec = s.d.store.get(id);
+  await s.locked(id, async () => {
+    if (rec.state.status !== 'restarting') return; // stopped, removed or started meanwhile
+    try {
+      await s.startLocked(rec);
+    } catch (e) {
+      rec.state.status = 'exited';
+      await s.d.store.persist(rec).catch(() => {});
+      throw e;
+    }
+  });
+}
+
+/** A container waiting for its policy restart is stopped there instead: true if it was. */
+export async function endRestarting(s: ContainerService, rec: Container): Promise<boolean> {
+  if (rec.state.status !== 'restarting') return false;
+  s.restarts.cancel(rec.id);
+  return s.locked(rec.id, async () => {
+    if (rec.state.status !== 'restarting') return !running(rec.state);
+    rec.state.status = 'exited';
+    await s.d.store.persist(rec);
+    s.waiters.wake(rec.id, ['not-running'], rec.state.exitCode);
+    return true;
+  });
+}
+
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}
