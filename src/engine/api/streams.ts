@@ -85,7 +85,7 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
     started = await es.start(session.ID, false);
   } catch (e) {
     // dockerd switches protocols first and writes why the start failed into the stream as
-    // stdout; the client then reads the exit code (126) from GET /exec/{id}/json
+    // stdout; the client then reads the exit code (127 or 126) from GET /exec/{id}/json
     const raw = hijack(ctx, rest);
     const text = Buffer.from(`${errorMessage(dockerdExecStartError(e, entrypoint))}\r\n`);
     raw.write(tty ? text : frame(1, text));

@@ -39,7 +39,7 @@ export function dockerdStartError(e: unknown, cmd: string, kind: 'create' | 'exe
   return { error: bad ? invalidArgument(desc, e) : new TsulaError('Internal', desc, { cause: e }), exitCode };
 }
 
-/** An exec's start error for its client (the exit code is 126 whatever this says). */
+/** An exec's start error for its client (exec.ts records its exit code: 127 or 126). */
 export function dockerdExecStartError(e: unknown, entrypoint: string): unknown {
   return dockerdStartError(e, entrypoint, 'exec')?.error ?? e;
 }
