@@ -101,8 +101,19 @@ test('User: uid, uid:gid, name:group, --group-add; a user or group the image lac
   await refused(['run', '--rm', '--group-add', 'nogroup', 'busybox', 'true'], /unable to find group nogroup: no matching entries in group file/);
 });
 
-test('--init runs docker-init as PID 1 (Debian\'s tini-static)', { skip: !existsSync('/usr/bin/tini-static') && 'no tini-static on this host' }, async () => {
-  assert.match(await inside(['--init'], 'cat /proc/1/comm; ls /sbin/docker-init'), /^docker-init\n\/sbin\/docker-init\n$/);
+test('--init runs docker-init as PID 1 (Debian\'s tini-static); without one, dockerd\'s exec error (the CLI\'s 127)', async (t) => {
+  if (existsSync('/usr/bin/tini-static')) {
+    assert.match(await inside(['--init'], 'cat /proc/1/comm; ls /sbin/docker-init'), /^docker-init\n\/sbin\/docker-init\n$/);
+  } else t.diagnostic('no tini-static on this host: only the missing init checked');
+  const noInit = await TestDaemon.create({ configJson: { 'init-path': '/nonexistent/docker-init' } });
+  try {
+    await noInit.loadBusybox();
+    const r = await docker(noInit, ['run', '--rm', '--init', 'busybox', 'true']);
+    assert.equal(r.code, 127, r.stderr);
+    assert.match(r.stderr, /Error response from daemon: exec: "\/nonexistent\/docker-init": stat \/nonexistent\/docker-init: no such file or directory/);
+  } finally {
+    await noInit.destroy();
+  }
 });
 
 test('--read-only, --tmpfs with options, --ulimit, --pids-limit, --shm-size, --sysctl, --hostname/--domainname', async () => {

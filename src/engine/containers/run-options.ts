@@ -31,7 +31,10 @@ export function findInit(configured?: string): Promise<string | null> {
  * exit 127 as for a missing command), with what tsulad looked for and the fix.
  */
 export function noInitError(configured?: string): Error {
-  return invalidArgument(`exec: "${configured ?? 'docker-init'}": executable file not found in $PATH (--init: tsulad looked for ${configured ?? INIT_NAMES.join(', ')}): install Debian's tini package, whose /usr/bin/tini-static serves as docker-init, or set init-path in daemon.json`);
+  if (configured) {
+    return invalidArgument(`exec: "${configured}": stat ${configured}: no such file or directory (daemon.json's init-path, for --init): point it at a static init such as Debian's /usr/bin/tini-static`);
+  }
+  return invalidArgument(`exec: "docker-init": executable file not found in $PATH (--init: tsulad looked for ${INIT_NAMES.join(', ')}): install Debian's tini package, whose /usr/bin/tini-static serves as docker-init, or set init-path in daemon.json`);
 }
 
 const ARCH: Record<string, string> = { x86_64: 'amd64', 'x86-64': 'amd64', aarch64: 'arm64', armhf: 'arm', i386: '386' };
