@@ -9,6 +9,7 @@ import { MASKED_PATHS, READONLY_PATHS } from '../../oci/spec.js';
 import { normalizeCap } from '../../oci/caps.js';
 import { healthcheckFromDocker, healthcheckToDocker } from '../containers/health.js';
 import { numericGroups, runConfigShape, runHostConfigShape, runOptionsFromDocker } from './docker-runopts.js';
+import { securityFromDocker } from './docker-security.js';
 import { mountsView, networkHostConfigView, portsConfigView } from './docker-views.js';
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
@@ -101,6 +102,7 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
     ...(typeof b.StopTimeout === 'number' ? { stopTimeout: b.StopTimeout } : {}),
     ...(b.Healthcheck ? { healthcheck: healthcheckFromDocker(b.Healthcheck) } : {}),
     autoRemove: !!hc.AutoRemove,
+    ...(hc.ContainerIDFile ? { containerIdFile: hc.ContainerIDFile } : {}),
     ...(hc.Runtime ? { runtime: hc.Runtime } : {}),
     ...runOptionsFromDocker(b, hc, hc.Binds ?? []) as Pick<CreateSpec, 'binds' | 'devices' | 'network'>,
     resources,
@@ -108,8 +110,7 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
     security: {
       privileged: !!hc.Privileged, readonlyRootfs: !!hc.ReadonlyRootfs,
       capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [],
-      noNewPrivileges: securityOpt.some((o) => /^no-new-privileges(:true|=true)?$/.test(o)),
-      seccomp: { type: securityOpt.includes('seccomp=unconfined') ? 'unconfined' : 'default' },
+      ...securityFromDocker(securityOpt),
       supplementalGroups: numericGroups(hc), securityOpt,
     },
   };
@@ -150,7 +151,7 @@ function hostConfigView(c: Container) {
   const groups = [...k.security.supplementalGroups.map(String), ...(k.groupNames ?? [])];
   return {
     Binds: net.Binds,
-    ContainerIDFile: '',
+    ContainerIDFile: k.containerIdFile ?? '',
     LogConfig: { Type: k.logDriver ?? 'k8s-file', Config: {} as Record<string, string> },
     NetworkMode: net.NetworkMode as string,
     PortBindings: net.PortBindings as Record<string, unknown>,
@@ -218,7 +219,8 @@ export function inspectView(c: Container) {
     ResolvConfPath: c.paths.resolvConf,
     HostnamePath: c.paths.hostname,
     HostsPath: c.paths.hosts,
-    LogPath: c.paths.log,
+    // dockerd has no log file for the none driver
+    LogPath: c.config.logDriver === 'none' ? '' : c.paths.log,
     Name: `/${c.name}`,
     RestartCount: s.restartCount,
     Driver: c.driver,

@@ -57,6 +57,7 @@ export function runHostConfigShape(z: Zod) {
     LogConfig: z.object({ Type: z.string().nullish(), Config: z.record(z.string(), z.string()).nullish() }).passthrough().nullish(),
     StorageOpt: z.record(z.string(), z.string()).nullish(),
     Isolation: z.string().nullish(),
+    ContainerIDFile: z.string().nullish(),
   };
 }
 
@@ -114,10 +115,22 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
   return { network: 'cni', networking: { ...n, endpoints: [endpoint] } };
 }
 
-/** `host` or the container's own (''/private); anything else refused naming the flag. */
+/** dockerd's Valid() of each mode: what it takes at all (tsulad takes fewer). */
+const DOCKER_MODES: Record<string, { word: string; valid: (v: string) => boolean }> = {
+  ipc: { word: 'IPC', valid: (v) => ['none', 'private', 'shareable', 'host'].includes(v) || /^container:.+/.test(v) },
+  pid: { word: 'PID', valid: (v) => v === 'host' || /^container:.+/.test(v) },
+  uts: { word: 'UTS', valid: (v) => v === 'host' },
+};
+
+/**
+ * `host` or the container's own (''/private); a mode dockerd takes but tsulad does not is
+ * refused naming the flag, one dockerd does not know in its words ("invalid IPC mode: x").
+ */
 function hostOrPrivate(v: string | null | undefined, flag: string, also: string[] = []): boolean {
   if (!v || v === 'private' || also.includes(v)) return false;
   if (v === 'host') return true;
+  const m = DOCKER_MODES[flag];
+  if (m && !m.valid(v)) throw invalidArgument(`invalid ${m.word} mode: ${v}`);
   throw invalidArgument(`--${flag} ${v} is not supported by tsulad: use host, or leave it unset for the container's own`);
 }
 
@@ -173,7 +186,8 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   }
   if (Object.keys(log?.Config ?? {}).length) throw invalidArgument(`log options (${Object.keys(log!.Config!).join(', ')}) are not supported by tsulad`);
   if (Object.keys(hc.StorageOpt ?? {}).length) throw invalidArgument('--storage-opt is not supported by tsulad');
-  if (hc.Isolation && hc.Isolation !== 'default') throw invalidArgument(`invalid isolation "${hc.Isolation}": only "default" on Linux`);
+  // dockerd's validateIsolation, in its words
+  if (hc.Isolation && hc.Isolation !== 'default') throw invalidArgument(`Invalid isolation: ${JSON.stringify(hc.Isolation)} - linux only supports 'default'`);
   return out;
 }
 

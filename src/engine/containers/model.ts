@@ -121,7 +121,8 @@ export interface Security {
   capAdd: string[];
   capDrop: string[];
   noNewPrivileges: boolean;
-  seccomp: { type: 'default' | 'unconfined' | 'localhost'; profile?: string };
+  /** localhost: profile is a file's path (CRI); inline: profile is the JSON itself (docker's seccomp=). */
+  seccomp: { type: 'default' | 'unconfined' | 'localhost' | 'inline'; profile?: string };
   /** apparmor profile name ('' = the runtime's default; none where the host has no apparmor). */
   apparmor?: string;
   /** Masked and read-only paths beyond the defaults (CRI gives its own lists). */
@@ -178,6 +179,8 @@ export interface CreateSpec {
   stopTimeout?: number;
   /** docker's --log-driver none: the output goes nowhere (attached clients still get it). */
   logDriver?: 'none';
+  /** docker's --cidfile: the client writes it; kept for inspect's HostConfig.ContainerIDFile. */
+  containerIdFile?: string;
   /** docker's Healthcheck (durations in nanoseconds, 0 = the default); Test ["NONE"] disables the image's. */
   healthcheck?: HealthConfig;
   autoRemove: boolean;

@@ -26,6 +26,17 @@ export function findInit(configured?: string): Promise<string | null> {
   return initPath;
 }
 
+/**
+ * dockerd's error when it finds no init binary (exec.LookPath's, which makes the docker CLI
+ * exit 127 as for a missing command), with what tsulad looked for and the fix.
+ */
+export function noInitError(configured?: string): Error {
+  if (configured) {
+    return invalidArgument(`exec: "${configured}": stat ${configured}: no such file or directory (daemon.json's init-path, for --init): point it at a static init such as Debian's /usr/bin/tini-static`);
+  }
+  return invalidArgument(`exec: "docker-init": executable file not found in $PATH (--init: tsulad looked for ${INIT_NAMES.join(', ')}): install Debian's tini package, whose /usr/bin/tini-static serves as docker-init, or set init-path in daemon.json`);
+}
+
 const ARCH: Record<string, string> = { x86_64: 'amd64', 'x86-64': 'amd64', aarch64: 'arm64', armhf: 'arm', i386: '386' };
 
 /** containerd's platforms.Parse, small: "os", "arch", "os/arch", "os/arch/variant". */
@@ -68,7 +79,7 @@ export class RunOptionHooks implements ContainerHooks {
       }
     }
     if (k.init && !(await findInit(this.o.initPath))) {
-      throw invalidArgument(`--init: no docker-init on this host (looked for ${this.o.initPath ?? INIT_NAMES.join(', ')} on PATH): install Debian's tini package, which has /usr/bin/tini-static`);
+      throw noInitError(this.o.initPath);
     }
     for (const d of k.devices) {
       const st = await fs.stat(d.hostPath).catch(() => null);

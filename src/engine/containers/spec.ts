@@ -3,6 +3,7 @@
 // files and gets its sysctls.
 import { promises as fs } from 'node:fs';
 import type { Container, Device } from './model.js';
+import { deviceNode, hostDevices, type HostDevice } from '../../oci/host-devices.js';
 import type { Spec } from '../../oci/types.js';
 import { buildSpec, type HostInfo, type SpecOptions } from '../../oci/spec.js';
 import { resolveUser } from '../../oci/user.js';
@@ -10,7 +11,7 @@ import type { SeccompProfile } from '../../oci/seccomp.js';
 import { failedPrecondition, invalidArgument } from '../../common/errors.js';
 import { mountOf } from '../../storage/mounts.js';
 import { cgroupsPath, ociResources } from './resources.js';
-import { findInit } from './run-options.js';
+import { findInit, noInitError } from './run-options.js';
 
 /** Where --init's docker-init is bound, as docker does. */
 export const INIT_PATH = '/sbin/docker-init';
@@ -37,22 +38,28 @@ function networkOf(c: Container): SpecOptions['network'] {
 }
 
 /** A host device node's type and numbers, as the spec needs them. */
-async function deviceOf(d: Device): Promise<NonNullable<SpecOptions['devices']>[number]> {
-  const st = await fs.stat(d.hostPath, { bigint: true }).catch(() => null);
-  if (!st || !(st.isCharacterDevice() || st.isBlockDevice())) throw invalidArgument(`device ${d.hostPath} is not a device node on the host`);
-  const rdev = st.rdev;
-  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn));
-  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn));
-  return {
-    hostPath: d.hostPath, containerPath: d.containerPath, permissions: d.permissions || 'rwm',
-    type: st.isCharacterDevice() ? 'c' : 'b', major, minor, fileMode: Number(st.mode & 0o777n), uid: Number(st.uid), gid: Number(st.gid),
-  };
+async function deviceOf(d: Device): Promise<HostDevice> {
+  const node = await deviceNode(d.hostPath, d.containerPath, d.permissions || 'rwm');
+  if (!node) throw invalidArgument(`device ${d.hostPath} is not a device node on the host`);
+  return node;
+}
+
+/**
+ * The spec's devices: --device's, and for a privileged container every host node as well
+ * (dockerd's WithDevices; a --device of the same path wins).
+ */
+async function devicesOf(c: Container): Promise<HostDevice[]> {
+  const own = await Promise.all(c.config.devices.map(deviceOf));
+  if (!c.config.security.privileged) return own;
+  const byPath = new Map((await hostDevices()).map((d) => [d.containerPath, d]));
+  for (const d of own) byPath.set(d.containerPath, d);
+  return [...byPath.values()];
 }
 
 async function seccompOf(c: Container): Promise<SpecOptions['seccomp']> {
   const sc = c.config.security.seccomp;
-  if (sc.type !== 'localhost') return sc.type;
-  const text = await fs.readFile(sc.profile ?? '', 'utf8').catch((e: Error) => { throw invalidArgument(`seccomp profile ${sc.profile}: ${e.message}`); });
+  if (sc.type === 'default' || sc.type === 'unconfined') return sc.type;
+  const text = sc.type === 'inline' ? sc.profile ?? '' : await fs.readFile(sc.profile ?? '', 'utf8').catch((e: Error) => { throw invalidArgument(`seccomp profile ${sc.profile}: ${e.message}`); });
   try {
     return { profile: JSON.parse(text) as SeccompProfile };
   } catch (e) {
@@ -99,11 +106,16 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
   let args = [...k.entrypoint, ...k.cmd];
   if (k.init) {
     const init = await findInit(o.initPath);
-    if (!init) throw invalidArgument(`container ${c.name} runs with --init, but this host has no docker-init: install Debian's tini package`);
+    if (!init) throw noInitError(o.initPath);
     binds.push({ source: init, destination: INIT_PATH, readonly: true, propagation: 'rprivate' });
     args = [INIT_PATH, '--', ...args];
   }
-  const sysctl = { ...pod?.sysctls, ...k.sysctls };
+  const sysctl = {
+    // dockerd's setLinuxDomainname: the NIS domain name is set through this sysctl (no OCI field)
+    ...(k.domainname && !hostNs.uts && !pod?.namespaces.uts ? { 'kernel.domainname': k.domainname } : {}),
+    ...pod?.sysctls, ...k.sysctls,
+  };
+  const devices = await devicesOf(c);
   const spec = buildSpec({
     id: c.id, rootfs, readonlyRootfs: k.security.readonlyRootfs,
     args, env: k.env.filter((e) => e.includes('=')), cwd: k.workingDir || '/',
@@ -122,7 +134,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     etcFiles: { hosts: c.paths.hosts, resolvConf: c.paths.resolvConf, hostname: c.paths.hostname },
     seccomp: await seccompOf(c),
     ...(Object.keys(sysctl).length ? { sysctl } : {}),
-    ...(k.devices.length ? { devices: await Promise.all(k.devices.map(deviceOf)) } : {}),
+    ...(devices.length ? { devices } : {}),
     ...(k.security.maskedPaths ? { maskedPaths: k.security.maskedPaths } : {}),
     ...(k.security.readonlyPaths ? { readonlyPaths: k.security.readonlyPaths } : {}),
     ...(k.tmpfs?.length ? { tmpfs: k.tmpfs } : {}),

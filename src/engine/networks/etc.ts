@@ -47,7 +47,10 @@ export interface HostsInput {
 }
 
 export function hostsFile(h: HostsInput): string {
-  const own = h.domainname ? `${h.hostname}.${h.domainname} ${h.hostname}` : h.hostname;
+  // libnetwork's updateHostsFile: the FQDN (hostname[.domainname]) and, when it has a dot, its
+  // first label: --hostname a.b.c gives "a.b.c a", as --hostname a --domainname b.c does
+  const fqdn = h.domainname ? `${h.hostname}.${h.domainname}` : h.hostname;
+  const own = fqdn.includes('.') ? `${fqdn} ${fqdn.slice(0, fqdn.indexOf('.'))}` : fqdn;
   const lines = [...HOSTS_HEADER, ...h.extra, ...h.ips.map((ip) => `${ip}\t${own}`)];
   const seen = new Set<string>();
   for (const p of h.peers) {
