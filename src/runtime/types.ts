@@ -59,6 +59,12 @@ export interface RuntimeState {
 
 export interface Runtime {
   readonly name: string;
+  /**
+   * Its containers run under a kernel of their own (a VM): the host's device nodes mean
+   * nothing there, so a privileged container gets none of them (containerd's
+   * privileged_without_host_devices, which kata's configurations set).
+   */
+  readonly guestKernel?: boolean;
   /** Create the container (process not yet running); returns the init pid. */
   create(req: CreateRequest): Promise<number>;
   start(id: string): Promise<void>;

@@ -47,10 +47,13 @@ type SandboxTaskRecord = TaskRecord & { sandboxId?: string };
 
 export class SandboxerRuntime extends TaskApiRuntime {
   private ctl: GrpcClient<ControllerMethods>;
+  /** The vmm kind's pods are VMs (its runc kind's share the host's kernel). */
+  readonly guestKernel: boolean;
 
   constructor(private readonly o: SandboxerRuntimeOptions) {
     super(o);
     this.ctl = grpcClient(Controller, o.address);
+    this.guestKernel = o.sandboxer === 'vmm';
   }
 
   /** The pod's sandbox when the spec names one the sandboxer has, else a new one for id. */

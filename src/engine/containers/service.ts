@@ -231,7 +231,7 @@ export class ContainerService {
   }
 
   async specFor(rec: Container, rootfs: string): Promise<Spec> {
-    return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath });
+    return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath, guestKernel: this.runtimeOf(rec).guestKernel === true });
   }
 
   // ---- attach (service-attach.ts) -------------------------------------------------------

@@ -46,11 +46,12 @@ async function deviceOf(d: Device): Promise<HostDevice> {
 
 /**
  * The spec's devices: --device's, and for a privileged container every host node as well
- * (dockerd's WithDevices; a --device of the same path wins).
+ * (dockerd's WithDevices; a --device of the same path wins), unless the runtime's containers
+ * have a kernel of their own.
  */
-async function devicesOf(c: Container): Promise<HostDevice[]> {
+async function devicesOf(c: Container, hostNodes: boolean): Promise<HostDevice[]> {
   const own = await Promise.all(c.config.devices.map(deviceOf));
-  if (!c.config.security.privileged) return own;
+  if (!c.config.security.privileged || !hostNodes) return own;
   const byPath = new Map((await hostDevices()).map((d) => [d.containerPath, d]));
   for (const d of own) byPath.set(d.containerPath, d);
   return [...byPath.values()];
@@ -88,7 +89,7 @@ function checkPropagation(binds: SpecOptions['binds']): void {
   }
 }
 
-export async function containerSpec(c: Container, rootfs: string, host: HostInfo, o: { initPath?: string } = {}): Promise<Spec> {
+export async function containerSpec(c: Container, rootfs: string, host: HostInfo, o: { initPath?: string; guestKernel?: boolean } = {}): Promise<Spec> {
   const k = c.config;
   const user = await resolveUser(rootfs, k.user || undefined, k.groupNames ?? []);
   const pod = k.pod;
@@ -115,7 +116,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     ...(k.domainname && !hostNs.uts && !pod?.namespaces.uts ? { 'kernel.domainname': k.domainname } : {}),
     ...pod?.sysctls, ...k.sysctls,
   };
-  const devices = await devicesOf(c);
+  const devices = await devicesOf(c, !o.guestKernel);
   const spec = buildSpec({
     id: c.id, rootfs, readonlyRootfs: k.security.readonlyRootfs,
     args, env: k.env.filter((e) => e.includes('=')), cwd: k.workingDir || '/',
