@@ -1,19 +1,28 @@
 // Filesystem helpers: atomic writes (temp, fsync, rename, fsync dir) and friends.
 import { promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+
+let tmpCount = 0;
+/**
+ * A name part no other temp file of this process or another has: pid, a counter and the
+ * time (not random bytes: node:crypto would load into an idle daemon for it).
+ */
+export function tmpSuffix(): string {
+  return `${process.pid.toString(36)}-${(tmpCount++).toString(36)}-${Date.now().toString(36)}`;
+}
 
 /**
  * How much a write must survive: `full` a power cut (file and directory synced), `file` the
  * data synced but not the name (rewriting a file that already exists: the old name holds), `none` only
  * a crash of this process (atomic, but the page cache may lose it: derived files).
  */
+
 export type Durability = 'full' | 'file' | 'none';
 
 /** Write via a temp file and a rename: readers see the old content or the new, never a part. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600, durability: Durability = 'full'): Promise<void> {
   const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
+  const tmp = path.join(dir, `.${path.basename(file)}.${tmpSuffix()}.tmp`);
   const fh = await fs.open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, mode);
   try {
     try {

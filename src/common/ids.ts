@@ -1,5 +1,5 @@
 // Identifier rules, checked before any id or name touches the filesystem.
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from './crypto.js';
 import { invalidArgument } from './errors.js';
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;

@@ -5,7 +5,7 @@
 // because libuv unlinks a server's bind path when the server closes: bound directly, a
 // daemon would, on exit, delete whatever socket then sits at its path, even another's.
 import * as net from 'node:net';
-import { createHash } from 'node:crypto';
+import { createHash } from './crypto.js';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { alreadyExists, failedPrecondition, errorMessage, internal } from './errors.js';
@@ -155,8 +155,15 @@ export async function takeLock(key: string): Promise<Lock | { heldBy: number | n
   return { release: () => { if (held) { held = false; server.close(); } } };
 }
 
+/**
+ * A plain key (a path) is the name itself: hashing it would load node:crypto into every
+ * daemon at start-up (~2 MB). Keys too long for sun_path, or with characters that
+ * /proc/net/unix (listenerPid) can't show plainly, are hashed.
+ */
 export function lockName(key: string): string {
-  return `\0tsula-lock:${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+  const plain = `\0tsula-lock:${key}`;
+  if (/^[\w:./+-]+$/.test(key) && Buffer.byteLength(plain) <= SUN_PATH_MAX) return plain;
+  return `\0tsula-lock-sha256:${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
 }
 
 function bind(server: net.Server, p: string): Promise<void> {

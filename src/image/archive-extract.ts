@@ -2,7 +2,7 @@
 // be read in any order. Archive paths never become filesystem paths: every regular file is
 // written to <dir>/f<N> and hashed on the way, symlinks and hard links are kept in a table
 // and resolved lexically, so an entry can neither escape the directory nor point outside.
-import { createHash } from 'node:crypto';
+import { createHash } from '../common/crypto.js';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';

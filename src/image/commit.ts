@@ -3,7 +3,7 @@
 // carries the parent's history plus one entry. Also `docker history` of any stored image,
 // from its config blob. The store calls these inside its mutation queue (commitImage) or
 // outside it (writeLayer: reading a container's files may take long).
-import { createHash } from 'node:crypto';
+import { createHash } from '../common/crypto.js';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';

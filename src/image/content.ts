@@ -2,7 +2,7 @@
 // is only ever renamed into place after its bytes were hashed and matched what the caller
 // expected, so a name under blobs/ is a promise about its content. Work in progress lives
 // under root/ingest/ and is thrown away at start-up.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from '../common/crypto.js';
 import { createReadStream, createWriteStream, promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';

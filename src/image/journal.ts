@@ -3,7 +3,7 @@
 // when the image record is written or the pull is rolled back. A daemon killed in between
 // leaves the file, and the next start removes the listed layers that no image record uses.
 import { promises as fs } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../common/crypto.js';
 import * as path from 'node:path';
 import { mkdirp, writeJsonAtomic } from '../common/fsutil.js';
 

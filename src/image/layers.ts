@@ -1,5 +1,5 @@
 // Layer blobs: media types, decompression, diff-id verification and chain ids.
-import { createHash } from 'node:crypto';
+import { createHash } from '../common/crypto.js';
 import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import * as zlib from 'node:zlib';

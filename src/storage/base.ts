@@ -5,10 +5,10 @@
 //   <root>/snapshots/<key>/{snapshot.json, ...driver specific}
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from '../common/crypto.js';
 import type { Readable } from 'node:stream';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
-import { exists, fsyncDir, readJson, writeJsonAtomic } from '../common/fsutil.js';
+import { exists, fsyncDir, readJson, tmpSuffix, writeJsonAtomic } from '../common/fsutil.js';
 import { validateDigest } from '../common/ids.js';
 import type { DriverName, LayerInfo, SnapshotDriver } from './types.js';
 import { unpackLayer, type UnpackMode } from './unpack.js';
@@ -26,7 +26,7 @@ export function validateKey(key: string): string {
 }
 
 export const hexOf = (chainId: string) => validateDigest(chainId).slice('sha256:'.length);
-export const tmpName = () => `${TMP}${randomBytes(8).toString('hex')}`;
+export const tmpName = () => `${TMP}${tmpSuffix()}`;
 
 /** The OCI chain id of a layer whose parent chain id is `parent`. */
 export function chainIdOf(parent: string | null, diffId: string): string {

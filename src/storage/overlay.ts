@@ -6,7 +6,7 @@
 // paths (what containers/storage does): ~19 bytes per layer instead of ~100.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../common/crypto.js';
 import { failedPrecondition, internal, notFound } from '../common/errors.js';
 import { exists } from '../common/fsutil.js';
 import { BaseDriver } from './base.js';

@@ -32,7 +32,13 @@ test('parseProcNetUnix: inode, listening flag, path (abstract names start with @
 
 test('takeLock: one holder at a time, found by pid; released, it can be taken again', async () => {
   const key = `test:${process.pid}:${Date.now()}`;
-  assert.match(lockName(key), /^\0tsula-lock:[0-9a-f]{40}$/);
+  // a plain key is the name itself (no node:crypto at start-up); a long or odd one is hashed
+  assert.equal(lockName(key), `\0tsula-lock:${key}`);
+  assert.match(lockName(`sock:/tmp/with space/${key}`), /^\0tsula-lock-sha256:[0-9a-f]{40}$/);
+  assert.match(lockName(`graph:/${'x'.repeat(120)}`), /^\0tsula-lock-sha256:[0-9a-f]{40}$/);
+  const spaced = await takeLock(`sock:/tmp/with space/${key}`);
+  assert.deepEqual(await takeLock(`sock:/tmp/with space/${key}`), { heldBy: process.pid });
+  if (!('heldBy' in spaced)) spaced.release();
   const a = await takeLock(key);
   assert.ok(!('heldBy' in a));
   const b = await takeLock(key);

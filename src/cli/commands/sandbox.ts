@@ -4,7 +4,7 @@
 // on the guest's /dev/hvc0 at the other end) is bridged to this terminal, as Kuasar's
 // `ncat --vsock CID 1025` does.
 import * as net from 'node:net';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../common/crypto.js';
 import type { CommandSpec, FlagSpec, Parsed } from '../args.js';
 import { StatusError, type Cli } from '../context.js';
 import { tabwrite } from '../format.js';

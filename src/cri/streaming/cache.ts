@@ -1,7 +1,7 @@
 // Single-use tokens for streaming URLs (kubelet's requestCache): the CRI call that makes a
 // URL stores its request under a random token; the first HTTP request with the token takes
 // it out. Tokens expire after a minute; at most 1000 wait at a time.
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../common/crypto.js';
 import { unavailable } from '../../common/errors.js';
 
 export const DEFAULT_TOKEN_TTL_MS = 60_000;

@@ -3,7 +3,7 @@
 // generates, names of records loaded at start-up; rm releases them. Each method runs to
 // completion without awaiting, so a check and its reservation can never be split by another
 // request: two concurrent creates can't both take a name, generated or given.
-import { randomInt } from 'node:crypto';
+import { randomInt } from '../../common/crypto.js';
 import { alreadyExists, type TsulaError } from '../../common/errors.js';
 import { ADJECTIVES, SURNAMES } from './name-words.js';
 

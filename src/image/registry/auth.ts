@@ -3,7 +3,7 @@
 // realm, with the user's credentials as Basic auth, then retry with `Authorization: Bearer`)
 // or `Basic realm=…` (send the credentials themselves). Credentials reach the daemon per
 // request in docker's `X-Registry-Auth` header: base64url JSON {username,password,…}.
-import { createHash } from 'node:crypto';
+import { createHash } from '../../common/crypto.js';
 import { invalidArgument, unauthenticated } from '../../common/errors.js';
 import { SingleFlight } from '../../common/singleflight.js';
 

@@ -5,7 +5,7 @@
 // client.cert + client.key a client certificate), authentication on 401, redirects, and
 // registry errors turned into tsula's error kinds with a message that names the registry and
 // the fix. Pull-side operations on one repository are in repository.ts.
-import { createHash } from 'node:crypto';
+import { createHash } from '../../common/crypto.js';
 import { lookup } from 'node:dns/promises';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';

@@ -3,7 +3,7 @@
 // into the store. While it runs, readers can follow the file as it grows (tail -f style),
 // so a layer is unpacked while it is still downloading; a reader fails if the download
 // does, which makes the snapshot driver throw the half-unpacked layer away.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from '../../common/crypto.js';
 import { createReadStream, promises as fs } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';

@@ -5,7 +5,7 @@
 // gzip and zstd blobs go as stored. The manifest is docker's schema 2 unless a layer is zstd
 // (OCI only). Progress is in docker's vocabulary ("Preparing", "Pushing", "Pushed",
 // "Layer already exists").
-import { createHash } from 'node:crypto';
+import { createHash } from '../../common/crypto.js';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Transform } from 'node:stream';

@@ -5,7 +5,7 @@
 // that served the manifest, or from those after it in that order when it cannot serve one:
 // blobs are content-addressed and verified by digest, so any copy will do. Mirrors are
 // pull-only and never rename the image: the reference stays the upstream's.
-import { createHash } from 'node:crypto';
+import { createHash } from '../../common/crypto.js';
 import type * as http from 'node:http';
 import { errorKind, errorMessage, invalidArgument, notFound, TsulaError, unauthenticated, unavailable } from '../../common/errors.js';
 import type { ParsedReference } from '../reference.js';

@@ -5,7 +5,7 @@
 // a sandboxer restart.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
+import { createHash } from '../../common/crypto.js';
 import type { LinuxResources, Process } from '../../oci/types.js';
 import type { Runtime } from '../../runtime/types.js';
 import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound, unimplemented } from '../../common/errors.js';

@@ -11,7 +11,7 @@
 // from it (virtiofsd fails at once on the virtqueue it can't see, and would write into the
 // template's file): with virtio-fs the clone gets its own sparse copy of the file, mapped
 // shared (only the pages the guest used; unlinked once QEMU has it open).
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../../common/crypto.js';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { execFile } from 'node:child_process';

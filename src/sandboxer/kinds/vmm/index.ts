@@ -16,7 +16,7 @@
 // enable_template (templates.ts, clone.ts): a pod is restored from a saved, booted guest
 // instead, its share and NIC hot-plugged; the first boot with a config makes the template,
 // and a restore that fails boots the pod as above.
-import { createHash } from 'node:crypto';
+import { createHash } from '../../../common/crypto.js';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';

@@ -15,7 +15,7 @@
 // Like agent snapshots, a template is made in the background after a pod's normal boot, once
 // per key (a lock file keeps other sandboxers out); a file a running clone maps is never
 // written again: a new template goes to a new dir, renamed into place.
-import { createHash } from 'node:crypto';
+import { createHash } from '../../../common/crypto.js';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { AccelChoice, HypervisorConfig, VmPaths } from '../../../hypervisor/index.js';

@@ -2,7 +2,7 @@
 // VM config now (scripts/ensure-guest.sh runs it), so the first pod already boots fast. A
 // note beside the cache remembers which key a (guest image, hypervisor, CPU) made, so a
 // second run answers without booting anything.
-import { createHash } from 'node:crypto';
+import { createHash } from '../../../common/crypto.js';
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { detectAccel, loadVmmConfig, type HypervisorConfig, type AccelChoice } from '../../../hypervisor/index.js';
