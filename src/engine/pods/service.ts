@@ -6,7 +6,7 @@
 // short, leaves nothing behind.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { failedPrecondition, invalidArgument, errorMessage, isKind } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, errorMessage, isKind, notFound } from '../../common/errors.js';
 import { isFullId, newId } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import type { Logger } from '../../common/log.js';
@@ -122,8 +122,17 @@ export class PodService {
     return '';
   }
 
-  list(): PodRecord[] { return this.d.store.list(); }
-  get(ref: string): PodRecord { return this.d.store.get(ref); }
+  /**
+   * The pods clients see: not one whose run is still under way. containerd adds a sandbox
+   * to the store it lists only once it is ready; a half-made pod listed NOTREADY would be
+   * fair game for kubelet's sandbox GC (it stops and removes NOTREADY sandboxes).
+   */
+  list(): PodRecord[] { return this.d.store.list().filter((r) => !r.startingAt); }
+  get(ref: string): PodRecord {
+    const rec = this.d.store.get(ref);
+    if (rec.startingAt) throw notFound(`pod sandbox "${ref}" not found`);
+    return rec;
+  }
 
   async run(spec: PodSpec, signal?: AbortSignal): Promise<PodRecord> {
     if (!spec.name) throw invalidArgument('pod sandbox config: metadata.name is required');
