@@ -189,20 +189,21 @@ test('lists and statuses polled while 20 pods are made never fail nor show a hal
   await clean();
 });
 
-test('kill -9 of tsulad with 10 RunPodSandbox in flight: pods are ready or removable, nothing else is left, a retry works', async () => {
-  const names = Array.from({ length: 10 }, (_, i) => `crash-${i}`);
+// killed early (CNI plugins running, records half written) and once the first run is done
+for (const when of ['early', 'late'] as const) test(`kill -9 of tsulad with 10 RunPodSandbox in flight (${when}): pods are ready or removable, nothing else is left, a retry works`, async () => {
+  const names = Array.from({ length: 10 }, (_, i) => `crash-${when}-${i}`);
   const runs = names.map((n) => runPod(n).catch((e: unknown) => e));
-  // kill once the first run is done: the others are half way (CNI plugins, holders running)
-  await Promise.race(runs);
+  if (when === 'early') await waitFor(async () => (await fs.readdir(path.join(d.graph, 'cni', 'results', 'results')).catch(() => [])).length >= 3, 30_000, 'CNI ADDs under way');
+  else await Promise.race(runs);
   await d.stop('SIGKILL');
   await Promise.all(runs);
   await d.start();
   c.close();
   c = criClient(d.criSock);
   const pods = (await c.listPodSandbox({})).items;
-  console.log(`# after the restart: ${pods.filter((p) => p.state === PodSandboxState.SANDBOX_READY).length} of 10 pods ready, ${pods.length} listed`);
+  console.log(`# ${when}: after the restart: ${pods.filter((p) => p.state === PodSandboxState.SANDBOX_READY).length} of 10 pods ready, ${pods.length} listed`);
   for (const p of pods) {
-    assert.ok(p.metadata?.name.startsWith('crash-'), `pod ${p.id} has its metadata`);
+    assert.ok(p.metadata?.name.startsWith(`crash-${when}-`), `pod ${p.id} has its metadata`);
     if (p.state !== PodSandboxState.SANDBOX_READY) continue;
     // a ready pod is usable: a container runs in it
     const id = await runContainer(p.id, p.metadata!.name);

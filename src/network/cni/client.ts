@@ -162,6 +162,11 @@ export class CniClient {
     return a?.result ? parseResult(a.result, '1.0.0', `cached result of ${containerId}`) : null;
   }
 
+  /** Delete what cache writes cut short by a crash left (at recovery, before any ADD). */
+  removeCacheTemp(): Promise<void> {
+    return this.cache.removeTemp();
+  }
+
   /** Cached attachments (all, or one container's). */
   attachments(containerId?: string): Promise<CachedAttachment[]> {
     return this.cache.list(containerId);
