@@ -77,19 +77,20 @@ export class PodNetwork {
     if (req.portMappings?.length) caps.portMappings = req.portMappings;
     if (req.dns) caps.dns = req.dns;
     if (req.bandwidth) caps.bandwidth = req.bandwidth;
-    let added = false;
     try {
       const result = await this.o.cni.add(list, {
         containerId: req.id, netns: netnsPath, ifName: this.ifName,
         args: podArgs({ namespace: req.namespace, name: req.name, uid: req.uid, infraContainerId: req.id }), capabilityArgs: caps,
       }, signal);
-      added = true;
       const link = await inspectLink(netnsPath, this.ifName, { signal });
       return this.info(req.id, netnsPath, list.name, result, link);
     } catch (e) {
-      // cni.add rolled its own plugins back; a failure after it (inspect) needs the DEL here
+      // cni.add rolled its own plugins back (and dropped its cache entry) unless that
+      // rollback failed; a failure after it (inspect) needs the DEL here. teardown DELs what
+      // the cache still holds either way (a failed rollback gets another try, instead of an
+      // entry nobody releases before a restart), then removes the netns
       try {
-        if (added) await this.teardown(req.id); else await this.o.netns.remove(req.id);
+        await this.teardown(req.id);
       } catch (undo) {
         this.o.log?.warn('pod network: clean-up after a failed setup failed', { pod: req.id, error: errorMessage(undo) });
       }

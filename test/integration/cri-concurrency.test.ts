@@ -1,8 +1,9 @@
 // tsulad's CRI under kubelet's load and faults, over gRPC on a private CNI network: 40 pods
 // (a few with hostPorts) run, get containers, stop and go all at once and leave nothing;
-// lists and statuses polled while pods are made never fail nor show a half-made object;
-// kill -9 of tsulad with runs in flight leaves pods that are ready or removable, nothing
-// else, and kubelet's retry with the same name works; the same name twice at once: one wins.
+// lists, statuses and stats polled while pods are made and go never fail nor show a
+// half-made object; kill -9 of tsulad with runs in flight leaves pods that are ready or
+// removable, nothing else, and kubelet's retry with the same name works; runs whose client
+// gives up leave nothing; the same name twice at once: one wins.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -144,11 +145,17 @@ test('40 pods (4 with hostPorts) run, get a container, stop and go all at once; 
   await clean();
 });
 
-test('lists and statuses polled while 20 pods are made never fail nor show a half-made object', async () => {
+/**
+ * kubelet's relist and stats loop in a tight loop on a client of its own, until stop():
+ * what it saw wrong. While pods are made (`making`) no pod may be NOTREADY and nothing may
+ * be missing; while they go, a status of what was listed an instant ago may be NotFound.
+ */
+function poll(making: () => boolean): { stop: () => Promise<{ bad: string[]; polls: number }> } {
   const bad: string[] = [];
   let done = false;
   let polls = 0;
-  const poller = (async () => {
+  const gone = (e: unknown) => !making() && isKind(e, 'NotFound');
+  const run = (async () => {
     const p = criClient(d.criSock);
     try {
       while (!done) {
@@ -156,18 +163,20 @@ test('lists and statuses polled while 20 pods are made never fail nor show a hal
         try {
           for (const s of (await p.listPodSandbox({})).items) {
             if (!s.metadata?.name || !s.metadata.uid || !s.createdAt) bad.push(`listed pod ${s.id} without metadata/createdAt`);
-            // no pod is stopped here: a NOTREADY one is a pod listed before its run finished
+            // no pod is stopped then: a NOTREADY one is a pod listed before its run finished
             // (containerd lists a sandbox only once it is ready; kubelet's GC removes NOTREADY ones)
-            if (s.state !== PodSandboxState.SANDBOX_READY) bad.push(`pod ${s.id} listed before it is ready`);
-            const ps = (await p.podSandboxStatus({ podSandboxId: s.id })).status;
-            if (!ps?.metadata?.name || !ps.linux?.namespaces?.options) bad.push(`pod status ${s.id} half made`);
+            if (making() && s.state !== PodSandboxState.SANDBOX_READY) bad.push(`pod ${s.id} listed before it is ready`);
+            const ps = await p.podSandboxStatus({ podSandboxId: s.id }).then((r) => r.status, (e: unknown) => { if (!gone(e)) throw e; });
+            if (ps && (!ps.metadata?.name || !ps.linux?.namespaces?.options)) bad.push(`pod status ${s.id} half made`);
             if (ps?.state === PodSandboxState.SANDBOX_READY && !ps.network?.ip) bad.push(`ready pod ${s.id} without an IP`);
           }
           for (const k of (await p.listContainers({})).containers) {
             if (!k.metadata?.name || !k.image?.image || !k.podSandboxId || !k.createdAt) bad.push(`listed container ${k.id} half made`);
-            const cs = (await p.containerStatus({ containerId: k.id })).status;
-            if (!cs?.metadata?.name || !cs.image?.image || !cs.imageRef || !cs.logPath) bad.push(`container status ${k.id} half made`);
+            const cs = await p.containerStatus({ containerId: k.id }).then((r) => r.status, (e: unknown) => { if (!gone(e)) throw e; });
+            if (cs && (!cs.metadata?.name || !cs.image?.image || !cs.imageRef || !cs.logPath)) bad.push(`container status ${k.id} half made`);
           }
+          for (const st of (await p.listContainerStats({})).stats) if (!st.attributes?.metadata?.name) bad.push(`container stats ${st.attributes?.id} half made`);
+          for (const st of (await p.listPodSandboxStats({})).stats) if (!st.attributes?.metadata?.name) bad.push(`pod stats ${st.attributes?.id} half made`);
         } catch (e) {
           bad.push(`poll failed: ${errorMessage(e)}`);
         }
@@ -176,16 +185,22 @@ test('lists and statuses polled while 20 pods are made never fail nor show a hal
       p.close();
     }
   })();
+  return { stop: async () => { done = true; await run; return { bad: [...new Set(bad)], polls }; } };
+}
+
+test('lists, statuses and stats polled while 20 pods are made and removed never fail nor show a half-made object', async () => {
+  let making = true;
+  const poller = poll(() => making);
   try {
     const ids = await Promise.all(Array.from({ length: 20 }, (_, i) => runPod(`poll-${i}`)));
     await Promise.all(ids.map((id, i) => runContainer(id, `poll-${i}`)));
+    making = false;
+    await removeAll();
   } finally {
-    done = true;
-    await poller;
+    const { bad, polls } = await poller.stop();
+    assert.deepEqual(bad, []);
+    assert.ok(polls >= 2, `polled ${polls} times`);
   }
-  assert.deepEqual([...new Set(bad)], []);
-  assert.ok(polls >= 2, `polled ${polls} times`);
-  await removeAll();
   await clean();
 });
 
@@ -215,6 +230,23 @@ for (const when of ['early', 'late'] as const) test(`kill -9 of tsulad with 10 R
   // kubelet retries RunPodSandbox with the same name, uid and attempt: no stale reservation
   const again = await Promise.all(names.map((n) => runPod(n)));
   assert.equal(new Set(again).size, 10);
+  await removeAll();
+  await clean();
+});
+
+test('RunPodSandbox given up on by its client at any point (deadlines of 0.2 to 1 s): kubelet\'s retry of the name works, nothing leaks', async () => {
+  const names = Array.from({ length: 15 }, (_, i) => `late-${i}`);
+  await Promise.allSettled(names.map((n, i) => c.runPodSandbox({ config: podConfig(n) }, { timeoutMs: i < 5 ? 200 * (i + 1) : 500 })));
+  // until a given-up run has gone, its name is reserved (containerd's "name is reserved"
+  // too); one that finished all the same is a ready pod of that name, which kubelet's next
+  // sync finds in ListPodSandbox and keeps
+  const again = await Promise.all(names.map((n) => waitFor(async () => runPod(n).catch(async (e: unknown) => {
+    if (!isKind(e, 'AlreadyExists')) throw e;
+    return (await c.listPodSandbox({})).items.find((p) => p.metadata?.name === n && p.state === PodSandboxState.SANDBOX_READY)?.id ?? '';
+  }), 30_000, `a retry of ${n}`)));
+  assert.equal(new Set(again).size, names.length);
+  assert.deepEqual((await c.listPodSandbox({})).items.map((p) => p.id).sort(), [...again].sort(), 'one pod per name is left');
+  noteChains(again);
   await removeAll();
   await clean();
 });
