@@ -3,7 +3,8 @@
 // lists, statuses and stats polled while pods are made and go never fail nor show a
 // half-made object; kill -9 of tsulad with runs in flight leaves pods that are ready or
 // removable, nothing else, and kubelet's retry with the same name works; runs whose client
-// gives up leave nothing; the same name twice at once: one wins.
+// gives up leave nothing; the same name twice at once: one wins; a run whose clean-up
+// fails leaves a NOTREADY pod to remove, not a leak.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -14,7 +15,7 @@ import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { criClient } from '../helpers/cri-grpc.js';
 import { conmons, runcList } from '../helpers/runtime-state.js';
 import { findPidHolders } from '../../src/engine/pods/namespaces.js';
-import { bridgePorts, createTestNet, leases, type TestNet } from '../helpers/network.js';
+import { bridgePorts, createTestNet, leases, PLUGINS, type TestNet } from '../helpers/network.js';
 import { PodSandboxState, ContainerState } from '../../src/gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
 import { errorMessage, isKind } from '../../src/common/errors.js';
 
@@ -26,9 +27,22 @@ const chains = new Set<string>();
 /** Every pod id seen (a netns of one under /run/netns would be a leak too). */
 const seen = new Set<string>();
 
+// a plugin whose ADD fails and whose DEL fails while its marker file is there
+const FLAKY = `#!/bin/sh
+cat >/dev/null
+case "$CNI_COMMAND" in
+  ADD) echo '{"cniVersion":"1.0.0","code":7,"msg":"flaky refuses"}'; exit 1 ;;
+  DEL) [ -f "$(dirname "$0")/del-fails" ] && { echo '{"cniVersion":"1.0.0","code":11,"msg":"flaky cannot delete yet"}'; exit 1; } ;;
+  VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}' ;;
+esac
+exit 0
+`;
+
 before(async () => {
   net = await createTestNet('ccon');
-  d = await TestDaemon.create({ configJson: { 'cni-conf-dir': net.confDir } });
+  await fs.mkdir(path.join(net.tmp, 'bin'));
+  await fs.writeFile(path.join(net.tmp, 'bin', 'flaky'), FLAKY, { mode: 0o755 });
+  d = await TestDaemon.create({ configJson: { 'cni-conf-dir': net.confDir, 'cni-bin-dir': `${path.join(net.tmp, 'bin')}:${PLUGINS}` } });
   await d.loadBusybox();
   c = criClient(d.criSock);
 });
@@ -40,7 +54,10 @@ after(async () => {
 });
 
 // a failed test leaves no pod to the next one
-afterEach(async () => { if (d?.proc) await removeAll().catch(() => {}); });
+afterEach(async () => {
+  await fs.rm(path.join(net.tmp, 'bin', 'del-fails'), { force: true });
+  if (d?.proc) await removeAll().catch(() => {});
+});
 
 /** Ports nothing listens on now, for hostPorts (nothing else here binds ports). */
 async function freePorts(n: number): Promise<number[]> {
@@ -263,5 +280,31 @@ test('the same pod name twice at once: one wins, the other is told the name is r
     assert.deepEqual((await c.listPodSandbox({})).items.map((p) => p.id), [(won[0] as PromiseFulfilledResult<string>).value]);
     await removeAll();
   }
+  await clean();
+});
+
+test('a run whose clean-up fails (a CNI DEL error) leaves a NOTREADY pod that keeps its name; stop and remove release it once DEL works', async () => {
+  const flakyConf = path.join(net.confDir, '00-flaky.conflist');
+  const list = JSON.parse(await fs.readFile(path.join(net.confDir, '10-test.conflist'), 'utf8')) as { plugins: unknown[] };
+  list.plugins.splice(1, 0, { type: 'flaky' });
+  await fs.writeFile(path.join(net.tmp, 'bin', 'del-fails'), '');
+  await fs.writeFile(flakyConf, JSON.stringify(list));
+  try {
+    await assert.rejects(runPod('flaky'), /flaky refuses/);
+  } finally {
+    await fs.rm(flakyConf);
+  }
+  const [p, ...more] = (await c.listPodSandbox({})).items;
+  assert.deepEqual(more, []);
+  assert.equal(p?.state, PodSandboxState.SANDBOX_NOTREADY, 'the pod is kept, not ready: its network is not released yet');
+  assert.equal(p.metadata?.name, 'flaky');
+  noteChains([p.id]);
+  await assert.rejects(runPod('flaky'), (e: Error) => isKind(e, 'AlreadyExists'));
+  // kubelet's next attempt has a name of its own
+  const next = (await c.runPodSandbox({ config: podConfig('flaky', 0, 1) })).podSandboxId;
+  noteChains([next]);
+  await assert.rejects(c.stopPodSandbox({ podSandboxId: p.id }), /flaky cannot delete yet/);
+  await fs.rm(path.join(net.tmp, 'bin', 'del-fails'));
+  await removeAll();
   await clean();
 });

@@ -259,7 +259,18 @@ export class PodService {
   /** A pod whose run failed (or was cut short): everything it made goes, then its record. */
   private async discard(rec: PodRecord, why: string): Promise<void> {
     this.d.log.warn('pod sandbox start failed: removing it', { id: rec.id, why });
-    await this.release(rec).catch((e) => this.d.log.warn('cannot clean a failed pod', { id: rec.id, err: errorMessage(e) }));
+    try {
+      await this.release(rec);
+    } catch (e) {
+      // what could not be released (a CNI DEL that failed) must not be forgotten: as
+      // containerd does, the pod stays, NOTREADY and with its name, for kubelet to stop and
+      // remove (each of which tries the release again); a new attempt gets a new name
+      this.d.log.warn('cannot clean a failed pod: it stays, not ready, to be removed', { id: rec.id, err: errorMessage(e) });
+      delete rec.startingAt;
+      rec.state = 'notready';
+      await this.d.store.save(rec).catch(() => {});
+      return;
+    }
     if (rec.sandbox) await this.d.sandboxes.remove(rec).catch(() => {});
     await fs.rm(path.join(this.d.stateDir, rec.id), { recursive: true, force: true }).catch(() => {});
     await this.d.store.delete(rec).catch(() => {});
