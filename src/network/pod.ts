@@ -4,6 +4,7 @@
 // netns files and the CNI result cache), never from the caller's memory: after
 // `kill -9 tsulad`, a new PodNetwork on the same dirs releases exactly what the old one made.
 // The netns file name, the CNI container id and the pod (sandbox) id are one and the same.
+import { promises as fs } from 'node:fs';
 import type { Logger } from '../common/log.js';
 import { errorMessage, withContext } from '../common/errors.js';
 import type { NetworkConfigList } from './cni/config.js';
@@ -11,6 +12,9 @@ import { podArgs, type BandwidthCapability, type CapabilityArgs, type CniClient,
 import { parseResult, primaryIp, sandboxAddresses, type CniResult } from './cni/result.js';
 import type { NetnsManager } from './netns.js';
 import { inspectLink, type LinkInfo } from './link.js';
+
+/** How long a restarted daemon waits for the CNI plugins its predecessor left running. */
+const ORPHAN_WAIT_MS = 15_000;
 
 export interface PodNetworkOptions {
   netns: NetnsManager;
@@ -21,6 +25,8 @@ export interface PodNetworkOptions {
    * Teardown never needs it: it uses the config each attachment was added with.
    */
   config: () => Promise<NetworkConfigList>;
+  /** How long recover() waits for CNI plugins a killed daemon left running; default 15 s. */
+  orphanWaitMs?: number;
   /** The pod's interface (CNI_IFNAME); default eth0. */
   ifName?: string;
   log?: Logger;
@@ -71,19 +77,20 @@ export class PodNetwork {
     if (req.portMappings?.length) caps.portMappings = req.portMappings;
     if (req.dns) caps.dns = req.dns;
     if (req.bandwidth) caps.bandwidth = req.bandwidth;
-    let added = false;
     try {
       const result = await this.o.cni.add(list, {
         containerId: req.id, netns: netnsPath, ifName: this.ifName,
         args: podArgs({ namespace: req.namespace, name: req.name, uid: req.uid, infraContainerId: req.id }), capabilityArgs: caps,
       }, signal);
-      added = true;
       const link = await inspectLink(netnsPath, this.ifName, { signal });
       return this.info(req.id, netnsPath, list.name, result, link);
     } catch (e) {
-      // cni.add rolled its own plugins back; a failure after it (inspect) needs the DEL here
+      // cni.add rolled its own plugins back (and dropped its cache entry) unless that
+      // rollback failed; a failure after it (inspect) needs the DEL here. teardown DELs what
+      // the cache still holds either way (a failed rollback gets another try, instead of an
+      // entry nobody releases before a restart), then removes the netns
       try {
-        if (added) await this.teardown(req.id); else await this.o.netns.remove(req.id);
+        await this.teardown(req.id);
       } catch (undo) {
         this.o.log?.warn('pod network: clean-up after a failed setup failed', { pod: req.id, error: errorMessage(undo) });
       }
@@ -129,6 +136,8 @@ export class PodNetwork {
    */
   async recover(live: Iterable<string>, signal?: AbortSignal): Promise<RecoveryReport> {
     const keep = new Set(live);
+    await this.o.cni.removeCacheTemp();
+    await this.waitForOrphanPlugins();
     const ids = new Set<string>();
     for (const a of await this.o.cni.attachments()) ids.add(a.containerId);
     for (const n of await this.o.netns.list()) ids.add(n.id);
@@ -143,6 +152,31 @@ export class PodNetwork {
       }
     }
     return report;
+  }
+
+  /**
+   * CNI plugins that the previous daemon started and did not see finish run on after a
+   * kill -9 (they are not its process group's to die with it). A DEL racing such an ADD
+   * releases nothing and the ADD then takes its lease and masquerade rules for good: wait for
+   * them (found by CNI_NETNS under our netns dir, delegated IPAM plugins included), bounded,
+   * then kill what is left; the DELs after clean up what a killed ADD made.
+   */
+  private async waitForOrphanPlugins(ms = this.o.orphanWaitMs ?? ORPHAN_WAIT_MS): Promise<void> {
+    const want = `CNI_NETNS=${this.o.netns.dir}/`;
+    const find = async () => {
+      const out: number[] = [];
+      for (const p of await fs.readdir('/proc').catch(() => [] as string[])) {
+        if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+        const env = await fs.readFile(`/proc/${p}/environ`, 'utf8').catch(() => '');
+        if (env.split('\0').some((e) => e.startsWith(want))) out.push(Number(p));
+      }
+      return out;
+    };
+    let pids = await find();
+    if (!pids.length) return;
+    this.o.log?.info('pod network: waiting for CNI plugins the previous daemon left running', { pids });
+    for (const end = Date.now() + ms; pids.length && Date.now() < end; pids = await find()) await new Promise((r) => setTimeout(r, 50));
+    for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   }
 
   private info(id: string, netnsPath: string, network: string, result: CniResult, link: LinkInfo | undefined): PodNetworkInfo {

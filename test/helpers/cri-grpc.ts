@@ -11,3 +11,8 @@ export async function criCall(socket: string, method: string, req: Record<string
     c.close();
   }
 }
+
+/** A typed RuntimeService client that keeps its connection (many calls, as kubelet makes them); close() it. */
+export function criClient(socket: string) {
+  return grpcClient(RuntimeService, socket);
+}

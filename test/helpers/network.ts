@@ -25,7 +25,7 @@ export interface TestNet {
   netnsDir: string;
   binDirs: string[];
   /** A fresh client + PodNetwork on the same dirs: what a restarted daemon would build. */
-  open(o?: { binDirs?: string[]; timeoutMs?: number; confDir?: string }): { cni: CniClient; netns: NetnsManager; pods: PodNetwork };
+  open(o?: { binDirs?: string[]; timeoutMs?: number; confDir?: string; orphanWaitMs?: number }): { cni: CniClient; netns: NetnsManager; pods: PodNetwork };
   /** Release everything on these dirs and delete the bridge and the temp dir. */
   destroy(): Promise<void>;
 }
@@ -72,11 +72,11 @@ export async function createTestNet(label: string): Promise<TestNet> {
   await fs.mkdir(n.confDir);
   await fs.writeFile(path.join(n.confDir, '10-test.conflist'),
     defaultConfListText({ name: n.name, bridge: n.bridge, subnet, gateway, dataDir: n.dataDir }));
-  const open = (o: { binDirs?: string[]; timeoutMs?: number; confDir?: string } = {}) => {
+  const open = (o: { binDirs?: string[]; timeoutMs?: number; confDir?: string; orphanWaitMs?: number } = {}) => {
     const cni = new CniClient({ binDirs: o.binDirs ?? n.binDirs, cacheDir: n.cacheDir, timeoutMs: o.timeoutMs ?? 30_000 });
     const netns = new NetnsManager({ dir: n.netnsDir });
     const confDir = o.confDir ?? n.confDir;
-    return { cni, netns, pods: new PodNetwork({ cni, netns, config: () => loadNetworkConfig(confDir) }) };
+    return { cni, netns, pods: new PodNetwork({ cni, netns, config: () => loadNetworkConfig(confDir), ...(o.orphanWaitMs !== undefined ? { orphanWaitMs: o.orphanWaitMs } : {}) }) };
   };
   const destroy = async () => {
     const errors: string[] = [];

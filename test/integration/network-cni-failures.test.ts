@@ -1,6 +1,6 @@
 // Pod networks that fail, on the real plugins: a plugin that reports an error, one that
 // hangs, one that is missing, a malformed conflist, and a daemon killed with -9 in the
-// middle of an ADD. Each time the pod fails cleanly and nothing is left: no veth on the
+// middle of an ADD (its plugins running on after it). Each time the pod fails cleanly and nothing is left: no veth on the
 // bridge, no IPAM lease, no iptables rule, no netns file, no cache entry.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -31,6 +31,12 @@ case "$CNI_COMMAND" in
   ADD) echo $$ > "$(dirname "$0")/hanger.pid"; exec sleep 300 ;;
   VERSION) echo '{"cniVersion":"1.0.0","supportedVersions":["1.0.0"]}' ;;
 esac
+`;
+
+// host-local whose ADD starts late: bridge has made the veth and waits for its address
+const SLOW_IPAM = `#!/bin/sh
+[ "$CNI_COMMAND" = ADD ] && { echo $$ > "$(dirname "$0")/slow.pid"; sleep 2; }
+exec ${PLUGINS}/host-local
 `;
 
 before(async () => {
@@ -130,7 +136,37 @@ test('tsulad killed with -9 in the middle of an ADD: a restarted one releases th
   assert.equal((await leases(tn)).length, 1);
   assert.ok(iptablesLines(id).length > 0, 'the masquerade rules bridge made');
   // the restarted daemon knows no live pod
-  const r = await tn.open({ binDirs: [bin], confDir }).pods.recover([]);
+  // (the hanger never ends: recovery waits for it briefly, then kills it)
+  const r = await tn.open({ binDirs: [bin], confDir, orphanWaitMs: 200 }).pods.recover([]);
+  assert.deepEqual(r, { released: [id], failed: [] });
+  await assertNothingLeft(id);
+});
+
+test('tsulad killed with -9 while bridge waits for its IPAM: a restarted one waits for the plugins left running, then releases all', async () => {
+  const slow = path.join(tn.tmp, 'bin-slow');
+  await fs.mkdir(slow);
+  for (const p of ['bridge', 'portmap']) await fs.symlink(path.join(PLUGINS, p), path.join(slow, p));
+  await fs.writeFile(path.join(slow, 'host-local'), SLOW_IPAM, { mode: 0o755 });
+  const id = podId();
+  const index = new URL('../../src/network/index.js', import.meta.url).href;
+  const script = `
+    import { CniClient, NetnsManager, PodNetwork, loadNetworkConfig } from ${JSON.stringify(index)};
+    const cni = new CniClient({ binDirs: [${JSON.stringify(slow)}], cacheDir: ${JSON.stringify(tn.cacheDir)} });
+    const netns = new NetnsManager({ dir: ${JSON.stringify(tn.netnsDir)} });
+    const pods = new PodNetwork({ cni, netns, config: () => loadNetworkConfig(${JSON.stringify(tn.confDir)}) });
+    await pods.setup({ id: ${JSON.stringify(id)}, namespace: 'default', name: 'slow', uid: 'u' });`;
+  const daemon = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'ignore' });
+  const marker = path.join(slow, 'slow.pid');
+  for (let i = 0; i < 300 && !existsSync(marker); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.ok(existsSync(marker), 'bridge called host-local');
+  daemon.kill('SIGKILL');
+  await new Promise((r) => daemon.once('exit', r));
+  // bridge and host-local run on: the CNI spec forbids a DEL beside the ADD of the same
+  // container (what the ADD does after the DEL would stay), so recovery waits for them first
+  const pid = Number(readFileSync(marker, 'utf8'));
+  assert.ok(existsSync(`/proc/${pid}`), 'the IPAM plugin runs on');
+  const r = await tn.open({ binDirs: [slow] }).pods.recover([]);
+  assert.equal(existsSync(`/proc/${pid}`), false, 'recovery waited for the plugins left running');
   assert.deepEqual(r, { released: [id], failed: [] });
   await assertNothingLeft(id);
 });

@@ -23,6 +23,7 @@ printf '%s' "$in" > "$d/stdin.$n.$CNI_COMMAND"
 env | grep '^CNI_' | sort > "$d/env.$n.$CNI_COMMAND"
 ls "$d/../cache/results" > "$d/cache.$n.$CNI_COMMAND" 2>/dev/null
 if [ -f "$d/hang.$n.$CNI_COMMAND" ]; then sleep 300 & echo $! > "$d/sleeper.$n"; wait; fi
+if [ -f "$d/slow.$n.$CNI_COMMAND" ]; then sleep 1; fi
 if [ -f "$d/fail.$n.$CNI_COMMAND" ]; then cat "$d/fail.$n.$CNI_COMMAND"; echo "stderr of $n" >&2; exit 1; fi
 case "$CNI_COMMAND" in
   ADD) cat "$d/result.$n" ;;
@@ -184,7 +185,7 @@ test('a DEL error stops the DEL and keeps the cache entry', async () => {
   assert.deepEqual(await cni.attachments(), []);
 });
 
-test('a hung plugin is killed with its children after the timeout; an aborted call too', async () => {
+test('a hung plugin is killed with its children after the timeout; an aborted call stops between plugins', async () => {
   await reset();
   await fs.writeFile(path.join(bin, 'hang.b.ADD'), '');
   const cni = new CniClient({ binDirs: [bin], cacheDir, timeoutMs: 1500 });
@@ -199,9 +200,16 @@ test('a hung plugin is killed with its children after the timeout; an aborted ca
   assert.deepEqual(calls(), ['ADD a', 'ADD b', 'DEL b', 'DEL a']);
   assert.deepEqual(await cni.attachments(), []);
 
+  // a call given up on while b runs: b finishes (a plugin killed half way leaves what its
+  // DEL can't undo), c never starts, and the rollback DELs what ran
+  await reset();
+  await fs.rm(path.join(bin, 'calls.log'), { force: true });
+  await fs.writeFile(path.join(bin, 'slow.b.ADD'), '');
   const ac = new AbortController();
   setTimeout(() => ac.abort(new Error('the client went away')), 300);
-  await assert.rejects(new CniClient({ binDirs: [bin], cacheDir }).add(list(), RT, ac.signal), /the client went away/);
+  await assert.rejects(new CniClient({ binDirs: [bin], cacheDir }).add(list(), RT, ac.signal),
+    (e: Error) => isKind(e, 'Unavailable') && /cni plugin "c" .*: not run: the request was cancelled/.test(e.message));
+  assert.deepEqual(calls(), ['ADD a', 'ADD b', 'DEL b', 'DEL a']);
   assert.deepEqual(await cni.attachments(), []);
 });
 

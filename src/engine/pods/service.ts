@@ -6,7 +6,7 @@
 // short, leaves nothing behind.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { failedPrecondition, invalidArgument, errorMessage, isKind } from '../../common/errors.js';
+import { failedPrecondition, invalidArgument, errorMessage, isKind, notFound } from '../../common/errors.js';
 import { isFullId, newId } from '../../common/ids.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import type { Logger } from '../../common/log.js';
@@ -122,8 +122,17 @@ export class PodService {
     return '';
   }
 
-  list(): PodRecord[] { return this.d.store.list(); }
-  get(ref: string): PodRecord { return this.d.store.get(ref); }
+  /**
+   * The pods clients see: not one whose run is still under way. containerd adds a sandbox
+   * to the store it lists only once it is ready; a half-made pod listed NOTREADY would be
+   * fair game for kubelet's sandbox GC (it stops and removes NOTREADY sandboxes).
+   */
+  list(): PodRecord[] { return this.d.store.list().filter((r) => !r.startingAt); }
+  get(ref: string): PodRecord {
+    const rec = this.d.store.get(ref);
+    if (rec.startingAt) throw notFound(`pod sandbox "${ref}" not found`);
+    return rec;
+  }
 
   async run(spec: PodSpec, signal?: AbortSignal): Promise<PodRecord> {
     if (!spec.name) throw invalidArgument('pod sandbox config: metadata.name is required');
@@ -250,7 +259,18 @@ export class PodService {
   /** A pod whose run failed (or was cut short): everything it made goes, then its record. */
   private async discard(rec: PodRecord, why: string): Promise<void> {
     this.d.log.warn('pod sandbox start failed: removing it', { id: rec.id, why });
-    await this.release(rec).catch((e) => this.d.log.warn('cannot clean a failed pod', { id: rec.id, err: errorMessage(e) }));
+    try {
+      await this.release(rec);
+    } catch (e) {
+      // what could not be released (a CNI DEL that failed) must not be forgotten: as
+      // containerd does, the pod stays, NOTREADY and with its name, for kubelet to stop and
+      // remove (each of which tries the release again); a new attempt gets a new name
+      this.d.log.warn('cannot clean a failed pod: it stays, not ready, to be removed', { id: rec.id, err: errorMessage(e) });
+      delete rec.startingAt;
+      rec.state = 'notready';
+      await this.d.store.save(rec).catch(() => {});
+      return;
+    }
     if (rec.sandbox) await this.d.sandboxes.remove(rec).catch(() => {});
     await fs.rm(path.join(this.d.stateDir, rec.id), { recursive: true, force: true }).catch(() => {});
     await this.d.store.delete(rec).catch(() => {});

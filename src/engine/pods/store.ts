@@ -16,6 +16,8 @@ export class PodStore {
   async load(onBad: (file: string, err: unknown) => void): Promise<PodRecord[]> {
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     for (const f of await fs.readdir(this.root)) {
+      // a save that a crash cut short left its temp file (the record before it stands)
+      if (f.startsWith('.') && f.endsWith('.tmp')) { await fs.rm(path.join(this.root, f), { force: true }); continue; }
       if (!f.endsWith('.json')) continue;
       try {
         const r = await readJson<PodRecord>(path.join(this.root, f));

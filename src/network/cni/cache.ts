@@ -68,6 +68,16 @@ export class ResultCache {
     await fs.rm(this.file(networkName, containerId, ifName), { force: true });
   }
 
+  /**
+   * Delete the temp files of writes a crash cut short (writeFileAtomic's `.<name>.<rand>.tmp`):
+   * nothing reads them, and each kill -9 during an ADD would leave more. Run at recovery only,
+   * when no write of ours is under way.
+   */
+  async removeTemp(): Promise<void> {
+    const names = await fs.readdir(this.dir).catch(() => [] as string[]);
+    for (const n of names) if (n.startsWith('.') && n.endsWith('.tmp')) await fs.rm(path.join(this.dir, n), { force: true });
+  }
+
   /** Every cached attachment, optionally only a container's (libcni's GetCachedAttachments). */
   async list(containerId?: string): Promise<CachedAttachment[]> {
     let names: string[];

@@ -12,7 +12,7 @@
 // - a DEL without runtime args reuses the cached ones (CNI_ARGS, port mappings), so a DEL
 //   from a fresh daemon that lost its pod records still tells portmap what to remove.
 import type { Logger } from '../../common/log.js';
-import { failedPrecondition, internal, invalidArgument, notFound, unimplemented, errorKind, errorMessage, isKind } from '../../common/errors.js';
+import { failedPrecondition, internal, invalidArgument, notFound, unavailable, unimplemented, errorKind, errorMessage, isKind } from '../../common/errors.js';
 import { compareVersions, parseConfList, type NetworkConfigList, type PluginConf } from './config.js';
 import { CniPluginError, findPlugin, invokePlugin, type CniCommand, type InvokeArgs } from './invoke.js';
 import { parseResult, type CniResult } from './result.js';
@@ -93,8 +93,13 @@ export class CniClient {
     let reached = 0; // plugins whose ADD began: the ones a rollback must DEL
     try {
       for (const plugin of list.plugins) {
+        // a request given up on stops between plugins, never inside one: a plugin killed
+        // half way leaves a state its DEL trips on (bridge's DEL fails on the masquerade
+        // chain an ADD killed early never made), so the rollback fails and the attachment
+        // waits for another DEL
+        if (signal?.aborted) throw unavailable(`${describe(list, plugin)}: not run: the request was cancelled`);
         reached++;
-        const out = await this.run('ADD', list, plugin, rt, prev, signal);
+        const out = await this.run('ADD', list, plugin, rt, prev);
         let json: unknown;
         try { json = JSON.parse(out); } catch { throw internal(`${describe(list, plugin)} printed no valid result: ${JSON.stringify(out.slice(0, 200))}`); }
         result = parseResult(json, list.cniVersion, describe(list, plugin));
@@ -160,6 +165,11 @@ export class CniClient {
   async cachedResult(networkName: string, containerId: string, ifName: string): Promise<CniResult | null> {
     const a = await this.cache.read(networkName, containerId, ifName);
     return a?.result ? parseResult(a.result, '1.0.0', `cached result of ${containerId}`) : null;
+  }
+
+  /** Delete what cache writes cut short by a crash left (at recovery, before any ADD). */
+  removeCacheTemp(): Promise<void> {
+    return this.cache.removeTemp();
   }
 
   /** Cached attachments (all, or one container's). */
