@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { createHash } from '../../common/crypto.js';
 import type { LinuxResources, Process } from '../../oci/types.js';
 import type { Runtime } from '../../runtime/types.js';
-import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound, unimplemented } from '../../common/errors.js';
+import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
 import type { CgroupStats } from '../../cgroups/index.js';
 import type { Logger } from '../../common/log.js';
 import { readJson } from '../../common/fsutil.js';
@@ -20,6 +20,7 @@ import { adaptSpec, readBundleSpec } from './spec.js';
 import { mountRootfs, unmountRootfs, type RootMount } from './mounts.js';
 import type { EventPublisher } from './events.js';
 import { SCHEMAS, ts, type EventInit, type EventKind } from './topics.js';
+import { stateError } from './state-errors.js';
 import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
 import { POD_ID_ANNOTATIONS, isEnginePodSandbox } from '../../common/pod-annotations.js';
 import { HOSTNAME_ANNOTATION, podFromSpec } from '../podspec.js';
@@ -94,7 +95,7 @@ export class TaskManager {
 
   exec(t: Task, execId: string): ExecEntry {
     const e = t.execs.get(execId);
-    if (!e) throw notFound(`exec ${execId} of task ${t.rec.id} not found`);
+    if (!e) throw notFound(`process does not exist ${execId}`); // containerd-shim-runc-v2's words
     return e;
   }
 
@@ -198,7 +199,7 @@ export class TaskManager {
   async start(id: string, execId: string): Promise<number> {
     const t = this.get(id);
     if (execId) return this.startExec(t, this.exec(t, execId));
-    if (t.rec.status !== 'created') throw failedPrecondition(`task ${id} is ${t.rec.status}, not created`);
+    if (t.rec.status !== 'created') throw stateError('start', t.rec.status);
     await (await this.rt(t.rec)).start(t.rec.key);
     // the exit may already have been seen (a `true` that ends at once)
     if (t.rec.status === 'created') t.rec.status = 'running';
@@ -210,8 +211,8 @@ export class TaskManager {
   async addExec(id: string, execId: string, process: Process, paths: FifoPaths): Promise<void> {
     const t = this.get(id);
     if (!execId || execId.includes('/')) throw invalidArgument(`invalid exec id "${execId}"`);
-    if (t.execs.has(execId)) throw alreadyExists(`exec ${execId} of task ${id} already exists`);
-    if (t.rec.status === 'stopped') throw failedPrecondition(`task ${id} is stopped`);
+    if (t.execs.has(execId)) throw alreadyExists(`id ${execId}`);
+    if (t.rec.status === 'stopped' || t.rec.status === 'paused') throw stateError('exec', t.rec.status);
     const dir = path.join(t.rec.dir, 'execs', createHash('sha256').update(execId).digest('hex').slice(0, 16));
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
     t.execs.set(execId, {
@@ -221,8 +222,8 @@ export class TaskManager {
   }
 
   private async startExec(t: Task, e: ExecEntry): Promise<number> {
-    if (e.status !== 'created') throw failedPrecondition(`exec ${e.execId} is ${e.status}`);
-    if (t.rec.status !== 'running') throw failedPrecondition(`task ${t.rec.id} is ${t.rec.status}, not running`);
+    if (e.status !== 'created') throw stateError('start', e.status);
+    if (t.rec.status !== 'running') throw stateError('exec', t.rec.status);
     const attach = !noStdio(e.paths);
     e.io = attach ? await FifoPump.open(e.paths) : null;
     e.status = 'running';
@@ -255,7 +256,7 @@ export class TaskManager {
     const t = this.get(id);
     if (execId) {
       const e = this.exec(t, execId);
-      if (e.status !== 'running') throw notFound(`process ${execId} already finished`);
+      if (e.status !== 'running') throw notFound('process already finished');
       try {
         if (e.kill) await e.kill(signal); else process.kill(e.pid, signal);
       } catch (err) {
@@ -274,16 +275,19 @@ export class TaskManager {
   /** The task's cgroup now (a VM task's from its guest); null when it has none. */
   async stats(id: string): Promise<CgroupStats | null> {
     const t = this.get(id);
-    if (t.rec.status === 'stopped') throw notFound(`task ${id} is stopped: it has no cgroup`);
     const rt = await this.rt(t.rec);
     if (!rt.stats) throw unimplemented(`runtime ${rt.name} cannot read a task's usage`);
-    return rt.stats(t.rec.key, t.rec.dir);
+    // an exited task keeps its cgroup until Delete (runc's until runc delete), and
+    // containerd-shim-runc-v2 reports it: `ctr t metrics` of a STOPPED task shows the last usage
+    const st = await rt.stats(t.rec.key, t.rec.dir).catch((e: unknown) => { if (t.rec.status !== 'stopped') throw e; return null; });
+    if (!st && t.rec.status === 'stopped') throw notFound(`task ${id} is stopped: it has no cgroup`);
+    return st;
   }
 
   /** New cgroup limits for a live task (CRI's UpdateContainerResources); unset fields stay. */
   async update(id: string, resources: LinuxResources): Promise<void> {
     const t = this.get(id);
-    if (t.rec.status === 'stopped') throw failedPrecondition(`task ${id} is stopped: it has no cgroup to update`);
+    if (t.rec.status === 'stopped') throw stateError('update', 'stopped');
     await (await this.rt(t.rec)).update(t.rec.key, t.rec.dir, resources);
   }
 
@@ -296,15 +300,20 @@ export class TaskManager {
       if (e) await rt.resizeExec(e.dir, height, width);
       else await rt.resize(t.rec.key, t.rec.dir, height, width);
     } catch (err) {
+      // an exec whose monitor is gone has exited, though its exit may not be recorded yet
+      // (output still draining): ctr's resize right after a short exec raced it
+      if (e && isKind(err, 'FailedPrecondition')) return;
       if ((e ? e.status : t.rec.status) === 'running' && await rt.monitorAlive(t.rec.key, t.rec.dir)) throw err;
     }
   }
 
   async pause(id: string, pause: boolean): Promise<void> {
     const t = this.get(id);
+    if (t.rec.status !== (pause ? 'running' : 'paused')) throw stateError(pause ? 'pause' : 'resume', t.rec.status);
     const rt = await this.rt(t.rec);
     if (pause) await rt.pause(t.rec.key); else await rt.resume(t.rec.key);
-    if (t.rec.status !== 'stopped') {
+    // the exit may have come while we waited for the runtime
+    if ((t.rec.status as TaskRecord['status']) !== 'stopped') {
       t.rec.status = pause ? 'paused' : 'running';
       await this.records.save(t.rec);
     }
@@ -328,13 +337,13 @@ export class TaskManager {
     const t = this.get(id);
     if (execId) {
       const e = this.exec(t, execId);
-      if (e.status === 'running') throw failedPrecondition(`exec ${execId} is still running`);
+      if (e.status === 'running') throw stateError('delete', 'running');
       e.io?.close();
       t.execs.delete(execId);
       await fs.rm(e.dir, { recursive: true, force: true });
       return { pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt };
     }
-    if (t.rec.status === 'running' || t.rec.status === 'paused') throw failedPrecondition(`cannot delete ${t.rec.status} task ${id}`);
+    if (t.rec.status === 'running' || t.rec.status === 'paused') throw stateError('delete', t.rec.status);
     return this.remove(t);
   }
 
@@ -358,7 +367,8 @@ export class TaskManager {
     await this.records.remove(r);
     for (const w of t.waiters.splice(0)) w();
     const x = exitOf(r);
-    this.publish(t, '/tasks/delete', 'delete', { containerId: r.id, id: r.id, pid: r.pid, exitStatus: x.exitStatus, exitedAt: ts(x.exitedAt) });
+    // no id: containerd-shim-runc-v2 leaves TaskDelete.id unset for a task's own delete
+    this.publish(t, '/tasks/delete', 'delete', { containerId: r.id, pid: r.pid, exitStatus: x.exitStatus, exitedAt: ts(x.exitedAt) });
     return x;
   }
 

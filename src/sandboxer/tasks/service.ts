@@ -1,6 +1,8 @@
 // containerd.task.v2.Task over ttrpc for every task of every sandbox: protobuf in and out,
 // the work is TaskManager's. Errors are TsulaErrors; the ttrpc server maps them to codes.
+import { create, toBinary } from '@bufbuild/protobuf';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
+import { ProcessDetailsSchema } from '../../gen/github.com/containerd/containerd/runtime/v2/runc/options/oci_pb.js';
 import { Task as TaskService } from '../../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
 import { Status } from '../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import type { ServiceImpl } from '../../ttrpc/server.js';
@@ -51,7 +53,9 @@ export function taskService(m: TaskManager): ServiceImpl<TaskMethods> {
     pids: async (r) => {
       const t = m.get(r.id);
       const pids = t.rec.status === 'stopped' ? [] : await m.pids(t);
-      return { processes: pids.map((pid) => ({ pid })) };
+      // an exec's process says which exec it is, as containerd-shim-runc-v2 tells it (`ctr t ps`)
+      const execOf = new Map([...t.execs.values()].filter((e) => e.status === 'running' && e.pid).map((e) => [e.pid, e.execId]));
+      return { processes: pids.map((pid) => ({ pid, info: processDetails(execOf.get(pid)) })) };
     },
     kill: async (r) => { await m.kill(r.id, r.execId, r.signal, r.all); return {}; },
     exec: async (r) => {
@@ -87,8 +91,17 @@ export function taskService(m: TaskManager): ServiceImpl<TaskMethods> {
       return st ? { stats: toMetricsAny(st.version, st.usage) } : {};
     },
     update: async (r) => { await m.update(r.id, resourcesOf(r.id, r.resources)); return {}; },
-    checkpoint: () => { throw unimplemented('Checkpoint is not implemented by tsula-sandboxer'); },
+    // no CRIU here: say so plainly (runc-v2 would try, and fail without criu on PATH)
+    checkpoint: (r) => {
+      throw unimplemented(`checkpoint task ${r.id}: tsula-sandboxer cannot checkpoint tasks (no CRIU support); run the container with --runtime io.containerd.runc.v2 to checkpoint it`);
+    },
   };
+}
+
+/** ProcessInfo.info of an exec's process: a containerd.runc.v1.ProcessDetails, bare type URL (gogo's). */
+function processDetails(execId: string | undefined): { typeUrl: string; value: Uint8Array } | undefined {
+  if (!execId) return undefined;
+  return { typeUrl: ProcessDetailsSchema.typeName, value: toBinary(ProcessDetailsSchema, create(ProcessDetailsSchema, { execId })) };
 }
 
 /**

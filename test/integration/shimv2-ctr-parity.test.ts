@@ -1,0 +1,226 @@
+// containerd-shim-tsula-v2 (tsula-sandboxer, runc kind) beside Debian's containerd-shim-runc-v2,
+// driven by the same stock ctr against one private containerd 1.6: exit codes, statuses,
+// what ctr prints for the same mistakes, `ctr t ps`, metrics, events and a containerd restart
+// must read the same. Every scenario runs once per runtime; ids carry the runtime's name.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { TestContainerd } from '../helpers/containerd.js';
+import { waitFor } from '../helpers/daemon.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+const IMAGE = 'docker.io/library/busybox:latest';
+const RUNTIMES = ['runc', 'tsula'] as const;
+type Rt = (typeof RUNTIMES)[number];
+requirePrerequisites('shimv2-ctr-parity', {
+  root: true,
+  files: { '/usr/bin/containerd': 'containerd', '/usr/bin/ctr': 'containerd', '/usr/bin/containerd-shim-runc-v2': 'containerd', '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/bin/script': 'util-linux' },
+});
+
+let c: TestContainerd;
+const rtArg = (rt: Rt) => ['--runtime', `io.containerd.${rt}.v2`];
+
+before(async () => {
+  c = await TestContainerd.start();
+  await c.importBusybox();
+});
+
+after(async () => {
+  if (c) await c.destroy();
+});
+
+async function status(id: string): Promise<string | undefined> {
+  const line = (await c.ok(['task', 'ls'])).split('\n').find((l) => l.startsWith(`${id} `));
+  return line?.trim().split(/\s+/)[2];
+}
+
+/** Kill (if needed), delete the task and the container; for finally blocks: never throws. */
+async function remove(id: string): Promise<void> {
+  await c.ctr(['task', 'delete', '--force', id]);
+  await c.ctr(['containers', 'delete', id]);
+}
+
+/** ctr's error line without the errdefs code it appends (runc-v2's state errors are "unknown"). */
+function words(stderr: string): string {
+  return stderr.trim().split('\n').at(-1)!.replace(/^ctr: /, '').replace(/: (unknown|failed precondition)$/, '');
+}
+
+/** Run fn for each runtime; the results (ids made runtime-neutral) must be equal. */
+async function same<T>(what: string, fn: (rt: Rt, id: (s: string) => string) => Promise<T>): Promise<T> {
+  const out: T[] = [];
+  for (const rt of RUNTIMES) {
+    const raw = await fn(rt, (s) => `${rt}-${s}`);
+    out.push(JSON.parse(JSON.stringify(raw).replaceAll(`${rt}-`, 'ID-')) as T);
+  }
+  assert.deepEqual(out[1], out[0], `${what}: tsula (actual) vs runc-v2 (expected)`);
+  return out[0];
+}
+
+test('ctr run --rm: exit codes 3, 127 for a missing command, 137 after a SIGKILL; a missing binary\'s error', async () => {
+  await same('run --rm', async (rt, id) => {
+    const r3 = await c.ctr(['run', '--rm', ...rtArg(rt), IMAGE, id('r3'), 'sh', '-c', 'echo out; exit 3']);
+    const r127 = await c.ctr(['run', '--rm', ...rtArg(rt), IMAGE, id('r127'), 'sh', '-c', 'nosuch']);
+    const nx = await c.ctr(['run', '--rm', ...rtArg(rt), IMAGE, id('nx'), '/nonexistent']);
+    const run = c.ctr(['run', '--rm', ...rtArg(rt), IMAGE, id('k'), 'sleep', '1000']);
+    try {
+      await waitFor(async () => (await status(id('k'))) === 'RUNNING', 15_000, `${id('k')} to run`);
+      await c.ok(['task', 'kill', '-s', 'SIGKILL', id('k')]);
+      const r137 = await run;
+      return { r3: [r3.code, r3.stdout], r127: [r127.code, r127.stderr], nx: [nx.code, words(nx.stderr)], r137: r137.code };
+    } finally {
+      await remove(id('k'));
+      await run;
+    }
+  });
+});
+
+test('run -d, exec, ps, pause/resume, kill, metrics and delete: the same statuses, codes and words', { timeout: 120_000 }, async () => {
+  await same('task lifecycle', async (rt, id) => {
+    const d = id('d');
+    const o: Record<string, unknown> = {};
+    await c.ok(['run', '-d', ...rtArg(rt), IMAGE, d, 'sleep', '1000']);
+    try {
+      o.ls = await status(d);
+      const ex = await c.ctr(['task', 'exec', '--exec-id', 'e1', d, 'sh', '-c', 'echo x; exit 4']);
+      o.exec = [ex.code, ex.stdout];
+      const missing = await c.ctr(['task', 'exec', '--exec-id', 'e2', d, 'nosuchcmd']);
+      o.missing = [missing.code, words(missing.stderr)];
+      await c.ok(['task', 'exec', '-d', '--exec-id', 'bg', d, 'sleep', '1000']);
+      o.dup = words((await c.ctr(['task', 'exec', '--exec-id', 'bg', d, 'true'])).stderr);
+      // the exec's process says which exec it is; the init's says nothing
+      o.ps = (await c.ok(['task', 'ps', d])).split('\n').slice(1).filter(Boolean).map((l) => l.trim().split(/\s+/).slice(1).join(' ')).sort();
+      // runc-v2 itself sometimes loses so short an exec's tty output: compare the code only
+      const [ttyCode, ttyOut] = await execTty(d);
+      o.tty = ttyCode;
+      if (rt === 'tsula') assert.match(ttyOut, /^\/dev\/pts\/\d+$/);
+      await c.ok(['task', 'pause', d]);
+      o.paused = await status(d);
+      o.pause2 = words((await c.ctr(['task', 'pause', d])).stderr);
+      o.execPaused = words((await c.ctr(['task', 'exec', '--exec-id', 'e3', d, 'true'])).stderr);
+      o.deletePaused = words((await c.ctr(['task', 'delete', d])).stderr);
+      await c.ok(['task', 'resume', d]);
+      o.resume2 = words((await c.ctr(['task', 'resume', d])).stderr);
+      o.deleteRunning = words((await c.ctr(['task', 'delete', d])).stderr);
+      o.killGone = words((await c.ctr(['task', 'kill', '--exec-id', 'nope', d])).stderr);
+      o.deleteGone = words((await c.ctr(['task', 'delete', '--exec-id', 'nope', d])).stderr);
+      await c.ok(['task', 'kill', '-s', 'SIGKILL', '--all', d]);
+      await waitFor(async () => (await status(d)) === 'STOPPED', 10_000, `${d} to stop`);
+      o.killStopped = words((await c.ctr(['task', 'kill', d])).stderr);
+      o.pauseStopped = words((await c.ctr(['task', 'pause', d])).stderr);
+      o.resumeStopped = words((await c.ctr(['task', 'resume', d])).stderr);
+      o.execStopped = words((await c.ctr(['task', 'exec', '--exec-id', 'e4', d, 'true'])).stderr);
+      // an exited task keeps its cgroup until Delete: its last usage, no process left
+      o.metricsStopped = /^pids\.current\s+0\s*$/m.test(await c.ok(['task', 'metrics', d]));
+      const del = await c.ctr(['task', 'delete', d]);
+      o.delete = [del.code, /exit code 137/.test(del.stderr)];
+    } finally {
+      await remove(d);
+    }
+    return o;
+  });
+});
+
+/** `ctr t exec -t` under a pty (ctr insists on a console): what the process saw, and its code. */
+async function execTty(id: string): Promise<[number, string]> {
+  const cmd = `ctr -a ${c.sock} -n tsula task exec -t --exec-id tty ${id} sh -c 'tty; exit 6'`;
+  const p = spawn('script', ['-qec', cmd, '/dev/null'], { env: c.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  p.stdout.on('data', (d) => { out += d; });
+  p.stderr.on('data', (d) => { out += d; });
+  const code = await new Promise<number>((r) => p.on('close', (x) => r(x ?? -1)));
+  // a resize ERRO racing the exit is not the process' output
+  return [code, out.replace(/\r/g, '').split('\n').filter((l) => l.startsWith('/dev/pts/')).join('\n')];
+}
+
+test('metrics of a running task: the cgroup fields runc-v2 fills, in the same Metrics', async () => {
+  await same('metrics', async (rt, id) => {
+    await c.ok(['run', '-d', ...rtArg(rt), IMAGE, id('m'), 'sleep', '1000']);
+    try {
+      const table = await c.ok(['task', 'metrics', id('m')]);
+      const rows = table.split('\n').map((l) => /^([a-z_.]+)\s+\S/.exec(l)?.[1]).filter((x) => x && x !== 'METRIC');
+      const json = JSON.parse(await c.ok(['task', 'metrics', '--format', 'json', id('m')])) as Record<string, Record<string, unknown>>;
+      return { rows, cpu: Object.keys(json.cpu?.usage ?? {}).filter((k) => k !== 'user' && k !== 'kernel').sort(), usage: Object.keys(json.memory?.usage ?? {}).sort(), pids: json.pids };
+    } finally {
+      await remove(id('m'));
+    }
+  });
+});
+
+test('checkpoint: tsula says plainly that it cannot, and what to use', async () => {
+  await c.ok(['run', '-d', ...rtArg('tsula'), IMAGE, 'ck', 'sleep', '1000']);
+  try {
+    const r = await c.ctr(['task', 'checkpoint', 'ck']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /ctr: checkpoint task ck: tsula-sandboxer cannot checkpoint tasks .*io\.containerd\.runc\.v2.*: not implemented/);
+    assert.equal(await status('ck'), 'RUNNING');
+  } finally {
+    await remove('ck');
+  }
+});
+
+test('events: the same task topics in the same order with the same fields', async () => {
+  const ev = spawn('ctr', ['-a', c.sock, '-n', 'tsula', 'events'], { env: c.env, stdio: ['ignore', 'pipe', 'ignore'] });
+  let text = '';
+  ev.stdout.on('data', (d) => { text += d; });
+  const probes: string[] = [];
+  try {
+    await waitFor(async () => {
+      probes.push(`probe${probes.length}`);
+      await c.ok(['namespaces', 'create', probes.at(-1)!]);
+      return text.includes('/namespaces/create');
+    }, 10_000, 'ctr events to subscribe');
+    await same('events', async (rt, id) => {
+      const e = id('ev');
+      const from = text.length;
+      try {
+        await c.ok(['run', '-d', ...rtArg(rt), IMAGE, e, 'sleep', '1000']);
+        await c.ok(['task', 'pause', e]);
+        await c.ok(['task', 'resume', e]);
+        await c.ctr(['task', 'exec', '--exec-id', 'x9', e, 'sh', '-c', 'exit 3']);
+        await c.ok(['task', 'kill', '-s', 'SIGKILL', e]);
+        await waitFor(async () => (await status(e)) === 'STOPPED', 10_000, `${e} to stop`);
+        await c.ok(['task', 'delete', e]);
+        await c.ok(['run', '--rm', ...rtArg(rt), '--memory-limit', '8388608', IMAGE, id('oom'), 'sh', '-c', 'x=a; while true; do x=$x$x; done']).catch(() => {});
+        await waitFor(async () => text.slice(from).includes(`/tasks/delete {"container_id":"${id('oom')}"`), 10_000, 'the oom task\'s delete');
+      } finally {
+        await remove(e);
+      }
+      // topic, the fields set, and the values that say what happened (not pids nor times)
+      return text.slice(from).split('\n').flatMap((l) => {
+        const m = /\s(\/tasks\/[a-z-]+) (\{.*\})$/.exec(l);
+        if (!m) return [];
+        const o = JSON.parse(m[2]) as Record<string, unknown>;
+        return [[m[1], Object.keys(o).join(','), o.exec_id ?? o.id ?? '', o.exit_status ?? '']];
+      });
+    });
+  } finally {
+    ev.kill();
+    if (probes.length) await c.ctr(['namespaces', 'remove', ...probes]);
+  }
+});
+
+test('containerd restarts under running tasks: ls, ps, exec, kill and delete work on both', { timeout: 90_000 }, async () => {
+  const ids = RUNTIMES.map((rt) => `${rt}-rs`);
+  try {
+    for (const rt of RUNTIMES) {
+      await c.ok(['run', '-d', ...rtArg(rt), IMAGE, `${rt}-rs`, 'sleep', '1000']);
+      await c.ok(['task', 'exec', '-d', '--exec-id', 'bg', `${rt}-rs`, 'sleep', '1000']);
+    }
+    await c.restart();
+    await same('after a restart', async (rt, id) => {
+      const r = id('rs');
+      const o: Record<string, unknown> = { ls: await status(r) };
+      o.ps = (await c.ok(['task', 'ps', r])).split('\n').slice(1).filter(Boolean).length;
+      o.exec = (await c.ctr(['task', 'exec', '--exec-id', 'after', r, 'echo', 'hi'])).stdout;
+      o.dup = words((await c.ctr(['task', 'exec', '--exec-id', 'bg', r, 'true'])).stderr);
+      await c.ok(['task', 'kill', '-s', 'SIGKILL', r]);
+      await waitFor(async () => (await status(r)) === 'STOPPED', 10_000, `${r} to stop`);
+      const del = await c.ctr(['task', 'delete', r]);
+      o.delete = [del.code, /exit code 137/.test(del.stderr)];
+      o.gone = await status(r);
+      return o;
+    });
+  } finally {
+    for (const id of ids) await remove(id);
+  }
+});
