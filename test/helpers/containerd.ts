@@ -8,7 +8,7 @@ import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { promises as fs, existsSync, openSync, closeSync } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { ROOT, IMAGES, sleep, type RunResult } from './daemon.js';
+import { ROOT, IMAGES, sleep, waitFor, type RunResult } from './daemon.js';
 import { killSandboxerLeftovers } from './cleanup.js';
 import { crictl } from './crictl.js';
 
@@ -144,6 +144,32 @@ export class TestContainerd {
     const r = await this.ctr(args);
     if (r.code !== 0) throw new Error(`ctr ${args.join(' ')} exited ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
     return r.stdout;
+  }
+
+  /**
+   * `ctr events` in the tests' namespace, once its subscription is live (an event published
+   * after it, a namespace's creation, has arrived): the output so far, and close().
+   */
+  async events(): Promise<{ text: () => string; close: () => Promise<void> }> {
+    const ev = spawn('ctr', ['-a', this.sock, '-n', 'tsula', 'events'], { env: this.env, stdio: ['ignore', 'pipe', 'ignore'] });
+    let text = '';
+    ev.stdout.on('data', (d) => { text += d; });
+    const probes: string[] = [];
+    const close = async () => {
+      ev.kill();
+      if (probes.length) await this.ctr(['namespaces', 'remove', ...probes]);
+    };
+    try {
+      await waitFor(async () => {
+        probes.push(`probe${probes.length}`);
+        await this.ok(['namespaces', 'create', probes.at(-1)!]);
+        return text.includes('/namespaces/create');
+      }, 10_000, 'ctr events to subscribe');
+    } catch (e) {
+      await close();
+      throw e;
+    }
+    return { text: () => text, close };
   }
 
   async importBusybox(): Promise<void> {

@@ -1,5 +1,5 @@
 // docker exec and docker logs through the stock docker CLI (20.10), word for word and code for
-// code as against dockerd 20.10–24: a start the runtime refused, the exec's environment, and
+// code as dockerd (20.10's words, 27.3's exec exit codes): a start the runtime refused, the exec's environment, and
 // the order in which logs applies --tail, --since and --until.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

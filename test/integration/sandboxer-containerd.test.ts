@@ -2,7 +2,6 @@
 // every `ctr run` is served by one tsula-sandboxer process (conmon + runc underneath).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TestContainerd, nodeProcessesUnder, processesNamed } from '../helpers/containerd.js';
@@ -136,17 +135,8 @@ test('stdin: what ctr reads reaches the container, and its EOF too', async () =>
 });
 
 test('task events reach containerd in order: create, start, paused, resumed, exec-added, exec-started, exit, delete', async () => {
-  const ev = spawn('ctr', ['-a', c.sock, '-n', 'tsula', 'events'], { env: c.env, stdio: ['ignore', 'pipe', 'ignore'] });
-  let text = '';
-  ev.stdout.on('data', (d) => { text += d; });
-  const probes: string[] = [];
+  const ev = await c.events();
   try {
-    // the subscription is live once an event published after it arrives: a namespace's creation
-    await waitFor(async () => {
-      probes.push(`probe${probes.length}`);
-      await c.ok(['namespaces', 'create', probes.at(-1)!]);
-      return text.includes('/namespaces/create');
-    }, 10_000, 'ctr events to subscribe');
     await c.ok(['run', '-d', ...RT, IMAGE, 'ev1', 'sleep', '1000']);
     await c.ok(['task', 'pause', 'ev1']);
     await c.ok(['task', 'resume', 'ev1']);
@@ -155,11 +145,11 @@ test('task events reach containerd in order: create, start, paused, resumed, exe
     await waitFor(async () => (await taskList()).get('ev1') === 'STOPPED', 10_000, 'ev1 to stop');
     await c.ok(['task', 'delete', 'ev1']);
     await c.ok(['containers', 'delete', 'ev1']);
-    await waitFor(async () => text.includes('/containers/delete'), 10_000, 'the events');
+    await waitFor(async () => ev.text().includes('/containers/delete'), 10_000, 'the events');
   } finally {
-    ev.kill();
-    if (probes.length) await c.ctr(['namespaces', 'remove', ...probes]);
+    await ev.close();
   }
+  const text = ev.text();
   const topics = text.split('\n').map((l) => /\s(\/tasks\/[a-z-]+)\s/.exec(l)?.[1]).filter(Boolean);
   assert.deepEqual(topics, ['/tasks/create', '/tasks/start', '/tasks/paused', '/tasks/resumed', '/tasks/exec-added', '/tasks/exec-started', '/tasks/exit', '/tasks/exit', '/tasks/delete']);
   assert.match(text, /\/tasks\/exit \{"container_id":"ev1","id":"ev1","pid":\d+,"exit_status":137/);

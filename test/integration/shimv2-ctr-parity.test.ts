@@ -159,19 +159,12 @@ test('checkpoint: tsula says plainly that it cannot, and what to use', async () 
 });
 
 test('events: the same task topics in the same order with the same fields', async () => {
-  const ev = spawn('ctr', ['-a', c.sock, '-n', 'tsula', 'events'], { env: c.env, stdio: ['ignore', 'pipe', 'ignore'] });
-  let text = '';
-  ev.stdout.on('data', (d) => { text += d; });
-  const probes: string[] = [];
+  const ev = await c.events();
+  const text = ev.text;
   try {
-    await waitFor(async () => {
-      probes.push(`probe${probes.length}`);
-      await c.ok(['namespaces', 'create', probes.at(-1)!]);
-      return text.includes('/namespaces/create');
-    }, 10_000, 'ctr events to subscribe');
     await same('events', async (rt, id) => {
       const e = id('ev');
-      const from = text.length;
+      const from = text().length;
       try {
         await c.ok(['run', '-d', ...rtArg(rt), IMAGE, e, 'sleep', '1000']);
         await c.ok(['task', 'pause', e]);
@@ -181,12 +174,12 @@ test('events: the same task topics in the same order with the same fields', asyn
         await waitFor(async () => (await status(e)) === 'STOPPED', 10_000, `${e} to stop`);
         await c.ok(['task', 'delete', e]);
         await c.ok(['run', '--rm', ...rtArg(rt), '--memory-limit', '8388608', IMAGE, id('oom'), 'sh', '-c', 'x=a; while true; do x=$x$x; done']).catch(() => {});
-        await waitFor(async () => text.slice(from).includes(`/tasks/delete {"container_id":"${id('oom')}"`), 10_000, 'the oom task\'s delete');
+        await waitFor(async () => text().slice(from).includes(`/tasks/delete {"container_id":"${id('oom')}"`), 10_000, 'the oom task\'s delete');
       } finally {
         await remove(e);
       }
       // topic, the fields set, and the values that say what happened (not pids nor times)
-      return text.slice(from).split('\n').flatMap((l) => {
+      return text().slice(from).split('\n').flatMap((l) => {
         const m = /\s(\/tasks\/[a-z-]+) (\{.*\})$/.exec(l);
         if (!m) return [];
         const o = JSON.parse(m[2]) as Record<string, unknown>;
@@ -194,8 +187,7 @@ test('events: the same task topics in the same order with the same fields', asyn
       });
     });
   } finally {
-    ev.kill();
-    if (probes.length) await c.ctr(['namespaces', 'remove', ...probes]);
+    await ev.close();
   }
 });
 
