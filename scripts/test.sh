@@ -23,8 +23,13 @@ if (($#)); then exec node --test --test-concurrency=1 --test-timeout=600000 "$@"
 baseline=$(mktemp "${TMPDIR:-/tmp}/tsula-leaks.XXXXXX")
 trap 'rm -f "$baseline"' EXIT
 node dist/test/leaks/snapshot.js > "$baseline"
-mapfile -t vm < <(ls dist/test/integration/vmm-*.test.js)
-mapfile -t rest < <(ls dist/test/unit/*.test.js; ls dist/test/integration/*.test.js | grep -v '/vmm-')
+# Longest first, so that no long file starts last and runs alone at the end: the VM files that
+# take minutes (template, snapshot, sandbox: ~2-3.5 min each) lead; the unit files (seconds)
+# fill the lanes at the end of the first phase.
+slow_vm=(template snapshot sandbox)
+mapfile -t vm < <(for n in "${slow_vm[@]}"; do ls dist/test/integration/vmm-$n.test.js; done
+  ls dist/test/integration/vmm-*.test.js | grep -vE "/vmm-($(IFS='|'; echo "${slow_vm[*]}"))\.")
+mapfile -t rest < <(ls dist/test/integration/*.test.js | grep -v '/vmm-'; ls dist/test/unit/*.test.js)
 rc=0
 node --test --test-concurrency=3 --test-timeout=300000 "${rest[@]}" || rc=1
 node --test --test-concurrency=2 --test-timeout=600000 "${vm[@]}" || rc=1
