@@ -19,6 +19,11 @@ export function tmpSuffix(): string {
 
 export type Durability = 'full' | 'file' | 'none';
 
+/** A temp file writeFileAtomic left when a crash cut its write short (`.<name>.<suffix>.tmp`). */
+export function isAtomicWriteTemp(name: string): boolean {
+  return name.startsWith('.') && name.endsWith('.tmp');
+}
+
 /** Write via a temp file and a rename: readers see the old content or the new, never a part. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array, mode = 0o600, durability: Durability = 'full'): Promise<void> {
   const dir = path.dirname(file);

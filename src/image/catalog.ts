@@ -6,7 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { invalidArgument, notFound } from '../common/errors.js';
-import { exists, fsyncDir, mkdirp, writeJsonAtomic } from '../common/fsutil.js';
+import { exists, fsyncDir, isAtomicWriteTemp, mkdirp, writeJsonAtomic } from '../common/fsutil.js';
 import { blobsOf, hexOf, isStoredImage, type NewImage, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseReference, type ParsedReference } from './reference.js';
 import { compareStrings } from '../common/compare.js';
@@ -33,7 +33,7 @@ export class ImageCatalog {
     for (const f of await fs.readdir(this.imagesDir)) {
       const file = path.join(this.imagesDir, f);
       // Temp files of an interrupted atomic write are the only other thing that lives here.
-      if (f.startsWith('.') && f.endsWith('.tmp')) { await fs.rm(file, { force: true }); continue; }
+      if (isAtomicWriteTemp(f)) { await fs.rm(file, { force: true }); continue; }
       const m = /^([0-9a-f]{64})\.json$/.exec(f);
       if (!m) continue;
       try {

@@ -2,7 +2,7 @@
 // and the reservation of pod names (CRI: one pod per name, namespace, uid and attempt).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
+import { isAtomicWriteTemp, readJson, writeJsonAtomic } from '../../common/fsutil.js';
 import { alreadyExists, invalidArgument, notFound } from '../../common/errors.js';
 import { podKey, type PodRecord } from './record.js';
 
@@ -17,7 +17,7 @@ export class PodStore {
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     for (const f of await fs.readdir(this.root)) {
       // a save that a crash cut short left its temp file (the record before it stands)
-      if (f.startsWith('.') && f.endsWith('.tmp')) { await fs.rm(path.join(this.root, f), { force: true }); continue; }
+      if (isAtomicWriteTemp(f)) { await fs.rm(path.join(this.root, f), { force: true }); continue; }
       if (!f.endsWith('.json')) continue;
       try {
         const r = await readJson<PodRecord>(path.join(this.root, f));

@@ -5,7 +5,7 @@
 // Same format as libcni: `cnitool` and containerd read these files too.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { writeFileAtomic } from '../../common/fsutil.js';
+import { isAtomicWriteTemp, writeFileAtomic } from '../../common/fsutil.js';
 import { internal } from '../../common/errors.js';
 
 const KIND = 'cniCacheV1';
@@ -69,13 +69,13 @@ export class ResultCache {
   }
 
   /**
-   * Delete the temp files of writes a crash cut short (writeFileAtomic's `.<name>.<rand>.tmp`):
+   * Delete the temp files of writes a crash cut short (isAtomicWriteTemp):
    * nothing reads them, and each kill -9 during an ADD would leave more. Run at recovery only,
    * when no write of ours is under way.
    */
   async removeTemp(): Promise<void> {
     const names = await fs.readdir(this.dir).catch(() => [] as string[]);
-    for (const n of names) if (n.startsWith('.') && n.endsWith('.tmp')) await fs.rm(path.join(this.dir, n), { force: true });
+    for (const n of names) if (isAtomicWriteTemp(n)) await fs.rm(path.join(this.dir, n), { force: true });
   }
 
   /** Every cached attachment, optionally only a container's (libcni's GetCachedAttachments). */
