@@ -48,7 +48,10 @@ test('a container that fills the graph: run returns its code, wait and inspect a
   await d!.ok(['run', '-d', '--name', 'later', 'busybox', 'sh', '-c', 'trap "exit 5" TERM; while :; do sleep 0.1; done']);
   await d!.ok(['run', '-d', '--name', 'keeper', 'busybox', 'sleep', '300']);
 
-  const run = await d!.cli(['run', '--name', 'filler', 'busybox', 'sh', '-c', 'dd if=/dev/zero of=/big bs=1M count=100; exit 3'], { timeoutMs: 120_000 });
+  // the record of the filler's start is written after the response, maybe while dd runs:
+  // its rename frees the old record's pages, so a second dd takes what that left
+  const fill = 'dd if=/dev/zero of=/big bs=1M count=100; sleep 1; dd if=/dev/zero of=/big2 bs=4k; exit 3';
+  const run = await d!.cli(['run', '--name', 'filler', 'busybox', 'sh', '-c', fill], { timeoutMs: 120_000 });
   assert.equal(run.code, 3, `attached run: ${run.stderr}`);
   assert.ok(await freeBytes() < 1 << 20, 'the graph is full');
   assert.equal((await d!.ok(['wait', 'filler'])).trim(), '3');
