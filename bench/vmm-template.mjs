@@ -20,7 +20,7 @@ const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const DIST = path.join(ROOT, 'dist/src');
 const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
 
-export async function templateBench({ boots }) {
+export async function templateBench({ boots, tbSize }) {
   const { VmmSandboxKind } = await import(path.join(DIST, 'sandboxer/kinds/vmm/index.js'));
   const { detectAccel, loadVmmConfig } = await import(path.join(DIST, 'hypervisor/index.js'));
   const { warmAgentSnapshot } = await import(path.join(DIST, 'sandboxer/kinds/vmm/warmup.js'));
@@ -42,7 +42,7 @@ export async function templateBench({ boots }) {
   try {
     const accel = await detectAccel();
     const toml = path.join(dir, 'vmm.toml');
-    await fs.writeFile(toml, `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 300\n`);
+    await fs.writeFile(toml, `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 300\n${tbSize ? `tcg_tb_size = ${Number(tbSize)}\n` : ''}`);
     const base = (await loadVmmConfig(toml)).hypervisors.qemu;
     const warm = await warmAgentSnapshot({ vmmConfig: toml });
     console.log(`accelerator: ${accel.accel} (${accel.reason}); guest ${GUEST}, ${base.defaultMemory} MiB, ${base.defaultVcpus} vCPU, ${base.machineType}; host ${os.cpus().length} CPUs`);

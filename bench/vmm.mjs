@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 // VM pods (sandbox kind "vmm") through one private tsula-sandboxer, side by side with a bare
 // QEMU boot of the same guest, in one run.
-//   node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--batch K] [--no-node] [--no-cli] [--no-net] [--no-template]
-//   node bench/vmm.mjs --template [--boots 3]     VM templates (bench/vmm-template.mjs)
+//   node bench/vmm.mjs [--pods 1,5,10] [--boots 3] [--memory MiB] [--tb-size MiB] [--batch K] [--no-node] [--no-cli] [--no-net] [--no-template]
+//   node bench/vmm.mjs --template [--boots 3] [--tb-size MiB]   VM templates (bench/vmm-template.mjs)
+// --tb-size: vmm.toml's tcg_tb_size for tsula's VMs (the bare boot keeps QEMU's own)
 // (root; after npm run build; guest assets in TSULA_GUEST_DIR, default /var/lib/tsula/guest)
 // Prints:
 //  1. start latency, median of --boots runs: a container (`echo ready`) in a new VM pod
@@ -47,12 +48,13 @@ function arg(name, def) {
 if (process.argv.includes('--template')) {
   if (process.getuid?.() !== 0) { console.error('bench/vmm.mjs: run as root'); process.exit(2); }
   const { templateBench } = await import('./vmm-template.mjs');
-  await templateBench({ boots: Number(arg('--boots', 3)) });
+  await templateBench({ boots: Number(arg('--boots', 3)), tbSize: arg('--tb-size') });
   process.exit(0);
 }
 const LEVELS = [...new Set(arg('--pods', '1,5,10').split(',').map(Number))].filter((n) => n > 0).sort((a, b) => a - b);
 const BOOTS = Number(arg('--boots', 3));
 const MEMORY = arg('--memory') ? Number(arg('--memory')) : undefined;
+const TB_SIZE = arg('--tb-size');
 const BATCH = Number(arg('--batch', os.cpus().length <= 2 ? 2 : 3));
 const NODE_BASELINE = !process.argv.includes('--no-node');
 // `tsula run --rm --runtime vmm` through a private tsulad, as a user types it
@@ -230,14 +232,14 @@ const started = now();
 try {
   const choice = await detectAccel();
   const toml = `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\n` +
-    `image = "${GUEST}/rootfs.img"\nboot_timeout = 300\n${MEMORY ? `default_memory = ${MEMORY}\n` : ''}`;
+    `image = "${GUEST}/rootfs.img"\nboot_timeout = 300\n${MEMORY ? `default_memory = ${MEMORY}\n` : ''}${TB_SIZE ? `tcg_tb_size = ${Number(TB_SIZE)}\n` : ''}`;
   await fs.writeFile(path.join(dir, 'vmm.toml'), toml);
   // the other path: the agent from its script (a pod names this config by annotation)
   await fs.writeFile(path.join(dir, 'vmm-script.toml'), `${toml}agent_snapshot = false\n`);
   const SCRIPT = { 'io.tsula.vmm-config': path.join(dir, 'vmm-script.toml') };
   const hvConfig = (await loadVmmConfig(path.join(dir, 'vmm.toml'))).hypervisors.qemu;
   const memMib = hvConfig.defaultMemory;
-  // a 512 MiB TCG pod measured ~400 MB (qemu ~390: ~170 guest RAM touched + ~200 TCG code cache; virtiofsd ~9)
+  // a 512 MiB TCG pod measured ~400 MB with QEMU's own TCG cache (qemu ~390: ~170 guest RAM touched + ~200 TCG code cache; virtiofsd ~9)
   const perVmMb = memMib * 0.5 + 150;
   console.log(`accelerator: ${choice.accel} (${choice.reason})`);
   console.log(`guest: ${GUEST} (kernel ${readFileSync(`${GUEST}/kernel-release`, 'utf8').trim()}), ${memMib} MiB, ${hvConfig.defaultVcpus} vCPU, ${hvConfig.machineType}; host: ${os.cpus().length} CPUs, MemAvailable ${memAvailableMb().toFixed(0)} MB`);

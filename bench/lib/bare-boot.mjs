@@ -81,7 +81,8 @@ export async function bareBooter({ dir, hvConfig, accel }) {
       consoleLog: path.join(vm, 'console.log'), pidFile: path.join(vm, 'vmm.pid'),
     };
     // tsula's device list for a pod with virtio-fs (memfd-backed RAM) minus the fs device itself
-    const devices = new QemuHypervisor(hvConfig).devices({ id: name, accel, paths, sharedFs: { socket: path.join(vm, 'fs.sock'), tag: 'tsula' } })
+    // the peer is plain QEMU: its own TCG translation cache size, not tsula's tcg_tb_size
+    const devices = new QemuHypervisor({ ...hvConfig, tcgTbSize: 0 }).devices({ id: name, accel, paths, sharedFs: { socket: path.join(vm, 'fs.sock'), tag: 'tsula' } })
       .filter((d) => !(d instanceof VhostUserFs) && !(d instanceof ChardevSocket && d.id === 'fs0'))
       .map((d) => (d instanceof Kernel ? new Kernel(d.kernel, initrd, d.append.replace('rdinit=/init', `rdinit=/${init}`)) : d));
     const argv = [hvConfig.path, ...devices.flatMap((d) => d.args())];

@@ -29,6 +29,7 @@ use_vsock = false
 enable_debug = true
 boot_timeout = 10
 cpu_model = "EPYC"
+tcg_tb_size = 256
 agent_snapshot = false
 agent_snapshot_dir = "/srv/tsula/snapshots"
 enable_template = false
@@ -41,7 +42,7 @@ disable_guest_seccomp = false
     initrd: '/var/lib/tsula/guest/initramfs.cpio.gz', image: '/var/lib/tsula/guest/rootfs.img', machineType: 'microvm', machineAccelerators: 'kernel_irqchip=on',
     defaultVcpus: 2, defaultMemory: 1024, kernelParams: 'quiet # not a comment', sharedFs: 'none',
     virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-scsi', useVsock: false, enableDebug: true, bootTimeout: 10,
-    cpuModel: 'EPYC', agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots',
+    cpuModel: 'EPYC', tcgTbSize: 256, agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots',
     disableVhostNet: true, internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '/srv/tsula/templates', disableGuestSeccomp: false,
   });
 });

@@ -18,7 +18,9 @@ test('qemu q35 argv: machine, cpu, memory, kernel, console, qmp, agent and debug
   const argv = new QemuHypervisor(cfg).argv(spec);
   assert.equal(argv[0], '/usr/bin/qemu-system-x86_64');
   assert.deepEqual(values(argv, '-name'), ['sandbox-pod1']);
-  assert.deepEqual(values(argv, '-machine'), ['q35,accel=tcg']);
+  assert.deepEqual(values(argv, '-machine'), ['q35']);
+  // TCG's translation cache capped (tcg_tb_size, 64 MiB unless set): QEMU's own is 1 GiB
+  assert.deepEqual(values(argv, '-accel'), ['tcg,tb-size=64']);
   assert.deepEqual(values(argv, '-cpu'), ['max']);
   assert.deepEqual(values(argv, '-smp'), ['2']);
   assert.deepEqual(values(argv, '-m'), ['256M']);
@@ -46,13 +48,20 @@ test('qemu q35 argv: machine, cpu, memory, kernel, console, qmp, agent and debug
 test('qemu microvm uses virtio-mmio devices; kvm uses the host cpu; accelerators and debug reach argv', () => {
   const cfg = { ...defaultHypervisorConfig('qemu'), machineType: 'microvm', machineAccelerators: 'kernel_irqchip=on,x-option-roms=off', enableDebug: true, kernelParams: 'foo=1' };
   const argv = new QemuHypervisor(cfg).argv({ ...spec, accel: 'kvm', memoryMib: 128 });
-  assert.deepEqual(values(argv, '-machine'), ['microvm,accel=kvm,kernel_irqchip=on,x-option-roms=off']);
+  assert.deepEqual(values(argv, '-machine'), ['microvm,kernel_irqchip=on,x-option-roms=off']);
+  assert.deepEqual(values(argv, '-accel'), ['kvm']);
   assert.deepEqual(values(argv, '-cpu'), ['host']);
   assert.deepEqual(values(argv, '-m'), ['128M']);
   assert.ok(values(argv, '-device').includes('virtio-serial-device,id=vserial0'));
   assert.ok(values(argv, '-device').includes('virtio-rng-device'));
   assert.match(values(argv, '-append')[0], / tsula\.debug=1 foo=1$/);
   assert.deepEqual(values(argv, '-drive'), []);
+});
+
+test('tcg_tb_size: the cache QEMU gets under TCG; 0 leaves QEMU its own', () => {
+  const at = (n: number) => values(new QemuHypervisor({ ...defaultHypervisorConfig('qemu'), tcgTbSize: n }).argv(spec), '-accel');
+  assert.deepEqual(at(128), ['tcg,tb-size=128']);
+  assert.deepEqual(at(0), ['tcg']);
 });
 
 test('an image adds a read-only virtio-blk disk', () => {
@@ -65,7 +74,7 @@ test('virtio-fs: guest RAM in a shared memfd named by the machine, virtiofsd as 
   const argv = new QemuHypervisor(defaultHypervisorConfig('qemu')).argv({ ...spec, memoryMib: 256, sharedFs: { socket: '/r/fs.sock', tag: 'tsula' } });
   assert.deepEqual(values(argv, '-object'), ['memory-backend-memfd,id=mem0,size=256M,share=on']);
   assert.deepEqual(values(argv, '-m'), ['256M']);
-  assert.match(values(argv, '-machine')[0], /^q35,accel=tcg,memory-backend=mem0$/);
+  assert.match(values(argv, '-machine')[0], /^q35,memory-backend=mem0$/);
   assert.ok(values(argv, '-chardev').includes('socket,id=fs0,path=/r/fs.sock'));
   assert.ok(values(argv, '-device').includes('vhost-user-fs-pci,chardev=fs0,tag=tsula'));
   // without a share: plain RAM, no vhost-user device

@@ -43,7 +43,7 @@ test('a template\'s argv: RAM in its file, hot-plug slots, no virtio-fs or NIC; 
   const b = hv.argv(clone);
   assert.deepEqual(values(a, '-object'), ['memory-backend-file,id=mem0,size=256M,mem-path=/t/k/ram,share=on']);
   assert.deepEqual(values(b, '-object'), ['memory-backend-file,id=mem0,size=256M,mem-path=/t/k/ram,share=off']);
-  assert.deepEqual(values(a, '-machine'), ['q35,accel=tcg,memory-backend=mem0']);
+  assert.deepEqual(values(a, '-machine'), ['q35,memory-backend=mem0']);
   assert.match(values(a, '-append')[0]!, /tsula\.agent_snapshot=off/);
   assert.deepEqual(values(a, '-incoming'), []);
   assert.deepEqual(values(b, '-incoming'), ['defer']);

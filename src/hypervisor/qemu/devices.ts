@@ -21,10 +21,12 @@ export interface QemuDevice {
   args(): string[];
 }
 
+/** The machine and its accelerator (-accel, which -machine accel= can't give properties to). */
 export class Machine implements QemuDevice {
-  constructor(readonly type: string, readonly accel: string, readonly extra: Record<string, string> = {}) {}
+  constructor(readonly type: string, readonly accel: string, readonly extra: Record<string, string> = {}, readonly tcgTbSizeMib = 0) {}
   args(): string[] {
-    return ['-machine', opts(this.type, { accel: this.accel, ...this.extra })];
+    const accel = this.accel === 'tcg' && this.tcgTbSizeMib > 0 ? opts('tcg', { 'tb-size': this.tcgTbSizeMib }) : this.accel;
+    return ['-machine', opts(this.type, this.extra), '-accel', accel];
   }
 }
 

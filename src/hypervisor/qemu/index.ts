@@ -31,7 +31,7 @@ export class QemuHypervisor implements Hypervisor {
     const memory = tpl ? new FileMemory('mem0', mib, tpl.ramFile, tpl.shareRam) : fs ? new MemfdMemory('mem0', mib) : new Memory(mib);
     return [
       new Process(`sandbox-${spec.id}`, spec.paths.pidFile),
-      new Machine(c.machineType, spec.accel, extra),
+      new Machine(c.machineType, spec.accel, extra, c.tcgTbSize),
       // TCG: "max" emulates every feature QEMU can; KVM: pass the host CPU through
       new Cpu(c.cpuModel || (spec.accel === 'kvm' ? 'host' : 'max'), spec.vcpus ?? c.defaultVcpus),
       memory,
