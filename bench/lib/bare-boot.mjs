@@ -4,8 +4,8 @@
 // appended to the same initramfs (rdinit=) that prints a marker on the serial console and
 // powers off:
 //   bench-bare  prints "BARE-READY <guest uptime>" as soon as it runs;
-//   bench-node  also does what the guest's /init does before the agent (modules, the disk,
-//               node from it): "BARE-READY", "DISK-READY", "NODE-DONE" (node --jitless -e 0).
+//   bench-node  also does what the guest's /init does before the agent (modules, the disk:
+//               virtio-pmem with DAX or virtio-blk, as tsula's command line has it; node from it): "BARE-READY", "DISK-READY", "NODE-DONE" (node --jitless -e 0).
 // Every qemu it starts names `dir` on its command line (the caller's cleanup finds them).
 import { spawn } from 'node:child_process';
 import { promises as fs, closeSync, openSync, readFileSync } from 'node:fs';
@@ -49,8 +49,10 @@ $bb mount -t proc proc /proc
 $bb mount -t devtmpfs devtmpfs /dev
 echo "BARE-READY $($bb cut -d' ' -f1 /proc/uptime)"
 for m in $($bb cat /etc/modules-order); do $bb insmod /lib/modules/$m.ko 2>/dev/null; done
-i=0; while [ ! -b /dev/vda ] && [ $i -lt 500 ]; do $bb usleep 10000; i=$((i+1)); done
-$bb mkdir -p /mnt/sys && $bb mount -o ro /dev/vda /mnt/sys
+dev=/dev/vda; opt=ro
+$bb grep -qw tsula.image=pmem /proc/cmdline && { dev=/dev/pmem0; opt=ro,dax=always; }
+i=0; while [ ! -b $dev ] && [ $i -lt 500 ]; do $bb usleep 10000; i=$((i+1)); done
+$bb mkdir -p /mnt/sys && $bb mount -o $opt $dev /mnt/sys
 for d in /mnt/sys/*; do
   [ "$d" = /mnt/sys/lost+found ] && continue
   $bb mkdir -p "/\${d#/mnt/sys/}" && $bb mount -o bind "$d" "/\${d#/mnt/sys/}"

@@ -75,6 +75,13 @@ export interface HypervisorConfig {
    * profile costs runc ~0.2 s of emulated CPU at every create under TCG.
    */
   disableGuestSeccomp: boolean;
+  /**
+   * kata's disable_image_nvdimm (default false, as kata's): the guest image goes on a
+   * virtio-pmem device the guest mounts with DAX, its pages the host's page cache, shared by
+   * every VM; true: on virtio-blk, read into each guest's RAM. q35/pc only (virtio-pmem is
+   * PCI), and only for an image DAX can map (ext4, 4 KiB blocks, a 2 MiB multiple).
+   */
+  disableImageNvdimm: boolean;
 }
 
 export interface VmmConfig {
@@ -109,7 +116,7 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     machineType: 'q35', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-blk',
     useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', tcgTbSize: 64, agentSnapshot: true, agentSnapshotDir: '',
-    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', disableGuestSeccomp: true,
+    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', disableGuestSeccomp: true, disableImageNvdimm: false,
   },
   stratovirt: {
     name: 'stratovirt', path: '/usr/bin/stratovirt',
@@ -118,7 +125,7 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     machineType: 'microvm', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/bin/vhost_user_fs', blockDeviceDriver: 'virtio-mmio',
     useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', tcgTbSize: 64, agentSnapshot: true, agentSnapshotDir: '',
-    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', disableGuestSeccomp: true,
+    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', disableGuestSeccomp: true, disableImageNvdimm: false,
   },
 };
 
@@ -153,6 +160,7 @@ const FIELDS: Field[] = [
   { key: 'enable_template', prop: 'enableTemplate', kind: 'bool' },
   { key: 'template_path', prop: 'templatePath', kind: 'path', optional: true },
   { key: 'disable_guest_seccomp', prop: 'disableGuestSeccomp', kind: 'bool' },
+  { key: 'disable_image_nvdimm', prop: 'disableImageNvdimm', kind: 'bool' },
 ];
 
 /** The keys a [hypervisor.<name>] table of vmm.toml itself has (kata.ts passes them through). */

@@ -94,7 +94,7 @@ const HYPERVISOR: Rules = new Map<string, Rule>([
   ...ignore('bool', `block_device_cache_set block_device_cache_direct block_device_cache_noflush
     enable_vhost_user_store disable_block_device_use enable_mem_prealloc enable_hugepages enable_virtio_mem
     reclaim_guest_freed_memory enable_iommu enable_iommu_platform disable_nesting_checks enable_iothreads
-    disable_image_nvdimm hotplug_vfio_on_root_bus guest_memory_dump_paging enable_guest_swap enable_swap
+    hotplug_vfio_on_root_bus guest_memory_dump_paging enable_guest_swap enable_swap
     use_legacy_serial disable_seccomp disable_selinux disable_guest_selinux`),
   // ignoring these would run something weaker than what was asked for
   ['rootless', { kind: 'bool', refuse: notBuilt('a rootless VMM (rootless = true)'), same: (v) => v === false }],

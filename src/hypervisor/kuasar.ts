@@ -39,12 +39,13 @@ const HYPERVISOR = new Map<string, KuasarRule>([
     refuse: (v) => v === 'Virtio9P' ? '"Virtio9P" is not supported: tsula shares the pod\'s files with virtio-fs; set share_fs = "VirtioFS"' : undefined,
   }],
   ['use_vsock', { kind: 'bool', to: 'use_vsock' }],
+  ['disable_nvdimm', { kind: 'bool', to: 'disable_image_nvdimm' }],
   ['virtiofs_daemon_path', { kind: 'string', to: 'virtio_fs_daemon' }],
   ...ignore('string', `firmware firmware_path cpu_features entropy_source memory_path file_backend_mem_path
     virtiofs_cache virtio_9p_multidevs`),
   ...ignore('int', 'default_bridges default_max_vcpus mem_slots mem_offset virtiofs_cache_size msize_9p'),
   ...ignore('bool', `enable_mem_prealloc mem_prealloc hugepages enable_vhost_user_store enable_swap virtio_9p_direct_io
-    enable_iothreads disable_nvdimm`),
+    enable_iothreads`),
   ...ignore('strings', 'virtiofs_extra_args'),
 ]);
 

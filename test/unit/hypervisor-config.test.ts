@@ -35,6 +35,7 @@ agent_snapshot_dir = "/srv/tsula/snapshots"
 enable_template = false
 template_path = "/srv/tsula/templates"
 disable_guest_seccomp = false
+disable_image_nvdimm = true
 `);
   assert.equal(c.default, 'qemu');
   assert.deepEqual(c.hypervisors.qemu, {
@@ -43,7 +44,7 @@ disable_guest_seccomp = false
     defaultVcpus: 2, defaultMemory: 1024, kernelParams: 'quiet # not a comment', sharedFs: 'none',
     virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-scsi', useVsock: false, enableDebug: true, bootTimeout: 10,
     cpuModel: 'EPYC', tcgTbSize: 256, agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots',
-    disableVhostNet: true, internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '/srv/tsula/templates', disableGuestSeccomp: false,
+    disableVhostNet: true, internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '/srv/tsula/templates', disableGuestSeccomp: false, disableImageNvdimm: true,
   });
 });
 

@@ -4,6 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { QemuHypervisor, StratovirtHypervisor, defaultHypervisorConfig, hypervisorFor, launchVm, type VmSpec } from '../../src/hypervisor/index.js';
 import { optValue, opts } from '../../src/hypervisor/qemu/devices.js';
+import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 const spec: VmSpec = {
   id: 'pod1', accel: 'tcg',
@@ -64,10 +67,52 @@ test('tcg_tb_size: the cache QEMU gets under TCG; 0 leaves QEMU its own', () => 
   assert.deepEqual(at(0), ['tcg']);
 });
 
-test('an image adds a read-only virtio-blk disk', () => {
+test('an image DAX can\'t map (here: none at that path) is a read-only virtio-blk disk', () => {
   const argv = new QemuHypervisor({ ...defaultHypervisorConfig('qemu'), image: '/g/rootfs.img' }).argv(spec);
   assert.deepEqual(values(argv, '-drive'), ['file=/g/rootfs.img,if=none,id=image0,format=raw,readonly=on']);
   assert.ok(values(argv, '-device').includes('virtio-blk-pci,drive=image0'));
+});
+
+/** A sparse file with an ext4 superblock's magic and block size (1024 << logBlock). */
+function fakeExt4(file: string, bytes: number, logBlock: number): void {
+  const fd = openSync(file, 'w');
+  const sb = Buffer.alloc(64);
+  sb.writeUInt32LE(logBlock, 24);
+  sb.writeUInt16LE(0xef53, 56);
+  writeSync(fd, sb, 0, sb.length, 1024);
+  writeSync(fd, Buffer.alloc(1), 0, 1, bytes - 1);
+  closeSync(fd);
+}
+
+test('a DAX-ready image (ext4, 4 KiB blocks, 2 MiB multiple) goes on virtio-pmem, read-only and shared, with room for it in -m', () => {
+  const d = mkdtempSync(path.join(os.tmpdir(), 'tsula-pmem-'));
+  try {
+    const img = path.join(d, 'rootfs.img');
+    fakeExt4(img, 6 << 20, 2);
+    const cfg = { ...defaultHypervisorConfig('qemu'), image: img };
+    const argv = new QemuHypervisor(cfg).argv({ ...spec, kernelParams: ['rdinit=/bin/busybox', '--', 'sleep', '1'] });
+    assert.deepEqual(values(argv, '-object'), [`memory-backend-file,id=image0-mem,mem-path=${img},size=${6 << 20},share=on,readonly=on`]);
+    assert.ok(values(argv, '-device').includes('virtio-pmem-pci,memdev=image0-mem,id=image0'));
+    assert.deepEqual(values(argv, '-drive'), []);
+    assert.deepEqual(values(argv, '-m'), ['512M,slots=1,maxmem=640M']);
+    // the guest's /init is told, before a spec's own parameters (which may end in init's arguments)
+    assert.match(values(argv, '-append')[0]!, / tsula\.image=pmem swiotlb=noforce rdinit=\/bin\/busybox -- sleep 1$/);
+    // virtio-fs: the memfd's -m has the room too
+    assert.deepEqual(values(new QemuHypervisor(cfg).argv({ ...spec, sharedFs: { socket: '/r/fs.sock', tag: 'tsula' } }), '-m'), ['512M,slots=1,maxmem=640M']);
+    const blk = (c: typeof cfg) => {
+      const a = new QemuHypervisor(c).argv(spec);
+      return values(a, '-drive').length === 1 && !values(a, '-device').some((x) => x.startsWith('virtio-pmem')) && !values(a, '-append')[0]!.includes('tsula.image=pmem');
+    };
+    // kata's disable_image_nvdimm, microvm (virtio-pmem is PCI only), and images DAX can't map: virtio-blk
+    assert.ok(blk({ ...cfg, disableImageNvdimm: true }));
+    assert.ok(blk({ ...cfg, machineType: 'microvm' }));
+    fakeExt4(img, 6 << 20, 0); // 1 KiB blocks: the images built before DAX
+    assert.ok(blk(cfg));
+    fakeExt4(img, (6 << 20) + 4096, 2); // not a 2 MiB multiple
+    assert.ok(blk(cfg));
+  } finally {
+    rmSync(d, { recursive: true, force: true });
+  }
 });
 
 test('virtio-fs: guest RAM in a shared memfd named by the machine, virtiofsd as a client chardev, the tag', () => {

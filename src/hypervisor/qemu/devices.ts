@@ -37,10 +37,15 @@ export class Cpu implements QemuDevice {
   }
 }
 
+/** -m: the guest's RAM, and room beyond it for memory devices (a virtio-pmem image). */
+function memSize(mib: number, deviceMib: number): string {
+  return deviceMib > 0 ? `${mib}M,slots=1,maxmem=${mib + deviceMib}M` : `${mib}M`;
+}
+
 export class Memory implements QemuDevice {
-  constructor(readonly mib: number) {}
+  constructor(readonly mib: number, readonly deviceMib = 0) {}
   args(): string[] {
-    return ['-m', `${this.mib}M`];
+    return ['-m', memSize(this.mib, this.deviceMib)];
   }
 }
 
@@ -49,9 +54,9 @@ export class Memory implements QemuDevice {
  * it must be shared. The machine names it with memory-backend=<id>.
  */
 export class MemfdMemory implements QemuDevice {
-  constructor(readonly id: string, readonly mib: number) {}
+  constructor(readonly id: string, readonly mib: number, readonly deviceMib = 0) {}
   args(): string[] {
-    return ['-object', opts('memory-backend-memfd', { id: this.id, size: `${this.mib}M`, share: true }), '-m', `${this.mib}M`];
+    return ['-object', opts('memory-backend-memfd', { id: this.id, size: `${this.mib}M`, share: true }), '-m', memSize(this.mib, this.deviceMib)];
   }
 }
 
@@ -62,9 +67,9 @@ export class MemfdMemory implements QemuDevice {
  * they write them; the file is never written.
  */
 export class FileMemory implements QemuDevice {
-  constructor(readonly id: string, readonly mib: number, readonly file: string, readonly share: boolean) {}
+  constructor(readonly id: string, readonly mib: number, readonly file: string, readonly share: boolean, readonly deviceMib = 0) {}
   args(): string[] {
-    return ['-object', opts('memory-backend-file', { id: this.id, size: `${this.mib}M`, 'mem-path': this.file, share: this.share }), '-m', `${this.mib}M`];
+    return ['-object', opts('memory-backend-file', { id: this.id, size: `${this.mib}M`, 'mem-path': this.file, share: this.share }), '-m', memSize(this.mib, this.deviceMib)];
   }
 }
 
@@ -163,6 +168,22 @@ export class ReadonlyDisk implements QemuDevice {
     return [
       '-drive', opts(undefined, { file: this.file, if: 'none', id: this.id, format: 'raw', readonly: true }),
       '-device', opts(this.transport === 'pci' ? 'virtio-blk-pci' : 'virtio-blk-device', { drive: this.id }),
+    ];
+  }
+}
+
+/**
+ * The guest image on virtio-pmem (kata's image on nvdimm), mapped read-only and shared: the
+ * guest mounts it with DAX, so its pages are the host's page cache of the file, one copy for
+ * every VM, never read into guest RAM. share=on also keeps it out of a template's migration
+ * stream (x-ignore-shared); readonly=on: no guest can write the file the others map.
+ */
+export class PmemImage implements QemuDevice {
+  constructor(readonly id: string, readonly file: string, readonly bytes: number) {}
+  args(): string[] {
+    return [
+      '-object', opts('memory-backend-file', { id: `${this.id}-mem`, 'mem-path': this.file, size: this.bytes, share: true, readonly: true }),
+      '-device', opts('virtio-pmem-pci', { memdev: `${this.id}-mem`, id: this.id }),
     ];
   }
 }

@@ -4,9 +4,10 @@
 import type { HypervisorConfig } from '../config.js';
 import { AGENT_PORT, DEBUG_PORT, kernelCmdline, TEMPLATE_SLOTS, type Hypervisor, type VmSpec } from '../types.js';
 import {
-  ChardevFile, ChardevSocket, Cpu, FileMemory, Incoming, Kernel, Machine, Memory, MemfdMemory, PcieRootPort, Process, Qmp, ReadonlyDisk, Rng, SerialConsole,
-  TapNetdev, VhostUserFs, VirtConsole, VirtSerialPort, VirtioNet, VirtioSerial, type QemuDevice,
+  ChardevFile, ChardevSocket, Cpu, FileMemory, Incoming, Kernel, Machine, Memory, MemfdMemory, PcieRootPort, PmemImage, Process, Qmp, ReadonlyDisk, Rng,
+  SerialConsole, TapNetdev, VhostUserFs, VirtConsole, VirtSerialPort, VirtioNet, VirtioSerial, type QemuDevice,
 } from './devices.js';
+import { daxImageBytes } from './image.js';
 
 export class QemuHypervisor implements Hypervisor {
   readonly name = 'qemu';
@@ -28,14 +29,22 @@ export class QemuHypervisor implements Hypervisor {
     const fs = tpl ? undefined : spec.sharedFs;
     const nics = tpl ? [] : spec.nics ?? [];
     if (fs || tpl) extra['memory-backend'] = 'mem0';
-    const memory = tpl ? new FileMemory('mem0', mib, tpl.ramFile, tpl.shareRam) : fs ? new MemfdMemory('mem0', mib) : new Memory(mib);
+    // the image on virtio-pmem (PCI only) when it is DAX-ready, else on virtio-blk
+    const pmemBytes = c.image && !c.disableImageNvdimm && transport === 'pci' ? daxImageBytes(c.image) : null;
+    const deviceMib = pmemBytes ? Math.ceil(pmemBytes / (128 << 20)) * 128 : 0;
+    const memory = tpl ? new FileMemory('mem0', mib, tpl.ramFile, tpl.shareRam, deviceMib)
+      : fs ? new MemfdMemory('mem0', mib, deviceMib) : new Memory(mib, deviceMib);
+    // maxmem puts possible RAM above 4 GiB, for which the kernel would set aside 64 MiB of
+    // SWIOTLB bounce buffers that no virtio device (no IOMMU here) ever uses
+    // (before the spec's own: those may end with `--` and init's arguments)
+    const params = [...(pmemBytes ? ['tsula.image=pmem', 'swiotlb=noforce'] : []), ...(spec.kernelParams ?? [])];
     return [
       new Process(`sandbox-${spec.id}`, spec.paths.pidFile),
       new Machine(c.machineType, spec.accel, extra, c.tcgTbSize),
       // TCG: "max" emulates every feature QEMU can; KVM: pass the host CPU through
       new Cpu(c.cpuModel || (spec.accel === 'kvm' ? 'host' : 'max'), spec.vcpus ?? c.defaultVcpus),
       memory,
-      new Kernel(c.kernel, c.initrd, kernelCmdline(c, 'ttyS0', spec.kernelParams)),
+      new Kernel(c.kernel, c.initrd, kernelCmdline(c, 'ttyS0', params)),
       new ChardevFile('console0', spec.paths.consoleLog),
       new SerialConsole('console0'),
       new ChardevSocket('qmp0', spec.paths.qmpSocket),
@@ -49,7 +58,7 @@ export class QemuHypervisor implements Hypervisor {
       ...(fs ? [new ChardevSocket('fs0', fs.socket, false), new VhostUserFs('fs0', fs.tag, transport)] : []),
       // the guest's entropy pool starts empty under TCG; node's crypto init would wait on it
       new Rng(transport),
-      ...(c.image ? [new ReadonlyDisk('image0', c.image, transport)] : []),
+      ...(pmemBytes ? [new PmemImage('image0', c.image, pmemBytes)] : c.image ? [new ReadonlyDisk('image0', c.image, transport)] : []),
       ...nics.flatMap((n, i) => {
         const tap = new TapNetdev(`net${i}`, n.tap, !c.disableVhostNet);
         return [tap, new VirtioNet(tap, n.mac, transport)];

@@ -67,6 +67,7 @@ export function templateMachine(cfg: HypervisorConfig, accel: AccelChoice['accel
     hypervisor: cfg.path, machine: cfg.machineType, accelerators: cfg.machineAccelerators, accel,
     cpu, vcpus: cfg.defaultVcpus, memoryMib: cfg.defaultMemory,
     kernel: cfg.kernel, initrd: cfg.initrd, image: cfg.image, kernelParams: cfg.kernelParams, debug: cfg.enableDebug ? 1 : 0,
+    ...(cfg.disableImageNvdimm ? { imageOnBlk: 1 } : {}),
     ...(cpu === 'host' ? { hostCpu: hostCpuId(cpuinfo()) } : {}),
   };
 }
