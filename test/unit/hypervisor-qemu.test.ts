@@ -22,8 +22,8 @@ test('qemu q35 argv: machine, cpu, memory, kernel, console, qmp, agent and debug
   assert.equal(argv[0], '/usr/bin/qemu-system-x86_64');
   assert.deepEqual(values(argv, '-name'), ['sandbox-pod1']);
   assert.deepEqual(values(argv, '-machine'), ['q35']);
-  // TCG's translation cache capped (tcg_tb_size, 64 MiB unless set): QEMU's own is 1 GiB
-  assert.deepEqual(values(argv, '-accel'), ['tcg,tb-size=64']);
+  // TCG's translation cache capped (tcg_tb_size, 256 MiB unless set): QEMU's own is 1 GiB
+  assert.deepEqual(values(argv, '-accel'), ['tcg,tb-size=256']);
   assert.deepEqual(values(argv, '-cpu'), ['max']);
   assert.deepEqual(values(argv, '-smp'), ['2']);
   assert.deepEqual(values(argv, '-m'), ['256M']);
