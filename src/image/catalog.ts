@@ -70,7 +70,8 @@ export class ImageCatalog {
     const full = /^(?:sha256:)?([0-9a-f]{64})$/.exec(ref);
     if (full) {
       const image = this.images.get(`sha256:${full[1]}`);
-      if (!image) throw notFound(`No such image: ${ref}`);
+      // dockerd names what it looked for: the digest, or name:tag with its default tag
+      if (!image) throw notFound(`No such image: sha256:${full[1]}`);
       return { image };
     }
     let parsed: ParsedReference | undefined;
@@ -101,7 +102,7 @@ export class ImageCatalog {
       if (hits.length === 1) return { image: hits[0]! };
       if (hits.length > 1) throw invalidArgument(`ambiguous image id prefix "${ref}": it matches ${hits.length} images`);
     }
-    throw notFound(`No such image: ${ref}`);
+    throw notFound(`No such image: ${parsed ? familiarString(parsed) : ref}`);
   }
 
   /** A layer of a stored image, looked up by its blob digest and/or its chain id. */

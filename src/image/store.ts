@@ -27,7 +27,7 @@ import { Pins } from './pins.js';
 import type { LoadSession } from './load.js';
 import type { CommitSpec, HistoryItem } from './commit.js';
 import { blobsOf, createdTime, hexOf, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
-import { familiarString, parseTagTarget } from './reference.js';
+import { familiarString, parseReference, parseTagTarget, splitReference, type ParsedReference } from './reference.js';
 import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, StoreUsage } from './types.js';
 import type { AuthConfig } from './registry/auth.js';
 import type { RegistryClient, RegistryOptions } from './registry/client.js';
@@ -153,7 +153,8 @@ export class LocalImageStore implements ImageStore {
         && Object.entries(opts.labels ?? {}).every(([k, v]) => {
           const have = img.config.Labels?.[k];
           return v === undefined ? have !== undefined : have === v;
-        }));
+        })
+        && (!opts.labelsOk || opts.labelsOk(img.config.Labels)));
       for (const img of victims.sort((a, b) => createdTime(b) - createdTime(a))) {
         const tags = [...img.repoTags];
         if (tags.length) await this.untag(tags);
@@ -179,6 +180,7 @@ export class LocalImageStore implements ImageStore {
         const { image, created } = await commitImage({ driver: this.driver, content: this.content }, parent, files, spec);
         try {
           this.dirty = true;
+          if (name) image.lastTagTime = new Date().toISOString(); // dockerd tags it: LastTagTime
           await this.catalog.record([{ image, names: name ? [name] : [] }]);
           await this.catalog.writeRepos();
         } catch (e) {
@@ -190,6 +192,12 @@ export class LocalImageStore implements ImageStore {
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
+  }
+
+  async configBlob(ref: string): Promise<Record<string, unknown> | null> {
+    await this.init();
+    const { image } = this.catalog.resolve(ref);
+    return this.content.readJson<Record<string, unknown>>(image.id).catch(() => null);
   }
 
   async history(ref: string): Promise<HistoryItem[]> {
@@ -274,10 +282,11 @@ export class LocalImageStore implements ImageStore {
     const { entries, blobs, release } = await this.exclusive(async () => {
       const byId = new Map<string, SaveEntry>();
       for (const ref of refs) {
-        const { image, name } = this.catalog.resolve(ref);
-        const entry = byId.get(image.id) ?? { image: structuredClone(image), tags: [] };
-        if (name && !name.includes('@') && !entry.tags.includes(name)) entry.tags.push(name);
-        byId.set(image.id, entry);
+        for (const { image, name } of this.saveTargets(ref)) {
+          const entry = byId.get(image.id) ?? { image: structuredClone(image), tags: [] };
+          if (name && !name.includes('@') && !entry.tags.includes(name)) entry.tags.push(name);
+          byId.set(image.id, entry);
+        }
       }
       const blobs = [...byId.values()].flatMap((e) => blobsOf(e.image));
       return { entries: [...byId.values()], blobs, release: this.blobPins.pin(blobs) };
@@ -298,16 +307,17 @@ export class LocalImageStore implements ImageStore {
     await this.exclusive(async () => {
       const { image } = this.catalog.resolve(source);
       const name = familiarString(parsed);
-      if (this.catalog.repos.get(name) === image.id) return;
-      const changed = new Set<string>();
+      const changed = new Set<string>([image.id]);
       this.dirty = true;
+      // dockerd stamps the image at every tag, one it had already included
+      image.lastTagTime = new Date().toISOString();
       this.catalog.setName(name, image.id, changed);
       for (const id of changed) await this.catalog.writeRecord(id);
       await this.catalog.writeRepos();
     });
   }
 
-  async remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string }): Promise<RemoveResult> {
+  async remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string; running?: (id: string) => string | false }): Promise<RemoveResult> {
     await this.init();
     return this.exclusive(async () => {
       const { image, name, digest } = this.catalog.resolve(ref);
@@ -317,6 +327,8 @@ export class LocalImageStore implements ImageStore {
       const out: RemoveResult = [];
       const names = [...image.repoTags];
       const digests = [...image.repoDigests];
+      const conflict = (force: 'must be forced' | 'cannot be forced', why: string) =>
+        failedPrecondition(`conflict: unable to delete ${shortId(hexOf(id))} (${force}) - ${why}`);
       if (name || digest) {
         // By reference (name:tag or name@digest), as dockerd's ImageDelete: that reference goes;
         // the image only with its last one. Its sole reference needs force while a container uses it.
@@ -341,12 +353,19 @@ export class LocalImageStore implements ImageStore {
         // A used image keeps living, nameless, as docker leaves it for a running container.
         if (image.repoTags.length > 0 || image.repoDigests.length > 0 || used) return out;
       } else {
+        // dockerd's checks by id, in its order: a running container (hard: force does not
+        // help), then other names, then a stopped container
+        const running = opts.running?.(id);
+        if (running) throw conflict('cannot be forced', `image is being used by running container ${shortId(running)}`);
+        const stopped = opts.running ? `stopped ${user}` : user;
         if (!isSingleReference(names, digests) && names.length + digests.length > 0 && !opts.force) {
-          throw failedPrecondition(`conflict: unable to delete ${shortId(hexOf(id))} (must be forced) - image is referenced in multiple repositories`);
+          throw conflict('must be forced', 'image is referenced in multiple repositories');
         }
         if (used) {
-          if (!opts.force) throw failedPrecondition(`conflict: unable to delete ${shortId(hexOf(id))} (must be forced) - image is being used by ${user}`);
-          if (names.length === 0) throw failedPrecondition(`conflict: unable to delete ${shortId(hexOf(id))} (cannot be forced) - image is being used by ${user}`);
+          if (!opts.force) throw conflict('must be forced', `image is being used by ${stopped}`);
+          // dockerd would delete it under its stopped container; tsula's containers run on
+          // their image's layers, so the image stays (nameless) until they are gone
+          if (names.length === 0) throw conflict('cannot be forced', `image is being used by ${stopped}`);
           await this.untag(names);
           return names.map((n) => ({ Untagged: n }));
         }
@@ -360,6 +379,25 @@ export class LocalImageStore implements ImageStore {
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  /**
+   * What dockerd's save takes a name for: a bare repository name is every tag of it (else an
+   * id prefix); a name:tag that is not there is its "reference does not exist".
+   */
+  private saveTargets(ref: string): Array<{ image: StoredImage; name?: string }> {
+    let parsed: ParsedReference | undefined;
+    try { parsed = /^sha256:/.test(ref) ? undefined : parseReference(ref); } catch { parsed = undefined; }
+    if (parsed && !parsed.digest) {
+      if (splitReference(ref).tag === undefined) {
+        const repo = parsed.name;
+        const tagged = [...this.catalog.repos].filter(([n]) => n.slice(0, n.lastIndexOf(':')) === repo);
+        if (tagged.length) return tagged.map(([n, id]) => ({ image: this.images.get(id)!, name: n }));
+      } else if (!this.catalog.repos.has(familiarString(parsed))) {
+        throw notFound('reference does not exist');
+      }
+    }
+    return [this.catalog.resolve(ref)];
+  }
 
   private get images(): Map<string, StoredImage> { return this.catalog.images; }
 
