@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { invalidArgument, notFound } from '../common/errors.js';
 import { exists, fsyncDir, isAtomicWriteTemp, mkdirp, writeJsonAtomic } from '../common/fsutil.js';
 import { blobsOf, hexOf, isStoredImage, type NewImage, type StoredImage, type StoredLayer } from './records.js';
-import { familiarString, parseReference, type ParsedReference } from './reference.js';
+import { familiarString, parseReference, splitReference, type ParsedReference } from './reference.js';
 import { compareStrings } from '../common/compare.js';
 
 const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{1,63})$/;
@@ -105,6 +105,31 @@ export class ImageCatalog {
     throw notFound(`No such image: ${parsed ? familiarString(parsed) : ref}`);
   }
 
+  /** Whether a commit was made from the image (dockerd's child images). */
+  hasChildren(id: string): boolean {
+    for (const i of this.images.values()) if (i.parent === id) return true;
+    return false;
+  }
+
+  /**
+   * What dockerd's save takes a name for: a bare repository name is every tag of it (else an
+   * id prefix); a name:tag that is not there is its "reference does not exist".
+   */
+  saveTargets(ref: string): Array<{ image: StoredImage; name?: string }> {
+    let parsed: ParsedReference | undefined;
+    try { parsed = /^sha256:/.test(ref) ? undefined : parseReference(ref); } catch { parsed = undefined; }
+    if (parsed && !parsed.digest) {
+      if (splitReference(ref).tag === undefined) {
+        const repo = parsed.name;
+        const tagged = [...this.repos].filter(([n]) => n.slice(0, n.lastIndexOf(':')) === repo);
+        if (tagged.length) return tagged.map(([n, id]) => ({ image: this.images.get(id)!, name: n }));
+      } else if (!this.repos.has(familiarString(parsed))) {
+        throw notFound('reference does not exist');
+      }
+    }
+    return [this.resolve(ref)];
+  }
+
   /** A layer of a stored image, looked up by its blob digest and/or its chain id. */
   knownLayer(by: { blob?: string; chainId?: string }): StoredLayer | undefined {
     for (const img of this.images.values()) {
@@ -156,7 +181,7 @@ export class ImageCatalog {
       const old = this.images.get(image.id);
       if (old) replaced.push(...blobsOf(old));
       const repoDigests = [...new Set([...(old?.repoDigests ?? []), ...(repoDigest ? [repoDigest] : [])])].sort();
-      this.images.set(image.id, { ...image, manifest: image.manifest ?? old?.manifest, repoTags: old?.repoTags ?? [], repoDigests });
+      this.images.set(image.id, { ...image, manifest: image.manifest ?? old?.manifest, lastTagTime: image.lastTagTime ?? old?.lastTagTime, repoTags: old?.repoTags ?? [], repoDigests });
       changed.add(image.id);
     }
     for (const { image, names } of entries) for (const n of names) this.setName(n, image.id, changed);

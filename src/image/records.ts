@@ -51,6 +51,7 @@ export function toPublic(r: StoredImage): ImageRecord {
     chainIds: r.chainIds,
     layerSizes: r.layers.map((l) => l.size),
     ...(r.lastTagTime ? { lastTagTime: r.lastTagTime } : {}),
+    ...(r.parent ? { parent: r.parent } : {}),
   });
 }
 

@@ -27,7 +27,7 @@ import { Pins } from './pins.js';
 import type { LoadSession } from './load.js';
 import type { CommitSpec, HistoryItem } from './commit.js';
 import { blobsOf, createdTime, hexOf, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
-import { familiarString, parseReference, parseTagTarget, splitReference, type ParsedReference } from './reference.js';
+import { familiarString, parseTagTarget } from './reference.js';
 import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, StoreUsage } from './types.js';
 import type { AuthConfig } from './registry/auth.js';
 import type { RegistryClient, RegistryOptions } from './registry/client.js';
@@ -148,7 +148,8 @@ export class LocalImageStore implements ImageStore {
       const before = await this.usageNow();
       const deleted: RemoveResult = [];
       const victims = [...this.images.values()].filter((img) =>
-        (opts.all || img.repoTags.length === 0) && !opts.inUse(img.id)
+        // an image a commit was made from is no dangling image (dockerd's intermediate)
+        (opts.all || img.repoTags.length === 0) && !opts.inUse(img.id) && !this.catalog.hasChildren(img.id)
         && (opts.until === undefined || createdTime(img) < opts.until * 1000)
         && Object.entries(opts.labels ?? {}).every(([k, v]) => {
           const have = img.config.Labels?.[k];
@@ -160,7 +161,7 @@ export class LocalImageStore implements ImageStore {
         if (tags.length) await this.untag(tags);
         deleted.push(...tags.map((n) => ({ Untagged: n })));
         deleted.push(...img.repoDigests.map((n) => ({ Untagged: n })));
-        deleted.push(...(await this.deleteImage(img)));
+        deleted.push(...(await this.deleteImage(img)), ...(await this.pruneParents(img, opts.inUse)));
       }
       const after = await this.usageNow();
       return { deleted, reclaimed: Math.max(0, before.layersSize + before.blobsSize - after.layersSize - after.blobsSize) };
@@ -203,7 +204,7 @@ export class LocalImageStore implements ImageStore {
   async history(ref: string): Promise<HistoryItem[]> {
     await this.init();
     const { imageHistory } = await import('./commit.js');
-    return imageHistory(this.content, this.catalog.resolve(ref).image);
+    return imageHistory(this.content, this.catalog.resolve(ref).image, (id) => this.images.get(id));
   }
 
   /** What the store holds and the space it takes (layers as unpacked, blobs as stored). */
@@ -227,7 +228,7 @@ export class LocalImageStore implements ImageStore {
     return toPublic(this.catalog.resolve(ref).image);
   }
 
-  async load(input: Readable, onProgress?: (p: LoadProgress) => void): Promise<string[]> {
+  async load(input: Readable, onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void): Promise<string[]> {
     await this.init();
     const dir = await this.content.tempDir('load');
     try {
@@ -237,14 +238,14 @@ export class LocalImageStore implements ImageStore {
       const [{ extractArchive }, { planImages }] = await Promise.all([import('./archive-extract.js'), import('./archive-load.js')]);
       const archive = await extractArchive(input, dir);
       const plans = await planImages(archive);
-      return await this.exclusive(() => this.commitLoad(plans, onProgress));
+      return await this.exclusive(() => this.commitLoad(plans, onProgress, onRename));
     } finally {
       await fs.rm(dir, { recursive: true, force: true, maxRetries: 3 });
     }
   }
 
   /** Unpack and record planned images (under the lock; nothing here waits on a client). */
-  private async commitLoad(plans: ImagePlan[], onProgress?: (p: LoadProgress) => void): Promise<string[]> {
+  private async commitLoad(plans: ImagePlan[], onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void): Promise<string[]> {
     const session: LoadSession = { applied: [], pending: new Map(), fresh: [] };
     let recorded = false;
     try {
@@ -255,6 +256,12 @@ export class LocalImageStore implements ImageStore {
       this.dirty = true;
       for (const [digest, file] of session.pending) await this.content.commit(file, digest);
 
+      for (const { image, names } of loaded) {
+        for (const n of names) {
+          const prev = this.catalog.repos.get(n);
+          if (prev && prev !== image.id) onRename?.(n, prev);
+        }
+      }
       const replaced = await this.catalog.record(loaded);
       recorded = true;
       await this.catalog.writeRepos();
@@ -282,7 +289,7 @@ export class LocalImageStore implements ImageStore {
     const { entries, blobs, release } = await this.exclusive(async () => {
       const byId = new Map<string, SaveEntry>();
       for (const ref of refs) {
-        for (const { image, name } of this.saveTargets(ref)) {
+        for (const { image, name } of this.catalog.saveTargets(ref)) {
           const entry = byId.get(image.id) ?? { image: structuredClone(image), tags: [] };
           if (name && !name.includes('@') && !entry.tags.includes(name)) entry.tags.push(name);
           byId.set(image.id, entry);
@@ -317,7 +324,7 @@ export class LocalImageStore implements ImageStore {
     });
   }
 
-  async remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string; running?: (id: string) => string | false }): Promise<RemoveResult> {
+  async remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string; running?: (id: string) => string | false; noPrune?: boolean }): Promise<RemoveResult> {
     await this.init();
     return this.exclusive(async () => {
       const { image, name, digest } = this.catalog.resolve(ref);
@@ -351,10 +358,11 @@ export class LocalImageStore implements ImageStore {
           out.push({ Untagged: digest! });
         }
         // A used image keeps living, nameless, as docker leaves it for a running container.
-        if (image.repoTags.length > 0 || image.repoDigests.length > 0 || used) return out;
+        if (image.repoTags.length > 0 || image.repoDigests.length > 0 || used || this.catalog.hasChildren(id)) return out;
       } else {
         // dockerd's checks by id, in its order: a running container (hard: force does not
         // help), then other names, then a stopped container
+        if (this.catalog.hasChildren(id)) throw conflict('cannot be forced', 'image has dependent child images');
         const running = opts.running?.(id);
         if (running) throw conflict('cannot be forced', `image is being used by running container ${shortId(running)}`);
         const stopped = opts.running ? `stopped ${user}` : user;
@@ -374,29 +382,23 @@ export class LocalImageStore implements ImageStore {
         out.push(...names.map((n) => ({ Untagged: n })), ...digests.map((d) => ({ Untagged: d })));
       }
       out.push(...(await this.deleteImage(image)));
+      if (!opts.noPrune) out.push(...(await this.pruneParents(image, opts.inUse)));
       return out;
     });
   }
 
   // ---- internals --------------------------------------------------------------------------
 
-  /**
-   * What dockerd's save takes a name for: a bare repository name is every tag of it (else an
-   * id prefix); a name:tag that is not there is its "reference does not exist".
-   */
-  private saveTargets(ref: string): Array<{ image: StoredImage; name?: string }> {
-    let parsed: ParsedReference | undefined;
-    try { parsed = /^sha256:/.test(ref) ? undefined : parseReference(ref); } catch { parsed = undefined; }
-    if (parsed && !parsed.digest) {
-      if (splitReference(ref).tag === undefined) {
-        const repo = parsed.name;
-        const tagged = [...this.catalog.repos].filter(([n]) => n.slice(0, n.lastIndexOf(':')) === repo);
-        if (tagged.length) return tagged.map(([n, id]) => ({ image: this.images.get(id)!, name: n }));
-      } else if (!this.catalog.repos.has(familiarString(parsed))) {
-        throw notFound('reference does not exist');
-      }
+  /** dockerd's prune of the parents a commit left nameless, unused and childless. */
+  private async pruneParents(image: StoredImage, inUse: (id: string) => boolean | string): Promise<RemoveResult> {
+    const out: RemoveResult = [];
+    let parent = image.parent ? this.images.get(image.parent) : undefined;
+    while (parent && parent.repoTags.length + parent.repoDigests.length === 0 && !inUse(parent.id) && !this.catalog.hasChildren(parent.id)) {
+      const next: StoredImage | undefined = parent.parent ? this.images.get(parent.parent) : undefined;
+      out.push(...(await this.deleteImage(parent)));
+      parent = next;
     }
-    return [this.catalog.resolve(ref)];
+    return out;
   }
 
   private get images(): Map<string, StoredImage> { return this.catalog.images; }

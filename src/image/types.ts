@@ -69,6 +69,8 @@ export interface ImageRecord {
   chainIds: string[];     // bottom..top, what the snapshot driver keys layers by
   /** Unpacked size of each layer, parallel to chainIds (shared sizes, docker system df). */
   layerSizes?: number[];
+  /** The image a commit was made from (dockerd's Parent; its rmi is refused while this one lives). */
+  parent?: string;
   /** When `docker tag` (or commit with a name) last named it: dockerd's Metadata.LastTagTime. */
   lastTagTime?: string;
 }
@@ -85,8 +87,11 @@ export interface ImageStore {
   list(): Promise<ImageRecord[]>;
   /** By full or short id (with or without sha256:), name[:tag] (tag defaults to latest), or name@digest. */
   get(ref: string): Promise<ImageRecord>;
-  /** Load a docker-archive or oci-archive tar (gzip or plain). Returns the loaded names (or ids). */
-  load(input: Readable, onProgress?: (p: LoadProgress) => void): Promise<string[]>;
+  /**
+   * Load a docker-archive or oci-archive tar (gzip or plain). Returns the loaded names (or
+   * ids); onRename hears of each name taken from another image.
+   */
+  load(input: Readable, onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void): Promise<string[]>;
   /** Write a docker-archive with the given images (by ref) to out. */
   save(refs: string[], out: Writable): Promise<void>;
   tag(source: string, target: string): Promise<void>;
@@ -99,7 +104,7 @@ export interface ImageStore {
    * force or not, and the other users are named stopped containers.
    * Returns docker's [{Untagged}|{Deleted}] list.
    */
-  remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string; running?: (id: string) => string | false }): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
+  remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string; running?: (id: string) => string | false; noPrune?: boolean }): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
   /** Pull [REGISTRY/]NAME[:TAG|@DIGEST] from its registry; progress in docker's vocabulary. */
   pull(ref: string, opts?: PullOptions): Promise<PullResult>;
   pullAllTags(name: string, opts?: PullOptions): Promise<PullResult[]>;

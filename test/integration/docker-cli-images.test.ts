@@ -159,6 +159,40 @@ test('docker tag and rmi: errors, Untagged/Deleted lines, dockerd\'s conflicts f
   assert.equal(await ok(['rmi', 'two:1']), 'Untagged: two:1\n');
 });
 
+test('a committed image\'s parent: Parent, history ids, rmi refuses the parent, the child takes it along (not with --no-prune)', async () => {
+  await ok(['create', '--name', 'base', 'busybox', 'true']);
+  const child = (await ok(['commit', 'base', 'child:1'])).trim();
+  await ok(['rm', 'base']);
+  try {
+    assert.equal(await ok(['image', 'inspect', '-f', '{{.Parent}}', 'child:1']), `${BUSYBOX}\n`);
+    assert.equal(await ok(['history', '-q', 'child:1']), `${child.slice(7, 19)}\n${SHORT}\n`);
+    await fails(['rmi', '-f', SHORT], `Error response from daemon: conflict: unable to delete ${SHORT} (cannot be forced) - image has dependent child images\n`);
+    await ok(['tag', 'busybox', 'base:1']);
+    assert.equal(await ok(['rmi', 'base:1']), 'Untagged: base:1\n');
+    // by its last name the parent is only untagged: then an intermediate image, listed with -a only
+    assert.equal(await ok(['rmi', 'busybox']), 'Untagged: busybox:latest\n');
+    assert.equal(await ok(['images', '-q']), `${child.slice(7, 19)}\n`);
+    assert.equal(await ok(['images', '-aq']), `${child.slice(7, 19)}\n${SHORT}\n`);
+    assert.equal(await ok(['images', '-aq', '--filter', 'dangling=true']), '');
+    assert.equal(await ok(['image', 'prune', '-f']), 'Total reclaimed space: 0B\n');
+    const out = (await ok(['rmi', 'child:1'])).split('\n');
+    assert.equal(out[0], 'Untagged: child:1');
+    assert.ok(out.includes(`Deleted: ${child}`) && out.includes(`Deleted: ${BUSYBOX}`), out.join('\n'));
+    // --no-prune leaves the nameless parent
+    await d.loadBusybox();
+    await ok(['create', '--name', 'base', 'busybox', 'true']);
+    await ok(['commit', 'base', 'child:2']);
+    await ok(['rm', 'base']);
+    await ok(['rmi', 'busybox']);
+    assert.doesNotMatch(await ok(['rmi', '--no-prune', 'child:2']), new RegExp(BUSYBOX));
+    assert.equal(await ok(['images', '-q']), `${SHORT}\n`);
+  } finally {
+    await docker(d, ['rm', '-f', 'base']);
+    await docker(d, ['rmi', 'child:1', 'child:2']);
+    await d.loadBusybox();
+  }
+});
+
 test('docker image prune: dangling only by default, label!= and until filters, -a spares used images', async () => {
   assert.equal(await ok(['image', 'prune', '-f']), 'Total reclaimed space: 0B\n');
   const keep = await commitLabelled('keep');
@@ -201,6 +235,13 @@ test('docker save / load: several names in one archive, a bare name is every tag
   } finally {
     await docker(d, ['rmi', 'busybox:two', 'layered']);
   }
+  // a name loaded over another image's: dockerd says so, quiet or not
+  await ok(['load', '-i', path.join(IMAGES, 'layered.tar')]);
+  const lay = (await ok(['image', 'inspect', '-f', '{{.Id}}', 'layered'])).trim();
+  await ok(['tag', 'layered', 'busybox']);
+  assert.equal(await ok(['load', '-q', '-i', path.join(IMAGES, 'busybox.tar')]),
+    `The image busybox:latest already exists, renaming the old one with ID ${lay} to empty string\nLoaded image: busybox:latest\n`);
+  await ok(['rmi', 'layered']);
   await fails(['save', '-o', path.join(dir, 'x.tar'), 'nope:1'], 'Error response from daemon: reference does not exist\n');
   // dockerd reports a failed load in the stream: the CLI prints the message bare, exit 1
   await fs.writeFile(path.join(dir, 'garbage.tar'), 'garbage\n'.repeat(200));

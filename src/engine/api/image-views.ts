@@ -33,7 +33,7 @@ export function inspectImage(i: ImageRecord, blob: Record<string, unknown> | nul
   const variant = str(b.variant);
   const osVersion = str(b['os.version']);
   return {
-    Id: i.id, RepoTags: i.repoTags, RepoDigests: i.repoDigests, Parent: str(b.parent), Comment: str(b.comment),
+    Id: i.id, RepoTags: i.repoTags, RepoDigests: i.repoDigests, Parent: i.parent ?? '', Comment: str(b.comment),
     Created: i.created, Container: str(b.container),
     ContainerConfig: containerConfigView(b.container_config as Record<string, unknown> | undefined),
     DockerVersion: str(b.docker_version), Author: str(b.author),

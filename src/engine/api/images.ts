@@ -14,15 +14,20 @@ import { inspectImage } from './image-views.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
   r.add('GET', '/images/json', async ({ res, query }) => {
-    // no intermediate images exist in tsula's store, so all=1 lists the same set
-    const all = (await images.list()).map((i) => ({
+    const filters = FilterArgs.parse(query.get('filters'));
+    const list = await images.list();
+    // a nameless image a commit was made from is an intermediate one: dockerd lists it with
+    // all=1 only, and never as dangling
+    const parents = new Set(list.map((i) => i.parent).filter(Boolean));
+    const showParents = boolParam(query, 'all') && !(filters.has('dangling') && filters.exactMatch('dangling', 'true'));
+    const all = list.filter((i) => showParents || !parents.has(i.id) || i.repoTags.length + i.repoDigests.length > 0).map((i) => ({
       ...i, createdMs: Date.parse(i.created) || 0, labels: i.config.Labels ?? null,
     }));
-    const picked = await selectImages(all, FilterArgs.parse(query.get('filters')),
+    const picked = await selectImages(all, filters,
       async (ref) => ({ createdMs: Date.parse((await images.get(ref)).created) || 0 }));
     sendJson(res!, 200, picked.map(({ image: i, repoTags, repoDigests }) => ({
       // dockerd's nil slices: null, not [], for an image with only tags or only digests
-      Id: i.id, ParentId: '', RepoTags: repoTags.length ? repoTags : null, RepoDigests: repoDigests.length ? repoDigests : null,
+      Id: i.id, ParentId: i.parent ?? '', RepoTags: repoTags.length ? repoTags : null, RepoDigests: repoDigests.length ? repoDigests : null,
       Created: Math.floor(i.createdMs / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
       // dockerd counts an image's containers only for system df (withExtraAttrs); the list
       // says -1, which docker images shows as N/A
@@ -122,7 +127,9 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       res!.write(JSON.stringify(obj) + '\n');
     };
     try {
-      const names = await images.load(req, quiet ? undefined : throttled((p: LoadProgress) => out(progressMessage(p))));
+      // dockerd says when a name moves from another image, quiet or not
+      const names = await images.load(req, quiet ? undefined : throttled((p: LoadProgress) => out(progressMessage(p))),
+        (name, old) => out({ stream: `The image ${name} already exists, renaming the old one with ID ${old} to empty string\n` }));
       for (const n of names) {
         out({ stream: n.startsWith('sha256:') ? `Loaded image ID: ${n}\n` : `Loaded image: ${n}\n` });
         events.emit('image', 'load', n, { name: n });
@@ -173,6 +180,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       force: boolParam(query, 'force'),
       inUse: (id) => cs.imageInUse(id),
       running: (id) => cs.imageRunning(id),
+      noPrune: boolParam(query, 'noprune'),
     });
     for (const x of result) {
       if (x.Untagged) events.emit('image', 'untag', x.Untagged, { name: x.Untagged });
