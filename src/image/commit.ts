@@ -63,6 +63,8 @@ export interface CommitSpec {
   parent: string;
   containerId: string;
   config: ImageConfig & Record<string, unknown>;
+  /** The container's own config, before -c changes (dockerd's ContainerConfig). */
+  containerConfig?: Record<string, unknown>;
   author?: string;
   comment?: string;
   /** The history entry's created_by (docker: the container's command). */
@@ -91,6 +93,7 @@ export async function commitImage(d: CommitDeps, parent: StoredImage, layer: Lay
   const config: ConfigBlob = {
     architecture: parentConfig.architecture ?? parent.architecture, os: parentConfig.os ?? parent.os,
     author: spec.author ?? '', comment: spec.comment ?? '', config: spec.config, container: spec.containerId,
+    ...(spec.containerConfig ? { container_config: spec.containerConfig } : {}),
     created: now, docker_version: '', history,
     rootfs: { type: 'layers', diff_ids: [...parent.rootfs.diffIds, layer.diffId] },
   };

@@ -160,11 +160,13 @@ test('docker tag and rmi: errors, Untagged/Deleted lines, dockerd\'s conflicts f
 });
 
 test('a committed image\'s parent: Parent, history ids, rmi refuses the parent, the child takes it along (not with --no-prune)', async () => {
-  await ok(['create', '--name', 'base', 'busybox', 'true']);
-  const child = (await ok(['commit', 'base', 'child:1'])).trim();
+  const base = (await ok(['create', '--name', 'base', 'busybox', 'true'])).trim();
+  const child = (await ok(['commit', '-c', 'CMD ["echo"]', 'base', 'child:1'])).trim();
   await ok(['rm', 'base']);
   try {
     assert.equal(await ok(['image', 'inspect', '-f', '{{.Parent}}', 'child:1']), `${BUSYBOX}\n`);
+    // the container and its own config (before -c) as dockerd's Container and ContainerConfig
+    assert.equal(await ok(['image', 'inspect', '-f', '{{.Container}} {{json .ContainerConfig.Cmd}} {{json .Config.Cmd}}', 'child:1']), `${base} ["true"] ["echo"]\n`);
     assert.equal(await ok(['history', '-q', 'child:1']), `${child.slice(7, 19)}\n${SHORT}\n`);
     await fails(['rmi', '-f', SHORT], `Error response from daemon: conflict: unable to delete ${SHORT} (cannot be forced) - image has dependent child images\n`);
     await ok(['tag', 'busybox', 'base:1']);
