@@ -28,13 +28,18 @@ export function containerConfigView(c: Record<string, unknown> | null | undefine
 
 const str = (v: unknown): string => (typeof v === 'string' ? v : '');
 
+/** A config's RFC 3339 time as Go's RFC3339Nano writes it back: no trailing zeros in the fraction. */
+export function goTime(t: string): string {
+  return t.replace(/\.(\d*?)0+(?=Z$|[+-]\d\d:\d\d$)/, (_m, d: string) => (d ? `.${d}` : ''));
+}
+
 export function inspectImage(i: ImageRecord, blob: Record<string, unknown> | null, driver = ''): Record<string, unknown> {
   const b = blob ?? {};
   const variant = str(b.variant);
   const osVersion = str(b['os.version']);
   return {
     Id: i.id, RepoTags: i.repoTags, RepoDigests: i.repoDigests, Parent: i.parent ?? '', Comment: str(b.comment),
-    Created: i.created, Container: str(b.container),
+    Created: goTime(i.created), Container: str(b.container),
     ContainerConfig: containerConfigView(b.container_config as Record<string, unknown> | undefined),
     DockerVersion: str(b.docker_version), Author: str(b.author),
     Config: containerConfigView(i.config as Record<string, unknown>), Architecture: i.architecture,
