@@ -261,7 +261,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   });
   networkRoutes(router, networks.service, networks.hooks);
   volumeRoutes(router, volumes);
-  imageRoutes(router, images, cs, events);
+  imageRoutes(router, images, cs, events, driver.name);
   archiveRoutes(router, { cs, files, images, events });
   statsRoutes(router, cs, newStatsService({ storageDriver: config.storageDriver, driverRoot, pods, cs }));
   usageRoutes(router, { cs, files, images, events, volumes });

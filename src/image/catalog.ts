@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { invalidArgument, notFound } from '../common/errors.js';
 import { exists, fsyncDir, isAtomicWriteTemp, mkdirp, writeJsonAtomic } from '../common/fsutil.js';
 import { blobsOf, hexOf, isStoredImage, type NewImage, type StoredImage, type StoredLayer } from './records.js';
-import { familiarString, parseReference, type ParsedReference } from './reference.js';
+import { familiarString, parseReference, splitReference, type ParsedReference } from './reference.js';
 import { compareStrings } from '../common/compare.js';
 
 const ID_PREFIX = /^(?:sha256:)?([0-9a-f]{1,63})$/;
@@ -70,7 +70,8 @@ export class ImageCatalog {
     const full = /^(?:sha256:)?([0-9a-f]{64})$/.exec(ref);
     if (full) {
       const image = this.images.get(`sha256:${full[1]}`);
-      if (!image) throw notFound(`No such image: ${ref}`);
+      // dockerd names what it looked for: the digest, or name:tag with its default tag
+      if (!image) throw notFound(`No such image: sha256:${full[1]}`);
       return { image };
     }
     let parsed: ParsedReference | undefined;
@@ -101,7 +102,32 @@ export class ImageCatalog {
       if (hits.length === 1) return { image: hits[0]! };
       if (hits.length > 1) throw invalidArgument(`ambiguous image id prefix "${ref}": it matches ${hits.length} images`);
     }
-    throw notFound(`No such image: ${ref}`);
+    throw notFound(`No such image: ${parsed ? familiarString(parsed) : ref}`);
+  }
+
+  /** Whether a commit was made from the image (dockerd's child images). */
+  hasChildren(id: string): boolean {
+    for (const i of this.images.values()) if (i.parent === id) return true;
+    return false;
+  }
+
+  /**
+   * What dockerd's save takes a name for: a bare repository name is every tag of it (else an
+   * id prefix); a name:tag that is not there is its "reference does not exist".
+   */
+  saveTargets(ref: string): Array<{ image: StoredImage; name?: string }> {
+    let parsed: ParsedReference | undefined;
+    try { parsed = /^sha256:/.test(ref) ? undefined : parseReference(ref); } catch { parsed = undefined; }
+    if (parsed && !parsed.digest) {
+      if (splitReference(ref).tag === undefined) {
+        const repo = parsed.name;
+        const tagged = [...this.repos].filter(([n]) => n.slice(0, n.lastIndexOf(':')) === repo);
+        if (tagged.length) return tagged.map(([n, id]) => ({ image: this.images.get(id)!, name: n }));
+      } else if (!this.repos.has(familiarString(parsed))) {
+        throw notFound('reference does not exist');
+      }
+    }
+    return [this.resolve(ref)];
   }
 
   /** A layer of a stored image, looked up by its blob digest and/or its chain id. */
@@ -155,7 +181,7 @@ export class ImageCatalog {
       const old = this.images.get(image.id);
       if (old) replaced.push(...blobsOf(old));
       const repoDigests = [...new Set([...(old?.repoDigests ?? []), ...(repoDigest ? [repoDigest] : [])])].sort();
-      this.images.set(image.id, { ...image, manifest: image.manifest ?? old?.manifest, repoTags: old?.repoTags ?? [], repoDigests });
+      this.images.set(image.id, { ...image, manifest: image.manifest ?? old?.manifest, lastTagTime: image.lastTagTime ?? old?.lastTagTime, repoTags: old?.repoTags ?? [], repoDigests });
       changed.add(image.id);
     }
     for (const { image, names } of entries) for (const n of names) this.setName(n, image.id, changed);

@@ -63,6 +63,8 @@ export interface CommitSpec {
   parent: string;
   containerId: string;
   config: ImageConfig & Record<string, unknown>;
+  /** The container's own config, before -c changes (dockerd's ContainerConfig). */
+  containerConfig?: Record<string, unknown>;
   author?: string;
   comment?: string;
   /** The history entry's created_by (docker: the container's command). */
@@ -91,6 +93,7 @@ export async function commitImage(d: CommitDeps, parent: StoredImage, layer: Lay
   const config: ConfigBlob = {
     architecture: parentConfig.architecture ?? parent.architecture, os: parentConfig.os ?? parent.os,
     author: spec.author ?? '', comment: spec.comment ?? '', config: spec.config, container: spec.containerId,
+    ...(spec.containerConfig ? { container_config: spec.containerConfig } : {}),
     created: now, docker_version: '', history,
     rootfs: { type: 'layers', diff_ids: [...parent.rootfs.diffIds, layer.diffId] },
   };
@@ -105,7 +108,7 @@ export async function commitImage(d: CommitDeps, parent: StoredImage, layer: Lay
   const layers = [...parent.layers.map((l) => ({ ...l })), stored];
   return {
     image: {
-      id, created: now, size: layers.reduce((n, l) => n + l.size, 0), architecture: config.architecture ?? '', os: config.os ?? '',
+      id, parent: parent.id, created: now, size: layers.reduce((n, l) => n + l.size, 0), architecture: config.architecture ?? '', os: config.os ?? '',
       config: spec.config, rootfs: { type: 'layers', diffIds: config.rootfs.diff_ids }, chainIds: [...parent.chainIds, chainId], layers,
     },
     created: existed ? null : chainId,
@@ -120,7 +123,7 @@ export interface HistoryItem { Id: string; Created: number; CreatedBy: string; T
  * of its layer; the top line is the image (its id and names), the others "<missing>" as
  * dockerd shows layers that are no image of their own. Without history, one line per layer.
  */
-export async function imageHistory(content: ContentStore, img: StoredImage): Promise<HistoryItem[]> {
+export async function imageHistory(content: ContentStore, img: StoredImage, parentOf: (id: string) => StoredImage | undefined = () => undefined): Promise<HistoryItem[]> {
   const cfg = await content.readJson<ConfigBlob>(img.id).catch(() => null);
   const secs = (t?: string) => { const ms = Date.parse(t ?? ''); return Number.isNaN(ms) ? 0 : Math.floor(ms / 1000); };
   let layer = 0;
@@ -132,6 +135,13 @@ export async function imageHistory(content: ContentStore, img: StoredImage): Pro
     out.push({ Id: '<missing>', Created: secs(h.created), CreatedBy: h.created_by ?? '', Tags: null, Size: size, Comment: ('comment' in h ? h.comment : '') ?? '' });
   }
   out.reverse();
-  if (out[0]) { out[0].Id = img.id; out[0].Tags = img.repoTags.length ? [...img.repoTags] : null; }
+  // dockerd's ImageHistory: the rows below take the ids of the parents (a commit's image)
+  let cur: StoredImage | undefined = img;
+  for (const row of out) {
+    if (!cur) break;
+    row.Id = cur.id;
+    row.Tags = cur.repoTags.length ? [...cur.repoTags] : null;
+    cur = cur.parent ? parentOf(cur.parent) : undefined;
+  }
   return out;
 }

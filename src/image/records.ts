@@ -50,6 +50,8 @@ export function toPublic(r: StoredImage): ImageRecord {
     rootfs: r.rootfs,
     chainIds: r.chainIds,
     layerSizes: r.layers.map((l) => l.size),
+    ...(r.lastTagTime ? { lastTagTime: r.lastTagTime } : {}),
+    ...(r.parent ? { parent: r.parent } : {}),
   });
 }
 

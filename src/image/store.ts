@@ -148,18 +148,20 @@ export class LocalImageStore implements ImageStore {
       const before = await this.usageNow();
       const deleted: RemoveResult = [];
       const victims = [...this.images.values()].filter((img) =>
-        (opts.all || img.repoTags.length === 0) && !opts.inUse(img.id)
+        // an image a commit was made from is no dangling image (dockerd's intermediate)
+        (opts.all || img.repoTags.length === 0) && !opts.inUse(img.id) && !this.catalog.hasChildren(img.id)
         && (opts.until === undefined || createdTime(img) < opts.until * 1000)
         && Object.entries(opts.labels ?? {}).every(([k, v]) => {
           const have = img.config.Labels?.[k];
           return v === undefined ? have !== undefined : have === v;
-        }));
+        })
+        && (!opts.labelsOk || opts.labelsOk(img.config.Labels)));
       for (const img of victims.sort((a, b) => createdTime(b) - createdTime(a))) {
         const tags = [...img.repoTags];
         if (tags.length) await this.untag(tags);
         deleted.push(...tags.map((n) => ({ Untagged: n })));
         deleted.push(...img.repoDigests.map((n) => ({ Untagged: n })));
-        deleted.push(...(await this.deleteImage(img)));
+        deleted.push(...(await this.deleteImage(img)), ...(await this.pruneParents(img, opts.inUse)));
       }
       const after = await this.usageNow();
       return { deleted, reclaimed: Math.max(0, before.layersSize + before.blobsSize - after.layersSize - after.blobsSize) };
@@ -179,6 +181,7 @@ export class LocalImageStore implements ImageStore {
         const { image, created } = await commitImage({ driver: this.driver, content: this.content }, parent, files, spec);
         try {
           this.dirty = true;
+          if (name) image.lastTagTime = new Date().toISOString(); // dockerd tags it: LastTagTime
           await this.catalog.record([{ image, names: name ? [name] : [] }]);
           await this.catalog.writeRepos();
         } catch (e) {
@@ -192,10 +195,16 @@ export class LocalImageStore implements ImageStore {
     }
   }
 
+  async configBlob(ref: string): Promise<Record<string, unknown> | null> {
+    await this.init();
+    const { image } = this.catalog.resolve(ref);
+    return this.content.readJson<Record<string, unknown>>(image.id).catch(() => null);
+  }
+
   async history(ref: string): Promise<HistoryItem[]> {
     await this.init();
     const { imageHistory } = await import('./commit.js');
-    return imageHistory(this.content, this.catalog.resolve(ref).image);
+    return imageHistory(this.content, this.catalog.resolve(ref).image, (id) => this.images.get(id));
   }
 
   /** What the store holds and the space it takes (layers as unpacked, blobs as stored). */
@@ -219,7 +228,7 @@ export class LocalImageStore implements ImageStore {
     return toPublic(this.catalog.resolve(ref).image);
   }
 
-  async load(input: Readable, onProgress?: (p: LoadProgress) => void): Promise<string[]> {
+  async load(input: Readable, onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void): Promise<string[]> {
     await this.init();
     const dir = await this.content.tempDir('load');
     try {
@@ -229,14 +238,14 @@ export class LocalImageStore implements ImageStore {
       const [{ extractArchive }, { planImages }] = await Promise.all([import('./archive-extract.js'), import('./archive-load.js')]);
       const archive = await extractArchive(input, dir);
       const plans = await planImages(archive);
-      return await this.exclusive(() => this.commitLoad(plans, onProgress));
+      return await this.exclusive(() => this.commitLoad(plans, onProgress, onRename));
     } finally {
       await fs.rm(dir, { recursive: true, force: true, maxRetries: 3 });
     }
   }
 
   /** Unpack and record planned images (under the lock; nothing here waits on a client). */
-  private async commitLoad(plans: ImagePlan[], onProgress?: (p: LoadProgress) => void): Promise<string[]> {
+  private async commitLoad(plans: ImagePlan[], onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void): Promise<string[]> {
     const session: LoadSession = { applied: [], pending: new Map(), fresh: [] };
     let recorded = false;
     try {
@@ -247,6 +256,12 @@ export class LocalImageStore implements ImageStore {
       this.dirty = true;
       for (const [digest, file] of session.pending) await this.content.commit(file, digest);
 
+      for (const { image, names } of loaded) {
+        for (const n of names) {
+          const prev = this.catalog.repos.get(n);
+          if (prev && prev !== image.id) onRename?.(n, prev);
+        }
+      }
       const replaced = await this.catalog.record(loaded);
       recorded = true;
       await this.catalog.writeRepos();
@@ -274,10 +289,11 @@ export class LocalImageStore implements ImageStore {
     const { entries, blobs, release } = await this.exclusive(async () => {
       const byId = new Map<string, SaveEntry>();
       for (const ref of refs) {
-        const { image, name } = this.catalog.resolve(ref);
-        const entry = byId.get(image.id) ?? { image: structuredClone(image), tags: [] };
-        if (name && !name.includes('@') && !entry.tags.includes(name)) entry.tags.push(name);
-        byId.set(image.id, entry);
+        for (const { image, name } of this.catalog.saveTargets(ref)) {
+          const entry = byId.get(image.id) ?? { image: structuredClone(image), tags: [] };
+          if (name && !name.includes('@') && !entry.tags.includes(name)) entry.tags.push(name);
+          byId.set(image.id, entry);
+        }
       }
       const blobs = [...byId.values()].flatMap((e) => blobsOf(e.image));
       return { entries: [...byId.values()], blobs, release: this.blobPins.pin(blobs) };
@@ -298,16 +314,17 @@ export class LocalImageStore implements ImageStore {
     await this.exclusive(async () => {
       const { image } = this.catalog.resolve(source);
       const name = familiarString(parsed);
-      if (this.catalog.repos.get(name) === image.id) return;
-      const changed = new Set<string>();
+      const changed = new Set<string>([image.id]);
       this.dirty = true;
+      // dockerd stamps the image at every tag, one it had already included
+      image.lastTagTime = new Date().toISOString();
       this.catalog.setName(name, image.id, changed);
       for (const id of changed) await this.catalog.writeRecord(id);
       await this.catalog.writeRepos();
     });
   }
 
-  async remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string }): Promise<RemoveResult> {
+  async remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string; running?: (id: string) => string | false; noPrune?: boolean }): Promise<RemoveResult> {
     await this.init();
     return this.exclusive(async () => {
       const { image, name, digest } = this.catalog.resolve(ref);
@@ -317,6 +334,8 @@ export class LocalImageStore implements ImageStore {
       const out: RemoveResult = [];
       const names = [...image.repoTags];
       const digests = [...image.repoDigests];
+      const conflict = (force: 'must be forced' | 'cannot be forced', why: string) =>
+        failedPrecondition(`conflict: unable to delete ${shortId(hexOf(id))} (${force}) - ${why}`);
       if (name || digest) {
         // By reference (name:tag or name@digest), as dockerd's ImageDelete: that reference goes;
         // the image only with its last one. Its sole reference needs force while a container uses it.
@@ -339,14 +358,22 @@ export class LocalImageStore implements ImageStore {
           out.push({ Untagged: digest! });
         }
         // A used image keeps living, nameless, as docker leaves it for a running container.
-        if (image.repoTags.length > 0 || image.repoDigests.length > 0 || used) return out;
+        if (image.repoTags.length > 0 || image.repoDigests.length > 0 || used || this.catalog.hasChildren(id)) return out;
       } else {
+        // dockerd's checks by id, in its order: a running container (hard: force does not
+        // help), then other names, then a stopped container
+        if (this.catalog.hasChildren(id)) throw conflict('cannot be forced', 'image has dependent child images');
+        const running = opts.running?.(id);
+        if (running) throw conflict('cannot be forced', `image is being used by running container ${shortId(running)}`);
+        const stopped = opts.running ? `stopped ${user}` : user;
         if (!isSingleReference(names, digests) && names.length + digests.length > 0 && !opts.force) {
-          throw failedPrecondition(`conflict: unable to delete ${shortId(hexOf(id))} (must be forced) - image is referenced in multiple repositories`);
+          throw conflict('must be forced', 'image is referenced in multiple repositories');
         }
         if (used) {
-          if (!opts.force) throw failedPrecondition(`conflict: unable to delete ${shortId(hexOf(id))} (must be forced) - image is being used by ${user}`);
-          if (names.length === 0) throw failedPrecondition(`conflict: unable to delete ${shortId(hexOf(id))} (cannot be forced) - image is being used by ${user}`);
+          if (!opts.force) throw conflict('must be forced', `image is being used by ${stopped}`);
+          // dockerd would delete it under its stopped container; tsula's containers run on
+          // their image's layers, so the image stays (nameless) until they are gone
+          if (names.length === 0) throw conflict('cannot be forced', `image is being used by ${stopped}`);
           await this.untag(names);
           return names.map((n) => ({ Untagged: n }));
         }
@@ -355,11 +382,24 @@ export class LocalImageStore implements ImageStore {
         out.push(...names.map((n) => ({ Untagged: n })), ...digests.map((d) => ({ Untagged: d })));
       }
       out.push(...(await this.deleteImage(image)));
+      if (!opts.noPrune) out.push(...(await this.pruneParents(image, opts.inUse)));
       return out;
     });
   }
 
   // ---- internals --------------------------------------------------------------------------
+
+  /** dockerd's prune of the parents a commit left nameless, unused and childless. */
+  private async pruneParents(image: StoredImage, inUse: (id: string) => boolean | string): Promise<RemoveResult> {
+    const out: RemoveResult = [];
+    let parent = image.parent ? this.images.get(image.parent) : undefined;
+    while (parent && parent.repoTags.length + parent.repoDigests.length === 0 && !inUse(parent.id) && !this.catalog.hasChildren(parent.id)) {
+      const next: StoredImage | undefined = parent.parent ? this.images.get(parent.parent) : undefined;
+      out.push(...(await this.deleteImage(parent)));
+      parent = next;
+    }
+    return out;
+  }
 
   private get images(): Map<string, StoredImage> { return this.catalog.images; }
 

@@ -22,6 +22,8 @@ export interface PruneOptions {
   until?: number;
   /** label=value (value undefined: the label is set). */
   labels?: Record<string, string | undefined>;
+  /** The docker API's label=/label!= filters over an image's labels. */
+  labelsOk?: (labels: Record<string, string> | null | undefined) => boolean;
 }
 
 export interface PruneResult {
@@ -67,6 +69,10 @@ export interface ImageRecord {
   chainIds: string[];     // bottom..top, what the snapshot driver keys layers by
   /** Unpacked size of each layer, parallel to chainIds (shared sizes, docker system df). */
   layerSizes?: number[];
+  /** The image a commit was made from (dockerd's Parent; its rmi is refused while this one lives). */
+  parent?: string;
+  /** When `docker tag` (or commit with a name) last named it: dockerd's Metadata.LastTagTime. */
+  lastTagTime?: string;
 }
 
 export interface LoadProgress {
@@ -81,8 +87,11 @@ export interface ImageStore {
   list(): Promise<ImageRecord[]>;
   /** By full or short id (with or without sha256:), name[:tag] (tag defaults to latest), or name@digest. */
   get(ref: string): Promise<ImageRecord>;
-  /** Load a docker-archive or oci-archive tar (gzip or plain). Returns the loaded names (or ids). */
-  load(input: Readable, onProgress?: (p: LoadProgress) => void): Promise<string[]>;
+  /**
+   * Load a docker-archive or oci-archive tar (gzip or plain). Returns the loaded names (or
+   * ids); onRename hears of each name taken from another image.
+   */
+  load(input: Readable, onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void): Promise<string[]>;
   /** Write a docker-archive with the given images (by ref) to out. */
   save(refs: string[], out: Writable): Promise<void>;
   tag(source: string, target: string): Promise<void>;
@@ -90,10 +99,12 @@ export interface ImageStore {
    * Remove a name, or the image itself when ref is an id or its last name. `inUse(id)` tells
    * whether a container uses the image (returning the container's id instead of `true` puts
    * it in the error message, as docker does); such an image is refused unless force, and even
-   * with force it is only untagged, never deleted from under its container.
+   * with force it is only untagged, never deleted from under its container. With `running`
+   * (the docker API), an id whose image a running container uses is dockerd's hard conflict,
+   * force or not, and the other users are named stopped containers.
    * Returns docker's [{Untagged}|{Deleted}] list.
    */
-  remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string }): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
+  remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string; running?: (id: string) => string | false; noPrune?: boolean }): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
   /** Pull [REGISTRY/]NAME[:TAG|@DIGEST] from its registry; progress in docker's vocabulary. */
   pull(ref: string, opts?: PullOptions): Promise<PullResult>;
   pullAllTags(name: string, opts?: PullOptions): Promise<PullResult[]>;
@@ -109,6 +120,8 @@ export interface ImageStore {
    * is taken) on top of spec.parent, named `tag` (familiar name:tag) when given. Returns its id.
    */
   commit(layer: AsyncIterable<Buffer>, spec: CommitSpec, tag?: string): Promise<string>;
+  /** The image's config blob as stored (docker inspect's Comment, Author, ContainerConfig...); null if unreadable. */
+  configBlob(ref: string): Promise<Record<string, unknown> | null>;
   /** `docker history` of an image, newest first. */
   history(ref: string): Promise<HistoryItem[]>;
   usage(): Promise<StoreUsage>;

@@ -94,7 +94,7 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
     let id: string;
     try {
       id = await images.commit(await files.diffTar(c), {
-        parent: c.image, containerId: c.id, config, createdBy: argv(c).join(' '),
+        parent: c.image, containerId: c.id, config, containerConfig: configFromContainer(c, image.config), createdBy: argv(c).join(' '),
         author: query.get('author') ?? '', comment: query.get('comment') ?? '',
       }, name);
     } finally {

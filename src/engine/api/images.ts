@@ -10,17 +10,24 @@ import { errorMessage, invalidArgument, isKind, TsulaError, unimplemented } from
 import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import { FilterArgs, invalidFilter, selectImages } from './filters.js';
+import { inspectImage } from './image-views.js';
 
-export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus): void {
+export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
   r.add('GET', '/images/json', async ({ res, query }) => {
-    // no intermediate images exist in tsula's store, so all=1 lists the same set
-    const all = (await images.list()).map((i) => ({
+    const filters = FilterArgs.parse(query.get('filters'));
+    const list = await images.list();
+    // a nameless image a commit was made from is an intermediate one: dockerd lists it with
+    // all=1 only, and never as dangling
+    const parents = new Set(list.map((i) => i.parent).filter(Boolean));
+    const showParents = boolParam(query, 'all') && !(filters.has('dangling') && filters.exactMatch('dangling', 'true'));
+    const all = list.filter((i) => showParents || !parents.has(i.id) || i.repoTags.length + i.repoDigests.length > 0).map((i) => ({
       ...i, createdMs: Date.parse(i.created) || 0, labels: i.config.Labels ?? null,
     }));
-    const picked = await selectImages(all, FilterArgs.parse(query.get('filters')),
+    const picked = await selectImages(all, filters,
       async (ref) => ({ createdMs: Date.parse((await images.get(ref)).created) || 0 }));
     sendJson(res!, 200, picked.map(({ image: i, repoTags, repoDigests }) => ({
-      Id: i.id, ParentId: '', RepoTags: repoTags, RepoDigests: repoDigests,
+      // dockerd's nil slices: null, not [], for an image with only tags or only digests
+      Id: i.id, ParentId: i.parent ?? '', RepoTags: repoTags.length ? repoTags : null, RepoDigests: repoDigests.length ? repoDigests : null,
       Created: Math.floor(i.createdMs / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
       // dockerd counts an image's containers only for system df (withExtraAttrs); the list
       // says -1, which docker images shows as N/A
@@ -29,7 +36,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
   });
 
   r.add('GET', '/images/{name*}/json', async ({ res, params }) => {
-    sendJson(res!, 200, inspectImage(await images.get(params[0])));
+    const img = await images.get(params[0]);
+    sendJson(res!, 200, inspectImage(img, await images.configBlob(img.id).catch(() => null), driver));
   });
 
   r.add('POST', '/images/create', async ({ req, res, query }) => {
@@ -84,13 +92,15 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
   });
 
   r.add('POST', '/images/prune', async ({ res, query }) => {
-    const f = FilterArgs.parse(query.get('filters')).validate(['dangling', 'until', 'label']).toRecord();
+    const args = FilterArgs.parse(query.get('filters')).validate(['dangling', 'until', 'label', 'label!']);
+    const f = args.toRecord();
     const dangling = f.dangling?.[0];
     if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling)) throw invalidFilter('dangling', f.dangling);
-    const labels: Record<string, string | undefined> = {};
-    for (const l of f.label ?? []) { const eq = l.indexOf('='); if (eq < 0) labels[l] = undefined; else labels[l.slice(0, eq)] = l.slice(eq + 1); }
     const until = f.until?.[0] ? untilSeconds(f.until[0]) : undefined;
-    const result = await images.prune({ all: dangling === 'false' || dangling === '0', inUse: (id) => cs.imageInUse(id), until, labels });
+    // dockerd's matchLabels: label= must all match, and an image matching every label!= stays
+    const labelsOk = (l: Record<string, string> | null | undefined) =>
+      args.matchKVList('label', l ?? {}) && !(args.has('label!') && args.matchKVList('label!', l ?? {}));
+    const result = await images.prune({ all: dangling === 'false' || dangling === '0', inUse: (id) => cs.imageInUse(id), until, labelsOk });
     for (const x of result.deleted) {
       if (x.Untagged) events.emit('image', 'untag', x.Untagged, { name: x.Untagged });
       if (x.Deleted) events.emit('image', 'delete', x.Deleted, { name: x.Deleted });
@@ -117,7 +127,9 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       res!.write(JSON.stringify(obj) + '\n');
     };
     try {
-      const names = await images.load(req, quiet ? undefined : throttled((p: LoadProgress) => out(progressMessage(p))));
+      // dockerd says when a name moves from another image, quiet or not
+      const names = await images.load(req, quiet ? undefined : throttled((p: LoadProgress) => out(progressMessage(p))),
+        (name, old) => out({ stream: `The image ${name} already exists, renaming the old one with ID ${old} to empty string\n` }));
       for (const n of names) {
         out({ stream: n.startsWith('sha256:') ? `Loaded image ID: ${n}\n` : `Loaded image: ${n}\n` });
         events.emit('image', 'load', n, { name: n });
@@ -125,7 +137,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       if (!started) out({ stream: '' });
       res!.end();
     } catch (e) {
-      if (!started) throw e;
+      // dockerd answers 200 and puts a load's failure in the stream (the CLI prints it bare)
       out({ errorDetail: { message: errorMessage(e) }, error: errorMessage(e) });
       endAfterRequest(req, res!);
     }
@@ -133,14 +145,20 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
 
   const save = async (names: string[], res: import('node:http').ServerResponse) => {
     if (!names.length) throw invalidArgument('no image names given (names=)');
-    for (const n of names) await images.get(n); // 404 before any byte is sent
-    res.writeHead(200, { 'Content-Type': 'application/x-tar' });
+    // the head goes with the first byte: a name the store refuses first is still a 404
+    res.statusCode = 200;
+    res.setHeader('Content-Type', 'application/x-tar');
     await images.save(names, res);
     res.end();
     for (const n of names) events.emit('image', 'save', n, { name: n });
   };
   r.add('GET', '/images/get', async ({ res, query }) => save(query.getAll('names'), res!));
   r.add('GET', '/images/{name*}/get', async ({ res, params }) => save([params[0]], res!));
+
+  // docker search asks Docker Hub's v1 index, which tsulad does not speak
+  r.add('GET', '/images/search', async () => {
+    throw unimplemented('searching a registry (docker search) is not supported by tsulad: browse the registry (hub.docker.com) or list its tags with `skopeo list-tags docker://REPOSITORY`');
+  });
 
   r.add('POST', '/images/{name*}/tag', async ({ res, params, query }) => {
     const repo = query.get('repo');
@@ -161,6 +179,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     const result = await images.remove(params[0], {
       force: boolParam(query, 'force'),
       inUse: (id) => cs.imageInUse(id),
+      running: (id) => cs.imageRunning(id),
+      noPrune: boolParam(query, 'noprune'),
     });
     for (const x of result) {
       if (x.Untagged) events.emit('image', 'untag', x.Untagged, { name: x.Untagged });
@@ -239,15 +259,4 @@ function throttled(send: (p: LoadProgress) => void): (p: LoadProgress) => void {
 function progressMessage(p: LoadProgress): Record<string, unknown> {
   if (p.status !== 'Loading layer') return { status: p.status, progressDetail: {}, id: p.layer };
   return { status: p.status, progressDetail: { current: p.current, total: p.total }, id: p.layer };
-}
-
-export function inspectImage(i: ImageRecord): Record<string, unknown> {
-  return {
-    Id: i.id, RepoTags: i.repoTags, RepoDigests: i.repoDigests, Parent: '', Comment: '',
-    Created: i.created, Container: '', ContainerConfig: null, DockerVersion: '', Author: '',
-    Config: { ...i.config }, Architecture: i.architecture, Os: i.os, Size: i.size, VirtualSize: i.size,
-    GraphDriver: { Name: '', Data: null },
-    RootFS: { Type: 'layers', Layers: i.rootfs.diffIds },
-    Metadata: { LastTagTime: '0001-01-01T00:00:00Z' },
-  };
 }

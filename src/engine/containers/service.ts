@@ -107,6 +107,8 @@ export class ContainerService {
   }
   /** The id of a container of the image (dockerd names one in its rmi conflicts), or false. */
   imageInUse(imageId: string): string | false { return this.d.store.list().find((c) => c.image === imageId)?.id ?? false; }
+  /** The id of a running container of the image (dockerd's hard rmi conflict), or false. */
+  imageRunning(imageId: string): string | false { return this.d.store.list().find((c) => c.image === imageId && running(c.state))?.id ?? false; }
 
   attrs(rec: Container, extra: Record<string, string> = {}): Record<string, string> {
     return { ...rec.config.labels, image: rec.config.imageRef, name: rec.name, ...extra };

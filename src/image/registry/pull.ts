@@ -100,11 +100,17 @@ export class Puller {
     const tags = await new Repository(this.client, parsed, opts.auth).tags();
     if (!tags.length) throw notFound(`repository ${parsed.name} has no tags`);
     const out: PullResult[] = [];
-    for (const t of tags) out.push(await this.pull(`${parsed.name}:${t}`, opts));
+    for (const t of tags) out.push(await this.pullOne(`${parsed.name}:${t}`, opts, false));
+    // dockerd's pullV2Repository: one status for the repository, after its last tag
+    (opts.onProgress ?? (() => undefined))({ status: `Status: ${out.some((r) => r.updated) ? 'Downloaded newer image' : 'Image is up to date'} for ${parsed.name}` });
     return out;
   }
 
-  async pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
+  pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
+    return this.pullOne(ref, opts, true);
+  }
+
+  private async pullOne(ref: string, opts: PullOptions, status: boolean): Promise<PullResult> {
     const parsed = parseReference(ref);
     const reference = parsed.digest ?? parsed.tag ?? DEFAULT_TAG;
     const tagged: ParsedReference | undefined = parsed.digest ? undefined : { ...parsed, tag: reference };
@@ -168,7 +174,7 @@ export class Puller {
       await journal.end();
       const shown = tagged ? familiarString(tagged) : repoDigest;
       emit({ status: `Digest: ${top.digest}` });
-      emit({ status: `Status: ${updated || downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${shown}` });
+      if (status) emit({ status: `Status: ${updated || downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${shown}` });
       return { ref: shown, id, digest: top.digest, updated: updated || downloaded };
     } catch (e) {
       // Stop what only this pull wanted, let the rest settle, then give back what it made.
@@ -239,7 +245,8 @@ export class Puller {
       const open = (): Readable => (dl ? dl.follow(onRead) : openBlob(content.blobPath(d.digest), onRead));
       const prev = parentDone;
       const done = (async () => {
-        if (dl) void dl.done.then(() => emit({ id, status: 'Download complete' }), () => undefined);
+        // dockerd checks the digest, then says so (both lines show without a terminal)
+        if (dl) void dl.done.then(() => { emit({ id, status: 'Verifying Checksum' }); emit({ id, status: 'Download complete' }); }, () => undefined);
         await prev;
         let size: number;
         let diffSize: number;
