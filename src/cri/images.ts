@@ -96,9 +96,9 @@ export function criImageService(d: CriImagesDeps): ImageServiceImpl {
     removeImage: async (req) => {
       const img = await find(d.images, req.image?.image ?? '');
       if (!img) return {};
-      // every name of the image goes (kubelet removes by id); an image a container uses
-      // stays, nameless, until the container is gone
-      await d.images.remove(img.id, { force: true, inUse: d.inUse }).catch((e: unknown) => {
+      // every name and digest of the image goes (kubelet removes by id); an image a container
+      // or a committed child image needs stays, nameless, until they are gone
+      await d.images.remove(img.id, { force: true, inUse: d.inUse, dropNamesIfKept: true }).catch((e: unknown) => {
         if (!isKind(e, 'NotFound') && !isKind(e, 'FailedPrecondition')) throw e;
       });
       return {};

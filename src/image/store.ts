@@ -28,7 +28,7 @@ import type { LoadSession } from './load.js';
 import type { CommitSpec, HistoryItem } from './commit.js';
 import { blobsOf, createdTime, hexOf, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
-import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, StoreUsage } from './types.js';
+import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, RemoveOptions, StoreUsage } from './types.js';
 import type { AuthConfig } from './registry/auth.js';
 import type { RegistryClient, RegistryOptions } from './registry/client.js';
 import type { Puller, PullHost, PullOptions, PullProgress, PullResult } from './registry/pull.js';
@@ -324,7 +324,7 @@ export class LocalImageStore implements ImageStore {
     });
   }
 
-  async remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string; running?: (id: string) => string | false; noPrune?: boolean }): Promise<RemoveResult> {
+  async remove(ref: string, opts: RemoveOptions): Promise<RemoveResult> {
     await this.init();
     return this.exclusive(async () => {
       const { image, name, digest } = this.catalog.resolve(ref);
@@ -362,7 +362,14 @@ export class LocalImageStore implements ImageStore {
       } else {
         // dockerd's checks by id, in its order: a running container (hard: force does not
         // help), then other names, then a stopped container
-        if (this.catalog.hasChildren(id)) throw conflict('cannot be forced', 'image has dependent child images');
+        // CRI: a container's image stays, nameless; one only committed children name as their
+        // parent goes (their own records hold every layer they need)
+        if (opts.dropNamesIfKept && used) {
+          await this.untag(names);
+          await this.catalog.dropDigests(id, digests);
+          return [...names.map((n) => ({ Untagged: n })), ...digests.map((d) => ({ Untagged: d }))];
+        }
+        if (this.catalog.hasChildren(id) && !opts.dropNamesIfKept) throw conflict('cannot be forced', 'image has dependent child images');
         const running = opts.running?.(id);
         if (running) throw conflict('cannot be forced', `image is being used by running container ${shortId(running)}`);
         const stopped = opts.running ? `stopped ${user}` : user;

@@ -82,6 +82,23 @@ export interface LoadProgress {
   status: 'Loading layer' | 'Already exists' | 'Loaded';
 }
 
+/** How rmi (docker) or RemoveImage (CRI) removes an image. */
+export interface RemoveOptions {
+  force: boolean;
+  /** A container that uses the image (its id or name), or false. */
+  inUse: (id: string) => boolean | string;
+  /** A running container that uses the image: dockerd's hard conflict by id. */
+  running?: (id: string) => string | false;
+  /** docker rmi --no-prune: nameless parents a commit left stay. */
+  noPrune?: boolean;
+  /**
+   * CRI's RemoveImage, as containerd's: every name and digest goes; the image too unless a
+   * container uses it (then it stays, nameless), also when committed images name it as their
+   * parent, which docker's rmi refuses.
+   */
+  dropNamesIfKept?: boolean;
+}
+
 export interface ImageStore {
   init(): Promise<void>;
   list(): Promise<ImageRecord[]>;
@@ -104,7 +121,7 @@ export interface ImageStore {
    * force or not, and the other users are named stopped containers.
    * Returns docker's [{Untagged}|{Deleted}] list.
    */
-  remove(ref: string, opts: { force: boolean; inUse: (id: string) => boolean | string; running?: (id: string) => string | false; noPrune?: boolean }): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
+  remove(ref: string, opts: RemoveOptions): Promise<Array<{ Untagged?: string; Deleted?: string }>>;
   /** Pull [REGISTRY/]NAME[:TAG|@DIGEST] from its registry; progress in docker's vocabulary. */
   pull(ref: string, opts?: PullOptions): Promise<PullResult>;
   pullAllTags(name: string, opts?: PullOptions): Promise<PullResult[]>;

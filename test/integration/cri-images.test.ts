@@ -69,6 +69,26 @@ test('pull from a registry, by tag; the image ref is the image id; rmi by id', a
   assert.match(missing.stderr, /not found|manifest unknown/i);
 });
 
+test('rmi of an image a container uses: its names and digest go, the image stays nameless until the container goes; a committed image does not keep its parent', async () => {
+  const ref = `${reg.host}/lib/busybox:1`;
+  await ok(['pull', ref]);
+  const id = (await ok(['images', '-q', ref])).trim();
+  await d.ok(['run', '-d', '--name', 'user', ref, 'sleep', '300']);
+  const commit = await d.api('POST', '/v1.41/commit?container=user&repo=child&tag=1', '{}');
+  assert.equal(commit.status, 201, commit.body);
+  await ok(['rmi', ref]);
+  const st = JSON.parse(await ok(['inspecti', id])) as { status: { repoTags: string[]; repoDigests: string[] } };
+  assert.deepEqual([st.status.repoTags, st.status.repoDigests], [[], []], 'kubelet removes by id: no name of it is left');
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Running}}', 'user'])).trim(), 'true');
+  await d.ok(['rm', '-f', 'user']);
+  // as containerd's: the image goes though child:1 names it as its parent (dockerd's rmi refuses)
+  await ok(['rmi', id]);
+  assert.notEqual((await cri(['inspecti', id])).code, 0);
+  assert.equal((await d.cli(['run', '--rm', 'child:1', 'echo', 'child runs'])).stdout.trim(), 'child runs');
+  await ok(['rmi', 'docker.io/library/child:1']);
+  assert.equal((await ok(['images', '-q'])).trim(), '');
+});
+
 test('imagefsinfo: the image store and the containers\' filesystem with bytes and inodes', async () => {
   const info = JSON.parse(await ok(['imagefsinfo'])) as { status: { imageFilesystems: Array<{ fsId: { mountpoint: string }; usedBytes: { value: string }; inodesUsed: { value: string } }>; containerFilesystems: unknown[] } };
   const fs0 = info.status.imageFilesystems[0]!;
