@@ -27,3 +27,10 @@ export function docker(d: TestDaemon, args: string[], o: { input?: string | Buff
     if (o.input !== undefined) p.stdin?.end(o.input); else p.stdin?.end();
   });
 }
+
+/** `docker args...` against d that must exit 0: its stdout (else the assertion names the command and its stderr). */
+export async function dockerOk(d: TestDaemon, args: string[]): Promise<string> {
+  const r = await docker(d, args);
+  if (r.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
+}

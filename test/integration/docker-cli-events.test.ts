@@ -5,7 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
-import { docker, dockerCliPath, dockerEnv } from '../helpers/docker-cli.js';
+import { docker, dockerCliPath, dockerEnv, dockerOk } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
 requirePrerequisites('docker-cli-events', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
@@ -27,11 +27,7 @@ after(async () => {
 
 const now = () => (Date.now() / 1000).toFixed(3);
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(d, args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = (args: string[]): Promise<string> => dockerOk(d, args);
 
 /** `docker events args...` left running; its lines so far, and its end. */
 function events(args: string[]): { lines: () => string[]; done: Promise<number>; stop: () => void } {

@@ -4,7 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestDaemon } from '../helpers/daemon.js';
-import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
 requirePrerequisites('docker-cli-exec-logs', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
@@ -21,11 +21,7 @@ after(async () => {
   await d?.destroy();
 });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(d, args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = (args: string[]): Promise<string> => dockerOk(d, args);
 
 async function execCreate(body: Record<string, unknown>): Promise<string> {
   const r = await d.api('POST', '/v1.41/containers/box/exec', JSON.stringify(body), { 'Content-Type': 'application/json' });

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { IMAGES, TestDaemon } from '../helpers/daemon.js';
-import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 import { TestRegistry } from '../helpers/registry.js';
 
@@ -27,11 +27,7 @@ after(async () => {
   await d?.destroy();
 });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(d, args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = (args: string[]): Promise<string> => dockerOk(d, args);
 
 async function fails(args: string[], stderr: string | RegExp, code = 1): Promise<string> {
   const r = await docker(d, args);

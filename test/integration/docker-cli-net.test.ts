@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
-import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { deriveBusybox } from '../helpers/docker-images.js';
 import { bridgePorts, createTestNet, dockerNetConfig, freeSubnet, iptablesLines, type TestNet } from '../helpers/network.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
@@ -48,11 +48,7 @@ after(async () => {
   await tn?.destroy();
 });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(d, args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = (args: string[]): Promise<string> => dockerOk(d, args);
 
 async function runD(args: string[]): Promise<string> {
   const id = (await ok(['run', '-d', ...args])).trim();

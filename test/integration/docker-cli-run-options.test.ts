@@ -9,7 +9,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
-import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { deriveBusybox } from '../helpers/docker-images.js';
 import { createTestNet, dockerNetConfig, type TestNet } from '../helpers/network.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
@@ -44,11 +44,7 @@ after(async () => {
   await tn?.destroy();
 });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(d, args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = (args: string[]): Promise<string> => dockerOk(d, args);
 
 /** A `docker run --rm busybox sh -c script` with run options before the image. */
 async function inside(opts: string[], script: string, image = 'busybox'): Promise<string> {

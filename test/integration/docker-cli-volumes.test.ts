@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestDaemon, sleep, waitFor } from '../helpers/daemon.js';
-import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { deriveBusybox } from '../helpers/docker-images.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
@@ -32,11 +32,7 @@ before(async () => {
 
 after(async () => { await d?.destroy(); });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(d, args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = (args: string[]): Promise<string> => dockerOk(d, args);
 
 /** A command's output through run -d, wait and logs; the container stays for inspect. */
 async function runOut(args: string[]): Promise<{ id: string; code: number; out: string }> {

@@ -4,7 +4,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import { TestDaemon } from '../helpers/daemon.js';
-import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
 requirePrerequisites('docker-cli-wording', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
@@ -17,11 +17,7 @@ before(async () => {
 });
 after(async () => { await d?.destroy(); });
 
-async function ok(args: string[]): Promise<string> {
-  const r = await docker(d, args);
-  assert.equal(r.code, 0, `docker ${args.join(' ')}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = (args: string[]): Promise<string> => dockerOk(d, args);
 
 const CHARS = 'only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed';
 
