@@ -14,9 +14,8 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { failedPrecondition, internal, invalidArgument, isKind, notFound } from '../common/errors.js';
+import { internal, invalidArgument, isKind, notFound } from '../common/errors.js';
 import { mkdirp } from '../common/fsutil.js';
-import { shortId } from '../common/ids.js';
 import type { SnapshotDriver } from '../storage/types.js';
 import type { ImagePlan } from './archive-load.js';
 import type { SaveEntry } from './archive-save.js';
@@ -24,16 +23,16 @@ import { ImageCatalog } from './catalog.js';
 import { ContentStore } from './content.js';
 import { PullJournal } from './journal.js';
 import { Pins } from './pins.js';
+import { pruneParents, removeImage, type RemovalOps, type RemoveResult } from './removal.js';
 import type { LoadSession } from './load.js';
 import type { CommitSpec, HistoryItem } from './commit.js';
-import { blobsOf, createdTime, hexOf, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
+import { blobsOf, createdTime, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
 import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, RemoveOptions, StoreUsage } from './types.js';
 import type { AuthConfig } from './registry/auth.js';
 import type { RegistryClient, RegistryOptions } from './registry/client.js';
 import type { Puller, PullHost, PullOptions, PullProgress, PullResult } from './registry/pull.js';
 
-type RemoveResult = Array<{ Untagged?: string; Deleted?: string }>;
 
 export interface StoreOptions {
   /** insecure-registries, registry-mirrors and friends (daemon.json). */
@@ -161,7 +160,7 @@ export class LocalImageStore implements ImageStore {
         if (tags.length) await this.untag(tags);
         deleted.push(...tags.map((n) => ({ Untagged: n })));
         deleted.push(...img.repoDigests.map((n) => ({ Untagged: n })));
-        deleted.push(...(await this.deleteImage(img)), ...(await this.pruneParents(img, opts.inUse)));
+        deleted.push(...(await this.deleteImage(img)), ...(await pruneParents(this.removal, img, opts.inUse)));
       }
       const after = await this.usageNow();
       return { deleted, reclaimed: Math.max(0, before.layersSize + before.blobsSize - after.layersSize - after.blobsSize) };
@@ -326,87 +325,18 @@ export class LocalImageStore implements ImageStore {
 
   async remove(ref: string, opts: RemoveOptions): Promise<RemoveResult> {
     await this.init();
-    return this.exclusive(async () => {
-      const { image, name, digest } = this.catalog.resolve(ref);
-      const id = image.id;
-      const used = opts.inUse(id);
-      const user = typeof used === 'string' ? `container ${shortId(used)}` : 'a container';
-      const out: RemoveResult = [];
-      const names = [...image.repoTags];
-      const digests = [...image.repoDigests];
-      const conflict = (force: 'must be forced' | 'cannot be forced', why: string) =>
-        failedPrecondition(`conflict: unable to delete ${shortId(hexOf(id))} (${force}) - ${why}`);
-      if (name || digest) {
-        // By reference (name:tag or name@digest), as dockerd's ImageDelete: that reference goes;
-        // the image only with its last one. Its sole reference needs force while a container uses it.
-        if (used && !opts.force && isSingleReference(names, digests)) {
-          throw failedPrecondition(`conflict: unable to remove repository reference "${ref}" (must force) - ${user} is using its referenced image ${shortId(hexOf(id))}`);
-        }
-        this.dirty = true;
-        if (name) {
-          await this.untag([name]);
-          out.push({ Untagged: name });
-          // no tag of that repository left: its digest references go too
-          const repo = repoOf(name);
-          if (!image.repoTags.some((t) => repoOf(t) === repo)) {
-            const gone = image.repoDigests.filter((d) => repoOf(d) === repo);
-            await this.catalog.dropDigests(id, gone);
-            out.push(...gone.map((d) => ({ Untagged: d })));
-          }
-        } else {
-          await this.catalog.dropDigests(id, [digest!]);
-          out.push({ Untagged: digest! });
-        }
-        // A used image keeps living, nameless, as docker leaves it for a running container.
-        if (image.repoTags.length > 0 || image.repoDigests.length > 0 || used || this.catalog.hasChildren(id)) return out;
-      } else {
-        // dockerd's checks by id, in its order: a running container (hard: force does not
-        // help), then other names, then a stopped container
-        // CRI: a container's image stays, nameless; one only committed children name as their
-        // parent goes (their own records hold every layer they need)
-        if (opts.dropNamesIfKept && used) {
-          await this.untag(names);
-          await this.catalog.dropDigests(id, digests);
-          return [...names.map((n) => ({ Untagged: n })), ...digests.map((d) => ({ Untagged: d }))];
-        }
-        if (this.catalog.hasChildren(id) && !opts.dropNamesIfKept) throw conflict('cannot be forced', 'image has dependent child images');
-        const running = opts.running?.(id);
-        if (running) throw conflict('cannot be forced', `image is being used by running container ${shortId(running)}`);
-        const stopped = opts.running ? `stopped ${user}` : user;
-        if (!isSingleReference(names, digests) && names.length + digests.length > 0 && !opts.force) {
-          throw conflict('must be forced', 'image is referenced in multiple repositories');
-        }
-        if (used) {
-          if (!opts.force) throw conflict('must be forced', `image is being used by ${stopped}`);
-          // dockerd would delete it under its stopped container; tsula's containers run on
-          // their image's layers, so the image stays (nameless) until they are gone
-          if (names.length === 0) throw conflict('cannot be forced', `image is being used by ${stopped}`);
-          await this.untag(names);
-          return names.map((n) => ({ Untagged: n }));
-        }
-        await this.untag(names);
-        await this.catalog.dropDigests(id, digests);
-        out.push(...names.map((n) => ({ Untagged: n })), ...digests.map((d) => ({ Untagged: d })));
-      }
-      out.push(...(await this.deleteImage(image)));
-      if (!opts.noPrune) out.push(...(await this.pruneParents(image, opts.inUse)));
-      return out;
-    });
+    return this.exclusive(() => removeImage(this.removal, ref, opts));
+  }
+
+  /** What removal.ts works with: the catalog and the store's own mutations. */
+  private get removal(): RemovalOps {
+    return {
+      catalog: this.catalog, untag: (n) => this.untag(n), deleteImage: (i) => this.deleteImage(i),
+      dropDigests: async (id, d) => { this.dirty = true; await this.catalog.dropDigests(id, d); },
+    };
   }
 
   // ---- internals --------------------------------------------------------------------------
-
-  /** dockerd's prune of the parents a commit left nameless, unused and childless. */
-  private async pruneParents(image: StoredImage, inUse: (id: string) => boolean | string): Promise<RemoveResult> {
-    const out: RemoveResult = [];
-    let parent = image.parent ? this.images.get(image.parent) : undefined;
-    while (parent && parent.repoTags.length + parent.repoDigests.length === 0 && !inUse(parent.id) && !this.catalog.hasChildren(parent.id)) {
-      const next: StoredImage | undefined = parent.parent ? this.images.get(parent.parent) : undefined;
-      out.push(...(await this.deleteImage(parent)));
-      parent = next;
-    }
-    return out;
-  }
 
   private get images(): Map<string, StoredImage> { return this.catalog.images; }
 
@@ -576,26 +506,4 @@ export class LocalImageStore implements ImageStore {
     const referenced = this.catalog.blobsInUse();
     for (const b of new Set(candidates)) if (!referenced.has(b) && !this.blobPins.has(b)) await this.content.delete(b);
   }
-
-
-}
-
-/** The repository of a name:tag or name@digest (localhost:5000/a:1 → localhost:5000/a). */
-function repoOf(ref: string): string {
-  const at = ref.indexOf('@');
-  if (at >= 0) return ref.slice(0, at);
-  const colon = ref.lastIndexOf(':');
-  return colon > ref.lastIndexOf('/') ? ref.slice(0, colon) : ref;
-}
-
-/**
- * dockerd's isSingleReference: at most one tag, and every digest reference in that tag's
- * repository (or, with no tag, all in one). False with no references at all.
- */
-function isSingleReference(tags: string[], digests: string[]): boolean {
-  if (tags.length + digests.length <= 1) return tags.length + digests.length === 1;
-  if (tags.length > 1) return false;
-  const repos = new Set(digests.map(repoOf));
-  const single = tags[0] !== undefined ? repoOf(tags[0]) : repoOf(digests[0]!);
-  return repos.size === 1 && repos.has(single);
 }
