@@ -121,7 +121,7 @@ export class ImageCatalog {
     if (parsed && !parsed.digest) {
       if (splitReference(ref).tag === undefined) {
         const repo = parsed.name;
-        const tagged = [...this.repos].filter(([n]) => n.slice(0, n.lastIndexOf(':')) === repo);
+        const tagged = [...this.repos].filter(([n]) => splitReference(n).name === repo);
         if (tagged.length) return tagged.map(([n, id]) => ({ image: this.images.get(id)!, name: n }));
       } else if (!this.repos.has(familiarString(parsed))) {
         throw notFound('reference does not exist');

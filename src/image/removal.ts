@@ -5,6 +5,7 @@ import { failedPrecondition } from '../common/errors.js';
 import { shortId } from '../common/ids.js';
 import type { ImageCatalog } from './catalog.js';
 import { hexOf, type StoredImage } from './records.js';
+import { splitReference } from './reference.js';
 import type { RemoveOptions } from './types.js';
 
 export type RemoveResult = Array<{ Untagged?: string; Deleted?: string }>;
@@ -98,10 +99,7 @@ export async function pruneParents(s: RemovalOps, image: StoredImage, inUse: (id
 
 /** The repository of a name:tag or name@digest (localhost:5000/a:1 → localhost:5000/a). */
 function repoOf(ref: string): string {
-  const at = ref.indexOf('@');
-  if (at >= 0) return ref.slice(0, at);
-  const colon = ref.lastIndexOf(':');
-  return colon > ref.lastIndexOf('/') ? ref.slice(0, colon) : ref;
+  return splitReference(ref).name;
 }
 
 /**
