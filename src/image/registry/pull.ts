@@ -63,6 +63,8 @@ export interface PullHost {
 }
 
 const short = (digest: string) => digest.slice('sha256:'.length, 'sha256:'.length + 12);
+/** dockerd's last line of a pull: of one reference, or (pull -a) of the repository. */
+const finalStatus = (updated: boolean, what: string): PullProgress => ({ status: `Status: ${updated ? 'Downloaded newer image' : 'Image is up to date'} for ${what}` });
 
 /** At most one progress message per layer and status every `ms`, and always the last one. */
 function throttled(emit: (p: PullProgress) => void, ms = 100): (p: PullProgress) => void {
@@ -102,7 +104,7 @@ export class Puller {
     const out: PullResult[] = [];
     for (const t of tags) out.push(await this.pullOne(`${parsed.name}:${t}`, opts, false));
     // dockerd's pullV2Repository: one status for the repository, after its last tag
-    (opts.onProgress ?? (() => undefined))({ status: `Status: ${out.some((r) => r.updated) ? 'Downloaded newer image' : 'Image is up to date'} for ${parsed.name}` });
+    opts.onProgress?.(finalStatus(out.some((r) => r.updated), parsed.name));
     return out;
   }
 
@@ -174,7 +176,7 @@ export class Puller {
       await journal.end();
       const shown = tagged ? familiarString(tagged) : repoDigest;
       emit({ status: `Digest: ${top.digest}` });
-      if (status) emit({ status: `Status: ${updated || downloaded ? 'Downloaded newer image' : 'Image is up to date'} for ${shown}` });
+      if (status) emit(finalStatus(updated || downloaded, shown));
       return { ref: shown, id, digest: top.digest, updated: updated || downloaded };
     } catch (e) {
       // Stop what only this pull wanted, let the rest settle, then give back what it made.
