@@ -43,7 +43,9 @@ function api(method, p, body) {
     req.end(body ? JSON.stringify(body) : undefined);
   });
 }
-const tsula = (...args) => spawnSync(process.execPath, [path.join(ROOT, 'build/tsula.mjs'), '-H', host, ...args], { encoding: 'utf8' });
+// the CLI as users start it (bin/tsula: from its startup snapshot when that fits this host)
+const tsula = (...args) => spawnSync(path.join(ROOT, 'bin/tsula'), ['-H', host, ...args], { encoding: 'utf8' });
+const tsulaNoSnapshot = (...args) => spawnSync(path.join(ROOT, 'bin/tsula'), ['-H', host, ...args], { encoding: 'utf8', env: { ...process.env, TSULA_CLI_SNAPSHOT: '0' } });
 
 let daemon;
 try {
@@ -70,6 +72,7 @@ try {
   const bench = (label, fn) => { const xs = []; fn(); for (let i = 0; i < N; i++) { const t = now(); fn(i); xs.push(now() - t); } return { label, ...stats(xs) }; };
   const runcRes = bench('runc run (bare)', (i) => { const r = spawnSync('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `b${i ?? 'w'}`]); if (r.status !== 0) throw new Error(String(r.stderr)); });
   const cliRes = bench('tsula run --rm --network none busybox true', () => { const r = tsula('run', '--rm', '--network', 'none', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); });
+  const cliPlainRes = bench('  same, TSULA_CLI_SNAPSHOT=0', () => { const r = tsulaNoSnapshot('run', '--rm', '--network', 'none', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); });
   const logFrom = (await fs.stat(path.join(dir, 'tsulad.log'))).size;
   /** create -> start -> wait -> rm over the API, N times (after one warm-up). */
   const apiRuns = async (label, hostConfig) => {
@@ -130,7 +133,7 @@ try {
   await api('DELETE', `/v1.41/containers/${sleeper}?force=1`);
 
   console.log(`\nstart latency, N=${N} sequential runs (mean / p50)`);
-  for (const r of [runcRes, ownRun, ownSplit, cliRes, apiRes, apiUnconfined, nodeRes]) console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc`);
+  for (const r of [runcRes, ownRun, ownSplit, cliRes, cliPlainRes, apiRes, apiUnconfined, nodeRes]) console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc`);
 
   // where the engine's time goes: tsulad's debug lines `phases op=... ms="name=ms ..."`
   const sums = new Map();
@@ -141,6 +144,7 @@ try {
     sums.set(m[1], op);
   }
   console.log(`  the engine's own time over the runc floor it must pay (API - split runc, same spec): ${fmt(apiRes.mean - ownSplit.mean)}`);
+  console.log(`  the CLI's own time (run --rm - node -e 0 - engine API): ${fmt(cliRes.mean - nodeRes.mean - apiRes.mean)}; without its snapshot: ${fmt(cliPlainRes.mean - nodeRes.mean - apiRes.mean)}`);
   console.log(`\nengine phases (mean ms per container over the API runs; the rest of the API time is HTTP, waits and the exit's notice)`);
   for (const [op, v] of sums) {
     console.log(`  ${op.padEnd(8)} ${(v.total / v.n).toFixed(1).padStart(6)} ms: ${[...v.phases].map(([k, t]) => `${k} ${(t / v.n).toFixed(1)}`).join(', ')}`);

@@ -22,7 +22,7 @@ const host = `unix://${path.join(dir, 'tsulad.sock')}`;
 const env = { ...process.env, PATH: `${path.join(ROOT, 'bin')}:${process.env.PATH}` };
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-const tsulaArgv = (...a) => [process.execPath, path.join(ROOT, 'build/tsula.mjs'), '-H', host, ...a];
+const tsulaArgv = (...a) => [path.join(ROOT, 'bin/tsula'), '-H', host, ...a]; // as users start it
 const ctrArgv = (...a) => ['ctr', '-a', sock, '-n', 'bpar', ...a];
 
 /** Run argv, resolve {ms, code, err}. */

@@ -1,7 +1,7 @@
 // Bundle each program into one ESM file: the CLI starts fast because node loads one file.
 import { build } from 'esbuild';
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 
 /** The commit and time `docker version` shows for the engine (blank outside a git checkout). */
 let commit = '';
@@ -40,9 +40,37 @@ const lazyAddon = {
   },
 };
 
-// the chunks of an earlier build (their names change with their content)
+/**
+ * What the CLI's startup snapshot can't hold, deferred to run time:
+ * - node:http and node:https: Node 20 can't put them in a snapshot (their module bodies fail
+ *   in the snapshot builder); a proxy requires them on first use;
+ * - `import()` of a builtin: a snapshot has no dynamic import ("A dynamic import callback was
+ *   not specified"); made a require, which esbuild then runs on first use as before.
+ */
+const snapshotSafe = {
+  name: 'snapshot-safe',
+  setup(b) {
+    b.onResolve({ filter: /^node:/ }, (a) => {
+      if (a.namespace === 'snapshot-safe') return { path: a.path, external: true };
+      if (/^node:https?$/.test(a.path)) return { path: a.path, namespace: 'snapshot-safe', pluginData: 'proxy' };
+      if (a.kind === 'dynamic-import') return { path: a.path, namespace: 'snapshot-safe', pluginData: 'require' };
+      return undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'snapshot-safe' }, (a) => ({
+      loader: 'js',
+      contents: a.pluginData === 'require' ? `module.exports = require(${JSON.stringify(a.path)});` : `
+        let m;
+        const load = () => (m ??= require(${JSON.stringify(a.path)}));
+        module.exports = new Proxy({}, { get: (_t, k) => load()[k], has: (_t, k) => k in load() });`,
+    }));
+  },
+};
+
+// the chunks of an earlier build (their names change with their content), and the CLI's
+// snapshot, which must never outlive the bundle it was made from
 rmSync('build/cli', { recursive: true, force: true });
 rmSync('build/lib', { recursive: true, force: true });
+for (const f of ['build/tsula.blob', 'build/tsula.blob.key']) rmSync(f, { force: true });
 
 await Promise.all([
   // the CLI in chunks: a command's modules are read and compiled only when it runs (V8 would
@@ -67,4 +95,37 @@ await Promise.all([
     ...common, format: 'cjs', banner: {}, entryPoints: ['src/bin/tsula-agent.ts'], outfile: 'build/tsula-agent.cjs',
     plugins: [lazyAddon], external: [],
   }),
+  // the CLI once more, as one CommonJS script for its startup snapshot (below)
+  build({
+    ...common, format: 'cjs', banner: {}, entryPoints: ['src/bin/tsula-snapshot.ts'], outfile: 'build/tsula-snapshot.cjs',
+    plugins: [snapshotSafe],
+  }),
 ]);
+
+makeCliSnapshot();
+
+/**
+ * build/tsula.blob: the CLI's startup snapshot, made by this node on this CPU, and
+ * build/tsula.blob.key, what bin/tsula checks before it uses it (V8 refuses a snapshot from
+ * another node, other V8 flags or a CPU with other features, and node then exits 14 before
+ * the CLI runs): the CPU's flags line from /proc/cpuinfo as its text, node's binary as its
+ * mtime. Without them bin/tsula runs build/tsula.mjs, so a failure here only warns.
+ */
+function makeCliSnapshot() {
+  const blob = 'build/tsula.blob';
+  if (/[^\w$.]import\(/.test(readFileSync('build/tsula-snapshot.cjs', 'utf8'))) {
+    throw new Error('build/tsula-snapshot.cjs has an import() left, which fails in a startup snapshot: see snapshotSafe');
+  }
+  const made = spawnSync(process.execPath, ['--snapshot-blob', `${blob}.tmp`, '--build-snapshot', 'build/tsula-snapshot.cjs'], { encoding: 'utf8' });
+  if (made.status !== 0) {
+    rmSync(`${blob}.tmp`, { force: true });
+    console.warn(`bundle: no startup snapshot for the CLI (it runs from build/tsula.mjs): ${(made.stderr || made.error?.message || `exit ${made.status}`).trim()}`);
+    return;
+  }
+  renameSync(`${blob}.tmp`, blob);
+  const cpu = readFileSync('/proc/cpuinfo', 'utf8').split('\n').find((l) => /^(flags|Features)\b/.test(l)) ?? '';
+  writeFileSync(`${blob}.key.tmp`, `${cpu}\n`);
+  // touch -r: node's mtime to the nanosecond, as the shell's test -nt/-ot compare it
+  execFileSync('touch', ['-r', process.execPath, `${blob}.key.tmp`]);
+  renameSync(`${blob}.key.tmp`, `${blob}.key`);
+}

@@ -12,7 +12,8 @@ const execFileP = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
 export const IMAGES = path.join(ROOT, 'build/images');
 const TSULAD = path.join(ROOT, 'build/tsulad.mjs');
-export const TSULA = path.join(ROOT, 'build/tsula.mjs');
+/** The CLI as users start it: bin/tsula, from its startup snapshot when that fits. */
+export const TSULA = path.join(ROOT, 'bin/tsula');
 
 export interface RunResult { code: number; stdout: string; stderr: string }
 export interface Running { proc: ChildProcess; stdout: () => string; stderr: () => string; done: Promise<RunResult> }
@@ -94,7 +95,7 @@ export class TestDaemon {
 
   cli(args: string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<RunResult> {
     return new Promise((resolve) => {
-      const p = spawn(process.execPath, [TSULA, '-H', this.hostArg, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+      const p = spawn(TSULA, ['-H', this.hostArg, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d) => { stdout += d; });
@@ -108,7 +109,7 @@ export class TestDaemon {
 
   /** A CLI run whose output can be watched while it runs (logs -f, attach, events). */
   spawnCli(args: string[], opts: { env?: NodeJS.ProcessEnv } = {}): Running {
-    const p = spawn(process.execPath, [TSULA, '-H', this.hostArg, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
+    const p = spawn(TSULA, ['-H', this.hostArg, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...opts.env } });
     let stdout = '';
     let stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });

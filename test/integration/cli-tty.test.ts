@@ -50,7 +50,7 @@ async function onPty(argv: string[], cols: number, env: NodeJS.ProcessEnv = {}):
 /** The layer lines as drawn: each text between an erase-line and its carriage return. */
 const drawnLayerLines = (out: string) => [...out.matchAll(/\x1b\[2K\r([^\r\x1b]*)\r/g)].map((m) => m[1]!);
 
-const pullWithTsula = (cols: number) => onPty([process.execPath, TSULA, '-H', d.hostArg, 'pull', `${R}/layered`], cols);
+const pullWithTsula = (cols: number) => onPty([TSULA, '-H', d.hostArg, 'pull', `${R}/layered`], cols);
 const pullWithDocker = (cols: number) => onPty([dockerCliPath(), 'pull', `${R}/layered`], cols, {
   DOCKER_HOST: dockerEnv(d).DOCKER_HOST!, DOCKER_CONFIG: dockerEnv(d).DOCKER_CONFIG!,
 });

@@ -27,7 +27,7 @@ after(async () => {
 
 /** The docker CLI (or tsula's, with tsula: true) on a 24x80 terminal. */
 function term(args: string[], o: { tsula?: boolean } = {}): PtyProcess {
-  const argv = o.tsula ? [process.execPath, TSULA, '-H', d.hostArg, ...args] : [dockerCliPath(), ...args];
+  const argv = o.tsula ? [TSULA, '-H', d.hostArg, ...args] : [dockerCliPath(), ...args];
   const p = new PtyProcess(argv, { size: [24, 80], env: dockerEnv(d) });
   ptys.push(p);
   return p;

@@ -31,7 +31,7 @@ after(async () => {
 });
 
 function pty(args: string[]): PtyProcess {
-  const p = new PtyProcess([process.execPath, TSULA, '-H', d.hostArg, ...args]);
+  const p = new PtyProcess([TSULA, '-H', d.hostArg, ...args]);
   ptys.push(p);
   return p;
 }

@@ -61,7 +61,7 @@ test('daemon.json runtimes: the runtime-args reach every runc call of that runti
 /** `tsula version` as uid 65534 with these supplementary groups: its exit code and stderr. */
 async function versionAs(d: TestDaemon, groups: number[]): Promise<{ code: number; stderr: string }> {
   const ids = ['--reuid', '65534', '--regid', '65534', ...(groups.length ? ['--groups', groups.join(',')] : ['--clear-groups'])];
-  return execFileP('setpriv', [...ids, process.execPath, TSULA, '-H', d.hostArg, 'version'], { timeout: 20_000 })
+  return execFileP('setpriv', [...ids, TSULA, '-H', d.hostArg, 'version'], { timeout: 20_000 })
     .then(() => ({ code: 0, stderr: '' }), (e: { code?: number; stderr?: string }) => ({ code: Number(e.code ?? 1), stderr: e.stderr ?? '' }));
 }
 

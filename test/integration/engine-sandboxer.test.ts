@@ -41,12 +41,12 @@ test('runc-sandbox: short exit statuses, and Ctrl-P Ctrl-Q then attach still typ
   const rt = ['--runtime', 'runc-sandbox'];
   assert.equal((await d.cli(['run', '--rm', ...rt, 'busybox', 'false'])).code, 1);
   assert.equal((await d.cli(['run', '--rm', ...rt, 'busybox', 'sh', '-c', 'exit 42'])).code, 42);
-  const run = new PtyProcess([process.execPath, TSULA, '-H', d.hostArg, 'run', '-it', '--rm', '--name', 'sbtty', ...rt, 'busybox', 'sh']);
+  const run = new PtyProcess([TSULA, '-H', d.hostArg, 'run', '-it', '--rm', '--name', 'sbtty', ...rt, 'busybox', 'sh']);
   try {
     await run.expect(/# /);
     run.type('\x10\x11');
     assert.equal(await run.status(), 0);
-    const att = new PtyProcess([process.execPath, TSULA, '-H', d.hostArg, 'attach', 'sbtty']);
+    const att = new PtyProcess([TSULA, '-H', d.hostArg, 'attach', 'sbtty']);
     try {
       att.type('echo typed-$((6*7))\r');
       await att.expect(/typed-42/);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { IMAGES, ROOT, TestDaemon, sleep, waitFor } from '../helpers/daemon.js';
 import { TestRegistry } from '../helpers/registry.js';
 
-const TSULA = path.join(ROOT, 'build/tsula.mjs');
+const TSULA = path.join(ROOT, 'bin/tsula');
 let reg: TestRegistry;
 let d: TestDaemon;
 const children: ChildProcess[] = [];
@@ -33,7 +33,7 @@ const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** A shell pipeline of tsula commands against the test daemon, killed after `ms`. */
 function pipeline(cmd: string, ms: number): Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }> {
-  const tsula = `${q(process.execPath)} ${q(TSULA)} -H ${q(d.hostArg)}`;
+  const tsula = `${q(TSULA)} -H ${q(d.hostArg)}`;
   return new Promise((resolve) => {
     const p = spawn('sh', ['-c', cmd.replace(/\btsula\b/g, tsula)], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     children.push(p);
@@ -70,7 +70,7 @@ test('tsula save busybox | tsula load finishes; then load, pull and rmi work on 
 
 test('a save whose reader never reads does not hold up load, rmi and pull', async () => {
   // `tsula save busybox` with its stdout never read: it stalls once the pipe is full.
-  const stalled = spawn(process.execPath, [TSULA, '-H', d.hostArg, 'save', 'busybox'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const stalled = spawn(TSULA, ['-H', d.hostArg, 'save', 'busybox'], { stdio: ['ignore', 'pipe', 'ignore'] });
   children.push(stalled);
   stalled.stdout!.pause();
   // stalled: its output fills what node buffers for the unread pipe, and it is still running

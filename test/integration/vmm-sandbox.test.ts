@@ -40,7 +40,7 @@ after(async () => {
 /** The CLI alone (sandbox ls talks to the sandboxer, not to tsulad). */
 function runCli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [path.join(ROOT, 'build/tsula.mjs'), ...args], (e, stdout, stderr) => resolve({ code: e ? Number(e.code ?? 1) : 0, stdout, stderr }));
+    execFile(path.join(ROOT, 'bin/tsula'), args, (e, stdout, stderr) => resolve({ code: e ? Number(e.code ?? 1) : 0, stdout, stderr }));
   });
 }
 
