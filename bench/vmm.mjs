@@ -313,7 +313,7 @@ try {
   const creates = guestCreatePhases();
   if (creates.length) {
     const m = (k) => median(creates.map((c) => c[k] ?? 0)).toFixed(0);
-    console.log(`  a container's create in its VM (median of ${creates.length}): ${m('total')} ms = share on the host ${m('share')} + the agent ${m('agent')} (conmon + runc create in the guest)`);
+    console.log(`  a container's create in its VM (median of ${creates.length}): ${m('total')} ms = share on the host ${m('share')} + the agent ${m('agent')} (conmon + the OCI runtime's create in the guest: crun, or runc)`);
   }
   if (CLI) {
     const first = med(cliRuns, (r) => r.first);

@@ -3,11 +3,11 @@
 #   OUTDIR/vmlinuz              Debian's cloud kernel (fetched with apt-get download, unpacked
 #                               with dpkg -x: never installed into the host's /boot)
 #   OUTDIR/initramfs.cpio.gz    busybox-static as /init, the kernel modules the agent needs,
-#                               the host's node + its shared libs, runc and conmon + their libs,
+#                               the host's node + its shared libs, runc, crun and conmon + their libs,
 #                               tsula-agent and its native addon (node-unix-socket)
 #   OUTDIR/kernel-release       the guest kernel's release (uname -r inside the guest)
 # Offline except for Debian's apt (one .deb, kept in OUTDIR for the next build). Needs: apt-get,
-# dpkg, cpio, gzip, busybox-static, node, runc, conmon, build/tsula-agent.cjs (npm run build)
+# dpkg, cpio, gzip, busybox-static, node, runc, crun, conmon, build/tsula-agent.cjs (npm run build)
 # and node_modules/node-unix-socket{,-linux-x64-gnu} (npm install).
 #
 # With --image, node, runc and the agent go into OUTDIR/rootfs.img (read-only ext4, given to
@@ -34,6 +34,7 @@ BUSYBOX=/bin/busybox
 # the guest has no libc of its own for busybox: it must be the static build
 [ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1 || die "busybox-static is not installed (apt-get install busybox-static)"
 RUNC=$(command -v runc || true)
+CRUN=$(command -v crun || true)
 CONMON=$(command -v conmon || true)
 [ -f "$AGENT" ] || die "agent bundle $AGENT is missing: run npm run build first"
 # the agent's native addon: the package and its prebuilt binary for this platform
@@ -115,6 +116,8 @@ copy_elf() {
 }
 copy_elf "$(readlink -f "$(command -v node)")" /usr/bin/node
 [ -n "$RUNC" ] && copy_elf "$(readlink -f "$RUNC")" /usr/sbin/runc
+# the agent runs containers with crun when the image has it (tsula.oci_runtime=runc: runc)
+[ -n "$CRUN" ] && copy_elf "$(readlink -f "$CRUN")" /usr/bin/crun
 # the agent runs containers as the host does: conmon monitors runc's process
 [ -n "$CONMON" ] && copy_elf "$(readlink -f "$CONMON")" /usr/bin/conmon
 install -D -m 0644 "$AGENT" "$S/opt/tsula/tsula-agent.cjs"

@@ -14,6 +14,9 @@ RUNTIME_PKGS+=(tini)
 # VM sandboxes: qemu under TCG or KVM, virtiofsd (/usr/lib/qemu/virtiofsd, in qemu-system-common
 # on Debian 12), and what scripts/build-guest.sh needs to make the guest's initramfs and image
 RUNTIME_PKGS+=(qemu-system-x86 qemu-system-common cpio e2fsprogs)
+# the guest's OCI runtime: crun (C) starts a container in a third of runc's (Go) emulated
+# time under TCG; the host keeps runc, and the guest image has both (see build-guest.sh)
+RUNTIME_PKGS+=(crun)
 TEST_PKGS=()
 
 if [[ "${1:-}" == "--test" ]]; then

@@ -5,7 +5,7 @@
 // are UTF-8 JSON: it is private to tsula's two ends, and JSON keeps it readable without
 // another .proto to generate.
 export const AGENT_SERVICE = 'tsula.agent.v1.Agent';
-export const AGENT_VERSION = '0.6.0';
+export const AGENT_VERSION = '0.7.0';
 
 export interface PingResponse {
   version: string;
@@ -16,6 +16,8 @@ export interface PingResponse {
   pid: number;
   /** How the agent started (absent from agents older than 0.3). */
   startup?: AgentStartup;
+  /** The OCI runtime that runs the guest's containers (absent before 0.7, which had runc only). */
+  ociRuntime?: string;
 }
 
 /**

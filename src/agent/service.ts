@@ -120,7 +120,7 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
       // the value of the machine that built it
       const kernelRelease = (await fs.readFile('/proc/sys/kernel/osrelease', 'utf8').catch(() => os.release())).trim();
       const startup = parseAgentStartup(process.env.TSULA_AGENT_SNAPSHOT);
-      return enc({ version: AGENT_VERSION, kernelRelease, uptime, pid: process.pid, startup } satisfies PingResponse);
+      return enc({ version: AGENT_VERSION, kernelRelease, uptime, pid: process.pid, startup, ociRuntime: tasks.runtime.name } satisfies PingResponse);
     },
     ReadStdout: read('stdout'),
     ReadStderr: read('stderr'),

@@ -1,8 +1,8 @@
-// The guest's containers: conmon + runc inside the VM, exactly as the host runs them
+// The guest's containers: conmon + an OCI runtime (crun, or runc) inside the VM, as the host runs them
 // (RuncConmonRuntime), so exit codes, signals, TTYs and exec behave the same in both places.
 // What differs is where stdio goes: into queues the host drains with long-polling reads over
 // the agent channel (kata's ReadStdout/WriteStdin), since no FIFO crosses the VM boundary.
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { LinuxResources, Spec, Process } from '../oci/types.js';
@@ -11,7 +11,7 @@ import type { CgroupStats } from '../cgroups/index.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
 import { Phases } from '../common/phases.js';
 import { RuncConmonRuntime, type Logger } from './deps.js';
-import { GUEST_TASKS_DIR, GUEST_RUNC_STATE } from './paths.js';
+import { GUEST_TASKS_DIR, GUEST_RUNC_STATE, guestOciRuntime } from './paths.js';
 
 export type TaskStatus = 'created' | 'running' | 'paused' | 'stopped';
 
@@ -114,6 +114,12 @@ export interface TaskTableOptions {
   tasksDir?: string;
 }
 
+/** conmon + the guest's OCI runtime (crun or runc: paths.ts), chosen when the agent starts. */
+function guestRuntime(): RuncConmonRuntime {
+  const oci = guestOciRuntime(readFileSync('/proc/cmdline', 'utf8'), existsSync);
+  return new RuncConmonRuntime({ name: oci.name, runtimePath: oci.path, conmonPath: '/usr/bin/conmon', stateDir: GUEST_RUNC_STATE });
+}
+
 export class TaskTable {
   private tasks = new Map<string, GuestTask>();
   readonly runtime: RuncConmonRuntime;
@@ -123,7 +129,7 @@ export class TaskTable {
   constructor(o: TaskTableOptions = {}) {
     this.log = o.log;
     this.tasksDir = o.tasksDir ?? GUEST_TASKS_DIR;
-    this.runtime = o.runtime ?? new RuncConmonRuntime({ name: 'runc', runtimePath: '/usr/sbin/runc', conmonPath: '/usr/bin/conmon', stateDir: GUEST_RUNC_STATE });
+    this.runtime = o.runtime ?? guestRuntime();
   }
 
   /** Exits come from conmon's exit files, as on the host. */

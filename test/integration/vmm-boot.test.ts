@@ -68,7 +68,7 @@ async function container(rt: GuestRuntime, name: string, args: string[]): Promis
   return { id, out: new Promise((r) => io.onEnd(() => r(out))) };
 }
 
-test('a VM sandbox: the cloud kernel, containers under runc in the guest on a virtio-fs rootfs, exec, re-adoption, graceful stop', { timeout: 240_000 }, async () => {
+test('a VM sandbox: the cloud kernel, containers under conmon + crun in the guest on a virtio-fs rootfs, exec, re-adoption, graceful stop', { timeout: 240_000 }, async () => {
   const kind = new VmmSandboxKind({ stateDir: dir, config });
   const sb = record('pod-a');
   const t0 = Date.now();
@@ -83,6 +83,7 @@ test('a VM sandbox: the cloud kernel, containers under runc in the guest on a vi
 
   const guestKernel = readFileSync(`${GUEST}/kernel-release`, 'utf8').trim();
   assert.equal(started.kindState.kernelRelease, guestKernel);
+  assert.equal(started.kindState.ociRuntime, 'crun', 'the image has crun: the agent runs containers with it');
   assert.notEqual(guestKernel, os.release());
 
   const rt = await kind.runtime(sb);

@@ -81,7 +81,9 @@ test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app 
 
   const bad = await ctr(pod, podCfg, 'bad', { command: ['/nonexistent'] }, false);
   assert.notEqual((await c.crictl(['start', bad])).code, 0);
-  assert.match((await inspect(bad)).status.message, /OCI runtime create failed: runc create failed: unable to start container process: exec: "\/nonexistent"/);
+  // the guest's runtime's own words (crun: "executable file `/nonexistent` not found in
+  // $PATH: No such file or directory"; runc: "exec: \"/nonexistent\": stat ...: no such file")
+  assert.match((await inspect(bad)).status.message, /OCI runtime create failed: .*[`"]\/nonexistent[`"].*(not found|no such file or directory)/i);
   assert.equal((await processesNamed('qemu-system-x86_64', c.dir)).length, 1, 'still the one VM');
 
   await ok(['stopp', pod]);

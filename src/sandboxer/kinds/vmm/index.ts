@@ -259,6 +259,7 @@ export class VmmSandboxKind implements SandboxKind {
       kindState: {
         ...state, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
         kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs + (clone?.timing.setupMs ?? 0), agentStartup: vm.ping.startup,
+        ociRuntime: vm.ping.ociRuntime ?? 'runc',
         ...(clone ? { template: { key: templateKey(hvCfg, accel.accel), ...clone.timing } } : {}),
         ...(net ? { network: { ...timing, addresses: net.guest.interfaces[0]!.addresses } } : {}),
       },
