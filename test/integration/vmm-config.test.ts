@@ -75,7 +75,7 @@ path = "/usr/bin/qemu-system-x86_64"
 kernel = "${GUEST}/vmlinuz"
 initrd = "${GUEST}/initramfs.cpio.gz"
 machine_type = "q35"
-kernel_params = "tsula.kata_conf=1"
+kernel_params = "tsula.kata_conf=1 tsula.oci_runtime=runc"
 firmware = ""
 default_vcpus = 1
 default_maxvcpus = 0
@@ -104,6 +104,7 @@ sandbox_cgroup_with_emulator = false
     const log = await c.sandboxerLog();
     assert.equal(r.code, 0, `${r.stderr}\n${log}`);
     assert.match(r.stdout, /tsula\.kata_conf=1/);
+    assert.match(log, /msg="VM ready" .*oci_runtime="runc"/, 'tsula.oci_runtime=runc: the guest ran the container with runc');
     const kib = Number(/MemTotal:\s+(\d+) kB/.exec(r.stdout)?.[1]);
     assert.ok(kib > 256 * 1024 && kib <= 384 * 1024, `MemTotal ${kib} kB for default_memory = 384`);
     assert.match(log, /kata-configuration\.toml: accepted but not used by tsula \(no meaning here\): hypervisor\.qemu\.firmware, .*runtime\.sandbox_cgroup_with_emulator/);

@@ -254,6 +254,10 @@ export class VmmSandboxKind implements SandboxKind {
     this.hold(sb.id, vm.pid, tasks ?? new GuestTasks(vm.client), state);
     void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
     if (!clone) this.snapshots.afterBoot(hvCfg, accel, vm.ping.startup);
+    this.d.log?.info('VM ready', {
+      id: sb.id, pid: vm.pid, accel: accel.accel, ms: Math.round(vm.readyMs), from: clone ? 'template' : 'boot',
+      agent: vm.ping.startup?.snapshot ?? 'unknown', oci_runtime: vm.ping.ociRuntime ?? 'runc',
+    });
     return {
       pid: vm.pid,
       kindState: {
