@@ -1,4 +1,5 @@
-// Bundle each program into one ESM file: the CLI starts fast because node loads one file.
+// Bundle each program with esbuild: ESM, code-split into chunks (build/cli, build/lib) that load on
+// first use; CommonJS for the guest agent and for the CLI's startup snapshot (both V8 snapshots).
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
