@@ -10,8 +10,7 @@ import { Logger, type Level } from '../common/log.js';
 import { errorMessage, internal } from '../common/errors.js';
 import { which } from '../common/which.js';
 import { Sandboxes } from './sandboxes.js';
-import { warmAgentSnapshot } from './kinds/vmm/warmup.js';
-import { ignoredKeysWarning, loadVmmConfig, type VmmConfig } from '../hypervisor/config.js';
+import type { VmmConfig } from '../hypervisor/config.js';
 import { TaskManager } from './tasks/manager.js';
 import { TaskRecords } from './tasks/records.js';
 import { EventPublisher } from './tasks/events.js';
@@ -135,15 +134,20 @@ export async function main(argv: string[]): Promise<void> {
   // a config named at start is checked now (as Kuasar's vmm-sandboxer does): a file this
   // host can't honour stops the start with the key's name, not the first VM pod later;
   // its [sandbox] log_level (Kuasar's) applies unless --log-level says otherwise
+  // (the parser loads only then: a sandboxer started without one holds none of it)
   let cfg: VmmConfig | undefined;
+  let ignored = '';
   try {
-    if (vmmConfig) cfg = await loadVmmConfig(vmmConfig);
+    if (vmmConfig) {
+      const { ignoredKeysWarning, loadVmmConfig } = await import('../hypervisor/config.js');
+      cfg = await loadVmmConfig(vmmConfig);
+      ignored = ignoredKeysWarning(cfg, vmmConfig);
+    }
   } catch (e) {
     new Logger(level ?? 'info').error('tsula-sandboxer failed to start', { config: vmmConfig, err: errorMessage(e) });
     process.exit(1);
   }
   const log = new Logger(level ?? cfg?.logLevel ?? 'info');
-  const ignored = cfg && vmmConfig ? ignoredKeysWarning(cfg, vmmConfig) : '';
   if (ignored) log.warn(ignored);
   let sb: Sandboxer;
   try {
@@ -165,6 +169,7 @@ async function agentSnapshotCommand(args: string[], log: Logger): Promise<number
   const vmmConfig = flag(args, VMM_CONFIG_FLAGS) ?? process.env.TSULA_VMM_CONFIG;
   const guestDir = flag(args, ['--guest-dir']);
   try {
+    const { warmAgentSnapshot } = await import('./kinds/vmm/warmup.js');
     const r = await warmAgentSnapshot({ vmmConfig, guestDir: guestDir && path.resolve(guestDir), log });
     if ('off' in r) {
       process.stdout.write(`agent snapshot: off (${r.off})\n`);
