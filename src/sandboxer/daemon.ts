@@ -5,7 +5,6 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
-import { TtrpcServer } from '../ttrpc/server.js';
 import { Logger, type Level } from '../common/log.js';
 import { errorMessage, internal } from '../common/errors.js';
 import { which } from '../common/which.js';
@@ -14,11 +13,10 @@ import type { VmmConfig } from '../hypervisor/config.js';
 import { TaskManager } from './tasks/manager.js';
 import { TaskRecords } from './tasks/records.js';
 import { EventPublisher } from './tasks/events.js';
-import { taskService, TaskService } from './tasks/service.js';
 import { serveLazily } from '../common/lazy-endpoint.js';
 import { faultsFromEnv } from '../common/faults.js';
 import { claimSocket } from '../common/unixsocket.js';
-import { ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse, type ListResponse, sandboxSummary } from './admin.js';
+import { DEFAULT_ADDRESS, DEFAULT_STATE, taskSocketOf } from './admin.js';
 
 export interface SandboxerOptions {
   stateDir: string;
@@ -53,24 +51,12 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   const tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log, o.defaultKind ?? 'runc');
   await tasks.recover();
 
+  // both sockets answer at once; what serves them loads with its first client: the task
+  // socket's ttrpc server and protobuf (containerd's shims, tsulad), the Controller's grpc-js
   const taskSock = taskSocketOf(o.stateDir);
-  const ttrpc = new TtrpcServer({ log: o.log });
-  ttrpc.registerService(TaskService, taskService(tasks));
-  ttrpc.register(ADMIN_SERVICE, {
-    Cleanup: async (p) => {
-      const r = decodeJson<CleanupRequest>(p);
-      const x = await tasks.cleanup(r.id, r.bundle);
-      const res: CleanupResponse = x
-        ? { known: true, pid: x.pid, exitStatus: x.exitStatus, exitedAt: x.exitedAt?.getTime() ?? Date.now() }
-        : { known: false, pid: 0, exitStatus: 137, exitedAt: Date.now() };
-      return encodeJson(res);
-    },
-    List: () => encodeJson({ sandboxes: sandboxes.list().map(sandboxSummary) } satisfies ListResponse),
-  });
-  await ttrpc.listen(taskSock);
+  const taskApi = await serveLazily(await claimSocket(taskSock), 'task API',
+    async () => (await import('./task-server.js')).taskServer({ tasks, sandboxes, log: o.log }), o.log);
   const taskAddress = `ttrpc+unix://${taskSock}`;
-
-  // the Controller's socket answers at once; grpc-js loads with its first client
   const deps = { sandboxes, tasks, taskAddress, defaultKind: o.defaultKind ?? 'runc' };
   const controller = await serveLazily(await claimSocket(o.address), 'sandbox Controller',
     async () => (await import('./controller-server.js')).controllerServer(deps), o.log);
@@ -81,7 +67,7 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
     taskAddress,
     close: async () => {
       await controller.close();
-      await ttrpc.close();
+      await taskApi.close();
       tasks.close();
       await sandboxes.close();
       events.close();
