@@ -1,7 +1,8 @@
 // A socket that answers from the daemon's first moment while what serves it is loaded only
 // when a client first connects: gRPC front ends (grpc-js and their messages, several MB of
 // heap) cost nothing until used: tsulad's CRI on a node only the docker CLI drives, the
-// sandboxer's Controller when only containerd's shims (ttrpc) talk to it. Connections that
+// sandboxer's Controller when only containerd's shims (ttrpc) talk to it, and its task
+// socket (the ttrpc server and protobuf) before its first container. Connections that
 // come while it loads wait, paused, and are served in order.
 import * as net from 'node:net';
 import type { SocketClaim } from './unixsocket.js';
@@ -39,6 +40,8 @@ export async function serveLazily(claim: SocketClaim, what: string, load: () => 
     server.then((s) => handOver(s, c), () => c.destroy());
   });
   await claim.listen(listener, { mode: 0o600 });
+  // a failed accept (EMFILE) is said, not thrown: the socket keeps serving
+  listener.on('error', (e) => log.warn(`${what}: socket error`, { socket: `unix://${claim.path}`, err: errorMessage(e) }));
   log.info(`${what} listening`, { socket: `unix://${claim.path}` });
   return {
     get loaded() { return !!ready; },

@@ -5,21 +5,18 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
-import { TtrpcServer } from '../ttrpc/server.js';
 import { Logger, type Level } from '../common/log.js';
 import { errorMessage, internal } from '../common/errors.js';
 import { which } from '../common/which.js';
 import { Sandboxes } from './sandboxes.js';
-import { warmAgentSnapshot } from './kinds/vmm/warmup.js';
-import { ignoredKeysWarning, loadVmmConfig, type VmmConfig } from '../hypervisor/config.js';
+import type { VmmConfig } from '../hypervisor/config.js';
 import { TaskManager } from './tasks/manager.js';
 import { TaskRecords } from './tasks/records.js';
 import { EventPublisher } from './tasks/events.js';
-import { taskService, TaskService } from './tasks/service.js';
 import { serveLazily } from '../common/lazy-endpoint.js';
 import { faultsFromEnv } from '../common/faults.js';
 import { claimSocket } from '../common/unixsocket.js';
-import { ADMIN_SERVICE, DEFAULT_ADDRESS, DEFAULT_STATE, decodeJson, encodeJson, taskSocketOf, type CleanupRequest, type CleanupResponse, type ListResponse, sandboxSummary } from './admin.js';
+import { DEFAULT_ADDRESS, DEFAULT_STATE, taskSocketOf } from './admin.js';
 
 export interface SandboxerOptions {
   stateDir: string;
@@ -54,24 +51,12 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   const tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log, o.defaultKind ?? 'runc');
   await tasks.recover();
 
+  // both sockets answer at once; what serves them loads with its first client: the task
+  // socket's ttrpc server and protobuf (containerd's shims, tsulad), the Controller's grpc-js
   const taskSock = taskSocketOf(o.stateDir);
-  const ttrpc = new TtrpcServer({ log: o.log });
-  ttrpc.registerService(TaskService, taskService(tasks));
-  ttrpc.register(ADMIN_SERVICE, {
-    Cleanup: async (p) => {
-      const r = decodeJson<CleanupRequest>(p);
-      const x = await tasks.cleanup(r.id, r.bundle);
-      const res: CleanupResponse = x
-        ? { known: true, pid: x.pid, exitStatus: x.exitStatus, exitedAt: x.exitedAt?.getTime() ?? Date.now() }
-        : { known: false, pid: 0, exitStatus: 137, exitedAt: Date.now() };
-      return encodeJson(res);
-    },
-    List: () => encodeJson({ sandboxes: sandboxes.list().map(sandboxSummary) } satisfies ListResponse),
-  });
-  await ttrpc.listen(taskSock);
+  const taskApi = await serveLazily(await claimSocket(taskSock), 'task API',
+    async () => (await import('./task-server.js')).taskServer({ tasks, sandboxes, log: o.log }), o.log);
   const taskAddress = `ttrpc+unix://${taskSock}`;
-
-  // the Controller's socket answers at once; grpc-js loads with its first client
   const deps = { sandboxes, tasks, taskAddress, defaultKind: o.defaultKind ?? 'runc' };
   const controller = await serveLazily(await claimSocket(o.address), 'sandbox Controller',
     async () => (await import('./controller-server.js')).controllerServer(deps), o.log);
@@ -82,7 +67,7 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
     taskAddress,
     close: async () => {
       await controller.close();
-      await ttrpc.close();
+      await taskApi.close();
       tasks.close();
       await sandboxes.close();
       events.close();
@@ -135,15 +120,20 @@ export async function main(argv: string[]): Promise<void> {
   // a config named at start is checked now (as Kuasar's vmm-sandboxer does): a file this
   // host can't honour stops the start with the key's name, not the first VM pod later;
   // its [sandbox] log_level (Kuasar's) applies unless --log-level says otherwise
+  // (the parser loads only then: a sandboxer started without one holds none of it)
   let cfg: VmmConfig | undefined;
+  let ignored = '';
   try {
-    if (vmmConfig) cfg = await loadVmmConfig(vmmConfig);
+    if (vmmConfig) {
+      const { ignoredKeysWarning, loadVmmConfig } = await import('../hypervisor/config.js');
+      cfg = await loadVmmConfig(vmmConfig);
+      ignored = ignoredKeysWarning(cfg, vmmConfig);
+    }
   } catch (e) {
     new Logger(level ?? 'info').error('tsula-sandboxer failed to start', { config: vmmConfig, err: errorMessage(e) });
     process.exit(1);
   }
   const log = new Logger(level ?? cfg?.logLevel ?? 'info');
-  const ignored = cfg && vmmConfig ? ignoredKeysWarning(cfg, vmmConfig) : '';
   if (ignored) log.warn(ignored);
   let sb: Sandboxer;
   try {
@@ -165,6 +155,7 @@ async function agentSnapshotCommand(args: string[], log: Logger): Promise<number
   const vmmConfig = flag(args, VMM_CONFIG_FLAGS) ?? process.env.TSULA_VMM_CONFIG;
   const guestDir = flag(args, ['--guest-dir']);
   try {
+    const { warmAgentSnapshot } = await import('./kinds/vmm/warmup.js');
     const r = await warmAgentSnapshot({ vmmConfig, guestDir: guestDir && path.resolve(guestDir), log });
     if ('off' in r) {
       process.stdout.write(`agent snapshot: off (${r.off})\n`);

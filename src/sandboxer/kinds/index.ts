@@ -2,7 +2,8 @@
 import type { SandboxKind } from './types.js';
 import type { Logger } from '../../common/log.js';
 import { RuncSandboxKind } from './runc/index.js';
-import { VmmSandboxKind } from './vmm/index.js';
+import { lazyKind } from './lazy.js';
+import { validateVmRequest } from './vmm/request.js';
 
 export type { SandboxKind, SandboxRecord, SandboxRequest, StartedSandbox } from './types.js';
 
@@ -16,7 +17,10 @@ export interface KindDeps {
 
 export const KINDS: Readonly<Record<string, (d: KindDeps) => SandboxKind>> = {
   runc: (d) => new RuncSandboxKind(d.stateDir),
-  vmm: (d) => new VmmSandboxKind({ stateDir: d.stateDir, configPath: d.vmmConfigPath, log: d.log }),
+  // loaded with the first VM pod (kinds/lazy.ts); its containers live in the guest: no spec to join
+  vmm: (d) => lazyKind('vmm', async () => new (await import('./vmm/index.js')).VmmSandboxKind({ stateDir: d.stateDir, configPath: d.vmmConfigPath, log: d.log }), {
+    validate: validateVmRequest, joinSpec: () => {}, ownRuntime: true,
+  }),
 };
 
 export function kindNames(): string[] {

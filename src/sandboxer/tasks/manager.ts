@@ -19,7 +19,7 @@ import { FifoPump, noStdio, type FifoPaths } from './io.js';
 import { adaptSpec, readBundleSpec } from './spec.js';
 import { mountRootfs, unmountRootfs, type RootMount } from './mounts.js';
 import type { EventPublisher } from './events.js';
-import { SCHEMAS, ts, type EventInit, type EventKind } from './topics.js';
+import { ts, type EventInit, type EventKind } from './topics.js';
 import { stateError } from './state-errors.js';
 import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
 import { POD_ID_ANNOTATIONS, isEnginePodSandbox } from '../../common/pod-annotations.js';
@@ -116,7 +116,7 @@ export class TaskManager {
   }
 
   private publish<K extends EventKind>(t: Task, topic: string, kind: K, msg: EventInit<K>): void {
-    this.events.publish(t.rec.eventsAddress, t.rec.namespace, topic, SCHEMAS[kind], msg);
+    this.events.publish(t.rec.eventsAddress, t.rec.namespace, topic, kind, msg);
   }
 
   async create(c: CreateTask): Promise<number> {

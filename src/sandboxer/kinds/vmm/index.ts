@@ -23,7 +23,7 @@ import * as path from 'node:path';
 import type { Spec } from '../../../oci/types.js';
 import type { SandboxKind, SandboxRecord, SandboxRequest, StartedSandbox } from '../types.js';
 import { TtrpcClient } from '../../../ttrpc/client.js';
-import { failedPrecondition, invalidArgument, unavailable, errorMessage } from '../../../common/errors.js';
+import { failedPrecondition, unavailable, errorMessage } from '../../../common/errors.js';
 import { procStat } from '../../../common/proc.js';
 import {
   DEFAULT_CONFIG_PATH, detectAccel, hypervisorFor, ignoredKeysWarning, launchVm, loadVmmConfig, pidAlive, pidFileProcess, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
@@ -35,7 +35,7 @@ import { GuestRuntime } from './runtime.js';
 import { SharedDir, removeUnmounted } from './shared.js';
 import { VMM_CONFIG_ANNOTATION } from './config.js';
 import { HOSTNAME_ANNOTATION } from '../../podspec.js';
-import { HOSTNAME_RE } from '../../../agent/protocol.js';
+import { validateVmRequest } from './request.js';
 import { AgentSnapshots } from './snapshots.js';
 import { VmNetworks, type PodNic } from './network.js';
 import { VmTemplates, templateKey, type Template } from './templates.js';
@@ -114,16 +114,9 @@ export class VmmSandboxKind implements SandboxKind {
     return path.join(this.d.stateDir, 'vm', createHash('sha256').update(id).digest('hex').slice(0, 16));
   }
 
-  /**
-   * A VM has its own kernel and network stack: it can't share the host's (hostNetwork), it
-   * joins the pod's netns through a tap. The hostname goes on the kernel command line.
-   */
+  /** hostNetwork and a bad hostname are refused (request.ts). */
   validate(req: SandboxRequest): void {
-    if (req.hostNetwork) {
-      throw invalidArgument(`sandbox ${req.id}: hostNetwork is not supported for VM pods: the guest has its own kernel and network stack (give the pod a network namespace, or use a runc runtime)`);
-    }
-    const hostname = req.annotations[HOSTNAME_ANNOTATION];
-    if (hostname && !HOSTNAME_RE.test(hostname)) throw invalidArgument(`sandbox ${req.id}: hostname ${JSON.stringify(hostname)} (${HOSTNAME_ANNOTATION}) is not a valid hostname`);
+    validateVmRequest(req);
   }
 
   async start(sb: SandboxRecord, dir: string): Promise<StartedSandbox> {

@@ -1,0 +1,34 @@
+// The task socket's server: containerd.task.v2.Task over ttrpc for every task, and the
+// JSON Admin service for the shim launcher (Cleanup) and `tsula sandbox` (List). Loaded on
+// the first connection to the socket (common/lazy-endpoint): the ttrpc server, the Task
+// API's descriptors and protobuf's runtime are not held by an idle sandboxer.
+import type { ConnectionServer } from '../common/lazy-endpoint.js';
+import { TtrpcServer } from '../ttrpc/server.js';
+import type { Logger } from '../common/log.js';
+import type { Sandboxes } from './sandboxes.js';
+import type { TaskManager } from './tasks/manager.js';
+import { taskService, TaskService } from './tasks/service.js';
+import { ADMIN_SERVICE, decodeJson, encodeJson, sandboxSummary, type CleanupRequest, type CleanupResponse, type ListResponse } from './admin.js';
+
+export interface TaskServerDeps {
+  tasks: TaskManager;
+  sandboxes: Sandboxes;
+  log: Logger;
+}
+
+export function taskServer(d: TaskServerDeps): ConnectionServer {
+  const ttrpc = new TtrpcServer({ log: d.log });
+  ttrpc.registerService(TaskService, taskService(d.tasks));
+  ttrpc.register(ADMIN_SERVICE, {
+    Cleanup: async (p) => {
+      const r = decodeJson<CleanupRequest>(p);
+      const x = await d.tasks.cleanup(r.id, r.bundle);
+      const res: CleanupResponse = x
+        ? { known: true, pid: x.pid, exitStatus: x.exitStatus, exitedAt: x.exitedAt?.getTime() ?? Date.now() }
+        : { known: false, pid: 0, exitStatus: 137, exitedAt: Date.now() };
+      return encodeJson(res);
+    },
+    List: () => encodeJson({ sandboxes: d.sandboxes.list().map(sandboxSummary) } satisfies ListResponse),
+  });
+  return ttrpc;
+}
