@@ -7,7 +7,7 @@ export const GUEST_SHARED_DIR = '/run/tsula/shared';
 export const GUEST_TASKS_DIR = '/run/tsula/tasks';
 /**
  * The guest's OCI runtime: crun when the image has it (build-guest.sh copies the host's);
- * under TCG its start-up (C) emulates in about two thirds of runc's (Go: the runtime's
+ * under TCG a create with it (C) takes about half of runc's emulated time (Go: the runtime's
  * start, twice per create with runc init). The kernel parameter tsula.oci_runtime=runc
  * (vmm.toml's kernel_params) keeps runc; an image without crun has only runc.
  */
