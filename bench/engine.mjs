@@ -9,7 +9,7 @@
 // split as the engine must split them),
 // tsulad's idle RSS and the RSS each running container adds on the host.
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { promises as fs, existsSync, openSync } from 'node:fs';
+import { promises as fs, existsSync, openSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -24,6 +24,12 @@ const now = () => Number(process.hrtime.bigint()) / 1e6;
 const stats = (xs) => { const s = [...xs].sort((a, b) => a - b); return { mean: s.reduce((a, b) => a + b, 0) / s.length, p50: s[Math.floor(s.length / 2)] }; };
 const fmt = (ms) => `${ms.toFixed(1)} ms`;
 
+/** user + sys CPU of this process's waited-for children so far (/proc/self/stat, 100 Hz ticks). */
+function childCpuMs() {
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 on (state)
+  return (Number(f[13]) + Number(f[14])) * 10; // cutime, cstime: fields 16 and 17
+}
 function rssKb(pid) {
   try { return Number(/VmRSS:\s+(\d+)/.exec(execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }))[1]); } catch { return 0; }
 }
@@ -69,10 +75,23 @@ try {
   await fs.writeFile(path.join(bundle, 'config.json'), JSON.stringify(spec));
   const runcRoot = path.join(dir, 'runc-root');
 
-  const bench = (label, fn) => { const xs = []; fn(); for (let i = 0; i < N; i++) { const t = now(); fn(i); xs.push(now() - t); } return { label, ...stats(xs) }; };
+  // wall time per run, and the CPU of the processes it ran (user + sys of waited-for children:
+  // steadier than wall time on a busy host); several fns are run interleaved, so that a
+  // slower minute of the host weighs on each alike
+  const benchAll = (rows) => {
+    const xs = rows.map(() => []), cpu = rows.map(() => 0);
+    for (const [, fn] of rows) fn();
+    for (let i = 0; i < N; i++) {
+      rows.forEach(([, fn], j) => { const c = childCpuMs(), t = now(); fn(i); xs[j].push(now() - t); cpu[j] += childCpuMs() - c; });
+    }
+    return rows.map(([label], j) => ({ label, ...stats(xs[j]), cpu: cpu[j] / N }));
+  };
+  const bench = (label, fn) => benchAll([[label, fn]])[0];
   const runcRes = bench('runc run (bare)', (i) => { const r = spawnSync('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `b${i ?? 'w'}`]); if (r.status !== 0) throw new Error(String(r.stderr)); });
-  const cliRes = bench('tsula run --rm --network none busybox true', () => { const r = tsula('run', '--rm', '--network', 'none', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); });
-  const cliPlainRes = bench('  same, TSULA_CLI_SNAPSHOT=0', () => { const r = tsulaNoSnapshot('run', '--rm', '--network', 'none', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); });
+  const [cliRes, cliPlainRes] = benchAll([
+    ['tsula run --rm --network none busybox true', () => { const r = tsula('run', '--rm', '--network', 'none', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); }],
+    ['  same, TSULA_CLI_SNAPSHOT=0', () => { const r = tsulaNoSnapshot('run', '--rm', '--network', 'none', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); }],
+  ]);
   const logFrom = (await fs.stat(path.join(dir, 'tsulad.log'))).size;
   /** create -> start -> wait -> rm over the API, N times (after one warm-up). */
   const apiRuns = async (label, hostConfig) => {
@@ -133,7 +152,9 @@ try {
   await api('DELETE', `/v1.41/containers/${sleeper}?force=1`);
 
   console.log(`\nstart latency, N=${N} sequential runs (mean / p50)`);
-  for (const r of [runcRes, ownRun, ownSplit, cliRes, cliPlainRes, apiRes, apiUnconfined, nodeRes]) console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc`);
+  for (const r of [runcRes, ownRun, ownSplit, cliRes, cliPlainRes, apiRes, apiUnconfined, nodeRes]) {
+    console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc${r.cpu === undefined ? '' : `   CPU ${fmt(r.cpu)}/run`}`);
+  }
 
   // where the engine's time goes: tsulad's debug lines `phases op=... ms="name=ms ..."`
   const sums = new Map();
