@@ -93,8 +93,9 @@ export class ContentStore {
         cb(null, chunk);
       },
     });
+    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o600 });
     try {
-      await pipeline(input, counter, createWriteStream(tmp, { flags: 'wx', mode: 0o600 }));
+      await pipeline(input, counter, out);
       const digest = `sha256:${hash.digest('hex')}`;
       if (expected.digest !== undefined && digest !== expected.digest) throw digestMismatch(name, expected.digest, digest);
       if (expected.size !== undefined && size !== expected.size) {
@@ -103,6 +104,9 @@ export class ContentStore {
       await this.commit(tmp, digest);
       return { digest, size };
     } finally {
+      // a stream that failed before its file was open still opens it, then closes it: remove
+      // the file after that, or it would be made again after the rm (a leftover in ingest/)
+      if (!out.closed) await new Promise<void>((r) => out.once('close', () => r()));
       await fs.rm(tmp, { force: true });
     }
   }
