@@ -247,16 +247,17 @@ export class VmmSandboxKind implements SandboxKind {
     this.hold(sb.id, vm.pid, tasks ?? new GuestTasks(vm.client), state);
     void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
     if (!clone) this.snapshots.afterBoot(hvCfg, accel, vm.ping.startup);
+    const ociRuntime = vm.ping.ociRuntime ?? 'runc'; // agents before 0.7 had runc only
     this.d.log?.info('VM ready', {
       id: sb.id, pid: vm.pid, accel: accel.accel, ms: Math.round(vm.readyMs), from: clone ? 'template' : 'boot',
-      agent: vm.ping.startup?.snapshot ?? 'unknown', oci_runtime: vm.ping.ociRuntime ?? 'runc',
+      agent: vm.ping.startup?.snapshot ?? 'unknown', oci_runtime: ociRuntime,
     });
     return {
       pid: vm.pid,
       kindState: {
         ...state, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
         kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs + (clone?.timing.setupMs ?? 0), agentStartup: vm.ping.startup,
-        ociRuntime: vm.ping.ociRuntime ?? 'runc',
+        ociRuntime,
         ...(clone ? { template: { key: templateKey(hvCfg, accel.accel), ...clone.timing } } : {}),
         ...(net ? { network: { ...timing, addresses: net.guest.interfaces[0]!.addresses } } : {}),
       },
