@@ -184,7 +184,7 @@ async function readEntries(
     }
     if (h === 'short') throw truncated('partial header block');
     if (h.every((c) => c === 0)) break; // end-of-archive; a 2nd zero block is optional
-    if (!checksumOk(h)) throw invalidArgument('layer tar is corrupt: header checksum mismatch');
+    if (!checksumOk(h)) throw badHeader('checksum mismatch');
     const flag = String.fromCharCode(h[156]);
     const size = num(h, 124, 12, 'size');
     const padded = Math.ceil(size / BLOCK) * BLOCK;

@@ -118,6 +118,19 @@ test('a packed tree reads back: names, types, contents, hard links, whiteouts', 
   ]);
 });
 
+test('a block that is not a tar header is called so, whatever its checksum field holds', async () => {
+  // random bytes whose checksum field parses (empty, octal or small base-256) but does not match
+  const block = (field: number[]) => {
+    const b = Buffer.alloc(512, 0x41);
+    b.fill(0, 148, 156);
+    Buffer.from(field).copy(b, 148);
+    return b;
+  };
+  for (const field of [[0], [0x30, 0x37, 0], [0x80, 0, 0, 0, 0, 0, 0, 1], [0x80, 0xff]]) {
+    await assert.rejects(readTar((async function* () { yield block(field); })(), async () => {}), /layer tar header: .*\(not a tar, or a corrupt one\)/);
+  }
+});
+
 test('commit changes: CMD/ENTRYPOINT forms, ENV and LABEL pairs, EXPOSE, refusals; a client config merged', () => {
   const cfg: CommitConfig = { Env: ['PATH=/bin', 'A=1'], Cmd: ['sh'], Labels: { x: 'y' } };
   applyChanges(cfg, ['CMD ["cat", "/x"]', 'ENTRYPOINT echo hi', 'ENV A=2 B="two words"', 'env C 3 4', 'LABEL k=v "q r"=s', 'EXPOSE 80 53/udp', 'WORKDIR /w', 'USER nobody']);
