@@ -69,6 +69,8 @@ export interface CommitSpec {
   comment?: string;
   /** The history entry's created_by (docker: the container's command). */
   createdBy: string;
+  /** The engine's version, as dockerd records its own in docker_version. */
+  engineVersion?: string;
 }
 
 export interface CommitDeps { driver: SnapshotDriver; content: ContentStore }
@@ -94,7 +96,7 @@ export async function commitImage(d: CommitDeps, parent: StoredImage, layer: Lay
     architecture: parentConfig.architecture ?? parent.architecture, os: parentConfig.os ?? parent.os,
     author: spec.author ?? '', comment: spec.comment ?? '', config: spec.config, container: spec.containerId,
     ...(spec.containerConfig ? { container_config: spec.containerConfig } : {}),
-    created: now, docker_version: '', history,
+    created: now, docker_version: spec.engineVersion ?? '', history,
     rootfs: { type: 'layers', diff_ids: [...parent.rootfs.diffIds, layer.diffId] },
   };
   const text = Buffer.from(JSON.stringify(config));

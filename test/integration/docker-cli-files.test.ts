@@ -111,6 +111,10 @@ test('docker commit: the changes (deletions too) and -c config in a new image; h
   assert.deepEqual(cfg.Cmd, ['cat', '/data/f']);
   assert.ok(cfg.Env.includes('FOO=bar'));
   assert.equal(cfg.User, 'nobody');
+  // dockerd records its own version and the -a author in the image
+  const meta = (await ok(['image', 'inspect', '-f', '{{.DockerVersion}}|{{.Author}}|{{.Comment}}', 'snap:v1'])).trim();
+  const server = (await ok(['version', '-f', '{{.Server.Version}}'])).trim();
+  assert.equal(meta, `${server}|tester|snap`);
   // the image's USER applies unless -u says otherwise (the CLI always sends User, "" when unset)
   await ok(['run', '-d', '--name', 'fromsnap', 'snap:v1', 'sh', '-c', 'cat /data/f; echo $FOO; ls /bin/ls || echo gone; id -un']);
   await waitFor(async () => (await ok(['inspect', '-f', '{{.State.Status}}', 'fromsnap'])).trim() === 'exited');

@@ -14,6 +14,7 @@ import type { ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
 import { invalidArgument, unimplemented } from '../../common/errors.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
+import { VERSION } from './system.js';
 
 export interface ArchiveDeps {
   cs: ContainerService;
@@ -94,7 +95,7 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
     let id: string;
     try {
       id = await images.commit(await files.diffTar(c), {
-        parent: c.image, containerId: c.id, config, containerConfig: configFromContainer(c, image.config), createdBy: argv(c).join(' '),
+        parent: c.image, containerId: c.id, config, containerConfig: configFromContainer(c, image.config), createdBy: argv(c).join(' '), engineVersion: VERSION,
         author: query.get('author') ?? '', comment: query.get('comment') ?? '',
       }, name);
     } finally {
