@@ -281,6 +281,7 @@ export class ContainerService {
       const unmounted = this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
       const forgotten = this.runtimeOf(rec).forgetState?.(id).catch((e) => this.d.log.warn('runtime delete after exit', { id, err: errorMessage(e) }));
       await this.hooks.stopped(rec).catch((e) => this.d.log.warn('releasing after exit', { id, err: errorMessage(e) }));
+      ph.mark('release');
       this.unreleased.add(id);
       // the rootfs is unmounted and the runtime's state goes while the record is written;
       // the recorded exit (conmon's exit file) goes only once the record holds the code
