@@ -96,6 +96,22 @@ add_mod() {
   cp "$f" "$R/lib/modules/"
 }
 for m in "${WANT_MODULES[@]}"; do add_mod "$m"; done
+# The kernel checks a signed module's signature at every insmod (a SHA-256 of the module and
+# an RSA verify): ~0.5 s of a TCG boot for these modules. This kernel does not enforce them
+# (no CONFIG_MODULE_SIG_FORCE, no lockdown in the guest), so they go: the guest loads them
+# unsigned and marks itself tainted (E) once. A kernel that enforces keeps them.
+if ! grep -q '^CONFIG_MODULE_SIG_FORCE=y' "$OUT/config"; then
+  node -e '
+    const fs = require("fs");
+    const MAGIC = Buffer.from("~Module signature appended~\n");
+    for (const f of process.argv.slice(1)) {
+      const b = fs.readFileSync(f);
+      if (b.length < MAGIC.length + 12 || !b.subarray(-MAGIC.length).equals(MAGIC)) continue;
+      // struct module_signature (12 bytes, sig_len big-endian last) precedes the magic
+      const sigLen = b.readUInt32BE(b.length - MAGIC.length - 4);
+      fs.writeFileSync(f, b.subarray(0, b.length - MAGIC.length - 12 - sigLen));
+    }' "$R"/lib/modules/*.ko
+fi
 printf '%s\n' "${order[@]}" > "$R/etc/modules-order"
 
 # the programs' tree: inside the initramfs, or the disk image's root
@@ -157,16 +173,19 @@ EOF
 cat > "$R/init" <<'EOF'
 #!/bin/busybox sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+# Every process costs ~20 ms under TCG, and busybox's shell forks for each applet it runs
+# (mount and insmod also exec): this script keeps to the shell's builtins (read, echo,
+# case, parameter expansion) wherever an applet is not needed.
+stamp() { read -r up _ </proc/uptime; echo "init: $1 ${up}s"; }
 # runc's pivot_root refuses the initramfs (the rootfs mount can't be pivoted): the first run,
 # as PID 1 on the initramfs, copies it (~3 MB) to a tmpfs and switch_root's into it (which
 # frees the initramfs' content); the second run, marked by /.tsula-tmpfs-root, goes on from
-# there. External commands are slow under TCG: one cp, applets called through /bin/busybox
-# (its symlinks are made after the switch, not copied). Without --image the copy includes
-# node (~120 MB): slow, use --image.
+# there. One cp; busybox's symlinks are made after the switch, not copied. Without --image
+# the copy includes node (~120 MB): slow, use --image.
 if [ $$ = 1 ] && [ ! -e /.tsula-tmpfs-root ]; then
   bb=/bin/busybox
   $bb mount -t proc proc /proc
-  echo "init: start $($bb cut -d' ' -f1 /proc/uptime)s"
+  stamp start
   $bb mkdir -p /newroot && $bb mount -t tmpfs -o mode=0755 tmpfs /newroot
   set --
   for e in /* /.[!.]*; do
@@ -180,33 +199,38 @@ if [ $$ = 1 ] && [ ! -e /.tsula-tmpfs-root ]; then
 fi
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
-if [ -e /.tsula-tmpfs-root ]; then
-  echo "init: tmpfs root $(cut -d' ' -f1 /proc/uptime)s"
-else
-  echo "init: start $(cut -d' ' -f1 /proc/uptime)s"
-fi
+if [ -e /.tsula-tmpfs-root ]; then stamp "tmpfs root"; else stamp start; fi
+read -r cmdline </proc/cmdline
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
-mkdir -p /dev/pts /dev/shm
+mkdir -p /dev/pts /dev/shm /run /tmp
 mount -t devpts devpts /dev/pts
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
-mkdir -p /run/tsula/tasks /run/tsula/shared
+mkdir -p /run/tsula/tasks /run/tsula/shared /dev/virtio-ports
 # cgroup v2, unified at /sys/fs/cgroup; controllers one by one: an unknown one fails alone
 mount -t cgroup2 none /sys/fs/cgroup || echo "init: cannot mount cgroup2"
 for c in cpu memory pids io cpuset; do
   echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || echo "init: no cgroup controller $c"
 done
-for m in $(cat /etc/modules-order); do
-  insmod /lib/modules/$m.ko 2>/dev/null || echo "init: insmod $m failed"
-done
 # --image layout: the programs are on a disk; bind its top directories. tsula.image=pmem: on
 # virtio-pmem, mounted with DAX (its pages are the host's page cache, shared by every VM,
-# not copied into this guest's RAM); else the first virtio-blk disk
+# not copied into this guest's RAM); else the first virtio-blk disk. Each disk's modules
+# load only for the disk this VM has.
+pmem=
+case " $cmdline " in *" tsula.image=pmem "*) pmem=1;; esac
+while read -r m; do
+  case "$m" in
+    virtio_blk) [ -z "$pmem" ] || continue;;
+    libnvdimm|nd_*|virtio_pmem) [ -n "$pmem" ] || continue;;
+  esac
+  insmod /lib/modules/$m.ko 2>/dev/null || echo "init: insmod $m failed"
+done </etc/modules-order
+stamp modules
 if [ ! -e /opt/tsula/tsula-agent.cjs ]; then
   dev=/dev/vda; opt=ro
-  grep -qw tsula.image=pmem /proc/cmdline && { dev=/dev/pmem0; opt=ro,dax=always; }
-  for i in $(seq 1 200); do [ -b $dev ] && break; usleep 10000; done
+  [ -n "$pmem" ] && { dev=/dev/pmem0; opt=ro,dax=always; }
+  i=0; while [ ! -b $dev ] && [ $i -lt 200 ]; do usleep 10000; i=$((i+1)); done
   mkdir -p /mnt/sys && mount -o $opt $dev /mnt/sys || echo "init: cannot mount the guest image $dev"
   for d in /mnt/sys/*; do
     [ "$d" = /mnt/sys/lost+found ] && continue
@@ -220,14 +244,18 @@ ip link set lo up 2>/dev/null
 # sandboxer: letters, digits, `.`, `-` and `_`); the guest and every container that shares
 # or copies its UTS namespace see it
 h=tsula-guest
-for a in $(cat /proc/cmdline); do case "$a" in tsula.hostname=?*) h=${a#tsula.hostname=};; esac; done
-hostname "$h" && echo "$h" > /etc/hostname
+for a in $cmdline; do case "$a" in tsula.hostname=?*) h=${a#tsula.hostname=};; esac; done
+echo "$h" > /proc/sys/kernel/hostname && echo "$h" > /etc/hostname
 # virtio ports appear asynchronously after the module loads; udev would make the named
 # links, busybox mdev -s does the same from sysfs
-for i in $(seq 1 100); do ls /sys/class/virtio-ports/ 2>/dev/null | grep -q . && break; usleep 10000; done
-mkdir -p /dev/virtio-ports
+i=0
+while [ $i -lt 100 ]; do
+  set -- /sys/class/virtio-ports/*
+  [ -e "$1" ] && break
+  usleep 10000; i=$((i+1))
+done
 for p in /sys/class/virtio-ports/*; do
-  [ -f "$p/name" ] && ln -sf "/dev/$(basename "$p")" "/dev/virtio-ports/$(cat "$p/name")"
+  [ -f "$p/name" ] && read -r n <"$p/name" && ln -sf "/dev/${p##*/}" "/dev/virtio-ports/$n"
 done
 # debug shell on the virtio console (/dev/hvc0, when the host gives one), respawned: a login
 # shell in its own session with hvc0 as controlling tty (setsid -c), so job control works.
@@ -240,15 +268,18 @@ done
     sleep 1
   done
 ) </dev/null >/dev/null 2>&1 &
-echo "init: ready $(cut -d' ' -f1 /proc/uptime)s"
-FLAGS=$(cat /etc/agent-node-flags 2>/dev/null)
+stamp ready
+FLAGS=
+[ -r /etc/agent-node-flags ] && read -r FLAGS </etc/agent-node-flags
 SHARED=/run/tsula/shared
 # The snapshot cache key: what V8 checks a snapshot against (node + agent + flags: image-id;
 # the CPU features: this CPU's vendor, family, model and flags).
-key=$({ cat /opt/tsula/image-id; echo "$FLAGS"
+read -r imageid </opt/tsula/image-id
+key=$({ echo "$imageid"; echo "$FLAGS"
   awk '/^processor/{n++} n==1 && /^(vendor_id|cpu family|model|flags)[ \t]*:/' /proc/cpuinfo
-} | sha256sum | cut -c1-16)
-case " $(cat /proc/cmdline) " in
+} | sha256sum)
+key=${key%"${key#????????????????}"}
+case " $cmdline " in
 *" tsula.agent_snapshot=build "*)
   # a builder VM (no pod, no container ever runs here): make the snapshot for this CPU in
   # the writable share, check that V8 takes it, then power off; the host moves it into its cache
