@@ -30,6 +30,7 @@ test('qemu q35 argv: machine, cpu, memory, kernel, console, qmp, agent and debug
   assert.deepEqual(values(argv, '-kernel'), ['/g/vmlinuz']);
   assert.deepEqual(values(argv, '-initrd'), ['/g/initrd']);
   assert.match(values(argv, '-append')[0], /^console=ttyS0 panic=-1 /);
+  assert.match(values(argv, '-append')[0], / cryptomgr\.notests /); // no crypto self-tests at boot
   assert.deepEqual(values(argv, '-pidfile'), ['/r/vmm.pid']);
   for (const f of ['-nographic', '-nodefaults', '-no-reboot']) assert.ok(argv.includes(f), f);
   assert.deepEqual(values(argv, '-chardev'), [
