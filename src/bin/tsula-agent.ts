@@ -6,6 +6,9 @@
 // everything above main() (the module graph, protobuf registries) is then deserialized at
 // boot instead of being evaluated again, which under TCG saves seconds.
 import { startupSnapshot } from 'node:v8';
+// loaded now, so that a snapshot holds it: the attach addon's JavaScript and the builtins it
+// needs (its native binary loads on first use: scripts/bundle.mjs, lazyAddon)
+import 'node-unix-socket';
 import { runAgent } from '../agent/index.js';
 
 function main(): void {
