@@ -2,8 +2,9 @@
 // P containers at once: P concurrent `tsula run --rm --network none busybox true` against a
 // private tsulad, and P concurrent `ctr run --rm` against a private containerd 1.6 with its
 // runc-v2 shim, in one run. Prints the wall time of each burst, per-run latency (mean, p50,
-// p95), errors, and the ratio tsula/ctr; ctr also with `--seccomp` (containerd's default filter,
-// which tsula applies by default as docker does, and ctr only when asked).
+// p95), errors, the host's CPU and the daemon's own (tsulad; containerd) per run, and the
+// ratio tsula/ctr; ctr also with `--seccomp` (containerd's default filter, which tsula
+// applies by default as docker does, and ctr only when asked).
 //   node bench/parallel.mjs [P=100] [--rounds R=2]      (root; after scripts/install.sh)
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { promises as fs, existsSync, openSync, readFileSync } from 'node:fs';
@@ -43,13 +44,23 @@ function hostCpu() {
   return { user: (f[0] + f[1]) * tick, system: (f[2] + f[5] + f[6]) * tick };
 }
 
-async function burst(name, make) {
+/** A process's own CPU time so far (ms): utime + stime from /proc/PID/stat. */
+function procCpu(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) * 10; // utime, stime: fields 14 and 15
+  } catch { return 0; }
+}
+
+async function burst(name, make, daemonPid) {
   const c0 = hostCpu();
+  const d0 = procCpu(daemonPid);
   const t0 = now();
   const rs = await Promise.all(Array.from({ length: P }, (_, i) => timed(make(i))));
   const wall = now() - t0;
   const c1 = hostCpu();
-  const cpu = { user: (c1.user - c0.user) / P, system: (c1.system - c0.system) / P };
+  const cpu = { user: (c1.user - c0.user) / P, system: (c1.system - c0.system) / P, daemon: (procCpu(daemonPid) - d0) / P };
   const lat = rs.map((r) => r.ms).sort((a, b) => a - b);
   const errors = rs.filter((r) => r.code !== 0);
   return { name, wall, mean: lat.reduce((a, b) => a + b, 0) / P, p50: lat[Math.floor(P / 2)], p95: lat[Math.floor(P * 0.95)], errors, cpu };
@@ -79,18 +90,19 @@ try {
 
   const rows = [];
   for (let r = 0; r < ROUNDS; r++) {
-    rows.push(await burst('tsula', () => tsulaArgv('run', '--rm', '--network', 'none', 'busybox', 'true')));
-    rows.push(await burst('ctr', (i) => ctrArgv('run', '--rm', IMAGE, `r${r}c${i}`, 'true')));
+    rows.push(await burst('tsula', () => tsulaArgv('run', '--rm', '--network', 'none', 'busybox', 'true'), daemon.pid));
+    rows.push(await burst('ctr', (i) => ctrArgv('run', '--rm', IMAGE, `r${r}c${i}`, 'true'), containerd.pid));
     // ctr runs without a seccomp filter unless asked; tsula (as docker) applies its default one
-    rows.push(await burst('ctr+sec', (i) => ctrArgv('run', '--rm', '--seccomp', IMAGE, `r${r}s${i}`, 'true')));
+    rows.push(await burst('ctr+sec', (i) => ctrArgv('run', '--rm', '--seccomp', IMAGE, `r${r}s${i}`, 'true'), containerd.pid));
   }
   const pad = (s, w) => String(s).padStart(w);
   console.log(`${P} runs at once, ${ROUNDS} rounds (${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} CPUs)`);
-  console.log(`${'who'.padEnd(8)}${pad('wall', 10)}${pad('mean', 10)}${pad('p50', 10)}${pad('p95', 10)}${pad('errors', 8)}${pad('host CPU/run (user+sys)', 26)}`);
+  console.log(`${'who'.padEnd(8)}${pad('wall', 10)}${pad('mean', 10)}${pad('p50', 10)}${pad('p95', 10)}${pad('errors', 8)}${pad('host CPU/run (user+sys)', 26)}${pad('daemon CPU/run', 16)}`);
   for (const x of rows) {
     console.log(x.name.padEnd(8) + pad(`${(x.wall / 1000).toFixed(2)} s`, 10) + pad(`${x.mean.toFixed(0)} ms`, 10) + pad(`${x.p50.toFixed(0)} ms`, 10)
       + pad(`${x.p95.toFixed(0)} ms`, 10) + pad(x.errors.length, 8)
-      + pad(`${(x.cpu.user + x.cpu.system).toFixed(0)} ms (${x.cpu.user.toFixed(0)}+${x.cpu.system.toFixed(0)})`, 26));
+      + pad(`${(x.cpu.user + x.cpu.system).toFixed(0)} ms (${x.cpu.user.toFixed(0)}+${x.cpu.system.toFixed(0)})`, 26)
+      + pad(`${x.cpu.daemon.toFixed(0)} ms`, 16));
     for (const e of x.errors.slice(0, 3)) console.log(`    error (exit ${e.code}): ${e.err}`);
   }
   const best = (who) => Math.min(...rows.filter((x) => x.name === who).map((x) => x.wall));
