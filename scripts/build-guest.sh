@@ -176,7 +176,7 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 # Every process costs ~20 ms under TCG, and busybox's shell forks for each applet it runs
 # (mount and insmod also exec): this script keeps to the shell's builtins (read, echo,
 # case, parameter expansion) wherever an applet is not needed.
-stamp() { read -r up _ </proc/uptime; echo "init: $1 ${up}s"; }
+stamp() { read -r uptime_s _ </proc/uptime; echo "init: $1 ${uptime_s}s"; }
 # runc's pivot_root refuses the initramfs (the rootfs mount can't be pivoted): the first run,
 # as PID 1 on the initramfs, copies it (~3 MB) to a tmpfs and switch_root's into it (which
 # frees the initramfs' content); the second run, marked by /.tsula-tmpfs-root, goes on from
