@@ -99,6 +99,19 @@ for (const point of ['exit:before-save', 'exit:after-save']) {
   });
 }
 
+test('killed as an --rm container exits (its exit is not recorded): the restart removes it', async () => {
+  const before = await containerDirs();
+  await restart('exit:before-save');
+  await d.cli(['run', '--rm', '--name', 'rm-exit', 'busybox', 'sh', '-c', 'exit 3']); // dies with tsulad
+  await recoverFrom('exit:before-save');
+  // recovery finds a record that says running and conmon's exit file: the exit, then the removal
+  for (let i = 0; i < 100 && (await d.cli(['inspect', 'rm-exit'])).code === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  assert.notEqual((await d.cli(['inspect', 'rm-exit'])).code, 0, 'the --rm container is gone');
+  assert.deepEqual(await containerDirs(), before, 'no record and no tombstone left');
+  await assertClean('after an --rm exit');
+  await d.ok(['run', '--rm', '--name', 'rm-exit', 'busybox', 'true']);
+});
+
 test('killed at create:before-save: no container, no leftovers, the name is free', async () => {
   const before = await containerDirs();
   await restart('create:before-save');

@@ -283,9 +283,13 @@ export class ContainerService {
       await this.hooks.stopped(rec).catch((e) => this.d.log.warn('releasing after exit', { id, err: errorMessage(e) }));
       ph.mark('release');
       this.unreleased.add(id);
+      // an --rm container's removal follows at once: its exit gets no record of its own (an
+      // fsync). Until the removal's tombstone is on disk, conmon's exit file stays: a crash
+      // in between finds a record that says running and that file, and recovery finishes it.
+      const removedNext = rec.config.autoRemove && rec.state.status === 'exited';
       // the rootfs is unmounted and the runtime's state goes while the record is written;
       // the recorded exit (conmon's exit file) goes only once the record holds the code
-      if (await this.d.store.persist(rec)) {
+      if (!removedNext && await this.d.store.persist(rec)) {
         ph.mark('record');
         this.faults.hit('exit:after-save');
         await forgotten;
@@ -360,8 +364,10 @@ export class ContainerService {
     await this.locked(rec.id, async () => {
       if (!this.d.store.has(rec.id)) return;
       const ph = new Phases('remove', rec.id);
-      // an exited container's runtime state went when its exit was recorded, unless the disk was full
-      const keepsRuntime = rec.state.status !== 'exited' || this.unreleased.has(rec.id);
+      // an exited container's runtime state went when its exit was recorded, unless the disk was
+      // full or it is an --rm container's; its monitor is gone: a delete, not a discard, frees it
+      const exited = rec.state.status === 'exited';
+      const keepsRuntime = !exited || this.unreleased.has(rec.id);
       rec.state.status = 'removing';
       // rm must work on a full disk, to free it: the mark is a rename (no space needed), and
       // the writable layer goes before anything that could need space
@@ -369,7 +375,7 @@ export class ContainerService {
       ph.mark('mark');
       this.faults.hit('rm:after-mark');
       const rt = this.d.runtimes.get(rec.runtime);
-      if (keepsRuntime && rt) await forget(rt, rec.id, this.bundle(rec.id)).catch(() => {});
+      if (keepsRuntime && rt) await (exited ? rt.delete(rec.id, this.bundle(rec.id), true) : forget(rt, rec.id, this.bundle(rec.id))).catch(() => {});
       ph.mark('runtime');
       this.unreleased.delete(rec.id);
       await this.d.driver.remove(rec.id);
