@@ -202,6 +202,12 @@ async function createPod(id, annotations = {}) {
       create: t1 - t0, start: t2 - t1, firstLine: t3 - t2, total: t3 - t0, vmReady: rec.kindState?.readyMs, accel: rec.kindState?.accel,
       snapshot: rec.kindState?.agentStartup?.snapshot ?? '?',
       initStart: up(/init: start ([0-9.]+)s/), initReady: up(/init: ready ([0-9.]+)s/),
+      // the agent's own line: the guest's uptime when it serves, node's start to then and to main()
+      agentServing: Number(/tsula-agent serving".* uptime_ms=(\d+)/.exec(console_)?.[1] ?? NaN),
+      agentNode: Number(/tsula-agent serving".* node_ms=(\d+)/.exec(console_)?.[1] ?? NaN),
+      agentMain: Number(/tsula-agent serving".* main_ms=(\d+)/.exec(console_)?.[1] ?? NaN),
+      // the guest's uptime in the agent's answer to the sandboxer's first Ping
+      answered: Number(new RegExp(`msg="VM ready" id="${id}".* guest_uptime_ms=(\\d+)`).exec(readFileSync(path.join(dir, 'sandboxer.log'), 'utf8'))?.[1] ?? NaN),
     };
   } finally {
     out.destroy();
@@ -309,6 +315,10 @@ try {
   console.log(`  guest uptime (kernel clock) at: bare marker ${med(bareRuns, (r) => r.guest['BARE-READY']).toFixed(0)} ms` +
     (NODE_BASELINE ? `, node done ${med(nodeRuns, (r) => r.guest['NODE-DONE']).toFixed(0)} ms` : '') +
     `; vmm /init start ${med(vmmRuns, (r) => r.initStart).toFixed(0)} ms, agent launched ("init: ready") ${med(vmmRuns, (r) => r.initReady).toFixed(0)} ms`);
+  const medOf = (f) => med(vmmRuns, f).toFixed(0);
+  console.log(`  the agent (from its snapshot), guest uptime: node started ${medOf((r) => r.agentServing - r.agentNode)} ms` +
+    ` (its exec and dynamic linking after "init: ready"), main() ${medOf((r) => r.agentServing - r.agentNode + r.agentMain)} ms,` +
+    ` serving ${medOf((r) => r.agentServing)} ms, the first Ping answered ${medOf((r) => r.answered)} ms`);
   console.log(`  (spawn -> marker minus guest uptime = qemu start-up, firmware, kernel decompression)`);
   const creates = guestCreatePhases();
   if (creates.length) {

@@ -15,6 +15,8 @@ export * from './protocol.js';
 export interface RunAgentOptions {
   port?: string;
   log?: Logger;
+  /** ms from node's start to the agent's main(), for the "serving" line */
+  startedMs?: number;
 }
 
 /** Serve until Shutdown; resolves then (the caller exits and /init powers the VM off). */
@@ -51,6 +53,9 @@ export async function runAgent(o: RunAgentOptions = {}): Promise<void> {
     server.serve(session);
   };
   serveOnce();
-  log.info('tsula-agent serving', { port: path });
+  // where a VM's boot time goes (bench/vmm.mjs reads these): the guest's uptime now, and how
+  // long ago node started (its exec and dynamic linking come before) and reached main()
+  const uptimeMs = Math.round(Number(readFileSync('/proc/uptime', 'utf8').split(' ')[0]) * 1000);
+  log.info('tsula-agent serving', { port: path, uptime_ms: uptimeMs, node_ms: Math.round(process.uptime() * 1000), main_ms: o.startedMs });
   await finished;
 }

@@ -12,6 +12,8 @@ import 'node-unix-socket';
 import { runAgent } from '../agent/index.js';
 
 function main(): void {
+  // node's start to here: the snapshot's deserialization (or the script's evaluation)
+  const startedMs = Math.round(process.uptime() * 1000);
   // /init started us from a snapshot and falls back to the plain script if we die before
   // this signal: V8 accepted the snapshot once main() runs
   if (process.env.TSULA_AGENT_NOTIFY === '1') {
@@ -21,7 +23,7 @@ function main(): void {
   if (process.env.TSULA_AGENT_CHECK === '1') process.exit(0);
   // the port: an argument of the plain script; a snapshot's argv[1] is its first argument
   const port = process.argv.find((a, i) => i > 0 && a.startsWith('/dev/'));
-  runAgent({ port }).then(
+  runAgent({ port, startedMs }).then(
     // not process.exit(): exit joins libuv's thread pool, where a read on the virtio port
     // blocks until the host writes again; SIGKILL ends us now and /init sees status 137
     () => process.kill(process.pid, 'SIGKILL'),

@@ -251,6 +251,8 @@ export class VmmSandboxKind implements SandboxKind {
     this.d.log?.info('VM ready', {
       id: sb.id, pid: vm.pid, accel: accel.accel, ms: Math.round(vm.readyMs), from: clone ? 'template' : 'boot',
       agent: vm.ping.startup?.snapshot ?? 'unknown', oci_runtime: ociRuntime,
+      // the guest's clock when its agent answered (a clone's runs on from its template's)
+      guest_uptime_ms: Math.round(vm.ping.uptime * 1000),
     });
     return {
       pid: vm.pid,
