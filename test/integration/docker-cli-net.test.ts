@@ -198,7 +198,7 @@ test('-P publishes the image\'s EXPOSE on a free host port; -p 127.0.0.1:X:53/ud
   }
 });
 
-test('user networks: own subnet, names and aliases resolve, peers come and go from /etc/hosts', async () => {
+test('user networks: own subnet, names and aliases resolve (/etc/hosts and the network\'s DNS server), peers come and go', async () => {
   const sub = (JSON.parse(await ok(['network', 'inspect', 'bridge']))[0].IPAM.Config[0].Subnet as string);
   const netId = (await ok(['network', 'create', 'appnet'])).trim();
   assert.match(netId, /^[0-9a-f]{64}$/);
@@ -212,6 +212,16 @@ test('user networks: own subnet, names and aliases resolve, peers come and go fr
   const r = await runOut(['--name', 'beta', '--network', 'appnet', 'busybox', 'sh', '-c', 'ping -c1 -W2 alpha && ping -c1 -W2 db && grep -w alpha /etc/hosts']);
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, new RegExp(`${aIp.replace(/\./g, '\\.')}\\talpha db`));
+  // the network's DNS server (docker's embedded DNS) at its gateway: names, aliases,
+  // <name>.<network>, the reverse of an address; other names go to the host's servers
+  const gw = info.IPAM.Config[0].Gateway as string;
+  const q = await runOut(['--network', 'appnet', 'busybox', 'sh', '-c',
+    `cat /etc/resolv.conf; for n in alpha db alpha.appnet ${a.slice(0, 12)}; do nslookup $n || exit 9; done; nslookup ${aIp}`]);
+  assert.equal(q.code, 0, q.out);
+  assert.match(q.out, new RegExp(`^nameserver ${gw.replace(/\./g, '\\.')}$`, 'm'));
+  assert.match(q.out, /^options .*ndots:0/m);
+  assert.equal(q.out.split('\n').filter((l) => l === `Address: ${aIp}`).length, 4, q.out);
+  assert.match(q.out, /in-addr\.arpa\s+name = alpha\.appnet/);
   // while beta ran, alpha's hosts file named it; once beta is gone, no more
   await waitFor(async () => !(await ok(['exec', a, 'cat', '/etc/hosts'])).includes('beta'), 10_000, 'beta leaving alpha\'s /etc/hosts');
   // the default bridge has no name resolution, as in docker

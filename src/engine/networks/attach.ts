@@ -2,10 +2,11 @@
 // (<state>/networks/netns/<id>, the CRI pods' machinery) and a CNI ADD per network it joins
 // (eth0, eth1, … in order; the published ports on eth0), at each exit the DELs and the
 // namespace gone; docker's IP, MAC and gateway read from the CNI results. `network connect`
-// and `disconnect` ADD and DEL on a running container's namespace. The /etc/hosts of every
-// running container on a user network lists its peers there (tsula's stand-in for docker's
-// embedded DNS), rewritten as peers come and go. After a restart, attachments and namespaces
-// of containers that no longer run are released from the CNI cache alone.
+// and `disconnect` ADD and DEL on a running container's namespace. On a user network its
+// peers answer to their names twice: in its /etc/hosts, rewritten as peers come and go, and
+// through the network's DNS server (dns.ts), its resolv.conf's nameserver. After a restart,
+// attachments and namespaces of containers that no longer run are released from the CNI
+// cache alone.
 import { promises as fs } from 'node:fs';
 import { errorMessage, failedPrecondition, withContext } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
@@ -14,8 +15,9 @@ import type { Logger } from '../../common/log.js';
 import { primaryIp, sandboxAddresses, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
 import { running, type Container, type EndpointSpec, type NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
-import { extraHostLines, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace } from './etc.js';
+import { embeddedResolvConf, extraHostLines, hostNameservers, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace } from './etc.js';
 import type { NetworkRecord } from './model.js';
+import { NetworkDns } from './dns.js';
 import { resolvePorts, takenKeys, type TakenPorts } from './ports.js';
 import type { NetworkService } from './service.js';
 
@@ -34,7 +36,82 @@ export class ContainerNetworks {
   /** Peer hosts rewrites, one at a time (two truncate+write on one file would mix). */
   private hostsChain: Promise<unknown> = Promise.resolve();
 
-  constructor(private readonly d: ContainerNetworksDeps) {}
+  /** User networks' DNS servers, each while containers are attached to it (dnsUsers). */
+  private readonly dns: NetworkDns;
+  private readonly dnsUsers = new Map<string, Set<string>>();
+
+  constructor(private readonly d: ContainerNetworksDeps) {
+    this.dns = new NetworkDns({
+      lookup: (net, name) => this.named(net, name).map((x) => x.ip),
+      reverse: (net, ip) => {
+        const hit = this.onNetwork(net).find((x) => x.ip === ip);
+        return hit ? `${hit.c.name}.${hit.net}` : null;
+      },
+      upstreams: async (net, ip) => {
+        const hit = this.onNetwork(net).find((x) => x.ip === ip);
+        if (!hit) return null;
+        // an --internal network has no way out, for names neither (as dockerd's resolver)
+        if (this.d.networks.list().find((n) => n.id === net)?.internal) return [];
+        const own = hit.c.config.networking?.dns ?? [];
+        return own.length ? own : hostNameservers(await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+      },
+    }, d.log);
+  }
+
+  /**
+   * The endpoints on a network: the container, its address and the network's name. A start
+   * sets them before the process runs (its first query must not be refused), an exit clears them.
+   */
+  private onNetwork(networkId: string): Array<{ c: Container; ip: string; net: string }> {
+    const out: Array<{ c: Container; ip: string; net: string }> = [];
+    for (const c of this.d.containers()) {
+      for (const e of c.state.network?.endpoints ?? []) if (e.networkId === networkId && e.ip) out.push({ c, ip: e.ip, net: e.name });
+    }
+    return out;
+  }
+
+  /** Who answers to `name` on a network: container name, network alias or short id, or "<that>.<network>". */
+  private named(networkId: string, name: string): Array<{ c: Container; ip: string }> {
+    const eps = this.onNetwork(networkId);
+    const suffix = eps[0] ? `.${eps[0].net.toLowerCase()}` : null;
+    const bare = suffix && name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+    return eps.filter(({ c }) => {
+      const aliases = c.config.networking?.endpoints.find((x) => x.networkId === networkId)?.aliases ?? [];
+      return [c.name, ...aliases, c.id.slice(0, 12)].some((n) => n.toLowerCase() === name || n.toLowerCase() === bare);
+    });
+  }
+
+  /** The user network whose DNS server a container's resolv.conf names: its first, if a user bridge. */
+  private dnsNetwork(rec: Container): NetworkRecord | null {
+    if (rec.config.network !== 'cni') return null;
+    const ep = rec.config.networking?.endpoints[0];
+    const net = ep ? this.d.networks.list().find((n) => n.id === ep.networkId || n.name === ep.name) : undefined;
+    return net && net.driver === 'bridge' && !this.isDefaultBridge(net.id) && net.ipam.config[0]?.gateway ? net : null;
+  }
+
+  /** Serve DNS on the container's user networks; false if its resolv.conf's server can't be. */
+  private async serveDns(rec: Container, endpoints: Endpoint[]): Promise<boolean> {
+    let ok = true;
+    const first = this.dnsNetwork(rec)?.id;
+    for (const e of endpoints) {
+      if (this.isDefaultBridge(e.networkId) || !e.gateway) continue;
+      let users = this.dnsUsers.get(e.networkId);
+      if (!users) this.dnsUsers.set(e.networkId, users = new Set());
+      users.add(rec.id);
+      if (!(await this.dns.ensure(e.networkId, e.gateway)) && e.networkId === first) ok = false;
+    }
+    return ok;
+  }
+
+  /** The container left these networks (all of them: none given): a server with no one left stops. */
+  private async leaveDns(id: string, networkIds?: string[]): Promise<void> {
+    for (const [net, users] of [...this.dnsUsers]) {
+      if (networkIds && !networkIds.includes(net)) continue;
+      if (!users.delete(id) || users.size) continue;
+      this.dnsUsers.delete(net);
+      await this.dns.close(net);
+    }
+  }
 
   /** Set up a 'cni' container's namespace and attachments; nothing is left on failure. */
   async setup(rec: Container): Promise<NetworkState> {
@@ -59,6 +136,8 @@ export class ContainerNetworks {
       await this.release(id).catch((u) => this.d.log.warn('network clean-up after a failed start', { id, err: errorMessage(u) }));
       throw withContext(e, `cannot start container ${rec.name}`);
     }
+    // a network whose DNS server can't listen: the container asks the host's servers instead
+    if (!(await this.serveDns(rec, state.endpoints))) await this.writeResolvConf(rec, false);
     return state;
   }
 
@@ -76,6 +155,7 @@ export class ContainerNetworks {
     const netnsPath = (await this.d.netns.exists(id)) ? this.d.netns.path(id) : '';
     for (const a of await this.d.cni.attachments(id)) await this.d.cni.delCached(a, netnsPath);
     await this.d.netns.remove(id);
+    await this.leaveDns(id);
   }
 
   /** network connect on a running container: the next ethN. */
@@ -86,7 +166,9 @@ export class ContainerNetworks {
     let i = 0;
     while (used.has(`eth${i}`)) i++;
     const net = this.d.networks.get(ep.networkId);
-    st.endpoints.push(await this.add(rec, st.sandboxKey, net, ep, `eth${i}`, st.endpoints.length === 0, []));
+    const added = await this.add(rec, st.sandboxKey, net, ep, `eth${i}`, st.endpoints.length === 0, []);
+    st.endpoints.push(added);
+    await this.serveDns(rec, [added]);
   }
 
   /** network disconnect on a running container: DEL that attachment. */
@@ -97,6 +179,7 @@ export class ContainerNetworks {
     const a = (await this.d.cni.attachments(rec.id)).find((x) => x.ifName === e.ifName);
     if (a) await this.d.cni.delCached(a, st.sandboxKey);
     st.endpoints = st.endpoints.filter((x) => x !== e);
+    await this.leaveDns(rec.id, [networkId]);
   }
 
   /** After a restart: release what containers that no longer run left behind. */
@@ -108,6 +191,7 @@ export class ContainerNetworks {
       if (live.has(id)) continue;
       await this.release(id).catch((e) => this.d.log.warn('releasing the network of a stopped container', { id, err: errorMessage(e) }));
     }
+    for (const c of this.d.containers()) if (live.has(c.id)) await this.serveDns(c, c.state.network?.endpoints ?? []);
   }
 
   private takenPorts(self: string): TakenPorts {
@@ -126,9 +210,16 @@ export class ContainerNetworks {
     if (k.network === 'container') return;
     await writeFileAtomic(rec.paths.hostname, k.hostname + '\n', 0o644);
     await writeFileAtomic(rec.paths.hosts, await this.hostsText(rec), 0o644);
+    await this.writeResolvConf(rec, true);
+  }
+
+  /** resolv.conf: on a user network its DNS server (`embedded`), else the host's servers or --dns. */
+  private async writeResolvConf(rec: Container, embedded: boolean): Promise<void> {
+    const k = rec.config;
     const host = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-    const n = k.networking!;
-    await writeFileAtomic(rec.paths.resolvConf, resolvConf(host, n, k.network === 'host'), 0o644);
+    const gateway = embedded ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
+    const text = gateway ? embeddedResolvConf(host, k.networking!, gateway) : resolvConf(host, k.networking!, k.network === 'host');
+    await writeFileAtomic(rec.paths.resolvConf, text, 0o644);
   }
 
   async hostsText(rec: Container): Promise<string> {

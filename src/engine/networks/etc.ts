@@ -1,8 +1,8 @@
 // A container's /etc/hosts and /etc/resolv.conf as dockerd writes them: the host's resolv.conf
 // without loopback name servers (unreachable from another namespace; Google's when none is
 // left), --dns/--dns-search/--dns-option replacing its parts; hosts with the loopback and
-// IPv6 entries, --add-host lines, the container's own address, and (tsula's stand-in for
-// docker's embedded DNS on user networks) a line per peer on the same user network.
+// IPv6 entries, --add-host lines, the container's own address, and a line per peer on the
+// same user network. On a user network resolv.conf names the network's DNS server (dns.ts).
 import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import { invalidArgument } from '../../common/errors.js';
@@ -70,10 +70,30 @@ export async function hostNetworkHosts(extra: string[]): Promise<string> {
 
 export interface DnsInput { dns: string[]; dnsSearch: string[]; dnsOptions: string[] }
 
+/** The nameservers of a resolv.conf. */
+export function hostNameservers(text: string): string[] {
+  return text.split('\n').map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((s): s is string => !!s);
+}
+
+/**
+ * resolv.conf of a container whose first network is a user network: its DNS server (dns.ts)
+ * as the only nameserver, which forwards to --dns or the host's; search and options as
+ * dockerd writes them for its embedded server (ndots:0 unless an ndots is given).
+ */
+export function embeddedResolvConf(host: string, d: DnsInput, server: string): string {
+  const lines = host.split('\n');
+  let search = lines.flatMap((l) => /^\s*(?:search|domain)\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []);
+  let options = lines.flatMap((l) => /^\s*options\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []);
+  if (d.dnsSearch.length) search = d.dnsSearch.filter((s) => s !== '.');
+  if (d.dnsOptions.length) options = d.dnsOptions;
+  if (!options.some((o) => o.startsWith('ndots:'))) options = [...options, 'ndots:0'];
+  return [`nameserver ${server}`, ...(search.length ? [`search ${search.join(' ')}`] : []), `options ${options.join(' ')}`].join('\n') + '\n';
+}
+
 /** resolv.conf for a container; `hostNet`: its own namespace is the host's (loopback servers stay). */
 export function resolvConf(host: string, d: DnsInput, hostNet: boolean): string {
   const lines = host.split('\n');
-  let servers = lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((s): s is string => !!s);
+  let servers = hostNameservers(host);
   let search = lines.flatMap((l) => /^\s*(?:search|domain)\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []);
   let options = lines.flatMap((l) => /^\s*options\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []);
   if (d.dns.length) servers = d.dns;

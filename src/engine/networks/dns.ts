@@ -1,0 +1,173 @@
+// The DNS server of user networks (docker's embedded DNS, as podman's aardvark-dns runs it):
+// one UDP socket per user network with running containers, bound to its gateway address on
+// the host, which is the nameserver of their resolv.conf. It answers A and PTR queries for
+// the network's running containers (name, network aliases, short id; also "<name>.<network>")
+// and forwards every other query, unchanged, to the client container's --dns servers or the
+// host's (loopback ones included: we run on the host). A client that is not a container on
+// that network is refused. TCP is not served: the answers it holds itself are small.
+import type { Socket as UdpSocket } from 'node:dgram';
+import { isIPv4 } from 'node:net';
+import type { Logger } from '../../common/log.js';
+import { errorMessage } from '../../common/errors.js';
+
+const TYPE_A = 1;
+const TYPE_PTR = 12;
+const CLASS_IN = 1;
+const TTL = 600; // dockerd's
+const RCODE_SERVFAIL = 2;
+const RCODE_REFUSED = 5;
+const FORWARD_TIMEOUT_MS = 2000;
+
+export interface DnsQuestion { name: string; type: number; cls: number; end: number }
+
+/** The first question of a query (names in queries are never compressed), or null. */
+export function parseQuestion(msg: Buffer): DnsQuestion | null {
+  if (msg.length < 12 || (msg[2]! & 0x80) !== 0 || msg.readUInt16BE(4) < 1) return null; // a response, or no question
+  const labels: string[] = [];
+  let i = 12;
+  for (;;) {
+    const len = msg[i];
+    if (len === undefined || len > 63) return null;
+    i++;
+    if (len === 0) break;
+    if (i + len > msg.length) return null;
+    labels.push(msg.toString('latin1', i, i + len));
+    i += len;
+  }
+  if (i + 4 > msg.length) return null;
+  return { name: labels.join('.').toLowerCase(), type: msg.readUInt16BE(i), cls: msg.readUInt16BE(i + 2), end: i + 4 };
+}
+
+function encodeName(name: string): Buffer {
+  const parts = name.split('.').filter(Boolean).map((l) => Buffer.from(l, 'latin1'));
+  return Buffer.concat([...parts.flatMap((p) => [Buffer.from([p.length]), p]), Buffer.from([0])]);
+}
+
+/** An answer to `query` (its id, RD bit and question echoed): rcode and records of the question's type. */
+export function buildReply(query: Buffer, q: DnsQuestion, rcode: number, rdatas: Buffer[]): Buffer {
+  const head = Buffer.alloc(12);
+  query.copy(head, 0, 0, 2); // id
+  head[2] = 0x84 | (query[2]! & 0x01); // QR, AA, RD as asked
+  head[3] = 0x80 | rcode; // RA
+  head.writeUInt16BE(1, 4);
+  head.writeUInt16BE(rdatas.length, 6);
+  const answers = rdatas.map((rd) => {
+    const rr = Buffer.alloc(12);
+    rr.writeUInt16BE(0xc00c, 0); // the question's name
+    rr.writeUInt16BE(q.type, 2);
+    rr.writeUInt16BE(CLASS_IN, 4);
+    rr.writeUInt32BE(TTL, 6);
+    rr.writeUInt16BE(rd.length, 10);
+    return Buffer.concat([rr, rd]);
+  });
+  return Buffer.concat([head, query.subarray(12, q.end), ...answers]);
+}
+
+/** "4.3.2.1.in-addr.arpa" → "1.2.3.4", or null. */
+export function reverseName(name: string): string | null {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\.in-addr\.arpa$/.exec(name);
+  if (!m) return null;
+  const ip = `${m[4]}.${m[3]}.${m[2]}.${m[1]}`;
+  return isIPv4(ip) ? ip : null;
+}
+
+/** What the server needs of the engine, per network. */
+export interface DnsBackend {
+  /** Addresses of the network's running containers that answer to `name`. */
+  lookup(networkId: string, name: string): string[];
+  /** The name of the network's running container at `ip` ("<name>.<network>"), or null. */
+  reverse(networkId: string, ip: string): string | null;
+  /** The servers to forward a client's other queries to; null: not a container on the network. */
+  upstreams(networkId: string, clientIp: string): Promise<string[] | null>;
+}
+
+interface Served { socket: UdpSocket; address: string }
+
+export class NetworkDns {
+  private readonly served = new Map<string, Promise<Served | null>>();
+
+  constructor(private readonly backend: DnsBackend, private readonly log: Logger) {}
+
+  /** Serve `networkId` on its gateway address (once; a failure is logged and retried next time). */
+  async ensure(networkId: string, gateway: string): Promise<boolean> {
+    let s = this.served.get(networkId);
+    if (!s) {
+      s = this.listen(networkId, gateway);
+      this.served.set(networkId, s);
+    }
+    const served = await s;
+    if (!served) this.served.delete(networkId);
+    return !!served;
+  }
+
+  /** Stop serving a network. */
+  async close(networkId: string): Promise<void> {
+    const s = this.served.get(networkId);
+    this.served.delete(networkId);
+    (await s)?.socket.close();
+  }
+
+  private async listen(networkId: string, address: string): Promise<Served | null> {
+    const { createSocket } = await import('node:dgram');
+    const socket = createSocket({ type: 'udp4', reuseAddr: true });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.bind(53, address, () => { socket.off('error', reject); resolve(); });
+      });
+    } catch (e) {
+      socket.close();
+      this.log.warn('cannot serve DNS on a user network: its containers resolve each other through /etc/hosts only', { network: networkId, address, err: errorMessage(e) });
+      return null;
+    }
+    socket.unref();
+    socket.on('error', (e) => this.log.warn('network DNS', { network: networkId, err: errorMessage(e) }));
+    socket.on('message', (msg, from) => {
+      void this.answer(networkId, msg, from.address).then((reply) => {
+        if (reply) socket.send(reply, from.port, from.address);
+      }).catch((e) => this.log.debug('network DNS query', { network: networkId, err: errorMessage(e) }));
+    });
+    return { socket, address };
+  }
+
+  /** The reply to one query from clientIp (null: none, as for a malformed packet). */
+  async answer(networkId: string, msg: Buffer, clientIp: string): Promise<Buffer | null> {
+    const q = parseQuestion(msg);
+    if (!q) return null;
+    const upstreams = await this.backend.upstreams(networkId, clientIp);
+    if (!upstreams) return buildReply(msg, q, RCODE_REFUSED, []);
+    if (q.cls === CLASS_IN) {
+      const ip = q.type === TYPE_PTR ? reverseName(q.name) : null;
+      const named = ip ? this.backend.reverse(networkId, ip) : null;
+      if (named) return buildReply(msg, q, 0, [encodeName(named)]);
+      const ips = ip ? [] : this.backend.lookup(networkId, q.name);
+      // a container's name: its addresses for A, no record of other types (no AAAA: IPv4 only)
+      if (ips.length) return buildReply(msg, q, 0, q.type === TYPE_A ? ips.map((a) => Buffer.from(a.split('.').map(Number))) : []);
+    }
+    if (!upstreams.length) return buildReply(msg, q, RCODE_SERVFAIL, []);
+    return (await forward(msg, upstreams)) ?? buildReply(msg, q, RCODE_SERVFAIL, []);
+  }
+}
+
+/** Ask each server in turn, the query as it came; the first answer, or null. */
+async function forward(msg: Buffer, servers: string[]): Promise<Buffer | null> {
+  const { createSocket } = await import('node:dgram');
+  for (const server of servers) {
+    const family = isIPv4(server) ? 'udp4' : 'udp6';
+    const s = createSocket(family);
+    try {
+      const reply = await new Promise<Buffer | null>((resolve) => {
+        const timer = setTimeout(() => resolve(null), FORWARD_TIMEOUT_MS);
+        s.once('error', () => { clearTimeout(timer); resolve(null); });
+        s.on('message', (m) => {
+          if (m.length >= 2 && m[0] === msg[0] && m[1] === msg[1]) { clearTimeout(timer); resolve(m); }
+        });
+        s.send(msg, 53, server);
+      });
+      if (reply) return reply;
+    } finally {
+      s.close();
+    }
+  }
+  return null;
+}

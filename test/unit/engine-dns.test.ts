@@ -1,0 +1,94 @@
+// A user network's DNS server (src/engine/networks/dns.ts), its answers built from a fake
+// engine: wire format (RFC 1035 header, question, answers), who is refused, what is forwarded;
+// and the resolv.conf that names it.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NetworkDns, buildReply, parseQuestion, reverseName, type DnsBackend } from '../../src/engine/networks/dns.js';
+import { embeddedResolvConf } from '../../src/engine/networks/etc.js';
+import { Logger } from '../../src/common/log.js';
+
+/** A query as a stub resolver sends it: id, RD, one question. */
+function query(name: string, type: number, id = 0x1234): Buffer {
+  const labels = name.split('.').flatMap((l) => [Buffer.from([l.length]), Buffer.from(l)]);
+  const head = Buffer.from([id >> 8, id & 0xff, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+  const tail = Buffer.alloc(4);
+  tail.writeUInt16BE(type, 0);
+  tail.writeUInt16BE(1, 2);
+  return Buffer.concat([head, ...labels, Buffer.from([0]), tail]);
+}
+
+function parseReply(r: Buffer): { id: number; rcode: number; aa: boolean; rd: boolean; answers: Buffer[] } {
+  const q = parseQuestion(Buffer.concat([r.subarray(0, 2), Buffer.from([0x01]), r.subarray(3)]))!; // read it as a query
+  const answers: Buffer[] = [];
+  let i = q.end;
+  for (let n = r.readUInt16BE(6); n > 0; n--) {
+    assert.equal(r.readUInt16BE(i), 0xc00c, 'the answer names the question');
+    const len = r.readUInt16BE(i + 10);
+    answers.push(r.subarray(i + 12, i + 12 + len));
+    i += 12 + len;
+  }
+  assert.equal(i, r.length);
+  return { id: r.readUInt16BE(0), rcode: r[3]! & 0x0f, aa: (r[2]! & 0x04) !== 0, rd: (r[2]! & 0x01) !== 0, answers };
+}
+
+const backend: DnsBackend = {
+  lookup: (_net, name) => (name === 'web' || name === 'www' ? ['10.9.0.2', '10.9.0.3'] : []),
+  reverse: (_net, ip) => (ip === '10.9.0.2' ? 'web.appnet' : null),
+  upstreams: async (_net, client) => (client === '10.9.0.7' ? [] : null),
+};
+const dns = new NetworkDns(backend, new Logger('error'));
+
+test('a query parses; responses, short packets and bad labels do not', () => {
+  const q = parseQuestion(query('Web.AppNet', 1))!;
+  assert.deepEqual({ name: q.name, type: q.type, cls: q.cls }, { name: 'web.appnet', type: 1, cls: 1 });
+  const asReply = query('web', 1);
+  asReply[2] = 0x81;
+  assert.equal(parseQuestion(asReply), null);
+  assert.equal(parseQuestion(Buffer.alloc(5)), null);
+  assert.equal(parseQuestion(query('web', 1).subarray(0, 16)), null);
+});
+
+test('A: every address of the name, authoritative, id and RD kept', async () => {
+  const r = parseReply((await dns.answer('n', query('www', 1, 0xbeef), '10.9.0.7'))!);
+  assert.equal(r.id, 0xbeef);
+  assert.equal(r.rcode, 0);
+  assert.ok(r.aa && r.rd);
+  assert.deepEqual(r.answers.map((a) => [...a].join('.')), ['10.9.0.2', '10.9.0.3']);
+});
+
+test('AAAA of a container: no error, no record (IPv4 only), so resolvers do not look further', async () => {
+  const r = parseReply((await dns.answer('n', query('web', 28), '10.9.0.7'))!);
+  assert.equal(r.rcode, 0);
+  assert.equal(r.answers.length, 0);
+});
+
+test('PTR of a container address: its name on the network', async () => {
+  assert.equal(reverseName('2.0.9.10.in-addr.arpa'), '10.9.0.2');
+  assert.equal(reverseName('2.0.9.300.in-addr.arpa'), null);
+  const r = parseReply((await dns.answer('n', query('2.0.9.10.in-addr.arpa', 12), '10.9.0.7'))!);
+  assert.equal(r.answers.length, 1);
+  assert.deepEqual(parseQuestion(Buffer.concat([Buffer.alloc(4), Buffer.from([0, 1, 0, 0, 0, 0, 0, 0]), r.answers[0]!, Buffer.alloc(4)]))?.name, 'web.appnet');
+});
+
+test('a client that is no container of the network is refused; other names with no server to ask fail', async () => {
+  assert.equal(parseReply((await dns.answer('n', query('web', 1), '192.0.2.1'))!).rcode, 5);
+  assert.equal(parseReply((await dns.answer('n', query('example.org', 1), '10.9.0.7'))!).rcode, 2);
+  assert.equal(await dns.answer('n', Buffer.from('junk'), '10.9.0.7'), null);
+});
+
+test('buildReply echoes the question and counts its answers', () => {
+  const q = query('web', 1);
+  const r = buildReply(q, parseQuestion(q)!, 3, []);
+  assert.equal(r.readUInt16BE(4), 1);
+  assert.equal(r.readUInt16BE(6), 0);
+  assert.equal(r[3]! & 0x0f, 3);
+  assert.deepEqual(r.subarray(12), q.subarray(12));
+});
+
+test('resolv.conf on a user network: its server only, the host search list, ndots:0 unless given', () => {
+  const host = 'nameserver 10.0.0.53\nsearch corp.example\noptions edns0\n';
+  assert.equal(embeddedResolvConf(host, { dns: ['192.0.2.53'], dnsSearch: [], dnsOptions: [] }, '10.9.0.1'),
+    'nameserver 10.9.0.1\nsearch corp.example\noptions edns0 ndots:0\n');
+  assert.equal(embeddedResolvConf(host, { dns: [], dnsSearch: ['a.test'], dnsOptions: ['ndots:2'] }, '10.9.0.1'),
+    'nameserver 10.9.0.1\nsearch a.test\noptions ndots:2\n');
+});
