@@ -70,9 +70,19 @@ export async function hostNetworkHosts(extra: string[]): Promise<string> {
 
 export interface DnsInput { dns: string[]; dnsSearch: string[]; dnsOptions: string[] }
 
+/** A resolv.conf's parts. */
+function parseResolvConf(text: string): { servers: string[]; search: string[]; options: string[] } {
+  const lines = text.split('\n');
+  return {
+    servers: lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((s): s is string => !!s),
+    search: lines.flatMap((l) => /^\s*(?:search|domain)\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []),
+    options: lines.flatMap((l) => /^\s*options\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []),
+  };
+}
+
 /** The nameservers of a resolv.conf. */
 export function hostNameservers(text: string): string[] {
-  return text.split('\n').map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((s): s is string => !!s);
+  return parseResolvConf(text).servers;
 }
 
 /**
@@ -81,9 +91,7 @@ export function hostNameservers(text: string): string[] {
  * dockerd writes them for its embedded server (ndots:0 unless an ndots is given).
  */
 export function embeddedResolvConf(host: string, d: DnsInput, server: string): string {
-  const lines = host.split('\n');
-  let search = lines.flatMap((l) => /^\s*(?:search|domain)\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []);
-  let options = lines.flatMap((l) => /^\s*options\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []);
+  let { search, options } = parseResolvConf(host);
   if (d.dnsSearch.length) search = d.dnsSearch.filter((s) => s !== '.');
   if (d.dnsOptions.length) options = d.dnsOptions;
   if (!options.some((o) => o.startsWith('ndots:'))) options = [...options, 'ndots:0'];
@@ -92,10 +100,7 @@ export function embeddedResolvConf(host: string, d: DnsInput, server: string): s
 
 /** resolv.conf for a container; `hostNet`: its own namespace is the host's (loopback servers stay). */
 export function resolvConf(host: string, d: DnsInput, hostNet: boolean): string {
-  const lines = host.split('\n');
-  let servers = hostNameservers(host);
-  let search = lines.flatMap((l) => /^\s*(?:search|domain)\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []);
-  let options = lines.flatMap((l) => /^\s*options\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []);
+  let { servers, search, options } = parseResolvConf(host);
   if (d.dns.length) servers = d.dns;
   else if (!hostNet) {
     servers = servers.filter((s) => !/^127\./.test(s) && s !== '::1');
