@@ -222,6 +222,12 @@ test('user networks: own subnet, names and aliases resolve (/etc/hosts and the n
   assert.match(q.out, /^options .*ndots:0/m);
   assert.equal(q.out.split('\n').filter((l) => l === `Address: ${aIp}`).length, 4, q.out);
   assert.match(q.out, /in-addr\.arpa\s+name = alpha\.appnet/);
+  // over TCP too (a client's retry of a truncated answer): "alpha" A, framed by its length
+  const query = '\\000\\027\\022\\064\\001\\000\\000\\001\\000\\000\\000\\000\\000\\000\\005alpha\\000\\000\\001\\000\\001';
+  const t = await runOut(['--network', 'appnet', 'busybox', 'sh', '-c', `printf '${query}' | nc -w 5 ${gw} 53 | od -An -tx1`]);
+  const hex = t.out.replace(/\s+/g, '');
+  assert.ok(hex.startsWith('00271234'), t.out); // its length, then our id
+  assert.ok(hex.endsWith(aIp.split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join('')), t.out);
   // while beta ran, alpha's hosts file named it; once beta is gone, no more
   await waitFor(async () => !(await ok(['exec', a, 'cat', '/etc/hosts'])).includes('beta'), 10_000, 'beta leaving alpha\'s /etc/hosts');
   // the default bridge has no name resolution, as in docker

@@ -3,10 +3,11 @@
 // the host, which is the nameserver of their resolv.conf. It answers A and PTR queries for
 // the network's running containers (name, network aliases, short id; also "<name>.<network>")
 // and forwards every other query, unchanged, to the client container's --dns servers or the
-// host's (loopback ones included: we run on the host). A client that is not a container on
-// that network is refused. TCP is not served: the answers it holds itself are small.
+// host's (loopback ones included: we run on the host), over the transport it came by (TCP is
+// served too, for the retry of a truncated answer). A client that is not a container on that
+// network is refused.
 import type { Socket as UdpSocket } from 'node:dgram';
-import { isIPv4 } from 'node:net';
+import { createServer, connect, isIPv4, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../common/log.js';
 import { errorMessage } from '../../common/errors.js';
 
@@ -81,7 +82,28 @@ export interface DnsBackend {
   upstreams(networkId: string, clientIp: string): Promise<string[] | null>;
 }
 
-interface Served { socket: UdpSocket; address: string }
+interface Served { socket: UdpSocket; tcp: Server | null; conns: Set<Socket> }
+type Transport = 'udp' | 'tcp';
+const TCP_IDLE_MS = 10_000;
+
+/** DNS over TCP frames each message with its length (RFC 1035 4.2.2). */
+function framed(msg: Buffer): Buffer {
+  const len = Buffer.alloc(2);
+  len.writeUInt16BE(msg.length, 0);
+  return Buffer.concat([len, msg]);
+}
+
+/** Calls `each` with every whole message of a TCP DNS stream. */
+function onMessages(c: Socket, each: (msg: Buffer) => void): void {
+  let buf = Buffer.alloc(0);
+  c.on('data', (chunk: Buffer) => {
+    buf = Buffer.concat([buf, chunk]);
+    while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+      each(buf.subarray(2, 2 + buf.readUInt16BE(0)));
+      buf = buf.subarray(2 + buf.readUInt16BE(0));
+    }
+  });
+}
 
 export class NetworkDns {
   private readonly served = new Map<string, Promise<Served | null>>();
@@ -104,7 +126,11 @@ export class NetworkDns {
   async close(networkId: string): Promise<void> {
     const s = this.served.get(networkId);
     this.served.delete(networkId);
-    (await s)?.socket.close();
+    const served = await s;
+    if (!served) return;
+    served.socket.close();
+    served.tcp?.close();
+    for (const c of served.conns) c.destroy();
   }
 
   private async listen(networkId: string, address: string): Promise<Served | null> {
@@ -123,15 +149,50 @@ export class NetworkDns {
     socket.unref();
     socket.on('error', (e) => this.log.warn('network DNS', { network: networkId, err: errorMessage(e) }));
     socket.on('message', (msg, from) => {
-      void this.answer(networkId, msg, from.address).then((reply) => {
+      void this.answer(networkId, msg, from.address, 'udp').then((reply) => {
         if (reply) socket.send(reply, from.port, from.address);
       }).catch((e) => this.log.debug('network DNS query', { network: networkId, err: errorMessage(e) }));
     });
-    return { socket, address };
+    const conns = new Set<Socket>();
+    const tcp = await this.listenTcp(networkId, address, conns);
+    return { socket, tcp, conns };
+  }
+
+  /** The same on TCP; without it (the port is taken) UDP still serves. */
+  private async listenTcp(networkId: string, address: string, conns: Set<Socket>): Promise<Server | null> {
+    // half-open: a client may send its queries and shut its side before the answers come
+    const server = createServer({ allowHalfOpen: true }, (c) => {
+      conns.add(c);
+      c.on('close', () => conns.delete(c));
+      c.on('error', () => c.destroy());
+      c.setTimeout(TCP_IDLE_MS, () => c.destroy());
+      let pending = 0;
+      let ended = false;
+      c.on('end', () => { ended = true; if (!pending) c.end(); });
+      onMessages(c, (msg) => {
+        pending++;
+        void this.answer(networkId, Buffer.from(msg), c.remoteAddress ?? '', 'tcp').then((reply) => {
+          if (reply && !c.destroyed) c.write(framed(reply));
+        }).catch((e) => this.log.debug('network DNS query', { network: networkId, err: errorMessage(e) })).finally(() => {
+          if (--pending === 0 && ended) c.end();
+        });
+      });
+    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: address, port: 53 }, () => { server.off('error', reject); resolve(); });
+      });
+    } catch (e) {
+      this.log.warn('cannot serve DNS over TCP on a user network (UDP only)', { network: networkId, address, err: errorMessage(e) });
+      return null;
+    }
+    server.unref();
+    return server;
   }
 
   /** The reply to one query from clientIp (null: none, as for a malformed packet). */
-  async answer(networkId: string, msg: Buffer, clientIp: string): Promise<Buffer | null> {
+  async answer(networkId: string, msg: Buffer, clientIp: string, via: Transport = 'udp'): Promise<Buffer | null> {
     const q = parseQuestion(msg);
     if (!q) return null;
     const upstreams = await this.backend.upstreams(networkId, clientIp);
@@ -145,14 +206,19 @@ export class NetworkDns {
       if (ips.length) return buildReply(msg, q, 0, q.type === TYPE_A ? ips.map((a) => Buffer.from(a.split('.').map(Number))) : []);
     }
     if (!upstreams.length) return buildReply(msg, q, RCODE_SERVFAIL, []);
-    return (await forward(msg, upstreams)) ?? buildReply(msg, q, RCODE_SERVFAIL, []);
+    return (await forward(msg, upstreams, via)) ?? buildReply(msg, q, RCODE_SERVFAIL, []);
   }
 }
 
-/** Ask each server in turn, the query as it came; the first answer, or null. */
-async function forward(msg: Buffer, servers: string[]): Promise<Buffer | null> {
+/** Ask each server in turn, the query as it came and by the same transport; the first answer, or null. */
+async function forward(msg: Buffer, servers: string[], via: Transport): Promise<Buffer | null> {
   const { createSocket } = await import('node:dgram');
   for (const server of servers) {
+    if (via === 'tcp') {
+      const reply = await forwardTcp(msg, server);
+      if (reply) return reply;
+      continue;
+    }
     const family = isIPv4(server) ? 'udp4' : 'udp6';
     const s = createSocket(family);
     try {
@@ -170,4 +236,16 @@ async function forward(msg: Buffer, servers: string[]): Promise<Buffer | null> {
     }
   }
   return null;
+}
+
+function forwardTcp(msg: Buffer, server: string): Promise<Buffer | null> {
+  return new Promise((resolve) => {
+    const c = connect({ host: server, port: 53 });
+    const done = (reply: Buffer | null) => { clearTimeout(timer); c.destroy(); resolve(reply); };
+    const timer = setTimeout(() => done(null), FORWARD_TIMEOUT_MS);
+    c.on('error', () => done(null));
+    c.on('close', () => done(null));
+    onMessages(c, (reply) => done(Buffer.from(reply)));
+    c.write(framed(msg));
+  });
 }
