@@ -33,6 +33,27 @@ function childCpuMs() {
 function rssKb(pid) {
   try { return Number(/VmRSS:\s+(\d+)/.exec(execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }))[1]); } catch { return 0; }
 }
+/** RSS split into file-backed pages (the node binary, its libraries) and anonymous ones. */
+function rssParts(pid) {
+  try {
+    const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? 0);
+    return { rss: kb('Rss'), anon: kb('Anonymous'), file: kb('Rss') - kb('Anonymous') - kb('Pss_Shmem') };
+  } catch { return { rss: 0, anon: 0, file: 0 }; }
+}
+/** The floor under tsulad's idle RSS: node with tsulad's V8 flags serving HTTP on a unix socket, nothing else. */
+async function bareNodeServerRss() {
+  const flags = readFileSync(path.join(ROOT, 'bin/tsulad'), 'utf8').split('\n')[0].replace(/^#!\S*env -S node\s*/, '').split(/\s+/).filter(Boolean);
+  const s = path.join(dir, 'bare-node.sock');
+  const child = spawn(process.execPath, [...flags, '-e', `require('http').createServer((q, r) => r.end('ok')).listen(${JSON.stringify(s)})`], { stdio: 'ignore' });
+  try {
+    for (let i = 0; i < 100 && !existsSync(s); i++) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 1000));
+    return rssParts(child.pid);
+  } finally {
+    child.kill('SIGKILL');
+  }
+}
 function pssKb(pid) {
   try { return Number(/Pss:\s+(\d+)/.exec(execFileSync('cat', [`/proc/${pid}/smaps_rollup`], { encoding: 'utf8' }))[1]); } catch { return 0; }
 }
@@ -62,6 +83,8 @@ try {
   if (tsula('load', '-i', path.join(ROOT, 'build/images/busybox.tar')).status !== 0) throw new Error('load failed');
   await new Promise((r) => setTimeout(r, 1000));
   const idleRss = rssKb(daemon.pid);
+  const idleParts = rssParts(daemon.pid);
+  const bareNode = await bareNodeServerRss();
 
   // bare runc: the same busybox rootfs, runc's default spec, `true`
   const bundle = path.join(dir, 'bundle');
@@ -182,7 +205,8 @@ try {
   const conmonPss = conmons.reduce((s, p) => s + pssKb(p.pid), 0);
   const busyRss = rssKb(daemon.pid);
   console.log(`\nmemory`);
-  console.log(`  tsulad idle RSS                      ${(idleRss / 1024).toFixed(1)} MB`);
+  console.log(`  tsulad idle RSS                      ${(idleRss / 1024).toFixed(1)} MB (${(idleParts.file / 1024).toFixed(1)} MB of files: node's binary and libraries; ${(idleParts.anon / 1024).toFixed(1)} MB anonymous)`);
+  console.log(`    a bare node HTTP server, same flags ${(bareNode.rss / 1024).toFixed(1)} MB (${(bareNode.file / 1024).toFixed(1)} MB of files; ${(bareNode.anon / 1024).toFixed(1)} MB anonymous)`);
   console.log(`  tsulad RSS after the runs            ${(warmRss / 1024).toFixed(1)} MB`);
   console.log(`  tsulad RSS with ${K} containers        ${(busyRss / 1024).toFixed(1)} MB (${((busyRss - warmRss) / 1024 / K).toFixed(2)} MB per container; GC makes this noisy)`);
   console.log(`  conmon per container                 ${(conmonRss / 1024 / conmons.length).toFixed(2)} MB RSS, ${(conmonPss / 1024 / conmons.length).toFixed(2)} MB PSS (${conmons.length} conmon)`);
