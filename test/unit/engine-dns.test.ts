@@ -34,7 +34,8 @@ function parseReply(r: Buffer): { id: number; rcode: number; aa: boolean; rd: bo
 const backend: DnsBackend = {
   lookup: (_net, name) => (name === 'web' || name === 'www' ? ['10.9.0.2', '10.9.0.3'] : []),
   reverse: (_net, ip) => (ip === '10.9.0.2' ? 'web.appnet' : null),
-  upstreams: async (_net, client) => (client === '10.9.0.7' ? [] : null),
+  isClient: (_net, client) => client === '10.9.0.7',
+  upstreams: async () => [],
 };
 const dns = new NetworkDns(backend, new Logger('error'));
 

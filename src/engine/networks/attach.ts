@@ -44,15 +44,14 @@ export class ContainerNetworks {
     this.dns = new NetworkDns({
       lookup: (net, name) => this.named(net, name).map((x) => x.ip),
       reverse: (net, ip) => {
-        const hit = this.onNetwork(net).find((x) => x.ip === ip);
+        const hit = this.endpointAt(net, ip);
         return hit ? `${hit.c.name}.${hit.net}` : null;
       },
+      isClient: (net, ip) => !!this.endpointAt(net, ip),
       upstreams: async (net, ip) => {
-        const hit = this.onNetwork(net).find((x) => x.ip === ip);
-        if (!hit) return null;
         // an --internal network has no way out, for names neither (as dockerd's resolver)
         if (this.d.networks.list().find((n) => n.id === net)?.internal) return [];
-        const own = hit.c.config.networking?.dns ?? [];
+        const own = this.endpointAt(net, ip)?.c.config.networking?.dns ?? [];
         return own.length ? own : hostNameservers(await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
       },
     }, d.log);
@@ -68,6 +67,11 @@ export class ContainerNetworks {
       for (const e of c.state.network?.endpoints ?? []) if (e.networkId === networkId && e.ip) out.push({ c, ip: e.ip, net: e.name });
     }
     return out;
+  }
+
+  /** The endpoint at `ip` on a network, if a container has it. */
+  private endpointAt(networkId: string, ip: string): { c: Container; ip: string; net: string } | undefined {
+    return this.onNetwork(networkId).find((x) => x.ip === ip);
   }
 
   /** Who answers to `name` on a network: container name, network alias or short id, or "<that>.<network>". */

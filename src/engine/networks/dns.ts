@@ -78,8 +78,10 @@ export interface DnsBackend {
   lookup(networkId: string, name: string): string[];
   /** The name of the network's running container at `ip` ("<name>.<network>"), or null. */
   reverse(networkId: string, ip: string): string | null;
-  /** The servers to forward a client's other queries to; null: not a container on the network. */
-  upstreams(networkId: string, clientIp: string): Promise<string[] | null>;
+  /** Is clientIp a container on the network (anyone else is refused)? */
+  isClient(networkId: string, clientIp: string): boolean;
+  /** The servers to forward a client's other queries to (asked only for those). */
+  upstreams(networkId: string, clientIp: string): Promise<string[]>;
 }
 
 interface Served { socket: UdpSocket; tcp: Server | null; conns: Set<Socket> }
@@ -195,8 +197,7 @@ export class NetworkDns {
   async answer(networkId: string, msg: Buffer, clientIp: string, via: Transport = 'udp'): Promise<Buffer | null> {
     const q = parseQuestion(msg);
     if (!q) return null;
-    const upstreams = await this.backend.upstreams(networkId, clientIp);
-    if (!upstreams) return buildReply(msg, q, RCODE_REFUSED, []);
+    if (!this.backend.isClient(networkId, clientIp)) return buildReply(msg, q, RCODE_REFUSED, []);
     if (q.cls === CLASS_IN) {
       const ip = q.type === TYPE_PTR ? reverseName(q.name) : null;
       const named = ip ? this.backend.reverse(networkId, ip) : null;
@@ -205,6 +206,7 @@ export class NetworkDns {
       // a container's name: its addresses for A, no record of other types (no AAAA: IPv4 only)
       if (ips.length) return buildReply(msg, q, 0, q.type === TYPE_A ? ips.map((a) => Buffer.from(a.split('.').map(Number))) : []);
     }
+    const upstreams = await this.backend.upstreams(networkId, clientIp);
     if (!upstreams.length) return buildReply(msg, q, RCODE_SERVFAIL, []);
     return (await forward(msg, upstreams, via)) ?? buildReply(msg, q, RCODE_SERVFAIL, []);
   }
