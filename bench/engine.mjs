@@ -13,6 +13,7 @@ import { promises as fs, existsSync, openSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { mem } from './lib/proc.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const N = Number(process.argv[2] ?? 20);
@@ -30,16 +31,10 @@ function childCpuMs() {
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 on (state)
   return (Number(f[13]) + Number(f[14])) * 10; // cutime, cstime: fields 16 and 17
 }
-function rssKb(pid) {
-  try { return Number(/VmRSS:\s+(\d+)/.exec(execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }))[1]); } catch { return 0; }
-}
 /** RSS split into file-backed pages (the node binary, its libraries) and anonymous ones. */
 function rssParts(pid) {
-  try {
-    const t = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-    const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(t)?.[1] ?? 0);
-    return { rss: kb('Rss'), anon: kb('Anonymous'), file: kb('Rss') - kb('Anonymous') - kb('Pss_Shmem') };
-  } catch { return { rss: 0, anon: 0, file: 0 }; }
+  const m = mem(pid);
+  return { rss: m.rss, anon: m.anon, file: m.rss - m.anon - m.shmem };
 }
 /** The floor under tsulad's idle RSS: node with tsulad's V8 flags serving HTTP on a unix socket, nothing else. */
 async function bareNodeServerRss() {
@@ -53,9 +48,6 @@ async function bareNodeServerRss() {
   } finally {
     child.kill('SIGKILL');
   }
-}
-function pssKb(pid) {
-  try { return Number(/Pss:\s+(\d+)/.exec(execFileSync('cat', [`/proc/${pid}/smaps_rollup`], { encoding: 'utf8' }))[1]); } catch { return 0; }
 }
 function procs(match) {
   return execFileSync('ps', ['-eo', 'pid=,args='], { encoding: 'utf8' }).split('\n').map((l) => l.trim()).filter(Boolean)
@@ -82,7 +74,7 @@ try {
   for (let i = 0; i < 200 && tsula('version').status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
   if (tsula('load', '-i', path.join(ROOT, 'build/images/busybox.tar')).status !== 0) throw new Error('load failed');
   await new Promise((r) => setTimeout(r, 1000));
-  const idleRss = rssKb(daemon.pid);
+  const idleRss = mem(daemon.pid).rss;
   const idleParts = rssParts(daemon.pid);
   const bareNode = await bareNodeServerRss();
 
@@ -196,14 +188,14 @@ try {
 
   // memory: K running containers, against tsulad after the runs above (the modules a run
   // loads on first use are then in; what is left is what each container holds)
-  const warmRss = rssKb(daemon.pid);
+  const warmRss = mem(daemon.pid).rss;
   const ids = [];
   for (let i = 0; i < K; i++) ids.push(tsula('run', '-d', '--network', 'none', 'busybox', 'sleep', '600').stdout.trim());
   await new Promise((r) => setTimeout(r, 1000));
   const conmons = procs((a) => path.basename(a.split(' ')[0]) === 'conmon' && a.includes(dir));
-  const conmonRss = conmons.reduce((s, p) => s + rssKb(p.pid), 0);
-  const conmonPss = conmons.reduce((s, p) => s + pssKb(p.pid), 0);
-  const busyRss = rssKb(daemon.pid);
+  const conmonRss = conmons.reduce((s, p) => s + mem(p.pid).rss, 0);
+  const conmonPss = conmons.reduce((s, p) => s + mem(p.pid).pss, 0);
+  const busyRss = mem(daemon.pid).rss;
   console.log(`\nmemory`);
   console.log(`  tsulad idle RSS                      ${(idleRss / 1024).toFixed(1)} MB (${(idleParts.file / 1024).toFixed(1)} MB of files: node's binary and libraries; ${(idleParts.anon / 1024).toFixed(1)} MB anonymous)`);
   console.log(`    a bare node HTTP server, same flags ${(bareNode.rss / 1024).toFixed(1)} MB (${(bareNode.file / 1024).toFixed(1)} MB of files; ${(bareNode.anon / 1024).toFixed(1)} MB anonymous)`);
