@@ -23,6 +23,7 @@ const sock = path.join(dir, 'tsulad.sock');
 const host = `unix://${sock}`;
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const stats = (xs) => { const s = [...xs].sort((a, b) => a - b); return { mean: s.reduce((a, b) => a + b, 0) / s.length, p50: s[Math.floor(s.length / 2)] }; };
+const noExtraCa = { ...process.env, NODE_EXTRA_CA_CERTS: undefined };
 const fmt = (ms) => `${ms.toFixed(1)} ms`;
 
 /** user + sys CPU of this process's waited-for children so far (/proc/self/stat, 100 Hz ticks). */
@@ -38,9 +39,10 @@ function rssParts(pid) {
 }
 /** The floor under tsulad's idle RSS: node with tsulad's V8 flags serving HTTP on a unix socket, nothing else. */
 async function bareNodeServerRss() {
-  const flags = readFileSync(path.join(ROOT, 'bin/tsulad'), 'utf8').split('\n')[0].replace(/^#!\S*env -S node\s*/, '').split(/\s+/).filter(Boolean);
+  const flags = readFileSync(path.join(ROOT, 'bin/tsulad'), 'utf8').split('\n')[0].replace(/^.* node\s+/, '').split(/\s+/).filter(Boolean);
   const s = path.join(dir, 'bare-node.sock');
-  const child = spawn(process.execPath, [...flags, '-e', `require('http').createServer((q, r) => r.end('ok')).listen(${JSON.stringify(s)})`], { stdio: 'ignore' });
+  // without NODE_EXTRA_CA_CERTS, as bin/tsulad starts node (src/common/v8-flags.ts)
+  const child = spawn(process.execPath, [...flags, '-e', `require('http').createServer((q, r) => r.end('ok')).listen(${JSON.stringify(s)})`], { stdio: 'ignore', env: noExtraCa });
   try {
     for (let i = 0; i < 100 && !existsSync(s); i++) await new Promise((r) => setTimeout(r, 20));
     await new Promise((r) => setTimeout(r, 1000));
@@ -126,7 +128,9 @@ try {
   const phaseLog = (await fs.readFile(path.join(dir, 'tsulad.log'), 'utf8')).slice(logFrom);
   // runc's default spec has no seccomp filter; tsula applies docker's default profile
   const apiUnconfined = await apiRuns('  same, seccomp=unconfined', { SecurityOpt: ['seccomp=unconfined'] });
-  const nodeRes = bench('node -e 0 (CLI floor)', () => spawnSync(process.execPath, ['-e', '0']));
+  // the CLI's floor is node as bin/tsula starts it: without NODE_EXTRA_CA_CERTS (it speaks no TLS)
+  const nodeRes = bench('node -e 0 (CLI floor)', () => spawnSync(process.execPath, ['-e', '0'], { env: noExtraCa }));
+  const nodeCaRes = process.env.NODE_EXTRA_CA_CERTS ? bench('  same, with this NODE_EXTRA_CA_CERTS', () => spawnSync(process.execPath, ['-e', '0'])) : null;
 
   // the floor under the engine: runc itself, given tsula's own spec (docker's seccomp profile,
   // masked paths, its mounts), once as one `runc run` and once split as the engine must split it
@@ -167,7 +171,7 @@ try {
   await api('DELETE', `/v1.41/containers/${sleeper}?force=1`);
 
   console.log(`\nstart latency, N=${N} sequential runs (mean / p50)`);
-  for (const r of [runcRes, ownRun, ownSplit, cliRes, cliPlainRes, apiRes, apiUnconfined, nodeRes]) {
+  for (const r of [runcRes, ownRun, ownSplit, cliRes, cliPlainRes, apiRes, apiUnconfined, nodeRes, nodeCaRes].filter(Boolean)) {
     console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc${r.cpu === undefined ? '' : `   CPU ${fmt(r.cpu)}/run`}`);
   }
 

@@ -1,8 +1,37 @@
-// The V8 flags tsulad and tsula-sandboxer run with (bin/tsulad and bin/tsula-sandboxer carry
-// the same in their shebang; a unit test keeps them equal). Both daemons spend their time
-// waiting on runc, conmon, QEMU and the disk: optimised JIT code buys them nothing measurable
-// (bench/engine.mjs and bench/pull.mjs: same latency and pull time), while V8's lite mode
-// (interpreter only, feedback allocated lazily) keeps ~10 MB less at idle and ~30 MB less
-// after a burst of runs or a pull. WebAssembly needs the JIT; nothing of ours uses it, and
-// saying so spares V8's "disabling flag --expose_wasm" warning in the log.
+// How tsulad and tsula-sandboxer start node: the V8 flags and the environment (bin/tsulad and
+// bin/tsula-sandboxer carry the same in their shebang; a unit test keeps them equal).
+//
+// V8 flags: both daemons spend their time waiting on runc, conmon, QEMU and the disk:
+// optimised JIT code buys them nothing measurable (bench/engine.mjs and bench/pull.mjs: same
+// latency and pull time), while V8's lite mode (interpreter only, feedback allocated lazily)
+// keeps ~10 MB less at idle and ~30 MB less after a burst of runs or a pull. WebAssembly
+// needs the JIT; nothing of ours uses it, and saying so spares V8's "disabling flag
+// --expose_wasm" warning in the log.
+//
+// NODE_EXTRA_CA_CERTS: node 20 reads and parses the PEM file it names at start-up, whether
+// or not the process ever speaks TLS (Debian's whole bundle there: ~30 ms and ~1.8 MB of RSS
+// for the process's lifetime). The sandboxer and the CLI speak no TLS, so it is unset for
+// them; tsulad dials registries, so its launcher hands the name over as
+// EXTRA_CA_CERTS_DEFERRED and the registry client reads the file on its first TLS dial
+// (src/image/registry/trust.ts).
 export const DAEMON_V8_FLAGS: readonly string[] = ['--lite-mode', '--no-expose-wasm'];
+
+/** The variable bin/tsulad moves NODE_EXTRA_CA_CERTS to. */
+export const EXTRA_CA_CERTS_DEFERRED = 'TSULA_NODE_EXTRA_CA_CERTS';
+
+/** bin/<daemon>'s first line: env(1) unsets, or defers, NODE_EXTRA_CA_CERTS and runs node with the flags. */
+export function daemonShebang(daemon: 'tsulad' | 'tsula-sandboxer'): string {
+  const defer = daemon === 'tsulad' ? ` ${EXTRA_CA_CERTS_DEFERRED}=\${NODE_EXTRA_CA_CERTS}` : '';
+  return `#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS${defer} node ${DAEMON_V8_FLAGS.join(' ')}`;
+}
+
+/**
+ * The environment bin/<daemon> gives node (tests and tsulad's sandboxer launch start the
+ * bundles with it): NODE_EXTRA_CA_CERTS moved aside for tsulad, dropped for the sandboxer.
+ */
+export function daemonEnv(daemon: 'tsulad' | 'tsula-sandboxer', env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...env, [EXTRA_CA_CERTS_DEFERRED]: daemon === 'tsulad' ? env.NODE_EXTRA_CA_CERTS ?? '' : undefined };
+  delete out.NODE_EXTRA_CA_CERTS;
+  if (out[EXTRA_CA_CERTS_DEFERRED] === undefined) delete out[EXTRA_CA_CERTS_DEFERRED];
+  return out;
+}

@@ -5,7 +5,7 @@
 import { promises as fs, openSync, closeSync, realpathSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { DAEMON_V8_FLAGS } from '../common/v8-flags.js';
+import { DAEMON_V8_FLAGS, daemonEnv } from '../common/v8-flags.js';
 import { taskSocketOf } from './admin.js';
 
 const START_TIMEOUT_MS = 20_000;
@@ -49,7 +49,7 @@ export async function ensureSandboxer(state: string, address: string): Promise<v
         const log = openSync(path.join(state, 'sandboxer.log'), 'a');
         const { spawn } = await import('node:child_process');
         const child = spawn(process.execPath, [...DAEMON_V8_FLAGS, sandboxerBinary(), '--state', state, '--listen', address], {
-          detached: true, stdio: ['ignore', log, log], cwd: '/', env: process.env,
+          detached: true, stdio: ['ignore', log, log], cwd: '/', env: daemonEnv('tsula-sandboxer', process.env),
         });
         child.unref();
         closeSync(log);

@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { killSandboxerLeftovers } from './cleanup.js';
-import { DAEMON_V8_FLAGS } from '../../src/common/v8-flags.js';
+import { DAEMON_V8_FLAGS, daemonEnv } from '../../src/common/v8-flags.js';
 
 const execFileP = promisify(execFile);
 export const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
@@ -26,6 +26,9 @@ export class TestDaemon {
   readonly logFile: string;
   readonly criSock: string;
 
+  /** Started through bin/tsulad as users start it (its shebang's environment), not node + the bundle. */
+  launcher = false;
+
   constructor(readonly dir: string, readonly extraArgs: string[] = [], readonly env: NodeJS.ProcessEnv = {}) {
     this.sock = path.join(dir, 'tsulad.sock');
     this.graph = path.join(dir, 'graph');
@@ -34,7 +37,7 @@ export class TestDaemon {
     this.criSock = path.join(dir, 'cri.sock');
   }
 
-  static async create(opts: { args?: string[]; configJson?: unknown; env?: NodeJS.ProcessEnv; dir?: string } = {}): Promise<TestDaemon> {
+  static async create(opts: { args?: string[]; configJson?: unknown; env?: NodeJS.ProcessEnv; dir?: string; launcher?: boolean } = {}): Promise<TestDaemon> {
     const dir = opts.dir ?? await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
     const args = [...(opts.args ?? [])];
     // no default bridge network unless a test gives one (its own, from createTestNet): a
@@ -49,6 +52,7 @@ export class TestDaemon {
       await fs.writeFile(path.join(dir, 'none.json'), JSON.stringify({ bridge: 'none' }));
     }
     const d = new TestDaemon(dir, args, opts.env);
+    d.launcher = opts.launcher ?? false;
     await d.start();
     return d;
   }
@@ -63,9 +67,12 @@ export class TestDaemon {
     const out = openSync(this.logFile, 'a');
     // every daemon on private paths: its CRI socket too (the default is the machine's)
     const cri = this.extraArgs.includes('--cri-socket') ? [] : ['--cri-socket', `unix://${this.criSock}`];
-    this.proc = spawn(process.execPath, [...DAEMON_V8_FLAGS, TSULAD, '-H', this.hostArg, '--graph', this.graph, '--state', this.state, '--log-level', 'debug', ...cri, ...this.extraArgs],
-      // a sandboxer tsulad starts (--runtime vmm) goes under the test's dir too, unless the test says where
-      { stdio: ['ignore', out, out], detached: true, env: { ...process.env, ...this.sandboxerDefaults(), ...this.env } });
+    const args = ['-H', this.hostArg, '--graph', this.graph, '--state', this.state, '--log-level', 'debug', ...cri, ...this.extraArgs];
+    // a sandboxer tsulad starts (--runtime vmm) goes under the test's dir too, unless the test says where
+    const env = { ...process.env, ...this.sandboxerDefaults(), ...this.env };
+    this.proc = this.launcher
+      ? spawn(path.join(ROOT, 'bin/tsulad'), args, { stdio: ['ignore', out, out], detached: true, env })
+      : spawn(process.execPath, [...DAEMON_V8_FLAGS, TSULAD, ...args], { stdio: ['ignore', out, out], detached: true, env: daemonEnv('tsulad', env) });
     const p = this.proc;
     const deadline = Date.now() + 20_000;
     while (Date.now() < deadline) {

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { sleep } from './daemon.js';
 import { SANDBOXER, killSandboxerLeftovers, sandboxerEnv, shortTempDir } from './containerd.js';
-import { DAEMON_V8_FLAGS } from '../../src/common/v8-flags.js';
+import { DAEMON_V8_FLAGS, daemonEnv } from '../../src/common/v8-flags.js';
 
 const execFileP = promisify(execFile);
 
@@ -51,7 +51,7 @@ export class TestSandboxer {
     const log = openSync(path.join(this.dir, 'sandboxer.log'), 'a');
     const level = this.o.logLevel === undefined ? ['--log-level', 'debug'] : this.o.logLevel === null ? [] : ['--log-level', this.o.logLevel];
     this.proc = spawn(process.execPath, [...DAEMON_V8_FLAGS, SANDBOXER, '--state', this.state, '--listen', this.address, ...level, ...(this.o.args ?? [])],
-      { stdio: ['ignore', log, log], detached: true, env: { ...sandboxerEnv(this.dir), ...this.env } });
+      { stdio: ['ignore', log, log], detached: true, env: daemonEnv('tsula-sandboxer', { ...sandboxerEnv(this.dir), ...this.env }) });
     closeSync(log);
     const p = this.proc;
     for (let i = 0; i < 400; i++) {

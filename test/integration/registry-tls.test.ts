@@ -137,3 +137,25 @@ test('a registry that wants a client certificate: refused without one, served wi
     await fs.rm(hostDir, { recursive: true, force: true });
   }
 });
+
+test('NODE_EXTRA_CA_CERTS names its CA: bin/tsulad leaves the file to the first TLS dial, and that pull is verified', async () => {
+  const none = path.join(dir, 'no-certs-d');
+  const e = await TestDaemon.create({ launcher: true, env: { NODE_EXTRA_CA_CERTS: ca.cert }, configJson: { 'registry-certs-dirs': [none] } });
+  const bad = await TestDaemon.create({ launcher: true, env: { NODE_EXTRA_CA_CERTS: path.join(dir, 'missing.pem') }, configJson: { 'registry-certs-dirs': [none] } });
+  try {
+    // node did not parse it at start-up: the name waits in the daemon's environment
+    const environ = (await fs.readFile(`/proc/${e.proc!.pid}/environ`, 'utf8')).split('\0');
+    assert.ok(environ.includes(`TSULA_NODE_EXTRA_CA_CERTS=${ca.cert}`), environ.join(' '));
+    assert.ok(!environ.some((v) => v.startsWith('NODE_EXTRA_CA_CERTS=')));
+    assert.match(await e.ok(['pull', `${plain.host}/busybox`]), /Status: Downloaded newer image/);
+    assert.equal(await e.ok(['run', '--rm', `${plain.host}/busybox`, 'echo', 'extra CA']), 'extra CA\n');
+    // a file that cannot be read: node's own warning, node's own roots (so: not trusted)
+    const r = await bad.cli(['pull', `${plain.host}/busybox`]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, /TLS certificate not trusted/);
+    assert.match(await bad.log(), /Ignoring extra certs from `.*missing\.pem`, load failed: ENOENT/);
+  } finally {
+    await e.destroy();
+    await bad.destroy();
+  }
+});

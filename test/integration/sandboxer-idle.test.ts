@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { TtrpcClient } from '../../src/ttrpc/client.js';
 import { ADMIN_SERVICE, type ListResponse } from '../../src/sandboxer/admin.js';
-import { DAEMON_V8_FLAGS } from '../../src/common/v8-flags.js';
+import { DAEMON_V8_FLAGS, daemonEnv } from '../../src/common/v8-flags.js';
 import { SANDBOXER, sandboxerEnv, shortTempDir, killSandboxerLeftovers } from '../helpers/containerd.js';
 import { sleep } from '../helpers/daemon.js';
 
@@ -57,7 +57,7 @@ export async function resolve(spec, ctx, next) { const r = await next(spec, ctx)
   await fs.writeFile(path.join(dir, 'register.mjs'), `import { register } from 'node:module';\nregister(${JSON.stringify(pathToFileURL(path.join(dir, 'hooks.mjs')).href)});\n`);
   const out = openSync(path.join(dir, 'sandboxer.log'), 'a');
   proc = spawn(process.execPath, [...DAEMON_V8_FLAGS, '--import', pathToFileURL(path.join(dir, 'register.mjs')).href, SANDBOXER,
-    '--state', state, '--listen', path.join(dir, 'sb.sock'), '--log-level', 'debug'], { stdio: ['ignore', out, out], env: sandboxerEnv(dir) });
+    '--state', state, '--listen', path.join(dir, 'sb.sock'), '--log-level', 'debug'], { stdio: ['ignore', out, out], env: daemonEnv('tsula-sandboxer', sandboxerEnv(dir)) });
   closeSync(out);
   // ready: both sockets listen (nothing connects to them: a connection is a first use)
   for (let i = 0; i < 400 && !existsSync(path.join(state, 'sandboxer.ready')); i++) {

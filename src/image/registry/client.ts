@@ -9,7 +9,6 @@ import { createHash } from '../../common/crypto.js';
 import { lookup } from 'node:dns/promises';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import * as tls from 'node:tls';
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as net from 'node:net';
@@ -18,6 +17,7 @@ import { invalidArgument, TsulaError, unauthenticated, unavailable } from '../..
 import { DEFAULT_DOMAIN } from '../reference.js';
 import { Authenticator, type AuthConfig } from './auth.js';
 import { canonicalMirror, registryHostKey, type MirrorMap } from './mirrors.js';
+import { registrySecureContext } from './trust.js';
 
 const USER_AGENT = 'tsula/0.1.0';
 const DOCKER_HUB = 'registry-1.docker.io';
@@ -130,7 +130,7 @@ export class RegistryClient {
   readonly auth: Authenticator;
   private readonly agents = {
     http: new http.Agent({ keepAlive: true, maxSockets: 16 }),
-    https: new https.Agent({ keepAlive: true, maxSockets: 16 }),
+    https: null as https.Agent | null, // made on first use: trust.ts may read a file then
     insecure: new https.Agent({ keepAlive: true, maxSockets: 16, rejectUnauthorized: false }),
   };
   private readonly schemes = new Map<string, 'http:' | 'https:'>();
@@ -155,8 +155,13 @@ export class RegistryClient {
   }
 
   close(): void {
-    for (const a of Object.values(this.agents)) a.destroy();
+    for (const a of Object.values(this.agents)) a?.destroy();
     for (const a of this.tlsAgents.values()) a.destroy();
+  }
+
+  /** The agent for verified HTTPS to a registry without a certs.d dir. */
+  private httpsAgent(): https.Agent {
+    return this.agents.https ??= new https.Agent({ keepAlive: true, maxSockets: 16, secureContext: registrySecureContext() });
   }
 
   private get certsDirs(): string[] {
@@ -176,8 +181,8 @@ export class RegistryClient {
     let agent = this.tlsAgents.get(key);
     if (!agent) {
       this.opts.debug?.(`registry ${host}: TLS from ${t.dir} (${t.ca.length} CA file(s)${t.cert ? ', a client certificate' : ''})`);
-      const ca = t.ca.length ? [...tls.rootCertificates, ...t.ca.map((b) => b.toString('utf8'))] : undefined;
-      agent = new https.Agent({ keepAlive: true, maxSockets: 16, ca, cert: t.cert, key: t.key });
+      const secureContext = registrySecureContext({ ca: t.ca.map((b) => b.toString('utf8')), cert: t.cert, key: t.key });
+      agent = new https.Agent({ keepAlive: true, maxSockets: 16, secureContext });
       for (const [k, a] of this.tlsAgents) if (k.startsWith(`${host} `)) { a.destroy(); this.tlsAgents.delete(k); }
       this.tlsAgents.set(key, agent);
     }
@@ -295,7 +300,7 @@ export class RegistryClient {
   async send(url: URL, o: { method: string; headers: Record<string, string>; body?: Body; insecure: boolean }, redirects = 0): Promise<http.IncomingMessage> {
     const isHttps = url.protocol === 'https:';
     const own = isHttps && !o.insecure ? await this.tlsAgent(url.host) : null;
-    const agent = isHttps ? (o.insecure ? this.agents.insecure : own?.agent ?? this.agents.https) : this.agents.http;
+    const agent = isHttps ? (o.insecure ? this.agents.insecure : own?.agent ?? this.httpsAgent()) : this.agents.http;
     const headers = { ...o.headers };
     const body = o.body;
     if (typeof body === 'string' || Buffer.isBuffer(body)) headers['Content-Length'] = String(Buffer.byteLength(body));
