@@ -252,12 +252,34 @@ test('network connect / disconnect a running container, with a fixed --ip on a u
   assert.deepEqual(Object.keys(nets).sort(), ['bridge', 'fixed']);
   assert.equal(nets.fixed.IPAddress, ip);
   assert.deepEqual(nets.fixed.IPAMConfig, { IPv4Address: ip });
+  // joining its first user network points its resolv.conf at that network's DNS server (as
+  // dockerd switches it to its resolver), in place: the running container sees it at once
+  const gw = subnet.replace('.0/24', '.1');
+  const resolv = await ok(['exec', id, 'cat', '/etc/resolv.conf']);
+  assert.match(resolv, new RegExp(`^nameserver ${gw.replace(/\./g, '\\.')}$`, 'm'));
+  assert.match(resolv, /^options .*ndots:0/m);
+  const ns = await docker(d, ['exec', id, 'nslookup', 'c1']);
+  assert.equal(ns.code, 0, ns.stdout + ns.stderr);
+  assert.match(ns.stdout, new RegExp(`Address: ${ip.replace(/\./g, '\\.')}$`, 'm'));
   const dup = await docker(d, ['network', 'connect', 'fixed', 'conn']);
   assert.notEqual(dup.code, 0);
   assert.match(dup.stderr, /already exists in network fixed/);
   await ok(['network', 'disconnect', 'fixed', 'conn']);
   assert.doesNotMatch(await ok(['exec', id, 'ip', '-4', '-o', 'addr']), /eth1/);
   assert.deepEqual(Object.keys(JSON.parse(await inspect(id, '{{json .NetworkSettings.Networks}}'))), ['bridge']);
+  // and leaving it: back to the servers it had (that gateway is no longer its to reach)
+  assert.doesNotMatch(await ok(['exec', id, 'cat', '/etc/resolv.conf']), new RegExp(`nameserver ${gw.replace(/\./g, '\\.')}`));
+  // the same for a container connected and disconnected while stopped, at its next start
+  const later = (await ok(['create', '--name', 'later', 'busybox', 'sleep', '300'])).trim();
+  await ok(['network', 'connect', 'fixed', 'later']);
+  await ok(['start', later]);
+  assert.match(await ok(['exec', later, 'cat', '/etc/resolv.conf']), new RegExp(`^nameserver ${gw.replace(/\./g, '\\.')}$`, 'm'));
+  assert.match(await ok(['exec', later, 'nslookup', 'later']), /^Address: \d+\.\d+\.\d+\.\d+$/m);
+  await ok(['stop', '-t', '0', later]);
+  await ok(['network', 'disconnect', 'fixed', 'later']);
+  await ok(['start', later]);
+  assert.doesNotMatch(await ok(['exec', later, 'cat', '/etc/resolv.conf']), new RegExp(`nameserver ${gw.replace(/\./g, '\\.')}`));
+  await ok(['rm', '-f', later]);
   // --ip on the default bridge is dockerd's 400
   const bad = await docker(d, ['network', 'connect', '--ip', '10.1.1.1', 'bridge', 'conn']);
   assert.notEqual(bad.code, 0);

@@ -85,12 +85,47 @@ export class ContainerNetworks {
     });
   }
 
-  /** The user network whose DNS server a container's resolv.conf names: its first, if a user bridge. */
-  private dnsNetwork(rec: Container): NetworkRecord | null {
+  /**
+   * The user network whose DNS server a container's resolv.conf names: the first of its
+   * networks that is a user bridge (dockerd starts its resolver for any such endpoint).
+   */
+  dnsNetwork(rec: Container): NetworkRecord | null {
     if (rec.config.network !== 'cni') return null;
-    const ep = rec.config.networking?.endpoints[0];
-    const net = ep ? this.d.networks.list().find((n) => n.id === ep.networkId || n.name === ep.name) : undefined;
-    return net && net.driver === 'bridge' && !this.isDefaultBridge(net.id) && net.ipam.config[0]?.gateway ? net : null;
+    const nets = this.d.networks.list();
+    for (const ep of rec.config.networking?.endpoints ?? []) {
+      const net = nets.find((n) => n.id === ep.networkId || n.name === ep.name);
+      if (net && net.driver === 'bridge' && !this.isDefaultBridge(net.id) && net.ipam.config[0]?.gateway) return net;
+    }
+    return null;
+  }
+
+  /**
+   * After network connect or disconnect of a running container: if that changed which
+   * network's DNS server it should ask (its first user network joined, or the one named
+   * left), its resolv.conf is rewritten in place, as dockerd switches a container to its
+   * resolver when it joins a user network; with no user network left, the host's servers.
+   */
+  async retargetDns(rec: Container, before: string | null): Promise<void> {
+    const now = this.dnsNetwork(rec);
+    if ((now?.id ?? null) === before) return;
+    const served = now ? await this.dns.ensure(now.id, now.ipam.config[0]!.gateway!) : false;
+    await this.serial(() => this.writeResolvConf(rec, served, true));
+  }
+
+  /**
+   * Before a start: resolv.conf names the DNS server of the user network the container has now
+   * (joined or left while it was stopped), or the host's servers when it has none or that
+   * server can't listen (`served` false); a file already right stays as it is, edits and all.
+   */
+  private async alignResolvConf(rec: Container, served: boolean): Promise<void> {
+    const text = await fs.readFile(rec.paths.resolvConf, 'utf8').catch(() => null);
+    if (text === null) return;
+    const gateway = served ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
+    const servers = hostNameservers(text);
+    const one = servers.length === 1 ? servers[0] : undefined;
+    const ours = !!one && this.d.networks.list().some((n) => n.ipam.config.some((c) => c.gateway === one));
+    if (gateway ? one === gateway : !ours) return;
+    await this.writeResolvConf(rec, !!gateway);
   }
 
   /** Serve DNS on the container's user networks; false if its resolv.conf's server can't be. */
@@ -140,8 +175,7 @@ export class ContainerNetworks {
       await this.release(id).catch((u) => this.d.log.warn('network clean-up after a failed start', { id, err: errorMessage(u) }));
       throw withContext(e, `cannot start container ${rec.name}`);
     }
-    // a network whose DNS server can't listen: the container asks the host's servers instead
-    if (!(await this.serveDns(rec, state.endpoints))) await this.writeResolvConf(rec, false);
+    await this.alignResolvConf(rec, await this.serveDns(rec, state.endpoints));
     return state;
   }
 
@@ -217,13 +251,14 @@ export class ContainerNetworks {
     await this.writeResolvConf(rec, true);
   }
 
-  /** resolv.conf: on a user network its DNS server (`embedded`), else the host's servers or --dns. */
-  private async writeResolvConf(rec: Container, embedded: boolean): Promise<void> {
+  /** resolv.conf: on a user network its DNS server (`embedded`), else the host's servers or --dns; `inPlace` while it runs. */
+  private async writeResolvConf(rec: Container, embedded: boolean, inPlace = false): Promise<void> {
     const k = rec.config;
     const host = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     const gateway = embedded ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
     const text = gateway ? embeddedResolvConf(host, k.networking!, gateway) : resolvConf(host, k.networking!, k.network === 'host');
-    await writeFileAtomic(rec.paths.resolvConf, text, 0o644);
+    if (inPlace) await rewriteInPlace(rec.paths.resolvConf, text);
+    else await writeFileAtomic(rec.paths.resolvConf, text, 0o644);
   }
 
   async hostsText(rec: Container): Promise<string> {

@@ -163,10 +163,12 @@ export class NetworkHooks implements ContainerHooks {
     const ep: EndpointSpec = { networkId: net.id, name: net.name, aliases: cfg.aliases, ...(cfg.ipv4Address ? { ipv4Address: cfg.ipv4Address } : {}) };
     checkEndpoint(net, ep);
     if (running(rec.state) && rec.state.network && k.network === 'cni') {
+      const dnsBefore = this.d.attach.dnsNetwork(rec)?.id ?? null;
       await this.d.attach.connect(rec, ep);
       k.networking.endpoints.push(ep);
       this.d.networks.emitEndpoint('connect', net.id, rec.id);
       await this.d.attach.refreshOwn(rec, false);
+      await this.d.attach.retargetDns(rec, dnsBefore);
       await this.d.attach.refreshPeers([net.id], rec.id);
     } else {
       if (running(rec.state)) throw failedPrecondition(`container ${rec.name} has no network namespace of its own to connect (network mode ${k.networking.mode})`);
@@ -188,13 +190,16 @@ export class NetworkHooks implements ContainerHooks {
     const k = rec.config;
     if (net.driver !== 'bridge') throw permissionDenied(`container cannot be disconnected from host network or connected to host network`);
     if (!k.networking?.endpoints.some((e) => e.networkId === net.id)) throw failedPrecondition(`container ${rec.id} is not connected to network ${net.name}`);
-    if (running(rec.state) && rec.state.network) {
+    const dnsBefore = this.d.attach.dnsNetwork(rec)?.id ?? null;
+    const live = running(rec.state) && rec.state.network;
+    if (live) {
       await this.d.attach.disconnect(rec, net.id);
       this.d.networks.emitEndpoint('disconnect', net.id, rec.id);
       await this.d.attach.refreshOwn(rec, false);
       await this.d.attach.refreshPeers([net.id], rec.id);
     }
     k.networking.endpoints = k.networking.endpoints.filter((e) => e.networkId !== net.id);
+    if (live) await this.d.attach.retargetDns(rec, dnsBefore);
     await this.d.containers.save(rec);
   }
 }
