@@ -4,12 +4,13 @@
 // runc-v2 shim, in one run. Prints the wall time of each burst, per-run latency (mean, p50,
 // p95), errors, the host's CPU and the daemon's own (tsulad; containerd) per run, and the
 // ratio tsula/ctr; ctr also with `--seccomp` (containerd's default filter, which tsula
-// applies by default as docker does, and ctr only when asked).
+// applies by default as docker does, and ctr only when asked). Then both daemons' idle
+// memory, before the bursts and after them.
 //   node bench/parallel.mjs [P=100] [--rounds R=2]      (root; after scripts/install.sh)
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { promises as fs, existsSync, openSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { procs } from './lib/proc.mjs';
+import { mem, procs } from './lib/proc.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = process.argv.slice(2);
@@ -88,6 +89,10 @@ try {
   await timed(tsulaArgv('run', '--rm', '--network', 'none', 'busybox', 'true'));
   await timed(ctrArgv('run', '--rm', IMAGE, 'warm', 'true'));
 
+  // idle memory, both daemons at the same point: an image loaded and one container run
+  await sleep(1000);
+  const idle = { tsulad: mem(daemon.pid), containerd: mem(containerd.pid) };
+
   const rows = [];
   for (let r = 0; r < ROUNDS; r++) {
     rows.push(await burst('tsula', () => tsulaArgv('run', '--rm', '--network', 'none', 'busybox', 'true'), daemon.pid));
@@ -107,6 +112,11 @@ try {
   }
   const best = (who) => Math.min(...rows.filter((x) => x.name === who).map((x) => x.wall));
   console.log(`best wall: tsula/ctr ${(best('tsula') / best('ctr')).toFixed(2)}x; tsula/(ctr --seccomp, the same default filter) ${(best('tsula') / best('ctr+sec')).toFixed(2)}x`);
+  await sleep(1000);
+  const after = { tsulad: mem(daemon.pid), containerd: mem(containerd.pid) };
+  const mb = (m) => `${(m.rss / 1024).toFixed(1)} MB RSS (${(m.pss / 1024).toFixed(1)} PSS)`;
+  console.log(`idle, an image loaded and one run: tsulad ${mb(idle.tsulad)}, containerd ${mb(idle.containerd)}: tsulad/containerd ${(idle.tsulad.rss / idle.containerd.rss).toFixed(2)}x RSS`);
+  console.log(`idle after the bursts:             tsulad ${mb(after.tsulad)}, containerd ${mb(after.containerd)}: tsulad/containerd ${(after.tsulad.rss / after.containerd.rss).toFixed(2)}x RSS`);
   const left = spawnSync(tsulaArgv()[0], [...tsulaArgv().slice(1), 'ps', '-aq'], { encoding: 'utf8' }).stdout.trim();
   if (left) console.log(`containers left in tsulad (should be none): ${left.split('\n').length}`);
 } finally {
