@@ -21,8 +21,9 @@ TEST_PKGS=()
 
 if [[ "${1:-}" == "--test" ]]; then
   # real peers the suite starts: a registry (with htpasswd auth), containerd and its runc shim
-  # (openssl makes the certificates of the HTTPS registry tests)
-  TEST_PKGS+=(docker-registry apache2-utils containerd psmisc openssl)
+  # (openssl makes the certificates of the HTTPS registry tests), and docker-compose (v1,
+  # Python: docker-py drives the API as the docker CLI does not)
+  TEST_PKGS+=(docker-registry apache2-utils containerd psmisc openssl docker-compose)
 fi
 
 missing=()

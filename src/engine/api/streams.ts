@@ -79,20 +79,21 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
     return;
   }
   const tty = session.ProcessConfig.tty;
+  // dockerd's order: the switch of protocols, then the process. A client may read past the
+  // 101's headers into its own buffer (docker-py, whose raw socket then misses those bytes):
+  // output must not come with them. A resize that comes before the process is kept for it.
+  const raw = hijack(ctx, rest);
   let started: Awaited<ReturnType<ExecService['start']>>;
   try {
-    // started before the switch, so a resize right after the 101 finds the process
     started = await es.start(session.ID, false);
   } catch (e) {
-    // dockerd switches protocols first and writes why the start failed into the stream as
-    // stdout; the client then reads the exit code (127 or 126) from GET /exec/{id}/json
-    const raw = hijack(ctx, rest);
+    // dockerd writes why the start failed into the stream as stdout; the client then reads
+    // the exit code (127 or 126) from GET /exec/{id}/json
     const text = Buffer.from(`${errorMessage(dockerdExecStartError(e, entrypoint))}\r\n`);
     raw.write(tty ? text : frame(1, text));
     raw.end();
     return;
   }
-  const raw = hijack(ctx, rest);
   const { handle, recorded } = started;
   if (!handle.stdio) { await waitBounded(recorded); raw.end(); return; }
   pump(handle.stdio, raw, {

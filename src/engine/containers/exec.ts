@@ -11,7 +11,7 @@ import { running, type Container } from './model.js';
 import { DEFAULT_PATH_ENV } from '../../oci/spec.js';
 import { resolveCaps } from '../../oci/caps.js';
 import { readHostCaps } from '../../oci/host.js';
-import { failedPrecondition, internal, invalidArgument, notFound } from '../../common/errors.js';
+import { errorMessage, failedPrecondition, internal, invalidArgument, notFound } from '../../common/errors.js';
 import { parseDetachKeys } from '../../common/detachkeys.js';
 import { newId } from '../../common/ids.js';
 import { readJson } from '../../common/fsutil.js';
@@ -44,6 +44,8 @@ export interface ExecSession {
   body: Infer<typeof execBodySchema>;
   dir: string;
   started: boolean;
+  /** A TTY size asked for while the process was being started, applied once it runs. */
+  pendingSize?: { h: number; w: number };
 }
 
 const MAX_SESSIONS = 1024;
@@ -102,7 +104,7 @@ export class ExecService {
 
   inspect(id: string): Record<string, unknown> {
     const s = this.get(id);
-    const { body: b, dir: _d, started: _s, ProcessConfig: pc, ...pub } = s;
+    const { body: b, dir: _d, started: _s, pendingSize: _p, ProcessConfig: pc, ...pub } = s;
     // as dockerd's JSON: user is omitempty, DetachKeys the parsed bytes (base64, "" for none)
     const { user, ...rest } = pc;
     const keys = b.DetachKeys ? parseDetachKeys(b.DetachKeys).toString('base64') : '';
@@ -164,6 +166,12 @@ export class ExecService {
     }
     s.Running = true;
     s.Pid = handle.pid;
+    const size = s.pendingSize;
+    s.pendingSize = undefined;
+    if (size && s.ProcessConfig.tty) {
+      await this.containers.runtimeOf(rec).resizeExec(s.dir, size.h, size.w)
+        .catch((e) => this.containers.d.log.warn('resizing an exec\'s TTY after its start', { id: s.ID, err: errorMessage(e) }));
+    }
     const recorded = handle.exited.then((code) => {
       s.Running = false;
       s.ExitCode = code;
@@ -187,6 +195,8 @@ export class ExecService {
 
   async resize(id: string, h: number, w: number): Promise<void> {
     const s = this.get(id);
+    // the client resizes right after the switch of protocols, which comes before the process
+    if (!s.Running && s.started && s.ExitCode === null) { s.pendingSize = { h, w }; return; }
     if (!s.Running) throw failedPrecondition(`exec ${id} is not running`);
     if (!s.ProcessConfig.tty) return;
     const rec = this.containers.get(s.ContainerID);

@@ -1,10 +1,13 @@
 // The service's attach, resize and log reopen (service.ts delegates): streams of a running
 // container now, of a created or exited one at its next start.
+import { setTimeout as delay } from 'node:timers/promises';
 import { failedPrecondition, errorMessage, unimplemented } from '../../common/errors.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
 import { running, type Container } from './model.js';
 import type { ContainerService } from './service.js';
 
+/** How long an attach that found the process gone waits for its exit to be recorded. */
+const EXIT_RECORD_MS = 2_000;
 
 /**
  * dockerd's refusals, made before the API switches protocols so that they are still HTTP
@@ -30,8 +33,11 @@ export async function attach(s: ContainerService, ref: string, signal?: AbortSig
     try {
       st = await s.runtimeOf(rec).attach(rec.id, s.bundle(rec.id));
     } catch (e) {
-      if (!running(rec.state) || !s.d.store.has(rec.id)) return null; // it exited meanwhile
-      throw e;
+      // its process is gone, its exit not recorded yet (compose starts, then attaches): the
+      // stream ends with that exit, as dockerd's attach to the streams of a run that ends
+      if (running(rec.state)) await Promise.race([s.wait(rec.id, 'not-running').catch(() => 0), delay(EXIT_RECORD_MS, undefined, { signal }).catch(() => undefined)]);
+      if (running(rec.state) && s.d.store.has(rec.id) && !signal?.aborted) throw e;
+      return null;
     }
     s.d.events.emit('container', 'attach', rec.id, s.attrs(rec));
     return st;
