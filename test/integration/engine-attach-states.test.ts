@@ -1,6 +1,6 @@
 // POST /containers/{id}/attach in every state, as dockerd answers it, over raw HTTP on the
 // unix socket: headers at once on every path; a created or exited container's attach waits
-// for its next start (docker's `start -a`); removal and a client that leaves end the wait
+// for its next start (docker's `start -a`), one whose process just ended ends with it; removal and a client that leaves end the wait
 // (a half-close does not); a paused container is a 409 before any switch of protocols.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -108,6 +108,23 @@ test('an exited container: logs=1 replays at once; stream=1 waits for the next s
   assert.match(a.body(), /^run-/);
   assert.equal(a.body().split('\n').filter(Boolean).length, 1, 'only the new run, no replay');
   await d.ok(['rm', id]);
+});
+
+test('started, then attached (compose\'s order): a process already gone ends the stream with its exit, no error in it', async () => {
+  // the attach may come after the process ended and before its exit is recorded: dockerd's
+  // attach then gets the end of that run's streams; it must never read "Error attaching"
+  for (let i = 0; i < 8; i++) {
+    const id = await create(['true']);
+    await d.ok(['start', id]);
+    const a = attach(id, 'stream=1&stdout=1&stderr=1');
+    assert.match(await within(a.head, 10_000, 'the headers'), /^HTTP\/1.1 101/);
+    // it ends: with that exit, or (recorded already) with the next run's, started here
+    const next = (async () => { await d.ok(['wait', id]); await d.ok(['start', id]); })().catch(() => undefined);
+    await within(a.ended, 30_000, 'the end of the stream');
+    assert.doesNotMatch(a.body(), /Error attaching/);
+    await next;
+    await d.ok(['rm', '-f', id]);
+  }
 });
 
 test('a running container: logs=1&stream=1 gives the past, then what comes', async () => {
