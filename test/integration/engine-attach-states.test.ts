@@ -1,7 +1,8 @@
 // POST /containers/{id}/attach in every state, as dockerd answers it, over raw HTTP on the
 // unix socket: headers at once on every path; a created or exited container's attach waits
-// for its next start (docker's `start -a`), one whose process just ended ends with it; removal and a client that leaves end the wait
-// (a half-close does not); a paused container is a 409 before any switch of protocols.
+// for its next start (docker's `start -a`), one whose process just ended ends with it;
+// removal and a client that leaves end the wait (a half-close does not); a paused container
+// is a 409 before any switch of protocols.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as net from 'node:net';
