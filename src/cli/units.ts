@@ -48,17 +48,7 @@ export function bytesSize(size: number): string {
   return sizeWith(size, 4, 1024, BINARY);
 }
 
-const RAM_RE = /^(\d+(?:\.\d+)*) ?([kKmMgGtTpP])?[iI]?[bB]?$/;
-const RAM_MULT: Record<string, number> = { k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
-
-/** go-units RAMInBytes: "64m" → 67108864 (binary multiples, case-insensitive suffix). */
-export function ramInBytes(s: string): number {
-  const m = RAM_RE.exec(s.trim());
-  if (!m) throw new Error(`invalid size: '${s}'`);
-  const n = Number.parseFloat(m[1]!);
-  const mult = m[2] ? RAM_MULT[m[2].toLowerCase()]! : 1;
-  return Math.floor(n * mult);
-}
+export { ramInBytes } from '../common/sizes.js';
 
 export { humanDuration } from '../common/duration.js';
 import { humanDuration } from '../common/duration.js';

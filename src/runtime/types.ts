@@ -10,6 +10,8 @@ export interface CreateRequest {
   bundle: string;        // holds config.json (written by the engine) and the runtime's files
   spec: Spec;
   logPath: string;       // CRI k8s-file log
+  /** Bytes the log may reach before the runtime starts it over (undefined: no limit). */
+  logSizeMax?: number;
   terminal: boolean;
   stdin: boolean;        // keep a stdin pipe open (docker -i)
   /**

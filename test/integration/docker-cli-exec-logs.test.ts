@@ -1,8 +1,9 @@
 // docker exec and docker logs through the stock docker CLI (20.10), word for word and code for
 // code as dockerd (20.10's words, 27.3's exec exit codes): a start the runtime refused, the exec's environment, and
-// the order in which logs applies --tail, --since and --until.
+// the order in which logs applies --tail, --since and --until; --log-opt max-size and max-file.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
 import { TestDaemon } from '../helpers/daemon.js';
 import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
@@ -151,4 +152,39 @@ test('logs -f of a created container ends at once (dockerd follows only a runnin
   } finally {
     await ok(['rm', 'fresh']);
   }
+});
+
+test('--log-opt max-size: the log starts over past it (json-file with one file), logs -f reads on across; inspect shows the options', async () => {
+  const id = (await ok(['run', '-d', '--log-opt', 'max-size=2k', '--log-opt', 'max-file=1', 'busybox', 'sh', '-c',
+    'sleep 1; i=0; while [ $i -lt 200 ]; do echo line-$i; i=$((i+1)); [ $((i % 10)) = 0 ] && sleep 0.1; done; echo last'])).trim();
+  try {
+    // a follower from before the first line gets every line, across each start-over (one
+    // every ~0.4 s here: a writer that fills max-size between two reads loses what the file
+    // held, as with dockerd's json-file and one file)
+    const f = await docker(d, ['logs', '-f', id], { timeoutMs: 60_000 });
+    assert.equal(f.code, 0, f.stderr);
+    const lines = f.stdout.trimEnd().split('\n');
+    assert.deepEqual(lines, [...Array.from({ length: 200 }, (_, i) => `line-${i}`), 'last']);
+    // what is kept afterwards: less than 2k of records, ending with the last line
+    const kept = await ok(['logs', id]);
+    assert.match(kept, /line-199\nlast\n$/);
+    assert.doesNotMatch(kept, /^line-0$/m);
+    const logPath = (await ok(['inspect', '-f', '{{.LogPath}}', id])).trim();
+    assert.ok((await fs.stat(logPath)).size <= 2000, 'the file started over at max-size');
+    assert.equal((await ok(['inspect', '-f', '{{json .HostConfig.LogConfig}}', id])).trim(), '{"Type":"json-file","Config":{"max-file":"1","max-size":"2k"}}');
+  } finally {
+    await ok(['rm', '-f', id]);
+  }
+  // dockerd's checks and words; more than one file is kept as one, said as a warning
+  for (const [opt, msg] of [['max-size=abc', /invalid size: 'abc'/], ['max-size=0', /max-size must be a positive number/],
+    ['max-file=0', /max-file cannot be less than 1/], ['max-file=x', /strconv.Atoi: parsing "x": invalid syntax/],
+    ['foo=bar', /unknown log opt 'foo' for json-file log driver/], ['compress=true', /log opt 'compress' is not supported by tsulad/]] as const) {
+    const r = await docker(d, ['create', '--log-opt', opt, 'busybox']);
+    assert.notEqual(r.code, 0, opt);
+    assert.match(r.stderr, msg);
+  }
+  const w = await docker(d, ['create', '--name', 'threefiles', '--log-opt', 'max-size=1m', '--log-opt', 'max-file=3', 'busybox']);
+  assert.equal(w.code, 0, w.stderr);
+  assert.match(w.stderr, /WARNING: max-file 3: tsulad keeps one log file, which starts over at max-size/);
+  await ok(['rm', 'threefiles']);
 });

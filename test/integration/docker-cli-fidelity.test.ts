@@ -100,7 +100,7 @@ test('inspect: HostConfig has the fields docker 20.10 clients index', async () =
   await ok(['create', '--name', 'ins', 'busybox']);
   const out = await ok(['inspect', '--format',
     '{{.HostConfig.LogConfig.Type}}|{{.HostConfig.RestartPolicy.Name}}|{{.HostConfig.ShmSize}}|{{json .HostConfig.PortBindings}}|{{.HostConfig.IpcMode}}|{{len .HostConfig.MaskedPaths}}|{{json .HostConfig.ConsoleSize}}|{{.MountLabel}}|{{json .ExecIDs}}', 'ins']);
-  assert.equal(out.trim(), 'k8s-file|no|67108864|{}|private|11|[0,0]||null');
+  assert.equal(out.trim(), 'json-file|no|67108864|{}|private|11|[0,0]||null');
 });
 
 test('ps COMMAND quotes an argument with a space as dockerd does (single quotes)', async () => {

@@ -124,6 +124,22 @@ test('run --rm and exec: a one-off container on the project network with its env
   assert.doesNotMatch(await d.ok(['ps', '-a', '--format', '{{.Names}}']), /client_run/);
 });
 
+test('docker-py: containers.run returns the output (it reads logs of a json-file container only) or raises with the code', async () => {
+  const script = `
+import docker, sys
+c = docker.DockerClient(base_url=sys.argv[1])
+print(c.containers.run('busybox', 'echo hello', remove=True).decode(), end='')
+try:
+    c.containers.run('busybox', 'sh -c "echo bad >&2; exit 3"', remove=True)
+except docker.errors.ContainerError as e:
+    print(e.exit_status, e.stderr.decode().strip())
+`;
+  const r = await new Promise<RunResult>((resolve) => execFile('/usr/bin/python3', ['-c', script, `unix://${d.sock}`], { timeout: 60_000 },
+    (e, stdout, stderr) => resolve({ code: e ? 1 : 0, stdout, stderr })));
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, 'hello\n3 bad\n');
+});
+
 test('docker-py, the SDK compose is built on: exec_start\'s raw socket gets every byte, run after run', async () => {
   // dockerd starts the process after the 101: docker-py reads the headers through a buffered
   // file and then the socket under it, so output sent with the headers would be lost

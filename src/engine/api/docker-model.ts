@@ -152,7 +152,7 @@ function hostConfigView(c: Container) {
   return {
     Binds: net.Binds,
     ContainerIDFile: k.containerIdFile ?? '',
-    LogConfig: { Type: k.logDriver ?? 'k8s-file', Config: {} as Record<string, string> },
+    LogConfig: { Type: k.logDriver ?? 'json-file', Config: { ...k.logOpts } as Record<string, string> },
     NetworkMode: net.NetworkMode as string,
     PortBindings: net.PortBindings as Record<string, unknown>,
     RestartPolicy: net.RestartPolicy,

@@ -1,9 +1,10 @@
 // The run options of a create body beyond resources and security: networking (NetworkMode,
 // NetworkingConfig, ports, DNS, hosts), mounts, the restart policy, --init, devices, groups,
-// /dev/shm, shared namespaces, sysctls, the log driver. Each is mapped onto the engine's
+// /dev/shm, shared namespaces, sysctls, the log driver and its options. Each is mapped onto the engine's
 // CreateSpec or refused with a 400 that names it: none is accepted and dropped.
 import type * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
+import { fromHumanSize } from '../../common/sizes.js';
 import type { Zod } from '../../common/lazy-schema.js';
 import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../containers/model.js';
 import { checkRestartPolicy } from '../containers/restart.js';
@@ -184,10 +185,37 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   else if (log?.Type && log.Type !== 'json-file') {
     throw invalidArgument(`logging driver "${log.Type}" is not supported by tsulad: containers log to a file that docker logs reads (json-file, the default), or to nothing (none)`);
   }
-  if (Object.keys(log?.Config ?? {}).length) throw invalidArgument(`log options (${Object.keys(log!.Config!).join(', ')}) are not supported by tsulad`);
+  Object.assign(out, logOptions(log?.Type === 'none' ? 'none' : 'json-file', log?.Config ?? {}));
   if (Object.keys(hc.StorageOpt ?? {}).length) throw invalidArgument('--storage-opt is not supported by tsulad');
   // dockerd's validateIsolation, in its words
   if (hc.Isolation && hc.Isolation !== 'default') throw invalidArgument(`Invalid isolation: ${JSON.stringify(hc.Isolation)} - linux only supports 'default'`);
+  return out;
+}
+
+// json-file's options in dockerd (ValidateLogOpt); tsulad's log file does max-size with one file
+const JSON_FILE_OPTS = new Set(['max-file', 'max-size', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag']);
+
+/** --log-opt, checked as dockerd's json-file driver checks them: max-size and max-file work. */
+function logOptions(driver: 'json-file' | 'none', opts: Record<string, string>): Pick<CreateSpec, 'logOpts' | 'logSizeMax'> {
+  const keys = Object.keys(opts);
+  if (!keys.length) return {};
+  for (const k of keys) {
+    if (driver === 'none' || !JSON_FILE_OPTS.has(k)) throw invalidArgument(`unknown log opt '${k}' for ${driver} log driver`);
+    if (k !== 'max-size' && k !== 'max-file') throw invalidArgument(`log opt '${k}' is not supported by tsulad (max-size and max-file are)`);
+  }
+  const out: Pick<CreateSpec, 'logOpts' | 'logSizeMax'> = { logOpts: { ...opts } };
+  const size = opts['max-size'];
+  if (size !== undefined) {
+    let n: number;
+    try { n = fromHumanSize(size); } catch { throw invalidArgument(`invalid size: '${size}'`); }
+    if (n <= 0) throw invalidArgument('max-size must be a positive number');
+    out.logSizeMax = n;
+  }
+  const files = opts['max-file'];
+  if (files !== undefined) {
+    if (!/^[+-]?\d+$/.test(files)) throw invalidArgument(`strconv.Atoi: parsing "${files}": invalid syntax`);
+    if (Number(files) < 1) throw invalidArgument('max-file cannot be less than 1');
+  }
   return out;
 }
 

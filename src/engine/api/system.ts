@@ -103,10 +103,10 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       // tsula's own: the image store's footprint in bytes (docker has no such field).
       StoreSize: { Images: store.images, Layers: store.layers, LayersSize: store.layersSize, Blobs: store.blobs, BlobsSize: store.blobsSize, Total: store.layersSize + store.blobsSize },
       SystemStatus: null,
-      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['k8s-file'] },
+      Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file'] },
       ...features,
       Debug: d.config.logLevel === 'debug', NFd: await openFds(), NGoroutines: 0, SystemTime: new Date().toISOString(),
-      LoggingDriver: 'k8s-file', CgroupDriver: 'cgroupfs', CgroupVersion: await cgroupVersion(),
+      LoggingDriver: 'json-file', CgroupDriver: 'cgroupfs', CgroupVersion: await cgroupVersion(),
       NEventsListener: 0,
       KernelVersion: os.release(), OperatingSystem: await osName(), OSVersion: await osVersion(), OSType: 'linux',
       Architecture: os.machine(), IndexServerAddress: 'https://index.docker.io/v1/', RegistryConfig: registryConfigView(d.config),

@@ -1,6 +1,9 @@
 // Reading conmon's CRI "k8s-file" logs: "<RFC3339Nano> <stdout|stderr> <F|P> <text>\n".
-// P marks a partial line (continued by the next record). Follow uses inotify (fs.watch).
+// P marks a partial line (continued by the next record). Follow uses inotify (fs.watch) on
+// the log's directory: conmon starts a full log over (max-size) by renaming a new file onto it.
 import { promises as fs, watch } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import * as path from 'node:path';
 import { parseLine, type LogRecord } from '../../common/k8s-log.js';
 
 export { parseLine, type LogRecord };
@@ -31,61 +34,80 @@ function afterUntil(r: LogRecord, o: LogOptions): boolean {
 
 /** Emit the log's records to cb; with follow, keep going until stopped/aborted. */
 export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) => void): Promise<void> {
+  // The file stays open while followed: when conmon starts the log over (a new file renamed
+  // onto the path), what the old one got is read to its end before the new one is opened.
+  let fh: FileHandle | null = null;
+  let ino = 0;
   let offset = 0;
   let rest = '';
   // Like dockerd's json-file reader, a record newer than `until` ends the read, following
   // included: `logs -f --until` of a container that keeps logging returns, it does not hang.
   let pastUntil = false;
-  const readNew = async (first: boolean): Promise<void> => {
-    let fh;
-    try { fh = await fs.open(file, 'r'); } catch { return; }
-    try {
-      const { size } = await fh.stat();
-      if (size < offset) { offset = 0; rest = ''; } // rotated or truncated
-      if (size === offset) return;
-      const buf = Buffer.alloc(size - offset);
-      const { bytesRead } = await fh.read(buf, 0, buf.length, offset);
-      offset += bytesRead;
-      const text = rest + buf.subarray(0, bytesRead).toString('utf8');
-      const lines = text.split('\n');
-      rest = lines.pop() ?? '';
-      let recs = lines.map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
-      // as moby's tailFiles: the last N records of the file first, then since skips and
-      // the first record past until ends the read (so --tail 5 --until T may print fewer)
-      if (first && o.tail !== null) recs = o.tail === 0 ? [] : recs.slice(-o.tail);
-      for (const r of recs) {
-        if (pastUntil || afterUntil(r, o)) { pastUntil = true; continue; }
-        if (!beforeSince(r, o)) cb(r);
-      }
-    } finally {
-      await fh.close();
+  let first = true;
+  const readOpen = async (h: FileHandle): Promise<void> => {
+    const { size } = await h.stat();
+    if (size < offset) { offset = 0; rest = ''; } // truncated in place
+    if (size === offset) return;
+    const buf = Buffer.alloc(size - offset);
+    const { bytesRead } = await h.read(buf, 0, buf.length, offset);
+    offset += bytesRead;
+    const text = rest + buf.subarray(0, bytesRead).toString('utf8');
+    const lines = text.split('\n');
+    rest = lines.pop() ?? '';
+    let recs = lines.map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
+    // as moby's tailFiles: the last N records of the file first, then since skips and
+    // the first record past until ends the read (so --tail 5 --until T may print fewer)
+    if (first && o.tail !== null) recs = o.tail === 0 ? [] : recs.slice(-o.tail);
+    first = false;
+    for (const r of recs) {
+      if (pastUntil || afterUntil(r, o)) { pastUntil = true; continue; }
+      if (!beforeSince(r, o)) cb(r);
     }
   };
-  await readNew(true);
-  if (!o.follow || o.signal?.aborted || pastUntil) return;
+  const readNew = async (): Promise<void> => {
+    for (;;) {
+      if (!fh) {
+        try { fh = await fs.open(file, 'r'); } catch { return; }
+        ino = (await fh.stat()).ino;
+        offset = 0;
+        rest = '';
+      }
+      await readOpen(fh);
+      const now = await fs.stat(file).catch(() => null);
+      if (!now || now.ino === ino) return;
+      await fh.close();
+      fh = null;
+    }
+  };
+  const close = async () => { const h = fh; fh = null; await h?.close().catch(() => undefined); };
+  await readNew();
+  if (!o.follow || o.signal?.aborted || pastUntil) { await close(); return; }
   await new Promise<void>((resolve) => {
-    let busy = false;
+    // one read at a time; a change seen meanwhile makes the running one read again
+    let running: Promise<void> | null = null;
     let again = false;
     let done = false;
-    const pump = async () => {
-      if (busy) { again = true; return; }
-      busy = true;
-      do { again = false; await readNew(false); } while (again && !pastUntil);
-      busy = false;
-      if (pastUntil) void finish();
+    const pump = (): Promise<void> => {
+      if (running) { again = true; return running; }
+      running = (async () => { do { again = false; await readNew(); } while (again && !pastUntil); })()
+        .catch(() => undefined)
+        .finally(() => { running = null; if (pastUntil) void finish(); });
+      return running;
     };
     const finish = async () => {
       if (done) return;
       done = true;
       watcher?.close();
       await pump();
+      await close();
       resolve();
     };
     let watcher: ReturnType<typeof watch> | null = null;
     try {
-      watcher = watch(file, () => { void pump(); });
+      const base = path.basename(file);
+      watcher = watch(path.dirname(file), (_ev, name) => { if (!name || name === base) void pump(); });
     } catch {
-      // the file may not exist yet (container not started): poll its creation via the dir
+      // no directory: nothing will be written (the read above found no file either)
     }
     void pump();
     o.stopped?.then(finish, finish);

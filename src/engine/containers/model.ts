@@ -179,6 +179,10 @@ export interface CreateSpec {
   stopTimeout?: number;
   /** docker's --log-driver none: the output goes nowhere (attached clients still get it). */
   logDriver?: 'none';
+  /** docker's --log-opt as given (inspect's LogConfig.Config); what they set is below. */
+  logOpts?: Record<string, string>;
+  /** Bytes the log may reach before it starts over, empty (json-file's max-size with one file). */
+  logSizeMax?: number;
   /** docker's --cidfile: the client writes it; kept for inspect's HostConfig.ContainerIDFile. */
   containerIdFile?: string;
   /** docker's Healthcheck (durations in nanoseconds, 0 = the default); Test ["NONE"] disables the image's. */

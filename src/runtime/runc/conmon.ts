@@ -19,6 +19,7 @@ export interface ConmonArgs {
   bundle: string;        // where conmon puts attach, ctl, winsz
   pidFile: string;
   logPath: string;       // k8s-file
+  logSizeMax?: number;   // conmon starts the file over past it
   exitDir: string;
   terminal: boolean;
   stdin: boolean;
@@ -46,6 +47,7 @@ export function conmonArgv(p: ConmonPaths, a: ConmonArgs): string[] {
     '--log-level', 'warning', '--syslog',
   ];
   if (!a.exec) argv.push('-P', `${a.bundle}/conmon.pid`);
+  if (a.logSizeMax) argv.push('--log-size-max', String(a.logSizeMax));
   if (a.terminal) argv.push('-t');
   if (a.stdin) argv.push('-i');
   if (a.leaveStdinOpen) argv.push('--leave-stdin-open');

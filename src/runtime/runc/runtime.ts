@@ -65,7 +65,7 @@ export class RuncConmonRuntime implements Runtime {
     // too) unless --leave-stdin-open: only stdinOnce containers may lose it that way
     const cp = spawnConmon(this.paths, {
       id: req.id, uuid: req.id, name: req.id, bundle: req.bundle,
-      pidFile: path.join(req.bundle, 'pidfile'), logPath: req.logPath, exitDir: this.exitDir,
+      pidFile: path.join(req.bundle, 'pidfile'), logPath: req.logPath, logSizeMax: req.logSizeMax, exitDir: this.exitDir,
       terminal: req.terminal, stdin: req.stdin, leaveStdinOpen: req.stdin && !req.stdinOnce,
     });
     this.o.faults?.hit('start:after-conmon');
