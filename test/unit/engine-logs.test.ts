@@ -1,5 +1,5 @@
 // readLogs over a k8s-file log: since/until/tail, and a follow that ends at the first record
-// newer than `until` as dockerd's json-file reader does.
+// newer than `until` as dockerd's json-file reader does; a log that starts over past its max size.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -62,4 +62,36 @@ test('readLogs: follow with until ending in the future keeps following until the
   stop();
   await done;
   await fs.rm(path.dirname(file), { recursive: true });
+});
+
+test('K8sLogWriter with sizeMax starts the file over; a follower reads the old file to its end, then the new one', async () => {
+  const { K8sLogWriter } = await import('../../src/runtime/shimv2/klog.js');
+  const file = await logFile([]);
+  const w = new K8sLogWriter(file, 400);
+  let out = '';
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => { stop = r; });
+  const following = readLogs(file, { follow: true, tail: null, stopped }, (r) => { out += r.data.toString(); });
+  const sizes: number[] = [];
+  for (let i = 0; i < 40; i++) {
+    w.write('stdout', Buffer.from(`line-${i}\n`));
+    if (i % 5 === 4) {
+      await new Promise((r) => setTimeout(r, 30)); // a pace a reader keeps up with
+      sizes.push((await fs.stat(file)).size);
+    }
+  }
+  await w.close();
+  await new Promise((r) => setTimeout(r, 50));
+  stop();
+  await following;
+  assert.ok(sizes.every((s) => s <= 400), `sizes ${sizes.join(' ')}`);
+  assert.equal(out, Array.from({ length: 40 }, (_, i) => `line-${i}\n`).join(''));
+  const kept = await collect(file, {});
+  assert.match(kept, /line-39\n$/);
+  assert.doesNotMatch(kept, /^line-0$/m);
+  // a writer opened again (tsulad restarted) counts what the file holds
+  const again = new K8sLogWriter(file, 400);
+  for (let i = 40; i < 50; i++) again.write('stdout', Buffer.from(`line-${i}\n`));
+  await again.close();
+  assert.ok((await fs.stat(file)).size <= 400);
 });

@@ -84,7 +84,7 @@ export abstract class TaskApiRuntime implements Runtime {
     const ioPaths = ProcessIO.paths(req.bundle, { stdin: req.stdin, output: true, terminal: req.terminal });
     const rec: TaskRecord = {
       id: req.id, bundle: req.bundle, address: '', terminal: req.terminal, stdin: req.stdin,
-      stdinOnce: req.stdinOnce, logPath: req.logPath, io: ioPaths,
+      stdinOnce: req.stdinOnce, logPath: req.logPath, ...(req.logSizeMax ? { logSizeMax: req.logSizeMax } : {}), io: ioPaths,
     };
     let p: Provisioned | null = null;
     let task: ShimTask | null = null;
@@ -94,7 +94,7 @@ export abstract class TaskApiRuntime implements Runtime {
       await this.records.save(rec);
       task = await ShimTask.connect(rec);
       task.shimLog = p.shimLog ?? null;
-      io = await ProcessIO.openNew(ioPaths, req.terminal, new K8sLogWriter(req.logPath));
+      io = await ProcessIO.openNew(ioPaths, req.terminal, new K8sLogWriter(req.logPath, req.logSizeMax));
       task.io = io;
       const res = await task.api.create({
         id: req.id, bundle: req.bundle, terminal: req.terminal,
@@ -275,7 +275,7 @@ export abstract class TaskApiRuntime implements Runtime {
     if (t.waiting) return;
     const st = await t.api.state({ id: t.rec.id }, CALL);
     if (st.status !== Status.STOPPED && !t.io && t.rec.logPath) {
-      t.io = await ProcessIO.reopen(t.rec.io, t.rec.terminal, new K8sLogWriter(t.rec.logPath));
+      t.io = await ProcessIO.reopen(t.rec.io, t.rec.terminal, new K8sLogWriter(t.rec.logPath, t.rec.logSizeMax));
       t.io.start();
     }
     t.followShimLog(this.log); // a no-op without a <bundle>/log FIFO (a sandboxer's task)

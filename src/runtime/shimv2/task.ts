@@ -21,6 +21,8 @@ export interface TaskRecord {
   stdin: boolean;
   stdinOnce: boolean;
   logPath: string;
+  /** The log starts over past this many bytes (docker's max-size). */
+  logSizeMax?: number;
   io: IOPaths;
 }
 
