@@ -150,6 +150,9 @@ test('containers: list by id / state / labels / pod, status fields through the l
   st = await status(id);
   assert.deepEqual([st.state, st.startedAt >= st.createdAt], [RUNNING, true]);
   assert.deepEqual(await ids({ state: { state: RUNNING }, podSandboxId: p.id }), [id]);
+  // runc's start returns before its init has exec'd the command: a SIGTERM then would end
+  // runc init (Go, PID 1), whose runtime exits 2; the signal is for the command
+  await waitFor(async () => (await exec(id, ['cat', '/proc/1/comm'])).out.trim() === 'top', 10_000, 'top as PID 1');
   await rt.stopContainer({ containerId: id, timeout: 2n });
   st = await status(id);
   assert.deepEqual([st.state, st.finishedAt >= st.startedAt], [EXITED, true]);
