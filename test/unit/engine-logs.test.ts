@@ -95,3 +95,17 @@ test('K8sLogWriter with sizeMax starts the file over; a follower reads the old f
   await again.close();
   assert.ok((await fs.stat(file)).size <= 400);
 });
+
+test('readLogs: follow --tail 0 of an empty log emits what comes after', async () => {
+  const file = await logFile([]);
+  let out = '';
+  let stop!: () => void;
+  const stopped = new Promise<void>((r) => { stop = r; });
+  const following = readLogs(file, { follow: true, tail: 0, stopped }, (r) => { out += r.data.toString(); });
+  await new Promise((r) => setTimeout(r, 50));
+  await fs.appendFile(file, line(1, 'later'));
+  await new Promise((r) => setTimeout(r, 100));
+  stop();
+  await following;
+  assert.equal(out, 'later\n');
+});

@@ -58,7 +58,6 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
     // as moby's tailFiles: the last N records of the file first, then since skips and
     // the first record past until ends the read (so --tail 5 --until T may print fewer)
     if (first && o.tail !== null) recs = o.tail === 0 ? [] : recs.slice(-o.tail);
-    first = false;
     for (const r of recs) {
       if (pastUntil || afterUntil(r, o)) { pastUntil = true; continue; }
       if (!beforeSince(r, o)) cb(r);
@@ -81,6 +80,7 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
   };
   const close = async () => { const h = fh; fh = null; await h?.close().catch(() => undefined); };
   await readNew();
+  first = false; // --tail counts what the log held when the read began
   if (!o.follow || o.signal?.aborted || pastUntil) { await close(); return; }
   await new Promise<void>((resolve) => {
     // one read at a time; a change seen meanwhile makes the running one read again
