@@ -74,6 +74,9 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
       await readOpen(fh);
       const now = await fs.stat(file).catch(() => null);
       if (!now || now.ino === ino) return;
+      // the path names a new file: the old one is complete now (written to only before the
+      // rename), and may have got more since the read above
+      await readOpen(fh);
       await fh.close();
       fh = null;
     }

@@ -2,8 +2,10 @@
 // one record per line, "<RFC3339Nano> <stdout|stderr> <F|P> <text>\n", P for a piece of a
 // line that continues in the next record. Timestamps as conmon prints them: local time,
 // 9 fraction digits, numeric zone. Past sizeMax bytes the log starts over as conmon's does
-// (--log-size-max): a new file renamed onto the path; readers that hold the old one finish it.
+// (--log-size-max): a new file renamed onto the path once the old one has all its records, so
+// that a reader who sees the rename finds the old one complete.
 import { createWriteStream, openSync, renameSync, statSync, type WriteStream } from 'node:fs';
+import { finished } from 'node:stream';
 
 const NL = Buffer.from('\n');
 
@@ -11,6 +13,9 @@ export class K8sLogWriter {
   private out: WriteStream;
   private closed: Promise<void> | null = null;
   private written = 0;
+  private starts = 0;
+  /** The last start-over's rename (done once its old file is flushed and closed). */
+  private switching: Promise<void> | null = null;
 
   constructor(readonly file: string, readonly sizeMax?: number) {
     this.out = K8sLogWriter.stream(file, 'a');
@@ -23,16 +28,22 @@ export class K8sLogWriter {
     return out;
   }
 
-  /** A new, empty file at the path; the old one is ended (sync: the next record goes to the new one). */
+  /**
+   * The next records go to a new file, renamed onto the path once the old one is flushed and
+   * closed, and after the start-overs before it (a burst may start over several times).
+   */
   private startOver(): void {
-    const tmp = `${this.file}.tmp`;
-    try {
-      const fd = openSync(tmp, 'w', 0o600);
-      renameSync(tmp, this.file);
-      this.out.end();
-      this.out = K8sLogWriter.stream(this.file, 'w', fd);
-      this.written = 0;
-    } catch { /* keep writing where we were */ }
+    const tmp = `${this.file}.${++this.starts}.tmp`;
+    let fd: number;
+    try { fd = openSync(tmp, 'w', 0o600); } catch { return; } // keep writing where we were
+    const old = this.out;
+    this.out = K8sLogWriter.stream(tmp, 'w', fd);
+    this.written = 0;
+    const flushed = new Promise<void>((resolve) => finished(old, () => resolve()));
+    this.switching = Promise.all([this.switching, flushed]).then(() => {
+      try { renameSync(tmp, this.file); } catch { /* the old file stays at the path */ }
+    });
+    old.end();
   }
 
   write(stream: 'stdout' | 'stderr', data: Buffer): void {
@@ -52,13 +63,13 @@ export class K8sLogWriter {
     this.out.write(rec);
   }
 
-  /** Flush and close; resolves when every record is in the file. */
+  /** Flush and close; resolves when every record is in the file (and that file at the path). */
   close(): Promise<void> {
     this.closed ??= new Promise<void>((resolve) => {
       if (this.out.destroyed) return resolve();
       this.out.end(() => resolve());
       this.out.once('error', () => resolve());
-    });
+    }).then(() => this.switching ?? undefined);
     return this.closed;
   }
 }
