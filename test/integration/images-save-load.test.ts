@@ -1,6 +1,7 @@
 // `tsula save IMAGE | tsula load` on one daemon finishes, and the daemon stays usable: no
 // image lock is held while a client stream is waited on (a save whose reader stalls, a load
-// whose sender stalls), and pulls racing rmi of the same image neither hang nor leak layers.
+// whose sender stalls), and pulls racing rmi of the same image neither hang nor leak layers;
+// skopeo's docker-daemon transport saves and loads through the same endpoints.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -110,4 +111,21 @@ test('pulls racing rmi of the same image: nothing hangs, nothing leaks', async (
   await d.ok(['rmi', ref], bounded);
   assert.equal((await d.ok(['images', '-q'])).trim(), '');
   assert.deepEqual(await layerDirs(), [], 'no layer leaked');
+});
+
+test('skopeo\'s docker-daemon transport (containers/image over the Docker API): an image out to an OCI layout and back in under a new name', async () => {
+  await d.loadBusybox(); // the tests above rmi it
+  const oci = path.join(d.dir, 'skopeo-oci');
+  const run = (args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const p = spawn('/usr/bin/skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.on('data', (c) => { stderr += c; });
+    p.on('close', (code) => resolve({ code, stderr }));
+  });
+  const out = await run(['copy', '-q', '--src-daemon-host', d.hostArg, 'docker-daemon:busybox:latest', `oci:${oci}:bb`]);
+  assert.equal(out.code, 0, out.stderr);
+  const back = await run(['copy', '-q', '--dest-daemon-host', d.hostArg, `oci:${oci}:bb`, 'docker-daemon:skopeo/bb:1']);
+  assert.equal(back.code, 0, back.stderr);
+  assert.equal(await d.ok(['run', '--rm', 'skopeo/bb:1', 'echo', 'through skopeo']), 'through skopeo\n');
+  await d.ok(['rmi', 'skopeo/bb:1']);
 });
