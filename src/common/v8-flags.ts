@@ -12,7 +12,7 @@
 // or not the process ever speaks TLS (Debian's whole bundle there: ~30 ms and ~1.8 MB of RSS
 // for the process's lifetime). The sandboxer and the CLI speak no TLS, so it is unset for
 // them; tsulad dials registries, so its launcher hands the name over as
-// EXTRA_CA_CERTS_DEFERRED and the registry client reads the file on its first TLS dial
+// TSULA_NODE_EXTRA_CA_CERTS and the registry client reads the file on its first TLS dial
 // (src/image/registry/trust.ts).
 export const DAEMON_V8_FLAGS: readonly string[] = ['--lite-mode', '--no-expose-wasm'];
 
@@ -30,8 +30,6 @@ export function daemonShebang(daemon: 'tsulad' | 'tsula-sandboxer'): string {
  * bundles with it): NODE_EXTRA_CA_CERTS moved aside for tsulad, dropped for the sandboxer.
  */
 export function daemonEnv(daemon: 'tsulad' | 'tsula-sandboxer', env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const out: NodeJS.ProcessEnv = { ...env, [EXTRA_CA_CERTS_DEFERRED]: daemon === 'tsulad' ? env.NODE_EXTRA_CA_CERTS ?? '' : undefined };
-  delete out.NODE_EXTRA_CA_CERTS;
-  if (out[EXTRA_CA_CERTS_DEFERRED] === undefined) delete out[EXTRA_CA_CERTS_DEFERRED];
-  return out;
+  const { NODE_EXTRA_CA_CERTS: ca, [EXTRA_CA_CERTS_DEFERRED]: _deferred, ...rest } = env;
+  return daemon === 'tsulad' ? { ...rest, [EXTRA_CA_CERTS_DEFERRED]: ca ?? '' } : rest;
 }
