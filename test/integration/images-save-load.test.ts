@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { IMAGES, ROOT, TestDaemon, sleep, waitFor } from '../helpers/daemon.js';
 import { TestRegistry } from '../helpers/registry.js';
+import { sh } from '../helpers/foreign-images.js';
 
 const TSULA = path.join(ROOT, 'bin/tsula');
 let reg: TestRegistry;
@@ -116,16 +117,9 @@ test('pulls racing rmi of the same image: nothing hangs, nothing leaks', async (
 test('skopeo\'s docker-daemon transport (containers/image over the Docker API): an image out to an OCI layout and back in under a new name', async () => {
   await d.loadBusybox(); // the tests above rmi it
   const oci = path.join(d.dir, 'skopeo-oci');
-  const run = (args: string[]) => new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const p = spawn('/usr/bin/skopeo', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.on('data', (c) => { stderr += c; });
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-  const out = await run(['copy', '-q', '--src-daemon-host', d.hostArg, 'docker-daemon:busybox:latest', `oci:${oci}:bb`]);
-  assert.equal(out.code, 0, out.stderr);
-  const back = await run(['copy', '-q', '--dest-daemon-host', d.hostArg, `oci:${oci}:bb`, 'docker-daemon:skopeo/bb:1']);
-  assert.equal(back.code, 0, back.stderr);
+  // sh fails the test with skopeo's stderr when a copy does not exit 0
+  await sh('/usr/bin/skopeo', ['copy', '-q', '--src-daemon-host', d.hostArg, 'docker-daemon:busybox:latest', `oci:${oci}:bb`]);
+  await sh('/usr/bin/skopeo', ['copy', '-q', '--dest-daemon-host', d.hostArg, `oci:${oci}:bb`, 'docker-daemon:skopeo/bb:1']);
   assert.equal(await d.ok(['run', '--rm', 'skopeo/bb:1', 'echo', 'through skopeo']), 'through skopeo\n');
   await d.ok(['rmi', 'skopeo/bb:1']);
 });
