@@ -1,10 +1,8 @@
 // The CLI's only way to the engine: HTTP/JSON on tsulad's unix socket, Docker Engine API
 // v1.41 shape. Errors come back as ApiError (the daemon's {"message"}) or ConnectError
 // (nobody listening), so every command reports them the same way docker does.
-import http from 'node:http';
-import net from 'node:net';
-import type { IncomingMessage } from 'node:http';
 import type { Duplex, Readable } from 'node:stream';
+import { send, type Address, type Headers, type Response, type Upgraded } from './http1.js';
 
 export const API_VERSION = '1.41';
 export const DEFAULT_HOST = 'unix:///run/tsula/tsulad.sock';
@@ -50,13 +48,7 @@ export interface Hijacked {
   /** Tear the connection down. */
   destroy(): void;
   /** Response headers (Content-Type tells raw TTY bytes from the multiplexed stream). */
-  headers: http.IncomingHttpHeaders;
-}
-
-interface Address {
-  socketPath?: string;
-  host?: string;
-  port?: number;
+  headers: Headers;
 }
 
 export function parseHost(host: string): Address {
@@ -100,11 +92,13 @@ export class Client {
   }
 
   /** Send a request; resolves once the response head is in and the status is a success. */
-  async request(opts: RequestOptions): Promise<IncomingMessage> {
-    const { req, done } = this.open(opts);
-    this.sendBody(req, opts);
-    const res = await done;
-    if ((res.statusCode ?? 500) >= 400) throw await toApiError(res);
+  async request(opts: RequestOptions): Promise<Response> {
+    const res = await this.open(opts);
+    if (!('resume' in res)) {
+      res.socket.destroy();
+      throw new Error(`the daemon switched protocols for ${opts.method} ${opts.path}, which asked for no upgrade`);
+    }
+    if (res.statusCode >= 400) throw await toApiError(res);
     return res;
   }
 
@@ -124,7 +118,7 @@ export class Client {
   async call(method: string, path: string, query?: Query, body?: unknown): Promise<number> {
     const res = await this.request({ method, path, query, body });
     res.resume();
-    return res.statusCode ?? 0;
+    return res.statusCode;
   }
 
   /**
@@ -132,79 +126,42 @@ export class Client {
    * docker client does for attach and exec. A daemon that answers a plain 200 instead
    * gets its body streamed as output (stdin then cannot be sent).
    */
-  hijack(method: string, path: string, query?: Query, body?: unknown): Promise<Hijacked> {
-    const opts: RequestOptions = {
-      method, path, query, body,
-      headers: { Connection: 'Upgrade', Upgrade: 'tcp' },
-    };
-    return new Promise((resolve, reject) => {
-      const { req, done } = this.open(opts);
-      req.once('upgrade', (res: IncomingMessage, socket: Duplex, head: Buffer) => {
-        // Bytes already read past the head belong to the stream: replay them first.
-        if (head.length) socket.unshift(head);
-        resolve({
-          output: socket,
-          input: socket,
-          headers: res.headers,
-          closeWrite: () => { if (!socket.writableEnded) socket.end(); },
-          destroy: () => socket.destroy(),
-        });
-      });
-      done.then(async (res) => {
-        if ((res.statusCode ?? 500) >= 400) {
-          reject(await toApiError(res));
-          return;
-        }
-        resolve({
-          output: res,
-          input: null,
-          headers: res.headers,
-          closeWrite: () => {},
-          destroy: () => res.destroy(),
-        });
-      }, reject);
-      this.sendBody(req, opts);
-    });
+  async hijack(method: string, path: string, query?: Query, body?: unknown): Promise<Hijacked> {
+    const res = await this.open({ method, path, query, body, headers: { Connection: 'Upgrade', Upgrade: 'tcp' } });
+    if ('socket' in res && !('resume' in res)) {
+      const { socket, head } = res;
+      // Bytes already read past the head belong to the stream: replay them first.
+      if (head.length) socket.unshift(head);
+      return {
+        output: socket,
+        input: socket,
+        headers: res.headers,
+        closeWrite: () => { if (!socket.writableEnded) socket.end(); },
+        destroy: () => socket.destroy(),
+      };
+    }
+    if (res.statusCode >= 400) throw await toApiError(res);
+    return { output: res, input: null, headers: res.headers, closeWrite: () => {}, destroy: () => res.destroy() };
   }
 
-  private open(opts: RequestOptions): { req: http.ClientRequest; done: Promise<IncomingMessage> } {
+  private async open(opts: RequestOptions): Promise<Response | Upgraded> {
     const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...opts.headers };
-    const isStream = isReadable(opts.body);
-    if (opts.body !== undefined && !isStream && !Buffer.isBuffer(opts.body)) {
+    const body = opts.body;
+    if (body !== undefined && !isReadable(body) && !Buffer.isBuffer(body)) {
       headers['Content-Type'] = 'application/json';
     } else if (opts.contentType) {
       headers['Content-Type'] = opts.contentType;
     }
-    const req = http.request({
-      ...this.addr,
-      method: opts.method,
-      path: `/v${API_VERSION}${opts.path}${buildQuery(opts.query)}`,
-      headers,
-      // A fresh connection per request (Connection: close), made by us rather than an Agent:
-      // no keep-alive pool to hold the process open at exit, and none of the Agent's TLS
-      // server-name work (net.isIP compiles a large IPv6 regex: ~6 ms of every call).
-      createConnection: (o) => net.createConnection(o as net.NetConnectOpts),
-    });
-    const done = new Promise<IncomingMessage>((resolve, reject) => {
-      req.once('response', resolve);
-      req.once('error', (err: NodeJS.ErrnoException) => reject(this.connectError(err)));
-    });
-    return { req, done };
-  }
-
-  private sendBody(req: http.ClientRequest, opts: RequestOptions): void {
-    const body = opts.body;
-    if (body === undefined) {
-      req.setHeader('Content-Length', '0');
-      req.end();
-    } else if (isReadable(body)) {
-      // Streamed uploads (image load from stdin) go chunked unless a length was given.
-      body.once('error', (err) => req.destroy(err));
-      body.pipe(req);
-    } else {
-      const buf = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-      req.setHeader('Content-Length', String(buf.length));
-      req.end(buf);
+    try {
+      return await send(this.addr, {
+        method: opts.method,
+        path: `/v${API_VERSION}${opts.path}${buildQuery(opts.query)}`,
+        headers,
+        // Streamed uploads (image load from stdin) go chunked.
+        body: body === undefined || isReadable(body) || Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body)),
+      });
+    } catch (err) {
+      throw this.connectError(err as NodeJS.ErrnoException);
     }
   }
 
@@ -232,8 +189,8 @@ function isReadable(v: unknown): v is Readable {
 }
 
 /** Turn an error response into ApiError, preferring the daemon's {"message"} text. */
-export async function toApiError(res: IncomingMessage): Promise<ApiError> {
-  const status = res.statusCode ?? 500;
+export async function toApiError(res: Response): Promise<ApiError> {
+  const status = res.statusCode;
   const text = (await readBody(res)).toString('utf8').trim();
   let message = text;
   if (text.startsWith('{')) {
@@ -245,7 +202,7 @@ export async function toApiError(res: IncomingMessage): Promise<ApiError> {
     }
   }
   if (!message) {
-    message = `request returned ${http.STATUS_CODES[status] ?? status} for API route and version ` +
+    message = `request returned ${res.statusMessage || status} for API route and version ` +
       `${API_VERSION}, check if the server supports the requested API version`;
   }
   return new ApiError(status, message);
