@@ -12,7 +12,10 @@ scripts/deps.sh
 echo ">>> guest assets for VM sandboxes"
 scripts/ensure-guest.sh
 
-ln -sf "$ROOT/bin/tsula" /usr/local/bin/tsula
+# the CLI's launcher as a copy with this checkout's build directory written in (a symlink
+# would cost every call a readlink(1) to find it)
+sed "s|^TSULA_BUILD=\$|TSULA_BUILD='$ROOT/build'|" "$ROOT/bin/tsula" >/usr/local/bin/tsula.new
+chmod 0755 /usr/local/bin/tsula.new && mv -f /usr/local/bin/tsula.new /usr/local/bin/tsula
 ln -sf "$ROOT/bin/tsulad" /usr/local/bin/tsulad
 ln -sf "$ROOT/bin/tsula-sandboxer" /usr/local/bin/tsula-sandboxer
 # containerd runs this per container; the sh launcher answers start/delete without node

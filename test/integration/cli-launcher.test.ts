@@ -26,7 +26,7 @@ interface Run { code: number | null; stdout: string; stderr: string; via: 'snaps
 /** bin/tsula (or a copy) under `sh -x`, whose trace says which node command it ran. */
 function launch(launcher: string, args: string[], env: NodeJS.ProcessEnv = {}): Run {
   const r = spawnSync('sh', ['-x', launcher, ...args], { encoding: 'utf8', env: { ...process.env, TSULA_HOST: NOWHERE(), ...env } });
-  const exec = r.stderr.split('\n').filter((l) => l.startsWith('+ exec node ')).pop() ?? '';
+  const exec = r.stderr.split('\n').filter((l) => /^\+ exec \S*node /.test(l)).pop() ?? '';
   const via = exec.includes('--snapshot-blob') ? 'snapshot' : exec ? 'bundle' : 'none';
   const stderr = r.stderr.split('\n').filter((l) => !l.startsWith('+')).join('\n');
   return { code: r.status, stdout: r.stdout, stderr, via };
@@ -100,4 +100,23 @@ test('a snapshot made for another CPU or another node is not used; neither is a 
   r = launch(launcher, ['--help']);
   assert.equal(r.via, 'bundle', 'no key');
   assert.equal(r.stderr, '', 'a missing key is not an error worth a line');
+});
+
+test('installed as scripts/install.sh installs it (a copy naming its build) or through a symlink, it finds its build', async () => {
+  const installed = path.join(scratch, 'installed-tsula');
+  const text = await fs.readFile(path.join(ROOT, 'bin/tsula'), 'utf8');
+  assert.match(text, /^TSULA_BUILD=$/m, 'the line install.sh fills in');
+  await fs.writeFile(installed, text.replace(/^TSULA_BUILD=$/m, `TSULA_BUILD='${path.join(ROOT, 'build')}'`), { mode: 0o755 });
+  const link = path.join(scratch, 'linked-tsula');
+  await fs.symlink(path.join(ROOT, 'bin/tsula'), link);
+  for (const launcher of [installed, link]) {
+    const r = launch(launcher, ['-v']);
+    assert.equal(r.via, 'snapshot', launcher);
+    assert.deepEqual({ code: r.code, stdout: r.stdout }, { code: 0, stdout: bundle(['-v']).stdout });
+  }
+  // the copy runs nothing but node: no readlink, no subshell
+  const trace = spawnSync('strace', ['-f', '-qq', '-e', 'trace=execve,clone,fork,vfork', installed, '-v'], { encoding: 'utf8' });
+  if (trace.error) return; // no strace here: the rest stands
+  const calls = trace.stderr.split('\n').filter((l) => /execve\(|clone|fork/.test(l) && !/ENOENT/.test(l));
+  assert.equal(calls.filter((l) => /clone|fork/.test(l) && !/CLONE_THREAD|CLONE_VM/.test(l)).length, 0, calls.join('\n'));
 });
