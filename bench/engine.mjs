@@ -104,10 +104,32 @@ try {
     return rows.map(([label], j) => ({ label, ...stats(xs[j]), cpu: cpu[j] / N }));
   };
   const bench = (label, fn) => benchAll([[label, fn]])[0];
+  /** benchAll for rows of which some are async (an API run beside spawned programs) */
+  const benchAllAsync = async (rows) => {
+    const xs = rows.map(() => []), cpu = rows.map(() => 0);
+    for (const [, fn] of rows) await fn();
+    for (let i = 0; i < N; i++) {
+      for (const [j, [, fn]] of rows.entries()) { const c = childCpuMs(), t = now(); await fn(i); xs[j].push(now() - t); cpu[j] += childCpuMs() - c; }
+    }
+    return rows.map(([label], j) => ({ label, ...stats(xs[j]), cpu: cpu[j] / N }));
+  };
   const runcRes = bench('runc run (bare)', (i) => { const r = spawnSync('runc', ['--root', runcRoot, 'run', '--bundle', bundle, `b${i ?? 'w'}`]); if (r.status !== 0) throw new Error(String(r.stderr)); });
-  const [cliRes, cliPlainRes] = benchAll([
+  /** create -> start -> wait -> rm over the API, once */
+  const apiOnce = async (hostConfig = {}) => {
+    const c = JSON.parse((await api('POST', '/v1.41/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none', ...hostConfig } })).body);
+    const w = api('POST', `/v1.41/containers/${c.Id}/wait?condition=next-exit`);
+    await api('POST', `/v1.41/containers/${c.Id}/start`);
+    await w;
+    await api('DELETE', `/v1.41/containers/${c.Id}`);
+  };
+  // the CLI, and what its own time is measured against (node's start, the engine's API),
+  // interleaved: that difference is small beside the drift of a busy host between blocks
+  const [cliRes, cliPlainRes, apiBeside, nodeRes] = await benchAllAsync([
     ['tsula run --rm --network none busybox true', () => { const r = tsula('run', '--rm', '--network', 'none', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); }],
     ['  same, TSULA_CLI_SNAPSHOT=0', () => { const r = tsulaNoSnapshot('run', '--rm', '--network', 'none', 'busybox', 'true'); if (r.status !== 0) throw new Error(r.stderr); }],
+    ['engine API (beside the CLI)', () => apiOnce()],
+    // the CLI's floor is node as bin/tsula starts it: without NODE_EXTRA_CA_CERTS (it speaks no TLS)
+    ['node -e 0 (CLI floor)', () => spawnSync(process.execPath, ['-e', '0'], { env: noExtraCa })],
   ]);
   const logFrom = (await fs.stat(path.join(dir, 'tsulad.log'))).size;
   /** create -> start -> wait -> rm over the API, N times (after one warm-up). */
@@ -115,11 +137,7 @@ try {
     const xs = [];
     for (let i = 0; i <= N; i++) {
       const t = now();
-      const c = JSON.parse((await api('POST', '/v1.41/containers/create', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none', ...hostConfig } })).body);
-      const w = api('POST', `/v1.41/containers/${c.Id}/wait?condition=next-exit`);
-      await api('POST', `/v1.41/containers/${c.Id}/start`);
-      await w;
-      await api('DELETE', `/v1.41/containers/${c.Id}`);
+      await apiOnce(hostConfig);
       if (i > 0) xs.push(now() - t);
     }
     return { label, ...stats(xs) };
@@ -128,8 +146,6 @@ try {
   const phaseLog = (await fs.readFile(path.join(dir, 'tsulad.log'), 'utf8')).slice(logFrom);
   // runc's default spec has no seccomp filter; tsula applies docker's default profile
   const apiUnconfined = await apiRuns('  same, seccomp=unconfined', { SecurityOpt: ['seccomp=unconfined'] });
-  // the CLI's floor is node as bin/tsula starts it: without NODE_EXTRA_CA_CERTS (it speaks no TLS)
-  const nodeRes = bench('node -e 0 (CLI floor)', () => spawnSync(process.execPath, ['-e', '0'], { env: noExtraCa }));
   const nodeCaRes = process.env.NODE_EXTRA_CA_CERTS ? bench('  same, with this NODE_EXTRA_CA_CERTS', () => spawnSync(process.execPath, ['-e', '0'])) : null;
 
   // the floor under the engine: runc itself, given tsula's own spec (docker's seccomp profile,
@@ -184,7 +200,7 @@ try {
     sums.set(m[1], op);
   }
   console.log(`  the engine's own time over the runc floor it must pay (API - split runc, same spec): ${fmt(apiRes.mean - ownSplit.mean)}`);
-  console.log(`  the CLI's own time (run --rm - node -e 0 - engine API): ${fmt(cliRes.mean - nodeRes.mean - apiRes.mean)}; without its snapshot: ${fmt(cliPlainRes.mean - nodeRes.mean - apiRes.mean)}`);
+  console.log(`  the CLI's own time (run --rm - node -e 0 - engine API, the three interleaved; that API run took ${fmt(apiBeside.mean)}): ${fmt(cliRes.mean - nodeRes.mean - apiBeside.mean)}; without its snapshot: ${fmt(cliPlainRes.mean - nodeRes.mean - apiBeside.mean)}`);
   console.log(`\nengine phases (mean ms per container over the API runs; the rest of the API time is HTTP, waits and the exit's notice)`);
   for (const [op, v] of sums) {
     console.log(`  ${op.padEnd(8)} ${(v.total / v.n).toFixed(1).padStart(6)} ms: ${[...v.phases].map(([k, t]) => `${k} ${(t / v.n).toFixed(1)}`).join(', ')}`);
