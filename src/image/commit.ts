@@ -1,6 +1,7 @@
-// Images made on this host (docker commit): a container's changes as one new layer on top
-// of its image, stored as a gzip blob like a pulled layer, with an image config that
-// carries the parent's history plus one entry. Also `docker history` of any stored image,
+// Images made on this host: docker commit (a container's changes as one new layer on top of
+// its image, with an image config that carries the parent's history plus one entry) and
+// docker import (a tarball as the one layer of an image without parent); the layer is
+// stored as a gzip blob like a pulled layer. Also `docker history` of any stored image,
 // from its config blob. The store calls these inside its mutation queue (commitImage) or
 // outside it (writeLayer: reading a container's files may take long).
 import { createHash } from '../common/crypto.js';
@@ -48,6 +49,7 @@ export interface ConfigBlob {
   created?: string;
   author?: string;
   architecture?: string;
+  variant?: string;
   os?: string;
   config?: ImageConfig & Record<string, unknown>;
   container?: string;
@@ -75,30 +77,56 @@ export interface CommitSpec {
 
 export interface CommitDeps { driver: SnapshotDriver; content: ContentStore }
 
+/** docker import's own settings (dockerd's ImportImage). */
+export interface ImportSpec {
+  config: ImageConfig & Record<string, unknown>;
+  /** The history entry's and config's comment (docker import -m; dockerd: "Imported from -"). */
+  comment: string;
+  architecture: string;
+  os: string;
+  variant?: string;
+  engineVersion?: string;
+}
+
 /**
- * The new image from `parent` and a written layer: the layer unpacked into the driver (on
- * the parent's top), its blob and the config stored. Returns the record to add and the
- * chain id it created (for the caller to roll back if recording fails).
+ * The new image from `parent` (or none: docker import) and a written layer: the layer
+ * unpacked into the driver (on the parent's top), its blob and the config stored. Returns
+ * the record to add and the chain id it created (for the caller to roll back if recording
+ * fails).
  */
 export async function commitImage(d: CommitDeps, parent: StoredImage, layer: LayerFiles, spec: CommitSpec): Promise<{ image: NewImage; created: string | null }> {
   const parentConfig = await d.content.readJson<ConfigBlob>(parent.id);
-  const top = parent.chainIds[parent.chainIds.length - 1] ?? null;
-  const chainId = chainIdOf(top, layer.diffId);
-  const existed = await d.driver.hasLayer(chainId);
-  const info = await d.driver.applyLayer(chainId, top, createReadStream(layer.tar));
   const now = new Date().toISOString();
   const history = [...(parentConfig.history ?? [])];
   history.push({
     created: now, created_by: spec.createdBy,
     ...(spec.author ? { author: spec.author } : {}), ...(spec.comment ? { comment: spec.comment } : {}),
   });
-  const config: ConfigBlob = {
+  return storeImage(d, parent, layer, {
     architecture: parentConfig.architecture ?? parent.architecture, os: parentConfig.os ?? parent.os,
     author: spec.author ?? '', comment: spec.comment ?? '', config: spec.config, container: spec.containerId,
     ...(spec.containerConfig ? { container_config: spec.containerConfig } : {}),
     created: now, docker_version: spec.engineVersion ?? '', history,
     rootfs: { type: 'layers', diff_ids: [...parent.rootfs.diffIds, layer.diffId] },
-  };
+  });
+}
+
+/** docker import: `layer` as the only layer of a new image (its config as dockerd writes it). */
+export async function importImage(d: CommitDeps, layer: LayerFiles, spec: ImportSpec): Promise<{ image: NewImage; created: string | null }> {
+  const now = new Date().toISOString();
+  return storeImage(d, null, layer, {
+    architecture: spec.architecture, ...(spec.variant ? { variant: spec.variant } : {}), os: spec.os,
+    comment: spec.comment, config: spec.config, created: now, docker_version: spec.engineVersion ?? '',
+    history: [{ created: now, comment: spec.comment }],
+    rootfs: { type: 'layers', diff_ids: [layer.diffId] },
+  });
+}
+
+async function storeImage(d: CommitDeps, parent: StoredImage | null, layer: LayerFiles, config: ConfigBlob): Promise<{ image: NewImage; created: string | null }> {
+  const top = parent?.chainIds[parent.chainIds.length - 1] ?? null;
+  const chainId = chainIdOf(top, layer.diffId);
+  const existed = await d.driver.hasLayer(chainId);
+  const info = await d.driver.applyLayer(chainId, top, createReadStream(layer.tar));
   const text = Buffer.from(JSON.stringify(config));
   const id = `sha256:${createHash('sha256').update(text).digest('hex')}`;
   await d.content.ingest(Readable.from([text]), 'image config', { digest: id });
@@ -107,11 +135,12 @@ export async function commitImage(d: CommitDeps, parent: StoredImage, layer: Lay
     diffId: layer.diffId, chainId, blob: layer.digest, mediaType: MEDIA_TYPES.dockerLayerGzip, compression: 'gzip',
     blobSize: layer.blobSize, diffSize: layer.diffSize, size: info.size,
   };
-  const layers = [...parent.layers.map((l) => ({ ...l })), stored];
+  const layers = [...(parent?.layers ?? []).map((l) => ({ ...l })), stored];
   return {
     image: {
-      id, parent: parent.id, created: now, size: layers.reduce((n, l) => n + l.size, 0), architecture: config.architecture ?? '', os: config.os ?? '',
-      config: spec.config, rootfs: { type: 'layers', diffIds: config.rootfs.diff_ids }, chainIds: [...parent.chainIds, chainId], layers,
+      id, ...(parent ? { parent: parent.id } : {}), created: config.created!, size: layers.reduce((n, l) => n + l.size, 0),
+      architecture: config.architecture ?? '', os: config.os ?? '', config: config.config ?? {},
+      rootfs: { type: 'layers', diffIds: config.rootfs.diff_ids }, chainIds: [...(parent?.chainIds ?? []), chainId], layers,
     },
     created: existed ? null : chainId,
   };

@@ -25,7 +25,7 @@ import { PullJournal } from './journal.js';
 import { Pins } from './pins.js';
 import { pruneParents, removeImage, type RemovalOps, type RemoveResult } from './removal.js';
 import type { LoadSession } from './load.js';
-import type { CommitSpec, HistoryItem } from './commit.js';
+import type { CommitSpec, HistoryItem, ImportSpec, LayerFiles } from './commit.js';
 import { blobsOf, createdTime, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
 import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, RemoveOptions, StoreUsage } from './types.js';
@@ -168,16 +168,32 @@ export class LocalImageStore implements ImageStore {
   }
 
   /** docker commit: see ImageStore.commit (the layer is written out before the lock). */
-  async commit(layer: AsyncIterable<Buffer>, spec: CommitSpec, tag?: string): Promise<string> {
+  commit(layer: AsyncIterable<Buffer>, spec: CommitSpec, tag?: string): Promise<string> {
+    return this.addMade(layer, tag, async (files) => {
+      const { commitImage } = await import('./commit.js');
+      return commitImage({ driver: this.driver, content: this.content }, this.catalog.resolve(spec.parent).image, files, spec);
+    });
+  }
+
+  /** docker import: see ImageStore.import. */
+  import(layer: AsyncIterable<Buffer>, spec: ImportSpec, tag?: string): Promise<string> {
+    return this.addMade(layer, tag, async (files) => {
+      const { importImage } = await import('./commit.js');
+      return importImage({ driver: this.driver, content: this.content }, files, spec);
+    });
+  }
+
+  /** An image made here from `layer`: written out first, then made and recorded under the lock. */
+  private async addMade(layer: AsyncIterable<Buffer>, tag: string | undefined,
+    make: (files: LayerFiles) => Promise<{ image: NewImage; created: string | null }>): Promise<string> {
     await this.init();
     const name = tag ? familiarString(parseTagTarget(tag)) : undefined;
     const dir = await this.content.tempDir('commit');
     try {
-      const { commitImage, writeLayer } = await import('./commit.js');
+      const { writeLayer } = await import('./commit.js');
       const files = await writeLayer(layer, dir);
       return await this.exclusive(async () => {
-        const { image: parent } = this.catalog.resolve(spec.parent);
-        const { image, created } = await commitImage({ driver: this.driver, content: this.content }, parent, files, spec);
+        const { image, created } = await make(files);
         try {
           this.dirty = true;
           if (name) image.lastTagTime = new Date().toISOString(); // dockerd tags it: LastTagTime

@@ -3,7 +3,7 @@ import type { Readable, Writable } from 'node:stream';
 import type { AuthConfig } from './registry/auth.js';
 import type { PullOptions, PullProgress, PullResult } from './registry/pull.js';
 
-import type { CommitSpec, HistoryItem } from './commit.js';
+import type { CommitSpec, HistoryItem, ImportSpec } from './commit.js';
 
 export type { AuthConfig, PullOptions, PullProgress, PullResult, CommitSpec, HistoryItem };
 
@@ -137,6 +137,8 @@ export interface ImageStore {
    * is taken) on top of spec.parent, named `tag` (familiar name:tag) when given. Returns its id.
    */
   commit(layer: AsyncIterable<Buffer>, spec: CommitSpec, tag?: string): Promise<string>;
+  /** docker import: `layer` (an uncompressed tar) as the one layer of a new image; its id. */
+  import(layer: AsyncIterable<Buffer>, spec: ImportSpec, tag?: string): Promise<string>;
   /** The image's config blob as stored (docker inspect's Comment, Author, ContainerConfig...); null if unreadable. */
   configBlob(ref: string): Promise<Record<string, unknown> | null>;
   /** `docker history` of an image, newest first. */

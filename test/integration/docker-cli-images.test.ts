@@ -1,10 +1,12 @@
 // The stock docker CLI's image commands against tsulad, line for line as against dockerd
 // 20.10: images and its filters, image inspect's fields, history, tag/rmi and their
-// conflicts, image prune, save/load, and pull from a local registry.
+// conflicts, image prune, save/load, import, and pull from a local registry.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { IMAGES, TestDaemon } from '../helpers/daemon.js';
 import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
@@ -270,4 +272,45 @@ test('docker pull from a registry: the lines dockerd prints, up to date, by dige
   assert.match(await ok(['images', '--digests', `${R}/bb`]), new RegExp(`${R}/bb +<none> +${digest} `));
   await ok(['rmi', `${R}/bb@${digest}`]);
   await fails(['search', 'busybox'], /^Error response from daemon: searching a registry \(docker search\) is not supported by tsulad/);
+});
+
+test('docker import: an exported container as a new image (stdin, a gzip file), --change and --message; dockerd\'s refusals', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-import-'));
+  try {
+    await ok(['run', '--name', 'exp', 'busybox', 'sh', '-c', 'echo data > /marker']);
+    await ok(['export', '-o', path.join(dir, 'fs.tar'), 'exp']);
+    const tar = await fs.readFile(path.join(dir, 'fs.tar'));
+    const r = await docker(d, ['import', '-c', 'CMD ["cat","/marker"]', '-c', 'ENV A=1', '-m', 'from the test', '-', 'imp:1'], { input: tar });
+    assert.equal(r.code, 0, r.stderr);
+    const id = r.stdout.trim();
+    assert.match(id, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(await ok(['run', '--rm', 'imp:1']), 'data\n');
+    assert.equal(await ok(['run', '--rm', 'imp:1', 'sh', '-c', 'echo $A']), '1\n');
+    assert.equal(await ok(['inspect', '-f', '{{.Id}}|{{.Comment}}|{{.Parent}}|{{len .RootFS.Layers}}|{{.Os}}', 'imp:1']), `${id}|from the test||1|linux\n`);
+    assert.equal(await ok(['history', '--format', '{{.Comment}}', 'imp:1']), 'from the test\n');
+    // a gzip file, named on the command line: dockerd's default message
+    await fs.writeFile(path.join(dir, 'fs.tgz'), gzipSync(tar));
+    await ok(['import', path.join(dir, 'fs.tgz'), 'imp:gz']);
+    assert.equal(await ok(['inspect', '-f', '{{.Comment}}', 'imp:gz']), 'Imported from -\n');
+    assert.equal(await ok(['run', '--rm', 'imp:gz', 'cat', '/marker']), 'data\n');
+
+    await fs.writeFile(path.join(dir, 'short'), 'vm\n');
+    await fails(['import', path.join(dir, 'short'), 'bad:1'], /Error response from daemon: docker import: not a tar archive \(3 bytes/);
+    const cut = await docker(d, ['import', '-', 'bad:2'], { input: gzipSync(tar).subarray(0, 50_000) });
+    assert.equal(cut.code, 1);
+    assert.match(cut.stderr, /the gzip data is corrupt or cut short/);
+    const torn = await docker(d, ['import', '-', 'bad:3'], { input: tar.subarray(0, 100_000) });
+    assert.equal(torn.code, 1);
+    assert.match(torn.stderr, /truncated or corrupt/);
+    const digest = await docker(d, ['import', '-', `imp@sha256:${'0'.repeat(64)}`], { input: tar });
+    assert.equal(digest.stderr, 'Error response from daemon: cannot import digest reference\n');
+    await fails(['import', 'http://127.0.0.1:1/fs.tar'], /importing from a URL \(http:\/\/127\.0\.0\.1:1\/fs\.tar\) is not supported/);
+    // nothing of the refused imports stayed
+    assert.equal(await ok(['images', '-q', '--filter', 'dangling=true']), '');
+    assert.doesNotMatch(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), /bad:/);
+  } finally {
+    await docker(d, ['rm', '-f', 'exp']);
+    await docker(d, ['rmi', 'imp:1', 'imp:gz']);
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });

@@ -11,6 +11,7 @@ import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js'
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import { FilterArgs, invalidFilter, selectImages } from './filters.js';
 import { inspectImage } from './image-views.js';
+import { importImage } from './image-import.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
   r.add('GET', '/images/json', async ({ res, query }) => {
@@ -41,8 +42,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
   });
 
   r.add('POST', '/images/create', async ({ req, res, query }) => {
+    if (query.get('fromSrc')) return importImage(req, res!, query, images, events);
     req.resume();
-    if (query.get('fromSrc')) throw unimplemented('importing a rootfs tarball (fromSrc) is not supported: use `tsula load` for image archives');
     const from = query.get('fromImage');
     if (!from) throw invalidArgument('fromImage is required');
     const tag = query.get('tag') ?? '';
