@@ -1,0 +1,79 @@
+// tsula's own commit, diff, export, import and port against one private tsulad, side by side
+// with the stock docker CLI (20.10) on the same containers: the same lines, the same images.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { TestDaemon } from '../helpers/daemon.js';
+import { docker, dockerCliPath } from '../helpers/docker-cli.js';
+import { createTestNet, dockerNetConfig, type TestNet } from '../helpers/network.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('cli-files', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
+
+let d: TestDaemon;
+let tn: TestNet;
+let dir: string;
+before(async () => {
+  dockerCliPath();
+  // ports are published on the default bridge: the test's own, as in docker-cli-net
+  tn = await createTestNet('files');
+  d = await TestDaemon.create({ configJson: dockerNetConfig(tn) });
+  await d.loadBusybox();
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-cli-files-'));
+  await d.ok(['run', '-d', '--name', 'w', '-p', '18080:80', '-p', '127.0.0.1:19090:90/udp', 'busybox', 'sh', '-c', 'echo x > /new; rm /etc/group; sleep 300']);
+  // the changes are there once the shell ran them
+  for (let i = 0; i < 100 && (await d.cli(['exec', 'w', 'sh', '-c', 'test -e /new && ! test -e /etc/group'])).code !== 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+});
+after(async () => {
+  if (d?.proc) await d.cli(['rm', '-f', 'w']).catch(() => undefined);
+  await d?.destroy();
+  await tn?.destroy();
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+});
+
+const same = async (args: string[]) => {
+  const [t, k] = await Promise.all([d.cli(args), docker(d, args)]);
+  assert.deepEqual({ code: t.code, stdout: t.stdout, stderr: t.stderr.replace(/^tsula: /, '') }, { code: k.code, stdout: k.stdout, stderr: k.stderr }, `${args.join(' ')}`);
+  return t;
+};
+
+test('port and diff: the lines docker prints, and its error for a port not published', async () => {
+  // docker 20.10 prints the mappings in Go's map order (random); tsula sorts them by port
+  const [all, theirs] = await Promise.all([d.cli(['port', 'w']), docker(d, ['port', 'w'])]);
+  assert.equal(all.stdout, '80/tcp -> 0.0.0.0:18080\n90/udp -> 127.0.0.1:19090\n');
+  assert.deepEqual(theirs.stdout.split('\n').filter(Boolean).sort(), ['80/tcp -> 0.0.0.0:18080', '90/udp -> 127.0.0.1:19090']);
+  assert.equal((await same(['port', 'w', '80'])).stdout, '0.0.0.0:18080\n');
+  assert.equal((await same(['port', 'w', '90/udp'])).stdout, '127.0.0.1:19090\n');
+  const none = await d.cli(['port', 'w', '81']);
+  assert.equal(none.code, 1);
+  assert.equal(none.stderr, "Error: No public port '81/tcp' published for w\n");
+  assert.equal((await same(['diff', 'w'])).stdout, 'C /etc\nD /etc/group\nA /new\n');
+  assert.equal((await d.ok(['container', 'diff', 'w'])), 'C /etc\nD /etc/group\nA /new\n');
+});
+
+test('commit with changes, author and message; export, then import (a file, stdin) with changes', async () => {
+  const id = (await d.ok(['commit', '-c', 'CMD ["cat","/new"]', '-a', 'me', '-m', 'msg', 'w', 'mine:v1'])).trim();
+  assert.match(id, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(await d.ok(['run', '--rm', 'mine:v1']), 'x\n');
+  assert.equal(await d.ok(['inspect', '-f', '{{.Id}} {{.Author}} {{.Comment}}', 'mine:v1']), `${id} me msg\n`);
+  const digestRef = await d.cli(['commit', 'w', `x@sha256:${'0'.repeat(64)}`]);
+  assert.equal(digestRef.code, 1);
+  assert.match(digestRef.stderr, /refusing to create a tag with a digest reference/);
+
+  const tar = path.join(dir, 'w.tar');
+  await d.ok(['export', '-o', tar, 'w']);
+  const fromFile = (await d.ok(['import', '-c', 'ENV B=2', '-m', 'from a file', tar, 'fs:1'])).trim();
+  assert.match(fromFile, /^sha256:[0-9a-f]{64}$/);
+  assert.equal(await d.ok(['run', '--rm', 'fs:1', 'sh', '-c', 'echo $B; cat /new; test -e /etc/group || echo gone']), '2\nx\ngone\n');
+  assert.equal(await d.ok(['image', 'inspect', '-f', '{{.Comment}} {{.Parent}}', 'fs:1']), 'from a file \n');
+  const fromStdin = await d.cli(['import', '-', 'fs:2'], { input: await fs.readFile(tar) });
+  assert.equal(fromStdin.code, 0, fromStdin.stderr);
+  assert.equal(await d.ok(['run', '--rm', 'fs:2', 'cat', '/new']), 'x\n');
+  const missing = await d.cli(['import', path.join(dir, 'nope.tar')]);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /open .*nope\.tar: no such file or directory/);
+});
