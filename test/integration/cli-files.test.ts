@@ -1,5 +1,6 @@
-// tsula's own commit, diff, export, import and port against one private tsulad, side by side
-// with the stock docker CLI (20.10) on the same containers: the same lines, the same images.
+// tsula's own commit, diff, export, import, port and stats against one private tsulad, side
+// by side with the stock docker CLI (20.10) on the same containers: the same lines, the same
+// images.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -76,4 +77,22 @@ test('commit with changes, author and message; export, then import (a file, stdi
   const missing = await d.cli(['import', path.join(dir, 'nope.tar')]);
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /open .*nope\.tar: no such file or directory/);
+});
+
+test('stats --no-stream: docker\'s table, one row per running container (-a: every one), a --format, a missing one', async () => {
+  await d.ok(['create', '--name', 'idle', 'busybox', 'true']);
+  try {
+    const cols = (out: string) => out.split('\n').filter(Boolean).map((l) => l.split(/ {2,}/));
+    const [mine, theirs] = await Promise.all([d.ok(['stats', '--no-stream']), docker(d, ['stats', '--no-stream'])]);
+    assert.deepEqual(cols(mine)[0], cols(theirs.stdout)[0]);
+    assert.deepEqual(cols(mine).slice(1).map((r) => [r[1], r[7]]), [['w', '1']]);
+    assert.match(cols(mine)[1]![3]!, /^[\d.]+[KMG]?i?B \/ [\d.]+[KMGT]iB$/);
+    const every = cols(await d.ok(['stats', '-a', '--no-stream'])).slice(1).map((r) => r[1]).sort();
+    assert.deepEqual(every, ['idle', 'w']);
+    assert.equal(await d.ok(['container', 'stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'w']), 'w 1\n');
+    const missing = await d.cli(['stats', '--no-stream', 'nope']);
+    assert.deepEqual([missing.code, missing.stderr], [1, 'Error response from daemon: No such container: nope\n']);
+  } finally {
+    await d.cli(['rm', '-f', 'idle']);
+  }
 });

@@ -112,3 +112,27 @@ describe('ids and references', () => {
     assert.equal(withDefaultTag('busybox:1'), 'busybox:1');
   });
 });
+
+describe('stats rows (docker stats_helpers)', () => {
+  it('CPU % from the sample and its precpu, memory without the inactive page cache (v1 and v2)', async () => {
+    const { statsRow } = await import('../../src/cli/commands/stats.js');
+    const v1 = statsRow({
+      id: 'a'.repeat(64), name: '/web',
+      cpu_stats: { cpu_usage: { total_usage: 3_000_000, percpu_usage: [1, 2] }, system_cpu_usage: 20_000_000 },
+      precpu_stats: { cpu_usage: { total_usage: 1_000_000 }, system_cpu_usage: 10_000_000 },
+      memory_stats: { usage: 10 * 1024 * 1024, limit: 100 * 1024 * 1024, stats: { total_inactive_file: 2 * 1024 * 1024 } },
+      networks: { eth0: { rx_bytes: 1500, tx_bytes: 20 }, eth1: { rx_bytes: 500, tx_bytes: 0 } },
+      blkio_stats: { io_service_bytes_recursive: [{ op: 'Read', value: 4096 }, { op: 'Write', value: 1_000_000 }, { op: 'Total', value: 1 }] },
+      pids_stats: { current: 3 },
+    }, 'web', true);
+    assert.deepEqual(v1, {
+      ID: 'aaaaaaaaaaaa', Container: 'web', Name: 'web', CPUPerc: '40.00%', MemUsage: '8MiB / 100MiB', MemPerc: '8.00%',
+      NetIO: '2kB / 20B', BlockIO: '4.1kB / 1MB', PIDs: '3',
+    });
+    const v2 = statsRow({ cpu_stats: { cpu_usage: { total_usage: 5 }, online_cpus: 4 }, memory_stats: { usage: 3000, limit: 0, stats: { inactive_file: 1000 } } }, 'x', false);
+    assert.equal(v2.CPUPerc, '0.00%');
+    assert.equal(v2.MemUsage, '1.953KiB / 0B');
+    assert.equal(v2.MemPerc, '0.00%');
+    assert.equal(v2.ID, 'x');
+  });
+});
