@@ -138,7 +138,7 @@ export function rmi(cli: Cli, p: Parsed): Promise<number> {
 export async function save(cli: Cli, p: Parsed): Promise<number> {
   const output = p.str('output');
   if (!output && cli.out.isTTY) {
-    cli.warn('Cowardly refusing to save to a terminal. Use the -o flag or redirect');
+    cli.warn('cowardly refusing to save to a terminal. Use the -o flag or redirect');
     return 1;
   }
   const res = await cli.client.request({ method: 'GET', path: '/images/get', query: { names: p.args } });
