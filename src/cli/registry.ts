@@ -34,6 +34,8 @@ export const COMMANDS: Record<string, Entry> = {
     async () => { const m = await import('./commands/files.js'); return { spec: m.commitSpec, run: m.commit }; }),
   'container prune': cmd('Remove all stopped containers',
     async () => { const m = await import('./commands/prune.js'); return { spec: m.containerPruneSpec, run: m.containerPrune }; }),
+  cp: cmd('Copy files/folders between a container and the local filesystem',
+    async () => { const m = await import('./commands/cp.js'); return { spec: m.spec, run: m.run }; }),
   create: cmd('Create a new container',
     async () => { const m = await import('./commands/run.js'); return { spec: m.createSpec, run: m.create }; }),
   diff: cmd("Inspect changes to files or directories on a container's filesystem",
@@ -146,7 +148,7 @@ export const GROUPS: Record<string, Group> = {
   container: {
     desc: 'Manage containers',
     subs: {
-      attach: same('attach'), commit: same('commit'), create: same('create'), diff: same('diff'), exec: same('exec'), export: same('export'),
+      attach: same('attach'), commit: same('commit'), cp: same('cp'), create: same('create'), diff: same('diff'), exec: same('exec'), export: same('export'),
       inspect: same('inspect', { desc: 'Display detailed information on one or more containers', usage: '[OPTIONS] CONTAINER [CONTAINER...]', prefix: ['--type=container'] }),
       kill: same('kill'), logs: same('logs'), ls: same('ps', { aliases: ['ps', 'list'] }), pause: same('pause'), port: same('port'),
       prune: same('container prune'), rename: same('rename'), restart: same('restart'),

@@ -1,8 +1,9 @@
-// tsula's own commit, diff, export, import, port and stats against one private tsulad, side
+// tsula's own cp, commit, diff, export, import, port and stats against one private tsulad, side
 // by side with the stock docker CLI (20.10) on the same containers: the same lines, the same
 // images.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -94,5 +95,56 @@ test('stats --no-stream: docker\'s table, one row per running container (-a: eve
     assert.deepEqual([missing.code, missing.stderr], [1, 'Error response from daemon: No such container: nope\n']);
   } finally {
     await d.cli(['rm', '-f', 'idle']);
+  }
+});
+
+test('cp both ways as docker cp copies: into and out of directories, renames, a tar with -; docker\'s errors', async () => {
+  const w = path.join(dir, 'cp');
+  await fs.mkdir(path.join(w, 'ldir', 'sub'), { recursive: true });
+  await fs.writeFile(path.join(w, 'local.txt'), 'local\n');
+  await fs.writeFile(path.join(w, 'ldir', 'sub', 'a'), 'a\n');
+  await fs.symlink('sub/a', path.join(w, 'ldir', 'link'));
+  const run = (who: 't' | 'k', args: string[]) => (who === 't' ? d.cli(['cp', ...args]) : docker(d, ['cp', ...args]));
+  for (const who of ['t', 'k'] as const) {
+    const out = path.join(w, who);
+    await fs.mkdir(out);
+    await d.ok(['exec', 'w', 'mkdir', `/tmp/${who}`]);
+    for (const args of [
+      ['w:/etc/hostname', `${out}/`], ['w:/etc/hostname', `${out}/hn`], ['w:/etc', `${out}/etc2`], ['w:/etc', out],
+      [path.join(w, 'local.txt'), `w:/tmp/${who}/`], [path.join(w, 'local.txt'), `w:/tmp/${who}/renamed.txt`],
+      [path.join(w, 'ldir'), `w:/tmp/${who}/newdir`], [path.join(w, 'ldir'), `w:/tmp/${who}`],
+    ]) {
+      const r = await run(who, args);
+      assert.equal(r.code, 0, `${who === 't' ? 'tsula' : 'docker'} cp ${args.join(' ')}: ${r.stderr}`);
+    }
+  }
+  // what each CLI copied, host side and container side, is the same tree
+  const tree = async (root: string): Promise<string[]> => {
+    const out: string[] = [];
+    for (const e of await fs.readdir(root, { recursive: true, withFileTypes: true })) {
+      const p = path.relative(root, path.join(e.parentPath ?? e.path, e.name));
+      out.push(`${p} ${e.isSymbolicLink() ? `-> ${await fs.readlink(path.join(root, p))}` : e.isDirectory() ? 'dir' : await fs.readFile(path.join(root, p), 'utf8')}`);
+    }
+    return out.sort();
+  };
+  assert.deepEqual(await tree(path.join(w, 't')), await tree(path.join(w, 'k')));
+  const inside = (who: string) => d.ok(['exec', 'w', 'sh', '-c', `cd /tmp/${who} && find . | sort && cat renamed.txt newdir/sub/a && readlink ldir/link`]);
+  assert.equal(await inside('t'), await inside('k'));
+  assert.match(await inside('t'), /\.\/ldir\/link\n.*\.\/newdir\/sub\/a\n.*local\na\nsub\/a\n$/s);
+  // a tar both ways
+  const [mine, theirs] = await Promise.all([d.cli(['cp', 'w:/etc/passwd', '-']), docker(d, ['cp', 'w:/etc/passwd', '-'])]);
+  assert.equal(mine.stdout, theirs.stdout);
+  execFileSync('tar', ['-C', w, '-cf', path.join(w, 'in.tar'), 'local.txt']);
+  const fromTar = await d.cli(['cp', '-', 'w:/var/'], { input: await fs.readFile(path.join(w, 'in.tar')) });
+  assert.equal(fromTar.code, 0, fromTar.stderr);
+  assert.equal(await d.ok(['exec', 'w', 'cat', '/var/local.txt']), 'local\n');
+  // docker's words for what cannot be done
+  for (const args of [
+    [path.join(w, 'nope'), 'w:/tmp'], ['nocont:/etc', w], ['w:/nope', w], [path.join(w, 'ldir'), 'w:/etc/passwd'],
+    ['w:/etc', path.join(w, 'local.txt')], [path.join(w, 'a'), path.join(w, 'b')], ['w:/etc/passwd', path.join(w, 'nodir', 'x')],
+    ['w:/etc/passwd', `${path.join(w, 'nodir')}/`], [path.join(w, 'local.txt'), 'w:/nodir/x'], [path.join(w, 'local.txt'), 'w:/nodir/'],
+  ]) {
+    const [t, k] = [await run('t', args), await run('k', args)];
+    assert.deepEqual([t.code, t.stderr], [k.code, k.stderr], `cp ${args.join(' ')}`);
   }
 });

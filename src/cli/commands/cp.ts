@@ -1,0 +1,144 @@
+// `tsula cp`, as the docker CLI copies: out of a container (GET /containers/{id}/archive, a
+// tar of the path, unpacked here: into DEST when it is a directory, else as DEST), into one
+// (a tar made here, PUT into the directory that gets it, the top entry renamed when DEST
+// names a new file or directory), or a tar as it is with `-` on either side.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { CommandSpec, Parsed } from '../args.js';
+import { ApiError, seg } from '../client.js';
+import { StatusError, type Cli } from '../context.js';
+
+export const spec: CommandSpec = {
+  name: 'cp', usage: '[OPTIONS] CONTAINER:SRC_PATH DEST_PATH|-\n\ttsula cp [OPTIONS] SRC_PATH|- CONTAINER:DEST_PATH',
+  desc: 'Copy files/folders between a container and the local filesystem', minArgs: 2, maxArgs: 2,
+  flags: [
+    { long: 'archive', short: 'a', kind: 'bool', desc: 'Archive mode (copy all uid/gid information)' },
+    { long: 'follow-link', short: 'L', kind: 'bool', desc: 'Always follow symbol link in SRC_PATH' },
+  ],
+};
+
+/** docker's splitCpArg: CONTAINER:PATH, unless the argument is a local path (/..., ./...). */
+function splitArg(arg: string): { container?: string; path: string } {
+  if (path.isAbsolute(arg) || arg.startsWith('.')) return { path: arg };
+  const i = arg.indexOf(':');
+  return i <= 0 ? { path: arg } : { container: arg.slice(0, i), path: arg.slice(i + 1) };
+}
+
+/** dockerd's X-Docker-Container-Path-Stat: base64 JSON with Go's FileMode bits. */
+interface PathStat { name: string; size: number; mode: number; linkTarget: string }
+const GO_DIR = 2 ** 31;
+const isDir = (s: PathStat) => Math.floor(s.mode / GO_DIR) % 2 === 1;
+
+function pathStat(header: string | undefined): PathStat {
+  try {
+    return JSON.parse(Buffer.from(header ?? '', 'base64').toString('utf8')) as PathStat;
+  } catch {
+    throw new Error('the daemon sent no valid X-Docker-Container-Path-Stat header');
+  }
+}
+
+/** docker's words for a 404 of the archive endpoint: the container or its path is missing. */
+async function archive<T>(container: string, p: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) throw new StatusError(1, `Error: No such container:path: ${container}:${p}`);
+    throw e;
+  }
+}
+
+/** The container path's stat, or null when nothing is there. */
+async function containerStat(cli: Cli, container: string, p: string): Promise<PathStat | null> {
+  try {
+    const res = await cli.client.request({ method: 'HEAD', path: `/containers/${seg(container)}/archive`, query: { path: p } });
+    res.resume();
+    return pathStat(res.headers['x-docker-container-path-stat']);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404 && !/no such container/i.test(e.daemonMessage)) return null;
+    if (e instanceof ApiError && e.status === 404) throw new StatusError(1, `Error: No such container:path: ${container}:${p}`);
+    throw e;
+  }
+}
+
+export async function run(cli: Cli, p: Parsed): Promise<number> {
+  const src = splitArg(p.args[0]!);
+  const dst = splitArg(p.args[1]!);
+  if (src.container && dst.container) throw new StatusError(1, 'copying between containers is not supported');
+  if (!src.container && !dst.container) throw new StatusError(1, 'must specify at least one container source');
+  if (src.container) await copyOut(cli, src.container, src.path, dst.path, p.bool('follow-link'));
+  else await copyIn(cli, src.path, dst.container!, dst.path, p);
+  return 0;
+}
+
+async function copyOut(cli: Cli, container: string, srcPath: string, dest: string, follow: boolean): Promise<void> {
+  const get = (from: string) => archive(container, from, () => cli.client.request({ method: 'GET', path: `/containers/${seg(container)}/archive`, query: { path: from } }));
+  let res = await get(srcPath);
+  let st = pathStat(res.headers['x-docker-container-path-stat']);
+  if (follow && st.linkTarget) {
+    res.destroy();
+    res = await get(st.linkTarget);
+    st = { ...pathStat(res.headers['x-docker-container-path-stat']), name: st.name };
+  }
+  if (dest === '-') {
+    await pipeline(res, cli.out, { end: false });
+    return;
+  }
+  const tar = await import('tar');
+  const keepOwners = process.getuid?.() === 0;
+  const target = await fs.stat(dest).catch(() => null);
+  if (target?.isDirectory()) {
+    await pipeline(res, tar.x({ cwd: dest, preserveOwner: keepOwners, strict: true }));
+    return;
+  }
+  res.pause();
+  if (target && isDir(st)) throw new StatusError(1, 'cannot copy directory');
+  if (!target && /\/\.?$/.test(dest)) throw new StatusError(1, 'no such directory');
+  // unpacked beside DEST, then renamed onto it: a copy that fails leaves DEST as it was
+  const parent = path.dirname(path.resolve(dest));
+  const tmp = await fs.mkdtemp(path.join(parent, '.tsula-cp-')).catch((e: NodeJS.ErrnoException) => {
+    throw new StatusError(1, e.code === 'ENOENT' ? `invalid output path: directory "${parent}" does not exist` : e.message);
+  });
+  try {
+    await pipeline(res, tar.x({ cwd: tmp, preserveOwner: keepOwners, strict: true }));
+    await fs.rename(path.join(tmp, st.name), dest);
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function copyIn(cli: Cli, src: string, container: string, dest: string, p: Parsed): Promise<void> {
+  let body: Readable;
+  let dir = dest;
+  if (src === '-') {
+    body = cli.in; // a tar already: unpacked into DEST, a directory
+  } else {
+    const local = await (p.bool('follow-link') ? fs.stat : fs.lstat)(src).catch(() => null);
+    if (!local) throw new StatusError(1, `lstat ${path.resolve(src)}: no such file or directory`);
+    const there = await containerStat(cli, container, dest);
+    let name = path.basename(path.resolve(src));
+    if (!there || !isDir(there)) {
+      if (there && local.isDirectory()) throw new StatusError(1, 'cannot copy directory');
+      if (!there && /\/\.?$/.test(dest)) throw new StatusError(1, 'no such directory');
+      dir = path.posix.dirname(dest);
+      name = path.posix.basename(dest);
+    }
+    const tar = await import('tar');
+    const from = path.basename(path.resolve(src));
+    const rename = (x: string) => (x === from || x.startsWith(`${from}/`) ? name + x.slice(from.length) : x);
+    body = tar.c({
+      cwd: path.dirname(path.resolve(src)), follow: p.bool('follow-link'),
+      // the top entry (and what is under it) under the name it gets in the container
+      onWriteEntry: (e) => {
+        e.path = rename(e.path);
+        if (e.type === 'Link' && e.linkpath) e.linkpath = rename(e.linkpath);
+      },
+    }, [from]) as unknown as Readable;
+  }
+  const res = await archive(container, dir, () => cli.client.request({
+    method: 'PUT', path: `/containers/${seg(container)}/archive`, body, contentType: 'application/x-tar',
+    query: { path: dir, noOverwriteDirNonDir: true, copyUIDGID: p.bool('archive') || undefined },
+  }));
+  res.resume();
+}
