@@ -2,7 +2,7 @@
 // v1.41 shape. Errors come back as ApiError (the daemon's {"message"}) or ConnectError
 // (nobody listening), so every command reports them the same way docker does.
 import type { Duplex, Readable } from 'node:stream';
-import { send, type Address, type Headers, type Response, type Upgraded } from './http1.js';
+import { Response, send, type Address, type Headers, type Upgraded } from './http1.js';
 
 export const API_VERSION = '1.41';
 export const DEFAULT_HOST = 'unix:///run/tsula/tsulad.sock';
@@ -94,7 +94,7 @@ export class Client {
   /** Send a request; resolves once the response head is in and the status is a success. */
   async request(opts: RequestOptions): Promise<Response> {
     const res = await this.open(opts);
-    if (!('resume' in res)) {
+    if (!(res instanceof Response)) {
       res.socket.destroy();
       throw new Error(`the daemon switched protocols for ${opts.method} ${opts.path}, which asked for no upgrade`);
     }
@@ -128,7 +128,7 @@ export class Client {
    */
   async hijack(method: string, path: string, query?: Query, body?: unknown): Promise<Hijacked> {
     const res = await this.open({ method, path, query, body, headers: { Connection: 'Upgrade', Upgrade: 'tcp' } });
-    if ('socket' in res && !('resume' in res)) {
+    if (!(res instanceof Response)) {
       const { socket, head } = res;
       // Bytes already read past the head belong to the stream: replay them first.
       if (head.length) socket.unshift(head);
