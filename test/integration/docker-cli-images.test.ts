@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -304,7 +305,25 @@ test('docker import: an exported container as a new image (stdin, a gzip file), 
     assert.match(torn.stderr, /truncated or corrupt/);
     const digest = await docker(d, ['import', '-', `imp@sha256:${'0'.repeat(64)}`], { input: tar });
     assert.equal(digest.stderr, 'Error response from daemon: cannot import digest reference\n');
-    await fails(['import', 'http://127.0.0.1:1/fs.tar'], /importing from a URL \(http:\/\/127\.0\.0\.1:1\/fs\.tar\) is not supported/);
+    // from a URL: tsulad downloads it (a redirect followed; the line names the URL asked for), as dockerd does
+    const web = http.createServer((q, a) => {
+      if (q.url === '/old.tgz') { a.writeHead(302, { Location: '/fs.tgz' }); a.end(); return; }
+      if (q.url === '/fs.tgz') { a.end(gzipSync(tar)); return; }
+      a.writeHead(404); a.end('no');
+    });
+    await new Promise<void>((r) => web.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(web.address() as import('node:net').AddressInfo).port}`;
+    try {
+      const got = await ok(['import', '-c', 'CMD ["cat","/marker"]', `${base}/old.tgz`, 'imp:url']);
+      assert.match(got, new RegExp(`^Downloading from ${base}/old.tgz\\nsha256:[0-9a-f]{64}\\n$`));
+      assert.equal(await ok(['run', '--rm', 'imp:url']), 'data\n');
+      assert.equal(await ok(['inspect', '-f', '{{.Comment}}', 'imp:url']), `Imported from ${base}/old.tgz\n`);
+      await fails(['import', `${base}/missing.tar`], `Error response from daemon: failed to GET ${base}/missing.tar with status 404 Not Found\n`);
+    } finally {
+      web.close();
+      await docker(d, ['rmi', 'imp:url']);
+    }
+    await fails(['import', 'http://127.0.0.1:1/fs.tar'], /^Error response from daemon: Get "http:\/\/127\.0\.0\.1:1\/fs\.tar": connect ECONNREFUSED/);
     // nothing of the refused imports stayed
     assert.equal(await ok(['images', '-q', '--filter', 'dangling=true']), '');
     assert.doesNotMatch(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), /bad:/);

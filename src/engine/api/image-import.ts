@@ -1,7 +1,8 @@
-// docker import: POST /images/create?fromSrc=-, whose body is a tarball (plain or gzip) of a
-// root filesystem that becomes the one layer of a new image without parent, as dockerd's
-// ImportImage makes it: a config from the --change lines, the message as its comment and
-// history, the platform asked for or the host's; the answer is {"status": "<image id>"}.
+// docker import: POST /images/create?fromSrc=- (the request's body) or fromSrc=URL (fetched
+// here), a tarball (plain or gzip) of a root filesystem that becomes the one layer of a new
+// image without parent, as dockerd's ImportImage makes it: a config from the --change lines,
+// the message as its comment and history, the platform asked for or the host's; the answer
+// is a JSON stream whose last line is {"status": "<image id>"}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
@@ -9,7 +10,7 @@ import { detectCompression } from '../../image/archive-extract.js';
 import { hostPlatform, parsePlatform } from '../../image/registry/manifest.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import type { ImageStore } from '../../image/types.js';
-import { invalidArgument, unimplemented } from '../../common/errors.js';
+import { errorMessage, internal, invalidArgument } from '../../common/errors.js';
 import { applyChanges, type CommitConfig } from '../containers/commit.js';
 import type { EventBus } from '../events.js';
 import { VERSION } from './system.js';
@@ -25,9 +26,9 @@ function importName(repo: string, tag: string): string | undefined {
 
 const BLOCK = 512;
 
-/** The uncompressed tar of the request's body (its first bytes read to tell the format). */
-async function layerTar(req: IncomingMessage): Promise<Readable> {
-  const it = (req as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
+/** The uncompressed tar of an upload or a download (its first bytes read to tell the format). */
+async function layerTar(src: AsyncIterable<Buffer>): Promise<Readable> {
+  const it = src[Symbol.asyncIterator]();
   const parts: Buffer[] = [];
   let have = 0;
   let ended = false;
@@ -49,26 +50,87 @@ async function layerTar(req: IncomingMessage): Promise<Readable> {
   return compression === 'gzip' ? pipeline(body, createGunzip({ chunkSize: 1 << 18 }), () => {}) : body;
 }
 
-export async function importImage(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, images: ImageStore, events: EventBus): Promise<void> {
+/**
+ * GET `url` as dockerd's import does (Go's http.Get: up to 10 redirects; https verified with
+ * the roots the registry client trusts). The answer's body, or the error dockerd would give.
+ */
+async function download(url: URL): Promise<IncomingMessage> {
+  for (let hop = 0; hop <= 10; hop++) {
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const failed = (e: Error) => reject(internal(`Get "${url}": ${e.message}`, e));
+      if (url.protocol === 'https:') {
+        void Promise.all([import('node:https'), import('../../image/registry/trust.js')]).then(([https, trust]) => {
+          // one request: an agent of its own, with the registry client's trust
+          https.get(url, { agent: new https.Agent({ secureContext: trust.registrySecureContext() }) }, resolve).on('error', failed);
+        }, failed);
+      } else {
+        void import('node:http').then((http) => http.get(url, resolve).on('error', failed), failed);
+      }
+    });
+    const status = res.statusCode ?? 0;
+    if (status >= 300 && status < 400 && res.headers.location) {
+      res.resume();
+      url = new URL(res.headers.location, url);
+      continue;
+    }
+    if (status >= 400) {
+      res.resume();
+      throw internal(`failed to GET ${url} with status ${status} ${res.statusMessage ?? ''}`.trim());
+    }
+    return res;
+  }
+  throw internal(`Get "${url}": stopped after 10 redirects`);
+}
+
+/** dockerd's source URL: http:// when no scheme is given; http and https only. */
+function sourceUrl(src: string): URL {
+  const withScheme = src.includes('://') ? src : `http://${src}`;
+  let url: URL;
   try {
-    const src = query.get('fromSrc')!;
-    if (src !== '-') throw unimplemented(`importing from a URL (${src}) is not supported by tsulad: download it, then import the file (docker import FILE)`);
+    url = new URL(withScheme);
+  } catch {
+    throw invalidArgument(`docker import: invalid source URL "${src}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalidArgument(`docker import: unsupported URL scheme "${url.protocol}" (http and https only)`);
+  return url;
+}
+
+export async function importImage(req: IncomingMessage, res: ServerResponse, query: URLSearchParams, images: ImageStore, events: EventBus): Promise<void> {
+  // once a line went out, an error goes in the stream (dockerd: after "Downloading from")
+  let started = false;
+  const line = (obj: unknown) => {
+    if (!started) res.writeHead(200, { 'Content-Type': 'application/json' });
+    started = true;
+    res.write(`${JSON.stringify(obj)}\r\n`);
+  };
+  try {
+    let src = query.get('fromSrc')!;
     const name = importName(query.get('repo') ?? '', query.get('tag') ?? '');
     const config: CommitConfig = {};
     applyChanges(config, query.getAll('changes').flatMap((x) => x.split('\n')));
     const platform = query.get('platform') ? parsePlatform(query.get('platform')!) : hostPlatform();
-    const id = await images.import(await layerTar(req), {
+    let body: AsyncIterable<Buffer> = req;
+    if (src !== '-') {
+      req.resume();
+      const url = sourceUrl(src);
+      src = url.href;
+      body = await download(url);
+      line({ status: `Downloading from ${url.href}` });
+    }
+    const id = await images.import(await layerTar(body), {
       config, comment: query.get('message') || `Imported from ${src}`,
       architecture: platform.architecture, os: platform.os, variant: platform.variant, engineVersion: VERSION,
     }, name);
     events.emit('image', 'import', id, { name: id });
     if (name) events.emit('image', 'tag', id, { name });
-    res.writeHead(200, { 'Content-Type': 'application/json' });
-    res.end(`${JSON.stringify({ status: id })}\r\n`);
+    line({ status: id });
+    res.end();
   } catch (e) {
     req.resume(); // what is left of the upload: dropped, so the error can be read
     const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && code.startsWith('Z_')) throw invalidArgument(`docker import: the gzip data is corrupt or cut short (${(e as Error).message})`);
-    throw e;
+    const err = typeof code === 'string' && code.startsWith('Z_') ? invalidArgument(`docker import: the gzip data is corrupt or cut short (${(e as Error).message})`) : e;
+    if (!started) throw err;
+    line({ errorDetail: { message: errorMessage(err) }, error: errorMessage(err) });
+    res.end();
   }
 }
