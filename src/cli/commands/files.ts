@@ -82,7 +82,7 @@ export async function importFs(cli: Cli, p: Parsed): Promise<number> {
   if (source === '-') {
     body = cli.in;
   } else if (/^https?:\/\//.test(source)) {
-    fromSrc = source; // the daemon fetches it (tsulad refuses, saying so)
+    fromSrc = source; // the daemon downloads it
   } else {
     try {
       headers['Content-Length'] = String(statSync(source).size);
