@@ -318,7 +318,7 @@ test('docker import: an exported container as a new image (stdin, a gzip file), 
       assert.match(got, new RegExp(`^Downloading from ${base}/old.tgz\\nsha256:[0-9a-f]{64}\\n$`));
       assert.equal(await ok(['run', '--rm', 'imp:url']), 'data\n');
       assert.equal(await ok(['inspect', '-f', '{{.Comment}}', 'imp:url']), `Imported from ${base}/old.tgz\n`);
-      await fails(['import', `${base}/missing.tar`], `Error response from daemon: failed to GET ${base}/missing.tar with status 404 Not Found\n`);
+      await fails(['import', `${base}/missing.tar`], `Error response from daemon: failed to GET ${base}/missing.tar with status 404 Not Found: no\n`);
     } finally {
       web.close();
       await docker(d, ['rmi', 'imp:url']);

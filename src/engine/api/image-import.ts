@@ -10,7 +10,7 @@ import { detectCompression } from '../../image/archive-extract.js';
 import { hostPlatform, parsePlatform } from '../../image/registry/manifest.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import type { ImageStore } from '../../image/types.js';
-import { errorMessage, internal, invalidArgument } from '../../common/errors.js';
+import { errorMessage, internal, invalidArgument, notFound, permissionDenied, unauthenticated } from '../../common/errors.js';
 import { applyChanges, type CommitConfig } from '../containers/commit.js';
 import type { EventBus } from '../events.js';
 import { VERSION } from './system.js';
@@ -54,7 +54,8 @@ async function layerTar(src: AsyncIterable<Buffer>): Promise<Readable> {
  * GET `url` as dockerd's import does (Go's http.Get: up to 10 redirects; https verified with
  * the roots the registry client trusts). The answer's body, or the error dockerd would give.
  */
-async function download(url: URL): Promise<IncomingMessage> {
+async function download(address: URL): Promise<IncomingMessage> {
+  let url = address;
   for (let hop = 0; hop <= 10; hop++) {
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const failed = (e: Error) => reject(internal(`Get "${url}": ${e.message}`, e));
@@ -74,8 +75,13 @@ async function download(url: URL): Promise<IncomingMessage> {
       continue;
     }
     if (status >= 400) {
-      res.resume();
-      throw internal(`failed to GET ${url} with status ${status} ${res.statusMessage ?? ''}`.trim());
+      // dockerd's GetWithStatusError: the address asked for, the status, the answer's text
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of res as AsyncIterable<Buffer>) if ((size += c.length) <= 4096) chunks.push(c);
+      const msg = `failed to GET ${address.href} with status ${status} ${res.statusMessage ?? ''}: ${Buffer.concat(chunks).toString('utf8').trim()}`;
+      const kind = { 400: invalidArgument, 401: unauthenticated, 403: permissionDenied, 404: notFound }[status];
+      throw kind ? kind(msg) : internal(msg);
     }
     return res;
   }
