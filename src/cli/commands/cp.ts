@@ -76,10 +76,12 @@ async function copyOut(cli: Cli, container: string, srcPath: string, dest: strin
   const get = (from: string) => archive(container, from, () => cli.client.request({ method: 'GET', path: `/containers/${seg(container)}/archive`, query: { path: from } }));
   let res = await get(srcPath);
   let st = pathStat(res.headers['x-docker-container-path-stat']);
+  const name = st.name; // what the copy is called: with -L, the link's name for its target's content
   if (follow && st.linkTarget) {
     res.destroy();
-    res = await get(st.linkTarget);
-    st = { ...pathStat(res.headers['x-docker-container-path-stat']), name: st.name };
+    // a relative target is relative to the link's directory (docker cp -L)
+    res = await get(path.posix.isAbsolute(st.linkTarget) ? st.linkTarget : path.posix.join(path.posix.dirname(srcPath), st.linkTarget));
+    st = pathStat(res.headers['x-docker-container-path-stat']);
   }
   if (dest === '-') {
     await pipeline(res, cli.out, { end: false });
@@ -88,21 +90,22 @@ async function copyOut(cli: Cli, container: string, srcPath: string, dest: strin
   const tar = await import('tar');
   const keepOwners = process.getuid?.() === 0;
   const target = await fs.stat(dest).catch(() => null);
-  if (target?.isDirectory()) {
+  if (target?.isDirectory() && st.name === name) {
     await pipeline(res, tar.x({ cwd: dest, preserveOwner: keepOwners, strict: true }));
     return;
   }
   res.pause();
-  if (target && isDir(st)) throw new StatusError(1, 'cannot copy directory');
+  if (target && !target.isDirectory() && isDir(st)) throw new StatusError(1, 'cannot copy directory');
   if (!target && /\/\.?$/.test(dest)) throw new StatusError(1, 'no such directory');
-  // unpacked beside DEST, then renamed onto it: a copy that fails leaves DEST as it was
-  const parent = path.dirname(path.resolve(dest));
+  const final = target?.isDirectory() ? path.join(dest, name) : dest;
+  // unpacked beside where it goes, then renamed there: a copy that fails leaves it as it was
+  const parent = path.dirname(path.resolve(final));
   const tmp = await fs.mkdtemp(path.join(parent, '.tsula-cp-')).catch((e: NodeJS.ErrnoException) => {
     throw new StatusError(1, e.code === 'ENOENT' ? `invalid output path: directory "${parent}" does not exist` : e.message);
   });
   try {
     await pipeline(res, tar.x({ cwd: tmp, preserveOwner: keepOwners, strict: true }));
-    await fs.rename(path.join(tmp, st.name), dest);
+    await fs.rename(path.join(tmp, st.name), final);
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
   }
