@@ -111,6 +111,7 @@ test('cp both ways as docker cp copies: into and out of directories, renames, a 
     await d.ok(['exec', 'w', 'mkdir', `/tmp/${who}`]);
     for (const args of [
       ['w:/etc/hostname', `${out}/`], ['w:/etc/hostname', `${out}/hn`], ['w:/etc', `${out}/etc2`], ['w:/etc', out],
+      ['w:/bin/sh', `${out}/sh-link`], ['-L', 'w:/bin/sh', `${out}/sh-file`], ['-L', 'w:/bin/sh', `${out}/`],
       [path.join(w, 'local.txt'), `w:/tmp/${who}/`], [path.join(w, 'local.txt'), `w:/tmp/${who}/renamed.txt`],
       [path.join(w, 'ldir'), `w:/tmp/${who}/newdir`], [path.join(w, 'ldir'), `w:/tmp/${who}`],
     ]) {
@@ -128,6 +129,9 @@ test('cp both ways as docker cp copies: into and out of directories, renames, a 
     return out.sort();
   };
   assert.deepEqual(await tree(path.join(w, 't')), await tree(path.join(w, 'k')));
+  assert.ok((await fs.lstat(path.join(w, 't', 'sh-link'))).isSymbolicLink());
+  assert.ok((await fs.lstat(path.join(w, 't', 'sh-file'))).isFile());
+  assert.ok((await fs.lstat(path.join(w, 't', 'sh'))).isFile());
   const inside = (who: string) => d.ok(['exec', 'w', 'sh', '-c', `cd /tmp/${who} && find . | sort && cat renamed.txt newdir/sub/a && readlink ldir/link`]);
   assert.equal(await inside('t'), await inside('k'));
   assert.match(await inside('t'), /\.\/ldir\/link\n.*\.\/newdir\/sub\/a\n.*local\na\nsub\/a\n$/s);
