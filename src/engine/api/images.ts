@@ -11,7 +11,6 @@ import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js'
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import { FilterArgs, invalidFilter, selectImages } from './filters.js';
 import { inspectImage } from './image-views.js';
-import { importImage } from './image-import.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
   r.add('GET', '/images/json', async ({ res, query }) => {
@@ -42,7 +41,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
   });
 
   r.add('POST', '/images/create', async ({ req, res, query }) => {
-    if (query.get('fromSrc')) return importImage(req, res!, query, images, events);
+    // docker import's code (gzip, the layer writer) loads with the first import
+    if (query.get('fromSrc')) return (await import('./image-import.js')).importImage(req, res!, query, images, events);
     req.resume();
     const from = query.get('fromImage');
     if (!from) throw invalidArgument('fromImage is required');
