@@ -2,13 +2,13 @@
 // (POST /commit), `tsula diff` (GET /containers/{id}/changes), `tsula export` (GET
 // /containers/{id}/export), `tsula import` (POST /images/create?fromSrc=) and `tsula port`
 // (the container's NetworkSettings.Ports).
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { StatusError, type Cli } from '../context.js';
 import type { CommandSpec, Parsed } from '../args.js';
 import { seg } from '../client.js';
 import { displayJsonMessages } from '../jsonmessage.js';
 import { parseRef } from '../reference.js';
+import { fileBody, refuseTerminal, writeOutput } from '../transfer.js';
 
 const CHANGE = { long: 'change', short: 'c', kind: 'list', desc: 'Apply Dockerfile instruction to the created image', meta: 'list' } as const;
 
@@ -57,11 +57,9 @@ export const exportSpec: CommandSpec = {
 
 export async function exportFs(cli: Cli, p: Parsed): Promise<number> {
   const output = p.str('output');
-  if (!output && cli.out.isTTY) throw new StatusError(1, 'cowardly refusing to save to a terminal. Use the -o flag or redirect');
+  refuseTerminal(cli, output);
   const res = await cli.client.request({ method: 'GET', path: `/containers/${seg(p.args[0]!)}/export` });
-  const { pipeline } = await import('node:stream/promises');
-  if (!output) await pipeline(res, cli.out, { end: false });
-  else await pipeline(res, createWriteStream(output, { mode: 0o644 }));
+  await writeOutput(cli, res, output, 'failed to export container');
   return 0;
 }
 
@@ -78,18 +76,13 @@ export async function importFs(cli: Cli, p: Parsed): Promise<number> {
   const [source, ref] = p.args as [string, string | undefined];
   let body: Readable | undefined;
   let fromSrc = '-';
-  const headers: Record<string, string> = {};
+  let headers: Record<string, string> = {};
   if (source === '-') {
     body = cli.in;
   } else if (/^https?:\/\//.test(source)) {
     fromSrc = source; // the daemon downloads it
   } else {
-    try {
-      headers['Content-Length'] = String(statSync(source).size);
-    } catch {
-      throw new StatusError(1, `open ${source}: no such file or directory`);
-    }
-    body = createReadStream(source);
+    ({ body, headers } = fileBody(source));
   }
   // as the docker CLI sends it: the name whole in repo= (the daemon splits off the tag)
   const res = await cli.client.request({

@@ -1,12 +1,11 @@
 // Image commands: images (GET /images/json), tag (POST /images/{name}/tag),
 // rmi (DELETE /images/{name}) and save (GET /images/get → a tar file).
-import { createWriteStream } from 'node:fs';
-import { dirname, basename, join } from 'node:path';
 import type { CommandSpec, Parsed } from '../args.js';
 import { imageSeg } from '../client.js';
 import { forEach, type Cli } from '../context.js';
 import { truncateId, writeFormatted } from '../format.js';
 import { parseRef, tagQuery } from '../reference.js';
+import { refuseTerminal, writeOutput } from '../transfer.js';
 import { goTimeString, humanSizeWithPrecision, timeAgo } from '../units.js';
 import { filtersJson } from './ps.js';
 
@@ -137,26 +136,8 @@ export function rmi(cli: Cli, p: Parsed): Promise<number> {
 
 export async function save(cli: Cli, p: Parsed): Promise<number> {
   const output = p.str('output');
-  if (!output && cli.out.isTTY) {
-    cli.warn('cowardly refusing to save to a terminal. Use the -o flag or redirect');
-    return 1;
-  }
+  refuseTerminal(cli, output);
   const res = await cli.client.request({ method: 'GET', path: '/images/get', query: { names: p.args } });
-  // Loaded here, not at the top: a bundled CLI would otherwise load them for every command.
-  const { pipeline } = await import('node:stream/promises');
-  const { rename, unlink } = await import('node:fs/promises');
-  if (!output) {
-    await pipeline(res, cli.out, { end: false });
-    return 0;
-  }
-  // Write beside the target and rename, so a failed save never leaves half a tar behind.
-  const tmp = join(dirname(output), `.${basename(output)}.tsula-${process.pid}`);
-  try {
-    await pipeline(res, createWriteStream(tmp, { mode: 0o644 }));
-    await rename(tmp, output);
-  } catch (err) {
-    await unlink(tmp).catch(() => undefined);
-    throw new Error(`failed to save image: ${(err as Error).message}`);
-  }
+  await writeOutput(cli, res, output, 'failed to save image');
   return 0;
 }

@@ -1,11 +1,11 @@
 // `tsula load`: POST /images/load with a tar (from -i FILE or stdin) as the body; the
 // answer is a JSON-lines stream of progress and "Loaded image: …" lines.
-import { createReadStream, statSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { CommandSpec, Parsed } from '../args.js';
 import { copyTo } from '../stdcopy.js';
 import type { Cli } from '../context.js';
 import { displayJsonMessages } from '../jsonmessage.js';
+import { fileBody } from '../transfer.js';
 
 export const spec: CommandSpec = {
   name: 'load',
@@ -21,20 +21,9 @@ export const spec: CommandSpec = {
 export async function run(cli: Cli, p: Parsed): Promise<number> {
   const input = p.str('input');
   let body: Readable;
-  const headers: Record<string, string> = {};
+  let headers: Record<string, string> = {};
   if (input) {
-    let size: number;
-    try {
-      const st = statSync(input);
-      if (!st.isFile()) throw new Error(`${input} is not a regular file`);
-      size = st.size;
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      cli.warn(e.code === 'ENOENT' ? `open ${input}: no such file or directory` : e.message);
-      return 1;
-    }
-    body = createReadStream(input);
-    headers['Content-Length'] = String(size);
+    ({ body, headers } = fileBody(input));
   } else {
     // Nothing piped in: reading the terminal would just hang.
     if (cli.in.isTTY) {
