@@ -11,6 +11,7 @@ export type FaultPoint =
   | 'start:after-start'       // runc start done, record still says "created"
   | 'exit:before-save'        // exit known in memory, record still says "running"
   | 'exit:after-save'         // record says "exited", runtime state and exit file still there
+  | 'rm:before-mark'          // removal under way, nothing marked: an exit meanwhile left no record
   | 'rm:after-mark'           // removal marked, nothing deleted yet
   | 'rm:after-snapshot'       // writable layer gone, record directory still there
   | 'pod:after-holder'        // a pod's PID namespace holder runs, its record does not name it

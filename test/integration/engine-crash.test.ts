@@ -112,6 +112,28 @@ test('killed as an --rm container exits (its exit is not recorded): the restart 
   await d.ok(['run', '--rm', '--name', 'rm-exit', 'busybox', 'true']);
 });
 
+test('killed as rm -f removes a running container (its exit left unrecorded for the removal): the code is kept', async () => {
+  await d.ok(['run', '-d', '--name', 'rm-due', 'busybox', 'sleep', '300']);
+  await restart('rm:before-mark');
+  await d.cli(['rm', '-f', 'rm-due']); // the kill's exit writes no record: the removal is due
+  await recoverFrom('rm:before-mark');
+  // the record still said running; conmon's exit file, kept until a tombstone, says how it ended
+  assert.equal(await state('rm-due'), 'exited 137');
+  await assertClean('after an exit left to its removal');
+  await d.ok(['rm', 'rm-due']);
+});
+
+test('docker wait, then rm: no record or runtime state left, and a refused rm keeps the exit', async () => {
+  const before = await containerDirs();
+  const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'sleep 1; exit 4'])).trim();
+  // a removal refused while the container runs: due, then not
+  assert.notEqual((await d.cli(['rm', id])).code, 0);
+  assert.equal((await d.ok(['wait', id])).trim(), '4');
+  await d.ok(['rm', id]);
+  assert.deepEqual(await containerDirs(), before);
+  await assertClean('after wait and rm');
+});
+
 test('killed at create:before-save: no container, no leftovers, the name is free', async () => {
   const before = await containerDirs();
   await restart('create:before-save');

@@ -31,6 +31,7 @@ import { create } from './service-create.js';
 import { attach, checkAttach, connectPendingAttach, reopenLog, resize } from './service-attach.js';
 import { endRestarting, kill, podMembers, restart, restartByPolicy, sleep, stop } from './service-stop.js';
 import { pause, rename, top, unpause, update } from './service-settings.js';
+import { remove } from './service-remove.js';
 
 export interface ServiceDeps {
   store: ContainerStore;
@@ -64,7 +65,11 @@ export class ContainerService {
    * holding the exit code is on disk (a full disk delays that), so a crash before then still
    * finds conmon's exit file. Released under the container's lock.
    */
-  private unreleased = new Set<string>();
+  readonly unreleased = new Set<string>();
+  /** Removals asked for and not yet done, per container: an exit meanwhile writes no record. */
+  readonly removalsDue = new Map<string, number>();
+  /** Exits left unrecorded for a removal due (or --rm): written if that removal fails. */
+  readonly exitUnrecorded = new Set<string>();
   readonly faults: Faults;
   readonly hooks: Hooks;
   readonly restarts: RestartManager;
@@ -283,22 +288,23 @@ export class ContainerService {
       await this.hooks.stopped(rec).catch((e) => this.d.log.warn('releasing after exit', { id, err: errorMessage(e) }));
       ph.mark('release');
       this.unreleased.add(id);
-      // an --rm container's removal follows at once: its exit gets no record of its own (an
-      // fsync). Until the removal's tombstone is on disk, conmon's exit file stays: a crash
-      // in between finds a record that says running and that file, and recovery finishes it.
-      const removedNext = rec.config.autoRemove && rec.state.status === 'exited';
-      // the rootfs is unmounted and the runtime's state goes while the record is written;
-      // the recorded exit (conmon's exit file) goes only once the record holds the code
-      if (!removedNext && await this.d.store.persist(rec)) {
-        ph.mark('record');
-        this.faults.hit('exit:after-save');
-        await forgotten;
-        await this.release(rec);
-        ph.mark('runtime-delete');
-      }
+      // the rootfs and the runtime's state go before the record is written: by then a client
+      // that waited for the exit has asked for the removal, if it does (docker wait, then rm)
       await forgotten;
       await unmounted;
-      ph.mark('unmount');
+      ph.mark('runtime-delete');
+      // an --rm container's removal follows at once, as does one asked for meanwhile: its
+      // exit gets no record of its own (an fsync). Until the removal's tombstone is on disk,
+      // conmon's exit file stays: a crash in between finds a record that says running and
+      // that file, and recovery finishes it; a removal that fails writes the record then.
+      const removedNext = rec.state.status === 'exited' && (rec.config.autoRemove || this.removalsDue.has(id));
+      if (removedNext) this.exitUnrecorded.add(id);
+      // the recorded exit (conmon's exit file) goes only once the record holds the code
+      else if (await this.d.store.persist(rec)) {
+        ph.mark('record');
+        this.faults.hit('exit:after-save');
+        await this.release(rec);
+      }
       ph.done(this.d.log);
     });
     if (rec.config.autoRemove) {
@@ -346,53 +352,8 @@ export class ContainerService {
 
   // ---- remove ---------------------------------------------------------------------------
 
-  /** docker rm; `volumes`: rm -v, the container's anonymous volumes go too. */
-  async remove(ref: string, opts: { force: boolean; volumes?: boolean }): Promise<void> {
-    const rec = this.get(ref);
-    if (opts.force) this.restarts.disarm(rec.id); // the kill below is not an exit to restart after
-    if (rec.state.status === 'restarting' && opts.force) await endRestarting(this, rec);
-    if (running(rec.state)) {
-      if (opts.force) await Promise.all(podMembers(this, rec).map((m) => this.stop(m.id, 0)));
-      if (!opts.force) {
-        throw failedPrecondition(`You cannot remove a ${rec.state.status === 'paused' ? 'paused' : 'running'} container ${rec.id}. Stop the container before attempting removal or force remove`);
-      }
-      const exited = this.wait(rec.id, 'not-running');
-      await this.runtimeOf(rec).kill(rec.id, 'SIGKILL', true).catch(() => {});
-      if (rec.state.status === 'paused') await this.runtimeOf(rec).resume(rec.id).catch(() => {});
-      await Promise.race([exited, sleep(10_000)]);
-    }
-    await this.locked(rec.id, async () => {
-      if (!this.d.store.has(rec.id)) return;
-      const ph = new Phases('remove', rec.id);
-      // an exited container's runtime state went when its exit was recorded, unless the disk was
-      // full or it is an --rm container's; its monitor is gone: a delete, not a discard, frees it
-      const exited = rec.state.status === 'exited';
-      const keepsRuntime = !exited || this.unreleased.has(rec.id);
-      rec.state.status = 'removing';
-      // rm must work on a full disk, to free it: the mark is a rename (no space needed), and
-      // the writable layer goes before anything that could need space
-      await this.d.store.markRemoving(rec);
-      ph.mark('mark');
-      this.faults.hit('rm:after-mark');
-      const rt = this.d.runtimes.get(rec.runtime);
-      if (keepsRuntime && rt) await (exited ? rt.delete(rec.id, this.bundle(rec.id), true) : forget(rt, rec.id, this.bundle(rec.id))).catch(() => {});
-      ph.mark('runtime');
-      this.unreleased.delete(rec.id);
-      await this.d.driver.remove(rec.id);
-      ph.mark('snapshot');
-      this.faults.hit('rm:after-snapshot');
-      await fs.rm(this.bundle(rec.id), { recursive: true, force: true });
-      await this.d.store.delete(rec);
-      this.restarts.forget(rec.id);
-      await this.hooks.removed(rec, { volumes: !!opts.volumes }).catch((e) => this.d.log.warn('after rm', { id: rec.id, err: errorMessage(e) }));
-      ph.mark('record');
-      ph.done(this.d.log);
-      this.pendingAttach.fail(rec.id);
-      this.d.events.emit('container', 'destroy', rec.id, this.attrs(rec));
-      this.waiters.wake(rec.id, ['removed', 'next-exit', 'not-running'], rec.state.exitCode);
-    });
-    void this.d.store.flushPending(); // the space this freed may let pending records be written
-  }
+  /** docker rm; `volumes`: rm -v, the container's anonymous volumes go too (service-remove.ts). */
+  remove(ref: string, opts: { force: boolean; volumes?: boolean }): Promise<void> { return remove(this, ref, opts); }
 
   // ---- recovery -------------------------------------------------------------------------
 
