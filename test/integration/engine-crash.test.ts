@@ -134,6 +134,15 @@ test('docker wait, then rm: no record or runtime state left, and a refused rm ke
   await assertClean('after wait and rm');
 });
 
+test('etc files a power cut emptied (they are written unsynced) are made again at the start', async () => {
+  const id = (await d.ok(['create', '--network', 'none', '--hostname', 'h-none', 'busybox', 'sh', '-c', 'cat /etc/hostname; grep -c h-none /etc/hosts'])).trim();
+  for (const f of ['hostname', 'hosts', 'resolv.conf']) await fs.truncate(path.join(d.graph, 'containers', id, f));
+  const r = await d.cli(['start', '-a', id], { timeoutMs: 60_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^h-none\n[1-9]/);
+  await d.ok(['rm', id]);
+});
+
 test('killed at create:before-save: no container, no leftovers, the name is free', async () => {
   const before = await containerDirs();
   await restart('create:before-save');

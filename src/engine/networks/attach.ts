@@ -9,7 +9,7 @@
 // cache alone.
 import { promises as fs } from 'node:fs';
 import { errorMessage, failedPrecondition, withContext } from '../../common/errors.js';
-import { writeFileAtomic } from '../../common/fsutil.js';
+import { writeFileAtomic, type Durability } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
 import { primaryIp, sandboxAddresses, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
@@ -242,23 +242,26 @@ export class ContainerNetworks {
 
   // ---- /etc/hosts and resolv.conf ------------------------------------------------------------
 
-  /** The container's own files at create (hostname, hosts, resolv.conf); 'container' mode shares another's. */
+  /**
+   * The container's own files at create (hostname, hosts, resolv.conf); 'container' mode
+   * shares another's. Derived files, not synced: the start repairs what a power cut emptied.
+   */
   async writeEtc(rec: Container): Promise<void> {
     const k = rec.config;
     if (k.network === 'container') return;
-    await writeFileAtomic(rec.paths.hostname, k.hostname + '\n', 0o644);
-    await writeFileAtomic(rec.paths.hosts, await this.hostsText(rec), 0o644);
-    await this.writeResolvConf(rec, true);
+    await writeFileAtomic(rec.paths.hostname, k.hostname + '\n', 0o644, 'none');
+    await writeFileAtomic(rec.paths.hosts, await this.hostsText(rec), 0o644, 'none');
+    await this.writeResolvConf(rec, true, false, 'none');
   }
 
   /** resolv.conf: on a user network its DNS server (`embedded`), else the host's servers or --dns; `inPlace` while it runs. */
-  private async writeResolvConf(rec: Container, embedded: boolean, inPlace = false): Promise<void> {
+  private async writeResolvConf(rec: Container, embedded: boolean, inPlace = false, durability: Durability = 'full'): Promise<void> {
     const k = rec.config;
     const host = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     const gateway = embedded ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
     const text = gateway ? embeddedResolvConf(host, k.networking!, gateway) : resolvConf(host, k.networking!, k.network === 'host');
     if (inPlace) await rewriteInPlace(rec.paths.resolvConf, text);
-    else await writeFileAtomic(rec.paths.resolvConf, text, 0o644);
+    else await writeFileAtomic(rec.paths.resolvConf, text, 0o644, durability);
   }
 
   async hostsText(rec: Container): Promise<string> {
@@ -295,7 +298,8 @@ export class ContainerNetworks {
   refreshOwn(rec: Container, atomic: boolean): Promise<void> {
     return this.serial(async () => {
       const text = await this.hostsText(rec);
-      if (atomic) await writeFileAtomic(rec.paths.hosts, text, 0o644); else await rewriteInPlace(rec.paths.hosts, text);
+      // made anew at every start: not synced
+      if (atomic) await writeFileAtomic(rec.paths.hosts, text, 0o644, 'none'); else await rewriteInPlace(rec.paths.hosts, text);
     });
   }
 

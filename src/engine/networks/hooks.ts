@@ -7,6 +7,7 @@ import * as os from 'node:os';
 import { failedPrecondition, invalidArgument, notFound, permissionDenied } from '../../common/errors.js';
 import type { ContainerHooks, CreateContext } from '../containers/hooks.js';
 import { running, type Container, type EndpointSpec } from '../containers/model.js';
+import { etcFilesIntact } from '../containers/create.js';
 import type { ContainerNetworks } from './attach.js';
 import { checkDns, checkExtraHosts } from './etc.js';
 import { contains, parseCidr } from './ipv4.js';
@@ -96,6 +97,8 @@ export class NetworkHooks implements ContainerHooks {
 
   async beforeStart(rec: Container): Promise<void> {
     const k = rec.config;
+    // written unsynced at create (derived files): a power cut that emptied them is repaired here
+    if (k.network !== 'container' && !(await etcFilesIntact(rec))) await this.d.attach.writeEtc(rec);
     if (k.network === 'container') {
       const ref = k.networking!.container!;
       const other = this.findContainer(ref);
