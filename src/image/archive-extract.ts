@@ -5,7 +5,7 @@
 import { createHash } from '../common/crypto.js';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { invalidArgument, errorMessage, TsulaError } from '../common/errors.js';
@@ -27,8 +27,11 @@ export function detectCompression(head: Uint8Array): Compression {
   return 'none';
 }
 
-/** Read the first bytes of a stream without consuming them. */
-export async function peek(input: Readable, want: number): Promise<Buffer> {
+/**
+ * The first `want` bytes of a stream (fewer if it ends first), and the stream to read from
+ * the start: the same one, the bytes given back, or a replay of them when it ended meanwhile.
+ */
+export async function peek(input: Readable, want: number): Promise<{ head: Buffer; stream: Readable }> {
   const parts: Buffer[] = [];
   let have = 0;
   let ended = false;
@@ -55,8 +58,10 @@ export async function peek(input: Readable, want: number): Promise<Buffer> {
     if (input.readableEnded) ended = true;
   }
   const head = Buffer.concat(parts);
+  // after its 'end' a stream takes nothing back (unshift fails): a short one is replayed whole
+  if (ended || input.readableEnded) return { head, stream: Readable.from(head.length > 0 ? [head] : [], { objectMode: false }) };
   if (head.length > 0) input.unshift(head);
-  return head;
+  return { head, stream: input };
 }
 
 /** Normalise an archive path; reject anything that could escape (absolute, "..", NUL). */
@@ -115,8 +120,8 @@ export class ExtractedArchive {
  * Unpack `input` into `dir` (which must exist and be private). Rejects compressed formats
  * we cannot read, escaping entries and truncated archives with invalidArgument.
  */
-export async function extractArchive(input: Readable, dir: string): Promise<ExtractedArchive> {
-  const head = await peek(input, 6);
+export async function extractArchive(from: Readable, dir: string): Promise<ExtractedArchive> {
+  const { head, stream: input } = await peek(from, 6);
   if (head.length === 0) throw invalidArgument('empty archive');
   const compression = detectCompression(head);
   if (compression === 'zstd' || compression === 'xz' || compression === 'bzip2') {

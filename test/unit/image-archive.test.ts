@@ -3,12 +3,13 @@
 import assert from 'node:assert/strict';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { isKind } from '../../src/common/errors.js';
 import { LocalImageStore } from '../../src/image/store.js';
+import { peek } from '../../src/image/archive-extract.js';
 import {
   buildFixtures, FakeDriver, listTree, makeTar, readTar, rewriteTar, tarIndex, tempDir, type Fixtures,
 } from './image-fixtures.test.js';
@@ -109,10 +110,28 @@ describe('damaged archives', () => {
     ]), /symlink out of the archive/);
   });
 
+  it('peek gives back the bytes it read, also from a stream that ended meanwhile', async () => {
+    const drain = async (r: Readable) => { const cs: Buffer[] = []; for await (const c of r) cs.push(c as Buffer); return Buffer.concat(cs).toString(); };
+    const short = new PassThrough();
+    short.end(Buffer.from('abc')); // its 'end' comes while peek waits for more
+    const a = await peek(short, 6);
+    assert.equal(a.head.toString(), 'abc');
+    assert.equal(await drain(a.stream), 'abc');
+    const long = new PassThrough();
+    long.end(Buffer.from('abcdefgh'));
+    const b = await peek(long, 6);
+    assert.equal(b.head.toString().slice(0, 6), 'abcdef');
+    assert.equal(b.stream, long);
+    assert.equal(await drain(b.stream), 'abcdefgh');
+  });
+
   it('unsupported compression and formats get a clear error', async () => {
     await refused(Buffer.concat([Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), Buffer.alloc(600)]), /zstd-compressed archives are not supported/);
     await refused(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00, 1, 2]), /xz-compressed/);
     await refused(Buffer.alloc(0), /empty archive/);
+    // shorter than the bytes read to tell the format: replayed whole, not lost (not "empty")
+    await refused(Buffer.from('abc'), /invalid archive: .*Unrecognized archive format/);
+    await refused(Buffer.from([0x1f, 0x8b]), /truncated|unexpected end/);
     await refused(Buffer.from('hello, this is not a tar'.repeat(40)), /invalid archive|truncated/);
     await refused(makeTar([{ path: 'README', data: 'hi' }]), /not an image archive/);
   });
