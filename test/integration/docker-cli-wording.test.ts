@@ -121,6 +121,23 @@ test('docker create/run -w: the working directory is made at create, cleaned; a 
   await ok(['rm', 'wdnew']);
 });
 
+test('an image\'s WORKDIR: one the image has is not made again (each create alike), a missing one is made in each', async () => {
+  await ok(['run', '--name', 'wdsrc', 'busybox', 'mkdir', '-p', '/srv/app']);
+  await ok(['commit', '--change', 'WORKDIR /srv/app', 'wdsrc', 'wd-has:1']);
+  await ok(['commit', '--change', 'WORKDIR /nope/x', 'wdsrc', 'wd-lacks:1']);
+  for (let i = 0; i < 2; i++) {
+    const has = (await ok(['create', 'wd-has:1', 'pwd'])).trim();
+    assert.equal(await ok(['diff', has]), '', 'nothing made in the rootfs');
+    assert.equal(await ok(['start', '-a', has]), '/srv/app\n');
+    const lacks = (await ok(['create', 'wd-lacks:1', 'pwd'])).trim();
+    assert.equal(await ok(['diff', lacks]), 'A /nope\nA /nope/x\n', `create ${i + 1} makes it`);
+    assert.equal(await ok(['start', '-a', lacks]), '/nope/x\n');
+    await ok(['rm', has, lacks]);
+  }
+  await ok(['rm', 'wdsrc']);
+  await ok(['rmi', 'wd-has:1', 'wd-lacks:1']);
+});
+
 test('docker top: ps options pass through; a bad one or a table without PID in dockerd\'s words', async () => {
   await ok(['run', '-d', '--name', 'topped', 'busybox', 'sleep', '100']);
   const t = (await ok(['top', 'topped', '-o', 'pid,comm'])).split('\n').filter(Boolean);

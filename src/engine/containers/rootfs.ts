@@ -141,14 +141,30 @@ export function noSuchPath(p: string, c: Container): Error {
  * the rootfs mounted at `root`, symlinks followed inside it; one that names a file fails the
  * create then, not the start.
  */
-export async function makeWorkingDir(root: string, dir: string): Promise<void> {
+export async function makeWorkingDir(root: string, dir: string): Promise<'there' | 'made'> {
   const host = await resolveInRoot(root, containerAbsPath(dir));
   const st = await fs.stat(host).catch(() => null);
-  if (st?.isDirectory()) return;
+  if (st?.isDirectory()) return 'there';
   if (st) throw invalidArgument(`Cannot mkdir: ${dir} is not a directory`);
   await fs.mkdir(host, { recursive: true, mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
     // a component above it is a file (-w /etc/passwd/x)
     if (e.code === 'ENOTDIR' || e.code === 'EEXIST') throw invalidArgument(`Cannot mkdir: ${dir}: a component of the path is not a directory`);
     throw e;
   });
+  return 'made';
+}
+
+/**
+ * Images whose working directory is a directory of the image itself (a Dockerfile's WORKDIR
+ * makes it): a create from them has nothing to make, and so no rootfs to mount and unmount
+ * (two spawns). Images are immutable: what one create saw holds for the next. Bounded.
+ */
+export class WorkingDirsInImages {
+  private seen = new Set<string>();
+  constructor(private readonly max = 512) {}
+  has(imageId: string, dir: string): boolean { return this.seen.has(`${imageId}\0${dir}`); }
+  add(imageId: string, dir: string): void {
+    if (this.seen.size >= this.max) this.seen.clear();
+    this.seen.add(`${imageId}\0${dir}`);
+  }
 }

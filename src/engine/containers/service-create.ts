@@ -61,10 +61,13 @@ export async function create(s: ContainerService, spec: CreateSpec): Promise<{ I
       spec, image, warnings,
       rootfs: async () => { mounted = true; return s.d.driver.mount(id); },
     });
-    // dockerd makes the working directory at create (a kubelet's is left to the runtime)
-    if (rec.config.workingDir && !spec.cri) {
+    // dockerd makes the working directory at create (a kubelet's is left to the runtime); one
+    // the image has needs nothing. Only a rootfs no hook touched shows the image as it is
+    const workdir = spec.cri ? '' : rec.config.workingDir;
+    if (workdir && !s.workingDirs.has(image.id, workdir)) {
+      const pristine = !mounted;
       mounted = true;
-      await makeWorkingDir(await s.d.driver.mount(id), rec.config.workingDir);
+      if (await makeWorkingDir(await s.d.driver.mount(id), workdir) === 'there' && pristine) s.workingDirs.add(image.id, workdir);
     }
     if (mounted) { mounted = false; await s.d.driver.unmount(id); }
     ph.mark('snapshot');

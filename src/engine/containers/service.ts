@@ -32,6 +32,7 @@ import { attach, checkAttach, connectPendingAttach, reopenLog, resize } from './
 import { endRestarting, kill, podMembers, restart, restartByPolicy, sleep, stop } from './service-stop.js';
 import { pause, rename, top, unpause, update } from './service-settings.js';
 import { remove } from './service-remove.js';
+import { WorkingDirsInImages } from './rootfs.js';
 
 export interface ServiceDeps {
   store: ContainerStore;
@@ -71,6 +72,8 @@ export class ContainerService {
   /** Exits left unrecorded for a removal due (or --rm): written if that removal fails. */
   readonly exitUnrecorded = new Set<string>();
   readonly faults: Faults;
+  /** Working directories found in images (service-create.ts mounts no rootfs for them). */
+  readonly workingDirs = new WorkingDirsInImages();
   readonly hooks: Hooks;
   readonly restarts: RestartManager;
 
