@@ -98,6 +98,33 @@ test('stats --no-stream: docker\'s table, one row per running container (-a: eve
   }
 });
 
+test('stats, streaming and without names: follows containers as they start and die, as docker stats does', async () => {
+  const rows = (out: string) => new Set(out.split('\n').filter((l) => /^[0-9a-f]{12} /.test(l)).map((l) => l.split(/ {2,}/)[1]));
+  const mine = d.spawnCli(['stats', '--format', 'table {{.ID}}  {{.Name}}']);
+  const theirs = docker(d, ['stats', '--format', 'table {{.ID}}  {{.Name}}'], { timeoutMs: 8_000 });
+  const until = async (what: string, ok: () => boolean) => {
+    for (let i = 0; i < 100 && !ok(); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.ok(ok(), `${what}:\n${mine.stdout().slice(-600)}`);
+  };
+  try {
+    await until('the running one', () => rows(mine.stdout()).has('w'));
+    await d.ok(['run', '-d', '--name', 'later', 'busybox', 'sleep', '300']);
+    await until('one started meanwhile', () => rows(mine.stdout().slice(mine.stdout().lastIndexOf('CONTAINER ID'))).has('later'));
+    await d.ok(['stop', '-t', '0', 'later']);
+    const at = mine.stdout().length;
+    await until('the one that died dropped', () => {
+      const last = mine.stdout().slice(Math.max(at, mine.stdout().lastIndexOf('CONTAINER ID')));
+      return last.includes('\n') && last.indexOf('CONTAINER ID') >= 0 && !rows(last).has('later') && rows(last).has('w');
+    });
+    const t = await theirs;
+    assert.ok(rows(t.stdout).has('later') && rows(t.stdout).has('w'), `docker stats saw the same:\n${t.stdout.slice(-400)}`);
+  } finally {
+    mine.proc.kill('SIGINT');
+    await mine.done;
+    await d.cli(['rm', '-f', 'later']);
+  }
+});
+
 test('cp both ways as docker cp copies: into and out of directories, renames, a tar with -; docker\'s errors', async () => {
   const w = path.join(dir, 'cp');
   await fs.mkdir(path.join(w, 'ldir', 'sub'), { recursive: true });

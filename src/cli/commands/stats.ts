@@ -1,6 +1,8 @@
 // `tsula stats`: GET /containers/{id}/stats per container, shown as docker's stats table
 // (CPU % from the sample and its precpu, memory without the page cache, network and block
-// I/O, pids), once with --no-stream, else redrawn every half second until interrupted.
+// I/O, pids), once with --no-stream, else redrawn every half second until interrupted;
+// without names, following containers as they start and die (docker's event handlers).
+import type { Readable } from 'node:stream';
 import type { CommandSpec, Parsed } from '../args.js';
 import { jsonLines, seg } from '../client.js';
 import type { Cli } from '../context.js';
@@ -71,9 +73,12 @@ export function statsRow(s: StatsJson, container: string, trunc: boolean): Recor
 
 export async function run(cli: Cli, p: Parsed): Promise<number> {
   const trunc = !p.bool('no-trunc');
+  const all = p.bool('all');
   const format = !p.str('format') || p.str('format') === 'table' ? DEFAULT_FORMAT : p.str('format')!;
-  const names = p.args.length ? p.args
-    : (await cli.client.json<Array<{ Id: string }>>('GET', '/containers/json', { all: p.bool('all') })).map((c) => c.Id);
+  // no names: every running container (-a: every one), named by its short id as docker does
+  const showAll = p.args.length === 0;
+  const names = !showAll ? p.args
+    : (await cli.client.json<Array<{ Id: string }>>('GET', '/containers/json', { all })).map((c) => c.Id.slice(0, 12));
   const show = (rows: Array<Record<string, string>>) => writeFormatted(cli.out, format, rows, HEADERS);
   if (p.bool('no-stream')) {
     const rows = await Promise.all(names.map(async (n) => statsRow(await cli.client.json<StatsJson>('GET', `/containers/${seg(n)}/stats`, { stream: 0 }), n, trunc)));
@@ -81,21 +86,51 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     return 0;
   }
   // one stream per container; the table shows each one's last sample, redrawn twice a second
-  const latest = new Map<string, Record<string, string>>(names.map((n) => [n, statsRow({ name: n }, n, trunc)]));
-  const streams = names.map(async (n) => {
-    const res = await cli.client.request({ method: 'GET', path: `/containers/${seg(n)}/stats`, query: { stream: 1 } });
-    for await (const s of jsonLines(res)) latest.set(n, statsRow(s as StatsJson, n, trunc));
-  });
+  const latest = new Map<string, Record<string, string>>();
+  const following = new Map<string, { stop(): void }>();
   let failed: unknown;
-  const all = Promise.all(streams).catch((e: unknown) => { failed = e; });
+  const follow = (n: string): Promise<void> => {
+    if (following.has(n)) return Promise.resolve();
+    let stopped = false;
+    let res: Readable | null = null;
+    following.set(n, { stop: () => { stopped = true; res?.destroy(); } });
+    latest.set(n, statsRow({ name: n }, n, trunc));
+    return (async () => {
+      res = await cli.client.request({ method: 'GET', path: `/containers/${seg(n)}/stats`, query: { stream: 1 } });
+      if (stopped) { res.destroy(); return; }
+      for await (const s of jsonLines(res)) latest.set(n, statsRow(s as StatsJson, n, trunc));
+    })().catch((e: unknown) => {
+      // a named container that can't be followed fails the command; one that went is dropped
+      if (!showAll && !stopped) failed ??= e;
+    });
+  };
+  const drop = (n: string) => { following.get(n)?.stop(); following.delete(n); latest.delete(n); };
   const tty = !!cli.out.isTTY;
   const timer = setInterval(() => {
     if (tty) cli.out.write('\x1b[2J\x1b[H');
     void show([...latest.values()]);
   }, 500);
-  await all;
-  clearInterval(timer);
-  if (failed) throw failed;
+  try {
+    if (!showAll) {
+      await Promise.all(names.map(follow));
+      if (failed) throw failed;
+    } else {
+      // as docker's: containers that start are added (with -a, those created), those that
+      // die are dropped (with -a, those removed), until interrupted
+      const events = await cli.client.request({ method: 'GET', path: '/events', query: { filters: JSON.stringify({ type: ['container'] }) } });
+      for (const n of names) void follow(n);
+      for await (const ev of jsonLines(events)) {
+        const action = String(ev.Action ?? ev.status ?? '');
+        const id = String((ev.Actor as { ID?: string } | undefined)?.ID ?? ev.id ?? '').slice(0, 12);
+        if (!id) continue;
+        if (action === 'start' || (all && action === 'create')) void follow(id);
+        else if ((!all && action === 'die') || action === 'destroy') drop(id);
+      }
+    }
+  } finally {
+    clearInterval(timer);
+    for (const n of [...following.keys()]) following.get(n)!.stop();
+  }
   await show([...latest.values()]);
   return 0;
 }
