@@ -78,6 +78,9 @@ try {
   await new Promise((r) => setTimeout(r, 1000));
   const idleRss = mem(daemon.pid).rss;
   const idleParts = rssParts(daemon.pid);
+  // settled: past the daemon's collection once a busy spell is over (src/common/idle-gc.ts)
+  await new Promise((r) => setTimeout(r, 7000));
+  const settled = rssParts(daemon.pid);
   const bareNode = await bareNodeServerRss();
 
   // bare runc: the same busybox rootfs, runc's default spec, `true`
@@ -217,7 +220,8 @@ try {
   const conmonPss = conmons.reduce((s, p) => s + mem(p.pid).pss, 0);
   const busyRss = mem(daemon.pid).rss;
   console.log(`\nmemory`);
-  console.log(`  tsulad idle RSS                      ${(idleRss / 1024).toFixed(1)} MB (${(idleParts.file / 1024).toFixed(1)} MB of files: node's binary and libraries; ${(idleParts.anon / 1024).toFixed(1)} MB anonymous)`);
+  console.log(`  tsulad idle RSS                      ${(idleRss / 1024).toFixed(1)} MB (${(idleParts.file / 1024).toFixed(1)} MB of files: node's binary and libraries; ${(idleParts.anon / 1024).toFixed(1)} MB anonymous), 1 s after a load`);
+  console.log(`    settled, 8 s after it              ${(settled.rss / 1024).toFixed(1)} MB (${(settled.file / 1024).toFixed(1)} MB of files; ${(settled.anon / 1024).toFixed(1)} MB anonymous)`);
   console.log(`    a bare node HTTP server, same flags ${(bareNode.rss / 1024).toFixed(1)} MB (${(bareNode.file / 1024).toFixed(1)} MB of files; ${(bareNode.anon / 1024).toFixed(1)} MB anonymous)`);
   console.log(`  tsulad RSS after the runs            ${(warmRss / 1024).toFixed(1)} MB`);
   console.log(`  tsulad RSS with ${K} containers        ${(busyRss / 1024).toFixed(1)} MB (${((busyRss - warmRss) / 1024 / K).toFixed(2)} MB per container; GC makes this noisy)`);

@@ -5,7 +5,7 @@
 // p95), errors, the host's CPU and the daemon's own (tsulad; containerd) per run, and the
 // ratio tsula/ctr; ctr also with `--seccomp` (containerd's default filter, which tsula
 // applies by default as docker does, and ctr only when asked). Then both daemons' idle
-// memory, before the bursts and after them.
+// memory, before the bursts and after them (1 s after, and settled 8 s after).
 //   node bench/parallel.mjs [P=100] [--rounds R=2]      (root; after scripts/install.sh)
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { promises as fs, existsSync, openSync, readFileSync } from 'node:fs';
@@ -92,6 +92,9 @@ try {
   // idle memory, both daemons at the same point: an image loaded and one container run
   await sleep(1000);
   const idle = { tsulad: mem(daemon.pid), containerd: mem(containerd.pid) };
+  // and settled: past tsulad's collection once a busy spell is over (src/common/idle-gc.ts)
+  await sleep(7000);
+  const settled = { tsulad: mem(daemon.pid), containerd: mem(containerd.pid) };
 
   const rows = [];
   for (let r = 0; r < ROUNDS; r++) {
@@ -114,9 +117,13 @@ try {
   console.log(`best wall: tsula/ctr ${(best('tsula') / best('ctr')).toFixed(2)}x; tsula/(ctr --seccomp, the same default filter) ${(best('tsula') / best('ctr+sec')).toFixed(2)}x`);
   await sleep(1000);
   const after = { tsulad: mem(daemon.pid), containerd: mem(containerd.pid) };
+  await sleep(7000);
+  const afterSettled = { tsulad: mem(daemon.pid), containerd: mem(containerd.pid) };
   const mb = (m) => `${(m.rss / 1024).toFixed(1)} MB RSS (${(m.pss / 1024).toFixed(1)} PSS)`;
   console.log(`idle, an image loaded and one run: tsulad ${mb(idle.tsulad)}, containerd ${mb(idle.containerd)}: tsulad/containerd ${(idle.tsulad.rss / idle.containerd.rss).toFixed(2)}x RSS`);
+  console.log(`  the same, 8 s later:              tsulad ${mb(settled.tsulad)}, containerd ${mb(settled.containerd)}: tsulad/containerd ${(settled.tsulad.rss / settled.containerd.rss).toFixed(2)}x RSS`);
   console.log(`idle after the bursts:             tsulad ${mb(after.tsulad)}, containerd ${mb(after.containerd)}: tsulad/containerd ${(after.tsulad.rss / after.containerd.rss).toFixed(2)}x RSS`);
+  console.log(`  the same, 8 s later:              tsulad ${mb(afterSettled.tsulad)}, containerd ${mb(afterSettled.containerd)}: tsulad/containerd ${(afterSettled.tsulad.rss / afterSettled.containerd.rss).toFixed(2)}x RSS`);
   const left = spawnSync(tsulaArgv()[0], [...tsulaArgv().slice(1), 'ps', '-aq'], { encoding: 'utf8' }).stdout.trim();
   if (left) console.log(`containers left in tsulad (should be none): ${left.split('\n').length}`);
 } finally {

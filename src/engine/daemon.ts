@@ -1,4 +1,6 @@
 // tsulad: the engine daemon. Wires config, storage, images, runtimes and the API together.
+import { collectWhenIdle } from '../common/idle-gc.js';
+import { dropMallocTunables } from '../common/v8-flags.js';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_CONFIG_FILE, loadDaemonConfig, type DaemonConfig, type DaemonFlags } from './config.js';
@@ -307,6 +309,7 @@ export async function main(argv: string[]): Promise<void> {
     if (cmd.stderr) process.stderr.write(cmd.stderr);
     process.exit(cmd.exit);
   }
+  dropMallocTunables(); // for this node alone, not the runtimes and plugins it starts
   let daemon: Daemon;
   try {
     daemon = await startDaemon(cmd.flags);
@@ -321,4 +324,5 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  collectWhenIdle();
 }

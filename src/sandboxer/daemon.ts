@@ -2,6 +2,8 @@
 // the sandbox Controller API (gRPC) on --listen and the shim v2 Task API (ttrpc) for all
 // containers on <state>/task.sock, runs containers with conmon + runc, and re-adopts every
 // sandbox and container from <state> when it starts again.
+import { collectWhenIdle } from '../common/idle-gc.js';
+import { dropMallocTunables } from '../common/v8-flags.js';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { RuncConmonRuntime } from '../runtime/runc/runtime.js';
@@ -113,6 +115,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exitCode = await agentSnapshotCommand(args, new Logger(level ?? 'info'));
     return;
   }
+  dropMallocTunables(); // for this node alone, not the VMMs and helpers it starts
   const stateDir = path.resolve(flag(args, ['--state']) ?? process.env.TSULA_SANDBOXER_STATE ?? DEFAULT_STATE);
   const address = path.resolve((flag(args, ['--listen', '--address']) ?? process.env.TSULA_SANDBOXER_ADDRESS ?? DEFAULT_ADDRESS).replace(/^unix:\/\//, ''));
   const given = flag(args, VMM_CONFIG_FLAGS) ?? process.env.TSULA_VMM_CONFIG;
@@ -148,6 +151,7 @@ export async function main(argv: string[]): Promise<void> {
   // a lost client connection must never take the daemon (and every pod's stdio) down
   process.on('uncaughtException', (e) => log.error('uncaught exception', { err: errorMessage(e), stack: e.stack }));
   process.on('unhandledRejection', (e) => log.error('unhandled rejection', { err: errorMessage(e) }));
+  collectWhenIdle();
 }
 
 /** `agent-snapshot`: warm the VM agent's snapshot cache for this host's config (ensure-guest.sh). */

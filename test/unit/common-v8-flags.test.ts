@@ -5,7 +5,8 @@ import * as assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { DAEMON_V8_FLAGS, EXTRA_CA_CERTS_DEFERRED, daemonEnv, daemonShebang } from '../../src/common/v8-flags.js';
+import { DAEMON_V8_FLAGS, EXTRA_CA_CERTS_DEFERRED, MALLOC_TUNABLES, daemonEnv, daemonShebang, dropMallocTunables } from '../../src/common/v8-flags.js';
+import { collectWhenIdle } from '../../src/common/idle-gc.js';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../..');
 
@@ -38,8 +39,39 @@ test("env(1) runs tsulad's shebang with NODE_EXTRA_CA_CERTS moved aside, a name 
 
 test('daemonEnv: as the shebangs do, the rest of the environment kept', () => {
   const env = { PATH: '/bin', NODE_EXTRA_CA_CERTS: '/x.pem' };
-  assert.deepEqual(daemonEnv('tsula-sandboxer', env), { PATH: '/bin' });
-  assert.deepEqual(daemonEnv('tsula-sandboxer', { PATH: '/bin', [EXTRA_CA_CERTS_DEFERRED]: '/x.pem' }), { PATH: '/bin' });
-  assert.deepEqual(daemonEnv('tsulad', env), { PATH: '/bin', [EXTRA_CA_CERTS_DEFERRED]: '/x.pem' });
-  assert.deepEqual(daemonEnv('tsulad', { PATH: '/bin' }), { PATH: '/bin', [EXTRA_CA_CERTS_DEFERRED]: '' });
+  assert.deepEqual(daemonEnv('tsula-sandboxer', env), { PATH: '/bin', ...MALLOC_TUNABLES });
+  assert.deepEqual(daemonEnv('tsula-sandboxer', { PATH: '/bin', [EXTRA_CA_CERTS_DEFERRED]: '/x.pem' }), { PATH: '/bin', ...MALLOC_TUNABLES });
+  assert.deepEqual(daemonEnv('tsulad', env), { PATH: '/bin', ...MALLOC_TUNABLES, [EXTRA_CA_CERTS_DEFERRED]: '/x.pem' });
+  assert.deepEqual(daemonEnv('tsulad', { PATH: '/bin' }), { PATH: '/bin', ...MALLOC_TUNABLES, [EXTRA_CA_CERTS_DEFERRED]: '' });
+});
+
+test('the shebangs set the malloc tunables for node, which the daemon keeps from its children', () => {
+  for (const bin of ['tsulad', 'tsula-sandboxer'] as const) {
+    const args = daemonShebang(bin).slice('#!/usr/bin/env '.length);
+    const probe = 'process.stdout.write(JSON.stringify([typeof gc, process.env.MALLOC_TRIM_THRESHOLD_, process.env.MALLOC_MMAP_THRESHOLD_]))';
+    const r = spawnSync('/usr/bin/env', [args, '-e', probe], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), ['function', MALLOC_TUNABLES.MALLOC_TRIM_THRESHOLD_, MALLOC_TUNABLES.MALLOC_MMAP_THRESHOLD_], bin);
+  }
+  const env: NodeJS.ProcessEnv = { PATH: '/bin', ...MALLOC_TUNABLES };
+  dropMallocTunables(env);
+  assert.deepEqual(env, { PATH: '/bin' });
+});
+
+test('collectWhenIdle: one collection once a busy spell is followed by a quiet interval, none while idle', async () => {
+  let calls = 0;
+  const stop = collectWhenIdle({ intervalMs: 60, busyCpuMs: 15, quietCpuMs: 10, gc: () => { calls++; } });
+  try {
+    await new Promise((r) => setTimeout(r, 200)); // idle: nothing to give back
+    assert.equal(calls, 0);
+    const from = process.cpuUsage();
+    const cpuMs = () => { const d = process.cpuUsage(from); return (d.user + d.system) / 1000; };
+    while (cpuMs() < 40) { /* busy: 40 ms of CPU, more than 15 in some interval */ }
+    for (let i = 0; i < 40 && calls === 0; i++) await new Promise((r) => setTimeout(r, 30));
+    assert.equal(calls, 1);
+    await new Promise((r) => setTimeout(r, 250));
+    assert.equal(calls, 1, 'not again while idle');
+  } finally {
+    stop();
+  }
 });
