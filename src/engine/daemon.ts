@@ -14,6 +14,7 @@ import { ContainerStore } from './containers/store.js';
 import { ContainerService } from './containers/service.js';
 import { ExecService } from './containers/exec.js';
 import { HealthMonitors } from './containers/health.js';
+import { LogRotation } from './containers/log-rotation.js';
 import { EventBus } from './events.js';
 import { Router } from './api/http.js';
 import { createApiServer, listenUnix } from './api/server.js';
@@ -227,6 +228,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const volumes = new VolumeStore(path.join(config.graph, 'volumes'), events);
   await volumes.load();
   volumes.setContainers(containers.list);
+  const rotation = new LogRotation({ log, reopen: (id) => cs!.reopenLog(id) });
   const health = new HealthMonitors({
     events, log, attrs: (rec) => cs!.attrs(rec), get: (id) => { try { return cs!.get(id); } catch { return undefined; } },
   });
@@ -235,7 +237,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     stateDir: path.join(config.state, 'containers'), graph: config.graph, faults,
     // any io.containerd.<name>.v2 not configured is resolved on first use, `vmm` too
     resolveRuntime: (name) => (isShimV2RuntimeName(name) ? shimV2(name) : name === VMM_RUNTIME ? builtinVmm() : Promise.resolve(null)),
-    hooks: [new RunOptionHooks({ initPath: config.initPath }), new VolumeHooks({ store: volumes, containers, log }), networks.hooks, health],
+    hooks: [new RunOptionHooks({ initPath: config.initPath }), new VolumeHooks({ store: volumes, containers, log }), networks.hooks, health, rotation],
     ...(config.initPath ? { initPath: config.initPath } : {}),
   });
   await cs.recover();
@@ -285,6 +287,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
       server.closeAllConnections();
       cs.close();
       health.close();
+      rotation.close();
       for (const rt of runtimes.values()) rt.close();
       await store.flushPending(); // a last try for what a full disk kept in memory
       store.close();

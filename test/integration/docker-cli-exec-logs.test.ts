@@ -1,6 +1,7 @@
 // docker exec and docker logs through the stock docker CLI (20.10), word for word and code for
 // code as dockerd (20.10's words, 27.3's exec exit codes): a start the runtime refused, the exec's environment, and
-// the order in which logs applies --tail, --since and --until; --log-opt max-size and max-file.
+// the order in which logs applies --tail, --since and --until; --log-opt max-size and max-file
+// (rotated files, read oldest first).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -175,7 +176,7 @@ test('--log-opt max-size: the log starts over past it (json-file with one file),
   } finally {
     await ok(['rm', '-f', id]);
   }
-  // dockerd's checks and words; more than one file is kept as one, said as a warning
+  // dockerd's checks and words
   for (const [opt, msg] of [['max-size=abc', /invalid size: 'abc'/], ['max-size=0', /max-size must be a positive number/],
     ['max-file=0', /max-file cannot be less than 1/], ['max-file=x', /strconv.Atoi: parsing "x": invalid syntax/],
     ['foo=bar', /unknown log opt 'foo' for json-file log driver/], ['compress=true', /log opt 'compress' is not supported by tsulad/]] as const) {
@@ -184,7 +185,30 @@ test('--log-opt max-size: the log starts over past it (json-file with one file),
     assert.match(r.stderr, msg);
   }
   const w = await docker(d, ['create', '--name', 'threefiles', '--log-opt', 'max-size=1m', '--log-opt', 'max-file=3', 'busybox']);
-  assert.equal(w.code, 0, w.stderr);
-  assert.match(w.stderr, /WARNING: max-file 3: tsulad keeps one log file, which starts over at max-size/);
+  assert.deepEqual([w.code, w.stderr], [0, '']);
   await ok(['rm', 'threefiles']);
+});
+
+test('--log-opt max-size with max-file=3: the log rotates into .1 and .2, logs reads them oldest first, -f reads on across', async () => {
+  const pad = 'x'.repeat(60);
+  const id = (await ok(['run', '-d', '--log-opt', 'max-size=2k', '--log-opt', 'max-file=3', 'busybox', 'sh', '-c',
+    `sleep 1; i=0; while [ $i -lt 300 ]; do echo line-$i-${pad}; i=$((i+1)); [ $((i % 10)) = 0 ] && sleep 0.1; done; echo last`])).trim();
+  try {
+    const f = await docker(d, ['logs', '-f', id], { timeoutMs: 60_000 });
+    assert.equal(f.code, 0, f.stderr);
+    assert.deepEqual(f.stdout.trimEnd().split('\n'), [...Array.from({ length: 300 }, (_, i) => `line-${i}-${pad}`), 'last'], 'the follower missed nothing');
+    const logPath = (await ok(['inspect', '-f', '{{.LogPath}}', id])).trim();
+    const dir = logPath.slice(0, logPath.lastIndexOf('/'));
+    const files = (await fs.readdir(dir)).filter((n) => n.startsWith(logPath.slice(dir.length + 1))).sort();
+    assert.deepEqual(files, ['container.log', 'container.log.1', 'container.log.2'].map((n) => logPath.slice(dir.length + 1).replace('container.log', '') + n), 'at most max-file files');
+    // the kept lines: consecutive, oldest first, up to the last; the first ones rotated away
+    const kept = (await ok(['logs', id])).trimEnd().split('\n');
+    assert.equal(kept.at(-1), 'last');
+    const nums = kept.slice(0, -1).map((l) => Number(/^line-(\d+)-/.exec(l)?.[1]));
+    assert.ok(nums[0]! > 0 && nums.every((n, i) => i === 0 || n === nums[i - 1]! + 1), `consecutive from ${nums[0]}`);
+    assert.equal(nums.at(-1), 299);
+    assert.equal(await ok(['logs', '--tail', '2', id]), `line-299-${pad}\nlast\n`);
+  } finally {
+    await ok(['rm', '-f', id]);
+  }
 });

@@ -1,11 +1,15 @@
 // readLogs over a k8s-file log: since/until/tail, and a follow that ends at the first record
-// newer than `until` as dockerd's json-file reader does; a log that starts over past its max size.
+// newer than `until` as dockerd's json-file reader does; a log that starts over past its max size;
+// rotated logs (max-file).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readLogs, type LogOptions } from '../../src/engine/containers/logs.js';
+import { LogRotation, logFiles, rotateLog, rotatedLogs, runtimeLogCap } from '../../src/engine/containers/log-rotation.js';
+import type { Container } from '../../src/engine/containers/model.js';
+import { Logger } from '../../src/common/log.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z') / 1000;
 const at = (s: number) => new Date((T0 + s) * 1000).toISOString().replace('Z', '000000Z');
@@ -108,4 +112,44 @@ test('readLogs: follow --tail 0 of an empty log emits what comes after', async (
   stop();
   await following;
   assert.equal(out, 'later\n');
+});
+
+test('rotated logs (max-file): rotateLog shifts the files up, readLogs reads them oldest first, --tail across them', async () => {
+  const file = await logFile([line(0, 'a')]);
+  await rotateLog(file, 3);
+  await fs.writeFile(file, line(1, 'b'));
+  await rotateLog(file, 3);
+  await fs.writeFile(file, line(2, 'c'));
+  assert.deepEqual(await rotatedLogs(file, 3), [`${file}.2`, `${file}.1`]);
+  await rotateLog(file, 3); // a dropped: max-file 3 keeps the log and two more
+  await fs.writeFile(file, line(3, 'd') + line(4, 'e'));
+  const rotated = await rotatedLogs(file, 3);
+  assert.deepEqual(rotated, [`${file}.2`, `${file}.1`]);
+  assert.equal(await collect(file, { rotated }), 'b\nc\nd\ne\n');
+  assert.equal(await collect(file, { rotated, tail: 3 }), 'c\nd\ne\n');
+  assert.equal(await collect(file, { rotated, since: T0 + 2, until: T0 + 3 }), 'c\nd\n');
+  // no log file (between a rotation and the runtime's reopen): the rotated ones alone
+  await fs.rm(file);
+  assert.equal(await collect(file, { rotated, tail: 1 }), 'c\n');
+});
+
+test('LogRotation rotates a log that reached max-size and has the runtime reopen it; none for one file', async () => {
+  const file = await logFile([line(0, 'x'.repeat(100))]);
+  const reopened: string[] = [];
+  const lr = new LogRotation({ log: new Logger('error'), reopen: async (id) => { reopened.push(id); await fs.writeFile(file, ''); }, maxIntervalMs: 20, minIntervalMs: 5 });
+  const rec = (id: string, maxFile: string) => ({ id, paths: { log: file }, config: { logSizeMax: 50, logOpts: { 'max-size': '50', 'max-file': maxFile } } }) as unknown as Container;
+  try {
+    await lr.started(rec('one', '1'));
+    await new Promise((r) => setTimeout(r, 60));
+    assert.deepEqual(reopened, [], 'max-file 1: conmon starts the file over itself');
+    await lr.started(rec('two', '2'));
+    for (let i = 0; i < 50 && !reopened.length; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(reopened, ['two']);
+    assert.match(await fs.readFile(`${file}.1`, 'utf8'), /x{100}/);
+    assert.equal(logFiles(rec('x', '3')), 3);
+    assert.equal(runtimeLogCap(rec('x', '3')), 150);
+    assert.equal(runtimeLogCap(rec('x', '1')), 50);
+  } finally {
+    lr.close();
+  }
 });

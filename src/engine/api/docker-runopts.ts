@@ -192,7 +192,7 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   return out;
 }
 
-// json-file's options in dockerd (ValidateLogOpt); tsulad's log file does max-size with one file
+// json-file's options in dockerd (ValidateLogOpt); tsulad's log does max-size and max-file
 const JSON_FILE_OPTS = new Set(['max-file', 'max-size', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag']);
 
 /** --log-opt, checked as dockerd's json-file driver checks them: max-size and max-file work. */

@@ -1,6 +1,7 @@
 // Reading conmon's CRI "k8s-file" logs: "<RFC3339Nano> <stdout|stderr> <F|P> <text>\n".
 // P marks a partial line (continued by the next record). Follow uses inotify (fs.watch) on
-// the log's directory: conmon starts a full log over (max-size) by renaming a new file onto it.
+// the log's directory: conmon starts a full log over (max-size) by renaming a new file onto
+// it, and a rotation (log-rotation.ts) moves it to .1 before conmon reopens the path.
 import { promises as fs, watch } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
@@ -13,6 +14,8 @@ export interface LogOptions {
   tail: number | null;        // null = all
   since?: number;             // unix seconds
   until?: number;
+  /** Rotated files before the log, oldest first (log-rotation.ts): read whole, first. */
+  rotated?: string[];
   /** Resolves when following should stop (container exited and the file is drained). */
   stopped?: Promise<void>;
   signal?: AbortSignal;
@@ -44,24 +47,33 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
   // included: `logs -f --until` of a container that keeps logging returns, it does not hang.
   let pastUntil = false;
   let first = true;
-  const readOpen = async (h: FileHandle): Promise<void> => {
-    const { size } = await h.stat();
-    if (size < offset) { offset = 0; rest = ''; } // truncated in place
-    if (size === offset) return;
-    const buf = Buffer.alloc(size - offset);
-    const { bytesRead } = await h.read(buf, 0, buf.length, offset);
-    offset += bytesRead;
-    const text = rest + buf.subarray(0, bytesRead).toString('utf8');
-    const lines = text.split('\n');
-    rest = lines.pop() ?? '';
-    let recs = lines.map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
-    // as moby's tailFiles: the last N records of the file first, then since skips and
+  // the rotated files' records go with the log's first read (--tail counts across them)
+  let older: LogRecord[] = [];
+  for (const f of o.rotated ?? []) {
+    const text = await fs.readFile(f, 'utf8').catch(() => '');
+    for (const l of text.split('\n')) { const r = parseLine(l); if (r) older.push(r); }
+  }
+  const emit = (recs: LogRecord[]) => {
+    // as moby's tailFiles: the last N records of the files first, then since skips and
     // the first record past until ends the read (so --tail 5 --until T may print fewer)
     if (first && o.tail !== null) recs = o.tail === 0 ? [] : recs.slice(-o.tail);
     for (const r of recs) {
       if (pastUntil || afterUntil(r, o)) { pastUntil = true; continue; }
       if (!beforeSince(r, o)) cb(r);
     }
+  };
+  const readOpen = async (h: FileHandle): Promise<void> => {
+    const { size } = await h.stat();
+    if (size < offset) { offset = 0; rest = ''; } // truncated in place
+    if (size === offset && !older.length) return;
+    const buf = Buffer.alloc(size - offset);
+    const { bytesRead } = await h.read(buf, 0, buf.length, offset);
+    offset += bytesRead;
+    const text = rest + buf.subarray(0, bytesRead).toString('utf8');
+    const lines = text.split('\n');
+    rest = lines.pop() ?? '';
+    const recs = lines.map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
+    emit(older.length ? [...older.splice(0), ...recs] : recs);
   };
   const readNew = async (): Promise<void> => {
     for (;;) {
@@ -83,6 +95,7 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
   };
   const close = async () => { const h = fh; fh = null; await h?.close().catch(() => undefined); };
   await readNew();
+  if (older.length) emit(older.splice(0)); // no log file (yet): the rotated ones alone
   first = false; // --tail counts what the log held when the read began
   if (!o.follow || o.signal?.aborted || pastUntil) { await close(); return; }
   await new Promise<void>((resolve) => {

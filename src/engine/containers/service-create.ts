@@ -24,8 +24,6 @@ export async function create(s: ContainerService, spec: CreateSpec): Promise<{ I
   const id = newId();
   const ph = new Phases('create', id);
   const warnings = await s.verifyResources(spec.resources);
-  const files = Number(spec.logOpts?.['max-file'] ?? 1);
-  if (files > 1) warnings.push(`max-file ${files}: tsulad keeps one log file, which starts over at max-size`);
   // a stop signal dockerd can't parse is refused now, not at the first docker stop
   if (spec.stopSignal) parseSignal(spec.stopSignal);
   ph.mark('verify');

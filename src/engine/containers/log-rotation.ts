@@ -1,0 +1,127 @@
+// docker's json-file `max-size` with `max-file` > 1: the log is rotated into numbered files
+// (container.log.1 the newest, up to .<max-file - 1>) and `docker logs` reads them oldest
+// first. conmon can only start a full log over, so tsulad rotates: it looks at the size of
+// each such container's log, and when it reached max-size, renames the files one up and has
+// the runtime reopen the log (conmon's control FIFO; lines written between the rename and the
+// reopen land in .1, in order). A file may so pass max-size by what is written between two
+// looks; conmon's own cap (max-size times max-file) bounds it while tsulad is down.
+import { promises as fs } from 'node:fs';
+import { errorMessage } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
+import type { ContainerHooks } from './hooks.js';
+import type { Container } from './model.js';
+
+/** docker's max-file: how many files the log may span (1: one, started over at max-size). */
+export function logFiles(rec: Container): number {
+  if (rec.config.logDriver === 'none' || !rec.config.logSizeMax) return 1;
+  const n = Number(rec.config.logOpts?.['max-file'] ?? 1);
+  return Number.isInteger(n) && n > 1 ? n : 1;
+}
+
+/** The size at which conmon starts the log over: max-size, or with rotation a safety cap. */
+export function runtimeLogCap(rec: Container): number | undefined {
+  const max = rec.config.logSizeMax;
+  if (!max) return undefined;
+  const files = logFiles(rec);
+  return files > 1 ? max * files : max;
+}
+
+/** The rotated files of a log that exist now, oldest first (container.log.N ... .1). */
+export async function rotatedLogs(log: string, files: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = files - 1; i >= 1; i--) {
+    const f = `${log}.${i}`;
+    if (await fs.access(f).then(() => true, () => false)) out.push(f);
+  }
+  return out;
+}
+
+/** Shift the files one up (the oldest beyond max-file goes) and move the log to .1. */
+export async function rotateLog(log: string, files: number): Promise<void> {
+  await fs.rm(`${log}.${files - 1}`, { force: true });
+  for (let i = files - 2; i >= 1; i--) {
+    await fs.rename(`${log}.${i}`, `${log}.${i + 1}`).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+  }
+  await fs.rename(log, `${log}.1`);
+}
+
+export interface LogRotationDeps {
+  log: Logger;
+  /** Have the container's runtime reopen its log file (a new one at the path). */
+  reopen: (id: string) => Promise<void>;
+  /** The longest and shortest wait between two looks at one log. */
+  maxIntervalMs?: number;
+  minIntervalMs?: number;
+}
+
+interface Watched { id: string; log: string; max: number; files: number; timer: NodeJS.Timeout | null; size: number; at: number }
+
+/**
+ * The hook that rotates the logs of running containers that have max-file > 1. Each log is
+ * looked at again after half the time its writer, at the rate seen since the last look,
+ * needs to fill what is left (between 50 ms and 1 s): a slow writer costs a stat a second,
+ * a fast one passes max-size by little.
+ */
+export class LogRotation implements ContainerHooks {
+  private readonly watched = new Map<string, Watched>();
+
+  constructor(private readonly d: LogRotationDeps) {}
+
+  async started(rec: Container): Promise<void> {
+    this.forget(rec.id);
+    const files = logFiles(rec);
+    if (files <= 1) return;
+    const w: Watched = { id: rec.id, log: rec.paths.log, max: rec.config.logSizeMax!, files, timer: null, size: 0, at: Date.now() };
+    this.watched.set(rec.id, w);
+    this.schedule(w, this.d.maxIntervalMs ?? 1000);
+  }
+
+  async stopped(rec: Container): Promise<void> { this.forget(rec.id); }
+
+  async removed(rec: Container): Promise<void> { this.forget(rec.id); }
+
+  async recovered(list: Container[]): Promise<void> {
+    for (const rec of list) if (rec.state.status === 'running' || rec.state.status === 'paused') await this.started(rec);
+  }
+
+  close(): void {
+    for (const id of [...this.watched.keys()]) this.forget(id);
+  }
+
+  private forget(id: string): void {
+    const w = this.watched.get(id);
+    if (w?.timer) clearTimeout(w.timer);
+    this.watched.delete(id);
+  }
+
+  private schedule(w: Watched, ms: number): void {
+    w.timer = setTimeout(() => { void this.check(w); }, ms);
+    w.timer.unref();
+  }
+
+  /** Rotate the log if it reached max-size; then the next look. */
+  async check(w: Watched): Promise<void> {
+    w.timer = null;
+    const max = this.d.maxIntervalMs ?? 1000;
+    const min = this.d.minIntervalMs ?? 50;
+    let next = max;
+    try {
+      const st = await fs.stat(w.log).catch(() => null);
+      const now = Date.now();
+      const size = st?.size ?? 0;
+      const rate = size > w.size && now > w.at ? (size - w.size) / (now - w.at) : 0; // bytes per ms
+      let left = w.max - size;
+      if (st && size >= w.max && this.watched.get(w.id) === w) {
+        await rotateLog(w.log, w.files);
+        await this.d.reopen(w.id);
+        left = w.max;
+      }
+      w.size = left === w.max ? 0 : size;
+      w.at = now;
+      if (rate > 0) next = Math.max(min, Math.min(max, left / rate / 2));
+    } catch (e) {
+      this.d.log.warn('rotating a container log', { id: w.id, err: errorMessage(e) });
+    }
+    if (this.watched.get(w.id) === w) this.schedule(w, next);
+  }
+}
