@@ -228,7 +228,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const volumes = new VolumeStore(path.join(config.graph, 'volumes'), events);
   await volumes.load();
   volumes.setContainers(containers.list);
-  const rotation = new LogRotation({ log, reopen: (id) => cs!.reopenLog(id) });
+  const rotation = new LogRotation({ log, reopen: (id) => cs!.reopenLog(id), canReopen: (rec) => { try { return !!cs!.runtimeOf(rec).reopenLog; } catch { return false; } } });
   const health = new HealthMonitors({
     events, log, attrs: (rec) => cs!.attrs(rec), get: (id) => { try { return cs!.get(id); } catch { return undefined; } },
   });

@@ -136,19 +136,21 @@ test('rotated logs (max-file): rotateLog shifts the files up, readLogs reads the
 test('LogRotation rotates a log that reached max-size and has the runtime reopen it; none for one file', async () => {
   const file = await logFile([line(0, 'x'.repeat(100))]);
   const reopened: string[] = [];
-  const lr = new LogRotation({ log: new Logger('error'), reopen: async (id) => { reopened.push(id); await fs.writeFile(file, ''); }, maxIntervalMs: 20, minIntervalMs: 5 });
+  const lr = new LogRotation({ log: new Logger('error'), reopen: async (id) => { reopened.push(id); await fs.writeFile(file, ''); }, canReopen: (r) => r.id !== 'vm', maxIntervalMs: 20, minIntervalMs: 5 });
   const rec = (id: string, maxFile: string) => ({ id, paths: { log: file }, config: { logSizeMax: 50, logOpts: { 'max-size': '50', 'max-file': maxFile } } }) as unknown as Container;
   try {
     await lr.started(rec('one', '1'));
+    await lr.started(rec('vm', '2'));
     await new Promise((r) => setTimeout(r, 60));
-    assert.deepEqual(reopened, [], 'max-file 1: conmon starts the file over itself');
+    assert.deepEqual(reopened, [], 'max-file 1, or a runtime that cannot reopen its log: it starts the file over itself');
     await lr.started(rec('two', '2'));
     for (let i = 0; i < 50 && !reopened.length; i++) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(reopened, ['two']);
     assert.match(await fs.readFile(`${file}.1`, 'utf8'), /x{100}/);
     assert.equal(logFiles(rec('x', '3')), 3);
-    assert.equal(runtimeLogCap(rec('x', '3')), 150);
-    assert.equal(runtimeLogCap(rec('x', '1')), 50);
+    assert.equal(runtimeLogCap(rec('x', '3'), true), 150);
+    assert.equal(runtimeLogCap(rec('x', '3'), false), 50);
+    assert.equal(runtimeLogCap(rec('x', '1'), true), 50);
   } finally {
     lr.close();
   }

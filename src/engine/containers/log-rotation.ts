@@ -18,11 +18,14 @@ export function logFiles(rec: Container): number {
   return Number.isInteger(n) && n > 1 ? n : 1;
 }
 
-/** The size at which conmon starts the log over: max-size, or with rotation a safety cap. */
-export function runtimeLogCap(rec: Container): number | undefined {
+/**
+ * The size at which the runtime starts the log over: max-size, or with rotation (a runtime
+ * that can reopen its log) a safety cap.
+ */
+export function runtimeLogCap(rec: Container, canReopen: boolean): number | undefined {
   const max = rec.config.logSizeMax;
   if (!max) return undefined;
-  const files = logFiles(rec);
+  const files = canReopen ? logFiles(rec) : 1;
   return files > 1 ? max * files : max;
 }
 
@@ -49,6 +52,8 @@ export interface LogRotationDeps {
   log: Logger;
   /** Have the container's runtime reopen its log file (a new one at the path). */
   reopen: (id: string) => Promise<void>;
+  /** Whether the container's runtime can reopen its log (conmon can; else its log starts over). */
+  canReopen: (rec: Container) => boolean;
   /** The longest and shortest wait between two looks at one log. */
   maxIntervalMs?: number;
   minIntervalMs?: number;
@@ -70,7 +75,7 @@ export class LogRotation implements ContainerHooks {
   async started(rec: Container): Promise<void> {
     this.forget(rec.id);
     const files = logFiles(rec);
-    if (files <= 1) return;
+    if (files <= 1 || !this.d.canReopen(rec)) return;
     const w: Watched = { id: rec.id, log: rec.paths.log, max: rec.config.logSizeMax!, files, timer: null, size: 0, at: Date.now() };
     this.watched.set(rec.id, w);
     this.schedule(w, this.d.maxIntervalMs ?? 1000);

@@ -204,7 +204,7 @@ export class ContainerService {
       ph.mark('spec');
       for (const b of rec.config.binds) await fs.mkdir(b.source, { recursive: true }).catch(() => { /* a file, or read-only: runc says */ });
       const pid = await rt.create({
-        id: rec.id, bundle, spec, logPath: rec.config.logDriver === 'none' ? '/dev/null' : rec.paths.log, logSizeMax: runtimeLogCap(rec), terminal: rec.config.tty,
+        id: rec.id, bundle, spec, logPath: rec.config.logDriver === 'none' ? '/dev/null' : rec.paths.log, logSizeMax: runtimeLogCap(rec, !!rt.reopenLog), terminal: rec.config.tty,
         // docker closes stdin at the end of an attach's input only without a TTY: with one,
         // Ctrl-P Ctrl-Q (or a dropped client) must leave the shell's input open for the next attach
         stdin: rec.config.openStdin, stdinOnce: rec.config.stdinOnce && !rec.config.tty,
