@@ -6,7 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline, Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { detectCompression } from '../../image/archive-extract.js';
+import { detectCompression, peek } from '../../image/archive-extract.js';
 import { hostPlatform, parsePlatform } from '../../image/registry/manifest.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import type { ImageStore } from '../../image/types.js';
@@ -27,27 +27,14 @@ function importName(repo: string, tag: string): string | undefined {
 const BLOCK = 512;
 
 /** The uncompressed tar of an upload or a download (its first bytes read to tell the format). */
-async function layerTar(src: AsyncIterable<Buffer>): Promise<Readable> {
-  const it = src[Symbol.asyncIterator]();
-  const parts: Buffer[] = [];
-  let have = 0;
-  let ended = false;
-  while (have < BLOCK && !ended) {
-    const r = await it.next();
-    if (r.done) ended = true;
-    else { parts.push(r.value); have += r.value.length; }
-  }
-  const head = Buffer.concat(parts);
+async function layerTar(src: Readable): Promise<Readable> {
+  const { head, stream } = await peek(src, BLOCK);
   if (head.length === 0) throw invalidArgument('docker import: the archive is empty: send a tar archive (plain or gzip) of a root filesystem');
   const compression = detectCompression(head);
   if (compression !== 'gzip' && compression !== 'none') throw invalidArgument(`docker import: ${compression}-compressed archives are not supported: decompress it first, or use gzip`);
   if (compression === 'none' && head.length < BLOCK) throw invalidArgument(`docker import: not a tar archive (${head.length} bytes, less than one tar header)`);
-  const body = Readable.from((async function* () {
-    yield head;
-    if (!ended) yield* { [Symbol.asyncIterator]: () => it };
-  })(), { objectMode: false });
   // pipeline, not pipe: an upload cut short must fail the gunzip too, not leave it waiting
-  return compression === 'gzip' ? pipeline(body, createGunzip({ chunkSize: 1 << 18 }), () => {}) : body;
+  return compression === 'gzip' ? pipeline(stream, createGunzip({ chunkSize: 1 << 18 }), () => {}) : stream;
 }
 
 /**
@@ -115,7 +102,7 @@ export async function importImage(req: IncomingMessage, res: ServerResponse, que
     const config: CommitConfig = {};
     applyChanges(config, query.getAll('changes').flatMap((x) => x.split('\n')));
     const platform = query.get('platform') ? parsePlatform(query.get('platform')!) : hostPlatform();
-    let body: AsyncIterable<Buffer> = req;
+    let body: Readable = req;
     if (src !== '-') {
       req.resume();
       const url = sourceUrl(src);
