@@ -75,6 +75,8 @@ export function decompress(source: Readable, compression: LayerCompression, labe
   }
   const d = dec as unknown as Readable;
   source.on('error', (e) => d.destroy(e));
+  // corrupt data fails the decompressor: its reader gets the error (an errored stream's
+  // iterator throws it), and until it reads, this listener keeps it from ending the process
   d.on('error', () => source.destroy());
   return source.pipe(dec) as unknown as Readable;
 }

@@ -92,6 +92,12 @@ test('docker cp with a stopped container, both ways; the rootfs is unmounted aga
   const gz = execFileSync('tar', ['-czf', '-', '-C', work, 'in.txt']);
   const put = await d.api('PUT', `/containers/src/archive?path=${encodeURIComponent('/data/sub')}`, gz, { 'Content-Type': 'application/x-tar' });
   assert.equal(put.status, 200, put.body);
+  // a corrupt gzip: dockerd's 500 (its untar error is not classed), naming the cause; the daemon lives on
+  for (const body of [Buffer.from([0x1f, 0x8b]), Buffer.concat([gz.subarray(0, 10), Buffer.from('garbage'.repeat(20))])]) {
+    const bad = await d.api('PUT', `/containers/src/archive?path=${encodeURIComponent('/data')}`, body, { 'Content-Type': 'application/x-tar' });
+    assert.equal(bad.status, 500, bad.body);
+    assert.match(bad.body, /copying into src:\/data: /);
+  }
   const mounts = await fs.readFile('/proc/self/mounts', 'utf8');
   assert.ok(!mounts.split('\n').some((m) => m.includes(d.graph) && m.startsWith('overlay')), 'no overlay left mounted');
   await ok(['start', 'src']);

@@ -300,6 +300,13 @@ test('docker import: an exported container as a new image (stdin, a gzip file), 
     const cut = await docker(d, ['import', '-', 'bad:2'], { input: gzipSync(tar).subarray(0, 50_000) });
     assert.equal(cut.code, 1);
     assert.match(cut.stderr, /the gzip data is corrupt or cut short/);
+    // a gzip that ends in its header, and one whose data is garbage: refused, the daemon lives on
+    for (const input of [Buffer.from([0x1f, 0x8b]), Buffer.concat([Buffer.from([0x1f, 0x8b, 8, 0]), Buffer.from('garbage'.repeat(20))])]) {
+      const bad = await docker(d, ['import', '-', 'bad:4'], { input });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /the gzip data is corrupt or cut short/);
+    }
+    assert.equal((await ok(['version', '--format', '{{.Server.Os}}'])).trim(), 'linux');
     const torn = await docker(d, ['import', '-', 'bad:3'], { input: tar.subarray(0, 100_000) });
     assert.equal(torn.code, 1);
     assert.match(torn.stderr, /truncated or corrupt/);

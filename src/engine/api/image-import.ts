@@ -4,9 +4,9 @@
 // the message as its comment and history, the platform asked for or the host's; the answer
 // is a JSON stream whose last line is {"status": "<image id>"}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline, Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { detectCompression, peek } from '../../image/archive-extract.js';
+import { decompress } from '../../image/layers.js';
 import { hostPlatform, parsePlatform } from '../../image/registry/manifest.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import type { ImageStore } from '../../image/types.js';
@@ -33,8 +33,8 @@ async function layerTar(src: Readable): Promise<Readable> {
   const compression = detectCompression(head);
   if (compression !== 'gzip' && compression !== 'none') throw invalidArgument(`docker import: ${compression}-compressed archives are not supported: decompress it first, or use gzip`);
   if (compression === 'none' && head.length < BLOCK) throw invalidArgument(`docker import: not a tar archive (${head.length} bytes, less than one tar header)`);
-  // pipeline, not pipe: an upload cut short must fail the gunzip too, not leave it waiting
-  return compression === 'gzip' ? pipeline(stream, createGunzip({ chunkSize: 1 << 18 }), () => {}) : stream;
+  // the source's errors reach the gunzip and its own wait for the reader (decompress)
+  return compression === 'gzip' ? decompress(stream, 'gzip', 'docker import') : stream;
 }
 
 /**

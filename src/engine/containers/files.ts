@@ -187,6 +187,8 @@ async function decompressed(input: Readable): Promise<AsyncIterable<Buffer>> {
     // zlib (~1.4 MB) loads with the first gzipped upload, not with the daemon
     const { createGunzip } = await import('node:zlib');
     const gunzip = createGunzip();
+    // corrupt data: the reader gets the error from the stream; unheard, it would end the daemon
+    gunzip.on('error', () => {});
     void (async () => {
       try { for await (const c of rest(head)) if (!gunzip.write(c)) await new Promise((r) => gunzip.once('drain', r)); gunzip.end(); } catch (e) { gunzip.destroy(e as Error); }
     })();
