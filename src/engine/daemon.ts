@@ -327,5 +327,10 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // a bug on one request's path must not take the API down for every client: logged with its
+  // stack, as the sandboxer does (the containers never depended on this process being up)
+  const errors = new Logger('error');
+  process.on('uncaughtException', (e) => errors.error('uncaught exception', { err: errorMessage(e), stack: e.stack }));
+  process.on('unhandledRejection', (e) => errors.error('unhandled rejection', { err: errorMessage(e) }));
   collectWhenIdle();
 }
