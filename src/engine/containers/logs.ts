@@ -47,12 +47,6 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
   // included: `logs -f --until` of a container that keeps logging returns, it does not hang.
   let pastUntil = false;
   let first = true;
-  // the rotated files' records go with the log's first read (--tail counts across them)
-  let older: LogRecord[] = [];
-  for (const f of o.rotated ?? []) {
-    const text = await fs.readFile(f, 'utf8').catch(() => '');
-    for (const l of text.split('\n')) { const r = parseLine(l); if (r) older.push(r); }
-  }
   const emit = (recs: LogRecord[]) => {
     // as moby's tailFiles: the last N records of the files first, then since skips and
     // the first record past until ends the read (so --tail 5 --until T may print fewer)
@@ -62,6 +56,12 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
       if (!beforeSince(r, o)) cb(r);
     }
   };
+  // rotated files first, one in memory at a time; with --tail, from the newest back only as
+  // far as the tail needs, their records going with the log's first read (counted across)
+  let older: LogRecord[] = [];
+  const recordsOf = async (f: string) => (await fs.readFile(f, 'utf8').catch(() => '')).split('\n').map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
+  if (o.tail === null) for (const f of o.rotated ?? []) emit(await recordsOf(f));
+  else for (const f of [...(o.rotated ?? [])].reverse()) { if (older.length >= o.tail) break; older = [...(await recordsOf(f)), ...older]; }
   const readOpen = async (h: FileHandle): Promise<void> => {
     const { size } = await h.stat();
     if (size < offset) { offset = 0; rest = ''; } // truncated in place
