@@ -4,7 +4,8 @@
 // each such container's log, and when it reached max-size, renames the files one up and has
 // the runtime reopen the log (conmon's control FIFO; lines written between the rename and the
 // reopen land in .1, in order). A file may so pass max-size by what is written between two
-// looks; conmon's own cap (max-size times max-file) bounds it while tsulad is down.
+// looks; conmon's own cap (max-size times max-file, at least 4 MiB past max-size) bounds it
+// while tsulad is down.
 import { promises as fs } from 'node:fs';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
@@ -20,14 +21,19 @@ export function logFiles(rec: Container): number {
 
 /**
  * The size at which the runtime starts the log over: max-size, or with rotation (a runtime
- * that can reopen its log) a safety cap.
+ * that can reopen its log) a safety cap for while tsulad is down, far enough past max-size
+ * that a rotation running late never meets it (its start-over and then the rotation's reopen
+ * would each begin a new file, and the one between would be lost).
  */
 export function runtimeLogCap(rec: Container, canReopen: boolean): number | undefined {
   const max = rec.config.logSizeMax;
   if (!max) return undefined;
   const files = canReopen ? logFiles(rec) : 1;
-  return files > 1 ? max * files : max;
+  return files > 1 ? Math.max(max * files, max + CAP_SLACK) : max;
 }
+
+/** What a rotated log may grow past max-size before conmon starts it over itself. */
+const CAP_SLACK = 4 << 20;
 
 /** The rotated files of a log that exist now, oldest first (container.log.N ... .1). */
 export async function rotatedLogs(log: string, files: number): Promise<string[]> {
@@ -78,7 +84,8 @@ export class LogRotation implements ContainerHooks {
     if (files <= 1 || !this.d.canReopen(rec)) return;
     const w: Watched = { id: rec.id, log: rec.paths.log, max: rec.config.logSizeMax!, files, timer: null, size: 0, at: Date.now() };
     this.watched.set(rec.id, w);
-    this.schedule(w, this.d.maxIntervalMs ?? 1000);
+    // soon after the start, to learn the writer's pace
+    this.schedule(w, 2 * (this.d.minIntervalMs ?? 50));
   }
 
   async stopped(rec: Container): Promise<void> { this.forget(rec.id); }
@@ -118,7 +125,8 @@ export class LogRotation implements ContainerHooks {
       let left = w.max - size;
       if (st && size >= w.max && this.watched.get(w.id) === w) {
         await rotateLog(w.log, w.files);
-        await this.d.reopen(w.id);
+        // a runtime that reached its own cap meanwhile has begun a new file already
+        if (!(await fs.access(w.log).then(() => true, () => false))) await this.d.reopen(w.id);
         left = w.max;
       }
       w.size = left === w.max ? 0 : size;
