@@ -7,6 +7,17 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 /** The commit and time `docker version` shows for the engine (blank outside a git checkout). */
 let commit = '';
 try { commit = execFileSync('git', ['rev-parse', '--short=7', 'HEAD'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { /* not a checkout */ }
+/**
+ * The build's time: SOURCE_DATE_EPOCH (reproducible builds), else the commit's, else now. Not
+ * the clock: the same sources must give the same chunk names, or a build run while a daemon
+ * of the last one runs (install.sh, then test.sh) takes away the chunks it loads on first use.
+ */
+let built = '';
+if (process.env.SOURCE_DATE_EPOCH) built = new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000).toISOString();
+else if (commit) {
+  try { built = new Date(execFileSync('git', ['log', '-1', '--format=%cI'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()).toISOString(); } catch { /* no log */ }
+}
+if (!built) built = new Date().toISOString();
 
 const common = {
   bundle: true, platform: 'node', format: 'esm', target: 'node20', sourcemap: 'linked',
@@ -17,7 +28,7 @@ const common = {
   // no comments or indentation: node holds a module's whole source in memory (a non-ASCII
   // character in a comment would double it), and parses less at start-up; names are kept
   minifyWhitespace: true, minifySyntax: true,
-  define: { __TSULA_GIT_COMMIT__: JSON.stringify(commit), __TSULA_BUILD_TIME__: JSON.stringify(new Date().toISOString()) },
+  define: { __TSULA_GIT_COMMIT__: JSON.stringify(commit), __TSULA_BUILD_TIME__: JSON.stringify(built) },
 };
 
 /**
