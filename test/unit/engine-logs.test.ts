@@ -125,12 +125,12 @@ test('rotated logs (max-file): rotateLog shifts the files up, readLogs reads the
   await fs.writeFile(file, line(3, 'd') + line(4, 'e'));
   const rotated = await rotatedLogs(file, 3);
   assert.deepEqual(rotated, [`${file}.2`, `${file}.1`]);
-  assert.equal(await collect(file, { rotated }), 'b\nc\nd\ne\n');
-  assert.equal(await collect(file, { rotated, tail: 3 }), 'c\nd\ne\n');
-  assert.equal(await collect(file, { rotated, since: T0 + 2, until: T0 + 3 }), 'c\nd\n');
+  assert.equal(await collect(file, { maxFiles: 3 }), 'b\nc\nd\ne\n');
+  assert.equal(await collect(file, { maxFiles: 3, tail: 3 }), 'c\nd\ne\n');
+  assert.equal(await collect(file, { maxFiles: 3, since: T0 + 2, until: T0 + 3 }), 'c\nd\n');
   // no log file (between a rotation and the runtime's reopen): the rotated ones alone
   await fs.rm(file);
-  assert.equal(await collect(file, { rotated, tail: 1 }), 'c\n');
+  assert.equal(await collect(file, { maxFiles: 3, tail: 1 }), 'c\n');
 });
 
 test('LogRotation rotates a log that reached max-size and has the runtime reopen it; none for one file', async () => {

@@ -7,7 +7,7 @@ import { running, type Container } from '../containers/model.js';
 import { createBodySchema, createSpecFromDocker, inspectView } from './docker-model.js';
 import { resourcesFromBody } from '../containers/resources.js';
 import { readLogs } from '../containers/logs.js';
-import { logFiles, rotatedLogs } from '../containers/log-rotation.js';
+import { logFiles } from '../containers/log-rotation.js';
 import { invalidArgument, errorMessage, unimplemented } from '../../common/errors.js';
 import { dockerTimestamp, humanStatus } from './format.js';
 import { attachContainer, startExec } from './streams.js';
@@ -136,8 +136,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     req.on('close', () => ac.abort());
     // dockerd follows only a running container's logger: a created one's -f ends at once
     const stopped = running(rec.state) ? cs.wait(rec.id, 'not-running').then(() => {}) : Promise.resolve();
-    const rotated = await rotatedLogs(rec.paths.log, logFiles(rec));
-    await readLogs(rec.paths.log, { follow, tail, since, until, stopped, rotated, signal: ac.signal }, (l) => {
+    await readLogs(rec.paths.log, { follow, tail, since, until, stopped, maxFiles: logFiles(rec), signal: ac.signal }, (l) => {
       if ((l.stream === 1 && !stdout) || (l.stream === 2 && !stderr)) return;
       // --details: dockerd puts the record's attributes (log-opts labels/env, none here) and a space first
       const head = (timestamps ? dockerTimestamp(l.time) + ' ' : '') + (details ? ' ' : '');

@@ -7,7 +7,7 @@ import type { ContainerService } from '../containers/service.js';
 import type { ExecService } from '../containers/exec.js';
 import type { StdioStream } from '../../runtime/types.js';
 import { readLogs } from '../containers/logs.js';
-import { logFiles, rotatedLogs } from '../containers/log-rotation.js';
+import { logFiles } from '../containers/log-rotation.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
 import { dockerdExecStartError } from '../containers/oci-errors.js';
@@ -40,8 +40,7 @@ export async function attachContainer(ctx: Ctx, cs: ContainerService): Promise<v
   raw.onClose(() => ac.abort());
   try {
     if (boolParam(query, 'logs')) {
-      const rotated = await rotatedLogs(rec.paths.log, logFiles(rec));
-      await readLogs(rec.paths.log, { follow: false, tail: null, rotated, signal: ac.signal }, (l) => {
+      await readLogs(rec.paths.log, { follow: false, tail: null, maxFiles: logFiles(rec), signal: ac.signal }, (l) => {
         if ((l.stream === 1 && want.stdout) || (l.stream === 2 && want.stderr)) out(l.stream, l.data);
       });
     }

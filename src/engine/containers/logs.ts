@@ -6,6 +6,7 @@ import { promises as fs, watch } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseLine, type LogRecord } from '../../common/k8s-log.js';
+import { rotatedLogs } from './log-rotation.js';
 
 export { parseLine, type LogRecord };
 
@@ -14,8 +15,8 @@ export interface LogOptions {
   tail: number | null;        // null = all
   since?: number;             // unix seconds
   until?: number;
-  /** Rotated files before the log, oldest first (log-rotation.ts): read whole, first. */
-  rotated?: string[];
+  /** The log's max-file (log-rotation.ts): its rotated files (.N-1 ... .1) are read first. */
+  maxFiles?: number;
   /** Resolves when following should stop (container exited and the file is drained). */
   stopped?: Promise<void>;
   signal?: AbortSignal;
@@ -59,9 +60,10 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
   // rotated files first, one in memory at a time; with --tail, from the newest back only as
   // far as the tail needs, their records going with the log's first read (counted across)
   let older: LogRecord[] = [];
+  const rotated = o.maxFiles && o.maxFiles > 1 ? await rotatedLogs(file, o.maxFiles) : [];
   const recordsOf = async (f: string) => (await fs.readFile(f, 'utf8').catch(() => '')).split('\n').map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
-  if (o.tail === null) for (const f of o.rotated ?? []) emit(await recordsOf(f));
-  else for (const f of [...(o.rotated ?? [])].reverse()) { if (older.length >= o.tail) break; older = [...(await recordsOf(f)), ...older]; }
+  if (o.tail === null) for (const f of rotated) emit(await recordsOf(f));
+  else for (const f of [...rotated].reverse()) { if (older.length >= o.tail) break; older = [...(await recordsOf(f)), ...older]; }
   const readOpen = async (h: FileHandle): Promise<void> => {
     const { size } = await h.stat();
     if (size < offset) { offset = 0; rest = ''; } // truncated in place
