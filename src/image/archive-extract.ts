@@ -5,63 +5,17 @@
 import { createHash } from '../common/crypto.js';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { invalidArgument, errorMessage, TsulaError } from '../common/errors.js';
+import { detectCompression, peek } from './stream-head.js';
 
 export interface ArchiveFile {
   name: string;   // path inside the archive
   file: string;   // where its bytes are on disk
   size: number;
   digest: string; // sha256:<hex> of the bytes
-}
-
-export type Compression = 'gzip' | 'zstd' | 'xz' | 'bzip2' | 'none';
-
-export function detectCompression(head: Uint8Array): Compression {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
-  if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
-  if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0x00) return 'xz';
-  if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
-  return 'none';
-}
-
-/**
- * The first `want` bytes of a stream (fewer if it ends first), and the stream to read from
- * the start: the same one, the bytes given back, or a replay of them when it ended meanwhile.
- */
-export async function peek(input: Readable, want: number): Promise<{ head: Buffer; stream: Readable }> {
-  const parts: Buffer[] = [];
-  let have = 0;
-  let ended = false;
-  while (have < want && !ended) {
-    // A stream that already failed or ended emits nothing more: waiting would hang.
-    if (input.errored) throw input.errored;
-    if (input.readableEnded) break;
-    if (input.destroyed) throw invalidArgument('archive stream was closed before it was read');
-    const chunk = input.read() as Buffer | null;
-    if (chunk !== null) {
-      parts.push(chunk);
-      have += chunk.length;
-      continue;
-    }
-    await new Promise<void>((resolve, reject) => {
-      const done = (err?: Error) => {
-        input.off('readable', onReadable); input.off('end', onEnd); input.off('error', done);
-        if (err) reject(err); else resolve();
-      };
-      const onReadable = () => done();
-      const onEnd = () => { ended = true; done(); };
-      input.on('readable', onReadable); input.on('end', onEnd); input.on('error', done);
-    });
-    if (input.readableEnded) ended = true;
-  }
-  const head = Buffer.concat(parts);
-  // after its 'end' a stream takes nothing back (unshift fails): a short one is replayed whole
-  if (ended || input.readableEnded) return { head, stream: Readable.from(head.length > 0 ? [head] : [], { objectMode: false }) };
-  if (head.length > 0) input.unshift(head);
-  return { head, stream: input };
 }
 
 /** Normalise an archive path; reject anything that could escape (absolute, "..", NUL). */

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { errorMessage, invalidArgument } from '../common/errors.js';
-import { detectCompression } from './archive-extract.js';
+import { detectCompression } from './stream-head.js';
 
 export type LayerCompression = 'gzip' | 'zstd' | 'none';
 

@@ -9,7 +9,7 @@ import { gzipSync } from 'node:zlib';
 import { createHash } from 'node:crypto';
 import { isKind } from '../../src/common/errors.js';
 import { LocalImageStore } from '../../src/image/store.js';
-import { peek } from '../../src/image/archive-extract.js';
+import { peek } from '../../src/image/stream-head.js';
 import {
   buildFixtures, FakeDriver, listTree, makeTar, readTar, rewriteTar, tarIndex, tempDir, type Fixtures,
 } from './image-fixtures.test.js';

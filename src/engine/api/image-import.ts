@@ -5,7 +5,7 @@
 // is a JSON stream whose last line is {"status": "<image id>"}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import { detectCompression, peek } from '../../image/archive-extract.js';
+import { detectCompression, peek } from '../../image/stream-head.js';
 import { decompress } from '../../image/layers.js';
 import { hostPlatform, parsePlatform } from '../../image/registry/manifest.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';

@@ -10,6 +10,7 @@ import type { MountGuard } from '../../storage/mountguard.js';
 import { packItems, walkTree, type PackItem } from '../../storage/tarpack.js';
 import type { Change, WritableChanges } from '../../storage/changes.js';
 import { unpackLayer } from '../../storage/unpack.js';
+import { detectCompression, peek } from '../../image/stream-head.js';
 import type { Container } from './model.js';
 import { ContainerRootfs, containerAbsPath, goFileMode, noSuchPath, resolveInRoot } from './rootfs.js';
 
@@ -171,28 +172,10 @@ export class ContainerFiles {
 }
 
 /** A request body that may be gzipped (dockerd accepts compressed archives for cp too). */
-async function decompressed(input: Readable): Promise<AsyncIterable<Buffer>> {
-  const it = input[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const first = await it.next();
-  async function* rest(head: Buffer | null): AsyncGenerator<Buffer> {
-    if (head) yield head;
-    for (;;) {
-      const r = await it.next();
-      if (r.done) return;
-      yield r.value;
-    }
-  }
-  const head = first.done ? null : first.value;
-  if (head && head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) {
-    // zlib (~1.4 MB) loads with the first gzipped upload, not with the daemon
-    const { createGunzip } = await import('node:zlib');
-    const gunzip = createGunzip();
-    // corrupt data: the reader gets the error from the stream; unheard, it would end the daemon
-    gunzip.on('error', () => {});
-    void (async () => {
-      try { for await (const c of rest(head)) if (!gunzip.write(c)) await new Promise((r) => gunzip.once('drain', r)); gunzip.end(); } catch (e) { gunzip.destroy(e as Error); }
-    })();
-    return gunzip;
-  }
-  return rest(head);
+async function decompressed(input: Readable): Promise<Readable> {
+  const { head, stream } = await peek(input, 2);
+  if (detectCompression(head) !== 'gzip') return stream;
+  // zlib (~1.4 MB) loads with the first gzipped upload, not with the daemon
+  const { decompress } = await import('../../image/layers.js');
+  return decompress(stream, 'gzip', 'the archive');
 }
