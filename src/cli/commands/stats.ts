@@ -77,10 +77,10 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
   const format = !p.str('format') || p.str('format') === 'table' ? DEFAULT_FORMAT : p.str('format')!;
   // no names: every running container (-a: every one), named by its short id as docker does
   const showAll = p.args.length === 0;
-  const names = !showAll ? p.args
-    : (await cli.client.json<Array<{ Id: string }>>('GET', '/containers/json', { all })).map((c) => c.Id.slice(0, 12));
+  const listed = async () => (await cli.client.json<Array<{ Id: string }>>('GET', '/containers/json', { all })).map((c) => c.Id.slice(0, 12));
   const show = (rows: Array<Record<string, string>>) => writeFormatted(cli.out, format, rows, HEADERS);
   if (p.bool('no-stream')) {
+    const names = showAll ? await listed() : p.args;
     const rows = await Promise.all(names.map(async (n) => statsRow(await cli.client.json<StatsJson>('GET', `/containers/${seg(n)}/stats`, { stream: 0 }), n, trunc)));
     await show(rows);
     return 0;
@@ -112,13 +112,14 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
   }, 500);
   try {
     if (!showAll) {
-      await Promise.all(names.map(follow));
+      await Promise.all(p.args.map(follow));
       if (failed) throw failed;
     } else {
       // as docker's: containers that start are added (with -a, those created), those that
-      // die are dropped (with -a, those removed), until interrupted
+      // die are dropped (with -a, those removed), until interrupted. Subscribed before the
+      // list is read, as docker does, so that a container started in between is not missed.
       const events = await cli.client.request({ method: 'GET', path: '/events', query: { filters: JSON.stringify({ type: ['container'] }) } });
-      for (const n of names) void follow(n);
+      for (const n of await listed()) void follow(n);
       for await (const ev of jsonLines(events)) {
         const action = String(ev.Action ?? ev.status ?? '');
         const id = String((ev.Actor as { ID?: string } | undefined)?.ID ?? ev.id ?? '').slice(0, 12);
