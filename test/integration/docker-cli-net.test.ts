@@ -287,6 +287,27 @@ test('network connect / disconnect a running container, with a fixed --ip on a u
   assert.match(await ok(['network', 'ls', '--filter', 'label=k=v', '--format', '{{.Name}}']), /^fixed$/m);
 });
 
+test('--ip-range bounds only the addresses handed out: a --ip elsewhere in the subnet is taken, a taken one is "Address already in use"', async () => {
+  const [subnet] = freeSubnet([tn.subnet, ...pools]);
+  const base = subnet.replace('.0/24', '');
+  await ok(['network', 'create', '--subnet', subnet, '--ip-range', `${base}.128/25`, 'ranged']);
+  try {
+    const fixed = await runD(['--name', 'fixed-low', '--network', 'ranged', '--ip', `${base}.10`, 'busybox', 'sleep', '300']);
+    assert.equal(await inspect(fixed, '{{.NetworkSettings.Networks.ranged.IPAddress}}'), `${base}.10`);
+    const auto = await runOut(['--network', 'ranged', 'busybox', 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
+    const got = Number(new RegExp(`inet ${base.replace(/\./g, '\\.')}\\.(\\d+)/`).exec(auto.out)?.[1]);
+    assert.ok(got >= 128, auto.out);
+    for (const taken of [`${base}.10`, `${base}.1`]) {
+      const r = await docker(d, ['run', '--rm', '--network', 'ranged', '--ip', taken, 'busybox', 'true']);
+      assert.equal(r.code, 125);
+      assert.match(r.stderr, new RegExp(`Address already in use: ${taken.replace(/\./g, '\\.')}`));
+    }
+    await ok(['rm', '-f', fixed]);
+  } finally {
+    await ok(['network', 'rm', 'ranged']);
+  }
+});
+
 test('--network host, none and container:<x>', async () => {
   const h = await runOut(['--network', 'host', 'busybox', 'hostname']);
   assert.equal(h.out.trim(), os.hostname());

@@ -182,9 +182,16 @@ export class ContainerNetworks {
   private async add(rec: Container, netns: string, net: NetworkRecord, ep: EndpointSpec, ifName: string, primary: boolean,
     portMappings: PortMapping[]): Promise<Endpoint> {
     if (net.driver !== 'bridge') throw failedPrecondition(`network ${net.name} (driver ${net.driver}) cannot be joined by a container with other networks`);
-    const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary });
+    const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address });
     const args: [string, string][] = [['IgnoreUnknown', '1'], ...(ep.ipv4Address ? [['IP', ep.ipv4Address] as [string, string]] : [])];
-    const result = await this.d.cni.add(list, { containerId: rec.id, netns, ifName, args, capabilityArgs: portMappings.length ? { portMappings } : {} });
+    const result = await this.d.cni.add(list, { containerId: rec.id, netns, ifName, args, capabilityArgs: portMappings.length ? { portMappings } : {} })
+      .catch((e: unknown) => {
+        // host-local's "requested IP address … is not available" / "… is subnet's gateway": docker's words
+        if (ep.ipv4Address && /is not available in range set|is subnet's gateway/.test(errorMessage(e))) {
+          throw failedPrecondition(`Address already in use: ${ep.ipv4Address} on network ${net.name}`);
+        }
+        throw e;
+      });
     return endpointOf(net, ep, ifName, result);
   }
 

@@ -3,7 +3,8 @@
 //   bridge     the network's host bridge, its gateway address on the bridge (isGateway), the
 //              subnet masqueraded on the way out (ipMasq, off for --internal), hairpin so a
 //              container reaches itself through its own published port;
-//   host-local leases from the network's subnet (or IPRange) under tsulad's graph; the default
+//   host-local leases from the network's subnet (or IPRange, unless an address is asked for)
+//              under tsulad's graph; the default
 //              route only on a container's first network (one default route per namespace);
 //   portmap    -p's DNAT, with snat so connections from the host itself are answered too;
 //   firewall   FORWARD accepts for the container's address, docker's bridge rules' role.
@@ -16,13 +17,18 @@ export interface AttachmentConf {
   ipamDir: string;
   /** Carries the container's default route (its first network, unless internal). */
   primary: boolean;
+  /**
+   * The attachment asks for its address (--ip): as in docker, IPRange bounds only the
+   * addresses handed out, so its lease may come from the whole subnet.
+   */
+  requestedIp?: boolean;
 }
 
 export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkConfigList {
   const pool = n.ipam.config[0];
   if (!pool) throw new Error(`network ${n.name} has no subnet`);
   const range: Record<string, string> = { subnet: pool.subnet, gateway: pool.gateway };
-  if (pool.ipRange) {
+  if (pool.ipRange && !a.requestedIp) {
     const r = parseCidr(pool.ipRange, 'ip-range');
     // host-local leases [rangeStart, rangeEnd]; skip a network or broadcast address of the subnet
     const sub = parseCidr(pool.subnet);
