@@ -29,6 +29,33 @@ test('malformed JSON is a 400 with a message', async () => {
   assert.match(JSON.parse(t.body).message, /Tty/);
 });
 
+test("dockerd's middleware: API versions out of range, an unknown route, a body that is not JSON, /_ping", async () => {
+  const v = async (ver: string) => { const r = await d.api('GET', `/v${ver}/version`); return [r.status, r.status === 200 ? '' : JSON.parse(r.body).message]; };
+  assert.deepEqual(await v('1.41'), [200, '']);
+  assert.deepEqual(await v('1.12'), [200, '']);
+  assert.deepEqual(await v('1.11'), [400, 'client version 1.11 is too old. Minimum supported API version is 1.12, please upgrade your client to a newer version']);
+  assert.deepEqual(await v('1.43'), [400, 'client version 1.43 is too new. Maximum supported API version is 1.41']);
+  // a newer client's request does nothing: no container is made under 1.41's rules
+  const made = await d.api('POST', '/v1.43/containers/create?name=too-new', JSON.stringify({ Image: 'busybox' }));
+  assert.equal(made.status, 400);
+  assert.equal((await d.api('GET', '/containers/too-new/json')).status, 404);
+  assert.deepEqual([(await d.api('GET', '/v1.41/nothing/here')).status, JSON.parse((await d.api('GET', '/v1.41/nothing/here')).body)], [404, { message: 'page not found' }]);
+  for (const [type, shown] of [['text/plain', 'text/plain'], ['', '']]) {
+    const r = await d.api('POST', '/v1.41/containers/create', JSON.stringify({ Image: 'busybox' }), { 'Content-Type': type });
+    assert.equal(r.status, 400);
+    assert.equal(JSON.parse(r.body).message, `Content-Type specified (${shown}) must be 'application/json'`);
+  }
+  const withCharset = await d.api('POST', '/v1.41/volumes/create', JSON.stringify({ Name: 'ct-ok' }), { 'Content-Type': 'application/json; charset=utf-8' });
+  assert.equal(withCharset.status, 201);
+  await d.api('DELETE', '/v1.41/volumes/ct-ok');
+  const ping = await d.api('GET', '/_ping');
+  assert.equal(ping.body, 'OK');
+  const exec = await d.api('GET', '/v1.41/exec/nonexist/json');
+  assert.deepEqual([exec.status, JSON.parse(exec.body).message], [404, 'No such exec instance: nonexist']);
+  const dangling = await d.api('GET', `/v1.41/volumes?filters=${encodeURIComponent(JSON.stringify({ dangling: ['x'] }))}`);
+  assert.deepEqual([dangling.status, JSON.parse(dangling.body).message], [400, "invalid filter 'dangling=[x]'"]);
+});
+
 test('unknown container and image are 404', async () => {
   const c = await d.api('GET', '/v1.41/containers/nope/json');
   assert.equal(c.status, 404);

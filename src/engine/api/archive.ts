@@ -85,7 +85,7 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
     if (tag && !isValidTag(tag)) throw invalidArgument(`invalid tag format: "${tag}"`);
     const name = repo ? (() => { const p = parseTagTarget(repo); return `${p.name}:${tag || p.tag || 'latest'}`; })() : undefined;
     const image = await images.get(c.image);
-    let config = mergeConfig(configFromContainer(c, image.config), await readJsonBody(req));
+    let config = mergeConfig(configFromContainer(c, image.config), await readJsonBody(req, { checkType: true }));
     config = { ...config };
     applyChanges(config, query.getAll('changes').flatMap((x) => x.split('\n')));
     // like dockerd, the container holds still while its layer is read (pause=0 to skip)

@@ -23,7 +23,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   const netId: NetworkIdOf = o.networkId ?? (() => '');
   const sizeOf = o.sizeOf;
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
-    const body = await readJsonBody(req);
+    const body = await readJsonBody(req, { checkType: true });
     const parsed = (await createBodySchema()).safeParse(body);
     if (!parsed.success) {
       const i = parsed.error.issues[0]!;
@@ -149,7 +149,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   r.add('POST', '/containers/{id}/attach', (ctx) => attachContainer(ctx, cs));
 
   r.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
-    sendJson(res!, 201, await es.create(params[0], await readJsonBody(req)));
+    sendJson(res!, 201, await es.create(params[0], await readJsonBody(req, { checkType: true })));
   });
 
   r.add('POST', '/exec/{id}/start', (ctx) => startExec(ctx, es));

@@ -91,9 +91,18 @@ export async function readBody(req: IncomingMessage, limit = 4 << 20): Promise<B
   return Buffer.concat(chunks);
 }
 
-export async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+/**
+ * A JSON body; none is {}. With checkType, one of another Content-Type (or none) is refused,
+ * on the routes where dockerd's handlers call CheckForJSON (create, exec, commit, networks,
+ * volumes), not on those that decode whatever comes (auth, exec start, update).
+ */
+export async function readJsonBody(req: IncomingMessage, o: { checkType?: boolean } = {}): Promise<unknown> {
   const buf = await readBody(req);
   if (!buf.length) return {};
+  const type = req.headers['content-type'] ?? '';
+  if (o.checkType && type.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+    throw invalidArgument(`Content-Type specified (${type}) must be 'application/json'`);
+  }
   try {
     return JSON.parse(buf.toString('utf8'));
   } catch (e) {

@@ -39,7 +39,7 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
   });
 
   r.add('POST', '/networks/create', async ({ req, res }) => {
-    sendJson(res!, 201, await nets.create(await readJsonBody(req)));
+    sendJson(res!, 201, await nets.create(await readJsonBody(req, { checkType: true })));
   });
 
   r.add('POST', '/networks/prune', async ({ res, query }) => {
@@ -54,7 +54,7 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
   });
 
   r.add('POST', '/networks/{id}/connect', async ({ req, res, params }) => {
-    const b = await parse(connectSchema, await readJsonBody(req), 'network connect request');
+    const b = await parse(connectSchema, await readJsonBody(req, { checkType: true }), 'network connect request');
     const ep = b.EndpointConfig ?? {};
     if (ep.IPAMConfig?.IPv6Address || ep.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
     if (ep.Links?.length) throw invalidArgument('--link is not supported by tsulad: containers of a user network find each other by name');
@@ -67,7 +67,7 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
   });
 
   r.add('POST', '/networks/{id}/disconnect', async ({ req, res, params }) => {
-    const b = await parse(disconnectSchema, await readJsonBody(req), 'network disconnect request');
+    const b = await parse(disconnectSchema, await readJsonBody(req, { checkType: true }), 'network disconnect request');
     await hooks.disconnect(params[0]!, b.Container, !!b.Force);
     sendStatus(res!, 200);
   });

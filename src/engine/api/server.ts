@@ -4,11 +4,30 @@ import type { Duplex } from 'node:stream';
 import { promises as fs } from 'node:fs';
 import { Router, sendError, sendJson, type Ctx } from './http.js';
 import type { Logger } from '../../common/log.js';
-import { errorMessage, httpStatus } from '../../common/errors.js';
+import { errorMessage, httpStatus, invalidArgument } from '../../common/errors.js';
 import type { SocketClaim } from '../../common/unixsocket.js';
-import { API_VERSION, VERSION } from './system.js';
+import { API_VERSION, MIN_API_VERSION, VERSION } from './system.js';
 
-const VERSION_PREFIX = /^\/v\d+(\.\d+)?(?=\/)/;
+const VERSION_PREFIX = /^\/v(\d+(?:\.\d+)*)(?=\/)/;
+
+/** Go's versions.Compare on dotted numbers: -1, 0 or 1. */
+export function compareApiVersions(a: string, b: string): number {
+  const x = a.split('.').map(Number);
+  const y = b.split('.').map(Number);
+  for (let i = 0; i < Math.max(x.length, y.length); i++) {
+    const d = (x[i] ?? 0) - (y[i] ?? 0);
+    if (d) return Math.sign(d);
+  }
+  return 0;
+}
+
+/** dockerd's VersionMiddleware: a /vX.Y/ outside [MIN_API_VERSION, API_VERSION] is a 400. */
+function checkApiVersion(v: string): void {
+  if (compareApiVersions(v, MIN_API_VERSION) < 0) {
+    throw invalidArgument(`client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
+  }
+  if (compareApiVersions(v, API_VERSION) > 0) throw invalidArgument(`client version ${v} is too new. Maximum supported API version is ${API_VERSION}`);
+}
 
 /** Rewrites an error a handler threw before it is answered (e.g. a bare ENOSPC into a clear one). */
 export type ErrorMapper = (err: unknown, method: string, path: string) => unknown;
@@ -24,15 +43,18 @@ export function createApiServer(router: Router, log: Logger, mapError: ErrorMapp
       res.setHeader('Ostype', 'linux');
       res.setHeader('Docker-Experimental', 'false');
     }
+    const version = VERSION_PREFIX.exec(url.pathname)?.[1];
     const pathname = url.pathname.replace(VERSION_PREFIX, '');
     const m = router.match(req.method ?? 'GET', pathname);
     if (!m || m === 'method') {
-      const body = { message: m === 'method' ? `method ${req.method} not allowed on ${pathname}` : `page not found: ${pathname}` };
+      // dockerd's words for an unknown route (its 405 has no body; a message helps more)
+      const body = { message: m === 'method' ? `method ${req.method} not allowed on ${pathname}` : 'page not found' };
       if (res) sendJson(res, m === 'method' ? 405 : 404, body);
       else upgraded?.socket.end(rawResponse(404, body));
       return;
     }
     try {
+      if (version !== undefined) checkApiVersion(version);
       await m.h({ req, res, params: m.params, query: url.searchParams, upgraded });
     } catch (err) {
       const e = mapError(err, req.method ?? 'GET', pathname);

@@ -53,9 +53,14 @@ async function cgroupVersion(): Promise<string> {
 }
 
 export function systemRoutes(r: Router, d: SystemDeps): void {
-  const ping = async ({ res }: { res: import('node:http').ServerResponse | null }) => {
-    res!.writeHead(200, { 'Content-Type': 'text/plain; charset=utf-8', 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache' });
-    res!.end('OK');
+  // dockerd's pingHandler: "OK" with its length (HEAD: none), and no swarm
+  const ping = async ({ req, res }: { req: import('node:http').IncomingMessage; res: import('node:http').ServerResponse | null }) => {
+    const body = req.method === 'HEAD' ? '' : 'OK';
+    res!.writeHead(200, {
+      'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length,
+      'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', Swarm: 'inactive',
+    });
+    res!.end(body);
   };
   r.add('GET', '/_ping', ping);
 

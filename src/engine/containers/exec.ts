@@ -96,8 +96,8 @@ export class ExecService {
   }
 
   get(id: string): ExecSession {
-    if (!/^[0-9a-f]{1,64}$/.test(id)) throw invalidArgument(`invalid exec id ${id}`);
-    const s = this.sessions.get(id) ?? [...this.sessions.values()].find((x) => x.ID.startsWith(id));
+    // an id that can't be one (not hex: `/`, `..`) is as missing as an unknown one, as in dockerd
+    const s = this.sessions.get(id) ?? (/^[0-9a-f]{1,64}$/.test(id) ? [...this.sessions.values()].find((x) => x.ID.startsWith(id)) : undefined);
     if (!s) throw notFound(`No such exec instance: ${id}`);
     return s;
   }
