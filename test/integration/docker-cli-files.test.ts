@@ -105,6 +105,31 @@ test('docker cp with a stopped container, both ways; the rootfs is unmounted aga
   assert.equal(await ok(['exec', 'src', 'cat', '/data/sub/in.txt']), 'payload\n');
 });
 
+test('docker cp and volumes: into and out of a stopped container\'s named volume (not the rootfs under it); a read-only one refused, running or not', async () => {
+  await fs.writeFile(path.join(work, 'vol.txt'), 'in the volume\n');
+  await ok(['create', '--name', 'withvol', '-v', 'cpvol:/vol', '-v', 'cpro:/ro:ro', 'busybox', 'sleep', '300']);
+  try {
+    await ok(['cp', path.join(work, 'vol.txt'), 'withvol:/vol/']);
+    await ok(['cp', work, 'withvol:/vol/dir']);
+    for (const running of [false, true]) {
+      const r = await docker(d, ['cp', path.join(work, 'vol.txt'), 'withvol:/ro/']);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /mounted volume is marked read-only/, `running: ${running}`);
+      if (!running) await ok(['start', 'withvol']);
+    }
+    assert.equal(await ok(['exec', 'withvol', 'cat', '/vol/vol.txt', '/vol/dir/vol.txt']), 'in the volume\n'.repeat(2));
+    await ok(['exec', 'withvol', 'sh', '-c', 'echo from the container > /vol/out']);
+    await ok(['stop', '-t', '0', 'withvol']);
+    await ok(['cp', 'withvol:/vol/out', path.join(work, 'vol-out')]);
+    assert.equal(await fs.readFile(path.join(work, 'vol-out'), 'utf8'), 'from the container\n');
+    // the files are the volume's: another container sees them
+    assert.equal(await ok(['run', '--rm', '-v', 'cpvol:/v', 'busybox', 'cat', '/v/vol.txt']), 'in the volume\n');
+  } finally {
+    await ok(['rm', '-f', 'withvol']);
+    await ok(['volume', 'rm', 'cpvol', 'cpro']);
+  }
+});
+
 test('docker commit: the changes (deletions too) and -c config in a new image; history; run it', async () => {
   const id = (await ok(['commit', '-c', 'CMD ["cat", "/data/f"]', '-c', 'ENV FOO=bar', '-c', 'USER nobody', '-m', 'snap', '-a', 'tester', 'src', 'snap:v1'])).trim();
   assert.match(id, /^sha256:[0-9a-f]{64}$/);

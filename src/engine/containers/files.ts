@@ -102,15 +102,13 @@ export class ContainerFiles {
     const abs = containerAbsPath(p);
     const view = await this.rootfs.open(c);
     try {
-      const host = await view.resolve(abs, true);
+      const { host, mount } = await view.locate(abs, true);
       const st = await lstat(host);
       if (!st) throw noSuchPath(abs, c);
       if (!st.isDirectory()) throw invalidArgument('extraction point is not a directory');
-      if (c.config.security.readonlyRootfs) {
-        const inner = '/' + path.relative(view.root, host);
-        const bind = c.config.binds.find((b) => inner === b.destination || inner.startsWith(`${b.destination.replace(/\/$/, '')}/`));
-        if (!bind || bind.readonly) throw failedPrecondition('container rootfs is marked read-only');
-      }
+      // dockerd's checks: a read-only bind or volume, else a read-only rootfs outside them
+      if (mount?.readonly) throw failedPrecondition('mounted volume is marked read-only');
+      if (!mount && c.config.security.readonlyRootfs) throw failedPrecondition('container rootfs is marked read-only');
       await unpackLayer(await decompressed(input), host, {
         mode: 'copy', resolvedRoot: true, noOverwriteDirNonDir: o.noOverwriteDirNonDir,
         ...(o.copyUIDGID ? {} : { owner: { uid: 0, gid: 0 } }),

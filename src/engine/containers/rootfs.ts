@@ -2,7 +2,7 @@
 // A running container is read through /proc/<pid>/root (its own view: binds, tmpfs); a
 // stopped one through its snapshot, mounted for the while and unmounted after (counted, so
 // two copies share one mount, and never unmounted under a container that started
-// meanwhile), with its binds mapped onto their sources. Paths are resolved the way the
+// meanwhile), with its binds and volumes mapped onto their sources. Paths are resolved the way the
 // container would resolve them: symlinks followed inside its root, never out of it.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -68,13 +68,30 @@ async function sameFile(a: string, b: string): Promise<boolean> {
   return !!x && !!y && x.dev === y.dev && x.ino === y.ino;
 }
 
+/** A host directory the container sees at `destination`: a bind or a volume. */
+export interface HostMount { source: string; destination: string; readonly: boolean }
+
+/** The container's binds and volumes, the deepest destination first (the one a path is under). */
+export function hostMounts(c: Container): HostMount[] {
+  const all: HostMount[] = [...c.config.binds, ...(c.config.volumes ?? []).filter((v) => v.source)]
+    .map((m) => ({ source: m.source, destination: path.posix.normalize(m.destination), readonly: m.readonly }));
+  return all.sort((a, b) => b.destination.length - a.destination.length);
+}
+
+/** The bind or volume container path `inner` is in, if any. */
+export function mountAt(mounts: HostMount[], inner: string): HostMount | undefined {
+  return mounts.find((m) => inner === m.destination || inner.startsWith(m.destination === '/' ? '/' : `${m.destination}/`));
+}
+
 export interface RootfsView {
   /** The host path of the container's "/". */
   root: string;
   /** Whether `root` is the container's live view (binds and tmpfs in place). */
   live: boolean;
-  /** The host path of container path `p` (see resolveInRoot), binds mapped when not live. */
+  /** The host path of container path `p` (see resolveInRoot), binds and volumes mapped when not live. */
   resolve(p: string, followLast?: boolean): Promise<string>;
+  /** The same, with the container path it resolved to and the bind or volume that holds it. */
+  locate(p: string, followLast?: boolean): Promise<{ host: string; inner: string; mount: HostMount | undefined }>;
   release(): Promise<void>;
 }
 
@@ -100,22 +117,19 @@ export class ContainerRootfs {
     const proc = `/proc/${c.state.pid}/root`;
     const live = !o.snapshot && running(c.state) && c.state.pid > 0 && await sameFile(proc, mounted);
     const root = live ? proc : mounted;
-    const binds = live || o.snapshot ? [] : [...c.config.binds].sort((a, b) => b.destination.length - a.destination.length);
+    const mounts = o.snapshot ? [] : hostMounts(c);
+    const locate = async (p: string, followLast = true) => {
+      const host = await resolveInRoot(root, p, followLast);
+      const inner = '/' + path.relative(root, host);
+      const mount = mountAt(mounts, inner);
+      // a stopped container's bind and volume destinations are empty dirs in its snapshot:
+      // their files are the sources' (what the container sees when it runs)
+      if (!mount || live) return { host, inner, mount };
+      return { host: await resolveInRoot(mount.source, inner.slice(mount.destination.length), followLast), inner, mount };
+    };
     return {
-      root, live, release,
-      resolve: async (p, followLast = true) => {
-        const host = await resolveInRoot(root, p, followLast);
-        const inner = '/' + path.relative(root, host);
-        // a stopped container's bind destinations are empty dirs in its snapshot: their
-        // files are the sources' (what the container sees when it runs)
-        for (const b of binds) {
-          const d = path.posix.normalize(b.destination);
-          if (inner === d || inner.startsWith(d === '/' ? '/' : `${d}/`)) {
-            return resolveInRoot(b.source, inner.slice(d.length), followLast);
-          }
-        }
-        return host;
-      },
+      root, live, release, locate,
+      resolve: async (p, followLast = true) => (await locate(p, followLast)).host,
     };
   }
 }
