@@ -142,6 +142,19 @@ test('logs: --tail counts from the end first, then --since skips and --until end
   }
 });
 
+test('logs -t of a line written in two parts: one time, at its start (dockerd logs the line once)', async () => {
+  await ok(['run', '--name', 'parts', 'busybox', 'sh', '-c', 'printf "first half "; sleep 0.5; echo "second half"; echo next']);
+  try {
+    assert.equal(await ok(['logs', 'parts']), 'first half second half\nnext\n');
+    const lines = (await ok(['logs', '-t', 'parts'])).split('\n').filter(Boolean);
+    assert.equal(lines.length, 2, lines.join('\n'));
+    assert.match(lines[0]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z first half second half$/);
+    assert.match(lines[1]!, /^\d{4}-\d\d-\d\dT[\d:.]+Z next$/);
+  } finally {
+    await ok(['rm', 'parts']);
+  }
+});
+
 test('logs -f of a created container ends at once (dockerd follows only a running one)', async () => {
   await ok(['create', '--name', 'fresh', 'busybox', 'echo', 'hi']);
   try {

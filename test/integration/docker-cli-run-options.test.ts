@@ -93,6 +93,10 @@ test('User: uid, uid:gid, name:group, --group-add; a user or group the image lac
   assert.equal(await inside(['-u', '1000:1001'], 'id -u; id -g; echo $HOME'), '1000\n1001\n/\n');
   assert.equal(await inside(['-u', 'nobody:nobody', '--group-add', '10', '--group-add', 'nobody'], 'grep -E "^(Uid|Gid|Groups)" /proc/self/status'),
     'Uid:\t65534\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\nGroups:\t10 65534 \n');
+  // an exec's -u keeps the container's --group-add groups (dockerd's getUser)
+  await ok(['run', '-d', '--name', 'grouped', '--group-add', '10', 'busybox', 'sleep', '300']);
+  assert.equal((await ok(['exec', '-u', '0', 'grouped', 'id', '-G'])).trim().split(' ').sort().join(' '), '0 10');
+  await ok(['rm', '-f', 'grouped']);
   await refused(['run', '--rm', '-u', 'nouser', 'busybox', 'true'], /unable to find user nouser: no matching entries in passwd file/);
   await refused(['run', '--rm', '--group-add', 'nogroup', 'busybox', 'true'], /unable to find group nogroup: no matching entries in group file/);
 });
@@ -170,6 +174,16 @@ test('--restart: on-failure:N counts its restarts in RestartCount; dockerd\'s re
   assert.equal(await inspect('us', '{{json .HostConfig.RestartPolicy}}'), '{"Name":"unless-stopped","MaximumRetryCount":0}');
   await refused(['run', '--restart', 'bogus', 'busybox', 'true'], /invalid restart policy 'bogus'/);
   await refused(['run', '--restart', 'always:3', 'busybox', 'true'], /maximum retry count cannot be used with restart policy 'always'/);
+  // docker update --restart: the next exit follows the new policy; dockerd's refusals
+  await ok(['update', '--restart', 'on-failure:1', 'us']);
+  assert.equal(await inspect('us', '{{json .HostConfig.RestartPolicy}}'), '{"Name":"on-failure","MaximumRetryCount":1}');
+  await ok(['run', '-d', '--name', 'upd', 'busybox', 'sh', '-c', 'sleep 1; exit 4']);
+  await ok(['update', '--restart', 'on-failure:1', 'upd']);
+  await waitFor(async () => (await inspect('upd', '{{.RestartCount}} {{.State.Status}}')) === '1 exited', 20_000);
+  await refused(['update', '--restart', 'always:3', 'us'], /maximum retry count cannot be used with restart policy 'always'/, 1);
+  await ok(['create', '--rm', '--name', 'auto', 'busybox']);
+  await refused(['update', '--restart', 'always', 'auto'], /Restart policy cannot be updated because AutoRemove is enabled for the container/, 1);
+  await ok(['rm', '-f', 'auto', 'upd']);
 });
 
 test('--log-driver none: no log file, and docker logs is dockerd\'s error; json-file reads back', async () => {

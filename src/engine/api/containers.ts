@@ -136,10 +136,16 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     req.on('close', () => ac.abort());
     // dockerd follows only a running container's logger: a created one's -f ends at once
     const stopped = running(rec.state) ? cs.wait(rec.id, 'not-running').then(() => {}) : Promise.resolve();
+    // per stream, whether its last record was a partial line (conmon's P: no newline yet)
+    const midLine = { 1: false, 2: false };
     await readLogs(rec.paths.log, { follow, tail, since, until, stopped, maxFiles: logFiles(rec), signal: ac.signal }, (l) => {
       if ((l.stream === 1 && !stdout) || (l.stream === 2 && !stderr)) return;
-      // --details: dockerd puts the record's attributes (log-opts labels/env, none here) and a space first
-      const head = (timestamps ? dockerTimestamp(l.time) + ' ' : '') + (details ? ' ' : '');
+      const cont = midLine[l.stream];
+      midLine[l.stream] = l.data.length > 0 && l.data[l.data.length - 1] !== 0x0a;
+      // --details: dockerd puts the record's attributes (log-opts labels/env, none here) and a
+      // space first; neither they nor -t's time go inside a line written in parts (dockerd
+      // logs a line once it is whole)
+      const head = cont ? '' : (timestamps ? dockerTimestamp(l.time) + ' ' : '') + (details ? ' ' : '');
       const data = head ? Buffer.concat([Buffer.from(head), l.data]) : l.data;
       res!.write(rec.config.tty ? data : frame(l.stream, data));
     });

@@ -134,7 +134,11 @@ export class ExecService {
       const spec = await readJson<Spec>(path.join(bundle, 'config.json'));
       const rootfs = path.isAbsolute(spec.root.path) ? spec.root.path : path.join(bundle, spec.root.path);
       let user = spec.process.user;
-      if (b.User) user = await resolveUser(rootfs, b.User);
+      // dockerd's getUser: the exec's user, with the container's --group-add groups too
+      if (b.User) {
+        const u = await resolveUser(rootfs, b.User, rec.config.groupNames ?? []);
+        user = { ...u, additionalGids: [...new Set([...u.additionalGids, ...rec.config.security.supplementalGroups])] };
+      }
       const proc: Process = {
         ...spec.process,
         terminal: !!b.Tty,

@@ -4,7 +4,7 @@ import { errorKind, errorMessage, failedPrecondition, invalidArgument, isKind, i
 import { validateName } from '../../common/ids.js';
 import { running } from './model.js';
 import { verifyResources } from './resources.js';
-import { mergeUpdate, updateBodySchema, updateLimits, updateRequest } from './update.js';
+import { mergeUpdate, updateBodySchema, updateLimits, updateRequest, updatedRestartPolicy } from './update.js';
 import { psTable } from './top.js';
 import type { ContainerService } from './service.js';
 
@@ -22,6 +22,7 @@ export async function update(s: ContainerService, ref: string, rawBody: unknown)
     if (rec.state.status === 'removing' || rec.state.status === 'dead') {
       throw failedPrecondition(`Cannot update container ${rec.id}: container is marked for removal and cannot be "update"`);
     }
+    const policy = updatedRestartPolicy(rec.id, parsed.data, rec.config.autoRemove);
     const merged = mergeUpdate(rec.id, rec.config.resources, req);
     // the merged set must hold together as a create's would (memory ≥ reservation, …)
     verifyResources({ ...merged }, s.sys!, { update: true, canLowerOomScore: true });
@@ -30,6 +31,7 @@ export async function update(s: ContainerService, ref: string, rawBody: unknown)
         .catch((e) => { throw new TsulaError(errorKind(e), `Cannot update container ${rec.id}: ${errorMessage(e)}`, { cause: e }); });
     }
     Object.assign(rec.config.resources, merged);
+    if (policy) rec.config.restartPolicy = policy;
     await s.d.store.save(rec);
   });
   s.d.events.emit('container', 'update', rec.id, s.attrs(rec));

@@ -1,10 +1,13 @@
 // POST /containers/{id}/update (docker update): the request's resource fields are checked as
 // a create's are, then merged into the container's as dockerd's Container.UpdateContainer
-// does (a zero value changes nothing), refusing the combinations it refuses.
-import { failedPrecondition, invalidArgument } from '../../common/errors.js';
+// does (a zero value changes nothing), refusing the combinations it refuses; and the
+// restart policy, which the next exit then follows.
+import { failedPrecondition } from '../../common/errors.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import type { LinuxResources } from '../../oci/types.js';
 import { ociResources, resourceShape, resourcesOf, type ResourceConfig } from './resources.js';
+import type { RestartPolicy } from './model.js';
+import { checkRestartPolicy } from './restart.js';
 
 /** docker's UpdateConfig: Resources plus RestartPolicy. */
 export const updateBodySchema = lazySchema((z) => z.object({
@@ -16,12 +19,24 @@ export type UpdateBody = Infer<typeof updateBodySchema>;
 
 /** The request as resources (no create defaults: a zero means "leave it"). */
 export function updateRequest(body: UpdateBody): ResourceConfig {
-  if (body.RestartPolicy?.Name && body.RestartPolicy.Name !== 'no') {
-    throw invalidArgument(`restart policy "${body.RestartPolicy.Name}" is not supported by tsula yet`);
-  }
   // only what an update may change: a container's devices, cgroup parent and oom score stay
-  const { Devices: _d, DeviceCgroupRules: _r, DeviceRequests: _q, CgroupParent: _p, ...rest } = body;
+  const { Devices: _d, DeviceCgroupRules: _r, DeviceRequests: _q, CgroupParent: _p, RestartPolicy: _rp, ...rest } = body;
   return resourcesOf(rest);
+}
+
+/**
+ * The restart policy an update sets, checked as a create's (dockerd: a policy with a Name
+ * replaces the container's; none leaves it), or undefined.
+ */
+export function updatedRestartPolicy(id: string, body: UpdateBody, autoRemove: boolean): RestartPolicy | undefined {
+  const rp = body.RestartPolicy;
+  if (!rp?.Name) return undefined;
+  const policy = { name: rp.Name as RestartPolicy['name'], maxRetries: rp.MaximumRetryCount ?? 0 };
+  checkRestartPolicy(policy, false);
+  if (autoRemove && policy.name !== 'no') {
+    throw failedPrecondition(`Cannot update container ${id}: Restart policy cannot be updated because AutoRemove is enabled for the container`);
+  }
+  return policy;
 }
 
 /** The merged resources (dockerd's UpdateContainer), or a 409 naming the conflict. */
