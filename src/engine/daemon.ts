@@ -262,6 +262,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   containerRoutes(router, cs, es, {
     networkId: (name) => { try { return networks.service.get(name).id; } catch { return ''; } },
     sizeOf: (c) => containerSize(files, images, c),
+    graphData: (c) => driver.graphData(c.id),
   });
   networkRoutes(router, networks.service, networks.hooks);
   volumeRoutes(router, volumes);

@@ -201,6 +201,7 @@ export abstract class BaseDriver implements SnapshotDriver {
   abstract mount(key: string): Promise<string>;
   abstract unmount(key: string): Promise<void>;
   abstract changes(key: string, skip?: SkipPath): Promise<WritableChanges>;
+  abstract graphData(key: string): Promise<Record<string, string> | null>;
   /** Where the snapshot's own changes are (its disk usage is counted there); no I/O. */
   abstract writableDir(key: string): string;
 

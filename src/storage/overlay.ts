@@ -127,6 +127,16 @@ export class OverlayDriver extends BaseDriver {
     await unmountPath(path.join(this.snapshotDir(key), 'merged'));
   }
 
+  async graphData(key: string): Promise<Record<string, string>> {
+    const rec = await this.snapshotRecord(key);
+    const dir = this.snapshotDir(key);
+    const lowers = [...rec.chain].reverse().map((id) => path.join(this.layerDir(id), 'diff'));
+    return {
+      LowerDir: lowers.length ? lowers.join(':') : path.join(dir, 'empty'),
+      MergedDir: path.join(dir, 'merged'), UpperDir: path.join(dir, 'upper'), WorkDir: path.join(dir, 'work'),
+    };
+  }
+
   async changes(key: string, skip?: SkipPath): Promise<WritableChanges> {
     const rec = await this.snapshotRecord(key);
     const lowers = [...rec.chain].reverse().map((id) => path.join(this.layerDir(id), 'diff'));

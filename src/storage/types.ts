@@ -5,6 +5,11 @@ import type { SkipPath, WritableChanges } from './changes.js';
 
 export type DriverName = 'overlay' | 'vfs';
 
+/** The name docker clients see: tsula's overlay is dockerd's overlay2 (multiple lowerdirs through short links). */
+export function dockerDriverName(name: string): string {
+  return name === 'overlay' ? 'overlay2' : name;
+}
+
 export interface LayerInfo {
   chainId: string;      // sha256:... (OCI chain id of this layer)
   diffId: string;       // sha256:... of the uncompressed tar
@@ -32,6 +37,11 @@ export interface SnapshotDriver {
   unmount(key: string): Promise<void>;
   /** Unmount if needed and delete the writable snapshot. Missing is not an error. */
   remove(key: string): Promise<void>;
+  /**
+   * docker inspect's GraphDriver.Data of a snapshot: overlay's LowerDir (top first), UpperDir,
+   * WorkDir and MergedDir, as dockerd's overlay2 gives them; null where a driver has none (vfs).
+   */
+  graphData(key: string): Promise<Record<string, string> | null>;
   /** What the snapshot changed against its image (docker diff, commit); `skip` leaves paths out. */
   changes(key: string, skip?: SkipPath): Promise<WritableChanges>;
   /** Keys of all container snapshots on disk (for start-up cleanup). */

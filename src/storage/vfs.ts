@@ -42,6 +42,9 @@ export class VfsDriver extends BaseDriver {
 
   async unmount(_key: string): Promise<void> { /* nothing mounted */ }
 
+  /** dockerd's vfs driver has no metadata to show. */
+  async graphData(): Promise<null> { return null; }
+
   async changes(key: string, skip?: SkipPath): Promise<WritableChanges> {
     const rec = await this.snapshotRecord(key);
     const top = rec.chain[rec.chain.length - 1];

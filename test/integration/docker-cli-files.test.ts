@@ -81,6 +81,12 @@ test('docker diff: A/C/D of the writable layer, without the runtime\'s mountpoin
   const diff = (await ok(['diff', 'src'])).split('\n').filter(Boolean);
   for (const l of ['C /bin', 'D /bin/ls', 'A /data', 'A /data/f', 'A /data/sub/g', 'A /links/evil', 'C /etc', 'A /etc/in.txt']) assert.ok(diff.includes(l), `${l} in\n${diff.join('\n')}`);
   assert.ok(!diff.some((l) => /\/(proc|sys|dev)\b|\/etc\/(hosts|hostname|resolv\.conf)$/.test(l)), diff.join('\n'));
+  // GraphDriver as dockerd's overlay2 gives it: the writable layer's files are in UpperDir
+  const gd = JSON.parse(await ok(['inspect', '-f', '{{json .GraphDriver}}', 'src']));
+  assert.equal(gd.Name, 'overlay2');
+  assert.deepEqual(Object.keys(gd.Data).sort(), ['LowerDir', 'MergedDir', 'UpperDir', 'WorkDir']);
+  assert.equal(await fs.readFile(path.join(gd.Data.UpperDir, 'data/f'), 'utf8'), 'hello\n');
+  for (const lower of gd.Data.LowerDir.split(':')) assert.ok((await fs.stat(lower)).isDirectory(), lower);
 });
 
 test('docker cp with a stopped container, both ways; the rootfs is unmounted again', async () => {

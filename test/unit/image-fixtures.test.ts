@@ -84,6 +84,7 @@ export class FakeDriver implements SnapshotDriver {
   async prepare(): Promise<void> { throw new Error('not in the fake'); }
   async mount(): Promise<string> { throw new Error('not in the fake'); }
   async changes(): Promise<WritableChanges> { throw new Error('not in the fake'); }
+  async graphData(): Promise<null> { return null; }
   async unmount(): Promise<void> { /* nothing */ }
   async remove(): Promise<void> { /* nothing */ }
   async listSnapshots(): Promise<string[]> { return []; }

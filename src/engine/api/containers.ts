@@ -19,7 +19,10 @@ export type SizeOf = (c: Container) => Promise<{ SizeRw: number; SizeRootFs: num
 /** A network's id by name (host, none, and networks a stopped container names): '' if unknown. */
 export type NetworkIdOf = (name: string) => string;
 
-export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf; sizeOf?: SizeOf } = {}): void {
+/** A container's GraphDriver.Data (the snapshot's dirs), or null. */
+export type GraphDataOf = (c: Container) => Promise<Record<string, string> | null>;
+
+export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf; sizeOf?: SizeOf; graphData?: GraphDataOf } = {}): void {
   const netId: NetworkIdOf = o.networkId ?? (() => '');
   const sizeOf = o.sizeOf;
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
@@ -47,7 +50,13 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
 
   r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
     const c = cs.get(params[0]);
-    sendJson(res!, 200, { ...inspect(c, netId), ExecIDs: es.pendingIds(c.id), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}) });
+    const v = inspect(c, netId);
+    // a snapshot removed meanwhile (rm racing) has none: null, as dockerd's for a gone layer
+    const data = await o.graphData?.(c).catch(() => null) ?? null;
+    sendJson(res!, 200, {
+      ...v, GraphDriver: { ...(v.GraphDriver as object), Data: data },
+      ExecIDs: es.pendingIds(c.id), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}),
+    });
   });
 
   r.add('POST', '/containers/{id}/start', async ({ res, params }) => {

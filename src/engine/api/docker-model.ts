@@ -2,6 +2,7 @@
 // a Container → `docker inspect`'s JSON (docker 20.10's field names and zero values). Also
 // reads records written before the model was typed (config.v2.json, inspect-shaped).
 import { errorMessage, invalidArgument } from '../../common/errors.js';
+import { dockerDriverName } from '../../storage/types.js';
 import type { Container, ContainerStatus, CreateSpec } from '../containers/model.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import { resourceShape, type ResourceConfig } from '../containers/resources.js';
@@ -223,14 +224,14 @@ export function inspectView(c: Container) {
     LogPath: c.config.logDriver === 'none' ? '' : c.paths.log,
     Name: `/${c.name}`,
     RestartCount: s.restartCount,
-    Driver: c.driver,
+    Driver: dockerDriverName(c.driver),
     Platform: 'linux',
     MountLabel: '',
     ProcessLabel: '',
     AppArmorProfile: k.security.apparmor ?? '',
     ExecIDs: null as string[] | null,
     HostConfig: hostConfigView(c),
-    GraphDriver: { Name: c.driver, Data: null },
+    GraphDriver: { Name: dockerDriverName(c.driver), Data: null as Record<string, string> | null },
     Mounts: mountsView(c),
     Config: {
       Hostname: k.hostname, Domainname: k.domainname, User: k.user,

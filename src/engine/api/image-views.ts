@@ -3,6 +3,7 @@
 // `{{.Config.User}}` fail on a missing key), and Comment, Author, DockerVersion, Container
 // and ContainerConfig come from the image's config blob.
 import type { ImageRecord } from '../../image/types.js';
+import { dockerDriverName } from '../../storage/types.js';
 
 /** container.Config's fields in its JSON order; null marks those with omitempty. */
 const CONFIG_FIELDS: Array<[string, unknown]> = [
@@ -45,7 +46,7 @@ export function inspectImage(i: ImageRecord, blob: Record<string, unknown> | nul
     Config: containerConfigView(i.config as Record<string, unknown>), Architecture: i.architecture,
     ...(variant ? { Variant: variant } : {}), Os: i.os, ...(osVersion ? { OsVersion: osVersion } : {}),
     Size: i.size, VirtualSize: i.size,
-    GraphDriver: { Name: driver, Data: null },
+    GraphDriver: { Name: dockerDriverName(driver), Data: null },
     RootFS: { Type: 'layers', Layers: i.rootfs.diffIds },
     // dockerd's zero time.Time until `docker tag` names the image
     Metadata: { LastTagTime: i.lastTagTime ?? '0001-01-01T00:00:00Z' },

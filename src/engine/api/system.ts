@@ -7,7 +7,7 @@ import { sendJson } from './http.js';
 import { running } from '../containers/model.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ImageStore } from '../../image/types.js';
-import type { SnapshotDriver } from '../../storage/types.js';
+import { dockerDriverName, type SnapshotDriver } from '../../storage/types.js';
 import type { DaemonConfig } from '../config.js';
 import { EventBus, type EventFilter } from '../events.js';
 import { invalidArgument } from '../../common/errors.js';
@@ -102,7 +102,7 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       ContainersPaused: cs.filter((c) => c.state.status === 'paused').length,
       ContainersStopped: cs.filter((c) => !running(c.state)).length,
       Images: images.length,
-      Driver: d.driver.name,
+      Driver: dockerDriverName(d.driver.name),
       DriverStatus: [...d.driver.status(), ['Layers', String(store.layers)], ['Layers Size', humanSize(store.layersSize)],
         ['Blobs', String(store.blobs)], ['Blobs Size', humanSize(store.blobsSize)]],
       // tsula's own: the image store's footprint in bytes (docker has no such field).
