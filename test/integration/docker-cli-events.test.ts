@@ -145,3 +145,20 @@ test('docker exec: exec_create, exec_start and exec_die with the exec id, as doc
   assert.match([...ids][0]!, /^[0-9a-f]{64}$/);
   await ok(['rm', '-f', 'exev']);
 });
+
+test('image events carry the image id as dockerd logs them: tag, save, untag, load; a filter by id sees them all', async () => {
+  const since = now();
+  const id = (await ok(['image', 'inspect', '-f', '{{.Id}}', 'busybox'])).trim();
+  await ok(['tag', 'busybox', 'evimg:1']);
+  await ok(['tag', 'busybox', 'evimg:2']);
+  const tar = `${d.dir}/evimg.tar`;
+  await ok(['save', '-o', tar, 'evimg:1', 'evimg:2']);
+  await ok(['rmi', 'evimg:1']);
+  await ok(['load', '-i', tar]);
+  await ok(['rmi', 'evimg:1', 'evimg:2']);
+  const until = (Date.now() / 1000 + 1).toFixed(3);
+  const got = (await ok(['events', '--since', since, '--until', until, '--filter', `image=${id}`, '--format', '{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}'])).trim().split('\n');
+  assert.deepEqual(got, [
+    `tag ${id} evimg:1`, `tag ${id} evimg:2`, `save ${id} ${id}`, `untag ${id} ${id}`, `load ${id} ${id}`, `untag ${id} ${id}`, `untag ${id} ${id}`,
+  ]);
+});

@@ -13,6 +13,9 @@ import { FilterArgs, invalidFilter, selectImages } from './filters.js';
 import { inspectImage } from './image-views.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
+  /** The ids of the images these names (or ids) name, each once; a name gone meanwhile is left out. */
+  const idsOf = async (names: string[]) => [...new Set((await Promise.all(names.map((n) => images.get(n).then((x) => x.id, () => null)))).filter((x): x is string => !!x))];
+
   r.add('GET', '/images/json', async ({ res, query }) => {
     const filters = FilterArgs.parse(query.get('filters'));
     const list = await images.list();
@@ -102,10 +105,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     const labelsOk = (l: Record<string, string> | null | undefined) =>
       args.matchKVList('label', l ?? {}) && !(args.has('label!') && args.matchKVList('label!', l ?? {}));
     const result = await images.prune({ all: dangling === 'false' || dangling === '0', inUse: (id) => cs.imageInUse(id), until, labelsOk });
-    for (const x of result.deleted) {
-      if (x.Untagged) events.emit('image', 'untag', x.Untagged, { name: x.Untagged });
-      if (x.Deleted) events.emit('image', 'delete', x.Deleted, { name: x.Deleted });
-    }
+    removalEvents(events, result.deleted);
     events.emit('image', 'prune', '', { reclaimed: String(result.reclaimed) });
     sendJson(res!, 200, { ImagesDeleted: result.deleted.length ? result.deleted : null, SpaceReclaimed: result.reclaimed });
   });
@@ -131,10 +131,9 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       // dockerd says when a name moves from another image, quiet or not
       const names = await images.load(req, quiet ? undefined : throttled((p: LoadProgress) => out(progressMessage(p))),
         (name, old) => out({ stream: `The image ${name} already exists, renaming the old one with ID ${old} to empty string\n` }));
-      for (const n of names) {
-        out({ stream: n.startsWith('sha256:') ? `Loaded image ID: ${n}\n` : `Loaded image: ${n}\n` });
-        events.emit('image', 'load', n, { name: n });
-      }
+      for (const n of names) out({ stream: n.startsWith('sha256:') ? `Loaded image ID: ${n}\n` : `Loaded image: ${n}\n` });
+      // dockerd's: one event per image loaded, named by its id
+      for (const id of await idsOf(names)) events.emit('image', 'load', id, { name: id });
       if (!started) out({ stream: '' });
       res!.end();
     } catch (e) {
@@ -151,7 +150,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     res.setHeader('Content-Type', 'application/x-tar');
     await images.save(names, res);
     res.end();
-    for (const n of names) events.emit('image', 'save', n, { name: n });
+    for (const id of await idsOf(names)) events.emit('image', 'save', id, { name: id });
   };
   r.add('GET', '/images/get', async ({ res, query }) => save(query.getAll('names'), res!));
   r.add('GET', '/images/{name*}/get', async ({ res, params }) => save([params[0]], res!));
@@ -177,16 +176,14 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
   });
 
   r.add('DELETE', '/images/{name*}', async ({ res, params, query }) => {
+    const imageId = (await images.get(params[0]).catch(() => null))?.id;
     const result = await images.remove(params[0], {
       force: boolParam(query, 'force'),
       inUse: (id) => cs.imageInUse(id),
       running: (id) => cs.imageRunning(id),
       noPrune: boolParam(query, 'noprune'),
     });
-    for (const x of result) {
-      if (x.Untagged) events.emit('image', 'untag', x.Untagged, { name: x.Untagged });
-      if (x.Deleted) events.emit('image', 'delete', x.Deleted, { name: x.Deleted });
-    }
+    removalEvents(events, result, imageId);
     sendJson(res!, 200, result);
   });
 }
@@ -260,4 +257,18 @@ function throttled(send: (p: LoadProgress) => void): (p: LoadProgress) => void {
 function progressMessage(p: LoadProgress): Record<string, unknown> {
   if (p.status !== 'Loading layer') return { status: p.status, progressDetail: {}, id: p.layer };
   return { status: p.status, progressDetail: { current: p.current, total: p.total }, id: p.layer };
+}
+
+/**
+ * dockerd's events for a removal's records: untag and delete both carry the image's id (its
+ * name attribute too), so that a filter by image id sees them. An Untagged record's image is
+ * `imageId` (rmi of one image) or the next Deleted record's (prune lists each image's tags,
+ * then its id).
+ */
+function removalEvents(events: EventBus, records: Array<{ Untagged?: string; Deleted?: string }>, imageId?: string): void {
+  records.forEach((x, i) => {
+    const id = imageId ?? records.slice(i).find((y) => y.Deleted)?.Deleted ?? x.Untagged ?? '';
+    if (x.Untagged) events.emit('image', 'untag', id, { name: id });
+    if (x.Deleted) events.emit('image', 'delete', x.Deleted, { name: x.Deleted });
+  });
 }
