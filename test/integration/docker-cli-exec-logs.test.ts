@@ -225,3 +225,19 @@ test('--log-opt max-size with max-file=3: the log rotates into .1 and .2, logs r
     await ok(['rm', '-f', id]);
   }
 });
+
+test('--log-opt max-size with max-file=2: a burst that ends before the first look is cut down at the exit to what two files of max-size hold', async () => {
+  const id = (await ok(['run', '-d', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=2', 'busybox', 'sh', '-c',
+    'i=0; while [ $i -lt 200 ]; do echo burst-line-$i; i=$((i+1)); done'])).trim();
+  try {
+    assert.equal((await ok(['wait', id])).trim(), '0');
+    const logPath = (await ok(['inspect', '-f', '{{.LogPath}}', id])).trim();
+    for (const f of [logPath, `${logPath}.1`]) assert.ok((await fs.stat(f)).size <= 1024, `${f}: ${(await fs.stat(f)).size} bytes`);
+    const nums = (await ok(['logs', id])).trimEnd().split('\n').map((l) => Number(/^burst-line-(\d+)$/.exec(l)?.[1]));
+    assert.ok(nums.length > 10 && nums.length < 60, `${nums.length} lines kept`);
+    assert.ok(nums.every((n, i) => i === 0 || n === nums[i - 1]! + 1), 'consecutive');
+    assert.equal(nums.at(-1), 199);
+  } finally {
+    await ok(['rm', '-f', id]);
+  }
+});

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readLogs, type LogOptions } from '../../src/engine/containers/logs.js';
-import { LogRotation, logFiles, rotateLog, rotatedLogs, runtimeLogCap } from '../../src/engine/containers/log-rotation.js';
+import { LogRotation, logFiles, rotateLog, rotatedLogs, runtimeLogCap, spreadLog } from '../../src/engine/containers/log-rotation.js';
 import type { Container } from '../../src/engine/containers/model.js';
 import { Logger } from '../../src/common/log.js';
 
@@ -154,4 +154,29 @@ test('LogRotation rotates a log that reached max-size and has the runtime reopen
   } finally {
     lr.close();
   }
+});
+
+test('spreadLog: a stopped container\'s log past max-size is cut at record starts into max-file files of at most max-size, the rest dropped', async () => {
+  const lines = Array.from({ length: 100 }, (_, i) => line(i, `line ${String(i).padStart(3, '0')}`));
+  const file = await logFile(lines);
+  await fs.writeFile(`${file}.1`, line(-1, 'older')); // rotated before: now beyond what max-file keeps
+  const size = Buffer.byteLength(lines[0]!); // every line is as long
+  const max = 3 * size + 5;
+  await spreadLog(file, 3, max);
+  const parts = [`${file}.2`, `${file}.1`, file];
+  for (const f of parts) assert.ok((await fs.stat(f)).size <= max, f);
+  // three whole lines per file, consecutive, ending with the last one written
+  const kept = await collect(file, { maxFiles: 3 });
+  assert.equal(kept, Array.from({ length: 9 }, (_, i) => `line 0${91 + i}\n`).join(''));
+  assert.ok(!(await fs.readdir(path.dirname(file))).some((n) => n.endsWith('.tmp')));
+  // within max-size: untouched; a record longer than max-size is kept whole
+  await spreadLog(file, 3, max);
+  assert.equal(await collect(file, { maxFiles: 3 }), kept);
+  const long = await logFile([line(0, 'a'), line(1, 'b'.repeat(500))]);
+  await spreadLog(long, 2, 100);
+  assert.equal(await collect(long, { maxFiles: 2 }), `a\n${'b'.repeat(500)}\n`);
+  assert.equal(await fs.readFile(`${long}.1`, 'utf8'), line(0, 'a'));
+  const oneFileTwo = await logFile(lines.slice(0, 10));
+  await spreadLog(oneFileTwo, 2, 2 * size);
+  assert.equal(await collect(oneFileTwo, { maxFiles: 2 }), 'line 006\nline 007\nline 008\nline 009\n');
 });

@@ -5,8 +5,11 @@
 // the runtime reopen the log (conmon's control FIFO; lines written between the rename and the
 // reopen land in .1, in order). A file may so pass max-size by what is written between two
 // looks; conmon's own cap (max-size times max-file, at least 4 MiB past max-size) bounds it
-// while tsulad is down.
-import { promises as fs } from 'node:fs';
+// while tsulad is down. When the container stops, a log past max-size (a burst before the
+// first look) is spread over the files as docker's would be, and what is beyond them goes.
+import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import { errorMessage } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { ContainerHooks } from './hooks.js';
@@ -54,6 +57,65 @@ export async function rotateLog(log: string, files: number): Promise<void> {
   await fs.rename(log, `${log}.1`);
 }
 
+/** How far back from a cut a record's start is looked for (conmon's records are ≤ 8 KiB of text). */
+const WINDOW = 64 << 10;
+
+/** The first record start at or after `pos` (in [pos, end)), else `end`. */
+async function recordStartFrom(fh: FileHandle, pos: number, end: number): Promise<number> {
+  if (pos <= 0) return 0;
+  const len = Math.min(WINDOW, end - (pos - 1));
+  const buf = Buffer.alloc(len);
+  const { bytesRead } = await fh.read(buf, 0, len, pos - 1);
+  const nl = buf.subarray(0, bytesRead).indexOf(0x0a);
+  return nl < 0 ? end : Math.min(end, pos + nl);
+}
+
+/** The start of the last record that ends at `end` (a record longer than the window: cut). */
+async function lastRecordStart(fh: FileHandle, end: number): Promise<number> {
+  const from = Math.max(0, end - 1 - WINDOW);
+  const buf = Buffer.alloc(end - 1 - from);
+  const { bytesRead } = await fh.read(buf, 0, buf.length, from);
+  const nl = buf.subarray(0, bytesRead).lastIndexOf(0x0a);
+  return nl < 0 ? from : from + nl + 1;
+}
+
+/**
+ * A stopped container's log past max-size, spread as docker's json-file would have left it:
+ * cut at record starts into pieces of at most max-size from its end, the newest staying the
+ * log, the older ones becoming .1, .2 ... before the rotated files there were, and whatever
+ * is beyond max-file files dropped. Only when nothing writes the log (its runtime is gone).
+ */
+export async function spreadLog(log: string, files: number, max: number): Promise<void> {
+  const fh = await fs.open(log, 'r').catch(() => null);
+  if (!fh) return;
+  const pieces: Array<[number, number]> = []; // newest first
+  try {
+    const { size } = await fh.stat();
+    if (size <= max) return;
+    let end = size;
+    while (end > 0 && pieces.length < files) {
+      let start = await recordStartFrom(fh, end - max, end);
+      if (start >= end) start = await lastRecordStart(fh, end);
+      pieces.push([start, end]);
+      end = start;
+    }
+  } finally {
+    await fh.close();
+  }
+  const older = pieces.length - 1;
+  const copy = async ([start, end]: [number, number], to: string) => {
+    await pipeline(createReadStream(log, { start, end: end - 1 }), createWriteStream(`${to}.tmp`));
+    await fs.rename(`${to}.tmp`, to);
+  };
+  // the rotated files move up by the pieces put before them; those past max-file go
+  for (let i = files - 1; i >= 1; i--) {
+    if (i + older <= files - 1) await fs.rename(`${log}.${i}`, `${log}.${i + older}`).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+    else await fs.rm(`${log}.${i}`, { force: true });
+  }
+  for (let i = older; i >= 1; i--) await copy(pieces[i]!, `${log}.${i}`);
+  await copy(pieces[0]!, log);
+}
+
 export interface LogRotationDeps {
   log: Logger;
   /** Have the container's runtime reopen its log file (a new one at the path). */
@@ -65,7 +127,11 @@ export interface LogRotationDeps {
   minIntervalMs?: number;
 }
 
-interface Watched { id: string; log: string; max: number; files: number; timer: NodeJS.Timeout | null; size: number; at: number }
+interface Watched {
+  id: string; log: string; max: number; files: number; timer: NodeJS.Timeout | null; size: number; at: number;
+  /** The look under way, if any (a stop waits for it before it spreads the log). */
+  looking?: Promise<void>;
+}
 
 /**
  * The hook that rotates the logs of running containers that have max-file > 1. Each log is
@@ -88,7 +154,14 @@ export class LogRotation implements ContainerHooks {
     this.schedule(w, 2 * (this.d.minIntervalMs ?? 50));
   }
 
-  async stopped(rec: Container): Promise<void> { this.forget(rec.id); }
+  async stopped(rec: Container): Promise<void> {
+    const w = this.watched.get(rec.id);
+    this.forget(rec.id);
+    // the writer is gone: a burst the looks missed is cut down to what max-file keeps
+    // (not for a container about to be removed)
+    await w?.looking;
+    if (w && !rec.config.autoRemove) await spreadLog(w.log, w.files, w.max);
+  }
 
   async removed(rec: Container): Promise<void> { this.forget(rec.id); }
 
@@ -107,7 +180,7 @@ export class LogRotation implements ContainerHooks {
   }
 
   private schedule(w: Watched, ms: number): void {
-    w.timer = setTimeout(() => { void this.check(w); }, ms);
+    w.timer = setTimeout(() => { w.looking = this.check(w); }, ms);
     w.timer.unref();
   }
 
