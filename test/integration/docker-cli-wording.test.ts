@@ -176,3 +176,15 @@ test('docker run of a command the runtime refuses: containerd 1.6\'s "failed to 
   assert.equal((await ok(['inspect', '-f', '{{.State.ExitCode}}', 'badbind'])).trim(), '127');
   await ok(['rm', 'nocmd', 'nox', 'badbind']);
 });
+
+test('docker rm of a paused container: dockerd\'s "Unpause and then stop"', async () => {
+  const id = (await ok(['run', '-d', 'busybox', 'sleep', '300'])).trim();
+  try {
+    await ok(['pause', id]);
+    const r = await docker(d, ['rm', id]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`You cannot remove a paused container ${id}\\. Unpause and then stop the container before attempting removal or force remove`));
+  } finally {
+    await ok(['rm', '-f', id]);
+  }
+});

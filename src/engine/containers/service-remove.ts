@@ -39,7 +39,10 @@ async function removeNow(s: ContainerService, rec: Container, opts: RemoveOption
   if (running(rec.state)) {
     if (opts.force) await Promise.all(podMembers(s, rec).map((m) => s.stop(m.id, 0)));
     if (!opts.force) {
-      throw failedPrecondition(`You cannot remove a ${rec.state.status === 'paused' ? 'paused' : 'running'} container ${rec.id}. Stop the container before attempting removal or force remove`);
+      // dockerd's words: the state as its StateString names it, and for a paused one the unpause first
+      const state = rec.state.status === 'paused' || rec.state.status === 'restarting' ? rec.state.status : 'running';
+      const procedure = `${state === 'paused' ? 'Unpause and then stop' : 'Stop'} the container before attempting removal or force remove`;
+      throw failedPrecondition(`You cannot remove a ${state} container ${rec.id}. ${procedure}`);
     }
     const exited = s.wait(rec.id, 'not-running');
     await s.runtimeOf(rec).kill(rec.id, 'SIGKILL', true).catch(() => {});
