@@ -20,6 +20,7 @@ export class MountGuard implements SnapshotDriver {
   prepare(key: string, chain: string[]): Promise<void> { return this.inner.prepare(key, chain); }
   changes(key: string, skip?: SkipPath): Promise<WritableChanges> { return this.inner.changes(key, skip); }
   graphData(key: string): Promise<Record<string, string> | null> { return this.inner.graphData(key); }
+  writableDir(key: string): string { return this.inner.writableDir(key); }
   listSnapshots(): Promise<string[]> { return this.inner.listSnapshots(); }
   cleanup(): Promise<void> { return this.inner.cleanup(); }
   remove(key: string): Promise<void> { this.deferred.delete(key); return this.inner.remove(key); }

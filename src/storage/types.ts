@@ -37,6 +37,8 @@ export interface SnapshotDriver {
   unmount(key: string): Promise<void>;
   /** Unmount if needed and delete the writable snapshot. Missing is not an error. */
   remove(key: string): Promise<void>;
+  /** The snapshot's own files (overlay's upper dir, vfs's rootfs), writable before any mount. */
+  writableDir(key: string): string;
   /**
    * docker inspect's GraphDriver.Data of a snapshot: overlay's LowerDir (top first), UpperDir,
    * WorkDir and MergedDir, as dockerd's overlay2 gives them; null where a driver has none (vfs).

@@ -31,6 +31,23 @@ test('docker run --rm: output and exit code; ps -a forgets it', async () => {
   assert.ok(!ps.stdout.split('\n').includes('b1'), ps.stdout);
 });
 
+test('/.dockerenv is there, empty, as dockerd\'s init layer has it; diff and commit leave it out', async () => {
+  const r = await docker(d, ['run', '--name', 'envfile', 'busybox', 'stat', '-c', '%s %a %F', '/.dockerenv']);
+  assert.equal(r.stdout, '0 755 regular empty file\n', r.stderr);
+  try {
+    assert.equal((await docker(d, ['diff', 'envfile'])).stdout, '');
+    assert.equal((await docker(d, ['commit', 'envfile', 'envfile:1'])).code, 0);
+    const inImage = await docker(d, ['run', '--rm', '--entrypoint', 'sh', 'envfile:1', '-c', 'ls -a /']);
+    assert.match(inImage.stdout, /^\.dockerenv$/m, 'the new container has its own');
+    const layers = JSON.parse((await docker(d, ['image', 'inspect', '-f', '{{json .RootFS.Layers}}', 'envfile:1'])).stdout);
+    const base = JSON.parse((await docker(d, ['image', 'inspect', '-f', '{{json .RootFS.Layers}}', 'busybox'])).stdout);
+    assert.equal(layers.length, base.length + 1);
+  } finally {
+    await docker(d, ['rm', '-f', 'envfile']);
+    await docker(d, ['rmi', 'envfile:1']);
+  }
+});
+
 test('kill, pause and unpause refused in dockerd\'s words', async () => {
   const id = (await docker(d, ['create', '--name', 'idle', 'busybox', 'sleep', '300'])).stdout.trim();
   const kill = await docker(d, ['kill', 'idle']);

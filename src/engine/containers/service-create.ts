@@ -54,6 +54,9 @@ export async function create(s: ContainerService, spec: CreateSpec): Promise<{ I
     prepared = true; // before: a prepare cut short by a full disk leaves pieces to remove
     ph.mark('resolve');
     await s.d.driver.prepare(id, image.chainIds);
+    // dockerd's init layer has an empty /.dockerenv that scripts look for (diff and commit
+    // leave it out); a kubelet's container has none, as under containerd
+    if (!spec.cri) await fs.writeFile(path.join(s.d.driver.writableDir(id), '.dockerenv'), '', { mode: 0o755 });
     hooked = rec;
     await s.hooks.create(rec, {
       spec, image, warnings,
