@@ -47,7 +47,7 @@ export function mountsView(c: Container) {
       Type: 'bind', Source: b.source, Destination: b.destination, Mode: b.spec?.split(':')[2] ?? '', RW: !b.readonly, Propagation: b.propagation,
     })),
     ...(k.volumes ?? []).map((v) => ({
-      Type: 'volume', Name: v.name, Source: v.source, Destination: v.destination, Driver: 'local', Mode: v.origin === 'mount' ? '' : v.spec?.split(':')[2] || 'z', RW: !v.readonly, Propagation: '',
+      Type: 'volume', Name: v.name, Source: v.source, Destination: v.destination, Driver: 'local', Mode: v.origin === 'mount' ? '' : v.spec?.split(':')[2] || (v.anonymous ? '' : 'z'), RW: !v.readonly, Propagation: '',
     })),
     ...(k.tmpfs ?? []).filter((t) => t.origin === 'mount').map((t) => ({
       Type: 'tmpfs', Source: '', Destination: t.destination, Mode: '', RW: !t.options.includes('ro'), Propagation: '',
