@@ -12,6 +12,13 @@ export interface StoredLayer {
   blobSize: number;
   diffSize: number;             // bytes of the uncompressed tar (a saved layer.tar's size)
   size: number;                 // bytes unpacked, as the snapshot driver counted them
+  /**
+   * The blob a registry holds this layer as, when it is not `blob` (a pull that found the
+   * layer here already, from another source): a push there reuses it, as dockerd's v2
+   * metadata does, so that a pulled image pushed back keeps its digest. `from` is the
+   * registry host and repository path it was pulled from.
+   */
+  remote?: { digest: string; size: number; mediaType: string; from: string };
 }
 
 export interface StoredImage extends ImageRecord {

@@ -275,6 +275,23 @@ test('docker pull from a registry: the lines dockerd prints, up to date, by dige
   await fails(['search', 'busybox'], /^Error response from daemon: searching a registry \(docker search\) is not supported by tsulad/);
 });
 
+test('a pulled image whose layer was here already, pushed back: the registry\'s own blob is reused (Layer already exists / Mounted from), as dockerd\'s v2 metadata does', async () => {
+  const R = reg.host;
+  // busybox's layer is here uncompressed (loaded); bb:1's blob is skopeo's gzip of it
+  await ok(['pull', `${R}/bb:1`]);
+  const theirs = ((await reg.getManifest('bb', '1')).json.layers as Array<{ digest: string }>).map((l) => l.digest);
+  try {
+    assert.match(await ok(['push', `${R}/bb:1`]), /: Layer already exists\n/);
+    assert.deepEqual(((await reg.getManifest('bb', '1')).json.layers as Array<{ digest: string }>).map((l) => l.digest), theirs);
+    await ok(['tag', `${R}/bb:1`, `${R}/bbcopy:1`]);
+    assert.match(await ok(['push', `${R}/bbcopy:1`]), /: Mounted from bb\n/);
+    assert.deepEqual(((await reg.getManifest('bbcopy', '1')).json.layers as Array<{ digest: string }>).map((l) => l.digest), theirs);
+    assert.equal(await ok(['run', '--rm', `${R}/bbcopy:1`, 'echo', 'ran']), 'ran\n');
+  } finally {
+    await docker(d, ['rmi', `${R}/bb:1`, `${R}/bbcopy:1`]);
+  }
+});
+
 test('docker import: an exported container as a new image (stdin, a gzip file), --change and --message; dockerd\'s refusals', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-import-'));
   try {

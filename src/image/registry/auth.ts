@@ -185,7 +185,8 @@ export class Authenticator {
     } catch {
       throw unauthenticated(`registry sent an invalid token realm "${c.params.realm}"`);
     }
-    const scopes = [...new Set([scope, c.params.scope].filter((s): s is string => !!s))];
+    // a scope may name several (a cross-repository mount: "repository:a:pull,push repository:b:pull")
+    const scopes = [...new Set([...scope.split(' '), c.params.scope].filter((s): s is string => !!s))];
     let res: TokenResponse;
     if (creds?.identitytoken) {
       // OAuth2 refresh-token grant, as docker does with an identity token.

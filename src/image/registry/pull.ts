@@ -150,7 +150,7 @@ export class Puller {
       releases.push(this.host.pin({ chainIds: chain }));
       const id = manifest.config.digest;
       let downloaded = false;
-      let layers = await this.host.completeImage(id);
+      let layers = (await this.host.completeImage(id))?.map((l, i) => withRemote(l, manifest.layers[i]!, repo));
       if (!layers) {
         const r = await this.layers(repo, manifest, diffIds, chain, journal, created, mine, throttled(emit));
         layers = r.layers;
@@ -221,7 +221,7 @@ export class Puller {
       const known = haveLayer ? await this.host.layerWithBlob(chainId) : undefined;
       if (known) {
         emit({ id, status: 'Already exists' });
-        jobs.push({ layer: { ...known }, done: Promise.resolve() });
+        jobs.push({ layer: withRemote(known, d, repo), done: Promise.resolve() });
         continue;
       }
       await journal.add(chainId);
@@ -324,6 +324,17 @@ export class Puller {
     }
     return p;
   }
+}
+
+/**
+ * A layer this host has already, as this image records it: with the registry's own blob of
+ * it (`remote`) when the one stored here is another (loaded, or pulled in another
+ * compression), so that a push there reuses it (push.ts).
+ */
+function withRemote(l: StoredLayer, d: { digest: string; size: number; mediaType: string }, repo: Repository): StoredLayer {
+  const { remote: _old, ...own } = l;
+  if (l.blob === d.digest) return own;
+  return { ...own, remote: { digest: d.digest, size: d.size, mediaType: d.mediaType, from: `${repo.ref.domain}/${repo.ref.path}` } };
 }
 
 /** A stored blob as a stream, counted as it is read. */

@@ -50,6 +50,8 @@ export class Pusher {
       for (const l of src.layers) this.progress({ id: short(l.diffId), status: 'Preparing' });
       for (const l of src.layers) {
         const id = short(l.diffId);
+        const reused = await this.remoteBlob(l, id);
+        if (reused) { layers.push(reused); continue; }
         const blob = await this.layerBlob(l, tmp);
         if (await this.exists(blob.digest)) {
           this.progress({ id, status: 'Layer already exists' });
@@ -84,6 +86,31 @@ export class Pusher {
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * The registry's own blob of a layer pulled from it (StoredLayer.remote), when this
+   * repository has it or can mount it from the one it came from (dockerd's v2 metadata):
+   * then nothing is uploaded and the manifest names the same blob as the one pulled.
+   */
+  private async remoteBlob(l: StoredLayer, id: string): Promise<Blob | undefined> {
+    const r = l.remote;
+    if (!r || !r.from.startsWith(`${this.ref.domain}/`)) return undefined;
+    const blob: Blob = { digest: r.digest, size: r.size, mediaType: r.mediaType, open: () => { throw new Error('a remote blob is not uploaded'); } };
+    if (await this.exists(r.digest)) {
+      this.progress({ id, status: 'Layer already exists' });
+      return blob;
+    }
+    const from = r.from.slice(this.ref.domain.length + 1);
+    if (from === this.ref.path) return undefined;
+    const res = await this.client.request(this.ep, `/v2/${this.ref.path}/blobs/uploads/?mount=${encodeURIComponent(r.digest)}&from=${encodeURIComponent(from)}`, {
+      method: 'POST', scope: `${this.scope} repository:${from}:pull`, creds: this.auth, body: '',
+    });
+    res.resume();
+    // 201: mounted; 202: the registry started an upload instead (it cannot mount): ours goes
+    if (res.statusCode !== 201) return undefined;
+    this.progress({ id, status: `Mounted from ${from}` });
+    return blob;
   }
 
   /** The blob to push for a layer: the stored one when compressed, else a gzip of it in `tmp`. */
