@@ -225,19 +225,20 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     // containers of a sandboxer runtime run in a VM: no host network namespace to join
     isVmRuntime: (name) => name === VMM_RUNTIME || name in config.criSandboxers,
   });
-  const volumes = new VolumeStore(path.join(config.graph, 'volumes'), events);
+  const volumes = new VolumeStore(path.join(config.graph, 'volumes'), events, log);
   await volumes.load();
   volumes.setContainers(containers.list);
   const rotation = new LogRotation({ log, reopen: (id) => cs!.reopenLog(id), canReopen: (rec) => { try { return !!cs!.runtimeOf(rec).reopenLog; } catch { return false; } } });
   const health = new HealthMonitors({
     events, log, attrs: (rec) => cs!.attrs(rec), get: (id) => { try { return cs!.get(id); } catch { return undefined; } },
   });
+  const volumeHooks = new VolumeHooks({ store: volumes, containers, log });
   cs = new ContainerService({
     store, images, driver, runtimes, defaultRuntime: config.defaultRuntime, events, log,
     stateDir: path.join(config.state, 'containers'), graph: config.graph, faults,
     // any io.containerd.<name>.v2 not configured is resolved on first use, `vmm` too
     resolveRuntime: (name) => (isShimV2RuntimeName(name) ? shimV2(name) : name === VMM_RUNTIME ? builtinVmm() : Promise.resolve(null)),
-    hooks: [new RunOptionHooks({ initPath: config.initPath }), new VolumeHooks({ store: volumes, containers, log }), networks.hooks, health, rotation],
+    hooks: [new RunOptionHooks({ initPath: config.initPath }), volumeHooks, networks.hooks, health, rotation],
     ...(config.initPath ? { initPath: config.initPath } : {}),
   });
   await cs.recover();

@@ -7,6 +7,11 @@ import { invalidArgument } from '../../common/errors.js';
 import { execOk } from '../../common/exec.js';
 import { secureJoin } from '../../oci/user.js';
 
+/** Whether the image has something at `dest` to copy (dockerd mounts a volume for it only then). */
+export async function hasImagePath(rootfs: string, dest: string): Promise<boolean> {
+  return !!(await fs.stat(await secureJoin(rootfs, dest)).catch(() => null));
+}
+
 /** Copy the image's directory at `dest` into an empty volume dir. Throws for a file there. */
 export async function copyUp(rootfs: string, dest: string, volumeDir: string): Promise<void> {
   const src = await secureJoin(rootfs, dest);

@@ -3,14 +3,17 @@
 // mode forced by :ro/:rw), the container's own binds, volumes and tmpfs over them, then an
 // anonymous volume for each VOLUME of the image nothing else is mounted on; named volumes
 // are made on first use; new volumes get the image's files (copy-up) unless nocopy. rm -v
-// (and --rm) removes the container's anonymous volumes that no other container uses.
+// (and --rm) removes the container's anonymous volumes that no other container uses. A
+// volume with options is mounted for each start (and for its copy-up) and held by the
+// container until it stops (mounter.ts); at tsulad's start, running containers hold theirs.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { errorMessage, invalidArgument, notFound } from '../../common/errors.js';
+import { errorMessage, invalidArgument, notFound, TsulaError, errorKind } from '../../common/errors.js';
+import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
 import type { ContainerHooks, CreateContext } from '../containers/hooks.js';
-import type { Bind, Container, VolumeMount } from '../containers/model.js';
-import { copyUp } from './copyup.js';
+import { running, type Bind, type Container, type VolumeMount } from '../containers/model.js';
+import { copyUp, hasImagePath } from './copyup.js';
 import type { VolumeStore } from './store.js';
 
 export interface VolumeHooksDeps {
@@ -59,8 +62,65 @@ export class VolumeHooks implements ContainerHooks {
         v.name = (await this.d.store.create({ Name: v.name || undefined, Labels: labels }, { anonymous: v.anonymous })).name;
       }
       v.source = this.d.store.mountpoint(v.name);
-      if (!v.noCopy) await copyUp(await ctx.rootfs(), v.destination, v.source);
+      if (!v.noCopy) await this.copyUp(await ctx.rootfs(), v);
     }
+  }
+
+  /**
+   * dockerd's CopyImagePathContent: into the volume as mounted, held for the copy alone, and
+   * only when the image has the path (a failed mount fails the create in its own words then).
+   */
+  private async copyUp(rootfs: string, v: VolumeMount): Promise<void> {
+    if (!(await hasImagePath(rootfs, v.destination))) return;
+    const holder = `copy-up:${newId()}`;
+    await this.d.store.mounter.acquire(v.name, holder);
+    try {
+      await copyUp(rootfs, v.destination, v.source);
+    } finally {
+      await this.d.store.mounter.release(v.name, holder).catch((e) => this.d.log.warn('unmounting a volume after its copy-up', { volume: v.name, err: errorMessage(e) }));
+    }
+  }
+
+  /** dockerd's MountPoint.Setup: a failed mount names the volume's directory. */
+  private async acquire(name: string, holder: string): Promise<void> {
+    await this.d.store.mounter.acquire(name, holder).catch((e) => {
+      throw new TsulaError(errorKind(e), `error while mounting volume '${this.d.store.mountpoint(name)}': ${errorMessage(e)}`, { cause: e });
+    });
+  }
+
+  /** Each start mounts the volumes with options it does not hold yet (stopped() lets them go). */
+  async beforeStart(rec: Container): Promise<void> {
+    for (const v of rec.config.volumes ?? []) if (v.name && this.d.store.has(v.name)) await this.acquire(v.name, rec.id);
+  }
+
+  /** docker cp with a stopped container: its volumes mounted for the copy; the result lets go. */
+  async holdForCopy(rec: Container): Promise<() => Promise<void>> {
+    const holder = `cp:${rec.id}:${newId()}`;
+    const held: string[] = [];
+    const letGo = async () => {
+      for (const n of held.splice(0)) await this.d.store.mounter.release(n, holder).catch((e) => this.d.log.warn('unmounting a volume after a copy', { volume: n, err: errorMessage(e) }));
+    };
+    try {
+      for (const v of rec.config.volumes ?? []) {
+        if (!v.name || !this.d.store.has(v.name) || held.includes(v.name)) continue;
+        await this.acquire(v.name, holder);
+        held.push(v.name);
+      }
+    } catch (e) {
+      await letGo();
+      throw e;
+    }
+    return letGo;
+  }
+
+  /** Live restore: running containers hold their volumes again; nothing else stays mounted. */
+  async recovered(list: Container[]): Promise<void> {
+    const users = new Map<string, string[]>();
+    for (const c of list) {
+      if (!running(c.state)) continue;
+      for (const v of c.config.volumes ?? []) if (v.name) users.set(v.name, [...(users.get(v.name) ?? []), c.id]);
+    }
+    await this.d.store.mounter.restore(this.d.store.list().map((v) => v.name), users);
   }
 
   /** dockerd's mount and unmount events, one per volume, at each start and exit. */
@@ -72,7 +132,14 @@ export class VolumeHooks implements ContainerHooks {
   }
 
   async stopped(rec: Container): Promise<void> {
-    for (const v of rec.config.volumes ?? []) if (v.name) this.d.store.emit('unmount', v.name, { container: rec.id, driver: 'local' });
+    let err: unknown;
+    for (const v of rec.config.volumes ?? []) {
+      if (!v.name) continue;
+      this.d.store.emit('unmount', v.name, { container: rec.id, driver: 'local' });
+      // every volume is let go even if one's unmount fails; the first failure is reported
+      await this.d.store.mounter.release(v.name, rec.id).catch((e) => { err ??= e; });
+    }
+    if (err) throw err;
   }
 
   async createFailed(rec: Container): Promise<void> {

@@ -1,10 +1,12 @@
 // Volumes of the local driver (docker's `volume create/ls/inspect/rm/prune`): a directory
 // <graph>/volumes/<name>/_data mounted into containers, its metadata beside it in
-// <name>/volume.json. A volume that a container (any, running or not) names is in use: rm
-// answers 409 (forced too, as dockerd).
+// <name>/volume.json. A volume with options (type/device/o) has its filesystem mounted on
+// _data while in use (mounter.ts). A volume that a container (any, running or not) names is
+// in use: rm answers 409 (forced too, as dockerd).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
+import type { Logger } from '../../common/log.js';
 import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
 import { lazySchema } from '../../common/lazy-schema.js';
@@ -12,6 +14,8 @@ import type { EventBus } from '../events.js';
 import type { Container } from '../containers/model.js';
 import { matchLabels, type Filters } from '../filters.js';
 import { compareStrings } from '../../common/compare.js';
+import { VolumeMounter } from './mounter.js';
+import { validateVolumeOptions } from './options.js';
 
 export interface VolumeRecord {
   name: string;
@@ -37,7 +41,12 @@ export class VolumeStore {
   /** The containers of the engine (given once the container service exists): who uses what. */
   private containers: () => Container[] = () => [];
 
-  constructor(readonly root: string, private readonly events: EventBus) {}
+  /** Mounts of the volumes with options, held by their users. */
+  readonly mounter: VolumeMounter;
+
+  constructor(readonly root: string, private readonly events: EventBus, log: Logger) {
+    this.mounter = new VolumeMounter({ volume: (n) => ({ options: this.get(n).options, mountpoint: this.mountpoint(n) }), log });
+  }
 
   setContainers(list: () => Container[]): void { this.containers = list; }
 
@@ -80,17 +89,17 @@ export class VolumeStore {
     if (!p.success) throw invalidArgument(`invalid volume config: ${p.error.issues[0]!.path.join('.') || 'body'}: ${p.error.issues[0]!.message}`);
     const b = p.data;
     if (b.Driver && b.Driver !== 'local') throw invalidArgument(`volume driver "${b.Driver}" is not supported: tsulad has the local driver only`);
-    if (Object.keys(b.DriverOpts ?? {}).length) {
-      throw invalidArgument(`local volume options (${Object.keys(b.DriverOpts!).join(', ')}) are not supported by tsulad: a volume is a directory under its graph`);
-    }
     const name = b.Name || newId();
     if (!NAME_RE.test(name)) {
       throw invalidArgument(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
     }
+    // as dockerd: an existing volume is returned as it is, whatever options were asked
     const old = this.recs.get(name);
     if (old) return old;
+    const options = b.DriverOpts ?? {};
+    validateVolumeOptions(name, options);
     const rec: VolumeRecord = {
-      name, driver: 'local', createdAt: new Date().toISOString(), labels: b.Labels ?? {}, options: {}, anonymous: !!o.anonymous || !b.Name,
+      name, driver: 'local', createdAt: new Date().toISOString(), labels: b.Labels ?? {}, options, anonymous: !!o.anonymous || !b.Name,
     };
     await fs.mkdir(this.mountpoint(name), { recursive: true, mode: 0o755 });
     await writeJsonAtomic(path.join(this.root, name, 'volume.json'), rec);
@@ -111,6 +120,8 @@ export class VolumeStore {
     }
     const users = this.users(name);
     if (users.length) throw failedPrecondition(`remove ${name}: volume is in use - [${users.map((c) => c.id).join(', ')}]`);
+    // a mounted bind volume's files are the host directory's: never deleted through _data
+    await this.mounter.unmountForRemoval(name);
     this.recs.delete(name);
     await fs.rm(path.join(this.root, name), { recursive: true, force: true });
     this.emit('destroy', name, { driver: 'local' });
