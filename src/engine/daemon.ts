@@ -259,7 +259,8 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
 
   const router = new Router();
   systemRoutes(router, { cs, images, driver, config, events, runtimePaths, sandboxers });
-  const files = new ContainerFiles(driver);
+  // a stopped container's volumes with options are mounted for a docker cp, as dockerd does
+  const files = new ContainerFiles(driver, (c) => volumeHooks.holdForCopy(c));
   containerRoutes(router, cs, es, {
     networkId: (name) => { try { return networks.service.get(name).id; } catch { return ''; } },
     sizeOf: (c) => containerSize(files, images, c),

@@ -12,7 +12,7 @@ import type { Change, WritableChanges } from '../../storage/changes.js';
 import { unpackLayer } from '../../storage/unpack.js';
 import { detectCompression, peek } from '../../image/stream-head.js';
 import type { Container } from './model.js';
-import { ContainerRootfs, containerAbsPath, goFileMode, noSuchPath, resolveInRoot } from './rootfs.js';
+import { ContainerRootfs, containerAbsPath, goFileMode, noSuchPath, resolveInRoot, type HoldVolumes } from './rootfs.js';
 
 /** docker's ContainerPathStat (the X-Docker-Container-Path-Stat header, base64 JSON). */
 export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
@@ -35,8 +35,8 @@ const lstat = (p: string): Promise<Stats | null> => fs.lstat(p).catch((e: NodeJS
 export class ContainerFiles {
   readonly rootfs: ContainerRootfs;
 
-  constructor(private readonly driver: MountGuard) {
-    this.rootfs = new ContainerRootfs(driver);
+  constructor(private readonly driver: MountGuard, holdVolumes?: HoldVolumes) {
+    this.rootfs = new ContainerRootfs(driver, holdVolumes);
   }
 
   /** Where docker reads the path from: the last component is not followed, except "x/" and "x/.". */

@@ -95,8 +95,11 @@ export interface RootfsView {
   release(): Promise<void>;
 }
 
+/** Mount a stopped container's volumes that need it (options) for a while; the result lets go. */
+export type HoldVolumes = (c: Container) => Promise<() => Promise<void>>;
+
 export class ContainerRootfs {
-  constructor(private readonly driver: MountGuard) {}
+  constructor(private readonly driver: MountGuard, private readonly holdVolumes?: HoldVolumes) {}
 
   /**
    * The container's files until release(). A running container's /proc/<pid>/root when it
@@ -108,14 +111,20 @@ export class ContainerRootfs {
     const id = c.id;
     const mounted = await this.driver.hold(id);
     let released = false;
+    let letGoVolumes = async () => {};
     const release = async () => {
       if (released) return;
       released = true;
+      await letGoVolumes();
       // a container that started meanwhile keeps the mount its start made
       await this.driver.release(id, !running(c.state));
     };
     const proc = `/proc/${c.state.pid}/root`;
     const live = !o.snapshot && running(c.state) && c.state.pid > 0 && await sameFile(proc, mounted);
+    // not live: its volumes are read through their sources, mounted for the while if they need it
+    if (!live && !o.snapshot && this.holdVolumes) {
+      try { letGoVolumes = await this.holdVolumes(c); } catch (e) { await release(); throw e; }
+    }
     const root = live ? proc : mounted;
     const mounts = o.snapshot ? [] : hostMounts(c);
     const locate = async (p: string, followLast = true) => {
