@@ -82,6 +82,15 @@ test('a tmpfs volume: its size and uid in the container, shared by two, unmounte
   await ok(['rm', '-f', a, b]);
   assert.equal(await mountedAt(mountpoint('tv')), null, 'rm waits for the exit\'s release');
   assert.equal((await ok(['volume', 'rm', 'tv'])).trim(), 'tv');
+
+  // --mount's volume-opt makes the named volume with those options (dockerd's registerMountPoints)
+  const df2 = await ok(['run', '--rm', '--mount', 'type=volume,src=mv,dst=/m,volume-opt=type=tmpfs,volume-opt=device=tmpfs,volume-opt=o=size=2m', 'busybox', 'df', '-k', '/m']);
+  assert.match(df2, /^tmpfs\s+2048\s+/m);
+  assert.deepEqual(JSON.parse(await ok(['volume', 'inspect', '-f', '{{json .Options}}', 'mv'])), { type: 'tmpfs', device: 'tmpfs', o: 'size=2m' });
+  await unmounted('mv', 'unmounted after the --rm container');
+  const badOpt = await docker(d, ['create', '--mount', 'type=volume,src=mv2,dst=/m,volume-opt=foo=1', 'busybox']);
+  assert.match(badOpt.stderr, /create mv2: invalid option: "foo"/);
+  await ok(['volume', 'rm', 'mv']);
 });
 
 test('a bind volume (type=none, o=bind): the host dir\'s files, the image\'s copied into an empty one, docker cp', async () => {

@@ -42,6 +42,8 @@ export interface MountRequests {
   tmpfs: TmpfsMount[];
   /** Labels for volumes a --mount makes (by name). */
   volumeLabels: Record<string, Record<string, string>>;
+  /** The local driver's options (volume-opt) for volumes a --mount makes (by name). */
+  volumeOptions: Record<string, Record<string, string>>;
 }
 
 function target(dst: string, spec: string): string {
@@ -108,13 +110,16 @@ export function parseMount(m: MountBody, into: MountRequests): void {
   } else if (m.Type === 'volume') {
     const drv = m.VolumeOptions?.DriverConfig;
     if (drv?.Name && drv.Name !== 'local') throw bad(`volume driver "${drv.Name}" is not supported: tsulad has the local driver only`);
-    if (Object.keys(drv?.Options ?? {}).length) throw bad('volume driver options (volume-opt) are not supported by tsulad');
+    const opts = drv?.Options ?? {};
     const noCopy = !!m.VolumeOptions?.NoCopy;
+    // an anonymous volume is named at create, where its options could not follow it yet
+    if (!m.Source && Object.keys(opts).length) throw bad('volume driver options (volume-opt) need a volume name (src=) with tsulad');
     if (!m.Source) {
       into.volumes.push(anonymous(destination, { readonly, noCopy, origin: 'mount' }));
     } else {
       const name = volumeName(m.Source, what);
       if (m.VolumeOptions?.Labels) into.volumeLabels[name] = m.VolumeOptions.Labels;
+      if (Object.keys(opts).length) into.volumeOptions[name] = opts;
       into.volumes.push({ name, destination, readonly, anonymous: false, noCopy, source: '', origin: 'mount' });
     }
   } else if (m.Type === 'tmpfs') {
@@ -155,7 +160,7 @@ export interface MountInputs {
 
 /** Every mount request of a create, checked against each other (dockerd's "Duplicate mount point"). */
 export function parseMounts(i: MountInputs): MountRequests {
-  const out: MountRequests = { binds: [], volumes: [], tmpfs: [], volumeLabels: {} };
+  const out: MountRequests = { binds: [], volumes: [], tmpfs: [], volumeLabels: {}, volumeOptions: {} };
   const seen = new Set<string>();
   const claim = (d: string) => {
     if (seen.has(d)) throw invalidArgument(`Duplicate mount point: ${d}`);

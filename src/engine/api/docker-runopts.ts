@@ -158,6 +158,7 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   out.mountRequest = {
     ...(hc.Mounts?.length ? { mounts: hc.Mounts } : {}), ...(hc.Tmpfs && Object.keys(hc.Tmpfs).length ? { tmpfs: hc.Tmpfs } : {}),
     ...(hc.VolumesFrom?.length ? { volumesFrom: hc.VolumesFrom } : {}), ...(Object.keys(m.volumeLabels).length ? { volumeLabels: m.volumeLabels } : {}),
+    ...(Object.keys(m.volumeOptions).length ? { volumeOptions: m.volumeOptions } : {}),
   };
   const rp = { name: (hc.RestartPolicy?.Name || 'no') as 'no', maxRetries: hc.RestartPolicy?.MaximumRetryCount ?? 0 };
   checkRestartPolicy(rp, !!hc.AutoRemove);

@@ -207,6 +207,8 @@ export interface CreateSpec {
     mounts?: unknown[]; tmpfs?: Record<string, string>; volumesFrom?: string[];
     /** Labels of the volumes a --mount makes, by name. */
     volumeLabels?: Record<string, Record<string, string>>;
+    /** The local driver's options (volume-opt) of the volumes a --mount makes, by name. */
+    volumeOptions?: Record<string, Record<string, string>>;
   };
   /** docker's --platform (the image must match it). */
   platform?: string;

@@ -59,7 +59,8 @@ export class VolumeHooks implements ContainerHooks {
       if (v.origin === 'volumes-from') continue;
       if (!v.name || !this.d.store.has(v.name)) {
         const labels = v.name ? k.mountRequest?.volumeLabels?.[v.name] : undefined;
-        v.name = (await this.d.store.create({ Name: v.name || undefined, Labels: labels }, { anonymous: v.anonymous })).name;
+        const opts = v.name ? k.mountRequest?.volumeOptions?.[v.name] : undefined;
+        v.name = (await this.d.store.create({ Name: v.name || undefined, Labels: labels, DriverOpts: opts }, { anonymous: v.anonymous })).name;
       }
       v.source = this.d.store.mountpoint(v.name);
       if (!v.noCopy) await this.copyUp(await ctx.rootfs(), v);
