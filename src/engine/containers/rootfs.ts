@@ -2,7 +2,8 @@
 // A running container is read through /proc/<pid>/root (its own view: binds, tmpfs); a
 // stopped one through its snapshot, mounted for the while and unmounted after (counted, so
 // two copies share one mount, and never unmounted under a container that started
-// meanwhile), with its binds and volumes mapped onto their sources. Paths are resolved the way the
+// meanwhile), with its binds and volumes mapped onto their sources (volumes with options
+// mounted for the while, as dockerd's cp mounts them). Paths are resolved the way the
 // container would resolve them: symlinks followed inside its root, never out of it.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
