@@ -107,6 +107,11 @@ test('anonymous volumes: the image\'s VOLUME is copied up; rm -v removes it, a n
   const pr = await ok(['volume', 'prune', '-f']);
   assert.match(pr, /Deleted Volumes:\n(named1\nfresh|fresh\nnamed1)\n/);
   assert.equal((await ok(['volume', 'ls', '-q'])).trim(), '');
+  // an empty volume's size is its _data's, 0 (dockerd's), not that of tsulad's own record of it
+  await ok(['volume', 'create', 'empty']);
+  const df = JSON.parse((await d.api('GET', '/v1.41/system/df')).body) as { Volumes: Array<{ Name: string; UsageData: { Size: number } }> };
+  assert.equal(df.Volumes.find((v) => v.Name === 'empty')?.UsageData.Size, 0);
+  assert.match(await ok(['volume', 'prune', '-f']), /Total reclaimed space: 0B/);
 });
 
 test('--mount bind/tmpfs and --tmpfs: options applied, dockerd\'s refusals', async () => {

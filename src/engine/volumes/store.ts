@@ -133,7 +133,7 @@ export class VolumeStore {
     let space = 0;
     for (const v of [...this.recs.values()]) {
       if (this.users(v.name).length || !matchLabels(v.labels, filters.label ?? [], filters['label!'] ?? [])) continue;
-      space += await du(path.join(this.root, v.name));
+      space += await du(this.mountpoint(v.name));
       await this.remove(v.name);
       deleted.push(v.name);
     }
@@ -143,7 +143,7 @@ export class VolumeStore {
   /** docker system df's volume rows: each volume's view with its size and user count. */
   async usage(): Promise<Array<ReturnType<VolumeStore['view']> & { UsageData: { Size: number; RefCount: number } }>> {
     return Promise.all([...this.recs.values()].map(async (v) => ({
-      ...this.view(v), UsageData: { Size: await du(path.join(this.root, v.name)), RefCount: this.users(v.name).length },
+      ...this.view(v), UsageData: { Size: await du(this.mountpoint(v.name)), RefCount: this.users(v.name).length },
     })));
   }
 
