@@ -26,6 +26,7 @@ import { networkRoutes } from './api/networks.js';
 import { volumeRoutes } from './api/volumes.js';
 import { startNetworks } from './networks/index.js';
 import { VolumeHooks, VolumeStore } from './volumes/index.js';
+import { SharedNamespaceHooks } from './containers/shared-namespaces.js';
 import { RunOptionHooks } from './containers/run-options.js';
 import { imageRoutes } from './api/images.js';
 import { systemRoutes, VERSION } from './api/system.js';
@@ -233,12 +234,13 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     events, log, attrs: (rec) => cs!.attrs(rec), get: (id) => { try { return cs!.get(id); } catch { return undefined; } },
   });
   const volumeHooks = new VolumeHooks({ store: volumes, containers, log });
+  const sharedNamespaces = new SharedNamespaceHooks({ find: (ref) => { try { return cs!.get(ref); } catch { return undefined; } }, bundle: (id) => cs!.bundle(id) });
   cs = new ContainerService({
     store, images, driver, runtimes, defaultRuntime: config.defaultRuntime, events, log,
     stateDir: path.join(config.state, 'containers'), graph: config.graph, faults,
     // any io.containerd.<name>.v2 not configured is resolved on first use, `vmm` too
     resolveRuntime: (name) => (isShimV2RuntimeName(name) ? shimV2(name) : name === VMM_RUNTIME ? builtinVmm() : Promise.resolve(null)),
-    hooks: [new RunOptionHooks({ initPath: config.initPath }), volumeHooks, networks.hooks, health, rotation],
+    hooks: [new RunOptionHooks({ initPath: config.initPath }), sharedNamespaces, volumeHooks, networks.hooks, health, rotation],
     ...(config.initPath ? { initPath: config.initPath } : {}),
   });
   await cs.recover();

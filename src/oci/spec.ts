@@ -53,8 +53,11 @@ export interface SpecOptions {
   cgroupsPath: string;
   /** tmpfs mounts (docker's --tmpfs, --mount type=tmpfs): mount options as given (size=, mode=, exec…). */
   tmpfs?: Array<{ destination: string; options: string[] }>;
-  /** /dev/shm: its size in bytes (default 64 MiB), or the host's own (docker's --ipc host). */
-  shm?: { size?: number; host?: boolean };
+  /**
+   * /dev/shm: its size in bytes (default 64 MiB), the host's own (docker's --ipc host), or
+   * another path bound there (--ipc container:<x>: that container's /dev/shm).
+   */
+  shm?: { size?: number; host?: boolean; source?: string };
   /** Host files bind-mounted over /etc/hosts, /etc/resolv.conf, /etc/hostname. */
   etcFiles?: { hosts?: string; resolvConf?: string; hostname?: string };
   /** default: the built-in profile; unconfined; or a profile's JSON (CRI's localhost/<file>). */
@@ -96,8 +99,8 @@ export const DEFAULT_DEVICE_RULES: readonly LinuxDeviceCgroup[] = [
 
 function defaultMounts(privileged: boolean, shm: SpecOptions['shm'] = {}): Mount[] {
   const ro = privileged ? [] : ['ro'];
-  const devShm: Mount = shm.host
-    ? { destination: '/dev/shm', type: 'bind', source: '/dev/shm', options: ['rbind', 'rprivate'] }
+  const devShm: Mount = shm.host || shm.source
+    ? { destination: '/dev/shm', type: 'bind', source: shm.source ?? '/dev/shm', options: ['rbind', 'rprivate'] }
     : { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', shm.size ? `size=${shm.size}` : 'size=65536k'] };
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },

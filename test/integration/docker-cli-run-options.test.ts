@@ -224,3 +224,25 @@ test('namespaces and the rest: --pid/--ipc/--uts host, --isolation, --platform; 
   const arch = (await inspect('busybox', '{{.Architecture}}')) === 'amd64' ? 'arm64' : 'amd64';
   await refused(['create', '--pull', 'never', '--platform', `linux/${arch}`, 'busybox'], new RegExp(`does not match the specified platform: wanted linux/${arch}, actual: linux/`), 1);
 });
+
+test('--pid container:<x> and --ipc container:<x> join that container\'s namespaces (a shareable one\'s /dev/shm too); dockerd\'s refusals', async () => {
+  await ok(['run', '-d', '--name', 'donor', '--ipc', 'shareable', 'busybox', 'sh', '-c', 'echo shared > /dev/shm/x; exec sleep 300']);
+  await ok(['run', '-d', '--name', 'private', 'busybox', 'sleep', '300']);
+  try {
+    const pid = (await inspect('donor', '{{.State.Pid}}')).trim();
+    const nsOf = (ns: string) => fs.readlink(`/proc/${pid}/ns/${ns}`);
+    assert.equal(await inside(['--pid', 'container:donor', '--ipc', 'container:donor'], 'readlink /proc/self/ns/pid; readlink /proc/self/ns/ipc; cat /dev/shm/x; ps -o comm | grep -c sleep'),
+      `${await nsOf('pid')}\n${await nsOf('ipc')}\nshared\n1\n`);
+    assert.equal(await inspect('donor', '{{.HostConfig.IpcMode}}'), 'shareable');
+    await ok(['create', '--name', 'joiner', '--pid', 'container:donor', '--ipc', 'container:donor', 'busybox', 'true']);
+    assert.equal(await inspect('joiner', '{{.HostConfig.PidMode}} {{.HostConfig.IpcMode}}'), 'container:donor container:donor');
+    await refused(['run', '--rm', '--ipc', 'container:private', 'busybox', 'true'], /can't join IPC of container private: non-shareable IPC \(hint: use IpcMode:shareable for the donor container\)/);
+    await refused(['run', '--rm', '--pid', 'container:nosuch', 'busybox', 'true'], /cannot join PID of a non running container: nosuch: No such container: nosuch/);
+    await ok(['stop', '-t', '0', 'donor']);
+    await refused(['start', 'joiner'], /cannot join PID of a non running container: donor: Container [0-9a-f]{64} is not running/, 1);
+    // the donor's /dev/shm tmpfs goes with its run
+    await waitFor(async () => !(await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').some((l) => l.includes(d.state) && / tmpfs /.test(l) && l.includes('/shm ')), 10_000);
+  } finally {
+    await ok(['rm', '-f', 'donor', 'private', 'joiner']);
+  }
+});

@@ -229,7 +229,7 @@ test('--device, --group-add, --shm-size, --pid host, --uts host, --sysctl reach 
     [['--device', '/dev/nonexistent-tsula'], /error gathering device information while adding custom device "\/dev\/nonexistent-tsula"/],
     [['--log-driver', 'syslog'], /logging driver "syslog" is not supported/],
     [['--log-opt', 'labels=a'], /log opt 'labels' is not supported by tsulad \(max-size and max-file are\)/],
-    [['--ipc', 'container:x'], /--ipc container:x is not supported/],
+    [['--ipc', 'none'], /--ipc none is not supported/],
     [['--uts', 'host', '-h', 'x'], /conflicting options: hostname and the UTS mode/],
   ] as const) {
     const c = await docker(d, ['create', ...flags, 'busybox']);

@@ -134,6 +134,9 @@ const SHM_SIZE = 64 * 1024 * 1024;
 /** A pod namespace as docker names a joined one ("container:<id>"), the host's, or the default. */
 function nsMode(c: Container, ns: 'ipc' | 'pid' | 'uts', own: string): string {
   const j = c.config.pod?.namespaces[ns];
+  const joined = ns === 'uts' ? undefined : c.config.sharedNamespaces?.[ns];
+  if (joined) return `container:${joined}`;
+  if (ns === 'ipc' && c.config.ipcShareable) return 'shareable';
   return j === 'host' || c.config.hostNamespaces?.[ns] ? 'host' : j ? `container:${c.config.pod!.id}` : own;
 }
 

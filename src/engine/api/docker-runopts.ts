@@ -129,6 +129,7 @@ const DOCKER_MODES: Record<string, { word: string; valid: (v: string) => boolean
  */
 function hostOrPrivate(v: string | null | undefined, flag: string, also: string[] = []): boolean {
   if (!v || v === 'private' || also.includes(v)) return false;
+  if ((flag === 'pid' || flag === 'ipc') && joinedContainer(v)) return false;
   if (v === 'host') return true;
   const m = DOCKER_MODES[flag];
   if (m && !m.valid(v)) throw invalidArgument(`invalid ${m.word} mode: ${v}`);
@@ -145,6 +146,11 @@ function devices(list: unknown[] | null | undefined): Device[] {
     if (!d.PathOnHost.startsWith('/') || !dst.startsWith('/')) throw invalidArgument(`invalid device mapping ${d.PathOnHost}:${dst}: paths must be absolute`);
     return { hostPath: d.PathOnHost, containerPath: dst, permissions: perms };
   });
+}
+
+/** The container of a `container:<name|id>` mode, else undefined. */
+function joinedContainer(v: string | null | undefined): string | undefined {
+  return v?.startsWith('container:') && v.length > 'container:'.length ? v.slice('container:'.length) : undefined;
 }
 
 /** The run options of a validated create body, as CreateSpec fields. */
@@ -178,6 +184,9 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
     uts: hostOrPrivate(hc.UTSMode, 'uts'),
     ipc: hostOrPrivate(hc.IpcMode, 'ipc', ['shareable']),
   };
+  const shared = { pid: joinedContainer(hc.PidMode), ipc: joinedContainer(hc.IpcMode) };
+  if (shared.pid || shared.ipc) out.sharedNamespaces = Object.fromEntries(Object.entries(shared).filter(([, v]) => v)) as { pid?: string; ipc?: string };
+  if (hc.IpcMode === 'shareable') out.ipcShareable = true;
   hostOrPrivate(hc.UsernsMode, 'userns');
   hostOrPrivate(hc.CgroupnsMode, 'cgroupns');
   if (hc.Sysctls && Object.keys(hc.Sysctls).length) out.sysctls = hc.Sysctls;

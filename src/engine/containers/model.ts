@@ -219,6 +219,10 @@ export interface CreateSpec {
   shmSize?: number;
   /** Namespaces shared with the host (docker's --pid host, --uts host, --ipc host). */
   hostNamespaces?: { pid?: boolean; uts?: boolean; ipc?: boolean };
+  /** Namespaces of another container joined at each start (docker's --pid/--ipc container:<ref>, the ref as given). */
+  sharedNamespaces?: { pid?: string; ipc?: string };
+  /** docker's --ipc shareable: other containers may join its IPC namespace. */
+  ipcShareable?: boolean;
   /** docker's --group-add entries that are group names, resolved in the container's /etc/group at start. */
   groupNames?: string[];
   sysctls?: Record<string, string>;
@@ -234,6 +238,10 @@ export interface CreateSpec {
 export interface ContainerState {
   status: ContainerStatus;
   pid: number;
+  /** The other containers' namespaces this run joined (sharedNamespaces), by path. */
+  joinedNamespaces?: { pid?: string; ipc?: string };
+  /** The host dir bound at /dev/shm this run: a shareable container's tmpfs, or the one of the container whose IPC it joined. */
+  ipcShm?: string;
   exitCode: number;
   error: string;
   oomKilled: boolean;

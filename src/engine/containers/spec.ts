@@ -97,6 +97,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
   const join = {
     ...pod?.namespaces,
     ...(hostNs.pid ? { pid: 'host' } : {}), ...(hostNs.uts ? { uts: 'host' } : {}), ...(hostNs.ipc ? { ipc: 'host' } : {}),
+    ...c.state.joinedNamespaces,
   };
   delete (join as { network?: string }).network;
   const binds = [
@@ -139,7 +140,9 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     ...(k.security.maskedPaths ? { maskedPaths: k.security.maskedPaths } : {}),
     ...(k.security.readonlyPaths ? { readonlyPaths: k.security.readonlyPaths } : {}),
     ...(k.tmpfs?.length ? { tmpfs: k.tmpfs } : {}),
-    ...(k.shmSize || hostNs.ipc ? { shm: { size: k.shmSize || undefined, host: !!hostNs.ipc } } : {}),
+    // a shareable or joined IPC namespace binds a host tmpfs at /dev/shm (shared-namespaces.ts)
+    ...(c.state.ipcShm ? { shm: { source: c.state.ipcShm } }
+      : k.shmSize || hostNs.ipc ? { shm: { size: k.shmSize || undefined, host: !!hostNs.ipc } } : {}),
   }, host);
   spec.process.env = applyUnsets([...spec.process.env ?? [], ...k.env.filter((e) => !e.includes('='))]);
   return spec;

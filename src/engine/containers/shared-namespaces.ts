@@ -1,0 +1,82 @@
+// docker's --pid container:<x> and --ipc container:<x> / shareable: a container joins another's
+// PID or IPC namespace at each start, by path, with dockerd's checks and words
+// (getPidContainer, getIpcContainer). As dockerd does, a shareable container's /dev/shm is a
+// tmpfs mounted on the host (its bundle's shm/) and bound in, so that a container joining its
+// IPC namespace binds the same one: POSIX shared memory is shared with System V IPC. The
+// tmpfs is unmounted when the donor stops (joiners keep their bind while they run).
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { failedPrecondition, internal, invalidArgument, notFound } from '../../common/errors.js';
+import { exec } from '../../common/exec.js';
+import { isMounted, unmountPath } from '../../storage/mounts.js';
+import type { ContainerHooks } from './hooks.js';
+import type { Container } from './model.js';
+
+/** docker's default /dev/shm size. */
+const SHM_DEFAULT = 64 * 1024 * 1024;
+
+export interface SharedNamespaceDeps {
+  /** A container by name or id. */
+  find(ref: string): Container | undefined;
+  /** The container's state dir, where a shareable one's /dev/shm tmpfs is mounted. */
+  bundle(id: string): string;
+}
+
+export class SharedNamespaceHooks implements ContainerHooks {
+  constructor(private readonly d: SharedNamespaceDeps) {}
+
+  private shmDir(id: string): string { return path.join(this.d.bundle(id), 'shm'); }
+
+  async beforeStart(rec: Container): Promise<void> {
+    delete rec.state.joinedNamespaces;
+    delete rec.state.ipcShm;
+    const k = rec.config;
+    if (k.ipcShareable) {
+      const dir = this.shmDir(rec.id);
+      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+      if (!(await isMounted(dir))) {
+        const size = k.shmSize || SHM_DEFAULT;
+        const r = await exec('mount', ['-t', 'tmpfs', '-o', `nosuid,noexec,nodev,mode=1777,size=${size}`, 'shm', dir]);
+        if (r.code !== 0) throw internal(`mounting /dev/shm of container ${rec.name} (shareable IPC) failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+      }
+      rec.state.ipcShm = dir;
+    }
+    const shared = k.sharedNamespaces;
+    if (!shared) return;
+    const joined: { pid?: string; ipc?: string } = {};
+    for (const ns of ['pid', 'ipc'] as const) {
+      const ref = shared[ns];
+      if (!ref) continue;
+      const what = ns === 'pid' ? `cannot join PID of a non running container: ${ref}` : `can't join IPC of container ${ref}`;
+      const other = this.d.find(ref);
+      if (!other) throw notFound(`${what}: No such container: ${ref}`);
+      if (other.id === rec.id) throw invalidArgument(`${what}: a container cannot join its own namespace`);
+      if ((other.state.status !== 'running' && other.state.status !== 'paused') || !other.state.pid) {
+        throw failedPrecondition(`${what}: Container ${other.id} is not running`);
+      }
+      if (ns === 'ipc') {
+        const shm = other.config.hostNamespaces?.ipc ? '/dev/shm' : other.state.ipcShm;
+        if (!shm) throw failedPrecondition(`${what}: non-shareable IPC (hint: use IpcMode:shareable for the donor container)`);
+        rec.state.ipcShm = shm;
+      }
+      joined[ns] = `/proc/${other.state.pid}/ns/${ns}`;
+    }
+    rec.state.joinedNamespaces = joined;
+  }
+
+  async stopped(rec: Container): Promise<void> {
+    if (rec.config.ipcShareable) await unmountPath(this.shmDir(rec.id));
+  }
+
+  async removed(rec: Container): Promise<void> {
+    if (rec.config.ipcShareable) await unmountPath(this.shmDir(rec.id));
+  }
+
+  /** After a restart: a shareable container that no longer runs lets its /dev/shm go. */
+  async recovered(list: Container[]): Promise<void> {
+    for (const rec of list) {
+      const live = rec.state.status === 'running' || rec.state.status === 'paused';
+      if (rec.config.ipcShareable && !live) await unmountPath(this.shmDir(rec.id)).catch(() => undefined);
+    }
+  }
+}
