@@ -155,6 +155,19 @@ test('logs -t of a line written in two parts: one time, at its start (dockerd lo
   }
 });
 
+test('--log-opt labels/env (and their regexes): logs --details puts the attributes first, as dockerd; mode=non-blocking is taken', async () => {
+  await ok(['run', '--name', 'attrs', '--label', 'app=web', '--label', 'tier=a b', '--label', 'other=x', '-e', 'REGION=eu', '-e', 'ZONE=1',
+    '--log-opt', 'labels=app,nosuch', '--log-opt', 'labels-regex=^ti', '--log-opt', 'env=REGION', '--log-opt', 'tag={{.Name}}',
+    '--log-opt', 'mode=non-blocking', '--log-opt', 'max-buffer-size=4m', 'busybox', 'echo', 'hello']);
+  try {
+    assert.equal(await ok(['logs', '--details', 'attrs']), 'REGION=eu,app=web,tier=a+b hello\n');
+    assert.equal(await ok(['logs', 'attrs']), 'hello\n');
+    assert.equal(await ok(['inspect', '-f', '{{index .HostConfig.LogConfig.Config "mode"}}', 'attrs']), 'non-blocking\n');
+  } finally {
+    await ok(['rm', 'attrs']);
+  }
+});
+
 test('logs -f of a created container ends at once (dockerd follows only a running one)', async () => {
   await ok(['create', '--name', 'fresh', 'busybox', 'echo', 'hi']);
   try {

@@ -228,7 +228,9 @@ test('--device, --group-add, --shm-size, --pid host, --uts host, --sysctl reach 
     [['--sysctl', 'vm.swappiness=1'], /sysctl 'vm\.swappiness(=1)?' is not whitelisted/],
     [['--device', '/dev/nonexistent-tsula'], /error gathering device information while adding custom device "\/dev\/nonexistent-tsula"/],
     [['--log-driver', 'syslog'], /logging driver "syslog" is not supported/],
-    [['--log-opt', 'labels=a'], /log opt 'labels' is not supported by tsulad \(max-size and max-file are\)/],
+    [['--log-opt', 'foo=a'], /unknown log opt 'foo' for json-file log driver/],
+    [['--log-opt', 'max-buffer-size=1m'], /logger: max-buffer-size option is only supported with 'mode=non-blocking'/],
+    [['--log-opt', 'compress=true'], /log opt 'compress' is not supported by tsulad/],
     [['--ipc', 'none'], /--ipc none is not supported/],
     [['--uts', 'host', '-h', 'x'], /conflicting options: hostname and the UTS mode/],
   ] as const) {

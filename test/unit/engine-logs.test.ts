@@ -10,6 +10,7 @@ import { readLogs, type LogOptions } from '../../src/engine/containers/logs.js';
 import { LogRotation, logFiles, rotateLog, rotatedLogs, runtimeLogCap, spreadLog } from '../../src/engine/containers/log-rotation.js';
 import type { Container } from '../../src/engine/containers/model.js';
 import { Logger } from '../../src/common/log.js';
+import { detailsHead, goQueryEscape } from '../../src/engine/containers/log-attrs.js';
 
 const T0 = Date.parse('2026-01-01T00:00:00Z') / 1000;
 const at = (s: number) => new Date((T0 + s) * 1000).toISOString().replace('Z', '000000Z');
@@ -179,4 +180,13 @@ test('spreadLog: a stopped container\'s log past max-size is cut at record start
   const oneFileTwo = await logFile(lines.slice(0, 10));
   await spreadLog(oneFileTwo, 2, 2 * size);
   assert.equal(await collect(oneFileTwo, { maxFiles: 2 }), 'line 006\nline 007\nline 008\nline 009\n');
+});
+
+test('log attributes: Go\'s QueryEscape, sorted keys, labels-regex only with labels (as dockerd reads it)', () => {
+  assert.equal(goQueryEscape("a b!'()*~._-/="), "a+b%21%27%28%29%2A~._-%2F%3D");
+  const c = (logOpts: Record<string, string>) => ({ config: { logOpts, labels: { b: '1', a: 'x y', c: '3' }, env: ['E=v', 'F=w=z', 'G'] } }) as never;
+  assert.equal(detailsHead(c({})), ' ');
+  assert.equal(detailsHead(c({ labels: 'b,a', env: 'F,G' })), 'F=w%3Dz,a=x+y,b=1 ');
+  assert.equal(detailsHead(c({ 'labels-regex': '^c' })), ' ');
+  assert.equal(detailsHead(c({ labels: 'a', 'labels-regex': '^c', 'env-regex': '^E' })), 'E=v,a=x+y,c=3 ');
 });

@@ -5,6 +5,7 @@ import type { ContainerService } from '../containers/service.js';
 import type { ExecService } from '../containers/exec.js';
 import { running, type Container } from '../containers/model.js';
 import { createBodySchema, createSpecFromDocker, inspectView } from './docker-model.js';
+import { detailsHead } from '../containers/log-attrs.js';
 import { resourcesFromBody } from '../containers/resources.js';
 import { readLogs } from '../containers/logs.js';
 import { logFiles } from '../containers/log-rotation.js';
@@ -147,14 +148,15 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     const stopped = running(rec.state) ? cs.wait(rec.id, 'not-running').then(() => {}) : Promise.resolve();
     // per stream, whether its last record was a partial line (conmon's P: no newline yet)
     const midLine = { 1: false, 2: false };
+    const attrs = details ? detailsHead(rec) : '';
     await readLogs(rec.paths.log, { follow, tail, since, until, stopped, maxFiles: logFiles(rec), signal: ac.signal }, (l) => {
       if ((l.stream === 1 && !stdout) || (l.stream === 2 && !stderr)) return;
       const cont = midLine[l.stream];
       midLine[l.stream] = l.data.length > 0 && l.data[l.data.length - 1] !== 0x0a;
-      // --details: dockerd puts the record's attributes (log-opts labels/env, none here) and a
-      // space first; neither they nor -t's time go inside a line written in parts (dockerd
-      // logs a line once it is whole)
-      const head = cont ? '' : (timestamps ? dockerTimestamp(l.time) + ' ' : '') + (details ? ' ' : '');
+      // --details: dockerd puts the record's attributes (log-opts labels/env) and a space
+      // first; neither they nor -t's time go inside a line written in parts (dockerd logs a
+      // line once it is whole)
+      const head = cont ? '' : (timestamps ? dockerTimestamp(l.time) + ' ' : '') + attrs;
       const data = head ? Buffer.concat([Buffer.from(head), l.data]) : l.data;
       res!.write(rec.config.tty ? data : frame(l.stream, data));
     });

@@ -202,16 +202,32 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   return out;
 }
 
-// json-file's options in dockerd (ValidateLogOpt); tsulad's log does max-size and max-file
+// json-file's options in dockerd (ValidateLogOpt): max-size and max-file bound the log,
+// labels/env (and their regexes) are the attributes `logs --details` shows, tag is taken
+// and unused (as json-file leaves it), compress only false
 const JSON_FILE_OPTS = new Set(['max-file', 'max-size', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag']);
 
 /** --log-opt, checked as dockerd's json-file driver checks them: max-size and max-file work. */
 function logOptions(driver: 'json-file' | 'none', opts: Record<string, string>): Pick<CreateSpec, 'logOpts' | 'logSizeMax'> {
   const keys = Object.keys(opts);
   if (!keys.length) return {};
+  // dockerd's ValidateLogOpts takes anything for none (and inspect shows it)
+  if (driver === 'none') return { logOpts: { ...opts } };
+  // the options of every driver: conmon writes the log file whatever reads it, so a log
+  // never blocks the container (what non-blocking is for) and no buffer is needed
+  const mode = opts.mode ?? '';
+  if (!['', 'blocking', 'non-blocking'].includes(mode)) throw invalidArgument(`logger: logging mode not supported: ${mode}`);
+  if (opts['max-buffer-size'] !== undefined) {
+    if (mode !== 'non-blocking') throw invalidArgument("logger: max-buffer-size option is only supported with 'mode=non-blocking'");
+    try { fromHumanSize(opts['max-buffer-size']); } catch { throw invalidArgument(`error parsing option max-buffer-size: invalid size: '${opts['max-buffer-size']}'`); }
+  }
   for (const k of keys) {
-    if (driver === 'none' || !JSON_FILE_OPTS.has(k)) throw invalidArgument(`unknown log opt '${k}' for ${driver} log driver`);
-    if (k !== 'max-size' && k !== 'max-file') throw invalidArgument(`log opt '${k}' is not supported by tsulad (max-size and max-file are)`);
+    if (k === 'mode' || k === 'max-buffer-size') continue;
+    if (!JSON_FILE_OPTS.has(k)) throw invalidArgument(`unknown log opt '${k}' for ${driver} log driver`);
+    if (k === 'compress' && opts.compress !== 'false') throw invalidArgument("log opt 'compress' is not supported by tsulad: rotated log files are kept uncompressed (compress=false)");
+    for (const re of ['labels-regex', 'env-regex']) {
+      if (k === re) { try { new RegExp(opts[k]!); } catch (e) { throw invalidArgument(`error parsing regexp: ${(e as Error).message}`); } }
+    }
   }
   const out: Pick<CreateSpec, 'logOpts' | 'logSizeMax'> = { logOpts: { ...opts } };
   const size = opts['max-size'];
