@@ -192,6 +192,12 @@ test('--log-driver none: no log file, and docker logs is dockerd\'s error; json-
   await refused(['logs', 'nolog'], /Error response from daemon: configured logging driver does not support reading/, 1);
   await ok(['run', '--name', 'jlog', '--log-driver', 'json-file', 'busybox', 'echo', 'hi']);
   assert.equal(await ok(['logs', 'jlog']), 'hi\n');
+  // local: the same file, with local's bounds (20m x 5 files unless given) and options
+  await ok(['run', '--name', 'llog', '--log-driver', 'local', 'busybox', 'echo', 'hi']);
+  assert.equal(await ok(['logs', 'llog']), 'hi\n');
+  assert.equal(await inspect('llog', '{{.HostConfig.LogConfig.Type}}'), 'local');
+  await refused(['run', '--rm', '--log-driver', 'local', '--log-opt', 'labels=a', 'busybox', 'true'], /unknown log opt 'labels' for local log driver/);
+  await ok(['rm', 'llog']);
 });
 
 test('--env-file, --label-file, --cidfile (an existing one is the CLI\'s error), ContainerIDFile', async () => {

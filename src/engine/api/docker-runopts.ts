@@ -8,6 +8,7 @@ import { fromHumanSize } from '../../common/sizes.js';
 import type { Zod } from '../../common/lazy-schema.js';
 import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../containers/model.js';
 import { checkRestartPolicy } from '../containers/restart.js';
+import { LOCAL_MAX_SIZE } from '../containers/log-rotation.js';
 import { checkBindings, checkPortKey } from '../networks/ports.js';
 import { mountSchema, parseMounts } from './docker-mounts.js';
 
@@ -191,11 +192,11 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   hostOrPrivate(hc.CgroupnsMode, 'cgroupns');
   if (hc.Sysctls && Object.keys(hc.Sysctls).length) out.sysctls = hc.Sysctls;
   const log = hc.LogConfig;
-  if (log?.Type === 'none') out.logDriver = 'none';
+  if (log?.Type === 'none' || log?.Type === 'local') out.logDriver = log.Type;
   else if (log?.Type && log.Type !== 'json-file') {
-    throw invalidArgument(`logging driver "${log.Type}" is not supported by tsulad: containers log to a file that docker logs reads (json-file, the default), or to nothing (none)`);
+    throw invalidArgument(`logging driver "${log.Type}" is not supported by tsulad: containers log to a file that docker logs reads (json-file, the default, or local), or to nothing (none)`);
   }
-  Object.assign(out, logOptions(log?.Type === 'none' ? 'none' : 'json-file', log?.Config ?? {}));
+  Object.assign(out, logOptions(out.logDriver ?? 'json-file', log?.Config ?? {}));
   if (Object.keys(hc.StorageOpt ?? {}).length) throw invalidArgument('--storage-opt is not supported by tsulad');
   // dockerd's validateIsolation, in its words
   if (hc.Isolation && hc.Isolation !== 'default') throw invalidArgument(`Invalid isolation: ${JSON.stringify(hc.Isolation)} - linux only supports 'default'`);
@@ -206,11 +207,13 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
 // labels/env (and their regexes) are the attributes `logs --details` shows, tag is taken
 // and unused (as json-file leaves it), compress only false
 const JSON_FILE_OPTS = new Set(['max-file', 'max-size', 'compress', 'labels', 'labels-regex', 'env', 'env-regex', 'tag']);
+// the local driver's (its files are kept uncompressed here)
+const LOCAL_OPTS = new Set(['max-file', 'max-size', 'compress']);
 
 /** --log-opt, checked as dockerd's json-file driver checks them: max-size and max-file work. */
-function logOptions(driver: 'json-file' | 'none', opts: Record<string, string>): Pick<CreateSpec, 'logOpts' | 'logSizeMax'> {
+function logOptions(driver: 'json-file' | 'none' | 'local', opts: Record<string, string>): Pick<CreateSpec, 'logOpts' | 'logSizeMax'> {
   const keys = Object.keys(opts);
-  if (!keys.length) return {};
+  if (!keys.length) return driver === 'local' ? { logSizeMax: LOCAL_MAX_SIZE } : {};
   // dockerd's ValidateLogOpts takes anything for none (and inspect shows it)
   if (driver === 'none') return { logOpts: { ...opts } };
   // the options of every driver: conmon writes the log file whatever reads it, so a log
@@ -223,13 +226,14 @@ function logOptions(driver: 'json-file' | 'none', opts: Record<string, string>):
   }
   for (const k of keys) {
     if (k === 'mode' || k === 'max-buffer-size') continue;
-    if (!JSON_FILE_OPTS.has(k)) throw invalidArgument(`unknown log opt '${k}' for ${driver} log driver`);
-    if (k === 'compress' && opts.compress !== 'false') throw invalidArgument("log opt 'compress' is not supported by tsulad: rotated log files are kept uncompressed (compress=false)");
+    if (!(driver === 'local' ? LOCAL_OPTS : JSON_FILE_OPTS).has(k)) throw invalidArgument(`unknown log opt '${k}' for ${driver} log driver`);
+    // local compresses by default; its files here are kept as they are, which nothing reads differently
+    if (k === 'compress' && driver !== 'local' && opts.compress !== 'false') throw invalidArgument("log opt 'compress' is not supported by tsulad: rotated log files are kept uncompressed (compress=false)");
     for (const re of ['labels-regex', 'env-regex']) {
       if (k === re) { try { new RegExp(opts[k]!); } catch (e) { throw invalidArgument(`error parsing regexp: ${(e as Error).message}`); } }
     }
   }
-  const out: Pick<CreateSpec, 'logOpts' | 'logSizeMax'> = { logOpts: { ...opts } };
+  const out: Pick<CreateSpec, 'logOpts' | 'logSizeMax'> = { logOpts: { ...opts }, ...(driver === 'local' ? { logSizeMax: LOCAL_MAX_SIZE } : {}) };
   const size = opts['max-size'];
   if (size !== undefined) {
     let n: number;

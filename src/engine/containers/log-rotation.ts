@@ -15,10 +15,14 @@ import type { Logger } from '../../common/log.js';
 import type { ContainerHooks } from './hooks.js';
 import type { Container } from './model.js';
 
+/** docker's local log driver's defaults: 20 MiB per file, 5 files. */
+export const LOCAL_MAX_SIZE = 20 << 20;
+const LOCAL_MAX_FILES = 5;
+
 /** docker's max-file: how many files the log may span (1: one, started over at max-size). */
 export function logFiles(rec: Container): number {
   if (rec.config.logDriver === 'none' || !rec.config.logSizeMax) return 1;
-  const n = Number(rec.config.logOpts?.['max-file'] ?? 1);
+  const n = Number(rec.config.logOpts?.['max-file'] ?? (rec.config.logDriver === 'local' ? LOCAL_MAX_FILES : 1));
   return Number.isInteger(n) && n > 1 ? n : 1;
 }
 

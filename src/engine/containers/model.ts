@@ -177,8 +177,11 @@ export interface CreateSpec {
   stopSignal?: string;
   /** Seconds a stop waits before SIGKILL when the caller gives none (docker's StopTimeout). */
   stopTimeout?: number;
-  /** docker's --log-driver none: the output goes nowhere (attached clients still get it). */
-  logDriver?: 'none';
+  /**
+   * docker's --log-driver: none, the output goes nowhere (attached clients still get it);
+   * local, the file as json-file's with local's defaults (20m × 5 files); absent: json-file.
+   */
+  logDriver?: 'none' | 'local';
   /** docker's --log-opt as given (inspect's LogConfig.Config); what they set is below. */
   logOpts?: Record<string, string>;
   /** Bytes the log may reach before it starts over, empty (json-file's max-size with one file). */
