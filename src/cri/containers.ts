@@ -1,8 +1,9 @@
 // CRI's containers as the engine's model: a ContainerConfig (+ its pod) → CreateSpec, a
 // Container → CRI's Container and ContainerStatus. containerd's CRI plugin is the reference
 // for what kubelet expects (names, annotations, defaults).
+import * as os from 'node:os';
 import * as path from 'node:path';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, promises as fs } from 'node:fs';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
   ContainerState as CriState, MountPropagation, NamespaceMode, SecurityProfile_ProfileType,
@@ -118,7 +119,8 @@ function podLink(c: ContainerConfig, pod: PodRecord, pidOf: PidOf): PodLink {
   link.namespaces.ipc = pod.ipcPath || 'host';
   link.namespaces.uts = pod.utsPath || 'host';
   const ns = c.linux?.securityContext?.namespaceOptions;
-  switch (ns?.pid ?? NamespaceMode.CONTAINER) {
+  // no namespace_options is the proto's default, pid POD (containerd's GetPid() of nil)
+  switch (ns?.pid ?? NamespaceMode.POD) {
     case NamespaceMode.POD:
       if (pod.pidHolder) link.namespaces.pid = `/proc/${pod.pidHolder.pid}/ns/pid`;
       break;
@@ -152,6 +154,8 @@ export function createSpecFromCri(c: ContainerConfig, pod: PodRecord, pidOf: Pid
     ...(c.command.length ? { entrypoint: [...c.command] } : {}),
     ...(c.args.length ? { cmd: [...c.args] } : {}),
     env: c.envs.map((e) => `${e.key}=${e.value}`),
+    // containerd adds HOSTNAME (the pod's, or the node's) before the image's env and the config's
+    baseEnv: [`HOSTNAME=${pod.spec.hostname || os.hostname()}`],
     ...(c.workingDir ? { workingDir: c.workingDir } : {}),
     ...(user !== undefined ? { user } : {}),
     // a VM pod's container has a UTS namespace of its own in the guest (no pod namespace to

@@ -43,7 +43,7 @@ export function resolveContainer(i: ResolveInput): Container {
   }
   // dockerd keeps it cleaned (SetupWorkingDirectory's filepath.Clean): "/a/b/.." is "/a"
   const workingDir = wd && !s.cri ? path.posix.normalize(wd).replace(/(.)\/+$/, '$1') : wd;
-  const { name: _n, entrypoint: _e, cmd: _c, image: _i, runtime: _r, ...rest } = s;
+  const { name: _n, entrypoint: _e, cmd: _c, image: _i, runtime: _r, baseEnv: _b, ...rest } = s;
   const own = (f: string) => path.join(i.containerDir, f);
   // a pod's containers share its /etc files
   const etc = s.pod?.etc ?? { hosts: own('hosts'), resolvConf: own('resolv.conf'), hostname: own('hostname') };
@@ -55,7 +55,7 @@ export function resolveContainer(i: ResolveInput): Container {
       hostname: s.hostname || (s.pod ? '' : i.id.slice(0, 12)),
       // docker's merge: an empty User (the CLI always sends one) means the image's
       user: s.user || ic.User || '',
-      env: mergeEnv(ic.Env ?? [], s.env),
+      env: mergeEnv(mergeEnv(s.baseEnv ?? [], ic.Env ?? []), s.env),
       labels: { ...(ic.Labels ?? {}), ...s.labels },
       ...(s.stopSignal || ic.StopSignal ? { stopSignal: s.stopSignal || ic.StopSignal } : {}),
       // an image's HEALTHCHECK is docker's: CRI (kubelet probes) ignores it, as containerd does

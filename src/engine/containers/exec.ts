@@ -53,13 +53,18 @@ const MAX_SESSIONS = 1024;
 /**
  * dockerd makes an exec's environment anew (CreateDaemonEnvironment with the exec's own tty):
  * PATH, HOSTNAME, TERM=xterm only for `exec -t` (whatever the container's -t), then the
- * container's env. A CRI container's exec keeps its spec's, as containerd's does.
+ * container's env. A CRI container's exec keeps its spec's, as containerd's does, with
+ * TERM=xterm set for a tty exec (containerd's execInternal).
  */
 function dockerBaseEnv(rec: Container, tty: boolean): string[] {
   const base = [DEFAULT_PATH_ENV];
   if (rec.config.hostname) base.push(`HOSTNAME=${rec.config.hostname}`);
   if (tty) base.push('TERM=xterm');
   return mergeEnv(base, rec.config.env);
+}
+
+function podExecEnv(specEnv: string[], tty: boolean): string[] {
+  return tty ? mergeEnv(specEnv, ['TERM=xterm']) : specEnv;
 }
 
 export class ExecService {
@@ -144,7 +149,7 @@ export class ExecService {
         terminal: !!b.Tty,
         args: b.Cmd,
         // docker: "KEY" without "=" unsets KEY for the exec
-        env: applyUnsets(mergeEnv(rec.config.pod ? spec.process.env ?? [] : dockerBaseEnv(rec, !!b.Tty), b.Env ?? [])),
+        env: applyUnsets(mergeEnv(rec.config.pod ? podExecEnv(spec.process.env ?? [], !!b.Tty) : dockerBaseEnv(rec, !!b.Tty), b.Env ?? [])),
         cwd: b.WorkingDir || spec.process.cwd,
         user,
       };

@@ -164,6 +164,8 @@ export interface CreateSpec {
   entrypoint?: string[];
   cmd?: string[];
   env: string[];
+  /** Env set before the image's (which, like env, overrides it): CRI's HOSTNAME, as containerd sets it. */
+  baseEnv?: string[];
   workingDir?: string;
   user?: string;
   hostname?: string;
