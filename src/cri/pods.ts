@@ -82,11 +82,14 @@ export function podToCri(r: PodRecord): MessageInitShape<typeof PodSandboxSchema
   return podCommon(r);
 }
 
-export function podStatusToCri(r: PodRecord): MessageInitShape<typeof PodSandboxStatusSchema> {
+/** `networkOpen` false: the pod's netns is gone (stopped), and so are its IPs (containerd's getIPs). */
+export function podStatusToCri(r: PodRecord, networkOpen = true): MessageInitShape<typeof PodSandboxStatusSchema> {
   const n = r.spec.namespaces;
+  const ip = networkOpen ? r.ip : '';
+  const ips = networkOpen ? r.ips : [];
   return {
     ...podCommon(r),
-    network: { ip: r.ip, additionalIps: r.ips.filter((x) => x !== r.ip).map((ip) => ({ ip })) },
+    network: { ip, additionalIps: ips.filter((x) => x !== ip).map((x) => ({ ip: x })) },
     linux: { namespaces: { options: { network: CRI_MODE[n.network], pid: CRI_MODE[n.pid], ipc: CRI_MODE[n.ipc], targetId: n.targetId ?? '' } } },
   };
 }
@@ -139,7 +142,7 @@ export function criPodService(pods: PodService, events: CriEvents): Pick<Runtime
         });
       }
       // the pod's containers too, as containerd answers (kubelet's evented PLEG reads them)
-      return { status: podStatusToCri(r), info, containersStatuses: await events.statuses(r.id), timestamp: BigInt(Date.now()) * 1_000_000n };
+      return { status: podStatusToCri(r, await pods.networkOpen(r)), info, containersStatuses: await events.statuses(r.id), timestamp: BigInt(Date.now()) * 1_000_000n };
     },
     listPodSandbox: async (req) => ({ items: pods.list().filter((r) => matches(r, req.filter)).map(podToCri) }),
   };

@@ -284,6 +284,11 @@ export class PodService {
     return true;
   }
 
+  /** Is the pod's network namespace still there (a stopped pod's is gone, and its IP with it)? */
+  async networkOpen(rec: PodRecord): Promise<boolean> {
+    return !!rec.netnsPath && await this.d.netns.exists(rec.id);
+  }
+
   /** After a restart: finish what a crash interrupted; release networks nobody owns. */
   async recover(): Promise<void> {
     const recs = await this.d.store.load((file, err) => this.d.log.warn('unreadable pod record', { file, err: errorMessage(err) }));
