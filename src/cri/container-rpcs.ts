@@ -11,7 +11,7 @@ import type { ExecService } from '../engine/containers/exec.js';
 import type { PodService } from '../engine/pods/service.js';
 import type { StdioStream } from '../runtime/types.js';
 import type { StreamingRuntime, StreamIO } from './streaming/index.js';
-import { containerStatusToCri, containerToCri, createSpecFromCri, matchesFilter } from './containers.js';
+import { checkSeccompProfile, containerStatusToCri, containerToCri, createSpecFromCri, matchesFilter } from './containers.js';
 import type { RuntimeServiceImpl } from './server.js';
 
 export interface CriContainerDeps {
@@ -144,6 +144,7 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
       // a container joins only a ready pod (CRI: the pod's namespaces must still be there)
       const pod = pods.requireReady(req.podSandboxId);
       const spec = createSpecFromCri(req.config, pod, pidOf);
+      await checkSeccompProfile(spec);
       if (spec.logPath) await fs.mkdir(path.dirname(spec.logPath), { recursive: true });
       const { Id } = await cs.create(spec);
       return { containerId: Id };

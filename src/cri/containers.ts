@@ -97,6 +97,27 @@ function security(sc: LinuxContainerSecurityContext | undefined): Security {
   };
 }
 
+/**
+ * A Localhost seccomp profile is read at create, as containerd builds the whole spec there
+ * (seccomp.WithProfile): a missing or broken file fails CreateContainer, not the start. A
+ * privileged container gets no seccomp at all, so its profile is not read.
+ */
+const GO_ERRNO: Record<string, string> = { ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'is a directory', ENOTDIR: 'not a directory' };
+
+export async function checkSeccompProfile(spec: CreateSpec): Promise<void> {
+  const sc = spec.security;
+  if (sc.privileged || sc.seccomp.type !== 'localhost') return;
+  const file = sc.seccomp.profile ?? '';
+  const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
+    throw invalidArgument(`cannot load seccomp profile ${JSON.stringify(file)}: open ${file}: ${GO_ERRNO[e.code ?? ''] ?? e.message}`);
+  });
+  try {
+    JSON.parse(text);
+  } catch (e) {
+    throw invalidArgument(`decoding seccomp profile failed ${JSON.stringify(file)}: ${(e as Error).message}`);
+  }
+}
+
 function userOf(sc: LinuxContainerSecurityContext | undefined): string | undefined {
   const user = sc?.runAsUsername || (sc?.runAsUser ? String(sc.runAsUser.value) : '');
   if (!user) {

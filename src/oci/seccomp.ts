@@ -12,7 +12,7 @@ export interface SeccompProfile {
   defaultErrnoRet?: number;
   architectures?: string[];
   archMap?: Array<{ architecture: string; subArchitectures: string[] | null }>;
-  syscalls: ProfileSyscall[];
+  syscalls?: ProfileSyscall[];
 }
 
 export interface ProfileFilter {
@@ -91,7 +91,8 @@ export function convertProfile(profile: SeccompProfile, target: SeccompTarget): 
   }
 
   const syscalls: LinuxSyscall[] = [];
-  for (const call of profile.syscalls) {
+  // a profile of only a defaultAction is valid (containerd and docker take it)
+  for (const call of profile.syscalls ?? []) {
     if (call.name && call.names?.length) {
       throw invalidArgument('seccomp profile: a rule has both name and names');
     }
