@@ -11,7 +11,7 @@ import type { ExecService } from '../engine/containers/exec.js';
 import type { PodService } from '../engine/pods/service.js';
 import type { StdioStream } from '../runtime/types.js';
 import type { StreamingRuntime, StreamIO } from './streaming/index.js';
-import { checkSeccompProfile, containerStatusToCri, containerToCri, createSpecFromCri, matchesFilter } from './containers.js';
+import { checkSeccompProfile, containerStatusToCri, containerToCri, createSpecFromCri, criStateName, matchesFilter } from './containers.js';
 import type { RuntimeServiceImpl } from './server.js';
 
 export interface CriContainerDeps {
@@ -31,6 +31,16 @@ function getCri(cs: ContainerService, ref: string): Container {
   // a container of the Docker-shaped API is not kubelet's to see
   if (!c.config.cri) throw notFound(`container "${ref}" not found`);
   return c;
+}
+
+/**
+ * Exec and Attach refuse a container that is not running in the RPC itself, before handing
+ * out a stream URL (containerd's words; its code is Unknown, ours FailedPrecondition).
+ */
+export function requireCriRunning(cs: ContainerService, ref: string): void {
+  const c = getCri(cs, ref);
+  const state = criStateName(c);
+  if (state !== 'CONTAINER_RUNNING') throw failedPrecondition(`container is in ${state} state`);
 }
 
 /** Copy a process' stdio to a streaming client until the process' output ends. */

@@ -227,6 +227,9 @@ function criState(c: Container): CriState {
   }
 }
 
+/** The state's name as containerd says it in errors ("CONTAINER_EXITED"). */
+export const criStateName = (c: Container): string => CriState[criState(c)];
+
 /** containerd's reasons: Completed, Error, OOMKilled; a start that failed: its error. */
 function reason(c: Container): { reason: string; message: string } {
   const s = c.state;

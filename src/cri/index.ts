@@ -9,7 +9,7 @@ import type { Logger } from '../common/log.js';
 import type { DaemonConfig } from '../engine/config.js';
 import type { ContainerService } from '../engine/containers/service.js';
 import type { ExecService } from '../engine/containers/exec.js';
-import { criContainerService, fullStatus, streamingRuntime } from './container-rpcs.js';
+import { criContainerService, fullStatus, requireCriRunning, streamingRuntime } from './container-rpcs.js';
 import { CriEvents } from './events.js';
 import { ContainerEventType } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
 import type { LocalImageStore } from '../image/store.js';
@@ -73,8 +73,8 @@ export async function startCri(d: CriDeps): Promise<CriServer> {
       send: Parameters<RuntimeServiceImpl['getContainerEvents']>[2]) => events.stream(signal, send),
     ...criContainerService(engine),
     ...criStatsService({ cs: d.cs, pods: d.pods, driverRoot: d.driverRoot, stats: newStatsService({ storageDriver: c.storageDriver, driverRoot: d.driverRoot, pods: d.pods, cs: d.cs }) }),
-    exec: async (req: Parameters<RuntimeServiceImpl['exec']>[0]) => streaming.getExec(req),
-    attach: async (req: Parameters<RuntimeServiceImpl['attach']>[0]) => streaming.getAttach(req),
+    exec: async (req: Parameters<RuntimeServiceImpl['exec']>[0]) => { requireCriRunning(d.cs, req.containerId); return streaming.getExec(req); },
+    attach: async (req: Parameters<RuntimeServiceImpl['attach']>[0]) => { requireCriRunning(d.cs, req.containerId); return streaming.getAttach(req); },
     portForward: async (req: Parameters<RuntimeServiceImpl['portForward']>[0]) => {
       const pod = d.pods.requireReady(req.podSandboxId);
       return streaming.getPortForward({ ...req, podSandboxId: pod.id });
