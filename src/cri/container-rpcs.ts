@@ -115,17 +115,38 @@ async function fileAppears(file: string, ms: number): Promise<boolean> {
   }
 }
 
+/**
+ * containerd's ExecSync keeps at most 16 MiB of each stream and drops the rest (its
+ * cappedWriter, since 1.6.6: a probe's output must not eat the daemon's memory). A reply that
+ * still exceeds the 16 MiB gRPC limit fails with RESOURCE_EXHAUSTED there, as it does here.
+ */
+export const EXEC_SYNC_MAX_STREAM = 16 * 1024 * 1024;
+
+export function cappedBuffer(max: number): { write(b: Buffer): void; bytes(): Buffer } {
+  const parts: Buffer[] = [];
+  let size = 0;
+  return {
+    write: (b) => {
+      if (size >= max) return;
+      const part = b.length > max - size ? b.subarray(0, max - size) : b;
+      parts.push(part);
+      size += part.length;
+    },
+    bytes: () => Buffer.concat(parts, size),
+  };
+}
+
 /** Run a command to its end and keep its output (ExecSync), within `timeoutSecs` when > 0. */
 async function execSync(d: CriContainerDeps, ref: string, cmd: string[], timeoutSecs: number): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
   if (!cmd.length) throw invalidArgument('ExecSync: cmd is required');
   const c = getCri(d.cs, ref);
   d.cs.requireRunning(c);
   const { handle } = await d.es.run(c.id, { cmd, tty: false, stdin: false, stdout: true, stderr: true });
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
+  const out = cappedBuffer(EXEC_SYNC_MAX_STREAM);
+  const err = cappedBuffer(EXEC_SYNC_MAX_STREAM);
   const ended = new Promise<void>((resolve) => {
     if (!handle.stdio) { resolve(); return; }
-    handle.stdio.onOutput((s, b) => (s === 2 ? err : out).push(b));
+    handle.stdio.onOutput((s, b) => (s === 2 ? err : out).write(b));
     handle.stdio.onEnd(resolve);
   });
   const done = Promise.all([ended, handle.exited]).then(([, code]) => code);
@@ -139,7 +160,7 @@ async function execSync(d: CriContainerDeps, ref: string, cmd: string[], timeout
       await (handle.kill ? handle.kill(9) : Promise.resolve(process.kill(handle.pid, 'SIGKILL'))).catch(() => {});
       throw deadlineExceeded(`command ${JSON.stringify(cmd.join(' '))} timed out after ${timeoutSecs}s`);
     }
-    return { stdout: Buffer.concat(out), stderr: Buffer.concat(err), exitCode: r };
+    return { stdout: out.bytes(), stderr: err.bytes(), exitCode: r };
   } finally {
     clearTimeout(timer);
   }
