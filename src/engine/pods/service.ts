@@ -15,6 +15,7 @@ import type { NetnsManager, PodNetwork } from '../../network/index.js';
 import { podKey, type PodRecord, type PodSpec, type SandboxerRef } from './record.js';
 import type { PodStore } from './store.js';
 import { findPidHolders, holderAlive, pinNamespaces, startPidHolder, stopPidHolder, unpinNamespaces } from './namespaces.js';
+import { applySysctls, checkSysctls } from './sysctls.js';
 
 /** What the pod service needs from the container side (stop and remove a pod's containers). */
 export interface PodContainers {
@@ -167,6 +168,10 @@ export class PodService {
 
   private async setUp(rec: PodRecord, dir: string, signal?: AbortSignal): Promise<void> {
     const s = rec.spec;
+    // a sysctl runc would refuse fails the pod before anything is made (a VM's guest has
+    // every namespace of its own)
+    const ownNet = s.namespaces.network === 'pod' || !!rec.sandbox;
+    checkSysctls(s.sysctls ?? {}, { net: ownNet, uts: ownNet, ipc: s.namespaces.ipc === 'pod' || !!rec.sandbox });
     if (s.namespaces.network === 'pod') {
       if (this.d.network) {
         const net = await this.d.network.setup({
@@ -185,6 +190,8 @@ export class PodService {
     const pinned = await pinNamespaces(path.join(dir, 'ns'), pin, s.hostname, signal);
     rec.utsPath = pinned.uts ?? '';
     rec.ipcPath = pinned.ipc ?? '';
+    // written once here, as runc writes the pause container's (a VM pod's are the guest's)
+    if (!rec.sandbox) await applySysctls(s.sysctls ?? {}, { net: rec.netnsPath || undefined, ipc: rec.ipcPath || undefined, uts: rec.utsPath || undefined }, signal);
     if (s.namespaces.pid === 'pod' && !rec.sandbox) {
       rec.pidHolder = await startPidHolder({ net: rec.netnsPath || undefined, uts: rec.utsPath || undefined, ipc: rec.ipcPath || undefined }, dir);
       this.d.faults?.hit('pod:after-holder');
