@@ -32,6 +32,8 @@ export interface PodNetworkOptions {
   log?: Logger;
 }
 
+export const POD_ANNOTATIONS_CAPABILITY = 'io.kubernetes.cri.pod-annotations';
+
 export interface PodNetworkRequest {
   /** Sandbox id: the netns file name and CNI_CONTAINERID. */
   id: string;
@@ -41,6 +43,8 @@ export interface PodNetworkRequest {
   portMappings?: PortMapping[];
   dns?: DnsCapability;
   bandwidth?: BandwidthCapability;
+  /** containerd's io.kubernetes.cri.pod-annotations capability (null: none, as its nil map). */
+  podAnnotations?: Record<string, string> | null;
 }
 
 export interface PodNetworkInfo {
@@ -77,6 +81,7 @@ export class PodNetwork {
     if (req.portMappings?.length) caps.portMappings = req.portMappings;
     if (req.dns) caps.dns = req.dns;
     if (req.bandwidth) caps.bandwidth = req.bandwidth;
+    if (req.podAnnotations !== undefined) caps[POD_ANNOTATIONS_CAPABILITY] = req.podAnnotations;
     try {
       const result = await this.o.cni.add(list, {
         containerId: req.id, netns: netnsPath, ifName: this.ifName,

@@ -16,6 +16,7 @@ import { podKey, type PodRecord, type PodSpec, type SandboxerRef } from './recor
 import type { PodStore } from './store.js';
 import { findPidHolders, holderAlive, pinNamespaces, startPidHolder, stopPidHolder, unpinNamespaces } from './namespaces.js';
 import { applySysctls, checkSysctls } from './sysctls.js';
+import { podBandwidth } from './bandwidth.js';
 
 /** What the pod service needs from the container side (stop and remove a pod's containers). */
 export interface PodContainers {
@@ -174,10 +175,14 @@ export class PodService {
     checkSysctls(s.sysctls ?? {}, { net: ownNet, uts: ownNet, ipc: s.namespaces.ipc === 'pod' || !!rec.sandbox });
     if (s.namespaces.network === 'pod') {
       if (this.d.network) {
+        const bandwidth = podBandwidth(s.annotations ?? {});
         const net = await this.d.network.setup({
           id: rec.id, namespace: s.namespace, name: s.name, uid: s.uid,
           portMappings: s.portMappings.map((p) => ({ hostPort: p.hostPort, containerPort: p.containerPort, protocol: p.protocol, hostIP: p.hostIp })),
           ...(s.dns ? { dns: { servers: s.dns.servers, searches: s.dns.searches, options: s.dns.options } } : {}),
+          ...(bandwidth ? { bandwidth } : {}),
+          // every pod annotation, as containerd passes them (null when there are none: its nil map)
+          podAnnotations: Object.keys(s.annotations ?? {}).length ? { ...s.annotations } : null,
         }, signal);
         Object.assign(rec, { netnsPath: net.netnsPath, ip: net.ip ?? '', ips: net.ips });
       } else {
