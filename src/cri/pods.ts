@@ -6,7 +6,7 @@ import {
   ContainerEventType, NamespaceMode, PodSandboxState, Protocol, SecurityProfile_ProfileType,
   type PodSandboxConfig, type PodSandboxFilter, PodSandboxStatusSchema, PodSandboxSchema,
 } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
-import { invalidArgument } from '../common/errors.js';
+import { invalidArgument, notFound } from '../common/errors.js';
 import type { PodRecord, PodSpec, NamespaceMode as Mode } from '../engine/pods/record.js';
 import type { PodService } from '../engine/pods/service.js';
 import type { RuntimeServiceImpl } from './server.js';
@@ -113,16 +113,14 @@ export function criPodService(pods: PodService, events: CriEvents): Pick<Runtime
     },
     stopPodSandbox: async (req) => {
       const rec = find(req.podSandboxId);
-      const wasReady = rec?.state === 'ready';
-      try {
-        // containers still running are killed at once, as containerd does: kubelet has
-        // already stopped them with their grace periods (StopContainer) before this call
-        await pods.stop(req.podSandboxId, 0);
-      } catch (e) {
-        // CRI: stopping a pod that is gone is no error (kubelet retries until it succeeds)
-        if ((e as { kind?: string }).kind !== 'NotFound') throw e;
-      }
-      if (wasReady) events.pod(rec!, ContainerEventType.CONTAINER_STOPPED_EVENT);
+      // containerd 1.7 (and 2.0) answer NotFound for a pod it does not know, unlike
+      // StopContainer and the Remove calls; a stopped pod stops again without error
+      if (!rec) throw notFound(`an error occurred when try to find sandbox ${JSON.stringify(req.podSandboxId)}: not found`);
+      const wasReady = rec.state === 'ready';
+      // containers still running are killed at once, as containerd does: kubelet has
+      // already stopped them with their grace periods (StopContainer) before this call
+      await pods.stop(rec.id, 0);
+      if (wasReady) events.pod(rec, ContainerEventType.CONTAINER_STOPPED_EVENT);
       return {};
     },
     removePodSandbox: async (req) => {
