@@ -110,7 +110,7 @@ export class CriEvents {
       const rec = podRec ?? this.findPod(podId);
       const event: Event = {
         containerId, containerEventType: type, createdAt,
-        ...(rec ? { podSandboxStatus: podStatusToCri(rec, await this.d.pods.networkOpen(rec)) } : {}),
+        ...(rec ? { podSandboxStatus: podStatusToCri(rec, rec.state === 'ready' || await this.d.pods.networkOpen(rec)) } : {}),
         containersStatuses: await this.statuses(podId),
       };
       for (const s of this.subscribers) s(event);

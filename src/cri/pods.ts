@@ -103,6 +103,8 @@ function matches(r: PodRecord, f: PodSandboxFilter | undefined): boolean {
 
 export function criPodService(pods: PodService, events: CriEvents): Pick<RuntimeServiceImpl, 'runPodSandbox' | 'stopPodSandbox' | 'removePodSandbox' | 'podSandboxStatus' | 'listPodSandbox'> {
   const find = (id: string) => { try { return pods.get(id); } catch { return undefined; } };
+  // a ready pod has its netns (a stop marks it not ready only after the release)
+  const networkOpen = async (r: PodRecord) => r.state === 'ready' || pods.networkOpen(r);
   return {
     runPodSandbox: async (req, signal) => {
       if (!req.config) throw invalidArgument('RunPodSandbox: config is required');
@@ -140,7 +142,7 @@ export function criPodService(pods: PodService, events: CriEvents): Pick<Runtime
         });
       }
       // the pod's containers too, as containerd answers (kubelet's evented PLEG reads them)
-      return { status: podStatusToCri(r, await pods.networkOpen(r)), info, containersStatuses: await events.statuses(r.id), timestamp: BigInt(Date.now()) * 1_000_000n };
+      return { status: podStatusToCri(r, await networkOpen(r)), info, containersStatuses: await events.statuses(r.id), timestamp: BigInt(Date.now()) * 1_000_000n };
     },
     listPodSandbox: async (req) => ({ items: pods.list().filter((r) => matches(r, req.filter)).map(podToCri) }),
   };
