@@ -61,7 +61,12 @@ const exited = (id: string) => waitFor(async () => (await inspect(id)).status.st
 
 test('a container in a pod: ps, inspect, logs in the pod\'s log dir, exec, exec -s, stop, rm', async () => {
   const p = await pod();
-  const id = await ctr(p, 'web', { command: ['sh', '-c', 'echo started; echo to-err >&2; hostname; exec sleep 1000'], envs: [{ key: 'GREETING', value: 'hi' }] });
+  // its own PID namespace (pid CONTAINER): its command is pid 1, whose stdout the reopen
+  // test below writes to (without namespace_options it would join the pod's, as containerd)
+  const id = await ctr(p, 'web', {
+    command: ['sh', '-c', 'echo started; echo to-err >&2; hostname; exec sleep 1000'], envs: [{ key: 'GREETING', value: 'hi' }],
+    linux: { security_context: { namespace_options: { pid: 1 } } },
+  });
   assert.match(await ok(['ps']), new RegExp(`${id.slice(0, 13)}\\s+busybox\\s+.*Running\\s+web\\s+0\\s+${p.id.slice(0, 13)}`));
   const st = await inspect(id);
   assert.equal(st.status.state, 'CONTAINER_RUNNING');
