@@ -62,6 +62,11 @@ describe('pod sysctls (runc\'s validator)', () => {
   });
   it('the rest is refused, in runc 1.1\'s words', () => {
     assert.throws(() => checkSysctls({ 'kernel.panic': '1' }, own), /^InvalidArgument: sysctl "kernel.panic" is not in a separate kernel namespace$/);
+    // a key is a path under /proc/sys: nothing that leaves it
+    for (const bad of ['net.ipv4/../../../../etc/x', 'net..ipv4', 'net.ipv4.', 'net.a b']) {
+      assert.throws(() => checkSysctls({ [bad]: '1' }, own), /is not a valid sysctl name/, bad);
+    }
+    checkSysctls({ 'net.ipv4.conf.eth0/100.rp_filter': '1' }, own);
     assert.throws(() => checkSysctls({ 'vm.max_map_count': '1' }, own), /sysctl "vm.max_map_count" is not in a separate kernel namespace/);
     assert.throws(() => checkSysctls({ 'kernel.hostname': 'x' }, own), /sysctl "kernel.hostname" is not allowed as it conflicts with the OCI "hostname" field/);
     assert.throws(() => checkSysctls({ 'net.ipv4.ip_forward': '1' }, { ...own, net: false }), /sysctl "net.ipv4.ip_forward" not allowed in host network namespace/);

@@ -14,6 +14,10 @@ const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 
 export function checkSysctls(sysctls: Record<string, string>, own: PodNamespaces): void {
   for (const s of Object.keys(sysctls)) {
     const q = JSON.stringify(s);
+    // the key becomes a path under /proc/sys: no empty, "." or ".." component may take it out
+    if (!/^[A-Za-z0-9_:./-]+$/.test(s) || s.split(/[./]/).some((c) => c === '' || c === '..')) {
+      throw invalidArgument(`sysctl ${q} is not a valid sysctl name`);
+    }
     if (IPC_SYSCTLS.has(s) || s.startsWith('fs.mqueue.')) {
       if (!own.ipc) throw invalidArgument(`sysctl ${q} is not allowed in the hosts ipc namespace`);
       continue;
