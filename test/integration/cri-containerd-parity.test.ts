@@ -106,6 +106,8 @@ test('HOSTNAME (the pod\'s, or the node\'s) comes before the image\'s env and th
   assert.ok(env.includes(`HOSTNAME=pod-${n - 1}`), env.join(' '));
   assert.ok(env.includes('FOO=bar'));
   assert.ok(!env.some((e) => e.startsWith('TERM=')), 'no TERM without a tty');
+  // no /.dockerenv: that is dockerd's, not containerd's
+  assert.equal(await ok(['exec', id, 'sh', '-c', 'test -e /.dockerenv && echo there || echo none']), 'none');
   // the config's HOSTNAME wins
   const own = await ctr(p, 'own', { command: ['sleep', '1000'], envs: [{ key: 'HOSTNAME', value: 'mine' }] });
   assert.equal(await ok(['exec', own, 'sh', '-c', 'echo $HOSTNAME']), 'mine');
