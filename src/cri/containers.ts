@@ -97,13 +97,14 @@ function security(sc: LinuxContainerSecurityContext | undefined): Security {
   };
 }
 
+/** Go's words for an open's errno, as containerd's error shows them. */
+const GO_ERRNO: Record<string, string> = { ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'is a directory', ENOTDIR: 'not a directory' };
+
 /**
  * A Localhost seccomp profile is read at create, as containerd builds the whole spec there
  * (seccomp.WithProfile): a missing or broken file fails CreateContainer, not the start. A
  * privileged container gets no seccomp at all, so its profile is not read.
  */
-const GO_ERRNO: Record<string, string> = { ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'is a directory', ENOTDIR: 'not a directory' };
-
 export async function checkSeccompProfile(spec: CreateSpec): Promise<void> {
   const sc = spec.security;
   if (sc.privileged || sc.seccomp.type !== 'localhost') return;
