@@ -8,6 +8,7 @@ import { deadlineExceeded, failedPrecondition, internal, invalidArgument, isKind
 import { running, type Container } from '../engine/containers/model.js';
 import type { ContainerService } from '../engine/containers/service.js';
 import type { ExecService } from '../engine/containers/exec.js';
+import { checkPropagation } from '../engine/containers/spec.js';
 import type { PodService } from '../engine/pods/service.js';
 import type { StdioStream } from '../runtime/types.js';
 import type { StreamingRuntime, StreamIO } from './streaming/index.js';
@@ -176,6 +177,9 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
       const pod = pods.requireReady(req.podSandboxId);
       const spec = createSpecFromCri(req.config, pod, pidOf);
       await checkSeccompProfile(spec);
+      // as containerd's spec at create (ensureShared / ensureSharedOrSlave): a propagation the
+      // host's mount can't give fails CreateContainer, not a start that leaves a StartError
+      checkPropagation(spec.binds);
       if (spec.logPath) await fs.mkdir(path.dirname(spec.logPath), { recursive: true });
       const { Id } = await cs.create(spec);
       return { containerId: Id };

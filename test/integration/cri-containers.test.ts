@@ -139,14 +139,19 @@ test('mount propagation (critest\'s): rprivate, rslave host → container, rshar
       assert.equal((await fs.readdir(inner)).length > 0, prop === 2, `container → host, propagation ${prop}`);
       spawnSync('umount', ['-l', inner]);
     }
-    // rshared asked for a bind on a private mount: refused at start, saying what to do
+    // rshared asked for a bind on a private mount: refused at create (containerd builds the
+    // spec there), saying what to do; no container is left
     const priv = await fs.mkdtemp(path.join(d.dir, 'private-'));
     dirs.push(priv);
     execFileSync('mount', ['--bind', priv, priv]);
     execFileSync('mount', ['--make-private', priv]);
-    const id = await ctr(p, 'shared-off-private', { command: ['true'], mounts: [{ host_path: priv, container_path: '/x', propagation: 2 }] }, false);
-    const r = await cri(['start', id]);
+    const before = (await ok(['ps', '-a', '-q'])).split('\n').filter(Boolean).length;
+    const f = path.join(d.dir, 'ctr-shared-off-private.json');
+    await fs.writeFile(f, JSON.stringify({ metadata: { name: 'shared-off-private' }, image: { image: 'busybox' }, command: ['true'], linux: {}, mounts: [{ host_path: priv, container_path: '/x', propagation: 2 }] }));
+    const r = await cri(['create', p.id, f, p.cfg]);
+    assert.notEqual(r.code, 0);
     assert.match(r.stderr, /code = FailedPrecondition desc = bind .* is rshared, but .* is not a shared mount: make it one \(mount --make-rshared/);
+    assert.equal((await ok(['ps', '-a', '-q'])).split('\n').filter(Boolean).length, before);
   } finally {
     await ok(['rmp', '-f', p.id]);
     for (const dir of dirs) {

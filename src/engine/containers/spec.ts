@@ -73,7 +73,7 @@ async function seccompOf(c: Container): Promise<SpecOptions['seccomp']> {
  * sends its own back on a shared one: otherwise the propagation asked for can't happen
  * (dockerd's and containerd's ensureShared / ensureSharedOrSlave).
  */
-function checkPropagation(binds: SpecOptions['binds']): void {
+export function checkPropagation(binds: SpecOptions['binds']): void {
   for (const b of binds) {
     if (!b.propagation || b.propagation === 'rprivate') continue;
     const m = mountOf(b.source);
