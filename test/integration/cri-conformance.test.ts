@@ -260,6 +260,10 @@ test('security context: users, groups, read-only rootfs, privileged, capabilitie
   const p = await runPod();
   assert.equal((await exec(await started(p, {}, { runAsUser: { value: 1001n } }), ['id', '-u'])).out, '1001\n');
   assert.equal((await exec(await started(p, {}, { runAsUsername: 'nobody' }), ['id', '-nu'])).out, 'nobody\n');
+  // a name the image lacks fails CreateContainer (containerd builds the spec there), leaving nothing
+  const count = (await rt.listContainers({})).containers.length;
+  await assert.rejects(create(p, {}, { runAsUsername: 'nosuchuser' }), (e: { message: string }) => /unable to find user nosuchuser/.test(e.message));
+  assert.equal((await rt.listContainers({})).containers.length, count);
   const g = await started(p, { command: ['sh', '-c', 'echo $(id -u):$(id -g)'] }, { runAsUser: { value: 1001n }, runAsGroup: { value: 1002n } });
   await exited(g);
   assert.match(await logOf(g), / stdout F 1001:1002\n/);

@@ -7,6 +7,7 @@ import { invalidArgument, notFound } from '../../common/errors.js';
 import { which } from '../../common/which.js';
 import type { ContainerHooks, CreateContext } from './hooks.js';
 import type { Container } from './model.js';
+import { resolveUser } from '../../oci/user.js';
 
 /** Where docker-init is looked for: docker's own name, then Debian's tini-static (never the dynamic tini). */
 const INIT_NAMES = ['docker-init', 'tini-static'];
@@ -88,5 +89,8 @@ export class RunOptionHooks implements ContainerHooks {
     }
     for (const name of Object.keys(k.sysctls ?? {})) checkSysctl(name, rec);
     if (k.hostNamespaces?.uts && ctx.spec.hostname) throw invalidArgument('conflicting options: hostname and the UTS mode');
+    // a kubelet's run_as_username is looked up at create, as containerd's spec is built there
+    // (dockerd's -u waits for the start); only then is the rootfs mounted at create
+    if (ctx.spec.cri && k.user && !/^\d+(:\d+)?$/.test(k.user)) await resolveUser(await ctx.rootfs(), k.user);
   }
 }
