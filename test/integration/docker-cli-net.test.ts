@@ -348,9 +348,24 @@ test('--dns, --dns-search, --dns-option and --add-host (host-gateway too) reach 
   assert.match(r.out, new RegExp(`^${tn.gateway.replace(/\./g, '\\.')}\\tgw$`, 'm'));
 });
 
-test('refused with dockerd\'s 400 rather than ignored: --mac-address, --link, --ip on the default bridge', async () => {
+test('--mac-address: the interface has it, inspect shows it; dockerd\'s refusals', async () => {
+  const mac = '02:42:ac:11:00:99';
+  const id = await runD(['--mac-address', mac, 'busybox', 'sleep', '300']);
+  assert.equal((await ok(['exec', id, 'cat', '/sys/class/net/eth0/address'])).trim(), mac);
+  assert.equal(await inspect(id, '{{.Config.MacAddress}} {{.NetworkSettings.MacAddress}}'), `${mac} ${mac}`);
+  await ok(['rm', '-f', id]);
   for (const [flags, msg] of [
-    [['--mac-address', '02:42:ac:11:00:99'], /--mac-address is not supported/],
+    [['--mac-address', 'zz:42:ac:11:00:99'], /zz:42:ac:11:00:99 is not a valid mac address/],
+    [['--network', 'container:x', '--mac-address', mac], /conflicting options: mac-address and the network mode/],
+  ] as const) {
+    const c = await docker(d, ['create', ...flags, 'busybox']);
+    assert.notEqual(c.code, 0, flags.join(' '));
+    assert.match(c.stderr, msg);
+  }
+});
+
+test('refused with dockerd\'s 400 rather than ignored: --link, --ip on the default bridge', async () => {
+  for (const [flags, msg] of [
     [['--link', 'web1:web'], /--link is not supported/],
     [['--network', 'bridge', '--ip', '10.9.9.9'], /user specified IP address is supported on user defined networks only/],
   ] as const) {

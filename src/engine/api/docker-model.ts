@@ -243,6 +243,7 @@ export function inspectView(c: Container) {
       ...portsConfigView(c),
       Env: k.env, Cmd: k.cmd.length ? k.cmd : null, Image: k.imageRef, WorkingDir: k.workingDir,
       Entrypoint: k.entrypoint.length ? k.entrypoint : null, OnBuild: null, Labels: k.labels,
+      ...(k.networking?.endpoints[0]?.mac ? { MacAddress: k.networking.endpoints[0].mac } : {}),
       ...(k.stopSignal ? { StopSignal: k.stopSignal } : {}),
       ...(k.stopTimeout !== undefined ? { StopTimeout: k.stopTimeout } : {}),
       ...(k.healthcheck ? { Healthcheck: healthcheckToDocker(k.healthcheck) } : {}),

@@ -83,7 +83,8 @@ function isDeviceBody(v: unknown): v is DeviceBody {
 function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network' | 'networking'> {
   const raw = hc.NetworkMode;
   const mode = !raw || raw === 'default' ? 'default' : raw;
-  if (b.MacAddress) throw invalidArgument('--mac-address is not supported by tsulad (the CNI bridge gives each container its MAC)');
+  // Go's net.ParseMAC takes more forms; docker's CLI and clients send the colon form
+  if (b.MacAddress && !/^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/.test(b.MacAddress)) throw invalidArgument(`${b.MacAddress} is not a valid mac address`);
   if (hc.Links?.length) throw invalidArgument('--link is not supported by tsulad: use a user-defined network, whose containers find each other by name');
   const eps = Object.entries(b.NetworkingConfig?.EndpointsConfig ?? {});
   if (eps.length > 1) throw invalidArgument(`Container cannot be connected to network endpoints: ${eps.map(([k]) => k).join(', ')}`);
@@ -100,6 +101,7 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
   if (mode === 'container' || mode.startsWith('container:')) {
     const ref = mode.slice('container:'.length);
     if (!ref) throw invalidArgument('Invalid network mode: invalid container format container:<name|id>');
+    if (b.MacAddress) throw invalidArgument('conflicting options: mac-address and the network mode');
     return { network: 'container', networking: { ...n, container: ref } };
   }
   const netName = mode === 'default' ? 'bridge' : mode;
@@ -109,10 +111,11 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
   }
   if (ep?.IPAMConfig?.IPv6Address || ep?.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
   if (ep?.Links?.length) throw invalidArgument('--link is not supported by tsulad: use a user-defined network, whose containers find each other by name');
-  if (ep?.MacAddress) throw invalidArgument('--mac-address is not supported by tsulad');
+  if (ep?.MacAddress && ep.MacAddress !== b.MacAddress) throw invalidArgument('a MAC address per endpoint is not supported by tsulad: give the container\'s (--mac-address)');
   if (Object.keys(ep?.DriverOpts ?? {}).length) throw invalidArgument('network driver options of an endpoint are not supported by tsulad');
   const endpoint: EndpointSpec = {
     networkId: '', name: netName, aliases: ep?.Aliases ?? [], ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
+    ...(b.MacAddress ? { mac: b.MacAddress.toLowerCase().replace(/-/g, ':') } : {}),
   };
   return { network: 'cni', networking: { ...n, endpoints: [endpoint] } };
 }

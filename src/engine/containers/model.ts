@@ -52,6 +52,8 @@ export interface EndpointSpec {
   aliases: string[];
   /** A fixed IPv4 address (docker's --ip), on user networks only. */
   ipv4Address?: string;
+  /** A fixed MAC address (docker's --mac-address), for the first network's interface. */
+  mac?: string;
 }
 
 /**

@@ -183,7 +183,9 @@ export class ContainerNetworks {
     portMappings: PortMapping[]): Promise<Endpoint> {
     if (net.driver !== 'bridge') throw failedPrecondition(`network ${net.name} (driver ${net.driver}) cannot be joined by a container with other networks`);
     const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address });
-    const args: [string, string][] = [['IgnoreUnknown', '1'], ...(ep.ipv4Address ? [['IP', ep.ipv4Address] as [string, string]] : [])];
+    // the bridge plugin takes both from CNI_ARGS (IP: host-local's; MAC: the container's interface)
+    const args: [string, string][] = [['IgnoreUnknown', '1'], ...(ep.ipv4Address ? [['IP', ep.ipv4Address] as [string, string]] : []),
+      ...(ep.mac ? [['MAC', ep.mac] as [string, string]] : [])];
     const result = await this.d.cni.add(list, { containerId: rec.id, netns, ifName, args, capabilityArgs: portMappings.length ? { portMappings } : {} })
       .catch((e: unknown) => {
         // host-local's "requested IP address … is not available" / "… is subnet's gateway": docker's words
