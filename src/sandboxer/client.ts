@@ -12,7 +12,7 @@ import type { CreateRequest } from '../runtime/types.js';
 import { Controller } from '../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
 import type { ShimTask, TaskRecord } from '../runtime/shimv2/task.js';
 import { TaskApiRuntime, CALL, type Provisioned } from '../runtime/shimv2/task-runtime.js';
-import { errorMessage, failedPrecondition } from '../common/errors.js';
+import { errorMessage, failedPrecondition, isKind } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { socketPath } from '../ttrpc/address.js';
 import { grpcClient, type GrpcClient } from '../common/grpc.js';
@@ -45,8 +45,14 @@ const START = { timeoutMs: 300_000 };
 /** sandboxId: the sandbox we made for this container alone ('' for the pod's). */
 type SandboxTaskRecord = TaskRecord & { sandboxId?: string };
 
+/** How soon a task whose sandboxer went is connected to again, and the longest wait between tries. */
+const RECONNECT_FIRST_MS = 200;
+const RECONNECT_MAX_MS = 10_000;
+
 export class SandboxerRuntime extends TaskApiRuntime {
   private ctl: GrpcClient<ControllerMethods>;
+  /** Tasks whose sandboxer went, with the timer of the next try to connect again. */
+  private readonly reconnecting = new Map<string, NodeJS.Timeout>();
   /** The vmm kind's pods are VMs (its runc kind's share the host's kernel). */
   readonly guestKernel: boolean;
 
@@ -58,21 +64,21 @@ export class SandboxerRuntime extends TaskApiRuntime {
 
   /** The pod's sandbox when the spec names one the sandboxer has, else a new one for id. */
   private async sandboxFor(req: CreateRequest): Promise<{ sandboxId: string; address: string; owned: boolean }> {
-    if (this.o.autoStart) await ensureSandboxer(this.o.autoStart.state, this.o.address);
+    await this.ensureUp();
     for (const k of POD_ID_ANNOTATIONS) {
       const sb = req.spec.annotations?.[k];
       if (!sb || sb === req.id) continue;
-      const st = await this.ctl.status({ sandboxId: sb, sandboxer: this.o.sandboxer }, CALL).catch(() => null);
+      const st = await this.controller((c) => c.status({ sandboxId: sb, sandboxer: this.o.sandboxer }, CALL)).catch(() => null);
       if (st?.state === 'SANDBOX_READY') return { sandboxId: sb, address: st.address, owned: false };
     }
     // the container's own sandbox is in the netns its spec names (--network), with its
     // hostname; the spec itself goes along (containerd's sandbox API), so that a spec with no
     // network namespace (--network host) reaches the sandboxer as the host's network
     const spec = create(AnySchema, { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(req.spec)) });
-    await this.ctl.create({
+    await this.controller((c) => c.create({
       sandboxId: req.id, sandboxer: this.o.sandboxer, annotations: req.spec.annotations ?? {},
       netnsPath: podFromSpec(req.spec).netnsPath, sandbox: { sandboxId: req.id, spec },
-    }, CALL);
+    }, CALL));
     const st = await this.ctl.start({ sandboxId: req.id, sandboxer: this.o.sandboxer }, START).catch(async (e: unknown) => {
       // the sandboxer drops a sandbox whose start failed; an older one keeps it: ask
       await this.ctl.shutdown({ sandboxId: req.id, sandboxer: this.o.sandboxer }, CALL).catch(() => {});
@@ -105,10 +111,67 @@ export class SandboxerRuntime extends TaskApiRuntime {
     if (err) throw err;
   }
 
-  /** The sandboxer went away: it keeps the container; the next connection re-waits. */
+  /**
+   * The Wait ended without an exit. The sandboxer went away (it keeps the container): a
+   * sandboxer tsulad starts is started again and the task connected again at once (Wait,
+   * output), not at the next call. One that no longer knows the task lost it with its VM:
+   * that is the container's exit (255, as a VM that died).
+   */
   protected waitLost(t: ShimTask, e: unknown): void {
-    if (!t.detached) this.log?.warn('lost the sandboxer while waiting', { id: t.rec.id, err: errorMessage(e) });
     t.waiting = false;
+    if (t.detached || this.closing) return;
+    if (isKind(e, 'NotFound')) {
+      this.log?.warn('the sandboxer no longer has the task: it ended with its sandbox', { id: t.rec.id });
+      this.report(t, 255, new Date());
+      return;
+    }
+    this.log?.warn('lost the sandboxer while waiting; connecting again', { id: t.rec.id, err: errorMessage(e) });
+    this.reconnectLater(t.rec.id, RECONNECT_FIRST_MS);
+  }
+
+  private reconnectLater(id: string, delayMs: number): void {
+    if (this.reconnecting.has(id)) return;
+    const timer = setTimeout(() => {
+      this.reconnecting.delete(id);
+      void (async () => {
+        if (this.closing || !(await this.records.load(id).catch(() => null))) return;
+        try {
+          if (await this.reconnect(id)) { this.log?.info('connected to the sandboxer again', { id }); return; }
+        } catch (err) {
+          this.log?.debug('connecting to the sandboxer again failed', { id, err: errorMessage(err) });
+        }
+        this.reconnectLater(id, Math.min(delayMs * 2, RECONNECT_MAX_MS));
+      })();
+    }, delayMs);
+    timer.unref();
+    this.reconnecting.set(id, timer);
+  }
+
+  /** A sandboxer tsulad starts is started again before a task is connected to anew. */
+  protected override async tryTask(id: string, bundle?: string): Promise<ShimTask | null> {
+    const have = this.tasks.get(id);
+    if (this.o.autoStart && (!have || have.client.closed)) await this.ensureUp().catch(() => undefined);
+    return super.tryTask(id, bundle);
+  }
+
+  private ensureUp(): Promise<void> {
+    return this.o.autoStart ? ensureSandboxer(this.o.autoStart.state, this.o.address) : Promise.resolve();
+  }
+
+  /**
+   * A Controller call; when it finds no sandboxer (a channel still backing off from a dead
+   * one), the sandboxer is made sure of and the call made once more on a new channel.
+   */
+  private async controller<T>(call: (ctl: GrpcClient<ControllerMethods>) => Promise<T>): Promise<T> {
+    try {
+      return await call(this.ctl);
+    } catch (e) {
+      if (!this.o.autoStart || !isKind(e, 'Unavailable')) throw e;
+      await this.ensureUp();
+      this.ctl.close();
+      this.ctl = grpcClient(Controller, this.o.address);
+      return call(this.ctl);
+    }
   }
 
   protected async orphan(rec: TaskRecord): Promise<void> {
@@ -118,8 +181,8 @@ export class SandboxerRuntime extends TaskApiRuntime {
   /** Drop our files and the sandbox we made for this container. */
   protected async forget(rec: SandboxTaskRecord): Promise<void> {
     if (rec.sandboxId) {
-      await this.ctl.stop({ sandboxId: rec.sandboxId, sandboxer: this.o.sandboxer }, CALL).catch(() => {});
-      await this.ctl.shutdown({ sandboxId: rec.sandboxId, sandboxer: this.o.sandboxer }, CALL).catch(() => {});
+      await this.controller((c) => c.stop({ sandboxId: rec.sandboxId!, sandboxer: this.o.sandboxer }, CALL)).catch(() => {});
+      await this.controller((c) => c.shutdown({ sandboxId: rec.sandboxId!, sandboxer: this.o.sandboxer }, CALL)).catch(() => {});
     }
     await Promise.all([rec.io.stdin, rec.io.stdout, rec.io.stderr].filter(Boolean).map((f) => fs.rm(f, { force: true })));
     await this.records.remove(rec.id);
@@ -127,6 +190,8 @@ export class SandboxerRuntime extends TaskApiRuntime {
 
   override close(): void {
     super.close();
+    for (const t of this.reconnecting.values()) clearTimeout(t);
+    this.reconnecting.clear();
     this.ctl.close();
   }
 }

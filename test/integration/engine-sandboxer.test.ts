@@ -2,7 +2,7 @@
 // go through tsula-sandboxer's Controller API and the task address its Start returns.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestDaemon, TSULA } from '../helpers/daemon.js';
+import { TestDaemon, TSULA, waitFor } from '../helpers/daemon.js';
 import { PtyProcess } from '../helpers/pty.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
 
@@ -57,5 +57,20 @@ test('runc-sandbox: short exit statuses, and Ctrl-P Ctrl-Q then attach still typ
     }
   } finally {
     run.kill();
+  }
+});
+
+test('kill -9 of the sandboxer: tsulad connects again once it is back, untouched by any call: the log goes on, the exit arrives', async () => {
+  const id = (await d.ok(['run', '-d', '--runtime', 'runc-sandbox', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 40 ]; do echo tick-$i; i=$((i+1)); sleep 0.25; done; exit 5'])).trim();
+  try {
+    await waitFor(async () => (await d.ok(['logs', id])).includes('tick-2'), 10_000, 'the first ticks');
+    await sb.kill9();
+    await new Promise((r) => setTimeout(r, 1000));
+    await sb.start();
+    // no client call: the reconnection is tsulad's own; the ticks written after it reach the log
+    await waitFor(async () => (await d.ok(['logs', id])).includes('tick-39'), 30_000, 'the last tick in the log');
+    assert.equal((await d.ok(['wait', id])).trim(), '5');
+  } finally {
+    await d.cli(['rm', '-f', id]);
   }
 });

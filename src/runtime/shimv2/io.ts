@@ -53,6 +53,8 @@ export class ProcessIO {
   private ended = false;
   private closed = false;
   private resolveDrained!: () => void;
+  /** Whether stdout and stderr reached EOF (their writer, a shim or a sandboxer, went). */
+  get isEnded(): boolean { return this.ended; }
   /** Resolves when stdout and stderr reached EOF (or the IO was closed). */
   readonly drained = new Promise<void>((r) => { this.resolveDrained = r; });
 

@@ -282,6 +282,26 @@ export abstract class TaskApiRuntime implements Runtime {
     this.watch(t);
   }
 
+  /**
+   * Connect again to a task whose connection was lost (its sandboxer was restarted): Wait
+   * again, and read its output again when our ends of its FIFOs saw EOF with the old writer.
+   * False when the task can't be reached.
+   */
+  protected async reconnect(id: string): Promise<boolean> {
+    const t = await this.tryTask(id);
+    if (!t) return false;
+    if (t.exitReported) return true;
+    if ((!t.io || t.io.isEnded) && t.rec.logPath) {
+      const st = await t.api.state({ id }, CALL);
+      if (st.status !== Status.STOPPED) {
+        t.io = await ProcessIO.reopen(t.rec.io, t.rec.terminal, new K8sLogWriter(t.rec.logPath, t.rec.logSizeMax));
+        t.io.start();
+      }
+    }
+    this.watch(t);
+    return true;
+  }
+
   async exitStatus(id: string): Promise<{ code: number; at: Date } | null> {
     const known = this.exits.get(id);
     if (known) return { code: known.code, at: known.at };
