@@ -368,6 +368,8 @@ test('refused with dockerd\'s 400 rather than ignored: --link, --ip on the defau
   for (const [flags, msg] of [
     [['--link', 'web1:web'], /--link is not supported/],
     [['--network', 'bridge', '--ip', '10.9.9.9'], /user specified IP address is supported on user defined networks only/],
+    // a VM would take that namespace's interface from the other container
+    [['--runtime', 'vmm', '--network', 'container:x'], /runs the container in a VM, which cannot share another container's network namespace/],
   ] as const) {
     const r = await docker(d, ['create', ...flags, 'busybox']);
     assert.notEqual(r.code, 0, flags.join(' '));

@@ -33,6 +33,11 @@ export class NetworkHooks implements ContainerHooks {
     checkExtraHosts(n.extraHosts);
     checkDns(n);
     const hasPorts = Object.keys(n.portBindings).length > 0 || n.publishAll;
+    // a VM would take the joined namespace's interface for its own (the tap's redirect): the
+    // other container would lose its network
+    if (k.network === 'container' && this.d.isVmRuntime(rec.runtime)) {
+      throw invalidArgument(`runtime ${rec.runtime} runs the container in a VM, which cannot share another container's network namespace: --network ${n.mode} is refused (use --network none, or a CRI pod whose containers share the VM's network)`);
+    }
     if (k.network === 'cni' && this.d.isVmRuntime(rec.runtime)) {
       if (n.mode !== 'default' || hasPorts) {
         throw invalidArgument(`runtime ${rec.runtime} runs the container in a VM, whose network tsulad does not connect yet: --network ${n.mode === 'default' ? 'bridge' : n.mode} and -p/-P are refused (use --network none, or a CRI pod for a VM with a network)`);
