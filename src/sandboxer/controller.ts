@@ -7,7 +7,7 @@ import { Controller } from '../gen/github.com/containerd/containerd/api/services
 import { invalidArgument, unimplemented } from '../common/errors.js';
 import { SPEC_TYPE_URL } from '../agent/protocol.js';
 import type { Spec } from '../oci/types.js';
-import { HOSTNAME_ANNOTATION, podFromSpec } from './podspec.js';
+import { HOSTNAME_ANNOTATION, limitAnnotations, podFromSpec } from './podspec.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { TaskManager } from './tasks/manager.js';
 import type { GrpcImpl } from '../common/grpc.js';
@@ -47,7 +47,7 @@ export function controllerService(d: ControllerDeps): GrpcImpl<ControllerMethods
       const sb = await d.sandboxes.create({
         id: r.sandboxId, kind: r.sandboxer || d.defaultKind, netnsPath: r.netnsPath || pod?.netnsPath || '',
         hostNetwork: !r.netnsPath && !!pod?.hostNetwork,
-        annotations: { ...(pod?.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...r.annotations },
+        annotations: { ...(pod?.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...(pod ? limitAnnotations(pod) : {}), ...r.annotations },
       });
       return { sandboxId: sb.id };
     },

@@ -7,6 +7,9 @@ import type { Spec } from '../oci/types.js';
 
 /** The pod's hostname for the sandbox (the vmm kind puts it on the guest's kernel command line). */
 export const HOSTNAME_ANNOTATION = 'io.tsula.hostname';
+/** The limits of the one container a sandbox is made for (bytes; CPUs): the vmm kind sizes the VM to them. */
+export const MEMORY_LIMIT_ANNOTATION = 'io.tsula.container-memory-limit';
+export const CPUS_ANNOTATION = 'io.tsula.container-cpus';
 
 export interface PodFromSpec {
   hostname: string;
@@ -14,9 +17,26 @@ export interface PodFromSpec {
   netnsPath: string;
   /** The spec has no network namespace: the pod uses the host's network. */
   hostNetwork: boolean;
+  /** The spec's memory limit in bytes and its CPUs (quota / period), 0 for none. */
+  memoryLimit: number;
+  cpus: number;
 }
 
 export function podFromSpec(spec: Pick<Spec, 'hostname' | 'linux'>): PodFromSpec {
   const ns = spec.linux?.namespaces?.find((n) => n.type === 'network');
-  return { hostname: spec.hostname ?? '', netnsPath: ns?.path ?? '', hostNetwork: !ns };
+  const r = spec.linux?.resources;
+  const quota = Number(r?.cpu?.quota ?? 0);
+  const period = Number(r?.cpu?.period ?? 0);
+  return {
+    hostname: spec.hostname ?? '', netnsPath: ns?.path ?? '', hostNetwork: !ns,
+    memoryLimit: Math.max(0, Number(r?.memory?.limit ?? 0)), cpus: quota > 0 && period > 0 ? quota / period : 0,
+  };
+}
+
+/** The annotations that carry a spec's limits to the sandbox (none for none). */
+export function limitAnnotations(p: PodFromSpec): Record<string, string> {
+  return {
+    ...(p.memoryLimit > 0 ? { [MEMORY_LIMIT_ANNOTATION]: String(p.memoryLimit) } : {}),
+    ...(p.cpus > 0 ? { [CPUS_ANNOTATION]: String(p.cpus) } : {}),
+  };
 }

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { guestNetwork, plumbingBatches, unplumbingBatches, VmNetworks, TAP_NAME, type NetnsRunner } from '../../src/sandboxer/kinds/vmm/network.js';
 import { QemuHypervisor, StratovirtHypervisor, defaultHypervisorConfig, parseVmmConfig, type VmSpec } from '../../src/hypervisor/index.js';
-import { podFromSpec } from '../../src/sandboxer/podspec.js';
+import { limitAnnotations, podFromSpec } from '../../src/sandboxer/podspec.js';
+import { VM_OVERHEAD_MIB, vmSizedFor } from '../../src/sandboxer/kinds/vmm/request.js';
 import { VmmSandboxKind } from '../../src/sandboxer/kinds/vmm/index.js';
 import type { LinkInfo } from '../../src/network/index.js';
 
@@ -95,9 +96,9 @@ test('vmm.toml internetworking_model: tcfilter by default, none, anything else n
 
 test('a spec tells the pod: netns path, hostname, and no network namespace = the host network', () => {
   assert.deepEqual(podFromSpec({ hostname: 'web', linux: { namespaces: [{ type: 'pid' }, { type: 'network', path: '/var/run/netns/cni-1' }] } }),
-    { hostname: 'web', netnsPath: '/var/run/netns/cni-1', hostNetwork: false });
-  assert.deepEqual(podFromSpec({ linux: { namespaces: [{ type: 'network' }] } }), { hostname: '', netnsPath: '', hostNetwork: false });
-  assert.deepEqual(podFromSpec({ linux: { namespaces: [{ type: 'pid' }] } }), { hostname: '', netnsPath: '', hostNetwork: true });
+    { hostname: 'web', netnsPath: '/var/run/netns/cni-1', hostNetwork: false, memoryLimit: 0, cpus: 0 });
+  assert.deepEqual(podFromSpec({ linux: { namespaces: [{ type: 'network' }] } }), { hostname: '', netnsPath: '', hostNetwork: false, memoryLimit: 0, cpus: 0 });
+  assert.deepEqual(podFromSpec({ linux: { namespaces: [{ type: 'pid' }] } }), { hostname: '', netnsPath: '', hostNetwork: true, memoryLimit: 0, cpus: 0 });
 });
 
 test('the vmm kind refuses hostNetwork and a hostname that may not reach a kernel command line', () => {
@@ -110,4 +111,16 @@ test('the vmm kind refuses hostNetwork and a hostname that may not reach a kerne
   for (const bad of ['a b', 'x tsula.debug=1', '-lead', 'x'.repeat(65), 'ünï']) {
     assert.throws(() => k.validate({ ...req, annotations: { 'io.tsula.hostname': bad } }), /is not a valid hostname/, bad);
   }
+});
+
+test('a VM for one container fits its limits: above the configured size, its memory plus the guest\'s overhead and its CPUs (at most the host\'s)', () => {
+  const cfg = defaultHypervisorConfig('qemu');
+  const spec = (memory?: number, quota?: number) => ({ linux: { resources: { ...(memory ? { memory: { limit: memory } } : {}), ...(quota ? { cpu: { quota, period: 100000 } } : {}) } } });
+  const sized = (memory?: number, quota?: number, host = 2) => vmSizedFor(cfg, limitAnnotations(podFromSpec(spec(memory, quota) as never)), host);
+  assert.equal(sized(), cfg, 'no limits: the configured VM (a template fits it)');
+  assert.equal(sized(32 << 20, 50000), cfg, 'within the configured VM');
+  const big = sized(1 << 30, 200000);
+  assert.deepEqual([big.defaultMemory, big.defaultVcpus], [1024 + VM_OVERHEAD_MIB, 2]);
+  assert.equal(sized(undefined, 800000, 2).defaultVcpus, 2, 'no more vCPUs than the host has');
+  assert.equal(cfg.defaultMemory, 512, 'the config itself is left as it is');
 });

@@ -16,6 +16,7 @@
 // enable_template (templates.ts, clone.ts): a pod is restored from a saved, booted guest
 // instead, its share and NIC hot-plugged; the first boot with a config makes the template,
 // and a restore that fails boots the pod as above.
+import * as os from 'node:os';
 import { createHash } from '../../../common/crypto.js';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
@@ -35,7 +36,7 @@ import { GuestRuntime } from './runtime.js';
 import { SharedDir, removeUnmounted } from './shared.js';
 import { VMM_CONFIG_ANNOTATION } from './config.js';
 import { HOSTNAME_ANNOTATION } from '../../podspec.js';
-import { validateVmRequest } from './request.js';
+import { validateVmRequest, vmSizedFor } from './request.js';
 import { AgentSnapshots } from './snapshots.js';
 import { VmNetworks, type PodNic } from './network.js';
 import { VmTemplates, templateKey, type Template } from './templates.js';
@@ -127,8 +128,11 @@ export class VmmSandboxKind implements SandboxKind {
     const file = named || this.d.configPath || DEFAULT_CONFIG_PATH;
     const cfg = this.d.config ?? await loadVmmConfig(file);
     this.warnIgnored(ignoredKeysWarning(cfg, file));
-    const hvCfg = cfg.hypervisors[cfg.default];
-    if (!hvCfg) throw failedPrecondition(`vmm: no [hypervisor.${cfg.default}] configuration`);
+    const configured = cfg.hypervisors[cfg.default];
+    if (!configured) throw failedPrecondition(`vmm: no [hypervisor.${cfg.default}] configuration`);
+    // a sandbox for one container with limits above the configured VM gets a VM that fits them
+    const hvCfg = vmSizedFor(configured, sb.annotations, os.cpus().length);
+    if (hvCfg !== configured) this.d.log?.info('the VM is sized to the container\'s limits', { id: sb.id, memoryMib: hvCfg.defaultMemory, vcpus: hvCfg.defaultVcpus });
     const hv = hypervisorFor(hvCfg);
     const hostname = sb.annotations[HOSTNAME_ANNOTATION] ?? '';
     this.validate({ ...sb, hostNetwork: false });
@@ -173,7 +177,7 @@ export class VmmSandboxKind implements SandboxKind {
         timing.plumbMs = Date.now() - t0;
       }
       // enable_template: restore the pod from the template; any failure boots it normally
-      if (hvCfg.enableTemplate) {
+      if (hvCfg.enableTemplate && hvCfg === configured) {
         template = await this.templates.find(hvCfg, accel).catch((e) => {
           this.d.log?.warn('cannot read the VM template: booting the pod normally', { id: sb.id, err: errorMessage(e) });
           return null;
@@ -230,7 +234,7 @@ export class VmmSandboxKind implements SandboxKind {
         timing.configureMs = Date.now() - t0;
       }
       // the first boot with this config makes the template, in the background
-      if (hvCfg.enableTemplate && !clone) this.templates.ensure(hvCfg, accel);
+      if (hvCfg.enableTemplate && hvCfg === configured && !clone) this.templates.ensure(hvCfg, accel);
     } catch (e) {
       if (vm) {
         vm.client.close();
