@@ -216,3 +216,24 @@ test('containerd restarts under running tasks: ls, ps, exec, kill and delete wor
     for (const id of ids) await remove(id);
   }
 });
+
+test('stdin: input piped into task exec arrives before its EOF (CloseIO during Start); an attach client that goes leaves the task\'s stdin open', { timeout: 120_000 }, async () => {
+  await same('stdin', async (rt, id) => {
+    const name = id('in');
+    await c.ok(['run', '-d', ...rtArg(rt), IMAGE, name, 'sh', '-c', 'while read l; do echo echo-$l; done; echo eof; exit 3']);
+    try {
+      // a whole input at once: ctr sends CloseIO while the exec starts
+      const ex = await c.ctr(['task', 'exec', '--exec-id', 'cat1', name, 'cat'], { input: 'abc\n', timeoutMs: 30_000 });
+      // a client attached and killed: no EOF for the task (runc-v2's shim keeps its own write end)
+      const att = spawn('ctr', ['-a', c.sock, '-n', 'tsula', 'task', 'attach', name], { env: c.env, stdio: ['pipe', 'ignore', 'ignore'] });
+      att.stdin!.write('one\n');
+      await new Promise((r) => setTimeout(r, 1500));
+      att.kill('SIGKILL');
+      await new Promise((r) => att.once('close', r));
+      await new Promise((r) => setTimeout(r, 1000));
+      return { exec: [ex.code, ex.stdout], after: await status(name) };
+    } finally {
+      await remove(name);
+    }
+  });
+});

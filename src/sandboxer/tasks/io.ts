@@ -4,14 +4,15 @@
 // - Output FIFOs are opened O_RDWR: the open never blocks (containerd may not have its end
 //   open yet, or may be gone after a restart). We are their only writer, so closing our fd
 //   is containerd's EOF.
-// - stdin is opened O_RDONLY|O_NONBLOCK: containerd ends stdin by closing its write end
-//   (ctr run < file), or with CloseIO. Linux reports POLLHUP on a FIFO only once a writer
-//   came and went after our open, so a writer that has not opened yet is not an EOF.
+// - stdin is opened O_RDWR|O_NONBLOCK, as containerd-shim-runc-v2 keeps a write end of its
+//   own: a client that goes (an attach killed, ctr's end closed) is no EOF; only CloseIO ends
+//   the process' stdin, after what is still in the FIFO went to it. A CloseIO that comes
+//   before the process is connected (ctr sends it while Start runs) waits for the connect.
 // - When the process exits, its output FIFOs close (containerd's EOF) but the stdin FIFO stays
 //   open, read and dropped, until the task or exec is deleted, as containerd-shim-runc-v2
 //   holds it until Delete: a client still writing input gets no EPIPE, which containerd's
 //   CRI answers, for a TTY exec, by closing the exec's output before it read it all.
-import { constants, openSync, promises as fs } from 'node:fs';
+import { constants, openSync, readSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import type { StdioStream } from '../../runtime/types.js';
 
@@ -28,7 +29,10 @@ export class FifoPump {
   private out: net.Socket | null = null;
   private err: net.Socket | null = null;
   private in: net.Socket | null = null;
+  private inFd = -1;
   private stream: StdioStream | null = null;
+  /** CloseIO came before connect(): stdin ends once connected. */
+  private stdinClosing = false;
   private ended = false;
   private exited = false;
   private endCbs: Array<() => void> = [];
@@ -41,7 +45,8 @@ export class FifoPump {
       if (!file) return null;
       const st = await fs.stat(file).catch(() => null);
       if (!st?.isFIFO()) return null; // file:// or a vanished FIFO: nothing to copy to
-      const fd = openSync(file, (readable ? constants.O_RDONLY : constants.O_RDWR) | constants.O_NONBLOCK);
+      const fd = openSync(file, constants.O_RDWR | constants.O_NONBLOCK);
+      if (readable) p.inFd = fd;
       const s = new net.Socket({ fd, readable, writable: !readable });
       s.on('error', () => s.destroy());
       return s;
@@ -63,12 +68,12 @@ export class FifoPump {
     stream.onOutput((s, d) => {
       const dst = s === 2 ? (this.err ?? this.out) : this.out;
       // nobody reading (containerd gone): drop rather than queue without bound; conmon's
-      // own log still has every byte
+      // own log keeps the last MiB
       if (dst && !dst.destroyed && dst.writableLength < MAX_QUEUED) dst.write(d);
     });
     stream.onEnd(() => this.finish());
     this.in?.on('data', (d: Buffer) => { if (!this.exited) this.stream?.write(d); });
-    this.in?.on('end', () => this.closeStdin());
+    if (this.stdinClosing) this.closeStdin();
   }
 
   /** Resolves when the process' output ended (or after ms). */
@@ -85,11 +90,29 @@ export class FifoPump {
     for (const cb of this.endCbs.splice(0)) cb();
   }
 
-  /** containerd's CloseIO(stdin): the process reads EOF. */
+  /** containerd's CloseIO(stdin): the process gets what is left in the FIFO, then EOF. */
   closeStdin(): void {
-    this.in?.destroy();
+    const stream = this.stream;
+    if (!stream) { this.stdinClosing = true; return; }
+    const s = this.in;
     this.in = null;
-    this.stream?.closeStdin();
+    if (s) {
+      const give = (d: Buffer) => { if (!this.exited) stream.write(d); };
+      // (read() also emits 'data': its listener goes first, so no chunk is given twice)
+      s.pause();
+      s.removeAllListeners('data');
+      for (let c = s.read() as Buffer | null; c !== null; c = s.read() as Buffer | null) give(c);
+      // and what the pipe still holds (the writer's last bytes, not read yet)
+      const buf = Buffer.alloc(64 << 10);
+      for (;;) {
+        let n = 0;
+        try { n = readSync(this.inFd, buf, 0, buf.length, null); } catch { break; } // EAGAIN: empty
+        if (n <= 0) break;
+        give(Buffer.from(buf.subarray(0, n)));
+      }
+      s.destroy();
+    }
+    stream.closeStdin();
   }
 
   /**

@@ -25,6 +25,11 @@ import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
 import { POD_ID_ANNOTATIONS, isEnginePodSandbox } from '../../common/pod-annotations.js';
 import { HOSTNAME_ANNOTATION, podFromSpec } from '../podspec.js';
 
+/**
+ * conmon's own copy of a task's output: containerd has it through the FIFOs, so this file only
+ * needs the recent lines, and the state dir is usually a tmpfs (memory).
+ */
+const CONMON_LOG_MAX = 1 << 20;
 /** How long an exit waits for the rest of the output (a grandchild may hold stdout). */
 const DRAIN_MS = 2000;
 /** A task with this annotation and no pod runs in a sandbox of that kind made for it alone. */
@@ -174,7 +179,7 @@ export class TaskManager {
       const rt = await this.rt(rec);
       // stdinOnce: our attach connection going away (CloseIO) is the container's stdin EOF
       rec.pid = await rt.create({
-        id: key, bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'),
+        id: key, bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'), logSizeMax: CONMON_LOG_MAX,
         terminal: c.terminal, stdin: !!c.stdin, stdinOnce: true,
       });
       t.io.connect(await rt.attach(key, rec.dir));
