@@ -169,8 +169,9 @@ test('a VM pod on the pod network: eth0, gateway, pod IP, hostPort, port-forward
   process.kill(qemuA, 'SIGKILL');
   await waitFor(async () => plumbing(a).length === 0, 20_000, `pod A's netns cleaned: ${plumbing(a).join(', ')}`);
 
-  // kill -9 of the sandboxer, then of pod B's qemu: the next sandboxer finds the VM dead at
-  // recovery and removes its plumbing from the record
+  // kill -9 of the sandboxer, then of pod B's qemu: the next sandboxer (tsulad starts it again
+  // by itself once its tasks lose their Wait, or this test does) finds the VM dead at recovery
+  // and removes its plumbing from the record
   const sandboxers = await nodeProcessesUnder(path.join(d.dir, 'sb'));
   assert.equal(sandboxers.length, 1);
   process.kill(sandboxers[0]!, 'SIGKILL');
@@ -178,8 +179,7 @@ test('a VM pod on the pod network: eth0, gateway, pod IP, hostPort, port-forward
   assert.ok(qemuB);
   process.kill(qemuB, 'SIGKILL');
   await waitFor(async () => spawnSync('kill', ['-0', String(qemuB)]).status !== 0, 10_000, 'qemu B gone');
-  assert.deepEqual(plumbing(b), ['tap0_kata', 'eth0 ingress qdisc', 'eth0 mirred filter'], 'nobody cleaned B yet');
-  // started as tsulad starts it (its launcher: bin/, not this test's dir)
+  // started as tsulad starts it (its launcher: bin/, not this test's dir), if tsulad has not yet
   process.env.TSULA_SANDBOXER_BIN = path.join(ROOT, 'bin', 'tsula-sandboxer');
   await ensureSandboxer(path.join(d.dir, 'sb'), path.join(d.dir, 'sb.sock'));
   await waitFor(async () => plumbing(b).length === 0, 30_000, `pod B's netns cleaned at recovery: ${plumbing(b).join(', ')}`);
