@@ -48,11 +48,15 @@ type SandboxTaskRecord = TaskRecord & { sandboxId?: string };
 /** How soon a task whose sandboxer went is connected to again, and the longest wait between tries. */
 const RECONNECT_FIRST_MS = 200;
 const RECONNECT_MAX_MS = 10_000;
+/** How long after a failed start of the sandboxer calls fail at once instead of waiting for another. */
+const START_RETRY_MS = 5_000;
 
 export class SandboxerRuntime extends TaskApiRuntime {
   private ctl: GrpcClient<ControllerMethods>;
   /** Tasks whose sandboxer went, with the timer of the next try to connect again. */
   private readonly reconnecting = new Map<string, NodeJS.Timeout>();
+  /** Until when a failed start of the sandboxer is not tried again. */
+  private upFailedUntil = 0;
   /** The vmm kind's pods are VMs (its runc kind's share the host's kernel). */
   readonly guestKernel: boolean;
 
@@ -154,8 +158,17 @@ export class SandboxerRuntime extends TaskApiRuntime {
     return super.tryTask(id, bundle);
   }
 
-  private ensureUp(): Promise<void> {
-    return this.o.autoStart ? ensureSandboxer(this.o.autoStart.state, this.o.address) : Promise.resolve();
+  /**
+   * The sandboxer tsulad starts, running. A start that failed is not tried again for a while:
+   * the tasks adopted at tsulad's start would each wait for it in turn.
+   */
+  private async ensureUp(): Promise<void> {
+    if (!this.o.autoStart) return;
+    if (Date.now() < this.upFailedUntil) throw failedPrecondition(`tsula-sandboxer did not start a moment ago (see ${this.o.autoStart.state}/sandboxer.log)`);
+    await ensureSandboxer(this.o.autoStart.state, this.o.address).catch((e: unknown) => {
+      this.upFailedUntil = Date.now() + START_RETRY_MS;
+      throw e;
+    });
   }
 
   /**
