@@ -9,6 +9,9 @@ import type { DriverName, LayerInfo, SnapshotDriver } from './types.js';
 export class MountGuard implements SnapshotDriver {
   private readonly holds = new Map<string, number>();
   private readonly deferred = new Set<string>();
+  /** Unmounts under way: a mount or hold that comes meanwhile waits for it (else it finds the
+   *  mount still there, and then loses it). */
+  private readonly unmounting = new Map<string, Promise<void>>();
 
   constructor(readonly inner: SnapshotDriver) {}
 
@@ -26,21 +29,33 @@ export class MountGuard implements SnapshotDriver {
   remove(key: string): Promise<void> { this.deferred.delete(key); return this.inner.remove(key); }
 
   /** A (re)mount cancels an unmount that waits for holders: the container runs again. */
-  mount(key: string): Promise<string> {
+  async mount(key: string): Promise<string> {
     this.deferred.delete(key);
+    await this.unmounting.get(key)?.catch(() => {});
     return this.inner.mount(key);
   }
 
   /** Now, or when the last holder lets go. */
   async unmount(key: string): Promise<void> {
     if ((this.holds.get(key) ?? 0) > 0) { this.deferred.add(key); return; }
-    await this.inner.unmount(key);
+    await this.unmountNow(key);
+  }
+
+  private async unmountNow(key: string): Promise<void> {
+    const p = this.inner.unmount(key);
+    this.unmounting.set(key, p);
+    try {
+      await p;
+    } finally {
+      if (this.unmounting.get(key) === p) this.unmounting.delete(key);
+    }
   }
 
   /** Mount and hold: no unmount happens until release(). */
   async hold(key: string): Promise<string> {
     this.holds.set(key, (this.holds.get(key) ?? 0) + 1);
     try {
+      await this.unmounting.get(key)?.catch(() => {});
       return await this.inner.mount(key);
     } catch (e) {
       await this.release(key, false);
@@ -57,6 +72,6 @@ export class MountGuard implements SnapshotDriver {
     if (n > 0) { this.holds.set(key, n); return; }
     this.holds.delete(key);
     const waited = this.deferred.delete(key);
-    if (waited || idle) await this.inner.unmount(key).catch(() => {});
+    if (waited || idle) await this.unmountNow(key).catch(() => {});
   }
 }
