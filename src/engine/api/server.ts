@@ -7,26 +7,16 @@ import type { Logger } from '../../common/log.js';
 import { errorMessage, httpStatus, invalidArgument } from '../../common/errors.js';
 import type { SocketClaim } from '../../common/unixsocket.js';
 import { API_VERSION, MIN_API_VERSION, VERSION } from './system.js';
+import { compareVersions } from '../../common/compare.js';
 
 const VERSION_PREFIX = /^\/v(\d+(?:\.\d+)*)(?=\/)/;
 
-/** Go's versions.Compare on dotted numbers: -1, 0 or 1. */
-export function compareApiVersions(a: string, b: string): number {
-  const x = a.split('.').map(Number);
-  const y = b.split('.').map(Number);
-  for (let i = 0; i < Math.max(x.length, y.length); i++) {
-    const d = (x[i] ?? 0) - (y[i] ?? 0);
-    if (d) return Math.sign(d);
-  }
-  return 0;
-}
-
 /** dockerd's VersionMiddleware: a /vX.Y/ outside [MIN_API_VERSION, API_VERSION] is a 400. */
 function checkApiVersion(v: string): void {
-  if (compareApiVersions(v, MIN_API_VERSION) < 0) {
+  if (compareVersions(v, MIN_API_VERSION) < 0) {
     throw invalidArgument(`client version ${v} is too old. Minimum supported API version is ${MIN_API_VERSION}, please upgrade your client to a newer version`);
   }
-  if (compareApiVersions(v, API_VERSION) > 0) throw invalidArgument(`client version ${v} is too new. Maximum supported API version is ${API_VERSION}`);
+  if (compareVersions(v, API_VERSION) > 0) throw invalidArgument(`client version ${v} is too new. Maximum supported API version is ${API_VERSION}`);
 }
 
 /** Rewrites an error a handler threw before it is answered (e.g. a bare ENOSPC into a clear one). */

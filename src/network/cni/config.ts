@@ -98,14 +98,7 @@ export async function loadNetworkConfig(dir: string): Promise<NetworkConfigList>
 }
 
 /** Compare two spec versions ("0.4.0" < "1.0.0"). */
-export function compareVersions(a: string, b: string): number {
-  const pa = a.split('.').map(Number); const pb = b.split('.').map(Number);
-  for (let i = 0; i < 3; i++) {
-    const d = (pa[i] ?? 0) - (pb[i] ?? 0);
-    if (d) return Math.sign(d);
-  }
-  return 0;
-}
+export { compareVersions } from '../../common/compare.js';
 
 function parseObject(text: string, source: string): Record<string, unknown> {
   let doc: unknown;
