@@ -8,6 +8,7 @@ import { which } from '../../common/which.js';
 import type { ContainerHooks, CreateContext } from './hooks.js';
 import type { Container } from './model.js';
 import { resolveUser } from '../../oci/user.js';
+import { isIpcSysctl } from '../pods/sysctls.js';
 
 /** Where docker-init is looked for: docker's own name, then Debian's tini-static (never the dynamic tini). */
 const INIT_NAMES = ['docker-init', 'tini-static'];
@@ -50,13 +51,10 @@ export function parsePlatform(p: string): { os: string; arch?: string } {
   return { os: parts[0]!, arch: ARCH[parts[1]!] ?? parts[1]! };
 }
 
-const SYSCTL_IPC = ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'];
-
 /** dockerd's ValidateSysctl: only namespaced sysctls, and not for a namespace shared with the host. */
 function checkSysctl(name: string, c: Container): void {
   const k = c.config;
-  const ipc = SYSCTL_IPC.includes(name) || name.startsWith('fs.mqueue.');
-  if (ipc) {
+  if (isIpcSysctl(name)) {
     if (k.hostNamespaces?.ipc) throw invalidArgument(`sysctl '${name}' is not allowed in host IPC namespace`);
     return;
   }

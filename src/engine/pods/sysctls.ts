@@ -10,6 +10,11 @@ export interface PodNamespaces { ipc: boolean; net: boolean; uts: boolean }
 
 const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
 
+/** A sysctl of the IPC namespace (runc's and dockerd's list, and fs.mqueue.*). */
+export function isIpcSysctl(name: string): boolean {
+  return IPC_SYSCTLS.has(name) || name.startsWith('fs.mqueue.');
+}
+
 /** runc's validator (libcontainer/configs/validate: sysctl), for the pod's namespaces. */
 export function checkSysctls(sysctls: Record<string, string>, own: PodNamespaces): void {
   for (const s of Object.keys(sysctls)) {
@@ -18,7 +23,7 @@ export function checkSysctls(sysctls: Record<string, string>, own: PodNamespaces
     if (!/^[A-Za-z0-9_:./-]+$/.test(s) || s.split(/[./]/).some((c) => c === '' || c === '..')) {
       throw invalidArgument(`sysctl ${q} is not a valid sysctl name`);
     }
-    if (IPC_SYSCTLS.has(s) || s.startsWith('fs.mqueue.')) {
+    if (isIpcSysctl(s)) {
       if (!own.ipc) throw invalidArgument(`sysctl ${q} is not allowed in the hosts ipc namespace`);
       continue;
     }
