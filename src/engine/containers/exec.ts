@@ -4,9 +4,8 @@ import * as path from 'node:path';
 import type { ContainerService } from './service.js';
 import type { ExecHandle, StdioStream } from '../../runtime/types.js';
 import type { Process, Spec } from '../../oci/types.js';
-import { resolveUser } from '../../oci/user.js';
 import { mergeEnv } from './create.js';
-import { applyUnsets } from './spec.js';
+import { applyUnsets, processUser } from './spec.js';
 import { running, type Container } from './model.js';
 import { DEFAULT_PATH_ENV } from '../../oci/spec.js';
 import { resolveCaps } from '../../oci/caps.js';
@@ -140,10 +139,7 @@ export class ExecService {
       const rootfs = path.isAbsolute(spec.root.path) ? spec.root.path : path.join(bundle, spec.root.path);
       let user = spec.process.user;
       // dockerd's getUser: the exec's user, with the container's --group-add groups too
-      if (b.User) {
-        const u = await resolveUser(rootfs, b.User, rec.config.groupNames ?? []);
-        user = { ...u, additionalGids: [...new Set([...u.additionalGids, ...rec.config.security.supplementalGroups])] };
-      }
+      if (b.User) user = await processUser(rootfs, b.User, rec.config);
       const proc: Process = {
         ...spec.process,
         terminal: !!b.Tty,

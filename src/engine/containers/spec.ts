@@ -6,7 +6,7 @@ import type { Container, Device } from './model.js';
 import { deviceNode, hostDevices, type HostDevice } from '../../oci/host-devices.js';
 import type { Spec } from '../../oci/types.js';
 import { buildSpec, type HostInfo, type SpecOptions } from '../../oci/spec.js';
-import { resolveUser } from '../../oci/user.js';
+import { resolveUser, type ResolvedUser } from '../../oci/user.js';
 import type { SeccompProfile } from '../../oci/seccomp.js';
 import { failedPrecondition, invalidArgument } from '../../common/errors.js';
 import { mountOf } from '../../storage/mounts.js';
@@ -89,9 +89,18 @@ export function checkPropagation(binds: SpecOptions['binds']): void {
   }
 }
 
+/**
+ * A process' user as dockerd's getUser makes it: `user` resolved in the rootfs with the
+ * container's --group-add names, plus its numeric supplemental groups.
+ */
+export async function processUser(rootfs: string, user: string | undefined, k: Container['config']): Promise<ResolvedUser> {
+  const u = await resolveUser(rootfs, user, k.groupNames ?? []);
+  return { ...u, additionalGids: [...new Set([...u.additionalGids, ...k.security.supplementalGroups])] };
+}
+
 export async function containerSpec(c: Container, rootfs: string, host: HostInfo, o: { initPath?: string; guestKernel?: boolean } = {}): Promise<Spec> {
   const k = c.config;
-  const user = await resolveUser(rootfs, k.user || undefined, k.groupNames ?? []);
+  const user = await processUser(rootfs, k.user || undefined, k);
   const pod = k.pod;
   const hostNs = k.hostNamespaces ?? {};
   const join = {
@@ -121,7 +130,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
   const spec = buildSpec({
     id: c.id, rootfs, readonlyRootfs: k.security.readonlyRootfs,
     args, env: k.env.filter((e) => e.includes('=')), cwd: k.workingDir || '/',
-    user: { ...user, additionalGids: [...new Set([...user.additionalGids, ...k.security.supplementalGroups])] },
+    user,
     terminal: k.tty, hostname: k.hostname,
     binds,
     network: networkOf(c),
