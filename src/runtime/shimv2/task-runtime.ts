@@ -274,10 +274,7 @@ export abstract class TaskApiRuntime implements Runtime {
   private async adopt(t: ShimTask): Promise<void> {
     if (t.waiting) return;
     const st = await t.api.state({ id: t.rec.id }, CALL);
-    if (st.status !== Status.STOPPED && !t.io && t.rec.logPath) {
-      t.io = await ProcessIO.reopen(t.rec.io, t.rec.terminal, new K8sLogWriter(t.rec.logPath, t.rec.logSizeMax));
-      t.io.start();
-    }
+    await this.readOutputAgain(t, st.status);
     t.followShimLog(this.log); // a no-op without a <bundle>/log FIFO (a sandboxer's task)
     this.watch(t);
   }
@@ -291,15 +288,21 @@ export abstract class TaskApiRuntime implements Runtime {
     const t = await this.tryTask(id);
     if (!t) return false;
     if (t.exitReported) return true;
-    if ((!t.io || t.io.isEnded) && t.rec.logPath) {
-      const st = await t.api.state({ id }, CALL);
-      if (st.status !== Status.STOPPED) {
-        t.io = await ProcessIO.reopen(t.rec.io, t.rec.terminal, new K8sLogWriter(t.rec.logPath, t.rec.logSizeMax));
-        t.io.start();
-      }
-    }
+    await this.readOutputAgain(t);
     this.watch(t);
     return true;
+  }
+
+  /**
+   * Our ends of a task's output FIFOs, opened again into its log when we have none (a task
+   * a previous tsulad started) or they saw EOF (their writer restarted), unless it stopped.
+   * `status`: the task's, when the caller asked already.
+   */
+  private async readOutputAgain(t: ShimTask, status?: Status): Promise<void> {
+    if ((t.io && !t.io.isEnded) || !t.rec.logPath) return;
+    if ((status ?? (await t.api.state({ id: t.rec.id }, CALL)).status) === Status.STOPPED) return;
+    t.io = await ProcessIO.reopen(t.rec.io, t.rec.terminal, new K8sLogWriter(t.rec.logPath, t.rec.logSizeMax));
+    t.io.start();
   }
 
   async exitStatus(id: string): Promise<{ code: number; at: Date } | null> {
