@@ -5,6 +5,7 @@
 // cgroup.controllers at the root). The root is a parameter so tests read fixture trees.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import type { Spec } from '../oci/types.js';
 
 export type CgroupVersion = 1 | 2;
 
@@ -289,4 +290,14 @@ export async function readOomKills(layout: CgroupLayout, cgPath: string): Promis
   const file = layout.version === 2 ? path.join(layout.root, rel, 'memory.events') : path.join(layout.root, 'memory', rel, 'memory.oom_control');
   const text = await readText(file).catch(() => undefined);
   return text === undefined ? null : parseFlatKeyed(text).get('oom_kill') ?? null;
+}
+
+/**
+ * Did the OOM killer act in the host cgroup a bundle's spec names (there until the runtime's
+ * delete)? No: a systemd-style path (not resolved here) or a cgroup that isn't there (a VM's).
+ */
+export async function specOomKilled(layout: CgroupLayout, spec: Spec | null, id: string): Promise<boolean> {
+  const cg = spec && specCgroupPath(spec.linux?.cgroupsPath, id);
+  if (!cg) return false;
+  return ((await readOomKills(layout, cg).catch(() => null)) ?? 0n) > 0n;
 }

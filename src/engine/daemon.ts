@@ -137,12 +137,15 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     const m = await import('../runtime/shimv2/index.js');
     shimEvents ??= m.startEventsServer(ttrpcSock, (e) => {
       log!.debug('task event', { topic: e.topic, id: e.containerId, ns: e.namespace });
-      const action = m.dockerActionFor(e.topic); // start/die/exec_* the engine emits itself
-      if (action && e.containerId) events.emit('container', action, e.containerId);
+      // the runtime keeps what the exit needs (a TaskOOM: OOMKilled, and the `oom` event the
+      // engine emits before the `die`); start/die/exec_* come from the engine's own bookkeeping
+      if (e.containerId) for (const rt of runtimes.values()) rt.taskEvent?.(e.topic, e.containerId);
     }, log);
     await shimEvents;
     return m;
   };
+  /** Where a sandboxer publishes its tasks' events (the server starts with the first task). */
+  const eventsAddress = async () => { await shimClient(); return ttrpcSock; };
   /** io.containerd.<name>.v2 → containerd-shim-<name>-v2, found on PATH or at a configured path. */
   const shimV2 = async (name: string, configured?: string): Promise<Runtime | null> => {
     if (runtimes.has(name)) return runtimes.get(name)!;
@@ -180,7 +183,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     for (const [handler, sb] of Object.entries(config.criSandboxers)) {
       runtimes.set(handler, new SandboxerRuntime({
         name: config.criRuntimes[handler] ?? `io.containerd.${sb.name}.v1`,
-        address: sb.address, sandboxer: sb.name,
+        address: sb.address, sandboxer: sb.name, eventsAddress,
         stateDir: path.join(config.state, 'runtime', handler), log,
       }));
       runtimePaths[handler] = `sandboxer ${sb.name} at ${sb.address}`;
@@ -204,7 +207,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     const state = vmmState;
     const address = vmmAddress;
     const rt = new SandboxerRuntime({
-      name: 'io.containerd.vmm.v1', address, sandboxer: 'vmm', autoStart: { state },
+      name: 'io.containerd.vmm.v1', address, sandboxer: 'vmm', autoStart: { state }, eventsAddress,
       stateDir: path.join(config.state, 'runtime', VMM_RUNTIME), log,
     });
     runtimes.set(VMM_RUNTIME, rt);

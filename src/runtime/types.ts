@@ -95,6 +95,8 @@ export interface Runtime {
    * the engine reads the OOM kill count of the container's host cgroup itself.
    */
   oomKilled?(id: string, bundle: string): Promise<boolean>;
+  /** A task event its shim or sandboxer published to tsulad (shim v2 runtimes; topic as containerd's). */
+  taskEvent?(topic: string, containerId: string): void;
   /**
    * What the container's cgroup uses now (containerd's Task Stats); null when it has none
    * (not running). Absent: the runtime cannot say (the engine reads host cgroups itself).

@@ -5,13 +5,16 @@
 // the k8s-file log by the shim v2 client's ProcessIO; exits from the Wait RPC. The Task API
 // side is the shim v2 client's TaskApiRuntime; here: the sandbox Controller.
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import type { CreateRequest } from '../runtime/types.js';
 import { Controller } from '../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
 import type { ShimTask, TaskRecord } from '../runtime/shimv2/task.js';
-import { TaskApiRuntime, CALL, type Provisioned } from '../runtime/shimv2/task-runtime.js';
+import { TaskApiRuntime, CALL, type ExitCb, type Provisioned } from '../runtime/shimv2/task-runtime.js';
+import { writeJsonAtomic } from '../common/fsutil.js';
+import { SHIM_INFO_FILE, type ShimInfo } from './admin.js';
 import { errorMessage, failedPrecondition, isKind } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { socketPath } from '../ttrpc/address.js';
@@ -32,6 +35,8 @@ export interface SandboxerRuntimeOptions {
   stateDir: string;
   /** Start the sandboxer (with this state dir) when it isn't running: tsulad's built-in vmm runtime. */
   autoStart?: { state: string };
+  /** tsulad's ttrpc Events socket, started on demand: the sandboxer publishes task events there (TaskOOM). */
+  eventsAddress?: () => Promise<string>;
   log?: Logger;
 }
 
@@ -103,7 +108,19 @@ export class SandboxerRuntime extends TaskApiRuntime {
     rec.sandboxId = sb.owned ? sb.sandboxId : '';
     const spec = { ...req.spec, annotations: { ...req.spec.annotations, 'io.tsula.sandbox-id': sb.sandboxId } };
     await this.writeBundle(req.bundle, spec, rec);
+    // where the task's events go, as containerd-shim-tsula-v2's start leaves it for containerd;
+    // no namespace: the sandboxer keeps naming the task after the bundle's parent, as before
+    if (this.o.eventsAddress) {
+      const info: ShimInfo = { id: req.id, namespace: '', eventsAddress: await this.o.eventsAddress(), containerdAddress: '' };
+      await writeJsonAtomic(path.join(req.bundle, SHIM_INFO_FILE), info);
+    }
     return {};
+  }
+
+  /** Tasks a previous tsulad left publish their events (TaskOOM) to our socket: open it first. */
+  override async watchExits(cb: ExitCb): Promise<void> {
+    if (this.o.eventsAddress && (await this.records.list()).length) await this.o.eventsAddress().catch(() => {});
+    return super.watchExits(cb);
   }
 
   /** The sandboxer keeps the container: only our connection goes. */

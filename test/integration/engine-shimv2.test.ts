@@ -21,6 +21,18 @@ test('run --runtime io.containerd.runc.v2: output, exit code, --rm', async () =>
   assert.equal(r.code, 9);
 });
 
+test('an OOM kill under the shim: exit 137, OOMKilled, one `oom` event before the `die` (dockerd\'s, from TaskOOM)', async () => {
+  const since = Math.floor(Date.now() / 1000) - 1;
+  const r = await d.cli(['run', '--name', 'shim-oom', ...RT, '-m', '16m', '--memory-swap', '16m', 'busybox', 'sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived']);
+  assert.equal(r.code, 137, r.stderr);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.ExitCode}} {{.State.OOMKilled}}', 'shim-oom'])).trim(), '137 true');
+  // runc-v2 publishes its TaskOOM on its own time: the event may follow the exit by a little
+  await new Promise((res) => setTimeout(res, 500));
+  const evs = await d.ok(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '-f', 'container=shim-oom', '--format', '{{.Action}}']);
+  assert.deepEqual(evs.split('\n').filter((a) => a === 'oom' || a.startsWith('die')), ['oom', 'die'], evs);
+  await d.ok(['rm', 'shim-oom']);
+});
+
 test('shim v2 container: exec, logs, inspect, stop, and it survives a tsulad kill -9', async () => {
   const id = (await d.ok(['run', '-d', ...RT, 'busybox', 'sh', '-c', 'echo started; exec sleep 300'])).trim();
   assert.equal((await d.ok(['inspect', '-f', '{{.HostConfig.Runtime}}', id])).trim(), 'io.containerd.runc.v2');

@@ -3,7 +3,8 @@
 // - one tsula-sandboxer serving tsulad's sandboxer runtime (runc-sandbox) and its VM
 //   containers: -t, -m 64m and -v hostdir:/data reach the guest; tsulad killed with -9 while
 //   both run: the sandbox container that exits meanwhile is reported with its code, the VM
-//   container still runs in the same qemu, exec into it works, its exit is reported;
+//   container still runs in the same qemu, exec into it works, its OOM kill in the guest is
+//   reported (exit 137, OOMKilled, `oom` before `die`);
 // - stock containerd: `ctr run --annotation io.tsula.sandbox-kind=vmm` (the sandboxer's own
 //   vmm.toml) runs the task in a VM.
 import { test, after } from 'node:test';
@@ -73,7 +74,9 @@ test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, 
   const t0 = Date.now();
   const run = await d.cli(['run', '-d', '-t', '--runtime', 'vmm', '-m', '64m', '-v', `${host}:/data`, 'busybox', 'sh', '-c',
     'tty; cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /data/hello; ' +
-    'echo from the guest > /data/back; while [ ! -e /tmp/exit ]; do sleep 0.2; done; exit 7'], { timeoutMs: 180_000 });
+    'echo from the guest > /data/back; while [ ! -e /tmp/exit ]; do sleep 0.2; done; ' +
+    // told to, the shell outgrows -m 64m: the guest's OOM killer ends it
+    '[ -e /tmp/oom ] && x=$(head -c 200000000 /dev/zero | tr "\\0" a); exit 7'], { timeoutMs: 180_000 });
   assert.equal(run.code, 0, `${run.stderr}\n${await sb.log()}`);
   const vm = run.stdout.trim();
   console.log(`# tsula run -d --runtime vmm (boot + start): ${Date.now() - t0} ms`);
@@ -116,14 +119,18 @@ test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, 
   assert.equal(sb.proc?.pid, sbPid, 'the same sandboxer');
   assert.ok(alive(sbPid));
 
-  // exec into the re-adopted VM container; it exits when told to, and tsulad reports it
+  // exec into the re-adopted VM container; told to, it outgrows its memory limit, and
+  // tsulad reports the guest's OOM kill as dockerd does (the sandboxer's TaskOOM)
   const ex = await d.cli(['exec', vm, 'sh', '-c', 'cat /data/hello; uname -r; exit 3']);
   assert.deepEqual([ex.code, ex.stdout], [3, `hello from the host\n${guestKernel}\n`], ex.stderr);
   const waited = d.apiStream('POST', `/containers/${vm}/wait`);
   assert.equal(await waited.head, 200);
-  await d.ok(['exec', vm, 'touch', '/tmp/exit']);
-  assert.equal(JSON.parse(await waited.body).StatusCode, 7);
-  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', vm])).trim(), 'exited 7');
+  const since = Math.floor(Date.now() / 1000) - 1;
+  await d.ok(['exec', vm, 'touch', '/tmp/oom', '/tmp/exit']);
+  assert.equal(JSON.parse(await waited.body).StatusCode, 137);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.OOMKilled}}', vm])).trim(), 'exited 137 true');
+  const evs = await d.ok(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '-f', `container=${vm}`, '--format', '{{.Action}}']);
+  assert.deepEqual(evs.split('\n').filter((a) => a === 'oom' || a.startsWith('die')), ['oom', 'die'], evs);
   await d.ok(['rm', vm, rs]);
   await waitFor(async () => (await vmLeftovers(sb.dir)).length === 0, 30_000, 'the VM gone')
     .catch(async (e: Error) => { throw new Error(`${e.message}: ${(await vmLeftovers(sb.dir)).join(', ')}`); });

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
 import type { LinuxResources, Spec } from '../../oci/types.js';
-import { detectCgroups, readCgroup, readOomKills, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
+import { detectCgroups, readCgroup, specCgroupPath, specOomKilled, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
 import { spawnConmon, readPid, cleanRuntimeError, RUNC_LOG, type ConmonPaths } from './conmon.js';
 import { connectAttach } from './attach.js';
 import { withLogReplay } from './exec-replay.js';
@@ -206,11 +206,8 @@ export class RuncConmonRuntime implements Runtime {
    */
   async oomKilled(id: string, bundle: string): Promise<boolean> {
     if (await fs.access(path.join(bundle, 'oom')).then(() => true, () => false)) return true;
-    const spec = await readJson<Spec>(path.join(bundle, 'config.json')).catch(() => null);
-    const cg = spec && specCgroupPath(spec.linux?.cgroupsPath, id);
-    if (!cg) return false;
     this.cgroups ??= detectCgroups();
-    return ((await readOomKills(await this.cgroups, cg).catch(() => null)) ?? 0n) > 0n;
+    return specOomKilled(await this.cgroups, await readJson<Spec>(path.join(bundle, 'config.json')).catch(() => null), id);
   }
 
   /** conmon reopens the container's log file (after a rotation: CRI's ReopenContainerLog). */

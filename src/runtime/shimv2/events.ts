@@ -63,11 +63,3 @@ export async function startEventsServer(socketPath: string, onEvent: (e: TaskEve
   await server.listen(socketPath);
   return { server, socketPath, close: () => server.close() };
 }
-
-/**
- * The Docker-API action for a task event the engine does not already emit itself
- * (start/die/exec_* come from the engine's own bookkeeping): only OOM.
- */
-export function dockerActionFor(topic: string): string | null {
-  return topic === '/tasks/oom' ? 'oom' : null;
-}

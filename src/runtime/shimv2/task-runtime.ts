@@ -9,11 +9,11 @@ import * as path from 'node:path';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
 import type { LinuxResources, Spec } from '../../oci/types.js';
-import type { CgroupStats } from '../../cgroups/index.js';
+import { detectCgroups, specOomKilled, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
 import { fromMetricsAny } from '../../cgroups/metrics.js';
 import { Status } from '../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import { failedPrecondition, isKind, notFound, errorMessage } from '../../common/errors.js';
-import { writeJsonAtomic } from '../../common/fsutil.js';
+import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
 import type { Logger } from '../../common/log.js';
 import { readAddress } from './binary.js';
 import { ProcessIO, makeFifos } from './io.js';
@@ -54,6 +54,9 @@ export abstract class TaskApiRuntime implements Runtime {
   private connecting = new SingleFlight<ShimTask | null>();
   private execs = new Map<string, ExecEntry>();
   private exits = new Map<string, { code: number; at: Date; delivered: boolean }>();
+  /** Tasks a TaskOOM event was published for since their start (containerd's OOMKilled). */
+  private readonly ooms = new Set<string>();
+  private cgroups: Promise<CgroupLayout> | undefined;
   private cb: ExitCb | null = null;
   protected closing = false;
 
@@ -121,6 +124,7 @@ export abstract class TaskApiRuntime implements Runtime {
 
   async start(id: string): Promise<void> {
     const t = await this.task(id);
+    this.ooms.delete(id);
     this.watch(t); // Start ∥ Wait, as containerd does: no exit can slip between them
     await t.api.start({ id }, CALL);
   }
@@ -142,6 +146,22 @@ export abstract class TaskApiRuntime implements Runtime {
     // before watchExits the engine isn't listening yet: keep it for watchExits to deliver
     this.exits.set(t.rec.id, { code, at, delivered: !!this.cb });
     this.cb?.(t.rec.id, code, at);
+  }
+
+  /** A task event the shim or sandboxer published (TTRPC_ADDRESS): a TaskOOM marks the task. */
+  taskEvent(topic: string, containerId: string): void {
+    if (topic === '/tasks/oom' && this.tasks.has(containerId)) this.ooms.add(containerId);
+  }
+
+  /**
+   * A TaskOOM came for the task (a sandboxer sends it before the exit; a VM's cgroup is in
+   * the guest), or the host cgroup its spec names counted a kill (runc-v2 sends its TaskOOM
+   * on its own time, maybe after the exit).
+   */
+  async oomKilled(id: string, bundle: string): Promise<boolean> {
+    if (this.ooms.has(id)) return true;
+    this.cgroups ??= detectCgroups();
+    return specOomKilled(await this.cgroups, await readJson<Spec>(path.join(bundle, 'config.json')).catch(() => null), id);
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
@@ -179,6 +199,7 @@ export abstract class TaskApiRuntime implements Runtime {
     this.tasks.get(id)?.detach();
     this.tasks.delete(id);
     this.exits.delete(id);
+    this.ooms.delete(id);
     for (const [dir, e] of this.execs) if (e.containerId === id) { e.io?.close(); this.execs.delete(dir); }
     if (rec) await this.forget(rec);
   }

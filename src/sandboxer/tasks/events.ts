@@ -15,15 +15,17 @@ export class EventPublisher {
   /**
    * Queue an event for containerd at `address` (none: no containerd to tell). `msg` is
    * encoded when its turn comes: callers pass a message of their own, never changed after.
+   * Resolves once it was sent (or given up on); never rejects.
    */
-  publish<K extends EventKind>(address: string, namespace: string, topic: string, kind: K, msg: EventInit<K>): void {
-    if (!address) return;
+  publish<K extends EventKind>(address: string, namespace: string, topic: string, kind: K, msg: EventInit<K>): Promise<void> {
+    if (!address) return Promise.resolve();
     const prev = this.queues.get(address) ?? Promise.resolve();
     const next = prev
       .then(async () => (await this.load()).send(address, namespace, topic, kind, msg))
       .catch((e: unknown) => this.log?.warn('cannot publish task event', { address, topic, err: errorMessage(e) }));
     this.queues.set(address, next);
     void next.finally(() => { if (this.queues.get(address) === next) this.queues.delete(address); });
+    return next;
   }
 
   private load(): Promise<EventSender> {

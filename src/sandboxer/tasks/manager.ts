@@ -32,6 +32,8 @@ import { HOSTNAME_ANNOTATION, podFromSpec } from '../podspec.js';
 const CONMON_LOG_MAX = 1 << 20;
 /** How long an exit waits for the rest of the output (a grandchild may hold stdout). */
 const DRAIN_MS = 2000;
+/** How long an exit waits for its TaskOOM to be taken (a gone receiver does not hold exits up). */
+const OOM_EVENT_MS = 2000;
 /** A task with this annotation and no pod runs in a sandbox of that kind made for it alone. */
 export const SANDBOX_KIND_ANNOTATION = 'io.tsula.sandbox-kind';
 
@@ -120,8 +122,8 @@ export class TaskManager {
     if (rec.ownsSandbox && rec.sandboxId) await this.sandboxes.discard(rec.sandboxId);
   }
 
-  private publish<K extends EventKind>(t: Task, topic: string, kind: K, msg: EventInit<K>): void {
-    this.events.publish(t.rec.eventsAddress, t.rec.namespace, topic, kind, msg);
+  private publish<K extends EventKind>(t: Task, topic: string, kind: K, msg: EventInit<K>): Promise<void> {
+    return this.events.publish(t.rec.eventsAddress, t.rec.namespace, topic, kind, msg);
   }
 
   async create(c: CreateTask): Promise<number> {
@@ -406,9 +408,14 @@ export class TaskManager {
     t.rec.exitedAt = at.toISOString();
     await this.records.save(t.rec).catch((e: Error) => this.log?.warn('cannot save task record', { id: t.rec.id, err: e.message }));
     // containerd's CRI gives an exited container the reason OOMKilled on a TaskOOM event
-    // (containerd-shim-runc-v2 sends one per OOM kill in the cgroup): ours comes before the exit
+    // (containerd-shim-runc-v2 sends one per OOM kill in the cgroup): ours comes before the
+    // exit, and has arrived before Wait answers (tsulad reads OOMKilled when Wait returns)
     const rt = await this.rt(t.rec).catch(() => null);
-    if (await rt?.oomKilled?.(key, t.rec.dir).catch(() => false)) this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id });
+    if (await rt?.oomKilled?.(key, t.rec.dir).catch(() => false)) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id }), new Promise((r) => { timer = setTimeout(r, OOM_EVENT_MS); })]);
+      clearTimeout(timer);
+    }
     for (const w of t.waiters.splice(0)) w();
     this.publish(t, '/tasks/exit', 'exit', { containerId: t.rec.id, id: t.rec.id, pid: t.rec.pid, exitStatus: code, exitedAt: ts(at) });
   }
