@@ -1,7 +1,8 @@
 // What tsula claims about VM containers that no other file shows, with as few boots as
 // possible (two: TCG boots take 10-20 s each):
 // - one tsula-sandboxer serving tsulad's sandboxer runtime (runc-sandbox) and its VM
-//   containers: -t, -m 64m and -v hostdir:/data reach the guest; tsulad killed with -9 while
+//   containers: -t, -m 64m, -v hostdir:/data, a user network and -p reach the guest (its
+//   server answers through the port and by name on the network); tsulad killed with -9 while
 //   both run: the sandbox container that exits meanwhile is reported with its code, the VM
 //   container still runs in the same qemu, exec into it works, its OOM kill in the guest is
 //   reported (exit 137, OOMKilled, `oom` before `die`);
@@ -11,12 +12,16 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as net from 'node:net';
+import * as http from 'node:http';
+import { spawnSync } from 'node:child_process';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { TestContainerd, processesNamed, shortTempDir, killSandboxerLeftovers } from '../helpers/containerd.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
 import { mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
+import { createTestNet, dockerNetConfig } from '../helpers/network.js';
 
 const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
 requirePrerequisites('vmm-engine', {
@@ -42,6 +47,25 @@ after(async () => {
   await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
 });
 
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((r) => srv.listen(0, '0.0.0.0', () => r()));
+  const p = (srv.address() as net.AddressInfo).port;
+  await new Promise((r) => srv.close(r));
+  return p;
+}
+
+/** The body of a GET, '' on any error or after 5 s. */
+function httpGet(url: string): Promise<string> {
+  return new Promise((resolve) => {
+    const req = http.get(url, { timeout: 5000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => resolve(res.statusCode === 200 ? body : ''));
+    });
+    req.on('timeout', () => req.destroy()).on('error', () => resolve(''));
+  });
+}
+
 function alive(pid: number): boolean {
   try { process.kill(pid, 0); return true; } catch { return false; }
 }
@@ -52,19 +76,29 @@ async function vmLeftovers(d: string): Promise<string[]> {
   return [...procs, ...mountsUnder(d).filter((m) => m.includes('.vm') || m.includes('/vm/')).map((m) => `mount ${m}`)];
 }
 
-test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, -v) running: both re-adopted, exits reported', { timeout: 400_000 }, async () => {
+test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, -v, a user network, -p) running: both re-adopted, exits reported', { timeout: 400_000 }, async () => {
   // one sandboxer for both runtimes: runc-sandbox (cri-sandboxers) and vmm (found at TSULA_SANDBOXER_*)
   const sb = await TestSandboxer.create();
   cleanups.push(() => sb.destroy());
+  const tn = await createTestNet('vmeng');
+  cleanups.push(() => tn.destroy());
   const d = await TestDaemon.create({
     env: { TSULA_SANDBOXER_STATE: sb.state, TSULA_SANDBOXER_ADDRESS: sb.address, TSULA_VMM_CONFIG: vmmToml },
     configJson: {
+      ...dockerNetConfig(tn, 1),
       'cri-sandboxers': { 'runc-sandbox': { name: 'runc', address: sb.address } },
       'cri-runtimes': { 'runc-sandbox': 'io.containerd.tsula.v1' },
     },
   });
-  cleanups.push(() => d.destroy());
+  cleanups.push(async () => {
+    // a user network's bridge (br-<id12>) a failed test left behind
+    const nets = await fs.readdir(path.join(d.graph, 'networks', 'records')).catch(() => [] as string[]);
+    await d.destroy();
+    for (const f of nets) spawnSync('ip', ['link', 'del', `br-${f.slice(0, 12)}`], { stdio: 'ignore' });
+  });
   await d.loadBusybox();
+  const netId = (await d.ok(['network', 'create', 'vnet'])).trim();
+  const port = await freePort();
   const host = path.join(d.dir, 'shared');
   const sig = path.join(d.dir, 'sig');
   await fs.mkdir(host);
@@ -72,7 +106,7 @@ test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, 
   await fs.writeFile(path.join(host, 'hello'), 'hello from the host\n');
 
   const t0 = Date.now();
-  const run = await d.cli(['run', '-d', '-t', '--runtime', 'vmm', '-m', '64m', '-v', `${host}:/data`, 'busybox', 'sh', '-c',
+  const run = await d.cli(['run', '-d', '-t', '--name', 'vmc', '--network', 'vnet', '-p', `${port}:8080`, '--runtime', 'vmm', '-m', '64m', '-v', `${host}:/data`, 'busybox', 'sh', '-c',
     'tty; cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /data/hello; ' +
     'echo from the guest > /data/back; while [ ! -e /tmp/exit ]; do sleep 0.2; done; ' +
     // told to, the shell outgrows -m 64m: the guest's OOM killer ends it
@@ -94,6 +128,19 @@ test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, 
   await waitFor(async () => existsSync(path.join(host, 'back')), 10_000, 'the guest\'s file on the host');
   assert.equal(readFileSync(path.join(host, 'back'), 'utf8'), 'from the guest\n');
   assert.equal((await d.ok(['inspect', '-f', '{{.HostConfig.Memory}} {{.Config.Tty}}', vm])).trim(), `${64 << 20} true`);
+
+  // docker's networking: the guest's eth0 has the address on the user network, a server in
+  // the VM answers the host through -p and a runc container on the network by name (the
+  // network's DNS); a running VM's interfaces are fixed
+  const ip = (await d.ok(['inspect', '-f', '{{.NetworkSettings.Networks.vnet.IPAddress}}', vm])).trim();
+  assert.match(await d.ok(['exec', vm, 'ip', '-4', '-o', 'addr', 'show', 'eth0']), new RegExp(` ${ip.replaceAll('.', '\\.')}/24 `));
+  await d.ok(['exec', '-d', vm, 'httpd', '-p', '8080', '-h', '/data']);
+  const fetched = () => httpGet(`http://127.0.0.1:${port}/hello`);
+  await waitFor(async () => (await fetched()) === 'hello from the host\n', 30_000, 'the VM\'s server through -p');
+  assert.equal(await d.ok(['run', '--rm', '--network', 'vnet', 'busybox', 'wget', '-qO-', 'http://vmc:8080/hello']), 'hello from the host\n');
+  const connect = await d.cli(['network', 'connect', 'bridge', vm]);
+  assert.notEqual(connect.code, 0);
+  assert.match(connect.stderr, /runs in a VM \(runtime vmm\), whose network interfaces are fixed while it runs/);
 
   const qemus = await processesNamed('qemu-system-x86_64', sb.dir);
   assert.equal(qemus.length, 1, 'one VM');
@@ -119,6 +166,7 @@ test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, 
   assert.equal(sb.proc?.pid, sbPid, 'the same sandboxer');
   assert.ok(alive(sbPid));
 
+  assert.equal(await fetched(), 'hello from the host\n', 'the published port after the restart');
   // exec into the re-adopted VM container; told to, it outgrows its memory limit, and
   // tsulad reports the guest's OOM kill as dockerd does (the sandboxer's TaskOOM)
   const ex = await d.cli(['exec', vm, 'sh', '-c', 'cat /data/hello; uname -r; exit 3']);
@@ -132,6 +180,7 @@ test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, 
   const evs = await d.ok(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '-f', `container=${vm}`, '--format', '{{.Action}}']);
   assert.deepEqual(evs.split('\n').filter((a) => a === 'oom' || a.startsWith('die')), ['oom', 'die'], evs);
   await d.ok(['rm', vm, rs]);
+  await d.ok(['network', 'rm', netId]);
   await waitFor(async () => (await vmLeftovers(sb.dir)).length === 0, 30_000, 'the VM gone')
     .catch(async (e: Error) => { throw new Error(`${e.message}: ${(await vmLeftovers(sb.dir)).join(', ')}`); });
 });

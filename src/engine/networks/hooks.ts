@@ -38,13 +38,6 @@ export class NetworkHooks implements ContainerHooks {
     if (k.network === 'container' && this.d.isVmRuntime(rec.runtime)) {
       throw invalidArgument(`runtime ${rec.runtime} runs the container in a VM, which cannot share another container's network namespace: --network ${n.mode} is refused (use --network none, or a CRI pod whose containers share the VM's network)`);
     }
-    if (k.network === 'cni' && this.d.isVmRuntime(rec.runtime)) {
-      if (n.mode !== 'default' || hasPorts) {
-        throw invalidArgument(`runtime ${rec.runtime} runs the container in a VM, whose network tsulad does not connect yet: --network ${n.mode === 'default' ? 'bridge' : n.mode} and -p/-P are refused (use --network none, or a CRI pod for a VM with a network)`);
-      }
-      k.network = 'none';
-      n.endpoints = [];
-    }
     if (k.network === 'cni') {
       const ep = n.endpoints[0]!;
       // dockerd's create takes a network it does not know (the start fails: 404 there);
@@ -166,8 +159,12 @@ export class NetworkHooks implements ContainerHooks {
     if (k.network === 'none' && k.networking.mode !== 'default') {
       throw permissionDenied('container cannot be connected to multiple networks with one of the networks in private (none) mode');
     }
-    if (this.d.isVmRuntime(rec.runtime)) throw invalidArgument(`container ${rec.name} runs in a VM (runtime ${rec.runtime}): tsulad does not connect VM containers to networks yet`);
+    this.checkVmFixed(rec, 'connect it to');
     if (k.networking.endpoints.some((e) => e.networkId === net.id)) throw permissionDenied(`endpoint with name ${rec.name} already exists in network ${net.name}`);
+    // the VM's one NIC takes over the namespace's one veth (the sandboxer's tcfilter plumbing)
+    if (this.d.isVmRuntime(rec.runtime) && k.network === 'cni' && k.networking.endpoints.length) {
+      throw failedPrecondition(`container ${rec.name} runs in a VM (runtime ${rec.runtime}), which has one network interface, on ${k.networking.endpoints[0]!.name}: disconnect it from that network first`);
+    }
     const ep: EndpointSpec = { networkId: net.id, name: net.name, aliases: cfg.aliases, ...(cfg.ipv4Address ? { ipv4Address: cfg.ipv4Address } : {}) };
     checkEndpoint(net, ep);
     if (running(rec.state) && rec.state.network && k.network === 'cni') {
@@ -186,6 +183,16 @@ export class NetworkHooks implements ContainerHooks {
     await this.d.containers.save(rec);
   }
 
+  /**
+   * A VM's network interfaces are its taps, made at its boot from the namespace's veths: one
+   * that runs can't take a new one or lose one (no NIC hot-plug); a stopped one can, for its
+   * next start.
+   */
+  private checkVmFixed(rec: Container, what: string): void {
+    if (!this.d.isVmRuntime(rec.runtime) || !running(rec.state)) return;
+    throw failedPrecondition(`container ${rec.name} runs in a VM (runtime ${rec.runtime}), whose network interfaces are fixed while it runs: stop it, ${what} the network, then start it`);
+  }
+
   async disconnect(netRef: string, containerRef: string, force: boolean): Promise<void> {
     const net = this.d.networks.get(netRef);
     let rec: Container;
@@ -198,6 +205,7 @@ export class NetworkHooks implements ContainerHooks {
     const k = rec.config;
     if (net.driver !== 'bridge') throw permissionDenied(`container cannot be disconnected from host network or connected to host network`);
     if (!k.networking?.endpoints.some((e) => e.networkId === net.id)) throw failedPrecondition(`container ${rec.id} is not connected to network ${net.name}`);
+    this.checkVmFixed(rec, 'disconnect it from');
     const dnsBefore = this.d.attach.dnsNetwork(rec)?.id ?? null;
     const live = running(rec.state) && rec.state.network;
     if (live) {
