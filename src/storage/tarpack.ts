@@ -96,9 +96,10 @@ export async function* packItems(items: AsyncIterable<PackItem> | Iterable<PackI
 
 /**
  * `abs` and, when it is a directory, everything below it (lexical order, as Go's
- * filepath.Walk), named `name` and `name/<rel>`. `skip(rel)` leaves a subtree out.
+ * filepath.Walk), named `name` and `name/<rel>`. `skip(rel)` leaves a subtree out;
+ * `mountAt(rel)` names the host path mounted at rel, read in its place.
  */
-export async function* walkTree(abs: string, name: string, skip?: (rel: string) => boolean): AsyncGenerator<PackItem & { rel: string; st: Stats }> {
+export async function* walkTree(abs: string, name: string, skip?: (rel: string) => boolean, mountAt?: (rel: string) => string | undefined): AsyncGenerator<PackItem & { rel: string; st: Stats }> {
   const st = await fs.lstat(abs);
   yield { abs, name, rel: '', st };
   if (!st.isDirectory()) return;
@@ -108,8 +109,11 @@ export async function* walkTree(abs: string, name: string, skip?: (rel: string) 
     for (const n of names) {
       const rel = relDir ? `${relDir}/${n}` : n;
       if (skip?.(rel)) continue;
-      const p = path.join(dir, n);
-      const s = await fs.lstat(p).catch(() => null);
+      // what is mounted there when the container runs (its snapshot has an empty mountpoint);
+      // a bind follows a symlinked source
+      const m = mountAt?.(rel);
+      const p = m ?? path.join(dir, n);
+      const s = await (m ? fs.stat(p) : fs.lstat(p)).catch(() => null);
       if (!s) continue;
       yield { abs: p, name: join(arcDir, n), rel, st: s };
       if (s.isDirectory()) yield* below(p, join(arcDir, n), rel);

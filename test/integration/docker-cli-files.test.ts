@@ -128,6 +128,15 @@ test('docker cp and volumes: into and out of a stopped container\'s named volume
     await ok(['stop', '-t', '0', 'withvol']);
     await ok(['cp', 'withvol:/vol/out', path.join(work, 'vol-out')]);
     assert.equal(await fs.readFile(path.join(work, 'vol-out'), 'utf8'), 'from the container\n');
+    // a directory above the volume and the /etc files: what the container sees (dockerd's cp
+    // mounts them), not the snapshot's empty mountpoints
+    const tree = execFileSync(dockerCliPath(), ['cp', 'withvol:/', '-'], { env: dockerEnv(d), maxBuffer: 64 << 20 });
+    const listed = execFileSync('tar', ['-tvf', '-'], { input: tree, encoding: 'utf8' });
+    assert.match(listed, / \.\/vol\/out\n/, 'the volume under /');
+    const hostname = execFileSync('tar', ['-xOf', '-', './etc/hostname'], { input: tree, encoding: 'utf8' });
+    assert.equal(hostname, `${(await ok(['inspect', '-f', '{{.Config.Hostname}}', 'withvol'])).trim()}\n`);
+    const etc = execFileSync(dockerCliPath(), ['cp', 'withvol:/etc/hosts', '-'], { env: dockerEnv(d) });
+    assert.match(execFileSync('tar', ['-xOf', '-'], { input: etc, encoding: 'utf8' }), /localhost/);
     // the files are the volume's: another container sees them
     assert.equal(await ok(['run', '--rm', '-v', 'cpvol:/v', 'busybox', 'cat', '/v/vol.txt']), 'in the volume\n');
   } finally {

@@ -45,10 +45,10 @@ export class ContainerFiles {
     const abs = containerAbsPath(p);
     const view = await this.rootfs.open(c);
     try {
-      const host = await view.resolve(abs, abs.endsWith('/') || abs.endsWith('/.'));
+      const { host, inner } = await view.locate(abs, abs.endsWith('/') || abs.endsWith('/.'));
       const st = await lstat(host);
       if (!st) throw noSuchPath(abs, c);
-      return { abs, view, host, st };
+      return { abs, view, host, inner, st };
     } catch (e) {
       await view.release();
       throw e;
@@ -77,7 +77,7 @@ export class ContainerFiles {
 
   /** The tar docker cp reads: the path itself named by its base name, and what is below it. */
   async archive(c: Container, p: string): Promise<{ stat: PathStat; tar: AsyncGenerator<Buffer> }> {
-    const { abs, view, host, st } = await this.locate(c, p);
+    const { abs, view, host, inner, st } = await this.locate(c, p);
     let stat: PathStat;
     try {
       stat = await this.statOf(c, abs, host, st, view.root);
@@ -88,7 +88,8 @@ export class ContainerFiles {
     const base = abs === '/' ? '.' : path.posix.basename(abs);
     async function* tar(): AsyncGenerator<Buffer> {
       try {
-        yield* packItems(walkTree(host, base));
+        // a stopped (or VM) container's binds, volumes and /etc files below the path
+        yield* packItems(walkTree(host, base, undefined, (rel) => view.mountedAt(path.posix.join(inner, rel))));
       } finally {
         await view.release();
       }

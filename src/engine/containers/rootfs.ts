@@ -72,11 +72,19 @@ async function sameFile(a: string, b: string): Promise<boolean> {
 /** A host directory the container sees at `destination`: a bind or a volume. */
 export interface HostMount { source: string; destination: string; readonly: boolean }
 
-/** The container's binds and volumes, the deepest destination first (the one a path is under). */
+/**
+ * The container's binds and volumes, then the /etc files the engine writes for it (a bind
+ * of the user's on one of them wins, as in its spec), the deepest destination first (the
+ * one a path is under).
+ */
 export function hostMounts(c: Container): HostMount[] {
+  const ro = c.config.security.readonlyRootfs;
+  const etc = [['/etc/resolv.conf', c.paths.resolvConf], ['/etc/hostname', c.paths.hostname], ['/etc/hosts', c.paths.hosts]]
+    .filter(([, source]) => source).map(([destination, source]) => ({ source: source!, destination: destination!, readonly: ro }));
   const all: HostMount[] = [...c.config.binds, ...(c.config.volumes ?? []).filter((v) => v.source)]
     .map((m) => ({ source: m.source, destination: path.posix.normalize(m.destination), readonly: m.readonly }));
-  return all.sort((a, b) => b.destination.length - a.destination.length);
+  // stable: an equal destination keeps the user's first
+  return [...all, ...etc].sort((a, b) => b.destination.length - a.destination.length);
 }
 
 /** The bind or volume container path `inner` is in, if any. */
@@ -93,6 +101,8 @@ export interface RootfsView {
   resolve(p: string, followLast?: boolean): Promise<string>;
   /** The same, with the container path it resolved to and the bind or volume that holds it. */
   locate(p: string, followLast?: boolean): Promise<{ host: string; inner: string; mount: HostMount | undefined }>;
+  /** The host source of what is mounted at container path `inner` when the view is not live. */
+  mountedAt(inner: string): string | undefined;
   release(): Promise<void>;
 }
 
@@ -140,6 +150,7 @@ export class ContainerRootfs {
     return {
       root, live, release, locate,
       resolve: async (p, followLast = true) => (await locate(p, followLast)).host,
+      mountedAt: (inner) => (live ? undefined : mounts.find((m) => m.destination === inner)?.source),
     };
   }
 }
