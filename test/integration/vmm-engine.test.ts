@@ -138,6 +138,12 @@ test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, 
   const fetched = () => httpGet(`http://127.0.0.1:${port}/hello`);
   await waitFor(async () => (await fetched()) === 'hello from the host\n', 30_000, 'the VM\'s server through -p');
   assert.equal(await d.ok(['run', '--rm', '--network', 'vnet', 'busybox', 'wget', '-qO-', 'http://vmc:8080/hello']), 'hello from the host\n');
+  // its traffic is counted on its namespace's veth (its pid is the guest's, no host process's)
+  const netIo = (await d.ok(['stats', '--no-stream', '--format', '{{.NetIO}}', vm])).trim();
+  assert.ok(netIo !== '' && netIo !== '0B / 0B', `NET I/O: ${netIo}`);
+  const top = await d.cli(['top', vm]);
+  assert.notEqual(top.code, 0);
+  assert.match(top.stderr, /runs in a VM \(runtime vmm\): its processes are the guest kernel's/);
   const connect = await d.cli(['network', 'connect', 'bridge', vm]);
   assert.notEqual(connect.code, 0);
   assert.match(connect.stderr, /runs in a VM \(runtime vmm\), whose network interfaces are fixed while it runs/);

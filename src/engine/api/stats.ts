@@ -10,7 +10,7 @@ import { boolParam } from './http.js';
 import type { ContainerService } from '../containers/service.js';
 import { running, type Container } from '../containers/model.js';
 import type { StatsService } from '../stats/service.js';
-import { parseNetDev, readSystemCpuNs } from '../stats/proc.js';
+import { parseNetDev, readNetns, readSystemCpuNs, type InterfaceUsage } from '../stats/proc.js';
 import type { CgroupUsage } from '../../cgroups/index.js';
 import { ZERO_TIME } from './docker-model.js';
 
@@ -64,12 +64,18 @@ async function onlineCpus(): Promise<number> {
   return count || os.cpus().length;
 }
 
-/** The container's interfaces but lo, from its init's view of /proc/net/dev (none on the host's network). */
-async function networks(c: Container): Promise<DockerStats['networks']> {
+/**
+ * The container's interfaces but lo, from its init's view of /proc/net/dev (none on the
+ * host's network). A container in a VM: its network namespace's (its pid is the guest's; the
+ * veth there carries all the VM's traffic).
+ */
+async function networks(c: Container, inVm: boolean): Promise<DockerStats['networks']> {
   if (c.config.network === 'host' || c.state.pid <= 0) return undefined;
-  const text = await fs.readFile(`/proc/${c.state.pid}/net/dev`, 'utf8').catch(() => null);
-  if (text === null) return undefined;
-  const ifs = parseNetDev(text).filter((i) => i.name !== 'lo');
+  const netns = c.state.network?.sandboxKey;
+  let all: InterfaceUsage[] | null;
+  if (inVm) all = netns ? await readNetns(netns).catch(() => null) : null;
+  else all = await fs.readFile(`/proc/${c.state.pid}/net/dev`, 'utf8').then(parseNetDev, () => null);
+  const ifs = (all ?? []).filter((i) => i.name !== 'lo');
   if (!ifs.length) return undefined;
   return Object.fromEntries(ifs.map((i) => [i.name, {
     rx_bytes: n(i.rxBytes), rx_packets: n(i.rxPackets), rx_errors: n(i.rxErrors), rx_dropped: n(i.rxDropped),
@@ -109,7 +115,7 @@ export function toDockerStats(c: Container, u: CgroupUsage | null, sys: { cpuNs:
 export function statsRoutes(r: Router, cs: ContainerService, stats: StatsService): void {
   const sample = async (c: Container, prev: DockerStats | null): Promise<DockerStats> => {
     if (!running(c.state)) return { ...emptyStats(c), ...(prev ? { precpu_stats: prev.cpu_stats, preread: prev.read } : {}) };
-    const [u, cpuNs, cpus, nets] = await Promise.all([stats.raw(c), readSystemCpuNs(), onlineCpus(), networks(c)]);
+    const [u, cpuNs, cpus, nets] = await Promise.all([stats.raw(c), readSystemCpuNs(), onlineCpus(), networks(c, cs.runtimeOf(c).guestKernel === true)]);
     return toDockerStats(c, u, { cpuNs, cpus, memTotal: os.totalmem() }, new Date().toISOString(), prev, nets);
   };
 

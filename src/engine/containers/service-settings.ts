@@ -83,7 +83,10 @@ export async function rename(s: ContainerService, ref: string, newName: string):
 export async function top(s: ContainerService, ref: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
   const rec = s.get(ref);
   if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
-  return psTable(await s.runtimeOf(rec).pids(rec.id), psArgs);
+  const rt = s.runtimeOf(rec);
+  // its pids are the guest's: the host's ps would show whichever host processes share them
+  if (rt.guestKernel) throw failedPrecondition(`container ${rec.name} runs in a VM (runtime ${rec.runtime}): its processes are the guest kernel's, which the host's ps cannot see; run ps in it instead (docker exec ${rec.name} ps)`);
+  return psTable(await rt.pids(rec.id), psArgs);
 }
 
 
