@@ -224,11 +224,13 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   const containers = {
     get: (ref: string) => cs!.get(ref), list: () => cs!.list(), save: (rec: Container) => store.save(rec),
   };
-  const networks = await startNetworks(config, log, events, {
-    containers,
-    // containers of a sandboxer runtime run in a VM: no host network namespace to join
-    isVmRuntime: (name) => name === VMM_RUNTIME || name in config.criSandboxers,
-  });
+  /**
+   * Containers of the vmm runtime or a vmm-kind sandboxer run in a VM: their pids and
+   * namespaces are the guest's (a runc-kind sandboxer's are the host's). Known by name: a
+   * runtime may be resolved only at its first start.
+   */
+  const isVmRuntime = (name: string) => name === VMM_RUNTIME || config.criSandboxers[name]?.name === 'vmm';
+  const networks = await startNetworks(config, log, events, { containers, isVmRuntime });
   const volumes = new VolumeStore(path.join(config.graph, 'volumes'), events, log);
   await volumes.load();
   volumes.setContainers(containers.list);
@@ -237,7 +239,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     events, log, attrs: (rec) => cs!.attrs(rec), get: (id) => { try { return cs!.get(id); } catch { return undefined; } },
   });
   const volumeHooks = new VolumeHooks({ store: volumes, containers, log });
-  const sharedNamespaces = new SharedNamespaceHooks({ find: (ref) => { try { return cs!.get(ref); } catch { return undefined; } }, bundle: (id) => cs!.bundle(id) });
+  const sharedNamespaces = new SharedNamespaceHooks({ find: (ref) => { try { return cs!.get(ref); } catch { return undefined; } }, bundle: (id) => cs!.bundle(id), isVmRuntime });
   cs = new ContainerService({
     store, images, driver, runtimes, defaultRuntime: config.defaultRuntime, events, log,
     stateDir: path.join(config.state, 'containers'), graph: config.graph, faults,

@@ -20,6 +20,8 @@ export interface SharedNamespaceDeps {
   find(ref: string): Container | undefined;
   /** The container's state dir, where a shareable one's /dev/shm tmpfs is mounted. */
   bundle(id: string): string;
+  /** Runtimes whose containers run in a VM (their namespaces are the guest's). */
+  isVmRuntime(name: string): boolean;
 }
 
 export class SharedNamespaceHooks implements ContainerHooks {
@@ -51,6 +53,11 @@ export class SharedNamespaceHooks implements ContainerHooks {
       const other = this.d.find(ref);
       if (!other) throw notFound(`${what}: No such container: ${ref}`);
       if (other.id === rec.id) throw invalidArgument(`${what}: a container cannot join its own namespace`);
+      // a VM's namespaces are its guest kernel's: no path on the host names them (its pid is
+      // the guest's: /proc/<pid> would be some host process), and a VM can't join the host's
+      for (const c of [rec, other]) {
+        if (this.d.isVmRuntime(c.runtime)) throw invalidArgument(`--${ns} container:${ref}: container ${c.name} runs in a VM (runtime ${c.runtime}), whose namespaces are its guest kernel's: they cannot be shared with another container`);
+      }
       if ((other.state.status !== 'running' && other.state.status !== 'paused') || !other.state.pid) {
         throw failedPrecondition(`${what}: Container ${other.id} is not running`);
       }
