@@ -73,3 +73,34 @@ test("an exec whose attach stream brought nothing gets its output from conmon's 
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('shareStdio: every view gets all the output (kept until it registers), input goes through, the last close closes', async () => {
+  const { shareStdio } = await import('../../src/runtime/shared-stdio.js');
+  let emit: (s: 1 | 2, d: Buffer) => void = () => {};
+  const written: string[] = [];
+  let closes = 0;
+  const inner = {
+    onOutput: (cb: (s: 1 | 2, d: Buffer) => void) => { emit = cb; },
+    onEnd: () => {},
+    write: (d: Buffer) => { written.push(d.toString()); },
+    closeStdin: () => {},
+    close: () => { closes++; },
+  };
+  const [a, b] = shareStdio(inner, 2);
+  const got = { a: '', b: '' };
+  a!.onOutput((_s, d) => { got.a += d.toString(); });
+  emit(1, Buffer.from('hello '));
+  b!.onOutput((_s, d) => { got.b += d.toString(); });
+  emit(2, Buffer.from('world'));
+  assert.deepEqual(got, { a: 'hello world', b: 'hello world' });
+  b!.write(Buffer.from('in'));
+  a!.close();
+  a!.close();
+  assert.equal(closes, 0, 'one view left');
+  a!.write(Buffer.from('after close'));
+  emit(1, Buffer.from('!'));
+  assert.deepEqual([got.a, got.b, written], ['hello world', 'hello world!', ['in']]);
+  b!.close();
+  assert.equal(closes, 1);
+  assert.deepEqual(shareStdio(inner, 1), [inner]);
+});

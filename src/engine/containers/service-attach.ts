@@ -3,6 +3,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { failedPrecondition, errorMessage, unimplemented } from '../../common/errors.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
+import { shareStdio } from '../../runtime/shared-stdio.js';
 import { running, type Container } from './model.js';
 import type { ContainerService } from './service.js';
 
@@ -48,17 +49,21 @@ export async function attach(s: ContainerService, ref: string, signal?: AbortSig
   return s.pendingAttach.add(rec.id, signal);
 }
 
+/** The clients waiting for this start: one runtime connection, shared (shared-stdio.ts says why). */
 export async function connectPendingAttach(s: ContainerService, rec: Container, rt: Runtime, bundle: string): Promise<void> {
-  for (const p of s.pendingAttach.take(rec.id)) {
-    try {
-      const st = await rt.attach(rec.id, bundle);
-      // the client may have left while the runtime connected: nobody reads this stream
-      if (p.signal?.aborted) st.close(); else p.resolve(st);
-    } catch (e) {
-      s.d.log.warn('attach at start failed', { id: rec.id, err: errorMessage(e) });
-      p.resolve(null);
-    }
+  const pending = s.pendingAttach.take(rec.id);
+  if (!pending.length) return;
+  let st: StdioStream;
+  try {
+    st = await rt.attach(rec.id, bundle);
+  } catch (e) {
+    s.d.log.warn('attach at start failed', { id: rec.id, err: errorMessage(e) });
+    for (const p of pending) p.resolve(null);
+    return;
   }
+  const views = shareStdio(st, pending.length);
+  // a client may have left while the runtime connected: nobody reads its view
+  pending.forEach((p, i) => { if (p.signal?.aborted) views[i]!.close(); else p.resolve(views[i]!); });
 }
 
 export async function resize(s: ContainerService, ref: string, h: number, w: number): Promise<void> {
