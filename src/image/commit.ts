@@ -14,6 +14,7 @@ import { chainIdOf } from '../storage/base.js';
 import type { SnapshotDriver } from '../storage/types.js';
 import type { ContentStore } from './content.js';
 import { MEDIA_TYPES } from './layers.js';
+import { hostPlatform } from './registry/manifest.js';
 import type { NewImage, StoredImage, StoredLayer } from './records.js';
 import type { ImageConfig } from './types.js';
 
@@ -61,7 +62,7 @@ export interface ConfigBlob {
 }
 
 export interface CommitSpec {
-  /** The image the container runs (its id). */
+  /** The image the container runs (its id); '' for none (a build's FROM scratch). */
   parent: string;
   containerId: string;
   config: ImageConfig & Record<string, unknown>;
@@ -74,6 +75,9 @@ export interface CommitSpec {
   /** The engine's version, as dockerd records its own in docker_version. */
   engineVersion?: string;
 }
+
+/** The diff id of an empty layer (a tar of nothing: two zero blocks), dockerd's DigestSHA256EmptyTar. */
+export const EMPTY_LAYER_DIFF_ID = 'sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef';
 
 export interface CommitDeps { driver: SnapshotDriver; content: ContentStore }
 
@@ -89,25 +93,29 @@ export interface ImportSpec {
 }
 
 /**
- * The new image from `parent` (or none: docker import) and a written layer: the layer
- * unpacked into the driver (on the parent's top), its blob and the config stored. Returns
- * the record to add and the chain id it created (for the caller to roll back if recording
- * fails).
+ * The new image from `parent` (or none: docker import, a build's FROM scratch) and a written
+ * layer: the layer unpacked into the driver (on the parent's top), its blob and the config
+ * stored. A layer that changed nothing (a build's ENV, CMD...) adds no layer: the history
+ * entry says empty_layer, as dockerd's NewChildImage writes it. Returns the record to add
+ * and the chain id it created (for the caller to roll back if recording fails).
  */
-export async function commitImage(d: CommitDeps, parent: StoredImage, layer: LayerFiles, spec: CommitSpec): Promise<{ image: NewImage; created: string | null }> {
-  const parentConfig = await d.content.readJson<ConfigBlob>(parent.id);
+export async function commitImage(d: CommitDeps, parent: StoredImage | null, layer: LayerFiles, spec: CommitSpec): Promise<{ image: NewImage; created: string | null }> {
+  const parentConfig: Partial<ConfigBlob> = parent ? await d.content.readJson<ConfigBlob>(parent.id) : {};
   const now = new Date().toISOString();
+  const empty = layer.diffId === EMPTY_LAYER_DIFF_ID;
   const history = [...(parentConfig.history ?? [])];
   history.push({
     created: now, created_by: spec.createdBy,
     ...(spec.author ? { author: spec.author } : {}), ...(spec.comment ? { comment: spec.comment } : {}),
+    ...(empty ? { empty_layer: true } : {}),
   });
-  return storeImage(d, parent, layer, {
-    architecture: parentConfig.architecture ?? parent.architecture, os: parentConfig.os ?? parent.os,
+  const host = hostPlatform();
+  return storeImage(d, parent, empty ? null : layer, {
+    architecture: parentConfig.architecture ?? parent?.architecture ?? host.architecture, os: parentConfig.os ?? parent?.os ?? host.os,
     author: spec.author ?? '', comment: spec.comment ?? '', config: spec.config, container: spec.containerId,
     ...(spec.containerConfig ? { container_config: spec.containerConfig } : {}),
     created: now, docker_version: spec.engineVersion ?? '', history,
-    rootfs: { type: 'layers', diff_ids: [...parent.rootfs.diffIds, layer.diffId] },
+    rootfs: { type: 'layers', diff_ids: [...(parent?.rootfs.diffIds ?? []), ...(empty ? [] : [layer.diffId])] },
   });
 }
 
@@ -122,27 +130,32 @@ export async function importImage(d: CommitDeps, layer: LayerFiles, spec: Import
   });
 }
 
-async function storeImage(d: CommitDeps, parent: StoredImage | null, layer: LayerFiles, config: ConfigBlob): Promise<{ image: NewImage; created: string | null }> {
+async function storeImage(d: CommitDeps, parent: StoredImage | null, layer: LayerFiles | null, config: ConfigBlob): Promise<{ image: NewImage; created: string | null }> {
   const top = parent?.chainIds[parent.chainIds.length - 1] ?? null;
-  const chainId = chainIdOf(top, layer.diffId);
-  const existed = await d.driver.hasLayer(chainId);
-  const info = await d.driver.applyLayer(chainId, top, createReadStream(layer.tar));
+  let stored: StoredLayer | null = null;
+  let created: string | null = null;
+  if (layer) {
+    const chainId = chainIdOf(top, layer.diffId);
+    const existed = await d.driver.hasLayer(chainId);
+    const info = await d.driver.applyLayer(chainId, top, createReadStream(layer.tar));
+    await d.content.commit(layer.blob, layer.digest);
+    stored = {
+      diffId: layer.diffId, chainId, blob: layer.digest, mediaType: MEDIA_TYPES.dockerLayerGzip, compression: 'gzip',
+      blobSize: layer.blobSize, diffSize: layer.diffSize, size: info.size,
+    };
+    created = existed ? null : chainId;
+  }
   const text = Buffer.from(JSON.stringify(config));
   const id = `sha256:${createHash('sha256').update(text).digest('hex')}`;
   await d.content.ingest(Readable.from([text]), 'image config', { digest: id });
-  await d.content.commit(layer.blob, layer.digest);
-  const stored: StoredLayer = {
-    diffId: layer.diffId, chainId, blob: layer.digest, mediaType: MEDIA_TYPES.dockerLayerGzip, compression: 'gzip',
-    blobSize: layer.blobSize, diffSize: layer.diffSize, size: info.size,
-  };
-  const layers = [...(parent?.layers ?? []).map((l) => ({ ...l })), stored];
+  const layers = [...(parent?.layers ?? []).map((l) => ({ ...l })), ...(stored ? [stored] : [])];
   return {
     image: {
       id, ...(parent ? { parent: parent.id } : {}), created: config.created!, size: layers.reduce((n, l) => n + l.size, 0),
       architecture: config.architecture ?? '', os: config.os ?? '', config: config.config ?? {},
-      rootfs: { type: 'layers', diffIds: config.rootfs.diff_ids }, chainIds: [...(parent?.chainIds ?? []), chainId], layers,
+      rootfs: { type: 'layers', diffIds: config.rootfs.diff_ids }, chainIds: [...(parent?.chainIds ?? []), ...(stored ? [stored.chainId] : [])], layers,
     },
-    created: existed ? null : chainId,
+    created,
   };
 }
 

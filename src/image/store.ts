@@ -171,7 +171,7 @@ export class LocalImageStore implements ImageStore {
   commit(layer: AsyncIterable<Buffer>, spec: CommitSpec, tag?: string): Promise<string> {
     return this.addMade(layer, tag, async (files) => {
       const { commitImage } = await import('./commit.js');
-      return commitImage({ driver: this.driver, content: this.content }, this.catalog.resolve(spec.parent).image, files, spec);
+      return commitImage({ driver: this.driver, content: this.content }, spec.parent ? this.catalog.resolve(spec.parent).image : null, files, spec);
     });
   }
 
