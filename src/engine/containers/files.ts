@@ -132,21 +132,7 @@ export class ContainerFiles {
 
   /** The layer docker commit makes: changed files as they are, deletions as `.wh.` files. */
   async diffTar(c: Container): Promise<AsyncGenerator<Buffer>> {
-    const wc = await this.writableChanges(c);
-    const opaque = new Set(wc.opaque);
-    function* items(): Generator<PackItem> {
-      for (const ch of wc.changes) {
-        const rel = ch.Path.slice(1);
-        if (ch.Kind === 2) {
-          const dir = path.posix.dirname(rel);
-          yield { name: `${dir === '.' ? '' : `${dir}/`}.wh.${path.posix.basename(rel)}`, whiteout: true };
-          continue;
-        }
-        yield { abs: path.join(wc.source, rel), name: rel };
-        if (opaque.has(ch.Path)) yield { name: `${rel}/.wh..wh..opq`, whiteout: true };
-      }
-    }
-    return packItems(items());
+    return changesTar(await this.writableChanges(c));
   }
 
   /** docker export: the whole rootfs as the snapshot holds it (no binds, no /proc contents). */
@@ -177,4 +163,22 @@ async function decompressed(input: Readable): Promise<Readable> {
   // zlib (~1.4 MB) loads with the first gzipped upload, not with the daemon
   const { decompress } = await import('../../image/layers.js');
   return decompress(stream, 'gzip', 'the archive');
+}
+
+/** A snapshot's changes as a layer tar: changed files as they are, deletions as `.wh.` files. */
+export function changesTar(wc: WritableChanges): AsyncGenerator<Buffer> {
+  const opaque = new Set(wc.opaque);
+  function* items(): Generator<PackItem> {
+    for (const ch of wc.changes) {
+      const rel = ch.Path.slice(1);
+      if (ch.Kind === 2) {
+        const dir = path.posix.dirname(rel);
+        yield { name: `${dir === '.' ? '' : `${dir}/`}.wh.${path.posix.basename(rel)}`, whiteout: true };
+        continue;
+      }
+      yield { abs: path.join(wc.source, rel), name: rel };
+      if (opaque.has(ch.Path)) yield { name: `${rel}/.wh..wh..opq`, whiteout: true };
+    }
+  }
+  return packItems(items());
 }
