@@ -31,6 +31,8 @@ import { RunOptionHooks } from './containers/run-options.js';
 import { imageRoutes } from './api/images.js';
 import { systemRoutes, VERSION } from './api/system.js';
 import { archiveRoutes } from './api/archive.js';
+import { buildRoutes, stepContainerCreator } from './api/build.js';
+import { Builder } from './build/index.js';
 import { statsRoutes } from './api/stats.js';
 import { containerSize, usageRoutes } from './api/usage.js';
 import { ContainerFiles } from './containers/files.js';
@@ -277,6 +279,10 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   volumeRoutes(router, volumes);
   imageRoutes(router, images, cs, events, driver.name);
   archiveRoutes(router, { cs, files, images, events });
+  // docker build: contexts are unpacked under <graph>/build (what a crash left goes now)
+  const builder = new Builder({ images, containers: cs, files, driver, createContainer: stepContainerCreator(cs), engineVersion: VERSION }, events, path.join(config.graph, 'build'));
+  await builder.cleanup();
+  buildRoutes(router, builder);
   statsRoutes(router, cs, newStatsService({ storageDriver: config.storageDriver, driverRoot, pods, cs }));
   usageRoutes(router, { cs, files, images, events, volumes });
   // a write a handler did not expect to fail for lack of space names the disk and the fix

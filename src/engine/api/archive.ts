@@ -1,6 +1,6 @@
 // A container's files over the Docker-shaped API: docker cp (HEAD, GET and PUT
 // /containers/{id}/archive), docker diff (/changes), docker export, docker commit and
-// docker history; and the clear refusal of docker build, which tsulad does not do.
+// docker history. (docker build is build.ts.)
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ServerResponse } from 'node:http';
@@ -12,7 +12,7 @@ import { applyChanges, configFromContainer, mergeConfig } from '../containers/co
 import { argv, running, type Container } from '../containers/model.js';
 import type { ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
-import { invalidArgument, unimplemented } from '../../common/errors.js';
+import { invalidArgument } from '../../common/errors.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import { VERSION } from './system.js';
 
@@ -109,25 +109,4 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
   r.add('GET', '/images/{name*}/history', async ({ res, params }) => {
     sendJson(res!, 200, await images.history(params[0]));
   });
-
-  // docker build: the legacy builder's POST /build, BuildKit's session and gRPC endpoints
-  const noBuild = async ({ req }: { req: import('node:http').IncomingMessage }) => {
-    req.resume();
-    throw unimplemented('building images is not supported by tsulad: build them with buildah, kaniko or docker elsewhere, then `docker load` the archive or pull them from a registry');
-  };
-  r.add('POST', '/build', noBuild);
-  // No builder means no build cache: an empty prune, as dockerd reports with nothing cached
-  // (`docker system prune` calls it after the containers, networks and images).
-  r.add('POST', '/build/prune', async ({ req, res }) => {
-    req.resume();
-    sendJson(res!, 200, { CachesDeleted: null, SpaceReclaimed: 0 });
-  });
-  // BuildKit's session is an h2c upgrade run beside POST /build: an HTTP error on it reads
-  // as a bogus HTTP/2 preface to the client (noise before the real error); a switch of
-  // protocols closed at once ends it quietly, and /build says why
-  r.add('POST', '/session', async (ctx) => {
-    if (!ctx.upgraded) return noBuild(ctx);
-    ctx.upgraded.socket.end('HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
-  });
-  r.add('POST', '/grpc', noBuild);
 }

@@ -1,0 +1,206 @@
+// A build, as dockerd 20.10's legacy builder runs one (builder/dockerfile/builder.go):
+// the context unpacked, the Dockerfile parsed and checked whole, the meta args, then each
+// stage up to --target: "Step N/M : <instruction>", the step, " ---> <image id>"; the
+// containers a step made removed after it (rm, the default; also after a failure with
+// forcerm); an aux message with each stage's image; the unused build-arg warning; then
+// "Successfully built" and "Successfully tagged" for each -t. Each step's image is the
+// parent of the next (what `docker images -a` lists and the cache finds again).
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import type { Readable } from 'node:stream';
+import { invalidArgument, isKind } from '../../common/errors.js';
+import type { EventBus } from '../events.js';
+import { BuildArgs } from './buildargs.js';
+import { BuildCache } from './cache.js';
+import { applyDockerignore, extractContext, readDockerfile } from './context.js';
+import { dispatch, type DispatchContext, type SourceOf, type StageState } from './dispatch.js';
+import { commandOf, toInstructions, type Command, type Stage } from './instructions.js';
+import type { BuildOutput } from './output.js';
+import { nodeFromLine, parseDockerfile } from './parser.js';
+import { runConfigFromImage, shortImageId } from './runconfig.js';
+import { ShellLex } from './shell-lex.js';
+import { openScratch, StepContainers, type BuildBackend, type StepHostConfig } from './steps.js';
+
+export interface BuildOptions {
+  dockerfile: string;
+  /** Familiar names (name:tag), checked by the caller. */
+  tags: string[];
+  buildArgs: Record<string, string | null>;
+  labels: Record<string, string>;
+  noCache: boolean;
+  remove: boolean;
+  forceRemove: boolean;
+  pull: boolean;
+  target: string;
+  host: StepHostConfig;
+}
+
+interface StageResult { name: string; imageId: string }
+
+export class Builder {
+  constructor(private readonly be: BuildBackend, private readonly events: EventBus, private readonly workRoot: string) {}
+
+  /** Forget what crashed builds left (at daemon start). */
+  async cleanup(): Promise<void> {
+    await fs.rm(this.workRoot, { recursive: true, force: true });
+  }
+
+  /** Run a build from `context` (a tar); returns the image id. */
+  async build(context: Readable, o: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> {
+    await fs.mkdir(this.workRoot, { recursive: true, mode: 0o700 });
+    const dir = await fs.mkdtemp(path.join(this.workRoot, 'ctx-'));
+    try {
+      await extractContext(context, dir);
+      const df = await readDockerfile(dir, o.dockerfile || 'Dockerfile');
+      await applyDockerignore(dir);
+      return await this.run(dir, df.text, o, out, signal);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private async run(ctxDir: string, text: string, o: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> {
+    const parsed = parseDockerfile(text);
+    if (Object.keys(o.labels).length) {
+      // dockerd adds the --label values as a last LABEL instruction, quoted against expansion
+      const keys = Object.keys(o.labels).sort();
+      const line = `LABEL ${keys.map((k) => `${JSON.stringify(k)}='${o.labels[k]}'`).join(' ')}`;
+      parsed.nodes.push({ ...nodeFromLine(line, parsed.escape), startLine: 0, endLine: 0 });
+    }
+    let { stages, metaArgs } = toInstructions(parsed);
+    if (o.target) {
+      const ix = stages.findIndex((s) => s.name === o.target.toLowerCase());
+      if (ix < 0) throw invalidArgument(`failed to reach build target ${o.target} in Dockerfile`);
+      stages = stages.slice(0, ix + 1);
+    }
+    for (const w of parsed.warnings) out.stderr(`${w}\n`);
+    const lex = new ShellLex(parsed.escape);
+    const args = BuildArgs.fromJson(o.buildArgs);
+    const total = metaArgs.length + stages.length + stages.reduce((n, s) => n + s.commands.length, 0);
+    let step = 1;
+    const print = (original: string) => out.stdout(`Step ${step++}/${total} : ${original}\n`);
+    for (const meta of metaArgs) {
+      print(meta.original);
+      const env = [...args.allAllowed()].map(([k, v]) => `${k}=${v}`);
+      for (const a of meta.args) {
+        const value = a.value === undefined ? undefined : lex.processWord(a.value, env);
+        args.addArg(a.key, value);
+        args.addMetaArg(a.key, value);
+      }
+    }
+    const containers = new StepContainers(this.be, out);
+    const results: StageResult[] = [];
+    let last: StageState | null = null;
+    try {
+      for (const stage of stages) {
+        if (stage.name && results.some((r) => r.name === stage.name)) throw invalidArgument(`duplicate name ${stage.name}`);
+        const ctx: DispatchContext = {
+          be: this.be, out, lex, containers, host: o.host, signal,
+          cache: o.noCache ? null : new BuildCache(this.be.images),
+          sources: this.sourcesFor(ctxDir, results, o, out),
+        };
+        print(stage.original);
+        const state = await this.beginStage(ctx, stage, args.forStage(), results, o);
+        // the base image's ONBUILD triggers are part of its FROM step
+        if (state.runConfig.OnBuild?.length) await this.triggers(ctx, state, parsed.escape, o);
+        state.runConfig.Image = state.imageId;
+        out.stdout(` ---> ${shortImageId(state.imageId)}\n`);
+        for (const cmd of stage.commands) {
+          if (signal.aborted) { out.stdout('Build cancelled\n'); throw new Error('Build cancelled'); }
+          print(cmd.original);
+          await this.step(ctx, state, cmd, o);
+          state.runConfig.Image = state.imageId;
+          out.stdout(` ---> ${shortImageId(state.imageId)}\n`);
+        }
+        if (state.imageId) out.aux(state.imageId);
+        args.mergeReferenced(state.buildArgs);
+        results.push({ name: stage.name, imageId: state.imageId });
+        last = state;
+      }
+    } catch (e) {
+      if (signal.aborted) await containers.removeQuietly();
+      throw e;
+    }
+    const warning = args.unusedWarning();
+    if (warning) out.stdout(warning);
+    if (!last?.imageId) throw invalidArgument('No image was generated. Is your Dockerfile empty?');
+    out.stdout(`Successfully built ${shortImageId(last.imageId)}\n`);
+    for (const t of o.tags) {
+      await this.be.images.tag(last.imageId, t);
+      this.events.emit('image', 'tag', last.imageId, { name: t });
+      out.stdout(`Successfully tagged ${t}\n`);
+    }
+    return last.imageId;
+  }
+
+  /** One step, its containers removed after it as rm/forcerm say (dockerd's dispatch defer). */
+  private async step(ctx: DispatchContext, state: StageState, cmd: Command, o: BuildOptions): Promise<void> {
+    let ok = false;
+    try {
+      await dispatch(ctx, state, cmd);
+      ok = true;
+    } finally {
+      if (!ctx.signal.aborted && (o.forceRemove || (o.remove && ok))) await ctx.containers.removeAll();
+    }
+  }
+
+  /** ONBUILD triggers of the base image, run before the stage's own steps. */
+  private async triggers(ctx: DispatchContext, state: StageState, escape: string, o: BuildOptions): Promise<void> {
+    const triggers = state.runConfig.OnBuild ?? [];
+    state.runConfig.OnBuild = null;
+    ctx.out.stdout(`# Executing ${triggers.length} build trigger${triggers.length > 1 ? 's' : ''}\n`);
+    for (const t of triggers) {
+      state.runConfig.Image = state.imageId;
+      const node = { ...nodeFromLine(t, escape), startLine: 0, endLine: 0 };
+      let cmd: Command;
+      try { cmd = commandOf(node); } catch (e) { throw invalidArgument((e as Error).message); }
+      await this.step(ctx, state, cmd, o);
+    }
+  }
+
+  /** FROM: a previous stage, scratch, or an image (pulled when missing or with --pull). */
+  private async beginStage(ctx: DispatchContext, stage: Stage, args: BuildArgs, results: StageResult[], o: BuildOptions): Promise<StageState> {
+    const meta = [...args.allMeta()].map(([k, v]) => `${k}=${v}`);
+    const name = ctx.lex.processWord(stage.baseName, meta);
+    const state: StageState = { imageId: '', runConfig: runConfigFromImage(undefined), maintainer: '', cmdSet: false, buildArgs: args, cacheBusted: false };
+    const prev = results.find((r) => r.name && r.name === name.toLowerCase());
+    let imageId = prev?.imageId ?? '';
+    if (!prev && name !== 'scratch') imageId = await this.image(name, o.pull, ctx.out);
+    if (imageId) {
+      const blob = await this.be.images.configBlob(imageId);
+      state.runConfig = runConfigFromImage(blob?.config as Record<string, unknown> | undefined);
+    }
+    state.imageId = imageId;
+    state.runConfig.Image = imageId;
+    return state;
+  }
+
+  /** A named image: the local one, or pulled (its progress in the build's output). */
+  private async image(name: string, pull: boolean, out: BuildOutput): Promise<string> {
+    if (!pull) {
+      try { return (await this.be.images.get(name)).id; } catch (e) { if (!isKind(e, 'NotFound')) throw e; }
+    }
+    await this.be.images.pull(name, { onProgress: (p) => out.raw({ ...p }) });
+    return (await this.be.images.get(name)).id;
+  }
+
+  /** COPY's sources: the context, or --from a stage (by name or index) or an image. */
+  private sourcesFor(ctxDir: string, results: StageResult[], o: BuildOptions, out: BuildOutput): SourceOf {
+    return async (from) => {
+      if (!from) return { root: ctxDir, release: async () => {}, fromImage: false };
+      let imageId: string;
+      const byIndex = /^\d+$/.test(from) ? results[Number(from)] : undefined;
+      const byName = results.find((r) => r.name && r.name === from.toLowerCase());
+      try {
+        if (/^\d+$/.test(from) && !byIndex) throw invalidArgument(`invalid stage index ${from}`);
+        imageId = (byIndex ?? byName)?.imageId ?? await this.image(from, o.pull, out);
+      } catch (e) {
+        throw invalidArgument(`invalid from flag value ${from}: ${(e as Error).message}`);
+      }
+      const chain = imageId ? (await this.be.images.get(imageId)).chainIds : [];
+      const scratch = await openScratch(this.be.driver, chain);
+      return { root: scratch.root, release: () => scratch.release(), fromImage: true };
+    };
+  }
+}
+
