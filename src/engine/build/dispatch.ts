@@ -19,8 +19,9 @@ import { openScratch, StepError, type BuildBackend, type StepContainers, type St
 
 /** A stage's state between its steps (dockerd's dispatchState). */
 export interface StageState {
+  /** The last step's image ('' while a stage FROM scratch has none). */
   imageId: string;
-  /** The base image's chain ids grow with each step: kept through the image store. */
+  /** What the next step's container and image get (docker's container.Config). */
   runConfig: RunConfig;
   maintainer: string;
   cmdSet: boolean;
