@@ -31,8 +31,6 @@ import { RunOptionHooks } from './containers/run-options.js';
 import { imageRoutes } from './api/images.js';
 import { systemRoutes, VERSION } from './api/system.js';
 import { archiveRoutes } from './api/archive.js';
-import { buildRoutes, stepContainerCreator } from './api/build.js';
-import { Builder } from './build/index.js';
 import { statsRoutes } from './api/stats.js';
 import { containerSize, usageRoutes } from './api/usage.js';
 import { ContainerFiles } from './containers/files.js';
@@ -278,11 +276,10 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   networkRoutes(router, networks.service, networks.hooks);
   volumeRoutes(router, volumes);
   imageRoutes(router, images, cs, events, driver.name);
-  archiveRoutes(router, { cs, files, images, events });
-  // docker build: contexts are unpacked under <graph>/build (what a crash left goes now)
-  const builder = new Builder({ images, containers: cs, files, driver, createContainer: stepContainerCreator(cs), engineVersion: VERSION }, events, path.join(config.graph, 'build'));
-  await builder.cleanup();
-  buildRoutes(router, builder);
+  // docker build unpacks contexts under <graph>/build: what a crash left goes now
+  const buildRoot = path.join(config.graph, 'build');
+  await fs.rm(buildRoot, { recursive: true, force: true });
+  archiveRoutes(router, { cs, files, images, events, build: { driver, workRoot: buildRoot, engineVersion: VERSION } });
   statsRoutes(router, cs, newStatsService({ storageDriver: config.storageDriver, driverRoot, pods, cs }));
   usageRoutes(router, { cs, files, images, events, volumes });
   // a write a handler did not expect to fail for lack of space names the disk and the fix

@@ -1,6 +1,7 @@
 // A container's files over the Docker-shaped API: docker cp (HEAD, GET and PUT
 // /containers/{id}/archive), docker diff (/changes), docker export, docker commit and
-// docker history. (docker build is build.ts.)
+// docker history; and the routes of docker build (the classic builder, build.ts, loaded with
+// the first build).
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ServerResponse } from 'node:http';
@@ -12,7 +13,8 @@ import { applyChanges, configFromContainer, mergeConfig } from '../containers/co
 import { argv, running, type Container } from '../containers/model.js';
 import type { ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
-import { invalidArgument } from '../../common/errors.js';
+import { invalidArgument, unimplemented } from '../../common/errors.js';
+import type { MountGuard } from '../../storage/mountguard.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import { VERSION } from './system.js';
 
@@ -21,6 +23,8 @@ export interface ArchiveDeps {
   files: ContainerFiles;
   images: ImageStore;
   events: EventBus;
+  /** docker build's: the snapshot driver (COPY's scratch layers), the work dir, the version it records. */
+  build: { driver: MountGuard; workRoot: string; engineVersion: string };
 }
 
 const STAT_HEADER = 'X-Docker-Container-Path-Stat';
@@ -109,4 +113,31 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
   r.add('GET', '/images/{name*}/history', async ({ res, params }) => {
     sendJson(res!, 200, await images.history(params[0]));
   });
+
+  // docker build: the classic builder's module and parser load with the first build
+  let builder: import('../build/index.js').Builder | undefined;
+  r.add('POST', '/build', async ({ req, res, query }) => {
+    const m = await import('./build.js');
+    builder ??= m.newBuilder({ images, containers: cs, files, driver: d.build.driver, engineVersion: d.build.engineVersion }, events, d.build.workRoot);
+    return m.postBuild(builder, req, res!, query);
+  });
+  // BuildKit's session and gRPC endpoints: tsulad has the classic builder only
+  const noBuildKit = async ({ req }: { req: import('node:http').IncomingMessage }) => {
+    req.resume();
+    throw unimplemented('BuildKit is not supported by tsulad: build with the classic builder (DOCKER_BUILDKIT=0 docker build ...)');
+  };
+  // The legacy builder's cache is its step images: nothing else to prune, as dockerd reports
+  // with nothing cached (`docker system prune` calls it after the containers and images).
+  r.add('POST', '/build/prune', async ({ req, res }) => {
+    req.resume();
+    sendJson(res!, 200, { CachesDeleted: null, SpaceReclaimed: 0 });
+  });
+  // BuildKit's session is an h2c upgrade run beside POST /build: an HTTP error on it reads
+  // as a bogus HTTP/2 preface to the client (noise before the real error); a switch of
+  // protocols closed at once ends it quietly, and /build says why
+  r.add('POST', '/session', async (ctx) => {
+    if (!ctx.upgraded) return noBuildKit(ctx);
+    ctx.upgraded.socket.end('HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
+  });
+  r.add('POST', '/grpc', noBuildKit);
 }

@@ -1,19 +1,18 @@
 // docker build over the Docker-shaped API: POST /build (the legacy builder, engine/build/),
+// loaded with the first build (archive.ts routes it: an idle daemon never maps the builder),
 // its query read as dockerd's newImageBuildOptions reads it, the answer a stream of JSON
 // messages once the first line is out (an error before that is a plain HTTP error, as
 // dockerd's errf does); -q keeps the log back and gives only the image id (the log too when
-// the build fails). The client going away aborts the build. BuildKit's /session and /grpc
-// are refused; /build/prune has no cache to prune (the legacy builder's cache is the step
-// images, which `docker image prune` and rmi remove).
+// the build fails). The client going away aborts the build.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Router } from './http.js';
-import { boolParam, intParam, sendJson } from './http.js';
+import { boolParam, intParam } from './http.js';
 import { errorMessage, invalidArgument, unimplemented } from '../../common/errors.js';
 import { familiarString, parseReference } from '../../image/reference.js';
 import { resourcesFromBody } from '../containers/resources.js';
 import type { ContainerService } from '../containers/service.js';
 import { createBodySchema, createSpecFromDocker } from './docker-model.js';
-import { jsonOutput, StepError, type Builder, type BuildOptions, type StepHostConfig } from '../build/index.js';
+import { Builder, jsonOutput, StepError, type BuildBackend, type BuildOptions, type StepHostConfig } from '../build/index.js';
+import type { EventBus } from '../events.js';
 import type { RunConfig } from '../build/runconfig.js';
 
 /** A step's container from docker's Config and HostConfig, as POST /containers/create makes one. */
@@ -84,7 +83,7 @@ export function buildOptions(q: URLSearchParams): BuildOptions {
   };
 }
 
-async function postBuild(builder: Builder, req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
+export async function postBuild(builder: Builder, req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
   const quiet = boolParam(q, 'q');
   let opts: BuildOptions;
   try {
@@ -119,26 +118,7 @@ async function postBuild(builder: Builder, req: IncomingMessage, res: ServerResp
   }
 }
 
-export function buildRoutes(r: Router, builder: Builder): void {
-  r.add('POST', '/build', async ({ req, res, query }) => postBuild(builder, req, res!, query));
-
-  // BuildKit's session and gRPC endpoints: tsulad has the classic builder only
-  const noBuildKit = async ({ req }: { req: IncomingMessage }) => {
-    req.resume();
-    throw unimplemented('BuildKit is not supported by tsulad: build with the classic builder (DOCKER_BUILDKIT=0 docker build ...)');
-  };
-  // The legacy builder's cache is its step images: nothing else to prune, as dockerd reports
-  // with nothing cached (`docker system prune` calls it after the containers and images).
-  r.add('POST', '/build/prune', async ({ req, res }) => {
-    req.resume();
-    sendJson(res!, 200, { CachesDeleted: null, SpaceReclaimed: 0 });
-  });
-  // BuildKit's session is an h2c upgrade run beside POST /build: an HTTP error on it reads
-  // as a bogus HTTP/2 preface to the client (noise before the real error); a switch of
-  // protocols closed at once ends it quietly, and /build says why
-  r.add('POST', '/session', async (ctx) => {
-    if (!ctx.upgraded) return noBuildKit(ctx);
-    ctx.upgraded.socket.end('HTTP/1.1 101 UPGRADED\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n');
-  });
-  r.add('POST', '/grpc', noBuildKit);
+/** The builder, made with the first build (its work dir: <graph>/build, emptied at start). */
+export function newBuilder(be: Omit<BuildBackend, 'createContainer'>, events: EventBus, workRoot: string): Builder {
+  return new Builder({ ...be, createContainer: stepContainerCreator(be.containers) }, events, workRoot);
 }

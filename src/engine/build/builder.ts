@@ -40,11 +40,6 @@ interface StageResult { name: string; imageId: string }
 export class Builder {
   constructor(private readonly be: BuildBackend, private readonly events: EventBus, private readonly workRoot: string) {}
 
-  /** Forget what crashed builds left (at daemon start). */
-  async cleanup(): Promise<void> {
-    await fs.rm(this.workRoot, { recursive: true, force: true });
-  }
-
   /** Run a build from `context` (a tar); returns the image id. */
   async build(context: Readable, o: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> {
     await fs.mkdir(this.workRoot, { recursive: true, mode: 0o700 });
