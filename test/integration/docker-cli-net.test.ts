@@ -212,22 +212,26 @@ test('user networks: own subnet, names and aliases resolve (/etc/hosts and the n
   const r = await runOut(['--name', 'beta', '--network', 'appnet', 'busybox', 'sh', '-c', 'ping -c1 -W2 alpha && ping -c1 -W2 db && grep -w alpha /etc/hosts']);
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, new RegExp(`${aIp.replace(/\./g, '\\.')}\\talpha db`));
-  // the network's DNS server (docker's embedded DNS) at its gateway: names, aliases,
-  // <name>.<network>, the reverse of an address; other names go to the host's servers
+  // the network's DNS server (docker's embedded DNS) at 127.0.0.11 (its gateway's, redirected
+  // in the container's namespace): names, aliases, <name>.<network>, the reverse of an
+  // address; other names go to the host's servers
   const gw = info.IPAM.Config[0].Gateway as string;
   const q = await runOut(['--network', 'appnet', 'busybox', 'sh', '-c',
     `cat /etc/resolv.conf; for n in alpha db alpha.appnet ${a.slice(0, 12)}; do nslookup $n || exit 9; done; nslookup ${aIp}`]);
   assert.equal(q.code, 0, q.out);
-  assert.match(q.out, new RegExp(`^nameserver ${gw.replace(/\./g, '\\.')}$`, 'm'));
+  assert.match(q.out, /^nameserver 127\.0\.0\.11$/m);
   assert.match(q.out, /^options .*ndots:0/m);
   assert.equal(q.out.split('\n').filter((l) => l === `Address: ${aIp}`).length, 4, q.out);
   assert.match(q.out, /in-addr\.arpa\s+name = alpha\.appnet/);
-  // over TCP too (a client's retry of a truncated answer): "alpha" A, framed by its length
+  // over TCP too (a client's retry of a truncated answer): "alpha" A, framed by its length;
+  // at 127.0.0.11 and at the gateway itself
   const query = '\\000\\027\\022\\064\\001\\000\\000\\001\\000\\000\\000\\000\\000\\000\\005alpha\\000\\000\\001\\000\\001';
-  const t = await runOut(['--network', 'appnet', 'busybox', 'sh', '-c', `printf '${query}' | nc -w 5 ${gw} 53 | od -An -tx1`]);
-  const hex = t.out.replace(/\s+/g, '');
-  assert.ok(hex.startsWith('00271234'), t.out); // its length, then our id
-  assert.ok(hex.endsWith(aIp.split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join('')), t.out);
+  for (const server of ['127.0.0.11', gw]) {
+    const t = await runOut(['--network', 'appnet', 'busybox', 'sh', '-c', `printf '${query}' | nc -w 5 ${server} 53 | od -An -tx1`]);
+    const hex = t.out.replace(/\s+/g, '');
+    assert.ok(hex.startsWith('00271234'), `${server}: ${t.out}`); // its length, then our id
+    assert.ok(hex.endsWith(aIp.split('.').map((x) => Number(x).toString(16).padStart(2, '0')).join('')), t.out);
+  }
   // while beta ran, alpha's hosts file named it; once beta is gone, no more
   await waitFor(async () => !(await ok(['exec', a, 'cat', '/etc/hosts'])).includes('beta'), 10_000, 'beta leaving alpha\'s /etc/hosts');
   // the default bridge has no name resolution, as in docker
@@ -254,9 +258,8 @@ test('network connect / disconnect a running container, with a fixed --ip on a u
   assert.deepEqual(nets.fixed.IPAMConfig, { IPv4Address: ip });
   // joining its first user network points its resolv.conf at that network's DNS server (as
   // dockerd switches it to its resolver), in place: the running container sees it at once
-  const gw = subnet.replace('.0/24', '.1');
   const resolv = await ok(['exec', id, 'cat', '/etc/resolv.conf']);
-  assert.match(resolv, new RegExp(`^nameserver ${gw.replace(/\./g, '\\.')}$`, 'm'));
+  assert.match(resolv, /^nameserver 127\.0\.0\.11$/m);
   assert.match(resolv, /^options .*ndots:0/m);
   const ns = await docker(d, ['exec', id, 'nslookup', 'c1']);
   assert.equal(ns.code, 0, ns.stdout + ns.stderr);
@@ -268,17 +271,17 @@ test('network connect / disconnect a running container, with a fixed --ip on a u
   assert.doesNotMatch(await ok(['exec', id, 'ip', '-4', '-o', 'addr']), /eth1/);
   assert.deepEqual(Object.keys(JSON.parse(await inspect(id, '{{json .NetworkSettings.Networks}}'))), ['bridge']);
   // and leaving it: back to the servers it had (that gateway is no longer its to reach)
-  assert.doesNotMatch(await ok(['exec', id, 'cat', '/etc/resolv.conf']), new RegExp(`nameserver ${gw.replace(/\./g, '\\.')}`));
+  assert.doesNotMatch(await ok(['exec', id, 'cat', '/etc/resolv.conf']), /nameserver 127\.0\.0\.11/);
   // the same for a container connected and disconnected while stopped, at its next start
   const later = (await ok(['create', '--name', 'later', 'busybox', 'sleep', '300'])).trim();
   await ok(['network', 'connect', 'fixed', 'later']);
   await ok(['start', later]);
-  assert.match(await ok(['exec', later, 'cat', '/etc/resolv.conf']), new RegExp(`^nameserver ${gw.replace(/\./g, '\\.')}$`, 'm'));
+  assert.match(await ok(['exec', later, 'cat', '/etc/resolv.conf']), /^nameserver 127\.0\.0\.11$/m);
   assert.match(await ok(['exec', later, 'nslookup', 'later']), /^Address: \d+\.\d+\.\d+\.\d+$/m);
   await ok(['stop', '-t', '0', later]);
   await ok(['network', 'disconnect', 'fixed', 'later']);
   await ok(['start', later]);
-  assert.doesNotMatch(await ok(['exec', later, 'cat', '/etc/resolv.conf']), new RegExp(`nameserver ${gw.replace(/\./g, '\\.')}`));
+  assert.doesNotMatch(await ok(['exec', later, 'cat', '/etc/resolv.conf']), /nameserver 127\.0\.0\.11/);
   await ok(['rm', '-f', later]);
   // --ip on the default bridge is dockerd's 400
   const bad = await docker(d, ['network', 'connect', '--ip', '10.1.1.1', 'bridge', 'conn']);

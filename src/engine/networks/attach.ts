@@ -4,7 +4,8 @@
 // namespace gone; docker's IP, MAC and gateway read from the CNI results. `network connect`
 // and `disconnect` ADD and DEL on a running container's namespace. On a user network its
 // peers answer to their names twice: in its /etc/hosts, rewritten as peers come and go, and
-// through the network's DNS server (dns.ts), its resolv.conf's nameserver. After a restart,
+// through the network's DNS server (dns.ts), its resolv.conf's nameserver (127.0.0.11, sent
+// there by dns-redirect.ts). After a restart,
 // attachments and namespaces of containers that no longer run are released from the CNI
 // cache alone.
 import { promises as fs } from 'node:fs';
@@ -18,6 +19,7 @@ import { networkConfList } from './conflist.js';
 import { embeddedResolvConf, extraHostLines, hostNameservers, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace } from './etc.js';
 import type { NetworkRecord } from './model.js';
 import { NetworkDns } from './dns.js';
+import { EMBEDDED_DNS, redirectDns } from './dns-redirect.js';
 import { resolvePorts, takenKeys, type TakenPorts } from './ports.js';
 import type { NetworkService } from './service.js';
 
@@ -28,6 +30,8 @@ export interface ContainerNetworksDeps {
   ipamDir: string;
   containers: () => Container[];
   log: Logger;
+  /** Runtimes whose containers run in a VM (their resolv.conf names the gateway: dns-redirect.ts). */
+  isVmRuntime(name: string): boolean;
 }
 
 type Endpoint = NetworkState['endpoints'][number];
@@ -108,8 +112,20 @@ export class ContainerNetworks {
   async retargetDns(rec: Container, before: string | null): Promise<void> {
     const now = this.dnsNetwork(rec);
     if ((now?.id ?? null) === before) return;
-    const served = now ? await this.dns.ensure(now.id, now.ipam.config[0]!.gateway!) : false;
+    const gateway = now?.ipam.config[0]!.gateway ?? null;
+    const served = now ? await this.dns.ensure(now.id, gateway!) : false;
+    const netns = rec.state.network?.sandboxKey;
+    if (netns && !this.inVm(rec)) await redirectDns(netns, served ? gateway : null, false);
     await this.serial(() => this.writeResolvConf(rec, served, true));
+  }
+
+  private inVm(rec: Container): boolean {
+    return this.d.isVmRuntime(rec.runtime);
+  }
+
+  /** The nameserver of a container served by the DNS server at `gateway`: 127.0.0.11, a VM's the gateway itself. */
+  private dnsServer(rec: Container, gateway: string): string {
+    return this.inVm(rec) ? gateway : EMBEDDED_DNS;
   }
 
   /**
@@ -123,8 +139,8 @@ export class ContainerNetworks {
     const gateway = served ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
     const servers = hostNameservers(text);
     const one = servers.length === 1 ? servers[0] : undefined;
-    const ours = !!one && this.d.networks.list().some((n) => n.ipam.config.some((c) => c.gateway === one));
-    if (gateway ? one === gateway : !ours) return;
+    const ours = !!one && (one === EMBEDDED_DNS || this.d.networks.list().some((n) => n.ipam.config.some((c) => c.gateway === one)));
+    if (gateway ? one === this.dnsServer(rec, gateway) : !ours) return;
     await this.writeResolvConf(rec, !!gateway);
   }
 
@@ -175,7 +191,17 @@ export class ContainerNetworks {
       await this.release(id).catch((u) => this.d.log.warn('network clean-up after a failed start', { id, err: errorMessage(u) }));
       throw withContext(e, `cannot start container ${rec.name}`);
     }
-    await this.alignResolvConf(rec, await this.serveDns(rec, state.endpoints));
+    const served = await this.serveDns(rec, state.endpoints);
+    await this.alignResolvConf(rec, served);
+    const gateway = served ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
+    if (gateway && !this.inVm(rec)) {
+      try {
+        await redirectDns(sandboxKey, gateway, true);
+      } catch (e) {
+        await this.release(id).catch((u) => this.d.log.warn('network clean-up after a failed start', { id, err: errorMessage(u) }));
+        throw withContext(e, `cannot start container ${rec.name}`);
+      }
+    }
     return state;
   }
 
@@ -268,7 +294,7 @@ export class ContainerNetworks {
     const k = rec.config;
     const host = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     const gateway = embedded ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
-    const text = gateway ? embeddedResolvConf(host, k.networking!, gateway) : resolvConf(host, k.networking!, k.network === 'host');
+    const text = gateway ? embeddedResolvConf(host, k.networking!, this.dnsServer(rec, gateway)) : resolvConf(host, k.networking!, k.network === 'host');
     if (inPlace) await rewriteInPlace(rec.paths.resolvConf, text);
     else await writeFileAtomic(rec.paths.resolvConf, text, 0o644, durability);
   }

@@ -36,7 +36,7 @@ export async function startNetworks(c: DaemonConfig, log: Logger, events: EventB
   const attach = new ContainerNetworks({
     netns: new NetnsManager({ dir: path.join(c.state, 'networks', 'netns') }),
     cni: new CniClient({ binDirs: c.cniBinDirs, cacheDir: path.join(root, 'cni'), log }),
-    networks: service, ipamDir, containers, log,
+    networks: service, ipamDir, containers, log, isVmRuntime: deps.isVmRuntime,
   });
   return { service, hooks: new NetworkHooks({ ...deps, networks: service, attach }) };
 }
