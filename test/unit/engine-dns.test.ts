@@ -93,3 +93,14 @@ test('resolv.conf on a user network: its server only, the host search list, ndot
   assert.equal(embeddedResolvConf(host, { dns: [], dnsSearch: ['a.test'], dnsOptions: ['ndots:2'] }, '10.9.0.1'),
     'nameserver 10.9.0.1\nsearch a.test\noptions ndots:2\n');
 });
+
+test('127.0.0.11 in a container\'s namespace: our two nat chains declared (made or emptied), jumps only in a fresh namespace, UDP and TCP to the gateway, masqueraded', async () => {
+  const { redirectRules } = await import('../../src/engine/networks/dns-redirect.js');
+  const fresh = redirectRules('10.9.0.1', true).split('\n');
+  assert.deepEqual(fresh.slice(0, 5), ['*nat', ':TSULA-DNS-OUTPUT - [0:0]', ':TSULA-DNS-POSTROUTING - [0:0]', '-A OUTPUT -d 127.0.0.11/32 -j TSULA-DNS-OUTPUT', '-A POSTROUTING -j TSULA-DNS-POSTROUTING']);
+  assert.ok(fresh.includes('-A TSULA-DNS-OUTPUT -d 127.0.0.11/32 -p tcp --dport 53 -j DNAT --to-destination 10.9.0.1:53'));
+  assert.ok(fresh.includes('-A TSULA-DNS-POSTROUTING -s 127.0.0.0/8 -d 10.9.0.1/32 -p udp --dport 53 -j MASQUERADE'));
+  assert.equal(fresh.at(-2), 'COMMIT');
+  // retargeted to no server: the chains emptied, no jump added twice
+  assert.equal(redirectRules(null, false), '*nat\n:TSULA-DNS-OUTPUT - [0:0]\n:TSULA-DNS-POSTROUTING - [0:0]\nCOMMIT\n');
+});
