@@ -14,6 +14,13 @@ export type FaultPoint =
   | 'rm:before-mark'          // removal under way, nothing marked: an exit meanwhile left no record
   | 'rm:after-mark'           // removal marked, nothing deleted yet
   | 'rm:after-snapshot'       // writable layer gone, record directory still there
+  | 'start:after-mount'       // rootfs mounted (the network set up), no conmon yet
+  | 'load:after-layers'       // a load's layers unpacked, no blob committed, no record written
+  | 'rmi:after-record'        // an image's record deleted, its layers not yet
+  | 'commit:after-pause'      // docker commit paused the container, its layer not read yet
+  | 'volume:after-rename'     // volume rm: the volume's dir moved aside, its files not deleted
+  | 'network:after-bridge'    // network rm: the bridge and leases gone, the record still there
+  | 'connect:after-add'       // network connect: the CNI ADD done, the record not written
   | 'pod:after-holder'        // a pod's PID namespace holder runs, its record does not name it
   | 'sandbox:after-start';    // (tsula-sandboxer) the kind's holder or VM runs, the record says starting
 

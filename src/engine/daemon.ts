@@ -119,6 +119,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
       insecureRegistries: config.insecureRegistries, mirrors: config.registryMirrorsByHost, certsDirs: config.registryCertsDirs,
       configFile: config.configFile ?? DEFAULT_CONFIG_FILE, debug: (msg) => log!.debug(msg),
     },
+    faults,
   });
   await images.init();
 

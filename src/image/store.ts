@@ -16,6 +16,7 @@ import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { internal, invalidArgument, isKind, notFound } from '../common/errors.js';
 import { mkdirp } from '../common/fsutil.js';
+import { NO_FAULTS, type Faults } from '../common/faults.js';
 import type { SnapshotDriver } from '../storage/types.js';
 import type { ImagePlan } from './archive-load.js';
 import type { SaveEntry } from './archive-save.js';
@@ -37,6 +38,8 @@ import type { Puller, PullHost, PullOptions, PullProgress, PullResult } from './
 export interface StoreOptions {
   /** insecure-registries, registry-mirrors and friends (daemon.json). */
   registry?: RegistryOptions;
+  /** crash tests: TSULA_FAULT */
+  faults?: Faults;
 }
 
 export class LocalImageStore implements ImageStore {
@@ -268,6 +271,7 @@ export class LocalImageStore implements ImageStore {
       const ctx = { driver: this.driver, content: this.content, knownLayer: (by: { blob?: string; chainId?: string }) => this.catalog.knownLayer(by) };
       const { unpackImage } = await import('./load.js');
       for (const plan of plans) loaded.push({ image: await unpackImage(ctx, plan, session, onProgress), names: plan.names });
+      this.faults.hit('load:after-layers');
       this.dirty = true;
       for (const [digest, file] of session.pending) await this.content.commit(file, digest);
 
@@ -356,6 +360,8 @@ export class LocalImageStore implements ImageStore {
 
   private get images(): Map<string, StoredImage> { return this.catalog.images; }
 
+  private get faults(): Faults { return this.opts.faults ?? NO_FAULTS; }
+
   /**
    * Read records and names from disk. At start-up (`first`) also empty ingest/ and undo
    * crashed pulls; a re-read after a failed mutation must not: pulls may be running.
@@ -366,7 +372,10 @@ export class LocalImageStore implements ImageStore {
     const unreadable = await this.catalog.read();
     // Blobs of a load that crashed before writing its record belong to nobody. With a record
     // we could not read, we cannot tell what it needs: then keep everything.
-    if (unreadable === 0 && first) await this.undoCrashedPulls();
+    if (unreadable === 0 && first) {
+      await this.undoCrashedPulls();
+      await this.removeUnusedLayers();
+    }
     if (unreadable === 0) await this.collectBlobs(await this.content.list());
   }
 
@@ -382,6 +391,28 @@ export class LocalImageStore implements ImageStore {
       orphans = left;
     }
     for (const f of files) await fs.rm(f, { force: true });
+  }
+
+  /**
+   * Remove the layers no image record names (start-up only, every record read). A load,
+   * commit or import killed between unpacking a layer and writing the record leaves them, as
+   * does an rmi or prune killed between deleting the record and deleting the layers (each
+   * of those may be hundreds of MB, and nothing else would ever find them). No other owner
+   * of a layer exists: pulls in progress are journalled (above) and none runs yet, and a
+   * container's snapshot is over its image's layers, which the driver refuses to remove.
+   */
+  private async removeUnusedLayers(): Promise<void> {
+    const all = await this.driver.listLayers();
+    const used = this.catalog.chainIdsInUse();
+    const parent = new Map(all.map((l) => [l.chainId, l.parent]));
+    const depth = (c: string): number => {
+      let n = 0;
+      for (let p = parent.get(c); p && n < all.length; p = parent.get(p)) n++;
+      return n;
+    };
+    // children before parents: a driver refuses to remove a layer that still has children
+    const orphans = all.filter((l) => !used.has(l.chainId)).map((l) => ({ c: l.chainId, d: depth(l.chainId) })).sort((a, b) => b.d - a.d);
+    for (const { c } of orphans) await this.driver.removeLayer(c).catch(() => undefined);
   }
 
   private async getClient(): Promise<RegistryClient> {
@@ -501,6 +532,7 @@ export class LocalImageStore implements ImageStore {
     const out: RemoveResult = [];
     this.dirty = true;
     await this.catalog.deleteRecord(image.id);
+    this.faults.hit('rmi:after-record');
     out.push({ Deleted: image.id });
     const stillUsed = this.usedChainIds();
     // Top layer first: a driver may refuse to remove a layer that still has children.

@@ -20,6 +20,7 @@ export class MountGuard implements SnapshotDriver {
   hasLayer(chainId: string): Promise<boolean> { return this.inner.hasLayer(chainId); }
   applyLayer(chainId: string, parent: string | null, tar: Readable): Promise<LayerInfo> { return this.inner.applyLayer(chainId, parent, tar); }
   removeLayer(chainId: string): Promise<void> { return this.inner.removeLayer(chainId); }
+  listLayers(): Promise<LayerInfo[]> { return this.inner.listLayers(); }
   prepare(key: string, chain: string[]): Promise<void> { return this.inner.prepare(key, chain); }
   changes(key: string, skip?: SkipPath): Promise<WritableChanges> { return this.inner.changes(key, skip); }
   graphData(key: string): Promise<Record<string, string> | null> { return this.inner.graphData(key); }

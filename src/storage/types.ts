@@ -30,6 +30,8 @@ export interface SnapshotDriver {
    */
   applyLayer(chainId: string, parent: string | null, tar: Readable): Promise<LayerInfo>;
   removeLayer(chainId: string): Promise<void>;
+  /** Every complete layer on disk (for start-up cleanup: layers no image record names). */
+  listLayers(): Promise<LayerInfo[]>;
   /** Create the container's writable snapshot over `chain` (bottom..top chain ids). */
   prepare(key: string, chain: string[]): Promise<void>;
   /** Mount it (idempotent); returns the rootfs path to hand to runc. */

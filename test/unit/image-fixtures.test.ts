@@ -81,6 +81,8 @@ export class FakeDriver implements SnapshotDriver {
     this.layers.delete(chainId);
   }
 
+  async listLayers(): Promise<LayerInfo[]> { return [...this.layers.values()]; }
+
   async prepare(): Promise<void> { throw new Error('not in the fake'); }
   async mount(): Promise<string> { throw new Error('not in the fake'); }
   async changes(): Promise<WritableChanges> { throw new Error('not in the fake'); }

@@ -1,0 +1,87 @@
+// Crash recovery of the operations around containers: tsulad killed (TSULA_FAULT) in the
+// middle of an image load, an rmi, a commit, a start, a volume rm, a network rm and a network
+// connect. After the restart the operation happened or did not, and nothing of it is left:
+// no layer no image names, no frozen container, no mount, no half-deleted volume, no bridge
+// no network names, no CNI attachment the container record does not name, no temp files.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { IMAGES, TestDaemon } from '../helpers/daemon.js';
+import { createTestNet, dockerNetConfig, type TestNet } from '../helpers/network.js';
+import { daemonDied, runcList, runtimeProblems } from '../helpers/runtime-state.js';
+
+let tn: TestNet;
+let d: TestDaemon;
+// user networks get bridge names of our own: a crash test must be able to delete them
+// even when no record names them any more
+const tag = randomBytes(3).toString('hex');
+const bridges = [`tkc${tag}`, `tkd${tag}`];
+
+before(async () => {
+  tn = await createTestNet('crashops');
+  d = await TestDaemon.create({ configJson: dockerNetConfig(tn) });
+  await d.loadBusybox();
+});
+
+after(async () => {
+  if (d?.proc) {
+    const ids = (await d.cli(['ps', '-aq', '--no-trunc'])).stdout.split('\n').filter(Boolean);
+    if (ids.length) await d.cli(['rm', '-f', ...ids]);
+    await d.cli(['network', 'prune', '-f']);
+  }
+  await d?.destroy();
+  for (const b of bridges) spawnSync('ip', ['link', 'del', b], { stdio: 'ignore' });
+  await tn?.destroy();
+});
+
+/** Restart tsulad with TSULA_FAULT=point (or none). */
+async function restart(point?: string): Promise<void> {
+  await d.stop('SIGTERM');
+  if (point) d.env.TSULA_FAULT = point; else delete d.env.TSULA_FAULT;
+  await d.start();
+}
+
+/** The daemon was killed by its fault point: start a clean one. */
+async function recoverFrom(point: string): Promise<void> {
+  await daemonDied(d);
+  assert.match(await d.log(), new RegExp(`fault injection: TSULA_FAULT=${point}`));
+  delete d.env.TSULA_FAULT;
+  await d.start();
+}
+
+const layersDir = () => path.join(d.graph, 'overlay', 'layers');
+const layers = async () => (await fs.readdir(layersDir())).sort();
+const mountsOf = async (id: string) => (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.includes(id));
+const linkExists = (name: string) => spawnSync('ip', ['link', 'show', name], { stdio: 'ignore' }).status === 0;
+
+async function assertClean(what: string): Promise<void> {
+  assert.deepEqual(await runtimeProblems(d), [], what);
+}
+
+test('killed at load:after-layers: the layers the load unpacked go at the restart, a new load works', async () => {
+  const before = await layers();
+  await restart('load:after-layers');
+  await d.cli(['load', '-i', path.join(IMAGES, 'layered.tar')]); // dies with tsulad
+  await recoverFrom('load:after-layers');
+  assert.notEqual((await d.cli(['inspect', 'layered'])).code, 0, 'no image recorded');
+  assert.deepEqual(await layers(), before, 'no layer no image names');
+  await d.ok(['load', '-i', path.join(IMAGES, 'layered.tar')]);
+  await d.ok(['run', '--rm', 'layered', 'true']);
+  await d.ok(['rmi', 'layered']);
+  assert.deepEqual(await layers(), before);
+});
+
+test('killed at rmi:after-record: the image\'s layers go at the restart', async () => {
+  const before = await layers();
+  await d.ok(['load', '-i', path.join(IMAGES, 'layered.tar')]);
+  assert.ok((await layers()).length > before.length);
+  await restart('rmi:after-record');
+  await d.cli(['rmi', 'layered']);
+  await recoverFrom('rmi:after-record');
+  assert.notEqual((await d.cli(['inspect', 'layered'])).code, 0, 'the image is gone');
+  assert.deepEqual(await layers(), before, 'and so are its layers');
+  assert.equal((await d.ok(['run', '--rm', 'busybox', 'echo', 'ok'])).trim(), 'ok', 'the layers other images use stay');
+});
