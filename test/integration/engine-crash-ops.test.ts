@@ -85,3 +85,35 @@ test('killed at rmi:after-record: the image\'s layers go at the restart', async 
   assert.deepEqual(await layers(), before, 'and so are its layers');
   assert.equal((await d.ok(['run', '--rm', 'busybox', 'echo', 'ok'])).trim(), 'ok', 'the layers other images use stay');
 });
+
+test('killed at commit:after-pause: the container commit froze runs again after the restart', async () => {
+  const id = (await d.ok(['run', '-d', '--name', 'frozen', 'busybox', 'sleep', '300'])).trim();
+  await restart('commit:after-pause');
+  await d.cli(['commit', 'frozen', 'frozen-img:1']); // pauses the container, then dies
+  await recoverFrom('commit:after-pause');
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}} {{.State.Paused}}', id])).trim(), 'running false');
+  assert.equal((await runcList(d)).get(id), 'running', 'runc thawed it too');
+  assert.match(await d.log(), /resuming a container an interrupted operation had paused/);
+  assert.notEqual((await d.cli(['inspect', 'frozen-img:1'])).code, 0, 'no image from the commit');
+  assert.equal((await d.ok(['exec', id, 'echo', 'alive'])).trim(), 'alive');
+  // a commit now works, and leaves it running
+  await d.ok(['commit', 'frozen', 'frozen-img:1']);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', id])).trim(), 'running');
+  await d.ok(['rm', '-f', id]);
+  await d.ok(['rmi', 'frozen-img:1']);
+  await assertClean('after the commit');
+});
+
+test('killed at start:after-mount: the created container holds no mount and starts', async () => {
+  await restart('start:after-mount');
+  await d.cli(['run', '-d', '--name', 'mounted', 'busybox', 'sleep', '300']);
+  await recoverFrom('start:after-mount');
+  const id = (await d.ok(['inspect', '-f', '{{.Id}}', 'mounted'])).trim();
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', id])).trim(), 'created');
+  assert.deepEqual(await mountsOf(id), [], 'no rootfs mount, no netns');
+  await assertClean('after a start cut short');
+  await d.ok(['start', id]);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', id])).trim(), 'running');
+  await d.ok(['rm', '-f', id]);
+  assert.deepEqual(await mountsOf(id), []);
+});

@@ -95,9 +95,10 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
     // like dockerd, the container holds still while its layer is read (pause=0 to skip)
     const pause = query.get('pause') === null || boolParam(query, 'pause');
     const paused = pause && running(c.state) && c.state.status !== 'paused';
-    if (paused) await cs.pause(c.id);
+    if (paused) await cs.pause(c.id, 'commit');
     let id: string;
     try {
+      cs.faults.hit('commit:after-pause');
       id = await images.commit(await files.diffTar(c), {
         parent: c.image, containerId: c.id, config, containerConfig: configFromContainer(c, image.config), createdBy: argv(c).join(' '), engineVersion: VERSION,
         author: query.get('author') ?? '', comment: query.get('comment') ?? '',

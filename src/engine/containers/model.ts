@@ -258,6 +258,8 @@ export interface ContainerState {
   restartCount: number;
   /** docker's HasBeenManuallyStopped: a stop or kill; an unless-stopped policy then waits for a start. */
   manuallyStopped?: boolean;
+  /** Paused by an operation (docker commit), not by the user: recovery resumes it when that operation died with the engine. */
+  pausedBy?: 'commit';
   /** Its network while it runs (network 'cni'); gone at exit. */
   network?: NetworkState;
   /** Set once a container with a healthcheck starts (docker keeps it after the exit). */

@@ -5,12 +5,14 @@
 // Never stuck. The rules, in the order applied:
 //   - a tombstone (an rm cut short) is removed: the writable layer first, it frees space;
 //   - a record that says running: conmon's exit file wins (the exit watcher delivers it);
-//     a live conmon means still running; neither means the monitor died (exit 255);
+//     a live conmon means still running (thawed if an operation's pause, a commit's, was
+//     cut short); neither means the monitor died (exit 255);
 //   - a record that says created/exited whose runtime holds a newer run (a start cut short
 //     after `runc start`): with a live conmon it is adopted as running; with an exit file
 //     newer than the record, that exit is recorded;
 //   - anything else the runtime holds for a created/exited record (runc "created" with its
-//     runc init waiting, a conmon, a stale exit file) is discarded;
+//     runc init waiting, a conmon, a stale exit file) is discarded, and its rootfs unmounted
+//     (a start cut short before conmon leaves only that);
 //   - runtime state or conmons of ids no record names are discarded.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -79,10 +81,19 @@ async function recoverOne(cs: ContainerService, rec: Container): Promise<void> {
   const bundle = cs.bundle(id);
   const exit = await rt.exitStatus(id);
   const alive = await rt.monitorAlive(id, bundle);
-  const st = await rt.state(id).catch(() => null);
+  let st = await rt.state(id).catch(() => null);
 
   if (running(rec.state)) {
     if (exit) return; // conmon's exit file wins: the exit watcher reports it below
+    if (alive && rec.state.pausedBy) {
+      // the operation that froze it (docker commit) died with the engine: nobody will thaw it
+      log.warn('resuming a container an interrupted operation had paused', { id, by: rec.state.pausedBy });
+      if (st?.status === 'paused') await rt.resume(id).catch((e) => log.warn('resuming', { id, err: errorMessage(e) }));
+      st = await rt.state(id).catch(() => null);
+      delete rec.state.pausedBy;
+      rec.state.status = st?.status === 'paused' ? 'paused' : 'running';
+      await store.persist(rec);
+    }
     if (alive) {
       // still monitored (an exit from now on reaches the watcher); refresh what may be stale
       const paused = st?.status === 'paused';
@@ -121,8 +132,10 @@ async function recoverOne(cs: ContainerService, rec: Container): Promise<void> {
     // never started, or nothing left to adopt: back to a clean "created" (or "exited")
     log.warn('cleaning up after a start that was cut short', { id, runtime: st?.status ?? 'none', monitor: alive });
     await forget(rt, id, bundle);
-    await cs.d.driver.unmount(id).catch(() => {});
   }
+  // a start cut short before the runtime had anything (its rootfs mounted, no conmon yet)
+  // leaves only the mount: a container that does not run holds none
+  await cs.d.driver.unmount(id).catch((e) => log.warn('unmounting the rootfs of a container that does not run', { id, err: errorMessage(e) }));
 }
 
 /** Runtime state and monitors of ids no record names (a crash between our steps). */

@@ -38,12 +38,21 @@ export async function update(s: ContainerService, ref: string, rawBody: unknown)
   return { Warnings: warnings };
 }
 
-export async function pause(s: ContainerService, ref: string): Promise<void> {
+/** `by`: an operation that pauses the container for its while (commit), for recovery to undo. */
+export async function pause(s: ContainerService, ref: string, by?: 'commit'): Promise<void> {
   const rec = s.get(ref);
   await s.locked(rec.id, async () => {
     if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
     if (rec.state.status === 'paused') throw failedPrecondition(`Container ${rec.id} is already paused`);
-    await s.runtimeOf(rec).pause(rec.id);
+    // the record names the operation before the freeze: a crash from here on is undone
+    if (by) {
+      rec.state.pausedBy = by;
+      await s.d.store.save(rec);
+    }
+    await s.runtimeOf(rec).pause(rec.id).catch(async (e: unknown) => {
+      if (by) { delete rec.state.pausedBy; await s.d.store.persist(rec).catch(() => false); }
+      throw e;
+    });
     rec.state.status = 'paused';
     await s.d.store.persist(rec);
     s.d.events.emit('container', 'pause', rec.id, s.attrs(rec));
@@ -56,6 +65,7 @@ export async function unpause(s: ContainerService, ref: string): Promise<void> {
     if (rec.state.status !== 'paused') throw failedPrecondition(`Container ${rec.id} is not paused`);
     await s.runtimeOf(rec).resume(rec.id);
     rec.state.status = 'running';
+    delete rec.state.pausedBy;
     await s.d.store.persist(rec);
     s.d.events.emit('container', 'unpause', rec.id, s.attrs(rec));
   });

@@ -200,6 +200,7 @@ export class ContainerService {
       if (!(await etcFilesIntact(rec))) await writeEtcFiles(rec); // a power cut emptied them
       const rootfs = await this.d.driver.mount(rec.id);
       ph.mark('mount');
+      this.faults.hit('start:after-mount'); // recovery unmounts a rootfs no runtime state goes with
       const spec = await this.specFor(rec, rootfs);
       ph.mark('spec');
       for (const b of rec.config.binds) await fs.mkdir(b.source, { recursive: true }).catch(() => { /* a file, or read-only: runc says */ });
@@ -277,6 +278,7 @@ export class ContainerService {
       const ph = new Phases('exit', id);
       ph.mark('oom');
       Object.assign(rec.state, { status: 'exited', pid: 0, exitCode: code, finishedAt: at.toISOString(), oomKilled: oom });
+      delete rec.state.pausedBy;
       if (error !== undefined) rec.state.error = error;
       // the restart policy decides now, as docker's monitor: running → restarting, never exited
       // in between (a stop meanwhile cancels it); the restart waits for this lock
@@ -349,7 +351,7 @@ export class ContainerService {
   // ---- settings (service-settings.ts) ----------------------------------------------------
 
   update(ref: string, rawBody: unknown): Promise<{ Warnings: string[] }> { return update(this, ref, rawBody); }
-  pause(ref: string): Promise<void> { return pause(this, ref); }
+  pause(ref: string, by?: 'commit'): Promise<void> { return pause(this, ref, by); }
   unpause(ref: string): Promise<void> { return unpause(this, ref); }
   rename(ref: string, newName: string): Promise<void> { return rename(this, ref, newName); }
   top(ref: string, psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> { return top(this, ref, psArgs); }
