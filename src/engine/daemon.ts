@@ -232,7 +232,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
    */
   const isVmRuntime = (name: string) => name === VMM_RUNTIME || config.criSandboxers[name]?.name === 'vmm';
   const networks = await startNetworks(config, log, events, { containers, isVmRuntime });
-  const volumes = new VolumeStore(path.join(config.graph, 'volumes'), events, log);
+  const volumes = new VolumeStore(path.join(config.graph, 'volumes'), events, log, faults);
   await volumes.load();
   volumes.setContainers(containers.list);
   const rotation = new LogRotation({ log, reopen: (id) => cs!.reopenLog(id), canReopen: (rec) => { try { return !!cs!.runtimeOf(rec).reopenLog; } catch { return false; } } });

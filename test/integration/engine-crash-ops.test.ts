@@ -117,3 +117,24 @@ test('killed at start:after-mount: the created container holds no mount and star
   await d.ok(['rm', '-f', id]);
   assert.deepEqual(await mountsOf(id), []);
 });
+
+test('killed at volume:after-rename: the volume is gone whole; a create cut short leaves no volume', async () => {
+  const vols = path.join(d.graph, 'volumes');
+  await d.ok(['volume', 'create', '--label', 'keep=me', 'vgone']);
+  await d.ok(['run', '--rm', '-v', 'vgone:/v', 'busybox', 'sh', '-c', 'mkdir /v/d && for i in 1 2 3 4 5; do echo $i > /v/d/$i; done']);
+  await restart('volume:after-rename');
+  await d.cli(['volume', 'rm', 'vgone']);
+  await daemonDied(d);
+  // what the next start finds: a dir an rm moved aside, and one a create never finished
+  await fs.mkdir(path.join(vols, '.new-vhalf.1-2-3', '_data'), { recursive: true });
+  await recoverFrom('volume:after-rename');
+  assert.notEqual((await d.cli(['volume', 'inspect', 'vgone'])).code, 0, 'no volume with half its files');
+  assert.notEqual((await d.cli(['volume', 'inspect', 'vhalf'])).code, 0);
+  assert.deepEqual(await fs.readdir(vols), [], 'nothing left under volumes/');
+  // the name is free; a volume made now has its own labels and no old files
+  await d.ok(['volume', 'create', '--label', 'new=1', 'vgone']);
+  assert.equal((await d.ok(['volume', 'inspect', '-f', '{{json .Labels}}', 'vgone'])).trim(), '{"new":"1"}');
+  assert.equal((await d.ok(['run', '--rm', '-v', 'vgone:/v', 'busybox', 'ls', '/v'])).trim(), '');
+  await d.ok(['volume', 'rm', 'vgone']);
+  assert.deepEqual(await fs.readdir(vols), []);
+});

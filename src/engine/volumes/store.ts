@@ -3,11 +3,15 @@
 // <name>/volume.json. A volume with options (type/device/o) has its filesystem mounted on
 // _data while in use (mounter.ts). A volume that a container (any, running or not) names is
 // in use: rm answers 409 (forced too, as dockerd).
+// Crash safety: a volume is made in a `.new-*` dir renamed to its name once complete, and
+// removed by renaming it to a `.rm-*` dir first; start-up deletes both kinds (a create or an
+// rm cut short), so a volume is there whole, with its metadata, or not at all.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
+import { fsyncDir, readJson, tmpSuffix, writeJsonAtomic } from '../../common/fsutil.js';
+import { NO_FAULTS, type Faults } from '../../common/faults.js';
 import { newId } from '../../common/ids.js';
 import { lazySchema } from '../../common/lazy-schema.js';
 import type { EventBus } from '../events.js';
@@ -28,6 +32,9 @@ export interface VolumeRecord {
 }
 
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+/** Dirs of a create or an rm in progress (no volume name starts with a dot). */
+const NEW = '.new-';
+const GOING = '.rm-';
 
 export const createVolumeSchema = lazySchema((z) => z.object({
   Name: z.string().nullish(),
@@ -44,7 +51,7 @@ export class VolumeStore {
   /** Mounts of the volumes with options, held by their users. */
   readonly mounter: VolumeMounter;
 
-  constructor(readonly root: string, private readonly events: EventBus, log: Logger) {
+  constructor(readonly root: string, private readonly events: EventBus, private readonly log: Logger, private readonly faults: Faults = NO_FAULTS) {
     this.mounter = new VolumeMounter({ volume: (n) => ({ options: this.get(n).options, mountpoint: this.mountpoint(n) }), log });
   }
 
@@ -56,6 +63,12 @@ export class VolumeStore {
   async load(): Promise<void> {
     await fs.mkdir(this.root, { recursive: true, mode: 0o701 });
     for (const n of await fs.readdir(this.root)) {
+      if (n.startsWith(NEW) || n.startsWith(GOING)) {
+        // a create or an rm a crash cut short: the create did not happen, the rm did
+        this.log.warn(n.startsWith(NEW) ? 'discarding a volume whose create was cut short' : 'finishing the removal of a volume', { dir: n });
+        await fs.rm(path.join(this.root, n), { recursive: true, force: true });
+        continue;
+      }
       if (!NAME_RE.test(n)) continue;
       const r = await readJson<VolumeRecord>(path.join(this.root, n, 'volume.json')).catch(() => null);
       // a volume dir without its metadata (made by hand, or a create cut short): still a volume
@@ -101,8 +114,20 @@ export class VolumeStore {
     const rec: VolumeRecord = {
       name, driver: 'local', createdAt: new Date().toISOString(), labels: b.Labels ?? {}, options, anonymous: !!o.anonymous || !b.Name,
     };
-    await fs.mkdir(this.mountpoint(name), { recursive: true, mode: 0o755 });
-    await writeJsonAtomic(path.join(this.root, name, 'volume.json'), rec);
+    // made aside and renamed whole: a crash never leaves a volume without its options
+    const tmp = path.join(this.root, `${NEW}${name}.${tmpSuffix()}`);
+    try {
+      await fs.mkdir(path.join(tmp, '_data'), { recursive: true, mode: 0o755 });
+      await writeJsonAtomic(path.join(tmp, 'volume.json'), rec);
+      await fs.rename(tmp, path.join(this.root, name));
+      await fsyncDir(this.root);
+    } catch (e) {
+      await fs.rm(tmp, { recursive: true, force: true });
+      // another create of that name won the race: as dockerd, that volume is the answer
+      const c = (e as NodeJS.ErrnoException).code;
+      if ((c === 'EEXIST' || c === 'ENOTEMPTY') && this.recs.has(name)) return this.recs.get(name)!;
+      throw e;
+    }
     this.recs.set(name, rec);
     this.emit('create', name, { driver: 'local' });
     return rec;
@@ -122,8 +147,19 @@ export class VolumeStore {
     if (users.length) throw failedPrecondition(`remove ${name}: volume is in use - [${users.map((c) => c.id).join(', ')}]`);
     // a mounted bind volume's files are the host directory's: never deleted through _data
     await this.mounter.unmountForRemoval(name);
+    // renamed first: a crash mid-delete leaves a .rm-* dir for the next start, never a
+    // volume that comes back with half its files and without its metadata
+    const going = path.join(this.root, `${GOING}${name}.${tmpSuffix()}`);
+    const moved = await fs.rename(path.join(this.root, name), going).then(() => true, (e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return false;
+      throw e;
+    });
     this.recs.delete(name);
-    await fs.rm(path.join(this.root, name), { recursive: true, force: true });
+    if (moved) {
+      await fsyncDir(this.root);
+      this.faults.hit('volume:after-rename');
+      await fs.rm(going, { recursive: true, force: true });
+    }
     this.emit('destroy', name, { driver: 'local' });
   }
 
