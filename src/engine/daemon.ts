@@ -231,7 +231,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
    * runtime may be resolved only at its first start.
    */
   const isVmRuntime = (name: string) => name === VMM_RUNTIME || config.criSandboxers[name]?.name === 'vmm';
-  const networks = await startNetworks(config, log, events, { containers, isVmRuntime });
+  const networks = await startNetworks(config, log, events, { containers, isVmRuntime }, faults);
   const volumes = new VolumeStore(path.join(config.graph, 'volumes'), events, log, faults);
   await volumes.load();
   volumes.setContainers(containers.list);

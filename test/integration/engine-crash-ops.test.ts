@@ -138,3 +138,61 @@ test('killed at volume:after-rename: the volume is gone whole; a create cut shor
   await d.ok(['volume', 'rm', 'vgone']);
   assert.deepEqual(await fs.readdir(vols), []);
 });
+
+test('temp files of writes a crash cut short are removed at the start', async () => {
+  const id = (await d.ok(['create', 'busybox', 'true'])).trim();
+  const temps = [
+    path.join(d.graph, 'containers', id, `.container.json.x-1-2.tmp`),
+    path.join(d.graph, 'containers', id, `.hosts.x-2-3.tmp`),
+    path.join(d.graph, 'networks', 'records', `.${'0'.repeat(64)}.json.x-3-4.tmp`),
+    path.join(d.graph, 'networks', 'cni', 'results', `.bridge-${id}-eth0.x-4-5.tmp`),
+  ];
+  await restart();
+  await d.stop('SIGKILL');
+  for (const f of temps) {
+    await fs.mkdir(path.dirname(f), { recursive: true });
+    await fs.writeFile(f, '{"half');
+  }
+  await d.start();
+  for (const f of temps) assert.equal(await fs.stat(f).then(() => true, () => false), false, `${f} is gone`);
+  const r = await d.cli(['start', '-a', id]);
+  assert.equal(r.code, 0, r.stderr);
+  await d.ok(['rm', id]);
+});
+
+test('killed at network:after-bridge: the network stays usable and a new rm takes its bridge', async () => {
+  const bridge = bridges[0]!;
+  await d.ok(['network', 'create', '-o', `com.docker.network.bridge.name=${bridge}`, 'tnrm']);
+  await d.ok(['run', '--rm', '--network', 'tnrm', 'busybox', 'true']);
+  assert.ok(linkExists(bridge), 'the first container made the bridge');
+  await restart('network:after-bridge');
+  await d.cli(['network', 'rm', 'tnrm']);
+  await recoverFrom('network:after-bridge');
+  // the bridge went before the record: never a bridge (with its subnet) that no network names
+  assert.equal(linkExists(bridge), false);
+  assert.equal((await d.cli(['network', 'inspect', 'tnrm'])).code, 0, 'the rm did not happen');
+  assert.equal((await d.ok(['run', '--rm', '--network', 'tnrm', 'busybox', 'echo', 'ok'])).trim(), 'ok');
+  await d.ok(['network', 'rm', 'tnrm']);
+  assert.equal(linkExists(bridge), false);
+});
+
+test('killed at connect:after-add: the attachment the record does not name is released; connect again works', async () => {
+  const bridge = bridges[1]!;
+  await d.ok(['network', 'create', '-o', `com.docker.network.bridge.name=${bridge}`, 'tncon']);
+  const id = (await d.ok(['run', '-d', '--name', 'joiner', 'busybox', 'sleep', '300'])).trim();
+  const ifaces = async () => (await d.ok(['exec', id, 'ls', '/sys/class/net'])).split(/\s+/).filter(Boolean).sort();
+  await restart('connect:after-add');
+  await d.cli(['network', 'connect', 'tncon', 'joiner']);
+  await recoverFrom('connect:after-add');
+  assert.equal((await d.ok(['inspect', '-f', '{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}', id])).trim(), 'bridge');
+  assert.deepEqual(await ifaces(), ['eth0', 'lo'], 'no eth1 the record does not know');
+  const leases = (await fs.readdir(path.join(d.graph, 'networks', 'ipam', 'tncon')).catch(() => [] as string[])).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f));
+  assert.deepEqual(leases, [], 'no address held on tncon');
+  assert.match(await d.log(), /releasing an attachment the container record does not name/);
+  await d.ok(['network', 'connect', 'tncon', 'joiner']); // "eth1 already exists" before
+  assert.deepEqual(await ifaces(), ['eth0', 'eth1', 'lo']);
+  await d.ok(['network', 'disconnect', 'tncon', 'joiner']);
+  await d.ok(['rm', '-f', id]);
+  await d.ok(['network', 'rm', 'tncon']);
+  await assertClean('after the connect');
+});

@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Container } from './model.js';
 import { fromLegacy, type LegacyRecord } from './legacy.js';
-import { writeFileAtomic, readJson, fsyncDir } from '../../common/fsutil.js';
+import { writeFileAtomic, readJson, fsyncDir, isAtomicWriteTemp } from '../../common/fsutil.js';
 import { FREE_SPACE_HINT, errorMessage, invalidArgument, isNoSpace, notFound } from '../../common/errors.js';
 import { isFullId, shortId, validateRef } from '../../common/ids.js';
 import { NameRegistrar } from './names.js';
@@ -61,6 +61,11 @@ export class ContainerStore {
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     for (const id of await fs.readdir(this.root)) {
       if (!isFullId(id)) continue;
+      // writes a crash cut short (the record, hosts, resolv.conf, hostname): only the old or
+      // the new file counts, the temp file is nobody's
+      for (const f of await fs.readdir(path.join(this.root, id)).catch(() => [] as string[])) {
+        if (isAtomicWriteTemp(f)) await fs.rm(path.join(this.root, id, f), { force: true });
+      }
       let rec: Container;
       try {
         rec = await readRecord(path.join(this.root, id));

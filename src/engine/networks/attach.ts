@@ -13,6 +13,7 @@ import { errorMessage, failedPrecondition, withContext } from '../../common/erro
 import { writeFileAtomic, type Durability } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
+import type { Faults } from '../../common/faults.js';
 import { primaryIp, sandboxAddresses, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
 import { running, type Container, type EndpointSpec, type NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
@@ -32,6 +33,8 @@ export interface ContainerNetworksDeps {
   log: Logger;
   /** Runtimes whose containers run in a VM (their resolv.conf names the gateway: dns-redirect.ts). */
   isVmRuntime(name: string): boolean;
+  /** crash tests: TSULA_FAULT */
+  faults?: Faults;
 }
 
 type Endpoint = NetworkState['endpoints'][number];
@@ -240,6 +243,7 @@ export class ContainerNetworks {
     while (used.has(`eth${i}`)) i++;
     const net = this.d.networks.get(ep.networkId);
     const added = await this.add(rec, st.sandboxKey, net, ep, `eth${i}`, st.endpoints.length === 0, []);
+    this.d.faults?.hit('connect:after-add'); // recovery DELs an attachment the record does not name
     st.endpoints.push(added);
     await this.serveDns(rec, [added]);
   }
@@ -255,14 +259,31 @@ export class ContainerNetworks {
     await this.leaveDns(rec.id, [networkId]);
   }
 
-  /** After a restart: release what containers that no longer run left behind. */
+  /**
+   * After a restart: release what containers that no longer run left behind, and the
+   * attachments of running ones that their records do not name (a `network connect` cut
+   * short between its CNI ADD and the record: the interface and the lease would stay, and
+   * the next connect to that network would find its ethN taken).
+   */
   async recover(live: Set<string>): Promise<void> {
+    await this.d.cni.removeCacheTemp(); // cache writes a crash cut short
     const ids = new Set<string>();
-    for (const a of await this.d.cni.attachments()) ids.add(a.containerId);
+    const attachments = await this.d.cni.attachments();
+    for (const a of attachments) ids.add(a.containerId);
     for (const n of await this.d.netns.list()) ids.add(n.id);
     for (const id of ids) {
       if (live.has(id)) continue;
       await this.release(id).catch((e) => this.d.log.warn('releasing the network of a stopped container', { id, err: errorMessage(e) }));
+    }
+    for (const c of this.d.containers()) {
+      // a record without its network state (a start adopted from the runtime) says nothing
+      const st = c.state.network;
+      if (!live.has(c.id) || !st) continue;
+      const named = new Set(st.endpoints.map((e) => e.ifName));
+      for (const a of attachments.filter((x) => x.containerId === c.id && !named.has(x.ifName))) {
+        this.d.log.warn('releasing an attachment the container record does not name (a network connect cut short)', { id: c.id, network: a.networkName, ifName: a.ifName });
+        await this.d.cni.delCached(a, st.sandboxKey).catch((e) => this.d.log.warn('releasing', { id: c.id, ifName: a.ifName, err: errorMessage(e) }));
+      }
     }
     for (const c of this.d.containers()) if (live.has(c.id)) await this.serveDns(c, c.state.network?.endpoints ?? []);
   }

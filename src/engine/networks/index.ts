@@ -6,6 +6,7 @@
 // the host bridges of its networks. May call network/ (CNI, netns), common/.
 import * as path from 'node:path';
 import type { Logger } from '../../common/log.js';
+import type { Faults } from '../../common/faults.js';
 import { CniClient, NetnsManager } from '../../network/index.js';
 import type { DaemonConfig } from '../config.js';
 import type { EventBus } from '../events.js';
@@ -23,11 +24,11 @@ export interface Networks {
   hooks: NetworkHooks;
 }
 
-export async function startNetworks(c: DaemonConfig, log: Logger, events: EventBus, deps: Omit<NetworkHooksDeps, 'networks' | 'attach'>): Promise<Networks> {
+export async function startNetworks(c: DaemonConfig, log: Logger, events: EventBus, deps: Omit<NetworkHooksDeps, 'networks' | 'attach'>, faults?: Faults): Promise<Networks> {
   const root = path.join(c.graph, 'networks');
   const ipamDir = path.join(root, 'ipam');
   const service = new NetworkService({
-    store: new NetworkStore(path.join(root, 'records')), ipamDir, bridge: c.bridge, pools: c.addressPools ?? DEFAULT_POOLS, log, events,
+    store: new NetworkStore(path.join(root, 'records')), ipamDir, bridge: c.bridge, pools: c.addressPools ?? DEFAULT_POOLS, log, events, faults,
     ...(c.bip ? { bip: c.bip } : {}),
   });
   await service.init();
@@ -36,7 +37,7 @@ export async function startNetworks(c: DaemonConfig, log: Logger, events: EventB
   const attach = new ContainerNetworks({
     netns: new NetnsManager({ dir: path.join(c.state, 'networks', 'netns') }),
     cni: new CniClient({ binDirs: c.cniBinDirs, cacheDir: path.join(root, 'cni'), log }),
-    networks: service, ipamDir, containers, log, isVmRuntime: deps.isVmRuntime,
+    networks: service, ipamDir, containers, log, isVmRuntime: deps.isVmRuntime, faults,
   });
   return { service, hooks: new NetworkHooks({ ...deps, networks: service, attach }) };
 }

@@ -11,6 +11,7 @@ import { newId, validateName } from '../../common/ids.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
+import type { Faults } from '../../common/faults.js';
 import type { Container } from '../containers/model.js';
 import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, parseCidr, type Cidr } from './ipv4.js';
 import { networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
@@ -38,6 +39,8 @@ export interface NetworkServiceDeps {
   pools: AddressPool[];
   log: Logger;
   events: EventBus;
+  /** crash tests: TSULA_FAULT */
+  faults?: Faults;
 }
 
 const OPT = {
@@ -246,10 +249,14 @@ export class NetworkService {
     const n = this.get(ref);
     if (n.predefined) throw permissionDenied(`${n.name} is a pre-defined network and cannot be removed`);
     if (this.endpoints(n.id).length) throw permissionDenied(`error while removing network: network ${n.name} id ${n.id} has active endpoints`);
-    await this.d.store.delete(n.id);
-    // what the CNI bridge plugin leaves once the last container is gone: the bridge, the lease dir
+    // what the CNI bridge plugin leaves once the last container is gone (the bridge, with the
+    // subnet's gateway address, and the lease dir) goes BEFORE the record: a crash in between
+    // leaves a network whose next container makes its bridge again, never a bridge that no
+    // record names (nothing would remove it, and its subnet would be taken for good)
     await exec('ip', ['link', 'del', n.bridge]).catch(() => undefined);
     await fs.rm(path.join(this.d.ipamDir, n.name), { recursive: true, force: true });
+    this.d.faults?.hit('network:after-bridge');
+    await this.d.store.delete(n.id);
     this.emit('destroy', n.id, { name: n.name, type: n.driver });
   }
 

@@ -2,7 +2,7 @@
 // dockerd's lookup: a full id, then a name, then a unique id prefix.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
+import { isAtomicWriteTemp, readJson, writeJsonAtomic } from '../../common/fsutil.js';
 import { invalidArgument, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import type { NetworkRecord } from './model.js';
@@ -16,6 +16,8 @@ export class NetworkStore {
   async load(log: Logger): Promise<void> {
     await fs.mkdir(this.root, { recursive: true, mode: 0o700 });
     for (const f of await fs.readdir(this.root)) {
+      // a record write a crash cut short
+      if (isAtomicWriteTemp(f)) { await fs.rm(path.join(this.root, f), { force: true }); continue; }
       if (!/^[0-9a-f]{64}\.json$/.test(f)) continue;
       try {
         const r = await readJson<NetworkRecord>(path.join(this.root, f));
