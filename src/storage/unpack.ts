@@ -321,7 +321,9 @@ function entryError(name: string, err: unknown): unknown {
  * left half-written: callers unpack into a temp dir and delete it on failure.
  */
 export async function unpackLayer(tar: AsyncIterable<Buffer | string>, root: string, opts: UnpackOptions): Promise<UnpackResult> {
-  const st = await fs.lstat(root);
+  // a resolved root is taken as the caller gives it: a running container's /proc/<pid>/root
+  // is a link the kernel follows into the container's mount namespace
+  const st = await (opts.resolvedRoot ? fs.stat(root) : fs.lstat(root));
   if (!st.isDirectory()) throw invalidArgument(`unpack target ${root} is not a directory`);
   const { mode, ...rest } = opts;
   const u = new Unpacker(opts.resolvedRoot ? root : await fs.realpath(root), mode, rest);

@@ -77,6 +77,15 @@ test('docker cp into a running container: into a dir, to a new name, through a s
   assert.notEqual(noDir.code, 0);
 });
 
+test('docker cp into the root of a running container: to a new name and into / itself', async () => {
+  // its root is /proc/<pid>/root, a link: it was refused as "extraction point is not a directory"
+  await fs.writeFile(path.join(work, 'top.txt'), 'top\n');
+  await ok(['cp', path.join(work, 'top.txt'), 'src:/renamed-top']);
+  await ok(['cp', path.join(work, 'top.txt'), 'src:/']);
+  assert.equal(await ok(['exec', 'src', 'cat', '/renamed-top', '/top.txt']), 'top\ntop\n');
+  await ok(['exec', 'src', 'rm', '/renamed-top', '/top.txt']);
+});
+
 test('docker diff: A/C/D of the writable layer, without the runtime\'s mountpoints', async () => {
   const diff = (await ok(['diff', 'src'])).split('\n').filter(Boolean);
   for (const l of ['C /bin', 'D /bin/ls', 'A /data', 'A /data/f', 'A /data/sub/g', 'A /links/evil', 'C /etc', 'A /etc/in.txt']) assert.ok(diff.includes(l), `${l} in\n${diff.join('\n')}`);

@@ -26,7 +26,12 @@ export interface ExtractOptions { noOverwriteDirNonDir: boolean; copyUIDGID: boo
  */
 const RUNTIME_PATHS = ['/proc', '/sys', '/dev', '/etc/hosts', '/etc/hostname', '/etc/resolv.conf', '/etc/mtab', '/.dockerenv'];
 
-const lstat = (p: string): Promise<Stats | null> => fs.lstat(p).catch((e: NodeJS.ErrnoException) => {
+/**
+ * The path's own stat (a symlink as such), except the container's root: a running
+ * container's is /proc/<pid>/root, a link the kernel follows into its mount namespace (as a
+ * directory, which `docker cp x ctr:/y` extracts into).
+ */
+const lstat = (p: string, root?: string): Promise<Stats | null> => (p === root ? fs.stat(p) : fs.lstat(p)).catch((e: NodeJS.ErrnoException) => {
   if (e.code === 'ENOENT') return null;
   if (e.code === 'ENOTDIR') throw invalidArgument(`not a directory: ${e.path ?? ''}`);
   throw e;
@@ -46,7 +51,7 @@ export class ContainerFiles {
     const view = await this.rootfs.open(c);
     try {
       const { host, inner } = await view.locate(abs, abs.endsWith('/') || abs.endsWith('/.'));
-      const st = await lstat(host);
+      const st = await lstat(host, view.root);
       if (!st) throw noSuchPath(abs, c);
       return { abs, view, host, inner, st };
     } catch (e) {
@@ -104,7 +109,7 @@ export class ContainerFiles {
     const view = await this.rootfs.open(c);
     try {
       const { host, mount } = await view.locate(abs, true);
-      const st = await lstat(host);
+      const st = await lstat(host, view.root);
       if (!st) throw noSuchPath(abs, c);
       if (!st.isDirectory()) throw invalidArgument('extraction point is not a directory');
       // dockerd's checks: a read-only bind or volume, else a read-only rootfs outside them
