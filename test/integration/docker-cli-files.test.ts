@@ -61,6 +61,10 @@ test('docker cp out of a running container: a file, a directory, symlinks resolv
   const missing = await docker(d, ['cp', 'src:/nonexistent', path.join(work, 'x')]);
   assert.notEqual(missing.code, 0);
   assert.match(missing.stderr, /No such container:path: src:\/nonexistent/);
+  // the whole root: the rootfs and its /etc files, not the kernel's /proc and /sys
+  const root = execFileSync('tar', ['-tf', '-'], { input: execFileSync(dockerCliPath(), ['cp', 'src:/', '-'], { env: dockerEnv(d), maxBuffer: 64 << 20 }) }).toString().split('\n');
+  for (const want of ['./data/sub/g', './etc/hostname', './proc/', './bin/busybox']) assert.ok(root.includes(want), `${want} in cp src:/`);
+  assert.ok(!root.some((f) => f.startsWith('./proc/1') || f.startsWith('./sys/kernel')), 'no /proc or /sys contents');
 });
 
 test('docker cp into a running container: into a dir, to a new name, through a symlink (inside), -a keeps owners', async () => {

@@ -48,7 +48,9 @@ export class ContainerFiles {
   private async locate(c: Container, p: string) {
     if (!p) throw invalidArgument('Path cannot be empty');
     const abs = containerAbsPath(p);
-    const view = await this.rootfs.open(c);
+    // the whole root, as dockerd's cp reads it: the rootfs with its binds and volumes, not
+    // the running container's kernel filesystems
+    const view = await this.rootfs.open(c, { mapped: abs === '/' || abs === '/.' });
     try {
       const { host, inner } = await view.locate(abs, abs.endsWith('/') || abs.endsWith('/.'));
       const st = await lstat(host, view.root);

@@ -116,9 +116,11 @@ export class ContainerRootfs {
    * The container's files until release(). A running container's /proc/<pid>/root when it
    * is the snapshot the host mounted (a container in a VM has none: the host's mount is the
    * VM's shared rootfs then); else, or with `snapshot` (export: the rootfs alone, without
-   * the container's /proc, /sys and binds), the snapshot, mounted now if it was not.
+   * the container's /proc, /sys and binds), the snapshot, mounted now if it was not. `mapped`:
+   * the snapshot with the binds, volumes and /etc files mapped, even while it runs (a copy
+   * of "/" must not walk the live view's /proc and /sys).
    */
-  async open(c: Container, o: { snapshot?: boolean } = {}): Promise<RootfsView> {
+  async open(c: Container, o: { snapshot?: boolean; mapped?: boolean } = {}): Promise<RootfsView> {
     const id = c.id;
     const mounted = await this.driver.hold(id);
     let released = false;
@@ -131,7 +133,7 @@ export class ContainerRootfs {
       await this.driver.release(id, !running(c.state));
     };
     const proc = `/proc/${c.state.pid}/root`;
-    const live = !o.snapshot && running(c.state) && c.state.pid > 0 && await sameFile(proc, mounted);
+    const live = !o.snapshot && !o.mapped && running(c.state) && c.state.pid > 0 && await sameFile(proc, mounted);
     // not live: its volumes are read through their sources, mounted for the while if they need it
     if (!live && !o.snapshot && this.holdVolumes) {
       try { letGoVolumes = await this.holdVolumes(c); } catch (e) { await release(); throw e; }
