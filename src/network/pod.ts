@@ -12,9 +12,7 @@ import { podArgs, type BandwidthCapability, type CapabilityArgs, type CniClient,
 import { parseResult, primaryIp, sandboxAddresses, type CniResult } from './cni/result.js';
 import type { NetnsManager } from './netns.js';
 import { inspectLink, type LinkInfo } from './link.js';
-
-/** How long a restarted daemon waits for the CNI plugins its predecessor left running. */
-const ORPHAN_WAIT_MS = 15_000;
+import { waitForOrphanPlugins } from './orphans.js';
 
 export interface PodNetworkOptions {
   netns: NetnsManager;
@@ -142,7 +140,7 @@ export class PodNetwork {
   async recover(live: Iterable<string>, signal?: AbortSignal): Promise<RecoveryReport> {
     const keep = new Set(live);
     await this.o.cni.removeCacheTemp();
-    await this.waitForOrphanPlugins();
+    await waitForOrphanPlugins(this.o.netns.dir, this.o.orphanWaitMs, this.o.log);
     const ids = new Set<string>();
     for (const a of await this.o.cni.attachments()) ids.add(a.containerId);
     for (const n of await this.o.netns.list()) ids.add(n.id);
@@ -157,31 +155,6 @@ export class PodNetwork {
       }
     }
     return report;
-  }
-
-  /**
-   * CNI plugins that the previous daemon started and did not see finish run on after a
-   * kill -9 (they are not its process group's to die with it). A DEL racing such an ADD
-   * releases nothing and the ADD then takes its lease and masquerade rules for good: wait for
-   * them (found by CNI_NETNS under our netns dir, delegated IPAM plugins included), bounded,
-   * then kill what is left; the DELs after clean up what a killed ADD made.
-   */
-  private async waitForOrphanPlugins(ms = this.o.orphanWaitMs ?? ORPHAN_WAIT_MS): Promise<void> {
-    const want = `CNI_NETNS=${this.o.netns.dir}/`;
-    const find = async () => {
-      const out: number[] = [];
-      for (const p of await fs.readdir('/proc').catch(() => [] as string[])) {
-        if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-        const env = await fs.readFile(`/proc/${p}/environ`, 'utf8').catch(() => '');
-        if (env.split('\0').some((e) => e.startsWith(want))) out.push(Number(p));
-      }
-      return out;
-    };
-    let pids = await find();
-    if (!pids.length) return;
-    this.o.log?.info('pod network: waiting for CNI plugins the previous daemon left running', { pids });
-    for (const end = Date.now() + ms; pids.length && Date.now() < end; pids = await find()) await new Promise((r) => setTimeout(r, 50));
-    for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
   }
 
   private info(id: string, netnsPath: string, network: string, result: CniResult, link: LinkInfo | undefined): PodNetworkInfo {

@@ -14,6 +14,7 @@ import { writeFileAtomic, type Durability } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
 import type { Faults } from '../../common/faults.js';
+import { waitForOrphanPlugins } from '../../network/orphans.js';
 import { primaryIp, sandboxAddresses, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
 import { running, type Container, type EndpointSpec, type NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
@@ -267,6 +268,8 @@ export class ContainerNetworks {
    */
   async recover(live: Set<string>): Promise<void> {
     await this.d.cni.removeCacheTemp(); // cache writes a crash cut short
+    // an ADD the killed daemon left running would otherwise finish after our DEL
+    await waitForOrphanPlugins(this.d.netns.dir, undefined, this.d.log);
     const ids = new Set<string>();
     const attachments = await this.d.cni.attachments();
     for (const a of attachments) ids.add(a.containerId);

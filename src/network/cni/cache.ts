@@ -5,7 +5,7 @@
 // Same format as libcni: `cnitool` and containerd read these files too.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { isAtomicWriteTemp, writeFileAtomic } from '../../common/fsutil.js';
+import { isAtomicWriteTemp, writeFileAtomic, type Durability } from '../../common/fsutil.js';
 import { internal } from '../../common/errors.js';
 
 const KIND = 'cniCacheV1';
@@ -46,7 +46,7 @@ export class ResultCache {
     return path.join(this.dir, `${networkName}-${containerId}-${ifName}`);
   }
 
-  async write(a: CachedAttachment): Promise<void> {
+  async write(a: CachedAttachment, durability: Durability = 'full'): Promise<void> {
     const doc: CacheFile = {
       kind: KIND, containerId: a.containerId, config: Buffer.from(a.config).toString('base64'),
       ifName: a.ifName, networkName: a.networkName,
@@ -56,7 +56,7 @@ export class ResultCache {
       ...(a.result ? { result: a.result } : {}),
     };
     await fs.mkdir(this.dir, { recursive: true, mode: 0o700 });
-    await writeFileAtomic(this.file(a.networkName, a.containerId, a.ifName), JSON.stringify(doc));
+    await writeFileAtomic(this.file(a.networkName, a.containerId, a.ifName), JSON.stringify(doc), 0o600, durability);
   }
 
   /** The cached attachment, or null when there is none (or it is unreadable: DEL goes on without). */

@@ -103,6 +103,11 @@ export class CniClient {
         let json: unknown;
         try { json = JSON.parse(out); } catch { throw internal(`${describe(list, plugin)} printed no valid result: ${JSON.stringify(out.slice(0, 200))}`); }
         result = parseResult(json, list.cniVersion, describe(list, plugin));
+        // the first result (the interface and its IPs) is kept while the chain goes on: a
+        // crash during a later plugin (firewall, portmap) leaves a DEL that can name the IPs
+        // their rules hold (their DEL finds them in prevResult). Not synced: a power cut
+        // takes the namespace and the rules with it.
+        if (!prev && reached < list.plugins.length) await this.cache.write({ ...entry, result: result.raw }, 'none');
         prev = result.raw;
       }
       if (!result) throw internal(`network "${list.name}" has no plugins`);
