@@ -172,3 +172,13 @@ export async function purgeForeignAttachments(net: TestNet, podIds: string[]): P
     }
   }
 }
+
+/** A TCP port free on all of the host's addresses now (0.0.0.0 covers 127.0.0.1). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const s = createServer();
+  await new Promise<void>((r) => s.listen(0, '0.0.0.0', () => r()));
+  const { port } = s.address() as import('node:net').AddressInfo;
+  await new Promise((r) => s.close(r));
+  return port;
+}

@@ -9,6 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import * as net from 'node:net';
 import { FakeCri, FakeRuntime, SizedPty, findCrictl } from '../helpers/cri-streaming.js';
 import { waitFor } from '../helpers/daemon.js';
+import { freePort } from '../helpers/network.js';
 
 let rt: FakeRuntime;
 let cri: FakeCri;
@@ -124,13 +125,6 @@ test('attach -i: the container gets the client\'s stdin and its output comes bac
   assert.match(missing.err, /error attaching to container: container nosuch not found/);
 });
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as net.AddressInfo;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 /** One forwarded connection: the pod's greeting, then `data` echoed back, then EOF. */
 function roundTrip(port: number, data: Buffer): Promise<{ greeting: string; echoed: Buffer }> {

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { deriveBusybox } from '../helpers/docker-images.js';
-import { bridgePorts, createTestNet, dockerNetConfig, freeSubnet, iptablesLines, type TestNet } from '../helpers/network.js';
+import { bridgePorts, createTestNet, dockerNetConfig, freeSubnet, iptablesLines, type TestNet, freePort } from '../helpers/network.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
 requirePrerequisites('docker-cli-net', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/lib/cni/portmap': 'containernetworking-plugins' } });
@@ -83,13 +83,6 @@ function httpGet(host: string, port: number): Promise<string> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '0.0.0.0', () => r()));
-  const p = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return p;
-}
 
 test('network ls and inspect: the pre-defined networks; bridge is the test bridge and subnet', async () => {
   const ls = await ok(['network', 'ls', '--format', '{{.Name}} {{.Driver}} {{.Scope}}']);

@@ -12,7 +12,6 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as net from 'node:net';
 import * as http from 'node:http';
 import { spawnSync } from 'node:child_process';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
@@ -21,7 +20,7 @@ import { TestContainerd, processesNamed, shortTempDir, killSandboxerLeftovers } 
 import { TestSandboxer } from '../helpers/sandboxer.js';
 import { mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
-import { createTestNet, dockerNetConfig } from '../helpers/network.js';
+import { createTestNet, dockerNetConfig, freePort } from '../helpers/network.js';
 
 const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
 requirePrerequisites('vmm-engine', {
@@ -47,13 +46,6 @@ after(async () => {
   await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
 });
 
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '0.0.0.0', () => r()));
-  const p = (srv.address() as net.AddressInfo).port;
-  await new Promise((r) => srv.close(r));
-  return p;
-}
 
 /** The body of a GET, '' on any error or after 5 s. */
 function httpGet(url: string): Promise<string> {

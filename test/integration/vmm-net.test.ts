@@ -9,11 +9,10 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import { ROOT, TestDaemon, waitFor } from '../helpers/daemon.js';
 import { crictl, crictlPath } from '../helpers/crictl.js';
-import { createTestNet, inNetns, leases, type TestNet } from '../helpers/network.js';
+import { createTestNet, inNetns, leases, type TestNet, freePort } from '../helpers/network.js';
 import { processesNamed, nodeProcessesUnder } from '../helpers/containerd.js';
 import { ensureSandboxer } from '../../src/sandboxer/launch.js';
 
@@ -73,13 +72,6 @@ function get(url: string, timeoutMs = 5000): Promise<string> {
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 async function podConfig(name: string, extra: Record<string, unknown> = {}): Promise<string> {
   const f = path.join(d.dir, `${name}.json`);
