@@ -203,6 +203,7 @@ function hostConfigView(c: Container) {
 export function inspectView(c: Container) {
   const k = c.config;
   const s = c.state;
+  const ports = portsConfigView(c);
   return {
     Id: c.id,
     Created: c.createdAt,
@@ -236,17 +237,21 @@ export function inspectView(c: Container) {
     HostConfig: hostConfigView(c),
     GraphDriver: { Name: dockerDriverName(c.driver), Data: null as Record<string, string> | null },
     Mounts: mountsView(c),
+    // container.Config's fields in the order dockerd marshals them (Go's struct order), so
+    // that the raw JSON reads as dockerd's and as a client's typed struct prints it
     Config: {
       Hostname: k.hostname, Domainname: k.domainname, User: k.user,
       AttachStdin: k.attach.stdin, AttachStdout: k.attach.stdout, AttachStderr: k.attach.stderr,
+      ...(ports.ExposedPorts ? { ExposedPorts: ports.ExposedPorts } : {}),
       Tty: k.tty, OpenStdin: k.openStdin, StdinOnce: k.stdinOnce,
-      ...portsConfigView(c),
-      Env: k.env, Cmd: k.cmd.length ? k.cmd : null, Image: k.imageRef, WorkingDir: k.workingDir,
-      Entrypoint: k.entrypoint.length ? k.entrypoint : null, OnBuild: null, Labels: k.labels,
+      Env: k.env, Cmd: k.cmd.length ? k.cmd : null,
+      ...(k.healthcheck ? { Healthcheck: healthcheckToDocker(k.healthcheck) } : {}),
+      Image: k.imageRef, Volumes: ports.Volumes, WorkingDir: k.workingDir,
+      Entrypoint: k.entrypoint.length ? k.entrypoint : null,
       ...(k.networking?.endpoints[0]?.mac ? { MacAddress: k.networking.endpoints[0].mac } : {}),
+      OnBuild: null, Labels: k.labels,
       ...(k.stopSignal ? { StopSignal: k.stopSignal } : {}),
       ...(k.stopTimeout !== undefined ? { StopTimeout: k.stopTimeout } : {}),
-      ...(k.healthcheck ? { Healthcheck: healthcheckToDocker(k.healthcheck) } : {}),
     },
   };
 }

@@ -17,7 +17,14 @@ import type { ImageConfig } from '../../image/types.js';
 export type DockerHealthcheck = NonNullable<ImageConfig['Healthcheck']>;
 
 export function healthcheckToDocker(h: HealthConfig): DockerHealthcheck {
-  return { Test: h.test, Interval: h.interval, Timeout: h.timeout, StartPeriod: h.startPeriod, Retries: h.retries };
+  // docker's HealthConfig marks every field omitempty: what was not set is not there
+  return {
+    ...(h.test.length ? { Test: h.test } : {}),
+    ...(h.interval ? { Interval: h.interval } : {}),
+    ...(h.timeout ? { Timeout: h.timeout } : {}),
+    ...(h.startPeriod ? { StartPeriod: h.startPeriod } : {}),
+    ...(h.retries ? { Retries: h.retries } : {}),
+  };
 }
 
 /** (a create body may hold nulls: they are the defaults, as unset fields) */
