@@ -179,3 +179,52 @@ test('cp both ways as docker cp copies: into and out of directories, renames, a 
     assert.deepEqual([t.code, t.stderr], [k.code, k.stderr], `cp ${args.join(' ')}`);
   }
 });
+
+test("run and create: docker's error lines and exit codes, -d's ID before a failed start, health flags, --cidfile", async () => {
+  const tsulaWords = (s: string) => s.replace(/docker/g, 'tsula');
+  for (const args of [
+    ['run', '--rm', 'busybox', 'nosuchcmd'], ['run', '--rm', 'busybox', '/etc'], ['run', '--rm', '-m', '1k', 'busybox', 'true'],
+    ['create', '-m', '1k', 'busybox'], ['run', '--rm', '--restart', 'always', 'busybox', 'true'], ['run', '--restart', 'bogus', 'busybox', 'true'],
+    ['create', '--restart', 'bogus', 'busybox', 'true'], ['run', '--restart', 'on-failure:x', 'busybox'], ['run', '-a', 'stdout', '-d', 'busybox', 'true'],
+    ['run', '--env-file', path.join(dir, 'nope.env'), 'busybox', 'true'], ['run', '-v', 'a:b:c:d', 'busybox', 'true'],
+    ['run', '--no-healthcheck', '--health-cmd', 'true', 'busybox', 'true'], ['run', '--health-interval', '-1s', 'busybox', 'true'],
+  ]) {
+    const [t, k] = [await d.cli(args), await docker(d, args)];
+    assert.deepEqual([t.code, t.stdout, t.stderr], [k.code, k.stdout, tsulaWords(k.stderr)], args.join(' '));
+  }
+  assert.match((await d.cli(['run', '--rm', 'busybox', 'nosuchcmd'])).stderr, /^tsula: Error response from daemon: failed to .*: unknown\.\n$/);
+
+  // -d: the ID is printed once the container exists, then the start fails
+  for (const cli of [(a: string[]) => d.cli(a), (a: string[]) => docker(d, a)]) {
+    const r = await cli(['run', '-d', 'busybox', 'nosuchcmd']);
+    assert.equal(r.code, 127);
+    assert.match(r.stdout, /^[0-9a-f]{64}\n$/);
+    await d.ok(['rm', r.stdout.trim()]);
+  }
+
+  // what the container gets: the healthcheck, create's attached streams and StdinOnce
+  const fmt = '{{json .Config.Healthcheck}} {{.Config.AttachStdout}} {{.Config.StdinOnce}}';
+  for (const flags of [['--health-cmd', 'exit 0', '--health-interval', '500ms', '-i'], ['--no-healthcheck']]) {
+    const mine = (await d.ok(['create', ...flags, 'busybox', 'cat'])).trim();
+    const theirs = (await docker(d, ['create', ...flags, 'busybox', 'cat'])).stdout.trim();
+    try {
+      assert.equal(await d.ok(['inspect', '-f', fmt, mine]), await d.ok(['inspect', '-f', fmt, theirs]), flags.join(' '));
+      assert.equal((await d.ok(['inspect', '-f', '{{json .Config}}', mine])).replace(/[0-9a-f]{12}/, 'H'),
+        (await d.ok(['inspect', '-f', '{{json .Config}}', theirs])).replace(/[0-9a-f]{12}/, 'H'));
+    } finally {
+      await d.ok(['rm', mine, theirs]);
+    }
+  }
+  assert.equal(await d.ok(['create', '--name', 'hc', '--health-cmd', 'exit 0', '--health-interval', '500ms', 'busybox', 'true'])
+    .then(() => d.ok(['inspect', '-f', '{{json .Config.Healthcheck}}', 'hc'])), '{"Test":["CMD-SHELL","exit 0"],"Interval":500000000}\n');
+  await d.ok(['rm', 'hc']);
+
+  // --cidfile: the ID written; a file already there refused before anything is created
+  const cid = path.join(dir, 'c.cid');
+  const id = (await d.ok(['run', '-d', '--cidfile', cid, 'busybox', 'true'])).trim();
+  assert.equal(await fs.readFile(cid, 'utf8'), id);
+  const [t, k] = [await d.cli(['run', '--cidfile', cid, 'busybox', 'true']), await docker(d, ['run', '--cidfile', cid, 'busybox', 'true'])];
+  assert.deepEqual([t.code, t.stderr], [k.code, tsulaWords(k.stderr)]);
+  assert.equal(t.code, 125);
+  await d.ok(['rm', id]);
+});

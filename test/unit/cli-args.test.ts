@@ -165,6 +165,36 @@ describe('create body', () => {
     assert.throws(() => body('-a', 'stdout', '-d', 'img'), /Conflicting options: -a and -d/);
     assert.throws(() => body('--annotation', 'noeq', 'img'), /invalid key=value/);
   });
+
+  it('health flags as docker sends them: CMD-SHELL, nanoseconds, NONE; their refusals', () => {
+    assert.equal(body('img').Healthcheck, undefined);
+    assert.deepEqual(body('--health-cmd', 'exit 0', '--health-interval', '1m30s', '--health-timeout', '500ms', '--health-retries', '2', 'img').Healthcheck,
+      { Test: ['CMD-SHELL', 'exit 0'], Interval: 90e9, Timeout: 5e8, StartPeriod: 0, Retries: 2 });
+    assert.deepEqual(body('--health-start-period', '2s', 'img').Healthcheck, { Test: null, Interval: 0, Timeout: 0, StartPeriod: 2e9, Retries: 0 });
+    assert.deepEqual(body('--no-healthcheck', 'img').Healthcheck, { Test: ['NONE'] });
+    assert.throws(() => body('--no-healthcheck', '--health-retries', '1', 'img'), /^UsageError: --no-healthcheck conflicts with --health-\* options$/);
+    assert.throws(() => body('--health-interval', '-1s', 'img'), /--health-interval cannot be negative/);
+    assert.throws(() => body('--health-timeout', '5', 'img'), /invalid argument "5" for "--health-timeout" flag: time: invalid duration "5"/);
+  });
+
+  it('create attaches stdout and stderr as run does; -i is StdinOnce; -d attaches nothing', () => {
+    const c = buildCreate(parseArgs(runSpec, ['-i', 'img']), { detach: false, run: false }).body as Record<string, unknown>;
+    assert.deepEqual([c.AttachStdin, c.AttachStdout, c.AttachStderr, c.OpenStdin, c.StdinOnce], [true, true, true, true, true]);
+    const d = body('-di', 'img');
+    assert.deepEqual([d.AttachStdin, d.AttachStdout, d.AttachStderr, d.OpenStdin, d.StdinOnce], [false, false, false, true, false]);
+  });
+
+  it('what docker\'s CLI leaves to the daemon goes as it is: a restart name, a -v spec', () => {
+    assert.deepEqual(body('--restart', 'bogus', 'img').HostConfig.RestartPolicy, { Name: 'bogus', MaximumRetryCount: 0 });
+    assert.deepEqual(body('--restart', 'on-failure:3', 'img').HostConfig.RestartPolicy, { Name: 'on-failure', MaximumRetryCount: 3 });
+    assert.throws(() => body('--restart', 'on-failure:x', 'img'), /^UsageError: maximum retry count must be an integer$/);
+    assert.throws(() => body('--restart', 'a:1:2', 'img'), /^UsageError: invalid restart policy format$/);
+    assert.deepEqual(body('-v', 'a:b:c:d', '-v', '/anon', 'img').HostConfig.Binds, ['a:b:c:d']);
+    assert.deepEqual(body('-v', 'a:b:c:d', '-v', '/anon', 'img').Volumes, { '/anon': {} });
+    const b = body('--mac-address', '92:d0:c6:0a:29:33', '--link', 'x:y', '--storage-opt', 'size=1G', '--device-cgroup-rule', 'c 1:3 r', 'img');
+    assert.equal(b.MacAddress, '92:d0:c6:0a:29:33');
+    assert.deepEqual([b.HostConfig.Links, b.HostConfig.StorageOpt, b.HostConfig.DeviceCgroupRules], [['x:y'], { size: '1G' }, ['c 1:3 r']]);
+  });
 });
 
 describe('exit codes and filters', () => {

@@ -251,7 +251,8 @@ describe('commands through main()', () => {
   it('run with a daemon error before start exits 125', async () => {
     const { s, err } = streams();
     assert.equal(await main(['-H', host, 'run', '--pull', 'never', 'nosuch'], s), 125);
-    assert.equal(err.text, 'Error response from daemon: No such image: nosuch:latest\n');
+    // docker's reportError: its prefix, a full stop, where the help is
+    assert.equal(err.text, "tsula: Error response from daemon: No such image: nosuch:latest.\nSee 'tsula run --help'.\n");
   });
 
   it('flag errors exit 125 with a pointer to --help', async () => {

@@ -3,7 +3,9 @@
 import { readFileSync } from 'node:fs';
 import type { FlagSpec, Parsed } from '../args.js';
 import { byFlagName, UsageError } from '../args.js';
+import { StatusError } from '../context.js';
 import { ramInBytes } from '../units.js';
+import { HEALTH_FLAGS, healthcheck } from './health-opts.js';
 import { RESOURCE_FLAGS, resourceFields } from './resource-opts.js';
 import { parseDevice, parseExpose, parseMount, parsePorts } from './run-parse.js';
 
@@ -13,6 +15,7 @@ const B = (long: string, desc: string, short?: string): FlagSpec => ({ long, sho
 
 export const CONTAINER_FLAGS: FlagSpec[] = ([
   ...RESOURCE_FLAGS,
+  ...HEALTH_FLAGS,
   L('add-host', 'Add a custom host-to-IP mapping (host:ip)'),
   L('annotation', 'Add an annotation to the container (passed through to the OCI runtime)'),
   L('attach', 'Attach to STDIN, STDOUT or STDERR', 'a'),
@@ -20,7 +23,11 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   L('cap-drop', 'Drop Linux capabilities'),
   S('cgroup-parent', 'Optional parent cgroup for the container'),
   S('cgroupns', 'Cgroup namespace to use (host|private)'),
+  S('cidfile', 'Write the container ID to the file'),
   L('device', 'Add a host device to the container'),
+  L('device-cgroup-rule', 'Add a rule to the cgroup allowed devices list'),
+  // docker's content trust needs a notary server; tsula verifies no signatures either way
+  { long: 'disable-content-trust', kind: 'bool', desc: 'Skip image verification', dflt: true },
   L('dns', 'Set custom DNS servers'),
   L('dns-option', 'Set DNS options'),
   L('dns-search', 'Set custom DNS search domains'),
@@ -34,11 +41,16 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   B('init', 'Run an init inside the container that forwards signals and reaps processes'),
   B('interactive', 'Keep STDIN open even if not attached', 'i'),
   S('ip', 'IPv4 address (e.g., 172.30.100.104)'),
+  S('ip6', 'IPv6 address (e.g., 2001:db8::33)'),
   S('ipc', 'IPC mode to use'),
+  S('isolation', 'Container isolation technology'),
   L('label', 'Set meta data on a container', 'l'),
   L('label-file', 'Read in a line delimited file of labels'),
+  L('link', 'Add link to another container'),
+  L('link-local-ip', 'Container IPv4/IPv6 link-local addresses'),
   S('log-driver', 'Logging driver for the container'),
   L('log-opt', 'Log driver options'),
+  S('mac-address', 'Container MAC address (e.g., 92:d0:c6:0a:29:33)'),
   L('mount', 'Attach a filesystem mount to the container'),
   S('name', 'Assign a name to the container'),
   S('network', 'Connect a container to a network (bridge, host, none, container:<name|id>, or a network\'s name)'),
@@ -58,6 +70,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   L('security-opt', 'Security Options'),
   S('shm-size', 'Size of /dev/shm', undefined, 'bytes'),
   S('stop-signal', 'Signal to stop the container'),
+  L('storage-opt', 'Storage driver options for the container'),
   { long: 'stop-timeout', kind: 'int', desc: 'Timeout (in seconds) to stop a container', meta: 'int' },
   L('sysctl', 'Sysctl options'),
   L('tmpfs', 'Mount a tmpfs directory'),
@@ -67,6 +80,7 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   S('userns', 'User namespace to use'),
   S('uts', 'UTS namespace to use'),
   L('volume', 'Bind mount a volume', 'v'),
+  S('volume-driver', 'Optional volume driver for the container'),
   L('volumes-from', 'Mount volumes from the specified container(s)'),
   S('workdir', 'Working directory inside the container', 'w'),
 ] satisfies FlagSpec[]).sort(byFlagName);
@@ -137,6 +151,12 @@ export function parseUlimit(s: string): { Name: string; Soft: number; Hard: numb
   return { Name: m[1]!, Soft: soft, Hard: hard };
 }
 
+/** docker's parseStorageOpts: each --storage-opt is key=value. */
+function storageOpts(items: string[]): Record<string, string> {
+  for (const it of items) if (!it.includes('=')) throw new UsageError('invalid storage option', 'run');
+  return kvMap(items);
+}
+
 function shmSize(p: Parsed): number {
   const v = p.str('shm-size') ?? '';
   try {
@@ -146,17 +166,20 @@ function shmSize(p: Parsed): number {
   }
 }
 
-/** --network-alias and --ip: the endpoint settings of the network of --network. */
+/** --network-alias, --ip, --ip6, --link-local-ip: the endpoint settings of the network of --network. */
 function endpointsConfig(p: Parsed): Record<string, unknown> {
   const aliases = p.list('network-alias');
   const ip = p.str('ip');
-  if (!aliases.length && !ip) return {};
+  const ip6 = p.str('ip6');
+  const llips = p.list('link-local-ip');
+  if (!aliases.length && !ip && !ip6 && !llips.length) return {};
   const net = p.str('network') ?? p.str('net') ?? 'default';
   if (['default', 'bridge', 'host', 'none'].includes(net) || net.startsWith('container:')) {
-    throw new UsageError(ip ? 'user specified IP address is supported on user defined networks only'
+    throw new UsageError(ip || ip6 ? 'user specified IP address is supported on user defined networks only'
       : 'network-scoped alias is supported only for containers in user defined networks', 'run');
   }
-  return { [net]: { IPAMConfig: ip ? { IPv4Address: ip } : null, Aliases: aliases.length ? aliases : null } };
+  const ipam = ip || ip6 || llips.length ? { IPv4Address: ip ?? '', IPv6Address: ip6 ?? '', LinkLocalIPs: llips.length ? llips : null } : null;
+  return { [net]: { IPAMConfig: ipam, Aliases: aliases.length ? aliases : null } };
 }
 
 export interface CreateRequest {
@@ -178,7 +201,8 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
   let attachStdout = attach.length === 0 || attach.includes('stdout');
   let attachStderr = attach.length === 0 || attach.includes('stderr');
   if (opts.detach) {
-    if (attach.length) throw new UsageError('Conflicting options: -a and -d', 'run');
+    // docker's runContainer refuses it after parsing: a plain error, exit 1
+    if (attach.length) throw new StatusError(1, 'Conflicting options: -a and -d');
     attachStdin = attachStdout = attachStderr = false;
   }
   const env = [
@@ -188,11 +212,12 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
   const labels = kvMap([...p.list('label-file').flatMap((f) => readKvFile(f, false)), ...p.list('label')]);
   const volumes: Record<string, object> = {};
   const binds: string[] = [];
+  // docker's CLI sorts -v into binds (a source given) and volumes without checking them
+  // further: the daemon judges the spec ("invalid volume specification: '…'")
   for (const v of p.list('volume')) {
     const parts = v.split(':');
-    if (parts.length === 1) volumes[v] = {};
-    else if (parts.length <= 3 && parts[0] && parts[1]) binds.push(v);
-    else throw new UsageError(`invalid argument "${v}" for "-v, --volume" flag: invalid spec: ${v}`, 'run');
+    if (parts.length === 1 || !parts[0]) volumes[v] = {};
+    else binds.push(v);
   }
   const exposed: Record<string, object> = {};
   for (const e of p.list('expose')) parseExpose(e, exposed);
@@ -202,13 +227,13 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
   const ep = p.str('entrypoint');
   if (ep !== undefined) entrypoint = [ep]; // `--entrypoint ""` resets it: [""]
 
-  const restart = p.str('restart') ?? 'no';
-  const [rName, rMax] = restart.split(':');
-  if (!['no', 'always', 'unless-stopped', 'on-failure'].includes(rName!)) {
-    throw new UsageError(`invalid restart policy ${restart}`, 'run');
-  }
-  if (rMax !== undefined && !/^\d+$/.test(rMax)) throw new UsageError(`maximum retry count must be an integer: ${restart}`, 'run');
-  if (p.bool('rm') && rName !== 'no') throw new UsageError('Conflicting options: --restart and --rm', 'run');
+  // docker's ParseRestartPolicy checks only the form; the daemon judges the name
+  const restart = p.str('restart') ?? '';
+  const rParts = restart ? restart.split(':') : [''];
+  if (rParts.length > 2) throw new UsageError('invalid restart policy format', 'run');
+  const [rName, rMax] = rParts as [string, string | undefined];
+  if (rMax !== undefined && !/^[+-]?\d+$/.test(rMax)) throw new UsageError('maximum retry count must be an integer', 'run');
+  if (p.bool('rm') && !['', 'no'].includes(rName)) throw new UsageError('Conflicting options: --restart and --rm', 'run');
   const logDriver = p.str('log-driver');
   const logOpts = p.list('log-opt');
   const devices = p.list('device').map(parseDevice);
@@ -222,7 +247,7 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
     Binds: binds.length ? binds : null,
     NetworkMode: p.str('network') ?? p.str('net') ?? 'default',
     PortBindings: portBindings,
-    RestartPolicy: { Name: rName, MaximumRetryCount: rMax ? Number(rMax) : 0 },
+    RestartPolicy: { Name: rName || 'no', MaximumRetryCount: rMax ? Number(rMax) : 0 },
     AutoRemove: p.bool('rm'),
     VolumesFrom: p.list('volumes-from').length ? p.list('volumes-from') : null,
     CapAdd: p.list('cap-add').length ? p.list('cap-add') : null,
@@ -255,6 +280,11 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
   if (p.list('sysctl').length) hostConfig.Sysctls = strictKv(p.list('sysctl'), 'sysctl');
   if (p.list('annotation').length) hostConfig.Annotations = strictKv(p.list('annotation'), 'annotation');
   if (logDriver || logOpts.length) hostConfig.LogConfig = { Type: logDriver ?? '', Config: kvMap(logOpts) };
+  if (p.list('link').length) hostConfig.Links = p.list('link');
+  if (p.list('device-cgroup-rule').length) hostConfig.DeviceCgroupRules = p.list('device-cgroup-rule');
+  if (p.list('storage-opt').length) hostConfig.StorageOpt = storageOpts(p.list('storage-opt'));
+  if (p.str('volume-driver')) hostConfig.VolumeDriver = p.str('volume-driver');
+  if (p.str('isolation')) hostConfig.Isolation = p.str('isolation');
 
   const body: Record<string, unknown> = {
     Hostname: p.str('hostname') ?? '',
@@ -266,8 +296,9 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
     ExposedPorts: Object.keys(exposed).length ? exposed : undefined,
     Tty: p.bool('tty'),
     OpenStdin: interactive,
-    // `run -i` closes the container's stdin when its one attached client leaves.
-    StdinOnce: opts.run && interactive && attachStdin && !opts.detach,
+    // `run -i` (and `create -i`, started with start -ai) closes the container's stdin when
+    // its one attached client leaves; `run -d` attaches nothing
+    StdinOnce: interactive && attachStdin && !opts.detach,
     Env: env,
     Cmd: cmd.length ? cmd : null,
     Image: image,
@@ -280,5 +311,8 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
   };
   if (p.str('stop-signal')) body.StopSignal = p.str('stop-signal');
   if (p.has('stop-timeout')) body.StopTimeout = p.num('stop-timeout');
+  if (p.str('mac-address')) body.MacAddress = p.str('mac-address');
+  const health = healthcheck(p);
+  if (health) body.Healthcheck = health;
   return { name: p.str('name'), platform: p.str('platform'), body };
 }

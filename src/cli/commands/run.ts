@@ -1,7 +1,7 @@
 // `tsula run` and `tsula create`, in the order the docker CLI uses so nothing is lost:
 // create (pulling a missing image), attach, register the wait, start, resize, pump the
 // streams, then exit with the container's status.
-import { byFlagName, type CommandSpec, type Parsed } from '../args.js';
+import { byFlagName, UsageError, type CommandSpec, type Parsed } from '../args.js';
 import { monitorSize, pump } from '../attachio.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../common/detachkeys.js';
 import { ApiError, readBody, seg, type Hijacked } from '../client.js';
@@ -34,8 +34,55 @@ export function startExitCode(err: unknown): number {
   return 125;
 }
 
+/**
+ * docker's reportError for run and create: "tsula: <message>." and, for what failed before
+ * the container was there, where the help is.
+ */
+export function reportError(cli: Cli, name: string, message: string, withHelp: boolean): void {
+  const text = `${message.endsWith('.') ? message.slice(0, -1) : message}.`;
+  cli.warn(`tsula: ${text}${withHelp ? `\nSee 'tsula ${name} --help'.` : ''}`);
+}
+
+/**
+ * buildCreate, its refusals reported as docker's parse() errors are (reportError, 125); a
+ * flag's bad value (pflag's `invalid argument "…" for "…" flag: …`) and a StatusError go
+ * up as they are.
+ */
+function parseCreate(cli: Cli, p: Parsed, name: 'run' | 'create', detach: boolean): CreateRequest | undefined {
+  try {
+    return buildCreate(p, { detach, run: name === 'run' });
+  } catch (err) {
+    if (!(err instanceof UsageError) || err.exitCode !== 125 || err.message.startsWith('invalid argument "')) throw err;
+    reportError(cli, name, err.message, true);
+    return undefined;
+  }
+}
+
+/** docker's cidFile: refused when the file is there already, removed again when no ID was written. */
+async function withCidFile<T extends string>(path: string | undefined, create: () => Promise<T>): Promise<T> {
+  if (!path) return create();
+  const fs = await import('node:fs/promises');
+  if (await fs.stat(path).then(() => true, () => false)) {
+    throw new Error(`container ID file found, make sure the other container isn't running or delete ${path}`);
+  }
+  const fh = await fs.open(path, 'w').catch((err: Error) => { throw new Error(`Failed to create the container ID file: ${err.message}`); });
+  let id: T | undefined;
+  try {
+    id = await create();
+    await fh.writeFile(id);
+    return id;
+  } finally {
+    await fh.close();
+    if (id === undefined) await fs.rm(path, { force: true });
+  }
+}
+
 /** POST /containers/create, pulling the image first when the daemon does not have it. */
-export async function createContainer(cli: Cli, req: CreateRequest, p: Parsed): Promise<string> {
+export function createContainer(cli: Cli, req: CreateRequest, p: Parsed): Promise<string> {
+  return withCidFile(p.str('cidfile'), () => createOrPull(cli, req, p));
+}
+
+async function createOrPull(cli: Cli, req: CreateRequest, p: Parsed): Promise<string> {
   const image = String(req.body.Image);
   const pull = p.str('pull') ?? 'missing';
   if (!['always', 'missing', 'never'].includes(pull)) {
@@ -62,14 +109,12 @@ export async function createContainer(cli: Cli, req: CreateRequest, p: Parsed): 
 }
 
 export async function create(cli: Cli, p: Parsed): Promise<number> {
-  const req = buildCreate(p, { detach: true, run: false });
-  try {
-    cli.print(await createContainer(cli, req, p));
-    return 0;
-  } catch (err) {
-    cli.warn(errorText(err));
-    return 125;
-  }
+  // docker's create parses as run does without -d: the streams a later start -a attaches
+  const req = parseCreate(cli, p, 'create', false);
+  if (!req) return 125;
+  // docker's create returns the daemon's error as it is: printed plain, exit 1
+  cli.print(await createContainer(cli, req, p));
+  return 0;
 }
 
 /** The pending answer of POST /containers/{id}/wait. */
@@ -129,7 +174,8 @@ export function proxySignals(cli: Cli, id: string): () => void {
 
 export async function run(cli: Cli, p: Parsed): Promise<number> {
   const detach = p.bool('detach');
-  const req = buildCreate(p, { detach, run: true });
+  const req = parseCreate(cli, p, 'run', detach);
+  if (!req) return 125;
   const cfg = req.body as { Tty: boolean; AttachStdin: boolean; AttachStdout: boolean; AttachStderr: boolean; HostConfig: { AutoRemove: boolean } };
   if (!detach && cfg.Tty && cfg.AttachStdin && !cli.in.isTTY) {
     cli.warn('the input device is not a TTY');
@@ -143,18 +189,19 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
   try {
     id = await createContainer(cli, req, p);
   } catch (err) {
-    cli.warn(errorText(err));
-    return 125;
+    reportError(cli, 'run', errorText(err), true);
+    return startExitCode(err);
   }
   const startIt = () => cli.client.call('POST', `/containers/${seg(id)}/start`);
   if (detach) {
+    // docker prints the ID once the container is created, before it is started
+    cli.print(id);
     try {
       await startIt();
     } catch (err) {
-      cli.warn(errorText(err));
+      reportError(cli, 'run', errorText(err), false);
       return startExitCode(err);
     }
-    cli.print(id);
     return 0;
   }
 
@@ -184,7 +231,7 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     await startIt();
   } catch (err) {
     conn?.destroy();
-    cli.warn(errorText(err));
+    reportError(cli, 'run', errorText(err), false);
     // With --rm the daemon removes the container; let that finish before we exit.
     if (cfg.HostConfig.AutoRemove) await Promise.race([waiter.result, new Promise((r) => setTimeout(r, 3000).unref())]);
     waiter.cancel(); // the container never ran: no exit will answer the wait
