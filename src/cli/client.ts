@@ -16,6 +16,19 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * docker's client turns a 404 of the calls that name one object (inspect, remove) into
+ * objectNotFoundError: "Error: No such <kind>: <the name as given>", not the daemon's words.
+ */
+export async function orNotFound<T>(kind: string, name: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 404) throw new Error(`Error: No such ${kind}: ${name}`);
+    throw err;
+  }
+}
+
 /** No daemon at the address (socket missing, refused, or not permitted). */
 export class ConnectError extends Error {
   constructor(message: string, readonly code?: string) {

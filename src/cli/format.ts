@@ -1,7 +1,6 @@
 // Table output as docker writes it: Go's text/tabwriter (minwidth 10, padding 3) and the
 // `--format` convention ("table …" adds a header row; `\t` and `\n` typed literally work).
 import type { Writable } from 'node:stream';
-import type { FuncMap } from './template.js';
 
 const width = (s: string) => [...s].length;
 
@@ -52,16 +51,20 @@ export function parseFormat(format: string): FormatSpec {
 
 /**
  * Render rows with a format: each row is the template output plus a newline; "table"
- * formats get the header (the template run on header names) and tab alignment.
+ * formats get the header (the template run on header names) and tab alignment. `context`
+ * is the Go type docker's rows have (template-exec's GO_CONTEXT): its errors and {{json .}}.
  */
 export async function writeFormatted(
-  out: Writable, format: string, rows: unknown[], headers: Record<string, unknown>, funcs?: FuncMap,
+  out: Writable, format: string, rows: object[], headers: Record<string, unknown>, context?: string,
 ): Promise<void> {
-  const { Template } = await import('./template.js');
+  const { Template, GO_CONTEXT } = await import('./template.js');
   const spec = parseFormat(format);
-  const tmpl = new Template(spec.body, funcs);
+  const tmpl = new Template(spec.body);
   let text = '';
-  for (const row of rows) text += `${tmpl.execute(row)}\n`;
+  for (const row of rows) {
+    if (context) Object.defineProperty(row, GO_CONTEXT, { value: context });
+    text += `${tmpl.execute(row)}\n`;
+  }
   if (spec.table) {
     const head = tmpl.execute(headers, { header: true });
     text = tabwrite(`${head}\n${text}`);

@@ -23,6 +23,23 @@ export function location(text: string, pos: number): string {
 
 class Break { constructor(readonly cont: boolean) {} }
 
+/**
+ * The Go type name of a list command's row (docker's *formatter.ContainerContext, …): a
+ * field the row lacks is "can't evaluate field X in type <name>", and {{json .}} marshals it
+ * as docker's context MarshalJSON does (formatContextJson).
+ */
+export const GO_CONTEXT = Symbol.for('tsula.formatterContext');
+
+/**
+ * docker's marshalMap of a formatter context: its methods without arguments as a map, so
+ * json.Marshal's sorted keys and HTML escaping (<, >, & as \u003c, \u003e, \u0026).
+ */
+export function formatContextJson(row: Record<string, unknown>): string {
+  const keys = Object.keys(row).filter((k) => typeof row[k] !== 'function').sort();
+  return JSON.stringify(Object.fromEntries(keys.map((k) => [k, row[k]])))
+    .replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 const isMap = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -82,6 +99,7 @@ function toStrings(v: unknown): string[] {
 function jsonOf(v: unknown): string {
   // Docker's json func: encoding/json without HTML escaping, trailing newline trimmed.
   if (isNil(v)) return 'null';
+  if (isMap(v) && GO_CONTEXT in v) return formatContextJson(v);
   return JSON.stringify(v === undefined ? null : v) ?? 'null';
 }
 
@@ -306,6 +324,7 @@ function evalChain(s: State, node: Arg, recv: unknown, names: string[], args: Ar
     if (!isMap(v)) fail(s, node.pos, node.src, `can't evaluate field ${name} in type ${goTypeName(v)}`);
     if (!(name in v)) {
       if (s.header) { v = ''; return; }
+      if (GO_CONTEXT in v) fail(s, node.pos, node.src, `can't evaluate field ${name} in type ${String((v as Record<symbol, unknown>)[GO_CONTEXT])}`);
       fail(s, node.pos, node.src, `map has no entry for key "${name}"`);
     }
     const f = v[name];

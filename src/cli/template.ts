@@ -4,7 +4,7 @@
 // them into searches: `template: :1:8: executing "" at <.Nope>: map has no entry for key "Nope"`.
 import { BUILTIN_NAMES, execute, location, TemplateError, type FuncMap } from './template-exec.js';
 
-export { TemplateError, type FuncMap, type TemplateFunc } from './template-exec.js';
+export { formatContextJson, GO_CONTEXT, TemplateError, type FuncMap, type TemplateFunc } from './template-exec.js';
 
 export type Arg =
   | { k: 'field'; names: string[]; pos: number; src: string }

@@ -70,6 +70,18 @@ export function goTimeString(d: Date): string {
     `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${sign}${oh}${om} ${zone}`;
 }
 
+/**
+ * go's time.Time.String() of a time decoded from RFC 3339 JSON (a network's Created): the
+ * text's own zone ("Z" is "+0000 UTC"), the fraction without its trailing zeros.
+ */
+export function goTimeStringOf(rfc: string): string {
+  const m = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(rfc);
+  if (!m) return rfc;
+  const frac = (m[3] ?? '').replace(/0+$/, '');
+  const off = m[4]!.replace(':', '');
+  return `${m[1]} ${m[2]}${frac ? `.${frac}` : ''} ${m[4] === 'Z' ? '+0000 UTC' : `${off} ${off}`}`;
+}
+
 /** RFC 3339 with a fixed 9-digit fraction (docker's jsonmessage.RFC3339NanoFixed), local zone. */
 export function rfc3339NanoFixed(unixNanos: bigint): string {
   const ms = Number(unixNanos / 1_000_000n);

@@ -168,3 +168,61 @@ test('templates on docker\'s structs and -s sizes, as the docker CLI prints them
   assert.equal((await d.ok(['version', '-f', '{{.Server.APIVersion}}'])).trim(), '1.41');
   assert.match(await d.ok(['ps', '-s']), /\s6B \(virtual \d/);
 });
+
+test("list rows are docker's formatter contexts: {{json .}}, .Size asked for, a field they lack; -q per row; history -H=false", async () => {
+  // two runs a moment apart may differ by a second in "N seconds ago"
+  const ago = (s: string) => s.replace(/(\d+ seconds?|Less than a second|About a minute) ago/g, 'N ago');
+  for (const args of [
+    ['ps', '-a', '--format', '{{json .}}'],
+    ['ps', '-a', '--format', '{{.Names}} {{.Size}}'],
+    ['images', '--format', '{{json .}}'],
+    ['images', '--format', '{{.Repository}}:{{.Tag}} {{.VirtualSize}}'],
+    ['images', '-q'],
+    ['history', '-H=false', 'busybox'],
+    ['history', '--format', '{{json .}}', 'busybox'],
+    ['network', 'ls', '--format', '{{json .}}'],
+    ['volume', 'ls', '--format', '{{json .}}'],
+  ]) {
+    const r = await both(args);
+    assert.equal(r.tsula.code, 0, `${args.join(' ')}: ${r.tsula.stderr}`);
+    // docker 20.10 ranges over an image's repositories in Go's map order: its rows, sorted
+    const lines = (s: string) => (args[0] === 'images' ? rows(ago(s)).sort() : rows(ago(s)));
+    assert.deepEqual(lines(r.tsula.stdout), lines(r.docker.stdout), args.join(' '));
+  }
+  // docker 20.10 prints an image's ID once per tag; {{json .}} reads .Size, so sizes come
+  assert.equal(rows((await d.ok(['images', '-q'])).trim()).length, rows(await d.ok(['images', '--format', '{{.ID}}'])).length);
+  assert.match(await d.ok(['ps', '--format', '{{json .}}']), /"Ports":"","RunningFor":.*,"Size":"\d+B \(virtual /);
+  for (const args of [
+    ['ps', '--format', '{{.Foo}}'], ['ps', '-a', '--format', '{{.Names'], ['images', '--format', '{{.Foo}}'],
+    ['history', '--format', '{{.Foo}}', 'busybox'], ['network', 'ls', '--format', '{{.Foo}}'], ['volume', 'ls', '--format', '{{.Foo}}'],
+  ]) {
+    const r = await both(args);
+    // (a list with no rows runs no template: volume ls here is fine either way)
+    assert.deepEqual([r.tsula.code, r.tsula.stdout, r.tsula.stderr], [r.docker.code, r.docker.stdout, r.docker.stderr], args.join(' '));
+  }
+  // ps runs its template on an empty row first: refused even with nothing to list
+  assert.equal((await d.cli(['ps', '-f', 'name=nothing-so-named', '--format', '{{.Foo}}'])).stderr,
+    'failed to execute template: template: :1:2: executing "" at <.Foo>: can\'t evaluate field Foo in type *formatter.ContainerContext\n');
+});
+
+test("inspect finds networks and volumes; missing objects, rm -f, rename, tag, a second start: docker's words and codes", async () => {
+  await d.ok(['volume', 'create', 'vol1']);
+  try {
+    const cases = [
+      ['inspect', '-f', '{{.Name}}', 'bridge'], ['inspect', '-f', '{{.Name}} {{.Driver}}', 'vol1'],
+      ['inspect', '--type', 'volume', '-f', '{{.Mountpoint}}', 'vol1'], ['inspect', '--type', 'network', '-f', '{{.Driver}}', 'bridge'],
+      ['inspect', '-f', '{{.Name}}', 'nosuch'], ['inspect', '-f', '{{.Nope}}', 'vol1'], ['network', 'inspect', '-f', '{{.Nope}}', 'bridge'],
+      ['logs', 'nosuch'], ['attach', 'nosuch'], ['exec', 'nosuch', 'true'], ['port', 'nosuch'], ['rm', 'nosuch'], ['rm', '-f', 'nosuch'],
+      ['rmi', 'nosuch'], ['network', 'rm', 'nosuch'], ['volume', 'rm', 'nosuch'], ['rename', 'nosuch', 'x'], ['rename', 'web', 'done'],
+      ['logs', '--since', 'bogus', 'web'], ['tag', 'busybox', 'BAD'], ['tag', 'busybox', `x@sha256:${'0'.repeat(64)}`], ['start', 'web'],
+    ];
+    for (const args of cases) {
+      const r = await both(args);
+      assert.deepEqual([r.tsula.code, r.tsula.stdout, r.tsula.stderr], [r.docker.code, r.docker.stdout, r.docker.stderr.replace(/docker/g, 'tsula')], args.join(' '));
+    }
+    assert.equal((await d.cli(['rm', 'nosuch'])).stderr, 'Error: No such container: nosuch\n');
+    assert.deepEqual(await d.cli(['start', 'web']).then((r) => [r.code, r.stdout]), [0, 'web\n']);
+  } finally {
+    await d.cli(['volume', 'rm', 'vol1']);
+  }
+});

@@ -202,10 +202,10 @@ describe('commands through main()', () => {
     assert.equal(err.text, 'Error: No such object: nope\n');
   });
 
-  it('a daemon error is printed as docker prints it', async () => {
+  it('a missing container is said as docker\'s client says it (its inspect\'s 404)', async () => {
     const { s, err } = streams();
     assert.equal(await main(['-H', host, 'logs', 'x1'], s), 1);
-    assert.equal(err.text, 'Error response from daemon: No such container: x1\n');
+    assert.equal(err.text, 'Error: No such container: x1\n');
   });
 
   it('no daemon: message and exit 1', async () => {

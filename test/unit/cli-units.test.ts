@@ -6,8 +6,9 @@ import { truncateId, ellipsis } from '../../src/cli/format.js';
 import { parseRef, pullQuery, tagQuery, withDefaultTag } from '../../src/cli/reference.js';
 import {
   bytesSize, goFormatG, humanDuration, humanSize, humanSizeWithPrecision, parseGoDuration, ramInBytes,
-  rfc3339NanoFixed, timeAgo, toApiTimestamp,
+  rfc3339NanoFixed, timeAgo, toApiTimestamp, goTimeStringOf,
 } from '../../src/cli/units.js';
+import { formatContextJson } from '../../src/cli/template.js';
 
 describe('sizes', () => {
   it('HumanSizeWithPrecision(…, 3) as docker images prints', () => {
@@ -134,5 +135,17 @@ describe('stats rows (docker stats_helpers)', () => {
     assert.equal(v2.MemUsage, '1.953KiB / 0B');
     assert.equal(v2.MemPerc, '0.00%');
     assert.equal(v2.ID, 'x');
+  });
+});
+
+describe('formatter contexts as docker marshals them', () => {
+  it('{{json .}} of a row: sorted keys, HTML escaped, no methods', () => {
+    assert.equal(formatContextJson({ Ports: '0.0.0.0:80->80/tcp', Names: 'a&b', Label: () => '', Digest: '<none>' }),
+      '{"Digest":"\\u003cnone\\u003e","Names":"a\\u0026b","Ports":"0.0.0.0:80-\\u003e80/tcp"}');
+  });
+  it("a network's Created as Go's time.Time prints it", () => {
+    assert.equal(goTimeStringOf('2026-12-05T02:58:44.170Z'), '2026-12-05 02:58:44.17 +0000 UTC');
+    assert.equal(goTimeStringOf('2026-12-05T02:58:44Z'), '2026-12-05 02:58:44 +0000 UTC');
+    assert.equal(goTimeStringOf('2026-12-05T03:58:44.5+01:00'), '2026-12-05 03:58:44.5 +0100 +0100');
   });
 });

@@ -1,7 +1,7 @@
 // `tsula attach` (stdin/stdout/stderr of a running container) and `tsula top`.
 import type { CommandSpec, Parsed } from '../args.js';
 import { parseDetachKeys } from '../../common/detachkeys.js';
-import { seg } from '../client.js';
+import { orNotFound, seg } from '../client.js';
 import type { Cli } from '../context.js';
 import { tabwrite } from '../format.js';
 import { followUntilExit, waitFor } from './run.js';
@@ -36,7 +36,7 @@ interface Inspect {
 
 export async function attach(cli: Cli, p: Parsed): Promise<number> {
   const name = p.args[0]!;
-  const c = await cli.client.json<Inspect>('GET', `/containers/${seg(name)}/json`);
+  const c = await orNotFound('container', name, cli.client.json<Inspect>('GET', `/containers/${seg(name)}/json`));
   if (!c.State?.Running) {
     cli.warn('You cannot attach to a stopped container, start it first');
     return 1;

@@ -81,7 +81,8 @@ async function verbose(cli: Cli, du: DiskUsage): Promise<void> {
     images, { Repository: 'REPOSITORY', Tag: 'TAG', ID: 'IMAGE ID', CreatedSince: 'CREATED', VirtualSize: 'SIZE', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE', Containers: 'CONTAINERS' });
   cli.out.write('\nContainers space usage:\n\n');
   await writeFormatted(cli.out, 'table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.RunningFor}}\t{{.Status}}\t{{.Names}}',
-    (du.Containers ?? []).map((c) => containerContext(c, true, now)),
+    // docker: "Don't display the virtual size" here
+    (du.Containers ?? []).map((c) => containerContext({ ...c, SizeRootFs: 0 }, true, now)),
     { ID: 'CONTAINER ID', Image: 'IMAGE', Command: 'COMMAND', LocalVolumes: 'LOCAL VOLUMES', Size: 'SIZE', RunningFor: 'CREATED', Status: 'STATUS', Names: 'NAMES' });
   cli.out.write('\nLocal Volumes space usage:\n\n');
   await writeFormatted(cli.out, 'table {{.Name}}\t{{.Links}}\t{{.Size}}',

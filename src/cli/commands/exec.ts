@@ -5,7 +5,7 @@ import type { CommandSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
 import { monitorSize, pump } from '../attachio.js';
 import { parseDetachKeys } from '../../common/detachkeys.js';
-import { seg } from '../client.js';
+import { orNotFound, seg } from '../client.js';
 import { errorText, type Cli } from '../context.js';
 
 export const spec: CommandSpec = {
@@ -82,7 +82,8 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     WorkingDir: p.str('workdir') ?? '',
     Cmd: cmd,
   };
-  const { Id: eid } = await cli.client.json<{ Id: string }>('POST', `/containers/${seg(container)}/exec`, undefined, body);
+  // docker inspects the container first: a missing one is its client's "No such container"
+  const { Id: eid } = await orNotFound('container', container, cli.client.json<{ Id: string }>('POST', `/containers/${seg(container)}/exec`, undefined, body));
   if (!eid) {
     cli.warn('exec ID empty');
     return 1;

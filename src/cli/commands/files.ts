@@ -5,7 +5,7 @@
 import type { Readable } from 'node:stream';
 import { StatusError, type Cli } from '../context.js';
 import type { CommandSpec, Parsed } from '../args.js';
-import { seg } from '../client.js';
+import { orNotFound, seg } from '../client.js';
 import { displayJsonMessages } from '../jsonmessage.js';
 import { parseRef } from '../reference.js';
 import { fileBody, refuseTerminal, writeOutput } from '../transfer.js';
@@ -101,7 +101,7 @@ type PortMap = Record<string, Array<{ HostIp: string; HostPort: string }> | null
 
 export async function port(cli: Cli, p: Parsed): Promise<number> {
   const [name, want] = p.args as [string, string | undefined];
-  const c = await cli.client.json<{ NetworkSettings?: { Ports?: PortMap | null } }>('GET', `/containers/${seg(name)}/json`);
+  const c = await orNotFound('container', name, cli.client.json<{ NetworkSettings?: { Ports?: PortMap | null } }>('GET', `/containers/${seg(name)}/json`));
   const ports = c.NetworkSettings?.Ports ?? {};
   const show = (b: { HostIp: string; HostPort: string }) => `${b.HostIp.includes(':') ? `[${b.HostIp}]` : b.HostIp}:${b.HostPort}`;
   if (want) {

@@ -51,6 +51,7 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
   if (p.bool('quiet')) format = '{{.ID}}';
   else if (!format || format === 'table') format = DEFAULT_FORMAT;
   const rows = (items ?? []).map((h) => historyRow(h, { trunc, human }));
-  await writeFormatted(cli.out, format, rows, HEADERS);
+  // docker's history table calls the CREATED column CREATED AT when dates are not humanized
+  await writeFormatted(cli.out, format, rows, human ? HEADERS : { ...HEADERS, CreatedSince: 'CREATED AT' }, '*image.historyContext');
   return 0;
 }

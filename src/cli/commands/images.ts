@@ -1,12 +1,13 @@
 // Image commands: images (GET /images/json), tag (POST /images/{name}/tag),
 // rmi (DELETE /images/{name}) and save (GET /images/get → a tar file).
 import type { CommandSpec, Parsed } from '../args.js';
-import { imageSeg } from '../client.js';
+import { imageSeg, orNotFound } from '../client.js';
 import { forEach, type Cli } from '../context.js';
 import { truncateId, writeFormatted } from '../format.js';
+import { parseReference } from '../../image/reference.js';
 import { parseRef, tagQuery } from '../reference.js';
 import { refuseTerminal, writeOutput } from '../transfer.js';
-import { goTimeString, humanSizeWithPrecision, timeAgo } from '../units.js';
+import { goTimeString, humanSize, humanSizeWithPrecision, timeAgo } from '../units.js';
 import { filtersJson } from './ps.js';
 
 export const imagesSpec: CommandSpec = {
@@ -43,6 +44,7 @@ export interface ImageSummary {
   RepoDigests?: string[] | null;
   Created?: number;
   Size?: number;
+  VirtualSize?: number;
   Labels?: Record<string, string> | null;
 }
 
@@ -50,7 +52,7 @@ const DEFAULT_FORMAT = 'table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSinc
 const DIGEST_FORMAT = 'table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}';
 const HEADERS = {
   ID: 'IMAGE ID', Repository: 'REPOSITORY', Tag: 'TAG', Digest: 'DIGEST', CreatedSince: 'CREATED',
-  CreatedAt: 'CREATED AT', Size: 'SIZE', Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE',
+  CreatedAt: 'CREATED AT', Size: 'SIZE', VirtualSize: 'VIRTUAL SIZE', Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE',
 };
 
 /** One row per repository:tag, "<none>" for untagged images, like docker's image formatter. */
@@ -62,6 +64,8 @@ export function imageRows(images: ImageSummary[], trunc: boolean, now = Date.now
       CreatedSince: timeAgo(img.Created ?? 0, now),
       CreatedAt: goTimeString(new Date((img.Created ?? 0) * 1000)),
       Size: humanSizeWithPrecision(img.Size ?? 0, 3),
+      // docker's VirtualSize: units.HumanSize (4 significant digits)
+      VirtualSize: humanSize(img.VirtualSize ?? img.Size ?? 0),
       Containers: 'N/A',
       SharedSize: 'N/A',
       UniqueSize: 'N/A',
@@ -97,36 +101,38 @@ export async function images(cli: Cli, p: Parsed): Promise<number> {
     filters: filtersJson(filters),
   });
   const trunc = !p.bool('no-trunc');
-  if (p.bool('quiet')) {
-    const seen = new Set<string>();
-    for (const img of list ?? []) {
-      const id = trunc ? truncateId(img.Id) : img.Id;
-      if (!seen.has(id)) cli.print(id);
-      seen.add(id);
-    }
-    return 0;
-  }
   let format = p.str('format');
-  if (!format || format === 'table') format = p.bool('digests') ? DIGEST_FORMAT : DEFAULT_FORMAT;
+  // -q is the {{.ID}} of each row, as docker 20.10 prints it: an image with two tags twice
+  if (p.bool('quiet')) format = '{{.ID}}';
+  else if (!format || format === 'table') format = p.bool('digests') ? DIGEST_FORMAT : DEFAULT_FORMAT;
   const rows = imageRows(list ?? [], trunc);
   if (format === 'json') {
-    for (const r of rows) cli.print(JSON.stringify(r));
+    const { formatContextJson } = await import('../template.js');
+    for (const r of rows) cli.print(formatContextJson(r));
     return 0;
   }
-  await writeFormatted(cli.out, format, rows, HEADERS);
+  await writeFormatted(cli.out, format, rows, HEADERS, '*formatter.imageContext');
   return 0;
 }
 
 export async function tag(cli: Cli, p: Parsed): Promise<number> {
   const [src, target] = p.args as [string, string];
+  // docker's client parses the target itself (reference.ParseNormalizedNamed) before asking
+  let parsed: { digest?: string };
+  try {
+    parsed = parseReference(target);
+  } catch (err) {
+    throw new Error(`Error parsing reference: ${JSON.stringify(target)} is not a valid repository/tag: ${(err as Error).message}`);
+  }
+  if (parsed.digest) throw new Error('refusing to create a tag with a digest reference');
   await cli.client.call('POST', `/images/${imageSeg(src)}/tag`, tagQuery(target));
   return 0;
 }
 
 export function rmi(cli: Cli, p: Parsed): Promise<number> {
   return forEach(cli, p.args, async (name) => {
-    const items = await cli.client.json<{ Untagged?: string; Deleted?: string }[]>(
-      'DELETE', `/images/${imageSeg(name)}`, { force: p.bool('force') || undefined, noprune: p.bool('no-prune') || undefined });
+    const items = await orNotFound('image', name, cli.client.json<{ Untagged?: string; Deleted?: string }[]>(
+      'DELETE', `/images/${imageSeg(name)}`, { force: p.bool('force') || undefined, noprune: p.bool('no-prune') || undefined }));
     for (const it of items ?? []) {
       if (it.Untagged) cli.print(`Untagged: ${it.Untagged}`);
       if (it.Deleted) cli.print(`Deleted: ${it.Deleted}`);

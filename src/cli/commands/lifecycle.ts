@@ -4,8 +4,8 @@
 import type { CommandSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
 import { parseDetachKeys } from '../../common/detachkeys.js';
-import { readBody, seg } from '../client.js';
-import { errorText, forEach, type Cli } from '../context.js';
+import { ApiError, readBody, seg } from '../client.js';
+import { errorText, forEach, StatusError, type Cli } from '../context.js';
 import { followUntilExit, waitFor } from './run.js';
 
 const multi = (name: string, desc: string, flags: CommandSpec['flags'] = []): CommandSpec => ({
@@ -55,12 +55,21 @@ export const kill = simple('kill', (p) => ({ signal: p.str('signal') }));
 export const pause = simple('pause');
 export const unpause = simple('unpause');
 
-export function rm(cli: Cli, p: Parsed): Promise<number> {
-  return forEach(cli, p.args, async (name) => {
-    const query = { force: p.bool('force') || undefined, v: p.bool('volumes') || undefined, link: p.bool('link') || undefined };
-    await cli.client.call('DELETE', path(name), query);
-    cli.print(name);
-  });
+export async function rm(cli: Cli, p: Parsed): Promise<number> {
+  let failed = false;
+  for (const name of p.args) {
+    try {
+      const query = { force: p.bool('force') || undefined, v: p.bool('volumes') || undefined, link: p.bool('link') || undefined };
+      await cli.client.call('DELETE', path(name), query);
+      cli.print(name);
+    } catch (err) {
+      const missing = err instanceof ApiError && err.status === 404;
+      cli.warn(missing ? `Error: No such container: ${name}` : errorText(err));
+      // docker: with -f a container that is not there is said, but is no failure
+      if (!(missing && p.bool('force'))) failed = true;
+    }
+  }
+  return failed ? 1 : 0;
 }
 
 export function wait(cli: Cli, p: Parsed): Promise<number> {
@@ -75,7 +84,13 @@ export function wait(cli: Cli, p: Parsed): Promise<number> {
 export async function rename(cli: Cli, p: Parsed): Promise<number> {
   const [oldName, newName] = p.args as [string, string];
   if (!newName.trim()) throw new UsageError('Error: Neither old nor new names may be empty', 'rename', 1);
-  await cli.client.call('POST', path(oldName, 'rename'), { name: newName.trim() });
+  try {
+    await cli.client.call('POST', path(oldName, 'rename'), { name: newName.trim() });
+  } catch (err) {
+    // docker prints the daemon's error, then its own
+    cli.warn(errorText(err));
+    throw new StatusError(1, `Error: failed to rename container named ${oldName}`);
+  }
   return 0;
 }
 
@@ -90,12 +105,8 @@ export async function start(cli: Cli, p: Parsed): Promise<number> {
     const failed: string[] = [];
     for (const name of p.args) {
       try {
-        // the API answers 304 like docker's; the CLI says so instead of pretending it started
-        if ((await cli.client.call('POST', path(name, 'start'))) === 304) {
-          cli.warn(`Error response from daemon: container ${name} is already running`);
-          failed.push(name);
-          continue;
-        }
+        // a running one is answered 304, which docker's client takes as done: the name
+        await cli.client.call('POST', path(name, 'start'));
         cli.print(name);
       } catch (err) {
         cli.warn(errorText(err));

@@ -1,7 +1,7 @@
 // `tsula logs`: GET /containers/{id}/logs. A container with a TTY logs raw bytes; without
 // one the stream is multiplexed, so inspect first (as docker does) to know which.
 import type { CommandSpec, Parsed } from '../args.js';
-import { seg } from '../client.js';
+import { orNotFound, seg } from '../client.js';
 import type { Cli } from '../context.js';
 import { copyTo, demuxTo } from '../stdcopy.js';
 import { toApiTimestamp } from '../units.js';
@@ -22,9 +22,18 @@ export const spec: CommandSpec = {
   ],
 };
 
+/** docker's client names the option whose value is no time ("invalid value for \"since\": …"). */
+function timestamp(option: string, value: string): string {
+  try {
+    return toApiTimestamp(value);
+  } catch (err) {
+    throw new Error(`invalid value for "${option}": ${(err as Error).message}`);
+  }
+}
+
 export async function run(cli: Cli, p: Parsed): Promise<number> {
   const name = p.args[0]!;
-  const c = await cli.client.json<{ Id: string; Config?: { Tty?: boolean } }>('GET', `/containers/${seg(name)}/json`);
+  const c = await orNotFound('container', name, cli.client.json<{ Id: string; Config?: { Tty?: boolean } }>('GET', `/containers/${seg(name)}/json`));
   const since = p.str('since');
   const until = p.str('until');
   const res = await cli.client.request({
@@ -37,8 +46,8 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
       tail: p.str('tail') ?? 'all',
       timestamps: p.bool('timestamps') || undefined,
       details: p.bool('details') || undefined,
-      since: since ? toApiTimestamp(since) : undefined,
-      until: until ? toApiTimestamp(until) : undefined,
+      since: since ? timestamp('since', since) : undefined,
+      until: until ? timestamp('until', until) : undefined,
     },
   });
   if (c.Config?.Tty) await copyTo(res, cli.out);

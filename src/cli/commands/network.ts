@@ -1,9 +1,10 @@
 // `tsula network ls|create|inspect|rm|prune|connect|disconnect`, as docker's network
 // commands: the same flags, the same request bodies, the same output.
 import type { CommandSpec, Parsed } from '../args.js';
-import { seg } from '../client.js';
+import { orNotFound, seg } from '../client.js';
 import { forEach, promptForConfirmation as confirm, type Cli } from '../context.js';
 import { truncateId, writeFormatted } from '../format.js';
+import { goTimeStringOf } from '../units.js';
 import { kv, printInspect } from './objects.js';
 import { filtersJson } from './ps.js';
 import { compareStrings } from '../../common/compare.js';
@@ -67,10 +68,12 @@ export async function ls(cli: Cli, p: Parsed): Promise<number> {
   }
   const rows = list.map((n) => ({
     ID: trunc ? truncateId(n.Id) : n.Id, Name: n.Name, Driver: n.Driver, Scope: n.Scope, IPv6: String(n.EnableIPv6), Internal: String(n.Internal),
-    CreatedAt: n.Created, Labels: Object.entries(n.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+    CreatedAt: goTimeStringOf(n.Created), Labels: Object.entries(n.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(','),
+    Label: (name: unknown) => n.Labels?.[String(name)] ?? '',
   }));
   await writeFormatted(cli.out, p.str('format') ?? 'table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}', rows,
-    { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv6: 'IPV6', Internal: 'INTERNAL', CreatedAt: 'CREATED AT', Labels: 'LABELS' });
+    { ID: 'NETWORK ID', Name: 'NAME', Driver: 'DRIVER', Scope: 'SCOPE', IPv6: 'IPV6', Internal: 'INTERNAL', CreatedAt: 'CREATED AT', Labels: 'LABELS', Label: 'LABEL' },
+    '*network.networkContext');
   return 0;
 }
 
@@ -104,7 +107,7 @@ export async function inspect(cli: Cli, p: Parsed): Promise<number> {
 
 export async function rm(cli: Cli, p: Parsed): Promise<number> {
   return forEach(cli, p.args, async (name) => {
-    await cli.client.call('DELETE', `/networks/${seg(name)}`);
+    await orNotFound('network', name, cli.client.call('DELETE', `/networks/${seg(name)}`));
     cli.print(name);
   });
 }

@@ -25,18 +25,31 @@ export async function printInspect(cli: Cli, p: Parsed, get: (name: string) => P
     tmpl = new Template(format);
   }
   const found: unknown[] = [];
+  let text = '';
   let failed = false;
   for (const name of p.args) {
+    let obj: unknown;
     try {
-      const obj = await get(name);
-      if (tmpl) cli.out.write(`${tmpl.execute(obj)}\n`); else found.push(obj);
+      obj = await get(name);
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 404) throw err;
       failed = true;
       cli.warn(`Error: No such ${kind}: ${name}`);
+      continue;
+    }
+    if (!tmpl) { found.push(obj); continue; }
+    try {
+      text += `${tmpl.execute(obj)}\n`;
+    } catch (err) {
+      // docker's inspector reports a template failure per object and goes on
+      if (!(err instanceof Error) || err.name !== 'TemplateError') throw err;
+      failed = true;
+      cli.warn(`template parsing error: ${err.message}`);
     }
   }
-  if (!tmpl) cli.print(JSON.stringify(found, null, 4));
+  // docker's Flush: a template inspector with nothing to show still writes a newline
+  if (tmpl) cli.out.write(text || '\n');
+  else cli.print(JSON.stringify(found, null, 4));
   return failed ? 1 : 0;
 }
 

@@ -1,7 +1,7 @@
 // `tsula ps`: GET /containers/json, printed through docker's container formatter
 // (the default is itself a "table" template, so --format and the default share one path).
 import { UsageError, type CommandSpec, type Parsed } from '../args.js';
-import type { Cli } from '../context.js';
+import { StatusError, type Cli } from '../context.js';
 import { ellipsis, truncateId, writeFormatted } from '../format.js';
 import { goTimeString, humanSizeWithPrecision, timeAgo } from '../units.js';
 
@@ -105,12 +105,41 @@ export function containerContext(c: ContainerSummary, trunc: boolean, now = Date
 
 const capitalize = (s: string) => (s ? s[0]!.toUpperCase() + s.slice(1) : s);
 
+const CONTEXT = '*formatter.ContainerContext';
+
+/**
+ * docker's buildContainerListOptions: a --format is parsed and run once on an empty
+ * container before anything is listed, so a bad one fails with no rows to show, and a
+ * template that reads .Size (as {{json .}} does) asks the daemon for sizes.
+ */
+async function probeFormat(format: string): Promise<{ size: boolean }> {
+  const { Template, GO_CONTEXT } = await import('../template.js');
+  let tmpl: InstanceType<typeof Template>;
+  try {
+    tmpl = new Template(format);
+  } catch (err) {
+    throw new StatusError(1, `failed to parse template: ${(err as Error).message}`);
+  }
+  let size = false;
+  const probe = containerContext({ Id: '' }, true);
+  Object.defineProperty(probe, 'Size', { get: () => { size = true; return ''; }, enumerable: true });
+  Object.defineProperty(probe, GO_CONTEXT, { value: CONTEXT });
+  try {
+    tmpl.execute(probe);
+  } catch (err) {
+    throw new StatusError(1, `failed to execute template: ${(err as Error).message}`);
+  }
+  return { size };
+}
+
 export async function run(cli: Cli, p: Parsed): Promise<number> {
   const last = p.bool('latest') ? 1 : p.num('last') ?? -1;
+  const given = p.str('format');
+  const probed = given && given !== 'json' ? await probeFormat(given) : { size: given === 'json' };
   const query = {
     all: p.bool('all') || last > 0 ? 1 : undefined,
     limit: last > 0 ? last : undefined,
-    size: p.bool('size') ? 1 : undefined,
+    size: p.bool('size') || probed.size ? 1 : undefined,
     filters: filtersJson(p.list('filter')),
   };
   const list = await cli.client.json<ContainerSummary[]>('GET', '/containers/json', query);
@@ -121,17 +150,12 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     format = p.bool('size') ? `${DEFAULT_PS_FORMAT}\t{{.Size}}` : DEFAULT_PS_FORMAT;
   }
   if (format === 'json') {
-    for (const c of list ?? []) cli.print(JSON.stringify(jsonRow(containerContext(c, trunc))));
+    // the context's plain fields, as docker marshals its context
+    const { formatContextJson } = await import('../template.js');
+    for (const c of list ?? []) cli.print(formatContextJson(containerContext(c, trunc)));
     return 0;
   }
   const rows = (list ?? []).map((c) => containerContext(c, trunc));
-  await writeFormatted(cli.out, format, rows, HEADERS);
+  await writeFormatted(cli.out, format, rows, HEADERS, CONTEXT);
   return 0;
-}
-
-/** `--format json`: the context's plain fields (docker marshals its context the same way). */
-function jsonRow(ctx: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(ctx)) if (typeof v !== 'function') out[k] = v;
-  return out;
 }

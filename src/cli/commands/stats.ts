@@ -78,7 +78,7 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
   // no names: every running container (-a: every one), named by its short id as docker does
   const showAll = p.args.length === 0;
   const listed = async () => (await cli.client.json<Array<{ Id: string }>>('GET', '/containers/json', { all })).map((c) => c.Id.slice(0, 12));
-  const show = (rows: Array<Record<string, string>>) => writeFormatted(cli.out, format, rows, HEADERS);
+  const show = (rows: Array<Record<string, string>>) => writeFormatted(cli.out, format, rows, HEADERS, '*formatter.statsContext');
   if (p.bool('no-stream')) {
     const names = showAll ? await listed() : p.args;
     const rows = await Promise.all(names.map(async (n) => statsRow(await cli.client.json<StatsJson>('GET', `/containers/${seg(n)}/stats`, { stream: 0 }), n, trunc)));

@@ -1,7 +1,7 @@
 // `tsula volume ls|create|inspect|rm|prune`, as docker's volume commands (local driver).
 import type { CommandSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
-import { seg } from '../client.js';
+import { orNotFound, seg } from '../client.js';
 import { forEach, promptForConfirmation as confirm, type Cli } from '../context.js';
 import { writeFormatted } from '../format.js';
 import { humanSize } from '../units.js';
@@ -54,9 +54,13 @@ export async function ls(cli: Cli, p: Parsed): Promise<number> {
   const rows = list.map((v) => ({
     Name: v.Name, Driver: v.Driver, Scope: v.Scope, Mountpoint: v.Mountpoint,
     Labels: Object.entries(v.Labels ?? {}).map(([k, x]) => `${k}=${x}`).join(','),
+    Label: (name: unknown) => v.Labels?.[String(name)] ?? '',
+    // docker's volumeContext: a listing has no usage data
+    Links: 'N/A', Size: 'N/A',
   }));
   await writeFormatted(cli.out, p.str('format') ?? 'table {{.Driver}}\t{{.Name}}', rows,
-    { Name: 'VOLUME NAME', Driver: 'DRIVER', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', Labels: 'LABELS' });
+    { Name: 'VOLUME NAME', Driver: 'DRIVER', Scope: 'SCOPE', Mountpoint: 'MOUNTPOINT', Labels: 'LABELS', Label: 'LABEL', Links: 'LINKS', Size: 'SIZE' },
+    '*formatter.volumeContext');
   return 0;
 }
 
@@ -78,7 +82,7 @@ export async function inspect(cli: Cli, p: Parsed): Promise<number> {
 
 export async function rm(cli: Cli, p: Parsed): Promise<number> {
   return forEach(cli, p.args, async (name) => {
-    await cli.client.call('DELETE', `/volumes/${seg(name)}`, { force: p.bool('force') || undefined });
+    await orNotFound('volume', name, cli.client.call('DELETE', `/volumes/${seg(name)}`, { force: p.bool('force') || undefined }));
     cli.print(name);
   });
 }
