@@ -6,7 +6,10 @@ import { COMMANDS, findSub, GROUPS, groupHelp, specUnder, usage } from './regist
 import { ApiError, ConnectError, DEFAULT_HOST } from './client.js';
 import { Cli, StatusError, type Streams } from './context.js';
 
-interface Globals { host?: string; debug: boolean; version: boolean; help: boolean; rest: string[] }
+interface Globals { host?: string; config?: string; logLevel?: string; debug: boolean; version: boolean; help: boolean; rest: string[] }
+
+// docker's --log-level values (logrus.ParseLevel's names); anything else stops the CLI
+const LOG_LEVELS = new Set(['panic', 'fatal', 'error', 'warn', 'warning', 'info', 'debug', 'trace']);
 
 function parseGlobals(argv: string[]): Globals {
   const g: Globals = { debug: false, version: false, help: false, rest: [] };
@@ -21,8 +24,12 @@ function parseGlobals(argv: string[]): Globals {
     else if (a === '-D' || a === '--debug') g.debug = true;
     else if (a === '-v' || a === '--version') g.version = true;
     else if (a === '-h' || a === '--help') g.help = true;
-    else if (a === '-l' || a === '--log-level') i++;
-    else if (a.startsWith('--log-level=')) continue;
+    else if (a === '-l' || a === '--log-level' || a === '--config') {
+      if (i + 1 >= argv.length) throw new UsageError(`flag needs an argument: ${a === '-l' ? "'l' in -l" : a}`, '');
+      if (a === '--config') g.config = argv[++i]; else g.logLevel = argv[++i];
+    } else if (a.startsWith('--log-level=')) g.logLevel = a.slice('--log-level='.length);
+    else if (a.startsWith('-l') && a.length > 2) g.logLevel = a.slice(a[2] === '=' ? 3 : 2);
+    else if (a.startsWith('--config=')) g.config = a.slice('--config='.length);
     else if (a.startsWith('-')) throw new UsageError(`unknown flag: ${a}`, '');
     else break;
   }
@@ -56,6 +63,13 @@ export async function main(argv: string[], streams: Streams = defaultStreams()):
     err(`${(e as Error).message}\nSee 'tsula --help'.`);
     return 125;
   }
+  if (g.logLevel !== undefined && !LOG_LEVELS.has(g.logLevel.toLowerCase())) {
+    err(`Unable to parse logging level: ${g.logLevel}`);
+    return 1;
+  }
+  // docker's --config names the client's config dir; tsula's credentials live in its
+  // config.json (credentials.ts reads TSULA_CONFIG)
+  if (g.config !== undefined) process.env.TSULA_CONFIG = `${g.config.replace(/\/+$/, '') || '/'}/config.json`;
   if (g.version) {
     const { CLIENT_VERSION } = await import('./commands/system.js');
     streams.stdout.write(`tsula version ${CLIENT_VERSION}\n`);
@@ -94,7 +108,8 @@ export async function main(argv: string[], streams: Streams = defaultStreams()):
     err(`tsula: '${name}' is not a tsula command.\nSee 'tsula --help'`);
     return 1;
   }
-  const host = g.host ?? process.env.TSULA_HOST ?? DEFAULT_HOST;
+  // DOCKER_HOST too, as docker's CLI takes it: the same daemons answer both clients
+  const host = g.host ?? (process.env.TSULA_HOST || process.env.DOCKER_HOST || DEFAULT_HOST);
   const cli = new Cli(host, streams, g.debug || !!process.env.TSULA_DEBUG);
   const loaded = await entry.load();
   const spec = group ? specUnder(group.name, group.found, loaded.spec) : loaded.spec;

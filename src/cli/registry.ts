@@ -229,9 +229,11 @@ export function usage(defaultHost: string): string {
   const list = top.map(([k, e]) => `  ${k.padEnd(w)}  ${e.desc}`).join('\n');
   const groups = Object.entries(GROUPS).map(([k, g]) => `  ${k.padEnd(10)}  ${g.desc}`).join('\n');
   return `\nUsage:  tsula [OPTIONS] COMMAND\n\nA container engine: runc via conmon, shim v2, VM sandboxes\n\n` +
-    `Options:\n  -D, --debug          Enable debug mode\n` +
-    `  -H, --host string    Daemon socket to connect to (default "${defaultHost}", env TSULA_HOST)\n` +
-    `  -v, --version        Print version information and quit\n\n` +
+    `Options:\n      --config string      Location of client config files (its config.json holds the logins)\n` +
+    `  -D, --debug              Enable debug mode\n` +
+    `  -H, --host string        Daemon socket to connect to (default "${defaultHost}", env TSULA_HOST or DOCKER_HOST)\n` +
+    `  -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")\n` +
+    `  -v, --version            Print version information and quit\n\n` +
     `Management Commands:\n${groups}\n\n` +
     `Commands:\n${list}\n\nRun 'tsula COMMAND --help' for more information on a command.\n`;
 }

@@ -226,3 +226,25 @@ test("inspect finds networks and volumes; missing objects, rm -f, rename, tag, a
     await d.cli(['volume', 'rm', 'vol1']);
   }
 });
+
+test('global flags: DOCKER_HOST, --config, --log-level as docker takes them', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { TSULA } = await import('../helpers/daemon.js');
+  const tsula = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    spawnSync(TSULA, args, { encoding: 'utf8', env: { ...process.env, TSULA_HOST: '', DOCKER_HOST: '', ...env } });
+  const viaEnv = tsula(['ps', '-a', '--format', '{{.Names}}'], { DOCKER_HOST: `unix://${d.sock}` });
+  assert.equal(viaEnv.status, 0, viaEnv.stderr);
+  assert.deepEqual(rows(viaEnv.stdout).sort(), ['done', 'fresh', 'web']);
+  // -H and TSULA_HOST come first
+  assert.equal(tsula(['-H', 'unix:///nonexistent.sock', 'ps'], { DOCKER_HOST: `unix://${d.sock}` }).status, 1);
+  // --config DIR: the logins are DIR/config.json's
+  const { promises: fs } = await import('node:fs');
+  const cfgDir = path.join(d.dir, 'client-config');
+  await fs.mkdir(cfgDir, { recursive: true });
+  await fs.writeFile(path.join(cfgDir, 'config.json'), JSON.stringify({ auths: { '127.0.0.1:5999': { auth: 'dTpw' } } }));
+  const cfg = tsula(['--config', cfgDir, '-l', 'error', '-H', `unix://${d.sock}`, 'logout', '127.0.0.1:5999']);
+  assert.deepEqual([cfg.status, cfg.stdout], [0, 'Removing login credentials for 127.0.0.1:5999\n'], cfg.stderr);
+  assert.deepEqual(JSON.parse(await fs.readFile(path.join(cfgDir, 'config.json'), 'utf8')).auths, {});
+  const bad = tsula(['-l', 'bogus', '-H', `unix://${d.sock}`, 'ps']);
+  assert.deepEqual([bad.status, bad.stderr], [1, 'Unable to parse logging level: bogus\n']);
+});
