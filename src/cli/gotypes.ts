@@ -109,11 +109,17 @@ export const IMAGE_INSPECT = struct('types.ImageInspect', {
   Metadata: struct('types.ImageMetadata', { LastTagTime: S }),
 });
 
+/** `docker events --format`: events.Message (a missing attribute prints <no value>). */
+export const EVENT_MESSAGE = struct('events.Message', {
+  Status: ['status', S], ID: ['id', S], From: ['from', S], Type: S, Action: S,
+  Actor: struct('events.Actor', { ID: S, Attributes: map(S) }), Scope: ['scope', S], Time: ['time', I], TimeNano: ['timeNano', I],
+});
+
 const platform = struct('struct { Name string }', { Name: S });
 
 /** `docker version --format`: the client's and the server's (types.Version) versions. */
-export const VERSION_INFO = struct('command.versionInfo', {
-  Client: ptr(struct('command.clientVersion', {
+export const VERSION_INFO = struct('system.versionInfo', {
+  Client: ptr(struct('system.clientVersion', {
     Platform: platform, Version: S, APIVersion: ['ApiVersion', S], DefaultAPIVersion: S, GitCommit: S, GoVersion: S,
     // tsula's own: the client runs on node
     NodeVersion: S,

@@ -47,8 +47,15 @@ export class EventBus {
       e.id = id;
       if (attributes.image) e.from = attributes.image;
     }
-    // timeNano exact on the wire: a double cannot hold nanoseconds since 1970
-    const json = JSON.stringify({ ...e, timeNano: '\0ns' }).replace('"\\u0000ns"', ns.toString());
+    // on the wire as dockerd marshals events.Message: its fields in Go's order (status, id
+    // and from first), the attributes by key; timeNano exact (a double cannot hold
+    // nanoseconds since 1970)
+    const attrs = Object.fromEntries(Object.keys(attributes).sort().map((k) => [k, attributes[k]]));
+    const wire = {
+      ...(e.status !== undefined ? { status: e.status, id: e.id } : {}), ...(e.from !== undefined ? { from: e.from } : {}),
+      Type: e.Type, Action: e.Action, Actor: { ID: id, Attributes: attrs }, scope: e.scope, time: e.time, timeNano: '\0ns',
+    };
+    const json = JSON.stringify(wire).replace('"\\u0000ns"', ns.toString());
     const x: Entry = { e, ns, json };
     this.ring.push(x);
     if (this.ring.length > RING) this.ring.shift();

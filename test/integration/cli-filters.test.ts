@@ -248,3 +248,29 @@ test('global flags: DOCKER_HOST, --config, --log-level as docker takes them', as
   const bad = tsula(['-l', 'bogus', '-H', `unix://${d.sock}`, 'ps']);
   assert.deepEqual([bad.status, bad.stderr], [1, 'Unable to parse logging level: bogus\n']);
 });
+
+test("events, info and version --format as docker's: events.Message (its field order, <no value>, a bad field before any event), exit 64 for a template that does not parse", async () => {
+  const until = String(Math.floor(Date.now() / 1000) + 1);
+  const window = ['--since', String(t0), '--until', until];
+  for (const args of [
+    ['events', ...window, '--format', '{{json .}}'],
+    ['events', ...window, '--format', '{{.Type}} {{.Status}} {{.ID}} {{.Actor.Attributes.name}} {{.Actor.Attributes.nope}}'],
+    ['events', ...window, '--format', 'table {{.Type}}\\t{{.Action}}'],
+    ['events', ...window, '--format', '{{.status}}'],
+    ['events', ...window, '--format', '{{.Type'],
+    ['info', '--format', '{{.Nope}}'], ['info', '--format', '{{.Nope'], ['version', '--format', '{{.Nope}}'], ['version', '--format', '{{.Nope'],
+  ]) {
+    const r = await both(args);
+    assert.deepEqual([r.tsula.code, r.tsula.stdout, r.tsula.stderr], [r.docker.code, r.docker.stdout, r.docker.stderr], args.join(' '));
+  }
+  const bad = await d.cli(['events', ...window, '--format', '{{.status}}']);
+  assert.deepEqual([bad.code, bad.stderr], [64, 'Error parsing format: template: :1:2: executing "" at <.status>: can\'t evaluate field status in type *events.Message\n']);
+  // version's Built in Go's ANSIC; info's Server part ends with an empty line
+  const [mine, theirs] = await Promise.all([d.ok(['version']), docker(d, ['version'])]);
+  const built = (s: string) => /^ {2}Built:\s+(.*)$/m.exec(s.slice(s.indexOf('Server:')))?.[1];
+  assert.equal(built(mine), built(theirs.stdout));
+  assert.match(built(mine)!, /^\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}$/);
+  const [infoMine, infoTheirs] = await Promise.all([d.ok(['info']), docker(d, ['info'])]);
+  assert.equal(infoMine.slice(-30), infoTheirs.stdout.slice(-30));
+  assert.match(infoMine, /^Client:\n Context: {4}\S+\n Debug Mode: false\n\nServer:\n/);
+});

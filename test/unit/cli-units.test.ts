@@ -9,6 +9,7 @@ import {
   rfc3339NanoFixed, timeAgo, toApiTimestamp, goTimeStringOf,
 } from '../../src/cli/units.js';
 import { formatContextJson } from '../../src/cli/template.js';
+import { ansicDate } from '../../src/cli/commands/system.js';
 
 describe('sizes', () => {
   it('HumanSizeWithPrecision(…, 3) as docker images prints', () => {
@@ -147,5 +148,13 @@ describe('formatter contexts as docker marshals them', () => {
     assert.equal(goTimeStringOf('2026-12-05T02:58:44.170Z'), '2026-12-05 02:58:44.17 +0000 UTC');
     assert.equal(goTimeStringOf('2026-12-05T02:58:44Z'), '2026-12-05 02:58:44 +0000 UTC');
     assert.equal(goTimeStringOf('2026-12-05T03:58:44.5+01:00'), '2026-12-05 03:58:44.5 +0100 +0100');
+  });
+});
+
+describe("version's Built (docker's reformatDate)", () => {
+  it('RFC 3339 as Go\'s ANSIC, in the text\'s own zone; anything else as it is', () => {
+    assert.equal(ansicDate('2026-12-05T02:53:12.000Z'), 'Sat Dec  5 02:53:12 2026');
+    assert.equal(ansicDate('2026-11-22T10:00:00+01:00'), 'Sun Nov 22 10:00:00 2026');
+    assert.equal(ansicDate('yesterday'), 'yesterday');
   });
 });

@@ -2,8 +2,7 @@
 // `2026-11-22T10:00:00.000000000Z container start <id> (image=busybox, name=x)`.
 import type { CommandSpec, Parsed } from '../args.js';
 import { lines } from '../client.js';
-import type { Cli } from '../context.js';
-import { parseFormat } from '../format.js';
+import { StatusError, type Cli } from '../context.js';
 import { rfc3339NanoFixed, toApiTimestamp } from '../units.js';
 import { filtersJson } from './ps.js';
 
@@ -49,6 +48,22 @@ export function formatEvent(ev: EventMessage, rawTimeNano?: string): string {
 }
 
 export async function run(cli: Cli, p: Parsed): Promise<number> {
+  const format = p.str('format');
+  let render: ((ev: EventMessage) => string) | undefined;
+  if (format && format !== 'json') {
+    const [{ Template }, { EVENT_MESSAGE, typed }] = await Promise.all([import('../template.js'), import('../gotypes.js')]);
+    // docker's makeTemplate: parsed, and run once on an empty &events.Message, before any event
+    let tmpl: InstanceType<typeof Template>;
+    try {
+      // as written: docker's events take no "table" and no \\t
+      tmpl = new Template(format);
+      tmpl.execute(typed({}, EVENT_MESSAGE));
+    } catch (err) {
+      throw new StatusError(64, `Error parsing format: ${(err as Error).message.replace(/ in type events\.Message$/, ' in type *events.Message')}`);
+    }
+    // then on each event's events.Message
+    render = (ev) => tmpl.execute(typed(ev, EVENT_MESSAGE));
+  }
   const since = p.str('since');
   const until = p.str('until');
   const res = await cli.client.request({
@@ -60,19 +75,13 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
       filters: filtersJson(p.list('filter')),
     },
   });
-  const format = p.str('format');
-  let tmpl: import('../template.js').Template | undefined;
-  if (format && format !== 'json') {
-    const { Template } = await import('../template.js');
-    tmpl = new Template(parseFormat(format).body);
-  }
   for await (const line of lines(res)) {
     const text = line.trim();
     if (!text) continue;
     const ev = JSON.parse(text) as EventMessage;
     // The daemon's own text keeps timeNano exact (a double cannot hold it).
     if (format === 'json' || /^\{\{\s*json\s+\.\s*\}\}$/.test(format ?? '')) cli.print(text);
-    else if (tmpl) cli.print(tmpl.execute(ev));
+    else if (render) cli.print(render(ev));
     else cli.print(formatEvent(ev, /"timeNano"\s*:\s*(\d+)/.exec(text)?.[1]));
   }
   return 0;

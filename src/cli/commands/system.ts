@@ -2,7 +2,7 @@
 // docker lays them out so that scripts and eyes used to docker find things in place.
 import type { CommandSpec, Parsed } from '../args.js';
 import { API_VERSION } from '../client.js';
-import { errorText, type Cli } from '../context.js';
+import { errorText, StatusError, type Cli } from '../context.js';
 import { tabwrite } from '../format.js';
 import { bytesSize } from '../units.js';
 import { INFO, typed, VERSION_INFO, type GoType } from '../gotypes.js';
@@ -35,10 +35,29 @@ function clientInfo(cli: Cli): Json {
   };
 }
 
-/** A --format template run on docker's struct (Go names, zero values; gotypes.ts). */
-async function renderWith(format: string, data: unknown, type: GoType): Promise<string> {
+/**
+ * A --format template run on docker's struct (Go names, zero values; gotypes.ts), printed
+ * with its newline as docker's info and version print it: a template that does not parse
+ * exits 64, one that fails to run still ends the output's line, and its error is Go's as
+ * it is (the version template is named "version").
+ */
+async function printWith(cli: Cli, format: string, data: unknown, type: GoType, name = ''): Promise<void> {
   const { Template } = await import('../template.js');
-  return new Template(format).execute(typed(data, type));
+  const named = (m: string) => (name ? m.replace(/^template: :/, `template: ${name}:`).replace('executing ""', `executing "${name}"`) : m);
+  let tmpl: InstanceType<typeof Template>;
+  try {
+    tmpl = new Template(format);
+  } catch (err) {
+    throw new StatusError(64, `template parsing error: ${named((err as Error).message)}`);
+  }
+  let text: string;
+  try {
+    text = tmpl.execute(typed(data, type));
+  } catch (err) {
+    cli.out.write('\n');
+    throw new StatusError(1, named((err as Error).message));
+  }
+  cli.print(text);
 }
 
 export async function version(cli: Cli, p: Parsed): Promise<number> {
@@ -52,7 +71,7 @@ export async function version(cli: Cli, p: Parsed): Promise<number> {
   }
   const format = p.str('format');
   if (format) {
-    cli.print(await renderWith(format, { Client: client, Server: server ?? null }, VERSION_INFO));
+    await printWith(cli, format, { Client: client, Server: server ?? null }, VERSION_INFO, 'version');
   } else {
     let text = `Client:\n Version:\t${client.Version}\n API version:\t${client.ApiVersion}\n` +
       ` Node version:\t${client.NodeVersion}\n OS/Arch:\t${client.Os}/${client.Arch}\n Context:\t${client.Context}\n`;
@@ -66,6 +85,16 @@ export async function version(cli: Cli, p: Parsed): Promise<number> {
   return 0;
 }
 
+/** docker's reformatDate: an RFC 3339 build time as Go's time.ANSIC in its own zone ("Sat Dec  5 02:53:12 2026"). */
+export function ansicDate(t: string): string {
+  const m = /^(\d{4})-(\d\d)-(\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(t);
+  if (!m) return t;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const day = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'][new Date(Date.UTC(y, mo - 1, d)).getUTCDay()];
+  const month = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'][mo - 1];
+  return `${day} ${month} ${String(d).padStart(2, ' ')} ${m[4]} ${y}`;
+}
+
 function serverVersionText(s: Json): string {
   const platform = (s.Platform as Json | undefined)?.Name;
   let text = `Server:${platform ? ` ${platform}` : ''}\n`;
@@ -77,7 +106,7 @@ function serverVersionText(s: Json): string {
   text += `  API version:\t${d.ApiVersion ?? ''}${d.MinAPIVersion ? ` (minimum version ${d.MinAPIVersion})` : ''}\n`;
   if (d.NodeVersion ?? d.GoVersion) text += `  Node version:\t${d.NodeVersion ?? d.GoVersion}\n`;
   if (d.GitCommit) text += `  Git commit:\t${d.GitCommit}\n`;
-  if (d.BuildTime) text += `  Built:\t${d.BuildTime}\n`;
+  if (d.BuildTime) text += `  Built:\t${ansicDate(String(d.BuildTime))}\n`;
   text += `  OS/Arch:\t${d.Os ?? ''}/${d.Arch ?? ''}\n`;
   if (d.Experimental !== undefined) text += `  Experimental:\t${d.Experimental}\n`;
   for (const c of comps) {
@@ -183,10 +212,10 @@ export async function info(cli: Cli, p: Parsed): Promise<number> {
     const i = await cli.client.json<Json>('GET', '/info');
     // docker's info: the server's fields, and the client's under ClientInfo
     const data = { ...i, ClientInfo: { Debug: cli.debug, Context: cli.host, Plugins: [], Warnings: null } };
-    cli.print(await renderWith(format, data, INFO));
+    await printWith(cli, format, data, INFO);
     return 0;
   }
-  cli.out.write(`Client:\n Version:    ${CLIENT_VERSION}\n Context:    ${cli.host}\n Debug Mode: ${cli.debug}\n\n`);
+  cli.out.write(`Client:\n Context:    ${cli.host}\n Debug Mode: ${cli.debug}\n\n`);
   let i: Json;
   try {
     i = await cli.client.json<Json>('GET', '/info');
@@ -196,7 +225,8 @@ export async function info(cli: Cli, p: Parsed): Promise<number> {
     cli.warn('errors pretty printing info');
     return 1;
   }
-  cli.out.write(`Server:\n${infoText(i).join('\n')}\n`);
+  // docker 20.10's prettyPrintServerInfo ends with an empty line
+  cli.out.write(`Server:\n${infoText(i).join('\n')}\n\n`);
   for (const w of (i.Warnings as string[] | null | undefined) ?? []) cli.warn(w);
   return 0;
 }
