@@ -71,6 +71,8 @@ export async function login(cli: Cli, p: Parsed): Promise<number> {
     cli.warn('WARNING! Using --password via the CLI is insecure. Use --password-stdin.');
   }
   const server = registryKey(p.args[0]);
+  // docker's ConfigureAuth: no password (none given, or an empty --password-stdin) needs a terminal
+  if (!password && !cli.in.isTTY) throw new StatusError(1, 'Error: Cannot perform an interactive login from a non TTY device');
   if (!username || password === undefined) {
     if (!cli.in.isTTY) throw new StatusError(1, 'Error: Cannot perform an interactive login from a non TTY device');
     if (!username) username = (await prompt(cli, 'Username: ', false)).trim();
@@ -80,14 +82,17 @@ export async function login(cli: Cli, p: Parsed): Promise<number> {
   if (!password) throw new StatusError(1, 'Error: Non-null Password Required');
   await cli.client.json('POST', '/auth', undefined, { username, password, serveraddress: server });
   await saveCredentials(server, { username, password });
-  cli.warn(`WARNING! Your password will be stored unencrypted in ${configPath()}.`);
+  // docker 20.10's unencryptedWarning, printed with a newline of its own
+  cli.warn(`WARNING! Your password will be stored unencrypted in ${configPath()}.\nConfigure a credential helper to remove this warning. See\n` +
+    'https://docs.docker.com/engine/reference/commandline/login/#credentials-store\n');
   cli.print('Login Succeeded');
   return 0;
 }
 
 export async function logout(cli: Cli, p: Parsed): Promise<number> {
   const server = registryKey(p.args[0]);
-  if (await removeCredentials(server)) cli.print(`Removing login credentials for ${server}`);
-  else cli.print(`Not logged in to ${server}`);
+  // docker 20.10 says so whether or not there was a login to remove
+  cli.print(`Removing login credentials for ${server}`);
+  await removeCredentials(server);
   return 0;
 }
