@@ -213,7 +213,7 @@ test("inspect finds networks and volumes; missing objects, rm -f, rename, tag, a
       ['inspect', '--type', 'volume', '-f', '{{.Mountpoint}}', 'vol1'], ['inspect', '--type', 'network', '-f', '{{.Driver}}', 'bridge'],
       ['inspect', '-f', '{{.Name}}', 'nosuch'], ['inspect', '-f', '{{.Nope}}', 'vol1'], ['network', 'inspect', '-f', '{{.Nope}}', 'bridge'],
       ['logs', 'nosuch'], ['attach', 'nosuch'], ['exec', 'nosuch', 'true'], ['port', 'nosuch'], ['rm', 'nosuch'], ['rm', '-f', 'nosuch'],
-      ['rmi', 'nosuch'], ['network', 'rm', 'nosuch'], ['volume', 'rm', 'nosuch'], ['rename', 'nosuch', 'x'], ['rename', 'web', 'done'],
+      ['rmi', 'nosuch'], ['rmi', '-f', 'nosuch', 'nothing:here'], ['network', 'rm', 'nosuch'], ['volume', 'rm', 'nosuch'], ['rename', 'nosuch', 'x'], ['rename', 'web', 'done'],
       ['logs', '--since', 'bogus', 'web'], ['tag', 'busybox', 'BAD'], ['tag', 'busybox', `x@sha256:${'0'.repeat(64)}`], ['start', 'web'],
     ];
     for (const args of cases) {
