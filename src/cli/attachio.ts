@@ -1,6 +1,7 @@
 // Pumping a hijacked attach/exec connection: stdin → daemon (raw mode and detach keys on a
 // TTY, half-close at EOF otherwise), daemon → stdout/stderr (raw with a TTY, demultiplexed
 // without), and terminal size updates. Docker's cli/command/container/hijack.go does this.
+import { spawnSync } from 'node:child_process';
 import type { Hijacked } from './client.js';
 import type { Cli } from './context.js';
 import { copyTo, demuxTo } from './stdcopy.js';
@@ -18,6 +19,10 @@ export function makeRaw(cli: Cli): () => void {
   const input = cli.in;
   if (!input.isTTY || !input.setRawMode) return () => {};
   input.setRawMode(true);
+  // libuv's raw mode keeps output processing (ONLCR), Go's term.MakeRaw that docker uses
+  // does not: without this the container terminal's "\r\n" reaches ours as "\r\r\n".
+  // (setRawMode(false) puts the terminal's own settings back, OPOST with them.)
+  if (input === process.stdin) spawnSync('stty', ['-opost'], { stdio: ['inherit', 'ignore', 'ignore'] });
   let done = false;
   const restore = () => {
     if (done) return;

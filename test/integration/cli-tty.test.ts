@@ -100,3 +100,21 @@ test('run -q pulls without a word: no "Unable to find image", no progress; witho
   assert.match(loud.stderr, new RegExp(`^Unable to find image '${R.replace(/\./g, '\\.')}/loud:1' locally\n1: Pulling from loud\n`));
   assert.match(loud.stderr, /\nStatus: Downloaded newer image for .*loud:1\n$/);
 });
+
+test("run -it on a terminal: the container's lines arrive as docker's raw terminal shows them (no \\r\\r\\n), its exit code, the terminal given back", async () => {
+  const onTty = async (argv: string[], env: NodeJS.ProcessEnv = {}) => {
+    const p = new PtyProcess(argv, { size: [24, 80], env: { ...process.env, ...env } });
+    ptys.push(p);
+    return { code: await p.status(60_000), out: p.output };
+  };
+  const cmd = ['run', '--rm', '-it', 'busybox', 'sh', '-c', 'echo a; echo b; exit 3'];
+  const mine = await onTty([TSULA, '-H', d.hostArg, ...cmd]);
+  const theirs = await onTty([dockerCliPath(), ...cmd], { DOCKER_HOST: dockerEnv(d).DOCKER_HOST!, DOCKER_CONFIG: dockerEnv(d).DOCKER_CONFIG! });
+  assert.deepEqual([mine.code, theirs.code], [3, 3]);
+  assert.match(mine.out, /a\r\nb\r\n/);
+  assert.ok(!mine.out.includes('\r\r\n'), JSON.stringify(mine.out));
+  assert.equal(mine.out.replace(/\0/g, ''), theirs.out.replace(/\0/g, ''));
+  // the terminal's output processing is back once tsula is done
+  const after = await onTty(['sh', '-c', `${TSULA} -H ${d.hostArg} run --rm -it busybox true; stty -a`]);
+  assert.match(after.out, /(^|\s)opost(\s|$)/);
+});
