@@ -228,3 +228,16 @@ test("run and create: docker's error lines and exit codes, -d's ID before a fail
   assert.equal(t.code, 125);
   await d.ok(['rm', id]);
 });
+
+test("update: the names, then the daemon's warnings, on stdout; --cpus refused in docker's words", async () => {
+  const ids = [(await d.ok(['create', 'busybox', 'true'])).trim(), (await d.ok(['create', 'busybox', 'true'])).trim()];
+  try {
+    const [t, k] = [await d.cli(['update', '--kernel-memory', '10m', ids[0]!]), await docker(d, ['update', '--kernel-memory', '10m', ids[1]!])];
+    assert.deepEqual([t.code, t.stdout.replace(ids[0]!, 'ID'), t.stderr], [k.code, k.stdout.replace(ids[1]!, 'ID'), k.stderr]);
+    assert.match(t.stdout, /^[0-9a-f]{64}\n.*kernel memory.*\n$/);
+    const [tc, kc] = [await d.cli(['update', '--cpus', 'bogus', ids[0]!]), await docker(d, ['update', '--cpus', 'bogus', ids[0]!])];
+    assert.deepEqual([tc.code, tc.stderr], [kc.code, kc.stderr.replace(/docker/g, 'tsula')]);
+  } finally {
+    await d.ok(['rm', ...ids]);
+  }
+});

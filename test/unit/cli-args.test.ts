@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { HelpRequested, parseArgs, UsageError } from '../../src/cli/args.js';
 import { buildCreate } from '../../src/cli/commands/container-opts.js';
+import { nanoCpus } from '../../src/cli/commands/resource-opts.js';
 import { spec as execSpec } from '../../src/cli/commands/exec.js';
 import { rmSpec } from '../../src/cli/commands/lifecycle.js';
 import { runSpec, startExitCode } from '../../src/cli/commands/run.js';
@@ -208,5 +209,14 @@ describe('exit codes and filters', () => {
   it('filters are sent as docker filters.Args JSON', () => {
     assert.equal(filtersJson(['status=exited', 'name=a', 'name=b']), '{"status":{"exited":true},"name":{"a":true,"b":true}}');
     assert.equal(filtersJson([]), undefined);
+  });
+});
+
+describe('--cpus as docker parses it (a big.Rat, exact nanoCPUs)', () => {
+  it('decimals, fractions and exponents; docker\'s words for what is not one', () => {
+    assert.deepEqual(['0.5', '1.5', '3/2', '2e-1', '.25', '4'].map((v) => nanoCpus(v, 'run')), [5e8, 1.5e9, 1.5e9, 2e8, 2.5e8, 4e9]);
+    assert.throws(() => nanoCpus('bogus', 'update'), /^UsageError: invalid argument "bogus" for "--cpus" flag: failed to parse bogus as a rational number$/);
+    assert.throws(() => nanoCpus('1/0', 'run'), /failed to parse 1\/0 as a rational number/);
+    assert.throws(() => nanoCpus('0.0000000001', 'run'), /invalid argument "0.0000000001" for "--cpus" flag: value is too precise/);
   });
 });

@@ -17,7 +17,7 @@ export const UPDATE_RESOURCE_FLAGS: FlagSpec[] = [
   I('cpu-rt-period', 'Limit CPU real-time period in microseconds'),
   I('cpu-rt-runtime', 'Limit CPU real-time runtime in microseconds'),
   I('cpu-shares', 'CPU shares (relative weight)', 'c'),
-  { long: 'cpus', kind: 'number', desc: 'Number of CPUs', meta: 'decimal' },
+  { long: 'cpus', kind: 'string', desc: 'Number of CPUs', meta: 'decimal' },
   { long: 'cpuset-cpus', kind: 'string', desc: 'CPUs in which to allow execution (0-3, 0,1)', meta: 'string' },
   { long: 'cpuset-mems', kind: 'string', desc: 'MEMs in which to allow execution (0-3, 0,1)', meta: 'string' },
   B('kernel-memory', 'Kernel memory limit'),
@@ -51,6 +51,33 @@ function bytes(p: Parsed, flag: string, cmd: string): number {
   }
 }
 
+/**
+ * docker's opts.ParseCPUs: --cpus is a big.Rat ("1.5", "3/2", "2e-1"), in nanoCPUs exactly
+ * (a value finer than a nanoCPU is refused, not rounded).
+ */
+export function nanoCpus(v: string | undefined, cmd: string): number {
+  if (v === undefined || v === '') return 0;
+  const refuse = (why: string) => new UsageError(`invalid argument "${v}" for "--cpus" flag: ${why}`, cmd);
+  let num: bigint;
+  let den = 1n;
+  const frac = /^([+-]?\d+)\/(\d+)$/.exec(v);
+  if (frac) {
+    num = BigInt(frac[1]!);
+    den = BigInt(frac[2]!);
+    if (den === 0n) throw refuse(`failed to parse ${v} as a rational number`);
+  } else {
+    const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(v);
+    if (!m || (!m[2] && !m[3])) throw refuse(`failed to parse ${v} as a rational number`);
+    const decimals = m[3] ?? '';
+    const exp = Number(m[4] ?? 0) - decimals.length;
+    num = BigInt(`${m[1]}${m[2] || '0'}${decimals}`);
+    if (exp >= 0) num *= 10n ** BigInt(exp); else den = 10n ** BigInt(-exp);
+  }
+  const nano = num * 1_000_000_000n;
+  if (nano % den !== 0n) throw refuse('value is too precise');
+  return Number(nano / den);
+}
+
 /** DEVICE:VALUE lists, checked as docker's opts.Validate{WeightDevice,Throttle*Device} do. */
 function devices<T>(p: Parsed, flag: string, cmd: string, value: (v: string, spec: string) => T): Array<{ Path: string } & T> {
   return p.list(flag).map((spec) => {
@@ -78,7 +105,6 @@ export function resourceFields(p: Parsed, cmd: string, forUpdate = false): Recor
   if (weight < 0 || weight > 65535) {
     throw new UsageError(`invalid argument "${weight}" for "--blkio-weight" flag: strconv.ParseUint: parsing "${weight}": value out of range`, cmd);
   }
-  const cpus = p.num('cpus');
   const out: Record<string, unknown> = {
     BlkioWeight: weight,
     CpuPeriod: p.num('cpu-period') ?? 0,
@@ -86,7 +112,7 @@ export function resourceFields(p: Parsed, cmd: string, forUpdate = false): Recor
     CpuRealtimePeriod: p.num('cpu-rt-period') ?? 0,
     CpuRealtimeRuntime: p.num('cpu-rt-runtime') ?? 0,
     CpuShares: p.num('cpu-shares') ?? 0,
-    NanoCpus: cpus === undefined ? 0 : Math.round(cpus * 1e9),
+    NanoCpus: nanoCpus(p.str('cpus'), cmd),
     CpusetCpus: p.str('cpuset-cpus') ?? '',
     CpusetMems: p.str('cpuset-mems') ?? '',
     KernelMemory: bytes(p, 'kernel-memory', cmd),

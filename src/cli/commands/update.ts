@@ -19,9 +19,13 @@ export async function update(cli: Cli, p: Parsed): Promise<number> {
     const [name, max] = restart.split(':');
     body.RestartPolicy = { Name: name, MaximumRetryCount: max ? Number(max) : 0 };
   }
-  return forEach(cli, p.args, async (name) => {
+  // docker prints the names, then the daemon's warnings, all on stdout
+  const warnings: string[] = [];
+  const code = await forEach(cli, p.args, async (name) => {
     const res = await cli.client.json<{ Warnings?: string[] | null }>('POST', `/containers/${seg(name)}/update`, undefined, body);
-    for (const w of res.Warnings ?? []) cli.warn(w);
+    warnings.push(...(res.Warnings ?? []));
     cli.print(name);
   });
+  if (warnings.length) cli.print(warnings.join('\n'));
+  return code;
 }
