@@ -108,8 +108,9 @@ export async function main(argv: string[], streams: Streams = defaultStreams()):
     err(`tsula: '${name}' is not a tsula command.\nSee 'tsula --help'`);
     return 1;
   }
-  // DOCKER_HOST too, as docker's CLI takes it: the same daemons answer both clients
-  const host = g.host ?? (process.env.TSULA_HOST || process.env.DOCKER_HOST || DEFAULT_HOST);
+  // not DOCKER_HOST: on a host that runs dockerd too, it names dockerd, and `tsula ps`
+  // must not list docker's containers (isula's CLI has its own variable too)
+  const host = g.host ?? (process.env.TSULA_HOST || DEFAULT_HOST);
   const cli = new Cli(host, streams, g.debug || !!process.env.TSULA_DEBUG);
   const loaded = await entry.load();
   const spec = group ? specUnder(group.name, group.found, loaded.spec) : loaded.spec;

@@ -231,7 +231,7 @@ export function usage(defaultHost: string): string {
   return `\nUsage:  tsula [OPTIONS] COMMAND\n\nA container engine: runc via conmon, shim v2, VM sandboxes\n\n` +
     `Options:\n      --config string      Location of client config files (its config.json holds the logins)\n` +
     `  -D, --debug              Enable debug mode\n` +
-    `  -H, --host string        Daemon socket to connect to (default "${defaultHost}", env TSULA_HOST or DOCKER_HOST)\n` +
+    `  -H, --host string        Daemon socket to connect to (default "${defaultHost}", env TSULA_HOST)\n` +
     `  -l, --log-level string   Set the logging level ("debug"|"info"|"warn"|"error"|"fatal") (default "info")\n` +
     `  -v, --version            Print version information and quit\n\n` +
     `Management Commands:\n${groups}\n\n` +

@@ -227,16 +227,16 @@ test("inspect finds networks and volumes; missing objects, rm -f, rename, tag, a
   }
 });
 
-test('global flags: DOCKER_HOST, --config, --log-level as docker takes them', async () => {
+test('global flags: TSULA_HOST (DOCKER_HOST is dockerd\'s), --config, --log-level as docker takes them', async () => {
   const { spawnSync } = await import('node:child_process');
   const { TSULA } = await import('../helpers/daemon.js');
   const tsula = (args: string[], env: NodeJS.ProcessEnv = {}) =>
     spawnSync(TSULA, args, { encoding: 'utf8', env: { ...process.env, TSULA_HOST: '', DOCKER_HOST: '', ...env } });
-  const viaEnv = tsula(['ps', '-a', '--format', '{{.Names}}'], { DOCKER_HOST: `unix://${d.sock}` });
+  const viaEnv = tsula(['ps', '-a', '--format', '{{.Names}}'], { TSULA_HOST: `unix://${d.sock}`, DOCKER_HOST: 'unix:///nonexistent.sock' });
   assert.equal(viaEnv.status, 0, viaEnv.stderr);
   assert.deepEqual(rows(viaEnv.stdout).sort(), ['done', 'fresh', 'web']);
-  // -H and TSULA_HOST come first
-  assert.equal(tsula(['-H', 'unix:///nonexistent.sock', 'ps'], { DOCKER_HOST: `unix://${d.sock}` }).status, 1);
+  // -H comes first
+  assert.equal(tsula(['-H', 'unix:///nonexistent.sock', 'ps'], { TSULA_HOST: `unix://${d.sock}` }).status, 1);
   // --config DIR: the logins are DIR/config.json's
   const { promises: fs } = await import('node:fs');
   const cfgDir = path.join(d.dir, 'client-config');
