@@ -1,7 +1,7 @@
 // readLogs over a k8s-file log: since/until/tail, and a follow that ends at the first record
 // newer than `until` as dockerd's json-file reader does; a log that starts over past its max size;
 // rotated logs (max-file).
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
@@ -16,8 +16,12 @@ const T0 = Date.parse('2026-01-01T00:00:00Z') / 1000;
 const at = (s: number) => new Date((T0 + s) * 1000).toISOString().replace('Z', '000000Z');
 const line = (s: number, text: string) => `${at(s)} stdout F ${text}\n`;
 
+const dirs: string[] = [];
+after(() => Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true }))));
+
 async function logFile(lines: string[]): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-logs-'));
+  dirs.push(dir);
   const file = path.join(dir, 'ctr.log');
   await fs.writeFile(file, lines.join(''));
   return file;
