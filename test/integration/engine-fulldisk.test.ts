@@ -92,7 +92,7 @@ test('a container that fills the graph: run returns its code, wait and inspect a
 test('create on the full graph: a clear error naming the disk, HTTP 500, no record left', async () => {
   const dirs = await fs.readdir(path.join(graph, 'containers'));
   const r = await d!.cli(['create', '--name', 'nospace', 'busybox', 'true']);
-  assert.equal(r.code, 125);
+  assert.equal(r.code, 1); // docker's create returns the daemon's error as it is: exit 1
   assert.match(r.stderr, new RegExp(`no space left on device on ${graph} while creating container nospace: free some space \\(tsula rm, tsula rmi, tsula image prune\\)`));
   const api = await d!.api('POST', '/v1.41/containers/create?name=nospace2', JSON.stringify({ Image: 'busybox', Cmd: ['true'] }));
   assert.equal(api.status, 500);
