@@ -30,6 +30,8 @@ function objectCommands(kind: 'network' | 'volume', verbs: Record<string, string
 export const COMMANDS: Record<string, Entry> = {
   attach: cmd('Attach local standard input, output, and error streams to a running container',
     async () => { const m = await import('./commands/attach.js'); return { spec: m.attachSpec, run: m.attach }; }),
+  build: cmd('Build an image from a Dockerfile',
+    async () => { const m = await import('./commands/build.js'); return { spec: m.spec, run: m.run }; }),
   commit: cmd("Create a new image from a container's changes",
     async () => { const m = await import('./commands/files.js'); return { spec: m.commitSpec, run: m.commit }; }),
   'container prune': cmd('Remove all stopped containers',
@@ -161,7 +163,7 @@ export const GROUPS: Record<string, Group> = {
     subs: {
       history: same('history'), import: same('import'),
       inspect: same('inspect', { desc: 'Display detailed information on one or more images', usage: '[OPTIONS] IMAGE [IMAGE...]', prefix: ['--type=image'], hide: ['size'] }),
-      load: same('load'), ls: same('images', { aliases: ['list'] }), prune: same('image prune'), pull: same('pull'), push: same('push'),
+      build: same('build'), load: same('load'), ls: same('images', { aliases: ['list'] }), prune: same('image prune'), pull: same('pull'), push: same('push'),
       rm: same('rmi', { aliases: ['rmi', 'remove'] }), save: same('save'), tag: same('tag'),
     },
   },

@@ -241,3 +241,39 @@ test("update: the names, then the daemon's warnings, on stdout; --cpus refused i
     await d.ok(['rm', ...ids]);
   }
 });
+
+test('build: the context as docker sends it (.dockerignore applied, the Dockerfile kept), the same step lines and image as docker build, a failed RUN\'s code, -q', async () => {
+  const ctx = path.join(dir, 'ctx');
+  await fs.mkdir(path.join(ctx, 'sub'), { recursive: true });
+  await fs.mkdir(path.join(ctx, 'skip'), { recursive: true });
+  await fs.writeFile(path.join(ctx, 'sub/a'), 'from the context\n');
+  await fs.writeFile(path.join(ctx, 'skip/x'), 'ignored\n');
+  await fs.writeFile(path.join(ctx, '.dockerignore'), 'skip\nDockerfile\n');
+  await fs.writeFile(path.join(ctx, 'Dockerfile'), 'FROM busybox\nARG WHO\nCOPY . /ctx/\nRUN echo "hello $WHO"; ls -a /ctx\nCMD ["cat", "/ctx/sub/a"]\n');
+  const built = await d.cli(['build', '-t', 'cb:1', '--build-arg', 'WHO=tsula', ctx]);
+  assert.equal(built.code, 0, built.stderr);
+  assert.match(built.stdout, /^Sending build context to Docker daemon {2}[\d.]+kB\nStep 1\/5 : FROM busybox\n/);
+  assert.match(built.stdout, /^hello tsula$/m);
+  // .dockerignore's exclusions are not in the context; .dockerignore itself is (busybox ls -a)
+  assert.match(built.stdout, /^\.\n\.\.\n\.dockerignore\nsub\n/m);
+  assert.match(built.stdout, /^Successfully tagged cb:1$/m);
+  assert.equal(await d.ok(['run', '--rm', 'cb:1']), 'from the context\n');
+  // docker build of the same context: every step from the cache, the same image
+  const theirs = await docker(d, ['build', '-t', 'cb:2', '--build-arg', 'WHO=tsula', ctx]);
+  assert.equal(theirs.code, 0, theirs.stderr);
+  assert.equal(theirs.stdout.split('\n').filter((l) => l === ' ---> Using cache').length, 4, theirs.stdout);
+  const id = (ref: string) => d.ok(['image', 'inspect', '-f', '{{.Id}}', ref]);
+  assert.equal(await id('cb:2'), await id('cb:1'));
+  assert.equal((await d.ok(['build', '-q', '--build-arg', 'WHO=tsula', ctx])).trim(), (await id('cb:1')).trim());
+  // a failed RUN: its message, its code as the command's (docker's JSONError)
+  await fs.writeFile(path.join(ctx, 'Dockerfile.fail'), 'FROM busybox\nRUN exit 3\n');
+  const failed = await d.cli(['build', '-f', path.join(ctx, 'Dockerfile.fail'), ctx]);
+  assert.equal(failed.code, 3);
+  assert.match(failed.stderr, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
+  // the failed step's container stays (dockerd's rm=true keeps it after a failure): removed here
+  const w = (await d.ok(['inspect', '-f', '{{.Id}}', 'w'])).slice(0, 12);
+  const left = (await d.ok(['ps', '-aq'])).split('\n').filter((x) => x && x !== w);
+  assert.equal(left.length, 1, 'the failed RUN\'s container');
+  await d.ok(['rm', '-f', ...left]);
+  await d.ok(['rmi', 'cb:1', 'cb:2']);
+});

@@ -156,7 +156,7 @@ function cli(args: string[]): Promise<RunResult> {
 describe('management commands (docker\'s groups)', () => {
   it('GROUP --help lists its commands on stdout; the group alone on stderr', async () => {
     for (const [group, cmds] of Object.entries({
-      image: ['history', 'import', 'inspect', 'load', 'ls', 'prune', 'pull', 'push', 'rm', 'save', 'tag'],
+      image: ['build', 'history', 'import', 'inspect', 'load', 'ls', 'prune', 'pull', 'push', 'rm', 'save', 'tag'],
       container: ['attach', 'commit', 'cp', 'create', 'diff', 'exec', 'export', 'inspect', 'kill', 'logs', 'ls', 'pause', 'port', 'prune', 'rename', 'restart', 'rm', 'run', 'start', 'stats', 'stop', 'top', 'unpause', 'update', 'wait'],
       system: ['df', 'events', 'info', 'prune'],
       sandbox: ['ls', 'shell'],

@@ -1,0 +1,119 @@
+// `tsula build`: the docker 20.10 CLI's classic build. The context directory is sent as a
+// tar (what .dockerignore excludes left out, the Dockerfile and .dockerignore always in, as
+// docker sends them), or a tar from stdin with `-`; the answer is dockerd's JSON-lines
+// stream, printed as docker prints it. A step that failed ends the command with its code
+// (a RUN's exit status), as docker's JSONError does.
+import type { CommandSpec, Parsed } from '../args.js';
+import { StatusError, type Cli } from '../context.js';
+import { displayJsonMessages, JsonMessageError } from '../jsonmessage.js';
+import { humanSize } from '../units.js';
+
+export const spec: CommandSpec = {
+  name: 'build',
+  usage: '[OPTIONS] PATH | -',
+  desc: 'Build an image from a Dockerfile',
+  minArgs: 1,
+  maxArgs: 1,
+  flags: [
+    { long: 'tag', short: 't', kind: 'list', desc: 'Name and optionally a tag in the \'name:tag\' format' },
+    { long: 'file', short: 'f', kind: 'string', desc: 'Name of the Dockerfile (Default is \'PATH/Dockerfile\')' },
+    { long: 'build-arg', kind: 'list', desc: 'Set build-time variables' },
+    { long: 'label', kind: 'list', desc: 'Set metadata for an image' },
+    { long: 'target', kind: 'string', desc: 'Set the target build stage to build.' },
+    { long: 'no-cache', kind: 'bool', desc: 'Do not use cache when building the image' },
+    { long: 'pull', kind: 'bool', desc: 'Always attempt to pull a newer version of the image' },
+    { long: 'rm', kind: 'bool', desc: 'Remove intermediate containers after a successful build (default true)' },
+    { long: 'force-rm', kind: 'bool', desc: 'Always remove intermediate containers' },
+    { long: 'quiet', short: 'q', kind: 'bool', desc: 'Suppress the build output and print image ID on success' },
+    { long: 'network', kind: 'string', desc: 'Set the networking mode for the RUN instructions during build (default "default")' },
+    { long: 'add-host', kind: 'list', desc: 'Add a custom host-to-IP mapping (host:ip)' },
+  ],
+};
+
+/** docker's --build-arg: KEY=VALUE, or KEY alone for the value in our environment (left out when unset). */
+export function buildArgsJson(args: string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const out: Record<string, string> = {};
+  for (const a of args) {
+    const i = a.indexOf('=');
+    if (i >= 0) out[a.slice(0, i)] = a.slice(i + 1);
+    else if (env[a] !== undefined) out[a] = env[a]!;
+  }
+  return Object.keys(out).length ? JSON.stringify(out) : undefined;
+}
+
+function labelsJson(labels: string[]): string | undefined {
+  if (!labels.length) return undefined;
+  return JSON.stringify(Object.fromEntries(labels.map((l) => {
+    const i = l.indexOf('=');
+    return i >= 0 ? [l.slice(0, i), l.slice(i + 1)] : [l, ''];
+  })));
+}
+
+export async function run(cli: Cli, p: Parsed): Promise<number> {
+  const { Transform } = await import('node:stream');
+  const ctxArg = p.args[0]!;
+  let body: import('node:stream').Readable;
+  let dockerfile = p.str('file');
+  if (ctxArg === '-') {
+    if (cli.in.isTTY) throw new StatusError(1, 'the build context on stdin is a tar archive: pipe one in (tsula build - < context.tar)');
+    body = cli.in as unknown as import('node:stream').Readable;
+  } else {
+    ({ body, dockerfile } = await contextTar(ctxArg, dockerfile));
+  }
+  // counted as it goes, for docker's "Sending build context" line
+  let sent = 0;
+  const counted = body.pipe(new Transform({ transform(chunk: Buffer, _e, cb) { sent += chunk.length; cb(null, chunk); } }));
+  const quiet = p.bool('quiet');
+  const res = await cli.client.request({
+    method: 'POST', path: '/build', contentType: 'application/x-tar', body: counted,
+    query: {
+      t: p.list('tag'), dockerfile, buildargs: buildArgsJson(p.list('build-arg')), labels: labelsJson(p.list('label')),
+      target: p.str('target'), nocache: p.bool('no-cache') || undefined, pull: p.bool('pull') || undefined,
+      rm: p.has('rm') ? p.bool('rm') : true, forcerm: p.bool('force-rm') || undefined, q: quiet || undefined,
+      networkmode: p.str('network'), extrahosts: p.list('add-host'),
+    },
+  });
+  if (!quiet && ctxArg !== '-') cli.out.write(`Sending build context to Docker daemon  ${humanSize(sent)}\n`);
+  try {
+    await displayJsonMessages(res, { out: cli.out, tty: !!cli.out.isTTY });
+  } catch (err) {
+    if (!(err instanceof JsonMessageError)) throw err;
+    // docker: the failed step's code (a RUN's status) is the command's, 1 when it has none
+    throw new StatusError(err.code || 1, err.message);
+  }
+  return 0;
+}
+
+/**
+ * The context directory as a tar: .dockerignore's exclusions left out (not the Dockerfile
+ * or .dockerignore themselves). `-f` names a file inside the context (relative to the
+ * current directory, as docker takes it); the name sent is its path in the context.
+ */
+async function contextTar(dir: string, file: string | undefined): Promise<{ body: import('node:stream').Readable; dockerfile: string | undefined }> {
+  const fs = await import('node:fs/promises');
+  const path = await import('node:path');
+  const st = await fs.stat(dir).catch(() => null);
+  if (!st?.isDirectory()) throw new StatusError(1, `unable to prepare context: path "${dir}" not found`);
+  let dockerfile: string | undefined;
+  if (file) {
+    const rel = path.relative(path.resolve(dir), path.resolve(file));
+    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new StatusError(1, `the Dockerfile (${file}) must be within the build context (${dir})`);
+    dockerfile = rel.split(path.sep).join('/');
+  }
+  const { PatternMatcher, readDockerignore } = await import('../../engine/build/dockerignore.js');
+  const ignore = await fs.readFile(path.join(dir, '.dockerignore'), 'utf8').catch(() => '');
+  const pm = new PatternMatcher(readDockerignore(ignore));
+  const always = new Set(['.dockerignore', dockerfile ?? 'Dockerfile']);
+  const tar = await import('tar');
+  const names = (await fs.readdir(dir)).sort();
+  const body = tar.c({
+    cwd: dir, portable: true, noMtime: false,
+    filter: (p: string, st: import('node:fs').Stats | { type?: string }) => {
+      const rel = p.replace(/^\.\//, '');
+      // an excluded directory may hold exceptions (`!`): walked, the daemon drops the rest
+      if (pm.empty || always.has(rel) || (pm.hasExclusions && 'isDirectory' in st && st.isDirectory())) return true;
+      return !pm.matches(rel);
+    },
+  }, names) as unknown as import('node:stream').Readable;
+  return { body, dockerfile };
+}
