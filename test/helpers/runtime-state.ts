@@ -115,3 +115,19 @@ export async function daemonDied(d: TestDaemon, ms = 60_000): Promise<void> {
   }
   d.proc = null;
 }
+
+/** Restart the daemon with TSULA_FAULT=point (or none). */
+export async function restartWithFault(d: TestDaemon, point?: string): Promise<void> {
+  await d.stop('SIGTERM');
+  if (point) d.env.TSULA_FAULT = point; else delete d.env.TSULA_FAULT;
+  await d.start();
+}
+
+/** The daemon was killed by its fault point (its log says so): start a clean one. */
+export async function recoverFromFault(d: TestDaemon, point: string): Promise<void> {
+  await daemonDied(d);
+  const log = await d.log();
+  if (!log.includes(`fault injection: TSULA_FAULT=${point}`)) throw new Error(`tsulad died, but not at ${point}:\n${log.slice(-2000)}`);
+  delete d.env.TSULA_FAULT;
+  await d.start();
+}

@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { IMAGES, TestDaemon } from '../helpers/daemon.js';
 import { createTestNet, dockerNetConfig, type TestNet } from '../helpers/network.js';
-import { daemonDied, runcList, runtimeProblems } from '../helpers/runtime-state.js';
+import { daemonDied, recoverFromFault, restartWithFault, runcList, runtimeProblems } from '../helpers/runtime-state.js';
 
 let tn: TestNet;
 let d: TestDaemon;
@@ -37,20 +37,9 @@ after(async () => {
   await tn?.destroy();
 });
 
-/** Restart tsulad with TSULA_FAULT=point (or none). */
-async function restart(point?: string): Promise<void> {
-  await d.stop('SIGTERM');
-  if (point) d.env.TSULA_FAULT = point; else delete d.env.TSULA_FAULT;
-  await d.start();
-}
+const restart = (point?: string) => restartWithFault(d, point);
+const recoverFrom = (point: string) => recoverFromFault(d, point);
 
-/** The daemon was killed by its fault point: start a clean one. */
-async function recoverFrom(point: string): Promise<void> {
-  await daemonDied(d);
-  assert.match(await d.log(), new RegExp(`fault injection: TSULA_FAULT=${point}`));
-  delete d.env.TSULA_FAULT;
-  await d.start();
-}
 
 const layersDir = () => path.join(d.graph, 'overlay', 'layers');
 const layers = async () => (await fs.readdir(layersDir())).sort();

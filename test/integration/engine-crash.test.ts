@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { promises as fs, watch } from 'node:fs';
 import * as path from 'node:path';
 import { TestDaemon } from '../helpers/daemon.js';
-import { daemonDied, inspectAll, runcRoot, runtimeProblems } from '../helpers/runtime-state.js';
+import { daemonDied, recoverFromFault, restartWithFault, inspectAll, runcRoot, runtimeProblems } from '../helpers/runtime-state.js';
 
 let d: TestDaemon;
 
@@ -20,20 +20,9 @@ after(async () => {
   await d?.destroy();
 });
 
-/** Restart tsulad with TSULA_FAULT=point (or none). */
-async function restart(point?: string): Promise<void> {
-  await d.stop('SIGTERM');
-  if (point) d.env.TSULA_FAULT = point; else delete d.env.TSULA_FAULT;
-  await d.start();
-}
+const restart = (point?: string) => restartWithFault(d, point);
+const recoverFrom = (point: string) => recoverFromFault(d, point);
 
-/** The daemon was killed by its fault point: start a clean one. */
-async function recoverFrom(point: string): Promise<void> {
-  await daemonDied(d);
-  assert.match(await d.log(), new RegExp(`fault injection: TSULA_FAULT=${point}`));
-  delete d.env.TSULA_FAULT;
-  await d.start();
-}
 
 async function state(ref: string): Promise<string> {
   return (await d.ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', ref])).trim();
