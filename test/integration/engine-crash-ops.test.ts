@@ -107,6 +107,23 @@ test('killed at start:after-mount: the created container holds no mount and star
   assert.deepEqual(await mountsOf(id), []);
 });
 
+test('tsulad killed under execs: at the restart the dirs of the finished ones go, and all of a container that stopped', async () => {
+  const keep = (await d.ok(['run', '-d', 'busybox', 'sleep', '300'])).trim();
+  const gone = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'sleep 1.5'])).trim();
+  await d.ok(['exec', '-d', keep, 'sleep', '1']);
+  await d.ok(['exec', '-d', keep, 'sleep', '300']);
+  await d.ok(['exec', '-d', gone, 'sleep', '300']);
+  const execDirs = (id: string) => fs.readdir(path.join(d.state, 'containers', id, 'exec')).catch(() => [] as string[]);
+  assert.equal((await execDirs(keep)).length, 2);
+  await d.stop('SIGKILL');
+  await new Promise((r) => setTimeout(r, 2500)); // the short exec and the second container end meanwhile
+  await d.start();
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', gone])).trim(), 'exited');
+  assert.equal((await execDirs(keep)).length, 1, 'the running exec keeps its dir');
+  assert.deepEqual(await execDirs(gone), []);
+  await d.ok(['rm', '-f', keep, gone]);
+});
+
 test('killed at volume:after-rename: the volume is gone whole; a create cut short leaves no volume', async () => {
   const vols = path.join(d.graph, 'volumes');
   await d.ok(['volume', 'create', '--label', 'keep=me', 'vgone']);

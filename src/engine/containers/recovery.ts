@@ -49,6 +49,7 @@ export async function recoverContainers(cs: ContainerService): Promise<void> {
   for (const rec of recs) {
     try {
       await recoverOne(cs, rec);
+      await discardStaleExecs(cs.bundle(rec.id), running(rec.state));
     } catch (e) {
       log.error('cannot recover container', { id: rec.id, err: errorMessage(e) });
     }
@@ -136,6 +137,21 @@ async function recoverOne(cs: ContainerService, rec: Container): Promise<void> {
   // a start cut short before the runtime had anything (its rootfs mounted, no conmon yet)
   // leaves only the mount: a container that does not run holds none
   await cs.d.driver.unmount(id).catch((e) => log.warn('unmounting the rootfs of a container that does not run', { id, err: errorMessage(e) }));
+}
+
+/**
+ * The dirs of execs a previous tsulad started (<bundle>/exec/<id>): its sessions died with it,
+ * and an exec removes its dir only when it sees the exit. Those of a container that no
+ * longer runs all go; a running one's go once the exec's monitor wrote its exit (one still
+ * running keeps its dir: its monitor writes there).
+ */
+async function discardStaleExecs(bundle: string, isRunning: boolean): Promise<void> {
+  const root = path.join(bundle, 'exec');
+  if (!isRunning) { await fs.rm(root, { recursive: true, force: true }); return; }
+  for (const id of await fs.readdir(root).catch(() => [] as string[])) {
+    const exits = await fs.readdir(path.join(root, id, 'exit')).catch(() => [] as string[]);
+    if (exits.length) await fs.rm(path.join(root, id), { recursive: true, force: true });
+  }
 }
 
 /** Runtime state and monitors of ids no record names (a crash between our steps). */
