@@ -265,6 +265,11 @@ test('build: the context as docker sends it (.dockerignore applied, the Dockerfi
   const id = (ref: string) => d.ok(['image', 'inspect', '-f', '{{.Id}}', ref]);
   assert.equal(await id('cb:2'), await id('cb:1'));
   assert.equal((await d.ok(['build', '-q', '--build-arg', 'WHO=tsula', ctx])).trim(), (await id('cb:1')).trim());
+  // `-` with a Dockerfile alone on stdin: a context of only it (docker's GetContextFromReader)
+  const fromStdin = await d.cli(['build', '-q', '-'], { input: 'FROM busybox\nCMD ["echo", "from stdin"]\n' });
+  assert.equal(fromStdin.code, 0, fromStdin.stderr);
+  assert.equal(await d.ok(['run', '--rm', fromStdin.stdout.trim()]), 'from stdin\n');
+  await d.ok(['rmi', fromStdin.stdout.trim()]);
   // a failed RUN: its message, its code as the command's (docker's JSONError)
   await fs.writeFile(path.join(ctx, 'Dockerfile.fail'), 'FROM busybox\nRUN exit 3\n');
   const failed = await d.cli(['build', '-f', path.join(ctx, 'Dockerfile.fail'), ctx]);

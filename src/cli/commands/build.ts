@@ -54,9 +54,10 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
   const ctxArg = p.args[0]!;
   let body: import('node:stream').Readable;
   let dockerfile = p.str('file');
+  if (dockerfile === '-') throw new StatusError(1, 'tsula build -f - (the Dockerfile on stdin beside a context directory) is not supported: save it in the context and name it with -f');
   if (ctxArg === '-') {
-    if (cli.in.isTTY) throw new StatusError(1, 'the build context on stdin is a tar archive: pipe one in (tsula build - < context.tar)');
-    body = cli.in as unknown as import('node:stream').Readable;
+    if (cli.in.isTTY) throw new StatusError(1, 'the build context on stdin: pipe a tar archive or a Dockerfile in (tsula build - < Dockerfile)');
+    body = await stdinContext(cli.in as unknown as import('node:stream').Readable);
   } else {
     ({ body, dockerfile } = await contextTar(ctxArg, dockerfile));
   }
@@ -116,4 +117,27 @@ async function contextTar(dir: string, file: string | undefined): Promise<{ body
     },
   }, names) as unknown as import('node:stream').Readable;
   return { body, dockerfile };
+}
+
+/**
+ * `-`: a tar (plain or compressed) as it is; anything else is a Dockerfile alone, sent as a
+ * context holding only it (docker's GetContextFromReader).
+ */
+async function stdinContext(input: import('node:stream').Readable): Promise<import('node:stream').Readable> {
+  const { peek, detectCompression } = await import('../../image/stream-head.js');
+  const { head, stream } = await peek(input, 512);
+  const tarMagic = head.length >= 262 && head.subarray(257, 262).toString('latin1') === 'ustar';
+  if (tarMagic || detectCompression(head) !== 'none') return stream;
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  const fs = await import('node:fs/promises');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-build-'));
+  await fs.writeFile(path.join(dir, 'Dockerfile'), Buffer.concat(chunks));
+  const tar = await import('tar');
+  const out = tar.c({ cwd: dir, portable: true }, ['Dockerfile']) as unknown as import('node:stream').Readable;
+  out.once('end', () => void fs.rm(dir, { recursive: true, force: true }));
+  out.once('error', () => void fs.rm(dir, { recursive: true, force: true }));
+  return out;
 }
