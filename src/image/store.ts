@@ -17,6 +17,7 @@ import type { Readable, Writable } from 'node:stream';
 import { internal, invalidArgument, isKind, notFound } from '../common/errors.js';
 import { mkdirp } from '../common/fsutil.js';
 import { NO_FAULTS, type Faults } from '../common/faults.js';
+import { removeUnusedLayers, undoCrashedPulls } from './sweep.js';
 import type { SnapshotDriver } from '../storage/types.js';
 import type { ImagePlan } from './archive-load.js';
 import type { SaveEntry } from './archive-save.js';
@@ -373,46 +374,11 @@ export class LocalImageStore implements ImageStore {
     // Blobs of a load that crashed before writing its record belong to nobody. With a record
     // we could not read, we cannot tell what it needs: then keep everything.
     if (unreadable === 0 && first) {
-      await this.undoCrashedPulls();
-      await this.removeUnusedLayers();
+      // what crashes left (sweep.ts): none of it is any record's
+      await undoCrashedPulls(this.journal, this.catalog.chainIdsInUse(), this.driver);
+      await removeUnusedLayers(this.catalog.chainIdsInUse(), this.driver);
     }
     if (unreadable === 0) await this.collectBlobs(await this.content.list());
-  }
-
-  /** Remove the layers that pulls killed mid-way created and no record uses (start-up only). */
-  private async undoCrashedPulls(): Promise<void> {
-    const { files, chainIds } = await this.journal.leftovers();
-    const used = this.catalog.chainIdsInUse();
-    let orphans = [...new Set(chainIds)].filter((c) => !used.has(c)).reverse();
-    // Children before parents; a driver refuses to remove a layer that still has children.
-    for (let pass = 0; pass < 4 && orphans.length; pass++) {
-      const left: string[] = [];
-      for (const c of orphans) await this.driver.removeLayer(c).catch(() => left.push(c));
-      orphans = left;
-    }
-    for (const f of files) await fs.rm(f, { force: true });
-  }
-
-  /**
-   * Remove the layers no image record names (start-up only, every record read). A load,
-   * commit or import killed between unpacking a layer and writing the record leaves them, as
-   * does an rmi or prune killed between deleting the record and deleting the layers (each
-   * of those may be hundreds of MB, and nothing else would ever find them). No other owner
-   * of a layer exists: pulls in progress are journalled (above) and none runs yet, and a
-   * container's snapshot is over its image's layers, which the driver refuses to remove.
-   */
-  private async removeUnusedLayers(): Promise<void> {
-    const all = await this.driver.listLayers();
-    const used = this.catalog.chainIdsInUse();
-    const parent = new Map(all.map((l) => [l.chainId, l.parent]));
-    const depth = (c: string): number => {
-      let n = 0;
-      for (let p = parent.get(c); p && n < all.length; p = parent.get(p)) n++;
-      return n;
-    };
-    // children before parents: a driver refuses to remove a layer that still has children
-    const orphans = all.filter((l) => !used.has(l.chainId)).map((l) => ({ c: l.chainId, d: depth(l.chainId) })).sort((a, b) => b.d - a.d);
-    for (const { c } of orphans) await this.driver.removeLayer(c).catch(() => undefined);
   }
 
   private async getClient(): Promise<RegistryClient> {
