@@ -6,13 +6,14 @@
 import { invalidArgument } from '../../common/errors.js';
 import type { ImageConfig } from '../../image/types.js';
 import { parseSignal } from '../containers/signals.js';
+import { setEnvEntry } from '../containers/create.js';
 import type { BuildArgs } from './buildargs.js';
 import type { BuildCache } from './cache.js';
 import { copyInto, parseChown, resolveSources } from './copy.js';
 import type { Command } from './instructions.js';
 import type { BuildOutput } from './output.js';
 import {
-  copyRunConfig, goList, goQuoteList, healthComment, setEnv, shellOf, withCmdComment, withCmdCommentString, type RunConfig,
+  copyRunConfig, goList, goQuoteList, healthComment, shellOf, withCmdComment, withCmdCommentString, type RunConfig,
 } from './runconfig.js';
 import type { ShellLex } from './shell-lex.js';
 import { openScratch, StepError, type BuildBackend, type StepContainers, type StepHostConfig } from './steps.js';
@@ -159,7 +160,7 @@ export async function dispatch(d: DispatchContext, s: StageState, c: Command): P
       for (const [k, v] of c.pairs) {
         const key = word(k);
         const val = word(v);
-        e = setEnv(e, key, val);
+        e = setEnvEntry(e, `${key}=${val}`);
         parts.push(`${key}=${val}`);
       }
       rc.Env = e;

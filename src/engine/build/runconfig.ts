@@ -125,11 +125,3 @@ export function shortImageId(id: string): string {
   const hex = id.includes(':') ? id.slice(id.indexOf(':') + 1) : id;
   return hex.slice(0, 12);
 }
-
-/** Set an ENV entry (dockerd replaces a key in place, else appends). */
-export function setEnv(env: string[], key: string, value: string): string[] {
-  const out = [...env];
-  const i = out.findIndex((e) => e.split('=')[0] === key);
-  if (i >= 0) out[i] = `${key}=${value}`; else out.push(`${key}=${value}`);
-  return out;
-}

@@ -5,6 +5,7 @@ import { invalidArgument } from '../../common/errors.js';
 import type { ImageConfig } from '../../image/types.js';
 import type { Container } from './model.js';
 import { healthcheckToDocker } from './health.js';
+import { setEnvEntry } from './create.js';
 
 /** The instructions dockerd's commit accepts (builder's validCommitCommands). */
 const VALID = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'];
@@ -89,12 +90,9 @@ export function applyChanges(cfg: CommitConfig, changes: string[]): void {
       case 'CMD': cfg.Cmd = execForm(rest, 'CMD'); break;
       case 'ENTRYPOINT': cfg.Entrypoint = execForm(rest, 'ENTRYPOINT'); break;
       case 'ENV': {
-        const env = [...(cfg.Env ?? [])];
-        for (const [k, v] of pairs(rest, 'ENV')) {
-          const i = env.findIndex((e) => e.split('=')[0] === k);
-          if (i >= 0) env[i] = `${k}=${v}`; else env.push(`${k}=${v}`);
-        }
-        cfg.Env = env;
+        let env = cfg.Env ?? [];
+        for (const [k, v] of pairs(rest, 'ENV')) env = setEnvEntry(env, `${k}=${v}`);
+        cfg.Env = [...env];
         break;
       }
       case 'LABEL': cfg.Labels = { ...(cfg.Labels ?? {}), ...Object.fromEntries(pairs(rest, 'LABEL')) }; break;
@@ -127,12 +125,8 @@ export function mergeConfig(base: CommitConfig, user: unknown): CommitConfig {
   for (const [k, v] of Object.entries(user as Record<string, unknown>)) {
     if (v === null || v === undefined || v === '' || (Array.isArray(v) && !v.length)) continue;
     if (k === 'Env' && Array.isArray(v)) {
-      const env = [...(base.Env ?? [])];
-      for (const e of v as string[]) {
-        const key = e.split('=')[0];
-        const i = env.findIndex((x) => x.split('=')[0] === key);
-        if (i >= 0) env[i] = e; else env.push(e);
-      }
+      let env = [...(base.Env ?? [])];
+      for (const e of v as string[]) env = setEnvEntry(env, e);
       out.Env = env;
     } else if ((k === 'Labels' || k === 'ExposedPorts' || k === 'Volumes') && typeof v === 'object') {
       out[k] = { ...((base[k] as object | null | undefined) ?? {}), ...(v as object) };

@@ -9,6 +9,18 @@ import { writeFileAtomic } from '../../common/fsutil.js';
 import { initialState, type Container, type CreateSpec, type HealthConfig } from './model.js';
 import { healthcheckFromDocker } from './health.js';
 
+/**
+ * One entry set in an env list, as dockerd's ENV and commit do it: the first entry with its
+ * key is replaced in place, else it is appended (a copy; `entry` is "KEY=value" or "KEY").
+ */
+export function setEnvEntry(env: string[], entry: string): string[] {
+  const key = entry.split('=')[0];
+  const out = [...env];
+  const i = out.findIndex((e) => e.split('=')[0] === key);
+  if (i >= 0) out[i] = entry; else out.push(entry);
+  return out;
+}
+
 /** Env lists merge by key: the request's values win over the image's. */
 export function mergeEnv(base: string[], over: string[]): string[] {
   const out = new Map<string, string>();
