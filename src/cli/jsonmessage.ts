@@ -9,6 +9,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { jsonLines } from './client.js';
 import { humanSize } from './units.js';
+import { goDuration } from '../common/duration.js';
 
 /** The daemon reported a failure inside the stream (docker's JSONError). */
 export class JsonMessageError extends Error {
@@ -64,18 +65,9 @@ export function progressString(p: JsonProgress, width: number, now = Date.now())
   let left = '';
   if (current > 0 && p.start && p.start > 0 && percentage < 50 && width > 50) {
     const perEntryMs = (now - p.start * 1000) / current;
-    left = ` ${goDuration(Math.trunc(((total - current) * perEntryMs) / 1000))}`;
+    left = ` ${goDuration(Math.max(0, Math.trunc(((total - current) * perEntryMs) / 1000)) * 1e9)}`;
   }
   return bar + numbers + left;
-}
-
-/** Go's time.Duration.String() for whole seconds: 0s, 45s, 3m5s, 1h2m3s. */
-function goDuration(secs: number): string {
-  if (secs <= 0) return '0s';
-  const h = Math.trunc(secs / 3600);
-  const m = Math.trunc((secs % 3600) / 60);
-  const s = secs % 60;
-  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s}s`;
 }
 
 function errorOf(m: JsonMessage): JsonMessageError | undefined {

@@ -10,7 +10,8 @@ import { ShellLex } from '../../src/engine/build/shell-lex.js';
 import { PatternMatcher, readDockerignore } from '../../src/engine/build/dockerignore.js';
 import { cacheKey } from '../../src/engine/build/cache.js';
 import { goMatch, normalizeDest } from '../../src/engine/build/copy.js';
-import { goDuration, goQuoteList, healthComment, withCmdComment, emptyRunConfig } from '../../src/engine/build/runconfig.js';
+import { goQuoteList, healthComment, withCmdComment, emptyRunConfig } from '../../src/engine/build/runconfig.js';
+import { goDuration } from '../../src/common/duration.js';
 import { BuildArgs } from '../../src/engine/build/buildargs.js';
 
 const parse = (s: string) => parseDockerfile(s);

@@ -3,6 +3,7 @@
 // step in the image's container_config and history (`/bin/sh -c #(nop)  CMD ["sh"]`), with
 // Go's %q and %v spellings where dockerd formats them so.
 import type { HealthConfig } from './instructions.js';
+import { goDuration } from '../../common/duration.js';
 
 export interface RunConfig {
   Hostname: string;
@@ -93,23 +94,6 @@ export const goQuoteList = (l: string[]) => `[${l.map(goQuote).join(' ')}]`;
 /** %v of a []string: [a b]. */
 export const goList = (l: string[]) => `[${l.join(' ')}]`;
 
-/** Go's time.Duration.String(). */
-export function goDuration(ns: number): string {
-  if (ns === 0) return '0s';
-  const neg = ns < 0;
-  let n = Math.abs(ns);
-  let out: string;
-  if (n < 1e9) {
-    const [unit, div] = n < 1e3 ? ['ns', 1] : n < 1e6 ? ['µs', 1e3] : ['ms', 1e6];
-    out = `${trimFrac(n / (div as number))}${unit}`;
-  } else {
-    const h = Math.floor(n / 3600e9); n -= h * 3600e9;
-    const m = Math.floor(n / 60e9); n -= m * 60e9;
-    out = `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${trimFrac(n / 1e9)}s`;
-  }
-  return neg ? `-${out}` : out;
-}
-const trimFrac = (x: number) => String(Number(x.toFixed(9)));
 
 /** HEALTHCHECK's comment: dockerd prints its *HealthConfig with %q (Go's struct spelling). */
 export function healthComment(h: HealthConfig): string {

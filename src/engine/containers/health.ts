@@ -8,6 +8,7 @@
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
 import { errorMessage } from '../../common/errors.js';
+import { goDuration } from '../../common/duration.js';
 import type { ContainerHooks } from './hooks.js';
 import type { ExecService } from './exec.js';
 import type { Container, HealthConfig, HealthState } from './model.js';
@@ -46,18 +47,6 @@ export function probeCommand(h: HealthConfig | undefined): string[] | null {
   if (kind === 'CMD' && rest.length) return rest;
   if (kind === 'CMD-SHELL' && rest.length) return ['/bin/sh', '-c', rest.join(' ')];
   return null;
-}
-
-/** Go's time.Duration.String() for the whole and simple values a healthcheck takes. */
-function goDuration(ns: number): string {
-  if (ns % SECOND === 0) {
-    const s = ns / SECOND;
-    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-    return h ? `${h}h${m}m${r}s` : m ? `${m}m${r}s` : `${r}s`;
-  }
-  if (ns >= SECOND) return `${ns / SECOND}s`;
-  if (ns >= 1e6) return `${ns / 1e6}ms`;
-  return `${ns / 1e3}µs`;
 }
 
 interface Monitor { timer?: NodeJS.Timeout; stopped: boolean; kill?: () => void }
