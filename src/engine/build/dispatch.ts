@@ -58,13 +58,17 @@ async function probe(d: DispatchContext, s: StageState, cfg: RunConfig): Promise
   return true;
 }
 
-/** The container's changes as the step's image. */
-async function commitContainer(d: DispatchContext, s: StageState, id: string, containerConfig: RunConfig): Promise<void> {
-  const c = d.be.containers.get(id);
-  s.imageId = await d.be.images.commit(await d.be.files.diffTar(c), {
-    parent: s.imageId, containerId: id, config: imageConfig(s.runConfig), containerConfig,
+/** A layer (a container's changes, or a COPY's snapshot's) as the step's image. */
+async function commitLayer(d: DispatchContext, s: StageState, layer: AsyncIterable<Buffer>, containerId: string, containerConfig: RunConfig): Promise<void> {
+  s.imageId = await d.be.images.commit(layer, {
+    parent: s.imageId, containerId, config: imageConfig(s.runConfig), containerConfig,
     createdBy: (containerConfig.Cmd ?? []).join(' '), author: s.maintainer, engineVersion: d.be.engineVersion,
   });
+}
+
+/** The container's changes as the step's image. */
+async function commitContainer(d: DispatchContext, s: StageState, id: string, containerConfig: RunConfig): Promise<void> {
+  await commitLayer(d, s, await d.be.files.diffTar(d.be.containers.get(id)), id, containerConfig);
 }
 
 /** A metadata step: probe, else a container that never runs, committed (dockerd's commit). */
@@ -121,10 +125,7 @@ async function copy(d: DispatchContext, s: StageState, c: Extract<Command, { kin
     try {
       const identity = chown ? await parseChown(scratch.root, chown) : { uid: 0, gid: 0 };
       await copyInto(scratch.root, resolved.sources, dest, { workdir: s.runConfig.WorkingDir, identity, decompress: c.kind === 'add' });
-      s.imageId = await d.be.images.commit(await scratch.diff(), {
-        parent: s.imageId, containerId: '', config: imageConfig(s.runConfig), containerConfig: cfg,
-        createdBy: (cfg.Cmd ?? []).join(' '), author: s.maintainer, engineVersion: d.be.engineVersion,
-      });
+      await commitLayer(d, s, await scratch.diff(), '', cfg);
     } finally {
       await scratch.release();
     }
