@@ -6,13 +6,13 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
 import type { LinuxResources, Spec } from '../../oci/types.js';
-import { detectCgroups, readCgroup, specCgroupPath, specOomKilled, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
+import { detectCgroups, readCgroup, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
+import { hostOomKilled } from '../host-oom.js';
 import { spawnConmon, readPid, cleanRuntimeError, RUNC_LOG, type ConmonPaths } from './conmon.js';
 import { connectAttach } from './attach.js';
 import { withLogReplay } from './exec-replay.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
 import { failedPrecondition, internal, notFound } from '../../common/errors.js';
-import { readJson } from '../../common/fsutil.js';
 import type { Faults } from '../../common/faults.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
 
@@ -206,8 +206,7 @@ export class RuncConmonRuntime implements Runtime {
    */
   async oomKilled(id: string, bundle: string): Promise<boolean> {
     if (await fs.access(path.join(bundle, 'oom')).then(() => true, () => false)) return true;
-    this.cgroups ??= detectCgroups();
-    return specOomKilled(await this.cgroups, await readJson<Spec>(path.join(bundle, 'config.json')).catch(() => null), id);
+    return hostOomKilled(bundle, id);
   }
 
   /** conmon reopens the container's log file (after a rotation: CRI's ReopenContainerLog). */

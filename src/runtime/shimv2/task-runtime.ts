@@ -9,11 +9,12 @@ import * as path from 'node:path';
 import { timestampDate } from '@bufbuild/protobuf/wkt';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
 import type { LinuxResources, Spec } from '../../oci/types.js';
-import { detectCgroups, specOomKilled, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
+import type { CgroupStats } from '../../cgroups/index.js';
+import { hostOomKilled } from '../host-oom.js';
 import { fromMetricsAny } from '../../cgroups/metrics.js';
 import { Status } from '../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import { failedPrecondition, isKind, notFound, errorMessage } from '../../common/errors.js';
-import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
+import { writeJsonAtomic } from '../../common/fsutil.js';
 import type { Logger } from '../../common/log.js';
 import { readAddress } from './binary.js';
 import { ProcessIO, makeFifos } from './io.js';
@@ -56,7 +57,6 @@ export abstract class TaskApiRuntime implements Runtime {
   private exits = new Map<string, { code: number; at: Date; delivered: boolean }>();
   /** Tasks a TaskOOM event was published for since their start (containerd's OOMKilled). */
   private readonly ooms = new Set<string>();
-  private cgroups: Promise<CgroupLayout> | undefined;
   private cb: ExitCb | null = null;
   protected closing = false;
 
@@ -159,9 +159,7 @@ export abstract class TaskApiRuntime implements Runtime {
    * on its own time, maybe after the exit).
    */
   async oomKilled(id: string, bundle: string): Promise<boolean> {
-    if (this.ooms.has(id)) return true;
-    this.cgroups ??= detectCgroups();
-    return specOomKilled(await this.cgroups, await readJson<Spec>(path.join(bundle, 'config.json')).catch(() => null), id);
+    return this.ooms.has(id) || hostOomKilled(bundle, id);
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
