@@ -12,7 +12,7 @@ import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2
 import type { CreateRequest } from '../runtime/types.js';
 import { Controller } from '../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
 import type { ShimTask, TaskRecord } from '../runtime/shimv2/task.js';
-import { TaskApiRuntime, CALL, type ExitCb, type Provisioned } from '../runtime/shimv2/task-runtime.js';
+import { TaskApiRuntime, CALL, type Provisioned } from '../runtime/shimv2/task-runtime.js';
 import { writeJsonAtomic } from '../common/fsutil.js';
 import { SHIM_INFO_FILE, type ShimInfo } from './admin.js';
 import { errorMessage, failedPrecondition, isKind } from '../common/errors.js';
@@ -118,9 +118,8 @@ export class SandboxerRuntime extends TaskApiRuntime {
   }
 
   /** Tasks a previous tsulad left publish their events (TaskOOM) to our socket: open it first. */
-  override async watchExits(cb: ExitCb): Promise<void> {
-    if (this.o.eventsAddress && (await this.records.list()).length) await this.o.eventsAddress().catch(() => {});
-    return super.watchExits(cb);
+  protected override async adopting(): Promise<void> {
+    await this.o.eventsAddress?.().catch(() => {});
   }
 
   /** The sandboxer keeps the container: only our connection goes. */

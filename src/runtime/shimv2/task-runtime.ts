@@ -80,6 +80,8 @@ export abstract class TaskApiRuntime implements Runtime {
   protected abstract waitLost(t: ShimTask, err: unknown): Promise<void> | void;
   /** watchExits found a record whose task nobody answers for. */
   protected abstract orphan(rec: TaskRecord): Promise<void>;
+  /** Before tasks a previous tsulad left are adopted (there are some). */
+  protected async adopting(): Promise<void> {}
 
   async create(req: CreateRequest): Promise<number> {
     await this.claim(req);
@@ -277,7 +279,9 @@ export abstract class TaskApiRuntime implements Runtime {
   /** Adopt the tasks of a previous tsulad, then deliver the exits nobody heard yet. */
   async watchExits(cb: ExitCb): Promise<void> {
     this.cb = cb;
-    for (const rec of await this.records.list()) {
+    const recs = await this.records.list();
+    if (recs.length) await this.adopting();
+    for (const rec of recs) {
       const t = await this.tryTask(rec.id, rec.bundle).catch(() => null);
       if (!t) { await this.orphan(rec); continue; }
       await this.adopt(t).catch((e) => this.log?.warn('adopting task failed', { id: rec.id, err: errorMessage(e) }));
