@@ -391,9 +391,7 @@ export class TaskManager {
       const rt = await this.rt(t.rec).catch(() => null);
       if (t.rec.status === 'paused') await rt?.resume(t.rec.key).catch(() => {});
       await rt?.kill(t.rec.key, 'KILL', true).catch(() => {});
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.wait(id, ''), new Promise((r) => { timer = setTimeout(r, 5000); })]);
-      clearTimeout(timer);
+      await atMost(this.wait(id, ''), 5000);
     }
     return this.remove(t);
   }
@@ -412,9 +410,7 @@ export class TaskManager {
     // exit, and has arrived before Wait answers (tsulad reads OOMKilled when Wait returns)
     const rt = await this.rt(t.rec).catch(() => null);
     if (await rt?.oomKilled?.(key, t.rec.dir).catch(() => false)) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id }), new Promise((r) => { timer = setTimeout(r, OOM_EVENT_MS); })]);
-      clearTimeout(timer);
+      await atMost(this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id }), OOM_EVENT_MS);
     }
     for (const w of t.waiters.splice(0)) w();
     this.publish(t, '/tasks/exit', 'exit', { containerId: t.rec.id, id: t.rec.id, pid: t.rec.pid, exitStatus: code, exitedAt: ts(at) });
@@ -454,6 +450,13 @@ export class TaskManager {
       for (const e of t.execs.values()) e.io?.close();
     }
   }
+}
+
+/** Wait for `p`, but no longer than `ms` (its timer cleared either way). */
+async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([p, new Promise((r) => { timer = setTimeout(r, ms); })]);
+  clearTimeout(timer);
 }
 
 function exitOf(r: TaskRecord): ExitInfo {
