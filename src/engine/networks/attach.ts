@@ -180,6 +180,10 @@ export class ContainerNetworks {
     await this.release(id);
     const sandboxKey = await this.d.netns.create(id);
     const state: NetworkState = { sandboxKey, endpoints: [], ports: {} };
+    const failed = async (e: unknown) => {
+      await this.release(id).catch((u) => this.d.log.warn('network clean-up after a failed start', { id, err: errorMessage(u) }));
+      return withContext(e, `cannot start container ${rec.name}`);
+    };
     try {
       for (const [i, ep] of n.endpoints.entries()) {
         const net = this.d.networks.get(ep.networkId);
@@ -192,20 +196,12 @@ export class ContainerNetworks {
         state.endpoints.push(await this.add(rec, sandboxKey, net, ep, `eth${i}`, i === 0, mappings));
       }
     } catch (e) {
-      await this.release(id).catch((u) => this.d.log.warn('network clean-up after a failed start', { id, err: errorMessage(u) }));
-      throw withContext(e, `cannot start container ${rec.name}`);
+      throw await failed(e);
     }
     const served = await this.serveDns(rec, state.endpoints);
     await this.alignResolvConf(rec, served);
     const gateway = served ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
-    if (gateway && !this.inVm(rec)) {
-      try {
-        await redirectDns(sandboxKey, gateway, true);
-      } catch (e) {
-        await this.release(id).catch((u) => this.d.log.warn('network clean-up after a failed start', { id, err: errorMessage(u) }));
-        throw withContext(e, `cannot start container ${rec.name}`);
-      }
-    }
+    if (gateway && !this.inVm(rec)) await redirectDns(sandboxKey, gateway, true).catch(async (e: unknown) => { throw await failed(e); });
     return state;
   }
 
@@ -279,16 +275,18 @@ export class ContainerNetworks {
       await this.release(id).catch((e) => this.d.log.warn('releasing the network of a stopped container', { id, err: errorMessage(e) }));
     }
     for (const c of this.d.containers()) {
+      if (!live.has(c.id)) continue;
       // a record without its network state (a start adopted from the runtime) says nothing
       const st = c.state.network;
-      if (!live.has(c.id) || !st) continue;
-      const named = new Set(st.endpoints.map((e) => e.ifName));
-      for (const a of attachments.filter((x) => x.containerId === c.id && !named.has(x.ifName))) {
-        this.d.log.warn('releasing an attachment the container record does not name (a network connect cut short)', { id: c.id, network: a.networkName, ifName: a.ifName });
-        await this.d.cni.delCached(a, st.sandboxKey).catch((e) => this.d.log.warn('releasing', { id: c.id, ifName: a.ifName, err: errorMessage(e) }));
+      if (st) {
+        const named = new Set(st.endpoints.map((e) => e.ifName));
+        for (const a of attachments.filter((x) => x.containerId === c.id && !named.has(x.ifName))) {
+          this.d.log.warn('releasing an attachment the container record does not name (a network connect cut short)', { id: c.id, network: a.networkName, ifName: a.ifName });
+          await this.d.cni.delCached(a, st.sandboxKey).catch((e) => this.d.log.warn('releasing', { id: c.id, ifName: a.ifName, err: errorMessage(e) }));
+        }
       }
+      await this.serveDns(c, st?.endpoints ?? []);
     }
-    for (const c of this.d.containers()) if (live.has(c.id)) await this.serveDns(c, c.state.network?.endpoints ?? []);
   }
 
   private takenPorts(self: string): TakenPorts {
