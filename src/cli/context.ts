@@ -1,7 +1,7 @@
 // What every command gets: the daemon client and the process's streams. Streams are
 // injectable so commands can be driven from tests without a terminal.
 import type { Readable, Writable } from 'node:stream';
-import { Client } from './client.js';
+import { ApiError, Client } from './client.js';
 
 export interface Streams {
   stdin: Readable & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
@@ -54,15 +54,21 @@ export class StatusError extends Error {
   }
 }
 
-/** Run fn for each name; print errors per name like docker and report 1 if any failed. */
-export async function forEach(cli: Cli, names: string[], fn: (name: string) => Promise<void>): Promise<number> {
+/**
+ * Run fn for each name; print errors per name like docker and report 1 if any failed. With
+ * `missing`, a 404 is docker's objectNotFoundError for that kind, and no failure with
+ * `force` (rm -f and rmi -f of what is not there).
+ */
+export async function forEach(cli: Cli, names: string[], fn: (name: string) => Promise<void>,
+  missing?: { kind: string; force: boolean }): Promise<number> {
   let failed = false;
   for (const name of names) {
     try {
       await fn(name);
     } catch (err) {
-      failed = true;
-      cli.warn(errorText(err));
+      const notFound = !!missing && err instanceof ApiError && err.status === 404;
+      cli.warn(notFound ? `Error: No such ${missing!.kind}: ${name}` : errorText(err));
+      if (!(notFound && missing!.force)) failed = true;
     }
   }
   return failed ? 1 : 0;

@@ -1,8 +1,8 @@
 // Image commands: images (GET /images/json), tag (POST /images/{name}/tag),
 // rmi (DELETE /images/{name}) and save (GET /images/get → a tar file).
 import type { CommandSpec, Parsed } from '../args.js';
-import { ApiError, imageSeg } from '../client.js';
-import { errorText, type Cli } from '../context.js';
+import { imageSeg } from '../client.js';
+import { forEach, type Cli } from '../context.js';
 import { truncateId, writeFormatted } from '../format.js';
 import { parseReference } from '../../image/reference.js';
 import { parseRef, tagQuery } from '../reference.js';
@@ -129,24 +129,15 @@ export async function tag(cli: Cli, p: Parsed): Promise<number> {
   return 0;
 }
 
-export async function rmi(cli: Cli, p: Parsed): Promise<number> {
-  let failed = false;
-  for (const name of p.args) {
-    try {
-      const items = await cli.client.json<{ Untagged?: string; Deleted?: string }[]>(
-        'DELETE', `/images/${imageSeg(name)}`, { force: p.bool('force') || undefined, noprune: p.bool('no-prune') || undefined });
-      for (const it of items ?? []) {
-        if (it.Untagged) cli.print(`Untagged: ${it.Untagged}`);
-        if (it.Deleted) cli.print(`Deleted: ${it.Deleted}`);
-      }
-    } catch (err) {
-      const missing = err instanceof ApiError && err.status === 404;
-      cli.warn(missing ? `Error: No such image: ${name}` : errorText(err));
-      // docker: with -f an image that is not there is said, but is no failure
-      if (!(missing && p.bool('force'))) failed = true;
+export function rmi(cli: Cli, p: Parsed): Promise<number> {
+  return forEach(cli, p.args, async (name) => {
+    const items = await cli.client.json<{ Untagged?: string; Deleted?: string }[]>(
+      'DELETE', `/images/${imageSeg(name)}`, { force: p.bool('force') || undefined, noprune: p.bool('no-prune') || undefined });
+    for (const it of items ?? []) {
+      if (it.Untagged) cli.print(`Untagged: ${it.Untagged}`);
+      if (it.Deleted) cli.print(`Deleted: ${it.Deleted}`);
     }
-  }
-  return failed ? 1 : 0;
+  }, { kind: 'image', force: p.bool('force') });
 }
 
 export async function save(cli: Cli, p: Parsed): Promise<number> {

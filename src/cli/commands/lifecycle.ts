@@ -4,7 +4,7 @@
 import type { CommandSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
 import { parseDetachKeys } from '../../common/detachkeys.js';
-import { ApiError, readBody, seg } from '../client.js';
+import { readBody, seg } from '../client.js';
 import { errorText, forEach, StatusError, type Cli } from '../context.js';
 import { followUntilExit, waitFor } from './run.js';
 
@@ -55,21 +55,12 @@ export const kill = simple('kill', (p) => ({ signal: p.str('signal') }));
 export const pause = simple('pause');
 export const unpause = simple('unpause');
 
-export async function rm(cli: Cli, p: Parsed): Promise<number> {
-  let failed = false;
-  for (const name of p.args) {
-    try {
-      const query = { force: p.bool('force') || undefined, v: p.bool('volumes') || undefined, link: p.bool('link') || undefined };
-      await cli.client.call('DELETE', path(name), query);
-      cli.print(name);
-    } catch (err) {
-      const missing = err instanceof ApiError && err.status === 404;
-      cli.warn(missing ? `Error: No such container: ${name}` : errorText(err));
-      // docker: with -f a container that is not there is said, but is no failure
-      if (!(missing && p.bool('force'))) failed = true;
-    }
-  }
-  return failed ? 1 : 0;
+export function rm(cli: Cli, p: Parsed): Promise<number> {
+  const query = { force: p.bool('force') || undefined, v: p.bool('volumes') || undefined, link: p.bool('link') || undefined };
+  return forEach(cli, p.args, async (name) => {
+    await cli.client.call('DELETE', path(name), query);
+    cli.print(name);
+  }, { kind: 'container', force: p.bool('force') });
 }
 
 export function wait(cli: Cli, p: Parsed): Promise<number> {
