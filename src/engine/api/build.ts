@@ -8,23 +8,16 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { boolParam, intParam } from './http.js';
 import { errorMessage, invalidArgument, unimplemented } from '../../common/errors.js';
 import { familiarString, parseReference } from '../../image/reference.js';
-import { resourcesFromBody } from '../containers/resources.js';
 import type { ContainerService } from '../containers/service.js';
-import { createBodySchema, createSpecFromDocker } from './docker-model.js';
+import { createSpecFromBody } from './docker-model.js';
 import { Builder, jsonOutput, StepError, type BuildBackend, type BuildOptions, type StepHostConfig } from '../build/index.js';
 import type { EventBus } from '../events.js';
 import type { RunConfig } from '../build/runconfig.js';
 
 /** A step's container from docker's Config and HostConfig, as POST /containers/create makes one. */
 export function stepContainerCreator(cs: ContainerService) {
-  return async (config: RunConfig, host: StepHostConfig): Promise<{ Id: string; Warnings: string[] }> => {
-    const parsed = (await createBodySchema()).safeParse({ ...config, HostConfig: host });
-    if (!parsed.success) {
-      const i = parsed.error.issues[0]!;
-      throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
-    }
-    return cs.create(createSpecFromDocker(parsed.data, resourcesFromBody(parsed.data.HostConfig ?? {})));
-  };
+  return async (config: RunConfig, host: StepHostConfig): Promise<{ Id: string; Warnings: string[] }> =>
+    cs.create(await createSpecFromBody({ ...config, HostConfig: host }));
 }
 
 function jsonParam<T>(q: URLSearchParams, name: string, what: string, check: (v: unknown) => v is T, empty: T): T {

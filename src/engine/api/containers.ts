@@ -4,9 +4,8 @@ import { sendJson, sendStatus, readJsonBody, boolParam, intParam, frame } from '
 import type { ContainerService } from '../containers/service.js';
 import type { ExecService } from '../containers/exec.js';
 import { running, type Container } from '../containers/model.js';
-import { createBodySchema, createSpecFromDocker, inspectView } from './docker-model.js';
+import { createSpecFromBody, inspectView } from './docker-model.js';
 import { detailsHead } from '../containers/log-attrs.js';
-import { resourcesFromBody } from '../containers/resources.js';
 import { readLogs } from '../containers/logs.js';
 import { logFiles } from '../containers/log-rotation.js';
 import { invalidArgument, errorMessage, unimplemented } from '../../common/errors.js';
@@ -27,13 +26,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   const netId: NetworkIdOf = o.networkId ?? (() => '');
   const sizeOf = o.sizeOf;
   r.add('POST', '/containers/create', async ({ req, res, query }) => {
-    const body = await readJsonBody(req, { checkType: true });
-    const parsed = (await createBodySchema()).safeParse(body);
-    if (!parsed.success) {
-      const i = parsed.error.issues[0]!;
-      throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
-    }
-    const spec = createSpecFromDocker(parsed.data, resourcesFromBody(parsed.data.HostConfig ?? {}));
+    const spec = await createSpecFromBody(await readJsonBody(req, { checkType: true }));
     const platform = query.get('platform') || undefined;
     sendJson(res!, 201, await cs.create({ ...spec, name: query.get('name') || undefined, ...(platform ? { platform } : {}) }));
   });

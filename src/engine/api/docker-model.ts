@@ -5,7 +5,7 @@ import { errorMessage, invalidArgument } from '../../common/errors.js';
 import { dockerDriverName } from '../../storage/types.js';
 import type { Container, ContainerStatus, CreateSpec } from '../containers/model.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
-import { resourceShape, type ResourceConfig } from '../containers/resources.js';
+import { resourceShape, resourcesFromBody, type ResourceConfig } from '../containers/resources.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../../oci/spec.js';
 import { normalizeCap } from '../../oci/caps.js';
 import { healthcheckFromDocker, healthcheckToDocker } from '../containers/health.js';
@@ -73,6 +73,19 @@ function validateHealthcheck(h: CreateBody['Healthcheck']): void {
     if (v !== 0 && v < 1e6) throw invalidArgument(`${f} in Healthcheck cannot be less than 1ms`);
   }
   if ((h.Retries ?? 0) < 0) throw invalidArgument('Retries in Healthcheck cannot be negative');
+}
+
+/**
+ * A POST /containers/create body (or a build step's Config and HostConfig) as the engine's
+ * CreateSpec; a body the schema refuses is a 400 naming its first bad field.
+ */
+export async function createSpecFromBody(body: unknown): Promise<CreateSpec> {
+  const parsed = (await createBodySchema()).safeParse(body);
+  if (!parsed.success) {
+    const i = parsed.error.issues[0]!;
+    throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
+  }
+  return createSpecFromDocker(parsed.data, resourcesFromBody(parsed.data.HostConfig ?? {}));
 }
 
 /** A validated create body (create.ts's schema) as the engine's CreateSpec. */
