@@ -140,13 +140,15 @@ export class PodNetwork {
   async recover(live: Iterable<string>, signal?: AbortSignal): Promise<RecoveryReport> {
     const keep = new Set(live);
     await this.o.cni.removeCacheTemp();
-    await waitForOrphanPlugins(this.o.netns.dir, this.o.orphanWaitMs, this.o.log);
     const ids = new Set<string>();
     for (const a of await this.o.cni.attachments()) ids.add(a.containerId);
     for (const n of await this.o.netns.list()) ids.add(n.id);
+    const stale = [...ids].filter((id) => !keep.has(id)).sort();
+    // an ADD a killed daemon left running has its cache entry: with nothing to release,
+    // there is no plugin to wait for
+    if (stale.length) await waitForOrphanPlugins(this.o.netns.dir, this.o.orphanWaitMs, this.o.log);
     const report: RecoveryReport = { released: [], failed: [] };
-    for (const id of [...ids].sort()) {
-      if (keep.has(id)) continue;
+    for (const id of stale) {
       try {
         await this.teardown(id, signal);
         report.released.push(id);

@@ -264,29 +264,27 @@ export class ContainerNetworks {
    */
   async recover(live: Set<string>): Promise<void> {
     await this.d.cni.removeCacheTemp(); // cache writes a crash cut short
-    // an ADD the killed daemon left running would otherwise finish after our DEL
-    await waitForOrphanPlugins(this.d.netns.dir, undefined, this.d.log);
-    const ids = new Set<string>();
     const attachments = await this.d.cni.attachments();
-    for (const a of attachments) ids.add(a.containerId);
+    const ids = new Set(attachments.map((a) => a.containerId));
     for (const n of await this.d.netns.list()) ids.add(n.id);
-    for (const id of ids) {
-      if (live.has(id)) continue;
+    const stopped = [...ids].filter((id) => !live.has(id));
+    // a running container's attachments its record does not name (a record without its
+    // network state, a start adopted from the runtime, says nothing)
+    const unnamed = this.d.containers().filter((c) => live.has(c.id) && c.state.network).flatMap((c) => {
+      const named = new Set(c.state.network!.endpoints.map((e) => e.ifName));
+      return attachments.filter((a) => a.containerId === c.id && !named.has(a.ifName)).map((a) => ({ c, a }));
+    });
+    // an ADD the killed daemon left running would otherwise finish after our DEL (each has
+    // its cache entry, written before its plugins run: nothing to release, none to wait for)
+    if (stopped.length || unnamed.length) await waitForOrphanPlugins(this.d.netns.dir, undefined, this.d.log);
+    for (const id of stopped) {
       await this.release(id).catch((e) => this.d.log.warn('releasing the network of a stopped container', { id, err: errorMessage(e) }));
     }
-    for (const c of this.d.containers()) {
-      if (!live.has(c.id)) continue;
-      // a record without its network state (a start adopted from the runtime) says nothing
-      const st = c.state.network;
-      if (st) {
-        const named = new Set(st.endpoints.map((e) => e.ifName));
-        for (const a of attachments.filter((x) => x.containerId === c.id && !named.has(x.ifName))) {
-          this.d.log.warn('releasing an attachment the container record does not name (a network connect cut short)', { id: c.id, network: a.networkName, ifName: a.ifName });
-          await this.d.cni.delCached(a, st.sandboxKey).catch((e) => this.d.log.warn('releasing', { id: c.id, ifName: a.ifName, err: errorMessage(e) }));
-        }
-      }
-      await this.serveDns(c, st?.endpoints ?? []);
+    for (const { c, a } of unnamed) {
+      this.d.log.warn('releasing an attachment the container record does not name (a network connect cut short)', { id: c.id, network: a.networkName, ifName: a.ifName });
+      await this.d.cni.delCached(a, c.state.network!.sandboxKey).catch((e) => this.d.log.warn('releasing', { id: c.id, ifName: a.ifName, err: errorMessage(e) }));
     }
+    for (const c of this.d.containers()) if (live.has(c.id)) await this.serveDns(c, c.state.network?.endpoints ?? []);
   }
 
   private takenPorts(self: string): TakenPorts {
