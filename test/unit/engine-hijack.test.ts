@@ -11,7 +11,7 @@ import type { IncomingMessage } from 'node:http';
 import { hijack, type Ctx } from '../../src/engine/api/http.js';
 
 function ctxFor(socket: Duplex): Ctx {
-  return { req: {} as IncomingMessage, res: null, params: [], query: new URLSearchParams(), upgraded: { socket, head: Buffer.alloc(0) } };
+  return { req: {} as IncomingMessage, res: null, params: [], query: new URLSearchParams(), upgraded: { socket, head: Buffer.alloc(0) }, version: '1.41' };
 }
 
 test('the 101 is written alone, and output only once it is out', async () => {

@@ -16,7 +16,7 @@ import type { EventBus } from '../events.js';
 import { invalidArgument, unimplemented } from '../../common/errors.js';
 import type { MountGuard } from '../../storage/mountguard.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
-import { VERSION } from './system.js';
+import { VERSION } from './version.js';
 
 export interface ArchiveDeps {
   cs: ContainerService;

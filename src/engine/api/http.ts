@@ -11,6 +11,8 @@ export interface Ctx {
   query: URLSearchParams;
   /** Raw connection after an Upgrade (attach, exec start). */
   upgraded?: { socket: Duplex; head: Buffer };
+  /** The API version asked for by the path's /vX.Y/ prefix; the newest served when it has none (dockerd's default). */
+  version: string;
 }
 
 export type Handler = (ctx: Ctx) => Promise<void>;

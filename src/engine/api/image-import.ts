@@ -13,7 +13,7 @@ import type { ImageStore } from '../../image/types.js';
 import { errorMessage, internal, invalidArgument, notFound, permissionDenied, unauthenticated } from '../../common/errors.js';
 import { applyChanges, type CommitConfig } from '../containers/commit.js';
 import type { EventBus } from '../events.js';
-import { VERSION } from './system.js';
+import { VERSION } from './version.js';
 
 /** The image's name from repo= and tag= (dockerd: a digest is refused, no tag is latest). */
 function importName(repo: string, tag: string): string | undefined {

@@ -6,7 +6,7 @@ import { Router, sendError, sendJson, type Ctx } from './http.js';
 import type { Logger } from '../../common/log.js';
 import { errorMessage, httpStatus, invalidArgument } from '../../common/errors.js';
 import type { SocketClaim } from '../../common/unixsocket.js';
-import { API_VERSION, MIN_API_VERSION, VERSION } from './system.js';
+import { API_VERSION, MIN_API_VERSION, VERSION } from './version.js';
 import { compareVersions } from '../../common/compare.js';
 
 const VERSION_PREFIX = /^\/v(\d+(?:\.\d+)*)(?=\/)/;
@@ -45,7 +45,7 @@ export function createApiServer(router: Router, log: Logger, mapError: ErrorMapp
     }
     try {
       if (version !== undefined) checkApiVersion(version);
-      await m.h({ req, res, params: m.params, query: url.searchParams, upgraded });
+      await m.h({ req, res, params: m.params, query: url.searchParams, upgraded, version: version ?? API_VERSION });
     } catch (err) {
       const e = mapError(err, req.method ?? 'GET', pathname);
       const status = httpStatus(e);

@@ -15,11 +15,9 @@ import { BUILD_TIME, GIT_COMMIT } from '../../common/buildinfo.js';
 import { HostInfo, shimRuntimesOnPath, type Component } from './host-info.js';
 import { FilterArgs } from './filters.js';
 import { compareStrings } from '../../common/compare.js';
+import { API_VERSION, MIN_API_VERSION, VERSION } from './version.js';
 
-export const API_VERSION = '1.41';
-/** The oldest API version dockerd 20.10 serves, which the CLI shows as the minimum. */
-export const MIN_API_VERSION = '1.12';
-export const VERSION = '0.1.0';
+export { VERSION } from './version.js';
 
 /**
  * A sandboxer this daemon runs containers in (tsula's own /info field): the runtime that
