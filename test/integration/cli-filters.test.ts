@@ -165,7 +165,7 @@ test('templates on docker\'s structs and -s sizes, as the docker CLI prints them
   }
   const [rw, rootfs] = (await d.ok(['inspect', '-s', '-f', '{{.SizeRw}} {{.SizeRootFs}}', 'web'])).trim().split(' ').map(Number);
   assert.ok(rw! >= 6 && rootfs! > rw!, `${rw} ${rootfs}`);
-  assert.equal((await d.ok(['version', '-f', '{{.Server.APIVersion}}'])).trim(), '1.41');
+  assert.equal((await d.ok(['version', '-f', '{{.Server.APIVersion}}'])).trim(), '1.52');
   assert.match(await d.ok(['ps', '-s']), /\s6B \(virtual \d/);
 });
 

@@ -34,9 +34,10 @@ test("dockerd's middleware: API versions out of range, an unknown route, a body 
   assert.deepEqual(await v('1.41'), [200, '']);
   assert.deepEqual(await v('1.12'), [200, '']);
   assert.deepEqual(await v('1.11'), [400, 'client version 1.11 is too old. Minimum supported API version is 1.12, please upgrade your client to a newer version']);
-  assert.deepEqual(await v('1.43'), [400, 'client version 1.43 is too new. Maximum supported API version is 1.41']);
-  // a newer client's request does nothing: no container is made under 1.41's rules
-  const made = await d.api('POST', '/v1.43/containers/create?name=too-new', JSON.stringify({ Image: 'busybox' }));
+  assert.deepEqual(await v('1.52'), [200, '']);
+  assert.deepEqual(await v('1.53'), [400, 'client version 1.53 is too new. Maximum supported API version is 1.52']);
+  // a newer client's request does nothing: no container is made under 1.52's rules
+  const made = await d.api('POST', '/v1.53/containers/create?name=too-new', JSON.stringify({ Image: 'busybox' }));
   assert.equal(made.status, 400);
   assert.equal((await d.api('GET', '/containers/too-new/json')).status, 404);
   assert.deepEqual([(await d.api('GET', '/v1.41/nothing/here')).status, JSON.parse((await d.api('GET', '/v1.41/nothing/here')).body)], [404, { message: 'page not found' }]);

@@ -1,8 +1,11 @@
 // The Engine API versions tsulad serves, and what a request asked for.
 import { compareVersions } from '../../common/compare.js';
 
-/** The newest Engine API version served: what a request without a /vX.Y/ prefix gets. */
-export const API_VERSION = '1.41';
+/**
+ * The newest Engine API version served (dockerd 29's): what a request without a /vX.Y/ prefix
+ * gets. docker 29's CLI talks nothing older than 1.44; older clients ask for their own.
+ */
+export const API_VERSION = '1.52';
 /** The oldest API version served (dockerd 20.10's), which the CLI shows as the minimum. */
 export const MIN_API_VERSION = '1.12';
 export const VERSION = '0.1.0';
