@@ -20,6 +20,18 @@ export interface CreateRequest {
    * stdin stays open.
    */
   stdinOnce: boolean;
+  /** The process' stdio as open fds, given to it as they are (no attach stream); see `directStdio`. */
+  stdioFds?: StdioFds;
+}
+
+/**
+ * Open files a process gets as its stdin/stdout/stderr, with nobody copying between: a reader
+ * that stops reading stops the writer, as with containerd-shim-runc-v2's blocking copy.
+ */
+export interface StdioFds {
+  stdin?: number;
+  stdout: number;
+  stderr: number;
 }
 
 export interface ExecRequest {
@@ -29,6 +41,8 @@ export interface ExecRequest {
   process: Process;
   attach: boolean;       // hold stdio for a client (false = detached, output discarded)
   stdin: boolean;
+  /** As CreateRequest's: with it, attach is false and there is no attach stream. */
+  stdioFds?: StdioFds;
 }
 
 /** A client's view of a process' stdio: read gives frames, write goes to stdin. */
@@ -67,6 +81,8 @@ export interface Runtime {
    * privileged_without_host_devices, which kata's configurations set).
    */
   readonly guestKernel?: boolean;
+  /** It takes `stdioFds` for a process without a terminal (conmon's passthrough). */
+  readonly directStdio?: boolean;
   /** Create the container (process not yet running); returns the init pid. */
   create(req: CreateRequest): Promise<number>;
   start(id: string): Promise<void>;

@@ -1,9 +1,11 @@
 // Glue to conmon (the C monitor CRI-O and podman use): argv, the sync/start/attach pipes,
 // and its JSON messages. conmon double-forks; the daemonised monitor outlives tsulad.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { internal, TsulaError } from '../../common/errors.js';
 import { onLines } from '../../common/lines.js';
+import type { StdioFds } from '../types.js';
 
 export interface ConmonPaths {
   conmon: string;        // conmon binary
@@ -25,6 +27,11 @@ export interface ConmonArgs {
   stdin: boolean;
   leaveStdinOpen: boolean;
   exec?: { processSpec: string; attach: boolean };
+  /**
+   * The process gets these files as its stdio (conmon's passthrough: no pipes, no log, no
+   * attach socket; conmon drops its own copies once the runtime has them).
+   */
+  passthrough?: StdioFds;
 }
 
 /** Where runc logs when conmon runs it (in the bundle; one per create or exec). */
@@ -40,7 +47,7 @@ export function conmonArgv(p: ConmonPaths, a: ConmonArgs): string[] {
     '-c', a.id, '-u', a.uuid, '-n', a.name,
     '-r', p.runtime, ...[`--root=${p.runtimeRoot}`, ...runcLog, ...(p.runtimeArgs ?? [])].flatMap((x) => ['--runtime-arg', x]),
     '-b', a.bundle, '-p', a.pidFile,
-    '-l', `k8s-file:${a.logPath}`,
+    '-l', a.passthrough ? 'passthrough' : `k8s-file:${a.logPath}`,
     '--exit-dir', a.exitDir,
     // the attach socket lives in the bundle itself (short, per container)
     '--socket-dir-path', a.bundle, '--full-attach',
@@ -49,7 +56,7 @@ export function conmonArgv(p: ConmonPaths, a: ConmonArgs): string[] {
   if (!a.exec) argv.push('-P', `${a.bundle}/conmon.pid`);
   if (a.logSizeMax) argv.push('--log-size-max', String(a.logSizeMax));
   if (a.terminal) argv.push('-t');
-  if (a.stdin) argv.push('-i');
+  if (a.stdin && !a.passthrough) argv.push('-i');
   if (a.leaveStdinOpen) argv.push('--leave-stdin-open');
   if (a.exec) {
     argv.push('--exec', '--exec-process-spec', a.exec.processSpec);
@@ -104,7 +111,8 @@ export interface ConmonProcess {
 export function spawnConmon(p: ConmonPaths, a: ConmonArgs): ConmonProcess {
   const attach = !!a.exec?.attach;
   const env: NodeJS.ProcessEnv = { ...process.env, _OCI_SYNCPIPE: '3' };
-  const stdio: Array<'ignore' | 'pipe'> = ['ignore', 'ignore', 'pipe', 'pipe'];
+  const io = a.passthrough;
+  const stdio: Array<'ignore' | 'pipe' | number> = io ? [io.stdin ?? 'ignore', io.stdout, io.stderr, 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'];
   if (attach) {
     env._OCI_STARTPIPE = '4';
     env._OCI_ATTACHPIPE = '5';
@@ -133,12 +141,31 @@ export function spawnConmon(p: ConmonPaths, a: ConmonArgs): ConmonProcess {
   return { child, sync, start, attachReady, closePipes };
 }
 
-/** Wait for conmon's pid message; a negative value carries the runtime's error. */
-export async function readPid(cp: ConmonProcess, what: string): Promise<number> {
+/**
+ * Wait for conmon's pid message; a negative value carries the runtime's error. In passthrough
+ * the runtime's stderr is the process' own, so conmon has no error to send: runcLog has it.
+ */
+export async function readPid(cp: ConmonProcess, what: string, runcLog?: string): Promise<number> {
   const m = await cp.sync.next();
-  if (!m) throw internal(`${what}: conmon exited without reporting a pid`);
+  if (!m) {
+    const logged = runcLog ? await lastRuncError(runcLog) : '';
+    throw logged ? new TsulaError('Internal', `${what}: ${logged}`) : internal(`${what}: conmon exited without reporting a pid`);
+  }
   if (m.data < 0) throw new TsulaError('Internal', `${what}: ${cleanRuntimeError(m.message ?? 'runtime failed')}`);
   return m.data;
+}
+
+/** The last error runc wrote into its --log-format=json file ('' when none). */
+async function lastRuncError(file: string): Promise<string> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  let msg = '';
+  for (const line of text.split('\n')) {
+    try {
+      const l = JSON.parse(line) as { level?: string; msg?: string };
+      if ((l.level === 'error' || l.level === 'fatal') && l.msg) msg = l.msg;
+    } catch { /* a torn last line */ }
+  }
+  return msg.trim();
 }
 
 /**

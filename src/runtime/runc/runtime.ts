@@ -29,6 +29,7 @@ export interface RuncRuntimeOptions {
 
 export class RuncConmonRuntime implements Runtime {
   readonly name: string;
+  readonly directStdio = true;
   private paths: ConmonPaths;
   private exitDir: string;
   private exits: ExitWatcher | null = null;
@@ -67,11 +68,13 @@ export class RuncConmonRuntime implements Runtime {
       id: req.id, uuid: req.id, name: req.id, bundle: req.bundle,
       pidFile: path.join(req.bundle, 'pidfile'), logPath: req.logPath, logSizeMax: req.logSizeMax, exitDir: this.exitDir,
       terminal: req.terminal, stdin: req.stdin, leaveStdinOpen: req.stdin && !req.stdinOnce,
+      ...(req.stdioFds && !req.terminal ? { passthrough: req.stdioFds } : {}),
     });
+    const direct = !!req.stdioFds && !req.terminal;
     this.o.faults?.hit('start:after-conmon');
     try {
       // the words of containerd-shim-runc-v2 (and so docker's), as for exec below
-      return await readPid(cp, 'OCI runtime create failed');
+      return await readPid(cp, 'OCI runtime create failed', direct ? path.join(req.bundle, RUNC_LOG) : undefined);
     } finally {
       cp.closePipes();
     }
@@ -216,17 +219,19 @@ export class RuncConmonRuntime implements Runtime {
 
   async exec(req: ExecRequest): Promise<ExecHandle> {
     const specPath = path.join(req.dir, 'process.json');
+    const direct = req.stdioFds && !req.process.terminal ? req.stdioFds : undefined;
     await fs.mkdir(path.join(req.dir, 'exit'), { recursive: true, mode: 0o700 });
     await fs.writeFile(specPath, JSON.stringify(req.process));
     const cp = spawnConmon(this.paths, {
       id: req.containerId, uuid: req.execId, name: req.containerId, bundle: req.dir,
       pidFile: path.join(req.dir, 'pid'), logPath: path.join(req.dir, 'log'), exitDir: path.join(req.dir, 'exit'),
       terminal: !!req.process.terminal, stdin: req.stdin, leaveStdinOpen: false,
-      exec: { processSpec: specPath, attach: req.attach },
+      exec: { processSpec: specPath, attach: req.attach && !direct },
+      ...(direct ? { passthrough: direct } : {}),
     });
     let stdio: StdioStream | null = null;
     try {
-      if (req.attach) {
+      if (req.attach && !direct) {
         // conmon reads the start pipe once before setting up, once more after our attach
         cp.start!.write(Buffer.from([0]));
         await cp.attachReady;
@@ -234,7 +239,7 @@ export class RuncConmonRuntime implements Runtime {
         cp.start!.write(Buffer.from([0]));
       }
       // the text dockerd gives for a runtime that refused the exec
-      const pid = await readPid(cp, 'OCI runtime exec failed');
+      const pid = await readPid(cp, 'OCI runtime exec failed', direct ? path.join(req.dir, RUNC_LOG) : undefined);
       const exited = (async () => {
         const m = await cp.sync.next();
         cp.closePipes();

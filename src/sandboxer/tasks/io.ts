@@ -1,6 +1,8 @@
 // containerd's side of a process' stdio: FIFO paths from CreateTaskRequest / ExecProcessRequest.
-// Output comes from conmon's attach socket (a StdioStream) and goes into the stdout/stderr
-// FIFOs; stdin goes from the stdin FIFO into the attach socket.
+// FifoPump copies, for a process with a terminal or in a VM (io-direct.ts gives the others the
+// FIFOs themselves): output comes from the runtime's attach stream (conmon's attach socket, the
+// agent's ReadStdout) and goes into the stdout/stderr FIFOs; stdin goes from the stdin FIFO
+// into the attach stream.
 // - Output FIFOs are opened O_RDWR: the open never blocks (containerd may not have its end
 //   open yet, or may be gone after a restart). We are their only writer, so closing our fd
 //   is containerd's EOF.
@@ -25,7 +27,21 @@ export interface FifoPaths {
   stderr: string;
 }
 
-export class FifoPump {
+/** A task's or exec's stdio as the task service drives it: copied (FifoPump) or given (FifoPassthrough). */
+export interface TaskIo {
+  /** Start serving a process' attach stream (nothing to do where the process has the FIFOs). */
+  connect(stream: StdioStream): void;
+  /** Resolves when the process' output ended (or after ms). */
+  drained(ms: number): Promise<void>;
+  /** containerd's CloseIO(stdin). */
+  closeStdin(): void;
+  /** The process exited. */
+  endOutput(): void;
+  /** The task or exec is deleted (or the sandboxer goes). */
+  close(): void;
+}
+
+export class FifoPump implements TaskIo {
   private out: net.Socket | null = null;
   private err: net.Socket | null = null;
   private in: net.Socket | null = null;

@@ -15,7 +15,8 @@ import { readJson } from '../../common/fsutil.js';
 import { SHIM_INFO_FILE, type ShimInfo } from '../admin.js';
 import type { Sandboxes } from '../sandboxes.js';
 import { TaskRecords, taskKey, type TaskRecord } from './records.js';
-import { FifoPump, noStdio, type FifoPaths } from './io.js';
+import { FifoPump, noStdio, type FifoPaths, type TaskIo } from './io.js';
+import { FifoPassthrough } from './io-direct.js';
 import { adaptSpec, readBundleSpec } from './spec.js';
 import { mountRootfs, unmountRootfs, type RootMount } from './mounts.js';
 import type { EventPublisher } from './events.js';
@@ -53,7 +54,7 @@ export interface ExecEntry {
   dir: string;
   process: Process;
   paths: FifoPaths;
-  io: FifoPump | null;
+  io: TaskIo | null;
   pid: number;
   status: 'created' | 'running' | 'stopped';
   exitStatus: number;
@@ -64,7 +65,7 @@ export interface ExecEntry {
 }
 
 export class Task {
-  io: FifoPump | null = null;
+  io: TaskIo | null = null;
   waiters: Array<() => void> = [];
   execs = new Map<string, ExecEntry>();
   constructor(public rec: TaskRecord) {}
@@ -177,14 +178,20 @@ export class TaskManager {
       }
       await adaptSpec(spec, c.bundle);
       if (sandboxId) this.sandboxes.joinSpec(sandboxId, spec);
-      t.io = await FifoPump.open(c);
       const rt = await this.rt(rec);
+      const direct = rt.directStdio && !c.terminal ? await FifoPassthrough.open(c) : null;
+      t.io = direct ?? await FifoPump.open(c);
       // stdinOnce: our attach connection going away (CloseIO) is the container's stdin EOF
-      rec.pid = await rt.create({
-        id: key, bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'), logSizeMax: CONMON_LOG_MAX,
-        terminal: c.terminal, stdin: !!c.stdin, stdinOnce: true,
-      });
-      t.io.connect(await rt.attach(key, rec.dir));
+      try {
+        rec.pid = await rt.create({
+          id: key, bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'), logSizeMax: CONMON_LOG_MAX,
+          terminal: c.terminal, stdin: !!c.stdin, stdinOnce: true, ...(direct ? { stdioFds: direct.fds } : {}),
+        });
+      } finally {
+        direct?.release();
+      }
+      if (direct) rec.directIo = true;
+      else t.io.connect(await rt.attach(key, rec.dir));
       await this.records.save(rec);
     } catch (e) {
       t.io?.close();
@@ -232,12 +239,15 @@ export class TaskManager {
     if (e.status !== 'created') throw stateError('start', e.status);
     if (t.rec.status !== 'running') throw stateError('exec', t.rec.status);
     const attach = !noStdio(e.paths);
-    e.io = attach ? await FifoPump.open(e.paths) : null;
+    const rt = await this.rt(t.rec);
+    const direct = attach && rt.directStdio && !e.process.terminal ? await FifoPassthrough.open(e.paths) : null;
+    e.io = direct ?? (attach ? await FifoPump.open(e.paths) : null);
     e.status = 'running';
     try {
-      const h = await (await this.rt(t.rec)).exec({
+      const h = await rt.exec({
         containerId: t.rec.key, execId: e.execId, dir: e.dir, process: e.process, attach, stdin: !!e.paths.stdin,
-      });
+        ...(direct ? { stdioFds: direct.fds } : {}),
+      }).finally(() => direct?.release());
       e.pid = h.pid;
       e.kill = h.kill;
       if (h.stdio) e.io?.connect(h.stdio);
@@ -429,8 +439,12 @@ export class TaskManager {
         await this.onExit(rec.key, 255, new Date());
       } else if (rec.pid > 0 && await rt.monitorAlive(rec.key, rec.dir)) {
         try {
-          t.io = await FifoPump.open(rec);
-          t.io.connect(await rt.attach(rec.key, rec.dir));
+          if (rec.directIo) {
+            t.io = await FifoPassthrough.reopen(rec);
+          } else {
+            t.io = await FifoPump.open(rec);
+            t.io.connect(await rt.attach(rec.key, rec.dir));
+          }
         } catch (e) {
           this.log?.warn('cannot reattach task stdio', { id: rec.id, err: errorMessage(e) });
         }

@@ -21,6 +21,8 @@ export interface TaskRecord {
   stdout: string;
   stderr: string;
   rootfsMounted: boolean;  // we mounted CreateTaskRequest.rootfs on <bundle>/rootfs
+  /** The process has containerd's FIFOs as its stdio (FifoPassthrough): no attach stream to reconnect. */
+  directIo?: boolean;
   pid: number;
   status: 'created' | 'running' | 'paused' | 'stopped';
   exitStatus?: number;
