@@ -11,8 +11,17 @@
 //   or exec is deleted (no EPIPE for a client still writing).
 import { closeSync, constants, openSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
-import type { StdioFds, StdioStream } from '../../runtime/types.js';
-import type { FifoPaths, TaskIo } from './io.js';
+import type { Runtime, StdioFds, StdioStream } from '../../runtime/types.js';
+import { FifoPump, type FifoPaths, type TaskIo } from './io.js';
+
+/**
+ * A process' stdio: the FIFOs themselves where the runtime takes them and there is no
+ * terminal (direct: give its fds to the runtime, then release()), else a copying pump.
+ */
+export async function openProcessIo(rt: Runtime, paths: FifoPaths, terminal: boolean): Promise<{ io: TaskIo; direct: FifoPassthrough | null }> {
+  const direct = rt.directStdio && !terminal ? await FifoPassthrough.open(paths) : null;
+  return { io: direct ?? await FifoPump.open(paths), direct };
+}
 
 export class FifoPassthrough implements TaskIo {
   /** What the runtime gives the process; ours to close once it has them (release()). */

@@ -1,8 +1,8 @@
 // Every container (task) of every sandbox: lifecycle on top of a Runtime — the host's
 // conmon + runc (exits and logs survive us), or the one a sandbox kind brings (a VM's
-// guest) —, containerd's FIFOs pumped from the runtime's attach stream, exits from the
-// runtime, task events to containerd, and re-adoption of every task from its record after
-// a sandboxer restart.
+// guest) —, containerd's FIFOs given to the process or pumped from its attach stream, exits
+// from the runtime, task events to containerd, and re-adoption of every task from its record
+// after a sandboxer restart.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from '../../common/crypto.js';
@@ -15,8 +15,9 @@ import { readJson } from '../../common/fsutil.js';
 import { SHIM_INFO_FILE, type ShimInfo } from '../admin.js';
 import type { Sandboxes } from '../sandboxes.js';
 import { TaskRecords, taskKey, type TaskRecord } from './records.js';
-import { FifoPump, noStdio, type FifoPaths, type TaskIo } from './io.js';
-import { FifoPassthrough } from './io-direct.js';
+import { FifoPump, noStdio, type FifoPaths } from './io.js';
+import { FifoPassthrough, openProcessIo } from './io-direct.js';
+import { Task, exitOf, type CreateTask, type ExecEntry, type ExitInfo } from './task.js';
 import { adaptSpec, readBundleSpec } from './spec.js';
 import { mountRootfs, unmountRootfs, type RootMount } from './mounts.js';
 import type { EventPublisher } from './events.js';
@@ -37,39 +38,6 @@ const DRAIN_MS = 2000;
 const OOM_EVENT_MS = 2000;
 /** A task with this annotation and no pod runs in a sandbox of that kind made for it alone. */
 export const SANDBOX_KIND_ANNOTATION = 'io.tsula.sandbox-kind';
-
-export interface ExitInfo { pid: number; exitStatus: number; exitedAt: Date | null }
-
-export interface CreateTask extends FifoPaths {
-  id: string;
-  bundle: string;
-  rootfs: RootMount[];
-  terminal: boolean;
-  /** A vmm.toml from containerd's runtime options: the task gets a VM sandbox of its own. */
-  configPath?: string;
-}
-
-export interface ExecEntry {
-  execId: string;
-  dir: string;
-  process: Process;
-  paths: FifoPaths;
-  io: TaskIo | null;
-  pid: number;
-  status: 'created' | 'running' | 'stopped';
-  exitStatus: number;
-  exitedAt: Date | null;
-  waiters: Array<() => void>;
-  /** The runtime's own signalling (a guest pid means nothing here); absent: a host pid. */
-  kill?: (signal: number) => Promise<void>;
-}
-
-export class Task {
-  io: TaskIo | null = null;
-  waiters: Array<() => void> = [];
-  execs = new Map<string, ExecEntry>();
-  constructor(public rec: TaskRecord) {}
-}
 
 export class TaskManager {
   private tasks = new Map<string, Task>();
@@ -179,8 +147,8 @@ export class TaskManager {
       await adaptSpec(spec, c.bundle);
       if (sandboxId) this.sandboxes.joinSpec(sandboxId, spec);
       const rt = await this.rt(rec);
-      const direct = rt.directStdio && !c.terminal ? await FifoPassthrough.open(c) : null;
-      t.io = direct ?? await FifoPump.open(c);
+      const { io, direct } = await openProcessIo(rt, c, c.terminal);
+      t.io = io;
       // stdinOnce: our attach connection going away (CloseIO) is the container's stdin EOF
       try {
         rec.pid = await rt.create({
@@ -191,7 +159,7 @@ export class TaskManager {
         direct?.release();
       }
       if (direct) rec.directIo = true;
-      else t.io.connect(await rt.attach(key, rec.dir));
+      else io.connect(await rt.attach(key, rec.dir));
       await this.records.save(rec);
     } catch (e) {
       t.io?.close();
@@ -240,8 +208,8 @@ export class TaskManager {
     if (t.rec.status !== 'running') throw stateError('exec', t.rec.status);
     const attach = !noStdio(e.paths);
     const rt = await this.rt(t.rec);
-    const direct = attach && rt.directStdio && !e.process.terminal ? await FifoPassthrough.open(e.paths) : null;
-    e.io = direct ?? (attach ? await FifoPump.open(e.paths) : null);
+    const { io, direct } = attach ? await openProcessIo(rt, e.paths, !!e.process.terminal) : { io: null, direct: null };
+    e.io = io;
     e.status = 'running';
     try {
       const h = await rt.exec({
@@ -471,8 +439,4 @@ async function atMost(p: Promise<unknown>, ms: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([p, new Promise((r) => { timer = setTimeout(r, ms); })]);
   clearTimeout(timer);
-}
-
-function exitOf(r: TaskRecord): ExitInfo {
-  return { pid: r.pid, exitStatus: r.exitStatus ?? 0, exitedAt: r.exitedAt ? new Date(r.exitedAt) : null };
 }

@@ -1,0 +1,42 @@
+// A task (a container's init process) and its execs as the task manager holds them.
+import type { Process } from '../../oci/types.js';
+import type { TaskRecord } from './records.js';
+import type { FifoPaths, TaskIo } from './io.js';
+import type { RootMount } from './mounts.js';
+
+export interface ExitInfo { pid: number; exitStatus: number; exitedAt: Date | null }
+
+export interface CreateTask extends FifoPaths {
+  id: string;
+  bundle: string;
+  rootfs: RootMount[];
+  terminal: boolean;
+  /** A vmm.toml from containerd's runtime options: the task gets a VM sandbox of its own. */
+  configPath?: string;
+}
+
+export interface ExecEntry {
+  execId: string;
+  dir: string;
+  process: Process;
+  paths: FifoPaths;
+  io: TaskIo | null;
+  pid: number;
+  status: 'created' | 'running' | 'stopped';
+  exitStatus: number;
+  exitedAt: Date | null;
+  waiters: Array<() => void>;
+  /** The runtime's own signalling (a guest pid means nothing here); absent: a host pid. */
+  kill?: (signal: number) => Promise<void>;
+}
+
+export class Task {
+  io: TaskIo | null = null;
+  waiters: Array<() => void> = [];
+  execs = new Map<string, ExecEntry>();
+  constructor(public rec: TaskRecord) {}
+}
+
+export function exitOf(r: TaskRecord): ExitInfo {
+  return { pid: r.pid, exitStatus: r.exitStatus ?? 0, exitedAt: r.exitedAt ? new Date(r.exitedAt) : null };
+}
