@@ -1,7 +1,9 @@
 // The guest's containers: conmon + an OCI runtime (crun, or runc) inside the VM, as the host runs them
 // (RuncConmonRuntime), so exit codes, signals, TTYs and exec behave the same in both places.
 // What differs is where stdio goes: into queues the host drains with long-polling reads over
-// the agent channel (kata's ReadStdout/WriteStdin), since no FIFO crosses the VM boundary.
+// the agent channel (kata's ReadStdout/WriteStdin), since no FIFO crosses the VM boundary;
+// without a terminal the process' stdio are pipes to the agent, which stops reading them
+// while the host is behind (the process waits, as with a FIFO nobody reads).
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -15,19 +17,32 @@ import { GUEST_TASKS_DIR, GUEST_RUNC_STATE, guestOciRuntime } from './paths.js';
 
 export type TaskStatus = 'created' | 'running' | 'paused' | 'stopped';
 
+/** Telling the writer to wait (a full queue) and to go on (the host read it). */
+interface Flow { full(q: OutQueue): void; drained(q: OutQueue): void }
+
 /** One output stream: chunks not yet read, EOF, and who is waiting for either. */
 export class OutQueue {
   private chunks: Buffer[] = [];
   private size = 0;
   private eof = false;
+  private isFull = false;
   private waiters: Array<() => void> = [];
-  // a host that never reads must not make the guest run out of memory: keep the newest 4 MiB
+  // a host that reads slower than the process writes: with a pausable stream the process
+  // waits past 1 MiB queued (nothing is lost); else the newest 4 MiB are kept, so the
+  // guest does not run out of memory
+  private static readonly HIGH = 1 << 20;
   private static readonly CAP = 4 << 20;
+
+  constructor(private readonly flow: Flow | null = null) {}
 
   push(b: Buffer): void {
     this.chunks.push(b);
     this.size += b.length;
-    while (this.size > OutQueue.CAP && this.chunks.length > 1) this.size -= this.chunks.shift()!.length;
+    if (this.flow) {
+      if (this.size > OutQueue.HIGH && !this.isFull) { this.isFull = true; this.flow.full(this); }
+    } else {
+      while (this.size > OutQueue.CAP && this.chunks.length > 1) this.size -= this.chunks.shift()!.length;
+    }
     this.wake();
   }
   end(): void { this.eof = true; this.wake(); }
@@ -43,15 +58,23 @@ export class OutQueue {
     }
     const data = Buffer.concat(this.chunks.splice(0));
     this.size = 0;
+    if (this.isFull) { this.isFull = false; this.flow?.drained(this); }
     return { data, eof: this.eof && !data.length };
   }
 }
 
 /** A process' stdio as the host sees it: two queues to drain and a stdin to write. */
 export class ProcessIo {
-  readonly stdout = new OutQueue();
-  readonly stderr = new OutQueue();
+  readonly stdout: OutQueue;
+  readonly stderr: OutQueue;
   constructor(private readonly stream: StdioStream | null, readonly withStdin: boolean) {
+    const full = new Set<OutQueue>();
+    const flow: Flow | null = stream?.pause && stream.resume ? {
+      full: (q) => { full.add(q); stream.pause!(); },
+      drained: (q) => { full.delete(q); if (!full.size) stream.resume!(); },
+    } : null;
+    this.stdout = new OutQueue(flow);
+    this.stderr = new OutQueue(flow);
     if (!stream) { this.stdout.end(); this.stderr.end(); return; }
     stream.onOutput((s, d) => (s === 2 ? this.stderr : this.stdout).push(Buffer.from(d)));
     stream.onEnd(() => { this.stdout.end(); this.stderr.end(); });
@@ -173,6 +196,7 @@ export class TaskTable {
       // the host keeps the container's log: conmon's own copy in guest RAM would only grow
       t.pid = await this.runtime.create({
         id: o.id, bundle: dir, spec: o.spec, logPath: '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
+        stdioPipes: true, // (without a terminal: the host's slow reader makes the process wait)
       });
       ph.mark('runtime-create');
       t.io = new ProcessIo(await this.runtime.attach(o.id, dir), o.stdin);
@@ -213,7 +237,7 @@ export class TaskTable {
     await fs.mkdir(e.dir, { recursive: true, mode: 0o700 });
     e.status = 'running';
     try {
-      const h = await this.runtime.exec({ containerId: t.id, execId: e.execId, dir: e.dir, process: e.process, attach: e.attach, stdin: e.stdin });
+      const h = await this.runtime.exec({ containerId: t.id, execId: e.execId, dir: e.dir, process: e.process, attach: e.attach, stdin: e.stdin, stdioPipes: true });
       e.handle = h;
       e.pid = h.pid;
       e.io = new ProcessIo(h.stdio, e.stdin);

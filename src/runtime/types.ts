@@ -22,6 +22,11 @@ export interface CreateRequest {
   stdinOnce: boolean;
   /** The process' stdio as open fds, given to it as they are (no attach stream); see `directStdio`. */
   stdioFds?: StdioFds;
+  /**
+   * Without a terminal: the process' stdio are pipes to us, which attach() then gives once
+   * (a pausable stream); see `directStdio`.
+   */
+  stdioPipes?: boolean;
 }
 
 /**
@@ -43,6 +48,8 @@ export interface ExecRequest {
   stdin: boolean;
   /** As CreateRequest's: with it, attach is false and there is no attach stream. */
   stdioFds?: StdioFds;
+  /** As CreateRequest's: the handle's stdio is the pipes. */
+  stdioPipes?: boolean;
 }
 
 /** A client's view of a process' stdio: read gives frames, write goes to stdin. */
@@ -55,6 +62,12 @@ export interface StdioStream {
   closeStdin(): void;
   /** This client goes away (a detach); closes stdin only where stdinOnce says so. */
   close(): void;
+  /**
+   * Stop taking output until resume(), so the process waits on its writes (a reader that
+   * keeps up less than the process writes). Absent: output comes whatever the reader does.
+   */
+  pause?(): void;
+  resume?(): void;
 }
 
 export interface ExecHandle {
@@ -81,7 +94,7 @@ export interface Runtime {
    * privileged_without_host_devices, which kata's configurations set).
    */
   readonly guestKernel?: boolean;
-  /** It takes `stdioFds` for a process without a terminal (conmon's passthrough). */
+  /** It takes `stdioFds` or `stdioPipes` for a process without a terminal (conmon's passthrough). */
   readonly directStdio?: boolean;
   /** Create the container (process not yet running); returns the init pid. */
   create(req: CreateRequest): Promise<number>;

@@ -141,6 +141,25 @@ test('stdin, exec with its own output and exit code, kill → 137, and the error
   g.close();
 });
 
+test('a host that stops reading makes the process wait (nothing dropped): 8 MiB through a paused stream', async () => {
+  const { rt, exits } = await connect();
+  await rt.create({ id: k('big'), bundle: '', spec: await spec('big', ['sh', '-c', "head -c 8388608 /dev/zero | tr '\\0' a"]), logPath: '', terminal: false, stdin: false, stdinOnce: true });
+  const io = await rt.attach(k('big'), '');
+  io.pause!();
+  let n = 0;
+  io.onOutput((_s, d) => { n += d.length; });
+  const ended = new Promise<void>((r) => io.onEnd(r));
+  await rt.start(k('big'));
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.ok(!exits.has(k('big')), 'the process waits for its reader');
+  assert.ok(n < 4 << 20, `${n} bytes read while paused`);
+  io.resume!();
+  await ended;
+  assert.equal(n, 8 << 20);
+  await waitFor(() => exits.get(k('big')) === 0);
+  await rt.delete(k('big'), '', false);
+});
+
 test('a terminal: output through the pty, resize reaches it', async () => {
   const { rt, g, exits } = await connect();
   await rt.create({ id: k('tty'), bundle: '', spec: await spec('tty', ['sh', '-c', 'sleep 0.5; stty size; tty'], true), logPath: '', terminal: true, stdin: false, stdinOnce: true });

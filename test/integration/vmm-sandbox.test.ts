@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { TestDaemon, IMAGES, ROOT, waitFor } from '../helpers/daemon.js';
 import { METRICS_V2, fromMetricsAny } from '../../src/cgroups/metrics.js';
 import { TestContainerd, instancesNamed, killSandboxerLeftovers, nodeProcessesUnder, processesNamed, shortTempDir } from '../helpers/containerd.js';
@@ -137,7 +137,7 @@ test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu name
   }
 });
 
-test('containerd: ctr run --runtime io.containerd.tsula.v2 --runtime-config-path vmm.toml runs in a VM', { timeout: 300_000 }, async () => {
+test('containerd: ctr run --runtime io.containerd.tsula.v2 --runtime-config-path vmm.toml runs in a VM; a slow reader gets every byte', { timeout: 300_000 }, async () => {
   const c = await TestContainerd.start();
   try {
     await c.importBusybox();
@@ -148,6 +148,19 @@ test('containerd: ctr run --runtime io.containerd.tsula.v2 --runtime-config-path
     assert.equal(r.code, 6, `${r.stderr}\n${await c.sandboxerLog()}`);
     assert.equal(r.stdout.trim(), guestKernel);
     assert.match(r.stderr, /err/);
+    // a reader that stops for 4 s: the guest process waits for it (the sandboxer and the
+    // agent stop reading), and every byte of 8 MiB arrives
+    const big = await new Promise<{ code: number; n: number }>((resolve) => {
+      const p = spawn('ctr', ['-a', c.sock, '-n', 'tsula', 'run', '--fifo-dir', path.join(c.dir, 'fifo'), '--rm', '--runtime', 'io.containerd.tsula.v2',
+        '--runtime-config-path', vmmToml, 'docker.io/library/busybox:latest', 'vm2', 'sh', '-c', "head -c 8388608 /dev/zero | tr '\\0' a"],
+      { env: c.env, stdio: ['ignore', 'pipe', 'ignore'] });
+      let n = 0;
+      p.stdout.on('data', (d: Buffer) => { n += d.length; });
+      p.stdout.pause();
+      setTimeout(() => p.stdout.resume(), 4000);
+      p.on('close', (code) => resolve({ code: code ?? -1, n }));
+    });
+    assert.deepEqual(big, { code: 0, n: 8 << 20 }, await c.sandboxerLog());
     await waitFor(async () => (await leftovers(c.dir)).length === 0, 20_000, 'the task\'s VM gone');
   } finally {
     await c.destroy();

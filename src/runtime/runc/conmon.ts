@@ -31,7 +31,7 @@ export interface ConmonArgs {
    * The process gets these files as its stdio (conmon's passthrough: no pipes, no log, no
    * attach socket; conmon drops its own copies once the runtime has them).
    */
-  passthrough?: StdioFds;
+  passthrough?: StdioFds | 'pipes';
 }
 
 /** Where runc logs when conmon runs it (in the bundle; one per create or exec). */
@@ -101,6 +101,8 @@ export interface ConmonProcess {
   start: Writable | null;
   attachReady: Promise<void> | null;
   closePipes(): void;
+  /** In passthrough with pipes: the process' stdio (stdin null without -i). */
+  pipes: { stdin: Writable | null; stdout: Readable; stderr: Readable } | null;
 }
 
 /**
@@ -112,7 +114,8 @@ export function spawnConmon(p: ConmonPaths, a: ConmonArgs): ConmonProcess {
   const attach = !!a.exec?.attach;
   const env: NodeJS.ProcessEnv = { ...process.env, _OCI_SYNCPIPE: '3' };
   const io = a.passthrough;
-  const stdio: Array<'ignore' | 'pipe' | number> = io ? [io.stdin ?? 'ignore', io.stdout, io.stderr, 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'];
+  const stdio: Array<'ignore' | 'pipe' | number> = io === 'pipes' ? [a.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe', 'pipe']
+    : io ? [io.stdin ?? 'ignore', io.stdout, io.stderr, 'pipe'] : ['ignore', 'ignore', 'pipe', 'pipe'];
   if (attach) {
     env._OCI_STARTPIPE = '4';
     env._OCI_ATTACHPIPE = '5';
@@ -120,8 +123,10 @@ export function spawnConmon(p: ConmonPaths, a: ConmonArgs): ConmonProcess {
   }
   const child = spawn(p.conmon, conmonArgv(p, a), { stdio, env, detached: true, cwd: a.bundle });
   let stderr = '';
-  child.stderr?.setEncoding('utf8');
-  child.stderr?.on('data', (d: string) => { if (stderr.length < 4096) stderr += d; });
+  if (!io) {
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (d: string) => { if (stderr.length < 4096) stderr += d; });
+  }
   const sync = new SyncReader(child.stdio[3] as Readable);
   const start = attach ? (child.stdio[4] as Writable) : null;
   let attachReady: Promise<void> | null = null;
@@ -133,12 +138,22 @@ export function spawnConmon(p: ConmonPaths, a: ConmonArgs): ConmonProcess {
     });
     attachReady.catch(() => {});
   }
+  // the process' pipes, taken from the child: conmon's first process exits at once (it
+  // daemonises), and at a child's exit node destroys its stdin and sets unread stdout and
+  // stderr flowing (their data lost) — these pipes must outlive it, unread until wanted
+  let pipes: ConmonProcess['pipes'] = null;
+  if (io === 'pipes') {
+    pipes = { stdin: child.stdin, stdout: child.stdout!, stderr: child.stderr! };
+    child.stdin = child.stdout = child.stderr = null;
+    child.stdio[0] = child.stdio[1] = child.stdio[2] = null;
+  }
   child.on('error', () => {});
   child.unref();
+  // (the process' own stdio, in passthrough, is not conmon's to close)
   const closePipes = () => {
-    for (const s of child.stdio) (s as { destroy?: () => void } | null)?.destroy?.();
+    child.stdio.forEach((s, fd) => { if (!io || fd > 2) (s as { destroy?: () => void } | null)?.destroy?.(); });
   };
-  return { child, sync, start, attachReady, closePipes };
+  return { child, sync, start, attachReady, closePipes, pipes };
 }
 
 /**

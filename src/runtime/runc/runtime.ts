@@ -8,6 +8,7 @@ import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, Std
 import type { LinuxResources, Spec } from '../../oci/types.js';
 import { detectCgroups, readCgroup, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
 import { hostOomKilled } from '../host-oom.js';
+import { PipeStdio } from './pipe-stdio.js';
 import { spawnConmon, readPid, cleanRuntimeError, RUNC_LOG, type ConmonPaths } from './conmon.js';
 import { connectAttach } from './attach.js';
 import { withLogReplay } from './exec-replay.js';
@@ -30,6 +31,8 @@ export interface RuncRuntimeOptions {
 export class RuncConmonRuntime implements Runtime {
   readonly name: string;
   readonly directStdio = true;
+  /** stdioPipes creates' pipes, until attach() takes them. */
+  private pipes = new Map<string, StdioStream>();
   private paths: ConmonPaths;
   private exitDir: string;
   private exits: ExitWatcher | null = null;
@@ -64,17 +67,23 @@ export class RuncConmonRuntime implements Runtime {
     await fs.writeFile(path.join(req.bundle, 'config.json'), JSON.stringify(req.spec));
     // conmon closes the container's stdin whenever an attach connection ends (a detach
     // too) unless --leave-stdin-open: only stdinOnce containers may lose it that way
+    const passthrough = req.terminal ? undefined : req.stdioFds ?? (req.stdioPipes ? 'pipes' as const : undefined);
     const cp = spawnConmon(this.paths, {
       id: req.id, uuid: req.id, name: req.id, bundle: req.bundle,
       pidFile: path.join(req.bundle, 'pidfile'), logPath: req.logPath, logSizeMax: req.logSizeMax, exitDir: this.exitDir,
       terminal: req.terminal, stdin: req.stdin, leaveStdinOpen: req.stdin && !req.stdinOnce,
-      ...(req.stdioFds && !req.terminal ? { passthrough: req.stdioFds } : {}),
+      ...(passthrough ? { passthrough } : {}),
     });
-    const direct = !!req.stdioFds && !req.terminal;
+    const direct = !!passthrough;
     this.o.faults?.hit('start:after-conmon');
     try {
       // the words of containerd-shim-runc-v2 (and so docker's), as for exec below
-      return await readPid(cp, 'OCI runtime create failed', direct ? path.join(req.bundle, RUNC_LOG) : undefined);
+      const pid = await readPid(cp, 'OCI runtime create failed', direct ? path.join(req.bundle, RUNC_LOG) : undefined);
+      if (passthrough === 'pipes') this.pipes.set(req.id, PipeStdio.of(cp.pipes!));
+      return pid;
+    } catch (e) {
+      if (passthrough === 'pipes') PipeStdio.of(cp.pipes!).close();
+      throw e;
     } finally {
       cp.closePipes();
     }
@@ -117,6 +126,8 @@ export class RuncConmonRuntime implements Runtime {
   }
 
   async delete(id: string, bundle: string, force: boolean): Promise<void> {
+    this.pipes.get(id)?.close();
+    this.pipes.delete(id);
     if (!this.stateGone.delete(id)) await this.runcDelete(id, force);
     // conmon's per-run files; the bundle itself stays with the container record. The exit
     // file goes even before watchExits (recovery deletes what a crash left behind)
@@ -191,7 +202,10 @@ export class RuncConmonRuntime implements Runtime {
     return usage ? { version: layout.version, usage } : null;
   }
 
-  attach(_id: string, bundle: string): Promise<StdioStream> {
+  /** conmon's attach socket; or, once, the pipes a create with stdioPipes made. */
+  attach(id: string, bundle: string): Promise<StdioStream> {
+    const own = this.pipes.get(id);
+    if (own) { this.pipes.delete(id); return Promise.resolve(own); }
     return connectAttach(path.join(bundle, 'attach'));
   }
 
@@ -219,7 +233,8 @@ export class RuncConmonRuntime implements Runtime {
 
   async exec(req: ExecRequest): Promise<ExecHandle> {
     const specPath = path.join(req.dir, 'process.json');
-    const direct = req.stdioFds && !req.process.terminal ? req.stdioFds : undefined;
+    // (a detached exec's output goes nowhere: pipes nobody reads would stop it)
+    const direct = req.process.terminal || !req.attach ? undefined : req.stdioFds ?? (req.stdioPipes ? 'pipes' as const : undefined);
     await fs.mkdir(path.join(req.dir, 'exit'), { recursive: true, mode: 0o700 });
     await fs.writeFile(specPath, JSON.stringify(req.process));
     const cp = spawnConmon(this.paths, {
@@ -240,6 +255,7 @@ export class RuncConmonRuntime implements Runtime {
       }
       // the text dockerd gives for a runtime that refused the exec
       const pid = await readPid(cp, 'OCI runtime exec failed', direct ? path.join(req.dir, RUNC_LOG) : undefined);
+      if (direct === 'pipes') stdio = PipeStdio.of(cp.pipes!);
       const exited = (async () => {
         const m = await cp.sync.next();
         cp.closePipes();
@@ -250,7 +266,7 @@ export class RuncConmonRuntime implements Runtime {
       })();
       return { pid, stdio, exited };
     } catch (e) {
-      stdio?.close();
+      (stdio ?? (direct === 'pipes' ? PipeStdio.of(cp.pipes!) : null))?.close();
       cp.closePipes();
       throw e;
     }

@@ -18,8 +18,10 @@ import { constants, openSync, readSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import type { StdioStream } from '../../runtime/types.js';
 
-/** Output queued for a FIFO nobody reads, per stream, before we start dropping it. */
+/** Output queued for a FIFO nobody reads, per stream, before we start dropping it (a stream we cannot pause). */
 const MAX_QUEUED = 4 << 20;
+/** Output queued for a FIFO before a pausable stream is paused until the FIFO drains. */
+const HIGH_WATER = 1 << 20;
 
 export interface FifoPaths {
   stdin: string;
@@ -81,11 +83,31 @@ export class FifoPump implements TaskIo {
   /** Start copying between the FIFOs and a process' attach stream. */
   connect(stream: StdioStream): void {
     this.stream = stream;
+    const pausable = !!stream.pause && !!stream.resume;
+    const congested = new Set<net.Socket>();
     stream.onOutput((s, d) => {
       const dst = s === 2 ? (this.err ?? this.out) : this.out;
+      if (!dst || dst.destroyed) return;
+      if (pausable) {
+        // a slow reader: the stream waits (the process with it) until the FIFO drains
+        dst.write(d);
+        if (dst.writableLength > HIGH_WATER && !congested.has(dst)) {
+          congested.add(dst);
+          stream.pause!();
+          const go = () => {
+            dst.off('drain', go);
+            dst.off('close', go);
+            congested.delete(dst);
+            if (!congested.size) stream.resume!();
+          };
+          dst.once('drain', go);
+          dst.once('close', go);
+        }
+        return;
+      }
       // nobody reading (containerd gone): drop rather than queue without bound; conmon's
       // own log keeps the last MiB
-      if (dst && !dst.destroyed && dst.writableLength < MAX_QUEUED) dst.write(d);
+      if (dst.writableLength < MAX_QUEUED) dst.write(d);
     });
     stream.onEnd(() => this.finish());
     this.in?.on('data', (d: Buffer) => { if (!this.exited) this.stream?.write(d); });

@@ -39,6 +39,11 @@ class GuestStdio implements StdioStream {
   private open = 2;
   private readonly abort = new AbortController();
   private stdin: Promise<void> = Promise.resolve();
+  /**
+   * What came before the caller registered onOutput (an exec's output, read while its start
+   * still returns): kept for it. Callers register as soon as they have the stream.
+   */
+  private early: Array<[1 | 2, Buffer]> | null = [];
 
   constructor(private readonly g: GuestTasks, private readonly id: string, private readonly execId: string) {
     void this.pump('stdout', 1);
@@ -48,15 +53,23 @@ class GuestStdio implements StdioStream {
   private async pump(which: 'stdout' | 'stderr', n: 1 | 2): Promise<void> {
     try {
       while (!this.abort.signal.aborted) {
+        // paused: no read, so the agent's queue fills and it stops reading the process
+        if (this.paused) await this.paused;
         const r = await this.g.read(this.id, this.execId, which, this.abort.signal);
-        if (r.data.length) for (const cb of this.outCbs) cb(n, r.data);
+        if (r.data.length) {
+          if (this.early) this.early.push([n, r.data]);
+          else for (const cb of this.outCbs) cb(n, r.data);
+        }
         if (r.eof) break;
       }
     } catch { /* the VM or the connection went: that is the end of the stream */ }
     if (--this.open === 0) for (const cb of this.endCbs.splice(0)) cb();
   }
 
-  onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void { this.outCbs.push(cb); }
+  onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void {
+    this.outCbs.push(cb);
+    if (this.early) { for (const [n, d] of this.early) cb(n, d); this.early = null; }
+  }
   onEnd(cb: () => void): void { if (this.open === 0) cb(); else this.endCbs.push(cb); }
 
   /** Writes keep their order: each waits for the one before. */
@@ -67,7 +80,12 @@ class GuestStdio implements StdioStream {
   closeStdin(): void {
     this.stdin = this.stdin.then(() => this.g.closeStdin(this.id, this.execId)).catch(() => {});
   }
-  close(): void { this.abort.abort(); }
+  close(): void { this.abort.abort(); this.resume(); }
+
+  private paused: Promise<void> | null = null;
+  private unpause: (() => void) | null = null;
+  pause(): void { if (!this.paused) this.paused = new Promise((r) => { this.unpause = r; }); }
+  resume(): void { this.unpause?.(); this.paused = this.unpause = null; }
 }
 
 export class GuestRuntime implements Runtime {

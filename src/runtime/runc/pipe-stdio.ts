@@ -1,0 +1,34 @@
+// A process' stdio as pipes we made ourselves (conmon's passthrough with pipes from spawn):
+// nobody between the process and us, so not reading (pause) makes the process wait on its
+// writes, where conmon's attach socket would have to be read whatever comes.
+import type { Readable, Writable } from 'node:stream';
+import type { StdioStream } from '../types.js';
+
+export class PipeStdio implements StdioStream {
+  static of(p: { stdin: Writable | null; stdout: Readable; stderr: Readable }): PipeStdio {
+    return new PipeStdio(p.stdin, p.stdout, p.stderr);
+  }
+
+  private endCbs: Array<() => void> = [];
+  private open = 2;
+
+  constructor(private readonly stdin: Writable | null, private readonly stdout: Readable, private readonly stderr: Readable) {
+    stdin?.on('error', () => {});
+    for (const s of [stdout, stderr]) {
+      s.on('error', () => s.destroy());
+      s.once('close', () => { if (--this.open === 0) for (const cb of this.endCbs.splice(0)) cb(); });
+    }
+  }
+
+  /** Output waits in the pipes until a callback is there (the streams start paused). */
+  onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void {
+    this.stdout.on('data', (d: Buffer) => cb(1, d));
+    this.stderr.on('data', (d: Buffer) => cb(2, d));
+  }
+  onEnd(cb: () => void): void { if (this.open === 0) cb(); else this.endCbs.push(cb); }
+  write(data: Buffer): void { if (this.stdin && !this.stdin.destroyed) this.stdin.write(data); }
+  closeStdin(): void { this.stdin?.end(); }
+  close(): void { for (const s of [this.stdin, this.stdout, this.stderr]) s?.destroy(); }
+  pause(): void { this.stdout.pause(); this.stderr.pause(); }
+  resume(): void { this.stdout.resume(); this.stderr.resume(); }
+}

@@ -1,0 +1,29 @@
+// The agent's output queues: with a pausable stream the writer is told to wait past 1 MiB and
+// to go on once the host read it (nothing dropped); without one, the newest 4 MiB are kept.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { OutQueue } from '../../src/agent/tasks.js';
+
+const MiB = 1 << 20;
+
+test('a pausable stream: full past 1 MiB, drained once read, every byte kept', async () => {
+  const events: string[] = [];
+  const q = new OutQueue({ full: () => events.push('full'), drained: () => events.push('drained') });
+  for (let i = 0; i < 3; i++) q.push(Buffer.alloc(MiB / 2, i));
+  assert.deepEqual(events, ['full']);
+  const r = await q.read();
+  assert.equal(r.data.length, 3 * MiB / 2);
+  assert.deepEqual(events, ['full', 'drained']);
+  q.push(Buffer.alloc(10));
+  assert.deepEqual(events, ['full', 'drained']);
+});
+
+test('without one: the newest 4 MiB are kept, the oldest dropped', async () => {
+  const q = new OutQueue();
+  for (let i = 0; i < 6; i++) q.push(Buffer.alloc(MiB, i));
+  const r = await q.read();
+  assert.equal(r.data.length, 4 * MiB);
+  assert.equal(r.data[0], 2);
+  q.end();
+  assert.deepEqual(await q.read(), { data: Buffer.alloc(0), eof: true });
+});
