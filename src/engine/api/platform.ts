@@ -1,0 +1,91 @@
+// The `platform` query parameters of the image endpoints (push 1.46, history/save/load 1.48,
+// inspect 1.49, rmi's `platforms` 1.50): a JSON-encoded OCI platform, decoded and matched as
+// dockerd's graphdriver image store does. That store holds one platform per image, so a
+// platform the image does not have is dockerd's "was found but does not match" (404).
+import type { ImageRecord } from '../../image/types.js';
+import { invalidArgument, notFound } from '../../common/errors.js';
+
+export interface Platform { os: string; architecture: string; variant?: string }
+
+/** Go's json.Unmarshal wording for text that is not JSON, as dockerd's messages carry it. */
+function goJsonError(raw: string): string {
+  const s = raw.trimStart();
+  if (!s) return 'unexpected end of JSON input';
+  if (!'{["-0123456789tfn'.includes(s[0])) return `invalid character '${s[0]}' looking for beginning of value`;
+  return s.startsWith('{') ? 'unexpected end of JSON input' : 'json: cannot unmarshal non-object into Go value of type v1.Platform';
+}
+
+/** dockerd's httputils.DecodePlatform: {"os":"linux","architecture":"amd64"[,"variant":...]}. */
+export function decodePlatform(raw: string): Platform {
+  let v: unknown;
+  try { v = JSON.parse(raw); } catch { throw invalidArgument(`failed to parse platform: ${goJsonError(raw)}`); }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw invalidArgument(`failed to parse platform: json: cannot unmarshal ${Array.isArray(v) ? 'array' : typeof v === 'string' ? 'string' : typeof v === 'number' ? 'number' : 'bool'} into Go value of type v1.Platform`);
+  }
+  const o = v as Record<string, unknown>;
+  const str = (k: string) => (typeof o[k] === 'string' ? (o[k] as string) : '');
+  const p: Platform = { os: str('os'), architecture: str('architecture'), ...(str('variant') ? { variant: str('variant') } : {}) };
+  const optional = !!p.variant || !!str('os.version') || (Array.isArray(o['os.features']) && o['os.features'].length > 0);
+  if (!p.os && !p.architecture && optional) throw invalidArgument('optional platform fields provided, but OS and Architecture are missing');
+  if (!p.os || !p.architecture) throw invalidArgument('both OS and Architecture must be provided');
+  return p;
+}
+
+/** dockerd's httputils.DecodePlatforms: every value of a repeated query parameter. */
+export function decodePlatforms(raws: string[]): Platform[] {
+  return raws.map(decodePlatform);
+}
+
+/** containerd's platforms.FormatAll: os/arch[/variant]. */
+export function formatPlatform(p: Platform): string {
+  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
+}
+
+/** containerd's normalization of architecture names (x86_64 is amd64, aarch64 is arm64...). */
+function normalize(p: Platform): Platform {
+  const arch = p.architecture.toLowerCase();
+  const variant = p.variant?.toLowerCase();
+  switch (arch) {
+    case 'x86_64': case 'x86-64': case 'amd64':
+      return { os: p.os.toLowerCase(), architecture: 'amd64', ...(variant && variant !== 'v1' ? { variant } : {}) };
+    case 'aarch64': case 'arm64':
+      return { os: p.os.toLowerCase(), architecture: 'arm64', ...(variant && variant !== 'v8' && variant !== '8' ? { variant } : {}) };
+    case 'armhf': return { os: p.os.toLowerCase(), architecture: 'arm', variant: 'v7' };
+    case 'armel': return { os: p.os.toLowerCase(), architecture: 'arm', variant: 'v6' };
+    case 'i386': case '386': return { os: p.os.toLowerCase(), architecture: '386' };
+    default:
+      return { os: p.os.toLowerCase(), architecture: arch, ...(variant ? { variant: /^\d+$/.test(variant) ? `v${variant}` : variant } : {}) };
+  }
+}
+
+/**
+ * containerd's platforms.Only as dockerd's graphdriver store uses it: same os and
+ * architecture, and an image variant the wanted one can run (arm/v7 runs v6 and v5; amd64/v3
+ * runs v2 and v1); no wanted variant takes any.
+ */
+export function platformMatches(wanted: Platform, have: Platform): boolean {
+  const w = normalize(wanted);
+  const h = normalize(have);
+  if (w.os !== h.os || w.architecture !== h.architecture) return false;
+  if (!w.variant || w.variant === h.variant) return true;
+  const level = (v: string | undefined, dflt: number) => (v ? Number(v.replace(/^v/, '')) : dflt);
+  if (w.architecture === 'arm' || w.architecture === 'amd64') {
+    const hv = level(h.variant, w.architecture === 'arm' ? 7 : 1);
+    return Number.isFinite(hv) && hv <= level(w.variant, 0);
+  }
+  return false;
+}
+
+/** An image's own platform (its config's os, architecture and variant). */
+export function imagePlatform(i: ImageRecord, blob?: Record<string, unknown> | null): Platform {
+  const variant = typeof blob?.variant === 'string' ? blob.variant : '';
+  return { os: i.os, architecture: i.architecture, ...(variant ? { variant } : {}) };
+}
+
+/** dockerd's GetImage with a platform: the image, or its 404 when the image is of another platform. */
+export function checkPlatform(ref: string, i: ImageRecord, blob: Record<string, unknown> | null, wanted: Platform | undefined): void {
+  if (!wanted) return;
+  const have = imagePlatform(i, blob);
+  if (platformMatches(wanted, have)) return;
+  throw notFound(`image with reference ${ref} was found but does not match the specified platform: wanted ${formatPlatform(wanted)}, actual: ${formatPlatform(have)}`);
+}
