@@ -159,19 +159,27 @@ const pick = async (filters: unknown) => (await selectImages(IMAGES, FilterArgs.
 })).map((x) => `${x.image.id}=${x.repoTags.join(',')}`);
 
 describe('images (GET /images/json)', () => {
-  it('reference keeps only the matching tags; untagged images show as <none>', async () => {
-    assert.deepEqual(await pick({}), ['sha256:3=layered:latest', 'sha256:2=<none>:<none>', 'sha256:1=busybox:latest,busybox:v2,other/thing:1']);
+  it('reference keeps only the matching tags; an untagged image has none (each API version shows it its way)', async () => {
+    assert.deepEqual(await pick({}), ['sha256:3=layered:latest', 'sha256:2=', 'sha256:1=busybox:latest,busybox:v2,other/thing:1']);
     assert.deepEqual(await pick({ reference: ['busybox'] }), ['sha256:1=busybox:latest,busybox:v2']);
     assert.deepEqual(await pick({ reference: ['busy*:*'] }), ['sha256:1=busybox:latest,busybox:v2']);
     assert.deepEqual(await pick({ reference: ['*:v2', 'layered'] }), ['sha256:3=layered:latest', 'sha256:1=busybox:v2']);
   });
 
   it('dangling, before, since, label', async () => {
-    assert.deepEqual(await pick({ dangling: ['true'] }), ['sha256:2=<none>:<none>']);
+    assert.deepEqual(await pick({ dangling: ['true'] }), ['sha256:2=']);
     assert.deepEqual(await pick({ dangling: ['false'] }), ['sha256:3=layered:latest', 'sha256:1=busybox:latest,busybox:v2,other/thing:1']);
-    assert.deepEqual(await pick({ before: ['layered'] }), ['sha256:2=<none>:<none>', 'sha256:1=busybox:latest,busybox:v2,other/thing:1']);
-    assert.deepEqual(await pick({ since: ['busybox'] }), ['sha256:3=layered:latest', 'sha256:2=<none>:<none>']);
+    assert.deepEqual(await pick({ before: ['layered'] }), ['sha256:2=', 'sha256:1=busybox:latest,busybox:v2,other/thing:1']);
+    assert.deepEqual(await pick({ since: ['busybox'] }), ['sha256:3=layered:latest', 'sha256:2=']);
     assert.deepEqual(await pick({ label: ['v=1'] }), ['sha256:1=busybox:latest,busybox:v2,other/thing:1']);
+  });
+
+  it('until (API 1.44, unversioned): created before a time or a duration ago; the earliest of it and before= holds', async () => {
+    assert.deepEqual(await pick({ until: ['1970-01-01T00:00:02Z'] }), ['sha256:1=busybox:latest,busybox:v2,other/thing:1']);
+    assert.deepEqual(await pick({ until: ['2.5'] }), ['sha256:2=', 'sha256:1=busybox:latest,busybox:v2,other/thing:1']);
+    assert.deepEqual(await pick({ until: ['1h'] }), ['sha256:3=layered:latest', 'sha256:2=', 'sha256:1=busybox:latest,busybox:v2,other/thing:1']);
+    assert.deepEqual(await pick({ until: ['2.5'], before: ['sha256:2'] }), ['sha256:1=busybox:latest,busybox:v2,other/thing:1']);
+    await assert.rejects(pick({ until: ['xyz'] }), { message: 'failed to parse value as time or duration: "xyz"' });
   });
 
   it('refuses unknown keys and non-boolean dangling', async () => {

@@ -2,7 +2,8 @@
 // parsed and matched once, as dockerd 20.10 (API 1.41) does: both JSON encodings, unknown
 // keys refused ("Invalid filter 'x'"), values matched exactly, by prefix, by regexp or as
 // a path glob, each key where dockerd uses that way.
-import { invalidArgument, notFound } from '../../common/errors.js';
+import { internal, invalidArgument, notFound } from '../../common/errors.js';
+import { untilTime } from '../filters.js';
 import { parseReference, splitReference } from '../../image/reference.js';
 import type { EngineEvent } from '../events.js';
 
@@ -305,7 +306,8 @@ function portSet(args: FilterArgs, key: string): Set<string> {
 
 // ---- images (GET /images/json) ---------------------------------------------------------
 
-const IMAGE_FILTERS = ['dangling', 'label', 'before', 'since', 'reference'] as const;
+// until: dockerd 25 (API 1.44) added it unversioned, so every version takes it
+const IMAGE_FILTERS = ['dangling', 'label', 'before', 'since', 'reference', 'until'] as const;
 
 export interface ImageFacts {
   id: string;
@@ -317,7 +319,8 @@ export interface ImageFacts {
 
 /**
  * dockerd's ImageService.Images: the images that pass, each with the tags and digests that
- * matched `reference` (all of them without one); an untagged image shows as <none>.
+ * matched `reference` (all of them without one; none for an untagged image, which the view
+ * shows as each API version does). until= is a before= by time: the earliest of both holds.
  */
 export async function selectImages<T extends ImageFacts>(
   images: T[], args: FilterArgs, lookup: (ref: string) => Promise<{ createdMs: number }>,
@@ -332,6 +335,11 @@ export async function selectImages<T extends ImageFacts>(
   let since: number | undefined;
   for (const v of args.get('before')) before = (await lookup(v)).createdMs;
   for (const v of args.get('since')) since = (await lookup(v)).createdMs;
+  for (const v of args.get('until')) {
+    let t: number;
+    try { t = untilTime(v); } catch { throw internal(`failed to parse value as time or duration: "${v}"`); }
+    before = Math.min(before ?? Infinity, t);
+  }
   const patterns = args.get('reference');
   const out: Array<{ image: T; repoTags: string[]; repoDigests: string[] }> = [];
   for (const img of images) {
@@ -339,13 +347,11 @@ export async function selectImages<T extends ImageFacts>(
     if (since !== undefined && img.createdMs <= since) continue;
     if (args.has('label') && !args.matchKVList('label', img.labels)) continue;
     const keep = (ref: string) => !args.has('reference') || patterns.some((p) => familiarMatch(p, ref));
-    let repoTags = img.repoTags.filter(keep);
-    let repoDigests = img.repoDigests.filter(keep);
+    const repoTags = img.repoTags.filter(keep);
+    const repoDigests = img.repoDigests.filter(keep);
     if (!repoTags.length && !repoDigests.length) {
       if (args.has('dangling') && !danglingOnly) continue;
       if (args.has('reference')) continue;
-      repoTags = ['<none>:<none>'];
-      repoDigests = ['<none>@<none>'];
     } else if (danglingOnly && repoTags.length) {
       continue;
     }

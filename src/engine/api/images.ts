@@ -10,13 +10,15 @@ import { errorMessage, invalidArgument, isKind, TsulaError, unimplemented } from
 import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import { FilterArgs, invalidFilter, selectImages } from './filters.js';
-import { inspectImage } from './image-views.js';
+import { imageSummaryFor, inspectImageFor, sharedSize } from './image-views.js';
+import { checkPlatform, decodePlatform } from './platform.js';
+import { versionAtLeast } from './version.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
   /** The ids of the images these names (or ids) name, each once; a name gone meanwhile is left out. */
   const idsOf = async (names: string[]) => [...new Set((await Promise.all(names.map((n) => images.get(n).then((x) => x.id, () => null)))).filter((x): x is string => !!x))];
 
-  r.add('GET', '/images/json', async ({ res, query }) => {
+  r.add('GET', '/images/json', async ({ res, query, version }) => {
     const filters = FilterArgs.parse(query.get('filters'));
     const list = await images.list();
     // a nameless image a commit was made from is an intermediate one: dockerd lists it with
@@ -28,19 +30,25 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     }));
     const picked = await selectImages(all, filters,
       async (ref) => ({ createdMs: Date.parse((await images.get(ref)).created) || 0 }));
-    sendJson(res!, 200, picked.map(({ image: i, repoTags, repoDigests }) => ({
-      // dockerd's nil slices: null, not [], for an image with only tags or only digests
-      Id: i.id, ParentId: i.parent ?? '', RepoTags: repoTags.length ? repoTags : null, RepoDigests: repoDigests.length ? repoDigests : null,
-      Created: Math.floor(i.createdMs / 1000), Size: i.size, SharedSize: -1, VirtualSize: i.size,
-      // dockerd counts an image's containers only for system df (withExtraAttrs); the list
-      // says -1, which docker images shows as N/A
-      Labels: i.labels, Containers: -1,
+    // shared-size (1.42) costs a pass over every image's layers: only when asked
+    const withShared = versionAtLeast(version, '1.42') && boolParam(query, 'shared-size');
+    const containers = cs.list();
+    sendJson(res!, 200, picked.map(({ image: i, repoTags, repoDigests }) => imageSummaryFor(version, i, {
+      repoTags, repoDigests, containers: containers.filter((c) => c.image === i.id).length,
+      ...(withShared ? { sharedSize: sharedSize(i, list) } : {}),
     })));
   });
 
-  r.add('GET', '/images/{name*}/json', async ({ res, params }) => {
+  r.add('GET', '/images/{name*}/json', async ({ res, params, query, version }) => {
+    // manifests (1.48) lists an index's manifests: the graphdriver store has none to list,
+    // but asking for them and a platform (1.49) at once is still refused
+    const manifests = versionAtLeast(version, '1.48') && !!query.get('manifests') && boolParam(query, 'manifests');
+    const platform = versionAtLeast(version, '1.49') && query.get('platform') ? decodePlatform(query.get('platform')!) : undefined;
+    if (manifests && platform) throw invalidArgument('conflicting options: manifests and platform options cannot both be set');
     const img = await images.get(params[0]);
-    sendJson(res!, 200, inspectImage(img, await images.configBlob(img.id).catch(() => null), driver));
+    const blob = await images.configBlob(img.id).catch(() => null);
+    checkPlatform(params[0], img, blob, platform);
+    sendJson(res!, 200, inspectImageFor(version, img, blob, driver));
   });
 
   r.add('POST', '/images/create', async ({ req, res, query }) => {
