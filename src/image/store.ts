@@ -30,7 +30,7 @@ import type { LoadSession } from './load.js';
 import type { CommitSpec, HistoryItem, ImportSpec, LayerFiles } from './commit.js';
 import { blobsOf, createdTime, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
-import type { ImageRecord, ImageStore, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, RemoveOptions, StoreUsage } from './types.js';
+import type { ImageRecord, ImageStore, LoadOptions, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, RemoveOptions, StoreUsage } from './types.js';
 import type { AuthConfig } from './registry/auth.js';
 import type { RegistryClient, RegistryOptions } from './registry/client.js';
 import type { Puller, PullHost, PullOptions, PullProgress, PullResult } from './registry/pull.js';
@@ -247,7 +247,7 @@ export class LocalImageStore implements ImageStore {
     return toPublic(this.catalog.resolve(ref).image);
   }
 
-  async load(input: Readable, onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void): Promise<string[]> {
+  async load(input: Readable, onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void, opts: LoadOptions = {}): Promise<string[]> {
     await this.init();
     const dir = await this.content.tempDir('load');
     try {
@@ -256,7 +256,11 @@ export class LocalImageStore implements ImageStore {
       // and no other load, tag, rmi or pull may wait on it meanwhile.
       const [{ extractArchive }, { planImages }] = await Promise.all([import('./archive-extract.js'), import('./archive-load.js')]);
       const archive = await extractArchive(input, dir);
-      const plans = await planImages(archive);
+      const { select } = opts;
+      const plans = (await planImages(archive)).filter((p) => !select || select({
+        os: p.image.os ?? '', architecture: p.image.architecture ?? '',
+        ...(typeof p.image.variant === 'string' && p.image.variant ? { variant: p.image.variant } : {}),
+      }));
       return await this.exclusive(() => this.commitLoad(plans, onProgress, onRename));
     } finally {
       await fs.rm(dir, { recursive: true, force: true, maxRetries: 3 });

@@ -82,6 +82,11 @@ export interface LoadProgress {
   status: 'Loading layer' | 'Already exists' | 'Loaded';
 }
 
+export interface LoadOptions {
+  /** Load only the archive's images this takes (docker load --platform); the others are passed over. */
+  select?: (platform: { os: string; architecture: string; variant?: string }) => boolean;
+}
+
 /** How rmi (docker) or RemoveImage (CRI) removes an image. */
 export interface RemoveOptions {
   force: boolean;
@@ -108,7 +113,7 @@ export interface ImageStore {
    * Load a docker-archive or oci-archive tar (gzip or plain). Returns the loaded names (or
    * ids); onRename hears of each name taken from another image.
    */
-  load(input: Readable, onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void): Promise<string[]>;
+  load(input: Readable, onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void, opts?: LoadOptions): Promise<string[]>;
   /** Write a docker-archive with the given images (by ref) to out. */
   save(refs: string[], out: Writable): Promise<void>;
   tag(source: string, target: string): Promise<void>;

@@ -16,7 +16,8 @@ import type { EventBus } from '../events.js';
 import { invalidArgument, unimplemented } from '../../common/errors.js';
 import type { MountGuard } from '../../storage/mountguard.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
-import { VERSION } from './version.js';
+import { VERSION, versionAtLeast } from './version.js';
+import { checkPlatform, decodePlatform } from './platform.js';
 
 export interface ArchiveDeps {
   cs: ContainerService;
@@ -111,7 +112,13 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
     sendJson(res!, 201, { Id: id });
   });
 
-  r.add('GET', '/images/{name*}/history', async ({ res, params }) => {
+  r.add('GET', '/images/{name*}/history', async ({ res, params, query, version }) => {
+    // platform (1.48): the graphdriver store's image is of one platform, which must be it
+    const platform = versionAtLeast(version, '1.48') && query.get('platform') ? decodePlatform(query.get('platform')!) : undefined;
+    if (platform) {
+      const img = await images.get(params[0]);
+      checkPlatform(params[0], img, await images.configBlob(img.id).catch(() => null), platform);
+    }
     sendJson(res!, 200, await images.history(params[0]));
   });
 

@@ -6,12 +6,12 @@ import { sendJson, boolParam, readBody, readJsonBody, endAfterRequest } from './
 import type { ImageRecord, ImageStore, LoadProgress, PullProgress } from '../../image/types.js';
 import type { ContainerService } from '../containers/service.js';
 import type { EventBus } from '../events.js';
-import { errorMessage, invalidArgument, isKind, TsulaError, unimplemented } from '../../common/errors.js';
+import { errorMessage, internal, invalidArgument, isKind, TsulaError, unimplemented } from '../../common/errors.js';
 import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import { FilterArgs, invalidFilter, selectImages } from './filters.js';
 import { imageSummaryFor, inspectImageFor, sharedSize } from './image-views.js';
-import { checkPlatform, decodePlatform } from './platform.js';
+import { checkPlatform, decodePlatform, decodePlatforms, formatPlatform, imagePlatform, platformMatches, type Platform } from './platform.js';
 import { versionAtLeast } from './version.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
@@ -51,12 +51,13 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     sendJson(res!, 200, inspectImageFor(version, img, blob, driver));
   });
 
-  r.add('POST', '/images/create', async ({ req, res, query }) => {
+  r.add('POST', '/images/create', async ({ req, res, query, version }) => {
     // docker import's code (gzip, the layer writer) loads with the first import
     if (query.get('fromSrc')) return (await import('./image-import.js')).importImage(req, res!, query, images, events);
     req.resume();
     const from = query.get('fromImage');
     if (!from) throw invalidArgument('fromImage is required');
+    if (versionAtLeast(version, '1.48') && boolParam(query, 'clientAuth')) throw unimplemented(NO_CLIENT_AUTH);
     const tag = query.get('tag') ?? '';
     const auth = decodeRegistryAuth(req.headers['x-registry-auth']);
     const platform = query.get('platform') || undefined;
@@ -77,7 +78,11 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     }
   });
 
-  r.add('POST', '/images/{name*}/push', async ({ req, res, params, query }) => {
+  r.add('POST', '/images/{name*}/push', async ({ req, res, params, query, version }) => {
+    // clientAuth (1.48): dockerd's graphdriver store cannot hand a registry's challenge back
+    if (versionAtLeast(version, '1.48') && boolParam(query, 'clientAuth')) throw unimplemented(NO_CLIENT_AUTH);
+    // platform (1.46): older clients sent PullOptions' platform along, which dockerd ignores
+    const platform = versionAtLeast(version, '1.46') && query.get('platform') ? decodePlatform(query.get('platform')!) : undefined;
     // dockerd takes the credentials from X-Registry-Auth, else (old clients) from the body
     let auth = decodeRegistryAuth(req.headers['x-registry-auth']);
     if (req.headers['x-registry-auth'] === undefined) {
@@ -88,6 +93,12 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       auth = normalizeAuth(body);
     } else {
       req.resume();
+    }
+    if (platform) {
+      // the graphdriver store pushes the image as it is: it must be of the platform asked
+      const ref = query.get('tag') ? `${params[0]}:${query.get('tag')}` : params[0];
+      const img = await images.get(ref);
+      checkPlatform(ref, img, await images.configBlob(img.id).catch(() => null), platform);
     }
     const out = progressWriter(res!);
     try {
@@ -125,7 +136,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     sendJson(res!, 200, { Status: 'Login Succeeded', IdentityToken: '' });
   });
 
-  r.add('POST', '/images/load', async ({ req, res, query }) => {
+  r.add('POST', '/images/load', async ({ req, res, query, version }) => {
+    const platforms = platformsParam(query, version);
     const quiet = boolParam(query, 'quiet');
     let started = false;
     const out = (obj: unknown) => {
@@ -136,9 +148,12 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       res!.write(JSON.stringify(obj) + '\n');
     };
     try {
+      if (platforms.length > 1) throw invalidArgument(SINGLE_PLATFORM_STORE);
+      // dockerd's graphdriver store loads only the archive's images of the platform asked
+      const select = platforms.length ? (p: Platform) => platformMatches(platforms[0], p) : undefined;
       // dockerd says when a name moves from another image, quiet or not
       const names = await images.load(req, quiet ? undefined : throttled((p: LoadProgress) => out(progressMessage(p))),
-        (name, old) => out({ stream: `The image ${name} already exists, renaming the old one with ID ${old} to empty string\n` }));
+        (name, old) => out({ stream: `The image ${name} already exists, renaming the old one with ID ${old} to empty string\n` }), { select });
       for (const n of names) out({ stream: n.startsWith('sha256:') ? `Loaded image ID: ${n}\n` : `Loaded image: ${n}\n` });
       // dockerd's: one event per image loaded, named by its id
       for (const id of await idsOf(names)) events.emit('image', 'load', id, { name: id });
@@ -151,8 +166,19 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     }
   });
 
-  const save = async (names: string[], res: import('node:http').ServerResponse) => {
+  const save = async (names: string[], res: import('node:http').ServerResponse, query: URLSearchParams, version: string) => {
+    const platforms = platformsParam(query, version);
+    if (platforms.length > 1) throw invalidArgument(SINGLE_PLATFORM_STORE);
     if (!names.length) throw invalidArgument('no image names given (names=)');
+    if (platforms.length) {
+      // every image must be of that platform (dockerd's tarexport, a plain error: 500)
+      for (const n of names) {
+        const img = await images.get(n);
+        if (!platformMatches(platforms[0], imagePlatform(img, await images.configBlob(img.id).catch(() => null)))) {
+          throw internal(`no suitable export target found for platform ${formatPlatform(platforms[0])}`);
+        }
+      }
+    }
     // the head goes with the first byte: a name the store refuses first is still a 404
     res.statusCode = 200;
     res.setHeader('Content-Type', 'application/x-tar');
@@ -160,8 +186,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     res.end();
     for (const id of await idsOf(names)) events.emit('image', 'save', id, { name: id });
   };
-  r.add('GET', '/images/get', async ({ res, query }) => save(query.getAll('names'), res!));
-  r.add('GET', '/images/{name*}/get', async ({ res, params }) => save([params[0]], res!));
+  r.add('GET', '/images/get', async ({ res, query, version }) => save(query.getAll('names'), res!, query, version));
+  r.add('GET', '/images/{name*}/get', async ({ res, params, query, version }) => save([params[0]], res!, query, version));
 
   // docker search asks Docker Hub's v1 index, which tsulad does not speak
   r.add('GET', '/images/search', async () => {
@@ -183,7 +209,10 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     res!.end();
   });
 
-  r.add('DELETE', '/images/{name*}', async ({ res, params, query }) => {
+  r.add('DELETE', '/images/{name*}', async ({ res, params, query, version }) => {
+    // platforms (1.50) removes an index's variants in the containerd store; the graphdriver
+    // store's images have one platform each and it goes unused, once decoded
+    if (versionAtLeast(version, '1.50')) decodePlatforms(query.getAll('platforms'));
     const imageId = (await images.get(params[0]).catch(() => null))?.id;
     const result = await images.remove(params[0], {
       force: boolParam(query, 'force'),
@@ -194,6 +223,22 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     removalEvents(events, result, imageId);
     sendJson(res!, 200, result);
   });
+}
+
+const NO_CLIENT_AUTH = 'engine is using the graphdriver image store, which does not support client auth handling';
+const SINGLE_PLATFORM_STORE = 'multiple platforms not supported for this image store; use a multi-platform image store such as containerd-snapshotter';
+
+/**
+ * save's and load's platform= (1.48), repeated from 1.52 (dockerd refuses the repeat below);
+ * older versions ignore it.
+ */
+function platformsParam(query: URLSearchParams, version: string): Platform[] {
+  if (!versionAtLeast(version, '1.48')) return [];
+  const raw = query.getAll('platform');
+  if (!versionAtLeast(version, '1.52') && raw.length > 1) {
+    throw invalidArgument('multiple platform parameters are not supported in this API version; use API version 1.52 or later');
+  }
+  return decodePlatforms(raw);
 }
 
 /**
