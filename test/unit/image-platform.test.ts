@@ -8,6 +8,7 @@ import type { ImageRecord } from '../../src/image/types.js';
 test('decodePlatform: a JSON OCI platform with os and architecture, in dockerd\'s words otherwise', () => {
   assert.deepEqual(decodePlatform('{"os":"linux","architecture":"arm","variant":"v7"}'), { os: 'linux', architecture: 'arm', variant: 'v7' });
   assert.throws(() => decodePlatform('linux/amd64'), { message: "failed to parse platform: invalid character 'l' looking for beginning of value" });
+  assert.throws(() => decodePlatform('nope'), { message: "failed to parse platform: invalid character 'o' in literal null (expecting 'u')" });
   assert.throws(() => decodePlatform('{"os":"linux"}'), { message: 'both OS and Architecture must be provided' });
   assert.throws(() => decodePlatform('{"variant":"v7"}'), { message: 'optional platform fields provided, but OS and Architecture are missing' });
   assert.deepEqual(decodePlatforms([]), []);

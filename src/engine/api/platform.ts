@@ -12,6 +12,13 @@ function goJsonError(raw: string): string {
   const s = raw.trimStart();
   if (!s) return 'unexpected end of JSON input';
   if (!'{["-0123456789tfn'.includes(s[0])) return `invalid character '${s[0]}' looking for beginning of value`;
+  const literal = ['true', 'false', 'null'].find((l) => l[0] === s[0]);
+  if (literal) {
+    for (let i = 1; i < literal.length; i++) {
+      if (i >= s.length) return 'unexpected end of JSON input';
+      if (s[i] !== literal[i]) return `invalid character '${s[i]}' in literal ${literal} (expecting '${literal[i]}')`;
+    }
+  }
   return s.startsWith('{') ? 'unexpected end of JSON input' : 'json: cannot unmarshal non-object into Go value of type v1.Platform';
 }
 
