@@ -4,8 +4,9 @@
 // platform the image does not have is dockerd's "was found but does not match" (404).
 import type { ImageRecord } from '../../image/types.js';
 import { invalidArgument, notFound } from '../../common/errors.js';
+import { formatPlatform, normalizePlatform, platformMatches as sameOrAnyVariant, type Platform } from '../../image/registry/manifest.js';
 
-export interface Platform { os: string; architecture: string; variant?: string }
+export { formatPlatform, type Platform };
 
 /** Go's json.Unmarshal wording for text that is not JSON, as dockerd's messages carry it. */
 function goJsonError(raw: string): string {
@@ -43,44 +44,17 @@ export function decodePlatforms(raws: string[]): Platform[] {
   return raws.map(decodePlatform);
 }
 
-/** containerd's platforms.FormatAll: os/arch[/variant]. */
-export function formatPlatform(p: Platform): string {
-  return [p.os, p.architecture, p.variant].filter(Boolean).join('/');
-}
-
-/** containerd's normalization of architecture names (x86_64 is amd64, aarch64 is arm64...). */
-function normalize(p: Platform): Platform {
-  const arch = p.architecture.toLowerCase();
-  const variant = p.variant?.toLowerCase();
-  switch (arch) {
-    case 'x86_64': case 'x86-64': case 'amd64':
-      return { os: p.os.toLowerCase(), architecture: 'amd64', ...(variant && variant !== 'v1' ? { variant } : {}) };
-    case 'aarch64': case 'arm64':
-      return { os: p.os.toLowerCase(), architecture: 'arm64', ...(variant && variant !== 'v8' && variant !== '8' ? { variant } : {}) };
-    case 'armhf': return { os: p.os.toLowerCase(), architecture: 'arm', variant: 'v7' };
-    case 'armel': return { os: p.os.toLowerCase(), architecture: 'arm', variant: 'v6' };
-    case 'i386': case '386': return { os: p.os.toLowerCase(), architecture: '386' };
-    default:
-      return { os: p.os.toLowerCase(), architecture: arch, ...(variant ? { variant: /^\d+$/.test(variant) ? `v${variant}` : variant } : {}) };
-  }
-}
-
 /**
- * containerd's platforms.Only as dockerd's graphdriver store uses it: same os and
- * architecture, and an image variant the wanted one can run (arm/v7 runs v6 and v5; amd64/v3
- * runs v2 and v1); no wanted variant takes any.
+ * containerd's platforms.Only as dockerd's graphdriver store uses it: the pull's match (same
+ * os and architecture once normalized, the variant if one is wanted), and arm/vN also runs
+ * the older arm variants' images.
  */
 export function platformMatches(wanted: Platform, have: Platform): boolean {
-  const w = normalize(wanted);
-  const h = normalize(have);
-  if (w.os !== h.os || w.architecture !== h.architecture) return false;
-  if (!w.variant || w.variant === h.variant) return true;
-  const level = (v: string | undefined, dflt: number) => (v ? Number(v.replace(/^v/, '')) : dflt);
-  if (w.architecture === 'arm' || w.architecture === 'amd64') {
-    const hv = level(h.variant, w.architecture === 'arm' ? 7 : 1);
-    return Number.isFinite(hv) && hv <= level(w.variant, 0);
-  }
-  return false;
+  if (sameOrAnyVariant(wanted, have)) return true;
+  const w = normalizePlatform(wanted);
+  const h = normalizePlatform(have);
+  const level = (p: Platform) => Number((p.variant ?? '').replace(/^v/, ''));
+  return w.os === h.os && w.architecture === 'arm' && h.architecture === 'arm' && level(h) < level(w);
 }
 
 /** An image's own platform (its config's os, architecture and variant). */

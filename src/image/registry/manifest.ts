@@ -119,7 +119,8 @@ export function parseImageConfig(body: Buffer, layerCount: number, label: string
 
 const ARCH: Record<string, string> = { x64: 'amd64', x86_64: 'amd64', ia32: '386', aarch64: 'arm64', arm: 'arm', arm64: 'arm64', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
-function normalize(p: Platform): Platform {
+/** containerd's platforms.Normalize: x86_64 is amd64, arm64's variant v8, arm's v7... */
+export function normalizePlatform(p: Platform): Platform {
   const os = p.os.toLowerCase();
   const architecture = ARCH[p.architecture.toLowerCase()] ?? p.architecture.toLowerCase();
   let variant = p.variant?.toLowerCase();
@@ -131,17 +132,17 @@ function normalize(p: Platform): Platform {
 }
 
 export function hostPlatform(): Platform {
-  return normalize({ os: 'linux', architecture: process.arch });
+  return normalizePlatform({ os: 'linux', architecture: process.arch });
 }
 
 /** "linux/amd64", "linux/arm64/v8", "linux/arm/v7"; the os defaults to linux. */
 export function parsePlatform(s: string): Platform {
   const parts = s.trim().toLowerCase().split('/');
-  if (parts.length === 1 && parts[0] && parts[0] !== 'linux') return normalize({ os: 'linux', architecture: parts[0] });
+  if (parts.length === 1 && parts[0] && parts[0] !== 'linux') return normalizePlatform({ os: 'linux', architecture: parts[0] });
   if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-z0-9_.-]+$/.test(p))) {
     throw invalidArgument(`invalid platform "${s}": want os/arch[/variant], e.g. linux/amd64`);
   }
-  return normalize({ os: parts[0]!, architecture: parts[1]!, variant: parts[2] });
+  return normalizePlatform({ os: parts[0]!, architecture: parts[1]!, variant: parts[2] });
 }
 
 export function formatPlatform(p: Platform): string {
@@ -149,15 +150,15 @@ export function formatPlatform(p: Platform): string {
 }
 
 export function platformMatches(want: Platform, have: Platform): boolean {
-  const w = normalize(want);
-  const h = normalize(have);
+  const w = normalizePlatform(want);
+  const h = normalizePlatform(have);
   return w.os === h.os && w.architecture === h.architecture && (w.variant === undefined || w.variant === h.variant);
 }
 
 /** The index entry for `want` (the first match, as registries list the preferred one first). */
 export function choosePlatform(index: IndexManifest, want: Platform, label: string): Descriptor {
   const images = index.manifests.filter((d) => d.mediaType !== 'application/vnd.in-toto+json' && d.platform?.architecture !== 'unknown');
-  const exact = images.find((d) => d.platform && platformMatches(want, d.platform) && normalize(d.platform).variant === normalize(want).variant);
+  const exact = images.find((d) => d.platform && platformMatches(want, d.platform) && normalizePlatform(d.platform).variant === normalizePlatform(want).variant);
   const hit = exact ?? images.find((d) => d.platform && platformMatches(want, d.platform));
   if (!hit) {
     const have = images.map((d) => (d.platform ? formatPlatform(d.platform) : '?')).join(', ') || 'none';
