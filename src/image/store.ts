@@ -32,6 +32,7 @@ import { blobsOf, createdTime, toPublic, type NewImage, type StoredImage, type S
 import { familiarString, parseTagTarget } from './reference.js';
 import type { ImageRecord, ImageStore, LoadOptions, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, RemoveOptions, StoreUsage } from './types.js';
 import type { AuthConfig } from './registry/auth.js';
+import type { DistributionInspect } from './registry/inspect.js';
 import type { RegistryClient, RegistryOptions } from './registry/client.js';
 import type { Puller, PullHost, PullOptions, PullProgress, PullResult } from './registry/pull.js';
 
@@ -136,6 +137,12 @@ export class LocalImageStore implements ImageStore {
     }
     await this.pull(ref, { ...opts, onProgress });
     return this.get(ref);
+  }
+
+  /** What a registry serves under a name (GET /distribution/{name}/json); nothing is pulled. */
+  async inspectRemote(ref: string, auth?: AuthConfig): Promise<DistributionInspect> {
+    const [{ distributionInspect }, client] = await Promise.all([import('./registry/inspect.js'), this.getClient()]);
+    return distributionInspect(client, ref, auth);
   }
 
   /** Check credentials against a registry (POST /auth). */

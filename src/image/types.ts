@@ -1,6 +1,7 @@
 // The image store contract, as the engine uses it.
 import type { Readable, Writable } from 'node:stream';
 import type { AuthConfig } from './registry/auth.js';
+import type { DistributionInspect } from './registry/inspect.js';
 import type { PullOptions, PullProgress, PullResult } from './registry/pull.js';
 
 import type { CommitSpec, HistoryItem, ImportSpec } from './commit.js';
@@ -134,6 +135,8 @@ export interface ImageStore {
   push(name: string, tag: string, opts: PushOptions): Promise<PushResult[]>;
   /** get(ref), pulling a missing named image first (what run/create want). */
   ensureImage(ref: string, onProgress?: (p: PullProgress) => void, opts?: Omit<PullOptions, 'onProgress'>): Promise<ImageRecord>;
+  /** What a registry serves under a name: the descriptor it resolves to and its platforms (GET /distribution/{name}/json). */
+  inspectRemote(ref: string, auth?: AuthConfig): Promise<DistributionInspect>;
   /** Verify credentials against their registry (serveraddress); throws Unauthenticated. */
   checkLogin(auth: AuthConfig): Promise<void>;
   prune(opts: PruneOptions): Promise<PruneResult>;

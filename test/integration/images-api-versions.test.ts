@@ -203,3 +203,35 @@ test('POST /images/{name}/push: platform from 1.46; clientAuth (1.48) is refused
   const oldPull = await d.api('POST', `/v1.47/images/create?fromImage=${encodeURIComponent(name)}&tag=1&clientAuth=true`);
   assert.equal(oldPull.status, 200);
 });
+
+test('GET /distribution/{name}/json: the descriptor a registry serves under a name, and its platforms', async () => {
+  const name = `${registry.host}/versions/dist`;
+  await d.api('POST', `/v1.41/images/busybox/tag?repo=${encodeURIComponent(name)}&tag=1`);
+  const auth = { 'X-Registry-Auth': Buffer.from('{}').toString('base64') };
+  assert.equal((await d.api('POST', `/v1.41/images/${name}/push?tag=1`, undefined, auth)).status, 200);
+  const single = await registry.getManifest('versions/dist', '1');
+  const r = await json('GET', `/v1.52/distribution/${name}:1/json`);
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.json, {
+    Descriptor: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: single.digest, size: single.body.length },
+    Platforms: [{ architecture: 'amd64', os: 'linux' }],
+  });
+  // an index: its entries' platforms, as listed
+  const list = JSON.stringify({
+    schemaVersion: 2, mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json',
+    manifests: [
+      { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: single.digest, size: single.body.length, platform: { architecture: 'amd64', os: 'linux' } },
+      { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', digest: single.digest, size: single.body.length, platform: { architecture: 'arm', os: 'linux', variant: 'v7' } },
+    ],
+  });
+  const listDigest = await registry.putManifest('versions/dist', 'multi', list, 'application/vnd.docker.distribution.manifest.list.v2+json');
+  const idx = await json('GET', `/v1.41/distribution/${name}:multi/json`);
+  assert.deepEqual(idx.json.Descriptor, { mediaType: 'application/vnd.docker.distribution.manifest.list.v2+json', digest: listDigest, size: Buffer.byteLength(list) });
+  assert.deepEqual(idx.json.Platforms, [{ architecture: 'amd64', os: 'linux' }, { architecture: 'arm', os: 'linux', variant: 'v7' }]);
+  assert.equal((await json('GET', `/v1.52/distribution/${name}@${listDigest}/json`)).json.Descriptor.digest, listDigest);
+
+  const missing = await json('GET', `/v1.52/distribution/${name}:nope/json`);
+  assert.equal(missing.status, 404);
+  const id = await json('GET', `/v1.52/distribution/${'0'.repeat(64)}/json`);
+  assert.deepEqual([id.status, id.json.message], [500, 'no manifest found for full image ID']);
+});

@@ -1,5 +1,5 @@
-// /images/* of the Docker-shaped API (load, save, tag, rmi, list, inspect, pull, prune)
-// and POST /auth (docker's login check).
+// /images/* of the Docker-shaped API (load, save, tag, rmi, list, inspect, pull, prune),
+// GET /distribution/{name}/json and POST /auth (docker's login check).
 import type { ServerResponse } from 'node:http';
 import type { Router } from './http.js';
 import { sendJson, boolParam, readBody, readJsonBody, endAfterRequest } from './http.js';
@@ -127,6 +127,13 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     removalEvents(events, result.deleted);
     events.emit('image', 'prune', '', { reclaimed: String(result.reclaimed) });
     sendJson(res!, 200, { ImagesDeleted: result.deleted.length ? result.deleted : null, SpaceReclaimed: result.reclaimed });
+  });
+
+  // docker's distribution router: what a registry serves under a name, without pulling it
+  r.add('GET', '/distribution/{name*}/json', async ({ res, params, req }) => {
+    // a full image id names nothing in a registry (dockerd's plain error)
+    if (/^(sha256:)?[0-9a-f]{64}$/.test(params[0])) throw internal('no manifest found for full image ID');
+    sendJson(res!, 200, await images.inspectRemote(params[0], decodeRegistryAuth(req.headers['x-registry-auth'])));
   });
 
   r.add('POST', '/auth', async ({ req, res }) => {
