@@ -55,6 +55,8 @@ test('inspectImageFor: 1.41 is API 1.41\'s view; fields leave at 1.44, 1.45 and 
   assert.deepEqual(Object.keys(v152), ['Id', 'RepoTags', 'RepoDigests', 'Created', 'Author', 'Config', 'Architecture', 'Os', 'Size',
     'GraphDriver', 'RootFS', 'Metadata']);
   assert.equal(v152.Created, '2024-01-01T00:00:00Z');
+  assert.equal(inspectImageFor('1.43', { ...IMG, created: '' }, null).Created, '0001-01-01T00:00:00Z');
+  assert.ok(!('Created' in inspectImageFor('1.44', { ...IMG, created: '' }, null)));
   assert.ok(!('Parent' in v152) && !('Comment' in v152) && !('DockerVersion' in v152));
   // a set Parent or DockerVersion comes back through dockerd's compat wrapper: sorted again
   const withParent = inspectImageFor('1.52', { ...IMG, parent: 'sha256:pp' }, null, 'overlay');

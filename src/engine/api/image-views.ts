@@ -93,7 +93,8 @@ export function inspectImageFor(version: string, i: ImageRecord, blob: Record<st
   const opt = (k: string, v: string) => (v || !v152 ? { [k]: v } : {});
   const out: Record<string, unknown> = {
     Id: i.id, RepoTags: i.repoTags, RepoDigests: i.repoDigests, ...opt('Parent', i.parent ?? ''), ...opt('Comment', str(b.comment)),
-    Created: goTime(i.created),
+    // an image without a creation time: omitted from 1.44, Go's zero time before (moby#47368)
+    ...(i.created ? { Created: goTime(i.created) } : versionAtLeast(version, '1.44') ? {} : { Created: '0001-01-01T00:00:00Z' }),
     ...(versionAtLeast(version, '1.45') ? {} : {
       Container: str(b.container), ContainerConfig: containerConfigView(b.container_config as Record<string, unknown> | undefined),
     }),
