@@ -76,6 +76,11 @@ test('imageSummaryFor: <none> below 1.43, VirtualSize below 1.44, the container 
   const v151 = imageSummaryFor('1.51', untagged, { ...f, sharedSize: 5 });
   assert.deepEqual([v151.Containers, v151.SharedSize, 'VirtualSize' in v151], [2, 5, false]);
   assert.equal(imageSummaryFor('1.50', untagged, f).Containers, -1);
+  assert.deepEqual(Object.keys(imageSummaryFor('1.41', IMG, f)), ['Id', 'ParentId', 'RepoTags', 'RepoDigests', 'Created', 'Size', 'SharedSize', 'VirtualSize', 'Labels', 'Containers']);
+  const labelled = { ...IMG, config: { ...IMG.config, Labels: { z: '1', a: '2' } } };
+  const v152 = imageSummaryFor('1.52', labelled, f);
+  assert.deepEqual(Object.keys(v152), ['Containers', 'Created', 'Id', 'Labels', 'ParentId', 'RepoDigests', 'RepoTags', 'SharedSize', 'Size']);
+  assert.deepEqual(Object.keys(v152.Labels as object), ['a', 'z']);
 });
 
 test('sharedSize: the bytes of layers another image has too', () => {

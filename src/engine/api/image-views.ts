@@ -72,6 +72,8 @@ export function imageConfigView(c: Record<string, unknown> | null | undefined, v
   const src = c ?? {};
   const out: Record<string, unknown> = {};
   for (const k of OCI_CONFIG_FIELDS) if (!isEmpty(src[k])) out[k] = src[k];
+  // Go maps (Labels, ExposedPorts, Volumes) come out with their keys sorted
+  for (const k of ['Labels', 'ExposedPorts', 'Volumes']) if (out[k]) out[k] = sortedKeys(out[k] as Record<string, unknown>);
   if (versionAtLeast(version, '1.52')) return out;
   const legacy = LEGACY_CONFIG[versionAtLeast(version, '1.50') ? 'v1.50-v1.51' : 'v1.49'];
   return sortedKeys({ ...legacy, ...out });
@@ -152,12 +154,15 @@ export function imageSummaryFor(version: string, i: ImageRecord, f: SummaryFacts
   const none = !f.repoTags.length && !f.repoDigests.length;
   const tags = v143 ? f.repoTags : none ? ['<none>:<none>'] : f.repoTags.length ? f.repoTags : null;
   const digests = v143 ? f.repoDigests : none ? ['<none>@<none>'] : f.repoDigests.length ? f.repoDigests : null;
-  return {
+  const out = {
     Id: i.id, ParentId: i.parent ?? '', RepoTags: tags, RepoDigests: digests,
     Created: Math.floor((Date.parse(i.created) || 0) / 1000), Size: i.size, SharedSize: f.sharedSize ?? -1,
     ...(versionAtLeast(version, '1.44') ? {} : { VirtualSize: i.size }),
     Labels: i.config.Labels ?? null, Containers: versionAtLeast(version, '1.51') ? f.containers : -1,
   };
+  // API 1.41 keeps the order tsulad has always written; newer ones get image.Summary's
+  // (its fields are in alphabetical order, as is a Go map's Labels)
+  return versionAtLeast(version, '1.42') ? sortedKeys(out) : out;
 }
 
 /** Bytes of the layers `img` shares with another image (dockerd's SharedSize). */
