@@ -235,3 +235,12 @@ test('GET /distribution/{name}/json: the descriptor a registry serves under a na
   const id = await json('GET', `/v1.52/distribution/${'0'.repeat(64)}/json`);
   assert.deepEqual([id.status, id.json.message], [500, 'no manifest found for full image ID']);
 });
+
+test('POST /images/{name}/tag: a repository named sha256 is refused at every version (dockerd 25, unversioned)', async () => {
+  for (const v of ['1.41', '1.52']) {
+    const r = await json('POST', `/v${v}/images/busybox/tag?repo=sha256&tag=x`);
+    assert.deepEqual([r.status, r.json.message], [400, 'refusing to create an ambiguous tag using digest algorithm as name']);
+  }
+  assert.equal((await d.api('POST', '/v1.52/images/busybox/tag?repo=sha256x&tag=x')).status, 201);
+  await d.api('DELETE', '/v1.52/images/sha256x:x');
+});

@@ -208,6 +208,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     const parsed = parseTagTarget(repo);
     const tag = query.get('tag');
     if (tag && !isValidTag(tag)) throw invalidArgument(`invalid tag format: "${tag}"`);
+    // dockerd 25+ (unversioned): a repository called sha256 would read as an image id
+    if (parsed.name === 'sha256') throw invalidArgument('refusing to create an ambiguous tag using digest algorithm as name');
     const target = `${parsed.name}:${tag || parsed.tag || 'latest'}`;
     await images.tag(params[0], target);
     const img = await images.get(target);
