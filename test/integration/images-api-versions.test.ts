@@ -244,3 +244,10 @@ test('POST /images/{name}/tag: a repository named sha256 is refused at every ver
   assert.equal((await d.api('POST', '/v1.52/images/busybox/tag?repo=sha256x&tag=x')).status, 201);
   await d.api('DELETE', '/v1.52/images/sha256x:x');
 });
+
+test('POST /images/create: scratch is a reserved name, 403 at every version (dockerd 25, unversioned)', async () => {
+  for (const v of ['1.41', '1.52']) {
+    const r = await json('POST', `/v${v}/images/create?fromImage=scratch&tag=latest`);
+    assert.deepEqual([r.status, r.json.message], [403, "'scratch' is a reserved name"]);
+  }
+});

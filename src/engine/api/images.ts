@@ -6,9 +6,9 @@ import { sendJson, boolParam, readBody, readJsonBody, endAfterRequest } from './
 import type { ImageRecord, ImageStore, LoadProgress, PullProgress } from '../../image/types.js';
 import type { ContainerService } from '../containers/service.js';
 import type { EventBus } from '../events.js';
-import { errorMessage, internal, invalidArgument, isKind, TsulaError, unimplemented } from '../../common/errors.js';
+import { errorMessage, internal, invalidArgument, isKind, permissionDenied, TsulaError, unimplemented } from '../../common/errors.js';
 import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js';
-import { isValidTag, parseTagTarget } from '../../image/reference.js';
+import { isValidTag, parseReference, parseTagTarget } from '../../image/reference.js';
 import { FilterArgs, invalidFilter, selectImages } from './filters.js';
 import { imageSummaryFor, inspectImageFor, sharedSize } from './image-views.js';
 import { checkPlatform, decodePlatform, decodePlatforms, formatPlatform, imagePlatform, platformMatches, type Platform } from './platform.js';
@@ -63,6 +63,10 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     const platform = query.get('platform') || undefined;
     // Like docker: a digest in "tag" makes name@digest; no tag at all on a bare name means all tags.
     const ref = !tag ? from : /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-f]{32,}$/i.test(tag) ? `${from}@${tag}` : `${from}:${tag}`;
+    // FROM scratch's name: dockerd refuses to pull it (403 since dockerd 25, at every version)
+    // (a malformed name is the pull's to refuse, in its words)
+    const familiar = (() => { try { return parseReference(from.replace(/:$/, '')).name; } catch { return ''; } })();
+    if (familiar === 'scratch') throw permissionDenied("'scratch' is a reserved name");
     const out = progressWriter(res!);
     try {
       const hasTag = /@|:[^/]*$/.test(from);
