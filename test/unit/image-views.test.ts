@@ -76,6 +76,7 @@ test('imageSummaryFor: <none> below 1.43, VirtualSize below 1.44, the container 
   const v151 = imageSummaryFor('1.51', untagged, { ...f, sharedSize: 5 });
   assert.deepEqual([v151.Containers, v151.SharedSize, 'VirtualSize' in v151], [2, 5, false]);
   assert.equal(imageSummaryFor('1.50', untagged, f).Containers, -1);
+  assert.equal(imageSummaryFor('1.41', untagged, { ...f, diskUsage: true }).Containers, 2);
   assert.deepEqual(Object.keys(imageSummaryFor('1.41', IMG, f)), ['Id', 'ParentId', 'RepoTags', 'RepoDigests', 'Created', 'Size', 'SharedSize', 'VirtualSize', 'Labels', 'Containers']);
   const labelled = { ...IMG, config: { ...IMG.config, Labels: { z: '1', a: '2' } } };
   const v152 = imageSummaryFor('1.52', labelled, f);

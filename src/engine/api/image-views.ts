@@ -140,6 +140,8 @@ export interface SummaryFacts {
   sharedSize?: number;
   /** Containers using the image. */
   containers: number;
+  /** For GET /system/df, which counts them at every version (dockerd's withExtraAttrs). */
+  diskUsage?: boolean;
 }
 
 /**
@@ -147,7 +149,8 @@ export interface SummaryFacts {
  * gates it: below 1.43 an image with neither tag nor digest shows as <none>:<none> (and
  * dockerd 20.10's null for an empty list), from 1.43 as empty lists; SharedSize only with
  * shared-size=1 (1.42), else -1; VirtualSize until 1.43; the real container count from 1.51,
- * -1 before. Descriptor (1.48) and Manifests (1.47) come from the containerd store only.
+ * -1 before (system df counts them at every version). Descriptor (1.48) and Manifests
+ * (1.47) come from the containerd store only.
  */
 export function imageSummaryFor(version: string, i: ImageRecord, f: SummaryFacts): Record<string, unknown> {
   const v143 = versionAtLeast(version, '1.43');
@@ -158,7 +161,7 @@ export function imageSummaryFor(version: string, i: ImageRecord, f: SummaryFacts
     Id: i.id, ParentId: i.parent ?? '', RepoTags: tags, RepoDigests: digests,
     Created: Math.floor((Date.parse(i.created) || 0) / 1000), Size: i.size, SharedSize: f.sharedSize ?? -1,
     ...(versionAtLeast(version, '1.44') ? {} : { VirtualSize: i.size }),
-    Labels: i.config.Labels ?? null, Containers: versionAtLeast(version, '1.51') ? f.containers : -1,
+    Labels: i.config.Labels ?? null, Containers: f.diskUsage || versionAtLeast(version, '1.51') ? f.containers : -1,
   };
   // API 1.41 keeps the order tsulad has always written; newer ones get image.Summary's
   // (its fields are in alphabetical order, as is a Go map's Labels)
