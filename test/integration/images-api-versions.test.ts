@@ -165,6 +165,11 @@ test('GET /images/get and POST /images/load: platform from 1.48, repeated from 1
   assert.match(manyLoad.body, /"error":"multiple platforms not supported for this image store/);
   const loaded = await d.api('POST', `/v1.48/images/load?quiet=1&platform=${AMD64}`, body);
   assert.match(loaded.body, /Loaded image: busybox:latest/);
+  // quiet defaults to true (dockerd's, at every version): progress only with quiet=0
+  await d.api('DELETE', '/v1.41/images/busybox');
+  const plain = await d.api('POST', '/v1.41/images/load', body);
+  assert.doesNotMatch(plain.body, /Loading layer|progressDetail/);
+  assert.match(plain.body, /Loaded image: busybox:latest/);
   // 1.47 knows no platform: loads all
   await d.api('DELETE', '/v1.41/images/busybox');
   assert.match((await d.api('POST', `/v1.47/images/load?quiet=1&platform=${ARM64}`, body)).body, /Loaded image: busybox:latest/);

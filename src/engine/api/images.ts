@@ -149,7 +149,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
 
   r.add('POST', '/images/load', async ({ req, res, query, version }) => {
     const platforms = platformsParam(query, version);
-    const quiet = boolParam(query, 'quiet');
+    // dockerd's BoolValueOrDefault(quiet, true): no progress unless asked (docker's CLIs send quiet=0)
+    const quiet = query.has('quiet') ? boolParam(query, 'quiet') : true;
     let started = false;
     const out = (obj: unknown) => {
       if (!started) {
