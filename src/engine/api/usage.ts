@@ -7,11 +7,10 @@ import { sendJson } from './http.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ContainerFiles } from '../containers/files.js';
 import { running, type Container } from '../containers/model.js';
-import type { ImageStore } from '../../image/types.js';
+import type { ImageRecord, ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
 import { errorMessage, invalidArgument } from '../../common/errors.js';
 import { summary } from './containers.js';
-import { sharedSize } from './image-views.js';
 import type { VolumeStore } from '../volumes/index.js';
 import { matchLabels, parseFilters, untilTime } from '../filters.js';
 
@@ -31,6 +30,13 @@ export async function containerSize(files: ContainerFiles, images: ImageStore, c
   }
   const image = await images.get(c.image).catch(() => null);
   return { SizeRw: rw, SizeRootFs: rw + (image?.size ?? 0) };
+}
+
+/** Bytes of the layers only `img` has, and of those it shares with another image. */
+function sharedSize(img: ImageRecord, all: ImageRecord[]): number {
+  const count = new Map<string, number>();
+  for (const i of all) for (const c of new Set(i.chainIds)) count.set(c, (count.get(c) ?? 0) + 1);
+  return img.chainIds.reduce((a, c, i) => a + ((count.get(c) ?? 0) > 1 ? img.layerSizes?.[i] ?? 0 : 0), 0);
 }
 
 export function usageRoutes(r: Router, d: { cs: ContainerService; files: ContainerFiles; images: ImageStore; events: EventBus; volumes?: VolumeStore }): void {
