@@ -195,7 +195,7 @@ export class TaskTable {
       ph.mark('prepare');
       // the host keeps the container's log: conmon's own copy in guest RAM would only grow
       t.pid = await this.runtime.create({
-        id: o.id, bundle: dir, spec: o.spec, logPath: '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
+        id: o.id, bundle: dir, spec: this.podNamespaces(o.spec), logPath: '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
         stdioPipes: true, // (without a terminal: the host's slow reader makes the process wait)
       });
       ph.mark('runtime-create');
@@ -210,6 +210,23 @@ export class TaskTable {
       throw e;
     }
     return t;
+  }
+
+  /**
+   * A namespace path the host kept is the pod's (its sandbox container's, by guest pid):
+   * joined when that pid is a running task of ours, else the container gets its own.
+   */
+  private podNamespaces(spec: Spec): Spec {
+    const ns = spec.linux?.namespaces;
+    if (!ns?.some((n) => n.path)) return spec;
+    const live = new Set([...this.tasks.values()].filter((t) => t.status === 'running' || t.status === 'paused').map((t) => t.pid));
+    const namespaces = ns.map((n) => {
+      const pid = Number(/^\/proc\/(\d+)\/ns\/[a-z]+$/.exec(n.path ?? '')?.[1]);
+      if (!n.path || live.has(pid)) return n;
+      this.log?.warn('namespace path is not a task of this VM: the container gets its own', { type: n.type, path: n.path });
+      return { type: n.type };
+    });
+    return { ...spec, linux: { ...spec.linux, namespaces } };
   }
 
   async start(id: string, execId: string): Promise<number> {

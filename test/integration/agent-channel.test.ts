@@ -160,6 +160,26 @@ test('a host that stops reading makes the process wait (nothing dropped): 8 MiB 
   await rt.delete(k('big'), '', false);
 });
 
+test("a pod's namespaces: a path naming a running task of the VM is joined (containerd's CRI names its pause container's), any other path is dropped", async () => {
+  const { rt } = await connect();
+  const pausePid = await rt.create({ id: k('pause'), bundle: '', spec: await spec('pause', ['sleep', '100']), logPath: '', terminal: false, stdin: false, stdinOnce: true });
+  await rt.start(k('pause'));
+  const s = await spec('app', ['sh', '-c', 'for n in ipc pid uts; do readlink /proc/self/ns/$n; done; cat /proc/1/comm']);
+  s.linux!.namespaces = [...(s.linux!.namespaces ?? []).filter((n) => !['ipc', 'pid', 'uts'].includes(n.type)),
+    { type: 'ipc', path: `/proc/${pausePid}/ns/ipc` }, { type: 'pid', path: `/proc/${pausePid}/ns/pid` }, { type: 'uts', path: '/proc/1/ns/uts' }];
+  await rt.create({ id: k('app'), bundle: '', spec: s, logPath: '', terminal: false, stdin: false, stdinOnce: true });
+  const got = collect(await rt.attach(k('app'), ''));
+  await rt.start(k('app'));
+  const [ipc, pid, uts, comm] = (await got.out).trim().split('\n');
+  assert.equal(ipc, await fs.readlink(`/proc/${pausePid}/ns/ipc`));
+  assert.equal(pid, await fs.readlink(`/proc/${pausePid}/ns/pid`));
+  assert.equal(comm, 'sleep', "pid 1 is the pause container's process");
+  assert.notEqual(uts, await fs.readlink('/proc/self/ns/uts'), 'a path that is no task of the VM is not joined: the container has its own');
+  await rt.kill(k('pause'), 'KILL');
+  await rt.delete(k('app'), '', true);
+  await rt.delete(k('pause'), '', true);
+});
+
 test('a terminal: output through the pty, resize reaches it', async () => {
   const { rt, g, exits } = await connect();
   await rt.create({ id: k('tty'), bundle: '', spec: await spec('tty', ['sh', '-c', 'sleep 0.5; stty size; tty'], true), logPath: '', terminal: true, stdin: false, stdinOnce: true });

@@ -67,6 +67,9 @@ test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app 
   const qemus = await processesNamed('qemu-system-x86_64', c.dir);
   assert.equal(qemus.length, 1, 'one VM for the pod');
   assert.equal(await ok(['exec', '-s', app, 'uname', '-r']), guestKernel);
+  // the pod's PID, IPC and UTS namespaces are its pause container's (pid POD: crictl's default)
+  assert.equal(await ok(['exec', '-s', app, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/bin/busybox sleep 2147483647');
+  assert.equal(await ok(['exec', '-s', app, 'sh', '-c', 'for n in ipc uts; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] && echo $n; done']), 'ipc\nuts');
 
   await ok(['update', '--memory', String(32 << 20), app]);
   assert.equal(await ok(['exec', '-s', app, 'cat', '/sys/fs/cgroup/memory.max']), String(32 << 20));

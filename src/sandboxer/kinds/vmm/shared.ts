@@ -118,14 +118,21 @@ export class SharedDir {
   }
 }
 
+/** A pod's namespace as containerd's CRI names it: its sandbox container's, by pid (ours: a guest pid). */
+const POD_NAMESPACE = /^\/proc\/\d+\/ns\/(ipc|uts|pid)$/;
+
 /**
- * The rest of the guest's view: namespaces given by path are the host's (the pod's netns)
- * and don't exist in the guest; the VM is the pod, so its network is the containers' network.
- * Hooks are host programs. The cgroup is the guest's own (cgroup v2), behind a cgroup
- * namespace as docker does on v2 hosts: /sys/fs/cgroup shows the container's own limits.
+ * The rest of the guest's view: the VM is the pod, so its network is the containers' network
+ * (the pod's netns path is the host's). The pod's IPC, UTS and PID namespaces, which
+ * containerd's CRI names by its sandbox container's pid (a guest pid: the pid our Create
+ * gave it), are the guest's, and stay for the agent to join (it checks the pid is a task's);
+ * other paths are the host's and go. Hooks are host programs. The cgroup is the guest's own
+ * (cgroup v2), behind a cgroup namespace as docker does on v2 hosts: /sys/fs/cgroup shows the
+ * container's own limits.
  */
 export function guestSpec(spec: Spec, key: string): Spec {
-  const namespaces = (spec.linux?.namespaces ?? []).filter((n) => n.type !== 'network').map((n) => ({ type: n.type }));
+  const namespaces = (spec.linux?.namespaces ?? []).filter((n) => n.type !== 'network')
+    .map((n) => (n.path && POD_NAMESPACE.exec(n.path)?.[1] === n.type ? { type: n.type, path: n.path } : { type: n.type }));
   if (!namespaces.some((n) => n.type === 'cgroup')) namespaces.push({ type: 'cgroup' });
   spec.linux = { ...spec.linux, namespaces, cgroupsPath: `/tsula/${key}` };
   delete (spec as { hooks?: unknown }).hooks;
