@@ -2,32 +2,66 @@
 // engine's volume store (local driver).
 import type { Router } from './http.js';
 import { boolParam, readJsonBody, sendJson, sendStatus } from './http.js';
-import { checkFilterKeys, parseFilters } from '../filters.js';
-import type { VolumeStore } from '../volumes/index.js';
-import { invalidArgument } from '../../common/errors.js';
+import { checkFilterKeys, matchLabels, parseFilters, type Filters } from '../filters.js';
+import { ANONYMOUS_LABEL, isAnonymous, type VolumeRecord, type VolumeStore } from '../volumes/index.js';
+import { invalidArgument, unavailable } from '../../common/errors.js';
+import { versionAtLeast } from './version.js';
+
+/** A boolean filter's value (any true wins); dockerd's words for another value, lower-case as its volume filters'. */
+function boolFilter(f: Filters, key: string): boolean {
+  const vals = f[key] ?? [];
+  if (vals.some((v) => !['true', 'false', '1', '0'].includes(v))) throw invalidArgument(`invalid filter '${key}=[${vals.join(' ')}]'`);
+  return vals.some((v) => v === 'true' || v === '1');
+}
+
+/** A volume's labels as dockerd 29 keeps them: an anonymous one's own label among them. */
+function labelsOf(v: VolumeRecord): Record<string, string> {
+  return isAnonymous(v) ? { ...v.labels, [ANONYMOUS_LABEL]: '' } : v.labels;
+}
+
+/** `docker volume inspect`'s JSON: 1.41 as before, from 1.42 with the anonymous label. */
+function view(vols: VolumeStore, v: VolumeRecord, version: string) {
+  const base = vols.view(v);
+  return versionAtLeast(version, '1.42') && isAnonymous(v) ? { ...base, Labels: labelsOf(v) } : base;
+}
 
 export function volumeRoutes(r: Router, vols: VolumeStore): void {
-  r.add('GET', '/volumes', async ({ res, query }) => {
+  r.add('GET', '/volumes', async ({ res, query, version }) => {
     const f = parseFilters(query.get('filters'));
     checkFilterKeys(f, ['dangling', 'driver', 'label', 'name']);
-    // dockerd's words (volume/service/convert.go), lower-case unlike the other filters'
-    const bad = (f.dangling ?? []).filter((v) => !['true', 'false', '1', '0'].includes(v));
-    if (bad.length) throw invalidArgument(`invalid filter 'dangling=[${f.dangling!.join(' ')}]'`);
-    sendJson(res!, 200, { Volumes: vols.list(f).map((v) => vols.view(v)), Warnings: null });
+    boolFilter(f, 'dangling');
+    const labelled = versionAtLeast(version, '1.42');
+    // from 1.42 an anonymous volume's label is there to match, as dockerd stores it
+    const list = labelled && f.label?.length
+      ? vols.list({ ...f, label: [] }).filter((v) => matchLabels(labelsOf(v), f.label!))
+      : vols.list(f);
+    sendJson(res!, 200, { Volumes: list.map((v) => view(vols, v, version)), Warnings: null });
   });
 
-  r.add('POST', '/volumes/create', async ({ req, res }) => {
-    sendJson(res!, 201, vols.view(await vols.create(await readJsonBody(req, { checkType: true }))));
+  r.add('POST', '/volumes/create', async ({ req, res, version }) => {
+    const body = await readJsonBody(req, { checkType: true });
+    // 1.42's cluster volumes are swarm's: dockerd without a swarm answers so
+    if (versionAtLeast(version, '1.42') && body && typeof body === 'object' && (body as { ClusterVolumeSpec?: unknown }).ClusterVolumeSpec) {
+      throw unavailable('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.');
+    }
+    sendJson(res!, 201, view(vols, await vols.create(body), version));
   });
 
-  r.add('POST', '/volumes/prune', async ({ res, query }) => {
+  r.add('POST', '/volumes/prune', async ({ res, query, version }) => {
     const f = parseFilters(query.get('filters'));
-    checkFilterKeys(f, ['label', 'label!']);
-    sendJson(res!, 200, await vols.prune(f));
+    if (!versionAtLeast(version, '1.42')) {
+      checkFilterKeys(f, ['label', 'label!']);
+      sendJson(res!, 200, await vols.prune(f));
+      return;
+    }
+    // 1.42: only anonymous volumes, unless the `all` filter says otherwise
+    checkFilterKeys(f, ['label', 'label!', 'all']);
+    const all = boolFilter(f, 'all');
+    sendJson(res!, 200, await vols.prune(f, { anonymousOnly: !all, skipOptions: true }));
   });
 
-  r.add('GET', '/volumes/{name}', async ({ res, params }) => {
-    sendJson(res!, 200, vols.view(vols.get(params[0]!)));
+  r.add('GET', '/volumes/{name}', async ({ res, params, version }) => {
+    sendJson(res!, 200, view(vols, vols.get(params[0]!), version));
   });
 
   r.add('DELETE', '/volumes/{name}', async ({ res, params, query }) => {

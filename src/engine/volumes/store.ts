@@ -163,12 +163,17 @@ export class VolumeStore {
     this.emit('destroy', name, { driver: 'local' });
   }
 
-  /** docker volume prune (API 1.41: every unused volume, named ones too). */
-  async prune(filters: Filters = {}): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
+  /**
+   * docker volume prune: API 1.41, every unused volume, named ones too; `anonymousOnly` (1.42
+   * without the `all` filter), those made without a name; `skipOptions` (1.42), as dockerd,
+   * not those with mount options (their files are not the volume's to reclaim).
+   */
+  async prune(filters: Filters = {}, o: { anonymousOnly?: boolean; skipOptions?: boolean } = {}): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
     const deleted: string[] = [];
     let space = 0;
     for (const v of [...this.recs.values()]) {
       if (this.users(v.name).length || !matchLabels(v.labels, filters.label ?? [], filters['label!'] ?? [])) continue;
+      if ((o.anonymousOnly && !isAnonymous(v)) || (o.skipOptions && Object.keys(v.options).length)) continue;
       space += await du(this.mountpoint(v.name));
       await this.remove(v.name);
       deleted.push(v.name);
@@ -190,6 +195,13 @@ export class VolumeStore {
       Mountpoint: this.mountpoint(v.name), Name: v.name, Options: Object.keys(v.options).length ? v.options : null, Scope: 'local',
     };
   }
+}
+
+/** dockerd's label of a volume made without a name (API 1.42+ shows it, and prune goes by it). */
+export const ANONYMOUS_LABEL = 'com.docker.volume.anonymous';
+
+export function isAnonymous(v: VolumeRecord): boolean {
+  return v.anonymous || ANONYMOUS_LABEL in v.labels;
 }
 
 /** Bytes under a directory (files' allocated size). */
