@@ -13,6 +13,7 @@ import { dockerTimestamp, humanStatus } from './format.js';
 import { attachContainer, startExec } from './streams.js';
 import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';
 import { networkSettingsView, psPorts } from './docker-views.js';
+import { networkingForVersion } from './network-compat.js';
 
 /** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
 export type SizeOf = (c: Container) => Promise<{ SizeRw: number; SizeRootFs: number }>;
@@ -25,10 +26,13 @@ export type GraphDataOf = (c: Container) => Promise<Record<string, string> | nul
 export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf; sizeOf?: SizeOf; graphData?: GraphDataOf } = {}): void {
   const netId: NetworkIdOf = o.networkId ?? (() => '');
   const sizeOf = o.sizeOf;
-  r.add('POST', '/containers/create', async ({ req, res, query }) => {
-    const spec = await createSpecFromBody(await readJsonBody(req, { checkType: true }));
+  r.add('POST', '/containers/create', async ({ req, res, query, version }) => {
+    const body = await readJsonBody(req, { checkType: true });
+    const netWarnings = networkingForVersion(body, version);
+    const spec = await createSpecFromBody(body);
     const platform = query.get('platform') || undefined;
-    sendJson(res!, 201, await cs.create({ ...spec, name: query.get('name') || undefined, ...(platform ? { platform } : {}) }));
+    const created = await cs.create({ ...spec, name: query.get('name') || undefined, ...(platform ? { platform } : {}) });
+    sendJson(res!, 201, { ...created, Warnings: [...created.Warnings, ...netWarnings] });
   });
 
   r.add('GET', '/containers/json', async ({ res, query }) => {

@@ -21,6 +21,7 @@ export function runConfigShape(z: Zod) {
     Aliases: strList,
     MacAddress: z.string().nullish(),
     DriverOpts: z.record(z.string(), z.string()).nullish(),
+    GwPriority: z.number().int().nullish(),
   }).passthrough();
   return {
     ExposedPorts: z.record(z.string(), z.unknown()).nullish(),
@@ -79,15 +80,35 @@ function isDeviceBody(v: unknown): v is DeviceBody {
   return typeof d.PathOnHost === 'string' && nullishString(d.PathInContainer) && nullishString(d.CgroupPermissions);
 }
 
-/** The networking part of a create: NetworkMode and the endpoint of its network. */
+/** Go's net.ParseMAC takes more forms; docker's CLI and clients send the colon form. */
+const MAC_RE = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/;
+
+type EndpointBody = NonNullable<NonNullable<NonNullable<RunConfig['NetworkingConfig']>['EndpointsConfig']>[string]>;
+
+/** One EndpointsConfig entry as the engine's endpoint (its network resolved at create: networks/hooks.ts). */
+function endpointSpec(name: string, ep: EndpointBody | undefined, mac: string | undefined): EndpointSpec {
+  if (ep?.IPAMConfig?.IPv6Address || ep?.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
+  if (ep?.Links?.length) throw invalidArgument('--link is not supported by tsulad: use a user-defined network, whose containers find each other by name');
+  if (Object.keys(ep?.DriverOpts ?? {}).length) throw invalidArgument('network driver options of an endpoint are not supported by tsulad');
+  if (mac && !MAC_RE.test(mac)) throw invalidArgument(`${mac} is not a valid mac address`);
+  return {
+    networkId: '', name, aliases: ep?.Aliases ?? [], ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
+    ...(mac ? { mac: mac.toLowerCase().replace(/-/g, ':') } : {}),
+    ...(typeof ep?.GwPriority === 'number' && ep.GwPriority ? { gwPriority: ep.GwPriority } : {}),
+  };
+}
+
+/**
+ * The networking part of a create: NetworkMode and the endpoints of its networks, the
+ * NetworkMode's first (eth0), then the other EndpointsConfig entries in their order (API
+ * 1.44+; network-compat.ts refuses them before, and moves Config.MacAddress to an endpoint).
+ */
 function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network' | 'networking'> {
   const raw = hc.NetworkMode;
   const mode = !raw || raw === 'default' ? 'default' : raw;
-  // Go's net.ParseMAC takes more forms; docker's CLI and clients send the colon form
-  if (b.MacAddress && !/^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/.test(b.MacAddress)) throw invalidArgument(`${b.MacAddress} is not a valid mac address`);
+  if (b.MacAddress && !MAC_RE.test(b.MacAddress)) throw invalidArgument(`${b.MacAddress} is not a valid mac address`);
   if (hc.Links?.length) throw invalidArgument('--link is not supported by tsulad: use a user-defined network, whose containers find each other by name');
   const eps = Object.entries(b.NetworkingConfig?.EndpointsConfig ?? {});
-  if (eps.length > 1) throw invalidArgument(`Container cannot be connected to network endpoints: ${eps.map(([k]) => k).join(', ')}`);
   const exposed = Object.keys(b.ExposedPorts ?? {});
   exposed.forEach(checkPortKey);
   const bindings = checkBindings(Object.fromEntries(Object.entries(hc.PortBindings ?? {}).map(([k, v]) =>
@@ -96,6 +117,10 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
     mode, endpoints: [], dns: hc.Dns ?? [], dnsSearch: hc.DnsSearch ?? [], dnsOptions: hc.DnsOptions ?? [], extraHosts: hc.ExtraHosts ?? [],
     exposedPorts: [...new Set([...exposed, ...Object.keys(bindings)])], portBindings: bindings, publishAll: !!hc.PublishAllPorts,
   };
+  // dockerd connects a host/none/container: mode container to nothing else
+  if (eps.length > 1 && (b.NetworkDisabled || ['none', 'host', 'container'].includes(mode) || mode.startsWith('container:'))) {
+    throw invalidArgument('container cannot be disconnected from host network or connected to host network');
+  }
   if (b.NetworkDisabled || mode === 'none') return { network: 'none', networking: n };
   if (mode === 'host') return { network: 'host', networking: n };
   if (mode === 'container' || mode.startsWith('container:')) {
@@ -105,19 +130,19 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
     return { network: 'container', networking: { ...n, container: ref } };
   }
   const netName = mode === 'default' ? 'bridge' : mode;
-  const [epKey, ep] = eps[0] ?? [netName, undefined];
-  if (eps.length && epKey !== netName && mode !== 'default') {
+  // one entry: the NetworkMode network's, whatever its key (as dockerd before 1.44)
+  const mainIdx = eps.length === 1 ? 0 : eps.findIndex(([k]) => k === netName);
+  const [epKey, ep] = eps[mainIdx] ?? [netName, undefined];
+  if (eps.length === 1 && epKey !== netName && mode !== 'default') {
     throw invalidArgument(`Container cannot be connected to network endpoints: ${epKey} (the network mode is ${mode})`);
   }
-  if (ep?.IPAMConfig?.IPv6Address || ep?.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
-  if (ep?.Links?.length) throw invalidArgument('--link is not supported by tsulad: use a user-defined network, whose containers find each other by name');
-  if (ep?.MacAddress && ep.MacAddress !== b.MacAddress) throw invalidArgument('a MAC address per endpoint is not supported by tsulad: give the container\'s (--mac-address)');
-  if (Object.keys(ep?.DriverOpts ?? {}).length) throw invalidArgument('network driver options of an endpoint are not supported by tsulad');
-  const endpoint: EndpointSpec = {
-    networkId: '', name: netName, aliases: ep?.Aliases ?? [], ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
-    ...(b.MacAddress ? { mac: b.MacAddress.toLowerCase().replace(/-/g, ':') } : {}),
-  };
-  return { network: 'cni', networking: { ...n, endpoints: [endpoint] } };
+  // an endpoint's own address, or (API 1.41) the container-wide one, which must agree
+  if (ep?.MacAddress && b.MacAddress && ep.MacAddress !== b.MacAddress) {
+    throw invalidArgument('the container-wide MAC address must match the endpoint-specific MAC address for the main network, or be left empty');
+  }
+  const endpoints = [endpointSpec(netName, ep ?? undefined, ep?.MacAddress || b.MacAddress || undefined)];
+  for (const [i, [k, e]] of eps.entries()) if (i !== mainIdx) endpoints.push(endpointSpec(k, e ?? undefined, e?.MacAddress || undefined));
+  return { network: 'cni', networking: { ...n, endpoints } };
 }
 
 /** dockerd's Valid() of each mode: what it takes at all (tsulad takes fewer). */

@@ -10,6 +10,7 @@
 // cache alone.
 import { promises as fs } from 'node:fs';
 import { errorMessage, failedPrecondition, withContext } from '../../common/errors.js';
+import { execOk } from '../../common/exec.js';
 import { writeFileAtomic, type Durability } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
@@ -185,6 +186,7 @@ export class ContainerNetworks {
       return withContext(e, `cannot start container ${rec.name}`);
     };
     try {
+      const gw = gatewayIndex(n.endpoints, (id) => this.d.networks.get(id).internal);
       for (const [i, ep] of n.endpoints.entries()) {
         const net = this.d.networks.get(ep.networkId);
         let mappings: PortMapping[] = [];
@@ -193,7 +195,7 @@ export class ContainerNetworks {
           state.ports = ports.bindings;
           mappings = ports.mappings;
         }
-        state.endpoints.push(await this.add(rec, sandboxKey, net, ep, `eth${i}`, i === 0, mappings));
+        state.endpoints.push(await this.add(rec, sandboxKey, net, ep, `eth${i}`, i === gw, mappings));
       }
     } catch (e) {
       throw await failed(e);
@@ -243,6 +245,26 @@ export class ContainerNetworks {
     this.d.faults?.hit('connect:after-add'); // recovery DELs an attachment the record does not name
     st.endpoints.push(added);
     await this.serveDns(rec, [added]);
+    if (st.endpoints.length > 1) await this.moveDefaultRoute(rec, [...rec.config.networking!.endpoints, ep]);
+  }
+
+  /**
+   * As dockerd's sandbox after a connect or disconnect: the default route goes through the
+   * endpoint that sorts first (gatewayIndex), moved there if another one has it.
+   */
+  private async moveDefaultRoute(rec: Container, specs: EndpointSpec[]): Promise<void> {
+    const st = rec.state.network;
+    if (!st || !st.endpoints.length) return;
+    const live = st.endpoints.map((e) => specs.find((x) => x.networkId === e.networkId) ?? { networkId: e.networkId, name: e.name, aliases: [] });
+    const nets = this.d.networks.list();
+    const best = st.endpoints[gatewayIndex(live, (id) => !!nets.find((x) => x.id === id)?.internal)]!;
+    const internal = !!nets.find((x) => x.id === best.networkId)?.internal;
+    const ip = (args: string[]) => execOk('nsenter', [`--net=${st.sandboxKey}`, 'ip', ...args], { timeoutMs: 10_000 });
+    if (internal) return; // an --internal network has no way out: the route stays where it is, if any
+    const now = JSON.parse(await ip(['-j', '-4', 'route', 'show', 'default']).catch(() => '[]') || '[]') as Array<{ dev?: string }>;
+    if (now.some((r) => r.dev === best.ifName) || !best.gateway) return;
+    await ip(['-4', 'route', 'replace', 'default', 'via', best.gateway, 'dev', best.ifName])
+      .catch((e) => this.d.log.warn('moving the default route', { id: rec.id, ifName: best.ifName, err: errorMessage(e) }));
   }
 
   /** network disconnect on a running container: DEL that attachment. */
@@ -254,6 +276,7 @@ export class ContainerNetworks {
     if (a) await this.d.cni.delCached(a, st.sandboxKey);
     st.endpoints = st.endpoints.filter((x) => x !== e);
     await this.leaveDns(rec.id, [networkId]);
+    await this.moveDefaultRoute(rec, rec.config.networking?.endpoints ?? []);
   }
 
   /**
@@ -377,6 +400,23 @@ export class ContainerNetworks {
     this.hostsChain = next.catch(() => undefined);
     return next;
   }
+}
+
+/**
+ * Which endpoint carries the default route, as libnetwork sorts a sandbox's endpoints: the
+ * highest GwPriority (API 1.48), then one not --internal, then the first joined (libnetwork
+ * falls back to the network names' order; tsula keeps the order of joining, as before).
+ */
+export function gatewayIndex(eps: ReadonlyArray<Pick<EndpointSpec, 'networkId' | 'gwPriority'>>, internal: (networkId: string) => boolean): number {
+  let best = 0;
+  for (let i = 1; i < eps.length; i++) {
+    const a = eps[i]!;
+    const b = eps[best]!;
+    const pa = a.gwPriority ?? 0;
+    const pb = b.gwPriority ?? 0;
+    if (pa > pb || (pa === pb && internal(b.networkId) && !internal(a.networkId))) best = i;
+  }
+  return best;
 }
 
 function endpointOf(net: NetworkRecord, ep: EndpointSpec, ifName: string, r: CniResult): Endpoint {

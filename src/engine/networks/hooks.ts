@@ -43,17 +43,30 @@ export class NetworkHooks implements ContainerHooks {
       // dockerd's create takes a network it does not know (the start fails: 404 there);
       // a 404 here would make the docker CLI try to pull the image
       const net = this.d.networks.defaultBridge() && ep.name === 'bridge' ? this.d.networks.defaultBridge()! : this.find(ep.name);
-      if (!net && n.mode === 'default') { // no default bridge ("bridge": "none" in daemon.json)
+      if (!net && n.mode === 'default' && n.endpoints.length === 1) { // no default bridge ("bridge": "none" in daemon.json)
         k.network = 'none';
         n.endpoints = [];
       } else if (!net) {
         ep.networkId = '';
       } else if (net.driver === 'host' || net.driver === 'null') {
+        if (n.endpoints.length > 1) throw permissionDenied('container cannot be disconnected from host network or connected to host network');
         k.network = net.driver === 'host' ? 'host' : 'none';
         n.endpoints = [];
       } else {
         checkEndpoint(net, ep);
         Object.assign(ep, { networkId: net.id, name: net.name });
+      }
+      // the other networks of the create (API 1.44+): each once, user bridges
+      for (const other of n.endpoints.slice(1)) {
+        const o = this.find(other.name);
+        if (!o) continue; // as the main one: the start fails
+        if (o.driver !== 'bridge') throw permissionDenied('container cannot be disconnected from host network or connected to host network');
+        if (n.endpoints.some((x) => x !== other && x.networkId === o.id)) throw permissionDenied(`endpoint with name ${rec.name} already exists in network ${o.name}`);
+        checkEndpoint(o, other);
+        Object.assign(other, { networkId: o.id, name: o.name });
+      }
+      if (n.endpoints.length > 1 && this.d.isVmRuntime(rec.runtime)) {
+        throw failedPrecondition(`container ${rec.name} runs in a VM (runtime ${rec.runtime}), which has one network interface: create it on one network`);
       }
     }
     if (k.network === 'container') {
@@ -148,7 +161,7 @@ export class NetworkHooks implements ContainerHooks {
 
   // ---- network connect / disconnect ------------------------------------------------------------
 
-  async connect(netRef: string, containerRef: string, cfg: { aliases: string[]; ipv4Address?: string }): Promise<void> {
+  async connect(netRef: string, containerRef: string, cfg: { aliases: string[]; ipv4Address?: string; gwPriority?: number }): Promise<void> {
     const net = this.d.networks.get(netRef);
     const rec = this.d.containers.get(containerRef);
     const k = rec.config;
@@ -165,7 +178,10 @@ export class NetworkHooks implements ContainerHooks {
     if (this.d.isVmRuntime(rec.runtime) && k.network === 'cni' && k.networking.endpoints.length) {
       throw failedPrecondition(`container ${rec.name} runs in a VM (runtime ${rec.runtime}), which has one network interface, on ${k.networking.endpoints[0]!.name}: disconnect it from that network first`);
     }
-    const ep: EndpointSpec = { networkId: net.id, name: net.name, aliases: cfg.aliases, ...(cfg.ipv4Address ? { ipv4Address: cfg.ipv4Address } : {}) };
+    const ep: EndpointSpec = {
+      networkId: net.id, name: net.name, aliases: cfg.aliases, ...(cfg.ipv4Address ? { ipv4Address: cfg.ipv4Address } : {}),
+      ...(cfg.gwPriority ? { gwPriority: cfg.gwPriority } : {}),
+    };
     checkEndpoint(net, ep);
     if (running(rec.state) && rec.state.network && k.network === 'cni') {
       const dnsBefore = this.d.attach.dnsNetwork(rec)?.id ?? null;
