@@ -14,6 +14,7 @@ import { attachContainer, startExec } from './streams.js';
 import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';
 import { networkSettingsView, psPorts } from './docker-views.js';
 import { networkingForVersion } from './network-compat.js';
+import { versionAtLeast } from './version.js';
 
 /** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
 export type SizeOf = (c: Container) => Promise<{ SizeRw: number; SizeRootFs: number }>;
@@ -35,9 +36,9 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     sendJson(res!, 201, { ...created, Warnings: [...created.Warnings, ...netWarnings] });
   });
 
-  r.add('GET', '/containers/json', async ({ res, query }) => {
+  r.add('GET', '/containers/json', async ({ res, query, version }) => {
     const limit = intParam(query, 'limit');
-    const list = await selectContainers(cs.list().map((c) => facts(c, netId)), FilterArgs.parse(query.get('filters')),
+    const list = await selectContainers(cs.list().map((c) => facts(c, netId, version)), FilterArgs.parse(query.get('filters')),
       { all: boolParam(query, 'all'), limit }, {
         container: (ref) => cs.get(ref).id,
         image: (ref) => cs.d.images.get(ref).then((i) => i.id, () => undefined),
@@ -46,9 +47,9 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     sendJson(res!, 200, await Promise.all(list.map(async (f) => (size ? { ...f.summary, ...await sizeOf(f.c) } : f.summary))));
   });
 
-  r.add('GET', '/containers/{id}/json', async ({ res, params, query }) => {
+  r.add('GET', '/containers/{id}/json', async ({ res, params, query, version }) => {
     const c = cs.get(params[0]);
-    const v = inspect(c, netId);
+    const v = inspect(c, netId, version);
     // a snapshot removed meanwhile (rm racing) has none: null, as dockerd's for a gone layer
     const data = await o.graphData?.(c).catch(() => null) ?? null;
     sendJson(res!, 200, {
@@ -183,9 +184,9 @@ type Summary = ReturnType<typeof summary> & {
 };
 
 /** What the list filters look at (filters.ts), with the summary it was read from. */
-function facts(c: Container, netId: NetworkIdOf): ContainerFacts & { c: Container; summary: Summary } {
-  const s = summary(c, netId) as Summary;
-  const nets = (inspect(c, netId).NetworkSettings as { Networks?: Record<string, { NetworkID?: string } | null> } | undefined)?.Networks ?? {};
+function facts(c: Container, netId: NetworkIdOf, version: string): ContainerFacts & { c: Container; summary: Summary } {
+  const s = summary(c, netId, version) as Summary;
+  const nets = (inspect(c, netId, version).NetworkSettings as { Networks?: Record<string, { NetworkID?: string } | null> } | undefined)?.Networks ?? {};
   return {
     c, summary: s, id: c.id, names: s.Names as string[], createdMs: Date.parse(c.createdAt) || 0,
     state: c.state.status, running: running(c.state), startedAtZero: !c.state.startedAt, exitCode: c.state.exitCode,
@@ -202,7 +203,8 @@ function portKey(p: string): string {
   return p.includes('/') ? p.toLowerCase() : `${p}/tcp`;
 }
 
-export function summary(c: Container, netId: NetworkIdOf = () => ''): Record<string, unknown> {
+/** `version`: the API version asked for (networks.ts's views); 1.41's answer by default. */
+export function summary(c: Container, netId: NetworkIdOf = () => '', version = '1.41'): Record<string, unknown> {
   const v = inspectView(c);
   return {
     Id: c.id,
@@ -217,12 +219,14 @@ export function summary(c: Container, netId: NetworkIdOf = () => ''): Record<str
     State: c.state.status,
     Status: humanStatus(v.State),
     HostConfig: { NetworkMode: v.HostConfig.NetworkMode },
-    NetworkSettings: { Networks: networkSettingsView(c, netId).Networks },
+    NetworkSettings: { Networks: networkSettingsView(c, netId, { version, list: true }).Networks },
     Mounts: v.Mounts,
   };
 }
 
-export function inspect(c: Container, netId: NetworkIdOf = () => ''): Record<string, unknown> {
+export function inspect(c: Container, netId: NetworkIdOf = () => '', version = '1.41'): Record<string, unknown> {
   const v = inspectView(c);
-  return { ...v, NetworkSettings: networkSettingsView(c, netId) };
+  // 1.52 drops the container-wide MacAddress (deprecated in 1.44): the endpoints' is the one
+  const config = versionAtLeast(version, '1.52') && 'MacAddress' in v.Config ? (({ MacAddress: _, ...rest }) => rest)(v.Config) : v.Config;
+  return { ...v, Config: config, NetworkSettings: networkSettingsView(c, netId, { version }) };
 }

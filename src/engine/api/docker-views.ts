@@ -2,6 +2,7 @@
 // HostConfig fields, Mounts, Config.ExposedPorts/Volumes, NetworkSettings; ps' Ports), with
 // dockerd 20.10's zero values: what `docker port`, `docker ps` and `inspect -f` read.
 import { running, type Container } from '../containers/model.js';
+import { versionAtLeast } from './version.js';
 
 /** HostConfig's network, port, mount and restart fields. */
 export function networkHostConfigView(c: Container) {
@@ -55,8 +56,18 @@ export function mountsView(c: Container) {
   ];
 }
 
+/**
+ * How an endpoint reads in an answer of `version`: 1.41 as dockerd 20.10 wrote it; from 1.42
+ * as dockerd 29 (MacAddress the configured one while stopped, DNSNames from 1.44, inspect's
+ * Aliases without the short id from 1.45, GwPriority from 1.48); `list`: GET
+ * /containers/json, whose Aliases dockerd never padded.
+ */
+export interface SettingsOptions { version?: string; list?: boolean }
+
 /** inspect's NetworkSettings; `networkId` names the ids of host/none (and networks not running). */
-export function networkSettingsView(c: Container, networkId: (name: string) => string) {
+export function networkSettingsView(c: Container, networkId: (name: string) => string, o: SettingsOptions = {}) {
+  const version = o.version ?? '1.41';
+  const legacy = !versionAtLeast(version, '1.42');
   const k = c.config;
   const st = running(c.state) ? c.state.network : undefined;
   const n = k.networking;
@@ -64,18 +75,28 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
     IPAMConfig: null, Links: null, Aliases: null, NetworkID: '', EndpointID: '', Gateway: '', IPAddress: '', IPPrefixLen: 0,
     IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0, MacAddress: '', DriverOpts: null,
   };
-  const networks: Record<string, typeof zero | Record<string, unknown>> = {};
-  if (k.network === 'host' || k.network === 'none') networks[k.network] = { ...zero, NetworkID: networkId(k.network) };
+  const networks: Record<string, Record<string, unknown>> = {};
+  if (k.network === 'host' || k.network === 'none') {
+    networks[k.network] = legacy ? { ...zero, NetworkID: networkId(k.network) } : endpointV2(version, { NetworkID: networkId(k.network) });
+  }
+  const short = c.id.slice(0, 12);
   for (const ep of k.network === 'cni' ? n?.endpoints ?? [] : []) {
     const live = st?.endpoints.find((e) => e.networkId === ep.networkId);
     const userNet = ep.name !== 'bridge';
-    networks[ep.name] = {
-      ...zero,
-      IPAMConfig: ep.ipv4Address ? { IPv4Address: ep.ipv4Address } : null,
-      Aliases: userNet ? [c.id.slice(0, 12), ...ep.aliases] : null,
-      NetworkID: ep.networkId,
-      ...(live ? { EndpointID: live.endpointId, Gateway: live.gateway, IPAddress: live.ip, IPPrefixLen: live.prefixLen, MacAddress: live.mac } : {}),
-    };
+    const ipam = ep.ipv4Address ? { IPv4Address: ep.ipv4Address } : null;
+    const liveFields = live ? { EndpointID: live.endpointId, Gateway: live.gateway, IPAddress: live.ip, IPPrefixLen: live.prefixLen, MacAddress: live.mac } : {};
+    if (legacy) {
+      networks[ep.name] = { ...zero, IPAMConfig: ipam, Aliases: userNet ? [short, ...ep.aliases] : null, NetworkID: ep.networkId, ...liveFields };
+      continue;
+    }
+    // dockerd's inspect before 1.45 adds the short id and the hostname to a user network's aliases
+    const aliases = userNet && !o.list && !versionAtLeast(version, '1.45') ? dedup([...ep.aliases, short, k.hostname]) : ep.aliases;
+    // set when the endpoint joins (a start), kept once stopped: the names it answers to on the network
+    const dnsNames = userNet && c.state.startedAt ? dedup([c.name, ...ep.aliases, short, k.hostname]) : null;
+    networks[ep.name] = endpointV2(version, {
+      IPAMConfig: ipam, Aliases: aliases.length ? aliases : null, GwPriority: ep.gwPriority ?? 0, NetworkID: ep.networkId,
+      MacAddress: ep.mac ?? '', ...liveFields, DNSNames: dnsNames,
+    });
   }
   const bridge = st?.endpoints.find((e) => e.name === 'bridge');
   const ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> = {};
@@ -83,13 +104,33 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
     for (const p of n?.exposedPorts ?? []) ports[p] = null;
     for (const [p, l] of Object.entries(st.ports)) ports[p] = l.map((b) => ({ HostIp: b.hostIp, HostPort: b.hostPort }));
   }
+  const sandboxId = st?.sandboxKey && k.network === 'cni' ? c.id : '';
+  const sandboxKey = k.network === 'cni' ? st?.sandboxKey ?? '' : '';
+  // 1.52 drops the fields deprecated since 1.21 (the default bridge's endpoint at the top level)
+  if (versionAtLeast(version, '1.52')) return { SandboxID: sandboxId, SandboxKey: sandboxKey, Ports: ports, Networks: networks };
   return {
-    Bridge: '', SandboxID: st?.sandboxKey && k.network === 'cni' ? c.id : '', HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
-    Ports: ports, SandboxKey: k.network === 'cni' ? st?.sandboxKey ?? '' : '', SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
+    Bridge: '', SandboxID: sandboxId, HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
+    Ports: ports, SandboxKey: sandboxKey, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
     EndpointID: bridge?.endpointId ?? '', Gateway: bridge?.gateway ?? '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
     IPAddress: bridge?.ip ?? '', IPPrefixLen: bridge?.prefixLen ?? 0, IPv6Gateway: '', MacAddress: bridge?.mac ?? '',
     Networks: networks,
   };
+}
+
+/** An endpoint in dockerd 29's field order (its network.EndpointSettings), by version. */
+function endpointV2(version: string, f: Record<string, unknown>): Record<string, unknown> {
+  return {
+    IPAMConfig: f.IPAMConfig ?? null, Links: null, Aliases: f.Aliases ?? null, DriverOpts: null,
+    ...(versionAtLeast(version, '1.48') ? { GwPriority: f.GwPriority ?? 0 } : {}),
+    NetworkID: f.NetworkID ?? '', EndpointID: f.EndpointID ?? '', Gateway: f.Gateway ?? '', IPAddress: f.IPAddress ?? '',
+    MacAddress: f.MacAddress ?? '', IPPrefixLen: f.IPPrefixLen ?? 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+    ...(versionAtLeast(version, '1.44') ? { DNSNames: f.DNSNames ?? null } : {}),
+  };
+}
+
+/** Each once, in order of first appearance (dockerd's sliceutil.Dedup); empty ones dropped. */
+function dedup(list: string[]): string[] {
+  return [...new Set(list.filter((x) => x))];
 }
 
 /**
