@@ -7,6 +7,8 @@ import { invalidArgument } from '../../common/errors.js';
 import { lazySchema, type LazySchema } from '../../common/lazy-schema.js';
 import { checkFilterKeys, parseFilters } from '../filters.js';
 import type { NetworkHooks, NetworkService } from '../networks/index.js';
+import { networkInspectFor, networkSummaryFor } from './network-views.js';
+import { versionAtLeast } from './version.js';
 
 const connectSchema = lazySchema((z) => z.object({
   Container: z.string().min(1, 'a container is required'),
@@ -16,6 +18,7 @@ const connectSchema = lazySchema((z) => z.object({
     Aliases: z.array(z.string()).nullish(),
     MacAddress: z.string().nullish(),
     DriverOpts: z.record(z.string(), z.string()).nullish(),
+    GwPriority: z.number().int().nullish(),
   }).passthrough().nullish(),
 }).passthrough());
 
@@ -28,18 +31,26 @@ async function parse<T>(schema: LazySchema<z.ZodType<T>>, body: unknown, what: s
 }
 
 export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHooks): void {
-  r.add('GET', '/networks', async ({ res, query }) => {
+  r.add('GET', '/networks', async ({ res, query, version }) => {
     const f = parseFilters(query.get('filters'));
     checkFilterKeys(f, ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']);
-    sendJson(res!, 200, nets.list(f).map((n) => ({ ...nets.view(n), Containers: {} })));
+    sendJson(res!, 200, nets.list(f).map((n) => networkSummaryFor(version, n, nets.endpoints(n.id))));
   });
 
-  r.add('GET', '/networks/{id}', async ({ res, params }) => {
-    sendJson(res!, 200, nets.view(nets.get(params[0]!)));
+  r.add('GET', '/networks/{id}', async ({ res, params, version }) => {
+    const n = nets.get(params[0]!);
+    sendJson(res!, 200, networkInspectFor(version, n, nets.endpoints(n.id)));
   });
 
-  r.add('POST', '/networks/create', async ({ req, res }) => {
-    sendJson(res!, 201, await nets.create(await readJsonBody(req, { checkType: true })));
+  r.add('POST', '/networks/create', async ({ req, res, version }) => {
+    const body = await readJsonBody(req, { checkType: true });
+    if (body && typeof body === 'object' && 'EnableIPv4' in body) {
+      const b = body as { EnableIPv4?: unknown };
+      // dockerd: unknown before 1.48; false needs its experimental features, which tsulad lacks
+      if (!versionAtLeast(version, '1.48')) delete b.EnableIPv4;
+      else if (b.EnableIPv4 === false) throw invalidArgument('IPv4 can only be disabled if experimental features are enabled');
+    }
+    sendJson(res!, 201, await nets.create(body));
   });
 
   r.add('POST', '/networks/prune', async ({ res, query }) => {
@@ -53,15 +64,18 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
     sendStatus(res!, 204);
   });
 
-  r.add('POST', '/networks/{id}/connect', async ({ req, res, params }) => {
+  r.add('POST', '/networks/{id}/connect', async ({ req, res, params, version }) => {
     const b = await parse(connectSchema, await readJsonBody(req, { checkType: true }), 'network connect request');
     const ep = b.EndpointConfig ?? {};
     if (ep.IPAMConfig?.IPv6Address || ep.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
     if (ep.Links?.length) throw invalidArgument('--link is not supported by tsulad: containers of a user network find each other by name');
-    if (ep.MacAddress) throw invalidArgument('--mac-address is not supported by tsulad');
+    // 1.44 added MacAddress here, but dockerd (until 1.54) takes it without applying it
+    if (ep.MacAddress && !versionAtLeast(version, '1.42')) throw invalidArgument('--mac-address is not supported by tsulad');
     if (Object.keys(ep.DriverOpts ?? {}).length) throw invalidArgument('--driver-opt is not supported by tsulad');
+    const gwPriority = versionAtLeast(version, '1.48') ? ep.GwPriority ?? 0 : 0;
     await hooks.connect(params[0]!, b.Container, {
       aliases: ep.Aliases ?? [], ...(ep.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
+      ...(gwPriority ? { gwPriority } : {}),
     });
     sendStatus(res!, 200);
   });
