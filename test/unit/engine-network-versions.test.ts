@@ -1,0 +1,90 @@
+// The pure parts of the networking changes of Engine API 1.42-1.52: a create body's
+// networking by version (several endpoints, the MAC address's moves and refusals,
+// GwPriority), which endpoint carries the default route, and a network's IPAM Status.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { networkingForVersion } from '../../src/engine/api/network-compat.js';
+import { subnetStatus } from '../../src/engine/api/network-views.js';
+import { gatewayIndex } from '../../src/engine/networks/attach.js';
+import type { NetworkRecord } from '../../src/engine/networks/model.js';
+
+type Body = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const body = (o: Body): Body => ({ Image: 'busybox', ...o });
+const WARNING = 'The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.';
+
+test('several endpoints: refused before 1.44 (1.41 and 1.42 words), kept from 1.44', () => {
+  const two = () => body({ HostConfig: { NetworkMode: 'a' }, NetworkingConfig: { EndpointsConfig: { a: {}, b: {} } } });
+  assert.throws(() => networkingForVersion(two(), '1.41'), /Container cannot be connected to network endpoints: a, b/);
+  assert.throws(() => networkingForVersion(two(), '1.43'), /Container cannot be created with multiple network endpoints: a, b/);
+  const b = two();
+  assert.deepEqual(networkingForVersion(b, '1.44'), []);
+  assert.deepEqual(Object.keys(b.NetworkingConfig.EndpointsConfig), ['a', 'b']);
+});
+
+test('the default network\'s endpoint is keyed "bridge"', () => {
+  const b = body({ NetworkingConfig: { EndpointsConfig: { default: { Aliases: [] } } } });
+  networkingForVersion(b, '1.44');
+  assert.deepEqual(b.NetworkingConfig.EndpointsConfig, { bridge: { Aliases: [] } });
+});
+
+test('MAC address before 1.44: the container-wide one goes to the main endpoint; an endpoint\'s own without it is dropped', () => {
+  let b = body({ MacAddress: '02:42:00:00:00:01', HostConfig: { NetworkMode: 'n' } });
+  assert.deepEqual(networkingForVersion(b, '1.43'), []);
+  assert.deepEqual(b.NetworkingConfig.EndpointsConfig, { n: { MacAddress: '02:42:00:00:00:01' } });
+  assert.equal(b.MacAddress, '02:42:00:00:00:01', 'kept before 1.44');
+  b = body({ HostConfig: { NetworkMode: 'n' }, NetworkingConfig: { EndpointsConfig: { n: { MacAddress: '02:42:00:00:00:02' } } } });
+  networkingForVersion(b, '1.41');
+  assert.deepEqual(b.NetworkingConfig.EndpointsConfig, { n: {} });
+  // 1.42-1.43: dockerd 29 refuses it with host, none, container:; 1.41 leaves that as before
+  assert.throws(() => networkingForVersion(body({ MacAddress: '02:42:00:00:00:01', HostConfig: { NetworkMode: 'host' } }), '1.42'),
+    /conflicting options: mac-address and the network mode/);
+  assert.deepEqual(networkingForVersion(body({ MacAddress: '02:42:00:00:00:01', HostConfig: { NetworkMode: 'host' } }), '1.41'), []);
+});
+
+test('MAC address from 1.44: moved to the main endpoint with a warning, or refused', () => {
+  let b = body({ MacAddress: '02:42:00:00:00:01', HostConfig: { NetworkMode: 'n' } });
+  assert.deepEqual(networkingForVersion(b, '1.44'), [WARNING]);
+  assert.equal(b.MacAddress, undefined);
+  assert.deepEqual(b.NetworkingConfig.EndpointsConfig, { n: { MacAddress: '02:42:00:00:00:01' } });
+  b = body({ MacAddress: '02:42:00:00:00:01', HostConfig: { NetworkMode: 'n' }, NetworkingConfig: { EndpointsConfig: { n: { MacAddress: '02:42:00:00:00:01' }, m: {} } } });
+  assert.deepEqual(networkingForVersion(b, '1.52'), [WARNING]);
+  assert.throws(() => networkingForVersion(body({ MacAddress: '02:42:00:00:00:01', HostConfig: { NetworkMode: 'n' }, NetworkingConfig: { EndpointsConfig: { n: { MacAddress: '02:42:00:00:00:02' } } } }), '1.44'),
+    /must match the endpoint-specific MAC address for the main network, or be left empty/);
+  assert.throws(() => networkingForVersion(body({ MacAddress: '02:42:00:00:00:01', HostConfig: { NetworkMode: 'n' }, NetworkingConfig: { EndpointsConfig: { m: {} } } }), '1.44'),
+    /^.*unable to migrate container-wide MAC address to a specific network: HostConfig.NetworkMode must match the identity of a network in NetworkSettings.Networks$/);
+  // host mode: dropped, with the warning
+  b = body({ MacAddress: '02:42:00:00:00:01', HostConfig: { NetworkMode: 'host' } });
+  assert.deepEqual(networkingForVersion(b, '1.44'), [WARNING]);
+  assert.equal(b.MacAddress, undefined);
+  assert.equal(b.NetworkingConfig, undefined);
+});
+
+test('GwPriority: dropped before 1.48', () => {
+  const eps = () => ({ HostConfig: { NetworkMode: 'a' }, NetworkingConfig: { EndpointsConfig: { a: { GwPriority: 3 }, b: { GwPriority: 9 } } } });
+  let b = body(eps());
+  networkingForVersion(b, '1.47');
+  assert.deepEqual(b.NetworkingConfig.EndpointsConfig, { a: {}, b: {} });
+  b = body(eps());
+  networkingForVersion(b, '1.48');
+  assert.deepEqual(b.NetworkingConfig.EndpointsConfig, { a: { GwPriority: 3 }, b: { GwPriority: 9 } });
+});
+
+test('the default route: highest GwPriority, then not --internal, then the first joined', () => {
+  const internal = (id: string) => id.startsWith('int');
+  assert.equal(gatewayIndex([{ networkId: 'a' }, { networkId: 'b' }], internal), 0);
+  assert.equal(gatewayIndex([{ networkId: 'a' }, { networkId: 'b', gwPriority: 1 }], internal), 1);
+  assert.equal(gatewayIndex([{ networkId: 'a', gwPriority: 5 }, { networkId: 'b', gwPriority: -1 }], internal), 0);
+  assert.equal(gatewayIndex([{ networkId: 'int1' }, { networkId: 'b' }, { networkId: 'c' }], internal), 1);
+  assert.equal(gatewayIndex([{ networkId: 'int1', gwPriority: 2 }, { networkId: 'b' }], internal), 0);
+});
+
+test('IPAM Status: network, broadcast, gateway and containers in use; the range\'s others available', () => {
+  const rec = (config: NetworkRecord['ipam']['config']) => ({ ipam: { driver: 'default', options: {}, config } }) as unknown as NetworkRecord;
+  assert.deepEqual(subnetStatus(rec([{ subnet: '10.1.0.0/24', gateway: '10.1.0.1' }]), []), { '10.1.0.0/24': { IPsInUse: 3, DynamicIPsAvailable: 253 } });
+  assert.deepEqual(subnetStatus(rec([{ subnet: '10.1.0.0/24', gateway: '10.1.0.1' }]), [{ ipv4: '10.1.0.2/24' }, { ipv4: '10.1.0.3/24' }]),
+    { '10.1.0.0/24': { IPsInUse: 5, DynamicIPsAvailable: 251 } });
+  // an IPRange: only its addresses are handed out; the gateway outside it takes none of them
+  assert.deepEqual(subnetStatus(rec([{ subnet: '10.1.0.0/24', gateway: '10.1.0.1', ipRange: '10.1.0.128/25' }]), [{ ipv4: '10.1.0.130/24' }]),
+    { '10.1.0.0/24': { IPsInUse: 4, DynamicIPsAvailable: 126 } });
+});
