@@ -139,6 +139,45 @@ test('GwPriority (1.48): the highest gives the default route, at start and when 
   await api('DELETE', '/v1.44/containers/gw47?force=1');
 });
 
+test('interface sysctls: DriverOpts from 1.46 (create and connect), a top-level eth0 one moved there before 1.48, refused from 1.48', async () => {
+  const SC = 'com.docker.network.endpoint.sysctls';
+  const readSc = (key: string, ifName: string, sc: string) => inNetns(key, ['cat', `/proc/sys/net/ipv4/conf/${ifName}/${sc}`]).trim();
+  let r = await create('1.46', 'sc46', {
+    HostConfig: { NetworkMode: 'va' },
+    NetworkingConfig: { EndpointsConfig: { va: {}, vb: { DriverOpts: { [SC]: 'net.ipv4.conf.IFNAME.log_martians=1,net.ipv4.conf.IFNAME.arp_ignore=2' } } } },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  assert.equal((await api('POST', '/v1.46/containers/sc46/start')).status, 204);
+  const v = await inspect('1.46', 'sc46');
+  assert.deepEqual(v.NetworkSettings.Networks.vb.DriverOpts, { [SC]: 'net.ipv4.conf.IFNAME.log_martians=1,net.ipv4.conf.IFNAME.arp_ignore=2' });
+  const key = v.NetworkSettings.SandboxKey as string;
+  assert.equal(readSc(key, 'eth1', 'log_martians'), '1');
+  assert.equal(readSc(key, 'eth1', 'arp_ignore'), '2');
+  assert.equal(readSc(key, 'eth0', 'log_martians'), '0');
+  assert.equal((await api('POST', '/v1.46/networks/vc/connect', { Container: 'sc46', EndpointConfig: { DriverOpts: { [SC]: 'net.ipv4.conf.ifname.log_martians=1' } } })).status, 200);
+  assert.equal(readSc(key, 'eth2', 'log_martians'), '1');
+  await api('DELETE', '/v1.46/containers/sc46?force=1');
+  r = await create('1.46', 'scbad', { HostConfig: { NetworkMode: 'va' }, NetworkingConfig: { EndpointsConfig: { va: { DriverOpts: { [SC]: 'net.ipv4.conf.eth0.log_martians=1' } } } } });
+  assert.equal(r.status, 400);
+  assert.match(r.json.message, /^unrecognised network interface sysctl 'net.ipv4.conf.eth0.log_martians=1'/);
+  // a top-level one of eth0: moved with a warning before 1.48, refused (a plain error: 500) from 1.48
+  r = await create('1.47', 'sc47', { HostConfig: { NetworkMode: 'va', Sysctls: { 'net.ipv4.conf.eth0.log_martians': '1' } } });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  assert.deepEqual(r.json.Warnings, [`Migrated sysctl "net.ipv4.conf.eth0.log_martians" to DriverOpts{"${SC}":"net.ipv4.conf.IFNAME.log_martians=1"}.`]);
+  assert.equal((await api('POST', '/v1.47/containers/sc47/start')).status, 204);
+  assert.equal(readSc((await inspect('1.47', 'sc47')).NetworkSettings.SandboxKey, 'eth0', 'log_martians'), '1');
+  await api('DELETE', '/v1.47/containers/sc47?force=1');
+  r = await create('1.48', 'sc48', { HostConfig: { NetworkMode: 'va', Sysctls: { 'net.ipv4.conf.eth0.log_martians': '1' } } });
+  assert.equal(r.status, 500);
+  assert.equal(r.json.message, `interface specific sysctl setting "net.ipv4.conf.eth0.log_martians" must be supplied using driver option '${SC}'`);
+  // 1.41 as before: the top-level one stays where it is (set by the runtime), no endpoint driver options
+  r = await create('1.41', 'sc41', { HostConfig: { NetworkMode: 'va', Sysctls: { 'net.ipv4.conf.eth0.log_martians': '1' } } });
+  assert.equal(r.status, 201);
+  assert.deepEqual(r.json.Warnings, []);
+  r = await create('1.41', 'sc41b', { HostConfig: { NetworkMode: 'va' }, NetworkingConfig: { EndpointsConfig: { va: { DriverOpts: { [SC]: 'net.ipv4.conf.IFNAME.log_martians=1' } } } } });
+  assert.equal(r.status, 400);
+});
+
 test('NetworkSettings by version: 1.41 as before, DNSNames 1.44, Aliases without the short id 1.45, no top-level bridge fields 1.52', async () => {
   const r = await create('1.44', 'ns', { Hostname: 'nshost', HostConfig: { NetworkMode: 'va' }, NetworkingConfig: { EndpointsConfig: { va: { Aliases: ['web'] } } } });
   assert.equal(r.status, 201);

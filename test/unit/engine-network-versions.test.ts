@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { networkingForVersion } from '../../src/engine/api/network-compat.js';
 import { subnetStatus } from '../../src/engine/api/network-views.js';
 import { gatewayIndex } from '../../src/engine/networks/attach.js';
+import { endpointSysctls } from '../../src/engine/api/docker-runopts.js';
 import type { NetworkRecord } from '../../src/engine/networks/model.js';
 
 type Body = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -68,6 +69,32 @@ test('GwPriority: dropped before 1.48', () => {
   b = body(eps());
   networkingForVersion(b, '1.48');
   assert.deepEqual(b.NetworkingConfig.EndpointsConfig, { a: { GwPriority: 3 }, b: { GwPriority: 9 } });
+});
+
+test('a top-level eth0 sysctl: moved to the main endpoint before 1.48 (with a warning), refused from 1.48; 1.41 untouched', () => {
+  const SC = 'com.docker.network.endpoint.sysctls';
+  const mk = () => body({ HostConfig: { NetworkMode: 'n', Sysctls: { 'net.ipv4.conf.eth0.log_martians': '1', 'net.core.somaxconn': '5' } },
+    NetworkingConfig: { EndpointsConfig: { n: { DriverOpts: { [SC]: 'net.ipv4.conf.IFNAME.arp_ignore=2' } } } } });
+  let b = mk();
+  assert.deepEqual(networkingForVersion(b, '1.47'),
+    [`Migrated sysctl "net.ipv4.conf.eth0.log_martians" to DriverOpts{"${SC}":"net.ipv4.conf.IFNAME.log_martians=1"}.`]);
+  assert.deepEqual(b.HostConfig.Sysctls, { 'net.core.somaxconn': '5' });
+  assert.equal(b.NetworkingConfig.EndpointsConfig.n.DriverOpts[SC], 'net.ipv4.conf.IFNAME.log_martians=1,net.ipv4.conf.IFNAME.arp_ignore=2');
+  assert.throws(() => networkingForVersion(mk(), '1.48'), /interface specific sysctl setting "net.ipv4.conf.eth0.log_martians" must be supplied using driver option/);
+  assert.throws(() => networkingForVersion(body({ HostConfig: { Sysctls: { 'net.ipv4.conf.eth1.x': '1' } } }), '1.47'), /unable to determine network endpoint for sysctl net.ipv4.conf.eth1.x/);
+  b = body({ HostConfig: { NetworkMode: 'host', Sysctls: { 'net.ipv4.conf.eth0.x': '1' } } });
+  assert.deepEqual(networkingForVersion(b, '1.48'), [], 'not a private network: nothing to move');
+  b = body({ HostConfig: { NetworkMode: 'n', Sysctls: { 'net.ipv4.conf.eth0.x': '1' } } });
+  assert.deepEqual(networkingForVersion(b, '1.41'), []);
+  assert.deepEqual(b.HostConfig.Sysctls, { 'net.ipv4.conf.eth0.x': '1' });
+});
+
+test('an endpoint\'s DriverOpts: its sysctls, checked; any other option refused', () => {
+  const SC = 'com.docker.network.endpoint.sysctls';
+  assert.deepEqual(endpointSysctls({ [SC]: 'net.ipv4.conf.IFNAME.a=1,net.ipv6.conf.ifname.b=0' }), ['net.ipv4.conf.IFNAME.a=1', 'net.ipv6.conf.ifname.b=0']);
+  assert.deepEqual(endpointSysctls(null), []);
+  assert.throws(() => endpointSysctls({ [SC]: 'net.core.x.IFNAME.y=1' }), /unrecognised network interface sysctl 'net.core.x.IFNAME.y=1'/);
+  assert.throws(() => endpointSysctls({ other: 'x' }), /not supported by tsulad/);
 });
 
 test('the default route: highest GwPriority, then not --internal, then the first joined', () => {

@@ -1,5 +1,5 @@
 // The run options of a create body beyond resources and security: networking (NetworkMode,
-// NetworkingConfig, ports, DNS, hosts), mounts, the restart policy, --init, devices, groups,
+// NetworkingConfig's endpoints, ports, DNS, hosts), mounts, the restart policy, --init, devices, groups,
 // /dev/shm, shared namespaces, sysctls, the log driver and its options. Each is mapped onto the engine's
 // CreateSpec or refused with a 400 that names it: none is accepted and dropped.
 import type * as z from 'zod';
@@ -11,6 +11,7 @@ import { checkRestartPolicy } from '../containers/restart.js';
 import { LOCAL_MAX_SIZE } from '../containers/log-rotation.js';
 import { checkBindings, checkPortKey } from '../networks/ports.js';
 import { mountSchema, parseMounts } from './docker-mounts.js';
+import { SYSCTLS } from './network-compat.js';
 
 /** The Config fields read here, for the create body's schema (docker-model.ts). */
 export function runConfigShape(z: Zod) {
@@ -89,13 +90,34 @@ type EndpointBody = NonNullable<NonNullable<NonNullable<RunConfig['NetworkingCon
 function endpointSpec(name: string, ep: EndpointBody | undefined, mac: string | undefined): EndpointSpec {
   if (ep?.IPAMConfig?.IPv6Address || ep?.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
   if (ep?.Links?.length) throw invalidArgument('--link is not supported by tsulad: use a user-defined network, whose containers find each other by name');
-  if (Object.keys(ep?.DriverOpts ?? {}).length) throw invalidArgument('network driver options of an endpoint are not supported by tsulad');
+  const sysctls = endpointSysctls(ep?.DriverOpts);
   if (mac && !MAC_RE.test(mac)) throw invalidArgument(`${mac} is not a valid mac address`);
   return {
     networkId: '', name, aliases: ep?.Aliases ?? [], ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
     ...(mac ? { mac: mac.toLowerCase().replace(/-/g, ':') } : {}),
     ...(typeof ep?.GwPriority === 'number' && ep.GwPriority ? { gwPriority: ep.GwPriority } : {}),
+    ...(sysctls.length ? { sysctls } : {}),
   };
+}
+
+/**
+ * An endpoint's DriverOpts: its interface's sysctls (API 1.46, com.docker.network.endpoint.sysctls,
+ * "net.X.Y.IFNAME.Z=V,…", checked as dockerd does); any other option is refused.
+ */
+export function endpointSysctls(opts: Record<string, string> | null | undefined): string[] {
+  const keys = Object.keys(opts ?? {});
+  if (keys.some((k) => k !== SYSCTLS)) throw invalidArgument('network driver options of an endpoint are not supported by tsulad');
+  const v = opts?.[SYSCTLS];
+  if (!v) return [];
+  const list = v.split(',');
+  const bad = list.filter((x) => {
+    const p = x.split('.');
+    return p.length < 5 || !['ipv4', 'ipv6', 'mpls'].includes(p[1]!) || (p[3] !== 'IFNAME' && p[3] !== 'ifname') || !x.includes('=');
+  });
+  if (bad.length) {
+    throw invalidArgument(bad.map((x) => `unrecognised network interface sysctl '${x}'; represent 'net.X.Y.ethN.Z=V' as 'net.X.Y.IFNAME.Z=V', 'X' must be 'ipv4', 'ipv6' or 'mpls'`).join('\n'));
+  }
+  return list;
 }
 
 /**

@@ -3,6 +3,7 @@
 // dockerd 20.10's zero values: what `docker port`, `docker ps` and `inspect -f` read.
 import { running, type Container } from '../containers/model.js';
 import { versionAtLeast } from './version.js';
+import { SYSCTLS } from './network-compat.js';
 
 /** HostConfig's network, port, mount and restart fields. */
 export function networkHostConfigView(c: Container) {
@@ -95,6 +96,7 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
     const dnsNames = userNet && c.state.startedAt ? dedup([c.name, ...ep.aliases, short, k.hostname]) : null;
     networks[ep.name] = endpointV2(version, {
       IPAMConfig: ipam, Aliases: aliases.length ? aliases : null, GwPriority: ep.gwPriority ?? 0, NetworkID: ep.networkId,
+      DriverOpts: ep.sysctls?.length ? { [SYSCTLS]: ep.sysctls.join(',') } : null,
       MacAddress: ep.mac ?? '', ...liveFields, DNSNames: dnsNames,
     });
   }
@@ -120,7 +122,7 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
 /** An endpoint in dockerd 29's field order (its network.EndpointSettings), by version. */
 function endpointV2(version: string, f: Record<string, unknown>): Record<string, unknown> {
   return {
-    IPAMConfig: f.IPAMConfig ?? null, Links: null, Aliases: f.Aliases ?? null, DriverOpts: null,
+    IPAMConfig: f.IPAMConfig ?? null, Links: null, Aliases: f.Aliases ?? null, DriverOpts: f.DriverOpts ?? null,
     ...(versionAtLeast(version, '1.48') ? { GwPriority: f.GwPriority ?? 0 } : {}),
     NetworkID: f.NetworkID ?? '', EndpointID: f.EndpointID ?? '', Gateway: f.Gateway ?? '', IPAddress: f.IPAddress ?? '',
     MacAddress: f.MacAddress ?? '', IPPrefixLen: f.IPPrefixLen ?? 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,

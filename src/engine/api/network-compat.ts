@@ -3,8 +3,11 @@
 //   1.44  several NetworkingConfig.EndpointsConfig (one before); a MacAddress per endpoint,
 //         the container-wide Config.MacAddress deprecated (moved to the main network's
 //         endpoint, with a warning);
-//   1.48  GwPriority per endpoint (ignored before).
-import { invalidArgument } from '../../common/errors.js';
+//   1.46  an endpoint's DriverOpts com.docker.network.endpoint.sysctls (its interface's
+//         sysctls); before 1.48 a top-level --sysctl of eth0 is moved there, with a warning;
+//   1.48  GwPriority per endpoint (ignored before); a top-level --sysctl naming an
+//         interface is refused.
+import { internal, invalidArgument } from '../../common/errors.js';
 import { versionAtLeast } from './version.js';
 
 type Json = Record<string, unknown>;
@@ -45,12 +48,60 @@ export function networkingForVersion(body: unknown, version: string): string[] {
   }
   for (const ep of Object.values(eps)) {
     if (isObject(ep) && !versionAtLeast(version, '1.48')) delete ep.GwPriority; // all endpoints had the same before 1.48
+    // 1.41 as before: no driver options of an endpoint (docker-runopts.ts refuses them)
+    if (isObject(ep) && isObject(ep.DriverOpts) && SYSCTLS in ep.DriverOpts && !versionAtLeast(version, '1.42')) {
+      throw invalidArgument('network driver options of an endpoint are not supported by tsulad');
+    }
   }
-  return macAddressCompat(body, hc, eps, version, (n) => {
+  const add = (n: string) => {
     if (!nc) body.NetworkingConfig = { EndpointsConfig: eps };
     else nc.EndpointsConfig = eps;
     return (eps[n] = {}) as Json;
-  });
+  };
+  const warnings = macAddressCompat(body, hc, eps, version, add);
+  const sysctl = versionAtLeast(version, '1.42') ? sysctlCompat(hc, eps, version, add) : '';
+  return sysctl ? [...warnings, sysctl] : warnings;
+}
+
+/** The DriverOpts key of an endpoint's sysctls (libnetwork's netlabel.EndpointSysctls). */
+export const SYSCTLS = 'com.docker.network.endpoint.sysctls';
+
+/**
+ * dockerd's handleSysctlBC: a top-level sysctl of an interface ("net.ipv4.conf.eth0.x") can't
+ * be set before the interface is there; before 1.48 eth0's go to the main endpoint's
+ * DriverOpts (as "net.ipv4.conf.IFNAME.x=v"), with a warning; from 1.48 they are refused.
+ * (dockerd's errors here are plain ones: a 500.)
+ */
+function sysctlCompat(hc: Json, eps: Json, version: string, add: (name: string) => Json): string {
+  const mode = modeName(hc);
+  if (mode === 'host' || mode.startsWith('container:') || mode === 'container' || !isObject(hc.Sysctls)) return '';
+  const sysctls = hc.Sysctls;
+  let ep: Json | undefined;
+  const moved: string[] = [];
+  const values: string[] = [];
+  for (const [k, v] of Object.entries(sysctls)) {
+    const spl = k.split('.');
+    if (spl.length < 5 || spl[0] !== 'net' || !spl[3]!.startsWith('eth')) continue;
+    const rest = spl.slice(4).join('.');
+    if (!ep) {
+      if (versionAtLeast(version, '1.48')) throw internal(`interface specific sysctl setting "${k}" must be supplied using driver option '${SYSCTLS}'`);
+      try {
+        ep = mainEndpoint(eps, mode, version, add);
+      } catch (e) {
+        throw invalidArgument(`unable to find a network for sysctl ${k}: ${(e as Error).message}`);
+      }
+    }
+    if (spl[3] !== 'eth0') throw internal(`unable to determine network endpoint for sysctl ${k}, use driver option '${SYSCTLS}' to set per-interface sysctls`);
+    moved.push(k);
+    values.push(`net.${spl[1]}.${spl[2]}.IFNAME.${rest}=${String(v)}`);
+  }
+  if (!ep) return '';
+  const joined = values.join(',');
+  const opts = isObject(ep.DriverOpts) ? ep.DriverOpts : (ep.DriverOpts = {});
+  // the endpoint's own come last, so that they win
+  opts[SYSCTLS] = typeof opts[SYSCTLS] === 'string' && opts[SYSCTLS] ? `${joined},${opts[SYSCTLS]}` : joined;
+  for (const k of moved) delete sysctls[k];
+  return `Migrated sysctl ${JSON.stringify(moved.join(','))} to DriverOpts{${JSON.stringify(SYSCTLS)}:${JSON.stringify(joined)}}.`;
 }
 
 /**

@@ -9,6 +9,7 @@ import { checkFilterKeys, parseFilters } from '../filters.js';
 import type { NetworkHooks, NetworkService } from '../networks/index.js';
 import { networkInspectFor, networkSummaryFor } from './network-views.js';
 import { versionAtLeast } from './version.js';
+import { endpointSysctls } from './docker-runopts.js';
 
 const connectSchema = lazySchema((z) => z.object({
   Container: z.string().min(1, 'a container is required'),
@@ -71,11 +72,13 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
     if (ep.Links?.length) throw invalidArgument('--link is not supported by tsulad: containers of a user network find each other by name');
     // 1.44 added MacAddress here, but dockerd (until 1.54) takes it without applying it
     if (ep.MacAddress && !versionAtLeast(version, '1.42')) throw invalidArgument('--mac-address is not supported by tsulad');
-    if (Object.keys(ep.DriverOpts ?? {}).length) throw invalidArgument('--driver-opt is not supported by tsulad');
+    // 1.46: the interface's sysctls are the one driver option taken
+    if (Object.keys(ep.DriverOpts ?? {}).length && !versionAtLeast(version, '1.42')) throw invalidArgument('--driver-opt is not supported by tsulad');
+    const sysctls = endpointSysctls(ep.DriverOpts);
     const gwPriority = versionAtLeast(version, '1.48') ? ep.GwPriority ?? 0 : 0;
     await hooks.connect(params[0]!, b.Container, {
       aliases: ep.Aliases ?? [], ...(ep.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
-      ...(gwPriority ? { gwPriority } : {}),
+      ...(gwPriority ? { gwPriority } : {}), ...(sysctls.length ? { sysctls } : {}),
     });
     sendStatus(res!, 200);
   });

@@ -56,6 +56,8 @@ export interface EndpointSpec {
   mac?: string;
   /** docker's GwPriority (API 1.48+): the endpoint with the highest gives the default route. */
   gwPriority?: number;
+  /** Its interface's sysctls (API 1.46 DriverOpts): "net.ipv4.conf.IFNAME.x=v", IFNAME its ethN. */
+  sysctls?: string[];
 }
 
 /**

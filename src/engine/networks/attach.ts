@@ -222,7 +222,19 @@ export class ContainerNetworks {
         }
         throw e;
       });
-    return endpointOf(net, ep, ifName, result);
+    const e = endpointOf(net, ep, ifName, result);
+    // the interface's own sysctls, now that it is there (dockerd sets them at the endpoint's join)
+    for (const sc of ep.sysctls ?? []) {
+      const [k, ...v] = sc.split('=');
+      const key = k!.replace(/\.(IFNAME|ifname)\./, `.${ifName}.`);
+      await execOk('nsenter', [`--net=${netns}`, 'sysctl', '-q', '-w', `${key}=${v.join('=')}`], { timeoutMs: 10_000 }).catch(async (err: unknown) => {
+        // the attachment goes with it: a connect leaves nothing, a start releases the rest
+        const a = (await this.d.cni.attachments(rec.id)).find((x) => x.ifName === ifName);
+        if (a) await this.d.cni.delCached(a, netns).catch(() => undefined);
+        throw failedPrecondition(`failed to set sysctl ${key} of ${ifName} on network ${net.name}: ${errorMessage(err)}`);
+      });
+    }
+    return e;
   }
 
   /** DEL every attachment of the container, then its namespace (idempotent). */

@@ -161,7 +161,7 @@ export class NetworkHooks implements ContainerHooks {
 
   // ---- network connect / disconnect ------------------------------------------------------------
 
-  async connect(netRef: string, containerRef: string, cfg: { aliases: string[]; ipv4Address?: string; gwPriority?: number }): Promise<void> {
+  async connect(netRef: string, containerRef: string, cfg: { aliases: string[]; ipv4Address?: string; gwPriority?: number; sysctls?: string[] }): Promise<void> {
     const net = this.d.networks.get(netRef);
     const rec = this.d.containers.get(containerRef);
     const k = rec.config;
@@ -180,7 +180,7 @@ export class NetworkHooks implements ContainerHooks {
     }
     const ep: EndpointSpec = {
       networkId: net.id, name: net.name, aliases: cfg.aliases, ...(cfg.ipv4Address ? { ipv4Address: cfg.ipv4Address } : {}),
-      ...(cfg.gwPriority ? { gwPriority: cfg.gwPriority } : {}),
+      ...(cfg.gwPriority ? { gwPriority: cfg.gwPriority } : {}), ...(cfg.sysctls?.length ? { sysctls: cfg.sysctls } : {}),
     };
     checkEndpoint(net, ep);
     if (running(rec.state) && rec.state.network && k.network === 'cni') {
