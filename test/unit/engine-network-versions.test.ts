@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networkingForVersion } from '../../src/engine/api/network-compat.js';
 import { subnetStatus } from '../../src/engine/api/network-views.js';
-import { gatewayIndex } from '../../src/engine/networks/attach.js';
+import { gatewayIndex } from '../../src/engine/networks/interfaces.js';
 import { endpointSysctls } from '../../src/engine/api/docker-runopts.js';
 import type { NetworkRecord } from '../../src/engine/networks/model.js';
 

@@ -10,7 +10,6 @@
 // cache alone.
 import { promises as fs } from 'node:fs';
 import { errorMessage, failedPrecondition, withContext } from '../../common/errors.js';
-import { execOk } from '../../common/exec.js';
 import { writeFileAtomic, type Durability } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
@@ -19,6 +18,7 @@ import { waitForOrphanPlugins } from '../../network/orphans.js';
 import { primaryIp, sandboxAddresses, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
 import { running, type Container, type EndpointSpec, type NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
+import { applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
 import { embeddedResolvConf, extraHostLines, hostNameservers, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace } from './etc.js';
 import type { NetworkRecord } from './model.js';
 import { NetworkDns } from './dns.js';
@@ -224,14 +224,12 @@ export class ContainerNetworks {
       });
     const e = endpointOf(net, ep, ifName, result);
     // the interface's own sysctls, now that it is there (dockerd sets them at the endpoint's join)
-    for (const sc of ep.sysctls ?? []) {
-      const [k, ...v] = sc.split('=');
-      const key = k!.replace(/\.(IFNAME|ifname)\./, `.${ifName}.`);
-      await execOk('nsenter', [`--net=${netns}`, 'sysctl', '-q', '-w', `${key}=${v.join('=')}`], { timeoutMs: 10_000 }).catch(async (err: unknown) => {
+    if (ep.sysctls?.length) {
+      await applySysctls(netns, ifName, ep.sysctls).catch(async (err: unknown) => {
         // the attachment goes with it: a connect leaves nothing, a start releases the rest
         const a = (await this.d.cni.attachments(rec.id)).find((x) => x.ifName === ifName);
         if (a) await this.d.cni.delCached(a, netns).catch(() => undefined);
-        throw failedPrecondition(`failed to set sysctl ${key} of ${ifName} on network ${net.name}: ${errorMessage(err)}`);
+        throw failedPrecondition(`${errorMessage(err)} on network ${net.name}`);
       });
     }
     return e;
@@ -260,23 +258,11 @@ export class ContainerNetworks {
     if (st.endpoints.length > 1) await this.moveDefaultRoute(rec, [...rec.config.networking!.endpoints, ep]);
   }
 
-  /**
-   * As dockerd's sandbox after a connect or disconnect: the default route goes through the
-   * endpoint that sorts first (gatewayIndex), moved there if another one has it.
-   */
+  /** After a connect or disconnect: the default route through the endpoint that sorts first. */
   private async moveDefaultRoute(rec: Container, specs: EndpointSpec[]): Promise<void> {
-    const st = rec.state.network;
-    if (!st || !st.endpoints.length) return;
-    const live = st.endpoints.map((e) => specs.find((x) => x.networkId === e.networkId) ?? { networkId: e.networkId, name: e.name, aliases: [] });
     const nets = this.d.networks.list();
-    const best = st.endpoints[gatewayIndex(live, (id) => !!nets.find((x) => x.id === id)?.internal)]!;
-    const internal = !!nets.find((x) => x.id === best.networkId)?.internal;
-    const ip = (args: string[]) => execOk('nsenter', [`--net=${st.sandboxKey}`, 'ip', ...args], { timeoutMs: 10_000 });
-    if (internal) return; // an --internal network has no way out: the route stays where it is, if any
-    const now = JSON.parse(await ip(['-j', '-4', 'route', 'show', 'default']).catch(() => '[]') || '[]') as Array<{ dev?: string }>;
-    if (now.some((r) => r.dev === best.ifName) || !best.gateway) return;
-    await ip(['-4', 'route', 'replace', 'default', 'via', best.gateway, 'dev', best.ifName])
-      .catch((e) => this.d.log.warn('moving the default route', { id: rec.id, ifName: best.ifName, err: errorMessage(e) }));
+    await moveDefaultRoute(rec.state.network, specs, (id) => !!nets.find((x) => x.id === id)?.internal)
+      .catch((e) => this.d.log.warn('moving the default route', { id: rec.id, err: errorMessage(e) }));
   }
 
   /** network disconnect on a running container: DEL that attachment. */
@@ -412,23 +398,6 @@ export class ContainerNetworks {
     this.hostsChain = next.catch(() => undefined);
     return next;
   }
-}
-
-/**
- * Which endpoint carries the default route, as libnetwork sorts a sandbox's endpoints: the
- * highest GwPriority (API 1.48), then one not --internal, then the first joined (libnetwork
- * falls back to the network names' order; tsula keeps the order of joining, as before).
- */
-export function gatewayIndex(eps: ReadonlyArray<Pick<EndpointSpec, 'networkId' | 'gwPriority'>>, internal: (networkId: string) => boolean): number {
-  let best = 0;
-  for (let i = 1; i < eps.length; i++) {
-    const a = eps[i]!;
-    const b = eps[best]!;
-    const pa = a.gwPriority ?? 0;
-    const pb = b.gwPriority ?? 0;
-    if (pa > pb || (pa === pb && internal(b.networkId) && !internal(a.networkId))) best = i;
-  }
-  return best;
 }
 
 function endpointOf(net: NetworkRecord, ep: EndpointSpec, ifName: string, r: CniResult): Endpoint {

@@ -1,0 +1,50 @@
+// What is set on a container's interfaces inside its namespace after their CNI ADD: an
+// endpoint's own sysctls (API 1.46), and which interface carries the default route (the
+// endpoint libnetwork sorts first: API 1.48's GwPriority), moved on connect and disconnect.
+import { errorMessage } from '../../common/errors.js';
+import { execOk } from '../../common/exec.js';
+import type { EndpointSpec, NetworkState } from '../containers/model.js';
+
+const inNetns = (netns: string, args: string[]) => execOk('nsenter', [`--net=${netns}`, ...args], { timeoutMs: 10_000 });
+
+/**
+ * Which endpoint carries the default route, as libnetwork sorts a sandbox's endpoints: the
+ * highest GwPriority (API 1.48), then one not --internal, then the first joined (libnetwork
+ * falls back to the network names' order; tsula keeps the order of joining, as before).
+ */
+export function gatewayIndex(eps: ReadonlyArray<Pick<EndpointSpec, 'networkId' | 'gwPriority'>>, internal: (networkId: string) => boolean): number {
+  let best = 0;
+  for (let i = 1; i < eps.length; i++) {
+    const a = eps[i]!;
+    const b = eps[best]!;
+    const pa = a.gwPriority ?? 0;
+    const pb = b.gwPriority ?? 0;
+    if (pa > pb || (pa === pb && internal(b.networkId) && !internal(a.networkId))) best = i;
+  }
+  return best;
+}
+
+/** An endpoint's sysctls ("net.ipv4.conf.IFNAME.x=v") on its interface; the failed one's error. */
+export async function applySysctls(netns: string, ifName: string, sysctls: readonly string[]): Promise<void> {
+  for (const sc of sysctls) {
+    const [k, ...v] = sc.split('=');
+    const key = k!.replace(/\.(IFNAME|ifname)\./, `.${ifName}.`);
+    await inNetns(netns, ['sysctl', '-q', '-w', `${key}=${v.join('=')}`])
+      .catch((e: unknown) => { throw new Error(`failed to set sysctl ${key} of ${ifName}: ${errorMessage(e)}`); });
+  }
+}
+
+/**
+ * As dockerd's sandbox after a connect or disconnect: the default route goes through the
+ * endpoint that sorts first (gatewayIndex), moved there if another one has it; one on an
+ * --internal network has no way out (the route stays where it is, if any).
+ */
+export async function moveDefaultRoute(st: NetworkState | undefined, specs: readonly EndpointSpec[], internal: (networkId: string) => boolean): Promise<void> {
+  if (!st?.endpoints.length) return;
+  const live = st.endpoints.map((e) => specs.find((x) => x.networkId === e.networkId) ?? { networkId: e.networkId });
+  const best = st.endpoints[gatewayIndex(live, internal)]!;
+  if (internal(best.networkId) || !best.gateway) return;
+  const now = JSON.parse(await inNetns(st.sandboxKey, ['ip', '-j', '-4', 'route', 'show', 'default']).catch(() => '[]') || '[]') as Array<{ dev?: string }>;
+  if (now.some((r) => r.dev === best.ifName)) return;
+  await inNetns(st.sandboxKey, ['ip', '-4', 'route', 'replace', 'default', 'via', best.gateway, 'dev', best.ifName]);
+}
