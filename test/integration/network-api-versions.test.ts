@@ -259,4 +259,8 @@ test('volume prune: every unused volume at 1.41, the anonymous ones from 1.42 (a
   assert.equal((await api('POST', `/v1.41/volumes/prune?filters=${encodeURIComponent('{"all":["true"]}')}`)).status, 400, '1.41 knows no all filter, as before');
   const cluster = await api('POST', '/v1.42/volumes/create', { Name: 'cv', ClusterVolumeSpec: {} });
   assert.equal(cluster.status, 503);
+  const upd = await api('PUT', '/v1.42/volumes/named?version=1', {});
+  assert.equal(upd.status, 503);
+  assert.equal(upd.json.message, 'volume update only valid for cluster volumes, but swarm is unavailable');
+  assert.equal((await api('PUT', '/v1.41/volumes/named?version=1', {})).status, 405);
 });

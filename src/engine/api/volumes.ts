@@ -64,6 +64,16 @@ export function volumeRoutes(r: Router, vols: VolumeStore): void {
     sendJson(res!, 200, view(vols, vols.get(params[0]!), version));
   });
 
+  // 1.42's update of a cluster volume: swarm's, which dockerd without one refuses so; before
+  // 1.42 the route did not exist (the router's 405, as before)
+  r.add('PUT', '/volumes/{name}', async ({ res, params, version }) => {
+    if (!versionAtLeast(version, '1.42')) {
+      sendJson(res!, 405, { message: `method PUT not allowed on /volumes/${params[0]!}` });
+      return;
+    }
+    throw unavailable('volume update only valid for cluster volumes, but swarm is unavailable');
+  });
+
   r.add('DELETE', '/volumes/{name}', async ({ res, params, query }) => {
     await vols.remove(params[0]!, { force: boolParam(query, 'force') });
     sendStatus(res!, 204);
