@@ -67,6 +67,14 @@ test('create: several EndpointsConfig from 1.44, one before (1.41 in its own wor
   const net = (await api('GET', '/v1.44/networks/vb')).json;
   assert.ok(net.Containers[v.Id], 'vb lists the container');
   await api('DELETE', '/v1.44/containers/multi44?force=1');
+  // NetworkMode by id, its endpoint keyed by name: one endpoint there, with those settings
+  const id = (await api('GET', '/v1.44/networks/va')).json.Id as string;
+  const byId = await create('1.44', 'byid', { HostConfig: { NetworkMode: id.slice(0, 12) }, NetworkingConfig: { EndpointsConfig: { va: { Aliases: ['x1'] }, vb: {} } } });
+  assert.equal(byId.status, 201, JSON.stringify(byId.json));
+  const nets = (await inspect('1.45', 'byid')).NetworkSettings.Networks;
+  assert.deepEqual(Object.keys(nets).sort(), ['va', 'vb']);
+  assert.deepEqual(nets.va.Aliases, ['x1']);
+  await api('DELETE', '/v1.44/containers/byid?force=1');
 });
 
 test('MAC address: Config.MacAddress before 1.44, per endpoint from 1.44 (the container-wide one moved there, with a warning, or refused)', async () => {

@@ -23,6 +23,9 @@ export interface NetworkHooksDeps {
   isVmRuntime(name: string): boolean;
 }
 
+/** Marks an endpoint of the create that names the NetworkMode's network again (merged into it). */
+const DUPLICATE = '\0duplicate';
+
 export class NetworkHooks implements ContainerHooks {
   constructor(private readonly d: NetworkHooksDeps) {}
 
@@ -61,10 +64,19 @@ export class NetworkHooks implements ContainerHooks {
         const o = this.find(other.name);
         if (!o) continue; // as the main one: the start fails
         if (o.driver !== 'bridge') throw permissionDenied('container cannot be disconnected from host network or connected to host network');
-        if (n.endpoints.some((x) => x !== other && x.networkId === o.id)) throw permissionDenied(`endpoint with name ${rec.name} already exists in network ${o.name}`);
+        const same = n.endpoints.find((x) => x !== other && x.networkId === o.id);
+        if (same === ep) {
+          // the NetworkMode's network keyed by another of its names (id, short id): its settings
+          Object.assign(ep, { ...other, ...Object.fromEntries(Object.entries(ep).filter(([, v]) => v !== undefined && !(Array.isArray(v) && !v.length))) });
+          other.networkId = DUPLICATE;
+          continue;
+        }
+        if (same) throw permissionDenied(`endpoint with name ${rec.name} already exists in network ${o.name}`);
         checkEndpoint(o, other);
         Object.assign(other, { networkId: o.id, name: o.name });
       }
+      n.endpoints = n.endpoints.filter((x) => x.networkId !== DUPLICATE);
+      if (n.endpoints[0] === ep && ep.networkId) checkEndpoint(this.d.networks.get(ep.networkId), ep);
       if (n.endpoints.length > 1 && this.d.isVmRuntime(rec.runtime)) {
         throw failedPrecondition(`container ${rec.name} runs in a VM (runtime ${rec.runtime}), which has one network interface: create it on one network`);
       }
