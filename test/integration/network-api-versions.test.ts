@@ -66,6 +66,14 @@ test('create: several EndpointsConfig from 1.44, one before (1.41 in its own wor
   assert.match(inNetns(v.NetworkSettings.SandboxKey, ['ip', '-4', 'route', 'show', 'default']), /dev eth0/);
   const net = (await api('GET', '/v1.44/networks/vb')).json;
   assert.ok(net.Containers[v.Id], 'vb lists the container');
+  // names resolve on every network the container is on: a peer only on vb, through the
+  // DNS server its resolv.conf names (va's), as dockerd's resolver does across networks
+  assert.equal((await create('1.44', 'onlyvb', { HostConfig: { NetworkMode: 'vb' } })).status, 201);
+  assert.equal((await api('POST', '/v1.44/containers/onlyvb/start')).status, 204);
+  const peer = (await inspect('1.44', 'onlyvb')).NetworkSettings.Networks.vb.IPAddress as string;
+  const ns = await d.ok(['exec', 'multi44', 'nslookup', 'onlyvb', '127.0.0.11']);
+  assert.ok(ns.includes(peer), ns);
+  await api('DELETE', '/v1.44/containers/onlyvb?force=1');
   await api('DELETE', '/v1.44/containers/multi44?force=1');
   // NetworkMode by id, its endpoint keyed by name: one endpoint there, with those settings
   const id = (await api('GET', '/v1.44/networks/va')).json.Id as string;

@@ -51,7 +51,18 @@ export class ContainerNetworks {
 
   constructor(private readonly d: ContainerNetworksDeps) {
     this.dns = new NetworkDns({
-      lookup: (net, name) => this.named(net, name).map((x) => x.ip),
+      lookup: (net, name, clientIp) => {
+        const own = this.named(net, name);
+        if (own.length) return own.map((x) => x.ip);
+        // the client's other user networks, in its order of joining
+        const client = this.endpointAt(net, clientIp)?.c;
+        for (const e of client?.state.network?.endpoints ?? []) {
+          if (e.networkId === net || this.isDefaultBridge(e.networkId)) continue;
+          const there = this.named(e.networkId, name);
+          if (there.length) return there.map((x) => x.ip);
+        }
+        return [];
+      },
       reverse: (net, ip) => {
         const hit = this.endpointAt(net, ip);
         return hit ? `${hit.c.name}.${hit.net}` : null;

@@ -74,8 +74,12 @@ export function reverseName(name: string): string | null {
 
 /** What the server needs of the engine, per network. */
 export interface DnsBackend {
-  /** Addresses of the network's running containers that answer to `name`. */
-  lookup(networkId: string, name: string): string[];
+  /**
+   * Addresses that answer to `name` for the client at clientIp: the network's running
+   * containers, then those of the client's other user networks (dockerd's resolver is the
+   * client's, across all its networks).
+   */
+  lookup(networkId: string, name: string, clientIp: string): string[];
   /** The name of the network's running container at `ip` ("<name>.<network>"), or null. */
   reverse(networkId: string, ip: string): string | null;
   /** Is clientIp a container on the network (anyone else is refused)? */
@@ -202,7 +206,7 @@ export class NetworkDns {
       const ip = q.type === TYPE_PTR ? reverseName(q.name) : null;
       const named = ip ? this.backend.reverse(networkId, ip) : null;
       if (named) return buildReply(msg, q, 0, [encodeName(named)]);
-      const ips = ip ? [] : this.backend.lookup(networkId, q.name);
+      const ips = ip ? [] : this.backend.lookup(networkId, q.name, clientIp);
       // a container's name: its addresses for A, no record of other types (no AAAA: IPv4 only)
       if (ips.length) return buildReply(msg, q, 0, q.type === TYPE_A ? ips.map((a) => Buffer.from(a.split('.').map(Number))) : []);
     }
