@@ -264,6 +264,10 @@ test('volume prune: every unused volume at 1.41, the anonymous ones from 1.42 (a
   let p = (await api('POST', '/v1.44/volumes/prune')).json;
   assert.deepEqual(p.VolumesDeleted, [anon]);
   anon = await mk('1.41', {});
+  // the label filters see the anonymous label
+  p = (await api('POST', `/v1.44/volumes/prune?filters=${encodeURIComponent('{"all":["true"],"label!":["com.docker.volume.anonymous"]}')}`)).json;
+  assert.deepEqual(p.VolumesDeleted, ['named']);
+  await mk('1.41', { Name: 'named' });
   p = (await api('POST', `/v1.44/volumes/prune?filters=${encodeURIComponent('{"all":["true"]}')}`)).json;
   assert.deepEqual([...p.VolumesDeleted].sort(), [anon, 'named'].sort());
   anon = await reset();

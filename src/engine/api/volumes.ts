@@ -57,7 +57,7 @@ export function volumeRoutes(r: Router, vols: VolumeStore): void {
     // 1.42: only anonymous volumes, unless the `all` filter says otherwise
     checkFilterKeys(f, ['label', 'label!', 'all']);
     const all = boolFilter(f, 'all');
-    sendJson(res!, 200, await vols.prune(f, { anonymousOnly: !all, skipOptions: true }));
+    sendJson(res!, 200, await vols.prune(f, { anonymousOnly: !all, skipOptions: true, labels: labelsOf }));
   });
 
   r.add('GET', '/volumes/{name}', async ({ res, params, version }) => {

@@ -166,13 +166,14 @@ export class VolumeStore {
   /**
    * docker volume prune: API 1.41, every unused volume, named ones too; `anonymousOnly` (1.42
    * without the `all` filter), those made without a name; `skipOptions` (1.42), as dockerd,
-   * not those with mount options (their files are not the volume's to reclaim).
+   * not those with mount options (their files are not the volume's to reclaim); `labels`:
+   * what the label filters read (1.42: with the anonymous label).
    */
-  async prune(filters: Filters = {}, o: { anonymousOnly?: boolean; skipOptions?: boolean } = {}): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
+  async prune(filters: Filters = {}, o: { anonymousOnly?: boolean; skipOptions?: boolean; labels?: (v: VolumeRecord) => Record<string, string> } = {}): Promise<{ VolumesDeleted: string[]; SpaceReclaimed: number }> {
     const deleted: string[] = [];
     let space = 0;
     for (const v of [...this.recs.values()]) {
-      if (this.users(v.name).length || !matchLabels(v.labels, filters.label ?? [], filters['label!'] ?? [])) continue;
+      if (this.users(v.name).length || !matchLabels(o.labels?.(v) ?? v.labels, filters.label ?? [], filters['label!'] ?? [])) continue;
       if ((o.anonymousOnly && !isAnonymous(v)) || (o.skipOptions && Object.keys(v.options).length)) continue;
       space += await du(this.mountpoint(v.name));
       await this.remove(v.name);
