@@ -32,7 +32,8 @@ after(async () => {
   await tn?.destroy();
 });
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A JSON answer, read field by field. */
+type Json = Record<string, any>;
 
 async function api(method: string, url: string, body?: unknown): Promise<{ status: number; json: Json }> {
   const r = await d.api(method, url, body === undefined ? undefined : JSON.stringify(body));

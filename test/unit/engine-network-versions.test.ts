@@ -9,7 +9,8 @@ import { gatewayIndex } from '../../src/engine/networks/interfaces.js';
 import { endpointSysctls } from '../../src/engine/api/docker-runopts.js';
 import type { NetworkRecord } from '../../src/engine/networks/model.js';
 
-type Body = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+/** A create body, read and written field by field. */
+type Body = Record<string, any>;
 
 const body = (o: Body): Body => ({ Image: 'busybox', ...o });
 const WARNING = 'The container-wide MacAddress field is now deprecated. It should be specified in EndpointsConfig instead.';
