@@ -98,13 +98,15 @@ test('an endpoint\'s DriverOpts: its sysctls, checked; any other option refused'
   assert.throws(() => endpointSysctls({ other: 'x' }), /not supported by tsulad/);
 });
 
-test('the default route: highest GwPriority, then not --internal, then the first joined', () => {
+test('the default route: highest GwPriority, then not --internal, then the name that sorts first (libnetwork\'s order)', () => {
   const internal = (id: string) => id.startsWith('int');
-  assert.equal(gatewayIndex([{ networkId: 'a' }, { networkId: 'b' }], internal), 0);
-  assert.equal(gatewayIndex([{ networkId: 'a' }, { networkId: 'b', gwPriority: 1 }], internal), 1);
-  assert.equal(gatewayIndex([{ networkId: 'a', gwPriority: 5 }, { networkId: 'b', gwPriority: -1 }], internal), 0);
-  assert.equal(gatewayIndex([{ networkId: 'int1' }, { networkId: 'b' }, { networkId: 'c' }], internal), 1);
-  assert.equal(gatewayIndex([{ networkId: 'int1', gwPriority: 2 }, { networkId: 'b' }], internal), 0);
+  const ep = (name: string, gwPriority?: number, networkId = name) => ({ networkId, name, ...(gwPriority !== undefined ? { gwPriority } : {}) });
+  assert.equal(gatewayIndex([ep('a'), ep('b')], internal), 0);
+  assert.equal(gatewayIndex([ep('b'), ep('a')], internal), 1);
+  assert.equal(gatewayIndex([ep('a'), ep('b', 1)], internal), 1);
+  assert.equal(gatewayIndex([ep('a', 5), ep('b', -1)], internal), 0);
+  assert.equal(gatewayIndex([ep('int1'), ep('x'), ep('y')], internal), 1);
+  assert.equal(gatewayIndex([ep('int1', 2), ep('b')], internal), 0);
 });
 
 test('IPAM Status: network, broadcast, gateway and containers in use; the range\'s others available', () => {

@@ -5,7 +5,8 @@
 //              container reaches itself through its own published port;
 //   host-local leases from the network's subnet (or IPRange, unless an address is asked for)
 //              under tsulad's graph; the default
-//              route only on a container's first network (one default route per namespace);
+//              route only on the network that gives it (one default route per namespace:
+//              interfaces.ts's gatewayIndex picks it, as libnetwork);
 //   portmap    -p's DNAT, with snat so connections from the host itself are answered too;
 //   firewall   FORWARD accepts for the container's address, docker's bridge rules' role.
 import { parseConfList, type NetworkConfigList } from '../../network/index.js';
@@ -15,7 +16,7 @@ import type { NetworkRecord } from './model.js';
 export interface AttachmentConf {
   /** host-local's lease dir (tsulad's own, never /var/lib/cni). */
   ipamDir: string;
-  /** Carries the container's default route (its first network, unless internal). */
+  /** Carries the container's default route (the network gatewayIndex picks, unless internal). */
   primary: boolean;
   /**
    * The attachment asks for its address (--ip): as in docker, IPRange bounds only the

@@ -9,17 +9,20 @@ const inNetns = (netns: string, args: string[]) => execOk('nsenter', [`--net=${n
 
 /**
  * Which endpoint carries the default route, as libnetwork sorts a sandbox's endpoints: the
- * highest GwPriority (API 1.48), then one not --internal, then the first joined (libnetwork
- * falls back to the network names' order; tsula keeps the order of joining, as before).
+ * highest GwPriority (API 1.48), then one not --internal, then the network whose name sorts
+ * first (what every API version gets from dockerd: `run --network b --network a` goes out
+ * through a).
  */
-export function gatewayIndex(eps: ReadonlyArray<Pick<EndpointSpec, 'networkId' | 'gwPriority'>>, internal: (networkId: string) => boolean): number {
+export function gatewayIndex(eps: ReadonlyArray<Pick<EndpointSpec, 'networkId' | 'name' | 'gwPriority'>>, internal: (networkId: string) => boolean): number {
   let best = 0;
   for (let i = 1; i < eps.length; i++) {
     const a = eps[i]!;
     const b = eps[best]!;
     const pa = a.gwPriority ?? 0;
     const pb = b.gwPriority ?? 0;
-    if (pa > pb || (pa === pb && internal(b.networkId) && !internal(a.networkId))) best = i;
+    const ia = internal(a.networkId);
+    const ib = internal(b.networkId);
+    if (pa !== pb ? pa > pb : ia !== ib ? ib : a.name < b.name) best = i;
   }
   return best;
 }
@@ -41,7 +44,7 @@ export async function applySysctls(netns: string, ifName: string, sysctls: reado
  */
 export async function moveDefaultRoute(st: NetworkState | undefined, specs: readonly EndpointSpec[], internal: (networkId: string) => boolean): Promise<void> {
   if (!st?.endpoints.length) return;
-  const live = st.endpoints.map((e) => specs.find((x) => x.networkId === e.networkId) ?? { networkId: e.networkId });
+  const live = st.endpoints.map((e) => ({ networkId: e.networkId, name: e.name, gwPriority: specs.find((x) => x.networkId === e.networkId)?.gwPriority }));
   const best = st.endpoints[gatewayIndex(live, internal)]!;
   if (internal(best.networkId) || !best.gateway) return;
   const now = JSON.parse(await inNetns(st.sandboxKey, ['ip', '-j', '-4', 'route', 'show', 'default']).catch(() => '[]') || '[]') as Array<{ dev?: string }>;
