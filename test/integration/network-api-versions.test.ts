@@ -199,8 +199,12 @@ test('NetworkSettings by version: 1.41 as before, DNSNames 1.44, Aliases without
   const r = await create('1.44', 'ns', { Hostname: 'nshost', HostConfig: { NetworkMode: 'va' }, NetworkingConfig: { EndpointsConfig: { va: { Aliases: ['web'] } } } });
   assert.equal(r.status, 201);
   const short = r.json.Id.slice(0, 12);
-  // never started: no DNS names yet
-  assert.equal((await inspect('1.44', 'ns')).NetworkSettings.Networks.va.DNSNames, null);
+  // never started: no DNS names yet, but on a network connected to (dockerd names it then)
+  assert.equal((await api('POST', '/v1.44/networks/vb/connect', { Container: 'ns' })).status, 200);
+  const created = (await inspect('1.44', 'ns')).NetworkSettings.Networks;
+  assert.equal(created.va.DNSNames, null);
+  assert.deepEqual(created.vb.DNSNames, ['ns', short, 'nshost']);
+  assert.equal((await api('POST', '/v1.44/networks/vb/disconnect', { Container: 'ns' })).status, 200);
   assert.equal((await api('POST', '/v1.44/containers/ns/start')).status, 204);
   const v41 = await inspect('1.41', 'ns');
   const ep41 = v41.NetworkSettings.Networks.va;

@@ -92,8 +92,8 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
     }
     // dockerd's inspect before 1.45 adds the short id and the hostname to a user network's aliases
     const aliases = userNet && !o.list && !versionAtLeast(version, '1.45') ? dedup([...ep.aliases, short, k.hostname]) : ep.aliases;
-    // set when the endpoint joins (a start), kept once stopped: the names it answers to on the network
-    const dnsNames = userNet && c.state.startedAt ? dedup([c.name, ...ep.aliases, short, k.hostname]) : null;
+    // set when the endpoint joins (a start, or a connect), kept once stopped: the names it answers to there
+    const dnsNames = userNet && (c.state.startedAt || ep.connected) ? dedup([c.name, ...ep.aliases, short, k.hostname]) : null;
     networks[ep.name] = endpointV2(version, {
       IPAMConfig: ipam, Aliases: aliases.length ? aliases : null, GwPriority: ep.gwPriority ?? 0, NetworkID: ep.networkId,
       DriverOpts: ep.sysctls?.length ? { [SYSCTLS]: ep.sysctls.join(',') } : null,

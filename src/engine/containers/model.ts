@@ -58,6 +58,8 @@ export interface EndpointSpec {
   gwPriority?: number;
   /** Its interface's sysctls (API 1.46 DriverOpts): "net.ipv4.conf.IFNAME.x=v", IFNAME its ethN. */
   sysctls?: string[];
+  /** Added by `network connect` (dockerd gives it its DNS names then, a create's at the start). */
+  connected?: boolean;
 }
 
 /**

@@ -192,7 +192,7 @@ export class NetworkHooks implements ContainerHooks {
     }
     const ep: EndpointSpec = {
       networkId: net.id, name: net.name, aliases: cfg.aliases, ...(cfg.ipv4Address ? { ipv4Address: cfg.ipv4Address } : {}),
-      ...(cfg.gwPriority ? { gwPriority: cfg.gwPriority } : {}), ...(cfg.sysctls?.length ? { sysctls: cfg.sysctls } : {}),
+      ...(cfg.gwPriority ? { gwPriority: cfg.gwPriority } : {}), ...(cfg.sysctls?.length ? { sysctls: cfg.sysctls } : {}), connected: true,
     };
     checkEndpoint(net, ep);
     if (running(rec.state) && rec.state.network && k.network === 'cni') {
