@@ -14,6 +14,7 @@ import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '..
 import { Phases } from '../common/phases.js';
 import { RuncConmonRuntime, type Logger } from './deps.js';
 import { GUEST_TASKS_DIR, GUEST_RUNC_STATE, guestOciRuntime } from './paths.js';
+import { PodNamespaces } from './pod-namespaces.js';
 
 export type TaskStatus = 'created' | 'running' | 'paused' | 'stopped';
 
@@ -148,11 +149,13 @@ export class TaskTable {
   readonly runtime: RuncConmonRuntime;
   private readonly log?: Logger;
   private readonly tasksDir: string;
+  private readonly podNs: PodNamespaces;
 
   constructor(o: TaskTableOptions = {}) {
     this.log = o.log;
     this.tasksDir = o.tasksDir ?? GUEST_TASKS_DIR;
     this.runtime = o.runtime ?? guestRuntime();
+    this.podNs = new PodNamespaces(this.log);
   }
 
   /** Exits come from conmon's exit files, as on the host. */
@@ -195,7 +198,7 @@ export class TaskTable {
       ph.mark('prepare');
       // the host keeps the container's log: conmon's own copy in guest RAM would only grow
       t.pid = await this.runtime.create({
-        id: o.id, bundle: dir, spec: this.podNamespaces(o.spec), logPath: '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
+        id: o.id, bundle: dir, spec: await this.podNs.resolve(o.spec, this.livePids()), logPath: '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
         stdioPipes: true, // (without a terminal: the host's slow reader makes the process wait)
       });
       ph.mark('runtime-create');
@@ -212,21 +215,9 @@ export class TaskTable {
     return t;
   }
 
-  /**
-   * A namespace path the host kept is the pod's (its sandbox container's, by guest pid):
-   * joined when that pid is a running task of ours, else the container gets its own.
-   */
-  private podNamespaces(spec: Spec): Spec {
-    const ns = spec.linux?.namespaces;
-    if (!ns?.some((n) => n.path)) return spec;
-    const live = new Set([...this.tasks.values()].filter((t) => t.status === 'running' || t.status === 'paused').map((t) => t.pid));
-    const namespaces = ns.map((n) => {
-      const pid = Number(/^\/proc\/(\d+)\/ns\/[a-z]+$/.exec(n.path ?? '')?.[1]);
-      if (!n.path || live.has(pid)) return n;
-      this.log?.warn('namespace path is not a task of this VM: the container gets its own', { type: n.type, path: n.path });
-      return { type: n.type };
-    });
-    return { ...spec, linux: { ...spec.linux, namespaces } };
+  /** Pids of the running tasks: the namespace paths a container may name (its pod's pause). */
+  private livePids(): Set<number> {
+    return new Set([...this.tasks.values()].filter((t) => t.status === 'running' || t.status === 'paused').map((t) => t.pid));
   }
 
   async start(id: string, execId: string): Promise<number> {
@@ -342,6 +333,7 @@ export class TaskTable {
 
   close(): void {
     this.runtime.close();
+    this.podNs.close();
     for (const t of this.tasks.values()) t.io?.close();
   }
 }

@@ -20,3 +20,9 @@ export function podIdOf(ann: Record<string, string> | undefined): string {
   for (const k of POD_ID_ANNOTATIONS) if (ann?.[k]) return ann[k]!;
   return '';
 }
+
+/**
+ * On a VM pod's container (tsulad's CRI): the namespaces it shares with its pod ("uts,ipc,pid"),
+ * which live in the guest, where no host path names them: tsula-agent joins it to the pod's.
+ */
+export const POD_NAMESPACES_ANNOTATION = 'io.tsula.pod-namespaces';

@@ -14,6 +14,7 @@ import type { Container, CreateSpec, PodLink, Propagation, Security } from '../e
 import { RESOURCE_DEFAULTS, type ResourceConfig } from '../engine/containers/resources.js';
 import type { PodRecord } from '../engine/pods/record.js';
 import { nanos } from './pods.js';
+import { POD_NAMESPACES_ANNOTATION } from '../common/pod-annotations.js';
 
 /** What the CRI front end needs from the engine to resolve a container's pid namespace. */
 export interface PidOf { (containerId: string): number }
@@ -158,6 +159,15 @@ function podLink(c: ContainerConfig, pod: PodRecord, pidOf: PidOf): PodLink {
   return link;
 }
 
+/**
+ * What a VM pod's container shares with its pod in the guest: UTS always (the pod's
+ * hostname), IPC unless the pod asked for the node's, PID in POD mode (CRI's default).
+ */
+function vmPodNamespaces(c: ContainerConfig, pod: PodRecord): string[] {
+  const pid = c.linux?.securityContext?.namespaceOptions?.pid ?? NamespaceMode.POD;
+  return ['uts', ...(pod.spec.namespaces.ipc === 'pod' ? ['ipc'] : []), ...(pid === NamespaceMode.POD ? ['pid'] : [])];
+}
+
 export function createSpecFromCri(c: ContainerConfig, pod: PodRecord, pidOf: PidOf): CreateSpec {
   const m = c.metadata;
   if (!m?.name) throw invalidArgument('container config: metadata.name is required');
@@ -193,6 +203,9 @@ export function createSpecFromCri(c: ContainerConfig, pod: PodRecord, pidOf: Pid
       'io.kubernetes.cri.sandbox-id': pod.id, 'io.kubernetes.cri.sandbox-name': pod.spec.name,
       'io.kubernetes.cri.sandbox-namespace': pod.spec.namespace, 'io.kubernetes.cri.sandbox-uid': pod.spec.uid,
       'io.kubernetes.cri.image-name': image,
+      // a VM pod's namespaces live in its guest, where no path of ours names them: the agent
+      // joins the container to the pod's (POD_NAMESPACES_ANNOTATION)
+      ...(pod.sandbox ? { [POD_NAMESPACES_ANNOTATION]: vmPodNamespaces(c, pod).join(',') } : {}),
     },
     autoRemove: false,
     runtime: pod.runtime,

@@ -180,6 +180,25 @@ test("a pod's namespaces: a path naming a running task of the VM is joined (cont
   await rt.delete(k('pause'), '', true);
 });
 
+test("a VM pod of tsulad's CRI (no pause container): containers marked io.tsula.pod-namespaces share one holder's UTS, IPC and PID namespaces", async () => {
+  const { rt } = await connect();
+  const out: string[] = [];
+  for (const name of ['pa', 'pb']) {
+    const s = await spec(name, ['sh', '-c', "for n in ipc pid uts; do readlink /proc/self/ns/$n; done; tr '\\0' ' ' < /proc/1/cmdline"]);
+    s.annotations = { ...s.annotations, 'io.tsula.pod-namespaces': 'uts,ipc,pid' };
+    await rt.create({ id: k(name), bundle: '', spec: s, logPath: '', terminal: false, stdin: false, stdinOnce: true });
+    const got = collect(await rt.attach(k(name), ''));
+    await rt.start(k(name));
+    out.push((await got.out).trim());
+    await rt.delete(k(name), '', true);
+  }
+  assert.equal(out[0], out[1], 'the same namespaces for both');
+  const [ipc, , uts, cmdline] = out[0]!.split('\n');
+  assert.notEqual(ipc, await fs.readlink('/proc/self/ns/ipc'));
+  assert.notEqual(uts, await fs.readlink('/proc/self/ns/uts'));
+  assert.equal(cmdline!.trim(), '/bin/busybox sleep 2147483647', "pid 1 is the holder's");
+});
+
 test('a terminal: output through the pty, resize reaches it', async () => {
   const { rt, g, exits } = await connect();
   await rt.create({ id: k('tty'), bundle: '', spec: await spec('tty', ['sh', '-c', 'sleep 0.5; stty size; tty'], true), logPath: '', terminal: true, stdin: false, stdinOnce: true });

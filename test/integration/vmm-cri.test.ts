@@ -57,12 +57,16 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   assert.equal(await ok(['exec', id1, 'uname', '-r']), guestKernel);
 
   const c2 = path.join(d.dir, 'c2.json');
-  await fs.writeFile(c2, JSON.stringify({ metadata: { name: 'c2' }, image: { image: 'busybox' }, command: ['sh', '-c', 'exit 9'], log_path: 'c2.log' }));
+  await fs.writeFile(c2, JSON.stringify({ metadata: { name: 'c2' }, image: { image: 'busybox' }, command: ['sh', '-c', 'readlink /proc/self/ns/ipc; hostname; exit 9'], log_path: 'c2.log' }));
   const id2 = await ok(['create', pod, c2, podCfg]);
   await ok(['start', id2]);
   await waitFor(async () => JSON.parse(await ok(['inspect', id2])).status.state === 'CONTAINER_EXITED', 60_000, 'c2 to exit');
   assert.deepEqual([JSON.parse(await ok(['inspect', id2])).status.exitCode, JSON.parse(await ok(['inspect', id2])).status.reason], [9, 'Error']);
   assert.equal((await processesNamed('qemu-system-x86_64', d.dir)).length, 1, 'the second container joined the same VM');
+  // the pod's namespaces in the guest: one IPC and UTS namespace (with the pod's hostname)
+  // for both, and PID 1 of the pod's PID namespace a holder (pid POD, CRI's default)
+  assert.equal(await ok(['logs', id2]), `${await ok(['exec', id1, 'readlink', '/proc/self/ns/ipc'])}\n${await ok(['exec', id1, 'hostname'])}`);
+  assert.equal(await ok(['exec', id1, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/bin/busybox sleep 2147483647');
   const ip = JSON.parse(await ok(['inspectp', pod])).status.network.ip as string;
   assert.ok(ip.startsWith(net.subnet.split('.').slice(0, 3).join('.')), `the pod's CNI address: ${ip}`);
 
