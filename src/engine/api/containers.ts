@@ -62,12 +62,15 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     sendStatus(res!, (await cs.start(params[0])) === 'already' ? 304 : 204);
   });
 
-  r.add('POST', '/containers/{id}/stop', async ({ res, params, query }) => {
-    sendStatus(res!, (await cs.stop(params[0], intParam(query, 't'))) === 'already' ? 304 : 204);
+  // API 1.42: stop and restart take the signal to stop with (else the container's StopSignal)
+  const stopSignal = (query: URLSearchParams, version: string) => (versionAtLeast(version, '1.42') ? query.get('signal') || undefined : undefined);
+
+  r.add('POST', '/containers/{id}/stop', async ({ res, params, query, version }) => {
+    sendStatus(res!, (await cs.stop(params[0], intParam(query, 't'), stopSignal(query, version))) === 'already' ? 304 : 204);
   });
 
-  r.add('POST', '/containers/{id}/restart', async ({ res, params, query }) => {
-    await cs.restart(params[0], intParam(query, 't'));
+  r.add('POST', '/containers/{id}/restart', async ({ res, params, query, version }) => {
+    await cs.restart(params[0], intParam(query, 't'), stopSignal(query, version));
     sendStatus(res!, 204);
   });
 
@@ -138,7 +141,9 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     // dockerd: until "0" is no bound
     const untilQ = query.get('until');
     const until = untilQ && untilQ !== '0' ? Number(untilQ) : undefined;
-    res!.writeHead(200, { 'Content-Type': rec.config.tty ? 'application/vnd.docker.raw-stream' : 'application/vnd.docker.multiplexed-stream' });
+    // dockerd names the multiplexed stream from API 1.42 on (raw-stream before, framed all the same)
+    const muxed = !rec.config.tty && versionAtLeast(ctx.version, '1.42');
+    res!.writeHead(200, { 'Content-Type': muxed ? 'application/vnd.docker.multiplexed-stream' : 'application/vnd.docker.raw-stream' });
     res!.flushHeaders();
     const ac = new AbortController();
     req.on('close', () => ac.abort());
@@ -163,8 +168,11 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
 
   r.add('POST', '/containers/{id}/attach', (ctx) => attachContainer(ctx, cs));
 
-  r.add('POST', '/containers/{id}/exec', async ({ req, res, params }) => {
-    sendJson(res!, 201, await es.create(params[0], await readJsonBody(req, { checkType: true })));
+  r.add('POST', '/containers/{id}/exec', async ({ req, res, params, version }) => {
+    const body = await readJsonBody(req, { checkType: true });
+    // ConsoleSize came in API 1.42: dockerd drops it from older requests
+    if (!versionAtLeast(version, '1.42') && body && typeof body === 'object') delete (body as { ConsoleSize?: unknown }).ConsoleSize;
+    sendJson(res!, 201, await es.create(params[0], body));
   });
 
   r.add('POST', '/exec/{id}/start', (ctx) => startExec(ctx, es));

@@ -156,8 +156,8 @@ export interface RawStream {
  * no stdin, and reads on. A client that closed for good is found by an empty write, which a
  * unix socket refuses (EPIPE) only once the peer is gone (over TCP the next output finds it).
  */
-export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.alloc(0)): RawStream {
-  const contentType = 'application/vnd.docker.raw-stream';
+export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.alloc(0), multiplexed = false): RawStream {
+  const contentType = multiplexed ? 'application/vnd.docker.multiplexed-stream' : 'application/vnd.docker.raw-stream';
   let inputEnded = false;
   let closed = false;
   const endCbs: Array<() => void> = [];

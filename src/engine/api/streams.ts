@@ -11,9 +11,15 @@ import { logFiles } from '../containers/log-rotation.js';
 import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
 import { dockerdExecStartError } from '../containers/oci-errors.js';
+import { versionAtLeast } from './version.js';
 
 /** How long the end of a stream may wait for the process' exit to be recorded. */
 const EXIT_RECORD_MS = 10_000;
+
+/** dockerd names the framed stream of an upgraded attach or exec from API 1.42 on. */
+function multiplexed(ctx: Ctx, tty: boolean): boolean {
+  return !tty && !!ctx.upgraded && versionAtLeast(ctx.version, '1.42');
+}
 
 export async function attachContainer(ctx: Ctx, cs: ContainerService): Promise<void> {
   const { query, params } = ctx;
@@ -33,7 +39,7 @@ export async function attachContainer(ctx: Ctx, cs: ContainerService): Promise<v
   // from here every path has answered (headers now), and every wait ends: with the
   // client's leaving, the container's removal, or a start that failed. A client that only
   // half-closes has not left (the docker CLI does that at once when it sends no stdin).
-  const raw = hijack(ctx);
+  const raw = hijack(ctx, Buffer.alloc(0), multiplexed(ctx, rec.config.tty));
   const out = (stream: 1 | 2, data: Buffer) => raw.write(rec.config.tty ? data : frame(stream, data));
   const ac = new AbortController();
   let stdio: StdioStream | null = null;
@@ -71,11 +77,15 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   let rest: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   if (ctx.upgraded) ({ body, rest } = await readUpgradedBody(ctx));
   else body = await readJsonBody(ctx.req);
-  const b = (body ?? {}) as { Detach?: boolean; Tty?: boolean };
+  const b = (body ?? {}) as { Detach?: boolean; Tty?: boolean; ConsoleSize?: unknown };
+  // API 1.42's ConsoleSize, for a TTY only, as dockerd's postContainerExecStart takes it
+  const cs = b.ConsoleSize;
+  const consoleSize = b.Tty && versionAtLeast(ctx.version, '1.42') && Array.isArray(cs) && cs.length === 2
+    && cs.every((n) => Number.isInteger(n) && n >= 0) ? cs as [number, number] : undefined;
   const session = es.get(params[0]); // an unknown exec is a 404 before any upgrade
   const entrypoint = session.ProcessConfig.entrypoint;
   if (b.Detach) {
-    try { await es.start(session.ID, true); } catch (e) { throw dockerdExecStartError(e, entrypoint); }
+    try { await es.start(session.ID, true, consoleSize); } catch (e) { throw dockerdExecStartError(e, entrypoint); }
     if (ctx.res) sendStatus(ctx.res, 200); else ctx.upgraded!.socket.end('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
     return;
   }
@@ -83,10 +93,10 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   // dockerd's order: the switch of protocols, then the process. A client may read past the
   // 101's headers into its own buffer (docker-py, whose raw socket then misses those bytes):
   // output must not come with them. A resize that comes before the process is kept for it.
-  const raw = hijack(ctx, rest);
+  const raw = hijack(ctx, rest, multiplexed(ctx, tty));
   let started: Awaited<ReturnType<ExecService['start']>>;
   try {
-    started = await es.start(session.ID, false);
+    started = await es.start(session.ID, false, consoleSize);
   } catch (e) {
     // dockerd writes why the start failed into the stream as stdout; the client then reads
     // the exit code (127 or 126) from GET /exec/{id}/json

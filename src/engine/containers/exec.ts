@@ -28,6 +28,8 @@ export const execBodySchema = lazySchema((z) => z.object({
   WorkingDir: z.string().nullish(),
   Privileged: z.boolean().nullish(),
   DetachKeys: z.string().nullish(),
+  // API 1.42: the TTY's size at start, [height, width] (the API front end drops it before)
+  ConsoleSize: z.array(z.number().int().nonnegative()).length(2).nullish(),
 }).passthrough());
 
 export interface ExecSession {
@@ -120,7 +122,7 @@ export class ExecService {
    * the exit is in the session (Running false, ExitCode set): a stream that ends only then
    * lets a client inspect the exec right after its end (docker exec does, once).
    */
-  async start(id: string, detach: boolean): Promise<{ handle: ExecHandle; session: ExecSession; recorded: Promise<number> }> {
+  async start(id: string, detach: boolean, consoleSize?: [number, number]): Promise<{ handle: ExecHandle; session: ExecSession; recorded: Promise<number> }> {
     const s = this.get(id);
     // dockerd's words (a 409 either way)
     if (s.ExitCode !== null) throw failedPrecondition(`Error: Exec command ${s.ID} has already run`);
@@ -150,6 +152,9 @@ export class ExecService {
         user,
       };
       delete (proc as { consoleSize?: unknown }).consoleSize;
+      // dockerd: the start's size, else the create's; a TTY's only
+      const size = consoleSize ?? b.ConsoleSize;
+      if (b.Tty && size && size[0] && size[1]) proc.consoleSize = { height: size[0], width: size[1] };
       if (b.Privileged) {
         // docker exec --privileged: every capability the host has, whatever the container's
         const caps = resolveCaps({ privileged: true }, (await readHostCaps().catch(() => undefined)));

@@ -43,8 +43,10 @@ export async function markManuallyStopped(s: ContainerService, rec: Container): 
 }
 
 /** Docker's stop: the stop signal, then SIGKILL after `timeout` seconds. */
-export async function stop(s: ContainerService, ref: string, timeout?: number): Promise<'stopped' | 'already'> {
+export async function stop(s: ContainerService, ref: string, timeout?: number, signal?: string): Promise<'stopped' | 'already'> {
   const rec = s.get(ref);
+  // the caller's signal (API 1.42's stop and restart ?signal=) is checked before anything stops
+  const callerSig = signal ? parseSignal(signal) : undefined;
   // a pod's sandbox container stops last, as a pod would
   await Promise.all(podMembers(s, rec).map((m) => s.stop(m.id, timeout)));
   if (!running(rec.state)) return 'already';
@@ -56,7 +58,7 @@ export async function stop(s: ContainerService, ref: string, timeout?: number): 
   }
   const rt = s.runtimeOf(rec);
   const exited = s.wait(rec.id, 'not-running');
-  const sig = parseSignal(rec.config.stopSignal || 'SIGTERM');
+  const sig = callerSig ?? parseSignal(rec.config.stopSignal || 'SIGTERM');
   // dockerd: the caller's -t, else the container's StopTimeout, else 10; negative waits forever
   const t = timeout ?? rec.config.stopTimeout ?? 10;
   await rt.kill(rec.id, sig).catch(() => {});
@@ -71,9 +73,9 @@ export async function stop(s: ContainerService, ref: string, timeout?: number): 
 }
 
 /** docker restart: stop, then a start by the user (RestartCount counts policy restarts only). */
-export async function restart(s: ContainerService, ref: string, timeout?: number): Promise<void> {
+export async function restart(s: ContainerService, ref: string, timeout?: number, signal?: string): Promise<void> {
   const rec = s.get(ref);
-  await s.stop(rec.id, timeout);
+  await s.stop(rec.id, timeout, signal);
   // docker's restart is a start by the user: the policy's count starts again
   await s.locked(rec.id, async () => {
     s.restarts.reset(rec.id);

@@ -344,9 +344,9 @@ export class ContainerService {
 
   kill(ref: string, signal = 'SIGKILL'): Promise<void> { return kill(this, ref, signal); }
   /** Docker's stop: the stop signal, then SIGKILL after `timeout` seconds. */
-  stop(ref: string, timeout?: number): Promise<'stopped' | 'already'> { return stop(this, ref, timeout); }
+  stop(ref: string, timeout?: number, signal?: string): Promise<'stopped' | 'already'> { return stop(this, ref, timeout, signal); }
   /** docker restart: stop, then a start by the user. */
-  restart(ref: string, timeout?: number): Promise<void> { return restart(this, ref, timeout); }
+  restart(ref: string, timeout?: number, signal?: string): Promise<void> { return restart(this, ref, timeout, signal); }
 
   // ---- settings (service-settings.ts) ----------------------------------------------------
 
