@@ -54,7 +54,7 @@ export interface ImageConfig {
   ExposedPorts?: Record<string, object>;
   Volumes?: Record<string, object>;
   StopSignal?: string;
-  Healthcheck?: { Test?: string[] | null; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number } | null;
+  Healthcheck?: { Test?: string[] | null; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number; StartInterval?: number } | null;
 }
 
 export interface ImageRecord {

@@ -22,7 +22,10 @@ export interface SpecOptions {
   user: { uid: number; gid: number; additionalGids: number[] };
   terminal: boolean;
   hostname: string;
-  binds: Array<{ source: string; destination: string; readonly: boolean; propagation?: 'rprivate' | 'rslave' | 'rshared' }>;
+  /** rro: the submounts read-only too (runc's recursive read-only). */
+  binds: Array<{ source: string; destination: string; readonly: boolean; propagation?: 'rprivate' | 'rslave' | 'rshared'; rro?: boolean }>;
+  /** The TTY's initial size (docker's ConsoleSize). */
+  consoleSize?: { height: number; width: number };
   /** none = a new, empty network namespace; host = the host's; netnsPath = join that one. */
   network: 'none' | 'host' | { netnsPath: string };
   /**
@@ -129,7 +132,7 @@ function userMounts(o: SpecOptions): Mount[] {
   for (const b of o.binds) {
     if (!path.isAbsolute(b.source)) throw invalidArgument(`bind ${b.source}:${b.destination}: source must be an absolute path`);
     const destination = cleanDestination(b.destination, `bind ${b.source}:${b.destination}`);
-    out.push({ destination, type: 'bind', source: b.source, options: ['rbind', b.propagation ?? 'rprivate', ...(b.readonly ? ['ro'] : [])] });
+    out.push({ destination, type: 'bind', source: b.source, options: ['rbind', b.propagation ?? 'rprivate', ...(b.readonly ? ['ro'] : []), ...(b.rro ? ['rro'] : [])] });
   }
   for (const t of o.tmpfs ?? []) {
     const destination = cleanDestination(t.destination, `tmpfs ${t.destination}`);
@@ -237,6 +240,7 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
     ociVersion: OCI_VERSION,
     process: {
       terminal: o.terminal,
+      ...(o.terminal && o.consoleSize ? { consoleSize: o.consoleSize } : {}),
       user: { uid: o.user.uid, gid: o.user.gid, additionalGids: [...o.user.additionalGids] },
       args: [...o.args],
       env: mergeEnv(o),

@@ -17,7 +17,7 @@ import type { RunConfig } from '../build/runconfig.js';
 /** A step's container from docker's Config and HostConfig, as POST /containers/create makes one. */
 export function stepContainerCreator(cs: ContainerService) {
   return async (config: RunConfig, host: StepHostConfig): Promise<{ Id: string; Warnings: string[] }> =>
-    cs.create(await createSpecFromBody({ ...config, HostConfig: host }));
+    cs.create((await createSpecFromBody({ ...config, HostConfig: host })).spec);
 }
 
 function jsonParam<T>(q: URLSearchParams, name: string, what: string, check: (v: unknown) => v is T, empty: T): T {

@@ -30,10 +30,11 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   r.add('POST', '/containers/create', async ({ req, res, query, version }) => {
     const body = await readJsonBody(req, { checkType: true });
     const netWarnings = networkingForVersion(body, version);
-    const spec = await createSpecFromBody(body);
+    const { spec, warnings } = await createSpecFromBody(body, version);
     const platform = query.get('platform') || undefined;
-    const created = await cs.create({ ...spec, name: query.get('name') || undefined, ...(platform ? { platform } : {}) });
-    sendJson(res!, 201, { ...created, Warnings: [...created.Warnings, ...netWarnings] });
+    const made = await cs.create({ ...spec, name: query.get('name') || undefined, ...(platform ? { platform } : {}) });
+    const extra = [...netWarnings, ...warnings];
+    sendJson(res!, 201, extra.length ? { ...made, Warnings: [...made.Warnings, ...extra] } : made);
   });
 
   r.add('GET', '/containers/json', async ({ res, query, version }) => {

@@ -12,6 +12,8 @@ import { healthcheckFromDocker, healthcheckToDocker } from '../containers/health
 import { numericGroups, runConfigShape, runHostConfigShape, runOptionsFromDocker } from './docker-runopts.js';
 import { securityFromDocker } from './docker-security.js';
 import { mountsView, networkHostConfigView, portsConfigView } from './docker-views.js';
+import { gateCreateBody } from './compat-create.js';
+import { API_VERSION, versionAtLeast } from './version.js';
 
 export const ZERO_TIME = '0001-01-01T00:00:00Z';
 
@@ -38,7 +40,7 @@ export const createBodySchema = lazySchema((z) => {
     StopTimeout: z.number().int().nullish(),
     Healthcheck: z.object({
       Test: z.array(z.string()).nullish(), Interval: z.number().int().nullish(), Timeout: z.number().int().nullish(),
-      StartPeriod: z.number().int().nullish(), Retries: z.number().int().nullish(),
+      StartPeriod: z.number().int().nullish(), Retries: z.number().int().nullish(), StartInterval: z.number().int().nullish(),
     }).passthrough().nullish(),
     ...runConfigShape(z),
     HostConfig: z.object({
@@ -51,6 +53,7 @@ export const createBodySchema = lazySchema((z) => {
       OomScoreAdj: z.number().refine(Number.isSafeInteger, 'must be an integer').nullish(),
       Ulimits: z.array(z.object({ Name: z.string(), Soft: z.number().int(), Hard: z.number().int() })).nullish(),
       Annotations: z.record(z.string(), z.string()).nullish(),
+      ConsoleSize: z.array(z.number().int().nonnegative()).length(2).nullish(),
       Privileged: z.boolean().nullish(),
       CapAdd: strList,
       CapDrop: strList,
@@ -68,7 +71,7 @@ const asList = (v: string[] | string | null | undefined): string[] | undefined =
 /** dockerd's validateHealthCheck: durations of at least 1ms (0 = the default), retries not negative. */
 function validateHealthcheck(h: CreateBody['Healthcheck']): void {
   if (!h) return;
-  for (const f of ['Interval', 'Timeout', 'StartPeriod'] as const) {
+  for (const f of ['Interval', 'Timeout', 'StartPeriod', 'StartInterval'] as const) {
     const v = h[f] ?? 0;
     if (v !== 0 && v < 1e6) throw invalidArgument(`${f} in Healthcheck cannot be less than 1ms`);
   }
@@ -79,17 +82,18 @@ function validateHealthcheck(h: CreateBody['Healthcheck']): void {
  * A POST /containers/create body (or a build step's Config and HostConfig) as the engine's
  * CreateSpec; a body the schema refuses is a 400 naming its first bad field.
  */
-export async function createSpecFromBody(body: unknown): Promise<CreateSpec> {
+export async function createSpecFromBody(body: unknown, version = API_VERSION): Promise<{ spec: CreateSpec; warnings: string[] }> {
   const parsed = (await createBodySchema()).safeParse(body);
   if (!parsed.success) {
     const i = parsed.error.issues[0]!;
     throw invalidArgument(`invalid container config: ${i.path.join('.') || 'body'}: ${i.message}`);
   }
-  return createSpecFromDocker(parsed.data, resourcesFromBody(parsed.data.HostConfig ?? {}));
+  const warnings = gateCreateBody(parsed.data, version);
+  return { spec: createSpecFromDocker(parsed.data, resourcesFromBody(parsed.data.HostConfig ?? {}), version), warnings };
 }
 
 /** A validated create body (create.ts's schema) as the engine's CreateSpec. */
-export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): CreateSpec {
+export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig, version = API_VERSION): CreateSpec {
   const hc = b.HostConfig ?? {};
   const securityOpt = hc.SecurityOpt ?? [];
   // dockerd's verifyContainerSettings: unknown capabilities refuse the create, not the start
@@ -112,13 +116,14 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig): 
     attach: { stdin: !!b.AttachStdin, stdout: !!b.AttachStdout, stderr: !!b.AttachStderr },
     labels: b.Labels ?? {},
     annotations: hc.Annotations ?? {},
+    ...(hc.ConsoleSize && (hc.ConsoleSize[0] || hc.ConsoleSize[1]) ? { consoleSize: [hc.ConsoleSize[0]!, hc.ConsoleSize[1]!] as [number, number] } : {}),
     ...(b.StopSignal ? { stopSignal: b.StopSignal } : {}),
     ...(typeof b.StopTimeout === 'number' ? { stopTimeout: b.StopTimeout } : {}),
     ...(b.Healthcheck ? { healthcheck: healthcheckFromDocker(b.Healthcheck) } : {}),
     autoRemove: !!hc.AutoRemove,
     ...(hc.ContainerIDFile ? { containerIdFile: hc.ContainerIDFile } : {}),
     ...(hc.Runtime ? { runtime: hc.Runtime } : {}),
-    ...runOptionsFromDocker(b, hc, hc.Binds ?? []) as Pick<CreateSpec, 'binds' | 'devices' | 'network'>,
+    ...runOptionsFromDocker(b, hc, hc.Binds ?? [], { recursiveReadonly: versionAtLeast(version, '1.44') }) as Pick<CreateSpec, 'binds' | 'devices' | 'network'>,
     resources,
     ulimits: (hc.Ulimits ?? []).map((u) => ({ name: u.Name, soft: u.Soft, hard: u.Hard })),
     security: {

@@ -25,13 +25,23 @@ export const mountSchema = (z: Zod) => z.object({
   Target: z.string().nullish(),
   ReadOnly: z.boolean().nullish(),
   Consistency: z.string().nullish(),
-  BindOptions: z.object({ Propagation: z.string().nullish(), NonRecursive: z.boolean().nullish() }).passthrough().nullish(),
+  BindOptions: z.object({
+    Propagation: z.string().nullish(), NonRecursive: z.boolean().nullish(),
+    // API 1.42 and 1.44 (compat-create.ts clears them for older requests)
+    CreateMountpoint: z.boolean().nullish(), ReadOnlyNonRecursive: z.boolean().nullish(), ReadOnlyForceRecursive: z.boolean().nullish(),
+  }).passthrough().nullish(),
   VolumeOptions: z.object({
     NoCopy: z.boolean().nullish(),
+    Subpath: z.string().nullish(),
     Labels: z.record(z.string(), z.string()).nullish(),
     DriverConfig: z.object({ Name: z.string().nullish(), Options: z.record(z.string(), z.string()).nullish() }).passthrough().nullish(),
   }).passthrough().nullish(),
-  TmpfsOptions: z.object({ SizeBytes: z.number().int().nullish(), Mode: z.number().int().nullish() }).passthrough().nullish(),
+  TmpfsOptions: z.object({
+    SizeBytes: z.number().int().nullish(), Mode: z.number().int().nullish(),
+    // API 1.46: mount(8) options, each ["flag"] or ["key", "value"]
+    Options: z.array(z.array(z.string())).nullish(),
+  }).passthrough().nullish(),
+  ImageOptions: z.object({ Subpath: z.string().nullish() }).passthrough().nullish(),
 }).passthrough();
 
 export type MountBody = z.infer<ReturnType<typeof mountSchema>>;
@@ -60,6 +70,13 @@ function volumeName(n: string, spec: string): string {
       : `"${n}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
   }
   return n;
+}
+
+/** Go's filepath.IsLocal: relative, inside its root, not empty. */
+export function isLocalPath(p: string): boolean {
+  if (!p || path.posix.isAbsolute(p)) return false;
+  const n = path.posix.normalize(p);
+  return n !== '..' && !n.startsWith('../');
 }
 
 function anonymous(destination: string, o: Partial<VolumeMount> = {}): VolumeMount {
@@ -100,18 +117,30 @@ export function parseMount(m: MountBody, into: MountRequests): void {
   if (m.Type !== 'bind' && m.BindOptions) throw bad('field BindOptions must not be specified');
   if (m.Type !== 'volume' && m.VolumeOptions) throw bad('field VolumeOptions must not be specified');
   if (m.Type !== 'tmpfs' && m.TmpfsOptions) throw bad('field TmpfsOptions must not be specified');
+  if (m.Type !== 'image' && m.ImageOptions) throw bad('field ImageOptions must not be specified');
   if (m.Type === 'bind') {
     if (!m.Source) throw bad('field Source must not be empty');
     if (!path.isAbsolute(m.Source)) throw bad(`invalid mount path: '${m.Source}' mount path must be absolute`);
-    if (m.BindOptions?.NonRecursive) throw bad('bind-nonrecursive is not supported by tsulad');
-    const p = m.BindOptions?.Propagation || 'rprivate';
+    const o = m.BindOptions;
+    if (o?.NonRecursive) throw bad('bind-nonrecursive is not supported by tsulad');
+    const p = o?.Propagation || 'rprivate';
     if (!PROPAGATIONS.includes(p)) throw bad(`invalid propagation mode: ${p}`);
-    into.binds.push({ source: path.normalize(m.Source), destination, readonly, propagation: p as Propagation, origin: 'mount' });
+    if (o?.ReadOnlyNonRecursive && o.ReadOnlyForceRecursive) throw bad('cannot use ReadOnlyNonRecursive and ReadOnlyForceRecursive together');
+    if ((o?.ReadOnlyNonRecursive || o?.ReadOnlyForceRecursive) && !readonly) throw bad(`${o.ReadOnlyNonRecursive ? 'ReadOnlyNonRecursive' : 'ReadOnlyForceRecursive'} requires ReadOnly`);
+    if (o?.ReadOnlyForceRecursive && p !== 'rprivate') throw bad('ReadOnlyForceRecursive requires BindOptions.Propagation to be rprivate');
+    into.binds.push({
+      source: path.normalize(m.Source), destination, readonly, propagation: p as Propagation, origin: 'mount',
+      ...(o?.CreateMountpoint ? { createMountpoint: true } : {}),
+      ...(readonly ? { recursiveReadonly: o?.ReadOnlyNonRecursive ? 'disabled' as const : o?.ReadOnlyForceRecursive ? 'forced' as const : 'enabled' as const } : {}),
+    });
   } else if (m.Type === 'volume') {
     const drv = m.VolumeOptions?.DriverConfig;
     if (drv?.Name && drv.Name !== 'local') throw bad(`volume driver "${drv.Name}" is not supported: tsulad has the local driver only`);
     const opts = drv?.Options ?? {};
     const noCopy = !!m.VolumeOptions?.NoCopy;
+    const subpath = m.VolumeOptions?.Subpath || undefined;
+    if (subpath && !m.Source) throw bad('must not set Subpath when using anonymous volumes');
+    if (subpath && !isLocalPath(subpath)) throw bad('subpath must be a relative path within the volume');
     // an anonymous volume is named at create, where its options could not follow it yet
     if (!m.Source && Object.keys(opts).length) throw bad('volume driver options (volume-opt) need a volume name (src=) with tsulad');
     if (!m.Source) {
@@ -120,7 +149,7 @@ export function parseMount(m: MountBody, into: MountRequests): void {
       const name = volumeName(m.Source, what);
       if (m.VolumeOptions?.Labels) into.volumeLabels[name] = m.VolumeOptions.Labels;
       if (Object.keys(opts).length) into.volumeOptions[name] = opts;
-      into.volumes.push({ name, destination, readonly, anonymous: false, noCopy, source: '', origin: 'mount' });
+      into.volumes.push({ name, destination, readonly, anonymous: false, noCopy, source: '', origin: 'mount', ...(subpath ? { subpath } : {}) });
     }
   } else if (m.Type === 'tmpfs') {
     if (m.Source) throw bad('field Source must not be specified');
@@ -131,7 +160,19 @@ export function parseMount(m: MountBody, into: MountRequests): void {
       if (size > 0) options.push(`size=${size}`);
     }
     if (m.TmpfsOptions?.Mode) options.push(`mode=${m.TmpfsOptions.Mode.toString(8)}`);
+    // API 1.46's Options: dockerd takes exec and noexec only
+    for (const opt of m.TmpfsOptions?.Options ?? []) {
+      if (opt.length < 1 || opt.length > 2) throw bad('invalid option array length');
+      if (opt[0] !== 'exec' && opt[0] !== 'noexec') throw bad(`invalid option: ${opt[0]}`);
+      options.push(opt.length === 1 ? opt[0] : `${opt[0]}=${opt[1]}`);
+    }
     into.tmpfs.push({ destination, options, origin: 'mount' });
+  } else if (m.Type === 'image') {
+    // API 1.48's image mounts need a read-only view of an image's layers, which the
+    // snapshotters here do not make for a container's mounts
+    if (!m.Source) throw bad('field Source must not be empty');
+    if (m.ImageOptions?.Subpath && !isLocalPath(m.ImageOptions.Subpath)) throw bad('subpath must be a relative path within the volume');
+    throw bad('image mounts are not supported by tsulad');
   } else {
     throw invalidArgument(`mount type "${m.Type}" is not supported: bind, volume or tmpfs`);
   }
@@ -159,7 +200,7 @@ export interface MountInputs {
 }
 
 /** Every mount request of a create, checked against each other (dockerd's "Duplicate mount point"). */
-export function parseMounts(i: MountInputs): MountRequests {
+export function parseMounts(i: MountInputs, o: { recursiveReadonly?: boolean } = {}): MountRequests {
   const out: MountRequests = { binds: [], volumes: [], tmpfs: [], volumeLabels: {}, volumeOptions: {} };
   const seen = new Set<string>();
   const claim = (d: string) => {
@@ -179,6 +220,12 @@ export function parseMounts(i: MountInputs): MountRequests {
     const t = parseTmpfs(dst, o);
     claim(t.destination);
     out.tmpfs.push(t);
+  }
+  // read-only binds are recursively so from API 1.44 on; older requests keep them as before
+  for (const b of out.binds) {
+    if (!b.readonly) continue;
+    if (!o.recursiveReadonly) delete b.recursiveReadonly;
+    else b.recursiveReadonly ??= 'enabled';
   }
   // Config.Volumes (-v /path): an anonymous volume unless something else is mounted there
   for (const v of i.volumes) {

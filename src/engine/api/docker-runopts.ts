@@ -205,10 +205,10 @@ function joinedContainer(v: string | null | undefined): string | undefined {
 }
 
 /** The run options of a validated create body, as CreateSpec fields. */
-export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: string[]): Partial<CreateSpec> {
+export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: string[], o: { recursiveReadonly?: boolean } = {}): Partial<CreateSpec> {
   const out: Partial<CreateSpec> = networking(b, hc);
   if (hc.VolumeDriver && hc.VolumeDriver !== 'local') throw invalidArgument(`volume driver "${hc.VolumeDriver}" is not supported: tsulad has the local driver only`);
-  const m = parseMounts({ binds, volumes: Object.keys(b.Volumes ?? {}), mounts: hc.Mounts ?? [], tmpfs: hc.Tmpfs ?? {} });
+  const m = parseMounts({ binds, volumes: Object.keys(b.Volumes ?? {}), mounts: hc.Mounts ?? [], tmpfs: hc.Tmpfs ?? {} }, o);
   out.binds = m.binds;
   out.volumes = m.volumes;
   out.tmpfs = m.tmpfs;

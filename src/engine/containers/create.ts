@@ -116,6 +116,7 @@ function mergeHealthcheck(own: HealthConfig | undefined, image: ImageConfig['Hea
       timeout: own.timeout || img.timeout,
       startPeriod: own.startPeriod || img.startPeriod,
       retries: own.retries || img.retries,
+      ...(own.startInterval || img.startInterval ? { startInterval: own.startInterval || img.startInterval } : {}),
     },
   };
 }

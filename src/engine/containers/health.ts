@@ -25,18 +25,23 @@ export function healthcheckToDocker(h: HealthConfig): DockerHealthcheck {
     ...(h.timeout ? { Timeout: h.timeout } : {}),
     ...(h.startPeriod ? { StartPeriod: h.startPeriod } : {}),
     ...(h.retries ? { Retries: h.retries } : {}),
+    ...(h.startInterval ? { StartInterval: h.startInterval } : {}),
   };
 }
 
 /** (a create body may hold nulls: they are the defaults, as unset fields) */
 export function healthcheckFromDocker(d: { [K in keyof DockerHealthcheck]?: DockerHealthcheck[K] | null }): HealthConfig {
-  return { test: d.Test ?? [], interval: d.Interval ?? 0, timeout: d.Timeout ?? 0, startPeriod: d.StartPeriod ?? 0, retries: d.Retries ?? 0 };
+  return {
+    test: d.Test ?? [], interval: d.Interval ?? 0, timeout: d.Timeout ?? 0, startPeriod: d.StartPeriod ?? 0, retries: d.Retries ?? 0,
+    ...(d.StartInterval ? { startInterval: d.StartInterval } : {}),
+  };
 }
 
 const SECOND = 1e9;
 const DEFAULT_INTERVAL = 30 * SECOND;
 const DEFAULT_TIMEOUT = 30 * SECOND;
 const DEFAULT_RETRIES = 3;
+const DEFAULT_START_INTERVAL = 5 * SECOND;
 const MAX_LOG = 5;
 const MAX_OUTPUT = 4096;
 
@@ -47,6 +52,18 @@ export function probeCommand(h: HealthConfig | undefined): string[] | null {
   if (kind === 'CMD' && rest.length) return rest;
   if (kind === 'CMD-SHELL' && rest.length) return ['/bin/sh', '-c', rest.join(' ')];
   return null;
+}
+
+/**
+ * dockerd's monitor (since 25): the StartInterval (default 5s) while the container is still
+ * "starting" inside its start period, the Interval (default 30s) after; no start period, no
+ * start interval.
+ */
+export function probeIntervalMs(rec: Pick<Container, 'config' | 'state'>, nowMs: number): number {
+  const h = rec.config.healthcheck;
+  const inStartPeriod = nowMs - Date.parse(rec.state.startedAt) < (h?.startPeriod ?? 0) / 1e6;
+  if (inStartPeriod && rec.state.health?.status === 'starting') return (h?.startInterval || DEFAULT_START_INTERVAL) / 1e6;
+  return (h?.interval || DEFAULT_INTERVAL) / 1e6;
 }
 
 interface Monitor { timer?: NodeJS.Timeout; stopped: boolean; kill?: () => void }
@@ -100,12 +117,11 @@ export class HealthMonitors implements ContainerHooks {
   private begin(rec: Container): void {
     const m: Monitor = { stopped: false };
     this.monitors.set(rec.id, m);
-    const interval = (rec.config.healthcheck?.interval || DEFAULT_INTERVAL) / 1e6;
     const next = () => {
       if (m.stopped) return;
       m.timer = setTimeout(() => {
         void this.tick(rec.id, m).catch((e) => this.d.log.warn('health check', { id: rec.id, err: errorMessage(e) })).finally(next);
-      }, interval);
+      }, probeIntervalMs(this.d.get(rec.id) ?? rec, Date.now()));
       m.timer.unref();
     };
     next();

@@ -18,6 +18,14 @@ export interface Bind {
   spec?: string;
   /** Not from Binds: --mount (HostConfig.Mounts) or --volumes-from; inspect's Binds leaves it out. */
   origin?: 'mount' | 'volumes-from';
+  /** --mount bind-create-src (API 1.42): a missing source directory is made at create. */
+  createMountpoint?: boolean;
+  /**
+   * A read-only bind's submounts (API 1.44): read-only too ('enabled', rro where the kernel
+   * and runtime can), left as they are ('disabled', the only way before 1.44), or rro or
+   * fail ('forced'). Absent: 'disabled'.
+   */
+  recursiveReadonly?: 'enabled' | 'disabled' | 'forced';
 }
 
 /** A named volume of tsulad's volume store (engine/volumes/) mounted into the container. */
@@ -34,6 +42,8 @@ export interface VolumeMount {
   source: string;
   spec?: string;
   origin?: 'mount' | 'volumes-from';
+  /** A directory inside the volume mounted instead of its root (API 1.45's VolumeOptions.Subpath). */
+  subpath?: string;
 }
 
 /** A tmpfs (--tmpfs, --mount type=tmpfs): mount options such as size=, mode=. */
@@ -92,6 +102,8 @@ export interface HealthConfig {
   timeout: number;
   startPeriod: number;
   retries: number;
+  /** ns between probes during the start period (API 1.44's StartInterval); 0 or absent: 5s. */
+  startInterval?: number;
 }
 
 /** docker's types.Health: the probes' verdict while the container runs. */
@@ -184,6 +196,8 @@ export interface CreateSpec {
   attach: { stdin: boolean; stdout: boolean; stderr: boolean };
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** The TTY's size at start, [height, width] (API 1.42's HostConfig.ConsoleSize); absent: [0, 0]. */
+  consoleSize?: [number, number];
   stopSignal?: string;
   /** Seconds a stop waits before SIGKILL when the caller gives none (docker's StopTimeout). */
   stopTimeout?: number;

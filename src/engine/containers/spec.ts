@@ -2,6 +2,7 @@
 // options. A pod's container joins the pod's namespaces by path, mounts the pod's /etc
 // files and gets its sysctls.
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import type { Container, Device } from './model.js';
 import { deviceNode, hostDevices, type HostDevice } from '../../oci/host-devices.js';
 import type { Spec } from '../../oci/types.js';
@@ -110,8 +111,14 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
   };
   delete (join as { network?: string }).network;
   const binds = [
-    ...k.binds.map((b) => ({ source: b.source, destination: b.destination, readonly: b.readonly, propagation: b.propagation })),
-    ...(k.volumes ?? []).map((v) => ({ source: v.source, destination: v.destination, readonly: v.readonly, propagation: 'rprivate' as const })),
+    ...k.binds.map((b) => ({
+      source: b.source, destination: b.destination, readonly: b.readonly, propagation: b.propagation,
+      // API 1.44: runc's rro (mount_setattr, kernel 5.12) makes the submounts read-only too
+      ...(b.readonly && b.recursiveReadonly && b.recursiveReadonly !== 'disabled' ? { rro: true } : {}),
+    })),
+    ...(k.volumes ?? []).map((v) => ({
+      source: v.subpath ? path.join(v.source, v.subpath) : v.source, destination: v.destination, readonly: v.readonly, propagation: 'rprivate' as const,
+    })),
   ];
   checkPropagation(binds);
   let args = [...k.entrypoint, ...k.cmd];
@@ -132,6 +139,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     args, env: k.env.filter((e) => e.includes('=')), cwd: k.workingDir || '/',
     user,
     terminal: k.tty, hostname: k.hostname,
+    ...(k.tty && k.consoleSize ? { consoleSize: { height: k.consoleSize[0], width: k.consoleSize[1] } } : {}),
     binds,
     network: networkOf(c),
     ...(Object.keys(join).length ? { join } : {}),

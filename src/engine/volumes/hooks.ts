@@ -44,7 +44,9 @@ export class VolumeHooks implements ContainerHooks {
     const volumes = [...fromVolumes.filter((v) => !taken.has(v.destination) && taken.add(v.destination)), ...(k.volumes ?? [])];
     for (const b of k.binds) {
       if (b.origin === 'mount' && !(await fs.stat(b.source).catch(() => null))) {
-        throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${b.source}`);
+        // --mount bind-create-src (API 1.42): dockerd makes the missing source a directory
+        if (b.createMountpoint) await fs.mkdir(b.source, { recursive: true, mode: 0o755 });
+        else throw invalidArgument(`invalid mount config for type "bind": bind source path does not exist: ${b.source}`);
       }
     }
     for (const d of Object.keys(ctx.image.config.Volumes ?? {})) {
@@ -63,6 +65,10 @@ export class VolumeHooks implements ContainerHooks {
         v.name = (await this.d.store.create({ Name: v.name || undefined, Labels: labels, DriverOpts: opts }, { anonymous: v.anonymous })).name;
       }
       v.source = this.d.store.mountpoint(v.name);
+      if (v.subpath) {
+        await volumeSubpath(v.source, v.subpath);
+        continue; // dockerd copies the image's files into a volume's root only
+      }
       if (!v.noCopy) await this.copyUp(await ctx.rootfs(), v);
     }
   }
@@ -157,4 +163,16 @@ export class VolumeHooks implements ContainerHooks {
       await this.d.store.remove(v.name, { force: true }).catch((e) => this.d.log.warn('removing an anonymous volume', { volume: v.name, err: errorMessage(e) }));
     }
   }
+}
+
+/**
+ * A volume's subpath (API 1.45) on the host: it must be there already, and inside the volume
+ * once its symlinks are followed (dockerd resolves it in the volume's root too).
+ */
+export async function volumeSubpath(root: string, subpath: string): Promise<string> {
+  const real = await fs.realpath(root);
+  const p = await fs.realpath(path.join(real, subpath)).catch(() => null);
+  if (!p) throw invalidArgument(`cannot access path ${path.join(root, subpath)}: no such file or directory`);
+  if (p !== real && !p.startsWith(real + '/')) throw invalidArgument(`subpath ${JSON.stringify(subpath)} is outside of the volume`);
+  return p;
 }
