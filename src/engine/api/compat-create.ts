@@ -13,6 +13,7 @@ const OPTIONS_OF = [['VolumeOptions', 'volume'], ['BindOptions', 'bind'], ['Tmpf
 export function gateCreateBody(b: CreateBody, version: string): string[] {
   const hc = b.HostConfig;
   const mounts = hc?.Mounts ?? [];
+  dropRemovedResources(hc, version);
   if (!versionAtLeast(version, '1.42')) {
     // BindOptions.CreateMountpoint and ConsoleSize came in 1.42 (tsula refused the other
     // types' options before 1.42 already, in docker 20.10's words: docker-mounts.ts)
@@ -43,4 +44,14 @@ export function gateCreateBody(b: CreateBody, version: string): string[] {
     warnings.push("WARNING: the container-wide volume-driver configuration is ignored for volumes specified via 'mount'. Use '--mount type=volume,volume-driver=...' instead");
   }
   return warnings;
+}
+
+/**
+ * KernelMemory is ignored from API 1.42 on, KernelMemoryTCP from 1.52 on (create and update;
+ * dockerd removed them from its HostConfig and its Resources).
+ */
+export function dropRemovedResources(r: Record<string, unknown> | null | undefined, version: string): void {
+  if (!r || typeof r !== 'object') return;
+  if (versionAtLeast(version, '1.42')) delete r.KernelMemory;
+  if (versionAtLeast(version, '1.52')) delete r.KernelMemoryTCP;
 }

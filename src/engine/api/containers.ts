@@ -15,6 +15,8 @@ import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js'
 import { networkSettingsView, psPorts } from './docker-views.js';
 import { networkingForVersion } from './network-compat.js';
 import { versionAtLeast } from './version.js';
+import { inspectForVersion, summaryForVersion } from './compat-views.js';
+import { dropRemovedResources } from './compat-create.js';
 
 /** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
 export type SizeOf = (c: Container) => Promise<{ SizeRw: number; SizeRootFs: number }>;
@@ -45,7 +47,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
         image: (ref) => cs.d.images.get(ref).then((i) => i.id, () => undefined),
       });
     const size = sizeOf && boolParam(query, 'size');
-    sendJson(res!, 200, await Promise.all(list.map(async (f) => (size ? { ...f.summary, ...await sizeOf(f.c) } : f.summary))));
+    sendJson(res!, 200, await Promise.all(list.map(async (f) => summaryForVersion(size ? { ...f.summary, ...await sizeOf(f.c) } : { ...f.summary }, f.c, version))));
   });
 
   r.add('GET', '/containers/{id}/json', async ({ res, params, query, version }) => {
@@ -53,10 +55,10 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     const v = inspect(c, netId, version);
     // a snapshot removed meanwhile (rm racing) has none: null, as dockerd's for a gone layer
     const data = await o.graphData?.(c).catch(() => null) ?? null;
-    sendJson(res!, 200, {
+    sendJson(res!, 200, inspectForVersion({
       ...v, GraphDriver: { ...(v.GraphDriver as object), Data: data },
       ExecIDs: es.pendingIds(c.id), ...(sizeOf && boolParam(query, 'size') ? await sizeOf(c) : {}),
-    });
+    }, version));
   });
 
   r.add('POST', '/containers/{id}/start', async ({ res, params }) => {
@@ -80,8 +82,10 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     sendStatus(res!, 204);
   });
 
-  r.add('POST', '/containers/{id}/update', async ({ req, res, params }) => {
-    sendJson(res!, 200, await cs.update(params[0], await readJsonBody(req)));
+  r.add('POST', '/containers/{id}/update', async ({ req, res, params, version }) => {
+    const body = await readJsonBody(req);
+    dropRemovedResources(body as Record<string, unknown>, version);
+    sendJson(res!, 200, await cs.update(params[0], body));
   });
 
   r.add('POST', '/containers/{id}/pause', async ({ res, params }) => { await cs.pause(params[0]); sendStatus(res!, 204); });

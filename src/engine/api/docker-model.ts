@@ -200,7 +200,7 @@ function hostConfigView(c: Container) {
     UsernsMode: '',
     ShmSize: k.shmSize || SHM_SIZE,
     Runtime: c.runtime,
-    ConsoleSize: [0, 0],
+    ConsoleSize: k.consoleSize ?? [0, 0],
     Isolation: '',
     ...ordered(RESOURCE_ORDER) as Omit<ResourceConfig, 'OomScoreAdj'>,
     Ulimits: k.ulimits.length ? k.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) : null,
