@@ -22,9 +22,10 @@ export interface EventFilter {
   filters?: Record<string, string[]>;
 }
 
-type Listener = (e: EngineEvent, json: string) => void;
+/** `json` is the wire form with the legacy status/id/from; `current` without them (API 1.52 on). */
+type Listener = (e: EngineEvent, json: string, current: string) => void;
 
-interface Entry { e: EngineEvent; ns: bigint; json: string }
+interface Entry { e: EngineEvent; ns: bigint; json: string; current: string }
 
 const RING = 1024;
 
@@ -51,12 +52,12 @@ export class EventBus {
     // and from first), the attributes by key; timeNano exact (a double cannot hold
     // nanoseconds since 1970)
     const attrs = Object.fromEntries(Object.keys(attributes).sort().map((k) => [k, attributes[k]]));
+    const current = { Type: e.Type, Action: e.Action, Actor: { ID: id, Attributes: attrs }, scope: e.scope, time: e.time, timeNano: '\0ns' };
     const wire = {
-      ...(e.status !== undefined ? { status: e.status, id: e.id } : {}), ...(e.from !== undefined ? { from: e.from } : {}),
-      Type: e.Type, Action: e.Action, Actor: { ID: id, Attributes: attrs }, scope: e.scope, time: e.time, timeNano: '\0ns',
+      ...(e.status !== undefined ? { status: e.status, id: e.id } : {}), ...(e.from !== undefined ? { from: e.from } : {}), ...current,
     };
-    const json = JSON.stringify(wire).replace('"\\u0000ns"', ns.toString());
-    const x: Entry = { e, ns, json };
+    const exact = (o: object) => JSON.stringify(o).replace('"\\u0000ns"', ns.toString());
+    const x: Entry = { e, ns, json: exact(wire), current: exact(current) };
     this.ring.push(x);
     if (this.ring.length > RING) this.ring.shift();
     for (const l of this.listeners) l(x);
@@ -79,11 +80,11 @@ export class EventBus {
       for (const x of this.ring) {
         if (f.since !== undefined && x.ns < f.since) continue;
         if (f.until !== undefined && x.ns > f.until) continue;
-        if (EventBus.matches(x.e, f)) cb(x.e, x.json);
+        if (EventBus.matches(x.e, f)) cb(x.e, x.json, x.current);
       }
     }
     if (!live) return () => {};
-    const l = (x: Entry) => { if (EventBus.matches(x.e, f)) cb(x.e, x.json); };
+    const l = (x: Entry) => { if (EventBus.matches(x.e, f)) cb(x.e, x.json, x.current); };
     this.listeners.add(l);
     return () => { this.listeners.delete(l); };
   }

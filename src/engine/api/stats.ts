@@ -13,6 +13,7 @@ import type { StatsService } from '../stats/service.js';
 import { parseNetDev, readNetns, readSystemCpuNs, type InterfaceUsage } from '../stats/proc.js';
 import type { CgroupUsage } from '../../cgroups/index.js';
 import { ZERO_TIME } from './docker-model.js';
+import { versionAtLeast } from './version.js';
 
 const INTERVAL_MS = 1000;
 
@@ -119,21 +120,24 @@ export function statsRoutes(r: Router, cs: ContainerService, stats: StatsService
     return toDockerStats(c, u, { cpuNs, cpus, memTotal: os.totalmem() }, new Date().toISOString(), prev, nets);
   };
 
-  r.add('GET', '/containers/{id}/stats', async ({ req, res, params, query }) => {
+  r.add('GET', '/containers/{id}/stats', async ({ req, res, params, query, version }) => {
     const c = cs.get(params[0]);
+    // API 1.52: each sample names the daemon's OS (os_type), for clients that read several
+    const os = versionAtLeast(version, '1.52') ? { os_type: 'linux' } : {};
+    const json = (s: DockerStats) => JSON.stringify({ ...s, ...os }) + '\n';
     const stream = query.get('stream') === null || boolParam(query, 'stream');
     let gone = false;
     req.on('close', () => { gone = true; });
     res!.on('close', () => { gone = true; });
     res!.writeHead(200, { 'Content-Type': 'application/json' });
     if (!stream) {
-      if (!running(c.state)) { res!.end(JSON.stringify(emptyStats(c)) + '\n'); return; }
+      if (!running(c.state)) { res!.end(json(emptyStats(c))); return; }
       let s = await sample(c, null);
       if (!boolParam(query, 'one-shot')) {
         await sleep(INTERVAL_MS);
         s = await sample(c, s);
       }
-      res!.end(JSON.stringify(s) + '\n');
+      res!.end(json(s));
       return;
     }
     res!.flushHeaders();
@@ -141,7 +145,7 @@ export function statsRoutes(r: Router, cs: ContainerService, stats: StatsService
     while (!gone && !res!.writableEnded) {
       prev = await sample(c, prev).catch(() => emptyStats(c));
       if (gone) break;
-      res!.write(JSON.stringify(prev) + '\n');
+      res!.write(json(prev));
       await sleep(INTERVAL_MS);
       // a removed container's stream ends, as dockerd's does
       if (!cs.list().some((x) => x.id === c.id)) break;

@@ -14,8 +14,9 @@ import { invalidArgument } from '../../common/errors.js';
 import { BUILD_TIME, GIT_COMMIT } from '../../common/buildinfo.js';
 import { HostInfo, shimRuntimesOnPath, type Component } from './host-info.js';
 import { FilterArgs } from './filters.js';
+import { infoForVersion } from './compat-system.js';
 import { compareStrings } from '../../common/compare.js';
-import { API_VERSION, MIN_API_VERSION, VERSION } from './version.js';
+import { API_VERSION, MIN_API_VERSION, VERSION, versionAtLeast } from './version.js';
 
 export { VERSION } from './version.js';
 
@@ -88,13 +89,13 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
     });
   });
 
-  r.add('GET', '/info', async ({ res }) => {
+  r.add('GET', '/info', async ({ res, version }) => {
     const cs = d.cs.list();
     const images = await d.images.list();
     const store = await d.images.usage();
     const { features, warnings } = await host.hostFeatures();
     const runc = d.runtimePaths.runc ? await host.tool(d.runtimePaths.runc) : { version: '', commit: '' };
-    sendJson(res!, 200, {
+    sendJson(res!, 200, infoForVersion({
       ID: os.hostname(), Containers: cs.length,
       ContainersRunning: cs.filter((c) => running(c.state) && c.state.status !== 'paused').length,
       ContainersPaused: cs.filter((c) => c.state.status === 'paused').length,
@@ -126,12 +127,12 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       // tsula's own
       ExecutionDriver: 'conmon', Sandboxers: d.sandboxers,
       Warnings: warnings,
-    });
+    }, version));
   });
 
   // moby's getEvents: past events only for a time window; with until in the past the
   // stream is that replay alone, with until ahead it stops then
-  r.add('GET', '/events', async ({ res, query }) => {
+  r.add('GET', '/events', async ({ req, res, query, version }) => {
     const f: EventFilter = {};
     const since = query.get('since');
     const until = query.get('until');
@@ -141,10 +142,17 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       throw invalidArgument(`\`since\` time (${since}) cannot be after \`until\` time (${until})`);
     }
     f.filters = FilterArgs.parse(query.get('filters')).toRecord();
-    res!.writeHead(200, { 'Content-Type': 'application/json' });
+    // API 1.52: the stream's type is negotiated (newline-delimited JSON or RFC 7464's JSON
+    // text sequences; asked for neither, the old application/json). dockerd does it for every
+    // version; older requests keep what tsula always answered (docker-py sends Accept: */*)
+    const type = versionAtLeast(version, '1.52') ? eventsContentType(req.headers.accept) : 'application/json';
+    res!.writeHead(200, { 'Content-Type': type });
     res!.flushHeaders();
+    // API 1.52 drops the status, id and from that dockerd kept since 1.22 for old clients
+    const legacy = !versionAtLeast(version, '1.52');
+    const prefix = type === 'application/json-seq' ? '\x1e' : '';
     const leftMs = f.until === undefined ? Infinity : Number(f.until / 1_000_000n) - Date.now();
-    const unsubscribe = d.events.subscribe(f, (_e, json) => res!.write(json + '\n'), leftMs > 0);
+    const unsubscribe = d.events.subscribe(f, (_e, json, current) => res!.write(prefix + (legacy ? json : current) + '\n'), leftMs > 0);
     if (leftMs <= 0) { res!.end(); return; }
     let timer: NodeJS.Timeout | undefined;
     const done = () => { clearTimeout(timer); unsubscribe(); if (!res!.writableEnded) res!.end(); };
@@ -232,4 +240,30 @@ function parseTime(v: string, name: string): bigint {
   else ms = Date.parse(v);
   if (Number.isNaN(ms)) throw invalidArgument(`invalid value for ${name}: "${v}"`);
   return BigInt(Math.round(ms)) * 1_000_000n;
+}
+
+/**
+ * gddo's NegotiateContentType over dockerd's offers (x-ndjson, json-seq; application/json
+ * when the Accept header names neither): the highest q, an exact match before a "type/"
+ * wildcard before the "any" one, the first offer on a tie.
+ */
+export function eventsContentType(accept: string | undefined): string {
+  const offers = ['application/x-ndjson', 'application/json-seq'];
+  const specs = (accept ?? '').split(',').map((part) => {
+    const [value = '', ...params] = part.trim().toLowerCase().split(';').map((x) => x.trim());
+    const qp = params.find((p) => p.startsWith('q='));
+    return { value, q: qp ? Number(qp.slice(2)) : 1 };
+  }).filter((x) => x.value && !Number.isNaN(x.q));
+  let best = 'application/json';
+  let bestQ = -1;
+  let bestWild = 3;
+  for (const offer of offers) {
+    for (const spec of specs) {
+      if (spec.q === 0 || spec.q < bestQ) continue;
+      const wild = spec.value === '*/*' ? 2 : spec.value.endsWith('/*') ? 1 : 0;
+      const match = wild === 2 || (wild === 1 ? offer.startsWith(spec.value.slice(0, -1)) : spec.value === offer);
+      if (match && (spec.q > bestQ || bestWild > wild)) { best = offer; bestQ = spec.q; bestWild = wild; }
+    }
+  }
+  return best;
 }

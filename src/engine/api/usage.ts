@@ -11,6 +11,8 @@ import type { ImageRecord, ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
 import { errorMessage, invalidArgument } from '../../common/errors.js';
 import { summary } from './containers.js';
+import { summaryForVersion } from './compat-views.js';
+import { dfBody, dfImageRow, dfKinds, dfShape, type DfParts } from './system-df.js';
 import type { VolumeStore } from '../volumes/index.js';
 import { matchLabels, parseFilters, untilTime } from '../filters.js';
 
@@ -42,24 +44,29 @@ function sharedSize(img: ImageRecord, all: ImageRecord[]): number {
 export function usageRoutes(r: Router, d: { cs: ContainerService; files: ContainerFiles; images: ImageStore; events: EventBus; volumes?: VolumeStore }): void {
   const { cs, files, images, events } = d;
 
-  r.add('GET', '/system/df', async ({ res }) => {
-    const list = await images.list();
+  r.add('GET', '/system/df', async ({ res, query, version }) => {
+    const kinds = dfKinds(query, version);
+    const shape = dfShape(query, version);
+    const parts: DfParts = {};
     const containers = cs.list();
-    const layers = new Map<string, number>();
-    for (const i of list) i.chainIds.forEach((c, k) => layers.set(c, i.layerSizes?.[k] ?? 0));
-    const cviews = [];
-    for (const c of containers) cviews.push({ ...summary(c), ...(await containerSize(files, images, c)) });
-    sendJson(res!, 200, {
-      LayersSize: [...layers.values()].reduce((a, b) => a + b, 0),
-      Images: list.map((i) => ({
+    if (kinds.has('image')) {
+      const list = await images.list();
+      const layers = new Map<string, number>();
+      for (const i of list) i.chainIds.forEach((c, k) => layers.set(c, i.layerSizes?.[k] ?? 0));
+      parts.layersSize = [...layers.values()].reduce((a, b) => a + b, 0);
+      parts.images = list.map((i) => dfImageRow({
         Id: i.id, ParentId: '', RepoTags: i.repoTags.length ? i.repoTags : ['<none>:<none>'], RepoDigests: i.repoDigests.length ? i.repoDigests : ['<none>@<none>'],
         Created: Math.floor(Date.parse(i.created) / 1000) || 0, Size: i.size, SharedSize: sharedSize(i, list), VirtualSize: i.size,
         Labels: i.config.Labels ?? null, Containers: containers.filter((c) => c.image === i.id).length,
-      })),
-      Containers: cviews,
-      Volumes: d.volumes ? await d.volumes.usage() : [],
-      BuildCache: [],
-    });
+      }, version));
+    }
+    if (kinds.has('container')) {
+      parts.containers = [];
+      for (const c of containers) parts.containers.push(summaryForVersion({ ...summary(c), ...(await containerSize(files, images, c)) }, c, version));
+    }
+    if (kinds.has('volume')) parts.volumes = d.volumes ? await d.volumes.usage() : [];
+    if (kinds.has('build-cache')) parts.buildCache = [];
+    sendJson(res!, 200, dfBody(parts, shape, version));
   });
 
   r.add('POST', '/containers/prune', async ({ res, query }) => {
