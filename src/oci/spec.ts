@@ -22,8 +22,8 @@ export interface SpecOptions {
   user: { uid: number; gid: number; additionalGids: number[] };
   terminal: boolean;
   hostname: string;
-  /** rro: the submounts read-only too (runc's recursive read-only). */
-  binds: Array<{ source: string; destination: string; readonly: boolean; propagation?: 'rprivate' | 'rslave' | 'rshared'; rro?: boolean }>;
+  /** rro: the submounts read-only too (runc's recursive read-only); nonRecursive: no submounts (bind, not rbind). */
+  binds: Array<{ source: string; destination: string; readonly: boolean; propagation?: 'rprivate' | 'rslave' | 'rshared'; rro?: boolean; nonRecursive?: boolean }>;
   /** The TTY's initial size (docker's ConsoleSize). */
   consoleSize?: { height: number; width: number };
   /** none = a new, empty network namespace; host = the host's; netnsPath = join that one. */
@@ -132,7 +132,7 @@ function userMounts(o: SpecOptions): Mount[] {
   for (const b of o.binds) {
     if (!path.isAbsolute(b.source)) throw invalidArgument(`bind ${b.source}:${b.destination}: source must be an absolute path`);
     const destination = cleanDestination(b.destination, `bind ${b.source}:${b.destination}`);
-    out.push({ destination, type: 'bind', source: b.source, options: ['rbind', b.propagation ?? 'rprivate', ...(b.readonly ? ['ro'] : []), ...(b.rro ? ['rro'] : [])] });
+    out.push({ destination, type: 'bind', source: b.source, options: [b.nonRecursive ? 'bind' : 'rbind', b.propagation ?? 'rprivate', ...(b.readonly ? ['ro'] : []), ...(b.rro ? ['rro'] : [])] });
   }
   for (const t of o.tmpfs ?? []) {
     const destination = cleanDestination(t.destination, `tmpfs ${t.destination}`);

@@ -57,6 +57,8 @@ test('read-only binds: recursive from 1.44 (Binds and Mounts), never before; Rea
   }, { recursiveReadonly: rro }).binds.map((b) => b.recursiveReadonly);
   assert.deepEqual(m(true), ['enabled', undefined, 'disabled']);
   assert.deepEqual(m(false), [undefined, undefined, undefined]);
+  const nonRec = parseMounts({ binds: [], volumes: [], tmpfs: {}, mounts: [{ Type: 'bind', Source: '/h', Target: '/b', ReadOnly: true, BindOptions: { NonRecursive: true } }] }, { recursiveReadonly: true });
+  assert.deepEqual([nonRec.binds[0]!.nonRecursive, nonRec.binds[0]!.recursiveReadonly], [true, undefined]);
   assert.throws(() => parseMounts({ binds: [], volumes: [], tmpfs: {}, mounts: [{ Type: 'bind', Source: '/h', Target: '/b', BindOptions: { ReadOnlyForceRecursive: true } }] }),
     /ReadOnlyForceRecursive requires ReadOnly/);
 });

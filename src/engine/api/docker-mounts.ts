@@ -122,7 +122,6 @@ export function parseMount(m: MountBody, into: MountRequests): void {
     if (!m.Source) throw bad('field Source must not be empty');
     if (!path.isAbsolute(m.Source)) throw bad(`invalid mount path: '${m.Source}' mount path must be absolute`);
     const o = m.BindOptions;
-    if (o?.NonRecursive) throw bad('bind-nonrecursive is not supported by tsulad');
     const p = o?.Propagation || 'rprivate';
     if (!PROPAGATIONS.includes(p)) throw bad(`invalid propagation mode: ${p}`);
     if (o?.ReadOnlyNonRecursive && o.ReadOnlyForceRecursive) throw bad('cannot use ReadOnlyNonRecursive and ReadOnlyForceRecursive together');
@@ -131,7 +130,9 @@ export function parseMount(m: MountBody, into: MountRequests): void {
     into.binds.push({
       source: path.normalize(m.Source), destination, readonly, propagation: p as Propagation, origin: 'mount',
       ...(o?.CreateMountpoint ? { createMountpoint: true } : {}),
-      ...(readonly ? { recursiveReadonly: o?.ReadOnlyNonRecursive ? 'disabled' as const : o?.ReadOnlyForceRecursive ? 'forced' as const : 'enabled' as const } : {}),
+      // NonRecursive (API 1.40, docker's bind-recursive=disabled): a plain bind, no submounts
+      ...(o?.NonRecursive ? { nonRecursive: true } : {}),
+      ...(readonly && !o?.NonRecursive ? { recursiveReadonly: o?.ReadOnlyNonRecursive ? 'disabled' as const : o?.ReadOnlyForceRecursive ? 'forced' as const : 'enabled' as const } : {}),
     });
   } else if (m.Type === 'volume') {
     const drv = m.VolumeOptions?.DriverConfig;
@@ -223,7 +224,7 @@ export function parseMounts(i: MountInputs, o: { recursiveReadonly?: boolean } =
   }
   // read-only binds are recursively so from API 1.44 on; older requests keep them as before
   for (const b of out.binds) {
-    if (!b.readonly) continue;
+    if (!b.readonly || b.nonRecursive) continue;
     if (!o.recursiveReadonly) delete b.recursiveReadonly;
     else b.recursiveReadonly ??= 'enabled';
   }

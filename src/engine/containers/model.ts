@@ -18,6 +18,8 @@ export interface Bind {
   spec?: string;
   /** Not from Binds: --mount (HostConfig.Mounts) or --volumes-from; inspect's Binds leaves it out. */
   origin?: 'mount' | 'volumes-from';
+  /** --mount bind-recursive=disabled (BindOptions.NonRecursive): the source's submounts are left out. */
+  nonRecursive?: boolean;
   /** --mount bind-create-src (API 1.42): a missing source directory is made at create. */
   createMountpoint?: boolean;
   /**

@@ -113,6 +113,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
   const binds = [
     ...k.binds.map((b) => ({
       source: b.source, destination: b.destination, readonly: b.readonly, propagation: b.propagation,
+      ...(b.nonRecursive ? { nonRecursive: true } : {}),
       // API 1.44: runc's rro (mount_setattr, kernel 5.12) makes the submounts read-only too
       ...(b.readonly && b.recursiveReadonly && b.recursiveReadonly !== 'disabled' ? { rro: true } : {}),
     })),
