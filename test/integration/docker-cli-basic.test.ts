@@ -16,10 +16,10 @@ before(async () => {
 });
 after(async () => { await d?.destroy(); });
 
-test('docker version talks API 1.41 to tsulad', async () => {
-  const r = await docker(d, ['version', '--format', '{{.Server.APIVersion}}']);
+test('docker version: docker 20.10 talks API 1.41 to tsulad, which serves up to 1.52', async () => {
+  const r = await docker(d, ['version', '--format', '{{.Client.APIVersion}} {{.Server.APIVersion}}']);
   assert.equal(r.code, 0, r.stderr);
-  assert.equal(r.stdout.trim(), '1.41');
+  assert.equal(r.stdout.trim(), '1.41 1.52');
 });
 
 test('docker run --rm: output and exit code; ps -a forgets it', async () => {

@@ -37,7 +37,7 @@ async function waitFor(cond: () => Promise<boolean>, ms = 20_000): Promise<void>
 test('docker version: the engine\'s versions, build, minimum API, OS/Arch and components', async () => {
   const out = await ok(['version']);
   const server = out.slice(out.indexOf('Server:'));
-  assert.match(server, /API version:\s+1\.41 \(minimum version 1\.12\)/);
+  assert.match(server, /API version:\s+1\.52 \(minimum version 1\.12\)/);
   assert.match(server, /Go version:\s+node v\d+\.\d+\.\d+/);
   assert.match(server, /OS\/Arch:\s+linux\/(amd64|arm64)/);
   assert.match(server, /Experimental:\s+false/);
