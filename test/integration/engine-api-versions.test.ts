@@ -203,6 +203,10 @@ test('info: fields by version', async () => {
   assert.ok('Expected' in i41.RuncCommit);
   assert.equal('Expected' in i52.RuncCommit, false);
   assert.equal('Expected' in (await json('GET', '/v1.48/info')).RuncCommit, true);
+  // 1.44: an OCI runtime's status holds its features document (runc features)
+  assert.equal('status' in i41.Runtimes.runc, false);
+  const features = JSON.parse(i52.Runtimes.runc.status['org.opencontainers.runtime-spec.features'] as string) as Json;
+  assert.ok((features.mountOptions as string[]).includes('rbind'));
 });
 
 test('events: 1.52 drops status, id and from, and negotiates the stream\'s type', async () => {

@@ -77,6 +77,18 @@ export class HostInfo {
     return p;
   }
 
+  private specFeatures = new Map<string, Promise<string>>();
+
+  /** `<bin> features` (an OCI runtime's runtime-spec features document) as compact JSON, once per binary; '' if it has none. */
+  runtimeFeatures(bin: string): Promise<string> {
+    let p = this.specFeatures.get(bin);
+    if (!p) {
+      p = exec(bin, ['features'], { timeoutMs: 5000 }).then((r) => JSON.stringify(JSON.parse(r.stdout)), () => '');
+      this.specFeatures.set(bin, p);
+    }
+    return p;
+  }
+
   /** `<bin> --version`, once per binary. */
   tool(bin: string): Promise<{ version: string; commit: string }> {
     let p = this.tools.get(bin);

@@ -118,7 +118,7 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       DockerRootDir: d.config.graph, HttpProxy: process.env.HTTP_PROXY ?? process.env.http_proxy ?? '',
       HttpsProxy: process.env.HTTPS_PROXY ?? process.env.https_proxy ?? '', NoProxy: process.env.NO_PROXY ?? process.env.no_proxy ?? '',
       Name: os.hostname(), Labels: [], ExperimentalBuild: false, ServerVersion: VERSION,
-      Runtimes: await runtimeList(d),
+      Runtimes: await runtimeList(d, versionAtLeast(version, '1.44') ? host : undefined),
       DefaultRuntime: d.config.defaultRuntime,
       Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
       LiveRestoreEnabled: true, Isolation: '', InitBinary: d.config.initPath || 'docker-init',
@@ -171,11 +171,15 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
  * (vmm and cri-sandboxers' handlers) and each shim v2 on PATH (io.containerd.runc.v2, ...),
  * as docker's {name: {path}}.
  */
-async function runtimeList(d: SystemDeps): Promise<Record<string, { path: string }>> {
-  const out: Record<string, { path: string }> = {};
+async function runtimeList(d: SystemDeps, withStatus?: HostInfo): Promise<Record<string, { path: string; status?: Record<string, string> }>> {
+  const out: Record<string, { path: string; status?: Record<string, string> }> = {};
   for (const [k, v] of Object.entries(await shimRuntimesOnPath())) out[k] = { path: v };
   for (const sb of d.sandboxers) out[sb.Runtime] = { path: `tsula-sandboxer (${sb.Name}) at ${sb.Address}` };
-  for (const [k, v] of Object.entries(d.runtimePaths)) out[k] = { path: v };
+  for (const [k, v] of Object.entries(d.runtimePaths)) {
+    // API 1.44: an OCI runtime's status carries its features document, as dockerd's does
+    const features = withStatus && !k.startsWith('io.containerd.') ? await withStatus.runtimeFeatures(v) : '';
+    out[k] = { path: v, ...(features ? { status: { 'org.opencontainers.runtime-spec.features': features } } : {}) };
+  }
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => compareStrings(a, b)));
 }
 
