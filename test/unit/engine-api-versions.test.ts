@@ -88,7 +88,7 @@ test('list entry per version: Annotations from 1.46, Health from 1.52', () => {
 
 test('info per version', () => {
   const info = () => ({
-    KernelMemory: false, KernelMemoryTCP: true, BridgeNfIptables: true, BridgeNfIp6tables: false,
+    KernelMemory: true, KernelMemoryTCP: true, BridgeNfIptables: true, BridgeNfIp6tables: false,
     RuncCommit: { ID: 'x', Expected: 'x' }, Warnings: ['WARNING: bridge-nf-call-iptables is disabled', 'WARNING: No swap limit support'],
   });
   assert.deepEqual(infoForVersion(info(), '1.41'), info());

@@ -10,8 +10,9 @@ const BRIDGE_NF_WARNINGS = new Set(['WARNING: bridge-nf-call-iptables is disable
 /** /info for the version asked for (changed in place and returned). */
 export function infoForVersion(info: Info, version: string): Info {
   if (versionAtLeast(version, '1.42')) {
-    // omitted where the host cannot limit kernel memory (cgroup v2, or no kmem accounting)
-    if (!info.KernelMemory) delete info.KernelMemory;
+    // dockerd reports KernelMemory false from 1.42 on (the limit is ignored), and its
+    // omitempty leaves it out; KernelMemoryTCP only where the host cannot limit it
+    delete info.KernelMemory;
     if (!info.KernelMemoryTCP) delete info.KernelMemoryTCP;
   }
   // 1.44: the CDI spec dirs, empty unless experimental (tsulad has no CDI)
