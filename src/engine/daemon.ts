@@ -25,6 +25,7 @@ import { containerRoutes } from './api/containers.js';
 import { networkRoutes } from './api/networks.js';
 import { volumeRoutes } from './api/volumes.js';
 import { startNetworks } from './networks/index.js';
+import { ImageMountHooks } from './containers/image-mounts.js';
 import { VolumeHooks, VolumeStore } from './volumes/index.js';
 import { SharedNamespaceHooks } from './containers/shared-namespaces.js';
 import { RunOptionHooks } from './containers/run-options.js';
@@ -246,7 +247,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     stateDir: path.join(config.state, 'containers'), graph: config.graph, faults,
     // any io.containerd.<name>.v2 not configured is resolved on first use, `vmm` too
     resolveRuntime: (name) => (isShimV2RuntimeName(name) ? shimV2(name) : name === VMM_RUNTIME ? builtinVmm() : Promise.resolve(null)),
-    hooks: [new RunOptionHooks({ initPath: config.initPath }), sharedNamespaces, volumeHooks, networks.hooks, health, rotation],
+    hooks: [new RunOptionHooks({ initPath: config.initPath }), sharedNamespaces, volumeHooks, new ImageMountHooks({ driver, images }), networks.hooks, health, rotation],
     ...(config.initPath ? { initPath: config.initPath } : {}),
   });
   await cs.recover();

@@ -76,7 +76,6 @@ test('create: fields newer than the request are refused (ReadOnlyForceRecursive 
   assert.equal(await refused('1.44', sub), 'VolumeOptions.Subpath needs API v1.45 or newer');
   const img = { HostConfig: { Mounts: [{ Type: 'image', Source: 'busybox', Target: '/x' }] } };
   assert.equal(await refused('1.47', img), 'Mount type "Image" needs API v1.48 or newer');
-  assert.match(await refused('1.48', img), /^invalid mount config for type "image": /);
   const bad = { HostConfig: { Mounts: [{ Type: 'volume', Source: 'apiv', Target: '/x', VolumeOptions: { Subpath: '../a' } }] } };
   assert.equal(await refused('1.45', bad), 'invalid mount config for type "volume": subpath must be a relative path within the volume');
   const tmpfs = { HostConfig: { Mounts: [{ Type: 'tmpfs', Target: '/x', TmpfsOptions: { Options: [['nosuid']] } }] } };
@@ -108,6 +107,24 @@ test('create: a volume\'s Subpath (1.45) and tmpfs Options (1.46) reach the cont
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /from the subpath/);
   assert.doesNotMatch(r.out.split('\n').find((l) => l.includes(' /t ')) ?? 'none', /noexec/);
+});
+
+test('create: type=image mounts an image read-only from 1.48 on (ImageOptions.Subpath too); rm removes its snapshot', async () => {
+  const mount = (extra: Json = {}) => ({ HostConfig: { Mounts: [{ Type: 'image', Source: 'busybox', Target: '/img', ...extra }] } });
+  const id = await create('1.48', {
+    Cmd: ['sh', '-c', 'test -x /img/bin/busybox && ! touch /img/x 2>/dev/null && ls /sub/passwd'], Tty: true,
+    HostConfig: { Mounts: [{ Type: 'image', Source: 'busybox', Target: '/img' }, { Type: 'image', Source: 'busybox', Target: '/sub', ImageOptions: { Subpath: 'etc' } }] },
+  });
+  const r = await runToEnd('1.48', id);
+  assert.equal(r.code, 0, r.out);
+  const mounts = (await json('GET', `/v1.48/containers/${id}/json`)).Mounts as Json[];
+  assert.deepEqual(mounts[0], { Type: 'image', Source: 'busybox', Destination: '/img', Mode: '', RW: false, Propagation: 'rprivate' });
+  // the image is in use: rmi refuses, as for a container made from it
+  assert.equal((await req('DELETE', '/v1.48/images/busybox')).status, 409);
+  assert.match(await refused('1.48', mount({ ImageOptions: { Subpath: 'nope' } })), /^invalid mount config for type "image": subpath "nope" is not in the image$/);
+  await json('DELETE', `/v1.48/containers/${id}`);
+  const snaps = await fs.readdir(path.join(d.graph, 'overlay', 'snapshots')).catch(() => [] as string[]);
+  assert.deepEqual(snaps.filter((k) => k.startsWith(id)), []);
 });
 
 test('create: read-only binds are recursively read-only from 1.44 on (rro), unless ReadOnlyNonRecursive', async (t) => {

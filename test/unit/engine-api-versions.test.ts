@@ -63,6 +63,14 @@ test('read-only binds: recursive from 1.44 (Binds and Mounts), never before; Rea
     /ReadOnlyForceRecursive requires ReadOnly/);
 });
 
+test('type=image mounts: the image, its target and subpath; a subpath outside is refused', () => {
+  const m = (o: Record<string, unknown>) => parseMounts({ binds: [], volumes: [], tmpfs: {}, mounts: [{ Type: 'image', Source: 'busybox', Target: '/i/', ...o }] });
+  assert.deepEqual(m({}).images, [{ image: 'busybox', destination: '/i' }]);
+  assert.deepEqual(m({ ImageOptions: { Subpath: 'etc' } }).images, [{ image: 'busybox', destination: '/i', subpath: 'etc' }]);
+  assert.throws(() => m({ ImageOptions: { Subpath: '/etc' } }), /subpath must be a relative path/);
+  assert.throws(() => m({ BindOptions: {} }), /field BindOptions must not be specified/);
+});
+
 test('a subpath is local: relative and inside', () => {
   for (const ok of ['a', 'a/b', './a', 'a/../b']) assert.ok(isLocalPath(ok), ok);
   for (const bad of ['', '/a', '..', '../a', 'a/../../b']) assert.ok(!isLocalPath(bad), bad);

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import type * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
 import type { Zod } from '../../common/lazy-schema.js';
-import type { Bind, Propagation, TmpfsMount, VolumeMount } from '../containers/model.js';
+import type { Bind, ImageMount, Propagation, TmpfsMount, VolumeMount } from '../containers/model.js';
 
 const PROPAGATIONS = ['shared', 'rshared', 'slave', 'rslave', 'private', 'rprivate'];
 // no effect on Linux (macOS' file sharing) or without SELinux, in dockerd as here
@@ -50,6 +50,7 @@ export interface MountRequests {
   binds: Bind[];
   volumes: VolumeMount[];
   tmpfs: TmpfsMount[];
+  images: ImageMount[];
   /** Labels for volumes a --mount makes (by name). */
   volumeLabels: Record<string, Record<string, string>>;
   /** The local driver's options (volume-opt) for volumes a --mount makes (by name). */
@@ -169,11 +170,11 @@ export function parseMount(m: MountBody, into: MountRequests): void {
     }
     into.tmpfs.push({ destination, options, origin: 'mount' });
   } else if (m.Type === 'image') {
-    // API 1.48's image mounts need a read-only view of an image's layers, which the
-    // snapshotters here do not make for a container's mounts
+    // API 1.48: the image's filesystem, read-only (engine/containers/image-mounts.ts)
     if (!m.Source) throw bad('field Source must not be empty');
-    if (m.ImageOptions?.Subpath && !isLocalPath(m.ImageOptions.Subpath)) throw bad('subpath must be a relative path within the volume');
-    throw bad('image mounts are not supported by tsulad');
+    const subpath = m.ImageOptions?.Subpath || undefined;
+    if (subpath && !isLocalPath(subpath)) throw bad('subpath must be a relative path within the volume');
+    into.images.push({ image: m.Source, destination, ...(subpath ? { subpath } : {}) });
   } else {
     throw invalidArgument(`mount type "${m.Type}" is not supported: bind, volume or tmpfs`);
   }
@@ -202,7 +203,7 @@ export interface MountInputs {
 
 /** Every mount request of a create, checked against each other (dockerd's "Duplicate mount point"). */
 export function parseMounts(i: MountInputs, o: { recursiveReadonly?: boolean } = {}): MountRequests {
-  const out: MountRequests = { binds: [], volumes: [], tmpfs: [], volumeLabels: {}, volumeOptions: {} };
+  const out: MountRequests = { binds: [], volumes: [], tmpfs: [], images: [], volumeLabels: {}, volumeOptions: {} };
   const seen = new Set<string>();
   const claim = (d: string) => {
     if (seen.has(d)) throw invalidArgument(`Duplicate mount point: ${d}`);

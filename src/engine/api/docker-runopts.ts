@@ -212,6 +212,7 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   out.binds = m.binds;
   out.volumes = m.volumes;
   out.tmpfs = m.tmpfs;
+  if (m.images.length) out.imageMounts = m.images;
   out.mountRequest = {
     ...(hc.Mounts?.length ? { mounts: hc.Mounts } : {}), ...(hc.Tmpfs && Object.keys(hc.Tmpfs).length ? { tmpfs: hc.Tmpfs } : {}),
     ...(hc.VolumesFrom?.length ? { volumesFrom: hc.VolumesFrom } : {}), ...(Object.keys(m.volumeLabels).length ? { volumeLabels: m.volumeLabels } : {}),

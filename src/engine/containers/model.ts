@@ -48,6 +48,21 @@ export interface VolumeMount {
   subpath?: string;
 }
 
+/**
+ * An image's filesystem mounted read-only into the container (API 1.48's --mount type=image):
+ * a snapshot of its layers of its own, made at create, mounted while the container runs.
+ */
+export interface ImageMount {
+  /** The image as the client named it. */
+  image: string;
+  destination: string;
+  /** A directory of the image mounted instead of its root (ImageOptions.Subpath). */
+  subpath?: string;
+  /** Set at create: the image's id and where its snapshot is mounted on the host. */
+  imageId?: string;
+  source?: string;
+}
+
 /** A tmpfs (--tmpfs, --mount type=tmpfs): mount options such as size=, mode=. */
 export interface TmpfsMount { destination: string; options: string[]; origin?: 'mount' }
 
@@ -231,6 +246,8 @@ export interface CreateSpec {
   /** Named and anonymous volumes (set at create); tmpfs mounts. */
   volumes?: VolumeMount[];
   tmpfs?: TmpfsMount[];
+  /** --mount type=image (API 1.48). */
+  imageMounts?: ImageMount[];
   /** docker's HostConfig.Mounts / Tmpfs / VolumesFrom as given, shown back by inspect. */
   mountRequest?: {
     mounts?: unknown[]; tmpfs?: Record<string, string>; volumesFrom?: string[];

@@ -14,6 +14,7 @@
 //     runc init waiting, a conmon, a stale exit file) is discarded, and its rootfs unmounted
 //     (a start cut short before conmon leaves only that);
 //   - runtime state or conmons of ids no record names are discarded.
+import { imageMountKeys } from './image-mounts.js';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { running, type Container } from './model.js';
@@ -42,7 +43,8 @@ export async function recoverContainers(cs: ContainerService): Promise<void> {
     log.warn('finishing the removal of a container', { id: t.id });
     await finishRemoval(cs, t.id, t.rec).catch((e) => log.warn('finishing removal', { id: t.id, err: errorMessage(e) }));
   }
-  const known = new Set(recs.map((r) => r.id));
+  // a container's snapshots: its rootfs and its image mounts' (image-mounts.ts)
+  const known = new Set(recs.flatMap((r) => [r.id, ...imageMountKeys(r)]));
   for (const key of await driver.listSnapshots()) {
     if (!known.has(key)) await driver.remove(key).catch(() => {});
   }

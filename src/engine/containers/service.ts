@@ -115,7 +115,9 @@ export class ContainerService {
     return rt;
   }
   /** The id of a container of the image (dockerd names one in its rmi conflicts), or false. */
-  imageInUse(imageId: string): string | false { return this.d.store.list().find((c) => c.image === imageId)?.id ?? false; }
+  imageInUse(imageId: string): string | false {
+    return this.d.store.list().find((c) => c.image === imageId || c.config.imageMounts?.some((m) => m.imageId === imageId))?.id ?? false;
+  }
   /** The id of a running container of the image (dockerd's hard rmi conflict), or false. */
   imageRunning(imageId: string): string | false { return this.d.store.list().find((c) => c.image === imageId && running(c.state))?.id ?? false; }
 

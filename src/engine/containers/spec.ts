@@ -120,6 +120,10 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     ...(k.volumes ?? []).map((v) => ({
       source: v.subpath ? path.join(v.source, v.subpath) : v.source, destination: v.destination, readonly: v.readonly, propagation: 'rprivate' as const,
     })),
+    // --mount type=image: the image's snapshot (image-mounts.ts), read-only
+    ...(k.imageMounts ?? []).filter((m) => m.source).map((m) => ({
+      source: m.subpath ? path.join(m.source!, m.subpath) : m.source!, destination: m.destination, readonly: true, propagation: 'rprivate' as const,
+    })),
   ];
   checkPropagation(binds);
   let args = [...k.entrypoint, ...k.cmd];
