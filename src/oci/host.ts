@@ -2,6 +2,7 @@
 // rlimits (runc inherits them and, without CAP_SYS_RESOURCE, cannot raise a hard limit)
 // and the capabilities the engine itself holds (runc cannot grant more than it has).
 import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
 import { capsFromMask } from './caps.js';
 
 export interface HostRlimit { soft: number; hard: number }
@@ -82,4 +83,15 @@ export async function readHostCaps(file = '/proc/self/status'): Promise<Set<stri
 export async function readHostInfo(): Promise<HostInfo> {
   const [rlimits, capBounding] = await Promise.all([readHostRlimits(), readHostCaps()]);
   return { rlimits, capBounding };
+}
+
+/**
+ * Can the kernel make a bind's submounts read-only (mount_setattr with AT_RECURSIVE, 5.12)?
+ * runc asks it for the rro option; dockerd checks the same before it asks.
+ */
+export function kernelHasRecursiveReadonly(release = os.release()): boolean {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (!m) return false;
+  const [maj, min] = [Number(m[1]), Number(m[2])];
+  return maj > 5 || (maj === 5 && min >= 12);
 }

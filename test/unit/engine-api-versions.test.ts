@@ -11,6 +11,7 @@ import { dfBody, dfImageRow, dfKinds, dfShape } from '../../src/engine/api/syste
 import { eventsContentType } from '../../src/engine/api/system.js';
 import { isLocalPath, parseMounts } from '../../src/engine/api/docker-mounts.js';
 import { probeIntervalMs } from '../../src/engine/containers/health.js';
+import { kernelHasRecursiveReadonly } from '../../src/oci/host.js';
 import type { CreateBody } from '../../src/engine/api/docker-model.js';
 import type { Container } from '../../src/engine/containers/model.js';
 
@@ -69,6 +70,12 @@ test('type=image mounts: the image, its target and subpath; a subpath outside is
   assert.deepEqual(m({ ImageOptions: { Subpath: 'etc' } }).images, [{ image: 'busybox', destination: '/i', subpath: 'etc' }]);
   assert.throws(() => m({ ImageOptions: { Subpath: '/etc' } }), /subpath must be a relative path/);
   assert.throws(() => m({ BindOptions: {} }), /field BindOptions must not be specified/);
+});
+
+test('rro needs Linux 5.12', () => {
+  for (const [r, ok] of [['5.11.0', false], ['5.12.1-x', true], ['6.1.0-18-cloud-amd64', true], ['4.19.0', false], ['junk', false]] as const) {
+    assert.equal(kernelHasRecursiveReadonly(r), ok, r);
+  }
 });
 
 test('a subpath is local: relative and inside', () => {

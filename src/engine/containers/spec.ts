@@ -7,6 +7,7 @@ import type { Container, Device } from './model.js';
 import { deviceNode, hostDevices, type HostDevice } from '../../oci/host-devices.js';
 import type { Spec } from '../../oci/types.js';
 import { buildSpec, type HostInfo, type SpecOptions } from '../../oci/spec.js';
+import { kernelHasRecursiveReadonly } from '../../oci/host.js';
 import { resolveUser, type ResolvedUser } from '../../oci/user.js';
 import type { SeccompProfile } from '../../oci/seccomp.js';
 import { failedPrecondition, invalidArgument } from '../../common/errors.js';
@@ -115,7 +116,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
       source: b.source, destination: b.destination, readonly: b.readonly, propagation: b.propagation,
       ...(b.nonRecursive ? { nonRecursive: true } : {}),
       // API 1.44: runc's rro (mount_setattr, kernel 5.12) makes the submounts read-only too
-      ...(b.readonly && b.recursiveReadonly && b.recursiveReadonly !== 'disabled' ? { rro: true } : {}),
+      ...(b.readonly && recursiveReadonly(b, host.kernel) ? { rro: true } : {}),
     })),
     ...(k.volumes ?? []).map((v) => ({
       source: v.subpath ? path.join(v.source, v.subpath) : v.source, destination: v.destination, readonly: v.readonly, propagation: 'rprivate' as const,
@@ -168,4 +169,15 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
   }, host);
   spec.process.env = applyUnsets([...spec.process.env ?? [], ...k.env.filter((e) => !e.includes('='))]);
   return spec;
+}
+
+/**
+ * Whether a read-only bind gets rro: 'enabled' where the kernel can (dockerd leaves it out
+ * silently elsewhere), 'forced' or a refusal.
+ */
+function recursiveReadonly(b: Container['config']['binds'][number], kernel?: string): boolean {
+  if (!b.recursiveReadonly || b.recursiveReadonly === 'disabled') return false;
+  if (kernelHasRecursiveReadonly(kernel)) return true;
+  if (b.recursiveReadonly === 'forced') throw failedPrecondition(`bind ${b.source}:${b.destination}: recursively read-only mounts need Linux 5.12 or later (ReadOnlyForceRecursive)`);
+  return false;
 }
