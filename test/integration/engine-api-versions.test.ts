@@ -200,9 +200,11 @@ test('inspect and list: fields by version (KernelMemory*, OnBuild, Annotations, 
   await json('DELETE', `/v1.52/containers/${id}?force=1`);
 });
 
-test('logs: the framed stream is named multiplexed from 1.42 on, raw-stream before', async () => {
+test('logs: the framed stream is named multiplexed from 1.42 on, raw-stream before; wait\'s null Error left out from 1.42', async () => {
   const id = await create('1.52', { Cmd: ['echo', 'hi'] });
   await runToEnd('1.52', id);
+  assert.deepEqual(await json('POST', `/v1.41/containers/${id}/wait`), { StatusCode: 0, Error: null });
+  assert.deepEqual(await json('POST', `/v1.42/containers/${id}/wait`), { StatusCode: 0 });
   assert.equal((await req('GET', `/v1.52/containers/${id}/logs?stdout=1`)).headers['content-type'], 'application/vnd.docker.multiplexed-stream');
   assert.equal((await req('GET', `/v1.41/containers/${id}/logs?stdout=1`)).headers['content-type'], 'application/vnd.docker.raw-stream');
 });

@@ -105,7 +105,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     sendStatus(res!, 204);
   });
 
-  r.add('POST', '/containers/{id}/wait', async ({ res, params, query }) => {
+  r.add('POST', '/containers/{id}/wait', async ({ res, params, query, version }) => {
     const cond = query.get('condition') || 'not-running';
     if (!['not-running', 'next-exit', 'removed'].includes(cond)) throw invalidArgument(`invalid condition: "${cond}"`);
     const rec = cs.get(params[0]);
@@ -114,7 +114,8 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     res!.writeHead(200, { 'Content-Type': 'application/json' });
     res!.flushHeaders();
     const c = await code;
-    res!.end(JSON.stringify({ StatusCode: c, Error: null }) + '\n');
+    // dockerd 23's WaitResponse (API 1.42) leaves a null Error out; 20.10's sent it
+    res!.end(JSON.stringify(versionAtLeast(version, '1.42') ? { StatusCode: c } : { StatusCode: c, Error: null }) + '\n');
   });
 
   r.add('GET', '/containers/{id}/top', async ({ res, params, query }) => {
