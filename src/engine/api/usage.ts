@@ -7,7 +7,7 @@ import { sendJson } from './http.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ContainerFiles } from '../containers/files.js';
 import { running, type Container } from '../containers/model.js';
-import type { ImageRecord, ImageStore } from '../../image/types.js';
+import type { ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
 import { errorMessage, invalidArgument } from '../../common/errors.js';
 import { summary } from './containers.js';
@@ -15,6 +15,7 @@ import { summaryForVersion } from './compat-views.js';
 import { dfBody, dfImageRow, dfKinds, dfShape, type DfParts } from './system-df.js';
 import type { VolumeStore } from '../volumes/index.js';
 import { matchLabels, parseFilters, untilTime } from '../filters.js';
+import { sharedSize } from './image-views.js';
 
 export interface ContainerSize { SizeRw: number; SizeRootFs: number }
 
@@ -32,13 +33,6 @@ export async function containerSize(files: ContainerFiles, images: ImageStore, c
   }
   const image = await images.get(c.image).catch(() => null);
   return { SizeRw: rw, SizeRootFs: rw + (image?.size ?? 0) };
-}
-
-/** Bytes of the layers only `img` has, and of those it shares with another image. */
-function sharedSize(img: ImageRecord, all: ImageRecord[]): number {
-  const count = new Map<string, number>();
-  for (const i of all) for (const c of new Set(i.chainIds)) count.set(c, (count.get(c) ?? 0) + 1);
-  return img.chainIds.reduce((a, c, i) => a + ((count.get(c) ?? 0) > 1 ? img.layerSizes?.[i] ?? 0 : 0), 0);
 }
 
 export function usageRoutes(r: Router, d: { cs: ContainerService; files: ContainerFiles; images: ImageStore; events: EventBus; volumes?: VolumeStore }): void {
@@ -62,7 +56,7 @@ export function usageRoutes(r: Router, d: { cs: ContainerService; files: Contain
     }
     if (kinds.has('container')) {
       parts.containers = [];
-      for (const c of containers) parts.containers.push(summaryForVersion({ ...summary(c), ...(await containerSize(files, images, c)) }, c, version));
+      for (const c of containers) parts.containers.push(summaryForVersion({ ...summary(c, undefined, version), ...(await containerSize(files, images, c)) }, c, version));
     }
     if (kinds.has('volume')) parts.volumes = d.volumes ? await d.volumes.usage() : [];
     if (kinds.has('build-cache')) parts.buildCache = [];
