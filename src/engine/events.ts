@@ -22,10 +22,10 @@ export interface EventFilter {
   filters?: Record<string, string[]>;
 }
 
-/** `json` is the wire form with the legacy status/id/from; `current` without them (API 1.52 on). */
-type Listener = (e: EngineEvent, json: string, current: string) => void;
+/** `json` is the wire form (see emit). */
+type Listener = (e: EngineEvent, json: string) => void;
 
-interface Entry { e: EngineEvent; ns: bigint; json: string; current: string }
+interface Entry { e: EngineEvent; ns: bigint; json: string }
 
 const RING = 1024;
 
@@ -50,14 +50,17 @@ export class EventBus {
     }
     // on the wire as dockerd marshals events.Message: its fields in Go's order (status, id
     // and from first), the attributes by key; timeNano exact (a double cannot hold
-    // nanoseconds since 1970)
+    // nanoseconds since 1970). dockerd 29 drops status, id and from for API 1.52 requests;
+    // tsulad keeps them at every version: clients that ask the server's version ("auto":
+    // docker-py, Debian 12's docker-compose 1.29) read event['id'], and newer clients ignore them
+
     const attrs = Object.fromEntries(Object.keys(attributes).sort().map((k) => [k, attributes[k]]));
-    const current = { Type: e.Type, Action: e.Action, Actor: { ID: id, Attributes: attrs }, scope: e.scope, time: e.time, timeNano: '\0ns' };
+    const fields = { Type: e.Type, Action: e.Action, Actor: { ID: id, Attributes: attrs }, scope: e.scope, time: e.time, timeNano: '\0ns' };
     const wire = {
-      ...(e.status !== undefined ? { status: e.status, id: e.id } : {}), ...(e.from !== undefined ? { from: e.from } : {}), ...current,
+      ...(e.status !== undefined ? { status: e.status, id: e.id } : {}), ...(e.from !== undefined ? { from: e.from } : {}), ...fields,
     };
     const exact = (o: object) => JSON.stringify(o).replace('"\\u0000ns"', ns.toString());
-    const x: Entry = { e, ns, json: exact(wire), current: exact(current) };
+    const x: Entry = { e, ns, json: exact(wire) };
     this.ring.push(x);
     if (this.ring.length > RING) this.ring.shift();
     for (const l of this.listeners) l(x);
@@ -80,11 +83,11 @@ export class EventBus {
       for (const x of this.ring) {
         if (f.since !== undefined && x.ns < f.since) continue;
         if (f.until !== undefined && x.ns > f.until) continue;
-        if (EventBus.matches(x.e, f)) cb(x.e, x.json, x.current);
+        if (EventBus.matches(x.e, f)) cb(x.e, x.json);
       }
     }
     if (!live) return () => {};
-    const l = (x: Entry) => { if (EventBus.matches(x.e, f)) cb(x.e, x.json, x.current); };
+    const l = (x: Entry) => { if (EventBus.matches(x.e, f)) cb(x.e, x.json); };
     this.listeners.add(l);
     return () => { this.listeners.delete(l); };
   }

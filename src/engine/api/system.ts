@@ -148,11 +148,9 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
     const type = versionAtLeast(version, '1.52') ? eventsContentType(req.headers.accept) : 'application/json';
     res!.writeHead(200, { 'Content-Type': type });
     res!.flushHeaders();
-    // API 1.52 drops the status, id and from that dockerd kept since 1.22 for old clients
-    const legacy = !versionAtLeast(version, '1.52');
     const prefix = type === 'application/json-seq' ? '\x1e' : '';
     const leftMs = f.until === undefined ? Infinity : Number(f.until / 1_000_000n) - Date.now();
-    const unsubscribe = d.events.subscribe(f, (_e, json, current) => res!.write(prefix + (legacy ? json : current) + '\n'), leftMs > 0);
+    const unsubscribe = d.events.subscribe(f, (_e, json) => res!.write(prefix + json + '\n'), leftMs > 0);
     if (leftMs <= 0) { res!.end(); return; }
     let timer: NodeJS.Timeout | undefined;
     const done = () => { clearTimeout(timer); unsubscribe(); if (!res!.writableEnded) res!.end(); };
