@@ -173,6 +173,18 @@ test('up --scale web=2: the service name answers with both containers', async ()
   assert.equal(answer.split('\n').filter((l) => /^Address: \d+\.\d+\.\d+\.\d+/.test(l)).length, 2, answer);
 });
 
+test('up --force-recreate and events: compose 1.29 asks the server\'s API version (1.52) and still reads what it reads (image ContainerConfig, event ids)', async () => {
+  // events streams until killed: read it while a service restarts
+  const events = compose(['events', '--json'], 20_000);
+  await new Promise((r) => setTimeout(r, 2000));
+  await ok(['up', '-d', '--force-recreate', '--no-deps', 'web']);
+  const r = await events;
+  assert.doesNotMatch(r.stderr, /Traceback|KeyError/, r.stderr);
+  const seen = r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { action: string; service: string });
+  // (compose reports the containers the project had when events started: the recreated ones' ends)
+  assert.ok(seen.some((e) => e.service === 'web' && ['stop', 'die', 'destroy'].includes(e.action)), r.stdout);
+});
+
 test('down -v: containers, the network and the volume are gone', async () => {
   await ok(['down', '-v']);
   assert.equal((await d.ok(['ps', '-aq'])).trim(), '');

@@ -40,7 +40,7 @@ test('imageConfigView: dockerd 29 puts the legacy fields back below 1.50, fewer 
   assert.equal(old.Hostname, '');
 });
 
-test('inspectImageFor: 1.41 is API 1.41\'s view; fields leave at 1.44, 1.45 and 1.52', () => {
+test('inspectImageFor: 1.41 is API 1.41\'s view; fields leave at 1.44 and 1.52 (Container/ContainerConfig stay)', () => {
   assert.deepEqual(inspectImageFor('1.41', IMG, null, 'overlay'), inspectImage(IMG, null, 'overlay'));
   const v143 = inspectImageFor('1.43', IMG, null, 'overlay');
   assert.equal(v143.VirtualSize, 10);
@@ -48,11 +48,11 @@ test('inspectImageFor: 1.41 is API 1.41\'s view; fields leave at 1.44, 1.45 and 
   const v144 = inspectImageFor('1.44', IMG, null, 'overlay');
   assert.ok(!('VirtualSize' in v144) && 'Container' in v144);
   const v145 = inspectImageFor('1.45', IMG, { author: '' }, 'overlay');
-  assert.ok(!('Container' in v145) && !('ContainerConfig' in v145));
+  assert.ok('Container' in v145 && 'ContainerConfig' in v145);
   assert.deepEqual(Object.keys(v145), [...Object.keys(v145)].sort(), 'below 1.52 dockerd re-marshals through a map: keys sorted');
   assert.equal(v145.Author, '');
   const v152 = inspectImageFor('1.52', IMG, { author: 'me' }, 'overlay');
-  assert.deepEqual(Object.keys(v152), ['Id', 'RepoTags', 'RepoDigests', 'Created', 'Author', 'Config', 'Architecture', 'Os', 'Size',
+  assert.deepEqual(Object.keys(v152), ['Id', 'RepoTags', 'RepoDigests', 'Created', 'Container', 'ContainerConfig', 'Author', 'Config', 'Architecture', 'Os', 'Size',
     'GraphDriver', 'RootFS', 'Metadata']);
   assert.equal(v152.Created, '2024-01-01T00:00:00Z');
   assert.equal(inspectImageFor('1.43', { ...IMG, created: '' }, null).Created, '0001-01-01T00:00:00Z');

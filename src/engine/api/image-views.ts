@@ -81,7 +81,7 @@ export function imageConfigView(c: Record<string, unknown> | null | undefined, v
 
 /**
  * GET /images/{name}/json for the API version asked. dockerd 29's gates: VirtualSize until
- * 1.43; Container and ContainerConfig until 1.44; Descriptor and Manifests from 1.48 (the
+ * 1.43; Container and ContainerConfig until 1.44 (kept here at every version); Descriptor and Manifests from 1.48 (the
  * graphdriver store has neither, so they stay out); from 1.52 Parent, Comment, DockerVersion
  * and Author only when set, and Config without its legacy fields. Below 1.52 dockerd's compat
  * wrapper re-marshals the answer through a map: its keys come out sorted.
@@ -97,9 +97,9 @@ export function inspectImageFor(version: string, i: ImageRecord, blob: Record<st
     Id: i.id, RepoTags: i.repoTags, RepoDigests: i.repoDigests, ...opt('Parent', i.parent ?? ''), ...opt('Comment', str(b.comment)),
     // an image without a creation time: omitted from 1.44, Go's zero time before (moby#47368)
     ...(i.created ? { Created: goTime(i.created) } : versionAtLeast(version, '1.44') ? {} : { Created: '0001-01-01T00:00:00Z' }),
-    ...(versionAtLeast(version, '1.45') ? {} : {
-      Container: str(b.container), ContainerConfig: containerConfigView(b.container_config as Record<string, unknown> | undefined),
-    }),
+    // dockerd drops these from 1.45; tsulad keeps them: clients that ask the server's version
+    // read them (docker-compose 1.29 reads image ContainerConfig on every recreate)
+    Container: str(b.container), ContainerConfig: containerConfigView(b.container_config as Record<string, unknown> | undefined),
     ...opt('DockerVersion', str(b.docker_version)), ...opt('Author', str(b.author)),
     Config: imageConfigView(i.config as Record<string, unknown>, version), Architecture: i.architecture,
     ...(variant ? { Variant: variant } : {}), Os: i.os, ...(osVersion ? { OsVersion: osVersion } : {}),
