@@ -29,9 +29,9 @@ export class OutQueue {
   private isFull = false;
   private waiters: Array<() => void> = [];
   // a host that reads slower than the process writes: with a pausable stream the process
-  // waits past 1 MiB queued (nothing is lost); else the newest 4 MiB are kept, so the
-  // guest does not run out of memory
-  private static readonly HIGH = 1 << 20;
+  // waits past 64 KiB queued (a pipe's worth: nothing is lost, and little is left in flight
+  // when it exits); else the newest 4 MiB are kept, so the guest does not run out of memory
+  private static readonly HIGH = 64 << 10;
   private static readonly CAP = 4 << 20;
 
   constructor(private readonly flow: Flow | null = null) {}

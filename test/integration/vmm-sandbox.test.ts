@@ -148,19 +148,21 @@ test('containerd: ctr run --runtime io.containerd.tsula.v2 --runtime-config-path
     assert.equal(r.code, 6, `${r.stderr}\n${await c.sandboxerLog()}`);
     assert.equal(r.stdout.trim(), guestKernel);
     assert.match(r.stderr, /err/);
-    // a reader that stops for 4 s: the guest process waits for it (the sandboxer and the
-    // agent stop reading), and every byte of 8 MiB arrives
-    const big = await new Promise<{ code: number; n: number }>((resolve) => {
+    // a reader that stops for 5 s at the first output: the guest process waits for it (the sandboxer and the
+    // agent stop reading), and every byte of 8 MiB arrives; 2 MiB fit in the queues, so that
+    // process exits while the reader still sleeps: the rest comes after its exit
+    const slowRun = (id: string, bytes: number) => new Promise<{ code: number; n: number }>((resolve) => {
       const p = spawn('ctr', ['-a', c.sock, '-n', 'tsula', 'run', '--fifo-dir', path.join(c.dir, 'fifo'), '--rm', '--runtime', 'io.containerd.tsula.v2',
-        '--runtime-config-path', vmmToml, 'docker.io/library/busybox:latest', 'vm2', 'sh', '-c', "head -c 8388608 /dev/zero | tr '\\0' a"],
+        '--runtime-config-path', vmmToml, 'docker.io/library/busybox:latest', id, 'sh', '-c', `head -c ${bytes} /dev/zero | tr '\\0' a`],
       { env: c.env, stdio: ['ignore', 'pipe', 'ignore'] });
       let n = 0;
       p.stdout.on('data', (d: Buffer) => { n += d.length; });
-      p.stdout.pause();
-      setTimeout(() => p.stdout.resume(), 4000);
+      // (from the first output on: the VM's boot comes before it)
+      p.stdout.once('data', () => { p.stdout.pause(); setTimeout(() => p.stdout.resume(), 5000); });
       p.on('close', (code) => resolve({ code: code ?? -1, n }));
     });
-    assert.deepEqual(big, { code: 0, n: 8 << 20 }, await c.sandboxerLog());
+    assert.deepEqual(await slowRun('vm2', 8 << 20), { code: 0, n: 8 << 20 }, await c.sandboxerLog());
+    assert.deepEqual(await slowRun('vm3', 2 << 20), { code: 0, n: 2 << 20 }, await c.sandboxerLog());
     await waitFor(async () => (await leftovers(c.dir)).length === 0, 20_000, 'the task\'s VM gone');
   } finally {
     await c.destroy();

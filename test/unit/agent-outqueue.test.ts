@@ -1,4 +1,4 @@
-// The agent's output queues: with a pausable stream the writer is told to wait past 1 MiB and
+// The agent's output queues: with a pausable stream the writer is told to wait past 64 KiB and
 // to go on once the host read it (nothing dropped); without one, the newest 4 MiB are kept.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -6,13 +6,15 @@ import { OutQueue } from '../../src/agent/tasks.js';
 
 const MiB = 1 << 20;
 
-test('a pausable stream: full past 1 MiB, drained once read, every byte kept', async () => {
+test('a pausable stream: full past 64 KiB, drained once read, every byte kept', async () => {
   const events: string[] = [];
   const q = new OutQueue({ full: () => events.push('full'), drained: () => events.push('drained') });
+  q.push(Buffer.alloc(60 << 10, 1));
+  assert.deepEqual(events, []);
   for (let i = 0; i < 3; i++) q.push(Buffer.alloc(MiB / 2, i));
   assert.deepEqual(events, ['full']);
   const r = await q.read();
-  assert.equal(r.data.length, 3 * MiB / 2);
+  assert.equal(r.data.length, (60 << 10) + 3 * MiB / 2);
   assert.deepEqual(events, ['full', 'drained']);
   q.push(Buffer.alloc(10));
   assert.deepEqual(events, ['full', 'drained']);

@@ -88,7 +88,7 @@ export class FifoPassthrough implements TaskIo {
     if (this.stdinEnd >= 0) { closeSync(this.stdinEnd); this.stdinEnd = -1; }
   }
 
-  endOutput(): void {
+  processExited(): void {
     this.release();
     if (this.stdinEnd < 0 || this.drain) return;
     const s = new net.Socket({ fd: this.stdinEnd, readable: true, writable: false });

@@ -10,18 +10,24 @@
 //   own: a client that goes (an attach killed, ctr's end closed) is no EOF; only CloseIO ends
 //   the process' stdin, after what is still in the FIFO went to it. A CloseIO that comes
 //   before the process is connected (ctr sends it while Start runs) waits for the connect.
-// - When the process exits, its output FIFOs close (containerd's EOF) but the stdin FIFO stays
-//   open, read and dropped, until the task or exec is deleted, as containerd-shim-runc-v2
-//   holds it until Delete: a client still writing input gets no EPIPE, which containerd's
-//   CRI answers, for a TTY exec, by closing the exec's output before it read it all.
+// - When the process exits, its output FIFOs close (containerd's EOF) once the output still
+//   coming has gone into them, as runc-v2's copy ends (a slow reader gets it all; a paused
+//   stream waits for it), or at Delete. The stdin FIFO stays open, read and dropped, until
+//   the task or exec is deleted, as containerd-shim-runc-v2 holds it until Delete: a client
+//   still writing input gets no EPIPE, which containerd's CRI answers, for a TTY exec, by
+//   closing the exec's output before it read it all.
 import { constants, openSync, readSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import type { StdioStream } from '../../runtime/types.js';
 
 /** Output queued for a FIFO nobody reads, per stream, before we start dropping it (a stream we cannot pause). */
 const MAX_QUEUED = 4 << 20;
-/** Output queued for a FIFO before a pausable stream is paused until the FIFO drains. */
-const HIGH_WATER = 1 << 20;
+/**
+ * Output queued for a FIFO before a pausable stream is paused until the FIFO drains: about a
+ * pipe's worth, so that, as under runc-v2, a process whose reader is slow exits only once
+ * nearly all its output was read (ctr stops reading soon after the exit it is told of).
+ */
+const HIGH_WATER = 64 << 10;
 
 export interface FifoPaths {
   stdin: string;
@@ -37,8 +43,12 @@ export interface TaskIo {
   drained(ms: number): Promise<void>;
   /** containerd's CloseIO(stdin). */
   closeStdin(): void;
-  /** The process exited. */
-  endOutput(): void;
+  /**
+   * The process exited: containerd reads EOF once the output still coming is in the FIFOs
+   * (as runc-v2 ends them when its copy ends, whatever the reader's pace); close() ends them
+   * at once.
+   */
+  processExited(): void;
   /** The task or exec is deleted (or the sandboxer goes). */
   close(): void;
 }
@@ -153,11 +163,14 @@ export class FifoPump implements TaskIo {
     stream.closeStdin();
   }
 
-  /**
-   * The process exited: containerd reads EOF on stdout/stderr once written data drained;
-   * stdin stays open (its input dropped) until close().
-   */
-  endOutput(): void {
+  /** Stdin's input is dropped from now on (until close()); the FIFOs end with the stream. */
+  processExited(): void {
+    this.exited = true;
+    if (this.ended || !this.stream) this.endOutput(); else this.endCbs.push(() => this.endOutput());
+  }
+
+  /** The FIFOs end (containerd reads EOF once what was written drained) and the stream goes. */
+  private endOutput(): void {
     this.finish();
     this.exited = true;
     for (const s of [this.out, this.err]) if (s && !s.destroyed) s.end(() => s.destroy());

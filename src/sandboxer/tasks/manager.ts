@@ -221,7 +221,7 @@ export class TaskManager {
       if (h.stdio) e.io?.connect(h.stdio);
       void h.exited.then(async (code) => {
         await e.io?.drained(DRAIN_MS);
-        e.io?.endOutput();
+        e.io?.processExited();
         e.status = 'stopped';
         e.exitStatus = code;
         e.exitedAt = new Date();
@@ -323,6 +323,7 @@ export class TaskManager {
     if (execId) {
       const e = this.exec(t, execId);
       if (e.status === 'running') throw stateError('delete', 'running');
+      await e.io?.drained(DRAIN_MS); // as runc-v2's delete waits for its copy
       e.io?.close();
       t.execs.delete(execId);
       await fs.rm(e.dir, { recursive: true, force: true });
@@ -335,6 +336,9 @@ export class TaskManager {
   /** Forget a task for good: its runc state, conmon files, rootfs mount and record. */
   private async remove(t: Task): Promise<ExitInfo> {
     const r = t.rec;
+    // the output still coming after the exit goes on into the FIFOs (processExited) while
+    // the client reads: as runc-v2's delete, wait for it a while before closing them
+    if (r.status === 'stopped') await t.io?.drained(DRAIN_MS);
     t.io?.close();
     for (const e of t.execs.values()) e.io?.close();
     // a sandbox that is gone (its VM died) has nothing left to delete in it
@@ -378,7 +382,7 @@ export class TaskManager {
     const t = this.byKey.get(key);
     if (!t || t.rec.status === 'stopped') return;
     await t.io?.drained(DRAIN_MS);
-    t.io?.endOutput();
+    t.io?.processExited();
     t.rec.status = 'stopped';
     t.rec.exitStatus = code;
     t.rec.exitedAt = at.toISOString();
