@@ -199,7 +199,7 @@ export class TaskTable {
       // the host keeps the container's log: conmon's own copy in guest RAM would only grow
       t.pid = await this.runtime.create({
         id: o.id, bundle: dir, spec: await this.podNs.resolve(o.spec, this.livePids()), logPath: '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
-        stdioPipes: true, // (without a terminal: the host's slow reader makes the process wait)
+        passthrough: 'pipes', // (without a terminal: the host's slow reader makes the process wait)
       });
       ph.mark('runtime-create');
       t.io = new ProcessIo(await this.runtime.attach(o.id, dir), o.stdin);
@@ -245,7 +245,7 @@ export class TaskTable {
     await fs.mkdir(e.dir, { recursive: true, mode: 0o700 });
     e.status = 'running';
     try {
-      const h = await this.runtime.exec({ containerId: t.id, execId: e.execId, dir: e.dir, process: e.process, attach: e.attach, stdin: e.stdin, stdioPipes: true });
+      const h = await this.runtime.exec({ containerId: t.id, execId: e.execId, dir: e.dir, process: e.process, attach: e.attach, stdin: e.stdin, passthrough: 'pipes' });
       e.handle = h;
       e.pid = h.pid;
       e.io = new ProcessIo(h.stdio, e.stdin);

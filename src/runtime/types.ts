@@ -20,14 +20,16 @@ export interface CreateRequest {
    * stdin stays open.
    */
   stdinOnce: boolean;
-  /** The process' stdio as open fds, given to it as they are (no attach stream); see `directStdio`. */
-  stdioFds?: StdioFds;
-  /**
-   * Without a terminal: the process' stdio are pipes to us, which attach() then gives once
-   * (a pausable stream); see `directStdio`.
-   */
-  stdioPipes?: boolean;
+  /** How the process' stdio reach it without a terminal, where the runtime has `directStdio`. */
+  passthrough?: Passthrough;
 }
+
+/**
+ * A process' stdio with nobody copying between (conmon's passthrough): open fds given to it as
+ * they are, or 'pipes' to us, which attach() (an exec's handle) then gives once as a pausable
+ * stream. Ignored for a process with a terminal.
+ */
+export type Passthrough = StdioFds | 'pipes';
 
 /**
  * Open files a process gets as its stdin/stdout/stderr, with nobody copying between: a reader
@@ -46,10 +48,8 @@ export interface ExecRequest {
   process: Process;
   attach: boolean;       // hold stdio for a client (false = detached, output discarded)
   stdin: boolean;
-  /** As CreateRequest's: with it, attach is false and there is no attach stream. */
-  stdioFds?: StdioFds;
-  /** As CreateRequest's: the handle's stdio is the pipes. */
-  stdioPipes?: boolean;
+  /** As CreateRequest's (and only with attach: a detached exec's output goes nowhere). */
+  passthrough?: Passthrough;
 }
 
 /** A client's view of a process' stdio: read gives frames, write goes to stdin. */
@@ -94,7 +94,7 @@ export interface Runtime {
    * privileged_without_host_devices, which kata's configurations set).
    */
   readonly guestKernel?: boolean;
-  /** It takes `stdioFds` or `stdioPipes` for a process without a terminal (conmon's passthrough). */
+  /** It takes `passthrough` for a process without a terminal. */
   readonly directStdio?: boolean;
   /** Create the container (process not yet running); returns the init pid. */
   create(req: CreateRequest): Promise<number>;

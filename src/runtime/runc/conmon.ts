@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { internal, TsulaError } from '../../common/errors.js';
 import { onLines } from '../../common/lines.js';
-import type { StdioFds } from '../types.js';
+import type { Passthrough } from '../types.js';
 
 export interface ConmonPaths {
   conmon: string;        // conmon binary
@@ -31,7 +31,7 @@ export interface ConmonArgs {
    * The process gets these files as its stdio (conmon's passthrough: no pipes, no log, no
    * attach socket; conmon drops its own copies once the runtime has them).
    */
-  passthrough?: StdioFds | 'pipes';
+  passthrough?: Passthrough;
 }
 
 /** Where runc logs when conmon runs it (in the bundle; one per create or exec). */

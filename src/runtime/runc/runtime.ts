@@ -31,7 +31,7 @@ export interface RuncRuntimeOptions {
 export class RuncConmonRuntime implements Runtime {
   readonly name: string;
   readonly directStdio = true;
-  /** stdioPipes creates' pipes, until attach() takes them. */
+  /** The pipes of creates with passthrough 'pipes', until attach() takes them. */
   private pipes = new Map<string, StdioStream>();
   private paths: ConmonPaths;
   private exitDir: string;
@@ -67,18 +67,17 @@ export class RuncConmonRuntime implements Runtime {
     await fs.writeFile(path.join(req.bundle, 'config.json'), JSON.stringify(req.spec));
     // conmon closes the container's stdin whenever an attach connection ends (a detach
     // too) unless --leave-stdin-open: only stdinOnce containers may lose it that way
-    const passthrough = req.terminal ? undefined : req.stdioFds ?? (req.stdioPipes ? 'pipes' as const : undefined);
+    const passthrough = req.terminal ? undefined : req.passthrough;
     const cp = spawnConmon(this.paths, {
       id: req.id, uuid: req.id, name: req.id, bundle: req.bundle,
       pidFile: path.join(req.bundle, 'pidfile'), logPath: req.logPath, logSizeMax: req.logSizeMax, exitDir: this.exitDir,
       terminal: req.terminal, stdin: req.stdin, leaveStdinOpen: req.stdin && !req.stdinOnce,
       ...(passthrough ? { passthrough } : {}),
     });
-    const direct = !!passthrough;
     this.o.faults?.hit('start:after-conmon');
     try {
       // the words of containerd-shim-runc-v2 (and so docker's), as for exec below
-      const pid = await readPid(cp, 'OCI runtime create failed', direct ? path.join(req.bundle, RUNC_LOG) : undefined);
+      const pid = await readPid(cp, 'OCI runtime create failed', passthrough ? path.join(req.bundle, RUNC_LOG) : undefined);
       if (passthrough === 'pipes') this.pipes.set(req.id, PipeStdio.of(cp.pipes!));
       return pid;
     } catch (e) {
@@ -202,7 +201,7 @@ export class RuncConmonRuntime implements Runtime {
     return usage ? { version: layout.version, usage } : null;
   }
 
-  /** conmon's attach socket; or, once, the pipes a create with stdioPipes made. */
+  /** conmon's attach socket; or, once, the pipes a create with passthrough 'pipes' made. */
   attach(id: string, bundle: string): Promise<StdioStream> {
     const own = this.pipes.get(id);
     if (own) { this.pipes.delete(id); return Promise.resolve(own); }
@@ -234,7 +233,7 @@ export class RuncConmonRuntime implements Runtime {
   async exec(req: ExecRequest): Promise<ExecHandle> {
     const specPath = path.join(req.dir, 'process.json');
     // (a detached exec's output goes nowhere: pipes nobody reads would stop it)
-    const direct = req.process.terminal || !req.attach ? undefined : req.stdioFds ?? (req.stdioPipes ? 'pipes' as const : undefined);
+    const direct = req.process.terminal || !req.attach ? undefined : req.passthrough;
     await fs.mkdir(path.join(req.dir, 'exit'), { recursive: true, mode: 0o700 });
     await fs.writeFile(specPath, JSON.stringify(req.process));
     const cp = spawnConmon(this.paths, {

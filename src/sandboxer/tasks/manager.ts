@@ -153,7 +153,7 @@ export class TaskManager {
       try {
         rec.pid = await rt.create({
           id: key, bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'), logSizeMax: CONMON_LOG_MAX,
-          terminal: c.terminal, stdin: !!c.stdin, stdinOnce: true, ...(direct ? { stdioFds: direct.fds } : {}),
+          terminal: c.terminal, stdin: !!c.stdin, stdinOnce: true, ...(direct ? { passthrough: direct.fds } : {}),
         });
       } finally {
         direct?.release();
@@ -214,7 +214,7 @@ export class TaskManager {
     try {
       const h = await rt.exec({
         containerId: t.rec.key, execId: e.execId, dir: e.dir, process: e.process, attach, stdin: !!e.paths.stdin,
-        ...(direct ? { stdioFds: direct.fds } : {}),
+        ...(direct ? { passthrough: direct.fds } : {}),
       }).finally(() => direct?.release());
       e.pid = h.pid;
       e.kill = h.kill;
