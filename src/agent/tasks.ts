@@ -15,18 +15,15 @@ import { Phases } from '../common/phases.js';
 import { RuncConmonRuntime, type Logger } from './deps.js';
 import { GUEST_TASKS_DIR, GUEST_RUNC_STATE, guestOciRuntime } from './paths.js';
 import { PodNamespaces } from './pod-namespaces.js';
+import { Backpressure } from '../runtime/backpressure.js';
 
 export type TaskStatus = 'created' | 'running' | 'paused' | 'stopped';
-
-/** Telling the writer to wait (a full queue) and to go on (the host read it). */
-interface Flow { full(q: OutQueue): void; drained(q: OutQueue): void }
 
 /** One output stream: chunks not yet read, EOF, and who is waiting for either. */
 export class OutQueue {
   private chunks: Buffer[] = [];
   private size = 0;
   private eof = false;
-  private isFull = false;
   private waiters: Array<() => void> = [];
   // a host that reads slower than the process writes: with a pausable stream the process
   // waits past 64 KiB queued (a pipe's worth: nothing is lost, and little is left in flight
@@ -34,13 +31,14 @@ export class OutQueue {
   private static readonly HIGH = 64 << 10;
   private static readonly CAP = 4 << 20;
 
-  constructor(private readonly flow: Flow | null = null) {}
+  /** `flow`: the writer's gate, told when this queue is full and when the host read it. */
+  constructor(private readonly flow: Backpressure<OutQueue> | null = null) {}
 
   push(b: Buffer): void {
     this.chunks.push(b);
     this.size += b.length;
     if (this.flow) {
-      if (this.size > OutQueue.HIGH && !this.isFull) { this.isFull = true; this.flow.full(this); }
+      if (this.size > OutQueue.HIGH && !this.flow.holds(this)) this.flow.hold(this);
     } else {
       while (this.size > OutQueue.CAP && this.chunks.length > 1) this.size -= this.chunks.shift()!.length;
     }
@@ -59,7 +57,7 @@ export class OutQueue {
     }
     const data = Buffer.concat(this.chunks.splice(0));
     this.size = 0;
-    if (this.isFull) { this.isFull = false; this.flow?.drained(this); }
+    this.flow?.release(this);
     return { data, eof: this.eof && !data.length };
   }
 }
@@ -69,11 +67,7 @@ export class ProcessIo {
   readonly stdout: OutQueue;
   readonly stderr: OutQueue;
   constructor(private readonly stream: StdioStream | null, readonly withStdin: boolean) {
-    const full = new Set<OutQueue>();
-    const flow: Flow | null = stream?.pause && stream.resume ? {
-      full: (q) => { full.add(q); stream.pause!(); },
-      drained: (q) => { full.delete(q); if (!full.size) stream.resume!(); },
-    } : null;
+    const flow = Backpressure.of<OutQueue>(stream);
     this.stdout = new OutQueue(flow);
     this.stderr = new OutQueue(flow);
     if (!stream) { this.stdout.end(); this.stderr.end(); return; }

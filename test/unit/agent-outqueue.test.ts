@@ -3,12 +3,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { OutQueue } from '../../src/agent/tasks.js';
+import { Backpressure } from '../../src/runtime/backpressure.js';
 
 const MiB = 1 << 20;
 
 test('a pausable stream: full past 64 KiB, drained once read, every byte kept', async () => {
   const events: string[] = [];
-  const q = new OutQueue({ full: () => events.push('full'), drained: () => events.push('drained') });
+  // the writer's stream: paused when the queue is full, resumed once the host read it
+  const q = new OutQueue(new Backpressure<OutQueue>({ pause: () => events.push('full'), resume: () => events.push('drained') }));
   q.push(Buffer.alloc(60 << 10, 1));
   assert.deepEqual(events, []);
   for (let i = 0; i < 3; i++) q.push(Buffer.alloc(MiB / 2, i));

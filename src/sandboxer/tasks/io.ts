@@ -19,6 +19,7 @@
 import { constants, openSync, readSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import type { StdioStream } from '../../runtime/types.js';
+import { Backpressure } from '../../runtime/backpressure.js';
 
 /** Output queued for a FIFO nobody reads, per stream, before we start dropping it (a stream we cannot pause). */
 const MAX_QUEUED = 4 << 20;
@@ -93,22 +94,19 @@ export class FifoPump implements TaskIo {
   /** Start copying between the FIFOs and a process' attach stream. */
   connect(stream: StdioStream): void {
     this.stream = stream;
-    const pausable = !!stream.pause && !!stream.resume;
-    const congested = new Set<net.Socket>();
+    const gate = Backpressure.of<net.Socket>(stream);
     stream.onOutput((s, d) => {
       const dst = s === 2 ? (this.err ?? this.out) : this.out;
       if (!dst || dst.destroyed) return;
-      if (pausable) {
+      if (gate) {
         // a slow reader: the stream waits (the process with it) until the FIFO drains
         dst.write(d);
-        if (dst.writableLength > HIGH_WATER && !congested.has(dst)) {
-          congested.add(dst);
-          stream.pause!();
+        if (dst.writableLength > HIGH_WATER && !gate.holds(dst)) {
+          gate.hold(dst);
           const go = () => {
             dst.off('drain', go);
             dst.off('close', go);
-            congested.delete(dst);
-            if (!congested.size) stream.resume!();
+            gate.release(dst);
           };
           dst.once('drain', go);
           dst.once('close', go);
