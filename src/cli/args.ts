@@ -3,6 +3,7 @@
 // collect, `--` ends flags, and for run/create/exec parsing stops at the first positional
 // so everything after IMAGE belongs to the container's command.
 import { compareStrings } from '../common/compare.js';
+import { parseGoBool } from '../common/gobool.js';
 
 export type FlagKind = 'bool' | 'string' | 'list' | 'int' | 'number';
 
@@ -91,9 +92,8 @@ function flagLabel(f: FlagSpec): string {
 
 function setValue(values: Map<string, FlagValue>, f: FlagSpec, raw: string | true, cmd: string): void {
   if (f.kind === 'bool') {
-    if (raw === true) values.set(f.long, true);
-    else if (/^(1|t|true|T|TRUE|True)$/.test(raw)) values.set(f.long, true);
-    else if (/^(0|f|false|F|FALSE|False)$/.test(raw)) values.set(f.long, false);
+    const b = raw === true ? true : parseGoBool(raw);
+    if (b !== null) values.set(f.long, b);
     else throw new UsageError(`invalid argument "${raw}" for "${flagLabel(f)}" flag: strconv.ParseBool: parsing "${raw}": invalid syntax`, cmd);
     return;
   }

@@ -3,14 +3,8 @@
 // a --security-opt seccomp=FILE and sends the file's content). Anything else is refused in
 // dockerd's words.
 import { invalidArgument } from '../../common/errors.js';
+import { parseGoBool } from '../../common/gobool.js';
 import type { Security } from '../containers/model.js';
-
-/** Go's strconv.ParseBool. */
-function parseBool(v: string): boolean | null {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  return null;
-}
 
 export function securityFromDocker(opts: string[]): Pick<Security, 'noNewPrivileges' | 'seccomp'> & { apparmor?: string } {
   let noNewPrivileges = false;
@@ -29,7 +23,7 @@ export function securityFromDocker(opts: string[]): Pick<Security, 'noNewPrivile
       case 'apparmor': apparmor = value; break;
       case 'seccomp': seccomp = seccompOpt(value); break;
       case 'no-new-privileges': {
-        const b = parseBool(value);
+        const b = parseGoBool(value);
         if (b === null) throw invalidArgument(`invalid --security-opt 2: ${JSON.stringify(opt)}`);
         noNewPrivileges = b;
         break;

@@ -6,6 +6,7 @@
 // the summaries' Items, or nothing).
 import { invalidArgument } from '../../common/errors.js';
 import { versionAtLeast } from './version.js';
+import { parseGoBool } from '../../common/gobool.js';
 
 export type Kind = 'container' | 'image' | 'volume' | 'build-cache';
 const KINDS: readonly Kind[] = ['container', 'image', 'volume', 'build-cache'];
@@ -23,14 +24,9 @@ export function dfShape(query: URLSearchParams, version: string): { legacy: bool
   const v = query.get('verbose');
   if (!versionAtLeast(version, '1.52')) return { legacy: true, summaries: false, items: false };
   if (v === null || v === '') return { legacy: true, summaries: true, items: false };
-  return { legacy: false, summaries: true, items: parseGoBool(v, 'verbose') };
-}
-
-/** Go's strconv.ParseBool, in dockerd's words when it fails. */
-function parseGoBool(v: string, name: string): boolean {
-  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(v)) return true;
-  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(v)) return false;
-  throw invalidArgument(`invalid value for ${name}: ${v}`);
+  const items = parseGoBool(v);
+  if (items === null) throw invalidArgument(`invalid value for verbose: ${v}`);
+  return { legacy: false, summaries: true, items };
 }
 
 export interface ImageRow { Size: number; SharedSize: number; Containers: number; [k: string]: unknown }
