@@ -16,8 +16,8 @@ import type { EventBus } from '../events.js';
 import { invalidArgument, unimplemented } from '../../common/errors.js';
 import type { MountGuard } from '../../storage/mountguard.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
-import { VERSION, versionAtLeast } from './version.js';
-import { checkPlatform, decodePlatform } from './platform.js';
+import { VERSION } from './version.js';
+import { checkImagePlatform, platformParam } from './platform.js';
 
 export interface ArchiveDeps {
   cs: ContainerService;
@@ -114,11 +114,7 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
 
   r.add('GET', '/images/{name*}/history', async ({ res, params, query, version }) => {
     // platform (1.48): the graphdriver store's image is of one platform, which must be it
-    const platform = versionAtLeast(version, '1.48') && query.get('platform') ? decodePlatform(query.get('platform')!) : undefined;
-    if (platform) {
-      const img = await images.get(params[0]);
-      checkPlatform(params[0], img, await images.configBlob(img.id).catch(() => null), platform);
-    }
+    await checkImagePlatform(images, params[0], platformParam(query, version, '1.48'));
     sendJson(res!, 200, await images.history(params[0]));
   });
 

@@ -11,7 +11,7 @@ import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js'
 import { isValidTag, parseReference, parseTagTarget } from '../../image/reference.js';
 import { FilterArgs, invalidFilter, selectImages } from './filters.js';
 import { imageSummaryFor, inspectImageFor, sharedSize } from './image-views.js';
-import { checkPlatform, decodePlatform, decodePlatforms, formatPlatform, imagePlatform, platformMatches, type Platform } from './platform.js';
+import { checkImagePlatform, checkPlatform, decodePlatforms, platformParam, formatPlatform, imagePlatform, platformMatches, type Platform } from './platform.js';
 import { versionAtLeast } from './version.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
@@ -43,7 +43,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     // manifests (1.48) lists an index's manifests: the graphdriver store has none to list,
     // but asking for them and a platform (1.49) at once is still refused
     const manifests = versionAtLeast(version, '1.48') && !!query.get('manifests') && boolParam(query, 'manifests');
-    const platform = versionAtLeast(version, '1.49') && query.get('platform') ? decodePlatform(query.get('platform')!) : undefined;
+    const platform = platformParam(query, version, '1.49');
     if (manifests && platform) throw invalidArgument('conflicting options: manifests and platform options cannot both be set');
     const img = await images.get(params[0]);
     const blob = await images.configBlob(img.id).catch(() => null);
@@ -86,7 +86,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     // clientAuth (1.48): dockerd's graphdriver store cannot hand a registry's challenge back
     if (versionAtLeast(version, '1.48') && boolParam(query, 'clientAuth')) throw unimplemented(NO_CLIENT_AUTH);
     // platform (1.46): older clients sent PullOptions' platform along, which dockerd ignores
-    const platform = versionAtLeast(version, '1.46') && query.get('platform') ? decodePlatform(query.get('platform')!) : undefined;
+    const platform = platformParam(query, version, '1.46');
     // dockerd takes the credentials from X-Registry-Auth, else (old clients) from the body
     let auth = decodeRegistryAuth(req.headers['x-registry-auth']);
     if (req.headers['x-registry-auth'] === undefined) {
@@ -98,12 +98,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     } else {
       req.resume();
     }
-    if (platform) {
-      // the graphdriver store pushes the image as it is: it must be of the platform asked
-      const ref = query.get('tag') ? `${params[0]}:${query.get('tag')}` : params[0];
-      const img = await images.get(ref);
-      checkPlatform(ref, img, await images.configBlob(img.id).catch(() => null), platform);
-    }
+    // the graphdriver store pushes the image as it is: it must be of the platform asked
+    await checkImagePlatform(images, query.get('tag') ? `${params[0]}:${query.get('tag')}` : params[0], platform);
     const out = progressWriter(res!);
     try {
       // dockerd names the repository before it looks for the image: every error is in the stream

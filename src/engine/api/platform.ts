@@ -2,9 +2,10 @@
 // inspect 1.49, rmi's `platforms` 1.50): a JSON-encoded OCI platform, decoded and matched as
 // dockerd's graphdriver image store does. That store holds one platform per image, so a
 // platform the image does not have is dockerd's "was found but does not match" (404).
-import type { ImageRecord } from '../../image/types.js';
+import type { ImageRecord, ImageStore } from '../../image/types.js';
 import { invalidArgument, notFound } from '../../common/errors.js';
 import { formatPlatform, normalizePlatform, platformMatches as sameOrAnyVariant, type Platform } from '../../image/registry/manifest.js';
+import { versionAtLeast } from './version.js';
 
 export { formatPlatform, type Platform };
 
@@ -39,6 +40,12 @@ export function decodePlatform(raw: string): Platform {
   return p;
 }
 
+/** A request's platform= from the API version `since` on (older versions ignore it). */
+export function platformParam(query: URLSearchParams, version: string, since: string): Platform | undefined {
+  const raw = query.get('platform');
+  return raw && versionAtLeast(version, since) ? decodePlatform(raw) : undefined;
+}
+
 /** dockerd's httputils.DecodePlatforms: every value of a repeated query parameter. */
 export function decodePlatforms(raws: string[]): Platform[] {
   return raws.map(decodePlatform);
@@ -69,4 +76,11 @@ export function checkPlatform(ref: string, i: ImageRecord, blob: Record<string, 
   const have = imagePlatform(i, blob);
   if (platformMatches(wanted, have)) return;
   throw notFound(`image with reference ${ref} was found but does not match the specified platform: wanted ${formatPlatform(wanted)}, actual: ${formatPlatform(have)}`);
+}
+
+/** checkPlatform for an image the store has under `ref` (its 404 when the image is not there). */
+export async function checkImagePlatform(images: Pick<ImageStore, 'get' | 'configBlob'>, ref: string, wanted: Platform | undefined): Promise<void> {
+  if (!wanted) return;
+  const img = await images.get(ref);
+  checkPlatform(ref, img, await images.configBlob(img.id).catch(() => null), wanted);
 }

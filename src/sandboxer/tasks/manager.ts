@@ -19,7 +19,7 @@ import { FifoPump, noStdio, type FifoPaths } from './io.js';
 import { FifoPassthrough, openProcessIo } from './io-direct.js';
 import { Task, exitOf, type CreateTask, type ExecEntry, type ExitInfo } from './task.js';
 import { adaptSpec, readBundleSpec } from './spec.js';
-import { mountRootfs, unmountRootfs, type RootMount } from './mounts.js';
+import { mountRootfs, unmountRootfs } from './mounts.js';
 import type { EventPublisher } from './events.js';
 import { ts, type EventInit, type EventKind } from './topics.js';
 import { stateError } from './state-errors.js';
