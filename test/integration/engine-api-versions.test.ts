@@ -107,6 +107,14 @@ test('create: a volume\'s Subpath (1.45) and tmpfs Options (1.46) reach the cont
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /from the subpath/);
   assert.doesNotMatch(r.out.split('\n').find((l) => l.includes(' /t ')) ?? 'none', /noexec/);
+  // a subpath a container made a symlink out of the volume after the create: the start,
+  // which resolves it again, refuses it rather than mount the host's directory
+  const later = await create('1.45', { Cmd: ['true'], HostConfig: { Mounts: [{ Type: 'volume', Source: 'subv', Target: '/x', VolumeOptions: { Subpath: 'in' } }] } });
+  await fs.rm(path.join(vol.Mountpoint as string, 'in'), { recursive: true });
+  await fs.symlink('/etc', path.join(vol.Mountpoint as string, 'in'));
+  const start = await req('POST', `/v1.45/containers/${later}/start`);
+  assert.equal(start.status, 400, start.body);
+  assert.match(JSON.parse(start.body).message, /subpath "in" is outside of the volume/);
 });
 
 test('create: type=image mounts an image read-only from 1.48 on (ImageOptions.Subpath too); rm removes its snapshot', async () => {

@@ -4,12 +4,12 @@
 // subpath a directory in it), mounted before each start, unmounted after the exit, removed
 // with the container. The container's spec binds it read-only (spec.ts).
 import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
 import { invalidArgument } from '../../common/errors.js';
 import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { ContainerHooks } from './hooks.js';
 import type { Container } from './model.js';
+import { realpathUnder } from './rootfs.js';
 
 /** The snapshot keys of a container's image mounts. */
 export function imageMountKeys(rec: Pick<Container, 'id' | 'config'>): string[] {
@@ -53,8 +53,7 @@ export class ImageMountHooks implements ContainerHooks {
 
 /** An image's subpath must be a directory inside it once its symlinks are followed. */
 async function checkSubpath(root: string, subpath: string): Promise<void> {
-  const real = await fs.realpath(root);
-  const p = await fs.realpath(path.join(real, subpath)).catch(() => null);
-  if (!p || (p !== real && !p.startsWith(real + '/'))) throw invalidArgument(`invalid mount config for type "image": subpath ${JSON.stringify(subpath)} is not in the image`);
-  if (!(await fs.stat(p)).isDirectory()) throw invalidArgument(`invalid mount config for type "image": subpath ${JSON.stringify(subpath)} is not a directory`);
+  const p = await realpathUnder(root, subpath);
+  if (!p?.inside) throw invalidArgument(`invalid mount config for type "image": subpath ${JSON.stringify(subpath)} is not in the image`);
+  if (!(await fs.stat(p.real)).isDirectory()) throw invalidArgument(`invalid mount config for type "image": subpath ${JSON.stringify(subpath)} is not a directory`);
 }

@@ -63,6 +63,17 @@ export async function resolveInRoot(root: string, p: string, followLast = true):
   return path.join(root, ...done);
 }
 
+/**
+ * `sub` under `root` with every symlink followed as the host follows them (realpath: what a
+ * bind mount of it would mount): null when it does not exist; `inside` false when it leads
+ * out of `root`. A mount's subpath must be inside, where resolveInRoot would clamp it.
+ */
+export async function realpathUnder(root: string, sub: string): Promise<{ real: string; inside: boolean } | null> {
+  const base = await fs.realpath(root);
+  const real = await fs.realpath(path.join(base, sub)).catch(() => null);
+  return real === null ? null : { real, inside: real === base || real.startsWith(base + '/') };
+}
+
 /** The same inode: /proc/<pid>/root of a container is its rootfs, not the host's or a VM's. */
 async function sameFile(a: string, b: string): Promise<boolean> {
   const [x, y] = await Promise.all([fs.stat(a).catch(() => null), fs.stat(b).catch(() => null)]);

@@ -8,6 +8,7 @@ import { deviceNode, hostDevices, type HostDevice } from '../../oci/host-devices
 import type { Spec } from '../../oci/types.js';
 import { buildSpec, type HostInfo, type SpecOptions } from '../../oci/spec.js';
 import { kernelHasRecursiveReadonly } from '../../oci/host.js';
+import { volumeSubpath } from '../volumes/hooks.js';
 import { resolveUser, type ResolvedUser } from '../../oci/user.js';
 import type { SeccompProfile } from '../../oci/seccomp.js';
 import { failedPrecondition, invalidArgument } from '../../common/errors.js';
@@ -118,9 +119,9 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
       // API 1.44: runc's rro (mount_setattr, kernel 5.12) makes the submounts read-only too
       ...(b.readonly && recursiveReadonly(b, host.kernel) ? { rro: true } : {}),
     })),
-    ...(k.volumes ?? []).map((v) => ({
-      source: v.subpath ? path.join(v.source, v.subpath) : v.source, destination: v.destination, readonly: v.readonly, propagation: 'rprivate' as const,
-    })),
+    ...await Promise.all((k.volumes ?? []).map(async (v) => ({
+      source: v.subpath ? await volumeSubpath(v.source, v.subpath) : v.source, destination: v.destination, readonly: v.readonly, propagation: 'rprivate' as const,
+    }))),
     // --mount type=image: the image's snapshot (image-mounts.ts), read-only
     ...(k.imageMounts ?? []).filter((m) => m.source).map((m) => ({
       source: m.subpath ? path.join(m.source!, m.subpath) : m.source!, destination: m.destination, readonly: true, propagation: 'rprivate' as const,

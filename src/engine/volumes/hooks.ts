@@ -14,6 +14,7 @@ import type { Logger } from '../../common/log.js';
 import type { ContainerHooks, CreateContext } from '../containers/hooks.js';
 import { running, type Bind, type Container, type VolumeMount } from '../containers/model.js';
 import { copyUp, hasImagePath } from './copyup.js';
+import { realpathUnder } from '../containers/rootfs.js';
 import type { VolumeStore } from './store.js';
 
 export interface VolumeHooksDeps {
@@ -167,12 +168,13 @@ export class VolumeHooks implements ContainerHooks {
 
 /**
  * A volume's subpath (API 1.45) on the host: it must be there already, and inside the volume
- * once its symlinks are followed (dockerd resolves it in the volume's root too).
+ * once its symlinks are followed (dockerd resolves it in the volume's root too). Checked at
+ * create and again at each start, whose bind mounts the path resolved then: a container may
+ * have made it a symlink meanwhile.
  */
 export async function volumeSubpath(root: string, subpath: string): Promise<string> {
-  const real = await fs.realpath(root);
-  const p = await fs.realpath(path.join(real, subpath)).catch(() => null);
+  const p = await realpathUnder(root, subpath);
   if (!p) throw invalidArgument(`cannot access path ${path.join(root, subpath)}: no such file or directory`);
-  if (p !== real && !p.startsWith(real + '/')) throw invalidArgument(`subpath ${JSON.stringify(subpath)} is outside of the volume`);
-  return p;
+  if (!p.inside) throw invalidArgument(`subpath ${JSON.stringify(subpath)} is outside of the volume`);
+  return p.real;
 }
