@@ -2,7 +2,7 @@
 // (the list's networks with an empty Containers map); from 1.42 as dockerd 29 does: the list's
 // networks without Containers (its network.Summary), EnableIPv4 from 1.48, and from 1.52 the
 // inspect's Status, the IPAM accounting of each subnet.
-import { ipToInt, parseCidr, size, type Cidr } from '../networks/ipv4.js';
+import { contains, ipToInt, parseCidr, size } from '../networks/ipv4.js';
 import { networkView, type EndpointView, type NetworkRecord } from '../networks/model.js';
 import { versionAtLeast } from './version.js';
 
@@ -49,18 +49,14 @@ export function subnetStatus(n: NetworkRecord, endpoints: Array<Pick<EndpointVie
       taken.add(sub.base);
       taken.add(sub.base + size(sub) - 1);
     }
-    if (c.gateway && inside(sub, ipToInt(c.gateway))) taken.add(ipToInt(c.gateway));
+    if (c.gateway && contains(sub, c.gateway)) taken.add(ipToInt(c.gateway));
     for (const e of endpoints) {
       const ip = e.ipv4.split('/')[0];
-      if (ip && inside(sub, ipToInt(ip))) taken.add(ipToInt(ip));
+      if (ip && contains(sub, ip)) taken.add(ipToInt(ip));
     }
     const range = c.ipRange ? parseCidr(c.ipRange, 'ip-range') : sub;
-    const inRange = [...taken].filter((a) => inside(range, a)).length;
+    const inRange = [...taken].filter((a) => contains(range, a)).length;
     out[c.subnet] = { IPsInUse: taken.size, DynamicIPsAvailable: size(range) - inRange };
   }
   return out;
-}
-
-function inside(c: Cidr, a: number): boolean {
-  return a >= c.base && a < c.base + size(c);
 }

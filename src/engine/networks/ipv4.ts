@@ -31,8 +31,9 @@ export function size(c: Cidr): number {
   return 2 ** (32 - c.prefix);
 }
 
-export function contains(c: Cidr, ip: string): boolean {
-  const n = ipToInt(ip);
+/** Is the address (dotted, or as ipToInt gives it) in the subnet? */
+export function contains(c: Cidr, ip: string | number): boolean {
+  const n = typeof ip === 'number' ? ip : ipToInt(ip);
   return n >= c.base && n < c.base + size(c);
 }
 
