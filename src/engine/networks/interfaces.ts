@@ -4,6 +4,7 @@
 import { errorMessage } from '../../common/errors.js';
 import { execOk } from '../../common/exec.js';
 import type { EndpointSpec, NetworkState } from '../containers/model.js';
+import { applySysctls as writeSysctls, checkSysctls } from '../pods/sysctls.js';
 
 const inNetns = (netns: string, args: string[]) => execOk('nsenter', [`--net=${netns}`, ...args], { timeoutMs: 10_000 });
 
@@ -27,13 +28,21 @@ export function gatewayIndex(eps: ReadonlyArray<Pick<EndpointSpec, 'networkId' |
   return best;
 }
 
-/** An endpoint's sysctls ("net.ipv4.conf.IFNAME.x=v") on its interface; the failed one's error. */
+/**
+ * An endpoint's sysctls ("net.ipv4.conf.IFNAME.x=v") on its interface, written in its
+ * namespace as a pod's are (one nsenter for all); the failed one's error.
+ */
 export async function applySysctls(netns: string, ifName: string, sysctls: readonly string[]): Promise<void> {
-  for (const sc of sysctls) {
+  const values = Object.fromEntries(sysctls.map((sc) => {
     const [k, ...v] = sc.split('=');
-    const key = k!.replace(/\.(IFNAME|ifname)\./, `.${ifName}.`);
-    await inNetns(netns, ['sysctl', '-q', '-w', `${key}=${v.join('=')}`])
-      .catch((e: unknown) => { throw new Error(`failed to set sysctl ${key} of ${ifName}: ${errorMessage(e)}`); });
+    return [k!.replace(/\.(IFNAME|ifname)\./, `.${ifName}.`), v.join('=')];
+  }));
+  try {
+    // (the keys become paths under /proc/sys: checked as a pod's are, in runc's words)
+    checkSysctls(values, { net: true, ipc: false, uts: false });
+    await writeSysctls(values, { net: netns });
+  } catch (e) {
+    throw new Error(`failed to set the sysctls of ${ifName}: ${errorMessage(e)}`);
   }
 }
 
