@@ -2,7 +2,8 @@
 // first use; CommonJS for the guest agent and for the CLI's startup snapshot (both V8 snapshots).
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 
 /** The commit and time `docker version` shows for the engine (blank outside a git checkout). */
 let commit = '';
@@ -119,6 +120,27 @@ await Promise.all([
 ]);
 
 makeCliSnapshot();
+buildNativeAddon();
+
+/**
+ * build/native/tsula_native.node from native/tsula_native.c: node-API only (one binary for any
+ * node >= 20), compiled with the host's cc against this node's headers. The daemons run
+ * without it (src/common/native.ts), so a failure here only warns.
+ */
+function buildNativeAddon() {
+  const out = 'build/native/tsula_native.node';
+  const include = path.join(path.dirname(process.execPath), '..', 'include', 'node');
+  mkdirSync('build/native', { recursive: true });
+  const made = spawnSync('cc', ['-O2', '-Wall', '-Wextra', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=tsula_native',
+    `-I${include}`, '-o', `${out}.tmp`, 'native/tsula_native.c'], { encoding: 'utf8' });
+  if (made.status !== 0) {
+    rmSync(`${out}.tmp`, { force: true });
+    rmSync(out, { force: true }); // never an addon older than its source
+    console.warn(`bundle: no native addon (tsulad starts host tools through node's fork and mount(8), slower): ${(made.stderr || made.error?.message || `exit ${made.status}`).trim()}`);
+    return;
+  }
+  renameSync(`${out}.tmp`, out);
+}
 
 /**
  * build/tsula.blob: the CLI's startup snapshot, made by this node on this CPU, and

@@ -17,6 +17,9 @@ RUNTIME_PKGS+=(qemu-system-x86 qemu-system-common cpio e2fsprogs)
 # the guest's OCI runtime: crun (C) starts a container in a third of runc's (Go) emulated
 # time under TCG; the host keeps runc, and the guest image has both (see build-guest.sh)
 RUNTIME_PKGS+=(crun)
+# tsula's native addon (native/tsula_native.c, built by npm run build against node's headers):
+# posix_spawn and the mount syscalls for the daemons, which run without it, slower
+RUNTIME_PKGS+=(gcc libc6-dev)
 TEST_PKGS=()
 
 if [[ "${1:-}" == "--test" ]]; then

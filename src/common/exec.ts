@@ -3,7 +3,7 @@
 // Each command runs in its own process group: a step must be killable, and what it runs may
 // start children of its own (a CNI bridge plugin execs host-local), so a timeout or an
 // aborted caller kills the whole group, not just the first pid.
-import { spawn } from 'node:child_process';
+import { spawnChild } from './spawn.js';
 import { internal, unavailable } from '../common/errors.js';
 
 export interface ExecResult { code: number; stdout: string; stderr: string }
@@ -30,7 +30,7 @@ export function exec(cmd: string, args: string[], o: ExecOptions = {}): Promise<
   return new Promise((resolve, reject) => {
     if (o.signal?.aborted) { reject(aborted(cmd, o.signal)); return; }
     // detached: its own process group, so that a kill reaches what it started, too
-    const child = spawn(cmd, args, { cwd: o.cwd, env: o.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    const child = spawnChild(cmd, args, { cwd: o.cwd, env: o.env, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
     const out: Buffer[] = []; const err: Buffer[] = [];
     let killedFor: Error | null = null;
     const killGroup = (why: Error) => {
@@ -44,15 +44,15 @@ export function exec(cmd: string, args: string[], o: ExecOptions = {}): Promise<
     const onAbort = () => killGroup(aborted(cmd, o.signal!));
     o.signal?.addEventListener('abort', onAbort, { once: true });
     const done = () => { if (timer) clearTimeout(timer); o.signal?.removeEventListener('abort', onAbort); };
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
+    child.stdout!.on('data', (c: Buffer) => out.push(c));
+    child.stderr!.on('data', (c: Buffer) => err.push(c));
     child.on('error', (e: NodeJS.ErrnoException) => {
       done();
       reject(e.code === 'ENOENT'
         ? unavailable(`${cmd} not found${PACKAGE[cmd] ? `: install the "${PACKAGE[cmd]}" package` : ''}`, e)
         : internal(`cannot run ${cmd}: ${e.message}`, e));
     });
-    child.on('close', (code, sig) => {
+    child.on('close', (code: number | null, sig: NodeJS.Signals | null) => {
       done();
       if (killedFor) { reject(killedFor); return; }
       resolve({
@@ -61,8 +61,8 @@ export function exec(cmd: string, args: string[], o: ExecOptions = {}): Promise<
         stderr: Buffer.concat(err).toString('utf8').trim(),
       });
     });
-    child.stdin.on('error', () => { /* the child may exit before it reads all its input */ });
-    child.stdin.end(o.input ?? '');
+    child.stdin!.on('error', () => { /* the child may exit before it reads all its input */ });
+    child.stdin!.end(o.input ?? '');
   });
 }
 

@@ -1,8 +1,9 @@
-// Mount table queries and mount/umount through the host's util-linux tools.
+// Mount table queries, and umount: the syscall through the native addon, else umount(8).
 import { promises as fs, readFileSync, realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import { run } from './exec.js';
 import { internal } from '../common/errors.js';
+import { MNT_DETACH, native } from '../common/native.js';
 
 export interface MountEntry {
   mountPoint: string; fsType: string; source: string; options: string;
@@ -43,15 +44,21 @@ export async function unmountPath(p: string): Promise<void> {
   const rp = await real(p);
   for (let i = 0; i < 16; i++) {
     if (!(await mounts()).some((m) => m.mountPoint === rp)) return;
-    const r = await run('umount', [rp]);
-    if (r.code !== 0) {
-      const l = await run('umount', ['-l', rp]);
-      if (l.code !== 0 && (await mounts()).some((m) => m.mountPoint === rp)) {
-        throw internal(`cannot unmount ${rp}: ${r.stderr}; lazy: ${l.stderr}`);
-      }
+    const r = await umount(rp, false);
+    if (r) {
+      const l = await umount(rp, true);
+      if (l && (await mounts()).some((m) => m.mountPoint === rp)) throw internal(`cannot unmount ${rp}: ${r}; lazy: ${l}`);
     }
   }
   throw internal(`cannot unmount ${rp}: still mounted`);
+}
+
+/** One umount (lazy: MNT_DETACH), by the syscall when the addon is there: its error, or ''. */
+async function umount(p: string, lazy: boolean): Promise<string> {
+  const addon = native();
+  if (addon) return addon.umount(p, lazy ? MNT_DETACH : 0).then(() => '', (e: Error) => e.message);
+  const r = await run('umount', lazy ? ['-l', p] : [p]);
+  return r.code === 0 ? '' : r.stderr || `exit ${r.code}`;
 }
 
 /** Unmount everything mounted at or below dir, deepest first (before deleting dir). */

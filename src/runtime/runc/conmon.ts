@@ -1,10 +1,10 @@
 // Glue to conmon (the C monitor CRI-O and podman use): argv, the sync/start/attach pipes,
 // and its JSON messages. conmon double-forks; the daemonised monitor outlives tsulad.
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { internal, TsulaError } from '../../common/errors.js';
 import { onLines } from '../../common/lines.js';
+import { spawnChild, type Child } from '../../common/spawn.js';
 import type { Passthrough } from '../types.js';
 
 export interface ConmonPaths {
@@ -96,7 +96,7 @@ export class SyncReader {
 }
 
 export interface ConmonProcess {
-  child: ChildProcess;
+  child: Child;
   sync: SyncReader;
   start: Writable | null;
   attachReady: Promise<void> | null;
@@ -121,7 +121,7 @@ export function spawnConmon(p: ConmonPaths, a: ConmonArgs): ConmonProcess {
     env._OCI_ATTACHPIPE = '5';
     stdio.push('pipe', 'pipe');
   }
-  const child = spawn(p.conmon, conmonArgv(p, a), { stdio, env, detached: true, cwd: a.bundle });
+  const child = spawnChild(p.conmon, conmonArgv(p, a), { stdio, env, detached: true, cwd: a.bundle, unref: true });
   let stderr = '';
   if (!io) {
     child.stderr?.setEncoding('utf8');
@@ -148,7 +148,6 @@ export function spawnConmon(p: ConmonPaths, a: ConmonArgs): ConmonProcess {
     child.stdio[0] = child.stdio[1] = child.stdio[2] = null;
   }
   child.on('error', () => {});
-  child.unref();
   // (the process' own stdio, in passthrough, is not conmon's to close)
   const closePipes = () => {
     child.stdio.forEach((s, fd) => { if (!io || fd > 2) (s as { destroy?: () => void } | null)?.destroy?.(); });

@@ -1,9 +1,7 @@
 // Runtime "runc": one conmon per container in front of runc. tsulad talks to runc for
 // lifecycle verbs and to conmon's files and sockets for stdio, resize and exits.
-import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
 import type { LinuxResources, Spec } from '../../oci/types.js';
 import { detectCgroups, readCgroup, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
@@ -15,9 +13,9 @@ import { withLogReplay } from './exec-replay.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
 import { failedPrecondition, internal, notFound } from '../../common/errors.js';
 import type { Faults } from '../../common/faults.js';
+import { exec } from '../../common/exec.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
 
-const execFileP = promisify(execFile);
 
 export interface RuncRuntimeOptions {
   name?: string;          // the runtime's name in tsula ("runc")
@@ -47,17 +45,12 @@ export class RuncConmonRuntime implements Runtime {
   }
 
   private async runc(args: string[], what: string): Promise<string> {
-    try {
-      const { stdout } = await execFileP(this.o.runtimePath,
-        [`--root=${this.paths.runtimeRoot}`, ...(this.paths.runtimeArgs ?? []), ...args], { maxBuffer: 16 << 20 });
-      return stdout;
-    } catch (e) {
-      const err = e as { stderr?: string; message: string };
-      const msg = cleanRuntimeError(err.stderr || err.message);
-      if (/does not exist|not found/i.test(msg)) throw notFound(`${what}: ${msg}`);
-      if (/not running|not paused|is paused|cannot (start|kill|pause)|already/i.test(msg)) throw failedPrecondition(`${what}: ${msg}`);
-      throw internal(`${what}: ${msg}`);
-    }
+    const r = await exec(this.o.runtimePath, [`--root=${this.paths.runtimeRoot}`, ...(this.paths.runtimeArgs ?? []), ...args]);
+    if (r.code === 0) return r.stdout;
+    const msg = cleanRuntimeError(r.stderr || `exit status ${r.code}`);
+    if (/does not exist|not found/i.test(msg)) throw notFound(`${what}: ${msg}`);
+    if (/not running|not paused|is paused|cannot (start|kill|pause)|already/i.test(msg)) throw failedPrecondition(`${what}: ${msg}`);
+    throw internal(`${what}: ${msg}`);
   }
 
   async create(req: CreateRequest): Promise<number> {
