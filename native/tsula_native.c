@@ -284,8 +284,24 @@ static napi_value Umount(napi_env env, napi_callback_info info) {
   return queue(env, m);
 }
 
+/* usable() -> whether this kernel has pidfds to wait with (Linux >= 5.4): pidfd_open of
+ * ourselves, and waitid(P_PIDFD) on it saying ECHILD (we are not our child), not EINVAL */
+static napi_value Usable(napi_env env, napi_callback_info info) {
+  bool ok = false;
+  int fd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+  if (fd >= 0) {
+    siginfo_t si;
+    ok = waitid(P_PIDFD, (id_t)fd, &si, WEXITED | WNOHANG) < 0 && errno == ECHILD;
+    close(fd);
+  }
+  napi_value r; napi_get_boolean(env, ok, &r);
+  (void)info;
+  return r;
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor d[] = {
+    { "usable", NULL, Usable, NULL, NULL, NULL, napi_default, NULL },
     { "spawn", NULL, Spawn, NULL, NULL, NULL, napi_default, NULL },
     { "socketpair", NULL, SocketPair, NULL, NULL, NULL, napi_default, NULL },
     { "mount", NULL, Mount, NULL, NULL, NULL, napi_default, NULL },

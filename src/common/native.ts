@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 export interface NativeAddon {
+  /** Whether this kernel has what spawn needs (pidfds: Linux >= 5.4). */
+  usable(): boolean;
   /**
    * posix_spawnp(file, argv) with fds[i] as the child's fd i; env null: ours. onExit gets the
    * exit code (-1 when killed) and the signal (0 unless killed). Throws the errno's error.
@@ -33,7 +35,8 @@ export function native(): NativeAddon | null {
   if (!file) return null;
   try {
     // a builtin-free require from anywhere: the agent's bundle is CommonJS (no import.meta)
-    loaded = createRequire('/')(file) as NativeAddon;
+    const addon = createRequire('/')(file) as NativeAddon;
+    if (addon.usable()) loaded = addon;
   } catch {
     // built for another node (its ABI) or a missing libc symbol: the fallbacks work
   }
