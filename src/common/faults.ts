@@ -15,6 +15,7 @@ export type FaultPoint =
   | 'rm:after-mark'           // removal marked, nothing deleted yet
   | 'rm:after-snapshot'       // writable layer gone, record directory still there
   | 'start:after-mount'       // rootfs mounted (the network set up), no conmon yet
+  | 'start:after-stage'       // rootfs mounted, volume subpaths bound at their staging paths, no conmon yet
   | 'load:after-layers'       // a load's layers unpacked, no blob committed, no record written
   | 'rmi:after-record'        // an image's record deleted, its layers not yet
   | 'commit:after-pause'      // docker commit paused the container, its layer not read yet

@@ -61,6 +61,27 @@ async function umount(p: string, lazy: boolean): Promise<string> {
   return r.code === 0 ? '' : r.stderr || `exit ${r.code}`;
 }
 
+const MS_BIND = 0x1000;
+const MS_PRIVATE = 0x40000;
+
+/**
+ * Bind source (not recursively) at target and make that mount private: nothing mounted
+ * there later propagates to other namespaces, nor from them. The syscalls through the addon,
+ * else mount(8).
+ */
+export async function bindPrivate(source: string, target: string): Promise<void> {
+  const addon = native();
+  const failed = (why: string) => internal(`cannot bind ${source} at ${target}: ${why}`);
+  if (addon) {
+    await addon.mount(source, target, '', MS_BIND, '').catch((e: Error) => { throw failed(e.message); });
+    await addon.mount('', target, '', MS_PRIVATE, '').catch(async (e: Error) => { await umount(target, true); throw failed(e.message); });
+    return;
+  }
+  // --no-canonicalize: the kernel follows source (a /proc/<pid>/fd link), not a path mount(8) made of it
+  const r = await run('mount', ['--no-canonicalize', '--bind', '--make-private', source, target]);
+  if (r.code !== 0) throw failed(r.stderr || `exit ${r.code}`);
+}
+
 /** Unmount everything mounted at or below dir, deepest first (before deleting dir). */
 export async function unmountUnder(dir: string): Promise<void> {
   const rd = await real(dir);

@@ -107,6 +107,12 @@ test('create: a volume\'s Subpath (1.45) and tmpfs Options (1.46) reach the cont
   assert.equal(r.code, 0, r.out);
   assert.match(r.out, /from the subpath/);
   assert.doesNotMatch(r.out.split('\n').find((l) => l.includes(' /t ')) ?? 'none', /noexec/);
+  // the start bound it from the object it opened and checked (volumes/subpath-stage.ts): that
+  // staging mount is gone once the runtime has its own; a file works as a subpath too
+  const mountinfo = await fs.readFile('/proc/self/mountinfo', 'utf8');
+  assert.ok(!mountinfo.split('\n').some((l) => l.includes(`${d.state}/`) && l.includes('/subpaths/')), 'no staging mount is left on the host');
+  const file = await create('1.45', { Cmd: ['cat', '/y'], Tty: true, HostConfig: { Mounts: [{ Type: 'volume', Source: 'subv', Target: '/y', VolumeOptions: { Subpath: 'in/f' } }] } });
+  assert.equal((await runToEnd('1.45', file)).out.trim(), 'from the subpath');
   // a subpath a container made a symlink out of the volume after the create: the start,
   // which resolves it again, refuses it rather than mount the host's directory
   const later = await create('1.45', { Cmd: ['true'], HostConfig: { Mounts: [{ Type: 'volume', Source: 'subv', Target: '/x', VolumeOptions: { Subpath: 'in' } }] } });

@@ -132,6 +132,27 @@ test('etc files a power cut emptied (they are written unsynced) are made again a
   await d.ok(['rm', id]);
 });
 
+test('killed at start:after-stage: the volume subpath bound for the start is unmounted at start-up; start and rm work', async () => {
+  await d.ok(['volume', 'create', 'stagedv']);
+  const vol = (await d.ok(['volume', 'inspect', '-f', '{{.Mountpoint}}', 'stagedv'])).trim();
+  await fs.mkdir(path.join(vol, 'in'));
+  await fs.writeFile(path.join(vol, 'in', 'f'), 'staged\n');
+  const staged = async () => (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => l.includes(`${d.state}/`) && l.includes('/subpaths/'));
+  const create = await d.api('POST', '/v1.45/containers/create?name=staged', JSON.stringify({
+    Image: 'busybox', Cmd: ['cat', '/x/f'], HostConfig: { Mounts: [{ Type: 'volume', Source: 'stagedv', Target: '/x', VolumeOptions: { Subpath: 'in' } }] },
+  }));
+  assert.equal(create.status, 201, create.body);
+  await restart('start:after-stage');
+  await d.cli(['start', 'staged']); // dies with tsulad, the subpath bound at its staging path
+  await recoverFrom('start:after-stage');
+  assert.deepEqual(await staged(), [], 'the staging mount went at start-up');
+  assert.equal(await state('staged'), 'created 0');
+  assert.equal((await d.ok(['start', '-a', 'staged'])).trim(), 'staged');
+  assert.deepEqual(await staged(), [], 'and after the start');
+  await d.ok(['rm', 'staged']);
+  await assertClean('after start:after-stage');
+});
+
 test('killed at create:before-save: no container, no leftovers, the name is free', async () => {
   const before = await containerDirs();
   await restart('create:before-save');

@@ -21,6 +21,7 @@ import { running, type Container } from './model.js';
 import type { Runtime } from '../../runtime/types.js';
 import { errorMessage } from '../../common/errors.js';
 import type { ContainerService } from './service.js';
+import { StagedSubpaths } from '../volumes/subpath-stage.js';
 
 /** Make a container not exist in its runtime (monitor, processes, state, exit file). */
 export async function forget(rt: Runtime, id: string, bundle: string): Promise<void> {
@@ -82,6 +83,8 @@ async function recoverOne(cs: ContainerService, rec: Container): Promise<void> {
   }
   const rt = cs.runtimeOf(rec);
   const bundle = cs.bundle(id);
+  // volume subpaths a start had staged: the runtime has its own mounts of them, if any
+  await StagedSubpaths.clear(bundle).catch((e) => log.warn('unmounting the staged volume subpaths of a cut start', { id, err: errorMessage(e) }));
   const exit = await rt.exitStatus(id);
   const alive = await rt.monitorAlive(id, bundle);
   let st = await rt.state(id).catch(() => null);

@@ -7,6 +7,7 @@ import { running, type Container } from './model.js';
 import { forget } from './recovery.js';
 import { endRestarting, podMembers, sleep } from './service-stop.js';
 import type { ContainerService } from './service.js';
+import { StagedSubpaths } from '../volumes/subpath-stage.js';
 
 export interface RemoveOptions { force: boolean; volumes?: boolean }
 
@@ -70,6 +71,7 @@ async function removeNow(s: ContainerService, rec: Container, opts: RemoveOption
     await s.d.driver.remove(rec.id);
     ph.mark('snapshot');
     s.faults.hit('rm:after-snapshot');
+    await StagedSubpaths.clear(s.bundle(rec.id)); // a crashed start's, never rm'd through
     await fs.rm(s.bundle(rec.id), { recursive: true, force: true });
     await s.d.store.delete(rec);
     s.exitUnrecorded.delete(rec.id);

@@ -34,6 +34,7 @@ import { pause, rename, top, unpause, update } from './service-settings.js';
 import { remove } from './service-remove.js';
 import { WorkingDirsInImages } from './rootfs.js';
 import { runtimeLogCap } from './log-rotation.js';
+import { StagedSubpaths } from '../volumes/subpath-stage.js';
 
 export interface ServiceDeps {
   store: ContainerStore;
@@ -193,6 +194,7 @@ export class ContainerService {
     const ph = new Phases('start', rec.id);
     let created = false;
     let hooked = false;
+    let staged = StagedSubpaths.none;
     try {
       // the last run's runtime state, kept while its exit was not on disk: this run replaces it
       if (this.unreleased.has(rec.id)) await this.release(rec);
@@ -203,7 +205,9 @@ export class ContainerService {
       const rootfs = await this.d.driver.mount(rec.id);
       ph.mark('mount');
       this.faults.hit('start:after-mount'); // recovery unmounts a rootfs no runtime state goes with
-      const spec = await this.specFor(rec, rootfs);
+      staged = await StagedSubpaths.stage(rec.config.volumes ?? [], bundle);
+      this.faults.hit('start:after-stage'); // recovery unmounts what is staged
+      const spec = await this.specFor(rec, rootfs, staged.sources);
       ph.mark('spec');
       for (const b of rec.config.binds) await fs.mkdir(b.source, { recursive: true }).catch(() => { /* a file, or read-only: runc says */ });
       const pid = await rt.create({
@@ -214,6 +218,7 @@ export class ContainerService {
       });
       created = true;
       ph.mark('runtime-create');
+      await staged.release(); // the runtime's mounts hold the subpaths now
       this.faults.hit('start:after-create');
       await connectPendingAttach(this, rec, rt, bundle);
       ph.mark('attach');
@@ -231,6 +236,7 @@ export class ContainerService {
     } catch (e) {
       this.pendingAttach.fail(rec.id);
       if (created) await rt.delete(rec.id, bundle, true).catch(() => {});
+      await staged.release().catch((u) => this.d.log.warn('releasing volume subpaths after a failed start', { id: rec.id, err: errorMessage(u) }));
       if (hooked) await this.hooks.stopped(rec).catch((u) => this.d.log.warn('releasing after a failed start', { id: rec.id, err: errorMessage(u) }));
       await this.d.driver.unmount(rec.id).catch(() => {});
       const msg = errorMessage(e);
@@ -244,8 +250,8 @@ export class ContainerService {
     }
   }
 
-  async specFor(rec: Container, rootfs: string): Promise<Spec> {
-    return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath, guestKernel: this.runtimeOf(rec).guestKernel === true });
+  async specFor(rec: Container, rootfs: string, volumeSources?: ReadonlyMap<number, string>): Promise<Spec> {
+    return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath, guestKernel: this.runtimeOf(rec).guestKernel === true, volumeSources });
   }
 
   // ---- attach (service-attach.ts) -------------------------------------------------------

@@ -101,7 +101,14 @@ export async function processUser(rootfs: string, user: string | undefined, k: C
   return { ...u, additionalGids: [...new Set([...u.additionalGids, ...k.security.supplementalGroups])] };
 }
 
-export async function containerSpec(c: Container, rootfs: string, host: HostInfo, o: { initPath?: string; guestKernel?: boolean } = {}): Promise<Spec> {
+export interface ContainerSpecOptions {
+  initPath?: string;
+  guestKernel?: boolean;
+  /** What to bind for a volume (by its index) instead of its source or subpath. */
+  volumeSources?: ReadonlyMap<number, string>;
+}
+
+export async function containerSpec(c: Container, rootfs: string, host: HostInfo, o: ContainerSpecOptions = {}): Promise<Spec> {
   const k = c.config;
   const user = await processUser(rootfs, k.user || undefined, k);
   const pod = k.pod;
@@ -119,8 +126,10 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
       // API 1.44: runc's rro (mount_setattr, kernel 5.12) makes the submounts read-only too
       ...(b.readonly && recursiveReadonly(b, host.kernel) ? { rro: true } : {}),
     })),
-    ...await Promise.all((k.volumes ?? []).map(async (v) => ({
-      source: v.subpath ? await volumeSubpath(v.source, v.subpath) : v.source, destination: v.destination, readonly: v.readonly, propagation: 'rprivate' as const,
+    ...await Promise.all((k.volumes ?? []).map(async (v, i) => ({
+      // a start holds each subpath at a staging path (volumes/subpath-stage.ts)
+      source: o.volumeSources?.get(i) ?? (v.subpath ? await volumeSubpath(v.source, v.subpath) : v.source),
+      destination: v.destination, readonly: v.readonly, propagation: 'rprivate' as const,
     }))),
     // --mount type=image: the image's snapshot (image-mounts.ts), read-only
     ...(k.imageMounts ?? []).filter((m) => m.source).map((m) => ({
