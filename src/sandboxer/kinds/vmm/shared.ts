@@ -5,22 +5,16 @@
 // containers exist: the dir is a mount of its own with shared propagation, so mounts
 // added later reach virtiofsd's (slave) copy. This host's / is private (DESIGN.md), so the
 // dir can't rely on the parent's propagation.
-import { execFile } from 'node:child_process';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { promisify } from 'node:util';
 import type { Spec, Mount } from '../../../oci/types.js';
 import { internal } from '../../../common/errors.js';
+import { exec } from '../../../common/exec.js';
 import { GUEST_SHARED_DIR } from '../../../agent/paths.js';
 
-const execFileP = promisify(execFile);
-
 async function mount(args: string[], what: string): Promise<void> {
-  try {
-    await execFileP('mount', args);
-  } catch (e) {
-    throw internal(`${what}: ${(e as { stderr?: string }).stderr?.trim() || (e as Error).message}`);
-  }
+  const r = await exec('mount', args);
+  if (r.code !== 0) throw internal(`${what}: ${r.stderr || `mount exited ${r.code}`}`);
 }
 
 /** Mount points at or below dir, deepest first (from /proc/self/mountinfo). */
@@ -36,7 +30,7 @@ export function mountsUnder(dir: string): string[] {
 /** Unmount everything at or below dir (lazily when busy). */
 export async function unmountTree(dir: string): Promise<void> {
   for (const m of mountsUnder(dir)) {
-    await execFileP('umount', [m]).catch(() => execFileP('umount', ['-l', m]).catch(() => {}));
+    if ((await exec('umount', [m])).code !== 0) await exec('umount', ['-l', m]).catch(() => {});
   }
 }
 
