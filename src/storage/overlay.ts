@@ -98,36 +98,36 @@ export class OverlayDriver extends BaseDriver {
     }
   }
 
-  /**
-   * The mount options, with paths relative to the driver root (mount(8) runs there); `from`
-   * '/': absolute, for the mount syscall, or null when that would not fit in a page.
-   */
-  async mountOptions(key: string, from?: '/'): Promise<string | null> {
+  /** The mount options, with paths relative to the driver root (mount(8) runs there). */
+  async mountOptions(key: string): Promise<string> {
     const rec = await this.snapshotRecord(key);
-    const base = from ? this.root : '';
-    const rel = path.join(base, path.relative(this.root, this.snapshotDir(key)));
+    const rel = path.relative(this.root, this.snapshotDir(key));
     const lowers: string[] = [];
-    for (const id of [...rec.chain].reverse()) lowers.push(path.join(base, 'l', await this.shortName(id))); // top first
+    for (const id of [...rec.chain].reverse()) lowers.push(`l/${await this.shortName(id)}`); // top first
     if (lowers.length === 0) lowers.push(`${rel}/empty`);
     const opts = `lowerdir=${lowers.join(':')},upperdir=${rel}/upper,workdir=${rel}/work`;
-    if (opts.length < PAGE) return opts;
-    if (from) return null;
-    throw failedPrecondition(`snapshot ${key}: ${rec.chain.length} layers make an overlay mount option of ${opts.length} bytes (the kernel takes at most ${PAGE - 1})`);
+    if (opts.length >= PAGE) {
+      throw failedPrecondition(`snapshot ${key}: ${rec.chain.length} layers make an overlay mount option of ${opts.length} bytes (the kernel takes at most ${PAGE - 1})`);
+    }
+    return opts;
   }
 
   async mount(key: string): Promise<string> {
     const merged = path.join(this.snapshotDir(key), 'merged');
     const opts = await this.mountOptions(key); // also: notFound for a missing snapshot
     if (await isMounted(merged)) return merged;
-    // the syscall (no mount(8) to start) when the addon is there and absolute paths fit
-    const addon = native();
-    const abs = addon ? await this.mountOptions(key, '/') : null;
     const failed = (why: string) => internal(`mounting overlay for snapshot ${key} failed: ${why}`);
-    if (addon && abs) {
+    // the syscall (no mount(8) to start) when the addon is there and absolute paths still fit
+    const addon = native();
+    const abs = opts.split(',').map((o) => {
+      const [k, v] = o.split('=');
+      return `${k}=${v.split(':').map((p) => path.join(this.root, p)).join(':')}`;
+    }).join(',');
+    if (addon && abs.length < PAGE) {
       await addon.mount('overlay', merged, 'overlay', 0, abs).catch((e: Error) => { throw failed(e.message); });
       return merged;
     }
-    const r = await run('mount', ['-t', 'overlay', 'overlay', '-o', opts!, merged], { cwd: this.root });
+    const r = await run('mount', ['-t', 'overlay', 'overlay', '-o', opts, merged], { cwd: this.root });
     if (r.code !== 0) throw failed(r.stderr || `exit ${r.code}`);
     return merged;
   }
