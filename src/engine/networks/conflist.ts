@@ -7,7 +7,9 @@
 //              under tsulad's graph; the default
 //              route only on the network that gives it (one default route per namespace:
 //              interfaces.ts's gatewayIndex picks it, as libnetwork);
-//   portmap    -p's DNAT, with snat so connections from the host itself are answered too;
+//   portmap    -p's DNAT, with snat so connections from the host itself are answered too
+//              (only in the list of an attachment that publishes ports: without any it does
+//              nothing, and each plugin is a process at every ADD and DEL);
 //   firewall   FORWARD accepts for the container's address, docker's bridge rules' role.
 import { parseConfList, type NetworkConfigList } from '../../network/index.js';
 import { intToIp, parseCidr, size } from './ipv4.js';
@@ -23,6 +25,8 @@ export interface AttachmentConf {
    * addresses handed out, so its lease may come from the whole subnet.
    */
   requestedIp?: boolean;
+  /** Publishes ports (-p, -P): portmap is in its list. */
+  ports?: boolean;
 }
 
 export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkConfigList {
@@ -49,7 +53,7 @@ export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkCon
     name: n.name,
     plugins: [
       bridge,
-      { type: 'portmap', capabilities: { portMappings: true }, snat: true },
+      ...(a.ports ? [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }] : []),
       { type: 'firewall', backend: 'iptables' },
     ],
   };
