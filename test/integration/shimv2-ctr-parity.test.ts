@@ -117,9 +117,18 @@ test('run -d, exec, ps, pause/resume, kill, metrics and delete: the same statuse
   });
 });
 
-/** `ctr t exec -t` under a pty (ctr insists on a console): what the process saw, and its code. */
+/**
+ * `ctr t exec -t` under a pty (ctr insists on a console): what the process saw, and its code.
+ * On a loaded host ctr sometimes exits before it copied the output (runc-v2's too): tried again.
+ */
 async function execTty(id: string): Promise<[number, string]> {
-  const cmd = `ctr -a ${c.sock} -n tsula task exec -t --exec-id tty ${id} sh -c 'tty; exit 6'`;
+  let r: [number, string] = [-1, ''];
+  for (let i = 1; i <= 3 && !r[1]; i++) r = await execTtyOnce(id, `tty${i}`);
+  return r;
+}
+
+async function execTtyOnce(id: string, execId: string): Promise<[number, string]> {
+  const cmd = `ctr -a ${c.sock} -n tsula task exec -t --exec-id ${execId} ${id} sh -c 'tty; exit 6'`;
   // script's stdin stays open until the end: at its EOF, script writes the pty's EOF character
   // to ctr, which passes it on as the exec's input, echoed into the output as ^@ or ^D
   const p = spawn('script', ['-qec', cmd, '/dev/null'], { env: c.env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -179,12 +188,19 @@ test('events: the same task topics in the same order with the same fields', asyn
         await remove(e);
       }
       // topic, the fields set, and the values that say what happened (not pids nor times)
-      return text().slice(from).split('\n').flatMap((l) => {
+      const seen = text().slice(from).split('\n').flatMap((l) => {
         const m = /\s(\/tasks\/[a-z-]+) (\{.*\})$/.exec(l);
         if (!m) return [];
         const o = JSON.parse(m[2]) as Record<string, unknown>;
         return [[m[1], Object.keys(o).join(','), o.exec_id ?? o.id ?? '', o.exit_status ?? '']];
       });
+      // runc-v2's TaskOOM (cgroup v1's eventfd) is sometimes missing on a loaded host: tsula's
+      // must be there, right before the OOM-killed task's exit; the rest is compared
+      if (rt === 'tsula') {
+        const at = seen.findIndex(([t, , x]) => t === '/tasks/exit' && x === id('oom'));
+        assert.deepEqual(seen[at - 1], ['/tasks/oom', 'container_id', '', ''], 'tsula\'s TaskOOM before the exit of the OOM-killed task');
+      }
+      return seen.filter(([t]) => t !== '/tasks/oom');
     });
   } finally {
     await ev.close();
