@@ -22,10 +22,13 @@ export const DAEMON_V8_FLAGS: readonly string[] = ['--lite-mode', '--no-expose-w
  * glibc malloc tunables (man mallopt) for the daemons' own node: freed memory above 64 KiB at
  * the heap's top goes back to the system at once, and buffers of 64 KiB and more come from
  * mmap (returned when freed), instead of staying in the heap after a pull or a burst of runs
- * (bench/engine.mjs: ~1.5 MB less RSS at idle). Set by the launchers; the daemons take them
- * out of the environment their children (runc, conmon, QEMU, CNI plugins) inherit.
+ * (bench/engine.mjs: ~1.5 MB less RSS at idle). One arena: libuv's pool threads and V8's
+ * would each keep an arena's worth of freed pieces (~0.8 MB less at idle); the event loop
+ * thread does nearly all the mallocs, so there is no lock to contend for (100 parallel runs:
+ * the same CPU per run). Set by the launchers; the daemons take them out of the environment
+ * their children (runc, conmon, QEMU, CNI plugins) inherit.
  */
-export const MALLOC_TUNABLES: Readonly<Record<string, string>> = { MALLOC_TRIM_THRESHOLD_: '65536', MALLOC_MMAP_THRESHOLD_: '65536' };
+export const MALLOC_TUNABLES: Readonly<Record<string, string>> = { MALLOC_TRIM_THRESHOLD_: '65536', MALLOC_MMAP_THRESHOLD_: '65536', MALLOC_ARENA_MAX: '1' };
 
 /** At a daemon's start: its children get the environment without MALLOC_TUNABLES. */
 export function dropMallocTunables(env: NodeJS.ProcessEnv = process.env): void {

@@ -48,10 +48,10 @@ test('daemonEnv: as the shebangs do, the rest of the environment kept', () => {
 test('the shebangs set the malloc tunables for node, which the daemon keeps from its children', () => {
   for (const bin of ['tsulad', 'tsula-sandboxer'] as const) {
     const args = daemonShebang(bin).slice('#!/usr/bin/env '.length);
-    const probe = 'process.stdout.write(JSON.stringify([typeof gc, process.env.MALLOC_TRIM_THRESHOLD_, process.env.MALLOC_MMAP_THRESHOLD_]))';
+    const probe = 'process.stdout.write(JSON.stringify([typeof gc, process.env.MALLOC_TRIM_THRESHOLD_, process.env.MALLOC_MMAP_THRESHOLD_, process.env.MALLOC_ARENA_MAX]))';
     const r = spawnSync('/usr/bin/env', [args, '-e', probe], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), ['function', MALLOC_TUNABLES.MALLOC_TRIM_THRESHOLD_, MALLOC_TUNABLES.MALLOC_MMAP_THRESHOLD_], bin);
+    assert.deepEqual(JSON.parse(r.stdout), ['function', MALLOC_TUNABLES.MALLOC_TRIM_THRESHOLD_, MALLOC_TUNABLES.MALLOC_MMAP_THRESHOLD_, MALLOC_TUNABLES.MALLOC_ARENA_MAX], bin);
   }
   const env: NodeJS.ProcessEnv = { PATH: '/bin', ...MALLOC_TUNABLES };
   dropMallocTunables(env);
