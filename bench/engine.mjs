@@ -13,7 +13,7 @@ import { promises as fs, existsSync, openSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { mem } from './lib/proc.mjs';
+import { mem, spawnWay } from './lib/proc.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const N = Number(process.argv[2] ?? 20);
@@ -190,6 +190,7 @@ try {
   await api('DELETE', `/v1.41/containers/${sleeper}?force=1`);
 
   console.log(`\nstart latency, N=${N} sequential runs (mean / p50)`);
+  console.log(`  (tsulad starts host tools by ${spawnWay(daemon.pid)})`);
   for (const r of [runcRes, ownRun, ownSplit, cliRes, cliPlainRes, apiRes, apiUnconfined, nodeRes, nodeCaRes].filter(Boolean)) {
     console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc${r.cpu === undefined ? '' : `   CPU ${fmt(r.cpu)}/run`}`);
   }

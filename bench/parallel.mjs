@@ -10,7 +10,7 @@
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { promises as fs, existsSync, openSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { mem, procs } from './lib/proc.mjs';
+import { mem, procs, spawnWay } from './lib/proc.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = process.argv.slice(2);
@@ -104,7 +104,7 @@ try {
     rows.push(await burst('ctr+sec', (i) => ctrArgv('run', '--rm', '--seccomp', IMAGE, `r${r}s${i}`, 'true'), containerd.pid));
   }
   const pad = (s, w) => String(s).padStart(w);
-  console.log(`${P} runs at once, ${ROUNDS} rounds (${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} CPUs)`);
+  console.log(`${P} runs at once, ${ROUNDS} rounds (${spawnSync('nproc', { encoding: 'utf8' }).stdout.trim()} CPUs; tsulad starts host tools by ${spawnWay(daemon.pid)})`);
   console.log(`${'who'.padEnd(8)}${pad('wall', 10)}${pad('mean', 10)}${pad('p50', 10)}${pad('p95', 10)}${pad('errors', 8)}${pad('host CPU/run (user+sys)', 26)}${pad('daemon CPU/run', 16)}`);
   for (const x of rows) {
     console.log(x.name.padEnd(8) + pad(`${(x.wall / 1000).toFixed(2)} s`, 10) + pad(`${x.mean.toFixed(0)} ms`, 10) + pad(`${x.p50.toFixed(0)} ms`, 10)

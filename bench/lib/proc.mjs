@@ -28,3 +28,11 @@ export function procs() {
 export function memAvailableMb() {
   return kb('/proc/meminfo', /MemAvailable:\s+(\d+)/) / 1024;
 }
+
+/** How a daemon starts host tools: posix_spawn when it has tsula's native addon mapped. */
+export function spawnWay(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/maps`, 'utf8').includes('tsula_native.node')
+      ? 'posix_spawn (native addon)' : "node's fork (no native addon: not built, or TSULA_NATIVE=0)";
+  } catch { return 'unknown'; }
+}
