@@ -2,7 +2,7 @@
 // case runs against both and must give the same child: real processes (sh), no mocks.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -92,4 +92,13 @@ test('exec() (every host tool of the daemons) goes the addon\'s way when it is b
   assert.deepEqual([r.code, r.stdout], [5, 'x']);
   const timedOut = exec('sh', ['-c', 'sleep 5 & sleep 5'], { timeoutMs: 100 });
   await assert.rejects(timedOut, /timed out after 100 ms/); // the whole group is killed, or 'close' would wait for the orphan
+});
+
+test('100 children at once: every exit and output arrives, and no fd of ours (pidfd, socket) is left', { skip: !addon }, async () => {
+  const fds = () => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  const rs = await Promise.all(Array.from({ length: 100 }, (_, i) => exec('sh', ['-c', 'echo $0; exit $(($0 % 7))', String(i)])));
+  rs.forEach((r, i) => assert.deepEqual([r.code, r.stdout], [i % 7, `${i}\n`]));
+  await new Promise((r) => setImmediate(r)); // the sockets' close callbacks
+  assert.equal(fds(), before);
 });
