@@ -1,4 +1,4 @@
-// Mount table queries, and umount: the syscall through the native addon, else umount(8).
+// Mount table queries; umount and binds: the syscalls through the native addon, else mount(8).
 import { promises as fs, readFileSync, realpathSync } from 'node:fs';
 import * as path from 'node:path';
 import { run } from './exec.js';
@@ -42,23 +42,28 @@ export async function isMounted(p: string): Promise<boolean> {
 /** Unmount p until nothing is mounted there; not mounted is fine. Falls back to a lazy unmount. */
 export async function unmountPath(p: string): Promise<void> {
   const rp = await real(p);
+  const addon = native();
   for (let i = 0; i < 16; i++) {
+    if (addon) {
+      // the syscall says whether something is mounted there (EINVAL: not a mount point): no
+      // mount table to read, whose length grows with every container
+      const r = await addon.umount(rp, 0).then(() => null, (e: NodeJS.ErrnoException) => e);
+      if (!r) continue; // another mount may be under the one that went
+      if (r.code === 'EINVAL' || r.code === 'ENOENT') return;
+      const l = await addon.umount(rp, MNT_DETACH).then(() => null, (e: NodeJS.ErrnoException) => e);
+      if (l && l.code !== 'EINVAL') throw internal(`cannot unmount ${rp}: ${r.message}; lazy: ${l.message}`);
+      continue;
+    }
     if (!(await mounts()).some((m) => m.mountPoint === rp)) return;
-    const r = await umount(rp, false);
-    if (r) {
-      const l = await umount(rp, true);
-      if (l && (await mounts()).some((m) => m.mountPoint === rp)) throw internal(`cannot unmount ${rp}: ${r}; lazy: ${l}`);
+    const r = await run('umount', [rp]);
+    if (r.code !== 0) {
+      const l = await run('umount', ['-l', rp]);
+      if (l.code !== 0 && (await mounts()).some((m) => m.mountPoint === rp)) {
+        throw internal(`cannot unmount ${rp}: ${r.stderr || `exit ${r.code}`}; lazy: ${l.stderr || `exit ${l.code}`}`);
+      }
     }
   }
   throw internal(`cannot unmount ${rp}: still mounted`);
-}
-
-/** One umount (lazy: MNT_DETACH), by the syscall when the addon is there: its error, or ''. */
-async function umount(p: string, lazy: boolean): Promise<string> {
-  const addon = native();
-  if (addon) return addon.umount(p, lazy ? MNT_DETACH : 0).then(() => '', (e: Error) => e.message);
-  const r = await run('umount', lazy ? ['-l', p] : [p]);
-  return r.code === 0 ? '' : r.stderr || `exit ${r.code}`;
 }
 
 const MS_BIND = 0x1000;
@@ -74,7 +79,10 @@ export async function bindPrivate(source: string, target: string): Promise<void>
   const failed = (why: string) => internal(`cannot bind ${source} at ${target}: ${why}`);
   if (addon) {
     await addon.mount(source, target, '', MS_BIND, '').catch((e: Error) => { throw failed(e.message); });
-    await addon.mount('', target, '', MS_PRIVATE, '').catch(async (e: Error) => { await umount(target, true); throw failed(e.message); });
+    await addon.mount('', target, '', MS_PRIVATE, '').catch(async (e: Error) => {
+      await addon.umount(target, MNT_DETACH).catch(() => {});
+      throw failed(e.message);
+    });
     return;
   }
   // --no-canonicalize: the kernel follows source (a /proc/<pid>/fd link), not a path mount(8) made of it

@@ -12,7 +12,7 @@ import { exists } from '../common/fsutil.js';
 import { native } from '../common/native.js';
 import { BaseDriver } from './base.js';
 import { run } from './exec.js';
-import { isMounted, unmountPath } from './mounts.js';
+import { unmountPath } from './mounts.js';
 import type { UnpackMode } from './unpack.js';
 import { overlayChanges, type SkipPath, type WritableChanges } from './changes.js';
 
@@ -115,7 +115,9 @@ export class OverlayDriver extends BaseDriver {
   async mount(key: string): Promise<string> {
     const merged = path.join(this.snapshotDir(key), 'merged');
     const opts = await this.mountOptions(key); // also: notFound for a missing snapshot
-    if (await isMounted(merged)) return merged;
+    // mounted already: an overlay is a device of its own (no mount table to read)
+    const [m, dir] = await Promise.all([fs.stat(merged), fs.stat(this.snapshotDir(key))]);
+    if (m.dev !== dir.dev) return merged;
     const failed = (why: string) => internal(`mounting overlay for snapshot ${key} failed: ${why}`);
     // the syscall (no mount(8) to start) when the addon is there and absolute paths still fit
     const addon = native();
