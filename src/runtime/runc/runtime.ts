@@ -16,7 +16,6 @@ import type { Faults } from '../../common/faults.js';
 import { exec } from '../../common/exec.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
 
-
 export interface RuncRuntimeOptions {
   name?: string;          // the runtime's name in tsula ("runc")
   runtimePath: string;    // /usr/sbin/runc
