@@ -170,6 +170,14 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
    * every signal at its default and none blocked, as libuv's children do */
   sigset_t none; sigemptyset(&none);
   sigset_t dfl; sigfillset(&dfl);
+  /* glibc's sigfillset leaves out its internal signals (32, 33: below its SIGRTMIN), and its
+   * posix_spawn then gives the child those ignored, which exec keeps: conmon, runc and the
+   * container's process would all start with them ignored. Their bits are set by hand
+   * (sigaddset refuses them); the child has a signal table of its own. */
+  for (int sig = 32; sig < SIGRTMIN; sig++) {
+    unsigned long *w = &((unsigned long *)&dfl)[(sig - 1) / (8 * sizeof(unsigned long))];
+    *w |= 1UL << ((sig - 1) % (8 * sizeof(unsigned long)));
+  }
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | (setsid_ ? POSIX_SPAWN_SETSID : 0);
   if (!err) { posix_spawnattr_setsigmask(&at, &none); posix_spawnattr_setsigdefault(&at, &dfl); err = posix_spawnattr_setflags(&at, flags); }
   pid_t pid = -1;

@@ -51,6 +51,10 @@ test('run prints output and exits with the container exit code; --rm removes eve
   assert.deepEqual(await snaps(), before, 'rm-me\'s snapshot is gone');
   await d.ok(['rm', keep]);
   assert.ok(!(await snaps()).includes(keep));
+  // the container's process starts with no signal ignored or blocked, as under dockerd (none
+  // of what started it on the way, tsulad, conmon and runc, may leave one to it)
+  const sigs = await d.ok(['run', '--rm', 'busybox', 'grep', '-E', '^Sig(Ign|Blk)', '/proc/self/status']);
+  assert.deepEqual(sigs.split('\n').filter(Boolean).map((l) => l.replace(/\s+/, ' ')).sort(), ['SigBlk: 0000000000000000', 'SigIgn: 0000000000000000']);
 });
 
 test('run flags reach the container: -e -w -u --hostname --entrypoint -v --read-only', async () => {
