@@ -198,6 +198,10 @@ static napi_value Spawn(napi_env env, napi_callback_info info) {
     return throw_errno(env, e, "pidfd_open");
   }
   child_t *c = calloc(1, sizeof *c);
+  if (!c) {
+    close(pidfd); kill(pid, SIGKILL); waitpid(pid, NULL, 0);
+    return throw_errno(env, ENOMEM, "spawn");
+  }
   c->pidfd = pidfd; c->env = env; c->poll.data = c;
   napi_create_reference(env, a[7], 1, &c->cb);
   napi_value rname; napi_create_string_utf8(env, "tsula:child", NAPI_AUTO_LENGTH, &rname);
@@ -276,7 +280,9 @@ static napi_value queue(napi_env env, mount_t *m) {
 static napi_value Mount(napi_env env, napi_callback_info info) {
   size_t argc = 5; napi_value a[5];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 5) { napi_throw_type_error(env, NULL, "mount: 5 arguments"); return NULL; }
   mount_t *m = calloc(1, sizeof *m);
+  if (!m) return throw_errno(env, ENOMEM, "mount");
   m->source = str(env, a[0]); m->target = str(env, a[1]); m->fstype = str(env, a[2]); m->data = str(env, a[4]);
   double f = 0; napi_get_value_double(env, a[3], &f); m->flags = (unsigned long)f;
   return queue(env, m);
@@ -286,7 +292,9 @@ static napi_value Mount(napi_env env, napi_callback_info info) {
 static napi_value Umount(napi_env env, napi_callback_info info) {
   size_t argc = 2; napi_value a[2];
   CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  if (argc < 2) { napi_throw_type_error(env, NULL, "umount: 2 arguments"); return NULL; }
   mount_t *m = calloc(1, sizeof *m);
+  if (!m) return throw_errno(env, ENOMEM, "umount");
   m->umount = 1; m->target = str(env, a[0]);
   double f = 0; napi_get_value_double(env, a[1], &f); m->flags = (unsigned long)f;
   return queue(env, m);

@@ -39,6 +39,11 @@ export interface Child extends EventEmitter {
 
 /** `addon`: which way (tests take both); by default the addon's when it is built. */
 export function spawnChild(cmd: string, args: string[], o: SpawnOptions, addon: NativeAddon | null = native()): Child {
+  // C strings end at a NUL: refused as node refuses them, never cut short
+  const strings = [cmd, ...args, o.cwd ?? '', ...Object.entries(o.env ?? {}).flatMap(([k, v]) => [k, v ?? ''])];
+  if (addon && strings.some((x) => x.includes('\0'))) {
+    throw Object.assign(new TypeError(`The arguments, options.cwd and options.env of spawn ${cmd} must be strings without null bytes`), { code: 'ERR_INVALID_ARG_VALUE' });
+  }
   if (!addon) {
     const child = nodeSpawn(cmd, args, { stdio: o.stdio, env: o.env, cwd: o.cwd, detached: o.detached });
     if (o.unref) child.unref();

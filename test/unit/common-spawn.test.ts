@@ -57,6 +57,10 @@ for (const [way, impl] of [['posix_spawn (addon)', addon], ["node's spawn", null
     assert.match(r.error!.message, /spawn tsula-no-such-program ENOENT/);
   });
 
+  test(`${way}: a null byte in an argument is refused, not cut short`, { skip: way.startsWith('posix') && !addon }, () => {
+    assert.throws(() => spawnChild('echo', ['a\0b'], { stdio: ['ignore', 'ignore', 'ignore'] }, impl), { code: 'ERR_INVALID_ARG_VALUE' });
+  });
+
   test(`${way}: fd 3 as a pipe, an fd of ours as stdout, 'ignore' as /dev/null`, { skip: way.startsWith('posix') && !addon }, async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tsula-spawn-'));
     const file = path.join(dir, 'out');
