@@ -276,27 +276,37 @@ static napi_value queue(napi_env env, mount_t *m) {
   return promise;
 }
 
+/* the call's n arguments and a mount_t, with the flags from argument flags_at; NULL with an
+ * exception pending */
+static mount_t *mount_call(napi_env env, napi_callback_info info, size_t n, napi_value *a, size_t flags_at, const char *what) {
+  size_t argc = n;
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) != napi_ok || argc < n) {
+    char msg[64];
+    snprintf(msg, sizeof msg, "%s: %zu arguments", what, n);
+    napi_throw_type_error(env, NULL, msg);
+    return NULL;
+  }
+  mount_t *m = calloc(1, sizeof *m);
+  if (!m) { throw_errno(env, ENOMEM, what); return NULL; }
+  double f = 0; napi_get_value_double(env, a[flags_at], &f); m->flags = (unsigned long)f;
+  return m;
+}
+
 /* mount(source, target, fstype, flags, data) -> Promise<void> */
 static napi_value Mount(napi_env env, napi_callback_info info) {
-  size_t argc = 5; napi_value a[5];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  if (argc < 5) { napi_throw_type_error(env, NULL, "mount: 5 arguments"); return NULL; }
-  mount_t *m = calloc(1, sizeof *m);
-  if (!m) return throw_errno(env, ENOMEM, "mount");
+  napi_value a[5];
+  mount_t *m = mount_call(env, info, 5, a, 3, "mount");
+  if (!m) return NULL;
   m->source = str(env, a[0]); m->target = str(env, a[1]); m->fstype = str(env, a[2]); m->data = str(env, a[4]);
-  double f = 0; napi_get_value_double(env, a[3], &f); m->flags = (unsigned long)f;
   return queue(env, m);
 }
 
 /* umount2(target, flags) -> Promise<void> */
 static napi_value Umount(napi_env env, napi_callback_info info) {
-  size_t argc = 2; napi_value a[2];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  if (argc < 2) { napi_throw_type_error(env, NULL, "umount: 2 arguments"); return NULL; }
-  mount_t *m = calloc(1, sizeof *m);
-  if (!m) return throw_errno(env, ENOMEM, "umount");
+  napi_value a[2];
+  mount_t *m = mount_call(env, info, 2, a, 1, "umount");
+  if (!m) return NULL;
   m->umount = 1; m->target = str(env, a[0]);
-  double f = 0; napi_get_value_double(env, a[1], &f); m->flags = (unsigned long)f;
   return queue(env, m);
 }
 
