@@ -3,6 +3,7 @@
 // and unmounts on Delete. mount(8) does it: it reads containerd's options as containerd would.
 import { internal } from '../../common/errors.js';
 import { exec } from '../../common/exec.js';
+import { unmountPath } from '../../storage/mounts.js';
 
 export interface RootMount {
   type: string;
@@ -21,14 +22,7 @@ export async function mountRootfs(mounts: RootMount[], target: string): Promise<
   }
 }
 
-/** Unmount everything on target (a lazy unmount when a process still holds it). */
+/** Unmount everything on target (a lazy unmount when a process still holds it); never throws. */
 export async function unmountRootfs(target: string): Promise<void> {
-  for (let i = 0; i < 8; i++) {
-    const r = await exec('umount', [target]);
-    if (r.code !== 0) {
-      if (/not mounted|no mount point|No such file/i.test(r.stderr)) return;
-      await exec('umount', ['-l', target]).catch(() => {});
-      return;
-    }
-  }
+  await unmountPath(target).catch(() => {});
 }

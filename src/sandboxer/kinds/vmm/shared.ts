@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import type { Spec, Mount } from '../../../oci/types.js';
 import { internal } from '../../../common/errors.js';
 import { exec } from '../../../common/exec.js';
+import { parseMountinfo, unmountPath } from '../../../storage/mounts.js';
 import { GUEST_SHARED_DIR } from '../../../agent/paths.js';
 
 async function mount(args: string[], what: string): Promise<void> {
@@ -20,18 +21,14 @@ async function mount(args: string[], what: string): Promise<void> {
 /** Mount points at or below dir, deepest first (from /proc/self/mountinfo). */
 export function mountsUnder(dir: string): string[] {
   const d = path.resolve(dir);
-  const unescape = (s: string) => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  return readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(Boolean)
-    .map((l) => unescape(l.split(' ')[4]))
+  return parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).map((m) => m.mountPoint)
     .filter((m) => m === d || m.startsWith(d + '/'))
     .sort((a, b) => b.length - a.length);
 }
 
-/** Unmount everything at or below dir (lazily when busy). */
+/** Unmount everything at or below dir (lazily when busy; what still fails is left for the caller to see). */
 export async function unmountTree(dir: string): Promise<void> {
-  for (const m of mountsUnder(dir)) {
-    if ((await exec('umount', [m])).code !== 0) await exec('umount', ['-l', m]).catch(() => {});
-  }
+  for (const m of mountsUnder(dir)) await unmountPath(m).catch(() => {});
 }
 
 /** Remove dir only when nothing is mounted below it: a bind mount left there would be deleted through. */
