@@ -37,3 +37,25 @@ export async function killSandboxerLeftovers(dir: string): Promise<void> {
   for (const m of mounts.reverse()) await execFileP('umount', ['-l', m]).catch(() => {});
 }
 
+
+/**
+ * The iptables rules a tsulad keeps per network (src/engine/networks/firewall.ts): its chains,
+ * named after the bridge, and the jumps to them. They outlive the daemon, as dockerd's do.
+ */
+export async function removeNetworkRules(bridge: string): Promise<void> {
+  for (const [table, from, chain] of [['filter', 'FORWARD', `TSULA-FWD-${bridge}`], ['nat', 'POSTROUTING', `TSULA-NAT-${bridge}`]] as const) {
+    while (await execFileP('iptables', ['-w', '-t', table, '-D', from, '-j', chain]).then(() => true, () => false)) { /* every jump */ }
+    if (await execFileP('iptables', ['-w', '-t', table, '-F', chain]).then(() => true, () => false)) await execFileP('iptables', ['-w', '-t', table, '-X', chain]).catch(() => {});
+  }
+}
+
+/** The bridges of a daemon's networks, from its records under graph. */
+export async function networkBridges(graph: string): Promise<string[]> {
+  const dir = path.join(graph, 'networks', 'records');
+  const out: string[] = [];
+  for (const f of await fs.readdir(dir).catch(() => [] as string[])) {
+    const rec = await fs.readFile(path.join(dir, f), 'utf8').then((t) => JSON.parse(t) as { bridge?: string }, () => ({} as { bridge?: string }));
+    if (rec.bridge) out.push(rec.bridge);
+  }
+  return out;
+}

@@ -5,7 +5,7 @@ import { promises as fs, existsSync, openSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
-import { killSandboxerLeftovers } from './cleanup.js';
+import { killSandboxerLeftovers, networkBridges, removeNetworkRules } from './cleanup.js';
 import { DAEMON_V8_FLAGS, daemonEnv } from '../../src/common/v8-flags.js';
 
 const execFileP = promisify(execFile);
@@ -186,6 +186,7 @@ export class TestDaemon {
     await this.stop('SIGKILL');
     await killLeftovers(this.dir);
     await killSandboxerLeftovers(this.dir);
+    for (const b of await networkBridges(this.graph)) await removeNetworkRules(b);
     await fs.rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
 }

@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import {
   CniClient, NetnsManager, PodNetwork, defaultConfListText, loadNetworkConfig, type CniResult,
 } from '../../src/network/index.js';
+import { removeNetworkRules } from './cleanup.js';
 
 export const PLUGINS = '/usr/lib/cni';
 
@@ -89,6 +90,7 @@ export async function createTestNet(label: string): Promise<TestNet> {
       spawnSync('umount', ['-l', p.path]);
     }
     spawnSync('ip', ['link', 'del', n.bridge], { stdio: 'ignore' });
+    await removeNetworkRules(n.bridge); // a tsulad's default network on this bridge
     await fs.rm(tmp, { recursive: true, force: true });
     if (errors.length) throw new Error(`network test clean-up: ${errors.join('; ')}`);
   };

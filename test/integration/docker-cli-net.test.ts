@@ -375,6 +375,59 @@ test('refused with dockerd\'s 400 rather than ignored: --link, --ip on the defau
   assert.equal((await d.api('POST', '/containers/create', body)).status, 400);
 });
 
+test('the network\'s rules: what leaves the bridge is masqueraded (a host behind another interface answers), not with enable_ip_masquerade=false; network rm takes them', async () => {
+  // "outside": a namespace behind a veth of the host, with a route to its own /24 only: it
+  // answers a container only when the container's address was rewritten to the host's
+  const [subnet] = freeSubnet([tn.subnet, ...pools]);
+  const prefix = subnet.split('.').slice(0, 3).join('.');
+  const tag = String(process.pid % 100000);
+  const ns = `tsout${tag}`;
+  const veth = `tso${tag}`;
+  const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { stdio: 'ignore' });
+  try {
+    sh(`ip netns add ${ns} && ip link add ${veth} type veth peer name eth0 netns ${ns} && ip addr add ${prefix}.1/24 dev ${veth} && ip link set ${veth} up`);
+    sh(`ip -n ${ns} addr add ${prefix}.2/24 dev eth0 && ip -n ${ns} link set eth0 up && ip -n ${ns} link set lo up`);
+    const ping = ['busybox', 'ping', '-c1', '-W3', `${prefix}.2`];
+    assert.equal((await runOut(ping)).code, 0, 'the default network reaches the outside host');
+    const save = execFileSync('iptables-save', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.ok(save.includes(`-A TSULA-NAT-${tn.bridge} -s ${tn.subnet} ! -o ${tn.bridge} -j MASQUERADE`), 'the default network\'s masquerade');
+    assert.ok(save.includes(`-A FORWARD -j TSULA-FWD-${tn.bridge}`));
+    await ok(['network', 'create', '-o', 'com.docker.network.bridge.enable_ip_masquerade=false', 'nomasq']);
+    try {
+      assert.notEqual((await runOut(['--network', 'nomasq', ...ping])).code, 0, 'unmasqueraded: the outside host cannot answer');
+      const bridge = await inspect('nomasq', '{{ index .Options "com.docker.network.bridge.name" }}') || `br-${(await inspect('nomasq', '{{ .Id }}')).slice(0, 12)}`;
+      const mine = () => execFileSync('iptables-save', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter((l) => l.includes(`TSULA-FWD-${bridge}`) || l.includes(`TSULA-NAT-${bridge}`));
+      assert.ok(mine().some((l) => l === `-A TSULA-FWD-${bridge} -i ${bridge} -j ACCEPT`), mine().join('\n'));
+      assert.ok(!mine().some((l) => l.includes('MASQUERADE')));
+      await ok(['rm', '-f', ...ids.splice(-1)]);
+      await ok(['network', 'rm', 'nomasq']);
+      assert.deepEqual(mine(), [], 'network rm: its chains and the jumps to them are gone');
+    } finally {
+      await docker(d, ['network', 'rm', 'nomasq']).catch(() => undefined);
+    }
+  } finally {
+    spawnSync('ip', ['link', 'del', veth], { stdio: 'ignore' });
+    spawnSync('ip', ['netns', 'del', ns], { stdio: 'ignore' });
+  }
+});
+
+test('enable_icc=false: the network\'s containers do not reach each other, only the gateway and its DNS server; a bad value is refused', async () => {
+  const bad = await docker(d, ['network', 'create', '-o', 'com.docker.network.bridge.enable_icc=maybe', 'iccbad']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /invalid com\.docker\.network\.bridge\.enable_icc value "maybe"/);
+  await ok(['network', 'create', '-o', 'com.docker.network.bridge.enable_icc=false', 'iso']);
+  try {
+    const a = await runD(['--network', 'iso', '--name', 'iso-a', 'busybox', 'sleep', '600']);
+    const ip = await inspect(a, '{{ .NetworkSettings.Networks.iso.IPAddress }}');
+    const gw = await inspect(a, '{{ .NetworkSettings.Networks.iso.Gateway }}');
+    const b = await runOut(['--network', 'iso', 'busybox', 'sh', '-c', `nslookup iso-a 127.0.0.11 >/dev/null && echo named; ping -c1 -W2 ${gw} >/dev/null && echo gateway; ping -c1 -W2 ${ip} >/dev/null && echo peer; true`]);
+    assert.equal(b.out.trim(), 'named\ngateway', b.out);
+    await ok(['rm', '-f', a]);
+  } finally {
+    await docker(d, ['network', 'rm', 'iso']).catch(() => undefined);
+  }
+});
+
 test('rm: namespaces, veths, leases and iptables rules of the containers are gone; network prune', async () => {
   const all = (await ok(['ps', '-aq', '--no-trunc'])).trim().split('\n').filter(Boolean);
   assert.ok(all.length > 0);

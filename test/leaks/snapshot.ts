@@ -1,7 +1,7 @@
 // What the test suite may leave behind, as a snapshot: processes of the components tests
 // start (tsulad, the sandboxer, conmon, runc, qemu, virtiofsd, containerd and its shims, the
 // registry) and whatever a test's daemons spawned (pods' PID namespace holders, ...), mounts,
-// network namespaces and interfaces, container cgroups and shim dirs (the state a shim or the
+// network namespaces and interfaces, iptables chains, container cgroups and shim dirs (the state a shim or the
 // sandboxer keeps per task: containerd's io.containerd.runtime.v2.task/<ns>/<id> of test
 // containerds, the sandboxer's tasks/<id>, tsulad's runtime/<name>/<id>, and what
 // containerd-shim-runc-v2 and ctr leave under /run/containerd: shim sockets, runc state, FIFOs).
@@ -9,11 +9,12 @@
 // test's; the rest is compared with a snapshot taken before the suite (scripts/test.sh does both).
 //   node dist/test/leaks/snapshot.js > before.json
 import { promises as fs, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 export interface Proc { pid: number; start: string; argv: string[] }
-export interface Snapshot { processes: Proc[]; mounts: string[]; netns: string[]; cgroups: string[]; shimDirs: string[]; links: string[] }
+export interface Snapshot { processes: Proc[]; mounts: string[]; netns: string[]; cgroups: string[]; shimDirs: string[]; links: string[]; chains?: string[] }
 
 const WATCHED = new Set(['tsulad', 'tsula', 'tsula-sandboxer', 'conmon', 'runc', 'qemu-system-x86_64', 'virtiofsd', 'containerd',
   'containerd-shim', 'containerd-shim-runc-v2', 'containerd-shim-tsula-v2', 'docker-registry', 'registry', 'ctr', 'crictl']);
@@ -104,6 +105,24 @@ export const SHIM_DIR_PATTERNS = (tmp: string) => [...new Set([tmp, '/tmp'])].fl
   `${t}/*/state/runtime/*/*`,                        // a test tsulad's runtimes (shim v2, sandboxers, vmm)
 ]).concat(['/run/containerd/s/*', '/run/containerd/fifo/*', '/run/containerd/runc/*/*', '/run/containerd/io.containerd.runtime.v2.task/*/*']);
 
+/** CNI's chains shared by every attachment: made once, never removed by a DEL. */
+const SHARED_CHAINS = /^(CNI-ADMIN|CNI-FORWARD|CNI-HOSTPORT-(DNAT|MASQ|SETMARK))$/;
+
+/**
+ * iptables chains of the host's namespace a test's network may make, as `<table> <chain>`: a
+ * tsulad network's (TSULA-FWD-<bridge>, TSULA-NAT-<bridge>) and a CNI attachment's (CNI-<hash>,
+ * CNI-DN-<hash>: the bridge plugin's masquerade, portmap's DNAT).
+ */
+export function iptablesChains(): string[] {
+  const out: string[] = [];
+  for (const table of ['filter', 'nat']) {
+    let text = '';
+    try { text = execFileSync('iptables-save', ['-t', table], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { continue; }
+    for (const m of text.matchAll(/^:((?:TSULA|CNI)-\S+) /gm)) if (!SHARED_CHAINS.test(m[1]!)) out.push(`${table} ${m[1]}`);
+  }
+  return out.sort();
+}
+
 async function shimDirs(tmp: string): Promise<string[]> {
   return (await Promise.all(SHIM_DIR_PATTERNS(tmp).map(glob))).flat().sort();
 }
@@ -117,6 +136,7 @@ export async function snapshot(tmp = os.tmpdir()): Promise<Snapshot> {
     shimDirs: await shimDirs(tmp),
     // network interfaces of the host's namespace: a test's bridge, a pod's veth, a VM's tap
     links: await fs.readdir('/sys/class/net').catch(() => []),
+    chains: iptablesChains(),
   };
 }
 

@@ -1,7 +1,9 @@
-// A bridge network's CNI list per attachment (engine/networks/conflist.ts).
+// A bridge network's CNI list per attachment (engine/networks/conflist.ts) and its iptables
+// rules (engine/networks/firewall.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networkConfList } from '../../src/engine/networks/conflist.js';
+import { firewallRules } from '../../src/engine/networks/firewall.js';
 import type { NetworkRecord } from '../../src/engine/networks/model.js';
 
 const net: NetworkRecord = {
@@ -12,8 +14,33 @@ const net: NetworkRecord = {
 
 test('portmap is in the list of an attachment that publishes ports only (each plugin is a process at ADD and DEL)', () => {
   const types = (ports: boolean) => networkConfList(net, { ipamDir: '/x', primary: true, ports }).plugins.map((p) => p.type);
-  assert.deepEqual(types(true), ['bridge', 'portmap', 'firewall']);
-  assert.deepEqual(types(false), ['bridge', 'firewall']);
+  assert.deepEqual(types(true), ['bridge', 'portmap']);
+  assert.deepEqual(types(false), ['bridge']);
+});
+
+test('the masquerade and FORWARD rules are the network\'s (firewall.ts), not the attachment\'s', () => {
+  const bridge = (JSON.parse(networkConfList(net, { ipamDir: '/x', primary: true }).bytes) as { plugins: Array<{ ipMasq: boolean }> }).plugins[0];
+  assert.equal(bridge.ipMasq, false);
+});
+
+test('a network\'s iptables rules: docker\'s masquerade, replies, published ports and what leaves the bridge accepted', () => {
+  assert.equal(firewallRules(net), [
+    '*filter', ':TSULA-FWD-br-n1 - [0:0]',
+    '-A TSULA-FWD-br-n1 -o br-n1 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT',
+    '-A TSULA-FWD-br-n1 -i br-n1 -j ACCEPT',
+    'COMMIT',
+    '*nat', ':TSULA-NAT-br-n1 - [0:0]',
+    '-A TSULA-NAT-br-n1 -s 10.9.0.0/24 ! -o br-n1 -j MASQUERADE',
+    'COMMIT', '',
+  ].join('\n'));
+  // enable_ip_masquerade=false: the nat chain stays empty
+  assert.doesNotMatch(firewallRules({ ...net, ipMasq: false }), /MASQUERADE/);
+});
+
+test('an internal network\'s traffic stays on its bridge (docker\'s isolation rules), unmasqueraded', () => {
+  const r = firewallRules({ ...net, internal: true });
+  assert.match(r, /-A TSULA-FWD-br-n1 -i br-n1 -o br-n1 -j ACCEPT\n-A TSULA-FWD-br-n1 -i br-n1 ! -o br-n1 -j DROP\n-A TSULA-FWD-br-n1 ! -i br-n1 -o br-n1 -j DROP\n/);
+  assert.doesNotMatch(r, /MASQUERADE/);
 });
 
 test('an internal network: no masquerade and no default route', () => {
@@ -21,4 +48,10 @@ test('an internal network: no masquerade and no default route', () => {
   const bridge = (JSON.parse(l.bytes) as { plugins: Array<{ ipMasq: boolean; ipam: { routes: unknown[] } }> }).plugins[0];
   assert.equal(bridge.ipMasq, false);
   assert.deepEqual(bridge.ipam.routes, []);
+});
+
+test('enable_icc=false: what goes from one container of the network to another is dropped first', () => {
+  assert.match(firewallRules({ ...net, icc: false }), /:TSULA-FWD-br-n1 - \[0:0\]\n-A TSULA-FWD-br-n1 -i br-n1 -o br-n1 -j DROP\n/);
+  assert.match(firewallRules({ ...net, icc: false, internal: true }), /:TSULA-FWD-br-n1 - \[0:0\]\n-A TSULA-FWD-br-n1 -i br-n1 -o br-n1 -j DROP\n/);
+  assert.doesNotMatch(firewallRules(net), /-i br-n1 -o br-n1/);
 });

@@ -22,7 +22,7 @@ export function infoForVersion(info: Info, version: string): Info {
     info.Warnings = (info.Warnings as string[]).filter((w) => !BRIDGE_NF_WARNINGS.has(w));
   }
   if (versionAtLeast(version, '1.49')) {
-    // the CNI firewall and portmap plugins tsulad's networks use program iptables
+    // tsulad's networks' rules (networks/firewall.ts) and CNI's portmap program iptables
     info.FirewallBackend = { Driver: 'iptables' };
     // the Expected commits were deprecated in 1.48 and are omitted from 1.49 on
     for (const k of ['ContainerdCommit', 'RuncCommit', 'InitCommit']) {

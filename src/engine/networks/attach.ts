@@ -221,6 +221,7 @@ export class ContainerNetworks {
   private async add(rec: Container, netns: string, net: NetworkRecord, ep: EndpointSpec, ifName: string, primary: boolean,
     portMappings: PortMapping[]): Promise<Endpoint> {
     if (net.driver !== 'bridge') throw failedPrecondition(`network ${net.name} (driver ${net.driver}) cannot be joined by a container with other networks`);
+    await this.d.networks.firewall.ensure(net);
     const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, ports: portMappings.length > 0 });
     // the bridge plugin takes both from CNI_ARGS (IP: host-local's; MAC: the container's interface)
     const args: [string, string][] = [['IgnoreUnknown', '1'], ...(ep.ipv4Address ? [['IP', ep.ipv4Address] as [string, string]] : []),
@@ -317,6 +318,11 @@ export class ContainerNetworks {
       await this.d.cni.delCached(a, c.state.network!.sandboxKey).catch((e) => this.d.log.warn('releasing', { id: c.id, ifName: a.ifName, err: errorMessage(e) }));
     }
     for (const c of this.d.containers()) if (live.has(c.id)) await this.serveDns(c, c.state.network?.endpoints ?? []);
+    // the rules of the networks running containers use, in case a firewall reload took them
+    const inUse = new Set(this.d.containers().filter((c) => live.has(c.id)).flatMap((c) => c.state.network?.endpoints.map((e) => e.networkId) ?? []));
+    for (const n of this.d.networks.list()) {
+      if (inUse.has(n.id)) await this.d.networks.firewall.ensure(n).catch((e) => this.d.log.warn('the iptables rules of a network in use', { network: n.name, err: errorMessage(e) }));
+    }
   }
 
   private takenPorts(self: string): TakenPorts {

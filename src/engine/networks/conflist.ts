@@ -1,16 +1,17 @@
 // A bridge network as a CNI config list, per attachment (the result cache keeps the list each
 // attachment was added with, so a DEL after a restart or a network rm uses the same one):
-//   bridge     the network's host bridge, its gateway address on the bridge (isGateway), the
-//              subnet masqueraded on the way out (ipMasq, off for --internal), hairpin so a
-//              container reaches itself through its own published port;
+//   bridge     the network's host bridge, its gateway address on the bridge (isGateway), hairpin
+//              so a container reaches itself through its own published port;
 //   host-local leases from the network's subnet (or IPRange, unless an address is asked for)
 //              under tsulad's graph; the default
 //              route only on the network that gives it (one default route per namespace:
 //              interfaces.ts's gatewayIndex picks it, as libnetwork);
 //   portmap    -p's DNAT, with snat so connections from the host itself are answered too
 //              (only in the list of an attachment that publishes ports: without any it does
-//              nothing, and each plugin is a process at every ADD and DEL);
-//   firewall   FORWARD accepts for the container's address, docker's bridge rules' role.
+//              nothing, and each plugin is a process at every ADD and DEL).
+// The masquerade and FORWARD rules are the network's, not the attachment's (firewall.ts): no
+// ipMasq, no firewall plugin. Attachments made by an older tsulad keep both in their cached
+// list, so their DEL still takes away what their ADD made.
 import { parseConfList, type NetworkConfigList } from '../../network/index.js';
 import { intToIp, parseCidr, size } from './ipv4.js';
 import type { NetworkRecord } from './model.js';
@@ -41,7 +42,7 @@ export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkCon
     range.rangeEnd = intToIp(Math.min(r.base + size(r) - 1, sub.base + size(sub) - 2));
   }
   const bridge: Record<string, unknown> = {
-    type: 'bridge', bridge: n.bridge, isGateway: true, ipMasq: n.ipMasq && !n.internal, hairpinMode: true,
+    type: 'bridge', bridge: n.bridge, isGateway: true, ipMasq: false, hairpinMode: true,
     ipam: {
       type: 'host-local', ranges: [[range]], dataDir: a.ipamDir,
       routes: a.primary && !n.internal ? [{ dst: '0.0.0.0/0' }] : [],
@@ -54,7 +55,6 @@ export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkCon
     plugins: [
       bridge,
       ...(a.ports ? [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }] : []),
-      { type: 'firewall', backend: 'iptables' },
     ],
   };
   return parseConfList(JSON.stringify(doc), `network ${n.name}`);

@@ -1,6 +1,7 @@
 // The engine's networks (docker's `network ls`): the pre-defined bridge, host and none, and
 // user-defined bridge networks, each a host bridge with its own subnet, run through the same
-// CNI plugins as CRI pods (bridge + host-local + portmap + firewall). Records are kept in
+// CNI plugins as CRI pods (bridge + host-local + portmap; the masquerade and FORWARD rules
+// per network: firewall.ts). Records are kept in
 // <graph>/networks/<id>.json; `inspect`'s JSON is a view of a record.
 
 export type NetworkDriver = 'bridge' | 'host' | 'null';
@@ -28,6 +29,8 @@ export interface NetworkRecord {
   bridge: string;
   mtu?: number;
   ipMasq: boolean;
+  /** enable_icc=false: containers of the network do not reach each other (absent: they do). */
+  icc?: boolean;
   /** bridge, host, none: made by tsulad, never removed. */
   predefined: boolean;
   /** A subnet picked from the pools (not the user's): shown without "user-configured" rights (--ip). */

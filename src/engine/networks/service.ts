@@ -16,6 +16,7 @@ import type { Container } from '../containers/model.js';
 import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, parseCidr, type Cidr } from './ipv4.js';
 import { networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
 import type { NetworkStore } from './store.js';
+import { NetworkFirewall } from './firewall.js';
 import { matchLabels, untilTime, type Filters } from '../filters.js';
 
 export interface AddressPool { base: string; size: number }
@@ -79,8 +80,12 @@ type CreateNetworkBody = Infer<typeof createNetworkSchema>;
 export class NetworkService {
   /** Containers of the engine, given once the container service exists. */
   private containers: () => Container[] = () => [];
+  /** The networks' masquerade and FORWARD rules (set at a network's first attachment). */
+  readonly firewall: NetworkFirewall;
 
-  constructor(readonly d: NetworkServiceDeps) {}
+  constructor(readonly d: NetworkServiceDeps) {
+    this.firewall = new NetworkFirewall(d.log);
+  }
 
   /** dockerd's network events: create, destroy, connect, disconnect. */
   emit(action: string, id: string, attrs: Record<string, string>): void { this.d.events.emit('network', action, id, attrs); }
@@ -200,7 +205,13 @@ export class NetworkService {
     if (Object.keys(b.IPAM?.Options ?? {}).length) refuse('IPAM options (--ipam-opt)');
     const opts = b.Options ?? {};
     for (const k of Object.keys(opts)) if (!Object.values(OPT).includes(k) || k === OPT.defaultBridge) refuse(`driver option "${k}"`);
-    if (opts[OPT.icc] !== undefined && opts[OPT.icc] !== 'true') refuse(`${OPT.icc}=${opts[OPT.icc]} (containers of a network always reach each other)`);
+    const flag = (k: string): boolean => {
+      const v = opts[k];
+      if (v === undefined || ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
+      if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
+      throw invalidArgument(`network ${name}: invalid ${k} value "${v}": want true or false`);
+    };
+    const [ipMasq, icc] = [flag(OPT.masq), flag(OPT.icc)];
     const configs = b.IPAM?.Config ?? [];
     if (configs.length > 1) refuse('more than one IPAM pool');
     const pool = await this.pool(name, configs[0]);
@@ -213,7 +224,7 @@ export class NetworkService {
     const rec: NetworkRecord = {
       ...this.record(name, 'bridge', [pool.pool], bridge, id),
       internal: !!b.Internal, attachable: !!b.Attachable, labels: b.Labels ?? {}, options: opts,
-      ...(mtu ? { mtu } : {}), ipMasq: opts[OPT.masq] !== 'false', predefined: false, autoSubnet: pool.auto,
+      ...(mtu ? { mtu } : {}), ipMasq, ...(icc ? {} : { icc }), predefined: false, autoSubnet: pool.auto,
     };
     await this.d.store.save(rec);
     this.emit('create', id, { name, type: 'bridge' });
@@ -249,10 +260,11 @@ export class NetworkService {
     const n = this.get(ref);
     if (n.predefined) throw permissionDenied(`${n.name} is a pre-defined network and cannot be removed`);
     if (this.endpoints(n.id).length) throw permissionDenied(`error while removing network: network ${n.name} id ${n.id} has active endpoints`);
-    // what the CNI bridge plugin leaves once the last container is gone (the bridge, with the
-    // subnet's gateway address, and the lease dir) goes BEFORE the record: a crash in between
+    // what the network leaves once the last container is gone (its iptables rules, the bridge
+    // with the subnet's gateway address, and the lease dir) goes BEFORE the record: a crash in between
     // leaves a network whose next container makes its bridge again, never a bridge that no
     // record names (nothing would remove it, and its subnet would be taken for good)
+    await this.firewall.remove(n);
     await exec('ip', ['link', 'del', n.bridge]).catch(() => undefined);
     await fs.rm(path.join(this.d.ipamDir, n.name), { recursive: true, force: true });
     this.d.faults?.hit('network:after-bridge');
