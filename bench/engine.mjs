@@ -2,8 +2,9 @@
 // Container start latency and memory: tsula side by side with bare runc, in one run.
 //   node bench/engine.mjs [N]      (root; after scripts/install.sh or scripts/deps.sh)
 // Prints: N sequential `tsula run --rm busybox true` vs N `runc run` of an equivalent bundle
-// (both with a network namespace of their own holding only lo: `--network none`; docker's
-// default bridge network adds a CNI ADD and DEL per run),
+// (both with a network namespace of their own holding only lo: `--network none`; the engine
+// API is also timed on docker's default bridge network, which adds a CNI ADD and DEL per run,
+// on a bridge of the bench's own, tsbench0, removed at the end),
 // the engine's own latency (API create→start→wait→delete, without the CLI's start-up), the
 // runc floor under it (runc given tsula's own spec: one `runc run`, and create/start/delete
 // split as the engine must split them),
@@ -68,11 +69,13 @@ function api(method, p, body) {
 const tsula = (...args) => spawnSync(path.join(ROOT, 'bin/tsula'), ['-H', host, ...args], { encoding: 'utf8' });
 const tsulaNoSnapshot = (...args) => spawnSync(path.join(ROOT, 'bin/tsula'), ['-H', host, ...args], { encoding: 'utf8', env: { ...process.env, TSULA_CLI_SNAPSHOT: '0' } });
 
+const BENCH_BRIDGE = 'tsbench0';
 let daemon;
 try {
   if (!existsSync(path.join(ROOT, 'build/images/busybox.tar'))) execFileSync(path.join(ROOT, 'scripts/build-busybox-image.sh'), [path.join(ROOT, 'build/images')]);
   const log = openSync(path.join(dir, 'tsulad.log'), 'a');
-  daemon = spawn(path.join(ROOT, 'bin/tsulad'), ['-H', host, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', '/dev/null', '--log-level', 'debug'], { stdio: ['ignore', log, log] });
+  await fs.writeFile(path.join(dir, 'daemon.json'), JSON.stringify({ bridge: BENCH_BRIDGE }));
+  daemon = spawn(path.join(ROOT, 'bin/tsulad'), ['-H', host, '--graph', path.join(dir, 'graph'), '--state', path.join(dir, 'state'), '--cri-socket', `unix://${path.join(dir, 'cri.sock')}`, '--config-file', path.join(dir, 'daemon.json'), '--log-level', 'debug'], { stdio: ['ignore', log, log] });
   for (let i = 0; i < 200 && tsula('version').status !== 0; i++) await new Promise((r) => setTimeout(r, 50));
   if (tsula('load', '-i', path.join(ROOT, 'build/images/busybox.tar')).status !== 0) throw new Error('load failed');
   await new Promise((r) => setTimeout(r, 1000));
@@ -149,6 +152,7 @@ try {
   const phaseLog = (await fs.readFile(path.join(dir, 'tsulad.log'), 'utf8')).slice(logFrom);
   // runc's default spec has no seccomp filter; tsula applies docker's default profile
   const apiUnconfined = await apiRuns('  same, seccomp=unconfined', { SecurityOpt: ['seccomp=unconfined'] });
+  const apiBridge = await apiRuns('  same, default bridge network', { NetworkMode: 'bridge' });
   const nodeCaRes = process.env.NODE_EXTRA_CA_CERTS ? bench('  same, with this NODE_EXTRA_CA_CERTS', () => spawnSync(process.execPath, ['-e', '0'])) : null;
 
   // the floor under the engine: runc itself, given tsula's own spec (docker's seccomp profile,
@@ -191,7 +195,7 @@ try {
 
   console.log(`\nstart latency, N=${N} sequential runs (mean / p50)`);
   console.log(`  (tsulad starts host tools by ${spawnWay(daemon.pid)})`);
-  for (const r of [runcRes, ownRun, ownSplit, cliRes, cliPlainRes, apiRes, apiUnconfined, nodeRes, nodeCaRes].filter(Boolean)) {
+  for (const r of [runcRes, ownRun, ownSplit, cliRes, cliPlainRes, apiRes, apiUnconfined, apiBridge, nodeRes, nodeCaRes].filter(Boolean)) {
     console.log(`  ${r.label.padEnd(36)} ${fmt(r.mean).padStart(10)} ${fmt(r.p50).padStart(10)}   x${(r.mean / runcRes.mean).toFixed(2)} of runc${r.cpu === undefined ? '' : `   CPU ${fmt(r.cpu)}/run`}`);
   }
 
@@ -231,6 +235,8 @@ try {
   tsula('rm', '-f', ...ids);
 } finally {
   daemon?.kill('SIGKILL');
+  // the bench network's bridge and its rules (src/engine/networks/firewall.ts)
+  spawnSync('sh', ['-c', `ip link del ${BENCH_BRIDGE}; for t in 'filter FORWARD FWD' 'nat POSTROUTING NAT'; do set -- $t; while iptables -w -t $1 -D $2 -j TSULA-$3-${BENCH_BRIDGE}; do :; done; iptables -w -t $1 -F TSULA-$3-${BENCH_BRIDGE} && iptables -w -t $1 -X TSULA-$3-${BENCH_BRIDGE}; done`], { stdio: 'ignore' });
   spawnSync('sh', ['-c', 'rmdir /sys/fs/cgroup/*/tsula-bench /sys/fs/cgroup/tsula-bench 2>/dev/null']);
   spawnSync('sh', ['-c', `for m in $(grep ' ${dir}' /proc/self/mounts | cut -d' ' -f2 | sort -r); do umount -l $m; done`]);
   await fs.rm(dir, { recursive: true, force: true });

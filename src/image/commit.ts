@@ -5,7 +5,7 @@
 // from its config blob. The store calls these inside its mutation queue (commitImage) or
 // outside it (writeLayer: reading a container's files may take long).
 import { createHash } from '../common/crypto.js';
-import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
+import { createReadStream, createWriteStream } from 'node:fs';
 import * as path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';

@@ -4,7 +4,6 @@
 // netns files and the CNI result cache), never from the caller's memory: after
 // `kill -9 tsulad`, a new PodNetwork on the same dirs releases exactly what the old one made.
 // The netns file name, the CNI container id and the pod (sandbox) id are one and the same.
-import { promises as fs } from 'node:fs';
 import type { Logger } from '../common/log.js';
 import { errorMessage, withContext } from '../common/errors.js';
 import type { NetworkConfigList } from './cni/config.js';

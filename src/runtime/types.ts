@@ -1,7 +1,6 @@
 // The Runtime contract: what the engine asks of any way to run a container (conmon+runc
 // here; shim v2 clients and sandboxers implement the same later). The engine never knows
 // which kind it drives (iSulad's runtime ops table).
-import type { Duplex } from 'node:stream';
 import type { LinuxResources, Spec, Process } from '../oci/types.js';
 import type { CgroupStats } from '../cgroups/index.js';
 

@@ -8,7 +8,7 @@ import { createSpecFromBody, inspectView } from './docker-model.js';
 import { detailsHead } from '../containers/log-attrs.js';
 import { readLogs } from '../containers/logs.js';
 import { logFiles } from '../containers/log-rotation.js';
-import { invalidArgument, errorMessage, unimplemented } from '../../common/errors.js';
+import { invalidArgument, unimplemented } from '../../common/errors.js';
 import { dockerTimestamp, humanStatus } from './format.js';
 import { attachContainer, startExec } from './streams.js';
 import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';

@@ -3,7 +3,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Router } from './http.js';
 import { sendJson, boolParam, readBody, readJsonBody, endAfterRequest } from './http.js';
-import type { ImageRecord, ImageStore, LoadProgress, PullProgress } from '../../image/types.js';
+import type { ImageStore, LoadProgress, PullProgress } from '../../image/types.js';
 import type { ContainerService } from '../containers/service.js';
 import type { EventBus } from '../events.js';
 import { errorMessage, internal, invalidArgument, isKind, permissionDenied, TsulaError, unimplemented } from '../../common/errors.js';

@@ -9,7 +9,7 @@ import type { ContainerFiles } from '../containers/files.js';
 import { running, type Container } from '../containers/model.js';
 import type { ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
-import { errorMessage, invalidArgument } from '../../common/errors.js';
+import { invalidArgument } from '../../common/errors.js';
 import { summary } from './containers.js';
 import { summaryForVersion } from './compat-views.js';
 import { dfBody, dfImageRow, dfKinds, dfShape, type DfParts } from './system-df.js';

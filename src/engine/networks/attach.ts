@@ -22,6 +22,7 @@ import { applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
 import { embeddedResolvConf, extraHostLines, hostNameservers, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace } from './etc.js';
 import type { NetworkRecord } from './model.js';
 import { NetworkDns } from './dns.js';
+import { endpointAt, named, peersOf } from './names.js';
 import { EMBEDDED_DNS, redirectDns } from './dns-redirect.js';
 import { resolvePorts, takenKeys, type TakenPorts } from './ports.js';
 import type { NetworkService } from './service.js';
@@ -52,57 +53,29 @@ export class ContainerNetworks {
   constructor(private readonly d: ContainerNetworksDeps) {
     this.dns = new NetworkDns({
       lookup: (net, name, clientIp) => {
-        const own = this.named(net, name);
+        const own = named(this.d.containers(), net, name);
         if (own.length) return own.map((x) => x.ip);
         // the client's other user networks, in its order of joining
-        const client = this.endpointAt(net, clientIp)?.c;
+        const client = endpointAt(this.d.containers(), net, clientIp)?.c;
         for (const e of client?.state.network?.endpoints ?? []) {
           if (e.networkId === net || this.isDefaultBridge(e.networkId)) continue;
-          const there = this.named(e.networkId, name);
+          const there = named(this.d.containers(), e.networkId, name);
           if (there.length) return there.map((x) => x.ip);
         }
         return [];
       },
       reverse: (net, ip) => {
-        const hit = this.endpointAt(net, ip);
+        const hit = endpointAt(this.d.containers(), net, ip);
         return hit ? `${hit.c.name}.${hit.net}` : null;
       },
-      isClient: (net, ip) => !!this.endpointAt(net, ip),
+      isClient: (net, ip) => !!endpointAt(this.d.containers(), net, ip),
       upstreams: async (net, ip) => {
         // an --internal network has no way out, for names neither (as dockerd's resolver)
         if (this.d.networks.list().find((n) => n.id === net)?.internal) return [];
-        const own = this.endpointAt(net, ip)?.c.config.networking?.dns ?? [];
+        const own = endpointAt(this.d.containers(), net, ip)?.c.config.networking?.dns ?? [];
         return own.length ? own : hostNameservers(await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
       },
     }, d.log);
-  }
-
-  /**
-   * The endpoints on a network: the container, its address and the network's name. A start
-   * sets them before the process runs (its first query must not be refused), an exit clears them.
-   */
-  private onNetwork(networkId: string): Array<{ c: Container; ip: string; net: string }> {
-    const out: Array<{ c: Container; ip: string; net: string }> = [];
-    for (const c of this.d.containers()) {
-      for (const e of c.state.network?.endpoints ?? []) if (e.networkId === networkId && e.ip) out.push({ c, ip: e.ip, net: e.name });
-    }
-    return out;
-  }
-
-  /** The endpoint at `ip` on a network, if a container has it. */
-  private endpointAt(networkId: string, ip: string): { c: Container; ip: string; net: string } | undefined {
-    return this.onNetwork(networkId).find((x) => x.ip === ip);
-  }
-
-  /** Who answers to `name` on a network: container name, network alias or short id, or "<that>.<network>". */
-  private named(networkId: string, name: string): Array<{ c: Container; ip: string }> {
-    const eps = this.onNetwork(networkId);
-    const suffix = eps[0] ? `.${eps[0].net.toLowerCase()}` : null;
-    const bare = suffix && name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
-    return eps.filter(({ c }) => {
-      const aliases = c.config.networking?.endpoints.find((x) => x.networkId === networkId)?.aliases ?? [];
-      return [c.name, ...aliases, c.id.slice(0, 12)].some((n) => n.toLowerCase() === name || n.toLowerCase() === bare);
-    });
   }
 
   /**
@@ -365,22 +338,7 @@ export class ContainerNetworks {
     const eps = rec.state.network?.endpoints ?? [];
     const ips = eps.map((e) => e.ip);
     if (k.network === 'none') ips.push('127.0.1.1'); // the hostname resolves, as it always did here
-    return hostsFile({ hostname: k.hostname, domainname: k.domainname ?? '', ips, extra, peers: this.peers(rec) });
-  }
-
-  /** Running containers sharing a user network with rec: their address there and names. */
-  private peers(rec: Container): Array<{ ip: string; names: string[] }> {
-    const mine = new Map((rec.state.network?.endpoints ?? []).map((e) => [e.networkId, e]));
-    const out: Array<{ ip: string; names: string[] }> = [];
-    for (const c of this.d.containers()) {
-      if (c.id === rec.id || !running(c.state)) continue;
-      for (const e of c.state.network?.endpoints ?? []) {
-        if (!mine.has(e.networkId) || this.isDefaultBridge(e.networkId)) continue;
-        const aliases = c.config.networking?.endpoints.find((x) => x.networkId === e.networkId)?.aliases ?? [];
-        out.push({ ip: e.ip, names: [...new Set([c.name, ...aliases])] });
-      }
-    }
-    return out;
+    return hostsFile({ hostname: k.hostname, domainname: k.domainname ?? '', ips, extra, peers: peersOf(this.d.containers(), rec, (id) => this.isDefaultBridge(id)) });
   }
 
   private isDefaultBridge(networkId: string): boolean {

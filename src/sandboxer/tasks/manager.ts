@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { createHash } from '../../common/crypto.js';
 import type { LinuxResources, Process } from '../../oci/types.js';
 import type { Runtime } from '../../runtime/types.js';
-import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
+import { alreadyExists, errorMessage, invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
 import type { CgroupStats } from '../../cgroups/index.js';
 import type { Logger } from '../../common/log.js';
 import { readJson } from '../../common/fsutil.js';

@@ -1,0 +1,46 @@
+// Who is who on a network, from the containers' records: what the network's DNS server
+// answers and what a container's /etc/hosts lists. A start sets a container's endpoints
+// before its process runs (its first query must not be refused), an exit clears them.
+import { running, type Container } from '../containers/model.js';
+
+export interface OnNetwork { c: Container; ip: string; net: string }
+
+/** The endpoints on a network: the container, its address and the network's name. */
+export function onNetwork(containers: Container[], networkId: string): OnNetwork[] {
+  const out: OnNetwork[] = [];
+  for (const c of containers) {
+    for (const e of c.state.network?.endpoints ?? []) if (e.networkId === networkId && e.ip) out.push({ c, ip: e.ip, net: e.name });
+  }
+  return out;
+}
+
+/** The endpoint at `ip` on a network, if a container has it. */
+export function endpointAt(containers: Container[], networkId: string, ip: string): OnNetwork | undefined {
+  return onNetwork(containers, networkId).find((x) => x.ip === ip);
+}
+
+/** Who answers to `name` on a network: container name, network alias or short id, or "<that>.<network>". */
+export function named(containers: Container[], networkId: string, name: string): OnNetwork[] {
+  const eps = onNetwork(containers, networkId);
+  const suffix = eps[0] ? `.${eps[0].net.toLowerCase()}` : null;
+  const bare = suffix && name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
+  return eps.filter(({ c }) => {
+    const aliases = c.config.networking?.endpoints.find((x) => x.networkId === networkId)?.aliases ?? [];
+    return [c.name, ...aliases, c.id.slice(0, 12)].some((n) => n.toLowerCase() === name || n.toLowerCase() === bare);
+  });
+}
+
+/** Running containers sharing a user network with rec (not the default bridge): their address there and names. */
+export function peersOf(containers: Container[], rec: Container, isDefaultBridge: (networkId: string) => boolean): Array<{ ip: string; names: string[] }> {
+  const mine = new Map((rec.state.network?.endpoints ?? []).map((e) => [e.networkId, e]));
+  const out: Array<{ ip: string; names: string[] }> = [];
+  for (const c of containers) {
+    if (c.id === rec.id || !running(c.state)) continue;
+    for (const e of c.state.network?.endpoints ?? []) {
+      if (!mine.has(e.networkId) || isDefaultBridge(e.networkId)) continue;
+      const aliases = c.config.networking?.endpoints.find((x) => x.networkId === e.networkId)?.aliases ?? [];
+      out.push({ ip: e.ip, names: [...new Set([c.name, ...aliases])] });
+    }
+  }
+  return out;
+}
