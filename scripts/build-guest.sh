@@ -3,11 +3,12 @@
 #   OUTDIR/vmlinuz              Debian's cloud kernel (fetched with apt-get download, unpacked
 #                               with dpkg -x: never installed into the host's /boot)
 #   OUTDIR/initramfs.cpio.gz    busybox-static as /init, the kernel modules the agent needs,
-#                               the host's node + its shared libs, runc, crun and conmon + their libs,
+#                               the host's node + its shared libs, runc, crun, conmon and catatonit
+#                               + their libs,
 #                               tsula-agent and its native addon (node-unix-socket)
 #   OUTDIR/kernel-release       the guest kernel's release (uname -r inside the guest)
 # Offline except for Debian's apt (one .deb, kept in OUTDIR for the next build). Needs: apt-get,
-# dpkg, cpio, gzip, busybox-static, node, runc, crun, conmon, build/tsula-agent.cjs (npm run build)
+# dpkg, cpio, gzip, busybox-static, node, runc, crun, conmon, catatonit, build/tsula-agent.cjs (npm run build)
 # and node_modules/node-unix-socket{,-linux-x64-gnu} (npm install).
 #
 # With --image, node, runc and the agent go into OUTDIR/rootfs.img (read-only ext4, given to
@@ -36,6 +37,7 @@ BUSYBOX=/bin/busybox
 RUNC=$(command -v runc || true)
 CRUN=$(command -v crun || true)
 CONMON=$(command -v conmon || true)
+CATATONIT=$(command -v catatonit || true)
 [ -f "$AGENT" ] || die "agent bundle $AGENT is missing: run npm run build first"
 # the agent's native addon: the package and its prebuilt binary for this platform
 ADDON_PKGS=(node-unix-socket node-unix-socket-linux-x64-gnu)
@@ -119,7 +121,8 @@ S=$R
 [ "$IMAGE" = 1 ] && S="$WORK/sys" && mkdir -p "$S"
 # the shared libraries ldd names for an ELF file, at the same paths
 copy_libs() {
-  ldd "$1" 2>/dev/null | grep -o '/[^ ]*' | while read -r lib; do
+  # a static binary (catatonit) has none: ldd says so and fails
+  { ldd "$1" 2>/dev/null || true; } | { grep -o '/[^ ]*' || true; } | while read -r lib; do
     [ -f "$lib" ] || continue
     mkdir -p "$S$(dirname "$lib")"
     cp -L "$lib" "$S$lib"
@@ -136,6 +139,8 @@ copy_elf "$(readlink -f "$(command -v node)")" /usr/bin/node
 [ -n "$CRUN" ] && copy_elf "$(readlink -f "$CRUN")" /usr/bin/crun
 # the agent runs containers as the host does: conmon monitors runc's process
 [ -n "$CONMON" ] && copy_elf "$(readlink -f "$CONMON")" /usr/bin/conmon
+# pid 1 of a pod's shared PID namespace, reaping its orphans (src/agent/pod-namespaces.ts)
+[ -n "$CATATONIT" ] && copy_elf "$(readlink -f "$CATATONIT")" /usr/bin/catatonit
 install -D -m 0644 "$AGENT" "$S/opt/tsula/tsula-agent.cjs"
 # a clone of a VM template reseeds its CRNG and sets its clock with it (src/agent/clone.ts)
 node "$ROOT/scripts/guest/make-clone-seed.mjs" "$S/opt/tsula/tsula-clone-seed"

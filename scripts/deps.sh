@@ -11,6 +11,9 @@ RUNTIME_PKGS=(runc conmon busybox-static umoci skopeo attr procps iproute2 util-
 RUNTIME_PKGS+=(containernetworking-plugins iptables)
 # run --init: tini-static is bound into the container as /sbin/docker-init (docker's own init)
 RUNTIME_PKGS+=(tini)
+# a pod's shared PID namespace: catatonit -P is its pid 1 (kubelet's pause, podman's infra):
+# it reaps the pod's orphans and is no `sleep` a container's pgrep would find
+RUNTIME_PKGS+=(catatonit)
 # VM sandboxes: qemu under TCG or KVM, virtiofsd (/usr/lib/qemu/virtiofsd, in qemu-system-common
 # on Debian 12), and what scripts/build-guest.sh needs to make the guest's initramfs and image
 RUNTIME_PKGS+=(qemu-system-x86 qemu-system-common cpio e2fsprogs)

@@ -2,7 +2,7 @@
 # Build the VM sandbox's guest assets into DIR (default /var/lib/tsula/guest) with
 # scripts/build-guest.sh --image, only when they are missing or stale. DIR/.stamp holds the
 # sha256 of what they were built from: the agent bundle, build-guest.sh, the versions of the
-# agent's native addon, and the sizes of the node, runc, crun and conmon binaries copied into the
+# agent's native addon, and the sizes of the node, runc, crun, conmon and catatonit binaries copied into the
 # image. The kernel .deb stays cached in DIR (build-guest.sh keeps it), so a rebuild is offline.
 # Then makes the agent's startup snapshot for this host (DIR/snapshots, see tsula-sandboxer
 # agent-snapshot).
@@ -18,7 +18,7 @@ stamp() {
   {
     sha256sum "$AGENT" scripts/build-guest.sh scripts/guest/make-clone-seed.mjs | cut -d' ' -f1
     cat node_modules/node-unix-socket/package.json node_modules/node-unix-socket-linux-x64-gnu/package.json 2>/dev/null | sha256sum | cut -d' ' -f1
-    for t in node runc crun conmon; do
+    for t in node runc crun conmon catatonit; do
       p=$(command -v "$t") || { echo "$t: none"; continue; }
       p=$(readlink -f "$p")
       echo "$p $(stat -c %s "$p")"

@@ -1,10 +1,11 @@
 // A VM pod's shared namespaces in the guest. containerd's CRI names them by its pause
 // container's pid (a task of ours); tsulad's CRI has no pause container in a VM pod and marks
 // the container instead (POD_NAMESPACES_ANNOTATION): the pod's UTS, IPC and PID namespaces
-// are then a holder's, one per VM, made on first use (busybox unshare + sleep, as pause is:
-// PID 1 of the pod's PID namespace), and gone with the VM.
+// are then a holder's, one per VM, made on first use (busybox unshare + catatonit -P, as
+// pause is: PID 1 of the pod's PID namespace, reaping its orphans; busybox sleep in an image
+// without catatonit), and gone with the VM.
 import { spawn } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import type { NamespaceType, Spec } from '../oci/types.js';
 import { POD_NAMESPACES_ANNOTATION } from '../common/pod-annotations.js';
 import { internal } from '../common/errors.js';
@@ -17,7 +18,7 @@ export class PodNamespaces {
   private holder: Promise<number> | null = null;
   private holderPid = 0;
 
-  constructor(private readonly log?: Logger, private readonly busybox = '/bin/busybox') {}
+  constructor(private readonly log?: Logger, private readonly busybox = '/bin/busybox', private readonly pause = '/usr/bin/catatonit') {}
 
   /**
    * The spec with its namespaces as the guest has them: those the annotation lists are the
@@ -52,9 +53,10 @@ export class PodNamespaces {
   }
 
   private async start(): Promise<number> {
-    // unshare moves itself into the new UTS and IPC namespaces and forks the sleep into the
-    // new PID namespace: the sleep holds all three
-    const u = spawn(this.busybox, ['unshare', '-u', '-i', '-p', '-f', this.busybox, 'sleep', '2147483647'], { stdio: 'ignore', detached: true });
+    // unshare moves itself into the new UTS and IPC namespaces and forks the holder into the
+    // new PID namespace: the holder holds all three
+    const init = existsSync(this.pause) ? [this.pause, '-P'] : [this.busybox, 'sleep', '2147483647'];
+    const u = spawn(this.busybox, ['unshare', '-u', '-i', '-p', '-f', ...init], { stdio: 'ignore', detached: true });
     u.unref();
     const parent = await new Promise<number>((resolve, reject) => {
       u.once('spawn', () => resolve(u.pid!));
@@ -71,7 +73,7 @@ export class PodNamespaces {
       await new Promise((r) => setTimeout(r, 5));
     }
     try { process.kill(parent, 'SIGKILL'); } catch { /* gone */ }
-    throw internal(`cannot make the pod's namespaces: ${this.busybox} unshare did not start its sleep`);
+    throw internal(`cannot make the pod's namespaces: ${this.busybox} unshare did not start ${init[0]}`);
   }
 
   /** The holder goes (the agent stops; in a VM, the VM goes with it anyway). */

@@ -196,7 +196,7 @@ test("a VM pod of tsulad's CRI (no pause container): containers marked io.tsula.
   const [ipc, , uts, cmdline] = out[0]!.split('\n');
   assert.notEqual(ipc, await fs.readlink('/proc/self/ns/ipc'));
   assert.notEqual(uts, await fs.readlink('/proc/self/ns/uts'));
-  assert.equal(cmdline!.trim(), '/bin/busybox sleep 2147483647', "pid 1 is the holder's");
+  assert.equal(cmdline!.trim(), '/usr/bin/catatonit -P', "pid 1 is the holder's (catatonit, reaping the pod's orphans)");
 });
 
 test('a terminal: output through the pty, resize reaches it', async () => {

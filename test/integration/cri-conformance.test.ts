@@ -196,9 +196,9 @@ test('exit status: Completed / Error with exit code, the CRI log line, ExecSync 
   assert.deepEqual(await exec(id, ['echo', '-n', 'hello']), { out: 'hello', err: '', code: 0 });
   assert.deepEqual(await exec(id, ['sh', '-c', 'echo e >&2; exit 5']), { out: '', err: 'e\n', code: 5 });
   await assert.rejects(rt.execSync({ containerId: id, cmd: ['sleep', '4321'], timeout: 1n }), (e: { kind?: string }) => e.kind === 'DeadlineExceeded');
-  // (critest's `pgrep sleep || true`: this busybox has no pgrep)
-  // (the pod's holder, pid 1 of the shared PID namespace, is a sleep too)
-  assert.deepEqual(await exec(id, ['sh', '-c', 'ps -o args | grep -x "sleep 4321" || true']), { out: '', err: '', code: 0 }, 'the timed-out exec is gone');
+  // critest's `pgrep sleep || true` (this busybox has no pgrep): no sleep at all in the pod's
+  // PID namespace, whose pid 1 is catatonit
+  assert.deepEqual(await exec(id, ['sh', '-c', 'ps -o comm | grep -x sleep || true']), { out: '', err: '', code: 0 }, 'the timed-out exec is gone');
   await rmp(p);
 });
 
@@ -354,9 +354,13 @@ test('namespace options: pid POD / CONTAINER / NODE / TARGET, ipc NODE / POD, ne
   const joined = await started(own, {}, { namespaceOptions: { pid: NS.TARGET, targetId: target } });
   assert.match((await exec(joined, ['cat', '/proc/1/cmdline'])).out, /^sleep\x001002/);
   await rmp(own);
-  // POD: pid 1 is not the container's command
+  // POD: pid 1 is not the container's command but the pod's (catatonit -P, as pause), which
+  // reaps what is orphaned in the pod: the two backgrounded sleeps' parents exit at once
   const shared = await runPod({}, { securityContext: pidNs(NS.POD) });
-  assert.doesNotMatch((await exec(await started(shared, { command: ['sleep', '1003'] }, pidNs(NS.POD)), ['cat', '/proc/1/cmdline'])).out, /^sleep\x001003/);
+  const inPod = await started(shared, { command: ['sh', '-c', '(sleep 0.2 &); (sleep 0.2 &); exec sleep 1003'] }, pidNs(NS.POD));
+  assert.match((await exec(inPod, ['cat', '/proc/1/cmdline'])).out, /^\/usr\/bin\/catatonit\x00-P\x00$/);
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.deepEqual((await exec(inPod, ['sh', '-c', 'grep -l "^State:.*Z" /proc/[0-9]*/status || true'])).out, '', 'no zombie left in the pod');
   await rmp(shared);
   // NODE: the host's processes, this test's among them
   const host = await runPod({}, { securityContext: { namespaceOptions: { pid: NS.NODE, ipc: NS.NODE, network: NS.NODE } } });

@@ -66,7 +66,9 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   // the pod's namespaces in the guest: one IPC and UTS namespace (with the pod's hostname)
   // for both, and PID 1 of the pod's PID namespace a holder (pid POD, CRI's default)
   assert.equal(await ok(['logs', id2]), `${await ok(['exec', id1, 'readlink', '/proc/self/ns/ipc'])}\n${await ok(['exec', id1, 'hostname'])}`);
-  assert.equal(await ok(['exec', id1, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/bin/busybox sleep 2147483647');
+  assert.equal(await ok(['exec', id1, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/usr/bin/catatonit -P');
+  // which reaps what is orphaned in the pod (a backgrounded sleep whose parent exits at once)
+  assert.equal(await ok(['exec', id1, 'sh', '-c', '(sleep 0.1 &); sleep 1.5; grep -l "^State:.*Z" /proc/[0-9]*/status || true']), '');
   const ip = JSON.parse(await ok(['inspectp', pod])).status.network.ip as string;
   assert.ok(ip.startsWith(net.subnet.split('.').slice(0, 3).join('.')), `the pod's CNI address: ${ip}`);
 

@@ -9,6 +9,8 @@ import { exec, execOk } from '../../common/exec.js';
 import { internal, withContext } from '../../common/errors.js';
 import { markedEnv, procStat, processesMarked } from '../../common/proc.js';
 import { isMounted } from '../../network/index.js';
+import type { Logger } from '../../common/log.js';
+import { which } from '../../common/which.js';
 
 export type PinnedKind = 'uts' | 'ipc';
 
@@ -55,11 +57,9 @@ export async function unpinNamespaces(dir: string): Promise<void> {
  * namespace, in the pod's UTS/IPC/network namespaces (containers see it as pid 1, as
  * kubelet's pause). Its own session: it outlives tsulad. Returns the init's host pid.
  */
-export async function startPidHolder(join: { net?: string; uts?: string; ipc?: string }, owner: string): Promise<PidHolder> {
+export async function startPidHolder(join: { net?: string; uts?: string; ipc?: string }, owner: string, log?: Logger): Promise<PidHolder> {
   const nsenter = [join.net && `--net=${join.net}`, join.uts && `--uts=${join.uts}`, join.ipc && `--ipc=${join.ipc}`].filter(Boolean) as string[];
-  // busybox-less hosts have sleep; as pid 1 it ignores every signal it does not handle, so
-  // only SIGKILL stops it, which is what stopping a pod sends
-  const argv = [...(nsenter.length ? ['nsenter', ...nsenter, '--'] : []), 'unshare', '--pid', '--fork', '--kill-child', 'sleep', 'infinity'];
+  const argv = [...(nsenter.length ? ['nsenter', ...nsenter, '--'] : []), 'unshare', '--pid', '--fork', '--kill-child', ...await holderCommand(log)];
   // the owner (the pod's dir) in its environment: a holder whose pod record is gone can be
   // found again (findPidHolders) and stopped
   const child = spawn(argv[0]!, argv.slice(1), { detached: true, stdio: 'ignore', cwd: '/', env: markedEnv(OWNER_ENV, owner) });
@@ -85,9 +85,26 @@ export async function startPidHolder(join: { net?: string; uts?: string; ipc?: s
 
 const OWNER_ENV = 'TSULA_POD_HOLDER';
 
-/** The holder processes (unshare and its sleep) whose owner is a pod dir under stateDir. */
+/**
+ * What runs as the namespace's pid 1: catatonit in pause mode (podman's infra, kubelet's
+ * pause): it reaps the orphans the kernel hands it, where a pid 1 that never waits would keep
+ * each as a zombie for the pod's life, and is no `sleep` that a container's `pgrep sleep`
+ * finds (critest's exec timeout check). Without it, `sleep infinity`, with a warning. Either
+ * ignores the signals it has no handler for, as pid 1: only SIGKILL, what stopping a pod
+ * sends, ends it.
+ */
+async function holderCommand(log?: Logger): Promise<string[]> {
+  const pause = await which('catatonit');
+  if (pause) return [pause, '-P'];
+  if (!warned) log?.warn('catatonit is not installed: a pod\'s shared PID namespace gets `sleep infinity` as pid 1, which reaps no orphans (scripts/deps.sh installs catatonit)');
+  warned = true;
+  return ['sleep', 'infinity'];
+}
+let warned = false;
+
+/** The holder processes (unshare and its catatonit or sleep) whose owner is a pod dir under stateDir. */
 export async function findPidHolders(stateDir: string): Promise<Array<{ pid: number; owner: string }>> {
-  return (await processesMarked(OWNER_ENV, `${stateDir}/`, new Set(['nsenter', 'unshare', 'sleep']))).map((p) => ({ pid: p.pid, owner: p.value }));
+  return (await processesMarked(OWNER_ENV, `${stateDir}/`, new Set(['nsenter', 'unshare', 'catatonit', 'sleep']))).map((p) => ({ pid: p.pid, owner: p.value }));
 }
 
 /** Is the holder still the process we started (pid reuse after a restart)? */

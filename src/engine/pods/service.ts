@@ -198,7 +198,7 @@ export class PodService {
     // written once here, as runc writes the pause container's (a VM pod's are the guest's)
     if (!rec.sandbox) await applySysctls(s.sysctls ?? {}, { net: rec.netnsPath || undefined, ipc: rec.ipcPath || undefined, uts: rec.utsPath || undefined }, signal);
     if (s.namespaces.pid === 'pod' && !rec.sandbox) {
-      rec.pidHolder = await startPidHolder({ net: rec.netnsPath || undefined, uts: rec.utsPath || undefined, ipc: rec.ipcPath || undefined }, dir);
+      rec.pidHolder = await startPidHolder({ net: rec.netnsPath || undefined, uts: rec.utsPath || undefined, ipc: rec.ipcPath || undefined }, dir, this.d.log);
       this.d.faults?.hit('pod:after-holder');
     }
     await this.d.store.save(rec);
