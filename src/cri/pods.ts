@@ -6,7 +6,7 @@ import {
   ContainerEventType, NamespaceMode, PodSandboxState, Protocol, SecurityProfile_ProfileType,
   type PodSandboxConfig, type PodSandboxFilter, PodSandboxStatusSchema, PodSandboxSchema,
 } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
-import { invalidArgument, notFound } from '../common/errors.js';
+import { invalidArgument } from '../common/errors.js';
 import type { PodRecord, PodSpec, NamespaceMode as Mode } from '../engine/pods/record.js';
 import type { PodService } from '../engine/pods/service.js';
 import type { RuntimeServiceImpl } from './server.js';
@@ -115,9 +115,10 @@ export function criPodService(pods: PodService, events: CriEvents): Pick<Runtime
     },
     stopPodSandbox: async (req) => {
       const rec = find(req.podSandboxId);
-      // containerd 1.7 (and 2.0) answer NotFound for a pod it does not know, unlike
-      // StopContainer and the Remove calls; a stopped pod stops again without error
-      if (!rec) throw notFound(`an error occurred when try to find sandbox ${JSON.stringify(req.podSandboxId)}: not found`);
+      // idempotent, as the CRI says: a pod that is not there (never was, or removed) is
+      // stopped already, as StopContainer and the Remove calls have it (containerd since
+      // 1.6.35/1.7.21/2.0, cri-tools' idempotence test since 1.31); a stopped pod stops again
+      if (!rec) return {};
       const wasReady = rec.state === 'ready';
       // containers still running are killed at once, as containerd does: kubelet has
       // already stopped them with their grace periods (StopContainer) before this call

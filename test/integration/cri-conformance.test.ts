@@ -117,10 +117,10 @@ test('pods: status fields, list by id / state / labels, stop → NOTREADY, remov
   await rt.removePodSandbox({ podSandboxId: p.id });
   assert.deepEqual(await ids({ id: p.id }), []);
   const unknown = '5f0c3b9e-8d0e-4c55-9a55-2c1e7f3b2a10';
-  // containerd 1.7: StopPodSandbox of a pod it does not know is NotFound; the Remove calls
-  // (and StopContainer, since 1.7.21) succeed
+  // critest's idempotence (cri-tools 1.31+, containerd since 1.7.21): stopping or removing a
+  // pod that is not there, never was or is gone, succeeds; so do StopContainer and the Remove calls
   for (const podSandboxId of [unknown, p.id]) {
-    await assert.rejects(rt.stopPodSandbox({ podSandboxId }), { name: 'NotFound', message: /an error occurred when try to find sandbox/ });
+    await rt.stopPodSandbox({ podSandboxId });
     await rt.removePodSandbox({ podSandboxId });
   }
   await rt.stopContainer({ containerId: unknown });
