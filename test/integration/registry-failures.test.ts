@@ -7,6 +7,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { IMAGES, TestDaemon, waitFor } from '../helpers/daemon.js';
 import { TestProxy, TestRegistry } from '../helpers/registry.js';
+import { ImageService } from '../../src/gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
+import { grpcClient } from '../../src/common/grpc.js';
 
 let reg: TestRegistry;
 const cleanups: Array<() => Promise<void>> = [];
@@ -123,6 +125,40 @@ test('tsulad killed while the first layer streams in: nothing half-made survives
   proxy.release();
   await d.ok(['pull', `${proxy.host}/busybox`]);
   assert.equal(await d.ok(['run', '--rm', `${proxy.host}/busybox`, 'echo', 'ok']), 'ok\n');
+});
+
+test('a pull whose client goes away stops: docker pull\'s Ctrl-C, and a CRI PullImage past its deadline, keep nothing', async () => {
+  const { json } = await reg.getManifest('layered', 'latest');
+  const layers = (json.layers as Array<{ digest: string }>).map((l) => l.digest);
+  const proxy = await new TestProxy(reg.host, { hold: new Set([layers[2]!]) }).start();
+  cleanups.push(() => proxy.stop());
+  const d = await TestDaemon.create();
+  cleanups.push(() => d.destroy());
+  const ref = `${proxy.host}/layered`;
+  const gone = async (what: string) => {
+    await waitFor(async () => JSON.stringify(await leftovers(d)) === JSON.stringify(empty), 20_000, `${what}: the pull to give back what it made`);
+    assert.equal(await d.ok(['images', '-q']), '');
+  };
+
+  // the CLI interrupted while the top layer hangs half sent (its connection closes, as docker's)
+  const pulling = d.spawnCli(['pull', ref]);
+  await waitFor(async () => proxy.held.has(layers[2]!), 20_000, 'the top layer to be half sent');
+  pulling.proc.kill('SIGINT');
+  await pulling.done;
+  await gone('docker pull interrupted');
+
+  // kubelet's deadline: critest's "public image should timeout if requested" then expects no image
+  const im = grpcClient(ImageService, d.criSock);
+  try {
+    await assert.rejects(im.pullImage({ image: { image: ref } }, { timeoutMs: 1500 }), (e: { kind?: string }) => e.kind === 'DeadlineExceeded');
+    await gone('PullImage past its deadline');
+    proxy.release(); // the held download would have finished now: the pull must not record it
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal((await im.imageStatus({ image: { image: ref } })).image, undefined);
+  } finally {
+    im.close();
+  }
+  await d.ok(['pull', ref]);
 });
 
 test('a connection that breaks mid-blob is resumed with a range request', async () => {

@@ -68,11 +68,13 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     const familiar = (() => { try { return parseReference(from.replace(/:$/, '')).name; } catch { return ''; } })();
     if (familiar === 'scratch') throw permissionDenied("'scratch' is a reserved name");
     const out = progressWriter(res!);
+    // the client leaving (docker pull's Ctrl-C) stops the pull, as dockerd's request context does
+    const abort = new AbortController();
+    res!.on('close', () => { if (!res!.writableFinished) abort.abort(); });
     try {
       const hasTag = /@|:[^/]*$/.test(from);
-      const results = !tag && !hasTag
-        ? await images.pullAllTags(from, { auth, platform, onProgress: out.progress })
-        : [await images.pull(ref, { auth, platform, onProgress: out.progress })];
+      const opts = { auth, platform, onProgress: out.progress, signal: abort.signal };
+      const results = !tag && !hasTag ? await images.pullAllTags(from, opts) : [await images.pull(ref, opts)];
       for (const r of results) events.emit('image', 'pull', r.ref, { name: r.ref });
       out.end();
     } catch (e) {

@@ -6,7 +6,7 @@
 // a failed pull gives back what it created, and a journal covers a crash.
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
-import { errorMessage, invalidArgument, notFound, TsulaError, withContext } from '../../common/errors.js';
+import { deadlineExceeded, errorMessage, invalidArgument, notFound, TsulaError, withContext } from '../../common/errors.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { ContentStore } from '../content.js';
 import type { JournalEntry, PullJournal } from '../journal.js';
@@ -34,6 +34,12 @@ export interface PullOptions {
   platform?: string;
   auth?: AuthConfig;
   onProgress?: (p: PullProgress) => void;
+  /**
+   * The client went away (docker pull's Ctrl-C, a CRI PullImage's deadline): the pull stops
+   * at its next step, drops the downloads only it wanted and gives back what it made; an
+   * image is never recorded after it fired.
+   */
+  signal?: AbortSignal;
 }
 
 export interface PullResult {
@@ -120,7 +126,11 @@ export class Puller {
     const emit = opts.onProgress ?? (() => undefined);
     const want = opts.platform ? parsePlatform(opts.platform) : undefined;
     const repo = new Repository(this.client, parsed, opts.auth);
+    const signal = opts.signal;
+    const cancelled = () => deadlineExceeded(`pull of ${label} cancelled: its client went away`);
+    const check = () => { if (signal?.aborted) throw cancelled(); };
 
+    check();
     const top = await repo.manifest(reference);
     let raw = top;
     let m = parseManifest(top.body, top.mediaType, label);
@@ -132,6 +142,7 @@ export class Puller {
       if (m.kind !== 'manifest') throw invalidArgument(`${label}: the index entry ${d.digest} is an index itself`);
     }
     const manifest = m;
+    check();
     emit({ id: reference, status: `Pulling from ${parsed.path}` });
 
     const releases = [this.host.pin({ blobs: [raw.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)] })];
@@ -139,6 +150,7 @@ export class Puller {
     const created: string[] = [];
     const mine: BlobDownload[] = [];
     const journal = await this.host.journal.begin();
+    let unpacking: Promise<unknown> | undefined;
     try {
       const config = parseImageConfig(await this.config(repo, manifest.config), manifest.layers.length, label);
       const actual = { os: config.os ?? '', architecture: config.architecture ?? '', variant: config.variant };
@@ -152,7 +164,9 @@ export class Puller {
       let downloaded = false;
       let layers = (await this.host.completeImage(id))?.map((l, i) => withRemote(l, manifest.layers[i]!, repo));
       if (!layers) {
-        const r = await this.layers(repo, manifest, diffIds, chain, journal, created, mine, throttled(emit));
+        const run = this.layers(repo, manifest, diffIds, chain, journal, created, mine, throttled(emit));
+        unpacking = run;
+        const r = await untilAborted(run, signal, cancelled);
         layers = r.layers;
         downloaded = r.downloaded;
       }
@@ -172,6 +186,7 @@ export class Puller {
         layers,
       };
       const repoDigest = `${parsed.name}@${top.digest}`;
+      check();
       const { updated } = await this.host.commitPull(image, { tag: tagged ? familiarString(tagged) : undefined, repoDigest }, releaseAll);
       await journal.end();
       const shown = tagged ? familiarString(tagged) : repoDigest;
@@ -182,6 +197,8 @@ export class Puller {
       // Stop what only this pull wanted, let the rest settle, then give back what it made.
       for (const dl of mine) dl.drop();
       await Promise.allSettled(mine.map((dl) => dl.done));
+      // a cancelled pull's unpacking settles first: what it still creates is given back too
+      await unpacking?.catch(() => undefined);
       await this.host.abortPull(created, [raw.digest, manifest.config.digest, ...manifest.layers.map((l) => l.digest)], releaseAll).catch(() => undefined);
       releaseAll();
       await journal.end().catch(() => undefined);
@@ -381,4 +398,14 @@ function countPlain(src: Readable, counter: { n: number }): Readable {
     }
   }
   return Readable.from(gen(), { objectMode: false, highWaterMark: CHUNK });
+}
+
+/** `p`, or the error `cancelled()` makes as soon as `signal` fires (p runs on: the caller settles it). */
+function untilAborted<T>(p: Promise<T>, signal: AbortSignal | undefined, cancelled: () => Error): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(cancelled());
+  let onAbort!: () => void;
+  const aborted = new Promise<never>((_, reject) => { onAbort = () => reject(cancelled()); });
+  signal.addEventListener('abort', onAbort, { once: true });
+  return Promise.race([p, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
