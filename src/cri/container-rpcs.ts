@@ -12,6 +12,7 @@ import { checkPropagation } from '../engine/containers/spec.js';
 import type { PodService } from '../engine/pods/service.js';
 import type { StdioStream } from '../runtime/types.js';
 import type { StreamingRuntime, StreamIO } from './streaming/index.js';
+import { checkApparmorProfile } from '../oci/apparmor.js';
 import { checkSeccompProfile, containerStatusToCri, containerToCri, createSpecFromCri, criStateName, matchesFilter } from './containers.js';
 import type { RuntimeServiceImpl } from './server.js';
 
@@ -177,6 +178,7 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
       const pod = pods.requireReady(req.podSandboxId);
       const spec = createSpecFromCri(req.config, pod, pidOf);
       await checkSeccompProfile(spec);
+      await checkApparmorProfile(spec.security.apparmor);
       // as containerd's spec at create (ensureShared / ensureSharedOrSlave): a propagation the
       // host's mount can't give fails CreateContainer, not a start that leaves a StartError
       checkPropagation(spec.binds);

@@ -3,7 +3,7 @@
 // for what kubelet expects (names, annotations, defaults).
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readFileSync, existsSync, promises as fs } from 'node:fs';
+import { readFileSync, promises as fs } from 'node:fs';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
   ContainerState as CriState, MountPropagation, NamespaceMode, SecurityProfile_ProfileType,
@@ -86,9 +86,14 @@ function security(sc: LinuxContainerSecurityContext | undefined): Security {
   else if (path0) throw invalidArgument(`invalid seccomp profile ${JSON.stringify(path0)}: use runtime/default, unconfined or localhost/<path>`);
   // kubelet's default is unconfined when nothing is said (containerd's too)
   else type = { type: 'unconfined' };
-  const apparmor = sc?.apparmor?.profileType === SecurityProfile_ProfileType.Localhost ? sc.apparmor.localhostRef : '';
-  if (apparmor && !existsSync('/sys/kernel/security/apparmor')) throw failedPrecondition(`apparmor profile ${apparmor}: apparmor is not enabled on this host`);
+  // the field, else the deprecated string (runtime/default, unconfined, localhost/<name>);
+  // a named profile is checked at create (checkApparmorProfile)
+  const aa = sc?.apparmor;
+  const apparmor = !aa ? sc?.apparmorProfile ?? ''
+    : aa.profileType === SecurityProfile_ProfileType.Localhost ? `localhost/${aa.localhostRef.replace(/^localhost\//, '')}`
+      : aa.profileType === SecurityProfile_ProfileType.Unconfined ? 'unconfined' : 'runtime/default';
   return {
+    ...(apparmor ? { apparmor } : {}),
     privileged: !!sc?.privileged, readonlyRootfs: !!sc?.readonlyRootfs,
     capAdd: sc?.capabilities?.addCapabilities ?? [], capDrop: sc?.capabilities?.dropCapabilities ?? [],
     noNewPrivileges: !!sc?.noNewPrivs, seccomp: type,

@@ -49,6 +49,8 @@ export interface SpecOptions {
   /** Docker names (nofile, nproc, core…); -1 = unlimited. */
   ulimits: Array<{ name: string; soft: number; hard: number }>;
   noNewPrivileges: boolean;
+  /** process.apparmorProfile: a profile the host has loaded (oci/apparmor.ts). */
+  apparmorProfile?: string;
   privileged?: boolean;
   capAdd?: string[];
   capDrop?: string[];
@@ -249,6 +251,7 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
       capabilities: { bounding: caps, effective: [...caps], permitted: [...caps] },
       rlimits: rlimits(o, host),
       noNewPrivileges: o.noNewPrivileges,
+      ...(o.apparmorProfile ? { apparmorProfile: o.apparmorProfile } : {}),
     },
     root: { path: o.rootfs, readonly: o.readonlyRootfs },
     mounts,

@@ -7,7 +7,7 @@
 // gRPC, as critest drives it; critest's images are replaced by busybox.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -291,6 +291,17 @@ test('security context: users, groups, read-only rootfs, privileged, capabilitie
   assert.equal(rop.err, 'touch: /tmp/test: Read-only file system\n');
   assert.match((await exec(await started(p, {}, { noNewPrivs: true }), ['grep', 'NoNewPrivs', '/proc/self/status'])).out, /NoNewPrivs:\s+1/);
   assert.match((await exec(await started(p), ['grep', 'NoNewPrivs', '/proc/self/status'])).out, /NoNewPrivs:\s+0/);
+  // AppArmor (critest's apparmor_linux.go, run where the host has it): a named profile, by the
+  // field or the deprecated string, must be loaded, or CreateContainer fails; this host has
+  // no AppArmor, so naming one fails and runtime/default or unconfined create as usual
+  if (!existsSync('/sys/kernel/security/apparmor')) {
+    for (const sc of [{ apparmor: { profileType: 2, localhostRef: 'cri-validate-apparmor-test-deny-write' } }, { apparmorProfile: 'localhost/cri-validate-apparmor-test-deny-write' }]) {
+      await assert.rejects(create(p, {}, sc), (e: { kind?: string; message: string }) => e.kind === 'FailedPrecondition' && /apparmor is not enabled on this host/.test(e.message));
+    }
+    for (const sc of [{ apparmor: { profileType: 0 } }, { apparmorProfile: 'runtime/default' }, { apparmorProfile: 'unconfined' }]) {
+      await rt.removeContainer({ containerId: await create(p, {}, sc) });
+    }
+  }
   await rmp(p);
   const pp = await runPod({}, { securityContext: { privileged: true } });
   assert.equal((await exec(await started(pp, {}, { privileged: true }), ['brctl', 'addbr', 'foobar'])).code, 0);

@@ -252,3 +252,20 @@ Max nice priority         0                    0
   assert.deepEqual([...MASKED_PATHS].length, 11);
   assert.deepEqual([...READONLY_PATHS].length, 5);
 });
+
+test('apparmor: a named profile reaches process.apparmorProfile; the defaults and unconfined name none', async () => {
+  const { namedProfile, checkApparmorProfile, apparmorEnabled } = await import('../../src/oci/apparmor.js');
+  assert.equal(buildSpec(opts({ apparmorProfile: 'deny-write' }), HOST).process.apparmorProfile, 'deny-write');
+  assert.equal(buildSpec(opts(), HOST).process.apparmorProfile, undefined);
+  assert.equal(namedProfile('localhost/deny-write'), 'deny-write');
+  assert.equal(namedProfile('deny-write'), 'deny-write');
+  for (const none of [undefined, '', 'unconfined', 'runtime/default', 'docker-default']) assert.equal(namedProfile(none), undefined);
+  await checkApparmorProfile('runtime/default');
+  await checkApparmorProfile('unconfined');
+  // a named profile needs AppArmor and the profile loaded: CreateContainer fails, not the start
+  if (!apparmorEnabled()) {
+    await assert.rejects(checkApparmorProfile('localhost/nope'), (e: Error) => isKind(e, 'FailedPrecondition') && /apparmor is not enabled on this host/.test(e.message));
+  } else {
+    await assert.rejects(checkApparmorProfile('localhost/tsula-no-such-profile'), (e: Error) => isKind(e, 'InvalidArgument') && /apparmor profile not found tsula-no-such-profile/.test(e.message));
+  }
+});

@@ -160,7 +160,7 @@ export interface Security {
   noNewPrivileges: boolean;
   /** localhost: profile is a file's path (CRI); inline: profile is the JSON itself (docker's seccomp=). */
   seccomp: { type: 'default' | 'unconfined' | 'localhost' | 'inline'; profile?: string };
-  /** apparmor profile name ('' = the runtime's default; none where the host has no apparmor). */
+  /** apparmor: a profile's name (or localhost/<name>), runtime/default, unconfined; '' = the default (oci/apparmor.ts). */
   apparmor?: string;
   /** Masked and read-only paths beyond the defaults (CRI gives its own lists). */
   maskedPaths?: string[];

@@ -3,7 +3,8 @@
 // files and gets its sysctls.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import type { Container, Device } from './model.js';
+import type { Container, Device, Security } from './model.js';
+import { apparmorEnabled, namedProfile } from '../../oci/apparmor.js';
 import { deviceNode, hostDevices, type HostDevice } from '../../oci/host-devices.js';
 import type { Spec } from '../../oci/types.js';
 import { buildSpec, type HostInfo, type SpecOptions } from '../../oci/spec.js';
@@ -164,6 +165,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     oomScoreAdj: k.resources.OomScoreAdj || undefined,
     ulimits: k.ulimits,
     noNewPrivileges: k.security.noNewPrivileges,
+    ...apparmorOf(k.security, !!o.guestKernel),
     privileged: k.security.privileged, capAdd: k.security.capAdd, capDrop: k.security.capDrop,
     cgroupsPath: cgroupsPath(k.resources, c.id),
     etcFiles: { hosts: c.paths.hosts, resolvConf: c.paths.resolvConf, hostname: c.paths.hostname },
@@ -190,4 +192,13 @@ function recursiveReadonly(b: Container['config']['binds'][number], kernel?: str
   if (kernelHasRecursiveReadonly(kernel)) return true;
   if (b.recursiveReadonly === 'forced') throw failedPrecondition(`bind ${b.source}:${b.destination}: recursively read-only mounts need Linux 5.12 or later (ReadOnlyForceRecursive)`);
   return false;
+}
+
+/**
+ * A named AppArmor profile, on a host that enforces AppArmor, for a container not privileged
+ * (docker runs those unconfined) on the host's kernel (a guest has its own).
+ */
+function apparmorOf(sec: Security, guest: boolean): { apparmorProfile?: string } {
+  const name = namedProfile(sec.apparmor);
+  return name && !sec.privileged && !guest && apparmorEnabled() ? { apparmorProfile: name } : {};
 }
