@@ -236,7 +236,7 @@ try {
 } finally {
   daemon?.kill('SIGKILL');
   // the bench network's bridge and its rules (src/engine/networks/firewall.ts)
-  spawnSync('sh', ['-c', `ip link del ${BENCH_BRIDGE}; for t in 'filter FORWARD FWD' 'nat POSTROUTING NAT'; do set -- $t; while iptables -w -t $1 -D $2 -j TSULA-$3-${BENCH_BRIDGE}; do :; done; iptables -w -t $1 -F TSULA-$3-${BENCH_BRIDGE} && iptables -w -t $1 -X TSULA-$3-${BENCH_BRIDGE}; done`], { stdio: 'ignore' });
+  spawnSync('sh', ['-c', `ip link del ${BENCH_BRIDGE}; for t in 'mangle FORWARD ISO' 'filter FORWARD FWD' 'nat POSTROUTING NAT'; do set -- $t; while iptables -w -t $1 -D $2 -j TSULA-$3-${BENCH_BRIDGE}; do :; done; iptables -w -t $1 -F TSULA-$3-${BENCH_BRIDGE} && iptables -w -t $1 -X TSULA-$3-${BENCH_BRIDGE}; done`], { stdio: 'ignore' });
   spawnSync('sh', ['-c', 'rmdir /sys/fs/cgroup/*/tsula-bench /sys/fs/cgroup/tsula-bench 2>/dev/null']);
   spawnSync('sh', ['-c', `for m in $(grep ' ${dir}' /proc/self/mounts | cut -d' ' -f2 | sort -r); do umount -l $m; done`]);
   await fs.rm(dir, { recursive: true, force: true });

@@ -43,7 +43,7 @@ export async function killSandboxerLeftovers(dir: string): Promise<void> {
  * named after the bridge, and the jumps to them. They outlive the daemon, as dockerd's do.
  */
 export async function removeNetworkRules(bridge: string): Promise<void> {
-  for (const [table, from, chain] of [['filter', 'FORWARD', `TSULA-FWD-${bridge}`], ['nat', 'POSTROUTING', `TSULA-NAT-${bridge}`]] as const) {
+  for (const [table, from, chain] of [['mangle', 'FORWARD', `TSULA-ISO-${bridge}`], ['filter', 'FORWARD', `TSULA-FWD-${bridge}`], ['nat', 'POSTROUTING', `TSULA-NAT-${bridge}`]] as const) {
     while (await execFileP('iptables', ['-w', '-t', table, '-D', from, '-j', chain]).then(() => true, () => false)) { /* every jump */ }
     if (await execFileP('iptables', ['-w', '-t', table, '-F', chain]).then(() => true, () => false)) await execFileP('iptables', ['-w', '-t', table, '-X', chain]).catch(() => {});
   }

@@ -411,6 +411,25 @@ test('the network\'s rules: what leaves the bridge is masqueraded (a host behind
   }
 });
 
+test('networks are kept apart (docker 28): a container reaches its own network\'s peers, not another network\'s, nor into an --internal one', async () => {
+  await ok(['network', 'create', 'apart']);
+  await ok(['network', 'create', '--internal', 'inside']);
+  try {
+    const onDefault = await runD(['busybox', 'sleep', '600']);
+    const onInside = await runD(['--network', 'inside', 'busybox', 'sleep', '600']);
+    const defaultIp = await inspect(onDefault, '{{ .NetworkSettings.Networks.bridge.IPAddress }}');
+    const insideIp = await inspect(onInside, '{{ .NetworkSettings.Networks.inside.IPAddress }}');
+    const ping = async (net: string, ip: string) => (await runOut(['--network', net, 'busybox', 'ping', '-c1', '-W2', ip])).code;
+    assert.equal(await ping('bridge', defaultIp), 0, 'a peer on the same network');
+    assert.notEqual(await ping('apart', defaultIp), 0, 'from another network');
+    assert.notEqual(await ping('apart', insideIp), 0, 'into an internal network');
+    assert.equal(await ping('inside', insideIp), 0, 'a peer on the internal network');
+    await ok(['rm', '-f', onDefault, onInside]);
+  } finally {
+    await docker(d, ['network', 'rm', 'apart', 'inside']).catch(() => undefined);
+  }
+});
+
 test('enable_icc=false: the network\'s containers do not reach each other, only the gateway and its DNS server; a bad value is refused', async () => {
   const bad = await docker(d, ['network', 'create', '-o', 'com.docker.network.bridge.enable_icc=maybe', 'iccbad']);
   assert.notEqual(bad.code, 0);

@@ -74,14 +74,19 @@ test('a corrupted blob fails the pull with a digest error and keeps nothing', as
   assert.ok(l.blobs.length >= 5, `config, manifest and 3 layers: ${l.blobs.join(' ')}`);
 });
 
-test('tsulad killed mid-download and mid-unpack: start-up cleans up, the next pull completes', async () => {
+/** A daemon pulling `layered` through a proxy that sends its top layer half, then holds it. */
+async function heldTopLayer(): Promise<{ layers: string[]; proxy: TestProxy; d: TestDaemon; ref: string }> {
   const { json } = await reg.getManifest('layered', 'latest');
   const layers = (json.layers as Array<{ digest: string }>).map((l) => l.digest);
   const proxy = await new TestProxy(reg.host, { hold: new Set([layers[2]!]) }).start();
   cleanups.push(() => proxy.stop());
   const d = await TestDaemon.create();
   cleanups.push(() => d.destroy());
-  const ref = `${proxy.host}/layered`;
+  return { layers, proxy, d, ref: `${proxy.host}/layered` };
+}
+
+test('tsulad killed mid-download and mid-unpack: start-up cleans up, the next pull completes', async () => {
+  const { layers, proxy, d, ref } = await heldTopLayer();
 
   const pulling = d.cli(['pull', ref]);
   await waitFor(async () => proxy.held.has(layers[2]!), 20_000, 'the top layer to be half sent');
@@ -128,13 +133,7 @@ test('tsulad killed while the first layer streams in: nothing half-made survives
 });
 
 test('a pull whose client goes away stops: docker pull\'s Ctrl-C, and a CRI PullImage past its deadline, keep nothing', async () => {
-  const { json } = await reg.getManifest('layered', 'latest');
-  const layers = (json.layers as Array<{ digest: string }>).map((l) => l.digest);
-  const proxy = await new TestProxy(reg.host, { hold: new Set([layers[2]!]) }).start();
-  cleanups.push(() => proxy.stop());
-  const d = await TestDaemon.create();
-  cleanups.push(() => d.destroy());
-  const ref = `${proxy.host}/layered`;
+  const { layers, proxy, d, ref } = await heldTopLayer();
   const gone = async (what: string) => {
     await waitFor(async () => JSON.stringify(await leftovers(d)) === JSON.stringify(empty), 20_000, `${what}: the pull to give back what it made`);
     assert.equal(await d.ok(['images', '-q']), '');

@@ -110,12 +110,12 @@ const SHARED_CHAINS = /^(CNI-ADMIN|CNI-FORWARD|CNI-HOSTPORT-(DNAT|MASQ|SETMARK))
 
 /**
  * iptables chains of the host's namespace a test's network may make, as `<table> <chain>`: a
- * tsulad network's (TSULA-FWD-<bridge>, TSULA-NAT-<bridge>) and a CNI attachment's (CNI-<hash>,
+ * tsulad network's (TSULA-ISO-, TSULA-FWD-, TSULA-NAT-<bridge>) and a CNI attachment's (CNI-<hash>,
  * CNI-DN-<hash>: the bridge plugin's masquerade, portmap's DNAT).
  */
 export function iptablesChains(): string[] {
   const out: string[] = [];
-  for (const table of ['filter', 'nat']) {
+  for (const table of ['filter', 'nat', 'mangle']) {
     let text = '';
     try { text = execFileSync('iptables-save', ['-t', table], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { continue; }
     for (const m of text.matchAll(/^:((?:TSULA|CNI)-\S+) /gm)) if (!SHARED_CHAINS.test(m[1]!)) out.push(`${table} ${m[1]}`);

@@ -23,8 +23,11 @@ test('the masquerade and FORWARD rules are the network\'s (firewall.ts), not the
   assert.equal(bridge.ipMasq, false);
 });
 
-test('a network\'s iptables rules: docker\'s masquerade, replies, published ports and what leaves the bridge accepted', () => {
+test('a network\'s iptables rules: docker 28\'s isolation in mangle, replies, published ports and what leaves the bridge accepted, its masquerade', () => {
   assert.equal(firewallRules(net), [
+    '*mangle', ':TSULA-ISO-br-n1 - [0:0]',
+    '-A TSULA-ISO-br-n1 ! -i br-n1 -o br-n1 -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -j DROP',
+    'COMMIT',
     '*filter', ':TSULA-FWD-br-n1 - [0:0]',
     '-A TSULA-FWD-br-n1 -o br-n1 -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT',
     '-A TSULA-FWD-br-n1 -i br-n1 -j ACCEPT',
@@ -39,19 +42,13 @@ test('a network\'s iptables rules: docker\'s masquerade, replies, published port
 
 test('an internal network\'s traffic stays on its bridge (docker\'s isolation rules), unmasqueraded', () => {
   const r = firewallRules({ ...net, internal: true });
-  assert.match(r, /-A TSULA-FWD-br-n1 -i br-n1 -o br-n1 -j ACCEPT\n-A TSULA-FWD-br-n1 -i br-n1 ! -o br-n1 -j DROP\n-A TSULA-FWD-br-n1 ! -i br-n1 -o br-n1 -j DROP\n/);
+  assert.match(r, /:TSULA-ISO-br-n1 - \[0:0\]\n-A TSULA-ISO-br-n1 -i br-n1 ! -o br-n1 -j DROP\n-A TSULA-ISO-br-n1 ! -i br-n1 -o br-n1 -j DROP\nCOMMIT\n/);
+  assert.match(r, /:TSULA-FWD-br-n1 - \[0:0\]\n-A TSULA-FWD-br-n1 -i br-n1 -o br-n1 -j ACCEPT\nCOMMIT\n/);
   assert.doesNotMatch(r, /MASQUERADE/);
 });
 
-test('an internal network: no masquerade and no default route', () => {
-  const l = networkConfList({ ...net, internal: true }, { ipamDir: '/x', primary: true });
-  const bridge = (JSON.parse(l.bytes) as { plugins: Array<{ ipMasq: boolean; ipam: { routes: unknown[] } }> }).plugins[0];
-  assert.equal(bridge.ipMasq, false);
-  assert.deepEqual(bridge.ipam.routes, []);
-});
-
-test('enable_icc=false: what goes from one container of the network to another is dropped first', () => {
-  assert.match(firewallRules({ ...net, icc: false }), /:TSULA-FWD-br-n1 - \[0:0\]\n-A TSULA-FWD-br-n1 -i br-n1 -o br-n1 -j DROP\n/);
-  assert.match(firewallRules({ ...net, icc: false, internal: true }), /:TSULA-FWD-br-n1 - \[0:0\]\n-A TSULA-FWD-br-n1 -i br-n1 -o br-n1 -j DROP\n/);
-  assert.doesNotMatch(firewallRules(net), /-i br-n1 -o br-n1/);
+test('enable_icc=false: what goes from one container of the network to another is refused first', () => {
+  assert.match(firewallRules({ ...net, icc: false }), /:TSULA-ISO-br-n1 - \[0:0\]\n-A TSULA-ISO-br-n1 -i br-n1 -o br-n1 -j DROP\n/);
+  assert.match(firewallRules({ ...net, icc: false, internal: true }), /:TSULA-ISO-br-n1 - \[0:0\]\n-A TSULA-ISO-br-n1 -i br-n1 -o br-n1 -j DROP\n/);
+  assert.doesNotMatch(firewallRules(net), /-i br-n1 -o br-n1 -j DROP/);
 });

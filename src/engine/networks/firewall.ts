@@ -4,19 +4,22 @@
 // `docker run`, ~80 ms of a default-network run --rm: bench/engine.mjs), for rules that only
 // ever name the network's subnet and bridge. So tsulad sets them once, at the network's first
 // attachment in its lifetime (again after a restart: a firewall reload may have flushed
-// them), and removes them with the network.
-//   filter  TSULA-FWD-<bridge>, jumped to first from FORWARD: replies to the containers,
-//           connections to published ports (DNATed by portmap), and whatever the containers
-//           send accepted (a host whose FORWARD policy is DROP, docker's own, still forwards
-//           them); an --internal network's traffic stays on its bridge, as docker's isolation
-//           rules keep it; enable_icc=false drops what goes from one container to another
-//           (bridged traffic meets iptables only with br_netfilter's bridge-nf-call-iptables,
-//           which such a network turns on, as dockerd does).
+// them), and removes them with the network. Three chains, named after the bridge (≤ 15
+// characters, one per host: two daemons on one host never share them):
+//   mangle  TSULA-ISO-<bridge>, jumped to first from mangle's FORWARD: what the network
+//           refuses, as docker 28's isolation: no new connection into the bridge from
+//           elsewhere (another network, another host routing to the subnet) unless it was
+//           DNATed to a published port; an --internal network's traffic stays on its bridge;
+//           enable_icc=false drops what goes from one of its containers to another (bridged
+//           traffic meets iptables only with br_netfilter's bridge-nf-call-iptables, which such
+//           a network turns on, as dockerd does). The kernel runs mangle's FORWARD before
+//           filter's, so no network's ACCEPT below can come before another's refusal.
+//   filter  TSULA-FWD-<bridge>, jumped to first from FORWARD: replies, published ports and
+//           whatever the containers send accepted (a host whose FORWARD policy is DROP,
+//           docker's own, still forwards them).
 //   nat     TSULA-NAT-<bridge>, jumped to from POSTROUTING: the subnet masqueraded on the way
 //           out of the bridge (docker's `-s <subnet> ! -o <bridge> -j MASQUERADE`), unless
 //           internal or enable_ip_masquerade=false.
-// Chains are named after the bridge (≤ 15 characters, one per host): two daemons on one host
-// never share them.
 import { internal } from '../../common/errors.js';
 import { exec } from '../../common/exec.js';
 import type { Logger } from '../../common/log.js';
@@ -26,26 +29,34 @@ const TIMEOUT_MS = 15_000;
 
 type Net = Pick<NetworkRecord, 'name' | 'bridge' | 'internal' | 'ipMasq' | 'icc' | 'ipam'>;
 
+export const isoChain = (bridge: string): string => `TSULA-ISO-${bridge}`;
 export const fwdChain = (bridge: string): string => `TSULA-FWD-${bridge}`;
 export const natChain = (bridge: string): string => `TSULA-NAT-${bridge}`;
 
-/** iptables-restore input: both chains declared (made, or emptied when they exist) and filled. */
+/** The chains and where each is jumped to from: [table, built-in chain, ours]. */
+const CHAINS = (b: string): Array<[string, string, string]> => [['mangle', 'FORWARD', isoChain(b)], ['filter', 'FORWARD', fwdChain(b)], ['nat', 'POSTROUTING', natChain(b)]];
+
+/** iptables-restore input: the three chains declared (made, or emptied when they exist) and filled. */
 export function firewallRules(n: Net): string {
   const b = n.bridge;
-  const fwd = fwdChain(b);
-  const nat = natChain(b);
+  const [iso, fwd, nat] = [isoChain(b), fwdChain(b), natChain(b)];
   const subnet = n.ipam.config[0]?.subnet;
   if (!subnet) throw internal(`network ${n.name} has no subnet`);
-  const icc = `-A ${fwd} -i ${b} -o ${b} -j ${n.icc === false ? 'DROP' : 'ACCEPT'}`;
-  const filter = n.internal
-    ? [icc, `-A ${fwd} -i ${b} ! -o ${b} -j DROP`, `-A ${fwd} ! -i ${b} -o ${b} -j DROP`]
-    : [
-      ...(n.icc === false ? [icc] : []),
-      `-A ${fwd} -o ${b} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`,
-      `-A ${fwd} -i ${b} -j ACCEPT`,
-    ];
+  const refuse = [
+    ...(n.icc === false ? [`-A ${iso} -i ${b} -o ${b} -j DROP`] : []),
+    ...(n.internal
+      ? [`-A ${iso} -i ${b} ! -o ${b} -j DROP`, `-A ${iso} ! -i ${b} -o ${b} -j DROP`]
+      : [`-A ${iso} ! -i ${b} -o ${b} -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -j DROP`]),
+  ];
+  const accept = n.internal
+    ? [`-A ${fwd} -i ${b} -o ${b} -j ACCEPT`]
+    : [`-A ${fwd} -o ${b} -m conntrack --ctstate RELATED,ESTABLISHED,DNAT -j ACCEPT`, `-A ${fwd} -i ${b} -j ACCEPT`];
   const masq = n.ipMasq && !n.internal ? [`-A ${nat} -s ${subnet} ! -o ${b} -j MASQUERADE`] : [];
-  return ['*filter', `:${fwd} - [0:0]`, ...filter, 'COMMIT', '*nat', `:${nat} - [0:0]`, ...masq, 'COMMIT', ''].join('\n');
+  return [
+    '*mangle', `:${iso} - [0:0]`, ...refuse, 'COMMIT',
+    '*filter', `:${fwd} - [0:0]`, ...accept, 'COMMIT',
+    '*nat', `:${nat} - [0:0]`, ...masq, 'COMMIT', '',
+  ].join('\n');
 }
 
 /** Per network: its rules set once per daemon lifetime, removed with it. */
@@ -67,15 +78,15 @@ export class NetworkFirewall {
   }
 
   private async apply(n: Net): Promise<void> {
-    const jump = (table: string, chain: string, spec: string) =>
-      `iptables -w -t ${table} -C ${chain} ${spec} 2>/dev/null || iptables -w -t ${table} ${chain === 'FORWARD' ? '-I' : '-A'} ${chain} ${spec}`;
+    // FORWARD's jumps go first (other rules there may drop); POSTROUTING's after the rest
+    const jump = ([table, from, chain]: [string, string, string]) =>
+      `iptables -w -t ${table} -C ${from} -j ${chain} 2>/dev/null || iptables -w -t ${table} ${from === 'FORWARD' ? '-I' : '-A'} ${from} -j ${chain}`;
     const script = [
       'set -e',
       // bridged frames meet FORWARD only through br_netfilter (dockerd loads it for icc=false)
       ...(n.icc === false ? ['[ -e /proc/sys/net/bridge ] || modprobe br_netfilter', 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables'] : []),
       'iptables-restore -w --noflush',
-      jump('filter', 'FORWARD', `-j ${fwdChain(n.bridge)}`),
-      jump('nat', 'POSTROUTING', `-j ${natChain(n.bridge)}`),
+      ...CHAINS(n.bridge).map(jump),
     ].join('\n');
     const r = await exec('sh', ['-c', script], { input: firewallRules(n), timeoutMs: TIMEOUT_MS });
     if (r.code !== 0) {
@@ -86,11 +97,10 @@ export class NetworkFirewall {
   /** The network's chains and the jumps to them gone (nothing there is no error). */
   async remove(n: Pick<NetworkRecord, 'name' | 'bridge'>): Promise<void> {
     this.set.delete(n.bridge);
-    const drop = (table: string, from: string, chain: string) => [
+    const script = CHAINS(n.bridge).flatMap(([table, from, chain]) => [
       `while iptables -w -t ${table} -D ${from} -j ${chain} 2>/dev/null; do :; done`,
       `if iptables -w -t ${table} -F ${chain} 2>/dev/null; then iptables -w -t ${table} -X ${chain}; fi`,
-    ];
-    const script = [...drop('filter', 'FORWARD', fwdChain(n.bridge)), ...drop('nat', 'POSTROUTING', natChain(n.bridge))].join('\n');
+    ]).join('\n');
     const r = await exec('sh', ['-c', script], { timeoutMs: TIMEOUT_MS });
     if (r.code !== 0) this.log.warn('removing the iptables rules of a network', { network: n.name, bridge: n.bridge, err: r.stderr.trim() || `exit ${r.code}` });
   }
