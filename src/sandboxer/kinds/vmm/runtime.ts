@@ -32,8 +32,11 @@ function withoutSeccomp(spec: Spec): Spec {
   return { ...spec, linux };
 }
 
+/** What a process' stdio keeps for a caller that has not registered onOutput yet (conmon's attach glue keeps as much). */
+const EARLY_MAX = 1 << 20;
+
 /** A process' stdio in the guest, as the StdioStream conmon's attach socket gives on the host. */
-class GuestStdio implements StdioStream {
+export class GuestStdio implements StdioStream {
   private outCbs: Array<(s: 1 | 2, d: Buffer) => void> = [];
   private endCbs: Array<() => void> = [];
   private open = 2;
@@ -41,9 +44,14 @@ class GuestStdio implements StdioStream {
   private stdin: Promise<void> = Promise.resolve();
   /**
    * What came before the caller registered onOutput (an exec's output, read while its start
-   * still returns): kept for it. Callers register as soon as they have the stream.
+   * still returns): kept for it. Callers register as soon as they have the stream; until
+   * then at most EARLY_MAX is kept and reading stops past it (the agent's queue fills and
+   * the process waits, as when paused), so nothing is lost and nothing grows unbounded.
    */
   private early: Array<[1 | 2, Buffer]> | null = [];
+  private earlyBytes = 0;
+  private registered!: () => void;
+  private readonly whenRegistered = new Promise<void>((r) => { this.registered = r; });
 
   constructor(private readonly g: GuestTasks, private readonly id: string, private readonly execId: string) {
     void this.pump('stdout', 1);
@@ -55,9 +63,11 @@ class GuestStdio implements StdioStream {
       while (!this.abort.signal.aborted) {
         // paused: no read, so the agent's queue fills and it stops reading the process
         if (this.paused) await this.paused;
+        if (this.early && this.earlyBytes >= EARLY_MAX) await this.whenRegistered;
+        if (this.abort.signal.aborted) break;
         const r = await this.g.read(this.id, this.execId, which, this.abort.signal);
         if (r.data.length) {
-          if (this.early) this.early.push([n, r.data]);
+          if (this.early) { this.early.push([n, r.data]); this.earlyBytes += r.data.length; }
           else for (const cb of this.outCbs) cb(n, r.data);
         }
         if (r.eof) break;
@@ -68,7 +78,7 @@ class GuestStdio implements StdioStream {
 
   onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void {
     this.outCbs.push(cb);
-    if (this.early) { for (const [n, d] of this.early) cb(n, d); this.early = null; }
+    if (this.early) { for (const [n, d] of this.early) cb(n, d); this.early = null; this.registered(); }
   }
   onEnd(cb: () => void): void { if (this.open === 0) cb(); else this.endCbs.push(cb); }
 
@@ -80,7 +90,7 @@ class GuestStdio implements StdioStream {
   closeStdin(): void {
     this.stdin = this.stdin.then(() => this.g.closeStdin(this.id, this.execId)).catch(() => {});
   }
-  close(): void { this.abort.abort(); this.resume(); }
+  close(): void { this.abort.abort(); this.resume(); this.early = null; this.registered(); }
 
   private paused: Promise<void> | null = null;
   private unpause: (() => void) | null = null;
