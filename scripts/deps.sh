@@ -6,8 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 RUNTIME_PKGS=(runc conmon busybox-static umoci skopeo attr procps iproute2 util-linux ca-certificates socat)
-# pod networks: the CNI plugins (bridge, host-local, portmap in /usr/lib/cni) and the
-# iptables they drive (ipMasq, portmap)
+# pod networks: the CNI plugins (bridge, host-local, portmap in /usr/lib/cni) and iptables
+# (portmap's DNAT, the bridge plugin's ipMasq for CRI pods, tsulad's networks' own rules)
 RUNTIME_PKGS+=(containernetworking-plugins iptables)
 # run --init: tini-static is bound into the container as /sbin/docker-init (docker's own init)
 RUNTIME_PKGS+=(tini)
