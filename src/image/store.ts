@@ -111,7 +111,7 @@ export class LocalImageStore implements ImageStore {
         return { image: structuredClone(image), release: this.blobPins.pin(blobsOf(image)) };
       });
       try {
-        const pusher = new Pusher(client, this.content, { ...parsed, tag: t }, opts.auth, opts.onProgress ?? (() => {}));
+        const pusher = new Pusher(client, this.content, { ...parsed, tag: t }, opts.auth, opts.onProgress ?? (() => {}), opts.signal);
         const r = await pusher.push({ configDigest: image.id, layers: image.layers }, t);
         opts.onProgress?.({ status: `${t}: digest: ${r.digest} size: ${r.size}` });
         out.push(r);

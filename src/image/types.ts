@@ -11,6 +11,8 @@ export type { AuthConfig, PullOptions, PullProgress, PullResult, CommitSpec, His
 export interface PushOptions {
   auth?: AuthConfig;
   onProgress?: (p: PullProgress) => void;
+  /** The client went away: no further blob is uploaded, and no manifest (no tag) is put. */
+  signal?: AbortSignal;
 }
 
 export interface PushResult { tag: string; digest: string; size: number }

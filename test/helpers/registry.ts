@@ -157,6 +157,8 @@ export interface ProxyOptions {
   corrupt?: Set<string>;
   /** Send these blobs only up to half, then hang until release(). */
   hold?: Set<string>;
+  /** Hold every blob upload (PATCH/PUT under /blobs/uploads/) before forwarding it, until release(). */
+  holdUploads?: boolean;
   /** Send these blobs up to half, then drop the connection (once each). */
   cut?: Set<string>;
   /** Require Bearer tokens from the proxy's own /token endpoint (Basic-checked when user is set). */
@@ -190,9 +192,13 @@ export class TestProxy {
     return this;
   }
 
-  /** Let held blobs finish (and stop holding new ones). */
+  /** Uploads held so far (holdUploads). */
+  heldUploads = 0;
+
+  /** Let held blobs and uploads finish (and stop holding new ones). */
   release(): void {
     this.opts.hold?.clear();
+    this.opts.holdUploads = false;
     for (const r of this.releaseHeld.splice(0)) r();
   }
 
@@ -238,6 +244,11 @@ export class TestProxy {
       rs.end(JSON.stringify({ errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown to registry', detail: blob }] }));
       return;
     }
+    if (this.opts.holdUploads && /\/blobs\/uploads\/./.test(url.pathname) && (rq.method === 'PATCH' || rq.method === 'PUT')) {
+      this.heldUploads++;
+      rq.pause();
+      await new Promise<void>((r) => this.releaseHeld.push(r));
+    }
     const up = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const headers = { ...rq.headers, host: this.upstream };
       delete headers.authorization;
@@ -245,6 +256,8 @@ export class TestProxy {
       r.on('error', reject);
       rq.pipe(r);
     });
+    // an upload's Location names the registry's own address: the next request comes here too
+    if (typeof up.headers.location === 'string') up.headers.location = up.headers.location.replace(`//${this.upstream}/`, `//${this.host}/`);
     rs.writeHead(up.statusCode ?? 502, up.headers);
     if (!blob || (!this.opts.corrupt?.has(blob) && !this.opts.hold?.has(blob) && !this.opts.cut?.has(blob))) {
       up.pipe(rs);

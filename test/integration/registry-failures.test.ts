@@ -160,6 +160,25 @@ test('a pull whose client goes away stops: docker pull\'s Ctrl-C, and a CRI Pull
   await d.ok(['pull', ref]);
 });
 
+test('a push whose client goes away uploads nothing more and tags nothing (docker push\'s Ctrl-C)', async () => {
+  const proxy = await new TestProxy(reg.host, { holdUploads: true }).start();
+  cleanups.push(() => proxy.stop());
+  const d = await TestDaemon.create();
+  cleanups.push(() => d.destroy());
+  await d.ok(['load', '-i', path.join(IMAGES, 'layered.tar')]);
+  const target = `${proxy.host}/cancelled/layered:1`;
+  await d.ok(['tag', 'layered:latest', target]);
+  const pushing = d.spawnCli(['push', target]);
+  await waitFor(async () => proxy.heldUploads > 0, 20_000, 'the first layer upload');
+  pushing.proc.kill('SIGINT');
+  await pushing.done;
+  await new Promise((r) => setTimeout(r, 300)); // the daemon sees the client gone
+  proxy.release(); // the upload under way ends; the push must stop there
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.equal(proxy.requests.filter((r) => r.startsWith('PUT /v2/cancelled/layered/manifests/')).length, 0, proxy.requests.join('\n'));
+  assert.ok(proxy.requests.filter((r) => r.startsWith('POST /v2/cancelled/layered/blobs/uploads')).length < 3, `no further layer was started: ${proxy.requests.join('\n')}`);
+});
+
 test('a connection that breaks mid-blob is resumed with a range request', async () => {
   const { json } = await reg.getManifest('busybox', 'latest');
   const layer = (json.layers as Array<{ digest: string }>)[0]!.digest;

@@ -103,9 +103,12 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     // the graphdriver store pushes the image as it is: it must be of the platform asked
     await checkImagePlatform(images, query.get('tag') ? `${params[0]}:${query.get('tag')}` : params[0], platform);
     const out = progressWriter(res!);
+    // the client leaving (docker push's Ctrl-C) stops the push before its next blob and its tag
+    const abort = new AbortController();
+    res!.on('close', () => { if (!res!.writableFinished) abort.abort(); });
     try {
       // dockerd names the repository before it looks for the image: every error is in the stream
-      const results = await images.push(params[0], query.get('tag') ?? '', { auth, onProgress: out.progress });
+      const results = await images.push(params[0], query.get('tag') ?? '', { auth, onProgress: out.progress, signal: abort.signal });
       for (const r of results) {
         out.aux({ Tag: r.tag, Digest: r.digest, Size: r.size });
         events.emit('image', 'push', `${params[0]}:${r.tag}`, { name: `${params[0]}:${r.tag}` });

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { invalidArgument, notFound, unauthenticated, unavailable } from '../../common/errors.js';
+import { deadlineExceeded, invalidArgument, notFound, unauthenticated, unavailable } from '../../common/errors.js';
 import type { ContentStore } from '../content.js';
 import { MEDIA_TYPES } from '../layers.js';
 import type { StoredLayer } from '../records.js';
@@ -37,7 +37,7 @@ export class Pusher {
   private readonly scope: string;
 
   constructor(private readonly client: RegistryClient, private readonly content: ContentStore, private readonly ref: ParsedReference,
-    private readonly auth: AuthConfig | undefined, private readonly progress: (p: PullProgress) => void) {
+    private readonly auth: AuthConfig | undefined, private readonly progress: (p: PullProgress) => void, private readonly signal?: AbortSignal) {
     // pushes go to the registry itself: mirrors are pull-only
     this.ep = client.endpoints(ref.domain).at(-1)!;
     this.scope = `repository:${ref.path}:pull,push`;
@@ -49,6 +49,7 @@ export class Pusher {
       const layers: Blob[] = [];
       for (const l of src.layers) this.progress({ id: short(l.diffId), status: 'Preparing' });
       for (const l of src.layers) {
+        this.check();
         const id = short(l.diffId);
         const reused = await this.remoteBlob(l, id);
         if (reused) { layers.push(reused); continue; }
@@ -76,6 +77,7 @@ export class Pusher {
       };
       // docker's own indentation, so the same image pushed by docker gets the same digest
       const body = Buffer.from(JSON.stringify(manifest, null, 3));
+      this.check(); // a cancelled push tags nothing
       const res = await this.client.request(this.ep, `/v2/${this.ref.path}/manifests/${tag}`, {
         method: 'PUT', scope: this.scope, creds: this.auth, headers: { 'Content-Type': manifest.mediaType }, body,
       });
@@ -86,6 +88,10 @@ export class Pusher {
     } finally {
       await fs.rm(tmp, { recursive: true, force: true });
     }
+  }
+
+  private check(): void {
+    if (this.signal?.aborted) throw deadlineExceeded(`push of ${this.ref.name} cancelled: its client went away`);
   }
 
   /**
