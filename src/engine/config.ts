@@ -73,6 +73,10 @@ export const daemonConfigSchema = lazySchema((z) => z.object({
   // bridge network) and its gateway address/prefix, the pools user networks' subnets come from
   bridge: z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, 'must be an interface name of at most 15 characters, or "none"').optional(),
   bip: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be the bridge address with its prefix, e.g. 172.17.0.1/16').optional(),
+  // dockerd's: containers of the default bridge network reach each other (icc), and its
+  // traffic out is masqueraded (ip-masq); both true unless set false
+  icc: z.boolean().optional(),
+  'ip-masq': z.boolean().optional(),
   'default-address-pools': z.array(z.object({
     base: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR'), size: z.number().int().min(8).max(30),
   }).strict()).min(1).optional(),
@@ -123,6 +127,9 @@ export interface DaemonConfig {
   bip?: string;
   /** Where networks' subnets come from (docker's default-address-pools). */
   addressPools?: Array<{ base: string; size: number }>;
+  /** The default bridge network's enable_icc and enable_ip_masquerade (dockerd's icc, ip-masq). */
+  bridgeIcc: boolean;
+  bridgeMasq: boolean;
   initPath?: string;
 }
 
@@ -236,6 +243,8 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     bridge: fileCfg.bridge === 'none' ? null : fileCfg.bridge ?? 'tsulabr0',
     ...(fileCfg.bip ? { bip: fileCfg.bip } : {}),
     ...(fileCfg['default-address-pools'] ? { addressPools: fileCfg['default-address-pools'] } : {}),
+    bridgeIcc: fileCfg.icc ?? true,
+    bridgeMasq: fileCfg['ip-masq'] ?? true,
     ...(fileCfg['init-path'] ? { initPath: fileCfg['init-path'] } : {}),
   };
 }

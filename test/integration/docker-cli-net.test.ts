@@ -466,7 +466,7 @@ test('rm: namespaces, veths, leases and iptables rules of the containers are gon
   assert.ok(!bridges.some((b) => records.some((r) => b.ifname === `br-${r.slice(0, 12)}`)));
 });
 
-test('a bridge that already has an address keeps it: the default network takes its subnet (dockerd with docker0)', async () => {
+test('a bridge that already has an address keeps it: the default network takes its subnet (dockerd with docker0); daemon.json icc and ip-masq false', async () => {
   const [subnet, gateway] = freeSubnet([tn.subnet, ...pools]);
   const [pool] = freeSubnet([tn.subnet, ...pools, subnet]);
   const bridge = `tsb${process.pid % 100000}`;
@@ -476,13 +476,17 @@ test('a bridge that already has an address keeps it: the default network takes i
   try {
     execFileSync('ip', ['addr', 'add', `${gateway}/24`, 'dev', bridge]);
     // no "bip": the daemon would pick a free pool (`pool`), which the bridge plugin refuses on a bridge with another address
-    d2 = await TestDaemon.create({ configJson: { bridge, 'default-address-pools': [{ base: pool, size: 24 }] } });
+    d2 = await TestDaemon.create({ configJson: { bridge, 'default-address-pools': [{ base: pool, size: 24 }], icc: false, 'ip-masq': false } });
     await d2.loadBusybox();
-    const inspect = JSON.parse((await docker(d2, ['network', 'inspect', 'bridge'])).stdout) as Array<{ IPAM: { Config: Array<{ Subnet: string; Gateway: string }> } }>;
+    const inspect = JSON.parse((await docker(d2, ['network', 'inspect', 'bridge'])).stdout) as Array<{ IPAM: { Config: Array<{ Subnet: string; Gateway: string }> }; Options: Record<string, string> }>;
     assert.deepEqual(inspect[0]!.IPAM.Config[0], { Subnet: subnet, Gateway: gateway });
+    assert.deepEqual([inspect[0]!.Options['com.docker.network.bridge.enable_icc'], inspect[0]!.Options['com.docker.network.bridge.enable_ip_masquerade']], ['false', 'false']);
     const r = await docker(d2, ['run', '--rm', 'busybox', 'ip', '-4', '-o', 'addr', 'show', 'eth0']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, new RegExp(` inet ${subnet.split('.').slice(0, 3).join('\\.')}\\.\\d+/24 `));
+    const rules = execFileSync('iptables-save', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter((l) => l.includes(bridge));
+    assert.ok(rules.includes(`-A TSULA-ISO-${bridge} -i ${bridge} -o ${bridge} -j DROP`), rules.join('\n'));
+    assert.ok(!rules.some((l) => l.includes('MASQUERADE')), rules.join('\n'));
   } finally {
     await d2?.destroy();
     spawnSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });

@@ -29,7 +29,7 @@ export async function startNetworks(c: DaemonConfig, log: Logger, events: EventB
   const ipamDir = path.join(root, 'ipam');
   const service = new NetworkService({
     store: new NetworkStore(path.join(root, 'records')), ipamDir, bridge: c.bridge, pools: c.addressPools ?? DEFAULT_POOLS, log, events, faults,
-    ...(c.bip ? { bip: c.bip } : {}),
+    ...(c.bip ? { bip: c.bip } : {}), bridgeIcc: c.bridgeIcc, bridgeMasq: c.bridgeMasq,
   });
   await service.init();
   const containers = (): Container[] => deps.containers.list();

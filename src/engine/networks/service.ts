@@ -37,6 +37,9 @@ export interface NetworkServiceDeps {
   /** daemon.json "bridge" (null: "none", no default bridge network), "bip", "default-address-pools". */
   bridge: string | null;
   bip?: string;
+  /** daemon.json "icc" and "ip-masq": the default bridge network's (default true). */
+  bridgeIcc?: boolean;
+  bridgeMasq?: boolean;
   pools: AddressPool[];
   log: Logger;
   events: EventBus;
@@ -109,11 +112,16 @@ export class NetworkService {
       return;
     }
     const want = await this.defaultBridgePool(old);
-    if (old && old.bridge === this.d.bridge && old.ipam.config[0]?.subnet === want.subnet && old.ipam.config[0]?.gateway === want.gateway) return;
-    if (old) this.d.log.info('default bridge network reconfigured', { bridge: this.d.bridge, subnet: want.subnet });
+    const icc = this.d.bridgeIcc ?? true;
+    const masq = this.d.bridgeMasq ?? true;
+    if (old && old.bridge === this.d.bridge && old.ipam.config[0]?.subnet === want.subnet && old.ipam.config[0]?.gateway === want.gateway &&
+      (old.icc ?? true) === icc && old.ipMasq === masq) return;
+    if (old) this.d.log.info('default bridge network reconfigured', { bridge: this.d.bridge, subnet: want.subnet, icc, ipMasq: masq });
     const rec = this.record('bridge', 'bridge', [want], this.d.bridge, old?.id);
+    rec.ipMasq = masq;
+    if (!icc) rec.icc = false;
     rec.options = {
-      [OPT.defaultBridge]: 'true', [OPT.icc]: 'true', [OPT.masq]: 'true', [OPT.hostIp]: '0.0.0.0', [OPT.name]: this.d.bridge, [OPT.mtu]: '1500',
+      [OPT.defaultBridge]: 'true', [OPT.icc]: String(icc), [OPT.masq]: String(masq), [OPT.hostIp]: '0.0.0.0', [OPT.name]: this.d.bridge, [OPT.mtu]: '1500',
     };
     await this.d.store.save(rec);
   }
