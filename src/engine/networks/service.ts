@@ -17,6 +17,7 @@ import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, par
 import { networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
 import type { NetworkStore } from './store.js';
 import { NetworkFirewall } from './firewall.js';
+import { parseGoBool } from '../../common/gobool.js';
 import { matchLabels, untilTime, type Filters } from '../filters.js';
 
 export interface AddressPool { base: string; size: number }
@@ -214,10 +215,9 @@ export class NetworkService {
     const opts = b.Options ?? {};
     for (const k of Object.keys(opts)) if (!Object.values(OPT).includes(k) || k === OPT.defaultBridge) refuse(`driver option "${k}"`);
     const flag = (k: string): boolean => {
-      const v = opts[k];
-      if (v === undefined || ['1', 't', 'T', 'true', 'TRUE', 'True'].includes(v)) return true;
-      if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(v)) return false;
-      throw invalidArgument(`network ${name}: invalid ${k} value "${v}": want true or false`);
+      const v = opts[k] === undefined ? true : parseGoBool(opts[k]!);
+      if (v === null) throw invalidArgument(`network ${name}: invalid ${k} value "${opts[k]}": want true or false`);
+      return v;
     };
     const [ipMasq, icc] = [flag(OPT.masq), flag(OPT.icc)];
     const configs = b.IPAM?.Config ?? [];
