@@ -27,7 +27,7 @@ const ids: string[] = []; // every container made here, for the leak check
 before(async () => {
   dockerCliPath();
   tn = await createTestNet('dnet');
-  const cfg = dockerNetConfig(tn);
+  const cfg = dockerNetConfig(tn, 6);
   pools = (cfg['default-address-pools'] as Array<{ base: string }>).map((p) => p.base);
   d = await TestDaemon.create({ configJson: cfg });
   await d.loadBusybox();
@@ -411,7 +411,7 @@ test('the network\'s rules: what leaves the bridge is masqueraded (a host behind
   }
 });
 
-test('networks are kept apart (docker 28): a container reaches its own network\'s peers, not another network\'s, nor into an --internal one', async () => {
+test('networks are kept apart (docker 28): a container reaches its own network\'s peers, not another network\'s, nor into an --internal one, but into a nat-unprotected one', async () => {
   await ok(['network', 'create', 'apart']);
   await ok(['network', 'create', '--internal', 'inside']);
   try {
@@ -424,9 +424,17 @@ test('networks are kept apart (docker 28): a container reaches its own network\'
     assert.notEqual(await ping('apart', defaultIp), 0, 'from another network');
     assert.notEqual(await ping('apart', insideIp), 0, 'into an internal network');
     assert.equal(await ping('inside', insideIp), 0, 'a peer on the internal network');
-    await ok(['rm', '-f', onDefault, onInside]);
+    // docker 28's way out: gateway_mode_ipv4=nat-unprotected lets others reach its containers
+    const mode = 'com.docker.network.bridge.gateway_mode_ipv4';
+    await ok(['network', 'create', '-o', `${mode}=nat-unprotected`, 'open']);
+    const onOpen = await runD(['--network', 'open', 'busybox', 'sleep', '600']);
+    assert.equal(await ping('apart', await inspect(onOpen, '{{ .NetworkSettings.Networks.open.IPAddress }}')), 0, 'into a nat-unprotected network');
+    const routed = await docker(d, ['network', 'create', '-o', `${mode}=routed`, 'routed']);
+    assert.notEqual(routed.code, 0);
+    assert.match(routed.stderr, /gateway_mode_ipv4=routed \(nat and nat-unprotected are\) is not supported by tsulad/);
+    await ok(['rm', '-f', onDefault, onInside, onOpen]);
   } finally {
-    await docker(d, ['network', 'rm', 'apart', 'inside']).catch(() => undefined);
+    await docker(d, ['network', 'rm', 'apart', 'inside', 'open']).catch(() => undefined);
   }
 });
 

@@ -52,3 +52,9 @@ test('enable_icc=false: what goes from one container of the network to another i
   assert.match(firewallRules({ ...net, icc: false, internal: true }), /:TSULA-ISO-br-n1 - \[0:0\]\n-A TSULA-ISO-br-n1 -i br-n1 -o br-n1 -j DROP\n/);
   assert.doesNotMatch(firewallRules(net), /-i br-n1 -o br-n1 -j DROP/);
 });
+
+test('gateway_mode_ipv4=nat-unprotected: no refusal of direct connections into the bridge, the rest as nat', () => {
+  const r = firewallRules({ ...net, unprotected: true });
+  assert.match(r, /:TSULA-ISO-br-n1 - \[0:0\]\nCOMMIT\n/);
+  assert.match(r, /-A TSULA-NAT-br-n1 -s 10.9.0.0\/24 ! -o br-n1 -j MASQUERADE/);
+});

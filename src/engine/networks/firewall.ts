@@ -9,7 +9,8 @@
 //   mangle  TSULA-ISO-<bridge>, jumped to first from mangle's FORWARD: what the network
 //           refuses, as docker 28's isolation: no new connection into the bridge from
 //           elsewhere (another network, another host routing to the subnet) unless it was
-//           DNATed to a published port; an --internal network's traffic stays on its bridge;
+//           DNATed to a published port (not with gateway_mode_ipv4=nat-unprotected, docker's
+//           way out); an --internal network's traffic stays on its bridge;
 //           enable_icc=false drops what goes from one of its containers to another (bridged
 //           traffic meets iptables only with br_netfilter's bridge-nf-call-iptables, which such
 //           a network turns on, as dockerd does). The kernel runs mangle's FORWARD before
@@ -27,7 +28,7 @@ import type { NetworkRecord } from './model.js';
 
 const TIMEOUT_MS = 15_000;
 
-type Net = Pick<NetworkRecord, 'name' | 'bridge' | 'internal' | 'ipMasq' | 'icc' | 'ipam'>;
+type Net = Pick<NetworkRecord, 'name' | 'bridge' | 'internal' | 'ipMasq' | 'icc' | 'unprotected' | 'ipam'>;
 
 export const isoChain = (bridge: string): string => `TSULA-ISO-${bridge}`;
 export const fwdChain = (bridge: string): string => `TSULA-FWD-${bridge}`;
@@ -46,7 +47,7 @@ export function firewallRules(n: Net): string {
     ...(n.icc === false ? [`-A ${iso} -i ${b} -o ${b} -j DROP`] : []),
     ...(n.internal
       ? [`-A ${iso} -i ${b} ! -o ${b} -j DROP`, `-A ${iso} ! -i ${b} -o ${b} -j DROP`]
-      : [`-A ${iso} ! -i ${b} -o ${b} -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -j DROP`]),
+      : n.unprotected ? [] : [`-A ${iso} ! -i ${b} -o ${b} -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -j DROP`]),
   ];
   const accept = n.internal
     ? [`-A ${fwd} -i ${b} -o ${b} -j ACCEPT`]

@@ -31,6 +31,8 @@ export interface NetworkRecord {
   ipMasq: boolean;
   /** enable_icc=false: containers of the network do not reach each other (absent: they do). */
   icc?: boolean;
+  /** gateway_mode_ipv4=nat-unprotected: other hosts and networks may reach its containers directly. */
+  unprotected?: boolean;
   /** bridge, host, none: made by tsulad, never removed. */
   predefined: boolean;
   /** A subnet picked from the pools (not the user's): shown without "user-configured" rights (--ip). */

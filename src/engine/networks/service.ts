@@ -55,6 +55,7 @@ const OPT = {
   icc: 'com.docker.network.bridge.enable_icc',
   hostIp: 'com.docker.network.bridge.host_binding_ipv4',
   defaultBridge: 'com.docker.network.bridge.default_bridge',
+  gatewayMode: 'com.docker.network.bridge.gateway_mode_ipv4',
 };
 
 export const createNetworkSchema = lazySchema((z) => z.object({
@@ -220,6 +221,10 @@ export class NetworkService {
       return v;
     };
     const [ipMasq, icc] = [flag(OPT.masq), flag(OPT.icc)];
+    // docker 28's gateway modes: nat (the default) and nat-unprotected, which lets other hosts
+    // and networks reach the containers' ports directly; routed and isolated are not here
+    const mode = opts[OPT.gatewayMode] ?? 'nat';
+    if (mode !== 'nat' && mode !== 'nat-unprotected') refuse(`${OPT.gatewayMode}=${mode} (nat and nat-unprotected are)`);
     const configs = b.IPAM?.Config ?? [];
     if (configs.length > 1) refuse('more than one IPAM pool');
     const pool = await this.pool(name, configs[0]);
@@ -232,7 +237,8 @@ export class NetworkService {
     const rec: NetworkRecord = {
       ...this.record(name, 'bridge', [pool.pool], bridge, id),
       internal: !!b.Internal, attachable: !!b.Attachable, labels: b.Labels ?? {}, options: opts,
-      ...(mtu ? { mtu } : {}), ipMasq, ...(icc ? {} : { icc }), predefined: false, autoSubnet: pool.auto,
+      ...(mtu ? { mtu } : {}), ipMasq, ...(icc ? {} : { icc }), ...(mode === 'nat-unprotected' ? { unprotected: true } : {}),
+      predefined: false, autoSubnet: pool.auto,
     };
     await this.d.store.save(rec);
     this.emit('create', id, { name, type: 'bridge' });
