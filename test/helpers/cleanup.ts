@@ -37,7 +37,6 @@ export async function killSandboxerLeftovers(dir: string): Promise<void> {
   for (const m of mounts.reverse()) await execFileP('umount', ['-l', m]).catch(() => {});
 }
 
-
 /**
  * The iptables rules a tsulad keeps per network (src/engine/networks/firewall.ts): its chains,
  * named after the bridge, and the jumps to them. They outlive the daemon, as dockerd's do.
