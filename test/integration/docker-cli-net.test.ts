@@ -431,7 +431,7 @@ test('networks are kept apart (docker 28): a container reaches its own network\'
     assert.equal(await ping('apart', await inspect(onOpen, '{{ .NetworkSettings.Networks.open.IPAddress }}')), 0, 'into a nat-unprotected network');
     const routed = await docker(d, ['network', 'create', '-o', `${mode}=routed`, 'routed']);
     assert.notEqual(routed.code, 0);
-    assert.match(routed.stderr, /gateway_mode_ipv4=routed \(nat and nat-unprotected are\) is not supported by tsulad/);
+    assert.match(routed.stderr, /network routed: gateway mode "routed" is not supported by tsulad \(com\.docker\.network\.bridge\.gateway_mode_ipv4: nat or nat-unprotected\)/);
     await ok(['rm', '-f', onDefault, onInside, onOpen]);
   } finally {
     await docker(d, ['network', 'rm', 'apart', 'inside', 'open']).catch(() => undefined);

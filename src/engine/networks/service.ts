@@ -224,7 +224,9 @@ export class NetworkService {
     // docker 28's gateway modes: nat (the default) and nat-unprotected, which lets other hosts
     // and networks reach the containers' ports directly; routed and isolated are not here
     const mode = opts[OPT.gatewayMode] ?? 'nat';
-    if (mode !== 'nat' && mode !== 'nat-unprotected') refuse(`${OPT.gatewayMode}=${mode} (nat and nat-unprotected are)`);
+    if (mode !== 'nat' && mode !== 'nat-unprotected') {
+      throw invalidArgument(`network ${name}: gateway mode "${mode}" is not supported by tsulad (${OPT.gatewayMode}: nat or nat-unprotected)`);
+    }
     const configs = b.IPAM?.Config ?? [];
     if (configs.length > 1) refuse('more than one IPAM pool');
     const pool = await this.pool(name, configs[0]);
