@@ -116,8 +116,14 @@ const SHARED_CHAINS = /^(CNI-ADMIN|CNI-FORWARD|CNI-HOSTPORT-(DNAT|MASQ|SETMARK))
 export function iptablesChains(): string[] {
   const out: string[] = [];
   for (const table of ['filter', 'nat', 'mangle']) {
-    let text = '';
-    try { text = execFileSync('iptables-save', ['-t', table], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { continue; }
+    // iptables-nft-save has been seen to crash once while another process changed the ruleset:
+    // a table read is tried again rather than taken as empty (a baseline missing chains would
+    // report the machine's own as leaked)
+    let text: string | null = null;
+    for (let i = 0; i < 3 && text === null; i++) {
+      try { text = execFileSync('iptables-save', ['-t', table], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { /* again */ }
+    }
+    if (text === null) continue;
     for (const m of text.matchAll(/^:((?:TSULA|CNI)-\S+) /gm)) if (!SHARED_CHAINS.test(m[1]!)) out.push(`${table} ${m[1]}`);
   }
   return out.sort();
