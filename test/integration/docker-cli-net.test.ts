@@ -392,6 +392,16 @@ test('the network\'s rules: what leaves the bridge is masqueraded (a host behind
     const save = execFileSync('iptables-save', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
     assert.ok(save.includes(`-A TSULA-NAT-${tn.bridge} -s ${tn.subnet} ! -o ${tn.bridge} -j MASQUERADE`), 'the default network\'s masquerade');
     assert.ok(save.includes(`-A FORWARD -j TSULA-FWD-${tn.bridge}`));
+    // the administrator's chain comes first in FORWARD: a rule there stops what the network accepts
+    const filter = execFileSync('iptables-save', ['-t', 'filter'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    assert.equal(filter.split('\n').find((l) => l.startsWith('-A FORWARD ')), '-A FORWARD -j TSULA-USER', 'TSULA-USER first in FORWARD');
+    const rule = ['TSULA-USER', '-d', `${prefix}.2/32`, '-j', 'DROP'];
+    execFileSync('iptables', ['-w', '-I', ...rule]);
+    try {
+      assert.notEqual((await runOut(ping)).code, 0, 'dropped by the administrator\'s rule');
+    } finally {
+      execFileSync('iptables', ['-w', '-D', ...rule]);
+    }
     await ok(['network', 'create', '-o', 'com.docker.network.bridge.enable_ip_masquerade=false', 'nomasq']);
     try {
       assert.notEqual((await runOut(['--network', 'nomasq', ...ping])).code, 0, 'unmasqueraded: the outside host cannot answer');

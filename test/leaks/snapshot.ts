@@ -105,8 +105,8 @@ export const SHIM_DIR_PATTERNS = (tmp: string) => [...new Set([tmp, '/tmp'])].fl
   `${t}/*/state/runtime/*/*`,                        // a test tsulad's runtimes (shim v2, sandboxers, vmm)
 ]).concat(['/run/containerd/s/*', '/run/containerd/fifo/*', '/run/containerd/runc/*/*', '/run/containerd/io.containerd.runtime.v2.task/*/*']);
 
-/** CNI's chains shared by every attachment: made once, never removed by a DEL. */
-const SHARED_CHAINS = /^(CNI-ADMIN|CNI-FORWARD|CNI-HOSTPORT-(DNAT|MASQ|SETMARK))$/;
+/** Chains shared by every attachment or network (CNI's, tsulad's TSULA-USER): made once, never removed. */
+const SHARED_CHAINS = /^(CNI-ADMIN|CNI-FORWARD|CNI-HOSTPORT-(DNAT|MASQ|SETMARK)|TSULA-USER)$/;
 
 /**
  * iptables chains of the host's namespace a test's network may make, as `<table> <chain>`: a

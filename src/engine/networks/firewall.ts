@@ -15,9 +15,12 @@
 //           traffic meets iptables only with br_netfilter's bridge-nf-call-iptables, which such
 //           a network turns on, as dockerd does). The kernel runs mangle's FORWARD before
 //           filter's, so no network's ACCEPT below can come before another's refusal.
-//   filter  TSULA-FWD-<bridge>, jumped to first from FORWARD: replies, published ports and
+//   filter  TSULA-FWD-<bridge>, jumped to from FORWARD: replies, published ports and
 //           whatever the containers send accepted (a host whose FORWARD policy is DROP,
-//           docker's own, still forwards them).
+//           docker's own, still forwards them). Before it, always first in FORWARD, the
+//           administrator's TSULA-USER (docker's DOCKER-USER): made empty once, never flushed
+//           by tsulad, for rules of their own (`iptables -I TSULA-USER -d 169.254.169.254 -j
+//           DROP`) that no network tsulad adds later can jump ahead of.
 //   nat     TSULA-NAT-<bridge>, jumped to from POSTROUTING: the subnet masqueraded on the way
 //           out of the bridge (docker's `-s <subnet> ! -o <bridge> -j MASQUERADE`), unless
 //           internal or enable_ip_masquerade=false.
@@ -30,6 +33,8 @@ const TIMEOUT_MS = 15_000;
 
 type Net = Pick<NetworkRecord, 'name' | 'bridge' | 'internal' | 'ipMasq' | 'icc' | 'unprotected' | 'ipam'>;
 
+/** The administrator's chain, first in FORWARD (docker's DOCKER-USER). */
+export const USER_CHAIN = 'TSULA-USER';
 export const isoChain = (bridge: string): string => `TSULA-ISO-${bridge}`;
 export const fwdChain = (bridge: string): string => `TSULA-FWD-${bridge}`;
 export const natChain = (bridge: string): string => `TSULA-NAT-${bridge}`;
@@ -88,6 +93,10 @@ export class NetworkFirewall {
       ...(n.icc === false ? ['[ -e /proc/sys/net/bridge ] || modprobe br_netfilter', 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables'] : []),
       'iptables-restore -w --noflush',
       ...CHAINS(n.bridge).map(jump),
+      // the administrator's chain back to the top of FORWARD, above the jump just inserted
+      `iptables -w -N ${USER_CHAIN} 2>/dev/null || true`,
+      `while iptables -w -D FORWARD -j ${USER_CHAIN} 2>/dev/null; do :; done`,
+      `iptables -w -I FORWARD -j ${USER_CHAIN}`,
     ].join('\n');
     const r = await exec('sh', ['-c', script], { input: firewallRules(n), timeoutMs: TIMEOUT_MS });
     if (r.code !== 0) {
