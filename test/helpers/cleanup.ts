@@ -4,6 +4,8 @@ import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
+import { NetworkFirewall } from '../../src/engine/networks/firewall.js';
+import { Logger } from '../../src/common/log.js';
 
 const execFileP = promisify(execFile);
 
@@ -42,10 +44,7 @@ export async function killSandboxerLeftovers(dir: string): Promise<void> {
  * named after the bridge, and the jumps to them. They outlive the daemon, as dockerd's do.
  */
 export async function removeNetworkRules(bridge: string): Promise<void> {
-  for (const [table, from, chain] of [['mangle', 'FORWARD', `TSULA-ISO-${bridge}`], ['filter', 'FORWARD', `TSULA-FWD-${bridge}`], ['nat', 'POSTROUTING', `TSULA-NAT-${bridge}`]] as const) {
-    while (await execFileP('iptables', ['-w', '-t', table, '-D', from, '-j', chain]).then(() => true, () => false)) { /* every jump */ }
-    if (await execFileP('iptables', ['-w', '-t', table, '-F', chain]).then(() => true, () => false)) await execFileP('iptables', ['-w', '-t', table, '-X', chain]).catch(() => {});
-  }
+  await new NetworkFirewall(new Logger('error')).remove({ name: bridge, bridge });
 }
 
 /** The bridges of a daemon's networks, from its records under graph. */
