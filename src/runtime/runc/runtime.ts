@@ -15,6 +15,7 @@ import { failedPrecondition, internal, notFound } from '../../common/errors.js';
 import type { Faults } from '../../common/faults.js';
 import { exec } from '../../common/exec.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
+import { startThroughFifo } from './exec-fifo.js';
 
 export interface RuncRuntimeOptions {
   name?: string;          // the runtime's name in tsula ("runc")
@@ -36,11 +37,16 @@ export class RuncConmonRuntime implements Runtime {
   private cgroups: Promise<CgroupLayout> | undefined;
   /** Exited containers whose runc state went before their exit was recorded (forgetState). */
   private stateGone = new Set<string>();
+  /** Created, not yet started: their init's pid, for a start through runc's exec fifo. */
+  private created = new Map<string, number>();
+  /** runc itself under our --root: its start is a read of the exec fifo (exec-fifo.ts). */
+  private readonly fifoStart: boolean;
 
   constructor(private o: RuncRuntimeOptions) {
     this.name = o.name ?? 'runc';
     this.paths = { conmon: o.conmonPath, runtime: o.runtimePath, runtimeRoot: path.join(o.stateDir, 'root'), runtimeArgs: o.runtimeArgs };
     this.exitDir = path.join(o.stateDir, 'exits');
+    this.fifoStart = path.basename(o.runtimePath) === 'runc' && !(o.runtimeArgs ?? []).some((a) => a.startsWith('--root'));
   }
 
   private async runc(args: string[], what: string): Promise<string> {
@@ -71,6 +77,7 @@ export class RuncConmonRuntime implements Runtime {
       // the words of containerd-shim-runc-v2 (and so docker's), as for exec below
       const pid = await readPid(cp, 'OCI runtime create failed', passthrough ? path.join(req.bundle, RUNC_LOG) : undefined);
       if (passthrough === 'pipes') this.pipes.set(req.id, PipeStdio.of(cp.pipes!));
+      if (this.fifoStart) this.created.set(req.id, pid);
       return pid;
     } catch (e) {
       if (passthrough === 'pipes') PipeStdio.of(cp.pipes!).close();
@@ -81,6 +88,9 @@ export class RuncConmonRuntime implements Runtime {
   }
 
   async start(id: string): Promise<void> {
+    const pid = this.created.get(id);
+    this.created.delete(id);
+    if (pid && (await startThroughFifo(path.join(this.paths.runtimeRoot, id, 'exec.fifo'), pid)) === 'started') return;
     await this.runc(['start', id], `start container ${id.slice(0, 12)}`);
   }
 
@@ -119,6 +129,7 @@ export class RuncConmonRuntime implements Runtime {
   async delete(id: string, bundle: string, force: boolean): Promise<void> {
     this.pipes.get(id)?.close();
     this.pipes.delete(id);
+    this.created.delete(id);
     if (!this.stateGone.delete(id)) await this.runcDelete(id, force);
     // conmon's per-run files; the bundle itself stays with the container record. The exit
     // file goes even before watchExits (recovery deletes what a crash left behind)
