@@ -7,14 +7,15 @@
 // Records are written only after their blobs and layers exist; names only after their records.
 // Mutations run one at a time (exclusive()), and none of them ever waits on a client: a load
 // reads the client's whole archive before it queues, a save pins the blobs it will read and
-// streams outside the queue, and pulls download and unpack outside it with what they need
-// pinned, so that no rmi or garbage collection takes it away meanwhile.
+// streams outside the queue, and pulls and pushes do their slow part outside it with what they
+// need pinned (store-registry.ts).
 // The registry client (https, tls, dns) and the archive reader and writer (tar, zlib) load
 // on first use: a daemon that only runs containers never holds them (~3 MB of RSS).
+// store-registry.ts imports the client lazily; the store lends it its internals (store-ops.ts).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { internal, invalidArgument, isKind, notFound } from '../common/errors.js';
+import { invalidArgument, isKind } from '../common/errors.js';
 import { mkdirp } from '../common/fsutil.js';
 import { NO_FAULTS, type Faults } from '../common/faults.js';
 import { removeUnusedLayers, undoCrashedPulls } from './sweep.js';
@@ -28,14 +29,15 @@ import { Pins } from './pins.js';
 import { pruneParents, removeImage, type RemovalOps, type RemoveResult } from './removal.js';
 import type { LoadSession } from './load.js';
 import type { CommitSpec, HistoryItem, ImportSpec, LayerFiles } from './commit.js';
-import { blobsOf, createdTime, toPublic, type NewImage, type StoredImage, type StoredLayer } from './records.js';
+import { blobsOf, createdTime, toPublic, type NewImage, type StoredImage } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
 import type { ImageRecord, ImageStore, LoadOptions, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, RemoveOptions, StoreUsage } from './types.js';
 import type { AuthConfig } from './registry/auth.js';
 import type { DistributionInspect } from './registry/inspect.js';
-import type { RegistryClient, RegistryOptions } from './registry/client.js';
-import type { Puller, PullHost, PullOptions, PullProgress, PullResult } from './registry/pull.js';
-
+import type { RegistryOptions } from './registry/client.js';
+import type { PullOptions, PullProgress, PullResult } from './registry/pull.js';
+import type { StoreOps } from './store-ops.js';
+import { StoreRegistry } from './store-registry.js';
 
 export interface StoreOptions {
   /** insecure-registries, registry-mirrors and friends (daemon.json). */
@@ -59,13 +61,24 @@ export class LocalImageStore implements ImageStore {
    */
   private readonly blobPins = new Pins();
   private readonly layerPins = new Pins();
-  private client?: RegistryClient;
-  private puller?: Puller;
+  /** What store-registry.ts works with: the store's parts and mutations. */
+  private readonly ops: StoreOps;
+  /** The registry client and puller, made on first use. */
+  private readonly registry: StoreRegistry;
 
   constructor(readonly root: string, private readonly driver: SnapshotDriver, private readonly opts: StoreOptions = {}) {
     this.content = new ContentStore(root);
     this.catalog = new ImageCatalog(root);
     this.journal = new PullJournal(path.join(root, 'pulls'));
+    this.ops = {
+      catalog: this.catalog, content: this.content, driver, journal: this.journal,
+      blobPins: this.blobPins, layerPins: this.layerPins,
+      exclusive: (fn) => this.exclusive(fn),
+      markDirty: () => { this.dirty = true; },
+      collectBlobs: (c) => this.collectBlobs(c),
+      usedChainIds: () => this.usedChainIds(),
+    };
+    this.registry = new StoreRegistry(this.ops, opts.registry);
   }
 
   /** Idempotent; every other method calls it first. */
@@ -77,13 +90,13 @@ export class LocalImageStore implements ImageStore {
   /** Pull from a registry (see registry/pull.ts); resolves once the image is recorded. */
   async pull(ref: string, opts: PullOptions = {}): Promise<PullResult> {
     await this.init();
-    return (await this.getPuller()).pull(ref, opts);
+    return this.registry.pull(ref, opts);
   }
 
   /** Pull every tag of a repository. */
   async pullAllTags(name: string, opts: PullOptions = {}): Promise<PullResult[]> {
     await this.init();
-    return (await this.getPuller()).pullAllTags(name, opts);
+    return this.registry.pullAllTags(name, opts);
   }
 
   /**
@@ -92,40 +105,7 @@ export class LocalImageStore implements ImageStore {
    */
   async push(name: string, tag: string, opts: PushOptions): Promise<PushResult[]> {
     await this.init();
-    const { parseReference } = await import('./reference.js');
-    const parsed = parseReference(tag ? `${name}:${tag}` : name);
-    if (parsed.digest) throw invalidArgument(`cannot push a digest reference: ${name}`);
-    const familiar = parsed.name;
-    opts.onProgress?.({ status: `The push refers to repository [${parsed.fullName}]` });
-    // dockerd's words: no name at all, then a missing tag of a known name
-    const local = [...this.catalog.repos.keys()].filter((n) => n.startsWith(`${familiar}:`)).map((n) => n.slice(familiar.length + 1)).sort();
-    if (!local.length) throw notFound(`An image does not exist locally with the tag: ${familiar}`);
-    const wanted = tag || parsed.tag;
-    if (wanted && !local.includes(wanted)) throw notFound(`tag does not exist: ${familiar}:${wanted}`);
-    const tags = wanted ? [wanted] : local;
-    const [{ Pusher }, client] = await Promise.all([import('./registry/push.js'), this.getClient()]);
-    const out: PushResult[] = [];
-    for (const t of tags) {
-      const { image, release } = await this.exclusive(async () => {
-        const { image } = this.catalog.resolve(`${familiar}:${t}`);
-        return { image: structuredClone(image), release: this.blobPins.pin(blobsOf(image)) };
-      });
-      try {
-        const pusher = new Pusher(client, this.content, { ...parsed, tag: t }, opts.auth, opts.onProgress ?? (() => {}), opts.signal);
-        const r = await pusher.push({ configDigest: image.id, layers: image.layers }, t);
-        opts.onProgress?.({ status: `${t}: digest: ${r.digest} size: ${r.size}` });
-        out.push(r);
-        await this.exclusive(async () => {
-          const cur = this.images.get(image.id);
-          if (!cur) return;
-          this.dirty = true;
-          await this.catalog.record([{ image: cur, names: [], repoDigest: `${familiar}@${r.digest}` }]);
-        });
-      } finally {
-        release();
-      }
-    }
-    return out;
+    return this.registry.push(name, tag, opts);
   }
 
   /** get(), pulling the image first when a name (not an id) is missing. */
@@ -141,14 +121,12 @@ export class LocalImageStore implements ImageStore {
 
   /** What a registry serves under a name (GET /distribution/{name}/json); nothing is pulled. */
   async inspectRemote(ref: string, auth?: AuthConfig): Promise<DistributionInspect> {
-    const [{ distributionInspect }, client] = await Promise.all([import('./registry/inspect.js'), this.getClient()]);
-    return distributionInspect(client, ref, auth);
+    return this.registry.inspect(ref, auth);
   }
 
   /** Check credentials against a registry (POST /auth). */
   async checkLogin(auth: AuthConfig): Promise<void> {
-    const { registryHost, registryKey } = await import('./registry/credentials.js');
-    await (await this.getClient()).login(registryHost(registryKey(auth.serveraddress)), auth);
+    return this.registry.checkLogin(auth);
   }
 
   /** Remove dangling images (no tag), or with `all` every image no container uses. */
@@ -241,7 +219,7 @@ export class LocalImageStore implements ImageStore {
 
   /** Drop idle registry connections (at daemon shutdown). */
   close(): void {
-    this.client?.close();
+    this.registry.close();
   }
 
   async list(): Promise<ImageRecord[]> {
@@ -392,81 +370,11 @@ export class LocalImageStore implements ImageStore {
     if (unreadable === 0) await this.collectBlobs(await this.content.list());
   }
 
-  private async getClient(): Promise<RegistryClient> {
-    if (!this.client) {
-      const { RegistryClient } = await import('./registry/client.js');
-      this.client ??= new RegistryClient(this.opts.registry);
-    }
-    return this.client;
-  }
-
-  private async getPuller(): Promise<Puller> {
-    if (!this.puller) {
-      const [{ Puller }, client] = await Promise.all([import('./registry/pull.js'), this.getClient()]);
-      this.puller ??= new Puller(this.pullHost(), client);
-    }
-    return this.puller;
-  }
-
-  private pullHost(): PullHost {
-    const layersOk = async (layers: StoredLayer[]) => {
-      for (const l of layers) if (!(await this.driver.hasLayer(l.chainId)) || !(await this.content.has(l.blob))) return false;
-      return true;
-    };
-    return {
-      content: this.content,
-      driver: this.driver,
-      journal: this.journal,
-      completeImage: async (id) => {
-        const img = this.images.get(id);
-        return img && (await layersOk(img.layers)) ? img.layers.map((l) => ({ ...l })) : undefined;
-      },
-      layerWithBlob: async (chainId) => {
-        for (const img of this.images.values()) {
-          for (const l of img.layers) if (l.chainId === chainId && (await this.content.has(l.blob))) return { ...l };
-        }
-        return undefined;
-      },
-      pin: ({ blobs = [], chainIds = [] }) => {
-        const releases = [this.blobPins.pin(blobs), this.layerPins.pin(chainIds)];
-        return () => { for (const r of releases) r(); };
-      },
-      commitPull: (image, names, release) => this.commitPull(image, names, release),
-      abortPull: (created, blobs, release) => this.exclusive(async () => {
-        release();
-        const used = this.usedChainIds();
-        for (const c of [...created].reverse()) if (!used.has(c)) await this.driver.removeLayer(c).catch(() => undefined);
-        await this.collectBlobs(blobs);
-      }),
-    };
-  }
-
   /** Chain ids some image records or some pull in progress need. */
   private usedChainIds(): Set<string> {
     const used = this.catalog.chainIdsInUse();
     for (const k of this.layerPins.keys()) used.add(k);
     return used;
-  }
-
-  private async commitPull(image: NewImage, names: { tag?: string; repoDigest: string }, release: () => void): Promise<{ updated: boolean }> {
-    return this.exclusive(async () => {
-      try {
-        for (const c of image.chainIds) if (!(await this.driver.hasLayer(c))) throw internal(`layer ${c} vanished during the pull; pull again`);
-        for (const b of blobsOf({ ...image, repoTags: [], repoDigests: [] })) {
-          if (!(await this.content.has(b))) throw internal(`blob ${b} vanished during the pull; pull again`);
-        }
-        const old = this.images.get(image.id);
-        const moved = names.tag !== undefined && this.catalog.repos.get(names.tag) !== image.id;
-        this.dirty = true;
-        const replaced = await this.catalog.record([{ image, names: names.tag ? [names.tag] : [], repoDigest: names.repoDigest }]);
-        await this.catalog.writeRepos();
-        release();
-        await this.collectBlobs(replaced);
-        return { updated: !old || moved || !old.repoDigests.includes(names.repoDigest) };
-      } finally {
-        release();
-      }
-    });
   }
 
   private async usageNow(): Promise<StoreUsage> {
