@@ -1,5 +1,7 @@
-// What the image store lends the modules that do part of its work (store-registry.ts): its
-// parts, its lock and its mutations. Types only: importing this loads nothing.
+// What the image store lends the modules that do part of its work (store-archive.ts,
+// store-registry.ts): its parts, its lock and its mutations. Types only: importing this loads
+// nothing.
+import type { Faults } from '../common/faults.js';
 import type { SnapshotDriver } from '../storage/types.js';
 import type { ImageCatalog } from './catalog.js';
 import type { ContentStore } from './content.js';
@@ -14,6 +16,7 @@ export interface StoreOps {
   /** Blobs that pulls, pushes and saves in progress read; layers (chain ids) pulls need. */
   blobPins: Pins;
   layerPins: Pins;
+  faults: Faults;
   /** Run a mutation under the store's lock, one at a time. */
   exclusive<T>(fn: () => Promise<T>): Promise<T>;
   /** Say a mutation touched memory or disk (if it then fails, disk is read again). */

@@ -5,29 +5,25 @@
 //   ingest/                   work in progress, emptied at init
 //   pulls/<random>.json       layers a pull in progress may create (see journal.ts)
 // Records are written only after their blobs and layers exist; names only after their records.
-// Mutations run one at a time (exclusive()), and none of them ever waits on a client: a load
-// reads the client's whole archive before it queues, a save pins the blobs it will read and
-// streams outside the queue, and pulls and pushes do their slow part outside it with what they
-// need pinned (store-registry.ts).
+// Mutations run one at a time (exclusive()), and none of them ever waits on a client: loads,
+// saves, pulls and pushes do their slow part outside the queue, with what they need pinned
+// (store-archive.ts, store-registry.ts).
 // The registry client (https, tls, dns) and the archive reader and writer (tar, zlib) load
-// on first use: a daemon that only runs containers never holds them (~3 MB of RSS).
-// store-registry.ts imports the client lazily; the store lends it its internals (store-ops.ts).
+// on first use: a daemon that only runs containers never holds them (~3 MB of RSS). Those two
+// modules import them lazily; the store lends them its internals (store-ops.ts).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { invalidArgument, isKind } from '../common/errors.js';
+import { isKind } from '../common/errors.js';
 import { mkdirp } from '../common/fsutil.js';
 import { NO_FAULTS, type Faults } from '../common/faults.js';
 import { removeUnusedLayers, undoCrashedPulls } from './sweep.js';
 import type { SnapshotDriver } from '../storage/types.js';
-import type { ImagePlan } from './archive-load.js';
-import type { SaveEntry } from './archive-save.js';
 import { ImageCatalog } from './catalog.js';
 import { ContentStore } from './content.js';
 import { PullJournal } from './journal.js';
 import { Pins } from './pins.js';
 import { pruneParents, removeImage, type RemovalOps, type RemoveResult } from './removal.js';
-import type { LoadSession } from './load.js';
 import type { CommitSpec, HistoryItem, ImportSpec, LayerFiles } from './commit.js';
 import { blobsOf, createdTime, toPublic, type NewImage, type StoredImage } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
@@ -36,6 +32,7 @@ import type { AuthConfig } from './registry/auth.js';
 import type { DistributionInspect } from './registry/inspect.js';
 import type { RegistryOptions } from './registry/client.js';
 import type { PullOptions, PullProgress, PullResult } from './registry/pull.js';
+import { loadImages, saveImages } from './store-archive.js';
 import type { StoreOps } from './store-ops.js';
 import { StoreRegistry } from './store-registry.js';
 
@@ -61,18 +58,21 @@ export class LocalImageStore implements ImageStore {
    */
   private readonly blobPins = new Pins();
   private readonly layerPins = new Pins();
-  /** What store-registry.ts works with: the store's parts and mutations. */
+  private readonly faults: Faults;
+  /** What store-archive.ts and store-registry.ts work with: the store's parts and mutations. */
   private readonly ops: StoreOps;
   /** The registry client and puller, made on first use. */
   private readonly registry: StoreRegistry;
 
-  constructor(readonly root: string, private readonly driver: SnapshotDriver, private readonly opts: StoreOptions = {}) {
+  constructor(readonly root: string, private readonly driver: SnapshotDriver, opts: StoreOptions = {}) {
     this.content = new ContentStore(root);
     this.catalog = new ImageCatalog(root);
     this.journal = new PullJournal(path.join(root, 'pulls'));
+    this.faults = opts.faults ?? NO_FAULTS;
     this.ops = {
       catalog: this.catalog, content: this.content, driver, journal: this.journal,
       blobPins: this.blobPins, layerPins: this.layerPins,
+      faults: this.faults,
       exclusive: (fn) => this.exclusive(fn),
       markDirty: () => { this.dirty = true; },
       collectBlobs: (c) => this.collectBlobs(c),
@@ -234,87 +234,12 @@ export class LocalImageStore implements ImageStore {
 
   async load(input: Readable, onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void, opts: LoadOptions = {}): Promise<string[]> {
     await this.init();
-    const dir = await this.content.tempDir('load');
-    try {
-      // The client's archive is read to its end before the lock is taken: a client is free to
-      // send slowly or never (`tsula save | tsula load` is fed by this very daemon's save),
-      // and no other load, tag, rmi or pull may wait on it meanwhile.
-      const [{ extractArchive }, { planImages }] = await Promise.all([import('./archive-extract.js'), import('./archive-load.js')]);
-      const archive = await extractArchive(input, dir);
-      const { select } = opts;
-      const plans = (await planImages(archive)).filter((p) => !select || select({
-        os: p.image.os ?? '', architecture: p.image.architecture ?? '',
-        ...(typeof p.image.variant === 'string' && p.image.variant ? { variant: p.image.variant } : {}),
-      }));
-      return await this.exclusive(() => this.commitLoad(plans, onProgress, onRename));
-    } finally {
-      await fs.rm(dir, { recursive: true, force: true, maxRetries: 3 });
-    }
-  }
-
-  /** Unpack and record planned images (under the lock; nothing here waits on a client). */
-  private async commitLoad(plans: ImagePlan[], onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void): Promise<string[]> {
-    const session: LoadSession = { applied: [], pending: new Map(), fresh: [] };
-    let recorded = false;
-    try {
-      const loaded: Array<{ image: NewImage; names: string[] }> = [];
-      const ctx = { driver: this.driver, content: this.content, knownLayer: (by: { blob?: string; chainId?: string }) => this.catalog.knownLayer(by) };
-      const { unpackImage } = await import('./load.js');
-      for (const plan of plans) loaded.push({ image: await unpackImage(ctx, plan, session, onProgress), names: plan.names });
-      this.faults.hit('load:after-layers');
-      this.dirty = true;
-      for (const [digest, file] of session.pending) await this.content.commit(file, digest);
-
-      for (const { image, names } of loaded) {
-        for (const n of names) {
-          const prev = this.catalog.repos.get(n);
-          if (prev && prev !== image.id) onRename?.(n, prev);
-        }
-      }
-      const replaced = await this.catalog.record(loaded);
-      recorded = true;
-      await this.catalog.writeRepos();
-      await this.collectBlobs(replaced);
-      return loaded.flatMap(({ image, names }) => (names.length ? names : [image.id]));
-    } catch (e) {
-      if (!recorded) {
-        // Nothing of a failed load stays: drop the layers it created, newest first.
-        // (Not those a pull in progress counts on.)
-        for (const chainId of session.applied.reverse()) {
-          if (!this.layerPins.has(chainId)) await this.driver.removeLayer(chainId).catch(() => undefined);
-        }
-      }
-      throw e;
-    }
+    return loadImages(this.ops, input, onProgress, onRename, opts);
   }
 
   async save(refs: string[], out: Writable): Promise<void> {
     await this.init();
-    if (refs.length === 0) throw invalidArgument('no images to save');
-    // Resolve everything first (a bad ref must fail before the first byte is written) and pin
-    // the blobs the archive will read, then stream WITHOUT the lock: the client may read
-    // slowly or not at all, and `tsula save | tsula load` feeds a load on this same daemon.
-    // An rmi meanwhile deletes the record but leaves the pinned blobs to this save.
-    const { entries, blobs, release } = await this.exclusive(async () => {
-      const byId = new Map<string, SaveEntry>();
-      for (const ref of refs) {
-        for (const { image, name } of this.catalog.saveTargets(ref)) {
-          const entry = byId.get(image.id) ?? { image: structuredClone(image), tags: [] };
-          if (name && !name.includes('@') && !entry.tags.includes(name)) entry.tags.push(name);
-          byId.set(image.id, entry);
-        }
-      }
-      const blobs = [...byId.values()].flatMap((e) => blobsOf(e.image));
-      return { entries: [...byId.values()], blobs, release: this.blobPins.pin(blobs) };
-    });
-    try {
-      const { writeDockerArchive } = await import('./archive-save.js');
-      await writeDockerArchive(entries, this.content, out);
-    } finally {
-      release();
-      // Blobs an rmi left to this save belong to nobody now.
-      await this.exclusive(() => this.collectBlobs(blobs));
-    }
+    return saveImages(this.ops, refs, out);
   }
 
   async tag(source: string, target: string): Promise<void> {
@@ -349,8 +274,6 @@ export class LocalImageStore implements ImageStore {
   // ---- internals --------------------------------------------------------------------------
 
   private get images(): Map<string, StoredImage> { return this.catalog.images; }
-
-  private get faults(): Faults { return this.opts.faults ?? NO_FAULTS; }
 
   /**
    * Read records and names from disk. At start-up (`first`) also empty ingest/ and undo
