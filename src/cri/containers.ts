@@ -13,7 +13,7 @@ import { failedPrecondition, invalidArgument } from '../common/errors.js';
 import type { Container, CreateSpec, PodLink, Propagation, Security } from '../engine/containers/model.js';
 import { RESOURCE_DEFAULTS, type ResourceConfig } from '../engine/containers/resources.js';
 import type { PodRecord } from '../engine/pods/record.js';
-import { nanos } from './pods.js';
+import { checkUserns, nanos } from './pods.js';
 import { POD_NAMESPACES_ANNOTATION } from '../common/pod-annotations.js';
 
 /** What the CRI front end needs from the engine to resolve a container's pid namespace. */
@@ -179,6 +179,7 @@ export function createSpecFromCri(c: ContainerConfig, pod: PodRecord, pidOf: Pid
   const image = c.image?.image;
   if (!image) throw invalidArgument('container config: image.image is required');
   const sc = c.linux?.securityContext;
+  checkUserns(`container ${m.name}`, sc?.namespaceOptions?.usernsOptions);
   // kubelet marks a pod privileged when one of its containers is (containerd and CRI-O refuse otherwise)
   if (sc?.privileged && !pod.spec.security.privileged) {
     throw invalidArgument(`container ${m.name}: no privileged container allowed in sandbox ${pod.id}: the pod's security context must be privileged too`);

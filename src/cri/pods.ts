@@ -4,9 +4,9 @@ import * as os from 'node:os';
 import type { MessageInitShape } from '@bufbuild/protobuf';
 import {
   ContainerEventType, NamespaceMode, PodSandboxState, Protocol, SecurityProfile_ProfileType,
-  type PodSandboxConfig, type PodSandboxFilter, PodSandboxStatusSchema, PodSandboxSchema,
+  type IDMapping, type PodSandboxConfig, type PodSandboxFilter, PodSandboxStatusSchema, PodSandboxSchema, type UserNamespace,
 } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
-import { invalidArgument } from '../common/errors.js';
+import { invalidArgument, unimplemented } from '../common/errors.js';
 import type { PodRecord, PodSpec, NamespaceMode as Mode } from '../engine/pods/record.js';
 import type { PodService } from '../engine/pods/service.js';
 import type { RuntimeServiceImpl } from './server.js';
@@ -21,6 +21,39 @@ export function nanos(iso: string | undefined): bigint {
   return Number.isNaN(ms) || ms <= 0 ? 0n : BigInt(ms) * 1_000_000n;
 }
 
+/** One line of a user namespace's uid or gid map, checked as containerd's parseUsernsIDMap does. */
+function idMapping(what: string, maps: IDMapping[]): IDMapping | undefined {
+  if (maps.length > 1) throw invalidArgument(`${what}: only one mapping line supported, got ${maps.length} mapping lines`);
+  const m = maps[0];
+  if (m && m.length < 1) throw invalidArgument(`${what}: invalid mapping length: ${m.length}`);
+  return m;
+}
+
+/**
+ * A pod's (or a container's) user namespace request, checked as containerd's parseUsernsIDs
+ * does: NODE (or nothing said) runs in the node's user namespace, without mappings; POD needs
+ * one uid and one gid line that map the container's root; CONTAINER and TARGET are not modes a
+ * user namespace can have. tsula runs no pod in a user namespace of its own (that needs the
+ * rootfs id-mapped or chowned, which Debian's runc 1.1 can't do): a valid POD request is
+ * refused in plain words, never run as the node's root without one (kubelet's hostUsers: false).
+ */
+export function checkUserns(what: string, u: UserNamespace | undefined): void {
+  if (!u) return;
+  const uid = idMapping(`${what}: user namespace UID mapping`, u.uids);
+  const gid = idMapping(`${what}: user namespace GID mapping`, u.gids);
+  switch (u.mode) {
+    case NamespaceMode.NODE:
+      if (uid || gid) throw invalidArgument(`${what}: can't use user namespace mode NODE with mappings: got ${u.uids.length} UID mappings and ${u.gids.length} GID mappings`);
+      return;
+    case NamespaceMode.POD:
+      if (!uid || !gid) throw invalidArgument(`${what}: can't use user namespace mode POD without UID and GID mappings`);
+      if (uid.containerId !== 0 || gid.containerId !== 0) throw invalidArgument(`${what}: user namespace mode POD: the mappings must map container ID 0 (root), got UID ${uid.containerId} and GID ${gid.containerId}`);
+      throw unimplemented(`${what}: user namespace mode POD (a pod with hostUsers: false) is not supported by tsula: its pods run in the node's user namespace (mode NODE)`);
+    default:
+      throw invalidArgument(`${what}: unsupported user namespace mode: ${NamespaceMode[u.mode] ?? u.mode} (POD or NODE)`);
+  }
+}
+
 export function podSpecFromCri(c: PodSandboxConfig, runtimeHandler: string): PodSpec {
   const m = c.metadata;
   if (!m?.name) throw invalidArgument('pod sandbox config: metadata.name is required');
@@ -32,6 +65,7 @@ export function podSpecFromCri(c: PodSandboxConfig, runtimeHandler: string): Pod
   if (network !== 'pod' && network !== 'node') throw invalidArgument(`pod sandbox config: network namespace mode ${network} is not valid for a pod (POD or NODE)`);
   if (ipc !== 'pod' && ipc !== 'node') throw invalidArgument(`pod sandbox config: ipc namespace mode ${ipc} is not valid for a pod (POD or NODE)`);
   if (!pid) throw invalidArgument('pod sandbox config: unknown pid namespace mode');
+  checkUserns('pod sandbox config', ns?.usernsOptions);
   for (const p of c.portMappings) {
     if (!(p.containerPort > 0 && p.containerPort < 65536) || p.hostPort < 0 || p.hostPort > 65535) {
       throw invalidArgument(`pod sandbox config: port mapping ${p.hostPort}:${p.containerPort} is out of range`);

@@ -2,7 +2,7 @@
 // tests do not: Version/Status fields, pod and container list filters, PodSandboxStatus and
 // ContainerStatus fields, DNS config, sysctls, ExecSync's output/stderr/timeout, the CRI log
 // line format, container stats filters, the security context (users, groups, read-only
-// rootfs, privileged, capabilities, masked/read-only paths, seccomp, no_new_privs, pid/ipc/
+// rootfs, privileged, capabilities, masked/read-only paths, seccomp, no_new_privs, pid/ipc/user/
 // network namespace modes) and ImageStatus/RemoveImage of a missing image. Straight over
 // gRPC, as critest drives it; critest's images are replaced by busybox.
 import { test, before, after } from 'node:test';
@@ -396,6 +396,41 @@ test('namespace options: pid POD / CONTAINER / NODE / TARGET, ipc NODE / POD, ne
     execFileSync('ipcrm', ['-m', seg]);
   }
   await rmp(host);
+});
+
+test('user namespaces (critest v1.29\'s UserNamespaces): NODE is the node\'s; bad mappings and modes fail RunPodSandbox; POD is refused, never run as the node\'s root', async () => {
+  const map = (containerId: number, hostId: number, length = 100000) => ({ containerId, hostId, length });
+  const userns = (u: Record<string, unknown>) => ({ securityContext: { namespaceOptions: { usernsOptions: u } } });
+  const count = async () => (await rt.listPodSandbox({})).items.length;
+  const before = await count();
+  // NODE: the container's uid_map is the node's (critest compares it with its own)
+  const node = await runPod({}, userns({ mode: NS.NODE }));
+  const c = await started(node, { command: ['cat', '/proc/self/uid_map'] }, { namespaceOptions: { usernsOptions: { mode: NS.NODE } } });
+  await exited(c);
+  const hostMap = (await fs.readFile('/proc/self/uid_map', 'utf8')).trim().split(/\s+/).join(' ');
+  assert.match(await logOf(c), new RegExp(` stdout F\\s+${hostMap.replace(/ /g, '\\s+')}\\s*$`, 'm'));
+  await rmp(node);
+  // containerd's parseUsernsIDs: two lines, an unmapped root, CONTAINER, TARGET, NODE with mappings
+  for (const [u, why] of [
+    [{ mode: NS.POD, uids: [map(0, 1000), map(0, 2000)], gids: [map(0, 1000), map(0, 2000)] }, /only one mapping line supported, got 2/],
+    [{ mode: NS.POD, uids: [map(1, 1000)], gids: [map(1, 1000)] }, /must map container ID 0/],
+    [{ mode: NS.POD, uids: [map(0, 1000, 0)], gids: [map(0, 1000)] }, /invalid mapping length: 0/],
+    [{ mode: NS.POD }, /without UID and GID mappings/],
+    [{ mode: NS.CONTAINER }, /unsupported user namespace mode: CONTAINER/],
+    [{ mode: NS.TARGET }, /unsupported user namespace mode: TARGET/],
+    [{ mode: NS.NODE, uids: [map(0, 1000)], gids: [map(0, 1000)] }, /mode NODE with mappings/],
+  ] as const) {
+    await assert.rejects(runPod({}, userns(u)), (e: { kind?: string; message: string }) => e.kind === 'InvalidArgument' && why.test(e.message), JSON.stringify(u));
+  }
+  // a well-formed POD request: no user namespace of its own here, so refused in plain words
+  // (it used to run, silently, as the node's root: kubelet's hostUsers: false then meant nothing)
+  const pod = { mode: NS.POD, uids: [map(0, 1000)], gids: [map(0, 1000)] };
+  await assert.rejects(runPod({}, userns(pod)), (e: { kind?: string; message: string }) => e.kind === 'Unimplemented' && /user namespace mode POD .*not supported/.test(e.message));
+  // a container asking for one in a pod that has none is refused too
+  const plain = await runPod();
+  await assert.rejects(create(plain, {}, { namespaceOptions: { usernsOptions: pod } }), (e: { kind?: string }) => e.kind === 'Unimplemented');
+  await rmp(plain);
+  assert.equal(await count(), before, 'no pod left behind');
 });
 
 test('images: ImageStatus of a missing image is empty, not an error; RemoveImage of one succeeds; status fields', async () => {
