@@ -146,6 +146,7 @@ function podLink(c: ContainerConfig, pod: PodRecord, pidOf: PidOf): PodLink {
   link.namespaces.network = pod.netnsPath || 'host';
   link.namespaces.ipc = pod.ipcPath || 'host';
   link.namespaces.uts = pod.utsPath || 'host';
+  if (pod.shmPath) link.shm = pod.shmPath;
   const ns = c.linux?.securityContext?.namespaceOptions;
   // no namespace_options is the proto's default, pid POD (containerd's GetPid() of nil)
   switch (ns?.pid ?? NamespaceMode.POD) {

@@ -66,8 +66,26 @@ export async function unmountPath(p: string): Promise<void> {
   throw internal(`cannot unmount ${rp}: still mounted`);
 }
 
+const MS_NOSUID = 0x2;
+const MS_NODEV = 0x4;
+const MS_NOEXEC = 0x8;
 const MS_BIND = 0x1000;
 const MS_PRIVATE = 0x40000;
+
+/**
+ * A /dev/shm to share: a tmpfs named shm at target, nosuid, nodev and noexec, with `data`
+ * its options (mode=1777,size=...). The syscall through the addon, else mount(8).
+ */
+export async function mountShm(target: string, data: string): Promise<void> {
+  const addon = native();
+  const failed = (why: string) => internal(`cannot mount a tmpfs (a /dev/shm) at ${target}: ${why}`);
+  if (addon) {
+    await addon.mount('shm', target, 'tmpfs', MS_NOSUID | MS_NODEV | MS_NOEXEC, data).catch((e: Error) => { throw failed(e.message); });
+    return;
+  }
+  const r = await run('mount', ['-t', 'tmpfs', '-o', `nosuid,nodev,noexec,${data}`, 'shm', target]);
+  if (r.code !== 0) throw failed(r.stderr.trim() || `exit ${r.code}`);
+}
 
 /**
  * Bind source (not recursively) at target and make that mount private: nothing mounted

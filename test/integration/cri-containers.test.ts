@@ -111,6 +111,38 @@ test('two containers of a pod share its network and, when asked, its PID namespa
   assert.equal((await cri(['inspect', server])).code !== 0, true, 'the pod\'s containers went with it');
 });
 
+test('/dev/shm is the pod\'s (containerd\'s sandbox shm): its containers share one tmpfs, gone at stopp; IPC NODE: the node\'s', async () => {
+  const p = await pod();
+  const a = await ctr(p, 'shm-a', { command: ['sleep', '1000'] });
+  const b = await ctr(p, 'shm-b', { command: ['sleep', '1000'] });
+  await ok(['exec', a, 'sh', '-c', 'echo shared > /dev/shm/seg']);
+  assert.equal(await ok(['exec', b, 'cat', '/dev/shm/seg']), 'shared');
+  assert.match(await ok(['exec', b, 'sh', '-c', 'grep " /dev/shm " /proc/mounts']), /tmpfs .*size=65536k/);
+  // a container created later in the pod sees what is there
+  const c = await ctr(p, 'shm-c', { command: ['cat', '/dev/shm/seg'] });
+  await exited(c);
+  assert.equal((await cri(['logs', c])).stdout, 'shared\n');
+  const shmDir = path.join(d.state, 'pods', p.id, 'shm');
+  const mounted = () => fs.readFile('/proc/self/mountinfo', 'utf8').then((t) => t.includes(` ${shmDir} `));
+  assert.equal(await mounted(), true, `the pod's tmpfs at ${shmDir}`);
+  await ok(['stopp', p.id]);
+  assert.equal(await mounted(), false, 'unmounted when the pod stops');
+  await ok(['rmp', p.id]);
+
+  // IPC NODE: the node's /dev/shm, as with docker's --ipc host
+  const seg = `tsula-test-${process.pid}`;
+  await fs.writeFile(path.join('/dev/shm', seg), 'node\n');
+  try {
+    const q = await pod({ linux: { security_context: { namespace_options: { ipc: 2 } } } });
+    const e = await ctr(q, 'shm-node', { command: ['cat', `/dev/shm/${seg}`], linux: { security_context: { namespace_options: { ipc: 2 } } } });
+    await exited(e);
+    assert.equal((await cri(['logs', e])).stdout, 'node\n');
+    await ok(['rmp', '-f', q.id]);
+  } finally {
+    await fs.rm(path.join('/dev/shm', seg), { force: true });
+  }
+});
+
 test('mount propagation (critest\'s): rprivate, rslave host → container, rshared both ways; rshared off a private mount refused', async () => {
   const p = await pod({ linux: { security_context: { privileged: true } } });
   const dirs: string[] = [];

@@ -180,6 +180,8 @@ export interface PodLink {
   namespaces: { network?: string; ipc?: string; uts?: string; pid?: string };
   etc: { hosts: string; resolvConf: string; hostname: string };
   sysctls: Record<string, string>;
+  /** The host dir bound at /dev/shm: the pod's (a host pod's containers share it). */
+  shm?: string;
 }
 
 /** CRI's own description of a container (kept as given, for its views). */

@@ -6,9 +6,8 @@
 // tmpfs is unmounted when the donor stops (joiners keep their bind while they run).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { failedPrecondition, internal, invalidArgument, notFound } from '../../common/errors.js';
-import { exec } from '../../common/exec.js';
-import { isMounted, unmountPath } from '../../storage/mounts.js';
+import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
+import { isMounted, mountShm, unmountPath } from '../../storage/mounts.js';
 import type { ContainerHooks } from './hooks.js';
 import type { Container } from './model.js';
 
@@ -36,11 +35,7 @@ export class SharedNamespaceHooks implements ContainerHooks {
     if (k.ipcShareable) {
       const dir = this.shmDir(rec.id);
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      if (!(await isMounted(dir))) {
-        const size = k.shmSize || SHM_DEFAULT;
-        const r = await exec('mount', ['-t', 'tmpfs', '-o', `nosuid,noexec,nodev,mode=1777,size=${size}`, 'shm', dir]);
-        if (r.code !== 0) throw internal(`mounting /dev/shm of container ${rec.name} (shareable IPC) failed: ${r.stderr.trim() || `exit ${r.code}`}`);
-      }
+      if (!(await isMounted(dir))) await mountShm(dir, `mode=1777,size=${k.shmSize || SHM_DEFAULT}`);
       rec.state.ipcShm = dir;
     }
     const shared = k.sharedNamespaces;

@@ -175,8 +175,9 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     ...(k.security.maskedPaths ? { maskedPaths: k.security.maskedPaths } : {}),
     ...(k.security.readonlyPaths ? { readonlyPaths: k.security.readonlyPaths } : {}),
     ...(k.tmpfs?.length ? { tmpfs: k.tmpfs } : {}),
-    // a shareable or joined IPC namespace binds a host tmpfs at /dev/shm (shared-namespaces.ts)
-    ...(c.state.ipcShm ? { shm: { source: c.state.ipcShm } }
+    // a shareable or joined IPC namespace binds a host tmpfs at /dev/shm (shared-namespaces.ts),
+    // a pod's container its pod's
+    ...(c.state.ipcShm || pod?.shm ? { shm: { source: c.state.ipcShm || pod!.shm } }
       : k.shmSize || hostNs.ipc ? { shm: { size: k.shmSize || undefined, host: !!hostNs.ipc } } : {}),
   }, host);
   spec.process.env = applyUnsets([...spec.process.env ?? [], ...k.env.filter((e) => !e.includes('='))]);

@@ -1,7 +1,8 @@
 // A host pod's namespaces besides its network (CNI pins that one): UTS (the pod's hostname)
 // and IPC are pinned as files, with no process holding them (CRI-O's pinns); containers join
 // them by path. A shared PID namespace cannot be pinned (it dies with its pid 1), so a pod
-// that asks for one gets a holder process: the namespace's init, reaping orphans.
+// that asks for one gets a holder process: the namespace's init, reaping orphans. And the
+// pod's /dev/shm, a tmpfs its containers bind, as its IPC namespace is theirs.
 import { spawn } from 'node:child_process';
 import { promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
@@ -11,6 +12,7 @@ import { markedEnv, procStat, processesMarked } from '../../common/proc.js';
 import { isMounted } from '../../network/index.js';
 import type { Logger } from '../../common/log.js';
 import { which } from '../../common/which.js';
+import { mountShm, unmountPath } from '../../storage/mounts.js';
 
 export type PinnedKind = 'uts' | 'ipc';
 
@@ -40,6 +42,19 @@ export async function pinNamespaces(dir: string, kinds: PinnedKind[], hostname: 
 }
 
 /** Unpin and delete every namespace file in dir; idempotent. */
+/** The pod's /dev/shm: a tmpfs at <dir>/shm, containerd's sandbox shm (64 MiB, mode 1777). */
+export async function mountPodShm(dir: string): Promise<string> {
+  const shm = path.join(dir, 'shm');
+  await fs.mkdir(shm, { recursive: true, mode: 0o700 });
+  if (!(await isMounted(shm))) await mountShm(shm, 'mode=1777,size=65536k');
+  return shm;
+}
+
+/** The pod's /dev/shm goes (not mounted: nothing to do). */
+export async function unmountPodShm(dir: string): Promise<void> {
+  await unmountPath(path.join(dir, 'shm'));
+}
+
 export async function unpinNamespaces(dir: string): Promise<void> {
   for (const k of ['uts', 'ipc'] as const) {
     const f = path.join(dir, k);

@@ -67,6 +67,11 @@ export interface PodRecord {
   /** Pinned UTS / IPC namespaces ('' = the node's). */
   utsPath: string;
   ipcPath: string;
+  /**
+   * What its containers get at /dev/shm (a host pod's): the pod's own tmpfs (IPC 'pod'), or
+   * the node's /dev/shm (IPC 'node'). Absent in records of older versions: each container's own.
+   */
+  shmPath?: string;
   /** The init of a shared PID namespace (pid 'pod'). */
   pidHolder?: { pid: number; startTime: string };
   /** The pod's own /etc files, shared by its containers. */

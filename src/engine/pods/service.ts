@@ -14,7 +14,7 @@ import type { Faults } from '../../common/faults.js';
 import type { NetnsManager, PodNetwork } from '../../network/index.js';
 import { podKey, type PodRecord, type PodSpec, type SandboxerRef } from './record.js';
 import type { PodStore } from './store.js';
-import { findPidHolders, holderAlive, pinNamespaces, startPidHolder, stopPidHolder, unpinNamespaces } from './namespaces.js';
+import { findPidHolders, holderAlive, mountPodShm, pinNamespaces, startPidHolder, stopPidHolder, unmountPodShm, unpinNamespaces } from './namespaces.js';
 import { applySysctls, checkSysctls } from './sysctls.js';
 import { podBandwidth } from './bandwidth.js';
 
@@ -195,6 +195,9 @@ export class PodService {
     const pinned = await pinNamespaces(path.join(dir, 'ns'), pin, s.hostname, signal);
     rec.utsPath = pinned.uts ?? '';
     rec.ipcPath = pinned.ipc ?? '';
+    // one /dev/shm for the pod, as its IPC namespace is one (containerd's sandbox shm): POSIX
+    // shared memory is shared between its containers as System V IPC is; IPC 'node': the node's
+    if (!rec.sandbox) rec.shmPath = s.namespaces.ipc === 'node' ? '/dev/shm' : await mountPodShm(dir);
     // written once here, as runc writes the pause container's (a VM pod's are the guest's)
     if (!rec.sandbox) await applySysctls(s.sysctls ?? {}, { net: rec.netnsPath || undefined, ipc: rec.ipcPath || undefined, uts: rec.utsPath || undefined }, signal);
     if (s.namespaces.pid === 'pod' && !rec.sandbox) {
@@ -246,6 +249,8 @@ export class PodService {
       if (this.d.network) await this.d.network.teardown(rec.id); else await this.d.netns.remove(rec.id);
     }
     await unpinNamespaces(path.join(this.d.stateDir, rec.id, 'ns'));
+    // where mountPodShm puts it, whether or not the record got to say so (a crash in between)
+    if (!rec.sandbox) await unmountPodShm(path.join(this.d.stateDir, rec.id));
   }
 
   /** Remove a pod and its containers; a pod that is gone already is no error (CRI). */
@@ -325,7 +330,7 @@ export class PodService {
   /**
    * What pods without a record left (a crash mid-removal, or before the record named them):
    * their PID holders (found by the owner in their environment: they keep the pod's network
-   * namespace and its veth alive) and their dirs (pinned UTS/IPC namespaces). The network
+   * namespace and its veth alive) and their dirs (pinned UTS/IPC namespaces, /dev/shm). The network
    * namespaces go after, with the networks nobody owns.
    */
   private async reapLost(): Promise<void> {
@@ -339,6 +344,7 @@ export class PodService {
       const dir = path.join(this.d.stateDir, e.name);
       try {
         await unpinNamespaces(path.join(dir, 'ns'));
+        await unmountPodShm(dir);
         await fs.rm(dir, { recursive: true, force: true });
       } catch (err) {
         this.d.log.warn('cannot remove what a pod gone while tsulad was down left', { dir, err: errorMessage(err) });
