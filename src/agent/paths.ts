@@ -3,6 +3,8 @@
 export const AGENT_PORT_NAME = 'agent.channel.0';
 /** Where /init mounts the pod's shared directory (virtiofs tag `tsula`). */
 export const GUEST_SHARED_DIR = '/run/tsula/shared';
+/** The pod's /dev/shm in the guest (a tmpfs its containers bind: agent/pod-namespaces.ts). */
+export const GUEST_POD_SHM = '/run/tsula/pod-shm';
 /** The agent's per-task dirs: conmon's sockets, pid and exit files (guest tmpfs). */
 export const GUEST_TASKS_DIR = '/run/tsula/tasks';
 /**

@@ -3,13 +3,17 @@
 // the container instead (POD_NAMESPACES_ANNOTATION): the pod's UTS, IPC and PID namespaces
 // are then a holder's, one per VM, made on first use (busybox unshare + catatonit -P, as
 // pause is: PID 1 of the pod's PID namespace, reaping its orphans; busybox sleep in an image
-// without catatonit), and gone with the VM.
+// without catatonit), and gone with the VM. With the IPC namespace goes the pod's /dev/shm:
+// one tmpfs in the guest that its containers bind (containerd's sandbox shm, on the host for
+// a host pod: engine/pods/namespaces.ts).
 import { spawn } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import type { NamespaceType, Spec } from '../oci/types.js';
 import { POD_NAMESPACES_ANNOTATION } from '../common/pod-annotations.js';
+import { GUEST_POD_SHM } from './paths.js';
 import { internal } from '../common/errors.js';
 import type { Logger } from './deps.js';
+import { isMounted, mountShm } from '../storage/mounts.js';
 
 const PATH = /^\/proc\/(\d+)\/ns\/([a-z]+)$/;
 const SHAREABLE = new Set(['uts', 'ipc', 'pid']);
@@ -17,8 +21,10 @@ const SHAREABLE = new Set(['uts', 'ipc', 'pid']);
 export class PodNamespaces {
   private holder: Promise<number> | null = null;
   private holderPid = 0;
+  private shm: Promise<string> | null = null;
 
-  constructor(private readonly log?: Logger, private readonly busybox = '/bin/busybox', private readonly pause = '/usr/bin/catatonit') {}
+  constructor(private readonly log?: Logger, private readonly busybox = '/bin/busybox', private readonly pause = '/usr/bin/catatonit',
+    private readonly shmDir = GUEST_POD_SHM) {}
 
   /**
    * The spec with its namespaces as the guest has them: those the annotation lists are the
@@ -42,7 +48,23 @@ export class PodNamespaces {
     // the pod's UTS namespace has the pod's hostname already (the guest's, which it copied)
     const out: Spec = { ...spec, linux: { ...spec.linux, namespaces } };
     if (wanted.has('uts')) delete out.hostname;
+    // the pod's IPC: its /dev/shm, unless the container asked for a /dev/shm of its own (a bind)
+    const own = out.mounts?.findIndex((m) => m.destination === '/dev/shm' && m.type === 'tmpfs') ?? -1;
+    if (wanted.has('ipc') && own >= 0) {
+      const source = await this.podShm();
+      out.mounts = out.mounts!.map((m, i) => (i === own ? { destination: '/dev/shm', type: 'bind', source, options: ['rbind', 'rprivate', 'nosuid', 'nodev', 'noexec'] } : m));
+    }
     return out;
+  }
+
+  /** The pod's /dev/shm in the guest, mounted on first use (64 MiB, mode 1777, as containerd's). */
+  private podShm(): Promise<string> {
+    this.shm ??= (async () => {
+      await fs.mkdir(this.shmDir, { recursive: true, mode: 0o700 });
+      if (!(await isMounted(this.shmDir))) await mountShm(this.shmDir, 'mode=1777,size=65536k');
+      return this.shmDir;
+    })().catch((e) => { this.shm = null; throw e; });
+    return this.shm;
   }
 
   /** The holder's pid; started on first use, and again if it died. */

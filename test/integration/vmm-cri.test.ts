@@ -45,7 +45,7 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   const podCfg = path.join(d.dir, 'pod.json');
   await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'default', uid: 'vm-1' }, log_directory: logs, linux: {} }));
   const c1 = path.join(d.dir, 'c1.json');
-  await fs.writeFile(c1, JSON.stringify({ metadata: { name: 'c1' }, image: { image: 'busybox' }, command: ['sh', '-c', 'uname -r; exec sleep 1000'], log_path: 'c1.log' }));
+  await fs.writeFile(c1, JSON.stringify({ metadata: { name: 'c1' }, image: { image: 'busybox' }, command: ['sh', '-c', 'echo shared > /dev/shm/seg; uname -r; exec sleep 1000'], log_path: 'c1.log' }));
   const t0 = Date.now();
   const id1 = await ok(['--timeout', '240s', 'run', '--no-pull', '-r', 'vmm', c1, podCfg]);
   console.log(`# crictl run -r vmm: ${Date.now() - t0} ms`);
@@ -57,15 +57,15 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   assert.equal(await ok(['exec', id1, 'uname', '-r']), guestKernel);
 
   const c2 = path.join(d.dir, 'c2.json');
-  await fs.writeFile(c2, JSON.stringify({ metadata: { name: 'c2' }, image: { image: 'busybox' }, command: ['sh', '-c', 'readlink /proc/self/ns/ipc; hostname; exit 9'], log_path: 'c2.log' }));
+  await fs.writeFile(c2, JSON.stringify({ metadata: { name: 'c2' }, image: { image: 'busybox' }, command: ['sh', '-c', 'readlink /proc/self/ns/ipc; hostname; cat /dev/shm/seg; exit 9'], log_path: 'c2.log' }));
   const id2 = await ok(['create', pod, c2, podCfg]);
   await ok(['start', id2]);
   await waitFor(async () => JSON.parse(await ok(['inspect', id2])).status.state === 'CONTAINER_EXITED', 60_000, 'c2 to exit');
   assert.deepEqual([JSON.parse(await ok(['inspect', id2])).status.exitCode, JSON.parse(await ok(['inspect', id2])).status.reason], [9, 'Error']);
   assert.equal((await processesNamed('qemu-system-x86_64', d.dir)).length, 1, 'the second container joined the same VM');
-  // the pod's namespaces in the guest: one IPC and UTS namespace (with the pod's hostname)
-  // for both, and PID 1 of the pod's PID namespace a holder (pid POD, CRI's default)
-  assert.equal(await ok(['logs', id2]), `${await ok(['exec', id1, 'readlink', '/proc/self/ns/ipc'])}\n${await ok(['exec', id1, 'hostname'])}`);
+  // the pod's namespaces in the guest: one IPC namespace and /dev/shm, one UTS namespace (with
+  // the pod's hostname) for both, and PID 1 of the pod's PID namespace a holder (pid POD, CRI's default)
+  assert.equal(await ok(['logs', id2]), `${await ok(['exec', id1, 'readlink', '/proc/self/ns/ipc'])}\n${await ok(['exec', id1, 'hostname'])}\nshared`);
   assert.equal(await ok(['exec', id1, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/usr/bin/catatonit -P');
   // which reaps what is orphaned in the pod (a backgrounded sleep whose parent exits at once)
   assert.equal(await ok(['exec', id1, 'sh', '-c', '(sleep 0.1 &); sleep 1.5; grep -l "^State:.*Z" /proc/[0-9]*/status || true']), '');
