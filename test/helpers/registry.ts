@@ -192,8 +192,9 @@ export class TestProxy {
     return this;
   }
 
-  /** Uploads held so far (holdUploads). */
+  /** Uploads held so far (holdUploads), and those of them the client broke off while held. */
   heldUploads = 0;
+  abortedUploads = 0;
 
   /** Let held blobs and uploads finish (and stop holding new ones). */
   release(): void {
@@ -244,17 +245,27 @@ export class TestProxy {
       rs.end(JSON.stringify({ errors: [{ code: 'BLOB_UNKNOWN', message: 'blob unknown to registry', detail: blob }] }));
       return;
     }
+    let held: Buffer | undefined;
     if (this.opts.holdUploads && /\/blobs\/uploads\/./.test(url.pathname) && (rq.method === 'PATCH' || rq.method === 'PUT')) {
       this.heldUploads++;
-      rq.pause();
-      await new Promise<void>((r) => this.releaseHeld.push(r));
+      // the body is read meanwhile (a paused socket would not see the client hang up)
+      const chunks: Buffer[] = [];
+      rq.on('data', (c: Buffer) => chunks.push(c));
+      const read = new Promise<void>((r) => rq.once('end', r));
+      const gone = new Promise<boolean>((r) => rs.once('close', () => r(true)));
+      if (await Promise.race([new Promise<false>((r) => this.releaseHeld.push(() => r(false))), gone])) {
+        this.abortedUploads++; // the client broke off the upload it was sending
+        return;
+      }
+      await read;
+      held = Buffer.concat(chunks);
     }
     const up = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const headers = { ...rq.headers, host: this.upstream };
       delete headers.authorization;
       const r = http.request(`http://${this.upstream}${target}`, { method: rq.method, headers }, resolve);
       r.on('error', reject);
-      rq.pipe(r);
+      if (held) r.end(held); else rq.pipe(r);
     });
     // an upload's Location names the registry's own address: the next request comes here too
     if (typeof up.headers.location === 'string') up.headers.location = up.headers.location.replace(`//${this.upstream}/`, `//${this.host}/`);

@@ -227,13 +227,13 @@ export class RegistryClient {
   }
 
   /** A request to an endpoint, answering auth challenges once; the caller reads the status. */
-  async request(ep: Endpoint, path: string, o: { method?: 'GET' | 'HEAD' | 'POST' | 'PUT'; accept?: string; scope: string; creds?: AuthConfig; headers?: Record<string, string>; body?: Body }): Promise<http.IncomingMessage> {
+  async request(ep: Endpoint, path: string, o: { method?: 'GET' | 'HEAD' | 'POST' | 'PUT'; accept?: string; scope: string; creds?: AuthConfig; headers?: Record<string, string>; body?: Body; signal?: AbortSignal }): Promise<http.IncomingMessage> {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...o.headers };
       if (o.accept) headers.Accept = o.accept;
       const authz = await this.auth.header(ep.name, o.scope, o.creds);
       if (authz) headers.Authorization = authz;
-      const res = await this.sendTo(ep, path, o.method ?? 'GET', headers, o.body);
+      const res = await this.sendTo(ep, path, o.method ?? 'GET', headers, o.body, o.signal);
       if (res.statusCode === 401 && attempt === 0) {
         let retry: boolean;
         try {
@@ -259,26 +259,26 @@ export class RegistryClient {
     throw unavailable(`login to ${server} failed: the registry answered ${res.statusCode}: ${text}`);
   }
 
-  private async sendTo(ep: Endpoint, path: string, method: string, headers: Record<string, string>, body?: Body): Promise<http.IncomingMessage> {
+  private async sendTo(ep: Endpoint, path: string, method: string, headers: Record<string, string>, body?: Body, signal?: AbortSignal): Promise<http.IncomingMessage> {
     // an upload's Location: absolute, or a path on the registry; credentials go to the registry's host only
     if (/^https?:\/\//i.test(path)) {
       const url = new URL(path);
       const h = { ...headers };
       if (url.host !== ep.host && url.host !== ep.base?.host) delete h.Authorization;
-      return this.send(url, { method, headers: h, body, insecure: await this.isInsecure(url.host) });
+      return this.send(url, { method, headers: h, body, signal, insecure: await this.isInsecure(url.host) });
     }
     if (ep.base) {
       const u = new URL(ep.base.toString());
       // a URL's path is never empty ("/" at least): join without doubling the slash
       u.pathname = ep.base.pathname.replace(/\/+$/, '') + path;
-      return this.send(u, { method, headers, body, insecure: await this.isInsecure(ep.host) });
+      return this.send(u, { method, headers, body, signal, insecure: await this.isInsecure(ep.host) });
     }
     const insecure = await this.isInsecure(ep.host);
     const known = this.schemes.get(ep.host);
     const url = (scheme: string) => new URL(`${scheme}//${ep.host}${path}`);
-    if (known) return this.send(url(known), { method, headers, body, insecure });
+    if (known) return this.send(url(known), { method, headers, body, signal, insecure });
     try {
-      const res = await this.send(url('https:'), { method, headers, body, insecure });
+      const res = await this.send(url('https:'), { method, headers, body, signal, insecure });
       this.schemes.set(ep.host, 'https:');
       return res;
     } catch (e) {
@@ -290,14 +290,14 @@ export class RegistryClient {
         throw unavailable(`registry ${ep.host} speaks plain HTTP: add it to "insecure-registries" in ${this.opts.configFile ?? '/etc/tsula/daemon.json'} (then restart tsulad) if you trust it`);
       }
       this.opts.debug?.(`registry ${ep.host}: no TLS, using plain HTTP`);
-      const res = await this.send(url('http:'), { method, headers, body, insecure });
+      const res = await this.send(url('http:'), { method, headers, body, signal, insecure });
       this.schemes.set(ep.host, 'http:');
       return res;
     }
   }
 
   /** One HTTP exchange, following redirects (dropping Authorization when the origin changes). */
-  async send(url: URL, o: { method: string; headers: Record<string, string>; body?: Body; insecure: boolean }, redirects = 0): Promise<http.IncomingMessage> {
+  async send(url: URL, o: { method: string; headers: Record<string, string>; body?: Body; insecure: boolean; signal?: AbortSignal }, redirects = 0): Promise<http.IncomingMessage> {
     const isHttps = url.protocol === 'https:';
     const own = isHttps && !o.insecure ? await this.tlsAgent(url.host) : null;
     const agent = isHttps ? (o.insecure ? this.agents.insecure : own?.agent ?? this.httpsAgent()) : this.agents.http;
@@ -306,7 +306,8 @@ export class RegistryClient {
     if (typeof body === 'string' || Buffer.isBuffer(body)) headers['Content-Length'] = String(Buffer.byteLength(body));
     else if (body) headers['Content-Length'] = String(body.length);
     return new Promise<http.IncomingMessage>((resolve, reject) => {
-      const req = (isHttps ? https : http).request(url, { method: o.method, headers, agent }, (res) => {
+      // a signal that fires destroys the request (an upload under way stops sending)
+      const req = (isHttps ? https : http).request(url, { method: o.method, headers, agent, ...(o.signal ? { signal: o.signal } : {}) }, (res) => {
         const status = res.statusCode ?? 0;
         if ([301, 302, 303, 307, 308].includes(status) && res.headers.location && (o.method === 'GET' || o.method === 'HEAD')) {
           res.resume();
@@ -325,6 +326,7 @@ export class RegistryClient {
       if (body && typeof body !== 'string' && !Buffer.isBuffer(body)) {
         const src = body.open();
         src.on('error', (e) => req.destroy(e));
+        req.once('close', () => src.destroy()); // a request that ends early leaves no file open
         src.pipe(req);
       } else {
         req.end(body);

@@ -172,9 +172,10 @@ export class Pusher {
         return s;
       },
     };
+    // the client going away stops the bytes under way too, not only the blobs after them
     const res = await this.client.request(this.ep, target, {
-      method: 'PUT', scope: this.scope, creds: this.auth, headers: { 'Content-Type': 'application/octet-stream' }, body,
-    });
+      method: 'PUT', scope: this.scope, creds: this.auth, headers: { 'Content-Type': 'application/octet-stream' }, body, ...(this.signal ? { signal: this.signal } : {}),
+    }).catch((e: unknown) => { this.check(); throw e; });
     if (res.statusCode !== 201) throw await this.statusError(res, `blob ${blob.digest}`);
     res.resume();
   }
