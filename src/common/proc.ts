@@ -19,6 +19,16 @@ export async function procStat(pid: number): Promise<ProcStat> {
   return parseProcStat(await fs.readFile(`/proc/${pid}/stat`, 'utf8'));
 }
 
+/** Whether pid is still the process that started at startTime: there, not a zombie, not reused. */
+export async function stillRunning(pid: number, startTime?: string): Promise<boolean> {
+  try {
+    const st = await procStat(pid);
+    return st.state !== 'Z' && (startTime === undefined || st.startTime === startTime);
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The environment to spawn a namespace holder with: PATH (for its exec of unshare, sleep) and
  * the mark processesMarked finds it by; nothing of the daemon's own.

@@ -4,10 +4,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startThroughFifo } from '../../src/runtime/runc/exec-fifo.js';
+
+/** fn in a new temp dir, removed afterwards. */
+async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'fifo-'));
+  try {
+    await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 function fifoIn(dir: string): string {
   const f = path.join(dir, 'exec.fifo');
@@ -20,50 +30,46 @@ function writer(fifo: string, data: string): ChildProcess {
 }
 const exited = (cp: ChildProcess) => new Promise<void>((r) => (cp.exitCode !== null ? r() : cp.once('exit', () => r())));
 
-test('start through the exec fifo: reads the byte to EOF, then the fifo is gone (runc: "running")', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fifo-'));
-  try {
-    const fifo = fifoIn(dir);
-    const w = writer(fifo, '0');
-    assert.equal(await startThroughFifo(fifo, w.pid!), 'started');
-    assert.equal(existsSync(fifo), false);
-    await exited(w);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+const WHAT = 'start container 0123456789ab';
 
-test('no fifo: "absent" (the caller asks runc, which words the refusal)', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fifo-'));
-  try {
-    assert.equal(await startThroughFifo(path.join(dir, 'exec.fifo'), process.pid), 'absent');
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test('start through the exec fifo: reads the byte to EOF; the fifo is gone once opened (runc: "running")', () => inTempDir(async (dir) => {
+  const fifo = fifoIn(dir);
+  // the writer keeps its end open a while after its byte, as init until its exec
+  const w = spawn('sh', ['-c', 'exec 3> "$1"; printf 0 >&3; sleep 0.4', 'sh', fifo], { stdio: 'ignore' });
+  const started = startThroughFifo(fifo, { pid: w.pid! }, WHAT);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.equal(existsSync(fifo), false, 'removed before the EOF: a daemon dying now leaves runc saying running');
+  assert.equal(await started, 'started');
+  await exited(w);
+}));
 
-test('an init that died before it wrote: runc\'s "container process is already dead", not a hang', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fifo-'));
-  try {
-    const fifo = fifoIn(dir);
-    const gone = spawn('true');
-    await exited(gone);
-    const t0 = Date.now();
-    await assert.rejects(startThroughFifo(fifo, gone.pid!), /container process is already dead/);
-    assert.ok(Date.now() - t0 < 2000);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test('no fifo: "absent" (the caller asks runc, which words the refusal)', () => inTempDir(async (dir) => {
+  assert.equal(await startThroughFifo(path.join(dir, 'exec.fifo'), { pid: process.pid }, WHAT), 'absent');
+}));
 
-test('a writer that closes without writing: runc\'s "cannot start an already running container"', async () => {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fifo-'));
-  try {
-    const fifo = fifoIn(dir);
-    const w = writer(fifo, '');
-    await assert.rejects(startThroughFifo(fifo, w.pid!), /cannot start an already running container/);
-    await exited(w);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
+test('an init that died before it wrote: runc\'s "container process is already dead", not a hang', () => inTempDir(async (dir) => {
+  const fifo = fifoIn(dir);
+  const gone = spawn('true');
+  await exited(gone);
+  const t0 = Date.now();
+  await assert.rejects(startThroughFifo(fifo, { pid: gone.pid! }, WHAT), (e: Error) => e.message === 'start container 0123456789ab: container process is already dead');
+  assert.ok(Date.now() - t0 < 2000);
+  // a pid that is another process now (its start time differs) is no init of ours either
+  await assert.rejects(startThroughFifo(fifoIn(dir), { pid: process.pid, startTime: '1' }, WHAT), /container process is already dead/);
+}));
+
+test('a path that is no fifo: refused, and no fd is left open', () => inTempDir(async (dir) => {
+  const file = path.join(dir, 'exec.fifo');
+  writeFileSync(file, '');
+  const fds = readdirSync('/proc/self/fd').length;
+  await assert.rejects(startThroughFifo(file, { pid: process.pid }, WHAT), /is not runc's exec fifo/);
+  assert.equal(readdirSync('/proc/self/fd').length, fds);
+  assert.equal(existsSync(file), true, 'not removed');
+}));
+
+test('a writer that closes without writing: runc\'s "cannot start an already running container"', () => inTempDir(async (dir) => {
+  const fifo = fifoIn(dir);
+  const w = writer(fifo, '');
+  await assert.rejects(startThroughFifo(fifo, { pid: w.pid! }, WHAT), /cannot start an already running container/);
+  await exited(w);
+}));

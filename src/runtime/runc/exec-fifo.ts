@@ -1,20 +1,25 @@
-// `runc start` without a runc process. `runc create` leaves runc init blocked opening
-// <root>/<id>/exec.fifo for writing; `runc start` only opens that fifo for reading, reads
-// until EOF (init writes one byte, then execs the container's process, which closes it),
-// and removes the fifo: runc tells "created" from "running" by the file's existence. runc
-// runs poststart hooks in create, before anyone reads the fifo, so nothing else is skipped.
-// A fork and Go start-up of runc fewer on every start (~5 ms, and its CPU).
-import { constants, open, promises as fs } from 'node:fs';
+// `runc start` without a runc process. `runc create` leaves runc init blocked opening its exec
+// fifo (<root>/<id>/exec.fifo, through an fd of its own) for writing; `runc start` opens the
+// fifo for reading, reads until EOF (init writes one byte, then execs the container's
+// process, which closes it) and removes it: runc tells "created" from "running" by the file's
+// existence. runc runs poststart hooks in create, before anyone reads the fifo, so nothing
+// else is skipped. A fork and Go start-up of runc fewer on every start (~5 ms, and its CPU).
+import { constants, fstat, open, closeSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
-import { failedPrecondition } from '../../common/errors.js';
+import { failedPrecondition, internal } from '../../common/errors.js';
+import { stillRunning } from '../../common/proc.js';
 
 const POLL_MS = 100;
 
+/** runc init as create left it: its pid, and its start time (a reused pid is not it). */
+export interface InitProcess { pid: number; startTime?: string }
+
 /**
  * Start a created container through its exec fifo; 'absent' when there is none (the caller
- * falls back to `runc start`, which words the refusal: running, stopped, unknown).
+ * falls back to `runc start`, which words the refusal: running, stopped, unknown). `what`
+ * heads the errors, as the caller's `runc start` errors are headed.
  */
-export async function startThroughFifo(fifo: string, initPid: number): Promise<'started' | 'absent'> {
+export async function startThroughFifo(fifo: string, init: InitProcess, what: string): Promise<'started' | 'absent'> {
   let fd: number;
   try {
     // non-blocking: with no writer (an init that died) a blocking open would never return
@@ -24,34 +29,40 @@ export async function startThroughFifo(fifo: string, initPid: number): Promise<'
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
     throw e;
   }
+  let pipe: net.Socket;
+  try {
+    const isFifo = await new Promise<boolean>((resolve, reject) => fstat(fd, (e, st) => (e ? reject(e) : resolve(st.isFIFO()))));
+    if (!isFifo) throw internal(`${what}: ${fifo} is not runc's exec fifo`);
+    // the open lets init go on: the name goes at once, so that a tsulad that dies from here
+    // on leaves runc saying running (or stopped), never created with the process running
+    await fs.rm(fifo, { force: true });
+    pipe = new net.Socket({ fd, readable: true, writable: false });
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
   await new Promise<void>((resolve, reject) => {
-    const pipe = new net.Socket({ fd, readable: true, writable: false });
     let got = 0;
-    let deadSince = 0;
-    // runc's own watch: an init that is gone before it wrote will never write
+    let gone = false;
+    let done = false;
+    // runc's own watch: an init that is gone (or a zombie) before it wrote will never write
     const timer = setInterval(() => {
-      if (alive(initPid)) return;
-      if (!deadSince) { deadSince = Date.now(); return; } // what it wrote may still be unread
-      finish(failedPrecondition('container process is already dead'));
+      void stillRunning(init.pid, init.startTime).then((running) => {
+        if (running) return;
+        if (gone) finish(failedPrecondition(`${what}: container process is already dead`));
+        gone = true; // what it wrote may still be unread: once more
+      });
     }, POLL_MS);
     const finish = (err?: Error) => {
+      if (done) return;
+      done = true;
       clearInterval(timer);
       pipe.destroy();
       if (err) reject(err); else resolve();
     };
     pipe.on('data', (b: Buffer) => { got += b.length; });
-    pipe.on('end', () => finish(got > 0 ? undefined : failedPrecondition('cannot start an already running container')));
+    pipe.on('end', () => finish(got > 0 ? undefined : failedPrecondition(`${what}: cannot start an already running container`)));
     pipe.on('error', (e) => finish(e));
   });
-  await fs.rm(fifo, { force: true });
   return 'started';
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

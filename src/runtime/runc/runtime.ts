@@ -15,7 +15,8 @@ import { failedPrecondition, internal, notFound } from '../../common/errors.js';
 import type { Faults } from '../../common/faults.js';
 import { exec } from '../../common/exec.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
-import { startThroughFifo } from './exec-fifo.js';
+import { startThroughFifo, type InitProcess } from './exec-fifo.js';
+import { procStat } from '../../common/proc.js';
 
 export interface RuncRuntimeOptions {
   name?: string;          // the runtime's name in tsula ("runc")
@@ -37,8 +38,8 @@ export class RuncConmonRuntime implements Runtime {
   private cgroups: Promise<CgroupLayout> | undefined;
   /** Exited containers whose runc state went before their exit was recorded (forgetState). */
   private stateGone = new Set<string>();
-  /** Created, not yet started: their init's pid, for a start through runc's exec fifo. */
-  private created = new Map<string, number>();
+  /** Created, not yet started: their runc init, for a start through runc's exec fifo. */
+  private created = new Map<string, InitProcess>();
   /** runc itself under our --root: its start is a read of the exec fifo (exec-fifo.ts). */
   private readonly fifoStart: boolean;
 
@@ -77,7 +78,10 @@ export class RuncConmonRuntime implements Runtime {
       // the words of containerd-shim-runc-v2 (and so docker's), as for exec below
       const pid = await readPid(cp, 'OCI runtime create failed', passthrough ? path.join(req.bundle, RUNC_LOG) : undefined);
       if (passthrough === 'pipes') this.pipes.set(req.id, PipeStdio.of(cp.pipes!));
-      if (this.fifoStart) this.created.set(req.id, pid);
+      if (this.fifoStart) {
+        const startTime = await procStat(pid).then((st) => st.startTime, () => undefined);
+        if (startTime) this.created.set(req.id, { pid, startTime });
+      }
       return pid;
     } catch (e) {
       if (passthrough === 'pipes') PipeStdio.of(cp.pipes!).close();
@@ -88,10 +92,11 @@ export class RuncConmonRuntime implements Runtime {
   }
 
   async start(id: string): Promise<void> {
-    const pid = this.created.get(id);
+    const init = this.created.get(id);
     this.created.delete(id);
-    if (pid && (await startThroughFifo(path.join(this.paths.runtimeRoot, id, 'exec.fifo'), pid)) === 'started') return;
-    await this.runc(['start', id], `start container ${id.slice(0, 12)}`);
+    const what = `start container ${id.slice(0, 12)}`;
+    if (init && (await startThroughFifo(path.join(this.paths.runtimeRoot, id, 'exec.fifo'), init, what)) === 'started') return;
+    await this.runc(['start', id], what);
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
