@@ -13,7 +13,8 @@ import { POD_NAMESPACES_ANNOTATION } from '../common/pod-annotations.js';
 import { GUEST_POD_SHM } from './paths.js';
 import { internal } from '../common/errors.js';
 import type { Logger } from './deps.js';
-import { isMounted, mountShm } from '../storage/mounts.js';
+import { ensureShm } from '../storage/mounts.js';
+import { bindSharedShm } from '../oci/shm.js';
 
 const PATH = /^\/proc\/(\d+)\/ns\/([a-z]+)$/;
 const SHAREABLE = new Set(['uts', 'ipc', 'pid']);
@@ -48,23 +49,10 @@ export class PodNamespaces {
     // the pod's UTS namespace has the pod's hostname already (the guest's, which it copied)
     const out: Spec = { ...spec, linux: { ...spec.linux, namespaces } };
     if (wanted.has('uts')) delete out.hostname;
-    // the pod's IPC: its /dev/shm, unless the container asked for a /dev/shm of its own (a bind)
-    const own = out.mounts?.findIndex((m) => m.destination === '/dev/shm' && m.type === 'tmpfs') ?? -1;
-    if (wanted.has('ipc') && own >= 0) {
-      const source = await this.podShm();
-      out.mounts = out.mounts!.map((m, i) => (i === own ? { destination: '/dev/shm', type: 'bind', source, options: ['rbind', 'rprivate', 'nosuid', 'nodev', 'noexec'] } : m));
-    }
-    return out;
-  }
-
-  /** The pod's /dev/shm in the guest, mounted on first use (64 MiB, mode 1777, as containerd's). */
-  private podShm(): Promise<string> {
-    this.shm ??= (async () => {
-      await fs.mkdir(this.shmDir, { recursive: true, mode: 0o700 });
-      if (!(await isMounted(this.shmDir))) await mountShm(this.shmDir, 'mode=1777,size=65536k');
-      return this.shmDir;
-    })().catch((e) => { this.shm = null; throw e; });
-    return this.shm;
+    // the pod's IPC: its /dev/shm too (mounted on first use, 64 MiB, as containerd's)
+    if (!wanted.has('ipc')) return out;
+    this.shm ??= ensureShm(this.shmDir).catch((e) => { this.shm = null; throw e; });
+    return bindSharedShm(out, await this.shm);
   }
 
   /** The holder's pid; started on first use, and again if it died. */

@@ -72,11 +72,24 @@ const MS_NOEXEC = 0x8;
 const MS_BIND = 0x1000;
 const MS_PRIVATE = 0x40000;
 
+/** The size of a /dev/shm nobody sized (docker's, containerd's and kubelet's default). */
+export const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
+
 /**
- * A /dev/shm to share: a tmpfs named shm at target, nosuid, nodev and noexec, with `data`
- * its options (mode=1777,size=...). The syscall through the addon, else mount(8).
+ * A /dev/shm to share between containers at dir (made if missing): a tmpfs of `bytes`, mode
+ * 1777, unless one is mounted there already. Unmounted with unmountPath.
  */
-export async function mountShm(target: string, data: string): Promise<void> {
+export async function ensureShm(dir: string, bytes = DEFAULT_SHM_BYTES): Promise<string> {
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  if (!(await isMounted(dir))) await mountShm(dir, `mode=1777,size=${bytes}`);
+  return dir;
+}
+
+/**
+ * A tmpfs named shm at target, nosuid, nodev and noexec, with `data` its options
+ * (mode=1777,size=...). The syscall through the addon, else mount(8).
+ */
+async function mountShm(target: string, data: string): Promise<void> {
   const addon = native();
   const failed = (why: string) => internal(`cannot mount a tmpfs (a /dev/shm) at ${target}: ${why}`);
   if (addon) {

@@ -117,12 +117,14 @@ test('/dev/shm is the pod\'s (containerd\'s sandbox shm): its containers share o
   const b = await ctr(p, 'shm-b', { command: ['sleep', '1000'] });
   await ok(['exec', a, 'sh', '-c', 'echo shared > /dev/shm/seg']);
   assert.equal(await ok(['exec', b, 'cat', '/dev/shm/seg']), 'shared');
+  // the pod's tmpfs itself (one device), 64 MiB as containerd's
+  const shmDir = path.join(d.state, 'pods', p.id, 'shm');
+  assert.equal(await ok(['exec', b, 'stat', '-c', '%d', '/dev/shm']), String((await fs.stat(shmDir)).dev));
   assert.match(await ok(['exec', b, 'sh', '-c', 'grep " /dev/shm " /proc/mounts']), /tmpfs .*size=65536k/);
   // a container created later in the pod sees what is there
   const c = await ctr(p, 'shm-c', { command: ['cat', '/dev/shm/seg'] });
   await exited(c);
   assert.equal((await cri(['logs', c])).stdout, 'shared\n');
-  const shmDir = path.join(d.state, 'pods', p.id, 'shm');
   const mounted = () => fs.readFile('/proc/self/mountinfo', 'utf8').then((t) => t.includes(` ${shmDir} `));
   assert.equal(await mounted(), true, `the pod's tmpfs at ${shmDir}`);
   await ok(['stopp', p.id]);

@@ -3,8 +3,11 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { TestDaemon, TSULA, waitFor } from '../helpers/daemon.js';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { PtyProcess } from '../helpers/pty.js';
 import { TestSandboxer } from '../helpers/sandboxer.js';
+import { crictl, crictlPath } from '../helpers/crictl.js';
 
 let d: TestDaemon;
 let sb: TestSandboxer;
@@ -35,6 +38,35 @@ test('tsula run --runtime runc-sandbox goes through the sandboxer', async () => 
   assert.equal(ex.stdout, 'x\n');
   assert.equal(ex.code, 2);
   await d.ok(['rm', '-f', id]);
+});
+
+test('a runc-sandbox pod through CRI: its containers share one /dev/shm, gone with the pod; docker\'s --shm-size keeps its own', async () => {
+  crictlPath();
+  const ok = async (args: string[]) => {
+    const r = await crictl(d.criSock, args);
+    assert.equal(r.code, 0, `crictl ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim();
+  };
+  const podCfg = path.join(d.dir, 'shm-pod.json');
+  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'shm', namespace: 'default', uid: 'shm-1' }, linux: {} }));
+  const pod = await ok(['runp', '--runtime', 'runc-sandbox', podCfg]);
+  const ids: string[] = [];
+  for (const name of ['a', 'b']) {
+    const f = path.join(d.dir, `shm-${name}.json`);
+    await fs.writeFile(f, JSON.stringify({ metadata: { name }, image: { image: 'busybox' }, command: ['sleep', '300'], linux: {} }));
+    ids.push(await ok(['create', pod, f, podCfg]));
+    await ok(['start', ids.at(-1)!]);
+  }
+  await ok(['exec', ids[0]!, 'sh', '-c', 'echo shared > /dev/shm/seg']);
+  assert.equal(await ok(['exec', ids[1]!, 'cat', '/dev/shm/seg']), 'shared');
+  const shm = path.join(sb.state, 'runc-shm');
+  assert.equal((await fs.readdir(shm)).length, 1, 'the sandbox\'s tmpfs');
+  await ok(['stopp', pod]);
+  await ok(['rmp', pod]);
+  assert.deepEqual(existsSync(shm) ? await fs.readdir(shm) : [], [], 'unmounted and removed with the pod');
+  // a container alone in its sandbox, sized by docker's flag: its own tmpfs
+  const r = await d.cli(['run', '--rm', '--runtime', 'runc-sandbox', '--shm-size', '8m', 'busybox', 'sh', '-c', 'grep " /dev/shm " /proc/mounts']);
+  assert.match(r.stdout, /size=8192k/);
 });
 
 test('runc-sandbox: short exit statuses, and Ctrl-P Ctrl-Q then attach still types into the shell', async () => {

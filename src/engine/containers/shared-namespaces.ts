@@ -4,15 +4,11 @@
 // tmpfs mounted on the host (its bundle's shm/) and bound in, so that a container joining its
 // IPC namespace binds the same one: POSIX shared memory is shared with System V IPC. The
 // tmpfs is unmounted when the donor stops (joiners keep their bind while they run).
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
-import { isMounted, mountShm, unmountPath } from '../../storage/mounts.js';
+import { ensureShm, unmountPath } from '../../storage/mounts.js';
 import type { ContainerHooks } from './hooks.js';
 import type { Container } from './model.js';
-
-/** docker's default /dev/shm size. */
-const SHM_DEFAULT = 64 * 1024 * 1024;
 
 export interface SharedNamespaceDeps {
   /** A container by name or id. */
@@ -33,10 +29,7 @@ export class SharedNamespaceHooks implements ContainerHooks {
     delete rec.state.ipcShm;
     const k = rec.config;
     if (k.ipcShareable) {
-      const dir = this.shmDir(rec.id);
-      await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-      if (!(await isMounted(dir))) await mountShm(dir, `mode=1777,size=${k.shmSize || SHM_DEFAULT}`);
-      rec.state.ipcShm = dir;
+      rec.state.ipcShm = await ensureShm(this.shmDir(rec.id), k.shmSize || undefined);
     }
     const shared = k.sharedNamespaces;
     if (!shared) return;

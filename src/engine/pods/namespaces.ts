@@ -12,7 +12,7 @@ import { markedEnv, procStat, processesMarked } from '../../common/proc.js';
 import { isMounted } from '../../network/index.js';
 import type { Logger } from '../../common/log.js';
 import { which } from '../../common/which.js';
-import { mountShm, unmountPath } from '../../storage/mounts.js';
+import { ensureShm, unmountPath } from '../../storage/mounts.js';
 
 export type PinnedKind = 'uts' | 'ipc';
 
@@ -41,13 +41,9 @@ export async function pinNamespaces(dir: string, kinds: PinnedKind[], hostname: 
   return out;
 }
 
-/** Unpin and delete every namespace file in dir; idempotent. */
 /** The pod's /dev/shm: a tmpfs at <dir>/shm, containerd's sandbox shm (64 MiB, mode 1777). */
-export async function mountPodShm(dir: string): Promise<string> {
-  const shm = path.join(dir, 'shm');
-  await fs.mkdir(shm, { recursive: true, mode: 0o700 });
-  if (!(await isMounted(shm))) await mountShm(shm, 'mode=1777,size=65536k');
-  return shm;
+export function mountPodShm(dir: string): Promise<string> {
+  return ensureShm(path.join(dir, 'shm'));
 }
 
 /** The pod's /dev/shm goes (not mounted: nothing to do). */
@@ -55,6 +51,7 @@ export async function unmountPodShm(dir: string): Promise<void> {
   await unmountPath(path.join(dir, 'shm'));
 }
 
+/** Unpin and delete every namespace file in dir; idempotent. */
 export async function unpinNamespaces(dir: string): Promise<void> {
   for (const k of ['uts', 'ipc'] as const) {
     const f = path.join(dir, k);

@@ -6,7 +6,8 @@
 // /proc/<pid>/ns/<type>, which runc opens itself. The holder runs in its own session so it
 // outlives the sandboxer; after a restart we recognise it by pid + start time (pid reuse),
 // or, when a crash came before its pid was recorded, by the mark in its environment.
-// The pid namespace is not shared (the Kubernetes default), nor the mount namespace.
+// The pid namespace is not shared (the Kubernetes default), nor the mount namespace. The
+// IPC namespace's /dev/shm is: a tmpfs per sandbox, bound into each of its containers.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -14,6 +15,8 @@ import type { Spec } from '../../../oci/types.js';
 import type { SandboxKind, SandboxRecord, StartedSandbox } from '../types.js';
 import { internal } from '../../../common/errors.js';
 import { markedEnv, procStat, processesMarked } from '../../../common/proc.js';
+import { bindSharedShm } from '../../../oci/shm.js';
+import { ensureShm, unmountPath } from '../../../storage/mounts.js';
 
 const SHARED = ['ipc', 'uts', 'network'] as const;
 const NS_FILE: Record<string, string> = { ipc: 'ipc', uts: 'uts', network: 'net' };
@@ -31,7 +34,22 @@ export class RuncSandboxKind implements SandboxKind {
     return path.join(this.stateDir, 'sandboxes', sb.id);
   }
 
+  /** The sandbox's /dev/shm (containerd's sandbox shm). */
+  private shm(sb: SandboxRecord): string {
+    return path.join(this.stateDir, 'runc-shm', sb.id);
+  }
+
   async start(sb: SandboxRecord): Promise<StartedSandbox> {
+    await ensureShm(this.shm(sb));
+    try {
+      return await this.startHolder(sb);
+    } catch (e) {
+      await this.dropShm(sb).catch(() => { /* the error below says more */ });
+      throw e;
+    }
+  }
+
+  private async startHolder(sb: SandboxRecord): Promise<StartedSandbox> {
     const args = ['--ipc', '--uts', ...(sb.netnsPath ? [] : ['--net']), 'sleep', 'infinity'];
     const child = spawn('unshare', args, { detached: true, stdio: 'ignore', cwd: '/', env: markedEnv(MARK, this.mark(sb)) });
     const pid = await new Promise<number>((resolve, reject) => {
@@ -66,6 +84,12 @@ export class RuncSandboxKind implements SandboxKind {
         if (h.value === this.mark(sb)) { try { process.kill(h.pid, 'SIGKILL'); } catch { /* gone */ } }
       }
     }
+    await this.dropShm(sb);
+  }
+
+  private async dropShm(sb: SandboxRecord): Promise<void> {
+    await unmountPath(this.shm(sb));
+    await fs.rm(this.shm(sb), { recursive: true, force: true });
   }
 
   joinSpec(sb: SandboxRecord, spec: Spec): void {
@@ -75,6 +99,7 @@ export class RuncSandboxKind implements SandboxKind {
       const cur = nss.find((n) => n.type === type);
       if (cur) cur.path = p; else nss.push({ type, path: p });
     }
+    spec.mounts = bindSharedShm(spec, this.shm(sb)).mounts;
   }
 }
 
