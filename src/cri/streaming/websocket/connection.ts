@@ -1,0 +1,184 @@
+// The server end of one WebSocket connection over an upgraded socket: whole messages in
+// (fragments joined), unfragmented messages out, pings answered, the closing handshake both
+// ways, and back-pressure both ways: send() says when the socket's buffer is full (wait for
+// whenWritable), and pauseReading() stops reading the socket while a reader is full.
+//
+// Where kubelet's wsstream (golang.org/x/net/websocket) is laxer than RFC 6455 we keep to the
+// RFC: fragmented messages are joined (x/net hands out each frame), a text message must be
+// UTF-8, and an unsolicited pong is ignored (x/net drops the connection over one).
+import type { Socket } from 'node:net';
+import { errorMessage } from '../../../common/errors.js';
+import type { Logger } from '../../../common/log.js';
+import {
+  CloseCode, FrameParser, MessageAssembler, Opcode, WsProtocolError, closePayload, encodeFrame, parseClose,
+} from './frames.js';
+
+/** x/net/websocket's DefaultMaxPayloadBytes: the largest message a client may send. */
+export const DEFAULT_MAX_MESSAGE = 32 << 20;
+
+/** How long close() waits for the client's close frame and hang-up before cutting the socket. */
+const CLOSE_LINGER_MS = 5_000;
+
+export interface WsConnectionOptions {
+  /** A whole data message from the client; not called once the closing handshake began. */
+  onMessage: (type: 'text' | 'binary', data: Buffer) => void;
+  maxMessageBytes?: number;
+  /** Closes the connection when nothing has come or gone for this long (kubelet: 4 h). */
+  idleTimeoutMs?: number;
+  log?: Logger;
+}
+
+export class WsConnection {
+  private readonly parser: FrameParser;
+  private readonly assembler: MessageAssembler;
+  private readonly pausers = new Set<unknown>();
+  private writableWaiters: Array<() => void> = [];
+  private sentClose = false;
+  private receivedClose = false;
+  private closed = false;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** The close code the client sent (1005 for none), once it has. */
+  peerCloseCode: number | undefined;
+  /** Resolves when the socket has closed. */
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+
+  constructor(private readonly socket: Socket, private readonly opts: WsConnectionOptions) {
+    const max = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
+    this.parser = new FrameParser(max);
+    this.assembler = new MessageAssembler(max);
+    this.done = new Promise((r) => { this.resolveDone = r; });
+    socket.setNoDelay(true);
+    socket.on('data', (d: Buffer) => this.onBytes(d));
+    socket.on('drain', () => this.flushWaiters());
+    socket.on('error', (e) => opts.log?.debug('websocket connection error', { error: e.message }));
+    socket.on('close', () => this.onClose());
+    // The client's FIN without a close frame: it is gone (the HTTP server hands over
+    // half-open sockets, which would otherwise stay half-open).
+    socket.on('end', () => socket.end());
+    if (opts.idleTimeoutMs) {
+      socket.setTimeout(opts.idleTimeoutMs, () => {
+        opts.log?.info('closing idle streaming connection', { idleMs: opts.idleTimeoutMs });
+        this.close(CloseCode.GoingAway);
+      });
+    }
+  }
+
+  get isClosed(): boolean { return this.closed; }
+  /** No more messages go out: we said close, or the socket is gone. */
+  get isClosing(): boolean { return this.sentClose || this.closed; }
+
+  /** Bytes the client sent right behind the handshake (Node hands them over apart). */
+  feed(head: Buffer): void {
+    if (head.length) this.onBytes(head);
+  }
+
+  /** Sends one message; false when the socket's buffer is full (wait for whenWritable). */
+  send(type: 'text' | 'binary', data: Buffer): boolean {
+    return this.write(encodeFrame(type === 'text' ? Opcode.Text : Opcode.Binary, data));
+  }
+
+  whenWritable(cb: () => void): void {
+    if (this.closed || !this.socket.writableNeedDrain) setImmediate(cb);
+    else this.writableWaiters.push(cb);
+  }
+
+  /** A reader of ours is full (stop reading the socket) or wants more (read again). */
+  pauseReading(who: unknown, paused: boolean): void {
+    if (paused) this.pausers.add(who); else this.pausers.delete(who);
+    if (this.closed) return;
+    if (this.pausers.size) this.socket.pause(); else this.socket.resume();
+  }
+
+  /**
+   * Starts the closing handshake: our close frame, then FIN; the socket goes when the
+   * client hangs up, or after a short linger. Messages still arriving are dropped.
+   */
+  close(code: number = CloseCode.Normal, reason = ''): void {
+    if (this.closed) return;
+    if (!this.sentClose) {
+      this.sentClose = true;
+      this.write(encodeFrame(Opcode.Close, closePayload(code, reason)), true);
+      this.socket.end();
+    }
+    // Whatever the client still sends must be read, or its close frame never arrives.
+    this.pausers.clear();
+    this.socket.resume();
+    this.linger();
+  }
+
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private write(b: Buffer, closing = false): boolean {
+    if (this.closed || this.socket.destroyed || this.socket.writableEnded || (this.sentClose && !closing)) return true;
+    return this.socket.write(b);
+  }
+
+  private onBytes(d: Buffer): void {
+    if (this.receivedClose) return;
+    try {
+      for (const f of this.parser.push(d)) {
+        const m = this.assembler.push(f);
+        if (!m) continue;
+        switch (m.type) {
+          case 'ping':
+            this.write(encodeFrame(Opcode.Pong, m.data));
+            break;
+          case 'pong':
+            break;
+          case 'close':
+            return this.onCloseFrame(m.data);
+          default:
+            if (!this.sentClose) this.opts.onMessage(m.type, m.data);
+        }
+        if (this.closed || this.receivedClose) return;
+      }
+    } catch (e) {
+      this.fail(e);
+    }
+  }
+
+  private onCloseFrame(payload: Buffer): void {
+    const { code } = parseClose(payload);
+    this.receivedClose = true;
+    this.peerCloseCode = code;
+    // Echo the code (§5.5.1); a close without one is answered without one.
+    if (!this.sentClose) {
+      this.sentClose = true;
+      this.write(encodeFrame(Opcode.Close, closePayload(code === CloseCode.NoStatus ? undefined : code)), true);
+    }
+    this.socket.end();
+    this.linger();
+  }
+
+  private fail(e: unknown): void {
+    if (this.closed) return;
+    const code = e instanceof WsProtocolError ? e.code : CloseCode.InternalError;
+    this.opts.log?.warn('websocket protocol error, closing the streaming connection', { error: errorMessage(e), code });
+    this.receivedClose = true;
+    this.close(code, e instanceof WsProtocolError ? e.message : 'internal error');
+  }
+
+  private linger(): void {
+    if (this.closed || this.lingerTimer) return;
+    this.lingerTimer = setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS);
+    this.lingerTimer.unref();
+  }
+
+  private flushWaiters(): void {
+    const ws = this.writableWaiters;
+    this.writableWaiters = [];
+    for (const w of ws) w();
+  }
+
+  private onClose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.lingerTimer);
+    this.pausers.clear();
+    this.flushWaiters();
+    this.resolveDone();
+  }
+}
