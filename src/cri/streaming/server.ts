@@ -3,7 +3,9 @@
 // validate the request, keep it under a one-time token and return the URL
 // (http://127.0.0.1:<port>/{exec,attach,portforward}/<token>). The client (kubelet,
 // crictl) then GETs or POSTs that URL asking to upgrade to SPDY/3.1 with its subprotocols;
-// we answer 101 with the chosen one and serve the session over the upgraded socket.
+// we answer 101 with the chosen one and serve the session over the upgraded socket. A GET
+// asking for `Upgrade: websocket` gets the same session over WebSocket (websocket/), as
+// kubelet's server picks by wsstream.IsWebSocketRequest.
 import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { failedPrecondition, invalidArgument, errorMessage, withContext } from '../../common/errors.js';
@@ -15,9 +17,14 @@ import {
   HEADER_PROTOCOL_VERSION, PORT_FORWARD_PROTOCOLS, REMOTE_COMMAND_PROTOCOLS, SUCCESS, exitCodeStatus,
   negotiate, type RemoteCommandProtocol,
 } from './protocol.js';
-import { RemoteCommandSession } from './remotecommand.js';
+import { RemoteCommandSession, type RunCommand } from './remotecommand.js';
 import type { AttachRequest, ExecRequest, PortForwardRequest, StreamingRuntime } from './runtime.js';
 import { SpdyConnection } from './spdy/connection.js';
+import type { ChannelConnection } from './websocket/channels.js';
+import { WsConnection } from './websocket/connection.js';
+import { handshake, isWebSocketRequest } from './websocket/handshake.js';
+import { WS_PORT_FORWARD_PROTOCOLS, WsPortForwardSession, portsFromQuery } from './websocket/portforward.js';
+import { WS_REMOTE_COMMAND_PROTOCOLS, WsRemoteCommandSession } from './websocket/remotecommand.js';
 
 export interface StreamingServerOptions {
   runtime: StreamingRuntime;
@@ -48,10 +55,13 @@ type Kind = Cached['kind'];
 /** Where an answer goes: a plain response, or the raw socket of an upgrade request. */
 type Reply = { res: http.ServerResponse } | { socket: Socket };
 
+/** An upgraded connection, SPDY or WebSocket, as stop() ends it. */
+interface Upgraded { close(): void; destroy(): void; readonly done: Promise<void> }
+
 export class StreamingServer {
   private readonly server = http.createServer();
   private readonly cache: RequestCache<Cached>;
-  private readonly conns = new Set<SpdyConnection>();
+  private readonly conns = new Set<Upgraded>();
   private base: URL | undefined;
 
   constructor(private readonly opts: StreamingServerOptions) {
@@ -142,6 +152,7 @@ export class StreamingServer {
     // The token is used up by this request, whatever comes of it (kubelet's Consume).
     const cached = this.cache.consume(m[2]!);
     if (!cached || cached.kind !== kind) return respond(reply, 404, '404 page not found');
+    if ('socket' in reply && isWebSocketRequest(req)) return this.serveWebSocket(cached, req, reply.socket, head);
 
     const n = negotiate(req.headersDistinct[HEADER_PROTOCOL_VERSION.toLowerCase()] ?? [],
       cached.kind === 'portforward' ? PORT_FORWARD_PROTOCOLS : REMOTE_COMMAND_PROTOCOLS);
@@ -172,27 +183,83 @@ export class StreamingServer {
       conn = new SpdyConnection(socket, { onStream: (s) => pf.onStream(s), idleTimeoutMs, log });
       session = pf.serve(conn);
     } else {
-      const { req } = cached;
-      const rc = new RemoteCommandSession(protocol as RemoteCommandProtocol, req, log);
+      const rc = new RemoteCommandSession(protocol as RemoteCommandProtocol, cached.req, log);
       conn = new SpdyConnection(socket, { onStream: (s) => rc.onStream(s), idleTimeoutMs, log });
-      session = rc.serve(conn, creation, cached.kind === 'exec'
-        ? async (io, signal) => {
-          const r = await o.runtime.exec(cached.req, io, signal).catch((e: unknown) => {
-            throw withContext(e, 'error executing command in container');
-          });
-          return r.exitCode === 0 ? SUCCESS : exitCodeStatus(r.exitCode, cached.req.cmd);
-        }
-        : async (io, signal) => {
-          await o.runtime.attach(cached.req, io, signal).catch((e: unknown) => {
-            throw withContext(e, 'error attaching to container');
-          });
-          return SUCCESS;
-        });
+      session = rc.serve(conn, creation, this.runFor(cached));
     }
-    this.conns.add(conn);
+    this.track(conn, session, cached.kind, protocol);
     conn.feed(head);
-    log?.debug('streaming session', { kind: cached.kind, protocol });
-    void session.catch((e: unknown) => log?.error('streaming session failed', { kind: cached.kind, error: errorMessage(e) }));
+  }
+
+  /** The runtime call behind an exec or attach, its outcome as the status to report. */
+  private runFor(cached: Exclude<Cached, { kind: 'portforward' }>): RunCommand {
+    const rt = this.opts.runtime;
+    if (cached.kind === 'exec') {
+      return async (io, signal) => {
+        const r = await rt.exec(cached.req, io, signal).catch((e: unknown) => {
+          throw withContext(e, 'error executing command in container');
+        });
+        return r.exitCode === 0 ? SUCCESS : exitCodeStatus(r.exitCode, cached.req.cmd);
+      };
+    }
+    return async (io, signal) => {
+      await rt.attach(cached.req, io, signal).catch((e: unknown) => {
+        throw withContext(e, 'error attaching to container');
+      });
+      return SUCCESS;
+    };
+  }
+
+  /**
+   * kubelet's WebSocket path: the ports of a port-forward are known up front (the CRI
+   * request's, else the `port` query parameters), then the handshake, then the session.
+   */
+  private serveWebSocket(cached: Cached, req: http.IncomingMessage, socket: Socket, head: Buffer): void {
+    let ports: number[] = [];
+    if (cached.kind === 'portforward') {
+      ports = cached.req.port ?? [];
+      const query = new URL(req.url ?? '/', 'http://x').searchParams;
+      if (!ports.length && query.has('port')) {
+        try {
+          ports = portsFromQuery(query);
+        } catch (e) {
+          return respond({ socket }, 400, errorMessage(e));
+        }
+      }
+    }
+    const hs = handshake(req, cached.kind === 'portforward' ? WS_PORT_FORWARD_PROTOCOLS : WS_REMOTE_COMMAND_PROTOCOLS);
+    if (!hs.ok) {
+      this.opts.log?.debug('websocket handshake refused', { response: hs.response.split('\r\n')[0] });
+      socket.end(hs.response);
+      return;
+    }
+    socket.write(hs.response);
+    const o = this.opts;
+    let mux: ChannelConnection | undefined;
+    const ws = new WsConnection(socket, {
+      onMessage: (_type, data) => mux?.onMessage(data),
+      idleTimeoutMs: o.streamIdleTimeoutMs ?? DEFAULT_STREAM_IDLE_TIMEOUT_MS,
+      log: o.log,
+    });
+    let session: Promise<void>;
+    if (cached.kind === 'portforward') {
+      const pf = new WsPortForwardSession(ws, hs.protocol, cached.req.podSandboxId, ports, o.runtime, o.log);
+      mux = pf.mux;
+      session = pf.serve();
+    } else {
+      const rc = new WsRemoteCommandSession(ws, hs.protocol, cached.req, o.log);
+      mux = rc.mux;
+      session = rc.serve(this.runFor(cached));
+    }
+    this.track(ws, session, cached.kind, `websocket ${hs.protocol}`);
+    ws.feed(head);
+  }
+
+  private track(conn: Upgraded, session: Promise<void>, kind: Kind, protocol: string): void {
+    const log = this.opts.log;
+    this.conns.add(conn);
+    log?.debug('streaming session', { kind, protocol });
+    void session.catch((e: unknown) => log?.error('streaming session failed', { kind, error: errorMessage(e) }));
     void conn.done.then(() => this.conns.delete(conn));
   }
 }
