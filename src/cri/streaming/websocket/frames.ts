@@ -80,15 +80,14 @@ export class FrameParser {
 
   constructor(private readonly maxPayload: number) {}
 
-  push(d: Buffer): Frame[] {
+  /** The frames `d` completes, one by one: a bad frame throws after those before it. */
+  *push(d: Buffer): Generator<Frame> {
     this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
-    const out: Frame[] = [];
     for (;;) {
       const f = this.next();
-      if (!f) break;
-      out.push(f);
+      if (!f) return;
+      yield f;
     }
-    return out;
   }
 
   private next(): Frame | undefined {
