@@ -30,6 +30,8 @@ if [[ "${1:-}" == "--test" ]]; then
   # (openssl makes the certificates of the HTTPS registry tests), and docker-compose (v1,
   # Python: docker-py drives the API as the docker CLI does not)
   TEST_PKGS+=(docker-registry apache2-utils containerd psmisc openssl docker-compose)
+  # a third-party WebSocket client (websocket-client) for the streaming server's WebSocket transport
+  TEST_PKGS+=(python3-websocket)
 fi
 
 missing=()
