@@ -4,6 +4,7 @@
 // `requestID` and the remote `port` in their headers. A complete pair goes to the runtime;
 // what fails is written as text on the pair's error stream, and both streams are closed
 // when the runtime is done. The connection lasts until the client hangs up (or idles out).
+import type { Duplex, Writable } from 'node:stream';
 import type { Logger } from '../../common/log.js';
 import { errorMessage } from '../../common/errors.js';
 import type { SpdyConnection } from './spdy/connection.js';
@@ -87,12 +88,7 @@ export class PortForwardSession {
   private async forward(error: SpdyStream, data: SpdyStream): Promise<void> {
     const port = Number(data.header(StreamHeader.Port));
     try {
-      await this.runtime.portForward(this.podSandboxId, port, data, this.ac.signal);
-    } catch (e) {
-      // kubelet's text, with its empty pod uid.
-      const msg = `error forwarding port ${port} to pod ${this.podSandboxId}, uid : ${errorMessage(e)}`;
-      this.log?.warn(msg);
-      error.write(msg);
+      await forwardPort(this.runtime, this.podSandboxId, port, data, error, this.ac.signal, this.log);
     } finally {
       data.end();
       data.resume();
@@ -109,6 +105,22 @@ export class PortForwardSession {
     const id = s.header(StreamHeader.RequestId);
     if (id) return id;
     return String(s.header(StreamHeader.Type) === StreamType.Error ? s.id : s.id - 2);
+  }
+}
+
+/**
+ * One forwarded connection through the runtime; a failure goes to the log and, in kubelet's
+ * words (with its empty pod uid), to the pair's error stream or channel.
+ */
+export async function forwardPort(
+  runtime: StreamingRuntime, podSandboxId: string, port: number, data: Duplex, error: Writable, signal: AbortSignal, log?: Logger,
+): Promise<void> {
+  try {
+    await runtime.portForward(podSandboxId, port, data, signal);
+  } catch (e) {
+    const msg = `error forwarding port ${port} to pod ${podSandboxId}, uid : ${errorMessage(e)}`;
+    log?.warn(msg);
+    error.write(msg);
   }
 }
 

@@ -12,6 +12,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
+import { DrainWaiters, lingerTimer } from '../drain.js';
 import {
   encodeFrame, FLAG_FIN, FLAG_UNIDIRECTIONAL, FrameError, FrameParser, GoAwayStatus, RstStatus, type Frame,
 } from './frames.js';
@@ -38,7 +39,7 @@ export class SpdyConnection implements StreamSink {
   private readonly compressor = new HeaderCompressor();
   private readonly decompressor = new HeaderDecompressor();
   private readonly congested = new Set<SpdyStream>();
-  private writableWaiters: Array<() => void> = [];
+  private readonly drain: DrainWaiters;
   private lastRemoteId = 0;
   private sentGoAway = false;
   private closed = false;
@@ -51,7 +52,7 @@ export class SpdyConnection implements StreamSink {
     this.done = new Promise((r) => { this.resolveDone = r; });
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onBytes(d));
-    socket.on('drain', () => this.flushWaiters());
+    this.drain = new DrainWaiters(socket);
     socket.on('error', (e) => opts.log?.debug('streaming connection error', { error: e.message }));
     socket.on('close', () => this.onClose());
     // Node's HTTP server hands over half-open sockets: the client's FIN alone would not
@@ -112,8 +113,7 @@ export class SpdyConnection implements StreamSink {
   }
 
   whenWritable(cb: () => void): void {
-    if (this.closed || !this.socket.writableNeedDrain) setImmediate(cb);
-    else this.writableWaiters.push(cb);
+    this.drain.add(cb, this.closed);
   }
 
   sendReply(streamId: number, headers: SpdyHeaders): void {
@@ -237,14 +237,7 @@ export class SpdyConnection implements StreamSink {
 
   private linger(): void {
     if (this.closed || this.lingerTimer) return;
-    this.lingerTimer = setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS);
-    this.lingerTimer.unref();
-  }
-
-  private flushWaiters(): void {
-    const ws = this.writableWaiters;
-    this.writableWaiters = [];
-    for (const w of ws) w();
+    this.lingerTimer = lingerTimer(this.socket, CLOSE_LINGER_MS);
   }
 
   private onClose(): void {
@@ -254,7 +247,7 @@ export class SpdyConnection implements StreamSink {
     this.decompressor.close();
     for (const s of [...this.streams.values()]) s.markReset();
     this.congested.clear();
-    this.flushWaiters();
+    this.drain.flush();
     this.resolveDone();
   }
 }

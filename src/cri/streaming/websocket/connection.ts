@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
+import { DrainWaiters, lingerTimer } from '../drain.js';
 import {
   CloseCode, FrameParser, MessageAssembler, Opcode, WsProtocolError, closePayload, encodeFrame, parseClose,
 } from './frames.js';
@@ -32,7 +33,7 @@ export class WsConnection {
   private readonly parser: FrameParser;
   private readonly assembler: MessageAssembler;
   private readonly pausers = new Set<unknown>();
-  private writableWaiters: Array<() => void> = [];
+  private readonly drain: DrainWaiters;
   private sentClose = false;
   private receivedClose = false;
   private closed = false;
@@ -50,7 +51,7 @@ export class WsConnection {
     this.done = new Promise((r) => { this.resolveDone = r; });
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onBytes(d));
-    socket.on('drain', () => this.flushWaiters());
+    this.drain = new DrainWaiters(socket);
     socket.on('error', (e) => opts.log?.debug('websocket connection error', { error: e.message }));
     socket.on('close', () => this.onClose());
     // The client's FIN without a close frame: it is gone (the HTTP server hands over
@@ -79,8 +80,7 @@ export class WsConnection {
   }
 
   whenWritable(cb: () => void): void {
-    if (this.closed || !this.socket.writableNeedDrain) setImmediate(cb);
-    else this.writableWaiters.push(cb);
+    this.drain.add(cb, this.closed);
   }
 
   /** A reader of ours is full (stop reading the socket) or wants more (read again). */
@@ -163,14 +163,7 @@ export class WsConnection {
 
   private linger(): void {
     if (this.closed || this.lingerTimer) return;
-    this.lingerTimer = setTimeout(() => this.socket.destroy(), CLOSE_LINGER_MS);
-    this.lingerTimer.unref();
-  }
-
-  private flushWaiters(): void {
-    const ws = this.writableWaiters;
-    this.writableWaiters = [];
-    for (const w of ws) w();
+    this.lingerTimer = lingerTimer(this.socket, CLOSE_LINGER_MS);
   }
 
   private onClose(): void {
@@ -178,7 +171,7 @@ export class WsConnection {
     this.closed = true;
     clearTimeout(this.lingerTimer);
     this.pausers.clear();
-    this.flushWaiters();
+    this.drain.flush();
     this.resolveDone();
   }
 }

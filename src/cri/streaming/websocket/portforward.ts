@@ -8,7 +8,7 @@
 // The client cannot half-close a channel here, so the pod's side ending its output ends
 // that forwarded connection (as containerd's PortForward returns when either copy ends).
 import type { Logger } from '../../../common/log.js';
-import { errorMessage } from '../../../common/errors.js';
+import { forwardPort } from '../portforward.js';
 import type { StreamingRuntime } from '../runtime.js';
 import { ChannelConnection, ChannelKind, type WsChannel } from './channels.js';
 import type { WsConnection } from './connection.js';
@@ -64,11 +64,7 @@ export class WsPortForwardSession {
     // The pod's side is done writing: nothing can tell the client, so the connection is over.
     data.once('finish', () => data.endInput());
     try {
-      await this.runtime.portForward(this.podSandboxId, port, data, this.ac.signal);
-    } catch (e) {
-      const msg = `error forwarding port ${port} to pod ${this.podSandboxId}, uid : ${errorMessage(e)}`;
-      this.log?.warn(msg);
-      error.write(msg);
+      await forwardPort(this.runtime, this.podSandboxId, port, data, error, this.ac.signal, this.log);
     } finally {
       data.resume();
     }
