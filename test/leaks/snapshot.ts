@@ -65,12 +65,15 @@ function mounts(tmp: string): string[] {
     .filter((m) => m.startsWith(`${tmp}/`) || m.startsWith('/run/netns/'));
 }
 
+/** systemd's own units (a service a timer starts meanwhile is no leak of ours, nor ours to kill). */
+const SYSTEMD_UNIT = /\.(slice|scope|service|mount|socket)$/;
+
 async function cgroups(): Promise<string[]> {
   const out: string[] = [];
   for (const ctrl of ['memory', 'pids', 'unified']) {
     const root = `/sys/fs/cgroup/${ctrl}`;
     for (const a of await fs.readdir(root, { withFileTypes: true }).catch(() => [])) {
-      if (!a.isDirectory()) continue;
+      if (!a.isDirectory() || SYSTEMD_UNIT.test(a.name)) continue;
       out.push(`${ctrl}/${a.name}`);
       for (const b of await fs.readdir(path.join(root, a.name), { withFileTypes: true }).catch(() => [])) {
         if (b.isDirectory()) out.push(`${ctrl}/${a.name}/${b.name}`);
