@@ -1,16 +1,25 @@
 // After a spell of work (a pull, a burst of runs) a daemon's heap holds garbage and pages V8
 // keeps until it next needs to collect, which an idle daemon never does. A browser's V8 has
 // a memory reducer for that; node has no idle hook. So: once the process has been busy and
-// then quiet for one interval, a single full collection gives those pages back (the malloc
-// tunables the launchers set return freed native memory too). Needs --expose-gc
-// (DAEMON_V8_FLAGS); without it this does nothing.
+// then quiet for one interval, full collections give those pages back (the malloc tunables
+// the launchers set return freed native memory too). Six of them, 100 ms apart: V8 drops the
+// bytecode of a function that has not run for --bytecode-old-age (5) full collections, so the
+// sixth frees what only start-up or the busy spell ran (~1 MB of tsulad's idle RSS; such a
+// function is compiled again if it runs again). Apart, so that a request arriving meanwhile
+// waits for one collection (~9 ms on a 10 MB heap), not six; work resuming stops them.
+// Needs --expose-gc (DAEMON_V8_FLAGS); without it this does nothing.
 
 export interface IdleCollectOptions {
   intervalMs?: number;   // how often CPU use is sampled
   busyCpuMs?: number;    // CPU in one interval that counts as work done
   quietCpuMs?: number;   // CPU in one interval that counts as idle
   gc?: () => void;       // the collector (tests); default: the global one --expose-gc gives
+  rounds?: number;       // full collections per quiet spell
+  roundGapMs?: number;   // between them
 }
+
+/** V8's --bytecode-old-age + 1: the collection that flushes what has not run since the first. */
+const ROUNDS = 6;
 
 /** Start watching; returns the stop function. */
 export function collectWhenIdle(o: IdleCollectOptions = {}): () => void {
@@ -18,8 +27,18 @@ export function collectWhenIdle(o: IdleCollectOptions = {}): () => void {
   if (typeof gc !== 'function') return () => {};
   const busy = o.busyCpuMs ?? 20;
   const quiet = o.quietCpuMs ?? 5;
+  const rounds = o.rounds ?? ROUNDS;
+  const gapMs = o.roundGapMs ?? 100;
   let since = process.cpuUsage();
   let worked = false;
+  let pending: NodeJS.Timeout | undefined;
+  const collect = (left: number) => {
+    pending = undefined;
+    if (worked) return; // busy again: the next quiet spell starts over
+    gc();
+    if (left > 1) { pending = setTimeout(collect, gapMs, left - 1); pending.unref(); }
+    since = process.cpuUsage(); // the collections' own CPU is not work
+  };
   const timer = setInterval(() => {
     const d = process.cpuUsage(since);
     since = process.cpuUsage();
@@ -27,10 +46,9 @@ export function collectWhenIdle(o: IdleCollectOptions = {}): () => void {
     if (ms >= busy) worked = true;
     else if (worked && ms <= quiet) {
       worked = false;
-      gc();
-      since = process.cpuUsage(); // the collection's own CPU is not work
+      if (!pending) collect(rounds);
     }
   }, o.intervalMs ?? 3000);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => { clearInterval(timer); clearTimeout(pending); };
 }

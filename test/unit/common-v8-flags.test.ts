@@ -58,19 +58,20 @@ test('the shebangs set the malloc tunables for node, which the daemon keeps from
   assert.deepEqual(env, { PATH: '/bin' });
 });
 
-test('collectWhenIdle: one collection once a busy spell is followed by a quiet interval, none while idle', async () => {
-  let calls = 0;
-  const stop = collectWhenIdle({ intervalMs: 60, busyCpuMs: 15, quietCpuMs: 10, gc: () => { calls++; } });
+test('collectWhenIdle: its rounds of collections once a busy spell is followed by a quiet interval, apart, none while idle', async () => {
+  const at: number[] = [];
+  const stop = collectWhenIdle({ intervalMs: 60, busyCpuMs: 15, quietCpuMs: 10, rounds: 3, roundGapMs: 40, gc: () => { at.push(Date.now()); } });
   try {
     await new Promise((r) => setTimeout(r, 200)); // idle: nothing to give back
-    assert.equal(calls, 0);
+    assert.equal(at.length, 0);
     const from = process.cpuUsage();
     const cpuMs = () => { const d = process.cpuUsage(from); return (d.user + d.system) / 1000; };
     while (cpuMs() < 40) { /* busy: 40 ms of CPU, more than 15 in some interval */ }
-    for (let i = 0; i < 40 && calls === 0; i++) await new Promise((r) => setTimeout(r, 30));
-    assert.equal(calls, 1);
+    for (let i = 0; i < 40 && at.length < 3; i++) await new Promise((r) => setTimeout(r, 30));
+    assert.equal(at.length, 3, 'the rounds (V8 flushes unused bytecode at the sixth by default)');
+    assert.ok(at[1]! - at[0]! >= 35 && at[2]! - at[1]! >= 35, `apart: ${at.join(' ')}`);
     await new Promise((r) => setTimeout(r, 250));
-    assert.equal(calls, 1, 'not again while idle');
+    assert.equal(at.length, 3, 'not again while idle');
   } finally {
     stop();
   }
