@@ -58,6 +58,19 @@ test('parser: unmasks, takes frames cut anywhere, refuses what RFC 6455 forbids'
   assert.throws(() => [...new FrameParser(1000).push(masked(Opcode.Binary, Buffer.alloc(2000)).subarray(0, 8))], protocolError(CloseCode.TooBig));
 });
 
+test('parser: a large frame in small chunks is copied once, not once per chunk; what follows it in the last chunk is kept', () => {
+  const p = new FrameParser(64 << 20);
+  const data = randomBytes(8 << 20);
+  const bytes = Buffer.concat([masked(Opcode.Binary, data), masked(Opcode.Text, 'next')]);
+  const t0 = Date.now();
+  const frames = [];
+  for (let i = 0; i < bytes.length; i += 16 << 10) frames.push(...p.push(bytes.subarray(i, i + (16 << 10))));
+  assert.ok(Date.now() - t0 < 2000, `${Date.now() - t0} ms for 8 MiB in 16 KiB chunks`);
+  assert.equal(frames.length, 2);
+  assert.ok(frames[0]!.payload.equals(data));
+  assert.equal(frames[1]!.payload.toString(), 'next');
+});
+
 test('assembler: fragments joined around a ping; bad sequences, sizes and text refused', () => {
   const a = new MessageAssembler(10);
   const f = (opcode: number, s: string, fin: boolean) => ({ opcode, fin, payload: Buffer.from(s) });

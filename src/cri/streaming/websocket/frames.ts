@@ -77,12 +77,24 @@ export function parseClose(payload: Buffer): { code: number; reason: string } {
  */
 export class FrameParser {
   private buf: Buffer = Buffer.alloc(0);
+  /** Chunks of a large frame kept apart until it is whole (one copy, not one per chunk). */
+  private pending: Buffer[] = [];
+  private pendingLen = 0;
+  /** What the frame at the head needs in all, once its header is read; 0: unknown. */
+  private need = 0;
 
   constructor(private readonly maxPayload: number) {}
 
   /** The frames `d` completes, one by one: a bad frame throws after those before it. */
   *push(d: Buffer): Generator<Frame> {
-    this.buf = this.buf.length ? Buffer.concat([this.buf, d]) : d;
+    if (this.need && this.buf.length + this.pendingLen + d.length < this.need) {
+      this.pending.push(d);
+      this.pendingLen += d.length;
+      return;
+    }
+    this.buf = this.buf.length || this.pending.length ? Buffer.concat([this.buf, ...this.pending, d]) : d;
+    this.pending = [];
+    this.pendingLen = 0;
     for (;;) {
       const f = this.next();
       if (!f) return;
@@ -116,7 +128,11 @@ export class FrameParser {
       throw new WsProtocolError(CloseCode.ProtocolError, 'a control frame too long or fragmented');
     }
     if (len > this.maxPayload) throw new WsProtocolError(CloseCode.TooBig, `a frame of ${len} bytes (the limit is ${this.maxPayload})`);
-    if (b.length < off + 4 + len) return undefined;
+    if (b.length < off + 4 + len) {
+      this.need = off + 4 + len;
+      return undefined;
+    }
+    this.need = 0;
     const mask = b.subarray(off, off + 4);
     const payload = Buffer.from(b.subarray(off + 4, off + 4 + len));
     for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i & 3]!;
