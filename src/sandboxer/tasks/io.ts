@@ -29,6 +29,8 @@ const MAX_QUEUED = 4 << 20;
  * nearly all its output was read (ctr stops reading soon after the exit it is told of).
  */
 const HIGH_WATER = 64 << 10;
+/** How long an exit (or a Delete) waits for the rest of the output (a grandchild may hold stdout). */
+export const DRAIN_MS = 2000;
 
 export interface FifoPaths {
   stdin: string;

@@ -2,10 +2,10 @@
 // conmon + runc (exits and logs survive us), or the one a sandbox kind brings (a VM's
 // guest) —, containerd's FIFOs given to the process or pumped from its attach stream, exits
 // from the runtime, task events to containerd, and re-adoption of every task from its record
-// after a sandboxer restart.
+// after a sandboxer restart. A task's execs are execs.ts's: it works through what the
+// manager lends it (TaskOps, task-ops.ts).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from '../../common/crypto.js';
 import type { LinuxResources, Process } from '../../oci/types.js';
 import type { Runtime } from '../../runtime/types.js';
 import { alreadyExists, errorMessage, invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
@@ -15,7 +15,7 @@ import { readJson } from '../../common/fsutil.js';
 import { SHIM_INFO_FILE, type ShimInfo } from '../admin.js';
 import type { Sandboxes } from '../sandboxes.js';
 import { TaskRecords, taskKey, type TaskRecord } from './records.js';
-import { FifoPump, noStdio, type FifoPaths } from './io.js';
+import { DRAIN_MS, FifoPump, type FifoPaths } from './io.js';
 import { FifoPassthrough, openProcessIo } from './io-direct.js';
 import { Task, exitOf, type CreateTask, type ExecEntry, type ExitInfo } from './task.js';
 import { adaptSpec, readBundleSpec } from './spec.js';
@@ -24,6 +24,8 @@ import type { EventPublisher } from './events.js';
 import { ts, type EventInit, type EventKind } from './topics.js';
 import { stateError } from './state-errors.js';
 import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
+import type { TaskOps } from './task-ops.js';
+import { addExec, deleteExec, findExec, killExec, startExec, waitExec } from './execs.js';
 import { POD_ID_ANNOTATIONS, isEnginePodSandbox } from '../../common/pod-annotations.js';
 import { HOSTNAME_ANNOTATION, podFromSpec } from '../podspec.js';
 
@@ -32,8 +34,6 @@ import { HOSTNAME_ANNOTATION, podFromSpec } from '../podspec.js';
  * needs the recent lines, and the state dir is usually a tmpfs (memory).
  */
 const CONMON_LOG_MAX = 1 << 20;
-/** How long an exit waits for the rest of the output (a grandchild may hold stdout). */
-const DRAIN_MS = 2000;
 /** How long an exit waits for its TaskOOM to be taken (a gone receiver does not hold exits up). */
 const OOM_EVENT_MS = 2000;
 /** A task with this annotation and no pod runs in a sandbox of that kind made for it alone. */
@@ -44,6 +44,11 @@ export class TaskManager {
   private byKey = new Map<string, Task>();
   private creating = new Set<string>();
   private watched = new WeakSet<Runtime>();
+  /** Lent to execs.ts. */
+  private readonly ops: TaskOps = {
+    rt: (rec) => this.rt(rec),
+    publish: (t, topic, kind, msg) => this.publish(t, topic, kind, msg),
+  };
 
   constructor(
     private readonly runtime: Runtime,
@@ -70,9 +75,7 @@ export class TaskManager {
   }
 
   exec(t: Task, execId: string): ExecEntry {
-    const e = t.execs.get(execId);
-    if (!e) throw notFound(`process does not exist ${execId}`); // containerd-shim-runc-v2's words
-    return e;
+    return findExec(t, execId);
   }
 
   /** The task's runtime: its sandbox's own (exits then wired to us), else the host's. */
@@ -180,7 +183,7 @@ export class TaskManager {
 
   async start(id: string, execId: string): Promise<number> {
     const t = this.get(id);
-    if (execId) return this.startExec(t, this.exec(t, execId));
+    if (execId) return startExec(this.ops, t, this.exec(t, execId));
     if (t.rec.status !== 'created') throw stateError('start', t.rec.status);
     await (await this.rt(t.rec)).start(t.rec.key);
     // the exit may already have been seen (a `true` that ends at once)
@@ -191,64 +194,12 @@ export class TaskManager {
   }
 
   async addExec(id: string, execId: string, process: Process, paths: FifoPaths): Promise<void> {
-    const t = this.get(id);
-    if (!execId || execId.includes('/')) throw invalidArgument(`invalid exec id "${execId}"`);
-    if (t.execs.has(execId)) throw alreadyExists(`id ${execId}`);
-    if (t.rec.status === 'stopped' || t.rec.status === 'paused') throw stateError('exec', t.rec.status);
-    const dir = path.join(t.rec.dir, 'execs', createHash('sha256').update(execId).digest('hex').slice(0, 16));
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-    t.execs.set(execId, {
-      execId, dir, process, paths, io: null, pid: 0, status: 'created', exitStatus: 0, exitedAt: null, waiters: [],
-    });
-    this.publish(t, '/tasks/exec-added', 'execAdded', { containerId: id, execId });
-  }
-
-  private async startExec(t: Task, e: ExecEntry): Promise<number> {
-    if (e.status !== 'created') throw stateError('start', e.status);
-    if (t.rec.status !== 'running') throw stateError('exec', t.rec.status);
-    const attach = !noStdio(e.paths);
-    const rt = await this.rt(t.rec);
-    const { io, direct } = attach ? await openProcessIo(rt, e.paths, !!e.process.terminal) : { io: null, direct: null };
-    e.io = io;
-    e.status = 'running';
-    try {
-      const h = await rt.exec({
-        containerId: t.rec.key, execId: e.execId, dir: e.dir, process: e.process, attach, stdin: !!e.paths.stdin,
-        ...(direct ? { passthrough: direct.fds } : {}),
-      }).finally(() => direct?.release());
-      e.pid = h.pid;
-      e.kill = h.kill;
-      if (h.stdio) e.io?.connect(h.stdio);
-      void h.exited.then(async (code) => {
-        await e.io?.drained(DRAIN_MS);
-        e.io?.processExited();
-        e.status = 'stopped';
-        e.exitStatus = code;
-        e.exitedAt = new Date();
-        for (const w of e.waiters.splice(0)) w();
-        this.publish(t, '/tasks/exit', 'exit', { containerId: t.rec.id, id: e.execId, pid: e.pid, exitStatus: code, exitedAt: ts(e.exitedAt) });
-      });
-    } catch (err) {
-      e.io?.close();
-      e.status = 'created';
-      throw err;
-    }
-    this.publish(t, '/tasks/exec-started', 'execStarted', { containerId: t.rec.id, execId: e.execId, pid: e.pid });
-    return e.pid;
+    await addExec(this.ops, this.get(id), execId, process, paths);
   }
 
   async kill(id: string, execId: string, signal: number, all: boolean): Promise<void> {
     const t = this.get(id);
-    if (execId) {
-      const e = this.exec(t, execId);
-      if (e.status !== 'running') throw notFound('process already finished');
-      try {
-        if (e.kill) await e.kill(signal); else process.kill(e.pid, signal);
-      } catch (err) {
-        throw notFound(`process ${execId}: ${errorMessage(err)}`);
-      }
-      return;
-    }
+    if (execId) return killExec(this.exec(t, execId), signal);
     if (t.rec.status === 'stopped') throw notFound(`process already finished`);
     await (await this.rt(t.rec)).kill(t.rec.key, String(signal), all);
   }
@@ -309,26 +260,14 @@ export class TaskManager {
   /** Resolves once the process exited. */
   async wait(id: string, execId: string): Promise<ExitInfo> {
     const t = this.get(id);
-    if (execId) {
-      const e = this.exec(t, execId);
-      if (e.status !== 'stopped') await new Promise<void>((r) => e.waiters.push(r));
-      return { pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt };
-    }
+    if (execId) return waitExec(this.exec(t, execId));
     if (t.rec.status !== 'stopped') await new Promise<void>((r) => t.waiters.push(r));
     return exitOf(t.rec);
   }
 
   async delete(id: string, execId: string): Promise<ExitInfo> {
     const t = this.get(id);
-    if (execId) {
-      const e = this.exec(t, execId);
-      if (e.status === 'running') throw stateError('delete', 'running');
-      await e.io?.drained(DRAIN_MS); // as runc-v2's delete waits for its copy
-      e.io?.close();
-      t.execs.delete(execId);
-      await fs.rm(e.dir, { recursive: true, force: true });
-      return { pid: e.pid, exitStatus: e.exitStatus, exitedAt: e.exitedAt };
-    }
+    if (execId) return deleteExec(t, this.exec(t, execId));
     if (t.rec.status === 'running' || t.rec.status === 'paused') throw stateError('delete', t.rec.status);
     return this.remove(t);
   }
