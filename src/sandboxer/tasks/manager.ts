@@ -2,53 +2,39 @@
 // conmon + runc (exits and logs survive us), or the one a sandbox kind brings (a VM's
 // guest) —, containerd's FIFOs given to the process or pumped from its attach stream, exits
 // from the runtime, task events to containerd, and re-adoption of every task from its record
-// after a sandboxer restart. A task's execs are execs.ts's: it works through what the
-// manager lends it (TaskOps, task-ops.ts).
-import { promises as fs } from 'node:fs';
+// after a sandboxer restart. A task's creation is create.ts's, its execs are execs.ts's: both
+// work through what the manager lends them (TaskOps, task-ops.ts).
 import * as path from 'node:path';
 import type { LinuxResources, Process } from '../../oci/types.js';
 import type { Runtime } from '../../runtime/types.js';
 import { alreadyExists, errorMessage, invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
 import type { CgroupStats } from '../../cgroups/index.js';
 import type { Logger } from '../../common/log.js';
-import { readJson } from '../../common/fsutil.js';
-import { SHIM_INFO_FILE, type ShimInfo } from '../admin.js';
 import type { Sandboxes } from '../sandboxes.js';
-import { TaskRecords, taskKey, type TaskRecord } from './records.js';
+import type { TaskRecords, TaskRecord } from './records.js';
 import { DRAIN_MS, FifoPump, type FifoPaths } from './io.js';
-import { FifoPassthrough, openProcessIo } from './io-direct.js';
+import { FifoPassthrough } from './io-direct.js';
 import { Task, exitOf, type CreateTask, type ExecEntry, type ExitInfo } from './task.js';
-import { adaptSpec, readBundleSpec } from './spec.js';
-import { mountRootfs, unmountRootfs } from './mounts.js';
+import { unmountRootfs } from './mounts.js';
 import type { EventPublisher } from './events.js';
 import { ts, type EventInit, type EventKind } from './topics.js';
 import { stateError } from './state-errors.js';
-import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
 import type { TaskOps } from './task-ops.js';
+import { createTask, dropOwnSandbox } from './create.js';
 import { addExec, deleteExec, findExec, killExec, startExec, waitExec } from './execs.js';
-import { POD_ID_ANNOTATIONS, isEnginePodSandbox } from '../../common/pod-annotations.js';
-import { HOSTNAME_ANNOTATION, podFromSpec } from '../podspec.js';
 
-/**
- * conmon's own copy of a task's output: containerd has it through the FIFOs, so this file only
- * needs the recent lines, and the state dir is usually a tmpfs (memory).
- */
-const CONMON_LOG_MAX = 1 << 20;
+export { SANDBOX_KIND_ANNOTATION } from './create.js';
+
 /** How long an exit waits for its TaskOOM to be taken (a gone receiver does not hold exits up). */
 const OOM_EVENT_MS = 2000;
-/** A task with this annotation and no pod runs in a sandbox of that kind made for it alone. */
-export const SANDBOX_KIND_ANNOTATION = 'io.tsula.sandbox-kind';
 
 export class TaskManager {
   private tasks = new Map<string, Task>();
   private byKey = new Map<string, Task>();
   private creating = new Set<string>();
   private watched = new WeakSet<Runtime>();
-  /** Lent to execs.ts. */
-  private readonly ops: TaskOps = {
-    rt: (rec) => this.rt(rec),
-    publish: (t, topic, kind, msg) => this.publish(t, topic, kind, msg),
-  };
+  /** Lent to create.ts and execs.ts. */
+  private readonly ops: TaskOps;
 
   constructor(
     private readonly runtime: Runtime,
@@ -57,8 +43,14 @@ export class TaskManager {
     private readonly events: EventPublisher,
     private readonly log?: Logger,
     /** The kind of a pod's sandbox that names none. */
-    private readonly defaultKind = 'runc',
-  ) {}
+    defaultKind = 'runc',
+  ) {
+    this.ops = {
+      runtime, records, sandboxes, defaultKind,
+      rt: (rec) => this.rt(rec),
+      publish: (t, topic, kind, msg) => this.publish(t, topic, kind, msg),
+    };
+  }
 
   get(id: string): Task {
     const t = this.tasks.get(id);
@@ -90,10 +82,6 @@ export class TaskManager {
     return r;
   }
 
-  private async dropOwnSandbox(rec: TaskRecord): Promise<void> {
-    if (rec.ownsSandbox && rec.sandboxId) await this.sandboxes.discard(rec.sandboxId);
-  }
-
   private publish<K extends EventKind>(t: Task, topic: string, kind: K, msg: EventInit<K>): Promise<void> {
     return this.events.publish(t.rec.eventsAddress, t.rec.namespace, topic, kind, msg);
   }
@@ -111,69 +99,10 @@ export class TaskManager {
   }
 
   private async doCreate(c: CreateTask): Promise<number> {
-    // left by containerd-shim-tsula-v2 `start`; absent when a sandbox client calls us directly
-    const info = await readJson<ShimInfo>(path.join(c.bundle, SHIM_INFO_FILE)).catch(() => null);
-    const reg = info?.id === c.id ? info : null;
-    const namespace = reg?.namespace || path.basename(path.dirname(c.bundle)) || 'default';
-    const spec = await readBundleSpec(c.bundle);
-    const key = taskKey(namespace, c.id);
-    const ann = spec.annotations ?? {};
-    let sandboxId = POD_ID_ANNOTATIONS.map((k) => ann[k]).find((v) => v && this.sandboxes.find(v)) ?? '';
-    // iSulad's podsandbox container makes the pod's sandbox, of the kind it names (or the
-    // sandboxer's default); the pod's other containers name it and join it
-    const ownKind = !sandboxId
-      ? ann[SANDBOX_KIND_ANNOTATION] ?? (c.configPath ? 'vmm' : isEnginePodSandbox(ann) ? this.defaultKind : undefined)
-      : undefined;
-    if (ownKind) {
-      // the task's spec says where the pod is: containerd's CRI sandbox container has the
-      // pod's netns (CNI's) and hostname; no network namespace at all is the host's network
-      const pod = podFromSpec(spec);
-      sandboxId = await this.sandboxes.createFor(c.id, ownKind, {
-        ...(pod.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...ann,
-        ...(c.configPath ? { [VMM_CONFIG_ANNOTATION]: c.configPath } : {}),
-      }, pod);
-    }
-    const rec: TaskRecord = {
-      id: c.id, key, namespace, bundle: c.bundle, dir: this.records.taskDir(key), sandboxId, ownsSandbox: !!ownKind,
-      eventsAddress: reg?.eventsAddress ?? '', terminal: c.terminal,
-      stdin: c.stdin, stdout: c.stdout, stderr: c.stderr, rootfsMounted: false, pid: 0, status: 'created',
-    };
-    await fs.rm(rec.dir, { recursive: true, force: true });
-    await this.records.save(rec);
-    const t = new Task(rec);
-    try {
-      if (c.rootfs.length) {
-        await mountRootfs(c.rootfs, path.join(c.bundle, 'rootfs'));
-        rec.rootfsMounted = true;
-        await this.records.save(rec);
-      }
-      await adaptSpec(spec, c.bundle);
-      if (sandboxId) this.sandboxes.joinSpec(sandboxId, spec);
-      const rt = await this.rt(rec);
-      const { io, direct } = await openProcessIo(rt, c, c.terminal);
-      t.io = io;
-      // stdinOnce: our attach connection going away (CloseIO) is the container's stdin EOF
-      try {
-        rec.pid = await rt.create({
-          id: key, bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'), logSizeMax: CONMON_LOG_MAX,
-          terminal: c.terminal, stdin: !!c.stdin, stdinOnce: true, ...(direct ? { passthrough: direct.fds } : {}),
-        });
-      } finally {
-        direct?.release();
-      }
-      if (direct) rec.directIo = true;
-      else io.connect(await rt.attach(key, rec.dir));
-      await this.records.save(rec);
-    } catch (e) {
-      t.io?.close();
-      await (await this.rt(rec).catch(() => this.runtime)).delete(key, rec.dir, true).catch(() => {});
-      if (rec.rootfsMounted) await unmountRootfs(path.join(c.bundle, 'rootfs'));
-      await this.dropOwnSandbox(rec);
-      await this.records.remove(rec);
-      throw e;
-    }
+    const t = await createTask(this.ops, c);
+    const rec = t.rec;
     this.tasks.set(c.id, t);
-    this.byKey.set(key, t);
+    this.byKey.set(rec.key, t);
     this.publish(t, '/tasks/create', 'create', {
       containerId: c.id, bundle: c.bundle, rootfs: c.rootfs,
       io: { stdin: c.stdin, stdout: c.stdout, stderr: c.stderr, terminal: c.terminal }, pid: rec.pid,
@@ -284,7 +213,7 @@ export class TaskManager {
     const rt = await this.rt(r).catch(() => null);
     await rt?.delete(r.key, r.dir, true);
     if (r.rootfsMounted) await unmountRootfs(path.join(r.bundle, 'rootfs'));
-    await this.dropOwnSandbox(r);
+    await dropOwnSandbox(this.sandboxes, r);
     if (r.status !== 'stopped') {
       r.status = 'stopped';
       r.exitStatus = 137;

@@ -1,11 +1,19 @@
-// What the task manager lends the modules that do part of its work (execs.ts): a task's
-// runtime and its way to publish a task's events. Types only: importing this loads nothing.
+// What the task manager lends the modules that do part of its work (create.ts, execs.ts):
+// its runtimes, its records, the sandboxes and its way to publish a task's events. Types
+// only: importing this loads nothing.
 import type { Runtime } from '../../runtime/types.js';
-import type { TaskRecord } from './records.js';
+import type { Sandboxes } from '../sandboxes.js';
+import type { TaskRecord, TaskRecords } from './records.js';
 import type { Task } from './task.js';
 import type { EventInit, EventKind } from './topics.js';
 
 export interface TaskOps {
+  /** The host's runtime (conmon + runc). */
+  runtime: Runtime;
+  records: TaskRecords;
+  sandboxes: Sandboxes;
+  /** The kind of a pod's sandbox that names none. */
+  defaultKind: string;
   /** The task's runtime: its sandbox's own (its exits then wired to the manager), else the host's. */
   rt(rec: TaskRecord): Promise<Runtime>;
   /** A task event to the task's containerd; resolves once sent (or given up on). */

@@ -1,0 +1,96 @@
+// A task's creation (TaskManager.create delegates): which sandbox it runs in (its pod's, one
+// made for it alone, or none), its record, its rootfs mount, its stdio and the runtime's
+// container; a step that fails undoes those before it. The manager registers the task.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { readJson } from '../../common/fsutil.js';
+import { POD_ID_ANNOTATIONS, isEnginePodSandbox } from '../../common/pod-annotations.js';
+import { SHIM_INFO_FILE, type ShimInfo } from '../admin.js';
+import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
+import { HOSTNAME_ANNOTATION, podFromSpec } from '../podspec.js';
+import type { Sandboxes } from '../sandboxes.js';
+import { openProcessIo } from './io-direct.js';
+import { mountRootfs, unmountRootfs } from './mounts.js';
+import { taskKey, type TaskRecord } from './records.js';
+import { adaptSpec, readBundleSpec } from './spec.js';
+import { Task, type CreateTask } from './task.js';
+import type { TaskOps } from './task-ops.js';
+
+/**
+ * conmon's own copy of a task's output: containerd has it through the FIFOs, so this file only
+ * needs the recent lines, and the state dir is usually a tmpfs (memory).
+ */
+const CONMON_LOG_MAX = 1 << 20;
+/** A task with this annotation and no pod runs in a sandbox of that kind made for it alone. */
+export const SANDBOX_KIND_ANNOTATION = 'io.tsula.sandbox-kind';
+
+/** The task `c`, created in its runtime and recorded, not yet started. */
+export async function createTask(ops: TaskOps, c: CreateTask): Promise<Task> {
+  // left by containerd-shim-tsula-v2 `start`; absent when a sandbox client calls us directly
+  const info = await readJson<ShimInfo>(path.join(c.bundle, SHIM_INFO_FILE)).catch(() => null);
+  const reg = info?.id === c.id ? info : null;
+  const namespace = reg?.namespace || path.basename(path.dirname(c.bundle)) || 'default';
+  const spec = await readBundleSpec(c.bundle);
+  const key = taskKey(namespace, c.id);
+  const ann = spec.annotations ?? {};
+  let sandboxId = POD_ID_ANNOTATIONS.map((k) => ann[k]).find((v) => v && ops.sandboxes.find(v)) ?? '';
+  // iSulad's podsandbox container makes the pod's sandbox, of the kind it names (or the
+  // sandboxer's default); the pod's other containers name it and join it
+  const ownKind = !sandboxId
+    ? ann[SANDBOX_KIND_ANNOTATION] ?? (c.configPath ? 'vmm' : isEnginePodSandbox(ann) ? ops.defaultKind : undefined)
+    : undefined;
+  if (ownKind) {
+    // the task's spec says where the pod is: containerd's CRI sandbox container has the
+    // pod's netns (CNI's) and hostname; no network namespace at all is the host's network
+    const pod = podFromSpec(spec);
+    sandboxId = await ops.sandboxes.createFor(c.id, ownKind, {
+      ...(pod.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...ann,
+      ...(c.configPath ? { [VMM_CONFIG_ANNOTATION]: c.configPath } : {}),
+    }, pod);
+  }
+  const rec: TaskRecord = {
+    id: c.id, key, namespace, bundle: c.bundle, dir: ops.records.taskDir(key), sandboxId, ownsSandbox: !!ownKind,
+    eventsAddress: reg?.eventsAddress ?? '', terminal: c.terminal,
+    stdin: c.stdin, stdout: c.stdout, stderr: c.stderr, rootfsMounted: false, pid: 0, status: 'created',
+  };
+  await fs.rm(rec.dir, { recursive: true, force: true });
+  await ops.records.save(rec);
+  const t = new Task(rec);
+  try {
+    if (c.rootfs.length) {
+      await mountRootfs(c.rootfs, path.join(c.bundle, 'rootfs'));
+      rec.rootfsMounted = true;
+      await ops.records.save(rec);
+    }
+    await adaptSpec(spec, c.bundle);
+    if (sandboxId) ops.sandboxes.joinSpec(sandboxId, spec);
+    const rt = await ops.rt(rec);
+    const { io, direct } = await openProcessIo(rt, c, c.terminal);
+    t.io = io;
+    // stdinOnce: our attach connection going away (CloseIO) is the container's stdin EOF
+    try {
+      rec.pid = await rt.create({
+        id: key, bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'), logSizeMax: CONMON_LOG_MAX,
+        terminal: c.terminal, stdin: !!c.stdin, stdinOnce: true, ...(direct ? { passthrough: direct.fds } : {}),
+      });
+    } finally {
+      direct?.release();
+    }
+    if (direct) rec.directIo = true;
+    else io.connect(await rt.attach(key, rec.dir));
+    await ops.records.save(rec);
+  } catch (e) {
+    t.io?.close();
+    await (await ops.rt(rec).catch(() => ops.runtime)).delete(key, rec.dir, true).catch(() => {});
+    if (rec.rootfsMounted) await unmountRootfs(path.join(c.bundle, 'rootfs'));
+    await dropOwnSandbox(ops.sandboxes, rec);
+    await ops.records.remove(rec);
+    throw e;
+  }
+  return t;
+}
+
+/** The sandbox made for this task alone goes with it. */
+export async function dropOwnSandbox(sandboxes: Sandboxes, rec: TaskRecord): Promise<void> {
+  if (rec.ownsSandbox && rec.sandboxId) await sandboxes.discard(rec.sandboxId);
+}
