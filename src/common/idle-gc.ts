@@ -2,12 +2,12 @@
 // keeps until it next needs to collect, which an idle daemon never does. A browser's V8 has
 // a memory reducer for that; node has no idle hook. So: once the process has been busy and
 // then quiet for one interval, full collections give those pages back (the malloc tunables
-// the launchers set return freed native memory too). Six of them, 100 ms apart: V8 drops the
-// bytecode of a function that has not run for --bytecode-old-age (5) full collections, so the
-// sixth frees what only start-up or the busy spell ran (~1 MB of tsulad's idle RSS; such a
-// function is compiled again if it runs again). Apart, so that a request arriving meanwhile
-// waits for one collection (~9 ms on a 10 MB heap), not six; work resuming stops them.
-// Needs --expose-gc (DAEMON_V8_FLAGS); without it this does nothing.
+// the launchers set return freed native memory too). Two, 100 ms apart: what the first
+// leaves (what its weak callbacks and finalizers let go of, pages not yet released) the
+// second gives back, ~1 MB of tsulad's idle RSS; more give nothing more. Apart, so that a
+// request arriving meanwhile waits for one collection (~9 ms on a 10 MB heap); work in
+// between stops them (the next quiet interval starts over). Needs --expose-gc
+// (DAEMON_V8_FLAGS); without it this does nothing.
 
 export interface IdleCollectOptions {
   intervalMs?: number;   // how often CPU use is sampled
@@ -18,8 +18,7 @@ export interface IdleCollectOptions {
   roundGapMs?: number;   // between them
 }
 
-/** V8's --bytecode-old-age + 1: the collection that flushes what has not run since the first. */
-const ROUNDS = 6;
+const ROUNDS = 2;
 
 /** Start watching; returns the stop function. */
 export function collectWhenIdle(o: IdleCollectOptions = {}): () => void {
@@ -34,10 +33,12 @@ export function collectWhenIdle(o: IdleCollectOptions = {}): () => void {
   let pending: NodeJS.Timeout | undefined;
   const collect = (left: number) => {
     pending = undefined;
-    if (worked) return; // busy again: the next quiet spell starts over
+    const d = process.cpuUsage(since);
+    // work since the last round: stop, and count it (the next quiet interval starts over)
+    if (worked || (d.user + d.system) / 1000 > quiet) { worked = true; return; }
     gc();
-    if (left > 1) { pending = setTimeout(collect, gapMs, left - 1); pending.unref(); }
     since = process.cpuUsage(); // the collections' own CPU is not work
+    if (left > 1) { pending = setTimeout(collect, gapMs, left - 1); pending.unref(); }
   };
   const timer = setInterval(() => {
     const d = process.cpuUsage(since);

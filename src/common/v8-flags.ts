@@ -15,7 +15,7 @@
 // TSULA_NODE_EXTRA_CA_CERTS and the registry client reads the file on its first TLS dial
 // (src/image/registry/trust.ts).
 //
-// --expose-gc: for common/idle-gc.ts, one full collection once a busy spell is over.
+// --expose-gc: for common/idle-gc.ts, two full collections once a busy spell is over.
 export const DAEMON_V8_FLAGS: readonly string[] = ['--lite-mode', '--no-expose-wasm', '--expose-gc'];
 
 /**
