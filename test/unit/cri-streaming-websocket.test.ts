@@ -124,6 +124,11 @@ test('channels: a byte or an ASCII digit, base64 strict as Go\'s, v5\'s close si
   assert.equal(decodeChannelMessage(b64, 5, Buffer.from('0Zm9vCg')).kind, 'skip', 'unpadded');
   assert.equal(decodeChannelMessage(b64, 5, Buffer.from('0Zm9v!g==')).kind, 'skip');
   assert.equal(decodeChannelMessage(b64, 5, Buffer.from('/Zm9v')).kind, 'skip', "below '0' is a channel too big");
+  assert.equal(decodeChannelMessage(b64, 5, Buffer.from('0Zm9=vCg=')).kind, 'skip', 'padding inside');
+  // a message of several MiB is checked without running out of stack
+  const big = randomBytes(6 << 20);
+  const m = decodeChannelMessage(b64, 5, Buffer.from(`0${big.toString('base64')}`, 'latin1'));
+  assert.ok(m.kind === 'data' && m.data.equals(big));
   assert.deepEqual(decodeChannelMessage(bin, 5, Buffer.from([4, 1])), { kind: 'data', channel: 4, data: Buffer.from([1]) });
   assert.equal(decodeChannelMessage(bin, 5, Buffer.from([5, 1])).kind, 'skip');
   assert.equal(decodeChannelMessage(bin, 5, Buffer.alloc(0)).kind, 'skip');

@@ -23,9 +23,28 @@ export class DrainWaiters {
   }
 }
 
-/** Destroys the socket after `ms` unless cleared first; the timer keeps no process alive. */
-export function lingerTimer(socket: Socket, ms: number): NodeJS.Timeout {
-  const t = setTimeout(() => socket.destroy(), ms);
+/** How long a closing connection waits for the client at most (the apiserver's 15 minutes). */
+export const MAX_LINGER_MS = 15 * 60_000;
+
+/**
+ * The end of a closing handshake: the socket goes when the client hangs up, or once our
+ * bytes have left it and the client has sent nothing for `ms` (its pings and acks start the
+ * wait again: a client still reading what we queued is not cut off, nor reset by a late ping
+ * of its own), and after `maxMs` in any case. Returns the cancel; its timer keeps no process
+ * alive.
+ */
+export function linger(socket: Socket, ms: number, maxMs = MAX_LINGER_MS): () => void {
+  const started = Date.now();
+  let heard = started;
+  const onData = () => { heard = Date.now(); };
+  const t = setInterval(() => {
+    const now = Date.now();
+    if (now - started >= maxMs || (socket.writableLength === 0 && now - heard >= ms)) socket.destroy();
+  }, Math.min(ms, 1000));
   t.unref();
-  return t;
+  socket.on('data', onData);
+  return () => {
+    clearInterval(t);
+    socket.off('data', onData);
+  };
 }

@@ -56,7 +56,7 @@ type Kind = Cached['kind'];
 type Reply = { res: http.ServerResponse } | { socket: Socket };
 
 /** An upgraded connection, SPDY or WebSocket, as stop() ends it. */
-interface Upgraded { close(): void; destroy(): void; readonly done: Promise<void> }
+interface Upgraded { shutdown(): void; destroy(): void; readonly done: Promise<void> }
 
 export class StreamingServer {
   private readonly server = http.createServer();
@@ -89,7 +89,7 @@ export class StreamingServer {
 
   /** Closes the listener and every live session (their runtime calls are aborted). */
   async stop(): Promise<void> {
-    for (const c of this.conns) c.close();
+    for (const c of this.conns) c.shutdown();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await Promise.all([closed, ...[...this.conns].map((c) => { c.destroy(); return c.done; })]);

@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
-import { DrainWaiters, lingerTimer } from '../drain.js';
+import { DrainWaiters, linger } from '../drain.js';
 import {
   encodeFrame, FLAG_FIN, FLAG_UNIDIRECTIONAL, FrameError, FrameParser, GoAwayStatus, RstStatus, type Frame,
 } from './frames.js';
@@ -43,7 +43,7 @@ export class SpdyConnection implements StreamSink {
   private lastRemoteId = 0;
   private sentGoAway = false;
   private closed = false;
-  private lingerTimer: NodeJS.Timeout | undefined;
+  private stopLinger: (() => void) | undefined;
   /** Resolves when the socket has closed (all streams then read EOF). */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -100,6 +100,11 @@ export class SpdyConnection implements StreamSink {
   finish(): void {
     this.goAway();
     this.linger();
+  }
+
+  /** The server stops: as close(). */
+  shutdown(): void {
+    this.close();
   }
 
   destroy(): void {
@@ -236,14 +241,14 @@ export class SpdyConnection implements StreamSink {
   }
 
   private linger(): void {
-    if (this.closed || this.lingerTimer) return;
-    this.lingerTimer = lingerTimer(this.socket, CLOSE_LINGER_MS);
+    if (this.closed || this.stopLinger) return;
+    this.stopLinger = linger(this.socket, CLOSE_LINGER_MS);
   }
 
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.lingerTimer);
+    this.stopLinger?.();
     this.decompressor.close();
     for (const s of [...this.streams.values()]) s.markReset();
     this.congested.clear();

@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
-import { DrainWaiters, lingerTimer } from '../drain.js';
+import { DrainWaiters, linger } from '../drain.js';
 import {
   CloseCode, FrameParser, MessageAssembler, Opcode, WsProtocolError, closePayload, encodeFrame, parseClose,
 } from './frames.js';
@@ -37,7 +37,9 @@ export class WsConnection {
   private sentClose = false;
   private receivedClose = false;
   private closed = false;
-  private lingerTimer: NodeJS.Timeout | undefined;
+  private stopLinger: (() => void) | undefined;
+  /** The latest ping not answered yet, while the socket's buffer is full. */
+  private pendingPong: Buffer | undefined;
   /** The close code the client sent (1005 for none), once it has. */
   peerCloseCode: number | undefined;
   /** Resolves when the socket has closed. */
@@ -107,6 +109,14 @@ export class WsConnection {
     this.linger();
   }
 
+  /**
+   * The server stops: 1001, not 1000, which client-go takes for the end of every stream, so
+   * an exec whose status never came would read as a success.
+   */
+  shutdown(): void {
+    this.close(CloseCode.GoingAway, 'the streaming server is stopping');
+  }
+
   destroy(): void {
     this.socket.destroy();
   }
@@ -124,7 +134,7 @@ export class WsConnection {
         if (!m) continue;
         switch (m.type) {
           case 'ping':
-            this.write(encodeFrame(Opcode.Pong, m.data));
+            this.pong(m.data);
             break;
           case 'pong':
             break;
@@ -138,6 +148,25 @@ export class WsConnection {
     } catch (e) {
       this.fail(e);
     }
+  }
+
+  /**
+   * A ping's answer; while the socket's buffer is full, only the latest ping's, once it
+   * drains (§5.5.3): a client that pings and never reads must not grow our buffer.
+   */
+  private pong(data: Buffer): void {
+    if (!this.socket.writableNeedDrain) {
+      this.write(encodeFrame(Opcode.Pong, data));
+      return;
+    }
+    const waiting = this.pendingPong !== undefined;
+    this.pendingPong = data;
+    if (waiting) return;
+    this.drain.add(() => {
+      const p = this.pendingPong;
+      this.pendingPong = undefined;
+      if (p) this.write(encodeFrame(Opcode.Pong, p));
+    }, this.closed);
   }
 
   private onCloseFrame(payload: Buffer): void {
@@ -162,14 +191,14 @@ export class WsConnection {
   }
 
   private linger(): void {
-    if (this.closed || this.lingerTimer) return;
-    this.lingerTimer = lingerTimer(this.socket, CLOSE_LINGER_MS);
+    if (this.closed || this.stopLinger) return;
+    this.stopLinger = linger(this.socket, CLOSE_LINGER_MS);
   }
 
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.lingerTimer);
+    this.stopLinger?.();
     this.pausers.clear();
     this.drain.flush();
     this.resolveDone();

@@ -75,8 +75,10 @@ export function parseClose(payload: Buffer): { code: number; reason: string } {
  * pass `maxPayload` fails the connection (1009) as soon as its header says so, before its
  * payload is buffered.
  */
+const EMPTY = Buffer.alloc(0);
+
 export class FrameParser {
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer = EMPTY;
   /** Chunks of a large frame kept apart until it is whole (one copy, not one per chunk). */
   private pending: Buffer[] = [];
   private pendingLen = 0;
@@ -136,7 +138,9 @@ export class FrameParser {
     const mask = b.subarray(off, off + 4);
     const payload = Buffer.from(b.subarray(off + 4, off + 4 + len));
     for (let i = 0; i < payload.length; i++) payload[i]! ^= mask[i & 3]!;
-    this.buf = b.subarray(off + 4 + len);
+    // no slice that would keep a large joined buffer alive for the few bytes after it
+    const rest = b.subarray(off + 4 + len);
+    this.buf = !rest.length ? EMPTY : len > 0x10000 ? Buffer.from(rest) : rest;
     return { fin, opcode, payload };
   }
 }
