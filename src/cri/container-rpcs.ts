@@ -45,12 +45,28 @@ export function requireCriRunning(cs: ContainerService, ref: string): void {
   if (state !== 'CONTAINER_RUNNING') throw failedPrecondition(`container is in ${state} state`);
 }
 
-/** Copy a process' stdio to a streaming client until the process' output ends. */
-function connect(stdio: StdioStream, io: StreamIO, onResize: (w: number, h: number) => Promise<void>): Promise<void> {
+/**
+ * Copy a process' stdio to a streaming client until the process' output ends. A client that
+ * reads slower than the process writes makes the process wait (the stdio pauses until the
+ * client's stream drains), rather than tsulad hold what it has not read.
+ */
+export function connectStdio(stdio: StdioStream, io: StreamIO, onResize: (w: number, h: number) => Promise<void>): Promise<void> {
   const ended = new Promise<void>((resolve) => stdio.onEnd(resolve));
+  const full = new Set<NodeJS.WritableStream>();
   stdio.onOutput((stream, data) => {
     const out = stream === 2 && !io.tty ? io.stderr : io.stdout;
-    out?.write(data);
+    if (!out || out.write(data) || !stdio.pause || full.has(out)) return;
+    full.add(out);
+    stdio.pause();
+    // drained, or gone (a client that left must not keep the process waiting)
+    const go = () => {
+      out.off('drain', go);
+      out.off('close', go);
+      full.delete(out);
+      if (!full.size) stdio.resume?.();
+    };
+    out.on('drain', go);
+    out.on('close', go);
   });
   io.stdin?.on('data', (d: Buffer) => stdio.write(d));
   io.stdin?.on('end', () => stdio.closeStdin());
@@ -83,7 +99,7 @@ export function streamingRuntime(d: CriContainerDeps): Pick<StreamingRuntime, 'e
       const onAbort = () => { void (handle.kill ? handle.kill(9) : Promise.resolve(process.kill(handle.pid, 'SIGKILL'))).catch(() => {}); };
       signal.addEventListener('abort', onAbort, { once: true });
       try {
-        if (handle.stdio) await connect(handle.stdio, io, (w, h) => d.es.resize(id, h, w));
+        if (handle.stdio) await connectStdio(handle.stdio, io, (w, h) => d.es.resize(id, h, w));
         return { exitCode: await handle.exited };
       } finally {
         signal.removeEventListener('abort', onAbort);
@@ -98,7 +114,7 @@ export function streamingRuntime(d: CriContainerDeps): Pick<StreamingRuntime, 'e
       const onAbort = () => stdio.close();
       signal.addEventListener('abort', onAbort, { once: true });
       try {
-        await connect(stdio, io, (w, h) => d.cs.resize(c.id, h, w));
+        await connectStdio(stdio, io, (w, h) => d.cs.resize(c.id, h, w));
       } finally {
         signal.removeEventListener('abort', onAbort);
       }
