@@ -1,6 +1,38 @@
 // What both kinds of upgraded connection (SPDY, WebSocket) do at the edges of their socket:
-// writers waiting for its buffer to drain, and the linger that bounds a closing handshake.
+// taking it over, writers waiting for its buffer to drain, and the linger that bounds a
+// closing handshake.
 import type { Socket } from 'node:net';
+import type { Logger } from '../../common/log.js';
+
+export interface AdoptOptions {
+  onBytes(d: Buffer): void;
+  onClose(): void;
+  /** No byte either way for this long: onIdle (kubelet's stream idle timeout). */
+  idleTimeoutMs?: number;
+  onIdle(): void;
+  log?: Logger;
+}
+
+/**
+ * An upgraded socket taken over by a connection: its bytes, its close, its idle timeout.
+ * Node's HTTP server hands over half-open sockets: the client's FIN alone would not close
+ * ours, and neither protocol has a use for a half-closed connection: the client is gone.
+ */
+export function adoptSocket(socket: Socket, o: AdoptOptions): DrainWaiters {
+  socket.setNoDelay(true);
+  socket.on('data', (d: Buffer) => o.onBytes(d));
+  const drain = new DrainWaiters(socket);
+  socket.on('error', (e) => o.log?.debug('streaming connection error', { error: e.message }));
+  socket.on('close', () => o.onClose());
+  socket.on('end', () => socket.end());
+  if (o.idleTimeoutMs) {
+    socket.setTimeout(o.idleTimeoutMs, () => {
+      o.log?.info('closing idle streaming connection', { idleMs: o.idleTimeoutMs });
+      o.onIdle();
+    });
+  }
+  return drain;
+}
 
 /** Callbacks waiting for the socket's buffer to drain; all run when it does, or at close. */
 export class DrainWaiters {

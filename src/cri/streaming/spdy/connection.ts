@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
-import { DrainWaiters, linger } from '../drain.js';
+import { adoptSocket, linger, type DrainWaiters } from '../drain.js';
 import {
   encodeFrame, FLAG_FIN, FLAG_UNIDIRECTIONAL, FrameError, FrameParser, GoAwayStatus, RstStatus, type Frame,
 } from './frames.js';
@@ -50,20 +50,10 @@ export class SpdyConnection implements StreamSink {
 
   constructor(private readonly socket: Socket, private readonly opts: SpdyConnectionOptions) {
     this.done = new Promise((r) => { this.resolveDone = r; });
-    socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => this.onBytes(d));
-    this.drain = new DrainWaiters(socket);
-    socket.on('error', (e) => opts.log?.debug('streaming connection error', { error: e.message }));
-    socket.on('close', () => this.onClose());
-    // Node's HTTP server hands over half-open sockets: the client's FIN alone would not
-    // close ours. SPDY has no use for a half-closed TCP connection; the client is gone.
-    socket.on('end', () => socket.end());
-    if (opts.idleTimeoutMs) {
-      socket.setTimeout(opts.idleTimeoutMs, () => {
-        opts.log?.info('closing idle streaming connection', { idleMs: opts.idleTimeoutMs });
-        this.close();
-      });
-    }
+    this.drain = adoptSocket(socket, {
+      onBytes: (d) => this.onBytes(d), onClose: () => this.onClose(), onIdle: () => this.close(),
+      ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}), ...(opts.log ? { log: opts.log } : {}),
+    });
   }
 
   get isClosed(): boolean { return this.closed; }

@@ -9,7 +9,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
-import { DrainWaiters, linger } from '../drain.js';
+import { adoptSocket, linger, type DrainWaiters } from '../drain.js';
 import {
   CloseCode, FrameParser, MessageAssembler, Opcode, WsProtocolError, closePayload, encodeFrame, parseClose,
 } from './frames.js';
@@ -51,20 +51,11 @@ export class WsConnection {
     this.parser = new FrameParser(max);
     this.assembler = new MessageAssembler(max);
     this.done = new Promise((r) => { this.resolveDone = r; });
-    socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => this.onBytes(d));
-    this.drain = new DrainWaiters(socket);
-    socket.on('error', (e) => opts.log?.debug('websocket connection error', { error: e.message }));
-    socket.on('close', () => this.onClose());
-    // The client's FIN without a close frame: it is gone (the HTTP server hands over
-    // half-open sockets, which would otherwise stay half-open).
-    socket.on('end', () => socket.end());
-    if (opts.idleTimeoutMs) {
-      socket.setTimeout(opts.idleTimeoutMs, () => {
-        opts.log?.info('closing idle streaming connection', { idleMs: opts.idleTimeoutMs });
-        this.close(CloseCode.GoingAway);
-      });
-    }
+    // (the client's FIN without a close frame: it is gone)
+    this.drain = adoptSocket(socket, {
+      onBytes: (d) => this.onBytes(d), onClose: () => this.onClose(), onIdle: () => this.close(CloseCode.GoingAway),
+      ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}), ...(opts.log ? { log: opts.log } : {}),
+    });
   }
 
   get isClosed(): boolean { return this.closed; }
