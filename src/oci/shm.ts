@@ -2,8 +2,12 @@
 // tmpfs there becomes a bind of the pod's (the guest's agent and the runc sandbox kind).
 import type { Spec } from './types.js';
 
-/** The default /dev/shm's size as a spec writes it (oci/spec.ts), and as bytes. */
-const DEFAULT_SIZES = new Set(['size=65536k', `size=${64 * 1024 * 1024}`]);
+/** The size of a /dev/shm nobody sized (docker's, containerd's and kubelet's default). */
+export const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
+
+/** The default /dev/shm's size option as a spec writes it (oci/spec.ts), and in bytes. */
+export const DEFAULT_SHM_OPTION = `size=${DEFAULT_SHM_BYTES / 1024}k`;
+const DEFAULT_SIZES = new Set([DEFAULT_SHM_OPTION, `size=${DEFAULT_SHM_BYTES}`]);
 
 /**
  * The spec with its own /dev/shm (the default tmpfs) replaced by a bind of `source`, the

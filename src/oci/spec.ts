@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 import { invalidArgument } from '../common/errors.js';
 import { resolveCaps } from './caps.js';
+import { DEFAULT_SHM_OPTION } from './shm.js';
 import { RLIM_INFINITY, ULIMIT_NAMES, type HostInfo } from './host.js';
 import { convertProfile, defaultSeccomp, type SeccompProfile } from './seccomp.js';
 import type {
@@ -106,7 +107,7 @@ function defaultMounts(privileged: boolean, shm: SpecOptions['shm'] = {}): Mount
   const ro = privileged ? [] : ['ro'];
   const devShm: Mount = shm.host || shm.source
     ? { destination: '/dev/shm', type: 'bind', source: shm.source ?? '/dev/shm', options: ['rbind', 'rprivate'] }
-    : { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', shm.size ? `size=${shm.size}` : 'size=65536k'] };
+    : { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', shm.size ? `size=${shm.size}` : DEFAULT_SHM_OPTION] };
   return [
     { destination: '/proc', type: 'proc', source: 'proc', options: ['nosuid', 'noexec', 'nodev'] },
     { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },

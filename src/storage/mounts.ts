@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { run } from './exec.js';
 import { internal } from '../common/errors.js';
 import { MNT_DETACH, native } from '../common/native.js';
+import { DEFAULT_SHM_BYTES } from '../oci/shm.js';
 
 export interface MountEntry {
   mountPoint: string; fsType: string; source: string; options: string;
@@ -71,9 +72,6 @@ const MS_NODEV = 0x4;
 const MS_NOEXEC = 0x8;
 const MS_BIND = 0x1000;
 const MS_PRIVATE = 0x40000;
-
-/** The size of a /dev/shm nobody sized (docker's, containerd's and kubelet's default). */
-export const DEFAULT_SHM_BYTES = 64 * 1024 * 1024;
 
 /**
  * A /dev/shm to share between containers at dir (made if missing): a tmpfs of `bytes`, mode

@@ -8,6 +8,7 @@ import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import { resourceShape, resourcesFromBody, type ResourceConfig } from '../containers/resources.js';
 import { MASKED_PATHS, READONLY_PATHS } from '../../oci/spec.js';
 import { normalizeCap } from '../../oci/caps.js';
+import { DEFAULT_SHM_BYTES } from '../../oci/shm.js';
 import { healthcheckFromDocker, healthcheckToDocker } from '../containers/health.js';
 import { numericGroups, runConfigShape, runHostConfigShape, runOptionsFromDocker } from './docker-runopts.js';
 import { securityFromDocker } from './docker-security.js';
@@ -146,8 +147,6 @@ const RESOURCE_ORDER: ReadonlyArray<keyof ResourceConfig> = [
 ];
 const RESOURCE_TAIL: ReadonlyArray<keyof ResourceConfig> = ['CpuCount', 'CpuPercent', 'IOMaximumIOps', 'IOMaximumBandwidth'];
 
-/** /dev/shm's size (oci/spec.ts mounts it as docker does: 64 MiB). */
-const SHM_SIZE = 64 * 1024 * 1024;
 
 /** A pod namespace as docker names a joined one ("container:<id>"), the host's, or the default. */
 function nsMode(c: Container, ns: 'ipc' | 'pid' | 'uts', own: string): string {
@@ -198,7 +197,7 @@ function hostConfigView(c: Container) {
     SecurityOpt: k.security.securityOpt.length ? k.security.securityOpt : null,
     UTSMode: nsMode(c, 'uts', ''),
     UsernsMode: '',
-    ShmSize: k.shmSize || SHM_SIZE,
+    ShmSize: k.shmSize || DEFAULT_SHM_BYTES,
     Runtime: c.runtime,
     ConsoleSize: k.consoleSize ?? [0, 0],
     Isolation: '',
