@@ -58,25 +58,38 @@ export class DrainWaiters {
 /** How long a closing connection waits for the client at most (the apiserver's 15 minutes). */
 export const MAX_LINGER_MS = 15 * 60_000;
 
+/** How long a closing connection waits for a silent client before it cuts the socket. */
+const CLOSE_LINGER_MS = 5_000;
+
 /**
- * The end of a closing handshake: the socket goes when the client hangs up, or once our
- * bytes have left it and the client has sent nothing for `ms` (its pings and acks start the
- * wait again: a client still reading what we queued is not cut off, nor reset by a late ping
- * of its own), and after `maxMs` in any case. Returns the cancel; its timer keeps no process
- * alive.
+ * The end of a closing handshake, started at most once: the socket goes when the client hangs
+ * up, or once our bytes have left it and the client has sent nothing for `ms` (its pings and
+ * acks start the wait again: a client still reading what we queued is not cut off, nor reset
+ * by a late ping of its own), and after `maxMs` in any case. Its timer keeps no process alive.
  */
-export function linger(socket: Socket, ms: number, maxMs = MAX_LINGER_MS): () => void {
-  const started = Date.now();
-  let heard = started;
-  const onData = () => { heard = Date.now(); };
-  const t = setInterval(() => {
-    const now = Date.now();
-    if (now - started >= maxMs || (socket.writableLength === 0 && now - heard >= ms)) socket.destroy();
-  }, Math.min(ms, 1000));
-  t.unref();
-  socket.on('data', onData);
-  return () => {
-    clearInterval(t);
-    socket.off('data', onData);
-  };
+export class Linger {
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly onData = () => { this.heard = Date.now(); };
+  private heard = 0;
+
+  constructor(private readonly socket: Socket, private readonly ms = CLOSE_LINGER_MS, private readonly maxMs = MAX_LINGER_MS) {}
+
+  start(): void {
+    if (this.stopped || this.timer) return;
+    const started = this.heard = Date.now();
+    this.timer = setInterval(() => {
+      const now = Date.now();
+      if (now - started >= this.maxMs || (this.socket.writableLength === 0 && now - this.heard >= this.ms)) this.socket.destroy();
+    }, Math.min(this.ms, 1000));
+    this.timer.unref();
+    this.socket.on('data', this.onData);
+  }
+
+  /** The socket closed: no more lingering, now or later. */
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.timer);
+    this.socket.off('data', this.onData);
+  }
 }

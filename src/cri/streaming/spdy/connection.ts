@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
-import { adoptSocket, linger, type DrainWaiters } from '../drain.js';
+import { adoptSocket, Linger, type DrainWaiters } from '../drain.js';
 import {
   encodeFrame, FLAG_FIN, FLAG_UNIDIRECTIONAL, FrameError, FrameParser, GoAwayStatus, RstStatus, type Frame,
 } from './frames.js';
@@ -30,9 +30,6 @@ export interface SpdyConnectionOptions {
   log?: Logger;
 }
 
-/** How long close() waits for the client to hang up before cutting the socket. */
-const CLOSE_LINGER_MS = 5_000;
-
 export class SpdyConnection implements StreamSink {
   private readonly streams = new Map<number, SpdyStream>();
   private readonly parser = new FrameParser();
@@ -43,7 +40,7 @@ export class SpdyConnection implements StreamSink {
   private lastRemoteId = 0;
   private sentGoAway = false;
   private closed = false;
-  private stopLinger: (() => void) | undefined;
+  private readonly lingering: Linger;
   /** Resolves when the socket has closed (all streams then read EOF). */
   readonly done: Promise<void>;
   private resolveDone!: () => void;
@@ -54,6 +51,7 @@ export class SpdyConnection implements StreamSink {
       onBytes: (d) => this.onBytes(d), onClose: () => this.onClose(), onIdle: () => this.close(),
       ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}), ...(opts.log ? { log: opts.log } : {}),
     });
+    this.lingering = new Linger(socket);
   }
 
   get isClosed(): boolean { return this.closed; }
@@ -79,7 +77,7 @@ export class SpdyConnection implements StreamSink {
     for (const s of [...this.streams.values()]) s.reset(RstStatus.Cancel);
     this.goAway();
     this.socket.end();
-    this.linger();
+    this.lingering.start();
   }
 
   /**
@@ -89,7 +87,7 @@ export class SpdyConnection implements StreamSink {
    */
   finish(): void {
     this.goAway();
-    this.linger();
+    this.lingering.start();
   }
 
   /** The server stops: as close(). */
@@ -227,18 +225,13 @@ export class SpdyConnection implements StreamSink {
     this.opts.log?.warn('SPDY protocol error, closing the streaming connection', { error: errorMessage(e) });
     this.goAway(GoAwayStatus.ProtocolError);
     this.socket.end();
-    this.linger();
-  }
-
-  private linger(): void {
-    if (this.closed || this.stopLinger) return;
-    this.stopLinger = linger(this.socket, CLOSE_LINGER_MS);
+    this.lingering.start();
   }
 
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    this.stopLinger?.();
+    this.lingering.stop();
     this.decompressor.close();
     for (const s of [...this.streams.values()]) s.markReset();
     this.congested.clear();

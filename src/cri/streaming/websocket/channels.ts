@@ -31,6 +31,11 @@ export interface ChannelCodec {
   closeSignal: boolean;
 }
 
+/** A subprotocol's codec: its base64 variants, and v5's close signal. */
+export function codecFor(protocol: string): ChannelCodec {
+  return { base64: protocol.includes('base64'), closeSignal: protocol === 'v5.channel.k8s.io' };
+}
+
 /**
  * Go's base64.StdEncoding, which wsstream decodes with: padded, no stray characters. (A
  * pattern of repeated groups would run out of stack on a message of a few MiB.)

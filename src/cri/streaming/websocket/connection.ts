@@ -9,16 +9,13 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
-import { adoptSocket, linger, type DrainWaiters } from '../drain.js';
+import { adoptSocket, Linger, type DrainWaiters } from '../drain.js';
 import {
   CloseCode, FrameParser, MessageAssembler, Opcode, WsProtocolError, closePayload, encodeFrame, parseClose,
 } from './frames.js';
 
 /** x/net/websocket's DefaultMaxPayloadBytes: the largest message a client may send. */
 export const DEFAULT_MAX_MESSAGE = 32 << 20;
-
-/** How long close() waits for the client's close frame and hang-up before cutting the socket. */
-const CLOSE_LINGER_MS = 5_000;
 
 export interface WsConnectionOptions {
   /** A whole data message from the client; not called once the closing handshake began. */
@@ -37,7 +34,7 @@ export class WsConnection {
   private sentClose = false;
   private receivedClose = false;
   private closed = false;
-  private stopLinger: (() => void) | undefined;
+  private readonly lingering: Linger;
   /** The latest ping not answered yet, while the socket's buffer is full. */
   private pendingPong: Buffer | undefined;
   /** The close code the client sent (1005 for none), once it has. */
@@ -56,6 +53,7 @@ export class WsConnection {
       onBytes: (d) => this.onBytes(d), onClose: () => this.onClose(), onIdle: () => this.close(CloseCode.GoingAway),
       ...(opts.idleTimeoutMs ? { idleTimeoutMs: opts.idleTimeoutMs } : {}), ...(opts.log ? { log: opts.log } : {}),
     });
+    this.lingering = new Linger(socket);
   }
 
   get isClosed(): boolean { return this.closed; }
@@ -97,7 +95,7 @@ export class WsConnection {
     // Whatever the client still sends must be read, or its close frame never arrives.
     this.pausers.clear();
     this.socket.resume();
-    this.linger();
+    this.lingering.start();
   }
 
   /**
@@ -170,7 +168,7 @@ export class WsConnection {
       this.write(encodeFrame(Opcode.Close, closePayload(code === CloseCode.NoStatus ? undefined : code)), true);
     }
     this.socket.end();
-    this.linger();
+    this.lingering.start();
   }
 
   private fail(e: unknown): void {
@@ -181,15 +179,10 @@ export class WsConnection {
     this.close(code, e instanceof WsProtocolError ? e.message : 'internal error');
   }
 
-  private linger(): void {
-    if (this.closed || this.stopLinger) return;
-    this.stopLinger = linger(this.socket, CLOSE_LINGER_MS);
-  }
-
   private onClose(): void {
     if (this.closed) return;
     this.closed = true;
-    this.stopLinger?.();
+    this.lingering.stop();
     this.pausers.clear();
     this.drain.flush();
     this.resolveDone();

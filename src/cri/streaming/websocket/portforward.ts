@@ -10,7 +10,7 @@
 import type { Logger } from '../../../common/log.js';
 import { forwardPort } from '../portforward.js';
 import type { StreamingRuntime } from '../runtime.js';
-import { ChannelConnection, ChannelKind, type WsChannel } from './channels.js';
+import { ChannelConnection, ChannelKind, codecFor, type WsChannel } from './channels.js';
 import type { WsConnection } from './connection.js';
 
 export const WS_PORT_FORWARD_PROTOCOLS: readonly string[] = ['', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io'];
@@ -44,7 +44,7 @@ export class WsPortForwardSession {
     private readonly log?: Logger,
   ) {
     const kinds = ports.flatMap(() => [ChannelKind.ReadWrite, ChannelKind.Write]);
-    this.mux = new ChannelConnection(ws, { base64: protocol.includes('base64'), closeSignal: false }, kinds, log);
+    this.mux = new ChannelConnection(ws, codecFor(protocol), kinds, log);
     void ws.done.then(() => this.ac.abort());
   }
 

@@ -11,7 +11,7 @@ import { errorMessage } from '../../../common/errors.js';
 import { internalErrorStatus, statusJson, statusText } from '../protocol.js';
 import { resizeEvents, type RemoteCommandOptions, type RunCommand } from '../remotecommand.js';
 import type { StreamIO } from '../runtime.js';
-import { ChannelConnection, ChannelKind, type ChannelCodec, type WsChannel } from './channels.js';
+import { ChannelConnection, ChannelKind, codecFor, type WsChannel } from './channels.js';
 import type { WsConnection } from './connection.js';
 
 export const WsRemoteCommandProtocol = {
@@ -25,10 +25,6 @@ export const WsRemoteCommandProtocol = {
 } as const;
 
 export const WS_REMOTE_COMMAND_PROTOCOLS: readonly string[] = Object.values(WsRemoteCommandProtocol);
-
-export function codecFor(protocol: string): ChannelCodec {
-  return { base64: protocol.includes('base64'), closeSignal: protocol === WsRemoteCommandProtocol.V5 };
-}
 
 const STDIN = 0;
 const STDOUT = 1;
