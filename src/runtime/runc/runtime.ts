@@ -16,6 +16,7 @@ import type { Faults } from '../../common/faults.js';
 import { exec } from '../../common/exec.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
 import { startThroughFifo, type InitProcess } from './exec-fifo.js';
+import { deleteStoppedState } from './state-delete.js';
 import { procStat } from '../../common/proc.js';
 
 export interface RuncRuntimeOptions {
@@ -40,14 +41,17 @@ export class RuncConmonRuntime implements Runtime {
   private stateGone = new Set<string>();
   /** Created, not yet started: their runc init, for a start through runc's exec fifo. */
   private created = new Map<string, InitProcess>();
-  /** runc itself under our --root: its start is a read of the exec fifo (exec-fifo.ts). */
-  private readonly fifoStart: boolean;
+  /**
+   * runc itself under our --root: a start is a read of its exec fifo (exec-fifo.ts), a stopped
+   * container's delete the removal of its cgroups and state (state-delete.ts).
+   */
+  private readonly runcItself: boolean;
 
   constructor(private o: RuncRuntimeOptions) {
     this.name = o.name ?? 'runc';
     this.paths = { conmon: o.conmonPath, runtime: o.runtimePath, runtimeRoot: path.join(o.stateDir, 'root'), runtimeArgs: o.runtimeArgs };
     this.exitDir = path.join(o.stateDir, 'exits');
-    this.fifoStart = path.basename(o.runtimePath) === 'runc' && !(o.runtimeArgs ?? []).some((a) => a.startsWith('--root'));
+    this.runcItself = path.basename(o.runtimePath) === 'runc' && !(o.runtimeArgs ?? []).some((a) => a.startsWith('--root'));
   }
 
   private async runc(args: string[], what: string): Promise<string> {
@@ -78,7 +82,7 @@ export class RuncConmonRuntime implements Runtime {
       // the words of containerd-shim-runc-v2 (and so docker's), as for exec below
       const pid = await readPid(cp, 'OCI runtime create failed', passthrough ? path.join(req.bundle, RUNC_LOG) : undefined);
       if (passthrough === 'pipes') this.pipes.set(req.id, PipeStdio.of(cp.pipes!));
-      if (this.fifoStart) {
+      if (this.runcItself) {
         const startTime = await procStat(pid).then((st) => st.startTime, () => undefined);
         if (startTime) this.created.set(req.id, { pid, startTime });
       }
@@ -144,6 +148,8 @@ export class RuncConmonRuntime implements Runtime {
   }
 
   private async runcDelete(id: string, force: boolean): Promise<void> {
+    // runc deletes a stopped container alike with or without --force
+    if (this.runcItself && await deleteStoppedState(this.paths.runtimeRoot, id)) return;
     try {
       await this.runc(['delete', ...(force ? ['--force'] : []), id], `delete container ${id.slice(0, 12)}`);
     } catch (e) {
