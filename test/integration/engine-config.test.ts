@@ -69,6 +69,11 @@ test('--group: the socket is 0660 and the group\'s; a member that is not root ma
   const group = readFileSync('/etc/group', 'utf8').split('\n').map((l) => l.split(':')).find((f) => f[0] === 'daemon');
   assert.ok(group, 'a group "daemon" in /etc/group (Debian\'s base-passwd has gid 1)');
   const gid = Number(group[2]);
+  // the CLI runs as a user who is not root: it must reach the checkout's build (a clone
+  // under a 0700 directory, as `mktemp -d` makes, would fail this test for that reason alone)
+  const bundle = path.join(path.dirname(path.dirname(TSULA)), 'build/tsula.mjs');
+  const reach = await execFileP('setpriv', ['--reuid', '65534', '--regid', '65534', '--clear-groups', 'sh', '-c', 'test -x "$1" && test -r "$2"', 'sh', TSULA, bundle]).then(() => true, () => false);
+  assert.ok(reach, `uid 65534 cannot reach ${TSULA} and ${bundle}: a parent directory of the checkout lets no other user through (o+x); clone it under a directory others may traverse`);
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
   await fs.chmod(dir, 0o711); // others may reach the socket's dir, not list it
   const d = await daemon({ dir, args: ['--group', 'daemon'] });
