@@ -4,20 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { inTempDir } from '../helpers/tempdir.js';
 import { startThroughFifo } from '../../src/runtime/runc/exec-fifo.js';
-
-/** fn in a new temp dir, removed afterwards. */
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'fifo-'));
-  try {
-    await fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 function fifoIn(dir: string): string {
   const f = path.join(dir, 'exec.fifo');
@@ -32,7 +22,7 @@ const exited = (cp: ChildProcess) => new Promise<void>((r) => (cp.exitCode !== n
 
 const WHAT = 'start container 0123456789ab';
 
-test('start through the exec fifo: reads the byte to EOF; the fifo is gone once opened (runc: "running")', () => inTempDir(async (dir) => {
+test('start through the exec fifo: reads the byte to EOF; the fifo is gone once opened (runc: "running")', () => inTempDir('fifo-', async (dir) => {
   const fifo = fifoIn(dir);
   // the writer keeps its end open a while after its byte, as init until its exec
   const w = spawn('sh', ['-c', 'exec 3> "$1"; printf 0 >&3; sleep 0.4', 'sh', fifo], { stdio: 'ignore' });
@@ -43,11 +33,11 @@ test('start through the exec fifo: reads the byte to EOF; the fifo is gone once 
   await exited(w);
 }));
 
-test('no fifo: "absent" (the caller asks runc, which words the refusal)', () => inTempDir(async (dir) => {
+test('no fifo: "absent" (the caller asks runc, which words the refusal)', () => inTempDir('fifo-', async (dir) => {
   assert.equal(await startThroughFifo(path.join(dir, 'exec.fifo'), { pid: process.pid }, WHAT), 'absent');
 }));
 
-test('an init that died before it wrote: runc\'s "container process is already dead", not a hang', () => inTempDir(async (dir) => {
+test('an init that died before it wrote: runc\'s "container process is already dead", not a hang', () => inTempDir('fifo-', async (dir) => {
   const fifo = fifoIn(dir);
   const gone = spawn('true');
   await exited(gone);
@@ -58,7 +48,7 @@ test('an init that died before it wrote: runc\'s "container process is already d
   await assert.rejects(startThroughFifo(fifoIn(dir), { pid: process.pid, startTime: '1' }, WHAT), /container process is already dead/);
 }));
 
-test('a path that is no fifo: refused, and no fd is left open', () => inTempDir(async (dir) => {
+test('a path that is no fifo: refused, and no fd is left open', () => inTempDir('fifo-', async (dir) => {
   const file = path.join(dir, 'exec.fifo');
   writeFileSync(file, '');
   const fds = readdirSync('/proc/self/fd').length;
@@ -67,7 +57,7 @@ test('a path that is no fifo: refused, and no fd is left open', () => inTempDir(
   assert.equal(existsSync(file), true, 'not removed');
 }));
 
-test('a writer that closes without writing: runc\'s "cannot start an already running container"', () => inTempDir(async (dir) => {
+test('a writer that closes without writing: runc\'s "cannot start an already running container"', () => inTempDir('fifo-', async (dir) => {
   const fifo = fifoIn(dir);
   const w = writer(fifo, '');
   await assert.rejects(startThroughFifo(fifo, { pid: w.pid! }, WHAT), /cannot start an already running container/);

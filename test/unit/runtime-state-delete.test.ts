@@ -4,20 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { inTempDir } from '../helpers/tempdir.js';
 import { procStat } from '../../src/common/proc.js';
 import { deleteStoppedState } from '../../src/runtime/runc/state-delete.js';
-
-async function inTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'runc-state-'));
-  try {
-    await fn(dir);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 /** A pid that was a process and is none now. */
 async function deadPid(): Promise<number> {
@@ -43,14 +34,14 @@ async function stateIn(dir: string, patch: (s: Record<string, any>) => void = ()
   return { root, cgroups };
 }
 
-test('a stopped container: its cgroups (children first) and its state go, as runc delete removes them', () => inTempDir(async (dir) => {
+test('a stopped container: its cgroups (children first) and its state go, as runc delete removes them', () => inTempDir('runc-state-', async (dir) => {
   const { root, cgroups } = await stateIn(dir);
   assert.equal(await deleteStoppedState(root, 'c1'), true);
   for (const c of cgroups) assert.equal(existsSync(c), false, c);
   assert.equal(existsSync(path.join(root, 'c1')), false);
 }));
 
-test('left to runc: no state, a torn one, a live init, a shared pid namespace, hooks, systemd, rootless, RDT', () => inTempDir(async (dir) => {
+test('left to runc: no state, a torn one, a live init, a shared pid namespace, hooks, systemd, rootless, RDT', () => inTempDir('runc-state-', async (dir) => {
   const self = await procStat(process.pid);
   const cases: Array<[string, (s: Record<string, any>) => void]> = [
     ['a live init', (s) => { s.init_process_pid = process.pid; s.init_process_start = self.startTime; }],
@@ -74,7 +65,7 @@ test('left to runc: no state, a torn one, a live init, a shared pid namespace, h
   for (const bad of ['../root', 'a/b', '..', '']) assert.equal(await deleteStoppedState(path.join(dir, 'root'), bad), false, bad);
 }));
 
-test('a cgroup that will not go: retried as runc retries (~150 ms), then left to runc, the state kept', () => inTempDir(async (dir) => {
+test('a cgroup that will not go: retried as runc retries (~150 ms), then left to runc, the state kept', () => inTempDir('runc-state-', async (dir) => {
   const { root, cgroups } = await stateIn(dir);
   writeFileSync(path.join(cgroups[1], 'busy'), ''); // stands in for EBUSY: rmdir keeps failing
   const t0 = Date.now();
