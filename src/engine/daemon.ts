@@ -175,7 +175,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     runtimePaths[name] = bin;
     runtimes.set(name, new RuncConmonRuntime({
       name, runtimePath: bin, runtimeArgs: r.runtimeArgs, conmonPath: conmon,
-      stateDir: path.join(config.state, 'runtime', name), faults,
+      stateDir: path.join(config.state, 'runtime', name), faults, log,
     }));
   }
   // a runtime handler named in cri-sandboxers runs its containers in sandboxes of that

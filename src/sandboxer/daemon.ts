@@ -44,6 +44,7 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
     runtimePath: o.runcPath ?? (await which('runc')) ?? '/usr/sbin/runc',
     conmonPath: o.conmonPath ?? (await which('conmon')) ?? '/usr/bin/conmon',
     stateDir: path.join(o.stateDir, 'runc'),
+    log: o.log,
   });
   const faults = faultsFromEnv(process.env.TSULA_FAULT);
   if (process.env.TSULA_FAULT) o.log.warn(`fault injection: TSULA_FAULT=${process.env.TSULA_FAULT} kills this sandboxer there`);

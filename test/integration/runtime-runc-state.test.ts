@@ -35,18 +35,18 @@ after(() => {
   }
 });
 
-/** runc run -d of argv, in a cgroup of its own; its state.json as runc wrote it. */
-function run(id: string, argv: string[]): { cgroups: string[] } {
+/** runc run -d (or create) of argv, in a cgroup of its own; its state.json as runc wrote it. */
+function run(id: string, argv: string[], verb: 'run' | 'create' = 'run'): { cgroups: string[]; init: number } {
   const spec = JSON.parse(readFileSync(path.join(bundle, 'config.json'), 'utf8'));
   spec.process.terminal = false;
   spec.process.args = argv;
   spec.linux.cgroupsPath = `/${PARENT}/${path.basename(tmp)}-${id}`;
   writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
   ids.push(id);
-  const r = spawnSync('runc', ['--root', root, 'run', '-d', '--bundle', bundle, id], { stdio: 'ignore' });
+  const r = spawnSync('runc', ['--root', root, verb, ...(verb === 'run' ? ['-d'] : []), '--bundle', bundle, id], { stdio: 'ignore' });
   assert.equal(r.status, 0);
   const st = JSON.parse(readFileSync(path.join(root, id, 'state.json'), 'utf8'));
-  return { cgroups: [...new Set(Object.values(st.cgroup_paths as Record<string, string>))] };
+  return { cgroups: [...new Set(Object.values(st.cgroup_paths as Record<string, string>))], init: st.init_process_pid };
 }
 
 async function stopped(id: string): Promise<void> {
@@ -81,4 +81,15 @@ test('a live container stays runc\'s: nothing removed; after its kill it goes', 
   await stopped('live');
   assert.equal(await deleteStoppedState(root, 'live'), true);
   for (const c of cgroups) assert.equal(existsSync(c), false, c);
+});
+
+test('a created container whose init died (runc: stopped, whatever its exec fifo says) goes too', async () => {
+  const { cgroups, init } = run('created', ['true'], 'create');
+  assert.equal(JSON.parse(runc('state', 'created').stdout).status, 'created');
+  process.kill(init, 'SIGKILL');
+  await stopped('created');
+  assert.equal(await deleteStoppedState(root, 'created'), true);
+  assert.equal(existsSync(path.join(root, 'created')), false);
+  for (const c of cgroups) assert.equal(existsSync(c), false, c);
+  assert.match(runc('state', 'created').stderr, /does not exist/);
 });

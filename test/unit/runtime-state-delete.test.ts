@@ -41,7 +41,7 @@ test('a stopped container: its cgroups (children first) and its state go, as run
   assert.equal(existsSync(path.join(root, 'c1')), false);
 }));
 
-test('left to runc: no state, a torn one, a live init, a shared pid namespace, hooks, systemd, rootless, RDT', () => inTempDir('runc-state-', async (dir) => {
+test('left to runc: no state, a torn one, a live init, a shared pid namespace, hooks, systemd, rootless, RDT, joined cgroups', () => inTempDir('runc-state-', async (dir) => {
   const self = await procStat(process.pid);
   const cases: Array<[string, (s: Record<string, any>) => void]> = [
     ['a live init', (s) => { s.init_process_pid = process.pid; s.init_process_start = self.startTime; }],
@@ -51,6 +51,8 @@ test('left to runc: no state, a torn one, a live init, a shared pid namespace, h
     ['the systemd driver', (s) => { s.config.cgroups.Systemd = true; }],
     ['rootless', (s) => { s.rootless = true; }],
     ['an Intel RDT group', (s) => { s.intel_rdt_path = '/sys/fs/resctrl/c1'; }],
+    ['an Intel RDT config (runc finds the group from the id)', (s) => { s.config.intel_rdt = { closID: 'c1' }; }],
+    ['joined cgroup paths (runc removes none)', (s) => { s.config.cgroups.paths = { memory: '/sys/fs/cgroup/memory/x' }; }],
   ];
   for (const [what, patch] of cases) {
     rmSync(path.join(dir, 'root'), { recursive: true, force: true });
@@ -65,11 +67,29 @@ test('left to runc: no state, a torn one, a live init, a shared pid namespace, h
   for (const bad of ['../root', 'a/b', '..', '']) assert.equal(await deleteStoppedState(path.join(dir, 'root'), bad), false, bad);
 }));
 
-test('a cgroup that will not go: retried as runc retries (~150 ms), then left to runc, the state kept', () => inTempDir('runc-state-', async (dir) => {
+test('a cgroup that will not go: retried as runc retries (10+20+40+80 ms), then left, as runc leaves it, and named; the state goes', () => inTempDir('runc-state-', async (dir) => {
   const { root, cgroups } = await stateIn(dir);
   writeFileSync(path.join(cgroups[1], 'busy'), ''); // stands in for EBUSY: rmdir keeps failing
+  const named: string[][] = [];
   const t0 = Date.now();
-  assert.equal(await deleteStoppedState(root, 'c1'), false);
-  assert.ok(Date.now() - t0 >= 140, `${Date.now() - t0} ms`);
-  assert.equal(existsSync(path.join(root, 'c1/state.json')), true);
+  assert.equal(await deleteStoppedState(root, 'c1', (p) => named.push(p)), true);
+  const took = Date.now() - t0;
+  assert.ok(took >= 145 && took < 400, `${took} ms`);
+  assert.deepEqual(named, [[cgroups[1]]]);
+  assert.equal(existsSync(cgroups[0]), false);
+  assert.equal(existsSync(path.join(root, 'c1')), false);
+}));
+
+test('a frozen cgroup (runc: paused, even with its init dead) is runc\'s', () => inTempDir('runc-state-', async (dir) => {
+  for (const [key, file, text] of [['freezer', 'freezer.state', 'FROZEN\n'], ['', 'cgroup.freeze', '1\n']] as const) {
+    rmSync(path.join(dir, 'root'), { recursive: true, force: true });
+    const fz = path.join(dir, `fz-${file}`);
+    mkdirSync(fz, { recursive: true });
+    writeFileSync(path.join(fz, file), text);
+    const { root } = await stateIn(dir, (s) => { s.cgroup_paths[key] = fz; });
+    assert.equal(await deleteStoppedState(root, 'c1'), false, file);
+    writeFileSync(path.join(fz, file), key ? 'THAWED\n' : '0\n');
+    rmSync(path.join(fz, file));
+    assert.equal(await deleteStoppedState(root, 'c1'), true, `${file} thawed`);
+  }
 }));

@@ -13,6 +13,7 @@ import { withLogReplay } from './exec-replay.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
 import { failedPrecondition, internal, notFound } from '../../common/errors.js';
 import type { Faults } from '../../common/faults.js';
+import type { Logger } from '../../common/log.js';
 import { exec } from '../../common/exec.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
 import { startThroughFifo, type InitProcess } from './exec-fifo.js';
@@ -26,6 +27,7 @@ export interface RuncRuntimeOptions {
   conmonPath: string;     // /usr/bin/conmon
   stateDir: string;       // <state>/runc: runc --root, exit files
   faults?: Faults;        // crash tests: kill the daemon between conmon's start and its pid
+  log?: Pick<Logger, 'warn'>;
 }
 
 export class RuncConmonRuntime implements Runtime {
@@ -149,7 +151,8 @@ export class RuncConmonRuntime implements Runtime {
 
   private async runcDelete(id: string, force: boolean): Promise<void> {
     // runc deletes a stopped container alike with or without --force
-    if (this.runcItself && await deleteStoppedState(this.paths.runtimeRoot, id)) return;
+    const stuck = (paths: string[]) => this.o.log?.warn('cgroups left behind by a deleted container (still in use)', { id, paths });
+    if (this.runcItself && await deleteStoppedState(this.paths.runtimeRoot, id, stuck)) return;
     try {
       await this.runc(['delete', ...(force ? ['--force'] : []), id], `delete container ${id.slice(0, 12)}`);
     } catch (e) {
