@@ -7,6 +7,7 @@ import type { ImageStore, LoadProgress, PullProgress } from '../../image/types.j
 import type { ContainerService } from '../containers/service.js';
 import type { EventBus } from '../events.js';
 import { errorMessage, internal, invalidArgument, isKind, permissionDenied, TsulaError, unimplemented } from '../../common/errors.js';
+import { throttleProgress } from '../../common/progress.js';
 import { decodeRegistryAuth, normalizeAuth } from '../../image/registry/auth.js';
 import { isValidTag, parseReference, parseTagTarget } from '../../image/reference.js';
 import { FilterArgs, invalidFilter, selectImages } from './filters.js';
@@ -165,7 +166,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       // dockerd's graphdriver store loads only the archive's images of the platform asked
       const select = platforms.length ? (p: Platform) => platformMatches(platforms[0], p) : undefined;
       // dockerd says when a name moves from another image, quiet or not
-      const names = await images.load(req, quiet ? undefined : throttled((p: LoadProgress) => out(progressMessage(p))),
+      const names = await images.load(req, quiet ? undefined : throttleProgress((p: LoadProgress) => out(progressMessage(p)), (p) => `${p.layer}\0${p.status}`, (p) => p.current < p.total),
         (name, old) => out({ stream: `The image ${name} already exists, renaming the old one with ID ${old} to empty string\n` }), { select });
       for (const n of names) out({ stream: n.startsWith('sha256:') ? `Loaded image ID: ${n}\n` : `Loaded image: ${n}\n` });
       // dockerd's: one event per image loaded, named by its id
@@ -308,18 +309,6 @@ function untilSeconds(v: string): number {
   const t = Date.parse(v);
   if (Number.isNaN(t)) throw invalidArgument(`invalid filter 'until=${v}'`);
   return t / 1000;
-}
-
-/** At most ~10 progress lines a second per layer; status changes and completion always pass. */
-function throttled(send: (p: LoadProgress) => void): (p: LoadProgress) => void {
-  const last = new Map<string, { at: number; status: string }>();
-  return (p) => {
-    const prev = last.get(p.layer);
-    const now = Date.now();
-    if (prev && prev.status === p.status && now - prev.at < 100 && p.current < p.total) return;
-    last.set(p.layer, { at: now, status: p.status });
-    send(p);
-  };
 }
 
 function progressMessage(p: LoadProgress): Record<string, unknown> {

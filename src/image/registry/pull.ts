@@ -6,7 +6,8 @@
 // a failed pull gives back what it created, and a journal covers a crash.
 import { promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
-import { deadlineExceeded, errorMessage, invalidArgument, notFound, TsulaError, withContext } from '../../common/errors.js';
+import { deadlineExceeded, errorMessage, invalidArgument, notFound, withContext } from '../../common/errors.js';
+import { throttleProgress } from '../../common/progress.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { ContentStore } from '../content.js';
 import type { JournalEntry, PullJournal } from '../journal.js';
@@ -18,13 +19,11 @@ import type { AuthConfig } from './auth.js';
 import type { RegistryClient } from './client.js';
 import { Repository } from './repository.js';
 import { BlobDownload, Limiter } from './download.js';
+import { countPlain, openBlob } from './blob-streams.js';
 import {
   choosePlatform, formatPlatform, hostPlatform, MAX_CONFIG, parseImageConfig, parseManifest, parsePlatform,
   platformMatches, type Descriptor, type ImageManifest,
 } from './manifest.js';
-
-/** Read size for compressed layer bytes: big enough for few hops, small enough to stay light. */
-const CHUNK = 256 << 10;
 
 /** One progress event, in docker's vocabulary ("Downloading", "Pull complete", …). */
 export interface PullProgress { id?: string; status: string; current?: number; total?: number }
@@ -71,20 +70,6 @@ export interface PullHost {
 const short = (digest: string) => digest.slice('sha256:'.length, 'sha256:'.length + 12);
 /** dockerd's last line of a pull: of one reference, or (pull -a) of the repository. */
 const finalStatus = (updated: boolean, what: string): PullProgress => ({ status: `Status: ${updated ? 'Downloaded newer image' : 'Image is up to date'} for ${what}` });
-
-/** At most one progress message per layer and status every `ms`, and always the last one. */
-function throttled(emit: (p: PullProgress) => void, ms = 100): (p: PullProgress) => void {
-  const last = new Map<string, number>();
-  return (p) => {
-    if (p.current !== undefined && p.total !== undefined && p.current < p.total) {
-      const key = `${p.id}\0${p.status}`;
-      const now = Date.now();
-      if (now - (last.get(key) ?? 0) < ms) return;
-      last.set(key, now);
-    }
-    emit(p);
-  };
-}
 
 interface Job {
   layer: StoredLayer;
@@ -164,7 +149,7 @@ export class Puller {
       let downloaded = false;
       let layers = (await this.host.completeImage(id))?.map((l, i) => withRemote(l, manifest.layers[i]!, repo));
       if (!layers) {
-        const run = this.layers(repo, manifest, diffIds, chain, journal, created, mine, throttled(emit));
+        const run = this.layers(repo, manifest, diffIds, chain, journal, created, mine, throttleProgress(emit, (p) => `${p.id}\0${p.status}`, (p) => p.current !== undefined && p.total !== undefined && p.current < p.total));
         unpacking = run;
         const r = await untilAborted(run, signal, cancelled);
         layers = r.layers;
@@ -352,52 +337,6 @@ function withRemote(l: StoredLayer, d: { digest: string; size: number; mediaType
   const { remote: _old, ...own } = l;
   if (l.blob === d.digest) return own;
   return { ...own, remote: { digest: d.digest, size: d.size, mediaType: d.mediaType, from: `${repo.ref.domain}/${repo.ref.path}` } };
-}
-
-/** A stored blob as a stream, counted as it is read. */
-function openBlob(file: string, onRead: (n: number) => void): Readable {
-  async function* gen(): AsyncGenerator<Buffer> {
-    const fh = await fs.open(file, 'r');
-    try {
-      for (;;) {
-        const buf = Buffer.allocUnsafe(CHUNK);
-        const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) return;
-        onRead(bytesRead);
-        yield buf.subarray(0, bytesRead);
-      }
-    } finally {
-      await fh.close();
-    }
-  }
-  return Readable.from(gen(), { objectMode: false });
-}
-
-/**
- * Count the uncompressed bytes the driver reads (the layer's diff size). A failure to read
- * (a corrupt gzip stream) becomes "cannot read layer"; the driver's own abort, thrown in at
- * the yield, passes through as it is.
- */
-function countPlain(src: Readable, counter: { n: number }): Readable {
-  async function* gen(): AsyncGenerator<Buffer> {
-    const it = src[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    try {
-      for (;;) {
-        let r: IteratorResult<Buffer>;
-        try {
-          r = await it.next();
-        } catch (e) {
-          throw e instanceof TsulaError ? e : invalidArgument(`cannot read layer: ${errorMessage(e)}`, e);
-        }
-        if (r.done) return;
-        counter.n += r.value.length;
-        yield r.value;
-      }
-    } finally {
-      src.destroy();
-    }
-  }
-  return Readable.from(gen(), { objectMode: false, highWaterMark: CHUNK });
 }
 
 /** `p`, or the error `cancelled()` makes as soon as `signal` fires (p runs on: the caller settles it). */
