@@ -3,7 +3,7 @@
 // Intel RDT group, runc's delete (libcontainer's destroy of a stopped container, checked with
 // strace on runc 1.1.5) removes the container's cgroup directories, retrying while the kernel
 // still counts the last tasks, and then its state directory; nothing else. A fork and Go
-// start-up of runc fewer at every exit (~5 ms and its CPU on the host; more in a TCG guest).
+// start-up of runc fewer at every exit (~5 ms and its CPU).
 // Anything else (a live, frozen or unknown init, a shared pid namespace whose leftovers runc
 // must kill, hooks to run, systemd units, a state.json not in runc's layout) is runc's.
 import { promises as fs } from 'node:fs';
@@ -59,10 +59,10 @@ export async function deleteStoppedState(root: string, id: string, stuck?: (path
   return true;
 }
 
-/** freezer.state FROZEN (v1), or cgroup.freeze 1 (v2), as runc reads them. */
+/** freezer.state FROZEN or FREEZING (v1), or cgroup.freeze 1 (v2), as runc reads them. */
 async function frozen(paths: Record<string, string>): Promise<boolean> {
   const read = (f: string) => fs.readFile(f, 'utf8').then((t) => t.trim(), () => '');
-  if (paths.freezer) return (await read(path.join(paths.freezer, 'freezer.state'))) === 'FROZEN';
+  if (paths.freezer) return ['FROZEN', 'FREEZING'].includes(await read(path.join(paths.freezer, 'freezer.state')));
   if (paths['']) return (await read(path.join(paths[''], 'cgroup.freeze'))) === '1';
   return false;
 }
