@@ -15,6 +15,7 @@ import * as http from 'node:http';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { mem, spawnWay } from './lib/proc.mjs';
+import { removeCgroupParents } from './lib/cgroups.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const N = Number(process.argv[2] ?? 20);
@@ -237,7 +238,7 @@ try {
   daemon?.kill('SIGKILL');
   // the bench network's bridge and its rules (src/engine/networks/firewall.ts)
   spawnSync('sh', ['-c', `ip link del ${BENCH_BRIDGE}; for t in 'mangle FORWARD ISO' 'filter FORWARD FWD' 'nat POSTROUTING NAT'; do set -- $t; while iptables -w -t $1 -D $2 -j TSULA-$3-${BENCH_BRIDGE}; do :; done; iptables -w -t $1 -F TSULA-$3-${BENCH_BRIDGE} && iptables -w -t $1 -X TSULA-$3-${BENCH_BRIDGE}; done`], { stdio: 'ignore' });
-  spawnSync('sh', ['-c', 'rmdir /sys/fs/cgroup/*/tsula-bench /sys/fs/cgroup/tsula-bench 2>/dev/null']);
+  removeCgroupParents('tsula-bench');
   spawnSync('sh', ['-c', `for m in $(grep ' ${dir}' /proc/self/mounts | cut -d' ' -f2 | sort -r); do umount -l $m; done`]);
   await fs.rm(dir, { recursive: true, force: true });
 }

@@ -11,6 +11,7 @@ import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { promises as fs, existsSync, openSync, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { mem, procs, spawnWay } from './lib/proc.mjs';
+import { removeCgroupParents } from './lib/cgroups.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const args = process.argv.slice(2);
@@ -140,4 +141,5 @@ try {
   const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(dir));
   for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
   await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+  removeCgroupParents('bpar');
 }

@@ -10,6 +10,7 @@
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { promises as fs, existsSync, openSync, readFileSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
+import { removeCgroupParents } from './lib/cgroups.mjs';
 
 const ROOT = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const NS = (process.argv[2] ?? '1,10,20').split(',').map(Number);
@@ -133,4 +134,5 @@ try {
   const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n').map((l) => l.split(' ')[1]).filter((m) => m && m.startsWith(dir));
   for (const m of mounts.reverse()) spawnSync('umount', ['-l', m]);
   await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+  removeCgroupParents(...VARIANTS.map(([, ns]) => ns));
 }
