@@ -133,9 +133,9 @@ export interface TaskTableOptions {
 }
 
 /** conmon + the guest's OCI runtime (crun or runc: paths.ts), chosen when the agent starts. */
-function guestRuntime(): RuncConmonRuntime {
+function guestRuntime(log?: Logger): RuncConmonRuntime {
   const oci = guestOciRuntime(readFileSync('/proc/cmdline', 'utf8'), existsSync);
-  return new RuncConmonRuntime({ name: oci.name, runtimePath: oci.path, conmonPath: '/usr/bin/conmon', stateDir: GUEST_RUNC_STATE });
+  return new RuncConmonRuntime({ name: oci.name, runtimePath: oci.path, conmonPath: '/usr/bin/conmon', stateDir: GUEST_RUNC_STATE, ...(log ? { log } : {}) });
 }
 
 export class TaskTable {
@@ -148,7 +148,7 @@ export class TaskTable {
   constructor(o: TaskTableOptions = {}) {
     this.log = o.log;
     this.tasksDir = o.tasksDir ?? GUEST_TASKS_DIR;
-    this.runtime = o.runtime ?? guestRuntime();
+    this.runtime = o.runtime ?? guestRuntime(this.log);
     this.podNs = new PodNamespaces(this.log);
   }
 

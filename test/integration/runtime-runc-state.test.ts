@@ -8,20 +8,25 @@ import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFile
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { deleteStoppedState } from '../../src/runtime/runc/state-delete.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+const RUNC = '/usr/sbin/runc';
+const BUSYBOX = '/bin/busybox';
+requirePrerequisites('runtime-runc-state', { root: true, files: { [RUNC]: 'runc', [BUSYBOX]: 'busybox-static' } });
 
 let tmp: string, root: string, bundle: string;
 const ids: string[] = [];
 
-const runc = (...args: string[]) => spawnSync('runc', ['--root', root, ...args], { encoding: 'utf8' });
+const runc = (...args: string[]) => spawnSync(RUNC, ['--root', root, ...args], { encoding: 'utf8' });
 
 before(() => {
   tmp = mkdtempSync(path.join(os.tmpdir(), 'tsula-runc-state-'));
   root = path.join(tmp, 'root');
   bundle = path.join(tmp, 'bundle');
   mkdirSync(path.join(bundle, 'rootfs/bin'), { recursive: true });
-  copyFileSync('/usr/bin/busybox', path.join(bundle, 'rootfs/bin/busybox'));
+  copyFileSync(BUSYBOX, path.join(bundle, 'rootfs/bin/busybox'));
   for (const tool of ['sh', 'true', 'sleep']) execFileSync('ln', ['-s', 'busybox', path.join(bundle, 'rootfs/bin', tool)]);
-  execFileSync('runc', ['spec', '--bundle', bundle]);
+  execFileSync(RUNC, ['spec', '--bundle', bundle]);
 });
 
 const PARENT = 'tsula-test-runc-state';
@@ -43,7 +48,7 @@ function run(id: string, argv: string[], verb: 'run' | 'create' = 'run'): { cgro
   spec.linux.cgroupsPath = `/${PARENT}/${path.basename(tmp)}-${id}`;
   writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(spec));
   ids.push(id);
-  const r = spawnSync('runc', ['--root', root, verb, ...(verb === 'run' ? ['-d'] : []), '--bundle', bundle, id], { stdio: 'ignore' });
+  const r = spawnSync(RUNC, ['--root', root, verb, ...(verb === 'run' ? ['-d'] : []), '--bundle', bundle, id], { stdio: 'ignore' });
   assert.equal(r.status, 0);
   const st = JSON.parse(readFileSync(path.join(root, id, 'state.json'), 'utf8'));
   return { cgroups: [...new Set(Object.values(st.cgroup_paths as Record<string, string>))], init: st.init_process_pid };

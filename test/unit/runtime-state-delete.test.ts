@@ -8,7 +8,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { inTempDir } from '../helpers/tempdir.js';
 import { procStat } from '../../src/common/proc.js';
-import { deleteStoppedState } from '../../src/runtime/runc/state-delete.js';
+import { deleteStoppedState, type StuckCgroup } from '../../src/runtime/runc/state-delete.js';
 
 /** A pid that was a process and is none now. */
 async function deadPid(): Promise<number> {
@@ -67,29 +67,44 @@ test('left to runc: no state, a torn one, a live init, a shared pid namespace, h
   for (const bad of ['../root', 'a/b', '..', '']) assert.equal(await deleteStoppedState(path.join(dir, 'root'), bad), false, bad);
 }));
 
-test('a cgroup that will not go: retried as runc retries (10+20+40+80 ms), then left, as runc leaves it, and named; the state goes', () => inTempDir('runc-state-', async (dir) => {
+test('a cgroup that will not go: retried as runc retries v1 cgroups (10+20+40+80 ms), named with its error, then left to runc with the state', () => inTempDir('runc-state-', async (dir) => {
   const { root, cgroups } = await stateIn(dir);
   writeFileSync(path.join(cgroups[1], 'busy'), ''); // stands in for EBUSY: rmdir keeps failing
-  const named: string[][] = [];
+  const named: StuckCgroup[][] = [];
   const t0 = Date.now();
-  assert.equal(await deleteStoppedState(root, 'c1', (p) => named.push(p)), true);
+  assert.equal(await deleteStoppedState(root, 'c1', (left) => named.push(left)), false);
   const took = Date.now() - t0;
-  assert.ok(took >= 145 && took < 400, `${took} ms`);
-  assert.deepEqual(named, [[cgroups[1]]]);
-  assert.equal(existsSync(cgroups[0]), false);
-  assert.equal(existsSync(path.join(root, 'c1')), false);
+  assert.ok(took >= 145 && took < 1500, `${took} ms`);
+  assert.deepEqual(named, [[{ path: cgroups[1], code: 'ENOTEMPTY' }]]);
+  assert.equal(existsSync(cgroups[0]), false, 'the others went');
+  assert.equal(existsSync(path.join(root, 'c1/state.json')), true, 'runc decides about the state');
 }));
 
-test('a frozen cgroup (runc: paused, even with its init dead) is runc\'s', () => inTempDir('runc-state-', async (dir) => {
-  for (const [key, file, text] of [['freezer', 'freezer.state', 'FROZEN\n'], ['', 'cgroup.freeze', '1\n']] as const) {
+test('a v2 cgroup (the only path is the unified one) gets one try, as runc gives it', () => inTempDir('runc-state-', async (dir) => {
+  const cg = path.join(dir, 'v2/c1');
+  mkdirSync(cg, { recursive: true });
+  writeFileSync(path.join(cg, 'busy'), '');
+  const { root } = await stateIn(dir, (s) => { s.cgroup_paths = { '': cg }; });
+  const t0 = Date.now();
+  assert.equal(await deleteStoppedState(root, 'c1'), false);
+  assert.ok(Date.now() - t0 < 100, `${Date.now() - t0} ms`);
+}));
+
+test('a frozen or freezing cgroup (runc: paused, even with its init dead) is runc\'s; a thawed one is not', () => inTempDir('runc-state-', async (dir) => {
+  const cases = [['freezer', 'freezer.state', 'FROZEN', 'THAWED'], ['freezer', 'freezer.state', 'FREEZING', 'THAWED'], ['', 'cgroup.freeze', '1', '0']] as const;
+  for (const [key, file, frozen, thawed] of cases) {
     rmSync(path.join(dir, 'root'), { recursive: true, force: true });
     const fz = path.join(dir, `fz-${file}`);
     mkdirSync(fz, { recursive: true });
-    writeFileSync(path.join(fz, file), text);
+    writeFileSync(path.join(fz, file), `${frozen}\n`);
     const { root } = await stateIn(dir, (s) => { s.cgroup_paths[key] = fz; });
-    assert.equal(await deleteStoppedState(root, 'c1'), false, file);
-    writeFileSync(path.join(fz, file), key ? 'THAWED\n' : '0\n');
-    rmSync(path.join(fz, file));
-    assert.equal(await deleteStoppedState(root, 'c1'), true, `${file} thawed`);
+    const named: StuckCgroup[][] = [];
+    assert.equal(await deleteStoppedState(root, 'c1', (left) => named.push(left)), false, frozen);
+    assert.equal(named.length, 0, `${frozen}: refused before any removal`);
+    // thawed, the removal goes on (here the control file keeps the plain directory: named)
+    writeFileSync(path.join(fz, file), `${thawed}\n`);
+    assert.equal(await deleteStoppedState(root, 'c1', (left) => named.push(left)), false, thawed);
+    assert.deepEqual(named.flat().map((c) => c.path), [fz], `${thawed}: past the freezer check`);
+    rmSync(fz, { recursive: true });
   }
 }));

@@ -17,7 +17,7 @@ import type { Logger } from '../../common/log.js';
 import { exec } from '../../common/exec.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
 import { startThroughFifo, type InitProcess } from './exec-fifo.js';
-import { deleteStoppedState } from './state-delete.js';
+import { deleteStoppedState, type StuckCgroup } from './state-delete.js';
 import { procStat } from '../../common/proc.js';
 
 export interface RuncRuntimeOptions {
@@ -133,7 +133,7 @@ export class RuncConmonRuntime implements Runtime {
    * go while the engine writes the exit down; delete() then only removes conmon's files.
    */
   async forgetState(id: string): Promise<void> {
-    await this.runcDelete(id, true); // as delete(force) would: processes the init left behind (--pid host)
+    await this.deleteState(id, true); // as delete(force) would: processes the init left behind (--pid host)
     this.stateGone.add(id);
   }
 
@@ -141,7 +141,7 @@ export class RuncConmonRuntime implements Runtime {
     this.pipes.get(id)?.close();
     this.pipes.delete(id);
     this.created.delete(id);
-    if (!this.stateGone.delete(id)) await this.runcDelete(id, force);
+    if (!this.stateGone.delete(id)) await this.deleteState(id, force);
     // conmon's per-run files; the bundle itself stays with the container record. The exit
     // file goes even before watchExits (recovery deletes what a crash left behind)
     await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom', RUNC_LOG].map((f) => fs.rm(path.join(bundle, f), { force: true })));
@@ -149,9 +149,10 @@ export class RuncConmonRuntime implements Runtime {
     this.exits?.reset(id);
   }
 
-  private async runcDelete(id: string, force: boolean): Promise<void> {
+  /** runc's state of a container goes: by its own delete's steps where that is all it would do, else by `runc delete`. */
+  private async deleteState(id: string, force: boolean): Promise<void> {
     // runc deletes a stopped container alike with or without --force
-    const stuck = (paths: string[]) => this.o.log?.warn('cgroups left behind by a deleted container (still in use)', { id, paths });
+    const stuck = (left: StuckCgroup[]) => this.o.log?.warn('cgroups of a stopped container would not go; runc delete decides', { id, left: left.map((c) => `${c.path} (${c.code})`) });
     if (this.runcItself && await deleteStoppedState(this.paths.runtimeRoot, id, stuck)) return;
     try {
       await this.runc(['delete', ...(force ? ['--force'] : []), id], `delete container ${id.slice(0, 12)}`);
@@ -159,6 +160,7 @@ export class RuncConmonRuntime implements Runtime {
       if (!(e instanceof Error && e.name === 'NotFound')) throw e;
     }
   }
+
 
   /**
    * `runc delete --force` kills the processes (a created container's waiting runc init among
@@ -170,7 +172,7 @@ export class RuncConmonRuntime implements Runtime {
     const pids = new Set(await conmonsOf(this.paths.runtimeRoot, id));
     const own = await this.conmonPid(bundle);
     if (own && await isConmonOf(own, id)) pids.add(own);
-    await this.runcDelete(id, true);
+    await this.deleteState(id, true);
     for (const pid of pids) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone already */ } }
     await this.delete(id, bundle, true);
   }
