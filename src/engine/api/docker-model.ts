@@ -147,7 +147,6 @@ const RESOURCE_ORDER: ReadonlyArray<keyof ResourceConfig> = [
 ];
 const RESOURCE_TAIL: ReadonlyArray<keyof ResourceConfig> = ['CpuCount', 'CpuPercent', 'IOMaximumIOps', 'IOMaximumBandwidth'];
 
-
 /** A pod namespace as docker names a joined one ("container:<id>"), the host's, or the default. */
 function nsMode(c: Container, ns: 'ipc' | 'pid' | 'uts', own: string): string {
   const j = c.config.pod?.namespaces[ns];

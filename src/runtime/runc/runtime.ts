@@ -161,7 +161,6 @@ export class RuncConmonRuntime implements Runtime {
     }
   }
 
-
   /**
    * `runc delete --force` kills the processes (a created container's waiting runc init among
    * them) while conmon, their subreaper, still lives to reap them; then conmon goes, by
