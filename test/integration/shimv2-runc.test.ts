@@ -191,6 +191,8 @@ test('exec with exit code and stdin, pids, pause/resume, kill', async () => {
   h2.stdio!.write(Buffer.from('ping\n'));
   h2.stdio!.closeStdin();
   assert.equal(await h2.exited, 0);
+  // the exit can come before the output is read off the FIFO: all of it is there once it ends
+  await o2.ended;
   assert.equal(o2.out(), 'ping\n');
 
   await assert.rejects(rt.exec({
