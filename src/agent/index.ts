@@ -7,7 +7,7 @@ import { Port } from './port.js';
 import { agentServer } from './service.js';
 import { Logger } from './deps.js';
 import { AGENT_PORT_NAME } from './paths.js';
-import { prespawnCloneShell } from './clone.js';
+import { prespawnCloneSetup } from './clone.js';
 
 export { agentServer } from './service.js';
 export * from './protocol.js';
@@ -25,7 +25,7 @@ export async function runAgent(o: RunAgentOptions = {}): Promise<void> {
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const debug = /(^|\s)tsula\.debug=1(\s|$)/.test(cmdline);
   // a VM template's guest: its clones' CloneSetup runs in a shell started now (clone.ts)
-  if (/(^|\s)tsula\.template=1(\s|$)/.test(cmdline)) prespawnCloneShell();
+  if (/(^|\s)tsula\.template=1(\s|$)/.test(cmdline)) prespawnCloneSetup();
   const log = o.log ?? new Logger(debug ? 'debug' : 'info');
   const path = o.port ?? `/dev/virtio-ports/${AGENT_PORT_NAME}`;
   let stopping = false;

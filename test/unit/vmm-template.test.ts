@@ -1,7 +1,7 @@
 // VM templates' pure parts: the config keys (vmm.toml's and kata's [factory]), the command
 // lines of a template's boot and of its clones (the same devices on both sides, no virtio-fs
 // and no NIC, RAM in the template's file), the QMP hot-plugs, the key and the manifest check,
-// and the clone seed's input (struct timespec + struct rand_pool_info).
+// and the clone setup program's input (struct timespec + struct rand_pool_info, flags, hostname).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as os from 'node:os';
@@ -10,7 +10,8 @@ import { promises as fs } from 'node:fs';
 import { QemuHypervisor, defaultHypervisorConfig, parseVmmConfig, type VmSpec } from '../../src/hypervisor/index.js';
 import { assetsDiffer, hostCpuId, templateAssets, templateConfig, templateDir, templateKey, VmTemplates, MANIFEST, RAM_FILE, STATE_FILE } from '../../src/sandboxer/kinds/vmm/templates.js';
 import { hotplugCommands } from '../../src/sandboxer/kinds/vmm/clone.js';
-import { mountScript, seedInput } from '../../src/agent/clone.js';
+import { setupInput } from '../../src/agent/clone.js';
+import { GUEST_SHARED_DIR } from '../../src/agent/paths.js';
 
 const host = { vhostVsock: false, vhostNet: false };
 const values = (argv: string[], flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
@@ -140,15 +141,29 @@ test('the template key follows the machine; the manifest check refuses other ass
   }
 });
 
-test('the clone seed\'s input and the share\'s mount', () => {
+test('the clone setup program\'s input; the program mounts the share where the agent expects it', async () => {
   const e = Buffer.alloc(64, 7);
-  const b = seedInput(1_700_000_000_250, e);
-  assert.equal(b.length, 88);
+  const b = setupInput({ timeMs: 1_700_000_000_250, entropy: e, hostname: 'pod-1', mountShared: true });
+  assert.equal(b.length, 168);
   assert.equal(b.readBigInt64LE(0), 1_700_000_000n);
   assert.equal(b.readBigInt64LE(8), 250_000_000n);
   assert.equal(b.readInt32LE(16), 512);
   assert.equal(b.readInt32LE(20), 64);
-  assert.deepEqual(b.subarray(24), e);
-  assert.throws(() => seedInput(0, Buffer.alloc(8)), /entropy must be 64 bytes/);
-  assert.match(mountScript(), /mount -t virtiofs tsula \/run\/tsula\/shared/);
+  assert.deepEqual(b.subarray(24, 88), e);
+  assert.equal(b.readUInt32LE(88), 1);
+  assert.equal(b.readUInt32LE(92), 5);
+  assert.equal(b.subarray(96, 102).toString('latin1'), 'pod-1\n');
+  assert.equal(setupInput({ timeMs: 0, entropy: e, hostname: 'h', mountShared: false }).readUInt32LE(88), 0);
+  const longest = 'a'.repeat(64);
+  assert.equal(setupInput({ timeMs: 0, entropy: e, hostname: longest, mountShared: false }).subarray(96, 161).toString('latin1'), `${longest}\n`);
+  assert.throws(() => setupInput({ timeMs: 0, entropy: Buffer.alloc(8), hostname: 'h', mountShared: false }), /entropy must be 64 bytes/);
+  for (const bad of ['', 'a'.repeat(65), '-x', 'a b', 'é']) {
+    assert.throws(() => setupInput({ timeMs: 0, entropy: e, hostname: bad, mountShared: false }), /bad hostname/);
+  }
+  // the program's strings: its source and the code the guest build writes out
+  const src = await fs.readFile(new URL('../../../scripts/guest/clone-setup.s', import.meta.url), 'utf8');
+  assert.match(src, new RegExp(`^shared: \\.asciz "${GUEST_SHARED_DIR}"$`, 'm'));
+  const make = await fs.readFile(new URL('../../../scripts/guest/make-clone-setup.mjs', import.meta.url), 'utf8');
+  const hex = [...make.matchAll(/'([0-9a-f]+)'/g)].map((m) => m[1]).join('');
+  assert.ok(Buffer.from(hex, 'hex').includes(Buffer.from(`tsula\0${GUEST_SHARED_DIR}\0virtiofs\0`)), 'make-clone-setup.mjs holds the code of clone-setup.s');
 });
