@@ -30,8 +30,9 @@ export interface LaunchOptions {
    */
   prepare?: () => Promise<void>;
   /**
-   * Called with the agent's connection as soon as it is made, before the first Ping's answer
-   * (a clone sends its CloneSetup along: one trip through a guest whose code runs cold).
+   * Called with the agent's connection as soon as it is made, before the first Ping is sent
+   * (a clone sends its CloneSetup first, the Ping along: one trip through a guest whose code
+   * runs cold).
    */
   onConnect?: (client: TtrpcClient) => void;
 }
@@ -176,8 +177,9 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
   const client = TtrpcClient.fromStream(sock, `sandbox-${spec.id} agent`);
   let ping: PingResponse;
   try {
-    const answer = client.callRaw(AGENT_SERVICE, 'Ping', new Uint8Array(), { timeoutMs: Math.max(left(), 1) });
+    // onConnect's request goes first: a clone's CloneSetup is the longer one
     o.onConnect?.(client);
+    const answer = client.callRaw(AGENT_SERVICE, 'Ping', new Uint8Array(), { timeoutMs: Math.max(left(), 1) });
     const r = await Promise.race([answer, exited.then(() => null)]);
     if (r === null) { client.close(); return fail(died()!); }
     ping = dec<PingResponse>(r);
