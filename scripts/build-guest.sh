@@ -142,7 +142,7 @@ copy_elf "$(readlink -f "$(command -v node)")" /usr/bin/node
 # pid 1 of a pod's shared PID namespace, reaping its orphans (src/agent/pod-namespaces.ts)
 [ -n "$CATATONIT" ] && copy_elf "$(readlink -f "$CATATONIT")" /usr/bin/catatonit
 install -D -m 0644 "$AGENT" "$S/opt/tsula/tsula-agent.cjs"
-# a clone of a VM template reseeds its CRNG and sets its clock with it (src/agent/clone.ts)
+# a clone of a VM template sets its clock, CRNG, hostname and share up with it (src/agent/clone.ts)
 node "$ROOT/scripts/guest/make-clone-setup.mjs" "$S/opt/tsula/tsula-clone-setup"
 # the addon is loaded on first use from /opt/tsula/node_modules (see scripts/bundle.mjs)
 mkdir -p "$S/opt/tsula/node_modules"

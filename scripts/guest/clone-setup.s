@@ -1,11 +1,12 @@
 # tsula-clone-setup: what makes a VM restored from a template its own, in one tiny static
 # program (a clone's guest runs cold code under TCG: this is far less of it than a shell and
-# mount(8)). stdin, 168 bytes: struct timespec (16); struct rand_pool_info {int
-# entropy_count; int buf_size; u8 buf[64]} (72); u32 flags (bit 0: mount the share); u32
-# hostname length (1-64); the hostname and a newline. Sets the clock, credits the bytes to
-# the kernel's entropy pool and reseeds the CRNG, sets the hostname (and /etc/hostname), then
-# mounts the virtio-fs share `tsula` on /run/tsula/shared, trying every 5 ms for 10 s (the
-# host hot-plugs its device as the clone starts). Exit: 0, or the step that failed.
+# mount(8)). stdin, 168 bytes, in one write (the agent's socket pair): struct timespec (16);
+# struct rand_pool_info {int entropy_count; int buf_size; u8 buf[64]} (72); u32 flags (bit 0:
+# mount the share); u32 hostname length (1-64); the hostname and a newline. Sets the clock,
+# credits the bytes to the kernel's entropy pool and reseeds the CRNG, sets the hostname (and
+# /etc/hostname), then mounts the virtio-fs share `tsula` on /run/tsula/shared, trying every
+# 5 ms for 10 s while its tag is unknown (EINVAL: the host hot-plugs the device as the clone
+# starts). Exit: 0, or the step that failed; a failed call's errno is then one byte on stderr.
 .globl _start
 .text
 _start:
@@ -95,6 +96,8 @@ again:
   test %rax, %rax
   jz ok
   mov $8, %ebx
+  cmp $-22, %rax          # EINVAL: no device with the tag yet; anything else is final
+  jne fail
   dec %r14d
   jz fail
   lea 160(%rsp), %rdi
@@ -104,7 +107,18 @@ again:
   jmp again
 ok:
   xor %ebx, %ebx
+  jmp out
 fail:
+  cmp $-4095, %rax        # a failed call (-errno in rax): its errno, one byte, on stderr
+  jb out
+  neg %rax
+  mov %al, 160(%rsp)
+  mov $2, %edi
+  lea 160(%rsp), %rsi
+  mov $1, %edx
+  mov $1, %eax            # write
+  syscall
+out:
   mov %ebx, %edi
   mov $60, %eax           # exit
   syscall

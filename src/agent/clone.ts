@@ -9,9 +9,10 @@
 // A clone's guest runs cold code: QEMU's translation cache starts empty in every clone, so
 // whatever runs there first is translated afresh under TCG. A first fork of node took ~1.3 s:
 // the template's agent starts the program before the template is saved, waiting on its stdin,
-// and a clone only feeds it. One program instead of a shell and mount(8) saved ~100 ms.
+// and a clone only feeds it. One program instead of a shell and mount(8) took ~100 ms off
+// a clone's ~800 ms to ready.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { exec } from '../common/exec.js';
+import { getSystemErrorMap } from 'node:util';
 import { invalidArgument, unavailable } from '../common/errors.js';
 import { HOSTNAME_RE, type CloneSetupRequest } from './protocol.js';
 
@@ -20,9 +21,12 @@ const ENTROPY_BYTES = 64;
 const INPUT_BYTES = 168;
 /** What the program was doing when it failed: its exit code is the index. */
 const SETUP_STEPS = ['', 'reading its input', 'setting the clock', 'opening /dev/urandom', 'crediting entropy (RNDADDENTROPY)',
-  'reseeding the CRNG (RNDRESEEDCRNG)', 'setting the hostname', 'writing /etc/hostname',
-  'mounting the share: no virtiofs device tagged tsula after 10 s'];
+  'reseeding the CRNG (RNDRESEEDCRNG)', 'setting the hostname', 'writing /etc/hostname', 'mounting the share'];
+const MOUNT_STEP = 8;
+const EINVAL = 22;
 const TIMEOUT_MS = 30_000;
+/** The latest time a JS Date holds (ms): the kernel takes far later, the host never sends it. */
+const MAX_TIME_MS = 8.64e15;
 
 /**
  * tsula-clone-setup's stdin (168 bytes): struct timespec; struct rand_pool_info with the
@@ -30,11 +34,12 @@ const TIMEOUT_MS = 30_000;
  */
 export function setupInput(r: { timeMs: number; entropy: Buffer; hostname: string; mountShared: boolean }): Buffer {
   if (r.entropy.length !== ENTROPY_BYTES) throw invalidArgument(`CloneSetup: entropy must be ${ENTROPY_BYTES} bytes, got ${r.entropy.length}`);
-  if (!Number.isFinite(r.timeMs) || r.timeMs < 0) throw invalidArgument(`CloneSetup: bad time ${r.timeMs}`);
+  if (!Number.isFinite(r.timeMs) || r.timeMs < 0 || r.timeMs > MAX_TIME_MS) throw invalidArgument(`CloneSetup: bad time ${r.timeMs}`);
   if (typeof r.hostname !== 'string' || !HOSTNAME_RE.test(r.hostname)) throw invalidArgument(`CloneSetup: bad hostname ${JSON.stringify(r.hostname)}`);
   const b = Buffer.alloc(INPUT_BYTES);
-  b.writeBigInt64LE(BigInt(Math.floor(r.timeMs / 1000)), 0);
-  b.writeBigInt64LE(BigInt(Math.round((r.timeMs % 1000) * 1e6)), 8);
+  const ms = Math.floor(r.timeMs);
+  b.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), 0);
+  b.writeBigInt64LE(BigInt((ms % 1000) * 1_000_000), 8); // tv_nsec < 1e9 always
   b.writeInt32LE(ENTROPY_BYTES * 8, 16); // entropy_count, in bits
   b.writeInt32LE(ENTROPY_BYTES, 20); // buf_size
   r.entropy.copy(b, 24);
@@ -44,39 +49,62 @@ export function setupInput(r: { timeMs: number; entropy: Buffer; hostname: strin
   return b;
 }
 
+interface Outcome { code: number | null; signal: NodeJS.Signals | null; stderr: Buffer; error?: NodeJS.ErrnoException; timedOut: boolean }
+
 /** The program started ahead (in a template's guest), waiting on its stdin. */
 let warm: ChildProcess | null = null;
 
-/** A template's guest: start the program now (see above). */
-export function prespawnCloneSetup(): void {
-  if (warm) return;
-  warm = spawn(CLONE_SETUP, [], { stdio: ['pipe', 'ignore', 'pipe'] });
-  warm.on('error', () => { /* the call finds it dead and runs it anew */ });
+function start(): ChildProcess {
+  const c = spawn(CLONE_SETUP, [], { stdio: ['pipe', 'ignore', 'pipe'] });
+  c.on('error', () => { /* run() reports it */ });
+  return c;
 }
 
-/** Feed `input` to the waiting program (else run it anew): its exit code and stderr. */
-async function feed(input: Buffer): Promise<{ code: number; stderr: string }> {
-  const c = warm;
+/** A template's guest: start the program now (see above). */
+export function prespawnCloneSetup(): void {
+  warm ??= start();
+}
+
+/** Feed `input` to the waiting program (or to one started now, when it is gone). */
+function run(input: Buffer): Promise<Outcome> {
+  let c = warm;
   warm = null;
-  if (!c || c.exitCode !== null || c.signalCode !== null || !c.pid) {
-    const r = await exec(CLONE_SETUP, [], { input, timeoutMs: TIMEOUT_MS });
-    return { code: r.code, stderr: r.stderr };
-  }
+  if (!c || c.exitCode !== null || c.signalCode !== null || !c.pid) c = start();
+  const child = c;
   return new Promise((resolve) => {
-    let stderr = '';
-    c.stderr!.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    const t = setTimeout(() => { stderr += `${CLONE_SETUP} ran longer than ${TIMEOUT_MS} ms: killed`; c.kill('SIGKILL'); }, TIMEOUT_MS);
-    c.once('close', (code, sig) => { clearTimeout(t); resolve({ code: code ?? (sig ? 128 : 1), stderr }); });
-    c.stdin!.on('error', () => { /* it died: close says how */ });
-    c.stdin!.end(input);
+    const stderr: Buffer[] = [];
+    let timedOut = false;
+    const t = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, TIMEOUT_MS);
+    const done = (o: Omit<Outcome, 'stderr' | 'timedOut'>) => { clearTimeout(t); resolve({ ...o, stderr: Buffer.concat(stderr), timedOut }); };
+    child.stderr?.on('data', (d: Buffer) => stderr.push(d));
+    child.once('error', (error: NodeJS.ErrnoException) => done({ code: null, signal: null, error }));
+    child.once('close', (code, signal) => done({ code, signal }));
+    child.stdin?.on('error', () => { /* it died: close says how */ });
+    child.stdin?.end(input);
   });
+}
+
+/** Why the program failed, in words: the step, the call's errno, and what to look at. */
+export function setupFailure(o: Outcome): string {
+  if (o.error) {
+    return o.error.code === 'ENOENT'
+      ? `CloneSetup: the guest image has no ${CLONE_SETUP}: rebuild the guest assets (scripts/ensure-guest.sh); the template is then made again`
+      : `CloneSetup: cannot run ${CLONE_SETUP}: ${o.error.message}`;
+  }
+  if (o.signal) return `CloneSetup: ${CLONE_SETUP} was killed by ${o.signal}${o.timedOut ? ` after ${TIMEOUT_MS / 1000} s` : ''}`;
+  const errno = o.stderr.length === 1 ? o.stderr[0]! : 0;
+  if (o.code === MOUNT_STEP && errno === EINVAL) {
+    return 'CloneSetup: no virtiofs device tagged tsula after 10 s: its hot-plug did not reach the guest (see the sandboxer\'s log and the VM\'s console.log)';
+  }
+  const step = SETUP_STEPS[o.code ?? 0];
+  const [name, text] = errno ? getSystemErrorMap().get(-errno) ?? [`errno ${errno}`, ''] : ['', ''];
+  const cause = errno ? `: ${name}${text ? ` (${text})` : ''}` : o.stderr.length ? `: ${o.stderr.toString('utf8').trim()}` : '';
+  return `CloneSetup: ${CLONE_SETUP} failed ${step ? `at ${step}` : `with status ${o.code}`}${cause}`;
 }
 
 export async function cloneSetup(r: CloneSetupRequest): Promise<void> {
   // the time spent in transit is not known; the clock is right to the channel's latency
   const input = setupInput({ timeMs: r.timeMs, entropy: Buffer.from(String(r.entropy ?? ''), 'base64'), hostname: r.hostname, mountShared: !!r.mountShared });
-  const s = await feed(input);
-  if (s.code !== 0) {
-    throw unavailable(`CloneSetup: ${CLONE_SETUP} failed ${SETUP_STEPS[s.code] ? `at ${SETUP_STEPS[s.code]}` : `with status ${s.code}`}${s.stderr ? `: ${s.stderr.trim()}` : ''}`);
-  }
+  const o = await run(input);
+  if (o.code !== 0 || o.signal || o.error) throw unavailable(setupFailure(o));
 }

@@ -24,7 +24,7 @@ export async function runAgent(o: RunAgentOptions = {}): Promise<void> {
   // vmm.toml's enable_debug reaches the guest as tsula.debug=1 on the kernel command line
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const debug = /(^|\s)tsula\.debug=1(\s|$)/.test(cmdline);
-  // a VM template's guest: its clones' CloneSetup runs in a shell started now (clone.ts)
+  // a VM template's guest: its clones' CloneSetup feeds a program started now (clone.ts)
   if (/(^|\s)tsula\.template=1(\s|$)/.test(cmdline)) prespawnCloneSetup();
   const log = o.log ?? new Logger(debug ? 'debug' : 'info');
   const path = o.port ?? `/dev/virtio-ports/${AGENT_PORT_NAME}`;

@@ -7,10 +7,11 @@ import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { QemuHypervisor, defaultHypervisorConfig, parseVmmConfig, type VmSpec } from '../../src/hypervisor/index.js';
 import { assetsDiffer, hostCpuId, templateAssets, templateConfig, templateDir, templateKey, VmTemplates, MANIFEST, RAM_FILE, STATE_FILE } from '../../src/sandboxer/kinds/vmm/templates.js';
 import { hotplugCommands } from '../../src/sandboxer/kinds/vmm/clone.js';
-import { setupInput } from '../../src/agent/clone.js';
+import { setupFailure, setupInput } from '../../src/agent/clone.js';
 import { GUEST_SHARED_DIR } from '../../src/agent/paths.js';
 
 const host = { vhostVsock: false, vhostNet: false };
@@ -160,10 +161,28 @@ test('the clone setup program\'s input; the program mounts the share where the a
   for (const bad of ['', 'a'.repeat(65), '-x', 'a b', 'é']) {
     assert.throws(() => setupInput({ timeMs: 0, entropy: e, hostname: bad, mountShared: false }), /bad hostname/);
   }
-  // the program's strings: its source and the code the guest build writes out
-  const src = await fs.readFile(new URL('../../../scripts/guest/clone-setup.s', import.meta.url), 'utf8');
-  assert.match(src, new RegExp(`^shared: \\.asciz "${GUEST_SHARED_DIR}"$`, 'm'));
+  // no tv_nsec of 1e9 (EINVAL from clock_settime), whatever the fraction
+  assert.equal(setupInput({ timeMs: 999.9999999, entropy: e, hostname: 'h', mountShared: false }).readBigInt64LE(8), 999_000_000n);
+  assert.throws(() => setupInput({ timeMs: 1e300, entropy: e, hostname: 'h', mountShared: false }), /bad time/);
+  // the program's source and the code the guest build writes out go together
+  const src = await fs.readFile(new URL('../../../scripts/guest/clone-setup.s', import.meta.url));
+  assert.match(src.toString('utf8'), new RegExp(`^shared: \\.asciz "${GUEST_SHARED_DIR}"$`, 'm'));
   const make = await fs.readFile(new URL('../../../scripts/guest/make-clone-setup.mjs', import.meta.url), 'utf8');
-  const hex = [...make.matchAll(/'([0-9a-f]+)'/g)].map((m) => m[1]).join('');
-  assert.ok(Buffer.from(hex, 'hex').includes(Buffer.from(`tsula\0${GUEST_SHARED_DIR}\0virtiofs\0`)), 'make-clone-setup.mjs holds the code of clone-setup.s');
+  assert.equal(/SOURCE_SHA256 = '([0-9a-f]{64})'/.exec(make)?.[1], createHash('sha256').update(src).digest('hex'),
+    'clone-setup.s changed: assemble it again into make-clone-setup.mjs (CODE and SOURCE_SHA256, see its header)');
+  const hex = [...make.matchAll(/'([0-9a-f]+)'/g)].map((m) => m[1]).filter((h) => h!.length !== 64).join('');
+  assert.ok(Buffer.from(hex, 'hex').includes(Buffer.from(`tsula\0${GUEST_SHARED_DIR}\0virtiofs\0`)));
+});
+
+test('the clone setup program\'s failures, in words', () => {
+  const out = (code: number | null, stderr: number[] = [], more: Record<string, unknown> = {}) =>
+    setupFailure({ code, signal: null, stderr: Buffer.from(stderr), timedOut: false, ...more });
+  assert.equal(out(2, [1]), 'CloneSetup: /opt/tsula/tsula-clone-setup failed at setting the clock: EPERM (operation not permitted)');
+  assert.match(out(8, [22]), /no virtiofs device tagged tsula after 10 s: its hot-plug did not reach the guest/);
+  assert.match(out(8, [19]), /failed at mounting the share: ENODEV/);
+  assert.equal(out(1), 'CloneSetup: /opt/tsula/tsula-clone-setup failed at reading its input');
+  assert.equal(out(42), 'CloneSetup: /opt/tsula/tsula-clone-setup failed with status 42');
+  assert.match(out(null, [], { signal: 'SIGKILL', timedOut: true }), /was killed by SIGKILL after 30 s/);
+  const enoent = Object.assign(new Error('spawn /opt/tsula/tsula-clone-setup ENOENT'), { code: 'ENOENT' });
+  assert.match(out(null, [], { error: enoent }), /the guest image has no \/opt\/tsula\/tsula-clone-setup: rebuild the guest assets \(scripts\/ensure-guest.sh\)/);
 });

@@ -53,7 +53,7 @@ export function templateDir(cfg: HypervisorConfig): string {
 
 /**
  * The config as a template's VM runs it: no agent snapshot (the template boots without a
- * share to read one from), tsula.template=1 for the agent (it readies CloneSetup's shell);
+ * share to read one from), tsula.template=1 for the agent (it starts CloneSetup's program);
  * the same for its clones, so both command lines match.
  */
 export function templateConfig(cfg: HypervisorConfig): HypervisorConfig {
