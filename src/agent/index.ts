@@ -8,6 +8,7 @@ import { agentServer } from './service.js';
 import { Logger } from './deps.js';
 import { AGENT_PORT_NAME } from './paths.js';
 import { prespawnCloneSetup } from './clone.js';
+import { prespawnNetworkShell } from './network.js';
 
 export { agentServer } from './service.js';
 export * from './protocol.js';
@@ -24,8 +25,12 @@ export async function runAgent(o: RunAgentOptions = {}): Promise<void> {
   // vmm.toml's enable_debug reaches the guest as tsula.debug=1 on the kernel command line
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const debug = /(^|\s)tsula\.debug=1(\s|$)/.test(cmdline);
-  // a VM template's guest: its clones' CloneSetup feeds a program started now (clone.ts)
-  if (/(^|\s)tsula\.template=1(\s|$)/.test(cmdline)) prespawnCloneSetup();
+  // a VM template's guest: its clones' CloneSetup feeds a program started now (clone.ts), and
+  // their first ConfigureNetwork a shell (network.ts; idle in a clone that gets no NIC)
+  if (/(^|\s)tsula\.template=1(\s|$)/.test(cmdline)) {
+    prespawnCloneSetup();
+    prespawnNetworkShell();
+  }
   const log = o.log ?? new Logger(debug ? 'debug' : 'info');
   const path = o.port ?? `/dev/virtio-ports/${AGENT_PORT_NAME}`;
   let stopping = false;

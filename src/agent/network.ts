@@ -4,8 +4,11 @@
 // The NIC is found by its MAC, which the host put on QEMU's command line: the guest kernel
 // names NICs in probe order, the host's name (eth0) is applied here. The commands run as one
 // shell script: under TCG each process node spawns costs ~130 ms, a fork of busybox from sh
-// a fraction of that (7 spawns took ~0.9 s of a pod's start, one script ~0.3 s).
-import { promises as fs } from 'node:fs';
+// a fraction of that (7 spawns took ~0.9 s of a pod's start, one script ~0.3 s). A template's
+// guest starts that shell ahead, waiting on its stdin (as clone.ts does with its program): a
+// clone's first ConfigureNetwork only feeds it the script.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { exec } from '../common/exec.js';
 import { internal, invalidArgument, unavailable } from '../common/errors.js';
 import type { ConfigureNetworkRequest, GuestInterface, GuestRoute } from './protocol.js';
@@ -73,12 +76,15 @@ export function networkCommands(req: ConfigureNetworkRequest, present: PresentLi
   return cmds;
 }
 
-/** The guest's NICs (not lo) and their MACs. */
+/** The guest's NICs (not lo) and their MACs (read in place: tiny sysfs files, and each trip through the thread pool costs a cold guest). */
 export async function presentLinks(sysNet = '/sys/class/net'): Promise<PresentLink[]> {
   const out: PresentLink[] = [];
-  for (const name of await fs.readdir(sysNet).catch(() => [] as string[])) {
+  let names: string[] = [];
+  try { names = readdirSync(sysNet); } catch { /* none */ }
+  for (const name of names) {
     if (name === 'lo') continue;
-    const mac = (await fs.readFile(`${sysNet}/${name}/address`, 'utf8').catch(() => '')).trim().toLowerCase();
+    let mac = '';
+    try { mac = readFileSync(`${sysNet}/${name}/address`, 'utf8').trim().toLowerCase(); } catch { /* gone meanwhile */ }
     if (mac) out.push({ name, mac });
   }
   return out;
@@ -113,7 +119,7 @@ export interface ApplyOptions {
 export async function configureNetwork(req: ConfigureNetworkRequest, o: ApplyOptions = {}): Promise<void> {
   checkRequest(req);
   const links = o.links ?? (() => presentLinks());
-  const sh = o.sh ?? ((script: string) => exec('sh', ['-c', script], { timeoutMs: 20_000 }));
+  const sh = o.sh ?? runScript;
   const want = req.interfaces.map((i) => i.mac.toLowerCase());
   const deadline = Date.now() + (o.waitMs ?? 5000);
   let present = await links();
@@ -124,4 +130,31 @@ export async function configureNetwork(req: ConfigureNetworkRequest, o: ApplyOpt
   }
   const r = await sh(networkScript(networkCommands(req, present)));
   if (r.code !== 0) throw internal(`ConfigureNetwork: ${r.stderr || `sh exited ${r.code}`}`);
+}
+
+const SCRIPT_TIMEOUT_MS = 20_000;
+
+/** The shell started ahead in a template's guest (see above). */
+let warmShell: ChildProcess | null = null;
+
+/** A template's guest: start the shell for its clones' first ConfigureNetwork now. */
+export function prespawnNetworkShell(): void {
+  if (warmShell) return;
+  warmShell = spawn('sh', ['-s'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  warmShell.on('error', () => { /* runScript finds it dead and runs sh anew */ });
+}
+
+/** Run the script in the waiting shell, else in a new one: its exit code and stderr. */
+function runScript(script: string): Promise<{ code: number; stderr: string }> {
+  const c = warmShell;
+  warmShell = null;
+  if (!c || c.exitCode !== null || c.signalCode !== null || !c.pid) return exec('sh', ['-c', script], { timeoutMs: SCRIPT_TIMEOUT_MS });
+  return new Promise((resolve) => {
+    let stderr = '';
+    c.stderr!.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
+    const t = setTimeout(() => { stderr += `sh ran longer than ${SCRIPT_TIMEOUT_MS} ms: killed`; c.kill('SIGKILL'); }, SCRIPT_TIMEOUT_MS);
+    c.once('close', (code, sig) => { clearTimeout(t); resolve({ code: code ?? (sig ? 128 : 1), stderr: stderr.trim() }); });
+    c.stdin!.on('error', () => { /* it died: close says how */ });
+    c.stdin!.end(script);
+  });
 }
