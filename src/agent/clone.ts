@@ -11,10 +11,11 @@
 // the template's agent starts the program before the template is saved, waiting on its stdin,
 // and a clone only feeds it. One program instead of a shell and mount(8) took ~100 ms off
 // a clone's ~800 ms to ready.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { getSystemErrorMap } from 'node:util';
 import { invalidArgument, unavailable } from '../common/errors.js';
 import { HOSTNAME_RE, type CloneSetupRequest } from './protocol.js';
+import { feed, startWaiting, usable, type Outcome } from './waiting.js';
 
 export const CLONE_SETUP = '/opt/tsula/tsula-clone-setup';
 const ENTROPY_BYTES = 64;
@@ -49,39 +50,12 @@ export function setupInput(r: { timeMs: number; entropy: Buffer; hostname: strin
   return b;
 }
 
-interface Outcome { code: number | null; signal: NodeJS.Signals | null; stderr: Buffer; error?: NodeJS.ErrnoException; timedOut: boolean }
-
 /** The program started ahead (in a template's guest), waiting on its stdin. */
 let warm: ChildProcess | null = null;
 
-function start(): ChildProcess {
-  const c = spawn(CLONE_SETUP, [], { stdio: ['pipe', 'ignore', 'pipe'] });
-  c.on('error', () => { /* run() reports it */ });
-  return c;
-}
-
 /** A template's guest: start the program now (see above). */
 export function prespawnCloneSetup(): void {
-  warm ??= start();
-}
-
-/** Feed `input` to the waiting program (or to one started now, when it is gone). */
-function run(input: Buffer): Promise<Outcome> {
-  let c = warm;
-  warm = null;
-  if (!c || c.exitCode !== null || c.signalCode !== null || !c.pid) c = start();
-  const child = c;
-  return new Promise((resolve) => {
-    const stderr: Buffer[] = [];
-    let timedOut = false;
-    const t = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, TIMEOUT_MS);
-    const done = (o: Omit<Outcome, 'stderr' | 'timedOut'>) => { clearTimeout(t); resolve({ ...o, stderr: Buffer.concat(stderr), timedOut }); };
-    child.stderr?.on('data', (d: Buffer) => stderr.push(d));
-    child.once('error', (error: NodeJS.ErrnoException) => done({ code: null, signal: null, error }));
-    child.once('close', (code, signal) => done({ code, signal }));
-    child.stdin?.on('error', () => { /* it died: close says how */ });
-    child.stdin?.end(input);
-  });
+  warm ??= startWaiting(CLONE_SETUP, []);
 }
 
 /** Why the program failed, in words: the step, the call's errno, and what to look at. */
@@ -105,6 +79,8 @@ export function setupFailure(o: Outcome): string {
 export async function cloneSetup(r: CloneSetupRequest): Promise<void> {
   // the time spent in transit is not known; the clock is right to the channel's latency
   const input = setupInput({ timeMs: r.timeMs, entropy: Buffer.from(String(r.entropy ?? ''), 'base64'), hostname: r.hostname, mountShared: !!r.mountShared });
-  const o = await run(input);
+  const c = usable(warm) ? warm : startWaiting(CLONE_SETUP, []);
+  warm = null;
+  const o = await feed(c, input, TIMEOUT_MS);
   if (o.code !== 0 || o.signal || o.error) throw unavailable(setupFailure(o));
 }

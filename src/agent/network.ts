@@ -7,11 +7,12 @@
 // a fraction of that (7 spawns took ~0.9 s of a pod's start, one script ~0.3 s). A template's
 // guest starts that shell ahead, waiting on its stdin (as clone.ts does with its program): a
 // clone's first ConfigureNetwork only feeds it the script.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { exec } from '../common/exec.js';
 import { internal, invalidArgument, unavailable } from '../common/errors.js';
 import type { ConfigureNetworkRequest, GuestInterface, GuestRoute } from './protocol.js';
+import { feed, startWaiting, usable } from './waiting.js';
 
 /** A NIC as the guest has it (/sys/class/net). */
 export interface PresentLink { name: string; mac: string }
@@ -139,22 +140,17 @@ let warmShell: ChildProcess | null = null;
 
 /** A template's guest: start the shell for its clones' first ConfigureNetwork now. */
 export function prespawnNetworkShell(): void {
-  if (warmShell) return;
-  warmShell = spawn('sh', ['-s'], { stdio: ['pipe', 'ignore', 'pipe'] });
-  warmShell.on('error', () => { /* runScript finds it dead and runs sh anew */ });
+  warmShell ??= startWaiting('sh', ['-s']);
 }
 
 /** Run the script in the waiting shell, else in a new one: its exit code and stderr. */
-function runScript(script: string): Promise<{ code: number; stderr: string }> {
+async function runScript(script: string): Promise<{ code: number; stderr: string }> {
   const c = warmShell;
   warmShell = null;
-  if (!c || c.exitCode !== null || c.signalCode !== null || !c.pid) return exec('sh', ['-c', script], { timeoutMs: SCRIPT_TIMEOUT_MS });
-  return new Promise((resolve) => {
-    let stderr = '';
-    c.stderr!.on('data', (d: Buffer) => { stderr += d.toString('utf8'); });
-    const t = setTimeout(() => { stderr += `sh ran longer than ${SCRIPT_TIMEOUT_MS} ms: killed`; c.kill('SIGKILL'); }, SCRIPT_TIMEOUT_MS);
-    c.once('close', (code, sig) => { clearTimeout(t); resolve({ code: code ?? (sig ? 128 : 1), stderr: stderr.trim() }); });
-    c.stdin!.on('error', () => { /* it died: close says how */ });
-    c.stdin!.end(script);
-  });
+  if (!usable(c)) return exec('sh', ['-c', script], { timeoutMs: SCRIPT_TIMEOUT_MS });
+  const o = await feed(c, script, SCRIPT_TIMEOUT_MS);
+  const stderr = o.stderr.toString('utf8').trim();
+  if (o.error) return { code: 127, stderr: `cannot run sh: ${o.error.message}` };
+  if (o.timedOut) return { code: 137, stderr: `${stderr}${stderr ? '; ' : ''}sh ran longer than ${SCRIPT_TIMEOUT_MS} ms: killed` };
+  return { code: o.code ?? 128, stderr };
 }

@@ -1,0 +1,49 @@
+// A process started ahead, waiting on its stdin, and fed later. A VM template's guest starts
+// the programs its clones will need first (clone.ts, network.ts): a clone's guest runs cold
+// code under TCG (QEMU's translation cache starts empty), and node's fork of a new process
+// there took ~1.3 s; feeding one that already runs costs a fraction.
+import { spawn, type ChildProcess } from 'node:child_process';
+
+/** How a fed process ended. */
+export interface Outcome {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: Buffer;
+  /** It could not be started (ENOENT: missing). */
+  error?: NodeJS.ErrnoException;
+  /** Killed for running past the timeout. */
+  timedOut: boolean;
+}
+
+/** Start cmd now, its stdin a pipe it waits on; stdout ignored, stderr kept for feed(). */
+export function startWaiting(cmd: string, args: string[]): ChildProcess {
+  const c = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  c.on('error', () => { /* feed() reports it */ });
+  return c;
+}
+
+/** Is the process started ahead still there to be fed? */
+export function usable(c: ChildProcess | null): c is ChildProcess {
+  return !!c && c.exitCode === null && c.signalCode === null && !!c.pid;
+}
+
+/** Write input to its stdin and close it; resolve once it has ended (killed after timeoutMs). */
+export function feed(c: ChildProcess, input: Buffer | string, timeoutMs: number): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const stderr: Buffer[] = [];
+    let timedOut = false;
+    const t = setTimeout(() => { timedOut = true; c.kill('SIGKILL'); }, timeoutMs);
+    let settled = false;
+    const done = (o: Pick<Outcome, 'code' | 'signal' | 'error'>) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(t);
+      resolve({ ...o, stderr: Buffer.concat(stderr), timedOut });
+    };
+    c.stderr?.on('data', (d: Buffer) => stderr.push(d));
+    c.once('error', (error: NodeJS.ErrnoException) => done({ code: null, signal: null, error }));
+    c.once('close', (code, signal) => done({ code, signal }));
+    c.stdin?.on('error', () => { /* it died: close says how */ });
+    c.stdin?.end(input);
+  });
+}
