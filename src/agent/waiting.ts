@@ -15,9 +15,13 @@ export interface Outcome {
   timedOut: boolean;
 }
 
-/** Start cmd now, its stdin a pipe it waits on; stdout ignored, stderr kept for feed(). */
+/**
+ * Start cmd now, its stdin a pipe it waits on; stdout ignored, stderr kept for feed(). In a
+ * process group of its own: a timeout kills what it started too (a shell's children would
+ * hold its stderr open).
+ */
 export function startWaiting(cmd: string, args: string[]): ChildProcess {
-  const c = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'] });
+  const c = spawn(cmd, args, { stdio: ['pipe', 'ignore', 'pipe'], detached: true });
   c.on('error', () => { /* feed() reports it */ });
   return c;
 }
@@ -32,7 +36,10 @@ export function feed(c: ChildProcess, input: Buffer | string, timeoutMs: number)
   return new Promise((resolve) => {
     const stderr: Buffer[] = [];
     let timedOut = false;
-    const t = setTimeout(() => { timedOut = true; c.kill('SIGKILL'); }, timeoutMs);
+    const t = setTimeout(() => {
+      timedOut = true;
+      try { process.kill(-c.pid!, 'SIGKILL'); } catch { c.kill('SIGKILL'); }
+    }, timeoutMs);
     let settled = false;
     const done = (o: Pick<Outcome, 'code' | 'signal' | 'error'>) => {
       if (settled) return;
