@@ -7,15 +7,14 @@
 // virtio-fs share the host hot-plugged, retrying until the guest has probed its device.
 //
 // A clone's guest runs cold code: QEMU's translation cache starts empty in every clone, so
-// whatever runs there first is translated afresh under TCG. A first fork of node took ~1.3 s:
-// the template's agent starts the program before the template is saved, waiting on its stdin,
-// and a clone only feeds it. One program instead of a shell and mount(8) took ~100 ms off
-// a clone's ~800 ms to ready.
-import type { ChildProcess } from 'node:child_process';
+// whatever runs there first is translated afresh under TCG: the template's agent starts the
+// program before the template is saved, waiting on its stdin, and a clone only feeds it
+// (waiting.ts). One program instead of a shell and mount(8) took ~100 ms off a clone's
+// ~800 ms to ready.
 import { getSystemErrorMap } from 'node:util';
 import { invalidArgument, unavailable } from '../common/errors.js';
 import { HOSTNAME_RE, type CloneSetupRequest } from './protocol.js';
-import { feed, startWaiting, usable, type Outcome } from './waiting.js';
+import { feed, StartedAhead, type Outcome } from './waiting.js';
 
 export const CLONE_SETUP = '/opt/tsula/tsula-clone-setup';
 const ENTROPY_BYTES = 64;
@@ -50,12 +49,11 @@ export function setupInput(r: { timeMs: number; entropy: Buffer; hostname: strin
   return b;
 }
 
-/** The program started ahead (in a template's guest), waiting on its stdin. */
-let warm: ChildProcess | null = null;
+const setup = new StartedAhead(CLONE_SETUP, []);
 
 /** A template's guest: start the program now (see above). */
 export function prespawnCloneSetup(): void {
-  warm ??= startWaiting(CLONE_SETUP, []);
+  setup.start();
 }
 
 /** Why the program failed, in words: the step, the call's errno, and what to look at. */
@@ -79,8 +77,6 @@ export function setupFailure(o: Outcome): string {
 export async function cloneSetup(r: CloneSetupRequest): Promise<void> {
   // the time spent in transit is not known; the clock is right to the channel's latency
   const input = setupInput({ timeMs: r.timeMs, entropy: Buffer.from(String(r.entropy ?? ''), 'base64'), hostname: r.hostname, mountShared: !!r.mountShared });
-  const c = usable(warm) ? warm : startWaiting(CLONE_SETUP, []);
-  warm = null;
-  const o = await feed(c, input, TIMEOUT_MS);
+  const o = await feed(setup.take(), input, TIMEOUT_MS);
   if (o.code !== 0 || o.signal || o.error) throw unavailable(setupFailure(o));
 }

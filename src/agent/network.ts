@@ -7,12 +7,10 @@
 // a fraction of that (7 spawns took ~0.9 s of a pod's start, one script ~0.3 s). A template's
 // guest starts that shell ahead, waiting on its stdin (as clone.ts does with its program): a
 // clone's first ConfigureNetwork only feeds it the script.
-import type { ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { exec } from '../common/exec.js';
 import { internal, invalidArgument, unavailable } from '../common/errors.js';
 import type { ConfigureNetworkRequest, GuestInterface, GuestRoute } from './protocol.js';
-import { feed, startWaiting, usable } from './waiting.js';
+import { feed, StartedAhead } from './waiting.js';
 
 /** A NIC as the guest has it (/sys/class/net). */
 export interface PresentLink { name: string; mac: string }
@@ -135,20 +133,16 @@ export async function configureNetwork(req: ConfigureNetworkRequest, o: ApplyOpt
 
 const SCRIPT_TIMEOUT_MS = 20_000;
 
-/** The shell started ahead in a template's guest (see above). */
-let warmShell: ChildProcess | null = null;
+const shell = new StartedAhead('sh', ['-s']);
 
 /** A template's guest: start the shell for its clones' first ConfigureNetwork now. */
 export function prespawnNetworkShell(): void {
-  warmShell ??= startWaiting('sh', ['-s']);
+  shell.start();
 }
 
 /** Run the script in the waiting shell, else in a new one: its exit code and stderr. */
 async function runScript(script: string): Promise<{ code: number; stderr: string }> {
-  const c = warmShell;
-  warmShell = null;
-  if (!usable(c)) return exec('sh', ['-c', script], { timeoutMs: SCRIPT_TIMEOUT_MS });
-  const o = await feed(c, script, SCRIPT_TIMEOUT_MS);
+  const o = await feed(shell.take(), script, SCRIPT_TIMEOUT_MS);
   const stderr = o.stderr.toString('utf8').trim();
   if (o.error) return { code: 127, stderr: `cannot run sh: ${o.error.message}` };
   if (o.timedOut) return { code: 137, stderr: `${stderr}${stderr ? '; ' : ''}sh ran longer than ${SCRIPT_TIMEOUT_MS} ms: killed` };

@@ -54,3 +54,22 @@ export function feed(c: ChildProcess, input: Buffer | string, timeoutMs: number)
     c.stdin?.end(input);
   });
 }
+
+/** One command's process, started ahead on request and taken once; taken when none waits, one starts then. */
+export class StartedAhead {
+  private waiting: ChildProcess | null = null;
+
+  constructor(private readonly cmd: string, private readonly args: string[]) {}
+
+  /** Start it now (a template's guest), unless one already waits. */
+  start(): void {
+    this.waiting ??= startWaiting(this.cmd, this.args);
+  }
+
+  /** The waiting process if it still waits, else one started now; the next take starts anew. */
+  take(): ChildProcess {
+    const c = this.waiting;
+    this.waiting = null;
+    return usable(c) ? c : startWaiting(this.cmd, this.args);
+  }
+}

@@ -2,7 +2,7 @@
 // for its setup program and ConfigureNetwork's shell.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { feed, startWaiting, usable } from '../../src/agent/waiting.js';
+import { feed, StartedAhead, startWaiting, usable } from '../../src/agent/waiting.js';
 
 test('a waiting shell runs what it is fed: exit code and stderr; it is used up after', async () => {
   const c = startWaiting('sh', ['-s']);
@@ -19,4 +19,18 @@ test('one that runs past its time is killed and says so; a missing program is an
   assert.equal(slow.signal, 'SIGKILL');
   const missing = await feed(startWaiting('/nonexistent/tsula-clone-setup', []), Buffer.alloc(8), 10_000);
   assert.equal(missing.error?.code, 'ENOENT');
+});
+
+test('started ahead: take() gives the waiting process once, then starts one when taken', async () => {
+  const ahead = new StartedAhead('sh', ['-s']);
+  ahead.start();
+  const first = ahead.take();
+  ahead.start();
+  const second = ahead.take();
+  const third = ahead.take(); // none waited: started now
+  assert.notEqual(first.pid, second.pid);
+  assert.notEqual(second.pid, third.pid);
+  for (const [c, n] of [[first, 1], [second, 2], [third, 3]] as const) {
+    assert.equal((await feed(c, `exit ${n}\n`, 10_000)).code, n);
+  }
 });
