@@ -6,7 +6,8 @@
 //  2. pod-ready time, median of --boots: restored from the template vs a normal boot (agent
 //     from its V8 snapshot) vs the bare qemu boot of the same guest (bench/lib/bare-boot.mjs);
 //  3. RSS/PSS per qemu with 1 and 3 pods: booted; from the template with virtio-fs (each
-//     clone's RAM is a private sparse copy: virtiofsd must see it); from the template without
+//     clone's RAM is its own copy of the template's pages in use, in QEMU's memfd: virtiofsd
+//     must see it); from the template without
 //     a share (shared_fs = "none": the clones map the template's RAM copy-on-write).
 // Every qemu/virtiofsd it starts names its temp dir; they and the dir go at the end.
 import { spawnSync } from 'node:child_process';

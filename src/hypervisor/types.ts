@@ -35,12 +35,13 @@ export interface VmSpec {
   nics?: VmNic[];
   /**
    * A VM template's machine (vmm kind's templates.ts): guest RAM in `ramFile` (shared or a
-   * private copy-on-write mapping), empty hot-plug slots, no virtio-fs and no NIC on the
-   * command line (they are hot-plugged after a restore: sharedFs and nics are ignored).
-   * `restore`: wait for the saved state (-incoming defer) instead of booting. The template's
-   * boot and its clones get the same devices, which a restore requires.
+   * private copy-on-write mapping), or without one in a memfd of QEMU's that the caller fills
+   * before the restore (ram.ts); empty hot-plug slots, no virtio-fs and no NIC on the command
+   * line (they are hot-plugged after a restore: sharedFs and nics are ignored). `restore`:
+   * wait for the saved state (-incoming defer) instead of booting. The template's boot and its
+   * clones get the same devices, which a restore requires.
    */
-  template?: { ramFile: string; shareRam: boolean; restore: boolean };
+  template?: { ramFile?: string; shareRam: boolean; restore: boolean };
 }
 
 /** Hot-plug slots of a template's machine: the virtio-fs share and the NIC. */

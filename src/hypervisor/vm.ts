@@ -25,10 +25,10 @@ export interface RunningVm {
 export interface LaunchOptions {
   timeoutMs: number;
   /**
-   * Run once QEMU is up and before the agent is asked (a template's restore over QMP); a
-   * throw kills the VMM and fails the launch with its message.
+   * Run once QEMU is up and before the agent is asked (a template's restore over QMP), with
+   * the VMM's pid; a throw kills the VMM and fails the launch with its message.
    */
-  prepare?: () => Promise<void>;
+  prepare?: (vmm: { pid: number; alive: () => boolean }) => Promise<void>;
   /**
    * Called with the agent's connection as soon as it is made, before the first Ping is sent
    * (a clone sends its CloneSetup first, the Ping along: one trip through a guest whose code
@@ -155,7 +155,7 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
   }
   if (o.prepare) {
     try {
-      await o.prepare();
+      await o.prepare({ pid: child.pid!, alive: () => vm.exitCode() === null });
     } catch (e) {
       return fail(died() ?? errorMessage(e));
     }

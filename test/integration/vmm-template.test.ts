@@ -73,6 +73,8 @@ test('VM templates: the first pod makes one; clones run containers on their own 
       console.log(`# tsula run -d from the template: ${Date.now() - t0} ms (first pod, booted: run --rm ${bootMs} ms)`);
     }
     assert.equal((await restored()).length, 2, await log());
+    // a clone with a share: its RAM is QEMU's memfd, filled from the template's pages in use
+    for (const l of await restored()) assert.match(l, /ram="?memfd"?.*ramCopyMs=/, l);
     const outs: string[] = [];
     for (const [i, id] of ids.entries()) {
       const out = await d.ok(['exec', id, 'sh', '-c', 'head -c16 /dev/urandom | od -An -tx1; date +%s; grep " / " /proc/mounts; cat /proc/mounts | grep -c virtiofs']);

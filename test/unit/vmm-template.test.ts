@@ -9,8 +9,9 @@ import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { QemuHypervisor, defaultHypervisorConfig, parseVmmConfig, type VmSpec } from '../../src/hypervisor/index.js';
-import { assetsDiffer, hostCpuId, templateAssets, templateConfig, templateDir, templateKey, VmTemplates, MANIFEST, RAM_FILE, STATE_FILE } from '../../src/sandboxer/kinds/vmm/templates.js';
+import { assetsDiffer, hostCpuId, templateAssets, templateConfig, templateDir, templateKey, VmTemplates, MANIFEST, RAM_FILE, STATE_FILE, RUNS_FILE } from '../../src/sandboxer/kinds/vmm/templates.js';
 import { hotplugCommands } from '../../src/sandboxer/kinds/vmm/clone.js';
+import { copyRuns, ramRuns, runsBytes, validRuns } from '../../src/sandboxer/kinds/vmm/ram.js';
 import { setupFailure, setupInput } from '../../src/agent/clone.js';
 import { GUEST_SHARED_DIR } from '../../src/agent/paths.js';
 
@@ -45,6 +46,10 @@ test('a template\'s argv: RAM in its file, hot-plug slots, no virtio-fs or NIC; 
   const b = hv.argv(clone);
   assert.deepEqual(values(a, '-object'), ['memory-backend-file,id=mem0,size=256M,mem-path=/t/k/ram,share=on']);
   assert.deepEqual(values(b, '-object'), ['memory-backend-file,id=mem0,size=256M,mem-path=/t/k/ram,share=off']);
+  // a clone whose RAM virtiofsd must see: QEMU's memfd, the same machine otherwise
+  const withFs = hv.argv({ ...clone, template: { shareRam: true, restore: true } });
+  assert.deepEqual(values(withFs, '-object'), ['memory-backend-memfd,id=mem0,size=256M,share=on']);
+  for (const flag of ['-machine', '-device', '-append', '-incoming']) assert.deepEqual(values(withFs, flag), values(b, flag), flag);
   assert.deepEqual(values(a, '-machine'), ['q35,memory-backend=mem0']);
   assert.match(values(a, '-append')[0]!, /tsula\.agent_snapshot=off/);
   assert.deepEqual(values(a, '-incoming'), []);
@@ -109,13 +114,34 @@ test('the template key follows the machine; the manifest check refuses other ass
     await fs.writeFile(path.join(tdir, RAM_FILE), '');
     await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
     await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
+    await fs.writeFile(path.join(tdir, RUNS_FILE), '[0,4096]');
     const assets = await templateAssets(c);
-    const write = (a: typeof assets) => fs.writeFile(path.join(tdir, MANIFEST), JSON.stringify({ version: 1, key, machine: {}, assets: a, made: '', buildMs: 0 }));
+    const write = (a: typeof assets) => fs.writeFile(path.join(tdir, MANIFEST), JSON.stringify({ version: 2, key, machine: {}, assets: a, made: '', buildMs: 0 }));
     const warnings: string[] = [];
     const log = { warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m} ${JSON.stringify(f)}`), info: () => {} } as never;
     const t = new VmTemplates({ workDir: path.join(dir, 'w'), log });
     await write(assets);
     const tcg = { accel: 'tcg' as const, reason: '' };
+    assert.equal((await t.find(c, tcg))?.dir, tdir);
+    assert.deepEqual((await t.find(c, tcg))?.runs, [0, 4096]);
+    // a template made before ram.runs.json (format 1), or with runs outside its RAM, is refused
+    await fs.writeFile(path.join(tdir, RUNS_FILE), `[0,${65 * 1024 * 1024}]`);
+    assert.equal(await t.find(c, tcg), null);
+    assert.match(warnings.join('\n'), /ram\.runs\.json is missing or not a list of runs/);
+    await fs.mkdir(tdir, { recursive: true });
+    await fs.writeFile(path.join(tdir, RAM_FILE), '');
+    await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
+    await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
+    await fs.writeFile(path.join(tdir, RUNS_FILE), '[0,4096]');
+    await fs.writeFile(path.join(tdir, MANIFEST), JSON.stringify({ version: 1, key, machine: {}, assets, made: '', buildMs: 0 }));
+    assert.equal(await t.find(c, tcg), null);
+    assert.match(warnings.join('\n'), /its format is 1, not 2/);
+    await fs.mkdir(tdir, { recursive: true });
+    await fs.writeFile(path.join(tdir, RAM_FILE), '');
+    await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
+    await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
+    await fs.writeFile(path.join(tdir, RUNS_FILE), '[0,4096]');
+    await write(assets);
     assert.equal((await t.find(c, tcg))?.dir, tdir);
     await write({ ...assets, kernel: { ...assets.kernel!, size: 999 } });
     assert.equal(await t.find(c, tcg), null);
@@ -128,6 +154,7 @@ test('the template key follows the machine; the manifest check refuses other ass
       await fs.writeFile(path.join(tdir, RAM_FILE), '');
       await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
       await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
+      await fs.writeFile(path.join(tdir, RUNS_FILE), '[0,4096]');
       await write(assets);
       return (await t.find(c, tcg))!;
     };
@@ -185,4 +212,43 @@ test('the clone setup program\'s failures, in words', () => {
   assert.match(out(null, [], { signal: 'SIGKILL', timedOut: true }), /was killed by SIGKILL after 30 s/);
   const enoent = Object.assign(new Error('spawn /opt/tsula/tsula-clone-setup ENOENT'), { code: 'ENOENT' });
   assert.match(out(null, [], { error: enoent }), /the guest image has no \/opt\/tsula\/tsula-clone-setup: rebuild the guest assets \(scripts\/ensure-guest.sh\)/);
+});
+
+test('a template\'s RAM runs: the non-zero pages found once, and only they copied to the same offsets', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tpl-ram-'));
+  try {
+    const ram = path.join(dir, 'ram');
+    const page = (fill: number) => Buffer.alloc(4096, fill);
+    // a sparse 8 MiB file: data at page 0 and pages 2-3, a page of written zeros at 4, data
+    // across the 4 MiB scan boundary, and a last partial page
+    const h = await fs.open(ram, 'w');
+    await h.truncate(8 << 20);
+    await h.write(page(1), 0, 4096, 0);
+    await h.write(Buffer.concat([page(2), page(3)]), 0, 8192, 2 * 4096);
+    await h.write(page(0), 0, 4096, 4 * 4096);
+    await h.write(Buffer.concat([page(4), page(5)]), 0, 8192, (4 << 20) - 4096);
+    await h.write(Buffer.from([9]), 0, 1, (8 << 20) - 1);
+    await h.close();
+    const runs = await ramRuns(ram);
+    assert.deepEqual(runs, [0, 4096, 8192, 8192, (4 << 20) - 4096, 8192, (8 << 20) - 4096, 4096]);
+    assert.equal(runsBytes(runs), 6 * 4096);
+    assert.ok(validRuns(runs, 8 << 20));
+    for (const bad of [null, {}, [0], [0, 0], [4096, 10, 0, 10], [0, 4096, 100, 1], [(8 << 20) - 1, 2], ['0', 1], [0.5, 1]]) {
+      assert.equal(validRuns(bad, 8 << 20), false, JSON.stringify(bad));
+    }
+    // the copy goes into a file opened in place (a sealed memfd can't be truncated): what was
+    // there outside the runs stays
+    const dst = path.join(dir, 'dst');
+    await fs.writeFile(dst, Buffer.alloc(8 << 20, 0xee));
+    await copyRuns(ram, dst, runs);
+    const [a, b] = await Promise.all([fs.readFile(ram), fs.readFile(dst)]);
+    for (let i = 0; i < runs.length; i += 2) assert.ok(a.subarray(runs[i], runs[i]! + runs[i + 1]!).equals(b.subarray(runs[i], runs[i]! + runs[i + 1]!)));
+    assert.equal(b[4096], 0xee, 'a hole of the template is not written');
+    assert.equal(b.length, 8 << 20);
+    // a template file shorter than its runs: a clear error, not a clone with half its RAM
+    await fs.truncate(ram, 4 << 20);
+    await assert.rejects(copyRuns(ram, dst, runs), /is shorter than its recorded pages/);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });

@@ -62,9 +62,8 @@ export class MemfdMemory implements QemuDevice {
 
 /**
  * Guest RAM in a file (VM templates). share=on: the guest's writes land in the file (the
- * template's own boot, and a clone whose RAM virtiofsd must see: its private copy).
- * share=off: a private copy-on-write mapping, so clones share the template's pages until
- * they write them; the file is never written.
+ * template's own boot). share=off: a private copy-on-write mapping, so clones share the
+ * template's pages until they write them; the file is never written.
  */
 export class FileMemory implements QemuDevice {
   constructor(readonly id: string, readonly mib: number, readonly file: string, readonly share: boolean, readonly deviceMib = 0) {}

@@ -32,8 +32,8 @@ export class QemuHypervisor implements Hypervisor {
     // the image on virtio-pmem (PCI only) when it is DAX-ready, else on virtio-blk
     const pmemBytes = c.image && !c.disableImageNvdimm && transport === 'pci' ? daxImageBytes(c.image) : null;
     const deviceMib = pmemBytes ? Math.ceil(pmemBytes / (128 << 20)) * 128 : 0;
-    const memory = tpl ? new FileMemory('mem0', mib, tpl.ramFile, tpl.shareRam, deviceMib)
-      : fs ? new MemfdMemory('mem0', mib, deviceMib) : new Memory(mib, deviceMib);
+    const memory = tpl?.ramFile ? new FileMemory('mem0', mib, tpl.ramFile, tpl.shareRam, deviceMib)
+      : fs || tpl ? new MemfdMemory('mem0', mib, deviceMib) : new Memory(mib, deviceMib);
     // maxmem puts possible RAM above 4 GiB, for which the kernel would set aside 64 MiB of
     // SWIOTLB bounce buffers that no virtio device (no IOMMU here) ever uses
     // (before the spec's own: those may end with `--` and init's arguments)

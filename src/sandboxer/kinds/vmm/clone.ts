@@ -9,20 +9,15 @@
 // every clone shares the template's pages until it writes them). virtiofsd maps the guest's
 // RAM from the same fd as QEMU and must see the guest's writes, which a private mapping keeps
 // from it (virtiofsd fails at once on the virtqueue it can't see, and would write into the
-// template's file): with virtio-fs the clone gets its own sparse copy of the file, mapped
-// shared (only the pages the guest used; unlinked once QEMU has it open).
+// template's file): with virtio-fs the clone's RAM is QEMU's own memfd, shared, into which
+// the template's pages in use are copied while QEMU and QMP start (ram.ts).
 import { randomBytes } from '../../../common/crypto.js';
-import { promises as fs } from 'node:fs';
-import * as path from 'node:path';
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import type { AccelChoice, HypervisorConfig, RunningVm, VmPaths } from '../../../hypervisor/index.js';
 import { hypervisorFor, launchVm, stopVmm, QmpClient, TEMPLATE_SLOTS } from '../../../hypervisor/index.js';
 import { errorMessage, unavailable } from '../../../common/errors.js';
 import { GuestTasks } from './tasks.js';
 import { shellQuote, templateConfig, type Template } from './templates.js';
-
-const execFileP = promisify(execFile);
+import { copyRuns, findQemuMemfd } from './ram.js';
 
 export interface CloneRequest {
   id: string;
@@ -30,8 +25,6 @@ export interface CloneRequest {
   accel: AccelChoice;
   template: Template;
   paths: VmPaths;
-  /** The VM's dir (a copy of the RAM goes there for a moment). */
-  vmDir: string;
   netns?: string;
   /** The pod's virtio-fs: virtiofsd listening on socket (or once `ready` resolves: before the hot-plug). */
   sharedFs?: { socket: string; tag: string; ready?: Promise<void> };
@@ -43,7 +36,7 @@ export interface Clone {
   vm: RunningVm;
   tasks: GuestTasks;
   /** ms: QEMU start to device state loaded; the hot-plugs; the agent's first answer to CloneSetup done. */
-  timing: { restoreMs: number; hotplugMs: number; setupMs: number; ram: 'shared' | 'copy' };
+  timing: { restoreMs: number; hotplugMs: number; setupMs: number; ram: 'shared' | 'memfd'; ramCopyMs?: number };
 }
 
 /** The QMP arguments that hot-plug a clone's devices, in order (pure: unit-tested). */
@@ -64,14 +57,7 @@ export function hotplugCommands(cfg: HypervisorConfig, r: Pick<CloneRequest, 'sh
 export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Clone> {
   const t0 = Date.now();
   const copy = !!r.sharedFs;
-  let ramFile = r.template.ram;
-  if (copy) {
-    ramFile = path.join(r.vmDir, 'ram');
-    // sparse: only the pages the template's guest used take room
-    await execFileP('cp', ['--sparse=always', r.template.ram, ramFile]).catch((e) => {
-      throw unavailable(`cannot copy the template's RAM to ${ramFile}: ${(e as { stderr?: string }).stderr?.trim() || errorMessage(e)}`);
-    });
-  }
+  let ramCopyMs = 0;
   let qmp: QmpClient | null = null;
   let vm: RunningVm | null = null;
   let restoreMs = 0;
@@ -82,12 +68,17 @@ export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Cl
     const hv = hypervisorFor(templateConfig(r.cfg));
     vm = await launchVm(hv, {
       id: r.id, accel: r.accel.accel, paths: r.paths, ...(r.netns ? { netns: r.netns } : {}),
-      template: { ramFile, shareRam: copy, restore: true },
+      template: copy ? { shareRam: true, restore: true } : { ramFile: r.template.ram, shareRam: false, restore: true },
     }, {
       timeoutMs,
-      prepare: async () => {
+      prepare: async (vmm) => {
+        // the RAM is filled while QMP connects; it must be whole before the device state
+        // loads (virtio's state is checked against the rings in guest memory)
+        const filled = copy ? fillRam(r.template, vmm, t0 + timeoutMs).then((ms) => { ramCopyMs = ms; }) : null;
+        filled?.catch(() => { /* awaited below */ });
         qmp = await QmpClient.connect(r.paths.qmpSocket, `sandbox-${r.id}`, timeoutMs);
         await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+        await filled;
         await qmp.execute('migrate-incoming', { uri: `exec:cat ${shellQuote(r.template.state)}` });
         await qmp.waitMigration(timeoutMs);
         restoreMs = Date.now() - t0;
@@ -107,12 +98,11 @@ export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Cl
         setup.catch(() => { /* awaited below */ });
       },
     });
-    if (copy) await fs.rm(ramFile, { force: true });
     const t2 = Date.now();
     const tasks = new GuestTasks(vm.client);
     if (!setup) throw unavailable('the agent connection was made without CloneSetup');
     await setup;
-    return { vm, tasks, timing: { restoreMs, hotplugMs, setupMs: Math.max(setupDone - t2, 0), ram: copy ? 'copy' : 'shared' } };
+    return { vm, tasks, timing: { restoreMs, hotplugMs, setupMs: Math.max(setupDone - t2, 0), ...(copy ? { ram: 'memfd', ramCopyMs } : { ram: 'shared' }) } };
   } catch (e) {
     if (vm) {
       vm.client.close();
@@ -121,6 +111,15 @@ export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Cl
     throw e;
   } finally {
     (qmp as QmpClient | null)?.close();
-    if (copy) await fs.rm(ramFile, { force: true });
   }
+}
+
+/** Copy the template's pages in use into the clone's memfd: ms taken. */
+async function fillRam(t: Template, vmm: { pid: number; alive: () => boolean }, deadline: number): Promise<number> {
+  const memfd = await findQemuMemfd(vmm.pid, deadline, vmm.alive);
+  const t0 = Date.now();
+  await copyRuns(t.ram, memfd, t.runs).catch((e: unknown) => {
+    throw unavailable(`cannot copy the VM template's RAM (${t.ram}) into the guest's: ${errorMessage(e)}`);
+  });
+  return Date.now() - t0;
 }

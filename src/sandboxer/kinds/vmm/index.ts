@@ -195,7 +195,7 @@ export class VmmSandboxKind implements SandboxKind {
       if (template) {
         try {
           clone = await startClone({
-            id: sb.id, cfg: hvCfg, accel, template, paths, vmDir, hostname: hostname || 'tsula-guest',
+            id: sb.id, cfg: hvCfg, accel, template, paths, hostname: hostname || 'tsula-guest',
             ...(sb.netnsPath ? { netns: sb.netnsPath } : {}),
             ...(useFs ? { sharedFs: { socket: fsSocket, tag: SHARED_FS_TAG, ready: fsReady } } : {}),
             ...(net ? { nic: { tap: net.nic.tap, mac: net.nic.mac } } : {}),

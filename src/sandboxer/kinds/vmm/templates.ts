@@ -1,8 +1,9 @@
 // VM templates (kata's factory, enable_template): a guest booted once to "agent ready", then
 // paused and saved, so that pods start from it instead of booting (clone.ts restores one).
-// A template is three files in <template dir>/<key>/: `ram` (the guest's RAM: the template
-// VM ran with it in this file, shared), `state` (QEMU's device state, saved with
-// x-ignore-shared so the RAM is not copied into it) and manifest.json.
+// A template is four files in <template dir>/<key>/: `ram` (the guest's RAM: the template
+// VM ran with it in this file, shared), `ram.runs.json` (where in it the pages that are not
+// all zeros are: what a clone with virtio-fs copies, ram.ts), `state` (QEMU's device state,
+// saved with x-ignore-shared so the RAM is not copied into it) and manifest.json.
 //
 // The key names the machine (hypervisor binary, machine type, CPU model, vCPUs, memory,
 // accelerator, guest asset paths): a clone's devices must be the template's, or the restore
@@ -23,12 +24,15 @@ import { hypervisorFor, launchVm, pidFileProcess, stopVmm, QmpClient } from '../
 import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { takeLock } from './snapshots.js';
+import { ramRuns, runsBytes, validRuns } from './ram.js';
 import { SingleFlight } from '../../../common/singleflight.js';
 
 export const MANIFEST = 'manifest.json';
 export const RAM_FILE = 'ram';
 export const STATE_FILE = 'state';
-const VERSION = 1;
+export const RUNS_FILE = 'ram.runs.json';
+/** 2: ram.runs.json */
+const VERSION = 2;
 
 /** What identifies one input file of a template (cheap to check at every pod start). */
 export interface AssetId { path: string; size: number; mtimeMs: number }
@@ -43,8 +47,8 @@ export interface TemplateManifest {
   buildMs: number;
 }
 
-/** A usable template: where its files are. */
-export interface Template { dir: string; ram: string; state: string; manifest: TemplateManifest }
+/** A usable template: where its files are, and its RAM's non-zero runs (ram.ts). */
+export interface Template { dir: string; ram: string; state: string; manifest: TemplateManifest; runs: number[] }
 
 /** The template dir of a config: template_path, or `templates` beside the initrd. */
 export function templateDir(cfg: HypervisorConfig): string {
@@ -153,18 +157,22 @@ export class VmTemplates {
     } catch (e) {
       why = `its manifest is not JSON (${errorMessage(e)})`;
     }
+    let runs: unknown = null;
     if (!why) {
+      const size = cfg.defaultMemory * 1024 * 1024;
       const ram = await fs.stat(path.join(dir, RAM_FILE)).catch(() => null);
       const state = await fs.stat(path.join(dir, STATE_FILE)).catch(() => null);
-      if (ram?.size !== cfg.defaultMemory * 1024 * 1024) why = `its RAM file is missing or not ${cfg.defaultMemory} MiB`;
+      runs = await fs.readFile(path.join(dir, RUNS_FILE), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
+      if (ram?.size !== size) why = `its RAM file is missing or not ${cfg.defaultMemory} MiB`;
       else if (!state?.size) why = 'its device state is missing';
+      else if (!validRuns(runs, size)) why = `its ${RUNS_FILE} is missing or not a list of runs within the RAM`;
     }
     if (why) {
       this.d.log?.warn('VM template refused: it is removed and made again; pods boot normally meanwhile', { dir, reason: why });
       await removeTemplateDir(dir).catch((e) => this.d.log?.warn('cannot remove a refused VM template', { dir, err: errorMessage(e) }));
       return null;
     }
-    return { dir, ram: path.join(dir, RAM_FILE), state: path.join(dir, STATE_FILE), manifest: manifest! };
+    return { dir, ram: path.join(dir, RAM_FILE), state: path.join(dir, STATE_FILE), manifest: manifest!, runs: runs as number[] };
   }
 
   /** Make the template in the background unless it is there or being made. */
@@ -256,6 +264,8 @@ export class VmTemplates {
         qmp.close();
       }
       await stopVmm(pid, async () => {}, 5000);
+      const runs = await ramRuns(path.join(out, RAM_FILE));
+      await fs.writeFile(path.join(out, RUNS_FILE), JSON.stringify(runs) + '\n', { mode: 0o600 });
       const manifest: TemplateManifest = {
         version: VERSION, key, machine: templateMachine(cfg, accel.accel), assets, made: new Date().toISOString(), buildMs: Date.now() - t0,
       };
@@ -264,8 +274,8 @@ export class VmTemplates {
       await removeTemplateDir(dir);
       await fs.rename(out, dir);
       out = '';
-      this.d.log?.info('VM template made', { key, dir, ms: manifest.buildMs });
-      return { dir, ram: path.join(dir, RAM_FILE), state: path.join(dir, STATE_FILE), manifest };
+      this.d.log?.info('VM template made', { key, dir, ms: manifest.buildMs, ramPagesMiB: Math.round(runsBytes(runs) / (1 << 20)) });
+      return { dir, ram: path.join(dir, RAM_FILE), state: path.join(dir, STATE_FILE), manifest, runs };
     } catch (e) {
       if (throwErrors) throw e;
       if (!this.abort.signal.aborted) this.d.log?.warn('cannot make the VM template: pods boot normally', { key, err: errorMessage(e) });
