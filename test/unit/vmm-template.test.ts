@@ -110,38 +110,32 @@ test('the template key follows the machine; the manifest check refuses other ass
     const c = { ...cfg, kernel: files.vmlinuz, initrd: files.initrd, path: files.qemu, image: '', defaultMemory: 64, templatePath: path.join(dir, 't') };
     const key = templateKey(c, 'tcg');
     const tdir = path.join(dir, 't', key);
-    await fs.mkdir(tdir, { recursive: true });
-    await fs.writeFile(path.join(tdir, RAM_FILE), '');
-    await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
-    await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
-    await fs.writeFile(path.join(tdir, RUNS_FILE), '[0,4096]');
     const assets = await templateAssets(c);
-    const write = (a: typeof assets) => fs.writeFile(path.join(tdir, MANIFEST), JSON.stringify({ version: 2, key, machine: {}, assets: a, made: '', buildMs: 0 }));
+    const write = (a: typeof assets, version = 2) => fs.writeFile(path.join(tdir, MANIFEST), JSON.stringify({ version, key, machine: {}, assets: a, made: '', buildMs: 0 }));
+    /** A template's files as a build leaves them (the RAM all holes), with this manifest format. */
+    const make = async (version = 2) => {
+      await fs.mkdir(tdir, { recursive: true });
+      await fs.writeFile(path.join(tdir, RAM_FILE), '');
+      await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
+      await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
+      await fs.writeFile(path.join(tdir, RUNS_FILE), '[0,4096]');
+      await write(assets, version);
+    };
     const warnings: string[] = [];
     const log = { warn: (m: string, f?: Record<string, unknown>) => warnings.push(`${m} ${JSON.stringify(f)}`), info: () => {} } as never;
     const t = new VmTemplates({ workDir: path.join(dir, 'w'), log });
-    await write(assets);
     const tcg = { accel: 'tcg' as const, reason: '' };
+    await make();
     assert.equal((await t.find(c, tcg))?.dir, tdir);
     assert.deepEqual((await t.find(c, tcg))?.runs, [0, 4096]);
     // a template made before ram.runs.json (format 1), or with runs outside its RAM, is refused
     await fs.writeFile(path.join(tdir, RUNS_FILE), `[0,${65 * 1024 * 1024}]`);
     assert.equal(await t.find(c, tcg), null);
     assert.match(warnings.join('\n'), /ram\.runs\.json is missing or not a list of runs/);
-    await fs.mkdir(tdir, { recursive: true });
-    await fs.writeFile(path.join(tdir, RAM_FILE), '');
-    await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
-    await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
-    await fs.writeFile(path.join(tdir, RUNS_FILE), '[0,4096]');
-    await fs.writeFile(path.join(tdir, MANIFEST), JSON.stringify({ version: 1, key, machine: {}, assets, made: '', buildMs: 0 }));
+    await make(1);
     assert.equal(await t.find(c, tcg), null);
     assert.match(warnings.join('\n'), /its format is 1, not 2/);
-    await fs.mkdir(tdir, { recursive: true });
-    await fs.writeFile(path.join(tdir, RAM_FILE), '');
-    await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
-    await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
-    await fs.writeFile(path.join(tdir, RUNS_FILE), '[0,4096]');
-    await write(assets);
+    await make();
     assert.equal((await t.find(c, tcg))?.dir, tdir);
     await write({ ...assets, kernel: { ...assets.kernel!, size: 999 } });
     assert.equal(await t.find(c, tcg), null);
@@ -150,12 +144,7 @@ test('the template key follows the machine; the manifest check refuses other ass
 
     // a template whose restore failed is removed; after a second failure its key is not used
     const remake = async () => {
-      await fs.mkdir(tdir, { recursive: true });
-      await fs.writeFile(path.join(tdir, RAM_FILE), '');
-      await fs.truncate(path.join(tdir, RAM_FILE), 64 * 1024 * 1024);
-      await fs.writeFile(path.join(tdir, STATE_FILE), 'x');
-      await fs.writeFile(path.join(tdir, RUNS_FILE), '[0,4096]');
-      await write(assets);
+      await make();
       return (await t.find(c, tcg))!;
     };
     await t.restoreFailed(await remake());
