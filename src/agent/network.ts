@@ -140,6 +140,11 @@ export function prespawnNetworkShell(): void {
   shell.start();
 }
 
+/** A clone that gets no NIC: the shell started for its ConfigureNetwork exits. */
+export function releaseNetworkShell(): void {
+  shell.release();
+}
+
 /** Run the script in the waiting shell, else in a new one: its exit code and stderr. */
 async function runScript(script: string): Promise<{ code: number; stderr: string }> {
   const o = await feed(shell.take(), script, SCRIPT_TIMEOUT_MS);

@@ -104,6 +104,8 @@ export interface CloneSetupRequest {
   entropy: string;
   /** Mount the virtio-fs share tagged `tsula` at GUEST_SHARED_DIR (waiting for the device). */
   mountShared: boolean;
+  /** false: no ConfigureNetwork follows (no NIC), so the shell waiting for one is let go. */
+  network?: boolean;
 }
 export interface CloneSetupResponse { ms: number }
 

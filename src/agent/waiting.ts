@@ -66,6 +66,14 @@ export class StartedAhead {
     this.waiting ??= startWaiting(this.cmd, this.args);
   }
 
+  /** Let the waiting process go, if one waits (its stdin ends: it exits); it is returned. */
+  release(): ChildProcess | null {
+    const c = this.waiting;
+    this.waiting = null;
+    c?.stdin?.end();
+    return c;
+  }
+
   /** The waiting process if it still waits, else one started now; the next take starts anew. */
   take(): ChildProcess {
     const c = this.waiting;

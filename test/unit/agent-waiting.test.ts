@@ -34,3 +34,15 @@ test('started ahead: take() gives the waiting process once, then starts one when
     assert.equal((await feed(c, `exit ${n}\n`, 10_000)).code, n);
   }
 });
+
+test('started ahead: release() lets the waiting process go (it exits at the end of its stdin); the next take starts anew', async () => {
+  const ahead = new StartedAhead('sh', ['-s']);
+  assert.equal(ahead.release(), null, 'none waits: nothing to do');
+  ahead.start();
+  const released = ahead.release()!;
+  const code = await new Promise((r) => (released.exitCode !== null ? r(released.exitCode) : released.once('exit', r)));
+  assert.equal(code, 0, 'sh -s exits at the end of its stdin');
+  const next = ahead.take();
+  assert.notEqual(released.pid, next.pid);
+  assert.equal((await feed(next, 'exit 5\n', 10_000)).code, 5);
+});

@@ -93,7 +93,7 @@ export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Cl
       },
       // CloneSetup goes with the first Ping; nothing runs in the guest before it is done
       onConnect: (client) => {
-        setup = new GuestTasks(client).cloneSetup({ hostname: r.hostname, timeMs: Date.now(), entropy: randomBytes(64).toString('base64'), mountShared: copy })
+        setup = new GuestTasks(client).cloneSetup({ hostname: r.hostname, timeMs: Date.now(), entropy: randomBytes(64).toString('base64'), mountShared: copy, network: !!r.nic })
           .then(() => { setupDone = Date.now(); });
         setup.catch(() => { /* awaited below */ });
       },
