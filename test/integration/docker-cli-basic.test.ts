@@ -64,6 +64,29 @@ test('kill, pause and unpause refused in dockerd\'s words', async () => {
   assert.equal((await docker(d, ['rm', '-f', 'idle'])).code, 0);
 });
 
+test('docker kill returns once the container has stopped (kill then rm, kill then start); a paused one dies of it too', async () => {
+  for (let i = 0; i < 5; i++) {
+    assert.equal((await docker(d, ['run', '-d', '--name', 'kr', 'busybox', 'sleep', '300'])).code, 0);
+    if (i % 2) assert.equal((await docker(d, ['pause', 'kr'])).code, 0);
+    const kill = await docker(d, ['kill', 'kr']);
+    assert.equal(kill.code, 0, kill.stderr);
+    assert.equal((await docker(d, ['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}} {{.State.Paused}}', 'kr'])).stdout, 'exited 137 false\n');
+    if (i === 0) {
+      // restarted at once: it runs again, and another kill stops it again
+      assert.equal((await docker(d, ['start', 'kr'])).code, 0);
+      assert.equal((await docker(d, ['kill', 'kr'])).code, 0);
+      assert.equal((await docker(d, ['inspect', '-f', '{{.State.Status}}', 'kr'])).stdout, 'exited\n');
+    }
+    const rm = await docker(d, ['rm', 'kr']);
+    assert.equal(rm.code, 0, rm.stderr);
+  }
+  // another signal is only sent: the container may run on (sh ignores SIGUSR1 here)
+  assert.equal((await docker(d, ['run', '-d', '--name', 'ku', 'busybox', 'sh', '-c', 'trap "" USR1; sleep 300'])).code, 0);
+  assert.equal((await docker(d, ['kill', '-s', 'USR1', 'ku'])).code, 0);
+  assert.equal((await docker(d, ['inspect', '-f', '{{.State.Status}}', 'ku'])).stdout, 'running\n');
+  assert.equal((await docker(d, ['rm', '-f', 'ku'])).code, 0);
+});
+
 test('--log-driver none: attached output still shows, docker logs is refused as dockerd does', async () => {
   const r = await docker(d, ['run', '--name', 'nolog', '--log-driver', 'none', 'busybox', 'sh', '-c', 'echo out; exit 2']);
   assert.equal(r.code, 2, r.stderr);

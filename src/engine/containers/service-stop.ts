@@ -1,11 +1,17 @@
 // The service's kill, stop and restart (service.ts delegates), with docker's restart-policy
 // rules and iSulad-style pods, whose sandbox container stops last.
-import { failedPrecondition } from '../../common/errors.js';
+import { failedPrecondition, unavailable } from '../../common/errors.js';
 import { isEnginePodSandbox, podIdOf } from '../../common/pod-annotations.js';
 import { running, type Container } from './model.js';
 import { parseSignal, signalNumber } from './signals.js';
 import type { ContainerService } from './service.js';
 
+/**
+ * docker kill. As dockerd's: SIGKILL (the default) returns once the container has stopped
+ * (`docker kill c && docker rm c` must work): 10 s for its exit, then every process of it
+ * is killed and 2 s more; the stop signal (or any signal, when the container has no stop
+ * signal of its own) ends a pause, so that a paused container dies of it.
+ */
 export async function kill(s: ContainerService, ref: string, signal = 'SIGKILL'): Promise<void> {
   const rec = s.get(ref);
   const sig = parseSignal(signal);
@@ -13,10 +19,34 @@ export async function kill(s: ContainerService, ref: string, signal = 'SIGKILL')
   // docker: a kill is a stop by the user; with the stop signal (or SIGKILL) no restart follows
   await markManuallyStopped(s, rec);
   const stopSig = rec.config.stopSignal ? parseSignal(rec.config.stopSignal) : undefined;
-  if (!stopSig || sig === 'SIGKILL' || sig === stopSig) s.restarts.disarm(rec.id);
+  const ending = !stopSig || sig === 'SIGKILL' || sig === stopSig;
+  if (ending) s.restarts.disarm(rec.id);
   if (await endRestarting(s, rec)) return;
-  await s.runtimeOf(rec).kill(rec.id, sig);
+  const rt = s.runtimeOf(rec);
+  const exited = sig === 'SIGKILL' ? s.wait(rec.id, 'not-running') : null;
+  await rt.kill(rec.id, sig);
+  // the signal is delivered once the cgroup thaws
+  if (ending && rec.state.status === 'paused') await rt.resume(rec.id).catch(() => { /* it exited meanwhile */ });
   s.d.events.emit('container', 'kill', rec.id, s.attrs(rec, { signal: String(signalNumber(sig)) }));
+  if (!exited || await within(exited, KILL_WAIT_MS)) return;
+  await rt.kill(rec.id, 'SIGKILL', true).catch(() => {});
+  if (!(await within(exited, KILL_AGAIN_WAIT_MS))) {
+    throw unavailable(`Cannot kill container: ${ref}: tried to kill container ${rec.id}, but did not receive an exit event`);
+  }
+}
+
+const KILL_WAIT_MS = 10_000;
+const KILL_AGAIN_WAIT_MS = 2_000;
+
+/** Did `p` settle within `ms`? */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), ms); });
+  try {
+    return await Promise.race([p.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
