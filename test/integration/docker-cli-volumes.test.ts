@@ -91,6 +91,11 @@ test('anonymous volumes: the image\'s VOLUME is copied up; rm -v removes it, a n
   assert.match(vf.out, /^x$/m);
   assert.match(vf.out, /Read-only file system/);
   assert.deepEqual(JSON.parse(await inspect(vf.id, '{{json .HostConfig.VolumesFrom}}')), ['anon:ro']);
+  // a --volumes-from container that is not there is a bad parameter (dockerd's 400), not a
+  // missing image: the CLI says so and pulls nothing
+  const missing = await docker(d, ['create', '--volumes-from', 'nosuchctr', 'busybox']);
+  assert.equal(missing.code, 1);
+  assert.equal(missing.stderr, 'Error response from daemon: No such container: nosuchctr\n');
   // in use by the --volumes-from container: rm -v of anon leaves the volumes it shares
   await ok(['rm', '-v', vf.id]);
   await ok(['rm', '-v', 'anon']);

@@ -8,7 +8,7 @@
 // container until it stops (mounter.ts); at tsulad's start, running containers hold theirs.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { errorMessage, invalidArgument, notFound, TsulaError, errorKind } from '../../common/errors.js';
+import { errorMessage, invalidArgument, TsulaError, errorKind } from '../../common/errors.js';
 import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
 import type { ContainerHooks, CreateContext } from '../containers/hooks.js';
@@ -34,7 +34,7 @@ export class VolumeHooks implements ContainerHooks {
       const [ref = '', mode = '', ...rest] = entry.split(':');
       if (rest.length || (mode && mode !== 'ro' && mode !== 'rw')) throw invalidArgument(`invalid mode for volumes-from: ${entry}`);
       let other: Container;
-      try { other = this.d.containers.get(ref); } catch { throw notFound(`No such container: ${ref}`); }
+      try { other = this.d.containers.get(ref); } catch { throw invalidArgument(`No such container: ${ref}`); }
       const ro = (own: boolean) => (mode ? mode === 'ro' : own);
       for (const b of other.config.binds) fromBinds.push({ ...b, readonly: ro(b.readonly), origin: 'volumes-from', spec: undefined });
       for (const v of other.config.volumes ?? []) fromVolumes.push({ ...v, readonly: ro(v.readonly), anonymous: false, origin: 'volumes-from', spec: undefined });
