@@ -141,6 +141,16 @@ test('commit changes: CMD/ENTRYPOINT forms, ENV and LABEL pairs, EXPOSE, refusal
   assert.deepEqual(cfg.ExposedPorts, { '80/tcp': {}, '53/udp': {} });
   assert.equal(cfg.WorkingDir, '/w');
   assert.equal(cfg.User, 'nobody');
+  // the builder's rule: an ENTRYPOINT clears the container's CMD unless a CMD change came first
+  const ep: CommitConfig = { Cmd: ['sleep', '1d'] };
+  applyChanges(ep, ['ENTRYPOINT ["/bin/echo","E"]']);
+  assert.deepEqual([ep.Entrypoint, ep.Cmd], [['/bin/echo', 'E'], null]);
+  const after: CommitConfig = { Cmd: ['sleep', '1d'] };
+  applyChanges(after, ['ENTRYPOINT ["/bin/echo"]', 'CMD ["x"]']);
+  assert.deepEqual(after.Cmd, ['x']);
+  const untouched: CommitConfig = { Cmd: ['sleep', '1d'] };
+  applyChanges(untouched, ['ENV A=1']);
+  assert.deepEqual(untouched.Cmd, ['sleep', '1d']);
   assert.throws(() => applyChanges(cfg, ['RUN rm -rf /']), /run is not a valid change command/);
   assert.throws(() => applyChanges(cfg, ['CMD ["unterminated"']), /not a JSON array/);
   const m = mergeConfig({ Env: ['A=1'], Cmd: ['sh'], User: 'u' }, { Env: ['A=2', 'B=3'], Cmd: null, User: '' });

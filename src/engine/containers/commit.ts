@@ -79,6 +79,8 @@ function pairs(rest: string, what: string): Array<[string, string]> {
 
 /** Apply docker commit's --change lines to `cfg` (in place). */
 export function applyChanges(cfg: CommitConfig, changes: string[]): void {
+  // the builder's: an ENTRYPOINT clears the CMD unless a CMD came before it (one after sets it anyway)
+  let cmdSet = false;
   for (const raw of changes) {
     const line = raw.trim();
     if (!line) continue;
@@ -87,8 +89,11 @@ export function applyChanges(cfg: CommitConfig, changes: string[]): void {
     const rest = sp < 0 ? '' : line.slice(sp + 1).trim();
     if (!VALID.includes(instr)) throw invalidArgument(`${instr.toLowerCase()} is not a valid change command`);
     switch (instr) {
-      case 'CMD': cfg.Cmd = execForm(rest, 'CMD'); break;
-      case 'ENTRYPOINT': cfg.Entrypoint = execForm(rest, 'ENTRYPOINT'); break;
+      case 'CMD': cfg.Cmd = execForm(rest, 'CMD'); cmdSet = true; break;
+      case 'ENTRYPOINT':
+        cfg.Entrypoint = execForm(rest, 'ENTRYPOINT');
+        if (!cmdSet) cfg.Cmd = null;
+        break;
       case 'ENV': {
         let env = cfg.Env ?? [];
         for (const [k, v] of pairs(rest, 'ENV')) env = setEnvEntry(env, `${k}=${v}`);
