@@ -87,6 +87,27 @@ test('docker kill returns once the container has stopped (kill then rm, kill the
   assert.equal((await docker(d, ['rm', '-f', 'ku'])).code, 0);
 });
 
+test('docker ps shows the image ID once the tag a container was made from names another image, or none', async () => {
+  const busybox = (await docker(d, ['image', 'inspect', '-f', '{{.Id}}', 'busybox'])).stdout.trim();
+  assert.equal((await docker(d, ['tag', 'busybox', 'psimg:1'])).code, 0);
+  assert.equal((await docker(d, ['run', '-d', '--name', 'pi', 'psimg:1', 'sleep', '300'])).code, 0);
+  const image = async (...o: string[]) => (await docker(d, ['ps', ...o, '-f', 'name=pi', '--format', '{{.Image}}'])).stdout.trim();
+  try {
+    assert.equal(await image(), 'psimg:1');
+    assert.equal((await docker(d, ['commit', '-c', 'ENV MOVED=1', 'pi', 'psimg:2'])).code, 0);
+    assert.equal((await docker(d, ['tag', 'psimg:2', 'psimg:1'])).code, 0);
+    assert.equal(await image(), busybox.slice(7, 19));
+    assert.equal(await image('--no-trunc'), busybox);
+    assert.equal((await docker(d, ['tag', 'busybox', 'psimg:1'])).code, 0);
+    assert.equal(await image(), 'psimg:1', 'the tag names its image again');
+    assert.equal((await docker(d, ['rmi', 'psimg:1'])).code, 0);
+    assert.equal(await image(), busybox.slice(7, 19), 'the tag is gone');
+  } finally {
+    await docker(d, ['rm', '-f', 'pi']);
+    await docker(d, ['rmi', 'psimg:2']);
+  }
+});
+
 test('--log-driver none: attached output still shows, docker logs is refused as dockerd does', async () => {
   const r = await docker(d, ['run', '--name', 'nolog', '--log-driver', 'none', 'busybox', 'sh', '-c', 'echo out; exit 2']);
   assert.equal(r.code, 2, r.stderr);

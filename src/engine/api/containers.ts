@@ -4,6 +4,7 @@ import { sendJson, sendStatus, readJsonBody, boolParam, intParam, frame } from '
 import type { ContainerService } from '../containers/service.js';
 import type { ExecService } from '../containers/exec.js';
 import { running, type Container } from '../containers/model.js';
+import type { ImageStore } from '../../image/types.js';
 import { createSpecFromBody, inspectView } from './docker-model.js';
 import { detailsHead } from '../containers/log-attrs.js';
 import { readLogs } from '../containers/logs.js';
@@ -47,7 +48,10 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
         image: (ref) => cs.d.images.get(ref).then((i) => i.id, () => undefined),
       });
     const size = sizeOf && boolParam(query, 'size');
-    sendJson(res!, 200, await Promise.all(list.map(async (f) => summaryForVersion(size ? { ...f.summary, ...await sizeOf(f.c) } : { ...f.summary }, f.c, version))));
+    const image = imageShown(cs.d.images);
+    sendJson(res!, 200, await Promise.all(list.map(async (f) => summaryForVersion({
+      ...f.summary, Image: await image(f.c), ...(size ? await sizeOf(f.c) : {}),
+    }, f.c, version))));
   });
 
   r.add('GET', '/containers/{id}/json', async ({ res, params, query, version }) => {
@@ -215,6 +219,23 @@ function facts(c: Container, netId: NetworkIdOf, version: string): ContainerFact
 /** "80" is "80/tcp", as nat.Port reads it. */
 function portKey(p: string): string {
   return p.includes('/') ? p.toLowerCase() : `${p}/tcp`;
+}
+
+/**
+ * A list's Image of a container (moby's refreshImage): the reference it was created from
+ * while that still names its image, else the image's ID, so that `docker ps` shows a
+ * container runs an image whose tag has moved on (a rebuild, a pull) or was removed. One
+ * resolver per listing: each reference is looked up once.
+ */
+export function imageShown(images: Pick<ImageStore, 'get'>): (c: Container) => Promise<string> {
+  const seen = new Map<string, Promise<string | undefined>>();
+  return async (c) => {
+    const ref = c.config.imageRef;
+    if (!ref || ref === c.image) return c.image;
+    let id = seen.get(ref);
+    if (!id) seen.set(ref, id = images.get(ref).then((i) => i.id, () => undefined));
+    return (await id) === c.image ? ref : c.image;
+  };
 }
 
 /** `version`: the API version asked for (networks.ts's views); 1.41's answer by default. */

@@ -10,7 +10,7 @@ import { running, type Container } from '../containers/model.js';
 import type { ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
 import { invalidArgument } from '../../common/errors.js';
-import { summary } from './containers.js';
+import { imageShown, summary } from './containers.js';
 import { summaryForVersion } from './compat-views.js';
 import { dfBody, dfImageRow, dfKinds, dfShape, type DfParts } from './system-df.js';
 import type { VolumeStore } from '../volumes/index.js';
@@ -56,7 +56,10 @@ export function usageRoutes(r: Router, d: { cs: ContainerService; files: Contain
     }
     if (kinds.has('container')) {
       parts.containers = [];
-      for (const c of containers) parts.containers.push(summaryForVersion({ ...summary(c, undefined, version), ...(await containerSize(files, images, c)) }, c, version));
+      const image = imageShown(images);
+      for (const c of containers) {
+        parts.containers.push(summaryForVersion({ ...summary(c, undefined, version), Image: await image(c), ...(await containerSize(files, images, c)) }, c, version));
+      }
     }
     if (kinds.has('volume')) parts.volumes = d.volumes ? await d.volumes.usage() : [];
     if (kinds.has('build-cache')) parts.buildCache = [];
