@@ -79,6 +79,16 @@ test('docker cp into a running container: into a dir, to a new name, through a s
   await assert.rejects(fs.access('/etc/in.txt'), 'nothing lands on the host');
   const noDir = await docker(d, ['cp', path.join(work, 'in.txt'), 'src:/nope/dir/']);
   assert.notEqual(noDir.code, 0);
+  // a file named with a trailing "/" is not a directory (dockerd's lstat: ENOTDIR): not
+  // overwritten by a copy in, not copied out
+  const intoFile = await docker(d, ['cp', path.join(work, 'in.txt'), 'src:/data/f/']);
+  assert.notEqual(intoFile.code, 0);
+  assert.match(intoFile.stderr, /no such directory/);
+  assert.equal(await ok(['exec', 'src', 'cat', '/data/f']), 'hello\n');
+  const outOfFile = await docker(d, ['cp', 'src:/data/f/', path.join(work, 'f2')]);
+  assert.notEqual(outOfFile.code, 0);
+  assert.match(outOfFile.stderr, /not a directory/);
+  await assert.rejects(fs.access(path.join(work, 'f2')));
 });
 
 test('docker cp into the root of a running container: to a new name and into / itself', async () => {

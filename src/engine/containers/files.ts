@@ -52,9 +52,13 @@ export class ContainerFiles {
     // the running container's kernel filesystems
     const view = await this.rootfs.open(c, { mapped: abs === '/' || abs === '/.' });
     try {
-      const { host, inner } = await view.locate(abs, abs.endsWith('/') || abs.endsWith('/.'));
+      const trailing = abs.endsWith('/') || abs.endsWith('/.');
+      const { host, inner } = await view.locate(abs, trailing);
       const st = await lstat(host, view.root);
       if (!st) throw noSuchPath(abs, c);
+      // dockerd lstat()s the path with its trailing separator: a file there is ENOTDIR (so
+      // `docker cp f ctr:/file/` says no such directory instead of overwriting /file)
+      if (trailing && !st.isDirectory()) throw invalidArgument(`lstat ${abs}: not a directory`);
       return { abs, view, host, inner, st };
     } catch (e) {
       await view.release();
