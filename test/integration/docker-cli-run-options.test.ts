@@ -93,6 +93,9 @@ test('User: uid, uid:gid, name:group, --group-add; a user or group the image lac
   assert.equal(await inside(['-u', '1000:1001'], 'id -u; id -g; echo $HOME'), '1000\n1001\n/\n');
   assert.equal(await inside(['-u', 'nobody:nobody', '--group-add', '10', '--group-add', 'nobody'], 'grep -E "^(Uid|Gid|Groups)" /proc/self/status'),
     'Uid:\t65534\t65534\t65534\t65534\nGid:\t65534\t65534\t65534\t65534\nGroups:\t10 65534 \n');
+  // the primary group is among the supplementary ones too (dockerd's getUser)
+  assert.equal(await inside([], 'grep Groups /proc/self/status'), 'Groups:\t0 \n');
+  assert.equal(await inside(['-u', '1000:1001'], 'grep Groups /proc/self/status'), 'Groups:\t1001 \n');
   // an exec's -u keeps the container's --group-add groups (dockerd's getUser)
   await ok(['run', '-d', '--name', 'grouped', '--group-add', '10', 'busybox', 'sleep', '300']);
   assert.equal((await ok(['exec', '-u', '0', 'grouped', 'id', '-G'])).trim().split(' ').sort().join(' '), '0 10');

@@ -95,11 +95,13 @@ export function checkPropagation(binds: SpecOptions['binds']): void {
 
 /**
  * A process' user as dockerd's getUser makes it: `user` resolved in the rootfs with the
- * container's --group-add names, plus its numeric supplemental groups.
+ * container's --group-add names, plus its numeric supplemental groups; the primary group
+ * first among the supplementary ones (dockerd's, and containerd's ensureAdditionalGids: a
+ * process's getgroups() lists it, as a login's would).
  */
 export async function processUser(rootfs: string, user: string | undefined, k: Container['config']): Promise<ResolvedUser> {
   const u = await resolveUser(rootfs, user, k.groupNames ?? []);
-  return { ...u, additionalGids: [...new Set([...u.additionalGids, ...k.security.supplementalGroups])] };
+  return { ...u, additionalGids: [...new Set([u.gid, ...u.additionalGids, ...k.security.supplementalGroups])] };
 }
 
 export interface ContainerSpecOptions {
