@@ -309,6 +309,19 @@ test('--network host, none and container:<x>', async () => {
   assert.equal(h.out.trim(), os.hostname());
   const n = await runOut(['--network', 'none', 'busybox', 'sh', '-c', 'ls /sys/class/net']);
   assert.equal(n.out.trim(), 'lo');
+  // a running container has an endpoint on host (or none) with no address, as dockerd's;
+  // network inspect lists it; the stop leaves the network
+  for (const mode of ['host', 'none']) {
+    const id = await runD(['--network', mode, '--name', `on-${mode}`, 'busybox', 'sleep', '300']);
+    const ep = await inspect(id, `{{(index .NetworkSettings.Networks "${mode}").EndpointID}}`);
+    assert.match(ep, /^[0-9a-f]{64}$/);
+    const members = JSON.parse(await ok(['network', 'inspect', mode, '-f', '{{json .Containers}}'])) as Record<string, { Name: string; EndpointID: string; IPv4Address: string }>;
+    assert.deepEqual(members[id], { Name: `on-${mode}`, EndpointID: ep, MacAddress: '', IPv4Address: '', IPv6Address: '' });
+    await ok(['stop', '-t', '0', id]);
+    assert.equal(await inspect(id, `{{(index .NetworkSettings.Networks "${mode}").EndpointID}}`), '');
+    assert.equal(JSON.parse(await ok(['network', 'inspect', mode, '-f', '{{json .Containers}}']))[id], undefined);
+    await ok(['rm', id]);
+  }
   const host = await runD(['--name', 'nshost', 'busybox', 'sleep', '300']);
   const ip = await inspect(host, '{{.NetworkSettings.IPAddress}}');
   const c = await runOut(['--network', 'container:nshost', 'busybox', 'ip', '-4', '-o', 'addr', 'show', 'eth0']);

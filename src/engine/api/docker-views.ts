@@ -4,6 +4,7 @@
 import { running, type Container } from '../containers/model.js';
 import { versionAtLeast } from './version.js';
 import { SYSCTLS } from './network-compat.js';
+import { modeEndpointId } from '../networks/model.js';
 
 /** HostConfig's network, port, mount and restart fields. */
 export function networkHostConfigView(c: Container) {
@@ -80,7 +81,9 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
   };
   const networks: Record<string, Record<string, unknown>> = {};
   if (k.network === 'host' || k.network === 'none') {
-    networks[k.network] = legacy ? { ...zero, NetworkID: networkId(k.network) } : endpointV2(version, { NetworkID: networkId(k.network) });
+    // joined at the start, left at the stop, as dockerd's endpoint on the network
+    const joined = running(c.state) ? { EndpointID: modeEndpointId(c.id, k.network, c.state.startedAt) } : {};
+    networks[k.network] = legacy ? { ...zero, NetworkID: networkId(k.network), ...joined } : endpointV2(version, { NetworkID: networkId(k.network), ...joined });
   }
   const short = c.id.slice(0, 12);
   for (const ep of k.network === 'cni' ? n?.endpoints ?? [] : []) {

@@ -4,6 +4,8 @@
 // per network: firewall.ts). Records are kept in
 // <graph>/networks/<id>.json; `inspect`'s JSON is a view of a record.
 
+import { createHash } from '../../common/crypto.js';
+
 export type NetworkDriver = 'bridge' | 'host' | 'null';
 
 export interface IpamPool {
@@ -48,6 +50,15 @@ export interface EndpointView {
   endpointId: string;
   mac: string;
   ipv4: string;
+}
+
+/**
+ * A running container's endpoint id on host or none, which have no CNI endpoint: dockerd
+ * makes one as the container joins at its start; this one is derived from the container and
+ * that start, so it stays while the container runs and is new at each start.
+ */
+export function modeEndpointId(containerId: string, network: string, startedAt: string): string {
+  return createHash('sha256').update(`${containerId}/${network}/${startedAt}`).digest('hex');
 }
 
 /** `docker network inspect` of a record (GET /networks/{id}). */

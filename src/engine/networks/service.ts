@@ -12,9 +12,9 @@ import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
 import type { Faults } from '../../common/faults.js';
-import type { Container } from '../containers/model.js';
+import { running, type Container } from '../containers/model.js';
 import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, parseCidr, type Cidr } from './ipv4.js';
-import { networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
+import { modeEndpointId, networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
 import type { NetworkStore } from './store.js';
 import { NetworkFirewall } from './firewall.js';
 import { parseGoBool } from '../../common/gobool.js';
@@ -186,7 +186,12 @@ export class NetworkService {
   /** Running containers' endpoints on a network (docker's active endpoints). */
   endpoints(networkId: string): EndpointView[] {
     const out: EndpointView[] = [];
+    const net = this.d.store.has(networkId) ? this.d.store.get(networkId) : undefined;
     for (const c of this.containers()) {
+      // host and none: every running container in that mode, with no address
+      if ((net?.driver === 'host' || net?.driver === 'null') && c.config.network === net.name && running(c.state)) {
+        out.push({ containerId: c.id, name: c.name, endpointId: modeEndpointId(c.id, net.name, c.state.startedAt), mac: '', ipv4: '' });
+      }
       for (const e of c.state.network?.endpoints ?? []) {
         if (e.networkId === networkId) out.push({ containerId: c.id, name: c.name, endpointId: e.endpointId, mac: e.mac, ipv4: `${e.ip}/${e.prefixLen}` });
       }
