@@ -20,6 +20,9 @@ import { SANDBOXER } from '../helpers/containerd.js';
 import { DAEMON_V8_FLAGS } from '../../src/common/v8-flags.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 import { processesMarked } from '../../src/common/proc.js';
+import { create } from '@bufbuild/protobuf';
+import { AnySchema } from '@bufbuild/protobuf/wkt';
+import { PROCESS_SPEC_TYPE_URL } from '../../src/runtime/shimv2/exec.js';
 
 const execFileP = promisify(execFile);
 requirePrerequisites('sandboxer-restart', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/bin/busybox': 'busybox-static' } });
@@ -113,6 +116,33 @@ test('Task API: bad input gets NOT_FOUND / ALREADY_EXISTS', async () => {
     const d = await t.delete({ id: 'dup' });
     assert.equal(d.exitStatus, 137);
     await assert.rejects(t.state({ id: 'dup' }), (e) => codeOf(e) === Code.NOT_FOUND);
+  } finally {
+    c.close();
+  }
+});
+
+test('Task API: an exec whose start fails ends a pending Wait at once (runc-v2\'s), Kill says not created, Delete works', async () => {
+  const c = await TtrpcClient.connect(s.taskSock);
+  const t = c.service(Task);
+  try {
+    const b = await s.bundle('exfail', ['sleep', '300']);
+    await t.create({ id: 'exfail', bundle: b });
+    await t.start({ id: 'exfail' });
+    const spec = JSON.parse(await fs.readFile(path.join(b, 'config.json'), 'utf8')) as { process: Record<string, unknown> };
+    const proc = { ...spec.process, args: ['/nonexist'], terminal: false };
+    await t.exec({ id: 'exfail', execId: 'e1', spec: create(AnySchema, { typeUrl: PROCESS_SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(proc)) }) });
+    const pending = t.wait({ id: 'exfail', execId: 'e1' });
+    const t0 = Date.now();
+    await assert.rejects(t.start({ id: 'exfail', execId: 'e1' }), /nonexist/);
+    const w = await pending;
+    assert.ok(Date.now() - t0 < 5000, 'the Wait ended with the failed start');
+    assert.equal(w.exitStatus, 0);
+    assert.equal((await t.wait({ id: 'exfail', execId: 'e1' })).exitStatus, 0, 'a later Wait returns at once too');
+    await assert.rejects(t.kill({ id: 'exfail', execId: 'e1', signal: 9 }), (e) => codeOf(e) === Code.FAILED_PRECONDITION && /process not created/.test(String(e)));
+    await t.delete({ id: 'exfail', execId: 'e1' });
+    await t.kill({ id: 'exfail', signal: 9 });
+    assert.equal((await t.wait({ id: 'exfail' })).exitStatus, 137);
+    await t.delete({ id: 'exfail' });
   } finally {
     c.close();
   }

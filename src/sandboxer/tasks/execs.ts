@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { createHash } from '../../common/crypto.js';
-import { alreadyExists, errorMessage, invalidArgument, notFound } from '../../common/errors.js';
+import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
 import type { Process } from '../../oci/types.js';
 import { DRAIN_MS, noStdio, type FifoPaths } from './io.js';
 import { openProcessIo } from './io-direct.js';
@@ -59,6 +59,10 @@ export async function startExec(ops: TaskOps, t: Task, e: ExecEntry): Promise<nu
   } catch (err) {
     e.io?.close();
     e.status = 'created';
+    // as runc-v2: a pending Wait returns (status 0, no exit time), or containerd's CRI exec
+    // waits out its minute for one
+    e.startFailed = true;
+    for (const w of e.waiters.splice(0)) w();
     throw err;
   }
   ops.publish(t, '/tasks/exec-started', 'execStarted', { containerId: t.rec.id, execId: e.execId, pid: e.pid });
@@ -66,6 +70,8 @@ export async function startExec(ops: TaskOps, t: Task, e: ExecEntry): Promise<nu
 }
 
 export async function killExec(e: ExecEntry, signal: number): Promise<void> {
+  // runc-v2's words and codes
+  if (e.status === 'created') throw failedPrecondition('process not created');
   if (e.status !== 'running') throw notFound('process already finished');
   try {
     if (e.kill) await e.kill(signal); else process.kill(e.pid, signal);
@@ -76,7 +82,7 @@ export async function killExec(e: ExecEntry, signal: number): Promise<void> {
 
 /** Resolves once the exec's process exited. */
 export async function waitExec(e: ExecEntry): Promise<ExitInfo> {
-  if (e.status !== 'stopped') await new Promise<void>((r) => e.waiters.push(r));
+  if (e.status !== 'stopped' && !e.startFailed) await new Promise<void>((r) => e.waiters.push(r));
   return execExit(e);
 }
 
@@ -84,6 +90,8 @@ export async function deleteExec(t: Task, e: ExecEntry): Promise<ExitInfo> {
   if (e.status === 'running') throw stateError('delete', 'running');
   await e.io?.drained(DRAIN_MS); // as runc-v2's delete waits for its copy
   e.io?.close();
+  // a Wait still pending (an exec never started) ends with it
+  for (const w of e.waiters.splice(0)) w();
   t.execs.delete(e.execId);
   await fs.rm(e.dir, { recursive: true, force: true });
   return execExit(e);

@@ -26,6 +26,8 @@ export interface ExecEntry {
   exitStatus: number;
   exitedAt: Date | null;
   waiters: Array<() => void>;
+  /** Its Start failed: it stays created, and a Wait returns at once (runc-v2's closed waitBlock). */
+  startFailed?: boolean;
   /** The runtime's own signalling (a guest pid means nothing here); absent: a host pid. */
   kill?: (signal: number) => Promise<void>;
 }
