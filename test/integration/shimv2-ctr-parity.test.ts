@@ -5,6 +5,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { TestContainerd } from '../helpers/containerd.js';
 import { waitFor } from '../helpers/daemon.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
@@ -72,6 +74,30 @@ test('ctr run --rm: exit codes 3, 127 for a missing command, 137 after a SIGKILL
       await run;
     }
   });
+});
+
+test('--log-uri: file:// gets both streams appended; binary:// runs the logger with the streams on fds 3 and 4, its args and env', { timeout: 120_000 }, async () => {
+  // a logger as containerd documents one: ready by closing fd 5, then each stream to a file
+  const logger = path.join(c.dir, 'logger.sh');
+  await fs.writeFile(logger, `#!/bin/sh\nout="$2"\necho "$CONTAINER_NAMESPACE $CONTAINER_ID $1 $2" > "$out.env"\nexec 5>&-\ncat <&3 > "$out.1" &\ncat <&4 > "$out.2"\nwait\n`, { mode: 0o755 });
+  const r = await same('log uri', async (rt, id) => {
+    const file = path.join(c.dir, `${id('lf')}.log`);
+    const f = await c.ctr(['run', '--rm', ...rtArg(rt), '--log-uri', `file://${file}`, IMAGE, id('lf'), 'sh', '-c', 'echo to-log; echo err-log >&2; exit 3']);
+    const fileText = await fs.readFile(file, 'utf8').catch((e: Error) => e.message);
+    const ex = path.join(c.dir, `${id('le')}.log`);
+    assert.equal((await c.ctr(['run', '-d', ...rtArg(rt), IMAGE, id('le'), 'sleep', '300'])).code, 0);
+    // ("t": the helper adds --fifo-dir to "task exec", which ctr refuses with --log-uri)
+    const e = await c.ctr(['t', 'exec', '--exec-id', 'x1', '--log-uri', `file://${ex}`, id('le'), 'sh', '-c', 'echo from-exec']);
+    await remove(id('le'));
+    const out = path.join(c.dir, `${id('lb')}`);
+    const b = await c.ctr(['run', '--rm', ...rtArg(rt), '--log-uri', `binary://${logger}?out=${out}`, IMAGE, id('lb'), 'sh', '-c', 'echo to-bin; echo err-bin >&2']);
+    await waitFor(async () => (await fs.readFile(`${out}.2`, 'utf8').catch(() => '')) === 'err-bin\n', 10_000, 'the logger\'s stderr');
+    const bin = await Promise.all(['env', '1', '2'].map((x) => fs.readFile(`${out}.${x}`, 'utf8').catch((err: Error) => err.message)));
+    return { file: [f.code, fileText.split('\n').sort().join('|')], exec: [e.code, await fs.readFile(ex, 'utf8').catch((err: Error) => err.message)], binary: [b.code, bin] };
+  });
+  assert.deepEqual(r.file, [3, '|err-log|to-log']);
+  assert.deepEqual(r.exec, [0, 'from-exec\n']);
+  assert.deepEqual(r.binary, [0, [`tsula ID-lb out ${path.join(c.dir, 'ID-lb')}\n`, 'to-bin\n', 'err-bin\n']]);
 });
 
 test('run -d, exec, ps, pause/resume, kill, metrics and delete: the same statuses, codes and words', { timeout: 120_000 }, async () => {

@@ -65,7 +65,7 @@ export async function createTask(ops: TaskOps, c: CreateTask): Promise<Task> {
     await adaptSpec(spec, c.bundle);
     if (sandboxId) ops.sandboxes.joinSpec(sandboxId, spec);
     const rt = await ops.rt(rec);
-    const { io, direct } = await openProcessIo(rt, c, c.terminal);
+    const { io, direct } = await openProcessIo(rt, c, c.terminal, { id: rec.id, namespace: rec.namespace });
     t.io = io;
     // stdinOnce: our attach connection going away (CloseIO) is the container's stdin EOF
     try {

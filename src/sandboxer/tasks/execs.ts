@@ -36,7 +36,7 @@ export async function startExec(ops: TaskOps, t: Task, e: ExecEntry): Promise<nu
   if (t.rec.status !== 'running') throw stateError('exec', t.rec.status);
   const attach = !noStdio(e.paths);
   const rt = await ops.rt(t.rec);
-  const { io, direct } = attach ? await openProcessIo(rt, e.paths, !!e.process.terminal) : { io: null, direct: null };
+  const { io, direct } = attach ? await openProcessIo(rt, e.paths, !!e.process.terminal, { id: e.execId, namespace: t.rec.namespace }) : { io: null, direct: null };
   e.io = io;
   e.status = 'running';
   try {

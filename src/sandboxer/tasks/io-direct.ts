@@ -13,14 +13,16 @@ import { closeSync, constants, openSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import type { Runtime, StdioFds, StdioStream } from '../../runtime/types.js';
 import { FifoPump, type FifoPaths, type TaskIo } from './io.js';
+import type { LogOwner } from './log-uri.js';
 
 /**
  * A process' stdio: the FIFOs themselves where the runtime takes them and there is no
- * terminal (direct: give its fds to the runtime, then release()), else a copying pump.
+ * terminal (direct: give its fds to the runtime, then release()), else a copying pump (and
+ * for a log URI, log-uri.ts).
  */
-export async function openProcessIo(rt: Runtime, paths: FifoPaths, terminal: boolean): Promise<{ io: TaskIo; direct: FifoPassthrough | null }> {
+export async function openProcessIo(rt: Runtime, paths: FifoPaths, terminal: boolean, owner: LogOwner): Promise<{ io: TaskIo; direct: FifoPassthrough | null }> {
   const direct = rt.directStdio && !terminal ? await FifoPassthrough.open(paths) : null;
-  return { io: direct ?? await FifoPump.open(paths), direct };
+  return { io: direct ?? await FifoPump.open(paths, owner), direct };
 }
 
 export class FifoPassthrough implements TaskIo {

@@ -18,8 +18,10 @@
 //   closing the exec's output before it read it all.
 import { constants, openSync, readSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
+import type { Writable } from 'node:stream';
 import type { StdioStream } from '../../runtime/types.js';
 import { Backpressure } from '../../runtime/backpressure.js';
+import { isLogUri, openLogUri, type LogOwner } from './log-uri.js';
 
 /** Output queued for a FIFO nobody reads, per stream, before we start dropping it (a stream we cannot pause). */
 const MAX_QUEUED = 4 << 20;
@@ -57,8 +59,10 @@ export interface TaskIo {
 }
 
 export class FifoPump implements TaskIo {
-  private out: net.Socket | null = null;
-  private err: net.Socket | null = null;
+  private out: Writable | null = null;
+  private err: Writable | null = null;
+  /** A log URI's logger (log-uri.ts), ended at close(). */
+  private sinkClose: (() => void) | null = null;
   private in: net.Socket | null = null;
   private inFd = -1;
   private stream: StdioStream | null = null;
@@ -70,7 +74,8 @@ export class FifoPump implements TaskIo {
 
   private constructor(readonly paths: FifoPaths) {}
 
-  static async open(paths: FifoPaths): Promise<FifoPump> {
+  /** `owner`: whose output, for a log URI's logging binary. */
+  static async open(paths: FifoPaths, owner: LogOwner): Promise<FifoPump> {
     const p = new FifoPump(paths);
     const open = async (file: string, readable: boolean): Promise<net.Socket | null> => {
       if (!file) return null;
@@ -83,8 +88,14 @@ export class FifoPump implements TaskIo {
       return s;
     };
     try {
-      p.out = await open(paths.stdout, false);
-      p.err = paths.stderr === paths.stdout ? p.out : await open(paths.stderr, false);
+      if (isLogUri(paths.stdout)) {
+        // containerd gives the same URI for both streams
+        const sink = await openLogUri(paths.stdout, owner);
+        [p.out, p.err, p.sinkClose] = [sink.out, sink.err, sink.close];
+      } else {
+        p.out = await open(paths.stdout, false);
+        p.err = paths.stderr === paths.stdout ? p.out : await open(paths.stderr, false);
+      }
       p.in = await open(paths.stdin, true);
     } catch (e) {
       p.close();
@@ -96,7 +107,7 @@ export class FifoPump implements TaskIo {
   /** Start copying between the FIFOs and a process' attach stream. */
   connect(stream: StdioStream): void {
     this.stream = stream;
-    const gate = Backpressure.of<net.Socket>(stream);
+    const gate = Backpressure.of<Writable>(stream);
     stream.onOutput((s, d) => {
       const dst = s === 2 ? (this.err ?? this.out) : this.out;
       if (!dst || dst.destroyed) return;
@@ -173,7 +184,7 @@ export class FifoPump implements TaskIo {
   private endOutput(): void {
     this.finish();
     this.exited = true;
-    for (const s of [this.out, this.err]) if (s && !s.destroyed) s.end(() => s.destroy());
+    for (const s of new Set([this.out, this.err])) if (s && !s.destroyed) s.end(() => s.destroy());
     this.stream?.close();
     this.stream = null;
     this.out = this.err = null;
@@ -184,6 +195,8 @@ export class FifoPump implements TaskIo {
     this.endOutput();
     this.in?.destroy();
     this.in = null;
+    this.sinkClose?.();
+    this.sinkClose = null;
   }
 }
 

@@ -282,7 +282,7 @@ export class TaskManager {
           if (rec.directIo) {
             t.io = await FifoPassthrough.reopen(rec);
           } else {
-            t.io = await FifoPump.open(rec);
+            t.io = await FifoPump.open(rec, { id: rec.id, namespace: rec.namespace });
             t.io.connect(await rt.attach(rec.key, rec.dir));
           }
         } catch (e) {
