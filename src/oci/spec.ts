@@ -34,6 +34,8 @@ export interface SpecOptions {
    * absent one is the container's own. A joined UTS namespace keeps the pod's hostname.
    */
   join?: { ipc?: string; uts?: string; pid?: string };
+  /** A cgroup namespace of its own (docker's --cgroupns private): its cgroup is its "/". */
+  cgroupns?: boolean;
   /** Host devices made available in the container (CRI's devices). */
   devices?: Array<{ hostPath: string; containerPath: string; permissions: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number }>;
   /** Replace the default masked / read-only path lists (CRI gives its own). */
@@ -221,6 +223,7 @@ function namespaces(o: SpecOptions): LinuxNamespace[] {
     ns.push(j ? { type, path: j } : { type });
   }
   ns.push({ type: 'mount' });
+  if (o.cgroupns) ns.push({ type: 'cgroup' });
   if (o.network === 'none') ns.push({ type: 'network' });
   else if (o.network !== 'host') {
     if (!path.isAbsolute(o.network.netnsPath)) throw invalidArgument(`netns path ${o.network.netnsPath} is not absolute`);

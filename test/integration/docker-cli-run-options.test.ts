@@ -89,6 +89,23 @@ test('-P publishes every exposed port of the image; the ports are gone once it s
   await ok(['rm', '-f', 'pall']);
 });
 
+test('--cgroupns private: a cgroup namespace of its own, its cgroup its "/"; the default is dockerd\'s for this host\'s cgroup version', async () => {
+  const { readlinkSync } = await import('node:fs');
+  const hostNs = readlinkSync('/proc/self/ns/cgroup');
+  const priv = (await inside(['--cgroupns', 'private'], 'readlink /proc/self/ns/cgroup; grep -c ":/$" /proc/self/cgroup')).split('\n');
+  assert.notEqual(priv[0], hostNs);
+  assert.ok(Number(priv[1]) >= 1, `its own cgroup is "/": ${priv.join(' ')}`);
+  assert.equal((await inside(['--cgroupns', 'host'], 'readlink /proc/self/ns/cgroup')).trim(), hostNs);
+  const id = (await ok(['create', '--cgroupns', 'private', 'busybox', 'true'])).trim();
+  const dflt = (await ok(['create', 'busybox', 'true'])).trim();
+  try {
+    assert.equal((await ok(['inspect', '-f', '{{.HostConfig.CgroupnsMode}}', id])).trim(), 'private');
+    assert.equal((await ok(['inspect', '-f', '{{.HostConfig.CgroupnsMode}}', dflt])).trim(), existsSync('/sys/fs/cgroup/cgroup.controllers') ? 'private' : 'host');
+  } finally {
+    await ok(['rm', id, dflt]);
+  }
+});
+
 test('User: uid, uid:gid, name:group, --group-add; a user or group the image lacks is dockerd\'s error', async () => {
   assert.equal(await inside(['-u', '1000:1001'], 'id -u; id -g; echo $HOME'), '1000\n1001\n/\n');
   assert.equal(await inside(['-u', 'nobody:nobody', '--group-add', '10', '--group-add', 'nobody'], 'grep -E "^(Uid|Gid|Groups)" /proc/self/status'),

@@ -181,7 +181,7 @@ function hostConfigView(c: Container) {
     VolumesFrom: net.VolumesFrom,
     CapAdd: k.security.capAdd.length ? k.security.capAdd : null,
     CapDrop: k.security.capDrop.length ? k.security.capDrop : null,
-    CgroupnsMode: 'host',
+    CgroupnsMode: k.cgroupns ?? 'host',
     Dns: net.Dns, DnsOptions: net.DnsOptions, DnsSearch: net.DnsSearch,
     ExtraHosts: net.ExtraHosts,
     GroupAdd: groups.length ? groups : null,

@@ -2,6 +2,7 @@
 // NetworkingConfig's endpoints, ports, DNS, hosts), mounts, the restart policy, --init, devices, groups,
 // /dev/shm, shared namespaces, sysctls, the log driver and its options. Each is mapped onto the engine's
 // CreateSpec or refused with a 400 that names it: none is accepted and dropped.
+import { existsSync } from 'node:fs';
 import type * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
 import { fromHumanSize } from '../../common/sizes.js';
@@ -168,6 +169,13 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
 }
 
 /** dockerd's Valid() of each mode: what it takes at all (tsulad takes fewer). */
+let unified: boolean | undefined;
+/** dockerd's default cgroup namespace mode on this host: private on cgroup v2 (unified), host on v1. */
+function defaultCgroupns(): 'private' | 'host' {
+  unified ??= existsSync('/sys/fs/cgroup/cgroup.controllers');
+  return unified ? 'private' : 'host';
+}
+
 const DOCKER_MODES: Record<string, { word: string; valid: (v: string) => boolean }> = {
   ipc: { word: 'IPC', valid: (v) => ['none', 'private', 'shareable', 'host'].includes(v) || /^container:.+/.test(v) },
   pid: { word: 'PID', valid: (v) => v === 'host' || /^container:.+/.test(v) },
@@ -240,7 +248,8 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   if (shared.pid || shared.ipc) out.sharedNamespaces = Object.fromEntries(Object.entries(shared).filter(([, v]) => v)) as { pid?: string; ipc?: string };
   if (hc.IpcMode === 'shareable') out.ipcShareable = true;
   hostOrPrivate(hc.UsernsMode, 'userns');
-  hostOrPrivate(hc.CgroupnsMode, 'cgroupns');
+  // dockerd's default-cgroupns-mode: private on cgroup v2, host on v1
+  out.cgroupns = hostOrPrivate(hc.CgroupnsMode, 'cgroupns') ? 'host' : hc.CgroupnsMode === 'private' ? 'private' : defaultCgroupns();
   if (hc.Sysctls && Object.keys(hc.Sysctls).length) out.sysctls = hc.Sysctls;
   const log = hc.LogConfig;
   if (log?.Type === 'none' || log?.Type === 'local') out.logDriver = log.Type;

@@ -265,6 +265,8 @@ export interface CreateSpec {
   init?: boolean;
   /** /dev/shm's size in bytes (0: the default 64 MiB). */
   shmSize?: number;
+  /** docker's --cgroupns (its default made explicit at create: private on cgroup v2, host on v1); absent: host. */
+  cgroupns?: 'private' | 'host';
   /** Namespaces shared with the host (docker's --pid host, --uts host, --ipc host). */
   hostNamespaces?: { pid?: boolean; uts?: boolean; ipc?: boolean };
   /** Namespaces of another container joined at each start (docker's --pid/--ipc container:<ref>, the ref as given). */

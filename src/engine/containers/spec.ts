@@ -162,6 +162,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     binds,
     network: networkOf(c),
     ...(Object.keys(join).length ? { join } : {}),
+    ...(k.cgroupns === 'private' ? { cgroupns: true } : {}),
     annotations: k.annotations,
     limits: await ociResources(k.resources),
     oomScoreAdj: k.resources.OomScoreAdj || undefined,
