@@ -107,6 +107,23 @@ test('--until ahead: everything kept up to then, what comes meanwhile, and the e
   assert.ok(ev.lines().includes('create during1'), ev.lines().join('\n'));
 });
 
+test('docker stop and restart log a kill event for each signal: 15, then 9 at the timeout, before the die', async () => {
+  const since = now();
+  await ok(['run', '-d', '--name', 'stop1', 'busybox', 'sh', '-c', 'trap "exit 0" TERM; while :; do sleep 0.1; done']);
+  await ok(['stop', '-t', '5', 'stop1']); // it ends at the SIGTERM
+  // a PID 1 that ignores SIGTERM: SIGKILL after the timeout
+  await ok(['run', '-d', '--name', 'stop2', 'busybox', 'sh', '-c', 'trap "" TERM; while :; do sleep 0.1; done']);
+  await ok(['restart', '-t', '1', 'stop2']);
+  await ok(['rm', '-f', 'stop1', 'stop2']);
+  const until = now();
+  const r = await docker(d, ['events', '--since', since, '--until', until, '--filter', 'event=kill', '--filter', 'event=die', '--filter', 'event=stop', '--filter', 'event=restart',
+    '--format', '{{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.signal}}'], { timeoutMs: 15_000 });
+  assert.equal(r.code, 0, r.stderr);
+  const of = (name: string) => r.stdout.split('\n').filter((l) => l.includes(` ${name} `) || l.endsWith(` ${name}`)).map((l) => l.replace(' <no value>', '').trim());
+  assert.deepEqual(of('stop1').slice(0, 3), ['kill stop1 15', 'die stop1', 'stop stop1']);
+  assert.deepEqual(of('stop2').slice(0, 5), ['kill stop2 15', 'kill stop2 9', 'die stop2', 'stop stop2', 'restart stop2']);
+});
+
 test('--since after --until is refused', async () => {
   const r = await docker(d, ['events', '--since', '2000', '--until', '1000']);
   assert.notEqual(r.code, 0);

@@ -91,10 +91,15 @@ export async function stop(s: ContainerService, ref: string, timeout?: number, s
   const sig = callerSig ?? parseSignal(rec.config.stopSignal || 'SIGTERM');
   // dockerd: the caller's -t, else the container's StopTimeout, else 10; negative waits forever
   const t = timeout ?? rec.config.stopTimeout ?? 10;
+  // each signal is a `kill` event, as dockerd's stop logs them (15, then 9 at the timeout);
+  // logged as it goes, so that it comes before the exit's `die`
+  const killing = (signal: string) => s.d.events.emit('container', 'kill', rec.id, s.attrs(rec, { signal: String(signalNumber(signal)) }));
+  killing(sig);
   await rt.kill(rec.id, sig).catch(() => {});
   if (rec.state.status === 'paused') await rt.resume(rec.id).catch(() => {});
   const timedOut = t < 0 ? await exited.then(() => false) : await Promise.race([exited.then(() => false), sleep(t * 1000).then(() => true)]);
   if (timedOut && running(rec.state)) {
+    killing('SIGKILL');
     await rt.kill(rec.id, 'SIGKILL', true).catch(() => {});
     await exited;
   }
