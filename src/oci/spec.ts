@@ -36,6 +36,8 @@ export interface SpecOptions {
   join?: { ipc?: string; uts?: string; pid?: string };
   /** A cgroup namespace of its own (docker's --cgroupns private): its cgroup is its "/". */
   cgroupns?: boolean;
+  /** More device cgroup rules (docker's --device-cgroup-rule), after the defaults and the devices'. */
+  deviceRules?: LinuxDeviceCgroup[];
   /** Host devices made available in the container (CRI's devices). */
   devices?: Array<{ hostPath: string; containerPath: string; permissions: string; type: 'c' | 'b'; major: number; minor: number; fileMode: number; uid: number; gid: number }>;
   /** Replace the default masked / read-only path lists (CRI gives its own). */
@@ -282,6 +284,7 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
       spec.linux.resources!.devices!.push(...o.devices.map((d) => ({ allow: true, type: d.type, major: d.major, minor: d.minor, access: d.permissions || rwm })));
     }
   }
+  if (!privileged && o.deviceRules?.length) spec.linux.resources!.devices!.push(...o.deviceRules.map((r) => ({ ...r })));
   if (!privileged) {
     spec.linux.maskedPaths = [...(o.maskedPaths ?? MASKED_PATHS)];
     spec.linux.readonlyPaths = [...(o.readonlyPaths ?? READONLY_PATHS)];

@@ -156,6 +156,19 @@ test('--read-only, --tmpfs with options, --ulimit, --pids-limit, --shm-size, --s
   await refused(['run', '--rm', '--network', 'host', '--sysctl', 'net.ipv4.ip_forward=1', 'busybox', 'true'], /sysctl 'net\.ipv4\.ip_forward' not allowed in host network namespace/);
 });
 
+test('--device-cgroup-rule: a node made in the container opens with the rule, not without; a bad rule is dockerd\'s error', { skip: !existsSync('/dev/fuse') && 'no /dev/fuse on this host' }, async () => {
+  const open = 'mknod /dev/f c 10 229 && exec 3<>/dev/f && echo opened';
+  assert.equal((await inside(['--device-cgroup-rule', 'c 10:229 rwm'], open)).trim(), 'opened');
+  assert.equal((await inside(['--device-cgroup-rule', 'c 10:* rwm'], open)).trim(), 'opened');
+  const without = await docker(d, ['run', '--rm', 'busybox', 'sh', '-c', open]);
+  assert.notEqual(without.code, 0);
+  assert.match(without.stderr, /Operation not permitted/);
+  assert.equal((await ok(['create', '--device-cgroup-rule', 'c 10:229 rwm', 'busybox'])).length > 0, true);
+  const bad = await docker(d, ['create', '--device-cgroup-rule', 'x 1:2 rwm', 'busybox']);
+  assert.notEqual(bad.code, 0);
+  assert.match(bad.stderr, /invalid device cgroup rule format|is not a valid device cgroup rule|invalid argument/);
+});
+
 test('--cap-add/--cap-drop (ALL), --privileged with the host\'s devices, --device, --security-opt', async () => {
   assert.equal(await inside(['--cap-drop', 'ALL', '--cap-add', 'NET_ADMIN'], 'grep CapEff /proc/self/status'), 'CapEff:\t0000000000001000\n');
   await refused(['run', '--rm', '--cap-add', 'BOGUS', 'busybox', 'true'], /invalid CapAdd: unknown capability: "BOGUS"/);

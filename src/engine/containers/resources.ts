@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import type * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
 import type { Zod } from '../../common/lazy-schema.js';
-import type { LinuxBlockIO, LinuxCPU, LinuxMemory, LinuxResources } from '../../oci/types.js';
+import type { LinuxBlockIO, LinuxCPU, LinuxDeviceCgroup, LinuxMemory, LinuxResources } from '../../oci/types.js';
 import { parseUintList, uintListCovers, type SysInfo } from '../../oci/sysinfo.js';
 
 /**
@@ -261,7 +261,7 @@ export function verifyResources(r: ResourceConfig, sys: SysInfo, o: { update?: b
     }
   }
   // (HostConfig.Devices are the engine's devices: api/docker-runopts.ts)
-  if (r.DeviceCgroupRules?.length) bad('HostConfig.DeviceCgroupRules: device cgroup rules (--device-cgroup-rule) are not supported by tsula yet');
+  for (const rule of r.DeviceCgroupRules ?? []) if (!DEVICE_RULE.test(rule)) bad(`invalid device cgroup rule format: '${rule}'`);
   if (r.DeviceRequests?.length) bad('HostConfig.DeviceRequests: device requests (--gpus) are not supported by tsula yet');
   if (r.CgroupParent !== '' && (r.CgroupParent.split('/').includes('..') || r.CgroupParent.includes('\0'))) {
     bad(`invalid CgroupParent "${r.CgroupParent}": it must not contain ".."`);
@@ -321,6 +321,18 @@ async function deviceNumbers(r: ResourceConfig): Promise<Map<string, { major: nu
     }
   }
   return out;
+}
+
+/** dockerd's deviceCgroupRuleRegex: "c 10:229 rwm", "b *:* m". */
+const DEVICE_RULE = /^([acb]) ([0-9]+|\*):([0-9]+|\*) ([rwm]{1,3})$/;
+
+/** --device-cgroup-rule's rules as the spec's device cgroup entries (checked at create). */
+export function deviceCgroupRules(rules: string[]): LinuxDeviceCgroup[] {
+  return rules.map((rule) => {
+    const [, type, major, minor, access] = DEVICE_RULE.exec(rule) ?? [];
+    if (!type) throw invalidArgument(`invalid device cgroup rule format: '${rule}'`);
+    return { allow: true, type, ...(major !== '*' ? { major: Number(major) } : {}), ...(minor !== '*' ? { minor: Number(minor) } : {}), access };
+  });
 }
 
 /** The OCI form of the limits (devices rules are the spec builder's). */

@@ -14,7 +14,7 @@ import { resolveUser, type ResolvedUser } from '../../oci/user.js';
 import type { SeccompProfile } from '../../oci/seccomp.js';
 import { failedPrecondition, invalidArgument } from '../../common/errors.js';
 import { mountOf } from '../../storage/mounts.js';
-import { cgroupsPath, ociResources } from './resources.js';
+import { cgroupsPath, deviceCgroupRules, ociResources } from './resources.js';
 import { findInit, noInitError } from './run-options.js';
 
 /** Where --init's docker-init is bound, as docker does. */
@@ -165,6 +165,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     ...(k.cgroupns === 'private' ? { cgroupns: true } : {}),
     annotations: k.annotations,
     limits: await ociResources(k.resources),
+    ...(k.resources.DeviceCgroupRules?.length ? { deviceRules: deviceCgroupRules(k.resources.DeviceCgroupRules) } : {}),
     oomScoreAdj: k.resources.OomScoreAdj || undefined,
     ulimits: k.ulimits,
     noNewPrivileges: k.security.noNewPrivileges,
