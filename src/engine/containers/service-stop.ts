@@ -38,15 +38,9 @@ export async function kill(s: ContainerService, ref: string, signal = 'SIGKILL')
 const KILL_WAIT_MS = 10_000;
 const KILL_AGAIN_WAIT_MS = 2_000;
 
-/** Did `p` settle within `ms`? */
-async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((r) => { timer = setTimeout(() => r(false), ms); });
-  try {
-    return await Promise.race([p.then(() => true, () => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
+/** Did `p` settle within `ms`? (sleep's timer is unref'd: one left running holds nothing up) */
+function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return Promise.race([p.then(() => true, () => true), sleep(ms).then(() => false)]);
 }
 
 /**
@@ -97,7 +91,7 @@ export async function stop(s: ContainerService, ref: string, timeout?: number, s
   killing(sig);
   await rt.kill(rec.id, sig).catch(() => {});
   if (rec.state.status === 'paused') await rt.resume(rec.id).catch(() => {});
-  const timedOut = t < 0 ? await exited.then(() => false) : await Promise.race([exited.then(() => false), sleep(t * 1000).then(() => true)]);
+  const timedOut = t < 0 ? await exited.then(() => false) : !(await within(exited, t * 1000));
   if (timedOut && running(rec.state)) {
     killing('SIGKILL');
     await rt.kill(rec.id, 'SIGKILL', true).catch(() => {});

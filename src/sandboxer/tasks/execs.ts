@@ -9,7 +9,7 @@ import type { Process } from '../../oci/types.js';
 import { DRAIN_MS, noStdio, type FifoPaths } from './io.js';
 import { openProcessIo } from './io-direct.js';
 import { stateError } from './state-errors.js';
-import type { ExecEntry, ExitInfo, Task } from './task.js';
+import { wake, type ExecEntry, type ExitInfo, type Task } from './task.js';
 import type { TaskOps } from './task-ops.js';
 import { ts } from './topics.js';
 
@@ -53,7 +53,7 @@ export async function startExec(ops: TaskOps, t: Task, e: ExecEntry): Promise<nu
       e.status = 'stopped';
       e.exitStatus = code;
       e.exitedAt = new Date();
-      for (const w of e.waiters.splice(0)) w();
+      wake(e.waiters);
       ops.publish(t, '/tasks/exit', 'exit', { containerId: t.rec.id, id: e.execId, pid: e.pid, exitStatus: code, exitedAt: ts(e.exitedAt) });
     });
   } catch (err) {
@@ -62,7 +62,7 @@ export async function startExec(ops: TaskOps, t: Task, e: ExecEntry): Promise<nu
     // as runc-v2: a pending Wait returns (status 0, no exit time), or containerd's CRI exec
     // waits out its minute for one
     e.startFailed = true;
-    for (const w of e.waiters.splice(0)) w();
+    wake(e.waiters);
     throw err;
   }
   ops.publish(t, '/tasks/exec-started', 'execStarted', { containerId: t.rec.id, execId: e.execId, pid: e.pid });
@@ -91,7 +91,7 @@ export async function deleteExec(t: Task, e: ExecEntry): Promise<ExitInfo> {
   await e.io?.drained(DRAIN_MS); // as runc-v2's delete waits for its copy
   e.io?.close();
   // a Wait still pending (an exec never started) ends with it
-  for (const w of e.waiters.splice(0)) w();
+  wake(e.waiters);
   t.execs.delete(e.execId);
   await fs.rm(e.dir, { recursive: true, force: true });
   return execExit(e);

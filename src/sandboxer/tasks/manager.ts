@@ -14,7 +14,7 @@ import type { Sandboxes } from '../sandboxes.js';
 import type { TaskRecords, TaskRecord } from './records.js';
 import { DRAIN_MS, FifoPump, type FifoPaths } from './io.js';
 import { FifoPassthrough } from './io-direct.js';
-import { Task, exitOf, type CreateTask, type ExecEntry, type ExitInfo } from './task.js';
+import { Task, exitOf, wake, type CreateTask, type ExecEntry, type ExitInfo } from './task.js';
 import { unmountRootfs } from './mounts.js';
 import type { EventPublisher } from './events.js';
 import { ts, type EventInit, type EventKind } from './topics.js';
@@ -222,7 +222,7 @@ export class TaskManager {
     this.tasks.delete(r.id);
     this.byKey.delete(r.key);
     await this.records.remove(r);
-    for (const w of t.waiters.splice(0)) w();
+    wake(t.waiters);
     const x = exitOf(r);
     // no id: containerd-shim-runc-v2 leaves TaskDelete.id unset for a task's own delete
     this.publish(t, '/tasks/delete', 'delete', { containerId: r.id, pid: r.pid, exitStatus: x.exitStatus, exitedAt: ts(x.exitedAt) });
@@ -262,7 +262,7 @@ export class TaskManager {
     if (await rt?.oomKilled?.(key, t.rec.dir).catch(() => false)) {
       await atMost(this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id }), OOM_EVENT_MS);
     }
-    for (const w of t.waiters.splice(0)) w();
+    wake(t.waiters);
     this.publish(t, '/tasks/exit', 'exit', { containerId: t.rec.id, id: t.rec.id, pid: t.rec.pid, exitStatus: code, exitedAt: ts(at) });
   }
 

@@ -32,6 +32,11 @@ export interface ExecEntry {
   kill?: (signal: number) => Promise<void>;
 }
 
+/** Resolve every Wait pending on a task or exec (each once). */
+export function wake(waiters: Array<() => void>): void {
+  for (const w of waiters.splice(0)) w();
+}
+
 export class Task {
   io: TaskIo | null = null;
   waiters: Array<() => void> = [];

@@ -50,6 +50,11 @@ export interface TemplateManifest {
 /** A usable template: where its files are, and its RAM's non-zero runs (ram.ts). */
 export interface Template { dir: string; ram: string; state: string; manifest: TemplateManifest; runs: number[] }
 
+/** The template in `dir`, its files named. */
+function templateAt(dir: string, manifest: TemplateManifest, runs: number[]): Template {
+  return { dir, ram: path.join(dir, RAM_FILE), state: path.join(dir, STATE_FILE), manifest, runs };
+}
+
 /** The template dir of a config: template_path, or `templates` beside the initrd. */
 export function templateDir(cfg: HypervisorConfig): string {
   return cfg.templatePath || path.join(path.dirname(cfg.initrd), 'templates');
@@ -172,7 +177,7 @@ export class VmTemplates {
       await removeTemplateDir(dir).catch((e) => this.d.log?.warn('cannot remove a refused VM template', { dir, err: errorMessage(e) }));
       return null;
     }
-    return { dir, ram: path.join(dir, RAM_FILE), state: path.join(dir, STATE_FILE), manifest: manifest!, runs: runs as number[] };
+    return templateAt(dir, manifest!, runs as number[]);
   }
 
   /** Make the template in the background unless it is there or being made. */
@@ -275,7 +280,7 @@ export class VmTemplates {
       await fs.rename(out, dir);
       out = '';
       this.d.log?.info('VM template made', { key, dir, ms: manifest.buildMs, ramPagesMiB: Math.round(runsBytes(runs) / (1 << 20)) });
-      return { dir, ram: path.join(dir, RAM_FILE), state: path.join(dir, STATE_FILE), manifest, runs };
+      return templateAt(dir, manifest, runs);
     } catch (e) {
       if (throwErrors) throw e;
       if (!this.abort.signal.aborted) this.d.log?.warn('cannot make the VM template: pods boot normally', { key, err: errorMessage(e) });
