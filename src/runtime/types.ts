@@ -85,6 +85,11 @@ export interface RuntimeState {
   createdAt?: Date;
 }
 
+export interface RuntimeMachine {
+  memoryBytes: number;
+  cpus: number;
+}
+
 export interface Runtime {
   readonly name: string;
   /**
@@ -130,6 +135,11 @@ export interface Runtime {
    * (not running). Absent: the runtime cannot say (the engine reads host cgroups itself).
    */
   stats?(id: string, bundle: string): Promise<CgroupStats | null>;
+  /**
+   * The machine of the container's own kernel (a VM's size), which is what its processes see
+   * as all there is; null or absent: the host's.
+   */
+  machine?(id: string): Promise<RuntimeMachine | null>;
   /** Reopen the container's log file (rotated away by kubelet). Absent: not supported. */
   reopenLog?(id: string, bundle: string): Promise<void>;
   /** Register the exit callback; also reports exits that happened while we were down. */

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
-import type { CreateRequest } from '../runtime/types.js';
+import type { CreateRequest, RuntimeMachine } from '../runtime/types.js';
 import { Controller } from '../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
 import type { ShimTask, TaskRecord } from '../runtime/shimv2/task.js';
 import { TaskApiRuntime, CALL, type Provisioned } from '../runtime/shimv2/task-runtime.js';
@@ -22,7 +22,7 @@ import { grpcClient, type GrpcClient } from '../common/grpc.js';
 import { ensureSandboxer } from './launch.js';
 import { POD_ID_ANNOTATIONS } from '../common/pod-annotations.js';
 import { SPEC_TYPE_URL } from '../agent/protocol.js';
-import { podFromSpec } from './podspec.js';
+import { MACHINE_INFO, podFromSpec } from './podspec.js';
 
 export interface SandboxerRuntimeOptions {
   /** The runtime's name in tsula (the cri-runtimes value, e.g. io.containerd.tsula.v1). */
@@ -47,8 +47,8 @@ type ControllerMethods = typeof Controller extends GenService<infer S extends Ge
  * sandboxer bounds the boot itself (vmm.toml boot_timeout), as tsulad's pods do (300 s).
  */
 const START = { timeoutMs: 300_000 };
-/** sandboxId: the sandbox we made for this container alone ('' for the pod's). */
-type SandboxTaskRecord = TaskRecord & { sandboxId?: string };
+/** sandboxId: the sandbox we made for this container alone ('' for the pod's); inSandbox: the one it runs in. */
+type SandboxTaskRecord = TaskRecord & { sandboxId?: string; inSandbox?: string };
 
 /** How soon a task whose sandboxer went is connected to again, and the longest wait between tries. */
 const RECONNECT_FIRST_MS = 200;
@@ -106,6 +106,7 @@ export class SandboxerRuntime extends TaskApiRuntime {
     // address: the task address as a shim's (unix:///path); sandboxId: a sandbox we own
     rec.address = `unix://${socketPath(sb.address)}`;
     rec.sandboxId = sb.owned ? sb.sandboxId : '';
+    rec.inSandbox = sb.sandboxId;
     const spec = { ...req.spec, annotations: { ...req.spec.annotations, 'io.tsula.sandbox-id': sb.sandboxId } };
     await this.writeBundle(req.bundle, spec, rec);
     // where the task's events go, as containerd-shim-tsula-v2's start leaves it for containerd;
@@ -201,6 +202,17 @@ export class SandboxerRuntime extends TaskApiRuntime {
       this.ctl = grpcClient(Controller, this.o.address);
       return call(this.ctl);
     }
+  }
+
+  /** The size of the VM a container runs in (its sandbox's Status); null: not a VM, or unknown. */
+  async machine(id: string): Promise<RuntimeMachine | null> {
+    const rec: SandboxTaskRecord | null = this.tasks.get(id)?.rec ?? await this.records.load(id).catch(() => null);
+    const sandboxId = rec?.inSandbox;
+    if (!sandboxId) return null;
+    const st = await this.controller((c) => c.status({ sandboxId, sandboxer: this.o.sandboxer, verbose: true }, CALL)).catch(() => null);
+    const memoryMib = Number(st?.info[MACHINE_INFO.memoryMib]);
+    const cpus = Number(st?.info[MACHINE_INFO.vcpus]);
+    return memoryMib > 0 && cpus > 0 ? { memoryBytes: memoryMib * 1024 * 1024, cpus } : null;
   }
 
   protected async orphan(rec: TaskRecord): Promise<void> {

@@ -9,6 +9,8 @@ import { SPEC_TYPE_URL } from '../agent/protocol.js';
 import type { Spec } from '../oci/types.js';
 import { HOSTNAME_ANNOTATION, limitAnnotations, podFromSpec } from './podspec.js';
 import type { Sandboxes } from './sandboxes.js';
+import type { SandboxRecord } from './kinds/types.js';
+import { MACHINE_INFO } from './podspec.js';
 import type { TaskManager } from './tasks/manager.js';
 import type { GrpcImpl } from '../common/grpc.js';
 import { ts } from './tasks/topics.js';
@@ -24,6 +26,14 @@ export interface ControllerDeps {
   taskAddress: string;
   /** The kind used when the request names no sandboxer. */
   defaultKind: string;
+}
+
+/** Status's verbose info: the kind, the netns, and a VM's size (tsulad shows it as a container's limit). */
+function statusInfo(sb: SandboxRecord): Record<string, string> {
+  return {
+    kind: sb.kind, netns: sb.netnsPath,
+    ...(sb.machine ? { [MACHINE_INFO.memoryMib]: String(sb.machine.memoryMib), [MACHINE_INFO.vcpus]: String(sb.machine.vcpus) } : {}),
+  };
 }
 
 export function controllerService(d: ControllerDeps): GrpcImpl<ControllerMethods> {
@@ -76,7 +86,7 @@ export function controllerService(d: ControllerDeps): GrpcImpl<ControllerMethods
       const sb = d.sandboxes.get(r.sandboxId);
       return {
         sandboxId: sb.id, pid: sb.pid, state: sb.state === 'ready' ? 'SANDBOX_READY' : 'SANDBOX_NOTREADY',
-        info: (r.verbose ? { kind: sb.kind, netns: sb.netnsPath } : {}) as Record<string, string>,
+        info: r.verbose ? statusInfo(sb) : {},
         createdAt: timestampFromDate(new Date(sb.createdAt)), exitedAt: ts(sb.exitedAt ? new Date(sb.exitedAt) : null),
         address: sb.state === 'ready' ? d.taskAddress : '', version: 2,
       };

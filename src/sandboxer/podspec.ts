@@ -10,6 +10,8 @@ export const HOSTNAME_ANNOTATION = 'io.tsula.hostname';
 /** The limits of the one container a sandbox is made for (bytes; CPUs): the vmm kind sizes the VM to them. */
 export const MEMORY_LIMIT_ANNOTATION = 'io.tsula.container-memory-limit';
 export const CPUS_ANNOTATION = 'io.tsula.container-cpus';
+/** Keys of a VM sandbox's size in the Controller's verbose Status info. */
+export const MACHINE_INFO = { memoryMib: 'memory_mib', vcpus: 'vcpus' } as const;
 
 export interface PodFromSpec {
   hostname: string;

@@ -108,6 +108,7 @@ export class Sandboxes {
     }
     r.pid = started.pid;
     r.kindState = started.kindState;
+    if (started.machine) r.machine = started.machine;
     r.state = 'ready';
     delete r.startingAt;
     await this.save(r);

@@ -100,6 +100,11 @@ test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu name
     assert.equal(ex.code, 0, ex.stderr);
     assert.ok(ex.stdout.includes(guestKernel), ex.stdout);
     assert.equal((await d.cli(['exec', id, 'sh', '-c', 'exit 4'])).code, 4);
+    // docker stats: a container with no -m has the VM's memory (512 MiB) as its limit, not the host's
+    const st = await d.api('GET', `/containers/${id}/stats?stream=0&one-shot=1`);
+    assert.equal(st.status, 200, st.body);
+    const mem = (JSON.parse(st.body) as { memory_stats: { usage: number; limit: number } }).memory_stats;
+    assert.deepEqual([mem.limit, mem.usage > 0], [512 << 20, true], st.body);
 
     // one qemu for the pod, named after it; no Node.js process per pod
     const qemus = await processesNamed('qemu-system-x86_64', sbDir);

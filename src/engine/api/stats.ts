@@ -116,8 +116,13 @@ export function toDockerStats(c: Container, u: CgroupUsage | null, sys: { cpuNs:
 export function statsRoutes(r: Router, cs: ContainerService, stats: StatsService): void {
   const sample = async (c: Container, prev: DockerStats | null): Promise<DockerStats> => {
     if (!running(c.state)) return { ...emptyStats(c), ...(prev ? { precpu_stats: prev.cpu_stats, preread: prev.read } : {}) };
-    const [u, cpuNs, cpus, nets] = await Promise.all([stats.raw(c), readSystemCpuNs(), onlineCpus(), networks(c, cs.runtimeOf(c).guestKernel === true)]);
-    return toDockerStats(c, u, { cpuNs, cpus, memTotal: os.totalmem() }, new Date().toISOString(), prev, nets);
+    const rt = cs.runtimeOf(c);
+    const [u, cpuNs, cpus, nets, vm] = await Promise.all([
+      stats.raw(c), readSystemCpuNs(), onlineCpus(), networks(c, rt.guestKernel === true), rt.machine?.(c.id).catch(() => null),
+    ]);
+    // a container in a VM has the guest's memory at most: that is its limit when it has none
+    // (the CPU figures stay the host's: system_cpu_usage and online_cpus go together)
+    return toDockerStats(c, u, { cpuNs, cpus, memTotal: vm?.memoryBytes ?? os.totalmem() }, new Date().toISOString(), prev, nets);
   };
 
   r.add('GET', '/containers/{id}/stats', async ({ req, res, params, query, version }) => {

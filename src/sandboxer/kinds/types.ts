@@ -19,6 +19,13 @@ export interface SandboxRecord {
   startingAt?: string;
   /** The kind's own persisted data (process start time, VM paths, ...). */
   kindState: Record<string, unknown>;
+  /** The sandbox's own machine (a VM's size); absent: its containers see the host's. */
+  machine?: SandboxMachine;
+}
+
+export interface SandboxMachine {
+  memoryMib: number;
+  vcpus: number;
 }
 
 /** A sandbox as asked for, before anything is recorded: what a kind may refuse. */
@@ -33,6 +40,7 @@ export interface SandboxRequest {
 export interface StartedSandbox {
   pid: number;
   kindState: Record<string, unknown>;
+  machine?: SandboxMachine;
 }
 
 export interface SandboxKind {

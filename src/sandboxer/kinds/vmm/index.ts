@@ -260,6 +260,7 @@ export class VmmSandboxKind implements SandboxKind {
     });
     return {
       pid: vm.pid,
+      machine: { memoryMib: hvCfg.defaultMemory, vcpus: hvCfg.defaultVcpus },
       kindState: {
         ...state, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
         kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs + (clone?.timing.setupMs ?? 0), agentStartup: vm.ping.startup,
