@@ -15,20 +15,29 @@ export function isFullId(s: string): boolean {
 }
 
 /**
- * A container name as docker accepts it (a leading "/" is tolerated, as docker does). The
- * message is dockerd's reserveName wording, the name quoted as given.
+ * The longest container name. dockerd has no limit; kubelet's names for CRI containers
+ * (k8s_<container>_<pod>_<namespace>_<uid>_<attempt>) reach ~430 characters with a 253-long
+ * pod name. A name is never a file's name (records are by id).
  */
-export function validateName(name: string): string {
+export const MAX_CONTAINER_NAME = 1024;
+
+/**
+ * A container name as docker accepts it (a leading "/" is tolerated, as docker does). The
+ * message is dockerd's reserveName wording, the name quoted as given. `max`: a name that
+ * becomes a file's name (a network's) must fit in one (255 bytes).
+ */
+export function validateName(name: string, max = MAX_CONTAINER_NAME): string {
   const n = name.startsWith('/') ? name.slice(1) : name;
-  if (!NAME_RE.test(n) || n.length > 253 || n.includes('..')) {
+  if (!NAME_RE.test(n) || n.includes('..')) {
     throw invalidArgument(`Invalid container name (${name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`);
   }
+  if (n.length > max) throw invalidArgument(`Invalid name (${n.slice(0, 40)}...): ${n.length} characters, at most ${max} are allowed`);
   return n;
 }
 
 /** A reference a user typed for an object (id, id prefix or name): never a path. */
 export function validateRef(ref: string, what = 'container'): string {
-  if (!ref || ref.includes('/') || ref.includes('..') || ref.includes('\0') || ref.length > 256) {
+  if (!ref || ref.includes('/') || ref.includes('..') || ref.includes('\0') || ref.length > MAX_CONTAINER_NAME + 1) {
     throw invalidArgument(`invalid ${what} reference "${ref}"`);
   }
   return ref;

@@ -11,6 +11,7 @@ import { existsSync, promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { TestDaemon, waitFor, IMAGES } from '../helpers/daemon.js';
 import { TestRegistry } from '../helpers/registry.js';
 import { crictl } from '../helpers/crictl.js';
@@ -52,7 +53,9 @@ interface Pod { id: string; config: Record<string, unknown> }
 async function runPod(extra: Record<string, unknown> = {}, linux: Record<string, unknown> = {}): Promise<Pod> {
   n++;
   const config = {
-    metadata: { name: `conf-${n}`, uid: `uid-conf-${n}`, namespace: 'ns-conf', attempt: 1 },
+    // critest's names: a test's description and a UUID (kubelet's names of its containers
+    // run past 253 characters with them)
+    metadata: { name: `PodSandbox-for-conformance-test-${n}-${randomUUID()}`, uid: randomUUID(), namespace: 'cri-test-namespace', attempt: 1 },
     logDirectory: path.join(d.dir, 'logs', `p${n}`), linux, ...extra,
   };
   await fs.mkdir(config.logDirectory, { recursive: true });
@@ -62,7 +65,7 @@ async function runPod(extra: Record<string, unknown> = {}, linux: Record<string,
 async function create(p: Pod, extra: Record<string, unknown> = {}, sc?: Record<string, unknown>): Promise<string> {
   n++;
   const config = {
-    metadata: { name: `ctr-${n}`, attempt: 0 }, image: { image: 'busybox' }, command: ['sh', '-c', 'top'],
+    metadata: { name: `container-for-conformance-test-${n}-${randomUUID()}`, attempt: 0 }, image: { image: 'busybox' }, command: ['sh', '-c', 'top'],
     logPath: `ctr-${n}.log`, linux: sc ? { securityContext: sc } : {}, ...extra,
   };
   return (await rt.createContainer({ podSandboxId: p.id, config, sandboxConfig: p.config })).containerId as string;
@@ -87,6 +90,16 @@ test('runtime info: Version 0.1.0 / v1, both conditions ready', async () => {
   const s = await rt.status({});
   const ready = s.status.conditions.filter((c: { type: string; status: boolean }) => ['RuntimeReady', 'NetworkReady'].includes(c.type) && c.status);
   assert.equal(ready.length, 2);
+});
+
+test('names as long as Kubernetes allows them: a 253-character pod name and namespace, a 63-character container name', async () => {
+  const long = (c: string, len: number) => `${c}${'-'.repeat(len - 2)}${c}`;
+  const p = await runPod({ metadata: { name: long('p', 253), uid: randomUUID(), namespace: long('n', 63), attempt: 0 } });
+  const id = await started(p, { metadata: { name: long('c', 63), attempt: 0 } });
+  const st = await status(id);
+  assert.deepEqual([st.metadata.name, st.state], [long('c', 63), RUNNING]);
+  assert.equal((await exec(id, ['echo', 'ok'])).out, 'ok\n');
+  await rmp(p);
 });
 
 test('pods: status fields, list by id / state / labels, stop → NOTREADY, remove → gone', async () => {
@@ -244,7 +257,7 @@ test('container stats: ContainerStats fields; ListContainerStats by id, nil filt
   const p = await runPod();
   const ids = [await started(p, { labels: { foo: 'bar' } }), await started(p), await started(p)];
   const s = (await rt.containerStats({ containerId: ids[0] })).stats;
-  assert.deepEqual([s.attributes.id, s.attributes.metadata.name.startsWith('ctr-')], [ids[0], true]);
+  assert.deepEqual([s.attributes.id, s.attributes.metadata.name.startsWith('container-for-conformance-test-')], [ids[0], true]);
   assert.ok(s.cpu.timestamp > 0n && s.memory.timestamp > 0n);
   const found = async (filter: unknown) => (await rt.listContainerStats({ filter })).stats.map((x: { attributes: { id: string } }) => x.attributes.id);
   assert.deepEqual(await found({ id: ids[0] }), [ids[0]]);

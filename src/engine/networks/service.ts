@@ -207,7 +207,8 @@ export class NetworkService {
     const b = p.data;
     if ((PREDEFINED as readonly string[]).includes(b.Name)) throw permissionDenied(`operation is not permitted on predefined ${b.Name} network`);
     let name: string;
-    try { name = validateName(b.Name); } catch { throw invalidArgument(`invalid network name "${b.Name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed`); }
+    // its IPAM dir is named after it
+    try { name = validateName(b.Name, 253); } catch { throw invalidArgument(`invalid network name "${b.Name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at most 253 of them`); }
     if (this.d.store.byName(name)) throw alreadyExists(`network with name ${name} already exists`);
     const driver = b.Driver || 'bridge';
     if (driver !== 'bridge') throw invalidArgument(`network driver "${driver}" is not supported: tsulad has the bridge driver only`);
