@@ -60,7 +60,13 @@ export function toMetricsAny(version: CgroupVersion, u: CgroupUsage): MetricsAny
           usage: m.usage, limit: m.limit ?? NO_LIMIT_V1,
           ...(d?.memoryMaxUsage !== undefined ? { max: d.memoryMaxUsage } : {}), ...(d?.memoryFailcnt !== undefined ? { failcnt: d.memoryFailcnt } : {}),
         },
-        ...(m.swapUsage !== undefined ? { swap: { usage: m.swapUsage, limit: m.swapLimit ?? NO_LIMIT_V1 } } : {}),
+        // with the raw counters, memsw and kmem as containerd's cgroups has them (swap's usage is
+        // memory + swap); else swap alone
+        ...(d?.memoryV1Entries ? {
+          ...(d.memoryV1Entries.swap ? { swap: d.memoryV1Entries.swap } : {}),
+          ...(d.memoryV1Entries.kernel ? { kernel: d.memoryV1Entries.kernel } : {}),
+          ...(d.memoryV1Entries.kernelTcp ? { kernelTcp: d.memoryV1Entries.kernelTcp } : {}),
+        } : m.swapUsage !== undefined ? { swap: { usage: m.swapUsage, limit: m.swapLimit ?? NO_LIMIT_V1 } } : {}),
       },
     } : {}),
     ...(u.pids ? { pids: { current: u.pids.current, limit: u.pids.limit ?? 0n } } : {}),

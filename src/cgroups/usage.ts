@@ -48,9 +48,17 @@ export interface CgroupDetail {
   memoryStat?: Record<string, bigint>;
   memoryMaxUsage?: bigint;
   memoryFailcnt?: bigint;
+  /**
+   * v1's other memory counters as containerd's cgroups reads them for Metrics: memsw (memory +
+   * swap, where swap accounting is on), kmem and kmem.tcp, each as the kernel has it.
+   */
+  memoryV1Entries?: { swap?: MemoryEntry; kernel?: MemoryEntry; kernelTcp?: MemoryEntry };
   /** Bytes read and written per device. */
   io?: Array<{ major: number; minor: number; op: 'Read' | 'Write'; value: bigint }>;
 }
+
+/** memory[.<module>].{usage_in_bytes,max_usage_in_bytes,failcnt,limit_in_bytes} of a v1 cgroup. */
+export interface MemoryEntry { usage: bigint; max: bigint; failcnt: bigint; limit: bigint }
 
 /** A cgroup's usage and the cgroup version it was read from (which Metrics carries it). */
 export interface CgroupStats { version: CgroupVersion; usage: CgroupUsage }
@@ -168,10 +176,19 @@ async function detailV1(dir: (c: string) => string): Promise<CgroupDetail> {
   if (max != null) d.memoryMaxUsage = max;
   const fail = await readSingle(path.join(dir('memory'), 'memory.failcnt'));
   if (fail != null) d.memoryFailcnt = fail;
+  const [swap, kernel, kernelTcp] = await Promise.all(['memsw', 'kmem', 'kmem.tcp'].map((m) => memoryEntry(dir('memory'), m)));
+  d.memoryV1Entries = { ...(swap ? { swap } : {}), ...(kernel ? { kernel } : {}), ...(kernelTcp ? { kernelTcp } : {}) };
   const io = await readText(path.join(dir('blkio'), 'blkio.throttle.io_service_bytes_recursive'))
     ?? await readText(path.join(dir('blkio'), 'blkio.throttle.io_service_bytes'));
   if (io !== undefined) d.io = parseIo(io, 1);
   return d;
+}
+
+/** One module's four files; null when the kernel has none (memsw without swap accounting). */
+async function memoryEntry(dir: string, module: string): Promise<MemoryEntry | null> {
+  const read = (f: string) => readSingle(path.join(dir, `memory.${module}.${f}`));
+  const [usage, max, failcnt, limit] = await Promise.all([read('usage_in_bytes'), read('max_usage_in_bytes'), read('failcnt'), read('limit_in_bytes')]);
+  return usage == null ? null : { usage, max: max ?? 0n, failcnt: failcnt ?? 0n, limit: limit ?? 0n };
 }
 
 async function detailV2(file: (n: string) => string): Promise<CgroupDetail> {

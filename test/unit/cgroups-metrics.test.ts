@@ -63,6 +63,10 @@ test('with the detail counters, Metrics carry what containerd-shim-runc-v2 fills
   const v2 = fromBinary(V2, toMetricsAny(2, { ...usage, detail: { ...detail, memoryStat: { anon: 5n, file: 6n, pgfault: 7n, workingset_refault: 8n } } }).value);
   assert.deepEqual([v2.cpu?.usageUsec, v2.cpu?.userUsec, v2.cpu?.systemUsec, v2.cpu?.nrThrottled], [1_234_567n, 7000n, 3000n, 2n]);
   assert.deepEqual([v2.memory?.anon, v2.memory?.file, v2.memory?.pgfault, v2.memory?.workingsetRefault, v2.memory?.usage], [5n, 6n, 7n, 8n, 10_000_000n]);
+  // v1's memsw and kmem entries go as they are (swap's usage is memory + swap, as runc-v2's)
+  const entries = { swap: { usage: 5n, max: 6n, failcnt: 0n, limit: 7n }, kernel: { usage: 1n, max: 2n, failcnt: 3n, limit: 4n }, kernelTcp: { usage: 0n, max: 0n, failcnt: 0n, limit: 9n } };
+  const e = fromBinary(V1, toMetricsAny(1, { ...usage, detail: { ...detail, memoryV1Entries: entries } }).value).memory!;
+  assert.deepEqual([e.swap?.usage, e.swap?.max, e.swap?.limit, e.kernel?.usage, e.kernel?.failcnt, e.kernelTcp?.limit], [5n, 6n, 7n, 1n, 3n, 9n]);
   // and back: the same usage (the detail is not part of the round trip)
   assert.deepEqual(fromMetricsAny(toMetricsAny(1, { ...usage, detail }))?.usage.cpuNs, usage.cpuNs);
 });

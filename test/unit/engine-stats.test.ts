@@ -90,6 +90,21 @@ test('v1: cpuacct.usage in ns, hierarchical memory.stat, working set = usage −
   assert.equal(await readCgroup({ version: 1, root }, '/tsula/../../etc'), null, 'no way out of the root');
 });
 
+test('v1 detail: memsw, kmem and kmem.tcp as containerd\'s cgroups reads them; a module the kernel lacks is left out', async () => {
+  const root = path.join(tmp, 'v1-entries');
+  await v1Fixture(root, 'tsula/e', { cpu: '1', usage: '30000000', memsw: ['30500000', V1_UNLIMITED.trim()] });
+  const files = (m: string, u: string, max: string, f: string, l: string) => ({
+    [`memory/tsula/e/memory.${m}.usage_in_bytes`]: `${u}\n`, [`memory/tsula/e/memory.${m}.max_usage_in_bytes`]: `${max}\n`,
+    [`memory/tsula/e/memory.${m}.failcnt`]: `${f}\n`, [`memory/tsula/e/memory.${m}.limit_in_bytes`]: `${l}\n`,
+  });
+  await writeTree(root, { ...files('memsw', '30500000', '31000000', '0', V1_UNLIMITED.trim()), ...files('kmem', '2000000', '2500000', '1', V1_UNLIMITED.trim()) });
+  const d = (await readCgroup({ version: 1, root }, '/tsula/e', { detail: true }))?.detail;
+  assert.deepEqual(d?.memoryV1Entries, {
+    swap: { usage: 30500000n, max: 31000000n, failcnt: 0n, limit: 9223372036854771712n },
+    kernel: { usage: 2000000n, max: 2500000n, failcnt: 1n, limit: 9223372036854771712n },
+  });
+});
+
 test('v2: cpu.stat usage_usec → ns, memory.current/stat (anon as rss), memory.max, swap, pids', async () => {
   const root = path.join(tmp, 'v2');
   await v2Fixture(root, 'tsula/abc', { usec: '1500', current: '10000000', max: '20000000', swap: ['4096', 'max'] });
