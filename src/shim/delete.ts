@@ -11,7 +11,8 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { DeleteResponseSchema } from '../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
 import { TtrpcClient } from '../ttrpc/client.js';
 import { ADMIN_SERVICE, decodeJson, encodeJson, type CleanupResponse } from '../sandboxer/admin.js';
-import { taskKey } from '../sandboxer/tasks/records.js';
+import { taskKey, type TaskRecord } from '../sandboxer/tasks/records.js';
+import { readJson } from '../common/fsutil.js';
 import { canConnect, config, type Args } from './main.js';
 
 const execFileP = promisify(execFile);
@@ -33,6 +34,8 @@ export async function del(a: Args): Promise<void> {
   }
   if (!res) {
     const key = taskKey(a.namespace, a.id);
+    // the task's pid, for containerd's TaskExit/TaskDelete (runc-v2's Cleanup reads init.pid)
+    const rec = await readJson<TaskRecord>(path.join(c.state, 'tasks', key, 'task.json')).catch(() => null);
     const root = `--root=${path.join(c.state, 'runc', 'root')}`;
     await execFileP('runc', [root, 'resume', key]).catch(() => {}); // a frozen task can't die
     await execFileP('runc', [root, 'delete', '--force', key]).catch(() => {});
@@ -41,7 +44,11 @@ export async function del(a: Args): Promise<void> {
     // would re-adopt a task nobody will ever delete
     await fs.rm(path.join(c.state, 'tasks', key), { recursive: true, force: true });
     await fs.rm(path.join(c.state, 'runc', 'exits', key), { force: true });
-    res = { known: false, pid: 0, exitStatus: 137, exitedAt: Date.now() };
+    const exited = rec?.status === 'stopped' && rec.exitStatus !== undefined;
+    res = {
+      known: false, pid: rec?.pid ?? 0, exitStatus: exited ? rec.exitStatus! : 137,
+      exitedAt: exited && rec.exitedAt ? Date.parse(rec.exitedAt) : Date.now(),
+    };
   }
   process.stdout.write(toBinary(DeleteResponseSchema, create(DeleteResponseSchema, {
     pid: res.pid, exitStatus: res.exitStatus, exitedAt: timestampFromDate(new Date(res.exitedAt || Date.now())),

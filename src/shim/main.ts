@@ -16,10 +16,10 @@ import { ensureSandboxer } from '../sandboxer/launch.js';
 
 export { canConnect } from '../sandboxer/launch.js';
 
-export interface Args { namespace: string; address: string; id: string; bundle: string; debug: boolean; action: string }
+export interface Args { namespace: string; address: string; id: string; bundle: string; debug: boolean; version: boolean; action: string }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { namespace: 'default', address: '', id: '', bundle: '', debug: false, action: '' };
+  const a: Args = { namespace: '', address: '', id: '', bundle: '', debug: false, version: false, action: '' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i].replace(/^--?/, '');
     const eq = k.indexOf('=');
@@ -33,6 +33,7 @@ function parseArgs(argv: string[]): Args {
       case 'bundle': a.bundle = val(); break;
       case 'publish-binary': val(); break;
       case 'debug': a.debug = true; break;
+      case 'v': a.version = true; break;
       default: break; // unknown flags (newer containerd) are ignored
     }
   }
@@ -63,6 +64,15 @@ async function start(a: Args): Promise<void> {
 export async function main(argv: string[]): Promise<void> {
   const a = parseArgs(argv.slice(2));
   try {
+    if (a.version) {
+      // containerd's shim library prints this for -v and exits
+      const { VERSION } = await import('../engine/api/version.js');
+      const { GIT_COMMIT } = await import('../common/buildinfo.js');
+      process.stdout.write(`containerd-shim-tsula-v2:\n  Version:  ${VERSION}\n  Revision: ${GIT_COMMIT}\n  Node version: ${process.version}\n\n`);
+      process.exit(0);
+    }
+    // as containerd's shim library: a shim belongs to a namespace
+    if (!a.namespace) throw new Error('shim namespace cannot be empty');
     if (a.action === 'start') await start(a);
     else if (a.action === 'delete') await (await import('./delete.js')).del(a);
     else throw new Error(`unknown action "${a.action}" (want start or delete)`);

@@ -56,14 +56,15 @@ export class TestContainerd {
     this.sbState = path.join(dir, 'sb');
   }
 
-  /** Stop containerd (SIGTERM) and start it again on the same root/state: shims stay. */
-  async restart(): Promise<void> {
+  /** Stop containerd (SIGTERM) and start it again on the same root/state (after `downMs`): shims stay. */
+  async restart(downMs = 0): Promise<void> {
     const p = this.proc;
     if (p && p.exitCode === null) {
       const exited = new Promise((r) => p.once('exit', r));
       p.kill('SIGTERM');
       await exited;
     }
+    if (downMs) await sleep(downMs);
     await this.spawn();
     await this.ctr(['version']);
   }

@@ -172,13 +172,30 @@ test('containerd restarts: it finds its task on the sandboxer again, and the exi
   await c.ok(['containers', 'delete', 'cr1']);
 });
 
-test('the sandboxer killed under containerd: containerd cleans the task up as after a dead shim; the next run starts a new sandboxer', async () => {
+test('a task that exits while containerd is down: its TaskExit arrives once containerd is back (the sandboxer tries for ~15 s, as runc-v2\'s publisher)', { timeout: 60_000 }, async () => {
+  await c.ok(['run', '-d', ...RT, IMAGE, 'cd1', 'sh', '-c', 'sleep 1; exit 4']);
+  await c.restart(3000);
+  const ev = await c.events();
+  try {
+    await waitFor(async () => /\/tasks\/exit \{"container_id":"cd1","id":"cd1","pid":\d+,"exit_status":4/.test(ev.text()), 20_000, 'cd1\'s exit event');
+  } finally {
+    await ev.close();
+  }
+  await c.ok(['task', 'delete', 'cd1']);
+  await c.ok(['containers', 'delete', 'cd1']);
+});
+
+test('the sandboxer killed under containerd: containerd cleans the task up as after a dead shim (its exit names the pid); the next run starts a new sandboxer', async () => {
   // through the sh launcher: its `delete` must hand this one (a record remains) to Node
   await c.ok(['run', '-d', '--runtime', 'io.containerd.tsulafast.v2', IMAGE, 'k1', 'sleep', '1000']);
   const pid = await c.sandboxerPid();
+  const ev = await c.events();
   process.kill(pid, 'SIGKILL');
   // `task ls` drops k1 as soon as State fails; the cleanup (our `delete` action) follows
   await waitFor(async () => (await fs.readdir(path.join(c.sbState, 'tasks'))).length === 0, 15_000, 'containerd to clean k1 up');
+  // containerd publishes the exit from our `delete`'s answer: the task's pid, as runc-v2's Cleanup reads init.pid
+  await waitFor(async () => /\/tasks\/exit \{"container_id":"k1","id":"k1","pid":[1-9]\d*,"exit_status":137/.test(ev.text()), 10_000, 'k1\'s exit event with its pid')
+    .finally(() => ev.close());
   await waitFor(async () => (await processesNamed('conmon', c.dir)).length === 0, 10_000, 'conmons to go');
   assert.equal((await taskList()).has('k1'), false);
   const r = await c.ctr(['run', '--rm', ...RT, IMAGE, 'k2', 'echo', 'again']);
