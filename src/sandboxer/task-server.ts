@@ -22,7 +22,7 @@ export function taskServer(d: TaskServerDeps): ConnectionServer {
   ttrpc.register(ADMIN_SERVICE, {
     Cleanup: async (p) => {
       const r = decodeJson<CleanupRequest>(p);
-      const x = await d.tasks.cleanup(r.id, r.bundle);
+      const x = await d.tasks.cleanup(r.id, r.namespace, r.bundle);
       const res: CleanupResponse = x
         ? { known: true, pid: x.pid, exitStatus: x.exitStatus, exitedAt: x.exitedAt?.getTime() ?? Date.now() }
         : { known: false, pid: 0, exitStatus: 137, exitedAt: Date.now() };

@@ -2,10 +2,11 @@
 // every `ctr run` is served by one tsula-sandboxer process (conmon + runc underneath).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 import { TestContainerd, nodeProcessesUnder, processesNamed } from '../helpers/containerd.js';
-import { waitFor } from '../helpers/daemon.js';
+import { waitFor, IMAGES, ROOT } from '../helpers/daemon.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
 const RT = ['--runtime', 'io.containerd.tsula.v2'];
@@ -108,6 +109,28 @@ test('twenty running containers are served by one sandboxer and no other Node.js
   }));
   assert.equal(await c.sandboxerPid(), pid);
   await waitFor(async () => (await processesNamed('conmon', c.dir)).length === 0, 10_000, 'conmons to exit');
+});
+
+test('one id in two containerd namespaces: the second is refused plainly (one sandboxer, and containerd names no namespace in its calls); a shim delete naming another namespace touches nothing', async () => {
+  await c.ok(['-n', 'nsb', 'images', 'import', path.join(IMAGES, 'busybox.tar')]);
+  await c.ok(['run', '-d', ...RT, IMAGE, 'same', 'sleep', '1001']);
+  const second = await c.ctr(['-n', 'nsb', 'run', '-d', ...RT, IMAGE, 'same', 'sleep', '1002']);
+  assert.notEqual(second.code, 0);
+  assert.match(second.stderr, /task same already exists/);
+  await c.ctr(['-n', 'nsb', 'containers', 'delete', 'same']);
+  const pid = async () => Number((await c.ok(['task', 'ls'])).split('\n').find((l) => l.startsWith('same '))?.trim().split(/\s+/)[1] ?? 0);
+  const before = await pid();
+  assert.equal(readFileSync(`/proc/${before}/cmdline`, 'utf8').replaceAll('\0', ' ').trim(), 'sleep 1001');
+  // containerd's cleanup runs the shim in the task's bundle; a wrong -namespace must not reach the task
+  const bundle = path.join(c.dir, 'state', 'io.containerd.runtime.v2.task', 'tsula', 'same');
+  const del = spawnSync(path.join(ROOT, 'bin', 'containerd-shim-tsula-v2'), ['-namespace', 'other', '-id', 'same', 'delete'], { cwd: bundle, env: c.env });
+  assert.equal(del.status, 0, String(del.stderr));
+  assert.equal(await pid(), before);
+  assert.equal(readFileSync(`/proc/${before}/cmdline`, 'utf8').replaceAll('\0', ' ').trim(), 'sleep 1001', 'the task lives on');
+  await c.ok(['task', 'kill', '-s', 'SIGKILL', 'same']);
+  await waitFor(async () => (await taskList()).get('same') === 'STOPPED', 10_000, 'same to stop');
+  await c.ok(['task', 'delete', 'same']);
+  await c.ok(['containers', 'delete', 'same']);
 });
 
 test('the sh fast path of the launcher (containerd-shim-tsula-v2-fast) reaches the same sandboxer', async () => {

@@ -233,9 +233,10 @@ export class TaskManager {
    * The shim's `delete` action (containerd's cleanup after a lost connection): kill and
    * forget the task if we still have it; null when we don't know it.
    */
-  async cleanup(id: string, bundle: string): Promise<ExitInfo | null> {
+  async cleanup(id: string, ns: string, bundle: string): Promise<ExitInfo | null> {
+    // the task of that namespace and bundle only: a shim run with another -namespace touches nothing
     const t = this.tasks.get(id);
-    if (!t || (bundle && t.rec.bundle !== bundle)) return null;
+    if (!t || t.rec.namespace !== (ns || 'default') || (bundle && t.rec.bundle !== bundle)) return null;
     if (t.rec.status !== 'stopped') {
       // a frozen process can't die: thaw it first
       const rt = await this.rt(t.rec).catch(() => null);
