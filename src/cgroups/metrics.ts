@@ -70,6 +70,10 @@ export function toMetricsAny(version: CgroupVersion, u: CgroupUsage): MetricsAny
       },
     } : {}),
     ...(u.pids ? { pids: { current: u.pids.current, limit: u.pids.limit ?? 0n } } : {}),
+    // with the raw counters, blkio (bytes per device and op; empty, not absent, when none) and
+    // memory.oom_control, as runc-v2's Metrics have them
+    ...(d ? { blkio: { ioServiceBytesRecursive: (d.io ?? []).map((x) => ({ op: x.op, major: BigInt(x.major), minor: BigInt(x.minor), value: x.value })) } } : {}),
+    ...(d?.memoryOomControl ? { memoryOomControl: d.memoryOomControl } : {}),
   });
   return { typeUrl: METRICS_V1, value: toBinary(V1Schema, msg) };
 }

@@ -53,6 +53,8 @@ export interface CgroupDetail {
    * swap, where swap accounting is on), kmem and kmem.tcp, each as the kernel has it.
    */
   memoryV1Entries?: { swap?: MemoryEntry; kernel?: MemoryEntry; kernelTcp?: MemoryEntry };
+  /** v1's memory.oom_control: the OOM killer off, a task waiting under OOM, the kills so far. */
+  memoryOomControl?: { oomKillDisable: bigint; underOom: bigint; oomKill: bigint };
   /** Bytes read and written per device. */
   io?: Array<{ major: number; minor: number; op: 'Read' | 'Write'; value: bigint }>;
 }
@@ -178,6 +180,11 @@ async function detailV1(dir: (c: string) => string): Promise<CgroupDetail> {
   if (fail != null) d.memoryFailcnt = fail;
   const [swap, kernel, kernelTcp] = await Promise.all(['memsw', 'kmem', 'kmem.tcp'].map((m) => memoryEntry(dir('memory'), m)));
   d.memoryV1Entries = { ...(swap ? { swap } : {}), ...(kernel ? { kernel } : {}), ...(kernelTcp ? { kernelTcp } : {}) };
+  const oc = await readText(path.join(dir('memory'), 'memory.oom_control'));
+  if (oc !== undefined) {
+    const m = parseFlatKeyed(oc);
+    d.memoryOomControl = { oomKillDisable: m.get('oom_kill_disable') ?? 0n, underOom: m.get('under_oom') ?? 0n, oomKill: m.get('oom_kill') ?? 0n };
+  }
   const io = await readText(path.join(dir('blkio'), 'blkio.throttle.io_service_bytes_recursive'))
     ?? await readText(path.join(dir('blkio'), 'blkio.throttle.io_service_bytes'));
   if (io !== undefined) d.io = parseIo(io, 1);

@@ -128,6 +128,11 @@ export interface Runtime {
    * the engine reads the OOM kill count of the container's host cgroup itself.
    */
   oomKilled?(id: string, bundle: string): Promise<boolean>;
+  /**
+   * Hear each OOM kill in the container's cgroup as it happens (any of its processes);
+   * returns the function that stops listening. Absent: only oomKilled at the exit says.
+   */
+  watchOom?(id: string, bundle: string, cb: () => void): () => void;
   /** A task event its shim or sandboxer published to tsulad (shim v2 runtimes; topic as containerd's). */
   taskEvent?(topic: string, containerId: string): void;
   /**

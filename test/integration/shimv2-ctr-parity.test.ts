@@ -187,7 +187,14 @@ test('metrics of a running task: the cgroup fields runc-v2 fills, in the same Me
       const table = await c.ok(['task', 'metrics', id('m')]);
       const rows = table.split('\n').map((l) => /^([a-z_.]+)\s+\S/.exec(l)?.[1]).filter((x) => x && x !== 'METRIC');
       const json = JSON.parse(await c.ok(['task', 'metrics', '--format', 'json', id('m')])) as Record<string, Record<string, unknown>>;
-      return { rows, cpu: Object.keys(json.cpu?.usage ?? {}).filter((k) => k !== 'user' && k !== 'kernel').sort(), usage: Object.keys(json.memory?.usage ?? {}).sort(), pids: json.pids };
+      const mem = (json.memory ?? {}) as Record<string, Record<string, unknown>>;
+      const keys = (o: unknown) => Object.keys((o ?? {}) as object).sort();
+      return {
+        rows, top: keys(json), cpu: keys(json.cpu?.usage).filter((k) => k !== 'user' && k !== 'kernel'), usage: keys(mem.usage), pids: json.pids,
+        // cgroup v1's memsw (swap: memory + swap), kmem, kmem.tcp and oom_control, as containerd's cgroups reads them
+        swap: keys(mem.swap), kernel: keys(mem.kernel), kernelTcp: keys(mem.kernel_tcp), oom: keys(json.memory_oom_control),
+        swapIsMemoryPlusSwap: mem.swap ? Number(mem.swap.usage) >= Number(mem.usage?.usage) : null,
+      };
     } finally {
       await remove(id('m'));
     }
@@ -243,6 +250,23 @@ test('events: the same task topics in the same order with the same fields', asyn
     });
   } finally {
     await ev.close();
+  }
+});
+
+test('a child OOM-killed while the task runs: TaskOOM at once, as runc-v2\'s epoller sends it, and none more at the exit', { timeout: 60_000 }, async () => {
+  const ev = await c.events();
+  const id = 'tsula-childoom';
+  try {
+    await c.ok(['run', '-d', ...rtArg('tsula'), '--memory-limit', '33554432', IMAGE, id, 'sh', '-c', 'sh -c "x=a; while true; do x=\\$x\\$x; done"; echo child-done; sleep 1000']);
+    await waitFor(async () => ev.text().includes(`/tasks/oom {"container_id":"${id}"}`), 30_000, 'the child\'s TaskOOM');
+    assert.equal(await status(id), 'RUNNING', 'the task lives on');
+    await c.ok(['task', 'kill', '-s', 'SIGKILL', id]);
+    await waitFor(async () => ev.text().includes(`/tasks/exit {"container_id":"${id}"`), 10_000, 'the exit');
+    const ooms = ev.text().split('\n').filter((l) => l.includes(`/tasks/oom {"container_id":"${id}"}`));
+    assert.equal(ooms.length, 1, ev.text());
+  } finally {
+    await ev.close();
+    await remove(id);
   }
 });
 

@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../types.js';
 import type { LinuxResources, Spec } from '../../oci/types.js';
 import { detectCgroups, readCgroup, specCgroupPath, type CgroupLayout, type CgroupStats } from '../../cgroups/index.js';
+import { OOM_FILE, OOM_SEEN_FILE, watchOomFile } from './oom-watch.js';
 import { hostOomKilled } from '../host-oom.js';
 import { PipeStdio } from './pipe-stdio.js';
 import { spawnConmon, readPid, cleanRuntimeError, RUNC_LOG, type ConmonPaths } from './conmon.js';
@@ -144,7 +145,7 @@ export class RuncConmonRuntime implements Runtime {
     if (!this.stateGone.delete(id)) await this.deleteState(id, force);
     // conmon's per-run files; the bundle itself stays with the container record. The exit
     // file goes even before watchExits (recovery deletes what a crash left behind)
-    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', 'oom', RUNC_LOG].map((f) => fs.rm(path.join(bundle, f), { force: true })));
+    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', OOM_FILE, OOM_SEEN_FILE, RUNC_LOG].map((f) => fs.rm(path.join(bundle, f), { force: true })));
     await fs.rm(path.join(this.exitDir, id), { force: true });
     this.exits?.reset(id);
   }
@@ -239,8 +240,13 @@ export class RuncConmonRuntime implements Runtime {
    * may do so after the exit, so the cgroup's own count (there until runc delete) says it too.
    */
   async oomKilled(id: string, bundle: string): Promise<boolean> {
-    if (await fs.access(path.join(bundle, 'oom')).then(() => true, () => false)) return true;
+    const there = (f: string) => fs.access(path.join(bundle, f)).then(() => true, () => false);
+    if (await there(OOM_FILE) || await there(OOM_SEEN_FILE)) return true;
     return hostOomKilled(bundle, id);
+  }
+
+  watchOom(_id: string, bundle: string, cb: () => void): () => void {
+    return watchOomFile(bundle, cb);
   }
 
   /** conmon reopens the container's log file (after a rotation: CRI's ReopenContainerLog). */

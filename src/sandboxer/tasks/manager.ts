@@ -103,6 +103,7 @@ export class TaskManager {
     const rec = t.rec;
     this.tasks.set(c.id, t);
     this.byKey.set(rec.key, t);
+    await this.watchOom(t);
     this.publish(t, '/tasks/create', 'create', {
       containerId: c.id, bundle: c.bundle, rootfs: c.rootfs,
       io: { stdin: c.stdin, stdout: c.stdout, stderr: c.stderr, terminal: c.terminal }, pid: rec.pid,
@@ -201,9 +202,23 @@ export class TaskManager {
     return this.remove(t);
   }
 
+  /**
+   * TaskOOM as containerd-shim-runc-v2 sends it: at each OOM kill in the task's cgroup, while
+   * it runs (an exec or a child of it too), where its runtime can tell.
+   */
+  private async watchOom(t: Task): Promise<void> {
+    const rt = await this.rt(t.rec).catch(() => null);
+    t.stopOomWatch = rt?.watchOom?.(t.rec.key, t.rec.dir, () => {
+      if (t.rec.status === 'stopped' && t.oomPublished) return;
+      t.oomPublished = true;
+      this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id });
+    });
+  }
+
   /** Forget a task for good: its runc state, conmon files, rootfs mount and record. */
   private async remove(t: Task): Promise<ExitInfo> {
     const r = t.rec;
+    t.stopOomWatch?.();
     // the output still coming after the exit goes on into the FIFOs (processExited) while
     // the client reads: as runc-v2's delete, wait for it a while before closing them
     if (r.status === 'stopped') await t.io?.drained(DRAIN_MS);
@@ -260,7 +275,8 @@ export class TaskManager {
     // (containerd-shim-runc-v2 sends one per OOM kill in the cgroup): ours comes before the
     // exit, and has arrived before Wait answers (tsulad reads OOMKilled when Wait returns)
     const rt = await this.rt(t.rec).catch(() => null);
-    if (await rt?.oomKilled?.(key, t.rec.dir).catch(() => false)) {
+    if (!t.oomPublished && await rt?.oomKilled?.(key, t.rec.dir).catch(() => false)) {
+      t.oomPublished = true;
       await atMost(this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id }), OOM_EVENT_MS);
     }
     wake(t.waiters);
@@ -274,6 +290,7 @@ export class TaskManager {
       this.tasks.set(rec.id, t);
       this.byKey.set(rec.key, t);
       if (rec.status === 'stopped') continue;
+      await this.watchOom(t);
       // a sandbox whose VM died while we were down: its tasks died with it
       const rt = await this.rt(rec).catch(() => null);
       if (!rt) {
@@ -300,6 +317,7 @@ export class TaskManager {
   close(): void {
     this.runtime.close();
     for (const t of this.tasks.values()) {
+      t.stopOomWatch?.();
       // drop our ends only: conmon keeps the containers and their exits
       t.io?.close();
       for (const e of t.execs.values()) e.io?.close();

@@ -41,6 +41,10 @@ export class Task {
   io: TaskIo | null = null;
   waiters: Array<() => void> = [];
   execs = new Map<string, ExecEntry>();
+  /** Stops hearing the task's OOM kills (its runtime's watchOom). */
+  stopOomWatch?: () => void;
+  /** A TaskOOM went out while it ran: its exit needs none more. */
+  oomPublished = false;
   constructor(public rec: TaskRecord) {}
 }
 
