@@ -4,7 +4,7 @@
 // or `Basic realm=…` (send the credentials themselves). Credentials reach the daemon per
 // request in docker's `X-Registry-Auth` header: base64url JSON {username,password,…}.
 import { createHash } from '../../common/crypto.js';
-import { invalidArgument, unauthenticated } from '../../common/errors.js';
+import { TsulaError, invalidArgument } from '../../common/errors.js';
 import { SingleFlight } from '../../common/singleflight.js';
 
 /** docker's types.AuthConfig (the fields tsula uses). */
@@ -117,6 +117,20 @@ export function basicHeader(c: AuthConfig): string {
   return `Basic ${Buffer.from(`${c.username ?? ''}:${c.password ?? ''}`).toString('base64')}`;
 }
 
+export const NO_BASIC_AUTH = 'no basic auth credentials';
+
+/**
+ * The registry's auth failed. A pull or push says so as dockerd does, with a 500 (moby's
+ * translatePullError makes it errdefs.Unknown): a 401 would make the docker CLI prompt for a
+ * login, and docker 28 waits there for ever without a TTY. A login (POST /auth) makes it a 401.
+ */
+export class RegistryAuthError extends TsulaError {
+  constructor(message: string) {
+    super('Internal', message);
+  }
+}
+const registryAuthError = (m: string) => new RegistryAuthError(m);
+
 const hasPassword = (c?: AuthConfig): c is AuthConfig => !!c && c.username !== undefined && c.password !== undefined;
 
 /**
@@ -152,10 +166,11 @@ export class Authenticator {
     const known = this.challenges.get(endpoint);
     this.challenges.set(endpoint, c);
     if (c.scheme === 'basic') {
-      if (!hasPassword(creds)) throw unauthenticated('authentication required: log in first with `tsula login`');
+      // dockerd's registry client fails this way (docker/distribution's ErrNoBasicAuthCredentials)
+      if (!hasPassword(creds)) throw registryAuthError(NO_BASIC_AUTH);
       return known?.scheme !== 'basic';
     }
-    if (!c.params.realm) throw unauthenticated(`registry sent a bearer challenge without a realm: ${String(wwwAuthenticate)}`);
+    if (!c.params.realm) throw registryAuthError(`registry sent a bearer challenge without a realm: ${String(wwwAuthenticate)}`);
     // A token we already sent was refused: drop it and try once with a fresh one.
     const key = this.tokenKey(c, scope, creds);
     const had = this.tokens.delete(key);
@@ -183,7 +198,7 @@ export class Authenticator {
     try {
       realm = new URL(c.params.realm!);
     } catch {
-      throw unauthenticated(`registry sent an invalid token realm "${c.params.realm}"`);
+      throw registryAuthError(`registry sent an invalid token realm "${c.params.realm}"`);
     }
     // a scope may name several (a cross-repository mount: "repository:a:pull,push repository:b:pull")
     const scopes = [...new Set([...scope.split(' '), c.params.scope].filter((s): s is string => !!s))];
@@ -203,17 +218,17 @@ export class Authenticator {
       res = await this.fetchToken(url, { method: 'GET', headers });
     }
     if (res.status === 401 || res.status === 403) {
-      throw unauthenticated(`unauthorized: ${hasPassword(creds) ? 'incorrect username or password' : 'authentication required'} (token server ${realm.host} answered ${res.status}${detail(res.body)})`);
+      throw registryAuthError(`unauthorized: ${hasPassword(creds) ? 'incorrect username or password' : 'authentication required'} (token server ${realm.host} answered ${res.status}${detail(res.body)})`);
     }
-    if (res.status !== 200) throw unauthenticated(`token server ${realm.host} answered ${res.status}${detail(res.body)}`);
+    if (res.status !== 200) throw registryAuthError(`token server ${realm.host} answered ${res.status}${detail(res.body)}`);
     let body: { token?: unknown; access_token?: unknown; expires_in?: unknown; issued_at?: unknown };
     try {
       body = JSON.parse(res.body) as typeof body;
     } catch {
-      throw unauthenticated(`token server ${realm.host} sent malformed JSON`);
+      throw registryAuthError(`token server ${realm.host} sent malformed JSON`);
     }
     const token = typeof body.token === 'string' && body.token ? body.token : typeof body.access_token === 'string' ? body.access_token : '';
-    if (!token) throw unauthenticated(`token server ${realm.host} sent no token`);
+    if (!token) throw registryAuthError(`token server ${realm.host} sent no token`);
     // The spec's default lifetime is 60 s; renew 10 s early.
     const life = typeof body.expires_in === 'number' && body.expires_in > 0 ? body.expires_in : 60;
     return { token, expires: Date.now() + Math.max(1, life - 10) * 1000 };

@@ -15,7 +15,7 @@ import * as net from 'node:net';
 import type { Readable } from 'node:stream';
 import { invalidArgument, TsulaError, unauthenticated, unavailable } from '../../common/errors.js';
 import { DEFAULT_DOMAIN } from '../reference.js';
-import { Authenticator, type AuthConfig } from './auth.js';
+import { Authenticator, RegistryAuthError, type AuthConfig } from './auth.js';
 import { canonicalMirror, registryHostKey, type MirrorMap } from './mirrors.js';
 import { registrySecureContext } from './trust.js';
 
@@ -240,6 +240,9 @@ export class RegistryClient {
           retry = await this.auth.challenged(ep.name, res.headers['www-authenticate'], o.scope, o.creds);
         } catch (e) {
           res.resume();
+          // as Go's url.Error prints it: `Head "https://host/v2/x/manifests/1": no basic auth credentials`
+          const m = o.method ?? 'GET';
+          if (e instanceof RegistryAuthError) throw new RegistryAuthError(`${m[0]}${m.slice(1).toLowerCase()} "${this.urlOf(ep, path)}": ${e.message}`);
           throw e;
         }
         if (retry) { res.resume(); continue; }
@@ -248,15 +251,29 @@ export class RegistryClient {
     }
   }
 
-  /** Check credentials against a registry, as docker's POST /auth does. */
+  /** Check credentials against a registry, as docker's POST /auth does (its refusal a 401, errdefs.Unauthorized). */
   async login(server: string, creds: AuthConfig): Promise<void> {
     const ep = this.endpoints(server).at(-1)!;
     this.auth.forget(ep.name);
-    const res = await this.request(ep, '/v2/', { scope: '', creds });
+    let res: http.IncomingMessage;
+    try {
+      res = await this.request(ep, '/v2/', { scope: '', creds });
+    } catch (e) {
+      throw e instanceof RegistryAuthError ? unauthenticated(e.message) : e;
+    }
     if (res.statusCode === 200) { res.resume(); return; }
     const text = await registryErrorText(res);
-    if (res.statusCode === 401 || res.statusCode === 403) throw unauthenticated(`login to ${server} failed: unauthorized: incorrect username or password (${text})`);
-    throw unavailable(`login to ${server} failed: the registry answered ${res.statusCode}: ${text}`);
+    const code = res.statusCode ?? 0;
+    // dockerd's loginV2 words it so (the registry's own text is in tsulad's log only)
+    if (code === 401 || code === 403) throw unauthenticated(`login attempt to ${this.urlOf(ep, '/v2/')} failed with status: ${code} ${http.STATUS_CODES[code] ?? ''}`.trim());
+    throw unavailable(`login to ${server} failed: the registry answered ${code}: ${text}`);
+  }
+
+  /** The URL a request to `path` of `ep` went to (the scheme it was found to speak). */
+  private urlOf(ep: Endpoint, path: string): string {
+    if (/^https?:\/\//i.test(path)) return path;
+    if (ep.base) return ep.base.toString().replace(/\/+$/, '') + path;
+    return `${this.schemes.get(ep.host) ?? 'https:'}//${ep.host}${path}`;
   }
 
   private async sendTo(ep: Endpoint, path: string, method: string, headers: Record<string, string>, body?: Body, signal?: AbortSignal): Promise<http.IncomingMessage> {

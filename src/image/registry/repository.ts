@@ -7,7 +7,7 @@
 // pull-only and never rename the image: the reference stays the upstream's.
 import { createHash } from '../../common/crypto.js';
 import type * as http from 'node:http';
-import { errorKind, errorMessage, invalidArgument, notFound, TsulaError, unauthenticated, unavailable } from '../../common/errors.js';
+import { errorKind, errorMessage, invalidArgument, notFound, TsulaError, internal, unavailable } from '../../common/errors.js';
 import type { ParsedReference } from '../reference.js';
 import type { AuthConfig } from './auth.js';
 import { readLimited, registryErrorText, type Endpoint, type RegistryClient } from './client.js';
@@ -122,9 +122,12 @@ export class Repository {
     const status = res.statusCode ?? 0;
     const text = await registryErrorText(res);
     if (status === 404) return notFound(`${what} not found: ${text}`);
-    if (status === 401 || status === 403) {
-      return unauthenticated(`pull access denied for ${this.ref.name}, repository does not exist or may require 'tsula login': ${text}`);
+    // moby's translatePullError: DENIED (and unknown names) is a 404 naming `docker login`; any
+    // other refusal is a 500 (a 401 would make the docker CLI prompt for a login)
+    if (status === 403 || (status === 401 && /denied/i.test(text))) {
+      return notFound(`pull access denied for ${this.ref.name}, repository does not exist or may require 'docker login': ${text}`);
     }
+    if (status === 401) return internal(`${what}: ${text}`);
     if (status === 429) return unavailable(`registry ${ep.host} is rate limiting: ${text}`);
     return unavailable(`registry ${ep.host} answered ${status} for ${what}: ${text}`);
   }
