@@ -24,6 +24,20 @@ export function checkFilterKeys(f: Filters, known: string[]): void {
   FilterArgs.fromRecord(f).validate(known);
 }
 
+/**
+ * A prune's until (dockerd's getUntilFromPruneFilters): one value at most, else refused; the
+ * cutoff in ms since the epoch, undefined when there is none.
+ */
+export function pruneUntil(values: readonly string[] | undefined): number | undefined {
+  if (!values?.length) return undefined;
+  if (values.length > 1) throw invalidArgument('more than one until filter specified');
+  try {
+    return untilTime(values[0]!);
+  } catch {
+    throw invalidArgument(`failed to parse value as time or duration: "${values[0]}"`);
+  }
+}
+
 /** docker's until filter: unix seconds, an RFC 3339 time, or a Go duration before now (10m, 1h30m). */
 export function untilTime(v: string): number {
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000;

@@ -203,6 +203,13 @@ test('docker image prune: dangling only by default, label!= and until filters, -
     assert.match(out, new RegExp(`^Deleted Images:\ndeleted: ${drop}\n(deleted: sha256:[0-9a-f]{64}\n)*\nTotal reclaimed space: \\S+\n$`));
     assert.equal(await ok(['image', 'prune', '-f', '--filter', 'until=2020-01-01T00:00:00Z']), 'Total reclaimed space: 0B\n');
     await fails(['image', 'prune', '-f', '--filter', 'bogus=1'], 'Error response from daemon: Invalid filter \'bogus\'\n');
+    // until takes any Go duration, once (dockerd's getUntilFromPruneFilters), for every prune alike
+    for (const kind of ['image', 'container', 'network']) {
+      assert.match(await ok([kind, 'prune', '-f', '--filter', 'until=1h30m']), /Total reclaimed space: |^$/);
+      assert.match(await ok([kind, 'prune', '-f', '--filter', 'until=1.5h']), /Total reclaimed space: |^$/);
+      await fails([kind, 'prune', '-f', '--filter', 'until=1h', '--filter', 'until=2h'], 'Error response from daemon: more than one until filter specified\n');
+      await fails([kind, 'prune', '-f', '--filter', 'until=xyz'], 'Error response from daemon: failed to parse value as time or duration: "xyz"\n');
+    }
     // (dockerd would untag busybox:latest of a used image with two names; it has one here)
     const user = (await ok(['create', 'busybox', 'true'])).trim();
     try {

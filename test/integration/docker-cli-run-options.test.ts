@@ -216,7 +216,18 @@ test('--restart: on-failure:N counts its restarts in RestartCount; dockerd\'s re
   await refused(['update', '--restart', 'always:3', 'us'], /maximum retry count cannot be used with restart policy 'always'/, 1);
   await ok(['create', '--rm', '--name', 'auto', 'busybox']);
   await refused(['update', '--restart', 'always', 'auto'], /Restart policy cannot be updated because AutoRemove is enabled for the container/, 1);
-  await ok(['rm', '-f', 'auto', 'upd']);
+  // between two restarts (no runc container): the update is kept, as dockerd's, and ends the loop
+  await ok(['run', '-d', '--name', 'loop', '--restart', 'always', 'busybox', 'sh', '-c', 'sleep 0.3; exit 1']);
+  await waitFor(async () => (await inspect('loop', '{{.State.Status}}')) === 'restarting', 20_000, 'loop to be restarting');
+  await ok(['update', '--restart', 'no', '-m', '64m', '--memory-swap', '128m', 'loop']);
+  assert.equal(await inspect('loop', '{{.HostConfig.RestartPolicy.Name}} {{.HostConfig.Memory}}'), `no ${64 << 20}`);
+  await waitFor(async () => (await inspect('loop', '{{.State.Status}}')) === 'exited', 20_000, 'the loop to end');
+  // --pids-limit 0 / -1 lifts the limit: 0 in inspect (dockerd's update; a create's is null)
+  await ok(['run', '-d', '--name', 'pl', '--pids-limit', '32', 'busybox', 'sleep', '100']);
+  await ok(['update', '--pids-limit', '-1', 'pl']);
+  assert.equal(await inspect('pl', '{{json .HostConfig.PidsLimit}}'), '0');
+  assert.equal((await ok(['exec', 'pl', 'sh', '-c', 'cat /sys/fs/cgroup/pids.max /sys/fs/cgroup/pids/pids.max 2>/dev/null; true'])).trim(), 'max');
+  await ok(['rm', '-f', 'auto', 'upd', 'loop', 'pl']);
 });
 
 test('--log-driver none: no log file, and docker logs is dockerd\'s error; json-file reads back', async () => {

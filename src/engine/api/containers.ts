@@ -89,6 +89,8 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   r.add('POST', '/containers/{id}/update', async ({ req, res, params, version }) => {
     const body = await readJsonBody(req);
     dropRemovedResources(body as Record<string, unknown>, version);
+    // dockerd ignores an update's PidsLimit before API 1.40
+    if (!versionAtLeast(version, '1.40') && body && typeof body === 'object') delete (body as Record<string, unknown>).PidsLimit;
     sendJson(res!, 200, await cs.update(params[0], body));
   });
 

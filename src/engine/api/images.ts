@@ -14,6 +14,7 @@ import { FilterArgs, invalidFilter, selectImages } from './filters.js';
 import { imageSummaryFor, inspectImageFor, sharedSize } from './image-views.js';
 import { checkImagePlatform, checkPlatform, decodePlatforms, platformParam, formatPlatform, imagePlatform, platformMatches, type Platform } from './platform.js';
 import { versionAtLeast } from './version.js';
+import { pruneUntil } from '../filters.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
   /** The ids of the images these names (or ids) name, each once; a name gone meanwhile is left out. */
@@ -125,7 +126,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     const f = args.toRecord();
     const dangling = f.dangling?.[0];
     if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling)) throw invalidFilter('dangling', f.dangling);
-    const until = f.until?.[0] ? untilSeconds(f.until[0]) : undefined;
+    const cutoff = pruneUntil(f.until);
+    const until = cutoff === undefined ? undefined : cutoff / 1000;
     // dockerd's matchLabels: label= must all match, and an image matching every label!= stays
     const labelsOk = (l: Record<string, string> | null | undefined) =>
       args.matchKVList('label', l ?? {}) && !(args.has('label!') && args.matchKVList('label!', l ?? {}));
@@ -299,16 +301,6 @@ function progressBar(current: number, total: number): string {
   const done = Math.min(w, Math.floor((current / total) * w));
   const bar = `[${'='.repeat(done)}${done < w ? '>' : ''}${' '.repeat(Math.max(0, w - done - 1))}]`;
   return `${bar} ${size(current).padStart(8)}/${size(total)}`;
-}
-
-/** docker's until: unix seconds, an RFC 3339 time, or a duration before now (10m, 24h). */
-function untilSeconds(v: string): number {
-  if (/^\d+(\.\d+)?$/.test(v)) return Number(v);
-  const dur = /^(\d+)(s|m|h)$/.exec(v);
-  if (dur) return Date.now() / 1000 - Number(dur[1]) * { s: 1, m: 60, h: 3600 }[dur[2] as 's' | 'm' | 'h'];
-  const t = Date.parse(v);
-  if (Number.isNaN(t)) throw invalidArgument(`invalid filter 'until=${v}'`);
-  return t / 1000;
 }
 
 function progressMessage(p: LoadProgress): Record<string, unknown> {

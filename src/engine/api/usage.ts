@@ -14,7 +14,7 @@ import { imageShown, summary } from './containers.js';
 import { summaryForVersion } from './compat-views.js';
 import { dfBody, dfImageRow, dfKinds, dfShape, type DfParts } from './system-df.js';
 import type { VolumeStore } from '../volumes/index.js';
-import { matchLabels, parseFilters, untilTime } from '../filters.js';
+import { matchLabels, parseFilters, pruneUntil } from '../filters.js';
 import { sharedSize } from './image-views.js';
 
 export interface ContainerSize { SizeRw: number; SizeRootFs: number }
@@ -69,7 +69,7 @@ export function usageRoutes(r: Router, d: { cs: ContainerService; files: Contain
   r.add('POST', '/containers/prune', async ({ res, query }) => {
     const f = parseFilters(query.get('filters'));
     for (const k of Object.keys(f)) if (!['until', 'label', 'label!'].includes(k)) throw invalidArgument(`Invalid filter '${k}'`);
-    const until = f.until?.length ? Math.min(...f.until.map(untilTime)) : undefined;
+    const until = pruneUntil(f.until);
     const victims = cs.list().filter((c) => !running(c.state) && c.state.status !== 'removing'
       && (until === undefined || Date.parse(c.createdAt) < until) && matchLabels(c.config.labels, f.label ?? [], f['label!']));
     const deleted: string[] = [];

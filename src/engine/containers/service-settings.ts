@@ -26,7 +26,9 @@ export async function update(s: ContainerService, ref: string, rawBody: unknown)
     const merged = mergeUpdate(rec.id, rec.config.resources, req);
     // the merged set must hold together as a create's would (memory ≥ reservation, …)
     verifyResources({ ...merged }, s.sys!, { update: true, canLowerOomScore: true });
-    if (running(rec.state)) {
+    // a container between restarts has no runtime container: the change is kept and applies at
+    // its next start, as dockerd's update returns nil while it restarts (and a new policy is kept)
+    if (running(rec.state) && rec.state.status !== 'restarting') {
       await s.runtimeOf(rec).update(rec.id, s.bundle(rec.id), await updateLimits(merged, req))
         .catch((e) => { throw new TsulaError(errorKind(e), `Cannot update container ${rec.id}: ${errorMessage(e)}`, { cause: e }); });
     }

@@ -55,7 +55,8 @@ export function mergeUpdate(id: string, cur: ResourceConfig, req: ResourceConfig
   const keys = ['BlkioWeight', 'CpuShares', 'NanoCpus', 'CpuPeriod', 'CpuQuota', 'CpusetCpus', 'CpusetMems', 'Memory',
     'MemorySwap', 'MemoryReservation', 'KernelMemory', 'CpuRealtimePeriod', 'CpuRealtimeRuntime'] as const;
   for (const k of keys) if (req[k]) (out as unknown as Record<string, unknown>)[k] = req[k];
-  if (req.PidsLimit !== null) out.PidsLimit = req.PidsLimit > 0 ? req.PidsLimit : null;
+  // dockerd's postContainerUpdate: 0 or below is "unlimited", shown as 0 (a create's shows null)
+  if (req.PidsLimit !== null) out.PidsLimit = req.PidsLimit > 0 ? req.PidsLimit : 0;
   return out;
 }
 

@@ -18,7 +18,7 @@ import { modeEndpointId, networkView, PREDEFINED, type EndpointView, type IpamPo
 import type { NetworkStore } from './store.js';
 import { NetworkFirewall } from './firewall.js';
 import { parseGoBool } from '../../common/gobool.js';
-import { matchLabels, untilTime, type Filters } from '../filters.js';
+import { matchLabels, pruneUntil, type Filters } from '../filters.js';
 
 export interface AddressPool { base: string; size: number }
 
@@ -295,8 +295,7 @@ export class NetworkService {
   }
 
   async prune(filters: Filters = {}): Promise<{ NetworksDeleted: string[] }> {
-    const until = filters.until?.[0];
-    const cutoff = until ? untilTime(until) : Infinity;
+    const cutoff = pruneUntil(filters.until) ?? Infinity;
     const deleted: string[] = [];
     for (const n of this.d.store.list()) {
       if (n.predefined || this.endpoints(n.id).length || Date.parse(n.created) > cutoff || !matchLabels(n.labels, filters.label ?? [])) continue;
