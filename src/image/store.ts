@@ -152,7 +152,9 @@ export class LocalImageStore implements ImageStore {
         deleted.push(...(await this.deleteImage(img)), ...(await pruneParents(this.removal, img, opts.inUse)));
       }
       const after = await this.usageNow();
-      return { deleted, reclaimed: Math.max(0, before.layersSize + before.blobsSize - after.layersSize - after.blobsSize) };
+      // dockerd's ImagesPrune sums the DiffSize of the layers it deleted: an image that adds no
+      // layer (a LABEL) reclaims 0B, whatever its config and kept blobs weigh
+      return { deleted, reclaimed: Math.max(0, before.layersSize - after.layersSize) };
     });
   }
 

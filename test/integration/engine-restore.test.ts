@@ -73,3 +73,16 @@ test('a graceful restart (SIGTERM) keeps containers too', async () => {
   await d.ok(['rm', '-f', id]);
   await waitFor(async () => (await d.cli(['inspect', id])).code !== 0, 10_000, 'removal');
 });
+
+test('a --restart always container that exits while tsulad is down: started again at once with RestartCount 0 (dockerd\'s restore)', async () => {
+  // its first run exits, the second (a policy restart) exits while tsulad is down, the third stays
+  const id = (await d.ok(['run', '-d', '--restart', 'always', 'busybox', 'sh', '-c',
+    '[ -e /b ] && exec sleep 300; [ -e /a ] && { touch /b; sleep 1; exit 3; }; touch /a; exit 3'])).trim();
+  await waitFor(async () => Number((await d.ok(['inspect', '-f', '{{.RestartCount}}', id])).trim()) >= 1, 20_000, 'a first policy restart');
+  await d.stop('SIGTERM');
+  await new Promise((r) => setTimeout(r, 2500)); // it exits meanwhile
+  await d.start();
+  await waitFor(async () => (await d.ok(['inspect', '-f', '{{.State.Status}}', id])).trim() === 'running', 10_000, 'the start at restore');
+  assert.equal((await d.ok(['inspect', '-f', '{{.RestartCount}}', id])).trim(), '0');
+  await d.ok(['rm', '-f', id]);
+});

@@ -241,7 +241,8 @@ export function inspectView(c: Container) {
     HostnamePath: c.paths.hostname,
     HostsPath: c.paths.hosts,
     // dockerd has no log file for the none driver
-    LogPath: c.config.logDriver === 'none' ? '' : c.paths.log,
+    // dockerd sets none for the local driver either ("the log file implementation would become a stable API")
+    LogPath: c.config.logDriver === 'none' || c.config.logDriver === 'local' ? '' : c.paths.log,
     Name: `/${c.name}`,
     RestartCount: s.restartCount,
     Driver: dockerDriverName(c.driver),

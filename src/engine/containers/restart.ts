@@ -42,6 +42,8 @@ export class RestartManager {
   /** Stopped or killed by the user: its next exit is not followed by a restart. */
   private disarmed = new Set<string>();
   private closed = false;
+  /** When this tsulad began: an exit before it happened while no tsulad ran. */
+  private readonly bootAt = Date.now();
 
   constructor(private readonly t: RestartTarget) {}
 
@@ -70,24 +72,27 @@ export class RestartManager {
   }
 
   /**
-   * After an exit is recorded: true when a restart is scheduled (the caller marks the
-   * container "restarting" and counts it).
+   * After an exit is recorded: 'policy' when a restart is scheduled (the caller marks the
+   * container "restarting" and counts it); 'boot' for an exit that happened while tsulad was
+   * down, restarted at once with its count reset, as dockerd's restore starts such a container
+   * (containerStart with resetRestartManager); false for none.
    */
-  exited(c: Container): boolean {
+  exited(c: Container): 'policy' | 'boot' | false {
     if (this.closed || this.disarmed.delete(c.id) || !policyRestarts(c)) {
       this.delays.delete(c.id);
       return false;
     }
+    const before = Date.parse(c.state.finishedAt) < this.bootAt;
     const ran = Date.parse(c.state.finishedAt) - Date.parse(c.state.startedAt);
-    let delay = ran >= RESET_AFTER_MS ? 0 : this.delays.get(c.id) ?? 0;
-    delay = delay === 0 ? FIRST_DELAY_MS : Math.min(delay * 2, MAX_DELAY_MS);
+    let delay = before || ran >= RESET_AFTER_MS ? 0 : this.delays.get(c.id) ?? 0;
+    delay = before ? 0 : delay === 0 ? FIRST_DELAY_MS : Math.min(delay * 2, MAX_DELAY_MS);
     this.delays.set(c.id, delay);
     this.cancel(c.id);
     this.timers.set(c.id, setTimeout(() => {
       this.timers.delete(c.id);
       void this.t.restartByPolicy(c.id).catch((e) => this.t.log.warn('restart by policy failed', { id: c.id, err: errorMessage(e) }));
     }, delay).unref());
-    return true;
+    return before ? 'boot' : 'policy';
   }
 
   /** tsulad's start: containers whose policy restarts them, and that were started before. */

@@ -290,7 +290,8 @@ export class ContainerService {
       if (error !== undefined) rec.state.error = error;
       // the restart policy decides now, as docker's monitor: running → restarting, never exited
       // in between (a stop meanwhile cancels it); the restart waits for this lock
-      if (this.restarts.exited(rec)) Object.assign(rec.state, { status: 'restarting', restartCount: rec.state.restartCount + 1 });
+      const restart = this.restarts.exited(rec);
+      if (restart) Object.assign(rec.state, { status: 'restarting', restartCount: restart === 'boot' ? 0 : rec.state.restartCount + 1 });
       // dockerd's `oom` event (from containerd's TaskOOM) comes before the `die`
       if (oom) this.d.events.emit('container', 'oom', id, this.attrs(rec));
       this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
