@@ -149,14 +149,16 @@ test('network and volume events: create, connect and mount at the start, disconn
   assert.deepEqual(vol, ['volume create evvol <no value>', `volume mount evvol ${id} false`, `volume unmount evvol ${id}`, 'volume destroy evvol <no value>']);
 });
 
-test('docker exec: exec_create, exec_start and exec_die with the exec id, as dockerd logs them', async () => {
+test('docker exec: exec_create, exec_start and exec_die with the exec id and the container\'s labels, as dockerd logs them', async () => {
   const since = now();
-  await ok(['run', '-d', '--name', 'exev', 'busybox', 'sleep', '300']);
+  await ok(['run', '-d', '--name', 'exev', '--label', 'ev.role=probe', 'busybox', 'sleep', '300']);
   await ok(['exec', 'exev', 'sh', '-c', 'exit 0']);
   const until = (Date.now() / 1000 + 1).toFixed(3);
-  const out = (await ok(['events', '--since', since, '--until', until, '--filter', 'container=exev', '--filter', 'event=exec_create',
-    '--filter', 'event=exec_start', '--filter', 'event=exec_die', '--format', '{{.Action}}|{{.Actor.Attributes.execID}}'])).trim().split('\n');
+  // a label filter finds them: dockerd's LogContainerEventWithAttributes copies the labels in
+  const out = (await ok(['events', '--since', since, '--until', until, '--filter', 'label=ev.role=probe', '--filter', 'event=exec_create',
+    '--filter', 'event=exec_start', '--filter', 'event=exec_die', '--format', '{{.Action}}|{{.Actor.Attributes.execID}}|{{index .Actor.Attributes "ev.role"}}|{{.Actor.Attributes.name}}'])).trim().split('\n');
   assert.deepEqual(out.map((l) => l.split('|')[0]), ['exec_create: sh -c exit 0', 'exec_start: sh -c exit 0', 'exec_die']);
+  assert.deepEqual(out.map((l) => l.split('|').slice(2).join('|')), ['probe|exev', 'probe|exev', 'probe|exev']);
   const ids = new Set(out.map((l) => l.split('|')[1]));
   assert.equal(ids.size, 1);
   assert.match([...ids][0]!, /^[0-9a-f]{64}$/);

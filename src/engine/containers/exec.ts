@@ -97,7 +97,8 @@ export class ExecService {
     });
     this.gc();
     // dockerd's ContainerExecCreate logs it (a health probe's too)
-    this.containers.d.events.emit('container', `exec_create: ${b.Cmd.join(' ')}`, rec.id, { image: rec.config.imageRef, name: rec.name, execID: id });
+    // (LogContainerEventWithAttributes: the container's labels, as its other events carry)
+    this.containers.d.events.emit('container', `exec_create: ${b.Cmd.join(' ')}`, rec.id, this.containers.attrs(rec, { execID: id }));
     return { Id: id };
   }
 
@@ -132,8 +133,7 @@ export class ExecService {
     s.started = true;
     const b = s.body;
     // dockerd logs the start before it asks the runtime, so a command that fails has it too
-    this.containers.d.events.emit('container', `exec_start: ${b.Cmd.join(' ')}`, rec.id,
-      { image: rec.config.imageRef, name: rec.name, execID: s.ID });
+    this.containers.d.events.emit('container', `exec_start: ${b.Cmd.join(' ')}`, rec.id, this.containers.attrs(rec, { execID: s.ID }));
     const bundle = this.containers.bundle(rec.id);
     let handle: ExecHandle;
     try {
@@ -186,7 +186,7 @@ export class ExecService {
       s.Running = false;
       s.ExitCode = code;
       s.Pid = 0;
-      this.containers.d.events.emit('container', 'exec_die', rec.id, { image: rec.config.imageRef, name: rec.name, execID: s.ID, exitCode: String(code) });
+      this.containers.d.events.emit('container', 'exec_die', rec.id, this.containers.attrs(rec, { execID: s.ID, exitCode: String(code) }));
       void fs.rm(s.dir, { recursive: true, force: true }).catch(() => {});
       return code;
     });
