@@ -181,3 +181,32 @@ test('image events carry the image id as dockerd logs them: tag, save, untag, lo
     `tag ${id} evimg:1`, `tag ${id} evimg:2`, `save ${id} ${id}`, `untag ${id} ${id}`, `load ${id} ${id}`, `untag ${id} ${id}`, `untag ${id} ${id}`,
   ]);
 });
+
+test('image events carry the image\'s labels as dockerd\'s LogImageEvent copies them: a label filter sees commit, tag, save, untag, load, import, build; delete has none', async () => {
+  const since = now();
+  await ok(['create', '--name', 'evlabc', 'busybox', 'true']);
+  const c = (await ok(['commit', '--change', 'LABEL ev.img=yes', 'evlabc', 'evlab:1'])).trim();
+  await ok(['tag', 'evlab:1', 'evlab:2']);
+  const tar = `${d.dir}/evlab.tar`;
+  await ok(['save', '-o', tar, 'evlab:1']);
+  await ok(['rmi', 'evlab:2']);
+  await ok(['load', '-i', tar]);
+  await ok(['export', '-o', `${d.dir}/evlabc.tar`, 'evlabc']);
+  const i = (await ok(['import', '--change', 'LABEL ev.img=yes', `${d.dir}/evlabc.tar`, 'evimp:1'])).trim();
+  const built = await docker(d, ['build', '-q', '-t', 'evb:1', '-'], { input: 'FROM busybox\nLABEL ev.img=yes\n' });
+  assert.equal(built.code, 0, built.stderr);
+  const b = built.stdout.trim();
+  await ok(['rm', 'evlabc']);
+  await ok(['rmi', 'evlab:1', 'evimp:1', 'evb:1']);
+  const until = (Date.now() / 1000 + 1).toFixed(3);
+  const got = (await ok(['events', '--since', since, '--until', until, '--filter', 'type=image', '--filter', 'label=ev.img=yes',
+    '--format', '{{.Action}} {{.Actor.ID}} {{.Actor.Attributes.name}}'])).trim().split('\n');
+  assert.deepEqual(got, [
+    `tag ${c} evlab:1`, `tag ${c} evlab:2`, `save ${c} ${c}`, `untag ${c} ${c}`, `load ${c} ${c}`,
+    `import ${i} ${i}`, `tag ${i} evimp:1`, `tag ${b} evb:1`, `untag ${c} ${c}`, `untag ${i} ${i}`, `untag ${b} ${b}`,
+  ]);
+  // dockerd logs delete once the image has left its store: no labels
+  const del = (await ok(['events', '--since', since, '--until', until, '--filter', 'event=delete', '--filter', `image=${c}`,
+    '--format', '{{.Action}} {{index .Actor.Attributes "ev.img"}}'])).trim();
+  assert.equal(del, 'delete');
+});

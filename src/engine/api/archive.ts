@@ -13,6 +13,7 @@ import { applyChanges, configFromContainer, mergeConfig } from '../containers/co
 import { argv, running, type Container } from '../containers/model.js';
 import type { ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
+import { logImageEvent } from '../image-events.js';
 import { invalidArgument, unimplemented } from '../../common/errors.js';
 import type { MountGuard } from '../../storage/mountguard.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
@@ -108,7 +109,7 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
       if (paused) await cs.unpause(c.id).catch(() => {});
     }
     events.emit('container', 'commit', c.id, attrs(c, { comment: query.get('comment') ?? '', imageID: id, imageRef: name ?? '' }));
-    if (name) events.emit('image', 'tag', id, { name });
+    if (name) await logImageEvent(events, images, 'tag', id, name);
     sendJson(res!, 201, { Id: id });
   });
 

@@ -13,6 +13,7 @@ import type { ImageStore } from '../../image/types.js';
 import { errorMessage, internal, invalidArgument, notFound, permissionDenied, unauthenticated } from '../../common/errors.js';
 import { applyChanges, type CommitConfig } from '../containers/commit.js';
 import type { EventBus } from '../events.js';
+import { logImageEvent } from '../image-events.js';
 import { VERSION } from './version.js';
 
 /** The image's name from repo= and tag= (dockerd: a digest is refused, no tag is latest). */
@@ -114,8 +115,8 @@ export async function importImage(req: IncomingMessage, res: ServerResponse, que
       config, comment: query.get('message') || `Imported from ${src}`,
       architecture: platform.architecture, os: platform.os, variant: platform.variant, engineVersion: VERSION,
     }, name);
-    events.emit('image', 'import', id, { name: id });
-    if (name) events.emit('image', 'tag', id, { name });
+    await logImageEvent(events, images, 'import', id, id);
+    if (name) await logImageEvent(events, images, 'tag', id, name);
     line({ status: id });
     res.end();
   } catch (e) {

@@ -15,6 +15,7 @@ import { imageSummaryFor, inspectImageFor, sharedSize } from './image-views.js';
 import { checkImagePlatform, checkPlatform, decodePlatforms, platformParam, formatPlatform, imagePlatform, platformMatches, type Platform } from './platform.js';
 import { versionAtLeast } from './version.js';
 import { pruneUntil } from '../filters.js';
+import { logImageEvent, type Labels } from '../image-events.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
   /** The ids of the images these names (or ids) name, each once; a name gone meanwhile is left out. */
@@ -77,7 +78,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       const hasTag = /@|:[^/]*$/.test(from);
       const opts = { auth, platform, onProgress: out.progress, signal: abort.signal };
       const results = !tag && !hasTag ? await images.pullAllTags(from, opts) : [await images.pull(ref, opts)];
-      for (const r of results) events.emit('image', 'pull', r.ref, { name: r.ref });
+      for (const r of results) await logImageEvent(events, images, 'pull', r.ref, r.ref);
       out.end();
     } catch (e) {
       // dockerd answers a registry it cannot reach (refused, no such host, TLS, 5xx) with 500,
@@ -113,7 +114,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
       const results = await images.push(params[0], query.get('tag') ?? '', { auth, onProgress: out.progress, signal: abort.signal });
       for (const r of results) {
         out.aux({ Tag: r.tag, Digest: r.digest, Size: r.size });
-        events.emit('image', 'push', `${params[0]}:${r.tag}`, { name: `${params[0]}:${r.tag}` });
+        await logImageEvent(events, images, 'push', `${params[0]}:${r.tag}`, `${params[0]}:${r.tag}`);
       }
       out.end();
     } catch (e) {
@@ -131,8 +132,10 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     // dockerd's matchLabels: label= must all match, and an image matching every label!= stays
     const labelsOk = (l: Record<string, string> | null | undefined) =>
       args.matchKVList('label', l ?? {}) && !(args.has('label!') && args.matchKVList('label!', l ?? {}));
+    // each image's labels as they were (its untag events carry them)
+    const before = new Map((await images.list()).map((i) => [i.id, i.config.Labels ?? {}]));
     const result = await images.prune({ all: dangling === 'false' || dangling === '0', inUse: (id) => cs.imageInUse(id), until, labelsOk });
-    removalEvents(events, result.deleted);
+    removalEvents(events, result.deleted, (id) => before.get(id) ?? {});
     events.emit('image', 'prune', '', { reclaimed: String(result.reclaimed) });
     sendJson(res!, 200, { ImagesDeleted: result.deleted.length ? result.deleted : null, SpaceReclaimed: result.reclaimed });
   });
@@ -172,7 +175,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
         (name, old) => out({ stream: `The image ${name} already exists, renaming the old one with ID ${old} to empty string\n` }), { select });
       for (const n of names) out({ stream: n.startsWith('sha256:') ? `Loaded image ID: ${n}\n` : `Loaded image: ${n}\n` });
       // dockerd's: one event per image loaded, named by its id
-      for (const id of await idsOf(names)) events.emit('image', 'load', id, { name: id });
+      for (const id of await idsOf(names)) await logImageEvent(events, images, 'load', id, id);
       if (!started) out({ stream: '' });
       res!.end();
     } catch (e) {
@@ -200,7 +203,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     res.setHeader('Content-Type', 'application/x-tar');
     await images.save(names, res);
     res.end();
-    for (const id of await idsOf(names)) events.emit('image', 'save', id, { name: id });
+    for (const id of await idsOf(names)) await logImageEvent(events, images, 'save', id, id);
   };
   r.add('GET', '/images/get', async ({ res, query, version }) => save(query.getAll('names'), res!, query, version));
   r.add('GET', '/images/{name*}/get', async ({ res, params, query, version }) => save([params[0]], res!, query, version));
@@ -222,7 +225,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     const target = `${parsed.name}:${tag || parsed.tag || 'latest'}`;
     await images.tag(params[0], target);
     const img = await images.get(target);
-    events.emit('image', 'tag', img.id, { name: target });
+    events.emit('image', 'tag', img.id, { ...img.config.Labels, name: target });
     res!.writeHead(201);
     res!.end();
   });
@@ -231,14 +234,15 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     // platforms (1.50) removes an index's variants in the containerd store; the graphdriver
     // store's images have one platform each and it goes unused, once decoded
     if (versionAtLeast(version, '1.50')) decodePlatforms(query.getAll('platforms'));
-    const imageId = (await images.get(params[0]).catch(() => null))?.id;
+    const img = await images.get(params[0]).catch(() => null);
+    const imageId = img?.id;
     const result = await images.remove(params[0], {
       force: boolParam(query, 'force'),
       inUse: (id) => cs.imageInUse(id),
       running: (id) => cs.imageRunning(id),
       noPrune: boolParam(query, 'noprune'),
     });
-    removalEvents(events, result, imageId);
+    removalEvents(events, result, () => img?.config.Labels ?? {}, imageId);
     sendJson(res!, 200, result);
   });
 }
@@ -312,12 +316,13 @@ function progressMessage(p: LoadProgress): Record<string, unknown> {
  * dockerd's events for a removal's records: untag and delete both carry the image's id (its
  * name attribute too), so that a filter by image id sees them. An Untagged record's image is
  * `imageId` (rmi of one image) or the next Deleted record's (prune lists each image's tags,
- * then its id).
+ * then its id). An untag carries the image's labels (`labelsOf`, read before the removal);
+ * a delete none: dockerd logs it once the image has left its store.
  */
-function removalEvents(events: EventBus, records: Array<{ Untagged?: string; Deleted?: string }>, imageId?: string): void {
+function removalEvents(events: EventBus, records: Array<{ Untagged?: string; Deleted?: string }>, labelsOf: (id: string) => Labels, imageId?: string): void {
   records.forEach((x, i) => {
     const id = imageId ?? records.slice(i).find((y) => y.Deleted)?.Deleted ?? x.Untagged ?? '';
-    if (x.Untagged) events.emit('image', 'untag', id, { name: id });
+    if (x.Untagged) events.emit('image', 'untag', id, { ...labelsOf(id), name: id });
     if (x.Deleted) events.emit('image', 'delete', x.Deleted, { name: x.Deleted });
   });
 }

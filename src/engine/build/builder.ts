@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { invalidArgument, isKind } from '../../common/errors.js';
 import type { EventBus } from '../events.js';
+import { logImageEvent } from '../image-events.js';
 import { BuildArgs } from './buildargs.js';
 import { BuildCache } from './cache.js';
 import { applyDockerignore, extractContext, readDockerfile } from './context.js';
@@ -122,7 +123,7 @@ export class Builder {
     out.stdout(`Successfully built ${shortImageId(last.imageId)}\n`);
     for (const t of o.tags) {
       await this.be.images.tag(last.imageId, t);
-      this.events.emit('image', 'tag', last.imageId, { name: t });
+      await logImageEvent(this.events, this.be.images, 'tag', last.imageId, t);
       out.stdout(`Successfully tagged ${t}\n`);
     }
     return last.imageId;
