@@ -47,18 +47,16 @@ export async function unpackImage(
       diffId: lp.diffId, chainId: lp.chainId, blob: lp.digest, mediaType: lp.mediaType,
       compression: lp.compression, blobSize: lp.file.size,
     };
+    // dockerd's loader reports a layer it loads, never one it has (tarexport's Load: lss.Get first)
     if (haveLayer && haveBlob) {
-      progress(total, 'Already exists');
       stored = { ...base, diffSize: known.diffSize, size: sizeOf(known.diffSize) };
     } else if (haveLayer) {
       // The layer is unpacked already but this blob is new to us: check it, keep it for save.
-      progress(total, 'Already exists');
       const { diffSize } = await drainLayer(openLayer(lp.file.file, lp.compression, lp.diffId, lp.label))
         .catch((e: unknown) => { throw withContext(e, lp.label); });
       stored = { ...base, diffSize, size: sizeOf(diffSize) };
     } else {
       let read = 0;
-      progress(0, 'Loading layer');
       const layer = openLayer(lp.file.file, lp.compression, lp.diffId, lp.label, (n) => {
         read += n;
         progress(read, 'Loading layer');
@@ -75,7 +73,8 @@ export async function unpackImage(
       // A driver may stop reading at the tar's end marker: the rest still has to be hashed.
       if (!layer.finished()) await drainLayer(layer).catch((e: unknown) => { throw withContext(e, lp.label); });
       const { diffSize } = await layer.done;
-      progress(total, 'Loaded');
+      // as dockerd's progress reader at its close: the bar ends full, still "Loading layer"
+      if (read !== total) progress(total, 'Loading layer');
       stored = { ...base, diffSize, size: info.size };
     }
     if (!session.pending.has(lp.digest) && !(await ctx.content.has(lp.digest))) {

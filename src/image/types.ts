@@ -82,7 +82,7 @@ export interface LoadProgress {
   layer: string;          // short id of the layer
   current: number;
   total: number;
-  status: 'Loading layer' | 'Already exists' | 'Loaded';
+  status: 'Loading layer';
 }
 
 export interface LoadOptions {

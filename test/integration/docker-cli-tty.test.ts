@@ -3,9 +3,11 @@
 // follows a resize in run -it and exec -it, and each container resize is a `resize` event.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { TestDaemon, TSULA, waitFor } from '../helpers/daemon.js';
+import * as path from 'node:path';
+import { IMAGES, TestDaemon, TSULA, waitFor } from '../helpers/daemon.js';
 import { docker, dockerCliPath, dockerEnv } from '../helpers/docker-cli.js';
 import { PtyProcess } from '../helpers/pty.js';
+import { renderScreen } from '../helpers/screen.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
 requirePrerequisites('docker-cli-tty', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/bin/python3': 'python3' } });
@@ -25,10 +27,10 @@ after(async () => {
   await d?.destroy();
 });
 
-/** The docker CLI (or tsula's, with tsula: true) on a 24x80 terminal. */
-function term(args: string[], o: { tsula?: boolean } = {}): PtyProcess {
+/** The docker CLI (or tsula's, with tsula: true) on a 24x80 terminal (or cols wide). */
+function term(args: string[], o: { tsula?: boolean; cols?: number } = {}): PtyProcess {
   const argv = o.tsula ? [TSULA, '-H', d.hostArg, ...args] : [dockerCliPath(), ...args];
-  const p = new PtyProcess(argv, { size: [24, 80], env: dockerEnv(d) });
+  const p = new PtyProcess(argv, { size: [24, o.cols ?? 80], env: dockerEnv(d) });
   ptys.push(p);
   return p;
 }
@@ -106,4 +108,21 @@ test('a resize reaches the shell of run -it and exec -it; each container resize 
   assert.ok(!resizes.includes('resize 40x120'), 'an exec resize is no container event');
   run.type('exit\r');
   assert.equal(await run.status(), 0);
+});
+
+test('docker load on a terminal: a layer it has gets no line, a new one its "Loading layer" bar, full at the end, as dockerd\'s loader draws it', async () => {
+  // 120 columns: the CLI draws the bar only on a terminal wider than 110
+  const again = term(['load', '-i', path.join(IMAGES, 'busybox.tar')], { cols: 120 });
+  assert.equal(await again.status(60_000), 0, again.output);
+  assert.deepEqual(renderScreen(again.output, 120).filter(Boolean), ['Loaded image: busybox:latest']);
+  // layered's bottom layer is busybox's: only its two others are loaded
+  const fresh = term(['load', '-i', path.join(IMAGES, 'layered.tar')], { cols: 120 });
+  assert.equal(await fresh.status(60_000), 0, fresh.output);
+  const screen = renderScreen(fresh.output, 120).filter(Boolean);
+  assert.equal(screen.length, 3, screen.join('\n'));
+  for (const l of screen.slice(0, 2)) {
+    const m = /^[0-9a-f]{12}: Loading layer \[=+>\]\s+(\S+)\/(\S+)$/.exec(l);
+    assert.ok(m && m[1] === m[2], l);
+  }
+  assert.equal(screen[2], 'Loaded image: layered:latest');
 });

@@ -48,8 +48,9 @@ describe('load', () => {
     }
     assert.ok(driver.layers.has(img.chainIds[0]!));
     assert.ok(events.some((e) => e.status === 'Loading layer' && e.current > 0));
+    // dockerd's progress reader: "Loading layer" to the end, the last one full
     const last = events.at(-1)!;
-    assert.equal(last.status, 'Loaded');
+    assert.equal(last.status, 'Loading layer');
     assert.ok(last.total > 1_000_000, `the layer's size: ${JSON.stringify(last)}`);
     assert.equal(last.current, last.total);
     // The content store holds the config and the layer; nothing is left in ingest/.
@@ -71,7 +72,7 @@ describe('load', () => {
     assert.deepEqual(await store.load(fileStream(fx.busyboxOci), (p) => events.push(p)), ['busybox:latest']);
     assert.equal((await store.get('busybox')).id, id);
     assert.equal(driver.calls.length, applies, 'no layer unpacked twice');
-    assert.deepEqual(events.map((e) => e.status), ['Already exists']);
+    assert.deepEqual(events, [], 'a layer it has is loaded silently, as dockerd\'s loader does');
     // Loading it again reads nothing new at all.
     await store.load(fileStream(fx.busyboxOci));
     assert.equal((await store.list()).length, 1);

@@ -308,7 +308,6 @@ function progressBar(current: number, total: number): string {
 }
 
 function progressMessage(p: LoadProgress): Record<string, unknown> {
-  if (p.status !== 'Loading layer') return { status: p.status, progressDetail: {}, id: p.layer };
   return { status: p.status, progressDetail: { current: p.current, total: p.total }, id: p.layer };
 }
 
