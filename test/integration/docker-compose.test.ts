@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { TestDaemon, waitFor, type RunResult } from '../helpers/daemon.js';
 import { createTestNet, dockerNetConfig, type TestNet } from '../helpers/network.js';
-import { dockerCliPath } from '../helpers/docker-cli.js';
+import { dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { sh } from '../helpers/foreign-images.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
@@ -113,6 +113,11 @@ test('up -d: the project network, its named volume, a healthy web reached by nam
   const ps = await ok(['ps']);
   assert.match(ps, new RegExp(`${PROJECT}_seed_1 .*Exit 0`));
   assert.match(ps, new RegExp(`${PROJECT}_web_1 .*Up \\(healthy\\).*127\\.0\\.0\\.1:${port}->8080/tcp`));
+  // compose connects web with its short id among the aliases: docker 20.10's inspect (API
+  // 1.41) shows it once, as dockerd 20.10 appends it only when absent
+  const web = (await d.ok(['ps', '-q', '--filter', 'label=com.docker.compose.service=web'])).trim();
+  const aliases = JSON.parse(await dockerOk(d, ['inspect', '-f', `{{json (index .NetworkSettings.Networks "${PROJECT}_default").Aliases}}`, web])) as string[];
+  assert.deepEqual([...aliases].sort(), [web.slice(0, 12), 'web'].sort());
 });
 
 test('run --rm and exec: a one-off container on the project network with its environment; a command in web', async () => {

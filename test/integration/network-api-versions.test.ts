@@ -195,7 +195,7 @@ test('interface sysctls: DriverOpts from 1.46 (create and connect), a top-level 
   assert.equal(r.status, 400);
 });
 
-test('NetworkSettings by version: 1.41 as before, DNSNames 1.44, Aliases without the short id 1.45, no top-level bridge fields 1.52', async () => {
+test('NetworkSettings by version: 1.41 as dockerd 20.10 (the short id appended once joined), DNSNames 1.44, Aliases without the short id 1.45, no top-level bridge fields 1.52', async () => {
   const r = await create('1.44', 'ns', { Hostname: 'nshost', HostConfig: { NetworkMode: 'va' }, NetworkingConfig: { EndpointsConfig: { va: { Aliases: ['web'] } } } });
   assert.equal(r.status, 201);
   const short = r.json.Id.slice(0, 12);
@@ -204,11 +204,19 @@ test('NetworkSettings by version: 1.41 as before, DNSNames 1.44, Aliases without
   const created = (await inspect('1.44', 'ns')).NetworkSettings.Networks;
   assert.equal(created.va.DNSNames, null);
   assert.deepEqual(created.vb.DNSNames, ['ns', short, 'nshost']);
+  // dockerd 20.10 appends the short id to the stored aliases when the endpoint joins (its
+  // updateNetworkConfig, at a start or a connect), unless it is there: never twice
+  const created41 = (await inspect('1.41', 'ns')).NetworkSettings.Networks;
+  assert.deepEqual(created41.va.Aliases, ['web']);
+  assert.deepEqual(created41.vb.Aliases, [short]);
+  assert.equal((await api('POST', '/v1.44/networks/vb/disconnect', { Container: 'ns' })).status, 200);
+  assert.equal((await api('POST', '/v1.41/networks/vb/connect', { Container: 'ns', EndpointConfig: { Aliases: ['x', short, 'y'] } })).status, 200);
+  assert.deepEqual((await inspect('1.41', 'ns')).NetworkSettings.Networks.vb.Aliases, ['x', short, 'y']);
   assert.equal((await api('POST', '/v1.44/networks/vb/disconnect', { Container: 'ns' })).status, 200);
   assert.equal((await api('POST', '/v1.44/containers/ns/start')).status, 204);
   const v41 = await inspect('1.41', 'ns');
   const ep41 = v41.NetworkSettings.Networks.va;
-  assert.deepEqual(ep41.Aliases, [short, 'web']);
+  assert.deepEqual(ep41.Aliases, ['web', short]);
   assert.equal('DNSNames' in ep41, false);
   assert.deepEqual(Object.keys(ep41), ['IPAMConfig', 'Links', 'Aliases', 'NetworkID', 'EndpointID', 'Gateway', 'IPAddress', 'IPPrefixLen',
     'IPv6Gateway', 'GlobalIPv6Address', 'GlobalIPv6PrefixLen', 'MacAddress', 'DriverOpts']);
@@ -222,9 +230,9 @@ test('NetworkSettings by version: 1.41 as before, DNSNames 1.44, Aliases without
   const v52 = await inspect('1.52', 'ns');
   assert.deepEqual(Object.keys(v52.NetworkSettings), ['SandboxID', 'SandboxKey', 'Ports', 'Networks']);
   assert.equal(v52.NetworkSettings.Networks.va.IPAddress, v45.NetworkSettings.Networks.va.IPAddress);
-  // the list: 1.41 as before, then the aliases as given (dockerd never padded the list's)
+  // the list: 1.41 the stored aliases as inspect's, then the aliases as given (dockerd never padded the list's)
   const list = async (ver: string) => ((await api('GET', `/v${ver}/containers/json?filters=${encodeURIComponent('{"name":["ns"]}')}`)).json as unknown as Json[])[0]!;
-  assert.deepEqual((await list('1.41')).NetworkSettings.Networks.va.Aliases, [short, 'web']);
+  assert.deepEqual((await list('1.41')).NetworkSettings.Networks.va.Aliases, ['web', short]);
   assert.deepEqual((await list('1.44')).NetworkSettings.Networks.va.Aliases, ['web']);
   assert.deepEqual((await list('1.44')).NetworkSettings.Networks.va.DNSNames, ['ns', 'web', short, 'nshost']);
   await api('DELETE', '/v1.44/containers/ns?force=1');

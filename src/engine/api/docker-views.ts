@@ -91,14 +91,18 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
     const userNet = ep.name !== 'bridge';
     const ipam = ep.ipv4Address ? { IPv4Address: ep.ipv4Address } : null;
     const liveFields = live ? { EndpointID: live.endpointId, Gateway: live.gateway, IPAddress: live.ip, IPPrefixLen: live.prefixLen, MacAddress: live.mac } : {};
+    const joined = !!(c.state.startedAt || ep.connected);
     if (legacy) {
-      networks[ep.name] = { ...zero, IPAMConfig: ipam, Aliases: userNet ? [short, ...ep.aliases] : null, NetworkID: ep.networkId, ...liveFields };
+      // dockerd 20.10's updateNetworkConfig, run when the endpoint joins (a start, a connect):
+      // the short id appended to the stored aliases unless the client gave it already
+      const stored = userNet && joined && !ep.aliases.includes(short) ? [...ep.aliases, short] : ep.aliases;
+      networks[ep.name] = { ...zero, IPAMConfig: ipam, Aliases: userNet && stored.length ? stored : null, NetworkID: ep.networkId, ...liveFields };
       continue;
     }
     // dockerd's inspect before 1.45 adds the short id and the hostname to a user network's aliases
     const aliases = userNet && !o.list && !versionAtLeast(version, '1.45') ? dedup([...ep.aliases, short, k.hostname]) : ep.aliases;
     // set when the endpoint joins (a start, or a connect), kept once stopped: the names it answers to there
-    const dnsNames = userNet && (c.state.startedAt || ep.connected) ? dedup([c.name, ...ep.aliases, short, k.hostname]) : null;
+    const dnsNames = userNet && joined ? dedup([c.name, ...ep.aliases, short, k.hostname]) : null;
     networks[ep.name] = endpointV2(version, {
       IPAMConfig: ipam, Aliases: aliases.length ? aliases : null, GwPriority: ep.gwPriority ?? 0, NetworkID: ep.networkId,
       DriverOpts: ep.sysctls?.length ? { [SYSCTLS]: ep.sysctls.join(',') } : null,
