@@ -87,6 +87,10 @@ services:
     depends_on: [ web, seed ]
     environment: { GREETING: hi }
     command: sh -c 'until wget -q -O - http://web:8080/; do sleep 0.2; done; nslookup web'
+  linker:
+    image: busybox
+    links: [ "web:frontdoor" ]
+    command: sh -c 'trap "exit 0" TERM; sleep 600 & wait'
 volumes:
   www: {}
 `);
@@ -128,6 +132,19 @@ test('run --rm and exec: a one-off container on the project network with its env
   assert.equal(code.code, 3);
   // nothing of the one-off container is left
   assert.doesNotMatch(await d.ok(['ps', '-a', '--format', '{{.Names}}']), /client_run/);
+});
+
+test('links: run of a service with a running container (compose links the one-off to it), and a service\'s links: alias resolving', async () => {
+  // compose 1.29 sends HostConfig.Links to web_1 on the project network: dockerd ignores them there
+  assert.match(await ok(['run', '--rm', '--no-deps', 'web', 'sh', '-c', 'echo one-off; wget -q -O - http://web:8080/']), /one-off\r?\n.*hello from compose/s);
+  // links: [ "web:frontdoor" ] goes with compose's network connect: an alias of linker's own
+  const webIp = (await dockerOk(d, ['inspect', '-f', `{{(index .NetworkSettings.Networks "${PROJECT}_default").IPAddress}}`, `${PROJECT}_web_1`])).trim();
+  const answer = await ok(['exec', '-T', 'linker', 'nslookup', 'frontdoor']);
+  assert.match(answer, new RegExp(`Name:\\s+frontdoor\\s+Address(?: 1)?:\\s+${webIp.replace(/\./g, '\\.')}`), answer);
+  const links = JSON.parse(await dockerOk(d, ['inspect', '-f', `{{json (index .NetworkSettings.Networks "${PROJECT}_default").Links}}`, `${PROJECT}_linker_1`])) as string[];
+  assert.ok(links.includes(`${PROJECT}_web_1:frontdoor`), JSON.stringify(links));
+  // nobody else's
+  assert.notEqual((await compose(['run', '--rm', '--no-deps', 'client', 'nslookup', 'frontdoor'])).code, 0);
 });
 
 test('docker-py: containers.run returns the output (it reads logs of a json-file container only) or raises with the code', async () => {

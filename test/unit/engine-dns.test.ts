@@ -6,6 +6,8 @@ import assert from 'node:assert/strict';
 import { NetworkDns, buildReply, parseQuestion, reverseName, type DnsBackend } from '../../src/engine/networks/dns.js';
 import { embeddedResolvConf } from '../../src/engine/networks/etc.js';
 import { Logger } from '../../src/common/log.js';
+import { linkTarget, parseLink } from '../../src/engine/networks/links.js';
+import type { Container } from '../../src/engine/containers/model.js';
 
 /** A query as a stub resolver sends it: id, RD, one question. */
 function query(name: string, type: number, id = 0x1234): Buffer {
@@ -103,4 +105,21 @@ test('127.0.0.11 in a container\'s namespace: our two nat chains declared (made 
   assert.equal(fresh.at(-2), 'COMMIT');
   // retargeted to no server: the chains emptied, no jump added twice
   assert.equal(redirectRules(null, false), '*nat\n:TSULA-DNS-OUTPUT - [0:0]\n:TSULA-DNS-POSTROUTING - [0:0]\nCOMMIT\n');
+});
+
+test('links: dockerd\'s ParseLink (name:alias, name, /name:/parent/alias; its errors); a link alias is the linking container\'s, per network', () => {
+  assert.deepEqual(parseLink('db_1:db'), ['db_1', 'db']);
+  assert.deepEqual(parseLink('db_1'), ['db_1', 'db_1']);
+  assert.deepEqual(parseLink('/db_1:/web/db'), ['db_1', 'db']);
+  assert.throws(() => parseLink('a:b:c'), /bad format for links: a:b:c/);
+  assert.throws(() => parseLink(''), /empty string specified for links/);
+  const c = { config: { networking: { endpoints: [
+    { networkId: 'n1', name: 'Back', aliases: [], links: ['P1_DB_1:Database', 'bad:link:x'] },
+    { networkId: 'n2', name: 'front', aliases: [] },
+  ] } } } as unknown as Container;
+  assert.equal(linkTarget(c, 'n1', 'database'), 'p1_db_1');
+  assert.equal(linkTarget(c, 'n1', 'database.back'), 'p1_db_1');
+  assert.equal(linkTarget(c, 'n1', 'database.front'), undefined);
+  assert.equal(linkTarget(c, 'n2', 'database'), undefined, 'on its own network only');
+  assert.equal(linkTarget(c, 'n1', 'bad'), undefined);
 });

@@ -11,6 +11,7 @@ import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../contai
 import { checkRestartPolicy } from '../containers/restart.js';
 import { LOCAL_MAX_SIZE } from '../containers/log-rotation.js';
 import { checkBindings, checkPortKey } from '../networks/ports.js';
+import { LEGACY_LINKS } from '../networks/links.js';
 import { mountSchema, parseMounts } from './docker-mounts.js';
 import { SYSCTLS } from './network-compat.js';
 
@@ -90,11 +91,12 @@ type EndpointBody = NonNullable<NonNullable<NonNullable<RunConfig['NetworkingCon
 /** One EndpointsConfig entry as the engine's endpoint (its network resolved at create: networks/hooks.ts). */
 function endpointSpec(name: string, ep: EndpointBody | undefined, mac: string | undefined): EndpointSpec {
   if (ep?.IPAMConfig?.IPv6Address || ep?.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
-  if (ep?.Links?.length) throw invalidArgument('--link is not supported by tsulad: use a user-defined network, whose containers find each other by name');
+  // on a user network they are DNS aliases of the container's own (networks/links.ts)
+  if (ep?.Links?.length && ['bridge', 'default', 'host', 'none'].includes(name)) throw invalidArgument(LEGACY_LINKS);
   const sysctls = endpointSysctls(ep?.DriverOpts);
   if (mac && !MAC_RE.test(mac)) throw invalidArgument(`${mac} is not a valid mac address`);
   return {
-    networkId: '', name, aliases: ep?.Aliases ?? [], ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
+    networkId: '', name, aliases: ep?.Aliases ?? [], ...(ep?.Links?.length ? { links: ep.Links } : {}), ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
     ...(mac ? { mac: mac.toLowerCase().replace(/-/g, ':') } : {}),
     ...(typeof ep?.GwPriority === 'number' && ep.GwPriority ? { gwPriority: ep.GwPriority } : {}),
     ...(sysctls.length ? { sysctls } : {}),
@@ -130,7 +132,7 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
   const raw = hc.NetworkMode;
   const mode = !raw || raw === 'default' ? 'default' : raw;
   if (b.MacAddress && !MAC_RE.test(b.MacAddress)) throw invalidArgument(`${b.MacAddress} is not a valid mac address`);
-  if (hc.Links?.length) throw invalidArgument('--link is not supported by tsulad: use a user-defined network, whose containers find each other by name');
+  if (hc.Links?.length) checkHostLinks(mode);
   const eps = Object.entries(b.NetworkingConfig?.EndpointsConfig ?? {});
   const exposed = Object.keys(b.ExposedPorts ?? {});
   exposed.forEach(checkPortKey);
@@ -166,6 +168,19 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
   const endpoints = [endpointSpec(netName, ep ?? undefined, ep?.MacAddress || b.MacAddress || undefined)];
   for (const [i, [k, e]] of eps.entries()) if (i !== mainIdx) endpoints.push(endpointSpec(k, e ?? undefined, e?.MacAddress || undefined));
   return { network: 'cni', networking: { ...n, endpoints } };
+}
+
+/**
+ * HostConfig.Links: dockerd's conflicts for host and container modes; on a user-defined
+ * network ignored, as dockerd's registerLinks ignores them (EndpointSettings.Links carry
+ * what a link does there); legacy links elsewhere are refused.
+ */
+function checkHostLinks(mode: string): void {
+  if (mode === 'host') throw invalidArgument('conflicting options: host type networking can\'t be used with links. This would result in undefined behavior');
+  if (mode === 'container' || mode.startsWith('container:')) {
+    throw invalidArgument('conflicting options: container type network can\'t be used with links. This would result in undefined behavior');
+  }
+  if (['default', 'bridge', 'none'].includes(mode)) throw invalidArgument(LEGACY_LINKS);
 }
 
 /** dockerd's Valid() of each mode: what it takes at all (tsulad takes fewer). */

@@ -96,7 +96,7 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
       // dockerd 20.10's updateNetworkConfig, run when the endpoint joins (a start, a connect):
       // the short id appended to the stored aliases unless the client gave it already
       const stored = userNet && joined && !ep.aliases.includes(short) ? [...ep.aliases, short] : ep.aliases;
-      networks[ep.name] = { ...zero, IPAMConfig: ipam, Aliases: userNet && stored.length ? stored : null, NetworkID: ep.networkId, ...liveFields };
+      networks[ep.name] = { ...zero, IPAMConfig: ipam, Links: ep.links ?? null, Aliases: userNet && stored.length ? stored : null, NetworkID: ep.networkId, ...liveFields };
       continue;
     }
     // dockerd's inspect before 1.45 adds the short id and the hostname to a user network's aliases
@@ -104,7 +104,7 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
     // set when the endpoint joins (a start, or a connect), kept once stopped: the names it answers to there
     const dnsNames = userNet && joined ? dedup([c.name, ...ep.aliases, short, k.hostname]) : null;
     networks[ep.name] = endpointV2(version, {
-      IPAMConfig: ipam, Aliases: aliases.length ? aliases : null, GwPriority: ep.gwPriority ?? 0, NetworkID: ep.networkId,
+      IPAMConfig: ipam, Links: ep.links ?? null, Aliases: aliases.length ? aliases : null, GwPriority: ep.gwPriority ?? 0, NetworkID: ep.networkId,
       DriverOpts: ep.sysctls?.length ? { [SYSCTLS]: ep.sysctls.join(',') } : null,
       MacAddress: ep.mac ?? '', ...liveFields, DNSNames: dnsNames,
     });
@@ -131,7 +131,7 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
 /** An endpoint in dockerd 29's field order (its network.EndpointSettings), by version. */
 function endpointV2(version: string, f: Record<string, unknown>): Record<string, unknown> {
   return {
-    IPAMConfig: f.IPAMConfig ?? null, Links: null, Aliases: f.Aliases ?? null, DriverOpts: f.DriverOpts ?? null,
+    IPAMConfig: f.IPAMConfig ?? null, Links: f.Links ?? null, Aliases: f.Aliases ?? null, DriverOpts: f.DriverOpts ?? null,
     ...(versionAtLeast(version, '1.48') ? { GwPriority: f.GwPriority ?? 0 } : {}),
     NetworkID: f.NetworkID ?? '', EndpointID: f.EndpointID ?? '', Gateway: f.Gateway ?? '', IPAddress: f.IPAddress ?? '',
     MacAddress: f.MacAddress ?? '', IPPrefixLen: f.IPPrefixLen ?? 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,

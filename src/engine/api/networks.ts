@@ -69,7 +69,6 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
     const b = await parse(connectSchema, await readJsonBody(req, { checkType: true }), 'network connect request');
     const ep = b.EndpointConfig ?? {};
     if (ep.IPAMConfig?.IPv6Address || ep.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
-    if (ep.Links?.length) throw invalidArgument('--link is not supported by tsulad: containers of a user network find each other by name');
     // 1.44 added MacAddress here, but dockerd (until 1.54) takes it without applying it
     if (ep.MacAddress && !versionAtLeast(version, '1.42')) throw invalidArgument('--mac-address is not supported by tsulad');
     // 1.46: the interface's sysctls are the one driver option taken
@@ -77,7 +76,7 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
     const sysctls = endpointSysctls(ep.DriverOpts);
     const gwPriority = versionAtLeast(version, '1.48') ? ep.GwPriority ?? 0 : 0;
     await hooks.connect(params[0]!, b.Container, {
-      aliases: ep.Aliases ?? [], ...(ep.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
+      aliases: ep.Aliases ?? [], links: ep.Links ?? [], ...(ep.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
       ...(gwPriority ? { gwPriority } : {}), ...(sysctls.length ? { sysctls } : {}),
     });
     sendStatus(res!, 200);

@@ -85,6 +85,8 @@ export interface EndpointSpec {
   gwPriority?: number;
   /** Its interface's sysctls (API 1.46 DriverOpts): "net.ipv4.conf.IFNAME.x=v", IFNAME its ethN. */
   sysctls?: string[];
+  /** EndpointSettings.Links as given ("name:alias"): DNS aliases of this container's own (networks/links.ts). */
+  links?: string[];
   /** Added by `network connect` (dockerd gives it its DNS names then, a create's at the start). */
   connected?: boolean;
 }

@@ -23,6 +23,7 @@ import { embeddedResolvConf, extraHostLines, hostNameservers, hostNetworkHosts, 
 import type { NetworkRecord } from './model.js';
 import { NetworkDns } from './dns.js';
 import { endpointAt, named, peersOf } from './names.js';
+import { linkTarget } from './links.js';
 import { EMBEDDED_DNS, redirectDns } from './dns-redirect.js';
 import { resolvePorts, takenKeys, type TakenPorts } from './ports.js';
 import type { NetworkService } from './service.js';
@@ -53,13 +54,22 @@ export class ContainerNetworks {
   constructor(private readonly d: ContainerNetworksDeps) {
     this.dns = new NetworkDns({
       lookup: (net, name, clientIp) => {
-        const own = named(this.d.containers(), net, name);
-        if (own.length) return own.map((x) => x.ip);
-        // the client's other user networks, in its order of joining
-        const client = endpointAt(this.d.containers(), net, clientIp)?.c;
-        for (const e of client?.state.network?.endpoints ?? []) {
-          if (e.networkId === net || this.isDefaultBridge(e.networkId)) continue;
-          const there = named(this.d.containers(), e.networkId, name);
+        const all = this.d.containers();
+        const client = endpointAt(all, net, clientIp)?.c;
+        // this network, then the client's other user networks, in its order of joining
+        const nets = [net, ...(client?.state.network?.endpoints ?? []).map((e) => e.networkId).filter((id) => id !== net && !this.isDefaultBridge(id))];
+        // as libnetwork's sandbox resolver: the client's link aliases first, and a name that is
+        // one of them on a network is looked up there as the alias only
+        const aliased = new Set<string>();
+        for (const id of nets) {
+          const target = client && linkTarget(client, id, name);
+          if (target === undefined) continue;
+          aliased.add(id);
+          const hit = named(all, id, target);
+          if (hit.length) return hit.map((x) => x.ip);
+        }
+        for (const id of nets) {
+          const there = aliased.has(id) ? [] : named(all, id, name);
           if (there.length) return there.map((x) => x.ip);
         }
         return [];

@@ -13,6 +13,7 @@ import { checkDns, checkExtraHosts } from './etc.js';
 import { contains, parseCidr } from './ipv4.js';
 import type { NetworkRecord } from './model.js';
 import type { NetworkService } from './service.js';
+import { checkLinks, LEGACY_LINKS } from './links.js';
 
 export interface NetworkHooksDeps {
   networks: NetworkService;
@@ -140,6 +141,7 @@ export class NetworkHooks implements ContainerHooks {
         checkEndpoint(net, ep);
         Object.assign(ep, { networkId: net.id, name: net.name });
       }
+      checkLinks(ep.links); // dockerd's buildJoinOptions, at the join
     }
     rec.state.network = await this.d.attach.setup(rec);
     try {
@@ -173,7 +175,7 @@ export class NetworkHooks implements ContainerHooks {
 
   // ---- network connect / disconnect ------------------------------------------------------------
 
-  async connect(netRef: string, containerRef: string, cfg: { aliases: string[]; ipv4Address?: string; gwPriority?: number; sysctls?: string[] }): Promise<void> {
+  async connect(netRef: string, containerRef: string, cfg: { aliases: string[]; links?: string[]; ipv4Address?: string; gwPriority?: number; sysctls?: string[] }): Promise<void> {
     const net = this.d.networks.get(netRef);
     const rec = this.d.containers.get(containerRef);
     const k = rec.config;
@@ -191,11 +193,12 @@ export class NetworkHooks implements ContainerHooks {
       throw failedPrecondition(`container ${rec.name} runs in a VM (runtime ${rec.runtime}), which has one network interface, on ${k.networking.endpoints[0]!.name}: disconnect it from that network first`);
     }
     const ep: EndpointSpec = {
-      networkId: net.id, name: net.name, aliases: cfg.aliases, ...(cfg.ipv4Address ? { ipv4Address: cfg.ipv4Address } : {}),
+      networkId: net.id, name: net.name, aliases: cfg.aliases, ...(cfg.links?.length ? { links: cfg.links } : {}), ...(cfg.ipv4Address ? { ipv4Address: cfg.ipv4Address } : {}),
       ...(cfg.gwPriority ? { gwPriority: cfg.gwPriority } : {}), ...(cfg.sysctls?.length ? { sysctls: cfg.sysctls } : {}), connected: true,
     };
     checkEndpoint(net, ep);
     if (running(rec.state) && rec.state.network && k.network === 'cni') {
+      checkLinks(ep.links); // joins now; a stopped container's are checked at its start, as dockerd's
       const dnsBefore = this.d.attach.dnsNetwork(rec)?.id ?? null;
       await this.d.attach.connect(rec, ep);
       k.networking.endpoints.push(ep);
@@ -256,8 +259,9 @@ function joinFiles(rec: Container, other: Container): void {
   rec.config.domainname = other.config.domainname;
 }
 
-/** docker's endpoint checks: aliases and --ip only on user networks, the address in the subnet. */
+/** docker's endpoint checks: aliases and --ip only on user networks, the address in the subnet; tsulad's: links too. */
 function checkEndpoint(net: NetworkRecord, ep: EndpointSpec): void {
+  if (net.predefined && ep.links?.length) throw invalidArgument(LEGACY_LINKS);
   if (net.predefined && ep.aliases.length) throw invalidArgument('network-scoped alias is supported only for containers in user defined networks');
   if (!ep.ipv4Address) return;
   if (net.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');

@@ -1,0 +1,113 @@
+// Links as dockerd takes them, from the stock docker CLI (20.10) and the raw API against
+// tsulad: on a user network HostConfig.Links are ignored (dockerd's registerLinks) and
+// EndpointSettings.Links become DNS aliases that only the linking container resolves
+// (buildJoinOptions' CreateOptionAlias); legacy links (the default bridge) stay refused, and
+// host and container modes get dockerd's conflicts.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { TestDaemon } from '../helpers/daemon.js';
+import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
+import { createTestNet, dockerNetConfig, type TestNet } from '../helpers/network.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('docker-cli-links', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
+
+let tn: TestNet;
+let d: TestDaemon;
+let targetIp = '';
+// sleep as PID 1 would ignore docker stop's SIGTERM
+const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; sleep 300 & wait'];
+
+const ok = (args: string[]): Promise<string> => dockerOk(d, args);
+const inspect = async (id: string, f: string) => (await ok(['inspect', '-f', f, id])).trim();
+const api = (method: string, url: string, body?: unknown) => d.api(method, url, body === undefined ? undefined : JSON.stringify(body));
+
+/** busybox nslookup's addresses of `name`, asked in container `c` (none when it fails). */
+async function lookup(c: string, name: string): Promise<string[]> {
+  const r = await docker(d, ['exec', c, 'nslookup', name]);
+  if (r.code !== 0) return [];
+  // the answer's addresses follow its "Name:" line (the server's come before)
+  return [...r.stdout.split(/^Name:/m).slice(1).join('').matchAll(/^Address(?: \d+)?:\s+(\d+\.\d+\.\d+\.\d+)/gm)].map((m) => m[1]!);
+}
+
+before(async () => {
+  dockerCliPath();
+  tn = await createTestNet('dlnk');
+  d = await TestDaemon.create({ configJson: dockerNetConfig(tn) });
+  await d.loadBusybox();
+  await ok(['network', 'create', 'lnet']);
+  await ok(['run', '-d', '--name', 'target', '--network', 'lnet', 'busybox', ...SLEEP]);
+  targetIp = await inspect('target', '{{.NetworkSettings.Networks.lnet.IPAddress}}');
+});
+
+after(async () => {
+  const nets = await fs.readdir(path.join(d?.graph ?? '/nonexistent', 'networks', 'records')).catch(() => [] as string[]);
+  await d?.destroy();
+  for (const f of nets) spawnSync('ip', ['link', 'del', `br-${f.slice(0, 12)}`], { stdio: 'ignore' });
+  await tn?.destroy();
+});
+
+test('run --network NET --link target:db: db (and db.NET) resolve to target there, in that container only; inspect shows the link, HostConfig.Links none', async () => {
+  await ok(['run', '-d', '--name', 'linker', '--network', 'lnet', '--link', 'target:db', 'busybox', ...SLEEP]);
+  assert.deepEqual(await lookup('linker', 'db'), [targetIp]);
+  assert.deepEqual(await lookup('linker', 'db.lnet'), [targetIp]);
+  assert.deepEqual(await lookup('linker', 'target'), [targetIp], 'the names stay');
+  await ok(['run', '-d', '--name', 'other', '--network', 'lnet', 'busybox', ...SLEEP]);
+  assert.deepEqual(await lookup('other', 'db'), [], 'another container of the network has no such name');
+  // dockerd: the endpoint's Links as given; HostConfig.Links lists legacy children only
+  assert.equal(await inspect('linker', '{{json .NetworkSettings.Networks.lnet.Links}}'), '["target:db"]');
+  assert.equal(await inspect('linker', '{{json .HostConfig.Links}}'), 'null');
+  await ok(['rm', '-f', 'linker', 'other']);
+});
+
+test('network connect --link: the alias on that network for a running container; a bad link fails the join in dockerd\'s words, not the create', async () => {
+  await ok(['network', 'create', 'lnet2']);
+  await ok(['run', '-d', '--name', 'joiner', '--network', 'lnet2', 'busybox', ...SLEEP]);
+  await ok(['network', 'connect', '--link', 'target:tgt', 'lnet', 'joiner']);
+  assert.deepEqual(await lookup('joiner', 'tgt'), [targetIp]);
+  assert.equal(await inspect('joiner', '{{json .NetworkSettings.Networks.lnet.Links}}'), '["target:tgt"]');
+  // the CLI checks --link itself: the raw API's. dockerd parses links at the endpoint's join
+  const created = await api('POST', '/v1.41/containers/create?name=badlink', {
+    Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'lnet' }, NetworkingConfig: { EndpointsConfig: { lnet: { Links: ['a:b:c'] } } },
+  });
+  assert.equal(created.status, 201, created.body);
+  const started = await api('POST', '/v1.41/containers/badlink/start');
+  assert.equal(started.status, 500);
+  assert.equal(JSON.parse(started.body).message, 'bad format for links: a:b:c');
+  await ok(['network', 'disconnect', 'lnet', 'joiner']);
+  const joined = await api('POST', '/v1.41/networks/lnet/connect', { Container: 'joiner', EndpointConfig: { Links: [''] } });
+  assert.equal(joined.status, 500);
+  assert.equal(JSON.parse(joined.body).message, 'empty string specified for links');
+  assert.equal(await inspect('joiner', '{{json .NetworkSettings.Networks.lnet}}'), 'null', 'nothing of it left');
+  await ok(['rm', '-f', 'joiner', 'badlink']);
+});
+
+test('HostConfig.Links: ignored on a user network (docker-compose run\'s create), refused on the default bridge, dockerd\'s conflicts with host and container modes', async () => {
+  // compose 1.29's one-off container links to its service's running ones
+  const r = await api('POST', '/v1.41/containers/create?name=lnk1', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'lnet', Links: ['target:client'] } });
+  assert.equal(r.status, 201, r.body);
+  assert.equal(await inspect('lnk1', '{{json .HostConfig.Links}}'), 'null');
+  assert.equal((await docker(d, ['start', '-a', 'lnk1'])).code, 0);
+  await ok(['rm', 'lnk1']);
+  const c = await docker(d, ['create', '--link', 'target:x', 'busybox']);
+  assert.notEqual(c.code, 0);
+  assert.match(c.stderr, /--link is not supported by tsulad: use a user-defined network/);
+  // docker 20.10 refuses --link with another --network itself ("links are only supported for
+  // user-defined networks"): the raw API's
+  const LEGACY = /--link is not supported by tsulad: use a user-defined network/;
+  for (const [body, msg] of [
+    [{ HostConfig: { NetworkMode: 'bridge', Links: ['target:x'] } }, LEGACY],
+    [{ HostConfig: { NetworkMode: 'bridge' }, NetworkingConfig: { EndpointsConfig: { bridge: { Links: ['target:x'] } } } }, LEGACY],
+    [{ HostConfig: { NetworkMode: 'host', Links: ['target:x'] } }, /^conflicting options: host type networking can't be used with links\. This would result in undefined behavior$/],
+    [{ HostConfig: { NetworkMode: 'container:target', Links: ['target:x'] } }, /^conflicting options: container type network can't be used with links\. This would result in undefined behavior$/],
+  ] as const) {
+    const r = await api('POST', '/v1.41/containers/create', { Image: 'busybox', ...body });
+    assert.equal(r.status, 400, r.body);
+    assert.match(JSON.parse(r.body).message, msg);
+  }
+  const connect = await api('POST', '/v1.41/networks/bridge/connect', { Container: 'target', EndpointConfig: { Links: ['target:x'] } });
+  assert.equal(connect.status, 400, connect.body);
+});
