@@ -39,19 +39,22 @@ export interface Sandboxer {
 export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   await fs.mkdir(o.stateDir, { recursive: true, mode: 0o700 });
   await claimPidFile(path.join(o.stateDir, 'sandboxer.pid'));
+  let tasks: TaskManager | undefined;
   const runtime = new RuncConmonRuntime({
     name: 'runc',
     runtimePath: o.runcPath ?? (await which('runc')) ?? '/usr/sbin/runc',
     conmonPath: o.conmonPath ?? (await which('conmon')) ?? '/usr/bin/conmon',
     stateDir: path.join(o.stateDir, 'runc'),
     log: o.log,
+    // runc's ids here are keys (sha256 of namespace/id): errors name the task's own id
+    displayName: (key) => tasks?.byKeyId(key) ?? key.slice(0, 12),
   });
   const faults = faultsFromEnv(process.env.TSULA_FAULT);
   if (process.env.TSULA_FAULT) o.log.warn(`fault injection: TSULA_FAULT=${process.env.TSULA_FAULT} kills this sandboxer there`);
   const sandboxes = new Sandboxes({ stateDir: o.stateDir, vmmConfigPath: o.vmmConfig, log: o.log }, o.log, faults);
   await sandboxes.recover();
   const events = new EventPublisher(o.log);
-  const tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log, o.defaultKind ?? 'runc');
+  tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log, o.defaultKind ?? 'runc');
   await tasks.recover();
 
   // both sockets answer at once; what serves them loads with its first client: the task

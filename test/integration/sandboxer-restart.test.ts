@@ -23,6 +23,7 @@ import { processesMarked } from '../../src/common/proc.js';
 import { create } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
 import { PROCESS_SPEC_TYPE_URL } from '../../src/runtime/shimv2/exec.js';
+import { RESOURCES_TYPE_URL } from '../../src/agent/protocol.js';
 
 const execFileP = promisify(execFile);
 requirePrerequisites('sandboxer-restart', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/bin/busybox': 'busybox-static' } });
@@ -140,6 +141,9 @@ test('Task API: an exec whose start fails ends a pending Wait at once (runc-v2\'
     assert.equal((await t.wait({ id: 'exfail', execId: 'e1' })).exitStatus, 0, 'a later Wait returns at once too');
     await assert.rejects(t.kill({ id: 'exfail', execId: 'e1', signal: 9 }), (e) => codeOf(e) === Code.FAILED_PRECONDITION && /process not created/.test(String(e)));
     await t.delete({ id: 'exfail', execId: 'e1' });
+    // runc's errors name the task as its client knows it, not the sandboxer's runc key
+    const tiny = create(AnySchema, { typeUrl: RESOURCES_TYPE_URL, value: Buffer.from(JSON.stringify({ memory: { limit: 1000 } })) });
+    await assert.rejects(t.update({ id: 'exfail', resources: tiny }), (e) => /update container exfail: /.test(String(e)));
     await t.kill({ id: 'exfail', signal: 9 });
     assert.equal((await t.wait({ id: 'exfail' })).exitStatus, 137);
     await t.delete({ id: 'exfail' });

@@ -29,6 +29,11 @@ export interface RuncRuntimeOptions {
   stateDir: string;       // <state>/runc: runc --root, exit files
   faults?: Faults;        // crash tests: kill the daemon between conmon's start and its pid
   log?: Pick<Logger, 'warn'>;
+  /**
+   * How errors name a container (its runc id's first 12 by default): the sandboxer's runc ids
+   * are keys of its own, which its clients never saw; they know the container's id.
+   */
+  displayName?: (id: string) => string;
 }
 
 export class RuncConmonRuntime implements Runtime {
@@ -49,6 +54,10 @@ export class RuncConmonRuntime implements Runtime {
    * container's delete the removal of its cgroups and state (state-delete.ts).
    */
   private readonly runcItself: boolean;
+
+  private shown(id: string): string {
+    return this.o.displayName?.(id) ?? id.slice(0, 12);
+  }
 
   constructor(private o: RuncRuntimeOptions) {
     this.name = o.name ?? 'runc';
@@ -101,21 +110,21 @@ export class RuncConmonRuntime implements Runtime {
   async start(id: string): Promise<void> {
     const init = this.created.get(id);
     this.created.delete(id);
-    const what = `start container ${id.slice(0, 12)}`;
+    const what = `start container ${this.shown(id)}`;
     if (init && (await startThroughFifo(path.join(this.paths.runtimeRoot, id, 'exec.fifo'), init, what)) === 'started') return;
     await this.runc(['start', id], what);
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
-    await this.runc(['kill', ...(all ? ['--all'] : []), id, signal], `kill container ${id.slice(0, 12)}`);
+    await this.runc(['kill', ...(all ? ['--all'] : []), id, signal], `kill container ${this.shown(id)}`);
   }
 
   async pause(id: string): Promise<void> {
-    await this.runc(['pause', id], `pause container ${id.slice(0, 12)}`);
+    await this.runc(['pause', id], `pause container ${this.shown(id)}`);
   }
 
   async resume(id: string): Promise<void> {
-    await this.runc(['resume', id], `unpause container ${id.slice(0, 12)}`);
+    await this.runc(['resume', id], `unpause container ${this.shown(id)}`);
   }
 
   async update(id: string, bundle: string, resources: LinuxResources): Promise<void> {
@@ -123,7 +132,7 @@ export class RuncConmonRuntime implements Runtime {
     const file = path.join(bundle, 'update-resources.json');
     await fs.writeFile(file, JSON.stringify(resources));
     try {
-      await this.runc(['update', '--resources', file, id], `update container ${id.slice(0, 12)}`);
+      await this.runc(['update', '--resources', file, id], `update container ${this.shown(id)}`);
     } finally {
       await fs.rm(file, { force: true });
     }
@@ -156,7 +165,7 @@ export class RuncConmonRuntime implements Runtime {
     const stuck = (left: StuckCgroup[]) => this.o.log?.warn('cgroups of a stopped container would not go; runc delete decides', { id, left: left.map((c) => `${c.path} (${c.code})`) });
     if (this.runcItself && await deleteStoppedState(this.paths.runtimeRoot, id, stuck)) return;
     try {
-      await this.runc(['delete', ...(force ? ['--force'] : []), id], `delete container ${id.slice(0, 12)}`);
+      await this.runc(['delete', ...(force ? ['--force'] : []), id], `delete container ${this.shown(id)}`);
     } catch (e) {
       if (!(e instanceof Error && e.name === 'NotFound')) throw e;
     }
@@ -186,7 +195,7 @@ export class RuncConmonRuntime implements Runtime {
 
   async state(id: string): Promise<RuntimeState | null> {
     try {
-      const out = await this.runc(['state', id], `state of ${id.slice(0, 12)}`);
+      const out = await this.runc(['state', id], `state of ${this.shown(id)}`);
       const s = JSON.parse(out) as { status: string; pid: number; created?: string };
       const status = (['created', 'running', 'paused', 'stopped'].includes(s.status) ? s.status : 'unknown') as RuntimeState['status'];
       const createdAt = s.created ? new Date(s.created) : undefined;
@@ -198,7 +207,7 @@ export class RuncConmonRuntime implements Runtime {
   }
 
   async pids(id: string): Promise<number[]> {
-    const out = await this.runc(['ps', '--format', 'json', id], `processes of ${id.slice(0, 12)}`);
+    const out = await this.runc(['ps', '--format', 'json', id], `processes of ${this.shown(id)}`);
     return (JSON.parse(out) as number[] | null) ?? [];
   }
 
@@ -208,7 +217,7 @@ export class RuncConmonRuntime implements Runtime {
     try {
       spec = JSON.parse(await fs.readFile(path.join(bundle, 'config.json'), 'utf8')) as Spec;
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`container ${id.slice(0, 12)} has no bundle`);
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(`container ${this.shown(id)} has no bundle`);
       throw e;
     }
     const cg = specCgroupPath(spec.linux?.cgroupsPath, id);

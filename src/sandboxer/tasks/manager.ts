@@ -62,6 +62,11 @@ export class TaskManager {
     return this.tasks.get(id);
   }
 
+  /** The containerd id of the task whose runc id is `key`. */
+  byKeyId(key: string): string | undefined {
+    return this.byKey.get(key)?.rec.id;
+  }
+
   list(): Task[] {
     return [...this.tasks.values()];
   }
