@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { readLogs, type LogOptions } from '../../src/engine/containers/logs.js';
+import { apiTimestampNs, readLogs, type LogOptions } from '../../src/engine/containers/logs.js';
 import { LogRotation, logFiles, rotateLog, rotatedLogs, runtimeLogCap, spreadLog } from '../../src/engine/containers/log-rotation.js';
 import type { Container } from '../../src/engine/containers/model.js';
 import { Logger } from '../../src/common/log.js';
@@ -15,6 +15,7 @@ import { detailsHead, goQueryEscape } from '../../src/engine/containers/log-attr
 const T0 = Date.parse('2026-01-01T00:00:00Z') / 1000;
 const at = (s: number) => new Date((T0 + s) * 1000).toISOString().replace('Z', '000000Z');
 const line = (s: number, text: string) => `${at(s)} stdout F ${text}\n`;
+const S = (s: number) => BigInt(T0 + s) * 1_000_000_000n;
 
 const dirs: string[] = [];
 after(() => Promise.all(dirs.map((d) => fs.rm(d, { recursive: true, force: true }))));
@@ -36,11 +37,21 @@ async function collect(file: string, o: Partial<LogOptions>): Promise<string> {
 test('readLogs: since, until and tail select records', async () => {
   const file = await logFile([line(0, 'a'), line(10, 'b'), line(20, 'c'), line(30, 'd')]);
   assert.equal(await collect(file, {}), 'a\nb\nc\nd\n');
-  assert.equal(await collect(file, { since: T0 + 10 }), 'b\nc\nd\n');
-  assert.equal(await collect(file, { until: T0 + 20 }), 'a\nb\nc\n');
-  assert.equal(await collect(file, { since: T0 + 5, until: T0 + 25 }), 'b\nc\n');
+  assert.equal(await collect(file, { since: S(10) }), 'b\nc\nd\n');
+  assert.equal(await collect(file, { until: S(20) }), 'a\nb\nc\n');
+  assert.equal(await collect(file, { since: S(5), until: S(25) }), 'b\nc\n');
   assert.equal(await collect(file, { tail: 2 }), 'c\nd\n');
   assert.equal(await collect(file, { tail: 0 }), '');
+  await fs.rm(path.dirname(file), { recursive: true });
+});
+
+test('since and until at the nanosecond, as dockerd compares them (a client resumes at the last line + 1 ns)', async () => {
+  const file = await logFile(['2026-01-01T00:00:05.072732252Z stdout F a\n', '2026-01-01T00:00:05.072732253+00:00 stdout F b\n']);
+  const t = apiTimestampNs(`${T0 + 5}.072732253`);
+  assert.equal(await collect(file, { since: t }), 'b\n');
+  assert.equal(await collect(file, { until: t - 1n }), 'a\n');
+  assert.equal(apiTimestampNs('12.5'), 12_500_000_000n);
+  assert.throws(() => apiTimestampNs('1h'), /invalid timestamp "1h"/);
   await fs.rm(path.dirname(file), { recursive: true });
 });
 
@@ -48,14 +59,14 @@ test('readLogs: follow with until stops at the first newer record, even while th
   const file = await logFile([line(0, 'a'), line(10, 'b')]);
   const never = new Promise<void>(() => {}); // the container never stops
   let out = '';
-  const done = readLogs(file, { follow: true, tail: null, until: T0 + 15, stopped: never }, (r) => { out += r.data.toString(); });
+  const done = readLogs(file, { follow: true, tail: null, until: S(15), stopped: never }, (r) => { out += r.data.toString(); });
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(out, 'a\nb\n');
   await fs.appendFile(file, line(12, 'c') + line(20, 'late'));
   await done; // resolves without the container stopping
   assert.equal(out, 'a\nb\nc\n');
   // a log that already holds a record past until is not followed at all
-  assert.equal(await collect(file, { follow: true, until: T0 + 11, stopped: never }), 'a\nb\n');
+  assert.equal(await collect(file, { follow: true, until: S(11), stopped: never }), 'a\nb\n');
   await fs.rm(path.dirname(file), { recursive: true });
 });
 
@@ -64,7 +75,7 @@ test('readLogs: follow with until ending in the future keeps following until the
   let stop = (): void => {};
   const stopped = new Promise<void>((r) => { stop = r; });
   let out = '';
-  const done = readLogs(file, { follow: true, tail: null, until: T0 + 100, stopped }, (r) => { out += r.data.toString(); });
+  const done = readLogs(file, { follow: true, tail: null, until: S(100), stopped }, (r) => { out += r.data.toString(); });
   await fs.appendFile(file, line(50, 'b'));
   await new Promise((r) => setTimeout(r, 100));
   assert.equal(out, 'a\nb\n');
@@ -132,7 +143,7 @@ test('rotated logs (max-file): rotateLog shifts the files up, readLogs reads the
   assert.deepEqual(rotated, [`${file}.2`, `${file}.1`]);
   assert.equal(await collect(file, { maxFiles: 3 }), 'b\nc\nd\ne\n');
   assert.equal(await collect(file, { maxFiles: 3, tail: 3 }), 'c\nd\ne\n');
-  assert.equal(await collect(file, { maxFiles: 3, since: T0 + 2, until: T0 + 3 }), 'c\nd\n');
+  assert.equal(await collect(file, { maxFiles: 3, since: S(2), until: S(3) }), 'c\nd\n');
   // no log file (between a rotation and the runtime's reopen): the rotated ones alone
   await fs.rm(file);
   assert.equal(await collect(file, { maxFiles: 3, tail: 1 }), 'c\n');

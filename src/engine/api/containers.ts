@@ -7,7 +7,7 @@ import { running, type Container } from '../containers/model.js';
 import type { ImageStore } from '../../image/types.js';
 import { createSpecFromBody, inspectView } from './docker-model.js';
 import { detailsHead } from '../containers/log-attrs.js';
-import { readLogs } from '../containers/logs.js';
+import { apiTimestampNs, readLogs } from '../containers/logs.js';
 import { logFiles } from '../containers/log-rotation.js';
 import { invalidArgument, unimplemented } from '../../common/errors.js';
 import { dockerTimestamp, humanStatus } from './format.js';
@@ -149,10 +149,10 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     const follow = boolParam(query, 'follow');
     const timestamps = boolParam(query, 'timestamps');
     const details = boolParam(query, 'details');
-    const since = query.get('since') ? Number(query.get('since')) : undefined;
+    const since = query.get('since') ? apiTimestampNs(query.get('since')!) : undefined;
     // dockerd: until "0" is no bound
     const untilQ = query.get('until');
-    const until = untilQ && untilQ !== '0' ? Number(untilQ) : undefined;
+    const until = untilQ && untilQ !== '0' ? apiTimestampNs(untilQ) : undefined;
     // dockerd names the multiplexed stream from API 1.42 on (raw-stream before, framed all the same)
     const muxed = !rec.config.tty && versionAtLeast(ctx.version, '1.42');
     res!.writeHead(200, { 'Content-Type': muxed ? 'application/vnd.docker.multiplexed-stream' : 'application/vnd.docker.raw-stream' });

@@ -7,14 +7,16 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseLine, type LogRecord } from '../../common/k8s-log.js';
 import { rotatedLogs } from './log-rotation.js';
+import { invalidArgument } from '../../common/errors.js';
 
 export { parseLine, type LogRecord };
 
 export interface LogOptions {
   follow: boolean;
   tail: number | null;        // null = all
-  since?: number;             // unix seconds
-  until?: number;
+  /** Unix time in ns (dockerd compares at that resolution). */
+  since?: bigint;
+  until?: bigint;
   /** The log's max-file (log-rotation.ts): its rotated files (.N-1 ... .1) are read first. */
   maxFiles?: number;
   /** Resolves when following should stop (container exited and the file is drained). */
@@ -22,18 +24,27 @@ export interface LogOptions {
   signal?: AbortSignal;
 }
 
-/** A record's time in seconds, its fraction kept past Date's milliseconds (conmon writes nanoseconds). */
-function seconds(time: string): number {
-  const frac = /\.(\d+)/.exec(time)?.[1];
-  return Math.floor(Date.parse(time) / 1000) + (frac ? Number(`0.${frac}`) : 0);
+const NS = 1_000_000_000n;
+
+/** "SECONDS[.NANOSECONDS]" as the API carries since/until (dockerd's timetypes.ParseTimestamps) → ns. */
+export function apiTimestampNs(v: string): bigint {
+  const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(v);
+  if (!m) throw invalidArgument(`invalid timestamp "${v}": want seconds since the epoch, with up to 9 decimals`);
+  return BigInt(m[1]!) * NS + BigInt((m[2] ?? '').padEnd(9, '0') || '0');
+}
+
+/** A record's RFC 3339 time in ns since the epoch (conmon writes nanoseconds; Date keeps ms). */
+export function recordNs(time: string): bigint {
+  const frac = /\.(\d+)/.exec(time)?.[1] ?? '';
+  return BigInt(Math.floor(Date.parse(time) / 1000)) * NS + BigInt(frac.slice(0, 9).padEnd(9, '0'));
 }
 
 function beforeSince(r: LogRecord, o: LogOptions): boolean {
-  return o.since !== undefined && seconds(r.time) < o.since;
+  return o.since !== undefined && recordNs(r.time) < o.since;
 }
 
 function afterUntil(r: LogRecord, o: LogOptions): boolean {
-  return o.until !== undefined && seconds(r.time) > o.until;
+  return o.until !== undefined && recordNs(r.time) > o.until;
 }
 
 /** Emit the log's records to cb; with follow, keep going until stopped/aborted. */
