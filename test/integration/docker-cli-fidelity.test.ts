@@ -124,6 +124,16 @@ test('an OOM kill shows as OOMKilled and an `oom` event before the `die`; a manu
   assert.equal((await ok(['inspect', '-f', '{{.State.OOMKilled}} {{.State.ExitCode}}', 'oom'])).trim(), 'true 137');
   const events = await ok(['events', '--since', since, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'container=oom', '--filter', 'event=oom', '--filter', 'event=die', '--format', '{{.Action}}']);
   assert.deepEqual(events.trim().split('\n'), ['oom', 'die']);
+  // a child killed while the container runs: `oom` at once, as dockerd logs each TaskOOM; none more at the exit
+  const t1 = String(Math.floor(Date.now() / 1000) - 1);
+  await ok(['run', '-d', '--name', 'oomchild', '-m', '32m', '--memory-swap', '32m', 'busybox', 'sh', '-c', 'sh -c \'x=a; while :; do x="$x$x"; done\'; sleep 300']);
+  const oomsOf = async () => (await ok(['events', '--since', t1, '--until', String(Math.floor(Date.now() / 1000) + 1), '--filter', 'container=oomchild', '--filter', 'event=oom', '--filter', 'event=die', '--format', '{{.Action}}'])).trim();
+  await waitFor(async () => (await oomsOf()) === 'oom', 30_000);
+  assert.equal((await ok(['inspect', '-f', '{{.State.Status}}', 'oomchild'])).trim(), 'running');
+  await ok(['kill', 'oomchild']);
+  assert.equal((await ok(['inspect', '-f', '{{.State.OOMKilled}}', 'oomchild'])).trim(), 'true');
+  await waitFor(async () => (await oomsOf()) === 'oom\ndie', 10_000);
+  await ok(['rm', 'oomchild']);
   await ok(['run', '-d', '--name', 'rs', 'busybox', 'sleep', '300']);
   await ok(['restart', '-t', '0', 'rs']);
   assert.equal((await ok(['inspect', '-f', '{{.RestartCount}} {{.State.Running}}', 'rs'])).trim(), '0 true');

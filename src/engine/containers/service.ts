@@ -26,6 +26,7 @@ import { NO_FAULTS, type Faults } from '../../common/faults.js';
 import { recoverContainers } from './recovery.js';
 import { ExitWaiters, PendingAttaches, type WaitCondition } from './waiters.js';
 import { Hooks, type ContainerHooks } from './hooks.js';
+import { OomEvents } from './oom-events.js';
 import { RestartManager } from './restart.js';
 import { create } from './service-create.js';
 import { attach, checkAttach, connectPendingAttach, reopenLog, resize } from './service-attach.js';
@@ -137,6 +138,15 @@ export class ContainerService {
   private watching = new Set<Runtime>();
   /** Exits are watched only once recovery has looked at every record. */
   private recovered = false;
+  private readonly ooms = new OomEvents({
+    runtimeOf: (rec) => this.runtimeOf(rec),
+    bundle: (id) => this.bundle(id),
+    heard: (rec) => {
+      if (!running(rec.state) || !this.d.store.has(rec.id)) return false;
+      this.d.events.emit('container', 'oom', rec.id, this.attrs(rec));
+      return true;
+    },
+  });
 
   private async watchExits(rt: Runtime): Promise<void> {
     if (!this.recovered || this.watching.has(rt)) return;
@@ -231,6 +241,7 @@ export class ContainerService {
       // up by the store's retry and by recovery (a live conmon over a record that says "created")
       void this.d.store.persist(rec).catch((e) => this.d.log.error('cannot write container record', { id: rec.id, err: errorMessage(e) }));
       this.d.events.emit('container', 'start', rec.id, this.attrs(rec));
+      this.ooms.watch(rec);
       await this.hooks.started(rec).catch((e) => this.d.log.warn('after start', { id: rec.id, err: errorMessage(e) }));
       ph.done(this.d.log);
     } catch (e) {
@@ -281,8 +292,9 @@ export class ContainerService {
       // the runtime's word (conmon's oom file and its cgroup's count); a runtime that cannot
       // say: the host cgroup, still there until the runtime's delete, counts the kills
       const rt = this.runtimeOf(rec);
-      const oom = rt.oomKilled ? await rt.oomKilled(id, this.bundle(id)).catch(() => false)
-        : ((await readOomKills(await detectCgroups(), cgroupsPath(rec.config.resources, id)).catch(() => null)) ?? 0n) > 0n;
+      const heard = this.ooms.ended(id);
+      const oom = heard || (rt.oomKilled ? await rt.oomKilled(id, this.bundle(id)).catch(() => false)
+        : ((await readOomKills(await detectCgroups(), cgroupsPath(rec.config.resources, id)).catch(() => null)) ?? 0n) > 0n);
       const ph = new Phases('exit', id);
       ph.mark('oom');
       Object.assign(rec.state, { status: 'exited', pid: 0, exitCode: code, finishedAt: at.toISOString(), oomKilled: oom });
@@ -292,8 +304,9 @@ export class ContainerService {
       // in between (a stop meanwhile cancels it); the restart waits for this lock
       const restart = this.restarts.exited(rec);
       if (restart) Object.assign(rec.state, { status: 'restarting', restartCount: restart === 'boot' ? 0 : rec.state.restartCount + 1 });
-      // dockerd's `oom` event (from containerd's TaskOOM) comes before the `die`
-      if (oom) this.d.events.emit('container', 'oom', id, this.attrs(rec));
+      // dockerd's `oom` event (from containerd's TaskOOM) comes before the `die`: when it was
+      // not heard while the container ran (a runtime that can only tell at the exit)
+      if (oom && !heard) this.d.events.emit('container', 'oom', id, this.attrs(rec));
       this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
       this.waiters.wake(id, ['next-exit', 'not-running'], code);
       this.faults.hit('exit:before-save');
@@ -377,6 +390,7 @@ export class ContainerService {
     await recoverContainers(this);
     await this.hooks.recovered(this.list()).catch((e) => this.d.log.warn('recovering networks', { err: errorMessage(e) }));
     this.recovered = true;
+    for (const c of this.list()) if (running(c.state) && c.state.status !== 'restarting') this.ooms.watch(c);
     for (const rt of new Set(this.d.runtimes.values())) await this.watchExits(rt);
     this.restarts.boot(this.list());
   }

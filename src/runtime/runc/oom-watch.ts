@@ -19,7 +19,12 @@ export function watchOomFile(bundle: string, cb: () => void): () => void {
     if (!(await fs.rename(file, path.join(bundle, OOM_SEEN_FILE)).then(() => true, () => false))) return;
     if (!closed) cb();
   };
-  const w = watch(bundle, (_ev, name) => { if (name === OOM_FILE) void take(); });
+  let w: ReturnType<typeof watch>;
+  try {
+    w = watch(bundle, (_ev, name) => { if (name === OOM_FILE) void take(); });
+  } catch {
+    return () => {}; // no bundle (a container between restarts): nothing to hear
+  }
   w.on('error', () => {});
   void take(); // one written before the watch began
   return () => { closed = true; w.close(); };

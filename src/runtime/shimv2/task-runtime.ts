@@ -57,6 +57,7 @@ export abstract class TaskApiRuntime implements Runtime {
   private exits = new Map<string, { code: number; at: Date; delivered: boolean }>();
   /** Tasks a TaskOOM event was published for since their start (containerd's OOMKilled). */
   private readonly ooms = new Set<string>();
+  private readonly oomWatchers = new Map<string, () => void>();
   private cb: ExitCb | null = null;
   protected closing = false;
 
@@ -152,7 +153,15 @@ export abstract class TaskApiRuntime implements Runtime {
 
   /** A task event the shim or sandboxer published (TTRPC_ADDRESS): a TaskOOM marks the task. */
   taskEvent(topic: string, containerId: string): void {
-    if (topic === '/tasks/oom' && this.tasks.has(containerId)) this.ooms.add(containerId);
+    if (topic !== '/tasks/oom' || !this.tasks.has(containerId)) return;
+    this.ooms.add(containerId);
+    this.oomWatchers.get(containerId)?.();
+  }
+
+  /** Each TaskOOM of the task as it arrives (the sandboxer sends one per kill, as runc-v2). */
+  watchOom(id: string, _bundle: string, cb: () => void): () => void {
+    this.oomWatchers.set(id, cb);
+    return () => { if (this.oomWatchers.get(id) === cb) this.oomWatchers.delete(id); };
   }
 
   /**
