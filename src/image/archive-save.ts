@@ -1,8 +1,9 @@
-// Write images as a docker-archive (what `docker save` writes and `docker load` reads):
-//   <config-hex>.json, <layer-id>/{VERSION,json,layer.tar}, manifest.json, repositories.
-// layer.tar is the uncompressed diff (blobs are kept as loaded and decompressed here), so the
-// config is byte-identical and a save -> load round trip gives the same image id. Everything
-// streams: a layer is never held in memory.
+// Write images as `docker save` does since dockerd 25 (the documents: save-layout.ts): an OCI
+// image layout whose blobs are each config, each layer as its uncompressed tar (decompressed
+// here from the blob kept as loaded, so its sha256 is the config's diff id) and each
+// manifest, beside manifest.json and repositories. The config is byte-identical, so a
+// save -> load round trip gives the same image id. Everything streams: a layer is never
+// held in memory.
 import { promises as fs } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -10,7 +11,8 @@ import { Header } from 'tar';
 import { internal } from '../common/errors.js';
 import type { ContentStore } from './content.js';
 import { openLayer } from './layers.js';
-import { hexOf, type StoredImage } from './records.js';
+import type { StoredImage, StoredLayer } from './records.js';
+import { saveLayout, type LayoutImage } from './save-layout.js';
 
 export interface SaveEntry {
   image: StoredImage;
@@ -19,14 +21,14 @@ export interface SaveEntry {
 
 const BLOCK = 512;
 const ZERO = Buffer.alloc(BLOCK * 2);
-const MTIME = new Date(0); // reproducible output; docker-archive readers ignore times
+const EPOCH = new Date(0); // dockerd's time for what is not an image's config or layer
 
-function header(path: string, size: number, type: 'File' | 'Directory'): Buffer {
+function header(path: string, size: number, type: 'File' | 'Directory', mtime: Date): Buffer {
   const h = new Header({
-    path, size, type, mtime: MTIME, uid: 0, gid: 0, uname: '', gname: '',
+    path, size, type, mtime, uid: 0, gid: 0, uname: '', gname: '',
     mode: type === 'Directory' ? 0o755 : 0o644,
   });
-  // Paths here are at most 64 hex + "/layer.tar": they always fit a ustar header.
+  // Paths here are at most "blobs/sha256/" + 64 hex: they always fit a ustar header.
   h.encode();
   if (!h.block) throw internal(`cannot encode tar header for ${path}`);
   return h.block;
@@ -37,59 +39,36 @@ function padding(size: number): Buffer {
   return rem === 0 ? Buffer.alloc(0) : ZERO.subarray(0, BLOCK - rem);
 }
 
-function* smallFile(path: string, data: string | Buffer): Generator<Buffer> {
-  const buf = typeof data === 'string' ? Buffer.from(data) : data;
-  yield header(path, buf.length, 'File');
-  yield buf;
-  yield padding(buf.length);
-}
-
-function splitTag(nameTag: string): [string, string] {
-  const i = nameTag.lastIndexOf(':');
-  return i > nameTag.lastIndexOf('/') ? [nameTag.slice(0, i), nameTag.slice(i + 1)] : [nameTag, 'latest'];
+function* smallFile(path: string, data: Buffer, mtime: Date): Generator<Buffer> {
+  yield header(path, data.length, 'File', mtime);
+  yield data;
+  yield padding(data.length);
 }
 
 async function* archive(entries: SaveEntry[], content: ContentStore): AsyncGenerator<Buffer> {
-  const manifest: Array<{ Config: string; RepoTags: string[] | null; Layers: string[] }> = [];
-  const repositories: Record<string, Record<string, string>> = {};
-  const written = new Set<string>();
+  // Configs are small: read them all, so that every document is known before the first blob.
+  const images: Array<LayoutImage<StoredLayer>> = [];
   for (const { image, tags } of entries) {
-    const configName = `${hexOf(image.id)}.json`;
-    if (!written.has(configName)) {
-      written.add(configName);
-      yield* smallFile(configName, await fs.readFile(content.blobPath(image.id)));
-    }
-    const layerPaths: string[] = [];
-    let parent: string | undefined;
-    for (const layer of image.layers) {
-      // The chain id names the layer directory: unique per layer stack, shared across images.
-      const id = hexOf(layer.chainId);
-      const tarPath = `${id}/layer.tar`;
-      layerPaths.push(tarPath);
-      if (!written.has(id)) {
-        written.add(id);
-        yield header(`${id}/`, 0, 'Directory');
-        yield* smallFile(`${id}/VERSION`, '1.0');
-        yield* smallFile(`${id}/json`, JSON.stringify(parent ? { id, parent } : { id }));
-        yield* layerTar(tarPath, layer, content);
-      }
-      parent = id;
-    }
-    manifest.push({ Config: configName, RepoTags: tags.length ? tags : null, Layers: layerPaths });
-    const top = parent;
-    for (const t of tags) {
-      const [repo, tag] = splitTag(t);
-      if (top) (repositories[repo] ??= {})[tag] = top;
-    }
+    images.push({
+      id: image.id, config: await fs.readFile(content.blobPath(image.id)), created: image.created,
+      ...(image.parent ? { parent: image.parent } : {}), tags,
+      layers: image.layers.map((l) => ({ diffId: l.diffId, diffSize: l.diffSize, ref: l })),
+    });
   }
-  yield* smallFile('manifest.json', JSON.stringify(manifest));
-  if (Object.keys(repositories).length) yield* smallFile('repositories', JSON.stringify(repositories));
+  const layout = saveLayout(images);
+  yield header('blobs/', 0, 'Directory', EPOCH);
+  yield header('blobs/sha256/', 0, 'Directory', EPOCH);
+  for (const b of layout.blobs) {
+    if (b.layer) yield* layerTar(b.path, b.mtime, b.layer.ref, content);
+    else yield* smallFile(b.path, b.data, b.mtime);
+  }
+  for (const f of layout.files) yield* smallFile(f.path, f.data, EPOCH);
   yield ZERO;
 }
 
-async function* layerTar(path: string, layer: StoredImage['layers'][number], content: ContentStore): AsyncGenerator<Buffer> {
+async function* layerTar(path: string, mtime: Date, layer: StoredLayer, content: ContentStore): AsyncGenerator<Buffer> {
   // The header needs the size up front: the uncompressed size was recorded at load time.
-  yield header(path, layer.diffSize, 'File');
+  yield header(path, layer.diffSize, 'File', mtime);
   const src = openLayer(content.blobPath(layer.blob), layer.compression, layer.diffId, `layer ${layer.diffId}`);
   let n = 0;
   for await (const chunk of src.stream) {
@@ -105,7 +84,7 @@ async function* layerTar(path: string, layer: StoredImage['layers'][number], con
   yield padding(n);
 }
 
-/** Stream a docker-archive of `entries` into `out` (and end it). */
+/** Stream a `docker save` archive of `entries` into `out` (and end it). */
 export async function writeDockerArchive(entries: SaveEntry[], content: ContentStore, out: Writable): Promise<void> {
   await pipeline(Readable.from(archive(entries, content), { objectMode: false }), out);
 }

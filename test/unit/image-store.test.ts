@@ -278,11 +278,15 @@ describe('save', () => {
     const files = readTar(buf);
     const manifest = JSON.parse(files.get('manifest.json')!.toString());
     assert.deepEqual(manifest.map((m: { RepoTags: string[] }) => m.RepoTags), [['busybox:latest'], ['layered:latest']]);
-    assert.ok(files.has(`${bb.id.slice(7)}.json`));
-    assert.ok(files.has(`${bb.chainIds[0]!.slice(7)}/layer.tar`));
-    assert.equal([...files.keys()].filter((k) => k.endsWith('layer.tar')).length, 3, 'the shared layer is written once');
+    // dockerd 25+'s layout: blobs/sha256/<hex> for configs, layers (by diff id) and manifests
+    assert.deepEqual(manifest[0].Config, `blobs/sha256/${bb.id.slice(7)}`);
+    assert.ok(files.has(`blobs/sha256/${bb.id.slice(7)}`));
+    assert.ok(files.has(`blobs/sha256/${bb.rootfs.diffIds[0]!.slice(7)}`));
+    assert.deepEqual(manifest[1].Layers, layered.rootfs.diffIds.map((d) => `blobs/sha256/${d.slice(7)}`));
+    assert.equal([...files.keys()].filter((k) => /^blobs\/sha256\/[0-9a-f]{64}$/.test(k)).length, 2 + 3 + 2, 'configs, layers (the shared one once), manifests');
+    assert.ok(files.has('oci-layout') && files.has('index.json'));
     assert.deepEqual(JSON.parse(files.get('repositories')!.toString()), {
-      busybox: { latest: bb.chainIds[0]!.slice(7) }, layered: { latest: layered.chainIds[2]!.slice(7) },
+      busybox: { latest: bb.rootfs.diffIds[0]!.slice(7) }, layered: { latest: layered.rootfs.diffIds[2]!.slice(7) },
     });
     const other = await freshStore();
     assert.deepEqual(await other.store.load(fileStream(file)), ['busybox:latest', 'layered:latest']);
@@ -298,7 +302,7 @@ describe('save', () => {
     const img = await store.get('busybox');
     const file = path.join(work, 'from-oci.tar');
     const files = readTar(await saveTo(store, [img.id], file));
-    const layer = files.get(`${img.chainIds[0]!.slice(7)}/layer.tar`)!;
+    const layer = files.get(`blobs/sha256/${img.rootfs.diffIds[0]!.slice(7)}`)!;
     const { createHash } = await import('node:crypto');
     assert.equal(`sha256:${createHash('sha256').update(layer).digest('hex')}`, img.rootfs.diffIds[0]);
     assert.equal(JSON.parse(files.get('manifest.json')!.toString())[0].RepoTags, null, 'saved by id: untagged');
