@@ -6,7 +6,7 @@
 // (StoreOps, store-ops.ts).
 import { promises as fs } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { invalidArgument } from '../common/errors.js';
+import { internal, invalidArgument } from '../common/errors.js';
 import type { ImagePlan } from './archive-load.js';
 import type { SaveEntry } from './archive-save.js';
 import type { LoadSession } from './load.js';
@@ -86,6 +86,9 @@ export async function saveImages(s: StoreOps, refs: string[], out: Writable): Pr
         byId.set(image.id, entry);
       }
     }
+    // dockerd's tarexport has no export for an image without layers (FROM scratch and only
+    // metadata); it says so before the first byte, as here.
+    if ([...byId.values()].some((e) => e.image.layers.length === 0)) throw internal('empty export - not implemented');
     const blobs = [...byId.values()].flatMap((e) => blobsOf(e.image));
     return { entries: [...byId.values()], blobs, release: s.blobPins.pin(blobs) };
   });
