@@ -185,7 +185,9 @@ export class TestContainerd {
     if (this.proc && this.proc.exitCode === null) {
       const exited = new Promise((r) => this.proc!.once('exit', r));
       this.proc.kill('SIGKILL');
-      await Promise.race([exited, sleep(5000)]);
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 5000); })]);
+      clearTimeout(timer);
     }
     await killSandboxerLeftovers(this.dir);
     await fs.rm(this.dir, { recursive: true, force: true }).catch(() => {});

@@ -96,7 +96,10 @@ export class TestDaemon {
     if (!p || p.exitCode !== null) return;
     const exited = new Promise((r) => p.once('exit', r));
     p.kill(signal);
-    await Promise.race([exited, sleep(10_000)]);
+    // the bound's timer goes with the exit: left running, it kept each test file alive 10 s more
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((r) => { timer = setTimeout(r, 10_000); })]);
+    clearTimeout(timer);
     this.proc = null;
   }
 
