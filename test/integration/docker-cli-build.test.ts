@@ -154,4 +154,10 @@ test('-q prints the image id only; a gzipped context; errors: a parse error, a m
   assert.equal(n.stderr, 'Error response from daemon: Cannot locate specified Dockerfile: Dockerfile\n');
   const gz = await docker(d, ['build', '-q', '-'], { input: gzipSync(execFileSync('tar', ['-C', dir, '-cf', '-', '.'])) });
   assert.equal(gz.stdout, id, 'a gzipped context: the same build (cached)');
+
+  // FROM scratch with metadata only: an image of no layer (dockerd's empty layer is not one)
+  const scratch = await context('scratch', { Dockerfile: 'FROM scratch\nLABEL a=b\nENV X=1\n' });
+  const sid = (await ok(['build', '-q', '-t', 'meta:1', scratch])).trim();
+  assert.equal((await ok(['image', 'inspect', '-f', '{{len .RootFS.Layers}} {{.Config.Labels.a}}', sid])).trim(), '0 b');
+  await ok(['rmi', 'meta:1']);
 });

@@ -75,6 +75,12 @@ async function commitContainer(d: DispatchContext, s: StageState, id: string, co
 async function commit(d: DispatchContext, s: StageState, comment: string, oneArg = false): Promise<void> {
   const cfg = oneArg ? withCmdCommentString(s.runConfig, comment) : withCmdComment(s.runConfig, comment);
   if (await probe(d, s, cfg)) return;
+  // FROM scratch with no layer yet: no image to make a container from (dockerd's has an empty
+  // rootfs, whose diff is the empty layer); the step's image is that empty layer's
+  if (!s.imageId) {
+    await commitLayer(d, s, (async function* () { yield Buffer.alloc(1024); })(), '', cfg);
+    return;
+  }
   const id = await d.containers.create(cfg, d.host);
   await commitContainer(d, s, id, cfg);
 }
