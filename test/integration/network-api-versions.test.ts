@@ -20,7 +20,7 @@ let d: TestDaemon;
 
 before(async () => {
   tn = await createTestNet('apiv');
-  d = await TestDaemon.create({ configJson: dockerNetConfig(tn) });
+  d = await TestDaemon.create({ configJson: dockerNetConfig(tn, 10) });
   await d.loadBusybox();
   for (const n of ['va', 'vb', 'vc']) assert.equal((await api('POST', '/v1.52/networks/create', { Name: n })).status, 201);
 });
@@ -296,4 +296,15 @@ test('volume prune: every unused volume at 1.41, the anonymous ones from 1.42 (a
   assert.equal(upd.status, 503);
   assert.equal(upd.json.message, 'volume update only valid for cluster volumes, but swarm is unavailable');
   assert.equal((await api('PUT', '/v1.41/volumes/named?version=1', {})).status, 405);
+});
+
+test('parallel network creates: one network per name (the rest: dockerd\'s conflict), and no two with one subnet', async () => {
+  const same = await Promise.all(Array.from({ length: 12 }, () => api('POST', '/v1.44/networks/create', { Name: 'racy' })));
+  assert.equal(same.filter((r) => r.status === 201).length, 1, JSON.stringify(same.map((r) => r.status)));
+  for (const r of same.filter((x) => x.status !== 201)) assert.deepEqual([r.status, r.json.message], [409, 'network with name racy already exists']);
+  const many = await Promise.all(Array.from({ length: 6 }, (_, i) => api('POST', '/v1.44/networks/create', { Name: `par${i}` })));
+  assert.deepEqual(many.map((r) => r.status), Array(6).fill(201));
+  const subnets = await Promise.all(['racy', ...Array.from({ length: 6 }, (_, i) => `par${i}`)].map(async (n) => (await api('GET', `/v1.44/networks/${n}`)).json.IPAM.Config[0].Subnet as string));
+  assert.equal(new Set(subnets).size, subnets.length, subnets.join(' '));
+  for (const n of ['racy', ...Array.from({ length: 6 }, (_, i) => `par${i}`)]) assert.equal((await api('DELETE', `/v1.44/networks/${n}`)).status, 204);
 });

@@ -201,10 +201,21 @@ export class NetworkService {
 
   view(n: NetworkRecord) { return networkView(n, this.endpoints(n.id)); }
 
+  /**
+   * One create at a time, from its name check to its record (libnetwork's per-name lock and
+   * its locked pool allocator): parallel creates made networks of one name, or of one subnet.
+   */
+  private creating: Promise<unknown> = Promise.resolve();
+
   async create(raw: unknown): Promise<{ Id: string; Warning: string }> {
     const p = (await createNetworkSchema()).safeParse(raw);
     if (!p.success) throw invalidArgument(`invalid network config: ${p.error.issues[0]!.path.join('.') || 'body'}: ${p.error.issues[0]!.message}`);
-    const b = p.data;
+    const run = this.creating.then(() => this.createOne(p.data));
+    this.creating = run.catch(() => {});
+    return run;
+  }
+
+  private async createOne(b: CreateNetworkBody): Promise<{ Id: string; Warning: string }> {
     if ((PREDEFINED as readonly string[]).includes(b.Name)) throw permissionDenied(`operation is not permitted on predefined ${b.Name} network`);
     let name: string;
     // its IPAM dir is named after it
