@@ -6,7 +6,9 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs, watch } from 'node:fs';
 import * as path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { TestDaemon } from '../helpers/daemon.js';
+import { createTestNet, dockerNetConfig, freePort } from '../helpers/network.js';
 import { daemonDied, recoverFromFault, restartWithFault, inspectAll, runcRoot, runtimeProblems } from '../helpers/runtime-state.js';
 
 let d: TestDaemon;
@@ -229,5 +231,31 @@ test('kill -9 while 4 parallel `run -d` loops are mid-start: nothing is stuck', 
     await assertClean('after rm -f of everything');
     const cgroups = await fs.readdir('/sys/fs/cgroup/pids/tsula').catch(() => [] as string[]);
     assert.deepEqual(cgroups.filter((c) => ids.includes(c)), [], 'no container cgroup left');
+  }
+});
+
+test('killed at start:after-start on a user network with -p: the adopted container keeps its address and port, and its network cannot go under it', async () => {
+  const tn = await createTestNet('crash');
+  const dn = await TestDaemon.create({ configJson: dockerNetConfig(tn) });
+  try {
+    await dn.loadBusybox();
+    await dn.ok(['network', 'create', 'crnet']);
+    const port = await freePort();
+    await restartWithFault(dn, 'start:after-start');
+    await dn.cli(['run', '-d', '--name', 'crn', '--network', 'crnet', '-p', `${port}:80`, 'busybox', 'httpd', '-f', '-p', '80']);
+    await recoverFromFault(dn, 'start:after-start');
+    const [status, ip] = (await dn.ok(['inspect', '-f', '{{.State.Status}} {{.NetworkSettings.Networks.crnet.IPAddress}}', 'crn'])).trim().split(' ');
+    assert.equal(status, 'running');
+    assert.match(ip ?? '', /^\d+\.\d+\.\d+\.\d+$/, 'the adopted container\'s address');
+    assert.match(await dn.ok(['port', 'crn']), new RegExp(`80/tcp -> 0\\.0\\.0\\.0:${port}`));
+    const rm = await dn.cli(['network', 'rm', 'crnet']);
+    assert.notEqual(rm.code, 0, 'a network with a running container stays');
+    await dn.ok(['rm', '-f', 'crn']);
+    await dn.ok(['network', 'rm', 'crnet']);
+  } finally {
+    const nets = await fs.readdir(path.join(dn.graph, 'networks', 'records')).catch(() => [] as string[]);
+    await dn.destroy();
+    for (const f of nets) spawnSync('ip', ['link', 'del', `br-${f.slice(0, 12)}`], { stdio: 'ignore' });
+    await tn.destroy();
   }
 });

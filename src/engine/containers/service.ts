@@ -211,6 +211,9 @@ export class ContainerService {
       await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
       hooked = true;
       await this.hooks.beforeStart(rec);
+      // its network state goes to disk while the runtime creates (not awaited): a tsulad that
+      // dies after the runtime's start adopts the container with its endpoints and ports
+      if (rec.state.network?.endpoints.length) void this.d.store.persist(rec).catch(() => {});
       if (!(await etcFilesIntact(rec))) await writeEtcFiles(rec); // a power cut emptied them
       const rootfs = await this.d.driver.mount(rec.id);
       ph.mark('mount');
