@@ -3,7 +3,7 @@
 // them; the store keeps docker's familiar form. A missing image is no error where CRI says
 // so: ImageStatus answers without an image, RemoveImage succeeds.
 import type { ImageRecord, ImageStore } from '../image/types.js';
-import type { AuthConfig } from '../image/registry/auth.js';
+import { normalizeAuth, type AuthConfig } from '../image/registry/auth.js';
 import { parseReference } from '../image/reference.js';
 import { isKind } from '../common/errors.js';
 import { DiskUsageCache } from '../engine/stats/index.js';
@@ -86,10 +86,14 @@ export function criImageService(d: CriImagesDeps): ImageServiceImpl {
       return { image: toCri(img, d.pinned?.()), info };
     },
     pullImage: async (req, signal) => {
+      // containerd's ParseAuth: username/password, else the identity token, else `auth`
+      // (base64 user:password), and only for the registry server_address names
       const a = req.auth;
-      const auth: AuthConfig | undefined = a && (a.username || a.password || a.auth || a.identityToken || a.registryToken)
-        ? { username: a.username, password: a.password, auth: a.auth, serveraddress: a.serverAddress, identitytoken: a.identityToken, registrytoken: a.registryToken }
-        : undefined;
+      const given = a ? normalizeAuth({
+        username: a.username, password: a.password, auth: a.auth, serveraddress: a.serverAddress, identitytoken: a.identityToken, registrytoken: a.registryToken,
+      }) : undefined;
+      const auth: AuthConfig | undefined = given && (given.username !== undefined || given.identitytoken || given.registrytoken)
+        ? { ...given, onlyForServer: true } : undefined;
       // kubelet's deadline or a cancelled call stops the pull (critest's 1 ms timeout: no image after)
       const r = await d.images.pull(req.image?.image ?? '', { auth, signal });
       return { imageRef: r.id };

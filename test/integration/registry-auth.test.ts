@@ -9,6 +9,8 @@ import * as path from 'node:path';
 import { IMAGES, TestDaemon } from '../helpers/daemon.js';
 import { TestProxy, TestRegistry } from '../helpers/registry.js';
 import { docker } from '../helpers/docker-cli.js';
+import { grpcClient } from '../../src/common/grpc.js';
+import { ImageService } from '../../src/gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
 
 let basic: TestRegistry;
 let open: TestRegistry;
@@ -124,4 +126,41 @@ test('Bearer tokens: the challenge is followed to the realm with service and sco
   const blobGets = proxy.requests.filter((r) => r.startsWith('GET /blobs/')).length;
   assert.equal(blobGets, 2, proxy.requests.join('\n'));
   assert.equal((await d.cli(['logout', proxy.host], { env })).code, 0);
+});
+
+test('parallel first pulls from registries tsulad has not met yet: each answers its own challenge (Basic and Bearer)', async () => {
+  const fresh = await TestRegistry.start({ htpasswd: { user: 'carol', password: 'pw' } });
+  const front = await new TestProxy(open.host, { bearer: { service: 'tsula-test-registry', user: 'dave', password: 'pw2' } }).start();
+  try {
+    for (const t of ['a', 'b', 'c', 'd']) await fresh.push(path.join(IMAGES, 'busybox.tar'), `par/${t}:latest`);
+    const auth = (user: string, password: string, server: string) =>
+      ({ 'X-Registry-Auth': Buffer.from(JSON.stringify({ username: user, password, serveraddress: server })).toString('base64') });
+    const basicPulls = await Promise.all(['a', 'b', 'c', 'd'].map((t) =>
+      d.api('POST', `/images/create?fromImage=${fresh.host}/par/${t}&tag=latest`, undefined, auth('carol', 'pw', fresh.host))));
+    for (const r of basicPulls) assert.ok(r.status === 200 && !/errorDetail/.test(r.body), r.body);
+    // the Bearer front of the open registry: parallel pulls of tags it has (busybox:latest as 4 names is 1 repo: use one ref 4 times)
+    const bearerPulls = await Promise.all([1, 2, 3, 4].map(() =>
+      d.api('POST', `/images/create?fromImage=${front.host}/busybox&tag=latest`, undefined, auth('dave', 'pw2', front.host))));
+    for (const r of bearerPulls) assert.ok(r.status === 200 && !/errorDetail/.test(r.body), r.body);
+  } finally {
+    await front.stop();
+    await fresh.stop();
+  }
+});
+
+test('CRI PullImage credentials as containerd\'s ParseAuth reads them: username/password, auth (base64), and only for the registry server_address names', async () => {
+  const ref = `${basic.host}/private/busybox:latest`;
+  const im = grpcClient(ImageService, d.criSock) as unknown as Record<string, (req: unknown) => Promise<any>> & { close(): void };
+  const drop = async () => { await im.removeImage({ image: { image: ref } }).catch(() => {}); };
+  try {
+    await drop();
+    await im.pullImage({ image: { image: ref }, auth: { auth: Buffer.from('alice:s3cret').toString('base64') } });
+    await drop();
+    await im.pullImage({ image: { image: ref }, auth: { username: 'alice', password: 's3cret', serverAddress: basic.host } });
+    await drop();
+    // credentials for another registry are not sent to this one
+    await assert.rejects(im.pullImage({ image: { image: ref }, auth: { username: 'alice', password: 's3cret', serverAddress: 'registry.example.com' } }), /no basic auth credentials/);
+  } finally {
+    im.close();
+  }
 });

@@ -18,6 +18,11 @@ export interface AuthConfig {
   identitytoken?: string;
   /** A bearer token to send as is. */
   registrytoken?: string;
+  /**
+   * Only for the host serveraddress names (containerd's CRI ParseAuth): kubelet's credentials
+   * go to no other registry. Docker's X-Registry-Auth is used for the image's registry as given.
+   */
+  onlyForServer?: boolean;
 }
 
 export interface Challenge {
@@ -156,10 +161,12 @@ export class Authenticator {
   }
 
   /**
-   * Learn from a 401. Returns whether retrying can help: a challenge we can answer that
-   * we had not answered yet. Throws when the registry wants credentials we do not have.
+   * Learn from a 401 to a request that carried `sent` (its Authorization, if any). Returns
+   * whether retrying can help: a challenge we can answer that this request had not answered
+   * (another request may have learnt it meanwhile: parallel first pulls each retry), or a
+   * cached token that was refused. Throws when the registry wants credentials we do not have.
    */
-  async challenged(endpoint: string, wwwAuthenticate: string | string[] | undefined, scope: string, creds?: AuthConfig): Promise<boolean> {
+  async challenged(endpoint: string, wwwAuthenticate: string | string[] | undefined, scope: string, creds?: AuthConfig, sent?: string): Promise<boolean> {
     const all = parseChallenges(wwwAuthenticate);
     const c = all.find((x) => x.scheme === 'bearer') ?? all.find((x) => x.scheme === 'basic');
     if (!c) return false;
@@ -168,13 +175,14 @@ export class Authenticator {
     if (c.scheme === 'basic') {
       // dockerd's registry client fails this way (docker/distribution's ErrNoBasicAuthCredentials)
       if (!hasPassword(creds)) throw registryAuthError(NO_BASIC_AUTH);
-      return known?.scheme !== 'basic';
+      // credentials this request sent were refused: trying them again cannot help
+      return !sent?.startsWith('Basic ');
     }
     if (!c.params.realm) throw registryAuthError(`registry sent a bearer challenge without a realm: ${String(wwwAuthenticate)}`);
     // A token we already sent was refused: drop it and try once with a fresh one.
     const key = this.tokenKey(c, scope, creds);
     const had = this.tokens.delete(key);
-    return !known || known.scheme !== 'bearer' || had;
+    return !known || known.scheme !== 'bearer' || !sent?.startsWith('Bearer ') || had;
   }
 
   /** Drop what is remembered for an endpoint (a login check must really ask the registry). */

@@ -237,7 +237,7 @@ export class RegistryClient {
       if (res.statusCode === 401 && attempt === 0) {
         let retry: boolean;
         try {
-          retry = await this.auth.challenged(ep.name, res.headers['www-authenticate'], o.scope, o.creds);
+          retry = await this.auth.challenged(ep.name, res.headers['www-authenticate'], o.scope, o.creds, authz);
         } catch (e) {
           res.resume();
           // as Go's url.Error prints it: `Head "https://host/v2/x/manifests/1": no basic auth credentials`

@@ -22,7 +22,7 @@ export interface Manifest { body: Buffer; mediaType: string; digest: string }
  * handed to whoever runs a mirror of it, nor to the token realm that mirror points at.
  */
 export function credentialsFor(ep: Endpoint, creds?: AuthConfig): AuthConfig | undefined {
-  if (!creds || !ep.mirror || !creds.serveraddress) return creds;
+  if (!creds || !creds.serveraddress || (!ep.mirror && !creds.onlyForServer)) return creds;
   return registryKey(creds.serveraddress) === registryKey(ep.host) ? creds : undefined;
 }
 
