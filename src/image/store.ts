@@ -244,10 +244,10 @@ export class LocalImageStore implements ImageStore {
     return saveImages(this.ops, refs, out);
   }
 
-  async tag(source: string, target: string): Promise<void> {
+  async tag(source: string, target: string): Promise<string> {
     await this.init();
     const parsed = parseTagTarget(target);
-    await this.exclusive(async () => {
+    return this.exclusive(async () => {
       const { image } = this.catalog.resolve(source);
       const name = familiarString(parsed);
       const changed = new Set<string>([image.id]);
@@ -257,6 +257,7 @@ export class LocalImageStore implements ImageStore {
       this.catalog.setName(name, image.id, changed);
       for (const id of changed) await this.catalog.writeRecord(id);
       await this.catalog.writeRepos();
+      return image.id;
     });
   }
 

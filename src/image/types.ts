@@ -119,7 +119,8 @@ export interface ImageStore {
   load(input: Readable, onProgress?: (p: LoadProgress) => void, onRename?: (name: string, oldId: string) => void, opts?: LoadOptions): Promise<string[]>;
   /** Write a docker-archive with the given images (by ref) to out. */
   save(refs: string[], out: Writable): Promise<void>;
-  tag(source: string, target: string): Promise<void>;
+  /** Name `source`'s image `target`; its id (the image tagged, whatever happens to the name next). */
+  tag(source: string, target: string): Promise<string>;
   /**
    * Remove a name, or the image itself when ref is an id or its last name. `inUse(id)` tells
    * whether a container uses the image (returning the container's id instead of `true` puts

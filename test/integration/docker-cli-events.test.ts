@@ -122,6 +122,18 @@ test('docker stop and restart log a kill event for each signal: 15, then 9 at th
   const of = (name: string) => r.stdout.split('\n').filter((l) => l.includes(` ${name} `) || l.endsWith(` ${name}`)).map((l) => l.replace(' <no value>', '').trim());
   assert.deepEqual(of('stop1').slice(0, 3), ['kill stop1 15', 'die stop1', 'stop stop1']);
   assert.deepEqual(of('stop2').slice(0, 5), ['kill stop2 15', 'kill stop2 9', 'die stop2', 'stop stop2', 'restart stop2']);
+  // rm -f of a running container: dockerd's cleanupContainer kills through Kill, which logs it
+  assert.deepEqual(of('stop2').slice(5), ['kill stop2 9', 'die stop2']);
+});
+
+test('parallel rm -f of one container: one removes it, the others get dockerd\'s conflict (or find it gone); parallel restarts all succeed', async () => {
+  await ok(['run', '-d', '--name', 'rr', 'busybox', 'sleep', '300']);
+  const restarts = await Promise.all(Array.from({ length: 6 }, () => docker(d, ['restart', '-t', '1', 'rr'])));
+  assert.deepEqual(restarts.map((r) => r.code), Array(6).fill(0), restarts.map((r) => r.stderr).join(''));
+  assert.equal((await ok(['inspect', '-f', '{{.State.Status}}', 'rr'])).trim(), 'running');
+  const rms = await Promise.all(Array.from({ length: 8 }, () => d.api('DELETE', '/containers/rr?force=1')));
+  assert.equal(rms.filter((r) => r.status === 204).length, 1, rms.map((r) => `${r.status} ${r.body}`).join('\n'));
+  for (const r of rms.filter((x) => x.status !== 204)) assert.match(`${r.status} ${r.body}`, /^409 .*removal of container [0-9a-f]{64} is already in progress|^404 .*No such container/);
 });
 
 test('--since after --until is refused', async () => {

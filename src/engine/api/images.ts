@@ -223,9 +223,9 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     // dockerd 25+ (unversioned): a repository called sha256 would read as an image id
     if (parsed.name === 'sha256') throw invalidArgument('refusing to create an ambiguous tag using digest algorithm as name');
     const target = `${parsed.name}:${tag || parsed.tag || 'latest'}`;
-    await images.tag(params[0], target);
-    const img = await images.get(target);
-    events.emit('image', 'tag', img.id, { ...img.config.Labels, name: target });
+    // by the id the tag named: an rmi of the target right after must not make this a 404
+    const id = await images.tag(params[0], target);
+    await logImageEvent(events, images, 'tag', id, target);
     res!.writeHead(201);
     res!.end();
   });

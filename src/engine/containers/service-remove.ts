@@ -15,6 +15,8 @@ export interface RemoveOptions { force: boolean; volumes?: boolean }
 export async function remove(s: ContainerService, ref: string, opts: RemoveOptions): Promise<void> {
   const rec = s.get(ref);
   const id = rec.id;
+  // dockerd's SetRemovalInProgress: one removal at a time, the others get a conflict
+  if (s.removalsDue.has(id)) throw failedPrecondition(`removal of container ${id} is already in progress`);
   s.removalsDue.set(id, (s.removalsDue.get(id) ?? 0) + 1);
   try {
     await removeNow(s, rec, opts);
@@ -46,6 +48,8 @@ async function removeNow(s: ContainerService, rec: Container, opts: RemoveOption
       throw failedPrecondition(`You cannot remove a ${state} container ${rec.id}. ${procedure}`);
     }
     const exited = s.wait(rec.id, 'not-running');
+    // dockerd's cleanupContainer kills through daemon.Kill, which logs it
+    s.d.events.emit('container', 'kill', rec.id, s.attrs(rec, { signal: '9' }));
     await s.runtimeOf(rec).kill(rec.id, 'SIGKILL', true).catch(() => {});
     if (rec.state.status === 'paused') await s.runtimeOf(rec).resume(rec.id).catch(() => {});
     await Promise.race([exited, sleep(10_000)]);

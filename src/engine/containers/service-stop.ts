@@ -1,6 +1,6 @@
 // The service's kill, stop and restart (service.ts delegates), with docker's restart-policy
 // rules and iSulad-style pods, whose sandbox container stops last.
-import { failedPrecondition, unavailable } from '../../common/errors.js';
+import { errorMessage, failedPrecondition, unavailable } from '../../common/errors.js';
 import { isEnginePodSandbox, podIdOf } from '../../common/pod-annotations.js';
 import { running, type Container } from './model.js';
 import { parseSignal, signalNumber } from './signals.js';
@@ -24,10 +24,19 @@ export async function kill(s: ContainerService, ref: string, signal = 'SIGKILL')
   if (await endRestarting(s, rec)) return;
   const rt = s.runtimeOf(rec);
   const exited = sig === 'SIGKILL' ? s.wait(rec.id, 'not-running') : null;
-  await rt.kill(rec.id, sig);
+  const attrs = s.attrs(rec, { signal: String(signalNumber(sig)) });
+  await rt.kill(rec.id, sig).catch((e: unknown) => {
+    // it exited meanwhile (a stop or another kill won the race): dockerd's errNotRunning
+    // (its exit may not be recorded yet: the runtime says so first)
+    const gone = !running(rec.state) || rec.state.status === 'restarting' || /not running|already finished|no such process/i.test(errorMessage(e));
+    if (gone) throw failedPrecondition(`Cannot kill container: ${ref}: Container ${rec.id} is not running`);
+    throw e;
+  });
+  // dockerd logs it once the signal is sent, before the exit it may cause is handled (its
+  // container lock holds the die back): ours goes before the resume that delivers it
+  s.d.events.emit('container', 'kill', rec.id, attrs);
   // the signal is delivered once the cgroup thaws
   if (ending && rec.state.status === 'paused') await rt.resume(rec.id).catch(() => { /* it exited meanwhile */ });
-  s.d.events.emit('container', 'kill', rec.id, s.attrs(rec, { signal: String(signalNumber(sig)) }));
   if (!exited || await within(exited, KILL_WAIT_MS)) return;
   await rt.kill(rec.id, 'SIGKILL', true).catch(() => {});
   if (!(await within(exited, KILL_AGAIN_WAIT_MS))) {
@@ -109,6 +118,9 @@ export async function restart(s: ContainerService, ref: string, timeout?: number
   await s.locked(rec.id, async () => {
     s.restarts.reset(rec.id);
     Object.assign(rec.state, { restartCount: 0, manuallyStopped: false });
+    // another restart or start got there first: it runs, which is what was asked (dockerd's
+    // containerStart returns nil for a running container)
+    if (running(rec.state) && rec.state.status !== 'restarting') return;
     await s.startLocked(rec);
   });
   s.d.events.emit('container', 'restart', rec.id, s.attrs(rec));

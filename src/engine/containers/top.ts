@@ -1,6 +1,6 @@
 // `top`: the host's ps output, narrowed to a container's processes (docker's approach).
 import { execFile } from 'node:child_process';
-import { invalidArgument } from '../../common/errors.js';
+import { internal, invalidArgument } from '../../common/errors.js';
 
 export async function psTable(containerPids: number[], psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
   const pids = new Set(containerPids);
@@ -8,11 +8,11 @@ export async function psTable(containerPids: number[], psArgs = '-ef'): Promise<
   if (args.some((a) => !/^[-\w,=:%]+$/.test(a))) throw invalidArgument(`invalid ps arguments "${psArgs}"`);
   // dockerd's wording: "ps: " and the first line of ps' complaint (not its usage text)
   const out = await new Promise<string>((res, rej) => execFile('ps', args, (err, so, se) =>
-    err ? rej(invalidArgument(`ps: ${se.split('\n')[0] || err.message}`)) : res(so)));
+    err ? rej(internal(`ps: ${se.split('\n')[0] || err.message}`)) : res(so)));
   const lines = out.split('\n').filter(Boolean);
   const titles = lines[0].trim().split(/\s+/);
   const pidCol = titles.indexOf('PID');
-  if (pidCol < 0) throw invalidArgument(`Couldn't find PID field in ps output`);
+  if (pidCol < 0) throw internal(`Couldn't find PID field in ps output`);
   const procs = lines.slice(1).map((l) => {
     const f = l.trim().split(/\s+/);
     return [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')];
