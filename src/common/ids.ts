@@ -15,11 +15,12 @@ export function isFullId(s: string): boolean {
 }
 
 /**
- * The longest container name. dockerd has no limit; kubelet's names for CRI containers
+ * The longest container name. dockerd has none; kubelet's names for CRI containers
  * (k8s_<container>_<pod>_<namespace>_<uid>_<attempt>) reach ~430 characters with a 253-long
- * pod name. A name is never a file's name (records are by id).
+ * pod name. A name is never a file's name (records are by id): the bound only keeps a
+ * name from being a request body's worth.
  */
-export const MAX_CONTAINER_NAME = 1024;
+export const MAX_CONTAINER_NAME = 65536;
 
 /**
  * A container name as docker accepts it (a leading "/" is tolerated, as docker does). The
