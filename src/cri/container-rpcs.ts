@@ -205,8 +205,8 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
     startContainer: async (req) => {
       const c = getCri(cs, req.containerId);
       if (c.state.status !== 'created') throw failedPrecondition(`container ${c.id} is in ${c.state.status} state: only a created container can be started`);
-      pods.requireReady(c.config.pod!.id);
-      await cs.start(c.id);
+      // under the pod's lock: a StopPodSandbox racing it stops it too, or comes first and refuses it
+      await pods.whileReady(c.config.pod!.id, () => cs.start(c.id));
       return {};
     },
     stopContainer: async (req) => {

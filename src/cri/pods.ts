@@ -71,6 +71,8 @@ export function podSpecFromCri(c: PodSandboxConfig, runtimeHandler: string): Pod
       throw invalidArgument(`pod sandbox config: port mapping ${p.hostPort}:${p.containerPort} is out of range`);
     }
   }
+  // the kernel's limit (sethostname: HOST_NAME_MAX); said before anything is made
+  if (c.hostname && Buffer.byteLength(c.hostname) > 64) throw invalidArgument(`pod sandbox config: hostname "${c.hostname.slice(0, 20)}...": ${Buffer.byteLength(c.hostname)} bytes, at most 64`);
   const seccomp = sc?.seccomp;
   return {
     name: m.name, namespace: m.namespace, uid: m.uid, attempt: m.attempt,

@@ -1,7 +1,8 @@
 // runtime.v1.RuntimeService: Version and Status here; pods, containers and streaming in the
 // files beside. An RPC nobody implements answers UNIMPLEMENTED with its name.
 import { RuntimeService } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
-import { unimplemented } from '../common/errors.js';
+import { invalidArgument, unimplemented } from '../common/errors.js';
+import { isIP } from 'node:net';
 import type { RuntimeServiceImpl } from './server.js';
 
 export const CRI_API_VERSION = 'v1';
@@ -42,7 +43,23 @@ export function criRuntimeBasics(i: CriRuntimeInfo): Pick<RuntimeServiceImpl, 'v
         info: (req.verbose ? { config: JSON.stringify(i.config()) } : {}) as Record<string, string>,
       };
     },
-    // kubelet sends the node's pod CIDR; the CNI config has its own subnet (as containerd)
-    updateRuntimeConfig: async () => ({}),
+    // kubelet sends the node's pod CIDR; the CNI config has its own subnet (as containerd),
+    // which still refuses one that is no CIDR (its getRoutes)
+    updateRuntimeConfig: async (req) => {
+      const cidrs = req.runtimeConfig?.networkConfig?.podCidr ?? '';
+      for (const c of cidrs.split(',').filter(Boolean)) {
+        if (!isCidr(c.trim())) throw invalidArgument(`get routes: invalid CIDR address: ${c.trim()}`);
+      }
+      return {};
+    },
   };
+}
+
+/** An IPv4 or IPv6 CIDR as Go's net.ParseCIDR takes it. */
+function isCidr(c: string): boolean {
+  const m = /^(.+)\/(\d{1,3})$/.exec(c);
+  if (!m) return false;
+  const bits = Number(m[2]);
+  const v = isIP(m[1]!);
+  return (v === 4 && bits <= 32) || (v === 6 && bits <= 128);
 }

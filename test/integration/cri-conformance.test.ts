@@ -102,6 +102,20 @@ test('names as long as Kubernetes allows them: a 253-character pod name and name
   await rmp(p);
 });
 
+test('StartContainer racing StopPodSandbox: the container is stopped with the pod or refused, never left running; bad runtime config and hostnames are refused', async () => {
+  for (let i = 0; i < 4; i++) {
+    const p = await runPod({}, { securityContext: { namespaceOptions: { network: NS.POD, pid: NS.CONTAINER, ipc: NS.POD } } });
+    const id = await create(p);
+    const [start] = await Promise.allSettled([rt.startContainer({ containerId: id }), rt.stopPodSandbox({ podSandboxId: p.id })]);
+    if (start.status === 'rejected') assert.match(String(start.reason), /pod sandbox \S+ is not ready/);
+    assert.notEqual((await status(id)).state, RUNNING, 'no container runs in a stopped pod');
+    await rt.removePodSandbox({ podSandboxId: p.id });
+  }
+  await assert.rejects(rt.updateRuntimeConfig({ runtimeConfig: { networkConfig: { podCidr: 'garbage,10.0.0.0/33' } } }), /invalid CIDR address: garbage/);
+  await rt.updateRuntimeConfig({ runtimeConfig: { networkConfig: { podCidr: '10.244.0.0/16,fd00::/64' } } });
+  await assert.rejects(runPod({ hostname: 'h'.repeat(65) }), /hostname "h+\.\.\.": 65 bytes, at most 64/);
+});
+
 test('pods: status fields, list by id / state / labels, stop → NOTREADY, remove → gone', async () => {
   const labels = { foo: 'bar', 'io.kubernetes.pod.name': 'x' };
   const p = await runPod({ labels, annotations: { abc: 'def' } });

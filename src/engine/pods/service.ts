@@ -360,6 +360,19 @@ export class PodService {
   }
 
   /** A container may join only a ready pod. */
+  /**
+   * fn while the pod is ready, under its lock: a StopPodSandbox sent meanwhile waits for it
+   * and then stops what it started (CRI: a stopped pod's containers are terminated), and one
+   * that came first leaves it "not ready" to refuse. Nothing fn calls may take the pod's lock.
+   */
+  whileReady<T>(ref: string, fn: () => Promise<T>): Promise<T> {
+    const rec = this.d.store.get(ref);
+    return this.locked(rec.id, async () => {
+      if (rec.state !== 'ready' || !this.d.store.has(rec.id)) throw failedPrecondition(`pod sandbox ${rec.id} is not ready`);
+      return fn();
+    });
+  }
+
   requireReady(ref: string): PodRecord {
     const rec = this.d.store.get(ref);
     if (rec.state !== 'ready') throw failedPrecondition(`pod sandbox ${rec.id} is not ready`);
