@@ -36,6 +36,18 @@ export async function writeOutput(cli: Cli, res: Readable, output: string | unde
     await pipeline(res, cli.out, { end: false });
     return;
   }
+  // a device, a FIFO or a socket (/dev/null, /dev/stdout, a named pipe) is written to as it
+  // is: renaming a file over it would replace /dev/null with a regular file
+  const { stat } = await import('node:fs/promises');
+  const st = await stat(output).catch(() => null);
+  if (st && !st.isFile()) {
+    try {
+      await pipeline(res, createWriteStream(output, { flags: 'a' }));
+    } catch (err) {
+      throw new Error(`${failed}: ${(err as Error).message}`);
+    }
+    return;
+  }
   const tmp = join(dirname(output), `.${basename(output)}.tsula-${process.pid}`);
   try {
     await pipeline(res, createWriteStream(tmp, { mode: 0o644 }));

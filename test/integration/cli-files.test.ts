@@ -68,6 +68,13 @@ test('commit with changes, author and message; export, then import (a file, stdi
 
   const tar = path.join(dir, 'w.tar');
   await d.ok(['export', '-o', tar, 'w']);
+  // -o to a device or a FIFO writes into it: /dev/null stays /dev/null (a rename over it made it a file)
+  const fifo = path.join(dir, 'out.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const drained = fs.readFile(fifo);
+  await d.ok(['save', '-o', fifo, 'mine:v1']);
+  assert.ok((await drained).length > 1024, 'the archive came through the FIFO');
+  assert.ok((await fs.stat(fifo)).isFIFO(), 'the FIFO is still one');
   const fromFile = (await d.ok(['import', '-c', 'ENV B=2', '-m', 'from a file', tar, 'fs:1'])).trim();
   assert.match(fromFile, /^sha256:[0-9a-f]{64}$/);
   assert.equal(await d.ok(['run', '--rm', 'fs:1', 'sh', '-c', 'echo $B; cat /new; test -e /etc/group || echo gone']), '2\nx\ngone\n');
