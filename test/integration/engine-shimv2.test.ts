@@ -21,7 +21,7 @@ test('run --runtime io.containerd.runc.v2: output, exit code, --rm', async () =>
   assert.equal(r.code, 9);
 });
 
-test('an OOM kill under the shim: exit 137, OOMKilled, one `oom` event before the `die` (dockerd\'s, from TaskOOM)', async () => {
+test('an OOM kill under the shim: exit 137, OOMKilled, an `oom` event per TaskOOM before the `die` (dockerd\'s)', async () => {
   const since = Math.floor(Date.now() / 1000) - 1;
   const r = await d.cli(['run', '--name', 'shim-oom', ...RT, '-m', '16m', '--memory-swap', '16m', 'busybox', 'sh', '-c', 'x=$(head -c 200000000 /dev/zero | tr "\\0" a); echo survived']);
   assert.equal(r.code, 137, r.stderr);
@@ -29,7 +29,10 @@ test('an OOM kill under the shim: exit 137, OOMKilled, one `oom` event before th
   // runc-v2 publishes its TaskOOM on its own time: the event may follow the exit by a little
   await new Promise((res) => setTimeout(res, 500));
   const evs = await d.ok(['events', '--since', String(since), '--until', String(Math.floor(Date.now() / 1000) + 1), '-f', 'container=shim-oom', '--format', '{{.Action}}']);
-  assert.deepEqual(evs.split('\n').filter((a) => a === 'oom' || a.startsWith('die')), ['oom', 'die'], evs);
+  // one `oom` per TaskOOM, as dockerd logs them (runc-v2 sends one per kill in the cgroup:
+  // the pipeline's processes may each be killed), all before the `die`
+  const seq = evs.split('\n').filter((a) => a === 'oom' || a.startsWith('die'));
+  assert.ok(seq.length >= 2 && seq.at(-1) === 'die' && seq.slice(0, -1).every((a) => a === 'oom'), evs);
   await d.ok(['rm', 'shim-oom']);
 });
 
