@@ -139,6 +139,8 @@ test('cp both ways as docker cp copies: into and out of directories, renames, a 
   await fs.writeFile(path.join(w, 'ldir', 'sub', 'a'), 'a\n');
   await fs.symlink('sub/a', path.join(w, 'ldir', 'link'));
   const run = (who: 't' | 'k', args: string[]) => (who === 't' ? d.cli(['cp', ...args]) : docker(d, ['cp', ...args]));
+  // absolute symlinks come out as they are (node-tar would strip their /)
+  await d.ok(['exec', 'w', 'sh', '-c', 'mkdir -p /d1 && echo f > /d1/f && ln -sf /d1/f /d1/abs && ln -sf ../etc/hostname /d1/rel']);
   for (const who of ['t', 'k'] as const) {
     const out = path.join(w, who);
     await fs.mkdir(out);
@@ -148,6 +150,7 @@ test('cp both ways as docker cp copies: into and out of directories, renames, a 
       ['w:/bin/sh', `${out}/sh-link`], ['-L', 'w:/bin/sh', `${out}/sh-file`], ['-L', 'w:/bin/sh', `${out}/`],
       [path.join(w, 'local.txt'), `w:/tmp/${who}/`], [path.join(w, 'local.txt'), `w:/tmp/${who}/renamed.txt`],
       [path.join(w, 'ldir'), `w:/tmp/${who}/newdir`], [path.join(w, 'ldir'), `w:/tmp/${who}`],
+      ['w:/d1', out], ['w:/d1', `${out}/d1copy`],
     ]) {
       const r = await run(who, args);
       assert.equal(r.code, 0, `${who === 't' ? 'tsula' : 'docker'} cp ${args.join(' ')}: ${r.stderr}`);
@@ -163,6 +166,8 @@ test('cp both ways as docker cp copies: into and out of directories, renames, a 
     return out.sort();
   };
   assert.deepEqual(await tree(path.join(w, 't')), await tree(path.join(w, 'k')));
+  assert.equal(await fs.readlink(path.join(w, 't', 'd1', 'abs')), '/d1/f');
+  assert.equal(await fs.readlink(path.join(w, 't', 'd1copy', 'abs')), '/d1/f');
   assert.ok((await fs.lstat(path.join(w, 't', 'sh-link'))).isSymbolicLink());
   assert.ok((await fs.lstat(path.join(w, 't', 'sh-file'))).isFile());
   assert.ok((await fs.lstat(path.join(w, 't', 'sh'))).isFile());

@@ -2,7 +2,7 @@
 // tar of the path, unpacked here: into DEST when it is a directory, else as DEST), into one
 // (a tar made here, PUT into the directory that gets it, the top entry renamed when DEST
 // names a new file or directory), or a tar as it is with `-` on either side.
-import { promises as fs } from 'node:fs';
+import { promises as fs, lchownSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -91,7 +91,7 @@ async function copyOut(cli: Cli, container: string, srcPath: string, dest: strin
   const keepOwners = process.getuid?.() === 0;
   const target = await fs.stat(dest).catch(() => null);
   if (target?.isDirectory() && st.name === name) {
-    await pipeline(res, tar.x({ cwd: dest, preserveOwner: keepOwners, strict: true }));
+    await pipeline(res, tar.x(untarOptions(dest, keepOwners)));
     return;
   }
   res.pause();
@@ -104,7 +104,7 @@ async function copyOut(cli: Cli, container: string, srcPath: string, dest: strin
     throw new StatusError(1, e.code === 'ENOENT' ? `invalid output path: directory "${parent}" does not exist` : e.message);
   });
   try {
-    await pipeline(res, tar.x({ cwd: tmp, preserveOwner: keepOwners, strict: true }));
+    await pipeline(res, tar.x(untarOptions(tmp, keepOwners)));
     await fs.rename(path.join(tmp, st.name), final);
   } finally {
     await fs.rm(tmp, { recursive: true, force: true });
@@ -144,4 +144,27 @@ async function copyIn(cli: Cli, src: string, container: string, dest: string, p:
     query: { path: dir, noOverwriteDirNonDir: true, copyUIDGID: p.bool('archive') || undefined },
   }));
   res.resume();
+}
+
+/**
+ * node-tar strips the / off an absolute symlink target (an error, strict), where docker's
+ * untar keeps the link as it is (`/d1/f` stays `/d1/f`): symlinks are made here, the rest by
+ * node-tar. An entry path that is absolute or climbs out is refused, as node-tar would.
+ */
+function untarOptions(cwd: string, keepOwners: boolean) {
+  return {
+    cwd, preserveOwner: keepOwners, strict: true,
+    filter: (p: string, e: unknown) => {
+      const entry = e as { type?: string; linkpath?: string; uid?: number; gid?: number };
+      if (entry.type !== 'SymbolicLink' || entry.linkpath === undefined) return true;
+      const rel = path.normalize(p);
+      if (path.isAbsolute(rel) || rel.split(path.sep).includes('..')) throw new StatusError(1, `refusing the archive's entry "${p}": it leaves the destination`);
+      const at = path.join(cwd, rel);
+      mkdirSync(path.dirname(at), { recursive: true });
+      rmSync(at, { force: true }); // a file there is replaced, as docker's untar does
+      symlinkSync(entry.linkpath, at);
+      if (keepOwners) lchownSync(at, entry.uid ?? 0, entry.gid ?? 0);
+      return false;
+    },
+  };
 }
