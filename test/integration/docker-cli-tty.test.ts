@@ -59,6 +59,14 @@ for (const [label, rt] of [['runc', []], ['io.containerd.runc.v2', SHIM]] as con
     assert.equal(await att.status(), 1);
     assert.match(att.output, /read escape sequence/);
 
+    // tsula attach detaches as docker attach does
+    const tsd = term(['attach', name], { tsula: true });
+    tsd.type('\r');
+    await tsd.expect(/# /);
+    tsd.type('\x10\x11');
+    assert.equal(await tsd.status(), 1);
+    assert.match(tsd.output, /read escape sequence/);
+
     const ts = term(['attach', name], { tsula: true });
     ts.type('\r');
     await ts.expect(/# /);

@@ -66,7 +66,7 @@ export async function attach(cli: Cli, p: Parsed): Promise<number> {
     throw err;
   }
   const sigProxy = p.has('sig-proxy') ? p.bool('sig-proxy') : true;
-  return followUntilExit(cli, c.Id, conn, waiter, { tty, stdin, detachKeys, sigProxy });
+  return followUntilExit(cli, c.Id, conn, waiter, { tty, stdin, detachKeys, sigProxy, detachIsError: true });
 }
 
 export async function top(cli: Cli, p: Parsed): Promise<number> {

@@ -248,7 +248,7 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
  */
 export async function followUntilExit(
   cli: Cli, id: string, conn: Hijacked | undefined, waiter: Waiter,
-  o: { tty: boolean; stdin: boolean; detachKeys?: Buffer; sigProxy: boolean },
+  o: { tty: boolean; stdin: boolean; detachKeys?: Buffer; sigProxy: boolean; detachIsError?: boolean },
 ): Promise<number> {
   const stopResize = o.tty
     ? monitorSize(cli, (h, w) => cli.client.call('POST', `/containers/${seg(id)}/resize`, { h, w }))
@@ -259,6 +259,11 @@ export async function followUntilExit(
       const { detached } = await pump(cli, conn, { tty: o.tty, stdin: o.stdin, detachKeys: o.detachKeys });
       if (detached) {
         waiter.cancel();
+        // docker attach returns its EscapeError ("read escape sequence", exit 1); run and start -a return nil
+        if (o.detachIsError) {
+          cli.err.write('read escape sequence\n');
+          return 1;
+        }
         return 0;
       }
     }
