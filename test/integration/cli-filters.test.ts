@@ -195,6 +195,8 @@ test("list rows are docker's formatter contexts: {{json .}}, .Size asked for, a 
   for (const args of [
     ['ps', '--format', '{{.Foo}}'], ['ps', '-a', '--format', '{{.Names'], ['images', '--format', '{{.Foo}}'],
     ['history', '--format', '{{.Foo}}', 'busybox'], ['network', 'ls', '--format', '{{.Foo}}'], ['volume', 'ls', '--format', '{{.Foo}}'],
+    // inspect's template that does not parse: docker's StatusError 64
+    ['inspect', '-f', '{{.Id', 'busybox'],
   ]) {
     const r = await both(args);
     // (a list with no rows runs no template: volume ls here is fine either way)

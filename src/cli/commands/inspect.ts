@@ -51,8 +51,9 @@ export async function run(cli: Cli, p: Parsed, forced?: Kind): Promise<number> {
     try {
       tmpl = new Template(format);
     } catch (err) {
+      // docker's inspect: a template that does not parse is a StatusError 64
       cli.warn(`template parsing error: ${(err as Error).message}`);
-      return 1;
+      return 64;
     }
   }
   const found: unknown[] = [];

@@ -19,11 +19,15 @@ export const startSpec = multi('start', 'Start one or more stopped containers', 
 ]);
 export const stopSpec = multi('stop', 'Stop one or more running containers', [
   { long: 'signal', short: 's', kind: 'string', desc: 'Signal to send to the container' },
-  { long: 'time', short: 't', kind: 'int', desc: 'Seconds to wait before killing the container', meta: 'int' },
+  // docker 25+'s name; --time stays, hidden, as in docker's CLI
+  { long: 'timeout', short: 't', kind: 'int', desc: 'Seconds to wait before killing the container', meta: 'int' },
+  { long: 'time', kind: 'int', desc: 'Seconds to wait before killing the container', hidden: true },
 ]);
 export const restartSpec = multi('restart', 'Restart one or more containers', [
   { long: 'signal', short: 's', kind: 'string', desc: 'Signal to send to the container' },
-  { long: 'time', short: 't', kind: 'int', desc: 'Seconds to wait before killing the container', meta: 'int' },
+  // docker 25+'s name; --time stays, hidden, as in docker's CLI
+  { long: 'timeout', short: 't', kind: 'int', desc: 'Seconds to wait before killing the container', meta: 'int' },
+  { long: 'time', kind: 'int', desc: 'Seconds to wait before killing the container', hidden: true },
 ]);
 export const killSpec = multi('kill', 'Kill one or more running containers', [
   { long: 'signal', short: 's', kind: 'string', desc: 'Signal to send to the container' },
@@ -49,8 +53,8 @@ function simple(action: string, query: (p: Parsed) => Record<string, string | nu
   });
 }
 
-export const stop = simple('stop', (p) => ({ t: p.num('time'), signal: p.str('signal') }));
-export const restart = simple('restart', (p) => ({ t: p.num('time'), signal: p.str('signal') }));
+export const stop = simple('stop', (p) => ({ t: p.num('timeout') ?? p.num('time'), signal: p.str('signal') }));
+export const restart = simple('restart', (p) => ({ t: p.num('timeout') ?? p.num('time'), signal: p.str('signal') }));
 export const kill = simple('kill', (p) => ({ signal: p.str('signal') }));
 export const pause = simple('pause');
 export const unpause = simple('unpause');
