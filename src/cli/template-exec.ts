@@ -100,7 +100,8 @@ function jsonOf(v: unknown): string {
   // Docker's json func: encoding/json without HTML escaping, trailing newline trimmed.
   if (isNil(v)) return 'null';
   if (isMap(v) && GO_CONTEXT in v) return formatContextJson(v);
-  return JSON.stringify(v === undefined ? null : v) ?? 'null';
+  if (typeof v === 'bigint') return String(v); // an int64 past 2^53 (an event's timeNano), exact
+  return JSON.stringify(v === undefined ? null : v, (_k, x: unknown) => (typeof x === 'bigint' ? Number(x) : x)) ?? 'null';
 }
 
 /** Docker's template functions (cli/templates) plus Go's builtins. */

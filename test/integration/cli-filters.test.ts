@@ -202,6 +202,12 @@ test("list rows are docker's formatter contexts: {{json .}}, .Size asked for, a 
     // (a list with no rows runs no template: volume ls here is fine either way)
     assert.deepEqual([r.tsula.code, r.tsula.stdout, r.tsula.stderr], [r.docker.code, r.docker.stdout, r.docker.stderr], args.join(' '));
   }
+  // an event's timeNano is exact in a template (a double would round it)
+  // (a window that ended: no event may still come into it between the two runs)
+  const win = ['--since', String(Math.floor(Date.now() / 1000) - 600), '--until', String(Math.floor(Date.now() / 1000) - 2)];
+  const ev = await both(['events', ...win, '--format', '{{.TimeNano}} {{json .TimeNano}} {{.Time}}']);
+  assert.deepEqual([ev.tsula.code, ev.tsula.stdout], [ev.docker.code, ev.docker.stdout]);
+  assert.ok(ev.tsula.stdout.length > 0, 'some events in the window');
   // ps runs its template on an empty row first: refused even with nothing to list
   assert.equal((await d.cli(['ps', '-f', 'name=nothing-so-named', '--format', '{{.Foo}}'])).stderr,
     'failed to execute template: template: :1:2: executing "" at <.Foo>: can\'t evaluate field Foo in type *formatter.ContainerContext\n');

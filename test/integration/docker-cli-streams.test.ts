@@ -63,6 +63,15 @@ test('piped stdin ends: run -i, start -ai, exec -i (runc and shim v2)', async ()
     assert.deepEqual([s.code, s.stdout], [0, `${word}\n`], s.stderr);
   }
   await docker(d, ['rm', 'cat']);
+  // a TTY container's start -ai takes piped input (start has no CheckTty, unlike run): both CLIs
+  for (const [who, run] of [['docker', (a: string[], o: { input: string }) => docker(d, a, o)], ['tsula', (a: string[], o: { input: string }) => d.cli(a, o)]] as const) {
+    const name = `ttyin-${who}`;
+    assert.equal((await docker(d, ['create', '-it', '--name', name, 'busybox', 'sh', '-c', 'read x; echo got $x'])).code, 0);
+    const s = await run(['start', '-ai', name], { input: 'hi\n' });
+    assert.equal(s.code, 0, `${who}: ${s.stderr}`);
+    assert.match((await docker(d, ['logs', name])).stdout, /got hi/, who);
+    await docker(d, ['rm', '-f', name]);
+  }
 
   const e = await docker(d, ['exec', '-i', 'web', 'cat'], { input: 'through exec\n', timeoutMs: 30_000 });
   assert.deepEqual([e.code, e.stdout], [0, 'through exec\n'], e.stderr);

@@ -72,6 +72,11 @@ test('Basic auth: anonymous pulls are refused, login checks and saves, pull work
   assert.equal((await fs.stat(path.dirname(configFile))).mode & 0o777, 0o700);
   assert.deepEqual(await auths(), { [basic.host]: { auth: Buffer.from('alice:s3cret').toString('base64') } });
 
+  // no -u, no terminal: the stored credentials are tried first, as docker's runLogin does
+  const again1 = await d.cli(['login', basic.host], { env });
+  assert.equal(again1.code, 0, again1.stderr);
+  assert.equal(again1.stdout, 'Authenticating with existing credentials...\nLogin Succeeded\n');
+
   const pulled = await d.cli(['pull', ref], { env });
   assert.equal(pulled.code, 0, pulled.stderr);
   assert.equal(await d.ok(['run', '--rm', ref, 'echo', 'private']), 'private\n');

@@ -79,10 +79,11 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     const text = line.trim();
     if (!text) continue;
     const ev = JSON.parse(text) as EventMessage;
-    // The daemon's own text keeps timeNano exact (a double cannot hold it).
+    // The daemon's own text keeps timeNano exact (a double cannot hold it): templates get it as a bigint
+    const rawNano = /"timeNano"\s*:\s*(\d+)/.exec(text)?.[1];
     if (format === 'json' || /^\{\{\s*json\s+\.\s*\}\}$/.test(format ?? '')) cli.print(text);
-    else if (render) cli.print(render(ev));
-    else cli.print(formatEvent(ev, /"timeNano"\s*:\s*(\d+)/.exec(text)?.[1]));
+    else if (render) cli.print(render(rawNano ? { ...ev, timeNano: BigInt(rawNano) as unknown as number } : ev));
+    else cli.print(formatEvent(ev, rawNano));
   }
   return 0;
 }

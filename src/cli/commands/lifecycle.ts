@@ -122,10 +122,7 @@ export async function start(cli: Cli, p: Parsed): Promise<number> {
   const c = await cli.client.json<Inspect>('GET', path(name, 'json'));
   const tty = !!c.Config.Tty;
   const stdin = p.bool('interactive') && !!c.Config.OpenStdin;
-  if (stdin && tty && !cli.in.isTTY) {
-    cli.warn('the input device is not a TTY');
-    return 1;
-  }
+  // no CheckTty here: docker's start (unlike run, exec and attach) takes piped input for a TTY container
   const dk = p.str('detach-keys');
   const conn = await cli.client.hijack('POST', path(c.Id, 'attach'), {
     stream: 1, stdin: stdin ? 1 : undefined, stdout: 1, stderr: 1, detachKeys: dk || undefined,

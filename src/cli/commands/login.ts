@@ -3,7 +3,8 @@
 // (or $TSULA_CONFIG) in docker's "auths" format; pulls send them in X-Registry-Auth.
 import type { CommandSpec, Parsed } from '../args.js';
 import { StatusError, type Cli } from '../context.js';
-import { configPath, registryKey, removeCredentials, saveCredentials } from '../../image/registry/credentials.js';
+import { ApiError } from '../client.js';
+import { configPath, getCredentials, registryKey, removeCredentials, saveCredentials } from '../../image/registry/credentials.js';
 
 export const loginSpec: CommandSpec = {
   name: 'login',
@@ -71,6 +72,19 @@ export async function login(cli: Cli, p: Parsed): Promise<number> {
     cli.warn('WARNING! Using --password via the CLI is insecure. Use --password-stdin.');
   }
   const server = registryKey(p.args[0]);
+  // docker's runLogin: with neither -u nor a password, the stored credentials are tried first
+  if (!username && password === undefined && !fromStdin) {
+    const stored = await getCredentials(server).catch(() => undefined);
+    if (stored?.username && stored.password) {
+      cli.print('Authenticating with existing credentials...');
+      try {
+        await cli.client.json('POST', '/auth', undefined, { username: stored.username, password: stored.password, serveraddress: server });
+        return loggedIn(cli, server, { username: stored.username, password: stored.password });
+      } catch (e) {
+        cli.warn(e instanceof ApiError && e.status === 401 ? 'Stored credentials invalid or expired' : `Login did not succeed, error: ${(e as Error).message}`);
+      }
+    }
+  }
   // docker's ConfigureAuth: no password (none given, or an empty --password-stdin) needs a terminal
   if (!password && !cli.in.isTTY) throw new StatusError(1, 'Error: Cannot perform an interactive login from a non TTY device');
   if (!username || password === undefined) {
@@ -81,7 +95,12 @@ export async function login(cli: Cli, p: Parsed): Promise<number> {
   }
   if (!password) throw new StatusError(1, 'Error: Non-null Password Required');
   await cli.client.json('POST', '/auth', undefined, { username, password, serveraddress: server });
-  await saveCredentials(server, { username, password });
+  return loggedIn(cli, server, { username, password });
+}
+
+/** The credentials the daemon took are stored, with docker 20.10's warning and words. */
+async function loggedIn(cli: Cli, server: string, creds: { username: string; password: string }): Promise<number> {
+  await saveCredentials(server, creds);
   // docker 20.10's unencryptedWarning, printed with a newline of its own
   cli.warn(`WARNING! Your password will be stored unencrypted in ${configPath()}.\nConfigure a credential helper to remove this warning. See\n` +
     'https://docs.docker.com/engine/reference/commandline/login/#credentials-store\n');

@@ -62,12 +62,43 @@ export function filtersJson(items: string[]): string | undefined {
   return Object.keys(f).length ? JSON.stringify(f) : undefined;
 }
 
+/**
+ * docker's DisplayablePorts (cli/command/formatter/container.go): sorted by container port,
+ * IP, host port and protocol; runs of consecutive ports (exposed ones, and ones published on
+ * the same host port) as `a-b` groups, in the order their keys first came; then the other
+ * host mappings one by one.
+ */
 export function displayablePorts(ports: ContainerSummary['Ports']): string {
-  return (ports ?? []).map((p) => {
-    if (p.PublicPort) return `${p.IP ? `${p.IP.includes(':') ? `[${p.IP}]` : p.IP}:` : ''}${p.PublicPort}->${p.PrivatePort}/${p.Type}`;
-    return `${p.PrivatePort}/${p.Type}`;
-  }).join(', ');
+  const sorted = [...(ports ?? [])].sort((a, b) => a.PrivatePort - b.PrivatePort || cmp(a.IP ?? '', b.IP ?? '')
+    || (a.PublicPort ?? 0) - (b.PublicPort ?? 0) || cmp(a.Type, b.Type));
+  const groups = new Map<string, { first: number; last: number }>();
+  const result: string[] = [];
+  const hostMappings: string[] = [];
+  const hostPort = (ip: string, port: number) => `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+  const form = (key: string, g: { first: number; last: number }) => {
+    const [ip, type] = key.includes('/') ? key.split('/') as [string, string] : ['', key];
+    const range = g.first === g.last ? String(g.first) : `${g.first}-${g.last}`;
+    return `${ip ? `${hostPort(ip, 0).replace(/:0$/, '')}:${range}->${range}` : range}/${type}`;
+  };
+  for (const p of sorted) {
+    const cur = p.PrivatePort;
+    let key = p.Type;
+    if (p.IP) {
+      if (p.PublicPort !== cur) { hostMappings.push(`${hostPort(p.IP, p.PublicPort ?? 0)}->${cur}/${p.Type}`); continue; }
+      key = `${p.IP}/${p.Type}`;
+    }
+    const g = groups.get(key);
+    if (!g) { groups.set(key, { first: cur, last: cur }); continue; }
+    if (cur === g.last + 1) { g.last = cur; continue; }
+    result.push(form(key, g));
+    // a gap: the next group of the key goes where the key came first (Go's map value replaced)
+    groups.set(key, { first: cur, last: cur });
+  }
+  for (const [key, g] of groups) result.push(form(key, g));
+  return [...result, ...hostMappings].join(', ');
 }
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** The object templates see: docker's containerContext, as plain values and methods. */
 export function containerContext(c: ContainerSummary, trunc: boolean, now = Date.now()): Record<string, unknown> {
