@@ -1,6 +1,6 @@
 // Files to and from the daemon, as the docker CLI moves them: a file as a request body (with
 // its length), and an answer's body to stdout or to a file (save, export).
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { StatusError, type Cli } from './context.js';
@@ -25,6 +25,20 @@ export function refuseTerminal(cli: Cli, output: string | undefined): void {
 }
 
 /**
+ * docker's ValidateOutputPath, before the request: the directory must exist, and an existing
+ * path must be a directory or a regular file, not a device (a FIFO is written into).
+ */
+export function validateOutputPath(output: string | undefined, failed: string): void {
+  if (!output) return;
+  const dir = dirname(output);
+  if (dir !== '.' && !existsSync(dir)) throw new StatusError(1, `${failed}: invalid output path: directory "${dir}" does not exist`);
+  const st = statSync(output, { throwIfNoEntry: false });
+  if (st && (st.isCharacterDevice() || st.isBlockDevice())) {
+    throw new StatusError(1, `${failed}: invalid output path: "${output}" must be a directory or a regular file: got a device`);
+  }
+}
+
+/**
  * The body to stdout, or to `output`: written beside it and renamed, so that a failed copy
  * never leaves half a tar behind (docker's CopyToFile); `failed` prefixes the error then.
  */
@@ -36,8 +50,8 @@ export async function writeOutput(cli: Cli, res: Readable, output: string | unde
     await pipeline(res, cli.out, { end: false });
     return;
   }
-  // a device, a FIFO or a socket (/dev/null, /dev/stdout, a named pipe) is written to as it
-  // is: renaming a file over it would replace /dev/null with a regular file
+  // a FIFO or a socket (validateOutputPath refused devices) is written into as it is: a file
+  // renamed over it would replace it
   const { stat } = await import('node:fs/promises');
   const st = await stat(output).catch(() => null);
   if (st && !st.isFile()) {

@@ -3,6 +3,7 @@
 // status, exit code, label, name, ancestor and position, `events -f`; unknown keys refused as
 // dockerd refuses them; both JSON encodings of the filters parameter on the raw API. Then
 // what --format templates and -s print (docker's structs), through both CLIs.
+import { statSync } from 'node:fs';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -202,6 +203,12 @@ test("list rows are docker's formatter contexts: {{json .}}, .Size asked for, a 
     // (a list with no rows runs no template: volume ls here is fine either way)
     assert.deepEqual([r.tsula.code, r.tsula.stdout, r.tsula.stderr], [r.docker.code, r.docker.stdout, r.docker.stderr], args.join(' '));
   }
+  // save -o: docker's checks of the path before the request (a device is refused: /dev/null stays)
+  for (const args of [['save', '-o', '/nonexistent-dir/x.tar', 'busybox'], ['save', '-o', '/dev/null', 'busybox']]) {
+    const r = await both(args);
+    assert.deepEqual([r.tsula.code, r.tsula.stderr], [r.docker.code, r.docker.stderr], args.join(' '));
+  }
+  assert.ok(statSync('/dev/null').isCharacterDevice());
   // an event's timeNano is exact in a template (a double would round it)
   // (a window that ended: no event may still come into it between the two runs)
   const win = ['--since', String(Math.floor(Date.now() / 1000) - 600), '--until', String(Math.floor(Date.now() / 1000) - 2)];

@@ -8,7 +8,7 @@ import type { CommandSpec, Parsed } from '../args.js';
 import { orNotFound, seg } from '../client.js';
 import { displayJsonMessages } from '../jsonmessage.js';
 import { parseRef } from '../reference.js';
-import { fileBody, refuseTerminal, writeOutput } from '../transfer.js';
+import { fileBody, refuseTerminal, validateOutputPath, writeOutput } from '../transfer.js';
 
 const CHANGE = { long: 'change', short: 'c', kind: 'list', desc: 'Apply Dockerfile instruction to the created image', meta: 'list' } as const;
 
@@ -58,6 +58,7 @@ export const exportSpec: CommandSpec = {
 export async function exportFs(cli: Cli, p: Parsed): Promise<number> {
   const output = p.str('output');
   refuseTerminal(cli, output);
+  validateOutputPath(output, 'failed to export container');
   const res = await cli.client.request({ method: 'GET', path: `/containers/${seg(p.args[0]!)}/export` });
   await writeOutput(cli, res, output, 'failed to export container');
   return 0;

@@ -6,7 +6,7 @@ import { forEach, type Cli } from '../context.js';
 import { truncateId, writeFormatted } from '../format.js';
 import { parseReference } from '../../image/reference.js';
 import { parseRef, tagQuery } from '../reference.js';
-import { refuseTerminal, writeOutput } from '../transfer.js';
+import { refuseTerminal, validateOutputPath, writeOutput } from '../transfer.js';
 import { goTimeString, humanSize, humanSizeWithPrecision, timeAgo } from '../units.js';
 import { filtersJson } from './ps.js';
 
@@ -143,6 +143,7 @@ export function rmi(cli: Cli, p: Parsed): Promise<number> {
 export async function save(cli: Cli, p: Parsed): Promise<number> {
   const output = p.str('output');
   refuseTerminal(cli, output);
+  validateOutputPath(output, 'failed to save image');
   const res = await cli.client.request({ method: 'GET', path: '/images/get', query: { names: p.args } });
   await writeOutput(cli, res, output, 'failed to save image');
   return 0;
