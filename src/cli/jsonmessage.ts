@@ -113,7 +113,9 @@ function display(m: JsonMessage, o: { tty: boolean; width: number; now: number }
 
 export async function displayJsonMessages(src: Readable, opts: DisplayOptions): Promise<DisplayResult> {
   const res: DisplayResult = { streams: [] };
-  const width = opts.width ?? (opts.out.columns || 200);
+  // docker's JSONProgress.width: the terminal's columns where it can read them (0 on a
+  // terminal of no size: no bar), else 200
+  const width = opts.width ?? (opts.out.isTTY ? opts.out.columns ?? 0 : 200);
   // the line of each id in the current block: 0 is the block's first
   let ids = new Map<string, number>();
   for await (const obj of jsonLines(src)) {

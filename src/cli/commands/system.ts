@@ -71,7 +71,11 @@ export async function version(cli: Cli, p: Parsed): Promise<number> {
   }
   const format = p.str('format');
   if (format) {
-    await printWith(cli, format, { Client: client, Server: server ?? null }, VERSION_INFO, 'version');
+    // docker's runVersion: a template that fails to run says so only when the server answered;
+    // with no daemon, the connection's error is the one (its newline already printed)
+    await printWith(cli, format, { Client: client, Server: server ?? null }, VERSION_INFO, 'version').catch((e: unknown) => {
+      if (!err || !(e instanceof StatusError) || e.exitCode === 64) throw e;
+    });
   } else {
     let text = `Client:\n Version:\t${client.Version}\n API version:\t${client.ApiVersion}\n` +
       ` Node version:\t${client.NodeVersion}\n OS/Arch:\t${client.Os}/${client.Arch}\n Context:\t${client.Context}\n`;
