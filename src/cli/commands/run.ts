@@ -98,7 +98,9 @@ async function createOrPull(cli: Cli, req: CreateRequest, p: Parsed): Promise<st
   try {
     res = await create();
   } catch (err) {
-    if (!(err instanceof ApiError) || err.status !== 404 || !/no such image/i.test(err.daemonMessage) || pull !== 'missing') throw err;
+    // docker's createContainer pulls on any NotFound of a named image (a platform the local
+    // image lacks is one), not for an image id
+    if (!(err instanceof ApiError) || err.status !== 404 || pull !== 'missing' || /^(sha256:)?[0-9a-f]{64}$/.test(image)) throw err;
     // quiet means quiet: docker says nothing of the pull either
     if (!pullOpts.quiet) cli.warn(`Unable to find image '${(await import('../reference.js')).withDefaultTag(image)}' locally`);
     await pullImage(cli, image, cli.err, pullOpts);
