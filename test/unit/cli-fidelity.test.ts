@@ -227,5 +227,7 @@ describe('history and system df, docker\'s formatters', () => {
       ['Local Volumes', '0', '0', '0B', '0B'],
       ['Build Cache', '0', '0', '0B', '0B'],
     ]);
+    // {{json .}}: docker's sorted keys
+    assert.deepEqual(Object.keys(rows[0]!), ['Active', 'Reclaimable', 'Size', 'TotalCount', 'Type']);
   });
 });

@@ -51,11 +51,12 @@ export function summaryRows(du: DiskUsage): Record<string, string>[] {
   const vIdle = volumes.filter((v) => v.UsageData?.RefCount === 0).reduce((n, v) => n + Math.max(0, v.UsageData!.Size), 0);
   const cSize = cache.filter((b) => !b.Shared).reduce((n, b) => n + b.Size, 0);
   const cIdle = cache.filter((b) => !b.Shared && !b.InUse).reduce((n, b) => n + b.Size, 0);
+  // keys in the order docker's {{json .}} has them (its contexts marshal through a map: sorted)
   return [
-    { Type: 'Images', TotalCount: String(images.length), Active: String(images.filter((i) => (i.Containers ?? 0) > 0).length), Size: humanSize(layers), Reclaimable: withShare(layers - usedByImages, layers) },
-    { Type: 'Containers', TotalCount: String(containers.length), Active: String(containers.filter((c) => active(c.State)).length), Size: humanSize(rw), Reclaimable: withShare(rwIdle, rw) },
-    { Type: 'Local Volumes', TotalCount: String(volumes.length), Active: String(volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length), Size: humanSize(vSize), Reclaimable: withShare(vIdle, vSize) },
-    { Type: 'Build Cache', TotalCount: String(cache.length), Active: String(cache.filter((b) => b.InUse).length), Size: humanSize(cSize), Reclaimable: humanSize(cIdle) },
+    { Active: String(images.filter((i) => (i.Containers ?? 0) > 0).length), Reclaimable: withShare(layers - usedByImages, layers), Size: humanSize(layers), TotalCount: String(images.length), Type: 'Images' },
+    { Active: String(containers.filter((c) => active(c.State)).length), Reclaimable: withShare(rwIdle, rw), Size: humanSize(rw), TotalCount: String(containers.length), Type: 'Containers' },
+    { Active: String(volumes.filter((v) => (v.UsageData?.RefCount ?? 0) > 0).length), Reclaimable: withShare(vIdle, vSize), Size: humanSize(vSize), TotalCount: String(volumes.length), Type: 'Local Volumes' },
+    { Active: String(cache.filter((b) => b.InUse).length), Reclaimable: humanSize(cIdle), Size: humanSize(cSize), TotalCount: String(cache.length), Type: 'Build Cache' },
   ];
 }
 
