@@ -133,12 +133,12 @@ export class LocalImageStore implements ImageStore {
   async prune(opts: PruneOptions): Promise<PruneResult> {
     await this.init();
     return this.exclusive(async () => {
-      const before = await this.usageNow();
+      const before = this.layersSize();
       const deleted: RemoveResult = [];
       const victims = [...this.images.values()].filter((img) =>
         // an image a commit was made from is no dangling image (dockerd's intermediate)
         (opts.all || img.repoTags.length === 0) && !opts.inUse(img.id) && !this.catalog.hasChildren(img.id)
-        && (opts.until === undefined || createdTime(img) < opts.until * 1000)
+        && (opts.until === undefined || createdTime(img) < opts.until)
         && Object.entries(opts.labels ?? {}).every(([k, v]) => {
           const have = img.config.Labels?.[k];
           return v === undefined ? have !== undefined : have === v;
@@ -151,10 +151,9 @@ export class LocalImageStore implements ImageStore {
         deleted.push(...img.repoDigests.map((n) => ({ Untagged: n })));
         deleted.push(...(await this.deleteImage(img)), ...(await pruneParents(this.removal, img, opts.inUse)));
       }
-      const after = await this.usageNow();
       // dockerd's ImagesPrune sums the DiffSize of the layers it deleted: an image that adds no
-      // layer (a LABEL) reclaims 0B, whatever its config and kept blobs weigh
-      return { deleted, reclaimed: Math.max(0, before.layersSize - after.layersSize) };
+      // layer (a LABEL) reclaims 0B, whatever its config and kept blobs weigh (so no blob is stat'ed)
+      return { deleted, reclaimed: Math.max(0, before - this.layersSize()) };
     });
   }
 
@@ -304,15 +303,22 @@ export class LocalImageStore implements ImageStore {
   }
 
   private async usageNow(): Promise<StoreUsage> {
-    const layers = new Map<string, number>();
-    for (const img of this.images.values()) for (const l of img.layers) layers.set(l.chainId, l.size);
     let blobsSize = 0;
     const blobs = await this.content.list();
     for (const b of blobs) blobsSize += await this.content.size(b).catch(() => 0);
-    return {
-      images: this.images.size, layers: layers.size, layersSize: [...layers.values()].reduce((a, b) => a + b, 0),
-      blobs: blobs.length, blobsSize,
-    };
+    const layers = this.layerSizes();
+    return { images: this.images.size, layers: layers.size, layersSize: this.layersSize(layers), blobs: blobs.length, blobsSize };
+  }
+
+  /** Each layer once (images share them), by chain id: its size. */
+  private layerSizes(): Map<string, number> {
+    const layers = new Map<string, number>();
+    for (const img of this.images.values()) for (const l of img.layers) layers.set(l.chainId, l.size);
+    return layers;
+  }
+
+  private layersSize(layers = this.layerSizes()): number {
+    return [...layers.values()].reduce((a, b) => a + b, 0);
   }
 
   /** Run mutations one at a time (never around a wait on a client: see the top of the file). */

@@ -21,7 +21,7 @@ export interface PruneOptions {
   /** Every unused image, not only the dangling (untagged) ones. */
   all: boolean;
   inUse: (id: string) => boolean | string;
-  /** Only images created before this unix time (seconds). */
+  /** Only images created before this time (ms since the epoch). */
   until?: number;
   /** label=value (value undefined: the label is set). */
   labels?: Record<string, string | undefined>;

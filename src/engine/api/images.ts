@@ -127,8 +127,7 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     const f = args.toRecord();
     const dangling = f.dangling?.[0];
     if (dangling !== undefined && !['true', 'false', '1', '0'].includes(dangling)) throw invalidFilter('dangling', f.dangling);
-    const cutoff = pruneUntil(f.until);
-    const until = cutoff === undefined ? undefined : cutoff / 1000;
+    const until = pruneUntil(f.until);
     // dockerd's matchLabels: label= must all match, and an image matching every label!= stays
     const labelsOk = (l: Record<string, string> | null | undefined) =>
       args.matchKVList('label', l ?? {}) && !(args.has('label!') && args.matchKVList('label!', l ?? {}));
