@@ -87,7 +87,6 @@ export interface RuntimeState {
 
 export interface RuntimeMachine {
   memoryBytes: number;
-  cpus: number;
 }
 
 export interface Runtime {

@@ -211,8 +211,7 @@ export class SandboxerRuntime extends TaskApiRuntime {
     if (!sandboxId) return null;
     const st = await this.controller((c) => c.status({ sandboxId, sandboxer: this.o.sandboxer, verbose: true }, CALL)).catch(() => null);
     const memoryMib = Number(st?.info[MACHINE_INFO.memoryMib]);
-    const cpus = Number(st?.info[MACHINE_INFO.vcpus]);
-    return memoryMib > 0 && cpus > 0 ? { memoryBytes: memoryMib * 1024 * 1024, cpus } : null;
+    return memoryMib > 0 ? { memoryBytes: memoryMib * 1024 * 1024 } : null;
   }
 
   protected async orphan(rec: TaskRecord): Promise<void> {

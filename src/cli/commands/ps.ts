@@ -74,17 +74,17 @@ export function displayablePorts(ports: ContainerSummary['Ports']): string {
   const groups = new Map<string, { first: number; last: number }>();
   const result: string[] = [];
   const hostMappings: string[] = [];
-  const hostPort = (ip: string, port: number) => `${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+  const host = (ip: string) => (ip.includes(':') ? `[${ip}]` : ip);
   const form = (key: string, g: { first: number; last: number }) => {
     const [ip, type] = key.includes('/') ? key.split('/') as [string, string] : ['', key];
     const range = g.first === g.last ? String(g.first) : `${g.first}-${g.last}`;
-    return `${ip ? `${hostPort(ip, 0).replace(/:0$/, '')}:${range}->${range}` : range}/${type}`;
+    return `${ip ? `${host(ip)}:${range}->${range}` : range}/${type}`;
   };
   for (const p of sorted) {
     const cur = p.PrivatePort;
     let key = p.Type;
     if (p.IP) {
-      if (p.PublicPort !== cur) { hostMappings.push(`${hostPort(p.IP, p.PublicPort ?? 0)}->${cur}/${p.Type}`); continue; }
+      if (p.PublicPort !== cur) { hostMappings.push(`${host(p.IP)}:${p.PublicPort ?? 0}->${cur}/${p.Type}`); continue; }
       key = `${p.IP}/${p.Type}`;
     }
     const g = groups.get(key);

@@ -84,8 +84,8 @@ export class RestartManager {
     }
     const before = Date.parse(c.state.finishedAt) < this.bootAt;
     const ran = Date.parse(c.state.finishedAt) - Date.parse(c.state.startedAt);
-    let delay = before || ran >= RESET_AFTER_MS ? 0 : this.delays.get(c.id) ?? 0;
-    delay = before ? 0 : delay === 0 ? FIRST_DELAY_MS : Math.min(delay * 2, MAX_DELAY_MS);
+    const prev = ran >= RESET_AFTER_MS ? 0 : this.delays.get(c.id) ?? 0;
+    const delay = before ? 0 : prev === 0 ? FIRST_DELAY_MS : Math.min(prev * 2, MAX_DELAY_MS);
     this.delays.set(c.id, delay);
     this.cancel(c.id);
     this.timers.set(c.id, setTimeout(() => {

@@ -359,7 +359,6 @@ export class PodService {
     return this.d.sandboxes.status(rec);
   }
 
-  /** A container may join only a ready pod. */
   /**
    * fn while the pod is ready, under its lock: a StopPodSandbox sent meanwhile waits for it
    * and then stops what it started (CRI: a stopped pod's containers are terminated), and one
@@ -373,6 +372,7 @@ export class PodService {
     });
   }
 
+  /** A container may join only a ready pod. */
   requireReady(ref: string): PodRecord {
     const rec = this.d.store.get(ref);
     if (rec.state !== 'ready') throw failedPrecondition(`pod sandbox ${rec.id} is not ready`);
