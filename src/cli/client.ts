@@ -48,6 +48,8 @@ export interface RequestOptions {
   body?: unknown;
   contentType?: string;
   headers?: Record<string, string>;
+  /** The API version asked for, when a request needs a field API_VERSION lacks. */
+  apiVersion?: string;
 }
 
 /** A hijacked connection (attach, exec start): raw bytes both ways after the HTTP head. */
@@ -116,8 +118,8 @@ export class Client {
   }
 
   /** A JSON request with a JSON (or empty) answer. */
-  async json<T = unknown>(method: string, path: string, query?: Query, body?: unknown): Promise<T> {
-    const res = await this.request({ method, path, query, body });
+  async json<T = unknown>(method: string, path: string, query?: Query, body?: unknown, apiVersion?: string): Promise<T> {
+    const res = await this.request({ method, path, query, body, apiVersion });
     const buf = await readBody(res);
     if (buf.length === 0) return undefined as T;
     try {
@@ -168,7 +170,7 @@ export class Client {
     try {
       return await send(this.addr, {
         method: opts.method,
-        path: `/v${API_VERSION}${opts.path}${buildQuery(opts.query)}`,
+        path: `/v${opts.apiVersion ?? API_VERSION}${opts.path}${buildQuery(opts.query)}`,
         headers,
         // Streamed uploads (image load from stdin) go chunked.
         body: body === undefined || isReadable(body) || Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body)),

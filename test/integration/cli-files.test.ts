@@ -230,6 +230,10 @@ test("run and create: docker's error lines and exit codes, -d's ID before a fail
   assert.equal(await d.ok(['create', '--name', 'hc', '--health-cmd', 'exit 0', '--health-interval', '500ms', 'busybox', 'true'])
     .then(() => d.ok(['inspect', '-f', '{{json .Config.Healthcheck}}', 'hc'])), '{"Test":["CMD-SHELL","exit 0"],"Interval":500000000}\n');
   await d.ok(['rm', 'hc']);
+  // --health-start-interval is API 1.44's: sent at that version, or dockerd would drop it
+  assert.equal(await d.ok(['create', '--name', 'hs', '--health-cmd', 'exit 0', '--health-start-interval', '250ms', 'busybox', 'true'])
+    .then(() => d.ok(['inspect', '-f', '{{json .Config.Healthcheck}}', 'hs'])), '{"Test":["CMD-SHELL","exit 0"],"StartInterval":250000000}\n');
+  await d.ok(['rm', 'hs']);
 
   // --cidfile: the ID written; a file already there refused before anything is created
   const cid = path.join(dir, 'c.cid');

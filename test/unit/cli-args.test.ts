@@ -170,8 +170,11 @@ describe('create body', () => {
   it('health flags as docker sends them: CMD-SHELL, nanoseconds, NONE; their refusals', () => {
     assert.equal(body('img').Healthcheck, undefined);
     assert.deepEqual(body('--health-cmd', 'exit 0', '--health-interval', '1m30s', '--health-timeout', '500ms', '--health-retries', '2', 'img').Healthcheck,
-      { Test: ['CMD-SHELL', 'exit 0'], Interval: 90e9, Timeout: 5e8, StartPeriod: 0, Retries: 2 });
-    assert.deepEqual(body('--health-start-period', '2s', 'img').Healthcheck, { Test: null, Interval: 0, Timeout: 0, StartPeriod: 2e9, Retries: 0 });
+      { Test: ['CMD-SHELL', 'exit 0'], Interval: 90e9, Timeout: 5e8, StartPeriod: 0, StartInterval: 0, Retries: 2 });
+    assert.deepEqual(body('--health-start-period', '2s', 'img').Healthcheck, { Test: null, Interval: 0, Timeout: 0, StartPeriod: 2e9, StartInterval: 0, Retries: 0 });
+    assert.deepEqual(body('--health-start-interval', '250ms', 'img').Healthcheck,
+      { Test: null, Interval: 0, Timeout: 0, StartPeriod: 0, StartInterval: 25e7, Retries: 0 });
+    assert.throws(() => body('--health-start-interval', '-1s', 'img'), /--health-start-interval cannot be negative/);
     assert.deepEqual(body('--no-healthcheck', 'img').Healthcheck, { Test: ['NONE'] });
     assert.throws(() => body('--no-healthcheck', '--health-retries', '1', 'img'), /^UsageError: --no-healthcheck conflicts with --health-\* options$/);
     assert.throws(() => body('--health-interval', '-1s', 'img'), /--health-interval cannot be negative/);

@@ -8,6 +8,7 @@ export const HEALTH_FLAGS: FlagSpec[] = [
   { long: 'health-cmd', kind: 'string', desc: 'Command to run to check health', meta: 'string' },
   { long: 'health-interval', kind: 'string', desc: 'Time between running the check (ms|s|m|h) (default 0s)', meta: 'duration' },
   { long: 'health-retries', kind: 'int', desc: 'Consecutive failures needed to report unhealthy', meta: 'int' },
+  { long: 'health-start-interval', kind: 'string', desc: 'Time between running the check during the start period (ms|s|m|h) (default 0s)', meta: 'duration' },
   { long: 'health-start-period', kind: 'string', desc: 'Start period for the container to initialize before starting health-retries countdown (ms|s|m|h) (default 0s)', meta: 'duration' },
   { long: 'health-timeout', kind: 'string', desc: 'Maximum time to allow one check to run (ms|s|m|h) (default 0s)', meta: 'duration' },
   { long: 'no-healthcheck', kind: 'bool', desc: 'Disable any container-specified HEALTHCHECK' },
@@ -29,8 +30,9 @@ export function healthcheck(p: Parsed): Record<string, unknown> | undefined {
   const interval = durationNs(p, 'health-interval');
   const timeout = durationNs(p, 'health-timeout');
   const startPeriod = durationNs(p, 'health-start-period');
+  const startInterval = durationNs(p, 'health-start-interval');
   const retries = p.num('health-retries') ?? 0;
-  const any = cmd !== '' || interval !== 0 || timeout !== 0 || startPeriod !== 0 || retries !== 0;
+  const any = cmd !== '' || interval !== 0 || timeout !== 0 || startPeriod !== 0 || retries !== 0 || startInterval !== 0;
   if (p.bool('no-healthcheck')) {
     if (any) throw new UsageError('--no-healthcheck conflicts with --health-* options', 'run');
     return { Test: ['NONE'] };
@@ -40,5 +42,9 @@ export function healthcheck(p: Parsed): Record<string, unknown> | undefined {
   if (timeout < 0) throw new UsageError('--health-timeout cannot be negative', 'run');
   if (retries < 0) throw new UsageError('--health-retries cannot be negative', 'run');
   if (startPeriod < 0) throw new UsageError('--health-start-period cannot be negative', 'run');
-  return { Test: cmd ? ['CMD-SHELL', cmd] : null, Interval: interval, Timeout: timeout, StartPeriod: startPeriod, Retries: retries };
+  if (startInterval < 0) throw new UsageError('--health-start-interval cannot be negative', 'run');
+  return {
+    Test: cmd ? ['CMD-SHELL', cmd] : null, Interval: interval, Timeout: timeout, StartPeriod: startPeriod,
+    StartInterval: startInterval, Retries: retries,
+  };
 }

@@ -92,8 +92,11 @@ async function createOrPull(cli: Cli, req: CreateRequest, p: Parsed): Promise<st
   // loaded only to pull: the registry and credential code is most of a `run`'s modules
   const pullImage = async (...a: Parameters<typeof import('./pull.js').pullImage>) => (await import('./pull.js')).pullImage(...a);
   if (pull === 'always') await pullImage(cli, image, cli.err, pullOpts);
+  // StartInterval came in API 1.44 (docker's flag is annotated so); below it dockerd drops it
+  const health = req.body.Healthcheck as { StartInterval?: number } | undefined;
+  const version = health?.StartInterval ? '1.44' : undefined;
   const create = () => cli.client.json<{ Id: string; Warnings?: string[] | null }>(
-    'POST', '/containers/create', { name: req.name, platform: req.platform }, req.body);
+    'POST', '/containers/create', { name: req.name, platform: req.platform }, req.body, version);
   let res: { Id: string; Warnings?: string[] | null };
   try {
     res = await create();
