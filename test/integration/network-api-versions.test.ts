@@ -86,6 +86,22 @@ test('create: several EndpointsConfig from 1.44, one before (1.41 in its own wor
   await api('DELETE', '/v1.44/containers/byid?force=1');
 });
 
+test('tsula run with several --network flags and the CSV form, as docker 28 sends them (API 1.44/1.48)', async () => {
+  await d.ok(['run', '-d', '--name', 'climulti', '--network', 'va', '--network-alias', 'm1',
+    '--network', 'name=vb,alias=m2,gw-priority=3,mac-address=02:42:0d:00:00:07', 'busybox', 'sleep', '300']);
+  const v = await inspect('1.48', 'climulti');
+  assert.deepEqual(Object.keys(v.NetworkSettings.Networks).sort(), ['va', 'vb']);
+  assert.ok(v.NetworkSettings.Networks.va.Aliases.includes('m1'));
+  assert.ok(v.NetworkSettings.Networks.vb.Aliases.includes('m2'));
+  assert.equal(v.NetworkSettings.Networks.vb.GwPriority, 3);
+  assert.equal(v.NetworkSettings.Networks.vb.MacAddress, '02:42:0d:00:00:07');
+  // the highest priority gives the default route
+  assert.match(inNetns(v.NetworkSettings.SandboxKey, ['ip', '-4', 'route', 'show', 'default']), /dev eth1/);
+  const dup = await d.cli(['run', '--network', 'va', '--network', 'va', 'busybox', 'true']);
+  assert.deepEqual([dup.code, dup.stderr.split('\n')[0]], [125, 'tsula: network "va" is specified multiple times.']);
+  await api('DELETE', '/v1.44/containers/climulti?force=1');
+});
+
 test('MAC address: Config.MacAddress before 1.44, per endpoint from 1.44 (the container-wide one moved there, with a warning, or refused)', async () => {
   // 1.41: the container-wide address, on the main network; an endpoint's own is dropped (that API had none)
   let r = await create('1.41', 'mac41', { MacAddress: '02:42:0a:00:00:41', HostConfig: { NetworkMode: 'va' } });
@@ -148,6 +164,11 @@ test('GwPriority (1.48): the highest gives the default route, at start and when 
   assert.match(inNetns(key, ['ip', '-4', 'route', 'show', 'default']), /dev eth2/);
   assert.equal((await api('POST', '/v1.48/networks/vc/disconnect', { Container: 'gw48' })).status, 200);
   assert.match(inNetns(key, ['ip', '-4', 'route', 'show', 'default']), /dev eth1/);
+  // tsula's CLI as docker 28's: --gw-priority sent at 1.48
+  await d.ok(['network', 'connect', '--gw-priority', '30', 'vc', 'gw48']);
+  assert.equal((await inspect('1.48', 'gw48')).NetworkSettings.Networks.vc.GwPriority, 30);
+  assert.match(inNetns(key, ['ip', '-4', 'route', 'show', 'default']), /dev eth2/);
+  await d.ok(['network', 'disconnect', 'vc', 'gw48']);
   // 1.44's MacAddress on connect: taken, and (as dockerd until 1.54) not applied; 1.41 refuses it as before
   assert.equal((await api('POST', '/v1.41/networks/vc/connect', { Container: 'gw48', EndpointConfig: { MacAddress: '02:42:0c:00:00:01' } })).status, 400);
   assert.equal((await api('POST', '/v1.44/networks/vc/connect', { Container: 'gw48', EndpointConfig: { MacAddress: '02:42:0c:00:00:01' } })).status, 200);

@@ -167,6 +167,42 @@ describe('create body', () => {
     assert.throws(() => body('--annotation', 'noeq', 'img'), /invalid key=value/);
   });
 
+  it('--network as docker 28 sends it: several, the CSV form, legacy flags on the first; one plain name as 20.10', () => {
+    const req = (...argv: string[]) => buildCreate(run(...argv), { detach: false, run: true });
+    const ep = (o: Record<string, unknown>) => ({ IPAMConfig: null, Links: null, Aliases: null, MacAddress: '', DriverOpts: null, GwPriority: 0, ...o });
+    // one plain name (or name=n alone): docker 20.10's body at the CLI's own version
+    for (const n of ['n1', 'name=n1']) {
+      const r = req('--network', n, 'img');
+      assert.deepEqual([r.body.HostConfig, r.body.NetworkingConfig, r.apiVersion].map((x: any) => x?.NetworkMode ?? x),
+        ['n1', { EndpointsConfig: {} }, undefined]);
+    }
+    let r = req('--network', 'name=a,alias=x,ip=10.1.2.3,mac-address=02:42:00:00:00:01,link-local-ip=169.254.1.1,driver-opt=k=v,gw-priority=5', '--network', 'b', 'img');
+    assert.equal((r.body.HostConfig as any).NetworkMode, 'a');
+    assert.deepEqual((r.body.NetworkingConfig as any).EndpointsConfig, {
+      a: ep({ IPAMConfig: { IPv4Address: '10.1.2.3', IPv6Address: '', LinkLocalIPs: ['169.254.1.1'] }, Aliases: ['x'],
+        MacAddress: '02:42:00:00:00:01', DriverOpts: { k: 'v' }, GwPriority: 5 }),
+      b: ep({}),
+    });
+    assert.equal(r.apiVersion, '1.48');
+    r = req('--network', 'a', '--network-alias', 'z', '--ip', '10.0.0.9', '--mac-address', '02:42:00:00:00:02', '--link', 'c:d', '--network', 'b', 'img');
+    assert.deepEqual((r.body.NetworkingConfig as any).EndpointsConfig.a,
+      ep({ IPAMConfig: { IPv4Address: '10.0.0.9', IPv6Address: '', LinkLocalIPs: null }, Aliases: ['z'], Links: ['c:d'], MacAddress: '02:42:00:00:00:02' }));
+    assert.equal(r.body.MacAddress, undefined, 'the MAC goes to the first endpoint');
+    assert.equal(r.apiVersion, '1.44');
+    const refused = (re: RegExp, ...argv: string[]) => assert.throws(() => req(...argv, 'img'), re);
+    refused(/^UsageError: invalid argument "name=a,foo=b" for "--network" flag: invalid field key foo$/, '--network', 'name=a,foo=b');
+    refused(/flag: invalid field alias$/, '--network', 'name=a,alias');
+    refused(/flag: network name\/id is not specified$/, '--network', 'alias=x');
+    refused(/flag: invalid gw-priority \(x\): invalid syntax$/, '--network', 'name=a,gw-priority=x');
+    refused(/^UsageError: zz is not a valid mac address$/, '--network', 'name=a,mac-address=zz');
+    refused(/^UsageError: network "a" is specified multiple times$/, '--network', 'a', '--network', 'a');
+    refused(/cannot attach both user-defined and non-user-defined network-modes$/, '--network', 'a', '--network', 'host');
+    refused(/cannot specify both --network-alias and per-network alias$/, '--network', 'name=a,alias=x', '--network-alias', 'y');
+    refused(/^UsageError: network-scoped aliases are only supported for user-defined networks$/, '--network', 'name=bridge,alias=x');
+    // 20.10's refusal stays for one plain network
+    refused(/^UsageError: network-scoped alias is supported only for containers in user defined networks$/, '--network', 'host', '--network-alias', 'q');
+  });
+
   it('health flags as docker sends them: CMD-SHELL, nanoseconds, NONE; their refusals', () => {
     assert.equal(body('img').Healthcheck, undefined);
     assert.deepEqual(body('--health-cmd', 'exit 0', '--health-interval', '1m30s', '--health-timeout', '500ms', '--health-retries', '2', 'img').Healthcheck,

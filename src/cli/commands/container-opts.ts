@@ -6,6 +6,7 @@ import { byFlagName, UsageError } from '../args.js';
 import { StatusError } from '../context.js';
 import { ramInBytes } from '../units.js';
 import { HEALTH_FLAGS, healthcheck } from './health-opts.js';
+import { networkRequest } from './network-opts.js';
 import { RESOURCE_FLAGS, resourceFields } from './resource-opts.js';
 import { parseDevice, parseExpose, parseMount, parsePorts } from './run-parse.js';
 
@@ -53,8 +54,8 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   S('mac-address', 'Container MAC address (e.g., 92:d0:c6:0a:29:33)'),
   L('mount', 'Attach a filesystem mount to the container'),
   S('name', 'Assign a name to the container'),
-  S('network', 'Connect a container to a network (bridge, host, none, container:<name|id>, or a network\'s name)'),
-  { long: 'net', kind: 'string', desc: 'Alias of --network', meta: 'string' },
+  { long: 'network', kind: 'list', desc: 'Connect a container to a network (bridge, host, none, container:<name|id>, or a network\'s name)', meta: 'network' },
+  { long: 'net', kind: 'list', desc: 'Alias of --network', meta: 'network' },
   L('network-alias', 'Add network-scoped alias for the container'),
   S('pid', 'PID namespace to use'),
   S('platform', 'Set platform if server is multi-platform capable'),
@@ -166,26 +167,12 @@ function shmSize(p: Parsed): number {
   }
 }
 
-/** --network-alias, --ip, --ip6, --link-local-ip: the endpoint settings of the network of --network. */
-function endpointsConfig(p: Parsed): Record<string, unknown> {
-  const aliases = p.list('network-alias');
-  const ip = p.str('ip');
-  const ip6 = p.str('ip6');
-  const llips = p.list('link-local-ip');
-  if (!aliases.length && !ip && !ip6 && !llips.length) return {};
-  const net = p.str('network') ?? p.str('net') ?? 'default';
-  if (['default', 'bridge', 'host', 'none'].includes(net) || net.startsWith('container:')) {
-    throw new UsageError(ip || ip6 ? 'user specified IP address is supported on user defined networks only'
-      : 'network-scoped alias is supported only for containers in user defined networks', 'run');
-  }
-  const ipam = ip || ip6 || llips.length ? { IPv4Address: ip ?? '', IPv6Address: ip6 ?? '', LinkLocalIPs: llips.length ? llips : null } : null;
-  return { [net]: { IPAMConfig: ipam, Aliases: aliases.length ? aliases : null } };
-}
-
 export interface CreateRequest {
   name?: string;
   platform?: string;
   body: Record<string, unknown>;
+  /** The API version the body needs, when above the CLI's own (see network-opts.ts). */
+  apiVersion?: string;
 }
 
 /** Build POST /containers/create's query and body from parsed flags, IMAGE and CMD. */
@@ -243,9 +230,10 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
     tmpfs[i < 0 ? t : t.slice(0, i)] = i < 0 ? '' : t.slice(i + 1);
   }
 
+  const network = networkRequest(p);
   const hostConfig: Record<string, unknown> = {
     Binds: binds.length ? binds : null,
-    NetworkMode: p.str('network') ?? p.str('net') ?? 'default',
+    NetworkMode: network.mode,
     PortBindings: portBindings,
     RestartPolicy: { Name: rName || 'no', MaximumRetryCount: rMax ? Number(rMax) : 0 },
     AutoRemove: p.bool('rm'),
@@ -307,12 +295,12 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
     Entrypoint: entrypoint ?? null,
     Labels: labels,
     HostConfig: hostConfig,
-    NetworkingConfig: { EndpointsConfig: endpointsConfig(p) },
+    NetworkingConfig: { EndpointsConfig: network.endpoints },
   };
   if (p.str('stop-signal')) body.StopSignal = p.str('stop-signal');
   if (p.has('stop-timeout')) body.StopTimeout = p.num('stop-timeout');
-  if (p.str('mac-address')) body.MacAddress = p.str('mac-address');
+  if (p.str('mac-address') && !network.macInEndpoint) body.MacAddress = p.str('mac-address');
   const health = healthcheck(p);
   if (health) body.Healthcheck = health;
-  return { name: p.str('name'), platform: p.str('platform'), body };
+  return { name: p.str('name'), platform: p.str('platform'), body, apiVersion: network.apiVersion };
 }

@@ -47,6 +47,7 @@ export const connectSpec: CommandSpec = {
   name: 'network connect', usage: '[OPTIONS] NETWORK CONTAINER', desc: 'Connect a container to a network', minArgs: 2, maxArgs: 2,
   flags: [
     L('alias', 'Add network-scoped alias for the container'), L('driver-opt', 'driver options for the network'),
+    { long: 'gw-priority', kind: 'int', desc: 'Highest gw-priority provides the default gateway. Accepts positive and negative values.', meta: 'int' },
     S('ip', 'IPv4 address (e.g., 172.30.100.104)'), S('ip6', 'IPv6 address (e.g., 2001:db8::33)'),
     L('link', 'Add link to another container'), L('link-local-ip', 'Add a link-local address for the container'),
   ],
@@ -125,14 +126,22 @@ export async function connect(cli: Cli, p: Parsed): Promise<number> {
   const ip = p.str('ip');
   const ip6 = p.str('ip6');
   const llips = p.list('link-local-ip');
-  await cli.client.call('POST', `/networks/${seg(net)}/connect`, undefined, {
-    Container: ctr,
-    EndpointConfig: {
-      IPAMConfig: ip || ip6 || llips.length ? { IPv4Address: ip ?? '', IPv6Address: ip6 ?? '', LinkLocalIPs: llips } : null,
-      Links: p.list('link').length ? p.list('link') : null, Aliases: p.list('alias'),
-      DriverOpts: kv(p.list('driver-opt'), 'driver-opt'),
+  const gwPriority = p.num('gw-priority') ?? 0;
+  const res = await cli.client.request({
+    method: 'POST', path: `/networks/${seg(net)}/connect`,
+    body: {
+      Container: ctr,
+      EndpointConfig: {
+        IPAMConfig: ip || ip6 || llips.length ? { IPv4Address: ip ?? '', IPv6Address: ip6 ?? '', LinkLocalIPs: llips } : null,
+        Links: p.list('link').length ? p.list('link') : null, Aliases: p.list('alias'),
+        DriverOpts: kv(p.list('driver-opt'), 'driver-opt'),
+        ...(gwPriority ? { GwPriority: gwPriority } : {}),
+      },
     },
+    // GwPriority came in API 1.48; below it dockerd ignores the field
+    apiVersion: gwPriority ? '1.48' : undefined,
   });
+  res.resume();
   return 0;
 }
 

@@ -94,7 +94,7 @@ async function createOrPull(cli: Cli, req: CreateRequest, p: Parsed): Promise<st
   if (pull === 'always') await pullImage(cli, image, cli.err, pullOpts);
   // StartInterval came in API 1.44 (docker's flag is annotated so); below it dockerd drops it
   const health = req.body.Healthcheck as { StartInterval?: number } | undefined;
-  const version = health?.StartInterval ? '1.44' : undefined;
+  const version = req.apiVersion ?? (health?.StartInterval ? '1.44' : undefined);
   const create = () => cli.client.json<{ Id: string; Warnings?: string[] | null }>(
     'POST', '/containers/create', { name: req.name, platform: req.platform }, req.body, version);
   let res: { Id: string; Warnings?: string[] | null };
