@@ -180,13 +180,24 @@ export class ImageCatalog {
     for (const { image, repoDigest } of entries) {
       const old = this.images.get(image.id);
       if (old) replaced.push(...blobsOf(old));
-      const repoDigests = [...new Set([...(old?.repoDigests ?? []), ...(repoDigest ? [repoDigest] : [])])].sort();
+      // a name@digest names one image: one that has it keeps it (dockerd's addDigestReference
+      // logs "Image ID for digest ... changed ..., cannot update"): the other platform of an
+      // index pulled by --platform gets none
+      const owner = repoDigest ? this.digestOwner(repoDigest) : undefined;
+      const add = repoDigest && (!owner || owner === image.id) ? [repoDigest] : [];
+      const repoDigests = [...new Set([...(old?.repoDigests ?? []), ...add])].sort();
       this.images.set(image.id, { ...image, manifest: image.manifest ?? old?.manifest, lastTagTime: image.lastTagTime ?? old?.lastTagTime, repoTags: old?.repoTags ?? [], repoDigests });
       changed.add(image.id);
     }
     for (const { image, names } of entries) for (const n of names) this.setName(n, image.id, changed);
     for (const id of changed) await this.writeRecord(id);
     return replaced;
+  }
+
+  /** The image a name@digest reference is on, if any. */
+  private digestOwner(key: string): string | undefined {
+    for (const img of this.images.values()) if (img.repoDigests.includes(key)) return img.id;
+    return undefined;
   }
 
   async untag(names: string[]): Promise<void> {

@@ -147,6 +147,11 @@ test('a manifest list gives the host platform; --platform picks another or fails
   const armId = (await d.ok(['image', 'inspect', '-f', '{{.Id}}', `${R}/multi`])).trim();
   assert.notEqual(armId, amdId);
   assert.ok(!JSON.parse(await d.ok(['image', 'inspect', '-f', '{{json .RepoTags}}', amdId])).includes(`${R}/multi:latest`));
+  // name@digest is one image's: the first pulled keeps it (dockerd's addDigestReference)
+  const digests = async (id: string) => JSON.parse(await d.ok(['image', 'inspect', '-f', '{{json .RepoDigests}}', id])) as string[];
+  assert.deepEqual(await digests(amdId), [`${R}/multi@${listDigest}`]);
+  assert.deepEqual(await digests(armId), []);
+  assert.equal((await d.ok(['image', 'inspect', '-f', '{{.Id}}', `${R}/multi@${listDigest}`])).trim(), amdId);
   const s390 = await d.cli(['pull', '--platform', 'linux/s390x', `${R}/multi`]);
   assert.equal(s390.code, 1);
   assert.match(s390.stderr, /no matching manifest for linux\/s390x in the manifest list entries.*linux\/arm64\/v8, linux\/amd64/);
