@@ -146,6 +146,13 @@ test('-q prints the image id only; a gzipped context; errors: a parse error, a m
   assert.equal(m.code, 1);
   assert.equal(m.stderr, 'COPY failed: file not found in build context or excluded by .dockerignore: stat nosuch: file does not exist\n');
 
+  // --chmod parses, and its step is refused (the classic builder's errChmod); the steps before it ran
+  const chmod = await context('chmod', { Dockerfile: 'FROM busybox\nRUN echo first-step\nCOPY --chmod=0600 x.txt /x\n', 'x.txt': 'x' });
+  const c = await docker(d, ['build', chmod]);
+  assert.equal(c.code, 1);
+  assert.match(c.stdout, /Step 2\/3 : RUN echo first-step\n[^]*Step 3\/3 : COPY --chmod=0600 x.txt \/x\n/);
+  assert.equal(c.stderr, 'the --chmod option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled\n');
+
   // a context (a tar on stdin, sent as it is) without the Dockerfile asked for
   const ctx = await context('nodockerfile', { 'x.txt': 'x' });
   const tar = execFileSync('tar', ['-C', ctx, '-cf', '-', '.']);

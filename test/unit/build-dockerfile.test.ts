@@ -56,7 +56,7 @@ test('flags, key=value pairs and the old ENV form', () => {
   assert.equal(stages[0]!.name, 'build');
   assert.equal(stages[0]!.platform, 'linux/amd64');
   const [copy, env, old, label] = stages[0]!.commands;
-  assert.deepEqual(copy, { original: 'COPY --from=build --chown=1:2 a b /dst/', line: 2, kind: 'copy', sources: ['a', 'b'], dest: '/dst/', chown: '1:2', from: 'build' });
+  assert.deepEqual(copy, { original: 'COPY --from=build --chown=1:2 a b /dst/', line: 2, kind: 'copy', sources: ['a', 'b'], dest: '/dst/', chown: '1:2', from: 'build', chmod: '' });
   assert.deepEqual(env!.kind === 'env' && env.pairs, [['A', '1'], ['B', '"x y"'], ['C', '\\ z']]);
   assert.deepEqual(old!.kind === 'env' && old.pairs, [['OLD', 'value with  spaces']]);
   assert.deepEqual(label!.kind === 'label' && label.pairs, [['"k 1"', 'v']]);

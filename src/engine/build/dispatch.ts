@@ -116,6 +116,8 @@ async function run(d: DispatchContext, s: StageState, c: { cmdLine: string[]; pr
 
 async function copy(d: DispatchContext, s: StageState, c: Extract<Command, { kind: 'add' | 'copy' }>, env: string[]): Promise<void> {
   const what = c.kind.toUpperCase();
+  // dockerd's classic builder (dispatchCopy / dispatchAdd's errChmod)
+  if (c.chmod) throw invalidArgument('the --chmod option requires BuildKit. Refer to https://docs.docker.com/go/buildkit/ to learn how to build images with BuildKit enabled');
   const word = (w: string) => d.lex.processWord(w, env);
   const sourcesWords = c.sources.map(word);
   const dest = word(c.dest);

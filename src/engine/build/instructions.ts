@@ -11,7 +11,7 @@ interface Base { original: string; line: number }
 export type Command = Base & (
   | { kind: 'env' | 'label'; pairs: Array<[string, string]> }
   | { kind: 'maintainer'; text: string }
-  | { kind: 'add' | 'copy'; sources: string[]; dest: string; chown: string; from: string }
+  | { kind: 'add' | 'copy'; sources: string[]; dest: string; chown: string; from: string; chmod: string }
   | { kind: 'onbuild'; expression: string }
   | { kind: 'workdir'; path: string }
   | { kind: 'run' | 'cmd' | 'entrypoint'; cmdLine: string[]; prependShell: boolean }
@@ -129,10 +129,12 @@ export function commandOf(n: Node): Command {
       if (n.args.length !== 1) throw exactlyOne('MAINTAINER');
       return { ...base, kind: 'maintainer', text: n.args[0]! };
     case 'add': case 'copy': {
-      const f = flags(n, n.cmd === 'copy' ? ['from', 'chown'] : ['chown']);
+      // --chmod parses (BuildKit's parser, which dockerd's classic builder uses) and is refused
+      // when its step runs (dispatch.ts)
+      const f = flags(n, n.cmd === 'copy' ? ['from', 'chown', 'chmod'] : ['chown', 'chmod']);
       const what = n.cmd.toUpperCase();
       if (n.args.length < 2) throw new Error(`${what} requires at least two arguments, but only one was provided. Destination could not be determined.`);
-      return { ...base, kind: n.cmd, sources: n.args.slice(0, -1), dest: n.args[n.args.length - 1]!, chown: f.chown ?? '', from: f.from ?? '' };
+      return { ...base, kind: n.cmd, sources: n.args.slice(0, -1), dest: n.args[n.args.length - 1]!, chown: f.chown ?? '', from: f.from ?? '', chmod: f.chmod ?? '' };
     }
     case 'onbuild': {
       noFlags();
