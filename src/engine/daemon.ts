@@ -277,7 +277,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
   });
   networkRoutes(router, networks.service, networks.hooks);
   volumeRoutes(router, volumes);
-  imageRoutes(router, images, cs, events, driver.name);
+  imageRoutes(router, images, cs, events, driver);
   // docker build unpacks contexts under <graph>/build: what a crash left goes now
   const buildRoot = path.join(config.graph, 'build');
   await fs.rm(buildRoot, { recursive: true, force: true });

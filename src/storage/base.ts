@@ -202,6 +202,7 @@ export abstract class BaseDriver implements SnapshotDriver {
   abstract unmount(key: string): Promise<void>;
   abstract changes(key: string, skip?: SkipPath): Promise<WritableChanges>;
   abstract graphData(key: string): Promise<Record<string, string> | null>;
+  abstract layerGraphData(chain: string[]): Record<string, string> | null;
   /** Where the snapshot's own changes are (its disk usage is counted there); no I/O. */
   abstract writableDir(key: string): string;
 

@@ -24,6 +24,7 @@ export class MountGuard implements SnapshotDriver {
   prepare(key: string, chain: string[]): Promise<void> { return this.inner.prepare(key, chain); }
   changes(key: string, skip?: SkipPath): Promise<WritableChanges> { return this.inner.changes(key, skip); }
   graphData(key: string): Promise<Record<string, string> | null> { return this.inner.graphData(key); }
+  layerGraphData(chain: string[]): Record<string, string> | null { return this.inner.layerGraphData(chain); }
   writableDir(key: string): string { return this.inner.writableDir(key); }
   listSnapshots(): Promise<string[]> { return this.inner.listSnapshots(); }
   cleanup(): Promise<void> { return this.inner.cleanup(); }

@@ -151,6 +151,17 @@ export class OverlayDriver extends BaseDriver {
     };
   }
 
+  layerGraphData(chain: string[]): Record<string, string> | null {
+    const top = chain[chain.length - 1];
+    if (!top) return null;
+    const dir = this.layerDir(top);
+    const lowers = chain.slice(0, -1).reverse().map((id) => path.join(this.layerDir(id), 'diff'));
+    return {
+      ...(lowers.length ? { LowerDir: lowers.join(':') } : {}),
+      MergedDir: path.join(dir, 'merged'), UpperDir: path.join(dir, 'diff'), WorkDir: path.join(dir, 'work'),
+    };
+  }
+
   async changes(key: string, skip?: SkipPath): Promise<WritableChanges> {
     const rec = await this.snapshotRecord(key);
     const lowers = [...rec.chain].reverse().map((id) => path.join(this.layerDir(id), 'diff'));

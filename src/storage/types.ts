@@ -46,6 +46,12 @@ export interface SnapshotDriver {
    * WorkDir and MergedDir, as dockerd's overlay2 gives them; null where a driver has none (vfs).
    */
   graphData(key: string): Promise<Record<string, string> | null>;
+  /**
+   * docker image inspect's GraphDriver.Data of an image of layers `chain` (bottom..top chain
+   * ids): overlay2's metadata of its top layer (no LowerDir for one layer); null where a
+   * driver has none (vfs) or the image has no layer.
+   */
+  layerGraphData(chain: string[]): Record<string, string> | null;
   /** What the snapshot changed against its image (docker diff, commit); `skip` leaves paths out. */
   changes(key: string, skip?: SkipPath): Promise<WritableChanges>;
   /** Keys of all container snapshots on disk (for start-up cleanup). */

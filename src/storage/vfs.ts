@@ -44,6 +44,7 @@ export class VfsDriver extends BaseDriver {
 
   /** dockerd's vfs driver has no metadata to show. */
   async graphData(): Promise<null> { return null; }
+  layerGraphData(): null { return null; }
 
   async changes(key: string, skip?: SkipPath): Promise<WritableChanges> {
     const rec = await this.snapshotRecord(key);

@@ -115,6 +115,18 @@ test('docker history: rows newest first, <missing> below the image, -q, --no-tru
     assert.match(await ok(['history', '--no-trunc', 'layered']), /\nsha256:[0-9a-f]{64} /);
     const row = JSON.parse((await ok(['history', '--format', '{{json .}}', 'layered'])).split('\n')[0]!) as Record<string, string>;
     assert.deepEqual(Object.keys(row).sort(), ['Comment', 'CreatedAt', 'CreatedBy', 'CreatedSince', 'ID', 'Size']);
+    // GraphDriver.Data as overlay2's of the top layer: its diff the UpperDir, the others below
+    // it (top first) the LowerDir; one layer (busybox): no LowerDir
+    const gd = JSON.parse(await ok(['image', 'inspect', '-f', '{{json .GraphDriver}}', 'layered'])) as { Name: string; Data: Record<string, string> };
+    assert.equal(gd.Name, 'overlay2');
+    assert.deepEqual(Object.keys(gd.Data), ['LowerDir', 'MergedDir', 'UpperDir', 'WorkDir']);
+    const layers = (JSON.parse(await ok(['image', 'inspect', '-f', '{{json .RootFS.Layers}}', 'layered'])) as string[]).length;
+    const lowers = gd.Data.LowerDir!.split(':');
+    assert.equal(lowers.length, layers - 1);
+    for (const dir of [gd.Data.UpperDir!, ...lowers]) assert.ok((await fs.stat(dir)).isDirectory(), dir);
+    assert.ok((await fs.stat(path.join(lowers[lowers.length - 1]!, 'bin/busybox'))).isFile(), 'the bottom layer is last');
+    const one = JSON.parse(await ok(['image', 'inspect', '-f', '{{json .GraphDriver.Data}}', 'busybox'])) as Record<string, string>;
+    assert.deepEqual(Object.keys(one), ['MergedDir', 'UpperDir', 'WorkDir']);
   } finally {
     await ok(['rmi', 'layered']);
   }

@@ -87,6 +87,7 @@ export class FakeDriver implements SnapshotDriver {
   async mount(): Promise<string> { throw new Error('not in the fake'); }
   async changes(): Promise<WritableChanges> { throw new Error('not in the fake'); }
   async graphData(): Promise<null> { return null; }
+  layerGraphData(): null { return null; }
   writableDir(): string { throw new Error('not in the fake'); }
   async unmount(): Promise<void> { /* nothing */ }
   async remove(): Promise<void> { /* nothing */ }

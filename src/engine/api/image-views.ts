@@ -86,8 +86,11 @@ export function imageConfigView(c: Record<string, unknown> | null | undefined, v
  * and Author only when set, and Config without its legacy fields. Below 1.52 dockerd's compat
  * wrapper re-marshals the answer through a map: its keys come out sorted.
  */
-export function inspectImageFor(version: string, i: ImageRecord, blob: Record<string, unknown> | null, driver = ''): Record<string, unknown> {
-  if (!versionAtLeast(version, '1.42')) return inspectImage(i, blob, driver);
+/** GraphDriver.Data: the driver's metadata of the image's top layer (overlay2's dirs), or null. */
+type GraphData = Record<string, string> | null;
+
+export function inspectImageFor(version: string, i: ImageRecord, blob: Record<string, unknown> | null, driver = '', graphData: GraphData = null): Record<string, unknown> {
+  if (!versionAtLeast(version, '1.42')) return inspectImage(i, blob, driver, graphData);
   const b = blob ?? {};
   const variant = str(b.variant);
   const osVersion = str(b['os.version']);
@@ -104,7 +107,7 @@ export function inspectImageFor(version: string, i: ImageRecord, blob: Record<st
     Config: imageConfigView(i.config as Record<string, unknown>, version), Architecture: i.architecture,
     ...(variant ? { Variant: variant } : {}), Os: i.os, ...(osVersion ? { OsVersion: osVersion } : {}),
     Size: i.size, ...(versionAtLeast(version, '1.44') ? {} : { VirtualSize: i.size }),
-    GraphDriver: { Name: dockerDriverName(driver), Data: null },
+    GraphDriver: { Name: dockerDriverName(driver), Data: graphData },
     RootFS: { Type: 'layers', Layers: i.rootfs.diffIds },
     Metadata: { LastTagTime: i.lastTagTime ?? '0001-01-01T00:00:00Z' },
   };
@@ -113,7 +116,7 @@ export function inspectImageFor(version: string, i: ImageRecord, blob: Record<st
 }
 
 /** API 1.41's GET /images/{name}/json (dockerd 20.10's types.ImageInspect), unchanged. */
-export function inspectImage(i: ImageRecord, blob: Record<string, unknown> | null, driver = ''): Record<string, unknown> {
+export function inspectImage(i: ImageRecord, blob: Record<string, unknown> | null, driver = '', graphData: GraphData = null): Record<string, unknown> {
   const b = blob ?? {};
   const variant = str(b.variant);
   const osVersion = str(b['os.version']);
@@ -125,7 +128,7 @@ export function inspectImage(i: ImageRecord, blob: Record<string, unknown> | nul
     Config: containerConfigView(i.config as Record<string, unknown>), Architecture: i.architecture,
     ...(variant ? { Variant: variant } : {}), Os: i.os, ...(osVersion ? { OsVersion: osVersion } : {}),
     Size: i.size, VirtualSize: i.size,
-    GraphDriver: { Name: dockerDriverName(driver), Data: null },
+    GraphDriver: { Name: dockerDriverName(driver), Data: graphData },
     RootFS: { Type: 'layers', Layers: i.rootfs.diffIds },
     // dockerd's zero time.Time until `docker tag` names the image
     Metadata: { LastTagTime: i.lastTagTime ?? '0001-01-01T00:00:00Z' },

@@ -16,8 +16,11 @@ import { checkImagePlatform, checkPlatform, decodePlatforms, platformParam, form
 import { versionAtLeast } from './version.js';
 import { pruneUntil } from '../filters.js';
 import { logImageEvent, type Labels } from '../image-events.js';
+import { chainIds } from '../../image/layers.js';
+import type { SnapshotDriver } from '../../storage/types.js';
 
-export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, driver = ''): void {
+export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, storage?: Pick<SnapshotDriver, 'name' | 'layerGraphData'>): void {
+  const driver = storage?.name ?? '';
   /** The ids of the images these names (or ids) name, each once; a name gone meanwhile is left out. */
   const idsOf = async (names: string[]) => [...new Set((await Promise.all(names.map((n) => images.get(n).then((x) => x.id, () => null)))).filter((x): x is string => !!x))];
 
@@ -51,7 +54,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
     const img = await images.get(params[0]);
     const blob = await images.configBlob(img.id).catch(() => null);
     checkPlatform(params[0], img, blob, platform);
-    sendJson(res!, 200, inspectImageFor(version, img, blob, driver));
+    const graphData = storage?.layerGraphData(chainIds(img.rootfs.diffIds)) ?? null;
+    sendJson(res!, 200, inspectImageFor(version, img, blob, driver, graphData));
   });
 
   r.add('POST', '/images/create', async ({ req, res, query, version }) => {
