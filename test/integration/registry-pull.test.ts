@@ -111,7 +111,8 @@ test('pull by digest, -q, and errors for missing tags and unreachable registries
   assert.match(miss.stderr, /Error response from daemon: manifest for .*busybox:nope not found/);
   const down = await d.cli(['pull', '127.0.0.1:1/busybox']);
   assert.equal(down.code, 1);
-  assert.match(down.stderr, /registry 127\.0\.0\.1:1 is unreachable/);
+  // Go's words for the dial, as dockerd's error carries them
+  assert.match(down.stderr, /registry 127\.0\.0\.1:1 is unreachable: dial tcp 127\.0\.0\.1:1: connect: connection refused/);
   const bad = await d.cli(['pull', `${R}/Busybox`]);
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /must be lowercase|invalid reference/);
@@ -149,8 +150,8 @@ test('a manifest list gives the host platform; --platform picks another or fails
   assert.ok(!JSON.parse(await d.ok(['image', 'inspect', '-f', '{{json .RepoTags}}', amdId])).includes(`${R}/multi:latest`));
   // name@digest is one image's: the first pulled keeps it (dockerd's addDigestReference)
   const digests = async (id: string) => JSON.parse(await d.ok(['image', 'inspect', '-f', '{{json .RepoDigests}}', id])) as string[];
-  assert.deepEqual(await digests(amdId), [`${R}/multi@${listDigest}`]);
-  assert.deepEqual(await digests(armId), []);
+  assert.ok((await digests(amdId)).includes(`${R}/multi@${listDigest}`));
+  assert.deepEqual((await digests(armId)).filter((x) => x.startsWith(`${R}/multi@`)), []);
   assert.equal((await d.ok(['image', 'inspect', '-f', '{{.Id}}', `${R}/multi@${listDigest}`])).trim(), amdId);
   const s390 = await d.cli(['pull', '--platform', 'linux/s390x', `${R}/multi`]);
   assert.equal(s390.code, 1);

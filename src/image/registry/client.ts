@@ -368,9 +368,26 @@ export class RegistryClient {
         : tlsDir ? `no CA in ${tlsDir} signed it` : `put the CA that signed it in ${ca}`;
       return unavailable(`registry ${url.host}: TLS certificate not trusted (${code}: ${e.message}): ${how}, or add the registry to "insecure-registries" in ${this.opts.configFile ?? '/etc/tsula/daemon.json'} if you trust it`);
     }
-    if (['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT'].includes(code)) {
-      return unavailable(`registry ${url.host} is unreachable: ${code === 'ENOTFOUND' ? `no such host ${url.hostname}` : e.message} (is the registry running and the name right?)`);
-    }
+    const dial = goDialError(e, url);
+    if (dial) return unavailable(`registry ${url.host} is unreachable: ${dial} (is the registry running and the name right?)`);
     return unavailable(`registry ${url.host}: ${e.message}`);
   }
+}
+
+const GO_CONNECT: Record<string, string> = {
+  ECONNREFUSED: 'connect: connection refused', EHOSTUNREACH: 'connect: no route to host',
+  ENETUNREACH: 'connect: network is unreachable', ETIMEDOUT: 'i/o timeout',
+};
+
+/** A failed dial in Go's words, as dockerd's errors carry them (scripts grep "connection refused"). */
+function goDialError(e: NodeJS.ErrnoException & { address?: string; port?: number }, url: URL): string | undefined {
+  const code = e.code ?? '';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return `dial tcp: lookup ${url.hostname}: ${code === 'ENOTFOUND' ? 'no such host' : 'temporary failure in name resolution'}`;
+  }
+  const what = GO_CONNECT[code];
+  if (!what) return undefined;
+  const port = e.port ?? (url.port || (url.protocol === 'https:' ? 443 : 80));
+  const host = e.address ? (e.address.includes(':') ? `[${e.address}]` : e.address) : url.hostname;
+  return `dial tcp ${host}:${port}: ${what}`;
 }

@@ -229,6 +229,7 @@ export class Puller {
       await journal.add(chainId);
       const haveBlob = await content.has(d.digest);
       let dl: BlobDownload | undefined;
+      let verifying = false;
       if (!haveBlob) {
         dl = this.download(repo, d, label);
         mine.push(dl);
@@ -236,8 +237,14 @@ export class Puller {
         emit({ id, status: 'Pulling fs layer' });
         if (dl.state === 'waiting' && this.limiter.busy) emit({ id, status: 'Waiting' });
         const unwatch = dl.watch(() => {
-          if (dl!.state === 'running') emit({ id, status: 'Downloading', current: dl!.written, total: d.size });
-          else unwatch();
+          const wait = dl!.retryIn;
+          if (wait > 0) emit({ id, status: `Retrying in ${wait} second${wait === 1 ? '' : 's'}` });
+          else if (dl!.state !== 'running') unwatch();
+          else {
+            emit({ id, status: 'Downloading', current: dl!.written, total: d.size });
+            // every byte is in: dockerd says so before it checks the digest
+            if (dl!.written === d.size && !verifying) { verifying = true; emit({ id, status: 'Verifying Checksum' }); }
+          }
         });
       }
       let read = 0;
@@ -249,8 +256,13 @@ export class Puller {
       const open = (): Readable => (dl ? dl.follow(onRead) : openBlob(content.blobPath(d.digest), onRead));
       const prev = parentDone;
       const done = (async () => {
-        // dockerd checks the digest, then says so (both lines show without a terminal)
-        if (dl) void dl.done.then(() => { emit({ id, status: 'Verifying Checksum' }); emit({ id, status: 'Download complete' }); }, () => undefined);
+        // both lines show without a terminal, as dockerd's
+        if (dl) {
+          void dl.done.then(() => {
+            if (!verifying) emit({ id, status: 'Verifying Checksum' });
+            emit({ id, status: 'Download complete' });
+          }, () => undefined);
+        }
         await prev;
         let size: number;
         let diffSize: number;
