@@ -97,6 +97,27 @@ test('network ls and inspect: the pre-defined networks; bridge is the test bridg
   assert.equal((await d.api('DELETE', '/networks/host')).status, 403);
 });
 
+test('-p goes on the gateway network, not an --internal one listed first; a container only on an internal network publishes nothing', async () => {
+  await ok(['network', 'create', '--internal', 'pin']);
+  await ok(['network', 'create', 'pout']);
+  try {
+    const port = await freePort();
+    // tsula's CLI sends two --network flags at API 1.44, as docker 28 does
+    const id = (await d.ok(['run', '-d', '--network', 'pin', '--network', 'pout', '-p', `${port}:80`, 'web:1', 'httpd', '-f', '-p', '80', '-h', '/www'])).trim();
+    ids.push(id);
+    const body = await waitFor(() => httpGet(hostIp(), port).catch(() => ''), 15_000, 'httpd through the gateway network');
+    assert.match(body, /hello from tsula/);
+    const outIp = await inspect(id, '{{ .NetworkSettings.Networks.pout.IPAddress }}');
+    assert.match(execFileSync('iptables-save', ['-t', 'nat'], { encoding: 'utf8' }), new RegExp(`--dport ${port} .*--to-destination ${outIp.replace(/\./g, '\\.')}:80`));
+    // dockerd's getGatewayEndpoint finds none: nothing published (moby#36174)
+    const only = await runD(['--network', 'pin', '-p', `${await freePort()}:80`, 'web:1', 'httpd', '-f', '-p', '80', '-h', '/www']);
+    assert.equal(await ok(['port', only]), '');
+    await ok(['rm', '-f', id, only]);
+  } finally {
+    await docker(d, ['network', 'rm', 'pin', 'pout']).catch(() => undefined);
+  }
+});
+
 test('-p: a published port reaches busybox httpd from the host; docker port, ps and inspect show it', async () => {
   const port = await freePort();
   const id = await runD(['--name', 'web1', '-p', `${port}:80`, 'web:1', 'httpd', '-f', '-p', '80', '-h', '/www']);

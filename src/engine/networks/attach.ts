@@ -181,10 +181,13 @@ export class ContainerNetworks {
     };
     try {
       const gw = gatewayIndex(n.endpoints, (id) => this.d.networks.get(id).internal);
+      // ports go on the gateway's endpoint, and on none when it is --internal (it has no
+      // gateway): dockerd's getGatewayEndpoint, moby#36174
+      const publishAt = n.endpoints.length && !this.d.networks.get(n.endpoints[gw]!.networkId).internal ? gw : -1;
       for (const [i, ep] of n.endpoints.entries()) {
         const net = this.d.networks.get(ep.networkId);
         let mappings: PortMapping[] = [];
-        if (i === 0) {
+        if (i === publishAt) {
           const ports = await resolvePorts(n, this.takenPorts(id), net.options['com.docker.network.bridge.host_binding_ipv4'] || '0.0.0.0');
           state.ports = ports.bindings;
           mappings = ports.mappings;
