@@ -212,6 +212,34 @@ test('-P publishes the image\'s EXPOSE on a free host port; -p 127.0.0.1:X:53/ud
   }
 });
 
+test('an alias several containers share: left out of /etc/hosts, and the DNS server answers its addresses in a new order each time', async () => {
+  await ok(['network', 'create', 'rrnet']);
+  try {
+    const ips: string[] = [];
+    for (const n of ['rr1', 'rr2', 'rr3']) {
+      const id = await runD(['--name', n, '--network', 'rrnet', '--network-alias', 'svc', '--network-alias', `only-${n}`, 'busybox', 'sleep', '600']);
+      ips.push(await inspect(id, '{{ .NetworkSettings.Networks.rrnet.IPAddress }}'));
+    }
+    const cl = await runD(['--network', 'rrnet', 'busybox', 'sleep', '600']);
+    const hosts = await ok(['exec', cl, 'cat', '/etc/hosts']);
+    assert.doesNotMatch(hosts, /\bsvc\b/);
+    assert.match(hosts, /\bonly-rr1\b/, 'an alias one container holds stays');
+    const firsts = new Set<string>();
+    for (let i = 0; i < 8 && firsts.size < 2; i++) {
+      const out = await ok(['exec', cl, 'nslookup', '-type=a', 'svc']);
+      const got = [...out.matchAll(/^Address: (\d+\.\d+\.\d+\.\d+)$/gm)].map((m) => m[1]!);
+      assert.deepEqual([...got].sort(), [...ips].sort(), out);
+      firsts.add(got[0]!);
+    }
+    assert.ok(firsts.size > 1, 'the first answer changes');
+    // one of them resolves the alias to its peers and itself alike
+    assert.match(await ok(['exec', 'rr1', 'nslookup', '-type=a', 'svc']), new RegExp(`Address: ${ips[0]!.replace(/\./g, '\\.')}$`, 'm'));
+    await ok(['rm', '-f', 'rr1', 'rr2', 'rr3', cl]);
+  } finally {
+    await docker(d, ['network', 'rm', 'rrnet']).catch(() => undefined);
+  }
+});
+
 test('user networks: own subnet, names and aliases resolve (/etc/hosts and the network\'s DNS server), peers come and go', async () => {
   const sub = (JSON.parse(await ok(['network', 'inspect', 'bridge']))[0].IPAM.Config[0].Subnet as string);
   const netId = (await ok(['network', 'create', 'appnet'])).trim();

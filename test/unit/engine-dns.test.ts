@@ -36,8 +36,9 @@ function parseReply(r: Buffer): { id: number; rcode: number; aa: boolean; rd: bo
 const backend: DnsBackend = {
   lookup: (_net, name) => (name === 'web' || name === 'www' ? ['10.9.0.2', '10.9.0.3'] : []),
   reverse: (_net, ip) => (ip === '10.9.0.2' ? 'web.appnet' : null),
-  isClient: (_net, client) => client === '10.9.0.7',
+  isClient: (_net, client) => client === '10.9.0.7' || client === '10.9.0.8',
   upstreams: async () => [],
+  ndotsSet: (_net, client) => client === '10.9.0.8',
 };
 const dns = new NetworkDns(backend, new Logger('error'));
 
@@ -56,7 +57,19 @@ test('A: every address of the name, authoritative, id and RD kept', async () => 
   assert.equal(r.id, 0xbeef);
   assert.equal(r.rcode, 0);
   assert.ok(r.aa && r.rd);
-  assert.deepEqual(r.answers.map((a) => [...a].join('.')), ['10.9.0.2', '10.9.0.3']);
+  assert.deepEqual(r.answers.map((a) => [...a].join('.')).sort(), ['10.9.0.2', '10.9.0.3']);
+  // in a new order each time (dockerd's shuffleAddr): both orders come up
+  const firsts = new Set<string>();
+  for (let i = 0; i < 64; i++) firsts.add([...parseReply((await dns.answer('n', query('www', 1), '10.9.0.7'))!).answers[0]!].join('.'));
+  assert.deepEqual([...firsts].sort(), ['10.9.0.2', '10.9.0.3']);
+});
+
+test('a single-label name unknown here, from a client with its own ndots: an empty answer, not sent out (dockerd\'s ServeDNS)', async () => {
+  const own = parseReply((await dns.answer('n', query('nosuch', 1), '10.9.0.8'))!);
+  assert.deepEqual([own.rcode, own.answers.length], [0, 0]);
+  // a dotted name still goes out (no server here: SERVFAIL), and so does one from a client without ndots
+  assert.equal(parseReply((await dns.answer('n', query('no.such', 1), '10.9.0.8'))!).rcode, 2);
+  assert.equal(parseReply((await dns.answer('n', query('nosuch', 1), '10.9.0.7'))!).rcode, 2);
 });
 
 test('AAAA of a container: no error, no record (IPv4 only), so resolvers do not look further', async () => {

@@ -85,6 +85,9 @@ export class ContainerNetworks {
         const own = endpointAt(this.d.containers(), net, ip)?.c.config.networking?.dns ?? [];
         return own.length ? own : hostNameservers(await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
       },
+      // dockerd's sandbox ndotsSet: an ndots:N (N >= 0) among the container's DNS options
+      ndotsSet: (net, ip) => (endpointAt(this.d.containers(), net, ip)?.c.config.networking?.dnsOptions ?? [])
+        .some((o) => /^ndots:\d+$/.test(o)),
     }, d.log);
   }
 

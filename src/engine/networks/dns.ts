@@ -13,6 +13,7 @@ import { errorMessage } from '../../common/errors.js';
 
 const TYPE_A = 1;
 const TYPE_PTR = 12;
+const TYPE_AAAA = 28;
 const CLASS_IN = 1;
 const TTL = 600; // dockerd's
 const RCODE_SERVFAIL = 2;
@@ -86,6 +87,8 @@ export interface DnsBackend {
   isClient(networkId: string, clientIp: string): boolean;
   /** The servers to forward a client's other queries to (asked only for those). */
   upstreams(networkId: string, clientIp: string): Promise<string[]>;
+  /** Did the client's container set an ndots option of its own (--dns-option ndots:N)? */
+  ndotsSet(networkId: string, clientIp: string): boolean;
 }
 
 interface Served { socket: UdpSocket; tcp: Server | null; conns: Set<Socket> }
@@ -206,14 +209,29 @@ export class NetworkDns {
       const ip = q.type === TYPE_PTR ? reverseName(q.name) : null;
       const named = ip ? this.backend.reverse(networkId, ip) : null;
       if (named) return buildReply(msg, q, 0, [encodeName(named)]);
-      const ips = ip ? [] : this.backend.lookup(networkId, q.name, clientIp);
+      // several containers of one alias: in a new order each time (dockerd's shuffleAddr), so
+      // clients that take the first spread over them
+      const ips = shuffled(ip ? [] : this.backend.lookup(networkId, q.name, clientIp));
       // a container's name: its addresses for A, no record of other types (no AAAA: IPv4 only)
       if (ips.length) return buildReply(msg, q, 0, q.type === TYPE_A ? ips.map((a) => Buffer.from(a.split('.').map(Number))) : []);
+      // a single-label name with the client's own ndots is not sent out: an empty answer, and
+      // the client goes on with its search domains (dockerd's ServeDNS)
+      if ((q.type === TYPE_A || q.type === TYPE_AAAA) && !q.name.replace(/\.$/, '').includes('.') && this.backend.ndotsSet(networkId, clientIp)) {
+        return buildReply(msg, q, 0, []);
+      }
     }
     const upstreams = await this.backend.upstreams(networkId, clientIp);
     if (!upstreams.length) return buildReply(msg, q, RCODE_SERVFAIL, []);
     return (await forward(msg, upstreams, via)) ?? buildReply(msg, q, RCODE_SERVFAIL, []);
   }
+}
+
+function shuffled<T>(xs: T[]): T[] {
+  for (let i = xs.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [xs[i], xs[j]] = [xs[j]!, xs[i]!];
+  }
+  return xs;
 }
 
 /** Ask each server in turn, the query as it came and by the same transport; the first answer, or null. */
