@@ -7,6 +7,8 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { TestDaemon } from '../helpers/daemon.js';
@@ -112,6 +114,41 @@ test('--build-arg: an ARG takes it (RUN sees it, history says so), an unused one
   assert.equal(top.split('\n')[0], '|1 WHO=me /bin/sh -c echo "hi $WHO"');
   const dflt = await ok(['build', dir]);
   assert.match(dflt, /\nhi nobody\n/);
+});
+
+test('ADD <url>: downloaded by the daemon, 0600, the mtime of Last-Modified, an archive not unpacked; a nameless URL into a dir refused', async () => {
+  const tgz = gzipSync(execFileSync('tar', ['-C', await context('inner', { 'x.txt': 'x' }), '-cf', '-', '.']));
+  const server = http.createServer((req, res) => {
+    if (req.url === '/files/hello.txt') {
+      res.writeHead(200, { 'Last-Modified': 'Wed, 21 Oct 2015 07:28:00 GMT' });
+      res.end('hello over http\n');
+    } else if (req.url === '/files/arch.tar.gz') res.end(tgz);
+    else if (req.url === '/dl/') { res.writeHead(200, { 'Content-Disposition': 'attachment; filename="named.txt"' }); res.end('named\n'); }
+    else if (req.url === '/') res.end('bare\n');
+    else { res.writeHead(404); res.end('no such file'); }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  try {
+    const dir = await context('addurl', { Dockerfile: `FROM busybox\nADD ${base}/files/hello.txt /a/\nADD ${base}/files/arch.tar.gz /b/\nADD ${base}/dl/ /c/\nADD ${base}/ /d\n` });
+    await ok(['build', '-q', '-t', 'addurl:1', dir]);
+    const out = await ok(['run', '--rm', 'addurl:1', 'sh', '-c', 'stat -c "%a %Y %n" /a/hello.txt /b/arch.tar.gz /c/named.txt /d; cat /a/hello.txt /d']);
+    assert.equal(out, `600 1445412480 /a/hello.txt\n600 0 /b/arch.tar.gz\n600 0 /c/named.txt\n600 0 /d\nhello over http\nbare\n`);
+    const none = await context('addnone', { Dockerfile: `FROM busybox\nADD ${base}/ /e/\n` });
+    const r = await docker(d, ['build', none]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, new RegExp(`cannot determine filename for source ${base}/`));
+    const missing = await context('add404', { Dockerfile: `FROM busybox\nADD ${base}/nope /f\n` });
+    const m = await docker(d, ['build', missing]);
+    assert.equal(m.code, 1);
+    assert.match(m.stderr, new RegExp(`failed to GET ${base}/nope with status 404`));
+    const copy = await docker(d, ['build', await context('copyurl', { Dockerfile: `FROM busybox\nCOPY ${base}/files/hello.txt /a\n` })]);
+    assert.equal(copy.code, 1);
+    assert.match(copy.stderr, /source can't be a URL for COPY/);
+    await ok(['rmi', 'addurl:1']);
+  } finally {
+    server.close();
+  }
 });
 
 test('a failing RUN: dockerd\'s message and exit status; --force-rm leaves no container, rm alone keeps it', async () => {

@@ -10,11 +10,12 @@ import { decompress } from '../../image/layers.js';
 import { hostPlatform, parsePlatform } from '../../image/registry/manifest.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import type { ImageStore } from '../../image/types.js';
-import { errorMessage, internal, invalidArgument, notFound, permissionDenied, unauthenticated } from '../../common/errors.js';
+import { errorMessage, invalidArgument } from '../../common/errors.js';
 import { applyChanges, type CommitConfig } from '../containers/commit.js';
 import type { EventBus } from '../events.js';
 import { logImageEvent } from '../image-events.js';
 import { VERSION } from './version.js';
+import { httpGet } from '../remote-get.js';
 
 /** The image's name from repo= and tag= (dockerd: a digest is refused, no tag is latest). */
 function importName(repo: string, tag: string): string | undefined {
@@ -36,44 +37,6 @@ async function layerTar(src: Readable): Promise<Readable> {
   if (compression === 'none' && head.length < BLOCK) throw invalidArgument(`docker import: not a tar archive (${head.length} bytes, less than one tar header)`);
   // the source's errors reach the gunzip and its own wait for the reader (decompress)
   return compression === 'gzip' ? decompress(stream, 'gzip', 'docker import') : stream;
-}
-
-/**
- * GET `url` as dockerd's import does (Go's http.Get: up to 10 redirects; https verified with
- * the roots the registry client trusts). The answer's body, or the error dockerd would give.
- */
-async function download(address: URL): Promise<IncomingMessage> {
-  let url = address;
-  for (let hop = 0; hop <= 10; hop++) {
-    const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const failed = (e: Error) => reject(internal(`Get "${url}": ${e.message}`, e));
-      if (url.protocol === 'https:') {
-        void Promise.all([import('node:https'), import('../../image/registry/trust.js')]).then(([https, trust]) => {
-          // one request: an agent of its own, with the registry client's trust
-          https.get(url, { agent: new https.Agent({ secureContext: trust.registrySecureContext() }) }, resolve).on('error', failed);
-        }, failed);
-      } else {
-        void import('node:http').then((http) => http.get(url, resolve).on('error', failed), failed);
-      }
-    });
-    const status = res.statusCode ?? 0;
-    if (status >= 300 && status < 400 && res.headers.location) {
-      res.resume();
-      url = new URL(res.headers.location, url);
-      continue;
-    }
-    if (status >= 400) {
-      // dockerd's GetWithStatusError: the address asked for, the status, the answer's text
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of res as AsyncIterable<Buffer>) if ((size += c.length) <= 4096) chunks.push(c);
-      const msg = `failed to GET ${address.href} with status ${status} ${res.statusMessage ?? ''}: ${Buffer.concat(chunks).toString('utf8').trim()}`;
-      const kind = { 400: invalidArgument, 401: unauthenticated, 403: permissionDenied, 404: notFound }[status];
-      throw kind ? kind(msg) : internal(msg);
-    }
-    return res;
-  }
-  throw internal(`Get "${url}": stopped after 10 redirects`);
 }
 
 /** dockerd's source URL: http:// when no scheme is given; http and https only. */
@@ -108,7 +71,7 @@ export async function importImage(req: IncomingMessage, res: ServerResponse, que
       req.resume();
       const url = sourceUrl(src);
       src = url.href;
-      body = await download(url);
+      body = await httpGet(url);
       line({ status: `Downloading from ${url.href}` });
     }
     const id = await images.import(await layerTar(body), {

@@ -93,7 +93,7 @@ export class Builder {
         const ctx: DispatchContext = {
           be: this.be, out, lex, containers, host: o.host, signal,
           cache: o.noCache ? null : new BuildCache(this.be.images),
-          sources: this.sourcesFor(ctxDir, results, o, out),
+          sources: this.sourcesFor(ctxDir, results, o, out), workDir: this.workRoot,
         };
         print(stage.original);
         const state = await this.beginStage(ctx, stage, args.forStage(), results, o);

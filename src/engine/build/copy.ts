@@ -6,14 +6,16 @@
 // up in the image's /etc/passwd and /etc/group), and ADD unpacking local tar archives (their
 // owners kept). Files travel as a tar from the packer layers use to the extractor docker cp
 // uses, so that nothing is written outside the destination rootfs.
-import { promises as fs } from 'node:fs';
+import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { invalidArgument, notFound } from '../../common/errors.js';
 import { packItems, walkTree } from '../../storage/tarpack.js';
 import { unpackLayer } from '../../storage/unpack.js';
 import { detectCompression, peek } from '../../image/stream-head.js';
 import { resolveInRoot } from '../containers/rootfs.js';
+import { httpGet } from '../remote-get.js';
 import { combinedHash, sourceHash } from './context.js';
 
 export interface CopySource {
@@ -22,6 +24,8 @@ export interface CopySource {
   /** The path as matched, relative to the source root (its base name names a copied file). */
   rel: string;
   hash: string;
+  /** Downloaded by ADD: copied as it is, never unpacked (dockerd's noDecompress). */
+  noDecompress?: boolean;
 }
 
 export interface ResolvedCopy { sources: CopySource[]; hash: string }
@@ -72,13 +76,15 @@ async function walkRel(root: string): Promise<string[]> {
  * The sources of a COPY/ADD in `root` (the context, or another image's files with `image`),
  * with dockerd's errors. `what` is COPY or ADD.
  */
-export async function resolveSources(root: string, sources: string[], dest: string, what: string, fromImage: boolean): Promise<ResolvedCopy> {
+export async function resolveSources(root: string, sources: string[], dest: string, what: string, fromImage: boolean,
+  fetch?: (url: string) => Promise<CopySource>): Promise<ResolvedCopy> {
   const out: CopySource[] = [];
   try {
     for (const orig of sources) {
       if (/^https?:\/\//.test(orig)) {
-        if (what === 'COPY') throw invalidArgument("source can't be a URL for COPY");
-        throw invalidArgument(`ADD from a URL (${orig}) is not supported by tsulad's builder: it has no network access to fetch it; download the file into the build context and ADD or COPY it from there`);
+        if (what === 'COPY' || !fetch) throw invalidArgument("source can't be a URL for COPY");
+        out.push(await fetch(orig));
+        continue;
       }
       const p = orig.replace(/^\/+/, '').replace(/^\.\//, '');
       if (hasWildcards(p)) {
@@ -202,7 +208,7 @@ export async function copyInto(rootfs: string, sources: CopySource[], dest: stri
       await unpackLayer(packItems(walkTree(src.abs, '.')), dir, { mode: 'copy', ...owner });
       continue;
     }
-    if (o.decompress) {
+    if (o.decompress && !src.noDecompress) {
       const tar = await archiveStream(src.abs);
       if (tar) {
         const dir = await mkdirAll(rootfs, target, o.identity);
@@ -216,4 +222,41 @@ export async function copyInto(rootfs: string, sources: CopySource[], dest: stri
     const parent = await mkdirAll(rootfs, path.posix.dirname(file), o.identity);
     await unpackLayer(packItems([{ abs: src.abs, name: path.posix.basename(file) }]), parent, { mode: 'copy', ...owner });
   }
+}
+
+/** dockerd's getFilenameForDownload: the URL path's base name, else Content-Disposition's filename. */
+export function filenameForDownload(urlPath: string, disposition: string | undefined): string {
+  if (urlPath && !urlPath.endsWith('/')) {
+    const base = path.posix.basename(urlPath);
+    if (base) return base;
+  }
+  const m = /(?:^|;)\s*filename\s*=\s*(?:"([^"]*)"|([^;\s]*))/i.exec(disposition ?? '');
+  const name = m?.[1] ?? m?.[2] ?? '';
+  return name && !name.endsWith('/') ? path.posix.basename(name) : '';
+}
+
+/**
+ * An ADD source at a URL, downloaded into `dir` as dockerd's copier does it: mode 0600, the
+ * mtime from Last-Modified (else the epoch), named as filenameForDownload says (`__unnamed__`
+ * when nothing names it and the destination is a file), and never unpacked.
+ */
+export async function downloadSource(url: string, dir: string, dest: string): Promise<CopySource> {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    throw invalidArgument(`invalid URL ${url}`);
+  }
+  const res = await httpGet(u);
+  let name = filenameForDownload(decodeURIComponent(u.pathname), res.headers['content-disposition']);
+  if (!name) {
+    if (dest.endsWith('/')) { res.resume(); throw invalidArgument(`cannot determine filename for source ${url}`); }
+    name = '__unnamed__';
+  }
+  const file = path.join(dir, name);
+  await pipeline(res, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+  const modified = Date.parse(String(res.headers['last-modified'] ?? ''));
+  const t = Number.isNaN(modified) ? 0 : modified / 1000;
+  await fs.utimes(file, t, t);
+  return { abs: file, rel: name, hash: await sourceHash(file), noDecompress: true };
 }

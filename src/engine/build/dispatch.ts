@@ -3,13 +3,15 @@
 // never starts, RUN through one that runs, COPY/ADD through a snapshot), each probed in the
 // cache first. Words are expanded (shell-lex.ts) with the run config's Env and the allowed
 // build args, for the instructions dockerd expands.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import { invalidArgument } from '../../common/errors.js';
 import type { ImageConfig } from '../../image/types.js';
 import { parseSignal } from '../containers/signals.js';
 import { setEnvEntry } from '../containers/create.js';
 import type { BuildArgs } from './buildargs.js';
 import type { BuildCache } from './cache.js';
-import { copyInto, parseChown, resolveSources } from './copy.js';
+import { copyInto, downloadSource, parseChown, resolveSources } from './copy.js';
 import type { Command } from './instructions.js';
 import type { BuildOutput } from './output.js';
 import {
@@ -43,6 +45,8 @@ export interface DispatchContext {
   host: StepHostConfig;
   signal: AbortSignal;
   sources: SourceOf;
+  /** Where ADD's downloads go while their step runs. */
+  workDir: string;
 }
 
 /** The run config as the image's config (docker's container.Config; nulls as dockerd writes them). */
@@ -123,8 +127,10 @@ async function copy(d: DispatchContext, s: StageState, c: Extract<Command, { kin
   const dest = word(c.dest);
   const chown = c.chown ? word(c.chown) : '';
   const src = await d.sources(c.from);
+  let downloads: string | undefined;
+  const fetch = async (url: string) => downloadSource(url, downloads ??= await fs.mkdtemp(path.join(d.workDir, 'add-')), dest);
   try {
-    const resolved = await resolveSources(src.root, sourcesWords, dest, what, src.fromImage);
+    const resolved = await resolveSources(src.root, sourcesWords, dest, what, src.fromImage, c.kind === 'add' ? fetch : undefined);
     const comment = `${what} ${chown ? `--chown=${chown}` : ''}${resolved.hash} in ${dest} `;
     const cfg = withCmdCommentString(s.runConfig, comment);
     if (await probe(d, s, cfg)) return;
@@ -139,6 +145,7 @@ async function copy(d: DispatchContext, s: StageState, c: Extract<Command, { kin
     }
   } finally {
     await src.release();
+    if (downloads) await fs.rm(downloads, { recursive: true, force: true });
   }
 }
 

@@ -1,0 +1,44 @@
+// A GET of a URL as dockerd makes it for `docker import` and a Dockerfile's `ADD <url>`
+// (Go's http.Get: up to 10 redirects; https verified with the roots the registry client
+// trusts), with dockerd's error for an answer that is an error status.
+import type { IncomingMessage } from 'node:http';
+import { internal, invalidArgument, notFound, permissionDenied, unauthenticated } from '../common/errors.js';
+
+/**
+ * GET `url` as dockerd's import does (Go's http.Get: up to 10 redirects; https verified with
+ * the roots the registry client trusts). The answer's body, or the error dockerd would give.
+ */
+export async function httpGet(address: URL): Promise<IncomingMessage> {
+  let url = address;
+  for (let hop = 0; hop <= 10; hop++) {
+    const res = await new Promise<IncomingMessage>((resolve, reject) => {
+      const failed = (e: Error) => reject(internal(`Get "${url}": ${e.message}`, e));
+      if (url.protocol === 'https:') {
+        void Promise.all([import('node:https'), import('../image/registry/trust.js')]).then(([https, trust]) => {
+          // one request: an agent of its own, with the registry client's trust
+          https.get(url, { agent: new https.Agent({ secureContext: trust.registrySecureContext() }) }, resolve).on('error', failed);
+        }, failed);
+      } else {
+        void import('node:http').then((http) => http.get(url, resolve).on('error', failed), failed);
+      }
+    });
+    const status = res.statusCode ?? 0;
+    if (status >= 300 && status < 400 && res.headers.location) {
+      res.resume();
+      url = new URL(res.headers.location, url);
+      continue;
+    }
+    if (status >= 400) {
+      // dockerd's GetWithStatusError: the address asked for, the status, the answer's text
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const c of res as AsyncIterable<Buffer>) if ((size += c.length) <= 4096) chunks.push(c);
+      const msg = `failed to GET ${address.href} with status ${status} ${res.statusMessage ?? ''}: ${Buffer.concat(chunks).toString('utf8').trim()}`;
+      const kind = { 400: invalidArgument, 401: unauthenticated, 403: permissionDenied, 404: notFound }[status];
+      throw kind ? kind(msg) : internal(msg);
+    }
+    return res;
+  }
+  throw internal(`Get "${url}": stopped after 10 redirects`);
+}
+
