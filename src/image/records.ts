@@ -13,10 +13,9 @@ export interface StoredLayer {
   diffSize: number;             // bytes of the uncompressed tar (a saved layer.tar's size)
   size: number;                 // bytes unpacked, as the snapshot driver counted them
   /**
-   * The blob a registry holds this layer as, when it is not `blob` (a pull that found the
-   * layer here already, from another source): a push there reuses it, as dockerd's v2
-   * metadata does, so that a pulled image pushed back keeps its digest. `from` is the
-   * registry host and repository path it was pulled from.
+   * Written by older tsula only: the one registry blob of this layer a pull saw when the
+   * stored blob was another. Registry blobs of layers live in layer-sources.ts now; a pull
+   * moves this there, and a push of a record that still has it counts it as a source.
    */
   remote?: { digest: string; size: number; mediaType: string; from: string };
 }

@@ -6,6 +6,7 @@ import type { SnapshotDriver } from '../storage/types.js';
 import type { ImageCatalog } from './catalog.js';
 import type { ContentStore } from './content.js';
 import type { PullJournal } from './journal.js';
+import type { LayerSources } from './layer-sources.js';
 import type { Pins } from './pins.js';
 
 export interface StoreOps {
@@ -13,6 +14,8 @@ export interface StoreOps {
   content: ContentStore;
   driver: SnapshotDriver;
   journal: PullJournal;
+  /** Where layers live on registries (pulls and pushes record it, pushes mount from it). */
+  sources: LayerSources;
   /** Blobs that pulls, pushes and saves in progress read; layers (chain ids) pulls need. */
   blobPins: Pins;
   layerPins: Pins;

@@ -50,7 +50,7 @@ export class StoreRegistry {
         return { image: structuredClone(image), release: this.s.blobPins.pin(blobsOf(image)) };
       });
       try {
-        const pusher = new Pusher(client, this.s.content, { ...parsed, tag: t }, opts.auth, opts.onProgress ?? (() => {}), opts.signal);
+        const pusher = new Pusher(client, this.s.content, { ...parsed, tag: t }, opts.auth, opts.onProgress ?? (() => {}), opts.signal, this.s.sources);
         const r = await pusher.push({ configDigest: image.id, layers: image.layers }, t);
         opts.onProgress?.({ status: `${t}: digest: ${r.digest} size: ${r.size}` });
         out.push(r);
@@ -123,6 +123,7 @@ export class StoreRegistry {
         return () => { for (const r of releases) r(); };
       },
       commitPull: (image, names, release) => this.commitPull(image, names, release),
+      addSources: (entries) => this.s.sources.add(entries),
       abortPull: (created, blobs, release) => this.s.exclusive(async () => {
         release();
         const used = this.s.usedChainIds();

@@ -4,6 +4,7 @@
 //   images/, repositories.json  records and names (see catalog.ts)
 //   ingest/                   work in progress, emptied at init
 //   pulls/<random>.json       layers a pull in progress may create (see journal.ts)
+//   layer-sources/<hex>.json  registry blobs of each layer, by diff id (see layer-sources.ts)
 // Records are written only after their blobs and layers exist; names only after their records.
 // Mutations run one at a time (exclusive()), and none of them ever waits on a client: loads,
 // saves, pulls and pushes do their slow part outside the queue, with what they need pinned
@@ -22,6 +23,7 @@ import type { SnapshotDriver } from '../storage/types.js';
 import { ImageCatalog } from './catalog.js';
 import { ContentStore } from './content.js';
 import { PullJournal } from './journal.js';
+import { LayerSources } from './layer-sources.js';
 import { Pins } from './pins.js';
 import { pruneParents, removeImage, type RemovalOps, type RemoveResult } from './removal.js';
 import type { CommitSpec, HistoryItem, ImportSpec, LayerFiles } from './commit.js';
@@ -70,7 +72,7 @@ export class LocalImageStore implements ImageStore {
     this.journal = new PullJournal(path.join(root, 'pulls'));
     this.faults = opts.faults ?? NO_FAULTS;
     this.ops = {
-      catalog: this.catalog, content: this.content, driver, journal: this.journal,
+      catalog: this.catalog, content: this.content, driver, journal: this.journal, sources: new LayerSources(root),
       blobPins: this.blobPins, layerPins: this.layerPins,
       faults: this.faults,
       exclusive: (fn) => this.exclusive(fn),
@@ -291,6 +293,7 @@ export class LocalImageStore implements ImageStore {
       // what crashes left (sweep.ts): none of it is any record's
       await undoCrashedPulls(this.journal, this.catalog.chainIdsInUse(), this.driver);
       await removeUnusedLayers(this.catalog.chainIdsInUse(), this.driver);
+      await this.ops.sources.prune(new Set([...this.images.values()].flatMap((i) => i.layers.map((l) => l.diffId))));
     }
     if (unreadable === 0) await this.collectBlobs(await this.content.list());
   }

@@ -227,7 +227,7 @@ export class RegistryClient {
   }
 
   /** A request to an endpoint, answering auth challenges once; the caller reads the status. */
-  async request(ep: Endpoint, path: string, o: { method?: 'GET' | 'HEAD' | 'POST' | 'PUT'; accept?: string; scope: string; creds?: AuthConfig; headers?: Record<string, string>; body?: Body; signal?: AbortSignal }): Promise<http.IncomingMessage> {
+  async request(ep: Endpoint, path: string, o: { method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'DELETE'; accept?: string; scope: string; creds?: AuthConfig; headers?: Record<string, string>; body?: Body; signal?: AbortSignal }): Promise<http.IncomingMessage> {
     for (let attempt = 0; ; attempt++) {
       const headers: Record<string, string> = { 'User-Agent': USER_AGENT, ...o.headers };
       if (o.accept) headers.Accept = o.accept;

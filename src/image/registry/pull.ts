@@ -11,6 +11,7 @@ import { throttleProgress } from '../../common/progress.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { ContentStore } from '../content.js';
 import type { JournalEntry, PullJournal } from '../journal.js';
+import { legacySource, type LayerSource } from '../layer-sources.js';
 import { chainIds, decompress, drainLayer, openLayer } from '../layers.js';
 import type { NewImage, StoredLayer } from '../records.js';
 import { DEFAULT_TAG, familiarString, parseReference, type ParsedReference } from '../reference.js';
@@ -61,6 +62,8 @@ export interface PullHost {
   layerWithBlob(chainId: string): Promise<StoredLayer | undefined>;
   /** Keep these blobs and layers from garbage collection until the release is called. */
   pin(keys: { blobs?: string[]; chainIds?: string[] }): () => void;
+  /** Record where layers live on a registry (layer-sources.ts). */
+  addSources(entries: Array<{ diffId: string; source: LayerSource }>): Promise<void>;
   /** Write the record and the name, then release. */
   commitPull(image: NewImage, names: { tag?: string; repoDigest: string }, release: () => void): Promise<{ updated: boolean }>;
   /** Release, then delete `created` layers and `blobs` that nothing references. */
@@ -147,7 +150,7 @@ export class Puller {
       releases.push(this.host.pin({ chainIds: chain }));
       const id = manifest.config.digest;
       let downloaded = false;
-      let layers = (await this.host.completeImage(id))?.map((l, i) => withRemote(l, manifest.layers[i]!, repo));
+      let layers = await this.host.completeImage(id);
       if (!layers) {
         const run = this.layers(repo, manifest, diffIds, chain, journal, created, mine, throttleProgress(emit, (p) => `${p.id}\0${p.status}`, (p) => p.current !== undefined && p.total !== undefined && p.current < p.total));
         unpacking = run;
@@ -158,6 +161,13 @@ export class Puller {
       if (!(await this.host.content.has(raw.digest))) {
         await this.host.content.ingest(Readable.from([raw.body]), `manifest ${raw.digest}`, { digest: raw.digest, size: raw.body.length });
       }
+      // Where the layers live: what older records kept of one (StoredLayer.remote) as the oldest
+      // source, then this repository, for every layer (moby registers one that "Already exists" too).
+      const sources = layers.flatMap((l) => { const s = legacySource(l); return s ? [{ diffId: l.diffId, source: s }] : []; });
+      layers = layers.map(ownLayer);
+      manifest.layers.forEach((d, i) => sources.push({
+        diffId: diffIds[i]!, source: { digest: d.digest, mediaType: d.mediaType, size: d.size, registry: parsed.domain, repository: parsed.path },
+      }));
       const image: NewImage = {
         id,
         created: config.created ?? '',
@@ -174,6 +184,8 @@ export class Puller {
       check();
       const { updated } = await this.host.commitPull(image, { tag: tagged ? familiarString(tagged) : undefined, repoDigest }, releaseAll);
       await journal.end();
+      // a lost record costs a push an upload later, not this pull
+      await this.host.addSources(sources).catch((e: unknown) => this.client.opts.debug?.(`pull ${label}: could not record where its layers live: ${errorMessage(e)}`));
       const shown = tagged ? familiarString(tagged) : repoDigest;
       emit({ status: `Digest: ${top.digest}` });
       if (status) emit(finalStatus(updated || downloaded, shown));
@@ -223,7 +235,7 @@ export class Puller {
       const known = haveLayer ? await this.host.layerWithBlob(chainId) : undefined;
       if (known) {
         emit({ id, status: 'Already exists' });
-        jobs.push({ layer: withRemote(known, d, repo), done: Promise.resolve() });
+        jobs.push({ layer: known, done: Promise.resolve() });
         continue;
       }
       await journal.add(chainId);
@@ -340,15 +352,10 @@ export class Puller {
   }
 }
 
-/**
- * A layer this host has already, as this image records it: with the registry's own blob of
- * it (`remote`) when the one stored here is another (loaded, or pulled in another
- * compression), so that a push there reuses it (push.ts).
- */
-function withRemote(l: StoredLayer, d: { digest: string; size: number; mediaType: string }, repo: Repository): StoredLayer {
-  const { remote: _old, ...own } = l;
-  if (l.blob === d.digest) return own;
-  return { ...own, remote: { digest: d.digest, size: d.size, mediaType: d.mediaType, from: `${repo.ref.domain}/${repo.ref.path}` } };
+/** A layer for this image's record: what older records kept of its registry blob (`remote`) is a source now. */
+function ownLayer(l: StoredLayer): StoredLayer {
+  const { remote: _legacy, ...own } = l;
+  return own;
 }
 
 /** `p`, or the error `cancelled()` makes as soon as `signal` fires (p runs on: the caller settles it). */
