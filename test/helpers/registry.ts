@@ -172,6 +172,8 @@ export interface ProxyOptions {
 /** A small HTTP server in front of a registry, for the failure modes a real one won't produce. */
 export class TestProxy {
   readonly requests: string[] = [];
+  /** Every request as `METHOD /path?query` (an upload's PUT, a mount's ?mount=…&from=…). */
+  readonly calls: string[] = [];
   readonly tokenRequests: URLSearchParams[] = [];
   /** Range headers of blob requests, in order ('' when none). */
   readonly ranges: string[] = [];
@@ -227,11 +229,14 @@ export class TestProxy {
       target = target.slice(prefix.length);
     }
     const url = new URL(target, `http://${this.host}`);
+    this.calls.push(`${rq.method} ${url.pathname}${url.search}`);
     const blob = /\/blobs\/(sha256:[0-9a-f]{64})$/.exec(url.pathname)?.[1];
     this.requests.push(blob ? `${rq.method} /blobs/${blob}` : `${rq.method} ${url.pathname}`);
     if (blob) this.ranges.push(rq.headers.range ?? '');
     const repo = /^\/v2\/(.+?)\/(?:manifests|blobs|tags)\//.exec(url.pathname)?.[1];
-    if (this.opts.bearer && !this.authorized(rq, repo)) {
+    // a cross-repository mount reads its source: the token must allow that too
+    const from = url.searchParams.get('mount') ? url.searchParams.get('from') ?? undefined : undefined;
+    if (this.opts.bearer && (!this.authorized(rq, repo) || (from && !this.authorized(rq, from)))) {
       const scope = repo ? `,scope="repository:${repo}:pull"` : '';
       rs.writeHead(401, {
         'Content-Type': 'application/json',
@@ -296,7 +301,8 @@ export class TestProxy {
     const m = /^Bearer (.+)$/.exec(rq.headers.authorization ?? '');
     const scopes = m ? this.tokens.get(m[1]!) : undefined;
     if (!scopes) return false;
-    return !repo || scopes.includes(`repository:${repo}:pull`);
+    // "repository:NAME:pull" or "repository:NAME:pull,push": pull is enough to pass here
+    return !repo || scopes.some((sc) => sc.split(' ').some((one) => one.startsWith(`repository:${repo}:`) && one.slice(`repository:${repo}:`.length).split(',').includes('pull')));
   }
 
   private token(url: URL, rq: http.IncomingMessage, rs: http.ServerResponse): void {
