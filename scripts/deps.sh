@@ -23,6 +23,9 @@ RUNTIME_PKGS+=(crun)
 # tsula's native addon (native/tsula_native.c, built by npm run build against node's headers):
 # posix_spawn and the mount syscalls for the daemons, which run without it, slower
 RUNTIME_PKGS+=(gcc libc6-dev)
+# layers and archives compressed with zstd (node 20's zlib has none), xz or bzip2: streamed
+# through these tools, as dockerd runs xz (src/image/decompress.ts)
+RUNTIME_PKGS+=(zstd xz-utils bzip2)
 TEST_PKGS=()
 
 if [[ "${1:-}" == "--test" ]]; then

@@ -1,4 +1,5 @@
-// Unpack an image archive (tar, maybe gzip'd) into a private temp directory so its blobs can
+// Unpack an image archive (tar, maybe compressed: gzip, bzip2, xz or zstd, as dockerd's load
+// reads it through DecompressStream) into a private temp directory so its blobs can
 // be read in any order. Archive paths never become filesystem paths: every regular file is
 // written to <dir>/f<N> and hashed on the way, symlinks and hard links are kept in a table
 // and resolved lexically, so an entry can neither escape the directory nor point outside.
@@ -6,9 +7,9 @@ import { createHash } from '../common/crypto.js';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
 import { Parser, type ReadEntry } from 'tar';
 import { invalidArgument, errorMessage, TsulaError } from '../common/errors.js';
+import { decompressor } from './decompress.js';
 import { detectCompression, peek } from './stream-head.js';
 
 export interface ArchiveFile {
@@ -71,16 +72,13 @@ export class ExtractedArchive {
 }
 
 /**
- * Unpack `input` into `dir` (which must exist and be private). Rejects compressed formats
- * we cannot read, escaping entries and truncated archives with invalidArgument.
+ * Unpack `input` into `dir` (which must exist and be private). Rejects data that does not
+ * decompress, escaping entries and truncated archives with invalidArgument.
  */
 export async function extractArchive(from: Readable, dir: string): Promise<ExtractedArchive> {
-  const { head, stream: input } = await peek(from, 6);
+  const { head, stream: input } = await peek(from, 10);
   if (head.length === 0) throw invalidArgument('empty archive');
   const compression = detectCompression(head);
-  if (compression === 'zstd' || compression === 'xz' || compression === 'bzip2') {
-    throw invalidArgument(`${compression}-compressed archives are not supported: decompress it first, or use gzip`);
-  }
   const out = new ExtractedArchive(dir);
   const parser = new Parser({ strict: true, maxMetaEntrySize: 1 << 20 });
   const writes: Array<Promise<void>> = [];
@@ -138,7 +136,7 @@ export async function extractArchive(from: Readable, dir: string): Promise<Extra
     parser.on('error', (e: Error) => { fail(e); resolve(); parserGaveUp(); });
     parser.on('end', () => resolve());
   });
-  const source = compression === 'gzip' ? input.pipe(createGunzip({ chunkSize: 1 << 18 })) : input;
+  const source = compression === 'none' ? input : input.pipe(decompressor(compression, 'the archive'));
   await new Promise<void>((resolve) => {
     const onErr = (e: Error) => { fail(e); tap.end(); resolve(); };
     input.once('error', onErr);

@@ -106,8 +106,8 @@ async function readConfig(ar: ExtractedArchive, name: string): Promise<{ file: A
 async function sniff(file: ArchiveFile): Promise<LayerCompression> {
   const fh = await fs.open(file.file, 'r');
   try {
-    const buf = Buffer.alloc(6);
-    const { bytesRead } = await fh.read(buf, 0, 6, 0);
+    const buf = Buffer.alloc(10);
+    const { bytesRead } = await fh.read(buf, 0, 10, 0);
     return compressionOfBytes(buf.subarray(0, bytesRead));
   } finally {
     await fh.close();
@@ -131,6 +131,8 @@ async function planDockerArchive(ar: ExtractedArchive): Promise<ImagePlan[]> {
       const compression = await sniff(file);
       layers.push({
         file, digest: file.digest, compression,
+        // xz and bzip2 have no layer media type: such a layer is what dockerd keeps of it,
+        // the plain diff (a push sends it gzipped)
         mediaType: compression === 'gzip' ? MEDIA_TYPES.dockerLayerGzip
           : compression === 'zstd' ? MEDIA_TYPES.ociLayerZstd : MEDIA_TYPES.dockerLayer,
         diffId: diffIds[i]!, chainId: chains[i]!, label: `layer ${file.digest} (${name})`,

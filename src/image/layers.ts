@@ -1,12 +1,13 @@
-// Layer blobs: media types, decompression, diff-id verification and chain ids.
+// Layer blobs: media types, diff-id verification (decompressed by decompress.ts) and chain ids.
 import { createHash } from '../common/crypto.js';
 import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
-import * as zlib from 'node:zlib';
-import { errorMessage, invalidArgument } from '../common/errors.js';
-import { detectCompression } from './stream-head.js';
+import { errorMessage, invalidArgument, TsulaError } from '../common/errors.js';
+import { decompress } from './decompress.js';
+import { detectCompression, type Compression } from './stream-head.js';
 
-export type LayerCompression = 'gzip' | 'zstd' | 'none';
+/** How a stored layer blob is compressed (xz and bzip2 only come in docker-archives). */
+export type LayerCompression = Compression;
 
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -33,17 +34,12 @@ export function compressionOfMediaType(mediaType: string): LayerCompression | un
   return undefined;
 }
 
-/** Compression by magic bytes (docker-archives do not name it). */
+/**
+ * Compression by magic bytes (docker-archives do not name it): any dockerd's loader reads,
+ * as it runs each layer.tar through DecompressStream.
+ */
 export function compressionOfBytes(head: Uint8Array): LayerCompression {
-  const c = detectCompression(head);
-  if (c === 'gzip' || c === 'zstd') return c;
-  if (c !== 'none') throw invalidArgument(`${c}-compressed layers are not supported`);
-  return 'none';
-}
-
-export function mediaTypeFor(compression: LayerCompression): string {
-  return compression === 'gzip' ? MEDIA_TYPES.ociLayerGzip
-    : compression === 'zstd' ? MEDIA_TYPES.ociLayerZstd : MEDIA_TYPES.ociLayer;
+  return detectCompression(head);
 }
 
 /** OCI chain ids: ChainID(L0) = DiffID(L0); ChainID(Ln) = sha256(ChainID(Ln-1) + " " + DiffID(Ln)). */
@@ -54,31 +50,6 @@ export function chainIds(diffIds: string[]): string[] {
     out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
   }
   return out;
-}
-
-type ZstdZlib = { createZstdDecompress?: () => NodeJS.ReadWriteStream };
-
-/** Wrap a compressed stream in its decompressor (errors of the source are forwarded). */
-export function decompress(source: Readable, compression: LayerCompression, label: string): Readable {
-  if (compression === 'none') return source;
-  let dec: NodeJS.ReadWriteStream;
-  if (compression === 'gzip') {
-    // 256 KiB output chunks: the default 16 KiB makes inflate 4x slower (a thread-pool hop per chunk).
-    dec = zlib.createGunzip({ chunkSize: 1 << 18 });
-  } else {
-    const make = (zlib as unknown as ZstdZlib).createZstdDecompress;
-    if (typeof make !== 'function') {
-      source.destroy();
-      throw invalidArgument(`${label} is zstd-compressed, which node ${process.version} cannot decompress (needs node >= 22.15)`);
-    }
-    dec = make();
-  }
-  const d = dec as unknown as Readable;
-  source.on('error', (e) => d.destroy(e));
-  // corrupt data fails the decompressor: its reader gets the error (an errored stream's
-  // iterator throws it), and until it reads, this listener keeps it from ending the process
-  d.on('error', () => source.destroy());
-  return source.pipe(dec) as unknown as Readable;
 }
 
 export interface VerifiedLayer {
@@ -137,7 +108,8 @@ export function openLayer(
           r = await it.next();
         } catch (e) {
           ended = true;
-          return fail(invalidArgument(`${label}: cannot read layer: ${errorMessage(e)}`, e));
+          // a decompression tool's failure names the layer already (and a missing tool is no bad input)
+          return fail(e instanceof TsulaError && errorMessage(e).includes(label) ? e : invalidArgument(`${label}: cannot read layer: ${errorMessage(e)}`, e));
         }
         if (r.done) { ended = true; break; }
         hash.update(r.value);

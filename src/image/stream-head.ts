@@ -6,9 +6,12 @@ import { invalidArgument } from '../common/errors.js';
 
 export type Compression = 'gzip' | 'zstd' | 'xz' | 'bzip2' | 'none';
 
+/** The format by its magic bytes, as moby's DetectCompression tells it (10 bytes are enough). */
 export function detectCompression(head: Uint8Array): Compression {
   if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.length >= 4 && head[0] === 0x28 && head[1] === 0xb5 && head[2] === 0x2f && head[3] === 0xfd) return 'zstd';
+  // a zstd stream may open with a skippable frame (magic 0x184D2A50..5F, little-endian)
+  if (head.length >= 8 && (head[0]! & 0xf0) === 0x50 && head[1] === 0x2a && head[2] === 0x4d && head[3] === 0x18) return 'zstd';
   if (head.length >= 6 && head[0] === 0xfd && head[1] === 0x37 && head[2] === 0x7a && head[3] === 0x58 && head[4] === 0x5a && head[5] === 0x00) return 'xz';
   if (head.length >= 3 && head[0] === 0x42 && head[1] === 0x5a && head[2] === 0x68) return 'bzip2';
   return 'none';

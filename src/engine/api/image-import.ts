@@ -1,12 +1,12 @@
 // docker import: POST /images/create?fromSrc=- (the request's body) or fromSrc=URL (fetched
-// here), a tarball (plain or gzip) of a root filesystem that becomes the one layer of a new
-// image without parent, as dockerd's ImportImage makes it: a config from the --change lines,
-// the message as its comment and history, the platform asked for or the host's; the answer
-// is a JSON stream whose last line is {"status": "<image id>"}.
+// here), a tarball (plain, gzip, bzip2, xz or zstd) of a root filesystem that becomes the one
+// layer of a new image without parent, as dockerd's ImportImage makes it: a config from the
+// --change lines, the message as its comment and history, the platform asked for or the
+// host's; the answer is a JSON stream whose last line is {"status": "<image id>"}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import { detectCompression, peek } from '../../image/stream-head.js';
-import { decompress } from '../../image/layers.js';
+import { decompress } from '../../image/decompress.js';
 import { hostPlatform, parsePlatform } from '../../image/registry/manifest.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
 import type { ImageStore } from '../../image/types.js';
@@ -31,12 +31,12 @@ const BLOCK = 512;
 /** The uncompressed tar of an upload or a download (its first bytes read to tell the format). */
 async function layerTar(src: Readable): Promise<Readable> {
   const { head, stream } = await peek(src, BLOCK);
-  if (head.length === 0) throw invalidArgument('docker import: the archive is empty: send a tar archive (plain or gzip) of a root filesystem');
+  if (head.length === 0) throw invalidArgument('docker import: the archive is empty: send a tar archive (plain, gzip, bzip2, xz or zstd) of a root filesystem');
   const compression = detectCompression(head);
-  if (compression !== 'gzip' && compression !== 'none') throw invalidArgument(`docker import: ${compression}-compressed archives are not supported: decompress it first, or use gzip`);
   if (compression === 'none' && head.length < BLOCK) throw invalidArgument(`docker import: not a tar archive (${head.length} bytes, less than one tar header)`);
-  // the source's errors reach the gunzip and its own wait for the reader (decompress)
-  return compression === 'gzip' ? decompress(stream, 'gzip', 'docker import') : stream;
+  // every format dockerd's DecompressStream reads; the source's errors reach the
+  // decompressor and its own wait for the reader (decompress)
+  return decompress(stream, compression, 'docker import');
 }
 
 /** dockerd's source URL: http:// when no scheme is given; http and https only. */

@@ -1,36 +1,25 @@
-// The build context: the request's tar (plain, gzip, bzip2 or xz) unpacked into a work
+// The build context: the request's tar (plain, gzip, bzip2, xz or zstd) unpacked into a work
 // directory with the extractor layers use (nothing escapes it), the Dockerfile read from it
 // (dockerd's "Cannot locate specified Dockerfile", its lowercase `dockerfile` fallback),
 // and .dockerignore applied. The docker CLI already leaves ignored files out of the tar (it
 // sends the Dockerfile and .dockerignore regardless); dockerd then drops those two when
 // they are ignored. Applying the patterns to the whole context does both, and also serves
 // clients that send everything. Sources are checksummed here for the cache (COPY/ADD).
-import { spawn } from 'node:child_process';
 import { createReadStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { createHash } from '../../common/crypto.js';
 import { invalidArgument } from '../../common/errors.js';
+import { decompress } from '../../image/decompress.js';
 import { detectCompression, peek } from '../../image/stream-head.js';
-import { decompress } from '../../image/layers.js';
 import { unpackLayer } from '../../storage/unpack.js';
 import { resolveInRoot } from '../containers/rootfs.js';
 import { PatternMatcher, readDockerignore } from './dockerignore.js';
 
-/** A decompressed body: gzip in process, bzip2 and xz through the host's tools. */
+/** A decompressed body: any format dockerd's DecompressStream reads (decompress.ts). */
 async function plainTar(body: Readable): Promise<Readable> {
-  const { head, stream } = await peek(body, 6);
-  const c = detectCompression(head);
-  if (c === 'none') return stream;
-  if (c === 'gzip') return decompress(stream, 'gzip', 'the build context');
-  if (c === 'zstd') return decompress(stream, 'zstd', 'the build context');
-  const tool = c === 'bzip2' ? 'bzip2' : 'xz';
-  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'ignore'] });
-  child.on('error', (e) => child.stdout.destroy(invalidArgument(`the build context is ${c}-compressed and ${tool} could not run: ${e.message}`)));
-  stream.on('error', (e) => child.stdout.destroy(e));
-  child.stdin.on('error', () => {});
-  stream.pipe(child.stdin);
-  return child.stdout;
+  const { head, stream } = await peek(body, 10);
+  return decompress(stream, detectCompression(head), 'the build context');
 }
 
 /** Unpack the context tar into `dir` (which exists). */

@@ -10,7 +10,7 @@ import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { invalidArgument, notFound } from '../../common/errors.js';
+import { invalidArgument, notFound, TsulaError } from '../../common/errors.js';
 import { packItems, walkTree } from '../../storage/tarpack.js';
 import { unpackLayer } from '../../storage/unpack.js';
 import { detectCompression, peek } from '../../image/stream-head.js';
@@ -152,22 +152,28 @@ async function mkdirAll(rootfs: string, dir: string, id: Identity): Promise<stri
   return resolveInRoot(rootfs, dir);
 }
 
-/** A local file ADD unpacks: a tar, plain or gzip (read from its first block). */
+/**
+ * A local file ADD unpacks: a tar, plain or compressed as DecompressStream reads it (moby's
+ * IsArchivePath), told from its first block.
+ */
 async function archiveStream(abs: string): Promise<Readable | null> {
   const { createReadStream } = await import('node:fs');
-  const { head, stream } = await peek(createReadStream(abs), 6);
+  const { head, stream } = await peek(createReadStream(abs), 10);
   const c = detectCompression(head);
   let plain: Readable = stream;
-  if (c === 'gzip') {
-    const { decompress } = await import('../../image/layers.js');
-    plain = decompress(stream, 'gzip', abs);
-  } else if (c !== 'none') { stream.destroy(); return null; }
+  if (c !== 'none') {
+    const { decompress } = await import('../../image/decompress.js');
+    plain = decompress(stream, c, abs);
+  }
   let block: Buffer;
   let rest: Readable;
   try {
     ({ head: block, stream: rest } = await peek(plain, 512));
-  } catch {
+  } catch (e) {
     plain.destroy();
+    // data that does not decompress is no archive (copied as it is, as dockerd does);
+    // a decompression tool that is not installed is the host's fault, said as such
+    if (e instanceof TsulaError && e.kind === 'Internal') throw e;
     return null;
   }
   const isTar = block.length >= 512 && (block.subarray(257, 262).toString('latin1') === 'ustar' || validChecksum(block.subarray(0, 512)));

@@ -167,13 +167,17 @@ export class ContainerFiles {
   }
 }
 
-/** A request body that may be gzipped (dockerd accepts compressed archives for cp too). */
+/**
+ * A request body that may be compressed: dockerd's cp untars through DecompressStream, so
+ * gzip, bzip2, xz and zstd all do.
+ */
 async function decompressed(input: Readable): Promise<Readable> {
-  const { head, stream } = await peek(input, 2);
-  if (detectCompression(head) !== 'gzip') return stream;
-  // zlib (~1.4 MB) loads with the first gzipped upload, not with the daemon
-  const { decompress } = await import('../../image/layers.js');
-  return decompress(stream, 'gzip', 'the archive');
+  const { head, stream } = await peek(input, 10);
+  const c = detectCompression(head);
+  if (c === 'none') return stream;
+  // zlib (~1.4 MB) loads with the first compressed upload, not with the daemon
+  const { decompress } = await import('../../image/decompress.js');
+  return decompress(stream, c, 'the archive');
 }
 
 /** A snapshot's changes as a layer tar: changed files as they are, deletions as `.wh.` files. */

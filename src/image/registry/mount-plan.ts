@@ -5,7 +5,7 @@
 // the layer's size makes worth it (getMaxMountAndExistenceCheckAttempts). Pure logic:
 // push.ts does the requests.
 import type { LayerSource } from '../layer-sources.js';
-import { compressionOfMediaType, mediaTypeFor, MEDIA_TYPES } from '../layers.js';
+import { compressionOfMediaType, MEDIA_TYPES } from '../layers.js';
 
 /** Where a push goes. */
 export interface PushTarget { registry: string; repository: string }
@@ -84,7 +84,9 @@ export function existenceChecks(sources: LayerSource[], target: PushTarget, chec
 export function layerTypeIn(mediaType: string, oci: boolean): string {
   const c = compressionOfMediaType(mediaType);
   if (c === undefined) return mediaType;
-  if (oci) return mediaTypeFor(c);
+  if (oci) {
+    return c === 'gzip' ? MEDIA_TYPES.ociLayerGzip : c === 'zstd' ? MEDIA_TYPES.ociLayerZstd : c === 'none' ? MEDIA_TYPES.ociLayer : mediaType;
+  }
   if (c === 'gzip') return MEDIA_TYPES.dockerLayerGzip;
   if (c === 'none') return MEDIA_TYPES.dockerLayer;
   return mediaType; // zstd: such a manifest is OCI (push.ts)

@@ -4,9 +4,10 @@
 // (HEAD, then POST an upload and PUT it with its digest); then the config, then the
 // manifest under the tag. Every blob the target ends up holding is recorded as a source of
 // its layer. Layers kept uncompressed (loaded from a docker-archive, or committed) are
-// gzipped into a temporary file first, as docker compresses what it pushes; gzip and zstd
-// blobs go as stored, and a mounted or found blob keeps its own media type. The manifest is
-// docker's schema 2 unless a layer is zstd (OCI only). Progress is in docker's vocabulary
+// gzipped into a temporary file first, as docker compresses what it pushes (xz and bzip2
+// ones from a docker-archive too, decompressed on the way); gzip and zstd blobs go as
+// stored, and a mounted or found blob keeps its own media type. The manifest is docker's
+// schema 2 unless a layer is zstd (OCI only). Progress is in docker's vocabulary
 // ("Preparing", "Pushing", "Pushed", "Layer already exists", "Mounted from REPO").
 import { createHash } from '../../common/crypto.js';
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
@@ -17,6 +18,7 @@ import { createGzip } from 'node:zlib';
 import { deadlineExceeded, errorMessage, invalidArgument, notFound, unauthenticated, unavailable } from '../../common/errors.js';
 import type { ContentStore } from '../content.js';
 import { legacySource, type LayerSource } from '../layer-sources.js';
+import { decompress } from '../decompress.js';
 import { MEDIA_TYPES } from '../layers.js';
 import type { StoredLayer } from '../records.js';
 import type { ParsedReference } from '../reference.js';
@@ -223,7 +225,7 @@ export class Pusher {
     return /^https?:\/\//i.test(location) ? url.toString() : `${url.pathname}${url.search}`;
   }
 
-  /** The blob to push for a layer: the stored one when compressed, else a gzip of it in `tmp`. */
+  /** The blob to push for a layer: the stored one when gzip or zstd, else a gzip of it in `tmp`. */
   private async layerBlob(l: StoredLayer, tmp: string): Promise<Blob> {
     const stored = this.content.blobPath(l.blob);
     if (l.compression === 'gzip' || l.compression === 'zstd') {
@@ -234,7 +236,9 @@ export class Pusher {
     const hash = createHash('sha256');
     let size = 0;
     const count = new Transform({ transform(chunk: Buffer, _e, cb) { hash.update(chunk); size += chunk.length; cb(null, chunk); } });
-    await pipeline(createReadStream(stored), createGzip(), count, createWriteStream(file, { mode: 0o600 }));
+    // (a layer loaded xz or bzip2-compressed is decompressed first: registries take gzip or zstd)
+    await pipeline(decompress(createReadStream(stored), l.compression, `layer ${l.diffId}`, this.signal), createGzip(), count,
+      createWriteStream(file, { mode: 0o600 }));
     return { digest: `sha256:${hash.digest('hex')}`, size, mediaType: MEDIA_TYPES.dockerLayerGzip, open: () => createReadStream(file) };
   }
 
