@@ -1,10 +1,12 @@
-// daemon.json (iSulad's keys) and the tsulad flags that override it. Declared once, with
-// defaults; any unknown key, wrong type or bad value stops the daemon naming the key.
+// daemon.json (iSulad's keys, and dockerd's networking keys: config-network.ts) and the
+// tsulad flags that override it. Declared once, with defaults; any unknown key, wrong type
+// or bad value stops the daemon naming the key.
 import { promises as fs } from 'node:fs';
 import type * as z from 'zod';
 import { invalidArgument } from '../common/errors.js';
 import { lazySchema, type Infer, type Zod } from '../common/lazy-schema.js';
 import { DEFAULT_DOMAIN } from '../image/reference.js';
+import { networkConfig, networkKeys, type DaemonNetworkConfig } from './config-network.js';
 import { mirrorMap, mirrorUrlProblem, registryHostProblem, type MirrorConfig, type MirrorMap } from '../image/registry/mirrors.js';
 
 /**
@@ -69,17 +71,8 @@ export const daemonConfigSchema = lazySchema((z) => z.object({
   'network-plugin': z.enum(['cni', '']).optional(),
   'cni-bin-dir': z.string().regex(/^\/[^:]*(:\/[^:]*)*$/, 'must be absolute paths, ":"-separated').optional(),
   'cni-conf-dir': z.string().startsWith('/', 'must be an absolute path').optional(),
-  // docker's networking keys: the default bridge network's host bridge ("none": no default
-  // bridge network) and its gateway address/prefix, the pools user networks' subnets come from
-  bridge: z.string().regex(/^[a-zA-Z0-9_.-]{1,15}$/, 'must be an interface name of at most 15 characters, or "none"').optional(),
-  bip: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be the bridge address with its prefix, e.g. 172.17.0.1/16').optional(),
-  // dockerd's: containers of the default bridge network reach each other (icc), and its
-  // traffic out is masqueraded (ip-masq); both true unless set false
-  icc: z.boolean().optional(),
-  'ip-masq': z.boolean().optional(),
-  'default-address-pools': z.array(z.object({
-    base: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR'), size: z.number().int().min(8).max(30),
-  }).strict()).min(1).optional(),
+  // docker's daemon-wide networking keys (config-network.ts)
+  ...networkKeys(z),
   // docker-init for --init (default: docker-init or tini-static on PATH)
   'init-path': z.string().startsWith('/', 'must be an absolute path').optional(),
   'stream-server-address': z.string().min(1).optional(),
@@ -88,7 +81,8 @@ export const daemonConfigSchema = lazySchema((z) => z.object({
 
 export type DaemonFileConfig = Infer<typeof daemonConfigSchema>;
 
-export interface DaemonConfig {
+/** The daemon's configuration: daemon.json's keys with the flags over them, defaults filled in. */
+export interface DaemonConfig extends DaemonNetworkConfig {
   host: string;                 // socket path (without unix://)
   graph: string;
   state: string;
@@ -121,15 +115,6 @@ export interface DaemonConfig {
   cniConfDir: string;
   /** The CRI streaming server (exec, attach, port-forward URLs): 127.0.0.1 and a free port by default. */
   streamServer: { address: string; port: number };
-  /** The default bridge network's host bridge; null: "none", no default bridge network. */
-  bridge: string | null;
-  /** Its gateway address and prefix; unset: the first free subnet of the pools. */
-  bip?: string;
-  /** Where networks' subnets come from (docker's default-address-pools). */
-  addressPools?: Array<{ base: string; size: number }>;
-  /** The default bridge network's enable_icc and enable_ip_masquerade (dockerd's icc, ip-masq). */
-  bridgeIcc: boolean;
-  bridgeMasq: boolean;
   initPath?: string;
 }
 
@@ -240,11 +225,7 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     cniBinDirs: (fileCfg['cni-bin-dir'] ?? '/usr/lib/cni').split(':'),
     cniConfDir: fileCfg['cni-conf-dir'] ?? '/etc/cni/net.d',
     streamServer: { address: fileCfg['stream-server-address'] ?? '127.0.0.1', port: fileCfg['stream-server-port'] ?? 0 },
-    bridge: fileCfg.bridge === 'none' ? null : fileCfg.bridge ?? 'tsulabr0',
-    ...(fileCfg.bip ? { bip: fileCfg.bip } : {}),
-    ...(fileCfg['default-address-pools'] ? { addressPools: fileCfg['default-address-pools'] } : {}),
-    bridgeIcc: fileCfg.icc ?? true,
-    bridgeMasq: fileCfg['ip-masq'] ?? true,
+    ...networkConfig(fileCfg, file),
     ...(fileCfg['init-path'] ? { initPath: fileCfg['init-path'] } : {}),
   };
 }

@@ -31,6 +31,10 @@ export async function startNetworks(c: DaemonConfig, log: Logger, events: EventB
     store: new NetworkStore(path.join(root, 'records')), ipamDir, bridge: c.bridge, pools: c.addressPools ?? DEFAULT_POOLS, log, events, faults,
     ...(c.bip ? { bip: c.bip } : {}), bridgeIcc: c.bridgeIcc, bridgeMasq: c.bridgeMasq,
   });
+  // dockerd's docker-proxy: tsula has none, it publishes every port with NAT rules
+  if (c.userlandProxy) {
+    log.warn('daemon.json asks for the userland proxy (userland-proxy true): tsulad has none; it publishes ports without a proxy, through its NAT rules (the CNI portmap plugin\'s DNAT, with SNAT so that hairpin connections and connections to 127.0.0.1 work too)');
+  }
   await service.init();
   const containers = (): Container[] => deps.containers.list();
   service.setContainers(containers);
