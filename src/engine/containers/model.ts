@@ -105,7 +105,7 @@ export interface NetworkingSpec {
   dns: string[];
   dnsSearch: string[];
   dnsOptions: string[];
-  /** host:ip entries for /etc/hosts (host-gateway: the default bridge's gateway). */
+  /** host:ip entries for /etc/hosts (host-gateway: daemon.json host-gateway-ips, else the default bridge's gateway). */
   extraHosts: string[];
   /** "80/tcp": the image's and the request's ExposedPorts. */
   exposedPorts: string[];

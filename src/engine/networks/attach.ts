@@ -19,7 +19,7 @@ import { primaryIp, sandboxAddresses, type CniClient, type CniResult, type Netns
 import { running, type Container, type EndpointSpec, type NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
 import { applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
-import { embeddedResolvConf, extraHostLines, hostNameservers, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace } from './etc.js';
+import { embeddedResolvConf, extraHostLines, hostNameservers, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace, withDnsDefaults, type DnsInput } from './etc.js';
 import type { NetworkRecord } from './model.js';
 import { NetworkDns } from './dns.js';
 import { endpointAt, named, peersOf } from './names.js';
@@ -39,6 +39,10 @@ export interface ContainerNetworksDeps {
   isVmRuntime(name: string): boolean;
   /** crash tests: TSULA_FAULT */
   faults?: Faults;
+  /** daemon.json dns, dns-search, dns-opts: for containers that give none of their own. */
+  dnsDefaults?: DnsInput;
+  /** daemon.json host-gateway-ips: what --add-host NAME:host-gateway gives ([]: the default bridge's gateway). */
+  hostGatewayIps?: string[];
 }
 
 type Endpoint = NetworkState['endpoints'][number];
@@ -82,8 +86,11 @@ export class ContainerNetworks {
       upstreams: async (net, ip) => {
         // an --internal network has no way out, for names neither (as dockerd's resolver)
         if (this.d.networks.list().find((n) => n.id === net)?.internal) return [];
+        // the container's --dns, else the daemon's "dns", else the host's (libnetwork's
+        // resolver forwards to the servers the sandbox's resolv.conf would have named)
         const own = endpointAt(this.d.containers(), net, ip)?.c.config.networking?.dns ?? [];
-        return own.length ? own : hostNameservers(await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
+        const dns = own.length ? own : this.d.dnsDefaults?.dns ?? [];
+        return dns.length ? dns : hostNameservers(await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
       },
       // dockerd's sandbox ndotsSet: an ndots:N (N >= 0) among the container's DNS options
       ndotsSet: (net, ip) => (endpointAt(this.d.containers(), net, ip)?.c.config.networking?.dnsOptions ?? [])
@@ -341,7 +348,8 @@ export class ContainerNetworks {
     const k = rec.config;
     const host = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
     const gateway = embedded ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
-    const text = gateway ? embeddedResolvConf(host, k.networking!, this.dnsServer(rec, gateway)) : resolvConf(host, k.networking!, k.network === 'host');
+    const dns = withDnsDefaults(k.networking!, this.d.dnsDefaults);
+    const text = gateway ? embeddedResolvConf(host, dns, this.dnsServer(rec, gateway)) : resolvConf(host, dns, k.network === 'host');
     if (inPlace) await rewriteInPlace(rec.paths.resolvConf, text);
     else await writeFileAtomic(rec.paths.resolvConf, text, 0o644, durability);
   }
@@ -349,7 +357,8 @@ export class ContainerNetworks {
   async hostsText(rec: Container): Promise<string> {
     const k = rec.config;
     const n = k.networking!;
-    const extra = extraHostLines(n.extraHosts, this.d.networks.defaultBridge()?.ipam.config[0]?.gateway);
+    const gateway = this.d.networks.defaultBridge()?.ipam.config[0]?.gateway;
+    const extra = extraHostLines(n.extraHosts, this.d.hostGatewayIps?.length ? this.d.hostGatewayIps : gateway ? [gateway] : []);
     if (k.network === 'host') return hostNetworkHosts(extra);
     const eps = rec.state.network?.endpoints ?? [];
     const ips = eps.map((e) => e.ip);

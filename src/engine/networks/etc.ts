@@ -1,6 +1,7 @@
 // A container's /etc/hosts and /etc/resolv.conf as dockerd writes them: the host's resolv.conf
 // without loopback name servers (unreachable from another namespace; Google's when none is
-// left), --dns/--dns-search/--dns-option replacing its parts; hosts with the loopback and
+// left), --dns/--dns-search/--dns-option (else daemon.json's dns, dns-search, dns-opts)
+// replacing its parts; hosts with the loopback and
 // IPv6 entries, --add-host lines, the container's own address, and a line per peer on the
 // same user network. On a user network resolv.conf names the network's DNS server (dns.ts).
 import { promises as fs } from 'node:fs';
@@ -16,24 +17,28 @@ export const HOSTS_HEADER = [
   'ff02::2\tip6-allrouters',
 ];
 
-/** --add-host entries "name:ip" (host-gateway: `gateway`), checked; as hosts lines. */
-export function extraHostLines(entries: string[], gateway?: string): string[] {
-  return entries.map((e) => {
+/**
+ * --add-host entries "name:ip", checked, as hosts lines; host-gateway stands for `gateways`
+ * (daemon.json host-gateway-ips, else the default bridge's gateway): a line for each, as
+ * dockerd's buildSandboxOptions adds one per host gateway address.
+ */
+export function extraHostLines(entries: string[], gateways: string[]): string[] {
+  return entries.flatMap((e) => {
     const i = e.indexOf(':');
     const name = e.slice(0, i);
-    let ip = e.slice(i + 1);
-    if (ip === 'host-gateway') {
-      if (!gateway) throw invalidArgument(`--add-host ${e}: host-gateway needs the default bridge network (daemon.json "bridge" is "none")`);
-      ip = gateway;
+    const ip = e.slice(i + 1);
+    if (i > 0 && ip === 'host-gateway') {
+      if (!gateways.length) throw invalidArgument(`--add-host ${e}: unable to derive the IP value for host-gateway: there is no default bridge network (daemon.json "bridge" is "none") and daemon.json sets no "host-gateway-ips"`);
+      return gateways.map((g) => `${g}\t${name}`);
     }
-    if (i <= 0 || !isIP(ip.replace(/^\[|\]$/g, ''))) throw invalidArgument(`invalid IP address in add-host: "${e.slice(i + 1)}" (want host:ip)`);
-    return `${ip.replace(/^\[|\]$/g, '')}\t${name}`;
+    if (i <= 0 || !isIP(ip.replace(/^\[|\]$/g, ''))) throw invalidArgument(`invalid IP address in add-host: "${ip}" (want host:ip)`);
+    return [`${ip.replace(/^\[|\]$/g, '')}\t${name}`];
   });
 }
 
 /** Check --add-host syntax at create (host-gateway resolved at start). */
 export function checkExtraHosts(entries: string[]): void {
-  extraHostLines(entries, '0.0.0.0');
+  extraHostLines(entries, ['0.0.0.0']);
 }
 
 export interface HostsInput {
@@ -69,6 +74,16 @@ export async function hostNetworkHosts(extra: string[]): Promise<string> {
 }
 
 export interface DnsInput { dns: string[]; dnsSearch: string[]; dnsOptions: string[] }
+
+/**
+ * A container's DNS settings with the daemon's (daemon.json dns, dns-search, dns-opts) for
+ * each it gives none of, as dockerd's buildSandboxOptions picks them one by one.
+ */
+export function withDnsDefaults(own: DnsInput, daemon?: DnsInput): DnsInput {
+  if (!daemon) return own;
+  const pick = (a: string[], b: string[]) => (a.length ? a : b);
+  return { dns: pick(own.dns, daemon.dns), dnsSearch: pick(own.dnsSearch, daemon.dnsSearch), dnsOptions: pick(own.dnsOptions, daemon.dnsOptions) };
+}
 
 /** A resolv.conf's parts. */
 function parseResolvConf(text: string): { servers: string[]; search: string[]; options: string[] } {

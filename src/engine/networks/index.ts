@@ -42,6 +42,7 @@ export async function startNetworks(c: DaemonConfig, log: Logger, events: EventB
     netns: new NetnsManager({ dir: path.join(c.state, 'networks', 'netns') }),
     cni: new CniClient({ binDirs: c.cniBinDirs, cacheDir: path.join(root, 'cni'), log }),
     networks: service, ipamDir, containers, log, isVmRuntime: deps.isVmRuntime, faults,
+    dnsDefaults: c.dnsDefaults, hostGatewayIps: c.hostGatewayIps,
   });
   return { service, hooks: new NetworkHooks({ ...deps, networks: service, attach }) };
 }
