@@ -38,9 +38,14 @@ export interface NetworkServiceDeps {
   /** daemon.json "bridge" (null: "none", no default bridge network), "bip", "default-address-pools". */
   bridge: string | null;
   bip?: string;
+  /** daemon.json "fixed-cidr": the part of the default bridge's subnet its containers' addresses come from. */
+  fixedCidr?: string;
   /** daemon.json "icc" and "ip-masq": the default bridge network's (default true). */
   bridgeIcc?: boolean;
   bridgeMasq?: boolean;
+  /** daemon.json "mtu" and "ip": the default bridge network's MTU (1500) and host_binding_ipv4 (0.0.0.0). */
+  bridgeMtu?: number;
+  bridgeHostIp?: string;
   pools: AddressPool[];
   log: Logger;
   events: EventBus;
@@ -116,14 +121,20 @@ export class NetworkService {
     const want = await this.defaultBridgePool(old);
     const icc = this.d.bridgeIcc ?? true;
     const masq = this.d.bridgeMasq ?? true;
-    if (old && old.bridge === this.d.bridge && old.ipam.config[0]?.subnet === want.subnet && old.ipam.config[0]?.gateway === want.gateway &&
-      (old.icc ?? true) === icc && old.ipMasq === masq) return;
-    if (old) this.d.log.info('default bridge network reconfigured', { bridge: this.d.bridge, subnet: want.subnet, icc, ipMasq: masq });
+    const mtu = this.d.bridgeMtu;
+    const hostIp = this.d.bridgeHostIp ?? '0.0.0.0';
+    const was = old?.ipam.config[0];
+    if (old && old.bridge === this.d.bridge && was?.subnet === want.subnet && was.gateway === want.gateway && was.ipRange === want.ipRange &&
+      (old.icc ?? true) === icc && old.ipMasq === masq && old.mtu === mtu && old.options[OPT.hostIp] === hostIp) return;
+    if (old) this.d.log.info('default bridge network reconfigured', { bridge: this.d.bridge, subnet: want.subnet, ipRange: want.ipRange, icc, ipMasq: masq, mtu, hostIp });
     const rec = this.record('bridge', 'bridge', [want], this.d.bridge, old?.id);
     rec.ipMasq = masq;
     if (!icc) rec.icc = false;
+    // as dockerd's initBridgeDriver: the driver options of its default network (mtu and the
+    // binding address of the default bridge only: a user network has its own, or none)
+    if (mtu) rec.mtu = mtu;
     rec.options = {
-      [OPT.defaultBridge]: 'true', [OPT.icc]: String(icc), [OPT.masq]: String(masq), [OPT.hostIp]: '0.0.0.0', [OPT.name]: this.d.bridge, [OPT.mtu]: '1500',
+      [OPT.defaultBridge]: 'true', [OPT.icc]: String(icc), [OPT.masq]: String(masq), [OPT.hostIp]: hostIp, [OPT.name]: this.d.bridge, [OPT.mtu]: String(mtu ?? 1500),
     };
     await this.d.store.save(rec);
   }
@@ -135,18 +146,37 @@ export class NetworkService {
     };
   }
 
+  /**
+   * The default bridge's subnet and gateway: "bip", else the address the bridge has, else the
+   * subnet picked before, else "fixed-cidr" itself, else the first free one of the pools; with
+   * "fixed-cidr" its containers' addresses come from that part of it (its IPRange), as
+   * dockerd's getDefaultBridgeIPAMConf makes fixed-cidr the default network's sub-pool.
+   */
   private async defaultBridgePool(old: NetworkRecord | undefined): Promise<IpamPool> {
+    const fixed = this.d.fixedCidr ? parseCidr(this.d.fixedCidr, 'daemon.json "fixed-cidr"') : undefined;
+    const holds = (sub: Cidr) => !fixed || (fixed.prefix >= sub.prefix && contains(sub, fixed.base));
+    const ranged = (p: IpamPool): IpamPool => ({ subnet: p.subnet, gateway: p.gateway, ...(fixed ? { ipRange: cidrString(fixed) } : {}) });
+    const outside = (where: string) => invalidArgument(`daemon.json "fixed-cidr" ${this.d.fixedCidr} is not inside ${where}: the default bridge's containers get their addresses from within its subnet; give a fixed-cidr inside it`);
     if (this.d.bip) {
       const [ip] = this.d.bip.split('/');
       const sub = parseCidr(this.d.bip, 'daemon.json "bip"');
-      return { subnet: cidrString(sub), gateway: ip! };
+      if (!holds(sub)) throw outside(`the subnet ${cidrString(sub)} of "bip" ${this.d.bip}`);
+      return ranged({ subnet: cidrString(sub), gateway: ip! });
     }
     // a bridge that already has an address keeps it, as dockerd does with docker0's: the CNI
     // bridge plugin refuses another one (a state dir made anew, a second daemon on the host)
     const have = await interfaceAddress(this.d.bridge!);
-    if (have) return { subnet: cidrString(parseCidr(have)), gateway: have.split('/')[0]! };
+    if (have) {
+      const sub = parseCidr(have);
+      if (!holds(sub)) throw outside(`the subnet ${cidrString(sub)} of the address ${have} that bridge ${this.d.bridge} has (set "bip" to an address whose subnet holds it, or delete the bridge: ip link del ${this.d.bridge})`);
+      return ranged({ subnet: cidrString(sub), gateway: have.split('/')[0]! });
+    }
     // the subnet chosen once stays (containers may still run on it)
-    if (old?.ipam.config[0]) return old.ipam.config[0];
+    if (old?.ipam.config[0] && holds(parseCidr(old.ipam.config[0].subnet))) return ranged(old.ipam.config[0]);
+    if (fixed) {
+      if (fixed.prefix > 30) throw invalidArgument(`daemon.json "fixed-cidr" ${this.d.fixedCidr} is too small to be the default bridge's subnet (at most /30), which it is without "bip"`);
+      return ranged({ subnet: cidrString(fixed), gateway: nth(fixed, 1) });
+    }
     const sub = await this.freeSubnet();
     return { subnet: cidrString(sub), gateway: nth(sub, 1) };
   }
