@@ -1,6 +1,6 @@
 // A container's network while it runs: at each start a pinned network namespace of its own
 // (<state>/networks/netns/<id>, the CRI pods' machinery) and a CNI ADD per network it joins
-// (eth0, eth1, … in order; the published ports on eth0), at each exit the DELs and the
+// (eth0, eth1, … in order; the published ports on the gateway's), at each exit the DELs and the
 // namespace gone; docker's IP, MAC and gateway read from the CNI results. `network connect`
 // and `disconnect` ADD and DEL on a running container's namespace. On a user network its
 // peers answer to their names twice: in its /etc/hosts, rewritten as peers come and go, and
@@ -22,8 +22,8 @@ import { applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
 import { embeddedResolvConf, extraHostLines, hostNameservers, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace, withDnsDefaults, type DnsInput } from './etc.js';
 import type { NetworkRecord } from './model.js';
 import { NetworkDns } from './dns.js';
-import { endpointAt, named, peersOf } from './names.js';
-import { linkTarget } from './links.js';
+import { engineDnsBackend } from './dns-backend.js';
+import { peersOf } from './names.js';
 import { EMBEDDED_DNS, redirectDns } from './dns-redirect.js';
 import { resolvePorts, takenKeys, type TakenPorts } from './ports.js';
 import type { NetworkService } from './service.js';
@@ -56,46 +56,10 @@ export class ContainerNetworks {
   private readonly dnsUsers = new Map<string, Set<string>>();
 
   constructor(private readonly d: ContainerNetworksDeps) {
-    this.dns = new NetworkDns({
-      lookup: (net, name, clientIp) => {
-        const all = this.d.containers();
-        const client = endpointAt(all, net, clientIp)?.c;
-        // this network, then the client's other user networks, in its order of joining
-        const nets = [net, ...(client?.state.network?.endpoints ?? []).map((e) => e.networkId).filter((id) => id !== net && !this.isDefaultBridge(id))];
-        // as libnetwork's sandbox resolver: the client's link aliases first, and a name that is
-        // one of them on a network is looked up there as the alias only
-        const aliased = new Set<string>();
-        for (const id of nets) {
-          const target = client && linkTarget(client, id, name);
-          if (target === undefined) continue;
-          aliased.add(id);
-          const hit = named(all, id, target);
-          if (hit.length) return hit.map((x) => x.ip);
-        }
-        for (const id of nets) {
-          const there = aliased.has(id) ? [] : named(all, id, name);
-          if (there.length) return there.map((x) => x.ip);
-        }
-        return [];
-      },
-      reverse: (net, ip) => {
-        const hit = endpointAt(this.d.containers(), net, ip);
-        return hit ? `${hit.c.name}.${hit.net}` : null;
-      },
-      isClient: (net, ip) => !!endpointAt(this.d.containers(), net, ip),
-      upstreams: async (net, ip) => {
-        // an --internal network has no way out, for names neither (as dockerd's resolver)
-        if (this.d.networks.list().find((n) => n.id === net)?.internal) return [];
-        // the container's --dns, else the daemon's "dns", else the host's (libnetwork's
-        // resolver forwards to the servers the sandbox's resolv.conf would have named)
-        const own = endpointAt(this.d.containers(), net, ip)?.c.config.networking?.dns ?? [];
-        const dns = own.length ? own : this.d.dnsDefaults?.dns ?? [];
-        return dns.length ? dns : hostNameservers(await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
-      },
-      // dockerd's sandbox ndotsSet: an ndots:N (N >= 0) among the container's DNS options
-      ndotsSet: (net, ip) => (endpointAt(this.d.containers(), net, ip)?.c.config.networking?.dnsOptions ?? [])
-        .some((o) => /^ndots:\d+$/.test(o)),
-    }, d.log);
+    this.dns = new NetworkDns(engineDnsBackend({
+      containers: d.containers, networks: d.networks, dnsDefaults: d.dnsDefaults,
+      isDefaultBridge: (id) => this.isDefaultBridge(id),
+    }), d.log);
   }
 
   /**
