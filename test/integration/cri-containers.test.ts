@@ -286,6 +286,11 @@ test('exec -it on a terminal, ExecSync\'s timeout', async () => {
   assert.ok(Date.now() - t0 < 10_000);
   const r = await criCall(d.criSock, 'execSync', { containerId: id, cmd: ['sh', '-c', 'echo out; echo err >&2; exit 2'], timeout: 10n }) as { stdout: Uint8Array; stderr: Uint8Array; exitCode: number };
   assert.deepEqual([Buffer.from(r.stdout).toString(), Buffer.from(r.stderr).toString(), r.exitCode], ['out\n', 'err\n', 2]);
+  // each ExecSync lets its attach socket go (kubelet's exec probes run for months)
+  const fds = async () => (await fs.readdir(`/proc/${d.proc!.pid}/fd`)).length;
+  const before = await fds();
+  for (let i = 0; i < 20; i++) await criCall(d.criSock, 'execSync', { containerId: id, cmd: ['true'], timeout: 10n });
+  await waitFor(async () => (await fds()) < before + 5, 10_000, `tsulad's fds near ${before} after 20 ExecSync`);
   await ok(['rmp', '-f', p.id]);
 });
 

@@ -3,6 +3,7 @@
 // a terminal matters) against a private tsulad.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import { TestDaemon, TSULA, waitFor } from '../helpers/daemon.js';
 import { PtyProcess } from '../helpers/pty.js';
@@ -141,6 +142,35 @@ test('the daemon swallows the detach keys of a client that sends every byte, and
   await within(third.ended, 15_000, 'the end of the attach stream');
   assert.equal((await d.ok(['wait', id])).trim(), '5');
   await d.ok(['rm', id]);
+});
+
+test('exec start whose body comes in a read of its own (docker 28 sends it so): stdin, its end and the exit still arrive; no fd left', async () => {
+  const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '600'])).trim();
+  const exec = JSON.parse((await d.api('POST', `/v1.41/containers/${id}/exec`, JSON.stringify({ AttachStdin: true, AttachStdout: true, AttachStderr: true, Cmd: ['cat'] }))).body) as { Id: string };
+  const fds = async () => (await fs.readdir(`/proc/${d.proc!.pid}/fd`)).length;
+  const before = await fds();
+  for (let i = 0; i < 3; i++) {
+    const ex = JSON.parse((await d.api('POST', `/v1.41/containers/${id}/exec`, JSON.stringify({ AttachStdin: true, AttachStdout: true, AttachStderr: true, Cmd: ['cat'] }))).body) as { Id: string };
+    const body = '{"Detach":false,"Tty":false}';
+    const sock = net.connect(d.sock);
+    await new Promise((r) => sock.once('connect', r));
+    let buf = Buffer.alloc(0);
+    sock.on('data', (c: Buffer) => { buf = Buffer.concat([buf, c]); });
+    const ended = new Promise<void>((r) => sock.once('end', () => { sock.destroy(); r(); }));
+    sock.write(`POST /v1.41/exec/${ex.Id}/start HTTP/1.1\r\nHost: tsula\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+    await new Promise((r) => setTimeout(r, 100)); // the head read alone first
+    sock.write(body);
+    await waitFor(async () => buf.includes('\r\n\r\n'), 10_000, 'exec start response');
+    sock.end('hello\n'); // stdin, then its end
+    await within(ended, 15_000, 'the end of the exec stream');
+    const out = buf.subarray(buf.indexOf('\r\n\r\n') + 4);
+    assert.equal(out.subarray(8).toString(), 'hello\n', 'stdout, in one frame');
+    assert.equal(out[0], 1);
+  }
+  assert.ok(exec.Id);
+  // the exec's attach sockets are gone with them (one fd per exec leaked before)
+  await waitFor(async () => (await fds()) <= before + 1, 10_000, `tsulad's fds back to ${before}`);
+  await d.ok(['rm', '-f', id]);
 });
 
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

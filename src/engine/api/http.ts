@@ -189,6 +189,10 @@ export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.al
       onEnd();
     });
     socket.on('close', onClose);
+    // readUpgradedBody paused it if the body came in reads of its own (docker 28 sends it so
+    // at times): a 'data' listener does not undo an explicit pause, and stdin, its end and
+    // the client's close would never be heard
+    socket.resume();
     if (socket.destroyed) onClose();
     return {
       write: (d) => { if (queued) queued.push(d); else send(d); },

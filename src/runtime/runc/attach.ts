@@ -27,6 +27,9 @@ export async function connectAttach(socketPath: string): Promise<StdioStream> {
       if (ended) return;
       ended = true;
       for (const cb of endCbs) cb();
+      // conmon is done with it (its process exited): the fd goes now, not at a close() the
+      // caller may never make (ExecSync, health probes and build steps only wait for the end)
+      try { sock.destroy(); } catch { /* already closed */ }
     };
     sock.on('data', (buf: Buffer) => {
       if (buf.length < 1) return;
