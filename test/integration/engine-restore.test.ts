@@ -86,3 +86,16 @@ test('a --restart always container that exits while tsulad is down: started agai
   assert.equal((await d.ok(['inspect', '-f', '{{.RestartCount}}', id])).trim(), '0');
   await d.ok(['rm', '-f', id]);
 });
+
+test('--rm containers that do not run when tsulad starts are removed (dockerd\'s restore): a created one, one exited while it was down', async () => {
+  const created = (await d.ok(['create', '--rm', 'busybox', 'true'])).trim();
+  const quick = (await d.ok(['run', '-d', '--rm', 'busybox', 'sh', '-c', 'sleep 1'])).trim();
+  const kept = (await d.ok(['create', 'busybox', 'true'])).trim();
+  await d.stop('SIGKILL');
+  await new Promise((r) => setTimeout(r, 2000)); // the second exits meanwhile
+  await d.start();
+  const all = (await d.ok(['ps', '-aq', '--no-trunc'])).split('\n');
+  assert.ok(!all.includes(created) && !all.includes(quick), all.join(' '));
+  assert.ok(all.includes(kept));
+  await d.ok(['rm', kept]);
+});

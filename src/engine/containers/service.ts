@@ -393,6 +393,12 @@ export class ContainerService {
     await recoverContainers(this);
     await this.hooks.recovered(this.list()).catch((e) => this.d.log.warn('recovering networks', { err: errorMessage(e) }));
     this.recovered = true;
+    // --rm containers that do not run go, as dockerd's restore removes them: a `run --rm`
+    // a crash cut short (created, or exited while we were down) is never left behind
+    for (const c of this.list()) {
+      if (!c.config.autoRemove || running(c.state)) continue;
+      await this.remove(c.id, { force: true, volumes: true }).catch((e) => this.d.log.warn('auto-remove at restore', { id: c.id, err: errorMessage(e) }));
+    }
     for (const c of this.list()) if (running(c.state) && c.state.status !== 'restarting') this.ooms.watch(c);
     for (const rt of new Set(this.d.runtimes.values())) await this.watchExits(rt);
     this.restarts.boot(this.list());
