@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { apiTimestampNs, readLogs, type LogOptions } from '../../src/engine/containers/logs.js';
+import { apiTimestampNs, readLogs, tailStart, type LogOptions } from '../../src/engine/containers/logs.js';
 import { LogRotation, logFiles, rotateLog, rotatedLogs, runtimeLogCap, spreadLog } from '../../src/engine/containers/log-rotation.js';
 import type { Container } from '../../src/engine/containers/model.js';
 import { Logger } from '../../src/common/log.js';
@@ -43,6 +43,30 @@ test('readLogs: since, until and tail select records', async () => {
   assert.equal(await collect(file, { tail: 2 }), 'c\nd\n');
   assert.equal(await collect(file, { tail: 0 }), '');
   await fs.rm(path.dirname(file), { recursive: true });
+});
+
+test('a log bigger than a read: read a chunk at a time, --tail from the end (moby\'s tailfile), characters cut by no chunk', async () => {
+  // ~5 MiB of records, each with a 3-byte character, so that chunk ends fall inside some
+  const n = 40_000;
+  const lines = Array.from({ length: n }, (_, i) => line(i, `record ${i} ${'€'.repeat(40)}`));
+  const file = await logFile(lines);
+  const h = await fs.open(file, 'r');
+  const { size } = await h.stat();
+  assert.deepEqual(await tailStart(h, size, 2), { start: size - Buffer.byteLength(lines.at(-2)! + lines.at(-1)!), lines: 2 });
+  assert.deepEqual(await tailStart(h, size, 0), { start: size, lines: 0 });
+  assert.deepEqual(await tailStart(h, size, n + 5), { start: 0, lines: n });
+  await h.close();
+  assert.equal(await collect(file, { tail: 3 }), [n - 3, n - 2, n - 1].map((i) => `record ${i} ${'€'.repeat(40)}\n`).join(''));
+  const all = await collect(file, {});
+  assert.equal(all.split('\n').length - 1, n);
+  assert.ok(!all.includes('\ufffd'), 'no character cut in two');
+  // backpressure: drain is awaited between batches
+  let drains = 0;
+  await readLogs(file, { follow: false, tail: null, drain: async () => { drains++; } }, () => {});
+  assert.ok(drains >= 5, `${drains} batches`);
+  // a partial last line (no newline yet) is no record, and --tail counts from the line before it
+  const cut = await logFile([line(0, 'a'), line(1, 'b'), `${at(2)} stdout F c-not-ended`]);
+  assert.equal(await collect(cut, { tail: 1 }), 'b\n');
 });
 
 test('since and until at the nanosecond, as dockerd compares them (a client resumes at the last line + 1 ns)', async () => {

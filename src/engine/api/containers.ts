@@ -164,7 +164,13 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     // per stream, whether its last record was a partial line (conmon's P: no newline yet)
     const midLine = { 1: false, 2: false };
     const attrs = details ? detailsHead(rec) : '';
-    await readLogs(rec.paths.log, { follow, tail, since, until, stopped, maxFiles: logFiles(rec), signal: ac.signal }, (l) => {
+    // a slow client holds the read back: a big log is not queued in memory for it
+    const drain = () => (!res!.writableNeedDrain || res!.destroyed ? Promise.resolve() : new Promise<void>((resolve) => {
+      const done = () => { res!.off('drain', done); res!.off('close', done); resolve(); };
+      res!.on('drain', done);
+      res!.on('close', done);
+    }));
+    await readLogs(rec.paths.log, { follow, tail, since, until, stopped, maxFiles: logFiles(rec), signal: ac.signal, drain }, (l) => {
       if ((l.stream === 1 && !stdout) || (l.stream === 2 && !stderr)) return;
       const cont = midLine[l.stream];
       midLine[l.stream] = l.data.length > 0 && l.data[l.data.length - 1] !== 0x0a;

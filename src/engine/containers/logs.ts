@@ -22,6 +22,8 @@ export interface LogOptions {
   /** Resolves when following should stop (container exited and the file is drained). */
   stopped?: Promise<void>;
   signal?: AbortSignal;
+  /** Awaited after each batch of records: the reader's backpressure (a slow client). */
+  drain?: () => Promise<void>;
 }
 
 const NS = 1_000_000_000n;
@@ -47,6 +49,48 @@ function afterUntil(r: LogRecord, o: LogOptions): boolean {
   return o.until !== undefined && recordNs(r.time) > o.until;
 }
 
+/** Bytes read at a time: memory stays bounded whatever the log's size (moby streams it too). */
+const CHUNK = 1 << 20;
+const BACK = 64 << 10;
+
+/**
+ * Where the last `n` complete lines of h's first `size` bytes start, found backwards from the
+ * end as moby's tailfile does, and how many complete lines there are from there (n or fewer).
+ */
+export async function tailStart(h: FileHandle, size: number, n: number): Promise<{ start: number; lines: number }> {
+  // the (n+1)-th newline from the end ends the line before them (the 1st ends the last line)
+  let seen = 0;
+  const buf = Buffer.alloc(BACK);
+  for (let end = size; end > 0;) {
+    const from = Math.max(0, end - BACK);
+    const { bytesRead } = await h.read(buf, 0, end - from, from);
+    for (let i = bytesRead - 1; i >= 0; i--) {
+      if (buf[i] !== 0x0a) continue;
+      if (++seen === n + 1) return { start: from + i + 1, lines: n };
+    }
+    end = from;
+  }
+  return { start: 0, lines: seen };
+}
+
+/** The records of h from `offset` to `end`, a chunk at a time; `rest` carries a line cut at a chunk's end. */
+async function readRecords(h: FileHandle, offset: number, end: number, rest: Buffer, each: (recs: LogRecord[]) => Promise<void>,
+  signal?: AbortSignal): Promise<{ offset: number; rest: Buffer }> {
+  while (offset < end && !signal?.aborted) {
+    const buf = Buffer.alloc(Math.min(CHUNK, end - offset));
+    const { bytesRead } = await h.read(buf, 0, buf.length, offset);
+    if (!bytesRead) break;
+    offset += bytesRead;
+    const data = rest.length ? Buffer.concat([rest, buf.subarray(0, bytesRead)]) : buf.subarray(0, bytesRead);
+    // whole lines only: a multi-byte character is never cut in two
+    const nl = data.lastIndexOf(0x0a);
+    if (nl < 0) { rest = data; continue; }
+    rest = Buffer.from(data.subarray(nl + 1));
+    await each(data.subarray(0, nl).toString('utf8').split('\n').map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null));
+  }
+  return { offset, rest };
+}
+
 /** Emit the log's records to cb; with follow, keep going until stopped/aborted. */
 export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) => void): Promise<void> {
   // The file stays open while followed: when conmon starts the log over (a new file renamed
@@ -54,39 +98,55 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
   let fh: FileHandle | null = null;
   let ino = 0;
   let offset = 0;
-  let rest = '';
+  let rest: Buffer = Buffer.alloc(0);
   // Like dockerd's json-file reader, a record newer than `until` ends the read, following
   // included: `logs -f --until` of a container that keeps logging returns, it does not hang.
   let pastUntil = false;
-  let first = true;
-  const emit = (recs: LogRecord[]) => {
-    // as moby's tailFiles: the last N records of the files first, then since skips and
-    // the first record past until ends the read (so --tail 5 --until T may print fewer)
-    if (first && o.tail !== null) recs = o.tail === 0 ? [] : recs.slice(-o.tail);
+  let tailed = false;
+  // as moby's tailFiles: the last N records of the files first (found from their ends), then
+  // since skips and the first record past until ends the read (--tail 5 --until T may print fewer)
+  const emit = async (recs: LogRecord[]) => {
     for (const r of recs) {
       if (pastUntil || afterUntil(r, o)) { pastUntil = true; continue; }
       if (!beforeSince(r, o)) cb(r);
     }
+    await o.drain?.();
   };
-  // rotated files first, one in memory at a time; with --tail, from the newest back only as
-  // far as the tail needs, their records going with the log's first read (counted across)
-  let older: LogRecord[] = [];
+  // rotated files first, oldest first; with --tail, from the newest back only as far as the
+  // tail needs, their records going out before the log's (counted across the files)
   const rotated = o.maxFiles && o.maxFiles > 1 ? await rotatedLogs(file, o.maxFiles) : [];
-  const recordsOf = async (f: string) => (await fs.readFile(f, 'utf8').catch(() => '')).split('\n').map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
-  if (o.tail === null) for (const f of rotated) emit(await recordsOf(f));
-  else for (const f of [...rotated].reverse()) { if (older.length >= o.tail) break; older = [...(await recordsOf(f)), ...older]; }
+  const withFile = async <T>(f: string, fn: (h: FileHandle, size: number) => Promise<T>): Promise<T | undefined> => {
+    const h = await fs.open(f, 'r').catch(() => null);
+    if (!h) return undefined;
+    try { return await fn(h, (await h.stat()).size); } finally { await h.close(); }
+  };
+  let older: LogRecord[] = [];
+  if (o.tail === null) {
+    for (const f of rotated) await withFile(f, (h, size) => readRecords(h, 0, size, Buffer.alloc(0), emit, o.signal));
+  }
+  let want = o.tail ?? 0;
+  const tailOf = async (h: FileHandle, size: number) => {
+    const t = await tailStart(h, size, want);
+    const recs: LogRecord[] = [];
+    await readRecords(h, t.start, size, Buffer.alloc(0), async (r) => { recs.push(...r); }, o.signal);
+    return recs;
+  };
+  // the log's own records come first in the count: the rotated files give what it lacks
+  const logLines = o.tail === null ? 0 : (await withFile(file, (h, size) => tailStart(h, size, want)))?.lines ?? 0;
+  want -= logLines;
+  for (const f of o.tail === null ? [] : [...rotated].reverse()) {
+    if (want <= 0) break;
+    const recs = (await withFile(f, tailOf)) ?? [];
+    older = [...recs.slice(-want), ...older];
+    want -= recs.length;
+  }
   const readOpen = async (h: FileHandle): Promise<void> => {
     const { size } = await h.stat();
-    if (size < offset) { offset = 0; rest = ''; } // truncated in place
-    if (size === offset && !older.length) return;
-    const buf = Buffer.alloc(size - offset);
-    const { bytesRead } = await h.read(buf, 0, buf.length, offset);
-    offset += bytesRead;
-    const text = rest + buf.subarray(0, bytesRead).toString('utf8');
-    const lines = text.split('\n');
-    rest = lines.pop() ?? '';
-    const recs = lines.map((l) => parseLine(l)).filter((r): r is LogRecord => r !== null);
-    emit(older.length ? [...older.splice(0), ...recs] : recs);
+    if (size < offset) { offset = 0; rest = Buffer.alloc(0); } // truncated in place
+    // --tail: the first file read starts at its last N lines
+    if (!tailed && o.tail !== null) { tailed = true; offset = (await tailStart(h, size, o.tail)).start; }
+    if (older.length) await emit(older.splice(0));
+    ({ offset, rest } = await readRecords(h, offset, size, rest, emit, o.signal));
   };
   const readNew = async (): Promise<void> => {
     for (;;) {
@@ -94,7 +154,7 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
         try { fh = await fs.open(file, 'r'); } catch { return; }
         ino = (await fh.stat()).ino;
         offset = 0;
-        rest = '';
+        rest = Buffer.alloc(0);
       }
       await readOpen(fh);
       const now = await fs.stat(file).catch(() => null);
@@ -108,8 +168,8 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
   };
   const close = async () => { const h = fh; fh = null; await h?.close().catch(() => undefined); };
   await readNew();
-  if (older.length) emit(older.splice(0)); // no log file (yet): the rotated ones alone
-  first = false; // --tail counts what the log held when the read began
+  if (older.length) await emit(older.splice(0)); // no log file (yet): the rotated ones alone
+  tailed = true; // --tail counts what the log held when the read began
   if (!o.follow || o.signal?.aborted || pastUntil) { await close(); return; }
   await new Promise<void>((resolve) => {
     // one read at a time; a change seen meanwhile makes the running one read again
