@@ -163,6 +163,9 @@ export class RuncConmonRuntime implements Runtime {
   private async deleteState(id: string, force: boolean): Promise<void> {
     // runc deletes a stopped container alike with or without --force
     const stuck = (left: StuckCgroup[]) => this.o.log?.warn('cgroups of a stopped container would not go; runc delete decides', { id, left: left.map((c) => `${c.path} (${c.code})`) });
+    // no directory under runc's root: runc knows no such container (one never started), and
+    // would only say so, a process spawn each time
+    if (!id.includes('/') && !(await fs.stat(path.join(this.paths.runtimeRoot, id)).then(() => true, () => false))) return;
     if (this.runcItself && await deleteStoppedState(this.paths.runtimeRoot, id, stuck)) return;
     try {
       await this.runc(['delete', ...(force ? ['--force'] : []), id], `delete container ${this.shown(id)}`);
