@@ -169,7 +169,7 @@ test('ps: no PORTS for a created or stopped container (dockerd empties them at s
   await ok(['rm', 'pstop']);
 });
 
-test('-p on a port a host process listens on is refused', async () => {
+test('-p on a port a host process listens on is refused (dockerd 29\'s words)', async () => {
   const srv = net.createServer();
   await new Promise<void>((r) => srv.listen(0, '0.0.0.0', () => r()));
   const port = (srv.address() as net.AddressInfo).port;
@@ -177,7 +177,7 @@ test('-p on a port a host process listens on is refused', async () => {
     const r = await docker(d, ['run', '-d', '--name', 'busyport', '-p', `${port}:80`, 'busybox', 'sleep', '5']);
     ids.push('busyport');
     assert.equal(r.code, 125);
-    assert.match(r.stderr, /port is already allocated/);
+    assert.match(r.stderr, new RegExp(`driver failed programming external connectivity on endpoint busyport \\([0-9a-f]{64}\\): failed to bind host port 0\\.0\\.0\\.0:${port}/tcp: address already in use`));
   } finally {
     srv.close();
   }

@@ -1,21 +1,22 @@
 // A container's network while it runs: at each start a pinned network namespace of its own
 // (<state>/networks/netns/<id>, the CRI pods' machinery) and a CNI ADD per network it joins
-// (eth0, eth1, … in order; the published ports on the gateway's), at each exit the DELs and the
-// namespace gone; docker's IP, MAC and gateway read from the CNI results. `network connect`
-// and `disconnect` ADD and DEL on a running container's namespace. On a user network its
+// (eth0, eth1, … in order; the published ports on the gateway's, their host ports bound by tsulad
+// before the ADD installs their DNAT and held until the DELs: hostports.ts), at each exit
+// the DELs and the namespace gone; docker's IP, MAC and gateway read from the CNI results.
+// `network connect` and `disconnect` ADD and DEL on a running container's namespace. On a user network its
 // peers answer to their names twice: in its /etc/hosts, rewritten as peers come and go, and
 // through the network's DNS server (dns.ts), its resolv.conf's nameserver (127.0.0.11, sent
 // there by dns-redirect.ts). After a restart,
 // attachments and namespaces of containers that no longer run are released from the CNI
 // cache alone.
 import { promises as fs } from 'node:fs';
-import { errorMessage, failedPrecondition, withContext } from '../../common/errors.js';
+import { errorMessage, failedPrecondition, withContext, type TsulaError } from '../../common/errors.js';
 import { writeFileAtomic, type Durability } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
 import type { Faults } from '../../common/faults.js';
 import { waitForOrphanPlugins } from '../../network/orphans.js';
-import { primaryIp, sandboxAddresses, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
+import { primaryIp, sandboxAddresses, type CapabilityArgs, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
 import { running, type Container, type EndpointSpec, type NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
 import { applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
@@ -25,7 +26,7 @@ import { NetworkDns } from './dns.js';
 import { engineDnsBackend } from './dns-backend.js';
 import { peersOf } from './names.js';
 import { EMBEDDED_DNS, redirectDns } from './dns-redirect.js';
-import { resolvePorts, takenKeys, type TakenPorts } from './ports.js';
+import { PublishedPorts, SETUP_NETWORKING } from './hostports.js';
 import type { NetworkService } from './service.js';
 
 export interface ContainerNetworksDeps {
@@ -55,7 +56,11 @@ export class ContainerNetworks {
   private readonly dns: NetworkDns;
   private readonly dnsUsers = new Map<string, Set<string>>();
 
+  /** Published host ports: chosen (dockerd's sequence) and held while their container's network is up. */
+  private readonly ports: PublishedPorts;
+
   constructor(private readonly d: ContainerNetworksDeps) {
+    this.ports = new PublishedPorts({ containers: d.containers, log: d.log });
     this.dns = new NetworkDns(engineDnsBackend({
       containers: d.containers, networks: d.networks, dnsDefaults: d.dnsDefaults,
       isDefaultBridge: (id) => this.isDefaultBridge(id),
@@ -149,9 +154,10 @@ export class ContainerNetworks {
     await this.release(id);
     const sandboxKey = await this.d.netns.create(id);
     const state: NetworkState = { sandboxKey, endpoints: [], ports: {} };
-    const failed = async (e: unknown) => {
+    const failed = async (e: unknown): Promise<TsulaError> => {
       await this.release(id).catch((u) => this.d.log.warn('network clean-up after a failed start', { id, err: errorMessage(u) }));
-      return withContext(e, `cannot start container ${rec.name}`);
+      // dockerd's own words stand alone, as its API gives them
+      return errorMessage(e).startsWith(SETUP_NETWORKING) ? e as TsulaError : withContext(e, `cannot start container ${rec.name}`);
     };
     try {
       const gw = gatewayIndex(n.endpoints, (id) => this.d.networks.get(id).internal);
@@ -160,13 +166,14 @@ export class ContainerNetworks {
       const publishAt = n.endpoints.length && !this.d.networks.get(n.endpoints[gw]!.networkId).internal ? gw : -1;
       for (const [i, ep] of n.endpoints.entries()) {
         const net = this.d.networks.get(ep.networkId);
+        const endpointId = newId();
         let mappings: PortMapping[] = [];
         if (i === publishAt) {
-          const ports = await resolvePorts(n, this.takenPorts(id), net.options['com.docker.network.bridge.host_binding_ipv4'] || '0.0.0.0');
+          const ports = await this.ports.publish(rec, net, endpointId);
           state.ports = ports.bindings;
           mappings = ports.mappings;
         }
-        state.endpoints.push(await this.add(rec, sandboxKey, net, ep, `eth${i}`, i === gw, mappings));
+        state.endpoints.push(await this.add(rec, sandboxKey, net, ep, `eth${i}`, i === gw, mappings, endpointId));
       }
     } catch (e) {
       throw await failed(e);
@@ -179,7 +186,7 @@ export class ContainerNetworks {
   }
 
   private async add(rec: Container, netns: string, net: NetworkRecord, ep: EndpointSpec, ifName: string, primary: boolean,
-    portMappings: PortMapping[]): Promise<Endpoint> {
+    portMappings: PortMapping[], endpointId = newId()): Promise<Endpoint> {
     if (net.driver !== 'bridge') throw failedPrecondition(`network ${net.name} (driver ${net.driver}) cannot be joined by a container with other networks`);
     await this.d.networks.firewall.ensure(net);
     const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, ports: portMappings.length > 0 });
@@ -194,7 +201,7 @@ export class ContainerNetworks {
         }
         throw e;
       });
-    const e = endpointOf(net, ep, ifName, result);
+    const e = endpointOf(net, ep, ifName, result, endpointId);
     // the interface's own sysctls, now that it is there (dockerd sets them at the endpoint's join)
     if (ep.sysctls?.length) {
       await applySysctls(netns, ifName, ep.sysctls).catch(async (err: unknown) => {
@@ -207,8 +214,11 @@ export class ContainerNetworks {
     return e;
   }
 
-  /** DEL every attachment of the container, then its namespace (idempotent). */
+  /** Free its host ports, DEL every attachment of the container, then its namespace (idempotent). */
   async release(id: string): Promise<void> {
+    // first, as dockerd's releasePortBindings closes the sockets before it deletes the DNAT
+    // (and at once: the exit has woken `docker stop` already, the next start may want them)
+    this.ports.release(id);
     const netnsPath = (await this.d.netns.exists(id)) ? this.d.netns.path(id) : '';
     for (const a of await this.d.cni.attachments(id)) await this.d.cni.delCached(a, netnsPath);
     await this.d.netns.remove(id);
@@ -244,6 +254,11 @@ export class ContainerNetworks {
     if (!st || !e) return;
     const a = (await this.d.cni.attachments(rec.id)).find((x) => x.ifName === e.ifName);
     if (a) await this.d.cni.delCached(a, st.sandboxKey);
+    if ((a?.capabilityArgs as CapabilityArgs | undefined)?.portMappings?.length) {
+      // its DNAT went with it: the host ports are free again and published no more
+      this.ports.release(rec.id);
+      st.ports = {};
+    }
     st.endpoints = st.endpoints.filter((x) => x !== e);
     await this.leaveDns(rec.id, [networkId]);
     await this.moveDefaultRoute(rec, rec.config.networking?.endpoints ?? []);
@@ -278,19 +293,12 @@ export class ContainerNetworks {
       await this.d.cni.delCached(a, c.state.network!.sandboxKey).catch((e) => this.d.log.warn('releasing', { id: c.id, ifName: a.ifName, err: errorMessage(e) }));
     }
     for (const c of this.d.containers()) if (live.has(c.id)) await this.serveDns(c, c.state.network?.endpoints ?? []);
+    for (const c of this.d.containers()) if (live.has(c.id)) await this.ports.retake(c);
     // the rules of the networks running containers use, in case a firewall reload took them
     const inUse = new Set(this.d.containers().filter((c) => live.has(c.id)).flatMap((c) => c.state.network?.endpoints.map((e) => e.networkId) ?? []));
     for (const n of this.d.networks.list()) {
       if (inUse.has(n.id)) await this.d.networks.firewall.ensure(n).catch((e) => this.d.log.warn('the iptables rules of a network in use', { network: n.name, err: errorMessage(e) }));
     }
-  }
-
-  private takenPorts(self: string): TakenPorts {
-    const out: TakenPorts = new Set();
-    for (const c of this.d.containers()) {
-      if (c.id !== self && running(c.state) && c.state.network) for (const k of takenKeys(c.state.network.ports)) out.add(k);
-    }
-    return out;
   }
 
   // ---- /etc/hosts and resolv.conf ------------------------------------------------------------
@@ -364,11 +372,11 @@ export class ContainerNetworks {
   }
 }
 
-function endpointOf(net: NetworkRecord, ep: EndpointSpec, ifName: string, r: CniResult): Endpoint {
+function endpointOf(net: NetworkRecord, ep: EndpointSpec, ifName: string, r: CniResult, endpointId: string): Endpoint {
   const addr = sandboxAddresses(r, ifName).find((x) => x.family === 4);
   const itf = r.interfaces.find((x) => x.name === ifName && x.sandbox);
   return {
-    networkId: net.id, name: net.name, endpointId: newId(), ifName,
+    networkId: net.id, name: net.name, endpointId, ifName,
     ip: primaryIp(r, ifName) ?? '', prefixLen: addr ? Number(addr.address.split('/')[1]) : 0,
     gateway: addr?.gateway ?? net.ipam.config[0]?.gateway ?? '', mac: itf?.mac ?? '',
   };

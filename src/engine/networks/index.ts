@@ -1,6 +1,7 @@
 // Docker networks (DESIGN.md "Networking": docker's bridge network and -p on the CRI pods'
 // CNI machinery): the network records and their API (service.ts), a container's namespace
-// and CNI attachments at each run (attach.ts), ports (ports.ts), /etc files (etc.ts), and
+// and CNI attachments at each run (attach.ts), ports (ports.ts; their host sockets,
+// hostports.ts), /etc files (etc.ts), and
 // the container hooks that tie them to the container service (hooks.ts).
 // Owns <graph>/networks (records, CNI cache, host-local leases), <state>/networks/netns and
 // the host bridges of its networks. May call network/ (CNI, netns), common/.

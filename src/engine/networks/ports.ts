@@ -1,11 +1,12 @@
 // Published ports (docker's -p, -P): the bindings of a create checked, and at each start the
-// host ports chosen (a port left empty, or a range, gets a free one from the host's ephemeral
-// range) and checked free (no other container of this engine has it, and nothing on the host
-// listens on it: portmap's DNAT would take a port from a listener without a word, where
-// docker-proxy's bind fails). The result feeds the CNI portmap plugin and inspect's Ports.
+// host ports chosen and reserved as dockerd reserves them: each one bound by tsulad (a socket
+// held until the container's network goes, hostports.ts) before portmap's DNAT is installed,
+// so a host program can't take a published port from the container, nor the container one a
+// host program has. A port left empty, or a range, gets the first free one after the last
+// one given (dockerd's PortAllocator). The result feeds the CNI portmap plugin and inspect's Ports.
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
-import { failedPrecondition, invalidArgument } from '../../common/errors.js';
+import { internal, invalidArgument } from '../../common/errors.js';
 import type { PortMapping } from '../../network/index.js';
 import type { NetworkingSpec, PortBinding } from '../containers/model.js';
 
@@ -50,78 +51,168 @@ export function takenKeys(bindings: Record<string, PortBinding[]>): string[] {
   return Object.entries(bindings).flatMap(([k, list]) => list.map((b) => `${k.split('/')[1]}/${b.hostIp || '0.0.0.0'}/${b.hostPort}`));
 }
 
-function clash(taken: TakenPorts, proto: string, ip: string, port: number): boolean {
-  if (taken.has(`${proto}/${ip}/${port}`) || taken.has(`${proto}/0.0.0.0/${port}`)) return true;
-  return ip === '0.0.0.0' && [...taken].some((t) => t.startsWith(`${proto}/`) && t.endsWith(`/${port}`));
-}
-
-/** Can something bind ip:port now? (tcp: listen; udp: bind; sctp: not probed). */
-function hostFree(proto: string, ip: string, port: number): Promise<boolean> {
-  if (proto === 'sctp') return Promise.resolve(true);
-  // dgram loads only when a UDP port is published
-  if (proto === 'udp') {
-    return import('node:dgram').then((dgram) => new Promise((resolve) => {
-      const s = dgram.createSocket('udp4');
-      s.once('error', () => { s.close(); resolve(false); });
-      s.bind(port, ip, () => s.close(() => resolve(true)));
-    }));
+/**
+ * The address whose holder has proto/port, or null: 0.0.0.0 clashes with every address and
+ * every address with 0.0.0.0 (dockerd's PortAllocator checks the request's maps and the
+ * unspecified address's, or every IPv4 map for 0.0.0.0; its error names the map it hit).
+ */
+export function clash(taken: TakenPorts, proto: string, ip: string, port: number): string | null {
+  for (const t of taken) {
+    const [p, tip, tport] = t.split('/');
+    if (p === proto && Number(tport) === port && (tip === ip || tip === '0.0.0.0' || ip === '0.0.0.0')) return tip!;
   }
-  return new Promise((resolve) => {
-    const srv = net.createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen({ port, host: ip, exclusive: true }, () => srv.close(() => resolve(true)));
-  });
+  return null;
 }
 
-async function ephemeralRange(): Promise<[number, number]> {
-  const t = await fs.readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '');
-  const [lo, hi] = t.trim().split(/\s+/).map(Number);
-  return lo && hi && lo <= hi ? [lo, hi] : [49153, 60999];
+/** A host port held for a container (a listening TCP socket, a bound UDP one). */
+export interface HostSocket { close(): void }
+
+/**
+ * Bind proto ip:port and keep it; null where nothing can hold it (sctp: node has no SCTP
+ * sockets). Throws the bind's error (its `code`: EADDRINUSE, EADDRNOTAVAIL, …).
+ */
+export type BindHost = (proto: 'tcp' | 'udp' | 'sctp', ip: string, port: number) => Promise<HostSocket | null>;
+
+/** What the host's ranges are (read from /proc; tests give their own). */
+export interface PortRanges {
+  ephemeral(): Promise<[number, number]>;
+  /** ip_local_reserved_ports: skipped when a port is picked from the ephemeral range. */
+  reserved(): Promise<Set<number>>;
 }
+
+export const hostRanges: PortRanges = {
+  async ephemeral() {
+    const t = await fs.readFile('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').catch(() => '');
+    const [lo, hi] = t.trim().split(/\s+/).map(Number);
+    // dockerd's fallback when the file can't be read
+    return lo && hi && lo <= hi ? [lo, hi] : [49153, 60999];
+  },
+  async reserved() {
+    const t = await fs.readFile('/proc/sys/net/ipv4/ip_local_reserved_ports', 'utf8').catch(() => '');
+    const out = new Set<number>();
+    for (const part of t.trim().split(',').filter(Boolean)) {
+      const [a, b] = part.split('-').map(Number);
+      for (let p = a!; p <= (b ?? a!); p++) out.add(p);
+    }
+    return out;
+  },
+};
 
 export interface ResolvedPorts {
   /** What inspect shows (host IP 0.0.0.0 for all addresses, every host port chosen). */
   bindings: Record<string, PortBinding[]>;
   /** What portmap gets. */
   mappings: PortMapping[];
+  /** The host ports bound, one a binding (none for sctp): the caller holds them. */
+  sockets: HostSocket[];
 }
 
+interface Request { key: string; port: number; proto: 'tcp' | 'udp' | 'sctp'; ip: string; range: [number, number] | null }
+
+// dockerd (moby v2's nat port mapper and OSAllocator) tries up to 10 allocations in each of
+// up to 10 attempts to map a binding whose port is free by its books but bound by a host program
+const MAX_BIND_ATTEMPTS = 100;
+const PROTO_ORDER = { tcp: 0, udp: 1, sctp: 2 };
+
 /**
- * The bindings of a start: -P's exposed ports added, host ports chosen and checked.
- * `defaultIp`: the network's host_binding_ipv4. Throws docker's "port is already allocated".
+ * dockerd's PortAllocator: a port of a range (the ephemeral one for "any") is the first free
+ * one after the last one it gave for that protocol, address and range (32768, 32769, … on a
+ * fresh daemon), wrapping around; free means no container of this daemon has it, and the bind
+ * went through. Its memory of the last port lives as long as the daemon, as dockerd's.
  */
-export async function resolvePorts(n: NetworkingSpec, taken: TakenPorts, defaultIp = '0.0.0.0'): Promise<ResolvedPorts> {
-  const want: Record<string, PortBinding[]> = structuredClone(n.portBindings);
-  if (n.publishAll) for (const k of n.exposedPorts) if (!want[k]?.length) want[k] = [{ hostIp: '', hostPort: '' }];
-  const mine: TakenPorts = new Set(taken);
-  const bindings: Record<string, PortBinding[]> = {};
-  const mappings: PortMapping[] = [];
-  const [elo, ehi] = await ephemeralRange();
-  for (const [k, list] of Object.entries(want)) {
-    const { port, proto } = checkPortKey(k);
-    bindings[k] = [];
-    for (const b of list) {
-      const ip = b.hostIp || defaultIp;
-      const range = checkHostPort(b.hostPort, k);
-      const [lo, hi] = range ?? [elo, ehi];
-      let chosen = 0;
-      // a fixed port or a range: in order; any port: from a random place in the ephemeral range
-      const start = range ? lo : lo + Math.floor(Math.random() * (hi - lo + 1));
-      for (let i = 0; i <= hi - lo && i < 2000; i++) {
-        const p = lo + ((start - lo + i) % (hi - lo + 1));
-        if (clash(mine, proto, ip, p)) continue;
-        if (!(await hostFree(proto, ip, p))) continue;
-        chosen = p;
-        break;
-      }
-      if (!chosen) {
-        const what = range && lo === hi ? `${ip}:${lo}` : `${ip}:${range ? `${lo}-${hi}` : 'any port'}`;
-        throw failedPrecondition(`driver failed programming external connectivity: Bind for ${what} failed: port is already allocated`);
-      }
-      mine.add(`${proto}/${ip}/${chosen}`);
-      bindings[k].push({ hostIp: ip, hostPort: String(chosen) });
-      mappings.push({ hostPort: chosen, containerPort: port, protocol: proto, ...(ip !== '0.0.0.0' ? { hostIP: ip } : {}) });
+export class PortAllocator {
+  private readonly last = new Map<string, number>();
+
+  constructor(private readonly ranges: PortRanges = hostRanges) {}
+
+  /**
+   * The bindings of a start: -P's exposed ports added, host ports chosen and bound (in
+   * dockerd's order: exact ports before ranges, then by container port and protocol).
+   * `defaultIp`: the network's host_binding_ipv4. On an error every socket bound so far is
+   * closed and the message is dockerd's, for the caller to put behind its endpoint's words.
+   */
+  async resolve(n: NetworkingSpec, taken: TakenPorts, bind: BindHost, defaultIp = '0.0.0.0'): Promise<ResolvedPorts> {
+    const want: Record<string, PortBinding[]> = structuredClone(n.portBindings);
+    if (n.publishAll) for (const k of n.exposedPorts) if (!want[k]?.length) want[k] = [{ hostIp: '', hostPort: '' }];
+    const reqs: Request[] = [];
+    for (const [key, list] of Object.entries(want)) {
+      const { port, proto } = checkPortKey(key);
+      for (const b of list) reqs.push({ key, port, proto, ip: b.hostIp || defaultIp, range: checkHostPort(b.hostPort, key) });
     }
+    const order = [...reqs].sort((a, b) => Number(!!a.range && a.range[0] !== a.range[1]) - Number(!!b.range && b.range[0] !== b.range[1])
+      || a.port - b.port || PROTO_ORDER[a.proto] - PROTO_ORDER[b.proto] || (a.range?.[0] ?? 0) - (b.range?.[0] ?? 0));
+    const mine: TakenPorts = new Set(taken);
+    const chosen = new Map<Request, number>();
+    const sockets: HostSocket[] = [];
+    try {
+      for (const r of order) {
+        const { port, socket } = await this.take(r, mine, bind);
+        chosen.set(r, port);
+        if (socket) sockets.push(socket);
+        mine.add(`${r.proto}/${r.ip}/${port}`);
+      }
+    } catch (e) {
+      for (const s of sockets) s.close();
+      throw e;
+    }
+    const bindings: Record<string, PortBinding[]> = {};
+    const mappings: PortMapping[] = [];
+    for (const r of reqs) {
+      const hostPort = chosen.get(r)!;
+      (bindings[r.key] ??= []).push({ hostIp: r.ip, hostPort: String(hostPort) });
+      mappings.push({ hostPort, containerPort: r.port, protocol: r.proto, ...(r.ip !== '0.0.0.0' ? { hostIP: r.ip } : {}) });
+    }
+    return { bindings, mappings, sockets };
   }
-  return { bindings, mappings };
+
+  /** One binding's host port, bound. */
+  private async take(r: Request, mine: TakenPorts, bind: BindHost): Promise<{ port: number; socket: HostSocket | null }> {
+    if (r.range && r.range[0] === r.range[1]) {
+      const p = r.range[0];
+      const holder = clash(mine, r.proto, r.ip, p);
+      if (holder) throw internal(`Bind for ${holder}:${p} failed: port is already allocated`);
+      return { port: p, socket: await bind(r.proto, r.ip, p).catch((e: unknown) => { throw bindFailed(r.proto, r.ip, p, e); }) };
+    }
+    const [lo, hi] = r.range ?? await this.ranges.ephemeral();
+    const reserved = r.range ? new Set<number>() : await this.ranges.reserved();
+    const rangeKey = `${r.proto}/${r.ip}/${lo}-${hi}`;
+    let lastErr: Error | undefined;
+    for (let attempt = 0; attempt < MAX_BIND_ATTEMPTS; attempt++) {
+      const p = this.next(rangeKey, lo, hi, (x) => !reserved.has(x) && !clash(mine, r.proto, r.ip, x));
+      if (!p) throw internal('all ports are allocated');
+      try {
+        return { port: p, socket: await bind(r.proto, r.ip, p) };
+      } catch (e) {
+        lastErr = bindFailed(r.proto, r.ip, p, e);
+      }
+    }
+    throw lastErr!;
+  }
+
+  /** The first port after the range's last one that `free` takes, wrapping; 0 if none. */
+  private next(key: string, lo: number, hi: number, free: (p: number) => boolean): number {
+    let p = this.last.get(key) ?? hi;
+    for (let i = lo; i <= hi; i++) {
+      p = p >= hi ? lo : p + 1;
+      if (!free(p)) continue;
+      this.last.set(key, p);
+      return p;
+    }
+    return 0;
+  }
+}
+
+// Go's strerror for the errnos a bind gives (Node's messages carry libuv's prefixes)
+const ERRNO_TEXT: Record<string, string> = {
+  EADDRINUSE: 'address already in use',
+  EADDRNOTAVAIL: 'cannot assign requested address',
+  EACCES: 'permission denied',
+  EINVAL: 'invalid argument',
+};
+
+/** dockerd 29's OSAllocator words for a bind the kernel refused. */
+export function bindFailed(proto: string, ip: string, port: number, e: unknown): Error {
+  const code = (e as NodeJS.ErrnoException | null)?.code ?? '';
+  const why = ERRNO_TEXT[code] ?? (e instanceof Error ? e.message : String(e));
+  return internal(`failed to bind host port ${ip}:${port}/${proto}: ${why}`, e);
 }
