@@ -15,6 +15,7 @@ import type { StreamingRuntime, StreamIO } from './streaming/index.js';
 import { checkApparmorProfile } from '../oci/apparmor.js';
 import { checkSeccompProfile, containerStatusToCri, containerToCri, createSpecFromCri, criStateName, matchesFilter } from './containers.js';
 import type { RuntimeServiceImpl } from './server.js';
+import { killExec } from '../runtime/exec-signal.js';
 
 export interface CriContainerDeps {
   cs: ContainerService;
@@ -96,7 +97,7 @@ export function streamingRuntime(d: CriContainerDeps): Pick<StreamingRuntime, 'e
       d.cs.requireRunning(c);
       const { id, handle } = await d.es.run(c.id, { cmd: req.cmd, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr });
       // the client left: the process goes (kubelet kills an exec whose stream is gone)
-      const onAbort = () => { void (handle.kill ? handle.kill(9) : Promise.resolve(process.kill(handle.pid, 'SIGKILL'))).catch(() => {}); };
+      const onAbort = () => { void killExec(handle); };
       signal.addEventListener('abort', onAbort, { once: true });
       try {
         if (handle.stdio) await connectStdio(handle.stdio, io, (w, h) => d.es.resize(id, h, w));
@@ -175,7 +176,11 @@ async function execSync(d: CriContainerDeps, ref: string, cmd: string[], timeout
   try {
     const r = await Promise.race([done, limit]);
     if (r === 'timeout') {
-      await (handle.kill ? handle.kill(9) : Promise.resolve(process.kill(handle.pid, 'SIGKILL'))).catch(() => {});
+      // killed where it runs (a VM's guest, through the task's API), then its exit waited for
+      // a moment, as containerd's execInternal does; the answer is DeadlineExceeded either way
+      // (kubelet counts only that as a probe's timeout)
+      await killExec(handle);
+      await Promise.race([handle.exited.catch(() => 0), new Promise((res) => setTimeout(res, 5000).unref())]);
       throw deadlineExceeded(`command ${JSON.stringify(cmd.join(' '))} timed out after ${timeoutSecs}s`);
     }
     return { stdout: out.bytes(), stderr: err.bytes(), exitCode: r };

@@ -69,6 +69,12 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   assert.equal(await ok(['exec', id1, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/usr/bin/catatonit -P');
   // which reaps what is orphaned in the pod (a backgrounded sleep whose parent exits at once)
   assert.equal(await ok(['exec', id1, 'sh', '-c', '(sleep 0.1 &); sleep 1.5; grep -l "^State:.*Z" /proc/[0-9]*/status || true']), '');
+  // an ExecSync past its timeout: DeadlineExceeded, and the process killed in the guest through
+  // the task API (its pid is the guest's: no host process of that pid may get the signal)
+  const slow = await crictl(d.criSock, ['exec', '-s', '--timeout', '2', id1, 'sleep', '77'], { timeoutMs: 60_000 });
+  assert.notEqual(slow.code, 0);
+  assert.match(slow.stderr, /DeadlineExceeded|timed out/);
+  assert.equal(await ok(['exec', id1, 'sh', '-c', 'ps -o args | grep -c "^sleep 77" || true']), '0');
   const ip = JSON.parse(await ok(['inspectp', pod])).status.network.ip as string;
   assert.ok(ip.startsWith(net.subnet.split('.').slice(0, 3).join('.')), `the pod's CNI address: ${ip}`);
 

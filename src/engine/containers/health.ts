@@ -13,6 +13,7 @@ import type { ContainerHooks } from './hooks.js';
 import type { ExecService } from './exec.js';
 import type { Container, HealthConfig, HealthState } from './model.js';
 import type { ImageConfig } from '../../image/types.js';
+import { killExec } from '../../runtime/exec-signal.js';
 
 /** docker's wire form of a healthcheck (create body, inspect, image config). */
 export type DockerHealthcheck = NonNullable<ImageConfig['Healthcheck']>;
@@ -151,10 +152,7 @@ export class HealthMonitors implements ContainerHooks {
         if (keep) { chunks.push(data.subarray(0, keep)); size += keep; }
         if (keep < data.length) truncated = true;
       });
-      const kill = () => {
-        if (handle.kill) void handle.kill(9).catch(() => {});
-        else if (handle.pid > 0) { try { process.kill(handle.pid, 'SIGKILL'); } catch { /* gone */ } }
-      };
+      const kill = () => { void killExec(handle); };
       m.kill = kill;
       const ended = new Promise<void>((r) => { if (handle.stdio) handle.stdio.onEnd(r); else r(); });
       let timer: NodeJS.Timeout | undefined;

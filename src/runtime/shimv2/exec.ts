@@ -62,5 +62,7 @@ export async function runExec(t: ShimTask, req: ExecRequest, entry: ExecEntry, h
     h.done();
     return code;
   })();
-  return { pid, stdio, exited };
+  // its pid is the task's (a VM's guest pid): a signal goes through the task API, by exec id
+  const kill = async (signal: number) => { await t.api.kill({ id, execId, signal, all: false }, CALL); };
+  return { pid, stdio, exited, kill };
 }
