@@ -1,7 +1,9 @@
 // Port-forward into a pod: one TCP connection to localhost:<port> inside the pod's network
 // namespace per forwarded stream. Node cannot enter a namespace, so `socat` does it under
-// `nsenter --net` (dockershim's way); socat keeps each direction open until its own EOF
-// (-t: a half-closed request still gets its whole answer).
+// `nsenter --net` (dockershim's way). As containerd's portForward: once one direction ends
+// (the pod closed its side, or the client half-closed), the other gets a second to finish,
+// then the connection goes, and with it the stream pair (kubectl's side waits for that
+// before it closes its local connection: a pod that closes is seen to close).
 // A pod that is a sandbox of a sandboxer (a VM) has its own network stack: its containers'
 // localhost is the guest's, and the netns' own stack sees none of the pod's packets (the
 // tc redirects hand them all to the guest). There the connection goes to the pod's IP from
@@ -21,23 +23,31 @@ export function forwardToPod(pod: PodRecord, port: number, stream: Duplex, signa
   return forwardToAddress(pod.ip, port, stream, signal);
 }
 
-/** One TCP connection from the host to ip:port, each direction kept open until its own end. */
+/** containerd's grace for the other direction once one has ended (socat's -t). */
+export const CLOSE_GRACE_MS = 1000;
+
+/** One TCP connection from the host to ip:port; once one direction ends, the other has CLOSE_GRACE_MS. */
 export function forwardToAddress(ip: string, port: number, stream: Duplex, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     const sock = net.connect({ host: ip, port, allowHalfOpen: true });
     let connected = false;
+    let grace: NodeJS.Timeout | undefined;
     const onAbort = () => sock.destroy();
     signal.addEventListener('abort', onAbort, { once: true });
+    const oneEnded = () => { grace ??= setTimeout(() => sock.destroy(), CLOSE_GRACE_MS); };
     sock.once('connect', () => {
       connected = true;
       sock.pipe(stream, { end: true });
       stream.pipe(sock, { end: true });
+      sock.once('end', oneEnded);
+      stream.once('end', oneEnded);
     });
     stream.on('error', () => sock.destroy());
     sock.on('error', (e) => {
       if (!connected) reject(unavailable(`port-forward to port ${port} of ${ip}: ${e.message}`));
     });
     sock.on('close', () => {
+      clearTimeout(grace);
       signal.removeEventListener('abort', onAbort);
       stream.unpipe(sock);
       if (connected || signal.aborted) resolve();
@@ -45,13 +55,11 @@ export function forwardToAddress(ip: string, port: number, stream: Duplex, signa
   });
 }
 
-/** How long socat keeps reading the pod's answer after the client's EOF. */
-const HALF_CLOSE_SECS = 3600;
 
 export function forwardIntoNetns(netnsPath: string, port: number, stream: Duplex, signal: AbortSignal): Promise<void> {
   if (!netnsPath) throw failedPrecondition('the pod uses the node\'s network: connect to the port on the node directly');
   return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=${netnsPath}`, '--', 'socat', '-t', String(HALF_CLOSE_SECS), '-', `TCP4:127.0.0.1:${port}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('nsenter', [`--net=${netnsPath}`, '--', 'socat', '-t', String(CLOSE_GRACE_MS / 1000), '-', `TCP4:127.0.0.1:${port}`], { stdio: ['pipe', 'pipe', 'pipe'] });
     let err = '';
     let wrote = false;
     child.stderr.on('data', (d: Buffer) => { err += d.toString(); });

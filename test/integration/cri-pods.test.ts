@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import * as http from 'node:http';
+import { connect as netConnect } from 'node:net';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { daemonDied } from '../helpers/runtime-state.js';
 import { findPidHolders } from '../../src/engine/pods/namespaces.js';
@@ -123,6 +124,28 @@ test('a hostPort (portmap) and crictl port-forward reach a server in the pod', a
       pf.once('exit', (code) => reject(new Error(`crictl port-forward exited ${code}`)));
     });
     assert.equal(await get(`http://127.0.0.1:${local}/index.html`), 'hello from the pod\n');
+    // a server that closes after its answer: the local connection ends too (containerd closes
+    // the pair a second after one direction ends; client-go then closes its side)
+    const closer = spawn('nsenter', [`--net=${i.info.netnsPath}`, process.execPath, '-e',
+      "require('net').createServer((c) => c.end('bye\\n')).listen(82, () => console.log('up'))"], { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+    www.pids.push(closer.pid!);
+    await new Promise((r) => closer.stdout!.once('data', r));
+    const local82 = await freePort();
+    const pf2 = spawn(crictlPath(), ['--config', '/dev/null', '--runtime-endpoint', `unix://${d.criSock}`, 'port-forward', id, `${local82}:82`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      await new Promise<void>((resolve) => pf2.stdout.on('data', (c: Buffer) => { if (c.toString().includes('Forwarding from')) resolve(); }));
+      const got = await new Promise<string>((resolve, reject) => {
+        const s = netConnect(local82, '127.0.0.1');
+        let b = '';
+        s.on('data', (c: Buffer) => { b += c.toString(); });
+        s.on('end', () => { s.destroy(); resolve(b); }); // the EOF arrives: the client never half-closed
+        s.on('error', reject);
+        setTimeout(() => { s.destroy(); reject(new Error(`no EOF after the pod closed (got ${JSON.stringify(b)})`)); }, 8000);
+      });
+      assert.equal(got, 'bye\n');
+    } finally {
+      pf2.kill('SIGKILL');
+    }
   } finally {
     pf.kill('SIGKILL');
   }
