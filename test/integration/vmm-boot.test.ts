@@ -137,11 +137,16 @@ test('when qemu dies, waiting tasks report exit 255; a boot that misses its dead
   Object.assign(sb, { pid: started.pid, kindState: started.kindState, state: 'ready' });
   const rt = await kind.runtime(sb);
   const exits = new Map<string, number>();
-  await rt.watchExits((id, code) => exits.set(id, code));
+  const times = new Map<string, Date>();
+  await rt.watchExits((id, code, at) => { exits.set(id, code); if (at) times.set(id, at); });
   const c = await container(rt, 'long', ['sleep', '1000']);
   await rt.start(c.id);
+  await new Promise((r) => setTimeout(r, 500));
+  const killedAt = Date.now();
   process.kill(started.pid, 'SIGKILL');
   await waitFor(async () => exits.get(c.id) === VM_DIED_EXIT, 10_000, 'exit 255');
+  // the exit's time is the death's, not the start's (kubelet's finishedAt, its back-off)
+  assert.ok((times.get(c.id)?.getTime() ?? 0) >= killedAt - 5, `exited at ${times.get(c.id)?.toISOString()}, killed at ${new Date(killedAt).toISOString()}`);
   assert.equal(await kind.alive(sb), false);
   // virtiofsd and every mount go with the VM
   await waitFor(async () => (await leftovers()).length === 0, 10_000, 'no leftovers').catch(async (e) => { throw new Error(`${e.message}: ${(await leftovers()).join(', ')}`); });

@@ -40,6 +40,8 @@ export class GuestTasks {
   private readonly task: ServiceClient<TaskMethods>;
   private lost: string | null = null;
   private vmDead: string | null = null;
+  /** When the VM's death was heard: the exit time of what ran in it. */
+  private diedAt: Date | null = null;
   private markDead!: (reason: string) => void;
   private readonly death = new Promise<string>((r) => { this.markDead = r; });
 
@@ -59,6 +61,7 @@ export class GuestTasks {
 
   /** The VM is gone: fail what is pending, answer waits with 255. */
   vmExited(reason: string): void {
+    this.diedAt ??= new Date();
     this.vmDead ??= reason;
     this.lost ??= reason;
     this.markDead(reason);
@@ -113,20 +116,21 @@ export class GuestTasks {
    * connection went (the VM runs on; a sandboxer restart waits again).
    */
   async wait(id: string, execId = ''): Promise<ExitInfo | null> {
-    const vmDied = { exitStatus: VM_DIED_EXIT, exitedAt: new Date() };
-    if (this.vmDead) return vmDied;
+    // the time of the death (kata stamps its wait's return), not of the wait's start
+    const vmDied = () => ({ exitStatus: VM_DIED_EXIT, exitedAt: this.diedAt ?? new Date() });
+    if (this.vmDead) return vmDied();
     if (this.closed) return null;
     const r = await Promise.race([
       this.task.wait({ id, execId }).catch((e: Error) => (this.closed ? undefined : Promise.reject(e))),
       this.death.then(() => 'vm' as const),
     ]);
-    if (r === 'vm') return vmDied;
+    if (r === 'vm') return vmDied();
     if (r === undefined) {
       // the connection dropped: a dying VM takes it down first, its exit is noticed just after
       let t: NodeJS.Timeout | undefined;
       const dead = await Promise.race([this.death.then(() => true), new Promise<boolean>((res) => { t = setTimeout(() => res(false), DEATH_GRACE_MS); })]);
       clearTimeout(t);
-      return dead ? vmDied : null;
+      return dead ? vmDied() : null;
     }
     return { exitStatus: r.exitStatus, exitedAt: dateOf(r.exitedAt) };
   }
