@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import { TestDaemon } from '../helpers/daemon.js';
+import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
@@ -96,13 +96,23 @@ test('docker images: the Containers column is N/A (dockerd counts only for syste
 test('docker run --stop-signal / kill -s: a signal dockerd can\'t parse is refused at once, in its words', async () => {
   const run = await docker(d, ['run', '--name', 'badsig', '--stop-signal', 'BOGUS', 'busybox', 'true']);
   assert.equal(run.code, 125);
-  assert.equal(run.stderr, 'docker: Error response from daemon: Invalid signal: BOGUS.\nSee \'docker run --help\'.\n');
+  // moby/sys's words since dockerd 23 (20.10's pkg/signal said "Invalid signal")
+  assert.equal(run.stderr, 'docker: Error response from daemon: invalid signal: BOGUS.\nSee \'docker run --help\'.\n');
   assert.equal((await docker(d, ['inspect', 'badsig'])).code, 1, 'no container is left behind');
   await ok(['run', '-d', '--name', 'sigs', '--stop-signal', 'usr1', 'busybox', 'sleep', '100']);
   const kill = await docker(d, ['kill', '-s', 'NOPE', 'sigs']);
   assert.equal(kill.code, 1);
-  assert.equal(kill.stderr, 'Error response from daemon: Invalid signal: NOPE\n');
+  assert.equal(kill.stderr, 'Error response from daemon: invalid signal: NOPE\n');
   await ok(['rm', '-f', 'sigs']);
+  // a real-time stop signal (systemd images: SIGRTMIN+3) stops the container, and kill -s takes one
+  await ok(['run', '-d', '--name', 'rtsig', '--stop-signal', 'SIGRTMIN+3', 'busybox', 'sh', '-c', 'trap "exit 7" 37; trap "echo got38" 38; while :; do sleep 0.1; done']);
+  await ok(['kill', '-s', 'RTMIN+4', 'rtsig']);
+  await waitFor(async () => (await docker(d, ['logs', 'rtsig'])).stdout.includes('got38'), 10_000, 'SIGRTMIN+4 trapped');
+  const t0 = Date.now();
+  await ok(['stop', 'rtsig']);
+  assert.ok(Date.now() - t0 < 8000, 'stopped by its stop signal, not by the SIGKILL after 10 s');
+  assert.equal((await ok(['inspect', '-f', '{{.State.ExitCode}}', 'rtsig'])).trim(), '7');
+  await ok(['rm', 'rtsig']);
 });
 
 test('docker create/run -w: the working directory is made at create, cleaned; a file there fails the create', async () => {

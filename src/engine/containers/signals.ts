@@ -1,23 +1,19 @@
-// Signal names as docker accepts them: "SIGKILL", "KILL", "9", case-insensitive; anything
-// else is refused in dockerd's words (pkg/signal.ParseSignal).
-import { constants } from 'node:os';
+// Signals as dockerd takes them (moby/sys signal.ParseSignal): a number from 1 to 64, or a name
+// with or without SIG in any case, the real-time ones included (systemd images stop by
+// SIGRTMIN+3); anything else is refused in its words.
 import { invalidArgument } from '../../common/errors.js';
+import { signalNumberOf, standardName } from '../../common/signals.js';
 
-const SIGNALS = constants.signals as unknown as Record<string, number>;
-
+/**
+ * The signal's canonical form for the runtimes: a standard one's name ("SIGTERM"), a
+ * real-time one's number ("37": runc and the agents take numbers, not RT names).
+ */
 export function parseSignal(s: string): string {
-  const t = s.trim().toUpperCase();
-  if (/^\d+$/.test(t)) {
-    const n = Number(t);
-    const name = Object.keys(SIGNALS).find((k) => SIGNALS[k] === n);
-    if (!name || n < 1 || n > 64) throw invalidArgument(`Invalid signal: ${s}`);
-    return name;
-  }
-  const name = t.startsWith('SIG') ? t : 'SIG' + t;
-  if (!(name in SIGNALS)) throw invalidArgument(`Invalid signal: ${s}`);
-  return name;
+  const n = signalNumberOf(s);
+  if (n === undefined) throw invalidArgument(`invalid signal: ${s}`);
+  return standardName(n) ?? String(n);
 }
 
-export function signalNumber(name: string): number {
-  return SIGNALS[name] ?? 0;
+export function signalNumber(sig: string): number {
+  return signalNumberOf(sig) ?? 0;
 }

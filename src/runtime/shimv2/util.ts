@@ -1,8 +1,6 @@
 // Small translations between the engine's words and the Task API's.
-import * as os from 'node:os';
 import { Status } from '../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import type { RuntimeState } from '../types.js';
-import { invalidArgument } from '../../common/errors.js';
 
 export function statusName(s: Status): RuntimeState['status'] {
   switch (s) {
@@ -14,13 +12,7 @@ export function statusName(s: Status): RuntimeState['status'] {
   }
 }
 
-export function signalNumber(signal: string): number {
-  if (/^\d+$/.test(signal)) return Number(signal);
-  const name = (signal.startsWith('SIG') ? signal : `SIG${signal}`).toUpperCase() as keyof typeof os.constants.signals;
-  const n = os.constants.signals[name];
-  if (n === undefined) throw invalidArgument(`invalid signal "${signal}"`);
-  return n;
-}
+export { requireSignalNumber as signalNumber } from '../../common/signals.js';
 
 /** Terminal sizes are uint32 on the wire; keep them sane. */
 export function clampDim(n: number): number {

@@ -4,12 +4,12 @@
 // (virtio-fs); stdio is a pair of long-polling reads per process; exits come from a Wait
 // per task, or 255 for all of them when the VM dies.
 import type { CgroupStats } from '../../../cgroups/index.js';
-import { constants as osc } from 'node:os';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../../../runtime/types.js';
 import type { LinuxResources, Spec } from '../../../oci/types.js';
 import type { ExitCallback } from '../../../runtime/runc/exits.js';
-import { errorMessage, failedPrecondition, invalidArgument } from '../../../common/errors.js';
+import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
+import { requireSignalNumber } from '../../../common/signals.js';
 import { Phases } from '../../../common/phases.js';
 import type { GuestTasks } from './tasks.js';
 import type { SharedDir } from './shared.js';
@@ -19,12 +19,6 @@ const FORCE_DELETE_WAIT_MS = 10_000;
 /** How long an exec's output may trail its exit before the agent forgets it. */
 const EXEC_DRAIN_MS = 2000;
 
-function signalNumber(s: string): number {
-  if (/^\d+$/.test(s)) return Number(s);
-  const n = (osc.signals as Record<string, number>)[s.startsWith('SIG') ? s : `SIG${s}`];
-  if (!n) throw invalidArgument(`unknown signal ${s}`);
-  return n;
-}
 
 function withoutSeccomp(spec: Spec): Spec {
   if (!spec.linux?.seccomp) return spec;
@@ -158,7 +152,7 @@ export class GuestRuntime implements Runtime {
   }
 
   async kill(id: string, signal: string, all = false): Promise<void> {
-    await this.g.kill(id, '', signalNumber(signal), all);
+    await this.g.kill(id, '', requireSignalNumber(signal), all);
   }
 
   async pause(id: string): Promise<void> { await this.g.pause(id, true); }
