@@ -126,7 +126,8 @@ test('history spellings: #(nop) comments, Go %q lists, HEALTHCHECK\'s struct', (
   assert.equal(goDuration(5e9), '5s');
   assert.equal(goDuration(90e9), '1m30s');
   assert.equal(goDuration(1.5e6), '1.5ms');
-  assert.equal(healthComment({ Test: ['CMD-SHELL', 'true'], Interval: 5e9, Retries: 3 }), 'HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" \'\\x03\'}');
+  assert.equal(healthComment({ Test: ['CMD-SHELL', 'true'], Interval: 5e9, Retries: 3 }), 'HEALTHCHECK &{["CMD-SHELL" "true"] "5s" "0s" "0s" "0s" \'\\x03\'}');
+  assert.equal(healthComment({ Test: ['CMD-SHELL', 'true'], StartInterval: 1e9 }), 'HEALTHCHECK &{["CMD-SHELL" "true"] "0s" "0s" "0s" "1s" \'\\x00\'}');
 });
 
 test('COPY: Go wildcards, destinations relative to WORKDIR', () => {

@@ -152,6 +152,13 @@ test('commit changes: CMD/ENTRYPOINT forms, ENV and LABEL pairs, EXPOSE, refusal
   applyChanges(untouched, ['ENV A=1']);
   assert.deepEqual(untouched.Cmd, ['sleep', '1d']);
   assert.throws(() => applyChanges(cfg, ['RUN rm -rf /']), /run is not a valid change command/);
+  // HEALTHCHECK is one of dockerd's commit commands, parsed as the builder parses it
+  const hc: CommitConfig = {};
+  applyChanges(hc, ['HEALTHCHECK --interval=5s --start-interval=1s --retries=2 CMD true']);
+  assert.deepEqual(hc.Healthcheck, { Test: ['CMD-SHELL', 'true'], Interval: 5e9, StartInterval: 1e9, Retries: 2 });
+  applyChanges(hc, ['HEALTHCHECK NONE']);
+  assert.deepEqual(hc.Healthcheck, { Test: ['NONE'] });
+  assert.throws(() => applyChanges(hc, ['HEALTHCHECK --bogus=1 CMD true']), /Unknown flag: bogus/);
   assert.throws(() => applyChanges(cfg, ['CMD ["unterminated"']), /not a JSON array/);
   const m = mergeConfig({ Env: ['A=1'], Cmd: ['sh'], User: 'u' }, { Env: ['A=2', 'B=3'], Cmd: null, User: '' });
   assert.deepEqual(m, { Env: ['A=2', 'B=3'], Cmd: ['sh'], User: 'u' });

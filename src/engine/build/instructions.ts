@@ -5,7 +5,7 @@
 import { invalidArgument } from '../../common/errors.js';
 import type { Node, ParseResult } from './parser.js';
 
-export interface HealthConfig { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; Retries?: number }
+export interface HealthConfig { Test: string[]; Interval?: number; Timeout?: number; StartPeriod?: number; StartInterval?: number; Retries?: number }
 
 interface Base { original: string; line: number }
 export type Command = Base & (
@@ -81,16 +81,18 @@ function healthcheck(n: Node): HealthConfig {
     if (rest.length) throw new Error('HEALTHCHECK NONE takes no arguments');
     return { Test: ['NONE'] };
   }
-  const f = flags(n, ['interval', 'timeout', 'start-period', 'retries']);
+  const f = flags(n, ['interval', 'timeout', 'start-period', 'start-interval', 'retries']);
   if (typ !== 'CMD') throw new Error(`Unknown type "${typ}" in HEALTHCHECK (try CMD)`);
   if (!rest.length) throw new Error('Missing command after HEALTHCHECK CMD');
   const h: HealthConfig = { Test: [n.json ? 'CMD' : 'CMD-SHELL', ...rest] };
   const iv = interval('interval', f.interval);
   const to = interval('timeout', f.timeout);
   const sp = interval('start-period', f['start-period']);
+  const si = interval('start-interval', f['start-interval']);
   if (iv !== undefined) h.Interval = iv;
   if (to !== undefined) h.Timeout = to;
   if (sp !== undefined) h.StartPeriod = sp;
+  if (si !== undefined) h.StartInterval = si;
   if (f.retries !== undefined && f.retries !== '') {
     const r = Number(f.retries);
     if (!/^[-+]?\d+$/.test(f.retries)) throw new Error(`strconv.ParseInt: parsing "${f.retries}": invalid syntax`);

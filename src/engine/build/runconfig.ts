@@ -101,7 +101,8 @@ export function healthComment(h: HealthConfig): string {
   const r = h.Retries ?? 0;
   // %q of an int is a quoted character literal
   const retries = r < 0x20 || r === 0x7f ? `'\\x${r.toString(16).padStart(2, '0')}'` : `'${String.fromCodePoint(r)}'`;
-  return `HEALTHCHECK &{${goQuoteList(h.Test)} ${dur(h.Interval)} ${dur(h.Timeout)} ${dur(h.StartPeriod)} ${retries}}`;
+  // dockerd 25+'s HealthConfig has StartInterval after StartPeriod: %q prints every field
+  return `HEALTHCHECK &{${goQuoteList(h.Test)} ${dur(h.Interval)} ${dur(h.Timeout)} ${dur(h.StartPeriod)} ${dur(h.StartInterval)} ${retries}}`;
 }
 
 /** dockerd's TruncateID: the id without its algorithm, 12 characters. */

@@ -1,14 +1,16 @@
 // docker commit: a container's config as the new image's, with the Dockerfile-style
 // changes docker accepts (`docker commit -c 'CMD ["sh"]'`) applied on top. The layer itself
 // comes from files.ts and is stored by the image store.
-import { invalidArgument } from '../../common/errors.js';
+import { errorMessage, invalidArgument } from '../../common/errors.js';
+import { commandOf, type Command } from '../build/instructions.js';
+import { nodeFromLine } from '../build/parser.js';
 import type { ImageConfig } from '../../image/types.js';
 import type { Container } from './model.js';
 import { healthcheckToDocker } from './health.js';
 import { setEnvEntry } from './create.js';
 
 /** The instructions dockerd's commit accepts (builder's validCommitCommands). */
-const VALID = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'];
+const VALID = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'];
 
 export type CommitConfig = ImageConfig & Record<string, unknown>;
 
@@ -119,6 +121,17 @@ export function applyChanges(cfg: CommitConfig, changes: string[]): void {
       case 'USER': cfg.User = rest; break;
       case 'WORKDIR': cfg.WorkingDir = rest; break;
       case 'STOPSIGNAL': cfg.StopSignal = rest; break;
+      case 'HEALTHCHECK': {
+        // the builder's own parse (flags, NONE, CMD forms), as dockerd's BuildFromConfig dispatches it
+        let c: Command;
+        try {
+          c = commandOf({ ...nodeFromLine(line, '\\'), startLine: 1, endLine: 1 });
+        } catch (e) {
+          throw invalidArgument(errorMessage(e));
+        }
+        if (c.kind === 'healthcheck') cfg.Healthcheck = c.health;
+        break;
+      }
     }
   }
 }
