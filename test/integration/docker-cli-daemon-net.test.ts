@@ -180,6 +180,9 @@ test('userland-proxy: true is taken with a warning in the daemon log', async () 
   // docker info comes out as before
   const info = await docker(d, ['info', '--format', '{{json .}}']);
   assert.equal(info.code, 0, info.stderr);
+  // the configured default-address-pools, as dockerd's fillDefaultAddressPools reports them
+  const pools = (JSON.parse(await fs.readFile(path.join(d.dir, 'daemon.json'), 'utf8')) as Record<string, unknown>)['default-address-pools'] as Array<{ base: string; size: number }>;
+  assert.deepEqual((JSON.parse(info.stdout) as { DefaultAddressPools?: unknown }).DefaultAddressPools, pools.map((p) => ({ Base: p.base, Size: p.size })));
 });
 
 test('iptables and ip-forward false, and an unknown key, stop the daemon with the reason', async () => {

@@ -120,6 +120,8 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       Name: os.hostname(), Labels: [], ExperimentalBuild: false, ServerVersion: VERSION,
       Runtimes: await runtimeList(d, versionAtLeast(version, '1.44') ? host : undefined),
       DefaultRuntime: d.config.defaultRuntime,
+      // dockerd's fillDefaultAddressPools: the configured pools only (omitempty)
+      ...(d.config.addressPools?.length ? { DefaultAddressPools: d.config.addressPools.map((p) => ({ Base: p.base, Size: p.size })) } : {}),
       Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
       LiveRestoreEnabled: true, Isolation: '', InitBinary: d.config.initPath || 'docker-init',
       ContainerdCommit: { ID: '', Expected: '' }, RuncCommit: { ID: runc.commit, Expected: runc.commit }, InitCommit: { ID: '', Expected: '' },
