@@ -55,8 +55,11 @@ export function mountsView(c: Container) {
     ...(k.tmpfs ?? []).filter((t) => t.origin === 'mount').map((t) => ({
       Type: 'tmpfs', Source: '', Destination: t.destination, Mode: '', RW: !t.options.includes('ro'), Propagation: '',
     })),
-    // dockerd's MountPoint of an image mount: the image as named, read-only
-    ...(k.imageMounts ?? []).map((m) => ({ Type: 'image', Source: m.image, Destination: m.destination, Mode: '', RW: false, Propagation: 'rprivate' })),
+    // dockerd's MountPoint of an image mount (registerMountPoints): the image as named its
+    // Name, the host path of its snapshot the Source, read-only
+    ...(k.imageMounts ?? []).map((m) => ({
+      Type: 'image', Name: m.image, Source: m.source ?? m.image, Destination: m.destination, Mode: '', RW: false, Propagation: 'rprivate',
+    })),
   ];
 }
 
