@@ -19,7 +19,7 @@ import { DEFAULT_TAG, familiarString, parseReference, type ParsedReference } fro
 import type { ImageConfig } from '../types.js';
 import type { AuthConfig } from './auth.js';
 import type { RegistryClient } from './client.js';
-import { Repository } from './repository.js';
+import { Repository, type Manifest } from './repository.js';
 import { BlobDownload, Limiter } from './download.js';
 import { countPlain, openBlob } from './blob-streams.js';
 import {
@@ -120,13 +120,13 @@ export class Puller {
     const check = () => { if (signal?.aborted) throw cancelled(); };
 
     check();
-    const top = await repo.manifest(reference);
+    const top = await this.topManifest(repo, reference, !parsed.digest);
     let raw = top;
     let m = parseManifest(top.body, top.mediaType, label);
     const fromIndex = m.kind === 'index';
     if (m.kind === 'index') {
       const d = choosePlatform(m, want ?? hostPlatform(), label);
-      raw = await repo.manifest(d.digest);
+      raw = (await this.stored(d.digest, d.mediaType)) ?? await repo.manifest(d.digest);
       m = parseManifest(raw.body, raw.mediaType, `${label} (${d.digest})`);
       if (m.kind !== 'manifest') throw invalidArgument(`${label}: the index entry ${d.digest} is an index itself`);
     }
@@ -159,8 +159,9 @@ export class Puller {
         layers = r.layers;
         downloaded = r.downloaded;
       }
-      if (!(await this.host.content.has(raw.digest))) {
-        await this.host.content.ingest(Readable.from([raw.body]), `manifest ${raw.digest}`, { digest: raw.digest, size: raw.body.length });
+      // the manifests are kept (an index too): the next pull of the tag needs only a HEAD
+      for (const x of raw === top ? [raw] : [top, raw]) {
+        if (!(await this.host.content.has(x.digest))) await this.host.content.ingest(Readable.from([x.body]), `manifest ${x.digest}`, { digest: x.digest, size: x.body.length });
       }
       // Where the layers live: what older records kept of one (StoredLayer.remote) as the oldest
       // source, then this repository, for every layer (moby registers one that "Already exists" too).
@@ -323,6 +324,24 @@ export class Puller {
       }
     }
     return { layers: jobs.map((j) => j.layer), downloaded };
+  }
+
+  /**
+   * The manifest a reference names. A tag is HEADed first, as dockerd does: a manifest this
+   * host keeps by that digest is read here, else it is fetched by digest (or by tag, when the
+   * registry's HEAD names none).
+   */
+  private async topManifest(repo: Repository, reference: string, isTag: boolean): Promise<Manifest> {
+    const d = isTag ? await repo.head(reference) : undefined;
+    if (!d) return repo.manifest(reference);
+    return (await this.stored(d.digest, d.mediaType)) ?? repo.manifest(d.digest);
+  }
+
+  /** A manifest kept in the content store, read back (undefined when it is not there). */
+  private async stored(digest: string, mediaType: string): Promise<Manifest | undefined> {
+    if (!mediaType || !(await this.host.content.has(digest))) return undefined;
+    const body = await fs.readFile(this.host.content.blobPath(digest)).catch(() => null);
+    return body ? { body, mediaType, digest } : undefined;
   }
 
   /** The running download of a blob, or a new one (queued behind the limiter). */

@@ -9,7 +9,7 @@ import { createHash } from '../../common/crypto.js';
 import type * as http from 'node:http';
 import { errorKind, errorMessage, invalidArgument, notFound, TsulaError, internal, unavailable } from '../../common/errors.js';
 import type { ParsedReference } from '../reference.js';
-import type { AuthConfig } from './auth.js';
+import { RegistryAuthError, type AuthConfig } from './auth.js';
 import { readLimited, registryErrorText, type Endpoint, type RegistryClient } from './client.js';
 import { registryKey } from './credentials.js';
 import { MANIFEST_ACCEPT, MAX_MANIFEST } from './manifest.js';
@@ -44,6 +44,30 @@ export class Repository {
   /** GET a manifest by tag or digest; a digest reference is verified against the body. */
   async manifest(reference: string): Promise<Manifest> {
     return this.firstServing(`manifest ${this.ref.path}:${reference}`, (ep) => this.fetchManifest(ep, reference));
+  }
+
+  /**
+   * HEAD a manifest by tag: its digest and media type as the registry names them (the
+   * Docker-Content-Digest header), or undefined when it does not say (no such header, a
+   * status other than 200: the GET then tells why). A HEAD is not counted by Docker Hub's pull
+   * limits, and a manifest known here needs no GET at all (dockerd's tags.Get and manifest
+   * store). A refused login is thrown: its `Head "…": no basic auth credentials` is dockerd's.
+   */
+  async head(reference: string): Promise<{ digest: string; mediaType: string } | undefined> {
+    try {
+      return await this.firstServing(`manifest ${this.ref.path}:${reference}`, async (ep) => {
+        const res = await this.client.request(ep, `/v2/${this.ref.path}/manifests/${reference}`, {
+          method: 'HEAD', accept: MANIFEST_ACCEPT, scope: this.scope, creds: credentialsFor(ep, this.creds),
+        });
+        res.resume();
+        const digest = String(res.headers['docker-content-digest'] ?? '');
+        if (res.statusCode !== 200 || !/^sha256:[0-9a-f]{64}$/.test(digest)) throw notFound(`no digest for ${reference} from ${ep.host}`);
+        return { digest, mediaType: String(res.headers['content-type'] ?? '') };
+      });
+    } catch (e) {
+      if (e instanceof RegistryAuthError) throw e;
+      return undefined;
+    }
   }
 
   /**
