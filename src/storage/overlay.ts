@@ -35,7 +35,8 @@ export class OverlayDriver extends BaseDriver {
   }
 
   override status(): Array<[string, string]> {
-    return [...super.status(), ['Supports d_type', 'true'], ['Native Overlay Diff', 'true']];
+    // overlay2's rows, in its order: no metacopy and no user xattrs (tsula mounts neither)
+    return [...super.status(), ['Supports d_type', 'true'], ['Using metacopy', 'false'], ['Native Overlay Diff', 'true'], ['userxattr', 'false']];
   }
 
   protected async initLayerDir(tmp: string, _parent: string | null): Promise<void> {

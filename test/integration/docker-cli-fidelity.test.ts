@@ -69,6 +69,9 @@ test('docker info: host features from the cgroups, no false warnings, every runt
   assert.match(r.stdout, /Runtimes: .*runc/);
   assert.deepEqual((info.Plugins as { Network: string[] }).Network, ['bridge', 'host', 'null']);
   assert.match(String(info.InitBinary), /docker-init/);
+  // overlay2's status rows, in dockerd's order (tsula's store rows follow)
+  const rows = (info.DriverStatus as Array<[string, string]>).map(([k]) => k);
+  assert.deepEqual(rows.slice(0, 5), ['Backing Filesystem', 'Supports d_type', 'Using metacopy', 'Native Overlay Diff', 'userxattr']);
 });
 
 test('docker stats: a busy loop\'s CPU, memory used and the -m limit', async () => {
