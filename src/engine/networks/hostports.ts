@@ -72,7 +72,7 @@ export class PublishedPorts {
   }
 
   /**
-   * The container's published ports on `net` (its first network): host ports chosen and
+   * The container's published ports on `net` (its gateway's network): host ports chosen and
    * bound, held under its id until release(). Fails in dockerd 29's words, the endpoint named.
    */
   async publish(rec: Container, net: NetworkRecord, endpointId: string): Promise<ResolvedPorts> {
