@@ -1,13 +1,16 @@
 // Launch a VM from a hypervisor's argv and bring it to "agent answers", within a bound.
 // Every failure path kills the VMM and waits for it, so no hung qemu is ever left behind;
-// the error says what happened and carries the tail of the guest console.
+// the error says what happened, names the guest kernel, and carries QEMU's stderr and the tail
+// of the guest console. A VM that never got to its agent is not a passing outage for a client
+// to retry (UNAVAILABLE): one whose VMM exited is a guest QEMU cannot boot (FAILED_PRECONDITION),
+// one whose agent never answered an internal failure (INTERNAL).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs, constants as C, openSync, closeSync, readFileSync } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { TtrpcClient } from '../ttrpc/client.js';
 import { parseProcStat } from '../common/proc.js';
-import { failedPrecondition, unavailable, errorMessage } from '../common/errors.js';
+import { failedPrecondition, internal, unavailable, errorMessage } from '../common/errors.js';
 import { AGENT_SERVICE, dec, type PingResponse } from '../agent/protocol.js';
 import type { Hypervisor, VmSpec } from './types.js';
 
@@ -140,8 +143,10 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
   const vm = await spawnVmm(hv, spec);
   const { child, argv, started, exited } = vm;
   const fail = async (why: string): Promise<never> => {
+    const exited = vm.exitCode() !== null;
     await vm.kill();
-    throw unavailable(`sandbox-${spec.id}: ${why}${await vm.report()}`);
+    const msg = `sandbox-${spec.id}: the VM did not come up: ${why} (kernel ${hv.config.kernel})${await vm.report()}`;
+    throw exited ? failedPrecondition(msg) : internal(msg);
   };
   const deadline = started + o.timeoutMs;
   const left = () => deadline - Date.now();
