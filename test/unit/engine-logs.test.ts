@@ -140,6 +140,24 @@ test('K8sLogWriter with sizeMax starts the file over; a follower reads the old f
   assert.ok((await fs.stat(file)).size <= 400);
 });
 
+test("K8sLogWriter.reopen after kubelet's rename: a new file is at the path when it resolves, older records stay in the renamed one, later ones go to the new one", async () => {
+  const { K8sLogWriter } = await import('../../src/runtime/shimv2/klog.js');
+  const file = await logFile([]);
+  const w = new K8sLogWriter(file, 1 << 20);
+  w.write('stdout', Buffer.from('before-1\n'));
+  // the writer has its file open (it opens it in the background)
+  for (let i = 0; i < 100 && (await fs.stat(file)).size === 0; i++) await new Promise((r) => setTimeout(r, 10));
+  await fs.rename(file, `${file}.1`);
+  w.write('stdout', Buffer.from('before-2\n')); // between the rename and the reopen: the old file's
+  await w.reopen();
+  assert.ok((await fs.stat(file)).isFile(), 'a new file at the path');
+  w.write('stderr', Buffer.from('after\n'));
+  await w.close();
+  assert.equal(await collect(`${file}.1`, {}), 'before-1\nbefore-2\n');
+  assert.equal(await collect(file, {}), 'after\n');
+  await fs.rm(path.dirname(file), { recursive: true });
+});
+
 test('readLogs: follow --tail 0 of an empty log emits what comes after', async () => {
   const file = await logFile([]);
   let out = '';

@@ -15,7 +15,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import type { StdioStream } from '../types.js';
 import type { K8sLogWriter } from './klog.js';
-import { internal } from '../../common/errors.js';
+import { failedPrecondition, internal } from '../../common/errors.js';
 
 const execFileP = promisify(execFile);
 
@@ -137,6 +137,12 @@ export class ProcessIO {
   /** Flush and close the log file: every byte read so far is in it when this resolves. */
   async closeLog(): Promise<void> {
     await this.log?.close();
+  }
+
+  /** CRI's ReopenContainerLog: the log goes on in a file at its path (klog.ts reopen). */
+  async reopenLog(): Promise<void> {
+    if (!this.log) throw failedPrecondition(`${this.paths.stdout || 'the process'}: its output goes to no log file`);
+    await this.log.reopen();
   }
 
   get hasStdin(): boolean {

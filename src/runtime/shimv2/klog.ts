@@ -3,8 +3,10 @@
 // line that continues in the next record. Timestamps as conmon prints them: local time,
 // 9 fraction digits, numeric zone. Past sizeMax bytes the log starts over as conmon's does
 // (--log-size-max): a new file renamed onto the path once the old one has all its records, so
-// that a reader who sees the rename finds the old one complete.
-import { createWriteStream, openSync, renameSync, statSync, type WriteStream } from 'node:fs';
+// that a reader who sees the rename finds the old one complete. reopen() is conmon's reopen
+// (CRI's ReopenContainerLog, after kubelet renamed the file away): the next records go to a
+// file at the path again, and the renamed one gets every record written before.
+import { createWriteStream, fstatSync, openSync, renameSync, statSync, type WriteStream } from 'node:fs';
 import { finished } from 'node:stream';
 
 const NL = Buffer.from('\n');
@@ -43,6 +45,24 @@ export class K8sLogWriter {
     this.switching = Promise.all([this.switching, flushed]).then(() => {
       try { renameSync(tmp, this.file); } catch { /* the old file stays at the path */ }
     });
+    old.end();
+  }
+
+  /**
+   * Write the next records to the file at the path (a new one when it was renamed away).
+   * Resolves once that file exists; the old one is flushed and closed in the background
+   * (close() waits for it). Throws when the path can't be opened: the old file stays in use.
+   */
+  async reopen(): Promise<void> {
+    if (this.closed) return;
+    // a start-over's rename in flight would put its file back at the path after ours
+    await this.switching;
+    const fd = openSync(this.file, 'a', 0o600);
+    const old = this.out;
+    this.out = K8sLogWriter.stream(this.file, 'a', fd);
+    try { this.written = fstatSync(fd).size; } catch { this.written = 0; }
+    const flushed = new Promise<void>((resolve) => finished(old, () => resolve()));
+    this.switching = Promise.all([this.switching, flushed]).then(() => undefined);
     old.end();
   }
 

@@ -251,6 +251,17 @@ export abstract class TaskApiRuntime implements Runtime {
     return t.io.attach(() => { if (t.rec.stdinOnce) this.closeStdin(t, ''); });
   }
 
+  /**
+   * CRI's ReopenContainerLog: tsulad writes the container's log from the task's FIFOs (as
+   * containerd does, whatever serves the task), so tsulad reopens it: resolves once a file is
+   * at the log path, and later output goes there.
+   */
+  async reopenLog(id: string): Promise<void> {
+    const t = await this.task(id);
+    if (!t.io) throw failedPrecondition(`container ${id.slice(0, 12)}: its output is not held by this tsulad`);
+    await t.io.reopenLog();
+  }
+
   private closeStdin(t: ShimTask, execId: string, io: ProcessIO | null = t.io): void {
     if (!io?.hasStdin) return;
     // as ctr: CloseIO once our writes are in the FIFO, else the shim may close the process'
