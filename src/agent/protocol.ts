@@ -5,7 +5,7 @@
 // are UTF-8 JSON: it is private to tsula's two ends, and JSON keeps it readable without
 // another .proto to generate.
 export const AGENT_SERVICE = 'tsula.agent.v1.Agent';
-export const AGENT_VERSION = '0.7.0';
+export const AGENT_VERSION = '0.8.0';
 
 export interface PingResponse {
   version: string;
@@ -82,6 +82,15 @@ export interface ConfigureNetworkResponse {
   /** ms the agent spent (waiting for the NIC included). */
   ms: number;
 }
+
+/**
+ * SetSysctls: the pod's net.* sysctls, written once at its set-up into the guest's network
+ * namespace, which is the pod's (kata sets them in the guest too). The containers' guest specs
+ * go without them: crun would refuse a net.* sysctl without a network namespace of its own.
+ * Agents before 0.8 answer UNIMPLEMENTED.
+ */
+export interface SetSysctlsRequest { sysctls: Record<string, string> }
+export interface SetSysctlsResponse { ms: number }
 
 /**
  * What may become a guest's hostname (the kernel command line's tsula.hostname=, CloneSetup's

@@ -1,5 +1,6 @@
 // tsula-agent's ttrpc services: containerd.task.v2.Task for the guest's containers, and the
-// agent's own tsula.agent.v1.Agent (health, stdio, the pod's network, power off). See protocol.ts.
+// agent's own tsula.agent.v1.Agent (health, stdio, the pod's network and net.* sysctls, power
+// off). See protocol.ts.
 import * as os from 'node:os';
 import { readFileSync } from 'node:fs';
 import { timestampFromDate, type Timestamp } from '@bufbuild/protobuf/wkt';
@@ -12,9 +13,10 @@ import { toMetricsAny } from '../cgroups/metrics.js';
 import { TaskTable, type GuestExec } from './tasks.js';
 import { configureNetwork as applyNetwork } from './network.js';
 import { cloneSetup as applyCloneSetup } from './clone.js';
+import { applyNetSysctls } from './sysctls.js';
 import {
   AGENT_SERVICE, AGENT_VERSION, parseAgentStartup, PROCESS_TYPE_URL, RESOURCES_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type CloneSetupRequest, type CloneSetupResponse, type CloseStdinRequest, type OomKilledRequest, type OomKilledResponse, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type ReadStreamRequest,
+  type CloneSetupRequest, type CloneSetupResponse, type CloseStdinRequest, type OomKilledRequest, type OomKilledResponse, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type SetSysctlsRequest, type SetSysctlsResponse, type ReadStreamRequest,
   type ReadStreamResponse, type WriteStdinRequest,
 } from './protocol.js';
 
@@ -41,6 +43,8 @@ export interface AgentOptions {
   configureNetwork?: (r: ConfigureNetworkRequest) => Promise<void>;
   /** CloneSetup's work (it sets the clock: never on a host); default: clone.ts. */
   cloneSetup?: (r: CloneSetupRequest) => Promise<void>;
+  /** SetSysctls' work (a host's /proc/sys is not the guest's); default: sysctls.ts. */
+  setSysctls?: (sysctls: Record<string, string>) => void;
 }
 
 export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: TaskTable } {
@@ -145,6 +149,11 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
       const t0 = Date.now();
       await (o.configureNetwork ?? applyNetwork)(dec<ConfigureNetworkRequest>(payload));
       return enc({ ms: Date.now() - t0 } satisfies ConfigureNetworkResponse);
+    },
+    SetSysctls: (payload) => {
+      const t0 = process.uptime();
+      (o.setSysctls ?? applyNetSysctls)(dec<SetSysctlsRequest>(payload).sysctls ?? {});
+      return enc({ ms: Math.round((process.uptime() - t0) * 1000) } satisfies SetSysctlsResponse);
     },
     CloneSetup: async (payload) => {
       // a monotonic clock (CloneSetup sets the wall clock forward by the template's age): the

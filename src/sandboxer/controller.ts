@@ -7,7 +7,7 @@ import { Controller } from '../gen/github.com/containerd/containerd/api/services
 import { invalidArgument, unimplemented } from '../common/errors.js';
 import { SPEC_TYPE_URL } from '../agent/protocol.js';
 import type { Spec } from '../oci/types.js';
-import { HOSTNAME_ANNOTATION, limitAnnotations, podFromSpec } from './podspec.js';
+import { HOSTNAME_ANNOTATION, limitAnnotations, podFromSpec, sysctlAnnotations } from './podspec.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { SandboxRecord } from './kinds/types.js';
 import { MACHINE_INFO } from './podspec.js';
@@ -44,8 +44,8 @@ export function controllerService(d: ControllerDeps): GrpcImpl<ControllerMethods
   };
   return {
     create: async (r) => {
-      // containerd's sandbox API may give the pod's OCI spec: its hostname, and whether the
-      // pod has a network namespace at all (netns_path '' alone can't say)
+      // containerd's sandbox API may give the pod's OCI spec: its hostname, whether the pod
+      // has a network namespace at all (netns_path '' alone can't say), its net.* sysctls
       let pod = null;
       if (r.sandbox?.spec?.typeUrl === SPEC_TYPE_URL) {
         try {
@@ -57,7 +57,7 @@ export function controllerService(d: ControllerDeps): GrpcImpl<ControllerMethods
       const sb = await d.sandboxes.create({
         id: r.sandboxId, kind: r.sandboxer || d.defaultKind, netnsPath: r.netnsPath || pod?.netnsPath || '',
         hostNetwork: !r.netnsPath && !!pod?.hostNetwork,
-        annotations: { ...(pod?.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...(pod ? limitAnnotations(pod) : {}), ...r.annotations },
+        annotations: { ...(pod?.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...(pod ? { ...limitAnnotations(pod), ...sysctlAnnotations(pod) } : {}), ...r.annotations },
       });
       return { sandboxId: sb.id };
     },

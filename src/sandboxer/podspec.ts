@@ -2,14 +2,19 @@
 // for (containerd 1.6's CRI gives its sandbox container the pod's hostname and netns), or the
 // one a Controller client puts in CreateSandbox's `sandbox.spec` (containerd's sandbox API).
 // The Controller API itself carries only netns_path, and '' there can't tell "the host's
-// network" from "no network"; a spec can: no network namespace at all is the host's.
+// network" from "no network"; a spec can: no network namespace at all is the host's. The
+// pod's net.* sysctls (containerd's pause container has the pod's) are the sandbox's to set:
+// a VM writes them once into its guest's network namespace, the pod's.
 import type { Spec } from '../oci/types.js';
+import { invalidArgument } from '../common/errors.js';
 
 /** The pod's hostname for the sandbox (the vmm kind puts it on the guest's kernel command line). */
 export const HOSTNAME_ANNOTATION = 'io.tsula.hostname';
 /** The limits of the one container a sandbox is made for (bytes; CPUs): the vmm kind sizes the VM to them. */
 export const MEMORY_LIMIT_ANNOTATION = 'io.tsula.container-memory-limit';
 export const CPUS_ANNOTATION = 'io.tsula.container-cpus';
+/** The pod's net.* sysctls, a JSON object: a VM sandbox sets them in its guest at set-up. */
+export const NET_SYSCTLS_ANNOTATION = 'io.tsula.net-sysctls';
 /** Keys of a VM sandbox's size in the Controller's verbose Status info. */
 export const MACHINE_INFO = { memoryMib: 'memory_mib', vcpus: 'vcpus' } as const;
 
@@ -22,16 +27,19 @@ export interface PodFromSpec {
   /** The spec's memory limit in bytes and its CPUs (quota / period), 0 for none. */
   memoryLimit: number;
   cpus: number;
+  /** The spec's net.* sysctls (those of the pod's network namespace). */
+  netSysctls: Record<string, string>;
 }
 
 export function podFromSpec(spec: Pick<Spec, 'hostname' | 'linux'>): PodFromSpec {
+  const netSysctls = Object.fromEntries(Object.entries(spec.linux?.sysctl ?? {}).filter(([k]) => k.startsWith('net.')));
   const ns = spec.linux?.namespaces?.find((n) => n.type === 'network');
   const r = spec.linux?.resources;
   const quota = Number(r?.cpu?.quota ?? 0);
   const period = Number(r?.cpu?.period ?? 0);
   return {
     hostname: spec.hostname ?? '', netnsPath: ns?.path ?? '', hostNetwork: !ns,
-    memoryLimit: Math.max(0, Number(r?.memory?.limit ?? 0)), cpus: quota > 0 && period > 0 ? quota / period : 0,
+    memoryLimit: Math.max(0, Number(r?.memory?.limit ?? 0)), cpus: quota > 0 && period > 0 ? quota / period : 0, netSysctls,
   };
 }
 
@@ -41,4 +49,21 @@ export function limitAnnotations(p: PodFromSpec): Record<string, string> {
     ...(p.memoryLimit > 0 ? { [MEMORY_LIMIT_ANNOTATION]: String(p.memoryLimit) } : {}),
     ...(p.cpus > 0 ? { [CPUS_ANNOTATION]: String(p.cpus) } : {}),
   };
+}
+
+/** The annotation that carries the pod's net.* sysctls to the sandbox (none for none). */
+export function sysctlAnnotations(p: Pick<PodFromSpec, 'netSysctls'>): Record<string, string> {
+  return Object.keys(p.netSysctls).length ? { [NET_SYSCTLS_ANNOTATION]: JSON.stringify(p.netSysctls) } : {};
+}
+
+/** The net.* sysctls a sandbox's annotations carry ({} for none); a value that is not a JSON object of strings is the client's error. */
+export function netSysctlsOf(annotations: Record<string, string>): Record<string, string> {
+  const raw = annotations[NET_SYSCTLS_ANNOTATION];
+  if (!raw) return {};
+  let v: unknown;
+  try { v = JSON.parse(raw); } catch { v = null; }
+  if (!v || typeof v !== 'object' || Array.isArray(v) || Object.values(v).some((x) => typeof x !== 'string')) {
+    throw invalidArgument(`annotation ${NET_SYSCTLS_ANNOTATION}: ${JSON.stringify(raw)} is not a JSON object of sysctl names and string values`);
+  }
+  return v as Record<string, string>;
 }

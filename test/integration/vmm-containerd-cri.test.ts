@@ -2,7 +2,9 @@
 // io.containerd.tsula.v2 and a vmm.toml as its ConfigPath option (kata's way). containerd's
 // pause container makes the VM, the app containers join it (one qemu), and what containerd
 // asks of a task reaches the guest: Update of its cgroup, the OOM killer's word (TaskOOM,
-// reason OOMKilled), runc's error for a bad command. One boot (TCG: seconds).
+// reason OOMKilled), runc's error for a bad command; the pod's net.* sysctls (in the pause
+// container's spec and each container's) are set once in the guest, as kata does. One boot
+// (TCG: seconds).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
@@ -57,9 +59,10 @@ async function ctr(podId: string, podCfg: string, name: string, extra: Record<st
 interface Inspect { status: { state: string; exitCode: number; reason: string; message: string } }
 const inspect = async (id: string) => JSON.parse(await ok(['inspect', id])) as Inspect;
 
-test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app containers, Update and OOM reach the guest, a bad command says why, stopp/rmp leave nothing', { timeout: 400_000 }, async () => {
+test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app containers, net.* sysctls in the guest, Update and OOM reach the guest, a bad command says why, stopp/rmp leave nothing', { timeout: 400_000 }, async () => {
   const podCfg = path.join(c.dir, 'pod.json');
-  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'vmctrd', uid: 'vm-1' }, log_directory: path.join(c.dir, 'logs'), linux: {} }));
+  const sysctls = { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.tcp_syncookies': '0', 'kernel.shm_rmid_forced': '1' };
+  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'vmctrd', uid: 'vm-1' }, log_directory: path.join(c.dir, 'logs'), linux: { sysctls } }));
   const t0 = Date.now();
   const pod = await ok(['runp', '--runtime', 'tsula-vmm', podCfg]);
   console.log(`# crictl runp -r tsula-vmm (containerd): ${Date.now() - t0} ms`);
@@ -70,6 +73,8 @@ test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app 
   // the pod's PID, IPC and UTS namespaces are its pause container's (pid POD: crictl's default)
   assert.equal(await ok(['exec', '-s', app, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/bin/busybox sleep 2147483647');
   assert.equal(await ok(['exec', '-s', app, 'sh', '-c', 'for n in ipc uts; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] && echo $n; done']), 'ipc\nuts');
+
+  assert.equal(await ok(['exec', '-s', app, 'sh', '-c', 'cd /proc/sys; cat net/ipv4/ip_unprivileged_port_start net/ipv4/tcp_syncookies kernel/shm_rmid_forced']), '0\n0\n1');
 
   await ok(['update', '--memory', String(32 << 20), app]);
   assert.equal(await ok(['exec', '-s', app, 'cat', '/sys/fs/cgroup/memory.max']), String(32 << 20));

@@ -23,3 +23,13 @@ test("the network namespace and host paths go, a pod's /proc/<pid>/ns path stays
   const again = guestSpec({ ...spec, linux: { namespaces: [{ type: 'cgroup' }] } } as unknown as Spec, 'k2');
   assert.deepEqual(again.linux.namespaces, [{ type: 'cgroup' }]);
 });
+
+test("the pod's net.* sysctls leave a container's guest spec (the guest's netns got them at the pod's set-up); its IPC ones stay", () => {
+  const spec = {
+    ociVersion: '1.0.2', process: { args: ['true'], cwd: '/', user: { uid: 0, gid: 0 } }, root: { path: '/r' }, mounts: [],
+    linux: { namespaces: [{ type: 'network', path: '/var/run/netns/pod' }, { type: 'ipc' }], sysctl: { 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shm_rmid_forced': '1' } },
+  } as unknown as Spec;
+  assert.deepEqual(guestSpec(structuredClone(spec), 'k1').linux.sysctl, { 'kernel.shm_rmid_forced': '1' });
+  const onlyNet = { ...spec, linux: { ...spec.linux, sysctl: { 'net.core.somaxconn': '1024' } } } as unknown as Spec;
+  assert.equal(guestSpec(onlyNet, 'k2').linux.sysctl, undefined);
+});

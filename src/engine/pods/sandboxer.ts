@@ -3,8 +3,9 @@
 // the pod's id as the sandbox id. The pod's containers then go to that sandbox through the
 // sandboxer runtime (their spec names the pod: io.kubernetes.cri.sandbox-id).
 // CreateSandbox's `sandbox.spec` (containerd's sandbox API) carries the pod's OCI spec as far
-// as a sandbox needs it: its hostname (a VM's guest takes it) and its network namespace (none
-// at all for hostNetwork, which a VM sandboxer refuses).
+// as a sandbox needs it: its hostname (a VM's guest takes it), its network namespace (none
+// at all for hostNetwork, which a VM sandboxer refuses) and its sysctls (a VM's guest sets the
+// net.* ones: its network is the pod's).
 import { create } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
 import { Controller } from '../../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
@@ -25,7 +26,10 @@ export function podSpecFragment(pod: PodRecord): Pick<Spec, 'ociVersion' | 'host
   const hostNet = pod.spec.namespaces.network === 'node';
   return {
     ociVersion: '1.0.2', hostname: pod.spec.hostname,
-    linux: { namespaces: hostNet ? [] : [{ type: 'network', ...(pod.netnsPath ? { path: pod.netnsPath } : {}) }] },
+    linux: {
+      namespaces: hostNet ? [] : [{ type: 'network', ...(pod.netnsPath ? { path: pod.netnsPath } : {}) }],
+      ...(Object.keys(pod.spec.sysctls ?? {}).length ? { sysctl: { ...pod.spec.sysctls } } : {}),
+    },
   };
 }
 

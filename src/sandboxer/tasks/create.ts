@@ -7,7 +7,7 @@ import { readJson } from '../../common/fsutil.js';
 import { POD_ID_ANNOTATIONS, isEnginePodSandbox } from '../../common/pod-annotations.js';
 import { SHIM_INFO_FILE, type ShimInfo } from '../admin.js';
 import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
-import { HOSTNAME_ANNOTATION, podFromSpec } from '../podspec.js';
+import { HOSTNAME_ANNOTATION, podFromSpec, sysctlAnnotations } from '../podspec.js';
 import type { Sandboxes } from '../sandboxes.js';
 import { openProcessIo } from './io-direct.js';
 import { mountRootfs, unmountRootfs } from './mounts.js';
@@ -41,10 +41,10 @@ export async function createTask(ops: TaskOps, c: CreateTask): Promise<Task> {
     : undefined;
   if (ownKind) {
     // the task's spec says where the pod is: containerd's CRI sandbox container has the
-    // pod's netns (CNI's) and hostname; no network namespace at all is the host's network
+    // pod's netns (CNI's), hostname and sysctls; no network namespace at all is the host's network
     const pod = podFromSpec(spec);
     sandboxId = await ops.sandboxes.createFor(c.id, ownKind, {
-      ...(pod.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...ann,
+      ...(pod.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...sysctlAnnotations(pod), ...ann,
       ...(c.configPath ? { [VMM_CONFIG_ANNOTATION]: c.configPath } : {}),
     }, pod);
   }

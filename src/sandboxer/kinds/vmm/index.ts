@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import type { Spec } from '../../../oci/types.js';
 import type { SandboxKind, SandboxRecord, SandboxRequest, StartedSandbox } from '../types.js';
 import { TtrpcClient } from '../../../ttrpc/client.js';
-import { failedPrecondition, unavailable, errorMessage } from '../../../common/errors.js';
+import { failedPrecondition, unavailable, errorMessage, isKind, withContext } from '../../../common/errors.js';
 import { procStat } from '../../../common/proc.js';
 import {
   DEFAULT_CONFIG_PATH, detectAccel, hypervisorFor, ignoredKeysWarning, launchVm, loadVmmConfig, pidAlive, pidFileProcess, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
@@ -35,7 +35,7 @@ import { GuestTasks } from './tasks.js';
 import { GuestRuntime } from './runtime.js';
 import { SharedDir, removeUnmounted } from './shared.js';
 import { VMM_CONFIG_ANNOTATION } from './config.js';
-import { HOSTNAME_ANNOTATION } from '../../podspec.js';
+import { HOSTNAME_ANNOTATION, netSysctlsOf } from '../../podspec.js';
 import { validateVmRequest, vmSizedFor } from './request.js';
 import { AgentSnapshots } from './snapshots.js';
 import { VmNetworks, type PodNic } from './network.js';
@@ -136,6 +136,7 @@ export class VmmSandboxKind implements SandboxKind {
     const hv = hypervisorFor(hvCfg);
     const hostname = sb.annotations[HOSTNAME_ANNOTATION] ?? '';
     this.validate({ ...sb, hostNetwork: false });
+    const sysctls = netSysctlsOf(sb.annotations);
     let accel = this.d.accel ?? await detectAccel();
     const vmDir = this.vmDir(dir, sb.id);
     await fs.mkdir(vmDir, { recursive: true, mode: 0o700 });
@@ -232,6 +233,14 @@ export class VmmSandboxKind implements SandboxKind {
           throw unavailable(`sandbox ${sb.id}: the agent could not configure the guest's ${net!.guest.interfaces[0]!.name}: ${errorMessage(e)}`);
         });
         timing.configureMs = Date.now() - t0;
+      }
+      // the pod's net.* sysctls, once, in the guest's network namespace (the pod's); a key the
+      // guest kernel lacks or a value it refuses fails the pod, as runc fails a pause container
+      if (Object.keys(sysctls).length) {
+        await (tasks ??= new GuestTasks(vm.client)).setSysctls(sysctls).catch((e) => {
+          if (isKind(e, 'Unimplemented')) throw failedPrecondition(`sandbox ${sb.id}: the guest's agent ${vm!.ping.version} cannot set the pod's net.* sysctls (${Object.keys(sysctls).join(', ')}): rebuild the guest (scripts/ensure-guest.sh)`);
+          throw withContext(e, `sandbox ${sb.id}`);
+        });
       }
       // the first boot with this config makes the template, in the background
       if (hvCfg.enableTemplate && hvCfg === configured && !clone) this.templates.ensure(hvCfg, accel);

@@ -2,13 +2,15 @@
 // sandboxer can refuse a request without loading the VM code (kinds/lazy.ts).
 import type { SandboxRequest } from '../types.js';
 import { invalidArgument } from '../../../common/errors.js';
-import { CPUS_ANNOTATION, HOSTNAME_ANNOTATION, MEMORY_LIMIT_ANNOTATION } from '../../podspec.js';
+import { CPUS_ANNOTATION, HOSTNAME_ANNOTATION, MEMORY_LIMIT_ANNOTATION, netSysctlsOf } from '../../podspec.js';
 import type { HypervisorConfig } from '../../../hypervisor/config.js';
 import { HOSTNAME_RE } from '../../../agent/protocol.js';
+import { checkNetSysctl } from '../../../agent/sysctls.js';
 
 /**
  * A VM has its own kernel and network stack: it can't share the host's (hostNetwork), it
- * joins the pod's netns through a tap. The hostname goes on the kernel command line.
+ * joins the pod's netns through a tap. The hostname goes on the kernel command line. The
+ * pod's net.* sysctls are named as the guest will write them (their values only it can judge).
  */
 export function validateVmRequest(req: SandboxRequest): void {
   if (req.hostNetwork) {
@@ -16,6 +18,11 @@ export function validateVmRequest(req: SandboxRequest): void {
   }
   const hostname = req.annotations[HOSTNAME_ANNOTATION];
   if (hostname && !HOSTNAME_RE.test(hostname)) throw invalidArgument(`sandbox ${req.id}: hostname ${JSON.stringify(hostname)} (${HOSTNAME_ANNOTATION}) is not a valid hostname`);
+  try {
+    for (const k of Object.keys(netSysctlsOf(req.annotations))) checkNetSysctl(k);
+  } catch (e) {
+    throw invalidArgument(`sandbox ${req.id}: ${(e as Error).message}`);
+  }
 }
 
 /** What the guest's kernel, agent and page cache take of a VM's memory beyond a container's limit. */

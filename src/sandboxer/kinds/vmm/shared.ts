@@ -119,13 +119,19 @@ const POD_NAMESPACE = /^\/proc\/\d+\/ns\/(ipc|uts|pid)$/;
  * gave it), are the guest's, and stay for the agent to join (it checks the pid is a task's);
  * other paths are the host's and go. Hooks are host programs. The cgroup is the guest's own
  * (cgroup v2), behind a cgroup namespace as docker does on v2 hosts: /sys/fs/cgroup shows the
- * container's own limits.
+ * container's own limits. The pod's net.* sysctls were written once into the guest's network
+ * namespace at the pod's set-up (the agent's SetSysctls): crun, finding no network namespace
+ * of the container's own, would refuse them (kata's agent skips that check instead).
  */
 export function guestSpec(spec: Spec, key: string): Spec {
   const namespaces = (spec.linux?.namespaces ?? []).filter((n) => n.type !== 'network')
     .map((n) => (n.path && POD_NAMESPACE.exec(n.path)?.[1] === n.type ? { type: n.type, path: n.path } : { type: n.type }));
   if (!namespaces.some((n) => n.type === 'cgroup')) namespaces.push({ type: 'cgroup' });
   spec.linux = { ...spec.linux, namespaces, cgroupsPath: `/tsula/${key}` };
+  if (spec.linux.sysctl) {
+    const rest = Object.fromEntries(Object.entries(spec.linux.sysctl).filter(([k]) => !k.startsWith('net.')));
+    if (Object.keys(rest).length) spec.linux.sysctl = rest; else delete spec.linux.sysctl;
+  }
   delete (spec as { hooks?: unknown }).hooks;
   return spec;
 }

@@ -13,7 +13,7 @@ import type { CgroupStats } from '../../../cgroups/index.js';
 import { fromMetricsAny } from '../../../cgroups/metrics.js';
 import {
   AGENT_SERVICE, PROCESS_TYPE_URL, RESOURCES_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type CloneSetupRequest, type CloneSetupResponse, type ConfigureNetworkRequest, type OomKilledResponse, type ConfigureNetworkResponse, type PingResponse, type ReadStreamResponse,
+  type CloneSetupRequest, type CloneSetupResponse, type ConfigureNetworkRequest, type SetSysctlsResponse, type OomKilledResponse, type ConfigureNetworkResponse, type PingResponse, type ReadStreamResponse,
 } from '../../../agent/protocol.js';
 
 type TaskMethods = typeof TaskService extends GenService<infer S> ? S : never;
@@ -81,6 +81,11 @@ export class GuestTasks {
   /** Give the guest's NICs the pod interface's config (an agent older than 0.4 answers UNIMPLEMENTED). */
   async configureNetwork(req: ConfigureNetworkRequest, timeoutMs = 30_000): Promise<ConfigureNetworkResponse> {
     return dec<ConfigureNetworkResponse>(await this.client.callRaw(AGENT_SERVICE, 'ConfigureNetwork', enc(req), { timeoutMs }));
+  }
+
+  /** Write the pod's net.* sysctls in the guest (an agent older than 0.8 answers UNIMPLEMENTED). */
+  async setSysctls(sysctls: Record<string, string>, timeoutMs = 30_000): Promise<SetSysctlsResponse> {
+    return dec<SetSysctlsResponse>(await this.client.callRaw(AGENT_SERVICE, 'SetSysctls', enc({ sysctls }), { timeoutMs }));
   }
 
   /** Make a guest restored from a VM template its own (an agent older than 0.5 answers UNIMPLEMENTED). */
