@@ -1,7 +1,10 @@
 // A VM pod through tsulad's CRI, as the seed guide drives it: `crictl run -r vmm` makes the
 // pod a VM in tsula-sandboxer (one qemu), a second container joins the same VM, exec and
-// logs reach the guest, exit codes come back, and stopp/rmp leave nothing (qemu, virtiofsd,
-// netns, the CNI lease). One boot (TCG: seconds).
+// logs reach the guest, exit codes come back, the pod's sysctls (net.* ones set once in the
+// guest, as kata does), ReopenContainerLog (kubelet's log rotation) of a VM container, and
+// stopp/rmp leave nothing (qemu, virtiofsd, netns, the CNI lease). Then the pods that fail:
+// a sysctl value the guest kernel refuses, a kernel QEMU can't boot: RunPodSandbox says why,
+// and nothing is left. Two boots (TCG: seconds).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
@@ -10,6 +13,7 @@ import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { crictl } from '../helpers/crictl.js';
 import { createTestNet, leases, type TestNet } from '../helpers/network.js';
 import { processesNamed } from '../helpers/containerd.js';
+import { criCall } from '../helpers/cri-grpc.js';
 
 const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
 const missing = ['/usr/bin/qemu-system-x86_64', '/usr/lib/qemu/virtiofsd', `${GUEST}/vmlinuz`, `${GUEST}/rootfs.img`].filter((p) => !existsSync(p));
@@ -18,11 +22,12 @@ const guestKernel = readFileSync(`${GUEST}/kernel-release`, 'utf8').trim();
 
 let net: TestNet;
 let d: TestDaemon;
+let vmmToml: string;
 before(async () => {
   net = await createTestNet('vmcri');
   const dir = await fs.mkdtemp('/tmp/tvc-');
   // the sandboxer tsulad starts reads this vmm.toml: the guest under test, not the machine's
-  const vmmToml = path.join(dir, 'vmm.toml');
+  vmmToml = path.join(dir, 'vmm.toml');
   await fs.writeFile(vmmToml, `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 120\n`);
   process.env.TSULA_VMM_CONFIG = vmmToml;
   d = await TestDaemon.create({ dir, configJson: { 'cni-conf-dir': net.confDir } });
@@ -40,10 +45,12 @@ const ok = async (args: string[]) => {
   return r.stdout.trim();
 };
 
-test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exit codes; stopp+rmp leave nothing', { timeout: 400_000 }, async () => {
+test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exit codes, sysctls, ReopenContainerLog; stopp+rmp leave nothing', { timeout: 400_000 }, async () => {
   const logs = path.join(d.dir, 'logs');
   const podCfg = path.join(d.dir, 'pod.json');
-  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'default', uid: 'vm-1' }, log_directory: logs, linux: {} }));
+  // kubelet's safe sysctls (net.* ones among them) and an IPC one, as a RuntimeClass vmm pod has them
+  const sysctls = { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647', 'net.ipv4.ip_local_port_range': '20000 30000', 'kernel.shm_rmid_forced': '1' };
+  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'default', uid: 'vm-1' }, log_directory: logs, linux: { sysctls } }));
   const c1 = path.join(d.dir, 'c1.json');
   await fs.writeFile(c1, JSON.stringify({ metadata: { name: 'c1' }, image: { image: 'busybox' }, command: ['sh', '-c', 'echo shared > /dev/shm/seg; uname -r; exec sleep 1000'], log_path: 'c1.log' }));
   const t0 = Date.now();
@@ -75,6 +82,26 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   assert.notEqual(slow.code, 0);
   assert.match(slow.stderr, /DeadlineExceeded|timed out/);
   assert.equal(await ok(['exec', id1, 'sh', '-c', 'ps -o args | grep -c "^sleep 77" || true']), '0');
+  // the net.* ones were written once in the guest's network namespace (the pod's), the IPC one in the containers'
+  assert.equal(await ok(['exec', id1, 'sh', '-c', 'cd /proc/sys; cat net/ipv4/ip_unprivileged_port_start net/ipv4/ping_group_range net/ipv4/ip_local_port_range kernel/shm_rmid_forced']),
+    '0\n0\t2147483647\n20000\t30000\n1');
+
+  // kubelet's log rotation of a VM container: rename, ReopenContainerLog, the next lines in a new file at the path
+  const c3 = path.join(d.dir, 'c3.json');
+  await fs.writeFile(c3, JSON.stringify({ metadata: { name: 'c3' }, image: { image: 'busybox' }, command: ['sh', '-c', 'i=0; while :; do i=$((i+1)); echo line$i; sleep 0.2; done'], log_path: 'c3.log' }));
+  const id3 = await ok(['create', pod, c3, podCfg]);
+  await ok(['start', id3]);
+  const log3 = path.join(logs, 'c3.log');
+  const lineNos = async (f: string) => [...(await fs.readFile(f, 'utf8').catch(() => '')).matchAll(/ stdout F line(\d+)$/gm)].map((m) => Number(m[1]));
+  await waitFor(async () => (await lineNos(log3)).length >= 2, 30_000, 'c3 to log');
+  await fs.rename(log3, `${log3}.20261206-105400`);
+  await criCall(d.criSock, 'reopenContainerLog', { containerId: id3 });
+  assert.ok(existsSync(log3), 'a new log file once ReopenContainerLog returned');
+  await waitFor(async () => (await lineNos(log3)).length >= 2, 30_000, 'lines in the reopened log');
+  const [before, after] = [await lineNos(`${log3}.20261206-105400`), await lineNos(log3)];
+  assert.ok(before.length >= 2 && before.at(-1)! < after[0]!, `the renamed file has the older lines (${before.join(',')}), the new one the later ones (${after.join(',')})`);
+  assert.match(await ok(['logs', '--tail', '1', id3]), /^line\d+$/);
+
   const ip = JSON.parse(await ok(['inspectp', pod])).status.network.ip as string;
   assert.ok(ip.startsWith(net.subnet.split('.').slice(0, 3).join('.')), `the pod's CNI address: ${ip}`);
 
@@ -85,4 +112,40 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   await ok(['rmp', pod]);
   assert.equal(await ok(['pods', '-q']), '');
   assert.deepEqual(await fs.readdir(path.join(d.state, 'netns')).catch(() => []), []);
+});
+
+test('RunPodSandbox of a VM pod that can\'t come up says why and leaves nothing: a net.* sysctl value the guest refuses, a kernel QEMU can\'t boot', { timeout: 300_000 }, async () => {
+  const leased = (await leases(net)).length;
+  const podCfg = (name: string, extra: Record<string, unknown>) => {
+    const f = path.join(d.dir, `${name}.json`);
+    return fs.writeFile(f, JSON.stringify({ metadata: { name, namespace: 'default', uid: name }, ...extra })).then(() => f);
+  };
+  const nothingLeft = async () => {
+    assert.equal(await ok(['pods', '-q']), '');
+    await waitFor(async () => (await processesNamed('qemu-system-x86_64', d.dir)).length === 0, 30_000, 'no qemu left');
+    assert.equal((await processesNamed('virtiofsd', d.dir)).length, 0, 'no virtiofsd left');
+    assert.deepEqual(await fs.readdir(path.join(d.state, 'netns')).catch(() => []), [], 'no netns left');
+    assert.equal((await leases(net)).length, leased, 'no CNI lease left');
+  };
+
+  // the guest kernel refuses the value (runc's words for a pause container's sysctl)
+  const bad = await podCfg('badsysctl', { linux: { sysctls: { 'net.ipv4.ip_local_port_range': 'garbage' } } });
+  let r = await crictl(d.criSock, ['--timeout', '240s', 'runp', '-r', 'vmm', bad], { timeoutMs: 250_000 });
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /code = InvalidArgument desc = sandbox [0-9a-f]{64}: sysctl \\?"net\.ipv4\.ip_local_port_range\\?": write \/proc\/sys\/net\/ipv4\/ip_local_port_range \\?"garbage\\?": invalid argument/);
+  await nothingLeft();
+
+  // a kernel QEMU can't load: its own words, the kernel's path, FAILED_PRECONDITION (not NotFound)
+  const kernel = path.join(d.dir, 'garbage-kernel');
+  await fs.writeFile(kernel, Buffer.alloc(1 << 20, 0x5a));
+  const toml = path.join(d.dir, 'vmm-garbage.toml');
+  await fs.writeFile(toml, (await fs.readFile(vmmToml, 'utf8')).replace(/^kernel = .*$/m, `kernel = "${kernel}"`));
+  const garbage = await podCfg('garbage', { annotations: { 'io.tsula.vmm-config': toml } });
+  const t0 = Date.now();
+  r = await crictl(d.criSock, ['--timeout', '120s', 'runp', '-r', 'vmm', garbage], { timeoutMs: 130_000 });
+  assert.notEqual(r.code, 0);
+  assert.ok(Date.now() - t0 < 60_000, 'no boot timeout waited out');
+  assert.match(r.stderr, /code = FailedPrecondition desc = sandbox-[0-9a-f]{64}: the VM did not come up: qemu exited with status 1 before the agent answered \(kernel [^)]*garbage-kernel\)/);
+  assert.match(r.stderr, /qemu stderr: .*kernel/);
+  await nothingLeft();
 });
