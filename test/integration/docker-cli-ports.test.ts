@@ -63,9 +63,9 @@ function httpGet(port: number, urlPath = '/i'): Promise<string> {
   });
 }
 
-// `docker stop` and `kill` return once the container exited, its network's release follows
-// at once (tsulad wakes the waiters first): the ports are free a moment later
-const freed = (check: () => Promise<boolean>, what: string) => waitFor(check, 10_000, what);
+// `docker stop` and `kill` return once the container exited, and its ports are free by then
+// (freed at the exit, before the waiters hear of it, as dockerd releases them first)
+const freed = async (check: () => Promise<boolean>, what: string) => assert.ok(await check(), what);
 
 const served = (port: number) => waitFor(() => httpGet(port).then((b) => b.includes('from-container')).catch(() => false), 15_000, `httpd through :${port}`);
 

@@ -22,6 +22,11 @@ export interface ContainerHooks {
   beforeStart?(rec: Container): Promise<void>;
   /** Once it runs (peers learn of it). */
   started?(rec: Container): Promise<void>;
+  /**
+   * At its exit, before anyone waiting hears of it: what must be free when `docker stop`
+   * returns (its published ports, as dockerd releases them first). Synchronous and cheap.
+   */
+  exited?(rec: Container): void;
   /** After its exit, or a start that failed after beforeStart: release what beforeStart made. */
   stopped?(rec: Container): Promise<void>;
   /** After rm; `volumes`: docker's rm -v (and --rm): its anonymous volumes go too. */
@@ -57,6 +62,12 @@ export class Hooks {
 
   async started(rec: Container): Promise<void> {
     for (const h of this.list) await h.started?.(rec);
+  }
+
+  exited(rec: Container): void {
+    for (const h of this.list) {
+      try { h.exited?.(rec); } catch { /* stopped() does it again, and says why */ }
+    }
   }
 
   /** Every hook runs; the first error is thrown after. */

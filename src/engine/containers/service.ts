@@ -311,6 +311,7 @@ export class ContainerService {
       // not heard while the container ran (a runtime that can only tell at the exit)
       if (oom && !heard) this.d.events.emit('container', 'oom', id, this.attrs(rec));
       this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
+      this.hooks.exited(rec);
       this.waiters.wake(id, ['next-exit', 'not-running'], code);
       this.faults.hit('exit:before-save');
       // the network's release changes the record (no endpoints): before it is written

@@ -214,6 +214,11 @@ export class ContainerNetworks {
     return e;
   }
 
+  /** Free the container's published host ports (its DNAT goes with release()). */
+  freePorts(id: string): void {
+    this.ports.release(id);
+  }
+
   /** Free its host ports, DEL every attachment of the container, then its namespace (idempotent). */
   async release(id: string): Promise<void> {
     // first, as dockerd's releasePortBindings closes the sockets before it deletes the DNAT

@@ -159,6 +159,10 @@ export class NetworkHooks implements ContainerHooks {
     }
   }
 
+  exited(rec: Container): void {
+    if (rec.config.network === 'cni') this.d.attach.freePorts(rec.id);
+  }
+
   async stopped(rec: Container): Promise<void> {
     const st = rec.state.network;
     rec.state.network = undefined;
