@@ -45,8 +45,8 @@ export interface DisplayOptions {
   now?: () => number;
 }
 
-/** What the stream said beside the progress: every "stream" text, in order. */
-export interface DisplayResult { streams: string[] }
+/** What the stream said beside the progress: every "stream" text, and the aux objects, in order. */
+export interface DisplayResult { streams: string[]; aux: unknown[] }
 
 /** docker's JSONProgress.String(): "[====>   ]  1.05MB/2.1MB 3s", less on narrow terminals. */
 export function progressString(p: JsonProgress, width: number, now = Date.now()): string {
@@ -112,7 +112,7 @@ function display(m: JsonMessage, o: { tty: boolean; width: number; now: number }
 }
 
 export async function displayJsonMessages(src: Readable, opts: DisplayOptions): Promise<DisplayResult> {
-  const res: DisplayResult = { streams: [] };
+  const res: DisplayResult = { streams: [], aux: [] };
   // docker's JSONProgress.width: the terminal's columns where it can read them (0 on a
   // terminal of no size: no bar), else 200
   const width = opts.width ?? (opts.out.isTTY ? opts.out.columns ?? 0 : 200);
@@ -120,7 +120,7 @@ export async function displayJsonMessages(src: Readable, opts: DisplayOptions): 
   let ids = new Map<string, number>();
   for await (const obj of jsonLines(src)) {
     const m = obj as JsonMessage;
-    if (m.aux !== undefined) continue;
+    if (m.aux !== undefined) { res.aux.push(m.aux); continue; }
     if (m.stream !== undefined) res.streams.push(m.stream);
     let diff = 0;
     let before = '';

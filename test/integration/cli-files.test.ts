@@ -297,4 +297,17 @@ test('build: the context as docker sends it (.dockerignore applied, the Dockerfi
   assert.equal(left.length, 1, 'the failed RUN\'s container');
   await d.ok(['rm', '-f', ...left]);
   await d.ok(['rmi', 'cb:1', 'cb:2']);
+  // docker build's resource flags reach the RUN steps' containers; --iidfile gets the image id
+  await fs.writeFile(path.join(ctx, 'Dockerfile.res'), 'FROM busybox\nRUN cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/memory.max 2>/dev/null; df -k /dev/shm | tail -1\n');
+  const iid = path.join(dir, 'iid');
+  const res = await d.cli(['build', '--no-cache', '-m', '64m', '--shm-size', '8m', '--iidfile', iid, '-f', path.join(ctx, 'Dockerfile.res'), ctx]);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /^67108864$/m);
+  assert.match(res.stdout, /^shm\s+8192\s/m);
+  const written = await fs.readFile(iid, 'utf8');
+  assert.match(written, /^sha256:[0-9a-f]{64}$/);
+  assert.equal((await d.ok(['image', 'inspect', '-f', '{{.Id}}', written])).trim(), written);
+  await d.ok(['rmi', written]);
+  const bad = await d.cli(['build', '-m', 'lots', ctx]);
+  assert.deepEqual([bad.code, bad.stderr.split('\n')[0]], [125, 'invalid argument "lots" for "-m, --memory" flag: invalid size: \'lots\'']);
 });

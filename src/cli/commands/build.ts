@@ -3,10 +3,11 @@
 // docker sends them), or a tar from stdin with `-`; the answer is dockerd's JSON-lines
 // stream, printed as docker prints it. A step that failed ends the command with its code
 // (a RUN's exit status), as docker's JSONError does.
-import type { CommandSpec, Parsed } from '../args.js';
+import { rm, writeFile } from 'node:fs/promises';
+import { UsageError, type CommandSpec, type Parsed } from '../args.js';
 import { StatusError, type Cli } from '../context.js';
 import { displayJsonMessages, JsonMessageError } from '../jsonmessage.js';
-import { humanSize } from '../units.js';
+import { humanSize, ramInBytes } from '../units.js';
 
 export const spec: CommandSpec = {
   name: 'build',
@@ -27,8 +28,34 @@ export const spec: CommandSpec = {
     { long: 'quiet', short: 'q', kind: 'bool', desc: 'Suppress the build output and print image ID on success' },
     { long: 'network', kind: 'string', desc: 'Set the networking mode for the RUN instructions during build (default "default")' },
     { long: 'add-host', kind: 'list', desc: 'Add a custom host-to-IP mapping (host:ip)' },
+    // the RUN steps' containers' resources, as docker build sends them (its query's names below)
+    { long: 'memory', short: 'm', kind: 'string', desc: 'Memory limit', meta: 'bytes' },
+    { long: 'memory-swap', kind: 'string', desc: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", meta: 'bytes' },
+    { long: 'cpu-shares', short: 'c', kind: 'int', desc: 'CPU shares (relative weight)', meta: 'int' },
+    { long: 'cpu-period', kind: 'int', desc: 'Limit the CPU CFS (Completely Fair Scheduler) period', meta: 'int' },
+    { long: 'cpu-quota', kind: 'int', desc: 'Limit the CPU CFS (Completely Fair Scheduler) quota', meta: 'int' },
+    { long: 'cpuset-cpus', kind: 'string', desc: 'CPUs in which to allow execution (0-3, 0,1)', meta: 'string' },
+    { long: 'cpuset-mems', kind: 'string', desc: 'MEMs in which to allow execution (0-3, 0,1)', meta: 'string' },
+    { long: 'shm-size', kind: 'string', desc: 'Size of /dev/shm', meta: 'bytes' },
+    { long: 'cgroup-parent', kind: 'string', desc: 'Optional parent cgroup for the container', meta: 'string' },
+    { long: 'iidfile', kind: 'string', desc: 'Write the image ID to the file', meta: 'string' },
+    { long: 'cache-from', kind: 'list', desc: 'Images to consider as cache sources', meta: 'strings' },
+    { long: 'security-opt', kind: 'list', desc: 'Security options', meta: 'strings' },
+    { long: 'squash', kind: 'bool', desc: 'Squash newly built layers into a single new layer' },
   ],
 };
+
+/** A size flag as docker's opts.MemBytes reads it (0 when not given). */
+function sizeFlag(p: Parsed, flag: string): number | undefined {
+  const v = p.str(flag);
+  if (v === undefined || v === '') return undefined;
+  if (flag === 'memory-swap' && v === '-1') return -1;
+  try {
+    return ramInBytes(v);
+  } catch {
+    throw new UsageError(`invalid argument "${v}" for "${flag === 'memory' ? '-m, --memory' : `--${flag}`}" flag: invalid size: '${v}'`, 'build');
+  }
+}
 
 /** docker's --build-arg: KEY=VALUE, or KEY alone for the value in our environment (left out when unset). */
 export function buildArgsJson(args: string[], env: NodeJS.ProcessEnv = process.env): string | undefined {
@@ -65,6 +92,9 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
   let sent = 0;
   const counted = body.pipe(new Transform({ transform(chunk: Buffer, _e, cb) { sent += chunk.length; cb(null, chunk); } }));
   const quiet = p.bool('quiet');
+  // docker removes an old one first: a failed build leaves none behind
+  const iidfile = p.str('iidfile');
+  if (iidfile) await rm(iidfile).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw new StatusError(1, `Removing image ID file: ${e.message}`); });
   const res = await cli.client.request({
     method: 'POST', path: '/build', contentType: 'application/x-tar', body: counted,
     query: {
@@ -72,15 +102,27 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
       target: p.str('target'), nocache: p.bool('no-cache') || undefined, pull: p.bool('pull') || undefined,
       rm: p.has('rm') ? p.bool('rm') : true, forcerm: p.bool('force-rm') || undefined, q: quiet || undefined,
       networkmode: p.str('network'), extrahosts: p.list('add-host'),
+      memory: sizeFlag(p, 'memory'), memswap: sizeFlag(p, 'memory-swap'), shmsize: sizeFlag(p, 'shm-size'),
+      cpushares: p.num('cpu-shares'), cpuperiod: p.num('cpu-period'), cpuquota: p.num('cpu-quota'),
+      cpusetcpus: p.str('cpuset-cpus'), cpusetmems: p.str('cpuset-mems'), cgroupparent: p.str('cgroup-parent'),
+      cachefrom: p.list('cache-from').length ? JSON.stringify(p.list('cache-from')) : undefined,
+      securityopt: p.list('security-opt'), squash: p.bool('squash') || undefined,
     },
   });
   if (!quiet && ctxArg !== '-') cli.out.write(`Sending build context to Docker daemon  ${humanSize(sent)}\n`);
+  let shown: Awaited<ReturnType<typeof displayJsonMessages>>;
   try {
-    await displayJsonMessages(res, { out: cli.out, tty: !!cli.out.isTTY });
+    shown = await displayJsonMessages(res, { out: cli.out, tty: !!cli.out.isTTY });
   } catch (err) {
     if (!(err instanceof JsonMessageError)) throw err;
     // docker: the failed step's code (a RUN's status) is the command's, 1 when it has none
     throw new StatusError(err.code || 1, err.message);
+  }
+  if (iidfile) {
+    // docker's: the last aux message's ID (each stage's image comes as one)
+    const id = [...shown.aux].reverse().map((a) => (a as { ID?: unknown } | null)?.ID).find((x): x is string => typeof x === 'string');
+    if (!id) throw new StatusError(1, `Server did not provide an image ID. Cannot write ${iidfile}`);
+    await writeFile(iidfile, id, { mode: 0o666 });
   }
   return 0;
 }

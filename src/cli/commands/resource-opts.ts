@@ -47,7 +47,8 @@ function bytes(p: Parsed, flag: string, cmd: string): number {
   try {
     return ramInBytes(v);
   } catch {
-    throw new UsageError(`invalid argument "${v}" for "--${flag}" flag: invalid size: '${v}'`, cmd);
+    // pflag names a flag with a shorthand as "-m, --memory"
+    throw new UsageError(`invalid argument "${v}" for "${flag === 'memory' ? '-m, --memory' : `--${flag}`}" flag: invalid size: '${v}'`, cmd);
   }
 }
 
