@@ -5,11 +5,11 @@
 // pipes; its output ends only once it exited 0, so corrupt data fails the stream (with the
 // tool's stderr, as moby's cmdStream fails its reader) instead of ending it early, and a
 // stream destroyed before its end (a consumer giving up, an AbortSignal) kills the child.
-import { Duplex, addAbortSignal, type Readable } from 'node:stream';
+import { Duplex, PassThrough, addAbortSignal, type Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { internal, invalidArgument } from '../common/errors.js';
 import { spawnChild, type Child } from '../common/spawn.js';
-import type { Compression } from './stream-head.js';
+import { detectCompression, peek, type Compression } from './stream-head.js';
 
 export type Compressed = Exclude<Compression, 'none'>;
 
@@ -47,6 +47,27 @@ export function decompress(source: Readable, compression: Compression, label: st
   d.on('error', () => source.destroy());
   if (signal) addAbortSignal(signal, d);
   return source.pipe(d);
+}
+
+/**
+ * A layer's bytes as a tar whatever its media type says, as dockerd's DecompressStream and
+ * containerd's read them: the format from the first bytes (gzip, zstd, xz, bzip2 or none);
+ * the declared one only for a blob too short to tell. A mislabelled layer (a gzip blob
+ * declared plain, say) unpacks as elsewhere.
+ */
+export function decompressByContent(source: Readable, declared: Compression, label: string, signal?: AbortSignal): Readable {
+  const out = new PassThrough({ highWaterMark: 1 << 18 });
+  // its reader gets the error (an errored stream's iterator throws it); until it reads, this
+  // listener keeps it from ending the process
+  out.on('error', () => source.destroy());
+  void peek(source, 10).then(({ head, stream }) => {
+    const plain = decompress(stream, head.length >= 4 ? detectCompression(head) : declared, label, signal);
+    plain.on('error', (e) => out.destroy(e));
+    // a reader that gives up stops what feeds it (a tool's child among them)
+    out.on('close', () => { if (!plain.readableEnded) plain.destroy(); if (!stream.readableEnded) stream.destroy(); });
+    plain.pipe(out);
+  }, (e: unknown) => out.destroy(e instanceof Error ? e : new Error(String(e))));
+  return out;
 }
 
 /** A decompression tool as a stream: our writes are its stdin, its stdout our reads. */

@@ -3,7 +3,7 @@ import { createHash } from '../common/crypto.js';
 import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { errorMessage, invalidArgument, TsulaError } from '../common/errors.js';
-import { decompress } from './decompress.js';
+import { decompressByContent } from './decompress.js';
 import { detectCompression, type Compression } from './stream-head.js';
 
 /** How a stored layer blob is compressed (xz and bzip2 only come in docker-archives). */
@@ -81,7 +81,7 @@ export function openLayer(
     raw.on('error', (e) => counter.destroy(e));
     source = raw.pipe(counter);
   }
-  const plain = decompress(source, compression, label);
+  const plain = decompressByContent(source, compression, label);
   let finished = false;
   let settle!: { resolve: (v: { diffId: string; diffSize: number }) => void; reject: (e: unknown) => void };
   const done = new Promise<{ diffId: string; diffSize: number }>((resolve, reject) => { settle = { resolve, reject }; });

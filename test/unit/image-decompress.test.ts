@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { isKind } from '../../src/common/errors.js';
-import { decompress, type Compressed } from '../../src/image/decompress.js';
+import { decompress, decompressByContent, type Compressed } from '../../src/image/decompress.js';
 import { detectCompression } from '../../src/image/stream-head.js';
 
 const PLAIN = Buffer.from(Array.from({ length: 200_000 }, (_, i) => `line ${i}\n`).join(''));
@@ -114,4 +114,18 @@ test('a zstd stream that opens with a skippable frame is zstd (moby zstdMatcher)
   assert.equal(detectCompression(packed.subarray(0, 10)), 'zstd');
   assert.ok((await readAll(decompress(Readable.from([packed]), 'zstd', 'x'))).equals(PLAIN));
   assert.equal(detectCompression(Buffer.from([0x5e, 0x2a, 0x4d, 0x18])), 'none', 'four bytes are not enough to tell');
+});
+
+test('by content, as dockerd reads a layer: the bytes decide over the media type; a blob too short to tell keeps the declared one', async () => {
+  assert.deepEqual(await readAll(decompressByContent(Readable.from([gzipSync(PLAIN)]), 'none', 'gzip declared plain')), PLAIN);
+  assert.deepEqual(await readAll(decompressByContent(Readable.from([PLAIN]), 'gzip', 'plain declared gzip')), PLAIN);
+  assert.deepEqual(await readAll(decompressByContent(Readable.from([compressors.zstd(PLAIN)]), 'gzip', 'zstd declared gzip')), PLAIN);
+  // chunks of one byte: the head is gathered across them
+  const gz = gzipSync(PLAIN);
+  assert.deepEqual(await readAll(decompressByContent(Readable.from([...gz.subarray(0, 16)].map((b) => Buffer.from([b])).concat([gz.subarray(16)])), 'none', 'bytewise')), PLAIN);
+  assert.deepEqual(await readAll(decompressByContent(Readable.from([Buffer.from('ab')]), 'none', 'tiny')), Buffer.from('ab'));
+  // a corrupt gzip still fails the stream
+  const bad = Buffer.from(gz);
+  bad.fill(0, 100, 200);
+  await assert.rejects(readAll(decompressByContent(Readable.from([bad]), 'gzip', 'corrupt')));
 });

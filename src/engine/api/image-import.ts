@@ -4,7 +4,7 @@
 // --change lines, the message as its comment and history, the platform asked for or the
 // host's; the answer is a JSON stream whose last line is {"status": "<image id>"}.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { detectCompression, peek } from '../../image/stream-head.js';
 import { decompress } from '../../image/decompress.js';
 import { hostPlatform, parsePlatform } from '../../image/registry/manifest.js';
@@ -66,7 +66,9 @@ export async function importImage(req: IncomingMessage, res: ServerResponse, que
     const config: CommitConfig = {};
     applyChanges(config, query.getAll('changes').flatMap((x) => x.split('\n')));
     const platform = query.get('platform') ? parsePlatform(query.get('platform')!) : hostPlatform();
-    let body: Readable = req;
+    // through a stream of its own: a decompressor that fails destroys what feeds it, and the
+    // request must live on until its upload is in (the error is answered then, not a reset)
+    let body: Readable = req.pipe(new PassThrough());
     if (src !== '-') {
       req.resume();
       const url = sourceUrl(src);

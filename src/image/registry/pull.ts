@@ -11,7 +11,7 @@ import { throttleProgress } from '../../common/progress.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { ContentStore } from '../content.js';
 import type { JournalEntry, PullJournal } from '../journal.js';
-import { decompress } from '../decompress.js';
+import { decompressByContent } from '../decompress.js';
 import { legacySource, type LayerSource } from '../layer-sources.js';
 import { chainIds, drainLayer, openLayer } from '../layers.js';
 import type { NewImage, StoredLayer } from '../records.js';
@@ -291,7 +291,7 @@ export class Puller {
           } else {
             const started = !this.applies.has(chainId);
             const counter = { n: 0 };
-            size = await this.applyOnce(chainId, parent, () => countPlain(decompress(open(), d.compression, label), counter));
+            size = await this.applyOnce(chainId, parent, () => countPlain(decompressByContent(open(), d.compression, label), counter));
             if (started) created.push(chainId);
             diffSize = counter.n;
           }
