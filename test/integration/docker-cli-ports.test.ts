@@ -112,6 +112,21 @@ test('a published port is held while the container runs (TCP and UDP, 0.0.0.0 an
   await freeAll();
 });
 
+test('network disconnect of the network carrying the ports frees them; a network connect then publishes them again (dockerd gives them to the new gateway)', async () => {
+  const p = await freeBoth();
+  await ok(['run', '-d', '--name', 'dc', '-p', `${p}:80`, ...WEB]);
+  await served(p);
+  await ok(['network', 'disconnect', 'bridge', 'dc']);
+  await freed(() => canListen(p), 'free once the network carrying them is left');
+  assert.equal(await ok(['port', 'dc']), '');
+  await ok(['network', 'connect', 'bridge', 'dc']);
+  assert.equal(await canListen(p), false, 'held again');
+  await served(p);
+  assert.equal((await ok(['port', 'dc'])).trim(), `80/tcp -> 0.0.0.0:${p}`);
+  await ok(['rm', '-f', 'dc']);
+  await freed(() => canListen(p), 'free after rm');
+});
+
 test('a port a host program holds refuses the start in dockerd 29\'s words; the ports bound before it are free again', async () => {
   const [first, busy] = [await freeBoth(), await freeBoth()];
   const srv = net.createServer();

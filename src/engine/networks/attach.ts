@@ -238,7 +238,18 @@ export class ContainerNetworks {
     let i = 0;
     while (used.has(`eth${i}`)) i++;
     const net = this.d.networks.get(ep.networkId);
-    const added = await this.add(rec, st.sandboxKey, net, ep, `eth${i}`, st.endpoints.length === 0, []);
+    // ports no network of the container carries (it left the one that did, or had only an
+    // --internal one) go on the network it joins, as dockerd gives them to the new gateway
+    const endpointId = newId();
+    let mappings: PortMapping[] = [];
+    if (!Object.keys(st.ports).length && !net.internal) ({ bindings: st.ports, mappings } = await this.ports.publish(rec, net, endpointId));
+    let added: Endpoint;
+    try {
+      added = await this.add(rec, st.sandboxKey, net, ep, `eth${i}`, st.endpoints.length === 0, mappings, endpointId);
+    } catch (e) {
+      if (mappings.length) { this.ports.release(rec.id); st.ports = {}; }
+      throw e;
+    }
     this.d.faults?.hit('connect:after-add'); // recovery DELs an attachment the record does not name
     st.endpoints.push(added);
     await this.serveDns(rec, [added]);
