@@ -67,6 +67,14 @@ test('a log bigger than a read: read a chunk at a time, --tail from the end (mob
   // a partial last line (no newline yet) is no record, and --tail counts from the line before it
   const cut = await logFile([line(0, 'a'), line(1, 'b'), `${at(2)} stdout F c-not-ended`]);
   assert.equal(await collect(cut, { tail: 1 }), 'b\n');
+  // conmon's partial records continue a line: --tail counts lines (full records), never starts inside one
+  const P = (s: number, text: string) => `${at(s)} stdout P ${text}\n`;
+  const parts = await logFile([line(0, 'a'), P(1, 'b1-'), P(1, 'b2-'), line(1, 'b3'), P(2, 'c1-'), line(2, 'c2'), line(3, 'd')]);
+  assert.equal(await collect(parts, { tail: 1 }), 'd\n');
+  assert.equal(await collect(parts, { tail: 2 }), 'c1-c2\nd\n');
+  assert.equal(await collect(parts, { tail: 3 }), 'b1-b2-b3\nc1-c2\nd\n');
+  assert.equal(await collect(parts, { tail: 9 }), 'a\nb1-b2-b3\nc1-c2\nd\n');
+  assert.equal(await collect(parts, { tail: 0 }), '');
 });
 
 test('since and until at the nanosecond, as dockerd compares them (a client resumes at the last line + 1 ns)', async () => {

@@ -54,23 +54,51 @@ const CHUNK = 1 << 20;
 const BACK = 64 << 10;
 
 /**
- * Where the last `n` complete lines of h's first `size` bytes start, found backwards from the
- * end as moby's tailfile does, and how many complete lines there are from there (n or fewer).
+ * Where the last `n` lines of h's first `size` bytes start, found backwards from the end as
+ * moby's tailfile does, and how many lines there are from there (n or fewer). A line is what
+ * `docker logs` prints as one: conmon's partial records (P) continue into the next record, so
+ * a line ends at a full record (F); the start is never inside a line. A record cut at the end
+ * (no newline yet) is no record.
  */
 export async function tailStart(h: FileHandle, size: number, n: number): Promise<{ start: number; lines: number }> {
-  // the (n+1)-th newline from the end ends the line before them (the 1st ends the last line)
-  let seen = 0;
   const buf = Buffer.alloc(BACK);
+  let from = size;
+  let inBuf = 0;         // bytes of buf read (from `from` on)
+  let full = 0;          // full records seen after `pending`
+  let pending = -1;      // the newline ending the record whose start is being looked for
+  // is the record at `at` (ending before `end`) a full one? its tag is its third field
+  const isFull = async (at: number): Promise<boolean> => {
+    let head: Buffer;
+    if (at >= from && at + 96 <= from + inBuf) head = buf.subarray(at - from, at - from + 96);
+    else {
+      head = Buffer.alloc(96);
+      head = head.subarray(0, (await h.read(head, 0, 96, at)).bytesRead);
+    }
+    const a = head.indexOf(0x20);
+    const b = a < 0 ? -1 : head.indexOf(0x20, a + 1);
+    return b >= 0 && head[b + 1] !== 0x50; // not "P"
+  };
+  // a record ends at `pending`; it starts at `at`: counted, or the line boundary found
+  const closes = async (at: number): Promise<number | null> => {
+    if (pending < 0 || !(await isFull(at))) return null;
+    if (full === n) return pending + 1;
+    full++;
+    return null;
+  };
   for (let end = size; end > 0;) {
-    const from = Math.max(0, end - BACK);
+    from = Math.max(0, end - BACK);
     const { bytesRead } = await h.read(buf, 0, end - from, from);
+    inBuf = bytesRead;
     for (let i = bytesRead - 1; i >= 0; i--) {
       if (buf[i] !== 0x0a) continue;
-      if (++seen === n + 1) return { start: from + i + 1, lines: n };
+      const start = await closes(from + i + 1);
+      if (start !== null) return { start, lines: n };
+      pending = from + i;
     }
     end = from;
   }
-  return { start: 0, lines: seen };
+  const start = await closes(0);
+  return start !== null ? { start, lines: n } : { start: 0, lines: full };
 }
 
 /** The records of h from `offset` to `end`, a chunk at a time; `rest` carries a line cut at a chunk's end. */
@@ -129,16 +157,16 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
     const t = await tailStart(h, size, want);
     const recs: LogRecord[] = [];
     await readRecords(h, t.start, size, Buffer.alloc(0), async (r) => { recs.push(...r); }, o.signal);
-    return recs;
+    return { recs, lines: t.lines };
   };
   // the log's own records come first in the count: the rotated files give what it lacks
   const logLines = o.tail === null ? 0 : (await withFile(file, (h, size) => tailStart(h, size, want)))?.lines ?? 0;
   want -= logLines;
   for (const f of o.tail === null ? [] : [...rotated].reverse()) {
     if (want <= 0) break;
-    const recs = (await withFile(f, tailOf)) ?? [];
-    older = [...recs.slice(-want), ...older];
-    want -= recs.length;
+    const got = await withFile(f, tailOf);
+    older = [...(got?.recs ?? []), ...older];
+    want -= got?.lines ?? 0;
   }
   const readOpen = async (h: FileHandle): Promise<void> => {
     const { size } = await h.stat();
