@@ -175,3 +175,14 @@ async function discardOrphans(cs: ContainerService): Promise<void> {
     }
   }
 }
+
+/**
+ * --rm containers that do not run go, as dockerd's restore removes them: a `run --rm` a
+ * crash cut short (created, or exited while tsulad was down) is never left behind.
+ */
+export async function removeAutoRemoved(cs: ContainerService): Promise<void> {
+  for (const c of cs.list()) {
+    if (!c.config.autoRemove || running(c.state)) continue;
+    await cs.remove(c.id, { force: true, volumes: true }).catch((e) => cs.d.log.warn('auto-remove at restore', { id: c.id, err: errorMessage(e) }));
+  }
+}

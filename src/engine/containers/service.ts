@@ -23,7 +23,7 @@ import { dockerdStartError } from './oci-errors.js';
 import type { Spec } from '../../oci/types.js';
 import { failedPrecondition, errorMessage, TsulaError } from '../../common/errors.js';
 import { NO_FAULTS, type Faults } from '../../common/faults.js';
-import { recoverContainers } from './recovery.js';
+import { recoverContainers, removeAutoRemoved } from './recovery.js';
 import { ExitWaiters, PendingAttaches, type WaitCondition } from './waiters.js';
 import { Hooks, type ContainerHooks } from './hooks.js';
 import { OomEvents } from './oom-events.js';
@@ -394,12 +394,7 @@ export class ContainerService {
     await recoverContainers(this);
     await this.hooks.recovered(this.list()).catch((e) => this.d.log.warn('recovering networks', { err: errorMessage(e) }));
     this.recovered = true;
-    // --rm containers that do not run go, as dockerd's restore removes them: a `run --rm`
-    // a crash cut short (created, or exited while we were down) is never left behind
-    for (const c of this.list()) {
-      if (!c.config.autoRemove || running(c.state)) continue;
-      await this.remove(c.id, { force: true, volumes: true }).catch((e) => this.d.log.warn('auto-remove at restore', { id: c.id, err: errorMessage(e) }));
-    }
+    await removeAutoRemoved(this);
     for (const c of this.list()) if (running(c.state) && c.state.status !== 'restarting') this.ooms.watch(c);
     for (const rt of new Set(this.d.runtimes.values())) await this.watchExits(rt);
     this.restarts.boot(this.list());
