@@ -148,32 +148,36 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
     if (!h) return undefined;
     try { return await fn(h, (await h.stat()).size); } finally { await h.close(); }
   };
-  let older: LogRecord[] = [];
   if (o.tail === null) {
     for (const f of rotated) await withFile(f, (h, size) => readRecords(h, 0, size, Buffer.alloc(0), emit, o.signal));
   }
-  let want = o.tail ?? 0;
-  const tailOf = async (h: FileHandle, size: number) => {
-    const t = await tailStart(h, size, want);
-    const recs: LogRecord[] = [];
-    await readRecords(h, t.start, size, Buffer.alloc(0), async (r) => { recs.push(...r); }, o.signal);
-    return { recs, lines: t.lines };
+  // --tail: the log's own last lines count first; the rotated files, newest back, give the
+  // `want` it lacks (their records go out before the log's)
+  const rotatedTail = async (want: number): Promise<LogRecord[]> => {
+    let out: LogRecord[] = [];
+    for (const f of [...rotated].reverse()) {
+      if (want <= 0) break;
+      const got = await withFile(f, async (h, size) => {
+        const t = await tailStart(h, size, want);
+        const recs: LogRecord[] = [];
+        await readRecords(h, t.start, size, Buffer.alloc(0), async (r) => { recs.push(...r); }, o.signal);
+        return { recs, lines: t.lines };
+      });
+      out = [...(got?.recs ?? []), ...out];
+      want -= got?.lines ?? 0;
+    }
+    return out;
   };
-  // the log's own records come first in the count: the rotated files give what it lacks
-  const logLines = o.tail === null ? 0 : (await withFile(file, (h, size) => tailStart(h, size, want)))?.lines ?? 0;
-  want -= logLines;
-  for (const f of o.tail === null ? [] : [...rotated].reverse()) {
-    if (want <= 0) break;
-    const got = await withFile(f, tailOf);
-    older = [...(got?.recs ?? []), ...older];
-    want -= got?.lines ?? 0;
-  }
   const readOpen = async (h: FileHandle): Promise<void> => {
     const { size } = await h.stat();
     if (size < offset) { offset = 0; rest = Buffer.alloc(0); } // truncated in place
     // --tail: the first file read starts at its last N lines
-    if (!tailed && o.tail !== null) { tailed = true; offset = (await tailStart(h, size, o.tail)).start; }
-    if (older.length) await emit(older.splice(0));
+    if (!tailed && o.tail !== null) {
+      tailed = true;
+      const t = await tailStart(h, size, o.tail);
+      offset = t.start;
+      await emit(await rotatedTail(o.tail - t.lines));
+    }
     ({ offset, rest } = await readRecords(h, offset, size, rest, emit, o.signal));
   };
   const readNew = async (): Promise<void> => {
@@ -196,7 +200,8 @@ export async function readLogs(file: string, o: LogOptions, cb: (r: LogRecord) =
   };
   const close = async () => { const h = fh; fh = null; await h?.close().catch(() => undefined); };
   await readNew();
-  if (older.length) await emit(older.splice(0)); // no log file (yet): the rotated ones alone
+  // no log file (yet): the rotated ones alone
+  if (!tailed && o.tail !== null) await emit(await rotatedTail(o.tail));
   tailed = true; // --tail counts what the log held when the read began
   if (!o.follow || o.signal?.aborted || pastUntil) { await close(); return; }
   await new Promise<void>((resolve) => {

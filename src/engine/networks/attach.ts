@@ -222,7 +222,7 @@ export class ContainerNetworks {
   /** Free its host ports, DEL every attachment of the container, then its namespace (idempotent). */
   async release(id: string): Promise<void> {
     // first, as dockerd's releasePortBindings closes the sockets before it deletes the DNAT
-    // (and at once: the exit has woken `docker stop` already, the next start may want them)
+    // (an exit freed them already, before its waiters woke: freePorts)
     this.ports.release(id);
     const netnsPath = (await this.d.netns.exists(id)) ? this.d.netns.path(id) : '';
     for (const a of await this.d.cni.attachments(id)) await this.d.cni.delCached(a, netnsPath);

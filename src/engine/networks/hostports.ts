@@ -76,7 +76,6 @@ export class PublishedPorts {
    * bound, held under its id until release(). Fails in dockerd 29's words, the endpoint named.
    */
   async publish(rec: Container, net: NetworkRecord, endpointId: string): Promise<ResolvedPorts> {
-    this.sweep();
     try {
       const r = await this.allocator.resolve(rec.config.networking!, this.taken(rec.id), this.bind,
         net.options['com.docker.network.bridge.host_binding_ipv4'] || '0.0.0.0');
@@ -118,21 +117,6 @@ export class PublishedPorts {
   /** How many sockets the container holds. */
   count(id: string): number {
     return this.held.get(id)?.length ?? 0;
-  }
-
-  /**
-   * Free the ports of containers that exited but whose network's release is still to come
-   * (the exit wakes `docker stop`/`wait` first): dockerd releases them before it records the
-   * exit, so a compose recreate starts the new container on the old one's ports at once. A
-   * container whose start is binding has no network state yet, and keeps its own.
-   */
-  private sweep(): void {
-    if (!this.held.size) return;
-    const recs = new Map(this.d.containers().map((c) => [c.id, c]));
-    for (const id of [...this.held.keys()]) {
-      const c = recs.get(id);
-      if (!c || (!running(c.state) && c.state.network)) this.release(id);
-    }
   }
 
   private hold(id: string, sockets: HostSocket[]): void {
