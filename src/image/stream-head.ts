@@ -53,3 +53,15 @@ export async function peek(input: Readable, want: number): Promise<{ head: Buffe
   if (head.length > 0) input.unshift(head);
   return { head, stream: input };
 }
+
+/**
+ * `input` as plain bytes, whatever its first bytes say it is compressed with (dockerd's
+ * DecompressStream). The decompressors (zlib, the tools) load with the first compressed
+ * stream, not with the daemon.
+ */
+export async function decompressedByHead(input: Readable, label: string): Promise<Readable> {
+  const { head, stream } = await peek(input, 10);
+  const c = detectCompression(head);
+  if (c === 'none') return stream;
+  return (await import('./decompress.js')).decompress(stream, c, label);
+}

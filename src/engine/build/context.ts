@@ -10,21 +10,14 @@ import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { createHash } from '../../common/crypto.js';
 import { invalidArgument } from '../../common/errors.js';
-import { decompress } from '../../image/decompress.js';
-import { detectCompression, peek } from '../../image/stream-head.js';
+import { decompressedByHead } from '../../image/stream-head.js';
 import { unpackLayer } from '../../storage/unpack.js';
 import { resolveInRoot } from '../containers/rootfs.js';
 import { PatternMatcher, readDockerignore } from './dockerignore.js';
 
-/** A decompressed body: any format dockerd's DecompressStream reads (decompress.ts). */
-async function plainTar(body: Readable): Promise<Readable> {
-  const { head, stream } = await peek(body, 10);
-  return decompress(stream, detectCompression(head), 'the build context');
-}
-
 /** Unpack the context tar into `dir` (which exists). */
 export async function extractContext(body: Readable, dir: string): Promise<void> {
-  await unpackLayer(await plainTar(body), dir, { mode: 'copy' });
+  await unpackLayer(await decompressedByHead(body, 'the build context'), dir, { mode: 'copy' });
 }
 
 export interface Dockerfile { name: string; text: string }

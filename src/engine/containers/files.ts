@@ -10,7 +10,7 @@ import type { MountGuard } from '../../storage/mountguard.js';
 import { packItems, walkTree, type PackItem } from '../../storage/tarpack.js';
 import type { Change, WritableChanges } from '../../storage/changes.js';
 import { unpackLayer } from '../../storage/unpack.js';
-import { detectCompression, peek } from '../../image/stream-head.js';
+import { decompressedByHead } from '../../image/stream-head.js';
 import type { Container } from './model.js';
 import { ContainerRootfs, containerAbsPath, goFileMode, noSuchPath, resolveInRoot, type HoldVolumes } from './rootfs.js';
 
@@ -121,7 +121,8 @@ export class ContainerFiles {
       // dockerd's checks: a read-only bind or volume, else a read-only rootfs outside them
       if (mount?.readonly) throw failedPrecondition('mounted volume is marked read-only');
       if (!mount && c.config.security.readonlyRootfs) throw failedPrecondition('container rootfs is marked read-only');
-      await unpackLayer(await decompressed(input), host, {
+      // a compressed upload as dockerd's cp untars it (DecompressStream)
+      await unpackLayer(await decompressedByHead(input, 'the archive'), host, {
         mode: 'copy', resolvedRoot: true, noOverwriteDirNonDir: o.noOverwriteDirNonDir,
         ...(o.copyUIDGID ? {} : { owner: { uid: 0, gid: 0 } }),
       }).catch((e) => { throw new TsulaError(errorKind(e), `copying into ${c.name}:${abs}: ${errorMessage(e)}`, { cause: e }); });
@@ -165,19 +166,6 @@ export class ContainerFiles {
     }
     return tar();
   }
-}
-
-/**
- * A request body that may be compressed: dockerd's cp untars through DecompressStream, so
- * gzip, bzip2, xz and zstd all do.
- */
-async function decompressed(input: Readable): Promise<Readable> {
-  const { head, stream } = await peek(input, 10);
-  const c = detectCompression(head);
-  if (c === 'none') return stream;
-  // zlib (~1.4 MB) loads with the first compressed upload, not with the daemon
-  const { decompress } = await import('../../image/decompress.js');
-  return decompress(stream, c, 'the archive');
 }
 
 /** A snapshot's changes as a layer tar: changed files as they are, deletions as `.wh.` files. */
