@@ -4,10 +4,14 @@
 // stream, printed as docker prints it. A step that failed ends the command with its code
 // (a RUN's exit status), as docker's JSONError does.
 import { rm, writeFile } from 'node:fs/promises';
-import { UsageError, type CommandSpec, type Parsed } from '../args.js';
+import type { CommandSpec, FlagSpec, Parsed } from '../args.js';
 import { StatusError, type Cli } from '../context.js';
 import { displayJsonMessages, JsonMessageError } from '../jsonmessage.js';
-import { humanSize, ramInBytes } from '../units.js';
+import { humanSize } from '../units.js';
+import { bytes, UPDATE_RESOURCE_FLAGS } from './resource-opts.js';
+
+/** run's resource flags by name, in this order. */
+const runFlags = (...names: string[]): FlagSpec[] => names.map((n) => UPDATE_RESOURCE_FLAGS.find((f) => f.long === n)!);
 
 export const spec: CommandSpec = {
   name: 'build',
@@ -28,14 +32,12 @@ export const spec: CommandSpec = {
     { long: 'quiet', short: 'q', kind: 'bool', desc: 'Suppress the build output and print image ID on success' },
     { long: 'network', kind: 'string', desc: 'Set the networking mode for the RUN instructions during build (default "default")' },
     { long: 'add-host', kind: 'list', desc: 'Add a custom host-to-IP mapping (host:ip)' },
-    // the RUN steps' containers' resources, as docker build sends them (its query's names below)
-    { long: 'memory', short: 'm', kind: 'string', desc: 'Memory limit', meta: 'bytes' },
-    { long: 'memory-swap', kind: 'string', desc: "Swap limit equal to memory plus swap: '-1' to enable unlimited swap", meta: 'bytes' },
-    { long: 'cpu-shares', short: 'c', kind: 'int', desc: 'CPU shares (relative weight)', meta: 'int' },
+    // the RUN steps' containers' resources, as docker build sends them (its query's names below):
+    // run's flags, but for the CFS ones' wording
+    ...runFlags('memory', 'memory-swap', 'cpu-shares'),
     { long: 'cpu-period', kind: 'int', desc: 'Limit the CPU CFS (Completely Fair Scheduler) period', meta: 'int' },
     { long: 'cpu-quota', kind: 'int', desc: 'Limit the CPU CFS (Completely Fair Scheduler) quota', meta: 'int' },
-    { long: 'cpuset-cpus', kind: 'string', desc: 'CPUs in which to allow execution (0-3, 0,1)', meta: 'string' },
-    { long: 'cpuset-mems', kind: 'string', desc: 'MEMs in which to allow execution (0-3, 0,1)', meta: 'string' },
+    ...runFlags('cpuset-cpus', 'cpuset-mems'),
     { long: 'shm-size', kind: 'string', desc: 'Size of /dev/shm', meta: 'bytes' },
     { long: 'cgroup-parent', kind: 'string', desc: 'Optional parent cgroup for the container', meta: 'string' },
     { long: 'iidfile', kind: 'string', desc: 'Write the image ID to the file', meta: 'string' },
@@ -45,17 +47,8 @@ export const spec: CommandSpec = {
   ],
 };
 
-/** A size flag as docker's opts.MemBytes reads it (0 when not given). */
-function sizeFlag(p: Parsed, flag: string): number | undefined {
-  const v = p.str(flag);
-  if (v === undefined || v === '') return undefined;
-  if (flag === 'memory-swap' && v === '-1') return -1;
-  try {
-    return ramInBytes(v);
-  } catch {
-    throw new UsageError(`invalid argument "${v}" for "${flag === 'memory' ? '-m, --memory' : `--${flag}`}" flag: invalid size: '${v}'`, 'build');
-  }
-}
+/** A size flag, left out of the query when not given. */
+const sizeFlag = (p: Parsed, flag: string): number | undefined => bytes(p, flag, 'build') || undefined;
 
 /** docker's --build-arg: KEY=VALUE, or KEY alone for the value in our environment (left out when unset). */
 export function buildArgsJson(args: string[], env: NodeJS.ProcessEnv = process.env): string | undefined {

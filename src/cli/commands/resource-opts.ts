@@ -40,7 +40,8 @@ export const RESOURCE_FLAGS: FlagSpec[] = [
   I('oom-score-adj', "Tune host's OOM preferences (-1000 to 1000)"),
 ];
 
-function bytes(p: Parsed, flag: string, cmd: string): number {
+/** A size flag as docker's opts.MemBytes reads it (0 when not given; memory-swap's -1 kept). */
+export function bytes(p: Parsed, flag: string, cmd: string): number {
   const v = p.str(flag);
   if (v === undefined || v === '') return 0;
   if (flag === 'memory-swap' && v === '-1') return -1;
