@@ -69,13 +69,9 @@ export class ControllerSandboxes implements PodSandboxes {
       sandboxId: sb.sandboxId, sandboxer: sb.kind, netnsPath: pod.netnsPath, sandbox: { sandboxId: sb.sandboxId, spec },
       annotations: { ...pod.spec.annotations, 'io.kubernetes.cri.sandbox-id': pod.id, 'io.kubernetes.cri.sandbox-name': pod.spec.name, 'io.kubernetes.cri.sandbox-namespace': pod.spec.namespace },
     }, CALL));
-    // Start is not a call to make twice: the sandboxer drops a sandbox whose start failed, so
-    // a retry (on UNAVAILABLE) meets NOT_FOUND; the first answer is then the reason
-    let first: unknown;
-    await this.call(sb.address, (ctl) => ctl.start({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL).catch((e: unknown) => {
-      first ??= e;
-      throw e;
-    })).catch((e: unknown) => { throw first !== undefined && isKind(e, 'NotFound') ? first : e; });
+    // Start is not a call to make twice (the sandboxer drops a sandbox whose start failed: a
+    // retry would meet NOT_FOUND and hide the reason), and Create just made the connection good
+    await this.client(sb.address).start({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL);
   }
 
   async stop(pod: PodRecord): Promise<void> {
