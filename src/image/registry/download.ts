@@ -12,6 +12,9 @@ import { errorMessage, invalidArgument, TsulaError, unavailable } from '../../co
 import { mkdirp } from '../../common/fsutil.js';
 import type { ContentStore } from '../content.js';
 
+/** Tries after the first of a download that breaks (dockerd's maxDownloadAttempts is 5). */
+const RETRIES = 4;
+
 /** Read size for compressed layer bytes: big enough for few hops, small enough to stay light. */
 const CHUNK = 256 << 10;
 
@@ -91,11 +94,11 @@ export class BlobDownload {
   /**
    * Download from `open(offset)` (a response body; 206 when it starts at `offset`). Resolves
    * `done` once the blob is verified and stored. A connection that breaks is resumed with a
-   * range request (or restarted, when the registry ignores ranges) up to `retries` times,
+   * range request (or restarted, when the registry ignores ranges) up to RETRIES times,
    * as dockerd's download manager does (5 attempts, 5, 10, 15 then 20 s apart, counted down a
    * second at a time: a registry restart or a short network drop is survived).
    */
-  async run(open: (offset: number) => Promise<Readable & { statusCode?: number }>, retries = 4, tickMs = 1000): Promise<void> {
+  async run(open: (offset: number) => Promise<Readable & { statusCode?: number }>): Promise<void> {
     let fh: FileHandle | undefined;
     try {
       await mkdirp(this.content.ingestDir);
@@ -129,9 +132,9 @@ export class BlobDownload {
         } catch (e) {
           if (!transient(e)) throw e;
           const err = e instanceof TsulaError ? e : unavailable(`${this.label}: download failed: ${errorMessage(e)}`);
-          if (this.cancelled || attempt >= retries) throw err;
+          if (this.cancelled || attempt >= RETRIES) throw err;
           this.onRetry?.(err, attempt + 1);
-          await this.waitToRetry((attempt + 1) * 5, tickMs);
+          await this.waitToRetry((attempt + 1) * 5);
         }
       }
       const got = `sha256:${hash.digest('hex')}`;
@@ -157,12 +160,12 @@ export class BlobDownload {
   }
 
   /** Count `seconds` down (each one told to the watchers); a drop ends it at once. */
-  private async waitToRetry(seconds: number, tickMs: number): Promise<void> {
+  private async waitToRetry(seconds: number): Promise<void> {
     try {
       for (this.retryIn = seconds; this.retryIn > 0 && !this.cancelled; this.retryIn--) {
         this.notify();
         await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, tickMs);
+          const t = setTimeout(resolve, 1000);
           this.wake = () => { clearTimeout(t); resolve(); };
         });
       }
