@@ -7,6 +7,7 @@ import { isIP, isIPv4 } from 'node:net';
 import { invalidArgument } from '../common/errors.js';
 import type { Zod } from '../common/lazy-schema.js';
 import type { DaemonFileConfig } from './config.js';
+import type { DnsInput } from './networks/etc.js';
 
 const CIDR4 = /^\d+\.\d+\.\d+\.\d+\/\d+$/;
 const LABEL = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
@@ -74,7 +75,7 @@ export interface DaemonNetworkConfig {
   /** The host address of its -p bindings that give none (dockerd's "ip", its host_binding_ipv4). */
   bridgeHostIp?: string;
   /** Containers' DNS where they give none of their own (dockerd's dns, dns-search, dns-opts). */
-  dnsDefaults: { dns: string[]; dnsSearch: string[]; dnsOptions: string[] };
+  dnsDefaults: DnsInput;
   /** What host-gateway stands for in --add-host; []: the default bridge's gateway. */
   hostGatewayIps: string[];
   /** "userland-proxy": true was asked (tsulad says at start that it publishes without one). */

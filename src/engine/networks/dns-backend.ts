@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import type { Container } from '../containers/model.js';
 import type { DnsBackend } from './dns.js';
-import { hostNameservers, type DnsInput } from './etc.js';
+import { hostNameservers, withDnsDefaults, type DnsInput } from './etc.js';
 import { linkTarget } from './links.js';
 import { endpointAt, named } from './names.js';
 import type { NetworkService } from './service.js';
@@ -50,15 +50,17 @@ export function engineDnsBackend(o: DnsBackendDeps): DnsBackend {
       if (o.networks.list().find((n) => n.id === net)?.internal) return [];
       // the container's --dns, else the daemon's "dns", else the host's (libnetwork's
       // resolver forwards to the servers the sandbox's resolv.conf would have named)
-      const own = endpointAt(o.containers(), net, ip)?.c.config.networking?.dns ?? [];
-      const dns = own.length ? own : o.dnsDefaults?.dns ?? [];
+      const { dns } = dnsOf(net, ip);
       return dns.length ? dns : hostNameservers(await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
     },
     // dockerd's sandbox ndotsSet: an ndots:N (N >= 0) among the container's DNS options (its
     // own, else the daemon's dns-opts)
-    ndotsSet: (net, ip) => {
-      const own = endpointAt(o.containers(), net, ip)?.c.config.networking?.dnsOptions ?? [];
-      return (own.length ? own : o.dnsDefaults?.dnsOptions ?? []).some((x) => /^ndots:\d+$/.test(x));
-    },
+    ndotsSet: (net, ip) => dnsOf(net, ip).dnsOptions.some((x) => /^ndots:\d+$/.test(x)),
   };
+
+  /** The client's DNS settings as its resolv.conf has them (its own, else the daemon's). */
+  function dnsOf(net: string, ip: string): DnsInput {
+    const own = endpointAt(o.containers(), net, ip)?.c.config.networking ?? { dns: [], dnsSearch: [], dnsOptions: [] };
+    return withDnsDefaults(own, o.dnsDefaults);
+  }
 }
