@@ -307,6 +307,10 @@ test('build: the context as docker sends it (.dockerignore applied, the Dockerfi
   const written = await fs.readFile(iid, 'utf8');
   assert.match(written, /^sha256:[0-9a-f]{64}$/);
   assert.equal((await d.ok(['image', 'inspect', '-f', '{{.Id}}', written])).trim(), written);
+  // with -q, docker takes what the daemon printed (its newline too): dockerd holds the aux back
+  const q = await d.cli(['build', '-q', '--iidfile', iid, '-f', path.join(ctx, 'Dockerfile.res'), ctx]);
+  assert.equal(q.code, 0, q.stderr);
+  assert.equal(await fs.readFile(iid, 'utf8'), `${written}\n`);
   await d.ok(['rmi', written]);
   const bad = await d.cli(['build', '-m', 'lots', ctx]);
   assert.deepEqual([bad.code, bad.stderr.split('\n')[0]], [125, 'invalid argument "lots" for "-m, --memory" flag: invalid size: \'lots\'']);

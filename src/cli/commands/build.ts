@@ -112,8 +112,10 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     throw new StatusError(err.code || 1, err.message);
   }
   if (iidfile) {
-    // docker's: the last aux message's ID (each stage's image comes as one)
-    const id = [...shown.aux].reverse().map((a) => (a as { ID?: unknown } | null)?.ID).find((x): x is string => typeof x === 'string');
+    // docker's: with -q what the daemon printed (its aux messages are held back then, as
+    // dockerd's), else the last aux message's ID (each stage's image comes as one)
+    const id = quiet ? shown.streams.join('')
+      : [...shown.aux].reverse().map((a) => (a as { ID?: unknown } | null)?.ID).find((x): x is string => typeof x === 'string');
     if (!id) throw new StatusError(1, `Server did not provide an image ID. Cannot write ${iidfile}`);
     await writeFile(iidfile, id, { mode: 0o666 });
   }
