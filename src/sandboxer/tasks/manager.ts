@@ -119,12 +119,19 @@ export class TaskManager {
   async start(id: string, execId: string): Promise<number> {
     const t = this.get(id);
     if (execId) return startExec(this.ops, t, this.exec(t, execId));
-    if (t.rec.status !== 'created') throw stateError('start', t.rec.status);
-    await (await this.rt(t.rec)).start(t.rec.key);
-    // the exit may already have been seen (a `true` that ends at once)
-    if (t.rec.status === 'created') t.rec.status = 'running';
-    await this.records.save(t.rec);
-    this.publish(t, '/tasks/start', 'start', { containerId: id, pid: t.rec.pid });
+    if (t.rec.status !== 'created' || t.starting) throw stateError('start', t.starting ? 'running' : t.rec.status);
+    let started!: () => void;
+    t.starting = new Promise<void>((r) => { started = r; });
+    try {
+      await (await this.rt(t.rec)).start(t.rec.key);
+      // the exit may already have been seen (a `true` that ends at once)
+      if (t.rec.status === 'created') t.rec.status = 'running';
+      await this.records.save(t.rec);
+      this.publish(t, '/tasks/start', 'start', { containerId: id, pid: t.rec.pid });
+    } finally {
+      t.starting = undefined;
+      started();
+    }
     return t.rec.pid;
   }
 
@@ -216,7 +223,8 @@ export class TaskManager {
     t.stopOomWatch = rt?.watchOom?.(t.rec.key, t.rec.dir, () => {
       if (t.rec.status === 'stopped' && t.oomPublished) return;
       t.oomPublished = true;
-      this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id });
+      const send = () => void this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id });
+      if (t.starting) void t.starting.then(send); else send();
     });
   }
 
@@ -280,6 +288,8 @@ export class TaskManager {
     // (containerd-shim-runc-v2 sends one per OOM kill in the cgroup): ours comes before the
     // exit, and has arrived before Wait answers (tsulad reads OOMKilled when Wait returns)
     const rt = await this.rt(t.rec).catch(() => null);
+    // a process that died during its Start: its TaskStart goes first (and a TaskOOM heard then)
+    await t.starting;
     if (!t.oomPublished && await rt?.oomKilled?.(key, t.rec.dir).catch(() => false)) {
       t.oomPublished = true;
       await atMost(this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id }), OOM_EVENT_MS);

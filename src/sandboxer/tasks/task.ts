@@ -45,6 +45,12 @@ export class Task {
   stopOomWatch?: () => void;
   /** A TaskOOM went out while it ran: its exit needs none more. */
   oomPublished = false;
+  /**
+   * Set while a Start is under way, resolved once its TaskStart is queued: a process that
+   * is OOM-killed or exits at once has its TaskOOM and TaskExit wait for it (containerd
+   * expects start, then oom, then exit, as runc-v2 sends them).
+   */
+  starting?: Promise<void>;
   constructor(public rec: TaskRecord) {}
 }
 
