@@ -5,7 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
-import { TestDaemon } from '../helpers/daemon.js';
+import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
@@ -250,6 +250,28 @@ test('--log-opt max-size with max-file=2: a burst that ends before the first loo
     assert.ok(nums.length > 10 && nums.length < 60, `${nums.length} lines kept`);
     assert.ok(nums.every((n, i) => i === 0 || n === nums[i - 1]! + 1), 'consecutive');
     assert.equal(nums.at(-1), 199);
+  } finally {
+    await ok(['rm', '-f', id]);
+  }
+});
+
+test('--log-opt max-size with max-file=3: a burst while the container runs is cut into max-size files at the next look; a follower misses nothing', async () => {
+  // a quiet start (the looks slow down to a second), then 400 lines at once, then quiet again
+  const id = (await ok(['run', '-d', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=3', 'busybox', 'sh', '-c',
+    'sleep 2; i=0; while [ $i -lt 400 ]; do echo burst-line-$i; i=$((i+1)); done; echo end; sleep 600'])).trim();
+  try {
+    const follow = docker(d, ['logs', '-f', id], { timeoutMs: 60_000 });
+    const logPath = (await ok(['inspect', '-f', '{{.LogPath}}', id])).trim();
+    const sizes = async () => Promise.all([logPath, `${logPath}.1`, `${logPath}.2`].map((f) => fs.stat(f).then((s) => s.size, () => 0)));
+    await waitFor(async () => (await ok(['logs', '--tail', '1', id])) === 'end\n', 20_000, 'the burst');
+    await waitFor(async () => (await sizes()).every((n) => n <= 1024), 5_000, 'every file within max-size');
+    const nums = (await ok(['logs', id])).trimEnd().split('\n').slice(0, -1).map((l) => Number(/^burst-line-(\d+)$/.exec(l)?.[1]));
+    assert.ok(nums.length > 20 && nums.length < 200, `${nums.length} lines kept`);
+    assert.ok(nums.every((n, i) => i === 0 || n === nums[i - 1]! + 1), 'consecutive');
+    assert.equal(nums.at(-1), 399);
+    await ok(['kill', id]);
+    const f = await follow;
+    assert.deepEqual(f.stdout.trimEnd().split('\n'), [...Array.from({ length: 400 }, (_, i) => `burst-line-${i}`), 'end'], `the follower: ${f.stderr}`);
   } finally {
     await ok(['rm', '-f', id]);
   }

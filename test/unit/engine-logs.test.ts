@@ -247,6 +247,31 @@ test('spreadLog: a stopped container\'s log past max-size is cut at record start
   assert.equal(await collect(oneFileTwo, { maxFiles: 2 }), 'line 006\nline 007\nline 008\nline 009\n');
 });
 
+test('a burst rotated in one piece: once the runtime wrote the new log, .1 is cut into max-size files (spreadLog from .1), the older ones moved up', async () => {
+  const lines = Array.from({ length: 10 }, (_, i) => line(i, `burst ${i}`));
+  const size = Buffer.byteLength(lines[0]!);
+  const file = await logFile(lines); // 10 lines where max-size holds 3: a burst between two looks
+  await fs.writeFile(`${file}.1`, line(-2, 'older'));
+  const reopened: string[] = [];
+  const lr = new LogRotation({ log: new Logger('error'), reopen: async (id) => { reopened.push(id); await fs.writeFile(file, line(20, 'after')); }, canReopen: () => true, maxIntervalMs: 20, minIntervalMs: 5 });
+  const rec = { id: 'b', paths: { log: file }, config: { logSizeMax: 3 * size + 5, logOpts: { 'max-size': 'x', 'max-file': '4' } } } as unknown as Container;
+  try {
+    await lr.started(rec);
+    for (let i = 0; i < 100 && !(await fs.access(`${file}.3`).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 10));
+    assert.deepEqual(reopened, ['b']);
+    for (const f of [`${file}.3`, `${file}.2`, `${file}.1`, file]) assert.ok((await fs.stat(f)).size <= 3 * size + 5, f);
+    // max-file 4: the log, and three files of the burst's last lines; "older" went
+    assert.equal(await collect(file, { maxFiles: 4 }), [1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => `burst ${i}\n`).join('') + 'after\n');
+  } finally {
+    lr.close();
+  }
+  const f2 = await logFile([line(0, 'now')]);
+  await fs.writeFile(`${f2}.1`, lines.slice(0, 4).join(''));
+  await fs.writeFile(`${f2}.2`, line(-1, 'prev'));
+  await spreadLog(f2, 4, 2 * size, 1);
+  assert.equal(await collect(f2, { maxFiles: 4 }), 'prev\nburst 0\nburst 1\nburst 2\nburst 3\nnow\n');
+});
+
 test('log attributes: Go\'s QueryEscape, sorted keys, labels-regex only with labels (as dockerd reads it)', () => {
   assert.equal(goQueryEscape("a b!'()*~._-/="), "a+b%21%27%28%29%2A~._-%2F%3D");
   const c = (logOpts: Record<string, string>) => ({ config: { logOpts, labels: { b: '1', a: 'x y', c: '3' }, env: ['E=v', 'F=w=z', 'G'] } }) as never;

@@ -4,7 +4,7 @@
 // each such container's log, and when it reached max-size, renames the files one up and has
 // the runtime reopen the log (conmon's control FIFO; lines written between the rename and the
 // reopen land in .1, in order). A file may so pass max-size by what is written between two
-// looks; conmon's own cap (max-size times max-file, at least 4 MiB past max-size) bounds it
+// looks: such a .1 is cut into max-size files at the next look; conmon's own cap (max-size times max-file, at least 4 MiB past max-size) bounds it
 // while tsulad is down. When the container stops, a log past max-size (a burst before the
 // first look) is spread over the files as docker's would be, and what is beyond them goes.
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
@@ -84,20 +84,23 @@ async function lastRecordStart(fh: FileHandle, end: number): Promise<number> {
 }
 
 /**
- * A stopped container's log past max-size, spread as docker's json-file would have left it:
- * cut at record starts into pieces of at most max-size from its end, the newest staying the
- * log, the older ones becoming .1, .2 ... before the rotated files there were, and whatever
- * is beyond max-file files dropped. Only when nothing writes the log (its runtime is gone).
+ * A log file past max-size spread as docker's json-file would have left it: cut at record
+ * starts into pieces of at most max-size from its end, the newest staying where it is, the
+ * older ones put before it (the files older than it move up), and whatever is beyond
+ * max-file files dropped. `from` is the file's place: 0 the log itself (a stopped
+ * container's), 1 its `.1` (a burst rotated in one piece). Only on a file nothing writes.
  */
-export async function spreadLog(log: string, files: number, max: number): Promise<void> {
-  const fh = await fs.open(log, 'r').catch(() => null);
+export async function spreadLog(log: string, files: number, max: number, from = 0): Promise<void> {
+  const name = (i: number) => (i === 0 ? log : `${log}.${i}`);
+  const src = name(from);
+  const fh = await fs.open(src, 'r').catch(() => null);
   if (!fh) return;
   const pieces: Array<[number, number]> = []; // newest first
   try {
     const { size } = await fh.stat();
     if (size <= max) return;
     let end = size;
-    while (end > 0 && pieces.length < files) {
+    while (end > 0 && pieces.length < files - from) {
       let start = await recordStartFrom(fh, end - max, end);
       if (start >= end) start = await lastRecordStart(fh, end);
       pieces.push([start, end]);
@@ -108,16 +111,16 @@ export async function spreadLog(log: string, files: number, max: number): Promis
   }
   const older = pieces.length - 1;
   const copy = async ([start, end]: [number, number], to: string) => {
-    await pipeline(createReadStream(log, { start, end: end - 1 }), createWriteStream(`${to}.tmp`));
+    await pipeline(createReadStream(src, { start, end: end - 1 }), createWriteStream(`${to}.tmp`));
     await fs.rename(`${to}.tmp`, to);
   };
-  // the rotated files move up by the pieces put before them; those past max-file go
-  for (let i = files - 1; i >= 1; i--) {
-    if (i + older <= files - 1) await fs.rename(`${log}.${i}`, `${log}.${i + older}`).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
-    else await fs.rm(`${log}.${i}`, { force: true });
+  // the files older than it move up by the pieces put before them; those past max-file go
+  for (let i = files - 1; i > from; i--) {
+    if (i + older <= files - 1) await fs.rename(name(i), name(i + older)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+    else await fs.rm(name(i), { force: true });
   }
-  for (let i = older; i >= 1; i--) await copy(pieces[i]!, `${log}.${i}`);
-  await copy(pieces[0]!, log);
+  for (let i = older; i >= 1; i--) await copy(pieces[i]!, name(from + i));
+  await copy(pieces[0]!, src);
 }
 
 export interface LogRotationDeps {
@@ -133,6 +136,8 @@ export interface LogRotationDeps {
 
 interface Watched {
   id: string; log: string; max: number; files: number; timer: NodeJS.Timeout | null; size: number; at: number;
+  /** The last rotation moved a file past max-size to .1: spread once the runtime writes the new log. */
+  burst?: boolean;
   /** The look under way, if any (a stop waits for it before it spreads the log). */
   looking?: Promise<void>;
 }
@@ -164,7 +169,10 @@ export class LogRotation implements ContainerHooks {
     // the writer is gone: a burst the looks missed is cut down to what max-file keeps
     // (not for a container about to be removed)
     await w?.looking;
-    if (w && !rec.config.autoRemove) await spreadLog(w.log, w.files, w.max);
+    if (w && !rec.config.autoRemove) {
+      if (w.burst) await spreadLog(w.log, w.files, w.max, 1);
+      await spreadLog(w.log, w.files, w.max);
+    }
   }
 
   async removed(rec: Container): Promise<void> { this.forget(rec.id); }
@@ -200,10 +208,17 @@ export class LogRotation implements ContainerHooks {
       const size = st?.size ?? 0;
       const rate = size > w.size && now > w.at ? (size - w.size) / (now - w.at) : 0; // bytes per ms
       let left = w.max - size;
+      // a burst rotated in one piece: once the runtime writes the new log (it reopened),
+      // nothing writes .1 and it is cut into max-size files, as docker's would be
+      if (w.burst && st) {
+        w.burst = false;
+        await spreadLog(w.log, w.files, w.max, 1);
+      }
       if (st && size >= w.max && this.watched.get(w.id) === w) {
         await rotateLog(w.log, w.files);
         // a runtime that reached its own cap meanwhile has begun a new file already
         if (!(await fs.access(w.log).then(() => true, () => false))) await this.d.reopen(w.id);
+        w.burst = true; // a look: its .1 may be within max-size
         left = w.max;
       }
       w.size = left === w.max ? 0 : size;
