@@ -60,6 +60,9 @@ async function removeNow(s: ContainerService, rec: Container, opts: RemoveOption
     // an exited container's runtime state went when its exit was recorded, unless the disk was
     // full or it is an --rm container's; its monitor is gone: a delete, not a discard, frees it
     const exited = rec.state.status === 'exited';
+    // a created container has not run while this tsulad held it (a start that failed deleted
+    // what it made; recovery discarded what a crashed one left): no monitor to hunt for either
+    const created = rec.state.status === 'created';
     const keepsRuntime = !exited || s.unreleased.has(rec.id);
     s.faults.hit('rm:before-mark');
     rec.state.status = 'removing';
@@ -69,7 +72,7 @@ async function removeNow(s: ContainerService, rec: Container, opts: RemoveOption
     ph.mark('mark');
     s.faults.hit('rm:after-mark');
     const rt = s.d.runtimes.get(rec.runtime);
-    if (keepsRuntime && rt) await (exited ? rt.delete(rec.id, s.bundle(rec.id), true) : forget(rt, rec.id, s.bundle(rec.id))).catch(() => {});
+    if (keepsRuntime && rt) await (exited || created ? rt.delete(rec.id, s.bundle(rec.id), true) : forget(rt, rec.id, s.bundle(rec.id))).catch(() => {});
     ph.mark('runtime');
     s.unreleased.delete(rec.id);
     await s.d.driver.remove(rec.id);
