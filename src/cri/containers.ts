@@ -15,6 +15,7 @@ import { RESOURCE_DEFAULTS, type ResourceConfig } from '../engine/containers/res
 import type { PodRecord } from '../engine/pods/record.js';
 import { checkUserns, nanos } from './pods.js';
 import { POD_NAMESPACES_ANNOTATION } from '../common/pod-annotations.js';
+import { goErrnoText } from '../common/go-errno.js';
 
 /** What the CRI front end needs from the engine to resolve a container's pid namespace. */
 export interface PidOf { (containerId: string): number }
@@ -103,9 +104,6 @@ function security(sc: LinuxContainerSecurityContext | undefined): Security {
   };
 }
 
-/** Go's words for an open's errno, as containerd's error shows them. */
-const GO_ERRNO: Record<string, string> = { ENOENT: 'no such file or directory', EACCES: 'permission denied', EISDIR: 'is a directory', ENOTDIR: 'not a directory' };
-
 /**
  * A Localhost seccomp profile is read at create, as containerd builds the whole spec there
  * (seccomp.WithProfile): a missing or broken file fails CreateContainer, not the start. A
@@ -116,7 +114,7 @@ export async function checkSeccompProfile(spec: CreateSpec): Promise<void> {
   if (sc.privileged || sc.seccomp.type !== 'localhost') return;
   const file = sc.seccomp.profile ?? '';
   const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => {
-    throw invalidArgument(`cannot load seccomp profile ${JSON.stringify(file)}: open ${file}: ${GO_ERRNO[e.code ?? ''] ?? e.message}`);
+    throw invalidArgument(`cannot load seccomp profile ${JSON.stringify(file)}: open ${file}: ${goErrnoText(e) ?? e.message}`);
   });
   try {
     JSON.parse(text);

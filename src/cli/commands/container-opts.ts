@@ -9,6 +9,7 @@ import { HEALTH_FLAGS, healthcheck } from './health-opts.js';
 import { networkRequest } from './network-opts.js';
 import { RESOURCE_FLAGS, resourceFields } from './resource-opts.js';
 import { parseDevice, parseExpose, parseMount, parsePorts } from './run-parse.js';
+import { goErrnoText } from '../../common/go-errno.js';
 
 const S = (long: string, desc: string, short?: string, meta = 'string'): FlagSpec => ({ long, short, kind: 'string', desc, meta });
 const L = (long: string, desc: string, short?: string): FlagSpec => ({ long, short, kind: 'list', desc, meta: 'list' });
@@ -101,7 +102,7 @@ function readKvFile(path: string, fromEnv: boolean): string[] {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`open ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file or directory' : (err as Error).message}`, 'run');
+    throw new UsageError(`open ${path}: ${goErrnoText(err) ?? (err as Error).message}`, 'run');
   }
   const out: string[] = [];
   for (const raw of text.split('\n')) {

@@ -7,6 +7,7 @@
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import { internal, invalidArgument } from '../../common/errors.js';
+import { goErrnoText } from '../../common/go-errno.js';
 import type { PortMapping } from '../../network/index.js';
 import type { NetworkingSpec, PortBinding } from '../containers/model.js';
 
@@ -202,17 +203,8 @@ export class PortAllocator {
   }
 }
 
-// Go's strerror for the errnos a bind gives (Node's messages carry libuv's prefixes)
-const ERRNO_TEXT: Record<string, string> = {
-  EADDRINUSE: 'address already in use',
-  EADDRNOTAVAIL: 'cannot assign requested address',
-  EACCES: 'permission denied',
-  EINVAL: 'invalid argument',
-};
-
 /** dockerd 29's OSAllocator words for a bind the kernel refused. */
 export function bindFailed(proto: string, ip: string, port: number, e: unknown): Error {
-  const code = (e as NodeJS.ErrnoException | null)?.code ?? '';
-  const why = ERRNO_TEXT[code] ?? (e instanceof Error ? e.message : String(e));
+  const why = goErrnoText(e) ?? (e instanceof Error ? e.message : String(e));
   return internal(`failed to bind host port ${ip}:${port}/${proto}: ${why}`, e);
 }
