@@ -264,6 +264,11 @@ test('UpdateContainerResources: the cgroup and ContainerStatus.resources follow'
   assert.deepEqual([r.cpuPeriod, r.cpuQuota, r.cpuShares, r.memoryLimitInBytes], [100000n, 50000n, 512n, 100n * mib]);
   const cg = await exec(id, ['sh', '-c', 'cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || cat /sys/fs/cgroup/cpu.max /sys/fs/cgroup/memory.max']);
   assert.match(cg.out, new RegExp(`^50000\\b[^\\n]*\\n${100n * mib}\\n$`));
+  // verbose status' runtimeSpec shows the limits in force, as containerd's updated spec does
+  const spec = JSON.parse((await rt.containerStatus({ containerId: id, verbose: true })).info.info).runtimeSpec;
+  const res = spec.linux.resources;
+  assert.deepEqual([res.cpu.period, res.cpu.quota, res.cpu.shares, res.memory.limit], [100000, 50000, 512, Number(100n * mib)]);
+  assert.ok(Array.isArray(res.devices), 'the device rules stay');
   await rmp(p);
 });
 

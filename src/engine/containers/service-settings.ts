@@ -4,7 +4,7 @@ import { errorKind, errorMessage, failedPrecondition, invalidArgument, isKind, i
 import { validateName } from '../../common/ids.js';
 import { running } from './model.js';
 import { verifyResources } from './resources.js';
-import { mergeUpdate, updateBodySchema, updateLimits, updateRequest, updatedRestartPolicy } from './update.js';
+import { mergeUpdate, recordLimits, updateBodySchema, updateLimits, updateRequest, updatedRestartPolicy } from './update.js';
 import { psTable } from './top.js';
 import type { ContainerService } from './service.js';
 
@@ -31,6 +31,7 @@ export async function update(s: ContainerService, ref: string, rawBody: unknown)
     if (running(rec.state) && rec.state.status !== 'restarting') {
       await s.runtimeOf(rec).update(rec.id, s.bundle(rec.id), await updateLimits(merged, req))
         .catch((e) => { throw new TsulaError(errorKind(e), `Cannot update container ${rec.id}: ${errorMessage(e)}`, { cause: e }); });
+      await recordLimits(s.bundle(rec.id), merged).catch((e) => s.d.log.warn('cannot write the new limits into the bundle', { id: rec.id, err: errorMessage(e) }));
     }
     Object.assign(rec.config.resources, merged);
     if (policy) rec.config.restartPolicy = policy;

@@ -2,9 +2,11 @@
 // a create's are, then merged into the container's as dockerd's Container.UpdateContainer
 // does (a zero value changes nothing), refusing the combinations it refuses; and the
 // restart policy, which the next exit then follows.
+import * as path from 'node:path';
 import { failedPrecondition } from '../../common/errors.js';
+import { readJson, writeFileAtomic } from '../../common/fsutil.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
-import type { LinuxResources } from '../../oci/types.js';
+import type { LinuxResources, Spec } from '../../oci/types.js';
 import { ociResources, resourceShape, resourcesOf, type ResourceConfig } from './resources.js';
 import type { RestartPolicy } from './model.js';
 import { checkRestartPolicy } from './restart.js';
@@ -65,4 +67,19 @@ export async function updateLimits(merged: ResourceConfig, req: ResourceConfig):
   const r: LinuxResources = await ociResources(merged);
   if (req.PidsLimit !== null && req.PidsLimit <= 0) r.pids = { limit: -1 };
   return r;
+}
+
+/**
+ * The limits in force, written into the run's spec in the bundle (its config.json), as
+ * containerd's CRI updates the spec it keeps: `crictl inspect`'s runtimeSpec shows what is
+ * applied. The fields ociResources makes are replaced whole (a lifted limit goes); the
+ * others (devices, hugepages) stay. Best effort: the runtime has the limits already.
+ */
+export async function recordLimits(bundle: string, merged: ResourceConfig): Promise<void> {
+  const file = path.join(bundle, 'config.json');
+  const spec = await readJson<Spec>(file).catch(() => null);
+  if (!spec?.linux) return;
+  const { cpu: _c, memory: _m, pids: _p, blockIO: _b, ...kept } = spec.linux.resources ?? {};
+  spec.linux.resources = { ...kept, ...(await ociResources(merged)) };
+  await writeFileAtomic(file, JSON.stringify(spec), 0o644, 'none');
 }
