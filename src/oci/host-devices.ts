@@ -1,8 +1,10 @@
 // The host's device nodes, for a privileged container: dockerd and containerd's CRI give it
 // every node under the host's /dev at the same path (containerd's oci.HostDevices), so
-// `--privileged` reaches loop devices, /dev/kvm, /dev/fuse, disks as on the host.
+// `--privileged` reaches loop devices, /dev/kvm, /dev/fuse, disks as on the host. And the
+// nodes one `--device` names (one, or a directory's).
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import { invalidArgument } from '../common/errors.js';
 
 export interface HostDevice {
   hostPath: string;
@@ -48,4 +50,37 @@ export async function hostDevices(dir = '/dev'): Promise<HostDevice[]> {
     if (d) out.push(d);
   }
   return out;
+}
+
+/**
+ * `--device DIR`: every device node under a directory (symlinks not followed), at the same
+ * place under `inContainer`, in name order, as dockerd's DevicesFromPath walks one.
+ */
+export async function devicesUnder(dir: string, inContainer: string, permissions: string): Promise<HostDevice[]> {
+  const entries = (await fs.readdir(dir, { withFileTypes: true }).catch(() => [])).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  const out: HostDevice[] = [];
+  for (const e of entries) {
+    const p = path.join(dir, e.name);
+    const c = path.posix.join(inContainer, e.name);
+    if (e.isDirectory()) out.push(...await devicesUnder(p, c, permissions));
+    else if (e.isCharacterDevice() || e.isBlockDevice()) {
+      const d = await deviceNode(p, c, permissions);
+      if (d) out.push(d);
+    }
+  }
+  return out;
+}
+
+/**
+ * A `--device` as dockerd's DevicesFromPath takes it: a node (a symlink to one resolved), or
+ * a directory holding nodes; anything else is its error.
+ */
+export async function devicesFromPath(hostPath: string, containerPath: string, permissions: string): Promise<HostDevice[]> {
+  const node = await deviceNode(hostPath, containerPath, permissions);
+  if (node) return [node];
+  const st = await fs.stat(hostPath).catch(() => null);
+  const found = st?.isDirectory() ? await devicesUnder(await fs.realpath(hostPath), containerPath, permissions) : [];
+  if (found.length) return found;
+  const why = !st ? 'no such file or directory' : 'not a device node';
+  throw invalidArgument(`error gathering device information while adding custom device "${hostPath}": ${why}`);
 }

@@ -1,5 +1,6 @@
 // Builds the OCI runtime spec (config.json) runc runs a container from, with the defaults
 // Docker/containerd give a container, narrowed to what this host lets runc do.
+import { existsSync, readdirSync } from 'node:fs';
 import * as path from 'node:path';
 import { invalidArgument } from '../common/errors.js';
 import { resolveCaps } from './caps.js';
@@ -81,10 +82,27 @@ export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/
 export const DEFAULT_NOFILE = 1048576;
 
 /** containerd's default masked paths (oci/spec.go populateDefaultUnixSpec). */
-export const MASKED_PATHS: readonly string[] = [
-  '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+const MASKED_PATHS: readonly string[] = [
+  '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
   '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
 ];
+let masked: readonly string[] | undefined;
+
+/**
+ * moby 28's defaultLinuxMaskedPaths (and containerd's since the same advisory,
+ * GHSA-6fw5-f8r9-fgfm): /proc/interrupts and each CPU's thermal_throttle directory of this
+ * host leak what other tenants run; looked up once.
+ */
+export function defaultMaskedPaths(): readonly string[] {
+  if (masked) return masked;
+  const cpus = '/sys/devices/system/cpu';
+  let thermal: string[] = [];
+  try {
+    // in filepath.Glob's order: by name
+    thermal = readdirSync(cpus).filter((n) => /^cpu\d+$/.test(n)).sort().map((n) => `${cpus}/${n}/thermal_throttle`).filter((p) => existsSync(p));
+  } catch { /* no sysfs: none */ }
+  return (masked = [...MASKED_PATHS, ...thermal]);
+}
 export const READONLY_PATHS: readonly string[] = [
   '/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger',
 ];
@@ -242,7 +260,10 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
 
   const user = userMounts(o);
   const overridden = new Set(user.map((m) => m.destination));
-  const mounts = [...defaultMounts(privileged, o.shm).filter((m) => !overridden.has(m.destination)), ...user];
+  // a /dev of the user's own brings its own pts, shm and mqueue (dockerd's WithMounts drops
+  // every default under it)
+  const under = (m: Mount) => overridden.has('/dev') && m.destination.startsWith('/dev/');
+  const mounts = [...defaultMounts(privileged, o.shm).filter((m) => !overridden.has(m.destination) && !under(m)), ...user];
 
   const spec: Spec = {
     ociVersion: OCI_VERSION,
@@ -286,7 +307,7 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
   }
   if (!privileged && o.deviceRules?.length) spec.linux.resources!.devices!.push(...o.deviceRules.map((r) => ({ ...r })));
   if (!privileged) {
-    spec.linux.maskedPaths = [...(o.maskedPaths ?? MASKED_PATHS)];
+    spec.linux.maskedPaths = [...(o.maskedPaths ?? defaultMaskedPaths())];
     spec.linux.readonlyPaths = [...(o.readonlyPaths ?? READONLY_PATHS)];
     const sc = o.seccomp ?? 'default';
     if (sc === 'default') spec.linux.seccomp = defaultSeccomp({ caps, kernel: host.kernel });

@@ -192,6 +192,37 @@ test('--cap-add/--cap-drop (ALL), --privileged with the host\'s devices, --devic
   await refused(['run', '--rm', '--security-opt', 'bogus=1', 'busybox', 'true'], /Error response from daemon: invalid --security-opt 2: "bogus=1"/);
 });
 
+test('dockerd\'s defaults and their overrides: /proc/interrupts masked, systempaths=unconfined and the API\'s MaskedPaths, the unprivileged-port sysctls, --init only in a PID namespace of its own, --device DIR, -v /dev:/dev', async () => {
+  // moby 28's masked paths (GHSA-6fw5-f8r9-fgfm), and none with systempaths=unconfined (the CLI sends [] for both lists)
+  assert.equal(await inside([], 'wc -c < /proc/interrupts; mount | grep -c -E " /proc/(keys|sys) "'), '0\n2\n');
+  assert.equal(await inside(['--security-opt', 'systempaths=unconfined'], 'head -c 1 /proc/interrupts | wc -c; mount | grep -c -E " /proc/(keys|sys) " || true'), '1\n0\n');
+  assert.equal(await inspect((await ok(['create', '--security-opt', 'systempaths=unconfined', 'busybox'])).trim(), '{{json .HostConfig.MaskedPaths}} {{json .HostConfig.ReadonlyPaths}} {{json .HostConfig.SecurityOpt}}'), '[] [] null');
+  // the API's own lists replace the defaults
+  const created = await d.api('POST', '/containers/create', JSON.stringify({ Image: 'busybox', Cmd: ['sh', '-c', 'wc -c < /etc/group; mount | grep -c " /proc/keys " || true'], HostConfig: { MaskedPaths: ['/etc/group'], ReadonlyPaths: [] } }), { 'Content-Type': 'application/json' });
+  assert.equal(created.status, 201, created.body);
+  const id = (JSON.parse(created.body) as { Id: string }).Id;
+  await ok(['start', id]);
+  assert.equal((await ok(['wait', id])).trim(), '0');
+  assert.equal(await ok(['logs', id]), '0\n0\n');
+  assert.equal(await inspect(id, '{{json .HostConfig.MaskedPaths}}'), '["/etc/group"]');
+  await ok(['rm', id]);
+  // a non-root process binds :80 and pings on a network of its own (dockerd's WithCommonOptions); not on the host's
+  assert.equal(await inside(['--user', '1000:1000'], 'cat /proc/sys/net/ipv4/ip_unprivileged_port_start /proc/sys/net/ipv4/ping_group_range; nc -l -p 80 & sleep 0.3; kill $! && echo bound'), '0\n0\t2147483647\nbound\n');
+  assert.equal(await inside(['--network', 'none', '--sysctl', 'net.ipv4.ip_unprivileged_port_start=500'], 'cat /proc/sys/net/ipv4/ip_unprivileged_port_start'), '500\n');
+  assert.equal(await inside(['--network', 'host'], 'cat /proc/sys/net/ipv4/ip_unprivileged_port_start'), (await fs.readFile('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8')));
+  // --init with the host's PID namespace: no docker-init (it would not be PID 1)
+  const r = await docker(d, ['run', '--rm', '--init', '--pid', 'host', 'busybox', 'sh', '-c', 'tr "\\0" " " < /proc/$PPID/cmdline']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout + r.stderr, /docker-init|tini/i);
+  assert.equal(await inside(['--init'], 'tr "\\0" " " < /proc/1/cmdline'), '/sbin/docker-init -- sh -c tr "\\0" " " < /proc/1/cmdline ');
+  // --device DIR: each node under it; a directory without one is dockerd's error
+  if (existsSync('/dev/net/tun')) assert.match(await inside(['--device', '/dev/net:/dev/mynet'], 'ls -l /dev/mynet'), /^c.* 10, +200 .*tun\n$/m);
+  await refused(['run', '--rm', '--device', '/etc', 'busybox', 'true'], /error gathering device information while adding custom device "\/etc": not a device node/, 125);
+  // -v /dev:/dev: the host's /dev with its own pts, shm and mqueue, none of the runtime's under it
+  const hostDevMounts = (await fs.readFile('/proc/self/mountinfo', 'utf8')).split('\n').filter((l) => /^\S+ \S+ \S+ \S+ \/dev\/(pts|shm|mqueue) /.test(l)).length;
+  assert.equal(await inside(['-v', '/dev:/dev'], 'mount | grep -c -E " on /dev/(pts|shm|mqueue) " || true'), `${hostDevMounts}\n`);
+});
+
 test('--dns, --dns-search, --dns-option, --add-host (host-gateway) write resolv.conf and hosts', async () => {
   const out = await inside(['--dns', '1.2.3.4', '--dns-search', 'example.com', '--dns-option', 'ndots:2', '--add-host', 'foo:5.6.7.8', '--add-host', 'gw:host-gateway'],
     'cat /etc/resolv.conf; grep -E "\\s(foo|gw)$" /etc/hosts');

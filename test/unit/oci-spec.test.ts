@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  buildSpec, DEFAULT_NOFILE, MASKED_PATHS, READONLY_PATHS, RLIM_INFINITY, type HostInfo, type SpecOptions,
+  buildSpec, DEFAULT_NOFILE, defaultMaskedPaths, READONLY_PATHS, RLIM_INFINITY, type HostInfo, type SpecOptions,
 } from '../../src/oci/spec.js';
 import { parseProcLimits, readHostInfo } from '../../src/oci/host.js';
 import { ALL_CAPS, DEFAULT_CAPS, capsFromMask } from '../../src/oci/caps.js';
@@ -63,8 +63,8 @@ test('defaults: mounts, masked and readonly paths, device rules, seccomp', () =>
   assert.equal(mount(s, '/sys/fs/cgroup')?.type, 'cgroup');
   assert.ok(mount(s, '/sys/fs/cgroup')?.options?.includes('ro'));
   assert.ok(mount(s, '/dev/shm')?.options?.includes('size=65536k'));
-  assert.deepEqual(s.linux.maskedPaths, [
-    '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  assert.deepEqual(s.linux.maskedPaths!.slice(0, 12), [
+    '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
     '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
   ]);
   assert.deepEqual(s.linux.readonlyPaths, ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
@@ -249,7 +249,12 @@ Max nice priority         0                    0
   assert.equal(host.rlimits.size, 16);
   assert.ok(host.capBounding!.has('CAP_CHOWN'));
   assert.deepEqual([...capsFromMask('a80425fb')].sort(), [...DEFAULT_CAPS].sort());
-  assert.deepEqual([...MASKED_PATHS].length, 11);
+  // moby 28's list: /proc/interrupts among them, then this host's thermal_throttle directories
+  const masked = defaultMaskedPaths();
+  assert.deepEqual(masked.slice(0, 12).length, 12);
+  assert.ok(masked.includes('/proc/interrupts'));
+  assert.ok(masked.slice(12).every((p) => /^\/sys\/devices\/system\/cpu\/cpu\d+\/thermal_throttle$/.test(p)));
+  assert.deepEqual(buildSpec(opts({ maskedPaths: [] }), HOST).linux.maskedPaths, [], 'an empty list is none (systempaths=unconfined)');
   assert.deepEqual([...READONLY_PATHS].length, 5);
 });
 

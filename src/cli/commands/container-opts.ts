@@ -96,6 +96,12 @@ export const RUN_ONLY_FLAGS: FlagSpec[] = [
 const ULIMITS = new Set(['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile',
   'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack', 'as']);
 
+/** --security-opt as docker/cli sends it: systempaths=unconfined taken out, as empty path lists. */
+function systemPaths(opts: string[]): { SecurityOpt: string[] | null; MaskedPaths?: string[]; ReadonlyPaths?: string[] } {
+  const rest = opts.filter((o) => o !== 'systempaths=unconfined');
+  return { SecurityOpt: rest.length ? rest : null, ...(rest.length < opts.length ? { MaskedPaths: [], ReadonlyPaths: [] } : {}) };
+}
+
 /** Lines of an --env-file / --label-file: comments and blanks skipped, "KEY" alone taken from our env. */
 function readKvFile(path: string, fromEnv: boolean): string[] {
   let text: string;
@@ -252,7 +258,9 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
     Privileged: p.bool('privileged'),
     PublishAllPorts: p.bool('publish-all'),
     ReadonlyRootfs: p.bool('read-only'),
-    SecurityOpt: p.list('security-opt').length ? p.list('security-opt') : null,
+    // docker/cli's parseSystemPaths: systempaths=unconfined is no option the daemon sees but
+    // empty lists of masked and read-only paths
+    ...systemPaths(p.list('security-opt')),
     UTSMode: p.str('uts') ?? '',
     UsernsMode: p.str('userns') ?? '',
     CgroupParent: p.str('cgroup-parent') ?? '',

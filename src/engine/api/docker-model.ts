@@ -6,7 +6,7 @@ import { dockerDriverName } from '../../storage/types.js';
 import type { Container, ContainerStatus, CreateSpec } from '../containers/model.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import { resourceShape, resourcesFromBody, type ResourceConfig } from '../containers/resources.js';
-import { MASKED_PATHS, READONLY_PATHS } from '../../oci/spec.js';
+import { defaultMaskedPaths, READONLY_PATHS } from '../../oci/spec.js';
 import { normalizeCap } from '../../oci/caps.js';
 import { DEFAULT_SHM_BYTES } from '../../oci/shm.js';
 import { healthcheckFromDocker, healthcheckToDocker } from '../containers/health.js';
@@ -59,6 +59,9 @@ export const createBodySchema = lazySchema((z) => {
       CapAdd: strList,
       CapDrop: strList,
       SecurityOpt: strList,
+      // null: the defaults; a list (empty too: systempaths=unconfined) replaces them
+      MaskedPaths: z.array(z.string()).nullish(),
+      ReadonlyPaths: z.array(z.string()).nullish(),
       ...runHostConfigShape(z),
     }).passthrough().nullish(),
   }).passthrough();
@@ -132,6 +135,8 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig, v
       capAdd: hc.CapAdd ?? [], capDrop: hc.CapDrop ?? [],
       ...securityFromDocker(securityOpt),
       supplementalGroups: numericGroups(hc), securityOpt,
+      ...(hc.MaskedPaths ? { maskedPaths: [...hc.MaskedPaths] } : {}),
+      ...(hc.ReadonlyPaths ? { readonlyPaths: [...hc.ReadonlyPaths] } : {}),
     },
   };
 }
@@ -208,7 +213,7 @@ function hostConfigView(c: Container) {
     ...(net.Mounts ? { Mounts: net.Mounts } : {}),
     ...(k.init ? { Init: true } : {}),
     ...(k.sysctls && Object.keys(k.sysctls).length ? { Sysctls: k.sysctls } : {}),
-    MaskedPaths: privileged ? null : [...(k.security.maskedPaths ?? MASKED_PATHS)],
+    MaskedPaths: privileged ? null : [...(k.security.maskedPaths ?? defaultMaskedPaths())],
     ReadonlyPaths: privileged ? null : [...(k.security.readonlyPaths ?? READONLY_PATHS)],
     // not docker 20.10's (API 1.43 has it): the OCI annotations tsula passes to the runtime
     Annotations: Object.keys(k.annotations).length ? k.annotations : null,

@@ -164,7 +164,7 @@ export interface Security {
   seccomp: { type: 'default' | 'unconfined' | 'localhost' | 'inline'; profile?: string };
   /** apparmor: a profile's name (or localhost/<name>), runtime/default, unconfined; '' = the default (oci/apparmor.ts). */
   apparmor?: string;
-  /** Masked and read-only paths beyond the defaults (CRI gives its own lists). */
+  /** Masked and read-only paths instead of the defaults (CRI's lists, docker's HostConfig ones; [] for none). */
   maskedPaths?: string[];
   readonlyPaths?: string[];
   /** Extra gids of the process (CRI's supplemental groups, docker's --group-add). */

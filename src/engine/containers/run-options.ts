@@ -2,7 +2,7 @@
 // docker-init (tini) on the host to bind into the container; --device paths are device nodes;
 // --platform matches the image (dockerd's 404, which makes the docker CLI pull); --sysctl
 // names a namespaced sysctl the container's namespaces allow (dockerd's whitelist).
-import { promises as fs } from 'node:fs';
+import { devicesFromPath } from '../../oci/host-devices.js';
 import { invalidArgument, notFound } from '../../common/errors.js';
 import { which } from '../../common/which.js';
 import type { ContainerHooks, CreateContext } from './hooks.js';
@@ -80,11 +80,8 @@ export class RunOptionHooks implements ContainerHooks {
     if (k.init && !(await findInit(this.o.initPath))) {
       throw noInitError(this.o.initPath);
     }
-    for (const d of k.devices) {
-      const st = await fs.stat(d.hostPath).catch(() => null);
-      if (!st) throw invalidArgument(`error gathering device information while adding custom device "${d.hostPath}": no such file or directory`);
-      if (!st.isCharacterDevice() && !st.isBlockDevice()) throw invalidArgument(`device ${d.hostPath} is not a device node (a directory of devices is not supported by tsulad)`);
-    }
+    // dockerd's DevicesFromPath errors, at create (dockerd's come at the start)
+    for (const d of k.devices) await devicesFromPath(d.hostPath, d.containerPath, d.permissions || 'rwm');
     for (const name of Object.keys(k.sysctls ?? {})) checkSysctl(name, rec);
     if (k.hostNamespaces?.uts && ctx.spec.hostname) throw invalidArgument('conflicting options: hostname and the UTS mode');
     // a kubelet's run_as_username is looked up at create, as containerd's spec is built there

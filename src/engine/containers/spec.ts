@@ -1,11 +1,11 @@
 // The OCI runtime spec of a container: the engine's model mapped onto the spec builder's
 // options. A pod's container joins the pod's namespaces by path, mounts the pod's /etc
 // files and gets its sysctls.
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Container, Device, Security } from './model.js';
 import { apparmorEnabled, namedProfile } from '../../oci/apparmor.js';
-import { deviceNode, hostDevices, type HostDevice } from '../../oci/host-devices.js';
+import { devicesFromPath, hostDevices, type HostDevice } from '../../oci/host-devices.js';
 import type { Spec } from '../../oci/types.js';
 import { buildSpec, type HostInfo, type SpecOptions } from '../../oci/spec.js';
 import { kernelHasRecursiveReadonly } from '../../oci/host.js';
@@ -41,11 +41,23 @@ function networkOf(c: Container): SpecOptions['network'] {
   return k.network;
 }
 
-/** A host device node's type and numbers, as the spec needs them. */
-async function deviceOf(d: Device): Promise<HostDevice> {
-  const node = await deviceNode(d.hostPath, d.containerPath, d.permissions || 'rwm');
-  if (!node) throw invalidArgument(`device ${d.hostPath} is not a device node on the host`);
-  return node;
+let netSysctls: Record<string, string> | undefined;
+
+/**
+ * dockerd's WithCommonOptions for a network namespace of the container's own (a bridge or
+ * user network, none): ports below 1024 and ICMP echo sockets open to any user, as a
+ * non-root image listening on :80 expects; where the kernel has the sysctl. --sysctl wins.
+ */
+function privateNetSysctls(): Record<string, string> {
+  return (netSysctls ??= {
+    ...(existsSync('/proc/sys/net/ipv4/ping_group_range') ? { 'net.ipv4.ping_group_range': '0 2147483647' } : {}),
+    ...(existsSync('/proc/sys/net/ipv4/ip_unprivileged_port_start') ? { 'net.ipv4.ip_unprivileged_port_start': '0' } : {}),
+  });
+}
+
+/** A --device's host nodes (one, or a directory's), their types and numbers as the spec needs them. */
+function devicesOfOne(d: Device): Promise<HostDevice[]> {
+  return devicesFromPath(d.hostPath, d.containerPath, d.permissions || 'rwm');
 }
 
 /**
@@ -54,7 +66,7 @@ async function deviceOf(d: Device): Promise<HostDevice> {
  * have a kernel of their own.
  */
 async function devicesOf(c: Container, hostNodes: boolean): Promise<HostDevice[]> {
-  const own = await Promise.all(c.config.devices.map(deviceOf));
+  const own = (await Promise.all(c.config.devices.map(devicesOfOne))).flat();
   if (!c.config.security.privileged || !hostNodes) return own;
   const byPath = new Map((await hostDevices()).map((d) => [d.containerPath, d]));
   for (const d of own) byPath.set(d.containerPath, d);
@@ -141,13 +153,16 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
   ];
   checkPropagation(binds);
   let args = [...k.entrypoint, ...k.cmd];
-  if (k.init) {
+  // dockerd adds --init only in a PID namespace of the container's own: in the host's or
+  // another container's there is an init already (and tini would not be PID 1)
+  if (k.init && !('pid' in join)) {
     const init = await findInit(o.initPath);
     if (!init) throw noInitError(o.initPath);
     binds.push({ source: init, destination: INIT_PATH, readonly: true, propagation: 'rprivate' });
     args = [INIT_PATH, '--', ...args];
   }
   const sysctl = {
+    ...(!o.guestKernel && (k.network === 'cni' || k.network === 'none') ? privateNetSysctls() : {}),
     // dockerd's setLinuxDomainname: the NIS domain name is set through this sysctl (no OCI field)
     ...(k.domainname && !hostNs.uts && !pod?.namespaces.uts ? { 'kernel.domainname': k.domainname } : {}),
     ...pod?.sysctls, ...k.sysctls,
