@@ -19,6 +19,11 @@ export function matchLabels(labels: Record<string, string>, want: string[], nega
   return want.every(has) && !negated.some(has);
 }
 
+/** dockerd's filters.Args.Match: no values, one equal to source, or one a regexp found in it. */
+export function matchRegexp(values: readonly string[], source: string): boolean {
+  return FilterArgs.fromRecord({ v: [...values] }).match('v', source);
+}
+
 /** Only these filter keys are known: docker answers 400 "Invalid filter 'x'" for any other. */
 export function checkFilterKeys(f: Filters, known: string[]): void {
   FilterArgs.fromRecord(f).validate(known);

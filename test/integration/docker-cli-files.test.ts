@@ -4,6 +4,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
+import * as http from 'node:http';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TestDaemon } from '../helpers/daemon.js';
@@ -36,6 +37,25 @@ function tarList(tar: string | Buffer): string[] {
 
 // links that point "out" of the rootfs live apart: the CLI itself refuses to unpack them on the host
 const SETUP = '[ -e /data ] || { mkdir -p /data/sub /links && echo hello > /data/f && echo deep > /data/sub/g && ln -s /etc/../../../../etc /links/evil && ln -s ../../../.. /links/up && rm /bin/ls; }';
+
+test('HEAD /containers/{id}/archive: X-Docker-Container-Path-Stat as dockerd marshals ContainerPathStat (Go\'s time to the nanosecond)', async () => {
+  await ok(['create', '--name', 'statbox', 'busybox']);
+  try {
+    const head = await new Promise<string>((resolve, reject) => {
+      const req = http.request({ socketPath: d.sock, method: 'HEAD', path: `/containers/statbox/archive?path=${encodeURIComponent('/bin/sh')}` }, (res) => {
+        res.resume();
+        resolve(String(res.headers['x-docker-container-path-stat'] ?? ''));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    const st = JSON.parse(Buffer.from(head, 'base64').toString()) as { name: string; mtime: string; linkTarget: string };
+    assert.equal(st.name, 'sh');
+    assert.match(st.mtime, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d*[1-9])?Z$/, 'RFC 3339, trailing zeros dropped');
+  } finally {
+    await ok(['rm', 'statbox']);
+  }
+});
 
 test('docker cp out of a running container: a file, a directory, symlinks resolved inside the rootfs', async () => {
   await ok(['run', '-d', '--name', 'src', 'busybox', 'sh', '-c', `${SETUP}; sleep 300`]);
@@ -190,6 +210,9 @@ test('docker commit: the changes (deletions too) and -c config in a new image; h
   assert.equal(await ok(['logs', 'fromsnap']), 'hello\nbar\ngone\nnobody\n');
   assert.equal((await ok(['inspect', '-f', '{{.Config.User}}', 'fromsnap'])).trim(), 'nobody');
   assert.equal((await ok(['run', '--rm', '-u', '0', 'snap:v1', 'id', '-u'])).trim(), '0');
+  // the ancestor filter finds containers of images made from it (dockerd's populateImageFilterByParents)
+  assert.ok((await ok(['ps', '-a', '--filter', 'ancestor=busybox', '--format', '{{.Names}}'])).split('\n').includes('fromsnap'));
+  assert.equal((await ok(['ps', '-a', '--filter', 'ancestor=snap:v1', '--format', '{{.Names}}'])).trim(), 'fromsnap');
 });
 
 test('docker export: the rootfs as a tar; docker system df; docker container prune', async () => {

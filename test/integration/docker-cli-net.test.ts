@@ -166,7 +166,12 @@ test('ps: no PORTS for a created or stopped container (dockerd empties them at s
   assert.ok((await names('publish=80')).includes('pstop'));
   assert.ok((await names('expose=90/tcp')).includes('pstop'));
   assert.ok(!(await names('publish=90')).includes('pstop'));
-  await ok(['rm', 'pstop']);
+  // a fixed host port finds it too (moby's TestPsListContainersFilterPorts: -p 1090:90 by publish=1090)
+  const fixed = (await ok(['create', '--name', 'pfixed', '-p', '1090:90', 'busybox'])).trim();
+  ids.push(fixed);
+  assert.deepEqual(await names('publish=1090'), ['pfixed']);
+  assert.ok((await names('publish=90')).includes('pfixed'));
+  await ok(['rm', 'pstop', 'pfixed']);
 });
 
 test('-p on a port a host process listens on is refused (dockerd 29\'s words)', async () => {
@@ -331,6 +336,16 @@ test('network connect / disconnect a running container, with a fixed --ip on a u
   assert.notEqual(bad.code, 0);
   assert.match(bad.stderr, /user specified IP address is supported on user defined networks only|already exists/);
   assert.match(await ok(['network', 'ls', '--filter', 'label=k=v', '--format', '{{.Name}}']), /^fixed$/m);
+  // dockerd's FilterNetworks: name and id are regexps; type and dangling take only their values
+  assert.match(await ok(['network', 'ls', '--filter', 'name=^fix', '--format', '{{.Name}}']), /^fixed$/m);
+  const fixedId = (await inspect('fixed', '{{.Id}}')).trim();
+  assert.match(await ok(['network', 'ls', '--filter', `id=${fixedId.slice(3, 12)}`, '--format', '{{.Name}}']), /^fixed$/m);
+  assert.deepEqual((await ok(['network', 'ls', '--filter', 'type=builtin', '--format', '{{.Name}}'])).trim().split('\n').sort(), ['bridge', 'host', 'none']);
+  for (const [f, msg] of [['type=foo', /Invalid filter: 'type'='foo'/], ['dangling=maybe', /invalid value for filter 'dangling', must be "true" \(or "1"\), or "false" \(or "0"\)/]] as const) {
+    const r = await docker(d, ['network', 'ls', '--filter', f]);
+    assert.notEqual(r.code, 0, f);
+    assert.match(r.stderr, msg);
+  }
 });
 
 test('--ip-range bounds only the addresses handed out: a --ip elsewhere in the subnet is taken, a taken one is "Address already in use"', async () => {

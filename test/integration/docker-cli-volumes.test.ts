@@ -117,6 +117,19 @@ test('anonymous volumes: the image\'s VOLUME is copied up; rm -v removes it, a n
   const df = JSON.parse((await d.api('GET', '/v1.41/system/df')).body) as { Volumes: Array<{ Name: string; UsageData: { Size: number } }> };
   assert.equal(df.Volumes.find((v) => v.Name === 'empty')?.UsageData.Size, 0);
   assert.match(await ok(['volume', 'prune', '-f']), /Total reclaimed space: 0B/);
+  // name is a regexp (dockerd's filter.Match); prune's `all` takes one Go bool, nothing is removed otherwise
+  await ok(['volume', 'create', 'keepme']);
+  assert.equal((await ok(['volume', 'ls', '-q', '--filter', 'name=^keep'])).trim(), 'keepme');
+  const prune = (v: string, all: string[]) => d.api('POST', `/${v}/volumes/prune?filters=${encodeURIComponent(JSON.stringify({ all }))}`);
+  let pr2 = await prune('v1.43', ['true', 'false']);
+  assert.deepEqual([pr2.status, JSON.parse(pr2.body).message], [400, "invalid filter 'all=[true false]': only one value is expected"]);
+  pr2 = await prune('v1.43', ['yes']);
+  assert.deepEqual([pr2.status, JSON.parse(pr2.body).message], [400, 'invalid filter \'all\': strconv.ParseBool: parsing "yes": invalid syntax']);
+  pr2 = await prune('v1.41', ['false']);
+  assert.equal(pr2.status, 400, 'before 1.42 dockerd adds all=true itself: false makes two values');
+  assert.equal((await ok(['volume', 'ls', '-q', '--filter', 'name=keepme'])).trim(), 'keepme', 'nothing pruned by the refused requests');
+  pr2 = await prune('v1.41', ['true']);
+  assert.deepEqual([pr2.status, JSON.parse(pr2.body).VolumesDeleted], [200, ['keepme']]);
 });
 
 test('--mount bind/tmpfs and --tmpfs: options applied, dockerd\'s refusals', async () => {

@@ -80,7 +80,7 @@ const LIST = [
   C('aa1', 'web', 1000, { labels: { tier: 'front' }, mounts: [{ source: '/srv', destination: '/data' }] }),
   C('aa2', 'done', 2000, { state: 'exited', running: false, exitCode: 3 }),
   C('bb3', 'fresh', 3000, { state: 'created', running: false, startedAtZero: true, imageId: 'sha256:other' }),
-  C('cc4', 'db', 4000, { published: ['5432/tcp'], exposed: ['5432/tcp'] }),
+  C('cc4', 'db', 4000, { published: ['5432/tcp', '15432/tcp'], exposed: ['5432/tcp'] }),
 ];
 const lookups = {
   container: (ref: string) => {
@@ -88,7 +88,9 @@ const lookups = {
     if (!c) throw new Error('no such');
     return c.id;
   },
-  image: async (ref: string) => (ref === 'busybox' ? 'sha256:bb' : undefined),
+  image: async (ref: string) => (ref === 'busybox' ? 'sha256:bb' : ref === 'mid' ? 'sha256:mid' : undefined),
+  // busybox -> mid -> other: "fresh" runs a grandchild of busybox
+  lineage: async () => [{ id: 'sha256:bb' }, { id: 'sha256:mid', parent: 'sha256:bb' }, { id: 'sha256:other', parent: 'sha256:mid' }],
 };
 const names = async (filters: unknown, opts: { all?: boolean; limit?: number } = {}) =>
   (await selectContainers(LIST, FilterArgs.parse(JSON.stringify(filters)), { all: !!opts.all, limit: opts.limit }, lookups)).map((c) => c.names[0]!.slice(1));
@@ -111,14 +113,17 @@ describe('containers (GET /containers/json)', () => {
 
   it('label, ancestor, volume, network, publish/expose, health, isolation, is-task', async () => {
     assert.deepEqual(await names({ label: ['tier=front'] }), ['web']);
-    assert.deepEqual(await names({ ancestor: ['busybox'] }, { all: true }), ['db', 'done', 'web']);
+    // an image's descendants count (dockerd's populateImageFilterByParents)
+    assert.deepEqual(await names({ ancestor: ['busybox'] }, { all: true }), ['db', 'fresh', 'done', 'web']);
+    assert.deepEqual(await names({ ancestor: ['mid'] }, { all: true }), ['fresh']);
     assert.deepEqual(await names({ ancestor: ['nothing'] }, { all: true }), []);
     assert.deepEqual(await names({ volume: ['/data'] }), ['web']);
     assert.deepEqual(await names({ volume: ['/srv'] }), ['web']);
     assert.deepEqual(await names({ network: ['none'] }), ['db', 'web']);
-    // dockerd matches the container's side of a binding (HostConfig.PortBindings' keys)
+    // a binding's container side (HostConfig.PortBindings' keys) or its host port
     assert.deepEqual(await names({ publish: ['5432'] }), ['db']);
-    assert.deepEqual(await names({ publish: ['15432'] }), []);
+    assert.deepEqual(await names({ publish: ['15432'] }), ['db']);
+    assert.deepEqual(await names({ publish: ['15433'] }), []);
     assert.deepEqual(await names({ expose: ['5000-6000/tcp'] }), ['db']);
     assert.deepEqual(await names({ health: ['none'] }), ['db', 'web']);
     assert.deepEqual(await names({ health: ['healthy'] }), []);

@@ -257,7 +257,9 @@ test('a burst rotated in one piece: once the runtime wrote the new log, .1 is cu
   const rec = { id: 'b', paths: { log: file }, config: { logSizeMax: 3 * size + 5, logOpts: { 'max-size': 'x', 'max-file': '4' } } } as unknown as Container;
   try {
     await lr.started(rec);
-    for (let i = 0; i < 100 && !(await fs.access(`${file}.3`).then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 10));
+    // the spread writes .3, then .2, then .1 in place: done when .1 is within max-size
+    const spread = async () => (await fs.stat(`${file}.1`).then((st) => st.size <= 3 * size + 5, () => false)) && fs.access(`${file}.3`).then(() => true, () => false);
+    for (let i = 0; i < 200 && !(await spread()); i++) await new Promise((r) => setTimeout(r, 10));
     assert.deepEqual(reopened, ['b']);
     for (const f of [`${file}.3`, `${file}.2`, `${file}.1`, file]) assert.ok((await fs.stat(f)).size <= 3 * size + 5, f);
     // max-file 4: the log, and three files of the burst's last lines; "older" went

@@ -17,8 +17,8 @@ export function inspectForVersion<T extends View>(v: T, version: string): T {
       if (!hc.KernelMemoryTCP) delete hc.KernelMemoryTCP;
     }
     if (versionAtLeast(version, '1.52')) delete hc.KernelMemoryTCP;
-    // 1.43's Annotations are omitempty (docker 20.10's inspect showed tsula's null)
-    if (versionAtLeast(version, '1.43') && !hc.Annotations) delete hc.Annotations;
+    // Annotations (1.43) are omitempty: no dockerd shows them null, whatever the version asked
+    if (!hc.Annotations) delete hc.Annotations;
   }
   const cfg = v.Config as View | undefined;
   // 1.52: Config.OnBuild omitted when empty

@@ -198,7 +198,7 @@ export interface ContainerFacts {
   isolation: string;
   mounts: Array<{ name?: string; source: string; destination: string }>;
   networks: Array<{ name: string; id: string }>;
-  /** HostConfig.PortBindings' keys ("80/tcp", the container's side), as dockerd's publish filter reads them. */
+  /** HostConfig.PortBindings' keys ("80/tcp", the container's side), as dockerd's publish filter reads them, and their host ports. */
   published: string[];
   /** Config.ExposedPorts' keys: what the expose filter reads (both are there stopped too). */
   exposed: string[];
@@ -209,6 +209,8 @@ export interface ContainerLookups {
   container(ref: string): string;
   /** An image's id, or undefined when there is none by that name. */
   image(ref: string): Promise<string | undefined>;
+  /** Every image's id and the image it was made from (commit, build step): the ancestor filter's children. */
+  lineage?(): Promise<Array<{ id: string; parent?: string }>>;
 }
 
 /** dockerd's reduceContainers: newest first, before/since/limit by position, then each filter. */
@@ -242,6 +244,15 @@ export async function selectContainers<T extends ContainerFacts>(
     const id = await look.image(v);
     if (id) ancestors.add(id);
   }
+  // dockerd's populateImageFilterByParents: the containers of every image made from one too
+  if (ancestors.size && look.lineage) {
+    const children = new Map<string, string[]>();
+    for (const i of await look.lineage()) if (i.parent) children.set(i.parent, [...children.get(i.parent) ?? [], i.id]);
+    const walk = [...ancestors];
+    for (let id = walk.pop(); id !== undefined; id = walk.pop()) {
+      for (const c of children.get(id) ?? []) if (!ancestors.has(c)) { ancestors.add(c); walk.push(c); }
+    }
+  }
   const publish = portSet(args, 'publish');
   const expose = portSet(args, 'expose');
   const limit = opts.limit ?? 0;
@@ -271,7 +282,7 @@ export async function selectContainers<T extends ContainerFacts>(
     if (args.has('volume') && !args.get('volume').some((v) => c.mounts.some((m) => m.destination === v || (m.name || m.source) === v))) continue;
     if (args.has('ancestor') && !ancestors.has(c.imageId)) continue;
     if (args.has('network') && !args.get('network').some((v) => c.networks.some((n) => n.name === v || (!!n.id && n.id.startsWith(v))))) continue;
-    // dockerd: publish matches the container port of a binding, not the host's; each filter on its own
+    // publish: a binding's container port or its host port; each filter on its own
     if (publish.size && !c.published.some((p) => publish.has(p))) continue;
     if (expose.size && !c.exposed.some((p) => expose.has(p))) continue;
     out.push(c);

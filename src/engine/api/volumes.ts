@@ -6,12 +6,23 @@ import { checkFilterKeys, matchLabels, parseFilters, type Filters } from '../fil
 import { ANONYMOUS_LABEL, isAnonymous, type VolumeRecord, type VolumeStore } from '../volumes/index.js';
 import { invalidArgument, unavailable } from '../../common/errors.js';
 import { versionAtLeast } from './version.js';
+import { parseGoBool } from '../../common/gobool.js';
 
 /** A boolean filter's value (any true wins); dockerd's words for another value, lower-case as its volume filters'. */
 function boolFilter(f: Filters, key: string): boolean {
   const vals = f[key] ?? [];
   if (vals.some((v) => !['true', 'false', '1', '0'].includes(v))) throw invalidArgument(`invalid filter '${key}=[${vals.join(' ')}]'`);
   return vals.some((v) => v === 'true' || v === '1');
+}
+
+/** The prune's `all` filter as dockerd's withPrune reads it: one value (a set: repeats are one), Go's bool. */
+function pruneAll(f: Filters): boolean {
+  const vals = [...new Set(f.all ?? [])];
+  if (vals.length > 1) throw invalidArgument(`invalid filter 'all=[${vals.join(' ')}]': only one value is expected`);
+  if (!vals.length) return false;
+  const all = parseGoBool(vals[0]!);
+  if (all === null) throw invalidArgument(`invalid filter 'all': strconv.ParseBool: parsing ${JSON.stringify(vals[0])}: invalid syntax`);
+  return all;
 }
 
 /** A volume's labels as dockerd 29 keeps them: an anonymous one's own label among them. */
@@ -49,15 +60,15 @@ export function volumeRoutes(r: Router, vols: VolumeStore): void {
 
   r.add('POST', '/volumes/prune', async ({ res, query, version }) => {
     const f = parseFilters(query.get('filters'));
+    checkFilterKeys(f, ['label', 'label!', 'all']);
     if (!versionAtLeast(version, '1.42')) {
-      checkFilterKeys(f, ['label', 'label!']);
-      sendJson(res!, 200, await vols.prune(f));
+      // before 1.42 every unused volume: dockerd adds all=true itself (an all=false then makes two values)
+      pruneAll({ ...f, all: [...(f.all ?? []), 'true'] });
+      sendJson(res!, 200, await vols.prune({ ...f, all: [] }));
       return;
     }
     // 1.42: only anonymous volumes, unless the `all` filter says otherwise
-    checkFilterKeys(f, ['label', 'label!', 'all']);
-    const all = boolFilter(f, 'all');
-    sendJson(res!, 200, await vols.prune(f, { anonymousOnly: !all, skipOptions: true, labels: labelsOf }));
+    sendJson(res!, 200, await vols.prune(f, { anonymousOnly: !pruneAll(f), skipOptions: true, labels: labelsOf }));
   });
 
   r.add('GET', '/volumes/{name}', async ({ res, params, version }) => {

@@ -13,6 +13,7 @@ import { unpackLayer } from '../../storage/unpack.js';
 import { decompressedByHead } from '../../image/stream-head.js';
 import type { Container } from './model.js';
 import { ContainerRootfs, containerAbsPath, goFileMode, noSuchPath, resolveInRoot, type HoldVolumes } from './rootfs.js';
+import { goTimeJson } from '../../common/go-time.js';
 
 /** docker's ContainerPathStat (the X-Docker-Container-Path-Stat header, base64 JSON). */
 export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
@@ -74,7 +75,10 @@ export class ContainerFiles {
       const rel = path.relative(root, to);
       linkTarget = rel.startsWith('..') ? await fs.readlink(host) : `/${rel}`;
     }
-    return { name: abs === '/' ? '/' : path.posix.basename(abs), size: st.size, mode: goFileMode(st), mtime: st.mtime.toISOString(), linkTarget };
+    // Go's time.Time in JSON, to the nanosecond as dockerd's ContainerPathStat
+    const exact = await (host === root ? fs.stat(host, { bigint: true }) : fs.lstat(host, { bigint: true })).catch(() => null);
+    const mtime = goTimeJson(exact?.mtimeNs ?? BigInt(Math.round(st.mtimeMs)) * 1_000_000n);
+    return { name: abs === '/' ? '/' : path.posix.basename(abs), size: st.size, mode: goFileMode(st), mtime, linkTarget };
   }
 
   async statPath(c: Container, p: string): Promise<PathStat> {

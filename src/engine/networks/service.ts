@@ -18,7 +18,7 @@ import { modeEndpointId, networkView, PREDEFINED, type EndpointView, type IpamPo
 import type { NetworkStore } from './store.js';
 import { NetworkFirewall } from './firewall.js';
 import { parseGoBool } from '../../common/gobool.js';
-import { matchLabels, pruneUntil, type Filters } from '../filters.js';
+import { matchLabels, matchRegexp, pruneUntil, type Filters } from '../filters.js';
 
 export interface AddressPool { base: string; size: number }
 
@@ -196,15 +196,25 @@ export class NetworkService {
     throw permissionDenied('could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
   }
 
+  /** dockerd's FilterNetworks: name and id as regexps, type builtin|custom, one dangling value; else its errors. */
   list(filters: Filters = {}): NetworkRecord[] {
     const f = (k: string) => filters[k] ?? [];
+    const types = [...new Set(f('type'))];
+    const bad = types.find((t) => t !== 'builtin' && t !== 'custom');
+    if (bad !== undefined) throw invalidArgument(`Invalid filter: 'type'='${bad}'`);
+    const dangling = [...new Set(f('dangling'))];
+    if (dangling.length > 1) throw invalidArgument('got more than one value for filter key "dangling"');
+    if (dangling.length && !['0', '1', 'true', 'false'].includes(dangling[0]!)) {
+      throw invalidArgument('invalid value for filter \'dangling\', must be "true" (or "1"), or "false" (or "0")');
+    }
+    const danglingOnly = dangling[0] === 'true' || dangling[0] === '1';
     return this.d.store.list().filter((n) =>
-      (!f('name').length || f('name').some((v) => n.name.includes(v)))
-      && (!f('id').length || f('id').some((v) => n.id.startsWith(v)))
+      matchRegexp(f('name'), n.name)
+      && matchRegexp(f('id'), n.id)
       && (!f('driver').length || f('driver').includes(n.driver))
       && (!f('scope').length || f('scope').includes('local'))
-      && (!f('type').length || f('type').some((v) => (v === 'builtin') === n.predefined))
-      && (!f('dangling').length || f('dangling').some((v) => (v === 'true' || v === '1') === (!n.predefined && !this.endpoints(n.id).length)))
+      && (!types.length || types.includes(n.predefined ? 'builtin' : 'custom'))
+      && (!dangling.length || danglingOnly === (!n.predefined && !this.endpoints(n.id).length))
       && matchLabels(n.labels, f('label')));
   }
 

@@ -16,7 +16,7 @@ import { newId } from '../../common/ids.js';
 import { lazySchema } from '../../common/lazy-schema.js';
 import type { EventBus } from '../events.js';
 import type { Container } from '../containers/model.js';
-import { matchLabels, type Filters } from '../filters.js';
+import { matchLabels, matchRegexp, type Filters } from '../filters.js';
 import { compareStrings } from '../../common/compare.js';
 import { VolumeMounter } from './mounter.js';
 import { validateVolumeOptions } from './options.js';
@@ -81,7 +81,8 @@ export class VolumeStore {
   list(filters: Filters = {}): VolumeRecord[] {
     const f = (k: string) => filters[k] ?? [];
     return [...this.recs.values()].filter((v) =>
-      (!f('name').length || f('name').some((x) => v.name.includes(x)))
+      // dockerd's filtersToBy: filter.Match, a regexp
+      matchRegexp(f('name'), v.name)
       && (!f('driver').length || f('driver').includes(v.driver))
       && (!f('dangling').length || f('dangling').some((x) => (x === 'true' || x === '1') === !this.users(v.name).length))
       && matchLabels(v.labels, f('label')))
