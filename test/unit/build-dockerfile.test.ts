@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseDockerfile } from '../../src/engine/build/parser.js';
-import { toInstructions } from '../../src/engine/build/instructions.js';
+import { stagesToBuild, toInstructions } from '../../src/engine/build/instructions.js';
 import { ShellLex } from '../../src/engine/build/shell-lex.js';
 import { PatternMatcher, readDockerignore } from '../../src/engine/build/dockerignore.js';
 import { cacheKey } from '../../src/engine/build/cache.js';
@@ -152,4 +152,16 @@ test('build args: declared ones only, ENV wins, proxies always allowed, unused o
   assert.equal(st.isReferencedOrNotBuiltin('HTTP_PROXY'), false);
   args.mergeReferenced(st);
   assert.equal(args.unusedWarning(), '[Warning] One or more build-args [NOVALUE UNUSED] were not consumed\n');
+});
+
+test('stagesToBuild: --target cuts the stages, then each --label is a LABEL step of the target\'s, unexpanded', () => {
+  const df = 'FROM busybox AS base\nRUN echo b > /b\nFROM base AS second\nRUN echo s > /s\nFROM busybox\nRUN echo l > /l\n';
+  const stages = stagesToBuild(toInstructions(parse(df)).stages, 'Second', { z: '1', lab: "it's $HOME" });
+  assert.deepEqual(stages.map((s) => s.name), ['base', 'second']);
+  assert.deepEqual(stages[0]!.commands.map((c) => c.original), ['RUN echo b > /b']);
+  assert.deepEqual(stages[1]!.commands.map((c) => c.original), ['RUN echo s > /s', "LABEL lab=it's $HOME", 'LABEL z=1']);
+  assert.deepEqual(stages[1]!.commands.map((c) => c.kind === 'label' && [c.pairs, c.noExpand]).slice(1), [[[['lab', "it's $HOME"]], true], [[['z', '1']], true]]);
+  const all = stagesToBuild(toInstructions(parse(df)).stages, '', { lab: 'L' });
+  assert.deepEqual(all.map((s) => s.commands.length), [1, 1, 2], 'no target: the last stage takes them');
+  assert.throws(() => stagesToBuild(toInstructions(parse(df)).stages, 'nope', {}), { message: 'failed to reach build target nope in Dockerfile' });
 });

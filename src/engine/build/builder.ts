@@ -15,7 +15,7 @@ import { BuildArgs } from './buildargs.js';
 import { BuildCache } from './cache.js';
 import { applyDockerignore, extractContext, readDockerfile } from './context.js';
 import { dispatch, type DispatchContext, type SourceOf, type StageState } from './dispatch.js';
-import { commandOf, toInstructions, type Command, type Stage } from './instructions.js';
+import { commandOf, stagesToBuild, toInstructions, type Command, type Stage } from './instructions.js';
 import type { BuildOutput } from './output.js';
 import { nodeFromLine, parseDockerfile } from './parser.js';
 import { runConfigFromImage, shortImageId } from './runconfig.js';
@@ -57,18 +57,9 @@ export class Builder {
 
   private async run(ctxDir: string, text: string, o: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> {
     const parsed = parseDockerfile(text);
-    if (Object.keys(o.labels).length) {
-      // dockerd adds the --label values as a last LABEL instruction, quoted against expansion
-      const keys = Object.keys(o.labels).sort();
-      const line = `LABEL ${keys.map((k) => `${JSON.stringify(k)}='${o.labels[k]}'`).join(' ')}`;
-      parsed.nodes.push({ ...nodeFromLine(line, parsed.escape), startLine: 0, endLine: 0 });
-    }
-    let { stages, metaArgs } = toInstructions(parsed);
-    if (o.target) {
-      const ix = stages.findIndex((s) => s.name === o.target.toLowerCase());
-      if (ix < 0) throw invalidArgument(`failed to reach build target ${o.target} in Dockerfile`);
-      stages = stages.slice(0, ix + 1);
-    }
+    const instructions = toInstructions(parsed);
+    const metaArgs = instructions.metaArgs;
+    const stages = stagesToBuild(instructions.stages, o.target, o.labels);
     for (const w of parsed.warnings) out.stderr(`${w}\n`);
     const lex = new ShellLex(parsed.escape);
     const args = BuildArgs.fromJson(o.buildArgs);

@@ -185,9 +185,10 @@ export async function dispatch(d: DispatchContext, s: StageState, c: Command): P
     case 'label': {
       rc.Labels ??= {};
       const parts: string[] = [];
+      const expand = c.noExpand ? (w: string) => w : word;
       for (const [k, v] of c.pairs) {
-        const key = word(k);
-        const val = word(v);
+        const key = expand(k);
+        const val = expand(v);
         rc.Labels[key] = val;
         parts.push(`${key}=${val}`);
       }

@@ -9,7 +9,7 @@ export interface HealthConfig { Test: string[]; Interval?: number; Timeout?: num
 
 interface Base { original: string; line: number }
 export type Command = Base & (
-  | { kind: 'env' | 'label'; pairs: Array<[string, string]> }
+  | { kind: 'env' | 'label'; pairs: Array<[string, string]>; noExpand?: boolean }
   | { kind: 'maintainer'; text: string }
   | { kind: 'add' | 'copy'; sources: string[]; dest: string; chown: string; from: string; chmod: string }
   | { kind: 'onbuild'; expression: string }
@@ -211,4 +211,23 @@ export function toInstructions(parsed: ParseResult): Instructions {
     }
   }
   return { stages, metaArgs };
+}
+
+/**
+ * The stages a build runs, as dockerd's build() makes them: cut at --target, then each --label
+ * (in key order) a LABEL step of its own on the last stage left, the target (buildkit's
+ * NewLabelCommand with noExpand: shown as `LABEL key=value`, its words taken as they are).
+ */
+export function stagesToBuild(stages: Stage[], target: string, labels: Record<string, string>): Stage[] {
+  let out = stages;
+  if (target) {
+    const ix = stages.findIndex((s) => s.name === target.toLowerCase());
+    if (ix < 0) throw invalidArgument(`failed to reach build target ${target} in Dockerfile`);
+    out = stages.slice(0, ix + 1);
+  }
+  const last = out[out.length - 1];
+  for (const key of last ? Object.keys(labels).sort() : []) {
+    last!.commands.push({ kind: 'label', pairs: [[key, labels[key]!]], noExpand: true, original: `LABEL ${key}=${labels[key]}`, line: 0 });
+  }
+  return out;
 }
