@@ -4,10 +4,11 @@
 // platform the image does not have is dockerd's "was found but does not match" (404).
 import type { ImageRecord, ImageStore } from '../../image/types.js';
 import { invalidArgument, notFound } from '../../common/errors.js';
-import { formatPlatform, normalizePlatform, platformMatches as sameOrAnyVariant, type Platform } from '../../image/registry/manifest.js';
+import { formatPlatform, type Platform } from '../../image/registry/manifest.js';
+import { imagePlatform, platformMatches } from '../../image/platforms.js';
 import { versionAtLeast } from './version.js';
 
-export { formatPlatform, type Platform };
+export { formatPlatform, imagePlatform, platformMatches, type Platform };
 
 /** Go's json.Unmarshal wording for text that is not JSON, as dockerd's messages carry it. */
 function goJsonError(raw: string): string {
@@ -49,25 +50,6 @@ export function platformParam(query: URLSearchParams, version: string, since: st
 /** dockerd's httputils.DecodePlatforms: every value of a repeated query parameter. */
 export function decodePlatforms(raws: string[]): Platform[] {
   return raws.map(decodePlatform);
-}
-
-/**
- * containerd's platforms.Only as dockerd's graphdriver store uses it: the pull's match (same
- * os and architecture once normalized, the variant if one is wanted), and arm/vN also runs
- * the older arm variants' images.
- */
-export function platformMatches(wanted: Platform, have: Platform): boolean {
-  if (sameOrAnyVariant(wanted, have)) return true;
-  const w = normalizePlatform(wanted);
-  const h = normalizePlatform(have);
-  const level = (p: Platform) => Number((p.variant ?? '').replace(/^v/, ''));
-  return w.os === h.os && w.architecture === 'arm' && h.architecture === 'arm' && level(h) < level(w);
-}
-
-/** An image's own platform (its config's os, architecture and variant). */
-export function imagePlatform(i: ImageRecord, blob?: Record<string, unknown> | null): Platform {
-  const variant = typeof blob?.variant === 'string' ? blob.variant : '';
-  return { os: i.os, architecture: i.architecture, ...(variant ? { variant } : {}) };
 }
 
 /** dockerd's GetImage with a platform: the image, or its 404 when the image is of another platform. */
