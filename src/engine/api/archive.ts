@@ -121,10 +121,10 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
 
   // docker build: the classic builder's module and parser load with the first build
   let builder: import('../build/index.js').Builder | undefined;
-  r.add('POST', '/build', async ({ req, res, query }) => {
+  r.add('POST', '/build', async ({ req, res, query, version }) => {
     const m = await import('./build.js');
     builder ??= m.newBuilder({ images, containers: cs, files, driver: d.build.driver, engineVersion: d.build.engineVersion }, events, d.build.workRoot);
-    return m.postBuild(builder, req, res!, query);
+    return m.postBuild(builder, req, res!, query, version);
   });
   // BuildKit's session and gRPC endpoints: tsulad has the classic builder only
   const noBuildKit = async ({ req }: { req: import('node:http').IncomingMessage }) => {

@@ -13,6 +13,7 @@ import { createSpecFromBody } from './docker-model.js';
 import { Builder, jsonOutput, StepError, type BuildBackend, type BuildOptions, type StepHostConfig } from '../build/index.js';
 import type { EventBus } from '../events.js';
 import type { RunConfig } from '../build/runconfig.js';
+import { versionAtLeast } from './version.js';
 
 /** A step's container from docker's Config and HostConfig, as POST /containers/create makes one. */
 export function stepContainerCreator(cs: ContainerService) {
@@ -33,7 +34,7 @@ const isMap = (nullable: boolean) => (v: unknown): v is Record<string, string> =
   typeof v === 'object' && v !== null && !Array.isArray(v) && Object.values(v).every((x) => typeof x === 'string' || (nullable && x === null));
 
 /** The build's options from its query (dockerd's newImageBuildOptions). */
-export function buildOptions(q: URLSearchParams): BuildOptions {
+export function buildOptions(q: URLSearchParams, version: string): BuildOptions {
   if (q.get('version') === '2') throw invalidArgument('BuildKit is not supported by tsulad: build with the classic builder (DOCKER_BUILDKIT=0)');
   if (q.get('remote')) throw unimplemented('tsulad builds from the context the client sends: remote contexts (git or URL) are not supported');
   if (boolParam(q, 'squash')) throw invalidArgument('squash is only supported with experimental mode');
@@ -72,15 +73,17 @@ export function buildOptions(q: URLSearchParams): BuildOptions {
     forceRemove,
     pull: boolParam(q, 'pull'),
     target: q.get('target') ?? '',
+    // platform (1.32): the builder parses it (a bad one is its 400) and every FROM defaults to it
+    platform: versionAtLeast(version, '1.32') ? q.get('platform') ?? '' : '',
     host,
   };
 }
 
-export async function postBuild(builder: Builder, req: IncomingMessage, res: ServerResponse, q: URLSearchParams): Promise<void> {
+export async function postBuild(builder: Builder, req: IncomingMessage, res: ServerResponse, q: URLSearchParams, version: string): Promise<void> {
   const quiet = boolParam(q, 'q');
   let opts: BuildOptions;
   try {
-    opts = buildOptions(q);
+    opts = buildOptions(q, version);
   } catch (e) {
     req.resume();
     throw e;

@@ -4,11 +4,17 @@
 // containers a step made removed after it (rm, the default; also after a failure with
 // forcerm); an aux message with each stage's image; the unused build-arg warning; then
 // "Successfully built" and "Successfully tagged" for each -t. Each step's image is the
-// parent of the next (what `docker images -a` lists and the cache finds again).
+// parent of the next (what `docker images -a` lists and the cache finds again). The build's
+// platform is every FROM's that has no --platform of its own: a local image of another
+// platform is not used but pulled for it (the graphdriver store's GetImage and
+// pullForBuilder), as is an image COPY --from names.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Readable } from 'node:stream';
-import { invalidArgument, isKind } from '../../common/errors.js';
+import { errorMessage, invalidArgument, isKind, notFound } from '../../common/errors.js';
+import { imagePlatform, parsePlatformSpecifier, platformMatches } from '../../image/platforms.js';
+import { formatPlatform, type Platform } from '../../image/registry/manifest.js';
+import type { ImageRecord } from '../../image/types.js';
 import type { EventBus } from '../events.js';
 import { logImageEvent } from '../image-events.js';
 import { BuildArgs } from './buildargs.js';
@@ -33,6 +39,8 @@ export interface BuildOptions {
   forceRemove: boolean;
   pull: boolean;
   target: string;
+  /** The build's platform as the client sent it ('' for none), parsed once the Dockerfile is. */
+  platform: string;
   host: StepHostConfig;
 }
 
@@ -57,6 +65,8 @@ export class Builder {
 
   private async run(ctxDir: string, text: string, o: BuildOptions, out: BuildOutput, signal: AbortSignal): Promise<string> {
     const parsed = parseDockerfile(text);
+    // dockerd's newBuilder parses the platform after the Dockerfile, before its instructions
+    const platform = o.platform ? parsePlatformSpecifier(o.platform) : undefined;
     const instructions = toInstructions(parsed);
     const metaArgs = instructions.metaArgs;
     const stages = stagesToBuild(instructions.stages, o.target, o.labels);
@@ -84,10 +94,10 @@ export class Builder {
         const ctx: DispatchContext = {
           be: this.be, out, lex, containers, host: o.host, signal,
           cache: o.noCache ? null : new BuildCache(this.be.images),
-          sources: this.sourcesFor(ctxDir, results, o, out), workDir: this.workRoot,
+          sources: this.sourcesFor(ctxDir, results, o, platform, out), workDir: this.workRoot,
         };
         print(stage.original);
-        const state = await this.beginStage(ctx, stage, args.forStage(), results, o);
+        const state = await this.beginStage(ctx, stage, args.forStage(), results, o, platform);
         // the base image's ONBUILD triggers are part of its FROM step
         if (state.runConfig.OnBuild?.length) await this.triggers(ctx, state, parsed.escape, o);
         state.runConfig.Image = state.imageId;
@@ -145,14 +155,26 @@ export class Builder {
     }
   }
 
-  /** FROM: a previous stage, scratch, or an image (pulled when missing or with --pull). */
-  private async beginStage(ctx: DispatchContext, stage: Stage, args: BuildArgs, results: StageResult[], o: BuildOptions): Promise<StageState> {
+  /**
+   * FROM: a previous stage, scratch, or an image (pulled when missing, of another platform
+   * or with --pull); its --platform (meta args expanded) else the build's.
+   */
+  private async beginStage(ctx: DispatchContext, stage: Stage, args: BuildArgs, results: StageResult[], o: BuildOptions, buildPlatform: Platform | undefined): Promise<StageState> {
     const meta = [...args.allMeta()].map(([k, v]) => `${k}=${v}`);
+    let platform = buildPlatform;
+    if (stage.platform) {
+      // initializeStage's words (its failed expansion names the empty result, as Go's shadowed v does)
+      let v: string;
+      try { v = ctx.lex.processWord(stage.platform, meta); } catch (e) { throw invalidArgument(`failed to process arguments for platform : ${errorMessage(e)}`); }
+      try { platform = parsePlatformSpecifier(v); } catch (e) { throw invalidArgument(`failed to parse platform ${v}: ${errorMessage(e)}`); }
+    }
     const name = ctx.lex.processWord(stage.baseName, meta);
     const state: StageState = { imageId: '', runConfig: runConfigFromImage(undefined), maintainer: '', cmdSet: false, buildArgs: args, cacheBusted: false };
     const prev = results.find((r) => r.name && r.name === name.toLowerCase());
     let imageId = prev?.imageId ?? '';
-    if (!prev && name !== 'scratch') imageId = await this.image(name, o.pull, ctx.out);
+    // a stage's image is only looked at, never pulled: of another platform, it is an error
+    if (prev?.imageId) await this.localImage(prev.imageId, platform);
+    if (!prev && name !== 'scratch') imageId = await this.image(name, o.pull, ctx.out, platform);
     if (imageId) {
       const blob = await this.be.images.configBlob(imageId);
       state.runConfig = runConfigFromImage(blob?.config as Record<string, unknown> | undefined);
@@ -162,17 +184,29 @@ export class Builder {
     return state;
   }
 
-  /** A named image: the local one, or pulled (its progress in the build's output). */
-  private async image(name: string, pull: boolean, out: BuildOutput): Promise<string> {
+  /**
+   * A named image: the local one (of the platform, when one is wanted), or pulled (its
+   * progress in the build's output) for that platform.
+   */
+  private async image(name: string, pull: boolean, out: BuildOutput, platform: Platform | undefined): Promise<string> {
     if (!pull) {
-      try { return (await this.be.images.get(name)).id; } catch (e) { if (!isKind(e, 'NotFound')) throw e; }
+      try { return (await this.localImage(name, platform)).id; } catch (e) { if (!isKind(e, 'NotFound')) throw e; }
     }
-    await this.be.images.pull(name, { onProgress: (p) => out.raw({ ...p }) });
-    return (await this.be.images.get(name)).id;
+    await this.be.images.pull(name, { onProgress: (p) => out.raw({ ...p }), ...(platform ? { platform: formatPlatform(platform) } : {}) });
+    return (await this.localImage(name, platform)).id;
+  }
+
+  /** dockerd's GetImage with a platform: the image, or NotFound when it is of another one. */
+  private async localImage(ref: string, platform: Platform | undefined): Promise<ImageRecord> {
+    const img = await this.be.images.get(ref);
+    if (!platform) return img;
+    const have = imagePlatform(img, await this.be.images.configBlob(img.id).catch(() => null));
+    if (platformMatches(platform, have)) return img;
+    throw notFound(`image with reference ${ref} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(have)}`);
   }
 
   /** COPY's sources: the context, or --from a stage (by name or index) or an image. */
-  private sourcesFor(ctxDir: string, results: StageResult[], o: BuildOptions, out: BuildOutput): SourceOf {
+  private sourcesFor(ctxDir: string, results: StageResult[], o: BuildOptions, platform: Platform | undefined, out: BuildOutput): SourceOf {
     return async (from) => {
       if (!from) return { root: ctxDir, release: async () => {}, fromImage: false };
       let imageId: string;
@@ -180,7 +214,10 @@ export class Builder {
       const byName = results.find((r) => r.name && r.name === from.toLowerCase());
       try {
         if (/^\d+$/.test(from) && !byIndex) throw invalidArgument(`invalid stage index ${from}`);
-        imageId = (byIndex ?? byName)?.imageId ?? await this.image(from, o.pull, out);
+        // the build's platform (getImageMount: a stage's image is only checked, an image pulled)
+        const stage = byIndex ?? byName;
+        if (stage?.imageId) await this.localImage(stage.imageId, platform);
+        imageId = stage?.imageId ?? await this.image(from, o.pull, out, platform);
       } catch (e) {
         throw invalidArgument(`invalid from flag value ${from}: ${(e as Error).message}`);
       }
