@@ -99,3 +99,15 @@ test('--platform that containerd cannot parse: a 400 before any step, in its wor
   const old = await d.api('POST', '/v1.31/build?platform=bogus&q=1', tar, { 'Content-Type': 'application/x-tar' });
   assert.equal(old.status, 200, old.body);
 });
+
+test('tsula build --platform sends it', async () => {
+  const dir = await context('tsula', 'FROM busybox\nLABEL t=1\n');
+  const bad = await d.cli(['build', '--platform', 'BOGUS/x/y/z', dir]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /"bogus\/x\/y\/z": cannot parse platform specifier: invalid argument/, 'lower-cased, as docker sends it');
+  const good = await d.cli(['build', '-q', '--platform', 'linux/amd64', dir]);
+  assert.equal(good.code, 0, good.stderr);
+  const arm = await d.cli(['build', '--platform', 'linux/arm64', dir], { timeoutMs: 120_000 });
+  assert.equal(arm.code, 1);
+  assert.match(arm.stderr, /registry-1\.docker\.io/);
+});

@@ -27,6 +27,7 @@ export const spec: CommandSpec = {
     { long: 'target', kind: 'string', desc: 'Set the target build stage to build.' },
     { long: 'no-cache', kind: 'bool', desc: 'Do not use cache when building the image' },
     { long: 'pull', kind: 'bool', desc: 'Always attempt to pull a newer version of the image' },
+    { long: 'platform', kind: 'string', desc: 'Set platform if server is multi-platform capable' },
     { long: 'rm', kind: 'bool', desc: 'Remove intermediate containers after a successful build (default true)' },
     { long: 'force-rm', kind: 'bool', desc: 'Always remove intermediate containers' },
     { long: 'quiet', short: 'q', kind: 'bool', desc: 'Suppress the build output and print image ID on success' },
@@ -93,6 +94,8 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     query: {
       t: p.list('tag'), dockerfile, buildargs: buildArgsJson(p.list('build-arg')), labels: labelsJson(p.list('label')),
       target: p.str('target'), nocache: p.bool('no-cache') || undefined, pull: p.bool('pull') || undefined,
+      // lower-cased, as docker's client sends it
+      platform: p.str('platform')?.toLowerCase(),
       rm: p.has('rm') ? p.bool('rm') : true, forcerm: p.bool('force-rm') || undefined, q: quiet || undefined,
       networkmode: p.str('network'), extrahosts: p.list('add-host'),
       memory: sizeFlag(p, 'memory'), memswap: sizeFlag(p, 'memory-swap'), shmsize: sizeFlag(p, 'shm-size'),
