@@ -57,6 +57,41 @@ test('HEAD /containers/{id}/archive: X-Docker-Container-Path-Stat as dockerd mar
   }
 });
 
+test('a running container\'s /proc, /sys and /dev are not cp\'s (dockerd\'s rootfs view: 404); commit -c checks as the builder; kill -s 32; commit\'s events in dockerd\'s order', async () => {
+  await ok(['run', '-d', '--name', 'kfs', 'busybox', 'sleep', '300']);
+  try {
+    for (const p of ['/proc/self', '/proc/1/status', '/dev/null', '/sys/kernel']) {
+      const r = await docker(d, ['cp', `kfs:${p}`, '-']);
+      assert.notEqual(r.code, 0, p);
+      // dockerd's 404, which docker 20.10 words as its own
+      assert.match(r.stderr, new RegExp(`No such container:path: kfs:${p}|Could not find the file ${p} in container kfs`), p);
+    }
+    await fs.writeFile(path.join(work, 'comm'), 'x\n');
+    const w = await docker(d, ['cp', path.join(work, 'comm'), 'kfs:/proc/1/']);
+    assert.notEqual(w.code, 0);
+    assert.doesNotMatch(w.stderr, /\/proc\/\d+\/root/, 'no host path in the error');
+    // commit -c: the builder's argument checks, dockerd's words
+    for (const [change, msg] of [['ENV', /ENV requires at least one argument/], ['ENV A', /ENV must have two arguments/], ['USER', /USER requires exactly one argument/],
+      ['STOPSIGNAL FOO', /invalid signal: FOO/], ['VOLUME', /VOLUME requires at least one argument/]] as const) {
+      const r = await docker(d, ['commit', '-c', change, 'kfs', 'bad:1']);
+      assert.notEqual(r.code, 0, change);
+      assert.match(r.stderr, msg, change);
+    }
+    // events: pause, tag, commit, unpause (the unpause deferred past the rest)
+    const since = Math.floor(Date.now() / 1000) - 1;
+    await ok(['commit', 'kfs', 'kfsimg:1']);
+    const until = Math.floor(Date.now() / 1000) + 1;
+    const evs = (await ok(['events', '--since', String(since), '--until', String(until), '--format', '{{.Type}} {{.Action}}'])).trim().split('\n')
+      .filter((l) => /^(container (pause|unpause|commit)|image tag)$/.test(l));
+    assert.deepEqual(evs, ['container pause', 'image tag', 'container commit', 'container unpause']);
+    const k = await docker(d, ['kill', '-s', '32', 'kfs']);
+    assert.match(k.stderr, /the linux daemon does not support signal 32/);
+  } finally {
+    await ok(['rm', '-f', 'kfs']);
+  }
+  await ok(['rmi', 'kfsimg:1']);
+});
+
 test('docker cp out of a running container: a file, a directory, symlinks resolved inside the rootfs', async () => {
   await ok(['run', '-d', '--name', 'src', 'busybox', 'sh', '-c', `${SETUP}; sleep 300`]);
   await waitFor(async () => (await docker(d, ['exec', 'src', 'test', '-e', '/links/up'])).code === 0);

@@ -11,7 +11,7 @@ import { parseBind } from '../../src/engine/containers/binds.js';
 import { createBodySchema as lazyCreateBody, createSpecFromDocker, inspectView } from '../../src/engine/api/docker-model.js';
 import { runOptionsFromDocker } from '../../src/engine/api/docker-runopts.js';
 import { RESOURCE_DEFAULTS } from '../../src/engine/containers/resources.js';
-import { parseSignal, signalNumber } from '../../src/engine/containers/signals.js';
+import { parseSignal, signalNumber, stopSignalOf } from '../../src/engine/containers/signals.js';
 import { parseLine } from '../../src/engine/containers/logs.js';
 import { humanStatus } from '../../src/engine/api/format.js';
 import { EventBus, type EngineEvent } from '../../src/engine/events.js';
@@ -149,7 +149,11 @@ test('signals: names, numbers, errors', () => {
   // the real-time ones, as moby/sys's map names them (node's constants lack them); runtimes get their number
   assert.deepEqual(['SIGRTMIN+3', 'rtmin', 'RTMAX-1', 'SIGRTMAX', '37', '64'].map(parseSignal), ['37', '34', '63', '64', '37', '64']);
   assert.equal(signalNumber(parseSignal('SIGRTMIN+3')), 37);
-  for (const bad of ['NOPE', '0', '65', 'RTMIN+16', 'RTMAX-15', 'RTMIN-1', 'RTMAX+1']) assert.throws(() => parseSignal(bad), new RegExp(`^InvalidArgument: invalid signal: ${bad.replace('+', '\\+')}$`));
+  for (const bad of ['NOPE', '0', 'RTMIN+16', 'RTMAX-15', 'RTMIN-1', 'RTMAX+1']) assert.throws(() => parseSignal(bad), new RegExp(`^InvalidArgument: invalid signal: ${bad.replace('+', '\\+')}$`));
+  // numbers moby/sys parses that Linux's SignalMap lacks: daemon/kill.go's ValidSignalForPlatform
+  for (const n of ['32', '33', '65']) assert.throws(() => parseSignal(n), new RegExp(`^InvalidArgument: the linux daemon does not support signal ${n}$`));
+  // a stop signal that does not parse (an image's) stops with SIGTERM, as dockerd's Container.StopSignal
+  assert.deepEqual([stopSignalOf('FOO'), stopSignalOf(undefined), stopSignalOf('SIGUSR1')], ['SIGTERM', 'SIGTERM', 'SIGUSR1']);
 });
 
 test('k8s-file log lines: full and partial records', () => {

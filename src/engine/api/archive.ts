@@ -105,11 +105,12 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
         parent: c.image, containerId: c.id, config, containerConfig: configFromContainer(c, image.config), createdBy: argv(c).join(' '), engineVersion: VERSION,
         author: query.get('author') ?? '', comment: query.get('comment') ?? '',
       }, name);
+      // dockerd's CreateImageFromContainer: tag, then commit, while still paused (its unpause is deferred)
+      if (name) await logImageEvent(events, images, 'tag', id, name);
+      events.emit('container', 'commit', c.id, attrs(c, { comment: query.get('comment') ?? '', imageID: id, imageRef: name ?? '' }));
     } finally {
       if (paused) await cs.unpause(c.id).catch(() => {});
     }
-    events.emit('container', 'commit', c.id, attrs(c, { comment: query.get('comment') ?? '', imageID: id, imageRef: name ?? '' }));
-    if (name) await logImageEvent(events, images, 'tag', id, name);
     sendJson(res!, 201, { Id: id });
   });
 

@@ -8,6 +8,7 @@ import type { ImageConfig } from '../../image/types.js';
 import type { Container } from './model.js';
 import { healthcheckToDocker } from './health.js';
 import { setEnvEntry } from './create.js';
+import { parseSignal } from './signals.js';
 
 /** The instructions dockerd's commit accepts (builder's validCommitCommands). */
 const VALID = ['CMD', 'ENTRYPOINT', 'ENV', 'EXPOSE', 'HEALTHCHECK', 'LABEL', 'ONBUILD', 'STOPSIGNAL', 'USER', 'VOLUME', 'WORKDIR'];
@@ -90,6 +91,14 @@ export function applyChanges(cfg: CommitConfig, changes: string[]): void {
     const instr = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
     const rest = sp < 0 ? '' : line.slice(sp + 1).trim();
     if (!VALID.includes(instr)) throw invalidArgument(`${instr.toLowerCase()} is not a valid change command`);
+    // the builder's own parse first, as dockerd's BuildFromConfig: its argument checks
+    // ("USER requires exactly one argument", "ENV must have two arguments", ...) and forms
+    let c: Command;
+    try {
+      c = commandOf({ ...nodeFromLine(line, '\\'), startLine: 1, endLine: 1 });
+    } catch (e) {
+      throw invalidArgument(errorMessage(e));
+    }
     switch (instr) {
       case 'CMD': cfg.Cmd = execForm(rest, 'CMD'); cmdSet = true; break;
       case 'ENTRYPOINT':
@@ -120,18 +129,14 @@ export function applyChanges(cfg: CommitConfig, changes: string[]): void {
       case 'ONBUILD': cfg.OnBuild = [...((cfg.OnBuild as string[] | null) ?? []), rest]; break;
       case 'USER': cfg.User = rest; break;
       case 'WORKDIR': cfg.WorkingDir = rest; break;
-      case 'STOPSIGNAL': cfg.StopSignal = rest; break;
-      case 'HEALTHCHECK': {
-        // the builder's own parse (flags, NONE, CMD forms), as dockerd's BuildFromConfig dispatches it
-        let c: Command;
-        try {
-          c = commandOf({ ...nodeFromLine(line, '\\'), startLine: 1, endLine: 1 });
-        } catch (e) {
-          throw invalidArgument(errorMessage(e));
-        }
+      case 'STOPSIGNAL':
+        parseSignal(rest); // dispatchStopSignal's "invalid signal: FOO"
+        cfg.StopSignal = rest;
+        break;
+      case 'HEALTHCHECK':
+        // flags, NONE, CMD forms as the builder read them
         if (c.kind === 'healthcheck') cfg.Healthcheck = c.health;
         break;
-      }
     }
   }
 }

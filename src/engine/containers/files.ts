@@ -12,7 +12,7 @@ import type { Change, WritableChanges } from '../../storage/changes.js';
 import { unpackLayer } from '../../storage/unpack.js';
 import { decompressedByHead } from '../../image/stream-head.js';
 import type { Container } from './model.js';
-import { ContainerRootfs, containerAbsPath, goFileMode, noSuchPath, resolveInRoot, type HoldVolumes } from './rootfs.js';
+import { ContainerRootfs, containerAbsPath, goFileMode, hostMounts, mountAt, noSuchPath, resolveInRoot, type HoldVolumes } from './rootfs.js';
 import { goTimeJson } from '../../common/go-time.js';
 
 /** docker's ContainerPathStat (the X-Docker-Container-Path-Stat header, base64 JSON). */
@@ -38,6 +38,17 @@ const lstat = (p: string, root?: string): Promise<Stats | null> => (p === root ?
   throw e;
 });
 
+/**
+ * A path in the running container's /proc, /sys or /dev (outside its binds and volumes): dockerd
+ * reads and writes it in a view of the rootfs with only the mounts it made (openContainerFS),
+ * where those are the image's empty directories; the live kernel files (empty procfs files,
+ * device nodes, /proc/self of another pid namespace) are never what cp gives or takes.
+ */
+function underKernelFs(c: Container, abs: string): boolean {
+  const p = path.posix.normalize(abs);
+  return /^\/(proc|sys|dev)(\/|$)/.test(p) && !mountAt(hostMounts(c), p.replace(/\/+$/, '') || '/');
+}
+
 export class ContainerFiles {
   readonly rootfs: ContainerRootfs;
 
@@ -51,7 +62,7 @@ export class ContainerFiles {
     const abs = containerAbsPath(p);
     // the whole root, as dockerd's cp reads it: the rootfs with its binds and volumes, not
     // the running container's kernel filesystems
-    const view = await this.rootfs.open(c, { mapped: abs === '/' || abs === '/.' });
+    const view = await this.rootfs.open(c, { mapped: abs === '/' || abs === '/.' || underKernelFs(c, abs) });
     try {
       const trailing = abs.endsWith('/') || abs.endsWith('/.');
       const { host, inner } = await view.locate(abs, trailing);
@@ -116,7 +127,7 @@ export class ContainerFiles {
   async extract(c: Container, p: string, input: Readable, o: ExtractOptions): Promise<void> {
     if (!p) throw invalidArgument('Path cannot be empty');
     const abs = containerAbsPath(p);
-    const view = await this.rootfs.open(c);
+    const view = await this.rootfs.open(c, { mapped: underKernelFs(c, abs) });
     try {
       const { host, mount } = await view.locate(abs, true);
       const st = await lstat(host, view.root);

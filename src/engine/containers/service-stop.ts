@@ -3,7 +3,7 @@
 import { errorMessage, failedPrecondition, unavailable } from '../../common/errors.js';
 import { isEnginePodSandbox, podIdOf } from '../../common/pod-annotations.js';
 import { running, type Container } from './model.js';
-import { parseSignal, signalNumber } from './signals.js';
+import { parseSignal, signalNumber, stopSignalOf } from './signals.js';
 import type { ContainerService } from './service.js';
 
 /**
@@ -18,7 +18,7 @@ export async function kill(s: ContainerService, ref: string, signal = 'SIGKILL')
   if (!running(rec.state)) throw failedPrecondition(`Cannot kill container: ${ref}: Container ${rec.id} is not running`);
   // docker: a kill is a stop by the user; with the stop signal (or SIGKILL) no restart follows
   await markManuallyStopped(s, rec);
-  const stopSig = rec.config.stopSignal ? parseSignal(rec.config.stopSignal) : undefined;
+  const stopSig = rec.config.stopSignal ? stopSignalOf(rec.config.stopSignal) : undefined;
   const ending = !stopSig || sig === 'SIGKILL' || sig === stopSig;
   if (ending) s.restarts.disarm(rec.id);
   if (await endRestarting(s, rec)) return;
@@ -91,7 +91,7 @@ export async function stop(s: ContainerService, ref: string, timeout?: number, s
   }
   const rt = s.runtimeOf(rec);
   const exited = s.wait(rec.id, 'not-running');
-  const sig = callerSig ?? parseSignal(rec.config.stopSignal || 'SIGTERM');
+  const sig = callerSig ?? stopSignalOf(rec.config.stopSignal);
   // dockerd: the caller's -t, else the container's StopTimeout, else 10; negative waits forever
   const t = timeout ?? rec.config.stopTimeout ?? 10;
   // each signal is a `kill` event, as dockerd's stop logs them (15, then 9 at the timeout);

@@ -10,8 +10,26 @@ import { signalNumberOf, standardName } from '../../common/signals.js';
  */
 export function parseSignal(s: string): string {
   const n = signalNumberOf(s);
-  if (n === undefined) throw invalidArgument(`invalid signal: ${s}`);
+  if (n === undefined || n === 32 || n === 33) {
+    // a number moby/sys parses but Linux's SignalMap lacks (32, 33: glibc's; past RTMAX):
+    // daemon/kill.go's ValidSignalForPlatform refusal
+    const num = /^\d+$/.test(s.trim()) ? Number(s.trim()) : 0;
+    if (num > 0 && num < 2 ** 32) throw invalidArgument(`the linux daemon does not support signal ${num}`);
+    throw invalidArgument(`invalid signal: ${s}`);
+  }
   return standardName(n) ?? String(n);
+}
+
+/**
+ * The container's stop signal as dockerd's Container.StopSignal reads it: one it cannot parse
+ * (an image's STOPSIGNAL FOO) is SIGTERM, so that a stop always stops.
+ */
+export function stopSignalOf(stopSignal: string | undefined): string {
+  try {
+    return parseSignal(stopSignal || 'SIGTERM');
+  } catch {
+    return 'SIGTERM';
+  }
 }
 
 export function signalNumber(sig: string): number {
