@@ -85,10 +85,10 @@ export async function create(cli: Cli, p: Parsed): Promise<number> {
   if (gateways.length > subnets.length || ranges.length > subnets.length) {
     throw new Error('every ip-range or gateway must have a corresponding subnet');
   }
-  const aux = p.list('aux-address');
+  const aux = auxBySubnet(subnets, kv(p.list('aux-address'), 'aux-address'));
   const config = subnets.map((s, i) => ({
     Subnet: s, ...(ranges[i] ? { IPRange: ranges[i] } : {}), ...(gateways[i] ? { Gateway: gateways[i] } : {}),
-    ...(aux.length && i === 0 ? { AuxiliaryAddresses: kv(aux, 'aux-address') } : {}),
+    ...(Object.keys(aux[i]!).length ? { AuxiliaryAddresses: aux[i] } : {}),
   }));
   const body = {
     Name: p.args[0], CheckDuplicate: true, Driver: p.str('driver') ?? 'bridge', Scope: p.str('scope') ?? '', EnableIPv6: p.bool('ipv6'),
@@ -100,6 +100,30 @@ export async function create(cli: Cli, p: Parsed): Promise<number> {
   const r = await cli.client.json<{ Id: string }>('POST', '/networks/create', undefined, body);
   cli.print(r.Id);
   return 0;
+}
+
+/**
+ * docker's consolidateIpam: each aux address goes with the subnets that hold it, and one that
+ * none holds (or with no --subnet at all) is its error. IPv4 here; other subnets hold none.
+ */
+export function auxBySubnet(subnets: string[], aux: Record<string, string>): Array<Record<string, string>> {
+  const out = subnets.map(() => ({} as Record<string, string>));
+  const v4 = (ip: string): number | null => {
+    const o = ip.split('.').map(Number);
+    return o.length === 4 && o.every((x) => Number.isInteger(x) && x >= 0 && x <= 255) ? o.reduce((n, x) => n * 256 + x, 0) : null;
+  };
+  for (const [name, addr] of Object.entries(aux)) {
+    const ip = v4(addr.split('/')[0]!);
+    let match = false;
+    subnets.forEach((s, i) => {
+      const [base, bits] = s.split('/');
+      const b = v4(base ?? ''), span = 2 ** (32 - Number(bits));
+      if (ip === null || b === null || !(span >= 1 && span <= 2 ** 32)) return;
+      if (Math.floor(ip / span) === Math.floor(b / span)) { out[i]![name] = addr; match = true; }
+    });
+    if (!match) throw new Error(`no matching subnet for aux-address ${addr}`);
+  }
+  return out;
 }
 
 export async function inspect(cli: Cli, p: Parsed): Promise<number> {

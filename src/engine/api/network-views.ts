@@ -3,6 +3,7 @@
 // networks without Containers (its network.Summary), EnableIPv4 from 1.48, and from 1.52 the
 // inspect's Status, the IPAM accounting of each subnet.
 import { contains, ipToInt, parseCidr, size } from '../networks/ipv4.js';
+import { auxInts } from '../networks/aux.js';
 import { networkView, type EndpointView, type NetworkRecord } from '../networks/model.js';
 import { versionAtLeast } from './version.js';
 
@@ -37,7 +38,7 @@ function ordered(version: string, v: View): Record<string, unknown> & { Containe
 
 /**
  * libnetwork's pool accounting: in use, the subnet's network and broadcast addresses, the
- * gateway and the containers' addresses; available, the addresses of the range (the IPRange,
+ * gateway, the auxiliary addresses and the containers' addresses; available, the addresses of the range (the IPRange,
  * else the subnet) that none of those takes.
  */
 export function subnetStatus(n: NetworkRecord, endpoints: Array<Pick<EndpointView, 'ipv4'>>): Record<string, { IPsInUse: number; DynamicIPsAvailable: number }> {
@@ -50,6 +51,7 @@ export function subnetStatus(n: NetworkRecord, endpoints: Array<Pick<EndpointVie
       taken.add(sub.base + size(sub) - 1);
     }
     if (c.gateway && contains(sub, c.gateway)) taken.add(ipToInt(c.gateway));
+    for (const a of auxInts(c)) if (contains(sub, a)) taken.add(a); // held, as libnetwork's pool holds them
     for (const e of endpoints) {
       const ip = e.ipv4.split('/')[0];
       if (ip && contains(sub, ip)) taken.add(ipToInt(ip));

@@ -188,7 +188,7 @@ export class ContainerNetworks {
   private async add(rec: Container, netns: string, net: NetworkRecord, ep: EndpointSpec, ifName: string, primary: boolean,
     portMappings: PortMapping[], endpointId = newId()): Promise<Endpoint> {
     if (net.driver !== 'bridge') throw failedPrecondition(`network ${net.name} (driver ${net.driver}) cannot be joined by a container with other networks`);
-    await this.d.networks.firewall.ensure(net);
+    await this.d.networks.prepareAttach(net);
     const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, ports: portMappings.length > 0 });
     // the bridge plugin takes both from CNI_ARGS (IP: host-local's; MAC: the container's interface)
     const args: [string, string][] = [['IgnoreUnknown', '1'], ...(ep.ipv4Address ? [['IP', ep.ipv4Address] as [string, string]] : []),

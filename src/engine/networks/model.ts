@@ -13,6 +13,8 @@ export interface IpamPool {
   gateway: string;
   /** docker's IPRange: the part of the subnet container addresses come from. */
   ipRange?: string;
+  /** docker's AuxiliaryAddresses (--aux-address): name to address, held from containers (aux.ts). */
+  auxAddresses?: Record<string, string>;
 }
 
 export interface NetworkRecord {
@@ -26,7 +28,8 @@ export interface NetworkRecord {
   labels: Record<string, string>;
   /** The driver options as given (com.docker.network.*). */
   options: Record<string, string>;
-  ipam: { driver: 'default'; options: Record<string, string>; config: IpamPool[] };
+  /** options: --ipam-opt as given, null when the create gave none (records before it: {}). */
+  ipam: { driver: 'default'; options: Record<string, string> | null; config: IpamPool[] };
   /** The host bridge (driver bridge). */
   bridge: string;
   mtu?: number;
@@ -72,8 +75,13 @@ export function networkView(n: NetworkRecord, endpoints: EndpointView[] = []) {
     EnableIPv6: false,
     IPAM: {
       Driver: n.ipam.driver,
-      Options: Object.keys(n.ipam.options).length || !n.predefined ? n.ipam.options : null,
-      Config: n.ipam.config.map((c) => ({ Subnet: c.subnet, Gateway: c.gateway, ...(c.ipRange ? { IPRange: c.ipRange } : {}) })),
+      // dockerd's are the create's (null without any); the pre-defined networks' null
+      Options: n.predefined && !Object.keys(n.ipam.options ?? {}).length ? null : n.ipam.options,
+      // in the order of dockerd's IPAMConfig, its empty fields left out
+      Config: n.ipam.config.map((c) => ({
+        Subnet: c.subnet, ...(c.ipRange ? { IPRange: c.ipRange } : {}), Gateway: c.gateway,
+        ...(Object.keys(c.auxAddresses ?? {}).length ? { AuxiliaryAddresses: c.auxAddresses } : {}),
+      })),
     },
     Internal: n.internal,
     Attachable: n.attachable,

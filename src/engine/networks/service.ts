@@ -1,8 +1,8 @@
 // The network service: the pre-defined networks (bridge, host, none), `network create` of
 // bridge networks with a subnet of their own (given, or the first free one of the address
-// pools, as dockerd picks it), rm and prune, and dockerd's refusals (pre-defined networks,
-// active endpoints: 403). A network's host bridge appears at its first attachment (the CNI
-// bridge plugin makes it) and goes with the network.
+// pools, as dockerd picks it) and its auxiliary addresses (aux.ts), rm and prune, and
+// dockerd's refusals (pre-defined networks, active endpoints: 403). A network's host bridge
+// appears at its first attachment (the CNI bridge plugin makes it) and goes with the network.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { alreadyExists, invalidArgument, permissionDenied } from '../../common/errors.js';
@@ -17,6 +17,7 @@ import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, par
 import { modeEndpointId, networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
 import type { NetworkStore } from './store.js';
 import { NetworkFirewall } from './firewall.js';
+import { auxErrors, checkAuxTaken, invalidNetworkConfig, reserveAux } from './aux.js';
 import { parseGoBool } from '../../common/gobool.js';
 import { matchLabels, matchRegexp, pruneUntil, type Filters } from '../filters.js';
 
@@ -269,7 +270,6 @@ export class NetworkService {
     if (b.ConfigOnly || b.ConfigFrom?.Network) refuse('--config-only / --config-from');
     if (b.Scope && b.Scope !== 'local') refuse(`scope "${b.Scope}"`);
     if (b.IPAM?.Driver && b.IPAM.Driver !== 'default') refuse(`IPAM driver "${b.IPAM.Driver}"`);
-    if (Object.keys(b.IPAM?.Options ?? {}).length) refuse('IPAM options (--ipam-opt)');
     const opts = b.Options ?? {};
     for (const k of Object.keys(opts)) if (!Object.values(OPT).includes(k) || k === OPT.defaultBridge) refuse(`driver option "${k}"`);
     const flag = (k: string): boolean => {
@@ -296,9 +296,13 @@ export class NetworkService {
     const rec: NetworkRecord = {
       ...this.record(name, 'bridge', [pool.pool], bridge, id),
       internal: !!b.Internal, attachable: !!b.Attachable, labels: b.Labels ?? {}, options: opts,
+      // kept and shown as given: the default IPAM acts on none of them
+      ipam: { driver: 'default', options: b.IPAM?.Options ?? null, config: [pool.pool] },
       ...(mtu ? { mtu } : {}), ipMasq, ...(icc ? {} : { icc }), ...(mode === 'nat-unprotected' ? { unprotected: true } : {}),
       predefined: false, autoSubnet: pool.auto,
     };
+    // held before the record is there: no container can join it before
+    await reserveAux(this.d.ipamDir, rec);
     await this.d.store.save(rec);
     this.emit('create', id, { name, type: 'bridge' });
     return { Id: id, Warning: '' };
@@ -306,15 +310,19 @@ export class NetworkService {
 
   private async pool(name: string, c: NonNullable<NonNullable<CreateNetworkBody['IPAM']>['Config']>[number] | undefined):
     Promise<{ pool: IpamPool; auto: boolean }> {
+    const aux = c?.AuxiliaryAddresses ?? {};
     if (!c?.Subnet) {
+      // dockerd's ValidateIPAM: a pool's config without a subnet does not parse
+      if (Object.keys(aux).length) throw invalidNetworkConfig([`invalid subnet ${c?.Subnet ?? ''}: invalid CIDR block notation`]);
       if (c?.Gateway || c?.IPRange) throw invalidArgument(`network ${name}: --gateway and --ip-range need a --subnet`);
       const sub = await this.freeSubnet();
       return { pool: { subnet: cidrString(sub), gateway: nth(sub, 1) }, auto: true };
     }
     if (c.Subnet.includes(':')) throw invalidArgument(`network ${name}: IPv6 subnets are not supported by tsulad`);
-    if (Object.keys(c.AuxiliaryAddresses ?? {}).length) throw invalidArgument(`network ${name}: --aux-address is not supported by tsulad`);
     const sub = parseCidr(c.Subnet);
     if (sub.prefix > 30) throw invalidArgument(`network ${name}: subnet ${c.Subnet} is too small (at most /30)`);
+    const auxErrs = auxErrors(c.Subnet, sub, aux);
+    if (auxErrs.length) throw invalidNetworkConfig(auxErrs);
     for (const n of this.d.store.list()) {
       for (const x of n.ipam.config) {
         if (overlaps(parseCidr(x.subnet), sub)) throw permissionDenied(`Pool overlaps with other one on this address space (network ${n.name} has ${x.subnet})`);
@@ -326,7 +334,17 @@ export class NetworkService {
       const r = parseCidr(c.IPRange, 'ip-range');
       if (r.prefix < sub.prefix || !overlaps(r, sub)) throw invalidArgument(`network ${name}: ip-range ${c.IPRange} is not inside subnet ${cidrString(sub)}`);
     }
-    return { pool: { subnet: cidrString(sub), gateway, ...(c.IPRange ? { ipRange: c.IPRange } : {}) }, auto: false };
+    checkAuxTaken(sub, gateway, aux); // libnetwork asks for them once the pool and its gateway are had
+    return {
+      pool: { subnet: cidrString(sub), gateway, ...(c.IPRange ? { ipRange: c.IPRange } : {}), ...(Object.keys(aux).length ? { auxAddresses: aux } : {}) },
+      auto: false,
+    };
+  }
+
+  /** What a network needs before a container's attachment: its iptables rules, its auxiliary addresses held. */
+  async prepareAttach(n: NetworkRecord): Promise<void> {
+    await this.firewall.ensure(n);
+    await reserveAux(this.d.ipamDir, n);
   }
 
   async remove(ref: string): Promise<void> {

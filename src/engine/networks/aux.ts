@@ -1,0 +1,73 @@
+// A network's auxiliary addresses (--aux-address, IPAM.Config[].AuxiliaryAddresses) as
+// dockerd's default IPAM keeps them: checked against their pool's subnet at create (dockerd's
+// ValidateIPAM, then libnetwork's ipamAllocateVersion, which requests each one from the pool)
+// and held for good, so no container gets one, picked or handed out. host-local leases an
+// address by creating <dataDir>/<network>/<ip> exclusively (its disk store's Reserve), so a
+// file of ours there holds it as a lease no container owns: a DEL releases the files that
+// name its container id and interface, never this one.
+import { promises as fs } from 'node:fs';
+import { isIP } from 'node:net';
+import * as path from 'node:path';
+import { internal, invalidArgument } from '../../common/errors.js';
+import { contains, ipToInt, size, type Cidr } from './ipv4.js';
+import type { IpamPool, NetworkRecord } from './model.js';
+
+/** What a lease of ours holds (host-local's own: "<container id>\r\n<ifname>"). */
+const OWNER = 'tsulad-aux-address';
+
+/**
+ * dockerd's ValidateIPAM for the auxiliary addresses of one pool: each parses, is IPv4 (the
+ * subnet's family) and lies in the subnet. Its words, sorted by name (Go's map order is random).
+ */
+export function auxErrors(subnet: string, sub: Cidr, aux: Record<string, string>): string[] {
+  const errs: string[] = [];
+  for (const name of Object.keys(aux).sort()) {
+    const ip = aux[name]!;
+    const family = isIP(ip);
+    const why = family === 0 ? 'invalid address'
+      : family === 6 ? 'parent subnet is an IPv4 block'
+        : contains(sub, ip) ? '' : `parent subnet ${subnet} doesn't contain this address`;
+    if (why) errs.push(`invalid auxiliary address ${name}: ${why}`);
+  }
+  return errs;
+}
+
+/** dockerd's "invalid network config" of ValidateIPAM's errors (its multierror's list). */
+export function invalidNetworkConfig(errs: string[]) {
+  return invalidArgument(`invalid network config:\n* ${errs.join('\n* ')}`);
+}
+
+/**
+ * libnetwork requests each auxiliary address from the pool after the gateway: one taken
+ * already (the subnet's network or broadcast address, the gateway, another name's) is its 500.
+ */
+export function checkAuxTaken(sub: Cidr, gateway: string, aux: Record<string, string>): void {
+  const taken = new Set([sub.base, sub.base + size(sub) - 1, ipToInt(gateway)]);
+  for (const name of Object.keys(aux).sort()) {
+    const n = ipToInt(aux[name]!);
+    if (taken.has(n)) throw internal(`failed to allocate secondary ip address (${name}:${aux[name]}): Address already in use`);
+    taken.add(n);
+  }
+}
+
+/** The auxiliary addresses of a pool, as numbers (the subnet's accounting counts them in use). */
+export function auxInts(c: IpamPool): number[] {
+  return Object.values(c.auxAddresses ?? {}).map(ipToInt);
+}
+
+/**
+ * Hold the network's auxiliary addresses in host-local's store (its lease dir, one per
+ * network name): at create, and again before each attachment, for a dir made anew since.
+ * A lease there already (ours) stays as it is.
+ */
+export async function reserveAux(ipamDir: string, n: NetworkRecord): Promise<void> {
+  const ips = n.ipam.config.flatMap((c) => Object.values(c.auxAddresses ?? {}));
+  if (!ips.length) return;
+  const dir = path.join(ipamDir, n.name);
+  await fs.mkdir(dir, { recursive: true, mode: 0o755 });
+  for (const ip of ips) {
+    await fs.writeFile(path.join(dir, ip), `${OWNER}\r\n${n.name}`, { flag: 'wx', mode: 0o644 }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+  }
+}
