@@ -1,8 +1,9 @@
 // The stock docker CLI (Debian 12's docker.io client, Docker 20.10, API 1.41), unpacked by
 // scripts/docker-cli.sh into build/tools (scripts/test.sh does it), pointed at a private
 // tsulad. Its config dir is private too: nothing from ~/.docker, no credential helpers.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import * as path from 'node:path';
 import { ROOT, type RunResult, type TestDaemon } from './daemon.js';
 
@@ -33,4 +34,20 @@ export async function dockerOk(d: TestDaemon, args: string[]): Promise<string> {
   const r = await docker(d, args);
   if (r.code !== 0) throw new Error(`docker ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
   return r.stdout;
+}
+
+/**
+ * The end of a file of docker network tests: its containers and networks removed through the
+ * CLI, the daemon and the test's CNI net destroyed, and the bridge (br-<id12>) of any user
+ * network a failed test left.
+ */
+export async function destroyNetworkDaemon(d: TestDaemon | undefined, ids: string[], tn?: { destroy(): Promise<void> }): Promise<void> {
+  if (d?.proc) {
+    await docker(d, ['rm', '-f', ...ids]).catch(() => undefined);
+    await docker(d, ['network', 'prune', '-f']).catch(() => undefined);
+  }
+  const nets = await readdir(path.join(d?.graph ?? '/nonexistent', 'networks', 'records')).catch(() => [] as string[]);
+  await d?.destroy();
+  for (const f of nets) spawnSync('ip', ['link', 'del', `br-${f.slice(0, 12)}`], { stdio: 'ignore' });
+  await tn?.destroy();
 }

@@ -6,11 +6,10 @@
 // network's (helpers/network.ts).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TestDaemon } from '../helpers/daemon.js';
-import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
+import { destroyNetworkDaemon, docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { createTestNet, dockerNetConfig, freeSubnet, type TestNet } from '../helpers/network.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
@@ -30,16 +29,7 @@ before(async () => {
   await d.loadBusybox();
 });
 
-after(async () => {
-  if (d?.proc) {
-    await docker(d, ['rm', '-f', ...ids]).catch(() => undefined);
-    await docker(d, ['network', 'prune', '-f']).catch(() => undefined);
-  }
-  const nets = await fs.readdir(path.join(d?.graph ?? '/nonexistent', 'networks', 'records')).catch(() => [] as string[]);
-  await d?.destroy();
-  for (const f of nets) spawnSync('ip', ['link', 'del', `br-${f.slice(0, 12)}`], { stdio: 'ignore' });
-  await tn?.destroy();
-});
+after(() => destroyNetworkDaemon(d, ids, tn));
 
 const ok = (args: string[]): Promise<string> => dockerOk(d, args);
 

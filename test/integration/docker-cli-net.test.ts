@@ -12,7 +12,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
-import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
+import { destroyNetworkDaemon, docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
 import { deriveBusybox } from '../helpers/docker-images.js';
 import { bridgePorts, createTestNet, dockerNetConfig, freeSubnet, iptablesLines, type TestNet, freePort } from '../helpers/network.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
@@ -36,17 +36,7 @@ before(async () => {
   await ok(['load', '-i', tar]);
 });
 
-after(async () => {
-  if (d?.proc) {
-    await docker(d, ['rm', '-f', ...ids]).catch(() => undefined);
-    await docker(d, ['network', 'prune', '-f']).catch(() => undefined);
-  }
-  const nets = await fs.readdir(path.join(d?.graph ?? '/nonexistent', 'networks', 'records')).catch(() => [] as string[]);
-  await d?.destroy();
-  // a user network's bridge that a failed test left: br-<id12>
-  for (const f of nets) spawnSync('ip', ['link', 'del', `br-${f.slice(0, 12)}`], { stdio: 'ignore' });
-  await tn?.destroy();
-});
+after(() => destroyNetworkDaemon(d, ids, tn));
 
 const ok = (args: string[]): Promise<string> => dockerOk(d, args);
 
