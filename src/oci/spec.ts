@@ -81,7 +81,7 @@ export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/
 /** Docker's default RLIMIT_NOFILE (dockerd/containerd run with LimitNOFILE=1048576). */
 export const DEFAULT_NOFILE = 1048576;
 
-/** containerd's default masked paths (oci/spec.go populateDefaultUnixSpec). */
+/** containerd's default masked paths (oci/spec.go populateDefaultUnixSpec) with moby 28's /proc/interrupts. */
 const MASKED_PATHS: readonly string[] = [
   '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
   '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
@@ -89,9 +89,8 @@ const MASKED_PATHS: readonly string[] = [
 let masked: readonly string[] | undefined;
 
 /**
- * moby 28's defaultLinuxMaskedPaths (and containerd's since the same advisory,
- * GHSA-6fw5-f8r9-fgfm): /proc/interrupts and each CPU's thermal_throttle directory of this
- * host leak what other tenants run; looked up once.
+ * moby 28's defaultLinuxMaskedPaths (GHSA-6fw5-f8r9-fgfm): /proc/interrupts and each CPU's
+ * thermal_throttle directory of this host tell what other tenants run; looked up once.
  */
 export function defaultMaskedPaths(): readonly string[] {
   if (masked) return masked;
