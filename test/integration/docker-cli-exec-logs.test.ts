@@ -276,3 +276,22 @@ test('--log-opt max-size with max-file=3: a burst while the container runs is cu
     await ok(['rm', '-f', id]);
   }
 });
+
+test('--log-opt max-size with max-file=4: bursts one after another are cut as one stream, every file full, the newest bursts whole (json-file\'s retention)', async () => {
+  // each burst a little past max-size (500 records of ~43 bytes in the CRI log), a quiet between
+  const id = (await ok(['run', '-d', '--log-opt', 'max-size=20k', '--log-opt', 'max-file=4', 'busybox', 'sh', '-c',
+    'sleep 1; i=0; while [ $i -lt 3 ]; do seq 1 500 | sed "s/^/b$i-/"; i=$((i+1)); sleep 1.5; done; echo END; sleep 600'])).trim();
+  try {
+    await waitFor(async () => (await ok(['logs', '--tail', '1', id])) === 'END\n', 30_000, 'the bursts');
+    const logPath = (await ok(['inspect', '-f', '{{.LogPath}}', id])).trim();
+    const sizes = async () => Promise.all([1, 2, 3].map((i) => fs.stat(`${logPath}.${i}`).then((s) => s.size, () => 0)));
+    await waitFor(async () => (await sizes()).every((n) => n > 0 && n <= 20_000), 5_000, 'three rotated files within max-size');
+    // no short file between full ones: the three rotated files are nearly full
+    assert.ok((await sizes()).every((n) => n > 20_000 - 100), `${await sizes()}`);
+    const byBurst: Record<string, number> = {};
+    for (const l of (await ok(['logs', id])).trimEnd().split('\n')) byBurst[l.split('-')[0]!] = (byBurst[l.split('-')[0]!] ?? 0) + 1;
+    assert.deepEqual([byBurst.b1, byBurst.b2, byBurst.END], [500, 500, 1], JSON.stringify(byBurst));
+  } finally {
+    await ok(['rm', '-f', id]);
+  }
+});

@@ -274,6 +274,32 @@ test('a burst rotated in one piece: once the runtime wrote the new log, .1 is cu
   assert.equal(await collect(f2, { maxFiles: 4 }), 'prev\nburst 0\nburst 1\nburst 2\nburst 3\nnow\n');
 });
 
+test('bursts one after another keep the stream whole: a burst is cut together with the short file an earlier cut left (spreadLog through), as one json-file stream', async () => {
+  const lines = Array.from({ length: 30 }, (_, i) => line(i, `s ${String(i).padStart(2, '0')}`));
+  const size = Buffer.byteLength(lines[0]!);
+  const max = 10 * size;
+  const file = await logFile([]);
+  // an earlier burst's short end (.3), a full file (.2), and a burst of 15 lines (.1)
+  await fs.writeFile(`${file}.3`, lines.slice(0, 3).join(''));
+  await fs.writeFile(`${file}.2`, lines.slice(3, 13).join(''));
+  await fs.writeFile(`${file}.1`, lines.slice(13, 28).join(''));
+  await fs.writeFile(file, lines.slice(28).join(''));
+  await spreadLog(file, 5, max, 1, 3);
+  // 28 lines in 10-line files from the newest: 10, 10, 8; nothing lost, in order, no .joined.tmp left
+  assert.deepEqual(await Promise.all([1, 2, 3].map((i) => fs.stat(`${file}.${i}`).then((st) => st.size / size))), [10, 10, 8]);
+  assert.equal(await collect(file, { maxFiles: 5 }), lines.map((_, i) => `s ${String(i).padStart(2, '0')}\n`).join(''));
+  assert.ok(!(await fs.readdir(path.dirname(file))).some((n) => n.endsWith('.tmp')));
+  // fewer pieces than files: the older ones move down, none is left behind
+  const f2 = await logFile([]);
+  await fs.writeFile(`${f2}.4`, line(-1, 'oldest'));
+  await fs.writeFile(`${f2}.3`, lines.slice(0, 2).join(''));
+  await fs.writeFile(`${f2}.2`, lines.slice(2, 4).join(''));
+  await fs.writeFile(`${f2}.1`, lines.slice(4, 6).join(''));
+  await spreadLog(f2, 5, max, 1, 3);
+  assert.deepEqual((await fs.readdir(path.dirname(f2))).filter((n) => n.startsWith(path.basename(f2))).sort(), [path.basename(f2), `${path.basename(f2)}.1`, `${path.basename(f2)}.2`]);
+  assert.equal(await collect(f2, { maxFiles: 5 }), `oldest\n${lines.slice(0, 6).map((_, i) => `s 0${i}\n`).join('')}`);
+});
+
 test('log attributes: Go\'s QueryEscape, sorted keys, labels-regex only with labels (as dockerd reads it)', () => {
   assert.equal(goQueryEscape("a b!'()*~._-/="), "a+b%21%27%28%29%2A~._-%2F%3D");
   const c = (logOpts: Record<string, string>) => ({ config: { logOpts, labels: { b: '1', a: 'x y', c: '3' }, env: ['E=v', 'F=w=z', 'G'] } }) as never;

@@ -4,7 +4,8 @@
 // each such container's log, and when it reached max-size, renames the files one up and has
 // the runtime reopen the log (conmon's control FIFO; lines written between the rename and the
 // reopen land in .1, in order). A file may so pass max-size by what is written between two
-// looks: such a .1 is cut into max-size files at the next look; conmon's own cap (max-size times max-file, at least 4 MiB past max-size) bounds it
+// looks: such a .1 is cut with the files before it into max-size files at the next look,
+// as one json-file stream; conmon's own cap (max-size times max-file, at least 4 MiB past max-size) bounds it
 // while tsulad is down. When the container stops, a log past max-size (a burst before the
 // first look) is spread over the files as docker's would be, and what is beyond them goes.
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
@@ -84,43 +85,89 @@ async function lastRecordStart(fh: FileHandle, end: number): Promise<number> {
 }
 
 /**
- * A log file past max-size spread as docker's json-file would have left it: cut at record
- * starts into pieces of at most max-size from its end, the newest staying where it is, the
- * older ones put before it (the files older than it move up), and whatever is beyond
- * max-file files dropped. `from` is the file's place: 0 the log itself (a stopped
- * container's), 1 its `.1` (a burst rotated in one piece). Only on a file nothing writes.
+ * Log files cut again as docker's json-file would have left them: the files from `from` to
+ * `through` (0 the log itself, a stopped container's; 1 its `.1`, a burst rotated in one
+ * piece, with the older rotated files it continues), read oldest first as one stream, are cut
+ * at record starts into pieces of at most max-size from its end; the newest takes `from`'s
+ * place, the older ones the places after it, the files older than `through` move along, and
+ * whatever is beyond max-file files goes. Only on files nothing writes.
  */
-export async function spreadLog(log: string, files: number, max: number, from = 0): Promise<void> {
+export async function spreadLog(log: string, files: number, max: number, from = 0, through = from): Promise<void> {
   const name = (i: number) => (i === 0 ? log : `${log}.${i}`);
-  const src = name(from);
-  const fh = await fs.open(src, 'r').catch(() => null);
-  if (!fh) return;
-  const pieces: Array<[number, number]> = []; // newest first
-  try {
-    const { size } = await fh.stat();
-    if (size <= max) return;
-    let end = size;
-    while (end > 0 && pieces.length < files - from) {
-      let start = await recordStartFrom(fh, end - max, end);
-      if (start >= end) start = await lastRecordStart(fh, end);
-      pieces.push([start, end]);
-      end = start;
+  const exists = (f: string) => fs.access(f).then(() => true, () => false);
+  let src = name(from);
+  let joined: string | undefined;
+  if (through > from) {
+    // one stream of the group, oldest first, streamed (a group is a few max-sizes)
+    joined = `${log}.joined.tmp`;
+    const out = await fs.open(joined, 'w');
+    try {
+      for (let i = through; i >= from; i--) {
+        if (!(await exists(name(i)))) continue;
+        for await (const chunk of createReadStream(name(i))) await out.write(chunk as Buffer);
+      }
+    } finally {
+      await out.close();
     }
+    src = joined;
+  }
+  try {
+    const fh = await fs.open(src, 'r').catch(() => null);
+    if (!fh) return;
+    const pieces: Array<[number, number]> = []; // newest first
+    try {
+      const { size } = await fh.stat();
+      if (!joined && size <= max) return;
+      let end = size;
+      while (end > 0 && pieces.length < files - from) {
+        let start = await recordStartFrom(fh, end - max, end);
+        if (start >= end) start = await lastRecordStart(fh, end);
+        pieces.push([start, end]);
+        end = start;
+      }
+    } finally {
+      await fh.close();
+    }
+    const copy = async ([start, end]: [number, number], to: string) => {
+      await pipeline(createReadStream(src, { start, end: end - 1 }), createWriteStream(`${to}.tmp`));
+      await fs.rename(`${to}.tmp`, to);
+    };
+    // the group's old files are in the joined stream now
+    if (joined) for (let i = from; i <= through; i++) await fs.rm(name(i), { force: true });
+    // the files older than the group move by what it gained (or lost); those past max-file go
+    const shift = pieces.length - (through - from + 1);
+    const older = Array.from({ length: Math.max(0, files - 1 - through) }, (_, k) => through + 1 + k);
+    for (const i of shift > 0 ? older.reverse() : older) {
+      if (!shift) break;
+      if (i + shift <= files - 1) await fs.rename(name(i), name(i + shift)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+      else await fs.rm(name(i), { force: true });
+    }
+    for (let i = pieces.length - 1; i >= 0; i--) await copy(pieces[i]!, name(from + i));
   } finally {
-    await fh.close();
+    if (joined) await fs.rm(joined, { force: true });
   }
-  const older = pieces.length - 1;
-  const copy = async ([start, end]: [number, number], to: string) => {
-    await pipeline(createReadStream(src, { start, end: end - 1 }), createWriteStream(`${to}.tmp`));
-    await fs.rename(`${to}.tmp`, to);
-  };
-  // the files older than it move up by the pieces put before them; those past max-file go
-  for (let i = files - 1; i > from; i--) {
-    if (i + older <= files - 1) await fs.rename(name(i), name(i + older)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
-    else await fs.rm(name(i), { force: true });
+}
+
+/** The most a burst's cut reads again of the files before it (more: the burst is cut alone). */
+const REJOIN_BUDGET = 64 << 20;
+
+/**
+ * The files a burst's `.1` is cut with: every rotated file, read again as one stream with it,
+ * so that only the oldest piece can be short, as in json-file's stream (a burst cut alone
+ * left its short start between full files, a slot of max-file lost at each burst); the files
+ * up to what is not too much to copy again.
+ */
+async function burstGroup(log: string, files: number, max: number): Promise<number> {
+  let through = 1;
+  let total = 0;
+  for (let i = 1; i < files; i++) {
+    const size = await fs.stat(`${log}.${i}`).then((st) => st.size, () => -1);
+    if (size < 0 || (i === 1 && size <= max)) break; // no burst: nothing to cut
+    total += size;
+    if (total > REJOIN_BUDGET) break;
+    through = i;
   }
-  for (let i = older; i >= 1; i--) await copy(pieces[i]!, name(from + i));
-  await copy(pieces[0]!, src);
+  return through;
 }
 
 export interface LogRotationDeps {
@@ -170,7 +217,7 @@ export class LogRotation implements ContainerHooks {
     // (not for a container about to be removed)
     await w?.looking;
     if (w && !rec.config.autoRemove) {
-      if (w.burst) await spreadLog(w.log, w.files, w.max, 1);
+      if (w.burst) await spreadLog(w.log, w.files, w.max, 1, await burstGroup(w.log, w.files, w.max));
       await spreadLog(w.log, w.files, w.max);
     }
   }
@@ -212,7 +259,7 @@ export class LogRotation implements ContainerHooks {
       // nothing writes .1 and it is cut into max-size files, as docker's would be
       if (w.burst && st) {
         w.burst = false;
-        await spreadLog(w.log, w.files, w.max, 1);
+        await spreadLog(w.log, w.files, w.max, 1, await burstGroup(w.log, w.files, w.max));
       }
       if (st && size >= w.max && this.watched.get(w.id) === w) {
         await rotateLog(w.log, w.files);
