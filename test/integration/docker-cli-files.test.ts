@@ -58,8 +58,17 @@ test('HEAD /containers/{id}/archive: X-Docker-Container-Path-Stat as dockerd mar
 });
 
 test('a running container\'s /proc, /sys and /dev are not cp\'s (dockerd\'s rootfs view: 404); commit -c checks as the builder; kill -s 32; commit\'s events in dockerd\'s order', async () => {
-  await ok(['run', '-d', '--name', 'kfs', 'busybox', 'sleep', '300']);
+  const devb = path.join(work, 'devb');
+  await fs.mkdir(devb, { recursive: true });
+  await fs.writeFile(path.join(devb, 'f'), 'in a bind\n');
+  await ok(['run', '-d', '--name', 'kfs', '-v', `${devb}:/dev/devb`, 'busybox', 'sleep', '300']);
   try {
+    // a bind under /dev is in dockerd's view too: read, written, and /dev copied with it
+    assert.deepEqual(tarList(await ok(['cp', 'kfs:/dev/devb/f', '-'])), ['f']);
+    await fs.writeFile(path.join(work, 'g'), 'new\n');
+    await ok(['cp', path.join(work, 'g'), 'kfs:/dev/devb/']);
+    assert.equal(await fs.readFile(path.join(devb, 'g'), 'utf8'), 'new\n');
+    assert.ok(tarList(await ok(['cp', 'kfs:/dev', '-'])).includes('dev/devb/f'));
     for (const p of ['/proc/self', '/proc/1/status', '/dev/null', '/sys/kernel']) {
       const r = await docker(d, ['cp', `kfs:${p}`, '-']);
       assert.notEqual(r.code, 0, p);

@@ -11,7 +11,7 @@ import { parseBind } from '../../src/engine/containers/binds.js';
 import { createBodySchema as lazyCreateBody, createSpecFromDocker, inspectView } from '../../src/engine/api/docker-model.js';
 import { runOptionsFromDocker } from '../../src/engine/api/docker-runopts.js';
 import { RESOURCE_DEFAULTS } from '../../src/engine/containers/resources.js';
-import { parseSignal, signalNumber, stopSignalOf } from '../../src/engine/containers/signals.js';
+import { parseKillSignal, parseSignal, signalNumber, stopSignalOf } from '../../src/engine/containers/signals.js';
 import { parseLine } from '../../src/engine/containers/logs.js';
 import { humanStatus } from '../../src/engine/api/format.js';
 import { EventBus, type EngineEvent } from '../../src/engine/events.js';
@@ -151,7 +151,9 @@ test('signals: names, numbers, errors', () => {
   assert.equal(signalNumber(parseSignal('SIGRTMIN+3')), 37);
   for (const bad of ['NOPE', '0', 'RTMIN+16', 'RTMAX-15', 'RTMIN-1', 'RTMAX+1']) assert.throws(() => parseSignal(bad), new RegExp(`^InvalidArgument: invalid signal: ${bad.replace('+', '\\+')}$`));
   // numbers moby/sys parses that Linux's SignalMap lacks: daemon/kill.go's ValidSignalForPlatform
-  for (const n of ['32', '33', '65']) assert.throws(() => parseSignal(n), new RegExp(`^InvalidArgument: the linux daemon does not support signal ${n}$`));
+  for (const n of ['32', '33', '65']) assert.throws(() => parseKillSignal(n), new RegExp(`^InvalidArgument: the linux daemon does not support signal ${n}$`));
+  assert.equal(parseSignal('32'), '32', 'a stop signal of 32 is taken (only kill checks the platform)');
+  assert.throws(() => parseSignal('65'), /^InvalidArgument: invalid signal: 65$/);
   // a stop signal that does not parse (an image's) stops with SIGTERM, as dockerd's Container.StopSignal
   assert.deepEqual([stopSignalOf('FOO'), stopSignalOf(undefined), stopSignalOf('SIGUSR1')], ['SIGTERM', 'SIGTERM', 'SIGUSR1']);
 });

@@ -45,8 +45,11 @@ const lstat = (p: string, root?: string): Promise<Stats | null> => (p === root ?
  * device nodes, /proc/self of another pid namespace) are never what cp gives or takes.
  */
 function underKernelFs(c: Container, abs: string): boolean {
-  const p = path.posix.normalize(abs);
-  return /^\/(proc|sys|dev)(\/|$)/.test(p) && !mountAt(hostMounts(c), p.replace(/\/+$/, '') || '/');
+  const p = path.posix.normalize(abs).replace(/\/+$/, '') || '/';
+  if (!/^\/(proc|sys|dev)(\/|$)/.test(p)) return false;
+  // a bind or volume there (or under it) is in dockerd's view: the live one has it in place
+  const mounts = hostMounts(c);
+  return !mountAt(mounts, p) && !mounts.some((m) => m.destination.startsWith(`${p}/`));
 }
 
 export class ContainerFiles {

@@ -3,7 +3,7 @@
 import { errorMessage, failedPrecondition, unavailable } from '../../common/errors.js';
 import { isEnginePodSandbox, podIdOf } from '../../common/pod-annotations.js';
 import { running, type Container } from './model.js';
-import { parseSignal, signalNumber, stopSignalOf } from './signals.js';
+import { parseKillSignal, parseSignal, signalNumber, stopSignalOf } from './signals.js';
 import type { ContainerService } from './service.js';
 
 /**
@@ -14,7 +14,7 @@ import type { ContainerService } from './service.js';
  */
 export async function kill(s: ContainerService, ref: string, signal = 'SIGKILL'): Promise<void> {
   const rec = s.get(ref);
-  const sig = parseSignal(signal);
+  const sig = parseKillSignal(signal);
   if (!running(rec.state)) throw failedPrecondition(`Cannot kill container: ${ref}: Container ${rec.id} is not running`);
   // docker: a kill is a stop by the user; with the stop signal (or SIGKILL) no restart follows
   await markManuallyStopped(s, rec);

@@ -10,14 +10,19 @@ import { signalNumberOf, standardName } from '../../common/signals.js';
  */
 export function parseSignal(s: string): string {
   const n = signalNumberOf(s);
-  if (n === undefined || n === 32 || n === 33) {
-    // a number moby/sys parses but Linux's SignalMap lacks (32, 33: glibc's; past RTMAX):
-    // daemon/kill.go's ValidSignalForPlatform refusal
-    const num = /^\d+$/.test(s.trim()) ? Number(s.trim()) : 0;
-    if (num > 0 && num < 2 ** 32) throw invalidArgument(`the linux daemon does not support signal ${num}`);
-    throw invalidArgument(`invalid signal: ${s}`);
-  }
+  if (n === undefined) throw invalidArgument(`invalid signal: ${s}`);
   return standardName(n) ?? String(n);
+}
+
+/**
+ * A kill's signal (docker kill -s): parseSignal, and a number moby/sys parses that Linux's
+ * SignalMap lacks (32, 33: glibc's own; past RTMAX) is daemon/kill.go's ValidSignalForPlatform
+ * refusal. Only kill checks so: a stop signal or STOPSIGNAL of 32 is taken, as dockerd takes it.
+ */
+export function parseKillSignal(s: string): string {
+  const num = /^\d+$/.test(s.trim()) ? Number(s.trim()) : 0;
+  if (num === 32 || num === 33 || (num > 64 && num < 2 ** 32)) throw invalidArgument(`the linux daemon does not support signal ${num}`);
+  return parseSignal(s);
 }
 
 /**
