@@ -74,13 +74,13 @@ describe('reference globs (path.Match, FamiliarMatch)', () => {
 
 const C = (id: string, name: string, createdMs: number, more: Partial<ContainerFacts> = {}): ContainerFacts => ({
   id: id.padEnd(64, '0'), names: [`/${name}`], createdMs, state: 'running', running: true, startedAtZero: false, exitCode: 0,
-  labels: {}, imageId: 'sha256:bb', health: 'none', isolation: 'default', mounts: [], networks: [{ name: 'none', id: '' }], published: [], exposed: [], ...more,
+  labels: {}, imageId: 'sha256:bb', health: 'none', isolation: 'default', mounts: [], networks: [{ name: 'none', id: '' }], ports: [], ...more,
 });
 const LIST = [
   C('aa1', 'web', 1000, { labels: { tier: 'front' }, mounts: [{ source: '/srv', destination: '/data' }] }),
   C('aa2', 'done', 2000, { state: 'exited', running: false, exitCode: 3 }),
   C('bb3', 'fresh', 3000, { state: 'created', running: false, startedAtZero: true, imageId: 'sha256:other' }),
-  C('cc4', 'db', 4000, { published: ['5432/tcp', '15432/tcp'], exposed: ['5432/tcp'] }),
+  C('cc4', 'db', 4000, { ports: [{ privatePort: 5432, publicPort: 15432, type: 'tcp' }, { privatePort: 9000, type: 'udp' }] }),
 ];
 const lookups = {
   container: (ref: string) => {
@@ -120,11 +120,13 @@ describe('containers (GET /containers/json)', () => {
     assert.deepEqual(await names({ volume: ['/data'] }), ['web']);
     assert.deepEqual(await names({ volume: ['/srv'] }), ['web']);
     assert.deepEqual(await names({ network: ['none'] }), ['db', 'web']);
-    // a binding's container side (HostConfig.PortBindings' keys) or its host port
-    assert.deepEqual(await names({ publish: ['5432'] }), ['db']);
+    // dockerd 20.10 (moby#40442): publish a running container's host ports, expose its container ports, either one
     assert.deepEqual(await names({ publish: ['15432'] }), ['db']);
-    assert.deepEqual(await names({ publish: ['15433'] }), []);
+    assert.deepEqual(await names({ publish: ['5432'] }), []);
     assert.deepEqual(await names({ expose: ['5000-6000/tcp'] }), ['db']);
+    assert.deepEqual(await names({ expose: ['9000/udp'] }), ['db']);
+    assert.deepEqual(await names({ publish: ['1'], expose: ['9000/udp'] }), ['db'], 'publish or expose');
+    assert.deepEqual(await names({ expose: ['9000'] }), []);
     assert.deepEqual(await names({ health: ['none'] }), ['db', 'web']);
     assert.deepEqual(await names({ health: ['healthy'] }), []);
     assert.deepEqual(await names({ isolation: ['default'] }), ['db', 'web']);

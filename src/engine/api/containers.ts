@@ -220,30 +220,9 @@ function facts(c: Container, netId: NetworkIdOf, version: string): ContainerFact
     labels: c.config.labels, imageId: c.image, health: c.state.health?.status ?? 'none', isolation: 'default',
     mounts: s.Mounts.map((m) => ({ name: m.Name, source: m.Source, destination: m.Destination })),
     networks: Object.entries(nets).map(([name, n]) => ({ name, id: n?.NetworkID ?? '' })),
-    published: publishedPorts(c.config.networking?.portBindings ?? {}),
-    exposed: (c.config.networking?.exposedPorts ?? []).map(portKey),
+    ports: (s.Ports as Array<{ PrivatePort: number; PublicPort?: number; Type: string }>)
+      .map((p) => ({ privatePort: p.PrivatePort, ...(p.PublicPort !== undefined ? { publicPort: p.PublicPort } : {}), type: p.Type })),
   };
-}
-
-/**
- * What the publish filter finds a container by: its bindings' container ports (dockerd's
- * snapshot of HostConfig.PortBindings) and the host ports they name (moby's
- * TestPsListContainersFilterPorts finds `-p 1090:90` by publish=1090).
- */
-function publishedPorts(bindings: Record<string, Array<{ hostPort: string }>>): string[] {
-  const out = new Set<string>();
-  for (const [port, list] of Object.entries(bindings)) {
-    const key = portKey(port);
-    out.add(key);
-    const proto = key.slice(key.indexOf('/'));
-    for (const b of list ?? []) if (/^\d+$/.test(b.hostPort)) out.add(`${b.hostPort}${proto}`);
-  }
-  return [...out];
-}
-
-/** "80" is "80/tcp", as nat.Port reads it. */
-function portKey(p: string): string {
-  return p.includes('/') ? p.toLowerCase() : `${p}/tcp`;
 }
 
 /**

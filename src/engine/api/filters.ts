@@ -198,10 +198,11 @@ export interface ContainerFacts {
   isolation: string;
   mounts: Array<{ name?: string; source: string; destination: string }>;
   networks: Array<{ name: string; id: string }>;
-  /** HostConfig.PortBindings' keys ("80/tcp", the container's side), as dockerd's publish filter reads them, and their host ports. */
-  published: string[];
-  /** Config.ExposedPorts' keys: what the expose filter reads (both are there stopped too). */
-  exposed: string[];
+  /**
+   * The running container's ports (ps's Ports: none when it is not running), as the publish
+   * and expose filters read them: a binding's host port and its container port.
+   */
+  ports: Array<{ privatePort: number; publicPort?: number; type: string }>;
 }
 
 export interface ContainerLookups {
@@ -282,9 +283,10 @@ export async function selectContainers<T extends ContainerFacts>(
     if (args.has('volume') && !args.get('volume').some((v) => c.mounts.some((m) => m.destination === v || (m.name || m.source) === v))) continue;
     if (args.has('ancestor') && !ancestors.has(c.imageId)) continue;
     if (args.has('network') && !args.get('network').some((v) => c.networks.some((n) => n.name === v || (!!n.id && n.id.startsWith(v))))) continue;
-    // publish: a binding's container port or its host port; each filter on its own
-    if (publish.size && !c.published.some((p) => publish.has(p))) continue;
-    if (expose.size && !c.exposed.some((p) => expose.has(p))) continue;
+    // dockerd 20.10's includeContainerInList (moby#40442): a running container whose ports
+    // have a host port publish names, or a container port expose names (either will do)
+    if ((publish.size || expose.size) && !c.ports.some((p) =>
+      (p.publicPort !== undefined && publish.has(`${p.publicPort}/${p.type}`)) || expose.has(`${p.privatePort}/${p.type}`))) continue;
     out.push(c);
   }
   return out;
