@@ -95,6 +95,16 @@ test('--aux-address and --ipam-opt: shown in inspect; the address is no containe
   }
   // its lease dir goes with it, the aux lease too
   await assert.rejects(fs.readdir(path.join(d.graph, 'networks', 'ipam', 'auxnet')), /ENOENT/);
+  // the first start on a new network refused by its IPAM leaves a bridge without a MAC: the
+  // next start still works (the bridge plugin could not set 00:00:00:00:00:00 back on it)
+  await ok(['network', 'create', '--subnet', subnet, '--aux-address', `router=${aux}`, 'auxnet2']);
+  try {
+    assert.equal((await docker(d, ['run', '--rm', '--network', 'auxnet2', '--ip', aux, 'busybox', 'true'])).code, 125);
+    const next = await docker(d, ['run', '--rm', '--network', 'auxnet2', 'busybox', 'true']);
+    assert.equal(next.code, 0, next.stderr);
+  } finally {
+    await ok(['network', 'rm', 'auxnet2']);
+  }
 });
 
 test('an aux address outside the subnet: the CLI\'s "no matching subnet", the API\'s dockerd ValidateIPAM 400', async () => {

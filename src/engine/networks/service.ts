@@ -3,6 +3,7 @@
 // pools, as dockerd picks it) and its auxiliary addresses (aux.ts), rm and prune, and
 // dockerd's refusals (pre-defined networks, active endpoints: 403). A network's host bridge
 // appears at its first attachment (the CNI bridge plugin makes it) and goes with the network.
+import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { alreadyExists, invalidArgument, permissionDenied } from '../../common/errors.js';
@@ -345,6 +346,7 @@ export class NetworkService {
   async prepareAttach(n: NetworkRecord): Promise<void> {
     await this.firewall.ensure(n);
     await reserveAux(this.d.ipamDir, n);
+    await giveBridgeMac(n.bridge);
   }
 
   async remove(ref: string): Promise<void> {
@@ -375,3 +377,16 @@ export class NetworkService {
   }
 }
 
+/**
+ * A bridge a failed first ADD made (its IPAM refused the address) is left without ports and
+ * with MAC 00:00:00:00:00:00, which the bridge plugin's next ADD cannot set back on it
+ * ("could not set bridge's mac: invalid argument"): it gets a random locally administered one,
+ * as dockerd gives its bridges.
+ */
+async function giveBridgeMac(bridge: string): Promise<void> {
+  const mac = await fs.readFile(`/sys/class/net/${bridge}/address`, 'utf8').catch(() => '');
+  if (mac.trim() !== '00:00:00:00:00:00') return;
+  const b = randomBytes(6);
+  b[0] = (b[0]! & 0xfe) | 0x02; // unicast, locally administered
+  await exec('ip', ['link', 'set', 'dev', bridge, 'address', [...b].map((x) => x.toString(16).padStart(2, '0')).join(':')]).catch(() => undefined);
+}
