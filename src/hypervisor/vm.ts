@@ -13,6 +13,7 @@ import { parseProcStat } from '../common/proc.js';
 import { failedPrecondition, internal, unavailable, errorMessage } from '../common/errors.js';
 import { AGENT_SERVICE, dec, type PingResponse } from '../agent/protocol.js';
 import type { Hypervisor, VmSpec } from './types.js';
+import { QmpClient } from './qmp.js';
 
 export interface RunningVm {
   pid: number;
@@ -226,14 +227,32 @@ export async function pidFileProcess(pidFile: string, dir: string): Promise<numb
  * Stop a VMM: ask nicely (the caller's graceful step, e.g. the agent's Shutdown), wait up to
  * `graceMs` for it to exit, then SIGTERM (QEMU exits cleanly on it), then SIGKILL.
  */
+/** Whether the process is gone within ms (polled). */
+async function goneWithin(pid: number, ms: number): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    if (!pidAlive(pid)) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return !pidAlive(pid);
+}
+
+/**
+ * A VM whose guest has nothing left to run (its agent shut down): given `ms` to power itself
+ * off, then told to quit over QMP, QEMU's own exit.
+ */
+export async function quitLingeringVmm(pid: number, qmpSocket: string, ms: number): Promise<void> {
+  if (await goneWithin(pid, ms)) return;
+  const qmp = await QmpClient.connect(qmpSocket, `vmm ${pid}`, 2000).catch(() => null);
+  if (!qmp) return;
+  try {
+    await qmp.execute('quit').catch(() => { /* the connection closes as it quits */ });
+  } finally {
+    qmp.close();
+  }
+}
+
 export async function stopVmm(pid: number, graceful: () => Promise<void>, graceMs: number): Promise<void> {
-  const gone = async (ms: number) => {
-    for (const end = Date.now() + ms; Date.now() < end;) {
-      if (!pidAlive(pid)) return true;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    return !pidAlive(pid);
-  };
+  const gone = (ms: number) => goneWithin(pid, ms);
   if (!pidAlive(pid)) return;
   await graceful().catch(() => { /* the hard way below */ });
   if (await gone(graceMs)) return;

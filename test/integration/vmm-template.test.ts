@@ -163,6 +163,15 @@ test('a CRI pod on the pod network from the template: the hot-plugged NIC has th
     const ping = await crictl(d.criSock, ['exec', sh, 'ping', '-c', '1', '-W', '5', net0.gateway], { timeoutMs: 60_000 });
     assert.equal(ping.code, 0, `ping ${net0.gateway}: ${ping.stdout}${ping.stderr}`);
     assert.equal(await ok(['exec', sh, 'hostname']), 'web-host');
+    // a pod from the template stops in about a second (its guest's power-off never completes:
+    // QEMU is told to quit once the agent shut down), not kubelet's 10 s grace and a SIGTERM
+    const other = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', await podConfig('other')]);
+    const t1 = Date.now();
+    await ok(['stopp', other]);
+    const stopMs = Date.now() - t1;
+    console.log(`# CRI pod from the template: stopp in ${stopMs} ms`);
+    assert.ok(stopMs < 6000, `stopp of a pod from the template took ${stopMs} ms`);
+    await ok(['rmp', other]);
     // its VM killed from outside: the pod is not ready within seconds (kubelet makes a new one)
     const qemus = await processesNamed('qemu-system-x86_64', d.dir);
     assert.equal(qemus.length, 1, 'one VM');

@@ -27,7 +27,7 @@ import { TtrpcClient } from '../../../ttrpc/client.js';
 import { failedPrecondition, unavailable, errorMessage, isKind, withContext } from '../../../common/errors.js';
 import { procStat } from '../../../common/proc.js';
 import {
-  DEFAULT_CONFIG_PATH, detectAccel, hypervisorFor, ignoredKeysWarning, launchVm, loadVmmConfig, pidAlive, pidFileProcess, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
+  DEFAULT_CONFIG_PATH, detectAccel, hypervisorFor, ignoredKeysWarning, launchVm, loadVmmConfig, pidAlive, pidFileProcess, quitLingeringVmm, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
   type AccelChoice, type VmPaths, type VmmConfig,
 } from '../../../hypervisor/index.js';
 import type { Logger } from '../../../common/log.js';
@@ -340,7 +340,17 @@ export class VmmSandboxKind implements SandboxKind {
       return;
     }
     const h = this.held.get(sb.id) ?? await this.connect(sb).catch(() => undefined);
-    const graceful = async () => { await h?.tasks.shutdown(); };
+    const vmDir = (sb.kindState as unknown as VmState).vmDir;
+    /** How long a guest whose agent shut down is given to power itself off. */
+    const POWEROFF_MS = 500;
+    const graceful = async () => {
+      await h?.tasks.shutdown();
+      // the agent has stopped every process and left: the guest powers itself off in ~0.2 s,
+      // but one restored from a template never completes its power-off (its /init's
+      // `poweroff -f` does not return under TCG; cause not found): QEMU is told to quit
+      // rather than waiting out the grace period for SIGTERM (10 s for a kubelet's stop)
+      if (h && vmDir) await quitLingeringVmm(sb.pid, path.join(vmDir, 'qmp.sock'), POWEROFF_MS);
+    };
     await stopVmm(sb.pid, graceful, Math.max(timeoutSecs, 2) * 1000);
     await this.vmGone(sb.id, h?.pid ?? sb.pid, sb.kindState as unknown as VmState, `sandbox-${sb.id} stopped`);
   }
