@@ -28,6 +28,8 @@ KPKG=${TSULA_GUEST_KERNEL_PKG:-linux-image-cloud-amd64}
 # (virtio_net brings net_failover and failover: the pod's NIC, kata's tcfilter model)
 # (virtio_pmem and nd_pmem: the image as a DAX disk, kata's image on nvdimm; see the init)
 WANT_MODULES=(virtio_pci virtio_mmio virtio_console virtio-rng virtio_blk virtiofs overlay virtio_net virtio_pmem nd_pmem)
+# and, loaded on demand, what containers may ask the guest kernel for
+ONDEMAND_MODULES=(bridge)
 
 die() { echo "build-guest: $*" >&2; exit 1; }
 for t in apt-get dpkg cpio gzip node; do command -v "$t" >/dev/null || die "missing tool: $t"; done
@@ -98,6 +100,13 @@ add_mod() {
   cp "$f" "$R/lib/modules/"
 }
 for m in "${WANT_MODULES[@]}"; do add_mod "$m"; done
+boot_order=("${order[@]}")
+# loaded only when asked (never at boot): the kernel's request_module runs /sbin/modprobe (below)
+# for what a privileged container sets up, as `brctl addbr` (SIOCBRADDBR asks for "bridge")
+order=()
+for m in "${ONDEMAND_MODULES[@]}"; do add_mod "$m"; done
+ondemand_order=("${order[@]}")
+order=("${boot_order[@]}")
 # The kernel checks a signed module's signature at every insmod (a SHA-256 of the module and
 # an RSA verify): ~0.5 s of a TCG boot for these modules. This kernel does not enforce them
 # (no CONFIG_MODULE_SIG_FORCE, no lockdown in the guest), so they go: the guest loads them
@@ -115,6 +124,24 @@ if ! grep -q '^CONFIG_MODULE_SIG_FORCE=y' "$OUT/config"; then
     }' "$R"/lib/modules/*.ko
 fi
 printf '%s\n' "${order[@]}" > "$R/etc/modules-order"
+printf '%s\n' "${ondemand_order[@]}" > "$R/etc/modules-bridge"
+# out of /lib/modules: the guest image's /lib is bound over the initramfs' after the boot
+# modules are in, and the kernel's helper runs in the root the image's dirs cover
+mkdir -p "$R/kmod"
+for m in "${ondemand_order[@]}"; do mv "$R/lib/modules/$m.ko" "$R/kmod/"; done
+# the kernel's modprobe (its usermode helper: `/sbin/modprobe -q -- NAME`): the bridge's
+# modules, dependencies first, for "bridge" and ip-link's "rtnl-link-bridge"; nothing else
+cat > "$R/sbin/modprobe" <<'MODPROBE'
+#!/bin/sh
+for m; do :; done
+case "$m" in
+bridge|rtnl-link-bridge)
+  while read -r k; do insmod "/kmod/$k.ko" 2>/dev/null; done </etc/modules-bridge
+  [ -d /sys/module/bridge ];;
+*) exit 1;;
+esac
+MODPROBE
+chmod 0755 "$R/sbin/modprobe"
 
 # the programs' tree: inside the initramfs, or the disk image's root
 S=$R

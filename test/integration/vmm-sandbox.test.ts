@@ -81,6 +81,10 @@ test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu name
     // disable_guest_seccomp (kata's default): docker's profile is not applied in the guest
     assert.match(seccomp ?? '', /^Seccomp:\s+0$/);
     assert.notEqual(guestKernel, os.release());
+    // a privileged container has the guest kernel's bridge (a module the guest loads when asked:
+    // critest's "Privileged is true" makes one with brctl)
+    const br = await d.cli(['run', '--rm', '--runtime', 'vmm', '--privileged', 'busybox', 'sh', '-c', 'brctl addbr foobar && ip link add br9 type bridge && echo bridges'], { timeoutMs: 180_000 });
+    assert.deepEqual([br.code, br.stdout.trim()], [0, 'bridges'], br.stderr);
 
     // the seed guide's pod with iSulad's annotations: a podsandbox container makes the VM, a
     // container naming it (io.kubernetes.sandbox.id) joins the same VM
