@@ -53,11 +53,16 @@ export async function rotatedLogs(log: string, files: number): Promise<string[]>
   return out;
 }
 
+/** A rename of a rotated file that may not be there (fewer files than max-file yet). */
+async function renameIfThere(from: string, to: string): Promise<void> {
+  await fs.rename(from, to).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+}
+
 /** Shift the files one up (the oldest beyond max-file goes) and move the log to .1. */
 export async function rotateLog(log: string, files: number): Promise<void> {
   await fs.rm(`${log}.${files - 1}`, { force: true });
   for (let i = files - 2; i >= 1; i--) {
-    await fs.rename(`${log}.${i}`, `${log}.${i + 1}`).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+    await renameIfThere(`${log}.${i}`, `${log}.${i + 1}`);
   }
   await fs.rename(log, `${log}.1`);
 }
@@ -137,10 +142,12 @@ export async function spreadLog(log: string, files: number, max: number, from = 
     // the files older than the group move by what it gained (or lost); those past max-file go
     const shift = pieces.length - (through - from + 1);
     const older = Array.from({ length: Math.max(0, files - 1 - through) }, (_, k) => through + 1 + k);
-    for (const i of shift > 0 ? older.reverse() : older) {
-      if (!shift) break;
-      if (i + shift <= files - 1) await fs.rename(name(i), name(i + shift)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
-      else await fs.rm(name(i), { force: true });
+    if (shift) {
+      // moved up from the oldest, down from the newest: no file lands on one not yet moved
+      for (const i of shift > 0 ? older.reverse() : older) {
+        if (i + shift <= files - 1) await renameIfThere(name(i), name(i + shift));
+        else await fs.rm(name(i), { force: true });
+      }
     }
     for (let i = pieces.length - 1; i >= 0; i--) await copy(pieces[i]!, name(from + i));
   } finally {

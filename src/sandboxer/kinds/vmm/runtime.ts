@@ -19,7 +19,6 @@ const FORCE_DELETE_WAIT_MS = 10_000;
 /** How long an exec's output may trail its exit before the agent forgets it. */
 const EXEC_DRAIN_MS = 2000;
 
-
 function withoutSeccomp(spec: Spec): Spec {
   if (!spec.linux?.seccomp) return spec;
   const { seccomp: _, ...linux } = spec.linux;
