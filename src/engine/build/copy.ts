@@ -13,7 +13,7 @@ import { pipeline } from 'node:stream/promises';
 import { invalidArgument, notFound, TsulaError } from '../../common/errors.js';
 import { packItems, walkTree } from '../../storage/tarpack.js';
 import { unpackLayer } from '../../storage/unpack.js';
-import { detectCompression, peek } from '../../image/stream-head.js';
+import { decompressedByHead, peek } from '../../image/stream-head.js';
 import { resolveInRoot } from '../containers/rootfs.js';
 import { httpGet } from '../remote-get.js';
 import { combinedHash, sourceHash } from './context.js';
@@ -158,13 +158,7 @@ async function mkdirAll(rootfs: string, dir: string, id: Identity): Promise<stri
  */
 async function archiveStream(abs: string): Promise<Readable | null> {
   const { createReadStream } = await import('node:fs');
-  const { head, stream } = await peek(createReadStream(abs), 10);
-  const c = detectCompression(head);
-  let plain: Readable = stream;
-  if (c !== 'none') {
-    const { decompress } = await import('../../image/decompress.js');
-    plain = decompress(stream, c, abs);
-  }
+  const plain = await decompressedByHead(createReadStream(abs), abs);
   let block: Buffer;
   let rest: Readable;
   try {
