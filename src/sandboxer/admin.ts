@@ -2,6 +2,9 @@
 // and for `tsula sandbox` (List), served on the task socket next to containerd.task.v2.Task. Payloads are JSON: both ends
 // are ours, and the launcher stays small (no extra generated code to load).
 // Keep this file free of heavy imports: the launcher bundles it.
+import * as path from 'node:path';
+import { createHash } from '../common/crypto.js';
+import { invalidArgument } from '../common/errors.js';
 import type { SandboxRecord } from './kinds/types.js';
 
 export const ADMIN_SERVICE = 'tsula.sandboxer.v1.Admin';
@@ -29,6 +32,16 @@ export interface CleanupRequest {
   id: string;
   namespace: string;
   bundle: string;
+}
+
+/** `start` of the first task of a namespace: serve that namespace's task socket (namespace-sockets.ts). */
+export interface ListenRequest {
+  namespace: string;
+}
+
+export interface ListenResponse {
+  /** unix://<state>/ns/<namespace>.sock */
+  address: string;
 }
 
 export interface CleanupResponse {
@@ -77,3 +90,19 @@ export const decodeJson = <T>(b: Uint8Array): T => JSON.parse(Buffer.from(b).toS
 export const DEFAULT_STATE = '/run/tsula-sandboxer';
 export const DEFAULT_ADDRESS = '/run/tsula-sandboxer.sock';
 export const taskSocketOf = (state: string): string => `${state}/task.sock`;
+
+/** containerd's namespace names (its identifiers package): what may go into a socket's name. */
+const NAMESPACE_RE = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+const NAMESPACE_MAX = 76;
+/** sun_path holds 108 bytes with its NUL. */
+const SUN_PATH_MAX = 107;
+
+export const namespaceSocketDir = (state: string): string => path.join(state, 'ns');
+
+/** `<state>/ns/<namespace>.sock`, or a digest of the name where that path would be too long for a socket. */
+export function namespaceSocketOf(state: string, ns: string): string {
+  if (!NAMESPACE_RE.test(ns) || ns.length > NAMESPACE_MAX) throw invalidArgument(`namespace ${JSON.stringify(ns)}: not a containerd namespace name`);
+  const plain = path.join(namespaceSocketDir(state), `${ns}.sock`);
+  if (Buffer.byteLength(plain) <= SUN_PATH_MAX) return plain;
+  return path.join(namespaceSocketDir(state), `${createHash('sha256').update(ns).digest('hex').slice(0, 16)}.sock`);
+}

@@ -39,7 +39,7 @@ function statusInfo(sb: SandboxRecord): Record<string, string> {
 export function controllerService(d: ControllerDeps): GrpcImpl<ControllerMethods> {
   const stopTasks = async (id: string) => {
     for (const t of d.tasks.list()) {
-      if (t.rec.sandboxId === id && t.rec.status !== 'stopped') await d.tasks.kill(t.rec.id, '', 9, true).catch(() => {});
+      if (t.rec.sandboxId === id && t.rec.status !== 'stopped') await d.tasks.kill(t, '', 9, true).catch(() => {});
     }
   };
   return {

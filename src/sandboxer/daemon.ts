@@ -19,6 +19,7 @@ import { serveLazily } from '../common/lazy-endpoint.js';
 import { faultsFromEnv } from '../common/faults.js';
 import { claimSocket } from '../common/unixsocket.js';
 import { DEFAULT_ADDRESS, DEFAULT_STATE, taskSocketOf } from './admin.js';
+import { NamespaceSockets } from './namespace-sockets.js';
 
 export interface SandboxerOptions {
   stateDir: string;
@@ -60,8 +61,14 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   // both sockets answer at once; what serves them loads with its first client: the task
   // socket's ttrpc server and protobuf (containerd's shims, tsulad), the Controller's grpc-js
   const taskSock = taskSocketOf(o.stateDir);
-  const taskApi = await serveLazily(await claimSocket(taskSock), 'task API',
-    async () => (await import('./task-server.js')).taskServer({ tasks, sandboxes, log: o.log }), o.log);
+  const serveTasks = async (ns?: string) => (await import('./task-server.js')).taskServer({ tasks, sandboxes, log: o.log, namespaces }, ns);
+  const namespaces = new NamespaceSockets(o.stateDir, serveTasks, o.log);
+  await namespaces.reset();
+  const taskApi = await serveLazily(await claimSocket(taskSock), 'task API', () => serveTasks(), o.log);
+  // containerd reconnects to the address a task's bundle holds: its namespace's socket
+  for (const ns of new Set(tasks.list().map((t) => t.rec.namespace))) {
+    await namespaces.listen(ns).catch((e: unknown) => o.log.debug('no task socket for namespace', { namespace: ns, err: errorMessage(e) }));
+  }
   const taskAddress = `ttrpc+unix://${taskSock}`;
   const deps = { sandboxes, tasks, taskAddress, defaultKind: o.defaultKind ?? 'runc' };
   const controller = await serveLazily(await claimSocket(o.address), 'sandbox Controller',
@@ -74,6 +81,7 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
     close: async () => {
       await controller.close();
       await taskApi.close();
+      await namespaces.close();
       tasks.close();
       await sandboxes.close();
       events.close();

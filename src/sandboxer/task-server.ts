@@ -1,5 +1,6 @@
-// The task socket's server: containerd.task.v2.Task over ttrpc for every task, and the
-// JSON Admin service for the shim launcher (Cleanup) and `tsula sandbox` (List). Loaded on
+// The task sockets' server: containerd.task.v2.Task over ttrpc for every task (or one
+// namespace's), and the JSON Admin service for the shim launcher (Listen, Cleanup) and
+// `tsula sandbox` (List). Loaded on
 // the first connection to the socket (common/lazy-endpoint): the ttrpc server, the Task
 // API's descriptors and protobuf's runtime are not held by an idle sandboxer.
 import type { ConnectionServer } from '../common/lazy-endpoint.js';
@@ -8,18 +9,26 @@ import type { Logger } from '../common/log.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { TaskManager } from './tasks/manager.js';
 import { taskService, TaskService } from './tasks/service.js';
-import { ADMIN_SERVICE, decodeJson, encodeJson, sandboxSummary, type CleanupRequest, type CleanupResponse, type ListResponse } from './admin.js';
+import { ADMIN_SERVICE, decodeJson, encodeJson, sandboxSummary, type CleanupRequest, type CleanupResponse, type ListenRequest, type ListenResponse, type ListResponse } from './admin.js';
+import type { NamespaceSockets } from './namespace-sockets.js';
 
 export interface TaskServerDeps {
   tasks: TaskManager;
   sandboxes: Sandboxes;
   log: Logger;
+  namespaces: NamespaceSockets;
 }
 
-export function taskServer(d: TaskServerDeps): ConnectionServer {
+/** The sandboxer's own task socket (every namespace's tasks, and Admin), or namespace `ns`'s (its tasks only). */
+export function taskServer(d: TaskServerDeps, ns?: string): ConnectionServer {
   const ttrpc = new TtrpcServer({ log: d.log });
-  ttrpc.registerService(TaskService, taskService(d.tasks));
+  ttrpc.registerService(TaskService, taskService(d.tasks, ns));
+  if (ns !== undefined) return ttrpc;
   ttrpc.register(ADMIN_SERVICE, {
+    Listen: async (p) => {
+      const r = decodeJson<ListenRequest>(p);
+      return encodeJson({ address: await d.namespaces.listen(r.namespace) } satisfies ListenResponse);
+    },
     Cleanup: async (p) => {
       const r = decodeJson<CleanupRequest>(p);
       const x = await d.tasks.cleanup(r.id, r.namespace, r.bundle);

@@ -1,18 +1,20 @@
 // containerd-shim-tsula-v2: a thin launcher, not a shim daemon. containerd runs it per
 // container; `start` makes sure the one tsula-sandboxer runs, tells it which containerd
-// the container belongs to, prints the sandboxer's task address and exits, so containerd
-// sends every container's Task API calls to that one process. `delete` asks the
+// the container belongs to, prints the sandboxer's task address for the container's
+// namespace and exits, so containerd sends every container's Task API calls to that one
+// process, one socket per namespace (sandboxer/namespace-sockets.ts). `delete` asks the
 // sandboxer to clean a task up (or cleans up with runc itself when the sandboxer is gone)
 // and prints a DeleteResponse. Only the address / the response may reach stdout/stderr.
 //
 // Start-up is most of a container's start latency here, so `start` loads nothing but
-// node:fs/net/path: the registration is a file in the bundle, not an RPC, and `delete`
-// (protobuf, ttrpc) is imported lazily; esbuild keeps a dynamic import's module
+// node:fs/net/path: the registration is a file in the bundle, not an RPC (one only for a
+// namespace's first task), and `delete` and that RPC (protobuf, ttrpc) are imported lazily;
+// esbuild keeps a dynamic import's module
 // uninitialised until it is called.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_ADDRESS, DEFAULT_STATE, SHIM_INFO_FILE, taskSocketOf, type ShimInfo } from '../sandboxer/admin.js';
-import { ensureSandboxer } from '../sandboxer/launch.js';
+import { DEFAULT_ADDRESS, DEFAULT_STATE, SHIM_INFO_FILE, namespaceSocketOf, taskSocketOf, type ShimInfo } from '../sandboxer/admin.js';
+import { canConnect, ensureSandboxer } from '../sandboxer/launch.js';
 
 export { canConnect } from '../sandboxer/launch.js';
 
@@ -56,9 +58,16 @@ async function start(a: Args): Promise<void> {
   // which containerd this container belongs to: the sandboxer reads it at Create
   const info: ShimInfo = { id: a.id, namespace: a.namespace, eventsAddress: process.env.TTRPC_ADDRESS ?? '', containerdAddress: a.address };
   await fs.writeFile(path.join(bundle, SHIM_INFO_FILE), JSON.stringify(info), { mode: 0o600 });
-  const address = `unix://${c.taskSock}`;
+  const address = await namespaceAddress(c, a.namespace);
   await fs.writeFile(path.join(bundle, 'address'), address, { mode: 0o600 });
   process.stdout.write(address);
+}
+
+/** The task socket of the container's namespace (sandboxer/namespace-sockets.ts): served already, or asked for. */
+async function namespaceAddress(c: ReturnType<typeof config>, ns: string): Promise<string> {
+  const sock = namespaceSocketOf(c.state, ns);
+  if (await canConnect(sock)) return `unix://${sock}`;
+  return (await import('./listen.js')).listenFor(c.taskSock, ns);
 }
 
 export async function main(argv: string[]): Promise<void> {

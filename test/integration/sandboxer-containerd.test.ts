@@ -111,26 +111,39 @@ test('twenty running containers are served by one sandboxer and no other Node.js
   await waitFor(async () => (await processesNamed('conmon', c.dir)).length === 0, 10_000, 'conmons to exit');
 });
 
-test('one id in two containerd namespaces: the second is refused plainly (one sandboxer, and containerd names no namespace in its calls); a shim delete naming another namespace touches nothing', async () => {
+test('one id in two containerd namespaces: two tasks, each namespace\'s calls reach its own (one task socket per namespace), also after containerd restarts; a shim delete naming another namespace touches nothing', async () => {
   await c.ok(['-n', 'nsb', 'images', 'import', path.join(IMAGES, 'busybox.tar')]);
   await c.ok(['run', '-d', ...RT, IMAGE, 'same', 'sleep', '1001']);
-  const second = await c.ctr(['-n', 'nsb', 'run', '-d', ...RT, IMAGE, 'same', 'sleep', '1002']);
-  assert.notEqual(second.code, 0);
-  assert.match(second.stderr, /task same already exists/);
-  await c.ctr(['-n', 'nsb', 'containers', 'delete', 'same']);
-  const pid = async () => Number((await c.ok(['task', 'ls'])).split('\n').find((l) => l.startsWith('same '))?.trim().split(/\s+/)[1] ?? 0);
-  const before = await pid();
-  assert.equal(readFileSync(`/proc/${before}/cmdline`, 'utf8').replaceAll('\0', ' ').trim(), 'sleep 1001');
+  // the second through the sh launcher: the namespace's first task takes the Node path, its socket then the sh one
+  await c.ok(['-n', 'nsb', 'run', '-d', '--runtime', 'io.containerd.tsulafast.v2', IMAGE, 'same', 'sleep', '1002']);
+  const pidIn = async (ns: string) => Number((await c.ok(['-n', ns, 'task', 'ls'])).split('\n').find((l) => l.startsWith('same '))?.trim().split(/\s+/)[1] ?? 0);
+  const cmdline = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+  const [a, b] = [await pidIn('tsula'), await pidIn('nsb')];
+  assert.equal(cmdline(a), 'sleep 1001');
+  assert.equal(cmdline(b), 'sleep 1002');
+  const bundle = (ns: string) => path.join(c.dir, 'state', 'io.containerd.runtime.v2.task', ns, 'same');
+  assert.equal(readFileSync(path.join(bundle('nsb'), 'address'), 'utf8'), `unix://${path.join(c.sbState, 'ns', 'nsb.sock')}`);
+  const ex = await c.ctr(['-n', 'nsb', 'task', 'exec', '--exec-id', 'x', 'same', 'sh', '-c', 'cat /proc/1/cmdline']);
+  assert.equal(ex.stdout.replaceAll('\0', ' ').trim(), 'sleep 1002', ex.stderr);
+  await c.restart();
+  assert.deepEqual([await pidIn('tsula'), await pidIn('nsb')], [a, b], 'containerd finds both again, each on its socket');
   // containerd's cleanup runs the shim in the task's bundle; a wrong -namespace must not reach the task
-  const bundle = path.join(c.dir, 'state', 'io.containerd.runtime.v2.task', 'tsula', 'same');
-  const del = spawnSync(path.join(ROOT, 'bin', 'containerd-shim-tsula-v2'), ['-namespace', 'other', '-id', 'same', 'delete'], { cwd: bundle, env: c.env });
+  const del = spawnSync(path.join(ROOT, 'bin', 'containerd-shim-tsula-v2'), ['-namespace', 'other', '-id', 'same', 'delete'], { cwd: bundle('tsula'), env: c.env });
   assert.equal(del.status, 0, String(del.stderr));
-  assert.equal(await pid(), before);
-  assert.equal(readFileSync(`/proc/${before}/cmdline`, 'utf8').replaceAll('\0', ' ').trim(), 'sleep 1001', 'the task lives on');
-  await c.ok(['task', 'kill', '-s', 'SIGKILL', 'same']);
-  await waitFor(async () => (await taskList()).get('same') === 'STOPPED', 10_000, 'same to stop');
-  await c.ok(['task', 'delete', 'same']);
-  await c.ok(['containers', 'delete', 'same']);
+  assert.equal(cmdline(a), 'sleep 1001', 'the task lives on');
+  await c.ok(['-n', 'nsb', 'task', 'kill', '-s', 'SIGKILL', 'same']);
+  await waitFor(async () => /same\s+\d+\s+STOPPED/.test(await c.ok(['-n', 'nsb', 'task', 'ls'])), 10_000, 'nsb\'s same to stop');
+  assert.equal(cmdline(a), 'sleep 1001', 'a kill in one namespace leaves the other\'s task');
+  assert.equal((await taskList()).get('same'), 'RUNNING');
+  for (const ns of ['nsb', 'tsula']) {
+    if (ns === 'tsula') {
+      await c.ok(['task', 'kill', '-s', 'SIGKILL', 'same']);
+      await waitFor(async () => (await taskList()).get('same') === 'STOPPED', 10_000, 'same to stop');
+    }
+    await c.ok(['-n', ns, 'task', 'delete', 'same']);
+    await c.ok(['-n', ns, 'containers', 'delete', 'same']);
+  }
+  assert.deepEqual(await fs.readdir(path.join(c.sbState, 'tasks')), []);
 });
 
 test('the sh fast path of the launcher (containerd-shim-tsula-v2-fast) reaches the same sandboxer', async () => {

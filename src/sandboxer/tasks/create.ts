@@ -24,12 +24,20 @@ const CONMON_LOG_MAX = 1 << 20;
 /** A task with this annotation and no pod runs in a sandbox of that kind made for it alone. */
 export const SANDBOX_KIND_ANNOTATION = 'io.tsula.sandbox-kind';
 
-/** The task `c`, created in its runtime and recorded, not yet started. */
-export async function createTask(ops: TaskOps, c: CreateTask): Promise<Task> {
-  // left by containerd-shim-tsula-v2 `start`; absent when a sandbox client calls us directly
+/** What containerd-shim-tsula-v2 `start` left in the bundle; absent when a sandbox client calls us directly. */
+async function shimInfo(c: CreateTask): Promise<ShimInfo | null> {
   const info = await readJson<ShimInfo>(path.join(c.bundle, SHIM_INFO_FILE)).catch(() => null);
-  const reg = info?.id === c.id ? info : null;
-  const namespace = reg?.namespace || path.basename(path.dirname(c.bundle)) || 'default';
+  return info?.id === c.id ? info : null;
+}
+
+/** The namespace of a task created on the sandboxer's own socket: the launcher's, else its bundle's parent (containerd's layout). */
+export async function taskNamespace(c: CreateTask): Promise<string> {
+  return (await shimInfo(c))?.namespace || path.basename(path.dirname(c.bundle)) || 'default';
+}
+
+/** The task `c` of `namespace`, created in its runtime and recorded, not yet started. */
+export async function createTask(ops: TaskOps, c: CreateTask, namespace: string): Promise<Task> {
+  const reg = await shimInfo(c);
   const spec = await readBundleSpec(c.bundle);
   const key = taskKey(namespace, c.id);
   const ann = spec.annotations ?? {};

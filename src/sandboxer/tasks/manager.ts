@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 import type { LinuxResources, Process } from '../../oci/types.js';
 import type { Runtime } from '../../runtime/types.js';
-import { alreadyExists, errorMessage, invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
+import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
 import type { CgroupStats } from '../../cgroups/index.js';
 import type { Logger } from '../../common/log.js';
 import type { Sandboxes } from '../sandboxes.js';
@@ -20,7 +20,7 @@ import type { EventPublisher } from './events.js';
 import { ts, type EventInit, type EventKind } from './topics.js';
 import { stateError } from './state-errors.js';
 import type { TaskOps } from './task-ops.js';
-import { createTask, dropOwnSandbox } from './create.js';
+import { createTask, dropOwnSandbox, taskNamespace } from './create.js';
 import { addExec, deleteExec, findExec, killExec, startExec, waitExec } from './execs.js';
 
 export { SANDBOX_KIND_ANNOTATION } from './create.js';
@@ -29,6 +29,7 @@ export { SANDBOX_KIND_ANNOTATION } from './create.js';
 const OOM_EVENT_MS = 2000;
 
 export class TaskManager {
+  /** By namespace and id (scopedId): containerd's ids are unique within a namespace. */
   private tasks = new Map<string, Task>();
   private byKey = new Map<string, Task>();
   private creating = new Set<string>();
@@ -52,14 +53,25 @@ export class TaskManager {
     };
   }
 
-  get(id: string): Task {
-    const t = this.tasks.get(id);
+  /**
+   * The task `id` of namespace `ns`; without one (the sandboxer's own task socket: tsulad, the
+   * sandbox API's clients), the one task of that id in any namespace.
+   */
+  get(id: string, ns?: string): Task {
+    const t = this.find(id, ns);
     if (!t) throw notFound(`task ${id} not found`);
     return t;
   }
 
-  find(id: string): Task | undefined {
-    return this.tasks.get(id);
+  find(id: string, ns?: string): Task | undefined {
+    if (ns !== undefined) return this.tasks.get(scopedId(ns, id));
+    let found: Task | undefined;
+    for (const t of this.tasks.values()) {
+      if (t.rec.id !== id) continue;
+      if (found) throw failedPrecondition(`task ${id} exists in namespaces ${found.rec.namespace} and ${t.rec.namespace}: ask through the task socket of one`);
+      found = t;
+    }
+    return found;
   }
 
   /** The containerd id of the task whose runc id is `key`. */
@@ -91,22 +103,25 @@ export class TaskManager {
     return this.events.publish(t.rec.eventsAddress, t.rec.namespace, topic, kind, msg);
   }
 
-  async create(c: CreateTask): Promise<number> {
+  /** Create the task `c` in namespace `ns` (a namespace's task socket), else in its bundle's. */
+  async create(c: CreateTask, ns?: string): Promise<number> {
     if (!c.id || c.id.includes('/') || c.id.includes('..') || c.id.length > 256) throw invalidArgument(`invalid task id "${c.id}"`);
     if (!c.bundle || !path.isAbsolute(c.bundle)) throw invalidArgument(`task ${c.id}: bundle must be an absolute path`);
-    if (this.tasks.has(c.id) || this.creating.has(c.id)) throw alreadyExists(`task ${c.id} already exists`);
-    this.creating.add(c.id);
+    const namespace = ns ?? await taskNamespace(c);
+    const sid = scopedId(namespace, c.id);
+    if (this.tasks.has(sid) || this.creating.has(sid)) throw alreadyExists(`task ${c.id} already exists`);
+    this.creating.add(sid);
     try {
-      return await this.doCreate(c);
+      return await this.doCreate(c, namespace);
     } finally {
-      this.creating.delete(c.id);
+      this.creating.delete(sid);
     }
   }
 
-  private async doCreate(c: CreateTask): Promise<number> {
-    const t = await createTask(this.ops, c);
+  private async doCreate(c: CreateTask, namespace: string): Promise<number> {
+    const t = await createTask(this.ops, c, namespace);
     const rec = t.rec;
-    this.tasks.set(c.id, t);
+    this.tasks.set(scopedId(namespace, c.id), t);
     this.byKey.set(rec.key, t);
     await this.watchOom(t);
     this.publish(t, '/tasks/create', 'create', {
@@ -116,8 +131,7 @@ export class TaskManager {
     return rec.pid;
   }
 
-  async start(id: string, execId: string): Promise<number> {
-    const t = this.get(id);
+  async start(t: Task, execId: string): Promise<number> {
     if (execId) return startExec(this.ops, t, this.exec(t, execId));
     if (t.rec.status !== 'created' || t.starting) throw stateError('start', t.starting ? 'running' : t.rec.status);
     let started!: () => void;
@@ -127,7 +141,7 @@ export class TaskManager {
       // the exit may already have been seen (a `true` that ends at once)
       if (t.rec.status === 'created') t.rec.status = 'running';
       await this.records.save(t.rec);
-      this.publish(t, '/tasks/start', 'start', { containerId: id, pid: t.rec.pid });
+      this.publish(t, '/tasks/start', 'start', { containerId: t.rec.id, pid: t.rec.pid });
     } finally {
       t.starting = undefined;
       started();
@@ -135,12 +149,11 @@ export class TaskManager {
     return t.rec.pid;
   }
 
-  async addExec(id: string, execId: string, process: Process, paths: FifoPaths): Promise<void> {
-    await addExec(this.ops, this.get(id), execId, process, paths);
+  async addExec(t: Task, execId: string, process: Process, paths: FifoPaths): Promise<void> {
+    await addExec(this.ops, t, execId, process, paths);
   }
 
-  async kill(id: string, execId: string, signal: number, all: boolean): Promise<void> {
-    const t = this.get(id);
+  async kill(t: Task, execId: string, signal: number, all: boolean): Promise<void> {
     if (execId) return killExec(this.exec(t, execId), signal);
     if (t.rec.status === 'stopped') throw notFound(`process already finished`);
     await (await this.rt(t.rec)).kill(t.rec.key, String(signal), all);
@@ -151,27 +164,24 @@ export class TaskManager {
   }
 
   /** The task's cgroup now (a VM task's from its guest); null when it has none. */
-  async stats(id: string): Promise<CgroupStats | null> {
-    const t = this.get(id);
+  async stats(t: Task): Promise<CgroupStats | null> {
     const rt = await this.rt(t.rec);
     if (!rt.stats) throw unimplemented(`runtime ${rt.name} cannot read a task's usage`);
     // an exited task keeps its cgroup until Delete (runc's until runc delete), and
     // containerd-shim-runc-v2 reports it: `ctr t metrics` of a STOPPED task shows the last usage
     const st = await rt.stats(t.rec.key, t.rec.dir).catch((e: unknown) => { if (t.rec.status !== 'stopped') throw e; return null; });
-    if (!st && t.rec.status === 'stopped') throw notFound(`task ${id} is stopped: it has no cgroup`);
+    if (!st && t.rec.status === 'stopped') throw notFound(`task ${t.rec.id} is stopped: it has no cgroup`);
     return st;
   }
 
   /** New cgroup limits for a live task (CRI's UpdateContainerResources); unset fields stay. */
-  async update(id: string, resources: LinuxResources): Promise<void> {
-    const t = this.get(id);
+  async update(t: Task, resources: LinuxResources): Promise<void> {
     if (t.rec.status === 'stopped') throw stateError('update', 'stopped');
     await (await this.rt(t.rec)).update(t.rec.key, t.rec.dir, resources);
   }
 
   /** A resize that races the process' exit (ctr resizes right after Start) is a no-op. */
-  async resize(id: string, execId: string, height: number, width: number): Promise<void> {
-    const t = this.get(id);
+  async resize(t: Task, execId: string, height: number, width: number): Promise<void> {
     const e = execId ? this.exec(t, execId) : null;
     const rt = await this.rt(t.rec);
     try {
@@ -185,8 +195,7 @@ export class TaskManager {
     }
   }
 
-  async pause(id: string, pause: boolean): Promise<void> {
-    const t = this.get(id);
+  async pause(t: Task, pause: boolean): Promise<void> {
     if (t.rec.status !== (pause ? 'running' : 'paused')) throw stateError(pause ? 'pause' : 'resume', t.rec.status);
     const rt = await this.rt(t.rec);
     if (pause) await rt.pause(t.rec.key); else await rt.resume(t.rec.key);
@@ -195,20 +204,18 @@ export class TaskManager {
       t.rec.status = pause ? 'paused' : 'running';
       await this.records.save(t.rec);
     }
-    if (pause) this.publish(t, '/tasks/paused', 'paused', { containerId: id });
-    else this.publish(t, '/tasks/resumed', 'resumed', { containerId: id });
+    if (pause) this.publish(t, '/tasks/paused', 'paused', { containerId: t.rec.id });
+    else this.publish(t, '/tasks/resumed', 'resumed', { containerId: t.rec.id });
   }
 
   /** Resolves once the process exited. */
-  async wait(id: string, execId: string): Promise<ExitInfo> {
-    const t = this.get(id);
+  async wait(t: Task, execId: string): Promise<ExitInfo> {
     if (execId) return waitExec(this.exec(t, execId));
     if (t.rec.status !== 'stopped') await new Promise<void>((r) => t.waiters.push(r));
     return exitOf(t.rec);
   }
 
-  async delete(id: string, execId: string): Promise<ExitInfo> {
-    const t = this.get(id);
+  async delete(t: Task, execId: string): Promise<ExitInfo> {
     if (execId) return deleteExec(t, this.exec(t, execId));
     if (t.rec.status === 'running' || t.rec.status === 'paused') throw stateError('delete', t.rec.status);
     return this.remove(t);
@@ -247,7 +254,7 @@ export class TaskManager {
       r.exitStatus = 137;
       r.exitedAt = new Date().toISOString();
     }
-    this.tasks.delete(r.id);
+    this.tasks.delete(scopedId(r.namespace, r.id));
     this.byKey.delete(r.key);
     await this.records.remove(r);
     wake(t.waiters);
@@ -263,14 +270,14 @@ export class TaskManager {
    */
   async cleanup(id: string, ns: string, bundle: string): Promise<ExitInfo | null> {
     // the task of that namespace and bundle only: a shim run with another -namespace touches nothing
-    const t = this.tasks.get(id);
-    if (!t || t.rec.namespace !== (ns || 'default') || (bundle && t.rec.bundle !== bundle)) return null;
+    const t = this.tasks.get(scopedId(ns || 'default', id));
+    if (!t || (bundle && t.rec.bundle !== bundle)) return null;
     if (t.rec.status !== 'stopped') {
       // a frozen process can't die: thaw it first
       const rt = await this.rt(t.rec).catch(() => null);
       if (t.rec.status === 'paused') await rt?.resume(t.rec.key).catch(() => {});
       await rt?.kill(t.rec.key, 'KILL', true).catch(() => {});
-      await atMost(this.wait(id, ''), 5000);
+      await atMost(this.wait(t, ''), 5000);
     }
     return this.remove(t);
   }
@@ -302,7 +309,7 @@ export class TaskManager {
   async recover(): Promise<void> {
     for (const rec of await this.records.list()) {
       const t = new Task(rec);
-      this.tasks.set(rec.id, t);
+      this.tasks.set(scopedId(rec.namespace, rec.id), t);
       this.byKey.set(rec.key, t);
       if (rec.status === 'stopped') continue;
       await this.watchOom(t);
@@ -338,6 +345,11 @@ export class TaskManager {
       for (const e of t.execs.values()) e.io?.close();
     }
   }
+}
+
+/** A task's name in `tasks`: containerd namespaces have no '/' (nor have ids, checked at Create). */
+function scopedId(ns: string, id: string): string {
+  return `${ns}/${id}`;
 }
 
 /** Wait for `p`, but no longer than `ms` (its timer cleared either way). */

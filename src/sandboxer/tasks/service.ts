@@ -20,22 +20,27 @@ const STATUS = { created: Status.CREATED, running: Status.RUNNING, paused: Statu
 
 export { TaskService };
 
-export function taskService(m: TaskManager): ServiceImpl<TaskMethods> {
+/**
+ * The Task API for the tasks of namespace `ns` (its own socket, see namespace-sockets.ts), or
+ * for every namespace's (the sandboxer's own task socket: an id names one task of any).
+ */
+export function taskService(m: TaskManager, ns?: string): ServiceImpl<TaskMethods> {
+  const get = (id: string) => m.get(id, ns);
   return {
     create: async (r) => ({
       pid: await m.create({
         id: r.id, bundle: r.bundle, terminal: r.terminal, stdin: r.stdin, stdout: r.stdout, stderr: r.stderr,
         rootfs: r.rootfs.map((x) => ({ type: x.type, source: x.source, options: x.options })),
         configPath: runtimeConfigPath(r.options),
-      }),
+      }, ns),
     }),
-    start: async (r) => ({ pid: await m.start(r.id, r.execId) }),
+    start: async (r) => ({ pid: await m.start(get(r.id), r.execId) }),
     delete: async (r) => {
-      const x = await m.delete(r.id, r.execId);
+      const x = await m.delete(get(r.id), r.execId);
       return { pid: x.pid, exitStatus: x.exitStatus, exitedAt: ts(x.exitedAt) };
     },
     state: (r) => {
-      const t = m.get(r.id);
+      const t = get(r.id);
       if (r.execId) {
         const e = m.exec(t, r.execId);
         return {
@@ -51,13 +56,13 @@ export function taskService(m: TaskManager): ServiceImpl<TaskMethods> {
       };
     },
     pids: async (r) => {
-      const t = m.get(r.id);
+      const t = get(r.id);
       const pids = t.rec.status === 'stopped' ? [] : await m.pids(t);
       // an exec's process says which exec it is, as containerd-shim-runc-v2 tells it (`ctr t ps`)
       const execOf = new Map([...t.execs.values()].filter((e) => e.status === 'running' && e.pid).map((e) => [e.pid, e.execId]));
       return { processes: pids.map((pid) => ({ pid, info: processDetails(execOf.get(pid)) })) };
     },
-    kill: async (r) => { await m.kill(r.id, r.execId, r.signal, r.all); return {}; },
+    kill: async (r) => { await m.kill(get(r.id), r.execId, r.signal, r.all); return {}; },
     exec: async (r) => {
       let process: Process;
       try {
@@ -67,30 +72,30 @@ export function taskService(m: TaskManager): ServiceImpl<TaskMethods> {
       }
       if (!Array.isArray(process?.args) || !process.args.length) throw invalidArgument(`exec ${r.execId}: the process has no args`);
       process.terminal = r.terminal;
-      await m.addExec(r.id, r.execId, process, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr });
+      await m.addExec(get(r.id), r.execId, process, { stdin: r.stdin, stdout: r.stdout, stderr: r.stderr });
       return {};
     },
-    resizePty: async (r) => { await m.resize(r.id, r.execId, r.height, r.width); return {}; },
+    resizePty: async (r) => { await m.resize(get(r.id), r.execId, r.height, r.width); return {}; },
     closeIO: (r) => {
-      const t = m.get(r.id);
+      const t = get(r.id);
       if (r.stdin) (r.execId ? m.exec(t, r.execId).io : t.io)?.closeStdin();
       return {};
     },
     wait: async (r) => {
-      const x = await m.wait(r.id, r.execId);
+      const x = await m.wait(get(r.id), r.execId);
       return { exitStatus: x.exitStatus, exitedAt: ts(x.exitedAt) };
     },
     // containerd calls Connect right after `start`, before Create: an unknown id is fine
-    connect: (r) => ({ shimPid: process.pid, taskPid: m.find(r.id)?.rec.pid ?? 0, version: '2' }),
+    connect: (r) => ({ shimPid: process.pid, taskPid: m.find(r.id, ns)?.rec.pid ?? 0, version: '2' }),
     // one sandboxer serves every task: a task's Shutdown must not end the daemon
     shutdown: () => ({}),
-    pause: async (r) => { await m.pause(r.id, true); return {}; },
-    resume: async (r) => { await m.pause(r.id, false); return {}; },
+    pause: async (r) => { await m.pause(get(r.id), true); return {}; },
+    resume: async (r) => { await m.pause(get(r.id), false); return {}; },
     stats: async (r) => {
-      const st = await m.stats(r.id);
+      const st = await m.stats(get(r.id));
       return st ? { stats: toMetricsAny(st.version, st.usage) } : {};
     },
-    update: async (r) => { await m.update(r.id, resourcesOf(r.id, r.resources)); return {}; },
+    update: async (r) => { await m.update(get(r.id), resourcesOf(r.id, r.resources)); return {}; },
     // no CRIU here: say so plainly (runc-v2 would try, and fail without criu on PATH)
     checkpoint: (r) => {
       throw unimplemented(`checkpoint task ${r.id}: tsula-sandboxer cannot checkpoint tasks (no CRIU support); run the container with --runtime io.containerd.runc.v2 to checkpoint it`);
