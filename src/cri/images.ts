@@ -6,7 +6,8 @@ import type { ImageRecord, ImageStore } from '../image/types.js';
 import { normalizeAuth, type AuthConfig } from '../image/registry/auth.js';
 import { parseReference } from '../image/reference.js';
 import { isKind } from '../common/errors.js';
-import { DiskUsageCache } from '../engine/stats/index.js';
+import { promises as fs } from 'node:fs';
+import { DiskUsageCache, storeUsage } from '../engine/stats/index.js';
 import type { ImageServiceImpl } from './server.js';
 
 export interface CriImagesDeps {
@@ -14,9 +15,9 @@ export interface CriImagesDeps {
     pull(ref: string, opts?: { auth?: AuthConfig }): Promise<{ id: string }>;
     usage(): Promise<{ layersSize: number; blobsSize: number; layers: number; blobs: number }>;
   };
-  /** Where the image store lives (ImageFsInfo's mountpoint). */
+  /** Where the image store keeps its blobs and records. */
   imageRoot: string;
-  /** Where containers' writable layers live. */
+  /** The snapshot store: images' unpacked layers and containers' writable layers (ImageFsInfo's mountpoint). */
   containerRoot: string;
   /** Which image ids containers use (a used image is untagged, not deleted, by RemoveImage). */
   inUse: (id: string) => boolean | string;
@@ -108,13 +109,20 @@ export function criImageService(d: CriImagesDeps): ImageServiceImpl {
       });
       return {};
     },
+    // One image filesystem, the snapshot store's, as containerd's CRI reports its snapshotter:
+    // kubelet takes a container filesystem of another mountpoint for a split disk (its
+    // IsContainerFsSeparateFromImageFs compares the names), which 1.29/1.30's eviction manager
+    // refuses to work with. The blobs count too where they share its filesystem.
     imageFsInfo: async () => {
-      const now = BigInt(Date.now()) * 1_000_000n;
-      const fsUsage = async (mountpoint: string) => {
-        const u = await usage.get(mountpoint);
-        return { timestamp: now, fsId: { mountpoint }, usedBytes: { value: u.bytes }, inodesUsed: { value: u.inodes } };
+      const [u, store, blobs] = await Promise.all([storeUsage(usage, d.containerRoot), fs.stat(d.containerRoot).catch(() => null), fs.stat(d.imageRoot).catch(() => null)]);
+      const b = store && blobs && store.dev === blobs.dev ? await usage.get(d.imageRoot) : null;
+      return {
+        imageFilesystems: [{
+          timestamp: u.timestamp, fsId: { mountpoint: d.containerRoot },
+          usedBytes: { value: u.bytes + (b?.bytes ?? 0n) }, inodesUsed: { value: u.inodes + (b?.inodes ?? 0n) },
+        }],
+        containerFilesystems: [],
       };
-      return { imageFilesystems: [await fsUsage(d.imageRoot)], containerFilesystems: [await fsUsage(d.containerRoot)] };
     },
   };
 }

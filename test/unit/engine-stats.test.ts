@@ -6,10 +6,11 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs, mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 import { detectCgroups, readCgroup, parseFlatKeyed, parseSingle, sumUsage, memoryV1 } from '../../src/cgroups/usage.js';
 import { parseNetDev, parsePidStat, parseStatusKb, readProcess } from '../../src/engine/stats/proc.js';
-import { DiskUsageCache, diskUsage } from '../../src/engine/stats/fsusage.js';
+import { DiskUsageCache, diskUsage, storeUsage } from '../../src/engine/stats/fsusage.js';
 import { StatsService } from '../../src/engine/stats/service.js';
 import type { Container } from '../../src/engine/containers/model.js';
 import type { PodRecord } from '../../src/engine/pods/record.js';
@@ -162,7 +163,41 @@ test('disk usage: allocated blocks and inodes, hard links once, a missing dir is
   await fs.writeFile(path.join(dir, 'more'), Buffer.alloc(50_000, 1));
   assert.equal((await cache.get(dir)).bytes, first.bytes, 'cached');
   t += 5_000;
-  assert.ok((await cache.get(dir)).bytes > first.bytes, 'walked again after the TTL');
+  assert.equal((await cache.get(dir)).bytes, first.bytes, 'a stale figure is answered at once, the walk goes on behind it');
+  await new Promise((r) => setTimeout(r, 100));
+  assert.ok((await cache.get(dir)).bytes > first.bytes, 'then the new walk\'s');
+  // a stable tree (a store's layer) is walked once
+  const layer = path.join(tmp, 'layer');
+  await fs.mkdir(layer);
+  const l0 = await cache.get(layer, { stable: true });
+  await fs.writeFile(path.join(layer, 'f'), Buffer.alloc(50_000, 1));
+  t += 50_000;
+  await cache.get(layer, { stable: true });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal((await cache.get(layer, { stable: true })).bytes, l0.bytes);
+});
+
+test('disk usage stays on its filesystem (du -x): a mount below the dir is not counted; a store sums its layers and snapshots', async () => {
+  const dir = path.join(tmp, 'store');
+  await fs.mkdir(path.join(dir, 'layers', 'a'), { recursive: true });
+  await fs.mkdir(path.join(dir, 'snapshots', 'c1', 'merged'), { recursive: true });
+  await fs.writeFile(path.join(dir, 'layers', 'a', 'f'), Buffer.alloc(40_000, 1));
+  await fs.writeFile(path.join(dir, 'snapshots', 'c1', 'g'), Buffer.alloc(40_000, 1));
+  const before = await diskUsage(dir);
+  const cache = new DiskUsageCache(5_000);
+  const sum = await storeUsage(cache, dir);
+  assert.deepEqual([sum.bytes, sum.inodes], [before.bytes, before.inodes], 'the store\'s parts add up to one walk of it');
+  const merged = path.join(dir, 'snapshots', 'c1', 'merged');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', merged]);
+  try {
+    await fs.writeFile(path.join(merged, 'big'), Buffer.alloc(1_000_000, 1));
+    const u = await diskUsage(dir);
+    // du -x: the mount point is the tmpfs' root, so it goes too
+    assert.equal(u.inodes, before.inodes - 1n, 'the tmpfs below is another filesystem');
+    assert.ok(u.bytes < before.bytes, String(u.bytes));
+  } finally {
+    execFileSync('umount', [merged]);
+  }
 });
 
 function container(id: string, o: { pid?: number; parent?: string; status?: 'running' | 'exited' } = {}): Container {

@@ -1,7 +1,10 @@
-// Bytes and inodes used below a directory (du's walk: allocated blocks, hard links once):
-// a container's writable layer for CRI's writable_layer, the image and container stores
-// for ImageFsInfo. A walk of a big tree costs more than kubelet's polling interval, so
-// answers are cached a few seconds, and concurrent askers share one walk.
+// Bytes and inodes used below a directory (du -x's walk: allocated blocks, hard links once,
+// never into another filesystem such as a running container's mounted rootfs): a container's
+// writable layer for CRI's writable_layer, the snapshot store for ImageFsInfo. A walk of a big
+// tree takes seconds, longer than kubelet's polling interval, so it never runs inside a call
+// that has an answer already: a cached figure is answered at once and refreshed behind it
+// (containerd's CRI answers from its snapshot syncer the same way), concurrent askers share
+// one walk, and a store's layers, which never change, are walked once each.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
@@ -24,19 +27,19 @@ export async function diskUsage(dir: string): Promise<DiskUsage> {
     inodes++;
     bytes += BigInt(st.blocks) * 512n;
   };
-  const walk = async (d: string): Promise<void> => {
+  const walk = async (d: string, dev: number): Promise<void> => {
     for (const e of await fs.readdir(d, { withFileTypes: true }).catch(() => [])) {
       const p = path.join(d, e.name);
       const st = await fs.lstat(p).catch(() => null);
-      if (!st) continue;
+      if (!st || st.dev !== dev) continue; // a mount point: not this filesystem's
       count(st);
-      if (st.isDirectory()) await walk(p);
+      if (st.isDirectory()) await walk(p, dev);
     }
   };
   const top = await fs.lstat(dir).catch(() => null);
   if (!top) return { bytes, inodes };
   count(top);
-  if (top.isDirectory()) await walk(dir);
+  if (top.isDirectory()) await walk(dir, top.dev);
   return { bytes, inodes };
 }
 
@@ -45,25 +48,77 @@ export interface CachedUsage extends DiskUsage {
   timestamp: bigint;
 }
 
+interface Entry {
+  /** When it was last asked for (ms), for pruning. */
+  asked: number;
+  value?: CachedUsage;
+  walking?: Promise<CachedUsage>;
+  stable?: boolean;
+}
+
 export class DiskUsageCache {
-  private readonly entries = new Map<string, { at: number; u: Promise<CachedUsage> }>();
+  private readonly entries = new Map<string, Entry>();
 
   constructor(private readonly ttlMs = 5_000, private readonly now: () => number = Date.now) {}
 
-  get(dir: string): Promise<CachedUsage> {
+  /**
+   * `dir`'s usage: the cached figure (refreshed in the background once older than the TTL),
+   * or the first walk's. `stable`: the tree never changes (a store's layer): walked once.
+   */
+  get(dir: string, o: { stable?: boolean } = {}): Promise<CachedUsage> {
     const t = this.now();
-    const hit = this.entries.get(dir);
-    if (hit && t - hit.at < this.ttlMs) return hit.u;
-    const u = diskUsage(dir).then((x) => ({ ...x, timestamp: BigInt(t) * 1_000_000n }));
-    // a failed walk is not remembered
-    u.catch(() => this.entries.delete(dir));
-    this.entries.set(dir, { at: t, u });
     this.prune(t);
-    return u;
+    let e = this.entries.get(dir);
+    if (!e) this.entries.set(dir, e = { asked: t, stable: o.stable });
+    e.asked = t;
+    const stale = !!e.value && !e.stable && t - Number(e.value.timestamp / 1_000_000n) >= this.ttlMs;
+    if (!e.value || stale) this.walk(dir, e, t);
+    return e.value ? Promise.resolve(e.value) : e.walking!;
   }
 
-  /** Drop what nobody asked for since long (removed containers' dirs). */
-  private prune(t: number): void {
-    for (const [k, v] of this.entries) if (t - v.at > 10 * this.ttlMs) this.entries.delete(k);
+  private walk(dir: string, e: Entry, t: number): void {
+    if (e.walking) return;
+    e.walking = diskUsage(dir).then((x) => (e.value = { ...x, timestamp: BigInt(t) * 1_000_000n }));
+    // a failed walk is not remembered; the next ask tries again
+    e.walking.catch(() => {}).finally(() => { e.walking = undefined; });
   }
+
+  /** Drop what nobody asked for since long (removed containers' dirs, removed layers). */
+  private prune(t: number): void {
+    for (const [k, v] of this.entries) if (t - v.asked > 10 * this.ttlMs) this.entries.delete(k);
+  }
+}
+
+/**
+ * A snapshot store's usage (tsula's overlay and vfs layout: `layers/<chain id>`, never changed
+ * once complete, and `snapshots/<key>`, the containers' writable layers): each layer walked
+ * once, each snapshot as `cache.get` refreshes it, the rest (a few small dirs) each time.
+ */
+export async function storeUsage(cache: DiskUsageCache, root: string): Promise<CachedUsage> {
+  const top = await fs.lstat(root).catch(() => null);
+  const sum: CachedUsage = { bytes: 0n, inodes: 0n, timestamp: BigInt(Date.now()) * 1_000_000n };
+  if (!top) return sum;
+  const add = (u: CachedUsage) => {
+    sum.bytes += u.bytes;
+    sum.inodes += u.inodes;
+    if (u.timestamp < sum.timestamp) sum.timestamp = u.timestamp; // as of the oldest part
+  };
+  add({ bytes: BigInt(top.blocks) * 512n, inodes: 1n, timestamp: sum.timestamp });
+  const parts: Promise<CachedUsage>[] = [];
+  for (const name of await fs.readdir(root).catch(() => [] as string[])) {
+    const dir = path.join(root, name);
+    if (name !== 'layers' && name !== 'snapshots') {
+      parts.push(cache.get(dir));
+      continue;
+    }
+    const st = await fs.lstat(dir).catch(() => null);
+    if (!st?.isDirectory()) continue;
+    add({ bytes: BigInt(st.blocks) * 512n, inodes: 1n, timestamp: sum.timestamp });
+    for (const child of await fs.readdir(dir).catch(() => [] as string[])) {
+      // a layer being unpacked or removed has a .tmp- name (base.ts): only complete ones are stable
+      parts.push(cache.get(path.join(dir, child), { stable: name === 'layers' && !child.startsWith('.') }));
+    }
+  }
+  for (const u of await Promise.all(parts.map((p) => p.catch(() => null)))) if (u) add(u);
+  return sum;
 }

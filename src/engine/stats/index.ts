@@ -14,7 +14,7 @@ import { StatsService } from './service.js';
 
 export { StatsService, epochNanos, type ContainerSample, type PodSample, type CpuSample, type MemorySample, type StatsDeps } from './service.js';
 export { detectCgroups, readCgroup, type CgroupLayout, type CgroupUsage } from '../../cgroups/index.js';
-export { DiskUsageCache, diskUsage, type DiskUsage } from './fsusage.js';
+export { DiskUsageCache, diskUsage, storeUsage, type DiskUsage } from './fsusage.js';
 
 export interface StatsOptions {
   /** The snapshot driver (overlay, vfs) and its root: where writable layers are. */
