@@ -84,6 +84,13 @@ export interface HypervisorConfig {
    * PCI), and only for an image DAX can map (ext4, 4 KiB blocks, a 2 MiB multiple).
    */
   disableImageNvdimm: boolean;
+  /**
+   * kata's sandbox_cgroup_only (default false, as kata's): the VM's processes (qemu and
+   * virtiofsd) join the pod sandbox's cgroup (kubelet's pod cgroup below it), so kubelet
+   * accounts and limits the VM as the pod; its RuntimeClass overhead must then cover the
+   * VM (qemu's RSS, under TCG also its translation cache), or qemu is OOM-killed.
+   */
+  sandboxCgroupOnly: boolean;
 }
 
 export interface VmmConfig {
@@ -118,7 +125,7 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     machineType: 'q35', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-blk',
     useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', tcgTbSize: 256, agentSnapshot: true, agentSnapshotDir: '',
-    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', disableGuestSeccomp: true, disableImageNvdimm: false,
+    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', disableGuestSeccomp: true, disableImageNvdimm: false, sandboxCgroupOnly: false,
   },
   stratovirt: {
     name: 'stratovirt', path: '/usr/bin/stratovirt',
@@ -127,7 +134,7 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     machineType: 'microvm', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/bin/vhost_user_fs', blockDeviceDriver: 'virtio-mmio',
     useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', tcgTbSize: 256, agentSnapshot: true, agentSnapshotDir: '',
-    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', disableGuestSeccomp: true, disableImageNvdimm: false,
+    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', disableGuestSeccomp: true, disableImageNvdimm: false, sandboxCgroupOnly: false,
   },
 };
 
@@ -163,6 +170,7 @@ const FIELDS: Field[] = [
   { key: 'template_path', prop: 'templatePath', kind: 'path', optional: true },
   { key: 'disable_guest_seccomp', prop: 'disableGuestSeccomp', kind: 'bool' },
   { key: 'disable_image_nvdimm', prop: 'disableImageNvdimm', kind: 'bool' },
+  { key: 'sandbox_cgroup_only', prop: 'sandboxCgroupOnly', kind: 'bool' },
 ];
 
 /** The keys a [hypervisor.<name>] table of vmm.toml itself has (kata.ts passes them through). */

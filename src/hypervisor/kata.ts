@@ -112,8 +112,9 @@ const RUNTIME: Rules = new Map<string, Rule>([
   ...ignore('strings', 'sandbox_bind_mounts experimental'),
   ...ignore('int', 'create_container_timeout'),
   ['disable_guest_seccomp', { kind: 'bool', to: 'disable_guest_seccomp' }],
+  ['sandbox_cgroup_only', { kind: 'bool', to: 'sandbox_cgroup_only' }],
   // sandbox_cgroup_with_emulator: openEuler's kata, which its guides set to false
-  ...ignore('bool', `enable_debug enable_tracing sandbox_cgroup_only sandbox_cgroup_with_emulator
+  ...ignore('bool', `enable_debug enable_tracing sandbox_cgroup_with_emulator
     static_sandbox_resource_mgmt enable_pprof disable_guest_empty_dir enable_vcpus_pinning`),
 ]);
 

@@ -7,7 +7,7 @@ import { Controller } from '../gen/github.com/containerd/containerd/api/services
 import { invalidArgument, unimplemented } from '../common/errors.js';
 import { SPEC_TYPE_URL } from '../agent/protocol.js';
 import type { Spec } from '../oci/types.js';
-import { HOSTNAME_ANNOTATION, limitAnnotations, podFromSpec, sysctlAnnotations } from './podspec.js';
+import { HOSTNAME_ANNOTATION, limitAnnotations, podFromSpec, podAnnotations } from './podspec.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { SandboxRecord } from './kinds/types.js';
 import { MACHINE_INFO } from './podspec.js';
@@ -57,7 +57,7 @@ export function controllerService(d: ControllerDeps): GrpcImpl<ControllerMethods
       const sb = await d.sandboxes.create({
         id: r.sandboxId, kind: r.sandboxer || d.defaultKind, netnsPath: r.netnsPath || pod?.netnsPath || '',
         hostNetwork: !r.netnsPath && !!pod?.hostNetwork,
-        annotations: { ...(pod?.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...(pod ? { ...limitAnnotations(pod), ...sysctlAnnotations(pod) } : {}), ...r.annotations },
+        annotations: { ...(pod?.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...(pod ? { ...limitAnnotations(pod), ...podAnnotations(pod) } : {}), ...r.annotations },
       });
       return { sandboxId: sb.id };
     },

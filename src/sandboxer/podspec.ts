@@ -15,6 +15,8 @@ export const MEMORY_LIMIT_ANNOTATION = 'io.tsula.container-memory-limit';
 export const CPUS_ANNOTATION = 'io.tsula.container-cpus';
 /** The pod's net.* sysctls, a JSON object: a VM sandbox sets them in its guest at set-up. */
 export const NET_SYSCTLS_ANNOTATION = 'io.tsula.net-sysctls';
+/** The pod sandbox's host cgroup (absolute, cgroupfs): a VM sandbox's processes may join it (vmm.toml sandbox_cgroup_only). */
+export const CGROUPS_PATH_ANNOTATION = 'io.tsula.cgroups-path';
 /** Keys of a VM sandbox's size in the Controller's verbose Status info. */
 export const MACHINE_INFO = { memoryMib: 'memory_mib', vcpus: 'vcpus' } as const;
 
@@ -29,6 +31,8 @@ export interface PodFromSpec {
   cpus: number;
   /** The spec's net.* sysctls (those of the pod's network namespace). */
   netSysctls: Record<string, string>;
+  /** The spec's cgroupsPath when it is a cgroupfs path ('' for none or a systemd slice:prefix:name). */
+  cgroupsPath: string;
 }
 
 export function podFromSpec(spec: Pick<Spec, 'hostname' | 'linux'>): PodFromSpec {
@@ -40,6 +44,7 @@ export function podFromSpec(spec: Pick<Spec, 'hostname' | 'linux'>): PodFromSpec
   return {
     hostname: spec.hostname ?? '', netnsPath: ns?.path ?? '', hostNetwork: !ns,
     memoryLimit: Math.max(0, Number(r?.memory?.limit ?? 0)), cpus: quota > 0 && period > 0 ? quota / period : 0, netSysctls,
+    cgroupsPath: spec.linux?.cgroupsPath?.startsWith('/') ? spec.linux.cgroupsPath : '',
   };
 }
 
@@ -51,9 +56,12 @@ export function limitAnnotations(p: PodFromSpec): Record<string, string> {
   };
 }
 
-/** The annotation that carries the pod's net.* sysctls to the sandbox (none for none). */
-export function sysctlAnnotations(p: Pick<PodFromSpec, 'netSysctls'>): Record<string, string> {
-  return Object.keys(p.netSysctls).length ? { [NET_SYSCTLS_ANNOTATION]: JSON.stringify(p.netSysctls) } : {};
+/** The annotations that carry the pod's net.* sysctls and its cgroup to the sandbox (none for none). */
+export function podAnnotations(p: Pick<PodFromSpec, 'netSysctls' | 'cgroupsPath'>): Record<string, string> {
+  return {
+    ...(Object.keys(p.netSysctls).length ? { [NET_SYSCTLS_ANNOTATION]: JSON.stringify(p.netSysctls) } : {}),
+    ...(p.cgroupsPath ? { [CGROUPS_PATH_ANNOTATION]: p.cgroupsPath } : {}),
+  };
 }
 
 /** The net.* sysctls a sandbox's annotations carry ({} for none); a value that is not a JSON object of strings is the client's error. */

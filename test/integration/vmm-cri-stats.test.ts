@@ -2,7 +2,8 @@
 // pod's CPU and memory are its qemu's (CPU time grows while a container in the guest burns
 // it), its network the pod netns' eth0; a container inside the VM has its guest cgroup's CPU
 // and memory (the agent's Task Stats, through the sandboxer) and its writable layer (on the
-// host, shared into the guest).
+// host, shared into the guest). With vmm.toml's sandbox_cgroup_only, qemu and virtiofsd are
+// in the pod's cgroup (kubelet's accounting), and the cgroup goes with the pod.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -25,13 +26,15 @@ requirePrerequisites('vmm-cri-stats', {
 
 let net: TestNet;
 let d: TestDaemon;
+/** The pod's cgroup_parent (kubelet's pod cgroup): made by the sandbox's join, removed here. */
+const PARENT = `/tsula-statsvm-${process.pid}`;
 
 before(async () => {
   crictlPath();
   net = await createTestNet('statsvm');
   const dir = await fs.mkdtemp('/tmp/tsv-');
   const toml = path.join(dir, 'vmm.toml');
-  await fs.writeFile(toml, `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 120\n`);
+  await fs.writeFile(toml, `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 120\nsandbox_cgroup_only = true\n`);
   d = await TestDaemon.create({ dir, configJson: { 'cni-conf-dir': net.confDir }, env: { TSULA_VMM_CONFIG: toml } });
   await d.loadBusybox();
 });
@@ -40,6 +43,8 @@ after(async () => {
   // also kills the sandboxer tsulad started and any qemu under the test's dir
   await d?.destroy();
   await net?.destroy();
+  for (const c of ['cpu,cpuacct', 'memory', 'pids', 'blkio']) await fs.rmdir(`/sys/fs/cgroup/${c}${PARENT}`).catch(() => {});
+  await fs.rmdir(`/sys/fs/cgroup${PARENT}`).catch(() => {});
 });
 
 const cri = (args: string[]) => crictl(d.criSock, args, { timeoutMs: 300_000 });
@@ -62,9 +67,16 @@ interface PStats {
 }
 const statsp = async (id: string) => (JSON.parse(await ok(['statsp', '-o', 'json', '--id', id])) as { stats?: PStats[] }).stats?.[0];
 
-test('a VM pod: CPU and memory of its qemu, eth0 counters of its netns; its container: its guest cgroup and writable layer', { timeout: 400_000 }, async () => {
+/** The cgroup of `pid` in the memory controller (v1) or the unified tree (v2). */
+async function memoryCgroup(pid: number): Promise<string> {
+  const lines = (await fs.readFile(`/proc/${pid}/cgroup`, 'utf8')).split('\n');
+  const v1 = lines.find((l) => /^\d+:memory:/.test(l));
+  return (v1 ?? lines.find((l) => l.startsWith('0::')) ?? '').replace(/^\d+:[^:]*:/, '');
+}
+
+test('a VM pod: CPU and memory of its qemu, eth0 counters of its netns, its VM in its cgroup (sandbox_cgroup_only); its container: its guest cgroup and writable layer', { timeout: 400_000 }, async () => {
   const f = (n: string) => path.join(d.dir, n);
-  await fs.writeFile(f('pod.json'), JSON.stringify({ metadata: { name: 'vmpod', namespace: 'default', uid: 'uid-vm', attempt: 0 }, hostname: 'vmpod', log_directory: f('logs'), linux: {} }));
+  await fs.writeFile(f('pod.json'), JSON.stringify({ metadata: { name: 'vmpod', namespace: 'default', uid: 'uid-vm', attempt: 0 }, hostname: 'vmpod', log_directory: f('logs'), linux: { cgroup_parent: PARENT } }));
   await fs.writeFile(f('c.json'), JSON.stringify({
     metadata: { name: 'burn' }, image: { image: 'busybox' }, log_path: 'burn.log',
     command: ['sh', '-c', 'head -c 2000000 /dev/urandom > /data.bin; while :; do :; done'], linux: {},
@@ -72,6 +84,11 @@ test('a VM pod: CPU and memory of its qemu, eth0 counters of its netns; its cont
   const pod = await ok(['runp', '--runtime', 'vmm', f('pod.json')]);
   const qemu = await processesNamed('qemu-system-x86_64', d.dir);
   assert.equal(qemu.length, 1, 'one qemu for the pod');
+  // kata's sandbox_cgroup_only: the VM's processes in the sandbox's cgroup below the pod's
+  assert.equal(await memoryCgroup(qemu[0]!), `${PARENT}/${pod}`);
+  const fsd = await processesNamed('virtiofsd', d.dir);
+  assert.ok(fsd.length >= 1);
+  for (const p of fsd) assert.equal(await memoryCgroup(p), `${PARENT}/${pod}`);
   const c = await ok(['create', pod, f('c.json'), f('pod.json')]);
   await ok(['start', c]);
 
@@ -110,4 +127,7 @@ test('a VM pod: CPU and memory of its qemu, eth0 counters of its netns; its cont
 
   await ok(['rmp', '-f', pod]);
   await waitFor(async () => (await processesNamed('qemu-system-x86_64', d.dir)).length === 0, 30_000, 'qemu to go');
+  const v2 = await fs.access('/sys/fs/cgroup/cgroup.controllers').then(() => true, () => false);
+  const sandboxCg = v2 ? `/sys/fs/cgroup${PARENT}/${pod}` : `/sys/fs/cgroup/memory${PARENT}/${pod}`;
+  await waitFor(async () => !(await fs.access(sandboxCg).then(() => true, () => false)), 10_000, `${sandboxCg} to go with the pod`);
 });

@@ -36,6 +36,7 @@ enable_template = false
 template_path = "/srv/tsula/templates"
 disable_guest_seccomp = false
 disable_image_nvdimm = true
+sandbox_cgroup_only = true
 `);
   assert.equal(c.default, 'qemu');
   assert.deepEqual(c.hypervisors.qemu, {
@@ -44,7 +45,7 @@ disable_image_nvdimm = true
     defaultVcpus: 2, defaultMemory: 1024, kernelParams: 'quiet # not a comment', sharedFs: 'none',
     virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-scsi', useVsock: false, enableDebug: true, bootTimeout: 10,
     cpuModel: 'EPYC', tcgTbSize: 256, agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots',
-    disableVhostNet: true, internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '/srv/tsula/templates', disableGuestSeccomp: false, disableImageNvdimm: true,
+    disableVhostNet: true, internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '/srv/tsula/templates', disableGuestSeccomp: false, disableImageNvdimm: true, sandboxCgroupOnly: true,
   });
 });
 

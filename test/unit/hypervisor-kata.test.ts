@@ -234,12 +234,13 @@ test('kata\'s configuration-qemu.toml as installed: every table read, honoured k
   assert.equal(q.initrd, defaultHypervisorConfig('qemu').initrd, 'initrd is commented out: tsula\'s');
   const ignored = c.ignored!;
   for (const k of ['hypervisor.qemu.rootfs_type', 'hypervisor.qemu.enable_annotations', 'hypervisor.qemu.cpu_features', 'hypervisor.qemu.vhost_user_reconnect_timeout_sec',
-    'runtime.sandbox_cgroup_only', 'runtime.vfio_mode', 'runtime.create_container_timeout']) {
+    'runtime.vfio_mode', 'runtime.create_container_timeout']) {
     assert.ok(ignored.includes(k), `${k} is listed`);
   }
   // honoured keys and values tsula does anyway are not
   assert.equal(q.disableGuestSeccomp, true, '[runtime] disable_guest_seccomp is honoured');
-  for (const k of ['runtime.internetworking_model', 'runtime.disable_guest_seccomp', 'agent.kata.dial_timeout', 'agent.kata.kernel_modules', 'hypervisor.qemu.kernel_params']) {
+  assert.equal(q.sandboxCgroupOnly, false, '[runtime] sandbox_cgroup_only is honoured');
+  for (const k of ['runtime.internetworking_model', 'runtime.disable_guest_seccomp', 'runtime.sandbox_cgroup_only', 'agent.kata.dial_timeout', 'agent.kata.kernel_modules', 'hypervisor.qemu.kernel_params']) {
     assert.ok(!ignored.includes(k), `${k} is not listed`);
   }
   assert.equal(ignoredKeysWarning(c, 'f').split('\n').length, 1, 'one line');

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { guestNetwork, plumbingBatches, unplumbingBatches, VmNetworks, TAP_NAME, type NetnsRunner } from '../../src/sandboxer/kinds/vmm/network.js';
 import { QemuHypervisor, StratovirtHypervisor, defaultHypervisorConfig, parseVmmConfig, type VmSpec } from '../../src/hypervisor/index.js';
-import { limitAnnotations, netSysctlsOf, podFromSpec, sysctlAnnotations } from '../../src/sandboxer/podspec.js';
+import { limitAnnotations, netSysctlsOf, podFromSpec, podAnnotations } from '../../src/sandboxer/podspec.js';
 import { VM_OVERHEAD_MIB, vmSizedFor } from '../../src/sandboxer/kinds/vmm/request.js';
 import { VmmSandboxKind } from '../../src/sandboxer/kinds/vmm/index.js';
 import type { LinkInfo } from '../../src/network/index.js';
@@ -96,17 +96,21 @@ test('vmm.toml internetworking_model: tcfilter by default, none, anything else n
 
 test('a spec tells the pod: netns path, hostname, and no network namespace = the host network', () => {
   assert.deepEqual(podFromSpec({ hostname: 'web', linux: { namespaces: [{ type: 'pid' }, { type: 'network', path: '/var/run/netns/cni-1' }] } }),
-    { hostname: 'web', netnsPath: '/var/run/netns/cni-1', hostNetwork: false, memoryLimit: 0, cpus: 0, netSysctls: {} });
-  assert.deepEqual(podFromSpec({ linux: { namespaces: [{ type: 'network' }] } }), { hostname: '', netnsPath: '', hostNetwork: false, memoryLimit: 0, cpus: 0, netSysctls: {} });
-  assert.deepEqual(podFromSpec({ linux: { namespaces: [{ type: 'pid' }] } }), { hostname: '', netnsPath: '', hostNetwork: true, memoryLimit: 0, cpus: 0, netSysctls: {} });
+    { hostname: 'web', netnsPath: '/var/run/netns/cni-1', hostNetwork: false, memoryLimit: 0, cpus: 0, netSysctls: {}, cgroupsPath: '' });
+  assert.deepEqual(podFromSpec({ linux: { namespaces: [{ type: 'network' }] } }), { hostname: '', netnsPath: '', hostNetwork: false, memoryLimit: 0, cpus: 0, netSysctls: {}, cgroupsPath: '' });
+  assert.deepEqual(podFromSpec({ linux: { namespaces: [{ type: 'pid' }] } }), { hostname: '', netnsPath: '', hostNetwork: true, memoryLimit: 0, cpus: 0, netSysctls: {}, cgroupsPath: '' });
+  // the sandbox's cgroup: a cgroupfs path only (a systemd slice:prefix:name is not one)
+  const cg = (cgroupsPath: string) => podAnnotations(podFromSpec({ linux: { namespaces: [{ type: 'network' }], cgroupsPath } }));
+  assert.deepEqual(cg('/kubepods/besteffort/pod1/sb1'), { 'io.tsula.cgroups-path': '/kubepods/besteffort/pod1/sb1' });
+  assert.deepEqual(cg('kubepods-besteffort-pod1.slice:cri-containerd:sb1'), {});
 });
 
 test("the pod's net.* sysctls reach a VM sandbox in one annotation (the others stay with the containers); a bad one is refused before any boot", () => {
   const pod = podFromSpec({ linux: { namespaces: [{ type: 'network' }], sysctl: { 'net.ipv4.ip_unprivileged_port_start': '0', 'kernel.shm_rmid_forced': '1', 'net.ipv4.ping_group_range': '0 2147483647' } } });
   assert.deepEqual(pod.netSysctls, { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647' });
-  const ann = sysctlAnnotations(pod);
+  const ann = podAnnotations(pod);
   assert.deepEqual(netSysctlsOf(ann), pod.netSysctls);
-  assert.deepEqual(sysctlAnnotations(podFromSpec({ linux: { namespaces: [], sysctl: { 'kernel.msgmax': '1' } } })), {});
+  assert.deepEqual(podAnnotations(podFromSpec({ linux: { namespaces: [], sysctl: { 'kernel.msgmax': '1' } } })), {});
   assert.deepEqual(netSysctlsOf({}), {});
   assert.throws(() => netSysctlsOf({ 'io.tsula.net-sysctls': '["x"]' }), /io\.tsula\.net-sysctls: .* is not a JSON object/);
   const k = new VmmSandboxKind({ stateDir: '/nonexistent' });

@@ -29,6 +29,8 @@ export function podSpecFragment(pod: PodRecord): Pick<Spec, 'ociVersion' | 'host
     linux: {
       namespaces: hostNet ? [] : [{ type: 'network', ...(pod.netnsPath ? { path: pod.netnsPath } : {}) }],
       ...(Object.keys(pod.spec.sysctls ?? {}).length ? { sysctl: { ...pod.spec.sysctls } } : {}),
+      // the sandbox's cgroup below the pod's, as containerd's CRI gives its pause container
+      ...(pod.spec.cgroupParent.startsWith('/') ? { cgroupsPath: `${pod.spec.cgroupParent.replace(/\/+$/, '')}/${pod.id}` } : {}),
     },
   };
 }

@@ -7,7 +7,7 @@ import { readJson } from '../../common/fsutil.js';
 import { POD_ID_ANNOTATIONS, isEnginePodSandbox } from '../../common/pod-annotations.js';
 import { SHIM_INFO_FILE, type ShimInfo } from '../admin.js';
 import { VMM_CONFIG_ANNOTATION } from '../kinds/vmm/config.js';
-import { HOSTNAME_ANNOTATION, podFromSpec, sysctlAnnotations } from '../podspec.js';
+import { HOSTNAME_ANNOTATION, podFromSpec, podAnnotations } from '../podspec.js';
 import type { Sandboxes } from '../sandboxes.js';
 import { openProcessIo } from './io-direct.js';
 import { mountRootfs, unmountRootfs } from './mounts.js';
@@ -52,7 +52,7 @@ export async function createTask(ops: TaskOps, c: CreateTask, namespace: string)
     // pod's netns (CNI's), hostname and sysctls; no network namespace at all is the host's network
     const pod = podFromSpec(spec);
     sandboxId = await ops.sandboxes.createFor(c.id, ownKind, {
-      ...(pod.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...sysctlAnnotations(pod), ...ann,
+      ...(pod.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...podAnnotations(pod), ...ann,
       ...(c.configPath ? { [VMM_CONFIG_ANNOTATION]: c.configPath } : {}),
     }, pod);
   }

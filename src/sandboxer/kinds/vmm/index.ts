@@ -41,6 +41,8 @@ import { AgentSnapshots } from './snapshots.js';
 import { VmNetworks, type PodNic } from './network.js';
 import { VmTemplates, templateKey, type Template } from './templates.js';
 import { startClone, type Clone } from './clone.js';
+import { joinSandboxCgroup } from './cgroup.js';
+import { removeCgroupDirs } from '../../../cgroups/join.js';
 
 export { GuestTasks, VM_DIED_EXIT } from './tasks.js';
 export { GuestRuntime } from './runtime.js';
@@ -75,6 +77,8 @@ interface VmState {
   nic?: PodNic;
   /** vmm.toml's disable_guest_seccomp when the VM started (absent: false, as before the key). */
   noGuestSeccomp?: boolean;
+  /** The host cgroup dirs its processes joined (sandbox_cgroup_only), removed when it is gone. */
+  cgroupDirs?: string[];
 }
 
 /** virtiofsd's pid, written before the VM boots (qemu writes vmm.pid itself). */
@@ -157,8 +161,10 @@ export class VmmSandboxKind implements SandboxKind {
     // virtiofsd serves one VM connection and exits with it: another VM needs another
     const restartFs = async () => { stopVirtiofsd(virtiofsdPid); await startFs(); };
     let net: Awaited<ReturnType<VmNetworks['plumb']>> = null;
+    let cgroupDirs: string[] = [];
     const cleanup = async () => {
       stopVirtiofsd(virtiofsdPid);
+      await removeCgroupDirs(cgroupDirs);
       if (net) await this.networks.unplumb(net.nic).catch((e) => this.d.log?.warn('cannot remove the VM\'s tap', { id: sb.id, err: errorMessage(e) }));
       await removeUnmounted(vmDir).catch(() => {});
     };
@@ -242,6 +248,7 @@ export class VmmSandboxKind implements SandboxKind {
           throw withContext(e, `sandbox ${sb.id}`);
         });
       }
+      cgroupDirs = await joinSandboxCgroup(sb.id, hvCfg, sb.annotations, [vm.pid, virtiofsdPid]);
       // the first boot with this config makes the template, in the background
       if (hvCfg.enableTemplate && hvCfg === configured && !clone) this.templates.ensure(hvCfg, accel);
     } catch (e) {
@@ -255,7 +262,7 @@ export class VmmSandboxKind implements SandboxKind {
     }
     const state: VmState = {
       startTime: (await procStat(vm.pid)).startTime, paths, vmDir, sharedDir: useFs ? shared.hostDir : '', virtiofsdPid,
-      ...(net ? { nic: net.nic } : {}), noGuestSeccomp: hvCfg.disableGuestSeccomp,
+      ...(net ? { nic: net.nic } : {}), noGuestSeccomp: hvCfg.disableGuestSeccomp, ...(cgroupDirs.length ? { cgroupDirs } : {}),
     };
     this.hold(sb.id, vm.pid, tasks ?? new GuestTasks(vm.client), state);
     void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
@@ -316,6 +323,7 @@ export class VmmSandboxKind implements SandboxKind {
       this.held.delete(id);
     }
     stopVirtiofsd(st.virtiofsdPid);
+    if (st.cgroupDirs) await removeCgroupDirs(st.cgroupDirs);
     if (st.nic) await this.unplumb(id, st.nic);
     await removeUnmounted(st.vmDir).catch((e) => this.d.log?.warn('cannot clean the VM dir', { id, err: errorMessage(e) }));
   }

@@ -1,0 +1,68 @@
+// Put processes that no OCI runtime starts (a pod's qemu and virtiofsd) into a cgroup of the
+// host, as kata's sandbox_cgroup_only does, and remove that cgroup when they are gone. The
+// controllers are those kubelet accounts and limits a pod by (cpu, cpuacct, memory, pids,
+// blkio on v1; the whole process on v2): not devices (qemu opens /dev/kvm, /dev/net/tun) nor
+// cpuset (a new v1 cpuset starts empty).
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { invalidArgument } from '../common/errors.js';
+import type { CgroupLayout } from './usage.js';
+
+const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids', 'blkio'];
+
+/** The dirs of cgroup `cgPath` (absolute, cgroupfs) in each controller we use, made if missing. */
+async function cgroupDirs(layout: CgroupLayout, cgPath: string): Promise<string[]> {
+  if (!cgPath.startsWith('/') || cgPath.split('/').includes('..')) throw invalidArgument(`cgroup path ${JSON.stringify(cgPath)}: want an absolute cgroupfs path`);
+  if (layout.version === 2) return [path.join(layout.root, cgPath)];
+  const dirs = new Set<string>();
+  for (const c of V1_CONTROLLERS) {
+    const mount = path.join(layout.root, c);
+    // cpu and cpuacct share one hierarchy (cpu,cpuacct): one dir, reached through either link
+    const real = await fs.realpath(mount).catch(() => null);
+    if (real) dirs.add(path.join(real, cgPath));
+  }
+  return [...dirs];
+}
+
+/** `pids` and every process below them (virtiofsd forks its sandboxed worker at start). */
+async function withDescendants(pids: number[]): Promise<number[]> {
+  const out: number[] = [];
+  const visit = async (pid: number): Promise<void> => {
+    out.push(pid);
+    for (const tid of await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+      const kids = await fs.readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
+      for (const k of kids.split(' ').filter(Boolean)) await visit(Number(k));
+    }
+  };
+  for (const p of pids) await visit(p);
+  return out;
+}
+
+/** Move `pids` and their descendants (all threads of each) into `cgPath`; returns the dirs it is in. */
+export async function joinCgroup(layout: CgroupLayout, cgPath: string, pids: number[]): Promise<string[]> {
+  const dirs = await cgroupDirs(layout, cgPath);
+  const all = await withDescendants(pids);
+  for (const dir of dirs) {
+    await fs.mkdir(dir, { recursive: true });
+    // one pid per write: the kernel takes one; a process gone meanwhile (ESRCH) is nobody's to account
+    for (const pid of all) {
+      await fs.writeFile(path.join(dir, 'cgroup.procs'), String(pid)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ESRCH') throw e; });
+    }
+  }
+  return dirs;
+}
+
+/**
+ * Remove the dirs joinCgroup made. A process that was just signalled may hold one a moment
+ * longer (EBUSY): tried again for up to `waitMs`; what stays busy or is gone is left quietly.
+ */
+export async function removeCgroupDirs(dirs: string[], waitMs = 2000): Promise<void> {
+  const deadline = Date.now() + waitMs;
+  await Promise.all(dirs.map(async (d) => {
+    for (;;) {
+      const err = await fs.rmdir(d).then(() => null, (e: NodeJS.ErrnoException) => e.code);
+      if (err !== 'EBUSY' || Date.now() > deadline) return;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }));
+}
