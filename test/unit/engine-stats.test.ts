@@ -256,4 +256,13 @@ test('sampler: nano cores from the previous sample of the same container; a host
   assert.ok(vm.cpu && vm.cpu.usageNs > 0n);
   assert.ok(vm.memory && vm.memory.workingSet > 0n && vm.memory.workingSet === vm.memory.rss);
   assert.equal(vm.containers[0]?.cpu, undefined);
+  assert.equal(vm.processes, undefined, 'no word from the guest');
+  // its processes: its containers' in the guest (the agent's pids.current), as containerd sums its tasks'
+  const guest = new StatsService({
+    cgroups: async () => ({ version: 1, root }), writableDir: (id) => path.join(tmp, 'layers', id),
+    sandboxPid: async () => process.pid, now: () => now,
+    runtimeUsage: async (c) => ({ cpuNs: 1n, pids: { current: c.id === 'a' ? 3n : 4n } }),
+  });
+  const vm2 = await guest.pod(pod({ sandbox: { kind: 'vmm', address: '', sandboxId: 'pod1' } }), [container('a'), container('b')]);
+  assert.equal(vm2.processes?.count, 7n);
 });

@@ -165,6 +165,10 @@ export class StatsService {
         // the guest's memory as the host sees it: what the hypervisor has touched
         out.memory = this.memory({ usage: p.rss, workingSet: p.rss, rss: p.rss, pageFaults: p.minorFaults + p.majorFaults, majorPageFaults: p.majorFaults }, timestamp);
       }
+      // its processes are the guest's: its containers' (their guest cgroups' pids.current), as
+      // containerd sums its running tasks'
+      const inGuest = out.containers.filter((c) => c.pids);
+      if (inGuest.length) out.processes = { timestamp, count: inGuest.reduce((n, c) => n + c.pids!.current, 0n) };
     } else {
       const own = pod.spec.cgroupParent && !pod.sandbox ? await readCgroup(await this.cgroups(), pod.spec.cgroupParent) : null;
       const { pids: procs, ...rest } = this.fromUsage(`pod:${pod.id}`, own ?? sumUsage(usages), timestamp);
