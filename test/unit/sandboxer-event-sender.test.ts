@@ -26,20 +26,24 @@ test('an event sent while containerd is down arrives when it comes back, with it
     const t0 = Date.now();
     const sent = sender.send(`unix://${sock}`, 'default', '/tasks/exit', 'exit', { containerId: 'c1', id: 'c1', pid: 7, exitStatus: 3 });
     await new Promise((r) => setTimeout(r, 70));
+    const up = Date.now();
     await server.listen(sock);
     await sent;
     assert.deepEqual(got.map((g) => [g.topic, g.id]), [['/tasks/exit', 'c1']]);
-    assert.ok(got[0]!.at.getTime() <= t0 + 5, 'the envelope is stamped when the event happened, not at the try that got through');
+    const at = got[0]!.at.getTime();
+    assert.ok(at >= t0 - 1 && at < up, 'the envelope is stamped when the event happened, not at the try that got through (after the server came up)');
     await server.close();
 
     // nobody there past all tries: dropped; the next event to that address is tried once (no 15 s backlog)
     const dead = `unix://${path.join(dir, 'nobody.sock')}`;
     let t = Date.now();
     await sender.send(dead, 'default', '/tasks/exit', 'exit', { containerId: 'c2' });
-    assert.ok(Date.now() - t >= 300, 'all five tries');
+    const allTries = Date.now() - t;
+    assert.ok(allTries >= 300, 'all five tries');
     t = Date.now();
     await sender.send(dead, 'default', '/tasks/exit', 'exit', { containerId: 'c3' });
-    assert.ok(Date.now() - t < 200, `one try: ${Date.now() - t} ms`);
+    // no waits between tries: well under the 300 ms of waits the five tries had (a loaded host slows both alike)
+    assert.ok(Date.now() - t < allTries - 200, `one try: ${Date.now() - t} ms, five: ${allTries} ms`);
   } finally {
     sender.close();
     await server.close().catch(() => {});
