@@ -46,15 +46,24 @@ export function requireCriRunning(cs: ContainerService, ref: string): void {
   if (state !== 'CONTAINER_RUNNING') throw failedPrecondition(`container is in ${state} state`);
 }
 
+/** A detach at the client's EOF waits for the output to pause this long, and no longer than the max. */
+const DETACH_QUIET_MS = 150;
+const DETACH_MAX_MS = 3000;
+
 /**
  * Copy a process' stdio to a streaming client until the process' output ends. A client that
  * reads slower than the process writes makes the process wait (the stdio pauses until the
- * client's stream drains), rather than tsulad hold what it has not read.
+ * client's stream drains), rather than tsulad hold what it has not read. The client's stdin
+ * ending closes the process' stdin, or, with `detachOnStdinEnd`, ends the session and leaves
+ * the process as it is (containerd's ContainerIO.Attach: a detach, ctrl-p ctrl-q in kubectl).
  */
-export function connectStdio(stdio: StdioStream, io: StreamIO, onResize: (w: number, h: number) => Promise<void>): Promise<void> {
-  const ended = new Promise<void>((resolve) => stdio.onEnd(resolve));
+export function connectStdio(stdio: StdioStream, io: StreamIO, onResize: (w: number, h: number) => Promise<void>, o: { detachOnStdinEnd?: boolean } = {}): Promise<void> {
+  let detached!: () => void;
+  const ended = new Promise<void>((resolve) => { detached = resolve; stdio.onEnd(resolve); });
   const full = new Set<NodeJS.WritableStream>();
+  let lastOutput = 0;
   stdio.onOutput((stream, data) => {
+    lastOutput = Date.now();
     const out = stream === 2 && !io.tty ? io.stderr : io.stdout;
     if (!out || out.write(data) || !stdio.pause || full.has(out)) return;
     full.add(out);
@@ -70,7 +79,18 @@ export function connectStdio(stdio: StdioStream, io: StreamIO, onResize: (w: num
     out.on('close', go);
   });
   io.stdin?.on('data', (d: Buffer) => stdio.write(d));
-  io.stdin?.on('end', () => stdio.closeStdin());
+  io.stdin?.on('end', () => {
+    if (!o.detachOnStdinEnd) return stdio.closeStdin();
+    // what the process answers to the last input still reaches the client: the detach waits
+    // for its output to pause a moment (at most a few), which containerd's does not
+    const end = Date.now() + DETACH_MAX_MS;
+    const detach = () => {
+      if (Date.now() - lastOutput < DETACH_QUIET_MS && Date.now() < end) return void setTimeout(detach, DETACH_QUIET_MS).unref();
+      stdio.close();
+      detached();
+    };
+    setTimeout(detach, DETACH_QUIET_MS).unref();
+  });
   if (io.resize) {
     void (async () => {
       for await (const s of io.resize!) await onResize(s.width, s.height).catch(() => { /* the process may be gone */ });
@@ -96,8 +116,9 @@ export function streamingRuntime(d: CriContainerDeps): Pick<StreamingRuntime, 'e
       const c = getCri(d.cs, req.containerId);
       d.cs.requireRunning(c);
       const { id, handle } = await d.es.run(c.id, { cmd: req.cmd, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr });
-      // the client left: the process goes (kubelet kills an exec whose stream is gone)
-      const onAbort = () => { void killExec(handle); };
+      // the client leaving does not end the process (containerd runs it on a background
+      // context, as dockerd does): it runs on, its output dropped
+      const onAbort = () => handle.stdio?.close();
       signal.addEventListener('abort', onAbort, { once: true });
       try {
         if (handle.stdio) await connectStdio(handle.stdio, io, (w, h) => d.es.resize(id, h, w));
@@ -115,7 +136,8 @@ export function streamingRuntime(d: CriContainerDeps): Pick<StreamingRuntime, 'e
       const onAbort = () => stdio.close();
       signal.addEventListener('abort', onAbort, { once: true });
       try {
-        await connectStdio(stdio, io, (w, h) => d.cs.resize(c.id, h, w));
+        // only a stdin-once container without a TTY takes the client's EOF as its own
+        await connectStdio(stdio, io, (w, h) => d.cs.resize(c.id, h, w), { detachOnStdinEnd: !(c.config.stdinOnce && !c.config.tty) });
       } finally {
         signal.removeEventListener('abort', onAbort);
       }

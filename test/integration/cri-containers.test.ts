@@ -7,7 +7,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { TestDaemon, waitFor, IMAGES } from '../helpers/daemon.js';
 import { TestRegistry } from '../helpers/registry.js';
 import { crictl, crictlPath } from '../helpers/crictl.js';
@@ -260,9 +260,29 @@ test('exit reasons: Completed, Error, OOMKilled; attach to a running container',
     const s = (await inspect(id)).status;
     assert.deepEqual([s.reason, s.exitCode], [reason, code], id);
   }
-  const att = await ctr(p, 'att', { command: ['sh', '-c', 'while read l; do echo "got $l"; done'], stdin: true });
+  // the client's EOF on a container that keeps its stdin (not stdin_once) is a detach, as
+  // containerd's ContainerIO.Attach: crictl returns at once, the container runs on
+  const att = await ctr(p, 'att', { command: ['sh', '-c', 'while read l; do echo "got $l"; done; echo bye'], stdin: true });
+  const t0 = Date.now();
   const r = await cri(['attach', '-i', att], { input: 'one\n', timeoutMs: 20_000 });
+  assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /got one/);
+  assert.ok(Date.now() - t0 < 10_000, `attach ended after ${Date.now() - t0} ms`);
+  assert.equal((await inspect(att)).status.state, 'CONTAINER_RUNNING');
+  const again = await cri(['attach', '-i', att], { input: 'two\n', timeoutMs: 20_000 });
+  assert.match(again.stdout, /got two/);
+  // stdin_once: the EOF is the container's, and its output comes until it exits
+  const once = await ctr(p, 'once', { command: ['sh', '-c', 'while read l; do echo "got $l"; done; echo bye'], stdin: true, stdin_once: true });
+  const r2 = await cri(['attach', '-i', once], { input: 'three\n', timeoutMs: 20_000 });
+  assert.match(r2.stdout, /got three\nbye/);
+  await exited(once);
+  // an exec whose client goes away runs on (containerd runs it on a background context)
+  const ex = spawn(crictlPath(), ['--config', '/dev/null', '--runtime-endpoint', `unix://${d.criSock}`, 'exec', att, 'sleep', '2987'], { stdio: 'ignore' });
+  const running = async () => (await ok(['exec', '-s', att, 'ps', '-o', 'args'])).includes('sleep 2987');
+  await waitFor(running, 10_000, 'the exec to run');
+  ex.kill('SIGKILL');
+  await new Promise((res) => setTimeout(res, 1000));
+  assert.ok(await running(), 'the exec outlives its client');
   await ok(['rmp', '-f', p.id]);
 });
 
