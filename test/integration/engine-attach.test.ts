@@ -5,6 +5,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
+import { spawn } from 'node:child_process';
 import { TestDaemon, TSULA, waitFor } from '../helpers/daemon.js';
 import { PtyProcess } from '../helpers/pty.js';
 
@@ -192,3 +193,58 @@ async function rawAttach(id: string, detachKeys: string): Promise<{ write(s: str
   assert.match(buf, /^HTTP\/1.1 101/);
   return { write: (s) => sock.write(Buffer.from(s, 'latin1')), text: () => buf, ended };
 }
+
+/** websocket-client (python3-websocket, a stock client) on the daemon's unix socket: what it reads, then how it ended. */
+function wsAttach(path: string, send: string[]): Promise<{ frames: Array<{ op: number; data: string }>; error: string }> {
+  const script = `
+import json, socket, sys, websocket
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+frames, error = [], ''
+try:
+    ws = websocket.create_connection('ws://localhost' + sys.argv[2], socket=s, timeout=20)
+    for line in json.loads(sys.argv[3]):
+        ws.send(line)
+    while True:
+        op, data = ws.recv_data(control_frame=False)
+        if op == websocket.ABNF.OPCODE_CLOSE: break
+        frames.append({'op': op, 'data': data.decode('utf-8', 'replace')})
+except websocket.WebSocketConnectionClosedException:
+    pass
+except Exception as e:
+    error = '%s: %s' % (type(e).__name__, e)
+print(json.dumps({'frames': frames, 'error': error}))
+`;
+  return new Promise((resolve, reject) => {
+    const p = spawn('/usr/bin/python3', ['-c', script, d.sock, path, JSON.stringify(send)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (b: Buffer) => { out += b; });
+    p.stderr.on('data', (b: Buffer) => { err += b; });
+    p.on('close', () => { try { resolve(JSON.parse(out)); } catch { reject(new Error(`python: ${out} ${err}`)); } });
+  });
+}
+
+test('GET /containers/{id}/attach/ws (dockerd\'s WebSocket attach): stdin in, raw output as binary messages (text before API 1.28), the exit closes it', async () => {
+  const id = (await d.ok(['run', '-di', 'busybox', 'sh', '-c', 'while read l; do echo "got $l"; echo "err $l" >&2; [ "$l" = bye ] && exit 3; done'])).trim();
+  const r = await wsAttach(`/v1.41/containers/${id}/attach/ws?stream=1`, ['one\n', 'bye\n']);
+  assert.equal(r.error, '');
+  // below 1.42 every stream is attached whatever the query says; never multiplexed
+  const text = r.frames.map((f) => f.data).join('');
+  assert.match(text, /got one\n/);
+  assert.match(text, /err one\n/);
+  assert.ok(r.frames.every((f) => f.op === 2), 'binary messages from API 1.28');
+  assert.equal((await d.ok(['wait', id])).trim(), '3');
+  await d.ok(['rm', id]);
+  // API 1.27: text messages; 1.42: only the streams asked for
+  const id2 = (await d.ok(['run', '-di', 'busybox', 'sh', '-c', 'read l; echo "out $l"; echo "err $l" >&2'])).trim();
+  const old = await wsAttach(`/v1.27/containers/${id2}/attach/ws?stream=1`, ['x\n']);
+  assert.ok(old.frames.length > 0 && old.frames.every((f) => f.op === 1), JSON.stringify(old));
+  await d.ok(['rm', '-f', id2]);
+  const id3 = (await d.ok(['run', '-di', 'busybox', 'sh', '-c', 'read l; echo "out $l"; echo "err $l" >&2'])).trim();
+  const only = await wsAttach(`/v1.42/containers/${id3}/attach/ws?stream=1&stdin=1&stderr=1`, ['y\n']);
+  assert.equal(only.frames.map((f) => f.data).join(''), 'err y\n');
+  await d.ok(['rm', '-f', id3]);
+  // what dockerd refuses before the handshake: an HTTP error
+  const missing = await wsAttach('/v1.41/containers/nosuch/attach/ws?stream=1', []);
+  assert.match(missing.error, /404/);
+});

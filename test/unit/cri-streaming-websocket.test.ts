@@ -8,10 +8,10 @@ import * as net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import {
   CloseCode, FrameParser, MessageAssembler, Opcode, WsProtocolError, encodeFrame, parseClose,
-} from '../../src/cri/streaming/websocket/frames.js';
-import { acceptKey, chooseProtocol } from '../../src/cri/streaming/websocket/handshake.js';
+} from '../../src/common/websocket/frames.js';
+import { acceptKey, chooseProtocol } from '../../src/common/websocket/handshake.js';
 import { decodeChannelMessage, encodeChannelMessage } from '../../src/cri/streaming/websocket/channels.js';
-import { WsConnection } from '../../src/cri/streaming/websocket/connection.js';
+import { WsConnection } from '../../src/common/websocket/connection.js';
 import { StreamingServer, type StreamingRuntime } from '../../src/cri/streaming/index.js';
 
 /** A client frame: masked with a random key. */

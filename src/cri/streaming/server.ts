@@ -21,8 +21,8 @@ import { RemoteCommandSession, type RunCommand } from './remotecommand.js';
 import type { AttachRequest, ExecRequest, PortForwardRequest, StreamingRuntime } from './runtime.js';
 import { SpdyConnection } from './spdy/connection.js';
 import type { ChannelConnection } from './websocket/channels.js';
-import { WsConnection } from './websocket/connection.js';
-import { handshake, isWebSocketRequest } from './websocket/handshake.js';
+import { WsConnection } from '../../common/websocket/connection.js';
+import { handshake, isWebSocketRequest } from '../../common/websocket/handshake.js';
 import { WS_PORT_FORWARD_PROTOCOLS, WsPortForwardSession, portsFromQuery } from './websocket/portforward.js';
 import { WS_REMOTE_COMMAND_PROTOCOLS, WsRemoteCommandSession } from './websocket/remotecommand.js';
 

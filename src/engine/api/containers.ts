@@ -11,7 +11,7 @@ import { apiTimestampNs, readLogs } from '../containers/logs.js';
 import { logFiles } from '../containers/log-rotation.js';
 import { invalidArgument, unimplemented } from '../../common/errors.js';
 import { dockerTimestamp, humanStatus } from './format.js';
-import { attachContainer, startExec } from './streams.js';
+import { attachContainer, attachContainerWs, startExec } from './streams.js';
 import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';
 import { networkSettingsView, psPorts } from './docker-views.js';
 import { networkingForVersion } from './network-compat.js';
@@ -186,6 +186,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   });
 
   r.add('POST', '/containers/{id}/attach', (ctx) => attachContainer(ctx, cs));
+  r.add('GET', '/containers/{id}/attach/ws', (ctx) => attachContainerWs(ctx, cs));
 
   r.add('POST', '/containers/{id}/exec', async ({ req, res, params, version }) => {
     const body = await readJsonBody(req, { checkType: true });

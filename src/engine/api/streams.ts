@@ -1,7 +1,9 @@
-// POST /containers/{id}/attach and POST /exec/{id}/start: a hijacked connection between a
-// client and a process' stdio, with docker's framing, detach keys and end-of-input rules
-// (moby's container/stream/attach.go), and a stream that ends only once the exit is known.
+// POST /containers/{id}/attach (and its WebSocket, GET .../attach/ws) and POST
+// /exec/{id}/start: a hijacked connection between a client and a process' stdio, with
+// docker's framing, detach keys and end-of-input rules (moby's container/stream/attach.go),
+// and a stream that ends only once the exit is known.
 import type { Ctx, RawStream } from './http.js';
+import { webSocketStream } from './websocket-stream.js';
 import { boolParam, frame, hijack, readJsonBody, readUpgradedBody, sendStatus } from './http.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ExecService } from '../containers/exec.js';
@@ -22,10 +24,36 @@ function multiplexed(ctx: Ctx, tty: boolean): boolean {
 }
 
 export async function attachContainer(ctx: Ctx, cs: ContainerService): Promise<void> {
+  const { query } = ctx;
+  const want = { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') };
+  await attach(ctx, cs, want, (tty) => {
+    // from here every path has answered (headers now), and every wait ends: with the
+    // client's leaving, the container's removal, or a start that failed. A client that only
+    // half-closes has not left (the docker CLI does that at once when it sends no stdin).
+    const raw = hijack(ctx, Buffer.alloc(0), multiplexed(ctx, tty));
+    return { raw, framed: !tty };
+  });
+}
+
+/**
+ * GET /containers/{id}/attach/ws: the same attach over a WebSocket (dockerd's
+ * wsContainersAttach): never multiplexed, each output chunk one message (binary from API
+ * 1.28, text before), each message in the container's stdin; below 1.42 every stream is
+ * attached whatever the query says.
+ */
+export async function attachContainerWs(ctx: Ctx, cs: ContainerService): Promise<void> {
+  const { query } = ctx;
+  const all = !versionAtLeast(ctx.version, '1.42');
+  const want = all ? { stdin: true, stdout: true, stderr: true } : { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') };
+  await attach(ctx, cs, want, () => ({ raw: webSocketStream(ctx, versionAtLeast(ctx.version, '1.28') ? 'binary' : 'text'), framed: false }));
+}
+
+type Want = { stdin: boolean; stdout: boolean; stderr: boolean };
+
+async function attach(ctx: Ctx, cs: ContainerService, want: Want, open: (tty: boolean) => { raw: RawStream; framed: boolean }): Promise<void> {
   const { query, params } = ctx;
   // what dockerd refuses is refused before the switch of protocols: a proper HTTP error
   const rec = cs.checkAttach(params[0]);
-  const want = { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') };
   // dockerd watches a TTY's input for the detach keys too: clients that send every byte
   // (curl, docker-py) can still detach, and the sequence never reaches the shell
   const dk = query.get('detachKeys');
@@ -36,11 +64,8 @@ export async function attachContainer(ctx: Ctx, cs: ContainerService): Promise<v
     throw invalidArgument(`Invalid detach keys (${dk}) provided: ${errorMessage(e)}`);
   }
   const detachKeys = rec.config.tty && want.stdin ? keys : undefined;
-  // from here every path has answered (headers now), and every wait ends: with the
-  // client's leaving, the container's removal, or a start that failed. A client that only
-  // half-closes has not left (the docker CLI does that at once when it sends no stdin).
-  const raw = hijack(ctx, Buffer.alloc(0), multiplexed(ctx, rec.config.tty));
-  const out = (stream: 1 | 2, data: Buffer) => raw.write(rec.config.tty ? data : frame(stream, data));
+  const { raw, framed } = open(rec.config.tty);
+  const out = (stream: 1 | 2, data: Buffer) => raw.write(framed ? frame(stream, data) : data);
   const ac = new AbortController();
   let stdio: StdioStream | null = null;
   raw.onClose(() => ac.abort());
@@ -64,7 +89,7 @@ export async function attachContainer(ctx: Ctx, cs: ContainerService): Promise<v
   // after the end of the stream finds the exit code, not a container still "running"
   const exited = () => Promise.race([cs.wait(rec.id, 'not-running').catch(() => 0), sleep(EXIT_RECORD_MS)]);
   pump(stdio, raw, {
-    tty: rec.config.tty, ...want, detachKeys, beforeEnd: exited,
+    framed, ...want, detachKeys, beforeEnd: exited,
     // dockerd: the end of a client's input closes the container's stdin only for StdinOnce
     // without a TTY; otherwise it ends that client's attach, and stdin stays for the next
     inputEnd: rec.config.stdinOnce && !rec.config.tty ? 'close-stdin' : 'end-attach',
@@ -108,13 +133,14 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   const { handle, recorded } = started;
   if (!handle.stdio) { await waitBounded(recorded); raw.end(); return; }
   pump(handle.stdio, raw, {
-    tty, stdin: session.OpenStdin, stdout: session.OpenStdout, stderr: session.OpenStderr,
+    framed: !tty, stdin: session.OpenStdin, stdout: session.OpenStdout, stderr: session.OpenStderr,
     inputEnd: 'close-stdin', beforeEnd: () => waitBounded(recorded),
   });
 }
 
 interface PumpOptions {
-  tty: boolean;
+  /** docker's 8-byte stream headers on each chunk (no TTY, not a WebSocket). */
+  framed: boolean;
   stdin: boolean;
   stdout: boolean;
   stderr: boolean;
@@ -133,7 +159,7 @@ interface PumpOptions {
 function pump(stdio: StdioStream, raw: RawStream, o: PumpOptions): void {
   stdio.onOutput((stream, data) => {
     if ((stream === 1 && !o.stdout) || (stream === 2 && !o.stderr)) return;
-    raw.write(o.tty ? data : frame(stream, data));
+    raw.write(o.framed ? frame(stream, data) : data);
   });
   let detached = false;
   let gone = false;

@@ -12,7 +12,7 @@
 import type { Socket } from 'node:net';
 import { errorMessage } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
-import { adoptSocket, Linger, type DrainWaiters } from '../drain.js';
+import { adoptSocket, Linger, type DrainWaiters } from '../../../common/socket-drain.js';
 import {
   encodeFrame, FLAG_FIN, FLAG_UNIDIRECTIONAL, FrameError, FrameParser, GoAwayStatus, RstStatus, type Frame,
 } from './frames.js';

@@ -12,8 +12,8 @@
 // away reads as EOF and drops later writes, with 'reset' instead of 'error'.
 import { Duplex } from 'node:stream';
 import type { Logger } from '../../../common/log.js';
-import { CloseCode } from './frames.js';
-import type { WsConnection } from './connection.js';
+import { CloseCode } from '../../../common/websocket/frames.js';
+import type { WsConnection } from '../../../common/websocket/connection.js';
 
 export const ChannelKind = { Ignore: 0, Read: 1, Write: 2, ReadWrite: 3 } as const;
 export type ChannelKind = typeof ChannelKind[keyof typeof ChannelKind];

@@ -11,7 +11,7 @@ import type { Logger } from '../../../common/log.js';
 import { forwardPort } from '../portforward.js';
 import type { StreamingRuntime } from '../runtime.js';
 import { ChannelConnection, ChannelKind, codecFor, type WsChannel } from './channels.js';
-import type { WsConnection } from './connection.js';
+import type { WsConnection } from '../../../common/websocket/connection.js';
 
 export const WS_PORT_FORWARD_PROTOCOLS: readonly string[] = ['', 'v4.channel.k8s.io', 'v4.base64.channel.k8s.io'];
 

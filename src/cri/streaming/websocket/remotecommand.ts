@@ -12,7 +12,7 @@ import { internalErrorStatus, statusJson, statusText } from '../protocol.js';
 import { resizeEvents, type RemoteCommandOptions, type RunCommand } from '../remotecommand.js';
 import type { StreamIO } from '../runtime.js';
 import { ChannelConnection, ChannelKind, codecFor, type WsChannel } from './channels.js';
-import type { WsConnection } from './connection.js';
+import type { WsConnection } from '../../../common/websocket/connection.js';
 
 export const WsRemoteCommandProtocol = {
   V5: 'v5.channel.k8s.io',

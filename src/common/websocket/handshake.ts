@@ -2,7 +2,7 @@
 // server answers it: golang.org/x/net/websocket's handshake with apimachinery wsstream's
 // subprotocol choice. What it refuses it refuses with x/net's bare answers (a status line,
 // an empty header block, the error's text), and the connection closes.
-import { createHash } from '../../../common/crypto.js';
+import { createHash } from '../crypto.js';
 import type http from 'node:http';
 
 const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';

@@ -2,7 +2,7 @@
 // taking it over, writers waiting for its buffer to drain, and the linger that bounds a
 // closing handshake.
 import type { Socket } from 'node:net';
-import type { Logger } from '../../common/log.js';
+import type { Logger } from './log.js';
 
 export interface AdoptOptions {
   onBytes(d: Buffer): void;

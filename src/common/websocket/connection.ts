@@ -7,9 +7,9 @@
 // RFC: fragmented messages are joined (x/net hands out each frame), a text message must be
 // UTF-8, and an unsolicited pong is ignored (x/net drops the connection over one).
 import type { Socket } from 'node:net';
-import { errorMessage } from '../../../common/errors.js';
-import type { Logger } from '../../../common/log.js';
-import { adoptSocket, Linger, type DrainWaiters } from '../drain.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { adoptSocket, Linger, type DrainWaiters } from '../socket-drain.js';
 import {
   CloseCode, FrameParser, MessageAssembler, Opcode, WsProtocolError, closePayload, encodeFrame, parseClose,
 } from './frames.js';
