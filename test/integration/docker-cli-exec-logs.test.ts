@@ -87,6 +87,61 @@ test('exec start over the API: 400 for a command dockerd classes as bad config, 
   assert.match(wd.message, /no such file or directory: unknown$/);
 });
 
+test('resize and exec checks as dockerd: h and w required (strconv.Atoi), an exec of a paused container, one not started yet, the pid after the exit, an unknown user at create', async () => {
+  const post = async (path: string) => {
+    const r = await d.api('POST', path);
+    return { status: r.status, message: r.body ? (JSON.parse(r.body) as { message?: string }).message ?? '' : '' };
+  };
+  await ok(['run', '-dt', '--name', 'rsz', 'busybox', 'sleep', '1000']);
+  try {
+    assert.deepEqual(await post('/v1.41/containers/rsz/resize'), { status: 400, message: 'strconv.Atoi: parsing "": invalid syntax' });
+    assert.deepEqual(await post('/v1.41/containers/rsz/resize?h=10'), { status: 400, message: 'strconv.Atoi: parsing "": invalid syntax' });
+    assert.deepEqual(await post('/v1.41/containers/rsz/resize?h=10&w=x'), { status: 400, message: 'strconv.Atoi: parsing "x": invalid syntax' });
+    assert.equal((await post('/v1.41/containers/rsz/resize?h=33&w=111')).status, 200);
+    assert.equal((await ok(['exec', 'rsz', 'sh', '-c', 'stty size < /proc/1/fd/0'])).trim(), '33 111');
+    // an exec created, not started: dockerd waits for its start (10 s), here it comes at once
+    const create = await d.api('POST', '/v1.41/containers/rsz/exec', JSON.stringify({ Cmd: ['sh', '-c', 'sleep 0.5; exit 5'], Tty: true }), { 'Content-Type': 'application/json' });
+    const eid = (JSON.parse(create.body) as { Id: string }).Id;
+    const resized = post(`/v1.41/exec/${eid}/resize?h=20&w=70`);
+    await new Promise((r) => setTimeout(r, 300));
+    await d.api('POST', `/v1.41/exec/${eid}/start`, JSON.stringify({ Detach: true }), { 'Content-Type': 'application/json' });
+    assert.equal((await resized).status, 200);
+    let ins: { Running: boolean; ExitCode: number | null; Pid: number } = { Running: true, ExitCode: null, Pid: 0 };
+    const pid = (JSON.parse((await d.api('GET', `/v1.41/exec/${eid}/json`)).body) as typeof ins).Pid;
+    await waitFor(async () => !(ins = JSON.parse((await d.api('GET', `/v1.41/exec/${eid}/json`)).body) as typeof ins).Running, 10_000, 'the exec to end');
+    assert.deepEqual([ins.ExitCode, ins.Pid], [5, pid], 'its pid stays shown, as dockerd\'s');
+    assert.ok(pid > 0);
+    // a paused container: dockerd's getExecConfig says so (409)
+    const e2 = JSON.parse((await d.api('POST', '/v1.41/containers/rsz/exec', JSON.stringify({ Cmd: ['sleep', '30'], Tty: true }), { 'Content-Type': 'application/json' })).body) as { Id: string };
+    await d.api('POST', `/v1.41/exec/${e2.Id}/start`, JSON.stringify({ Detach: true }), { 'Content-Type': 'application/json' });
+    await ok(['pause', 'rsz']);
+    const full = (await ok(['inspect', '-f', '{{.Id}}', 'rsz'])).trim();
+    assert.deepEqual(await post(`/v1.41/exec/${e2.Id}/resize?h=5&w=5`), { status: 409, message: `Container ${full} is paused, unpause the container before exec` });
+    await ok(['unpause', 'rsz']);
+    // a resize to the size the pty has is none: no SIGWINCH (the kernel skips an equal
+    // winsize; conmon's, with its pixel fields unset, would not be one)
+    const cr = await d.api('POST', '/v1.42/containers/create?name=winch', JSON.stringify({
+      Image: 'busybox', Tty: true, HostConfig: { ConsoleSize: [17, 47] },
+      Cmd: ['sh', '-c', 'trap "stty size >> /tmp/w" WINCH; while :; do sleep 0.1; done'],
+    }), { 'Content-Type': 'application/json' });
+    assert.equal(cr.status, 201, cr.body);
+    await ok(['start', 'winch']);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal((await post('/v1.42/containers/winch/resize?h=17&w=47')).status, 200);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal((await docker(d, ['exec', 'winch', 'cat', '/tmp/w'])).code, 1, 'no SIGWINCH for the same size');
+    assert.equal((await post('/v1.42/containers/winch/resize?h=18&w=47')).status, 200);
+    await waitFor(async () => (await docker(d, ['exec', 'winch', 'cat', '/tmp/w'])).stdout === '18 47\n', 10_000, 'the trap to see 18 47');
+    await ok(['rm', '-f', 'winch']);
+    // an unknown user is the create's 400 (dockerd 29's getUser at ExecCreate): the CLI exits 1
+    const u = await docker(d, ['exec', '-u', 'nosuchuser', 'rsz', 'true']);
+    assert.equal(u.code, 1);
+    assert.match(u.stderr, /Error response from daemon: unable to find user nosuchuser: no matching entries in passwd file/);
+  } finally {
+    await ok(['rm', '-f', 'rsz']);
+  }
+});
+
 test('inspect ExecIDs: the container\'s execs that have not ended, else null', async () => {
   const ids = async () => JSON.parse(await ok(['inspect', '-f', '{{json .ExecIDs}}', 'box'])) as string[] | null;
   assert.equal(await ids(), null);

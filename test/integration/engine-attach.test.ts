@@ -123,7 +123,8 @@ for (const [label, rt] of [['runc', []], ['io.containerd.runc.v2', SHIM]] as con
   });
 }
 
-test('the daemon swallows the detach keys of a client that sends every byte, and stdin stays open', async () => {
+test('the daemon swallows the detach keys of a client that sends every byte, and stdin stays open; it logs dockerd\'s detach event', async () => {
+  const since = Math.floor(Date.now() / 1000) - 1;
   const id = (await d.ok(['run', '-dit', 'busybox', 'sh'])).trim();
   const first = await rawAttach(id, '');
   first.write('echo raw-$((2+3))\r');
@@ -131,6 +132,10 @@ test('the daemon swallows the detach keys of a client that sends every byte, and
   first.write('\x10\x11');
   await within(first.ended, 15_000, 'the end of the attach stream');
   assert.equal((await d.ok(['inspect', '-f', '{{.State.Running}}', id])).trim(), 'true');
+  const until = Math.ceil(Date.now() / 1000) + 1;
+  const ev = await d.api('GET', `/v1.41/events?since=${since}&until=${until}&filters=${encodeURIComponent(JSON.stringify({ event: ['detach'] }))}`);
+  const detaches = ev.body.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { Action: string; id: string });
+  assert.deepEqual(detaches.map((e) => [e.Action, e.id]), [['detach', id]]);
   // custom keys through the API's detachKeys parameter
   const second = await rawAttach(id, 'ctrl-x,x');
   second.write('\recho raw-$((3+4))\r');

@@ -1,6 +1,6 @@
 // /containers/* and /exec/* of the Docker-shaped API.
 import type { Router } from './http.js';
-import { sendJson, sendStatus, readJsonBody, boolParam, intParam, frame } from './http.js';
+import { sendJson, sendStatus, readJsonBody, boolParam, intParam, frame, atoiParam, winsizeOf } from './http.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ExecService } from '../containers/exec.js';
 import { running, type Container } from '../containers/model.js';
@@ -130,7 +130,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   });
 
   r.add('POST', '/containers/{id}/resize', async ({ res, params, query }) => {
-    await cs.resize(params[0], intParam(query, 'h') ?? 24, intParam(query, 'w') ?? 80);
+    await cs.resize(params[0], winsizeOf(atoiParam(query, 'h')), winsizeOf(atoiParam(query, 'w')));
     sendStatus(res!, 200);
   });
 
@@ -198,7 +198,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   r.add('POST', '/exec/{id}/start', (ctx) => startExec(ctx, es));
 
   r.add('POST', '/exec/{id}/resize', async ({ res, params, query }) => {
-    await es.resize(params[0], intParam(query, 'h') ?? 24, intParam(query, 'w') ?? 80);
+    await es.resize(params[0], winsizeOf(atoiParam(query, 'h')), winsizeOf(atoiParam(query, 'w')));
     sendStatus(res!, 200);
   });
 

@@ -125,6 +125,23 @@ export function intParam(q: URLSearchParams, name: string): number | undefined {
   return n;
 }
 
+/**
+ * A query parameter as dockerd's strconv.Atoi reads it: required, an optional sign and
+ * decimal digits, else a 400 in Go's words ("" when missing).
+ */
+export function atoiParam(q: URLSearchParams, name: string): number {
+  const v = q.get(name) ?? '';
+  if (!/^[+-]?\d+$/.test(v)) throw invalidArgument(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || Math.abs(n) > 2 ** 63) throw invalidArgument(`strconv.Atoi: parsing ${JSON.stringify(v)}: value out of range`);
+  return n;
+}
+
+/** A TTY size from dockerd's resize: Go's uint32 of the int, then the console's uint16 (the low 16 bits). */
+export function winsizeOf(n: number): number {
+  return Number(BigInt.asUintN(16, BigInt(n)));
+}
+
 /** Docker's multiplexed stream frame: [stream, 0, 0, 0, len BE32] payload. */
 export function frame(stream: 0 | 1 | 2, data: Buffer): Buffer {
   const h = Buffer.alloc(8);

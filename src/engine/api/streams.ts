@@ -90,6 +90,8 @@ async function attach(ctx: Ctx, cs: ContainerService, want: Want, open: (tty: bo
   const exited = () => Promise.race([cs.wait(rec.id, 'not-running').catch(() => 0), sleep(EXIT_RECORD_MS)]);
   pump(stdio, raw, {
     framed, ...want, detachKeys, beforeEnd: exited,
+    // dockerd logs a detach by the keys it watched for (not a client's own close)
+    onDetach: () => cs.d.events.emit('container', 'detach', rec.id, cs.attrs(rec)),
     // dockerd: the end of a client's input closes the container's stdin only for StdinOnce
     // without a TTY; otherwise it ends that client's attach, and stdin stays for the next
     inputEnd: rec.config.stdinOnce && !rec.config.tty ? 'close-stdin' : 'end-attach',
@@ -132,9 +134,13 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   }
   const { handle, recorded } = started;
   if (!handle.stdio) { await waitBounded(recorded); raw.end(); return; }
+  // dockerd watches an exec's TTY input for its detach keys too (exec create's DetachKeys,
+  // checked there), and logs exec_detach; the process runs on
+  const keys = tty && session.OpenStdin ? (session.body.DetachKeys ? parseDetachKeys(session.body.DetachKeys) : DEFAULT_DETACH_KEYS) : undefined;
   pump(handle.stdio, raw, {
     framed: !tty, stdin: session.OpenStdin, stdout: session.OpenStdout, stderr: session.OpenStderr,
-    inputEnd: 'close-stdin', beforeEnd: () => waitBounded(recorded),
+    inputEnd: 'close-stdin', beforeEnd: () => waitBounded(recorded), detachKeys: keys,
+    onDetach: () => es.detached(session.ID),
   });
 }
 
@@ -150,6 +156,8 @@ interface PumpOptions {
   inputEnd: 'close-stdin' | 'end-attach';
   /** Runs when the process' output ended, before the client's stream is ended. */
   beforeEnd?: () => Promise<unknown>;
+  /** The client typed the detach keys. */
+  onDetach?: () => void;
 }
 
 /**
@@ -179,7 +187,7 @@ function pump(stdio: StdioStream, raw: RawStream, o: PumpOptions): void {
       if (detached) return;
       const r = proxy ? proxy.feed(d) : { data: d, detach: false };
       if (r.data.length) stdio.write(r.data);
-      if (r.detach) detach();
+      if (r.detach) { detach(); o.onDetach?.(); }
     });
     raw.onInputEnd(() => {
       if (detached) return;

@@ -50,6 +50,8 @@ export interface ExecSession {
 }
 
 const MAX_SESSIONS = 1024;
+/** How long a resize waits for an exec's start (dockerd's ContainerExecResize). */
+const START_WAIT_MS = 10_000;
 
 /**
  * dockerd makes an exec's environment anew (CreateDaemonEnvironment with the exec's own tty):
@@ -87,6 +89,15 @@ export class ExecService {
     // dockerd checks the keys at create, in these words (a 500: a plain error there)
     if (b.DetachKeys) {
       try { parseDetachKeys(b.DetachKeys); } catch { throw internal(`Invalid escape keys (${b.DetachKeys}) provided`); }
+    }
+    if (b.User) {
+      // dockerd (since 29) looks the user up at create: an unknown one is a 400 here, not a
+      // failed start (exit 126) later
+      const bundle = this.containers.bundle(rec.id);
+      const spec = await readJson<Spec>(path.join(bundle, 'config.json'));
+      const rootfs = path.isAbsolute(spec.root.path) ? spec.root.path : path.join(bundle, spec.root.path);
+      await processUser(rootfs, b.User, rec.config).catch((e: unknown) => { throw invalidArgument(errorMessage(e)); });
+      this.containers.requireRunning(rec); // it may have stopped meanwhile
     }
     const id = newId();
     this.sessions.set(id, {
@@ -185,7 +196,7 @@ export class ExecService {
     const recorded = handle.exited.then((code) => {
       s.Running = false;
       s.ExitCode = code;
-      s.Pid = 0;
+      // its pid stays shown, as dockerd's (it keeps the exec's process)
       this.containers.d.events.emit('container', 'exec_die', rec.id, this.containers.attrs(rec, { execID: s.ID, exitCode: String(code) }));
       void fs.rm(s.dir, { recursive: true, force: true }).catch(() => {});
       return code;
@@ -205,12 +216,28 @@ export class ExecService {
 
   async resize(id: string, h: number, w: number): Promise<void> {
     const s = this.get(id);
+    // dockerd's getExecConfig: the container running, not paused or restarting (409s)
+    this.containers.requireRunning(this.containers.get(s.ContainerID));
+    // dockerd waits 10 s for the exec's start, then gives up (a 500)
+    for (const end = Date.now() + START_WAIT_MS; !s.started;) {
+      if (Date.now() > end) throw internal('timeout waiting for exec session ready');
+      await new Promise((r) => setTimeout(r, 100));
+    }
     // the client resizes right after the switch of protocols, which comes before the process
-    if (!s.Running && s.started && s.ExitCode === null) { s.pendingSize = { h, w }; return; }
+    if (!s.Running && s.ExitCode === null) { s.pendingSize = { h, w }; return; }
     if (!s.Running) throw failedPrecondition(`exec ${id} is not running`);
     if (!s.ProcessConfig.tty) return;
     const rec = this.containers.get(s.ContainerID);
     await this.containers.runtimeOf(rec).resizeExec(s.dir, h, w);
+  }
+
+  /** Its client typed the detach keys: the process runs on; dockerd logs exec_detach. */
+  detached(id: string): void {
+    const s = this.sessions.get(id);
+    if (!s) return;
+    let rec;
+    try { rec = this.containers.get(s.ContainerID); } catch { return; } // removed meanwhile
+    this.containers.d.events.emit('container', 'exec_detach', rec.id, this.containers.attrs(rec, { execID: id }));
   }
 
   /** Forget finished sessions beyond a bound (docker keeps them until the container goes). */

@@ -41,6 +41,12 @@ export class RuncConmonRuntime implements Runtime {
   readonly directStdio = true;
   /** The pipes of creates with passthrough 'pipes', until attach() takes them. */
   private pipes = new Map<string, StdioStream>();
+  /**
+   * The pty size each conmon (by its dir) last had, its spec's consoleSize first: a resize to
+   * the same size is skipped, since conmon's leaves the winsize's pixel fields unset and the
+   * kernel would signal SIGWINCH for it (a redraw right after `docker run -it`).
+   */
+  private sizes = new Map<string, string>();
   private paths: ConmonPaths;
   private exitDir: string;
   private exits: ExitWatcher | null = null;
@@ -80,6 +86,7 @@ export class RuncConmonRuntime implements Runtime {
     await this.exits?.remove(req.id);
     // the bundle is runtime state, rebuilt at every start: no fsync needed
     await fs.writeFile(path.join(req.bundle, 'config.json'), JSON.stringify(req.spec));
+    this.noteSize(req.bundle, req.terminal ? req.spec.process?.consoleSize : undefined);
     // conmon closes the container's stdin whenever an attach connection ends (a detach
     // too) unless --leave-stdin-open: only stdinOnce containers may lose it that way
     const passthrough = req.terminal ? undefined : req.passthrough;
@@ -151,6 +158,7 @@ export class RuncConmonRuntime implements Runtime {
     this.pipes.get(id)?.close();
     this.pipes.delete(id);
     this.created.delete(id);
+    this.sizes.delete(bundle);
     if (!this.stateGone.delete(id)) await this.deleteState(id, force);
     // conmon's per-run files; the bundle itself stays with the container record. The exit
     // file goes even before watchExits (recovery deletes what a crash left behind)
@@ -240,11 +248,26 @@ export class RuncConmonRuntime implements Runtime {
   }
 
   async resize(_id: string, bundle: string, height: number, width: number): Promise<void> {
-    await writeCtl(bundle, height, width);
+    await this.resizeTo(bundle, height, width);
   }
 
   async resizeExec(dir: string, height: number, width: number): Promise<void> {
-    await writeCtl(dir, height, width);
+    await this.resizeTo(dir, height, width);
+  }
+
+  private noteSize(dir: string, size: { height: number; width: number } | undefined): void {
+    if (size) this.sizes.set(dir, `${winsize(size.height)} ${winsize(size.width)}`);
+    else this.sizes.delete(dir);
+    // execs' dirs come and go without a delete here: keep the map small
+    if (this.sizes.size > 512) for (const k of [...this.sizes.keys()].slice(0, 256)) this.sizes.delete(k);
+  }
+
+  /** conmon's control FIFO: "1 <height> <width>\n" resizes the pty. */
+  private async resizeTo(dir: string, height: number, width: number): Promise<void> {
+    const size = `${winsize(height)} ${winsize(width)}`;
+    if (this.sizes.get(dir) === size) return;
+    await writeCtlLine(dir, `1 ${size}`);
+    this.sizes.set(dir, size);
   }
 
   /**
@@ -272,6 +295,7 @@ export class RuncConmonRuntime implements Runtime {
     const direct = req.process.terminal || !req.attach ? undefined : req.passthrough;
     await fs.mkdir(path.join(req.dir, 'exit'), { recursive: true, mode: 0o700 });
     await fs.writeFile(specPath, JSON.stringify(req.process));
+    this.noteSize(req.dir, req.process.terminal ? req.process.consoleSize : undefined);
     const cp = spawnConmon(this.paths, {
       id: req.containerId, uuid: req.execId, name: req.containerId, bundle: req.dir,
       pidFile: path.join(req.dir, 'pid'), logPath: path.join(req.dir, 'log'), exitDir: path.join(req.dir, 'exit'),
@@ -332,11 +356,9 @@ export class RuncConmonRuntime implements Runtime {
   }
 }
 
-/** conmon's control FIFO: "1 <height> <width>\n" resizes the pty. */
-async function writeCtl(dir: string, height: number, width: number): Promise<void> {
-  const h = Math.max(0, Math.min(1000, Math.trunc(height)));
-  const w = Math.max(0, Math.min(1000, Math.trunc(width)));
-  await writeCtlLine(dir, `1 ${h} ${w}`);
+/** A winsize field: an unsigned short, as the kernel keeps it. */
+function winsize(n: number): number {
+  return Math.max(0, Math.min(0xffff, Math.trunc(n)));
 }
 
 /** One message on conmon's control FIFO (1: resize, 2: reopen the log files). */
