@@ -68,7 +68,8 @@ export async function connectPendingAttach(s: ContainerService, rec: Container, 
 
 export async function resize(s: ContainerService, ref: string, h: number, w: number): Promise<void> {
   const rec = s.get(ref);
-  if (!running(rec.state)) throw failedPrecondition(`container ${rec.name} is not running`);
+  // dockerd's ContainerResize: errNotRunning(container.ID)
+  if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
   if (rec.config.tty) await s.runtimeOf(rec).resize(rec.id, s.bundle(rec.id), h, w);
   // dockerd logs each resize (an exec's not); SIGWINCH forwarded by a client's signal proxy is a kill
   s.d.events.emit('container', 'resize', rec.id, s.attrs(rec, { height: String(h), width: String(w) }));
