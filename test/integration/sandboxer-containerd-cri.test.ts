@@ -141,6 +141,22 @@ test('a pod: its pause and app containers on the one sandboxer, logs, exec -s, e
   assert.equal(await c.sandboxerPid(), sb);
 });
 
+test('a container whose init leaves a child in the pod\'s PID namespace: the child goes before the exit is told (runc-v2\'s KillAll), so containerd\'s log readers end cleanly', async () => {
+  const p = await pod();
+  const id = await ctr(p, 'kids', { command: ['sh', '-c', 'trap "echo bye; exit 0" TERM; while true; do echo hello; sleep 1 & wait; done'] });
+  await waitFor(async () => (await fs.readFile(path.join(p.logs, 'kids.log'), 'utf8').catch(() => '')).includes('hello'), 15_000, 'the first line');
+  await ok(['stop', '-t', '5', id]);
+  const s = await inspect(id);
+  assert.deepEqual([s.status.state, s.status.exitCode], ['CONTAINER_EXITED', 0]);
+  const log = await fs.readFile(path.join(p.logs, 'kids.log'), 'utf8');
+  assert.match(log, /stdout F bye\n$/, 'the last line is there');
+  await new Promise((r) => setTimeout(r, 500));
+  const errs = (await c.log()).split('\n').filter((l) => l.includes('Failed to pipe') && l.includes(id));
+  assert.deepEqual(errs, [], 'containerd read every stream to its end');
+  await ok(['stopp', p.id]);
+  await ok(['rmp', p.id]);
+});
+
 test('failures reach crictl in the runtime\'s words: a command that does not exist, and the OOM killer (reason OOMKilled)', async () => {
   const p = await pod();
   // a container of a pod joins the pause's PID namespace: runc then warns before it fails,

@@ -60,6 +60,7 @@ export async function createTask(ops: TaskOps, c: CreateTask, namespace: string)
     id: c.id, key, namespace, bundle: c.bundle, dir: ops.records.taskDir(key), sandboxId, ownsSandbox: !!ownKind,
     eventsAddress: reg?.eventsAddress ?? '', terminal: c.terminal,
     stdin: c.stdin, stdout: c.stdout, stderr: c.stderr, rootfsMounted: false, pid: 0, status: 'created',
+    ...(spec.linux?.namespaces?.some((n) => n.type === 'pid' && !n.path) ? {} : { killAllOnExit: true }),
   };
   await fs.rm(rec.dir, { recursive: true, force: true });
   await ops.records.save(rec);

@@ -285,6 +285,9 @@ export class TaskManager {
   private async onExit(key: string, code: number, at: Date): Promise<void> {
     const t = this.byKey.get(key);
     if (!t || t.rec.status === 'stopped') return;
+    // what its init leaves in a PID namespace it shares holds its stdio: killed first, as
+    // runc-v2 does, so the output ends and containerd's FIFO readers see EOF before the exit
+    if (t.rec.killAllOnExit) await (await this.rt(t.rec).catch(() => null))?.kill(key, 'KILL', true).catch(() => {});
     await t.io?.drained(DRAIN_MS);
     t.io?.processExited();
     t.rec.status = 'stopped';

@@ -23,6 +23,12 @@ export interface TaskRecord {
   rootfsMounted: boolean;  // we mounted CreateTaskRequest.rootfs on <bundle>/rootfs
   /** The process has containerd's FIFOs as its stdio (FifoPassthrough): no attach stream to reconnect. */
   directIo?: boolean;
+  /**
+   * No PID namespace of its own (the pod's, the host's): what its init leaves running when it
+   * exits is killed before the exit is told, as containerd-shim-runc-v2 does
+   * (ShouldKillAllOnExit), so nothing holds containerd's FIFOs past it.
+   */
+  killAllOnExit?: boolean;
   pid: number;
   status: 'created' | 'running' | 'paused' | 'stopped';
   exitStatus?: number;
