@@ -140,7 +140,12 @@ function podLink(c: ContainerConfig, pod: PodRecord, pidOf: PidOf): PodLink {
     etc: { hosts: pod.hostsPath, resolvConf: pod.resolvConfPath, hostname: pod.hostnamePath },
     sysctls: pod.spec.sysctls,
   };
-  if (pod.sandbox) return link;
+  if (pod.sandbox) {
+    // hostPID in a VM is the guest's root PID namespace: the spec names none, as containerd's
+    // CRI gives it through the shim (the containers see each other and the agent)
+    if (c.linux?.securityContext?.namespaceOptions?.pid === NamespaceMode.NODE) link.namespaces.pid = 'host';
+    return link;
+  }
   link.namespaces.network = pod.netnsPath || 'host';
   link.namespaces.ipc = pod.ipcPath || 'host';
   link.namespaces.uts = pod.utsPath || 'host';

@@ -74,6 +74,15 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   // the pod's hostname) for both, and PID 1 of the pod's PID namespace a holder (pid POD, CRI's default)
   assert.equal(await ok(['logs', id2]), `${await ok(['exec', id1, 'readlink', '/proc/self/ns/ipc'])}\n${await ok(['exec', id1, 'hostname'])}\nshared`);
   assert.equal(await ok(['exec', id1, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/usr/bin/catatonit -P');
+  // hostPID (pid NODE) in a VM: the guest's root PID namespace, where the pod's processes show
+  // (as containerd's CRI gives it through the shim)
+  const c4 = path.join(d.dir, 'c4.json');
+  await fs.writeFile(c4, JSON.stringify({ metadata: { name: 'c4' }, image: { image: 'busybox' }, command: ['sleep', '1001'], log_path: 'c4.log', linux: { security_context: { namespace_options: { pid: 2 } } } }));
+  const id4 = await ok(['create', pod, c4, podCfg]);
+  await ok(['start', id4]);
+  assert.equal(await ok(['exec', id4, 'sh', '-c', 'ps -o args | grep -c "^sleep 1000" || true']), '1', 'c1\'s process is seen');
+  assert.notEqual(await ok(['exec', id4, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/usr/bin/catatonit -P', 'PID 1 is the guest\'s, not the pod holder');
+  await ok(['rm', '-f', id4]);
   // which reaps what is orphaned in the pod (a backgrounded sleep whose parent exits at once)
   assert.equal(await ok(['exec', id1, 'sh', '-c', '(sleep 0.1 &); sleep 1.5; grep -l "^State:.*Z" /proc/[0-9]*/status || true']), '');
   // an ExecSync past its timeout: DeadlineExceeded, and the process killed in the guest through
