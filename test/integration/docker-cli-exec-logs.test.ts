@@ -53,10 +53,11 @@ test('exec of a command that cannot start: containerd\'s ": unknown", 127 not fo
   const file = await docker(d, ['exec', '-w', '/etc/passwd', 'box', 'pwd']);
   assert.equal(file.code, 127);
   assert.match(file.stdout, /not a directory: unknown: Are you trying to mount a directory onto a file \(or vice-versa\)\? Check if the specified host path exists and is the expected type\r\n$/);
-  // an unknown user fails before the runtime: no ": unknown"
+  // an unknown user is the create's 400 (dockerd 28's getUser in ContainerExecCreate): the CLI
+  // says it and exits 1 (20.10-27 failed the start: 126)
   const user = await docker(d, ['exec', '-u', 'nosuchuser', 'box', 'id']);
-  assert.equal(user.code, 126);
-  assert.equal(user.stdout, 'unable to find user nosuchuser: no matching entries in passwd file\r\n');
+  assert.equal(user.code, 1);
+  assert.equal(user.stderr, 'Error response from daemon: unable to find user nosuchuser: no matching entries in passwd file\n');
   // -d: the error is the start's HTTP answer, so the CLI says it on stderr and exits 1
   const detached = await docker(d, ['exec', '-d', 'box', 'nosuch']);
   assert.equal(detached.code, 1);
@@ -87,7 +88,7 @@ test('exec start over the API: 400 for a command dockerd classes as bad config, 
   assert.match(wd.message, /no such file or directory: unknown$/);
 });
 
-test('resize and exec checks as dockerd: h and w required (strconv.Atoi), an exec of a paused container, one not started yet, the pid after the exit, an unknown user at create', async () => {
+test('resize and exec checks as dockerd: h and w required (strconv.Atoi), an exec of a paused container, one not started yet, the pid after the exit, an unknown user at create (dockerd 28)', async () => {
   const post = async (path: string) => {
     const r = await d.api('POST', path);
     return { status: r.status, message: r.body ? (JSON.parse(r.body) as { message?: string }).message ?? '' : '' };
@@ -133,7 +134,7 @@ test('resize and exec checks as dockerd: h and w required (strconv.Atoi), an exe
     assert.equal((await post('/v1.42/containers/winch/resize?h=18&w=47')).status, 200);
     await waitFor(async () => (await docker(d, ['exec', 'winch', 'cat', '/tmp/w'])).stdout === '18 47\n', 10_000, 'the trap to see 18 47');
     await ok(['rm', '-f', 'winch']);
-    // an unknown user is the create's 400 (dockerd 29's getUser at ExecCreate): the CLI exits 1
+    // an unknown user is the create's 400 (dockerd 28's getUser at ExecCreate): the CLI exits 1
     const u = await docker(d, ['exec', '-u', 'nosuchuser', 'rsz', 'true']);
     assert.equal(u.code, 1);
     assert.match(u.stderr, /Error response from daemon: unable to find user nosuchuser: no matching entries in passwd file/);

@@ -91,7 +91,7 @@ export class ExecService {
       try { parseDetachKeys(b.DetachKeys); } catch { throw internal(`Invalid escape keys (${b.DetachKeys}) provided`); }
     }
     if (b.User) {
-      // dockerd (since 29) looks the user up at create: an unknown one is a 400 here, not a
+      // dockerd (28's ContainerExecCreate) looks the user up at create: an unknown one is a 400 here, not a
       // failed start (exit 126) later
       const bundle = this.containers.bundle(rec.id);
       const spec = await readJson<Spec>(path.join(bundle, 'config.json'));
