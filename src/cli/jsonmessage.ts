@@ -5,7 +5,7 @@
 // (Digest:, Status:, "latest: Pulling from …") is printed below and starts a new block. The
 // bar is drawn only on terminals wider than 110 columns, as docker draws it, and a layer's
 // line is cut to the width so that it never wraps (a wrapped line would break the count of
-// lines to move up). Elsewhere, only the messages that carry no progress are printed.
+// lines to move up) where the terminal says its width. Elsewhere, only the messages that carry no progress are printed.
 import type { Readable, Writable } from 'node:stream';
 import { jsonLines } from './client.js';
 import { humanSize } from './units.js';
@@ -103,8 +103,10 @@ function display(m: JsonMessage, o: { tty: boolean; width: number; now: number }
   if (m.id) text += `${m.id}: `;
   if (m.from) text += `(from ${m.from}) `;
   if (m.progressDetail && o.tty) {
-    // the layer's line: cut to the terminal, so it stays one line
-    return prefix + cut(`${text}${m.status ?? ''} ${progressString(m.progressDetail, o.width, o.now)}`, o.width) + endl;
+    // the layer's line: cut to the terminal, so it stays one line (a terminal that says no
+    // size, 0 columns, gets it whole, as docker's never cuts)
+    const line = `${text}${m.status ?? ''} ${progressString(m.progressDetail, o.width, o.now)}`;
+    return prefix + (o.width > 0 ? cut(line, o.width) : line) + endl;
   }
   if (m.progress) return `${prefix}${text}${m.status ?? ''} ${m.progress}${endl}`;
   if (m.stream) return `${prefix}${text}${m.stream}${endl}`;

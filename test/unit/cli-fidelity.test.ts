@@ -69,6 +69,12 @@ describe('pull progress (docker 20.10 jsonmessage)', () => {
     assert.ok(screen[5]!.startsWith('Digest: '), screen.join('\n'));
   });
 
+  it('on a terminal that says no size (0 columns: script(1), some CI ptys) the layer lines are whole, as docker draws them', async () => {
+    const out = await draw(PULL, { tty: true, width: 0 });
+    assert.deepEqual(renderScreen(out, 200).slice(0, 4), FINAL, out);
+    assert.ok(out.includes(`${L1}: Downloading    100kB/2.1MB\r`), out);
+  });
+
   it('on a wide terminal the bar is drawn; the final screen is the same', async () => {
     const out = await draw(PULL, { tty: true, width: 150 });
     assert.ok(out.includes(`${L1}: Downloading [==>${' '.repeat(48)}]    100kB/2.1MB\r`), out);
