@@ -8,6 +8,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestContainerd, instancesNamed, processesNamed } from '../helpers/containerd.js';
 import { IMAGES, waitFor } from '../helpers/daemon.js';
@@ -70,6 +71,8 @@ test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app 
   const qemus = await processesNamed('qemu-system-x86_64', c.dir);
   assert.equal(qemus.length, 1, 'one VM for the pod');
   assert.equal(await ok(['exec', '-s', app, 'uname', '-r']), guestKernel);
+  // a pod that names no hostname has the node's, as runc's (containerd writes it to /etc/hostname too)
+  assert.equal(await ok(['exec', '-s', app, 'sh', '-c', 'hostname; cat /etc/hostname']), `${os.hostname()}\n${os.hostname()}`);
   // the pod's PID, IPC and UTS namespaces are its pause container's (pid POD: crictl's default)
   assert.equal(await ok(['exec', '-s', app, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/bin/busybox sleep 2147483647');
   assert.equal(await ok(['exec', '-s', app, 'sh', '-c', 'for n in ipc uts; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] && echo $n; done']), 'ipc\nuts');

@@ -36,6 +36,7 @@ import { GuestRuntime } from './runtime.js';
 import { SharedDir, removeUnmounted } from './shared.js';
 import { VMM_CONFIG_ANNOTATION } from './config.js';
 import { HOSTNAME_ANNOTATION, netSysctlsOf } from '../../podspec.js';
+import { HOSTNAME_RE } from '../../../agent/protocol.js';
 import { validateVmRequest, vmSizedFor } from './request.js';
 import { AgentSnapshots } from './snapshots.js';
 import { VmNetworks, type PodNic } from './network.js';
@@ -138,7 +139,8 @@ export class VmmSandboxKind implements SandboxKind {
     const hvCfg = vmSizedFor(configured, sb.annotations, os.cpus().length);
     if (hvCfg !== configured) this.d.log?.info('the VM is sized to the container\'s limits', { id: sb.id, memoryMib: hvCfg.defaultMemory, vcpus: hvCfg.defaultVcpus });
     const hv = hypervisorFor(hvCfg);
-    const hostname = sb.annotations[HOSTNAME_ANNOTATION] ?? '';
+    // a pod that names no hostname has the node's, as runc's do (and containerd's /etc/hostname)
+    const hostname = sb.annotations[HOSTNAME_ANNOTATION] || (HOSTNAME_RE.test(os.hostname()) ? os.hostname() : '');
     this.validate({ ...sb, hostNetwork: false });
     const sysctls = netSysctlsOf(sb.annotations);
     let accel = this.d.accel ?? await detectAccel();
