@@ -80,8 +80,11 @@ export async function stop(s: ContainerService, ref: string, timeout?: number, s
   const rec = s.get(ref);
   // the caller's signal (API 1.42's stop and restart ?signal=) is checked before anything stops
   const callerSig = signal ? parseSignal(signal) : undefined;
-  // a pod's sandbox container stops last, as a pod would
-  await Promise.all(podMembers(s, rec).map((m) => s.stop(m.id, timeout)));
+  // a pod's sandbox container stops last, as a pod would, within the same grace period (the
+  // pod gets -t once, as StopPodSandbox gives it, not once for its members and once more)
+  const t0 = Date.now();
+  const members = podMembers(s, rec);
+  await Promise.all(members.map((m) => s.stop(m.id, timeout)));
   if (!running(rec.state)) return 'already';
   await markManuallyStopped(s, rec);
   s.restarts.disarm(rec.id);
@@ -93,7 +96,8 @@ export async function stop(s: ContainerService, ref: string, timeout?: number, s
   const exited = s.wait(rec.id, 'not-running');
   const sig = callerSig ?? stopSignalOf(rec.config.stopSignal);
   // dockerd: the caller's -t, else the container's StopTimeout, else 10; negative waits forever
-  const t = timeout ?? rec.config.stopTimeout ?? 10;
+  const full = timeout ?? rec.config.stopTimeout ?? 10;
+  const t = members.length && full >= 0 ? Math.max(0, full - (Date.now() - t0) / 1000) : full;
   // each signal is a `kill` event, as dockerd's stop logs them (15, then 9 at the timeout);
   // logged as it goes, so that it comes before the exit's `die`
   const killing = (signal: string) => s.d.events.emit('container', 'kill', rec.id, s.attrs(rec, { signal: String(signalNumber(signal)) }));
