@@ -211,8 +211,8 @@ async function detailV2(file: (n: string) => string): Promise<CgroupDetail> {
   return d;
 }
 
-async function readV1(root: string, rel: string, detail = false): Promise<CgroupUsage | null> {
-  const dir = (controller: string) => path.join(root, controller, rel);
+async function readV1(root: string, rel: string | Map<string, string>, detail = false): Promise<CgroupUsage | null> {
+  const dir = (controller: string) => path.join(root, controller, typeof rel === 'string' ? rel : rel.get(controller) ?? '/nonexistent');
   const u: CgroupUsage = {};
   // cpuacct may be its own mount or a link to cpu,cpuacct: either way <root>/cpuacct
   const cpu = await readSingle(path.join(dir('cpuacct'), 'cpuacct.usage'));
@@ -261,14 +261,39 @@ async function readV2(root: string, rel: string, detail = false): Promise<Cgroup
 }
 
 /**
- * The usage of the cgroup at `cgPath` (as in the OCI spec's cgroupsPath, e.g. /tsula/<id>);
- * null when it does not exist (a container that never ran, or has exited). `detail` also
- * reads the raw counters docker's stats show (a few more files).
+ * The usage of the cgroup at `cgPath` (as in the OCI spec's cgroupsPath, e.g. /tsula/<id>),
+ * or of a process' cgroups as processCgroups() found them; null when it does not exist (a
+ * container that never ran, or has exited). `detail` also reads the raw counters docker's
+ * stats show (a few more files).
  */
-export async function readCgroup(layout: CgroupLayout, cgPath: string, o: { detail?: boolean } = {}): Promise<CgroupUsage | null> {
+export async function readCgroup(layout: CgroupLayout, cgPath: string | ProcessCgroups, o: { detail?: boolean } = {}): Promise<CgroupUsage | null> {
+  if (typeof cgPath !== 'string') {
+    if (layout.version === 2) return cgPath.has('') ? readV2(layout.root, cgPath.get('')!.slice(1), o.detail) : null;
+    return readV1(layout.root, cgPath, o.detail);
+  }
   const rel = path.posix.normalize(`/${cgPath}`).slice(1);
   if (rel.split('/').includes('..')) return null;
   return layout.version === 2 ? readV2(layout.root, rel, o.detail) : readV1(layout.root, rel, o.detail);
+}
+
+/** Where a process is, by controller (v1's names; '' for v2's unified tree). */
+export type ProcessCgroups = Map<string, string>;
+
+/**
+ * The cgroups of process `pid` from /proc/<pid>/cgroup (as containerd-shim-runc-v2 loads a
+ * task's cgroup from its pid): right also where the spec's path was relative and runc put
+ * it below another cgroup in each controller. null when the process is gone.
+ */
+export async function processCgroups(pid: number): Promise<ProcessCgroups | null> {
+  const text = await fs.readFile(`/proc/${pid}/cgroup`, 'utf8').catch(() => null);
+  if (text === null) return null;
+  const out: ProcessCgroups = new Map();
+  for (const line of text.split('\n')) {
+    const m = /^\d+:([^:]*):(\/.*)$/.exec(line);
+    if (!m || m[2]!.split('/').includes('..')) continue;
+    for (const c of m[1] ? m[1].split(',') : ['']) if (!c.startsWith('name=')) out.set(c, m[2]!);
+  }
+  return out;
 }
 
 /** Several groups as one (a pod without a cgroup of its own: its containers summed). */

@@ -8,7 +8,7 @@ import { promises as fs, mkdtempSync } from 'node:fs';
 import * as os from 'node:os';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import { detectCgroups, readCgroup, parseFlatKeyed, parseSingle, sumUsage, memoryV1 } from '../../src/cgroups/usage.js';
+import { detectCgroups, readCgroup, parseFlatKeyed, parseSingle, processCgroups, sumUsage, memoryV1 } from '../../src/cgroups/usage.js';
 import { parseNetDev, parsePidStat, parseStatusKb, readProcess } from '../../src/engine/stats/proc.js';
 import { DiskUsageCache, diskUsage, storeUsage } from '../../src/engine/stats/fsusage.js';
 import { StatsService } from '../../src/engine/stats/service.js';
@@ -146,6 +146,19 @@ test('/proc: a process\' CPU ticks → ns and faults, VmRSS, /proc/net/dev count
     { name: 'lo', rxBytes: 100n, rxErrors: 0n, txBytes: 100n, txErrors: 0n, rxPackets: 1n, rxDropped: 0n, txPackets: 1n, txDropped: 0n },
     { name: 'eth0', rxBytes: 5000n, rxErrors: 2n, txBytes: 3000n, txErrors: 1n, rxPackets: 40n, rxDropped: 0n, txPackets: 30n, txDropped: 0n },
   ]);
+});
+
+test('a process\' cgroups from /proc/<pid>/cgroup, and a cgroup read where each controller has its own path (a relative cgroup_parent)', async () => {
+  const mine = await processCgroups(process.pid);
+  assert.ok(mine && mine.size > 0);
+  for (const [c, p] of mine!) assert.ok(!c.startsWith('name=') && p.startsWith('/'), `${c}:${p}`);
+  assert.equal(await processCgroups(2 ** 22 + 1), null, 'a pid that is no process');
+  const root = path.join(tmp, 'split');
+  await v1Fixture(root, 'x/c1', { cpu: '123', usage: '1000' });
+  await fs.rename(path.join(root, 'memory/x'), path.join(root, 'memory/y'));
+  const u = await readCgroup({ version: 1, root }, new Map([['cpu', '/x/c1'], ['cpuacct', '/x/c1'], ['memory', '/y/c1']]));
+  assert.equal(u?.cpuNs, 123n);
+  assert.equal(u?.memory?.usage, 1000n, 'memory read at its own path');
 });
 
 test('disk usage: allocated blocks and inodes, hard links once, a missing dir is 0; the cache answers within its TTL', async () => {

@@ -9,7 +9,7 @@ import type { Container } from '../containers/model.js';
 import { running } from '../containers/model.js';
 import { cgroupsPath } from '../containers/resources.js';
 import type { PodRecord } from '../pods/record.js';
-import { readCgroup, sumUsage, type CgroupLayout, type CgroupUsage, type MemoryUsage } from '../../cgroups/index.js';
+import { processCgroups, readCgroup, sumUsage, type CgroupLayout, type CgroupUsage, type MemoryUsage, type ProcessCgroups } from '../../cgroups/index.js';
 import { DiskUsageCache, type CachedUsage } from './fsusage.js';
 import { readNetns, readProcess, type InterfaceUsage } from './proc.js';
 
@@ -107,10 +107,23 @@ export class StatsService {
     return { ...m, timestamp, ...(m.limit !== undefined ? { available: m.limit > m.workingSet ? m.limit - m.workingSet : 0n } : {}) };
   }
 
+  /**
+   * Where a running container's cgroup is: its process' own, as the kernel says (a relative
+   * cgroup_parent lands below tsulad's cgroup in each controller), else where its spec puts it.
+   */
+  private async where(c: Container): Promise<string | ProcessCgroups> {
+    const spec = cgroupsPath(c.config.resources, c.id);
+    const procs = c.state.pid > 0 ? await processCgroups(c.state.pid) : null;
+    // the pid is the container's only if its cgroup is named after it (a VM container's pid is
+    // the guest's: the host process of that number is someone else)
+    const mine = (p: string | undefined) => !!p && p.endsWith(`/${c.id}`);
+    return procs && (mine(procs.get('memory')) || mine(procs.get(''))) ? procs : spec;
+  }
+
   /** The host cgroup's usage, else the runtime's word (a container in a VM). */
   private async usageOf(c: Container): Promise<{ usage: CgroupUsage | null; onHost: boolean }> {
     if (!running(c.state)) return { usage: null, onHost: false };
-    const host = await readCgroup(await this.cgroups(), cgroupsPath(c.config.resources, c.id));
+    const host = await readCgroup(await this.cgroups(), await this.where(c));
     if (host || !this.d.runtimeUsage) return { usage: host, onHost: !!host };
     return { usage: await this.d.runtimeUsage(c).catch(() => null), onHost: false };
   }
@@ -130,7 +143,7 @@ export class StatsService {
    */
   async raw(c: Container): Promise<CgroupUsage | null> {
     if (!running(c.state)) return null;
-    const host = await readCgroup(await this.cgroups(), cgroupsPath(c.config.resources, c.id), { detail: true });
+    const host = await readCgroup(await this.cgroups(), await this.where(c), { detail: true });
     if (host || !this.d.runtimeUsage) return host;
     return this.d.runtimeUsage(c).catch(() => null);
   }
