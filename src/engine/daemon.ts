@@ -31,6 +31,7 @@ import { SharedNamespaceHooks } from './containers/shared-namespaces.js';
 import { RunOptionHooks } from './containers/run-options.js';
 import { imageRoutes } from './api/images.js';
 import { systemRoutes, VERSION } from './api/system.js';
+import { swarmRoutes } from './api/swarm.js';
 import { archiveRoutes } from './api/archive.js';
 import { statsRoutes } from './api/stats.js';
 import { containerSize, usageRoutes } from './api/usage.js';
@@ -268,6 +269,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
 
   const router = new Router();
   systemRoutes(router, { cs, images, driver, config, events, runtimePaths, sandboxers });
+  swarmRoutes(router);
   // a stopped container's volumes with options are mounted for a docker cp, as dockerd does
   const files = new ContainerFiles(driver, (c) => volumeHooks.holdForCopy(c));
   containerRoutes(router, cs, es, {

@@ -121,6 +121,8 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig, v
     labels: b.Labels ?? {},
     annotations: hc.Annotations ?? {},
     ...(hc.ConsoleSize && (hc.ConsoleSize[0] || hc.ConsoleSize[1]) ? { consoleSize: [hc.ConsoleSize[0]!, hc.ConsoleSize[1]!] as [number, number] } : {}),
+    // inspect shows it as given ('default' is linux's one; validateIsolation refused others)
+    ...(hc.Isolation ? { isolation: hc.Isolation } : {}),
     ...(b.StopSignal ? { stopSignal: b.StopSignal } : {}),
     ...(typeof b.StopTimeout === 'number' ? { stopTimeout: b.StopTimeout } : {}),
     ...(b.Healthcheck ? { healthcheck: healthcheckFromDocker(b.Healthcheck) } : {}),
@@ -204,7 +206,7 @@ function hostConfigView(c: Container) {
     ShmSize: k.shmSize || DEFAULT_SHM_BYTES,
     Runtime: c.runtime,
     ConsoleSize: k.consoleSize ?? [0, 0],
-    Isolation: '',
+    Isolation: k.isolation ?? '',
     ...ordered(RESOURCE_ORDER) as Omit<ResourceConfig, 'OomScoreAdj'>,
     Ulimits: k.ulimits.length ? k.ulimits.map((u) => ({ Name: u.name, Soft: u.soft, Hard: u.hard })) : null,
     ...ordered(RESOURCE_TAIL),

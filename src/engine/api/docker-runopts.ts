@@ -83,6 +83,9 @@ function isDeviceBody(v: unknown): v is DeviceBody {
   return typeof d.PathOnHost === 'string' && nullishString(d.PathInContainer) && nullishString(d.CgroupPermissions);
 }
 
+/** The logging drivers dockerd has built in (daemon/logdrivers_linux.go); any other name is a plugin's. */
+const DOCKERD_LOG_DRIVERS = new Set(['awslogs', 'fluentd', 'gcplogs', 'gelf', 'journald', 'json-file', 'local', 'logentries', 'none', 'splunk', 'syslog']);
+
 /** Go's net.ParseMAC takes more forms; docker's CLI and clients send the colon form. */
 const MAC_RE = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/;
 
@@ -269,7 +272,10 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   const log = hc.LogConfig;
   if (log?.Type === 'none' || log?.Type === 'local') out.logDriver = log.Type;
   else if (log?.Type && log.Type !== 'json-file') {
-    throw invalidArgument(`logging driver "${log.Type}" is not supported by tsulad: containers log to a file that docker logs reads (json-file, the default, or local), or to nothing (none)`);
+    const how = 'containers log to a file that docker logs reads (json-file, the default, or local), or to nothing (none)';
+    // a name that is none of dockerd's drivers is a plugin to dockerd, and none is there
+    if (!DOCKERD_LOG_DRIVERS.has(log.Type)) throw invalidArgument(`error looking up logging plugin ${log.Type}: plugin ${JSON.stringify(log.Type)} not found (tsulad: ${how})`);
+    throw invalidArgument(`logging driver "${log.Type}" is not supported by tsulad: ${how}`);
   }
   Object.assign(out, logOptions(out.logDriver ?? 'json-file', log?.Config ?? {}));
   if (Object.keys(hc.StorageOpt ?? {}).length) throw invalidArgument('--storage-opt is not supported by tsulad');

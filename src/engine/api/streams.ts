@@ -117,10 +117,14 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
     return;
   }
   const tty = session.ProcessConfig.tty;
+  // the stream's framing is the start request's Tty, as dockerd's postContainerExecStart
+  // sets up its writers (the process' terminal is the create's): a TTY exec started with
+  // Tty false gets docker's stream headers
+  const rawStream = !!b.Tty;
   // dockerd's order: the switch of protocols, then the process. A client may read past the
   // 101's headers into its own buffer (docker-py, whose raw socket then misses those bytes):
   // output must not come with them. A resize that comes before the process is kept for it.
-  const raw = hijack(ctx, rest, multiplexed(ctx, tty));
+  const raw = hijack(ctx, rest, multiplexed(ctx, rawStream));
   let started: Awaited<ReturnType<ExecService['start']>>;
   try {
     started = await es.start(session.ID, false, consoleSize);
@@ -128,7 +132,7 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
     // dockerd writes why the start failed into the stream as stdout; the client then reads
     // the exit code (127 or 126) from GET /exec/{id}/json
     const text = Buffer.from(`${errorMessage(dockerdExecStartError(e, entrypoint))}\r\n`);
-    raw.write(tty ? text : frame(1, text));
+    raw.write(rawStream ? text : frame(1, text));
     raw.end();
     return;
   }
@@ -138,7 +142,7 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   // checked there), and logs exec_detach; the process runs on
   const keys = tty && session.OpenStdin ? (session.body.DetachKeys ? parseDetachKeys(session.body.DetachKeys) : DEFAULT_DETACH_KEYS) : undefined;
   pump(handle.stdio, raw, {
-    framed: !tty, stdin: session.OpenStdin, stdout: session.OpenStdout, stderr: session.OpenStderr,
+    framed: !rawStream, stdin: session.OpenStdin, stdout: session.OpenStdout, stderr: session.OpenStderr,
     inputEnd: 'close-stdin', beforeEnd: () => waitBounded(recorded), detachKeys: keys,
     onDetach: () => es.detached(session.ID),
   });

@@ -12,6 +12,7 @@ import { resolveCaps } from '../../oci/caps.js';
 import { readHostCaps } from '../../oci/host.js';
 import { errorMessage, failedPrecondition, internal, invalidArgument, notFound } from '../../common/errors.js';
 import { parseDetachKeys } from '../../common/detachkeys.js';
+import { foldGoKeys } from '../../common/go-json.js';
 import { newId } from '../../common/ids.js';
 import { readJson } from '../../common/fsutil.js';
 import { dockerdStartError } from './oci-errors.js';
@@ -83,7 +84,7 @@ export class ExecService {
     // dockerd names a paused container as the client named it here (its ID at start)
     if (rec.state.status === 'paused') throw failedPrecondition(`Container ${ref} is paused, unpause the container before exec`);
     this.containers.requireRunning(rec);
-    const p = schema.safeParse(raw);
+    const p = schema.safeParse(foldGoKeys(raw, Object.keys(schema.shape)));
     if (!p.success) throw invalidArgument(`invalid exec config: ${p.error.issues[0].path.join('.')}: ${p.error.issues[0].message}`);
     const b = p.data;
     // dockerd checks the keys at create, in these words (a 500: a plain error there)

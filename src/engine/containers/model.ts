@@ -219,6 +219,8 @@ export interface CreateSpec {
   annotations: Record<string, string>;
   /** The TTY's size at start, [height, width] (API 1.42's HostConfig.ConsoleSize); absent: [0, 0]. */
   consoleSize?: [number, number];
+  /** HostConfig.Isolation as created ('default', the only one on Linux; absent: ''). */
+  isolation?: string;
   stopSignal?: string;
   /** Seconds a stop waits before SIGKILL when the caller gives none (docker's StopTimeout). */
   stopTimeout?: number;

@@ -102,7 +102,8 @@ export class VolumeStore {
     const p = (await createVolumeSchema()).safeParse(raw ?? {});
     if (!p.success) throw invalidArgument(`invalid volume config: ${p.error.issues[0]!.path.join('.') || 'body'}: ${p.error.issues[0]!.message}`);
     const b = p.data;
-    if (b.Driver && b.Driver !== 'local') throw invalidArgument(`volume driver "${b.Driver}" is not supported: tsulad has the local driver only`);
+    // dockerd looks any other driver up as a plugin: a 404 in its words
+    if (b.Driver && b.Driver !== 'local') throw notFound(`error looking up volume plugin ${b.Driver}: plugin ${JSON.stringify(b.Driver)} not found (tsulad has the local volume driver only)`);
     const name = b.Name || newId();
     if (!NAME_RE.test(name)) {
       throw invalidArgument(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);

@@ -1,0 +1,114 @@
+// docker-py (Debian's python3-docker, a stock client) against a private tsulad, on what its
+// own integration suite checks and dockerd answers: swarm endpoints on a node in no swarm
+// (503: leave_swarm(force) in every network test's tearDown), an exec's stream framed by the
+// start's Tty, exec_create's `detachKeys` (Go's case-insensitive JSON keys), HostConfig.Isolation
+// as given, and unknown volume / logging drivers in dockerd's plugin words.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { TestDaemon } from '../helpers/daemon.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('docker-py', { root: true, files: { '/usr/lib/python3/dist-packages/docker/__init__.py': 'python3-docker', '/usr/sbin/runc': 'runc' } });
+
+let d: TestDaemon;
+before(async () => {
+  d = await TestDaemon.create();
+  await d.loadBusybox();
+});
+after(async () => {
+  await d?.destroy();
+});
+
+/** Run a docker-py script (APIClient as `api`, DockerClient as `client`); its stdout, parsed as JSON. */
+function py(body: string): Promise<unknown> {
+  const script = `
+import json, socket, sys, time, docker
+from docker.errors import APIError, NotFound
+api = docker.APIClient(base_url='unix://' + sys.argv[1], version='auto')
+client = docker.DockerClient(base_url='unix://' + sys.argv[1], version='auto')
+out = {}
+${body}
+print(json.dumps(out))
+`;
+  return new Promise((resolve, reject) => {
+    const p = spawn('/usr/bin/python3', ['-c', script, d.sock], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let so = '';
+    let se = '';
+    p.stdout.on('data', (b: Buffer) => { so += b; });
+    p.stderr.on('data', (b: Buffer) => { se += b; });
+    p.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`python exited ${code}: ${se}`));
+      try { resolve(JSON.parse(so)); } catch { reject(new Error(`python: ${so} ${se}`)); }
+    });
+  });
+}
+
+test('swarm endpoints on a node in no swarm: dockerd\'s 503s, so leave_swarm(force=True) passes and `service ls` says why', async () => {
+  const r = await py(`
+api.leave_swarm(force=True)  # ignores dockerd's 503
+for f in (api.inspect_swarm, api.services, api.nodes, api.tasks):
+    try:
+        f(); out[f.__name__] = 'ok'
+    except APIError as e:
+        out[f.__name__] = [e.status_code, e.explanation]
+try:
+    api.leave_swarm(force=False); out['leave'] = 'ok'
+except APIError as e:
+    out['leave'] = [e.status_code, e.explanation]
+`) as Record<string, [number, string]>;
+  const notManager = [503, 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.'];
+  for (const k of ['inspect_swarm', 'services', 'nodes', 'tasks']) assert.deepEqual(r[k], notManager, k);
+  assert.deepEqual(r.leave, [503, 'This node is not part of a swarm']);
+});
+
+test('exec: the stream is framed by the start\'s Tty (a TTY exec started with tty=False is demuxed), and exec_create\'s detachKeys is the exec\'s', async () => {
+  const r = await py(`
+c = api.create_container('busybox', 'cat', detach=True, stdin_open=True)
+api.start(c)
+try:
+    e = api.exec_create(c, ['sh', '-c', 'echo out; echo err >&2'], tty=True)
+    out['demux'] = [x.decode() if x else None for x in api.exec_start(e, tty=False, demux=True)]
+    api._general_configs['detachKeys'] = 'ctrl-p'
+    e2 = api.exec_create(c, 'cat', stdin=True, tty=True, stdout=True)
+    out['keys'] = api.exec_inspect(e2)['DetachKeys']
+    sock = api.exec_start(e2, tty=True, socket=True)
+    sock._sock.sendall(b'\\x10')
+    sock._sock.settimeout(10)
+    got = b''
+    while True:
+        b = sock._sock.recv(4096)
+        if not b: break
+        got += b
+    out['detached'] = True
+    out['running'] = api.exec_inspect(e2)['Running']
+finally:
+    api.remove_container(c, force=True)
+`) as { demux: [string, string]; keys: string; detached: boolean; running: boolean };
+  // a TTY's output is one stream (stdout); framed, it demuxes as stdout
+  assert.equal(r.demux[0], 'out\r\nerr\r\n');
+  assert.equal(r.demux[1], null);
+  assert.equal(r.keys, Buffer.from([0x10]).toString('base64'));
+  assert.deepEqual([r.detached, r.running], [true, true], 'ctrl-p alone detached; the exec runs on');
+});
+
+test('HostConfig.Isolation "default" is shown as given; unknown volume and logging drivers are dockerd\'s plugin lookups', async () => {
+  const r = await py(`
+c = api.create_container('busybox', ['echo'], host_config=api.create_host_config(isolation='default'))
+out['isolation'] = api.inspect_container(c)['HostConfig']['Isolation']
+api.remove_container(c)
+try:
+    api.create_volume('dpyvol', driver='foobar'); out['volume'] = 'ok'
+except NotFound as e:
+    out['volume'] = ['NotFound', e.explanation]
+try:
+    api.create_container('busybox', ['true'], host_config=api.create_host_config(log_config={'Type': 'asdf'})); out['log'] = 'ok'
+except APIError as e:
+    out['log'] = [e.status_code, e.explanation]
+`) as { isolation: string; volume: [string, string]; log: [number, string] };
+  assert.equal(r.isolation, 'default');
+  assert.equal(r.volume[0], 'NotFound');
+  assert.match(r.volume[1], /^error looking up volume plugin foobar: plugin "foobar" not found/);
+  assert.equal(r.log[0], 400);
+  assert.match(r.log[1], /^error looking up logging plugin asdf: plugin "asdf" not found/);
+});
