@@ -79,7 +79,7 @@ test('a multi-stage build: dockerd\'s step lines, a result that runs, history an
   assert.match(plain, /^multi:1$/m);
 });
 
-test('the cache: a second build uses it, a changed context file misses from its COPY on, --no-cache', async () => {
+test('the cache: a second build uses it, a changed context file misses from its COPY on, --no-cache, --cache-from', async () => {
   const files = { Dockerfile: 'FROM busybox\nENV A=1\nCOPY f.txt /f.txt\nRUN cat /f.txt\n', 'f.txt': 'one\n' };
   const dir = await context('cache', files);
   const first = await ok(['build', '-q', dir]);
@@ -93,6 +93,15 @@ test('the cache: a second build uses it, a changed context file misses from its 
   assert.match(changed, /Step 4\/4 : RUN cat \/f.txt\n ---> Running in [0-9a-f]{12}\ntwo\n/);
   const none = await ok(['build', '--no-cache', dir]);
   assert.doesNotMatch(none, /Using cache/);
+  // --cache-from: only those images (and their ancestors) are cache sources, as dockerd's
+  // ImageCache: a name that is not here leaves none; the first build's tag brings its steps back
+  await fs.writeFile(path.join(dir, 'f.txt'), 'one\n');
+  await ok(['tag', first.trim(), 'cachesrc:1']);
+  const unknown = await ok(['build', '--cache-from', 'nosuch:1', dir]);
+  assert.doesNotMatch(unknown, /Using cache/);
+  const from = await ok(['build', '--cache-from', 'cachesrc:1', dir]);
+  assert.equal((from.match(/ ---> Using cache\n/g) ?? []).length, 3, from);
+  await ok(['rmi', 'cachesrc:1']);
 });
 
 test('.dockerignore keeps files out of the context, `!` brings one back', async () => {

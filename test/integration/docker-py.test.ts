@@ -2,7 +2,8 @@
 // own integration suite checks and dockerd answers: swarm endpoints on a node in no swarm
 // (503: leave_swarm(force) in every network test's tearDown), an exec's stream framed by the
 // start's Tty, exec_create's `detachKeys` (Go's case-insensitive JSON keys), HostConfig.Isolation
-// as given, and unknown volume / logging drivers in dockerd's plugin words.
+// as given, unknown volume / logging drivers in dockerd's plugin words, and a commit racing
+// its container's exit.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -111,4 +112,27 @@ except APIError as e:
   assert.match(r.volume[1], /^error looking up volume plugin foobar: plugin "foobar" not found/);
   assert.equal(r.log[0], 400);
   assert.match(r.log[1], /^error looking up logging plugin asdf: plugin "asdf" not found/);
+});
+
+test('commit right after start of a container that exits at once (docker-py\'s CommitTest): a pause that finds it gone is no error, as dockerd\'s', async () => {
+  const r = await py(`
+ids = []
+try:
+    for i in range(8):
+        c = api.create_container('busybox', ['touch', '/test'])
+        ids.append(c['Id'])
+        api.start(c)
+        img = api.commit(c)
+        ids.append(img['Id'])
+    out['ok'] = True
+except APIError as e:
+    out['err'] = [e.status_code, e.explanation]
+finally:
+    for x in reversed(ids):
+        try:
+            (api.remove_image if x.startswith('sha256:') else api.remove_container)(x, force=True)
+        except APIError:
+            pass
+`) as { ok?: boolean; err?: [number, string] };
+  assert.deepEqual(r, { ok: true });
 });

@@ -68,6 +68,8 @@ export function buildOptions(q: URLSearchParams, version: string): BuildOptions 
     buildArgs: jsonParam(q, 'buildargs', 'build args', isMap(true), {}),
     labels: jsonParam(q, 'labels', 'labels', isMap(false), {}),
     noCache: boolParam(q, 'nocache'),
+    // cachefrom (a JSON list of image names): the only images the cache may take steps from
+    cacheFrom: jsonParam(q, 'cachefrom', 'cache from', (v): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string'), []),
     // rm defaults to true (API >= 1.12); forcerm implies it
     remove: forceRemove || q.get('rm') === null || q.get('rm') === '' || boolParam(q, 'rm'),
     forceRemove,

@@ -4,7 +4,7 @@
 // CreateSpec or refused with a 400 that names it: none is accepted and dropped.
 import { existsSync } from 'node:fs';
 import type * as z from 'zod';
-import { invalidArgument } from '../../common/errors.js';
+import { invalidArgument, notFound } from '../../common/errors.js';
 import { fromHumanSize } from '../../common/sizes.js';
 import type { Zod } from '../../common/lazy-schema.js';
 import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../containers/model.js';
@@ -233,7 +233,12 @@ function joinedContainer(v: string | null | undefined): string | undefined {
 /** The run options of a validated create body, as CreateSpec fields. */
 export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: string[], o: { recursiveReadonly?: boolean } = {}): Partial<CreateSpec> {
   const out: Partial<CreateSpec> = networking(b, hc);
-  if (hc.VolumeDriver && hc.VolumeDriver !== 'local') throw invalidArgument(`volume driver "${hc.VolumeDriver}" is not supported: tsulad has the local driver only`);
+  // dockerd uses VolumeDriver only for the volumes the container makes (a name in -v, an
+  // anonymous -v): with none it is ignored; with one, its lookup of the plugin fails (404)
+  if (hc.VolumeDriver && hc.VolumeDriver !== 'local') {
+    const makesVolumes = binds.some((x) => !x.startsWith('/')) || Object.keys(b.Volumes ?? {}).length > 0;
+    if (makesVolumes) throw notFound(`error looking up volume plugin ${hc.VolumeDriver}: plugin ${JSON.stringify(hc.VolumeDriver)} not found (tsulad has the local volume driver only)`);
+  }
   const m = parseMounts({ binds, volumes: Object.keys(b.Volumes ?? {}), mounts: hc.Mounts ?? [], tmpfs: hc.Tmpfs ?? {} }, o);
   out.binds = m.binds;
   out.volumes = m.volumes;
@@ -274,7 +279,8 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   else if (log?.Type && log.Type !== 'json-file') {
     const how = 'containers log to a file that docker logs reads (json-file, the default, or local), or to nothing (none)';
     // a name that is none of dockerd's drivers is a plugin to dockerd, and none is there
-    if (!DOCKERD_LOG_DRIVERS.has(log.Type)) throw invalidArgument(`error looking up logging plugin ${log.Type}: plugin ${JSON.stringify(log.Type)} not found (tsulad: ${how})`);
+    // (word for word: clients compare it whole)
+    if (!DOCKERD_LOG_DRIVERS.has(log.Type)) throw invalidArgument(`error looking up logging plugin ${log.Type}: plugin ${JSON.stringify(log.Type)} not found`);
     throw invalidArgument(`logging driver "${log.Type}" is not supported by tsulad: ${how}`);
   }
   Object.assign(out, logOptions(out.logDriver ?? 'json-file', log?.Config ?? {}));

@@ -35,6 +35,8 @@ export interface BuildOptions {
   buildArgs: Record<string, string | null>;
   labels: Record<string, string>;
   noCache: boolean;
+  /** Image names the cache may take steps from (dockerd's cache-from); empty: every local image. */
+  cacheFrom: string[];
   remove: boolean;
   forceRemove: boolean;
   pull: boolean;
@@ -93,7 +95,7 @@ export class Builder {
         if (stage.name && results.some((r) => r.name === stage.name)) throw invalidArgument(`duplicate name ${stage.name}`);
         const ctx: DispatchContext = {
           be: this.be, out, lex, containers, host: o.host, signal,
-          cache: o.noCache ? null : new BuildCache(this.be.images),
+          cache: o.noCache ? null : new BuildCache(this.be.images, o.cacheFrom),
           sources: this.sourcesFor(ctxDir, results, o, platform, out), workDir: this.workRoot,
         };
         print(stage.original);

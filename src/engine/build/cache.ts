@@ -27,15 +27,41 @@ export function cacheKey(parent: string, cfg: Comparable): string | null {
 }
 
 export class BuildCache {
-  constructor(private readonly images: ImageStore) {}
+  private sources: Promise<Set<string>> | null = null;
+
+  /**
+   * `cacheFrom`: with names, dockerd's cache-from (image/cache's ImageCache): a step is taken
+   * from the cache only when its image is one of theirs or an ancestor of one; a name that is
+   * not here adds nothing, so names of none leave no cache at all.
+   */
+  constructor(private readonly images: ImageStore, private readonly cacheFrom: string[] = []) {}
+
+  /** The images the cache-from names reach (themselves and their parents), once. */
+  private allowed(): Promise<Set<string>> {
+    this.sources ??= (async () => {
+      const all = new Map((await this.images.list()).map((i) => [i.id, i]));
+      const out = new Set<string>();
+      for (const name of this.cacheFrom) {
+        let id: string | undefined = (await this.images.get(name).catch(() => null))?.id;
+        while (id && !out.has(id)) {
+          out.add(id);
+          id = all.get(id)?.parent || undefined;
+        }
+      }
+      return out;
+    })();
+    return this.sources;
+  }
 
   /** The newest image made from `parent` ('' for scratch) by a step with this config, or null. */
   async probe(parent: string, cfg: RunConfig): Promise<string | null> {
     const want = cacheKey(parent, cfg);
     if (!want) return null;
+    const allowed = this.cacheFrom.length ? await this.allowed() : null;
     let best: { id: string; created: number } | null = null;
     for (const img of await this.images.list()) {
       if ((img.parent ?? '') !== parent) continue;
+      if (allowed && !allowed.has(img.id)) continue;
       const blob = await this.images.configBlob(img.id).catch(() => null);
       const cc = blob?.container_config as Comparable | undefined;
       if (!cc || cacheKey(parent, cc) !== want) continue;
