@@ -136,3 +136,21 @@ finally:
 `) as { ok?: boolean; err?: [number, string] };
   assert.deepEqual(r, { ok: true });
 });
+
+test('a network whose name has a space (dockerd takes it; docker-py\'s test_create_remove_network_with_space_in_name): made, joined, removed', async () => {
+  const r = await py(`
+net = api.create_network('py net 01')
+try:
+    c = api.create_container('busybox', ['sleep', '30'], host_config=api.create_host_config(network_mode='py net 01'))
+    api.start(c)
+    out['ip'] = api.inspect_container(c)['NetworkSettings']['Networks']['py net 01']['IPAddress']
+    out['listed'] = [n['Name'] for n in api.networks(names=['py net 01'])]
+    api.remove_container(c, force=True)
+finally:
+    api.remove_network(net['Id'])
+out['gone'] = [n['Name'] for n in api.networks(names=['py net 01'])]
+`) as { ip: string; listed: string[]; gone: string[] };
+  assert.match(r.ip, /^\d+\.\d+\.\d+\.\d+$/);
+  assert.deepEqual(r.listed, ['py net 01']);
+  assert.deepEqual(r.gone, []);
+});

@@ -8,6 +8,7 @@
 import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import * as path from 'node:path';
+import { cniNetworkName } from './conflist.js';
 import { internal, invalidArgument } from '../../common/errors.js';
 import { contains, ipToInt, size, type Cidr } from './ipv4.js';
 import type { IpamPool, NetworkRecord } from './model.js';
@@ -63,7 +64,7 @@ export function auxInts(c: IpamPool): number[] {
 export async function reserveAux(ipamDir: string, n: NetworkRecord): Promise<void> {
   const ips = n.ipam.config.flatMap((c) => Object.values(c.auxAddresses ?? {}));
   if (!ips.length) return;
-  const dir = path.join(ipamDir, n.name);
+  const dir = path.join(ipamDir, cniNetworkName(n));
   await fs.mkdir(dir, { recursive: true, mode: 0o755 });
   for (const ip of ips) {
     await fs.writeFile(path.join(dir, ip), `${OWNER}\r\n${n.name}`, { flag: 'wx', mode: 0o644 }).catch((e: NodeJS.ErrnoException) => {

@@ -30,6 +30,17 @@ export interface AttachmentConf {
   ports?: boolean;
 }
 
+/** The CNI spec's network names (its plugins' skel refuses others). */
+const CNI_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/**
+ * The network's name for CNI and its host-local lease dir: its own, or, for a name CNI does
+ * not take (dockerd takes `my net`), one made from its id.
+ */
+export function cniNetworkName(n: Pick<NetworkRecord, 'name' | 'id'>): string {
+  return CNI_NAME_RE.test(n.name) ? n.name : `tsula-net-${n.id.slice(0, 12)}`;
+}
+
 export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkConfigList {
   const pool = n.ipam.config[0];
   if (!pool) throw new Error(`network ${n.name} has no subnet`);
@@ -51,7 +62,7 @@ export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkCon
   if (n.mtu) bridge.mtu = n.mtu;
   const doc = {
     cniVersion: '1.0.0',
-    name: n.name,
+    name: cniNetworkName(n),
     plugins: [
       bridge,
       ...(a.ports ? [{ type: 'portmap', capabilities: { portMappings: true }, snat: true }] : []),

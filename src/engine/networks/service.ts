@@ -8,7 +8,8 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { alreadyExists, invalidArgument, permissionDenied } from '../../common/errors.js';
 import { exec } from '../../common/exec.js';
-import { newId, validateName } from '../../common/ids.js';
+import { newId } from '../../common/ids.js';
+import { cniNetworkName } from './conflist.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
@@ -260,8 +261,11 @@ export class NetworkService {
   private async createOne(b: CreateNetworkBody): Promise<{ Id: string; Warning: string }> {
     if ((PREDEFINED as readonly string[]).includes(b.Name)) throw permissionDenied(`operation is not permitted on predefined ${b.Name} network`);
     let name: string;
-    // its IPAM dir is named after it
-    try { name = validateName(b.Name, 253); } catch { throw invalidArgument(`invalid network name "${b.Name}": only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at most 253 of them`); }
+    // dockerd takes spaces too (`my net`); CNI does not, so such a network has a CNI name of its id (conflist.ts)
+    if (!/^[a-zA-Z0-9][a-zA-Z0-9_. -]{0,252}$/.test(b.Name) || b.Name.includes('..')) {
+      throw invalidArgument(`invalid network name "${b.Name}": only [a-zA-Z0-9][a-zA-Z0-9_. -] are allowed, at most 253 of them`);
+    }
+    name = b.Name;
     if (this.d.store.byName(name)) throw alreadyExists(`network with name ${name} already exists`);
     const driver = b.Driver || 'bridge';
     if (driver !== 'bridge') throw invalidArgument(`network driver "${driver}" is not supported: tsulad has the bridge driver only`);
@@ -359,7 +363,7 @@ export class NetworkService {
     // record names (nothing would remove it, and its subnet would be taken for good)
     await this.firewall.remove(n);
     await exec('ip', ['link', 'del', n.bridge]).catch(() => undefined);
-    await fs.rm(path.join(this.d.ipamDir, n.name), { recursive: true, force: true });
+    await fs.rm(path.join(this.d.ipamDir, cniNetworkName(n)), { recursive: true, force: true });
     this.d.faults?.hit('network:after-bridge');
     await this.d.store.delete(n.id);
     this.emit('destroy', n.id, { name: n.name, type: n.driver });
