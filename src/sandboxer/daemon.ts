@@ -57,6 +57,7 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   const events = new EventPublisher(o.log);
   tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log, o.defaultKind ?? 'runc');
   await tasks.recover();
+  await tasks.dropOrphanSandboxes();
 
   // both sockets answer at once; what serves them loads with its first client: the task
   // socket's ttrpc server and protobuf (containerd's shims, tsulad), the Controller's grpc-js

@@ -14,6 +14,7 @@ import { ADMIN_SERVICE, decodeJson, encodeJson, type CleanupResponse } from '../
 import { taskKey, type TaskRecord } from '../sandboxer/tasks/records.js';
 import { readJson } from '../common/fsutil.js';
 import { canConnect, config, type Args } from './main.js';
+import { ensureSandboxer } from '../sandboxer/launch.js';
 
 const execFileP = promisify(execFile);
 
@@ -44,6 +45,9 @@ export async function del(a: Args): Promise<void> {
     // would re-adopt a task nobody will ever delete
     await fs.rm(path.join(c.state, 'tasks', key), { recursive: true, force: true });
     await fs.rm(path.join(c.state, 'runc', 'exits', key), { force: true });
+    // a sandbox made for it alone (a VM pod's) runs on without us: a new sandboxer finds it
+    // again at its start and, its task gone, stops it (TaskManager.dropOrphanSandboxes)
+    if (rec?.ownsSandbox) await ensureSandboxer(c.state, c.address).catch(() => {});
     const exited = rec?.status === 'stopped' && rec.exitStatus !== undefined;
     res = {
       known: false, pid: rec?.pid ?? 0, exitStatus: exited ? rec.exitStatus! : 137,

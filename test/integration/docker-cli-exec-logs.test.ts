@@ -133,6 +133,10 @@ test('resize and exec checks as dockerd: h and w required (strconv.Atoi), an exe
     assert.equal((await docker(d, ['exec', 'winch', 'cat', '/tmp/w'])).code, 1, 'no SIGWINCH for the same size');
     assert.equal((await post('/v1.42/containers/winch/resize?h=18&w=47')).status, 200);
     await waitFor(async () => (await docker(d, ['exec', 'winch', 'cat', '/tmp/w'])).stdout === '18 47\n', 10_000, 'the trap to see 18 47');
+    // a program that changed the size itself: a resize back to what the client last asked for still applies
+    await ok(['exec', 'winch', 'sh', '-c', 'stty rows 5 cols 6 < /proc/1/fd/0']);
+    assert.equal((await post('/v1.42/containers/winch/resize?h=18&w=47')).status, 200);
+    assert.equal((await ok(['exec', 'winch', 'sh', '-c', 'stty size < /proc/1/fd/0'])).trim(), '18 47');
     await ok(['rm', '-f', 'winch']);
     // an unknown user is the create's 400 (dockerd 28's getUser at ExecCreate): the CLI exits 1
     const u = await docker(d, ['exec', '-u', 'nosuchuser', 'rsz', 'true']);

@@ -105,3 +105,16 @@ test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app 
   const mounts = (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.includes(c.dir));
   assert.deepEqual(mounts, []);
 });
+
+test('the sandboxer killed under a VM pod: containerd cleans its tasks up, and the VM goes too (the next sandboxer stops what its task no longer names), as kata\'s shim stops it', { timeout: 400_000 }, async () => {
+  const podCfg = path.join(c.dir, 'pod-crash.json');
+  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vmcrash', namespace: 'vmctrd', uid: 'vm-crash' }, log_directory: path.join(c.dir, 'logs'), linux: {} }));
+  const pod = await ok(['runp', '--runtime', 'tsula-vmm', podCfg]);
+  await ctr(pod, podCfg, 'sleeper', { command: ['sleep', '1000'] });
+  assert.equal((await processesNamed('qemu-system-x86_64', c.dir)).length, 1);
+  process.kill(await c.sandboxerPid(), 'SIGKILL');
+  // containerd's cleanup of the dead shim's tasks runs our `delete`, which starts a sandboxer that stops the VM
+  await waitFor(async () => (await processesNamed('qemu-system-x86_64', c.dir)).length === 0, 90_000, 'the orphaned VM to stop');
+  await waitFor(async () => (await instancesNamed('virtiofsd', c.dir)).length === 0, 10_000, 'virtiofsd to exit');
+  await c.crictl(['--timeout', '120s', 'rmp', '-f', pod], { timeoutMs: 150_000 });
+});

@@ -200,6 +200,15 @@ test('disk usage stays on its filesystem (du -x): a mount below the dir is not c
   const cache = new DiskUsageCache(5_000);
   const sum = await storeUsage(cache, dir);
   assert.deepEqual([sum.bytes, sum.inodes], [before.bytes, before.inodes], 'the store\'s parts add up to one walk of it');
+  // its time moves on (kubelet takes only a reading whose time did): layers walked once count as now
+  let t = 1_000_000;
+  const clocked = new DiskUsageCache(5_000, () => t);
+  const s1 = await storeUsage(clocked, dir);
+  t += 60_000;
+  await storeUsage(clocked, dir); // starts the snapshots' walk again
+  await new Promise((r) => setTimeout(r, 50));
+  const s2 = await storeUsage(clocked, dir);
+  assert.ok(s2.timestamp > s1.timestamp, `${s1.timestamp} → ${s2.timestamp}`);
   const merged = path.join(dir, 'snapshots', 'c1', 'merged');
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', merged]);
   try {

@@ -59,7 +59,7 @@ interface Entry {
 export class DiskUsageCache {
   private readonly entries = new Map<string, Entry>();
 
-  constructor(private readonly ttlMs = 5_000, private readonly now: () => number = Date.now) {}
+  constructor(private readonly ttlMs = 5_000, readonly now: () => number = Date.now) {}
 
   /**
    * `dir`'s usage: the cached figure (refreshed in the background once older than the TTL),
@@ -96,19 +96,22 @@ export class DiskUsageCache {
  */
 export async function storeUsage(cache: DiskUsageCache, root: string): Promise<CachedUsage> {
   const top = await fs.lstat(root).catch(() => null);
-  const sum: CachedUsage = { bytes: 0n, inodes: 0n, timestamp: BigInt(Date.now()) * 1_000_000n };
+  const sum: CachedUsage = { bytes: 0n, inodes: 0n, timestamp: BigInt(cache.now()) * 1_000_000n };
   if (!top) return sum;
-  const add = (u: CachedUsage) => {
+  // as of the oldest part that can change (a layer's figure is as good now as when walked:
+  // kubelet's eviction manager takes only a reading whose time moved on)
+  const add = (u: CachedUsage, stable = false) => {
     sum.bytes += u.bytes;
     sum.inodes += u.inodes;
-    if (u.timestamp < sum.timestamp) sum.timestamp = u.timestamp; // as of the oldest part
+    if (!stable && u.timestamp < sum.timestamp) sum.timestamp = u.timestamp;
   };
   add({ bytes: BigInt(top.blocks) * 512n, inodes: 1n, timestamp: sum.timestamp });
-  const parts: Promise<CachedUsage>[] = [];
+  const parts: Array<Promise<[CachedUsage, boolean]>> = [];
+  const part = (dir: string, stable = false) => parts.push(cache.get(dir, { stable }).then((u) => [u, stable]));
   for (const name of await fs.readdir(root).catch(() => [] as string[])) {
     const dir = path.join(root, name);
     if (name !== 'layers' && name !== 'snapshots') {
-      parts.push(cache.get(dir));
+      part(dir);
       continue;
     }
     const st = await fs.lstat(dir).catch(() => null);
@@ -116,9 +119,9 @@ export async function storeUsage(cache: DiskUsageCache, root: string): Promise<C
     add({ bytes: BigInt(st.blocks) * 512n, inodes: 1n, timestamp: sum.timestamp });
     for (const child of await fs.readdir(dir).catch(() => [] as string[])) {
       // a layer being unpacked or removed has a .tmp- name (base.ts): only complete ones are stable
-      parts.push(cache.get(path.join(dir, child), { stable: name === 'layers' && !child.startsWith('.') }));
+      part(path.join(dir, child), name === 'layers' && !child.startsWith('.'));
     }
   }
-  for (const u of await Promise.all(parts.map((p) => p.catch(() => null)))) if (u) add(u);
+  for (const r of await Promise.all(parts.map((p) => p.catch(() => null)))) if (r) add(r[0], r[1]);
   return sum;
 }

@@ -42,9 +42,11 @@ export class RuncConmonRuntime implements Runtime {
   /** The pipes of creates with passthrough 'pipes', until attach() takes them. */
   private pipes = new Map<string, StdioStream>();
   /**
-   * The pty size each conmon (by its dir) last had, its spec's consoleSize first: a resize to
-   * the same size is skipped, since conmon's leaves the winsize's pixel fields unset and the
-   * kernel would signal SIGWINCH for it (a redraw right after `docker run -it`).
+   * The pty size a conmon (by its dir) was started with (its spec's consoleSize), until its
+   * first resize: that one is skipped when it is the same size (docker 28 repeats ConsoleSize
+   * right after the start), since conmon's resize leaves the winsize's pixel fields unset and
+   * the kernel would signal SIGWINCH for it (a redraw). Later ones always go: a program in the
+   * container may have changed the size meanwhile.
    */
   private sizes = new Map<string, string>();
   private paths: ConmonPaths;
@@ -265,9 +267,10 @@ export class RuncConmonRuntime implements Runtime {
   /** conmon's control FIFO: "1 <height> <width>\n" resizes the pty. */
   private async resizeTo(dir: string, height: number, width: number): Promise<void> {
     const size = `${winsize(height)} ${winsize(width)}`;
-    if (this.sizes.get(dir) === size) return;
+    const initial = this.sizes.get(dir);
+    this.sizes.delete(dir);
+    if (initial === size) return;
     await writeCtlLine(dir, `1 ${size}`);
-    this.sizes.set(dir, size);
   }
 
   /**

@@ -23,6 +23,8 @@ import type { TaskOps } from './task-ops.js';
 const CONMON_LOG_MAX = 1 << 20;
 /** A task with this annotation and no pod runs in a sandbox of that kind made for it alone. */
 export const SANDBOX_KIND_ANNOTATION = 'io.tsula.sandbox-kind';
+/** On a sandbox made for one task: that task's key (a sandbox whose task is gone is dropped at start). */
+export const OWNER_TASK_ANNOTATION = 'io.tsula.owner-task';
 
 /** What containerd-shim-tsula-v2 `start` left in the bundle; absent when a sandbox client calls us directly. */
 async function shimInfo(c: CreateTask): Promise<ShimInfo | null> {
@@ -54,6 +56,7 @@ export async function createTask(ops: TaskOps, c: CreateTask, namespace: string)
     sandboxId = await ops.sandboxes.createFor(c.id, ownKind, {
       ...(pod.hostname ? { [HOSTNAME_ANNOTATION]: pod.hostname } : {}), ...podAnnotations(pod), ...ann,
       ...(c.configPath ? { [VMM_CONFIG_ANNOTATION]: c.configPath } : {}),
+      [OWNER_TASK_ANNOTATION]: key,
     }, pod);
   }
   const rec: TaskRecord = {

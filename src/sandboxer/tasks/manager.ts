@@ -20,7 +20,7 @@ import type { EventPublisher } from './events.js';
 import { ts, type EventInit, type EventKind } from './topics.js';
 import { stateError } from './state-errors.js';
 import type { TaskOps } from './task-ops.js';
-import { createTask, dropOwnSandbox, taskNamespace } from './create.js';
+import { createTask, dropOwnSandbox, OWNER_TASK_ANNOTATION, taskNamespace } from './create.js';
 import { addExec, deleteExec, findExec, killExec, startExec, waitExec } from './execs.js';
 
 export { SANDBOX_KIND_ANNOTATION } from './create.js';
@@ -337,6 +337,20 @@ export class TaskManager {
       }
     }
     await this.runtime.watchExits((key, code, at) => void this.onExit(key, code, at));
+  }
+
+  /**
+   * Drop the sandboxes made for a task that is gone: containerd's cleanup after a sandboxer
+   * crash removed the task (the launcher's `delete` without us), but its VM ran on and the
+   * restarted sandboxer found it again. kata's shim stops the VM in that case.
+   */
+  async dropOrphanSandboxes(): Promise<void> {
+    for (const sb of this.sandboxes.list()) {
+      const owner = sb.annotations[OWNER_TASK_ANNOTATION];
+      if (!owner || this.byKey.has(owner)) continue;
+      this.log?.info('the task this sandbox was made for is gone: stopping it', { sandbox: sb.id, task: owner });
+      await this.sandboxes.discard(sb.id);
+    }
   }
 
   close(): void {
