@@ -57,7 +57,6 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   const events = new EventPublisher(o.log);
   tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log, o.defaultKind ?? 'runc');
   await tasks.recover();
-  await tasks.dropOrphanSandboxes();
 
   // both sockets answer at once; what serves them loads with its first client: the task
   // socket's ttrpc server and protobuf (containerd's shims, tsulad), the Controller's grpc-js
@@ -77,6 +76,8 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   // both sockets listen: the launcher's shell fast path trusts this file (with a live pid)
   await fs.writeFile(path.join(o.stateDir, 'sandboxer.ready'), String(process.pid), { mode: 0o600 });
   o.log.info('tsula-sandboxer serving', { controller: o.address, tasks: taskSock, pid: process.pid });
+  // behind the sockets: a VM's stop takes seconds, and nothing waits for it
+  void tasks.dropOrphanSandboxes().catch((e: unknown) => o.log.warn('cannot stop orphaned sandboxes', { err: errorMessage(e) }));
   return {
     taskAddress,
     close: async () => {
