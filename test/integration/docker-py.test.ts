@@ -154,3 +154,30 @@ out['gone'] = [n['Name'] for n in api.networks(names=['py net 01'])]
   assert.deepEqual(r.listed, ['py net 01']);
   assert.deepEqual(r.gone, []);
 });
+
+test('link-local IPs of an endpoint (docker-py\'s test_create_with_linklocal_ips): on the interface as /16, in inspect\'s IPAMConfig; a bad one in dockerd\'s words', async () => {
+  // (the test daemon has no default bridge: a user network, as the upstream test's other cases)
+  const r = await py(`
+net = api.create_network('pyll')
+c = api.create_container('busybox', ['sleep', '30'],
+    networking_config=api.create_networking_config({'pyll': api.create_endpoint_config(link_local_ips=['169.254.8.8'])}),
+    host_config=api.create_host_config(network_mode='pyll'))
+try:
+    api.start(c)
+    out['ipam'] = api.inspect_container(c)['NetworkSettings']['Networks']['pyll']['IPAMConfig']
+    e = api.exec_create(c, ['ip', '-4', 'addr', 'show', 'dev', 'eth0'])
+    out['addrs'] = api.exec_start(e).decode()
+finally:
+    api.remove_container(c, force=True)
+    api.remove_network(net['Id'])
+try:
+    api.create_container('busybox', ['true'], networking_config=api.create_networking_config({'pyll': api.create_endpoint_config(link_local_ips=['not-an-ip'])}),
+        host_config=api.create_host_config(network_mode='pyll'))
+    out['bad'] = 'ok'
+except APIError as e:
+    out['bad'] = [e.status_code, e.explanation]
+`) as { ipam: { LinkLocalIPs: string[] }; addrs: string; bad: [number, string] };
+  assert.deepEqual(r.ipam.LinkLocalIPs, ['169.254.8.8']);
+  assert.match(r.addrs, /inet 169\.254\.8\.8\/16 /);
+  assert.deepEqual(r.bad, [400, 'invalid link-local IP address: not-an-ip']);
+});

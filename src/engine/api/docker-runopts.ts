@@ -3,6 +3,7 @@
 // /dev/shm, shared namespaces, sysctls, the log driver and its options. Each is mapped onto the engine's
 // CreateSpec or refused with a 400 that names it: none is accepted and dropped.
 import { existsSync } from 'node:fs';
+import { isIP } from 'node:net';
 import type * as z from 'zod';
 import { invalidArgument, notFound } from '../../common/errors.js';
 import { fromHumanSize } from '../../common/sizes.js';
@@ -86,6 +87,21 @@ function isDeviceBody(v: unknown): v is DeviceBody {
 /** The logging drivers dockerd has built in (daemon/logdrivers_linux.go); any other name is a plugin's. */
 const DOCKERD_LOG_DRIVERS = new Set(['awslogs', 'fluentd', 'gcplogs', 'gelf', 'journald', 'json-file', 'local', 'logentries', 'none', 'splunk', 'syslog']);
 
+/**
+ * EndpointIPAMConfig.LinkLocalIPs as dockerd's validateEndpointSettings takes them (each must
+ * parse: "invalid link-local IP address: X"); IPv6 ones are refused with the rest of IPv6.
+ */
+export function linkLocalIps(list: readonly string[] | null | undefined): string[] {
+  const out: string[] = [];
+  for (const ip of list ?? []) {
+    const v = isIP(ip);
+    if (!v) throw invalidArgument(`invalid link-local IP address: ${ip}`);
+    if (v === 6) throw invalidArgument(`--link-local-ip ${ip}: IPv6 is not supported by tsulad (IPv4 networks only)`);
+    out.push(ip);
+  }
+  return out;
+}
+
 /** Go's net.ParseMAC takes more forms; docker's CLI and clients send the colon form. */
 const MAC_RE = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/;
 
@@ -93,13 +109,15 @@ type EndpointBody = NonNullable<NonNullable<NonNullable<RunConfig['NetworkingCon
 
 /** One EndpointsConfig entry as the engine's endpoint (its network resolved at create: networks/hooks.ts). */
 function endpointSpec(name: string, ep: EndpointBody | undefined, mac: string | undefined): EndpointSpec {
-  if (ep?.IPAMConfig?.IPv6Address || ep?.IPAMConfig?.LinkLocalIPs?.length) throw invalidArgument('--ip6 and --link-local-ip are not supported by tsulad');
+  if (ep?.IPAMConfig?.IPv6Address) throw invalidArgument('--ip6 is not supported by tsulad (IPv4 networks only)');
+  const ll = linkLocalIps(ep?.IPAMConfig?.LinkLocalIPs);
   // on a user network they are DNS aliases of the container's own (networks/links.ts)
   if (ep?.Links?.length && ['bridge', 'default', 'host', 'none'].includes(name)) throw invalidArgument(LEGACY_LINKS);
   const sysctls = endpointSysctls(ep?.DriverOpts);
   if (mac && !MAC_RE.test(mac)) throw invalidArgument(`${mac} is not a valid mac address`);
   return {
     networkId: '', name, aliases: ep?.Aliases ?? [], ...(ep?.Links?.length ? { links: ep.Links } : {}), ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
+    ...(ll.length ? { linkLocalIps: ll } : {}),
     ...(mac ? { mac: mac.toLowerCase().replace(/-/g, ':') } : {}),
     ...(typeof ep?.GwPriority === 'number' && ep.GwPriority ? { gwPriority: ep.GwPriority } : {}),
     ...(sysctls.length ? { sysctls } : {}),

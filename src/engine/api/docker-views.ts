@@ -92,7 +92,8 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
   for (const ep of k.network === 'cni' ? n?.endpoints ?? [] : []) {
     const live = st?.endpoints.find((e) => e.networkId === ep.networkId);
     const userNet = ep.name !== 'bridge';
-    const ipam = ep.ipv4Address ? { IPv4Address: ep.ipv4Address } : null;
+    const ipam = ep.ipv4Address || ep.linkLocalIps?.length
+      ? { ...(ep.ipv4Address ? { IPv4Address: ep.ipv4Address } : {}), ...(ep.linkLocalIps?.length ? { LinkLocalIPs: ep.linkLocalIps } : {}) } : null;
     const liveFields = live ? { EndpointID: live.endpointId, Gateway: live.gateway, IPAddress: live.ip, IPPrefixLen: live.prefixLen, MacAddress: live.mac } : {};
     const joined = !!(c.state.startedAt || ep.connected);
     if (legacy) {

@@ -79,6 +79,8 @@ export interface EndpointSpec {
   aliases: string[];
   /** A fixed IPv4 address (docker's --ip), on user networks only. */
   ipv4Address?: string;
+  /** More IPv4 addresses on its interface, as given (docker's --link-local-ip: IPAMConfig.LinkLocalIPs). */
+  linkLocalIps?: string[];
   /** A fixed MAC address (docker's --mac-address, or the endpoint's MacAddress of API 1.44+). */
   mac?: string;
   /** docker's GwPriority (API 1.48+): the endpoint with the highest gives the default route. */

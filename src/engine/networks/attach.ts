@@ -19,7 +19,7 @@ import { waitForOrphanPlugins } from '../../network/orphans.js';
 import { primaryIp, sandboxAddresses, type CapabilityArgs, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
 import { running, type Container, type EndpointSpec, type NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
-import { applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
+import { addLinkLocalIps, applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
 import { embeddedResolvConf, extraHostLines, hostNameservers, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace, withDnsDefaults, type DnsInput } from './etc.js';
 import type { NetworkRecord } from './model.js';
 import { NetworkDns } from './dns.js';
@@ -188,6 +188,8 @@ export class ContainerNetworks {
   private async add(rec: Container, netns: string, net: NetworkRecord, ep: EndpointSpec, ifName: string, primary: boolean,
     portMappings: PortMapping[], endpointId = newId()): Promise<Endpoint> {
     if (net.driver !== 'bridge') throw failedPrecondition(`network ${net.name} (driver ${net.driver}) cannot be joined by a container with other networks`);
+    // a VM's guest takes the interface's traffic, not the addresses on its host side
+    if (ep.linkLocalIps?.length && this.inVm(rec)) throw failedPrecondition(`--link-local-ip is not supported for a container of the vmm runtime (network ${net.name})`);
     await this.d.networks.prepareAttach(net);
     const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, ports: portMappings.length > 0 });
     // the bridge plugin takes both from CNI_ARGS (IP: host-local's; MAC: the container's interface)
@@ -202,9 +204,10 @@ export class ContainerNetworks {
         throw e;
       });
     const e = endpointOf(net, ep, ifName, result, endpointId);
-    // the interface's own sysctls, now that it is there (dockerd sets them at the endpoint's join)
-    if (ep.sysctls?.length) {
-      await applySysctls(netns, ifName, ep.sysctls).catch(async (err: unknown) => {
+    // the interface's own sysctls and link-local addresses, now that it is there (dockerd sets
+    // them at the endpoint's join)
+    if (ep.sysctls?.length || ep.linkLocalIps?.length) {
+      await applySysctls(netns, ifName, ep.sysctls ?? []).then(() => addLinkLocalIps(netns, ifName, ep.linkLocalIps ?? [])).catch(async (err: unknown) => {
         // the attachment goes with it: a connect leaves nothing, a start releases the rest
         const a = (await this.d.cni.attachments(rec.id)).find((x) => x.ifName === ifName);
         if (a) await this.d.cni.delCached(a, netns).catch(() => undefined);

@@ -46,6 +46,11 @@ export async function applySysctls(netns: string, ifName: string, sysctls: reado
   }
 }
 
+/** The endpoint's link-local addresses on its interface (libnetwork adds each as /16). */
+export async function addLinkLocalIps(netns: string, ifName: string, ips: readonly string[]): Promise<void> {
+  for (const ip of ips) await inNetns(netns, ['ip', 'addr', 'replace', `${ip}/16`, 'dev', ifName]);
+}
+
 /**
  * As dockerd's sandbox after a connect or disconnect: the default route goes through the
  * endpoint that sorts first (gatewayIndex), moved there if another one has it; one on an
