@@ -181,3 +181,31 @@ except APIError as e:
   assert.match(r.addrs, /inet 169\.254\.8\.8\/16 /);
   assert.deepEqual(r.bad, [400, 'invalid link-local IP address: not-an-ip']);
 });
+
+test('Go\'s JSON and names: an exec start\'s lowercase keys, --isolation in any case, swarm unlock\'s words, a network name tsulad keeps for CNI', async () => {
+  const r = await py(`
+c = api.create_container('busybox', ['sleep', '30'], host_config=api.create_host_config(isolation='DEFAULT'))
+try:
+    api.start(c)
+    out['isolation'] = api.inspect_container(c)['HostConfig']['Isolation']
+    e = api.exec_create(c, ['sleep', '2'])
+    # {"detach": true}: Detach to Go's decoder, so the start answers at once
+    res = api._post_json(api._url('/exec/{0}/start', e['Id']), data={'detach': True})
+    out['detach'] = [res.status_code, api.exec_inspect(e)['Running']]
+finally:
+    api.remove_container(c, force=True)
+try:
+    api.unlock_swarm('SWMKEY-1-x'); out['unlock'] = 'ok'
+except APIError as e:
+    out['unlock'] = [e.status_code, e.explanation]
+try:
+    api.create_network('tsula-net-0123456789ab'); out['reserved'] = 'ok'
+except APIError as e:
+    out['reserved'] = [e.status_code, e.explanation]
+`) as { isolation: string; detach: [number, boolean]; unlock: [number, string]; reserved: [number, string] };
+  assert.equal(r.isolation, 'DEFAULT');
+  assert.deepEqual(r.detach, [200, true]);
+  assert.deepEqual(r.unlock, [503, 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.']);
+  assert.equal(r.reserved[0], 400);
+  assert.match(r.reserved[1], /names tsula-net-<12 hex digits> are tsulad's own/);
+});

@@ -176,9 +176,8 @@ test('disk usage: allocated blocks and inodes, hard links once, a missing dir is
   await fs.writeFile(path.join(dir, 'more'), Buffer.alloc(50_000, 1));
   assert.equal((await cache.get(dir)).bytes, first.bytes, 'cached');
   t += 5_000;
-  assert.equal((await cache.get(dir)).bytes, first.bytes, 'a stale figure is answered at once, the walk goes on behind it');
-  await new Promise((r) => setTimeout(r, 100));
-  assert.ok((await cache.get(dir)).bytes > first.bytes, 'then the new walk\'s');
+  // stale: a new walk, whose figure comes when it is quick (a long one leaves the last figure)
+  assert.ok((await cache.get(dir)).bytes > first.bytes, 'the new walk\'s');
   // a stable tree (a store's layer) is walked once
   const layer = path.join(tmp, 'layer');
   await fs.mkdir(layer);

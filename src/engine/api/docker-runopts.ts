@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type * as z from 'zod';
-import { invalidArgument, notFound } from '../../common/errors.js';
+import { invalidArgument } from '../../common/errors.js';
 import { fromHumanSize } from '../../common/sizes.js';
 import type { Zod } from '../../common/lazy-schema.js';
 import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../containers/model.js';
@@ -255,7 +255,8 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   // anonymous -v): with none it is ignored; with one, its lookup of the plugin fails (404)
   if (hc.VolumeDriver && hc.VolumeDriver !== 'local') {
     const makesVolumes = binds.some((x) => !x.startsWith('/')) || Object.keys(b.Volumes ?? {}).length > 0;
-    if (makesVolumes) throw notFound(`error looking up volume plugin ${hc.VolumeDriver}: plugin ${JSON.stringify(hc.VolumeDriver)} not found (tsulad has the local volume driver only)`);
+    // a 400, not dockerd's 404: on a create's 404 the docker CLI pulls the image (moby#48772)
+    if (makesVolumes) throw invalidArgument(`error looking up volume plugin ${hc.VolumeDriver}: plugin ${JSON.stringify(hc.VolumeDriver)} not found (tsulad has the local volume driver only)`);
   }
   const m = parseMounts({ binds, volumes: Object.keys(b.Volumes ?? {}), mounts: hc.Mounts ?? [], tmpfs: hc.Tmpfs ?? {} }, o);
   out.binds = m.binds;
@@ -304,7 +305,7 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   Object.assign(out, logOptions(out.logDriver ?? 'json-file', log?.Config ?? {}));
   if (Object.keys(hc.StorageOpt ?? {}).length) throw invalidArgument('--storage-opt is not supported by tsulad');
   // dockerd's validateIsolation, in its words
-  if (hc.Isolation && hc.Isolation !== 'default') throw invalidArgument(`Invalid isolation: ${JSON.stringify(hc.Isolation)} - linux only supports 'default'`);
+  if (hc.Isolation && hc.Isolation.toLowerCase() !== 'default') throw invalidArgument(`Invalid isolation: ${JSON.stringify(hc.Isolation)} - linux only supports 'default'`);
   return out;
 }
 

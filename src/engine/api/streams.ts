@@ -14,6 +14,7 @@ import { invalidArgument, errorMessage } from '../../common/errors.js';
 import { DEFAULT_DETACH_KEYS, EscapeProxy, parseDetachKeys } from '../../common/detachkeys.js';
 import { dockerdExecStartError } from '../containers/oci-errors.js';
 import { versionAtLeast } from './version.js';
+import { foldGoKeys } from '../../common/go-json.js';
 
 /** How long the end of a stream may wait for the process' exit to be recorded. */
 const EXIT_RECORD_MS = 10_000;
@@ -104,7 +105,8 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   let rest: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   if (ctx.upgraded) ({ body, rest } = await readUpgradedBody(ctx));
   else body = await readJsonBody(ctx.req);
-  const b = (body ?? {}) as { Detach?: boolean; Tty?: boolean; ConsoleSize?: unknown };
+  // Go's JSON: {"tty": true} is Tty too
+  const b = (foldGoKeys(body ?? {}, ['Detach', 'Tty', 'ConsoleSize']) ?? {}) as { Detach?: boolean; Tty?: boolean; ConsoleSize?: unknown };
   // API 1.42's ConsoleSize, for a TTY only, as dockerd's postContainerExecStart takes it
   const cs = b.ConsoleSize;
   const consoleSize = b.Tty && versionAtLeast(ctx.version, '1.42') && Array.isArray(cs) && cs.length === 2

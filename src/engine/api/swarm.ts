@@ -18,7 +18,7 @@ export function swarmRoutes(r: Router): void {
   r.add('GET', '/swarm/unlockkey', notManager);
   r.add('POST', '/swarm/update', notManager);
   r.add('POST', '/swarm/leave', noSwarm);
-  r.add('POST', '/swarm/unlock', noSwarm);
+  r.add('POST', '/swarm/unlock', notManager);
   r.add('POST', '/swarm/init', notHere);
   r.add('POST', '/swarm/join', notHere);
   for (const kind of ['services', 'nodes', 'tasks', 'secrets', 'configs']) {

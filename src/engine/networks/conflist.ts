@@ -41,6 +41,9 @@ export function cniNetworkName(n: Pick<NetworkRecord, 'name' | 'id'>): string {
   return CNI_NAME_RE.test(n.name) ? n.name : `tsula-net-${n.id.slice(0, 12)}`;
 }
 
+/** The names cniNetworkName makes, which no network may have itself (their lease dirs would be one). */
+export const RESERVED_CNI_NAME = /^tsula-net-[0-9a-f]{12}$/;
+
 export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkConfigList {
   const pool = n.ipam.config[0];
   if (!pool) throw new Error(`network ${n.name} has no subnet`);

@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { alreadyExists, invalidArgument, permissionDenied } from '../../common/errors.js';
 import { exec } from '../../common/exec.js';
 import { newId } from '../../common/ids.js';
-import { cniNetworkName } from './conflist.js';
+import { cniNetworkName, RESERVED_CNI_NAME } from './conflist.js';
 import { lazySchema, type Infer } from '../../common/lazy-schema.js';
 import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
@@ -265,6 +265,8 @@ export class NetworkService {
     if (!/^[a-zA-Z0-9][a-zA-Z0-9_. -]{0,252}$/.test(b.Name) || b.Name.includes('..')) {
       throw invalidArgument(`invalid network name "${b.Name}": only [a-zA-Z0-9][a-zA-Z0-9_. -] are allowed, at most 253 of them`);
     }
+    // the CNI name (and lease dir) of another network could be this name: never a user's
+    if (RESERVED_CNI_NAME.test(b.Name)) throw invalidArgument(`invalid network name "${b.Name}": names tsula-net-<12 hex digits> are tsulad's own (the CNI names of networks whose names have spaces)`);
     name = b.Name;
     if (this.d.store.byName(name)) throw alreadyExists(`network with name ${name} already exists`);
     const driver = b.Driver || 'bridge';

@@ -1,10 +1,10 @@
 // Bytes and inodes used below a directory (du -x's walk: allocated blocks, hard links once,
 // never into another filesystem such as a running container's mounted rootfs): a container's
 // writable layer for CRI's writable_layer, the snapshot store for ImageFsInfo. A walk of a big
-// tree takes seconds, longer than kubelet's polling interval, so it never runs inside a call
-// that has an answer already: a cached figure is answered at once and refreshed behind it
-// (containerd's CRI answers from its snapshot syncer the same way), concurrent askers share
-// one walk, and a store's layers, which never change, are walked once each.
+// tree takes seconds, longer than kubelet's polling interval, so a call that has an answer
+// already waits for a new walk only a moment: past that the last figure is answered and the
+// walk goes on behind it (containerd's CRI answers from its snapshot syncer the same way),
+// concurrent askers share one walk, and a store's layers, which never change, are walked once.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
@@ -48,6 +48,9 @@ export interface CachedUsage extends DiskUsage {
   timestamp: bigint;
 }
 
+/** How long a call waits for a new walk before it takes the last figure. */
+const QUICK_WALK_MS = 150;
+
 interface Entry {
   /** When it was last asked for (ms), for pruning. */
   asked: number;
@@ -73,7 +76,11 @@ export class DiskUsageCache {
     e.asked = t;
     const stale = !!e.value && !e.stable && t - Number(e.value.timestamp / 1_000_000n) >= this.ttlMs;
     if (!e.value || stale) this.walk(dir, e, t);
-    return e.value ? Promise.resolve(e.value) : e.walking!;
+    if (!e.value) return e.walking!;
+    if (!stale || !e.walking) return Promise.resolve(e.value);
+    // a walk that is quick (most trees) answers itself; a long one leaves the last figure
+    const last = e.value;
+    return Promise.race([e.walking.catch(() => last), new Promise<CachedUsage>((r) => setTimeout(() => r(last), QUICK_WALK_MS).unref())]);
   }
 
   private walk(dir: string, e: Entry, t: number): void {
