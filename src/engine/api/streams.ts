@@ -3,7 +3,6 @@
 // docker's framing, detach keys and end-of-input rules (moby's container/stream/attach.go),
 // and a stream that ends only once the exit is known.
 import type { Ctx, RawStream } from './http.js';
-import { webSocketStream } from './websocket-stream.js';
 import { boolParam, frame, hijack, readJsonBody, readUpgradedBody, sendStatus } from './http.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ExecService } from '../containers/exec.js';
@@ -46,6 +45,8 @@ export async function attachContainerWs(ctx: Ctx, cs: ContainerService): Promise
   const { query } = ctx;
   const all = !versionAtLeast(ctx.version, '1.42');
   const want = all ? { stdin: true, stdout: true, stderr: true } : { stdin: boolParam(query, 'stdin'), stdout: boolParam(query, 'stdout'), stderr: boolParam(query, 'stderr') };
+  // the WebSocket code loads with the first such attach (an idle daemon holds none of it)
+  const { webSocketStream } = await import('./websocket-stream.js');
   await attach(ctx, cs, want, () => ({ raw: webSocketStream(ctx, versionAtLeast(ctx.version, '1.28') ? 'binary' : 'text'), framed: false }));
 }
 
