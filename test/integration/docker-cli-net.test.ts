@@ -578,3 +578,27 @@ test('a bridge that already has an address keeps it: the default network takes i
     spawnSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
   }
 });
+
+test('a restarted container gets its address back on a user network (dockerd\'s IPAM hands out the lowest free one; host-local alone moves on), another one if it was taken meanwhile', async () => {
+  await ok(['network', 'create', '--subnet', '10.199.77.0/24', 'keepip']);
+  try {
+    const ip = async (n: string) => (await ok(['inspect', '-f', '{{.NetworkSettings.Networks.keepip.IPAddress}}', n])).trim();
+    await ok(['run', '-d', '--name', 'kip1', '--network', 'keepip', 'busybox', 'sleep', '300']);
+    const first = await ip('kip1');
+    await ok(['restart', '-t', '0', 'kip1']);
+    assert.equal(await ip('kip1'), first, 'docker restart');
+    await ok(['stop', '-t', '0', 'kip1']);
+    await ok(['start', 'kip1']);
+    assert.equal(await ip('kip1'), first, 'docker stop + start');
+    // taken while it was stopped: another address, and the start works
+    await ok(['stop', '-t', '0', 'kip1']);
+    await ok(['run', '-d', '--name', 'kip2', '--network', 'keepip', '--ip', first, 'busybox', 'sleep', '300']);
+    await ok(['start', 'kip1']);
+    assert.equal(await ip('kip2'), first);
+    assert.match(await ip('kip1'), /^10\.199\.77\.\d+$/);
+    assert.notEqual(await ip('kip1'), first);
+  } finally {
+    await docker(d, ['rm', '-f', 'kip1', 'kip2']);
+    await ok(['network', 'rm', 'keepip']);
+  }
+});

@@ -311,6 +311,12 @@ export interface ContainerState {
   pausedBy?: 'commit';
   /** Its network while it runs (network 'cni'); gone at exit. */
   network?: NetworkState;
+  /**
+   * The address it had on each network (by id) when it last ran: asked for again at its next
+   * start, as dockerd's IPAM hands a restarted container its address back (the lowest free
+   * one), where host-local would move on to the next.
+   */
+  lastIps?: Record<string, string>;
   /** Set once a container with a healthcheck starts (docker keeps it after the exit). */
   health?: HealthState;
 }

@@ -193,12 +193,16 @@ export class ContainerNetworks {
     await this.d.networks.prepareAttach(net);
     const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, ports: portMappings.length > 0 });
     // the bridge plugin takes both from CNI_ARGS (IP: host-local's; MAC: the container's interface)
-    const args: [string, string][] = [['IgnoreUnknown', '1'], ...(ep.ipv4Address ? [['IP', ep.ipv4Address] as [string, string]] : []),
+    const withIp = (ip: string | undefined): [string, string][] => [['IgnoreUnknown', '1'], ...(ip ? [['IP', ip] as [string, string]] : []),
       ...(ep.mac ? [['MAC', ep.mac] as [string, string]] : [])];
-    const result = await this.d.cni.add(list, { containerId: rec.id, netns, ifName, args, capabilityArgs: portMappings.length ? { portMappings } : {} })
+    const taken = (e: unknown) => /is not available in range set|is subnet's gateway|not in range|has been allocated/.test(errorMessage(e));
+    const cniAdd = (ip: string | undefined) => this.d.cni.add(list, { containerId: rec.id, netns, ifName, args: withIp(ip), capabilityArgs: portMappings.length ? { portMappings } : {} });
+    // no fixed address: the one it had last time, when it is still free (else any)
+    const again = !ep.ipv4Address ? rec.state.lastIps?.[net.id] : undefined;
+    const result = await (again ? cniAdd(again).catch((e: unknown) => { if (taken(e)) return cniAdd(undefined); throw e; }) : cniAdd(ep.ipv4Address))
       .catch((e: unknown) => {
         // host-local's "requested IP address … is not available" / "… is subnet's gateway": docker's words
-        if (ep.ipv4Address && /is not available in range set|is subnet's gateway/.test(errorMessage(e))) {
+        if (ep.ipv4Address && taken(e)) {
           throw failedPrecondition(`Address already in use: ${ep.ipv4Address} on network ${net.name}`);
         }
         throw e;

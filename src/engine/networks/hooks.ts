@@ -166,6 +166,7 @@ export class NetworkHooks implements ContainerHooks {
   async stopped(rec: Container): Promise<void> {
     const st = rec.state.network;
     rec.state.network = undefined;
+    if (st?.endpoints.length) rec.state.lastIps = Object.fromEntries(st.endpoints.filter((e) => e.ip).map((e) => [e.networkId, e.ip]));
     if (rec.config.network !== 'cni') return;
     for (const ep of st?.endpoints ?? []) this.d.networks.emitEndpoint('disconnect', ep.networkId, rec.id);
     await this.d.attach.release(rec.id);
