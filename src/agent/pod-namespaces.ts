@@ -7,11 +7,12 @@
 // one tmpfs in the guest that its containers bind (containerd's sandbox shm, on the host for
 // a host pod: engine/pods/namespaces.ts).
 import { spawn } from 'node:child_process';
-import { existsSync, promises as fs } from 'node:fs';
+import { existsSync } from 'node:fs';
 import type { NamespaceType, Spec } from '../oci/types.js';
 import { POD_NAMESPACES_ANNOTATION } from '../common/pod-annotations.js';
 import { GUEST_POD_SHM } from './paths.js';
 import { internal } from '../common/errors.js';
+import { childPids } from '../common/proc.js';
 import type { Logger } from './deps.js';
 import { ensureShm } from '../storage/mounts.js';
 import { bindSharedShm } from '../oci/shm.js';
@@ -73,9 +74,9 @@ export class PodNamespaces {
       u.once('error', (e) => reject(internal(`cannot make the pod's namespaces (${this.busybox} unshare): ${e.message}`)));
     });
     for (let i = 0; i < 200; i++) {
-      const kids = (await fs.readFile(`/proc/${parent}/task/${parent}/children`, 'utf8').catch(() => '')).trim();
-      if (kids) {
-        const pid = Number(kids.split(' ')[0]);
+      const kids = await childPids(parent);
+      if (kids.length) {
+        const pid = kids[0]!;
         this.log?.info('pod namespaces made', { pid });
         return pid;
       }

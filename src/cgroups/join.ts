@@ -6,6 +6,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { invalidArgument } from '../common/errors.js';
+import { childPids } from '../common/proc.js';
 import type { CgroupLayout } from './usage.js';
 
 const V1_CONTROLLERS = ['cpu', 'cpuacct', 'memory', 'pids', 'blkio'];
@@ -29,10 +30,7 @@ async function withDescendants(pids: number[]): Promise<number[]> {
   const out: number[] = [];
   const visit = async (pid: number): Promise<void> => {
     out.push(pid);
-    for (const tid of await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
-      const kids = await fs.readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
-      for (const k of kids.split(' ').filter(Boolean)) await visit(Number(k));
-    }
+    for (const k of await childPids(pid)) await visit(k);
   };
   for (const p of pids) await visit(p);
   return out;

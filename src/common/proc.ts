@@ -19,6 +19,16 @@ export async function procStat(pid: number): Promise<ProcStat> {
   return parseProcStat(await fs.readFile(`/proc/${pid}/stat`, 'utf8'));
 }
 
+/** The pids of `pid`'s children (of each of its threads), from /proc; [] when it is gone. */
+export async function childPids(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  for (const tid of await fs.readdir(`/proc/${pid}/task`).catch(() => [] as string[])) {
+    const kids = await fs.readFile(`/proc/${pid}/task/${tid}/children`, 'utf8').catch(() => '');
+    for (const k of kids.split(/\s+/)) if (k) out.push(Number(k));
+  }
+  return out;
+}
+
 /** Whether pid is still the process that started at startTime: there, not a zombie, not reused. */
 export async function stillRunning(pid: number, startTime?: string): Promise<boolean> {
   try {

@@ -8,7 +8,7 @@ import { promises as fs, constants } from 'node:fs';
 import * as path from 'node:path';
 import { exec, execOk } from '../../common/exec.js';
 import { internal, withContext } from '../../common/errors.js';
-import { markedEnv, procStat, processesMarked } from '../../common/proc.js';
+import { childPids, markedEnv, procStat, processesMarked } from '../../common/proc.js';
 import { isMounted } from '../../network/index.js';
 import type { Logger } from '../../common/log.js';
 import { which } from '../../common/which.js';
@@ -82,9 +82,9 @@ export async function startPidHolder(join: { net?: string; uts?: string; ipc?: s
   child.unref();
   // the holder is unshare's child (nsenter execs unshare): wait for it to appear
   for (let i = 0; i < 400; i++) {
-    const kids = (await fs.readFile(`/proc/${parent}/task/${parent}/children`, 'utf8').catch(() => '')).trim().split(/\s+/).filter(Boolean);
+    const kids = await childPids(parent);
     if (kids.length) {
-      const pid = Number(kids[0]);
+      const pid = kids[0]!;
       const mine = await fs.readlink('/proc/self/ns/pid');
       if (await fs.readlink(`/proc/${pid}/ns/pid`).catch(() => mine) !== mine) return { pid, startTime: (await procStat(pid)).startTime };
     }
