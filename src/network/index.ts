@@ -8,7 +8,7 @@
 // May call: common/, host tools (unshare, umount, nsenter, ip) and the CNI plugin binaries.
 export { NetnsManager, isMounted, type NetnsOptions, type PinnedNetns } from './netns.js';
 export {
-  SUPPORTED_VERSIONS, parseConfList, parseConf, parseConfigFile, configFiles, loadNetworkConfig, compareVersions,
+  SUPPORTED_VERSIONS, isCniNetworkName, parseConfList, parseConf, parseConfigFile, configFiles, loadNetworkConfig, compareVersions,
   type NetworkConfigList, type PluginConf,
 } from './cni/config.js';
 export {

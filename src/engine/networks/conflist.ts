@@ -12,7 +12,7 @@
 // The masquerade and FORWARD rules are the network's, not the attachment's (firewall.ts): no
 // ipMasq, no firewall plugin. Attachments made by an older tsulad keep both in their cached
 // list, so their DEL still takes away what their ADD made.
-import { parseConfList, type NetworkConfigList } from '../../network/index.js';
+import { isCniNetworkName, parseConfList, type NetworkConfigList } from '../../network/index.js';
 import { intToIp, parseCidr, size } from './ipv4.js';
 import type { NetworkRecord } from './model.js';
 
@@ -30,15 +30,12 @@ export interface AttachmentConf {
   ports?: boolean;
 }
 
-/** The CNI spec's network names (its plugins' skel refuses others). */
-const CNI_NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
-
 /**
  * The network's name for CNI and its host-local lease dir: its own, or, for a name CNI does
  * not take (dockerd takes `my net`), one made from its id.
  */
 export function cniNetworkName(n: Pick<NetworkRecord, 'name' | 'id'>): string {
-  return CNI_NAME_RE.test(n.name) ? n.name : `tsula-net-${n.id.slice(0, 12)}`;
+  return isCniNetworkName(n.name) ? n.name : `tsula-net-${n.id.slice(0, 12)}`;
 }
 
 /** The names cniNetworkName makes, which no network may have itself (their lease dirs would be one). */

@@ -35,6 +35,11 @@ export interface NetworkConfigList {
 const CONF_EXTS = ['.conf', '.conflist', '.json'];
 // libcni's utils.ValidateNetworkName; a network name ends up in cache file names
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/** Whether `name` is one CNI takes for a network (libcni's ValidateNetworkName; plugins' skel checks it too). */
+export function isCniNetworkName(name: string): boolean {
+  return NAME_RE.test(name);
+}
 // a plugin type is a file name in the bin dirs, never a path
 const TYPE_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.+-]*$/;
 
