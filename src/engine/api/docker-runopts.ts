@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import type * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
+import { goAtoi } from '../../common/go-strconv.js';
 import { fromHumanSize } from '../../common/sizes.js';
 import type { Zod } from '../../common/lazy-schema.js';
 import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../containers/model.js';
@@ -349,8 +350,7 @@ function logOptions(driver: 'json-file' | 'none' | 'local', opts: Record<string,
   }
   const files = opts['max-file'];
   if (files !== undefined) {
-    if (!/^[+-]?\d+$/.test(files)) throw invalidArgument(`strconv.Atoi: parsing "${files}": invalid syntax`);
-    if (Number(files) < 1) throw invalidArgument('max-file cannot be less than 1');
+    if (goAtoi(files) < 1) throw invalidArgument('max-file cannot be less than 1');
   }
   return out;
 }

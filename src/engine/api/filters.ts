@@ -2,6 +2,7 @@
 // parsed and matched once, as dockerd 20.10 (API 1.41) does: both JSON encodings, unknown
 // keys refused ("Invalid filter 'x'"), values matched exactly, by prefix, by regexp or as
 // a path glob, each key where dockerd uses that way.
+import { goAtoi } from '../../common/go-strconv.js';
 import { internal, invalidArgument, notFound } from '../../common/errors.js';
 import { untilTime } from '../filters.js';
 import { parseReference, splitReference } from '../../image/reference.js';
@@ -219,10 +220,7 @@ export async function selectContainers<T extends ContainerFacts>(
   all: T[], args: FilterArgs, opts: { all: boolean; limit?: number }, look: ContainerLookups,
 ): Promise<T[]> {
   args.validate(PS_FILTERS);
-  const exited = args.get('exited').map((v) => {
-    if (!/^[+-]?\d+$/.test(v)) throw invalidArgument(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
-    return Number(v);
-  });
+  const exited = args.get('exited').map(goAtoi);
   let showAll = opts.all;
   for (const v of args.get('status')) {
     if (!STATES.has(v)) throw invalidFilter('status', v);

@@ -1,5 +1,6 @@
 // HTTP plumbing for the Docker-shaped API: routing, JSON bodies, errors as {"message"},
 // docker's 8-byte stream framing, and connection hijacking for attach/exec.
+import { goAtoi } from '../../common/go-strconv.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { httpStatus, errorMessage, invalidArgument } from '../../common/errors.js';
@@ -131,8 +132,7 @@ export function intParam(q: URLSearchParams, name: string): number | undefined {
  */
 export function atoiParam(q: URLSearchParams, name: string): number {
   const v = q.get(name) ?? '';
-  if (!/^[+-]?\d+$/.test(v)) throw invalidArgument(`strconv.Atoi: parsing ${JSON.stringify(v)}: invalid syntax`);
-  const n = Number(v);
+  const n = goAtoi(v);
   if (!Number.isSafeInteger(n) || Math.abs(n) > 2 ** 63) throw invalidArgument(`strconv.Atoi: parsing ${JSON.stringify(v)}: value out of range`);
   return n;
 }
