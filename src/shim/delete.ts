@@ -9,8 +9,8 @@ import { promisify } from 'node:util';
 import { create, toBinary } from '@bufbuild/protobuf';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { DeleteResponseSchema } from '../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
-import { TtrpcClient } from '../ttrpc/client.js';
-import { ADMIN_SERVICE, decodeJson, encodeJson, type CleanupResponse } from '../sandboxer/admin.js';
+import { adminCall } from '../sandboxer/admin-call.js';
+import type { CleanupRequest, CleanupResponse } from '../sandboxer/admin.js';
 import { taskKey, type TaskRecord } from '../sandboxer/tasks/records.js';
 import { readJson } from '../common/fsutil.js';
 import { canConnect, config, type Args } from './main.js';
@@ -23,15 +23,8 @@ export async function del(a: Args): Promise<void> {
   const bundle = a.bundle || process.cwd();
   let res: CleanupResponse | null = null;
   if (await canConnect(c.taskSock)) {
-    const client = await TtrpcClient.connect(c.taskSock, { timeoutMs: 5000 }).catch(() => null);
-    if (client) {
-      try {
-        res = decodeJson<CleanupResponse>(await client.callRaw(ADMIN_SERVICE, 'Cleanup',
-          encodeJson({ id: a.id, namespace: a.namespace, bundle }), { timeoutMs: 30_000 }));
-      } catch { /* clean up ourselves */ } finally {
-        client.close();
-      }
-    }
+    // a sandboxer that does not answer: clean up ourselves
+    res = await adminCall<CleanupResponse>(c.taskSock, 'Cleanup', { id: a.id, namespace: a.namespace, bundle } satisfies CleanupRequest, 30_000).catch(() => null);
   }
   if (!res) {
     const key = taskKey(a.namespace, a.id);

@@ -13,7 +13,7 @@
 // uninitialised until it is called.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { DEFAULT_ADDRESS, DEFAULT_STATE, SHIM_INFO_FILE, namespaceSocketOf, taskSocketOf, type ShimInfo } from '../sandboxer/admin.js';
+import { DEFAULT_ADDRESS, DEFAULT_STATE, SHIM_INFO_FILE, namespaceSocketOf, taskSocketOf, type ListenRequest, type ListenResponse, type ShimInfo } from '../sandboxer/admin.js';
 import { canConnect, ensureSandboxer } from '../sandboxer/launch.js';
 
 export { canConnect } from '../sandboxer/launch.js';
@@ -67,7 +67,8 @@ async function start(a: Args): Promise<void> {
 async function namespaceAddress(c: ReturnType<typeof config>, ns: string): Promise<string> {
   const sock = namespaceSocketOf(c.state, ns);
   if (await canConnect(sock)) return `unix://${sock}`;
-  return (await import('./listen.js')).listenFor(c.taskSock, ns);
+  const { adminCall } = await import('../sandboxer/admin-call.js');
+  return (await adminCall<ListenResponse>(c.taskSock, 'Listen', { namespace: ns } satisfies ListenRequest, 10_000)).address;
 }
 
 export async function main(argv: string[]): Promise<void> {
