@@ -27,19 +27,18 @@ export const SANDBOX_KIND_ANNOTATION = 'io.tsula.sandbox-kind';
 export const OWNER_TASK_ANNOTATION = 'io.tsula.owner-task';
 
 /** What containerd-shim-tsula-v2 `start` left in the bundle; absent when a sandbox client calls us directly. */
-async function shimInfo(c: CreateTask): Promise<ShimInfo | null> {
+export async function shimInfo(c: CreateTask): Promise<ShimInfo | null> {
   const info = await readJson<ShimInfo>(path.join(c.bundle, SHIM_INFO_FILE)).catch(() => null);
   return info?.id === c.id ? info : null;
 }
 
 /** The namespace of a task created on the sandboxer's own socket: the launcher's, else its bundle's parent (containerd's layout). */
-export async function taskNamespace(c: CreateTask): Promise<string> {
-  return (await shimInfo(c))?.namespace || path.basename(path.dirname(c.bundle)) || 'default';
+export function taskNamespace(c: CreateTask, reg: ShimInfo | null): string {
+  return reg?.namespace || path.basename(path.dirname(c.bundle)) || 'default';
 }
 
-/** The task `c` of `namespace`, created in its runtime and recorded, not yet started. */
-export async function createTask(ops: TaskOps, c: CreateTask, namespace: string): Promise<Task> {
-  const reg = await shimInfo(c);
+/** The task `c` of `namespace` (`reg`: its shimInfo), created in its runtime and recorded, not yet started. */
+export async function createTask(ops: TaskOps, c: CreateTask, namespace: string, reg: ShimInfo | null): Promise<Task> {
   const spec = await readBundleSpec(c.bundle);
   const key = taskKey(namespace, c.id);
   const ann = spec.annotations ?? {};

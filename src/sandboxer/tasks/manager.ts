@@ -20,7 +20,8 @@ import type { EventPublisher } from './events.js';
 import { ts, type EventInit, type EventKind } from './topics.js';
 import { stateError } from './state-errors.js';
 import type { TaskOps } from './task-ops.js';
-import { createTask, dropOwnSandbox, OWNER_TASK_ANNOTATION, taskNamespace } from './create.js';
+import { createTask, dropOwnSandbox, OWNER_TASK_ANNOTATION, shimInfo, taskNamespace } from './create.js';
+import type { ShimInfo } from '../admin.js';
 import { addExec, deleteExec, findExec, killExec, startExec, waitExec } from './execs.js';
 
 export { SANDBOX_KIND_ANNOTATION } from './create.js';
@@ -107,19 +108,20 @@ export class TaskManager {
   async create(c: CreateTask, ns?: string): Promise<number> {
     if (!c.id || c.id.includes('/') || c.id.includes('..') || c.id.length > 256) throw invalidArgument(`invalid task id "${c.id}"`);
     if (!c.bundle || !path.isAbsolute(c.bundle)) throw invalidArgument(`task ${c.id}: bundle must be an absolute path`);
-    const namespace = ns ?? await taskNamespace(c);
+    const reg = await shimInfo(c);
+    const namespace = ns ?? taskNamespace(c, reg);
     const sid = scopedId(namespace, c.id);
     if (this.tasks.has(sid) || this.creating.has(sid)) throw alreadyExists(`task ${c.id} already exists`);
     this.creating.add(sid);
     try {
-      return await this.doCreate(c, namespace);
+      return await this.doCreate(c, namespace, reg);
     } finally {
       this.creating.delete(sid);
     }
   }
 
-  private async doCreate(c: CreateTask, namespace: string): Promise<number> {
-    const t = await createTask(this.ops, c, namespace);
+  private async doCreate(c: CreateTask, namespace: string, reg: ShimInfo | null): Promise<number> {
+    const t = await createTask(this.ops, c, namespace, reg);
     const rec = t.rec;
     this.tasks.set(scopedId(namespace, c.id), t);
     this.byKey.set(rec.key, t);
