@@ -5,8 +5,8 @@
 import type { Router } from './http.js';
 import { unavailable, unimplemented } from '../../common/errors.js';
 
-/** daemon/cluster's errSwarmNotManager (errNoManager of a node with no swarm). */
-const NOT_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
+/** daemon/cluster's errSwarmNotManager (errNoManager of a node with no swarm): cluster volumes say it too. */
+export const NOT_MANAGER = 'This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.';
 /** daemon/cluster's errNoSwarm. */
 const NO_SWARM = 'This node is not part of a swarm';
 

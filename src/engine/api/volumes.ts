@@ -6,6 +6,7 @@ import { checkFilterKeys, matchLabels, parseFilters, type Filters } from '../fil
 import { ANONYMOUS_LABEL, isAnonymous, type VolumeRecord, type VolumeStore } from '../volumes/index.js';
 import { invalidArgument, unavailable } from '../../common/errors.js';
 import { versionAtLeast } from './version.js';
+import { NOT_MANAGER } from './swarm.js';
 import { parseGoBool } from '../../common/gobool.js';
 
 /** A boolean filter's value (any true wins); dockerd's words for another value, lower-case as its volume filters'. */
@@ -53,7 +54,7 @@ export function volumeRoutes(r: Router, vols: VolumeStore): void {
     const body = await readJsonBody(req, { checkType: true });
     // 1.42's cluster volumes are swarm's: dockerd without a swarm answers so
     if (versionAtLeast(version, '1.42') && body && typeof body === 'object' && (body as { ClusterVolumeSpec?: unknown }).ClusterVolumeSpec) {
-      throw unavailable('This node is not a swarm manager. Use "docker swarm init" or "docker swarm join" to connect this node to swarm and try again.');
+      throw unavailable(NOT_MANAGER);
     }
     sendJson(res!, 201, view(vols, await vols.create(body), version));
   });
