@@ -7,6 +7,7 @@ import { isIP } from 'node:net';
 import type * as z from 'zod';
 import { invalidArgument } from '../../common/errors.js';
 import { goAtoi } from '../../common/go-strconv.js';
+import { noVolumePlugin } from '../volumes/index.js';
 import { fromHumanSize } from '../../common/sizes.js';
 import type { Zod } from '../../common/lazy-schema.js';
 import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../containers/model.js';
@@ -257,7 +258,7 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   if (hc.VolumeDriver && hc.VolumeDriver !== 'local') {
     const makesVolumes = binds.some((x) => !x.startsWith('/')) || Object.keys(b.Volumes ?? {}).length > 0;
     // a 400, not dockerd's 404: on a create's 404 the docker CLI pulls the image (moby#48772)
-    if (makesVolumes) throw invalidArgument(`error looking up volume plugin ${hc.VolumeDriver}: plugin ${JSON.stringify(hc.VolumeDriver)} not found (tsulad has the local volume driver only)`);
+    if (makesVolumes) throw invalidArgument(noVolumePlugin(hc.VolumeDriver));
   }
   const m = parseMounts({ binds, volumes: Object.keys(b.Volumes ?? {}), mounts: hc.Mounts ?? [], tmpfs: hc.Tmpfs ?? {} }, o);
   out.binds = m.binds;

@@ -3,4 +3,4 @@
 // fill (copyup.ts) and remove them (hooks.ts). Owns <graph>/volumes. May call common/, oci/.
 export { VolumeStore } from './store.js';
 export { VolumeHooks } from './hooks.js';
-export { ANONYMOUS_LABEL, isAnonymous, type VolumeRecord } from './store.js';
+export { ANONYMOUS_LABEL, isAnonymous, noVolumePlugin, type VolumeRecord } from './store.js';

@@ -21,6 +21,11 @@ import { compareStrings } from '../../common/compare.js';
 import { VolumeMounter } from './mounter.js';
 import { validateVolumeOptions } from './options.js';
 
+/** dockerd's words for a volume driver that is not `local` (it looks it up as a plugin). */
+export function noVolumePlugin(driver: string): string {
+  return `error looking up volume plugin ${driver}: plugin ${JSON.stringify(driver)} not found (tsulad has the local volume driver only)`;
+}
+
 export interface VolumeRecord {
   name: string;
   driver: 'local';
@@ -103,7 +108,7 @@ export class VolumeStore {
     if (!p.success) throw invalidArgument(`invalid volume config: ${p.error.issues[0]!.path.join('.') || 'body'}: ${p.error.issues[0]!.message}`);
     const b = p.data;
     // dockerd looks any other driver up as a plugin: a 404 in its words
-    if (b.Driver && b.Driver !== 'local') throw notFound(`error looking up volume plugin ${b.Driver}: plugin ${JSON.stringify(b.Driver)} not found (tsulad has the local volume driver only)`);
+    if (b.Driver && b.Driver !== 'local') throw notFound(noVolumePlugin(b.Driver));
     const name = b.Name || newId();
     if (!NAME_RE.test(name)) {
       throw invalidArgument(`create ${name}: "${name}" includes invalid characters for a local volume name, only "[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host directory, use absolute path`);
