@@ -233,7 +233,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
    * runtime may be resolved only at its first start.
    */
   const isVmRuntime = (name: string) => name === VMM_RUNTIME || config.criSandboxers[name]?.name === 'vmm';
-  const networks = await startNetworks(config, log, events, { containers, isVmRuntime }, faults);
+  const networks = await startNetworks(config, log, events, { containers, isVmRuntime, names: store.names, log }, faults);
   const volumes = new VolumeStore(path.join(config.graph, 'volumes'), events, log, faults);
   await volumes.load();
   volumes.setContainers(containers.list);
@@ -276,6 +276,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     networkId: (name) => { try { return networks.service.get(name).id; } catch { return ''; } },
     sizeOf: (c) => containerSize(files, images, c),
     graphData: (c) => driver.graphData(c.id),
+    links: { remove: (ref) => networks.hooks.removeLink(ref), hostLinks: (c) => networks.hooks.hostLinks(c) },
   });
   networkRoutes(router, networks.service, networks.hooks);
   volumeRoutes(router, volumes);

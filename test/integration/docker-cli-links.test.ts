@@ -1,8 +1,9 @@
 // Links as dockerd takes them, from the stock docker CLI (20.10) and the raw API against
 // tsulad: on a user network HostConfig.Links are ignored (dockerd's registerLinks) and
 // EndpointSettings.Links become DNS aliases that only the linking container resolves
-// (buildJoinOptions' CreateOptionAlias); legacy links (the default bridge) stay refused, and
-// host and container modes get dockerd's conflicts.
+// (buildJoinOptions' CreateOptionAlias); legacy links (the default bridge's: /etc/hosts
+// lines, variables, link names, `rm --link`) as dockerd makes them, and host and container
+// modes get dockerd's conflicts.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -85,24 +86,19 @@ test('network connect --link: the alias on that network for a running container;
   await ok(['rm', '-f', 'joiner', 'badlink']);
 });
 
-test('HostConfig.Links: ignored on a user network (docker-compose run\'s create), refused on the default bridge, dockerd\'s conflicts with host and container modes', async () => {
+test('HostConfig.Links: ignored on a user network (docker-compose run\'s create), dockerd\'s words for an endpoint\'s links on the default bridge and for host and container modes', async () => {
   // compose 1.29's one-off container links to its service's running ones
   const r = await api('POST', '/v1.41/containers/create?name=lnk1', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'lnet', Links: ['target:client'] } });
   assert.equal(r.status, 201, r.body);
   assert.equal(await inspect('lnk1', '{{json .HostConfig.Links}}'), 'null');
   assert.equal((await docker(d, ['start', '-a', 'lnk1'])).code, 0);
   await ok(['rm', 'lnk1']);
-  const c = await docker(d, ['create', '--link', 'target:x', 'busybox']);
-  assert.notEqual(c.code, 0);
-  assert.match(c.stderr, /--link is not supported by tsulad: use a user-defined network/);
-  // docker 20.10 refuses --link with another --network itself ("links are only supported for
-  // user-defined networks"): the raw API's
-  const LEGACY = /--link is not supported by tsulad: use a user-defined network/;
   for (const [body, msg] of [
-    [{ HostConfig: { NetworkMode: 'bridge', Links: ['target:x'] } }, LEGACY],
-    [{ HostConfig: { NetworkMode: 'bridge' }, NetworkingConfig: { EndpointsConfig: { bridge: { Links: ['target:x'] } } } }, LEGACY],
+    [{ HostConfig: { NetworkMode: 'bridge' }, NetworkingConfig: { EndpointsConfig: { bridge: { Links: ['target:x'] } } } }, /^links are only supported for user-defined networks$/],
     [{ HostConfig: { NetworkMode: 'host', Links: ['target:x'] } }, /^conflicting options: host type networking can't be used with links\. This would result in undefined behavior$/],
     [{ HostConfig: { NetworkMode: 'container:target', Links: ['target:x'] } }, /^conflicting options: container type network can't be used with links\. This would result in undefined behavior$/],
+    // dockerd's registerLinks: a 400 (a 404 would have the CLI pull the image)
+    [{ HostConfig: { Links: ['nope:x'] } }, /^could not get container for nope: No such container: nope$/],
   ] as const) {
     const r = await api('POST', '/v1.41/containers/create', { Image: 'busybox', ...body });
     assert.equal(r.status, 400, r.body);
@@ -110,4 +106,51 @@ test('HostConfig.Links: ignored on a user network (docker-compose run\'s create)
   }
   const connect = await api('POST', '/v1.41/networks/bridge/connect', { Container: 'target', EndpointConfig: { Links: ['target:x'] } });
   assert.equal(connect.status, 400, connect.body);
+});
+
+test('legacy --link on the default bridge: the child\'s /etc/hosts line and variables, the link\'s name in ps and inspect, rm --link, a stopped child fails the start, tsulad restarts keep it', async () => {
+  await ok(['run', '-d', '--name', 'ldb', '-e', 'FOO=bar', '--expose', '6379', '--expose', '7000-7001/udp', 'busybox', ...SLEEP]);
+  const ip = await inspect('ldb', '{{.NetworkSettings.IPAddress}}');
+  const host = await inspect('ldb', '{{.Config.Hostname}}');
+  await ok(['run', '-d', '--name', 'lapp', '--link', 'ldb:db', '-e', 'DB_ENV_FOO=mine', 'busybox', ...SLEEP]);
+  const env = (await ok(['exec', 'lapp', 'env'])).split('\n');
+  for (const v of [`DB_PORT=tcp://${ip}:6379`, `DB_PORT_6379_TCP_ADDR=${ip}`, 'DB_PORT_6379_TCP_PROTO=tcp', `DB_PORT_7000_UDP_END=udp://${ip}:7001`, 'DB_NAME=/lapp/db', 'DB_ENV_FOO=mine']) {
+    assert.ok(env.includes(v), `${v} in ${env.join(' ')}`);
+  }
+  assert.ok(!env.includes('DB_ENV_FOO=bar'), 'the container\'s own env wins');
+  const hosts = await ok(['exec', 'lapp', 'cat', '/etc/hosts']);
+  assert.match(hosts, new RegExp(`^${ip.replaceAll('.', '\\.')}\tdb ${host} ldb$`, 'm'));
+  assert.equal((await docker(d, ['exec', 'lapp', 'ping', '-c1', '-W5', 'db'])).code, 0, 'the alias reaches it');
+  assert.equal(await inspect('lapp', '{{json .HostConfig.Links}}'), '["/ldb:/lapp/db"]');
+  // the link is a name of the child's: ps shows the plain one unless --no-trunc, inspect takes it
+  assert.match(await ok(['ps', '--no-trunc', '--filter', 'name=ldb', '--format', '{{.Names}}']), /^lapp\/db,ldb$/m);
+  assert.match(await ok(['ps', '--filter', 'name=ldb', '--format', '{{.Names}}']), /^ldb$/m);
+  assert.equal(await inspect('lapp/db', '{{.Name}}'), '/ldb');
+  // tsulad restarted: the link and its name are still there
+  await d.stop();
+  await d.start();
+  assert.equal(await inspect('lapp/db', '{{.Name}}'), '/ldb');
+  // dockerd's rmLink: a container's own name is not a link (and the container stays)
+  const own = await docker(d, ['rm', '--link', 'ldb']);
+  assert.notEqual(own.code, 0);
+  assert.match(own.stderr, /Conflict, cannot remove the default link name of the container/);
+  assert.equal(await inspect('ldb', '{{.State.Running}}'), 'true');
+  // a stopped child fails the parent's start, in dockerd's words
+  await ok(['stop', '-t', '1', 'lapp']);
+  await ok(['stop', '-t', '1', 'ldb']);
+  const start = await docker(d, ['start', 'lapp']);
+  assert.notEqual(start.code, 0);
+  assert.match(start.stderr, /Cannot link to a non running container: \/ldb AS \/lapp\/db/);
+  await ok(['start', 'ldb']);
+  await ok(['start', 'lapp']);
+  assert.match(await ok(['exec', 'lapp', 'cat', '/etc/hosts']), /\tdb /);
+  assert.equal((await ok(['rm', '--link', 'lapp/db'])).trim(), 'lapp/db');
+  assert.equal(await inspect('lapp', '{{json .HostConfig.Links}}'), 'null');
+  assert.doesNotMatch(await ok(['exec', 'lapp', 'cat', '/etc/hosts']), /\tdb /, 'the line goes with the link');
+  assert.equal(await inspect('ldb', '{{.State.Running}}'), 'true', 'the child stays');
+  // a child on a user network only: the start fails as dockerd's isLinkable
+  await ok(['create', '--name', 'lusr', '--link', 'target:t', 'busybox', 'true']);
+  const usr = await docker(d, ['start', 'lusr']);
+  assert.match(usr.stderr, /Cannot link to \/target, as it does not belong to the default network/);
+  await ok(['rm', '-f', 'lapp', 'ldb', 'lusr']);
 });

@@ -428,9 +428,9 @@ test('--mac-address: the interface has it, inspect shows it; dockerd\'s refusals
   }
 });
 
-test('refused with dockerd\'s 400 rather than ignored: --link, --ip on the default bridge', async () => {
+test('refused with dockerd\'s 400 rather than ignored: --link to no container, --ip on the default bridge', async () => {
   for (const [flags, msg] of [
-    [['--link', 'web1:web'], /--link is not supported/],
+    [['--link', 'web1:web'], /could not get container for web1: No such container: web1/],
     [['--network', 'bridge', '--ip', '10.9.9.9'], /user specified IP address is supported on user defined networks only/],
     // a VM would take that namespace's interface from the other container
     [['--runtime', 'vmm', '--network', 'container:x'], /runs the container in a VM, which cannot share another container's network namespace/],
@@ -573,6 +573,19 @@ test('a bridge that already has an address keeps it: the default network takes i
     const rules = execFileSync('iptables-save', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter((l) => l.includes(bridge));
     assert.ok(rules.includes(`-A TSULA-ISO-${bridge} -i ${bridge} -o ${bridge} -j DROP`), rules.join('\n'));
     assert.ok(!rules.some((l) => l.includes('MASQUERADE')), rules.join('\n'));
+    // legacy links open the child's exposed ports to the parent, nothing else (dockerd's linkContainers)
+    const ok2 = async (args: string[]) => { const x = await docker(d2!, args); assert.equal(x.code, 0, x.stderr); return x.stdout.trim(); };
+    await ok2(['run', '-d', '--name', 'srv', '--expose', '8080', 'busybox', 'sh', '-c', 'mkdir /w; echo hi > /w/i; httpd -f -p 8080 -h /w & httpd -f -p 9090 -h /w & wait']);
+    const srvIp = await ok2(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'srv']);
+    await ok2(['run', '-d', '--name', 'cli', '--link', 'srv:s', 'busybox', 'sleep', '300']);
+    const get = async (c: string[], host: string, port: number) => (await docker(d2!, [...c, 'sh', '-c', `printf 'GET /i HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${host} ${port}`])).stdout;
+    assert.match(await get(['exec', 'cli'], 's', 8080), /^hi$/m, 'the exposed port, through the link');
+    assert.doesNotMatch(await get(['exec', 'cli'], 's', 9090), /hi/, 'a port not exposed');
+    assert.doesNotMatch(await get(['run', '--rm', 'busybox'], srvIp, 8080), /hi/, 'a container not linked');
+    await ok2(['rm', '-f', 'cli']);
+    const left = () => execFileSync('iptables-save', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter((l) => l.includes(`TSULA-ISO-${bridge}`) && l.includes('ACCEPT'));
+    for (let i = 0; i < 50 && left().length; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(left(), [], 'the openings go with the parent');
   } finally {
     await d2?.destroy();
     spawnSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });

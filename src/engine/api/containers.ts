@@ -9,7 +9,7 @@ import { createSpecFromBody, inspectView } from './docker-model.js';
 import { detailsHead } from '../containers/log-attrs.js';
 import { apiTimestampNs, readLogs } from '../containers/logs.js';
 import { logFiles } from '../containers/log-rotation.js';
-import { invalidArgument, unimplemented } from '../../common/errors.js';
+import { invalidArgument, notFound, unimplemented } from '../../common/errors.js';
 import { dockerTimestamp, humanStatus } from './format.js';
 import { attachContainer, attachContainerWs, startExec } from './streams.js';
 import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';
@@ -27,8 +27,16 @@ export type NetworkIdOf = (name: string) => string;
 /** A container's GraphDriver.Data (the snapshot's dirs), or null. */
 export type GraphDataOf = (c: Container) => Promise<Record<string, string> | null>;
 
-export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf; sizeOf?: SizeOf; graphData?: GraphDataOf } = {}): void {
+/** Legacy links (networks/legacy-links.ts): `docker rm --link` and inspect's HostConfig.Links. */
+export interface LinksOf {
+  remove(ref: string): Promise<void>;
+  hostLinks(c: Container): string[] | null;
+}
+
+export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf; sizeOf?: SizeOf; graphData?: GraphDataOf; links?: LinksOf } = {}): void {
   const netId: NetworkIdOf = o.networkId ?? (() => '');
+  // a container's names: its own and its legacy links' ("/parent/alias"), sorted as dockerd's name index lists them
+  const namesOf = (c: Container) => cs.d.store.names.namesOf(c.id).map((n) => `/${n}`).sort();
   const sizeOf = o.sizeOf;
   r.add('POST', '/containers/create', async ({ req, res, query, version }) => {
     const body = await readJsonBody(req, { checkType: true });
@@ -42,7 +50,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
 
   r.add('GET', '/containers/json', async ({ res, query, version }) => {
     const limit = intParam(query, 'limit');
-    const list = await selectContainers(cs.list().map((c) => facts(c, netId, version)), FilterArgs.parse(query.get('filters')),
+    const list = await selectContainers(cs.list().map((c) => facts(c, netId, version, namesOf(c))), FilterArgs.parse(query.get('filters')),
       { all: boolParam(query, 'all'), limit }, {
         container: (ref) => cs.get(ref).id,
         image: (ref) => cs.d.images.get(ref).then((i) => i.id, () => undefined),
@@ -55,9 +63,12 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     }, f.c, version))));
   });
 
-  r.add('GET', '/containers/{id}/json', async ({ res, params, query, version }) => {
+  // "{id*}": a legacy link's name ("parent/alias") names its child, as in dockerd's routes
+  r.add('GET', '/containers/{id*}/json', async ({ res, params, query, version }) => {
     const c = cs.get(params[0]);
     const v = inspect(c, netId, version);
+    const links = o.links?.hostLinks(c);
+    if (links) (v.HostConfig as { Links: string[] | null }).Links = links;
     // a snapshot removed meanwhile (rm racing) has none: null, as dockerd's for a gone layer
     const data = await o.graphData?.(c).catch(() => null) ?? null;
     sendJson(res!, 200, inspectForVersion({
@@ -105,7 +116,14 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     sendStatus(res!, 204);
   });
 
-  r.add('DELETE', '/containers/{id}', async ({ res, params, query }) => {
+  r.add('DELETE', '/containers/{id*}', async ({ res, params, query }) => {
+    if (boolParam(query, 'link')) {
+      // `docker rm --link`: the link goes, never the container (dockerd's rmLink)
+      if (!o.links) throw notFound(`No such container: ${params[0]}`);
+      await o.links.remove(params[0]);
+      sendStatus(res!, 204);
+      return;
+    }
     const rec = cs.get(params[0]);
     await cs.remove(params[0], { force: boolParam(query, 'force'), volumes: boolParam(query, 'v') });
     es.forgetContainer(rec.id);
@@ -212,8 +230,9 @@ type Summary = ReturnType<typeof summary> & {
 };
 
 /** What the list filters look at (filters.ts), with the summary it was read from. */
-function facts(c: Container, netId: NetworkIdOf, version: string): ContainerFacts & { c: Container; summary: Summary } {
+function facts(c: Container, netId: NetworkIdOf, version: string, names: string[]): ContainerFacts & { c: Container; summary: Summary } {
   const s = summary(c, netId, version) as Summary;
+  if (names.length) s.Names = names;
   const nets = (inspect(c, netId, version).NetworkSettings as { Networks?: Record<string, { NetworkID?: string } | null> } | undefined)?.Networks ?? {};
   return {
     c, summary: s, id: c.id, names: s.Names as string[], createdMs: Date.parse(c.createdAt) || 0,

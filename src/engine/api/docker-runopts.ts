@@ -14,7 +14,8 @@ import type { CreateSpec, Device, EndpointSpec, NetworkingSpec } from '../contai
 import { checkRestartPolicy } from '../containers/restart.js';
 import { LOCAL_MAX_SIZE } from '../containers/log-rotation.js';
 import { checkBindings, checkPortKey } from '../networks/ports.js';
-import { LEGACY_LINKS } from '../networks/links.js';
+import { ENDPOINT_LINKS } from '../networks/links.js';
+import { HOST_AND_LINKS } from '../networks/legacy-links.js';
 import { mountSchema, parseMounts } from './docker-mounts.js';
 import { SYSCTLS } from './network-compat.js';
 
@@ -114,7 +115,7 @@ function endpointSpec(name: string, ep: EndpointBody | undefined, mac: string | 
   if (ep?.IPAMConfig?.IPv6Address) throw invalidArgument('--ip6 is not supported by tsulad (IPv4 networks only)');
   const ll = linkLocalIps(ep?.IPAMConfig?.LinkLocalIPs);
   // on a user network they are DNS aliases of the container's own (networks/links.ts)
-  if (ep?.Links?.length && ['bridge', 'default', 'host', 'none'].includes(name)) throw invalidArgument(LEGACY_LINKS);
+  if (ep?.Links?.length && ['bridge', 'default', 'host', 'none'].includes(name)) throw invalidArgument(ENDPOINT_LINKS);
   const sysctls = endpointSysctls(ep?.DriverOpts);
   if (mac && !MAC_RE.test(mac)) throw invalidArgument(`${mac} is not a valid mac address`);
   return {
@@ -156,6 +157,7 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
   const mode = !raw || raw === 'default' ? 'default' : raw;
   if (b.MacAddress && !MAC_RE.test(b.MacAddress)) throw invalidArgument(`${b.MacAddress} is not a valid mac address`);
   if (hc.Links?.length) checkHostLinks(mode);
+  const hostLinks = hc.Links?.length && ['default', 'bridge', 'none'].includes(mode) ? { hostLinks: hc.Links } : {};
   const eps = Object.entries(b.NetworkingConfig?.EndpointsConfig ?? {});
   const exposed = Object.keys(b.ExposedPorts ?? {});
   exposed.forEach(checkPortKey);
@@ -163,7 +165,7 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
     [k, (v ?? []).map((x) => ({ hostIp: x.HostIp ?? '', hostPort: x.HostPort ?? '' }))])));
   const n: NetworkingSpec = {
     mode, endpoints: [], dns: hc.Dns ?? [], dnsSearch: hc.DnsSearch ?? [], dnsOptions: hc.DnsOptions ?? [], extraHosts: hc.ExtraHosts ?? [],
-    exposedPorts: [...new Set([...exposed, ...Object.keys(bindings)])], portBindings: bindings, publishAll: !!hc.PublishAllPorts,
+    exposedPorts: [...new Set([...exposed, ...Object.keys(bindings)])], portBindings: bindings, publishAll: !!hc.PublishAllPorts, ...hostLinks,
   };
   // dockerd connects a host/none/container: mode container to nothing else
   if (eps.length > 1 && (b.NetworkDisabled || ['none', 'host', 'container'].includes(mode) || mode.startsWith('container:'))) {
@@ -196,14 +198,13 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
 /**
  * HostConfig.Links: dockerd's conflicts for host and container modes; on a user-defined
  * network ignored, as dockerd's registerLinks ignores them (EndpointSettings.Links carry
- * what a link does there); legacy links elsewhere are refused.
+ * what a link does there); on the default bridge (or none) legacy links, made at create.
  */
 function checkHostLinks(mode: string): void {
-  if (mode === 'host') throw invalidArgument('conflicting options: host type networking can\'t be used with links. This would result in undefined behavior');
+  if (mode === 'host') throw invalidArgument(HOST_AND_LINKS);
   if (mode === 'container' || mode.startsWith('container:')) {
     throw invalidArgument('conflicting options: container type network can\'t be used with links. This would result in undefined behavior');
   }
-  if (['default', 'bridge', 'none'].includes(mode)) throw invalidArgument(LEGACY_LINKS);
 }
 
 /** dockerd's Valid() of each mode: what it takes at all (tsulad takes fewer). */

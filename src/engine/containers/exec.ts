@@ -56,15 +56,15 @@ const START_WAIT_MS = 10_000;
 
 /**
  * dockerd makes an exec's environment anew (CreateDaemonEnvironment with the exec's own tty):
- * PATH, HOSTNAME, TERM=xterm only for `exec -t` (whatever the container's -t), then the
- * container's env. A CRI container's exec keeps its spec's, as containerd's does, with
+ * PATH, HOSTNAME, TERM=xterm only for `exec -t` (whatever the container's -t), its legacy
+ * links' variables (those of its start: dockerd computes them again), then the container's env. A CRI container's exec keeps its spec's, as containerd's does, with
  * TERM=xterm set for a tty exec (containerd's execInternal).
  */
 function dockerBaseEnv(rec: Container, tty: boolean): string[] {
   const base = [DEFAULT_PATH_ENV];
   if (rec.config.hostname) base.push(`HOSTNAME=${rec.config.hostname}`);
   if (tty) base.push('TERM=xterm');
-  return mergeEnv(base, rec.config.env);
+  return mergeEnv([...base, ...rec.state.linkEnv ?? []], rec.config.env);
 }
 
 function podExecEnv(specEnv: string[], tty: boolean): string[] {

@@ -113,7 +113,14 @@ export interface NetworkingSpec {
   exposedPorts: string[];
   portBindings: Record<string, PortBinding[]>;
   publishAll: boolean;
+  /** HostConfig.Links as given ("name:alias"), on the default bridge or none: resolved at create into legacyLinks. */
+  hostLinks?: string[];
+  /** Legacy links (the default bridge's: networks/legacy-links.ts), resolved at create: who, and as what. */
+  legacyLinks?: LegacyLink[];
 }
+
+/** A legacy link: the linked (child) container's id and its alias here; its name is "<this name>/<alias>". */
+export interface LegacyLink { child: string; alias: string }
 
 /** What the runtime has of a container's network while it runs (a CNI attachment per endpoint). */
 /** docker's container.HealthConfig. */
@@ -311,6 +318,8 @@ export interface ContainerState {
   pausedBy?: 'commit';
   /** Its network while it runs (network 'cni'); gone at exit. */
   network?: NetworkState;
+  /** Its legacy links' variables (ALIAS_PORT…, ALIAS_NAME, ALIAS_ENV_…), made at its start for its process and execs. */
+  linkEnv?: string[];
   /**
    * The address it had on each network (by id) when it last ran: asked for again at its next
    * start, as dockerd's IPAM hands a restarted container its address back (the lowest free

@@ -170,7 +170,8 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
   const devices = await devicesOf(c, !o.guestKernel);
   const spec = buildSpec({
     id: c.id, rootfs, readonlyRootfs: k.security.readonlyRootfs,
-    args, env: k.env.filter((e) => e.includes('=')), cwd: k.workingDir || '/',
+    // its legacy links' variables come before its own, which may replace them (dockerd's CreateDaemonEnvironment)
+    args, env: [...c.state.linkEnv ?? [], ...k.env.filter((e) => e.includes('='))], cwd: k.workingDir || '/',
     user,
     terminal: k.tty, hostname: k.hostname,
     ...(k.tty && k.consoleSize ? { consoleSize: { height: k.consoleSize[0], width: k.consoleSize[1] } } : {}),

@@ -85,7 +85,18 @@ export class ContainerStore {
       this.byId.set(rec.id, rec);
       this.onDisk.add(rec.id);
     }
+    // legacy links are names of their child ("<parent>/<alias>"): once every record is known
+    for (const rec of this.byId.values()) this.linkNames(rec, rec.name, 'reserve');
     return this.list();
+  }
+
+  /** A parent's legacy link names: reserved for their children (a name taken meanwhile: skipped, as dockerd) or released. */
+  private linkNames(rec: Container, parent: string, op: 'reserve' | 'release'): void {
+    for (const l of rec.config.networking?.legacyLinks ?? []) {
+      const name = `${parent}/${l.alias}`;
+      if (op === 'release') this.names.release(name, l.child);
+      else if (this.byId.has(l.child)) try { this.names.reserve(name, l.child); } catch { /* another's */ }
+    }
   }
 
   list(): Container[] {
@@ -97,6 +108,9 @@ export class ContainerStore {
     // a ref no container can have (a path, "..") is simply not found; it never reaches the disk
     // docker's names carry a leading "/" (inspect shows "/web"): "/web" names web
     const name = ref.startsWith('/') ? ref.slice(1) : ref;
+    // a legacy link's name, "<parent>/<alias>", names its child
+    const linked = name.includes('/') ? this.names.owner(name) : undefined;
+    if (linked !== undefined && this.byId.has(linked)) return this.byId.get(linked)!;
     try { validateRef(name); } catch { throw notFound(`No such container: ${ref}`); }
     const byId = this.byId.get(ref);
     if (byId) return byId;
@@ -217,6 +231,9 @@ export class ContainerStore {
       throw e;
     }
     this.names.release(old, rec.id);
+    // its links' names follow it (dockerd's rename moves "/old/alias" to "/new/alias")
+    this.linkNames(rec, old, 'release');
+    this.linkNames(rec, newName, 'reserve');
   }
 
   /**
@@ -269,6 +286,7 @@ export class ContainerStore {
     } finally {
       this.removing.delete(rec.id);
       this.names.releaseAll(rec.id);
+      this.linkNames(rec, rec.name, 'release');
     }
   }
 }

@@ -25,6 +25,7 @@ import type { NetworkRecord } from './model.js';
 import { NetworkDns } from './dns.js';
 import { engineDnsBackend } from './dns-backend.js';
 import { peersOf } from './names.js';
+import { linkHostsLines } from './legacy-links.js';
 import { EMBEDDED_DNS, redirectDns } from './dns-redirect.js';
 import { PublishedPorts, SETUP_NETWORKING } from './hostports.js';
 import type { NetworkService } from './service.js';
@@ -355,6 +356,10 @@ export class ContainerNetworks {
     const gateway = this.d.networks.defaultBridge()?.ipam.config[0]?.gateway;
     const extra = extraHostLines(n.extraHosts, this.d.hostGatewayIps?.length ? this.d.hostGatewayIps : gateway ? [gateway] : []);
     if (k.network === 'host') return hostNetworkHosts(extra);
+    const bridge = this.d.networks.defaultBridge()?.id;
+    if (bridge && n.legacyLinks?.length && k.network === 'cni' && n.endpoints.some((e) => e.networkId === bridge)) {
+      extra.push(...linkHostsLines(rec, (id) => this.d.containers().find((c) => c.id === id), bridge));
+    }
     const eps = rec.state.network?.endpoints ?? [];
     const ips = eps.map((e) => e.ip);
     if (k.network === 'none') ips.push('127.0.1.1'); // the hostname resolves, as it always did here
@@ -386,6 +391,23 @@ export class ContainerNetworks {
           .catch((e) => this.d.log.warn('updating a peer\'s hosts file', { id: c.id, err: errorMessage(e) }));
       }
     });
+  }
+
+  /**
+   * A legacy link's child started (again): its running parents' /etc/hosts get its address
+   * (libnetwork's parent updates). Whether it has any.
+   */
+  async refreshLinkParents(childId: string): Promise<boolean> {
+    const parents = this.d.containers().filter((c) => c.id !== childId && running(c.state) && c.config.network === 'cni'
+      && c.config.networking?.legacyLinks?.some((l) => l.child === childId));
+    if (!parents.length) return false;
+    await this.serial(async () => {
+      for (const c of parents) {
+        await rewriteInPlace(c.paths.hosts, await this.hostsText(c))
+          .catch((e) => this.d.log.warn('updating a linking container\'s hosts file', { id: c.id, err: errorMessage(e) }));
+      }
+    });
+    return true;
   }
 
   private serial(run: () => Promise<void>): Promise<void> {

@@ -13,7 +13,9 @@
 //           way out); an --internal network's traffic stays on its bridge;
 //           enable_icc=false drops what goes from one of its containers to another (bridged
 //           traffic meets iptables only with br_netfilter's bridge-nf-call-iptables, which such
-//           a network turns on, as dockerd does). The kernel runs mangle's FORWARD before
+//           a network turns on, as dockerd does), but a legacy link's exposed ports between
+//           its parent and child (dockerd's linkContainers; the chain is made again when a
+//           link's ends come or go, from the containers' state). The kernel runs mangle's FORWARD before
 //           filter's, so no network's ACCEPT below can come before another's refusal.
 //   filter  TSULA-FWD-<bridge>, jumped to from FORWARD: replies, published ports and
 //           whatever the containers send accepted (a host whose FORWARD policy is DROP,
@@ -31,7 +33,7 @@ import type { NetworkRecord } from './model.js';
 
 const TIMEOUT_MS = 15_000;
 
-type Net = Pick<NetworkRecord, 'name' | 'bridge' | 'internal' | 'ipMasq' | 'icc' | 'unprotected' | 'ipam'>;
+type Net = Pick<NetworkRecord, 'id' | 'name' | 'bridge' | 'internal' | 'ipMasq' | 'icc' | 'unprotected' | 'ipam'>;
 
 /** The administrator's chain, first in FORWARD (docker's DOCKER-USER). */
 export const USER_CHAIN = 'TSULA-USER';
@@ -42,14 +44,26 @@ export const natChain = (bridge: string): string => `TSULA-NAT-${bridge}`;
 /** The chains and where each is jumped to from: [table, built-in chain, ours]. */
 const CHAINS = (b: string): Array<[string, string, string]> => [['mangle', 'FORWARD', isoChain(b)], ['filter', 'FORWARD', fwdChain(b)], ['nat', 'POSTROUTING', natChain(b)]];
 
+/**
+ * A legacy link's openings under enable_icc=false, as dockerd's linkContainers: the parent to
+ * each exposed port of the child, and the replies from it.
+ */
+export function linkAccepts(bridge: string, parentIp: string, childIp: string, ports: string[]): string[] {
+  return ports.flatMap((p) => {
+    const [port, proto = 'tcp'] = p.split('/');
+    const io = `-i ${bridge} -o ${bridge} -p ${proto}`;
+    return [`${io} -s ${parentIp} -d ${childIp} --dport ${port} -j ACCEPT`, `${io} -s ${childIp} -d ${parentIp} --sport ${port} -j ACCEPT`];
+  });
+}
+
 /** iptables-restore input: the three chains declared (made, or emptied when they exist) and filled. */
-export function firewallRules(n: Net): string {
+export function firewallRules(n: Net, accepts: string[] = []): string {
   const b = n.bridge;
   const [iso, fwd, nat] = [isoChain(b), fwdChain(b), natChain(b)];
   const subnet = n.ipam.config[0]?.subnet;
   if (!subnet) throw internal(`network ${n.name} has no subnet`);
   const refuse = [
-    ...(n.icc === false ? [`-A ${iso} -i ${b} -o ${b} -j DROP`] : []),
+    ...(n.icc === false ? [...accepts.map((r) => `-A ${iso} ${r}`), `-A ${iso} -i ${b} -o ${b} -j DROP`] : []),
     ...(n.internal
       ? [`-A ${iso} -i ${b} ! -o ${b} -j DROP`, `-A ${iso} ! -i ${b} -o ${b} -j DROP`]
       : n.unprotected ? [] : [`-A ${iso} ! -i ${b} -o ${b} -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -j DROP`]),
@@ -69,7 +83,8 @@ export function firewallRules(n: Net): string {
 export class NetworkFirewall {
   private readonly set = new Map<string, Promise<void>>();
 
-  constructor(private readonly log: Logger) {}
+  /** `accepts`: a network's legacy links' openings now (its icc=false DROP comes after them). */
+  constructor(private readonly log: Logger, private readonly accepts: (n: Net) => string[] = () => []) {}
 
   /** The network's chains filled and jumped to (idempotent; concurrent callers share one run). */
   ensure(n: Net): Promise<void> {
@@ -80,6 +95,15 @@ export class NetworkFirewall {
       // a failure is retried by the next attachment
       p.catch(() => { if (this.set.get(n.bridge) === p) this.set.delete(n.bridge); });
     }
+    return p;
+  }
+
+  /** Fill the network's chains again (its links' ends came or went), after any run under way. */
+  refresh(n: Net): Promise<void> {
+    const prev = this.set.get(n.bridge) ?? Promise.resolve();
+    const p = prev.catch(() => {}).then(() => this.apply(n));
+    this.set.set(n.bridge, p);
+    p.catch(() => { if (this.set.get(n.bridge) === p) this.set.delete(n.bridge); });
     return p;
   }
 
@@ -98,7 +122,7 @@ export class NetworkFirewall {
       `while iptables -w -D FORWARD -j ${USER_CHAIN} 2>/dev/null; do :; done`,
       `iptables -w -I FORWARD -j ${USER_CHAIN}`,
     ].join('\n');
-    const r = await exec('sh', ['-c', script], { input: firewallRules(n), timeoutMs: TIMEOUT_MS });
+    const r = await exec('sh', ['-c', script], { input: firewallRules(n, n.icc === false ? this.accepts(n) : []), timeoutMs: TIMEOUT_MS });
     if (r.code !== 0) {
       throw internal(`setting the iptables rules of network ${n.name} (bridge ${n.bridge}): ${r.stderr.trim() || `exit ${r.code}`}; is iptables installed and the kernel's nf_tables or ip_tables there?`);
     }

@@ -4,7 +4,7 @@
 // attachments (containers of a VM runtime have no host network namespace to join: refused);
 // at exit their release; `network connect` / `disconnect`.
 import * as os from 'node:os';
-import { failedPrecondition, invalidArgument, notFound, permissionDenied } from '../../common/errors.js';
+import { failedPrecondition, internal, invalidArgument, notFound, permissionDenied } from '../../common/errors.js';
 import type { ContainerHooks, CreateContext } from '../containers/hooks.js';
 import { running, type Container, type EndpointSpec } from '../containers/model.js';
 import { etcFilesIntact } from '../containers/create.js';
@@ -13,7 +13,9 @@ import { checkDns, checkExtraHosts } from './etc.js';
 import { contains, parseCidr } from './ipv4.js';
 import type { NetworkRecord } from './model.js';
 import type { NetworkService } from './service.js';
-import { checkLinks, LEGACY_LINKS } from './links.js';
+import { checkLinks, ENDPOINT_LINKS } from './links.js';
+import { hostLinksView, resolveLegacyLinks, startLinks } from './legacy-links.js';
+import type { Logger } from '../../common/log.js';
 
 export interface NetworkHooksDeps {
   networks: NetworkService;
@@ -22,6 +24,9 @@ export interface NetworkHooksDeps {
   containers: { get(ref: string): Container; list(): Container[]; save(rec: Container): Promise<void> };
   /** Runtimes whose containers run in a VM (no host network namespace to join). */
   isVmRuntime(name: string): boolean;
+  /** The container names registry: legacy links are names of their child ("<parent>/<alias>"). */
+  names: { reserve(name: string, id: string): string; release(name: string, id: string): void; owner(name: string): string | undefined };
+  log: Logger;
 }
 
 /** Marks an endpoint of the create that names the NetworkMode's network again (merged into it). */
@@ -98,9 +103,63 @@ export class NetworkHooks implements ContainerHooks {
       if (!ctx.spec.hostname) k.hostname = os.hostname();
     }
     if (k.network !== 'cni') n.endpoints = [];
+    const links = n.hostLinks;
+    delete n.hostLinks;
+    // on a user network HostConfig.Links do nothing (its endpoint's links are aliases), as dockerd's registerLinks
+    if (links?.length && (k.network === 'none' || (k.network === 'cni' && this.onDefaultBridge(rec)))) {
+      n.legacyLinks = resolveLegacyLinks(rec, links, {
+        get: (ref) => this.d.containers.get(ref),
+        reserve: (name, id) => { try { this.d.names.reserve(name, id); return true; } catch { return false; } },
+        warn: (msg, fields) => this.d.log.warn(msg, fields),
+      });
+    }
     // the image's EXPOSE too (what -P publishes and inspect shows)
     n.exposedPorts = [...new Set([...Object.keys(ctx.image.config.ExposedPorts ?? {}), ...n.exposedPorts])].sort();
     await this.d.attach.writeEtc(rec);
+  }
+
+  async createFailed(rec: Container): Promise<void> {
+    this.releaseLinkNames(rec);
+  }
+
+  /** A parent's link names (its children's), freed when it goes. */
+  releaseLinkNames(rec: Container): void {
+    for (const l of rec.config.networking?.legacyLinks ?? []) this.d.names.release(`${rec.name}/${l.alias}`, l.child);
+  }
+
+  private onDefaultBridge(rec: Container): boolean {
+    const id = this.d.networks.defaultBridge()?.id;
+    return !!id && !!rec.config.networking?.endpoints.some((e) => e.networkId === id);
+  }
+
+  private byId = (id: string): Container | undefined => this.d.containers.list().find((c) => c.id === id);
+
+  /** inspect's HostConfig.Links. */
+  hostLinks(rec: Container): string[] | null {
+    return hostLinksView(rec, this.byId);
+  }
+
+  /**
+   * `docker rm --link /parent/alias` (dockerd's rmLink): the name goes, the parent forgets the
+   * link and its /etc/hosts loses the line; the child stays. Its own name is no link: a 500
+   * in dockerd's words, never a removal.
+   */
+  async removeLink(ref: string): Promise<void> {
+    const child = this.d.containers.get(ref);
+    const name = ref.startsWith('/') ? ref.slice(1) : ref;
+    const i = name.lastIndexOf('/');
+    if (i < 0) throw internal('Conflict, cannot remove the default link name of the container');
+    const [parentName, alias] = [name.slice(0, i), name.slice(i + 1)];
+    const parentId = this.d.names.owner(parentName);
+    if (!parentId) throw internal(`Cannot get parent /${parentName} for link name /${name}`);
+    this.d.names.release(name, child.id);
+    const parent = this.byId(parentId);
+    const n = parent?.config.networking;
+    if (!parent || !n?.legacyLinks) return;
+    n.legacyLinks = n.legacyLinks.filter((l) => !(l.alias === alias && l.child === child.id));
+    if (!n.legacyLinks.length) delete n.legacyLinks;
+    await this.d.containers.save(parent);
+    if (running(parent.state) && parent.config.network === 'cni') await this.d.attach.refreshOwn(parent, false);
   }
 
   private find(ref: string): NetworkRecord | undefined {
@@ -134,6 +193,10 @@ export class NetworkHooks implements ContainerHooks {
       return;
     }
     if (k.network !== 'cni') return;
+    const bridge = this.d.networks.defaultBridge()?.id;
+    // its links' checks and variables, before anything is set up (dockerd fails the start the same way)
+    if (bridge && this.onDefaultBridge(rec) && k.networking!.legacyLinks?.length) rec.state.linkEnv = startLinks(rec, this.byId, bridge);
+    else delete rec.state.linkEnv;
     for (const ep of k.networking!.endpoints) {
       const net = this.find(ep.networkId || ep.name); // unknown at create, or removed since
       if (!net) throw notFound(`network ${ep.name} not found`);
@@ -145,6 +208,7 @@ export class NetworkHooks implements ContainerHooks {
     }
     rec.state.network = await this.d.attach.setup(rec);
     try {
+      if (rec.state.linkEnv) await this.linksMoved();
       await this.d.attach.refreshOwn(rec, true);
     } catch (e) {
       await this.stopped(rec);
@@ -156,7 +220,14 @@ export class NetworkHooks implements ContainerHooks {
     if (rec.config.network === 'cni' && rec.state.network) {
       for (const ep of rec.state.network.endpoints) this.d.networks.emitEndpoint('connect', ep.networkId, rec.id);
       await this.d.attach.refreshPeers(rec.state.network.endpoints.map((e) => e.networkId), rec.id);
+      if (await this.d.attach.refreshLinkParents(rec.id)) await this.linksMoved();
     }
+  }
+
+  /** Under enable_icc=false the default bridge's chain holds its links' openings: made again from the containers' state. */
+  private async linksMoved(): Promise<void> {
+    const bridge = this.d.networks.defaultBridge();
+    if (bridge?.icc === false) await this.d.networks.firewall.refresh(bridge);
   }
 
   exited(rec: Container): void {
@@ -166,9 +237,13 @@ export class NetworkHooks implements ContainerHooks {
   async stopped(rec: Container): Promise<void> {
     const st = rec.state.network;
     rec.state.network = undefined;
+    delete rec.state.linkEnv;
     if (st?.endpoints.length) rec.state.lastIps = Object.fromEntries(st.endpoints.filter((e) => e.ip).map((e) => [e.networkId, e.ip]));
     if (rec.config.network !== 'cni') return;
     for (const ep of st?.endpoints ?? []) this.d.networks.emitEndpoint('disconnect', ep.networkId, rec.id);
+    // a link's end gone: its openings go before its address can be another's
+    const linked = !!rec.config.networking?.legacyLinks?.length || this.d.containers.list().some((c) => c.config.networking?.legacyLinks?.some((l) => l.child === rec.id));
+    if (st && linked) await this.linksMoved().catch((e) => this.d.log.warn('closing a link\'s ports', { id: rec.id, err: String(e) }));
     await this.d.attach.release(rec.id);
     if (st) await this.d.attach.refreshPeers(st.endpoints.map((e) => e.networkId), rec.id);
   }
@@ -266,7 +341,7 @@ function joinFiles(rec: Container, other: Container): void {
 
 /** docker's endpoint checks: aliases and --ip only on user networks, the address in the subnet; tsulad's: links too. */
 function checkEndpoint(net: NetworkRecord, ep: EndpointSpec): void {
-  if (net.predefined && ep.links?.length) throw invalidArgument(LEGACY_LINKS);
+  if (net.predefined && ep.links?.length) throw invalidArgument(ENDPOINT_LINKS);
   if (net.predefined && ep.aliases.length) throw invalidArgument('network-scoped alias is supported only for containers in user defined networks');
   if (!ep.ipv4Address) return;
   if (net.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');

@@ -5,8 +5,8 @@
 import { internal } from '../../common/errors.js';
 import type { Container } from '../containers/model.js';
 
-/** Legacy links (the default bridge's /etc/hosts entries and env) are not made by tsulad. */
-export const LEGACY_LINKS = '--link is not supported by tsulad: use a user-defined network, whose containers find each other by name';
+/** An endpoint's links on a predefined network (legacy links are HostConfig.Links: legacy-links.ts), in the docker CLI's words. */
+export const ENDPOINT_LINKS = 'links are only supported for user-defined networks';
 
 /** dockerd's opts.ParseLink: [name, alias]; a bad one fails in its words (a 500, as dockerd's join error). */
 export function parseLink(v: string): [string, string] {

@@ -19,6 +19,7 @@ import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, par
 import { modeEndpointId, networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
 import type { NetworkStore } from './store.js';
 import { NetworkFirewall } from './firewall.js';
+import { legacyLinkAccepts } from './legacy-links.js';
 import { auxErrors, checkAuxTaken, invalidNetworkConfig, reserveAux } from './aux.js';
 import { parseGoBool } from '../../common/gobool.js';
 import { matchLabels, matchRegexp, pruneUntil, type Filters } from '../filters.js';
@@ -97,7 +98,7 @@ export class NetworkService {
   readonly firewall: NetworkFirewall;
 
   constructor(readonly d: NetworkServiceDeps) {
-    this.firewall = new NetworkFirewall(d.log);
+    this.firewall = new NetworkFirewall(d.log, (n) => legacyLinkAccepts(this.containers(), n));
   }
 
   /** dockerd's network events: create, destroy, connect, disconnect. */
