@@ -92,7 +92,7 @@ export class ContainerStore {
 
   /** A parent's legacy link names: reserved for their children (a name taken meanwhile: skipped, as dockerd) or released. */
   private linkNames(rec: Container, parent: string, op: 'reserve' | 'release'): void {
-    for (const l of rec.config.networking?.legacyLinks ?? []) {
+    for (const l of rec.config?.networking?.legacyLinks ?? []) { // (unit tests' records may have no config)
       const name = `${parent}/${l.alias}`;
       if (op === 'release') this.names.release(name, l.child);
       else if (this.byId.has(l.child)) try { this.names.reserve(name, l.child); } catch { /* another's */ }
