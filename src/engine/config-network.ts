@@ -1,7 +1,7 @@
 // docker's daemon-wide networking keys of daemon.json (dockerd's BridgeConfig and DNSConfig,
 // moby daemon/config/config.go and config_linux.go): their rules, and what each sets in the
 // daemon's config. They take effect in networks/service.ts (the default bridge network:
-// bridge, bip, fixed-cidr, mtu, ip, icc, ip-masq; as dockerd, none of them reaches a user
+// bridge, bip, fixed-cidr, ipv6, fixed-cidr-v6, mtu, ip, icc, ip-masq; as dockerd, none of them reaches a user
 // network) and networks/attach.ts (dns, dns-search, dns-opts, host-gateway-ips).
 import { isIP, isIPv4 } from 'node:net';
 import { invalidArgument } from '../common/errors.js';
@@ -35,6 +35,11 @@ export const networkKeys = (z: Zod) => {
     // masqueraded (ip-masq); both true unless set false
     icc: z.boolean().optional(),
     'ip-masq': z.boolean().optional(),
+    // the default bridge network with IPv6 too (its subnet: fixed-cidr-v6, else a /64 of a
+    // unique local prefix), its rules in ip6tables as well
+    ipv6: z.boolean().optional(),
+    'fixed-cidr-v6': z.string().refine((s) => /^[0-9a-fA-F:.]+\/\d{1,3}$/.test(s) && isIP(s.split('/')[0]!) === 6 && Number(s.split('/')[1]) <= 126, 'must be an IPv6 CIDR of at most /126, e.g. fd00:1::/64').optional(),
+    ip6tables: z.boolean().optional(),
     'default-address-pools': z.array(z.object({
       base: z.string().regex(/^\d+\.\d+\.\d+\.\d+\/\d+$/, 'must be an IPv4 CIDR'), size: z.number().int().min(8).max(30),
     }).strict()).min(1).optional(),
@@ -72,6 +77,8 @@ export interface DaemonNetworkConfig {
   bridgeMasq: boolean;
   /** The default bridge network's MTU (unset: 1500). */
   bridgeMtu?: number;
+  /** The default bridge network has IPv6 (dockerd's ipv6), from this subnet (fixed-cidr-v6) when given. */
+  bridgeIpv6?: { subnet?: string };
   /** The host address of its -p bindings that give none (dockerd's "ip", its host_binding_ipv4). */
   bridgeHostIp?: string;
   /** Containers' DNS where they give none of their own (dockerd's dns, dns-search, dns-opts). */
@@ -92,6 +99,9 @@ export function networkConfig(f: DaemonFileConfig, file: string): DaemonNetworkC
   if (f['ip-forward'] === false) {
     throw invalidArgument(`${file}: key "ip-forward": false is not supported: containers reach past their bridge, and published ports reach them, only through the host's IPv4 forwarding, which the CNI bridge plugin turns on (net.ipv4.ip_forward=1); remove the key or set it true`);
   }
+  if (f.ip6tables === false) {
+    throw invalidArgument(`${file}: key "ip6tables": false is not supported: a network with IPv6 needs its ip6tables rules (masquerade, isolation between networks); remove the key or set it true`);
+  }
   // dockerd's words (findConfigurationConflicts, ValidateHostGatewayIPs)
   if (f['host-gateway-ip'] !== undefined && f['host-gateway-ips'] !== undefined) {
     throw invalidArgument(`${file}: host-gateway-ip and host-gateway-ips must not both be specified in the config file`);
@@ -110,6 +120,7 @@ export function networkConfig(f: DaemonFileConfig, file: string): DaemonNetworkC
     bridgeIcc: f.icc ?? true,
     bridgeMasq: f['ip-masq'] ?? true,
     ...(f.mtu ? { bridgeMtu: f.mtu } : {}),
+    ...(f.ipv6 ? { bridgeIpv6: f['fixed-cidr-v6'] ? { subnet: f['fixed-cidr-v6'] } : {} } : {}),
     ...(f.ip ? { bridgeHostIp: f.ip } : {}),
     dnsDefaults: { dns: f.dns ?? [], dnsSearch: f['dns-search'] ?? [], dnsOptions: f['dns-opts'] ?? [] },
     hostGatewayIps: gateways,

@@ -430,7 +430,7 @@ test('--mac-address: the interface has it, inspect shows it; dockerd\'s refusals
 
 test('refused with dockerd\'s 400 rather than ignored: --link to no container, --ip on the default bridge', async () => {
   for (const [flags, msg] of [
-    [['--link', 'web1:web'], /could not get container for web1: No such container: web1/],
+    [['--link', 'nosuchctr:web'], /could not get container for nosuchctr: No such container: nosuchctr/],
     [['--network', 'bridge', '--ip', '10.9.9.9'], /user specified IP address is supported on user defined networks only/],
     // a VM would take that namespace's interface from the other container
     [['--runtime', 'vmm', '--network', 'container:x'], /runs the container in a VM, which cannot share another container's network namespace/],

@@ -92,17 +92,22 @@ const DOCKERD_LOG_DRIVERS = new Set(['awslogs', 'fluentd', 'gcplogs', 'gelf', 'j
 
 /**
  * EndpointIPAMConfig.LinkLocalIPs as dockerd's validateEndpointSettings takes them (each must
- * parse: "invalid link-local IP address: X"); IPv6 ones are refused with the rest of IPv6.
+ * parse: "invalid link-local IP address: X").
  */
 export function linkLocalIps(list: readonly string[] | null | undefined): string[] {
   const out: string[] = [];
   for (const ip of list ?? []) {
-    const v = isIP(ip);
-    if (!v) throw invalidArgument(`invalid link-local IP address: ${ip}`);
-    if (v === 6) throw invalidArgument(`--link-local-ip ${ip}: IPv6 is not supported by tsulad (IPv4 networks only)`);
+    if (!isIP(ip)) throw invalidArgument(`invalid link-local IP address: ${ip}`);
     out.push(ip);
   }
   return out;
+}
+
+/** EndpointIPAMConfig.IPv6Address (--ip6): an IPv6 address (dockerd's "invalid IPv6 address: X"). */
+export function ipv6Address(ip: string | null | undefined): { ipv6Address?: string } {
+  if (!ip) return {};
+  if (isIP(ip) !== 6) throw invalidArgument(`invalid IPv6 address: ${ip}`);
+  return { ipv6Address: ip };
 }
 
 /** Go's net.ParseMAC takes more forms; docker's CLI and clients send the colon form. */
@@ -112,7 +117,6 @@ type EndpointBody = NonNullable<NonNullable<NonNullable<RunConfig['NetworkingCon
 
 /** One EndpointsConfig entry as the engine's endpoint (its network resolved at create: networks/hooks.ts). */
 function endpointSpec(name: string, ep: EndpointBody | undefined, mac: string | undefined): EndpointSpec {
-  if (ep?.IPAMConfig?.IPv6Address) throw invalidArgument('--ip6 is not supported by tsulad (IPv4 networks only)');
   const ll = linkLocalIps(ep?.IPAMConfig?.LinkLocalIPs);
   // on a user network they are DNS aliases of the container's own (networks/links.ts)
   if (ep?.Links?.length && ['bridge', 'default', 'host', 'none'].includes(name)) throw invalidArgument(ENDPOINT_LINKS);
@@ -120,7 +124,7 @@ function endpointSpec(name: string, ep: EndpointBody | undefined, mac: string | 
   if (mac && !MAC_RE.test(mac)) throw invalidArgument(`${mac} is not a valid mac address`);
   return {
     networkId: '', name, aliases: ep?.Aliases ?? [], ...(ep?.Links?.length ? { links: ep.Links } : {}), ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
-    ...(ll.length ? { linkLocalIps: ll } : {}),
+    ...ipv6Address(ep?.IPAMConfig?.IPv6Address), ...(ll.length ? { linkLocalIps: ll } : {}),
     ...(mac ? { mac: mac.toLowerCase().replace(/-/g, ':') } : {}),
     ...(typeof ep?.GwPriority === 'number' && ep.GwPriority ? { gwPriority: ep.GwPriority } : {}),
     ...(sysctls.length ? { sysctls } : {}),

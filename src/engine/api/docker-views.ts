@@ -92,9 +92,12 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
   for (const ep of k.network === 'cni' ? n?.endpoints ?? [] : []) {
     const live = st?.endpoints.find((e) => e.networkId === ep.networkId);
     const userNet = ep.name !== 'bridge';
-    const ipam = ep.ipv4Address || ep.linkLocalIps?.length
-      ? { ...(ep.ipv4Address ? { IPv4Address: ep.ipv4Address } : {}), ...(ep.linkLocalIps?.length ? { LinkLocalIPs: ep.linkLocalIps } : {}) } : null;
-    const liveFields = live ? { EndpointID: live.endpointId, Gateway: live.gateway, IPAddress: live.ip, IPPrefixLen: live.prefixLen, MacAddress: live.mac } : {};
+    const ipam = ep.ipv4Address || ep.ipv6Address || ep.linkLocalIps?.length
+      ? { ...(ep.ipv4Address ? { IPv4Address: ep.ipv4Address } : {}), ...(ep.ipv6Address ? { IPv6Address: ep.ipv6Address } : {}), ...(ep.linkLocalIps?.length ? { LinkLocalIPs: ep.linkLocalIps } : {}) } : null;
+    const liveFields = live ? {
+      EndpointID: live.endpointId, Gateway: live.gateway, IPAddress: live.ip, IPPrefixLen: live.prefixLen, MacAddress: live.mac,
+      ...(live.ipv6 ? { IPv6Gateway: live.gateway6 ?? '', GlobalIPv6Address: live.ipv6, GlobalIPv6PrefixLen: live.prefixLen6 ?? 0 } : {}),
+    } : {};
     const joined = !!(c.state.startedAt || ep.connected);
     if (legacy) {
       // dockerd 20.10's updateNetworkConfig, run when the endpoint joins (a start, a connect):
@@ -126,8 +129,8 @@ export function networkSettingsView(c: Container, networkId: (name: string) => s
   return {
     Bridge: '', SandboxID: sandboxId, HairpinMode: false, LinkLocalIPv6Address: '', LinkLocalIPv6PrefixLen: 0,
     Ports: ports, SandboxKey: sandboxKey, SecondaryIPAddresses: null, SecondaryIPv6Addresses: null,
-    EndpointID: bridge?.endpointId ?? '', Gateway: bridge?.gateway ?? '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
-    IPAddress: bridge?.ip ?? '', IPPrefixLen: bridge?.prefixLen ?? 0, IPv6Gateway: '', MacAddress: bridge?.mac ?? '',
+    EndpointID: bridge?.endpointId ?? '', Gateway: bridge?.gateway ?? '', GlobalIPv6Address: bridge?.ipv6 ?? '', GlobalIPv6PrefixLen: bridge?.prefixLen6 ?? 0,
+    IPAddress: bridge?.ip ?? '', IPPrefixLen: bridge?.prefixLen ?? 0, IPv6Gateway: bridge?.gateway6 ?? '', MacAddress: bridge?.mac ?? '',
     Networks: networks,
   };
 }
@@ -138,7 +141,7 @@ function endpointV2(version: string, f: Record<string, unknown>): Record<string,
     IPAMConfig: f.IPAMConfig ?? null, Links: f.Links ?? null, Aliases: f.Aliases ?? null, DriverOpts: f.DriverOpts ?? null,
     ...(versionAtLeast(version, '1.48') ? { GwPriority: f.GwPriority ?? 0 } : {}),
     NetworkID: f.NetworkID ?? '', EndpointID: f.EndpointID ?? '', Gateway: f.Gateway ?? '', IPAddress: f.IPAddress ?? '',
-    MacAddress: f.MacAddress ?? '', IPPrefixLen: f.IPPrefixLen ?? 0, IPv6Gateway: '', GlobalIPv6Address: '', GlobalIPv6PrefixLen: 0,
+    MacAddress: f.MacAddress ?? '', IPPrefixLen: f.IPPrefixLen ?? 0, IPv6Gateway: f.IPv6Gateway ?? '', GlobalIPv6Address: f.GlobalIPv6Address ?? '', GlobalIPv6PrefixLen: f.GlobalIPv6PrefixLen ?? 0,
     ...(versionAtLeast(version, '1.44') ? { DNSNames: f.DNSNames ?? null } : {}),
   };
 }

@@ -9,7 +9,7 @@ import { checkFilterKeys, parseFilters } from '../filters.js';
 import type { NetworkHooks, NetworkService } from '../networks/index.js';
 import { networkInspectFor, networkSummaryFor } from './network-views.js';
 import { versionAtLeast } from './version.js';
-import { endpointSysctls, linkLocalIps } from './docker-runopts.js';
+import { endpointSysctls, ipv6Address, linkLocalIps } from './docker-runopts.js';
 
 const connectSchema = lazySchema((z) => z.object({
   Container: z.string().min(1, 'a container is required'),
@@ -68,7 +68,6 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
   r.add('POST', '/networks/{id}/connect', async ({ req, res, params, version }) => {
     const b = await parse(connectSchema, await readJsonBody(req, { checkType: true }), 'network connect request');
     const ep = b.EndpointConfig ?? {};
-    if (ep.IPAMConfig?.IPv6Address) throw invalidArgument('--ip6 is not supported by tsulad (IPv4 networks only)');
     const ll = linkLocalIps(ep.IPAMConfig?.LinkLocalIPs);
     // 1.44 added MacAddress here, but dockerd (until 1.54) takes it without applying it
     if (ep.MacAddress && !versionAtLeast(version, '1.42')) throw invalidArgument('--mac-address is not supported by tsulad');
@@ -78,7 +77,7 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
     const gwPriority = versionAtLeast(version, '1.48') ? ep.GwPriority ?? 0 : 0;
     await hooks.connect(params[0]!, b.Container, {
       aliases: ep.Aliases ?? [], links: ep.Links ?? [], ...(ep.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
-      ...(ll.length ? { linkLocalIps: ll } : {}),
+      ...ipv6Address(ep.IPAMConfig?.IPv6Address), ...(ll.length ? { linkLocalIps: ll } : {}),
       ...(gwPriority ? { gwPriority } : {}), ...(sysctls.length ? { sysctls } : {}),
     });
     sendStatus(res!, 200);

@@ -79,6 +79,8 @@ export interface EndpointSpec {
   aliases: string[];
   /** A fixed IPv4 address (docker's --ip), on user networks only. */
   ipv4Address?: string;
+  /** A fixed IPv6 address (docker's --ip6), on user networks with IPv6 only. */
+  ipv6Address?: string;
   /** More IPv4 addresses on its interface, as given (docker's --link-local-ip: IPAMConfig.LinkLocalIPs). */
   linkLocalIps?: string[];
   /** A fixed MAC address (docker's --mac-address, or the endpoint's MacAddress of API 1.44+). */
@@ -154,6 +156,10 @@ export interface NetworkState {
     prefixLen: number;
     gateway: string;
     mac: string;
+    /** On a network with IPv6: its IPv6 address, prefix length and gateway. */
+    ipv6?: string;
+    prefixLen6?: number;
+    gateway6?: string;
   }>;
   /** The bindings in effect, host ports chosen ("80/tcp" → bindings). */
   ports: Record<string, PortBinding[]>;

@@ -192,10 +192,12 @@ export class ContainerNetworks {
     // a VM's guest takes the interface's traffic, not the addresses on its host side
     if (ep.linkLocalIps?.length && this.inVm(rec)) throw failedPrecondition(`--link-local-ip is not supported for a container of the vmm runtime (network ${net.name})`);
     await this.d.networks.prepareAttach(net);
-    const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, ports: portMappings.length > 0 });
-    // the bridge plugin takes both from CNI_ARGS (IP: host-local's; MAC: the container's interface)
-    const withIp = (ip: string | undefined): [string, string][] => [['IgnoreUnknown', '1'], ...(ip ? [['IP', ip] as [string, string]] : []),
-      ...(ep.mac ? [['MAC', ep.mac] as [string, string]] : [])];
+    const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, requestedIp6: !!ep.ipv6Address, ports: portMappings.length > 0 });
+    // the bridge plugin takes both from CNI_ARGS (IP: host-local's, one per family, comma-separated; MAC: the container's interface)
+    const withIp = (ip: string | undefined): [string, string][] => {
+      const ips = [ip, net.ipv6 ? ep.ipv6Address : undefined].filter((x): x is string => !!x);
+      return [['IgnoreUnknown', '1'], ...(ips.length ? [['IP', ips.join(',')] as [string, string]] : []), ...(ep.mac ? [['MAC', ep.mac] as [string, string]] : [])];
+    };
     const taken = (e: unknown) => /is not available in range set|is subnet's gateway|not in range|has been allocated/.test(errorMessage(e));
     const cniAdd = (ip: string | undefined) => this.d.cni.add(list, { containerId: rec.id, netns, ifName, args: withIp(ip), capabilityArgs: portMappings.length ? { portMappings } : {} });
     // no fixed address: the one it had last time, when it is still free (else any)
@@ -203,8 +205,8 @@ export class ContainerNetworks {
     const result = await (again ? cniAdd(again).catch((e: unknown) => { if (taken(e)) return cniAdd(undefined); throw e; }) : cniAdd(ep.ipv4Address))
       .catch((e: unknown) => {
         // host-local's "requested IP address … is not available" / "… is subnet's gateway": docker's words
-        if (ep.ipv4Address && taken(e)) {
-          throw failedPrecondition(`Address already in use: ${ep.ipv4Address} on network ${net.name}`);
+        if ((ep.ipv4Address || ep.ipv6Address) && taken(e)) {
+          throw failedPrecondition(`Address already in use: ${[ep.ipv4Address, ep.ipv6Address].filter(Boolean).join(' or ')} on network ${net.name}`);
         }
         throw e;
       });
@@ -361,7 +363,8 @@ export class ContainerNetworks {
       extra.push(...linkHostsLines(rec, (id) => this.d.containers().find((c) => c.id === id), bridge));
     }
     const eps = rec.state.network?.endpoints ?? [];
-    const ips = eps.map((e) => e.ip);
+    // an endpoint's IPv6 address too (libnetwork's updateHostsFile writes a line for each)
+    const ips = eps.flatMap((e) => [e.ip, ...(e.ipv6 ? [e.ipv6] : [])]);
     if (k.network === 'none') ips.push('127.0.1.1'); // the hostname resolves, as it always did here
     return hostsFile({ hostname: k.hostname, domainname: k.domainname ?? '', ips, extra, peers: peersOf(this.d.containers(), rec, (id) => this.isDefaultBridge(id)) });
   }
@@ -419,10 +422,12 @@ export class ContainerNetworks {
 
 function endpointOf(net: NetworkRecord, ep: EndpointSpec, ifName: string, r: CniResult, endpointId: string): Endpoint {
   const addr = sandboxAddresses(r, ifName).find((x) => x.family === 4);
+  const addr6 = sandboxAddresses(r, ifName).find((x) => x.family === 6);
   const itf = r.interfaces.find((x) => x.name === ifName && x.sandbox);
   return {
     networkId: net.id, name: net.name, endpointId, ifName,
     ip: primaryIp(r, ifName) ?? '', prefixLen: addr ? Number(addr.address.split('/')[1]) : 0,
     gateway: addr?.gateway ?? net.ipam.config[0]?.gateway ?? '', mac: itf?.mac ?? '',
+    ...(addr6 ? { ipv6: addr6.address.split('/')[0]!, prefixLen6: Number(addr6.address.split('/')[1]), gateway6: addr6.gateway ?? net.ipv6?.gateway ?? '' } : {}),
   };
 }

@@ -14,7 +14,8 @@
 // list, so their DEL still takes away what their ADD made.
 import { isCniNetworkName, parseConfList, type NetworkConfigList } from '../../network/index.js';
 import { intToIp, parseCidr, size } from './ipv4.js';
-import type { NetworkRecord } from './model.js';
+import { bigToIp6, last6, parseCidr6 } from './ipv6.js';
+import type { IpamPool, NetworkRecord } from './model.js';
 
 export interface AttachmentConf {
   /** host-local's lease dir (tsulad's own, never /var/lib/cni). */
@@ -28,6 +29,8 @@ export interface AttachmentConf {
   requestedIp?: boolean;
   /** Publishes ports (-p, -P): portmap is in its list. */
   ports?: boolean;
+  /** The attachment asks for its IPv6 address (--ip6): the whole IPv6 subnet, as requestedIp. */
+  requestedIp6?: boolean;
 }
 
 /**
@@ -52,11 +55,13 @@ export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkCon
     range.rangeStart = intToIp(Math.max(r.base, sub.base + 1));
     range.rangeEnd = intToIp(Math.min(r.base + size(r) - 1, sub.base + size(sub) - 2));
   }
+  const out = a.primary && !n.internal;
   const bridge: Record<string, unknown> = {
     type: 'bridge', bridge: n.bridge, isGateway: true, ipMasq: false, hairpinMode: true,
     ipam: {
-      type: 'host-local', ranges: [[range]], dataDir: a.ipamDir,
-      routes: a.primary && !n.internal ? [{ dst: '0.0.0.0/0' }] : [],
+      // with IPv6 a range set of each family: an address of each (host-local)
+      type: 'host-local', ranges: [[range], ...(n.ipv6 ? [[range6(n.ipv6, !!a.requestedIp6)]] : [])], dataDir: a.ipamDir,
+      routes: [...(out ? [{ dst: '0.0.0.0/0' }] : []), ...(out && n.ipv6 ? [{ dst: '::/0' }] : [])],
     },
   };
   if (n.mtu) bridge.mtu = n.mtu;
@@ -69,4 +74,16 @@ export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkCon
     ],
   };
   return parseConfList(JSON.stringify(doc), `network ${n.name}`);
+}
+
+/** host-local's IPv6 range: the subnet, its gateway, an IPRange's bounds unless an address is asked for. */
+function range6(p: IpamPool, requested: boolean): Record<string, string> {
+  const r: Record<string, string> = { subnet: p.subnet, gateway: p.gateway };
+  if (p.ipRange && !requested) {
+    const x = parseCidr6(p.ipRange, 'ip-range');
+    const sub = parseCidr6(p.subnet);
+    r.rangeStart = bigToIp6(x.base > sub.base ? x.base : sub.base + 1n);
+    r.rangeEnd = bigToIp6(last6(x) < last6(sub) ? last6(x) : last6(sub));
+  }
+  return r;
 }

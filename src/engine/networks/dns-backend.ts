@@ -6,7 +6,7 @@ import type { Container } from '../containers/model.js';
 import type { DnsBackend } from './dns.js';
 import { hostNameservers, withDnsDefaults, type DnsInput } from './etc.js';
 import { linkTarget } from './links.js';
-import { endpointAt, named } from './names.js';
+import { addressesOf, endpointAt, named } from './names.js';
 import type { NetworkService } from './service.js';
 
 export interface DnsBackendDeps {
@@ -32,11 +32,11 @@ export function engineDnsBackend(o: DnsBackendDeps): DnsBackend {
         if (target === undefined) continue;
         aliased.add(id);
         const hit = named(all, id, target);
-        if (hit.length) return hit.map((x) => x.ip);
+        if (hit.length) return addressesOf(hit);
       }
       for (const id of nets) {
         const there = aliased.has(id) ? [] : named(all, id, name);
-        if (there.length) return there.map((x) => x.ip);
+        if (there.length) return addressesOf(there);
       }
       return [];
     },

@@ -10,6 +10,7 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer, connect, isIPv4, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../common/log.js';
 import { errorMessage } from '../../common/errors.js';
+import { ip6ToBig } from './ipv6.js';
 
 const TYPE_A = 1;
 const TYPE_PTR = 12;
@@ -212,8 +213,13 @@ export class NetworkDns {
       // several containers of one alias: in a new order each time (dockerd's shuffleAddr), so
       // clients that take the first spread over them
       const ips = shuffled(ip ? [] : this.backend.lookup(networkId, q.name, clientIp));
-      // a container's name: its addresses for A, no record of other types (no AAAA: IPv4 only)
-      if (ips.length) return buildReply(msg, q, 0, q.type === TYPE_A ? ips.map((a) => Buffer.from(a.split('.').map(Number))) : []);
+      // a container's name: its IPv4 addresses for A, IPv6 ones for AAAA, no record of other
+      // types (an empty answer: the name is there, as dockerd's ipv6Miss)
+      if (ips.length) {
+        const rdata = q.type === TYPE_A ? ips.filter((a) => !a.includes(':')).map((a) => Buffer.from(a.split('.').map(Number)))
+          : q.type === TYPE_AAAA ? ips.filter((a) => a.includes(':')).map(ip6Bytes) : [];
+        return buildReply(msg, q, 0, rdata);
+      }
       // a single-label name with the client's own ndots is not sent out: an empty answer, and
       // the client goes on with its search domains (dockerd's ServeDNS)
       if ((q.type === TYPE_A || q.type === TYPE_AAAA) && !q.name.replace(/\.$/, '').includes('.') && this.backend.ndotsSet(networkId, clientIp)) {
@@ -224,6 +230,14 @@ export class NetworkDns {
     if (!upstreams.length) return buildReply(msg, q, RCODE_SERVFAIL, []);
     return (await forward(msg, upstreams, via)) ?? buildReply(msg, q, RCODE_SERVFAIL, []);
   }
+}
+
+/** An IPv6 address's 16 bytes (an AAAA record's data). */
+function ip6Bytes(ip: string): Buffer {
+  const n = ip6ToBig(ip) ?? 0n;
+  const b = Buffer.alloc(16);
+  for (let i = 0; i < 16; i++) b[i] = Number((n >> BigInt(8 * (15 - i))) & 0xffn);
+  return b;
 }
 
 function shuffled<T>(xs: T[]): T[] {

@@ -33,7 +33,7 @@ import type { NetworkRecord } from './model.js';
 
 const TIMEOUT_MS = 15_000;
 
-type Net = Pick<NetworkRecord, 'id' | 'name' | 'bridge' | 'internal' | 'ipMasq' | 'icc' | 'unprotected' | 'ipam'>;
+type Net = Pick<NetworkRecord, 'id' | 'name' | 'bridge' | 'internal' | 'ipMasq' | 'icc' | 'unprotected' | 'ipam' | 'ipv6'>;
 
 /** The administrator's chain, first in FORWARD (docker's DOCKER-USER). */
 export const USER_CHAIN = 'TSULA-USER';
@@ -56,11 +56,14 @@ export function linkAccepts(bridge: string, parentIp: string, childIp: string, p
   });
 }
 
-/** iptables-restore input: the three chains declared (made, or emptied when they exist) and filled. */
-export function firewallRules(n: Net, accepts: string[] = []): string {
+/**
+ * iptables-restore input: the three chains declared (made, or emptied when they exist) and
+ * filled; `family` 6: ip6tables-restore's, for the network's IPv6 subnet (the same rules).
+ */
+export function firewallRules(n: Net, accepts: string[] = [], family: 4 | 6 = 4): string {
   const b = n.bridge;
   const [iso, fwd, nat] = [isoChain(b), fwdChain(b), natChain(b)];
-  const subnet = n.ipam.config[0]?.subnet;
+  const subnet = family === 6 ? n.ipv6?.subnet : n.ipam.config[0]?.subnet;
   if (!subnet) throw internal(`network ${n.name} has no subnet`);
   const refuse = [
     ...(n.icc === false ? [...accepts.map((r) => `-A ${iso} ${r}`), `-A ${iso} -i ${b} -o ${b} -j DROP`] : []),
@@ -109,32 +112,38 @@ export class NetworkFirewall {
 
   private async apply(n: Net): Promise<void> {
     // FORWARD's jumps go first (other rules there may drop); POSTROUTING's after the rest
-    const jump = ([table, from, chain]: [string, string, string]) =>
-      `iptables -w -t ${table} -C ${from} -j ${chain} 2>/dev/null || iptables -w -t ${table} ${from === 'FORWARD' ? '-I' : '-A'} ${from} -j ${chain}`;
+    const jump = (ipt: string) => ([table, from, chain]: [string, string, string]) =>
+      `${ipt} -w -t ${table} -C ${from} -j ${chain} 2>/dev/null || ${ipt} -w -t ${table} ${from === 'FORWARD' ? '-I' : '-A'} ${from} -j ${chain}`;
+    const family = (ipt: string, input: string) => [
+      `${ipt}-restore -w --noflush <<'EOF'`, input.trimEnd(), 'EOF',
+      ...CHAINS(n.bridge).map(jump(ipt)),
+      // the administrator's chain back to the top of FORWARD, above the jump just inserted
+      `${ipt} -w -N ${USER_CHAIN} 2>/dev/null || true`,
+      `while ${ipt} -w -D FORWARD -j ${USER_CHAIN} 2>/dev/null; do :; done`,
+      `${ipt} -w -I FORWARD -j ${USER_CHAIN}`,
+    ];
     const script = [
       'set -e',
       // bridged frames meet FORWARD only through br_netfilter (dockerd loads it for icc=false)
-      ...(n.icc === false ? ['[ -e /proc/sys/net/bridge ] || modprobe br_netfilter', 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables'] : []),
-      'iptables-restore -w --noflush',
-      ...CHAINS(n.bridge).map(jump),
-      // the administrator's chain back to the top of FORWARD, above the jump just inserted
-      `iptables -w -N ${USER_CHAIN} 2>/dev/null || true`,
-      `while iptables -w -D FORWARD -j ${USER_CHAIN} 2>/dev/null; do :; done`,
-      `iptables -w -I FORWARD -j ${USER_CHAIN}`,
+      ...(n.icc === false ? ['[ -e /proc/sys/net/bridge ] || modprobe br_netfilter', 'echo 1 > /proc/sys/net/bridge/bridge-nf-call-iptables',
+        ...(n.ipv6 ? ['echo 1 > /proc/sys/net/bridge/bridge-nf-call-ip6tables'] : [])] : []),
+      ...family('iptables', firewallRules(n, n.icc === false ? this.accepts(n) : [])),
+      // a network with IPv6: ip6tables the same, for its IPv6 subnet
+      ...(n.ipv6 ? family('ip6tables', firewallRules(n, [], 6)) : []),
     ].join('\n');
-    const r = await exec('sh', ['-c', script], { input: firewallRules(n, n.icc === false ? this.accepts(n) : []), timeoutMs: TIMEOUT_MS });
+    const r = await exec('sh', ['-c', script], { timeoutMs: TIMEOUT_MS });
     if (r.code !== 0) {
       throw internal(`setting the iptables rules of network ${n.name} (bridge ${n.bridge}): ${r.stderr.trim() || `exit ${r.code}`}; is iptables installed and the kernel's nf_tables or ip_tables there?`);
     }
   }
 
   /** The network's chains and the jumps to them gone (nothing there is no error). */
-  async remove(n: Pick<NetworkRecord, 'name' | 'bridge'>): Promise<void> {
+  async remove(n: Pick<NetworkRecord, 'name' | 'bridge' | 'ipv6'>): Promise<void> {
     this.set.delete(n.bridge);
-    const script = CHAINS(n.bridge).flatMap(([table, from, chain]) => [
-      `while iptables -w -t ${table} -D ${from} -j ${chain} 2>/dev/null; do :; done`,
-      `if iptables -w -t ${table} -F ${chain} 2>/dev/null; then iptables -w -t ${table} -X ${chain}; fi`,
-    ]).join('\n');
+    const script = (n.ipv6 ? ['iptables', 'ip6tables'] : ['iptables']).flatMap((ipt) => CHAINS(n.bridge).flatMap(([table, from, chain]) => [
+      `while ${ipt} -w -t ${table} -D ${from} -j ${chain} 2>/dev/null; do :; done`,
+      `if ${ipt} -w -t ${table} -F ${chain} 2>/dev/null; then ${ipt} -w -t ${table} -X ${chain}; fi`,
+    ])).join('\n');
     const r = await exec('sh', ['-c', script], { timeoutMs: TIMEOUT_MS });
     if (r.code !== 0) this.log.warn('removing the iptables rules of a network', { network: n.name, bridge: n.bridge, err: r.stderr.trim() || `exit ${r.code}` });
   }

@@ -11,6 +11,7 @@ import { etcFilesIntact } from '../containers/create.js';
 import type { ContainerNetworks } from './attach.js';
 import { checkDns, checkExtraHosts } from './etc.js';
 import { contains, parseCidr } from './ipv4.js';
+import { contains6, parseCidr6 } from './ipv6.js';
 import type { NetworkRecord } from './model.js';
 import type { NetworkService } from './service.js';
 import { checkLinks, ENDPOINT_LINKS } from './links.js';
@@ -255,7 +256,7 @@ export class NetworkHooks implements ContainerHooks {
 
   // ---- network connect / disconnect ------------------------------------------------------------
 
-  async connect(netRef: string, containerRef: string, cfg: { aliases: string[]; links?: string[]; ipv4Address?: string; gwPriority?: number; sysctls?: string[] }): Promise<void> {
+  async connect(netRef: string, containerRef: string, cfg: { aliases: string[]; links?: string[]; ipv4Address?: string; ipv6Address?: string; linkLocalIps?: string[]; gwPriority?: number; sysctls?: string[] }): Promise<void> {
     const net = this.d.networks.get(netRef);
     const rec = this.d.containers.get(containerRef);
     const k = rec.config;
@@ -274,6 +275,7 @@ export class NetworkHooks implements ContainerHooks {
     }
     const ep: EndpointSpec = {
       networkId: net.id, name: net.name, aliases: cfg.aliases, ...(cfg.links?.length ? { links: cfg.links } : {}), ...(cfg.ipv4Address ? { ipv4Address: cfg.ipv4Address } : {}),
+      ...(cfg.ipv6Address ? { ipv6Address: cfg.ipv6Address } : {}), ...(cfg.linkLocalIps?.length ? { linkLocalIps: cfg.linkLocalIps } : {}),
       ...(cfg.gwPriority ? { gwPriority: cfg.gwPriority } : {}), ...(cfg.sysctls?.length ? { sysctls: cfg.sysctls } : {}), connected: true,
     };
     checkEndpoint(net, ep);
@@ -343,6 +345,12 @@ function joinFiles(rec: Container, other: Container): void {
 function checkEndpoint(net: NetworkRecord, ep: EndpointSpec): void {
   if (net.predefined && ep.links?.length) throw invalidArgument(ENDPOINT_LINKS);
   if (net.predefined && ep.aliases.length) throw invalidArgument('network-scoped alias is supported only for containers in user defined networks');
+  if (ep.ipv6Address) {
+    if (net.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');
+    // dockerd's IsInRange: a network without IPv6 has no IPv6 subnet a user configured
+    if (!net.ipv6 || net.autoSubnet6) throw invalidArgument('user specified IP address is supported only when connecting to networks with user configured subnets');
+    if (!contains6(parseCidr6(net.ipv6.subnet), ep.ipv6Address)) throw invalidArgument(`no configured subnet or ip-range contain the IP address ${ep.ipv6Address}`);
+  }
   if (!ep.ipv4Address) return;
   if (net.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');
   if (net.autoSubnet) throw invalidArgument('user specified IP address is supported only when connecting to networks with user configured subnets');

@@ -31,7 +31,7 @@ export async function startNetworks(c: DaemonConfig, log: Logger, events: EventB
   const service = new NetworkService({
     store: new NetworkStore(path.join(root, 'records')), ipamDir, bridge: c.bridge, pools: c.addressPools ?? DEFAULT_POOLS, log, events, faults,
     ...(c.bip ? { bip: c.bip } : {}), ...(c.fixedCidr ? { fixedCidr: c.fixedCidr } : {}), bridgeIcc: c.bridgeIcc, bridgeMasq: c.bridgeMasq,
-    ...(c.bridgeMtu ? { bridgeMtu: c.bridgeMtu } : {}), ...(c.bridgeHostIp ? { bridgeHostIp: c.bridgeHostIp } : {}),
+    ...(c.bridgeMtu ? { bridgeMtu: c.bridgeMtu } : {}), ...(c.bridgeIpv6 ? { bridgeIpv6: c.bridgeIpv6 } : {}), ...(c.bridgeHostIp ? { bridgeHostIp: c.bridgeHostIp } : {}),
   });
   // dockerd's docker-proxy: tsula has none, it publishes every port with NAT rules
   if (c.userlandProxy) {

@@ -46,9 +46,9 @@ export async function applySysctls(netns: string, ifName: string, sysctls: reado
   }
 }
 
-/** The endpoint's link-local addresses on its interface (libnetwork adds each as /16). */
+/** The endpoint's link-local addresses on its interface (libnetwork adds an IPv4 one as /16, an IPv6 one as /64). */
 export async function addLinkLocalIps(netns: string, ifName: string, ips: readonly string[]): Promise<void> {
-  for (const ip of ips) await inNetns(netns, ['ip', 'addr', 'replace', `${ip}/16`, 'dev', ifName]);
+  for (const ip of ips) await inNetns(netns, ['ip', 'addr', 'replace', `${ip}/${ip.includes(':') ? 64 : 16}`, 'dev', ifName, ...(ip.includes(':') ? ['nodad'] : [])]);
 }
 
 /**

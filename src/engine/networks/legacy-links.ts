@@ -99,13 +99,14 @@ export function startLinks(rec: Container, byId: (id: string) => Container | und
   return env;
 }
 
-/** The parent's /etc/hosts lines: "IP\talias hostname [name]" (the name unless it is the alias). */
+/** The parent's /etc/hosts lines: "IP\talias hostname [name]" (the name unless it is the alias), an IPv6 one too. */
 export function linkHostsLines(rec: Container, byId: (id: string) => Container | undefined, bridgeId: string): string[] {
   return linkedChildren(rec, byId).flatMap(({ alias, child }) => {
     const ip = childIp(child, bridgeId);
     if (!ip) return [];
     const names = [alias, child.config.hostname, ...(alias !== child.name ? [child.name] : [])].join(' ');
-    return [`${ip}\t${names}`];
+    const ip6 = child.state.network?.endpoints.find((e) => e.networkId === bridgeId)?.ipv6;
+    return [`${ip}\t${names}`, ...(ip6 ? [`${ip6}\t${names}`] : [])];
   });
 }
 

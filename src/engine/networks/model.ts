@@ -42,6 +42,10 @@ export interface NetworkRecord {
   predefined: boolean;
   /** A subnet picked from the pools (not the user's): shown without "user-configured" rights (--ip). */
   autoSubnet: boolean;
+  /** docker's EnableIPv6: the network's IPv6 pool (its containers get an address of each family). */
+  ipv6?: IpamPool;
+  /** The IPv6 subnet was made by tsulad (no --ip6 on it, as for autoSubnet). */
+  autoSubnet6?: boolean;
 }
 
 export const PREDEFINED = ['bridge', 'host', 'none'] as const;
@@ -53,6 +57,8 @@ export interface EndpointView {
   endpointId: string;
   mac: string;
   ipv4: string;
+  /** "fd00:1::2/64", '' without one. */
+  ipv6?: string;
 }
 
 /**
@@ -72,13 +78,13 @@ export function networkView(n: NetworkRecord, endpoints: EndpointView[] = []) {
     Created: n.created,
     Scope: 'local',
     Driver: n.driver,
-    EnableIPv6: false,
+    EnableIPv6: !!n.ipv6,
     IPAM: {
       Driver: n.ipam.driver,
       // dockerd's are the create's (null without any); the pre-defined networks' null
       Options: n.predefined && !Object.keys(n.ipam.options ?? {}).length ? null : n.ipam.options,
       // in the order of dockerd's IPAMConfig, its empty fields left out
-      Config: n.ipam.config.map((c) => ({
+      Config: [...n.ipam.config, ...(n.ipv6 ? [n.ipv6] : [])].map((c) => ({
         Subnet: c.subnet, ...(c.ipRange ? { IPRange: c.ipRange } : {}), Gateway: c.gateway,
         ...(Object.keys(c.auxAddresses ?? {}).length ? { AuxiliaryAddresses: c.auxAddresses } : {}),
       })),
@@ -89,7 +95,7 @@ export function networkView(n: NetworkRecord, endpoints: EndpointView[] = []) {
     ConfigFrom: { Network: '' },
     ConfigOnly: false,
     Containers: Object.fromEntries(endpoints.map((e) => [e.containerId, {
-      Name: e.name, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: e.ipv4, IPv6Address: '',
+      Name: e.name, EndpointID: e.endpointId, MacAddress: e.mac, IPv4Address: e.ipv4, IPv6Address: e.ipv6 ?? '',
     }])),
     Options: n.options,
     Labels: n.labels,

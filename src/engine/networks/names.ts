@@ -3,15 +3,20 @@
 // before its process runs (its first query must not be refused), an exit clears them.
 import { running, type Container } from '../containers/model.js';
 
-export interface OnNetwork { c: Container; ip: string; net: string }
+export interface OnNetwork { c: Container; ip: string; net: string; ip6?: string }
 
-/** The endpoints on a network: the container, its address and the network's name. */
+/** The endpoints on a network: the container, its address (and IPv6 one) and the network's name. */
 export function onNetwork(containers: Container[], networkId: string): OnNetwork[] {
   const out: OnNetwork[] = [];
   for (const c of containers) {
-    for (const e of c.state.network?.endpoints ?? []) if (e.networkId === networkId && e.ip) out.push({ c, ip: e.ip, net: e.name });
+    for (const e of c.state.network?.endpoints ?? []) if (e.networkId === networkId && e.ip) out.push({ c, ip: e.ip, net: e.name, ...(e.ipv6 ? { ip6: e.ipv6 } : {}) });
   }
   return out;
+}
+
+/** Their addresses, IPv6 ones too (the DNS server answers A and AAAA from them). */
+export function addressesOf(eps: OnNetwork[]): string[] {
+  return eps.flatMap((x) => (x.ip6 ? [x.ip, x.ip6] : [x.ip]));
 }
 
 /** The endpoint at `ip` on a network, if a container has it. */

@@ -19,6 +19,7 @@ import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, par
 import { modeEndpointId, networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
 import type { NetworkStore } from './store.js';
 import { NetworkFirewall } from './firewall.js';
+import { bigToIp6, cidr6String, contains6, ip6ToBig, nth6, overlaps6, parseCidr6, ulaSubnet, type Cidr6 } from './ipv6.js';
 import { legacyLinkAccepts } from './legacy-links.js';
 import { auxErrors, checkAuxTaken, invalidNetworkConfig, reserveAux } from './aux.js';
 import { parseGoBool } from '../../common/gobool.js';
@@ -50,6 +51,8 @@ export interface NetworkServiceDeps {
   /** daemon.json "mtu" and "ip": the default bridge network's MTU (1500) and host_binding_ipv4 (0.0.0.0). */
   bridgeMtu?: number;
   bridgeHostIp?: string;
+  /** daemon.json "ipv6" (and "fixed-cidr-v6"): the default bridge network has IPv6. */
+  bridgeIpv6?: { subnet?: string };
   pools: AddressPool[];
   log: Logger;
   events: EventBus;
@@ -128,10 +131,15 @@ export class NetworkService {
     const mtu = this.d.bridgeMtu;
     const hostIp = this.d.bridgeHostIp ?? '0.0.0.0';
     const was = old?.ipam.config[0];
+    const id = old?.id ?? newId();
+    // its IPv6 subnet: fixed-cidr-v6, else the one it had, else one made from its id
+    const v6sub = this.d.bridgeIpv6 ? cidr6String(parseCidr6(this.d.bridgeIpv6.subnet ?? old?.ipv6?.subnet ?? ulaSubnet(id), 'daemon.json "fixed-cidr-v6"')) : undefined;
+    const want6 = v6sub ? { subnet: v6sub, gateway: nth6(parseCidr6(v6sub), 1n) } : undefined;
     if (old && old.bridge === this.d.bridge && was?.subnet === want.subnet && was.gateway === want.gateway && was.ipRange === want.ipRange &&
-      (old.icc ?? true) === icc && old.ipMasq === masq && old.mtu === mtu && old.options[OPT.hostIp] === hostIp) return;
-    if (old) this.d.log.info('default bridge network reconfigured', { bridge: this.d.bridge, subnet: want.subnet, ipRange: want.ipRange, icc, ipMasq: masq, mtu, hostIp });
-    const rec = this.record('bridge', 'bridge', [want], this.d.bridge, old?.id);
+      (old.icc ?? true) === icc && old.ipMasq === masq && old.mtu === mtu && old.options[OPT.hostIp] === hostIp && old.ipv6?.subnet === want6?.subnet) return;
+    if (old) this.d.log.info('default bridge network reconfigured', { bridge: this.d.bridge, subnet: want.subnet, ipRange: want.ipRange, icc, ipMasq: masq, mtu, hostIp, ipv6: want6?.subnet ?? false });
+    const rec = this.record('bridge', 'bridge', [want], this.d.bridge, id);
+    if (want6) rec.ipv6 = want6;
     rec.ipMasq = masq;
     if (!icc) rec.icc = false;
     // as dockerd's initBridgeDriver: the driver options of its default network (mtu and the
@@ -183,6 +191,40 @@ export class NetworkService {
     }
     const sub = await this.freeSubnet();
     return { subnet: cidrString(sub), gateway: nth(sub, 1) };
+  }
+
+  /**
+   * The network's IPv6 pool: the one given (its gateway the subnet's first address unless
+   * given, an IPRange inside it), or a /64 of a unique local prefix made from the network's id.
+   */
+  private pool6(name: string, id: string, c: NonNullable<NonNullable<CreateNetworkBody['IPAM']>['Config']>[number] | undefined): { pool: IpamPool; auto: boolean } {
+    const taken = (sub: Cidr6) => this.d.store.list().find((n) => n.ipv6 && overlaps6(parseCidr6(n.ipv6.subnet), sub));
+    if (!c?.Subnet) {
+      if (c?.Gateway || c?.IPRange) throw invalidArgument(`network ${name}: an IPv6 --gateway or --ip-range needs an IPv6 --subnet`);
+      for (let i = 0; i < 256; i++) {
+        const sub = parseCidr6(ulaSubnet(id, i));
+        if (!taken(sub)) return { pool: { subnet: cidr6String(sub), gateway: nth6(sub, 1n) }, auto: true };
+      }
+      throw permissionDenied('could not find an available, non-overlapping IPv6 address pool to assign to the network');
+    }
+    if (Object.keys(c.AuxiliaryAddresses ?? {}).length) throw invalidArgument(`network ${name}: IPv6 auxiliary addresses are not supported by tsulad`);
+    const sub = parseCidr6(c.Subnet);
+    if (sub.prefix > 126) throw invalidArgument(`network ${name}: subnet ${c.Subnet} is too small (at most /126)`);
+    const other = taken(sub);
+    if (other) throw permissionDenied(`Pool overlaps with other one on this address space (network ${other.name} has ${other.ipv6!.subnet})`);
+    let gateway = nth6(sub, 1n);
+    if (c.Gateway) {
+      const g = ip6ToBig(c.Gateway);
+      if (g === null || !contains6(sub, g)) throw invalidArgument(`network ${name}: gateway ${c.Gateway} is not in subnet ${cidr6String(sub)}`);
+      gateway = bigToIp6(g);
+    }
+    let ipRange: string | undefined;
+    if (c.IPRange) {
+      const r = parseCidr6(c.IPRange, 'ip-range');
+      if (r.prefix < sub.prefix || !overlaps6(r, sub)) throw invalidArgument(`network ${name}: ip-range ${c.IPRange} is not inside subnet ${cidr6String(sub)}`);
+      ipRange = cidr6String(r);
+    }
+    return { pool: { subnet: cidr6String(sub), gateway, ...(ipRange ? { ipRange } : {}) }, auto: false };
   }
 
   /** The first subnet of the pools that no network and no host route uses. */
@@ -237,7 +279,7 @@ export class NetworkService {
         out.push({ containerId: c.id, name: c.name, endpointId: modeEndpointId(c.id, net.name, c.state.startedAt), mac: '', ipv4: '' });
       }
       for (const e of c.state.network?.endpoints ?? []) {
-        if (e.networkId === networkId) out.push({ containerId: c.id, name: c.name, endpointId: e.endpointId, mac: e.mac, ipv4: `${e.ip}/${e.prefixLen}` });
+        if (e.networkId === networkId) out.push({ containerId: c.id, name: c.name, endpointId: e.endpointId, mac: e.mac, ipv4: `${e.ip}/${e.prefixLen}`, ipv6: e.ipv6 ? `${e.ipv6}/${e.prefixLen6}` : '' });
       }
     }
     return out;
@@ -273,7 +315,6 @@ export class NetworkService {
     const driver = b.Driver || 'bridge';
     if (driver !== 'bridge') throw invalidArgument(`network driver "${driver}" is not supported: tsulad has the bridge driver only`);
     const refuse = (what: string) => { throw invalidArgument(`network ${name}: ${what} is not supported by tsulad`); };
-    if (b.EnableIPv6) refuse('IPv6 (--ipv6)');
     if (b.Ingress) refuse('an ingress network');
     if (b.ConfigOnly || b.ConfigFrom?.Network) refuse('--config-only / --config-from');
     if (b.Scope && b.Scope !== 'local') refuse(`scope "${b.Scope}"`);
@@ -292,10 +333,16 @@ export class NetworkService {
     if (mode !== 'nat' && mode !== 'nat-unprotected') {
       throw invalidArgument(`network ${name}: gateway mode "${mode}" is not supported by tsulad (${OPT.gatewayMode}: nat or nat-unprotected)`);
     }
-    const configs = b.IPAM?.Config ?? [];
-    if (configs.length > 1) refuse('more than one IPAM pool');
+    // an IPv6 pool counts only with EnableIPv6 (dockerd's ValidateIPAM skips it otherwise)
+    const isV6 = (c: { Subnet?: string | null; Gateway?: string | null; IPRange?: string | null }) => [c.Subnet, c.Gateway, c.IPRange].some((x) => x?.includes(':'));
+    const all = b.IPAM?.Config ?? [];
+    const configs = all.filter((c) => !isV6(c));
+    const v6configs = b.EnableIPv6 ? all.filter(isV6) : [];
+    if (configs.length > 1) refuse('more than one IPv4 IPAM pool');
+    if (v6configs.length > 1) refuse('more than one IPv6 IPAM pool');
     const pool = await this.pool(name, configs[0]);
     const id = newId();
+    const v6 = b.EnableIPv6 ? this.pool6(name, id, v6configs[0]) : undefined;
     const bridge = opts[OPT.name] || `br-${id.slice(0, 12)}`;
     if (bridge.length > 15 || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) throw invalidArgument(`network ${name}: invalid bridge name "${bridge}" (at most 15 of [a-zA-Z0-9_.-])`);
     if (this.d.store.list().some((n) => n.bridge === bridge)) throw alreadyExists(`network ${name}: the bridge ${bridge} belongs to another network`);
@@ -307,7 +354,7 @@ export class NetworkService {
       // kept and shown as given: the default IPAM acts on none of them
       ipam: { driver: 'default', options: b.IPAM?.Options ?? null, config: [pool.pool] },
       ...(mtu ? { mtu } : {}), ipMasq, ...(icc ? {} : { icc }), ...(mode === 'nat-unprotected' ? { unprotected: true } : {}),
-      predefined: false, autoSubnet: pool.auto,
+      predefined: false, autoSubnet: pool.auto, ...(v6 ? { ipv6: v6.pool, ...(v6.auto ? { autoSubnet6: true } : {}) } : {}),
     };
     // held before the record is there: no container can join it before
     await reserveAux(this.d.ipamDir, rec);

@@ -1,0 +1,134 @@
+// IPv6 on docker networks, from the stock docker CLI and the raw API against tsulad: a user
+// network with --ipv6 (its own subnet or one tsulad makes), the default bridge with
+// daemon.json ipv6 + fixed-cidr-v6; each container gets an address of each family (inspect,
+// network inspect, /etc/hosts, the network's DNS server's AAAA answers, ping6), --ip6 and
+// an IPv6 --link-local-ip, dockerd's refusals, the ip6tables rules made and removed.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+import { TestDaemon } from '../helpers/daemon.js';
+import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
+import { createTestNet, dockerNetConfig, type TestNet } from '../helpers/network.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('docker-cli-ipv6', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/sbin/ip6tables': 'iptables' } });
+
+let tn: TestNet;
+let d: TestDaemon;
+// unique local prefixes of this run's own: nothing of the host's
+const tag = randomBytes(2).toString('hex');
+const BRIDGE6 = `fd7e:${tag}:1::/64`;
+const USER6 = `fd7e:${tag}:2::/64`;
+const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; sleep 300 & wait'];
+
+const ok = (args: string[]): Promise<string> => dockerOk(d, args);
+const inspect = async (id: string, f: string) => (await ok(['inspect', '-f', f, id])).trim();
+const api = (method: string, url: string, body?: unknown) => d.api(method, url, body === undefined ? undefined : JSON.stringify(body));
+const ip6tables = () => execFileSync('ip6tables-save', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+
+before(async () => {
+  dockerCliPath();
+  tn = await createTestNet('ip6');
+  d = await TestDaemon.create({ configJson: { ...dockerNetConfig(tn), ipv6: true, 'fixed-cidr-v6': BRIDGE6 } });
+  await d.loadBusybox();
+});
+
+after(async () => {
+  const nets = await fs.readdir(path.join(d?.graph ?? '/nonexistent', 'networks', 'records')).catch(() => [] as string[]);
+  await d?.destroy();
+  for (const f of nets) spawnSync('ip', ['link', 'del', `br-${f.slice(0, 12)}`], { stdio: 'ignore' });
+  await tn?.destroy();
+});
+
+test('network create --ipv6 --subnet: an address of each family (inspect, network inspect, /etc/hosts), AAAA from the network\'s DNS server, ping6 by name, --ip6; ip6tables rules made and removed', async () => {
+  await ok(['network', 'create', '--ipv6', '--subnet', USER6, 'v6net']);
+  const net = JSON.parse(await ok(['network', 'inspect', 'v6net']))[0] as { EnableIPv6: boolean; IPAM: { Config: Array<{ Subnet: string; Gateway: string }> }; Id: string };
+  assert.equal(net.EnableIPv6, true);
+  assert.equal(net.IPAM.Config.length, 2);
+  assert.deepEqual(net.IPAM.Config[1], { Subnet: USER6, Gateway: USER6.replace('::/64', '::1') });
+  await ok(['run', '-d', '--name', 'six1', '--network', 'v6net', 'busybox', ...SLEEP]);
+  const addr = await inspect('six1', '{{.NetworkSettings.Networks.v6net.GlobalIPv6Address}}');
+  assert.ok(addr.startsWith(USER6.replace('::/64', '::')), addr);
+  assert.equal(await inspect('six1', '{{.NetworkSettings.Networks.v6net.GlobalIPv6PrefixLen}} {{.NetworkSettings.Networks.v6net.IPv6Gateway}}'), `64 ${USER6.replace('::/64', '::1')}`);
+  const eps = JSON.parse(await ok(['network', 'inspect', '-f', '{{json .Containers}}', 'v6net'])) as Record<string, { IPv6Address: string }>;
+  assert.deepEqual(Object.values(eps).map((e) => e.IPv6Address), [`${addr}/64`]);
+  assert.match(await ok(['exec', 'six1', 'cat', '/etc/hosts']), new RegExp(`^${addr}\\t`, 'm'));
+  // a fixed address, and the peer by name over IPv6
+  const fixed = USER6.replace('::/64', '::f00d');
+  const r = await docker(d, ['run', '--rm', '--network', 'v6net', '--ip6', fixed, 'busybox', 'sh', '-c', 'ip -6 addr show eth0; nslookup -type=aaaa six1; ping6 -c1 -W5 six1']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`inet6 ${fixed}/64 scope global`));
+  assert.match(r.stdout, new RegExp(`Address: ${addr}$`, 'm'), 'the AAAA answer');
+  assert.match(r.stdout, /1 packets received/);
+  const rules = ip6tables().split('\n').filter((l) => l.includes(`br-${net.Id.slice(0, 12)}`));
+  assert.ok(rules.some((l) => l.includes(`-s ${USER6} ! -o br-${net.Id.slice(0, 12)} -j MASQUERADE`)), rules.join('\n'));
+  await ok(['rm', '-f', 'six1']);
+  await ok(['network', 'rm', 'v6net']);
+  assert.ok(!ip6tables().includes(`br-${net.Id.slice(0, 12)}`), 'its ip6tables chains go with it');
+});
+
+test('--ipv6 without a subnet: a /64 of a unique local prefix; --ip6 on it, on a network without IPv6 or outside the subnet: dockerd\'s refusals; connect --ip6', async () => {
+  await ok(['network', 'create', '--ipv6', 'autov6']);
+  const cfg = JSON.parse(await ok(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'autov6'])) as Array<{ Subnet: string }>;
+  assert.match(cfg[1]!.Subnet, /^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/);
+  await ok(['network', 'create', 'v4only']);
+  await ok(['network', 'create', '--ipv6', '--subnet', `fd7e:${tag}:3::/64`, 'v6b']);
+  for (const [net, ip, msg] of [
+    ['autov6', cfg[1]!.Subnet.replace('::/64', '::9'), /user specified IP address is supported only when connecting to networks with user configured subnets/],
+    ['v4only', `fd7e:${tag}:3::9`, /user specified IP address is supported only when connecting to networks with user configured subnets/],
+    ['v6b', `fd7e:${tag}:4::9`, new RegExp(`no configured subnet or ip-range contain the IP address fd7e:${tag}:4::9`)],
+  ] as const) {
+    const c = await docker(d, ['create', '--network', net, '--ip6', ip, 'busybox']);
+    assert.notEqual(c.code, 0, `${net} ${ip}`);
+    assert.match(c.stderr, msg);
+  }
+  const bad = await docker(d, ['create', '--network', 'v6b', '--ip6', '10.1.2.3', 'busybox']);
+  assert.notEqual(bad.code, 0);
+  await ok(['run', '-d', '--name', 'con6', '--network', 'autov6', 'busybox', ...SLEEP]);
+  await ok(['network', 'connect', '--ip6', `fd7e:${tag}:3::beef`, 'v6b', 'con6']);
+  assert.equal(await inspect('con6', '{{.NetworkSettings.Networks.v6b.GlobalIPv6Address}} {{.NetworkSettings.Networks.v6b.IPAMConfig.IPv6Address}}'), `fd7e:${tag}:3::beef fd7e:${tag}:3::beef`);
+  assert.match(await ok(['exec', 'con6', 'ip', '-6', 'addr', 'show', 'eth1']), new RegExp(`inet6 fd7e:${tag}:3::beef/64`));
+  await ok(['rm', '-f', 'con6']);
+  await ok(['network', 'rm', 'autov6', 'v4only', 'v6b']);
+});
+
+test('the raw API as docker-py sends it: an IPv6 pool with an IPRange and a gateway; link-local IPs of both families on the interface', async () => {
+  const sub = `fd7e:${tag}:5::/64`;
+  const created = await api('POST', '/v1.41/networks/create', {
+    Name: 'v6range', EnableIPv6: true, IPAM: { Driver: 'default', Config: [{ Subnet: sub, IPRange: `fd7e:${tag}:5::/96`, Gateway: `fd7e:${tag}:5::ffff` }] },
+  });
+  assert.equal(created.status, 201, created.body);
+  const cfg = JSON.parse(await ok(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'v6range'])) as Array<Record<string, string>>;
+  assert.deepEqual(cfg[1], { Subnet: sub, IPRange: `fd7e:${tag}:5::/96`, Gateway: `fd7e:${tag}:5::ffff` });
+  const c = await api('POST', '/v1.41/containers/create?name=ll6', {
+    Image: 'busybox', Cmd: SLEEP, HostConfig: { NetworkMode: 'v6range' },
+    NetworkingConfig: { EndpointsConfig: { v6range: { IPAMConfig: { LinkLocalIPs: ['169.254.8.8', 'fe80::1'] } } } },
+  });
+  assert.equal(c.status, 201, c.body);
+  await ok(['start', 'll6']);
+  assert.equal(await inspect('ll6', '{{json .NetworkSettings.Networks.v6range.IPAMConfig.LinkLocalIPs}}'), '["169.254.8.8","fe80::1"]');
+  const a = await ok(['exec', 'll6', 'ip', 'addr', 'show', 'eth0']);
+  assert.match(a, /inet 169\.254\.8\.8\/16/);
+  assert.match(a, /inet6 fe80::1\/64/);
+  assert.match(await inspect('ll6', '{{.NetworkSettings.Networks.v6range.GlobalIPv6Address}}'), new RegExp(`^fd7e:${tag}:5::[0-9a-f]{1,4}$`), 'from the /96');
+  await ok(['rm', '-f', 'll6']);
+  await ok(['network', 'rm', 'v6range']);
+});
+
+test('daemon.json ipv6 + fixed-cidr-v6: the default bridge has IPv6 (inspect\'s top-level fields too), a legacy link\'s hosts line of each family', async () => {
+  const cfg = JSON.parse(await ok(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'bridge'])) as Array<{ Subnet: string }>;
+  assert.equal(cfg[1]?.Subnet, BRIDGE6);
+  await ok(['run', '-d', '--name', 'b6', 'busybox', ...SLEEP]);
+  const addr = await inspect('b6', '{{.NetworkSettings.Networks.bridge.GlobalIPv6Address}}');
+  assert.ok(addr.startsWith(BRIDGE6.replace('::/64', '::')), addr);
+  // API 1.41's deprecated top-level fields (the default bridge's endpoint)
+  const old = JSON.parse((await api('GET', '/v1.41/containers/b6/json')).body) as { NetworkSettings: { GlobalIPv6Address: string; IPv6Gateway: string } };
+  assert.equal(old.NetworkSettings.GlobalIPv6Address, addr);
+  assert.equal(old.NetworkSettings.IPv6Gateway, BRIDGE6.replace('::/64', '::1'));
+  const hosts = await ok(['run', '--rm', '--link', 'b6:peer', 'busybox', 'cat', '/etc/hosts']);
+  assert.match(hosts, new RegExp(`^${addr}\\tpeer `, 'm'));
+  await ok(['rm', '-f', 'b6']);
+});
