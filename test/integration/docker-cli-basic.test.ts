@@ -31,6 +31,22 @@ test('docker run --rm: output and exit code; ps -a forgets it', async () => {
   assert.ok(!ps.stdout.split('\n').includes('b1'), ps.stdout);
 });
 
+test('docker restart of an --rm container restarts it, as dockerd (HasBeenManuallyRestarted); its next exit removes it', async () => {
+  const r = await docker(d, ['run', '-d', '--rm', '--name', 'rmrestart', 'busybox', 'sh', '-c', 'trap "exit 0" TERM; sleep 300 & wait']);
+  assert.equal(r.code, 0, r.stderr);
+  const first = (await docker(d, ['inspect', '-f', '{{.State.StartedAt}}', 'rmrestart'])).stdout.trim();
+  const re = await docker(d, ['restart', '-t', '1', 'rmrestart']);
+  assert.equal(re.code, 0, re.stderr);
+  const after = await docker(d, ['inspect', '-f', '{{.State.Running}} {{.State.StartedAt}}', 'rmrestart']);
+  assert.equal(after.code, 0, `removed by its restart: ${after.stderr}`);
+  const [isRunning, started] = after.stdout.trim().split(' ');
+  assert.equal(isRunning, 'true');
+  assert.notEqual(started, first, 'started again');
+  assert.equal((await docker(d, ['stop', '-t', '1', 'rmrestart'])).code, 0);
+  for (let i = 0; i < 50 && (await docker(d, ['inspect', 'rmrestart'])).code === 0; i++) await new Promise((res) => setTimeout(res, 100));
+  assert.notEqual((await docker(d, ['inspect', 'rmrestart'])).code, 0, 'a stop removes it');
+});
+
 test('/.dockerenv is there, empty, as dockerd\'s init layer has it; diff and commit leave it out', async () => {
   const r = await docker(d, ['run', '--name', 'envfile', 'busybox', 'stat', '-c', '%s %a %F', '/.dockerenv']);
   assert.equal(r.stdout, '0 755 regular empty file\n', r.stderr);

@@ -117,16 +117,26 @@ export async function stop(s: ContainerService, ref: string, timeout?: number, s
 /** docker restart: stop, then a start by the user (RestartCount counts policy restarts only). */
 export async function restart(s: ContainerService, ref: string, timeout?: number, signal?: string): Promise<void> {
   const rec = s.get(ref);
-  await s.stop(rec.id, timeout, signal);
-  // docker's restart is a start by the user: the policy's count starts again
-  await s.locked(rec.id, async () => {
-    s.restarts.reset(rec.id);
-    Object.assign(rec.state, { restartCount: 0, manuallyStopped: false });
-    // another restart or start got there first: it runs, which is what was asked (dockerd's
-    // containerStart returns nil for a running container)
-    if (running(rec.state) && rec.state.status !== 'restarting') return;
-    await s.startLocked(rec);
-  });
+  // an --rm container is restarted, not removed, by its exit (dockerd's HasBeenManuallyRestarted)
+  s.manualRestarts.add(rec.id);
+  try {
+    await s.stop(rec.id, timeout, signal);
+    // docker's restart is a start by the user: the policy's count starts again
+    await s.locked(rec.id, async () => {
+      s.restarts.reset(rec.id);
+      Object.assign(rec.state, { restartCount: 0, manuallyStopped: false });
+      // another restart or start got there first: it runs, which is what was asked (dockerd's
+      // containerStart returns nil for a running container)
+      if (running(rec.state) && rec.state.status !== 'restarting') return;
+      await s.startLocked(rec);
+    });
+  } catch (e) {
+    // as dockerd's failed start of an --rm container: it goes
+    if (rec.config.autoRemove && !running(rec.state) && s.d.store.has(rec.id)) await s.remove(rec.id, { force: true, volumes: true }).catch(() => {});
+    throw e;
+  } finally {
+    s.manualRestarts.delete(rec.id);
+  }
   s.d.events.emit('container', 'restart', rec.id, s.attrs(rec));
 }
 

@@ -74,6 +74,8 @@ export class ContainerService {
   readonly removalsDue = new Map<string, number>();
   /** Exits left unrecorded for a removal due (or --rm): written if that removal fails. */
   readonly exitUnrecorded = new Set<string>();
+  /** Containers being restarted by `docker restart`: an --rm one's exit then removes nothing (dockerd's HasBeenManuallyRestarted). */
+  readonly manualRestarts = new Set<string>();
   readonly faults: Faults;
   /** Working directories found in images (service-create.ts mounts no rootfs for them). */
   readonly workingDirs = new WorkingDirsInImages();
@@ -329,7 +331,8 @@ export class ContainerService {
       // exit gets no record of its own (an fsync). Until the removal's tombstone is on disk,
       // conmon's exit file stays: a crash in between finds a record that says running and
       // that file, and recovery finishes it; a removal that fails writes the record then.
-      const removedNext = rec.state.status === 'exited' && (rec.config.autoRemove || this.removalsDue.has(id));
+      const autoRemove = rec.config.autoRemove && !this.manualRestarts.has(id);
+      const removedNext = rec.state.status === 'exited' && (autoRemove || this.removalsDue.has(id));
       if (removedNext) this.exitUnrecorded.add(id);
       // the recorded exit (conmon's exit file) goes only once the record holds the code
       else if (await this.d.store.persist(rec)) {
@@ -339,7 +342,7 @@ export class ContainerService {
       }
       ph.done(this.d.log);
     });
-    if (rec.config.autoRemove) {
+    if (rec.config.autoRemove && !this.manualRestarts.has(id)) {
       await this.remove(id, { force: true, volumes: true }).catch((e) => this.d.log.warn('auto-remove failed', { id, err: errorMessage(e) }));
     }
   }
