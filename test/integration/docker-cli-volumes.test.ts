@@ -132,6 +132,31 @@ test('anonymous volumes: the image\'s VOLUME is copied up; rm -v removes it, a n
   assert.deepEqual([pr2.status, JSON.parse(pr2.body).VolumesDeleted], [200, ['keepme']]);
 });
 
+test('--volumes-from: its mode only narrows (a read-only bind stays so with :rw), it wins over -v /path on the same path, dockerd\'s modes and words', async () => {
+  const host = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-vf-'));
+  try {
+    await fs.writeFile(path.join(host, 'f'), 'host\n');
+    await ok(['create', '--name', 'vfparent', '-v', `${host}:/ro:ro`, '-v', 'vfdata:/data', 'busybox', 'true']);
+    await ok(['run', '--rm', '-v', 'vfdata:/data', 'busybox', 'sh', '-c', 'echo parent > /data/p']);
+    const rw = await runOut(['--volumes-from', 'vfparent:rw', 'busybox', 'sh', '-c', 'cat /ro/f; touch /ro/x; cat /data/p']);
+    assert.match(rw.out, /^host$/m);
+    assert.match(rw.out, /Read-only file system/, 'the parent\'s :ro holds');
+    assert.match(rw.out, /^parent$/m);
+    await assert.rejects(fs.stat(path.join(host, 'x')));
+    // -v /data (Config.Volumes) comes after --volumes-from: the parent's volume, no new one
+    const anon = await runOut(['--volumes-from', 'vfparent', '-v', '/data', 'busybox', 'cat', '/data/p']);
+    assert.equal(anon.out.trim(), 'parent');
+    for (const mode of ['z', 'ro,z', 'Z']) await ok(['rm', (await runOut(['--volumes-from', `vfparent:${mode}`, 'busybox', 'true'])).id]);
+    const bad = await docker(d, ['create', '--volumes-from', 'vfparent:bar', 'busybox']);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /invalid mode: bar/);
+    await ok(['rm', rw.id, anon.id, 'vfparent']);
+    await ok(['volume', 'rm', 'vfdata']);
+  } finally {
+    await fs.rm(host, { recursive: true, force: true });
+  }
+});
+
 test('--mount bind/tmpfs and --tmpfs: options applied, dockerd\'s refusals', async () => {
   const host = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-bind-'));
   try {

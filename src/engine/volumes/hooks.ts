@@ -23,6 +23,23 @@ export interface VolumeHooksDeps {
   log: Logger;
 }
 
+/**
+ * A --volumes-from entry, "ID[:MODE]", as dockerd's ParseVolumesFrom takes it: MODE is rw or
+ * ro, with a SELinux label (z, Z) or not; no propagation, no nocopy ("invalid mode: MODE").
+ */
+export function parseVolumesFrom(spec: string): { ref: string; readonly: boolean } {
+  if (!spec) throw invalidArgument('volumes-from specification cannot be an empty string');
+  const i = spec.indexOf(':');
+  const mode = i < 0 ? '' : spec.slice(i + 1);
+  if (!mode) return { ref: i < 0 ? spec : spec.slice(0, i), readonly: false };
+  const opts = mode.split(',');
+  const count = (set: string[]) => opts.filter((o) => set.includes(o)).length;
+  if (!opts.every((o) => ['rw', 'ro', 'z', 'Z'].includes(o)) || count(['rw', 'ro']) > 1 || count(['z', 'Z']) > 1) {
+    throw invalidArgument(`invalid mode: ${mode}`);
+  }
+  return { ref: spec.slice(0, i), readonly: opts.includes('ro') };
+}
+
 export class VolumeHooks implements ContainerHooks {
   constructor(private readonly d: VolumeHooksDeps) {}
 
@@ -31,18 +48,21 @@ export class VolumeHooks implements ContainerHooks {
     const fromBinds: Bind[] = [];
     const fromVolumes: VolumeMount[] = [];
     for (const entry of k.mountRequest?.volumesFrom ?? []) {
-      const [ref = '', mode = '', ...rest] = entry.split(':');
-      if (rest.length || (mode && mode !== 'ro' && mode !== 'rw')) throw invalidArgument(`invalid mode for volumes-from: ${entry}`);
+      const { ref, readonly } = parseVolumesFrom(entry);
       let other: Container;
       try { other = this.d.containers.get(ref); } catch { throw invalidArgument(`No such container: ${ref}`); }
-      const ro = (own: boolean) => (mode ? mode === 'ro' : own);
-      for (const b of other.config.binds) fromBinds.push({ ...b, readonly: ro(b.readonly), origin: 'volumes-from', spec: undefined });
-      for (const v of other.config.volumes ?? []) fromVolumes.push({ ...v, readonly: ro(v.readonly), anonymous: false, origin: 'volumes-from', spec: undefined });
+      // the mode only narrows: a read-only mount of the other stays so (dockerd's m.RW && ReadWrite(mode))
+      for (const b of other.config.binds) fromBinds.push({ ...b, readonly: b.readonly || readonly, origin: 'volumes-from', spec: undefined });
+      for (const v of other.config.volumes ?? []) fromVolumes.push({ ...v, readonly: v.readonly || readonly, anonymous: false, origin: 'volumes-from', spec: undefined });
     }
-    const own = [...k.binds, ...(k.volumes ?? []), ...(k.tmpfs ?? [])].map((m) => m.destination);
+    // Config.Volumes (-v /path) come after --volumes-from, and only where nothing is mounted
+    // (dockerd's createContainerVolumesOS); binds, named volumes, --mount and tmpfs before
+    const configVolume = (v: VolumeMount) => v.anonymous && !v.origin && !v.spec;
+    const own = [...k.binds, ...(k.volumes ?? []).filter((v) => !configVolume(v)), ...(k.tmpfs ?? [])].map((m) => m.destination);
     const taken = new Set(own);
     k.binds = [...fromBinds.filter((b) => !taken.has(b.destination) && taken.add(b.destination)), ...k.binds];
-    const volumes = [...fromVolumes.filter((v) => !taken.has(v.destination) && taken.add(v.destination)), ...(k.volumes ?? [])];
+    const volumes = [...fromVolumes.filter((v) => !taken.has(v.destination) && taken.add(v.destination)),
+      ...(k.volumes ?? []).filter((v) => !configVolume(v) || (!taken.has(v.destination) && taken.add(v.destination)))];
     for (const b of k.binds) {
       if (b.origin === 'mount' && !(await fs.stat(b.source).catch(() => null))) {
         // --mount bind-create-src (API 1.42): dockerd makes the missing source a directory
