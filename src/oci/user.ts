@@ -106,10 +106,14 @@ export function parseGroup(text: string): GroupEntry[] {
   return out;
 }
 
-function checkRange(id: number, what: string): number {
-  if (id > MAX_ID) throw invalidArgument(`${what} ${id} is out of range`);
+/** A numeric --user or group: libcontainer's ErrRange outside 0-2147483647, a negative one too. */
+function checkRange(id: number): number {
+  if (id < 0 || id > MAX_ID) throw invalidArgument(`uids and gids must be in range 0-${MAX_ID}`);
   return id;
 }
+
+/** strconv.Atoi's idea of a number (a sign allowed): such a user or group is an id, never a name. */
+const signedNum = (s: string): number | null => (/^[-+]?\d+$/.test(s) ? Number(s) : null);
 
 /**
  * `groupAdd` is Docker's --group-add (names or gids), appended after the user's
@@ -120,8 +124,8 @@ export async function resolveUser(rootfs: string, user: string | undefined, grou
   const colon = spec.indexOf(':');
   const userArg = colon >= 0 ? spec.slice(0, colon) : spec;
   const groupArg = colon >= 0 ? spec.slice(colon + 1).split(':')[0]! : '';
-  const uidArg = num(userArg);
-  const gidArg = num(groupArg);
+  const uidArg = signedNum(userArg);
+  const gidArg = signedNum(groupArg);
 
   const passwdText = await readRootfsFile(rootfs, '/etc/passwd');
   const groupText = await readRootfsFile(rootfs, '/etc/group');
@@ -139,7 +143,7 @@ export async function resolveUser(rootfs: string, user: string | undefined, grou
     gid = match.gid;
   } else if (userArg !== '') {
     if (uidArg === null) throw invalidArgument(`unable to find user ${userArg}: no matching entries in passwd file`);
-    uid = checkRange(uidArg, 'uid');
+    uid = checkRange(uidArg);
   }
 
   let additionalGids: number[] = [];
@@ -147,7 +151,7 @@ export async function resolveUser(rootfs: string, user: string | undefined, grou
     const g = groups.find((e) => (gidArg !== null ? e.gid === gidArg : e.name === groupArg));
     if (g) gid = g.gid;
     else if (gidArg === null) throw invalidArgument(`unable to find group ${groupArg}: no matching entries in group file`);
-    else gid = checkRange(gidArg, 'gid');
+    else gid = checkRange(gidArg);
   } else if (matchedName !== '') {
     // Supplementary groups only in the implicit form, as runc does.
     additionalGids = groups.filter((e) => e.members.includes(matchedName)).map((e) => e.gid);
@@ -157,7 +161,7 @@ export async function resolveUser(rootfs: string, user: string | undefined, grou
     const n = num(ga);
     const g = n !== null ? n : groups.find((e) => e.name === ga)?.gid;
     if (g === undefined) throw invalidArgument(`unable to find group ${ga}: no matching entries in group file`);
-    additionalGids.push(checkRange(g, 'gid'));
+    additionalGids.push(checkRange(g));
   }
   return { uid, gid, additionalGids: [...new Set(additionalGids)] };
 }

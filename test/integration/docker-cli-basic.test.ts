@@ -47,6 +47,27 @@ test('docker restart of an --rm container restarts it, as dockerd (HasBeenManual
   assert.notEqual((await docker(d, ['inspect', 'rmrestart'])).code, 0, 'a stop removes it');
 });
 
+test('dockerd\'s words: a paused container\'s start, -u out of range, an alias or address on host or none (raw API)', async () => {
+  assert.equal((await docker(d, ['run', '-d', '--name', 'pz', 'busybox', 'sleep', '300'])).code, 0);
+  assert.equal((await docker(d, ['pause', 'pz'])).code, 0);
+  const st = await docker(d, ['start', 'pz']);
+  assert.match(st.stderr, /Error response from daemon: cannot start a paused container, try unpause instead/);
+  assert.equal((await docker(d, ['rm', '-f', 'pz'])).code, 0);
+  for (const u of ['2147483648', '-1', '0:-1']) {
+    const r = await docker(d, ['run', '--rm', '-u', u, 'busybox', 'true']);
+    assert.notEqual(r.code, 0, u);
+    assert.match(r.stderr, /uids and gids must be in range 0-2147483647/, u);
+  }
+  for (const [mode, ep, msg] of [
+    ['host', { Aliases: ['x'] }, 'network-scoped alias is supported only for containers in user defined networks'],
+    ['none', { IPAMConfig: { IPv4Address: '10.9.9.9' } }, 'user specified IP address is supported on user defined networks only'],
+  ] as const) {
+    const r = await d.api('POST', '/v1.44/containers/create', JSON.stringify({ Image: 'busybox', HostConfig: { NetworkMode: mode }, NetworkingConfig: { EndpointsConfig: { [mode]: ep } } }));
+    assert.equal(r.status, 400, r.body);
+    assert.equal(JSON.parse(r.body).message, msg);
+  }
+});
+
 test('/.dockerenv is there, empty, as dockerd\'s init layer has it; diff and commit leave it out', async () => {
   const r = await docker(d, ['run', '--name', 'envfile', 'busybox', 'stat', '-c', '%s %a %F', '/.dockerenv']);
   assert.equal(r.stdout, '0 755 regular empty file\n', r.stderr);

@@ -117,3 +117,10 @@ test('secureJoin clamps .. at the rootfs', async () => {
   assert.equal(await secureJoin('/nonexistent-root', '../../etc/passwd'), '/nonexistent-root/etc/passwd');
   assert.equal(await secureJoin('/nonexistent-root', '/a/./b/../c'), '/nonexistent-root/a/c');
 });
+
+test('a numeric user or group outside 0-2147483647 (a negative one too) is libcontainer\'s ErrRange, never a name', () => withRootfs(async (r) => {
+  for (const u of ['2147483648', '-1', '0:2147483648', '0:-1']) {
+    await assert.rejects(resolveUser(r, u), { message: 'uids and gids must be in range 0-2147483647' }, u);
+  }
+  assert.deepEqual(await resolveUser(r, '2147483647'), { uid: 2147483647, gid: 0, additionalGids: [] });
+}));

@@ -175,6 +175,12 @@ function networking(b: RunConfig, hc: RunHostConfig): Pick<CreateSpec, 'network'
   if (eps.length > 1 && (b.NetworkDisabled || ['none', 'host', 'container'].includes(mode) || mode.startsWith('container:'))) {
     throw invalidArgument('container cannot be disconnected from host network or connected to host network');
   }
+  // dockerd's validateEndpointSettings: host and none take no alias and no address
+  if (mode === 'none' || mode === 'host') {
+    const ep = b.NetworkingConfig?.EndpointsConfig?.[mode];
+    if (ep?.Aliases?.length) throw invalidArgument('network-scoped alias is supported only for containers in user defined networks');
+    if (ep?.IPAMConfig?.IPv4Address || ep?.IPAMConfig?.IPv6Address) throw invalidArgument('user specified IP address is supported on user defined networks only');
+  }
   if (b.NetworkDisabled || mode === 'none') return { network: 'none', networking: n };
   if (mode === 'host') return { network: 'host', networking: n };
   if (mode === 'container' || mode.startsWith('container:')) {

@@ -184,7 +184,7 @@ export class ContainerService {
   async start(ref: string): Promise<'started' | 'already'> {
     const rec = this.get(ref);
     return this.locked(rec.id, async () => {
-      if (rec.state.status === 'paused') throw failedPrecondition(`cannot start a paused container ${rec.name}, try unpause instead`);
+      if (rec.state.status === 'paused') throw failedPrecondition('cannot start a paused container, try unpause instead'); // dockerd's words, which clients match
       if (running(rec.state)) return 'already';
       if (rec.state.status === 'removing') throw failedPrecondition(`cannot start container ${rec.name}: it is being removed`);
       // a start by the user (or tsulad's at boot): a fresh restart policy
