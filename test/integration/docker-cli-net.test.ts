@@ -592,14 +592,18 @@ test('a bridge that already has an address keeps it: the default network takes i
   }
 });
 
-test('a restarted container gets its address back on a user network (dockerd\'s IPAM hands out the lowest free one; host-local alone moves on), another one if it was taken meanwhile', async () => {
+test('a restarted container gets its address (and MAC) back on a user network (dockerd\'s IPAM hands out the lowest free one; host-local alone moves on), another one if it was taken meanwhile', async () => {
   await ok(['network', 'create', '--subnet', '10.199.77.0/24', 'keepip']);
   try {
     const ip = async (n: string) => (await ok(['inspect', '-f', '{{.NetworkSettings.Networks.keepip.IPAddress}}', n])).trim();
     await ok(['run', '-d', '--name', 'kip1', '--network', 'keepip', 'busybox', 'sleep', '300']);
     const first = await ip('kip1');
+    const mac = async (n: string) => (await ok(['inspect', '-f', '{{.NetworkSettings.Networks.keepip.MacAddress}}', n])).trim();
+    const firstMac = await mac('kip1');
     await ok(['restart', '-t', '0', 'kip1']);
     assert.equal(await ip('kip1'), first, 'docker restart');
+    // and its MAC: the peers' ARP caches hold the pair (they were stale for 30 s and more)
+    assert.equal(await mac('kip1'), firstMac);
     await ok(['stop', '-t', '0', 'kip1']);
     await ok(['start', 'kip1']);
     assert.equal(await ip('kip1'), first, 'docker stop + start');

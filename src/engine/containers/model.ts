@@ -332,6 +332,12 @@ export interface ContainerState {
    * one), where host-local would move on to the next.
    */
   lastIps?: Record<string, string>;
+  /**
+   * The MAC its interface had on each network: given again with its last address, so that
+   * the peers' ARP caches stay right across a restart (dockerd advertises a new MAC with
+   * gratuitous ARPs instead; the bridge plugin's one is sent too early to count on).
+   */
+  lastMacs?: Record<string, string>;
   /** Set once a container with a healthcheck starts (docker keeps it after the exit). */
   health?: HealthState;
 }

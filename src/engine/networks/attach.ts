@@ -194,15 +194,17 @@ export class ContainerNetworks {
     await this.d.networks.prepareAttach(net);
     const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, requestedIp6: !!ep.ipv6Address, ports: portMappings.length > 0 });
     // the bridge plugin takes both from CNI_ARGS (IP: host-local's, one per family, comma-separated; MAC: the container's interface)
-    const withIp = (ip: string | undefined): [string, string][] => {
+    const withIp = (ip: string | undefined, mac = ep.mac): [string, string][] => {
       const ips = [ip, net.ipv6 ? ep.ipv6Address : undefined].filter((x): x is string => !!x);
-      return [['IgnoreUnknown', '1'], ...(ips.length ? [['IP', ips.join(',')] as [string, string]] : []), ...(ep.mac ? [['MAC', ep.mac] as [string, string]] : [])];
+      return [['IgnoreUnknown', '1'], ...(ips.length ? [['IP', ips.join(',')] as [string, string]] : []), ...(mac ? [['MAC', mac] as [string, string]] : [])];
     };
     const taken = (e: unknown) => /is not available in range set|is subnet's gateway|not in range|has been allocated/.test(errorMessage(e));
-    const cniAdd = (ip: string | undefined) => this.d.cni.add(list, { containerId: rec.id, netns, ifName, args: withIp(ip), capabilityArgs: portMappings.length ? { portMappings } : {} });
-    // no fixed address: the one it had last time, when it is still free (else any)
+    const cniAdd = (ip: string | undefined, mac?: string) => this.d.cni.add(list, { containerId: rec.id, netns, ifName, args: withIp(ip, mac), capabilityArgs: portMappings.length ? { portMappings } : {} });
+    // no fixed address: the one it had last time, when it is still free (else any), with the
+    // MAC it had with it (peers' ARP caches hold that pair)
     const again = !ep.ipv4Address ? rec.state.lastIps?.[net.id] : undefined;
-    const result = await (again ? cniAdd(again).catch((e: unknown) => { if (taken(e)) return cniAdd(undefined); throw e; }) : cniAdd(ep.ipv4Address))
+    const lastMac = ep.mac || rec.state.lastMacs?.[net.id];
+    const result = await (again ? cniAdd(again, lastMac).catch((e: unknown) => { if (taken(e)) return cniAdd(undefined); throw e; }) : cniAdd(ep.ipv4Address, ep.mac || (ep.ipv4Address ? lastMac : undefined)))
       .catch((e: unknown) => {
         // host-local's "requested IP address … is not available" / "… is subnet's gateway": docker's words
         if ((ep.ipv4Address || ep.ipv6Address) && taken(e)) {

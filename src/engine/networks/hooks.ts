@@ -239,7 +239,10 @@ export class NetworkHooks implements ContainerHooks {
     const st = rec.state.network;
     rec.state.network = undefined;
     delete rec.state.linkEnv;
-    if (st?.endpoints.length) rec.state.lastIps = Object.fromEntries(st.endpoints.filter((e) => e.ip).map((e) => [e.networkId, e.ip]));
+    if (st?.endpoints.length) {
+      rec.state.lastIps = Object.fromEntries(st.endpoints.filter((e) => e.ip).map((e) => [e.networkId, e.ip]));
+      rec.state.lastMacs = Object.fromEntries(st.endpoints.filter((e) => e.mac).map((e) => [e.networkId, e.mac]));
+    }
     if (rec.config.network !== 'cni') return;
     for (const ep of st?.endpoints ?? []) this.d.networks.emitEndpoint('disconnect', ep.networkId, rec.id);
     // a link's end gone: its openings go before its address can be another's
