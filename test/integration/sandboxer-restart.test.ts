@@ -208,6 +208,38 @@ test('kill -9 of the sandboxer: containers keep running, exit codes arrive after
   }
 });
 
+test('a task the launcher\'s delete cleaned up after a restarted sandboxer had read its record is forgotten: its id is created again', async () => {
+  let c = await TtrpcClient.connect(s.taskSock);
+  let t = c.service(Task);
+  try {
+    const b = await s.bundle('c3', ['sleep', '300']);
+    await t.create({ id: 'c3', bundle: b });
+    await t.start({ id: 'c3' });
+    c.close();
+    await s.kill9();
+    // what containerd's cleanupAfterDeadShim runs (the launcher's delete, no sandboxer to ask)
+    const root = path.join(s.state, 'runc', 'root');
+    for (const key of await fs.readdir(root)) await execFileP('runc', [`--root=${root}`, 'delete', '--force', key]).catch(() => {});
+    // a new sandboxer (another task's delete started it) reads the record first ...
+    await s.start();
+    // ... and the delete removes it after: containerd has forgotten the task
+    for (const key of await fs.readdir(path.join(s.state, 'tasks'))) {
+      const rec = JSON.parse(await fs.readFile(path.join(s.state, 'tasks', key, 'task.json'), 'utf8')) as { id: string };
+      if (rec.id === 'c3') await fs.rm(path.join(s.state, 'tasks', key), { recursive: true, force: true });
+    }
+    c = await TtrpcClient.connect(s.taskSock);
+    t = c.service(Task);
+    await t.create({ id: 'c3', bundle: b }); // was: ALREADY_EXISTS ("task c3 already exists")
+    await t.start({ id: 'c3' });
+    await t.kill({ id: 'c3', signal: 9 });
+    assert.equal((await t.wait({ id: 'c3' })).exitStatus, 137);
+    await t.delete({ id: 'c3' });
+    assert.deepEqual(await fs.readdir(path.join(s.state, 'tasks')), [], 'no record brought back');
+  } finally {
+    c.close();
+  }
+});
+
 test('Controller: a sandbox survives a kill -9 of the sandboxer; stop, wait and shutdown end it', async () => {
   const pod = 'pod-survive';
   const sandboxPid = await podFor(pod);

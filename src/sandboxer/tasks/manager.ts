@@ -111,6 +111,8 @@ export class TaskManager {
     const reg = await shimInfo(c);
     const namespace = ns ?? taskNamespace(c, reg);
     const sid = scopedId(namespace, c.id);
+    const had = this.tasks.get(sid);
+    if (had && !(await this.records.present(had.rec))) await this.drop(had);
     if (this.tasks.has(sid) || this.creating.has(sid)) throw alreadyExists(`task ${c.id} already exists`);
     this.creating.add(sid);
     try {
@@ -142,7 +144,7 @@ export class TaskManager {
       await (await this.rt(t.rec)).start(t.rec.key);
       // the exit may already have been seen (a `true` that ends at once)
       if (t.rec.status === 'created') t.rec.status = 'running';
-      await this.records.save(t.rec);
+      await this.records.update(t.rec);
       this.publish(t, '/tasks/start', 'start', { containerId: t.rec.id, pid: t.rec.pid });
     } finally {
       t.starting = undefined;
@@ -204,7 +206,7 @@ export class TaskManager {
     // the exit may have come while we waited for the runtime
     if ((t.rec.status as TaskRecord['status']) !== 'stopped') {
       t.rec.status = pause ? 'paused' : 'running';
-      await this.records.save(t.rec);
+      await this.records.update(t.rec);
     }
     if (pause) this.publish(t, '/tasks/paused', 'paused', { containerId: t.rec.id });
     else this.publish(t, '/tasks/resumed', 'resumed', { containerId: t.rec.id });
@@ -267,6 +269,22 @@ export class TaskManager {
   }
 
   /**
+   * A task whose record a launcher's `delete` removed while no sandboxer answered (after a
+   * crash, as this one was starting: it had read the record already): containerd forgot it,
+   * so do we, quietly. Its process got runc's delete --force then.
+   */
+  private async drop(t: Task): Promise<void> {
+    this.log?.info('forgetting a task containerd cleaned up while no sandboxer answered', { id: t.rec.id, namespace: t.rec.namespace });
+    t.stopOomWatch?.();
+    t.io?.close();
+    for (const e of t.execs.values()) e.io?.close();
+    if (t.rec.status !== 'stopped') await (await this.rt(t.rec).catch(() => null))?.kill(t.rec.key, 'KILL', true).catch(() => {});
+    this.tasks.delete(scopedId(t.rec.namespace, t.rec.id));
+    this.byKey.delete(t.rec.key);
+    wake(t.waiters);
+  }
+
+  /**
    * The shim's `delete` action (containerd's cleanup after a lost connection): kill and
    * forget the task if we still have it; null when we don't know it.
    */
@@ -295,7 +313,7 @@ export class TaskManager {
     t.rec.status = 'stopped';
     t.rec.exitStatus = code;
     t.rec.exitedAt = at.toISOString();
-    await this.records.save(t.rec).catch((e: Error) => this.log?.warn('cannot save task record', { id: t.rec.id, err: e.message }));
+    await this.records.update(t.rec).catch((e: Error) => this.log?.warn('cannot save task record', { id: t.rec.id, err: e.message }));
     // containerd's CRI gives an exited container the reason OOMKilled on a TaskOOM event
     // (containerd-shim-runc-v2 sends one per OOM kill in the cgroup): ours comes before the
     // exit, and has arrived before Wait answers (tsulad reads OOMKilled when Wait returns)

@@ -51,6 +51,21 @@ export class TaskRecords {
     await writeJsonAtomic(path.join(r.dir, 'task.json'), r);
   }
 
+  /**
+   * Save a task's record again only while its directory is there: a launcher's `delete`
+   * with no sandboxer to ask removes it (containerd forgot the task), and nothing may bring
+   * it back. False when it is gone.
+   */
+  async update(r: TaskRecord): Promise<boolean> {
+    if (!(await this.present(r))) return false;
+    await writeJsonAtomic(path.join(r.dir, 'task.json'), r);
+    return true;
+  }
+
+  present(r: TaskRecord): Promise<boolean> {
+    return fs.access(path.join(r.dir, 'task.json')).then(() => true, () => false);
+  }
+
   async list(): Promise<TaskRecord[]> {
     const out: TaskRecord[] = [];
     for (const name of await fs.readdir(this.dir).catch(() => [] as string[])) {
