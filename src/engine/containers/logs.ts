@@ -7,7 +7,7 @@ import type { FileHandle } from 'node:fs/promises';
 import * as path from 'node:path';
 import { parseLine, type LogRecord } from '../../common/k8s-log.js';
 import { rotatedLogs } from './log-rotation.js';
-import { invalidArgument } from '../../common/errors.js';
+import { internal } from '../../common/errors.js';
 
 export { parseLine, type LogRecord };
 
@@ -28,11 +28,18 @@ export interface LogOptions {
 
 const NS = 1_000_000_000n;
 
-/** "SECONDS[.NANOSECONDS]" as the API carries since/until (dockerd's timetypes.ParseTimestamps) → ns. */
+/**
+ * "SECONDS[.NANOSECONDS]" as the API carries since/until → ns, as dockerd's
+ * timetypes.ParseTimestamps reads it: a sign is taken (-5 is before the epoch), anything
+ * else is strconv.ParseInt's error, which dockerd answers with a 500.
+ */
 export function apiTimestampNs(v: string): bigint {
-  const m = /^(\d+)(?:\.(\d{1,9}))?$/.exec(v);
-  if (!m) throw invalidArgument(`invalid timestamp "${v}": want seconds since the epoch, with up to 9 decimals`);
-  return BigInt(m[1]!) * NS + BigInt((m[2] ?? '').padEnd(9, '0') || '0');
+  const [sec = '', frac] = v.split(/\.(.*)/s);
+  const bad = (x: string) => internal(`strconv.ParseInt: parsing ${JSON.stringify(x)}: invalid syntax`);
+  if (!/^[-+]?\d+$/.test(sec)) throw bad(sec);
+  if (frac !== undefined && !/^[-+]?\d+$/.test(frac)) throw bad(frac);
+  const f = frac === undefined ? 0n : BigInt(frac.replace(/^[-+]/, '').slice(0, 9).padEnd(9, '0')) * (frac.startsWith('-') ? -1n : 1n);
+  return BigInt(sec) * NS + f;
 }
 
 /** A record's RFC 3339 time in ns since the epoch (conmon writes nanoseconds; Date keeps ms). */
