@@ -124,7 +124,7 @@ export class NetworkHooks implements ContainerHooks {
   }
 
   /** A parent's link names (its children's), freed when it goes. */
-  releaseLinkNames(rec: Container): void {
+  private releaseLinkNames(rec: Container): void {
     for (const l of rec.config.networking?.legacyLinks ?? []) this.d.names.release(`${rec.name}/${l.alias}`, l.child);
   }
 

@@ -1,8 +1,9 @@
 // The network service: the pre-defined networks (bridge, host, none), `network create` of
-// bridge networks with a subnet of their own (given, or the first free one of the address
-// pools, as dockerd picks it) and its auxiliary addresses (aux.ts), rm and prune, and
-// dockerd's refusals (pre-defined networks, active endpoints: 403). A network's host bridge
-// appears at its first attachment (the CNI bridge plugin makes it) and goes with the network.
+// bridge networks with a subnet of their own (pools.ts: given, or the first free one of the
+// address pools, as dockerd picks it; an IPv6 one too with --ipv6) and its auxiliary
+// addresses (aux.ts), rm and prune, and dockerd's refusals (pre-defined networks, active
+// endpoints: 403). A network's host bridge appears at its first attachment (the CNI bridge
+// plugin makes it) and goes with the network.
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
@@ -15,17 +16,16 @@ import type { EventBus } from '../events.js';
 import type { Logger } from '../../common/log.js';
 import type { Faults } from '../../common/faults.js';
 import { running, type Container } from '../containers/model.js';
-import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, parseCidr, type Cidr } from './ipv4.js';
 import { modeEndpointId, networkView, PREDEFINED, type EndpointView, type IpamPool, type NetworkRecord } from './model.js';
 import type { NetworkStore } from './store.js';
 import { NetworkFirewall } from './firewall.js';
-import { bigToIp6, cidr6String, contains6, ip6ToBig, nth6, overlaps6, parseCidr6, ulaSubnet, type Cidr6 } from './ipv6.js';
+import { NetworkPools, type AddressPool } from './pools.js';
+export type { AddressPool } from './pools.js';
+import { cidr6String, nth6, parseCidr6, ulaSubnet } from './ipv6.js';
 import { legacyLinkAccepts } from './legacy-links.js';
-import { auxErrors, checkAuxTaken, invalidNetworkConfig, reserveAux } from './aux.js';
+import { reserveAux } from './aux.js';
 import { parseGoBool } from '../../common/gobool.js';
 import { matchLabels, matchRegexp, pruneUntil, type Filters } from '../filters.js';
-
-export interface AddressPool { base: string; size: number }
 
 /** dockerd's default-address-pools. */
 export const DEFAULT_POOLS: AddressPool[] = [
@@ -99,9 +99,12 @@ export class NetworkService {
   private containers: () => Container[] = () => [];
   /** The networks' masquerade and FORWARD rules (set at a network's first attachment). */
   readonly firewall: NetworkFirewall;
+  /** Where their subnets come from. */
+  private readonly pools: NetworkPools;
 
   constructor(readonly d: NetworkServiceDeps) {
     this.firewall = new NetworkFirewall(d.log, (n) => legacyLinkAccepts(this.containers(), n));
+    this.pools = new NetworkPools({ networks: () => d.store.list(), pools: d.pools, bridge: d.bridge, ...(d.bip ? { bip: d.bip } : {}), ...(d.fixedCidr ? { fixedCidr: d.fixedCidr } : {}) });
   }
 
   /** dockerd's network events: create, destroy, connect, disconnect. */
@@ -125,7 +128,7 @@ export class NetworkService {
       if (old) await this.d.store.delete(old.id); // "bridge": "none": no default bridge network
       return;
     }
-    const want = await this.defaultBridgePool(old);
+    const want = await this.pools.defaultBridge(old);
     const icc = this.d.bridgeIcc ?? true;
     const masq = this.d.bridgeMasq ?? true;
     const mtu = this.d.bridgeMtu;
@@ -156,90 +159,6 @@ export class NetworkService {
       id, name, driver, created: new Date().toISOString(), internal: false, attachable: false, labels: {}, options: {},
       ipam: { driver: 'default', options: {}, config }, bridge, ipMasq: true, predefined: PREDEFINED.includes(name as 'bridge'), autoSubnet: !this.d.bip,
     };
-  }
-
-  /**
-   * The default bridge's subnet and gateway: "bip", else the address the bridge has, else the
-   * subnet picked before, else "fixed-cidr" itself, else the first free one of the pools; with
-   * "fixed-cidr" its containers' addresses come from that part of it (its IPRange), as
-   * dockerd's getDefaultBridgeIPAMConf makes fixed-cidr the default network's sub-pool.
-   */
-  private async defaultBridgePool(old: NetworkRecord | undefined): Promise<IpamPool> {
-    const fixed = this.d.fixedCidr ? parseCidr(this.d.fixedCidr, 'daemon.json "fixed-cidr"') : undefined;
-    const holds = (sub: Cidr) => !fixed || (fixed.prefix >= sub.prefix && contains(sub, fixed.base));
-    const ranged = (p: IpamPool): IpamPool => ({ subnet: p.subnet, gateway: p.gateway, ...(fixed ? { ipRange: cidrString(fixed) } : {}) });
-    const outside = (where: string) => invalidArgument(`daemon.json "fixed-cidr" ${this.d.fixedCidr} is not inside ${where}: the default bridge's containers get their addresses from within its subnet; give a fixed-cidr inside it`);
-    if (this.d.bip) {
-      const [ip] = this.d.bip.split('/');
-      const sub = parseCidr(this.d.bip, 'daemon.json "bip"');
-      if (!holds(sub)) throw outside(`the subnet ${cidrString(sub)} of "bip" ${this.d.bip}`);
-      return ranged({ subnet: cidrString(sub), gateway: ip! });
-    }
-    // a bridge that already has an address keeps it, as dockerd does with docker0's: the CNI
-    // bridge plugin refuses another one (a state dir made anew, a second daemon on the host)
-    const have = await interfaceAddress(this.d.bridge!);
-    if (have) {
-      const sub = parseCidr(have);
-      if (!holds(sub)) throw outside(`the subnet ${cidrString(sub)} of the address ${have} that bridge ${this.d.bridge} has (set "bip" to an address whose subnet holds it, or delete the bridge: ip link del ${this.d.bridge})`);
-      return ranged({ subnet: cidrString(sub), gateway: have.split('/')[0]! });
-    }
-    // the subnet chosen once stays (containers may still run on it)
-    if (old?.ipam.config[0] && holds(parseCidr(old.ipam.config[0].subnet))) return ranged(old.ipam.config[0]);
-    if (fixed) {
-      if (fixed.prefix > 30) throw invalidArgument(`daemon.json "fixed-cidr" ${this.d.fixedCidr} is too small to be the default bridge's subnet (at most /30), which it is without "bip"`);
-      return ranged({ subnet: cidrString(fixed), gateway: nth(fixed, 1) });
-    }
-    const sub = await this.freeSubnet();
-    return { subnet: cidrString(sub), gateway: nth(sub, 1) };
-  }
-
-  /**
-   * The network's IPv6 pool: the one given (its gateway the subnet's first address unless
-   * given, an IPRange inside it), or a /64 of a unique local prefix made from the network's id.
-   */
-  private pool6(name: string, id: string, c: NonNullable<NonNullable<CreateNetworkBody['IPAM']>['Config']>[number] | undefined): { pool: IpamPool; auto: boolean } {
-    const taken = (sub: Cidr6) => this.d.store.list().find((n) => n.ipv6 && overlaps6(parseCidr6(n.ipv6.subnet), sub));
-    if (!c?.Subnet) {
-      if (c?.Gateway || c?.IPRange) throw invalidArgument(`network ${name}: an IPv6 --gateway or --ip-range needs an IPv6 --subnet`);
-      for (let i = 0; i < 256; i++) {
-        const sub = parseCidr6(ulaSubnet(id, i));
-        if (!taken(sub)) return { pool: { subnet: cidr6String(sub), gateway: nth6(sub, 1n) }, auto: true };
-      }
-      throw permissionDenied('could not find an available, non-overlapping IPv6 address pool to assign to the network');
-    }
-    if (Object.keys(c.AuxiliaryAddresses ?? {}).length) throw invalidArgument(`network ${name}: IPv6 auxiliary addresses are not supported by tsulad`);
-    const sub = parseCidr6(c.Subnet);
-    if (sub.prefix > 126) throw invalidArgument(`network ${name}: subnet ${c.Subnet} is too small (at most /126)`);
-    const other = taken(sub);
-    if (other) throw permissionDenied(`Pool overlaps with other one on this address space (network ${other.name} has ${other.ipv6!.subnet})`);
-    let gateway = nth6(sub, 1n);
-    if (c.Gateway) {
-      const g = ip6ToBig(c.Gateway);
-      if (g === null || !contains6(sub, g)) throw invalidArgument(`network ${name}: gateway ${c.Gateway} is not in subnet ${cidr6String(sub)}`);
-      gateway = bigToIp6(g);
-    }
-    let ipRange: string | undefined;
-    if (c.IPRange) {
-      const r = parseCidr6(c.IPRange, 'ip-range');
-      if (r.prefix < sub.prefix || !overlaps6(r, sub)) throw invalidArgument(`network ${name}: ip-range ${c.IPRange} is not inside subnet ${cidr6String(sub)}`);
-      ipRange = cidr6String(r);
-    }
-    return { pool: { subnet: cidr6String(sub), gateway, ...(ipRange ? { ipRange } : {}) }, auto: false };
-  }
-
-  /** The first subnet of the pools that no network and no host route uses. */
-  private async freeSubnet(): Promise<Cidr> {
-    const used = [...this.d.store.list().flatMap((n) => n.ipam.config.map((c) => parseCidr(c.subnet))), ...await hostSubnets()];
-    for (const p of this.d.pools) {
-      const base = parseCidr(p.base, 'default-address-pools base');
-      if (p.size < base.prefix || p.size > 30) throw invalidArgument(`default-address-pools: size ${p.size} does not fit in ${p.base}`);
-      const step = 2 ** (32 - p.size);
-      for (let b = base.base; b < base.base + 2 ** (32 - base.prefix); b += step) {
-        const c = { base: b, prefix: p.size };
-        if (!used.some((u) => overlaps(u, c))) return c;
-      }
-    }
-    throw permissionDenied('could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network');
   }
 
   /** dockerd's FilterNetworks: name and id as regexps, type builtin|custom, one dangling value; else its errors. */
@@ -340,9 +259,9 @@ export class NetworkService {
     const v6configs = b.EnableIPv6 ? all.filter(isV6) : [];
     if (configs.length > 1) refuse('more than one IPv4 IPAM pool');
     if (v6configs.length > 1) refuse('more than one IPv6 IPAM pool');
-    const pool = await this.pool(name, configs[0]);
+    const pool = await this.pools.ipv4(name, configs[0]);
     const id = newId();
-    const v6 = b.EnableIPv6 ? this.pool6(name, id, v6configs[0]) : undefined;
+    const v6 = b.EnableIPv6 ? this.pools.ipv6(name, id, v6configs[0]) : undefined;
     const bridge = opts[OPT.name] || `br-${id.slice(0, 12)}`;
     if (bridge.length > 15 || !/^[a-zA-Z0-9_.-]+$/.test(bridge)) throw invalidArgument(`network ${name}: invalid bridge name "${bridge}" (at most 15 of [a-zA-Z0-9_.-])`);
     if (this.d.store.list().some((n) => n.bridge === bridge)) throw alreadyExists(`network ${name}: the bridge ${bridge} belongs to another network`);
@@ -361,39 +280,6 @@ export class NetworkService {
     await this.d.store.save(rec);
     this.emit('create', id, { name, type: 'bridge' });
     return { Id: id, Warning: '' };
-  }
-
-  private async pool(name: string, c: NonNullable<NonNullable<CreateNetworkBody['IPAM']>['Config']>[number] | undefined):
-    Promise<{ pool: IpamPool; auto: boolean }> {
-    const aux = c?.AuxiliaryAddresses ?? {};
-    if (!c?.Subnet) {
-      // dockerd's ValidateIPAM: a pool's config without a subnet does not parse
-      if (Object.keys(aux).length) throw invalidNetworkConfig([`invalid subnet ${c?.Subnet ?? ''}: invalid CIDR block notation`]);
-      if (c?.Gateway || c?.IPRange) throw invalidArgument(`network ${name}: --gateway and --ip-range need a --subnet`);
-      const sub = await this.freeSubnet();
-      return { pool: { subnet: cidrString(sub), gateway: nth(sub, 1) }, auto: true };
-    }
-    if (c.Subnet.includes(':')) throw invalidArgument(`network ${name}: IPv6 subnets are not supported by tsulad`);
-    const sub = parseCidr(c.Subnet);
-    if (sub.prefix > 30) throw invalidArgument(`network ${name}: subnet ${c.Subnet} is too small (at most /30)`);
-    const auxErrs = auxErrors(c.Subnet, sub, aux);
-    if (auxErrs.length) throw invalidNetworkConfig(auxErrs);
-    for (const n of this.d.store.list()) {
-      for (const x of n.ipam.config) {
-        if (overlaps(parseCidr(x.subnet), sub)) throw permissionDenied(`Pool overlaps with other one on this address space (network ${n.name} has ${x.subnet})`);
-      }
-    }
-    const gateway = c.Gateway || nth(sub, 1);
-    if (!contains(sub, gateway)) throw invalidArgument(`network ${name}: gateway ${gateway} is not in subnet ${cidrString(sub)}`);
-    if (c.IPRange) {
-      const r = parseCidr(c.IPRange, 'ip-range');
-      if (r.prefix < sub.prefix || !overlaps(r, sub)) throw invalidArgument(`network ${name}: ip-range ${c.IPRange} is not inside subnet ${cidrString(sub)}`);
-    }
-    checkAuxTaken(sub, gateway, aux); // libnetwork asks for them once the pool and its gateway are had
-    return {
-      pool: { subnet: cidrString(sub), gateway, ...(c.IPRange ? { ipRange: c.IPRange } : {}), ...(Object.keys(aux).length ? { auxAddresses: aux } : {}) },
-      auto: false,
-    };
   }
 
   /** What a network needs before a container's attachment: its iptables rules, its auxiliary addresses held. */
