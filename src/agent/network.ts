@@ -7,7 +7,7 @@
 // a fraction of that (7 spawns took ~0.9 s of a pod's start, one script ~0.3 s). A template's
 // guest starts that shell ahead, waiting on its stdin (as clone.ts does with its program): a
 // clone's first ConfigureNetwork only feeds it the script.
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { internal, invalidArgument, unavailable } from '../common/errors.js';
 import type { ConfigureNetworkRequest, GuestInterface, GuestRoute } from './protocol.js';
 import { feed, StartedAhead } from './waiting.js';
@@ -112,7 +112,25 @@ export interface ApplyOptions {
   /** Runs the script (networkScript); default: sh, bounded. Returns its exit code and stderr. */
   sh?: (script: string) => Promise<{ code: number; stderr: string }>;
   links?: () => Promise<PresentLink[]>;
+  /** Writes a sysctl file (default: the guest's /proc/sys; best effort). */
+  sysctl?: (file: string, value: string) => void;
 }
+
+/**
+ * An IPv6 address the host's IPAM handed out is the guest's alone: no duplicate address
+ * detection on a NIC that gets one, which would keep it "tentative", unusable, for the
+ * guest's first second (busybox's ip has no nodad).
+ */
+function noDad(req: ConfigureNetworkRequest, present: PresentLink[], write: (file: string, value: string) => void): void {
+  for (const i of req.interfaces) {
+    const cur = present.find((p) => p.mac === i.mac.toLowerCase());
+    if (cur && i.addresses.some((a) => familyOf(a) === 6)) write(`/proc/sys/net/ipv6/conf/${cur.name}/accept_dad`, '0');
+  }
+}
+
+const writeSysctl = (file: string, value: string): void => {
+  try { writeFileSync(file, value); } catch { /* no IPv6 in this guest kernel: nothing to detect */ }
+};
 
 /** Apply the request in the guest; a second call with the same request changes nothing. */
 export async function configureNetwork(req: ConfigureNetworkRequest, o: ApplyOptions = {}): Promise<void> {
@@ -127,7 +145,9 @@ export async function configureNetwork(req: ConfigureNetworkRequest, o: ApplyOpt
     await new Promise((r) => setTimeout(r, 50));
     present = await links();
   }
-  const r = await sh(networkScript(networkCommands(req, present)));
+  const cmds = networkCommands(req, present);
+  noDad(req, present, o.sysctl ?? writeSysctl);
+  const r = await sh(networkScript(cmds));
   if (r.code !== 0) throw internal(`ConfigureNetwork: ${r.stderr || `sh exited ${r.code}`}`);
 }
 

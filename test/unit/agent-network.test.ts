@@ -69,17 +69,21 @@ test('configureNetwork waits for a NIC that probes late and runs the commands as
     const sh = (fail = '') => (script: string) => exec('sh', ['-c', script], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, FAIL: fail } });
     let polls = 0;
     const links = async () => (++polls < 3 ? [] : [{ name: 'eth0', mac: '0a:58:0a:c8:01:05' }]);
-    await configureNetwork(req, { links, sh: sh(), waitMs: 2000 });
+    // (never the host's /proc/sys: the NIC's name is eth0 here too)
+    const sysctls: string[] = [];
+    const sysctl = (f: string, v: string) => { sysctls.push(`${f}=${v}`); };
+    await configureNetwork(req, { links, sh: sh(), waitMs: 2000, sysctl });
     assert.ok(polls >= 3);
+    assert.deepEqual(sysctls, ['/proc/sys/net/ipv6/conf/eth0/accept_dad=0'], 'no DAD on a NIC given an IPv6 address');
     const log = () => readFileSync(path.join(dir, 'log'), 'utf8').trim().split('\n');
     assert.deepEqual(log(), networkCommands(req, [{ name: 'eth0', mac: '0a:58:0a:c8:01:05' }]).map((c) => c.join(' ')));
-    await configureNetwork(req, { links, sh: sh() });
+    await configureNetwork(req, { links, sh: sh(), sysctl });
     assert.equal(log().length, 14);
     // a real failure stops the script and names its command
-    await assert.rejects(configureNetwork(req, { links, sh: sh('route') }), /ip -4 route replace 10\.99\.0\.0\/16 dev eth0: ip: RTNETLINK answers: Network is unreachable/);
+    await assert.rejects(configureNetwork(req, { links, sh: sh('route'), sysctl }), /ip -4 route replace 10\.99\.0\.0\/16 dev eth0: ip: RTNETLINK answers: Network is unreachable/);
     assert.equal(log().length, 19, 'nothing after the failed command (mtu, 2 addr, up, the route)');
     // no such NIC after the wait
-    await assert.rejects(configureNetwork(req, { links: async () => [], sh: sh(), waitMs: 100 }), /no NIC with MAC/);
+    await assert.rejects(configureNetwork(req, { links: async () => [], sh: sh(), waitMs: 100, sysctl: () => {} }), /no NIC with MAC/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
