@@ -159,6 +159,25 @@ test('network and volume events: create, connect and mount at the start, disconn
   const volFmt = '{{.Type}} {{.Action}} {{.Actor.ID}} {{.Actor.Attributes.container}} {{index .Actor.Attributes "read/write"}}';
   const vol = (await ok(['events', '--since', since, '--until', until, '--filter', 'volume=evvol', '--format', volFmt])).trim().split('\n').map((l) => l.trimEnd());
   assert.deepEqual(vol, ['volume create evvol <no value>', `volume mount evvol ${id} false`, `volume unmount evvol ${id}`, 'volume destroy evvol <no value>']);
+  // dockerd's order at a start: the network joined, the volumes mounted, then the start
+  const all = (await ok(['events', '--since', since, '--until', until, '--format', '{{.Type}} {{.Action}}'])).trim().split('\n');
+  assert.deepEqual(all.filter((l) => ['network connect', 'volume mount', 'container start'].includes(l)), ['network connect', 'volume mount', 'container start']);
+});
+
+test('docker top logs a top event (dockerd\'s ContainerTop); below API 1.20 a stopped container\'s kill is a 204', async () => {
+  const since = now();
+  await ok(['run', '-d', '--name', 'topev', 'busybox', 'sleep', '300']);
+  await ok(['top', 'topev']);
+  const until = (Date.now() / 1000 + 1).toFixed(3);
+  const out = (await ok(['events', '--since', since, '--until', until, '--filter', 'event=top', '--format', '{{.Action}} {{.Actor.Attributes.name}}'])).trim();
+  assert.equal(out, 'top topev');
+  await ok(['rm', '-f', 'topev']);
+  await ok(['create', '--name', 'killold', 'busybox', 'true']);
+  assert.equal((await d.api('POST', '/v1.19/containers/killold/kill')).status, 204);
+  const now20 = await d.api('POST', '/v1.20/containers/killold/kill');
+  assert.equal(now20.status, 409);
+  assert.match(JSON.parse(now20.body).message, /^Cannot kill container: killold: /);
+  await ok(['rm', 'killold']);
 });
 
 test('docker exec: exec_create, exec_start and exec_die with the exec id and the container\'s labels, as dockerd logs them', async () => {

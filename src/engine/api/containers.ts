@@ -9,7 +9,7 @@ import { createSpecFromBody, inspectView } from './docker-model.js';
 import { detailsHead } from '../containers/log-attrs.js';
 import { apiTimestampNs, readLogs } from '../containers/logs.js';
 import { logFiles } from '../containers/log-rotation.js';
-import { invalidArgument, notFound, unimplemented } from '../../common/errors.js';
+import { invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
 import { dockerTimestamp, humanStatus } from './format.js';
 import { attachContainer, attachContainerWs, startExec } from './streams.js';
 import { FilterArgs, selectContainers, type ContainerFacts } from './filters.js';
@@ -93,8 +93,11 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     sendStatus(res!, 204);
   });
 
-  r.add('POST', '/containers/{id}/kill', async ({ res, params, query }) => {
-    await cs.kill(params[0], query.get('signal') || 'SIGKILL');
+  r.add('POST', '/containers/{id}/kill', async ({ res, params, query, version }) => {
+    await cs.kill(params[0], query.get('signal') || 'SIGKILL').catch((e: unknown) => {
+      // below API 1.20 a stopped container's kill is no error (dockerd's postContainersKill)
+      if (!(isKind(e, 'FailedPrecondition') && !versionAtLeast(version, '1.20'))) throw e;
+    });
     sendStatus(res!, 204);
   });
 

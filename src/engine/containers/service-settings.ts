@@ -99,7 +99,9 @@ export async function top(s: ContainerService, ref: string, psArgs = '-ef'): Pro
   const rt = s.runtimeOf(rec);
   // its pids are the guest's: the host's ps would show whichever host processes share them
   if (rt.guestKernel) throw failedPrecondition(`container ${rec.name} runs in a VM (runtime ${rec.runtime}): its processes are the guest kernel's, which the host's ps cannot see; run ps in it instead (docker exec ${rec.name} ps)`);
-  return psTable(await rt.pids(rec.id), psArgs);
+  const table = await psTable(await rt.pids(rec.id), psArgs);
+  s.d.events.emit('container', 'top', rec.id, s.attrs(rec)); // dockerd's ContainerTop logs one
+  return table;
 }
 
 

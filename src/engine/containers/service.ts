@@ -245,9 +245,10 @@ export class ContainerService {
       // the record follows the response: a full disk or a crash before the write are caught
       // up by the store's retry and by recovery (a live conmon over a record that says "created")
       void this.d.store.persist(rec).catch((e) => this.d.log.error('cannot write container record', { id: rec.id, err: errorMessage(e) }));
-      this.d.events.emit('container', 'start', rec.id, this.attrs(rec));
       this.ooms.watch(rec);
       await this.hooks.started(rec).catch((e) => this.d.log.warn('after start', { id: rec.id, err: errorMessage(e) }));
+      // after its network's connect and its volumes' mount events, as dockerd logs them
+      this.d.events.emit('container', 'start', rec.id, this.attrs(rec));
       ph.done(this.d.log);
     } catch (e) {
       this.pendingAttach.fail(rec.id);

@@ -215,11 +215,12 @@ export class NetworkHooks implements ContainerHooks {
       await this.stopped(rec);
       throw e;
     }
+    // joined: dockerd's connect events come at its initializeNetworking, before the start's
+    for (const ep of rec.state.network.endpoints) this.d.networks.emitEndpoint('connect', ep.networkId, rec.id);
   }
 
   async started(rec: Container): Promise<void> {
     if (rec.config.network === 'cni' && rec.state.network) {
-      for (const ep of rec.state.network.endpoints) this.d.networks.emitEndpoint('connect', ep.networkId, rec.id);
       await this.d.attach.refreshPeers(rec.state.network.endpoints.map((e) => e.networkId), rec.id);
       if (await this.d.attach.refreshLinkParents(rec.id)) await this.linksMoved();
     }
