@@ -198,6 +198,37 @@ test('docker cp with a stopped container, both ways; the rootfs is unmounted aga
   assert.equal(await ok(['exec', 'src', 'cat', '/data/sub/in.txt']), 'payload\n');
 });
 
+test('docker cp onto symlinks in a stopped container\'s bind: their targets are written, the links stay (dockerd\'s FollowSymlinkInScope through the binds)', async () => {
+  const host = await fs.mkdtemp(path.join(work, 'links-'));
+  await fs.writeFile(path.join(host, 'file1'), 'file1\n');
+  await fs.mkdir(path.join(host, 'dir1'));
+  await fs.symlink('file1', path.join(host, 'symlinkToFile1'));
+  await fs.symlink('dir1', path.join(host, 'symlinkToDir1'));
+  await fs.symlink('fileX', path.join(host, 'brokenSymlinkToFileX'));
+  await fs.writeFile(path.join(work, 'file2'), 'file2\n');
+  const id = (await ok(['run', '-d', '-v', `${host}:/vol2`, 'busybox', 'true'])).trim();
+  assert.equal((await ok(['wait', id])).trim(), '0');
+  // the path stat the CLI follows: the link's target in the container (it was the link itself)
+  const head = await new Promise<string>((resolve, reject) => {
+    const req = http.request({ socketPath: d.sock, method: 'HEAD', path: `/containers/${id}/archive?path=${encodeURIComponent('/vol2/symlinkToFile1')}` }, (res) => {
+      res.resume();
+      resolve(String(res.headers['x-docker-container-path-stat'] ?? ''));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal((JSON.parse(Buffer.from(head, 'base64').toString()) as { linkTarget: string }).linkTarget, '/vol2/file1');
+  await ok(['cp', path.join(work, 'file2'), `${id}:/vol2/symlinkToFile1`]);
+  assert.equal(await fs.readlink(path.join(host, 'symlinkToFile1')), 'file1', 'the link stays');
+  assert.equal(await fs.readFile(path.join(host, 'file1'), 'utf8'), 'file2\n');
+  await ok(['cp', path.join(work, 'file2'), `${id}:/vol2/symlinkToDir1`]);
+  assert.equal(await fs.readFile(path.join(host, 'dir1', 'file2'), 'utf8'), 'file2\n');
+  await ok(['cp', path.join(work, 'file2'), `${id}:/vol2/brokenSymlinkToFileX`]);
+  assert.equal(await fs.readlink(path.join(host, 'brokenSymlinkToFileX')), 'fileX');
+  assert.equal(await fs.readFile(path.join(host, 'fileX'), 'utf8'), 'file2\n');
+  await ok(['rm', id]);
+});
+
 test('docker cp and volumes: into and out of a stopped container\'s named volume (not the rootfs under it); a read-only one refused, running or not', async () => {
   await fs.writeFile(path.join(work, 'vol.txt'), 'in the volume\n');
   await ok(['create', '--name', 'withvol', '-v', 'cpvol:/vol', '-v', 'cpro:/ro:ro', 'busybox', 'sleep', '300']);

@@ -12,7 +12,7 @@ import type { Change, WritableChanges } from '../../storage/changes.js';
 import { unpackLayer } from '../../storage/unpack.js';
 import { decompressedByHead } from '../../image/stream-head.js';
 import type { Container } from './model.js';
-import { ContainerRootfs, containerAbsPath, goFileMode, hostMounts, mountAt, noSuchPath, resolveInRoot, type HoldVolumes } from './rootfs.js';
+import { ContainerRootfs, containerAbsPath, goFileMode, hostMounts, mountAt, noSuchPath, type HoldVolumes, type RootfsView } from './rootfs.js';
 import { goTimeJson } from '../../common/go-time.js';
 
 /** docker's ContainerPathStat (the X-Docker-Container-Path-Stat header, base64 JSON). */
@@ -81,13 +81,14 @@ export class ContainerFiles {
     }
   }
 
-  private async statOf(c: Container, abs: string, host: string, st: Stats, root: string): Promise<PathStat> {
+  private async statOf(abs: string, host: string, st: Stats, view: RootfsView): Promise<PathStat> {
+    const root = view.root;
     let linkTarget = '';
     if (st.isSymbolicLink()) {
-      // docker gives the link's target as a path in the container, resolved
-      const to = await resolveInRoot(root, abs, true);
-      const rel = path.relative(root, to);
-      linkTarget = rel.startsWith('..') ? await fs.readlink(host) : `/${rel}`;
+      // docker gives the link's target as a path in the container, resolved as far as it
+      // goes (FollowSymlinkInScope), through a stopped container's binds and volumes too
+      const to = await view.locate(abs, true);
+      linkTarget = to.mount ? to.inner : path.relative(root, to.host).startsWith('..') ? await fs.readlink(host) : to.inner;
     }
     // Go's time.Time in JSON, to the nanosecond as dockerd's ContainerPathStat
     const exact = await (host === root ? fs.stat(host, { bigint: true }) : fs.lstat(host, { bigint: true })).catch(() => null);
@@ -98,7 +99,7 @@ export class ContainerFiles {
   async statPath(c: Container, p: string): Promise<PathStat> {
     const { abs, view, host, st } = await this.locate(c, p);
     try {
-      return await this.statOf(c, abs, host, st, view.root);
+      return await this.statOf(abs, host, st, view);
     } finally {
       await view.release();
     }
@@ -109,7 +110,7 @@ export class ContainerFiles {
     const { abs, view, host, inner, st } = await this.locate(c, p);
     let stat: PathStat;
     try {
-      stat = await this.statOf(c, abs, host, st, view.root);
+      stat = await this.statOf(abs, host, st, view);
     } catch (e) {
       await view.release();
       throw e;

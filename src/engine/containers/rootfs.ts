@@ -158,7 +158,9 @@ export class ContainerRootfs {
       // a stopped container's bind and volume destinations are empty dirs in its snapshot:
       // their files are the sources' (what the container sees when it runs)
       if (!mount || live) return { host, inner, mount };
-      return { host: await resolveInRoot(mount.source, inner.slice(mount.destination.length), followLast), inner, mount };
+      const there = await resolveInRoot(mount.source, inner.slice(mount.destination.length), followLast);
+      // the container path it resolved to there (a link in the bind followed to its target)
+      return { host: there, inner: path.posix.join(mount.destination, path.relative(mount.source, there)), mount };
     };
     return {
       root, live, release, locate,
