@@ -118,16 +118,18 @@ const SHARED_CHAINS = /^(CNI-ADMIN|CNI-FORWARD|CNI-HOSTPORT-(DNAT|MASQ|SETMARK)|
  */
 export function iptablesChains(): string[] {
   const out: string[] = [];
-  for (const table of ['filter', 'nat', 'mangle']) {
+  // ip6tables' too: a network with IPv6 has its chains there as well (`ip6 <table> <chain>`)
+  for (const [save, table] of ['iptables-save', 'ip6tables-save'].flatMap((x) => ['filter', 'nat', 'mangle'].map((t) => [x, t] as const))) {
     // iptables-nft-save has been seen to crash once while another process changed the ruleset:
     // a table read is tried again rather than taken as empty (a baseline missing chains would
     // report the machine's own as leaked)
     let text: string | null = null;
     for (let i = 0; i < 3 && text === null; i++) {
-      try { text = execFileSync('iptables-save', ['-t', table], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { /* again */ }
+      try { text = execFileSync(save, ['-t', table], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }); } catch { /* again */ }
     }
     if (text === null) continue;
-    for (const m of text.matchAll(/^:((?:TSULA|CNI)-\S+) /gm)) if (!SHARED_CHAINS.test(m[1]!)) out.push(`${table} ${m[1]}`);
+    const family = save === 'ip6tables-save' ? 'ip6 ' : '';
+    for (const m of text.matchAll(/^:((?:TSULA|CNI)-\S+) /gm)) if (!SHARED_CHAINS.test(m[1]!)) out.push(`${family}${table} ${m[1]}`);
   }
   return out.sort();
 }

@@ -138,9 +138,10 @@ export class NetworkFirewall {
   }
 
   /** The network's chains and the jumps to them gone (nothing there is no error). */
-  async remove(n: Pick<NetworkRecord, 'name' | 'bridge' | 'ipv6'>): Promise<void> {
+  async remove(n: Pick<NetworkRecord, 'name' | 'bridge'>): Promise<void> {
     this.set.delete(n.bridge);
-    const script = (n.ipv6 ? ['iptables', 'ip6tables'] : ['iptables']).flatMap((ipt) => CHAINS(n.bridge).flatMap(([table, from, chain]) => [
+    // ip6tables' too, whether or not the network has IPv6 now (the default bridge's can lose it)
+    const script = ['iptables', 'ip6tables'].flatMap((ipt) => CHAINS(n.bridge).flatMap(([table, from, chain]) => [
       `while ${ipt} -w -t ${table} -D ${from} -j ${chain} 2>/dev/null; do :; done`,
       `if ${ipt} -w -t ${table} -F ${chain} 2>/dev/null; then ${ipt} -w -t ${table} -X ${chain}; fi`,
     ])).join('\n');
