@@ -11,7 +11,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { TestDaemon } from '../helpers/daemon.js';
 import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
-import { createTestNet, dockerNetConfig, type TestNet } from '../helpers/network.js';
+import { createTestNet, dockerNetConfig, freeSubnet, type TestNet } from '../helpers/network.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
 requirePrerequisites('docker-cli-ipv6', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/sbin/ip6tables': 'iptables' } });
@@ -93,6 +93,28 @@ test('--ipv6 without a subnet: a /64 of a unique local prefix; --ip6 on it, on a
   assert.match(await ok(['exec', 'con6', 'ip', '-6', 'addr', 'show', 'eth1']), new RegExp(`inet6 fd7e:${tag}:3::beef/64`));
   await ok(['rm', '-f', 'con6']);
   await ok(['network', 'rm', 'autov6', 'v4only', 'v6b']);
+});
+
+test('fixed addresses, --ip6 alone or with --ip: the container starts again and again with them (restart, stop + start)', async () => {
+  const [v4] = freeSubnet([tn.subnet]);
+  const sub6 = `fd7e:${tag}:6::/64`;
+  await ok(['network', 'create', '--ipv6', '--subnet', v4, '--subnet', sub6, 'fixednet']);
+  const ip4 = v4.replace(/0\/24$/, '77');
+  const ip6 = sub6.replace('::/64', '::77');
+  await ok(['run', '-d', '--name', 'both', '--network', 'fixednet', '--ip', ip4, '--ip6', ip6, 'busybox', ...SLEEP]);
+  await ok(['run', '-d', '--name', 'only6', '--network', 'fixednet', '--ip6', sub6.replace('::/64', '::78'), 'busybox', ...SLEEP]);
+  const addrs = (n: string) => inspect(n, '{{.NetworkSettings.Networks.fixednet.IPAddress}} {{.NetworkSettings.Networks.fixednet.GlobalIPv6Address}}');
+  assert.equal(await addrs('both'), `${ip4} ${ip6}`);
+  for (const n of ['both', 'only6']) {
+    const before = await addrs(n);
+    await ok(['restart', '-t', '1', n]);
+    assert.equal(await addrs(n), before, `${n}: docker restart`);
+    await ok(['stop', '-t', '1', n]);
+    await ok(['start', n]);
+    assert.equal(await addrs(n), before, `${n}: stop + start`);
+  }
+  await ok(['rm', '-f', 'both', 'only6']);
+  await ok(['network', 'rm', 'fixednet']);
 });
 
 test('the raw API as docker-py sends it: an IPv6 pool with an IPRange and a gateway; link-local IPs of both families on the interface', async () => {

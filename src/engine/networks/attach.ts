@@ -193,13 +193,15 @@ export class ContainerNetworks {
     if (ep.linkLocalIps?.length && this.inVm(rec)) throw failedPrecondition(`--link-local-ip is not supported for a container of the vmm runtime (network ${net.name})`);
     await this.d.networks.prepareAttach(net);
     const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, requestedIp6: !!ep.ipv6Address, ports: portMappings.length > 0 });
-    // the bridge plugin takes both from CNI_ARGS (IP: host-local's, one per family, comma-separated; MAC: the container's interface)
-    const withIp = (ip: string | undefined, mac = ep.mac): [string, string][] => {
-      const ips = [ip, net.ipv6 ? ep.ipv6Address : undefined].filter((x): x is string => !!x);
-      return [['IgnoreUnknown', '1'], ...(ips.length ? [['IP', ips.join(',')] as [string, string]] : []), ...(mac ? [['MAC', mac] as [string, string]] : [])];
-    };
+    // the bridge plugin takes both from CNI_ARGS (IP: host-local's, a single one; MAC: the
+    // container's interface); with an IPv6 address asked for too, the addresses go as the
+    // `ips` capability (host-local's runtimeConfig.ips: one per range set)
+    const ip6 = net.ipv6 ? ep.ipv6Address : undefined;
+    const withIp = (ip: string | undefined, mac = ep.mac): [string, string][] =>
+      [['IgnoreUnknown', '1'], ...(ip && !ip6 ? [['IP', ip] as [string, string]] : []), ...(mac ? [['MAC', mac] as [string, string]] : [])];
+    const caps = (ip: string | undefined): CapabilityArgs => ({ ...(portMappings.length ? { portMappings } : {}), ...(ip6 ? { ips: [...(ip ? [ip] : []), ip6] } : {}) });
     const taken = (e: unknown) => /is not available in range set|is subnet's gateway|not in range|has been allocated/.test(errorMessage(e));
-    const cniAdd = (ip: string | undefined, mac?: string) => this.d.cni.add(list, { containerId: rec.id, netns, ifName, args: withIp(ip, mac), capabilityArgs: portMappings.length ? { portMappings } : {} });
+    const cniAdd = (ip: string | undefined, mac?: string) => this.d.cni.add(list, { containerId: rec.id, netns, ifName, args: withIp(ip, mac), capabilityArgs: caps(ip) });
     // no fixed address: the one it had last time, when it is still free (else any), with the
     // MAC it had with it (peers' ARP caches hold that pair)
     const again = !ep.ipv4Address ? rec.state.lastIps?.[net.id] : undefined;
@@ -237,9 +239,18 @@ export class ContainerNetworks {
     // (an exit freed them already, before its waiters woke: freePorts)
     this.ports.release(id);
     const netnsPath = (await this.d.netns.exists(id)) ? this.d.netns.path(id) : '';
-    for (const a of await this.d.cni.attachments(id)) await this.d.cni.delCached(a, netnsPath);
+    // every attachment is tried, and the namespace goes whatever they say: a DEL that fails
+    // (a plugin's error) must not leave a pinned namespace behind for every failed start
+    let failed: unknown;
+    for (const a of await this.d.cni.attachments(id)) {
+      await this.d.cni.delCached(a, netnsPath).catch((e: unknown) => {
+        failed ??= e;
+        this.d.log.warn('a CNI DEL failed: its cache entry stays for the next try', { id, network: a.networkName, ifName: a.ifName, err: errorMessage(e) });
+      });
+    }
     await this.d.netns.remove(id);
     await this.leaveDns(id);
+    if (failed) throw failed;
   }
 
   /** network connect on a running container: the next ethN. */

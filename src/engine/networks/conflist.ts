@@ -58,6 +58,8 @@ export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkCon
   const out = a.primary && !n.internal;
   const bridge: Record<string, unknown> = {
     type: 'bridge', bridge: n.bridge, isGateway: true, ipMasq: false, hairpinMode: true,
+    // --ip6: the addresses asked for reach host-local as runtimeConfig.ips (CNI_ARGS IP takes one)
+    ...(a.requestedIp6 && n.ipv6 ? { capabilities: { ips: true } } : {}),
     ipam: {
       // with IPv6 a range set of each family: an address of each (host-local)
       type: 'host-local', ranges: [[range], ...(n.ipv6 ? [[range6(n.ipv6, !!a.requestedIp6)]] : [])], dataDir: a.ipamDir,
