@@ -126,6 +126,8 @@ test('legacy --link on the default bridge: the child\'s /etc/hosts line and vari
   assert.match(await ok(['ps', '--no-trunc', '--filter', 'name=ldb', '--format', '{{.Names}}']), /^lapp\/db,ldb$/m);
   assert.match(await ok(['ps', '--filter', 'name=ldb', '--format', '{{.Names}}']), /^ldb$/m);
   assert.equal(await inspect('lapp/db', '{{.Name}}'), '/ldb');
+  // the name filter is the container's own name (dockerd's list.go): `rm -f $(ps -aq -f name=lapp)` leaves ldb
+  assert.equal((await ok(['ps', '-aq', '--no-trunc', '--filter', 'name=lapp'])).trim(), await inspect('lapp', '{{.Id}}'));
   // tsulad restarted: the link and its name are still there
   await d.stop();
   await d.start();

@@ -238,7 +238,8 @@ function facts(c: Container, netId: NetworkIdOf, version: string, names: string[
   if (names.length) s.Names = names;
   const nets = (inspect(c, netId, version).NetworkSettings as { Networks?: Record<string, { NetworkID?: string } | null> } | undefined)?.Networks ?? {};
   return {
-    c, summary: s, id: c.id, names: s.Names as string[], createdMs: Date.parse(c.createdAt) || 0,
+    // the name filter looks at the container's own name only (dockerd's list.go), not its link names
+    c, summary: s, id: c.id, names: [`/${c.name}`], createdMs: Date.parse(c.createdAt) || 0,
     state: c.state.status, running: running(c.state), startedAtZero: !c.state.startedAt, exitCode: c.state.exitCode,
     labels: c.config.labels, imageId: c.image, health: c.state.health?.status ?? 'none', isolation: 'default',
     mounts: s.Mounts.map((m) => ({ name: m.Name, source: m.Source, destination: m.Destination })),

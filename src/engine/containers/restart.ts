@@ -36,6 +36,11 @@ export interface RestartTarget {
   log: Logger;
 }
 
+/** How long a container waits at start-up for the containers it links to (dockerd's restore: 5 s). */
+const BOOT_CHILD_WAIT_MS = 5000;
+
+const delay = (ms: number) => new Promise<void>((r) => { setTimeout(r, ms).unref(); });
+
 export class RestartManager {
   private timers = new Map<string, NodeJS.Timeout>();
   private delays = new Map<string, number>();
@@ -97,11 +102,24 @@ export class RestartManager {
 
   /** tsulad's start: containers whose policy restarts them, and that were started before. */
   boot(list: Container[]): void {
-    for (const c of list) {
-      if (running(c.state) || !c.state.startedAt || c.config.autoRemove || !policyRestarts(c)) continue;
-      this.t.log.info('starting a container by its restart policy', { id: c.id, policy: c.config.restartPolicy?.name });
-      void this.t.start(c.id).catch((e) => this.t.log.warn('restart at start-up failed', { id: c.id, err: errorMessage(e) }));
-    }
+    const due = new Map(list.filter((c) => !running(c.state) && c.state.startedAt && !c.config.autoRemove && policyRestarts(c)).map((c) => [c.id, c]));
+    const started = new Map<string, Promise<unknown>>();
+    // a container with legacy links starts once the ones it links to have (dockerd's restore
+    // waits for its children, up to 5 s): its start would fail on a child not running yet
+    const start = (c: Container): Promise<unknown> => {
+      let p = started.get(c.id);
+      if (p) return p;
+      started.set(c.id, p = Promise.resolve()); // a cycle of links waits for nobody
+      const children = (c.config.networking?.legacyLinks ?? []).map((l) => due.get(l.child)).filter((x): x is Container => !!x && x.id !== c.id);
+      const ready = children.length ? Promise.race([Promise.all(children.map(start)), delay(BOOT_CHILD_WAIT_MS)]) : Promise.resolve();
+      p = ready.then(() => {
+        this.t.log.info('starting a container by its restart policy', { id: c.id, policy: c.config.restartPolicy?.name });
+        return this.t.start(c.id).catch((e) => this.t.log.warn('restart at start-up failed', { id: c.id, err: errorMessage(e) }));
+      });
+      started.set(c.id, p);
+      return p;
+    };
+    for (const c of due.values()) void start(c);
   }
 
   close(): void {

@@ -1,0 +1,38 @@
+// tsulad's start-up restarts by policy (RestartManager.boot): a container with legacy links
+// starts once the containers it links to have started (dockerd's restore waits for its
+// children, up to 5 s), the others at once; a cycle of links waits for nobody.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { RestartManager } from '../../src/engine/containers/restart.js';
+import { Logger } from '../../src/common/log.js';
+import type { Container } from '../../src/engine/containers/model.js';
+
+function ctr(id: string, links: string[] = []): Container {
+  return {
+    id, name: id,
+    config: { restartPolicy: { name: 'always', maxRetries: 0 }, networking: { legacyLinks: links.map((child) => ({ child, alias: child })) } },
+    state: { status: 'exited', startedAt: '2026-12-06T00:00:00Z', exitCode: 0, restartCount: 0 },
+  } as unknown as Container;
+}
+
+test('boot: a linking container starts after the ones it links to; a cycle does not hang', async () => {
+  const order: string[] = [];
+  const done: Record<string, () => void> = {};
+  const finished = new Promise<void>((resolveAll) => {
+    const m = new RestartManager({
+      restartByPolicy: async () => {},
+      start: (id) => new Promise<void>((r) => {
+        order.push(`start ${id}`);
+        done[id] = () => { order.push(`up ${id}`); r(); if (order.filter((x) => x.startsWith('up')).length === 5) resolveAll(); };
+        // the children take a while; the others come up at once
+        setTimeout(done[id]!, id === 'db' ? 50 : 1);
+      }),
+      log: new Logger('error'),
+    });
+    m.boot([ctr('app', ['db', 'cache']), ctr('db'), ctr('cache'), ctr('a', ['b']), ctr('b', ['a'])]);
+  });
+  await finished;
+  assert.ok(order.indexOf('start app') > order.indexOf('up db'), order.join(', '));
+  assert.ok(order.indexOf('start app') > order.indexOf('up cache'), order.join(', '));
+  assert.ok(order.includes('up a') && order.includes('up b'));
+});
