@@ -10,13 +10,16 @@ export function parseFilters(s: string | null | undefined): Filters {
   return FilterArgs.parse(s).toRecord();
 }
 
-/** Every `label` filter (key, key=value, or label!=… for prune's negation) holds. */
+/**
+ * Every `label` filter (key, or key=value) holds, and not every `label!` one (prune's
+ * negation: dockerd's matchLabels spares what MatchKVList("label!") matches, all of them).
+ */
 export function matchLabels(labels: Record<string, string>, want: string[], negated: string[] = []): boolean {
   const has = (v: string) => {
     const eq = v.indexOf('=');
     return eq < 0 ? v in labels : labels[v.slice(0, eq)] === v.slice(eq + 1);
   };
-  return want.every(has) && !negated.some(has);
+  return want.every(has) && !(negated.length && negated.every(has));
 }
 
 /** dockerd's filters.Args.Match: no values, one equal to source, or one a regexp found in it. */

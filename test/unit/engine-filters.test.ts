@@ -1,6 +1,7 @@
 // docker's list filters as dockerd 20.10 applies them (engine/api/filters.ts): both JSON
 // encodings, refused keys and values with dockerd's words, path globs for references,
 // regexps for names, labels ANDed, before/since by position, events' own matching.
+import { matchLabels } from '../../src/engine/filters.js';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
@@ -250,4 +251,13 @@ describe('durations: one go-units HumanDuration for Status and CREATED', () => {
     assert.equal(humanStatus({ Status: 'running', StartedAt: '2026-01-01T00:00:00Z', FinishedAt: '', ExitCode: 0 }, now), 'Up About a minute');
     assert.equal(humanStatus({ Status: 'restarting', StartedAt: '', FinishedAt: '2026-01-01T00:01:00Z', ExitCode: 1 }, now), 'Restarting (1) 30 seconds ago');
   });
+});
+
+it('prune\'s label!: what matches every label! filter is spared (dockerd\'s matchLabels: MatchKVList("label!")), the rest pruned', () => {
+  const l = { a: '1', b: '2' };
+  assert.equal(matchLabels(l, [], ['a']), false, 'label!=a: spared');
+  assert.equal(matchLabels(l, [], ['a', 'c']), true, 'not every label! matches: pruned');
+  assert.equal(matchLabels(l, [], ['a', 'b=2']), false);
+  assert.equal(matchLabels(l, ['a=1'], ['c']), true);
+  assert.equal(matchLabels(l, ['c'], []), false);
 });

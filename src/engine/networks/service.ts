@@ -309,7 +309,7 @@ export class NetworkService {
     const cutoff = pruneUntil(filters.until) ?? Infinity;
     const deleted: string[] = [];
     for (const n of this.d.store.list()) {
-      if (n.predefined || this.endpoints(n.id).length || Date.parse(n.created) > cutoff || !matchLabels(n.labels, filters.label ?? [])) continue;
+      if (n.predefined || this.endpoints(n.id).length || Date.parse(n.created) > cutoff || !matchLabels(n.labels, filters.label ?? [], filters['label!'] ?? [])) continue;
       await this.remove(n.id);
       deleted.push(n.name);
     }
