@@ -147,6 +147,13 @@ test('--volumes-from: its mode only narrows (a read-only bind stays so with :rw)
     const anon = await runOut(['--volumes-from', 'vfparent', '-v', '/data', 'busybox', 'cat', '/data/p']);
     assert.equal(anon.out.trim(), 'parent');
     for (const mode of ['z', 'ro,z', 'Z']) await ok(['rm', (await runOut(['--volumes-from', `vfparent:${mode}`, 'busybox', 'true'])).id]);
+    // two of them on one path: the later one's (dockerd's mountPoints map)
+    await ok(['create', '--name', 'vfother', '-v', 'vfdata2:/data', 'busybox', 'true']);
+    await ok(['run', '--rm', '-v', 'vfdata2:/data', 'busybox', 'sh', '-c', 'echo other > /data/p']);
+    const two = await runOut(['--volumes-from', 'vfparent', '--volumes-from', 'vfother', 'busybox', 'cat', '/data/p']);
+    assert.equal(two.out.trim(), 'other');
+    await ok(['rm', two.id, 'vfother']);
+    await ok(['volume', 'rm', 'vfdata2']);
     const bad = await docker(d, ['create', '--volumes-from', 'vfparent:bar', 'busybox']);
     assert.notEqual(bad.code, 0);
     assert.match(bad.stderr, /invalid mode: bar/);

@@ -45,23 +45,29 @@ export class VolumeHooks implements ContainerHooks {
 
   async create(rec: Container, ctx: CreateContext): Promise<void> {
     const k = rec.config;
-    const fromBinds: Bind[] = [];
-    const fromVolumes: VolumeMount[] = [];
+    const from: Array<Bind | VolumeMount> = [];
     for (const entry of k.mountRequest?.volumesFrom ?? []) {
       const { ref, readonly } = parseVolumesFrom(entry);
       let other: Container;
       try { other = this.d.containers.get(ref); } catch { throw invalidArgument(`No such container: ${ref}`); }
       // the mode only narrows: a read-only mount of the other stays so (dockerd's m.RW && ReadWrite(mode))
-      for (const b of other.config.binds) fromBinds.push({ ...b, readonly: b.readonly || readonly, origin: 'volumes-from', spec: undefined });
-      for (const v of other.config.volumes ?? []) fromVolumes.push({ ...v, readonly: v.readonly || readonly, anonymous: false, origin: 'volumes-from', spec: undefined });
+      for (const b of other.config.binds) from.push({ ...b, readonly: b.readonly || readonly, origin: 'volumes-from', spec: undefined });
+      for (const v of other.config.volumes ?? []) from.push({ ...v, readonly: v.readonly || readonly, anonymous: false, origin: 'volumes-from', spec: undefined });
     }
     // Config.Volumes (-v /path) come after --volumes-from, and only where nothing is mounted
     // (dockerd's createContainerVolumesOS); binds, named volumes, --mount and tmpfs before
     const configVolume = (v: VolumeMount) => v.anonymous && !v.origin && !v.spec;
     const own = [...k.binds, ...(k.volumes ?? []).filter((v) => !configVolume(v)), ...(k.tmpfs ?? [])].map((m) => m.destination);
     const taken = new Set(own);
-    k.binds = [...fromBinds.filter((b) => !taken.has(b.destination) && taken.add(b.destination)), ...k.binds];
-    const volumes = [...fromVolumes.filter((v) => !taken.has(v.destination) && taken.add(v.destination)),
+    // two of them on one path: the later --volumes-from wins (dockerd's mountPoints map)
+    const last = new Map<string, Bind | VolumeMount>();
+    for (const m of from) last.set(m.destination, m);
+    const kept = (m: Bind | VolumeMount) => last.get(m.destination) === m && !taken.has(m.destination);
+    const fromBinds = from.filter((m): m is Bind => !('name' in m) && kept(m));
+    const fromVolumes = from.filter((m): m is VolumeMount => 'name' in m && kept(m));
+    for (const m of [...fromBinds, ...fromVolumes]) taken.add(m.destination);
+    k.binds = [...fromBinds, ...k.binds];
+    const volumes = [...fromVolumes,
       ...(k.volumes ?? []).filter((v) => !configVolume(v) || (!taken.has(v.destination) && taken.add(v.destination)))];
     for (const b of k.binds) {
       if (b.origin === 'mount' && !(await fs.stat(b.source).catch(() => null))) {
