@@ -30,6 +30,7 @@ export interface ImagePlan {
   manifestMediaType?: string;
   names: string[];         // familiar name:tag
   layers: LayerPlan[];
+  parent?: string;         // manifest.json's Parent, once checked (validParents)
 }
 
 const DIGEST = z.string().regex(/^sha256:[0-9a-f]{64}$/, 'expected sha256:<64 hex>');
@@ -47,6 +48,8 @@ const DockerManifestSchema = z.array(z.object({
   Config: z.string().min(1),
   RepoTags: z.array(z.string()).nullable().optional(),
   Layers: z.array(z.string().min(1)),
+  // the image's parent when the archive holds it too (dockerd's save writes it)
+  Parent: z.string().optional(),
 }));
 
 const DescriptorSchema = z.looseObject({
@@ -141,9 +144,28 @@ async function planDockerArchive(ar: ExtractedArchive): Promise<ImagePlan[]> {
     plans.push({
       id: config.digest, config, image, layers,
       names: (entry.RepoTags ?? []).map((t) => normalizeName(t)),
+      ...(entry.Parent ? { parent: entry.Parent } : {}),
     });
   }
-  return mergeByIds(plans);
+  return validParents(mergeByIds(plans));
+}
+
+/**
+ * dockerd's validatedParentLinks and checkValidParent: a Parent counts when the archive
+ * holds that image too and its layers (and history) begin the child's; others are dropped.
+ */
+function validParents(plans: ImagePlan[]): ImagePlan[] {
+  const byId = new Map(plans.map((p) => [p.id, p]));
+  for (const p of plans) {
+    if (!p.parent) continue;
+    const parent = byId.get(p.parent);
+    const [pd, cd] = [parent?.image.rootfs.diff_ids ?? [], p.image.rootfs.diff_ids];
+    const [ph, ch] = [(parent?.image.history ?? []) as unknown[], (p.image.history ?? []) as unknown[]];
+    const prefix = (a: unknown[], b: unknown[]) => a.every((x, i) => JSON.stringify(x) === JSON.stringify(b[i]));
+    const ok = !!parent && pd.length <= cd.length && prefix(pd, cd) && (!ph.length && !ch.length || (ph.length < ch.length && prefix(ph, ch)));
+    if (!ok) delete p.parent;
+  }
+  return plans;
 }
 
 function blobName(d: Descriptor): string {

@@ -186,7 +186,12 @@ export class ImageCatalog {
       const owner = repoDigest ? this.digestOwner(repoDigest) : undefined;
       const add = repoDigest && (!owner || owner === image.id) ? [repoDigest] : [];
       const repoDigests = [...new Set([...(old?.repoDigests ?? []), ...add])].sort();
-      this.images.set(image.id, { ...image, manifest: image.manifest ?? old?.manifest, lastTagTime: image.lastTagTime ?? old?.lastTagTime, repoTags: old?.repoTags ?? [], repoDigests });
+      // an image there already keeps what it had (dockerd's store.Create returns it as it is)
+      const parent = image.parent ?? old?.parent;
+      this.images.set(image.id, {
+        ...image, ...(parent ? { parent } : {}), manifest: image.manifest ?? old?.manifest, lastTagTime: image.lastTagTime ?? old?.lastTagTime,
+        repoTags: old?.repoTags ?? [], repoDigests,
+      });
       changed.add(image.id);
     }
     for (const { image, names } of entries) for (const n of names) this.setName(n, image.id, changed);

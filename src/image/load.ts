@@ -99,6 +99,7 @@ export async function unpackImage(
     config: (img.config ?? {}) as ImageConfig,
     rootfs: { type: 'layers', diffIds: [...img.rootfs.diff_ids] },
     chainIds: plan.layers.map((l) => l.chainId),
+    ...(plan.parent ? { parent: plan.parent } : {}),
     manifest: plan.manifest
       ? { digest: plan.manifest.digest, mediaType: plan.manifestMediaType ?? '', size: plan.manifest.size }
       : undefined,

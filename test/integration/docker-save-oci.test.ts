@@ -156,3 +156,33 @@ test('docker 28\'s CLI: save writes the same archive, and load takes the new and
   const r = await run(DOCKER28, d2, ['run', '--rm', 'derived:v1', 'cat', '/etc/derived']);
   assert.equal(r.stdout, 'derived file\n', r.stderr);
 });
+
+test('load keeps parents: a child saved with its parent gets it back (manifest.json Parent, checked as dockerd\'s checkValidParent); an image there already keeps its own', async () => {
+  const commit = async (from: string, file: string, tag?: string) => {
+    const c = (await d.ok(['run', '-d', from, 'touch', `/${file}`])).trim();
+    await d.ok(['wait', c]);
+    const id = (await d.ok(['commit', c, ...(tag ? [tag] : [])])).trim();
+    await d.ok(['rm', c]);
+    return id;
+  };
+  const parentOf = async (ref: string) => (await d.ok(['image', 'inspect', '-f', '{{.Parent}}', ref])).trim();
+  const foo = await commit('busybox', 'foo');
+  const bar = await commit(foo, 'bar');
+  assert.equal(await parentOf(bar), foo);
+  const out = path.join(dir, 'parents.tar');
+  await d.ok(['save', '-o', out, bar, foo]);
+  await d.ok(['rmi', bar]); // foo too: a nameless parent goes with its last child
+  await d.ok(['load', '-i', out]);
+  assert.equal(await parentOf(bar), foo, 'the child is linked again');
+  assert.equal(await parentOf(foo), '', 'its own parent (busybox) is not in the archive');
+  await d.ok(['rmi', bar]);
+  // an image that is there already keeps its parent when loaded again (dockerd's store.Create)
+  const kept = await commit('busybox', 'kept', 'keptparent:1');
+  const bb = await idOf(d, 'busybox');
+  assert.equal(await parentOf(kept), bb);
+  const out2 = path.join(dir, 'kept.tar');
+  await d.ok(['save', '-o', out2, 'keptparent:1']);
+  await d.ok(['load', '-i', out2]);
+  assert.equal(await parentOf('keptparent:1'), bb);
+  await d.ok(['rmi', 'keptparent:1']);
+});
