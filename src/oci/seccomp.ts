@@ -82,7 +82,7 @@ export function convertProfile(profile: SeccompProfile, target: SeccompTarget): 
   const caps = new Set(target.caps);
 
   if (profile.architectures?.length && profile.archMap?.length) {
-    throw invalidArgument('seccomp profile: use either architectures or archMap, not both');
+    throw invalidArgument('both \'architectures\' and \'archMap\' are specified in the seccomp profile, use either \'architectures\' or \'archMap\'');
   }
   const architectures: string[] = [...(profile.architectures ?? [])];
   const native = GO_TO_SECCOMP[arch];
@@ -94,7 +94,7 @@ export function convertProfile(profile: SeccompProfile, target: SeccompTarget): 
   // a profile of only a defaultAction is valid (containerd and docker take it)
   for (const call of profile.syscalls ?? []) {
     if (call.name && call.names?.length) {
-      throw invalidArgument('seccomp profile: a rule has both name and names');
+      throw invalidArgument('both \'name\' and \'names\' are specified in the seccomp profile, use either \'name\' or \'names\'');
     }
     const ex = call.excludes ?? {};
     if (ex.arches?.includes(arch)) continue;

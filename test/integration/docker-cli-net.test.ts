@@ -619,3 +619,41 @@ test('a restarted container gets its address (and MAC) back on a user network (d
     await ok(['network', 'rm', 'keepip']);
   }
 });
+
+test('as moby\'s integration-cli has them: any network name but "/", default is predefined, --ip/--ip6/--link-local-ip checked, an alias on a predefined network first, a volume\'s propagation', async () => {
+  for (const name of ['test@#$', 'kiwl$%^', '~!@#$%^&*()_+']) {
+    await ok(['network', 'create', name]);
+    assert.equal((await ok(['network', 'inspect', '-f', '{{.Name}}', name])).trim(), name);
+    await ok(['network', 'rm', name]);
+  }
+  for (const [args, msg] of [
+    [['network', 'create', 'default'], /operation is not permitted on predefined default network/],
+    [['create', '--network', 'bridge', '--link-local-ip', '169.253.5.5', 'busybox'], /invalid link local IP address: 169\.253\.5\.5/],
+    [['create', '--network', 'bridge', '--link-local-ip', '2001:db8::89', 'busybox'], /invalid link local IP address: 2001:db8::89/],
+    [['create', '-v', 'pvol:/p:shared', 'busybox'], /invalid mount config for type "volume": field BindOptions must not be specified/],
+  ] as const) {
+    const r = await docker(d, [...args]);
+    assert.notEqual(r.code, 0, args.join(' '));
+    assert.match(r.stderr, msg, args.join(' '));
+  }
+  // the raw API (the CLI checks these itself)
+  for (const [ipam, msg] of [
+    [{ IPv4Address: 'mynet_ip' }, 'invalid IPv4 address: mynet_ip'],
+    [{ IPv6Address: '::ffff:10.1.2.3' }, 'invalid IPv6 address: ::ffff:10.1.2.3'],
+  ] as const) {
+    const r = await d.api('POST', '/v1.44/containers/create', JSON.stringify({ Image: 'busybox', HostConfig: { NetworkMode: 'bridge' }, NetworkingConfig: { EndpointsConfig: { bridge: { IPAMConfig: ipam } } } }));
+    assert.equal(r.status, 400, r.body);
+    assert.equal(JSON.parse(r.body).message, msg);
+  }
+  const id = (await ok(['run', '-d', '--network', 'none', 'busybox', 'sleep', '300'])).trim();
+  for (const net of ['bridge', 'host', 'none']) {
+    const r = await docker(d, ['network', 'connect', '--alias', 'x', net, id]);
+    assert.match(r.stderr, /network-scoped alias is supported only for containers in user defined networks/, net);
+  }
+  await ok(['rm', '-f', id]);
+  // a link alias given as a path is its last part (dockerd's path.Join)
+  await ok(['run', '-d', '--name', 'slashdb', 'busybox', 'sleep', '300']);
+  const env = await ok(['run', '--rm', '--name', 'slashapp', '--link', 'slashdb:/mysql', 'busybox', 'env']);
+  assert.match(env, /^MYSQL_NAME=\/slashapp\/mysql$/m);
+  await ok(['rm', '-f', 'slashdb']);
+});

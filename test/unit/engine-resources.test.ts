@@ -33,8 +33,8 @@ test('numbers outside the JSON integer domain are refused with the field named',
 });
 
 test("dockerd's messages for out-of-range values", () => {
-  refused({ CpuShares: 1000000 }, /invalid CPU shares \(1000000\): the range of CPU shares is from 2 to 262144/);
-  refused({ CpuShares: 1 }, /range of CPU shares/);
+  refused({ CpuShares: 1000000 }, /invalid CPU shares \(1000000\): The maximum allowed cpu-shares is 262144/);
+  refused({ CpuShares: 1 }, /The minimum allowed cpu-shares is 2/);
   refused({ CpuShares: -1 }, /invalid CPU shares \(-1\): value must be a positive integer/);
   refused({ CpuPeriod: 999 }, /CPU cfs period can not be less than 1ms/);
   refused({ CpuQuota: 500 }, /CPU cfs quota can not be less than 1ms/);

@@ -104,7 +104,8 @@ export function parseBindSpec(spec: string): Bind | VolumeMount {
     if (nocopy) throw invalidArgument(`invalid mode: ${modeText} (nocopy is for volumes, not bind mounts)`);
     return { source: path.normalize(src), destination, readonly, propagation: (propagation ?? 'rprivate') as Propagation, spec };
   }
-  if (propagation) throw invalidArgument(`invalid mode: ${modeText} (propagation is for bind mounts, not volumes)`);
+  // dockerd's validateMountConfigImpl: a propagation is the BindOptions a volume has none of
+  if (propagation) throw invalidArgument(`invalid mount config for type "volume": field BindOptions must not be specified`);
   return { name: volumeName(src, spec), destination, readonly, anonymous: false, noCopy: nocopy, source: '', spec };
 }
 

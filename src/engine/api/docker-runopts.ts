@@ -91,22 +91,35 @@ function isDeviceBody(v: unknown): v is DeviceBody {
 const DOCKERD_LOG_DRIVERS = new Set(['awslogs', 'fluentd', 'gcplogs', 'gelf', 'journald', 'json-file', 'local', 'logentries', 'none', 'splunk', 'syslog']);
 
 /**
- * EndpointIPAMConfig.LinkLocalIPs as dockerd's validateEndpointSettings takes them (each must
- * parse: "invalid link-local IP address: X").
+ * EndpointIPAMConfig.LinkLocalIPs as dockerd takes them: each must parse (validateEndpointSettings:
+ * "invalid link-local IP address: X") and be link-local unicast, 169.254/16 or fe80::/10
+ * (libnetwork's createEndpoint: "invalid link local IP address: X").
  */
 export function linkLocalIps(list: readonly string[] | null | undefined): string[] {
   const out: string[] = [];
   for (const ip of list ?? []) {
-    if (!isIP(ip)) throw invalidArgument(`invalid link-local IP address: ${ip}`);
+    const v = isIP(ip);
+    if (!v) throw invalidArgument(`invalid link-local IP address: ${ip}`);
+    if (v === 4 ? !ip.startsWith('169.254.') : !/^fe[89ab][0-9a-f]:/i.test(ip)) throw invalidArgument(`invalid link local IP address: ${ip}`);
     out.push(ip);
   }
   return out;
 }
 
-/** EndpointIPAMConfig.IPv6Address (--ip6): an IPv6 address (dockerd's "invalid IPv6 address: X"). */
+/** An address that is none (0.0.0.0, ::) or an IPv4-mapped IPv6 one: not what an endpoint's IPAMConfig takes. */
+const unspecified = (ip: string) => /^(0\.0\.0\.0|::|0*:(0*:)*0*)$/.test(ip);
+
+/** EndpointIPAMConfig.IPv4Address (--ip): dockerd's Validate, "invalid IPv4 address: X". */
+export function ipv4Address(ip: string | null | undefined): { ipv4Address?: string } {
+  if (!ip) return {};
+  if (isIP(ip) !== 4 || unspecified(ip)) throw invalidArgument(`invalid IPv4 address: ${ip}`);
+  return { ipv4Address: ip };
+}
+
+/** EndpointIPAMConfig.IPv6Address (--ip6): an IPv6 address, not an IPv4-mapped one (dockerd's "invalid IPv6 address: X"). */
 export function ipv6Address(ip: string | null | undefined): { ipv6Address?: string } {
   if (!ip) return {};
-  if (isIP(ip) !== 6) throw invalidArgument(`invalid IPv6 address: ${ip}`);
+  if (isIP(ip) !== 6 || unspecified(ip) || /^::ffff:(\d+\.\d+\.\d+\.\d+|[0-9a-f]{1,4}:[0-9a-f]{1,4})$/i.test(ip)) throw invalidArgument(`invalid IPv6 address: ${ip}`);
   return { ipv6Address: ip };
 }
 
@@ -123,7 +136,7 @@ function endpointSpec(name: string, ep: EndpointBody | undefined, mac: string | 
   const sysctls = endpointSysctls(ep?.DriverOpts);
   if (mac && !MAC_RE.test(mac)) throw invalidArgument(`${mac} is not a valid mac address`);
   return {
-    networkId: '', name, aliases: ep?.Aliases ?? [], ...(ep?.Links?.length ? { links: ep.Links } : {}), ...(ep?.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
+    networkId: '', name, aliases: ep?.Aliases ?? [], ...(ep?.Links?.length ? { links: ep.Links } : {}), ...ipv4Address(ep?.IPAMConfig?.IPv4Address),
     ...ipv6Address(ep?.IPAMConfig?.IPv6Address), ...(ll.length ? { linkLocalIps: ll } : {}),
     ...(mac ? { mac: mac.toLowerCase().replace(/-/g, ':') } : {}),
     ...(typeof ep?.GwPriority === 'number' && ep.GwPriority ? { gwPriority: ep.GwPriority } : {}),

@@ -9,7 +9,7 @@ import { checkFilterKeys, parseFilters } from '../filters.js';
 import type { NetworkHooks, NetworkService } from '../networks/index.js';
 import { networkInspectFor, networkSummaryFor } from './network-views.js';
 import { versionAtLeast } from './version.js';
-import { endpointSysctls, ipv6Address, linkLocalIps } from './docker-runopts.js';
+import { endpointSysctls, ipv4Address, ipv6Address, linkLocalIps } from './docker-runopts.js';
 
 const connectSchema = lazySchema((z) => z.object({
   Container: z.string().min(1, 'a container is required'),
@@ -76,7 +76,7 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
     const sysctls = endpointSysctls(ep.DriverOpts);
     const gwPriority = versionAtLeast(version, '1.48') ? ep.GwPriority ?? 0 : 0;
     await hooks.connect(params[0]!, b.Container, {
-      aliases: ep.Aliases ?? [], links: ep.Links ?? [], ...(ep.IPAMConfig?.IPv4Address ? { ipv4Address: ep.IPAMConfig.IPv4Address } : {}),
+      aliases: ep.Aliases ?? [], links: ep.Links ?? [], ...ipv4Address(ep.IPAMConfig?.IPv4Address),
       ...ipv6Address(ep.IPAMConfig?.IPv6Address), ...(ll.length ? { linkLocalIps: ll } : {}),
       ...(gwPriority ? { gwPriority } : {}), ...(sysctls.length ? { sysctls } : {}),
     });

@@ -205,7 +205,9 @@ export function verifyResources(r: ResourceConfig, sys: SysInfo, o: { update?: b
     r.CpuShares = 0;
   }
   if (r.CpuShares !== 0 && (r.CpuShares < MIN_SHARES || r.CpuShares > MAX_SHARES)) {
-    bad(`invalid CPU shares (${r.CpuShares}): the range of CPU shares is from ${MIN_SHARES} to ${MAX_SHARES}`);
+    // runc's words, which dockerd passes on (on cgroup v1) and clients match
+    bad(r.CpuShares < MIN_SHARES ? `invalid CPU shares (${r.CpuShares}): The minimum allowed cpu-shares is ${MIN_SHARES}`
+      : `invalid CPU shares (${r.CpuShares}): The maximum allowed cpu-shares is ${MAX_SHARES}`);
   }
   if ((r.CpuPeriod !== 0 || r.CpuQuota !== 0) && !sys.cpuCfs) {
     w.push('Your kernel does not support CPU CFS scheduler. CPU period/quota discarded.');

@@ -264,6 +264,8 @@ export class NetworkHooks implements ContainerHooks {
     const net = this.d.networks.get(netRef);
     const rec = this.d.containers.get(containerRef);
     const k = rec.config;
+    // dockerd's validateEndpointSettings comes before the network mode's conflicts
+    if (net.predefined && cfg.aliases.length) throw invalidArgument('network-scoped alias is supported only for containers in user defined networks');
     if (net.driver !== 'bridge') throw permissionDenied(`container cannot be disconnected from host network or connected to host network`);
     if (!k.networking || (k.network !== 'cni' && k.network !== 'none')) {
       throw permissionDenied('container sharing network namespace with another container or host cannot be connected to any other network');

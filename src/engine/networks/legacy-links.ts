@@ -31,7 +31,9 @@ export interface LinkResolver {
 export function resolveLegacyLinks(parent: Container, links: string[], r: LinkResolver): LegacyLink[] {
   const out: LegacyLink[] = [];
   for (const l of links) {
-    const [name, alias] = parseLink(l);
+    const [name, given] = parseLink(l);
+    // dockerd's path.Join(parent, alias): "db:/mysql" is the link /app/mysql
+    const alias = given.replace(/^\/+/, '');
     let child = lookup(r, name, 'could not get container for');
     while (child.config.network === 'container') {
       const ref = child.config.networking?.container ?? '';

@@ -221,11 +221,13 @@ export class NetworkService {
   }
 
   private async createOne(b: CreateNetworkBody): Promise<{ Id: string; Warning: string }> {
-    if ((PREDEFINED as readonly string[]).includes(b.Name)) throw permissionDenied(`operation is not permitted on predefined ${b.Name} network`);
+    if ([...PREDEFINED, 'default'].includes(b.Name)) throw permissionDenied(`operation is not permitted on predefined ${b.Name} network`);
     let name: string;
-    // dockerd takes spaces too (`my net`); CNI does not, so such a network has a CNI name of its id (conflist.ts)
-    if (!/^[a-zA-Z0-9][a-zA-Z0-9_. -]{0,252}$/.test(b.Name) || b.Name.includes('..')) {
-      throw invalidArgument(`invalid network name "${b.Name}": only [a-zA-Z0-9][a-zA-Z0-9_. -] are allowed, at most 253 of them`);
+    // dockerd takes any name (`my net`, `test@#$`: moby's TestDockerNetworkCreateSpecialCharNetworkName);
+    // CNI does not, so such a network has a CNI name of its id (conflist.ts). A "/" could not
+    // be named in a URL's path, nor a control character in a log line
+    if (!/^[^/\x00-\x1f\x7f]{1,253}$/.test(b.Name)) {
+      throw invalidArgument(`invalid network name ${JSON.stringify(b.Name)}: it must be 1 to 253 characters, none of them "/" or a control character`);
     }
     // the CNI name (and lease dir) of another network could be this name: never a user's
     if (RESERVED_CNI_NAME.test(b.Name)) throw invalidArgument(`invalid network name "${b.Name}": names tsula-net-<12 hex digits> are tsulad's own (the CNI names of networks whose names have spaces)`);
