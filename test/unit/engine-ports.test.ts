@@ -142,3 +142,10 @@ test('the real binds: a held TCP port refuses other listeners (on a more specifi
   assert.equal(await canBindUdp(port), true);
   assert.equal(await bindHostPort('sctp', '0.0.0.0', port), null);
 });
+
+test('exact host ports are taken before any port: -p 80 -p 32768:8080 gives 80 the next one, not 32768 (moby\'s TestRunAllocatePortInReservedRange)', async () => {
+  const a = new PortAllocator(ranges(32768, 60999));
+  const f = fakeBind();
+  const r = await a.resolve(spec({ '80/tcp': [{ hostIp: '', hostPort: '' }], '8080/tcp': [{ hostIp: '', hostPort: '32768' }] }), new Set(), f.bind);
+  assert.deepEqual(r.bindings, { '80/tcp': [{ hostIp: '0.0.0.0', hostPort: '32769' }], '8080/tcp': [{ hostIp: '0.0.0.0', hostPort: '32768' }] });
+});

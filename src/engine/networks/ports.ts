@@ -140,7 +140,10 @@ export class PortAllocator {
       const { port, proto } = checkPortKey(key);
       for (const b of list) reqs.push({ key, port, proto, ip: b.hostIp || defaultIp, range: checkHostPort(b.hostPort, key) });
     }
-    const order = [...reqs].sort((a, b) => Number(!!a.range && a.range[0] !== a.range[1]) - Number(!!b.range && b.range[0] !== b.range[1])
+    // exact host ports first, then ranges, then any port (-p 80, -P): a port chosen for one
+    // must never be one another binding of the same run names (dockerd reserves those first)
+    const rank = (r: Request) => (!r.range ? 2 : r.range[0] === r.range[1] ? 0 : 1);
+    const order = [...reqs].sort((a, b) => rank(a) - rank(b)
       || a.port - b.port || PROTO_ORDER[a.proto] - PROTO_ORDER[b.proto] || (a.range?.[0] ?? 0) - (b.range?.[0] ?? 0));
     const mine: TakenPorts = new Set(taken);
     const chosen = new Map<Request, number>();
