@@ -96,9 +96,11 @@ test('anonymous volumes: the image\'s VOLUME is copied up; rm -v removes it, a n
   const missing = await docker(d, ['create', '--volumes-from', 'nosuchctr', 'busybox']);
   assert.equal(missing.code, 1);
   assert.equal(missing.stderr, 'Error response from daemon: No such container: nosuchctr\n');
-  // in use by the --volumes-from container: rm -v of anon leaves the volumes it shares
-  await ok(['rm', '-v', vf.id]);
+  // in use by the --volumes-from container: rm -v of anon leaves the volumes it shares, and
+  // that container's rm -v takes them (dockerd's removeMountPoints: the volume's own kind)
   await ok(['rm', '-v', 'anon']);
+  assert.equal((await ok(['volume', 'ls', '-q'])).trim().split('\n').length, 3, 'named1 and the two shared');
+  await ok(['rm', '-v', vf.id]);
   const left = (await ok(['volume', 'ls', '-q'])).trim().split('\n');
   assert.deepEqual(left, ['named1']);
   // --rm removes its anonymous volumes too

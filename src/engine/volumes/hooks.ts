@@ -184,9 +184,14 @@ export class VolumeHooks implements ContainerHooks {
     if (o.volumes) await this.dropAnonymous(rec);
   }
 
+  /**
+   * rm -v: the container's anonymous volumes that nothing else uses, those it had through
+   * --volumes-from too (dockerd's removeMountPoints: a volume's own kind decides).
+   */
   private async dropAnonymous(rec: Container): Promise<void> {
     for (const v of rec.config.volumes ?? []) {
-      if (!v.anonymous || !v.name || this.d.store.users(v.name).some((c) => c.id !== rec.id)) continue;
+      const anonymous = v.anonymous || (v.origin === 'volumes-from' && !!v.name && this.d.store.isAnonymous(v.name));
+      if (!anonymous || !v.name || this.d.store.users(v.name).some((c) => c.id !== rec.id)) continue;
       await this.d.store.remove(v.name, { force: true }).catch((e) => this.d.log.warn('removing an anonymous volume', { volume: v.name, err: errorMessage(e) }));
     }
   }

@@ -102,6 +102,9 @@ export class VolumeStore {
 
   has(name: string): boolean { return this.recs.has(name); }
 
+  /** Made for one container (docker's anonymous volume). */
+  isAnonymous(name: string): boolean { return this.recs.get(name)?.anonymous ?? false; }
+
   /** docker volume create: an existing volume of that name is returned as it is. */
   async create(raw: unknown, o: { anonymous?: boolean } = {}): Promise<VolumeRecord> {
     const p = (await createVolumeSchema()).safeParse(raw ?? {});
