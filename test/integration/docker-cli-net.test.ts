@@ -657,3 +657,15 @@ test('as moby\'s integration-cli has them: any network name but "/", default is 
   assert.match(env, /^MYSQL_NAME=\/slashapp\/mysql$/m);
   await ok(['rm', '-f', 'slashdb']);
 });
+
+test('a port published on a new network\'s own gateway address works for its first container (the bridge and address made first, as dockerd at network create)', async () => {
+  const [sub, gw] = freeSubnet([tn.subnet]);
+  await ok(['network', 'create', '--subnet', sub, '--gateway', gw, '-o', `com.docker.network.bridge.host_binding_ipv4=${gw}`, 'gwbind']);
+  try {
+    const id = (await ok(['run', '-d', '--network', 'gwbind', '-p', '5000:5000', 'busybox', 'sleep', '300'])).trim();
+    assert.equal((await ok(['port', id])).trim(), `5000/tcp -> ${gw}:5000`);
+    await ok(['rm', '-f', id]);
+  } finally {
+    await ok(['network', 'rm', 'gwbind']);
+  }
+});

@@ -170,6 +170,7 @@ export class ContainerNetworks {
         const endpointId = newId();
         let mappings: PortMapping[] = [];
         if (i === publishAt) {
+          if (bindsGateway(rec, net)) await this.d.networks.ensureGateway(net);
           const ports = await this.ports.publish(rec, net, endpointId);
           state.ports = ports.bindings;
           mappings = ports.mappings;
@@ -431,6 +432,16 @@ export class ContainerNetworks {
     this.hostsChain = next.catch(() => undefined);
     return next;
   }
+}
+
+/** Does the container publish a port on the network's own gateway address (its bridge's, made at its first attachment)? */
+function bindsGateway(rec: Container, net: NetworkRecord): boolean {
+  const gw = net.ipam.config[0]?.gateway;
+  const n = rec.config.networking;
+  if (!gw || !n || (!Object.keys(n.portBindings).length && !n.publishAll)) return false;
+  const dflt = net.options['com.docker.network.bridge.host_binding_ipv4'] || '0.0.0.0';
+  const ips = Object.values(n.portBindings).flat().map((b) => b.hostIp || dflt);
+  return (n.publishAll ? [...ips, dflt] : ips).includes(gw);
 }
 
 function endpointOf(net: NetworkRecord, ep: EndpointSpec, ifName: string, r: CniResult, endpointId: string): Endpoint {

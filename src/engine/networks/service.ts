@@ -5,9 +5,9 @@
 // endpoints: 403). A network's host bridge appears at its first attachment (the CNI bridge
 // plugin makes it) and goes with the network.
 import { randomBytes } from 'node:crypto';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { alreadyExists, invalidArgument, permissionDenied } from '../../common/errors.js';
+import { alreadyExists, internal, invalidArgument, permissionDenied } from '../../common/errors.js';
 import { exec } from '../../common/exec.js';
 import { newId } from '../../common/ids.js';
 import { cniNetworkName, RESERVED_CNI_NAME } from './conflist.js';
@@ -24,6 +24,7 @@ export type { AddressPool } from './pools.js';
 import { cidr6String, nth6, parseCidr6, ulaSubnet } from './ipv6.js';
 import { legacyLinkAccepts } from './legacy-links.js';
 import { reserveAux } from './aux.js';
+import { interfaceAddress } from './ipv4.js';
 import { parseGoBool } from '../../common/gobool.js';
 import { matchLabels, matchRegexp, pruneUntil, type Filters } from '../filters.js';
 
@@ -289,6 +290,23 @@ export class NetworkService {
     await this.firewall.ensure(n);
     await reserveAux(this.d.ipamDir, n);
     await giveBridgeMac(n.bridge);
+  }
+
+  /**
+   * The network's bridge with its gateway address now, before its first attachment (which
+   * would make both): a published port bound on that address needs it there (dockerd's
+   * bridge driver makes both at network create).
+   */
+  async ensureGateway(n: NetworkRecord): Promise<void> {
+    const pool = n.ipam.config[0];
+    if (!pool || !n.bridge) return;
+    const prefix = pool.subnet.split('/')[1];
+    const have = await interfaceAddress(n.bridge);
+    if (have?.startsWith(`${pool.gateway}/`)) return;
+    const ip = (args: string[]) => exec('ip', args).then((r) => { if (r.code !== 0 && !/File exists/.test(r.stderr)) throw internal(`ip ${args.join(' ')}: ${r.stderr.trim()}`); });
+    if (!existsSync(`/sys/class/net/${n.bridge}`)) await ip(['link', 'add', 'name', n.bridge, ...(n.mtu ? ['mtu', String(n.mtu)] : []), 'type', 'bridge']);
+    await ip(['addr', 'add', `${pool.gateway}/${prefix}`, 'dev', n.bridge]);
+    await ip(['link', 'set', 'dev', n.bridge, 'up']);
   }
 
   async remove(ref: string): Promise<void> {
