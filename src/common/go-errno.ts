@@ -23,3 +23,20 @@ export function goErrnoText(e: unknown): string | undefined {
   const code = (e as NodeJS.ErrnoException | null)?.code;
   return code ? TEXT[code] : undefined;
 }
+
+const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+/** A failed dial in Go's words (net.Dial's "dial tcp H:P: connect: …"), as dockerd's errors carry them (scripts grep "connection refused"); undefined when it is no dial's. */
+export function goDialError(err: unknown, url: URL): string | undefined {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  const code = e?.code ?? '';
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
+    return `dial tcp: lookup ${url.hostname}: ${code === 'ENOTFOUND' ? 'no such host' : 'temporary failure in name resolution'}`;
+  }
+  // a dial's timeout is in Go's dialer's own words, a refused connect in its errno's
+  const what = code === 'ETIMEDOUT' ? 'i/o timeout' : CONNECT_ERRNOS.has(code) ? `connect: ${goErrnoText(e)}` : undefined;
+  if (!what) return undefined;
+  const port = e.port ?? (url.port || (url.protocol === 'https:' ? 443 : 80));
+  const host = e.address ? (e.address.includes(':') ? `[${e.address}]` : e.address) : url.hostname;
+  return `dial tcp ${host}:${port}: ${what}`;
+}

@@ -3,6 +3,7 @@
 // trusts), with dockerd's error for an answer that is an error status.
 import type { IncomingMessage } from 'node:http';
 import { internal, invalidArgument, notFound, permissionDenied, unauthenticated } from '../common/errors.js';
+import { goDialError } from '../common/go-errno.js';
 
 /**
  * GET `url` as dockerd's import does (Go's http.Get: up to 10 redirects; https verified with
@@ -12,7 +13,8 @@ export async function httpGet(address: URL): Promise<IncomingMessage> {
   let url = address;
   for (let hop = 0; hop <= 10; hop++) {
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
-      const failed = (e: Error) => reject(internal(`Get "${url}": ${e.message}`, e));
+      // Go's http.Get words for a failed dial ("dial tcp: lookup H: no such host")
+      const failed = (e: Error) => reject(internal(`Get "${url}": ${goDialError(e, url) ?? e.message}`, e));
       if (url.protocol === 'https:') {
         void Promise.all([import('node:https'), import('../image/registry/trust.js')]).then(([https, trust]) => {
           // one request: an agent of its own, with the registry client's trust

@@ -376,3 +376,12 @@ test('docker import: an exported container as a new image (stdin, a gzip file), 
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('dockerd\'s words: rmi of a blank name; import from a URL nobody answers (Go\'s dial error)', async () => {
+  const blank = await d.api('DELETE', `/images/${encodeURIComponent(' ')}`);
+  assert.equal(blank.status, 400);
+  assert.equal(JSON.parse(blank.body).message, 'image name cannot be blank');
+  const r = await docker(d, ['import', 'http://127.0.0.1:1/x.tar']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /Get "http:\/\/127\.0\.0\.1:1\/x\.tar": dial tcp 127\.0\.0\.1:1: connect: connection refused/);
+});

@@ -234,6 +234,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
   });
 
   r.add('DELETE', '/images/{name*}', async ({ res, params, query, version }) => {
+    // dockerd's ImageDelete, before any lookup
+    if (!params[0]!.trim()) throw invalidArgument('image name cannot be blank');
     // platforms (1.50) removes an index's variants in the containerd store; the graphdriver
     // store's images have one platform each and it goes unused, once decoded
     if (versionAtLeast(version, '1.50')) decodePlatforms(query.getAll('platforms'));

@@ -18,7 +18,7 @@ import { DEFAULT_DOMAIN } from '../reference.js';
 import { Authenticator, RegistryAuthError, type AuthConfig } from './auth.js';
 import { canonicalMirror, registryHostKey, type MirrorMap } from './mirrors.js';
 import { registrySecureContext } from './trust.js';
-import { goErrnoText } from '../../common/go-errno.js';
+import { goDialError } from '../../common/go-errno.js';
 
 const USER_AGENT = 'tsula/0.1.0';
 const DOCKER_HUB = 'registry-1.docker.io';
@@ -375,18 +375,3 @@ export class RegistryClient {
   }
 }
 
-const CONNECT_ERRNOS = new Set(['ECONNREFUSED', 'EHOSTUNREACH', 'ENETUNREACH']);
-
-/** A failed dial in Go's words, as dockerd's errors carry them (scripts grep "connection refused"). */
-function goDialError(e: NodeJS.ErrnoException & { address?: string; port?: number }, url: URL): string | undefined {
-  const code = e.code ?? '';
-  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') {
-    return `dial tcp: lookup ${url.hostname}: ${code === 'ENOTFOUND' ? 'no such host' : 'temporary failure in name resolution'}`;
-  }
-  // a dial's timeout is in Go's dialer's own words, a refused connect in its errno's
-  const what = code === 'ETIMEDOUT' ? 'i/o timeout' : CONNECT_ERRNOS.has(code) ? `connect: ${goErrnoText(e)}` : undefined;
-  if (!what) return undefined;
-  const port = e.port ?? (url.port || (url.protocol === 'https:' ? 443 : 80));
-  const host = e.address ? (e.address.includes(':') ? `[${e.address}]` : e.address) : url.hostname;
-  return `dial tcp ${host}:${port}: ${what}`;
-}
