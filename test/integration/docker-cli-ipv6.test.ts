@@ -19,7 +19,8 @@ requirePrerequisites('docker-cli-ipv6', { root: true, files: { '/usr/sbin/runc':
 let tn: TestNet;
 let d: TestDaemon;
 // unique local prefixes of this run's own: nothing of the host's
-const tag = randomBytes(2).toString('hex');
+// (four hex digits, the first not 0: printed as given, RFC 5952 drops leading zeros)
+const tag = (0x1000 + (randomBytes(2).readUInt16BE(0) % 0xe000)).toString(16);
 const BRIDGE6 = `fd7e:${tag}:1::/64`;
 const USER6 = `fd7e:${tag}:2::/64`;
 const SLEEP = ['sh', '-c', 'trap "exit 0" TERM; sleep 300 & wait'];

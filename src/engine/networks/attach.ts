@@ -4,7 +4,7 @@
 // before the ADD installs their DNAT and held until the DELs: hostports.ts), at each exit
 // the DELs and the namespace gone; docker's IP, MAC and gateway read from the CNI results.
 // `network connect` and `disconnect` ADD and DEL on a running container's namespace. On a user network its
-// peers answer to their names twice: in its /etc/hosts, rewritten as peers come and go, and
+// peers answer to their names twice: in its /etc/hosts, rewritten as peers come and go (hosts-files.ts), and
 // through the network's DNS server (dns.ts), its resolv.conf's nameserver (127.0.0.11, sent
 // there by dns-redirect.ts). After a restart,
 // attachments and namespaces of containers that no longer run are released from the CNI
@@ -17,15 +17,14 @@ import type { Logger } from '../../common/log.js';
 import type { Faults } from '../../common/faults.js';
 import { waitForOrphanPlugins } from '../../network/orphans.js';
 import { primaryIp, sandboxAddresses, type CapabilityArgs, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
-import { running, type Container, type EndpointSpec, type NetworkState } from '../containers/model.js';
+import type { Container, EndpointSpec, NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
 import { addLinkLocalIps, applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
-import { embeddedResolvConf, extraHostLines, hostNameservers, hostNetworkHosts, hostsFile, resolvConf, rewriteInPlace, withDnsDefaults, type DnsInput } from './etc.js';
+import { embeddedResolvConf, hostNameservers, resolvConf, rewriteInPlace, withDnsDefaults, type DnsInput } from './etc.js';
 import type { NetworkRecord } from './model.js';
 import { NetworkDns } from './dns.js';
 import { engineDnsBackend } from './dns-backend.js';
-import { peersOf } from './names.js';
-import { linkHostsLines } from './legacy-links.js';
+import { HostsFiles } from './hosts-files.js';
 import { EMBEDDED_DNS, redirectDns } from './dns-redirect.js';
 import { PublishedPorts, SETUP_NETWORKING } from './hostports.js';
 import type { NetworkService } from './service.js';
@@ -50,8 +49,8 @@ export interface ContainerNetworksDeps {
 type Endpoint = NetworkState['endpoints'][number];
 
 export class ContainerNetworks {
-  /** Peer hosts rewrites, one at a time (two truncate+write on one file would mix). */
-  private hostsChain: Promise<unknown> = Promise.resolve();
+  /** Containers' /etc/hosts files, made and rewritten as peers come and go. */
+  private readonly hosts: HostsFiles;
 
   /** User networks' DNS servers, each while containers are attached to it (dnsUsers). */
   private readonly dns: NetworkDns;
@@ -62,6 +61,7 @@ export class ContainerNetworks {
 
   constructor(private readonly d: ContainerNetworksDeps) {
     this.ports = new PublishedPorts({ containers: d.containers, log: d.log });
+    this.hosts = new HostsFiles(d);
     this.dns = new NetworkDns(engineDnsBackend({
       containers: d.containers, networks: d.networks, dnsDefaults: d.dnsDefaults,
       isDefaultBridge: (id) => this.isDefaultBridge(id),
@@ -95,7 +95,7 @@ export class ContainerNetworks {
     const served = now ? await this.dns.ensure(now.id, gateway!) : false;
     const netns = rec.state.network?.sandboxKey;
     if (netns && !this.inVm(rec)) await redirectDns(netns, served ? gateway : null, false);
-    await this.serial(() => this.writeResolvConf(rec, served, true));
+    await this.hosts.serial(() => this.writeResolvConf(rec, served, true));
   }
 
   private inVm(rec: Container): boolean {
@@ -351,7 +351,7 @@ export class ContainerNetworks {
     const k = rec.config;
     if (k.network === 'container') return;
     await writeFileAtomic(rec.paths.hostname, k.hostname + '\n', 0o644, 'none');
-    await writeFileAtomic(rec.paths.hosts, await this.hostsText(rec), 0o644, 'none');
+    await writeFileAtomic(rec.paths.hosts, await this.hosts.text(rec), 0o644, 'none');
     await this.writeResolvConf(rec, true, false, 'none');
   }
 
@@ -366,72 +366,22 @@ export class ContainerNetworks {
     else await writeFileAtomic(rec.paths.resolvConf, text, 0o644, durability);
   }
 
-  async hostsText(rec: Container): Promise<string> {
-    const k = rec.config;
-    const n = k.networking!;
-    const gateway = this.d.networks.defaultBridge()?.ipam.config[0]?.gateway;
-    const extra = extraHostLines(n.extraHosts, this.d.hostGatewayIps?.length ? this.d.hostGatewayIps : gateway ? [gateway] : []);
-    if (k.network === 'host') return hostNetworkHosts(extra);
-    const bridge = this.d.networks.defaultBridge()?.id;
-    if (bridge && n.legacyLinks?.length && k.network === 'cni' && n.endpoints.some((e) => e.networkId === bridge)) {
-      extra.push(...linkHostsLines(rec, (id) => this.d.containers().find((c) => c.id === id), bridge));
-    }
-    const eps = rec.state.network?.endpoints ?? [];
-    // an endpoint's IPv6 address too (libnetwork's updateHostsFile writes a line for each)
-    const ips = eps.flatMap((e) => [e.ip, ...(e.ipv6 ? [e.ipv6] : [])]);
-    if (k.network === 'none') ips.push('127.0.1.1'); // the hostname resolves, as it always did here
-    return hostsFile({ hostname: k.hostname, domainname: k.domainname ?? '', ips, extra, peers: peersOf(this.d.containers(), rec, (id) => this.isDefaultBridge(id)) });
-  }
+  /** The container's /etc/hosts as it is now (hosts-files.ts). */
+  hostsText(rec: Container): Promise<string> { return this.hosts.text(rec); }
 
   private isDefaultBridge(networkId: string): boolean {
     return this.d.networks.defaultBridge()?.id === networkId;
   }
 
   /** Rewrite rec's own hosts file: before its start atomically, while it runs in place. */
-  refreshOwn(rec: Container, atomic: boolean): Promise<void> {
-    return this.serial(async () => {
-      const text = await this.hostsText(rec);
-      // made anew at every start: not synced
-      if (atomic) await writeFileAtomic(rec.paths.hosts, text, 0o644, 'none'); else await rewriteInPlace(rec.paths.hosts, text);
-    });
-  }
+  refreshOwn(rec: Container, atomic: boolean): Promise<void> { return this.hosts.refreshOwn(rec, atomic); }
 
   /** Rewrite the hosts files of the running containers on these user networks (but `except`). */
-  refreshPeers(networkIds: string[], except: string): Promise<void> {
-    const nets = new Set(networkIds.filter((id) => !this.isDefaultBridge(id)));
-    if (!nets.size) return Promise.resolve();
-    return this.serial(async () => {
-      for (const c of this.d.containers()) {
-        if (c.id === except || !running(c.state) || c.config.network !== 'cni' || !c.state.network) continue;
-        if (!c.state.network.endpoints.some((e) => nets.has(e.networkId))) continue;
-        await rewriteInPlace(c.paths.hosts, await this.hostsText(c))
-          .catch((e) => this.d.log.warn('updating a peer\'s hosts file', { id: c.id, err: errorMessage(e) }));
-      }
-    });
-  }
+  refreshPeers(networkIds: string[], except: string): Promise<void> { return this.hosts.refreshPeers(networkIds, except); }
 
-  /**
-   * A legacy link's child started (again): its running parents' /etc/hosts get its address
-   * (libnetwork's parent updates). Whether it has any.
-   */
-  async refreshLinkParents(childId: string): Promise<boolean> {
-    const parents = this.d.containers().filter((c) => c.id !== childId && running(c.state) && c.config.network === 'cni'
-      && c.config.networking?.legacyLinks?.some((l) => l.child === childId));
-    if (!parents.length) return false;
-    await this.serial(async () => {
-      for (const c of parents) {
-        await rewriteInPlace(c.paths.hosts, await this.hostsText(c))
-          .catch((e) => this.d.log.warn('updating a linking container\'s hosts file', { id: c.id, err: errorMessage(e) }));
-      }
-    });
-    return true;
-  }
+  /** A legacy link's child started (again): its running parents' /etc/hosts get its address. Whether it has any. */
+  refreshLinkParents(childId: string): Promise<boolean> { return this.hosts.refreshLinkParents(childId); }
 
-  private serial(run: () => Promise<void>): Promise<void> {
-    const next = this.hostsChain.then(run, run);
-    this.hostsChain = next.catch(() => undefined);
-    return next;
-  }
 }
 
 /** Does the container publish a port on the network's own gateway address (its bridge's, made at its first attachment)? */
