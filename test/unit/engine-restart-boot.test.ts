@@ -36,3 +36,27 @@ test('boot: a linking container starts after the ones it links to; a cycle does 
   assert.ok(order.indexOf('start app') > order.indexOf('up cache'), order.join(', '));
   assert.ok(order.includes('up a') && order.includes('up b'));
 });
+
+test('exits found at start-up (while tsulad was down): a linking container is restarted once the ones it links to run', async () => {
+  const up = new Set<string>();
+  const order: string[] = [];
+  let all!: () => void;
+  const done = new Promise<void>((r) => { all = r; });
+  const m = new RestartManager({
+    restartByPolicy: async (id) => {
+      order.push(`restart ${id}`);
+      setTimeout(() => { up.add(id); order.push(`up ${id}`); if (up.size === 2) all(); }, id === 'db' ? 60 : 1);
+    },
+    start: async () => {},
+    isRunning: (id) => up.has(id),
+    log: new Logger('error'),
+  });
+  const died = (c: Container) => Object.assign(c.state, { finishedAt: '2020-01-01T00:00:00Z', startedAt: '2019-12-31T00:00:00Z' }) && c;
+  const alive = setInterval(() => {}, 50); // the manager's timers do not hold the process
+  assert.equal(m.exited(died(ctr('app', ['db']))), 'boot');
+  assert.equal(m.exited(died(ctr('db'))), 'boot');
+  await done;
+  clearInterval(alive);
+  assert.ok(order.indexOf('restart app') > order.indexOf('up db'), order.join(', '));
+  m.close();
+});

@@ -33,6 +33,8 @@ export interface RestartTarget {
   restartByPolicy(id: string): Promise<void>;
   /** Start it as `docker start` does (tsulad's start-up). */
   start(id: string): Promise<unknown>;
+  /** Does it run now (a container gone counts as up: nothing to wait for)? */
+  isRunning?(id: string): boolean;
   log: Logger;
 }
 
@@ -93,9 +95,12 @@ export class RestartManager {
     const delay = before ? 0 : prev === 0 ? FIRST_DELAY_MS : Math.min(prev * 2, MAX_DELAY_MS);
     this.delays.set(c.id, delay);
     this.cancel(c.id);
+    // one that died while tsulad was down waits for the containers it links to, as boot() does
+    const children = before ? (c.config.networking?.legacyLinks ?? []).map((l) => l.child) : [];
     this.timers.set(c.id, setTimeout(() => {
       this.timers.delete(c.id);
-      void this.t.restartByPolicy(c.id).catch((e) => this.t.log.warn('restart by policy failed', { id: c.id, err: errorMessage(e) }));
+      void this.childrenUp(children).then(() => this.t.restartByPolicy(c.id))
+        .catch((e) => this.t.log.warn('restart by policy failed', { id: c.id, err: errorMessage(e) }));
     }, delay).unref());
     return before ? 'boot' : 'policy';
   }
@@ -120,6 +125,13 @@ export class RestartManager {
       return p;
     };
     for (const c of due.values()) void start(c);
+  }
+
+  /** Until these run (or BOOT_CHILD_WAIT_MS went by). */
+  private async childrenUp(ids: string[]): Promise<void> {
+    const up = this.t.isRunning;
+    if (!ids.length || !up) return;
+    for (const end = Date.now() + BOOT_CHILD_WAIT_MS; Date.now() < end && !ids.every((id) => up(id));) await delay(100);
   }
 
   close(): void {

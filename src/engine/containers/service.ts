@@ -85,7 +85,10 @@ export class ContainerService {
   constructor(readonly d: ServiceDeps) {
     this.faults = d.faults ?? NO_FAULTS;
     this.hooks = new Hooks(d.hooks ?? []);
-    this.restarts = new RestartManager({ restartByPolicy: (id) => restartByPolicy(this, id), start: (id) => this.start(id), log: d.log });
+    this.restarts = new RestartManager({
+      restartByPolicy: (id) => restartByPolicy(this, id), start: (id) => this.start(id), log: d.log,
+      isRunning: (id) => !this.d.store.has(id) || running(this.d.store.get(id).state),
+    });
     d.store.onPersisted = (id) => { void this.releaseLater(id); };
   }
 
