@@ -96,7 +96,7 @@ test('--ipv6 without a subnet: a /64 of a unique local prefix; --ip6 on it, on a
   await ok(['network', 'rm', 'autov6', 'v4only', 'v6b']);
 });
 
-test('fixed addresses, --ip6 alone or with --ip: the container starts again and again with them (restart, stop + start)', async () => {
+test('fixed addresses, --ip6 alone or with --ip, and none: the container starts again and again with the same (restart, stop + start)', async () => {
   const [v4] = freeSubnet([tn.subnet]);
   const sub6 = `fd7e:${tag}:6::/64`;
   await ok(['network', 'create', '--ipv6', '--subnet', v4, '--subnet', sub6, 'fixednet']);
@@ -104,9 +104,11 @@ test('fixed addresses, --ip6 alone or with --ip: the container starts again and 
   const ip6 = sub6.replace('::/64', '::77');
   await ok(['run', '-d', '--name', 'both', '--network', 'fixednet', '--ip', ip4, '--ip6', ip6, 'busybox', ...SLEEP]);
   await ok(['run', '-d', '--name', 'only6', '--network', 'fixednet', '--ip6', sub6.replace('::/64', '::78'), 'busybox', ...SLEEP]);
+  // no fixed address: it asks for the ones it had, as for IPv4 (dockerd's IPAM gives the lowest free one back)
+  await ok(['run', '-d', '--name', 'dyn', '--network', 'fixednet', 'busybox', ...SLEEP]);
   const addrs = (n: string) => inspect(n, '{{.NetworkSettings.Networks.fixednet.IPAddress}} {{.NetworkSettings.Networks.fixednet.GlobalIPv6Address}}');
   assert.equal(await addrs('both'), `${ip4} ${ip6}`);
-  for (const n of ['both', 'only6']) {
+  for (const n of ['both', 'only6', 'dyn']) {
     const before = await addrs(n);
     await ok(['restart', '-t', '1', n]);
     assert.equal(await addrs(n), before, `${n}: docker restart`);
@@ -114,7 +116,7 @@ test('fixed addresses, --ip6 alone or with --ip: the container starts again and 
     await ok(['start', n]);
     assert.equal(await addrs(n), before, `${n}: stop + start`);
   }
-  await ok(['rm', '-f', 'both', 'only6']);
+  await ok(['rm', '-f', 'both', 'only6', 'dyn']);
   await ok(['network', 'rm', 'fixednet']);
 });
 

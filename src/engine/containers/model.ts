@@ -338,6 +338,8 @@ export interface ContainerState {
    * gratuitous ARPs instead; the bridge plugin's one is sent too early to count on).
    */
   lastMacs?: Record<string, string>;
+  /** The IPv6 address it had on each network with IPv6, asked for again as lastIps' (dockerd's lowest free one). */
+  lastIps6?: Record<string, string>;
   /** Set once a container with a healthcheck starts (docker keeps it after the exit). */
   health?: HealthState;
 }

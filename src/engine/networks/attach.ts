@@ -193,21 +193,26 @@ export class ContainerNetworks {
     // a VM's guest takes the interface's traffic, not the addresses on its host side
     if (ep.linkLocalIps?.length && this.inVm(rec)) throw failedPrecondition(`--link-local-ip is not supported for a container of the vmm runtime (network ${net.name})`);
     await this.d.networks.prepareAttach(net);
-    const list = networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, requestedIp6: !!ep.ipv6Address, ports: portMappings.length > 0 });
+    // no fixed addresses: the ones it had last time, when they are still free (else any), with
+    // the MAC it had with them (peers' ARP caches hold that pair)
+    const again = !ep.ipv4Address ? rec.state.lastIps?.[net.id] : undefined;
+    const again6 = !ep.ipv6Address && net.ipv6 ? rec.state.lastIps6?.[net.id] : undefined;
+    // an IPv6 address asked for: the IPv6 range set is the whole subnet (as --ip's), and the ips capability carries it
+    const listFor = (ip6: string | undefined) => networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, requestedIp6: !!ip6, ports: portMappings.length > 0 });
     // the bridge plugin takes both from CNI_ARGS (IP: host-local's, a single one; MAC: the
     // container's interface); with an IPv6 address asked for too, the addresses go as the
     // `ips` capability (host-local's runtimeConfig.ips: one per range set)
-    const ip6 = net.ipv6 ? ep.ipv6Address : undefined;
-    const withIp = (ip: string | undefined, mac = ep.mac): [string, string][] =>
+    const fixed6 = net.ipv6 ? ep.ipv6Address : undefined;
+    const withIp = (ip: string | undefined, mac = ep.mac, ip6 = fixed6): [string, string][] =>
       [['IgnoreUnknown', '1'], ...(ip && !ip6 ? [['IP', ip] as [string, string]] : []), ...(mac ? [['MAC', mac] as [string, string]] : [])];
-    const caps = (ip: string | undefined): CapabilityArgs => ({ ...(portMappings.length ? { portMappings } : {}), ...(ip6 ? { ips: [...(ip ? [ip] : []), ip6] } : {}) });
+    const caps = (ip: string | undefined, ip6 = fixed6): CapabilityArgs => ({ ...(portMappings.length ? { portMappings } : {}), ...(ip6 ? { ips: [...(ip ? [ip] : []), ip6] } : {}) });
     const taken = (e: unknown) => /is not available in range set|is subnet's gateway|not in range|has been allocated/.test(errorMessage(e));
-    const cniAdd = (ip: string | undefined, mac?: string) => this.d.cni.add(list, { containerId: rec.id, netns, ifName, args: withIp(ip, mac), capabilityArgs: caps(ip) });
-    // no fixed address: the one it had last time, when it is still free (else any), with the
-    // MAC it had with it (peers' ARP caches hold that pair)
-    const again = !ep.ipv4Address ? rec.state.lastIps?.[net.id] : undefined;
+    const cniAdd = (ip: string | undefined, mac?: string, ip6 = fixed6) => this.d.cni.add(listFor(ip6), { containerId: rec.id, netns, ifName, args: withIp(ip, mac, ip6), capabilityArgs: caps(ip, ip6) });
     const lastMac = ep.mac || rec.state.lastMacs?.[net.id];
-    const result = await (again ? cniAdd(again, lastMac).catch((e: unknown) => { if (taken(e)) return cniAdd(undefined); throw e; }) : cniAdd(ep.ipv4Address, ep.mac || (ep.ipv4Address ? lastMac : undefined)))
+    const first = again ?? ep.ipv4Address;
+    const result = await (again || again6
+      ? cniAdd(first, lastMac, fixed6 ?? again6).catch((e: unknown) => { if (taken(e)) return cniAdd(ep.ipv4Address, ep.mac); throw e; })
+      : cniAdd(ep.ipv4Address, ep.mac || (ep.ipv4Address ? lastMac : undefined)))
       .catch((e: unknown) => {
         // host-local's "requested IP address … is not available" / "… is subnet's gateway": docker's words
         if ((ep.ipv4Address || ep.ipv6Address) && taken(e)) {

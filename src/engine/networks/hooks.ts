@@ -243,6 +243,8 @@ export class NetworkHooks implements ContainerHooks {
     if (st?.endpoints.length) {
       rec.state.lastIps = Object.fromEntries(st.endpoints.filter((e) => e.ip).map((e) => [e.networkId, e.ip]));
       rec.state.lastMacs = Object.fromEntries(st.endpoints.filter((e) => e.mac).map((e) => [e.networkId, e.mac]));
+      const v6 = st.endpoints.filter((e) => e.ipv6);
+      if (v6.length) rec.state.lastIps6 = Object.fromEntries(v6.map((e) => [e.networkId, e.ipv6!])); else delete rec.state.lastIps6;
     }
     if (rec.config.network !== 'cni') return;
     for (const ep of st?.endpoints ?? []) this.d.networks.emitEndpoint('disconnect', ep.networkId, rec.id);
