@@ -205,6 +205,7 @@ test('docker cp onto symlinks in a stopped container\'s bind: their targets are 
   await fs.symlink('file1', path.join(host, 'symlinkToFile1'));
   await fs.symlink('dir1', path.join(host, 'symlinkToDir1'));
   await fs.symlink('fileX', path.join(host, 'brokenSymlinkToFileX'));
+  await fs.symlink('/etc/app.conf', path.join(host, 'absolute'));
   await fs.writeFile(path.join(work, 'file2'), 'file2\n');
   const id = (await ok(['run', '-d', '-v', `${host}:/vol2`, 'busybox', 'true'])).trim();
   assert.equal((await ok(['wait', id])).trim(), '0');
@@ -226,6 +227,11 @@ test('docker cp onto symlinks in a stopped container\'s bind: their targets are 
   await ok(['cp', path.join(work, 'file2'), `${id}:/vol2/brokenSymlinkToFileX`]);
   assert.equal(await fs.readlink(path.join(host, 'brokenSymlinkToFileX')), 'fileX');
   assert.equal(await fs.readFile(path.join(host, 'fileX'), 'utf8'), 'file2\n');
+  // an absolute link in the bind is the container's path, not the bind's
+  await ok(['cp', path.join(work, 'file2'), `${id}:/vol2/absolute`]);
+  await assert.rejects(fs.stat(path.join(host, 'etc')), 'nothing written under the bind');
+  await ok(['cp', `${id}:/etc/app.conf`, path.join(work, 'app.conf.out')]);
+  assert.equal(await fs.readFile(path.join(work, 'app.conf.out'), 'utf8'), 'file2\n');
   await ok(['rm', id]);
 });
 

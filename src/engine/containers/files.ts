@@ -84,12 +84,9 @@ export class ContainerFiles {
   private async statOf(abs: string, host: string, st: Stats, view: RootfsView): Promise<PathStat> {
     const root = view.root;
     let linkTarget = '';
-    if (st.isSymbolicLink()) {
-      // docker gives the link's target as a path in the container, resolved as far as it
-      // goes (FollowSymlinkInScope), through a stopped container's binds and volumes too
-      const to = await view.locate(abs, true);
-      linkTarget = to.mount ? to.inner : path.relative(root, to.host).startsWith('..') ? await fs.readlink(host) : to.inner;
-    }
+    // docker gives the link's target as a path in the container, resolved as far as it goes
+    // (FollowSymlinkInScope), through a stopped container's binds and volumes too
+    if (st.isSymbolicLink()) linkTarget = (await view.locate(abs, true)).inner;
     // Go's time.Time in JSON, to the nanosecond as dockerd's ContainerPathStat
     const exact = await (host === root ? fs.stat(host, { bigint: true }) : fs.lstat(host, { bigint: true })).catch(() => null);
     const mtime = goTimeJson(exact?.mtimeNs ?? BigInt(Math.round(st.mtimeMs)) * 1_000_000n);

@@ -35,6 +35,15 @@ export function containerAbsPath(p: string): string {
  * do not exist are appended as they are. Never returns a path outside `root`.
  */
 export async function resolveInRoot(root: string, p: string, followLast = true): Promise<string> {
+  return path.join(root, await resolveInner((inner) => path.join(root, inner), p, followLast));
+}
+
+/**
+ * The container path `p` resolves to, as resolveInRoot, in the filesystem `hostOf` maps
+ * container paths onto (a stopped container's rootfs with its binds and volumes mapped: a
+ * link in a bind to "/etc/x" is the container's /etc/x, not the bind's).
+ */
+async function resolveInner(hostOf: (inner: string) => string, p: string, followLast: boolean): Promise<string> {
   const todo = p.split('/').filter((c) => c !== '' && c !== '.');
   const done: string[] = [];
   let links = 0;
@@ -45,7 +54,7 @@ export async function resolveInRoot(root: string, p: string, followLast = true):
     if (c === '.') continue;
     if (missing) { done.push(c); continue; }
     const last = todo.length === 0;
-    const host = path.join(root, ...done, c);
+    const host = hostOf(`/${[...done, c].join('/')}`);
     const st = await fs.lstat(host).catch((e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return null;
       throw e;
@@ -60,7 +69,7 @@ export async function resolveInRoot(root: string, p: string, followLast = true):
     }
     done.push(c);
   }
-  return path.join(root, ...done);
+  return `/${done.join('/')}`;
 }
 
 /**
@@ -151,16 +160,16 @@ export class ContainerRootfs {
     }
     const root = live ? proc : mounted;
     const mounts = o.snapshot ? [] : hostMounts(c);
+    // a stopped container's bind and volume destinations are empty dirs in its snapshot:
+    // their files are the sources' (what the container sees when it runs), and a path is
+    // resolved through them as the container resolves it (links followed across them)
+    const hostOf = (inner: string) => {
+      const m = live ? undefined : mountAt(mounts, inner);
+      return m ? path.join(m.source, inner.slice(m.destination.length)) : path.join(root, inner);
+    };
     const locate = async (p: string, followLast = true) => {
-      const host = await resolveInRoot(root, p, followLast);
-      const inner = '/' + path.relative(root, host);
-      const mount = mountAt(mounts, inner);
-      // a stopped container's bind and volume destinations are empty dirs in its snapshot:
-      // their files are the sources' (what the container sees when it runs)
-      if (!mount || live) return { host, inner, mount };
-      const there = await resolveInRoot(mount.source, inner.slice(mount.destination.length), followLast);
-      // the container path it resolved to there (a link in the bind followed to its target)
-      return { host: there, inner: path.posix.join(mount.destination, path.relative(mount.source, there)), mount };
+      const inner = await resolveInner(hostOf, p, followLast);
+      return { host: hostOf(inner), inner, mount: mountAt(mounts, inner) };
     };
     return {
       root, live, release, locate,
