@@ -63,7 +63,9 @@ test("dockerd's messages for out-of-range values", () => {
   refused({ CpuRealtimeRuntime: 1000 }, /does not support CPU real-time scheduler/, { cpuRealtime: false });
   refused({ PidsLimit: 5000000 }, /PIDs limit/);
   // HostConfig.Devices are run options now (api/docker-runopts.ts): not a resource check
-  refused({ CgroupParent: '../x' }, /CgroupParent/);
+  // ".." is cleaned from "/" (moby's TestRunInvalidCgroupParent), never a way out of the cgroup root
+  assert.equal(checked({ CgroupParent: '../../../x' }).r.CgroupParent, '/x');
+  refused({ CgroupParent: 'a\0b' }, /CgroupParent/);
 });
 
 test('accepted values keep docker defaults and reach the OCI resources', async () => {

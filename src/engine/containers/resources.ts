@@ -265,9 +265,10 @@ export function verifyResources(r: ResourceConfig, sys: SysInfo, o: { update?: b
   // (HostConfig.Devices are the engine's devices: api/docker-runopts.ts)
   for (const rule of r.DeviceCgroupRules ?? []) if (!DEVICE_RULE.test(rule)) bad(`invalid device cgroup rule format: '${rule}'`);
   if (r.DeviceRequests?.length) bad('HostConfig.DeviceRequests: device requests (--gpus) are not supported by tsula yet');
-  if (r.CgroupParent !== '' && (r.CgroupParent.split('/').includes('..') || r.CgroupParent.includes('\0'))) {
-    bad(`invalid CgroupParent "${r.CgroupParent}": it must not contain ".."`);
-  }
+  if (r.CgroupParent.includes('\0')) bad(`invalid CgroupParent ${JSON.stringify(r.CgroupParent)}`);
+  // ".." never leads out of the cgroup root: cleaned from "/" (moby's TestRunInvalidCgroupParent:
+  // ../../x is the cgroup /x)
+  if (r.CgroupParent.split('/').includes('..')) r.CgroupParent = path.posix.join('/', r.CgroupParent);
   // HostConfig.OomScoreAdj (verifyPlatformContainerSettings)
   if (r.OomScoreAdj < -1000 || r.OomScoreAdj > 1000) bad(`Invalid value ${r.OomScoreAdj}, range for oom score adj is [-1000, 1000]`);
   if (r.OomScoreAdj !== 0 && r.OomScoreAdj < sys.oomScoreAdj && !o.canLowerOomScore) {
