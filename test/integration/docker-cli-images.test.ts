@@ -366,7 +366,7 @@ test('docker import: an exported container as a new image (stdin, a gzip file), 
       web.close();
       await docker(d, ['rmi', 'imp:url']);
     }
-    await fails(['import', 'http://127.0.0.1:1/fs.tar'], /^Error response from daemon: Get "http:\/\/127\.0\.0\.1:1\/fs\.tar": connect ECONNREFUSED/);
+    await fails(['import', 'http://127.0.0.1:1/fs.tar'], /^Error response from daemon: Get "http:\/\/127\.0\.0\.1:1\/fs\.tar": dial tcp 127\.0\.0\.1:1: connect: connection refused/);
     // nothing of the refused imports stayed
     assert.equal(await ok(['images', '-q', '--filter', 'dangling=true']), '');
     assert.doesNotMatch(await ok(['images', '--format', '{{.Repository}}:{{.Tag}}']), /bad:/);
