@@ -16,6 +16,7 @@ import { LOCAL_MAX_SIZE } from '../containers/log-rotation.js';
 import { checkBindings, checkPortKey } from '../networks/ports.js';
 import { ENDPOINT_LINKS } from '../networks/links.js';
 import { HOST_AND_LINKS } from '../networks/legacy-links.js';
+import { ip6ToBig } from '../networks/ipv6.js';
 import { mountSchema, parseMounts } from './docker-mounts.js';
 import { SYSCTLS } from './network-compat.js';
 
@@ -106,20 +107,18 @@ export function linkLocalIps(list: readonly string[] | null | undefined): string
   return out;
 }
 
-/** An address that is none (0.0.0.0, ::) or an IPv4-mapped IPv6 one: not what an endpoint's IPAMConfig takes. */
-const unspecified = (ip: string) => /^(0\.0\.0\.0|::|0*:(0*:)*0*)$/.test(ip);
-
-/** EndpointIPAMConfig.IPv4Address (--ip): dockerd's Validate, "invalid IPv4 address: X". */
+/** EndpointIPAMConfig.IPv4Address (--ip): dockerd's Validate, "invalid IPv4 address: X" (0.0.0.0 too). */
 export function ipv4Address(ip: string | null | undefined): { ipv4Address?: string } {
   if (!ip) return {};
-  if (isIP(ip) !== 4 || unspecified(ip)) throw invalidArgument(`invalid IPv4 address: ${ip}`);
+  if (isIP(ip) !== 4 || ip === '0.0.0.0') throw invalidArgument(`invalid IPv4 address: ${ip}`);
   return { ipv4Address: ip };
 }
 
-/** EndpointIPAMConfig.IPv6Address (--ip6): an IPv6 address, not an IPv4-mapped one (dockerd's "invalid IPv6 address: X"). */
+/** EndpointIPAMConfig.IPv6Address (--ip6): dockerd's Validate, "invalid IPv6 address: X" (::, an IPv4-mapped one, a zone too). */
 export function ipv6Address(ip: string | null | undefined): { ipv6Address?: string } {
   if (!ip) return {};
-  if (isIP(ip) !== 6 || unspecified(ip) || /^::ffff:(\d+\.\d+\.\d+\.\d+|[0-9a-f]{1,4}:[0-9a-f]{1,4})$/i.test(ip)) throw invalidArgument(`invalid IPv6 address: ${ip}`);
+  const n = ip6ToBig(ip);
+  if (n === null || n === 0n || n >> 32n === 0xffffn) throw invalidArgument(`invalid IPv6 address: ${ip}`);
   return { ipv6Address: ip };
 }
 

@@ -43,6 +43,9 @@ const BOOT_CHILD_WAIT_MS = 5000;
 
 const delay = (ms: number) => new Promise<void>((r) => { setTimeout(r, ms).unref(); });
 
+/** The containers c's legacy links name. */
+const linkedIds = (c: Container): string[] => (c.config.networking?.legacyLinks ?? []).map((l) => l.child);
+
 export class RestartManager {
   private timers = new Map<string, NodeJS.Timeout>();
   private delays = new Map<string, number>();
@@ -96,7 +99,7 @@ export class RestartManager {
     this.delays.set(c.id, delay);
     this.cancel(c.id);
     // one that died while tsulad was down waits for the containers it links to, as boot() does
-    const children = before ? (c.config.networking?.legacyLinks ?? []).map((l) => l.child) : [];
+    const children = before ? linkedIds(c) : [];
     this.timers.set(c.id, setTimeout(() => {
       this.timers.delete(c.id);
       void this.childrenUp(children).then(() => this.t.restartByPolicy(c.id))
@@ -107,24 +110,17 @@ export class RestartManager {
 
   /** tsulad's start: containers whose policy restarts them, and that were started before. */
   boot(list: Container[]): void {
-    const due = new Map(list.filter((c) => !running(c.state) && c.state.startedAt && !c.config.autoRemove && policyRestarts(c)).map((c) => [c.id, c]));
-    const started = new Map<string, Promise<unknown>>();
-    // a container with legacy links starts once the ones it links to have (dockerd's restore
-    // waits for its children, up to 5 s): its start would fail on a child not running yet
-    const start = (c: Container): Promise<unknown> => {
-      let p = started.get(c.id);
-      if (p) return p;
-      started.set(c.id, p = Promise.resolve()); // a cycle of links waits for nobody
-      const children = (c.config.networking?.legacyLinks ?? []).map((l) => due.get(l.child)).filter((x): x is Container => !!x && x.id !== c.id);
-      const ready = children.length ? Promise.race([Promise.all(children.map(start)), delay(BOOT_CHILD_WAIT_MS)]) : Promise.resolve();
-      p = ready.then(() => {
+    const due = list.filter((c) => !running(c.state) && c.state.startedAt && !c.config.autoRemove && policyRestarts(c));
+    const starting = new Set(due.map((c) => c.id));
+    for (const c of due) {
+      // a container with legacy links starts once the ones it links to that start now run
+      // (dockerd's restore waits for its children, up to 5 s): its start would fail before
+      const children = linkedIds(c).filter((id) => id !== c.id && starting.has(id));
+      void this.childrenUp(children).then(() => {
         this.t.log.info('starting a container by its restart policy', { id: c.id, policy: c.config.restartPolicy?.name });
-        return this.t.start(c.id).catch((e) => this.t.log.warn('restart at start-up failed', { id: c.id, err: errorMessage(e) }));
-      });
-      started.set(c.id, p);
-      return p;
-    };
-    for (const c of due.values()) void start(c);
+        return this.t.start(c.id);
+      }).catch((e) => this.t.log.warn('restart at start-up failed', { id: c.id, err: errorMessage(e) }));
+    }
   }
 
   /** Until these run (or BOOT_CHILD_WAIT_MS went by). */

@@ -10,7 +10,7 @@ import type { Socket as UdpSocket } from 'node:dgram';
 import { createServer, connect, isIPv4, type Server, type Socket } from 'node:net';
 import type { Logger } from '../../common/log.js';
 import { errorMessage } from '../../common/errors.js';
-import { ip6ToBig } from './ipv6.js';
+import { ip6Bytes } from './ipv6.js';
 
 const TYPE_A = 1;
 const TYPE_PTR = 12;
@@ -230,14 +230,6 @@ export class NetworkDns {
     if (!upstreams.length) return buildReply(msg, q, RCODE_SERVFAIL, []);
     return (await forward(msg, upstreams, via)) ?? buildReply(msg, q, RCODE_SERVFAIL, []);
   }
-}
-
-/** An IPv6 address's 16 bytes (an AAAA record's data). */
-function ip6Bytes(ip: string): Buffer {
-  const n = ip6ToBig(ip) ?? 0n;
-  const b = Buffer.alloc(16);
-  for (let i = 0; i < 16; i++) b[i] = Number((n >> BigInt(8 * (15 - i))) & 0xffn);
-  return b;
 }
 
 function shuffled<T>(xs: T[]): T[] {

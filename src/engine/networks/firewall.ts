@@ -91,22 +91,19 @@ export class NetworkFirewall {
 
   /** The network's chains filled and jumped to (idempotent; concurrent callers share one run). */
   ensure(n: Net): Promise<void> {
-    let p = this.set.get(n.bridge);
-    if (!p) {
-      p = this.apply(n);
-      this.set.set(n.bridge, p);
-      // a failure is retried by the next attachment
-      p.catch(() => { if (this.set.get(n.bridge) === p) this.set.delete(n.bridge); });
-    }
-    return p;
+    return this.set.get(n.bridge) ?? this.track(n.bridge, this.apply(n));
   }
 
   /** Fill the network's chains again (its links' ends came or went), after any run under way. */
   refresh(n: Net): Promise<void> {
     const prev = this.set.get(n.bridge) ?? Promise.resolve();
-    const p = prev.catch(() => {}).then(() => this.apply(n));
-    this.set.set(n.bridge, p);
-    p.catch(() => { if (this.set.get(n.bridge) === p) this.set.delete(n.bridge); });
+    return this.track(n.bridge, prev.catch(() => {}).then(() => this.apply(n)));
+  }
+
+  /** The bridge's run now; a failure is retried by the next attachment. */
+  private track(bridge: string, p: Promise<void>): Promise<void> {
+    this.set.set(bridge, p);
+    p.catch(() => { if (this.set.get(bridge) === p) this.set.delete(bridge); });
     return p;
   }
 

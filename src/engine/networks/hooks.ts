@@ -248,9 +248,10 @@ export class NetworkHooks implements ContainerHooks {
     }
     if (rec.config.network !== 'cni') return;
     for (const ep of st?.endpoints ?? []) this.d.networks.emitEndpoint('disconnect', ep.networkId, rec.id);
-    // a link's end gone: its openings go before its address can be another's
-    const linked = !!rec.config.networking?.legacyLinks?.length || this.d.containers.list().some((c) => c.config.networking?.legacyLinks?.some((l) => l.child === rec.id));
-    if (st && linked) await this.linksMoved().catch((e) => this.d.log.warn('closing a link\'s ports', { id: rec.id, err: String(e) }));
+    // a link's end gone: its openings go before its address can be another's (the other
+    // containers are looked through only where links open anything)
+    const linked = () => !!rec.config.networking?.legacyLinks?.length || this.d.containers.list().some((c) => c.config.networking?.legacyLinks?.some((l) => l.child === rec.id));
+    if (st && this.d.networks.defaultBridge()?.icc === false && linked()) await this.linksMoved().catch((e) => this.d.log.warn('closing a link\'s ports', { id: rec.id, err: String(e) }));
     await this.d.attach.release(rec.id);
     if (st) await this.d.attach.refreshPeers(st.endpoints.map((e) => e.networkId), rec.id);
   }

@@ -27,6 +27,14 @@ export function ip6ToBig(ip: string): bigint | null {
   return groups.reduce((n, g) => (n << 16n) | BigInt(parseInt(g, 16)), 0n);
 }
 
+/** An address's 16 bytes, network order (an AAAA record's data). */
+export function ip6Bytes(ip: string): Buffer {
+  const n = ip6ToBig(ip) ?? 0n;
+  const b = Buffer.alloc(16);
+  for (let i = 0; i < 16; i++) b[i] = Number((n >> BigInt(8 * (15 - i))) & 0xffn);
+  return b;
+}
+
 /** The address in its canonical text (RFC 5952, as Go's net.IP prints it). */
 export function bigToIp6(n: bigint): string {
   const groups = Array.from({ length: 8 }, (_, i) => Number((n >> BigInt(112 - 16 * i)) & 0xffffn));

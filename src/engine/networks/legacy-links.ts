@@ -7,7 +7,7 @@
 // line's address in its running parents (libnetwork's parent updates). With --network none
 // links are kept and do nothing, as dockerd's.
 import { internal, invalidArgument, isKind } from '../../common/errors.js';
-import type { Container, LegacyLink } from '../containers/model.js';
+import { running, type Container, type LegacyLink } from '../containers/model.js';
 import { parseLink } from './links.js';
 import { linkAccepts } from './firewall.js';
 import type { NetworkRecord } from './model.js';
@@ -93,7 +93,7 @@ export function startLinks(rec: Container, byId: (id: string) => Container | und
   const env: string[] = [];
   for (const { alias, child } of children) {
     const ip = child.state.network?.endpoints.find((e) => e.networkId === bridgeId)?.ip;
-    if (!ip || !['running', 'paused', 'restarting'].includes(child.state.status)) {
+    if (!ip || !running(child.state)) {
       throw internal(`Cannot link to a non running container: /${child.name} AS /${rec.name}/${alias}`);
     }
     env.push(...linkEnv(`/${rec.name}/${alias}`, ip, child.config.env, child.config.networking?.exposedPorts ?? []));
