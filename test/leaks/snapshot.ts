@@ -68,13 +68,19 @@ function mounts(tmp: string): string[] {
 /** systemd's own units (a service a timer starts meanwhile is no leak of ours, nor ours to kill). */
 const SYSTEMD_UNIT = /\.(slice|scope|service|mount|socket)$/;
 
+/**
+ * The parent cgroup of tsulad's containers (and of containerd's `tsula` namespace): made at a
+ * first container, never removed, as dockerd leaves /docker. Its children are checked.
+ */
+const ENGINE_PARENT = 'tsula';
+
 async function cgroups(): Promise<string[]> {
   const out: string[] = [];
   for (const ctrl of ['memory', 'pids', 'unified']) {
     const root = `/sys/fs/cgroup/${ctrl}`;
     for (const a of await fs.readdir(root, { withFileTypes: true }).catch(() => [])) {
       if (!a.isDirectory() || SYSTEMD_UNIT.test(a.name)) continue;
-      out.push(`${ctrl}/${a.name}`);
+      if (a.name !== ENGINE_PARENT) out.push(`${ctrl}/${a.name}`);
       for (const b of await fs.readdir(path.join(root, a.name), { withFileTypes: true }).catch(() => [])) {
         if (b.isDirectory()) out.push(`${ctrl}/${a.name}/${b.name}`);
       }
