@@ -156,3 +156,30 @@ test('legacy --link on the default bridge: the child\'s /etc/hosts line and vari
   assert.match(usr.stderr, /Cannot link to \/target, as it does not belong to the default network/);
   await ok(['rm', '-f', 'lapp', 'ldb', 'lusr']);
 });
+
+test('a removed child: its parent keeps the link (inspect lists it, the start fails in dockerd\'s words, a new container of that name does not take it) until tsulad restarts and links the name again', async () => {
+  await ok(['run', '-d', '--name', 'gdb', 'busybox', ...SLEEP]);
+  await ok(['run', '-d', '--name', 'gapp', '--link', 'gdb:db', 'busybox', ...SLEEP]);
+  await ok(['stop', '-t', '1', 'gapp']);
+  await ok(['rm', '-f', 'gdb']);
+  assert.equal(await inspect('gapp', '{{json .HostConfig.Links}}'), '["/gdb:/gapp/db"]');
+  const refused = /Cannot link to a non running container: \/gdb AS \/gapp\/db/;
+  assert.match((await docker(d, ['start', 'gapp'])).stderr, refused);
+  await ok(['run', '-d', '--name', 'gdb', 'busybox', ...SLEEP]);
+  assert.match((await docker(d, ['start', 'gapp'])).stderr, refused, 'dockerd\'s link index holds the removed container');
+  // dockerd's restore registers HostConfig.Links by name: the new gdb is the child now
+  await d.stop();
+  await d.start();
+  await ok(['start', 'gapp']);
+  const ip = await inspect('gdb', '{{.NetworkSettings.IPAddress}}');
+  assert.match(await ok(['exec', 'gapp', 'cat', '/etc/hosts']), new RegExp(`^${ip.replaceAll('.', '\\.')}\tdb `, 'm'));
+  assert.equal(await inspect('gapp/db', '{{.Name}}'), '/gdb');
+  // no container of that name at the restart: the link is dropped (dockerd logs it) and the parent starts
+  await ok(['stop', '-t', '1', 'gapp']);
+  await ok(['rm', '-f', 'gdb']);
+  await d.stop();
+  await d.start();
+  assert.equal(await inspect('gapp', '{{json .HostConfig.Links}}'), 'null');
+  await ok(['start', 'gapp']);
+  await ok(['rm', '-f', 'gapp']);
+});

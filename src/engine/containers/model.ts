@@ -122,7 +122,12 @@ export interface NetworkingSpec {
 }
 
 /** A legacy link: the linked (child) container's id and its alias here; its name is "<this name>/<alias>". */
-export interface LegacyLink { child: string; alias: string }
+/**
+ * A legacy link: the child's id and the alias. `gone` is the name of a child removed since:
+ * dockerd's link index keeps the removed container (its parent's start fails, inspect lists it)
+ * until a restart links the name again (registerLinks at restore).
+ */
+export interface LegacyLink { child: string; alias: string; gone?: string }
 
 /** What the runtime has of a container's network while it runs (a CNI attachment per endpoint). */
 /** docker's container.HealthConfig. */

@@ -44,7 +44,7 @@ const BOOT_CHILD_WAIT_MS = 5000;
 const delay = (ms: number) => new Promise<void>((r) => { setTimeout(r, ms).unref(); });
 
 /** The containers c's legacy links name. */
-const linkedIds = (c: Container): string[] => (c.config.networking?.legacyLinks ?? []).map((l) => l.child);
+const linkedIds = (c: Container): string[] => (c.config.networking?.legacyLinks ?? []).filter((l) => !l.gone).map((l) => l.child);
 
 export class RestartManager {
   private timers = new Map<string, NodeJS.Timeout>();

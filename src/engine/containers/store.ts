@@ -86,8 +86,31 @@ export class ContainerStore {
       this.onDisk.add(rec.id);
     }
     // legacy links are names of their child ("<parent>/<alias>"): once every record is known
-    for (const rec of this.byId.values()) this.linkNames(rec, rec.name, 'reserve');
+    for (const rec of this.byId.values()) {
+      this.relinkGone(rec);
+      this.linkNames(rec, rec.name, 'reserve');
+    }
     return this.list();
+  }
+
+  /**
+   * A link whose child was removed goes to the container that has its name now, or is dropped
+   * (dockerd's registerLinks at restore: it logs that it cannot register it). In memory: the
+   * parent's next save keeps it, and the next start does the same again meanwhile.
+   */
+  private relinkGone(rec: Container): void {
+    const n = rec.config?.networking;
+    if (!n?.legacyLinks?.some((l) => l.gone)) return;
+    n.legacyLinks = n.legacyLinks.flatMap((l) => {
+      if (!l.gone) return [l];
+      const id = this.names.owner(l.gone);
+      if (!id || id === rec.id || !this.byId.has(id)) {
+        this.o.log?.warn('failed to register link for container: no container has its name', { id: rec.id, link: l.gone, alias: l.alias });
+        return [];
+      }
+      return [{ child: id, alias: l.alias }];
+    });
+    if (!n.legacyLinks.length) delete n.legacyLinks;
   }
 
   /** A parent's legacy link names: reserved for their children (a name taken meanwhile: skipped, as dockerd) or released. */

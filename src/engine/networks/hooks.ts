@@ -15,7 +15,7 @@ import { contains6, parseCidr6 } from './ipv6.js';
 import type { NetworkRecord } from './model.js';
 import type { NetworkService } from './service.js';
 import { checkLinks, ENDPOINT_LINKS } from './links.js';
-import { hostLinksView, resolveLegacyLinks, startLinks } from './legacy-links.js';
+import { childRemoved, hostLinksView, resolveLegacyLinks, startLinks } from './legacy-links.js';
 import type { Logger } from '../../common/log.js';
 
 export interface NetworkHooksDeps {
@@ -254,6 +254,11 @@ export class NetworkHooks implements ContainerHooks {
     if (st && this.d.networks.defaultBridge()?.icc === false && linked()) await this.linksMoved().catch((e) => this.d.log.warn('closing a link\'s ports', { id: rec.id, err: String(e) }));
     await this.d.attach.release(rec.id);
     if (st) await this.d.attach.refreshPeers(st.endpoints.map((e) => e.networkId), rec.id);
+  }
+
+  /** A linked child's removal: its parents keep the link by name (see childRemoved). */
+  async removed(rec: Container): Promise<void> {
+    for (const p of childRemoved(rec, this.d.containers.list())) await this.d.containers.save(p);
   }
 
   /** After recovery: release the networks of containers that no longer run. */

@@ -59,18 +59,33 @@ function lookup(r: LinkResolver, ref: string, words: string): Container {
   }
 }
 
-/** The links whose child still exists (dockerd's link index forgets a removed child). */
+/** The links whose child still exists (a removed one is only a name: `gone`). */
 export function linkedChildren(rec: Container, byId: (id: string) => Container | undefined): Array<{ alias: string; child: Container }> {
   return (rec.config.networking?.legacyLinks ?? []).flatMap((l) => {
-    const child = byId(l.child);
+    const child = l.gone ? undefined : byId(l.child);
     return child ? [{ alias: l.alias, child }] : [];
   });
 }
 
-/** inspect's HostConfig.Links: "/child:/parent/alias" (dockerd's getInspectData), null when none. */
+/** inspect's HostConfig.Links: "/child:/parent/alias" (dockerd's getInspectData, a removed child's too), null when none. */
 export function hostLinksView(rec: Container, byId: (id: string) => Container | undefined): string[] | null {
-  const l = linkedChildren(rec, byId).map(({ alias, child }) => `/${child.name}:/${rec.name}/${alias}`);
+  const l = (rec.config.networking?.legacyLinks ?? []).flatMap(({ alias, child, gone }) => {
+    const name = gone ?? byId(child)?.name;
+    return name ? [`/${name}:/${rec.name}/${alias}`] : [];
+  });
   return l.length ? l : null;
+}
+
+/**
+ * A child's removal: its parents keep the link by name (dockerd's linkIndex keeps the removed
+ * container: their starts fail until a restart of tsulad finds the name again). The parents changed.
+ */
+export function childRemoved(child: Container, all: Container[]): Container[] {
+  const parents = all.filter((c) => c.config.networking?.legacyLinks?.some((l) => l.child === child.id && !l.gone));
+  for (const p of parents) {
+    for (const l of p.config.networking!.legacyLinks!) if (l.child === child.id) l.gone = child.name;
+  }
+  return parents;
 }
 
 /** A child's address on the default bridge: its own while it runs, else the one it last had (the line dockerd leaves). */
@@ -84,6 +99,8 @@ export function childIp(child: Container, bridgeId: string): string {
  * dockerd's words (its 500s).
  */
 export function startLinks(rec: Container, byId: (id: string) => Container | undefined, bridgeId: string): string[] {
+  const gone = rec.config.networking?.legacyLinks?.find((l) => l.gone);
+  if (gone) throw internal(`Cannot link to a non running container: /${gone.gone} AS /${rec.name}/${gone.alias}`);
   const children = linkedChildren(rec, byId);
   for (const { child } of children) {
     if (!child.config.networking?.endpoints.some((e) => e.networkId === bridgeId)) {
