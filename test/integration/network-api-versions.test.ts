@@ -274,6 +274,11 @@ test('networks by version: list without Containers from 1.42, EnableIPv4 1.48, i
   // network, gateway and broadcast addresses: nothing else on it
   assert.deepEqual(i52.Status, { IPAM: { Subnets: { [subnet]: { IPsInUse: 3, DynamicIPsAvailable: 253 } } } });
   assert.equal('Status' in (await api('GET', '/v1.52/networks/none')).json, false);
+  // an IPv6 pool's counts are uint64s (2^64 - anycast - gateway): written exactly, as Go reads them
+  assert.equal((await api('POST', '/v1.52/networks/create', { Name: 'v6s', EnableIPv6: true, IPAM: { Config: [{ Subnet: 'fd5a:77::/64' }] } })).status, 201);
+  const raw = (await d.api('GET', '/v1.52/networks/v6s')).body;
+  assert.match(raw, /"fd5a:77::\/64":\{"IPsInUse":2,"DynamicIPsAvailable":18446744073709551614\}/);
+  assert.equal((await api('DELETE', '/v1.52/networks/v6s')).status, 204);
   // EnableIPv4: false needs dockerd's experimental features; before 1.48 it is not a field
   let r = await api('POST', '/v1.48/networks/create', { Name: 'nov4', EnableIPv4: false });
   assert.equal(r.status, 400);

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { networkingForVersion } from '../../src/engine/api/network-compat.js';
 import { subnetStatus } from '../../src/engine/api/network-views.js';
+import { jsonText } from '../../src/engine/api/http.js';
 import { gatewayIndex } from '../../src/engine/networks/interfaces.js';
 import { endpointSysctls } from '../../src/engine/api/docker-runopts.js';
 import type { NetworkRecord } from '../../src/engine/networks/model.js';
@@ -117,4 +118,17 @@ test('IPAM Status: network, broadcast, gateway and containers in use; the range\
   // an IPRange: only its addresses are handed out; the gateway outside it takes none of them
   assert.deepEqual(subnetStatus(rec([{ subnet: '10.1.0.0/24', gateway: '10.1.0.1', ipRange: '10.1.0.128/25' }]), [{ ipv4: '10.1.0.130/24' }]),
     { '10.1.0.0/24': { IPsInUse: 4, DynamicIPsAvailable: 126 } });
+});
+
+test('IPAM Status of an IPv6 pool: the subnet-router anycast address, gateway and containers in use, no broadcast; counts saturate at 2^64-1 and are written as exact integers', () => {
+  const rec = (ipv6: NetworkRecord['ipv6']) => ({ ipam: { driver: 'default', options: {}, config: [{ subnet: '10.1.0.0/24', gateway: '10.1.0.1' }] }, ipv6 }) as unknown as NetworkRecord;
+  // moby's TestMacvlanIPAM: a /64 with a /120 range and no gateway, one container
+  const st = subnetStatus(rec({ subnet: '2001:db8:abcd::/64', gateway: '', ipRange: '2001:db8:abcd::/120' }), [{ ipv4: '10.1.0.2/24', ipv6: '2001:db8:abcd::2/64' }]);
+  assert.deepEqual(Object.keys(st), ['10.1.0.0/24', '2001:db8:abcd::/64'], 'Go\'s map order');
+  assert.deepEqual(st['2001:db8:abcd::/64'], { IPsInUse: 2n, DynamicIPsAvailable: 254n });
+  // a bridge's /64: 2^64 addresses less the anycast one and the gateway
+  const big = subnetStatus(rec({ subnet: 'fd00:1::/64', gateway: 'fd00:1::1' }), []);
+  assert.deepEqual(big['fd00:1::/64'], { IPsInUse: 2n, DynamicIPsAvailable: (1n << 64n) - 2n });
+  assert.deepEqual(subnetStatus(rec({ subnet: 'fd00:1::/48', gateway: 'fd00:1::1' }), [])['fd00:1::/48'], { IPsInUse: 2n, DynamicIPsAvailable: (1n << 64n) - 1n });
+  assert.equal(jsonText({ Status: big, n: 'x' }), '{"Status":{"10.1.0.0/24":{"IPsInUse":3,"DynamicIPsAvailable":253},"fd00:1::/64":{"IPsInUse":2,"DynamicIPsAvailable":18446744073709551614}},"n":"x"}');
 });

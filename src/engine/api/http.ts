@@ -41,10 +41,25 @@ export class Router {
 
 /** A JSON answer; given the request, the connection stays until its upload is in (endAfterRequest). */
 export function sendJson(res: ServerResponse, status: number, body: unknown, req?: IncomingMessage): void {
-  const text = JSON.stringify(body) + '\n';
+  const text = jsonText(body) + '\n';
   res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
   if (req) endAfterRequest(req, res, text);
   else res.end(text);
+}
+
+/**
+ * JSON.stringify, with bigints written as exact integers (Go's uint64 fields: a network's
+ * IPv6 address counts), which JSON.stringify refuses; only bodies holding one pay for it.
+ */
+export function jsonText(body: unknown): string {
+  try {
+    return JSON.stringify(body);
+  } catch (e) {
+    if (!(e instanceof TypeError) || !/BigInt/i.test(e.message)) throw e;
+    const mark = '\u0000bigint:';
+    return JSON.stringify(body, (_k, v: unknown) => (typeof v === 'bigint' ? `${mark}${v}` : v))
+      .replace(/"\\u0000bigint:(\d+)"/g, '$1');
+  }
 }
 
 export function sendStatus(res: ServerResponse, status: number): void {
