@@ -137,9 +137,12 @@ test('legacy --link on the default bridge: the child\'s /etc/hosts line and vari
   assert.notEqual(own.code, 0);
   assert.match(own.stderr, /Conflict, cannot remove the default link name of the container/);
   assert.equal(await inspect('ldb', '{{.State.Running}}'), 'true');
-  // a stopped child fails the parent's start, in dockerd's words
-  await ok(['stop', '-t', '1', 'lapp']);
+  // a stopped child fails an exec's create (dockerd's ContainerExecCreate makes the variables again) and the parent's start, in dockerd's words
   await ok(['stop', '-t', '1', 'ldb']);
+  const ex = await docker(d, ['exec', 'lapp', 'true']);
+  assert.notEqual(ex.code, 0);
+  assert.match(ex.stderr, /Cannot link to a non running container: \/ldb AS \/lapp\/db/);
+  await ok(['stop', '-t', '1', 'lapp']);
   const start = await docker(d, ['start', 'lapp']);
   assert.notEqual(start.code, 0);
   assert.match(start.stderr, /Cannot link to a non running container: \/ldb AS \/lapp\/db/);

@@ -46,6 +46,8 @@ export interface ExecSession {
   body: Infer<typeof execBodySchema>;
   dir: string;
   started: boolean;
+  /** Its legacy links' variables, made at its create. */
+  linkEnv: string[];
   /** A TTY size asked for while the process was being started, applied once it runs. */
   pendingSize?: { h: number; w: number };
 }
@@ -57,14 +59,15 @@ const START_WAIT_MS = 10_000;
 /**
  * dockerd makes an exec's environment anew (CreateDaemonEnvironment with the exec's own tty):
  * PATH, HOSTNAME, TERM=xterm only for `exec -t` (whatever the container's -t), its legacy
- * links' variables (those of its start: dockerd computes them again), then the container's env. A CRI container's exec keeps its spec's, as containerd's does, with
- * TERM=xterm set for a tty exec (containerd's execInternal).
+ * links' variables (made at the exec's create), then the container's env. A CRI container's
+ * exec keeps its spec's, as containerd's does, with TERM=xterm set for a tty exec
+ * (containerd's execInternal).
  */
-function dockerBaseEnv(rec: Container, tty: boolean): string[] {
+function dockerBaseEnv(rec: Container, tty: boolean, linkEnv: string[]): string[] {
   const base = [DEFAULT_PATH_ENV];
   if (rec.config.hostname) base.push(`HOSTNAME=${rec.config.hostname}`);
   if (tty) base.push('TERM=xterm');
-  return mergeEnv([...base, ...rec.state.linkEnv ?? []], rec.config.env);
+  return mergeEnv([...base, ...linkEnv], rec.config.env);
 }
 
 function podExecEnv(specEnv: string[], tty: boolean): string[] {
@@ -100,12 +103,13 @@ export class ExecService {
       await processUser(rootfs, b.User, rec.config).catch((e: unknown) => { throw invalidArgument(errorMessage(e)); });
       this.containers.requireRunning(rec); // it may have stopped meanwhile
     }
+    const linkEnv = rec.config.pod ? [] : this.containers.hooks.execEnv(rec);
     const id = newId();
     this.sessions.set(id, {
       ID: id, ContainerID: rec.id, Running: false, ExitCode: null, Pid: 0,
       OpenStdin: !!b.AttachStdin, OpenStdout: !!b.AttachStdout, OpenStderr: !!b.AttachStderr,
       ProcessConfig: { tty: !!b.Tty, entrypoint: b.Cmd[0], arguments: b.Cmd.slice(1), privileged: !!b.Privileged, user: b.User || (rec.config.user ?? '') },
-      body: b, dir: path.join(this.containers.bundle(rec.id), 'exec', id), started: false,
+      body: b, dir: path.join(this.containers.bundle(rec.id), 'exec', id), started: false, linkEnv,
     });
     this.gc();
     // dockerd's ContainerExecCreate logs it (a health probe's too)
@@ -159,7 +163,7 @@ export class ExecService {
         terminal: !!b.Tty,
         args: b.Cmd,
         // docker: "KEY" without "=" unsets KEY for the exec
-        env: applyUnsets(mergeEnv(rec.config.pod ? podExecEnv(spec.process.env ?? [], !!b.Tty) : dockerBaseEnv(rec, !!b.Tty), b.Env ?? [])),
+        env: applyUnsets(mergeEnv(rec.config.pod ? podExecEnv(spec.process.env ?? [], !!b.Tty) : dockerBaseEnv(rec, !!b.Tty, s.linkEnv), b.Env ?? [])),
         cwd: b.WorkingDir || spec.process.cwd,
         user,
       };

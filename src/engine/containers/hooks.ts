@@ -33,6 +33,8 @@ export interface ContainerHooks {
   removed?(rec: Container, o: { volumes: boolean }): Promise<void>;
   /** At tsulad's start, once every record is reconciled with its runtime (before exits are watched). */
   recovered?(list: Container[]): Promise<void>;
+  /** At a docker exec's create: variables it gets from this part (legacy links'); throws to refuse the exec. */
+  execEnv?(rec: Container): string[];
 }
 
 /** Run one hook of each, in order (stopped and removed: in reverse, and every one even if one fails). */
@@ -79,6 +81,10 @@ export class Hooks {
 
   async recovered(list: Container[]): Promise<void> {
     for (const h of this.list) await h.recovered?.(list);
+  }
+
+  execEnv(rec: Container): string[] {
+    return this.list.flatMap((h) => h.execEnv?.(rec) ?? []);
   }
 
   async removed(rec: Container, o: { volumes: boolean }): Promise<void> {

@@ -256,6 +256,16 @@ export class NetworkHooks implements ContainerHooks {
     if (st) await this.d.attach.refreshPeers(st.endpoints.map((e) => e.networkId), rec.id);
   }
 
+  /**
+   * An exec's link variables, made again at its create as dockerd's ContainerExecCreate does
+   * (setupLinkedContainers): a child's new address shows, a child that no longer runs refuses it.
+   */
+  execEnv(rec: Container): string[] {
+    const bridge = this.d.networks.defaultBridge()?.id;
+    if (!bridge || rec.config.network !== 'cni' || !this.onDefaultBridge(rec) || !rec.config.networking?.legacyLinks?.length) return [];
+    return startLinks(rec, this.byId, bridge);
+  }
+
   /** A linked child's removal: its parents keep the link by name (see childRemoved). */
   async removed(rec: Container): Promise<void> {
     for (const p of childRemoved(rec, this.d.containers.list())) await this.d.containers.save(p);
