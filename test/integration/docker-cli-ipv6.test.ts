@@ -157,3 +157,31 @@ test('daemon.json ipv6 + fixed-cidr-v6: the default bridge has IPv6 (inspect\'s 
   assert.match(hosts, new RegExp(`^${addr}\\tpeer `, 'm'));
   await ok(['rm', '-f', 'b6']);
 });
+
+test('published ports on a network with IPv6: 0.0.0.0 and [::] on one host port (docker port, ps, inspect, as dockerd 28), reachable over the host\'s IPv6 address and held from host programs; -p 0.0.0.0:… stays IPv4', async () => {
+  const sub = `fd7e:${tag}:5::/64`;
+  const gw = sub.replace('::/64', '::1');
+  await ok(['network', 'create', '--ipv6', '--subnet', sub, 'v6pub']);
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  await ok(['run', '-d', '--name', 'pub6', '--network', 'v6pub', '-p', `${port}:80`, '-p', '0.0.0.0::81', '-p', '82', 'busybox', 'httpd', '-f', '-p', '80']);
+  // (docker 20.10 prints [::] bare: ":::PORT"; later CLIs bracket it)
+  const lines = (await ok(['port', 'pub6'])).trim().split('\n').map((l) => l.replace(' -> :::', ' -> [::]:')).sort();
+  const any = (await inspect('pub6', '{{(index (index .NetworkSettings.Ports "82/tcp") 0).HostPort}}'));
+  assert.deepEqual(lines, [`80/tcp -> 0.0.0.0:${port}`, `80/tcp -> [::]:${port}`, `81/tcp -> 0.0.0.0:${(await inspect('pub6', '{{(index (index .NetworkSettings.Ports "81/tcp") 0).HostPort}}'))}`,
+    `82/tcp -> 0.0.0.0:${any}`, `82/tcp -> [::]:${any}`].sort());
+  assert.equal(await inspect('pub6', '{{json (index .NetworkSettings.Ports "80/tcp")}}'), `[{"HostIp":"0.0.0.0","HostPort":"${port}"},{"HostIp":"::","HostPort":"${port}"}]`);
+  assert.match(await ok(['ps', '--filter', 'name=pub6', '--format', '{{.Ports}}']), new RegExp(`(\\[::\\]|::):${port}->80/tcp`));
+  // a host program can't take the IPv6 side either
+  const taken = spawnSync('python3', ['-c', `import socket; s=socket.socket(socket.AF_INET6); s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); s.bind(("::", ${port}))`], { encoding: 'utf8' });
+  assert.notEqual(taken.status, 0, 'the [::] port is held');
+  assert.match(taken.stderr, /Address already in use/);
+  // over the host's IPv6 address (the bridge's gateway): portmap's ip6tables DNAT
+  let status = 0;
+  for (let i = 0; i < 50 && !status; i++) {
+    status = await fetch(`http://[${gw}]:${port}/`).then((r) => r.status, () => 0);
+    if (!status) await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal(status, 404, 'busybox httpd answers over IPv6');
+  await ok(['rm', '-f', 'pub6']);
+  await ok(['network', 'rm', 'v6pub']);
+});

@@ -149,3 +149,47 @@ test('exact host ports are taken before any port: -p 80 -p 32768:8080 gives 80 t
   const r = await a.resolve(spec({ '80/tcp': [{ hostIp: '', hostPort: '' }], '8080/tcp': [{ hostIp: '', hostPort: '32768' }] }), new Set(), f.bind);
   assert.deepEqual(r.bindings, { '80/tcp': [{ hostIp: '0.0.0.0', hostPort: '32769' }], '8080/tcp': [{ hostIp: '0.0.0.0', hostPort: '32768' }] });
 });
+
+test('a network with IPv6: an empty host IP is 0.0.0.0 and :: on one port (dockerd 28\'s pair, as moby\'s TestDisableNAT), portmap gets both families; an explicit IPv4 one stays IPv4 only; :: and IPv6 addresses clash within their family', async () => {
+  const a = new PortAllocator(ranges(32768, 60999));
+  const f = fakeBind(['tcp/::/32768']); // a host program has [::]:32768: the pair moves on together
+  const r = await a.resolve(spec({
+    '80/tcp': [{ hostIp: '', hostPort: '8080' }], '81/tcp': [{ hostIp: '', hostPort: '' }],
+    '82/tcp': [{ hostIp: '0.0.0.0', hostPort: '8082' }], '83/tcp': [{ hostIp: '::', hostPort: '8083' }],
+  }), new Set(['tcp/127.0.0.1/8083']), f.bind, '0.0.0.0', true);
+  assert.deepEqual(r.bindings, {
+    '80/tcp': [{ hostIp: '0.0.0.0', hostPort: '8080' }, { hostIp: '::', hostPort: '8080' }],
+    '81/tcp': [{ hostIp: '0.0.0.0', hostPort: '32769' }, { hostIp: '::', hostPort: '32769' }],
+    '82/tcp': [{ hostIp: '0.0.0.0', hostPort: '8082' }],
+    '83/tcp': [{ hostIp: '::', hostPort: '8083' }],
+  });
+  assert.deepEqual(r.mappings, [
+    { hostPort: 8080, containerPort: 80, protocol: 'tcp' },
+    { hostPort: 32769, containerPort: 81, protocol: 'tcp' },
+    { hostPort: 8082, containerPort: 82, protocol: 'tcp', hostIP: '0.0.0.0' },
+    { hostPort: 8083, containerPort: 83, protocol: 'tcp', hostIP: '::' },
+  ]);
+  assert.ok(!f.open.has('tcp/0.0.0.0/32768'), 'the IPv4 half of a failed pair is closed');
+  // an IPv4-only network: an IPv6 host address has nothing to go to without a proxy (no binding)
+  const v4 = await a.resolve(spec({ '80/tcp': [{ hostIp: '::1', hostPort: '9090' }, { hostIp: '', hostPort: '9091' }] }), new Set(), f.bind);
+  assert.deepEqual(v4.bindings, { '80/tcp': [{ hostIp: '0.0.0.0', hostPort: '9091' }] });
+  assert.equal(clash(new Set(['tcp/::/80']), 'tcp', '0.0.0.0', 80), null);
+  assert.equal(clash(new Set(['tcp/::/80']), 'tcp', 'fd00::1', 80), '::');
+  assert.equal(clash(new Set(['tcp/fd00::1/80']), 'tcp', '::', 80), 'fd00::1');
+  assert.equal(clash(new Set(['tcp/0.0.0.0/80']), 'tcp', '::', 80), null);
+  await assert.rejects(a.resolve(spec({ '80/tcp': [{ hostIp: '', hostPort: '8080' }] }), new Set(['tcp/::/8080']), f.bind, '0.0.0.0', true),
+    /Bind for :::8080 failed: port is already allocated/);
+});
+
+test('the real binds of a pair: 0.0.0.0 and [::] of one port held side by side (IPv6-only socket)', async (t) => {
+  const probe = net.createServer();
+  const v6 = await new Promise<boolean>((res) => { probe.once('error', () => res(false)); probe.listen({ host: '::1', port: 0 }, () => { probe.close(); res(true); }); });
+  if (!v6) { t.skip('no IPv6 on this host'); return; }
+  const port = 47000 + Math.floor(Math.random() * 1000);
+  const a = await bindHostPort('tcp', '0.0.0.0', port);
+  const b = await bindHostPort('tcp', '::', port);
+  const u4 = await bindHostPort('udp', '0.0.0.0', port);
+  const u6 = await bindHostPort('udp', '::', port);
+  await assert.rejects(bindHostPort('tcp', '::', port), /EADDRINUSE/);
+  for (const s of [a, b, u4, u6]) s?.close();
+});

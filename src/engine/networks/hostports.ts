@@ -27,7 +27,8 @@ export const bindHostPort: BindHost = (proto, ip, port) => {
   if (proto === 'udp') {
     return new Promise((resolve, reject) => {
       // no SO_REUSEADDR, as dockerd 29's UDP sockets: no other socket can share the port
-      const s = dgram.createSocket({ type: 'udp4', reuseAddr: false });
+      // [::] holds the IPv6 addresses only, beside the 0.0.0.0 socket of the same binding
+      const s = net.isIP(ip) === 6 ? dgram.createSocket({ type: 'udp6', reuseAddr: false, ipv6Only: true }) : dgram.createSocket({ type: 'udp4', reuseAddr: false });
       s.once('error', (e) => { s.close(); reject(e); });
       s.bind({ port, address: ip, exclusive: true }, () => {
         s.removeAllListeners('error');
@@ -41,7 +42,8 @@ export const bindHostPort: BindHost = (proto, ip, port) => {
     return new Promise((resolve, reject) => {
       const srv = net.createServer((c) => c.resetAndDestroy());
       srv.once('error', reject);
-      srv.listen({ port, host: ip, exclusive: true, backlog: 1 }, () => {
+      // ipv6Only: [::] holds the IPv6 addresses only, beside the 0.0.0.0 socket of the same binding
+      srv.listen({ port, host: ip, exclusive: true, backlog: 1, ipv6Only: true }, () => {
         srv.removeAllListeners('error');
         srv.on('error', () => undefined);
         srv.unref();
@@ -78,7 +80,7 @@ export class PublishedPorts {
   async publish(rec: Container, net: NetworkRecord, endpointId: string): Promise<ResolvedPorts> {
     try {
       const r = await this.allocator.resolve(rec.config.networking!, this.taken(rec.id), this.bind,
-        net.options['com.docker.network.bridge.host_binding_ipv4'] || '0.0.0.0');
+        net.options['com.docker.network.bridge.host_binding_ipv4'] || '0.0.0.0', !!net.ipv6);
       this.hold(rec.id, r.sockets);
       return r;
     } catch (e) {

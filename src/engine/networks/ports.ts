@@ -37,7 +37,7 @@ export function checkBindings(b: Record<string, PortBinding[] | null>): Record<s
   for (const [k, list] of Object.entries(b)) {
     checkPortKey(k);
     out[k] = (list ?? []).map((x) => {
-      if (x.hostIp && net.isIP(x.hostIp) !== 4) throw invalidArgument(`invalid host IP "${x.hostIp}" for ${k}: want an IPv4 address (IPv6 publishing is not supported)`);
+      if (x.hostIp && !net.isIP(x.hostIp)) throw invalidArgument(`invalid host IP "${x.hostIp}" for ${k}: want an IP address`);
       checkHostPort(x.hostPort, k);
       return { hostIp: x.hostIp, hostPort: x.hostPort };
     });
@@ -45,22 +45,29 @@ export function checkBindings(b: Record<string, PortBinding[] | null>): Record<s
   return out;
 }
 
-/** Host ports other containers hold, "proto/ip/port" with ip 0.0.0.0 for all addresses. */
+/** Host ports other containers hold, "proto/ip/port" with ip 0.0.0.0 (or ::) for all addresses (of a family). */
 export type TakenPorts = Set<string>;
 
 export function takenKeys(bindings: Record<string, PortBinding[]>): string[] {
   return Object.entries(bindings).flatMap(([k, list]) => list.map((b) => `${k.split('/')[1]}/${b.hostIp || '0.0.0.0'}/${b.hostPort}`));
 }
 
+const unspecified = (ip: string) => ip === '0.0.0.0' || ip === '::';
+
 /**
- * The address whose holder has proto/port, or null: 0.0.0.0 clashes with every address and
- * every address with 0.0.0.0 (dockerd's PortAllocator checks the request's maps and the
- * unspecified address's, or every IPv4 map for 0.0.0.0; its error names the map it hit).
+ * The address whose holder has proto/port, or null: 0.0.0.0 clashes with every IPv4 address
+ * and :: with every IPv6 one, both ways (dockerd's PortAllocator checks the request's maps and
+ * the unspecified address's of its family, or every map of the family for an unspecified
+ * one; its error names the map it hit).
  */
 export function clash(taken: TakenPorts, proto: string, ip: string, port: number): string | null {
+  const v6 = ip.includes(':');
   for (const t of taken) {
-    const [p, tip, tport] = t.split('/');
-    if (p === proto && Number(tport) === port && (tip === ip || tip === '0.0.0.0' || ip === '0.0.0.0')) return tip!;
+    const i = t.indexOf('/');
+    const j = t.lastIndexOf('/');
+    const [p, tip, tport] = [t.slice(0, i), t.slice(i + 1, j), t.slice(j + 1)];
+    if (p !== proto || Number(tport) !== port || tip.includes(':') !== v6) continue;
+    if (tip === ip || unspecified(tip) || unspecified(ip)) return tip;
   }
   return null;
 }
@@ -108,7 +115,8 @@ export interface ResolvedPorts {
   sockets: HostSocket[];
 }
 
-interface Request { key: string; port: number; proto: 'tcp' | 'udp' | 'sctp'; ip: string; range: [number, number] | null }
+/** One binding asked for: its host addresses (0.0.0.0 and :: for "all" on a network with IPv6) share a port. */
+interface Request { key: string; port: number; proto: 'tcp' | 'udp' | 'sctp'; ips: string[]; range: [number, number] | null }
 
 // dockerd (moby v2's nat port mapper and OSAllocator) tries up to 10 allocations in each of
 // up to 10 attempts to map a binding whose port is free by its books but bound by a host program
@@ -129,16 +137,20 @@ export class PortAllocator {
   /**
    * The bindings of a start: -P's exposed ports added, host ports chosen and bound (in
    * dockerd's order: exact ports before ranges, then by container port and protocol).
-   * `defaultIp`: the network's host_binding_ipv4. On an error every socket bound so far is
-   * closed and the message is dockerd's, for the caller to put behind its endpoint's words.
+   * `defaultIp`: the network's host_binding_ipv4; `ipv6`: the network gives the container an
+   * IPv6 address. On an error every socket bound so far is closed and the message is dockerd's,
+   * for the caller to put behind its endpoint's words.
    */
-  async resolve(n: NetworkingSpec, taken: TakenPorts, bind: BindHost, defaultIp = '0.0.0.0'): Promise<ResolvedPorts> {
+  async resolve(n: NetworkingSpec, taken: TakenPorts, bind: BindHost, defaultIp = '0.0.0.0', ipv6 = false): Promise<ResolvedPorts> {
     const want: Record<string, PortBinding[]> = structuredClone(n.portBindings);
     if (n.publishAll) for (const k of n.exposedPorts) if (!want[k]?.length) want[k] = [{ hostIp: '', hostPort: '' }];
     const reqs: Request[] = [];
     for (const [key, list] of Object.entries(want)) {
       const { port, proto } = checkPortKey(key);
-      for (const b of list) reqs.push({ key, port, proto, ip: b.hostIp || defaultIp, range: checkHostPort(b.hostPort, key) });
+      for (const b of list) {
+        const ips = hostAddresses(b.hostIp, defaultIp, ipv6);
+        if (ips.length) reqs.push({ key, port, proto, ips, range: checkHostPort(b.hostPort, key) });
+      }
     }
     // exact host ports first, then ranges, then any port (-p 80, -P): a port chosen for one
     // must never be one another binding of the same run names (dockerd reserves those first)
@@ -150,10 +162,10 @@ export class PortAllocator {
     const sockets: HostSocket[] = [];
     try {
       for (const r of order) {
-        const { port, socket } = await this.take(r, mine, bind);
+        const { port, sockets: got } = await this.take(r, mine, bind);
         chosen.set(r, port);
-        if (socket) sockets.push(socket);
-        mine.add(`${r.proto}/${r.ip}/${port}`);
+        sockets.push(...got);
+        for (const ip of r.ips) mine.add(`${r.proto}/${ip}/${port}`);
       }
     } catch (e) {
       for (const s of sockets) s.close();
@@ -163,31 +175,35 @@ export class PortAllocator {
     const mappings: PortMapping[] = [];
     for (const r of reqs) {
       const hostPort = chosen.get(r)!;
-      (bindings[r.key] ??= []).push({ hostIp: r.ip, hostPort: String(hostPort) });
-      mappings.push({ hostPort, containerPort: r.port, protocol: r.proto, ...(r.ip !== '0.0.0.0' ? { hostIP: r.ip } : {}) });
+      for (const ip of r.ips) (bindings[r.key] ??= []).push({ hostIp: ip, hostPort: String(hostPort) });
+      // portmap: no hostIP is every address of both families, an unspecified one all of its own
+      const hostIP = r.ips.length > 1 || (r.ips[0] === '0.0.0.0' && !ipv6) ? undefined : r.ips[0];
+      mappings.push({ hostPort, containerPort: r.port, protocol: r.proto, ...(hostIP ? { hostIP } : {}) });
     }
     return { bindings, mappings, sockets };
   }
 
-  /** One binding's host port, bound. */
-  private async take(r: Request, mine: TakenPorts, bind: BindHost): Promise<{ port: number; socket: HostSocket | null }> {
+  /** One binding's host port, bound on each of its addresses. */
+  private async take(r: Request, mine: TakenPorts, bind: BindHost): Promise<{ port: number; sockets: HostSocket[] }> {
     if (r.range && r.range[0] === r.range[1]) {
       const p = r.range[0];
-      const holder = clash(mine, r.proto, r.ip, p);
-      if (holder) throw internal(`Bind for ${holder}:${p} failed: port is already allocated`);
-      return { port: p, socket: await bind(r.proto, r.ip, p).catch((e: unknown) => { throw bindFailed(r.proto, r.ip, p, e); }) };
+      for (const ip of r.ips) {
+        const holder = clash(mine, r.proto, ip, p);
+        if (holder) throw internal(`Bind for ${holder}:${p} failed: port is already allocated`);
+      }
+      return { port: p, sockets: await bindAll(r, p, bind) };
     }
     const [lo, hi] = r.range ?? await this.ranges.ephemeral();
     const reserved = r.range ? new Set<number>() : await this.ranges.reserved();
-    const rangeKey = `${r.proto}/${r.ip}/${lo}-${hi}`;
+    const rangeKey = `${r.proto}/${r.ips.join(',')}/${lo}-${hi}`;
     let lastErr: Error | undefined;
     for (let attempt = 0; attempt < MAX_BIND_ATTEMPTS; attempt++) {
-      const p = this.next(rangeKey, lo, hi, (x) => !reserved.has(x) && !clash(mine, r.proto, r.ip, x));
+      const p = this.next(rangeKey, lo, hi, (x) => !reserved.has(x) && r.ips.every((ip) => !clash(mine, r.proto, ip, x)));
       if (!p) throw internal('all ports are allocated');
       try {
-        return { port: p, socket: await bind(r.proto, r.ip, p) };
+        return { port: p, sockets: await bindAll(r, p, bind) };
       } catch (e) {
-        lastErr = bindFailed(r.proto, r.ip, p, e);
+        lastErr = e as Error;
       }
     }
     throw lastErr!;
@@ -204,6 +220,32 @@ export class PortAllocator {
     }
     return 0;
   }
+}
+
+/**
+ * A binding's host addresses (dockerd's configurePortBindingIPv4/IPv6 without its userland
+ * proxy): one left empty is the network's default, 0.0.0.0, and then :: as well when the
+ * container has an IPv6 address; an IPv6 one needs that address (no proxy maps it to IPv4).
+ */
+function hostAddresses(given: string, defaultIp: string, ipv6: boolean): string[] {
+  const ip = given || defaultIp;
+  if (net.isIP(ip) === 6) return ipv6 ? [ip] : [];
+  return !given && ipv6 && ip === '0.0.0.0' ? [ip, '::'] : [ip];
+}
+
+/** Bind the port on each address of the binding; none stays bound if one fails. */
+async function bindAll(r: Request, port: number, bind: BindHost): Promise<HostSocket[]> {
+  const got: HostSocket[] = [];
+  for (const ip of r.ips) {
+    try {
+      const s = await bind(r.proto, ip, port);
+      if (s) got.push(s);
+    } catch (e) {
+      for (const s of got) s.close();
+      throw bindFailed(r.proto, ip, port, e);
+    }
+  }
+  return got;
 }
 
 /** dockerd 29's OSAllocator words for a bind the kernel refused. */
