@@ -236,15 +236,15 @@ test('--restart: on-failure:N counts its restarts in RestartCount; dockerd\'s re
   assert.equal(await inspect('rf', '{{.State.ExitCode}} {{json .HostConfig.RestartPolicy}}'), '3 {"Name":"on-failure","MaximumRetryCount":2}');
   await ok(['create', '--name', 'us', '--restart', 'unless-stopped', 'busybox']);
   assert.equal(await inspect('us', '{{json .HostConfig.RestartPolicy}}'), '{"Name":"unless-stopped","MaximumRetryCount":0}');
-  await refused(['run', '--restart', 'bogus', 'busybox', 'true'], /invalid restart policy 'bogus'/);
-  await refused(['run', '--restart', 'always:3', 'busybox', 'true'], /maximum retry count cannot be used with restart policy 'always'/);
+  await refused(['run', '--restart', 'bogus', 'busybox', 'true'], /invalid restart policy: unknown policy 'bogus'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'/);
+  await refused(['run', '--restart', 'always:3', 'busybox', 'true'], /invalid restart policy: maximum retry count can only be used with 'on-failure'/);
   // docker update --restart: the next exit follows the new policy; dockerd's refusals
   await ok(['update', '--restart', 'on-failure:1', 'us']);
   assert.equal(await inspect('us', '{{json .HostConfig.RestartPolicy}}'), '{"Name":"on-failure","MaximumRetryCount":1}');
   await ok(['run', '-d', '--name', 'upd', 'busybox', 'sh', '-c', 'sleep 1; exit 4']);
   await ok(['update', '--restart', 'on-failure:1', 'upd']);
   await waitFor(async () => (await inspect('upd', '{{.RestartCount}} {{.State.Status}}')) === '1 exited', 20_000);
-  await refused(['update', '--restart', 'always:3', 'us'], /maximum retry count cannot be used with restart policy 'always'/, 1);
+  await refused(['update', '--restart', 'always:3', 'us'], /invalid restart policy: maximum retry count can only be used with 'on-failure'/, 1);
   await ok(['create', '--rm', '--name', 'auto', 'busybox']);
   await refused(['update', '--restart', 'always', 'auto'], /Restart policy cannot be updated because AutoRemove is enabled for the container/, 1);
   // between two restarts (no runc container): the update is kept, as dockerd's, and ends the loop

@@ -215,7 +215,7 @@ test('--restart on-failure:2 restarts twice with docker\'s backoff; RestartCount
   const body = JSON.stringify({ Image: 'busybox', HostConfig: { RestartPolicy: { Name: 'always', MaximumRetryCount: 3 } } });
   const r = await d.api('POST', '/containers/create', body);
   assert.equal(r.status, 400);
-  assert.match(r.body, /maximum retry count cannot be used with restart policy 'always'/);
+  assert.match(r.body, /invalid restart policy: maximum retry count can only be used with 'on-failure'/);
 });
 
 test('--restart always: the container comes back after each exit; docker stop ends it; restart resets the count', async () => {

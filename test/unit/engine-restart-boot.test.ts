@@ -3,7 +3,7 @@
 // children, up to 5 s), the others at once; a cycle of links waits that long, no more.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RestartManager } from '../../src/engine/containers/restart.js';
+import { RestartManager, checkRestartPolicy } from '../../src/engine/containers/restart.js';
 import { Logger } from '../../src/common/log.js';
 import type { Container } from '../../src/engine/containers/model.js';
 
@@ -62,4 +62,19 @@ test('exits found at start-up (while tsulad was down): a linking container is re
   clearInterval(alive);
   assert.ok(order.indexOf('restart app') > order.indexOf('up db'), order.join(', '));
   m.close();
+});
+
+test('restart policies checked as moby\'s ValidateRestartPolicy (its test table), AutoRemove first', () => {
+  const ok = [['', 0], ['', 123], ['', -123], ['no', 0], ['always', 0], ['unless-stopped', 0], ['on-failure', 0], ['on-failure', 5]] as const;
+  for (const [n, c] of ok) assert.doesNotThrow(() => checkRestartPolicy(n, c, false), `${n}:${c}`);
+  const bad: Array<[string, number, RegExp]> = [
+    ['always', 123, /invalid restart policy: maximum retry count can only be used with 'on-failure'$/],
+    ['unless-stopped', -123, /invalid restart policy: maximum retry count can only be used with 'on-failure' and cannot be negative$/],
+    ['no', 1, /can only be used with 'on-failure'/],
+    ['on-failure', -1, /invalid restart policy: maximum retry count cannot be negative$/],
+    ['unknown', 0, /invalid restart policy: unknown policy 'unknown'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'$/],
+  ];
+  for (const [n, c, re] of bad) assert.throws(() => checkRestartPolicy(n, c, false), re);
+  assert.throws(() => checkRestartPolicy('always', 3, true), /can't create 'AutoRemove' container with restart policy/);
+  assert.doesNotThrow(() => checkRestartPolicy('no', 0, true));
 });

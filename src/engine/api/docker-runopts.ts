@@ -294,7 +294,7 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
     ...(Object.keys(m.volumeOptions).length ? { volumeOptions: m.volumeOptions } : {}),
   };
   const rp = { name: (hc.RestartPolicy?.Name || 'no') as 'no', maxRetries: hc.RestartPolicy?.MaximumRetryCount ?? 0 };
-  checkRestartPolicy(rp, !!hc.AutoRemove);
+  checkRestartPolicy(hc.RestartPolicy?.Name ?? '', rp.maxRetries, !!hc.AutoRemove);
   out.restartPolicy = rp;
   out.init = !!hc.Init;
   out.devices = devices(hc.Devices);

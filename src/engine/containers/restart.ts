@@ -5,18 +5,30 @@
 // start, containers whose policy says so and that ran before are started again.
 import { errorMessage, invalidArgument } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { running, type Container, type RestartPolicy } from './model.js';
+import { running, type Container } from './model.js';
 
 const FIRST_DELAY_MS = 100;
 const MAX_DELAY_MS = 60_000;
 const RESET_AFTER_MS = 10_000;
 
-/** docker's validateRestartPolicy. */
-export function checkRestartPolicy(p: RestartPolicy, autoRemove: boolean): void {
-  if (!['no', 'always', 'on-failure', 'unless-stopped'].includes(p.name)) throw invalidArgument(`invalid restart policy '${p.name}'`);
-  if (p.name !== 'on-failure' && p.maxRetries !== 0) throw invalidArgument(`maximum retry count cannot be used with restart policy '${p.name}'`);
-  if (p.maxRetries < 0) throw invalidArgument('maximum retry count cannot be negative');
-  if (autoRemove && p.name !== 'no') throw invalidArgument(`can't create 'AutoRemove' container with restart policy`);
+/**
+ * moby's ValidateRestartPolicy (dockerd 25+'s words), with its AutoRemove check first. `given`:
+ * the Name as sent, '' being "no" with any count (kept for clients older than 25, as dockerd).
+ */
+export function checkRestartPolicy(given: string, maxRetries: number, autoRemove: boolean): void {
+  if (autoRemove && given !== '' && given !== 'no') throw invalidArgument('can\'t create \'AutoRemove\' container with restart policy');
+  switch (given) {
+    case '':
+      return;
+    case 'no': case 'always': case 'unless-stopped':
+      if (maxRetries !== 0) throw invalidArgument(`invalid restart policy: maximum retry count can only be used with 'on-failure'${maxRetries < 0 ? ' and cannot be negative' : ''}`);
+      return;
+    case 'on-failure':
+      if (maxRetries < 0) throw invalidArgument('invalid restart policy: maximum retry count cannot be negative');
+      return;
+    default:
+      throw invalidArgument(`invalid restart policy: unknown policy '${given}'; use one of 'no', 'always', 'on-failure', or 'unless-stopped'`);
+  }
 }
 
 /** Would this exit be followed by a restart (the count not yet raised)? */

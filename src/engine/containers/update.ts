@@ -34,7 +34,7 @@ export function updatedRestartPolicy(id: string, body: UpdateBody, autoRemove: b
   const rp = body.RestartPolicy;
   if (!rp?.Name) return undefined;
   const policy = { name: rp.Name as RestartPolicy['name'], maxRetries: rp.MaximumRetryCount ?? 0 };
-  checkRestartPolicy(policy, false);
+  checkRestartPolicy(rp.Name, policy.maxRetries, false);
   if (autoRemove && policy.name !== 'no') {
     throw failedPrecondition(`Cannot update container ${id}: Restart policy cannot be updated because AutoRemove is enabled for the container`);
   }
