@@ -81,9 +81,9 @@ export const DEFAULT_PATH_ENV = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/
 /** Docker's default RLIMIT_NOFILE (dockerd/containerd run with LimitNOFILE=1048576). */
 export const DEFAULT_NOFILE = 1048576;
 
-/** containerd's default masked paths (oci/spec.go populateDefaultUnixSpec) with moby 28's /proc/interrupts. */
+/** moby 28's default masked paths (oci.DefaultLinuxSpec, its order: inspect's HostConfig.MaskedPaths). */
 const MASKED_PATHS: readonly string[] = [
-  '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+  '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
   '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
 ];
 let masked: readonly string[] | undefined;

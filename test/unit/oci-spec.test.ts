@@ -64,7 +64,7 @@ test('defaults: mounts, masked and readonly paths, device rules, seccomp', () =>
   assert.ok(mount(s, '/sys/fs/cgroup')?.options?.includes('ro'));
   assert.ok(mount(s, '/dev/shm')?.options?.includes('size=65536k'));
   assert.deepEqual(s.linux.maskedPaths!.slice(0, 12), [
-    '/proc/acpi', '/proc/asound', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+    '/proc/asound', '/proc/acpi', '/proc/interrupts', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
     '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
   ]);
   assert.deepEqual(s.linux.readonlyPaths, ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
