@@ -5,13 +5,11 @@
 // the DELs and the namespace gone; docker's IP, MAC and gateway read from the CNI results.
 // `network connect` and `disconnect` ADD and DEL on a running container's namespace. On a user network its
 // peers answer to their names twice: in its /etc/hosts, rewritten as peers come and go (hosts-files.ts), and
-// through the network's DNS server (dns.ts), its resolv.conf's nameserver (127.0.0.11, sent
-// there by dns-redirect.ts). After a restart,
+// through the network's DNS server, its resolv.conf's nameserver (container-dns.ts). After a restart,
 // attachments and namespaces of containers that no longer run are released from the CNI
 // cache alone.
-import { promises as fs } from 'node:fs';
 import { errorMessage, failedPrecondition, withContext, type TsulaError } from '../../common/errors.js';
-import { writeFileAtomic, type Durability } from '../../common/fsutil.js';
+import { writeFileAtomic } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
 import type { Faults } from '../../common/faults.js';
@@ -20,12 +18,10 @@ import { primaryIp, sandboxAddresses, type CapabilityArgs, type CniClient, type 
 import type { Container, EndpointSpec, NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
 import { addLinkLocalIps, applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
-import { embeddedResolvConf, hostNameservers, resolvConf, rewriteInPlace, withDnsDefaults, type DnsInput } from './etc.js';
+import type { DnsInput } from './etc.js';
 import type { NetworkRecord } from './model.js';
-import { NetworkDns } from './dns.js';
-import { engineDnsBackend } from './dns-backend.js';
+import { ContainerDns } from './container-dns.js';
 import { HostsFiles } from './hosts-files.js';
-import { EMBEDDED_DNS, redirectDns } from './dns-redirect.js';
 import { PublishedPorts, SETUP_NETWORKING } from './hostports.js';
 import type { NetworkService } from './service.js';
 
@@ -52,9 +48,8 @@ export class ContainerNetworks {
   /** Containers' /etc/hosts files, made and rewritten as peers come and go. */
   private readonly hosts: HostsFiles;
 
-  /** User networks' DNS servers, each while containers are attached to it (dnsUsers). */
-  private readonly dns: NetworkDns;
-  private readonly dnsUsers = new Map<string, Set<string>>();
+  /** User networks' DNS servers and the containers' resolv.conf. */
+  private readonly dns: ContainerDns;
 
   /** Published host ports: chosen (dockerd's sequence) and held while their container's network is up. */
   private readonly ports: PublishedPorts;
@@ -62,90 +57,14 @@ export class ContainerNetworks {
   constructor(private readonly d: ContainerNetworksDeps) {
     this.ports = new PublishedPorts({ containers: d.containers, log: d.log });
     this.hosts = new HostsFiles(d);
-    this.dns = new NetworkDns(engineDnsBackend({
-      containers: d.containers, networks: d.networks, dnsDefaults: d.dnsDefaults,
-      isDefaultBridge: (id) => this.isDefaultBridge(id),
-    }), d.log);
+    this.dns = new ContainerDns({ ...d, serial: (fn) => this.hosts.serial(fn), isDefaultBridge: (id) => this.isDefaultBridge(id) });
   }
 
-  /**
-   * The user network whose DNS server a container's resolv.conf names: the first of its
-   * networks that is a user bridge (dockerd starts its resolver for any such endpoint).
-   */
-  dnsNetwork(rec: Container): NetworkRecord | null {
-    if (rec.config.network !== 'cni') return null;
-    const nets = this.d.networks.list();
-    for (const ep of rec.config.networking?.endpoints ?? []) {
-      const net = nets.find((n) => n.id === ep.networkId || n.name === ep.name);
-      if (net && net.driver === 'bridge' && !this.isDefaultBridge(net.id) && net.ipam.config[0]?.gateway) return net;
-    }
-    return null;
-  }
+  /** The user network whose DNS server a container's resolv.conf names (container-dns.ts). */
+  dnsNetwork(rec: Container): NetworkRecord | null { return this.dns.network(rec); }
 
-  /**
-   * After network connect or disconnect of a running container: if that changed which
-   * network's DNS server it should ask (its first user network joined, or the one named
-   * left), its resolv.conf is rewritten in place, as dockerd switches a container to its
-   * resolver when it joins a user network; with no user network left, the host's servers.
-   */
-  async retargetDns(rec: Container, before: string | null): Promise<void> {
-    const now = this.dnsNetwork(rec);
-    if ((now?.id ?? null) === before) return;
-    const gateway = now?.ipam.config[0]!.gateway ?? null;
-    const served = now ? await this.dns.ensure(now.id, gateway!) : false;
-    const netns = rec.state.network?.sandboxKey;
-    if (netns && !this.inVm(rec)) await redirectDns(netns, served ? gateway : null, false);
-    await this.hosts.serial(() => this.writeResolvConf(rec, served, true));
-  }
-
-  private inVm(rec: Container): boolean {
-    return this.d.isVmRuntime(rec.runtime);
-  }
-
-  /** The nameserver of a container served by the DNS server at `gateway`: 127.0.0.11, a VM's the gateway itself. */
-  private dnsServer(rec: Container, gateway: string): string {
-    return this.inVm(rec) ? gateway : EMBEDDED_DNS;
-  }
-
-  /**
-   * Before a start: resolv.conf names the DNS server of the user network the container has now
-   * (joined or left while it was stopped), or the host's servers when it has none or that
-   * server can't listen (`served` false); a file already right stays as it is, edits and all.
-   */
-  private async alignResolvConf(rec: Container, served: boolean): Promise<void> {
-    const text = await fs.readFile(rec.paths.resolvConf, 'utf8').catch(() => null);
-    if (text === null) return;
-    const gateway = served ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
-    const servers = hostNameservers(text);
-    const one = servers.length === 1 ? servers[0] : undefined;
-    const ours = !!one && (one === EMBEDDED_DNS || this.d.networks.list().some((n) => n.ipam.config.some((c) => c.gateway === one)));
-    if (gateway ? one === this.dnsServer(rec, gateway) : !ours) return;
-    await this.writeResolvConf(rec, !!gateway);
-  }
-
-  /** Serve DNS on the container's user networks; false if its resolv.conf's server can't be. */
-  private async serveDns(rec: Container, endpoints: Endpoint[]): Promise<boolean> {
-    let ok = true;
-    const first = this.dnsNetwork(rec)?.id;
-    for (const e of endpoints) {
-      if (this.isDefaultBridge(e.networkId) || !e.gateway) continue;
-      let users = this.dnsUsers.get(e.networkId);
-      if (!users) this.dnsUsers.set(e.networkId, users = new Set());
-      users.add(rec.id);
-      if (!(await this.dns.ensure(e.networkId, e.gateway)) && e.networkId === first) ok = false;
-    }
-    return ok;
-  }
-
-  /** The container left these networks (all of them: none given): a server with no one left stops. */
-  private async leaveDns(id: string, networkIds?: string[]): Promise<void> {
-    for (const [net, users] of [...this.dnsUsers]) {
-      if (networkIds && !networkIds.includes(net)) continue;
-      if (!users.delete(id) || users.size) continue;
-      this.dnsUsers.delete(net);
-      await this.dns.close(net);
-    }
-  }
+  /** After network connect or disconnect of a running container: its resolv.conf follows (container-dns.ts). */
+  retargetDns(rec: Container, before: string | null): Promise<void> { return this.dns.retarget(rec, before); }
 
   /** Set up a 'cni' container's namespace and attachments; nothing is left on failure. */
   async setup(rec: Container): Promise<NetworkState> {
@@ -180,10 +99,7 @@ export class ContainerNetworks {
     } catch (e) {
       throw await failed(e);
     }
-    const served = await this.serveDns(rec, state.endpoints);
-    await this.alignResolvConf(rec, served);
-    const gateway = served ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
-    if (gateway && !this.inVm(rec)) await redirectDns(sandboxKey, gateway, true).catch(async (e: unknown) => { throw await failed(e); });
+    await this.dns.started(rec, state.endpoints, sandboxKey).catch(async (e: unknown) => { throw await failed(e); });
     return state;
   }
 
@@ -191,7 +107,7 @@ export class ContainerNetworks {
     portMappings: PortMapping[], endpointId = newId()): Promise<Endpoint> {
     if (net.driver !== 'bridge') throw failedPrecondition(`network ${net.name} (driver ${net.driver}) cannot be joined by a container with other networks`);
     // a VM's guest takes the interface's traffic, not the addresses on its host side
-    if (ep.linkLocalIps?.length && this.inVm(rec)) throw failedPrecondition(`--link-local-ip is not supported for a container of the vmm runtime (network ${net.name})`);
+    if (ep.linkLocalIps?.length && this.d.isVmRuntime(rec.runtime)) throw failedPrecondition(`--link-local-ip is not supported for a container of the vmm runtime (network ${net.name})`);
     await this.d.networks.prepareAttach(net);
     // no fixed addresses: the ones it had last time, when they are still free (else any), with
     // the MAC it had with them (peers' ARP caches hold that pair)
@@ -255,7 +171,7 @@ export class ContainerNetworks {
       });
     }
     await this.d.netns.remove(id);
-    await this.leaveDns(id);
+    await this.dns.leave(id);
     if (failed) throw failed;
   }
 
@@ -281,7 +197,7 @@ export class ContainerNetworks {
     }
     this.d.faults?.hit('connect:after-add'); // recovery DELs an attachment the record does not name
     st.endpoints.push(added);
-    await this.serveDns(rec, [added]);
+    await this.dns.serve(rec, [added]);
     if (st.endpoints.length > 1) await this.moveDefaultRoute(rec, [...rec.config.networking!.endpoints, ep]);
   }
 
@@ -305,7 +221,7 @@ export class ContainerNetworks {
       st.ports = {};
     }
     st.endpoints = st.endpoints.filter((x) => x !== e);
-    await this.leaveDns(rec.id, [networkId]);
+    await this.dns.leave(rec.id, [networkId]);
     await this.moveDefaultRoute(rec, rec.config.networking?.endpoints ?? []);
   }
 
@@ -337,7 +253,7 @@ export class ContainerNetworks {
       this.d.log.warn('releasing an attachment the container record does not name (a network connect cut short)', { id: c.id, network: a.networkName, ifName: a.ifName });
       await this.d.cni.delCached(a, c.state.network!.sandboxKey).catch((e) => this.d.log.warn('releasing', { id: c.id, ifName: a.ifName, err: errorMessage(e) }));
     }
-    for (const c of this.d.containers()) if (live.has(c.id)) await this.serveDns(c, c.state.network?.endpoints ?? []);
+    for (const c of this.d.containers()) if (live.has(c.id)) await this.dns.serve(c, c.state.network?.endpoints ?? []);
     for (const c of this.d.containers()) if (live.has(c.id)) await this.ports.retake(c);
     // the rules of the networks running containers use, in case a firewall reload took them
     const inUse = new Set(this.d.containers().filter((c) => live.has(c.id)).flatMap((c) => c.state.network?.endpoints.map((e) => e.networkId) ?? []));
@@ -357,18 +273,7 @@ export class ContainerNetworks {
     if (k.network === 'container') return;
     await writeFileAtomic(rec.paths.hostname, k.hostname + '\n', 0o644, 'none');
     await writeFileAtomic(rec.paths.hosts, await this.hosts.text(rec), 0o644, 'none');
-    await this.writeResolvConf(rec, true, false, 'none');
-  }
-
-  /** resolv.conf: on a user network its DNS server (`embedded`), else the host's servers or --dns; `inPlace` while it runs. */
-  private async writeResolvConf(rec: Container, embedded: boolean, inPlace = false, durability: Durability = 'full'): Promise<void> {
-    const k = rec.config;
-    const host = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
-    const gateway = embedded ? this.dnsNetwork(rec)?.ipam.config[0]?.gateway : undefined;
-    const dns = withDnsDefaults(k.networking!, this.d.dnsDefaults);
-    const text = gateway ? embeddedResolvConf(host, dns, this.dnsServer(rec, gateway)) : resolvConf(host, dns, k.network === 'host');
-    if (inPlace) await rewriteInPlace(rec.paths.resolvConf, text);
-    else await writeFileAtomic(rec.paths.resolvConf, text, 0o644, durability);
+    await this.dns.writeResolvConf(rec, true, false, 'none');
   }
 
   /** The container's /etc/hosts as it is now (hosts-files.ts). */
