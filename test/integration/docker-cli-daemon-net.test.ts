@@ -104,6 +104,21 @@ test('dns on a user network: resolv.conf names its DNS server with the daemon\'s
   await ok(['network', 'rm', 'dnsnet']);
 });
 
+test('an --internal network first and a network with a way out: names are forwarded (libnetwork\'s hasExternalAccess); on --internal networks only, not', async () => {
+  await ok(['network', 'create', '--internal', 'dnsint']);
+  await ok(['network', 'create', 'dnsext']);
+  const both = (await ok(['create', '--network', 'dnsint', 'busybox', 'nslookup', '-type=a', 'probe.example.org.'])).trim();
+  await ok(['network', 'connect', 'dnsext', both]);
+  await ok(['start', both]);
+  assert.equal((await ok(['wait', both])).trim(), '0');
+  assert.match((await docker(d, ['logs', both])).stdout, new RegExp(`Address: ${ANSWER.replace(/\./g, '\\.')}`));
+  const only = await docker(d, ['run', '--rm', '--network', 'dnsint', 'busybox', 'nslookup', '-type=a', 'probe.example.org.']);
+  assert.notEqual(only.code, 0, 'no way out for names');
+  assert.ok(!only.stdout.includes(ANSWER), only.stdout);
+  await ok(['rm', both]);
+  await ok(['network', 'rm', 'dnsint', 'dnsext']);
+});
+
 test('mtu: the default bridge\'s (its containers\' eth0, network inspect\'s driver option); a user network keeps its own, as with dockerd', async () => {
   const id = (await ok(['run', '-d', 'busybox', 'sleep', '300'])).trim();
   assert.equal(await ok(['exec', id, 'cat', '/sys/class/net/eth0/mtu']), '1400\n');

@@ -46,8 +46,11 @@ export function engineDnsBackend(o: DnsBackendDeps): DnsBackend {
     },
     isClient: (net, ip) => !!endpointAt(o.containers(), net, ip),
     upstreams: async (net, ip) => {
-      // an --internal network has no way out, for names neither (as dockerd's resolver)
-      if (o.networks.list().find((n) => n.id === net)?.internal) return [];
+      // a container on --internal networks only has no way out, for names neither; one of
+      // its networks that is not internal is (libnetwork's sandbox hasExternalAccess)
+      const nets = o.networks.list();
+      const joined = endpointAt(o.containers(), net, ip)?.c.state.network?.endpoints.map((e) => e.networkId) ?? [net];
+      if (joined.every((id) => nets.find((n) => n.id === id)?.internal)) return [];
       // the container's --dns, else the daemon's "dns", else the host's (libnetwork's
       // resolver forwards to the servers the sandbox's resolv.conf would have named)
       const { dns } = dnsOf(net, ip);
