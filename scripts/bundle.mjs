@@ -2,7 +2,7 @@
 // first use; CommonJS for the guest agent and for the CLI's startup snapshot (both V8 snapshots).
 import { build } from 'esbuild';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 
 /** The commit and time `docker version` shows for the engine (blank outside a git checkout). */
@@ -83,13 +83,13 @@ const snapshotSafe = {
   },
 };
 
-// the chunks of an earlier build (their names change with their content), and the CLI's
-// snapshot, which must never outlive the bundle it was made from
+// the CLI's chunks of an earlier build (their names change with their content), and its
+// snapshot, which must never outlive the bundle it was made from; the daemons' chunks are
+// pruned after the build (keepDaemonChunks)
 rmSync('build/cli', { recursive: true, force: true });
-rmSync('build/lib', { recursive: true, force: true });
 for (const f of ['build/tsula.blob', 'build/tsula.blob.key']) rmSync(f, { force: true });
 
-await Promise.all([
+const [, daemons] = await Promise.all([
   // the CLI in chunks: a command's modules are read and compiled only when it runs (V8 would
   // pre-parse one whole bundle at each start: ~40 ms of CPU per `tsula` call)
   build({
@@ -105,6 +105,7 @@ await Promise.all([
       tsulad: 'src/bin/tsulad.ts', 'tsula-sandboxer': 'src/bin/tsula-sandboxer.ts',
       'containerd-shim-tsula-v2': 'src/bin/containerd-shim-tsula-v2.ts',
     },
+    metafile: true,
   }),
   // the guest agent: CommonJS, so that build-guest.sh can make a V8 startup snapshot of it
   // (node --build-snapshot takes a script, not a module); see lazyAddon
@@ -121,6 +122,25 @@ await Promise.all([
 
 makeCliSnapshot();
 buildNativeAddon();
+keepDaemonChunks(Object.keys(daemons.metafile.outputs));
+
+/**
+ * build/lib keeps the chunks of the last GENERATIONS builds, not only this one's: a daemon
+ * (tsulad, the sandboxer) started from an earlier build loads its modules on first use, and a
+ * build under it (`npm run build`, install.sh before it restarts the daemons it finds stale)
+ * would otherwise fail its next first use ("Cannot find module build/lib/…").
+ */
+function keepDaemonChunks(outputs) {
+  const GENERATIONS = 4;
+  const record = 'build/lib/.generations.json';
+  let gens = [];
+  try { gens = JSON.parse(readFileSync(record, 'utf8')); } catch { /* a first build */ }
+  const mine = outputs.filter((f) => f.startsWith('build/lib/')).map((f) => path.basename(f));
+  gens = [mine, ...gens.filter(Array.isArray)].slice(0, GENERATIONS);
+  const keep = new Set(gens.flat());
+  for (const f of readdirSync('build/lib')) if (!f.startsWith('.') && !keep.has(f)) rmSync(path.join('build/lib', f), { force: true });
+  writeFileSync(record, JSON.stringify(gens));
+}
 
 /**
  * build/native/tsula_native.node from native/tsula_native.c: node-API only (one binary for any
