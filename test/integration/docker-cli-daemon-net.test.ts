@@ -15,7 +15,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
-import { createTestNet, dockerNetConfig, type TestNet } from '../helpers/network.js';
+import { createTestNet, dockerNetConfig, freeSubnet, type TestNet } from '../helpers/network.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
 requirePrerequisites('docker-cli-daemon-net', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/lib/cni/portmap': 'containernetworking-plugins' } });
@@ -213,4 +213,28 @@ test('iptables and ip-forward false, and an unknown key, stop the daemon with th
       await fs.rm(dir, { recursive: true, force: true });
     }
   }
+});
+
+test('a new bip at a restart: the bridge trades its old gateway address for the new one (as dockerd\'s setupBridgeIPv4) and containers start on it; back again too', async () => {
+  const cfgFile = path.join(d.dir, 'daemon.json');
+  const orig = await fs.readFile(cfgFile, 'utf8');
+  const [sub2, gw2] = freeSubnet([tn.subnet]);
+  const addrs = () => execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', tn.bridge], { encoding: 'utf8' });
+  const bridged = async () => (await runOut(['busybox', 'sh', '-c', 'ip -4 -o addr show eth0'])).match(/inet (\S+)/)?.[1] ?? '';
+  try {
+    await d.stop();
+    const cfg = JSON.parse(orig) as Record<string, unknown>;
+    delete cfg['fixed-cidr'];
+    await fs.writeFile(cfgFile, JSON.stringify({ ...cfg, bip: `${gw2}/24` }));
+    await d.start();
+    const ip = await bridged();
+    assert.ok(ip.startsWith(sub2.replace(/0\/24$/, '')), `${ip} in ${sub2}`);
+    assert.doesNotMatch(addrs(), new RegExp(`inet ${tn.gateway.replace(/\./g, '\\.')}/`), 'the old address is gone');
+  } finally {
+    await d.stop();
+    await fs.writeFile(cfgFile, orig);
+    await d.start();
+  }
+  assert.ok((await bridged()).startsWith(tn.subnet.replace(/0\/24$/, '')));
+  assert.doesNotMatch(addrs(), new RegExp(`inet ${gw2.replace(/\./g, '\\.')}/`));
 });

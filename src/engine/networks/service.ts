@@ -142,6 +142,18 @@ export class NetworkService {
     if (old && old.bridge === this.d.bridge && was?.subnet === want.subnet && was.gateway === want.gateway && was.ipRange === want.ipRange &&
       (old.icc ?? true) === icc && old.ipMasq === masq && old.mtu === mtu && old.options[OPT.hostIp] === hostIp && old.ipv6?.subnet === want6?.subnet) return;
     if (old) this.d.log.info('default bridge network reconfigured', { bridge: this.d.bridge, subnet: want.subnet, ipRange: want.ipRange, icc, ipMasq: masq, mtu, hostIp, ipv6: want6?.subnet ?? false });
+    // a new bip or fixed-cidr-v6: the bridge loses the old gateway addresses, as dockerd's
+    // setupBridgeIPv4/IPv6 replace them (the bridge plugin refuses a bridge with another IPv4 one)
+    if (old?.bridge === this.d.bridge && existsSync(`/sys/class/net/${old.bridge}`)) {
+      const stale = [
+        ...(was && (was.gateway !== want.gateway || was.subnet !== want.subnet) ? [`${was.gateway}/${was.subnet.split('/')[1]}`] : []),
+        ...(old.ipv6 && (old.ipv6.gateway !== want6?.gateway || old.ipv6.subnet !== want6.subnet) ? [`${old.ipv6.gateway}/${old.ipv6.subnet.split('/')[1]}`] : []),
+      ];
+      for (const a of stale) {
+        const r = await exec('ip', ['addr', 'del', a, 'dev', old.bridge]);
+        if (r.code !== 0 && !/Cannot assign requested address/.test(r.stderr)) this.d.log.warn('removing the default bridge\'s old address', { bridge: old.bridge, address: a, err: r.stderr.trim() });
+      }
+    }
     const rec = this.record('bridge', 'bridge', [want], this.d.bridge, id);
     if (want6) rec.ipv6 = want6;
     rec.ipMasq = masq;
