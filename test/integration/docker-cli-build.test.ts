@@ -214,3 +214,19 @@ test('-q prints the image id only; a gzipped context; errors: a parse error, a m
   assert.equal((await ok(['image', 'inspect', '-f', '{{len .RootFS.Layers}} {{.Config.Labels.a}}', sid])).trim(), '0 b');
   await ok(['rmi', 'meta:1']);
 });
+
+test('COPY --from keeps the owners of the stage\'s files (dockerd\'s preserveOwnership); --chown still sets them; a context COPY is root\'s', async () => {
+  const dir = await context('owners', {
+    Dockerfile: `FROM busybox AS build
+RUN mkdir -p /out/d && echo x > /out/d/f && echo y > /out/top && chown -R 100:200 /out && chown 300:400 /out/top
+FROM busybox
+COPY --from=build /out /kept
+COPY --from=build --chown=7:8 /out/top /chowned
+COPY ctx.txt /ctx
+`, 'ctx.txt': 'c\n',
+  });
+  await ok(['build', '-q', '-t', 'owners:1', dir]);
+  const out = await ok(['run', '--rm', 'owners:1', 'sh', '-c', 'stat -c "%n %u:%g" /kept/d /kept/d/f /kept/top /chowned /ctx']);
+  assert.equal(out, '/kept/d 100:200\n/kept/d/f 100:200\n/kept/top 300:400\n/chowned 7:8\n/ctx 0:0\n');
+  await ok(['rmi', 'owners:1']);
+});

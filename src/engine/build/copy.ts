@@ -185,7 +185,10 @@ function validChecksum(h: Buffer): boolean {
 
 export interface CopyOptions {
   workdir: string;
+  /** The owner of what is copied and of the directories made for it. */
   identity: Identity;
+  /** The sources' own owners kept (COPY --from an image without --chown); made directories are still `identity`'s. */
+  preserveOwners?: boolean;
   /** ADD: local archives are unpacked. */
   decompress: boolean;
 }
@@ -200,7 +203,7 @@ export function normalizeDest(workdir: string, dest: string): string {
 /** Copy the resolved sources to `dest` in the rootfs mounted at `rootfs`. */
 export async function copyInto(rootfs: string, sources: CopySource[], dest: string, o: CopyOptions): Promise<void> {
   const target = normalizeDest(o.workdir, dest);
-  const owner = { owner: o.identity };
+  const owner = o.preserveOwners ? {} : { owner: o.identity };
   for (const src of sources) {
     const st = await fs.stat(src.abs);
     if (st.isDirectory()) {

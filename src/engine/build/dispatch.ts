@@ -138,7 +138,9 @@ async function copy(d: DispatchContext, s: StageState, c: Extract<Command, { kin
     const scratch = await openScratch(d.be.driver, base?.chainIds ?? []);
     try {
       const identity = chown ? await parseChown(scratch.root, chown) : { uid: 0, gid: 0 };
-      await copyInto(scratch.root, resolved.sources, dest, { workdir: s.runConfig.WorkingDir, identity, decompress: c.kind === 'add' });
+      // COPY --from without --chown keeps the files' owners (dockerd's preserveOwnership for an image source)
+      const preserve = src.fromImage && !chown;
+      await copyInto(scratch.root, resolved.sources, dest, { workdir: s.runConfig.WorkingDir, identity, preserveOwners: preserve, decompress: c.kind === 'add' });
       await commitLayer(d, s, await scratch.diff(), '', cfg);
     } finally {
       await scratch.release();
