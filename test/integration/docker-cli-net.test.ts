@@ -283,6 +283,18 @@ test('user networks: own subnet, names and aliases resolve (/etc/hosts and the n
   assert.equal(JSON.parse(await ok(['network', 'inspect', 'appnet']))[0].Containers[a].Name, 'alpha');
 });
 
+test('a container\'s --hostname answers on its user network (dockerd\'s DNSNames), as its short id does', async () => {
+  await ok(['network', 'create', 'hostnet1']);
+  const a = await runD(['--network', 'hostnet1', '--hostname', 'hosty.example', 'busybox', 'sleep', '300']);
+  const ip = await inspect(a, '{{.NetworkSettings.Networks.hostnet1.IPAddress}}');
+  const q = await runOut(['--network', 'hostnet1', 'busybox', 'sh', '-c', 'nslookup hosty.example && nslookup hosty.example.hostnet1']);
+  assert.equal(q.code, 0, q.out);
+  assert.equal(q.out.split('\n').filter((l) => l === `Address: ${ip}`).length, 2, q.out);
+  await ok(['rm', '-f', a]);
+  await ok(['container', 'prune', '-f']);
+  await ok(['network', 'rm', 'hostnet1']);
+});
+
 test('network connect / disconnect a running container, with a fixed --ip on a user subnet', async () => {
   const [subnet] = freeSubnet([tn.subnet, ...pools]);
   await ok(['network', 'create', '--subnet', subnet, '--label', 'k=v', 'fixed']);

@@ -27,14 +27,17 @@ export function endpointAt(containers: Container[], networkId: string, ip: strin
 /** A container's aliases on a network. */
 const aliasesOn = (c: Container, networkId: string) => c.config.networking?.endpoints.find((x) => x.networkId === networkId)?.aliases ?? [];
 
-/** Who answers to `name` on a network: container name, network alias or short id, or "<that>.<network>". */
+/**
+ * Who answers to `name` on a network: container name, network alias, short id or hostname
+ * (dockerd's buildEndpointDNSNames, inspect's DNSNames), or "<that>.<network>".
+ */
 export function named(containers: Container[], networkId: string, name: string): OnNetwork[] {
   const eps = onNetwork(containers, networkId);
   const suffix = eps[0] ? `.${eps[0].net.toLowerCase()}` : null;
   const bare = suffix && name.endsWith(suffix) ? name.slice(0, -suffix.length) : name;
   return eps.filter(({ c }) => {
     const aliases = aliasesOn(c, networkId);
-    return [c.name, ...aliases, c.id.slice(0, 12)].some((n) => n.toLowerCase() === name || n.toLowerCase() === bare);
+    return [c.name, ...aliases, c.id.slice(0, 12), c.config.hostname].some((n) => !!n && (n.toLowerCase() === name || n.toLowerCase() === bare));
   });
 }
 
