@@ -594,8 +594,15 @@ test('a bridge that already has an address keeps it: the default network takes i
     assert.match(await get(['exec', 'cli'], 's', 8080), /^hi$/m, 'the exposed port, through the link');
     assert.doesNotMatch(await get(['exec', 'cli'], 's', 9090), /hi/, 'a port not exposed');
     assert.doesNotMatch(await get(['run', '--rm', 'busybox'], srvIp, 8080), /hi/, 'a container not linked');
-    await ok2(['rm', '-f', 'cli']);
     const left = () => execFileSync('iptables-save', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\n').filter((l) => l.includes(`TSULA-ISO-${bridge}`) && l.includes('ACCEPT'));
+    const cliIp = await ok2(['inspect', '-f', '{{.NetworkSettings.IPAddress}}', 'cli']);
+    await ok2(['run', '-d', '--name', 'cli2', '--link', 'srv:s', 'busybox', 'sleep', '300']);
+    // rm --link closes that link's opening at once (moby's TestRemoveLegacyLink), the other parent's stays
+    await ok2(['rm', '--link', 'cli/s']);
+    assert.ok(!left().some((l) => l.includes(cliIp)), left().join('\n'));
+    assert.ok(left().length > 0, 'cli2\'s link is open');
+    assert.doesNotMatch(await get(['exec', 'cli'], srvIp, 8080), /hi/, 'no link, no way through');
+    await ok2(['rm', '-f', 'cli', 'cli2']);
     for (let i = 0; i < 50 && left().length; i++) await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(left(), [], 'the openings go with the parent');
   } finally {

@@ -160,7 +160,10 @@ export class NetworkHooks implements ContainerHooks {
     n.legacyLinks = n.legacyLinks.filter((l) => !(l.alias === alias && l.child === child.id));
     if (!n.legacyLinks.length) delete n.legacyLinks;
     await this.d.containers.save(parent);
-    if (running(parent.state) && parent.config.network === 'cni') await this.d.attach.refreshOwn(parent, false);
+    if (running(parent.state) && parent.config.network === 'cni') {
+      await this.d.attach.refreshOwn(parent, false);
+      await this.linksMoved(); // its opening closes now, not at the bridge's next start or stop
+    }
   }
 
   private find(ref: string): NetworkRecord | undefined {
