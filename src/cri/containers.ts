@@ -27,6 +27,8 @@ const PROPAGATION: Record<number, Propagation> = {
 };
 const CRI_PROPAGATION: Record<Propagation, MountPropagation> = {
   rprivate: MountPropagation.PROPAGATION_PRIVATE, rslave: MountPropagation.PROPAGATION_HOST_TO_CONTAINER, rshared: MountPropagation.PROPAGATION_BIDIRECTIONAL,
+  // (docker's non-recursive ones, never a CRI container's)
+  private: MountPropagation.PROPAGATION_PRIVATE, slave: MountPropagation.PROPAGATION_HOST_TO_CONTAINER, shared: MountPropagation.PROPAGATION_BIDIRECTIONAL,
 };
 
 /** dockershim's container name: unique per pod, name and attempt, and a valid engine name. */

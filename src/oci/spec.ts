@@ -25,7 +25,7 @@ export interface SpecOptions {
   terminal: boolean;
   hostname: string;
   /** rro: the submounts read-only too (runc's recursive read-only); nonRecursive: no submounts (bind, not rbind). */
-  binds: Array<{ source: string; destination: string; readonly: boolean; propagation?: 'rprivate' | 'rslave' | 'rshared'; rro?: boolean; nonRecursive?: boolean }>;
+  binds: Array<{ source: string; destination: string; readonly: boolean; propagation?: 'rprivate' | 'rslave' | 'rshared' | 'private' | 'slave' | 'shared'; rro?: boolean; nonRecursive?: boolean }>;
   /** The TTY's initial size (docker's ConsoleSize). */
   consoleSize?: { height: number; width: number };
   /** none = a new, empty network namespace; host = the host's; netnsPath = join that one. */
@@ -288,9 +288,11 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
     },
   };
   // runc makes the container's / rslave unless told otherwise: a bind whose mounts go back to
-  // the host needs it rshared (what dockerd and containerd's CRI set)
+  // the host needs it shared (containerd's CRI sets rshared, dockerd's WithMounts shared for a
+  // shared bind), one that receives them slave
   if (o.binds.some((b) => b.propagation === 'rshared')) spec.linux.rootfsPropagation = 'rshared';
-  else if (o.binds.some((b) => b.propagation === 'rslave')) spec.linux.rootfsPropagation = 'rslave';
+  else if (o.binds.some((b) => b.propagation === 'shared')) spec.linux.rootfsPropagation = 'shared';
+  else if (o.binds.some((b) => b.propagation === 'rslave' || b.propagation === 'slave')) spec.linux.rootfsPropagation = 'rslave';
   // Only when asked for: runc writes it to /proc/self/oom_score_adj, and going below the
   // parent's needs CAP_SYS_RESOURCE, which root lacks on these hosts.
   if (o.oomScoreAdj !== undefined) spec.process.oomScoreAdj = o.oomScoreAdj;

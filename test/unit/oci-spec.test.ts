@@ -138,6 +138,10 @@ test('bind propagation: rshared makes the container\'s / rshared, rslave rslave,
   const s = buildSpec(opts({ binds: [b('rslave'), b('rshared')] }), HOST);
   assert.equal(s.linux.rootfsPropagation, 'rshared');
   assert.deepEqual(mount(s, '/rshared')?.options, ['rbind', 'rshared']);
+  // docker's non-recursive ones: shared makes / shared (dockerd's WithMounts), slave rslave
+  const nr = (propagation: 'slave' | 'shared') => ({ source: `/srv/${propagation}`, destination: `/${propagation}`, readonly: false, propagation });
+  assert.equal(buildSpec(opts({ binds: [nr('shared')] }), HOST).linux.rootfsPropagation, 'shared');
+  assert.equal(buildSpec(opts({ binds: [nr('slave')] }), HOST).linux.rootfsPropagation, 'rslave');
 });
 
 test('network modes', () => {

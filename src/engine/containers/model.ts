@@ -7,7 +7,8 @@ import type { ResourceConfig } from './resources.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
-export type Propagation = 'rprivate' | 'rslave' | 'rshared';
+/** A bind's propagation (docker takes the non-recursive ones too; CRI's are rprivate, rslave, rshared). */
+export type Propagation = 'rprivate' | 'rslave' | 'rshared' | 'private' | 'slave' | 'shared';
 
 export interface Bind {
   source: string;

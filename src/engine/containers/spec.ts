@@ -91,16 +91,16 @@ async function seccompOf(c: Container): Promise<SpecOptions['seccomp']> {
  */
 export function checkPropagation(binds: SpecOptions['binds']): void {
   for (const b of binds) {
-    if (!b.propagation || b.propagation === 'rprivate') continue;
+    if (!b.propagation || b.propagation === 'rprivate' || b.propagation === 'private') continue;
     const m = mountOf(b.source);
     if (!m) continue;
     const shared = m.optional.some((o) => o.startsWith('shared:'));
     const slave = m.optional.some((o) => o.startsWith('master:'));
-    if (b.propagation === 'rshared' && !shared) {
-      throw failedPrecondition(`bind ${b.source}:${b.destination} is rshared, but ${m.mountPoint} (the mount it is on) is not a shared mount: make it one (mount --make-rshared ${m.mountPoint})`);
+    if ((b.propagation === 'rshared' || b.propagation === 'shared') && !shared) {
+      throw failedPrecondition(`bind ${b.source}:${b.destination} is ${b.propagation}, but ${m.mountPoint} (the mount it is on) is not a shared mount: make it one (mount --make-rshared ${m.mountPoint})`);
     }
-    if (b.propagation === 'rslave' && !shared && !slave) {
-      throw failedPrecondition(`bind ${b.source}:${b.destination} is rslave, but ${m.mountPoint} (the mount it is on) is neither a shared nor a slave mount: make it one (mount --make-rshared ${m.mountPoint})`);
+    if ((b.propagation === 'rslave' || b.propagation === 'slave') && !shared && !slave) {
+      throw failedPrecondition(`bind ${b.source}:${b.destination} is ${b.propagation}, but ${m.mountPoint} (the mount it is on) is neither a shared nor a slave mount: make it one (mount --make-rshared ${m.mountPoint})`);
     }
   }
 }
