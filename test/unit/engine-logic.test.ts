@@ -212,3 +212,10 @@ test('events: no replay without a time window; since/until bound it; timeNano ex
   bus.subscribe({ until: all[1] }, (e) => untilOnly.push(e.Action), false);
   assert.deepEqual(untilOnly, ['a0', 'a1']);
 });
+
+test('create: a variable without a name and an empty annotation key are dockerd\'s 400s (validateContainerConfig, validateHostConfig)', () => {
+  const spec = (b: Record<string, unknown>) => createSpecFromDocker(createBody.parse({ Image: 'busybox', ...b }), { ...RESOURCE_DEFAULTS });
+  for (const e of ['', '=', '=foo']) assert.throws(() => spec({ Env: [e] }), new RegExp(`invalid environment variable: ${e}$`));
+  assert.doesNotThrow(() => spec({ Env: ['A=', 'B', 'C=d=e'] }));
+  assert.throws(() => spec({ HostConfig: { Annotations: { '': 'x' } } }), /invalid Annotations: the empty string is not permitted as an annotation key/);
+});

@@ -104,7 +104,10 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig, v
   for (const [field, list] of [['CapAdd', hc.CapAdd], ['CapDrop', hc.CapDrop]] as const) {
     try { for (const c of list ?? []) normalizeCap(c); } catch (e) { throw invalidArgument(`invalid ${field}: ${errorMessage(e)}`); }
   }
+  // dockerd's validateContainerConfig (opts.ValidateEnv): a variable needs a name
+  for (const e of b.Env ?? []) if (!e.split('=')[0]) throw invalidArgument(`invalid environment variable: ${e}`);
   validateHealthcheck(b.Healthcheck);
+  if (hc.Annotations && Object.keys(hc.Annotations).includes('')) throw invalidArgument('invalid Annotations: the empty string is not permitted as an annotation key');
   const entrypoint = asList(b.Entrypoint);
   return {
     image: b.Image,
