@@ -289,3 +289,12 @@ test('stats: os_type from 1.52 on', async () => {
   assert.equal((await json('GET', `/v1.52/containers/${id}/stats?stream=0`)).os_type, 'linux');
   assert.equal('os_type' in await json('GET', `/v1.51/containers/${id}/stats?stream=0`), false);
 });
+
+test('create below 1.40: an IPC namespace left unset is shareable (dockerd\'s postContainersCreate), from 1.40 private', async () => {
+  const old = await create('1.39', { HostConfig: {} });
+  const now = await create('1.40', { HostConfig: {} });
+  assert.equal((await json('GET', `/v1.39/containers/${old}/json`)).HostConfig.IpcMode, 'shareable');
+  assert.equal((await json('GET', `/v1.40/containers/${now}/json`)).HostConfig.IpcMode, 'private');
+  await json('DELETE', `/containers/${old}`);
+  await json('DELETE', `/containers/${now}`);
+});
