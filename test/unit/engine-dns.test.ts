@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetworkDns, buildReply, parseQuestion, reverseName, type DnsBackend } from '../../src/engine/networks/dns.js';
-import { embeddedResolvConf } from '../../src/engine/networks/etc.js';
+import { embeddedResolvConf, hostsFile } from '../../src/engine/networks/etc.js';
 import { Logger } from '../../src/common/log.js';
 import { linkTarget, parseLink } from '../../src/engine/networks/links.js';
 import type { Container } from '../../src/engine/containers/model.js';
@@ -135,4 +135,10 @@ test('links: dockerd\'s ParseLink (name:alias, name, /name:/parent/alias; its er
   assert.equal(linkTarget(c, 'n1', 'database.front'), undefined);
   assert.equal(linkTarget(c, 'n2', 'database'), undefined, 'on its own network only');
   assert.equal(linkTarget(c, 'n1', 'bad'), undefined);
+});
+
+test('/etc/hosts: libnetwork\'s defaults in dockerd 27+\'s spelling (moby\'s TestEtcHostsDisconnect goldens); none of the IPv6 ones where the container turned IPv6 off (moby#35954)', () => {
+  const h = { hostname: 'c1', domainname: 'invalid', ips: ['192.168.123.2'], extra: ['192.0.2.3\totherhost.invalid'], peers: [] };
+  assert.equal(hostsFile(h), '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n192.0.2.3\totherhost.invalid\n192.168.123.2\tc1.invalid c1\n');
+  assert.equal(hostsFile({ ...h, noIpv6: true }), '127.0.0.1\tlocalhost\n192.0.2.3\totherhost.invalid\n192.168.123.2\tc1.invalid c1\n');
 });

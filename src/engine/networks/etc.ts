@@ -8,11 +8,12 @@ import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import { invalidArgument } from '../../common/errors.js';
 
+/** libnetwork's etchosts defaults (dockerd 27+'s spelling: fe00::, ff00::). */
 export const HOSTS_HEADER = [
   '127.0.0.1\tlocalhost',
   '::1\tlocalhost ip6-localhost ip6-loopback',
-  'fe00::0\tip6-localnet',
-  'ff00::0\tip6-mcastprefix',
+  'fe00::\tip6-localnet',
+  'ff00::\tip6-mcastprefix',
   'ff02::1\tip6-allnodes',
   'ff02::2\tip6-allrouters',
 ];
@@ -49,6 +50,8 @@ export interface HostsInput {
   extra: string[];
   /** Peers on its user networks: ip and names (container name, aliases). */
   peers: Array<{ ip: string; names: string[] }>;
+  /** IPv6 turned off in the container (--sysctl net.ipv6.conf.all.disable_ipv6=1): no IPv6 defaults, as dockerd 27+. */
+  noIpv6?: boolean;
 }
 
 export function hostsFile(h: HostsInput): string {
@@ -56,7 +59,7 @@ export function hostsFile(h: HostsInput): string {
   // first label: --hostname a.b.c gives "a.b.c a", as --hostname a --domainname b.c does
   const fqdn = h.domainname ? `${h.hostname}.${h.domainname}` : h.hostname;
   const own = fqdn.includes('.') ? `${fqdn} ${fqdn.slice(0, fqdn.indexOf('.'))}` : fqdn;
-  const lines = [...HOSTS_HEADER, ...h.extra, ...h.ips.map((ip) => `${ip}\t${own}`)];
+  const lines = [...(h.noIpv6 ? HOSTS_HEADER.slice(0, 1) : HOSTS_HEADER), ...h.extra, ...h.ips.map((ip) => `${ip}\t${own}`)];
   const seen = new Set<string>();
   for (const p of h.peers) {
     const key = `${p.ip}\t${p.names.join(' ')}`;

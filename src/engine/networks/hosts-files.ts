@@ -38,7 +38,10 @@ export class HostsFiles {
     // an endpoint's IPv6 address too (libnetwork's updateHostsFile writes a line for each)
     const ips = eps.flatMap((e) => [e.ip, ...(e.ipv6 ? [e.ipv6] : [])]);
     if (k.network === 'none') ips.push('127.0.1.1'); // the hostname resolves, as it always did here
-    return hostsFile({ hostname: k.hostname, domainname: k.domainname ?? '', ips, extra, peers: peersOf(this.d.containers(), rec, (id) => this.isDefaultBridge(id)) });
+    return hostsFile({
+      hostname: k.hostname, domainname: k.domainname ?? '', ips, extra, peers: peersOf(this.d.containers(), rec, (id) => this.isDefaultBridge(id)),
+      noIpv6: k.sysctls?.['net.ipv6.conf.all.disable_ipv6'] === '1',
+    });
   }
 
   private isDefaultBridge(networkId: string): boolean {
