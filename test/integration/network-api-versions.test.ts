@@ -264,6 +264,7 @@ test('networks by version: list without Containers from 1.42, EnableIPv4 1.48, i
   assert.ok(l41.every((n) => 'Containers' in n && !('EnableIPv4' in n)));
   const l44 = (await api('GET', '/v1.44/networks')).json as unknown as Json[];
   assert.ok(l44.every((n) => !('Containers' in n) && !('EnableIPv4' in n)));
+  assert.deepEqual(((await api('GET', '/v1.48/networks/')).json as unknown as Json[]).map((n) => n.Id).sort(), l44.map((n) => n.Id).sort(), 'GET /networks/ lists too');
   const l48 = (await api('GET', '/v1.48/networks')).json as unknown as Json[];
   assert.ok(l48.every((n) => n.EnableIPv4 === true));
   const i51 = (await api('GET', '/v1.51/networks/va')).json;

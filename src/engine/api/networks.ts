@@ -32,11 +32,13 @@ async function parse<T>(schema: LazySchema<z.ZodType<T>>, body: unknown, what: s
 }
 
 export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHooks): void {
-  r.add('GET', '/networks', async ({ res, query, version }) => {
+  const list: Parameters<Router['add']>[2] = async ({ res, query, version }) => {
     const f = parseFilters(query.get('filters'));
     checkFilterKeys(f, ['dangling', 'driver', 'id', 'label', 'name', 'scope', 'type']);
     sendJson(res!, 200, nets.list(f).map((n) => networkSummaryFor(version, n, nets.endpoints(n.id))));
-  });
+  };
+  r.add('GET', '/networks', list);
+  r.add('GET', '/networks/', list); // dockerd routes both (moby's TestNetworkList)
 
   r.add('GET', '/networks/{id}', async ({ res, params, version }) => {
     const n = nets.get(params[0]!);
