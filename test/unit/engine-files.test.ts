@@ -160,6 +160,11 @@ test('commit changes: CMD/ENTRYPOINT forms, ENV and LABEL pairs, EXPOSE, refusal
   assert.deepEqual(hc.Healthcheck, { Test: ['NONE'] });
   assert.throws(() => applyChanges(hc, ['HEALTHCHECK --bogus=1 CMD true']), /Unknown flag: bogus/);
   assert.throws(() => applyChanges(cfg, ['CMD ["unterminated"']), /not a JSON array/);
+  // variables expanded as a Dockerfile's (moby's TestCommitInheritsEnv): the config's env, quotes as the builder reads them
+  const ex: CommitConfig = { Env: ['PATH=/bin', 'U=app'], WorkingDir: '/srv' };
+  applyChanges(ex, ['ENV PATH=/usr/bin:$PATH', 'ENV LIT=\'$PATH\'', 'USER ${U}', 'WORKDIR data', 'LABEL who=$U']);
+  assert.deepEqual(ex.Env, ['PATH=/usr/bin:/bin', 'U=app', 'LIT=$PATH']);
+  assert.deepEqual([ex.User, ex.WorkingDir, ex.Labels], ['app', '/srv/data', { who: 'app' }]);
   const m = mergeConfig({ Env: ['A=1'], Cmd: ['sh'], User: 'u' }, { Env: ['A=2', 'B=3'], Cmd: null, User: '' });
   assert.deepEqual(m, { Env: ['A=2', 'B=3'], Cmd: ['sh'], User: 'u' });
 });

@@ -1,9 +1,11 @@
 // docker commit: a container's config as the new image's, with the Dockerfile-style
 // changes docker accepts (`docker commit -c 'CMD ["sh"]'`) applied on top. The layer itself
 // comes from files.ts and is stored by the image store.
+import * as path from 'node:path';
 import { errorMessage, invalidArgument } from '../../common/errors.js';
 import { commandOf, type Command } from '../build/instructions.js';
 import { nodeFromLine } from '../build/parser.js';
+import { ShellLex } from '../build/shell-lex.js';
 import type { ImageConfig } from '../../image/types.js';
 import type { Container } from './model.js';
 import { healthcheckToDocker } from './health.js';
@@ -32,28 +34,6 @@ export function configFromContainer(c: Container, image: ImageConfig): CommitCon
   };
 }
 
-/** Shell-ish words: quotes group, backslash escapes (enough for ENV/LABEL/EXPOSE values). */
-function words(s: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let q: string | null = null;
-  let any = false;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i]!;
-    if (q) {
-      if (ch === q) q = null;
-      else if (ch === '\\' && q === '"' && i + 1 < s.length) cur += s[++i];
-      else cur += ch;
-    } else if (ch === '"' || ch === "'") { q = ch; any = true; } else if (ch === '\\' && i + 1 < s.length) { cur += s[++i]; any = true; } else if (/\s/.test(ch)) {
-      if (cur || any) out.push(cur);
-      cur = ''; any = false;
-    } else { cur += ch; any = true; }
-  }
-  if (q) throw invalidArgument(`unterminated quote in "${s}"`);
-  if (cur || any) out.push(cur);
-  return out;
-}
-
 /** JSON form (["a","b"]) or shell form (run by /bin/sh -c). */
 function execForm(rest: string, what: string): string[] {
   if (rest.trimStart().startsWith('[')) {
@@ -66,19 +46,8 @@ function execForm(rest: string, what: string): string[] {
   return ['/bin/sh', '-c', rest];
 }
 
-/** key=value pairs, or the old "KEY value" form with a single pair. */
-function pairs(rest: string, what: string): Array<[string, string]> {
-  const w = words(rest);
-  if (w.length && !w[0]!.includes('=')) {
-    if (w.length < 2) throw invalidArgument(`${what} needs a value: ${what} ${rest}`);
-    return [[w[0]!, rest.trim().slice(rest.trim().indexOf(' ') + 1).trim()]];
-  }
-  return w.map((x) => {
-    const eq = x.indexOf('=');
-    if (eq <= 0) throw invalidArgument(`${what}: "${x}" is not key=value`);
-    return [x.slice(0, eq), x.slice(eq + 1)];
-  });
-}
+/** The builder's lexer: a change's words expanded as a Dockerfile's. */
+const LEX = new ShellLex('\\');
 
 /** Apply docker commit's --change lines to `cfg` (in place). */
 export function applyChanges(cfg: CommitConfig, changes: string[]): void {
@@ -99,6 +68,9 @@ export function applyChanges(cfg: CommitConfig, changes: string[]): void {
     } catch (e) {
       throw invalidArgument(errorMessage(e));
     }
+    // variables expanded as the builder's dispatch does (the config's env so far: `ENV PATH=/x:$PATH`)
+    const env = cfg.Env ?? [];
+    const word = (w: string) => LEX.processWord(w, env);
     switch (instr) {
       case 'CMD': cfg.Cmd = execForm(rest, 'CMD'); cmdSet = true; break;
       case 'ENTRYPOINT':
@@ -106,15 +78,19 @@ export function applyChanges(cfg: CommitConfig, changes: string[]): void {
         if (!cmdSet) cfg.Cmd = null;
         break;
       case 'ENV': {
-        let env = cfg.Env ?? [];
-        for (const [k, v] of pairs(rest, 'ENV')) env = setEnvEntry(env, `${k}=${v}`);
-        cfg.Env = [...env];
+        let next = env;
+        for (const [k, v] of c.kind === 'env' ? c.pairs : []) next = setEnvEntry(next, `${word(k)}=${word(v)}`);
+        cfg.Env = [...next];
         break;
       }
-      case 'LABEL': cfg.Labels = { ...(cfg.Labels ?? {}), ...Object.fromEntries(pairs(rest, 'LABEL')) }; break;
+      case 'LABEL': {
+        const expand = c.kind === 'label' && c.noExpand ? (w: string) => w : word;
+        cfg.Labels = { ...(cfg.Labels ?? {}), ...Object.fromEntries((c.kind === 'label' ? c.pairs : []).map(([k, v]) => [expand(k), expand(v)])) };
+        break;
+      }
       case 'EXPOSE': {
         const ports = { ...(cfg.ExposedPorts ?? {}) };
-        for (const p of words(rest)) {
+        for (const p of c.kind === 'expose' ? c.ports.flatMap((x) => LEX.processWords(x, env)) : []) {
           if (!/^\d+(-\d+)?(\/(tcp|udp|sctp))?$/i.test(p)) throw invalidArgument(`EXPOSE: invalid port "${p}"`);
           ports[p.includes('/') ? p.toLowerCase() : `${p}/tcp`] = {};
         }
@@ -122,17 +98,24 @@ export function applyChanges(cfg: CommitConfig, changes: string[]): void {
         break;
       }
       case 'VOLUME': {
-        const list = rest.startsWith('[') ? execForm(rest, 'VOLUME') : words(rest);
+        const list = c.kind === 'volume' ? c.volumes.map(word) : [];
         cfg.Volumes = { ...(cfg.Volumes ?? {}), ...Object.fromEntries(list.map((v) => [v, {}])) };
         break;
       }
       case 'ONBUILD': cfg.OnBuild = [...((cfg.OnBuild as string[] | null) ?? []), rest]; break;
-      case 'USER': cfg.User = rest; break;
-      case 'WORKDIR': cfg.WorkingDir = rest; break;
-      case 'STOPSIGNAL':
-        parseSignal(rest); // dispatchStopSignal's "invalid signal: FOO"
-        cfg.StopSignal = rest;
+      case 'USER': cfg.User = c.kind === 'user' ? word(c.user) : rest; break;
+      case 'WORKDIR': {
+        // the builder's: a relative one goes under the one before
+        const p = c.kind === 'workdir' ? word(c.path) : rest;
+        cfg.WorkingDir = p.startsWith('/') ? p : path.posix.join('/', cfg.WorkingDir || '/', p);
         break;
+      }
+      case 'STOPSIGNAL': {
+        const sig = c.kind === 'stopsignal' ? word(c.signal) : rest;
+        parseSignal(sig); // dispatchStopSignal's "invalid signal: FOO"
+        cfg.StopSignal = sig;
+        break;
+      }
       case 'HEALTHCHECK':
         // flags, NONE, CMD forms as the builder read them
         if (c.kind === 'healthcheck') cfg.Healthcheck = c.health;
