@@ -141,6 +141,13 @@ test('docker cp into a running container: into a dir, to a new name, through a s
   const ls = await ok(['exec', 'src', 'sh', '-c', 'cat /data/in.txt /data/renamed /etc/in.txt; stat -c "%u:%g %n" /data/in.txt /data/kept']);
   assert.equal(ls, 'payload\npayload\npayload\n0:0 /data/in.txt\n1234:55 /data/kept\n');
   await assert.rejects(fs.access('/etc/in.txt'), 'nothing lands on the host');
+  // -a into a container with a user: the files are that user's, resolved as a process' is (moby's TestCopyToContainerCopyUIDGID)
+  for (const [user, want] of [['7777:8888', '7777:8888'], ['7777:', '7777:0'], [':7777', '0:7777'], ['4242', '4242:0']] as const) {
+    const u = (await ok(['run', '-d', '-u', user, 'busybox', 'sleep', '60'])).trim();
+    await ok(['cp', '-a', path.join(work, 'in.txt'), `${u}:/tmp/`]);
+    assert.equal((await ok(['exec', u, 'stat', '-c', '%u:%g', '/tmp/in.txt'])).trim(), want, user);
+    await ok(['rm', '-f', u]);
+  }
   const noDir = await docker(d, ['cp', path.join(work, 'in.txt'), 'src:/nope/dir/']);
   assert.notEqual(noDir.code, 0);
   // a file named with a trailing "/" is not a directory (dockerd's lstat: ENOTDIR): not

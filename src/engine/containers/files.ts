@@ -11,6 +11,7 @@ import { packItems, walkTree, type PackItem } from '../../storage/tarpack.js';
 import type { Change, WritableChanges } from '../../storage/changes.js';
 import { unpackLayer } from '../../storage/unpack.js';
 import { decompressedByHead } from '../../image/stream-head.js';
+import { resolveUser } from '../../oci/user.js';
 import type { Container } from './model.js';
 import { ContainerRootfs, containerAbsPath, goFileMode, hostMounts, mountAt, noSuchPath, type HoldVolumes, type RootfsView } from './rootfs.js';
 import { goTimeJson } from '../../common/go-time.js';
@@ -137,10 +138,19 @@ export class ContainerFiles {
       // dockerd's checks: a read-only bind or volume, else a read-only rootfs outside them
       if (mount?.readonly) throw failedPrecondition('mounted volume is marked read-only');
       if (!mount && c.config.security.readonlyRootfs) throw failedPrecondition('container rootfs is marked read-only');
+      // -a: the archive's owners, or the container's user when it has one (dockerd's
+      // tarCopyOptions, the user resolved as a process' is); else root's
+      let owner: { uid: number; gid: number } | undefined = { uid: 0, gid: 0 };
+      if (o.copyUIDGID) {
+        owner = undefined;
+        if (c.config.user) {
+          const u = await resolveUser(view.root, c.config.user, []).catch((e: unknown) => { throw invalidArgument(`copying into ${c.name}: ${errorMessage(e)}`); });
+          owner = { uid: u.uid, gid: u.gid };
+        }
+      }
       // a compressed upload as dockerd's cp untars it (DecompressStream)
       await unpackLayer(await decompressedByHead(input, 'the archive'), host, {
-        mode: 'copy', resolvedRoot: true, noOverwriteDirNonDir: o.noOverwriteDirNonDir,
-        ...(o.copyUIDGID ? {} : { owner: { uid: 0, gid: 0 } }),
+        mode: 'copy', resolvedRoot: true, noOverwriteDirNonDir: o.noOverwriteDirNonDir, ...(owner ? { owner } : {}),
       }).catch((e) => { throw new TsulaError(errorKind(e), `copying into ${c.name}:${abs}: ${errorMessage(e)}`, { cause: e }); });
     } finally {
       await view.release();
