@@ -29,6 +29,7 @@ import { pruneParents, removeImage, type RemovalOps, type RemoveResult } from '.
 import type { CommitSpec, HistoryItem, ImportSpec, LayerFiles } from './commit.js';
 import { blobsOf, createdTime, toPublic, type NewImage, type StoredImage } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
+import { compareStrings } from '../common/compare.js';
 import type { ImageRecord, ImageStore, LoadOptions, LoadProgress, PruneOptions, PruneResult, PushOptions, PushResult, RemoveOptions, StoreUsage } from './types.js';
 import type { AuthConfig } from './registry/auth.js';
 import type { DistributionInspect } from './registry/inspect.js';
@@ -137,15 +138,26 @@ export class LocalImageStore implements ImageStore {
     return this.exclusive(async () => {
       const before = this.layersSize();
       const deleted: RemoveResult = [];
-      const victims = [...this.images.values()].filter((img) =>
-        // an image a commit was made from is no dangling image (dockerd's intermediate)
-        (opts.all || img.repoTags.length === 0) && !opts.inUse(img.id) && !this.catalog.hasChildren(img.id)
-        && (opts.until === undefined || createdTime(img) < opts.until)
+      // the filters' refusals (until, label, label!)
+      const filteredOut = (img: ImageRecord) => !((opts.until === undefined || createdTime(img) < opts.until)
         && Object.entries(opts.labels ?? {}).every(([k, v]) => {
           const have = img.config.Labels?.[k];
           return v === undefined ? have !== undefined : have === v;
         })
         && (!opts.labelsOk || opts.labelsOk(img.config.Labels)));
+      const victims = [...this.images.values()].filter((img) =>
+        // an image a commit was made from is no dangling image (dockerd's intermediate)
+        (opts.all || img.repoTags.length === 0) && !opts.inUse(img.id) && !this.catalog.hasChildren(img.id) && !filteredOut(img));
+      // -a and an image a container uses: dockerd deletes its references one by one in lexical
+      // order, and the delete of the last fails (the image is in use): all tags but that one go
+      if (opts.all) {
+        for (const img of this.images.values()) {
+          if (!opts.inUse(img.id) || img.repoTags.length < 2 || filteredOut(img)) continue;
+          const tags = [...img.repoTags].sort(compareStrings).slice(0, -1);
+          await this.untag(tags);
+          deleted.push(...tags.map((n) => ({ Untagged: n })));
+        }
+      }
       for (const img of victims.sort((a, b) => createdTime(b) - createdTime(a))) {
         const tags = [...img.repoTags];
         if (tags.length) await this.untag(tags);

@@ -206,7 +206,7 @@ test('a committed image\'s parent: Parent, history ids, rmi refuses the parent, 
   }
 });
 
-test('docker image prune: dangling only by default, label!= and until filters, -a spares used images', async () => {
+test('docker image prune: dangling only by default, label!= and until filters, -a spares used images (their last name)', async () => {
   assert.equal(await ok(['image', 'prune', '-f']), 'Total reclaimed space: 0B\n');
   const keep = await commitLabelled('keep');
   const drop = await commitLabelled('drop');
@@ -222,12 +222,18 @@ test('docker image prune: dangling only by default, label!= and until filters, -
       await fails([kind, 'prune', '-f', '--filter', 'until=1h', '--filter', 'until=2h'], 'Error response from daemon: more than one until filter specified\n');
       await fails([kind, 'prune', '-f', '--filter', 'until=xyz'], 'Error response from daemon: failed to parse value as time or duration: "xyz"\n');
     }
-    // (dockerd would untag busybox:latest of a used image with two names; it has one here)
-    const user = (await ok(['create', 'busybox', 'true'])).trim();
+    // a used image with several names: dockerd deletes them in lexical order and the last one's
+    // delete fails (in use), so that one stays (moby's TestPruneDontDeleteUsedImage, TestPruneLexographicalOrder)
+    const user = (await ok(['create', SHORT, 'true'])).trim();
+    for (const t of ['h', 'a', 'z']) await ok(['tag', 'busybox', `busybox:${t}`]);
     try {
       const all = await ok(['image', 'prune', '-a', '-f']);
       assert.match(all, new RegExp(`deleted: ${keep}\n`));
-      assert.equal((await ok(['images', '-q'])).trim(), SHORT, 'the used image stays, with its names');
+      assert.match(all, /untagged: busybox:a\nuntagged: busybox:h\nuntagged: busybox:latest\n/);
+      assert.equal((await ok(['images', '-q'])).trim(), SHORT, 'the used image stays');
+      assert.equal((await ok(['images', '--format', '{{.Repository}}:{{.Tag}}'])).trim(), 'busybox:z', 'with the last of its names');
+      await ok(['tag', 'busybox:z', 'busybox:latest']);
+      await ok(['rmi', 'busybox:z']);
     } finally {
       await ok(['rm', user]);
     }
