@@ -169,3 +169,15 @@ async function listProcs(): Promise<Array<{ pid: number; cmd: string }>> {
   }
   return out;
 }
+
+test('/info ID: a UUID kept in <graph>/engine-id, and that file\'s content when it holds another (dockerd\'s loadOrCreateID; moby\'s TestConfigDaemonID)', async () => {
+  const id = async () => (JSON.parse((await d.api('GET', '/info')).body) as { ID: string }).ID;
+  const first = await id();
+  assert.match(first, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  const file = path.join(d.graph, 'engine-id');
+  assert.equal(await fs.readFile(file, 'utf8'), first);
+  await d.stop();
+  await fs.writeFile(file, 'this-is-the-engine-id');
+  await d.start();
+  assert.equal(await id(), 'this-is-the-engine-id');
+});

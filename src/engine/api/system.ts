@@ -2,6 +2,9 @@
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { promises as fs } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+import { writeFileAtomic } from '../../common/fsutil.js';
 import type { Router } from './http.js';
 import { sendJson } from './http.js';
 import { running } from '../containers/model.js';
@@ -45,6 +48,25 @@ export interface SystemDeps {
 async function osName(): Promise<string> {
   const text = await fs.readFile('/etc/os-release', 'utf8').catch(() => '');
   return /^PRETTY_NAME="?([^"\n]*)"?/m.exec(text)?.[1] ?? 'Linux';
+}
+
+/**
+ * The engine's ID (/info's ID): <graph>/engine-id, made with a new UUID when there is none
+ * (dockerd's loadOrCreateID), read once.
+ */
+let engineId: Promise<string> | undefined;
+function engineIdOf(graph: string): Promise<string> {
+  return engineId ??= (async () => {
+    const file = path.join(graph, 'engine-id');
+    try {
+      return await fs.readFile(file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      const id = randomUUID();
+      await writeFileAtomic(file, id, 0o600);
+      return id;
+    }
+  })().catch((e: unknown) => { engineId = undefined; throw e; });
 }
 
 async function cgroupVersion(): Promise<string> {
@@ -96,7 +118,7 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
     const { features, warnings } = await host.hostFeatures();
     const runc = d.runtimePaths.runc ? await host.tool(d.runtimePaths.runc) : { version: '', commit: '' };
     sendJson(res!, 200, infoForVersion({
-      ID: os.hostname(), Containers: cs.length,
+      ID: await engineIdOf(d.config.graph), Containers: cs.length,
       ContainersRunning: cs.filter((c) => running(c.state) && c.state.status !== 'paused').length,
       ContainersPaused: cs.filter((c) => c.state.status === 'paused').length,
       ContainersStopped: cs.filter((c) => !running(c.state)).length,
