@@ -119,6 +119,16 @@ test('an --internal network first and a network with a way out: names are forwar
   await ok(['network', 'rm', 'dnsint', 'dnsext']);
 });
 
+test('--dns 127.0.0.11 alone on a user network: a name from outside gets SERVFAIL at once, not the client\'s timeout (moby\'s TestIntDNSAsExtDNS)', async () => {
+  await ok(['network', 'create', 'dnsself']);
+  const t0 = Date.now();
+  const r = await docker(d, ['run', '--rm', '--network', 'dnsself', '--dns', '127.0.0.11', 'busybox', 'nslookup', '-type=a', 'probe.example.org.']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stdout + r.stderr, /SERVFAIL/);
+  assert.ok(Date.now() - t0 < 4000, `answered in ${Date.now() - t0} ms`);
+  await ok(['network', 'rm', 'dnsself']);
+});
+
 test('mtu: the default bridge\'s (its containers\' eth0, network inspect\'s driver option); a user network keeps its own, as with dockerd', async () => {
   const id = (await ok(['run', '-d', 'busybox', 'sleep', '300'])).trim();
   assert.equal(await ok(['exec', id, 'cat', '/sys/class/net/eth0/mtu']), '1400\n');

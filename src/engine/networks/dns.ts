@@ -252,13 +252,16 @@ async function forward(msg: Buffer, servers: string[], via: Transport): Promise<
     const family = isIPv4(server) ? 'udp4' : 'udp6';
     const s = createSocket(family);
     try {
+      // connected, as libnetwork's resolver dials: a server that is not there (ICMP port
+      // unreachable: ECONNREFUSED) is given up at once, not after the timeout, so a client
+      // gets its SERVFAIL before its own timeout (busybox's 5 s; moby's TestIntDNSAsExtDNS)
       const reply = await new Promise<Buffer | null>((resolve) => {
         const timer = setTimeout(() => resolve(null), FORWARD_TIMEOUT_MS);
         s.once('error', () => { clearTimeout(timer); resolve(null); });
         s.on('message', (m) => {
           if (m.length >= 2 && m[0] === msg[0] && m[1] === msg[1]) { clearTimeout(timer); resolve(m); }
         });
-        s.send(msg, 53, server);
+        s.connect(53, server, () => s.send(msg));
       });
       if (reply) return reply;
     } finally {
