@@ -26,6 +26,11 @@ export async function create(s: ContainerService, spec: CreateSpec): Promise<{ I
   const warnings = await s.verifyResources(spec.resources);
   // a stop signal dockerd can't parse is refused now, not at the first docker stop
   if (spec.stopSignal) parseSignal(spec.stopSignal);
+  // dockerd 28+ looks a --pid container:<x> up at create (a 400); whether it runs, at start
+  const pidOf = spec.sharedNamespaces?.pid;
+  if (pidOf) {
+    try { s.get(pidOf); } catch (e) { if (isKind(e, 'NotFound')) throw invalidArgument(`No such container: ${pidOf}`); throw e; }
+  }
   ph.mark('verify');
   // the name is taken before the first await: a concurrent create sees it reserved, and a
   // generated name is checked against every reserved name, not only the saved records

@@ -5,7 +5,7 @@
 // IPC namespace binds the same one: POSIX shared memory is shared with System V IPC. The
 // tmpfs is unmounted when the donor stops (joiners keep their bind while they run).
 import * as path from 'node:path';
-import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
+import { failedPrecondition, internal, invalidArgument, notFound } from '../../common/errors.js';
 import { ensureShm, unmountPath } from '../../storage/mounts.js';
 import type { ContainerHooks } from './hooks.js';
 import type { Container } from './model.js';
@@ -37,9 +37,10 @@ export class SharedNamespaceHooks implements ContainerHooks {
     for (const ns of ['pid', 'ipc'] as const) {
       const ref = shared[ns];
       if (!ref) continue;
-      const what = ns === 'pid' ? `cannot join PID of a non running container: ${ref}` : `can't join IPC of container ${ref}`;
+      // dockerd 28+'s words: createSpec's "failed to join PID namespace" (a 500), getIpcContainer's
+      const what = ns === 'pid' ? 'failed to join PID namespace' : `can't join IPC of container ${ref}`;
       const other = this.d.find(ref);
-      if (!other) throw notFound(`${what}: No such container: ${ref}`);
+      if (!other) throw ns === 'pid' ? internal(`${what}: No such container: ${ref}`) : notFound(`${what}: No such container: ${ref}`);
       if (other.id === rec.id) throw invalidArgument(`${what}: a container cannot join its own namespace`);
       // a VM's namespaces are its guest kernel's: no path on the host names them (its pid is
       // the guest's: /proc/<pid> would be some host process), and a VM can't join the host's
@@ -47,7 +48,7 @@ export class SharedNamespaceHooks implements ContainerHooks {
         if (this.d.isVmRuntime(c.runtime)) throw invalidArgument(`--${ns} container:${ref}: container ${c.name} runs in a VM (runtime ${c.runtime}), whose namespaces are its guest kernel's: they cannot be shared with another container`);
       }
       if ((other.state.status !== 'running' && other.state.status !== 'paused') || !other.state.pid) {
-        throw failedPrecondition(`${what}: Container ${other.id} is not running`);
+        throw ns === 'pid' ? internal(`${what}: container ${other.id} is not running`) : failedPrecondition(`${what}: Container ${other.id} is not running`);
       }
       if (ns === 'ipc') {
         const shm = other.config.hostNamespaces?.ipc ? '/dev/shm' : other.state.ipcShm;
