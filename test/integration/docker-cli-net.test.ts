@@ -633,8 +633,15 @@ test('a restarted container gets its address (and MAC) back on a user network (d
     assert.equal(await ip('kip2'), first);
     assert.match(await ip('kip1'), /^10\.199\.77\.\d+$/);
     assert.notEqual(await ip('kip1'), first);
+    // a new container gets the lowest free address, as dockerd's IPAM (moby's TestEtcHostsDisconnect goldens):
+    // kip3 .4 after .2 and .3, then .2 again once kip2 is gone
+    await ok(['run', '-d', '--name', 'kip3', '--network', 'keepip', 'busybox', 'sleep', '300']);
+    assert.equal(await ip('kip3'), '10.199.77.4');
+    await ok(['rm', '-f', 'kip2']);
+    await ok(['run', '-d', '--name', 'kip4', '--network', 'keepip', 'busybox', 'sleep', '300']);
+    assert.equal(await ip('kip4'), first);
   } finally {
-    await docker(d, ['rm', '-f', 'kip1', 'kip2']);
+    await docker(d, ['rm', '-f', 'kip1', 'kip2', 'kip3', 'kip4']);
     await ok(['network', 'rm', 'keepip']);
   }
 });

@@ -18,6 +18,7 @@ import { primaryIp, sandboxAddresses, type CapabilityArgs, type CniClient, type 
 import type { Container, EndpointSpec, NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
 import { addLinkLocalIps, applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
+import { lowestFreeIp } from './aux.js';
 import type { DnsInput } from './etc.js';
 import type { NetworkRecord } from './model.js';
 import { ContainerDns } from './container-dns.js';
@@ -50,6 +51,9 @@ export class ContainerNetworks {
 
   /** User networks' DNS servers and the containers' resolv.conf. */
   private readonly dns: ContainerDns;
+
+  /** Per network, the addresses starts under way picked (lowestFreeIp) and have not leased yet. */
+  private readonly picking = new Map<string, Set<string>>();
 
   /** Published host ports: chosen (dockerd's sequence) and held while their container's network is up. */
   private readonly ports: PublishedPorts;
@@ -125,10 +129,18 @@ export class ContainerNetworks {
     const taken = (e: unknown) => /is not available in range set|is subnet's gateway|not in range|has been allocated/.test(errorMessage(e));
     const cniAdd = (ip: string | undefined, mac?: string, ip6 = fixed6) => this.d.cni.add(listFor(ip6), { containerId: rec.id, netns, ifName, args: withIp(ip, mac, ip6), capabilityArgs: caps(ip, ip6) });
     const lastMac = ep.mac || rec.state.lastMacs?.[net.id];
-    const first = again ?? ep.ipv4Address;
-    const result = await (again || again6
-      ? cniAdd(first, lastMac, fixed6 ?? again6).catch((e: unknown) => { if (taken(e)) return cniAdd(ep.ipv4Address, ep.mac); throw e; })
+    // no address asked for and none to get back: the lowest free one, as dockerd's IPAM gives
+    // (taken meanwhile by a concurrent start: host-local's next one)
+    // (one set per network, shared before the await: a concurrent start skips this one's pick)
+    let picking = this.picking.get(net.id);
+    if (!picking) this.picking.set(net.id, picking = new Set<string>());
+    const lowest = !again && !ep.ipv4Address ? await lowestFreeIp(this.d.ipamDir, net, picking) : undefined;
+    if (lowest) picking.add(lowest);
+    const first = again ?? ep.ipv4Address ?? lowest;
+    const result = await (again || again6 || lowest
+      ? cniAdd(first, again || again6 ? lastMac : ep.mac, fixed6 ?? again6).catch((e: unknown) => { if (taken(e)) return cniAdd(ep.ipv4Address, ep.mac); throw e; })
       : cniAdd(ep.ipv4Address, ep.mac || (ep.ipv4Address ? lastMac : undefined)))
+      .finally(() => { if (lowest) picking.delete(lowest); })
       .catch((e: unknown) => {
         // host-local's "requested IP address … is not available" / "… is subnet's gateway": docker's words
         if ((ep.ipv4Address || ep.ipv6Address) && taken(e)) {

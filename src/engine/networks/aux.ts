@@ -10,7 +10,7 @@ import { isIP } from 'node:net';
 import * as path from 'node:path';
 import { cniNetworkName } from './conflist.js';
 import { internal, invalidArgument } from '../../common/errors.js';
-import { contains, ipToInt, size, type Cidr } from './ipv4.js';
+import { contains, intToIp, ipToInt, parseCidr, size, type Cidr } from './ipv4.js';
 import type { IpamPool, NetworkRecord } from './model.js';
 
 /** What a lease of ours holds (host-local's own: "<container id>\r\n<ifname>"). */
@@ -71,4 +71,25 @@ export async function reserveAux(ipamDir: string, n: NetworkRecord): Promise<voi
       if (e.code !== 'EEXIST') throw e;
     });
   }
+}
+
+/**
+ * The lowest address of the network's range that no lease in host-local's store holds (nor
+ * the gateway), as dockerd's IPAM hands one out (host-local alone moves on from its last one:
+ * .27, .28 … with .2 free), but `pending` (picked by starts under way); undefined for none,
+ * or for a /31 or /32.
+ */
+export async function lowestFreeIp(ipamDir: string, n: NetworkRecord, pending: ReadonlySet<string> = new Set()): Promise<string | undefined> {
+  const c = n.ipam.config[0];
+  if (!c) return undefined;
+  const sub = parseCidr(c.subnet);
+  if (sub.prefix >= 31) return undefined;
+  const range = c.ipRange ? parseCidr(c.ipRange, 'ip-range') : sub;
+  const held = new Set((await fs.readdir(path.join(ipamDir, cniNetworkName(n))).catch(() => [] as string[]))
+    .filter((f) => isIP(f) === 4).map(ipToInt));
+  if (c.gateway) held.add(ipToInt(c.gateway));
+  for (const ip of pending) held.add(ipToInt(ip));
+  const last = Math.min(range.base + size(range) - 1, sub.base + size(sub) - 2);
+  for (let a = Math.max(range.base, sub.base + 1); a <= last; a++) if (!held.has(a)) return intToIp(a);
+  return undefined;
 }
