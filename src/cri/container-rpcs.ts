@@ -255,7 +255,8 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
         if (isKind(e, 'NotFound')) return {}; // CRI: removing what is gone is no error
         throw e;
       }
-      await cs.remove(c.id, { force: true });
+      // its image's VOLUMEs go with it: containerd keeps them in the container's root dir
+      await cs.remove(c.id, { force: true, volumes: true });
       return {};
     },
     listContainers: async (req) => ({

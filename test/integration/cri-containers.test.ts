@@ -360,3 +360,25 @@ test('bad input: unknown ids, a container for a stopped pod, a name reserved, a 
   assert.match(stopped.stderr, /code = FailedPrecondition desc = pod sandbox \w+ is not ready/);
   await ok(['rmp', p.id]);
 });
+
+test('an image\'s VOLUMEs: the container\'s anonymous volumes go with RemoveContainer and with RemovePodSandbox (containerd\'s go with the container\'s root dir)', async () => {
+  await d.ok(['run', '--name', 'volsrc', 'busybox', 'true']);
+  await d.ok(['commit', '-c', 'VOLUME /data', 'volsrc', 'volimg:1']);
+  await d.ok(['rm', 'volsrc']);
+  const vols = async () => (await fs.readdir(path.join(d.graph, 'volumes')).catch(() => [] as string[])).filter((f) => /^[0-9a-f]{64}$/.test(f));
+  const before = (await vols()).length;
+  const p = await pod();
+  const make = async (name: string) => {
+    const f = path.join(d.dir, `ctr-${name}-${++n}.json`);
+    await fs.writeFile(f, JSON.stringify({ metadata: { name }, image: { image: 'volimg:1' }, log_path: `${name}.log`, linux: {}, command: ['sh', '-c', 'echo x > /data/x; sleep 60'] }));
+    return ok(['create', p.id, f, p.cfg]);
+  };
+  const a = await make('vola');
+  await make('volb');
+  assert.equal((await vols()).length, before + 2, 'a volume per container');
+  await ok(['rm', a]);
+  assert.equal((await vols()).length, before + 1, 'RemoveContainer took its volume');
+  await ok(['rmp', '-f', p.id]);
+  assert.equal((await vols()).length, before, 'RemovePodSandbox took the rest');
+  await d.ok(['rmi', 'volimg:1']);
+});

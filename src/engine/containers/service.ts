@@ -111,9 +111,9 @@ export class ContainerService {
     await Promise.all(this.ofPod(podId).map((c) => this.stop(c.id, timeoutSecs)));
   }
 
-  /** Remove every container of a pod. */
+  /** Remove every container of a pod, with its anonymous volumes (its image's VOLUMEs: containerd's go with the container's root dir). */
   async removePod(podId: string): Promise<void> {
-    for (const c of this.ofPod(podId)) await this.remove(c.id, { force: true });
+    for (const c of this.ofPod(podId)) await this.remove(c.id, { force: true, volumes: true });
   }
   bundle(id: string): string { return path.join(this.d.stateDir, id); }
   runtimeOf(rec: Container): Runtime {
