@@ -95,3 +95,23 @@ test('--group: the socket is 0660 and the group\'s; a member that is not root ma
   const st3 = await fs.stat(d3.sock);
   assert.deepEqual([st3.mode & 0o777, st3.gid], [0o660, 0]);
 });
+
+test('a runtime whose kill fails: stop gives the stop signal up after 2 s and returns the SIGKILL\'s error instead of waiting forever (dockerd\'s containerStop); it works once the runtime does', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
+  const broken = path.join(dir, 'kill-broken');
+  const wrapper = path.join(dir, 'runc-flaky');
+  await fs.writeFile(wrapper, `#!/bin/sh\nfor a in "$@"; do [ "$a" = kill ] && [ -e ${broken} ] && { echo "kill refused for the test" >&2; exit 1; }; done\nexec /usr/sbin/runc "$@"\n`, { mode: 0o755 });
+  const d = await daemon({ dir, configJson: { runtimes: { flaky: { path: wrapper } } } });
+  await d.loadBusybox();
+  const id = (await d.ok(['run', '-d', '--runtime', 'flaky', 'busybox', 'sleep', '300'])).trim();
+  await fs.writeFile(broken, '');
+  const t0 = Date.now();
+  const r = await d.cli(['stop', '-t', '30', id], { timeoutMs: 60_000 });
+  assert.notEqual(r.code, 0, 'the stop fails');
+  assert.match(r.stderr, /kill refused for the test/);
+  assert.ok(Date.now() - t0 < 15_000, `returned in ${Date.now() - t0} ms, not after -t 30`);
+  await fs.rm(broken);
+  await d.ok(['stop', '-t', '1', id]);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Running}}', id])).trim(), 'false');
+  await d.ok(['rm', id]);
+});

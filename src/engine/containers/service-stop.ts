@@ -102,12 +102,17 @@ export async function stop(s: ContainerService, ref: string, timeout?: number, s
   // logged as it goes, so that it comes before the exit's `die`
   const killing = (signal: string) => s.d.events.emit('container', 'kill', rec.id, s.attrs(rec, { signal: String(signalNumber(signal)) }));
   killing(sig);
-  await rt.kill(rec.id, sig).catch(() => {});
+  // a stop signal that could not be sent: 2 s for an exit under way, then SIGKILL (dockerd's containerStop)
+  const sent = await rt.kill(rec.id, sig).then(() => true, () => false);
   if (rec.state.status === 'paused') await rt.resume(rec.id).catch(() => {});
-  const timedOut = t < 0 ? await exited.then(() => false) : !(await within(exited, t * 1000));
+  const wait = sent ? t : Math.min(t < 0 ? 2 : t, 2);
+  const timedOut = wait < 0 ? await exited.then(() => false) : !(await within(exited, wait * 1000));
   if (timedOut && running(rec.state)) {
     killing('SIGKILL');
-    await rt.kill(rec.id, 'SIGKILL', true).catch(() => {});
+    const failed = await rt.kill(rec.id, 'SIGKILL', true).then(() => null, (e: unknown) => e);
+    // a SIGKILL the runtime could not send either: 2 s more, then its error (dockerd's; the
+    // stop no longer waits forever for an exit that will not come, holding the lock)
+    if (failed && !(await within(exited, 2000)) && running(rec.state)) throw failed;
     await exited;
   }
   s.d.events.emit('container', 'stop', rec.id, s.attrs(rec));
