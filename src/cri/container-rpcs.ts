@@ -244,7 +244,7 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
         if (isKind(e, 'NotFound')) return {}; // CRI: stopping what is gone is no error (containerd)
         throw e;
       }
-      await cs.stop(c.id, Number(req.timeout));
+      await cs.stopCri(c.id, Number(req.timeout));
       return {};
     },
     removeContainer: async (req) => {

@@ -382,3 +382,15 @@ test('an image\'s VOLUMEs: the container\'s anonymous volumes go with RemoveCont
   assert.equal((await vols()).length, before, 'RemovePodSandbox took the rest');
   await d.ok(['rmi', 'volimg:1']);
 });
+
+test('StopContainer with timeout 0 sends SIGKILL at once (a TERM handler never runs: 137), with a timeout the stop signal first (containerd\'s)', async () => {
+  const p = await pod();
+  const trap = { command: ['sh', '-c', 'trap "exit 3" TERM; while true; do sleep 0.1; done'] };
+  const a = await ctr(p, 'killnow', trap);
+  const b = await ctr(p, 'termfirst', trap);
+  await new Promise((r) => setTimeout(r, 300)); // the traps are set
+  await ok(['stop', '--timeout', '0', a]);
+  await ok(['stop', '--timeout', '10', b]);
+  assert.deepEqual([(await inspect(a)).status.exitCode, (await inspect(b)).status.exitCode], [137, 3]);
+  await ok(['rmp', '-f', p.id]);
+});

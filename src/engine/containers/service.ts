@@ -108,7 +108,12 @@ export class ContainerService {
 
   /** Stop every container of a pod (its stop signal, then SIGKILL after the timeout). */
   async stopPod(podId: string, timeoutSecs: number): Promise<void> {
-    await Promise.all(this.ofPod(podId).map((c) => this.stop(c.id, timeoutSecs)));
+    await Promise.all(this.ofPod(podId).map((c) => this.stopCri(c.id, timeoutSecs)));
+  }
+
+  /** CRI's StopContainer: the stop signal only with a timeout above 0, else SIGKILL at once (containerd's). */
+  stopCri(id: string, timeoutSecs: number): Promise<'stopped' | 'already'> {
+    return this.stop(id, timeoutSecs, timeoutSecs > 0 ? undefined : 'SIGKILL');
   }
 
   /** Remove every container of a pod, with its anonymous volumes (its image's VOLUMEs: containerd's go with the container's root dir). */
