@@ -8,8 +8,8 @@ import type { MessageInitShape } from '@bufbuild/protobuf';
 import type {
   ContainerStatsSchema, CpuUsageSchema, MemoryUsageSchema, NetworkInterfaceUsageSchema, PodSandboxStatsSchema,
 } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
-import { isKind, notFound, unimplemented } from '../common/errors.js';
-import type { Container } from '../engine/containers/model.js';
+import { internal, isKind, notFound, unimplemented } from '../common/errors.js';
+import { running, type Container } from '../engine/containers/model.js';
 import type { ContainerService } from '../engine/containers/service.js';
 import type { PodRecord } from '../engine/pods/record.js';
 import type { PodService } from '../engine/pods/service.js';
@@ -112,6 +112,8 @@ export function criStatsService(d: CriStatsDeps): Rpcs {
   return {
     containerStats: async (req) => {
       const c = getCri(req.containerId);
+      // containerd asks its task for metrics: a container that does not run has none (its error)
+      if (!running(c.state)) throw internal('unexpected metrics response: []');
       return { stats: containerStatsToCri(c, await stats.container(c), d.driverRoot) };
     },
     listContainerStats: async (req) => {

@@ -187,6 +187,11 @@ test('a pod with a memory limit: available bytes = limit − working set', async
     const ws = num(s!.memory!.workingSetBytes);
     assert.ok(ws > 0);
     assert.equal(num(s!.memory!.availableBytes), 64 * 1024 * 1024 - ws);
+    // ContainerStats of one that does not run: containerd's task has no metrics, its error (TestTruncIndex)
+    const { criCall } = await import('../helpers/cri-grpc.js');
+    assert.ok(await criCall(d.criSock, 'containerStats', { containerId: id }));
+    await ok(['stop', '--timeout', '0', id]);
+    await assert.rejects(criCall(d.criSock, 'containerStats', { containerId: id }), /unexpected metrics response: \[\]/);
   } finally {
     await ok(['rmp', '-f', pod]);
   }
