@@ -6,7 +6,7 @@ import {
   ContainerEventType, NamespaceMode, PodSandboxState, Protocol, SecurityProfile_ProfileType,
   type IDMapping, type PodSandboxConfig, type PodSandboxFilter, PodSandboxStatusSchema, PodSandboxSchema, type UserNamespace,
 } from '../gen/k8s.io/cri-api/pkg/apis/runtime/v1/api_pb.js';
-import { invalidArgument, unimplemented } from '../common/errors.js';
+import { invalidArgument, isKind, unimplemented } from '../common/errors.js';
 import type { PodRecord, PodSpec, NamespaceMode as Mode } from '../engine/pods/record.js';
 import type { PodService } from '../engine/pods/service.js';
 import type { RuntimeServiceImpl } from './server.js';
@@ -138,7 +138,8 @@ function matches(r: PodRecord, f: PodSandboxFilter | undefined): boolean {
 }
 
 export function criPodService(pods: PodService, events: CriEvents): Pick<RuntimeServiceImpl, 'runPodSandbox' | 'stopPodSandbox' | 'removePodSandbox' | 'podSandboxStatus' | 'listPodSandbox'> {
-  const find = (id: string) => { try { return pods.get(id); } catch { return undefined; } };
+  // a pod that is not there is undefined; an ambiguous prefix stays an error (containerd's truncindex)
+  const find = (id: string) => { try { return pods.get(id); } catch (e) { if (isKind(e, 'NotFound')) return undefined; throw e; } };
   // a ready pod has its netns (a stop marks it not ready only after the release)
   const networkOpen = async (r: PodRecord) => r.state === 'ready' || pods.networkOpen(r);
   return {

@@ -272,3 +272,21 @@ test('a pod whose PID holder dies on its own is NOT_READY within seconds (kubele
   assert.equal(existsSync(p.info.netnsPath), false);
   assert.ok(!(await leases(net)).includes(p.status.network.ip));
 });
+
+test('StopPodSandbox of an ambiguous id prefix is an error that stops nothing (containerd\'s truncindex); a missing id is no error', async () => {
+  const { criCall } = await import('../helpers/cri-grpc.js');
+  const made: string[] = [];
+  try {
+    // pods until two share a first hex digit (17 at most)
+    let shared: string | undefined;
+    while (!shared) {
+      made.push(await ok(['runp', await podConfig({ linux: { security_context: { namespace_options: { network: 2 } } } })]));
+      shared = made.map((id) => id[0]!).find((c, i, all) => all.indexOf(c) !== i);
+    }
+    await assert.rejects(criCall(d.criSock, 'stopPodSandbox', { podSandboxId: shared }), /ambiguous/);
+    for (const id of made) assert.equal((await inspectp(id)).status.state, 'SANDBOX_READY');
+    await criCall(d.criSock, 'stopPodSandbox', { podSandboxId: 'f'.repeat(64) });
+  } finally {
+    for (const id of made) await cri(['rmp', '-f', id]);
+  }
+});
