@@ -394,3 +394,11 @@ test('StopContainer with timeout 0 sends SIGKILL at once (a TERM handler never r
   assert.deepEqual([(await inspect(a)).status.exitCode, (await inspect(b)).status.exitCode], [137, 3]);
   await ok(['rmp', '-f', p.id]);
 });
+
+test('a host-network pod with a hostname of its own: /etc/hostname says it (containerd\'s setupSandboxFiles)', async () => {
+  const named = await pod({ hostname: 'custom-h', linux: { security_context: { namespace_options: { network: 2 } } } });
+  const a = await ctr(named, 'hn', { command: ['cat', '/etc/hostname'] });
+  await exited(a);
+  assert.match(await ok(['logs', a]), /^custom-h$/m);
+  await ok(['rmp', '-f', named.id]);
+});

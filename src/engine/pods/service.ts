@@ -212,7 +212,8 @@ export class PodService {
   private async writeEtc(rec: PodRecord): Promise<void> {
     const s = rec.spec;
     const hostNet = s.namespaces.network === 'node';
-    const hostname = hostNet ? (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim() : s.hostname;
+    // containerd's setupSandboxFiles: the pod's hostname, else the node's (a host-network pod's too)
+    const hostname = s.hostname || (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim();
     await writeFileAtomic(rec.hostnamePath, `${hostname}\n`, 0o644);
     const hosts = hostNet
       ? await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
