@@ -189,7 +189,7 @@ test('containerd: ctr run --annotation io.tsula.sandbox-kind=vmm runs the task i
   await c.importBusybox();
   const t0 = Date.now();
   const running = c.ctr(['run', '--rm', '--runtime', 'io.containerd.tsula.v2', '--annotation', 'io.tsula.sandbox-kind=vmm',
-    'docker.io/library/busybox:latest', 'vm2', 'sh', '-c', 'uname -r; echo err >&2; exit 6'], { timeoutMs: 240_000 });
+    'docker.io/library/busybox:latest', 'vm2', 'sh', '-c', 'uname -r; echo err >&2; while [ ! -e /tmp/done ]; do sleep 0.1; done; exit 6'], { timeoutMs: 240_000 });
   // a VM of its own, under this containerd's sandboxer: a qemu named after the task
   const qemu = await waitFor(async () => {
     for (const p of await processesNamed('qemu-system-x86_64', c.dir)) {
@@ -198,6 +198,13 @@ test('containerd: ctr run --annotation io.tsula.sandbox-kind=vmm runs the task i
     }
     return 0;
   }, 120_000, 'a qemu named sandbox-vm2');
+  await waitFor(async () => /vm2\s+\d+\s+RUNNING/.test((await c.ctr(['task', 'ls'])).stdout), 120_000, 'vm2 to run');
+  // one exec id used again at once (ctr --exec-id): each run is its own, with its own exit code
+  for (let i = 0; i < 6; i++) {
+    const ex = await c.ctr(['task', 'exec', '--exec-id', 'again', 'vm2', 'sh', '-c', `exit ${i + 1}`]);
+    assert.equal(ex.code, i + 1, `exec ${i}: ${ex.stderr}`);
+  }
+  await c.ok(['task', 'exec', '--exec-id', 'again', 'vm2', 'touch', '/tmp/done']);
   const r = await running;
   console.log(`# ctr run --rm with the vmm annotation: ${Date.now() - t0} ms`);
   assert.equal(r.code, 6, `${r.stderr}\n${await c.sandboxerLog()}`);

@@ -96,6 +96,8 @@ export class GuestRuntime implements Runtime {
   private exitCb: ExitCallback | null = null;
   private tracked = new Set<string>();
   private execs = new Map<string, { id: string; execId: string }>();
+  /** Execs that ended and that the guest forgets later (by container and exec id): `now` forgets at once. */
+  private readonly forgetting = new Map<string, { now(): void; done: Promise<void> }>();
 
   constructor(
     private readonly g: GuestTasks,
@@ -204,6 +206,11 @@ export class GuestRuntime implements Runtime {
   }
 
   async exec(req: ExecRequest): Promise<ExecHandle> {
+    // an exec id used again (ctr's --exec-id): the guest forgets the last one first, now, not
+    // at its late delete, which would take the new one's record and directory (exit 255)
+    const key = `${req.containerId}\0${req.execId}`;
+    const before = this.forgetting.get(key);
+    if (before) { before.now(); await before.done; }
     await this.g.exec(req.containerId, req.execId, req.process, { stdin: req.stdin, attach: req.attach });
     const pid = await this.g.start(req.containerId, req.execId).catch(async (e) => {
       // the agent keeps a created exec: forget it, so the same exec id can be tried again
@@ -214,11 +221,17 @@ export class GuestRuntime implements Runtime {
     this.execs.set(req.dir, { id: req.containerId, execId: req.execId });
     const exited = (async () => {
       const x = await this.g.wait(req.containerId, req.execId).catch(() => null);
-      // the agent forgets the exec once its output is read (or after a grace period)
+      // the agent forgets the exec once its output is read (or after a grace period, or when its id is used again)
       const drained = stdio ? new Promise<void>((r) => stdio.onEnd(r)) : Promise.resolve();
-      void Promise.race([drained, new Promise((r) => setTimeout(r, EXEC_DRAIN_MS))])
-        .then(() => this.g.delete(req.containerId, req.execId)).catch(() => {})
-        .finally(() => this.execs.delete(req.dir));
+      let now!: () => void;
+      const early = new Promise<void>((r) => { now = r; });
+      const done: Promise<void> = Promise.race([drained, early, new Promise((r) => setTimeout(r, EXEC_DRAIN_MS))])
+        .then(async () => { await this.g.delete(req.containerId, req.execId); }).catch(() => {})
+        .finally(() => {
+          this.execs.delete(req.dir);
+          if (this.forgetting.get(key)?.done === done) this.forgetting.delete(key);
+        });
+      this.forgetting.set(key, { now, done });
       return x?.exitStatus ?? 255;
     })();
     return { pid, stdio, exited, kill: (sig) => this.g.kill(req.containerId, req.execId, sig) };
