@@ -92,6 +92,9 @@ test('run -d, task ls, exec with output and exit code, pause/resume, kill, delet
   // sleep is pid 1 of its pid namespace: SIGTERM has no handler there, SIGKILL does it
   await c.ok(['task', 'kill', '-s', 'SIGKILL', 'd1']);
   await waitFor(async () => (await taskList()).get('d1') === 'STOPPED', 10_000, 'd1 to stop');
+  // a stopped task: kill --all is no error (runc-v2's stoppedState.Kill), a plain kill is NotFound
+  await c.ok(['task', 'kill', '-a', '-s', 'SIGKILL', 'd1']);
+  assert.match((await c.ctr(['task', 'kill', '-s', 'SIGKILL', 'd1'])).stderr, /process already finished: not found/);
   await c.ok(['task', 'delete', 'd1']);
   await c.ok(['containers', 'delete', 'd1']);
   assert.equal((await taskList()).has('d1'), false);

@@ -159,7 +159,13 @@ export class TaskManager {
 
   async kill(t: Task, execId: string, signal: number, all: boolean): Promise<void> {
     if (execId) return killExec(this.exec(t, execId), signal);
-    if (t.rec.status === 'stopped') throw notFound(`process already finished`);
+    if (t.rec.status === 'stopped') {
+      // runc-v2's stoppedState.Kill runs `runc kill --all`, which a stopped container takes
+      // (what is left in its cgroup, if anything); without --all: runc's "not running"
+      if (!all) throw notFound(`process already finished`);
+      await (await this.rt(t.rec)).kill(t.rec.key, String(signal), true).catch(() => {});
+      return;
+    }
     await (await this.rt(t.rec)).kill(t.rec.key, String(signal), all);
   }
 
