@@ -64,11 +64,16 @@ test('--aux-address and --ipam-opt: shown in inspect; the address is no containe
     assert.deepEqual(ipam.Config[0].AuxiliaryAddresses, { router: aux });
 
     // a /28 has 12 addresses for containers (16 less network, broadcast, gateway and the aux
-    // one); host-local goes round them, so 20 in a row see every one of them, never the aux one
-    const seen = new Set<string>();
-    for (let i = 0; i < 20; i++) seen.add(await addressOf('auxnet'));
+    // one): 12 running ones get each of them (the lowest free first, as dockerd's IPAM), never
+    // the aux one, and a 13th finds none
+    const held: string[] = [];
+    for (let i = 0; i < 12; i++) held.push(await runD(['--network', 'auxnet', 'busybox', 'sleep', '300']));
+    const seen = new Set(await Promise.all(held.map(async (id) => (await ok(['inspect', '-f', '{{.NetworkSettings.Networks.auxnet.IPAddress}}', id])).trim())));
     assert.ok(!seen.has(aux), `a container got the auxiliary address ${aux}: ${[...seen].join(' ')}`);
     assert.equal(seen.size, 12, [...seen].join(' '));
+    assert.notEqual((await docker(d, ['run', '--rm', '--network', 'auxnet', 'busybox', 'true'])).code, 0, 'the range is used up');
+    await ok(['rm', '-f', ...held]);
+    assert.equal(await addressOf('auxnet'), `${base}.2`, 'the lowest again');
 
     // asked for: dockerd's words
     const run = await docker(d, ['run', '--rm', '--network', 'auxnet', '--ip', aux, 'busybox', 'true']);

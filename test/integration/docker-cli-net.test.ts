@@ -295,6 +295,17 @@ test('a container\'s --hostname answers on its user network (dockerd\'s DNSNames
   await ok(['network', 'rm', 'hostnet1']);
 });
 
+test('an interface on a network without IPv6 has none, not even a link-local one (dockerd 27+; moby\'s TestNonIPv6Network); lo keeps ::1; --sysctl wins', async () => {
+  const r = await runOut(['busybox', 'sh', '-c', 'ip a show dev eth0; cat /proc/sys/net/ipv6/conf/eth0/disable_ipv6; ip a show dev lo']);
+  assert.equal(r.code, 0, r.out);
+  assert.match(r.out, / inet \d/);
+  assert.match(r.out, /^1$/m);
+  assert.equal(r.out.match(/inet6 .* scope link/g), null, r.out);
+  assert.match(r.out, /inet6 ::1\/128/);
+  const own = await runOut(['--sysctl', 'net.ipv6.conf.eth0.disable_ipv6=0', 'busybox', 'cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
+  assert.equal(own.out.trim(), '0');
+});
+
 test('network connect / disconnect a running container, with a fixed --ip on a user subnet', async () => {
   const [subnet] = freeSubnet([tn.subnet, ...pools]);
   await ok(['network', 'create', '--subnet', subnet, '--label', 'k=v', 'fixed']);

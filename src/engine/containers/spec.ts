@@ -55,6 +55,18 @@ function privateNetSysctls(): Record<string, string> {
   });
 }
 
+/**
+ * dockerd 27+: an interface on a network without IPv6 has none, not even the kernel's
+ * link-local address (moby's TestNonIPv6Network); set in the container's namespace by the
+ * runtime, as its other sysctls. Where the kernel has IPv6.
+ */
+function noIpv6Sysctls(c: Container): Record<string, string> {
+  if (!hasIpv6()) return {};
+  return Object.fromEntries((c.state.network?.endpoints ?? []).filter((e) => !e.ipv6 && e.ifName).map((e) => [`net.ipv6.conf.${e.ifName}.disable_ipv6`, '1']));
+}
+let ipv6Kernel: boolean | undefined;
+const hasIpv6 = () => (ipv6Kernel ??= existsSync('/proc/sys/net/ipv6/conf/all/disable_ipv6'));
+
 /** A --device's host nodes (one, or a directory's), their types and numbers as the spec needs them. */
 function devicesOfOne(d: Device): Promise<HostDevice[]> {
   return devicesFromPath(d.hostPath, d.containerPath, d.permissions || 'rwm');
@@ -163,6 +175,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
   }
   const sysctl = {
     ...(!o.guestKernel && (k.network === 'cni' || k.network === 'none') ? privateNetSysctls() : {}),
+    ...(!o.guestKernel && k.network === 'cni' ? noIpv6Sysctls(c) : {}),
     // dockerd's setLinuxDomainname: the NIS domain name is set through this sysctl (no OCI field)
     ...(k.domainname && !hostNs.uts && !pod?.namespaces.uts ? { 'kernel.domainname': k.domainname } : {}),
     ...pod?.sysctls, ...k.sysctls,
