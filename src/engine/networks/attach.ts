@@ -138,7 +138,7 @@ export class ContainerNetworks {
     if (lowest) picking.add(lowest);
     const first = again ?? ep.ipv4Address ?? lowest;
     const result = await (again || again6 || lowest
-      ? cniAdd(first, again || again6 ? lastMac : ep.mac, fixed6 ?? again6).catch((e: unknown) => { if (taken(e)) return cniAdd(ep.ipv4Address, ep.mac); throw e; })
+      ? cniAdd(first, again || again6 ? lastMac : ep.mac || (lowest && macOfIp(lowest)), fixed6 ?? again6).catch((e: unknown) => { if (taken(e)) return cniAdd(ep.ipv4Address, ep.mac); throw e; })
       : cniAdd(ep.ipv4Address, ep.mac || (ep.ipv4Address ? lastMac : undefined)))
       .finally(() => { if (lowest) picking.delete(lowest); })
       .catch((e: unknown) => {
@@ -304,6 +304,15 @@ export class ContainerNetworks {
   /** A legacy link's child started (again): its running parents' /etc/hosts get its address. Whether it has any. */
   refreshLinkParents(childId: string): Promise<boolean> { return this.hosts.refreshLinkParents(childId); }
 
+}
+
+/**
+ * A MAC made from an IPv4 address (02:42 and its four bytes, dockerd's before 26): the next
+ * container given an address gets the MAC the host's and peers' ARP caches hold for it, not a
+ * new one they would miss for seconds (dockerd 27+ sends gratuitous ARPs instead).
+ */
+export function macOfIp(ip: string): string {
+  return ['02', '42', ...ip.split('.').map((b) => Number(b).toString(16).padStart(2, '0'))].join(':');
 }
 
 /** Does the container publish a port on the network's own gateway address (its bridge's, made at its first attachment)? */
