@@ -159,6 +159,16 @@ test('docker top: ps options pass through; a bad one or a table without PID in d
   const nopid = await docker(d, ['top', 'topped', '-o', 'comm']);
   assert.equal(nopid.code, 1);
   assert.equal(nopid.stderr, 'Error response from daemon: Couldn\'t find PID field in ps output\n');
+  // BSD-style arguments (ps then takes -q badly: dockerd runs it again without), -o with a
+  // column renamed PID refused (moby's TestContainerTopValidatePSArgs / TestTop)
+  for (const args of ['aux', 'axo pid,comm', '-eo pid,ppid,cmd', 'o pid,comm']) {
+    const r = await d.api('GET', `/containers/topped/top?ps_args=${encodeURIComponent(args)}`);
+    assert.equal(r.status, 200, `${args}: ${r.body}`);
+    assert.ok((JSON.parse(r.body) as { Processes: string[][] }).Processes.some((p) => p.join(' ').includes('sleep')), `${args}: ${r.body}`);
+  }
+  const renamed = await d.api('GET', `/containers/topped/top?ps_args=${encodeURIComponent('-o uid=PID')}`);
+  assert.equal(renamed.status, 400);
+  assert.match(renamed.body, /specifying \\"uid=PID\\" is not allowed/);
   await ok(['rm', '-f', 'topped']);
 });
 

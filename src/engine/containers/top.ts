@@ -1,21 +1,45 @@
-// `top`: the host's ps output, narrowed to a container's processes (docker's approach).
+// `top`: the host's ps output, narrowed to a container's processes, as dockerd's ContainerTop
+// runs it (top_unix.go): ps with the caller's arguments and -q<pids> (again without -q when ps
+// takes the two together badly, e.g. BSD options), then the rows of the container's pids kept
+// (with the thread lines after them that ps -m prints with a "-" PID).
 import { execFile } from 'node:child_process';
 import { internal, invalidArgument } from '../../common/errors.js';
 
+/** dockerd's validatePSArgs: an output column renamed to look like the PID one is refused (only pid=PID…). */
+function checkPsArgs(psArgs: string): void {
+  for (const m of psArgs.matchAll(/\s+([^\s]*)=\s*(PID[^\s]*)/g)) {
+    if (m[1] !== 'pid') throw invalidArgument(`specifying "${m[1]}=${m[2]}" is not allowed`);
+  }
+}
+
+const runPs = (args: string[]) => new Promise<{ out: string; err: string } | null>((res) => execFile('ps', args, (e, out, err) => res(e ? (err ? { out: '', err } : null) : { out, err: '' })));
+
+/** Go's strings.Fields on ASCII whitespace only (dockerd's fieldsASCII). */
+const fields = (s: string) => s.split(/[ \t\n\v\f\r]+/).filter(Boolean);
+
 export async function psTable(containerPids: number[], psArgs = '-ef'): Promise<{ Titles: string[]; Processes: string[][] }> {
-  const pids = new Set(containerPids);
-  const args = psArgs.split(/\s+/).filter(Boolean);
-  if (args.some((a) => !/^[-\w,=:%]+$/.test(a))) throw invalidArgument(`invalid ps arguments "${psArgs}"`);
+  checkPsArgs(psArgs);
+  const args = psArgs.split(' ');
+  let r = await runPs([...args, `-q${containerPids.join(',')}`]);
+  if (!r || r.err) r = await runPs(args);
   // dockerd's wording: "ps: " and the first line of ps' complaint (not its usage text)
-  const out = await new Promise<string>((res, rej) => execFile('ps', args, (err, so, se) =>
-    err ? rej(internal(`ps: ${se.split('\n')[0] || err.message}`)) : res(so)));
-  const lines = out.split('\n').filter(Boolean);
-  const titles = lines[0].trim().split(/\s+/);
+  if (!r || r.err) throw internal(`ps: ${(r?.err ?? '').split('\n')[0] || 'exit status 1'}`);
+  const pids = new Set(containerPids);
+  const lines = r.out.split('\n');
+  const titles = fields(lines[0] ?? '');
   const pidCol = titles.indexOf('PID');
-  if (pidCol < 0) throw internal(`Couldn't find PID field in ps output`);
-  const procs = lines.slice(1).map((l) => {
-    const f = l.trim().split(/\s+/);
-    return [...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')];
-  }).filter((f) => pids.has(Number(f[pidCol])));
+  if (pidCol < 0) throw internal('Couldn\'t find PID field in ps output');
+  const procs: string[][] = [];
+  const row = (f: string[]) => procs.push([...f.slice(0, titles.length - 1), f.slice(titles.length - 1).join(' ')]);
+  let inContainer = false;
+  for (const line of lines.slice(1)) {
+    if (!line) continue;
+    const f = fields(line);
+    if (f[pidCol] === '-') { if (inContainer) row(f); continue; }
+    const p = Number(f[pidCol]);
+    if (!/^\d+$/.test(f[pidCol] ?? '')) throw internal(`Unexpected pid '${f[pidCol]}': strconv.Atoi: parsing ${JSON.stringify(f[pidCol])}: invalid syntax`);
+    inContainer = pids.has(p);
+    if (inContainer) row(f);
+  }
   return { Titles: titles, Processes: procs };
 }
