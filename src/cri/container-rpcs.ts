@@ -236,7 +236,7 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
       await pods.whileReady(c.config.pod!.id, () => cs.start(c.id));
       return {};
     },
-    stopContainer: async (req) => {
+    stopContainer: async (req, signal) => {
       let c: Container;
       try {
         c = getCri(cs, req.containerId);
@@ -244,7 +244,7 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
         if (isKind(e, 'NotFound')) return {}; // CRI: stopping what is gone is no error (containerd)
         throw e;
       }
-      await cs.stopCri(c.id, Number(req.timeout));
+      await cs.stopCri(c.id, Number(req.timeout), signal);
       return {};
     },
     removeContainer: async (req) => {

@@ -402,3 +402,19 @@ test('a host-network pod with a hostname of its own: /etc/hostname says it (cont
   assert.match(await ok(['logs', a]), /^custom-h$/m);
   await ok(['rmp', '-f', named.id]);
 });
+
+test('StopContainer given up by its caller (a deadline): the container runs on, no SIGKILL at the timeout (containerd\'s stopContainer; TestContainerStopCancellation)', async () => {
+  const { criClient } = await import('../helpers/cri-grpc.js');
+  const p = await pod();
+  const id = await ctr(p, 'stubborn', { command: ['sh', '-c', 'trap "" TERM; while true; do sleep 0.1; done'] });
+  await new Promise((r) => setTimeout(r, 300));
+  const c = criClient(d.criSock);
+  try {
+    await assert.rejects((c as unknown as { stopContainer(r: unknown, o: { timeoutMs: number }): Promise<unknown> }).stopContainer({ containerId: id, timeout: 3n }, { timeoutMs: 1000 }), /DEADLINE|deadline/i);
+  } finally {
+    c.close();
+  }
+  await new Promise((r) => setTimeout(r, 3500)); // past the stop's timeout
+  assert.equal((await inspect(id)).status.state, 'CONTAINER_RUNNING');
+  await ok(['rmp', '-f', p.id]);
+});

@@ -1,6 +1,6 @@
 // The service's kill, stop and restart (service.ts delegates), with docker's restart-policy
 // rules and iSulad-style pods, whose sandbox container stops last.
-import { errorMessage, failedPrecondition, unavailable } from '../../common/errors.js';
+import { deadlineExceeded, errorMessage, failedPrecondition, unavailable } from '../../common/errors.js';
 import { isEnginePodSandbox, podIdOf } from '../../common/pod-annotations.js';
 import { running, type Container } from './model.js';
 import { parseKillSignal, parseSignal, signalNumber, stopSignalOf } from './signals.js';
@@ -76,7 +76,7 @@ export async function markManuallyStopped(s: ContainerService, rec: Container): 
 }
 
 /** Docker's stop: the stop signal, then SIGKILL after `timeout` seconds. */
-export async function stop(s: ContainerService, ref: string, timeout?: number, signal?: string): Promise<'stopped' | 'already'> {
+export async function stop(s: ContainerService, ref: string, timeout?: number, signal?: string, abort?: AbortSignal): Promise<'stopped' | 'already'> {
   const rec = s.get(ref);
   // the caller's signal (API 1.42's stop and restart ?signal=) is checked before anything stops
   const callerSig = signal ? parseSignal(signal) : undefined;
@@ -106,7 +106,12 @@ export async function stop(s: ContainerService, ref: string, timeout?: number, s
   const sent = await rt.kill(rec.id, sig).then(() => true, () => false);
   if (rec.state.status === 'paused') await rt.resume(rec.id).catch(() => {});
   const wait = sent ? t : Math.min(t < 0 ? 2 : t, 2);
-  const timedOut = wait < 0 ? await exited.then(() => false) : !(await within(exited, wait * 1000));
+  // a caller that gives up (CRI's cancelled StopContainer) ends the wait, and no SIGKILL
+  // follows: the container runs on, as containerd's stopContainer leaves it
+  const given = abort ? new Promise<void>((r) => { if (abort.aborted) r(); else abort.addEventListener('abort', () => r(), { once: true }); }) : null;
+  const waited = given ? Promise.race([exited, given]) : exited;
+  const timedOut = wait < 0 ? await waited.then(() => false) : !(await within(waited, wait * 1000));
+  if (abort?.aborted && running(rec.state)) throw deadlineExceeded(`stopping container ${rec.id}: the caller gave up waiting`);
   if (timedOut && running(rec.state)) {
     killing('SIGKILL');
     const failed = await rt.kill(rec.id, 'SIGKILL', true).then(() => null, (e: unknown) => e);

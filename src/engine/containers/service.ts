@@ -112,8 +112,8 @@ export class ContainerService {
   }
 
   /** CRI's StopContainer: the stop signal only with a timeout above 0, else SIGKILL at once (containerd's). */
-  stopCri(id: string, timeoutSecs: number): Promise<'stopped' | 'already'> {
-    return this.stop(id, timeoutSecs, timeoutSecs > 0 ? undefined : 'SIGKILL');
+  stopCri(id: string, timeoutSecs: number, abort?: AbortSignal): Promise<'stopped' | 'already'> {
+    return this.stop(id, timeoutSecs, timeoutSecs > 0 ? undefined : 'SIGKILL', abort);
   }
 
   /** Remove every container of a pod, with its anonymous volumes (its image's VOLUMEs: containerd's go with the container's root dir). */
@@ -382,7 +382,7 @@ export class ContainerService {
 
   kill(ref: string, signal = 'SIGKILL'): Promise<void> { return kill(this, ref, signal); }
   /** Docker's stop: the stop signal, then SIGKILL after `timeout` seconds. */
-  stop(ref: string, timeout?: number, signal?: string): Promise<'stopped' | 'already'> { return stop(this, ref, timeout, signal); }
+  stop(ref: string, timeout?: number, signal?: string, abort?: AbortSignal): Promise<'stopped' | 'already'> { return stop(this, ref, timeout, signal, abort); }
   /** docker restart: stop, then a start by the user. */
   restart(ref: string, timeout?: number, signal?: string): Promise<void> { return restart(this, ref, timeout, signal); }
 
