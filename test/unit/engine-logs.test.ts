@@ -310,3 +310,18 @@ test('log attributes: Go\'s QueryEscape, sorted keys, labels-regex only with lab
   assert.equal(detailsHead(c({ 'labels-regex': '^c' })), ' ');
   assert.equal(detailsHead(c({ labels: 'a', 'labels-regex': '^c', 'env-regex': '^E' })), 'E=v,a=x+y,c=3 ');
 });
+
+test('K8sLogWriter: a record per line however the output comes (byte by byte too), a 16 KiB piece of a longer line as P, what is left at close as P (containerd\'s redirectLogs)', async () => {
+  const { K8sLogWriter } = await import('../../src/runtime/shimv2/klog.js');
+  const file = await logFile([]);
+  const w = new K8sLogWriter(file);
+  for (const ch of 'hello\nworld\n') w.write('stdout', Buffer.from(ch));
+  w.write('stderr', Buffer.from('err'));
+  w.write('stdout', Buffer.from('x'.repeat(20 * 1024) + '\npart'));
+  w.write('stderr', Buffer.from('or\n'));
+  await w.close();
+  const recs = (await fs.readFile(file, 'utf8')).trim().split('\n').map((l) => { const f = l.split(' '); return `${f[1]} ${f[2]} ${f.slice(3).join(' ').length}`; });
+  assert.deepEqual(recs, ['stdout F 5', 'stdout F 5', 'stdout P 16384', 'stdout F 4096', 'stderr F 5', 'stdout P 4']);
+  assert.equal(await collect(file, {}), `hello\nworld\n${'x'.repeat(20 * 1024)}\nerror\npart`);
+  await fs.rm(path.dirname(file), { recursive: true });
+});

@@ -10,6 +10,8 @@ import { createWriteStream, fstatSync, openSync, renameSync, statSync, type Writ
 import { finished } from 'node:stream';
 
 const NL = Buffer.from('\n');
+/** containerd's defaultBufSize for a log line's pieces, and kubelet's max line (16 KiB). */
+const LINE_MAX = 16 * 1024;
 
 export class K8sLogWriter {
   private out: WriteStream;
@@ -66,18 +68,32 @@ export class K8sLogWriter {
     old.end();
   }
 
+  /**
+   * A record per line, as containerd's redirectLogs writes them: a line's start is held until
+   * its newline comes (or it reaches LINE_MAX bytes: a P record), not written per read
+   * (byte-at-a-time output made a record per byte, and kubelet's size-based rotation came ~20x
+   * sooner); what is held at close() is written as a P record.
+   */
   write(stream: 'stdout' | 'stderr', data: Buffer): void {
     if (this.closed || !data.length) return;
+    const held = this.held[stream];
+    const buf = held.length ? Buffer.concat([held, data]) : data;
     const ts = timestamp();
     const parts: Buffer[] = [];
     let start = 0;
-    while (start < data.length) {
-      const nl = data.indexOf(10, start);
-      const end = nl < 0 ? data.length : nl;
-      parts.push(Buffer.from(`${ts} ${stream} ${nl < 0 ? 'P' : 'F'} `), data.subarray(start, end), NL);
-      start = end + 1;
+    for (let nl = buf.indexOf(10); nl >= 0; nl = buf.indexOf(10, start)) {
+      for (; nl - start > LINE_MAX; start += LINE_MAX) parts.push(Buffer.from(`${ts} ${stream} P `), buf.subarray(start, start + LINE_MAX), NL);
+      parts.push(Buffer.from(`${ts} ${stream} F `), buf.subarray(start, nl), NL);
+      start = nl + 1;
     }
-    const rec = Buffer.concat(parts);
+    for (; buf.length - start >= LINE_MAX; start += LINE_MAX) parts.push(Buffer.from(`${ts} ${stream} P `), buf.subarray(start, start + LINE_MAX), NL);
+    this.held[stream] = Buffer.from(buf.subarray(start));
+    if (parts.length) this.append(Buffer.concat(parts));
+  }
+
+  private readonly held: Record<'stdout' | 'stderr', Buffer> = { stdout: Buffer.alloc(0), stderr: Buffer.alloc(0) };
+
+  private append(rec: Buffer): void {
     if (this.sizeMax && this.written + rec.length > this.sizeMax) this.startOver();
     this.written += rec.length;
     this.out.write(rec);
@@ -85,6 +101,15 @@ export class K8sLogWriter {
 
   /** Flush and close; resolves when every record is in the file (and that file at the path). */
   close(): Promise<void> {
+    if (!this.closed) {
+      // the end of the stream: a line without its newline is a P record (containerd's)
+      const ts = timestamp();
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const held = this.held[stream];
+        if (held.length) this.append(Buffer.concat([Buffer.from(`${ts} ${stream} P `), held, NL]));
+        this.held[stream] = Buffer.alloc(0);
+      }
+    }
     this.closed ??= new Promise<void>((resolve) => {
       if (this.out.destroyed) return resolve();
       this.out.end(() => resolve());
