@@ -120,7 +120,16 @@ test('create: a volume\'s Subpath (1.45) and tmpfs Options (1.46) reach the cont
   await fs.symlink('/etc', path.join(vol.Mountpoint as string, 'in'));
   const start = await req('POST', `/v1.45/containers/${later}/start`);
   assert.equal(start.status, 400, start.body);
-  assert.match(JSON.parse(start.body).message, /subpath "in" is outside of the volume/);
+  assert.match(JSON.parse(start.body).message, /path concatenation escapes the base directory, base: .*, subpath: in/);
+  // moby's TestRunMountVolumeSubdir: a missing subpath fails the start, not the create (another
+  // container may make it first), and an empty directory there gets the image's files
+  const missing = await create('1.45', { Cmd: ['true'], HostConfig: { Mounts: [{ Type: 'volume', Source: 'subv', Target: '/x', VolumeOptions: { Subpath: 'later' } }] } });
+  const r2 = await req('POST', `/v1.45/containers/${missing}/start`);
+  assert.equal(r2.status, 404, r2.body);
+  assert.match(JSON.parse(r2.body).message, /cannot access path .*later/);
+  await fs.mkdir(path.join(vol.Mountpoint as string, 'bin'));
+  const copied = await create('1.45', { Cmd: ['ls', '/bin/busybox'], Tty: true, HostConfig: { Mounts: [{ Type: 'volume', Source: 'subv', Target: '/bin', VolumeOptions: { Subpath: 'bin' } }] } });
+  assert.equal((await runToEnd('1.45', copied)).out.trim(), '/bin/busybox');
 });
 
 test('create: type=image mounts an image read-only from 1.48 on (ImageOptions.Subpath too); rm removes its snapshot', async () => {

@@ -8,7 +8,7 @@
 // container until it stops (mounter.ts); at tsulad's start, running containers hold theirs.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { errorMessage, invalidArgument, TsulaError, errorKind } from '../../common/errors.js';
+import { errorMessage, invalidArgument, notFound, TsulaError, errorKind } from '../../common/errors.js';
 import { newId } from '../../common/ids.js';
 import type { Logger } from '../../common/log.js';
 import type { ContainerHooks, CreateContext } from '../containers/hooks.js';
@@ -93,8 +93,11 @@ export class VolumeHooks implements ContainerHooks {
       }
       v.source = this.d.store.mountpoint(v.name);
       if (v.subpath) {
-        await volumeSubpath(v.source, v.subpath);
-        continue; // dockerd copies the image's files into a volume's root only
+        // dockerd looks the subpath up at each start (its safepath errors then: another
+        // container may make it first); an empty directory there gets the image's files now
+        const sub = await volumeSubpath(v.source, v.subpath).catch(() => null);
+        if (sub && !v.noCopy && (await fs.stat(sub).catch(() => null))?.isDirectory()) await this.copyUp(await ctx.rootfs(), v, sub);
+        continue;
       }
       if (!v.noCopy) await this.copyUp(await ctx.rootfs(), v);
     }
@@ -104,12 +107,12 @@ export class VolumeHooks implements ContainerHooks {
    * dockerd's CopyImagePathContent: into the volume as mounted, held for the copy alone, and
    * only when the image has the path (a failed mount fails the create in its own words then).
    */
-  private async copyUp(rootfs: string, v: VolumeMount): Promise<void> {
+  private async copyUp(rootfs: string, v: VolumeMount, into = v.source): Promise<void> {
     if (!(await hasImagePath(rootfs, v.destination))) return;
     const holder = `copy-up:${newId()}`;
     await this.d.store.mounter.acquire(v.name, holder);
     try {
-      await copyUp(rootfs, v.destination, v.source);
+      await copyUp(rootfs, v.destination, into);
     } finally {
       await this.d.store.mounter.release(v.name, holder).catch((e) => this.d.log.warn('unmounting a volume after its copy-up', { volume: v.name, err: errorMessage(e) }));
     }
@@ -203,9 +206,10 @@ export class VolumeHooks implements ContainerHooks {
  * create and again at each start, whose bind mounts the path resolved then: a container may
  * have made it a symlink meanwhile.
  */
+/** A volume's subpath, resolved in it; moby's safepath.Join errors (NotFound, InvalidParameter). */
 export async function volumeSubpath(root: string, subpath: string): Promise<string> {
   const p = await realpathUnder(root, subpath);
-  if (!p) throw invalidArgument(`cannot access path ${path.join(root, subpath)}: no such file or directory`);
-  if (!p.inside) throw invalidArgument(`subpath ${JSON.stringify(subpath)} is outside of the volume`);
+  if (!p) throw notFound(`cannot access path ${path.join(root, subpath)}: no such file or directory`);
+  if (!p.inside) throw invalidArgument(`path concatenation escapes the base directory, base: ${root}, subpath: ${subpath}`);
   return p.real;
 }
