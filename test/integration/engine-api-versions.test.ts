@@ -135,8 +135,9 @@ test('create: a volume\'s Subpath (1.45) and tmpfs Options (1.46) reach the cont
 test('create: type=image mounts an image read-only from 1.48 on (ImageOptions.Subpath too); rm removes its snapshot', async () => {
   const mount = (extra: Json = {}) => ({ HostConfig: { Mounts: [{ Type: 'image', Source: 'busybox', Target: '/img', ...extra }] } });
   const id = await create('1.48', {
-    Cmd: ['sh', '-c', 'test -x /img/bin/busybox && ! touch /img/x 2>/dev/null && ls /sub/passwd'], Tty: true,
-    HostConfig: { Mounts: [{ Type: 'image', Source: 'busybox', Target: '/img' }, { Type: 'image', Source: 'busybox', Target: '/sub', ImageOptions: { Subpath: 'etc' } }] },
+    Cmd: ['sh', '-c', 'test -x /img/bin/busybox && ! touch /img/x 2>/dev/null && ls /sub/passwd && grep -q root /pw'], Tty: true,
+    HostConfig: { Mounts: [{ Type: 'image', Source: 'busybox', Target: '/img' }, { Type: 'image', Source: 'busybox', Target: '/sub', ImageOptions: { Subpath: 'etc' } },
+      { Type: 'image', Source: 'busybox', Target: '/pw', ImageOptions: { Subpath: 'etc/passwd' } }] }, // a file too (moby's TestRunMountImage)
   });
   const r = await runToEnd('1.48', id);
   assert.equal(r.code, 0, r.out);

@@ -3,7 +3,6 @@
 // id and its index as the key), made and checked at create (the image must be here, its
 // subpath a directory in it), mounted before each start, unmounted after the exit, removed
 // with the container. The container's spec binds it read-only (spec.ts).
-import { promises as fs } from 'node:fs';
 import { invalidArgument } from '../../common/errors.js';
 import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
@@ -51,9 +50,8 @@ export class ImageMountHooks implements ContainerHooks {
   }
 }
 
-/** An image's subpath must be a directory inside it once its symlinks are followed. */
+/** An image's subpath must be inside it once its symlinks are followed (a directory or a file, as dockerd mounts either). */
 async function checkSubpath(root: string, subpath: string): Promise<void> {
   const p = await realpathUnder(root, subpath);
   if (!p?.inside) throw invalidArgument(`invalid mount config for type "image": subpath ${JSON.stringify(subpath)} is not in the image`);
-  if (!(await fs.stat(p.real)).isDirectory()) throw invalidArgument(`invalid mount config for type "image": subpath ${JSON.stringify(subpath)} is not a directory`);
 }
