@@ -241,6 +241,8 @@ test('user networks: own subnet, names and aliases resolve (/etc/hosts and the n
   assert.match(netId, /^[0-9a-f]{64}$/);
   const info = JSON.parse(await ok(['network', 'inspect', 'appnet']))[0];
   assert.notEqual(info.IPAM.Config[0].Subnet, sub);
+  // its bridge is there at once, with the gateway's address (dockerd's bridge driver makes it at create)
+  assert.match(execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', `br-${netId.slice(0, 12)}`], { encoding: 'utf8' }), new RegExp(` inet ${info.IPAM.Config[0].Gateway.replace(/\./g, '\\.')}/`));
   assert.equal(info.Driver, 'bridge');
   const a = await runD(['--name', 'alpha', '--network', 'appnet', '--network-alias', 'db', 'busybox', 'sleep', '300']);
   const aIp = await inspect(a, '{{.NetworkSettings.Networks.appnet.IPAddress}}');

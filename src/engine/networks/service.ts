@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { alreadyExists, internal, invalidArgument, permissionDenied } from '../../common/errors.js';
+import { alreadyExists, errorMessage, internal, invalidArgument, permissionDenied } from '../../common/errors.js';
 import { exec } from '../../common/exec.js';
 import { newId } from '../../common/ids.js';
 import { cniNetworkName, RESERVED_CNI_NAME } from './conflist.js';
@@ -293,6 +293,9 @@ export class NetworkService {
     // held before the record is there: no container can join it before
     await reserveAux(this.d.ipamDir, rec);
     await this.d.store.save(rec);
+    // the bridge with its gateway address now, as dockerd's bridge driver makes it at create
+    // (`ip link show br-<id>`, a host service bound on the gateway); its rules come with the first container
+    await this.ensureGateway(rec).catch((e: unknown) => this.d.log.warn('making the network\'s bridge', { network: name, bridge, err: errorMessage(e) }));
     this.emit('create', id, { name, type: 'bridge' });
     return { Id: id, Warning: '' };
   }
