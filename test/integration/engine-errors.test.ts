@@ -51,6 +51,12 @@ test("dockerd's middleware: API versions out of range, an unknown route, a body 
   await d.api('DELETE', '/v1.41/volumes/ct-ok');
   const ping = await d.api('GET', '/_ping');
   assert.equal(ping.body, 'OK');
+  // the classic builder's Builder-Version (dockerd's with BuildKit off): clients open no BuildKit session
+  const { request } = await import('node:http');
+  const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+    request({ socketPath: d.sock, path: '/_ping' }, (res) => { res.resume(); resolve(res.headers); }).on('error', reject).end();
+  });
+  assert.equal(headers['builder-version'], '1');
   const exec = await d.api('GET', '/v1.41/exec/nonexist/json');
   assert.deepEqual([exec.status, JSON.parse(exec.body).message], [404, 'No such exec instance: nonexist']);
   const dangling = await d.api('GET', `/v1.41/volumes?filters=${encodeURIComponent(JSON.stringify({ dangling: ['x'] }))}`);

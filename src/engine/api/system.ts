@@ -74,12 +74,13 @@ async function cgroupVersion(): Promise<string> {
 }
 
 export function systemRoutes(r: Router, d: SystemDeps): void {
-  // dockerd's pingHandler: "OK" with its length (HEAD: none), and no swarm
+  // dockerd's pingHandler: "OK" with its length (HEAD: none), no swarm, and the builder it
+  // has: the classic one ("1", dockerd's with BuildKit off), so clients do not try a BuildKit session
   const ping = async ({ req, res }: { req: import('node:http').IncomingMessage; res: import('node:http').ServerResponse | null }) => {
     const body = req.method === 'HEAD' ? '' : 'OK';
     res!.writeHead(200, {
       'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': body.length,
-      'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', Swarm: 'inactive',
+      'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache', Swarm: 'inactive', 'Builder-Version': '1',
     });
     res!.end(body);
   };
