@@ -231,6 +231,9 @@ test('a new bip at a restart: the bridge trades its old gateway address for the 
   const [sub2, gw2] = freeSubnet([tn.subnet]);
   const addrs = () => execFileSync('ip', ['-4', '-o', 'addr', 'show', 'dev', tn.bridge], { encoding: 'utf8' });
   const bridged = async () => (await runOut(['busybox', 'sh', '-c', 'ip -4 -o addr show eth0'])).match(/inet (\S+)/)?.[1] ?? '';
+  // a container that ran before the change: its old address is not asked for again
+  const old = (await ok(['run', '-d', 'busybox', 'sleep', '300'])).trim();
+  await ok(['stop', '-t', '0', old]);
   try {
     await d.stop();
     const cfg = JSON.parse(orig) as Record<string, unknown>;
@@ -240,6 +243,9 @@ test('a new bip at a restart: the bridge trades its old gateway address for the 
     const ip = await bridged();
     assert.ok(ip.startsWith(sub2.replace(/0\/24$/, '')), `${ip} in ${sub2}`);
     assert.doesNotMatch(addrs(), new RegExp(`inet ${tn.gateway.replace(/\./g, '\\.')}/`), 'the old address is gone');
+    await ok(['start', old]);
+    assert.ok((await inspect(old, '{{.NetworkSettings.IPAddress}}')).startsWith(sub2.replace(/0\/24$/, '')));
+    await ok(['rm', '-f', old]);
   } finally {
     await d.stop();
     await fs.writeFile(cfgFile, orig);

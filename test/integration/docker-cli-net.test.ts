@@ -306,6 +306,13 @@ test('an interface on a network without IPv6 has none, not even a link-local one
   assert.match(r.out, /inet6 ::1\/128/);
   const own = await runOut(['--sysctl', 'net.ipv6.conf.eth0.disable_ipv6=0', 'busybox', 'cat', '/proc/sys/net/ipv6/conf/eth0/disable_ipv6']);
   assert.equal(own.out.trim(), '0');
+  // a running container connected to another network without IPv6: its new interface too
+  await ok(['network', 'create', 'nov6b']);
+  const c = await runD(['busybox', 'sleep', '300']);
+  await ok(['network', 'connect', 'nov6b', c]);
+  assert.equal((await ok(['exec', c, 'cat', '/proc/sys/net/ipv6/conf/eth1/disable_ipv6'])).trim(), '1');
+  await ok(['rm', '-f', c]);
+  await ok(['network', 'rm', 'nov6b']);
 });
 
 test('network connect / disconnect a running container, with a fixed --ip on a user subnet', async () => {
@@ -646,6 +653,9 @@ test('a restarted container gets its address (and MAC) back on a user network (d
     assert.equal(await ip('kip2'), first);
     assert.match(await ip('kip1'), /^10\.199\.77\.\d+$/);
     assert.notEqual(await ip('kip1'), first);
+    // a fresh one, then: the lowest free, with the MAC made from it (no stale ARP entry to miss)
+    assert.equal(await ip('kip1'), '10.199.77.3');
+    assert.equal(await mac('kip1'), '02:42:0a:c7:4d:03');
     // a new container gets the lowest free address, as dockerd's IPAM (moby's TestEtcHostsDisconnect goldens):
     // kip3 .4 after .2 and .3, then .2 again once kip2 is gone
     await ok(['run', '-d', '--name', 'kip3', '--network', 'keepip', 'busybox', 'sleep', '300']);

@@ -8,6 +8,7 @@
 // through the network's DNS server, its resolv.conf's nameserver (container-dns.ts). After a restart,
 // attachments and namespaces of containers that no longer run are released from the CNI
 // cache alone.
+import { existsSync } from 'node:fs';
 import { errorMessage, failedPrecondition, withContext, type TsulaError } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
@@ -19,6 +20,7 @@ import type { Container, EndpointSpec, NetworkState } from '../containers/model.
 import { networkConfList } from './conflist.js';
 import { addLinkLocalIps, applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
 import { lowestFreeIp } from './aux.js';
+import { contains, parseCidr } from './ipv4.js';
 import type { DnsInput } from './etc.js';
 import type { NetworkRecord } from './model.js';
 import { ContainerDns } from './container-dns.js';
@@ -115,7 +117,9 @@ export class ContainerNetworks {
     await this.d.networks.prepareAttach(net);
     // no fixed addresses: the ones it had last time, when they are still free (else any), with
     // the MAC it had with them (peers' ARP caches hold that pair)
-    const again = !ep.ipv4Address ? rec.state.lastIps?.[net.id] : undefined;
+    // (an address the network's range no longer has, after a new bip or fixed-cidr, is not asked for)
+    const last = rec.state.lastIps?.[net.id];
+    const again = !ep.ipv4Address && last && inPool(net, last) ? last : undefined;
     const again6 = !ep.ipv6Address && net.ipv6 ? rec.state.lastIps6?.[net.id] : undefined;
     // an IPv6 address asked for: the IPv6 range set is the whole subnet (as --ip's), and the ips capability carries it
     const listFor = (ip6: string | undefined) => networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, requestedIp6: !!ip6, ports: portMappings.length > 0 });
@@ -126,7 +130,7 @@ export class ContainerNetworks {
     const withIp = (ip: string | undefined, mac = ep.mac, ip6 = fixed6): [string, string][] =>
       [['IgnoreUnknown', '1'], ...(ip && !ip6 ? [['IP', ip] as [string, string]] : []), ...(mac ? [['MAC', mac] as [string, string]] : [])];
     const caps = (ip: string | undefined, ip6 = fixed6): CapabilityArgs => ({ ...(portMappings.length ? { portMappings } : {}), ...(ip6 ? { ips: [...(ip ? [ip] : []), ip6] } : {}) });
-    const taken = (e: unknown) => /is not available in range set|is subnet's gateway|not in range|has been allocated/.test(errorMessage(e));
+    const taken = (e: unknown) => /is not available in range set|is subnet's gateway|not in range|has been allocated|failed to allocate all requested IPs/.test(errorMessage(e));
     const cniAdd = (ip: string | undefined, mac?: string, ip6 = fixed6) => this.d.cni.add(listFor(ip6), { containerId: rec.id, netns, ifName, args: withIp(ip, mac, ip6), capabilityArgs: caps(ip, ip6) });
     const lastMac = ep.mac || rec.state.lastMacs?.[net.id];
     // no address asked for and none to get back: the lowest free one, as dockerd's IPAM gives
@@ -134,13 +138,23 @@ export class ContainerNetworks {
     // (one set per network, shared before the await: a concurrent start skips this one's pick)
     let picking = this.picking.get(net.id);
     if (!picking) this.picking.set(net.id, picking = new Set<string>());
-    const lowest = !again && !ep.ipv4Address ? await lowestFreeIp(this.d.ipamDir, net, picking) : undefined;
-    if (lowest) picking.add(lowest);
-    const first = again ?? ep.ipv4Address ?? lowest;
-    const result = await (again || again6 || lowest
-      ? cniAdd(first, again || again6 ? lastMac : ep.mac || (lowest && macOfIp(lowest)), fixed6 ?? again6).catch((e: unknown) => { if (taken(e)) return cniAdd(ep.ipv4Address, ep.mac); throw e; })
-      : cniAdd(ep.ipv4Address, ep.mac || (ep.ipv4Address ? lastMac : undefined)))
-      .finally(() => { if (lowest) picking.delete(lowest); })
+    const picked: string[] = [];
+    const pickLowest = async () => {
+      const ip = await lowestFreeIp(this.d.ipamDir, net, picking);
+      if (ip) { picking.add(ip); picked.push(ip); }
+      return ip;
+    };
+    // the lowest free one with its MAC, else host-local's next one
+    const fresh = async () => {
+      const ip = ep.ipv4Address ? undefined : await pickLowest();
+      return cniAdd(ip ?? ep.ipv4Address, ep.mac || (ip ? macOfIp(ip) : undefined))
+        .catch((e: unknown) => { if (ip && taken(e)) return cniAdd(ep.ipv4Address, ep.mac); throw e; });
+    };
+    const result = await (again || again6
+      // its last address (and MAC) back; taken meanwhile, or gone from the range: a fresh one
+      ? cniAdd(again ?? ep.ipv4Address, lastMac, fixed6 ?? again6).catch((e: unknown) => { if (taken(e)) return fresh(); throw e; })
+      : ep.ipv4Address ? cniAdd(ep.ipv4Address, ep.mac || lastMac) : fresh())
+      .finally(() => { for (const ip of picked) picking.delete(ip); })
       .catch((e: unknown) => {
         // host-local's "requested IP address … is not available" / "… is subnet's gateway": docker's words
         if ((ep.ipv4Address || ep.ipv6Address) && taken(e)) {
@@ -208,6 +222,11 @@ export class ContainerNetworks {
       throw e;
     }
     this.d.faults?.hit('connect:after-add'); // recovery DELs an attachment the record does not name
+    // a network without IPv6: the new interface has none (at a start the runtime sets it: spec.ts)
+    if (!net.ipv6 && !this.d.isVmRuntime(rec.runtime) && existsSync('/proc/sys/net/ipv6/conf/all/disable_ipv6')) {
+      await applySysctls(st.sandboxKey, added.ifName, ['net.ipv6.conf.IFNAME.disable_ipv6=1'])
+        .catch((e) => this.d.log.warn('turning IPv6 off on an interface of a network without it', { id: rec.id, ifName: added.ifName, err: errorMessage(e) }));
+    }
     st.endpoints.push(added);
     await this.dns.serve(rec, [added]);
     if (st.endpoints.length > 1) await this.moveDefaultRoute(rec, [...rec.config.networking!.endpoints, ep]);
@@ -304,6 +323,17 @@ export class ContainerNetworks {
   /** A legacy link's child started (again): its running parents' /etc/hosts get its address. Whether it has any. */
   refreshLinkParents(childId: string): Promise<boolean> { return this.hosts.refreshLinkParents(childId); }
 
+}
+
+/** Is `ip` in the network's IPv4 subnet (and IPRange, if it has one)? */
+function inPool(net: NetworkRecord, ip: string): boolean {
+  const c = net.ipam.config[0];
+  if (!c) return false;
+  try {
+    return contains(parseCidr(c.subnet), ip) && (!c.ipRange || contains(parseCidr(c.ipRange, 'ip-range'), ip));
+  } catch {
+    return false;
+  }
 }
 
 /**
