@@ -185,3 +185,21 @@ test('published ports on a network with IPv6: 0.0.0.0 and [::] on one host port 
   await ok(['rm', '-f', 'pub6']);
   await ok(['network', 'rm', 'v6pub']);
 });
+
+test('AAAA of a peer on two networks, the first without IPv6: the next network\'s address (libnetwork\'s resolveName), A still the first\'s', async () => {
+  await ok(['network', 'create', 'plain4']);
+  await ok(['network', 'create', '--ipv6', '--subnet', `fd7e:${tag}:6::/64`, 'dual6']);
+  const mk = async (name: string) => {
+    const id = (await ok(['create', '--name', name, '--network', 'plain4', 'busybox', ...SLEEP])).trim();
+    await ok(['network', 'connect', 'dual6', id]);
+    await ok(['start', id]);
+  };
+  await mk('two-a');
+  await mk('two-b');
+  const v6 = await inspect('two-b', '{{.NetworkSettings.Networks.dual6.GlobalIPv6Address}}');
+  const r = await docker(d, ['exec', 'two-a', 'nslookup', '-type=aaaa', 'two-b']);
+  assert.match(r.stdout, new RegExp(`Address: ${v6}$`, 'm'), r.stdout + r.stderr);
+  assert.equal((await docker(d, ['exec', 'two-a', 'ping6', '-c1', '-W5', 'two-b'])).code, 0);
+  await ok(['rm', '-f', 'two-a', 'two-b']);
+  await ok(['network', 'rm', 'plain4', 'dual6']);
+});

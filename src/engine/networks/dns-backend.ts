@@ -19,7 +19,10 @@ export interface DnsBackendDeps {
 
 export function engineDnsBackend(o: DnsBackendDeps): DnsBackend {
   return {
-    lookup: (net, name, clientIp) => {
+    lookup: (net, name, clientIp, family) => {
+      // a network that knows the name but has no address of the family asked for: the next
+      // one is asked (libnetwork's resolveName; its ipv6Miss is the caller's)
+      const of = (hit: ReturnType<typeof named>) => addressesOf(hit).filter((a) => !family || (family === 6) === a.includes(':'));
       const all = o.containers();
       const client = endpointAt(all, net, clientIp)?.c;
       // this network, then the client's other user networks, in its order of joining
@@ -31,12 +34,12 @@ export function engineDnsBackend(o: DnsBackendDeps): DnsBackend {
         const target = client && linkTarget(client, id, name);
         if (target === undefined) continue;
         aliased.add(id);
-        const hit = named(all, id, target);
-        if (hit.length) return addressesOf(hit);
+        const hit = of(named(all, id, target));
+        if (hit.length) return hit;
       }
       for (const id of nets) {
-        const there = aliased.has(id) ? [] : named(all, id, name);
-        if (there.length) return addressesOf(there);
+        const there = aliased.has(id) ? [] : of(named(all, id, name));
+        if (there.length) return there;
       }
       return [];
     },

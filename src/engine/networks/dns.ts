@@ -81,7 +81,8 @@ export interface DnsBackend {
    * containers, then those of the client's other user networks (dockerd's resolver is the
    * client's, across all its networks).
    */
-  lookup(networkId: string, name: string, clientIp: string): string[];
+  /** The addresses `name` has for the client (of that family only, when one is given: the first network that has some). */
+  lookup(networkId: string, name: string, clientIp: string, family?: 4 | 6): string[];
   /** The name of the network's running container at `ip` ("<name>.<network>"), or null. */
   reverse(networkId: string, ip: string): string | null;
   /** Is clientIp a container on the network (anyone else is refused)? */
@@ -212,7 +213,10 @@ export class NetworkDns {
       if (named) return buildReply(msg, q, 0, [encodeName(named)]);
       // several containers of one alias: in a new order each time (dockerd's shuffleAddr), so
       // clients that take the first spread over them
-      const ips = shuffled(ip ? [] : this.backend.lookup(networkId, q.name, clientIp));
+      const family = q.type === TYPE_A ? 4 : q.type === TYPE_AAAA ? 6 : undefined;
+      let ips = shuffled(ip ? [] : this.backend.lookup(networkId, q.name, clientIp, family));
+      // a name known with addresses of the other family only: ips of it, for the empty answer below
+      if (!ips.length && !ip && family) ips = this.backend.lookup(networkId, q.name, clientIp);
       // a container's name: its IPv4 addresses for A, IPv6 ones for AAAA, no record of other
       // types (an empty answer: the name is there, as dockerd's ipv6Miss)
       if (ips.length) {
