@@ -118,13 +118,15 @@ export async function readJsonBody(req: IncomingMessage, o: { checkType?: boolea
   const buf = await readBody(req);
   if (!buf.length) return {};
   const type = req.headers['content-type'] ?? '';
+  // dockerd 25+'s CheckForJSON (mime.ParseMediaType's "no media type" for none) and ReadJSON words
+  if (o.checkType && !type.trim()) throw invalidArgument('malformed Content-Type header (): mime: no media type');
   if (o.checkType && type.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
-    throw invalidArgument(`Content-Type specified (${type}) must be 'application/json'`);
+    throw invalidArgument(`unsupported Content-Type header (${type}): must be 'application/json'`);
   }
   try {
     return JSON.parse(buf.toString('utf8'));
   } catch (e) {
-    throw invalidArgument(`malformed JSON in request body: ${(e as Error).message}`);
+    throw invalidArgument(`invalid JSON: ${(e as Error).message}`);
   }
 }
 
@@ -269,7 +271,7 @@ export async function readUpgradedBody(ctx: Ctx): Promise<{ body: unknown; rest:
   const text = buf.subarray(0, len).toString('utf8');
   let body: unknown = {};
   if (text.trim()) {
-    try { body = JSON.parse(text); } catch (e) { throw invalidArgument(`malformed JSON in request body: ${(e as Error).message}`); }
+    try { body = JSON.parse(text); } catch (e) { throw invalidArgument(`invalid JSON: ${(e as Error).message}`); }
   }
   return { body, rest: buf.subarray(len) };
 }
