@@ -219,3 +219,7 @@ test('create: a variable without a name and an empty annotation key are dockerd\
   assert.doesNotThrow(() => spec({ Env: ['A=', 'B', 'C=d=e'] }));
   assert.throws(() => spec({ HostConfig: { Annotations: { '': 'x' } } }), /invalid Annotations: the empty string is not permitted as an annotation key/);
 });
+
+test('create: an unknown cgroup namespace mode is dockerd\'s 400', () => {
+  assert.throws(() => runOptionsFromDocker({}, { NetworkMode: 'none', CgroupnsMode: 'invalid' }, []), /invalid cgroup namespace mode: invalid/);
+});

@@ -241,6 +241,8 @@ const DOCKER_MODES: Record<string, { word: string; valid: (v: string) => boolean
   ipc: { word: 'IPC', valid: (v) => ['none', 'private', 'shareable', 'host'].includes(v) || /^container:.+/.test(v) },
   pid: { word: 'PID', valid: (v) => v === 'host' || /^container:.+/.test(v) },
   uts: { word: 'UTS', valid: (v) => v === 'host' },
+  // dockerd's validateHostConfig: "invalid cgroup namespace mode: x"
+  cgroupns: { word: 'cgroup namespace', valid: (v) => v === 'host' || v === 'private' },
 };
 
 /**
