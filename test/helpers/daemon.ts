@@ -189,7 +189,12 @@ export class TestDaemon {
     await this.stop('SIGKILL');
     await killLeftovers(this.dir);
     await killSandboxerLeftovers(this.dir);
-    for (const b of await networkBridges(this.graph)) await removeNetworkRules(b);
+    // its networks' rules and bridges (made at network create, as dockerd's: a network no
+    // container joined has one too)
+    for (const b of await networkBridges(this.graph)) {
+      await removeNetworkRules(b);
+      await execFileP('ip', ['link', 'del', b]).catch(() => {});
+    }
     await fs.rm(this.dir, { recursive: true, force: true }).catch(() => {});
   }
 }
