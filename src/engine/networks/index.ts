@@ -29,7 +29,7 @@ export async function startNetworks(c: DaemonConfig, log: Logger, events: EventB
   const root = path.join(c.graph, 'networks');
   const ipamDir = path.join(root, 'ipam');
   const service = new NetworkService({
-    store: new NetworkStore(path.join(root, 'records')), ipamDir, bridge: c.bridge, pools: c.addressPools ?? DEFAULT_POOLS, log, events, faults,
+    store: new NetworkStore(path.join(root, 'records')), ipamDir, bridge: c.bridge, pools: c.addressPools ?? DEFAULT_POOLS, log, events, faults, hostBridges: true,
     ...(c.bip ? { bip: c.bip } : {}), ...(c.fixedCidr ? { fixedCidr: c.fixedCidr } : {}), bridgeIcc: c.bridgeIcc, bridgeMasq: c.bridgeMasq,
     ...(c.bridgeMtu ? { bridgeMtu: c.bridgeMtu } : {}), ...(c.bridgeIpv6 ? { bridgeIpv6: c.bridgeIpv6 } : {}), ...(c.bridgeHostIp ? { bridgeHostIp: c.bridgeHostIp } : {}),
   });

@@ -59,6 +59,8 @@ export interface NetworkServiceDeps {
   events: EventBus;
   /** crash tests: TSULA_FAULT */
   faults?: Faults;
+  /** Make a user network's bridge at its create (the daemon's; a service in a unit test touches no host interface). */
+  hostBridges?: boolean;
 }
 
 const OPT = {
@@ -295,7 +297,7 @@ export class NetworkService {
     await this.d.store.save(rec);
     // the bridge with its gateway address now, as dockerd's bridge driver makes it at create
     // (`ip link show br-<id>`, a host service bound on the gateway); its rules come with the first container
-    await this.ensureGateway(rec).catch((e: unknown) => this.d.log.warn('making the network\'s bridge', { network: name, bridge, err: errorMessage(e) }));
+    if (this.d.hostBridges) await this.ensureGateway(rec).catch((e: unknown) => this.d.log.warn('making the network\'s bridge', { network: name, bridge, err: errorMessage(e) }));
     this.emit('create', id, { name, type: 'bridge' });
     return { Id: id, Warning: '' };
   }
