@@ -195,6 +195,17 @@ test('interface sysctls: DriverOpts from 1.46 (create and connect), a top-level 
   assert.equal((await api('POST', '/v1.46/networks/vc/connect', { Container: 'sc46', EndpointConfig: { DriverOpts: { [SC]: 'net.ipv4.conf.ifname.log_martians=1' } } })).status, 200);
   assert.equal(readSc(key, 'eth2', 'log_martians'), '1');
   await api('DELETE', '/v1.46/containers/sc46?force=1');
+  // IPv6 is off on an IPv4-only network's interface, unless the endpoint's own sysctl says otherwise
+  r = await create('1.48', 'sc6', {
+    HostConfig: { NetworkMode: 'va' },
+    NetworkingConfig: { EndpointsConfig: { va: {}, vb: { DriverOpts: { [SC]: 'net.ipv6.conf.IFNAME.disable_ipv6=0' } } } },
+  });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+  assert.equal((await api('POST', '/v1.48/containers/sc6/start')).status, 204);
+  const key6 = (await inspect('1.48', 'sc6')).NetworkSettings.SandboxKey as string;
+  const v6 = (ifName: string) => inNetns(key6, ['cat', `/proc/sys/net/ipv6/conf/${ifName}/disable_ipv6`]).trim();
+  assert.deepEqual([v6('eth0'), v6('eth1')], ['1', '0']);
+  await api('DELETE', '/v1.48/containers/sc6?force=1');
   r = await create('1.46', 'scbad', { HostConfig: { NetworkMode: 'va' }, NetworkingConfig: { EndpointsConfig: { va: { DriverOpts: { [SC]: 'net.ipv4.conf.eth0.log_martians=1' } } } } });
   assert.equal(r.status, 400);
   assert.match(r.json.message, /^unrecognised network interface sysctl 'net.ipv4.conf.eth0.log_martians=1'/);

@@ -62,7 +62,9 @@ function privateNetSysctls(): Record<string, string> {
  */
 function noIpv6Sysctls(c: Container): Record<string, string> {
   if (!hasIpv6()) return {};
-  return Object.fromEntries((c.state.network?.endpoints ?? []).filter((e) => !e.ipv6 && e.ifName).map((e) => [`net.ipv6.conf.${e.ifName}.disable_ipv6`, '1']));
+  // an endpoint's own disable_ipv6 (its driver option's sysctls, set at its join) wins
+  const own = (networkId: string) => c.config.networking?.endpoints.find((x) => x.networkId === networkId)?.sysctls?.some((x) => /\.disable_ipv6=/.test(x));
+  return Object.fromEntries((c.state.network?.endpoints ?? []).filter((e) => !e.ipv6 && e.ifName && !own(e.networkId)).map((e) => [`net.ipv6.conf.${e.ifName}.disable_ipv6`, '1']));
 }
 let ipv6Kernel: boolean | undefined;
 const hasIpv6 = () => (ipv6Kernel ??= existsSync('/proc/sys/net/ipv6/conf/all/disable_ipv6'));

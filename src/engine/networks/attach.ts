@@ -133,9 +133,8 @@ export class ContainerNetworks {
     const taken = (e: unknown) => /is not available in range set|is subnet's gateway|not in range|has been allocated|failed to allocate all requested IPs/.test(errorMessage(e));
     const cniAdd = (ip: string | undefined, mac?: string, ip6 = fixed6) => this.d.cni.add(listFor(ip6), { containerId: rec.id, netns, ifName, args: withIp(ip, mac, ip6), capabilityArgs: caps(ip, ip6) });
     const lastMac = ep.mac || rec.state.lastMacs?.[net.id];
-    // no address asked for and none to get back: the lowest free one, as dockerd's IPAM gives
-    // (taken meanwhile by a concurrent start: host-local's next one)
-    // (one set per network, shared before the await: a concurrent start skips this one's pick)
+    // a fresh address is the lowest free one, as dockerd's IPAM gives (one set of picks per
+    // network, shared before the await: a concurrent start skips this one's)
     let picking = this.picking.get(net.id);
     if (!picking) this.picking.set(net.id, picking = new Set<string>());
     const picked: string[] = [];
