@@ -205,6 +205,9 @@ test('interface sysctls: DriverOpts from 1.46 (create and connect), a top-level 
   const key6 = (await inspect('1.48', 'sc6')).NetworkSettings.SandboxKey as string;
   const v6 = (ifName: string) => inNetns(key6, ['cat', `/proc/sys/net/ipv6/conf/${ifName}/disable_ipv6`]).trim();
   assert.deepEqual([v6('eth0'), v6('eth1')], ['1', '0']);
+  // the same at a running container's connect
+  assert.equal((await api('POST', '/v1.48/networks/vc/connect', { Container: 'sc6', EndpointConfig: { DriverOpts: { [SC]: 'net.ipv6.conf.IFNAME.disable_ipv6=0' } } })).status, 200);
+  assert.equal(v6('eth2'), '0');
   await api('DELETE', '/v1.48/containers/sc6?force=1');
   r = await create('1.46', 'scbad', { HostConfig: { NetworkMode: 'va' }, NetworkingConfig: { EndpointsConfig: { va: { DriverOpts: { [SC]: 'net.ipv4.conf.eth0.log_martians=1' } } } } });
   assert.equal(r.status, 400);

@@ -16,6 +16,7 @@ import { failedPrecondition, invalidArgument } from '../../common/errors.js';
 import { mountOf } from '../../storage/mounts.js';
 import { cgroupsPath, deviceCgroupRules, ociResources } from './resources.js';
 import { findInit, noInitError } from './run-options.js';
+import { ipv6OffFor } from '../networks/interfaces.js';
 
 /** Where --init's docker-init is bound, as docker does. */
 export const INIT_PATH = '/sbin/docker-init';
@@ -55,19 +56,12 @@ function privateNetSysctls(): Record<string, string> {
   });
 }
 
-/**
- * dockerd 27+: an interface on a network without IPv6 has none, not even the kernel's
- * link-local address (moby's TestNonIPv6Network); set in the container's namespace by the
- * runtime, as its other sysctls. Where the kernel has IPv6.
- */
+/** IPv6 off on the interfaces of networks without it (ipv6OffFor), set in the container's namespace by the runtime, as its other sysctls. */
 function noIpv6Sysctls(c: Container): Record<string, string> {
-  if (!hasIpv6()) return {};
-  // an endpoint's own disable_ipv6 (its driver option's sysctls, set at its join) wins
-  const own = (networkId: string) => c.config.networking?.endpoints.find((x) => x.networkId === networkId)?.sysctls?.some((x) => /\.disable_ipv6=/.test(x));
-  return Object.fromEntries((c.state.network?.endpoints ?? []).filter((e) => !e.ipv6 && e.ifName && !own(e.networkId)).map((e) => [`net.ipv6.conf.${e.ifName}.disable_ipv6`, '1']));
+  const own = (networkId: string) => c.config.networking?.endpoints.find((x) => x.networkId === networkId)?.sysctls;
+  return Object.fromEntries((c.state.network?.endpoints ?? []).filter((e) => e.ifName && ipv6OffFor(!!e.ipv6, own(e.networkId)))
+    .map((e) => [`net.ipv6.conf.${e.ifName}.disable_ipv6`, '1']));
 }
-let ipv6Kernel: boolean | undefined;
-const hasIpv6 = () => (ipv6Kernel ??= existsSync('/proc/sys/net/ipv6/conf/all/disable_ipv6'));
 
 /** A --device's host nodes (one, or a directory's), their types and numbers as the spec needs them. */
 function devicesOfOne(d: Device): Promise<HostDevice[]> {

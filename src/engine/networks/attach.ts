@@ -8,7 +8,6 @@
 // through the network's DNS server, its resolv.conf's nameserver (container-dns.ts). After a restart,
 // attachments and namespaces of containers that no longer run are released from the CNI
 // cache alone.
-import { existsSync } from 'node:fs';
 import { errorMessage, failedPrecondition, withContext, type TsulaError } from '../../common/errors.js';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import { newId } from '../../common/ids.js';
@@ -18,7 +17,7 @@ import { waitForOrphanPlugins } from '../../network/orphans.js';
 import { primaryIp, sandboxAddresses, type CapabilityArgs, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
 import type { Container, EndpointSpec, NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
-import { addLinkLocalIps, applySysctls, gatewayIndex, moveDefaultRoute } from './interfaces.js';
+import { addLinkLocalIps, applySysctls, gatewayIndex, ipv6OffFor, moveDefaultRoute } from './interfaces.js';
 import { lowestFreeIp } from './aux.js';
 import { contains, parseCidr } from './ipv4.js';
 import type { DnsInput } from './etc.js';
@@ -222,7 +221,7 @@ export class ContainerNetworks {
     }
     this.d.faults?.hit('connect:after-add'); // recovery DELs an attachment the record does not name
     // a network without IPv6: the new interface has none (at a start the runtime sets it: spec.ts)
-    if (!net.ipv6 && !this.d.isVmRuntime(rec.runtime) && existsSync('/proc/sys/net/ipv6/conf/all/disable_ipv6')) {
+    if (!this.d.isVmRuntime(rec.runtime) && ipv6OffFor(!!net.ipv6, ep.sysctls)) {
       await applySysctls(st.sandboxKey, added.ifName, ['net.ipv6.conf.IFNAME.disable_ipv6=1'])
         .catch((e) => this.d.log.warn('turning IPv6 off on an interface of a network without it', { id: rec.id, ifName: added.ifName, err: errorMessage(e) }));
     }

@@ -1,6 +1,7 @@
 // What is set on a container's interfaces inside its namespace after their CNI ADD: an
 // endpoint's own sysctls (API 1.46), and which interface carries the default route (the
 // endpoint libnetwork sorts first: API 1.48's GwPriority), moved on connect and disconnect.
+import { existsSync } from 'node:fs';
 import { errorMessage } from '../../common/errors.js';
 import { execOk } from '../../common/exec.js';
 import type { EndpointSpec, NetworkState } from '../containers/model.js';
@@ -32,6 +33,18 @@ export function gatewayIndex(eps: ReadonlyArray<Pick<EndpointSpec, 'networkId' |
  * An endpoint's sysctls ("net.ipv4.conf.IFNAME.x=v") on its interface, written in its
  * namespace as a pod's are (one nsenter for all); the failed one's error.
  */
+let ipv6Kernel: boolean | undefined;
+
+/**
+ * dockerd 27+: an interface on a network without IPv6 has IPv6 off, no link-local address
+ * either (moby's TestNonIPv6Network), unless its endpoint's own sysctls set disable_ipv6;
+ * never where the kernel has no IPv6.
+ */
+export function ipv6OffFor(networkHasIpv6: boolean, endpointSysctls: readonly string[] | undefined): boolean {
+  if (networkHasIpv6 || endpointSysctls?.some((x) => /\.disable_ipv6=/.test(x))) return false;
+  return (ipv6Kernel ??= existsSync('/proc/sys/net/ipv6/conf/all/disable_ipv6'));
+}
+
 export async function applySysctls(netns: string, ifName: string, sysctls: readonly string[]): Promise<void> {
   const values = Object.fromEntries(sysctls.map((sc) => {
     const [k, ...v] = sc.split('=');
