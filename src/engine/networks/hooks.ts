@@ -197,10 +197,9 @@ export class NetworkHooks implements ContainerHooks {
       return;
     }
     if (k.network !== 'cni') return;
-    const bridge = this.d.networks.defaultBridge()?.id;
     // its links' checks and variables, before anything is set up (dockerd fails the start the same way)
-    if (bridge && this.onDefaultBridge(rec) && k.networking!.legacyLinks?.length) rec.state.linkEnv = startLinks(rec, this.byId, bridge);
-    else delete rec.state.linkEnv;
+    const linkEnv = this.linkVars(rec);
+    if (linkEnv) rec.state.linkEnv = linkEnv; else delete rec.state.linkEnv;
     for (const ep of k.networking!.endpoints) {
       const net = this.find(ep.networkId || ep.name); // unknown at create, or removed since
       if (!net) throw notFound(`network ${ep.name} not found`);
@@ -264,8 +263,13 @@ export class NetworkHooks implements ContainerHooks {
    * (setupLinkedContainers): a child's new address shows, a child that no longer runs refuses it.
    */
   execEnv(rec: Container): string[] {
+    return this.linkVars(rec) ?? [];
+  }
+
+  /** Its legacy links' variables now, through startLinks' checks (dockerd's setupLinkedContainers); undefined without any. */
+  private linkVars(rec: Container): string[] | undefined {
     const bridge = this.d.networks.defaultBridge()?.id;
-    if (!bridge || rec.config.network !== 'cni' || !this.onDefaultBridge(rec) || !rec.config.networking?.legacyLinks?.length) return [];
+    if (!bridge || rec.config.network !== 'cni' || !this.onDefaultBridge(rec) || !rec.config.networking?.legacyLinks?.length) return undefined;
     return startLinks(rec, this.byId, bridge);
   }
 
