@@ -138,21 +138,21 @@ export class LocalImageStore implements ImageStore {
     return this.exclusive(async () => {
       const before = this.layersSize();
       const deleted: RemoveResult = [];
-      // the filters' refusals (until, label, label!)
-      const filteredOut = (img: ImageRecord) => !((opts.until === undefined || createdTime(img) < opts.until)
+      // what the filters let through (until, label, label!)
+      const selected = (img: ImageRecord) => (opts.until === undefined || createdTime(img) < opts.until)
         && Object.entries(opts.labels ?? {}).every(([k, v]) => {
           const have = img.config.Labels?.[k];
           return v === undefined ? have !== undefined : have === v;
         })
-        && (!opts.labelsOk || opts.labelsOk(img.config.Labels)));
+        && (!opts.labelsOk || opts.labelsOk(img.config.Labels));
       const victims = [...this.images.values()].filter((img) =>
         // an image a commit was made from is no dangling image (dockerd's intermediate)
-        (opts.all || img.repoTags.length === 0) && !opts.inUse(img.id) && !this.catalog.hasChildren(img.id) && !filteredOut(img));
+        (opts.all || img.repoTags.length === 0) && !opts.inUse(img.id) && !this.catalog.hasChildren(img.id) && selected(img));
       // -a and an image a container uses: dockerd deletes its references one by one in lexical
       // order, and the delete of the last fails (the image is in use): all tags but that one go
       if (opts.all) {
         for (const img of this.images.values()) {
-          if (!opts.inUse(img.id) || img.repoTags.length < 2 || filteredOut(img)) continue;
+          if (!opts.inUse(img.id) || img.repoTags.length < 2 || !selected(img)) continue;
           const tags = [...img.repoTags].sort(compareStrings).slice(0, -1);
           await this.untag(tags);
           deleted.push(...tags.map((n) => ({ Untagged: n })));

@@ -6,6 +6,7 @@
 import { errorMessage, invalidArgument } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { running, type Container } from './model.js';
+import { sleep } from './service-stop.js';
 
 const FIRST_DELAY_MS = 100;
 const MAX_DELAY_MS = 60_000;
@@ -53,7 +54,6 @@ export interface RestartTarget {
 /** How long a container waits at start-up for the containers it links to (dockerd's restore: 5 s). */
 const BOOT_CHILD_WAIT_MS = 5000;
 
-const delay = (ms: number) => new Promise<void>((r) => { setTimeout(r, ms).unref(); });
 
 /** The containers c's legacy links name. */
 const linkedIds = (c: Container): string[] => (c.config.networking?.legacyLinks ?? []).filter((l) => !l.gone).map((l) => l.child);
@@ -139,7 +139,7 @@ export class RestartManager {
   private async childrenUp(ids: string[]): Promise<void> {
     const up = this.t.isRunning;
     if (!ids.length || !up) return;
-    for (const end = Date.now() + BOOT_CHILD_WAIT_MS; Date.now() < end && !ids.every((id) => up(id));) await delay(100);
+    for (const end = Date.now() + BOOT_CHILD_WAIT_MS; Date.now() < end && !ids.every((id) => up(id));) await sleep(100);
   }
 
   close(): void {

@@ -52,21 +52,21 @@ export function engineDnsBackend(o: DnsBackendDeps): DnsBackend {
       // a container on --internal networks only has no way out, for names neither; one of
       // its networks that is not internal is (libnetwork's sandbox hasExternalAccess)
       const nets = o.networks.list();
-      const joined = endpointAt(o.containers(), net, ip)?.c.state.network?.endpoints.map((e) => e.networkId) ?? [net];
+      const client = endpointAt(o.containers(), net, ip)?.c;
+      const joined = client?.state.network?.endpoints.map((e) => e.networkId) ?? [net];
       if (joined.every((id) => nets.find((n) => n.id === id)?.internal)) return [];
       // the container's --dns, else the daemon's "dns", else the host's (libnetwork's
       // resolver forwards to the servers the sandbox's resolv.conf would have named)
-      const { dns } = dnsOf(net, ip);
+      const { dns } = dnsOf(client);
       return dns.length ? dns : hostNameservers(await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
     },
     // dockerd's sandbox ndotsSet: an ndots:N (N >= 0) among the container's DNS options (its
     // own, else the daemon's dns-opts)
-    ndotsSet: (net, ip) => dnsOf(net, ip).dnsOptions.some((x) => /^ndots:\d+$/.test(x)),
+    ndotsSet: (net, ip) => dnsOf(endpointAt(o.containers(), net, ip)?.c).dnsOptions.some((x) => /^ndots:\d+$/.test(x)),
   };
 
   /** The client's DNS settings as its resolv.conf has them (its own, else the daemon's). */
-  function dnsOf(net: string, ip: string): DnsInput {
-    const own = endpointAt(o.containers(), net, ip)?.c.config.networking ?? { dns: [], dnsSearch: [], dnsOptions: [] };
-    return withDnsDefaults(own, o.dnsDefaults);
+  function dnsOf(client: Container | undefined): DnsInput {
+    return withDnsDefaults(client?.config.networking ?? { dns: [], dnsSearch: [], dnsOptions: [] }, o.dnsDefaults);
   }
 }

@@ -79,9 +79,9 @@ export interface DnsBackend {
   /**
    * Addresses that answer to `name` for the client at clientIp: the network's running
    * containers, then those of the client's other user networks (dockerd's resolver is the
-   * client's, across all its networks).
+   * client's, across all its networks); with a family, only its addresses, from the first
+   * network that has some.
    */
-  /** The addresses `name` has for the client (of that family only, when one is given: the first network that has some). */
   lookup(networkId: string, name: string, clientIp: string, family?: 4 | 6): string[];
   /** The name of the network's running container at `ip` ("<name>.<network>"), or null. */
   reverse(networkId: string, ip: string): string | null;

@@ -2,8 +2,9 @@
 // bridge networks with a subnet of their own (pools.ts: given, or the first free one of the
 // address pools, as dockerd picks it; an IPv6 one too with --ipv6) and its auxiliary
 // addresses (aux.ts), rm and prune, and dockerd's refusals (pre-defined networks, active
-// endpoints: 403). A network's host bridge appears at its first attachment (the CNI bridge
-// plugin makes it) and goes with the network.
+// endpoints: 403). A user network's host bridge is made with its gateway address at its
+// create, as dockerd's bridge driver does (the default one's at its first attachment, by the
+// CNI bridge plugin), and goes with the network.
 import { randomBytes } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
