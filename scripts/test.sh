@@ -21,7 +21,8 @@ if (($#)); then exec node --test --test-concurrency=1 --test-timeout=600000 "$@"
 #    shares the host: 7.1 min where one at a time took 10-13);
 # 3. the leak check: nothing any test started may be left (compared with a snapshot taken now).
 baseline=$(mktemp "${TMPDIR:-/tmp}/tsula-leaks.XXXXXX")
-trap 'rm -f "$baseline"' EXIT
+tap=$(mktemp "${TMPDIR:-/tmp}/tsula-tap.XXXXXX")
+trap 'rm -f "$baseline" "$tap"' EXIT
 node dist/test/leaks/snapshot.js > "$baseline"
 # Longest first, so that no long file starts last and runs alone at the end: the VM files that
 # take minutes (template, snapshot, sandbox: ~2-3.5 min each) lead; the unit files (seconds)
@@ -31,7 +32,15 @@ mapfile -t vm < <(for n in "${slow_vm[@]}"; do ls dist/test/integration/vmm-$n.t
   ls dist/test/integration/vmm-*.test.js | grep -vE "/vmm-($(IFS='|'; echo "${slow_vm[*]}"))\.")
 mapfile -t rest < <(ls dist/test/integration/*.test.js | grep -v '/vmm-'; ls dist/test/unit/*.test.js)
 rc=0
-node --test --test-concurrency=3 --test-timeout=300000 "${rest[@]}" || rc=1
-node --test --test-concurrency=2 --test-timeout=600000 "${vm[@]}" || rc=1
-TSULA_LEAK_BASELINE=$baseline node --test dist/test/leaks/check.js || rc=1
+node --test --test-concurrency=3 --test-timeout=300000 "${rest[@]}" | tee -a "$tap" || rc=1
+node --test --test-concurrency=2 --test-timeout=600000 "${vm[@]}" | tee -a "$tap" || rc=1
+TSULA_LEAK_BASELINE=$baseline node --test dist/test/leaks/check.js | tee -a "$tap" || rc=1
+# A log is often read from its tail (CI keeps a part of it): the failures again, at the end,
+# each with its error (up to 40 lines).
+if grep -q '^ *not ok' "$tap"; then
+  echo "# failed tests:"
+  awk '/^ *not ok/ { p = 1; n = 0; match($0, /^ */); end = sprintf("%*s...", RLENGTH + 2, "") }
+       p && n++ < 40 { print "#   " $0 }
+       p && $0 == end { p = 0 }' "$tap"
+fi
 exit $rc
