@@ -162,6 +162,24 @@ test('network and volume events: create, connect and mount at the start, disconn
   // dockerd's order at a start: the network joined, the volumes mounted, then the start
   const all = (await ok(['events', '--since', since, '--until', until, '--format', '{{.Type}} {{.Action}}'])).trim().split('\n');
   assert.deepEqual(all.filter((l) => ['network connect', 'volume mount', 'container start'].includes(l)), ['network connect', 'volume mount', 'container start']);
+  // and at the exit dockerd's Cleanup comes before the die (and before a waiter wakes)
+  assert.deepEqual(all.filter((l) => ['network disconnect', 'volume unmount', 'container die'].includes(l)), ['network disconnect', 'volume unmount', 'container die']);
+});
+
+test('docker stop returns with the address released, as dockerd (Cleanup before SetStopped): inspect shows none, the next container gets it', async () => {
+  await ok(['network', 'create', '--subnet', '10.231.7.0/24', 'evstop']);
+  try {
+    const a = (await ok(['run', '-d', '--network', 'evstop', 'busybox', 'sleep', '60'])).trim();
+    const ipFmt = '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}';
+    assert.equal((await ok(['inspect', '-f', ipFmt, a])).trim(), '10.231.7.2');
+    await ok(['stop', '-t', '0', a]);
+    assert.equal((await ok(['inspect', '-f', ipFmt, a])).trim(), '');
+    const b = (await ok(['run', '-d', '--network', 'evstop', 'busybox', 'sleep', '60'])).trim();
+    assert.equal((await ok(['inspect', '-f', ipFmt, b])).trim(), '10.231.7.2');
+    await ok(['rm', '-f', a, b]);
+  } finally {
+    await ok(['network', 'rm', 'evstop']).catch(() => '');
+  }
 });
 
 test('docker top logs a top event (dockerd\'s ContainerTop); below API 1.20 a stopped container\'s kill is a 204', async () => {

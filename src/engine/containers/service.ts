@@ -318,18 +318,20 @@ export class ContainerService {
       // in between (a stop meanwhile cancels it); the restart waits for this lock
       const restart = this.restarts.exited(rec);
       if (restart) Object.assign(rec.state, { status: 'restarting', restartCount: restart === 'boot' ? 0 : rec.state.restartCount + 1 });
+      this.hooks.exited(rec);
+      const unmounted = this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
+      const forgotten = this.runtimeOf(rec).forgetState?.(id).catch((e) => this.d.log.warn('runtime delete after exit', { id, err: errorMessage(e) }));
+      // the network's release changes the record (no endpoints): before it is written; and
+      // before the `die` and the waiters, as dockerd's Cleanup before SetStopped: a `docker
+      // stop` or `wait` returns with the address free (compose's recreate takes it next)
+      await this.hooks.stopped(rec).catch((e) => this.d.log.warn('releasing after exit', { id, err: errorMessage(e) }));
+      ph.mark('release');
       // dockerd's `oom` event (from containerd's TaskOOM) comes before the `die`: when it was
       // not heard while the container ran (a runtime that can only tell at the exit)
       if (oom && !heard) this.d.events.emit('container', 'oom', id, this.attrs(rec));
       this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
-      this.hooks.exited(rec);
       this.waiters.wake(id, ['next-exit', 'not-running'], code);
       this.faults.hit('exit:before-save');
-      // the network's release changes the record (no endpoints): before it is written
-      const unmounted = this.d.driver.unmount(id).catch((e) => this.d.log.warn('unmount after exit', { id, err: errorMessage(e) }));
-      const forgotten = this.runtimeOf(rec).forgetState?.(id).catch((e) => this.d.log.warn('runtime delete after exit', { id, err: errorMessage(e) }));
-      await this.hooks.stopped(rec).catch((e) => this.d.log.warn('releasing after exit', { id, err: errorMessage(e) }));
-      ph.mark('release');
       this.unreleased.add(id);
       // the rootfs and the runtime's state go before the record is written: by then a client
       // that waited for the exit has asked for the removal, if it does (docker wait, then rm)
