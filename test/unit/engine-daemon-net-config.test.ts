@@ -9,7 +9,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadDaemonConfig } from '../../src/engine/config.js';
 import { dnsSearchOk } from '../../src/engine/config-network.js';
-import { embeddedResolvConf, extraHostLines, resolvConf, withDnsDefaults } from '../../src/engine/networks/etc.js';
+import { extraHostLines, withDnsDefaults, type DnsInput } from '../../src/engine/networks/etc.js';
+import { containerResolvConf } from '../../src/engine/networks/resolvconf.js';
+
+/** The directives of a container's resolv.conf (no comments, no blank lines). */
+const directives = (t: string) => t.split('\n').filter((l) => l && !l.startsWith('#')).join('\n') + '\n';
+const resolvConf = (host: string, d: DnsInput) => directives(containerResolvConf(host, d, { kind: 'legacy', ipv6: false }));
+const embeddedResolvConf = (host: string, d: DnsInput, server: string) => directives(containerResolvConf(host, d, { kind: 'internal', server }));
 import { NetworkService, type NetworkServiceDeps } from '../../src/engine/networks/service.js';
 import { NetworkStore } from '../../src/engine/networks/store.js';
 import { EventBus } from '../../src/engine/events.js';
@@ -81,12 +87,12 @@ test('dns, dns-search, dns-opts: the defaults of containers that give none, each
   const none = { dns: [], dnsSearch: [], dnsOptions: [] };
   const host = 'nameserver 192.0.2.53\nsearch host.test\noptions edns0\n';
   assert.deepEqual(withDnsDefaults(none, undefined), none);
-  assert.equal(resolvConf(host, withDnsDefaults(none, daemon), false), 'nameserver 10.9.9.9\nsearch corp.test\noptions ndots:3\n');
+  assert.equal(resolvConf(host, withDnsDefaults(none, daemon)), 'nameserver 10.9.9.9\nsearch corp.test\noptions ndots:3\n');
   // the container's own --dns wins, the daemon's search and options stay
-  assert.equal(resolvConf(host, withDnsDefaults({ ...none, dns: ['1.1.1.1'] }, daemon), false), 'nameserver 1.1.1.1\nsearch corp.test\noptions ndots:3\n');
-  assert.equal(resolvConf(host, withDnsDefaults({ ...none, dnsSearch: ['.'] }, daemon), false), 'nameserver 10.9.9.9\noptions ndots:3\n');
+  assert.equal(resolvConf(host, withDnsDefaults({ ...none, dns: ['1.1.1.1'] }, daemon)), 'nameserver 1.1.1.1\nsearch corp.test\noptions ndots:3\n');
+  assert.equal(resolvConf(host, withDnsDefaults({ ...none, dnsSearch: ['.'] }, daemon)), 'nameserver 10.9.9.9\noptions ndots:3\n');
   // no daemon default: the host's, as before
-  assert.equal(resolvConf(host, withDnsDefaults(none, { ...none, dnsOptions: ['rotate'] }), false), 'nameserver 192.0.2.53\nsearch host.test\noptions rotate\n');
+  assert.equal(resolvConf(host, withDnsDefaults(none, { ...none, dnsOptions: ['rotate'] })), 'nameserver 192.0.2.53\nsearch host.test\noptions rotate\n');
   // a user network's: its DNS server, the daemon's search and options
   assert.equal(embeddedResolvConf(host, withDnsDefaults(none, daemon), '127.0.0.11'), 'nameserver 127.0.0.11\nsearch corp.test\noptions ndots:3\n');
 });

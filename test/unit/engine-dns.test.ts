@@ -4,7 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetworkDns, buildReply, parseQuestion, reverseName, type DnsBackend } from '../../src/engine/networks/dns.js';
-import { embeddedResolvConf, hostsFile } from '../../src/engine/networks/etc.js';
+import { hostsFile, type DnsInput } from '../../src/engine/networks/etc.js';
+import { containerResolvConf } from '../../src/engine/networks/resolvconf.js';
+
+const embeddedResolvConf = (host: string, d: DnsInput, server: string) =>
+  containerResolvConf(host, d, { kind: 'internal', server }).split('\n').filter((l) => l && !l.startsWith('#')).join('\n') + '\n';
 import { Logger } from '../../src/common/log.js';
 import { linkTarget, parseLink } from '../../src/engine/networks/links.js';
 import type { Container } from '../../src/engine/containers/model.js';

@@ -9,7 +9,8 @@ import type { Container, NetworkState } from '../containers/model.js';
 import { engineDnsBackend } from './dns-backend.js';
 import { NetworkDns } from './dns.js';
 import { EMBEDDED_DNS, redirectDns } from './dns-redirect.js';
-import { embeddedResolvConf, hostNameservers, resolvConf, rewriteInPlace, withDnsDefaults, type DnsInput } from './etc.js';
+import { hostNameservers, rewriteInPlace, withDnsDefaults, type DnsInput } from './etc.js';
+import { containerResolvConf, HOST_RESOLV_CONF, userModified, writeResolvHash, type ResolvMode } from './resolvconf.js';
 import type { NetworkRecord } from './model.js';
 import type { NetworkService } from './service.js';
 
@@ -101,15 +102,28 @@ export class ContainerDns {
     }
   }
 
-  /** resolv.conf: on a user network its DNS server (`embedded`), else the host's servers or --dns; `inPlace` while it runs. */
+  /**
+   * resolv.conf: on a user network its DNS server (`embedded`), else the host's servers or
+   * --dns; `inPlace` while it runs, and then not over the user's edits.
+   */
   async writeResolvConf(rec: Container, embedded: boolean, inPlace = false, durability: Durability = 'full'): Promise<void> {
     const k = rec.config;
-    const host = await fs.readFile('/etc/resolv.conf', 'utf8').catch(() => '');
+    if (inPlace && await userModified(rec.paths.resolvConf)) return;
+    const host = await fs.readFile(HOST_RESOLV_CONF, 'utf8').catch(() => '');
     const gateway = embedded ? this.network(rec)?.ipam.config[0]?.gateway : undefined;
     const dns = withDnsDefaults(k.networking!, this.d.dnsDefaults);
-    const text = gateway ? embeddedResolvConf(host, dns, this.nameserver(rec, gateway)) : resolvConf(host, dns, k.network === 'host');
+    const mode: ResolvMode = gateway ? { kind: 'internal', server: this.nameserver(rec, gateway) }
+      : k.network === 'host' ? { kind: 'host' } : { kind: 'legacy', ipv6: !!this.firstNetwork(rec)?.ipv6 };
+    const text = containerResolvConf(host, dns, mode);
     if (inPlace) await rewriteInPlace(rec.paths.resolvConf, text);
     else await writeFileAtomic(rec.paths.resolvConf, text, 0o644, durability);
+    await writeResolvHash(rec.paths.resolvConf, text);
+  }
+
+  /** The network of its first endpoint, whatever its kind. */
+  private firstNetwork(rec: Container): NetworkRecord | undefined {
+    const ep = rec.config.network === 'cni' ? rec.config.networking?.endpoints?.[0] : undefined;
+    return ep ? this.d.networks.list().find((n) => n.id === ep.networkId || n.name === ep.name) : undefined;
   }
 
   /**

@@ -1,12 +1,11 @@
-// A container's /etc/hosts and /etc/resolv.conf as dockerd writes them: the host's resolv.conf
-// without loopback name servers (unreachable from another namespace; Google's when none is
-// left), --dns/--dns-search/--dns-option (else daemon.json's dns, dns-search, dns-opts)
-// replacing its parts; hosts with the loopback and
-// IPv6 entries, --add-host lines, the container's own address, and a line per peer on the
-// same user network. On a user network resolv.conf names the network's DNS server (dns.ts).
+// A container's /etc/hosts as dockerd writes it: the loopback and IPv6 entries, --add-host
+// lines, the container's own address, and a line per peer on the same user network; and the
+// DNS settings' checks and defaults (daemon.json's dns, dns-search, dns-opts). Its
+// resolv.conf is resolvconf.ts's.
 import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import { invalidArgument } from '../../common/errors.js';
+import { parseResolvConf } from './resolvconf.js';
 
 /** libnetwork's etchosts defaults (dockerd 27+'s spelling: fe00::, ff00::). */
 export const HOSTS_HEADER = [
@@ -88,49 +87,9 @@ export function withDnsDefaults(own: DnsInput, daemon?: DnsInput): DnsInput {
   return { dns: pick(own.dns, daemon.dns), dnsSearch: pick(own.dnsSearch, daemon.dnsSearch), dnsOptions: pick(own.dnsOptions, daemon.dnsOptions) };
 }
 
-/** A resolv.conf's parts. */
-function parseResolvConf(text: string): { servers: string[]; search: string[]; options: string[] } {
-  const lines = text.split('\n');
-  return {
-    servers: lines.map((l) => /^\s*nameserver\s+(\S+)/.exec(l)?.[1]).filter((s): s is string => !!s),
-    search: lines.flatMap((l) => /^\s*(?:search|domain)\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []),
-    options: lines.flatMap((l) => /^\s*options\s+(.+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? []),
-  };
-}
-
 /** The nameservers of a resolv.conf. */
 export function hostNameservers(text: string): string[] {
   return parseResolvConf(text).servers;
-}
-
-/**
- * resolv.conf of a container whose first network is a user network: its DNS server (dns.ts)
- * as the only nameserver, which forwards to --dns or the host's; search and options as
- * dockerd writes them for its embedded server (ndots:0 unless an ndots is given).
- */
-export function embeddedResolvConf(host: string, d: DnsInput, server: string): string {
-  let { search, options } = parseResolvConf(host);
-  if (d.dnsSearch.length) search = d.dnsSearch.filter((s) => s !== '.');
-  if (d.dnsOptions.length) options = d.dnsOptions;
-  if (!options.some((o) => o.startsWith('ndots:'))) options = [...options, 'ndots:0'];
-  return [`nameserver ${server}`, ...(search.length ? [`search ${search.join(' ')}`] : []), `options ${options.join(' ')}`].join('\n') + '\n';
-}
-
-/** resolv.conf for a container; `hostNet`: its own namespace is the host's (loopback servers stay). */
-export function resolvConf(host: string, d: DnsInput, hostNet: boolean): string {
-  let { servers, search, options } = parseResolvConf(host);
-  if (d.dns.length) servers = d.dns;
-  else if (!hostNet) {
-    servers = servers.filter((s) => !/^127\./.test(s) && s !== '::1');
-    if (!servers.length) servers = ['8.8.8.8', '8.8.4.4'];
-  }
-  if (d.dnsSearch.length) search = d.dnsSearch.filter((s) => s !== '.');
-  if (d.dnsOptions.length) options = d.dnsOptions;
-  return [
-    ...servers.map((s) => `nameserver ${s}`),
-    ...(search.length ? [`search ${search.join(' ')}`] : []),
-    ...(options.length ? [`options ${options.join(' ')}`] : []),
-  ].join('\n') + '\n';
 }
 
 /** --dns entries are addresses. */
