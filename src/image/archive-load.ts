@@ -13,8 +13,13 @@ import {
 import { normalizeName } from './reference.js';
 
 export interface LayerPlan {
-  file: ArchiveFile;
-  digest: string;          // of the blob as stored (compressed or not)
+  /**
+   * null: a docker-archive that leaves the layer out (`missing` names its file), which loads
+   * only where the layer is here already (dockerd's loader looks the chain up first)
+   */
+  file: ArchiveFile | null;
+  missing?: string;
+  digest: string;          // of the blob as stored (compressed or not); '' when left out
   mediaType: string;
   compression: LayerCompression;
   diffId: string;          // what config.rootfs.diff_ids promises
@@ -95,8 +100,12 @@ export async function planImages(ar: ExtractedArchive): Promise<ImagePlan[]> {
 
 function need(ar: ExtractedArchive, name: string, what: string): ArchiveFile {
   const f = ar.lookup(name);
-  if (!f) throw invalidArgument(`archive is missing ${what} ${name} (truncated or incomplete archive?)`);
+  if (!f) throw missingFromArchive(what, name);
   return f;
+}
+
+export function missingFromArchive(what: string, name: string): Error {
+  return invalidArgument(`archive is missing ${what} ${name} (truncated or incomplete archive?)`);
 }
 
 async function readConfig(ar: ExtractedArchive, name: string): Promise<{ file: ArchiveFile; image: ImageConfigJson }> {
@@ -130,7 +139,11 @@ async function planDockerArchive(ar: ExtractedArchive): Promise<ImagePlan[]> {
     const chains = chainIds(diffIds);
     const layers: LayerPlan[] = [];
     for (const [i, name] of entry.Layers.entries()) {
-      const file = need(ar, name, 'layer');
+      const file = ar.lookup(name);
+      if (!file) {
+        layers.push({ file: null, missing: name, digest: '', mediaType: MEDIA_TYPES.dockerLayer, compression: 'none', diffId: diffIds[i]!, chainId: chains[i]!, label: `layer ${name}` });
+        continue;
+      }
       const compression = await sniff(file);
       layers.push({
         file, digest: file.digest, compression,

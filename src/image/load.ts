@@ -3,7 +3,7 @@
 // store does that once every image of the archive is complete.
 import { withContext } from '../common/errors.js';
 import type { LayerInfo, SnapshotDriver } from '../storage/types.js';
-import type { ImagePlan } from './archive-load.js';
+import { missingFromArchive, type ImagePlan } from './archive-load.js';
 import type { ContentStore } from './content.js';
 import { digestMismatch } from './content.js';
 import { drainLayer, openLayer } from './layers.js';
@@ -30,8 +30,17 @@ export async function unpackImage(
   const layers: StoredLayer[] = [];
   let parent: string | null = null;
   for (const lp of plan.layers) {
+    if (!lp.file) {
+      // left out of the archive: fine where this chain is here already (dockerd's lss.Get)
+      const have = session.fresh.find((l) => l.chainId === lp.chainId) ?? ctx.knownLayer({ chainId: lp.chainId });
+      if (!have || !(await ctx.driver.hasLayer(lp.chainId))) throw missingFromArchive('layer', lp.missing ?? lp.label);
+      layers.push({ ...have });
+      parent = lp.chainId;
+      continue;
+    }
+    const file = lp.file;
     const short = lp.diffId.slice('sha256:'.length, 'sha256:'.length + 12);
-    const total = lp.file.size;
+    const total = file.size;
     const progress = (current: number, status: LoadProgress['status']) =>
       onProgress?.({ layer: short, current, total, status });
     // A blob verified before (by an earlier load or earlier in this one) need not be re-read.
@@ -45,19 +54,19 @@ export async function unpackImage(
     let stored: StoredLayer;
     const base = {
       diffId: lp.diffId, chainId: lp.chainId, blob: lp.digest, mediaType: lp.mediaType,
-      compression: lp.compression, blobSize: lp.file.size,
+      compression: lp.compression, blobSize: file.size,
     };
     // dockerd's loader reports a layer it loads, never one it has (tarexport's Load: lss.Get first)
     if (haveLayer && haveBlob) {
       stored = { ...base, diffSize: known.diffSize, size: sizeOf(known.diffSize) };
     } else if (haveLayer) {
       // The layer is unpacked already but this blob is new to us: check it, keep it for save.
-      const { diffSize } = await drainLayer(openLayer(lp.file.file, lp.compression, lp.diffId, lp.label))
+      const { diffSize } = await drainLayer(openLayer(file.file, lp.compression, lp.diffId, lp.label))
         .catch((e: unknown) => { throw withContext(e, lp.label); });
       stored = { ...base, diffSize, size: sizeOf(diffSize) };
     } else {
       let read = 0;
-      const layer = openLayer(lp.file.file, lp.compression, lp.diffId, lp.label, (n) => {
+      const layer = openLayer(file.file, lp.compression, lp.diffId, lp.label, (n) => {
         read += n;
         progress(read, 'Loading layer');
       });
@@ -78,7 +87,7 @@ export async function unpackImage(
       stored = { ...base, diffSize, size: info.size };
     }
     if (!session.pending.has(lp.digest) && !(await ctx.content.has(lp.digest))) {
-      session.pending.set(lp.digest, lp.file.file);
+      session.pending.set(lp.digest, file.file);
     }
     session.fresh.push(stored);
     layers.push(stored);

@@ -137,6 +137,32 @@ describe('damaged layers give a clear message', () => {
   });
 });
 
+describe('a docker-archive that leaves out layers (iSulad\'s multiplex archive, a hand-trimmed save)', () => {
+  /** dockerArchive's, without the files of the layers at `drop`. */
+  function trimmed(layers: Buffer[], drop: number[]): Buffer {
+    const cfg = config(layers.map(digest));
+    const entries: Parameters<typeof makeTar>[0] = [{ path: `${hex(digest(cfg))}.json`, data: cfg }];
+    layers.forEach((l, i) => { if (!drop.includes(i)) entries.push({ path: `id${i}/layer.tar`, data: l }); });
+    entries.push({ path: 'manifest.json', data: JSON.stringify([{ Config: `${hex(digest(cfg))}.json`, RepoTags: ['t/top:1'], Layers: layers.map((_, i) => `id${i}/layer.tar`) }]) });
+    return makeTar(entries);
+  }
+  const lower = buildTar(base);
+  const upper = buildTar([{ name: 'gao', data: 'gao\n' }]);
+
+  it('loads where the store has those layers already (dockerd\'s loader looks the chain up first)', async () => {
+    const { store, driver } = await freshStore();
+    assert.deepEqual(await store.load(Readable.from(dockerArchive([lower]))), ['t/img:1']);
+    assert.deepEqual(await store.load(Readable.from(trimmed([lower, upper], [0]))), ['t/top:1']);
+    const img = await store.get('t/top:1');
+    assert.equal(img.chainIds[0], (await store.get('t/img:1')).chainIds[0]);
+    assert.equal(await fs.readFile(path.join(driver.layerDir(img.chainIds[1]!), 'diff/gao'), 'utf8'), 'gao\n');
+  });
+
+  it('is refused, naming the file, where the store lacks one; nothing is left', async () => {
+    await refused(trimmed([lower, upper], [0]), /^archive is missing layer id0\/layer\.tar \(truncated or incomplete archive\?\)$/);
+  });
+});
+
 describe('layers as other builders write them', () => {
   it('a layer starting with "/" and without end-of-archive marker (umoci) loads through the real driver', async () => {
     const { store, driver } = await freshStore();
