@@ -55,8 +55,12 @@ const HEADERS = {
   CreatedAt: 'CREATED AT', Size: 'SIZE', VirtualSize: 'VIRTUAL SIZE', Containers: 'CONTAINERS', SharedSize: 'SHARED SIZE', UniqueSize: 'UNIQUE SIZE',
 };
 
-/** One row per repository:tag, "<none>" for untagged images, like docker's image formatter. */
-export function imageRows(images: ImageSummary[], trunc: boolean, now = Date.now()): Record<string, unknown>[] {
+/**
+ * docker's image formatter (imageFormatTaggedAndDigest): a row per tag of each repository
+ * (with --digests, per tag and digest of that repository), then a `<none>` row for each
+ * repository named by digest only; a dangling image is one `<none>` row.
+ */
+export function imageRows(images: ImageSummary[], trunc: boolean, now = Date.now(), digests = false): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
   for (const img of images) {
     const base = {
@@ -70,23 +74,32 @@ export function imageRows(images: ImageSummary[], trunc: boolean, now = Date.now
       SharedSize: 'N/A',
       UniqueSize: 'N/A',
     };
-    const digestFor = (repo: string) => {
-      const d = (img.RepoDigests ?? []).find((rd) => rd.startsWith(`${repo}@`));
-      return d ? d.slice(d.indexOf('@') + 1) : '<none>';
-    };
-    const tags = img.RepoTags?.filter((t) => t !== '<none>:<none>') ?? [];
-    if (tags.length) {
-      for (const t of tags) {
-        const r = parseRef(t);
-        rows.push({ ...base, Repository: r.name, Tag: r.tag ?? '<none>', Digest: digestFor(r.name) });
+    const add = (repo: string, tag: string, digest: string) => rows.push({ ...base, Repository: repo, Tag: tag, Digest: digest });
+    const tags = new Map<string, string[]>();
+    const byDigest = new Map<string, string[]>();
+    const group = (m: Map<string, string[]>, k: string, v: string) => m.set(k, [...(m.get(k) ?? []), v]);
+    for (const t of img.RepoTags ?? []) {
+      if (t === '<none>:<none>') continue;
+      const r = parseRef(t);
+      if (r.tag) group(tags, r.name, r.tag);
+    }
+    for (const rd of img.RepoDigests ?? []) {
+      if (rd === '<none>@<none>') continue;
+      const r = parseRef(rd);
+      if (r.digest) group(byDigest, r.name, r.digest);
+    }
+    if (!tags.size && !byDigest.size) { add('<none>', '<none>', '<none>'); continue; }
+    for (const [repo, list] of tags) {
+      const ds = digests ? byDigest.get(repo) ?? [] : [];
+      byDigest.delete(repo); // never a row of their own
+      for (const t of list) {
+        if (!ds.length) add(repo, t, '<none>');
+        for (const d of ds) add(repo, t, d);
       }
-    } else if (img.RepoDigests?.length) {
-      for (const rd of img.RepoDigests) {
-        const at = rd.indexOf('@');
-        rows.push({ ...base, Repository: rd.slice(0, at), Tag: '<none>', Digest: rd.slice(at + 1) });
-      }
-    } else {
-      rows.push({ ...base, Repository: '<none>', Tag: '<none>', Digest: '<none>' });
+    }
+    for (const [repo, ds] of byDigest) {
+      if (digests) for (const d of ds) add(repo, '<none>', d);
+      else add(repo, '<none>', '');
     }
   }
   return rows;
@@ -105,7 +118,7 @@ export async function images(cli: Cli, p: Parsed): Promise<number> {
   // -q is the {{.ID}} of each row, as docker 20.10 prints it: an image with two tags twice
   if (p.bool('quiet')) format = '{{.ID}}';
   else if (!format || format === 'table') format = p.bool('digests') ? DIGEST_FORMAT : DEFAULT_FORMAT;
-  const rows = imageRows(list ?? [], trunc);
+  const rows = imageRows(list ?? [], trunc, Date.now(), p.bool('digests') || format.includes('{{.Digest}}'));
   if (format === 'json') {
     const { formatContextJson } = await import('../template.js');
     for (const r of rows) cli.print(formatContextJson(r));
