@@ -37,14 +37,31 @@ function parseGlobals(argv: string[]): Globals {
   return g;
 }
 
+/** The system's words of a failed write ("ENOSPC: no space left on device, write" → its middle). */
+function writeFailure(err: NodeJS.ErrnoException): string {
+  return /^[A-Z0-9]+: (.*?), write$/.exec(err.message)?.[1] ?? err.message;
+}
+
+/**
+ * stdout that can't be written: `tsula logs x | head -1` (EPIPE) is no error; a full disk
+ * (`tsula save x > file`) is docker's one line, "write /dev/stdout: no space left on
+ * device", exit 1, not a trace. A file or tty stdout throws from write() itself, a pipe
+ * emits 'error': both end here.
+ */
+function stdoutFailed(err: NodeJS.ErrnoException): never {
+  if (err.code === 'EPIPE') process.exit(0);
+  try { process.stderr.write(`write /dev/stdout: ${writeFailure(err)}\n`); } catch { /* nowhere to say it */ }
+  process.exit(1);
+}
+
 function defaultStreams(): Streams {
-  // `tsula logs x | head -1`: a reader that closed the pipe is not an error worth a trace.
-  for (const s of [process.stdout, process.stderr]) {
-    s.on('error', (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EPIPE') process.exit(0);
-      throw err;
-    });
-  }
+  for (const s of [process.stdout, process.stderr]) s.on('error', stdoutFailed);
+  process.on('uncaughtException', (err: NodeJS.ErrnoException) => {
+    if (err?.syscall === 'write' && typeof err.code === 'string') stdoutFailed(err);
+    // anything else: what node prints for it, and its exit code
+    process.stderr.write(`${err?.stack ?? String(err)}\n`);
+    process.exit(1);
+  });
   return {
     // process.stdin is created on first use; commands that never read it never open it.
     get stdin() { return process.stdin; },

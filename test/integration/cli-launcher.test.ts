@@ -120,3 +120,10 @@ test('installed as scripts/install.sh installs it (a copy naming its build) or t
   const calls = trace.stderr.split('\n').filter((l) => /execve\(|clone|fork/.test(l) && !/ENOENT/.test(l));
   assert.equal(calls.filter((l) => /clone|fork/.test(l) && !/CLONE_THREAD|CLONE_VM/.test(l)).length, 0, calls.join('\n'));
 });
+
+test('a stdout that cannot be written (a full disk) is docker\'s one line and exit 1, not a trace', () => {
+  for (const args of [['--help'], ['run', '--help']]) {
+    const r = spawnSync('sh', ['-c', `exec "$0" "$@" > /dev/full`, TSULA, ...args], { encoding: 'utf8', env: { ...process.env, TSULA_HOST: NOWHERE() } });
+    assert.deepEqual({ code: r.status, stderr: r.stderr }, { code: 1, stderr: 'write /dev/stdout: no space left on device\n' }, `tsula ${args.join(' ')}`);
+  }
+});
