@@ -203,7 +203,8 @@ async function execSync(d: CriContainerDeps, ref: string, cmd: string[], timeout
       // (kubelet counts only that as a probe's timeout)
       await killExec(handle);
       await Promise.race([handle.exited.catch(() => 0), new Promise((res) => setTimeout(res, 5000).unref())]);
-      throw deadlineExceeded(`command ${JSON.stringify(cmd.join(' '))} timed out after ${timeoutSecs}s`);
+      // containerd's words (kubelet's and iSulad's tests look for "timeout")
+      throw deadlineExceeded(`failed to exec in container: timeout ${timeoutSecs}s exceeded: context deadline exceeded`);
     }
     return { stdout: out.bytes(), stderr: err.bytes(), exitCode: r };
   } finally {

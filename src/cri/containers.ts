@@ -39,10 +39,9 @@ export function engineName(pod: PodRecord, name: string, attempt: number): strin
 /** The pod's log directory + the container's log path; refused when it would leave the dir. */
 export function logPathOf(pod: PodRecord, logPath: string): string | undefined {
   if (!logPath) return undefined;
-  if (!pod.spec.logDirectory) {
-    if (!path.isAbsolute(logPath)) throw invalidArgument(`log path ${JSON.stringify(logPath)}: the pod has no log_directory, so it must be absolute`);
-    return path.normalize(logPath);
-  }
+  // no log_directory: iSulad joins "" + "/" + log_path, containerd's filepath.Join leaves it
+  // relative to its working directory, "/" as a service: both the path from "/"
+  if (!pod.spec.logDirectory) return path.join('/', logPath);
   if (path.isAbsolute(logPath)) throw invalidArgument(`log path ${JSON.stringify(logPath)} must be relative to the pod's log_directory`);
   const full = path.normalize(path.join(pod.spec.logDirectory, logPath));
   if (!full.startsWith(path.normalize(pod.spec.logDirectory) + '/')) throw invalidArgument(`log path ${JSON.stringify(logPath)} leaves the pod's log_directory`);
