@@ -1,11 +1,11 @@
 // A pod's network, end to end: a pinned netns with lo up, the CNI ADD on eth0, and what a
-// caller needs afterwards (IPs for PodSandboxStatus, the link's MAC/MTU/routes for a VM
-// pod's guest). Teardown and crash recovery work from what is on disk only (the pinned
+// caller needs afterwards (IPs for PodSandboxStatus; status() adds the link's MAC/MTU/routes
+// as the kernel has them). Teardown and crash recovery work from what is on disk only (the pinned
 // netns files and the CNI result cache), never from the caller's memory: after
 // `kill -9 tsulad`, a new PodNetwork on the same dirs releases exactly what the old one made.
 // The netns file name, the CNI container id and the pod (sandbox) id are one and the same.
 import type { Logger } from '../common/log.js';
-import { errorMessage, withContext } from '../common/errors.js';
+import { errorMessage, internal, withContext } from '../common/errors.js';
 import type { NetworkConfigList } from './cni/config.js';
 import { podArgs, type BandwidthCapability, type CapabilityArgs, type CniClient, type DnsCapability, type PortMapping } from './cni/client.js';
 import { parseResult, primaryIp, sandboxAddresses, type CniResult } from './cni/result.js';
@@ -84,8 +84,12 @@ export class PodNetwork {
         containerId: req.id, netns: netnsPath, ifName: this.ifName,
         args: podArgs({ namespace: req.namespace, name: req.name, uid: req.uid, infraContainerId: req.id }), capabilityArgs: caps,
       }, signal);
-      const link = await inspectLink(netnsPath, this.ifName, { signal });
-      return this.info(req.id, netnsPath, list.name, result, link);
+      // the pod's addresses are the result's (go-cni's by interface name), not the netns':
+      // a plugin need not make eth0 itself; without one for it the pod has no network
+      // (containerd's "failed to find network info")
+      const info = this.info(req.id, netnsPath, list.name, result, undefined);
+      if (!info.ips.length) throw internal(`failed to find network info for sandbox ${JSON.stringify(req.id)}: the CNI result gives ${this.ifName} no address`);
+      return info;
     } catch (e) {
       // cni.add rolled its own plugins back (and dropped its cache entry) unless that
       // rollback failed; a failure after it (inspect) needs the DEL here. teardown DELs what

@@ -238,6 +238,23 @@ test('bad input: unknown pods, a name taken, an unknown runtime handler, a faili
     assert.equal((await crictl(bad.criSock, ['pods', '-q'])).stdout.trim(), '');
     assert.deepEqual(await fs.readdir(path.join(bad.state, 'netns')).catch(() => []), []);
     assert.deepEqual(await leases(net), []);
+    // the pod's address is the CNI result's (containerd's, iSulad's), whether or not the
+    // plugin made eth0 or said in which namespace; a result with none for eth0 fails the run
+    const mock = (name: string, result: string) => fs.writeFile(path.join(binDir, name),
+      `#!/bin/sh\ncat >/dev/null\ncase "$CNI_COMMAND" in ADD) echo '${result}';; VERSION) echo '{"cniVersion":"0.4.0","supportedVersions":["0.4.0"]}';; esac\n`, { mode: 0o755 });
+    await mock('mockip', '{"cniVersion":"0.4.0","interfaces":[{"name":"eth0"}],"ips":[{"version":"4","address":"10.231.8.9/24","interface":0}]}');
+    await mock('noip', '{"cniVersion":"0.4.0","interfaces":[{"name":"eth0"}],"ips":[]}');
+    await fs.rm(path.join(confDir, '10-bad.conflist'));
+    await fs.writeFile(path.join(confDir, '10-mock.conflist'), JSON.stringify({ cniVersion: '0.4.0', name: 'mock', plugins: [{ type: 'mockip' }] }));
+    const id = (await crictl(bad.criSock, ['runp', await podConfig()])).stdout.trim();
+    assert.ok(id, 'the pod runs');
+    assert.equal((await crictl(bad.criSock, ['inspectp', '-o', 'go-template', '--template', '{{.status.network.ip}}', id])).stdout.trim(), '10.231.8.9');
+    assert.equal((await crictl(bad.criSock, ['rmp', '-f', id])).code, 0);
+    await fs.writeFile(path.join(confDir, '10-mock.conflist'), JSON.stringify({ cniVersion: '0.4.0', name: 'mock', plugins: [{ type: 'noip' }] }));
+    const none = await crictl(bad.criSock, ['runp', await podConfig()]);
+    assert.notEqual(none.code, 0);
+    assert.match(none.stderr, /failed to find network info for sandbox \\"\w+\\": the CNI result gives eth0 no address/);
+    assert.equal((await crictl(bad.criSock, ['pods', '-q'])).stdout.trim(), '');
   } finally {
     await bad.destroy();
   }

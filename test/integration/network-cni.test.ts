@@ -53,10 +53,11 @@ test('two pods: eth0 with an address from the subnet, the result typed, MAC and 
     assert.equal(p.network, tn.name);
     const eth0 = p.result.interfaces.find((i) => i.name === 'eth0');
     assert.equal(eth0?.sandbox, p.netnsPath);
-    assert.equal(p.link?.mac, eth0?.mac);
-    assert.equal(p.link?.mtu, 1500);
-    assert.ok(p.link?.addresses.some((x) => x.address === `${p.ip}/24`));
-    assert.ok(p.link?.routes.some((r) => r.dst === 'default' && r.gateway === tn.gateway));
+    const link = (await pods.status(p.id))?.link;
+    assert.equal(link?.mac, eth0?.mac);
+    assert.equal(link?.mtu, 1500);
+    assert.ok(link?.addresses.some((x) => x.address === `${p.ip}/24`));
+    assert.ok(link?.routes.some((r) => r.dst === 'default' && r.gateway === tn.gateway));
     assert.equal(p.result.ips[0]!.gateway, tn.gateway);
   }
   assert.notEqual(a.ip, b.ip);
@@ -75,7 +76,7 @@ test('pods reach each other and the gateway; CHECK passes; status reads the cach
   await cni.check(await loadNetworkConfig(tn.confDir), { containerId: ids.a, netns: a.netnsPath, ifName: 'eth0' });
   const st = await pods.status(ids.a);
   assert.equal(st?.ip, a.ip);
-  assert.equal(st?.link?.mac, a.link?.mac);
+  assert.equal(st?.link?.mac, a.result.interfaces.find((i) => i.name === 'eth0')?.mac);
   assert.equal(await pods.status('tt-unknown'), null);
 });
 

@@ -102,3 +102,11 @@ test('malformed results are errors that name the plugin', () => {
   bad({ routes: [{ gw: '10.0.0.1' }] }, /routes\[0\]\.dst/);
   bad({ cniVersion: '0.2.0', ip4: { ip: 'x' } }, /ip4\.ip: "x" is not an address\/prefix/);
 });
+
+test('an interface named as the pod\'s without a sandbox (a plugin that leaves it out) still gives the pod its address, as go-cni files it by name', () => {
+  const r = parseResult({ cniVersion: '0.4.0', interfaces: [{ name: 'eth0' }], ips: [{ version: '4', address: '10.189.9.9/24', interface: 0 }] }, '0.4.0');
+  assert.equal(primaryIp(r, 'eth0'), '10.189.9.9');
+  // an address on another interface is not the pod's
+  const other = parseResult({ cniVersion: '1.0.0', interfaces: [{ name: 'cni0' }, { name: 'eth0', sandbox: NS }], ips: [{ interface: 0, address: '10.9.0.1/24' }] }, '1.0.0');
+  assert.deepEqual(sandboxAddresses(other, 'eth0'), []);
+});

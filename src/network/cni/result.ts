@@ -88,11 +88,13 @@ export function parseResult(input: unknown, confVersion: string, who = 'cni resu
   return { cniVersion: v, interfaces, ips, routes: routes(raw.routes, 'routes', bad), dns: dns(raw.dns), raw };
 }
 
-/** The pod's interface (by name, inside a sandbox) and its addresses: what PodSandboxStatus reports. */
+/**
+ * The pod's addresses (what PodSandboxStatus reports), as go-cni files them: an address by
+ * the name of the interface it names (a `sandbox` or not), one that names none is the pod
+ * interface's (a 0.2.0 result, some IPAM-only chains).
+ */
 export function sandboxAddresses(r: CniResult, ifName: string): CniIpConfig[] {
-  const idx = r.interfaces.findIndex((i) => i.name === ifName && i.sandbox);
-  // a result without interfaces (0.2.0, some IPAM-only chains) means: all ips are the pod's
-  return r.ips.filter((ip) => ip.interface === undefined ? true : ip.interface === idx);
+  return r.ips.filter((ip) => ip.interface === undefined || r.interfaces[ip.interface]?.name === ifName);
 }
 
 /** The first IPv4 of the pod's interface, else the first address; bare, without the prefix. */
