@@ -104,6 +104,12 @@ test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu name
     assert.equal(ex.code, 0, ex.stderr);
     assert.ok(ex.stdout.includes(guestKernel), ex.stdout);
     assert.equal((await d.cli(['exec', id, 'sh', '-c', 'exit 4'])).code, 4);
+    // a command that is not there: the guest runtime's words and docker's 127, with a terminal too
+    for (const flags of [[], ['-t']]) {
+      const missing = await d.cli(['exec', ...flags, id, 'nosuchcmd']);
+      assert.equal(missing.code, 127, `exec ${flags.join(' ')}: ${missing.stderr}`);
+      assert.match(missing.stderr, /nosuchcmd.*not found/, `exec ${flags.join(' ')}`);
+    }
     // docker stats: a container with no -m has the VM's memory (512 MiB) as its limit, not the host's
     const st = await d.api('GET', `/containers/${id}/stats?stream=0&one-shot=1`);
     assert.equal(st.status, 200, st.body);

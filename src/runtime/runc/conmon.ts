@@ -156,8 +156,9 @@ export function spawnConmon(p: ConmonPaths, a: ConmonArgs): ConmonProcess {
 }
 
 /**
- * Wait for conmon's pid message; a negative value carries the runtime's error. In passthrough
- * the runtime's stderr is the process' own, so conmon has no error to send: runcLog has it.
+ * Wait for conmon's pid message; a negative value carries the runtime's error. Where conmon
+ * has no error to send (passthrough: the runtime's stderr is the process' own; a terminal
+ * exec whose runtime failed before the console socket: conmon just exits), runcLog has it.
  */
 export async function readPid(cp: ConmonProcess, what: string, runcLog?: string): Promise<number> {
   const m = await cp.sync.next();

@@ -101,7 +101,7 @@ export class RuncConmonRuntime implements Runtime {
     this.o.faults?.hit('start:after-conmon');
     try {
       // the words of containerd-shim-runc-v2 (and so docker's), as for exec below
-      const pid = await readPid(cp, 'OCI runtime create failed', passthrough ? path.join(req.bundle, RUNC_LOG) : undefined);
+      const pid = await readPid(cp, 'OCI runtime create failed', path.join(req.bundle, RUNC_LOG));
       if (passthrough === 'pipes') this.pipes.set(req.id, PipeStdio.of(cp.pipes!));
       if (this.runcItself) {
         const startTime = await procStat(pid).then((st) => st.startTime, () => undefined);
@@ -316,7 +316,7 @@ export class RuncConmonRuntime implements Runtime {
         cp.start!.write(Buffer.from([0]));
       }
       // the text dockerd gives for a runtime that refused the exec
-      const pid = await readPid(cp, 'OCI runtime exec failed', direct ? path.join(req.dir, RUNC_LOG) : undefined);
+      const pid = await readPid(cp, 'OCI runtime exec failed', path.join(req.dir, RUNC_LOG));
       if (direct === 'pipes') stdio = PipeStdio.of(cp.pipes!);
       const exited = (async () => {
         const m = await cp.sync.next();
