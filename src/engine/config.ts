@@ -6,6 +6,7 @@ import type * as z from 'zod';
 import { invalidArgument } from '../common/errors.js';
 import { lazySchema, type Infer, type Zod } from '../common/lazy-schema.js';
 import { DEFAULT_DOMAIN } from '../image/reference.js';
+import { isuladConfig, isuladKeys, isuladLogLevel, LCR, type DaemonIsuladConfig } from './config-isulad.js';
 import { networkConfig, networkKeys, type DaemonNetworkConfig } from './config-network.js';
 import { mirrorMap, mirrorUrlProblem, registryHostProblem, type MirrorConfig, type MirrorMap } from '../image/registry/mirrors.js';
 
@@ -41,7 +42,6 @@ const registryMirrorsSchema = (z: Zod) => z.unknown().transform((v, ctx): Mirror
 const HOST = /^unix:\/\/\/.+/;
 const CRI_SOCKET = /^(unix:\/\/)?\/.+/;
 const STORAGE_DRIVERS = ['overlay', 'overlay2', 'vfs'] as const;
-const LOG_LEVELS = ['debug', 'info', 'warn', 'error'] as const;
 
 /** daemon.json; built when a file or a flag needs checking (common/lazy-schema.ts). */
 export const daemonConfigSchema = lazySchema((z) => z.object({
@@ -55,7 +55,8 @@ export const daemonConfigSchema = lazySchema((z) => z.object({
   }).strict()).optional(),
   'storage-driver': z.enum(STORAGE_DRIVERS).optional(),
   'storage-opts': z.array(z.string().regex(/^[a-z0-9_.]+=.*$/, 'want key=value')).optional(),
-  'log-level': z.enum(LOG_LEVELS).optional(),
+  // tsulad's levels, or iSulad's (FATAL … TRACE) in any case
+  'log-level': z.string().refine((s) => isuladLogLevel(s) !== undefined, 'want one of debug, info, warn, error (or iSulad\'s FATAL, ALERT, CRIT, ERROR, WARN, NOTICE, INFO, DEBUG, TRACE)').optional(),
   group: z.string().optional(),
   // registries (pull), and sandboxers (cri-runtimes / cri-sandboxers, iSulad's keys)
   'insecure-registries': z.array(z.string()).optional(),
@@ -67,12 +68,14 @@ export const daemonConfigSchema = lazySchema((z) => z.object({
   'conmon-path': z.string().startsWith('/').optional(),
   // CRI (kubelet, crictl): its socket ("" turns it off), the pause image, CNI, streaming
   'cri-socket': z.union([z.literal(''), z.string().regex(CRI_SOCKET, 'must be unix:///absolute/path or an absolute path')]).optional(),
-  'pod-sandbox-image': z.string().min(1).optional(),
+  // "" is unset (iSulad's file writes it so)
+  'pod-sandbox-image': z.string().optional(),
   'network-plugin': z.enum(['cni', '']).optional(),
-  'cni-bin-dir': z.string().regex(/^\/[^:]*(:\/[^:]*)*$/, 'must be absolute paths, ":"-separated').optional(),
-  'cni-conf-dir': z.string().startsWith('/', 'must be an absolute path').optional(),
-  // docker's daemon-wide networking keys (config-network.ts)
+  'cni-bin-dir': z.union([z.literal(''), z.string().regex(/^\/[^:]*(:\/[^:]*)*$/, 'must be absolute paths, ":"-separated')]).optional(),
+  'cni-conf-dir': z.union([z.literal(''), z.string().startsWith('/', 'must be an absolute path')]).optional(),
+  // docker's daemon-wide networking keys (config-network.ts), iSulad's own (config-isulad.ts)
   ...networkKeys(z),
+  ...isuladKeys(z),
   // docker-init for --init (default: docker-init or tini-static on PATH)
   'init-path': z.string().startsWith('/', 'must be an absolute path').optional(),
   'stream-server-address': z.string().min(1).optional(),
@@ -82,7 +85,7 @@ export const daemonConfigSchema = lazySchema((z) => z.object({
 export type DaemonFileConfig = Infer<typeof daemonConfigSchema>;
 
 /** The daemon's configuration: daemon.json's keys with the flags over them, defaults filled in. */
-export interface DaemonConfig extends DaemonNetworkConfig {
+export interface DaemonConfig extends DaemonNetworkConfig, DaemonIsuladConfig {
   host: string;                 // socket path (without unix://)
   graph: string;
   state: string;
@@ -156,7 +159,7 @@ function flagsPass(k: FlagKeys): boolean {
   const hosts = k.hosts === undefined ? [] : Array.isArray(k.hosts) ? k.hosts : [null];
   return ok(k.graph, absolute) && ok(k.state, absolute)
     && ok(k['storage-driver'], (s) => (STORAGE_DRIVERS as readonly string[]).includes(s))
-    && ok(k['log-level'], (s) => (LOG_LEVELS as readonly string[]).includes(s))
+    && ok(k['log-level'], (s) => isuladLogLevel(s) !== undefined)
     && hosts.every((h) => typeof h === 'string' && HOST.test(h))
     && ok(k['cri-socket'], (s) => s === '' || CRI_SOCKET.test(s));
 }
@@ -194,7 +197,8 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
   const host = (flags.host ?? fileCfg.hosts?.[0] ?? 'unix:///run/tsula/tsulad.sock').replace(/^unix:\/\//, '');
   const runtimes: DaemonConfig['runtimes'] = { runc: { path: 'runc', runtimeArgs: [] } };
   for (const [name, r] of Object.entries(fileCfg.runtimes ?? {})) runtimes[name] = { path: r.path, runtimeArgs: r['runtime-args'] ?? [] };
-  const defaultRuntime = flags.defaultRuntime ?? fileCfg['default-runtime'] ?? 'runc';
+  const asked = flags.defaultRuntime ?? fileCfg['default-runtime'] ?? 'runc';
+  const defaultRuntime = asked === LCR && !runtimes[LCR] ? 'runc' : asked;
   const sandboxed = Object.keys(fileCfg['cri-sandboxers'] ?? {});
   if (!runtimes[defaultRuntime] && !sandboxed.includes(defaultRuntime) && !/^io\.containerd\.[\w-]+\.v2$/.test(defaultRuntime)) {
     throw invalidArgument(`default-runtime "${defaultRuntime}" is not a configured runtime (have: ${[...Object.keys(runtimes), ...sandboxed].join(', ')}, or io.containerd.<name>.v2)`);
@@ -209,7 +213,7 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     runtimes,
     storageDriver: driver === 'vfs' ? 'vfs' : 'overlay',
     storageOpts: fileCfg['storage-opts'] ?? [],
-    logLevel: (flags.logLevel ?? fileCfg['log-level'] ?? 'info') as DaemonConfig['logLevel'],
+    logLevel: isuladLogLevel(flags.logLevel ?? fileCfg['log-level'] ?? 'info') ?? 'info',
     group: flags.group ?? fileCfg.group ?? 'tsula',
     conmonPath: fileCfg['conmon-path'] ?? 'conmon',
     configFile: text !== null ? file : null,
@@ -222,10 +226,14 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     criSocket: (flags.criSocket ?? fileCfg['cri-socket'] ?? DEFAULT_CRI_SOCKET).replace(/^unix:\/\//, ''),
     podSandboxImage: fileCfg['pod-sandbox-image'] ?? '',
     networkPlugin: fileCfg['network-plugin'] ?? 'cni',
-    cniBinDirs: (fileCfg['cni-bin-dir'] ?? '/usr/lib/cni').split(':'),
-    cniConfDir: fileCfg['cni-conf-dir'] ?? '/etc/cni/net.d',
-    streamServer: { address: fileCfg['stream-server-address'] ?? '127.0.0.1', port: fileCfg['stream-server-port'] ?? 0 },
+    cniBinDirs: (fileCfg['cni-bin-dir'] || '/usr/lib/cni').split(':'),
+    cniConfDir: fileCfg['cni-conf-dir'] || '/etc/cni/net.d',
+    streamServer: {
+      address: fileCfg['stream-server-address'] ?? '127.0.0.1',
+      port: fileCfg['stream-server-port'] ?? fileCfg['websocket-server-listening-port'] ?? 0,
+    },
     ...networkConfig(fileCfg, file),
+    ...isuladConfig(fileCfg, file),
     ...(fileCfg['init-path'] ? { initPath: fileCfg['init-path'] } : {}),
   };
 }

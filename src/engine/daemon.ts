@@ -100,8 +100,11 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     await unlock();
     throw e;
   }
-  const pidFile = path.join(config.state, 'tsulad.pid');
+  // daemon.json's pidfile (iSulad's key), else in the state dir
+  const pidFile = config.pidFile ?? path.join(config.state, 'tsulad.pid');
+  await fs.mkdir(path.dirname(pidFile), { recursive: true });
   await fs.writeFile(pidFile, `${process.pid}\n`);
+  for (const note of config.notes) log.warn(note);
 
   const driverRoot = path.join(config.graph, config.storageDriver);
   if (config.storageDriver === 'overlay') {
@@ -250,6 +253,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     resolveRuntime: (name) => (isShimV2RuntimeName(name) ? shimV2(name) : name === VMM_RUNTIME ? builtinVmm() : Promise.resolve(null)),
     hooks: [new RunOptionHooks({ initPath: config.initPath }), sharedNamespaces, volumeHooks, new ImageMountHooks({ driver, images }), networks.hooks, health, rotation],
     ...(config.initPath ? { initPath: config.initPath } : {}),
+    ...(config.umask !== undefined ? { umask: config.umask } : {}),
   });
   await cs.recover();
   const es = new ExecService(cs);

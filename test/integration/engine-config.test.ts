@@ -115,3 +115,31 @@ test('a runtime whose kill fails: stop gives the stop signal up after 2 s and re
   assert.equal((await d.ok(['inspect', '-f', '{{.State.Running}}', id])).trim(), 'false');
   await d.ok(['rm', id]);
 });
+
+test('iSulad\'s installed daemon.json starts tsulad: its pid file, native.umask in the containers, the keys it does not act on named once', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
+  const pidfile = path.join(dir, 'run', 'isulad.pid');
+  // iSulad's src/contrib/config/daemon.json (graph, state and hosts come from the test's flags)
+  const d = await daemon({
+    dir, configJson: {
+      group: 'isulad', 'default-runtime': 'lcr', engine: 'lcr', 'log-level': 'ERROR', pidfile,
+      'log-opts': { 'log-file-mode': '0600', 'log-path': '/var/lib/isulad', 'max-file': '1', 'max-size': '30KB' },
+      'log-driver': 'stdout', 'hook-spec': '/etc/default/isulad/hooks/default.json', 'start-timeout': '2m',
+      'storage-driver': 'overlay2', 'storage-opts': ['overlay2.override_kernel_check=true'],
+      'registry-mirrors': [], 'insecure-registries': [], 'pod-sandbox-image': '', 'image-opt-timeout': '5m',
+      'image-server-sock-addr': 'unix:///var/run/isulad/isula_image.sock', 'native.umask': 'secure',
+      'network-plugin': '', 'cni-bin-dir': '', 'cni-conf-dir': '', 'image-layer-check': false,
+      'use-decrypted-key': true, 'insecure-skip-verify-enforce': false,
+    },
+  });
+  assert.equal(readFileSync(pidfile, 'utf8').trim(), String(d.proc!.pid));
+  const log = await d.log();
+  // (logfmt: the quotes escaped)
+  assert.match(log, /level=warn msg=".*daemon\.json: iSulad's keys tsulad accepts but does not act on: \\"log-opts\\", \\"hook-spec\\"/);
+  assert.match(log, /iSulad's \\"lcr\\" runtime \(liblcr\) is not tsula's: its containers run with runc/);
+  await d.loadBusybox();
+  // "secure": 0027 for the container's processes (iSulad's), files made so
+  assert.equal(await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'umask; touch /f; stat -c %a /f']), '0027\n640\n');
+  await d.stop('SIGTERM');
+  await assert.rejects(fs.access(pidfile), 'the pid file goes with the daemon');
+});

@@ -11,15 +11,15 @@ import { loadDaemonConfig } from '../../src/engine/config.js';
 import { dnsSearchOk } from '../../src/engine/config-network.js';
 import { extraHostLines, withDnsDefaults, type DnsInput } from '../../src/engine/networks/etc.js';
 import { containerResolvConf } from '../../src/engine/networks/resolvconf.js';
+import { NetworkService, type NetworkServiceDeps } from '../../src/engine/networks/service.js';
+import { NetworkStore } from '../../src/engine/networks/store.js';
+import { EventBus } from '../../src/engine/events.js';
+import { Logger } from '../../src/common/log.js';
 
 /** The directives of a container's resolv.conf (no comments, no blank lines). */
 const directives = (t: string) => t.split('\n').filter((l) => l && !l.startsWith('#')).join('\n') + '\n';
 const resolvConf = (host: string, d: DnsInput) => directives(containerResolvConf(host, d, { kind: 'legacy', ipv6: false }));
 const embeddedResolvConf = (host: string, d: DnsInput, server: string) => directives(containerResolvConf(host, d, { kind: 'internal', server }));
-import { NetworkService, type NetworkServiceDeps } from '../../src/engine/networks/service.js';
-import { NetworkStore } from '../../src/engine/networks/store.js';
-import { EventBus } from '../../src/engine/events.js';
-import { Logger } from '../../src/common/log.js';
 
 async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-netcfg-'));

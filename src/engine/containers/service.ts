@@ -54,6 +54,8 @@ export interface ServiceDeps {
   hooks?: ContainerHooks[];
   /** daemon.json "init-path": the docker-init of --init. */
   initPath?: string;
+  /** The containers' umask (daemon.json's native.umask); unset: the runtime's. */
+  umask?: number;
 }
 
 
@@ -276,7 +278,7 @@ export class ContainerService {
   }
 
   async specFor(rec: Container, rootfs: string, volumeSources?: ReadonlyMap<number, string>): Promise<Spec> {
-    return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath, guestKernel: this.runtimeOf(rec).guestKernel === true, volumeSources });
+    return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath, umask: this.d.umask, guestKernel: this.runtimeOf(rec).guestKernel === true, volumeSources });
   }
 
   // ---- attach (service-attach.ts) -------------------------------------------------------

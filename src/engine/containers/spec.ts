@@ -126,6 +126,8 @@ export async function processUser(rootfs: string, user: string | undefined, k: C
 
 export interface ContainerSpecOptions {
   initPath?: string;
+  /** The process' umask (daemon.json's native.umask). */
+  umask?: number;
   guestKernel?: boolean;
   /** What to bind for a volume (by its index) instead of its source or subpath. */
   volumeSources?: ReadonlyMap<number, string>;
@@ -210,6 +212,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
       : k.shmSize || hostNs.ipc ? { shm: { size: k.shmSize || undefined, host: !!hostNs.ipc } } : {}),
   }, host);
   spec.process.env = applyUnsets([...spec.process.env ?? [], ...k.env.filter((e) => !e.includes('='))]);
+  if (o.umask !== undefined) spec.process.user.umask = o.umask;
   return spec;
 }
 

@@ -1,0 +1,97 @@
+// iSulad's own daemon.json keys, so that its file (/etc/isulad/daemon.json as installed, or
+// as openEuler's guides write it) starts tsulad as it is: what tsulad takes from them (the
+// pid file, the containers' umask, the CRI streaming port, iSulad's log levels, "" for
+// unset), and those it accepts but does not act on, named once at start. Security switches
+// tsulad cannot honour (TLS, an authorization plugin, user namespaces) are refused rather
+// than ignored.
+import type { Zod } from '../common/lazy-schema.js';
+import type { DaemonFileConfig } from './config.js';
+
+/** iSulad's levels (FATAL ALERT CRIT ERROR WARN NOTICE INFO DEBUG TRACE), any case → tsulad's. */
+export function isuladLogLevel(s: string): 'debug' | 'info' | 'warn' | 'error' | undefined {
+  switch (s.toLowerCase()) {
+    case 'fatal': case 'alert': case 'crit': case 'error': return 'error';
+    case 'warn': case 'warning': case 'notice': return 'warn';
+    case 'info': return 'info';
+    case 'debug': case 'trace': return 'debug';
+    default: return undefined;
+  }
+}
+
+/** The umask of native.umask: "normal" 0022, "secure" 0027 (iSulad's). */
+const UMASKS = { normal: 0o022, secure: 0o027 } as const;
+
+/** The keys of the daemon.json schema (config.ts) that only iSulad has. */
+export const isuladKeys = (z: Zod) => {
+  const off = (what: string) => z.literal(false, { message: `tsulad has no ${what}: remove the key or set it false` });
+  return {
+    // the runtime engine ("lcr": iSulad's liblcr, LXC); tsula runs runc
+    engine: z.string().optional(),
+    pidfile: z.union([z.literal(''), z.string().startsWith('/', 'must be an absolute path')]).optional(),
+    'native.umask': z.enum(['normal', 'secure']).optional(),
+    // the CRI streaming server's port (stream-server-port)
+    'websocket-server-listening-port': z.number().int().min(0).max(65535).optional(),
+    // accepted, not acted on (see ignoredIsuladKeys)
+    'log-driver': z.string().optional(),
+    'log-opts': z.record(z.string(), z.string()).optional(),
+    'hook-spec': z.string().optional(),
+    'start-timeout': z.string().optional(),
+    'image-opt-timeout': z.string().optional(),
+    'image-server-sock-addr': z.string().optional(),
+    'image-layer-check': z.boolean().optional(),
+    'use-decrypted-key': z.boolean().optional(),
+    'insecure-skip-verify-enforce': z.boolean().optional(),
+    'enable-cri-v1': z.boolean().optional(),
+    'enable-pod-events': z.boolean().optional(),
+    'systemd-cgroup': z.boolean().optional(),
+    'selinux-enabled': z.boolean().optional(),
+    'cgroup-parent': z.string().optional(),
+    'default-ulimits': z.record(z.string(), z.unknown()).optional(),
+    'container-log': z.record(z.string(), z.unknown()).optional(),
+    'cpu-rt-period': z.number().int().optional(),
+    'cpu-rt-runtime': z.number().int().optional(),
+    // security switches: only their "off"
+    tls: off('TCP listener (TLS)').optional(),
+    tlsverify: off('TCP listener (TLS)').optional(),
+    'authorization-plugin': z.literal('', { message: 'tsulad has no authorization plugins: remove the key' }).optional(),
+    'userns-remap': z.literal('', { message: 'tsulad has no user namespace remapping: remove the key' }).optional(),
+  };
+};
+
+export interface DaemonIsuladConfig {
+  /** Where tsulad writes its pid (default: <state>/tsulad.pid). */
+  pidFile?: string;
+  /** The containers' umask (native.umask); unset: the runtime's (0022). */
+  umask?: number;
+  /** What to say at start: the iSulad keys tsulad accepts but does not act on, lcr's stand-in. */
+  notes: string[];
+}
+
+/** Values of an ignored key that ask for nothing (its default, "off" or empty): not worth a warning. */
+function asksNothing(key: string, v: unknown): boolean {
+  if (v === false || v === '' || v === undefined) return true;
+  if (Array.isArray(v)) return v.length === 0;
+  if (typeof v === 'object' && v !== null) return Object.keys(v).length === 0;
+  // tsulad logs to its stderr, iSulad's "stdout"; it has no encrypted keys to decrypt
+  return (key === 'log-driver' && v === 'stdout') || key === 'use-decrypted-key' || (key === 'engine' && v === 'lcr');
+}
+
+const IGNORED = ['log-driver', 'log-opts', 'hook-spec', 'start-timeout', 'image-opt-timeout', 'image-server-sock-addr',
+  'image-layer-check', 'use-decrypted-key', 'insecure-skip-verify-enforce', 'enable-cri-v1', 'enable-pod-events',
+  'systemd-cgroup', 'selinux-enabled', 'cgroup-parent', 'default-ulimits', 'container-log', 'cpu-rt-period', 'cpu-rt-runtime', 'engine'] as const;
+
+/** iSulad's default runtime, liblcr (LXC): tsula has none, runc stands in for it. */
+export const LCR = 'lcr';
+
+export function isuladConfig(f: DaemonFileConfig, file: string): DaemonIsuladConfig {
+  const ignored = IGNORED.filter((k) => !asksNothing(k, f[k]));
+  const notes = [
+    ...(ignored.length ? [`${file}: iSulad's keys tsulad accepts but does not act on: ${ignored.map((k) => `"${k}"`).join(', ')}`] : []),
+    ...(f['default-runtime'] === LCR || f.engine === LCR ? [`${file}: iSulad's "${LCR}" runtime (liblcr) is not tsula's: its containers run with runc`] : []),
+  ];
+  return {
+    ...(f.pidfile ? { pidFile: f.pidfile } : {}),
+    ...(f['native.umask'] ? { umask: UMASKS[f['native.umask']] } : {}),
+    notes,
+  };
+}

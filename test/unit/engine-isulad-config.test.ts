@@ -1,0 +1,67 @@
+// iSulad's daemon.json (its installed /etc/isulad/daemon.json, key for key) starts tsulad:
+// what tsulad takes from it, what it names as not acted on, what it refuses.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { loadDaemonConfig } from '../../src/engine/config.js';
+
+/** iSulad's src/contrib/config/daemon.json, as its packages install it. */
+const ISULAD_DEFAULT = {
+  group: 'isulad', 'default-runtime': 'lcr', graph: '/var/lib/isulad', state: '/var/run/isulad', engine: 'lcr',
+  'log-level': 'ERROR', pidfile: '/var/run/isulad.pid',
+  'log-opts': { 'log-file-mode': '0600', 'log-path': '/var/lib/isulad', 'max-file': '1', 'max-size': '30KB' },
+  'log-driver': 'stdout', 'hook-spec': '/etc/default/isulad/hooks/default.json', 'start-timeout': '2m',
+  'storage-driver': 'overlay2', 'storage-opts': ['overlay2.override_kernel_check=true'],
+  'registry-mirrors': [], 'insecure-registries': [], 'pod-sandbox-image': '', 'image-opt-timeout': '5m',
+  'image-server-sock-addr': 'unix:///var/run/isulad/isula_image.sock', 'native.umask': 'secure',
+  'network-plugin': '', 'cni-bin-dir': '', 'cni-conf-dir': '', 'image-layer-check': false,
+  'use-decrypted-key': true, 'insecure-skip-verify-enforce': false,
+};
+
+async function load(cfg: unknown, flags: { logLevel?: string } = {}) {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-isuladcfg-'));
+  try {
+    const file = path.join(dir, 'daemon.json');
+    await fs.writeFile(file, JSON.stringify(cfg));
+    return await loadDaemonConfig({ configFile: file, ...flags });
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+test('iSulad\'s installed daemon.json loads: its levels, pid file, umask; "" is unset; lcr runs as runc; the keys without effect are named', async () => {
+  const c = await load(ISULAD_DEFAULT);
+  assert.equal(c.logLevel, 'error');
+  assert.equal(c.pidFile, '/var/run/isulad.pid');
+  assert.equal(c.umask, 0o027);
+  assert.equal(c.defaultRuntime, 'runc');
+  assert.equal(c.storageDriver, 'overlay');
+  assert.deepEqual([c.podSandboxImage, c.networkPlugin, c.cniBinDirs, c.cniConfDir], ['', '', ['/usr/lib/cni'], '/etc/cni/net.d']);
+  assert.deepEqual([c.graph, c.state, c.group], ['/var/lib/isulad', '/var/run/isulad', 'isulad']);
+  assert.equal(c.notes.length, 2, c.notes.join('\n'));
+  assert.match(c.notes[0]!, /iSulad's keys tsulad accepts but does not act on: "log-opts", "hook-spec", "start-timeout", "image-opt-timeout", "image-server-sock-addr"$/);
+  assert.match(c.notes[1]!, /iSulad's "lcr" runtime \(liblcr\) is not tsula's: its containers run with runc/);
+  // tsulad's own file: nothing to say
+  assert.deepEqual((await load({ 'log-level': 'info' })).notes, []);
+});
+
+test('iSulad\'s log levels in any case, from the file and the flag; the CRI streaming port under its iSulad name', async () => {
+  const levels: Record<string, string> = { FATAL: 'error', alert: 'error', CRIT: 'error', WARN: 'warn', NOTICE: 'warn', Info: 'info', DEBUG: 'debug', trace: 'debug' };
+  for (const [given, want] of Object.entries(levels)) assert.equal((await load({ 'log-level': given })).logLevel, want, given);
+  assert.equal((await load({}, { logLevel: 'DEBUG' })).logLevel, 'debug');
+  await assert.rejects(load({ 'log-level': 'loud' }), /key "log-level": want one of debug, info, warn, error/);
+  assert.equal((await load({ 'websocket-server-listening-port': 10350 })).streamServer.port, 10350);
+  assert.equal((await load({ 'websocket-server-listening-port': 10350, 'stream-server-port': 10351 })).streamServer.port, 10351);
+  assert.equal((await load({ 'native.umask': 'normal' })).umask, 0o022);
+});
+
+test('security switches tsulad cannot honour are refused, not ignored', async () => {
+  await assert.rejects(load({ tls: true }), /key "tls": tsulad has no TCP listener \(TLS\): remove the key or set it false/);
+  await assert.rejects(load({ tlsverify: true }), /key "tlsverify"/);
+  await assert.rejects(load({ 'authorization-plugin': 'authz' }), /key "authorization-plugin": tsulad has no authorization plugins/);
+  await assert.rejects(load({ 'userns-remap': 'default' }), /key "userns-remap"/);
+  assert.deepEqual((await load({ tls: false, tlsverify: false, 'authorization-plugin': '', 'userns-remap': '' })).notes, []);
+  await assert.rejects(load({ 'native.umask': 'loose' }), /key "native.umask"/);
+});
