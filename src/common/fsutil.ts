@@ -65,3 +65,18 @@ export async function exists(p: string): Promise<boolean> {
 export async function mkdirp(p: string, mode = 0o700): Promise<void> {
   await fs.mkdir(p, { recursive: true, mode });
 }
+
+/**
+ * rm -rf of a tree a container may have made, of any depth: node's fs.rm builds each path
+ * whole and fails past PATH_MAX (ENAMETOOLONG: `d=/a; while mkdir $d; do d=$d/a; done` in a
+ * container), GNU rm walks from directory fds. Not across a mount (--one-file-system).
+ */
+export async function removeTree(dir: string): Promise<void> {
+  try {
+    await fs.rm(dir, { recursive: true, force: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw e;
+    const { execOk } = await import('./exec.js');
+    await execOk('rm', ['-rf', '--one-file-system', '--', dir]);
+  }
+}

@@ -95,6 +95,10 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     }
     await fs.mkdir(config.graph, { recursive: true, mode: 0o711 });
     await fs.mkdir(config.state, { recursive: true, mode: 0o711 });
+    // the real paths, as dockerd's and iSulad's: runc refuses a rootfs with a symlink in its
+    // path, and every path made from these reaches runc
+    config.graph = await fs.realpath(config.graph);
+    config.state = await fs.realpath(config.state);
     locks.push(await lockDir('graph', config.graph), await lockDir('state', config.state));
   } catch (e) {
     await unlock();

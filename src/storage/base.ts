@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { createHash } from '../common/crypto.js';
 import type { Readable } from 'node:stream';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
-import { exists, fsyncDir, readJson, tmpSuffix, writeJsonAtomic } from '../common/fsutil.js';
+import { exists, fsyncDir, readJson, removeTree, tmpSuffix, writeJsonAtomic } from '../common/fsutil.js';
 import { validateDigest } from '../common/ids.js';
 import type { DriverName, LayerInfo, SnapshotDriver } from './types.js';
 import { unpackLayer, type UnpackMode } from './unpack.js';
@@ -134,7 +134,7 @@ export abstract class BaseDriver implements SnapshotDriver {
 
   private async discard(dir: string): Promise<void> {
     await this.afterRemove(dir);
-    await fs.rm(dir, { recursive: true, force: true });
+    await removeTree(dir);
   }
 
   async removeLayer(chainId: string): Promise<void> {
@@ -184,7 +184,7 @@ export abstract class BaseDriver implements SnapshotDriver {
       await writeJsonAtomic(path.join(tmp, 'snapshot.json'), rec); // the "finished" marker
       await fs.rename(tmp, dir);
     } catch (e) {
-      await fs.rm(tmp, { recursive: true, force: true });
+      await removeTree(tmp);
       const c = (e as NodeJS.ErrnoException).code;
       if (c === 'EEXIST' || c === 'ENOTEMPTY') throw alreadyExists(`snapshot ${key} already exists`);
       throw e;
@@ -212,7 +212,7 @@ export abstract class BaseDriver implements SnapshotDriver {
     if (!(await exists(dir))) return;
     const tmp = path.join(this.snapshotsDir, tmpName());
     await fs.rename(dir, tmp);
-    await fs.rm(tmp, { recursive: true, force: true });
+    await removeTree(tmp);
   }
 
   async listSnapshots(): Promise<string[]> {
@@ -236,14 +236,14 @@ export abstract class BaseDriver implements SnapshotDriver {
       const p = path.join(this.snapshotsDir, n);
       if (n.startsWith('.') || !(await exists(path.join(p, 'snapshot.json')))) {
         await unmountUnder(p);
-        await fs.rm(p, { recursive: true, force: true });
+        await removeTree(p);
       }
     }
     for (const n of await fs.readdir(this.root)) {
       if (n.startsWith(TMP)) {
         const p = path.join(this.root, n);
         await unmountUnder(p);
-        await fs.rm(p, { recursive: true, force: true });
+        await removeTree(p);
       }
     }
   }

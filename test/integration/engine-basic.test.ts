@@ -181,3 +181,19 @@ test('/info ID: a UUID kept in <graph>/engine-id, and that file\'s content when 
   await d.start();
   assert.equal(await id(), 'this-is-the-engine-id');
 });
+
+test('a container that made a tree deeper than PATH_MAX (iSulad\'s rm.sh): rm -f removes it all, a volume of one too, and tsulad restarts', async () => {
+  // (mkdir, not mkdir -p: that walks every level again at each one)
+  const deep = 'mkdir -p /x; d=/x/a; while mkdir $d 2>/dev/null; do d=$d/a; done';
+  const id = (await d.ok(['run', '-d', '-v', 'deepvol:/v', 'busybox', 'sh', '-c', `${deep.replaceAll('/x', '/deep')}; ${deep.replaceAll('/x', '/v')}; sleep 300`])).trim();
+  await waitFor(async () => (await d.cli(['exec', id, 'test', '-d', '/v/a/a/a/a'])).code === 0, 30_000, 'the deep trees');
+  await waitFor(async () => (await d.cli(['top', id])).stdout.includes('sleep'), 60_000, 'both trees made');
+  await d.ok(['rm', '-f', id]);
+  assert.equal((await d.cli(['inspect', id])).code, 1);
+  await d.ok(['volume', 'rm', 'deepvol']);
+  const left = async (dir: string) => (await fs.readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('.'));
+  assert.deepEqual(await left(path.join(d.graph, 'overlay', 'snapshots')), [], 'no half-removed snapshot');
+  await d.stop();
+  await d.start();
+  assert.equal((await d.ok(['run', '--rm', 'busybox', 'echo', 'after'])).trim(), 'after');
+});

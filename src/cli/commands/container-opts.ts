@@ -32,6 +32,8 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   { long: 'disable-content-trust', kind: 'bool', desc: 'Skip image verification', dflt: true },
   L('dns', 'Set custom DNS servers'),
   L('dns-option', 'Set DNS options'),
+  // docker's hidden alias (cli/command/container/opts.go), used by iSulad's and older scripts
+  { long: 'dns-opt', kind: 'list', desc: 'Set DNS options', meta: 'list', hidden: true },
   L('dns-search', 'Set custom DNS search domains'),
   S('domainname', 'Container NIS domain name'),
   S('entrypoint', 'Overwrite the default ENTRYPOINT of the image'),
@@ -54,7 +56,8 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   L('log-opt', 'Log driver options'),
   S('mac-address', 'Container MAC address (e.g., 92:d0:c6:0a:29:33)'),
   L('mount', 'Attach a filesystem mount to the container'),
-  S('name', 'Assign a name to the container'),
+  // -n: isula's short form (docker has none)
+  S('name', 'Assign a name to the container', 'n'),
   { long: 'network', kind: 'list', desc: 'Connect a container to a network (bridge, host, none, container:<name|id>, or a network\'s name)', meta: 'network' },
   { long: 'net', kind: 'list', desc: 'Alias of --network', meta: 'network' },
   L('network-alias', 'Add network-scoped alias for the container'),
@@ -249,7 +252,7 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
     CapDrop: p.list('cap-drop').length ? p.list('cap-drop') : null,
     CgroupnsMode: p.str('cgroupns') ?? '',
     Dns: p.list('dns'),
-    DnsOptions: p.list('dns-option'),
+    DnsOptions: [...p.list('dns-option'), ...p.list('dns-opt')],
     DnsSearch: p.list('dns-search'),
     ExtraHosts: p.list('add-host').length ? p.list('add-host') : null,
     GroupAdd: p.list('group-add').length ? p.list('group-add') : null,

@@ -82,6 +82,13 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     WorkingDir: p.str('workdir') ?? '',
     Cmd: cmd,
   };
+  // docker checks the terminal before the exec's create (an exec created and never started
+  // would stay in the container's ExecIDs), after its inspect (a missing container says so first)
+  if (!detach && tty && interactive && !cli.in.isTTY) {
+    await orNotFound('container', container, cli.client.json('GET', `/containers/${seg(container)}/json`));
+    cli.warn('the input device is not a TTY');
+    return 1;
+  }
   // docker inspects the container first: a missing one is its client's "No such container"
   const { Id: eid } = await orNotFound('container', container, cli.client.json<{ Id: string }>('POST', `/containers/${seg(container)}/exec`, undefined, body));
   if (!eid) {
@@ -91,10 +98,6 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
   if (detach) {
     await cli.client.call('POST', `/exec/${seg(eid)}/start`, undefined, { Detach: true, Tty: tty });
     return 0;
-  }
-  if (tty && interactive && !cli.in.isTTY) {
-    cli.warn('the input device is not a TTY');
-    return 1;
   }
   let conn;
   try {

@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
-import { fsyncDir, readJson, tmpSuffix, writeJsonAtomic } from '../../common/fsutil.js';
+import { fsyncDir, readJson, removeTree, tmpSuffix, writeJsonAtomic } from '../../common/fsutil.js';
 import { NO_FAULTS, type Faults } from '../../common/faults.js';
 import { newId } from '../../common/ids.js';
 import { lazySchema } from '../../common/lazy-schema.js';
@@ -71,7 +71,7 @@ export class VolumeStore {
       if (n.startsWith(NEW) || n.startsWith(GOING)) {
         // a create or an rm a crash cut short: the create did not happen, the rm did
         this.log.warn(n.startsWith(NEW) ? 'discarding a volume whose create was cut short' : 'finishing the removal of a volume', { dir: n });
-        await fs.rm(path.join(this.root, n), { recursive: true, force: true });
+        await removeTree(path.join(this.root, n));
         continue;
       }
       if (!NAME_RE.test(n)) continue;
@@ -132,7 +132,7 @@ export class VolumeStore {
       await fs.rename(tmp, path.join(this.root, name));
       await fsyncDir(this.root);
     } catch (e) {
-      await fs.rm(tmp, { recursive: true, force: true });
+      await removeTree(tmp);
       // another create of that name won the race: as dockerd, that volume is the answer
       const c = (e as NodeJS.ErrnoException).code;
       if ((c === 'EEXIST' || c === 'ENOTEMPTY') && this.recs.has(name)) return this.recs.get(name)!;
@@ -168,7 +168,7 @@ export class VolumeStore {
     if (moved) {
       await fsyncDir(this.root);
       this.faults.hit('volume:after-rename');
-      await fs.rm(going, { recursive: true, force: true });
+      await removeTree(going);
     }
     this.emit('destroy', name, { driver: 'local' });
   }
