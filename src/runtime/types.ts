@@ -99,6 +99,11 @@ export interface Runtime {
   readonly guestKernel?: boolean;
   /** It takes `passthrough` for a process without a terminal. */
   readonly directStdio?: boolean;
+  /**
+   * monitorAlive() may be asked while the engine runs: a monitor it finds dead died with no
+   * exit reported (conmon killed from outside), not one being restarted (a sandboxer's).
+   */
+  readonly monitorsPollable?: boolean;
   /** Create the container (process not yet running); returns the init pid. */
   create(req: CreateRequest): Promise<number>;
   start(id: string): Promise<void>;

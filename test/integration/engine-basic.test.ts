@@ -197,3 +197,23 @@ test('a container that made a tree deeper than PATH_MAX (iSulad\'s rm.sh): rm -f
   await d.start();
   assert.equal((await d.ok(['run', '--rm', 'busybox', 'echo', 'after'])).trim(), 'after');
 });
+
+test('conmon killed from outside: the container is exited 255 ("container monitor died") within seconds, a stop returns, a start runs it again (iSulad\'s bigdata_stream, dockerd\'s shim death)', async () => {
+  const conmonOf = async (id: string) => Number((await fs.readFile(path.join(d.state, 'containers', id, 'conmon.pid'), 'utf8')).trim());
+  const a = (await d.ok(['run', '-d', 'busybox', 'sleep', '300'])).trim();
+  process.kill(await conmonOf(a), 'SIGKILL');
+  await waitFor(async () => (await d.ok(['inspect', '-f', '{{.State.Status}}', a])).trim() === 'exited', 20_000, 'the exit of a container whose conmon died');
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.ExitCode}} {{.State.Error}}', a])).trim(), '255 container monitor died');
+  await d.ok(['start', a]);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}} {{.State.Error}}', a])).trim(), 'running');
+  // a stop at once after the kill: no wait for the poll, no hang
+  const b = (await d.ok(['run', '-d', 'busybox', 'sleep', '300'])).trim();
+  process.kill(await conmonOf(b), 'SIGKILL');
+  const t0 = Date.now();
+  await d.ok(['stop', '-t', '1', b]);
+  assert.ok(Date.now() - t0 < 8_000, `stop took ${Date.now() - t0} ms`);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}} {{.State.ExitCode}}', b])).trim(), 'exited 255');
+  assert.equal((await d.ok(['start', b])).trim(), b);
+  assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', b])).trim(), 'running');
+  await d.ok(['rm', '-f', a, b]);
+});

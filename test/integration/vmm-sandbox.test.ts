@@ -108,7 +108,8 @@ test('tsula run --runtime vmm: the guest kernel, exit codes, exec, one qemu name
     for (const flags of [[], ['-t']]) {
       const missing = await d.cli(['exec', ...flags, id, 'nosuchcmd']);
       assert.equal(missing.code, 127, `exec ${flags.join(' ')}: ${missing.stderr}`);
-      assert.match(missing.stderr, /nosuchcmd.*not found/, `exec ${flags.join(' ')}`);
+      // (on stdout, as dockerd writes a failed exec start into the hijacked stream)
+      assert.match(missing.stdout + missing.stderr, /OCI runtime exec failed: .*nosuchcmd.* not found/, `exec ${flags.join(' ')}`);
     }
     // docker stats: a container with no -m has the VM's memory (512 MiB) as its limit, not the host's
     const st = await d.api('GET', `/containers/${id}/stats?stream=0&one-shot=1`);

@@ -5,6 +5,7 @@ import { isEnginePodSandbox, podIdOf } from '../../common/pod-annotations.js';
 import { running, type Container } from './model.js';
 import { parseKillSignal, parseSignal, signalNumber, stopSignalOf } from './signals.js';
 import type { ContainerService } from './service.js';
+import { monitorDied } from './monitors.js';
 
 /**
  * docker kill. As dockerd's: SIGKILL (the default) returns once the container has stopped
@@ -39,7 +40,7 @@ export async function kill(s: ContainerService, ref: string, signal = 'SIGKILL')
   if (ending && rec.state.status === 'paused') await rt.resume(rec.id).catch(() => { /* it exited meanwhile */ });
   if (!exited || await within(exited, KILL_WAIT_MS)) return;
   await rt.kill(rec.id, 'SIGKILL', true).catch(() => {});
-  if (!(await within(exited, KILL_AGAIN_WAIT_MS))) {
+  if (!(await within(exited, KILL_AGAIN_WAIT_MS)) && !(await monitorDied(s, rec))) {
     throw unavailable(`Cannot kill container: ${ref}: tried to kill container ${rec.id}, but did not receive an exit event`);
   }
 }
@@ -117,8 +118,9 @@ export async function stop(s: ContainerService, ref: string, timeout?: number, s
     const failed = await rt.kill(rec.id, 'SIGKILL', true).then(() => null, (e: unknown) => e);
     // a SIGKILL the runtime could not send either: 2 s more, then its error (dockerd's; the
     // stop no longer waits forever for an exit that will not come, holding the lock)
-    if (failed && !(await within(exited, 2000)) && running(rec.state)) throw failed;
-    await exited;
+    if (failed && !(await within(exited, 2000)) && running(rec.state) && !(await monitorDied(s, rec))) throw failed;
+    // a monitor killed from outside reports no exit: found dead, its exit is recorded
+    while (!(await within(exited, 1000))) await monitorDied(s, rec);
   }
   s.d.events.emit('container', 'stop', rec.id, s.attrs(rec));
   return 'stopped';

@@ -36,6 +36,7 @@ import { remove } from './service-remove.js';
 import { WorkingDirsInImages } from './rootfs.js';
 import { runtimeLogCap } from './log-rotation.js';
 import { StagedSubpaths } from '../volumes/subpath-stage.js';
+import { pollMonitors } from './monitors.js';
 
 export interface ServiceDeps {
   store: ContainerStore;
@@ -414,10 +415,14 @@ export class ContainerService {
     for (const c of this.list()) if (running(c.state) && c.state.status !== 'restarting') this.ooms.watch(c);
     for (const rt of new Set(this.d.runtimes.values())) await this.watchExits(rt);
     this.restarts.boot(this.list());
+    this.stopMonitorPoll = pollMonitors(this);
   }
+
+  private stopMonitorPoll?: () => void;
 
   close(): void {
     this.restarts.close();
+    this.stopMonitorPoll?.();
   }
 
   requireRunning(rec: Container): void {

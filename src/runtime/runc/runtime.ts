@@ -38,6 +38,7 @@ export interface RuncRuntimeOptions {
 
 export class RuncConmonRuntime implements Runtime {
   readonly name: string;
+  readonly monitorsPollable = true;
   readonly directStdio = true;
   /** The pipes of creates with passthrough 'pipes', until attach() takes them. */
   private pipes = new Map<string, StdioStream>();
