@@ -2,7 +2,8 @@
 import { randomBytes } from './crypto.js';
 import { invalidArgument } from './errors.js';
 
-const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+// docker's validContainerNamePattern: two characters at least
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
 const FULL_ID_RE = /^[0-9a-f]{64}$/;
 const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 

@@ -217,3 +217,21 @@ test('conmon killed from outside: the container is exited 255 ("container monito
   assert.equal((await d.ok(['inspect', '-f', '{{.State.Status}}', b])).trim(), 'running');
   await d.ok(['rm', '-f', a, b]);
 });
+
+test('--security-opt seccomp=FILE sends the profile itself, as docker\'s CLI (iSulad\'s seccomp.sh); a missing or bad file is the CLI\'s error', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-seccomp-'));
+  try {
+    const profile = path.join(dir, 'no-mkdir.json');
+    await fs.writeFile(profile, JSON.stringify({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] }, null, 2));
+    const r = await d.cli(['run', '--rm', '--security-opt', `seccomp=${profile}`, 'busybox', 'sh', '-c', 'mkdir /x || echo refused; touch /y && echo touched']);
+    assert.equal(r.stdout, 'refused\ntouched\n', r.stderr);
+    assert.match(r.stderr, /Operation not permitted/);
+    const missing = await d.cli(['run', '--rm', '--security-opt', `seccomp=${dir}/none.json`, 'busybox', 'true']);
+    assert.equal(missing.code, 125);
+    assert.match(missing.stderr, new RegExp(`opening seccomp profile \\(${dir}/none\\.json\\) failed: open ${dir}/none\\.json: no such file or directory`));
+    await fs.writeFile(path.join(dir, 'bad.json'), '{ nope');
+    assert.match((await d.cli(['run', '--rm', '--security-opt', `seccomp=${dir}/bad.json`, 'busybox', 'true'])).stderr, /compacting json for seccomp profile \(.*bad\.json\) failed/);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});

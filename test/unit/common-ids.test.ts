@@ -9,7 +9,9 @@ test('container names: docker\'s characters; as long as kubelet\'s names of CRI 
   assert.equal(validateName(kubelet), kubelet);
   assert.equal(validateRef(kubelet), kubelet);
   assert.throws(() => validateName('x'.repeat(MAX_CONTAINER_NAME + 1)), /65537 characters, at most 65536 are allowed/);
-  for (const bad of ['-x', 'a b', 'a/b', 'a..b', '']) assert.throws(() => validateName(bad), /only \[a-zA-Z0-9\]\[a-zA-Z0-9_.-\] are allowed/, bad);
+  // two characters at least (docker's validContainerNamePattern; iSulad's rename.sh)
+  assert.equal(validateName('ab'), 'ab');
+  for (const bad of ['-x', 'a b', 'a/b', 'a..b', '', 'a', '/1']) assert.throws(() => validateName(bad), /only \[a-zA-Z0-9\]\[a-zA-Z0-9_.-\] are allowed/, bad);
   // a network's name is its IPAM dir's
   assert.throws(() => validateName('n'.repeat(254), 253), /at most 253/);
 });

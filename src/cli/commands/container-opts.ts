@@ -99,9 +99,27 @@ export const RUN_ONLY_FLAGS: FlagSpec[] = [
 const ULIMITS = new Set(['core', 'cpu', 'data', 'fsize', 'locks', 'memlock', 'msgqueue', 'nice', 'nofile',
   'nproc', 'rss', 'rtprio', 'rttime', 'sigpending', 'stack', 'as']);
 
-/** --security-opt as docker/cli sends it: systempaths=unconfined taken out, as empty path lists. */
-function systemPaths(opts: string[]): { SecurityOpt: string[] | null; MaskedPaths?: string[]; ReadonlyPaths?: string[] } {
-  const rest = opts.filter((o) => o !== 'systempaths=unconfined');
+/**
+ * --security-opt as docker/cli sends it (parseSecurityOpts, parseSystemPaths): a seccomp
+ * profile's file sent as its compacted JSON (the daemon never reads the client's files);
+ * systempaths=unconfined taken out, as empty path lists.
+ */
+function securityOpts(opts: string[]): { SecurityOpt: string[] | null; MaskedPaths?: string[]; ReadonlyPaths?: string[] } {
+  const rest = opts.filter((o) => o !== 'systempaths=unconfined').map((o) => {
+    const m = /^seccomp[=:](.+)$/.exec(o);
+    if (!m || m[1] === 'builtin' || m[1] === 'unconfined') return o;
+    let text: string;
+    try {
+      text = readFileSync(m[1]!, 'utf8');
+    } catch (err) {
+      throw new UsageError(`opening seccomp profile (${m[1]}) failed: open ${m[1]}: ${goErrnoText(err) ?? (err as Error).message}`, 'run');
+    }
+    try {
+      return `seccomp=${JSON.stringify(JSON.parse(text))}`;
+    } catch (err) {
+      throw new UsageError(`compacting json for seccomp profile (${m[1]}) failed: ${(err as Error).message}`, 'run');
+    }
+  });
   return { SecurityOpt: rest.length ? rest : null, ...(rest.length < opts.length ? { MaskedPaths: [], ReadonlyPaths: [] } : {}) };
 }
 
@@ -263,7 +281,7 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
     ReadonlyRootfs: p.bool('read-only'),
     // docker/cli's parseSystemPaths: systempaths=unconfined is no option the daemon sees but
     // empty lists of masked and read-only paths
-    ...systemPaths(p.list('security-opt')),
+    ...securityOpts(p.list('security-opt')),
     UTSMode: p.str('uts') ?? '',
     UsernsMode: p.str('userns') ?? '',
     CgroupParent: p.str('cgroup-parent') ?? '',

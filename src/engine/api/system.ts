@@ -138,8 +138,8 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       KernelVersion: os.release(), OperatingSystem: await osName(), OSVersion: await osVersion(), OSType: 'linux',
       Architecture: os.machine(), IndexServerAddress: 'https://index.docker.io/v1/', RegistryConfig: registryConfigView(d.config),
       NCPU: os.cpus().length, MemTotal: os.totalmem(), GenericResources: null,
-      DockerRootDir: d.config.graph, HttpProxy: process.env.HTTP_PROXY ?? process.env.http_proxy ?? '',
-      HttpsProxy: process.env.HTTPS_PROXY ?? process.env.https_proxy ?? '', NoProxy: process.env.NO_PROXY ?? process.env.no_proxy ?? '',
+      DockerRootDir: d.config.graph, HttpProxy: maskCredentials(process.env.HTTP_PROXY ?? process.env.http_proxy ?? ''),
+      HttpsProxy: maskCredentials(process.env.HTTPS_PROXY ?? process.env.https_proxy ?? ''), NoProxy: process.env.NO_PROXY ?? process.env.no_proxy ?? '',
       Name: os.hostname(), Labels: [], ExperimentalBuild: false, ServerVersion: VERSION,
       Runtimes: await runtimeList(d, versionAtLeast(version, '1.44') ? host : undefined),
       DefaultRuntime: d.config.defaultRuntime,
@@ -293,4 +293,9 @@ export function eventsContentType(accept: string | undefined): string {
     }
   }
   return best;
+}
+
+/** A proxy URL's user and password as dockerd shows them (maskCredentials): xxxxx:xxxxx. */
+export function maskCredentials(url: string): string {
+  return url.replace(/^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^@/?#]*@/, '$1xxxxx:xxxxx@');
 }

@@ -45,8 +45,8 @@ export function updatedRestartPolicy(id: string, body: UpdateBody, autoRemove: b
 export function mergeUpdate(id: string, cur: ResourceConfig, req: ResourceConfig): ResourceConfig {
   const conflict = (msg: string): never => { throw failedPrecondition(`Cannot update container ${id}: ${msg}`); };
   // NanoCpus sets period and quota itself: once one way is used, the other can't be updated
-  if (req.NanoCpus > 0 && cur.CpuPeriod > 0) conflict('Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set');
-  if (req.NanoCpus > 0 && cur.CpuQuota > 0) conflict('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
+  if (req.NanoCpus > 0 && cur.CpuPeriod > 0) conflict('Conflicting options: Nano CPUs cannot be updated as CPU Period has already been set');
+  if (req.NanoCpus > 0 && cur.CpuQuota > 0) conflict('Conflicting options: Nano CPUs cannot be updated as CPU Quota has already been set');
   if (req.CpuPeriod > 0 && cur.NanoCpus > 0) conflict('Conflicting options: CPU Period cannot be updated as NanoCPUs has already been set');
   if (req.CpuQuota > 0 && cur.NanoCpus > 0) conflict('Conflicting options: CPU Quota cannot be updated as NanoCPUs has already been set');
   const out: ResourceConfig = { ...cur };
