@@ -193,10 +193,14 @@ export function send(addr: Address, req: Request): Promise<Response | Upgraded> 
     let res: Response | undefined;
     let upgrade: Head | undefined;
     const fail = (err: Error) => {
+      // a whole answer came before the upload's end (an error the daemon gave at once): the
+      // write the daemon no longer read (EPIPE) is not what the caller needs to hear
+      if (res && parser.done) return void socket.destroy();
       if (res) res.destroy(err);
       else reject(err);
       socket.destroy();
     };
+    let stopUpload = () => {};
     const parser = new ResponseParser({
       head: (h) => {
         if (h.statusCode === 101) {
@@ -204,6 +208,10 @@ export function send(addr: Address, req: Request): Promise<Response | Upgraded> 
           return true;
         }
         res = new Response(h.statusCode, h.statusMessage, h.headers, socket);
+        // a refusal before the whole upload: the daemon takes no more of it (docker's client
+        // reads the answer, it does not report its own broken write); a 200 may come first
+        // and the upload go on (load's progress)
+        if (h.statusCode >= 400) stopUpload();
         resolve(res);
         return false;
       },
@@ -239,11 +247,12 @@ export function send(addr: Address, req: Request): Promise<Response | Upgraded> 
     };
     socket.on('data', onData).on('end', onEnd).on('error', fail);
     socket.on('close', () => { if (!parser.done) onEnd(); });
-    writeRequest(socket, addr, req);
+    stopUpload = writeRequest(socket, addr, req);
   });
 }
 
-function writeRequest(socket: net.Socket, addr: Address, req: Request): void {
+/** Write the request; the function returned stops a streamed body's upload. */
+function writeRequest(socket: net.Socket, addr: Address, req: Request): () => void {
   const host = addr.socketPath !== undefined ? 'localhost' : addr.port ? `${addr.host}:${addr.port}` : addr.host;
   let head = `${req.method} ${req.path} HTTP/1.1\r\nHost: ${host}\r\n`;
   for (const [k, v] of Object.entries(req.headers)) head += `${k}: ${v}\r\n`;
@@ -252,7 +261,7 @@ function writeRequest(socket: net.Socket, addr: Address, req: Request): void {
   if (body === undefined || Buffer.isBuffer(body)) {
     head += `Content-Length: ${body?.length ?? 0}\r\n\r\n`;
     socket.write(body?.length ? Buffer.concat([Buffer.from(head, 'latin1'), body]) : Buffer.from(head, 'latin1'));
-    return;
+    return () => {};
   }
   // a stream goes chunked, unless the caller gave its length (a file)
   const sized = Object.keys(req.headers).some((k) => k.toLowerCase() === 'content-length');
@@ -275,9 +284,17 @@ function writeRequest(socket: net.Socket, addr: Address, req: Request): void {
       socket.once('drain', () => body.resume());
     }
   };
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    body.off('data', onData);
+    body.pause();
+  };
   body.on('data', onData);
   // an answer before the whole upload (an error): stop reading what no one will take
-  socket.once('close', () => { body.off('data', onData); body.pause(); });
-  body.once('end', () => { if (!sized) socket.write('0\r\n\r\n'); });
+  socket.once('close', stop);
+  body.once('end', () => { if (!sized && !stopped) socket.write('0\r\n\r\n'); });
   body.once('error', (err) => socket.destroy(err));
+  return stop;
 }

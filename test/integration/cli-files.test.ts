@@ -24,14 +24,14 @@ before(async () => {
   d = await TestDaemon.create({ configJson: dockerNetConfig(tn) });
   await d.loadBusybox();
   dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-cli-files-'));
-  await d.ok(['run', '-d', '--name', 'w', '-p', '18080:80', '-p', '127.0.0.1:19090:90/udp', 'busybox', 'sh', '-c', 'echo x > /new; rm /etc/group; sleep 300']);
+  await d.ok(['run', '-d', '--name', 'wc', '-p', '18080:80', '-p', '127.0.0.1:19090:90/udp', 'busybox', 'sh', '-c', 'echo x > /new; rm /etc/group; sleep 300']);
   // the changes are there once the shell ran them
-  for (let i = 0; i < 100 && (await d.cli(['exec', 'w', 'sh', '-c', 'test -e /new && ! test -e /etc/group'])).code !== 0; i++) {
+  for (let i = 0; i < 100 && (await d.cli(['exec', 'wc', 'sh', '-c', 'test -e /new && ! test -e /etc/group'])).code !== 0; i++) {
     await new Promise((r) => setTimeout(r, 50));
   }
 });
 after(async () => {
-  if (d?.proc) await d.cli(['rm', '-f', 'w']).catch(() => undefined);
+  if (d?.proc) await d.cli(['rm', '-f', 'wc']).catch(() => undefined);
   await d?.destroy();
   await tn?.destroy();
   if (dir) await fs.rm(dir, { recursive: true, force: true });
@@ -45,29 +45,29 @@ const same = async (args: string[]) => {
 
 test('port and diff: the lines docker prints, and its error for a port not published', async () => {
   // docker 20.10 prints the mappings in Go's map order (random); tsula sorts them by port
-  const [all, theirs] = await Promise.all([d.cli(['port', 'w']), docker(d, ['port', 'w'])]);
+  const [all, theirs] = await Promise.all([d.cli(['port', 'wc']), docker(d, ['port', 'wc'])]);
   assert.equal(all.stdout, '80/tcp -> 0.0.0.0:18080\n90/udp -> 127.0.0.1:19090\n');
   assert.deepEqual(theirs.stdout.split('\n').filter(Boolean).sort(), ['80/tcp -> 0.0.0.0:18080', '90/udp -> 127.0.0.1:19090']);
-  assert.equal((await same(['port', 'w', '80'])).stdout, '0.0.0.0:18080\n');
-  assert.equal((await same(['port', 'w', '90/udp'])).stdout, '127.0.0.1:19090\n');
-  const none = await d.cli(['port', 'w', '81']);
+  assert.equal((await same(['port', 'wc', '80'])).stdout, '0.0.0.0:18080\n');
+  assert.equal((await same(['port', 'wc', '90/udp'])).stdout, '127.0.0.1:19090\n');
+  const none = await d.cli(['port', 'wc', '81']);
   assert.equal(none.code, 1);
-  assert.equal(none.stderr, "Error: No public port '81/tcp' published for w\n");
-  assert.equal((await same(['diff', 'w'])).stdout, 'C /etc\nD /etc/group\nA /new\n');
-  assert.equal((await d.ok(['container', 'diff', 'w'])), 'C /etc\nD /etc/group\nA /new\n');
+  assert.equal(none.stderr, "Error: No public port '81/tcp' published for wc\n");
+  assert.equal((await same(['diff', 'wc'])).stdout, 'C /etc\nD /etc/group\nA /new\n');
+  assert.equal((await d.ok(['container', 'diff', 'wc'])), 'C /etc\nD /etc/group\nA /new\n');
 });
 
 test('commit with changes, author and message; export, then import (a file, stdin) with changes', async () => {
-  const id = (await d.ok(['commit', '-c', 'CMD ["cat","/new"]', '-a', 'me', '-m', 'msg', 'w', 'mine:v1'])).trim();
+  const id = (await d.ok(['commit', '-c', 'CMD ["cat","/new"]', '-a', 'me', '-m', 'msg', 'wc', 'mine:v1'])).trim();
   assert.match(id, /^sha256:[0-9a-f]{64}$/);
   assert.equal(await d.ok(['run', '--rm', 'mine:v1']), 'x\n');
   assert.equal(await d.ok(['inspect', '-f', '{{.Id}} {{.Author}} {{.Comment}}', 'mine:v1']), `${id} me msg\n`);
-  const digestRef = await d.cli(['commit', 'w', `x@sha256:${'0'.repeat(64)}`]);
+  const digestRef = await d.cli(['commit', 'wc', `x@sha256:${'0'.repeat(64)}`]);
   assert.equal(digestRef.code, 1);
   assert.match(digestRef.stderr, /refusing to create a tag with a digest reference/);
 
   const tar = path.join(dir, 'w.tar');
-  await d.ok(['export', '-o', tar, 'w']);
+  await d.ok(['export', '-o', tar, 'wc']);
   // -o to a device or a FIFO writes into it: /dev/null stays /dev/null (a rename over it made it a file)
   const fifo = path.join(dir, 'out.fifo');
   execFileSync('mkfifo', [fifo]);
@@ -93,11 +93,11 @@ test('stats --no-stream: docker\'s table, one row per running container (-a: eve
     const cols = (out: string) => out.split('\n').filter(Boolean).map((l) => l.split(/ {2,}/));
     const [mine, theirs] = await Promise.all([d.ok(['stats', '--no-stream']), docker(d, ['stats', '--no-stream'])]);
     assert.deepEqual(cols(mine)[0], cols(theirs.stdout)[0]);
-    assert.deepEqual(cols(mine).slice(1).map((r) => [r[1], r[7]]), [['w', '1']]);
+    assert.deepEqual(cols(mine).slice(1).map((r) => [r[1], r[7]]), [['wc', '1']]);
     assert.match(cols(mine)[1]![3]!, /^[\d.]+[KMG]?i?B \/ [\d.]+[KMGT]iB$/);
     const every = cols(await d.ok(['stats', '-a', '--no-stream'])).slice(1).map((r) => r[1]).sort();
-    assert.deepEqual(every, ['idle', 'w']);
-    assert.equal(await d.ok(['container', 'stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'w']), 'w 1\n');
+    assert.deepEqual(every, ['idle', 'wc']);
+    assert.equal(await d.ok(['container', 'stats', '--no-stream', '--format', '{{.Name}} {{.PIDs}}', 'wc']), 'wc 1\n');
     const missing = await d.cli(['stats', '--no-stream', 'nope']);
     assert.deepEqual([missing.code, missing.stderr], [1, 'Error response from daemon: No such container: nope\n']);
   } finally {
@@ -114,17 +114,17 @@ test('stats, streaming and without names: follows containers as they start and d
     assert.ok(ok(), `${what}:\n${mine.stdout().slice(-600)}`);
   };
   try {
-    await until('the running one', () => rows(mine.stdout()).has('w'));
+    await until('the running one', () => rows(mine.stdout()).has('wc'));
     await d.ok(['run', '-d', '--name', 'later', 'busybox', 'sleep', '300']);
     await until('one started meanwhile', () => rows(mine.stdout().slice(mine.stdout().lastIndexOf('CONTAINER ID'))).has('later'));
     await d.ok(['stop', '-t', '0', 'later']);
     const at = mine.stdout().length;
     await until('the one that died dropped', () => {
       const last = mine.stdout().slice(Math.max(at, mine.stdout().lastIndexOf('CONTAINER ID')));
-      return last.includes('\n') && last.indexOf('CONTAINER ID') >= 0 && !rows(last).has('later') && rows(last).has('w');
+      return last.includes('\n') && last.indexOf('CONTAINER ID') >= 0 && !rows(last).has('later') && rows(last).has('wc');
     });
     const t = await theirs;
-    assert.ok(rows(t.stdout).has('later') && rows(t.stdout).has('w'), `docker stats saw the same:\n${t.stdout.slice(-400)}`);
+    assert.ok(rows(t.stdout).has('later') && rows(t.stdout).has('wc'), `docker stats saw the same:\n${t.stdout.slice(-400)}`);
   } finally {
     mine.proc.kill('SIGINT');
     await mine.done;
@@ -140,17 +140,25 @@ test('cp both ways as docker cp copies: into and out of directories, renames, a 
   await fs.symlink('sub/a', path.join(w, 'ldir', 'link'));
   const run = (who: 't' | 'k', args: string[]) => (who === 't' ? d.cli(['cp', ...args]) : docker(d, ['cp', ...args]));
   // absolute symlinks come out as they are (node-tar would strip their /)
-  await d.ok(['exec', 'w', 'sh', '-c', 'mkdir -p /d1 && echo f > /d1/f && ln -sf /d1/f /d1/abs && ln -sf ../etc/hostname /d1/rel']);
+  await d.ok(['exec', 'wc', 'sh', '-c', 'mkdir -p /d1 && echo f > /d1/f && ln -sf /d1/f /d1/abs && ln -sf ../etc/hostname /d1/rel']);
   for (const who of ['t', 'k'] as const) {
     const out = path.join(w, who);
     await fs.mkdir(out);
-    await d.ok(['exec', 'w', 'mkdir', `/tmp/${who}`]);
+    // a destination that is a symlink (to one) is followed (iSulad's cp.sh): t2 -> ./t1 -> target
+    await d.ok(['exec', 'wc', 'sh', '-c', `mkdir -p /tmp/${who}/into /tmp/${who}/links && cd /tmp/${who}/links && ln -s ./t1 t2 && ln -s target t1`]);
     for (const args of [
-      ['w:/etc/hostname', `${out}/`], ['w:/etc/hostname', `${out}/hn`], ['w:/etc', `${out}/etc2`], ['w:/etc', out],
-      ['w:/bin/sh', `${out}/sh-link`], ['-L', 'w:/bin/sh', `${out}/sh-file`], ['-L', 'w:/bin/sh', `${out}/`],
-      [path.join(w, 'local.txt'), `w:/tmp/${who}/`], [path.join(w, 'local.txt'), `w:/tmp/${who}/renamed.txt`],
-      [path.join(w, 'ldir'), `w:/tmp/${who}/newdir`], [path.join(w, 'ldir'), `w:/tmp/${who}`],
-      ['w:/d1', out], ['w:/d1', `${out}/d1copy`],
+      [`${path.join(w, 'ldir')}/.`, `wc:/tmp/${who}/into`], [`${path.join(w, 'ldir')}/.`, `wc:/tmp/${who}/fresh`],
+      [path.join(w, 'ldir'), `wc:/tmp/${who}/slashed/`], [path.join(w, 'local.txt'), `wc:/tmp/${who}/links/t2`],
+    ]) {
+      const r = await run(who, args);
+      assert.equal(r.code, 0, `${who === 't' ? 'tsula' : 'docker'} cp ${args.join(' ')}: ${r.stderr}`);
+    }
+    for (const args of [
+      ['wc:/etc/hostname', `${out}/`], ['wc:/etc/hostname', `${out}/hn`], ['wc:/etc', `${out}/etc2`], ['wc:/etc', out],
+      ['wc:/bin/sh', `${out}/sh-link`], ['-L', 'wc:/bin/sh', `${out}/sh-file`], ['-L', 'wc:/bin/sh', `${out}/`],
+      [path.join(w, 'local.txt'), `wc:/tmp/${who}/`], [path.join(w, 'local.txt'), `wc:/tmp/${who}/renamed.txt`],
+      [path.join(w, 'ldir'), `wc:/tmp/${who}/newdir`], [path.join(w, 'ldir'), `wc:/tmp/${who}`],
+      ['wc:/d1', out], ['wc:/d1', `${out}/d1copy`],
     ]) {
       const r = await run(who, args);
       assert.equal(r.code, 0, `${who === 't' ? 'tsula' : 'docker'} cp ${args.join(' ')}: ${r.stderr}`);
@@ -171,21 +179,27 @@ test('cp both ways as docker cp copies: into and out of directories, renames, a 
   assert.ok((await fs.lstat(path.join(w, 't', 'sh-link'))).isSymbolicLink());
   assert.ok((await fs.lstat(path.join(w, 't', 'sh-file'))).isFile());
   assert.ok((await fs.lstat(path.join(w, 't', 'sh'))).isFile());
-  const inside = (who: string) => d.ok(['exec', 'w', 'sh', '-c', `cd /tmp/${who} && find . | sort && cat renamed.txt newdir/sub/a && readlink ldir/link`]);
+  const inside = (who: string) => d.ok(['exec', 'wc', 'sh', '-c', `cd /tmp/${who} && find . | sort && cat renamed.txt newdir/sub/a && readlink ldir/link`]);
   assert.equal(await inside('t'), await inside('k'));
   assert.match(await inside('t'), /\.\/ldir\/link\n.*\.\/newdir\/sub\/a\n.*local\na\nsub\/a\n$/s);
+  // SRC/. is SRC's content; the symlinks stay, the file behind them got the copy
+  assert.equal(await d.ok(['exec', 'wc', 'sh', '-c', 'cd /tmp/t && ls into fresh slashed && readlink links/t2 && cat links/target']), 'fresh:\nlink\nsub\n\ninto:\nlink\nsub\n\nslashed:\nlink\nsub\n./t1\nlocal\n');
   // a tar both ways
-  const [mine, theirs] = await Promise.all([d.cli(['cp', 'w:/etc/passwd', '-']), docker(d, ['cp', 'w:/etc/passwd', '-'])]);
+  const [mine, theirs] = await Promise.all([d.cli(['cp', 'wc:/etc/passwd', '-']), docker(d, ['cp', 'wc:/etc/passwd', '-'])]);
   assert.equal(mine.stdout, theirs.stdout);
   execFileSync('tar', ['-C', w, '-cf', path.join(w, 'in.tar'), 'local.txt']);
-  const fromTar = await d.cli(['cp', '-', 'w:/var/'], { input: await fs.readFile(path.join(w, 'in.tar')) });
+  const fromTar = await d.cli(['cp', '-', 'wc:/var/'], { input: await fs.readFile(path.join(w, 'in.tar')) });
   assert.equal(fromTar.code, 0, fromTar.stderr);
-  assert.equal(await d.ok(['exec', 'w', 'cat', '/var/local.txt']), 'local\n');
+  assert.equal(await d.ok(['exec', 'wc', 'cat', '/var/local.txt']), 'local\n');
   // docker's words for what cannot be done
   for (const args of [
-    [path.join(w, 'nope'), 'w:/tmp'], ['nocont:/etc', w], ['w:/nope', w], [path.join(w, 'ldir'), 'w:/etc/passwd'],
-    ['w:/etc', path.join(w, 'local.txt')], [path.join(w, 'a'), path.join(w, 'b')], ['w:/etc/passwd', path.join(w, 'nodir', 'x')],
-    ['w:/etc/passwd', `${path.join(w, 'nodir')}/`], [path.join(w, 'local.txt'), 'w:/nodir/x'], [path.join(w, 'local.txt'), 'w:/nodir/'],
+    [path.join(w, 'nope'), 'wc:/tmp'], ['nocont:/etc', w], ['wc:/nope', w], [path.join(w, 'ldir'), 'wc:/etc/passwd'],
+    ['wc:/etc', path.join(w, 'local.txt')], [path.join(w, 'a'), path.join(w, 'b')], ['wc:/etc/passwd', path.join(w, 'nodir', 'x')],
+    ['wc:/etc/passwd', `${path.join(w, 'nodir')}/`], [path.join(w, 'local.txt'), 'wc:/nodir/x'], [path.join(w, 'local.txt'), 'wc:/nodir/'],
+    // a destination whose stat fails counts as missing (docker's copyToContainer)
+    [path.join(w, 'local.txt'), 'wc:/etc/passwd/'], [path.join(w, 'local.txt'), 'wc:/etc/passwd/nonexists'],
+    // a directory over a file: the daemon's refusal every time, not the upload's broken pipe
+    ...Array.from({ length: 5 }, () => [path.join(w, 'ldir'), 'wc:/tmp/t/links/target']),
   ]) {
     const [t, k] = [await run('t', args), await run('k', args)];
     assert.deepEqual([t.code, t.stderr], [k.code, k.stderr], `cp ${args.join(' ')}`);
@@ -292,7 +306,7 @@ test('build: the context as docker sends it (.dockerignore applied, the Dockerfi
   assert.equal(failed.code, 3);
   assert.match(failed.stderr, /The command '\/bin\/sh -c exit 3' returned a non-zero code: 3/);
   // the failed step's container stays (dockerd's rm=true keeps it after a failure): removed here
-  const w = (await d.ok(['inspect', '-f', '{{.Id}}', 'w'])).slice(0, 12);
+  const w = (await d.ok(['inspect', '-f', '{{.Id}}', 'wc'])).slice(0, 12);
   const left = (await d.ok(['ps', '-aq'])).split('\n').filter((x) => x && x !== w);
   assert.equal(left.length, 1, 'the failed RUN\'s container');
   await d.ok(['rm', '-f', ...left]);

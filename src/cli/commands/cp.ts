@@ -49,17 +49,32 @@ async function archive<T>(container: string, p: string, call: () => Promise<T>):
   }
 }
 
-/** The container path's stat, or null when nothing is there. */
+/**
+ * The container path's stat, or null when it can't be had: as docker's copyToContainer, a
+ * failed stat counts as nothing there (the upload then says what is wrong, e.g. "extraction
+ * point is not a directory"); a missing container is the error it is.
+ */
 async function containerStat(cli: Cli, container: string, p: string): Promise<PathStat | null> {
   try {
     const res = await cli.client.request({ method: 'HEAD', path: `/containers/${seg(container)}/archive`, query: { path: p } });
     res.resume();
     return pathStat(res.headers['x-docker-container-path-stat']);
   } catch (e) {
-    if (e instanceof ApiError && e.status === 404 && !/no such container/i.test(e.daemonMessage)) return null;
-    if (e instanceof ApiError && e.status === 404) throw new StatusError(1, `Error: No such container:path: ${container}:${p}`);
-    throw e;
+    if (!(e instanceof ApiError)) throw e;
+    if (e.status === 404 && /no such container/i.test(e.daemonMessage)) throw new StatusError(1, `Error: No such container:path: ${container}:${p}`);
+    return null;
   }
+}
+
+const GO_SYMLINK = 2 ** 27;
+const isSymlink = (s: PathStat) => Math.floor(s.mode / GO_SYMLINK) % 2 === 1;
+
+/** archive.SplitPathDirEntry: a path ending in "." keeps it as its entry ("dir/." is dir's content). */
+function splitDirEntry(p: string, posix = false): { dir: string; base: string } {
+  const m = posix ? path.posix : path;
+  const clean = m.normalize(p).replace(/(.)\/+$/, '$1');
+  const full = m.basename(p) === '.' && m.basename(clean) !== '.' ? `${clean}/.` : clean;
+  return { dir: m.dirname(full), base: m.basename(full) };
 }
 
 export async function run(cli: Cli, p: Parsed): Promise<number> {
@@ -111,33 +126,50 @@ async function copyOut(cli: Cli, container: string, srcPath: string, dest: strin
   }
 }
 
+/**
+ * docker's copyToContainer: a symlink at the destination is followed; then archive's
+ * PrepareArchiveCopy decides where the tar goes and what its top entry is called: into an
+ * existing directory as it is ("SRC/." is SRC's content), else into the destination's parent,
+ * the top entry renamed to the destination's name.
+ */
 async function copyIn(cli: Cli, src: string, container: string, dest: string, p: Parsed): Promise<void> {
+  let dstPath = dest;
+  let there = await containerStat(cli, container, dest);
+  if (there && isSymlink(there) && there.linkTarget) {
+    dstPath = path.posix.isAbsolute(there.linkTarget) ? there.linkTarget : path.posix.join(splitDirEntry(dest, true).dir, there.linkTarget);
+    there = await containerStat(cli, container, dstPath);
+  }
+  const dstIsDir = !!there && isDir(there);
   let body: Readable;
-  let dir = dest;
+  let dir = dstPath;
   if (src === '-') {
-    body = cli.in; // a tar already: unpacked into DEST, a directory
+    // a tar already: unpacked into the destination, which must be a directory
+    if (!dstIsDir) throw new StatusError(1, `destination "${container}:${dest}" must be a directory`);
+    body = cli.in;
   } else {
-    const local = await (p.bool('follow-link') ? fs.stat : fs.lstat)(src).catch(() => null);
+    const follow = p.bool('follow-link');
+    // an absolute path that keeps a trailing "/." (or "/") as written
+    const abs = path.resolve(src) + (/\/\.$/.test(src) || src === '.' ? '/.' : '');
+    const local = await (follow ? fs.stat : fs.lstat)(abs).catch(() => null);
     if (!local) throw new StatusError(1, `lstat ${path.resolve(src)}: no such file or directory`);
-    const there = await containerStat(cli, container, dest);
-    let name = path.basename(path.resolve(src));
-    if (!there || !isDir(there)) {
+    const { dir: srcDir, base: srcBase } = splitDirEntry(abs);
+    let newBase: string | null = null;
+    if (!dstIsDir) {
       if (there && local.isDirectory()) throw new StatusError(1, 'cannot copy directory');
-      if (!there && /\/\.?$/.test(dest)) throw new StatusError(1, 'no such directory');
-      dir = path.posix.dirname(dest);
-      name = path.posix.basename(dest);
+      if (!there && !local.isDirectory() && /\/\.?$/.test(dstPath)) throw new StatusError(1, 'no such directory');
+      ({ dir, base: newBase } = splitDirEntry(dstPath, true));
     }
     const tar = await import('tar');
-    const from = path.basename(path.resolve(src));
-    const rename = (x: string) => (x === from || x.startsWith(`${from}/`) ? name + x.slice(from.length) : x);
+    // archive.RebaseArchiveEntries: the first path element srcBase becomes newBase
+    const rename = (x: string) => (newBase !== null && (x === srcBase || x.startsWith(`${srcBase}/`)) ? newBase + x.slice(srcBase.length) : x);
     body = tar.c({
-      cwd: path.dirname(path.resolve(src)), follow: p.bool('follow-link'),
+      cwd: srcDir, follow,
       // the top entry (and what is under it) under the name it gets in the container
       onWriteEntry: (e) => {
         e.path = rename(e.path);
         if (e.type === 'Link' && e.linkpath) e.linkpath = rename(e.linkpath);
       },
-    }, [from]) as unknown as Readable;
+    }, [srcBase]) as unknown as Readable;
   }
   const res = await archive(container, dir, () => cli.client.request({
     method: 'PUT', path: `/containers/${seg(container)}/archive`, body, contentType: 'application/x-tar',

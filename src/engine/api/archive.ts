@@ -2,7 +2,7 @@
 // /containers/{id}/archive), docker diff (/changes), docker export, docker commit and
 // docker history; and the routes of docker build (the classic builder, build.ts, loaded with
 // the first build).
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ServerResponse } from 'node:http';
 import type { Router } from './http.js';
@@ -61,9 +61,20 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
 
   r.add('PUT', '/containers/{id}/archive', async ({ req, res, params, query }) => {
     const c = cs.get(params[0]);
-    await files.extract(c, query.get('path') ?? '', req, {
-      noOverwriteDirNonDir: boolParam(query, 'noOverwriteDirNonDir'), copyUIDGID: boolParam(query, 'copyUIDGID'),
-    });
+    // the upload through a pipe: a refusal (a directory over a file) drops the pipe, not the
+    // connection, whose rest is read and dropped so that the client gets the answer rather
+    // than a broken write (Go's server reads a refused request's body on as well)
+    const body = new PassThrough();
+    req!.pipe(body);
+    try {
+      await files.extract(c, query.get('path') ?? '', body, {
+        noOverwriteDirNonDir: boolParam(query, 'noOverwriteDirNonDir'), copyUIDGID: boolParam(query, 'copyUIDGID'),
+      });
+    } catch (e) {
+      req!.unpipe(body);
+      req!.resume();
+      throw e;
+    }
     events.emit('container', 'extract-to-dir', c.id, attrs(c, { path: query.get('path') ?? '' }));
     res!.writeHead(200);
     res!.end();
