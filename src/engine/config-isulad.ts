@@ -48,8 +48,6 @@ export const isuladKeys = (z: Zod) => {
     'cgroup-parent': z.string().optional(),
     'default-ulimits': z.record(z.string(), z.unknown()).optional(),
     'container-log': z.record(z.string(), z.unknown()).optional(),
-    'cpu-rt-period': z.number().int().optional(),
-    'cpu-rt-runtime': z.number().int().optional(),
     // security switches: only their "off"
     tls: off('TCP listener (TLS)').optional(),
     tlsverify: off('TCP listener (TLS)').optional(),
@@ -78,7 +76,7 @@ function asksNothing(key: string, v: unknown): boolean {
 
 const IGNORED = ['log-driver', 'log-opts', 'hook-spec', 'start-timeout', 'image-opt-timeout', 'image-server-sock-addr',
   'image-layer-check', 'use-decrypted-key', 'insecure-skip-verify-enforce', 'enable-cri-v1', 'enable-pod-events',
-  'systemd-cgroup', 'selinux-enabled', 'cgroup-parent', 'default-ulimits', 'container-log', 'cpu-rt-period', 'cpu-rt-runtime', 'engine'] as const;
+  'systemd-cgroup', 'selinux-enabled', 'cgroup-parent', 'default-ulimits', 'container-log', 'engine'] as const;
 
 /** iSulad's default runtime, liblcr (LXC): tsula has none, runc stands in for it. */
 export const LCR = 'lcr';

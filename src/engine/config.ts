@@ -76,6 +76,9 @@ export const daemonConfigSchema = lazySchema((z) => z.object({
   // docker's daemon-wide networking keys (config-network.ts), iSulad's own (config-isulad.ts)
   ...networkKeys(z),
   ...isuladKeys(z),
+  // the real-time budget of the containers' cgroup parent (dockerd's and iSulad's; cgroup v1)
+  'cpu-rt-period': z.number().int().min(1000).max(1_000_000).optional(),
+  'cpu-rt-runtime': z.number().int().min(0).optional(),
   // docker-init for --init (default: docker-init or tini-static on PATH)
   'init-path': z.string().startsWith('/', 'must be an absolute path').optional(),
   'stream-server-address': z.string().min(1).optional(),
@@ -119,6 +122,8 @@ export interface DaemonConfig extends DaemonNetworkConfig, DaemonIsuladConfig {
   /** The CRI streaming server (exec, attach, port-forward URLs): 127.0.0.1 and a free port by default. */
   streamServer: { address: string; port: number };
   initPath?: string;
+  /** cpu-rt-period / cpu-rt-runtime: given to the containers' cgroup parent (cgroups/realtime.ts). */
+  realtime?: { period?: number; runtime?: number };
 }
 
 export interface DaemonFlags {
@@ -235,5 +240,6 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     ...networkConfig(fileCfg, file),
     ...isuladConfig(fileCfg, file),
     ...(fileCfg['init-path'] ? { initPath: fileCfg['init-path'] } : {}),
+    ...(fileCfg['cpu-rt-period'] || fileCfg['cpu-rt-runtime'] ? { realtime: { period: fileCfg['cpu-rt-period'], runtime: fileCfg['cpu-rt-runtime'] } } : {}),
   };
 }

@@ -258,6 +258,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     hooks: [new RunOptionHooks({ initPath: config.initPath }), sharedNamespaces, volumeHooks, new ImageMountHooks({ driver, images }), networks.hooks, health, rotation],
     ...(config.initPath ? { initPath: config.initPath } : {}),
     ...(config.umask !== undefined ? { umask: config.umask } : {}),
+    ...(config.realtime ? { realtime: config.realtime } : {}),
   });
   await cs.recover();
   const es = new ExecService(cs);

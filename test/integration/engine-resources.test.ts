@@ -173,3 +173,25 @@ test('invalid references are 400 "invalid reference format" everywhere; a valid 
   assert.equal(cli.code, 125);
   assert.match(cli.stderr, /invalid reference format: repository name must be lowercase/);
 });
+
+test('daemon.json cpu-rt-period/cpu-rt-runtime give the containers\' cgroup parent its real-time budget (dockerd\'s, iSulad\'s cpu_rt.sh); update checks its own parent\'s', { skip: !existsSync('/sys/fs/cgroup/cpu/cpu.rt_runtime_us') && 'needs cgroup v1 real-time files' }, async () => {
+  const parent = `tsula-rt-${process.pid}`;
+  const rt = await TestDaemon.create({ configJson: { 'cpu-rt-period': 1000000, 'cpu-rt-runtime': 950000 } });
+  try {
+    await rt.loadBusybox();
+    // without the daemon's budget a fresh parent grants none: refused at create
+    const bare = await d.cli(['run', '-d', '--cgroup-parent', `/${parent}-none`, '--cpu-rt-runtime', '10000', 'busybox', 'true']);
+    assert.notEqual(bare.code, 0);
+    assert.match(bare.stderr, /grants 0µs of real-time runtime/);
+    const id = (await rt.ok(['run', '-d', '--cgroup-parent', `/${parent}`, '--cpu-rt-period', '1000000', '--cpu-rt-runtime', '900000', 'busybox', 'sleep', '300'])).trim();
+    const dir = `/sys/fs/cgroup/cpu/${parent}`;
+    assert.equal((await fs.readFile(`${dir}/cpu.rt_runtime_us`, 'utf8')).trim(), '950000');
+    await rt.ok(['update', '--cpu-rt-runtime', '800000', id]);
+    assert.equal((await fs.readFile(`${dir}/${id}/cpu.rt_runtime_us`, 'utf8')).trim(), '800000');
+    assert.equal((await fs.readFile(`${dir}/${id}/cpu.rt_period_us`, 'utf8')).trim(), '1000000');
+    await rt.ok(['rm', '-f', id]);
+  } finally {
+    await rt.destroy();
+    for (const p of [`${parent}-none`, parent]) await fs.rmdir(`/sys/fs/cgroup/cpu/${p}`).catch(() => undefined);
+  }
+});

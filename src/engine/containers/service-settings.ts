@@ -16,8 +16,10 @@ export async function update(s: ContainerService, ref: string, rawBody: unknown)
     throw invalidArgument(`invalid update config: ${i.path.join('.') || 'body'}: ${i.message}`);
   }
   const req = updateRequest(parsed.data);
-  const warnings = await s.verifyResources(req, true);
   const rec = s.get(ref);
+  // a real-time budget is the container's cgroup parent's (its --cgroup-parent, else tsula's)
+  req.CgroupParent = rec.config.resources.CgroupParent;
+  const warnings = await s.verifyResources(req, true);
   await s.locked(rec.id, async () => {
     if (rec.state.status === 'removing' || rec.state.status === 'dead') {
       throw failedPrecondition(`Cannot update container ${rec.id}: container is marked for removal and cannot be "update"`);

@@ -37,6 +37,7 @@ import { WorkingDirsInImages } from './rootfs.js';
 import { runtimeLogCap } from './log-rotation.js';
 import { StagedSubpaths } from '../volumes/subpath-stage.js';
 import { pollMonitors } from './monitors.js';
+import { initRealtimeBudget, type RealtimeBudget } from '../../cgroups/realtime.js';
 
 export interface ServiceDeps {
   store: ContainerStore;
@@ -57,6 +58,8 @@ export interface ServiceDeps {
   initPath?: string;
   /** The containers' umask (daemon.json's native.umask); unset: the runtime's. */
   umask?: number;
+  /** daemon.json's cpu-rt-period / cpu-rt-runtime, for the containers' cgroup parent. */
+  realtime?: RealtimeBudget;
 }
 
 
@@ -182,8 +185,11 @@ export class ContainerService {
 
   /** dockerd's checks of the resource fields against this host; adjusts r, returns warnings. */
   async verifyResources(r: ResourceConfig, update = false): Promise<string[]> {
-    // the cgroup files don't change; the real-time budget an admin grants may
-    if (!this.sys || r.CpuRealtimeRuntime > 0) this.sys = await readSysInfo({ parent: r.CgroupParent || 'tsula' });
+    // the cgroup files don't change; the real-time budget an admin grants may (the daemon's
+    // own is given to the parent first, as dockerd's initCPURtController)
+    const realtime = r.CpuRealtimeRuntime > 0 || r.CpuRealtimePeriod > 0;
+    if (realtime && this.d.realtime) await initRealtimeBudget(r.CgroupParent || 'tsula', this.d.realtime);
+    if (!this.sys || realtime) this.sys = await readSysInfo({ parent: r.CgroupParent || 'tsula' });
     const canLowerOomScore = (await this.hostInfo()).capBounding?.has('CAP_SYS_RESOURCE') ?? false;
     const warnings = verifyResources(r, this.sys, { update, canLowerOomScore });
     await checkBlkioDevices(r);
@@ -233,6 +239,8 @@ export class ContainerService {
       this.faults.hit('start:after-mount'); // recovery unmounts a rootfs no runtime state goes with
       staged = await StagedSubpaths.stage(rec.config.volumes ?? [], bundle);
       this.faults.hit('start:after-stage'); // recovery unmounts what is staged
+      const res = rec.config.resources;
+      if (this.d.realtime && (res.CpuRealtimeRuntime > 0 || res.CpuRealtimePeriod > 0)) await initRealtimeBudget(res.CgroupParent || 'tsula', this.d.realtime);
       const spec = await this.specFor(rec, rootfs, staged.sources);
       ph.mark('spec');
       for (const b of rec.config.binds) await fs.mkdir(b.source, { recursive: true }).catch(() => { /* a file, or read-only: runc says */ });
