@@ -1,4 +1,4 @@
-// iSulad's own daemon.json keys, so that its file (/etc/isulad/daemon.json as installed, or
+// iSulad's own daemon.json keys (and dockerd's log-driver/log-opts, which share two names), so that its file (/etc/isulad/daemon.json as installed, or
 // as openEuler's guides write it) starts tsulad as it is: what tsulad takes from them (the
 // pid file, the containers' umask, the CRI streaming port, iSulad's log levels, "" for
 // unset), and those it accepts but does not act on, named once at start. Security switches
@@ -31,9 +31,10 @@ export const isuladKeys = (z: Zod) => {
     'native.umask': z.enum(['normal', 'secure']).optional(),
     // the CRI streaming server's port (stream-server-port)
     'websocket-server-listening-port': z.number().int().min(0).max(65535).optional(),
-    // accepted, not acted on (see ignoredIsuladKeys)
+    // dockerd's containers' default log driver and options, or iSulad's own log (containerLogDefaults)
     'log-driver': z.string().optional(),
     'log-opts': z.record(z.string(), z.string()).optional(),
+    // accepted, not acted on (see IGNORED)
     'hook-spec': z.string().optional(),
     'start-timeout': z.string().optional(),
     'image-opt-timeout': z.string().optional(),
@@ -56,6 +57,23 @@ export const isuladKeys = (z: Zod) => {
   };
 };
 
+/** A container's LogConfig as dockerd's daemon default (its log-driver and log-opts). */
+export interface LogDefaults { Type: string; Config: Record<string, string> }
+
+// "log-driver" and "log-opts" mean two things: to dockerd the containers' default log driver
+// and its options, to iSulad its own log (stdout, file, syslog; log-path, log-file-mode)
+const ISULAD_LOG_DRIVERS = new Set(['stdout', 'file', 'syslog']);
+const ISULAD_LOG_OPTS = new Set(['log-path', 'log-file-mode']);
+
+/** dockerd's meaning of log-driver/log-opts (the containers' default), or undefined for iSulad's. */
+export function containerLogDefaults(f: DaemonFileConfig): LogDefaults | undefined {
+  const driver = f['log-driver'] || undefined;
+  const opts = f['log-opts'] ?? {};
+  if (driver ? ISULAD_LOG_DRIVERS.has(driver) : Object.keys(opts).some((k) => ISULAD_LOG_OPTS.has(k))) return undefined;
+  if (!driver && !Object.keys(opts).length) return undefined;
+  return { Type: driver ?? 'json-file', Config: { ...opts } };
+}
+
 export interface DaemonIsuladConfig {
   /** Where tsulad writes its pid (default: <state>/tsulad.pid). */
   pidFile?: string;
@@ -63,6 +81,8 @@ export interface DaemonIsuladConfig {
   umask?: number;
   /** What to say at start: the iSulad keys tsulad accepts but does not act on, lcr's stand-in. */
   notes: string[];
+  /** dockerd's log-driver and log-opts: what a container that names no log driver gets. */
+  logDefaults?: LogDefaults;
 }
 
 /** Values of an ignored key that ask for nothing (its default, "off" or empty): not worth a warning. */
@@ -82,7 +102,8 @@ const IGNORED = ['log-driver', 'log-opts', 'hook-spec', 'start-timeout', 'image-
 export const LCR = 'lcr';
 
 export function isuladConfig(f: DaemonFileConfig, file: string): DaemonIsuladConfig {
-  const ignored = IGNORED.filter((k) => !asksNothing(k, f[k]));
+  const logDefaults = containerLogDefaults(f);
+  const ignored = IGNORED.filter((k) => !asksNothing(k, f[k]) && !(logDefaults && (k === 'log-driver' || k === 'log-opts')));
   const notes = [
     ...(ignored.length ? [`${file}: iSulad's keys tsulad accepts but does not act on: ${ignored.map((k) => `"${k}"`).join(', ')}`] : []),
     ...(f['default-runtime'] === LCR || f.engine === LCR ? [`${file}: iSulad's "${LCR}" runtime (liblcr) is not tsula's: its containers run with runc`] : []),
@@ -90,6 +111,7 @@ export function isuladConfig(f: DaemonFileConfig, file: string): DaemonIsuladCon
   return {
     ...(f.pidfile ? { pidFile: f.pidfile } : {}),
     ...(f['native.umask'] ? { umask: UMASKS[f['native.umask']] } : {}),
+    ...(logDefaults ? { logDefaults } : {}),
     notes,
   };
 }

@@ -208,6 +208,12 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
   if (!runtimes[defaultRuntime] && !sandboxed.includes(defaultRuntime) && !/^io\.containerd\.[\w-]+\.v2$/.test(defaultRuntime)) {
     throw invalidArgument(`default-runtime "${defaultRuntime}" is not a configured runtime (have: ${[...Object.keys(runtimes), ...sandboxed].join(', ')}, or io.containerd.<name>.v2)`);
   }
+  const isulad = isuladConfig(fileCfg, file);
+  if (isulad.logDefaults) {
+    // a default no container could take stops the start, as dockerd's
+    const { logSettings } = await import('./api/docker-runopts.js');
+    try { logSettings(isulad.logDefaults); } catch (e) { throw invalidArgument(`${file}: key "log-driver"/"log-opts": ${(e as Error).message}`); }
+  }
   const driver = flags.storageDriver ?? fileCfg['storage-driver'] ?? 'overlay';
   const mirrors = mirrorMap(fileCfg['registry-mirrors']);
   return {
@@ -238,7 +244,7 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
       port: fileCfg['stream-server-port'] ?? fileCfg['websocket-server-listening-port'] ?? 0,
     },
     ...networkConfig(fileCfg, file),
-    ...isuladConfig(fileCfg, file),
+    ...isulad,
     ...(fileCfg['init-path'] ? { initPath: fileCfg['init-path'] } : {}),
     ...(fileCfg['cpu-rt-period'] || fileCfg['cpu-rt-runtime'] ? { realtime: { period: fileCfg['cpu-rt-period'], runtime: fileCfg['cpu-rt-runtime'] } } : {}),
   };

@@ -286,6 +286,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     sizeOf: (c) => containerSize(files, images, c),
     graphData: (c) => driver.graphData(c.id),
     links: { remove: (ref) => networks.hooks.removeLink(ref), hostLinks: (c) => networks.hooks.hostLinks(c) },
+    ...(config.logDefaults ? { logDefaults: config.logDefaults } : {}),
   });
   networkRoutes(router, networks.service, networks.hooks);
   volumeRoutes(router, volumes);

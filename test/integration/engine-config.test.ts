@@ -143,3 +143,20 @@ test('iSulad\'s installed daemon.json starts tsulad: its pid file, native.umask 
   await d.stop('SIGTERM');
   await assert.rejects(fs.access(pidfile), 'the pid file goes with the daemon');
 });
+
+test('daemon.json log-driver/log-opts (dockerd\'s): a container that names no driver gets them, its own options over them; another driver gets none of them', async () => {
+  const d = await daemon({ configJson: { 'log-driver': 'json-file', 'log-opts': { 'max-size': '1k', 'max-file': '2' } } });
+  await d.loadBusybox();
+  const logConfig = async (args: string[]) => {
+    const id = (await d.ok(['create', ...args, 'busybox', 'true'])).trim();
+    return JSON.parse(await d.ok(['inspect', '-f', '{{json .HostConfig.LogConfig}}', id])) as unknown;
+  };
+  assert.deepEqual(await logConfig([]), { Type: 'json-file', Config: { 'max-size': '1k', 'max-file': '2' } });
+  assert.deepEqual(await logConfig(['--log-opt', 'max-size=2k']), { Type: 'json-file', Config: { 'max-size': '2k', 'max-file': '2' } });
+  assert.deepEqual(await logConfig(['--log-driver', 'none']), { Type: 'none', Config: {} });
+  // the bound works: 5 KiB of output keeps at most max-size × max-file on disk
+  const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 100 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done'])).trim();
+  await d.ok(['wait', id]);
+  const logs = (await d.ok(['inspect', '-f', '{{.LogPath}}', id])).trim();
+  assert.ok((await fs.stat(logs)).size <= 4096, 'the log is bounded by the daemon\'s max-size');
+});

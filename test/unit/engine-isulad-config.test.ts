@@ -65,3 +65,18 @@ test('security switches tsulad cannot honour are refused, not ignored', async ()
   assert.deepEqual((await load({ tls: false, tlsverify: false, 'authorization-plugin': '', 'userns-remap': '' })).notes, []);
   await assert.rejects(load({ 'native.umask': 'loose' }), /key "native.umask"/);
 });
+
+test('log-driver and log-opts: dockerd\'s containers\' default (checked at start), or iSulad\'s own log (named, not acted on)', async () => {
+  const docker = await load({ 'log-driver': 'json-file', 'log-opts': { 'max-size': '10m', 'max-file': '3' } });
+  assert.deepEqual(docker.logDefaults, { Type: 'json-file', Config: { 'max-size': '10m', 'max-file': '3' } });
+  assert.deepEqual(docker.notes, []);
+  assert.deepEqual((await load({ 'log-opts': { 'max-size': '1m' } })).logDefaults, { Type: 'json-file', Config: { 'max-size': '1m' } });
+  assert.deepEqual((await load({ 'log-driver': 'local' })).logDefaults, { Type: 'local', Config: {} });
+  await assert.rejects(load({ 'log-driver': 'journald' }), /key "log-driver"\/"log-opts": logging driver "journald" is not supported by tsulad/);
+  await assert.rejects(load({ 'log-opts': { 'max-size': 'big' } }), /key "log-driver"\/"log-opts": invalid size: 'big'/);
+  // iSulad's: its own log file's settings
+  const isulad = await load({ 'log-driver': 'file', 'log-opts': { 'log-path': '/var/lib/isulad', 'max-size': '30KB' } });
+  assert.equal(isulad.logDefaults, undefined);
+  assert.match(isulad.notes[0]!, /"log-driver", "log-opts"/);
+  assert.equal((await load({ 'log-opts': { 'log-file-mode': '0600', 'max-file': '1' } })).logDefaults, undefined);
+});

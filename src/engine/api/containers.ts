@@ -18,6 +18,8 @@ import { networkingForVersion } from './network-compat.js';
 import { versionAtLeast } from './version.js';
 import { inspectForVersion, summaryForVersion } from './compat-views.js';
 import { dropRemovedResources } from './compat-create.js';
+import { withDaemonLogConfig } from './docker-runopts.js';
+import type { LogDefaults } from '../config-isulad.js';
 
 /** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
 export type SizeOf = (c: Container) => Promise<{ SizeRw: number; SizeRootFs: number }>;
@@ -33,13 +35,18 @@ export interface LinksOf {
   hostLinks(c: Container): string[] | null;
 }
 
-export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf; sizeOf?: SizeOf; graphData?: GraphDataOf; links?: LinksOf } = {}): void {
+export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf; sizeOf?: SizeOf; graphData?: GraphDataOf; links?: LinksOf; logDefaults?: LogDefaults } = {}): void {
   const netId: NetworkIdOf = o.networkId ?? (() => '');
   // a container's names: its own and its legacy links' ("/parent/alias"), sorted as dockerd's name index lists them
   const namesOf = (c: Container) => cs.d.store.names.namesOf(c.id).map((n) => `/${n}`).sort();
   const sizeOf = o.sizeOf;
   r.add('POST', '/containers/create', async ({ req, res, query, version }) => {
     const body = await readJsonBody(req, { checkType: true });
+    // daemon.json's log-driver and log-opts for a container that names no driver of its own
+    if (o.logDefaults && body && typeof body === 'object') {
+      const b = body as { HostConfig?: { LogConfig?: { Type?: string | null; Config?: Record<string, string> | null } | null } | null };
+      b.HostConfig = { ...b.HostConfig, LogConfig: withDaemonLogConfig(b.HostConfig?.LogConfig, o.logDefaults) };
+    }
     const netWarnings = networkingForVersion(body, version);
     const { spec, warnings } = await createSpecFromBody(body, version);
     const platform = query.get('platform') || undefined;

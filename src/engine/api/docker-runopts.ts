@@ -320,7 +320,16 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
   // dockerd's default-cgroupns-mode: private on cgroup v2, host on v1
   out.cgroupns = hostOrPrivate(hc.CgroupnsMode, 'cgroupns') ? 'host' : hc.CgroupnsMode === 'private' ? 'private' : defaultCgroupns();
   if (hc.Sysctls && Object.keys(hc.Sysctls).length) out.sysctls = hc.Sysctls;
-  const log = hc.LogConfig;
+  Object.assign(out, logSettings(hc.LogConfig));
+  if (Object.keys(hc.StorageOpt ?? {}).length) throw invalidArgument('--storage-opt is not supported by tsulad');
+  // dockerd's validateIsolation, in its words
+  if (hc.Isolation && hc.Isolation.toLowerCase() !== 'default') throw invalidArgument(`Invalid isolation: ${JSON.stringify(hc.Isolation)} - linux only supports 'default'`);
+  return out;
+}
+
+/** A LogConfig as the engine keeps it (driver, options, size bound), checked as dockerd's drivers check it. */
+export function logSettings(log: { Type?: string | null; Config?: Record<string, string> | null } | null | undefined): Pick<CreateSpec, 'logDriver' | 'logOpts' | 'logSizeMax'> {
+  const out: Pick<CreateSpec, 'logDriver' | 'logOpts' | 'logSizeMax'> = {};
   if (log?.Type === 'none' || log?.Type === 'local') out.logDriver = log.Type;
   else if (log?.Type && log.Type !== 'json-file') {
     const how = 'containers log to a file that docker logs reads (json-file, the default, or local), or to nothing (none)';
@@ -329,11 +338,17 @@ export function runOptionsFromDocker(b: RunConfig, hc: RunHostConfig, binds: str
     if (!DOCKERD_LOG_DRIVERS.has(log.Type)) throw invalidArgument(`error looking up logging plugin ${log.Type}: plugin ${JSON.stringify(log.Type)} not found`);
     throw invalidArgument(`logging driver "${log.Type}" is not supported by tsulad: ${how}`);
   }
-  Object.assign(out, logOptions(out.logDriver ?? 'json-file', log?.Config ?? {}));
-  if (Object.keys(hc.StorageOpt ?? {}).length) throw invalidArgument('--storage-opt is not supported by tsulad');
-  // dockerd's validateIsolation, in its words
-  if (hc.Isolation && hc.Isolation.toLowerCase() !== 'default') throw invalidArgument(`Invalid isolation: ${JSON.stringify(hc.Isolation)} - linux only supports 'default'`);
-  return out;
+  return { ...out, ...logOptions(out.logDriver ?? 'json-file', log?.Config ?? {}) };
+}
+
+/**
+ * dockerd's mergeAndVerifyLogConfig: a create that names no log driver gets the daemon's
+ * (log-driver), and with the daemon's driver its options (log-opts) under its own.
+ */
+export function withDaemonLogConfig<T extends { Type?: string | null; Config?: Record<string, string> | null }>(log: T | null | undefined, daemon: { Type: string; Config: Record<string, string> } | undefined): T | { Type: string; Config: Record<string, string> } | null | undefined {
+  if (!daemon) return log;
+  const type = log?.Type || daemon.Type;
+  return { ...log, Type: type, Config: { ...(type === daemon.Type ? daemon.Config : {}), ...(log?.Config ?? {}) } };
 }
 
 // json-file's options in dockerd (ValidateLogOpt): max-size and max-file bound the log,
