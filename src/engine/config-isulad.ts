@@ -5,6 +5,7 @@
 // tsulad cannot honour (TLS, an authorization plugin, user namespaces) are refused rather
 // than ignored.
 import type { Zod } from '../common/lazy-schema.js';
+import { ULIMIT_NAMES } from '../oci/host.js';
 import type { DaemonFileConfig } from './config.js';
 
 /** iSulad's levels (FATAL ALERT CRIT ERROR WARN NOTICE INFO DEBUG TRACE), any case → tsulad's. */
@@ -47,7 +48,10 @@ export const isuladKeys = (z: Zod) => {
     'systemd-cgroup': z.boolean().optional(),
     'selinux-enabled': z.boolean().optional(),
     'cgroup-parent': z.string().optional(),
-    'default-ulimits': z.record(z.string(), z.unknown()).optional(),
+    // dockerd's and iSulad's: each container's ulimit of a name it does not set itself
+    'default-ulimits': z.record(z.string().refine((n) => n in ULIMIT_NAMES, 'want a ulimit name such as nofile, nproc, core'), z.object({
+      Name: z.string().optional(), Hard: z.number().int().min(-1), Soft: z.number().int().min(-1),
+    }).passthrough().refine((u) => u.Hard === -1 || (u.Soft !== -1 && u.Soft <= u.Hard), 'soft limit must be less than or equal to hard limit')).optional(),
     'container-log': z.record(z.string(), z.unknown()).optional(),
     // security switches: only their "off"
     tls: off('TCP listener (TLS)').optional(),
@@ -83,6 +87,8 @@ export interface DaemonIsuladConfig {
   notes: string[];
   /** dockerd's log-driver and log-opts: what a container that names no log driver gets. */
   logDefaults?: LogDefaults;
+  /** default-ulimits: a container's ulimit of each name it does not set (dockerd's mergeUlimits). */
+  defaultUlimits?: Array<{ name: string; soft: number; hard: number }>;
 }
 
 /** Values of an ignored key that ask for nothing (its default, "off" or empty): not worth a warning. */
@@ -96,7 +102,7 @@ function asksNothing(key: string, v: unknown): boolean {
 
 const IGNORED = ['log-driver', 'log-opts', 'hook-spec', 'start-timeout', 'image-opt-timeout', 'image-server-sock-addr',
   'image-layer-check', 'use-decrypted-key', 'insecure-skip-verify-enforce', 'enable-cri-v1', 'enable-pod-events',
-  'systemd-cgroup', 'selinux-enabled', 'cgroup-parent', 'default-ulimits', 'container-log', 'engine'] as const;
+  'systemd-cgroup', 'selinux-enabled', 'cgroup-parent', 'container-log', 'engine'] as const;
 
 /** iSulad's default runtime, liblcr (LXC): tsula has none, runc stands in for it. */
 export const LCR = 'lcr';
@@ -112,6 +118,8 @@ export function isuladConfig(f: DaemonFileConfig, file: string): DaemonIsuladCon
     ...(f.pidfile ? { pidFile: f.pidfile } : {}),
     ...(f['native.umask'] ? { umask: UMASKS[f['native.umask']] } : {}),
     ...(logDefaults ? { logDefaults } : {}),
+    ...(f['default-ulimits'] && Object.keys(f['default-ulimits']).length
+      ? { defaultUlimits: Object.entries(f['default-ulimits']).map(([name, u]) => ({ name, soft: u.Soft, hard: u.Hard })) } : {}),
     notes,
   };
 }

@@ -259,6 +259,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     ...(config.initPath ? { initPath: config.initPath } : {}),
     ...(config.umask !== undefined ? { umask: config.umask } : {}),
     ...(config.realtime ? { realtime: config.realtime } : {}),
+    ...(config.defaultUlimits ? { defaultUlimits: config.defaultUlimits } : {}),
   });
   await cs.recover();
   const es = new ExecService(cs);

@@ -36,15 +36,7 @@ export async function removeImage(s: RemovalOps, ref: string, opts: RemoveOption
       throw failedPrecondition(`conflict: unable to remove repository reference "${ref}" (must force) - ${user} is using its referenced image ${shortId(hexOf(id))}`);
     }
     if (name) {
-      await s.untag([name]);
-      out.push({ Untagged: name });
-      // no tag of that repository left: its digest references go too
-      const repo = repoOf(name);
-      if (!image.repoTags.some((t) => repoOf(t) === repo)) {
-        const gone = image.repoDigests.filter((d) => repoOf(d) === repo);
-        await s.dropDigests(id, gone);
-        out.push(...gone.map((d) => ({ Untagged: d })));
-      }
+      out.push(...(await untagName(s, image, name)));
     } else {
       await s.dropDigests(id, [digest!]);
       out.push({ Untagged: digest! });
@@ -98,6 +90,22 @@ export async function pruneParents(s: RemovalOps, image: StoredImage, inUse: (id
 }
 
 /** The repository of a name:tag or name@digest (localhost:5000/a:1 → localhost:5000/a). */
+/**
+ * Untag one name of an image, as dockerd's ImageDelete does: with no tag of that repository
+ * left, its digest references go too.
+ */
+export async function untagName(s: RemovalOps, image: StoredImage, name: string): Promise<RemoveResult> {
+  await s.untag([name]);
+  const out: RemoveResult = [{ Untagged: name }];
+  const repo = repoOf(name);
+  if (!image.repoTags.some((t) => repoOf(t) === repo)) {
+    const gone = image.repoDigests.filter((d) => repoOf(d) === repo);
+    if (gone.length) await s.dropDigests(image.id, gone);
+    out.push(...gone.map((d) => ({ Untagged: d })));
+  }
+  return out;
+}
+
 function repoOf(ref: string): string {
   return splitReference(ref).name;
 }

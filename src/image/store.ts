@@ -25,7 +25,7 @@ import { ContentStore } from './content.js';
 import { PullJournal } from './journal.js';
 import { LayerSources } from './layer-sources.js';
 import { Pins } from './pins.js';
-import { pruneParents, removeImage, type RemovalOps, type RemoveResult } from './removal.js';
+import { pruneParents, removeImage, untagName, type RemovalOps, type RemoveResult } from './removal.js';
 import type { CommitSpec, HistoryItem, ImportSpec, LayerFiles } from './commit.js';
 import { blobsOf, createdTime, toPublic, type NewImage, type StoredImage } from './records.js';
 import { familiarString, parseTagTarget } from './reference.js';
@@ -153,9 +153,8 @@ export class LocalImageStore implements ImageStore {
       if (opts.all) {
         for (const img of this.images.values()) {
           if (!opts.inUse(img.id) || img.repoTags.length < 2 || !selected(img)) continue;
-          const tags = [...img.repoTags].sort(compareStrings).slice(0, -1);
-          await this.untag(tags);
-          deleted.push(...tags.map((n) => ({ Untagged: n })));
+          // (each as its rmi: a repository left without a tag loses its digest references)
+          for (const t of [...img.repoTags].sort(compareStrings).slice(0, -1)) deleted.push(...(await untagName(this.removal, img, t)));
         }
       }
       for (const img of victims.sort((a, b) => createdTime(b) - createdTime(a))) {

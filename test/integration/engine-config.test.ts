@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { TestDaemon, TSULA } from '../helpers/daemon.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
+import { ISULAD_DAEMON_JSON } from '../helpers/isulad-config.js';
 
 requirePrerequisites('engine-config', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/bin/setpriv': 'util-linux' } });
 
@@ -119,19 +120,9 @@ test('a runtime whose kill fails: stop gives the stop signal up after 2 s and re
 test('iSulad\'s installed daemon.json starts tsulad: its pid file, native.umask in the containers, the keys it does not act on named once', async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
   const pidfile = path.join(dir, 'run', 'isulad.pid');
-  // iSulad's src/contrib/config/daemon.json (graph, state and hosts come from the test's flags)
-  const d = await daemon({
-    dir, configJson: {
-      group: 'isulad', 'default-runtime': 'lcr', engine: 'lcr', 'log-level': 'ERROR', pidfile,
-      'log-opts': { 'log-file-mode': '0600', 'log-path': '/var/lib/isulad', 'max-file': '1', 'max-size': '30KB' },
-      'log-driver': 'stdout', 'hook-spec': '/etc/default/isulad/hooks/default.json', 'start-timeout': '2m',
-      'storage-driver': 'overlay2', 'storage-opts': ['overlay2.override_kernel_check=true'],
-      'registry-mirrors': [], 'insecure-registries': [], 'pod-sandbox-image': '', 'image-opt-timeout': '5m',
-      'image-server-sock-addr': 'unix:///var/run/isulad/isula_image.sock', 'native.umask': 'secure',
-      'network-plugin': '', 'cni-bin-dir': '', 'cni-conf-dir': '', 'image-layer-check': false,
-      'use-decrypted-key': true, 'insecure-skip-verify-enforce': false,
-    },
-  });
+  // iSulad's file, but graph and state (the test's flags name them) and its pid file's place
+  const { graph: _g, state: _s, ...isulad } = ISULAD_DAEMON_JSON;
+  const d = await daemon({ dir, configJson: { ...isulad, pidfile } });
   assert.equal(readFileSync(pidfile, 'utf8').trim(), String(d.proc!.pid));
   const log = await d.log();
   // (logfmt: the quotes escaped)
@@ -144,8 +135,8 @@ test('iSulad\'s installed daemon.json starts tsulad: its pid file, native.umask 
   await assert.rejects(fs.access(pidfile), 'the pid file goes with the daemon');
 });
 
-test('daemon.json log-driver/log-opts (dockerd\'s): a container that names no driver gets them, its own options over them; another driver gets none of them', async () => {
-  const d = await daemon({ configJson: { 'log-driver': 'json-file', 'log-opts': { 'max-size': '1k', 'max-file': '2' } } });
+test('daemon.json log-driver/log-opts and default-ulimits (dockerd\'s): a container that names no driver gets them, its own options over them; another driver gets none of them; its own ulimits win', async () => {
+  const d = await daemon({ configJson: { 'log-driver': 'json-file', 'log-opts': { 'max-size': '1k', 'max-file': '2' }, 'default-ulimits': { nofile: { Name: 'nofile', Hard: 2048, Soft: 512 }, core: { Name: 'core', Hard: 0, Soft: 0 } } } });
   await d.loadBusybox();
   const logConfig = async (args: string[]) => {
     const id = (await d.ok(['create', ...args, 'busybox', 'true'])).trim();
@@ -154,6 +145,9 @@ test('daemon.json log-driver/log-opts (dockerd\'s): a container that names no dr
   assert.deepEqual(await logConfig([]), { Type: 'json-file', Config: { 'max-size': '1k', 'max-file': '2' } });
   assert.deepEqual(await logConfig(['--log-opt', 'max-size=2k']), { Type: 'json-file', Config: { 'max-size': '2k', 'max-file': '2' } });
   assert.deepEqual(await logConfig(['--log-driver', 'none']), { Type: 'none', Config: {} });
+  // default-ulimits: each of a name the container does not set itself (dockerd's mergeUlimits)
+  assert.equal(await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn; ulimit -c']), '512\n2048\n0\n');
+  assert.equal(await d.ok(['run', '--rm', '--ulimit', 'nofile=100:200', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -c']), '100\n0\n');
   // the bound works: 5 KiB of output keeps at most max-size × max-file on disk
   const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 100 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done'])).trim();
   await d.ok(['wait', id]);

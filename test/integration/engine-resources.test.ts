@@ -192,6 +192,9 @@ test('daemon.json cpu-rt-period/cpu-rt-runtime give the containers\' cgroup pare
     await rt.ok(['rm', '-f', id]);
   } finally {
     await rt.destroy();
-    for (const p of [`${parent}-none`, parent]) await fs.rmdir(`/sys/fs/cgroup/cpu/${p}`).catch(() => undefined);
+    // runc made the parent in every hierarchy
+    for (const ctl of await fs.readdir('/sys/fs/cgroup')) {
+      for (const p of [`${parent}-none`, parent]) await fs.rmdir(`/sys/fs/cgroup/${ctl}/${p}`).catch(() => undefined);
+    }
   }
 });

@@ -6,19 +6,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadDaemonConfig } from '../../src/engine/config.js';
-
-/** iSulad's src/contrib/config/daemon.json, as its packages install it. */
-const ISULAD_DEFAULT = {
-  group: 'isulad', 'default-runtime': 'lcr', graph: '/var/lib/isulad', state: '/var/run/isulad', engine: 'lcr',
-  'log-level': 'ERROR', pidfile: '/var/run/isulad.pid',
-  'log-opts': { 'log-file-mode': '0600', 'log-path': '/var/lib/isulad', 'max-file': '1', 'max-size': '30KB' },
-  'log-driver': 'stdout', 'hook-spec': '/etc/default/isulad/hooks/default.json', 'start-timeout': '2m',
-  'storage-driver': 'overlay2', 'storage-opts': ['overlay2.override_kernel_check=true'],
-  'registry-mirrors': [], 'insecure-registries': [], 'pod-sandbox-image': '', 'image-opt-timeout': '5m',
-  'image-server-sock-addr': 'unix:///var/run/isulad/isula_image.sock', 'native.umask': 'secure',
-  'network-plugin': '', 'cni-bin-dir': '', 'cni-conf-dir': '', 'image-layer-check': false,
-  'use-decrypted-key': true, 'insecure-skip-verify-enforce': false,
-};
+import { ISULAD_DAEMON_JSON } from '../helpers/isulad-config.js';
 
 async function load(cfg: unknown, flags: { logLevel?: string } = {}) {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-isuladcfg-'));
@@ -32,7 +20,7 @@ async function load(cfg: unknown, flags: { logLevel?: string } = {}) {
 }
 
 test('iSulad\'s installed daemon.json loads: its levels, pid file, umask; "" is unset; lcr runs as runc; the keys without effect are named', async () => {
-  const c = await load(ISULAD_DEFAULT);
+  const c = await load(ISULAD_DAEMON_JSON);
   assert.equal(c.logLevel, 'error');
   assert.equal(c.pidFile, '/var/run/isulad.pid');
   assert.equal(c.umask, 0o027);
@@ -79,4 +67,11 @@ test('log-driver and log-opts: dockerd\'s containers\' default (checked at start
   assert.equal(isulad.logDefaults, undefined);
   assert.match(isulad.notes[0]!, /"log-driver", "log-opts"/);
   assert.equal((await load({ 'log-opts': { 'log-file-mode': '0600', 'max-file': '1' } })).logDefaults, undefined);
+});
+
+test('default-ulimits (dockerd\'s and iSulad\'s): taken by name, a bad one stops the start', async () => {
+  const c = await load({ 'default-ulimits': { nofile: { Name: 'nofile', Hard: 4096, Soft: 1024 }, nproc: { Hard: -1, Soft: -1 } } });
+  assert.deepEqual(c.defaultUlimits, [{ name: 'nofile', soft: 1024, hard: 4096 }, { name: 'nproc', soft: -1, hard: -1 }]);
+  await assert.rejects(load({ 'default-ulimits': { files: { Hard: 1, Soft: 1 } } }), /key "default-ulimits.files": want a ulimit name/);
+  await assert.rejects(load({ 'default-ulimits': { nofile: { Hard: 10, Soft: 20 } } }), /soft limit must be less than or equal to hard limit/);
 });

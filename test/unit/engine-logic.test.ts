@@ -66,7 +66,7 @@ test('daemon flags: good values pass without the schema, a bad one gets its mess
     [{ graph: 'rel' }, 'flags: --graph: must be an absolute path'],
     [{ state: '' }, 'flags: --state: must be an absolute path'],
     [{ host: 'unix:///' }, 'flags: --hosts.0: must be unix:///absolute/path'],
-    [{ logLevel: 'loud' }, 'flags: --log-level: Invalid option: expected one of "debug"|"info"|"warn"|"error"'],
+    [{ logLevel: 'loud' }, 'flags: --log-level: want one of debug, info, warn, error (or iSulad\'s FATAL, ALERT, CRIT, ERROR, WARN, NOTICE, INFO, DEBUG, TRACE)'],
     [{ storageDriver: 'zfs' }, 'flags: --storage-driver: Invalid option: expected one of "overlay"|"overlay2"|"vfs"'],
     [{ criSocket: 'unix://' }, 'flags: --cri-socket: must be unix:///absolute/path or an absolute path'],
   ];

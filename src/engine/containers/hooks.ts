@@ -29,6 +29,11 @@ export interface ContainerHooks {
   exited?(rec: Container): void;
   /** After its exit, or a start that failed after beforeStart: release what beforeStart made. */
   stopped?(rec: Container): Promise<void>;
+  /**
+   * After an exit, once those waiting for it heard of it (a `logs -f` has read the log to its
+   * end): tidy what the container left (its log's files cut to max-file).
+   */
+  settled?(rec: Container): Promise<void>;
   /** After rm; `volumes`: docker's rm -v (and --rm): its anonymous volumes go too. */
   removed?(rec: Container, o: { volumes: boolean }): Promise<void>;
   /** At tsulad's start, once every record is reconciled with its runtime (before exits are watched). */
@@ -76,6 +81,13 @@ export class Hooks {
   async stopped(rec: Container): Promise<void> {
     let err: unknown;
     for (const h of [...this.list].reverse()) await h.stopped?.(rec).catch((e) => { err ??= e; });
+    if (err) throw err;
+  }
+
+  /** Every hook runs; the first error is thrown after. */
+  async settled(rec: Container): Promise<void> {
+    let err: unknown;
+    for (const h of this.list) await h.settled?.(rec).catch((e) => { err ??= e; });
     if (err) throw err;
   }
 

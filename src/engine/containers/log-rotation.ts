@@ -217,11 +217,17 @@ export class LogRotation implements ContainerHooks {
     this.schedule(w, 2 * (this.d.minIntervalMs ?? 50));
   }
 
+  /** The writer is gone: no more looks (a failed start ends here too). */
   async stopped(rec: Container): Promise<void> {
     const w = this.watched.get(rec.id);
+    if (w?.timer) clearTimeout(w.timer);
+  }
+
+  async settled(rec: Container): Promise<void> {
+    const w = this.watched.get(rec.id);
     this.forget(rec.id);
-    // the writer is gone: a burst the looks missed is cut down to what max-file keeps
-    // (not for a container about to be removed)
+    // a burst the looks missed is cut down to what max-file keeps (not for a container about
+    // to be removed); after the exit's waiters, whose `logs -f` read the files as they were
     await w?.looking;
     if (w && !rec.config.autoRemove) {
       if (w.burst) await spreadLog(w.log, w.files, w.max, 1, await burstGroup(w.log, w.files, w.max));

@@ -60,6 +60,8 @@ export interface ServiceDeps {
   umask?: number;
   /** daemon.json's cpu-rt-period / cpu-rt-runtime, for the containers' cgroup parent. */
   realtime?: RealtimeBudget;
+  /** daemon.json's default-ulimits. */
+  defaultUlimits?: ReadonlyArray<{ name: string; soft: number; hard: number }>;
 }
 
 
@@ -287,7 +289,7 @@ export class ContainerService {
   }
 
   async specFor(rec: Container, rootfs: string, volumeSources?: ReadonlyMap<number, string>): Promise<Spec> {
-    return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath, umask: this.d.umask, guestKernel: this.runtimeOf(rec).guestKernel === true, volumeSources });
+    return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath, umask: this.d.umask, defaultUlimits: this.d.defaultUlimits, guestKernel: this.runtimeOf(rec).guestKernel === true, volumeSources });
   }
 
   // ---- attach (service-attach.ts) -------------------------------------------------------
@@ -342,6 +344,7 @@ export class ContainerService {
       if (oom && !heard) this.d.events.emit('container', 'oom', id, this.attrs(rec));
       this.d.events.emit('container', 'die', id, this.attrs(rec, { exitCode: String(code) }));
       this.waiters.wake(id, ['next-exit', 'not-running'], code);
+      await this.hooks.settled(rec).catch((e) => this.d.log.warn('tidying after exit', { id, err: errorMessage(e) }));
       this.faults.hit('exit:before-save');
       this.unreleased.add(id);
       // the rootfs and the runtime's state go before the record is written: by then a client

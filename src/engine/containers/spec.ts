@@ -128,6 +128,8 @@ export interface ContainerSpecOptions {
   initPath?: string;
   /** The process' umask (daemon.json's native.umask). */
   umask?: number;
+  /** daemon.json's default-ulimits: each of a name the container does not set. */
+  defaultUlimits?: ReadonlyArray<{ name: string; soft: number; hard: number }>;
   guestKernel?: boolean;
   /** What to bind for a volume (by its index) instead of its source or subpath. */
   volumeSources?: ReadonlyMap<number, string>;
@@ -194,7 +196,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     limits: await ociResources(k.resources),
     ...(k.resources.DeviceCgroupRules?.length ? { deviceRules: deviceCgroupRules(k.resources.DeviceCgroupRules) } : {}),
     oomScoreAdj: k.resources.OomScoreAdj || undefined,
-    ulimits: k.ulimits,
+    ulimits: [...k.ulimits, ...(o.defaultUlimits ?? []).filter((u) => !k.ulimits.some((own) => own.name === u.name))],
     noNewPrivileges: k.security.noNewPrivileges,
     ...apparmorOf(k.security, !!o.guestKernel),
     privileged: k.security.privileged, capAdd: k.security.capAdd, capDrop: k.security.capDrop,
