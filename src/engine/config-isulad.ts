@@ -49,9 +49,13 @@ export const isuladKeys = (z: Zod) => {
     'selinux-enabled': z.boolean().optional(),
     'cgroup-parent': z.string().optional(),
     // dockerd's and iSulad's: each container's ulimit of a name it does not set itself
-    'default-ulimits': z.record(z.string().refine((n) => n in ULIMIT_NAMES, 'want a ulimit name such as nofile, nproc, core'), z.object({
+    'default-ulimits': z.record(z.string(), z.object({
       Name: z.string().optional(), Hard: z.number().int().min(-1), Soft: z.number().int().min(-1),
-    }).passthrough().refine((u) => u.Hard === -1 || (u.Soft !== -1 && u.Soft <= u.Hard), 'soft limit must be less than or equal to hard limit')).optional(),
+    }).passthrough().refine((u) => u.Hard === -1 || (u.Soft !== -1 && u.Soft <= u.Hard), 'soft limit must be less than or equal to hard limit'))
+      // each name said by its own key (a refined record key is only "Invalid key in record")
+      .superRefine((m, ctx) => {
+        for (const n of Object.keys(m)) if (!(n in ULIMIT_NAMES)) ctx.addIssue({ code: 'custom', message: 'want a ulimit name such as nofile, nproc, core', path: [n] });
+      }).optional(),
     'container-log': z.record(z.string(), z.unknown()).optional(),
     // security switches: only their "off"
     tls: off('TCP listener (TLS)').optional(),
@@ -87,6 +91,8 @@ export interface DaemonIsuladConfig {
   notes: string[];
   /** dockerd's log-driver and log-opts: what a container that names no log driver gets. */
   logDefaults?: LogDefaults;
+  /** hook-spec: the hooks file of every container without its own (checked at start). */
+  hookSpec?: string;
   /** default-ulimits: a container's ulimit of each name it does not set (dockerd's mergeUlimits). */
   defaultUlimits?: Array<{ name: string; soft: number; hard: number }>;
 }
@@ -100,7 +106,7 @@ function asksNothing(key: string, v: unknown): boolean {
   return (key === 'log-driver' && v === 'stdout') || key === 'use-decrypted-key' || (key === 'engine' && v === 'lcr');
 }
 
-const IGNORED = ['log-driver', 'log-opts', 'hook-spec', 'start-timeout', 'image-opt-timeout', 'image-server-sock-addr',
+const IGNORED = ['log-driver', 'log-opts', 'start-timeout', 'image-opt-timeout', 'image-server-sock-addr',
   'image-layer-check', 'use-decrypted-key', 'insecure-skip-verify-enforce', 'enable-cri-v1', 'enable-pod-events',
   'systemd-cgroup', 'selinux-enabled', 'cgroup-parent', 'container-log', 'engine'] as const;
 
@@ -118,6 +124,7 @@ export function isuladConfig(f: DaemonFileConfig, file: string): DaemonIsuladCon
     ...(f.pidfile ? { pidFile: f.pidfile } : {}),
     ...(f['native.umask'] ? { umask: UMASKS[f['native.umask']] } : {}),
     ...(logDefaults ? { logDefaults } : {}),
+    ...(f['hook-spec'] ? { hookSpec: f['hook-spec'] } : {}),
     ...(f['default-ulimits'] && Object.keys(f['default-ulimits']).length
       ? { defaultUlimits: Object.entries(f['default-ulimits']).map(([name, u]) => ({ name, soft: u.Soft, hard: u.Hard })) } : {}),
     notes,

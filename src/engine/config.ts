@@ -214,6 +214,18 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     const { logSettings } = await import('./api/docker-runopts.js');
     try { logSettings(isulad.logDefaults); } catch (e) { throw invalidArgument(`${file}: key "log-driver"/"log-opts": ${(e as Error).message}`); }
   }
+  if (isulad.hookSpec) {
+    // iSulad's default points at /etc/default/isulad/hooks/default.json, which a host
+    // without iSulad lacks: then no default hooks, said at start; a bad file stops it
+    const { readHookSpec } = await import('./containers/hook-spec.js');
+    try {
+      await readHookSpec(isulad.hookSpec);
+    } catch (e) {
+      if (!/no such file$/.test((e as Error).message)) throw invalidArgument(`${file}: key "hook-spec": ${(e as Error).message}`);
+      isulad.notes.push(`${file}: "hook-spec" ${isulad.hookSpec} is not there: containers get no default hooks`);
+      delete isulad.hookSpec;
+    }
+  }
   const driver = flags.storageDriver ?? fileCfg['storage-driver'] ?? 'overlay';
   const mirrors = mirrorMap(fileCfg['registry-mirrors']);
   return {

@@ -260,6 +260,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     ...(config.umask !== undefined ? { umask: config.umask } : {}),
     ...(config.realtime ? { realtime: config.realtime } : {}),
     ...(config.defaultUlimits ? { defaultUlimits: config.defaultUlimits } : {}),
+    ...(config.hookSpec ? { hookSpec: config.hookSpec } : {}),
   });
   await cs.recover();
   const es = new ExecService(cs);

@@ -8,9 +8,14 @@ export interface Spec {
   root: Root;
   hostname?: string;
   mounts: Mount[];
+  hooks?: Hooks;
   annotations?: Record<string, string>;
   linux: Linux;
 }
+
+/** The runtime runs these on the host (the runtime spec's POSIX-platform hooks). */
+export interface Hook { path: string; args?: string[]; env?: string[]; timeout?: number }
+export interface Hooks { prestart?: Hook[]; poststart?: Hook[]; poststop?: Hook[] }
 
 export interface Process {
   terminal?: boolean;

@@ -126,7 +126,8 @@ test('iSulad\'s installed daemon.json starts tsulad: its pid file, native.umask 
   assert.equal(readFileSync(pidfile, 'utf8').trim(), String(d.proc!.pid));
   const log = await d.log();
   // (logfmt: the quotes escaped)
-  assert.match(log, /level=warn msg=".*daemon\.json: iSulad's keys tsulad accepts but does not act on: \\"log-opts\\", \\"hook-spec\\"/);
+  assert.match(log, /level=warn msg=".*daemon\.json: iSulad's keys tsulad accepts but does not act on: \\"log-opts\\", \\"start-timeout\\"/);
+  assert.match(log, /\\"hook-spec\\" \/etc\/default\/isulad\/hooks\/default\.json is not there: containers get no default hooks/);
   assert.match(log, /iSulad's \\"lcr\\" runtime \(liblcr\) is not tsula's: its containers run with runc/);
   await d.loadBusybox();
   // "secure": 0027 for the container's processes (iSulad's), files made so
@@ -153,4 +154,42 @@ test('daemon.json log-driver/log-opts and default-ulimits (dockerd\'s): a contai
   await d.ok(['wait', id]);
   const logs = (await d.ok(['inspect', '-f', '{{.LogPath}}', id])).trim();
   assert.ok((await fs.stat(logs)).size <= 4096, 'the log is bounded by the daemon\'s max-size');
+});
+
+test('--hook-spec (iSulad\'s): runc runs its prestart, poststart and poststop hooks on the host with their args and env; a bad file or hook refuses; daemon.json hook-spec is the default', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-test-'));
+  const out = path.join(dir, 'out');
+  await fs.mkdir(out);
+  // a hook gets the container's state on stdin (OCI): it keeps it, with its env and args
+  const hook = path.join(dir, 'hook.sh');
+  await fs.writeFile(hook, `#!/bin/sh\ncat > ${out}/$1.state\necho "$AAA" > ${out}/$1.env\n`, { mode: 0o755 });
+  const spec = (tag: string) => ({
+    prestart: [{ path: hook, args: ['hook.sh', `${tag}-prestart`], env: ['AAA=bbb', 'PATH=/usr/bin:/bin'], timeout: 10 }],
+    poststart: [{ path: hook, args: ['hook.sh', `${tag}-poststart`], env: ['AAA=ccc'] }],
+    poststop: [{ path: hook, args: ['hook.sh', `${tag}-poststop`], env: ['AAA=ddd'] }],
+  });
+  await fs.writeFile(path.join(dir, 'own.json'), JSON.stringify(spec('own')));
+  await fs.writeFile(path.join(dir, 'daemon-hooks.json'), JSON.stringify(spec('dflt')));
+  const d = await daemon({ dir, configJson: { 'hook-spec': path.join(dir, 'daemon-hooks.json') } });
+  await d.loadBusybox();
+  const id = (await d.ok(['run', '-d', '--hook-spec', path.join(dir, 'own.json'), 'busybox', 'sleep', '300'])).trim();
+  assert.equal((await d.ok(['inspect', '-f', '{{.HostConfig.HookSpec}}', id])).trim(), path.join(dir, 'own.json'));
+  await d.ok(['rm', '-f', id]);
+  for (const kind of ['prestart', 'poststart', 'poststop']) {
+    const state = JSON.parse(await fs.readFile(path.join(out, `own-${kind}.state`), 'utf8')) as { id: string };
+    assert.equal(state.id, id, kind);
+  }
+  assert.deepEqual(await Promise.all(['prestart', 'poststart', 'poststop'].map((k) => fs.readFile(path.join(out, `own-${k}.env`), 'utf8'))), ['bbb\n', 'ccc\n', 'ddd\n']);
+  // no --hook-spec: the daemon's
+  await d.ok(['run', '--rm', 'busybox', 'true']);
+  assert.equal((await fs.readFile(path.join(out, 'dflt-prestart.env'), 'utf8')), 'bbb\n');
+  // a hook that cannot run stops the start; a bad file the create
+  await fs.writeFile(path.join(dir, 'noexec.json'), JSON.stringify({ prestart: [{ path: path.join(dir, 'out') }] }));
+  const noexec = await d.cli(['run', '--rm', '--hook-spec', path.join(dir, 'noexec.json'), 'busybox', 'true']);
+  assert.notEqual(noexec.code, 0);
+  assert.match(noexec.stderr, /prestart|permission denied/i);
+  await fs.writeFile(path.join(dir, 'bad.json'), '{"prestart": [{"path": "rel"}]}');
+  const bad = await d.cli(['create', '--hook-spec', path.join(dir, 'bad.json'), 'busybox']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /hook spec file .*bad\.json: prestart\[0\]\.path: must be an absolute path/);
 });

@@ -28,9 +28,12 @@ test('iSulad\'s installed daemon.json loads: its levels, pid file, umask; "" is 
   assert.equal(c.storageDriver, 'overlay');
   assert.deepEqual([c.podSandboxImage, c.networkPlugin, c.cniBinDirs, c.cniConfDir], ['', '', ['/usr/lib/cni'], '/etc/cni/net.d']);
   assert.deepEqual([c.graph, c.state, c.group], ['/var/lib/isulad', '/var/run/isulad', 'isulad']);
-  assert.equal(c.notes.length, 2, c.notes.join('\n'));
-  assert.match(c.notes[0]!, /iSulad's keys tsulad accepts but does not act on: "log-opts", "hook-spec", "start-timeout", "image-opt-timeout", "image-server-sock-addr"$/);
+  assert.equal(c.notes.length, 3, c.notes.join('\n'));
+  assert.match(c.notes[0]!, /iSulad's keys tsulad accepts but does not act on: "log-opts", "start-timeout", "image-opt-timeout", "image-server-sock-addr"$/);
   assert.match(c.notes[1]!, /iSulad's "lcr" runtime \(liblcr\) is not tsula's: its containers run with runc/);
+  // its hook spec is iSulad's package's file: not on this host
+  assert.match(c.notes[2]!, /"hook-spec" \/etc\/default\/isulad\/hooks\/default\.json is not there: containers get no default hooks/);
+  assert.equal(c.hookSpec, undefined);
   // tsulad's own file: nothing to say
   assert.deepEqual((await load({ 'log-level': 'info' })).notes, []);
 });
@@ -74,4 +77,20 @@ test('default-ulimits (dockerd\'s and iSulad\'s): taken by name, a bad one stops
   assert.deepEqual(c.defaultUlimits, [{ name: 'nofile', soft: 1024, hard: 4096 }, { name: 'nproc', soft: -1, hard: -1 }]);
   await assert.rejects(load({ 'default-ulimits': { files: { Hard: 1, Soft: 1 } } }), /key "default-ulimits.files": want a ulimit name/);
   await assert.rejects(load({ 'default-ulimits': { nofile: { Hard: 10, Soft: 20 } } }), /soft limit must be less than or equal to hard limit/);
+});
+
+test('hook-spec: a file that is there is every container\'s default; a bad one stops the start', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-hookspec-'));
+  try {
+    const good = path.join(dir, 'good.json');
+    await fs.writeFile(good, JSON.stringify({ prestart: [{ path: '/bin/true', args: ['true'], env: ['A=b'], timeout: 5 }], poststop: null }));
+    assert.equal((await load({ 'hook-spec': good })).hookSpec, good);
+    const bad = path.join(dir, 'bad.json');
+    await fs.writeFile(bad, JSON.stringify({ prestart: [{ path: 'relative' }] }));
+    await assert.rejects(load({ 'hook-spec': bad }), /key "hook-spec": hook spec file .*bad\.json: prestart\[0\]\.path: must be an absolute path/);
+    await fs.writeFile(bad, JSON.stringify({ createRuntime: [] }));
+    await assert.rejects(load({ 'hook-spec': bad }), /unknown hook kind "createRuntime"/);
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });

@@ -1,6 +1,7 @@
 // The flags of `run`/`create` and how they become the Docker API's create body
 // (container.Config at the top level plus HostConfig), following docker's cli/opts.
 import { readFileSync } from 'node:fs';
+import { resolve as resolvePath } from 'node:path';
 import type { FlagSpec, Parsed } from '../args.js';
 import { byFlagName, UsageError } from '../args.js';
 import { StatusError } from '../context.js';
@@ -42,6 +43,8 @@ export const CONTAINER_FLAGS: FlagSpec[] = ([
   L('expose', 'Expose a port or a range of ports'),
   L('group-add', 'Add additional groups to join'),
   S('hostname', 'Container host name', 'h'),
+  // iSulad's: OCI hooks from a file the daemon reads
+  S('hook-spec', 'File containing hook definition (prestart, poststart, poststop)'),
   B('init', 'Run an init inside the container that forwards signals and reaps processes'),
   B('interactive', 'Keep STDIN open even if not attached', 'i'),
   S('ip', 'IPv4 address (e.g., 172.30.100.104)'),
@@ -303,6 +306,8 @@ export function buildCreate(p: Parsed, opts: { detach: boolean; run: boolean }):
   if (p.list('storage-opt').length) hostConfig.StorageOpt = storageOpts(p.list('storage-opt'));
   if (p.str('volume-driver')) hostConfig.VolumeDriver = p.str('volume-driver');
   if (p.str('isolation')) hostConfig.Isolation = p.str('isolation');
+  // the daemon reads the file (it runs on this host): an absolute path, as isula sends it
+  if (p.str('hook-spec')) hostConfig.HookSpec = resolvePath(p.str('hook-spec')!);
 
   const body: Record<string, unknown> = {
     Hostname: p.str('hostname') ?? '',

@@ -131,6 +131,7 @@ export function createSpecFromDocker(b: CreateBody, resources: ResourceConfig, v
     ...(b.Healthcheck ? { healthcheck: healthcheckFromDocker(b.Healthcheck) } : {}),
     autoRemove: !!hc.AutoRemove,
     ...(hc.ContainerIDFile ? { containerIdFile: hc.ContainerIDFile } : {}),
+    ...(hc.HookSpec ? { hookSpec: hc.HookSpec } : {}),
     ...(hc.Runtime ? { runtime: hc.Runtime } : {}),
     ...runOptionsFromDocker(b, hc, hc.Binds ?? [], { recursiveReadonly: versionAtLeast(version, '1.44') }) as Pick<CreateSpec, 'binds' | 'devices' | 'network'>,
     resources,
@@ -222,6 +223,8 @@ function hostConfigView(c: Container) {
     ReadonlyPaths: privileged ? null : [...(k.security.readonlyPaths ?? READONLY_PATHS)],
     // not docker 20.10's (API 1.43 has it): the OCI annotations tsula passes to the runtime
     Annotations: Object.keys(k.annotations).length ? k.annotations : null,
+    // iSulad's, only when there is one
+    ...(k.hookSpec ? { HookSpec: k.hookSpec } : {}),
   };
 }
 

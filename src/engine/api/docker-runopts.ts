@@ -69,6 +69,8 @@ export function runHostConfigShape(z: Zod) {
     StorageOpt: z.record(z.string(), z.string()).nullish(),
     Isolation: z.string().nullish(),
     ContainerIDFile: z.string().nullish(),
+    // iSulad's: a file of OCI hooks the daemon reads at create
+    HookSpec: z.string().nullish(),
   };
 }
 

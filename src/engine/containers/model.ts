@@ -4,6 +4,7 @@
 // paths). `docker inspect` and CRI's ContainerStatus are views of a Container (api/ and cri/).
 // Stored as <graph>/containers/<id>/container.json, written atomically.
 import type { ResourceConfig } from './resources.js';
+import type { Hooks } from '../../oci/types.js';
 
 export type ContainerStatus = 'created' | 'running' | 'paused' | 'restarting' | 'removing' | 'exited' | 'dead';
 
@@ -238,6 +239,10 @@ export interface CreateSpec {
   attach: { stdin: boolean; stdout: boolean; stderr: boolean };
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** iSulad's --hook-spec: a file of OCI hooks (prestart, poststart, poststop) read at create. */
+  hookSpec?: string;
+  /** What the hook spec held at create (the runtime runs them on the host). */
+  hooks?: Hooks;
   /** The TTY's size at start, [height, width] (API 1.42's HostConfig.ConsoleSize); absent: [0, 0]. */
   consoleSize?: [number, number];
   /** HostConfig.Isolation as created ('default', the only one on Linux; absent: ''). */

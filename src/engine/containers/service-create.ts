@@ -13,6 +13,7 @@ import { resolveContainer, writeEtcFiles } from './create.js';
 import { makeWorkingDir } from './rootfs.js';
 import { parseSignal } from './signals.js';
 import type { ContainerService } from './service.js';
+import { readHookSpec } from './hook-spec.js';
 
 /**
  * Make a container from a front end's spec (the Docker-shaped API's and CRI's translate
@@ -52,6 +53,12 @@ export async function create(s: ContainerService, spec: CreateSpec): Promise<{ I
     if (!(await s.ensureRuntime(runtime))) throw invalidArgument(`unknown runtime specified ${runtime} (configured: ${[...s.d.runtimes.keys()].join(', ')})`);
     const image = await s.d.images.get(spec.image);
     ph.mark('image');
+    // iSulad's hook spec: the container's own, else the daemon's; read now (a later edit of
+    // the file changes no container), not for a VM's guest, where no host hook runs
+    const inVm = s.d.runtimes.get(runtime)?.guestKernel === true;
+    if (spec.hookSpec && inVm) throw invalidArgument(`--hook-spec: runtime ${runtime} runs the container in a VM, where hooks on the host do not run`);
+    const hookSpec = spec.hookSpec || (inVm ? undefined : s.d.hookSpec);
+    if (hookSpec) spec = { ...spec, hookSpec, hooks: await readHookSpec(hookSpec) };
     // the spec builder's own check, so a bad --ulimit fails now rather than at start
     rlimits({ ulimits: spec.ulimits }, await s.hostInfo());
     const rec = resolveContainer({ id, name: cname, spec, image, runtime, driver: s.d.driver.name, containerDir: dir });

@@ -60,6 +60,8 @@ export interface ServiceDeps {
   umask?: number;
   /** daemon.json's cpu-rt-period / cpu-rt-runtime, for the containers' cgroup parent. */
   realtime?: RealtimeBudget;
+  /** daemon.json's hook-spec (iSulad's): the hooks of every container without its own. */
+  hookSpec?: string;
   /** daemon.json's default-ulimits. */
   defaultUlimits?: ReadonlyArray<{ name: string; soft: number; hard: number }>;
 }

@@ -215,6 +215,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
   }, host);
   spec.process.env = applyUnsets([...spec.process.env ?? [], ...k.env.filter((e) => !e.includes('='))]);
   if (o.umask !== undefined) spec.process.user.umask = o.umask;
+  if (k.hooks) spec.hooks = k.hooks;
   return spec;
 }
 
