@@ -191,13 +191,19 @@ export class ContainerService {
   async verifyResources(r: ResourceConfig, update = false): Promise<string[]> {
     // the cgroup files don't change; the real-time budget an admin grants may (the daemon's
     // own is given to the parent first, as dockerd's initCPURtController)
-    const realtime = r.CpuRealtimeRuntime > 0 || r.CpuRealtimePeriod > 0;
-    if (realtime && this.d.realtime) await initRealtimeBudget(r.CgroupParent || 'tsula', this.d.realtime);
+    const realtime = await this.realtimeBudget(r);
     if (!this.sys || realtime) this.sys = await readSysInfo({ parent: r.CgroupParent || 'tsula' });
     const canLowerOomScore = (await this.hostInfo()).capBounding?.has('CAP_SYS_RESOURCE') ?? false;
     const warnings = verifyResources(r, this.sys, { update, canLowerOomScore });
     await checkBlkioDevices(r);
     return warnings;
+  }
+
+  /** Asks r for real time? Then the daemon's budget (if any) is its cgroup parent's first. */
+  private async realtimeBudget(r: ResourceConfig): Promise<boolean> {
+    const asked = r.CpuRealtimeRuntime > 0 || r.CpuRealtimePeriod > 0;
+    if (asked && this.d.realtime) await initRealtimeBudget(r.CgroupParent || 'tsula', this.d.realtime);
+    return asked;
   }
 
   // ---- start ----------------------------------------------------------------------------
@@ -243,8 +249,7 @@ export class ContainerService {
       this.faults.hit('start:after-mount'); // recovery unmounts a rootfs no runtime state goes with
       staged = await StagedSubpaths.stage(rec.config.volumes ?? [], bundle);
       this.faults.hit('start:after-stage'); // recovery unmounts what is staged
-      const res = rec.config.resources;
-      if (this.d.realtime && (res.CpuRealtimeRuntime > 0 || res.CpuRealtimePeriod > 0)) await initRealtimeBudget(res.CgroupParent || 'tsula', this.d.realtime);
+      await this.realtimeBudget(rec.config.resources);
       const spec = await this.specFor(rec, rootfs, staged.sources);
       ph.mark('spec');
       for (const b of rec.config.binds) await fs.mkdir(b.source, { recursive: true }).catch(() => { /* a file, or read-only: runc says */ });
