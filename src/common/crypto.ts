@@ -10,5 +10,6 @@ const crypto = (): typeof NodeCrypto => (mod ??= load('node:crypto') as typeof N
 
 export function randomBytes(size: number): Buffer { return crypto().randomBytes(size); }
 export function randomInt(max: number): number { return crypto().randomInt(max); }
+export function randomUUID(): string { return crypto().randomUUID(); }
 export function createHash(algorithm: string): NodeCrypto.Hash { return crypto().createHash(algorithm); }
 export type Hash = NodeCrypto.Hash;

@@ -2,7 +2,7 @@
 import * as net from 'node:net';
 import * as os from 'node:os';
 import { promises as fs } from 'node:fs';
-import { randomUUID } from 'node:crypto';
+import { randomUUID } from '../../common/crypto.js';
 import * as path from 'node:path';
 import { writeFileAtomic } from '../../common/fsutil.js';
 import type { Router } from './http.js';

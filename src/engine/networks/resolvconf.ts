@@ -6,7 +6,7 @@
 // beside the file tells whether the user edited it since: an edited file is not rewritten
 // while the container runs ("Docker Engine will not make further changes once it has been
 // modified").
-import { createHash } from 'node:crypto';
+import { createHash } from '../../common/crypto.js';
 import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import type { DnsInput } from './etc.js';

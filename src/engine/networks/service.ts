@@ -5,7 +5,7 @@
 // endpoints: 403). A user network's host bridge is made with its gateway address at its
 // create, as dockerd's bridge driver does (the default one's at its first attachment, by the
 // CNI bridge plugin), and goes with the network.
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../common/crypto.js';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { alreadyExists, errorMessage, internal, invalidArgument, permissionDenied } from '../../common/errors.js';
