@@ -8,7 +8,7 @@
 import { errorMessage } from '../../common/errors.js';
 import type { Container } from './model.js';
 import { running } from './model.js';
-import { forget } from './recovery.js';
+import { monitorGone } from './recovery.js';
 import type { ContainerService } from './service.js';
 
 export const MONITOR_POLL_MS = 5_000;
@@ -28,9 +28,7 @@ export async function monitorDied(cs: ContainerService, rec: Container): Promise
     return !(await rt.exitStatus(rec.id));
   });
   if (!dead) return false;
-  cs.d.log.warn('container monitor died; marking container exited', { id: rec.id });
-  await forget(rt, rec.id, bundle).catch((e) => cs.d.log.warn('cleaning up after a dead monitor', { id: rec.id, err: errorMessage(e) }));
-  await cs.onExit(rec.id, 255, new Date(), 'container monitor died');
+  await monitorGone(cs, rt, rec.id, bundle);
   return true;
 }
 

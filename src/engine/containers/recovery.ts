@@ -29,6 +29,13 @@ export async function forget(rt: Runtime, id: string, bundle: string): Promise<v
   else await rt.delete(id, bundle, true);
 }
 
+/** A running container whose monitor died with no exit reported: gone from its runtime, exited 255. */
+export async function monitorGone(cs: ContainerService, rt: Runtime, id: string, bundle: string): Promise<void> {
+  cs.d.log.warn('container monitor died; marking container exited', { id });
+  await forget(rt, id, bundle).catch((e) => cs.d.log.warn('cleaning up after a dead monitor', { id, err: errorMessage(e) }));
+  await cs.onExit(id, 255, new Date(), 'container monitor died');
+}
+
 export async function recoverContainers(cs: ContainerService): Promise<void> {
   const { store, driver, log } = cs.d;
   const recs = await store.load((id, err) => {
@@ -111,9 +118,7 @@ async function recoverOne(cs: ContainerService, rec: Container): Promise<void> {
     }
     // conmon may have written the exit file between our two looks, just before it exited
     if (await rt.exitStatus(id)) return;
-    log.warn('container monitor died; marking container exited', { id });
-    await forget(rt, id, bundle).catch((e) => log.warn('cleaning up after a dead monitor', { id, err: errorMessage(e) }));
-    await cs.onExit(id, 255, new Date(), 'container monitor died');
+    await monitorGone(cs, rt, id, bundle);
     return;
   }
 

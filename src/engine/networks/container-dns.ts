@@ -48,7 +48,7 @@ export class ContainerDns {
     if (rec.config.network !== 'cni') return null;
     const nets = this.d.networks.list();
     for (const ep of rec.config.networking?.endpoints ?? []) {
-      const net = nets.find((n) => n.id === ep.networkId || n.name === ep.name);
+      const net = this.networkOf(ep, nets);
       if (net && net.driver === 'bridge' && !this.d.isDefaultBridge(net.id) && net.ipam.config[0]?.gateway) return net;
     }
     return null;
@@ -123,7 +123,12 @@ export class ContainerDns {
   /** The network of its first endpoint, whatever its kind. */
   private firstNetwork(rec: Container): NetworkRecord | undefined {
     const ep = rec.config.network === 'cni' ? rec.config.networking?.endpoints?.[0] : undefined;
-    return ep ? this.d.networks.list().find((n) => n.id === ep.networkId || n.name === ep.name) : undefined;
+    return ep ? this.networkOf(ep, this.d.networks.list()) : undefined;
+  }
+
+  /** The network an endpoint of a container's config names (by id, or by name as created). */
+  private networkOf(ep: { networkId: string; name: string }, nets: NetworkRecord[]): NetworkRecord | undefined {
+    return nets.find((n) => n.id === ep.networkId || n.name === ep.name);
   }
 
   /**
