@@ -1,5 +1,5 @@
 // Filesystem helpers: atomic writes (temp, fsync, rename, fsync dir) and friends.
-import { promises as fs, constants } from 'node:fs';
+import { promises as fs, constants, type Dirent, type Stats } from 'node:fs';
 import * as path from 'node:path';
 
 let tmpCount = 0;
@@ -67,16 +67,54 @@ export async function mkdirp(p: string, mode = 0o700): Promise<void> {
 }
 
 /**
- * rm -rf of a tree a container may have made, of any depth: node's fs.rm builds each path
- * whole and fails past PATH_MAX (ENAMETOOLONG: `d=/a; while mkdir $d; do d=$d/a; done` in a
- * container), GNU rm walks from directory fds. Not across a mount (--one-file-system).
+ * rm -rf of a tree a container may have made, of any depth, not across a mount (as GNU rm
+ * --one-file-system). A walk of readdir's entry types: one call per file and two per
+ * directory, where node's fs.rm stats every entry and tries rmdir first (~2.5x the calls on
+ * the create/remove path). Past PATH_MAX (`d=/a; while mkdir $d; do d=$d/a; done` in a
+ * container) paths can't be built whole: GNU rm walks from directory fds.
  */
 export async function removeTree(dir: string): Promise<void> {
+  let top: Stats;
   try {
-    await fs.rm(dir, { recursive: true, force: true });
+    top = await fs.lstat(dir);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  if (!top.isDirectory()) return removeFile(dir);
+  try {
+    await removeDir(dir, top.dev);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENAMETOOLONG') throw e;
     const { execOk } = await import('./exec.js');
     await execOk('rm', ['-rf', '--one-file-system', '--', dir]);
+  }
+}
+
+async function removeDir(dir: string, dev: number): Promise<void> {
+  let entries: Dirent[];
+  try {
+    entries = await fs.readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw e;
+  }
+  await Promise.all(entries.map(async (ent) => {
+    const p = path.join(dir, ent.name);
+    if (!ent.isDirectory()) return removeFile(p);
+    const st = await fs.lstat(p).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return null; throw e; });
+    if (!st) return;
+    if (st.dev !== dev) throw Object.assign(new Error(`cannot remove ${dir}: ${p} is a mount point`), { code: 'EBUSY' });
+    await removeDir(p, dev);
+  }));
+  await fs.rmdir(dir).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+}
+
+/** rm -f of one file: an unlink, no stat first (fs.rm force stats it twice). */
+export async function removeFile(file: string): Promise<void> {
+  try {
+    await fs.unlink(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
 }

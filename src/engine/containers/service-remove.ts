@@ -1,6 +1,5 @@
 // The service's rm (service.ts delegates): the tombstone first, then the runtime's state,
 // the writable layer, the bundle and the record; and the exit record a removal made moot.
-import { promises as fs } from 'node:fs';
 import { Phases } from '../../common/phases.js';
 import { errorMessage, failedPrecondition } from '../../common/errors.js';
 import { running, type Container } from './model.js';
@@ -8,6 +7,7 @@ import { forget } from './recovery.js';
 import { endRestarting, podMembers, sleep } from './service-stop.js';
 import type { ContainerService } from './service.js';
 import { StagedSubpaths } from '../volumes/subpath-stage.js';
+import { removeTree } from '../../common/fsutil.js';
 
 export interface RemoveOptions { force: boolean; volumes?: boolean }
 
@@ -79,7 +79,7 @@ async function removeNow(s: ContainerService, rec: Container, opts: RemoveOption
     ph.mark('snapshot');
     s.faults.hit('rm:after-snapshot');
     await StagedSubpaths.clear(s.bundle(rec.id)); // a crashed start's, never rm'd through
-    await fs.rm(s.bundle(rec.id), { recursive: true, force: true });
+    await removeTree(s.bundle(rec.id));
     await s.d.store.delete(rec);
     s.exitUnrecorded.delete(rec.id);
     s.restarts.forget(rec.id);

@@ -10,7 +10,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import type { Container } from './model.js';
 import { fromLegacy, type LegacyRecord } from './legacy.js';
-import { writeFileAtomic, readJson, fsyncDir, isAtomicWriteTemp } from '../../common/fsutil.js';
+import { writeFileAtomic, readJson, fsyncDir, isAtomicWriteTemp, removeTree } from '../../common/fsutil.js';
 import { FREE_SPACE_HINT, errorMessage, invalidArgument, isNoSpace, notFound } from '../../common/errors.js';
 import { isFullId, shortId, validateRef } from '../../common/ids.js';
 import { NameRegistrar } from './names.js';
@@ -293,7 +293,7 @@ export class ContainerStore {
   /** Delete a tombstone left by an interrupted removal. */
   async dropTombstone(id: string): Promise<void> {
     if (!isFullId(id)) throw invalidArgument(`invalid container id ${id}`);
-    await fs.rm(path.join(this.root, TOMBSTONE + id), { recursive: true, force: true });
+    await removeTree(path.join(this.root, TOMBSTONE + id));
   }
 
   /** The name is freed only once the directory is gone: a create can't reuse a half-removed one. */
@@ -304,8 +304,8 @@ export class ContainerStore {
     this.removing.add(rec.id);
     await this.writes.get(rec.id)?.catch(() => {});
     try {
-      await fs.rm(path.join(this.root, TOMBSTONE + rec.id), { recursive: true, force: true });
-      await fs.rm(this.dir(rec.id), { recursive: true, force: true });
+      await removeTree(path.join(this.root, TOMBSTONE + rec.id));
+      await removeTree(this.dir(rec.id));
     } finally {
       this.removing.delete(rec.id);
       this.names.releaseAll(rec.id);

@@ -4,10 +4,11 @@
 // process, which closes it) and removes it: runc tells "created" from "running" by the file's
 // existence. runc runs poststart hooks in create, before anyone reads the fifo, so nothing
 // else is skipped. A fork and Go start-up of runc fewer on every start (~5 ms, and its CPU).
-import { constants, fstat, open, closeSync, promises as fs } from 'node:fs';
+import { constants, fstat, open, closeSync } from 'node:fs';
 import * as net from 'node:net';
 import { failedPrecondition, internal } from '../../common/errors.js';
 import { stillRunning } from '../../common/proc.js';
+import { removeFile } from '../../common/fsutil.js';
 
 const POLL_MS = 100;
 
@@ -35,7 +36,7 @@ export async function startThroughFifo(fifo: string, init: InitProcess, what: st
     if (!isFifo) throw internal(`${what}: ${fifo} is not runc's exec fifo`);
     // the open lets init go on: the name goes at once, so that a tsulad that dies from here
     // on leaves runc saying running (or stopped), never created with the process running
-    await fs.rm(fifo, { force: true });
+    await removeFile(fifo);
     pipe = new net.Socket({ fd, readable: true, writable: false });
   } catch (e) {
     closeSync(fd);

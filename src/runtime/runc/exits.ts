@@ -2,6 +2,7 @@
 // 128+N for a signal) when the container dies; inotify (fs.watch) tells us it appeared.
 import { watch, promises as fs, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
+import { removeFile } from '../../common/fsutil.js';
 
 const ID_RE = /^[0-9a-f]{64}$/;
 
@@ -39,7 +40,7 @@ export class ExitWatcher {
 
   async remove(id: string): Promise<void> {
     this.seen.delete(id);
-    await fs.rm(path.join(this.dir, id), { force: true });
+    await removeFile(path.join(this.dir, id));
   }
 
   private async check(name: string): Promise<void> {

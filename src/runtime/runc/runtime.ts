@@ -18,6 +18,7 @@ import type { Logger } from '../../common/log.js';
 import { exec } from '../../common/exec.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
 import { startThroughFifo, type InitProcess } from './exec-fifo.js';
+import { removeFile } from '../../common/fsutil.js';
 import { deleteStoppedState, type StuckCgroup } from './state-delete.js';
 import { procStat } from '../../common/proc.js';
 
@@ -144,7 +145,7 @@ export class RuncConmonRuntime implements Runtime {
     try {
       await this.runc(['update', '--resources', file, id], `update container ${this.shown(id)}`);
     } finally {
-      await fs.rm(file, { force: true });
+      await removeFile(file);
     }
   }
 
@@ -165,8 +166,8 @@ export class RuncConmonRuntime implements Runtime {
     if (!this.stateGone.delete(id)) await this.deleteState(id, force);
     // conmon's per-run files; the bundle itself stays with the container record. The exit
     // file goes even before watchExits (recovery deletes what a crash left behind)
-    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', OOM_FILE, OOM_SEEN_FILE, RUNC_LOG].map((f) => fs.rm(path.join(bundle, f), { force: true })));
-    await fs.rm(path.join(this.exitDir, id), { force: true });
+    await Promise.all(['attach', 'ctl', 'winsz', 'pidfile', 'conmon.pid', OOM_FILE, OOM_SEEN_FILE, RUNC_LOG].map((f) => removeFile(path.join(bundle, f))));
+    await removeFile(path.join(this.exitDir, id));
     this.exits?.reset(id);
   }
 

@@ -10,6 +10,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { stillRunning } from '../../common/proc.js';
+import { removeTree } from '../../common/fsutil.js';
 
 /** What of runc's state.json this reads (libcontainer's State and its config). */
 interface RuncState {
@@ -62,7 +63,7 @@ export async function deleteStoppedState(root: string, id: string, stuck?: (left
     stuck?.(left);
     return false;
   }
-  await fs.rm(dir, { recursive: true, force: true });
+  await removeTree(dir);
   return true;
 }
 
