@@ -181,7 +181,8 @@ export function cappedBuffer(max: number): { write(b: Buffer): void; bytes(): Bu
 async function execSync(d: CriContainerDeps, ref: string, cmd: string[], timeoutSecs: number): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
   if (!cmd.length) throw invalidArgument('ExecSync: cmd is required');
   const c = getCri(d.cs, ref);
-  d.cs.requireRunning(c);
+  const state = criStateName(c);
+  if (state !== 'CONTAINER_RUNNING') throw failedPrecondition(`failed to exec in container: container is in ${state} state`); // containerd's words
   const { handle } = await d.es.run(c.id, { cmd, tty: false, stdin: false, stdout: true, stderr: true });
   const out = cappedBuffer(EXEC_SYNC_MAX_STREAM);
   const err = cappedBuffer(EXEC_SYNC_MAX_STREAM);
@@ -288,6 +289,7 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
     },
     reopenContainerLog: async (req) => {
       const c = getCri(cs, req.containerId);
+      if (!running(c.state)) throw failedPrecondition('container is not running'); // containerd's words
       await cs.reopenLog(c.id);
       // conmon reopens in its own time: the call returns once the new file is there (CRI-O
       // waits the same, 3 s at most), as kubelet and critest look for it at once

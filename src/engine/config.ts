@@ -83,6 +83,8 @@ export const daemonConfigSchema = lazySchema((z) => z.object({
   'init-path': z.string().startsWith('/', 'must be an absolute path').optional(),
   'stream-server-address': z.string().min(1).optional(),
   'stream-server-port': z.number().int().min(0).max(65535).optional(),
+  // dockerd's: tsulad always keeps containers running while it is down and takes them back
+  'live-restore': z.literal(true, { message: 'false is not supported: tsulad always leaves containers running across its own stop and restart (dockerd\'s live-restore); remove the key or set it true' }).optional(),
 }).strict());
 
 export type DaemonFileConfig = Infer<typeof daemonConfigSchema>;

@@ -25,7 +25,7 @@ export interface SpecOptions {
   terminal: boolean;
   hostname: string;
   /** rro: the submounts read-only too (runc's recursive read-only); nonRecursive: no submounts (bind, not rbind). */
-  binds: Array<{ source: string; destination: string; readonly: boolean; propagation?: 'rprivate' | 'rslave' | 'rshared' | 'private' | 'slave' | 'shared'; rro?: boolean; nonRecursive?: boolean }>;
+  binds: Array<{ source: string; destination: string; readonly: boolean; propagation?: 'rprivate' | 'rslave' | 'rshared' | 'private' | 'slave' | 'shared'; rro?: boolean; nonRecursive?: boolean; implicitPropagation?: boolean }>;
   /** The TTY's initial size (docker's ConsoleSize). */
   consoleSize?: { height: number; width: number };
   /** none = a new, empty network namespace; host = the host's; netnsPath = join that one. */

@@ -103,7 +103,7 @@ export async function* walkTree(abs: string, name: string, skip?: (rel: string) 
   const st = await fs.lstat(abs);
   yield { abs, name, rel: '', st };
   if (!st.isDirectory()) return;
-  const join = (a: string, b: string) => (a === '' ? b : a === '.' ? `./${b}` : `${a}/${b}`);
+  const join = (a: string, b: string) => (a === '' ? b : a === '.' ? `./${b}` : a.endsWith('/') ? `${a}${b}` : `${a}/${b}`);
   async function* below(dir: string, arcDir: string, relDir: string): AsyncGenerator<PackItem & { rel: string; st: Stats }> {
     const names = (await fs.readdir(dir).catch(() => [] as string[])).sort();
     for (const n of names) {

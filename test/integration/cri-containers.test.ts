@@ -184,7 +184,7 @@ test('mount propagation (critest\'s): rprivate, rslave host → container, rshar
     await fs.writeFile(f, JSON.stringify({ metadata: { name: 'shared-off-private' }, image: { image: 'busybox' }, command: ['true'], linux: {}, mounts: [{ host_path: priv, container_path: '/x', propagation: 2 }] }));
     const r = await cri(['create', p.id, f, p.cfg]);
     assert.notEqual(r.code, 0);
-    assert.match(r.stderr, /code = FailedPrecondition desc = bind .* is rshared, but .* is not a shared mount: make it one \(mount --make-rshared/);
+    assert.match(r.stderr, /code = FailedPrecondition desc = path .* is mounted on .* but it is not a shared mount \(bind .* is rshared; mount --make-rshared/);
     assert.equal((await ok(['ps', '-a', '-q'])).split('\n').filter(Boolean).length, before);
   } finally {
     await ok(['rmp', '-f', p.id]);

@@ -88,16 +88,19 @@ test('exec start over the API: 400 for a command dockerd classes as bad config, 
   assert.match(wd.message, /no such file or directory: unknown$/);
 });
 
-test('resize and exec checks as dockerd: h and w required (strconv.Atoi), an exec of a paused container, one not started yet, the pid after the exit, an unknown user at create (dockerd 28)', async () => {
+test('resize and exec checks as dockerd: h and w required, uint32 (dockerd 25+), an exec of a paused container, one not started yet, the pid after the exit, an unknown user at create (dockerd 28)', async () => {
   const post = async (path: string) => {
     const r = await d.api('POST', path);
     return { status: r.status, message: r.body ? (JSON.parse(r.body) as { message?: string }).message ?? '' : '' };
   };
   await ok(['run', '-dt', '--name', 'rsz', 'busybox', 'sleep', '1000']);
   try {
-    assert.deepEqual(await post('/v1.41/containers/rsz/resize'), { status: 400, message: 'strconv.Atoi: parsing "": invalid syntax' });
-    assert.deepEqual(await post('/v1.41/containers/rsz/resize?h=10'), { status: 400, message: 'strconv.Atoi: parsing "": invalid syntax' });
-    assert.deepEqual(await post('/v1.41/containers/rsz/resize?h=10&w=x'), { status: 400, message: 'strconv.Atoi: parsing "x": invalid syntax' });
+    // dockerd 25+ (moby's TestResize "invalid size"): uint32 sizes
+    assert.deepEqual(await post('/v1.41/containers/rsz/resize'), { status: 400, message: 'invalid resize height "": invalid syntax' });
+    assert.deepEqual(await post('/v1.41/containers/rsz/resize?h=10'), { status: 400, message: 'invalid resize width "": invalid syntax' });
+    assert.deepEqual(await post('/v1.41/containers/rsz/resize?h=10&w=x'), { status: 400, message: 'invalid resize width "x": invalid syntax' });
+    assert.deepEqual(await post('/v1.41/containers/rsz/resize?h=-100&w=10'), { status: 400, message: 'invalid resize height "-100": value out of range' });
+    assert.deepEqual(await post('/v1.41/containers/rsz/resize?h=10&w=4294967296'), { status: 400, message: 'invalid resize width "4294967296": value out of range' });
     assert.equal((await post('/v1.41/containers/rsz/resize?h=33&w=111')).status, 200);
     assert.equal((await ok(['exec', 'rsz', 'sh', '-c', 'stty size < /proc/1/fd/0'])).trim(), '33 111');
     // an exec created, not started: dockerd waits for its start (10 s), here it comes at once

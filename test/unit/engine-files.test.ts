@@ -30,6 +30,11 @@ test('container paths: cleaned from "/", never above it, "x/" and "x/." kept', (
   assert.equal(containerAbsPath('/etc/'), '/etc/');
   assert.equal(containerAbsPath('/etc/.'), '/etc/.');
   assert.equal(containerAbsPath('..'), '/');
+  // moby's TestCopyFromContainer: "/" is the root itself, ".", "/.", "./" and "/./" its contents
+  assert.equal(containerAbsPath('/'), '/');
+  for (const p of ['.', '/.', './', '/./']) assert.equal(containerAbsPath(p), '/.', p);
+  assert.equal(containerAbsPath('/bar/root/./'), '/bar/root/.');
+  assert.equal(containerAbsPath('bar/quux/'), '/bar/quux/');
   assert.throws(() => containerAbsPath('/a\0b'), /NUL/);
 });
 

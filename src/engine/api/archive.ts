@@ -14,10 +14,10 @@ import { argv, running, type Container } from '../containers/model.js';
 import type { ImageStore } from '../../image/types.js';
 import type { EventBus } from '../events.js';
 import { logImageEvent } from '../image-events.js';
-import { invalidArgument, unimplemented } from '../../common/errors.js';
+import { internal, invalidArgument, unimplemented } from '../../common/errors.js';
 import type { MountGuard } from '../../storage/mountguard.js';
 import { isValidTag, parseTagTarget } from '../../image/reference.js';
-import { VERSION } from './version.js';
+import { VERSION, versionAtLeast } from './version.js';
 import { checkImagePlatform, platformParam } from './platform.js';
 
 export interface ArchiveDeps {
@@ -47,16 +47,29 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
   const { cs, files, images, events } = d;
 
   r.add('HEAD', '/containers/{id}/archive', async ({ res, params, query }) => {
-    const stat = await files.statPath(cs.get(params[0]), query.get('path') ?? '');
+    const stat = await files.statPath(cs.get(params[0]), query.get('path') ?? '', params[0]);
     res!.writeHead(200, { [STAT_HEADER]: statHeader(stat), 'Content-Type': 'application/json' });
     res!.end();
   });
 
   r.add('GET', '/containers/{id}/archive', async ({ res, params, query }) => {
     const c = cs.get(params[0]);
-    const { stat, tar } = await files.archive(c, query.get('path') ?? '');
+    const { stat, tar } = await files.archive(c, query.get('path') ?? '', params[0]);
     events.emit('container', 'archive-path', c.id, attrs(c, { path: query.get('path') ?? '' }));
     await sendTar(res!, tar, { [STAT_HEADER]: statHeader(stat) });
+  });
+
+  // API below 1.24 (docker 1.11 and older clients): the resource as a tar, no stat header;
+  // dockerd's postContainersCopy answered a bare 404 from 1.24 on
+  r.add('POST', '/containers/{id}/copy', async ({ req, res, params, version }) => {
+    if (versionAtLeast(version, '1.24')) { res!.writeHead(404); res!.end(); return; }
+    const body = await readJsonBody(req, { checkType: true }) as { Resource?: unknown };
+    const resource = typeof body?.Resource === 'string' ? body.Resource : '';
+    if (!resource) throw internal('Path cannot be empty');
+    const c = cs.get(params[0]);
+    const { tar } = await files.archive(c, resource, params[0]);
+    events.emit('container', 'copy', c.id, attrs(c));
+    await sendTar(res!, tar);
   });
 
   r.add('PUT', '/containers/{id}/archive', async ({ req, res, params, query }) => {
@@ -68,7 +81,7 @@ export function archiveRoutes(r: Router, d: ArchiveDeps): void {
     req!.pipe(body);
     try {
       await files.extract(c, query.get('path') ?? '', body, {
-        noOverwriteDirNonDir: boolParam(query, 'noOverwriteDirNonDir'), copyUIDGID: boolParam(query, 'copyUIDGID'),
+        noOverwriteDirNonDir: boolParam(query, 'noOverwriteDirNonDir'), copyUIDGID: boolParam(query, 'copyUIDGID'), ref: params[0],
       });
     } catch (e) {
       req!.unpipe(body);

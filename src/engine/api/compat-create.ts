@@ -14,8 +14,9 @@ export function gateCreateBody(b: CreateBody, version: string): string[] {
   const hc = b.HostConfig;
   const mounts = hc?.Mounts ?? [];
   dropRemovedResources(hc, version);
-  // clients older than 1.40 expect a shareable IPC namespace by default (postContainersCreate)
-  if (hc && !versionAtLeast(version, '1.40') && !hc.IpcMode) hc.IpcMode = 'shareable';
+  // clients older than 1.40 expect a shareable IPC namespace by default (postContainersCreate,
+  // which makes a missing HostConfig an empty one first)
+  if (!versionAtLeast(version, '1.40') && !hc?.IpcMode) (b.HostConfig ??= {} as NonNullable<CreateBody['HostConfig']>).IpcMode = 'shareable';
   if (!versionAtLeast(version, '1.42')) {
     // BindOptions.CreateMountpoint and ConsoleSize came in 1.42 (tsula refused the other
     // types' options before 1.42 already, in docker 20.10's words: docker-mounts.ts)

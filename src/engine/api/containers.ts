@@ -1,6 +1,6 @@
 // /containers/* and /exec/* of the Docker-shaped API.
 import type { Router } from './http.js';
-import { sendJson, sendStatus, readJsonBody, boolParam, intParam, frame, atoiParam, winsizeOf } from './http.js';
+import { sendJson, sendStatus, readJsonBody, boolParam, intParam, frame, resizeParam } from './http.js';
 import type { ContainerService } from '../containers/service.js';
 import type { ExecService } from '../containers/exec.js';
 import { running, type Container } from '../containers/model.js';
@@ -20,6 +20,7 @@ import { inspectForVersion, summaryForVersion } from './compat-views.js';
 import { dropRemovedResources } from './compat-create.js';
 import { withDaemonLogConfig } from './docker-runopts.js';
 import type { LogDefaults } from '../config-isulad.js';
+import { daemonRootBinds } from '../containers/binds.js';
 
 /** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
 export type SizeOf = (c: Container) => Promise<{ SizeRw: number; SizeRootFs: number }>;
@@ -49,6 +50,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     }
     const netWarnings = networkingForVersion(body, version);
     const { spec, warnings } = await createSpecFromBody(body, version);
+    if (spec.binds) daemonRootBinds(spec.binds, cs.d.graph);
     const platform = query.get('platform') || undefined;
     const made = await cs.create({ ...spec, name: query.get('name') || undefined, ...(platform ? { platform } : {}) });
     const extra = [...netWarnings, ...warnings];
@@ -109,7 +111,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   });
 
   r.add('POST', '/containers/{id}/update', async ({ req, res, params, version }) => {
-    const body = await readJsonBody(req);
+    const body = await readJsonBody(req, { checkType: true });
     dropRemovedResources(body as Record<string, unknown>, version);
     // dockerd ignores an update's PidsLimit before API 1.40
     if (!versionAtLeast(version, '1.40') && body && typeof body === 'object') delete (body as Record<string, unknown>).PidsLimit;
@@ -158,7 +160,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   });
 
   r.add('POST', '/containers/{id}/resize', async ({ res, params, query }) => {
-    await cs.resize(params[0], winsizeOf(atoiParam(query, 'h')), winsizeOf(atoiParam(query, 'w')));
+    await cs.resize(params[0], resizeParam(query, 'h'), resizeParam(query, 'w'));
     sendStatus(res!, 200);
   });
 
@@ -226,7 +228,7 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
   r.add('POST', '/exec/{id}/start', (ctx) => startExec(ctx, es));
 
   r.add('POST', '/exec/{id}/resize', async ({ res, params, query }) => {
-    await es.resize(params[0], winsizeOf(atoiParam(query, 'h')), winsizeOf(atoiParam(query, 'w')));
+    await es.resize(params[0], resizeParam(query, 'h'), resizeParam(query, 'w'));
     sendStatus(res!, 200);
   });
 

@@ -102,7 +102,7 @@ export function parseBindSpec(spec: string): Bind | VolumeMount {
   const destination = target(dst, spec);
   if (path.posix.isAbsolute(src)) {
     if (nocopy) throw invalidArgument(`invalid mode: ${modeText} (nocopy is for volumes, not bind mounts)`);
-    return { source: path.normalize(src), destination, readonly, propagation: (propagation ?? 'rprivate') as Propagation, spec };
+    return { source: path.normalize(src), destination, readonly, propagation: (propagation ?? 'rprivate') as Propagation, spec, ...(propagation ? {} : { implicitPropagation: true }) };
   }
   // dockerd's validateMountConfigImpl: a propagation is the BindOptions a volume has none of
   if (propagation) throw invalidArgument(`invalid mount config for type "volume": field BindOptions must not be specified`);
@@ -131,6 +131,7 @@ export function parseMount(m: MountBody, into: MountRequests): void {
     if (o?.ReadOnlyForceRecursive && p !== 'rprivate') throw bad('ReadOnlyForceRecursive requires BindOptions.Propagation to be rprivate');
     into.binds.push({
       source: path.normalize(m.Source), destination, readonly, propagation: p as Propagation, origin: 'mount',
+      ...(o?.Propagation ? {} : { implicitPropagation: true }),
       ...(o?.CreateMountpoint ? { createMountpoint: true } : {}),
       // NonRecursive (API 1.40, docker's bind-recursive=disabled): a plain bind, no submounts
       ...(o?.NonRecursive ? { nonRecursive: true } : {}),

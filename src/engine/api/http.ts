@@ -1,9 +1,9 @@
 // HTTP plumbing for the Docker-shaped API: routing, JSON bodies, errors as {"message"},
 // docker's 8-byte stream framing, and connection hijacking for attach/exec.
-import { goAtoi } from '../../common/go-strconv.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { httpStatus, errorMessage, invalidArgument } from '../../common/errors.js';
+import { decodeJsonBody } from '../../common/go-json-syntax.js';
 
 export interface Ctx {
   req: IncomingMessage;
@@ -111,22 +111,22 @@ export async function readBody(req: IncomingMessage, limit = 4 << 20): Promise<B
 
 /**
  * A JSON body; none is {}. With checkType, one of another Content-Type (or none) is refused,
- * on the routes where dockerd's handlers call CheckForJSON (create, exec, commit, networks,
- * volumes), not on those that decode whatever comes (auth, exec start, update).
+ * on the routes where dockerd's handlers call CheckForJSON / ReadJSON (create, update, exec
+ * and its start, commit, networks, volumes), not on auth's. Bad JSON in Go's words.
  */
 export async function readJsonBody(req: IncomingMessage, o: { checkType?: boolean } = {}): Promise<unknown> {
   const buf = await readBody(req);
   if (!buf.length) return {};
+  if (o.checkType) checkJsonType(req);
+  return decodeJsonBody(buf, invalidArgument);
+}
+
+/** dockerd 25+'s CheckForJSON for a request with a body (mime.ParseMediaType's "no media type" for none). */
+function checkJsonType(req: IncomingMessage): void {
   const type = req.headers['content-type'] ?? '';
-  // dockerd 25+'s CheckForJSON (mime.ParseMediaType's "no media type" for none) and ReadJSON words
-  if (o.checkType && !type.trim()) throw invalidArgument('malformed Content-Type header (): mime: no media type');
-  if (o.checkType && type.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
+  if (!type.trim()) throw invalidArgument('malformed Content-Type header (): mime: no media type');
+  if (type.split(';')[0]!.trim().toLowerCase() !== 'application/json') {
     throw invalidArgument(`unsupported Content-Type header (${type}): must be 'application/json'`);
-  }
-  try {
-    return JSON.parse(buf.toString('utf8'));
-  } catch (e) {
-    throw invalidArgument(`invalid JSON: ${(e as Error).message}`);
   }
 }
 
@@ -144,19 +144,17 @@ export function intParam(q: URLSearchParams, name: string): number | undefined {
 }
 
 /**
- * A query parameter as dockerd's strconv.Atoi reads it: required, an optional sign and
- * decimal digits, else a 400 in Go's words ("" when missing).
+ * A TTY size from dockerd's resize (`h` or `w`): decimal, 0 to 2^32-1, else a 400 in dockerd
+ * 25+'s words (`invalid resize height "-100": value out of range`); the console takes the
+ * low 16 bits.
  */
-export function atoiParam(q: URLSearchParams, name: string): number {
+export function resizeParam(q: URLSearchParams, name: 'h' | 'w'): number {
   const v = q.get(name) ?? '';
-  const n = goAtoi(v);
-  if (!Number.isSafeInteger(n) || Math.abs(n) > 2 ** 63) throw invalidArgument(`strconv.Atoi: parsing ${JSON.stringify(v)}: value out of range`);
-  return n;
-}
-
-/** A TTY size from dockerd's resize: Go's uint32 of the int, then the console's uint16 (the low 16 bits). */
-export function winsizeOf(n: number): number {
-  return Number(BigInt.asUintN(16, BigInt(n)));
+  const what = name === 'h' ? 'height' : 'width';
+  if (!/^[+-]?\d+$/.test(v)) throw invalidArgument(`invalid resize ${what} ${JSON.stringify(v)}: invalid syntax`);
+  const n = BigInt(v);
+  if (n < 0n || n > 0xffffffffn) throw invalidArgument(`invalid resize ${what} ${JSON.stringify(v)}: value out of range`);
+  return Number(n & 0xffffn);
 }
 
 /** Docker's multiplexed stream frame: [stream, 0, 0, 0, len BE32] payload. */
@@ -254,6 +252,7 @@ export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.al
 /** For an upgraded POST with a JSON body (exec start): split the body from stdin bytes. */
 export async function readUpgradedBody(ctx: Ctx): Promise<{ body: unknown; rest: Buffer }> {
   const len = Number(ctx.req.headers['content-length'] ?? 0);
+  if (len > 0) checkJsonType(ctx.req);
   const { socket, head } = ctx.upgraded!;
   let buf = head;
   while (buf.length < len) {
@@ -270,8 +269,6 @@ export async function readUpgradedBody(ctx: Ctx): Promise<{ body: unknown; rest:
   }
   const text = buf.subarray(0, len).toString('utf8');
   let body: unknown = {};
-  if (text.trim()) {
-    try { body = JSON.parse(text); } catch (e) { throw invalidArgument(`invalid JSON: ${(e as Error).message}`); }
-  }
+  if (text.trim()) body = decodeJsonBody(buf.subarray(0, len), invalidArgument);
   return { body, rest: buf.subarray(len) };
 }

@@ -105,7 +105,7 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   let body: unknown;
   let rest: Buffer<ArrayBufferLike> = Buffer.alloc(0);
   if (ctx.upgraded) ({ body, rest } = await readUpgradedBody(ctx));
-  else body = await readJsonBody(ctx.req);
+  else body = await readJsonBody(ctx.req, { checkType: true });
   // Go's JSON: {"tty": true} is Tty too
   const b = (foldGoKeys(body ?? {}, ['Detach', 'Tty', 'ConsoleSize']) ?? {}) as { Detach?: boolean; Tty?: boolean; ConsoleSize?: unknown };
   // API 1.42's ConsoleSize, for a TTY only, as dockerd's postContainerExecStart takes it

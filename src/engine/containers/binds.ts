@@ -13,3 +13,19 @@ export function parseBind(spec: string): Bind {
   if (!['ro', 'rw'].includes(mode)) throw invalidArgument(`invalid volume specification: "${spec}": invalid mode "${mode}"`);
   return { source: path.normalize(src), destination: path.normalize(dst), readonly: mode === 'ro', propagation: 'rprivate', spec };
 }
+
+/**
+ * dockerd's validateBindDaemonRoot: a bind of a path in the daemon's root, or above it, must
+ * not hold private copies of the mounts the daemon makes and removes there (overlays, shm):
+ * with no propagation asked it is rslave, rslave and rshared stay, any other is refused.
+ */
+export function daemonRootBinds(binds: Bind[], root: string): void {
+  const inside = (a: string, b: string) => a === b || a.startsWith(b.endsWith('/') ? b : `${b}/`);
+  for (const b of binds) {
+    if (b.origin === 'volumes-from' || (!inside(b.source, root) && !inside(root, b.source))) continue;
+    if (b.implicitPropagation) b.propagation = 'rslave';
+    else if (b.propagation !== 'rslave' && b.propagation !== 'rshared') {
+      throw invalidArgument(`invalid mount config: must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root, daemon root: ${JSON.stringify(root)}, bind mount source: ${JSON.stringify(b.source)}, propagation: ${JSON.stringify(b.propagation)}`);
+    }
+  }
+}

@@ -19,7 +19,8 @@ import { goTimeJson } from '../../common/go-time.js';
 /** docker's ContainerPathStat (the X-Docker-Container-Path-Stat header, base64 JSON). */
 export interface PathStat { name: string; size: number; mode: number; mtime: string; linkTarget: string }
 
-export interface ExtractOptions { noOverwriteDirNonDir: boolean; copyUIDGID: boolean }
+/** `ref`: the container as the client named it (its "not found" names that). */
+export interface ExtractOptions { noOverwriteDirNonDir: boolean; copyUIDGID: boolean; ref?: string }
 
 /**
  * What the runtime puts in a rootfs, not the container's own changes (dockerd keeps them in
@@ -60,8 +61,11 @@ export class ContainerFiles {
     this.rootfs = new ContainerRootfs(driver, holdVolumes);
   }
 
-  /** Where docker reads the path from: the last component is not followed, except "x/" and "x/.". */
-  private async locate(c: Container, p: string) {
+  /**
+   * Where docker reads the path from: the last component is not followed, except "x/" and
+   * "x/.". `ref`: the container as the client named it (dockerd's "not found" names that).
+   */
+  private async locate(c: Container, p: string, ref: string) {
     if (!p) throw invalidArgument('Path cannot be empty');
     const abs = containerAbsPath(p);
     // the whole root, as dockerd's cp reads it: the rootfs with its binds and volumes, not
@@ -71,7 +75,7 @@ export class ContainerFiles {
       const trailing = abs.endsWith('/') || abs.endsWith('/.');
       const { host, inner } = await view.locate(abs, trailing);
       const st = await lstat(host, view.root);
-      if (!st) throw noSuchPath(abs, c);
+      if (!st) throw noSuchPath(abs, ref);
       // dockerd lstat()s the path with its trailing separator: a file there is ENOTDIR (so
       // `docker cp f ctr:/file/` says no such directory instead of overwriting /file)
       if (trailing && !st.isDirectory()) throw invalidArgument(`lstat ${abs}: not a directory`);
@@ -94,8 +98,8 @@ export class ContainerFiles {
     return { name: abs === '/' ? '/' : path.posix.basename(abs), size: st.size, mode: goFileMode(st), mtime, linkTarget };
   }
 
-  async statPath(c: Container, p: string): Promise<PathStat> {
-    const { abs, view, host, st } = await this.locate(c, p);
+  async statPath(c: Container, p: string, ref = c.name): Promise<PathStat> {
+    const { abs, view, host, st } = await this.locate(c, p, ref);
     try {
       return await this.statOf(abs, host, st, view);
     } finally {
@@ -104,8 +108,8 @@ export class ContainerFiles {
   }
 
   /** The tar docker cp reads: the path itself named by its base name, and what is below it. */
-  async archive(c: Container, p: string): Promise<{ stat: PathStat; tar: AsyncGenerator<Buffer> }> {
-    const { abs, view, host, inner, st } = await this.locate(c, p);
+  async archive(c: Container, p: string, ref = c.name): Promise<{ stat: PathStat; tar: AsyncGenerator<Buffer> }> {
+    const { abs, view, host, inner, st } = await this.locate(c, p, ref);
     let stat: PathStat;
     try {
       stat = await this.statOf(abs, host, st, view);
@@ -113,7 +117,8 @@ export class ContainerFiles {
       await view.release();
       throw e;
     }
-    const base = abs === '/' ? '.' : path.posix.basename(abs);
+    // dockerd rebases the entries on filepath.Base(path): `/` keeps `/foo` (moby's TestCopyFromContainer)
+    const base = abs === '/' ? '/' : path.posix.basename(abs);
     async function* tar(): AsyncGenerator<Buffer> {
       try {
         // a stopped (or VM) container's binds, volumes and /etc files below the path
@@ -133,7 +138,7 @@ export class ContainerFiles {
     try {
       const { host, mount } = await view.locate(abs, true);
       const st = await lstat(host, view.root);
-      if (!st) throw noSuchPath(abs, c);
+      if (!st) throw noSuchPath(abs, o.ref ?? c.name);
       if (!st.isDirectory()) throw invalidArgument('extraction point is not a directory');
       // dockerd's checks: a read-only bind or volume, else a read-only rootfs outside them
       if (mount?.readonly) throw failedPrecondition('mounted volume is marked read-only');

@@ -30,6 +30,12 @@ export interface Bind {
    * fail ('forced'). Absent: 'disabled'.
    */
   recursiveReadonly?: 'enabled' | 'disabled' | 'forced';
+  /**
+   * No propagation was asked: rprivate, or for a source in (or above) the daemon's root
+   * rslave, which falls back to rprivate where the host mount is neither shared nor slave
+   * (dockerd's validateBindDaemonRoot and WithMounts).
+   */
+  implicitPropagation?: boolean;
 }
 
 /** A named volume of tsulad's volume store (engine/volumes/) mounted into the container. */

@@ -21,9 +21,11 @@ const MAX_LINKS = 40;
 export function containerAbsPath(p: string): string {
   if (p.includes('\0')) throw invalidArgument('path contains a NUL byte');
   const clean = path.posix.normalize(`/${p}`);
-  if (clean === '/') return clean;
+  // Go's filepath.Base(p) == "." (trailing separators dropped first): ".", "x/.", "./", "/./"
+  const currentDir = /(^|\/)\.$/.test(p.replace(/\/+$/, ''));
+  if (clean === '/') return currentDir ? '/.' : '/';
   const base = clean.replace(/\/+$/, '');
-  if (/(^|\/)\.$/.test(p)) return `${base}/.`;
+  if (currentDir) return `${base}/.`;
   if (p.endsWith('/')) return `${base}/`;
   return base;
 }
@@ -190,9 +192,9 @@ export function goFileMode(st: { mode: number; isDirectory(): boolean; isSymboli
   return bits.reduce((m, [on, bit]) => (on ? m + 2 ** bit : m), st.mode & 0o777);
 }
 
-/** docker's "Could not find the file" for a path that is not there. */
-export function noSuchPath(p: string, c: Container): Error {
-  return notFound(`Could not find the file ${p} in container ${c.name}`);
+/** docker's "Could not find the file" for a path that is not there, the container as the client named it. */
+export function noSuchPath(p: string, ref: string): Error {
+  return notFound(`Could not find the file ${p} in container ${ref}`);
 }
 
 /**

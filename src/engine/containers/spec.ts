@@ -95,7 +95,7 @@ async function seccompOf(c: Container): Promise<SpecOptions['seccomp']> {
 /**
  * A bind that receives the host's mounts must sit on a shared or slave mount, one that also
  * sends its own back on a shared one: otherwise the propagation asked for can't happen
- * (dockerd's and containerd's ensureShared / ensureSharedOrSlave).
+ * (dockerd's and containerd's ensureShared / ensureSharedOrSlave, in their words).
  */
 export function checkPropagation(binds: SpecOptions['binds']): void {
   for (const b of binds) {
@@ -105,10 +105,12 @@ export function checkPropagation(binds: SpecOptions['binds']): void {
     const shared = m.optional.some((o) => o.startsWith('shared:'));
     const slave = m.optional.some((o) => o.startsWith('master:'));
     if ((b.propagation === 'rshared' || b.propagation === 'shared') && !shared) {
-      throw failedPrecondition(`bind ${b.source}:${b.destination} is ${b.propagation}, but ${m.mountPoint} (the mount it is on) is not a shared mount: make it one (mount --make-rshared ${m.mountPoint})`);
+      throw failedPrecondition(`path ${b.source} is mounted on ${m.mountPoint} but it is not a shared mount (bind ${b.source}:${b.destination} is ${b.propagation}; mount --make-rshared ${m.mountPoint} makes it one)`);
     }
     if ((b.propagation === 'rslave' || b.propagation === 'slave') && !shared && !slave) {
-      throw failedPrecondition(`bind ${b.source}:${b.destination} is ${b.propagation}, but ${m.mountPoint} (the mount it is on) is neither a shared nor a slave mount: make it one (mount --make-rshared ${m.mountPoint})`);
+      // the rslave a daemon-root bind got without asking: private as before it (dockerd's fallback)
+      if (b.implicitPropagation) { b.propagation = 'rprivate'; continue; }
+      throw failedPrecondition(`path ${b.source} is mounted on ${m.mountPoint} but it is not a shared or slave mount (bind ${b.source}:${b.destination} is ${b.propagation}; mount --make-rshared ${m.mountPoint} makes it one)`);
     }
   }
 }
@@ -150,6 +152,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     ...k.binds.map((b) => ({
       source: b.source, destination: b.destination, readonly: b.readonly, propagation: b.propagation,
       ...(b.nonRecursive ? { nonRecursive: true } : {}),
+      ...(b.implicitPropagation ? { implicitPropagation: true } : {}),
       // API 1.44: runc's rro (mount_setattr, kernel 5.12) makes the submounts read-only too
       ...(b.readonly && recursiveReadonly(b, host.kernel) ? { rro: true } : {}),
     })),
