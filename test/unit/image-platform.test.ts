@@ -33,7 +33,7 @@ test('checkPlatform: dockerd\'s 404 for an image of another platform', () => {
   assert.doesNotThrow(() => checkPlatform('busybox', img, null, undefined));
   assert.doesNotThrow(() => checkPlatform('busybox', img, null, { os: 'linux', architecture: 'amd64' }));
   assert.throws(() => checkPlatform('busybox', img, null, { os: 'linux', architecture: 'arm64' }), (e: Error & { kind?: string }) =>
-    e.message === 'image with reference busybox was found but does not match the specified platform: wanted linux/arm64, actual: linux/amd64'
+    e.message === 'image with reference busybox was found but its platform (linux/amd64) does not match the specified platform (linux/arm64)'
     && e.kind === 'NotFound');
 });
 

@@ -3,7 +3,7 @@
 import type * as z from 'zod';
 import type { Router } from './http.js';
 import { readJsonBody, sendJson, sendStatus } from './http.js';
-import { invalidArgument } from '../../common/errors.js';
+import { invalidArgument, notFound } from '../../common/errors.js';
 import { lazySchema, type LazySchema } from '../../common/lazy-schema.js';
 import { checkFilterKeys, parseFilters } from '../filters.js';
 import type { NetworkHooks, NetworkService } from '../networks/index.js';
@@ -40,8 +40,11 @@ export function networkRoutes(r: Router, nets: NetworkService, hooks: NetworkHoo
   r.add('GET', '/networks', list);
   r.add('GET', '/networks/', list); // dockerd routes both (moby's TestNetworkList)
 
-  r.add('GET', '/networks/{id}', async ({ res, params, version }) => {
+  r.add('GET', '/networks/{id}', async ({ res, params, version, query }) => {
     const n = nets.get(params[0]!);
+    // every network here is local: one asked for in the swarm's or global scope is not found
+    const scope = query.get('scope');
+    if (scope && scope !== 'local') throw notFound(`network ${params[0]} not found`);
     sendJson(res!, 200, networkInspectFor(version, n, nets.endpoints(n.id)));
   });
 

@@ -57,7 +57,7 @@ export function checkPlatform(ref: string, i: ImageRecord, blob: Record<string, 
   if (!wanted) return;
   const have = imagePlatform(i, blob);
   if (platformMatches(wanted, have)) return;
-  throw notFound(`image with reference ${ref} was found but does not match the specified platform: wanted ${formatPlatform(wanted)}, actual: ${formatPlatform(have)}`);
+  throw notFound(`image with reference ${ref} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(wanted)})`);
 }
 
 /** checkPlatform for an image the store has under `ref` (its 404 when the image is not there). */

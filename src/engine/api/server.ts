@@ -35,6 +35,12 @@ export function createApiServer(router: Router, log: Logger, mapError: ErrorMapp
     }
     const version = VERSION_PREFIX.exec(url.pathname)?.[1];
     const pathname = url.pathname.replace(VERSION_PREFIX, '');
+    // dockerd's OPTIONS route on every path (a CORS preflight): 200, no body
+    if (req.method === 'OPTIONS' && res) {
+      res.writeHead(200, { 'Content-Length': '0' });
+      res.end();
+      return;
+    }
     const m = router.match(req.method ?? 'GET', pathname);
     if (!m || m === 'method') {
       // dockerd's words for an unknown route (its 405 has no body; a message helps more)

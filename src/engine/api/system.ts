@@ -132,7 +132,9 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       SystemStatus: null,
       Plugins: { Volume: ['local'], Network: ['bridge', 'host', 'null'], Authorization: null, Log: ['json-file'] },
       ...features,
-      Debug: d.config.logLevel === 'debug', NFd: await openFds(), NGoroutines: 0, SystemTime: new Date().toISOString(),
+      Debug: d.config.logLevel === 'debug', NFd: await openFds(),
+      // no goroutines: the event loop's live handles and requests stand for them (never 0, as dockerd's)
+      NGoroutines: process.getActiveResourcesInfo().length, SystemTime: new Date().toISOString(),
       LoggingDriver: 'json-file', CgroupDriver: 'cgroupfs', CgroupVersion: await cgroupVersion(),
       NEventsListener: 0,
       KernelVersion: os.release(), OperatingSystem: await osName(), OSVersion: await osVersion(), OSType: 'linux',
@@ -148,9 +150,11 @@ export function systemRoutes(r: Router, d: SystemDeps): void {
       Swarm: { NodeID: '', NodeAddr: '', LocalNodeState: 'inactive', ControlAvailable: false, Error: '', RemoteManagers: null },
       LiveRestoreEnabled: true, Isolation: '', InitBinary: d.config.initPath || 'docker-init',
       ContainerdCommit: { ID: '', Expected: '' }, RuncCommit: { ID: runc.commit, Expected: runc.commit }, InitCommit: { ID: '', Expected: '' },
-      SecurityOptions: ['name=seccomp,profile=builtin'],
+      // below API 1.25 dockerd gave the bare names, and said its execution driver was gone
+      SecurityOptions: versionAtLeast(version, '1.25') ? ['name=seccomp,profile=builtin'] : ['seccomp'],
+      ExecutionDriver: versionAtLeast(version, '1.25') ? 'conmon' : '<not supported>',
       // tsula's own
-      ExecutionDriver: 'conmon', Sandboxers: d.sandboxers,
+      Sandboxers: d.sandboxers,
       Warnings: warnings,
     }, version));
   });

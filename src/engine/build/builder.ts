@@ -204,7 +204,7 @@ export class Builder {
     if (!platform) return img;
     const have = imagePlatform(img, await this.be.images.configBlob(img.id).catch(() => null));
     if (platformMatches(platform, have)) return img;
-    throw notFound(`image with reference ${ref} was found but does not match the specified platform: wanted ${formatPlatform(platform)}, actual: ${formatPlatform(have)}`);
+    throw notFound(`image with reference ${ref} was found but its platform (${formatPlatform(have)}) does not match the specified platform (${formatPlatform(platform)})`);
   }
 
   /** COPY's sources: the context, or --from a stage (by name or index) or an image. */

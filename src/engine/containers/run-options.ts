@@ -74,7 +74,7 @@ export class RunOptionHooks implements ContainerHooks {
       const want = parsePlatform(ctx.spec.platform);
       const img = ctx.image;
       if (want.os !== img.os || (want.arch && want.arch !== img.architecture)) {
-        throw notFound(`image with reference ${ctx.spec.image} was found but does not match the specified platform: wanted ${want.os}${want.arch ? `/${want.arch}` : ''}, actual: ${img.os}/${img.architecture}`);
+        throw notFound(`image with reference ${ctx.spec.image} was found but its platform (${img.os}/${img.architecture}) does not match the specified platform (${want.os}${want.arch ? `/${want.arch}` : ''})`);
       }
     }
     if (k.init && !(await findInit(this.o.initPath))) {

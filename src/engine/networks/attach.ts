@@ -119,13 +119,17 @@ export class ContainerNetworks {
     // (an address the network's range no longer has, after a new bip or fixed-cidr, is not asked for)
     const last = rec.state.lastIps?.[net.id];
     const again = !ep.ipv4Address && last && inPool(net, last) ? last : undefined;
-    const again6 = !ep.ipv6Address && net.ipv6 ? rec.state.lastIps6?.[net.id] : undefined;
     // an IPv6 address asked for: the IPv6 range set is the whole subnet (as --ip's), and the ips capability carries it
-    const listFor = (ip6: string | undefined) => networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, requestedIp6: !!ip6, ports: portMappings.length > 0 });
+    // IPv6 off in the container or on this interface: no IPv6 address, hence no AAAA record
+    // and no [::] mapping to it (dockerd 27+, moby's TestContainerDisabledIPv6)
+    const noIpv6 = !!net.ipv6 && (rec.config.sysctls?.['net.ipv6.conf.all.disable_ipv6'] === '1'
+      || !!ep.sysctls?.some((x) => /^net\.ipv6\.conf\.(IFNAME|ifname)\.disable_ipv6=1$/.test(x)));
+    const listFor = (ip6: string | undefined) => networkConfList(net, { ipamDir: this.d.ipamDir, primary, requestedIp: !!ep.ipv4Address, requestedIp6: !!ip6, ports: portMappings.length > 0, noIpv6 });
     // the bridge plugin takes both from CNI_ARGS (IP: host-local's, a single one; MAC: the
     // container's interface); with an IPv6 address asked for too, the addresses go as the
     // `ips` capability (host-local's runtimeConfig.ips: one per range set)
-    const fixed6 = net.ipv6 ? ep.ipv6Address : undefined;
+    const fixed6 = net.ipv6 && !noIpv6 ? ep.ipv6Address : undefined;
+    const again6 = !ep.ipv6Address && net.ipv6 && !noIpv6 ? rec.state.lastIps6?.[net.id] : undefined;
     const withIp = (ip: string | undefined, mac = ep.mac, ip6 = fixed6): [string, string][] =>
       [['IgnoreUnknown', '1'], ...(ip && !ip6 ? [['IP', ip] as [string, string]] : []), ...(mac ? [['MAC', mac] as [string, string]] : [])];
     const caps = (ip: string | undefined, ip6 = fixed6): CapabilityArgs => ({ ...(portMappings.length ? { portMappings } : {}), ...(ip6 ? { ips: [...(ip ? [ip] : []), ip6] } : {}) });

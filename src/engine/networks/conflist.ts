@@ -31,6 +31,8 @@ export interface AttachmentConf {
   ports?: boolean;
   /** The attachment asks for its IPv6 address (--ip6): the whole IPv6 subnet, as requestedIp. */
   requestedIp6?: boolean;
+  /** IPv6 is off in the container or on its interface: no IPv6 address or route (dockerd 27+). */
+  noIpv6?: boolean;
 }
 
 /**
@@ -56,14 +58,18 @@ export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkCon
     range.rangeEnd = intToIp(Math.min(r.base + size(r) - 1, sub.base + size(sub) - 2));
   }
   const out = a.primary && !n.internal;
+  const v6 = a.noIpv6 ? undefined : n.ipv6;
   const bridge: Record<string, unknown> = {
     type: 'bridge', bridge: n.bridge, isGateway: true, ipMasq: false, hairpinMode: true,
     // --ip6: the addresses asked for reach host-local as runtimeConfig.ips (CNI_ARGS IP takes one)
-    ...(a.requestedIp6 && n.ipv6 ? { capabilities: { ips: true } } : {}),
+    ...(a.requestedIp6 && v6 ? { capabilities: { ips: true } } : {}),
+    // a link-local subnet's gateway (fe80::1/64) overlaps the kernel's own fe80:: address of the
+    // bridge, which the plugin replaces only when forced (dockerd keeps both)
+    ...(v6 && isLinkLocal6(v6.subnet) ? { forceAddress: true } : {}),
     ipam: {
       // with IPv6 a range set of each family: an address of each (host-local)
-      type: 'host-local', ranges: [[range], ...(n.ipv6 ? [[range6(n.ipv6, !!a.requestedIp6)]] : [])], dataDir: a.ipamDir,
-      routes: [...(out ? [{ dst: '0.0.0.0/0' }] : []), ...(out && n.ipv6 ? [{ dst: '::/0' }] : [])],
+      type: 'host-local', ranges: [[range], ...(v6 ? [[range6(v6, !!a.requestedIp6)]] : [])], dataDir: a.ipamDir,
+      routes: [...(out ? [{ dst: '0.0.0.0/0' }] : []), ...(out && v6 ? [{ dst: '::/0' }] : [])],
     },
   };
   if (n.mtu) bridge.mtu = n.mtu;
@@ -79,6 +85,11 @@ export function networkConfList(n: NetworkRecord, a: AttachmentConf): NetworkCon
 }
 
 /** host-local's IPv6 range: the subnet, its gateway, an IPRange's bounds unless an address is asked for. */
+/** In fe80::/10 (IPv6 link-local). */
+function isLinkLocal6(subnet: string): boolean {
+  return /^fe[89ab][0-9a-f]?:/i.test(subnet);
+}
+
 function range6(p: IpamPool, requested: boolean): Record<string, string> {
   const r: Record<string, string> = { subnet: p.subnet, gateway: p.gateway };
   if (p.ipRange && !requested) {

@@ -8,7 +8,7 @@
 import { randomBytes } from '../../common/crypto.js';
 import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { alreadyExists, errorMessage, internal, invalidArgument, permissionDenied } from '../../common/errors.js';
+import { alreadyExists, errorMessage, internal, invalidArgument, notFound, permissionDenied } from '../../common/errors.js';
 import { exec } from '../../common/exec.js';
 import { newId } from '../../common/ids.js';
 import { cniNetworkName, RESERVED_CNI_NAME } from './conflist.js';
@@ -27,6 +27,9 @@ import { legacyLinkAccepts } from './legacy-links.js';
 import { reserveAux } from './aux.js';
 import { interfaceAddress } from './ipv4.js';
 import { parseGoBool } from '../../common/gobool.js';
+
+/** The network drivers dockerd has built in. */
+const DOCKERD_DRIVERS = ['bridge', 'host', 'null', 'none', 'overlay', 'macvlan', 'ipvlan', 'windows', 'nat', 'transparent', 'l2bridge', 'ics'];
 import { matchLabels, matchRegexp, pruneUntil, type Filters } from '../filters.js';
 
 /** dockerd's default-address-pools. */
@@ -250,6 +253,9 @@ export class NetworkService {
     name = b.Name;
     if (this.d.store.byName(name)) throw alreadyExists(`network with name ${name} already exists`);
     const driver = b.Driver || 'bridge';
+    // dockerd's built-in drivers tsula lacks are refused; a name no daemon knows is a plugin
+    // dockerd looked for and did not find (libnetwork's loadDriver: a 404)
+    if (driver !== 'bridge' && !DOCKERD_DRIVERS.includes(driver)) throw notFound(`plugin "${driver}" not found`);
     if (driver !== 'bridge') throw invalidArgument(`network driver "${driver}" is not supported: tsulad has the bridge driver only`);
     const refuse = (what: string) => { throw invalidArgument(`network ${name}: ${what} is not supported by tsulad`); };
     if (b.Ingress) refuse('an ingress network');

@@ -144,7 +144,7 @@ export class Puller {
       const config = parseImageConfig(await this.config(repo, manifest.config), manifest.layers.length, label);
       const actual = { os: config.os ?? '', architecture: config.architecture ?? '', variant: config.variant };
       if (want && !fromIndex && !platformMatches(want, actual)) {
-        throw notFound(`image with reference ${label} was found but does not match the specified platform: wanted ${formatPlatform(want)}, actual: ${formatPlatform(actual)}`);
+        throw notFound(`image with reference ${label} was found but its platform (${formatPlatform(actual)}) does not match the specified platform (${formatPlatform(want)})`);
       }
       const diffIds = config.rootfs.diff_ids;
       const chain = chainIds(diffIds);
