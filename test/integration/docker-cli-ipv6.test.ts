@@ -203,3 +203,31 @@ test('AAAA of a peer on two networks, the first without IPv6: the next network\'
   await ok(['rm', '-f', 'two-a', 'two-b']);
   await ok(['network', 'rm', 'plain4', 'dual6']);
 });
+
+test('IPv6 off in a container (--sysctl) or on its interface (endpoint sysctl): no IPv6 address, no AAAA, "bad address" at once (moby\'s TestContainerDisabledIPv6); a link-local subnet (fe80::/64) starts containers', async () => {
+  await ok(['network', 'create', '--ipv6', '--subnet', `fd7e:${tag}:7::/64`, 'off6']);
+  await ok(['run', '-d', '--name', 'on6', '--network', 'off6', 'busybox', ...SLEEP]);
+  await ok(['run', '-d', '--name', 'no6', '--network', 'off6', '--sysctl', 'net.ipv6.conf.all.disable_ipv6=1', 'busybox', ...SLEEP]);
+  assert.equal(await inspect('no6', '[{{.NetworkSettings.Networks.off6.GlobalIPv6Address}}] {{.NetworkSettings.Networks.off6.GlobalIPv6PrefixLen}}'), '[] 0');
+  assert.match(await inspect('on6', '{{.NetworkSettings.Networks.off6.GlobalIPv6Address}}'), new RegExp(`^fd7e:${tag}:7::`));
+  const ping = await docker(d, ['exec', 'on6', 'ping', '-6', '-c1', '-W3', 'no6']);
+  assert.notEqual(ping.code, 0);
+  assert.match(ping.stdout + ping.stderr, /bad address 'no6'/);
+  // the endpoint's own sysctl (API 1.46 driver-opt), as the upstream test's second case
+  const r = await api('POST', '/v1.46/containers/create?name=ep6', {
+    Image: 'busybox', Cmd: SLEEP, HostConfig: { NetworkMode: 'off6' },
+    NetworkingConfig: { EndpointsConfig: { off6: { DriverOpts: { 'com.docker.network.endpoint.sysctls': 'net.ipv6.conf.IFNAME.disable_ipv6=1' } } } },
+  });
+  assert.equal(r.status, 201, r.body);
+  await ok(['start', 'ep6']);
+  assert.equal(await inspect('ep6', '[{{.NetworkSettings.Networks.off6.GlobalIPv6Address}}]'), '[]');
+  await ok(['rm', '-f', 'on6', 'no6', 'ep6']);
+  await ok(['network', 'rm', 'off6']);
+  // the gateway fe80::1/64 and the bridge's own link-local address share the prefix (moby's TestBridgeICC)
+  await ok(['network', 'create', '--ipv6', '--subnet', 'fe80::/64', '--gateway', 'fe80::1', 'll6']);
+  try {
+    assert.match(await ok(['run', '--rm', '--network', 'll6', 'busybox', 'ip', '-6', 'addr', 'show', 'eth0']), /inet6 fe80::2\/64/);
+  } finally {
+    await ok(['network', 'rm', 'll6']);
+  }
+});

@@ -1,0 +1,115 @@
+// moby's own integration tests (integration/container, network, system) replayed as the raw
+// requests their Go client sends: dockerd's status codes and words for bad JSON, resize
+// sizes, copies of "/", the daemon root's binds, OPTIONS, scopes, unknown drivers, old API
+// shapes. No stock CLI needed (the docker CLI's own checks are in docker-cli-*).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import * as http from 'node:http';
+import { execFileSync } from 'node:child_process';
+import { TestDaemon } from '../helpers/daemon.js';
+import { requirePrerequisites } from '../helpers/prereqs.js';
+
+requirePrerequisites('engine-api-moby', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon' } });
+
+let d: TestDaemon;
+before(async () => {
+  d = await TestDaemon.create();
+  await d.loadBusybox();
+});
+after(async () => { await d?.destroy(); });
+
+/** A raw request: a body as given (a string is sent as it is), its Content-Type. */
+function req(method: string, p: string, body?: string | Record<string, unknown>, type = 'application/json'): Promise<{ status: number; body: Buffer; message: string }> {
+  return new Promise((resolve, reject) => {
+    const r = http.request({ socketPath: d.sock, method, path: p, headers: body === undefined ? {} : { 'Content-Type': type } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const b = Buffer.concat(chunks);
+        let message = '';
+        try { message = (JSON.parse(b.toString()) as { message?: string }).message ?? ''; } catch { /* not JSON */ }
+        resolve({ status: res.statusCode ?? 0, body: b, message });
+      });
+    });
+    r.on('error', reject);
+    r.end(body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body));
+  });
+}
+
+const run = async (cmd: string[], name: string) => {
+  const c = await req('POST', `/v1.47/containers/create?name=${name}`, { Image: 'busybox', Cmd: cmd, HostConfig: { NetworkMode: 'none' } });
+  assert.equal(c.status, 201, c.message);
+  const id = (JSON.parse(c.body.toString()) as { Id: string }).Id;
+  assert.equal((await req('POST', `/v1.47/containers/${id}/start`)).status, 204);
+  return id;
+};
+
+test('bad JSON and Content-Type as dockerd\'s ReadJSON words them, before the object is looked up (TestContainerInvalidJSON, TestVolumesInvalidJSON)', async () => {
+  for (const ep of ['/v1.47/containers/foobar/exec', '/v1.47/containers/foobar/update', '/v1.47/exec/foobar/start', '/v1.47/volumes/create', '/v1.47/networks/create']) {
+    assert.deepEqual(await req('POST', ep, '{}', 'text/plain').then((r) => [r.status, r.message]), [400, "unsupported Content-Type header (text/plain): must be 'application/json'"], ep);
+    assert.deepEqual(await req('POST', ep, '{invalid json').then((r) => [r.status, r.message]), [400, "invalid JSON: invalid character 'i' looking for beginning of object key string"], ep);
+    assert.deepEqual(await req('POST', ep, '{} trailing content').then((r) => [r.status, r.message]), [400, 'unexpected content after JSON'], ep);
+  }
+});
+
+test('resize: uint32 sizes in dockerd 25+\'s words; copy of "/" named from "/", of "/." from "."; a missing path names the reference sent; POST /copy below API 1.24', async () => {
+  const id = await run(['sleep', '300'], 'mobyrsz');
+  try {
+    const cases: Array<[string, string]> = [
+      ['w=100', 'invalid resize height "": invalid syntax'],
+      ['h=not-a-number&w=100', 'invalid resize height "not-a-number": invalid syntax'],
+      ['h=-100&w=100', 'invalid resize height "-100": value out of range'],
+      ['h=100&w=4294967296', 'invalid resize width "4294967296": value out of range'],
+    ];
+    for (const [q, msg] of cases) assert.deepEqual(await req('POST', `/v1.47/containers/${id}/resize?${q}`).then((r) => [r.status, r.message]), [400, msg], q);
+    const names = async (p: string) => execFileSync('tar', ['-tf', '-'], { input: (await req('GET', `/v1.47/containers/${id}/archive?path=${encodeURIComponent(p)}`)).body, stdio: ['pipe', 'pipe', 'ignore'] }).toString().split('\n');
+    const root = await names('/');
+    for (const want of ['/', '/bin/busybox', '/etc/hostname']) assert.ok(root.includes(want), `${want} in a copy of /`);
+    for (const p of ['.', '/.', './', '/./']) assert.ok((await names(p)).includes('./bin/busybox'), `./bin/busybox in a copy of ${p}`);
+    assert.deepEqual(await req('GET', `/v1.47/containers/${id.slice(0, 12)}/archive?path=/dne`).then((r) => [r.status, r.message]), [404, `Could not find the file /dne in container ${id.slice(0, 12)}`]);
+    const old = await req('POST', `/v1.23/containers/${id}/copy`, { Resource: '/etc/hostname' });
+    assert.equal(old.status, 200);
+    assert.deepEqual(execFileSync('tar', ['-tf', '-'], { input: old.body }).toString().trim(), 'hostname');
+    assert.equal((await req('POST', `/v1.24/containers/${id}/copy`, { Resource: '/etc/hostname' })).status, 404);
+    assert.deepEqual(await req('POST', `/v1.23/containers/${id}/copy`, {}).then((r) => [r.status, r.message]), [500, 'Path cannot be empty']);
+  } finally {
+    await req('DELETE', `/v1.47/containers/${id}?force=1`);
+  }
+});
+
+test('binds of the daemon root: rslave unless asked, rslave/rshared kept, others refused (TestMountDaemonRoot); API <1.40 without HostConfig is shareable IPC', async () => {
+  const create = (hc: Record<string, unknown>, name: string) => req('POST', `/v1.47/containers/create?name=${name}`, { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none', ...hc } });
+  const made = await create({ Binds: [`${d.graph}:/foo`] }, 'rootbind');
+  assert.equal(made.status, 201, made.message);
+  const mounts = (JSON.parse((await req('GET', '/v1.47/containers/rootbind/json')).body.toString()) as { Mounts: Array<{ Propagation: string }> }).Mounts;
+  assert.equal(mounts[0]!.Propagation, 'rslave');
+  // it runs: on a private host mount the implicit rslave falls back to private, as dockerd's
+  assert.equal((await req('POST', '/v1.47/containers/rootbind/start')).status, 204);
+  assert.equal((await create({ Binds: [`${d.graph}/containers:/foo:rshared`] }, 'rootshared')).status, 201);
+  for (const [hc, prop] of [
+    [{ Binds: [`${d.graph}/containers:/foo:private`] }, 'private'],
+    [{ Mounts: [{ Type: 'bind', Source: d.graph, Target: '/foo', BindOptions: { Propagation: 'shared' } }] }, 'shared'],
+  ] as const) {
+    const r = await create(hc, 'rootbad');
+    assert.equal(r.status, 400);
+    assert.match(r.message, new RegExp(`must use either propagation mode "rslave" or "rshared" when mount source is within the daemon root, daemon root: "${d.graph}", bind mount source: ".*", propagation: "${prop}"`));
+  }
+  const old = await req('POST', '/v1.39/containers/create?name=oldipc', { Image: 'busybox' });
+  assert.equal(old.status, 201, old.message);
+  assert.equal((JSON.parse((await req('GET', '/v1.39/containers/oldipc/json')).body.toString()) as { HostConfig: { IpcMode: string } }).HostConfig.IpcMode, 'shareable');
+  for (const n of ['rootbind', 'rootshared', 'oldipc']) await req('DELETE', `/v1.47/containers/${n}?force=1`);
+});
+
+test('OPTIONS on any path (TestAPIOptionsRoute), network inspect in another scope, an unknown network driver (plugin not found), /info below 1.25', async () => {
+  assert.equal((await req('OPTIONS', '/')).status, 200);
+  assert.equal((await req('OPTIONS', '/v1.47/containers/json')).status, 200);
+  assert.equal((await req('GET', '/v1.47/networks/none?scope=local')).status, 200);
+  assert.deepEqual(await req('GET', '/v1.47/networks/none?scope=swarm').then((r) => [r.status, r.message]), [404, 'network none not found']);
+  assert.deepEqual(await req('POST', '/v1.47/networks/create', { Name: 'x1', Driver: 'nosuchdriver' }).then((r) => [r.status, r.message]), [404, 'plugin "nosuchdriver" not found']);
+  assert.equal((await req('POST', '/v1.47/networks/create', { Name: 'x1', Driver: 'macvlan' })).status, 400);
+  const info = (v: string) => req('GET', `/v${v}/info`).then((r) => JSON.parse(r.body.toString()) as { ExecutionDriver: string; SecurityOptions: string[]; NGoroutines: number });
+  const [i24, i47] = [await info('1.24'), await info('1.47')];
+  assert.deepEqual([i24.ExecutionDriver, i24.SecurityOptions], ['<not supported>', ['seccomp']]);
+  assert.deepEqual(i47.SecurityOptions, ['name=seccomp,profile=builtin']);
+  assert.ok(i47.NGoroutines > 0);
+});
