@@ -113,3 +113,20 @@ test('OPTIONS on any path (TestAPIOptionsRoute), network inspect in another scop
   assert.deepEqual(i47.SecurityOptions, ['name=seccomp,profile=builtin']);
   assert.ok(i47.NGoroutines > 0);
 });
+
+test('a platform on import and pull parsed as containerd\'s platforms.Parse before anything starts; import takes linux only (TestImportWithCustomPlatform, TestImagePullPlatformInvalid)', async () => {
+  const empty = Buffer.alloc(1024).toString('latin1');
+  const imp = (p: string) => req('POST', `/v1.47/images/create?fromSrc=-&repo=imp&tag=t&platform=${encodeURIComponent(p)}`, empty, 'application/x-tar');
+  for (const p of ['linux', 'LINUX', 'linux/amd64']) {
+    const r = await imp(p);
+    assert.equal(r.status, 200, `${p}: ${r.body}`);
+    const img = JSON.parse((await req('GET', '/v1.47/images/imp:t/json')).body.toString()) as { Os: string; Architecture: string };
+    assert.equal(`${img.Os}/${img.Architecture}`, `linux/${process.arch === 'x64' ? 'amd64' : process.arch}`, p);
+  }
+  assert.deepEqual(await imp('macos').then((r) => [r.status, r.message]), [400, 'operating system is not supported']);
+  assert.deepEqual(await imp('nintendo64').then((r) => [r.status, r.message]), [400, '"nintendo64": unknown operating system or architecture: invalid argument']);
+  assert.equal((await imp('/')).status, 400);
+  const pull = await req('POST', '/v1.47/images/create?fromImage=127.0.0.1:1/nothing&tag=latest&platform=foobar');
+  assert.deepEqual([pull.status, pull.message], [400, '"foobar": unknown operating system or architecture: invalid argument']);
+  await req('DELETE', '/v1.47/images/imp:t');
+});

@@ -12,6 +12,7 @@ import { detectCgroups, readCgroup, parseFlatKeyed, parseSingle, processCgroups,
 import { parseNetDev, parsePidStat, parseStatusKb, readProcess } from '../../src/engine/stats/proc.js';
 import { DiskUsageCache, diskUsage, storeUsage } from '../../src/engine/stats/fsusage.js';
 import { StatsService } from '../../src/engine/stats/service.js';
+import { pre121 } from '../../src/engine/api/stats.js';
 import type { Container } from '../../src/engine/containers/model.js';
 import type { PodRecord } from '../../src/engine/pods/record.js';
 
@@ -286,4 +287,12 @@ test('sampler: nano cores from the previous sample of the same container; a host
   });
   const vm2 = await guest.pod(pod({ sandbox: { kind: 'vmm', address: '', sandboxId: 'pod1' } }), [container('a'), container('b')]);
   assert.equal(vm2.processes?.count, 7n);
+});
+
+test('stats below API 1.21: one network object, the interfaces summed (dockerd\'s v1p20, moby\'s TestAPIStatsNetworkStatsVersioning)', () => {
+  const s = { read: 'x', networks: { eth0: { rx_bytes: 10, tx_bytes: 1 }, eth1: { rx_bytes: 5, tx_bytes: 2 } } } as unknown as Parameters<typeof pre121>[0];
+  const old = pre121(s) as Record<string, unknown>;
+  assert.equal(old.networks, undefined);
+  assert.deepEqual(old.network, { rx_bytes: 15, tx_bytes: 3 });
+  assert.equal((pre121({ read: 'x' } as unknown as Parameters<typeof pre121>[0]) as Record<string, unknown>).network, undefined);
 });

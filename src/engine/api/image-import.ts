@@ -66,6 +66,8 @@ export async function importImage(req: IncomingMessage, res: ServerResponse, que
     const config: CommitConfig = {};
     applyChanges(config, query.getAll('changes').flatMap((x) => x.split('\n')));
     const platform = query.get('platform') ? parsePlatform(query.get('platform')!) : hostPlatform();
+    // dockerd's ImportImage: image.CheckOS
+    if (platform.os !== 'linux') throw invalidArgument('operating system is not supported');
     // through a stream of its own: a decompressor that fails destroys what feeds it, and the
     // request must live on until its upload is in (the error is answered then, not a reset)
     let body: Readable = req.pipe(new PassThrough());

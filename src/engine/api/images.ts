@@ -17,6 +17,7 @@ import { versionAtLeast } from './version.js';
 import { pruneUntil } from '../filters.js';
 import { logImageEvent, type Labels } from '../image-events.js';
 import { chainIds } from '../../image/layers.js';
+import { parsePlatformSpecifier } from '../../image/platforms.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 
 export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService, events: EventBus, storage?: Pick<SnapshotDriver, 'name' | 'layerGraphData'>): void {
@@ -59,6 +60,9 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
   });
 
   r.add('POST', '/images/create', async ({ req, res, query, version }) => {
+    // dockerd's postImagesCreate parses a platform as containerd does before a pull or an
+    // import starts (a 400); what follows takes it as os/arch[/variant]
+    if (query.get('platform')) query.set('platform', formatPlatform(parsePlatformSpecifier(query.get('platform')!)));
     // docker import's code (gzip, the layer writer) loads with the first import
     if (query.get('fromSrc')) return (await import('./image-import.js')).importImage(req, res!, query, images, events);
     req.resume();

@@ -129,7 +129,7 @@ export function statsRoutes(r: Router, cs: ContainerService, stats: StatsService
     const c = cs.get(params[0]);
     // API 1.52: each sample names the daemon's OS (os_type), for clients that read several
     const os = versionAtLeast(version, '1.52') ? { os_type: 'linux' } : {};
-    const json = (s: DockerStats) => JSON.stringify({ ...s, ...os }) + '\n';
+    const json = (s: DockerStats) => JSON.stringify({ ...(versionAtLeast(version, '1.21') ? s : pre121(s)), ...os }) + '\n';
     const stream = query.get('stream') === null || boolParam(query, 'stream');
     let gone = false;
     req.on('close', () => { gone = true; });
@@ -157,6 +157,15 @@ export function statsRoutes(r: Router, cs: ContainerService, stats: StatsService
     }
     if (!res!.writableEnded) res!.end();
   });
+}
+
+/** Below API 1.21 (dockerd's v1p20.StatsJSON): one `network`, the interfaces' counters summed. */
+export function pre121(s: DockerStats): Omit<DockerStats, 'networks'> & { network?: Record<string, number> } {
+  const { networks: nets, ...rest } = s;
+  if (!nets) return rest;
+  const network: Record<string, number> = {};
+  for (const n of Object.values(nets)) for (const [k, v] of Object.entries(n)) network[k] = (network[k] ?? 0) + v;
+  return { ...rest, network };
 }
 
 function sleep(ms: number): Promise<void> {
