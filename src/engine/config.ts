@@ -83,6 +83,9 @@ export const daemonConfigSchema = lazySchema((z) => z.object({
   'init-path': z.string().startsWith('/', 'must be an absolute path').optional(),
   'stream-server-address': z.string().min(1).optional(),
   'stream-server-port': z.number().int().min(0).max(65535).optional(),
+  // dockerd's defaults of a container that names no IPC or cgroup namespace mode of its own
+  'default-ipc-mode': z.enum(['private', 'shareable'], { message: 'invalid default IPC mode: want "private" or "shareable"' }).optional(),
+  'default-cgroupns-mode': z.enum(['private', 'host'], { message: 'invalid default cgroup namespace mode: want "private" or "host"' }).optional(),
   // dockerd's: tsulad always keeps containers running while it is down and takes them back
   'live-restore': z.literal(true, { message: 'false is not supported: tsulad always leaves containers running across its own stop and restart (dockerd\'s live-restore); remove the key or set it true' }).optional(),
 }).strict());
@@ -124,6 +127,8 @@ export interface DaemonConfig extends DaemonNetworkConfig, DaemonIsuladConfig {
   /** The CRI streaming server (exec, attach, port-forward URLs): 127.0.0.1 and a free port by default. */
   streamServer: { address: string; port: number };
   initPath?: string;
+  /** daemon.json default-ipc-mode / default-cgroupns-mode: a container's when it names none. */
+  namespaceDefaults?: { ipc?: 'private' | 'shareable'; cgroupns?: 'private' | 'host' };
   /** cpu-rt-period / cpu-rt-runtime: given to the containers' cgroup parent (cgroups/realtime.ts). */
   realtime?: { period?: number; runtime?: number };
 }
@@ -260,6 +265,10 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     ...networkConfig(fileCfg, file),
     ...isulad,
     ...(fileCfg['init-path'] ? { initPath: fileCfg['init-path'] } : {}),
+    ...(fileCfg['default-ipc-mode'] || fileCfg['default-cgroupns-mode'] ? { namespaceDefaults: {
+      ...(fileCfg['default-ipc-mode'] ? { ipc: fileCfg['default-ipc-mode'] } : {}),
+      ...(fileCfg['default-cgroupns-mode'] ? { cgroupns: fileCfg['default-cgroupns-mode'] } : {}),
+    } } : {}),
     ...(fileCfg['cpu-rt-period'] || fileCfg['cpu-rt-runtime'] ? { realtime: { period: fileCfg['cpu-rt-period'], runtime: fileCfg['cpu-rt-runtime'] } } : {}),
   };
 }

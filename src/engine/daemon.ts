@@ -289,6 +289,7 @@ async function startWith(config: DaemonConfig, log: Logger): Promise<Daemon> {
     graphData: (c) => driver.graphData(c.id),
     links: { remove: (ref) => networks.hooks.removeLink(ref), hostLinks: (c) => networks.hooks.hostLinks(c) },
     ...(config.logDefaults ? { logDefaults: config.logDefaults } : {}),
+    ...(config.namespaceDefaults ? { namespaceDefaults: config.namespaceDefaults } : {}),
   });
   networkRoutes(router, networks.service, networks.hooks);
   volumeRoutes(router, volumes);

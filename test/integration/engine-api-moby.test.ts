@@ -130,3 +130,18 @@ test('a platform on import and pull parsed as containerd\'s platforms.Parse befo
   assert.deepEqual([pull.status, pull.message], [400, '"foobar": unknown operating system or architecture: invalid argument']);
   await req('DELETE', '/v1.47/images/imp:t');
 });
+
+test('daemon.json default-ipc-mode and default-cgroupns-mode: a container\'s when it names none (TestDaemonIpcModeShareableFromConfig, TestCgroupNamespacesRun)', async () => {
+  const d2 = await TestDaemon.create({ configJson: { 'default-ipc-mode': 'shareable', 'default-cgroupns-mode': 'private' } });
+  try {
+    await d2.loadBusybox();
+    const own = (await d2.ok(['run', '--rm', '--network', 'none', 'busybox', 'readlink', '/proc/self/ns/cgroup'])).trim();
+    assert.notEqual(own, execFileSync('readlink', ['/proc/self/ns/cgroup']).toString().trim(), 'a cgroup namespace of its own');
+    const id = (await d2.ok(['create', '--network', 'none', 'busybox', 'true'])).trim();
+    assert.equal((await d2.ok(['inspect', '-f', '{{.HostConfig.IpcMode}} {{.HostConfig.CgroupnsMode}}', id])).trim(), 'shareable private');
+    const host = (await d2.ok(['create', '--network', 'none', '--ipc', 'private', '--cgroupns', 'host', 'busybox', 'true'])).trim();
+    assert.equal((await d2.ok(['inspect', '-f', '{{.HostConfig.IpcMode}} {{.HostConfig.CgroupnsMode}}', host])).trim(), 'private host');
+  } finally {
+    await d2.destroy();
+  }
+});

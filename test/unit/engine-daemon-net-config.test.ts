@@ -40,7 +40,9 @@ test('daemon.json networking keys: docker\'s values are taken, with dockerd\'s d
     dns: ['10.255.255.53', '2001:db8::53'], 'dns-search': ['example.com', 'b.example.org.'], 'dns-opts': ['ndots:2', 'timeout:1'],
     mtu: 1400, ip: '127.0.0.1', 'fixed-cidr': '10.244.1.0/25', bip: '10.244.1.1/24', 'host-gateway-ip': '10.244.1.1',
     'userland-proxy': true, iptables: true, 'ip-forward': true, 'live-restore': true,
+    'default-ipc-mode': 'shareable', 'default-cgroupns-mode': 'private',
   });
+  assert.deepEqual(c.namespaceDefaults, { ipc: 'shareable', cgroupns: 'private' });
   assert.deepEqual(c.dnsDefaults, { dns: ['10.255.255.53', '2001:db8::53'], dnsSearch: ['example.com', 'b.example.org.'], dnsOptions: ['ndots:2', 'timeout:1'] });
   assert.deepEqual([c.bridgeMtu, c.bridgeHostIp, c.fixedCidr, c.hostGatewayIps, c.userlandProxy], [1400, '127.0.0.1', '10.244.1.0/25', ['10.244.1.1'], true]);
   // dockerd 25+'s list: one IPv4 and one IPv6 address
@@ -71,6 +73,8 @@ test('daemon.json networking keys: bad values and what tsula cannot do stop the 
     [{ 'userland-proxy': 'yes' }, /key "userland-proxy"/],
     [{ iptables: false }, /key "iptables": false is not supported: tsula's networks need their iptables rules .*; remove the key or set it true/],
     [{ 'ip-forward': false }, /key "ip-forward": false is not supported: .*net\.ipv4\.ip_forward=1.*; remove the key or set it true/],
+    [{ 'default-ipc-mode': 'host' }, /key "default-ipc-mode": invalid default IPC mode: want "private" or "shareable"/],
+    [{ 'default-cgroupns-mode': 'x' }, /key "default-cgroupns-mode": invalid default cgroup namespace mode/],
     [{ 'live-restore': false }, /key "live-restore": false is not supported: tsulad always leaves containers running across its own stop and restart/],
     // unknown keys still stop it (iSulad's rule)
     [{ 'userland-proxy-path': '/usr/bin/docker-proxy' }, /unknown key "userland-proxy-path"/],

@@ -20,6 +20,7 @@ import { inspectForVersion, summaryForVersion } from './compat-views.js';
 import { dropRemovedResources } from './compat-create.js';
 import { withDaemonLogConfig } from './docker-runopts.js';
 import type { LogDefaults } from '../config-isulad.js';
+import type { DaemonConfig } from '../config.js';
 import { daemonRootBinds } from '../containers/binds.js';
 
 /** SizeRw and SizeRootFs of a container (ps -s, inspect -s): api/usage.ts. */
@@ -36,7 +37,7 @@ export interface LinksOf {
   hostLinks(c: Container): string[] | null;
 }
 
-export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf; sizeOf?: SizeOf; graphData?: GraphDataOf; links?: LinksOf; logDefaults?: LogDefaults } = {}): void {
+export function containerRoutes(r: Router, cs: ContainerService, es: ExecService, o: { networkId?: NetworkIdOf; sizeOf?: SizeOf; graphData?: GraphDataOf; links?: LinksOf; logDefaults?: LogDefaults; namespaceDefaults?: DaemonConfig['namespaceDefaults'] } = {}): void {
   const netId: NetworkIdOf = o.networkId ?? (() => '');
   // a container's names: its own and its legacy links' ("/parent/alias"), sorted as dockerd's name index lists them
   const namesOf = (c: Container) => cs.d.store.names.namesOf(c.id).map((n) => `/${n}`).sort();
@@ -47,6 +48,16 @@ export function containerRoutes(r: Router, cs: ContainerService, es: ExecService
     if (o.logDefaults && body && typeof body === 'object') {
       const b = body as { HostConfig?: { LogConfig?: { Type?: string | null; Config?: Record<string, string> | null } | null } | null };
       b.HostConfig = { ...b.HostConfig, LogConfig: withDaemonLogConfig(b.HostConfig?.LogConfig, o.logDefaults) };
+    }
+    // daemon.json's default-ipc-mode / default-cgroupns-mode (dockerd's setHostConfigDefaults),
+    // after the old clients' own defaults (shareable IPC below 1.40, the host's cgroupns below 1.41)
+    const nsd = o.namespaceDefaults;
+    if (nsd && body && typeof body === 'object') {
+      const b = body as { HostConfig?: { IpcMode?: string | null; CgroupnsMode?: string | null } | null };
+      const hc = { ...b.HostConfig };
+      if (nsd.ipc && !hc.IpcMode && versionAtLeast(version, '1.40')) hc.IpcMode = nsd.ipc;
+      if (nsd.cgroupns && !hc.CgroupnsMode && versionAtLeast(version, '1.41')) hc.CgroupnsMode = nsd.cgroupns;
+      b.HostConfig = hc;
     }
     const netWarnings = networkingForVersion(body, version);
     const { spec, warnings } = await createSpecFromBody(body, version);
