@@ -145,3 +145,19 @@ test('daemon.json default-ipc-mode and default-cgroupns-mode: a container\'s whe
     await d2.destroy();
   }
 });
+
+test('inspect below API 1.20 in dockerd\'s v1p19 shape (TestInspectCpusetInConfigPre120): Config.Cpuset and the resources, Volumes/VolumesRW for Mounts; below 1.21 no Networks', async () => {
+  const c = await req('POST', '/v1.47/containers/create?name=pre120', { Image: 'busybox', Cmd: ['true'], HostConfig: { NetworkMode: 'none', CpusetCpus: '0', Memory: 64 << 20, Binds: ['/tmp:/hosttmp:ro'] } });
+  assert.equal(c.status, 201, c.message);
+  try {
+    const old = JSON.parse((await req('GET', '/v1.19/containers/pre120/json')).body.toString()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.equal(old.Config.Cpuset, '0');
+    assert.equal(old.Config.Memory, 64 << 20);
+    assert.deepEqual([old.Volumes, old.VolumesRW, 'Mounts' in old], [{ '/hosttmp': '/tmp' }, { '/hosttmp': false }, false]);
+    assert.equal('Networks' in old.NetworkSettings, false);
+    const now = JSON.parse((await req('GET', '/v1.47/containers/pre120/json')).body.toString()) as Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+    assert.deepEqual(['Cpuset' in now.Config, 'Volumes' in now, now.Mounts.length, 'Networks' in now.NetworkSettings], [false, false, 1, true]);
+  } finally {
+    await req('DELETE', '/v1.47/containers/pre120?force=1');
+  }
+});

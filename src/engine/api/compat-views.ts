@@ -23,6 +23,21 @@ export function inspectForVersion<T extends View>(v: T, version: string): T {
   const cfg = v.Config as View | undefined;
   // 1.52: Config.OnBuild omitted when empty
   if (cfg && versionAtLeast(version, '1.52') && !(cfg.OnBuild as unknown[] | null)?.length) delete cfg.OnBuild;
+  // below 1.21 one network's settings, no Networks (dockerd's getBackwardsCompatibleNetworkSettings)
+  if (!versionAtLeast(version, '1.21')) delete (v.NetworkSettings as View | undefined)?.Networks;
+  // below 1.20 dockerd's v1p19 shape: Volumes and VolumesRW for Mounts, resources in Config
+  if (!versionAtLeast(version, '1.20')) {
+    const mounts = (v.Mounts as Array<{ Destination: string; Source: string; RW: boolean }> | undefined) ?? [];
+    (v as View).Volumes = Object.fromEntries(mounts.map((m) => [m.Destination, m.Source]));
+    (v as View).VolumesRW = Object.fromEntries(mounts.map((m) => [m.Destination, m.RW]));
+    delete (v as View).Mounts;
+    if (cfg) {
+      Object.assign(cfg, {
+        Memory: hc?.Memory ?? 0, MemorySwap: hc?.MemorySwap ?? 0, CpuShares: hc?.CpuShares ?? 0,
+        Cpuset: hc?.CpusetCpus ?? '', VolumeDriver: hc?.VolumeDriver ?? '',
+      });
+    }
+  }
   return v;
 }
 
