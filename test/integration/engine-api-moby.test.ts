@@ -161,3 +161,40 @@ test('inspect below API 1.20 in dockerd\'s v1p19 shape (TestInspectCpusetInConfi
     await req('DELETE', '/v1.47/containers/pre120?force=1');
   }
 });
+
+test('podman\'s compat API tests, as dockerd answers them: a known path\'s other method is "page not found", the old images filter, an empty import, cp keeps the archive\'s owners, NanoCpus below 0.01 created', async () => {
+  assert.deepEqual(await req('PUT', '/v1.47/containers/json').then((r) => [r.status, r.message]), [404, 'page not found']);
+  assert.deepEqual(await req('PATCH', '/_ping').then((r) => [r.status, r.message]), [404, 'page not found']);
+  const names = async (p: string) => (JSON.parse((await req('GET', p)).body.toString()) as Array<{ RepoTags: string[] }>).length;
+  assert.equal(await names('/v1.24/images/json?filter=nonesuch'), 0);
+  assert.equal(await names('/v1.24/images/json?filter=busybox'), 1);
+  assert.ok(await names('/v1.47/images/json?filter=nonesuch') >= 1, 'ignored from 1.41 on');
+  const empty = await req('POST', '/v1.47/images/create?fromSrc=-&repo=emptyimp&tag=t', '', 'application/x-tar');
+  assert.equal(empty.status, 200, empty.body.toString());
+  const layers = (JSON.parse((await req('GET', '/v1.47/images/emptyimp:t/json')).body.toString()) as { RootFS: { Layers: string[] } }).RootFS.Layers;
+  assert.equal(layers.length, 1);
+  await req('DELETE', '/v1.47/images/emptyimp:t');
+  // a tar of a file owned 1042:1043, put without copyUIDGID (podman's 20-containers.at)
+  const dir = await (await import('node:fs/promises')).mkdtemp('/tmp/tsula-owner-');
+  try {
+    await (await import('node:fs/promises')).writeFile(`${dir}/owned`, 'x');
+    const tar = execFileSync('tar', ['-C', dir, '--owner=1042', '--group=1043', '--numeric-owner', '-cf', '-', 'owned']);
+    const id = await run(['sleep', '300'], 'owners');
+    try {
+      const put = await new Promise<number>((resolve, reject) => {
+        const r = http.request({ socketPath: d.sock, method: 'PUT', path: `/v1.47/containers/${id}/archive?path=/tmp`, headers: { 'Content-Type': 'application/x-tar' } }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+        r.on('error', reject);
+        r.end(tar);
+      });
+      assert.equal(put, 200);
+      assert.equal((await d.ok(['exec', id, 'stat', '-c', '%u:%g', '/tmp/owned'])).trim(), '1042:1043');
+    } finally {
+      await req('DELETE', `/v1.47/containers/${id}?force=1`);
+    }
+  } finally {
+    await (await import('node:fs/promises')).rm(dir, { recursive: true, force: true });
+  }
+  const tiny = await req('POST', '/v1.47/containers/create?name=tinycpu', { Image: 'busybox', HostConfig: { NanoCpus: 1e6 } });
+  assert.equal(tiny.status, 201, tiny.message);
+  await req('DELETE', '/v1.47/containers/tinycpu?force=1');
+});

@@ -53,6 +53,14 @@ export class FilterArgs {
     return new FilterArgs(new Map(Object.entries(r).map(([k, vs]) => [k, new Map(vs.map((v) => [v, true]))])));
   }
 
+  /** docker's Add: one more value of key. */
+  add(key: string, value: string): this {
+    const set = this.fields.get(key) ?? new Map<string, boolean>();
+    set.set(value, true);
+    this.fields.set(key, set);
+    return this;
+  }
+
   keys(): string[] { return [...this.fields.keys()]; }
   has(key: string): boolean { return this.fields.has(key); }
   /** Every value of key (docker's Get: false ones too). */

@@ -31,7 +31,9 @@ const BLOCK = 512;
 /** The uncompressed tar of an upload or a download (its first bytes read to tell the format). */
 async function layerTar(src: Readable): Promise<Readable> {
   const { head, stream } = await peek(src, BLOCK);
-  if (head.length === 0) throw invalidArgument('docker import: the archive is empty: send a tar archive (plain, gzip, bzip2, xz or zstd) of a root filesystem');
+  // nothing at all: dockerd's DecompressStream takes it as an archive with no entries, and
+  // the image has one empty layer (moby#18170)
+  if (head.length === 0) return Readable.from([Buffer.alloc(BLOCK * 2)]);
   const compression = detectCompression(head);
   if (compression === 'none' && head.length < BLOCK) throw invalidArgument(`docker import: not a tar archive (${head.length} bytes, less than one tar header)`);
   // every format dockerd's DecompressStream reads; the source's errors reach the

@@ -27,6 +27,8 @@ export function imageRoutes(r: Router, images: ImageStore, cs: ContainerService,
 
   r.add('GET', '/images/json', async ({ res, query, version }) => {
     const filters = FilterArgs.parse(query.get('filters'));
+    // below API 1.41 the old `filter` (a reference glob) is a reference filter (dockerd 20.10's getImagesJSON)
+    if (!versionAtLeast(version, '1.41') && query.get('filter')) filters.add('reference', query.get('filter')!);
     const list = await images.list();
     // a nameless image a commit was made from is an intermediate one: dockerd lists it with
     // all=1 only, and never as dangling

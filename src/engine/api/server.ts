@@ -43,9 +43,10 @@ export function createApiServer(router: Router, log: Logger, mapError: ErrorMapp
     }
     const m = router.match(req.method ?? 'GET', pathname);
     if (!m || m === 'method') {
-      // dockerd's words for an unknown route (its 405 has no body; a message helps more)
-      const body = { message: m === 'method' ? `method ${req.method} not allowed on ${pathname}` : 'page not found' };
-      if (res) sendJson(res, m === 'method' ? 405 : 404, body);
+      // dockerd's mux answers a known path's other methods as an unknown route (its
+      // MethodNotAllowedHandler is the not-found one)
+      const body = { message: 'page not found' };
+      if (res) sendJson(res, 404, body);
       else upgraded?.socket.end(rawResponse(404, body));
       return;
     }

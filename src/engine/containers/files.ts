@@ -143,11 +143,10 @@ export class ContainerFiles {
       // dockerd's checks: a read-only bind or volume, else a read-only rootfs outside them
       if (mount?.readonly) throw failedPrecondition('mounted volume is marked read-only');
       if (!mount && c.config.security.readonlyRootfs) throw failedPrecondition('container rootfs is marked read-only');
-      // -a: the archive's owners, or the container's user when it has one (dockerd's
-      // tarCopyOptions, the user resolved as a process' is); else root's
-      let owner: { uid: number; gid: number } | undefined = { uid: 0, gid: 0 };
+      // the archive's owners (dockerd's defaultTarCopyOptions has no ChownOpts); -a: the
+      // container's user when it has one (tarCopyOptions, the user resolved as a process' is)
+      let owner: { uid: number; gid: number } | undefined;
       if (o.copyUIDGID) {
-        owner = undefined;
         if (c.config.user) {
           const u = await resolveUser(view.root, c.config.user, []).catch((e: unknown) => { throw invalidArgument(`copying into ${c.name}: ${errorMessage(e)}`); });
           owner = { uid: u.uid, gid: u.gid };

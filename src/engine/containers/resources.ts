@@ -198,7 +198,6 @@ export function verifyResources(r: ResourceConfig, sys: SysInfo, o: { update?: b
   if (r.NanoCpus < 0 || r.NanoCpus > sys.numCpu * 1e9) {
     bad(`Range of CPUs is from 0.01 to ${sys.numCpu}.00, as there are only ${sys.numCpu} CPUs available`);
   }
-  if (r.NanoCpus > 0 && r.NanoCpus < 1e7) bad(`Range of CPUs is from 0.01 to ${sys.numCpu}.00, as there are only ${sys.numCpu} CPUs available`);
   if (r.CpuShares < 0) bad(`invalid CPU shares (${r.CpuShares}): value must be a positive integer`);
   if (r.CpuShares > 0 && !sys.cpuShares) {
     w.push('Your kernel does not support CPU shares or the cgroup is not mounted. Shares discarded.');
