@@ -198,3 +198,20 @@ test('podman\'s compat API tests, as dockerd answers them: a known path\'s other
   assert.equal(tiny.status, 201, tiny.message);
   await req('DELETE', '/v1.47/containers/tinycpu?force=1');
 });
+
+test('exec create without a command: dockerd\'s 400 before the lookup; a string Cmd is one argument; network prune of nothing: NetworksDeleted null; df below 1.43: <none> only for an image with no reference', async () => {
+  for (const body of [{}, { Cmd: [] }, { Cmd: null }]) {
+    assert.deepEqual(await req('POST', '/v1.47/containers/nonesuch/exec', body).then((r) => [r.status, r.message]), [400, 'No exec command specified'], JSON.stringify(body));
+  }
+  const id = await run(['sleep', '300'], 'execstr');
+  try {
+    const e = await req('POST', `/v1.47/containers/${id}/exec`, { Cmd: 'true' });
+    assert.equal(e.status, 201, e.message);
+  } finally {
+    await req('DELETE', `/v1.47/containers/${id}?force=1`);
+  }
+  assert.deepEqual(JSON.parse((await req('POST', '/v1.47/networks/prune')).body.toString()), { NetworksDeleted: null });
+  const df = JSON.parse((await req('GET', '/v1.40/system/df')).body.toString()) as { Images: Array<{ RepoTags: string[]; RepoDigests: string[] }> };
+  const bb = df.Images.find((i) => i.RepoTags.includes('busybox:latest'))!;
+  assert.ok(!bb.RepoDigests.includes('<none>@<none>'), JSON.stringify(bb));
+});

@@ -49,7 +49,8 @@ export function usageRoutes(r: Router, d: { cs: ContainerService; files: Contain
       for (const i of list) i.chainIds.forEach((c, k) => layers.set(c, i.layerSizes?.[k] ?? 0));
       parts.layersSize = [...layers.values()].reduce((a, b) => a + b, 0);
       parts.images = list.map((i) => dfImageRow({
-        Id: i.id, ParentId: '', RepoTags: i.repoTags.length ? i.repoTags : ['<none>:<none>'], RepoDigests: i.repoDigests.length ? i.repoDigests : ['<none>@<none>'],
+        // the <none> placeholders only for an image with neither tag nor digest, as the image list's
+        Id: i.id, ParentId: '', ...noneRefs(i.repoTags, i.repoDigests),
         Created: Math.floor(Date.parse(i.created) / 1000) || 0, Size: i.size, SharedSize: sharedSize(i, list), VirtualSize: i.size,
         Labels: i.config.Labels ?? null, Containers: containers.filter((c) => c.image === i.id).length,
       }, version));
@@ -87,4 +88,10 @@ export function usageRoutes(r: Router, d: { cs: ContainerService; files: Contain
     events.emit('container', 'prune', '', { reclaimed: String(reclaimed) });
     sendJson(res!, 200, { ContainersDeleted: deleted.length ? deleted : null, SpaceReclaimed: reclaimed });
   });
+}
+
+/** An image's references in a df row below API 1.43: `<none>` for both where it has neither, else its own (dfImageRow empties the placeholders from 1.43). */
+function noneRefs(tags: string[], digests: string[]): { RepoTags: string[]; RepoDigests: string[] } {
+  if (!tags.length && !digests.length) return { RepoTags: ['<none>:<none>'], RepoDigests: ['<none>@<none>'] };
+  return { RepoTags: tags, RepoDigests: digests };
 }

@@ -83,11 +83,16 @@ export class ExecService {
     // the schema first: from the running check on, nothing waits (a container that stops
     // meanwhile gets no session)
     const schema = await execBodySchema();
+    // dockerd's postContainerExecCreate: no command is a 400 before the container is looked up;
+    // Cmd is a strslice.StrSlice there (a string is a one-element list)
+    const folded = foldGoKeys(raw, Object.keys(schema.shape)) as { Cmd?: unknown } | null;
+    if (folded && typeof folded === 'object' && typeof folded.Cmd === 'string') folded.Cmd = [folded.Cmd];
+    if (!folded || typeof folded !== 'object' || (Array.isArray(folded.Cmd) ? !folded.Cmd.length : folded.Cmd == null)) throw invalidArgument('No exec command specified');
     const rec = this.containers.get(ref);
     // dockerd names a paused container as the client named it here (its ID at start)
     if (rec.state.status === 'paused') throw failedPrecondition(`Container ${ref} is paused, unpause the container before exec`);
     this.containers.requireRunning(rec);
-    const p = schema.safeParse(foldGoKeys(raw, Object.keys(schema.shape)));
+    const p = schema.safeParse(folded);
     if (!p.success) throw invalidArgument(`invalid exec config: ${p.error.issues[0].path.join('.')}: ${p.error.issues[0].message}`);
     const b = p.data;
     // dockerd checks the keys at create, in these words (a 500: a plain error there)

@@ -349,7 +349,7 @@ export class NetworkService {
     this.emit('destroy', n.id, { name: n.name, type: n.driver });
   }
 
-  async prune(filters: Filters = {}): Promise<{ NetworksDeleted: string[] }> {
+  async prune(filters: Filters = {}): Promise<{ NetworksDeleted: string[] | null }> {
     const cutoff = pruneUntil(filters.until) ?? Infinity;
     const deleted: string[] = [];
     for (const n of this.d.store.list()) {
@@ -357,7 +357,7 @@ export class NetworkService {
       await this.remove(n.id);
       deleted.push(n.name);
     }
-    return { NetworksDeleted: deleted };
+    return { NetworksDeleted: deleted.length ? deleted : null }; // dockerd's nil slice: null
   }
 }
 
