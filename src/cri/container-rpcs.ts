@@ -268,7 +268,10 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
       const c = getCri(cs, req.containerId);
       const info: Record<string, string> = {};
       if (req.verbose) {
-        const spec = await fs.readFile(path.join(cs.bundle(c.id), 'config.json'), 'utf8').then((t) => JSON.parse(t) as unknown, () => null);
+        // the spec the start wrote; for one not started yet, the spec a start would write
+        // (containerd builds it at CreateContainer, and its status always shows it)
+        const spec = await fs.readFile(path.join(cs.bundle(c.id), 'config.json'), 'utf8').then((t) => JSON.parse(t) as unknown, () => null)
+          ?? (c.state.status === 'created' ? await specOfCreated(cs, c.id).catch(() => null) : null);
         info.info = JSON.stringify({ pid: c.state.pid, sandboxID: c.config.pod?.id ?? '', runtime: c.runtime, config: c.config, runtimeSpec: spec });
       }
       return { status: await fullStatus(d, c), info };
@@ -303,4 +306,18 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
     // containers' cgroups are cgroupfs paths under /tsula (or the pod's cgroup_parent)
     runtimeConfig: async () => ({ linux: { cgroupDriver: CgroupDriver.CGROUPFS } }),
   };
+}
+
+/** The OCI spec a created container's start would give runc: its rootfs mounted for the lookups (users, workdir) and left as it was. */
+function specOfCreated(cs: ContainerService, id: string): Promise<unknown> {
+  return cs.locked(id, async () => {
+    const c = cs.get(id);
+    if (c.state.status !== 'created') return null;
+    const rootfs = await cs.d.driver.mount(c.id);
+    try {
+      return await cs.specFor(c, rootfs);
+    } finally {
+      await cs.d.driver.unmount(c.id).catch(() => {});
+    }
+  });
 }

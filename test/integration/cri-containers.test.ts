@@ -434,3 +434,18 @@ test('StopContainer given up by its caller (a deadline): the container runs on, 
   assert.equal((await inspect(id)).status.state, 'CONTAINER_RUNNING');
   await ok(['rmp', '-f', p.id]);
 });
+
+test('a hostname the kernel takes but hostname(1) refuses (CRI-O\'s crictl_host) names the pod; a created container\'s verbose status has the runtime spec (containerd\'s toCRIContainerInfo)', async () => {
+  const p = await pod({ hostname: 'crictl_host' });
+  try {
+    const made = await ctr(p, 'spec', { command: ['hostname'], args: [] }, false);
+    const spec = (JSON.parse(await ok(['inspect', made])) as { info: { runtimeSpec: { process: { args: string[] } } | null } }).info.runtimeSpec;
+    assert.ok(spec, 'a runtime spec before the start');
+    assert.deepEqual(spec.process.args, ['hostname']);
+    await ok(['start', made]);
+    await exited(made);
+    assert.match(await ok(['logs', made]), /^crictl_host$/m);
+  } finally {
+    await ok(['rmp', '-f', p.id]);
+  }
+});

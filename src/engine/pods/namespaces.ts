@@ -20,7 +20,7 @@ export interface PidHolder { pid: number; startTime: string }
 
 const TIMEOUT_MS = 10_000;
 
-/** Create the files, then one `unshare --uts=F --ipc=G hostname H`: created, pinned, named. */
+/** Create the files, then one `unshare --uts=F --ipc=G` naming the host: created, pinned, named. */
 export async function pinNamespaces(dir: string, kinds: PinnedKind[], hostname: string, signal?: AbortSignal): Promise<Record<PinnedKind, string | undefined>> {
   const out: Record<PinnedKind, string | undefined> = { uts: undefined, ipc: undefined };
   if (!kinds.length) return out;
@@ -31,8 +31,10 @@ export async function pinNamespaces(dir: string, kinds: PinnedKind[], hostname: 
     out[k] = f;
   }
   try {
-    // without a new UTS namespace there is no hostname to set: `true` pins what was asked
-    const cmd = kinds.includes('uts') ? ['hostname', hostname] : ['true'];
+    // without a new UTS namespace there is no hostname to set: `true` pins what was asked. The
+    // kernel's file, not hostname(1), which refuses names the kernel takes (crictl_host: runc
+    // and containerd set what the pod config says)
+    const cmd = kinds.includes('uts') ? ['sh', '-c', 'printf %s "$1" > /proc/sys/kernel/hostname', 'sh', hostname] : ['true'];
     await execOk('unshare', [...kinds.map((k) => `--${k}=${out[k]}`), ...cmd], { timeoutMs: TIMEOUT_MS, signal });
   } catch (e) {
     await unpinNamespaces(dir).catch(() => { /* the error below says more */ });
