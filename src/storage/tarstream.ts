@@ -183,7 +183,12 @@ async function readEntries(
       break;
     }
     if (h === 'short') throw truncated('partial header block');
-    if (h.every((c) => c === 0)) break; // end-of-archive; a 2nd zero block is optional
+    if (h.every((c) => c === 0)) {
+      // end-of-archive: Go's reader reads the 2nd zero block too; none is an end, part of one
+      // is an archive cut short (its io.ErrUnexpectedEOF)
+      if ((await r.read(BLOCK)) === 'short') throw truncated('partial end-of-archive block');
+      break;
+    }
     if (!checksumOk(h)) throw badHeader('checksum mismatch');
     const flag = String.fromCharCode(h[156]);
     const size = num(h, 124, 12, 'size');

@@ -230,3 +230,34 @@ COPY ctx.txt /ctx
   assert.equal(out, '/kept/d 100:200\n/kept/d/f 100:200\n/kept/top 300:400\n/chowned 7:8\n/ctx 0:0\n');
   await ok(['rmi', 'owners:1']);
 });
+
+test('moby\'s build tests, as dockerd\'s classic builder answers them: a relative VOLUME, RUN [], EXPOSE in any order, ADD through a dangling symlink, a truncated tar, WORKDIR as written or cleaned, COPY --from the current stage', async () => {
+  const build = async (name: string, dockerfile: string, extra: Record<string, string> = {}) => {
+    const r = await docker(d, ['build', '-q', '-t', name, await context(name, { Dockerfile: dockerfile, ...extra })]);
+    return { ...r, out: r.stdout + r.stderr };
+  };
+  const inspect = async (name: string, f: string) => (await ok(['image', 'inspect', '-f', f, name])).trim();
+  assert.equal((await build('relvol', 'FROM scratch\nENV FOO bar\nVOLUME ${FOO}\n')).code, 0);
+  assert.equal(await inspect('relvol', '{{json .Config.Volumes}}'), '{"bar":{}}');
+  assert.equal((await build('emptyrun', 'FROM busybox\nRUN []\n')).code, 0, 'TestBuildJSONEmptyRun');
+  assert.equal((await build('expose1', 'FROM scratch\nEXPOSE 80 2375\n')).code, 0);
+  assert.equal((await build('expose2', 'FROM scratch\nEXPOSE 2375 80\n')).code, 0);
+  assert.equal(await inspect('expose1', '{{.Id}}'), await inspect('expose2', '{{.Id}}'), 'TestBuildExposeOrder: one cache key');
+  const dangling = await build('dangling', 'FROM busybox\nRUN ln -s /../../../../nonexist/dir /x\nADD foo.txt /x/\nRUN test "$(cat /nonexist/dir/foo.txt)" = test\n', { 'foo.txt': 'test\n' });
+  assert.equal(dangling.code, 0, dangling.out);
+  // Go's archive/tar: part of the second end-of-archive block is an unexpected EOF
+  const ctx = await context('brokentar', { Dockerfile: 'FROM busybox\nADD test.tar /\n' });
+  const tar = execFileSync('tar', ['-C', ctx, '--format=ustar', '-cf', '-', 'Dockerfile']);
+  await fs.writeFile(path.join(ctx, 'test.tar'), tar.subarray(0, 1024 + 512 + 511));
+  const broken = await docker(d, ['build', '-q', ctx]);
+  assert.notEqual(broken.code, 0);
+  assert.match(broken.stdout + broken.stderr, /truncated/);
+  assert.equal((await build('wd1', 'FROM busybox\nWORKDIR /tmp/\n')).code, 0);
+  assert.equal(await inspect('wd1', '{{.Config.WorkingDir}}'), '/tmp/');
+  assert.equal((await build('wd2', 'FROM busybox\nWORKDIR /a/b\nWORKDIR ..\nWORKDIR ./c/\n')).code, 0);
+  assert.equal(await inspect('wd2', '{{.Config.WorkingDir}}'), '/a/c');
+  const self = await build('selfcopy', 'FROM busybox\nCOPY --from=0 foo bar\n');
+  assert.notEqual(self.code, 0);
+  assert.match(self.out, /invalid from flag value 0: refers to current build stage/);
+  await ok(['rmi', 'relvol', 'emptyrun', 'expose1', 'expose2', 'dangling', 'wd1', 'wd2']);
+});

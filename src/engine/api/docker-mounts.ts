@@ -233,7 +233,9 @@ export function parseMounts(i: MountInputs, o: { recursiveReadonly?: boolean } =
   }
   // Config.Volumes (-v /path): an anonymous volume unless something else is mounted there
   for (const v of i.volumes) {
-    const d = target(v, v);
+    // dockerd takes a relative one from the rootfs (createContainerOSSpecificSettings:
+    // GetResourcePath of the cleaned path): the builder's `VOLUME ${FOO}`
+    const d = target(v.startsWith('/') ? v : `/${v}`, v);
     if (!seen.has(d)) { seen.add(d); out.volumes.push(anonymous(d)); }
   }
   return out;

@@ -215,7 +215,8 @@ export class Builder {
       const byIndex = /^\d+$/.test(from) ? results[Number(from)] : undefined;
       const byName = results.find((r) => r.name && r.name === from.toLowerCase());
       try {
-        if (/^\d+$/.test(from) && !byIndex) throw invalidArgument(`invalid stage index ${from}`);
+        // dockerd's validateIndex: the stage being built, or one not there at all
+        if (/^\d+$/.test(from) && !byIndex) throw invalidArgument(Number(from) === results.length ? 'refers to current build stage' : 'index out of bounds');
         // the build's platform (getImageMount: a stage's image is only checked, an image pulled)
         const stage = byIndex ?? byName;
         if (stage?.imageId) await this.localImage(stage.imageId, platform);

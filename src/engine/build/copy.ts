@@ -146,8 +146,10 @@ async function mkdirAll(rootfs: string, dir: string, id: Identity): Promise<stri
     const st = await fs.stat(host).catch(() => null);
     if (st?.isDirectory()) continue;
     if (st) throw invalidArgument(`mkdir ${cur}: not a directory`);
-    await fs.mkdir(host, { mode: 0o755 });
-    await fs.chown(host, id.uid, id.gid);
+    // a symlink in the path may lead (inside the rootfs) to directories not there yet: all are
+    // made, each new one owned by id (dockerd's MkdirAllAndChownNew after FollowSymlinkInScope)
+    const first = await fs.mkdir(host, { recursive: true, mode: 0o755 });
+    for (let p = host; first && p.length >= first.length; p = path.dirname(p)) await fs.chown(p, id.uid, id.gid);
   }
   return resolveInRoot(rootfs, dir);
 }

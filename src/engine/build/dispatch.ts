@@ -205,8 +205,8 @@ export async function dispatch(d: DispatchContext, s: StageState, c: Command): P
       return commit(d, s, `ONBUILD ${c.expression}`);
     case 'workdir': {
       const p = word(c.path);
-      rc.WorkingDir = p.startsWith('/') ? p : `/${[rc.WorkingDir, p].join('/')}`.replace(/\/+/g, '/');
-      rc.WorkingDir = rc.WorkingDir.length > 1 ? rc.WorkingDir.replace(/\/$/, '') : rc.WorkingDir;
+      // dockerd's normalizeWorkdir: an absolute path as written, a relative one joined and cleaned
+      rc.WorkingDir = p.startsWith('/') ? p : path.posix.join('/', rc.WorkingDir || '/', p).replace(/(.)\/+$/, '$1');
       // the container's create makes the directory; its changes are the step's layer
       return commit(d, s, `WORKDIR ${rc.WorkingDir}`, true);
     }

@@ -152,13 +152,15 @@ export function commandOf(n: Node): Command {
       return { ...base, kind: 'workdir', path: n.args[0]! };
     case 'run': case 'cmd': case 'entrypoint':
       noFlags();
-      if (n.cmd === 'run' && !n.args.length) throw atLeastOne('RUN');
+      // RUN [] is a JSON form with nothing in it, which buildkit's parseRun takes
+      if (n.cmd === 'run' && !n.args.length && !n.json) throw atLeastOne('RUN');
       return { ...base, kind: n.cmd, cmdLine: n.args, prependShell: !n.json };
     case 'healthcheck': return { ...base, kind: 'healthcheck', health: healthcheck(n) };
     case 'expose':
       noFlags();
       if (!n.args.length) throw atLeastOne('EXPOSE');
-      return { ...base, kind: 'expose', ports: n.args };
+      // sorted as buildkit's parseExpose does: the order written changes no cache key
+      return { ...base, kind: 'expose', ports: [...n.args].sort() };
     case 'user':
       noFlags();
       if (n.args.length !== 1) throw exactlyOne('USER');
