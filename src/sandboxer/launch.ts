@@ -53,6 +53,7 @@ export async function ensureSandboxer(state: string, address: string): Promise<v
         });
         child.unref();
         closeSync(log);
+        if (child.pid) await adjustOomScore(child.pid);
       } catch (e) {
         // another launcher is starting it; a lock older than the timeout is stale
         const st = await fs.stat(lock).catch(() => null);
@@ -63,4 +64,17 @@ export async function ensureSandboxer(state: string, address: string): Promise<v
   }
   if (mine) await fs.rm(lock, { recursive: true, force: true });
   if (!(await up())) throw new Error(`tsula-sandboxer did not come up on ${taskSock} and ${address} (see ${state}/sandboxer.log)`);
+}
+
+/**
+ * containerd's shim.AdjustOOMScore: the sandboxer one point more killable than whoever started
+ * it (containerd, or tsulad), so the OOM killer takes it (and the containers, which inherit its
+ * score) before the daemon. Best effort, as containerd's.
+ */
+async function adjustOomScore(pid: number): Promise<void> {
+  try {
+    // ours: the shim launcher's is containerd's (its child, unchanged), tsulad's is its own
+    const parent = Number((await fs.readFile('/proc/self/oom_score_adj', 'utf8')).trim());
+    if (Number.isFinite(parent)) await fs.writeFile(`/proc/${pid}/oom_score_adj`, String(Math.min(parent + 1, 1000)));
+  } catch { /* gone already, or not ours to set */ }
 }

@@ -108,6 +108,9 @@ test('twenty running containers are served by one sandboxer and no other Node.js
   const pid = await c.sandboxerPid();
   assert.ok(pid > 0);
   assert.deepEqual(await nodeProcessesUnder(c.dir), [pid]);
+  // containerd's shim.AdjustOOMScore: one point more killable than containerd (TestShimOOMScore)
+  const score = async (p: number) => Number((await fs.readFile(`/proc/${p}/oom_score_adj`, 'utf8')).trim());
+  assert.equal(await score(pid), Math.min(await score(c.proc!.pid!) + 1, 1000));
   assert.equal((await processesNamed('conmon', c.dir)).length, ids.length);
   await Promise.all(ids.map(async (id) => {
     await c.ok(['task', 'kill', '-s', 'SIGKILL', id]);

@@ -137,7 +137,9 @@ export class GuestTasks {
       clearTimeout(t);
       return dead ? vmDied() : null;
     }
-    return { exitStatus: r.exitStatus, exitedAt: dateOf(r.exitedAt) };
+    // the host's time of the wait's return, as kata's shim stamps it: the guest's clock
+    // (TCG, a restored template) can run behind, and an exit must not predate its kill
+    return { exitStatus: r.exitStatus, exitedAt: new Date() };
   }
 
   async kill(id: string, execId: string, signal: number, all = false): Promise<void> {
