@@ -438,13 +438,16 @@ test('StopContainer given up by its caller (a deadline): the container runs on, 
 test('a hostname the kernel takes but hostname(1) refuses (CRI-O\'s crictl_host) names the pod; a created container\'s verbose status has the runtime spec (containerd\'s toCRIContainerInfo)', async () => {
   const p = await pod({ hostname: 'crictl_host' });
   try {
-    const made = await ctr(p, 'spec', { command: ['hostname'], args: [] }, false);
+    const made = await ctr(p, 'spec', { command: ['sh', '-c', 'hostname; cat /etc/hosts'], args: [] }, false);
     const spec = (JSON.parse(await ok(['inspect', made])) as { info: { runtimeSpec: { process: { args: string[] } } | null } }).info.runtimeSpec;
     assert.ok(spec, 'a runtime spec before the start');
-    assert.deepEqual(spec.process.args, ['hostname']);
+    assert.deepEqual(spec.process.args, ['sh', '-c', 'hostname; cat /etc/hosts']);
     await ok(['start', made]);
     await exited(made);
-    assert.match(await ok(['logs', made]), /^crictl_host$/m);
+    const out = await ok(['logs', made]);
+    assert.match(out, /^crictl_host$/m);
+    // the node's /etc/hosts, copied (containerd's setupSandboxFiles)
+    assert.ok(out.includes((await fs.readFile('/etc/hosts', 'utf8')).trim()), out);
   } finally {
     await ok(['rmp', '-f', p.id]);
   }

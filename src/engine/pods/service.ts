@@ -211,13 +211,12 @@ export class PodService {
   /** The pod's /etc/hostname, hosts and resolv.conf, mounted into each of its containers. */
   private async writeEtc(rec: PodRecord): Promise<void> {
     const s = rec.spec;
-    const hostNet = s.namespaces.network === 'node';
     // containerd's setupSandboxFiles: the pod's hostname, else the node's (a host-network pod's too)
     const hostname = s.hostname || (await fs.readFile('/proc/sys/kernel/hostname', 'utf8')).trim();
     await writeFileAtomic(rec.hostnamePath, `${hostname}\n`, 0o644);
-    const hosts = hostNet
-      ? await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n')
-      : `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n`;
+    // and the node's /etc/hosts for every pod, as containerd copies it (kubelet mounts its own
+    // over it in a pod that has a network of its own)
+    const hosts = await fs.readFile('/etc/hosts', 'utf8').catch(() => '127.0.0.1\tlocalhost\n');
     await writeFileAtomic(rec.hostsPath, hosts, 0o644);
     let resolv: string;
     if (s.dns && (s.dns.servers.length || s.dns.searches.length || s.dns.options.length)) {
