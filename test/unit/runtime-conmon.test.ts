@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { cleanRuntimeError, conmonArgv, RUNC_LOG } from '../../src/runtime/runc/conmon.js';
-import { withLogReplay } from '../../src/runtime/runc/exec-replay.js';
+import { withLogReplay } from '../../src/runtime/log-replay.js';
 import type { StdioStream } from '../../src/runtime/types.js';
 
 test('conmon runs runc with a JSON log in the bundle, before the verb, for containers and execs', () => {
@@ -52,7 +52,7 @@ async function collect(s: StdioStream): Promise<string> {
   return got;
 }
 
-test("an exec whose attach stream brought nothing gets its output from conmon's log, byte for byte; otherwise the log is not read", async () => {
+test("an exec or a run whose attach stream brought nothing gets its output from conmon's log, byte for byte, from where the run began; otherwise the log is not read", async () => {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-replay-'));
   try {
     const log = path.join(dir, 'log');
@@ -69,6 +69,13 @@ test("an exec whose attach stream brought nothing gets its output from conmon's 
     fine.send(1, 'end-42\r\n');
     fine.end();
     assert.equal(await direct, '1:end-42\r\n|');
+    // a container's run: only what the log got from where the run began (an earlier run's lines stay out)
+    const first = '2026-12-02T20:11:30.0+00:00 stdout F earlier run\n';
+    await fs.writeFile(log, `${first}2026-12-02T20:11:37.0+00:00 stdout F lo\n`);
+    const again = fakeStream();
+    const fromRun = collect(withLogReplay(again.stream, log, Buffer.byteLength(first)));
+    again.end();
+    assert.equal(await fromRun, '1:lo\n|');
   } finally {
     await fs.rm(dir, { recursive: true, force: true });
   }

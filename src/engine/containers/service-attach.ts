@@ -1,9 +1,11 @@
 // The service's attach, resize and log reopen (service.ts delegates): streams of a running
 // container now, of a created or exited one at its next start.
 import { setTimeout as delay } from 'node:timers/promises';
+import { promises as fs } from 'node:fs';
 import { failedPrecondition, errorMessage, unimplemented } from '../../common/errors.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
 import { shareStdio } from '../../runtime/shared-stdio.js';
+import { withLogReplay } from '../../runtime/log-replay.js';
 import { running, type Container } from './model.js';
 import type { ContainerService } from './service.js';
 
@@ -55,7 +57,11 @@ export async function connectPendingAttach(s: ContainerService, rec: Container, 
   if (!pending.length) return;
   let st: StdioStream;
   try {
+    // where this run's records will start in the log: what conmon may fail to pass on
+    // (log-replay.ts) is replayed from there
+    const logFrom = rec.config.logDriver === 'none' ? null : await fs.stat(rec.paths.log).then((x) => x.size, () => 0);
     st = await rt.attach(rec.id, bundle);
+    if (logFrom !== null) st = withLogReplay(st, rec.paths.log, logFrom);
   } catch (e) {
     s.d.log.warn('attach at start failed', { id: rec.id, err: errorMessage(e) });
     for (const p of pending) p.resolve(null);

@@ -10,7 +10,7 @@ import { hostOomKilled } from '../host-oom.js';
 import { PipeStdio } from './pipe-stdio.js';
 import { spawnConmon, readPid, cleanRuntimeError, RUNC_LOG, type ConmonPaths } from './conmon.js';
 import { connectAttach } from './attach.js';
-import { withLogReplay } from './exec-replay.js';
+import { withLogReplay } from '../log-replay.js';
 import { ExitWatcher, type ExitCallback } from './exits.js';
 import { failedPrecondition, internal, notFound } from '../../common/errors.js';
 import type { Faults } from '../../common/faults.js';

@@ -1,16 +1,18 @@
-// An exec's output that conmon never passed on. conmon accepts attach connections in its main
-// loop; for an exec on a terminal whose exit it learns while it waits for the console (a fast
-// command on a busy host), conmon 2.1 skips that loop and drains the output into the exec's
-// log alone: the attached client gets nothing at all. The log has every byte, so when the
-// attach stream ended without any output, the log's records are what the client gets.
+// Output conmon never passed on to an attached client. conmon accepts attach connections in
+// its main loop; for a process whose exit it learns first (a fast command on a busy host: an
+// exec waiting for its console, a container whose attach connection still sat in the listen
+// backlog), conmon 2.1 drains the output into the log alone: the attached client gets nothing
+// at all. The log has every byte, so when the attach stream ended without any output, the
+// log's records from where this run began are what the client gets.
 import { promises as fs } from 'node:fs';
-import type { StdioStream } from '../types.js';
-import { parseLine } from '../../common/k8s-log.js';
+import type { StdioStream } from './types.js';
+import { parseLine } from '../common/k8s-log.js';
 
 /** More than this in a log nobody was sent is not replayed (it is still in the log). */
 const MAX_REPLAY = 1 << 20;
 
-export function withLogReplay(inner: StdioStream, logFile: string): StdioStream {
+/** `inner`, replayed from `logFile` (its bytes from `offset` on: this run's) when it ends without output. */
+export function withLogReplay(inner: StdioStream, logFile: string, offset = 0): StdioStream {
   const outCbs: Array<(s: 1 | 2, d: Buffer) => void> = [];
   const endCbs: Array<() => void> = [];
   let pending: Array<[1 | 2, Buffer]> = [];
@@ -23,7 +25,9 @@ export function withLogReplay(inner: StdioStream, logFile: string): StdioStream 
   inner.onEnd(() => {
     void (async () => {
       if (got === 0) {
-        const text = await fs.readFile(logFile, 'latin1').catch(() => '');
+        const all = await fs.readFile(logFile).catch(() => Buffer.alloc(0));
+        // a log cut or rotated since the run began: nothing of it can be told apart
+        const text = all.length >= offset ? all.subarray(offset).toString('latin1') : '';
         if (text.length <= MAX_REPLAY) {
           for (const line of text.split('\n')) {
             const r = line ? parseLine(line, 'latin1') : null;
