@@ -185,3 +185,18 @@ export function decodeJsonBody(body: Uint8Array, invalid: (msg: string) => Error
   // Go took a value V8 refused with what follows it (`{} }`): the value alone
   return JSON.parse(Buffer.from(body.buffer, body.byteOffset, end).toString('utf8'));
 }
+
+/**
+ * What Go's json.Unmarshal says of `text` that JSON.parse refused (its checkValid of the whole
+ * input): a syntax error in the scanner's words, `unexpected end of JSON input` for text cut
+ * short or empty, and anything but space after the value `after top-level value`.
+ */
+export function goUnmarshalError(text: string): string {
+  const bytes = Buffer.from(text, 'utf8');
+  const { error, end } = goDecode(bytes);
+  if (error === 'EOF' || error === 'unexpected EOF') return 'unexpected end of JSON input';
+  if (error && error !== 'more') return error;
+  let i = end;
+  while (i < bytes.length && isSpace(bytes[i]!)) i++;
+  return i < bytes.length ? `invalid character ${quoteChar(bytes[i]!)} after top-level value` : 'unexpected end of JSON input';
+}

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
+import { promises as fs } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { TestDaemon } from '../helpers/daemon.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
@@ -175,9 +176,9 @@ test('podman\'s compat API tests, as dockerd answers them: a known path\'s other
   assert.equal(layers.length, 1);
   await req('DELETE', '/v1.47/images/emptyimp:t');
   // a tar of a file owned 1042:1043, put without copyUIDGID (podman's 20-containers.at)
-  const dir = await (await import('node:fs/promises')).mkdtemp('/tmp/tsula-owner-');
+  const dir = await fs.mkdtemp('/tmp/tsula-owner-');
   try {
-    await (await import('node:fs/promises')).writeFile(`${dir}/owned`, 'x');
+    await fs.writeFile(`${dir}/owned`, 'x');
     const tar = execFileSync('tar', ['-C', dir, '--owner=1042', '--group=1043', '--numeric-owner', '-cf', '-', 'owned']);
     const id = await run(['sleep', '300'], 'owners');
     try {
@@ -192,7 +193,7 @@ test('podman\'s compat API tests, as dockerd answers them: a known path\'s other
       await req('DELETE', `/v1.47/containers/${id}?force=1`);
     }
   } finally {
-    await (await import('node:fs/promises')).rm(dir, { recursive: true, force: true });
+    await fs.rm(dir, { recursive: true, force: true });
   }
   const tiny = await req('POST', '/v1.47/containers/create?name=tinycpu', { Image: 'busybox', HostConfig: { NanoCpus: 1e6 } });
   assert.equal(tiny.status, 201, tiny.message);

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeJsonBody, goDecode } from '../../src/common/go-json-syntax.js';
+import { decodeJsonBody, goDecode, goUnmarshalError } from '../../src/common/go-json-syntax.js';
 
 const err = (s: string) => goDecode(Buffer.from(s)).error;
 
@@ -41,4 +41,13 @@ test('decodeJsonBody: dockerd ReadJSON messages, a value Go takes though V8 refu
   assert.throws(() => decodeJsonBody(Buffer.from('{} trailing content'), bad), { message: 'unexpected content after JSON' });
   assert.throws(() => decodeJsonBody(Buffer.from(' '), bad), { message: 'invalid JSON: got EOF while reading request body' });
   assert.throws(() => decodeJsonBody(Buffer.from('{"a":'), bad), { message: 'invalid JSON: unexpected EOF' });
+});
+
+test("json.Unmarshal's words (dockerd's DecodePlatform): the whole input checked, so content after the value is an error too", () => {
+  assert.equal(goUnmarshalError('linux/amd64'), "invalid character 'l' looking for beginning of value");
+  assert.equal(goUnmarshalError('nope'), "invalid character 'o' in literal null (expecting 'u')");
+  assert.equal(goUnmarshalError(''), 'unexpected end of JSON input');
+  assert.equal(goUnmarshalError('{"os":'), 'unexpected end of JSON input');
+  assert.equal(goUnmarshalError('{} }'), "invalid character '}' after top-level value");
+  assert.equal(goUnmarshalError('{}x'), "invalid character 'x' after top-level value");
 });

@@ -7,28 +7,14 @@ import { invalidArgument, notFound } from '../../common/errors.js';
 import { formatPlatform, type Platform } from '../../image/registry/manifest.js';
 import { imagePlatform, platformMatches } from '../../image/platforms.js';
 import { versionAtLeast } from './version.js';
+import { goUnmarshalError } from '../../common/go-json-syntax.js';
 
 export { formatPlatform, imagePlatform, platformMatches, type Platform };
-
-/** Go's json.Unmarshal wording for text that is not JSON, as dockerd's messages carry it. */
-function goJsonError(raw: string): string {
-  const s = raw.trimStart();
-  if (!s) return 'unexpected end of JSON input';
-  if (!'{["-0123456789tfn'.includes(s[0])) return `invalid character '${s[0]}' looking for beginning of value`;
-  const literal = ['true', 'false', 'null'].find((l) => l[0] === s[0]);
-  if (literal) {
-    for (let i = 1; i < literal.length; i++) {
-      if (i >= s.length) return 'unexpected end of JSON input';
-      if (s[i] !== literal[i]) return `invalid character '${s[i]}' in literal ${literal} (expecting '${literal[i]}')`;
-    }
-  }
-  return s.startsWith('{') ? 'unexpected end of JSON input' : 'json: cannot unmarshal non-object into Go value of type v1.Platform';
-}
 
 /** dockerd's httputils.DecodePlatform: {"os":"linux","architecture":"amd64"[,"variant":...]}. */
 export function decodePlatform(raw: string): Platform {
   let v: unknown;
-  try { v = JSON.parse(raw); } catch { throw invalidArgument(`failed to parse platform: ${goJsonError(raw)}`); }
+  try { v = JSON.parse(raw); } catch { throw invalidArgument(`failed to parse platform: ${goUnmarshalError(raw)}`); }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
     throw invalidArgument(`failed to parse platform: json: cannot unmarshal ${Array.isArray(v) ? 'array' : typeof v === 'string' ? 'string' : typeof v === 'number' ? 'number' : 'bool'} into Go value of type v1.Platform`);
   }
