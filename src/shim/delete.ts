@@ -11,7 +11,7 @@ import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { DeleteResponseSchema } from '../gen/github.com/containerd/containerd/runtime/v2/task/shim_pb.js';
 import { adminCall } from '../sandboxer/admin-call.js';
 import type { CleanupRequest, CleanupResponse } from '../sandboxer/admin.js';
-import { taskKey, type TaskRecord } from '../sandboxer/tasks/records.js';
+import { runId, taskKey, type TaskRecord } from '../sandboxer/tasks/records.js';
 import { readJson } from '../common/fsutil.js';
 import { canConnect, config, type Args } from './main.js';
 import { ensureSandboxer } from '../sandboxer/launch.js';
@@ -31,13 +31,15 @@ export async function del(a: Args): Promise<void> {
     // the task's pid, for containerd's TaskExit/TaskDelete (runc-v2's Cleanup reads init.pid)
     const rec = await readJson<TaskRecord>(path.join(c.state, 'tasks', key, 'task.json')).catch(() => null);
     const root = `--root=${path.join(c.state, 'runc', 'root')}`;
-    await execFileP('runc', [root, 'resume', key]).catch(() => {}); // a frozen task can't die
-    await execFileP('runc', [root, 'delete', '--force', key]).catch(() => {});
+    // runc knows the task by its runtime id (containerd's id, or the key: records.ts runId)
+    const rid = rec ? runId(rec) : key;
+    await execFileP('runc', [root, 'resume', rid]).catch(() => {}); // a frozen task can't die
+    await execFileP('runc', [root, 'delete', '--force', rid]).catch(() => {});
     await execFileP('umount', [path.join(bundle, 'rootfs')]).catch(() => {});
     // containerd forgets the task now: so must the sandboxer's state, or its next start
     // would re-adopt a task nobody will ever delete
     await fs.rm(path.join(c.state, 'tasks', key), { recursive: true, force: true });
-    await fs.rm(path.join(c.state, 'runc', 'exits', key), { force: true });
+    await fs.rm(path.join(c.state, 'runc', 'exits', rid), { force: true });
     // a sandbox made for it alone (a VM pod's) runs on without us: a new sandboxer finds it
     // again at its start and, its task gone, stops it (TaskManager.dropOrphanSandboxes)
     if (rec?.ownsSandbox) await ensureSandboxer(c.state, c.address).catch(() => {});

@@ -52,7 +52,7 @@ async function connect(): Promise<{ g: GuestTasks; rt: GuestRuntime; exits: Map<
   const g = new GuestTasks(TtrpcClient.fromStream(s, 'test agent'));
   const rt = new GuestRuntime(g, shared, 'pod');
   const exits = new Map<string, number>();
-  await rt.watchExits((id, code) => exits.set(id, code));
+  await rt.watchExits((id, code) => { exits.set(id, code); });
   runtimes.push(rt);
   return { g, rt, exits };
 }

@@ -134,6 +134,12 @@ test('one id in two containerd namespaces: two tasks, each namespace\'s calls re
   assert.equal(cmdline(b), 'sleep 1002');
   const bundle = (ns: string) => path.join(c.dir, 'state', 'io.containerd.runtime.v2.task', ns, 'same');
   assert.equal(readFileSync(path.join(bundle('nsb'), 'address'), 'utf8'), `unix://${path.join(c.sbState, 'ns', 'nsb.sock')}`);
+  // runc knows the first under containerd's own id (what OCI hooks are told, as under runc-v2),
+  // the second, whose id the first holds in runc's one root, under its key
+  const runcIds = () => (JSON.parse(spawnSync('runc', ['--root', path.join(c.sbState, 'runc', 'root'), 'list', '--format', 'json']).stdout.toString() || '[]') as Array<{ id: string }>).map((x) => x.id);
+  const ids = runcIds();
+  assert.ok(ids.includes('same'), JSON.stringify(ids));
+  assert.equal(ids.filter((x) => /^[0-9a-f]{64}$/.test(x)).length, 1, JSON.stringify(ids));
   const ex = await c.ctr(['-n', 'nsb', 'task', 'exec', '--exec-id', 'x', 'same', 'sh', '-c', 'cat /proc/1/cmdline']);
   assert.equal(ex.stdout.replaceAll('\0', ' ').trim(), 'sleep 1002', ex.stderr);
   await c.restart();

@@ -88,7 +88,7 @@ test('a VM sandbox: the cloud kernel, containers under conmon + crun in the gues
 
   const rt = await kind.runtime(sb);
   const exits = new Map<string, number>();
-  await rt.watchExits((id, code) => exits.set(id, code));
+  await rt.watchExits((id, code) => { exits.set(id, code); });
   // a container: its rootfs from the host through virtio-fs, its output and exit code back
   const t1 = Date.now();
   const c = await container(rt, 'uname', ['sh', '-c', 'uname -r; cat /proc/1/cgroup; exit 3']);
@@ -113,7 +113,7 @@ test('a VM sandbox: the cloud kernel, containers under conmon + crun in the gues
   assert.equal(await kind2.alive(sb), true);
   const rt2 = await kind2.runtime(sb);
   const exits2 = new Map<string, number>();
-  await rt2.watchExits((id, code) => exits2.set(id, code));
+  await rt2.watchExits((id, code) => { exits2.set(id, code); });
   assert.equal(await rt2.monitorAlive(s.id), true, 'the container kept running');
   await rt2.kill(s.id, 'KILL');
   await waitFor(async () => exits2.get(s.id) === 137, 30_000, 'exit 137');

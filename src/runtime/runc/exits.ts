@@ -4,9 +4,11 @@ import { watch, promises as fs, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';
 import { removeFile } from '../../common/fsutil.js';
 
-const ID_RE = /^[0-9a-f]{64}$/;
+// containerd's identifiers (the sandboxer runs runc under them, as runc-v2) and tsulad's 64-hex ids
+const ID_RE = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 
-export type ExitCallback = (id: string, code: number, at: Date) => void;
+/** Told of each exit once; `false` back means "not one of mine" (a stray or temporary name): forgotten again. */
+export type ExitCallback = (id: string, code: number, at: Date) => boolean | void;
 
 export class ExitWatcher {
   private watcher: FSWatcher | null = null;
@@ -48,7 +50,7 @@ export class ExitWatcher {
     const st = await this.read(name);
     if (!st || this.seen.has(name)) return;
     this.seen.add(name);
-    this.cb(name, st.code, st.at);
+    if (this.cb(name, st.code, st.at) === false) this.seen.delete(name);
   }
 
   close(): void {

@@ -11,7 +11,7 @@ import { HOSTNAME_ANNOTATION, podFromSpec, podAnnotations } from '../podspec.js'
 import type { Sandboxes } from '../sandboxes.js';
 import { openProcessIo } from './io-direct.js';
 import { mountRootfs, unmountRootfs } from './mounts.js';
-import { taskKey, type TaskRecord } from './records.js';
+import { runId, taskKey, type TaskRecord } from './records.js';
 import { adaptSpec, readBundleSpec } from './spec.js';
 import { Task, type CreateTask } from './task.js';
 import type { TaskOps } from './task-ops.js';
@@ -76,26 +76,33 @@ export async function createTask(ops: TaskOps, c: CreateTask, namespace: string,
     await adaptSpec(spec, c.bundle);
     if (sandboxId) ops.sandboxes.joinSpec(sandboxId, spec);
     const rt = await ops.rt(rec);
+    // runc under containerd's own id, as runc-v2 (its hooks' state names it), unless a task of
+    // another namespace has that id: the key then. Recorded before runc knows it.
+    if (rt === ops.runtime && ops.claimRuntimeId(c.id)) {
+      rec.runcId = c.id;
+      await ops.records.save(rec);
+    }
     const { io, direct } = await openProcessIo(rt, c, c.terminal, { id: rec.id, namespace: rec.namespace });
     t.io = io;
     // stdinOnce: our attach connection going away (CloseIO) is the container's stdin EOF
     try {
       rec.pid = await rt.create({
-        id: key, bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'), logSizeMax: CONMON_LOG_MAX,
+        id: runId(rec), bundle: rec.dir, spec, logPath: path.join(rec.dir, 'container.log'), logSizeMax: CONMON_LOG_MAX,
         terminal: c.terminal, stdin: !!c.stdin, stdinOnce: true, ...(direct ? { passthrough: direct.fds } : {}),
       });
     } finally {
       direct?.release();
     }
     if (direct) rec.directIo = true;
-    else io.connect(await rt.attach(key, rec.dir));
+    else io.connect(await rt.attach(runId(rec), rec.dir));
     await ops.records.save(rec);
   } catch (e) {
     t.io?.close();
-    await (await ops.rt(rec).catch(() => ops.runtime)).delete(key, rec.dir, true).catch(() => {});
+    await (await ops.rt(rec).catch(() => ops.runtime)).delete(runId(rec), rec.dir, true).catch(() => {});
     if (rec.rootfsMounted) await unmountRootfs(path.join(c.bundle, 'rootfs'));
     await dropOwnSandbox(ops.sandboxes, rec);
     await ops.records.remove(rec);
+    if (rec.runcId) ops.releaseRuntimeId(rec.runcId);
     throw e;
   }
   return t;

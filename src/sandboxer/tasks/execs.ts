@@ -11,6 +11,7 @@ import { openProcessIo } from './io-direct.js';
 import { stateError } from './state-errors.js';
 import { wake, type ExecEntry, type ExitInfo, type Task } from './task.js';
 import type { TaskOps } from './task-ops.js';
+import { runId } from './records.js';
 import { ts } from './topics.js';
 
 export function findExec(t: Task, execId: string): ExecEntry {
@@ -41,7 +42,7 @@ export async function startExec(ops: TaskOps, t: Task, e: ExecEntry): Promise<nu
   e.status = 'running';
   try {
     const h = await rt.exec({
-      containerId: t.rec.key, execId: e.execId, dir: e.dir, process: e.process, attach, stdin: !!e.paths.stdin,
+      containerId: runId(t.rec), execId: e.execId, dir: e.dir, process: e.process, attach, stdin: !!e.paths.stdin,
       ...(direct ? { passthrough: direct.fds } : {}),
     }).finally(() => direct?.release());
     e.pid = h.pid;

@@ -11,7 +11,7 @@ import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, isKin
 import type { CgroupStats } from '../../cgroups/index.js';
 import type { Logger } from '../../common/log.js';
 import type { Sandboxes } from '../sandboxes.js';
-import type { TaskRecords, TaskRecord } from './records.js';
+import { runId, type TaskRecords, type TaskRecord } from './records.js';
 import { DRAIN_MS, FifoPump, type FifoPaths } from './io.js';
 import { FifoPassthrough } from './io-direct.js';
 import { Task, exitOf, wake, type CreateTask, type ExecEntry, type ExitInfo } from './task.js';
@@ -32,7 +32,10 @@ const OOM_EVENT_MS = 2000;
 export class TaskManager {
   /** By namespace and id (scopedId): containerd's ids are unique within a namespace. */
   private tasks = new Map<string, Task>();
+  /** Tasks by key and by runtime id (the exits' and errors' names for them). */
   private byKey = new Map<string, Task>();
+  /** Runtime ids claimed by creates not yet indexed. */
+  private readonly runtimeIds = new Set<string>();
   private creating = new Set<string>();
   private watched = new WeakSet<Runtime>();
   /** Lent to create.ts and execs.ts. */
@@ -50,6 +53,12 @@ export class TaskManager {
     this.ops = {
       runtime, records, sandboxes, defaultKind,
       rt: (rec) => this.rt(rec),
+      claimRuntimeId: (id) => {
+        if (this.byKey.has(id) || this.runtimeIds.has(id)) return false;
+        this.runtimeIds.add(id);
+        return true;
+      },
+      releaseRuntimeId: (id) => { this.runtimeIds.delete(id); },
       publish: (t, topic, kind, msg) => this.publish(t, topic, kind, msg),
     };
   }
@@ -80,6 +89,17 @@ export class TaskManager {
     return this.byKey.get(key)?.rec.id;
   }
 
+  private index(rec: TaskRecord, t: Task): void {
+    this.byKey.set(rec.key, t);
+    this.byKey.set(runId(rec), t);
+    this.runtimeIds.delete(runId(rec));
+  }
+
+  private forget(rec: TaskRecord): void {
+    this.byKey.delete(rec.key);
+    this.byKey.delete(runId(rec));
+  }
+
   list(): Task[] {
     return [...this.tasks.values()];
   }
@@ -95,7 +115,7 @@ export class TaskManager {
     if (!r) return this.runtime;
     if (!this.watched.has(r)) {
       this.watched.add(r);
-      await r.watchExits((key, code, at) => void this.onExit(key, code, at));
+      await r.watchExits((rid, code, at) => this.exitHeard(rid, code, at));
     }
     return r;
   }
@@ -126,7 +146,7 @@ export class TaskManager {
     const t = await createTask(this.ops, c, namespace, reg);
     const rec = t.rec;
     this.tasks.set(scopedId(namespace, c.id), t);
-    this.byKey.set(rec.key, t);
+    this.index(rec, t);
     await this.watchOom(t);
     this.publish(t, '/tasks/create', 'create', {
       containerId: c.id, bundle: c.bundle, rootfs: c.rootfs,
@@ -141,7 +161,7 @@ export class TaskManager {
     let started!: () => void;
     t.starting = new Promise<void>((r) => { started = r; });
     try {
-      await (await this.rt(t.rec)).start(t.rec.key);
+      await (await this.rt(t.rec)).start(runId(t.rec));
       // the exit may already have been seen (a `true` that ends at once)
       if (t.rec.status === 'created') t.rec.status = 'running';
       await this.records.update(t.rec);
@@ -163,14 +183,14 @@ export class TaskManager {
       // runc-v2's stoppedState.Kill runs `runc kill --all`, which a stopped container takes
       // (what is left in its cgroup, if anything); without --all: runc's "not running"
       if (!all) throw notFound(`process already finished`);
-      await (await this.rt(t.rec)).kill(t.rec.key, String(signal), true).catch(() => {});
+      await (await this.rt(t.rec)).kill(runId(t.rec), String(signal), true).catch(() => {});
       return;
     }
-    await (await this.rt(t.rec)).kill(t.rec.key, String(signal), all);
+    await (await this.rt(t.rec)).kill(runId(t.rec), String(signal), all);
   }
 
   async pids(t: Task): Promise<number[]> {
-    return (await this.rt(t.rec)).pids(t.rec.key);
+    return (await this.rt(t.rec)).pids(runId(t.rec));
   }
 
   /** The task's cgroup now (a VM task's from its guest); null when it has none. */
@@ -179,7 +199,7 @@ export class TaskManager {
     if (!rt.stats) throw unimplemented(`runtime ${rt.name} cannot read a task's usage`);
     // an exited task keeps its cgroup until Delete (runc's until runc delete), and
     // containerd-shim-runc-v2 reports it: `ctr t metrics` of a STOPPED task shows the last usage
-    const st = await rt.stats(t.rec.key, t.rec.dir).catch((e: unknown) => { if (t.rec.status !== 'stopped') throw e; return null; });
+    const st = await rt.stats(runId(t.rec), t.rec.dir).catch((e: unknown) => { if (t.rec.status !== 'stopped') throw e; return null; });
     if (!st && t.rec.status === 'stopped') throw notFound(`task ${t.rec.id} is stopped: it has no cgroup`);
     return st;
   }
@@ -187,7 +207,7 @@ export class TaskManager {
   /** New cgroup limits for a live task (CRI's UpdateContainerResources); unset fields stay. */
   async update(t: Task, resources: LinuxResources): Promise<void> {
     if (t.rec.status === 'stopped') throw stateError('update', 'stopped');
-    await (await this.rt(t.rec)).update(t.rec.key, t.rec.dir, resources);
+    await (await this.rt(t.rec)).update(runId(t.rec), t.rec.dir, resources);
   }
 
   /** A resize that races the process' exit (ctr resizes right after Start) is a no-op. */
@@ -196,19 +216,19 @@ export class TaskManager {
     const rt = await this.rt(t.rec);
     try {
       if (e) await rt.resizeExec(e.dir, height, width);
-      else await rt.resize(t.rec.key, t.rec.dir, height, width);
+      else await rt.resize(runId(t.rec), t.rec.dir, height, width);
     } catch (err) {
       // an exec whose monitor is gone has exited, though its exit may not be recorded yet
       // (output still draining): ctr's resize right after a short exec raced it
       if (e && isKind(err, 'FailedPrecondition')) return;
-      if ((e ? e.status : t.rec.status) === 'running' && await rt.monitorAlive(t.rec.key, t.rec.dir)) throw err;
+      if ((e ? e.status : t.rec.status) === 'running' && await rt.monitorAlive(runId(t.rec), t.rec.dir)) throw err;
     }
   }
 
   async pause(t: Task, pause: boolean): Promise<void> {
     if (t.rec.status !== (pause ? 'running' : 'paused')) throw stateError(pause ? 'pause' : 'resume', t.rec.status);
     const rt = await this.rt(t.rec);
-    if (pause) await rt.pause(t.rec.key); else await rt.resume(t.rec.key);
+    if (pause) await rt.pause(runId(t.rec)); else await rt.resume(runId(t.rec));
     // the exit may have come while we waited for the runtime
     if ((t.rec.status as TaskRecord['status']) !== 'stopped') {
       t.rec.status = pause ? 'paused' : 'running';
@@ -237,7 +257,7 @@ export class TaskManager {
    */
   private async watchOom(t: Task): Promise<void> {
     const rt = await this.rt(t.rec).catch(() => null);
-    t.stopOomWatch = rt?.watchOom?.(t.rec.key, t.rec.dir, () => {
+    t.stopOomWatch = rt?.watchOom?.(runId(t.rec), t.rec.dir, () => {
       if (t.rec.status === 'stopped' && t.oomPublished) return;
       t.oomPublished = true;
       const send = () => void this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id });
@@ -256,7 +276,7 @@ export class TaskManager {
     for (const e of t.execs.values()) e.io?.close();
     // a sandbox that is gone (its VM died) has nothing left to delete in it
     const rt = await this.rt(r).catch(() => null);
-    await rt?.delete(r.key, r.dir, true);
+    await rt?.delete(runId(r), r.dir, true);
     if (r.rootfsMounted) await unmountRootfs(path.join(r.bundle, 'rootfs'));
     await dropOwnSandbox(this.sandboxes, r);
     if (r.status !== 'stopped') {
@@ -265,7 +285,7 @@ export class TaskManager {
       r.exitedAt = new Date().toISOString();
     }
     this.tasks.delete(scopedId(r.namespace, r.id));
-    this.byKey.delete(r.key);
+    this.forget(r);
     await this.records.remove(r);
     wake(t.waiters);
     const x = exitOf(r);
@@ -284,9 +304,9 @@ export class TaskManager {
     t.stopOomWatch?.();
     t.io?.close();
     for (const e of t.execs.values()) e.io?.close();
-    if (t.rec.status !== 'stopped') await (await this.rt(t.rec).catch(() => null))?.kill(t.rec.key, 'KILL', true).catch(() => {});
+    if (t.rec.status !== 'stopped') await (await this.rt(t.rec).catch(() => null))?.kill(runId(t.rec), 'KILL', true).catch(() => {});
     this.tasks.delete(scopedId(t.rec.namespace, t.rec.id));
-    this.byKey.delete(t.rec.key);
+    this.forget(t.rec);
     wake(t.waiters);
   }
 
@@ -301,19 +321,27 @@ export class TaskManager {
     if (t.rec.status !== 'stopped') {
       // a frozen process can't die: thaw it first
       const rt = await this.rt(t.rec).catch(() => null);
-      if (t.rec.status === 'paused') await rt?.resume(t.rec.key).catch(() => {});
-      await rt?.kill(t.rec.key, 'KILL', true).catch(() => {});
+      if (t.rec.status === 'paused') await rt?.resume(runId(t.rec)).catch(() => {});
+      await rt?.kill(runId(t.rec), 'KILL', true).catch(() => {});
       await atMost(this.wait(t, ''), 5000);
     }
     return this.remove(t);
   }
 
+  /** An exit file of a task this sandboxer knows (by its runtime id), else false. */
+  private exitHeard(rid: string, code: number, at: Date): boolean {
+    if (!this.byKey.has(rid)) return false;
+    void this.onExit(rid, code, at);
+    return true;
+  }
+
   private async onExit(key: string, code: number, at: Date): Promise<void> {
     const t = this.byKey.get(key);
     if (!t || t.rec.status === 'stopped') return;
+    const rid = runId(t.rec);
     // what its init leaves in a PID namespace it shares holds its stdio: killed first, as
     // runc-v2 does, so the output ends and containerd's FIFO readers see EOF before the exit
-    if (t.rec.killAllOnExit) await (await this.rt(t.rec).catch(() => null))?.kill(key, 'KILL', true).catch(() => {});
+    if (t.rec.killAllOnExit) await (await this.rt(t.rec).catch(() => null))?.kill(rid, 'KILL', true).catch(() => {});
     await t.io?.drained(DRAIN_MS);
     t.io?.processExited();
     t.rec.status = 'stopped';
@@ -326,7 +354,7 @@ export class TaskManager {
     const rt = await this.rt(t.rec).catch(() => null);
     // a process that died during its Start: its TaskStart goes first (and a TaskOOM heard then)
     await t.starting;
-    if (!t.oomPublished && await rt?.oomKilled?.(key, t.rec.dir).catch(() => false)) {
+    if (!t.oomPublished && await rt?.oomKilled?.(rid, t.rec.dir).catch(() => false)) {
       t.oomPublished = true;
       await atMost(this.publish(t, '/tasks/oom', 'oom', { containerId: t.rec.id }), OOM_EVENT_MS);
     }
@@ -339,30 +367,30 @@ export class TaskManager {
     for (const rec of await this.records.list()) {
       const t = new Task(rec);
       this.tasks.set(scopedId(rec.namespace, rec.id), t);
-      this.byKey.set(rec.key, t);
+      this.index(rec, t);
       if (rec.status === 'stopped') continue;
       await this.watchOom(t);
       // a sandbox whose VM died while we were down: its tasks died with it
       const rt = await this.rt(rec).catch(() => null);
       if (!rt) {
         await this.onExit(rec.key, 255, new Date());
-      } else if (rec.pid > 0 && await rt.monitorAlive(rec.key, rec.dir)) {
+      } else if (rec.pid > 0 && await rt.monitorAlive(runId(rec), rec.dir)) {
         try {
           if (rec.directIo) {
             t.io = await FifoPassthrough.reopen(rec);
           } else {
             t.io = await FifoPump.open(rec, { id: rec.id, namespace: rec.namespace });
-            t.io.connect(await rt.attach(rec.key, rec.dir));
+            t.io.connect(await rt.attach(runId(rec), rec.dir));
           }
         } catch (e) {
           this.log?.warn('cannot reattach task stdio', { id: rec.id, err: errorMessage(e) });
         }
-      } else if (!(await rt.exitStatus(rec.key))) {
+      } else if (!(await rt.exitStatus(runId(rec)))) {
         // the monitor died without an exit file: nobody knows the code
         await this.onExit(rec.key, 255, new Date());
       }
     }
-    await this.runtime.watchExits((key, code, at) => void this.onExit(key, code, at));
+    await this.runtime.watchExits((rid, code, at) => this.exitHeard(rid, code, at));
   }
 
   /**

@@ -9,7 +9,9 @@ import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
 
 export interface TaskRecord {
   id: string;              // containerd's container id
-  key: string;             // runc / conmon id
+  key: string;             // sha256 of namespace/id: the record's name
+  /** runc's and conmon's id: containerd's own where no other task holds it (OCI hooks see it), else the key. */
+  runcId?: string;
   namespace: string;
   bundle: string;          // containerd's bundle (config.json, rootfs)
   dir: string;             // our runc bundle
@@ -33,6 +35,11 @@ export interface TaskRecord {
   status: 'created' | 'running' | 'paused' | 'stopped';
   exitStatus?: number;
   exitedAt?: string;
+}
+
+/** The id the task's runtime knows it by (records made before runcId: the key). */
+export function runId(rec: Pick<TaskRecord, 'key' | 'runcId'>): string {
+  return rec.runcId ?? rec.key;
 }
 
 export function taskKey(namespace: string, id: string): string {

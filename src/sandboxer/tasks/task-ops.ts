@@ -16,6 +16,10 @@ export interface TaskOps {
   defaultKind: string;
   /** The task's runtime: its sandbox's own (its exits then wired to the manager), else the host's. */
   rt(rec: TaskRecord): Promise<Runtime>;
+  /** Take `id` as a host task's runtime id if no task holds it (runc's root is shared by every namespace). */
+  claimRuntimeId(id: string): boolean;
+  /** Give back an id a create claimed and did not use. */
+  releaseRuntimeId(id: string): void;
   /** A task event to the task's containerd; resolves once sent (or given up on). */
   publish<K extends EventKind>(t: Task, topic: string, kind: K, msg: EventInit<K>): Promise<void>;
 }
