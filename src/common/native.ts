@@ -19,6 +19,8 @@ export interface NativeAddon {
   socketpair(): [number, number];
   mount(source: string, target: string, fstype: string, flags: number, data: string): Promise<void>;
   umount(target: string, flags: number): Promise<void>;
+  /** Whether the kernel takes x32 system calls (false on any host but x86_64). */
+  x32Abi?(): boolean;
 }
 
 export const MNT_DETACH = 2;

@@ -3,6 +3,7 @@
 // and the capabilities the engine itself holds (runc cannot grant more than it has).
 import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
+import { native } from '../common/native.js';
 import { capsFromMask } from './caps.js';
 
 export interface HostRlimit { soft: number; hard: number }
@@ -14,6 +15,11 @@ export interface HostInfo {
   capBounding?: ReadonlySet<string>;
   /** Kernel release for seccomp minKernel rules; absent = os.release(). */
   kernel?: string;
+  /**
+   * false: this kernel refuses x32 system calls (ENOSYS), so the default seccomp profile
+   * leaves SCMP_ARCH_X32 out; absent: unknown (no native addon, a guest's kernel), kept.
+   */
+  x32Abi?: boolean;
 }
 
 /**
@@ -82,7 +88,8 @@ export async function readHostCaps(file = '/proc/self/status'): Promise<Set<stri
 
 export async function readHostInfo(): Promise<HostInfo> {
   const [rlimits, capBounding] = await Promise.all([readHostRlimits(), readHostCaps()]);
-  return { rlimits, capBounding };
+  const x32Abi = native()?.x32Abi?.();
+  return { rlimits, capBounding, ...(x32Abi === undefined ? {} : { x32Abi }) };
 }
 
 /**

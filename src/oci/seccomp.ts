@@ -40,6 +40,8 @@ export interface SeccompTarget {
   arch?: string;
   /** Kernel release ("6.1.0-18-amd64"); default: os.release(). */
   kernel?: string;
+  /** false: the kernel refuses x32 calls, so the default profile need not list that ABI (HostInfo.x32Abi). */
+  x32Abi?: boolean;
 }
 
 export const DEFAULT_PROFILE = profileData as unknown as SeccompProfile;
@@ -118,7 +120,14 @@ export function convertProfile(profile: SeccompProfile, target: SeccompTarget): 
   return out;
 }
 
-/** Docker's default profile for a container with these capabilities. */
+/**
+ * Docker's default profile for a container with these capabilities. On a kernel without the
+ * x32 ABI its calls fail either way (ENOSYS from the kernel, or libseccomp's bad-arch kill
+ * before it), and runc's libseccomp compiles ~20% less filter per create (~8 ms of CPU here).
+ * A profile the user gives is left as written.
+ */
 export function defaultSeccomp(target: SeccompTarget): LinuxSeccomp {
-  return convertProfile(DEFAULT_PROFILE, target);
+  const out = convertProfile(DEFAULT_PROFILE, target);
+  if (target.x32Abi === false && out.architectures) out.architectures = out.architectures.filter((a) => a !== 'SCMP_ARCH_X32');
+  return out;
 }

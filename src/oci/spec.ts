@@ -311,7 +311,7 @@ export function buildSpec(o: SpecOptions, host: HostInfo): Spec {
     spec.linux.maskedPaths = [...(o.maskedPaths ?? defaultMaskedPaths())];
     spec.linux.readonlyPaths = [...(o.readonlyPaths ?? READONLY_PATHS)];
     const sc = o.seccomp ?? 'default';
-    if (sc === 'default') spec.linux.seccomp = defaultSeccomp({ caps, kernel: host.kernel });
+    if (sc === 'default') spec.linux.seccomp = defaultSeccomp({ caps, kernel: host.kernel, x32Abi: host.x32Abi });
     else if (sc !== 'unconfined') spec.linux.seccomp = convertProfile(sc.profile, { caps, kernel: host.kernel });
   }
   return spec;

@@ -79,6 +79,16 @@ test('defaults: mounts, masked and readonly paths, device rules, seccomp', () =>
   assert.deepEqual(s.linux.seccomp?.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
 });
 
+test('seccomp: a kernel without the x32 ABI gets the default profile without SCMP_ARCH_X32; a given profile stays as written', () => {
+  const noX32: HostInfo = { ...HOST, x32Abi: false };
+  const d = buildSpec(opts(), noX32).linux.seccomp!;
+  assert.deepEqual(d.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']);
+  assert.deepEqual(d.syscalls, buildSpec(opts(), HOST).linux.seccomp!.syscalls);
+  assert.deepEqual(buildSpec(opts(), { ...HOST, x32Abi: true }).linux.seccomp?.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32']);
+  const given = buildSpec(opts({ seccomp: { profile: { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X32'] } } }), noX32);
+  assert.deepEqual(given.linux.seccomp?.architectures, ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X32']);
+});
+
 test('rlimits: default NOFILE is clamped to the host hard limit', () => {
   assert.deepEqual(buildSpec(opts(), HOST).process.rlimits, [{ type: 'RLIMIT_NOFILE', hard: 20000, soft: 20000 }]);
   const big: HostInfo = { rlimits: new Map([['RLIMIT_NOFILE', { soft: 1024, hard: RLIM_INFINITY }]]) };

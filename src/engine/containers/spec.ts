@@ -137,6 +137,12 @@ export interface ContainerSpecOptions {
   volumeSources?: ReadonlyMap<number, string>;
 }
 
+/** What the host knows of its own kernel says nothing of a guest's (its x32 ABI). */
+function guestHost(host: HostInfo): HostInfo {
+  const { x32Abi: _hostOnly, ...rest } = host;
+  return rest;
+}
+
 export async function containerSpec(c: Container, rootfs: string, host: HostInfo, o: ContainerSpecOptions = {}): Promise<Spec> {
   const k = c.config;
   const user = await processUser(rootfs, k.user || undefined, k);
@@ -215,7 +221,7 @@ export async function containerSpec(c: Container, rootfs: string, host: HostInfo
     // a pod's container its pod's
     ...(c.state.ipcShm || pod?.shm ? { shm: { source: c.state.ipcShm || pod!.shm } }
       : k.shmSize || hostNs.ipc ? { shm: { size: k.shmSize || undefined, host: !!hostNs.ipc } } : {}),
-  }, host);
+  }, o.guestKernel ? guestHost(host) : host);
   spec.process.env = applyUnsets([...spec.process.env ?? [], ...k.env.filter((e) => !e.includes('='))]);
   if (o.umask !== undefined) spec.process.user.umask = o.umask;
   if (k.hooks) spec.hooks = k.hooks;
