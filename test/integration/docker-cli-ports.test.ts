@@ -10,9 +10,10 @@ import assert from 'node:assert/strict';
 import { promises as fs, readdirSync, readlinkSync } from 'node:fs';
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { docker, dockerCliPath, dockerOk } from '../helpers/docker-cli.js';
-import { createTestNet, dockerNetConfig, freePort, type TestNet } from '../helpers/network.js';
+import { createTestNet, dockerNetConfig, freePort, freeSubnet, type TestNet } from '../helpers/network.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 
 requirePrerequisites('docker-cli-ports', { root: true, files: { '/usr/sbin/runc': 'runc', '/usr/bin/conmon': 'conmon', '/usr/lib/cni/portmap': 'containernetworking-plugins' } });
@@ -110,6 +111,35 @@ test('a published port is held while the container runs (TCP and UDP, 0.0.0.0 an
   await heldAll();
   await ok(['rm', '-f', 'held']);
   await freeAll();
+});
+
+test('a port published on 127.0.0.1 is the host\'s own: a neighbour routing 127.0.0.0/8 to this host is dropped (moby#45610), the host reaches it; the raw rule goes with the stop', async (t) => {
+  const p = await freeBoth();
+  // the neighbour: a netns on a veth, its own loopback address gone and 127.0.0.0/8 routed to this host
+  const tag = Math.random().toString(16).slice(2, 8);
+  const [ns, host, peer] = [`tl-nb-${tag}`, `tlnb${tag}a`, `tlnb${tag}b`];
+  const [subnetHost] = freeSubnet([tn.subnet]);
+  const pre = subnetHost.split('.').slice(0, 3).join('.');
+  const sh = (cmd: string) => execFileSync('sh', ['-c', cmd], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+  t.after(() => { spawnSync('ip', ['netns', 'del', ns]); spawnSync('ip', ['link', 'del', host]); });
+  sh(`ip netns add ${ns} && ip link add ${host} type veth peer name ${peer} && ip link set ${peer} netns ${ns}
+    ip addr add ${pre}.1/24 dev ${host} && ip link set ${host} up
+    ip netns exec ${ns} sh -c 'ip link set ${peer} up && ip addr add ${pre}.2/24 dev ${peer} && ip link set lo up && ip addr del 127.0.0.1/8 dev lo
+      sysctl -qw net.ipv4.conf.all.route_localnet=1 && ip route add 127.0.0.0/8 via ${pre}.1 dev ${peer}'`);
+  await ok(['run', '-d', '--name', 'lopub', '-p', `127.0.0.1:${p}:80`, ...WEB]);
+  await served(p); // from the host itself
+  const rules = () => sh('iptables -w -t raw -S PREROUTING').split('\n').filter((l) => l.includes(`--dport ${p} `));
+  assert.equal(rules().length, 1, sh('iptables -w -t raw -S PREROUTING'));
+  assert.match(rules()[0]!, /-d 127\.0\.0\.1\/32 ! -i lo -p tcp .*-j DROP/);
+  // what the neighbour gets: nothing (without the rule, the container's page)
+  const probe = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '-e', `
+    const s = require('net').connect({ host: '127.0.0.1', port: ${p} }, () => s.end('GET /i HTTP/1.0\\r\\n\\r\\n'));
+    let d = ''; s.on('data', (b) => { d += b; }); s.on('end', () => { console.log(d.includes('from-container') ? 'REACHED' : 'closed'); process.exit(0); });
+    s.on('error', (e) => { console.log('error ' + e.code); process.exit(0); }); setTimeout(() => { console.log('timeout'); process.exit(0); }, 3000);`], { encoding: 'utf8' });
+  assert.equal(probe.stdout.trim(), 'timeout', probe.stderr);
+  await ok(['stop', '-t', '1', 'lopub']);
+  await waitFor(async () => rules().length === 0, 10_000, 'the raw rule gone with the ports');
+  await ok(['rm', 'lopub']);
 });
 
 test('network disconnect of the network carrying the ports frees them; a network connect then publishes them again (dockerd gives them to the new gateway)', async () => {

@@ -288,6 +288,8 @@ export class ContainerNetworks {
     }
     for (const c of this.d.containers()) if (live.has(c.id)) await this.dns.serve(c, c.state.network?.endpoints ?? []);
     for (const c of this.d.containers()) if (live.has(c.id)) await this.ports.retake(c);
+    const known = new Set(this.d.containers().map((c) => c.id));
+    await this.ports.sweep((id) => known.has(id) && !live.has(id));
     // the rules of the networks running containers use, in case a firewall reload took them
     const inUse = new Set(this.d.containers().filter((c) => live.has(c.id)).flatMap((c) => c.state.network?.endpoints.map((e) => e.networkId) ?? []));
     for (const n of this.d.networks.list()) {

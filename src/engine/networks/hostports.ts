@@ -12,6 +12,7 @@ import * as net from 'node:net';
 import { errorMessage, internal } from '../../common/errors.js';
 import type { Logger } from '../../common/log.js';
 import { running, type Container } from '../containers/model.js';
+import { LoopbackGuard } from './loopback-guard.js';
 import type { NetworkRecord } from './model.js';
 import { checkPortKey, PortAllocator, takenKeys, type BindHost, type HostSocket, type PortRanges, type ResolvedPorts, type TakenPorts } from './ports.js';
 
@@ -60,6 +61,8 @@ export interface PublishedPortsDeps {
   ranges?: PortRanges;
   /** The real binds by default (tests: fakes). */
   bind?: BindHost;
+  /** The real iptables rules by default (tests: fakes). */
+  guard?: LoopbackGuard;
 }
 
 /** Each docker container's published host ports: chosen, bound and held. */
@@ -67,10 +70,12 @@ export class PublishedPorts {
   private readonly allocator: PortAllocator;
   private readonly bind: BindHost;
   private readonly held = new Map<string, HostSocket[]>();
+  private readonly guard: LoopbackGuard;
 
   constructor(private readonly d: PublishedPortsDeps) {
     this.allocator = new PortAllocator(d.ranges);
     this.bind = d.bind ?? bindHostPort;
+    this.guard = d.guard ?? new LoopbackGuard(d.log);
   }
 
   /**
@@ -82,6 +87,8 @@ export class PublishedPorts {
       const r = await this.allocator.resolve(rec.config.networking!, this.taken(rec.id), this.bind,
         net.options['com.docker.network.bridge.host_binding_ipv4'] || '0.0.0.0', !!net.ipv6);
       this.hold(rec.id, r.sockets);
+      // loopback bindings guarded before portmap's DNAT exists (loopback-guard.ts)
+      await this.guard.add(rec.id, r.bindings).catch((e: unknown) => { this.release(rec.id); throw e; });
       return r;
     } catch (e) {
       // libnetwork's programExternalConnectivity wraps the port mapper's error so
@@ -95,6 +102,8 @@ export class PublishedPorts {
    */
   async retake(c: Container): Promise<void> {
     this.release(c.id);
+    await this.guard.add(c.id, c.state.network?.ports ?? {})
+      .catch((e: unknown) => this.d.log.warn('the loopback guard of a running container\'s published ports', { id: c.id, err: errorMessage(e) }));
     for (const [key, list] of Object.entries(c.state.network?.ports ?? {})) {
       const { proto } = checkPortKey(key);
       for (const b of list) {
@@ -114,6 +123,12 @@ export class PublishedPorts {
   release(id: string): void {
     for (const s of this.held.get(id) ?? []) s.close();
     this.held.delete(id);
+    this.guard.remove(id);
+  }
+
+  /** After a restart: the loopback guards of containers of ours that stopped while tsulad was down go. */
+  sweep(stale: (id: string) => boolean): Promise<void> {
+    return this.guard.sweep(stale).catch((e: unknown) => this.d.log.warn('sweeping the loopback guards of stopped containers', { err: errorMessage(e) }));
   }
 
   /** How many sockets the container holds. */
