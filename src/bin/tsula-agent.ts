@@ -10,6 +10,7 @@ import { startupSnapshot } from 'node:v8';
 // needs (its native binary loads on first use: scripts/bundle.mjs, lazyAddon)
 import 'node-unix-socket';
 import { runAgent } from '../agent/index.js';
+import { handleDebugSignal } from '../common/debug-signal.js';
 
 function main(): void {
   // node's start to here: the snapshot's deserialization (or the script's evaluation)
@@ -19,6 +20,8 @@ function main(): void {
   if (process.env.TSULA_AGENT_NOTIFY === '1') {
     try { process.kill(process.ppid, 'SIGUSR1'); } catch { /* init is gone: nothing to tell */ }
   }
+  // the guest's root: SIGUSR1 must not open node's inspector on the guest's loopback
+  handleDebugSignal('tsula-agent', '/run');
   // a builder VM's check that V8 takes the snapshot it just made
   if (process.env.TSULA_AGENT_CHECK === '1') process.exit(0);
   // the port: an argument of the plain script; a snapshot's argv[1] is its first argument

@@ -13,6 +13,9 @@ export class Logger {
 
   enabled(level: Level): boolean { return ORDER[level] >= ORDER[this.level]; }
 
+  /** A new level from now on (tsulad's SIGHUP reload). */
+  setLevel(level: Level): void { this.level = level; }
+
   debug(msg: string, f?: Record<string, unknown>): void { this.write('debug', msg, f); }
   info(msg: string, f?: Record<string, unknown>): void { this.write('info', msg, f); }
   warn(msg: string, f?: Record<string, unknown>): void { this.write('warn', msg, f); }

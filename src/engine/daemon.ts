@@ -1,4 +1,5 @@
 // tsulad: the engine daemon. Wires config, storage, images, runtimes and the API together.
+import { handleDebugSignal } from '../common/debug-signal.js';
 import { collectWhenIdle } from '../common/idle-gc.js';
 import { dropMallocTunables } from '../common/v8-flags.js';
 import { promises as fs } from 'node:fs';
@@ -54,6 +55,12 @@ const VMM_RUNTIME = 'vmm';
 export interface Daemon {
   config: DaemonConfig;
   close(): Promise<void>;
+  /**
+   * SIGHUP, as dockerd's: the flags and daemon.json read and checked again; the log level
+   * applies at once, every other change is named as waiting for the next start. A bad file
+   * changes nothing.
+   */
+  reload?(): Promise<{ applied: string[]; atRestart: string[] }>;
 }
 
 /**
@@ -68,8 +75,28 @@ async function lockDir(kind: 'graph' | 'state', dir: string): Promise<Lock> {
 
 export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Daemon> {
   const config = await loadDaemonConfig(flags);
+  const logger = log ?? new Logger(config.logLevel);
   try {
-    return await startWith(config, log ?? new Logger(config.logLevel));
+    const d = await startWith(config, logger);
+    d.reload = async () => {
+      const next = await loadDaemonConfig(flags);
+      const applied: string[] = [];
+      const atRestart: string[] = [];
+      const keys = new Set([...Object.keys(config), ...Object.keys(next)] as Array<keyof DaemonConfig>);
+      for (const k of keys) {
+        if (JSON.stringify(config[k]) === JSON.stringify(next[k])) continue;
+        if (k === 'logLevel') {
+          logger.setLevel(next.logLevel);
+          config.logLevel = next.logLevel;
+          applied.push('log-level');
+        } else if (k !== 'registryMirrorsByHost' || !keys.has('registryMirrors')) {
+          // daemon.json's spelling of the key (registryMirrors -> registry-mirrors)
+          atRestart.push(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
+        }
+      }
+      return { applied, atRestart };
+    };
+    return d;
   } catch (e) {
     // "ENOSPC: no space left on device, write" alone names neither the disk nor the fix
     throw isNoSpace(e) && !isKind(e, 'ResourceExhausted') ? noSpaceLeft(fullFs(e, config.graph), 'starting tsulad', e) : e;
@@ -358,6 +385,18 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  const log = new Logger(daemon.config.logLevel);
+  // systemctl reload: dockerd's SIGHUP (its default action would end the daemon)
+  process.on('SIGHUP', () => {
+    log.info('Got signal to reload configuration', { file: daemon.config.configFile });
+    void daemon.reload?.().then(({ applied, atRestart }) => {
+      log.info('Reloaded configuration', { applied });
+      if (atRestart.length) log.warn('these settings changed but take effect only when tsulad starts again', { keys: atRestart });
+    }, (e: unknown) => log.error('Error reconfiguring the daemon: the configuration in use is kept', { err: errorMessage(e) }));
+  });
+  // SIGUSR1: a diagnostic report, never node's inspector; SIGUSR2 is dockerd's no-op
+  handleDebugSignal('tsulad', daemon.config.state, log);
+  process.on('SIGUSR2', () => undefined);
   // a bug on one request's path must not take the API down for every client: logged with its
   // stack, as the sandboxer does (the containers never depended on this process being up)
   const errors = new Logger('error');

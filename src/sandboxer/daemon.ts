@@ -2,6 +2,7 @@
 // the sandbox Controller API (gRPC) on --listen and the shim v2 Task API (ttrpc) for all
 // containers on <state>/task.sock, runs containers with conmon + runc, and re-adopts every
 // sandbox and container from <state> when it starts again.
+import { handleDebugSignal } from '../common/debug-signal.js';
 import { collectWhenIdle } from '../common/idle-gc.js';
 import { dropMallocTunables } from '../common/v8-flags.js';
 import { promises as fs } from 'node:fs';
@@ -162,6 +163,7 @@ export async function main(argv: string[]): Promise<void> {
   const stop = () => { void sb.close().finally(() => process.exit(0)); };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  handleDebugSignal('tsula-sandboxer', stateDir, log);
   // a lost client connection must never take the daemon (and every pod's stdio) down
   process.on('uncaughtException', (e) => log.error('uncaught exception', { err: errorMessage(e), stack: e.stack }));
   process.on('unhandledRejection', (e) => log.error('unhandled rejection', { err: errorMessage(e) }));

@@ -72,6 +72,8 @@ async function namespaceAddress(c: ReturnType<typeof config>, ns: string): Promi
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // a root process: SIGUSR1 must not open node's inspector (common/debug-signal.ts); ours lives briefly, nothing to dump
+  process.on('SIGUSR1', () => undefined);
   const a = parseArgs(argv.slice(2));
   try {
     if (a.version) {

@@ -193,3 +193,28 @@ test('--hook-spec (iSulad\'s): runc runs its prestart, poststart and poststop ho
   assert.equal(bad.code, 1);
   assert.match(bad.stderr, /hook spec file .*bad\.json: prestart\[0\]\.path: must be an absolute path/);
 });
+
+test('signals as dockerd takes them: SIGHUP reloads daemon.json (changes named for the next start, a bad file changes nothing); SIGUSR1 writes a diagnostic report and never opens node\'s inspector; SIGUSR2 is ignored', async () => {
+  const d = await daemon({ configJson: {} });
+  const cfg = path.join(d.dir, 'daemon.json');
+  const pid = d.proc!.pid!;
+  const logHas = async (re: RegExp) => { for (let i = 0; i < 100; i++) { if (re.test(await d.log())) return; await new Promise((r) => setTimeout(r, 50)); } assert.fail(`not logged: ${re}\n${await d.log()}`); };
+  // (the test daemon's --log-level flag wins over the file's: no level change to apply)
+  await fs.writeFile(cfg, JSON.stringify({ bridge: 'none', 'log-level': 'warn', 'insecure-registries': ['10.0.0.1:5000'] }));
+  process.kill(pid, 'SIGHUP');
+  await logHas(/msg="Reloaded configuration" applied=\[\]/);
+  await logHas(/take effect only when tsulad starts again" keys=\["insecure-registries"\]/);
+  await d.ok(['ps']);
+  await fs.writeFile(cfg, '{bad');
+  process.kill(pid, 'SIGHUP');
+  await logHas(/Error reconfiguring the daemon: the configuration in use is kept/);
+  process.kill(pid, 'SIGUSR2');
+  process.kill(pid, 'SIGUSR1');
+  await logHas(/SIGUSR1: diagnostic report written" file="([^"]+)"/);
+  const file = /SIGUSR1: diagnostic report written" file="([^"]+)"/.exec(await d.log())![1]!;
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).header.processId, pid);
+  // no inspector: nothing listens on its port (9229 = 0x240D)
+  const tcp = readFileSync('/proc/net/tcp', 'utf8') + readFileSync('/proc/net/tcp6', 'utf8');
+  assert.deepEqual(tcp.split('\n').filter((l) => / [0-9A-F]+:240D [0-9A-F]+:0000 0A /.test(l)), [], 'nothing listens on 9229');
+  await d.ok(['ps']);
+});
