@@ -94,7 +94,12 @@ export class HealthMonitors implements ContainerHooks {
     this.begin(rec);
   }
 
-  async stopped(rec: Container): Promise<void> { this.stop(rec.id); }
+  async stopped(rec: Container): Promise<void> {
+    // dockerd's CloseMonitorChannel: a stopped container's probes are over and its health
+    // says unhealthy ("for compatibility reasons"), not the last probe's healthy; no event
+    if (this.monitors.has(rec.id) && rec.state.health) rec.state.health.status = 'unhealthy';
+    this.stop(rec.id);
+  }
 
   async removed(rec: Container): Promise<void> { this.stop(rec.id); }
 
