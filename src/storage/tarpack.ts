@@ -38,8 +38,11 @@ function typeOf(st: Stats): EntryType | null {
   return null; // sockets: not archivable
 }
 
-/** The tar of `items`, in the order given, with the end-of-archive blocks. */
-export async function* packItems(items: AsyncIterable<PackItem> | Iterable<PackItem>): AsyncGenerator<Buffer> {
+/**
+ * The tar of `items`, in the order given, with the end-of-archive blocks; `owner`: every
+ * entry's uid/gid (a build context's 0:0, docker's ChownOpts), else each file's own.
+ */
+export async function* packItems(items: AsyncIterable<PackItem> | Iterable<PackItem>, owner?: { uid: number; gid: number }): AsyncGenerator<Buffer> {
   const links = new Map<string, string>(); // dev:ino of files with nlink > 1 → first name
   for await (const it of items) {
     if (it.whiteout || !it.abs) {
@@ -52,7 +55,7 @@ export async function* packItems(items: AsyncIterable<PackItem> | Iterable<PackI
     if (!type) continue;
     const e: TarWriteEntry = {
       name: type === 'dir' ? `${it.name.replace(/\/+$/, '')}/` : it.name,
-      type, mode: st.mode & 0o7777, uid: st.uid, gid: st.gid, mtime: Math.floor(st.mtimeMs / 1000),
+      type, mode: st.mode & 0o7777, uid: owner?.uid ?? st.uid, gid: owner?.gid ?? st.gid, mtime: Math.floor(st.mtimeMs / 1000),
     };
     if (type === 'symlink') e.linkname = await fs.readlink(it.abs);
     if (type === 'char' || type === 'block') { e.devmajor = devMajor(st.rdev); e.devminor = devMinor(st.rdev); }

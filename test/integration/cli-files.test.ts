@@ -138,6 +138,8 @@ test('cp both ways as docker cp copies: into and out of directories, renames, a 
   await fs.writeFile(path.join(w, 'local.txt'), 'local\n');
   await fs.writeFile(path.join(w, 'ldir', 'sub', 'a'), 'a\n');
   await fs.symlink('sub/a', path.join(w, 'ldir', 'link'));
+  // a hard link: its target rebased as the names are, also for SRC/. (iSulad's cp.sh)
+  await fs.link(path.join(w, 'ldir', 'sub', 'a'), path.join(w, 'ldir', 'sub', 'h'));
   const run = (who: 't' | 'k', args: string[]) => (who === 't' ? d.cli(['cp', ...args]) : docker(d, ['cp', ...args]));
   // absolute symlinks come out as they are (node-tar would strip their /)
   await d.ok(['exec', 'wc', 'sh', '-c', 'mkdir -p /d1 && echo f > /d1/f && ln -sf /d1/f /d1/abs && ln -sf ../etc/hostname /d1/rel']);
@@ -184,6 +186,9 @@ test('cp both ways as docker cp copies: into and out of directories, renames, a 
   assert.match(await inside('t'), /\.\/ldir\/link\n.*\.\/newdir\/sub\/a\n.*local\na\nsub\/a\n$/s);
   // SRC/. is SRC's content; the symlinks stay, the file behind them got the copy
   assert.equal(await d.ok(['exec', 'wc', 'sh', '-c', 'cd /tmp/t && ls into fresh slashed && readlink links/t2 && cat links/target']), 'fresh:\nlink\nsub\n\ninto:\nlink\nsub\n\nslashed:\nlink\nsub\n./t1\nlocal\n');
+  const inodes = await d.ok(['exec', 'wc', 'sh', '-c', 'cd /tmp/t && for d in into fresh slashed newdir; do stat -c %i $d/sub/a $d/sub/h; done']);
+  const pairs = inodes.trim().split('\n');
+  for (let i = 0; i < pairs.length; i += 2) assert.equal(pairs[i], pairs[i + 1], `hard link kept: ${inodes}`);
   // a tar both ways
   const [mine, theirs] = await Promise.all([d.cli(['cp', 'wc:/etc/passwd', '-']), docker(d, ['cp', 'wc:/etc/passwd', '-'])]);
   assert.equal(mine.stdout, theirs.stdout);

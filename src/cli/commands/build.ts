@@ -3,6 +3,7 @@
 // docker sends them), or a tar from stdin with `-`; the answer is dockerd's JSON-lines
 // stream, printed as docker prints it. A step that failed ends the command with its code
 // (a RUN's exit status), as docker's JSONError does.
+import { lstatSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import type { CommandSpec, FlagSpec, Parsed } from '../args.js';
 import { StatusError, type Cli } from '../context.js';
@@ -130,6 +131,10 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
  * or .dockerignore themselves). `-f` names a file inside the context (relative to the
  * current directory, as docker takes it); the name sent is its path in the context.
  */
+function isDirSync(p: string): boolean {
+  try { return lstatSync(p).isDirectory(); } catch { return false; }
+}
+
 async function contextTar(dir: string, file: string | undefined): Promise<{ body: import('node:stream').Readable; dockerfile: string | undefined }> {
   const fs = await import('node:fs/promises');
   const path = await import('node:path');
@@ -145,17 +150,19 @@ async function contextTar(dir: string, file: string | undefined): Promise<{ body
   const ignore = await fs.readFile(path.join(dir, '.dockerignore'), 'utf8').catch(() => '');
   const pm = new PatternMatcher(readDockerignore(ignore));
   const always = new Set(['.dockerignore', dockerfile ?? 'Dockerfile']);
-  const tar = await import('tar');
-  const names = (await fs.readdir(dir)).sort();
-  const body = tar.c({
-    cwd: dir, portable: true, noMtime: false,
-    filter: (p: string, st: import('node:fs').Stats | { type?: string }) => {
-      const rel = p.replace(/^\.\//, '');
-      // an excluded directory may hold exceptions (`!`): walked, the daemon drops the rest
-      if (pm.empty || always.has(rel) || (pm.hasExclusions && 'isDirectory' in st && st.isDirectory())) return true;
-      return !pm.matches(rel);
-    },
-  }, names) as unknown as import('node:stream').Readable;
+  // the engine's own tar writer (node-tar's Pack loses or doubles its end with hard links,
+  // node-tar#460: pnpm's node_modules), owned by 0:0 as docker's context (ChownOpts)
+  const { packItems, walkTree } = await import('../../storage/tarpack.js');
+  const { Readable } = await import('node:stream');
+  async function* items() {
+    for await (const it of walkTree(dir, '', (rel) => {
+      // an excluded directory may hold exceptions (`!`): walked, the daemon drops the rest;
+      // skip() leaves out a whole subtree, so a directory is kept when exclusions exist
+      if (pm.empty || always.has(rel)) return false;
+      return pm.matches(rel) && !(pm.hasExclusions && isDirSync(path.join(dir, rel)));
+    })) if (it.rel !== '') yield it;
+  }
+  const body = Readable.from(packItems(items(), { uid: 0, gid: 0 }), { objectMode: false });
   return { body, dockerfile };
 }
 

@@ -4,7 +4,7 @@
 // names a new file or directory), or a tar as it is with `-` on either side.
 import { promises as fs, lchownSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CommandSpec, Parsed } from '../args.js';
 import { ApiError, seg } from '../client.js';
@@ -152,24 +152,20 @@ async function copyIn(cli: Cli, src: string, container: string, dest: string, p:
     const abs = path.resolve(src) + (/\/\.$/.test(src) || src === '.' ? '/.' : '');
     const local = await (follow ? fs.stat : fs.lstat)(abs).catch(() => null);
     if (!local) throw new StatusError(1, `lstat ${path.resolve(src)}: no such file or directory`);
-    const { dir: srcDir, base: srcBase } = splitDirEntry(abs);
+    const { base: srcBase } = splitDirEntry(abs);
     let newBase: string | null = null;
     if (!dstIsDir) {
       if (there && local.isDirectory()) throw new StatusError(1, 'cannot copy directory');
       if (!there && !local.isDirectory() && /\/\.?$/.test(dstPath)) throw new StatusError(1, 'no such directory');
       ({ dir, base: newBase } = splitDirEntry(dstPath, true));
     }
-    const tar = await import('tar');
-    // archive.RebaseArchiveEntries: the first path element srcBase becomes newBase
-    const rename = (x: string) => (newBase !== null && (x === srcBase || x.startsWith(`${srcBase}/`)) ? newBase + x.slice(srcBase.length) : x);
-    body = tar.c({
-      cwd: srcDir, follow,
-      // the top entry (and what is under it) under the name it gets in the container
-      onWriteEntry: (e) => {
-        e.path = rename(e.path);
-        if (e.type === 'Link' && e.linkpath) e.linkpath = rename(e.linkpath);
-      },
-    }, [srcBase]) as unknown as Readable;
+    // the engine's own tar writer (node-tar's Pack loses or doubles its end with hard links:
+    // "write after end", node-tar#460), the top entry under the name it gets in the container
+    // (archive.RebaseArchiveEntries: srcBase becomes newBase, hard links' targets too); -L
+    // follows SRC_PATH itself, as docker's, not the symlinks under it
+    const { packItems, walkTree } = await import('../../storage/tarpack.js');
+    const top = follow ? await fs.realpath(abs) : abs;
+    body = Readable.from(packItems(walkTree(top, newBase ?? srcBase)), { objectMode: false });
   }
   const res = await archive(container, dir, () => cli.client.request({
     method: 'PUT', path: `/containers/${seg(container)}/archive`, body, contentType: 'application/x-tar',
