@@ -29,6 +29,22 @@ function withoutSeccomp(spec: Spec): Spec {
 const EARLY_MAX = 1 << 20;
 
 /** A process' stdio in the guest, as the StdioStream conmon's attach socket gives on the host. */
+
+/**
+ * A host block device named by its numbers in the spec (CRI's `devices`, docker's --device)
+ * would be the guest's own device of those numbers in the VM: its loop0, its virtio disk, its
+ * image on pmem. Nothing is hot-plugged (kata's virtio-blk hot-plug is not built), so such a
+ * container is refused rather than given a different disk; character devices (fuse, tun) are
+ * the guest kernel's own of the same kind.
+ */
+export function refuseHostBlockDevices(spec: Spec, sandboxId: string): void {
+  const block = (spec.linux?.devices ?? []).filter((d) => d.type === 'b');
+  if (block.length) {
+    const names = block.map((d) => `${d.path} (block ${d.major}:${d.minor})`).join(', ');
+    throw failedPrecondition(`${names}: a container of VM sandbox ${sandboxId} cannot be given a host block device (the guest would open its own device of those numbers, and hot-plugging host disks into the VM is not supported); run it with runc`);
+  }
+}
+
 export class GuestStdio implements StdioStream {
   private outCbs: Array<(s: 1 | 2, d: Buffer) => void> = [];
   private endCbs: Array<() => void> = [];
@@ -133,6 +149,7 @@ export class GuestRuntime implements Runtime {
 
   async create(req: CreateRequest): Promise<number> {
     const shared = this.sharedDir;
+    refuseHostBlockDevices(req.spec, this.sandboxId);
     const ph = new Phases('guest-create', req.id);
     const spec = await shared.share(req.id, this.o.noSeccomp ? withoutSeccomp(req.spec) : req.spec);
     ph.mark('share');
