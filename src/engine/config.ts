@@ -2,6 +2,7 @@
 // tsulad flags that override it. Declared once, with defaults; any unknown key, wrong type
 // or bad value stops the daemon naming the key.
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import type * as z from 'zod';
 import { invalidArgument } from '../common/errors.js';
 import { lazySchema, type Infer, type Zod } from '../common/lazy-schema.js';
@@ -176,6 +177,29 @@ function flagsPass(k: FlagKeys): boolean {
     && ok(k['cri-socket'], (s) => s === '' || CRI_SOCKET.test(s));
 }
 
+/** The storage driver whose layers `graph` holds, if one; several: dockerd's refusal. */
+async function priorDriver(graph: string): Promise<'overlay' | 'vfs' | undefined> {
+  const held: Array<'overlay' | 'vfs'> = [];
+  for (const d of ['overlay', 'vfs'] as const) {
+    if ((await fs.readdir(path.join(graph, d, 'layers')).catch(() => [] as string[])).length) held.push(d);
+  }
+  if (held.length > 1) throw invalidArgument(`${graph} contains several valid graphdrivers: ${held.join(', ')}; cleanup or explicitly choose storage driver (--storage-driver <DRIVER>)`);
+  return held[0];
+}
+
+/**
+ * storage-opts as dockerd's overlay2 parseOptions takes them: tsula's overlay has no size
+ * quota (XFS project quotas) and no other option; override_kernel_check is dockerd's no-op.
+ */
+function checkStorageOpts(opts: string[], file: string): void {
+  for (const o of opts) {
+    const key = o.slice(0, o.indexOf('=')).toLowerCase();
+    if (key === 'overlay2.override_kernel_check') continue;
+    if (key === 'overlay2.size' || key === 'size') throw invalidArgument(`${file}: storage option ${key} not supported: tsula's overlay driver sets no per-container size quota (XFS project quotas)`);
+    throw invalidArgument(`${file}: storage-opts: unknown option ${key} (tsula's storage drivers take none)`);
+  }
+}
+
 export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig> {
   const file = flags.configFile ?? DEFAULT_CONFIG_FILE;
   let fileCfg: DaemonFileConfig = {};
@@ -233,11 +257,21 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
       delete isulad.hookSpec;
     }
   }
-  const driver = flags.storageDriver ?? fileCfg['storage-driver'] ?? 'overlay';
+  const graph = flags.graph ?? fileCfg.graph ?? '/var/lib/tsula';
+  // none asked for: the one whose layers the graph holds (dockerd's scanPriorDrivers), so a
+  // restart without --storage-driver never hides a vfs graph's images behind an empty overlay
+  const askedDriver = flags.storageDriver ?? fileCfg['storage-driver'];
+  const prior = askedDriver ? undefined : await priorDriver(graph);
+  if (prior && prior !== 'overlay') isulad.notes.push(`using prior storage driver: ${prior}`);
+  const driver = askedDriver ?? prior ?? 'overlay';
+  checkStorageOpts(fileCfg['storage-opts'] ?? [], file);
+  if ((fileCfg.hosts?.length ?? 0) > 1 && !flags.host) {
+    throw invalidArgument(`${file}: key "hosts" lists ${fileCfg.hosts!.length} sockets: tsulad serves one API socket (dockerd listens on each); give one`);
+  }
   const mirrors = mirrorMap(fileCfg['registry-mirrors']);
   return {
     host,
-    graph: flags.graph ?? fileCfg.graph ?? '/var/lib/tsula',
+    graph,
     state: flags.state ?? fileCfg.state ?? '/run/tsula',
     defaultRuntime,
     runtimes,

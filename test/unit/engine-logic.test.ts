@@ -56,6 +56,33 @@ test('daemon.json: defaults, keys, and errors naming the key', async () => {
   await assert.rejects(loadDaemonConfig({ configFile: '/dev/null', storageDriver: 'btrfs' }), /--storage-driver/);
 });
 
+test('daemon.json: the storage driver whose layers the graph holds when none is asked (dockerd\'s prior driver), several refused; storage-opts and several hosts refused by name', async () => {
+  const graph = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-graph-'));
+  try {
+    await withConfig({ graph }, async (f) => { assert.equal((await loadDaemonConfig({ configFile: f })).storageDriver, 'overlay'); });
+    await fs.mkdir(path.join(graph, 'vfs', 'layers', 'sha256-x'), { recursive: true });
+    await fs.mkdir(path.join(graph, 'overlay', 'layers'), { recursive: true }); // probed once, no layers
+    await withConfig({ graph }, async (f) => {
+      const c = await loadDaemonConfig({ configFile: f });
+      assert.equal(c.storageDriver, 'vfs');
+      assert.ok(c.notes.includes('using prior storage driver: vfs'), c.notes.join('; '));
+      assert.equal((await loadDaemonConfig({ configFile: f, storageDriver: 'overlay2' })).storageDriver, 'overlay', 'asked for: that one');
+    });
+    await fs.mkdir(path.join(graph, 'overlay', 'layers', 'sha256-y'));
+    await withConfig({ graph }, async (f) => {
+      await assert.rejects(loadDaemonConfig({ configFile: f }), /contains several valid graphdrivers: overlay, vfs; cleanup or explicitly choose storage driver/);
+    });
+  } finally {
+    await fs.rm(graph, { recursive: true, force: true });
+  }
+  await withConfig({ 'storage-opts': ['overlay2.bogus=1'] }, async (f) => { await assert.rejects(loadDaemonConfig({ configFile: f }), /storage-opts: unknown option overlay2\.bogus/); });
+  await withConfig({ 'storage-opts': ['overlay2.size=10G'] }, async (f) => { await assert.rejects(loadDaemonConfig({ configFile: f }), /storage option overlay2\.size not supported/); });
+  await withConfig({ hosts: ['unix:///a.sock', 'unix:///b.sock'] }, async (f) => {
+    await assert.rejects(loadDaemonConfig({ configFile: f }), /key "hosts" lists 2 sockets: tsulad serves one API socket/);
+    assert.equal((await loadDaemonConfig({ configFile: f, host: 'unix:///c.sock' })).host, '/c.sock', 'the flag wins');
+  });
+});
+
 test('daemon flags: good values pass without the schema, a bad one gets its message from it', async () => {
   const flags = (f: Record<string, string>) => loadDaemonConfig({ configFile: '/dev/null', ...f });
   const c = await flags({ host: 'unix:///h.sock', graph: '/g', state: '/s', storageDriver: 'overlay2', logLevel: 'warn', criSocket: '' });
