@@ -15,14 +15,19 @@ export async function httpGet(address: URL): Promise<IncomingMessage> {
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       // Go's http.Get words for a failed dial ("dial tcp: lookup H: no such host")
       const failed = (e: Error) => reject(internal(`Get "${url}": ${goDialError(e, url) ?? e.message}`, e));
-      if (url.protocol === 'https:') {
-        void Promise.all([import('node:https'), import('../image/registry/trust.js')]).then(([https, trust]) => {
+      // tsulad's HTTPS_PROXY / HTTP_PROXY / NO_PROXY, as dockerd's (common/proxy.ts)
+      void import('../common/proxy.js').then(async (px) => {
+        const proxy = px.proxyFor(url);
+        if (url.protocol === 'https:') {
+          const [https, trust] = await Promise.all([import('node:https'), import('../image/registry/trust.js')]);
           // one request: an agent of its own, with the registry client's trust
-          https.get(url, { agent: new https.Agent({ secureContext: trust.registrySecureContext() }) }, resolve).on('error', failed);
-        }, failed);
-      } else {
-        void import('node:http').then((http) => http.get(url, resolve).on('error', failed), failed);
-      }
+          const direct = new https.Agent({ secureContext: trust.registrySecureContext() });
+          https.get(url, { agent: proxy ? px.tunnelingAgent(proxy, direct) : direct }, resolve).on('error', failed);
+        } else {
+          const http = await import('node:http');
+          (proxy ? (proxy.protocol === 'https:' ? await import('node:https') : http).get(px.viaHttpProxy(url, proxy), resolve) : http.get(url, resolve)).on('error', failed);
+        }
+      }).catch(failed);
     });
     const status = res.statusCode ?? 0;
     if (status >= 300 && status < 400 && res.headers.location) {

@@ -7,6 +7,8 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
+import * as http from 'node:http';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { IMAGES, TestDaemon } from '../helpers/daemon.js';
@@ -157,5 +159,46 @@ test('NODE_EXTRA_CA_CERTS names its CA: bin/tsulad leaves the file to the first 
   } finally {
     await e.destroy();
     await bad.destroy();
+  }
+});
+
+test('HTTPS_PROXY / NO_PROXY in tsulad\'s environment (dockerd\'s): a pull tunnels through the proxy\'s CONNECT, verified end to end; NO_PROXY goes direct; a proxy that refuses is named', async () => {
+  const connects: string[] = [];
+  let refuse = false;
+  const proxy = http.createServer((_req, res) => { res.statusCode = 502; res.end(); });
+  proxy.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    connects.push(req.url ?? '');
+    if (refuse) { client.end('HTTP/1.1 407 Proxy Authentication Required\r\n\r\n'); return; }
+    const [host, port] = (req.url ?? '').split(':');
+    const up = net.connect(Number(port), host!, () => { client.write('HTTP/1.1 200 Connection Established\r\n\r\n'); up.write(head); up.pipe(client); client.pipe(up); });
+    up.on('error', () => client.destroy());
+    client.on('error', () => up.destroy());
+  });
+  await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+  const proxyUrl = `http://127.0.0.1:${(proxy.address() as net.AddressInfo).port}`;
+  const certs = path.join(dir, 'proxy-certs');
+  await certsDir(path.join(certs, plain.host), { ca });
+  const via = await TestDaemon.create({ env: { HTTPS_PROXY: proxyUrl }, configJson: { 'registry-certs-dirs': [certs] } });
+  let direct = await TestDaemon.create({ env: { HTTPS_PROXY: proxyUrl, NO_PROXY: `example.com,${ip}` }, configJson: { 'registry-certs-dirs': [certs] } });
+  try {
+    assert.match(await via.ok(['pull', `${plain.host}/busybox`]), /Status: Downloaded newer image/);
+    assert.ok(connects.length > 0 && connects.every((c) => c === plain.host), connects.join(' '));
+    assert.equal(await via.ok(['run', '--rm', `${plain.host}/busybox`, 'echo', 'through a proxy']), 'through a proxy\n');
+    connects.length = 0;
+    assert.match(await direct.ok(['pull', `${plain.host}/busybox`]), /Status: Downloaded newer image/);
+    assert.deepEqual(connects, [], 'NO_PROXY names the registry: no CONNECT');
+    // (a daemon whose tunnels are not kept alive from the pulls above)
+    refuse = true;
+    await direct.cli(['rmi', `${plain.host}/busybox`]);
+    await direct.destroy();
+    direct = await TestDaemon.create({ env: { HTTPS_PROXY: proxyUrl }, configJson: { 'registry-certs-dirs': [certs] } });
+    const r = await direct.cli(['pull', `${plain.host}/busybox`]);
+    assert.equal(r.code, 1, r.stdout);
+    assert.match(r.stderr, new RegExp(`proxyconnect tcp: proxy 127\\.0\\.0\\.1:\\d+ answered CONNECT ${plain.host.replace(/\./g, '\\.')} with 407 Proxy Authentication Required .*HTTPS_PROXY`));
+  } finally {
+    await via.destroy();
+    await direct.destroy();
+    proxy.closeAllConnections();
+    proxy.close();
   }
 });

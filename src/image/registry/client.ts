@@ -19,6 +19,7 @@ import { Authenticator, RegistryAuthError, type AuthConfig } from './auth.js';
 import { canonicalMirror, registryHostKey, type MirrorMap } from './mirrors.js';
 import { registrySecureContext } from './trust.js';
 import { goDialError } from '../../common/go-errno.js';
+import { proxyFor, tunnelingAgent, viaHttpProxy } from '../../common/proxy.js';
 
 const USER_AGENT = 'tsula/0.1.0';
 const DOCKER_HUB = 'registry-1.docker.io';
@@ -138,6 +139,9 @@ export class RegistryClient {
   /** Agents for registries with a certs.d dir, by host and the digest of what the dir holds. */
   private readonly tlsAgents = new Map<string, https.Agent>();
   private readonly insecureCache = new Map<string, Promise<boolean>>();
+  /** CONNECT-tunnelling twins of the https agents, by proxy (common/proxy.ts). */
+  private readonly tunnels = new WeakMap<https.Agent, Map<string, https.Agent>>();
+  private readonly tunnelList: https.Agent[] = [];
   private readonly cidrs = new net.BlockList();
   private readonly names = new Set<string>();
 
@@ -158,6 +162,16 @@ export class RegistryClient {
   close(): void {
     for (const a of Object.values(this.agents)) a?.destroy();
     for (const a of this.tlsAgents.values()) a.destroy();
+    for (const a of this.tunnelList) a.destroy();
+  }
+
+  /** The agent's twin whose connections tunnel through `proxy`. */
+  private tunnel(proxy: URL, base: https.Agent): https.Agent {
+    let byProxy = this.tunnels.get(base);
+    if (!byProxy) this.tunnels.set(base, byProxy = new Map());
+    let t = byProxy.get(proxy.href);
+    if (!t) { byProxy.set(proxy.href, t = tunnelingAgent(proxy, base)); this.tunnelList.push(t); }
+    return t;
   }
 
   /** The agent for verified HTTPS to a registry without a certs.d dir. */
@@ -318,14 +332,23 @@ export class RegistryClient {
   async send(url: URL, o: { method: string; headers: Record<string, string>; body?: Body; insecure: boolean; signal?: AbortSignal }, redirects = 0): Promise<http.IncomingMessage> {
     const isHttps = url.protocol === 'https:';
     const own = isHttps && !o.insecure ? await this.tlsAgent(url.host) : null;
-    const agent = isHttps ? (o.insecure ? this.agents.insecure : own?.agent ?? this.httpsAgent()) : this.agents.http;
-    const headers = { ...o.headers };
+    const direct = isHttps ? (o.insecure ? this.agents.insecure : own?.agent ?? this.httpsAgent()) : this.agents.http;
+    // HTTPS_PROXY / HTTP_PROXY / NO_PROXY from tsulad's environment, as dockerd's
+    let proxy: URL | null;
+    try {
+      proxy = proxyFor(url);
+    } catch (e) {
+      throw unavailable(`registry ${url.host}: ${(e as Error).message} (tsulad's ${isHttps ? 'HTTPS_PROXY' : 'HTTP_PROXY'})`);
+    }
+    const agent = proxy && isHttps ? this.tunnel(proxy, direct as https.Agent) : direct;
+    const plainViaProxy = proxy && !isHttps ? viaHttpProxy(url, proxy) : null;
+    const headers = { ...o.headers, ...(plainViaProxy?.headers as Record<string, string> | undefined) };
     const body = o.body;
     if (typeof body === 'string' || Buffer.isBuffer(body)) headers['Content-Length'] = String(Buffer.byteLength(body));
     else if (body) headers['Content-Length'] = String(body.length);
     return new Promise<http.IncomingMessage>((resolve, reject) => {
       // a signal that fires destroys the request (an upload under way stops sending)
-      const req = (isHttps ? https : http).request(url, { method: o.method, headers, agent, ...(o.signal ? { signal: o.signal } : {}) }, (res) => {
+      const onRes = (res: http.IncomingMessage) => {
         const status = res.statusCode ?? 0;
         if ([301, 302, 303, 307, 308].includes(status) && res.headers.location && (o.method === 'GET' || o.method === 'HEAD')) {
           res.resume();
@@ -338,7 +361,11 @@ export class RegistryClient {
         }
         res.setTimeout(this.opts.timeoutMs ?? 60_000, () => res.destroy(unavailable(`registry ${url.host} stopped sending data`)));
         resolve(res);
-      });
+      };
+      const signal = o.signal ? { signal: o.signal } : {};
+      const req = plainViaProxy
+        ? (proxy!.protocol === 'https:' ? https : http).request({ ...plainViaProxy, method: o.method, headers, ...(proxy!.protocol === 'https:' ? {} : { agent }), ...signal }, onRes)
+        : (isHttps ? https : http).request(url, { method: o.method, headers, agent, ...signal }, onRes);
       req.setTimeout(this.opts.timeoutMs ?? 60_000, () => req.destroy(unavailable(`registry ${url.host} did not answer in time`)));
       req.on('error', (e: NodeJS.ErrnoException) => reject(this.transportError(url, e, own?.dir)));
       if (body && typeof body !== 'string' && !Buffer.isBuffer(body)) {
@@ -354,6 +381,7 @@ export class RegistryClient {
 
   private transportError(url: URL, e: NodeJS.ErrnoException, tlsDir?: string): Error {
     if (e instanceof TsulaError) return e;
+    if (e.message.startsWith('proxyconnect')) return unavailable(`registry ${url.host}: ${e.message} (the proxy in tsulad's ${url.protocol === 'https:' ? 'HTTPS_PROXY' : 'HTTP_PROXY'})`);
     const code = e.code ?? '';
     if (TLS_PLAIN.test(e.message)) return new TsulaError('Unavailable', `registry ${url.host}: TLS handshake failed: ${e.message}`, { cause: e });
     // the server refused the handshake: it wants a client certificate, or not the one we sent
