@@ -231,3 +231,35 @@ test('IPv6 off in a container (--sysctl) or on its interface (endpoint sysctl): 
     await ok(['network', 'rm', 'll6']);
   }
 });
+
+test('gateway modes are per family (docker 28): gateway_mode_ipv4=nat-unprotected opens a network\'s IPv4 addresses to other networks, not its IPv6 ones, gateway_mode_ipv6 the other way round; both shown in inspect, routed refused', async () => {
+  const mode4 = 'com.docker.network.bridge.gateway_mode_ipv4';
+  const mode6 = 'com.docker.network.bridge.gateway_mode_ipv6';
+  await ok(['network', 'create', '--ipv6', '--subnet', `fd7e:${tag}:8::/64`, '-o', `${mode4}=nat-unprotected`, 'open4']);
+  await ok(['network', 'create', '--ipv6', '--subnet', `fd7e:${tag}:9::/64`, '-o', `${mode4}=nat`, '-o', `${mode6}=nat-unprotected`, 'open6']);
+  // nat spelt out, as a compose file may (the default)
+  await ok(['network', 'create', '--ipv6', '--subnet', `fd7e:${tag}:a::/64`, '-o', `${mode6}=nat`, 'client6']);
+  try {
+    assert.equal((await ok(['network', 'inspect', '-f', '{{json .Options}}', 'open6'])).trim(), JSON.stringify({ [mode4]: 'nat', [mode6]: 'nat-unprotected' }));
+    assert.equal((await ok(['network', 'inspect', '-f', '{{json .Options}}', 'client6'])).trim(), JSON.stringify({ [mode6]: 'nat' }));
+    await ok(['run', '-d', '--name', 'gm-open4', '--network', 'open4', 'busybox', ...SLEEP]);
+    await ok(['run', '-d', '--name', 'gm-open6', '--network', 'open6', 'busybox', ...SLEEP]);
+    await ok(['run', '-d', '--name', 'gm-client', '--network', 'client6', 'busybox', ...SLEEP]);
+    const ping = async (to: string, net: string, family: 4 | 6) => {
+      const ip = await inspect(to, `{{.NetworkSettings.Networks.${net}.${family === 4 ? 'IPAddress' : 'GlobalIPv6Address'}}}`);
+      return (await docker(d, ['exec', 'gm-client', 'ping', `-${family}`, '-c1', '-W2', ip])).code;
+    };
+    assert.equal(await ping('gm-open4', 'open4', 4), 0, 'IPv4 into gateway_mode_ipv4=nat-unprotected');
+    assert.notEqual(await ping('gm-open4', 'open4', 6), 0, 'IPv6 into it: its IPv6 side is still nat');
+    assert.notEqual(await ping('gm-open6', 'open6', 4), 0, 'IPv4 into gateway_mode_ipv6=nat-unprotected: still nat');
+    assert.equal(await ping('gm-open6', 'open6', 6), 0, 'IPv6 into it');
+    const id4 = (await ok(['network', 'inspect', '-f', '{{.Id}}', 'open4'])).trim().slice(0, 12);
+    assert.ok(ip6tables().includes(`-A TSULA-ISO-br-${id4} ! -i br-${id4} -o br-${id4} -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -j DROP`), 'the IPv6 isolation rule stays');
+    const routed = await docker(d, ['network', 'create', '--ipv6', '-o', `${mode6}=routed`, 'routed6']);
+    assert.notEqual(routed.code, 0);
+    assert.match(routed.stderr, /network routed6: gateway mode "routed" is not supported by tsulad \(com\.docker\.network\.bridge\.gateway_mode_ipv6: nat or nat-unprotected\)/);
+  } finally {
+    await docker(d, ['rm', '-f', 'gm-open4', 'gm-open6', 'gm-client']);
+    await docker(d, ['network', 'rm', 'open4', 'open6', 'client6']);
+  }
+});

@@ -58,3 +58,13 @@ test('gateway_mode_ipv4=nat-unprotected: no refusal of direct connections into t
   assert.match(r, /:TSULA-ISO-br-n1 - \[0:0\]\nCOMMIT\n/);
   assert.match(r, /-A TSULA-NAT-br-n1 -s 10.9.0.0\/24 ! -o br-n1 -j MASQUERADE/);
 });
+
+test('gateway modes are per family: nat-unprotected lifts the refusal of its own family only (a record with the old unprotected alone: IPv4)', () => {
+  const dual = { ...net, ipv6: { subnet: 'fd00:9::/64', gateway: 'fd00:9::1' } };
+  const refusal = /-A TSULA-ISO-br-n1 ! -i br-n1 -o br-n1 -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -j DROP/;
+  assert.doesNotMatch(firewallRules({ ...dual, unprotected: true }, [], 4), refusal);
+  assert.match(firewallRules({ ...dual, unprotected: true }, [], 6), refusal);
+  assert.match(firewallRules({ ...dual, unprotected6: true }, [], 4), refusal);
+  assert.doesNotMatch(firewallRules({ ...dual, unprotected6: true }, [], 6), refusal);
+  for (const f of [4, 6] as const) assert.doesNotMatch(firewallRules({ ...dual, unprotected: true, unprotected6: true }, [], f), refusal);
+});

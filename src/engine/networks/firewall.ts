@@ -9,8 +9,8 @@
 //   mangle  TSULA-ISO-<bridge>, jumped to first from mangle's FORWARD: what the network
 //           refuses, as docker 28's isolation: no new connection into the bridge from
 //           elsewhere (another network, another host routing to the subnet) unless it was
-//           DNATed to a published port (not with gateway_mode_ipv4=nat-unprotected, docker's
-//           way out); an --internal network's traffic stays on its bridge;
+//           DNATed to a published port (not for a family whose gateway_mode_ipv4 /
+//           gateway_mode_ipv6 is nat-unprotected, docker's way out); an --internal network's traffic stays on its bridge;
 //           enable_icc=false drops what goes from one of its containers to another (bridged
 //           traffic meets iptables only with br_netfilter's bridge-nf-call-iptables, which such
 //           a network turns on, as dockerd does), but a legacy link's exposed ports between
@@ -33,7 +33,7 @@ import type { NetworkRecord } from './model.js';
 
 const TIMEOUT_MS = 15_000;
 
-type Net = Pick<NetworkRecord, 'id' | 'name' | 'bridge' | 'internal' | 'ipMasq' | 'icc' | 'unprotected' | 'ipam' | 'ipv6'>;
+type Net = Pick<NetworkRecord, 'id' | 'name' | 'bridge' | 'internal' | 'ipMasq' | 'icc' | 'unprotected' | 'unprotected6' | 'ipam' | 'ipv6'>;
 
 /** The administrator's chain, first in FORWARD (docker's DOCKER-USER). */
 export const USER_CHAIN = 'TSULA-USER';
@@ -65,11 +65,13 @@ export function firewallRules(n: Net, accepts: string[] = [], family: 4 | 6 = 4)
   const [iso, fwd, nat] = [isoChain(b), fwdChain(b), natChain(b)];
   const subnet = family === 6 ? n.ipv6?.subnet : n.ipam.config[0]?.subnet;
   if (!subnet) throw internal(`network ${n.name} has no subnet`);
+  // gateway modes are per family (libnetwork's bridge driver: GwModeIPv4, GwModeIPv6)
+  const unprotected = family === 6 ? n.unprotected6 : n.unprotected;
   const refuse = [
     ...(n.icc === false ? [...accepts.map((r) => `-A ${iso} ${r}`), `-A ${iso} -i ${b} -o ${b} -j DROP`] : []),
     ...(n.internal
       ? [`-A ${iso} -i ${b} ! -o ${b} -j DROP`, `-A ${iso} ! -i ${b} -o ${b} -j DROP`]
-      : n.unprotected ? [] : [`-A ${iso} ! -i ${b} -o ${b} -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -j DROP`]),
+      : unprotected ? [] : [`-A ${iso} ! -i ${b} -o ${b} -m conntrack --ctstate NEW -m conntrack ! --ctstate DNAT -j DROP`]),
   ];
   const accept = n.internal
     ? [`-A ${fwd} -i ${b} -o ${b} -j ACCEPT`]

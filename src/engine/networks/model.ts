@@ -36,8 +36,13 @@ export interface NetworkRecord {
   ipMasq: boolean;
   /** enable_icc=false: containers of the network do not reach each other (absent: they do). */
   icc?: boolean;
-  /** gateway_mode_ipv4=nat-unprotected: other hosts and networks may reach its containers directly. */
+  /**
+   * gateway_mode_ipv4=nat-unprotected: other hosts and networks may reach its containers'
+   * IPv4 addresses directly (IPv4 only: records from before unprotected6 mean that too).
+   */
   unprotected?: boolean;
+  /** gateway_mode_ipv6=nat-unprotected: the same for their IPv6 addresses (dockerd's modes are per family). */
+  unprotected6?: boolean;
   /** bridge, host, none: made by tsulad, never removed. */
   predefined: boolean;
   /** A subnet picked from the pools (not the user's): shown without "user-configured" rights (--ip). */

@@ -75,6 +75,7 @@ const OPT = {
   hostIp: 'com.docker.network.bridge.host_binding_ipv4',
   defaultBridge: 'com.docker.network.bridge.default_bridge',
   gatewayMode: 'com.docker.network.bridge.gateway_mode_ipv4',
+  gatewayMode6: 'com.docker.network.bridge.gateway_mode_ipv6',
 };
 
 export const createNetworkSchema = lazySchema((z) => z.object({
@@ -270,12 +271,14 @@ export class NetworkService {
       return v;
     };
     const [ipMasq, icc] = [flag(OPT.masq), flag(OPT.icc)];
-    // docker 28's gateway modes: nat (the default) and nat-unprotected, which lets other hosts
-    // and networks reach the containers' ports directly; routed and isolated are not here
-    const mode = opts[OPT.gatewayMode] ?? 'nat';
-    if (mode !== 'nat' && mode !== 'nat-unprotected') {
-      throw invalidArgument(`network ${name}: gateway mode "${mode}" is not supported by tsulad (${OPT.gatewayMode}: nat or nat-unprotected)`);
-    }
+    // docker 28's gateway modes, one per address family (libnetwork's bridge driver: each nat
+    // by default): nat and nat-unprotected, which lets other hosts and networks reach the
+    // containers' ports of that family directly; routed and isolated are not here
+    const [mode, mode6] = [OPT.gatewayMode, OPT.gatewayMode6].map((k) => {
+      const m = opts[k] ?? 'nat';
+      if (m !== 'nat' && m !== 'nat-unprotected') throw invalidArgument(`network ${name}: gateway mode "${m}" is not supported by tsulad (${k}: nat or nat-unprotected)`);
+      return m;
+    });
     // an IPv6 pool counts only with EnableIPv6 (dockerd's ValidateIPAM skips it otherwise)
     const isV6 = (c: { Subnet?: string | null; Gateway?: string | null; IPRange?: string | null }) => [c.Subnet, c.Gateway, c.IPRange].some((x) => x?.includes(':'));
     const all = b.IPAM?.Config ?? [];
@@ -297,6 +300,7 @@ export class NetworkService {
       // kept and shown as given: the default IPAM acts on none of them
       ipam: { driver: 'default', options: b.IPAM?.Options ?? null, config: [pool.pool] },
       ...(mtu ? { mtu } : {}), ipMasq, ...(icc ? {} : { icc }), ...(mode === 'nat-unprotected' ? { unprotected: true } : {}),
+      ...(mode6 === 'nat-unprotected' ? { unprotected6: true } : {}),
       predefined: false, autoSubnet: pool.auto, ...(v6 ? { ipv6: v6.pool, ...(v6.auto ? { autoSubnet6: true } : {}) } : {}),
     };
     // held before the record is there: no container can join it before
