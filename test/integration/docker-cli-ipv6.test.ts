@@ -71,27 +71,38 @@ test('network create --ipv6 --subnet: an address of each family (inspect, networ
   assert.ok(!ip6tables().includes(`br-${net.Id.slice(0, 12)}`), 'its ip6tables chains go with it');
 });
 
-test('--ipv6 without a subnet: a /64 of a unique local prefix; --ip6 on it, on a network without IPv6 or outside the subnet: dockerd\'s refusals; connect --ip6', async () => {
+test('--ipv6 without a subnet: a /64 of a unique local prefix; --ip and --ip6 on it (moby\'s TestSetIPWithNoConfiguredSubnet, dockerd 28 and 29.1+), connect --ip/--ip6; outside the subnet or on a network without IPv6: dockerd 29.1\'s refusal', async () => {
   await ok(['network', 'create', '--ipv6', 'autov6']);
   const cfg = JSON.parse(await ok(['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'autov6'])) as Array<{ Subnet: string }>;
   assert.match(cfg[1]!.Subnet, /^fd[0-9a-f]{2}:[0-9a-f]{1,4}:[0-9a-f]{1,4}::\/64$/);
+  // the subnets' second addresses, as the upstream test (their first is the gateway)
+  const auto4 = cfg[0]!.Subnet.replace(/0\/\d+$/, '2');
+  const auto6 = cfg[1]!.Subnet.replace('::/64', '::2');
+  const shown = await docker(d, ['run', '--rm', '--network', 'autov6', '--ip', auto4, '--ip6', auto6, 'busybox', 'ip', 'addr', 'show', 'eth0']);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.match(shown.stdout, new RegExp(`inet ${auto4.replace(/\./g, '\\.')}/`));
+  assert.match(shown.stdout, new RegExp(`inet6 ${auto6}/64`));
   await ok(['network', 'create', 'v4only']);
   await ok(['network', 'create', '--ipv6', '--subnet', `fd7e:${tag}:3::/64`, 'v6b']);
-  for (const [net, ip, msg] of [
-    ['autov6', cfg[1]!.Subnet.replace('::/64', '::9'), /user specified IP address is supported only when connecting to networks with user configured subnets/],
-    ['v4only', `fd7e:${tag}:3::9`, /user specified IP address is supported only when connecting to networks with user configured subnets/],
-    ['v6b', `fd7e:${tag}:4::9`, new RegExp(`no configured subnet or ip-range contain the IP address fd7e:${tag}:4::9`)],
+  for (const [net, flag, ip] of [
+    ['v4only', '--ip6', `fd7e:${tag}:3::9`],
+    ['v6b', '--ip6', `fd7e:${tag}:4::9`],
+    ['autov6', '--ip6', `fd7e:${tag}:4::9`],
+    ['autov6', '--ip', '192.0.2.9'],
   ] as const) {
-    const c = await docker(d, ['create', '--network', net, '--ip6', ip, 'busybox']);
+    const c = await docker(d, ['create', '--network', net, flag, ip, 'busybox']);
     assert.notEqual(c.code, 0, `${net} ${ip}`);
-    assert.match(c.stderr, msg);
+    assert.match(c.stderr, new RegExp(`no configured subnet contains IP address ${ip.replace(/\./g, '\\.')}`));
   }
   const bad = await docker(d, ['create', '--network', 'v6b', '--ip6', '10.1.2.3', 'busybox']);
   assert.notEqual(bad.code, 0);
-  await ok(['run', '-d', '--name', 'con6', '--network', 'autov6', 'busybox', ...SLEEP]);
+  await ok(['run', '-d', '--name', 'con6', '--network', 'v4only', 'busybox', ...SLEEP]);
+  const [fixed4, fixed6] = [cfg[0]!.Subnet.replace(/0\/\d+$/, '77'), cfg[1]!.Subnet.replace('::/64', '::beef')];
+  await ok(['network', 'connect', '--ip', fixed4, '--ip6', fixed6, 'autov6', 'con6']);
+  assert.equal(await inspect('con6', '{{.NetworkSettings.Networks.autov6.IPAddress}} {{.NetworkSettings.Networks.autov6.GlobalIPv6Address}}'), `${fixed4} ${fixed6}`);
   await ok(['network', 'connect', '--ip6', `fd7e:${tag}:3::beef`, 'v6b', 'con6']);
   assert.equal(await inspect('con6', '{{.NetworkSettings.Networks.v6b.GlobalIPv6Address}} {{.NetworkSettings.Networks.v6b.IPAMConfig.IPv6Address}}'), `fd7e:${tag}:3::beef fd7e:${tag}:3::beef`);
-  assert.match(await ok(['exec', 'con6', 'ip', '-6', 'addr', 'show', 'eth1']), new RegExp(`inet6 fd7e:${tag}:3::beef/64`));
+  assert.match(await ok(['exec', 'con6', 'ip', '-6', 'addr', 'show']), new RegExp(`inet6 fd7e:${tag}:3::beef/64`));
   await ok(['rm', '-f', 'con6']);
   await ok(['network', 'rm', 'autov6', 'v4only', 'v6b']);
 });

@@ -11,7 +11,7 @@ import { etcFilesIntact } from '../containers/create.js';
 import type { ContainerNetworks } from './attach.js';
 import { checkDns, checkExtraHosts } from './etc.js';
 import { contains, parseCidr } from './ipv4.js';
-import { contains6, parseCidr6 } from './ipv6.js';
+import { bigToIp6, contains6, ip6ToBig, parseCidr6 } from './ipv6.js';
 import type { NetworkRecord } from './model.js';
 import type { NetworkService } from './service.js';
 import { checkLinks, ENDPOINT_LINKS } from './links.js';
@@ -372,19 +372,21 @@ function joinFiles(rec: Container, other: Container): void {
   rec.config.domainname = other.config.domainname;
 }
 
-/** docker's endpoint checks: aliases and --ip only on user networks, the address in the subnet; tsulad's: links too. */
+/**
+ * docker's endpoint checks: aliases and --ip only on user networks, the address in the
+ * network's subnet of its family, whether the user gave that subnet or it came from the pools
+ * (dockerd 29.1's validateEndpointIPAddress, moby#51577: 28 and older took such an address
+ * too, only 29.0 refused it); tsulad's: links too.
+ */
 function checkEndpoint(net: NetworkRecord, ep: EndpointSpec): void {
   if (net.predefined && ep.links?.length) throw invalidArgument(ENDPOINT_LINKS);
   if (net.predefined && ep.aliases.length) throw invalidArgument('network-scoped alias is supported only for containers in user defined networks');
-  if (ep.ipv6Address) {
-    if (net.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');
-    // dockerd's IsInRange: a network without IPv6 has no IPv6 subnet a user configured
-    if (!net.ipv6 || net.autoSubnet6) throw invalidArgument('user specified IP address is supported only when connecting to networks with user configured subnets');
-    if (!contains6(parseCidr6(net.ipv6.subnet), ep.ipv6Address)) throw invalidArgument(`no configured subnet or ip-range contain the IP address ${ep.ipv6Address}`);
+  if ((ep.ipv4Address || ep.ipv6Address) && net.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');
+  const outside = (ip: string) => invalidArgument(`no configured subnet contains IP address ${ip}`);
+  // a network without IPv6 has no IPv6 subnet to hold it
+  if (ep.ipv6Address && (!net.ipv6 || !contains6(parseCidr6(net.ipv6.subnet), ep.ipv6Address))) {
+    const n = ip6ToBig(ep.ipv6Address);
+    throw outside(n === null ? ep.ipv6Address : bigToIp6(n));
   }
-  if (!ep.ipv4Address) return;
-  if (net.predefined) throw invalidArgument('user specified IP address is supported on user defined networks only');
-  if (net.autoSubnet) throw invalidArgument('user specified IP address is supported only when connecting to networks with user configured subnets');
-  const sub = parseCidr(net.ipam.config[0]!.subnet);
-  if (!contains(sub, ep.ipv4Address)) throw invalidArgument(`Invalid address ${ep.ipv4Address}: It does not belong to any of this network's subnets`);
+  if (ep.ipv4Address && !contains(parseCidr(net.ipam.config[0]!.subnet), ep.ipv4Address)) throw outside(ep.ipv4Address);
 }

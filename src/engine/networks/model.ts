@@ -45,11 +45,11 @@ export interface NetworkRecord {
   unprotected6?: boolean;
   /** bridge, host, none: made by tsulad, never removed. */
   predefined: boolean;
-  /** A subnet picked from the pools (not the user's): shown without "user-configured" rights (--ip). */
+  /** A subnet picked from the pools (not the user's). */
   autoSubnet: boolean;
   /** docker's EnableIPv6: the network's IPv6 pool (its containers get an address of each family). */
   ipv6?: IpamPool;
-  /** The IPv6 subnet was made by tsulad (no --ip6 on it, as for autoSubnet). */
+  /** The IPv6 subnet was made by tsulad (as autoSubnet). */
   autoSubnet6?: boolean;
 }
 
