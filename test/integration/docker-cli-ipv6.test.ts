@@ -274,3 +274,32 @@ test('gateway modes are per family (docker 28): gateway_mode_ipv4=nat-unprotecte
     await docker(d, ['network', 'rm', 'open4', 'open6', 'client6']);
   }
 });
+
+test('a fresh IPv6 address is the lowest free one, as an IPv4 one (dockerd\'s IPAM, moby\'s TestEtcHostsDisconnect; host-local alone moves on): after disconnect + connect, for a new container, for starts at once', async () => {
+  const [v4] = freeSubnet([tn.subnet]);
+  const sub6 = `fd7e:${tag}:b::/64`;
+  await ok(['network', 'create', '--ipv6', '--subnet', v4, '--subnet', sub6, 'low6']);
+  const [p4, p6] = [v4.replace(/0\/24$/, ''), sub6.replace('::/64', '::')];
+  const addrs = (n: string) => inspect(n, '{{.NetworkSettings.Networks.low6.IPAddress}} {{.NetworkSettings.Networks.low6.GlobalIPv6Address}}');
+  const names = ['low-a', 'low-b', 'low-c', 'low-1', 'low-2', 'low-3', 'low-4'];
+  try {
+    await ok(['run', '-d', '--name', 'low-a', '--network', 'low6', 'busybox', ...SLEEP]);
+    assert.equal(await addrs('low-a'), `${p4}2 ${p6}2`);
+    await ok(['network', 'disconnect', 'low6', 'low-a']);
+    await ok(['network', 'connect', 'low6', 'low-a']);
+    assert.equal(await addrs('low-a'), `${p4}2 ${p6}2`, 'disconnect + connect: ::2 again, not host-local\'s ::3');
+    await ok(['run', '-d', '--name', 'low-b', '--network', 'low6', 'busybox', ...SLEEP]);
+    assert.equal(await addrs('low-b'), `${p4}3 ${p6}3`);
+    await ok(['rm', '-f', 'low-a']);
+    await ok(['run', '-d', '--name', 'low-c', '--network', 'low6', 'busybox', ...SLEEP]);
+    assert.equal(await addrs('low-c'), `${p4}2 ${p6}2`, 'a new container: the lowest free of each family');
+    // starts under way skip each other's picks: four at once get the next four, no start failing
+    await Promise.all(['low-1', 'low-2', 'low-3', 'low-4'].map((n) => ok(['run', '-d', '--name', n, '--network', 'low6', 'busybox', ...SLEEP])));
+    const got = await Promise.all(['low-1', 'low-2', 'low-3', 'low-4'].map(addrs));
+    assert.deepEqual(got.map((a) => a.split(' ')[1]).sort(), [4, 5, 6, 7].map((i) => `${p6}${i}`), got.join(', '));
+    assert.deepEqual(got.map((a) => a.split(' ')[0]).sort(), [4, 5, 6, 7].map((i) => `${p4}${i}`), got.join(', '));
+  } finally {
+    await docker(d, ['rm', '-f', ...names]);
+    await docker(d, ['network', 'rm', 'low6']);
+  }
+});

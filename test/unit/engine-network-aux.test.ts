@@ -11,7 +11,7 @@ import { errorMessage, httpStatus } from '../../src/common/errors.js';
 import { Logger } from '../../src/common/log.js';
 import { EventBus } from '../../src/engine/events.js';
 import { subnetStatus } from '../../src/engine/api/network-views.js';
-import { reserveAux } from '../../src/engine/networks/aux.js';
+import { lowestFreeIp, lowestFreeIp6, reserveAux } from '../../src/engine/networks/aux.js';
 import { networkView, type NetworkRecord } from '../../src/engine/networks/model.js';
 import { NetworkService } from '../../src/engine/networks/service.js';
 import { NetworkStore } from '../../src/engine/networks/store.js';
@@ -127,4 +127,31 @@ test('tsula network create: each --aux-address goes with the subnet that holds i
   assert.deepEqual(auxBySubnet(['10.1.0.0/24'], {}), [{}]);
   assert.throws(() => auxBySubnet(['10.1.0.0/24'], { a: '10.3.0.1' }), /^Error: no matching subnet for aux-address 10\.3\.0\.1$/);
   assert.throws(() => auxBySubnet([], { a: '10.3.0.1' }), /no matching subnet for aux-address 10\.3\.0\.1/);
+});
+
+test('a fresh address is the lowest free one of each family (dockerd\'s IPAM), past host-local\'s leases, the gateway and the picks under way', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-lowest-'));
+  try {
+    const n: NetworkRecord = {
+      id: 'f'.repeat(64), name: 'low', driver: 'bridge', created: '', internal: false, attachable: false, labels: {}, options: {},
+      ipam: { driver: 'default', options: null, config: [{ subnet: '10.250.9.0/24', gateway: '10.250.9.1' }] },
+      bridge: 'br-low', ipMasq: true, predefined: false, autoSubnet: false, ipv6: { subnet: 'fd00:9::/64', gateway: 'fd00:9::1' },
+    };
+    assert.equal(await lowestFreeIp6(dir, n), 'fd00:9::2', 'no lease dir yet');
+    const leases = path.join(dir, 'low');
+    await fs.mkdir(leases);
+    // host-local's files: one per address (as Go prints it), its last pick per range set
+    for (const f of ['10.250.9.2', 'fd00:9::2', 'fd00:9::4', 'last_reserved_ip.0', 'last_reserved_ip.1']) await fs.writeFile(path.join(leases, f), f.startsWith('last') ? 'fd00:9::4' : 'c\r\neth0');
+    assert.equal(await lowestFreeIp6(dir, n), 'fd00:9::3', '::3 free under host-local\'s last ::4');
+    // one set of picks per network, both families in it
+    const pending = new Set(['10.250.9.3', 'fd00:9::3']);
+    assert.equal(await lowestFreeIp6(dir, n, pending), 'fd00:9::5');
+    assert.equal(await lowestFreeIp(dir, n, pending), '10.250.9.4');
+    // an IPRange: its first address, the gateway skipped
+    assert.equal(await lowestFreeIp6(dir, { ...n, ipv6: { subnet: 'fd00:9::/64', ipRange: 'fd00:9::/126', gateway: 'fd00:9::1' } }, pending), undefined, '::1 gateway, ::2 and ::3 taken: the /126 is full');
+    assert.equal(await lowestFreeIp6(dir, { ...n, ipv6: { subnet: 'fd00:9::/64', ipRange: 'fd00:9::100/120', gateway: 'fd00:9::1' } }), 'fd00:9::100');
+    assert.equal(await lowestFreeIp6(dir, { ...n, ipv6: undefined }), undefined, 'a network without IPv6');
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
 });

@@ -18,7 +18,7 @@ import { primaryIp, sandboxAddresses, type CapabilityArgs, type CniClient, type 
 import type { Container, EndpointSpec, NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
 import { addLinkLocalIps, applySysctls, gatewayIndex, ipv6OffFor, moveDefaultRoute } from './interfaces.js';
-import { lowestFreeIp } from './aux.js';
+import { lowestFreeIp, lowestFreeIp6 } from './aux.js';
 import { contains, parseCidr } from './ipv4.js';
 import type { DnsInput } from './etc.js';
 import type { NetworkRecord } from './model.js';
@@ -136,26 +136,29 @@ export class ContainerNetworks {
     const taken = (e: unknown) => /is not available in range set|is subnet's gateway|not in range|has been allocated|failed to allocate all requested IPs/.test(errorMessage(e));
     const cniAdd = (ip: string | undefined, mac?: string, ip6 = fixed6) => this.d.cni.add(listFor(ip6), { containerId: rec.id, netns, ifName, args: withIp(ip, mac, ip6), capabilityArgs: caps(ip, ip6) });
     const lastMac = ep.mac || rec.state.lastMacs?.[net.id];
-    // a fresh address is the lowest free one, as dockerd's IPAM gives (one set of picks per
-    // network, shared before the await: a concurrent start skips this one's)
+    // a fresh address is the lowest free one of each family, as dockerd's IPAM gives (one set
+    // of picks per network, both families', shared before the await: a concurrent start skips
+    // this one's)
     let picking = this.picking.get(net.id);
     if (!picking) this.picking.set(net.id, picking = new Set<string>());
     const picked: string[] = [];
-    const pickLowest = async () => {
-      const ip = await lowestFreeIp(this.d.ipamDir, net, picking);
+    const pickLowest = async (family: 4 | 6) => {
+      const ip = await (family === 4 ? lowestFreeIp : lowestFreeIp6)(this.d.ipamDir, net, picking);
       if (ip) { picking.add(ip); picked.push(ip); }
       return ip;
     };
-    // the lowest free one with its MAC, else host-local's next one
+    // the lowest free ones (IPv4 with its MAC) but what --ip / --ip6 ask for, else host-local's next ones
     const fresh = async () => {
-      const ip = ep.ipv4Address ? undefined : await pickLowest();
-      return cniAdd(ip ?? ep.ipv4Address, ep.mac || (ip ? macOfIp(ip) : undefined))
-        .catch((e: unknown) => { if (ip && taken(e)) return cniAdd(ep.ipv4Address, ep.mac); throw e; });
+      const ip = ep.ipv4Address ? undefined : await pickLowest(4);
+      const ip6 = fixed6 ?? (net.ipv6 && !noIpv6 ? await pickLowest(6) : undefined);
+      const mac = ep.mac || (ip ? macOfIp(ip) : ep.ipv4Address ? lastMac : undefined);
+      return cniAdd(ip ?? ep.ipv4Address, mac, ip6)
+        .catch((e: unknown) => { if ((ip || ip6 !== fixed6) && taken(e)) return cniAdd(ep.ipv4Address, ep.ipv4Address ? mac : ep.mac); throw e; });
     };
     const result = await (again || again6
       // its last address (and MAC) back; taken meanwhile, or gone from the range: a fresh one
       ? cniAdd(again ?? ep.ipv4Address, lastMac, fixed6 ?? again6).catch((e: unknown) => { if (taken(e)) return fresh(); throw e; })
-      : ep.ipv4Address ? cniAdd(ep.ipv4Address, ep.mac || lastMac) : fresh())
+      : fresh())
       .finally(() => { for (const ip of picked) picking.delete(ip); })
       .catch((e: unknown) => {
         // host-local's "requested IP address … is not available" / "… is subnet's gateway": docker's words

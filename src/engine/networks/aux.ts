@@ -11,6 +11,7 @@ import * as path from 'node:path';
 import { cniNetworkName } from './conflist.js';
 import { internal, invalidArgument } from '../../common/errors.js';
 import { contains, intToIp, ipToInt, parseCidr, size, type Cidr } from './ipv4.js';
+import { bigToIp6, ip6ToBig, last6, parseCidr6 } from './ipv6.js';
 import type { IpamPool, NetworkRecord } from './model.js';
 
 /** What a lease of ours holds (host-local's own: "<container id>\r\n<ifname>"). */
@@ -73,6 +74,11 @@ export async function reserveAux(ipamDir: string, n: NetworkRecord): Promise<voi
   }
 }
 
+/** The addresses host-local's store holds leases of on the network (its files' names), of one family. */
+async function leased(ipamDir: string, n: NetworkRecord, family: 4 | 6): Promise<string[]> {
+  return (await fs.readdir(path.join(ipamDir, cniNetworkName(n))).catch(() => [] as string[])).filter((f) => isIP(f) === family);
+}
+
 /**
  * The lowest address of the network's range that no lease in host-local's store holds (nor
  * the gateway), as dockerd's IPAM hands one out (host-local alone moves on from its last one:
@@ -85,11 +91,31 @@ export async function lowestFreeIp(ipamDir: string, n: NetworkRecord, pending: R
   const sub = parseCidr(c.subnet);
   if (sub.prefix >= 31) return undefined;
   const range = c.ipRange ? parseCidr(c.ipRange, 'ip-range') : sub;
-  const held = new Set((await fs.readdir(path.join(ipamDir, cniNetworkName(n))).catch(() => [] as string[]))
-    .filter((f) => isIP(f) === 4).map(ipToInt));
+  const held = new Set((await leased(ipamDir, n, 4)).map(ipToInt));
   if (c.gateway) held.add(ipToInt(c.gateway));
-  for (const ip of pending) held.add(ipToInt(ip));
+  for (const ip of pending) if (isIP(ip) === 4) held.add(ipToInt(ip));
   const last = Math.min(range.base + size(range) - 1, sub.base + size(sub) - 2);
   for (let a = Math.max(range.base, sub.base + 1); a <= last; a++) if (!held.has(a)) return intToIp(a);
+  return undefined;
+}
+
+/**
+ * lowestFreeIp for the network's IPv6 range (dockerd's IPAM gives the lowest free address of
+ * either family): host-local's range, from the subnet's second address (or the IPRange's
+ * first) to its last, its lease files named as Go prints an address.
+ */
+export async function lowestFreeIp6(ipamDir: string, n: NetworkRecord, pending: ReadonlySet<string> = new Set()): Promise<string | undefined> {
+  const c = n.ipv6;
+  if (!c) return undefined;
+  const sub = parseCidr6(c.subnet);
+  const range = c.ipRange ? parseCidr6(c.ipRange, 'ip-range') : sub;
+  const held = new Set<bigint>();
+  for (const ip of [...await leased(ipamDir, n, 6), ...[...pending].filter((x) => isIP(x) === 6), ...(c.gateway ? [c.gateway] : [])]) {
+    const v = ip6ToBig(ip);
+    if (v !== null) held.add(v);
+  }
+  const last = last6(range) < last6(sub) ? last6(range) : last6(sub);
+  // at most held.size + 1 steps before a free one, whatever the range's size
+  for (let a = range.base > sub.base ? range.base : sub.base + 1n; a <= last; a++) if (!held.has(a)) return bigToIp6(a);
   return undefined;
 }
