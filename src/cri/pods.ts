@@ -54,6 +54,20 @@ export function checkUserns(what: string, u: UserNamespace | undefined): void {
   }
 }
 
+/**
+ * What kubelet says the pod needs (LinuxPodSandboxConfig: resources, the sum of its
+ * containers' limits, and the RuntimeClass' overhead): a VM pod is sized by it at its start,
+ * as kata's static sandbox sizing (the guest's own cgroups then apply each container's limit).
+ */
+function podResources(c: PodSandboxConfig): Pick<PodSpec, 'resources'> {
+  const [r, o] = [c.linux?.resources, c.linux?.overhead];
+  const memory = Number(r?.memoryLimitInBytes ?? 0n) + Number(o?.memoryLimitInBytes ?? 0n);
+  const quota = Number(r?.cpuQuota ?? 0n) + Number(o?.cpuQuota ?? 0n);
+  const period = Number(r?.cpuPeriod || o?.cpuPeriod || 0n);
+  if (memory <= 0 && (quota <= 0 || period <= 0)) return {};
+  return { resources: { ...(memory > 0 ? { memoryLimit: memory } : {}), ...(quota > 0 && period > 0 ? { cpuQuota: quota, cpuPeriod: period } : {}) } };
+}
+
 export function podSpecFromCri(c: PodSandboxConfig, runtimeHandler: string): PodSpec {
   const m = c.metadata;
   if (!m?.name) throw invalidArgument('pod sandbox config: metadata.name is required');
@@ -84,6 +98,7 @@ export function podSpecFromCri(c: PodSandboxConfig, runtimeHandler: string): Pod
       .map((p) => ({ protocol: PROTO[p.protocol] ?? 'tcp', containerPort: p.containerPort, hostPort: p.hostPort, hostIp: p.hostIp })),
     labels: { ...c.labels }, annotations: { ...c.annotations },
     cgroupParent: c.linux?.cgroupParent ?? '',
+    ...podResources(c),
     sysctls: { ...c.linux?.sysctls },
     namespaces: { network, ipc, pid, ...(ns?.targetId ? { targetId: ns.targetId } : {}) },
     security: {

@@ -50,7 +50,11 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   const podCfg = path.join(d.dir, 'pod.json');
   // kubelet's safe sysctls (net.* ones among them) and an IPC one, as a RuntimeClass vmm pod has them
   const sysctls = { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.ping_group_range': '0 2147483647', 'net.ipv4.ip_local_port_range': '20000 30000', 'kernel.shm_rmid_forced': '1' };
-  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'default', uid: 'vm-1' }, log_directory: logs, linux: { sysctls } }));
+  // kubelet's pod resources (the sum of the containers' limits) and a RuntimeClass overhead:
+  // the VM's size (1 GiB + 64 MiB + the guest's own 128 MiB), not vmm.toml's 512 MiB
+  const resources = { memory_limit_in_bytes: 1 << 30 };
+  const overhead = { memory_limit_in_bytes: 64 << 20 };
+  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'default', uid: 'vm-1' }, log_directory: logs, linux: { sysctls, resources, overhead } }));
   const c1 = path.join(d.dir, 'c1.json');
   await fs.writeFile(c1, JSON.stringify({ metadata: { name: 'c1' }, image: { image: 'busybox' }, command: ['sh', '-c', 'echo shared > /dev/shm/seg; uname -r; exec sleep 1000'], log_path: 'c1.log' }));
   const t0 = Date.now();
@@ -62,6 +66,8 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   assert.ok(readFileSync(`/proc/${qemus[0]}/cmdline`, 'utf8').includes(`sandbox-${pod}`));
   await waitFor(async () => (await ok(['logs', id1])) === guestKernel, 30_000, 'the guest kernel in the logs');
   assert.equal(await ok(['exec', id1, 'uname', '-r']), guestKernel);
+  const memKib = Number(/MemTotal:\s+(\d+) kB/.exec(await ok(['exec', id1, 'grep', 'MemTotal', '/proc/meminfo']))?.[1]);
+  assert.ok(memKib > 1088 * 1024 && memKib <= 1216 * 1024, `MemTotal ${memKib} kB for a pod of 1 GiB + 64 MiB`);
 
   const c2 = path.join(d.dir, 'c2.json');
   await fs.writeFile(c2, JSON.stringify({ metadata: { name: 'c2' }, image: { image: 'busybox' }, command: ['sh', '-c', 'readlink /proc/self/ns/ipc; hostname; cat /dev/shm/seg; exit 9'], log_path: 'c2.log' }));

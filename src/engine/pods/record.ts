@@ -33,6 +33,8 @@ export interface PodSpec {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   cgroupParent: string;
+  /** kubelet's sum of the containers' limits plus the overhead (CRI's pod resources): a VM pod's size. */
+  resources?: { memoryLimit?: number; cpuQuota?: number; cpuPeriod?: number };
   sysctls: Record<string, string>;
   namespaces: { network: 'pod' | 'node'; pid: NamespaceMode; ipc: 'pod' | 'node'; targetId?: string };
   security: PodSecurity;

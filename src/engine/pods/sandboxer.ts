@@ -24,6 +24,7 @@ const CALL = { timeoutMs: 300_000 };
 /** The part of the pod's OCI spec a sandbox reads (sandboxer/podspec.ts). */
 export function podSpecFragment(pod: PodRecord): Pick<Spec, 'ociVersion' | 'hostname' | 'linux'> {
   const hostNet = pod.spec.namespaces.network === 'node';
+  const r = pod.spec.resources;
   return {
     ociVersion: '1.0.2', hostname: pod.spec.hostname,
     linux: {
@@ -31,6 +32,11 @@ export function podSpecFragment(pod: PodRecord): Pick<Spec, 'ociVersion' | 'host
       ...(Object.keys(pod.spec.sysctls ?? {}).length ? { sysctl: { ...pod.spec.sysctls } } : {}),
       // the sandbox's cgroup below the pod's, as containerd's CRI gives its pause container
       ...(pod.spec.cgroupParent.startsWith('/') ? { cgroupsPath: `${pod.spec.cgroupParent.replace(/\/+$/, '')}/${pod.id}` } : {}),
+      // the pod's limits (podspec.ts reads them into the VM's size)
+      ...(r?.memoryLimit || r?.cpuQuota ? { resources: {
+        ...(r.memoryLimit ? { memory: { limit: r.memoryLimit } } : {}),
+        ...(r.cpuQuota && r.cpuPeriod ? { cpu: { quota: r.cpuQuota, period: r.cpuPeriod } } : {}),
+      } } : {}),
     },
   };
 }
