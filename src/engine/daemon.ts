@@ -371,6 +371,13 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(cmd.exit);
   }
   dropMallocTunables(); // for this node alone, not the runtimes and plugins it starts
+  // a stop asked for while starting (restoring containers, networks) waits for the start to
+  // finish, then shuts down cleanly (pid file, socket), as dockerd traps its signals first
+  let early: string | null = null;
+  const during = (sig: string) => () => { early ??= sig; };
+  const [onTerm, onInt] = [during('SIGTERM'), during('SIGINT')];
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
   let daemon: Daemon;
   try {
     daemon = await startDaemon(cmd.flags);
@@ -378,6 +385,8 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`tsulad: ${errorMessage(e)}\n`);
     process.exit(1);
   }
+  process.off('SIGTERM', onTerm);
+  process.off('SIGINT', onInt);
   const stop = (sig: string) => {
     // live restore: containers keep running under conmon; the next tsulad adopts them
     process.stderr.write(`time="${new Date().toISOString()}" level=info msg="received ${sig}, shutting down (containers keep running)"\n`);
@@ -385,6 +394,7 @@ export async function main(argv: string[]): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  if (early) stop(early);
   const log = new Logger(daemon.config.logLevel);
   // systemctl reload: dockerd's SIGHUP (its default action would end the daemon)
   process.on('SIGHUP', () => {

@@ -149,6 +149,10 @@ test('daemon.json log-driver/log-opts and default-ulimits (dockerd\'s): a contai
   // default-ulimits: each of a name the container does not set itself (dockerd's mergeUlimits)
   assert.equal(await d.ok(['run', '--rm', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -Hn; ulimit -c']), '512\n2048\n0\n');
   assert.equal(await d.ok(['run', '--rm', '--ulimit', 'nofile=100:200', 'busybox', 'sh', '-c', 'ulimit -n; ulimit -c']), '100\n0\n');
+  // ...and they join its HostConfig at the start, as dockerd's (inspect shows them)
+  const ul = (await d.ok(['run', '-d', '--ulimit', 'nofile=100:200', 'busybox', 'true'])).trim();
+  await d.ok(['wait', ul]);
+  assert.deepEqual(JSON.parse(await d.ok(['inspect', '-f', '{{json .HostConfig.Ulimits}}', ul])), [{ Name: 'nofile', Soft: 100, Hard: 200 }, { Name: 'core', Soft: 0, Hard: 0 }]);
   // the bound works: 5 KiB of output keeps at most max-size × max-file on disk
   const id = (await d.ok(['run', '-d', 'busybox', 'sh', '-c', 'i=0; while [ $i -lt 100 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done'])).trim();
   await d.ok(['wait', id]);

@@ -250,6 +250,10 @@ export class ContainerService {
       staged = await StagedSubpaths.stage(rec.config.volumes ?? [], bundle);
       this.faults.hit('start:after-stage'); // recovery unmounts what is staged
       await this.realtimeBudget(rec.config.resources);
+      // dockerd's mergeUlimits: the daemon's default-ulimits join the container's own in its
+      // HostConfig at each start (inspect shows them), its own names winning
+      const missing = (this.d.defaultUlimits ?? []).filter((u) => !rec.config.ulimits.some((own) => own.name === u.name));
+      if (missing.length) rec.config.ulimits = [...rec.config.ulimits, ...missing.map((u) => ({ ...u }))];
       const spec = await this.specFor(rec, rootfs, staged.sources);
       ph.mark('spec');
       for (const b of rec.config.binds) await fs.mkdir(b.source, { recursive: true }).catch(() => { /* a file, or read-only: runc says */ });
