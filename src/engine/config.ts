@@ -2,11 +2,13 @@
 // tsulad flags that override it. Declared once, with defaults; any unknown key, wrong type
 // or bad value stops the daemon naming the key.
 import { promises as fs } from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 import type * as z from 'zod';
 import { invalidArgument } from '../common/errors.js';
 import { lazySchema, type Infer, type Zod } from '../common/lazy-schema.js';
 import { DEFAULT_DOMAIN } from '../image/reference.js';
+import { groupId } from '../common/etc-group.js';
 import { isuladConfig, isuladKeys, isuladLogLevel, LCR, type DaemonIsuladConfig } from './config-isulad.js';
 import { networkConfig, networkKeys, type DaemonNetworkConfig } from './config-network.js';
 import { mirrorMap, mirrorUrlProblem, registryHostProblem, type MirrorConfig, type MirrorMap } from '../image/registry/mirrors.js';
@@ -148,6 +150,10 @@ export interface DaemonFlags {
 
 export const DEFAULT_CRI_SOCKET = '/run/tsula/cri.sock';
 export const DEFAULT_CONFIG_FILE = '/etc/tsula/daemon.json';
+/** The API socket's group unless one is asked for (docker's "docker"); it may be missing. */
+const DEFAULT_GROUP = 'tsula';
+/** Other engines' defaults, which their installed files name: they may be missing too. */
+const OTHER_DEFAULT_GROUPS = new Set(['docker', 'isulad']);
 
 /** Format zod issues as "daemon.json: key "a.b": message". */
 function describe(file: string, err: z.ZodError): string {
@@ -175,6 +181,26 @@ function flagsPass(k: FlagKeys): boolean {
     && ok(k['log-level'], (s) => isuladLogLevel(s) !== undefined)
     && hosts.every((h) => typeof h === 'string' && HOST.test(h))
     && ok(k['cri-socket'], (s) => s === '' || CRI_SOCKET.test(s));
+}
+
+/**
+ * insecure-registries as dockerd's loadInsecureRegistries checks them: a CIDR, or host[:port]
+ * (an http:// or https:// in front is dropped), anything else stops the start.
+ */
+function checkInsecureRegistries(list: string[], file: string): string[] {
+  const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?$/;
+  for (const raw of list) {
+    const r = raw.replace(/^https?:\/\//i, '');
+    if (r.includes('://')) throw invalidArgument(`${file}: insecure registry ${raw} should not contain '://'`);
+    const cidr = /^(.+)\/(\d{1,3})$/.exec(r);
+    if (cidr && net.isIP(cidr[1]!) && Number(cidr[2]) <= (net.isIPv6(cidr[1]!) ? 128 : 32)) continue;
+    const m = /^\[?([0-9a-fA-F:.]+?)\]?(?::(\d+))?$/.exec(r);
+    const ip6 = m && net.isIPv6(m[1]!);
+    if (!DOMAIN.test(r) && !ip6 && !net.isIP(r)) throw invalidArgument(`${file}: insecure registry ${raw} is not valid: invalid host ${JSON.stringify(r.replace(/:\d+$/, ''))}`);
+    const port = /:(\d+)$/.exec(r)?.[1];
+    if (port !== undefined && !ip6 && Number(port) > 65535) throw invalidArgument(`${file}: insecure registry ${raw} is not valid: invalid port "${port}"`);
+  }
+  return list;
 }
 
 /** The storage driver whose layers `graph` holds, if one; several: dockerd's refusal. */
@@ -260,6 +286,11 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
   const graph = flags.graph ?? fileCfg.graph ?? '/var/lib/tsula';
   // none asked for: the one whose layers the graph holds (dockerd's scanPriorDrivers), so a
   // restart without --storage-driver never hides a vfs graph's images behind an empty overlay
+  // dockerd's listeners.Init: only the default group may be missing (the socket is then root's)
+  const group = flags.group ?? fileCfg.group ?? DEFAULT_GROUP;
+  if (group && group !== DEFAULT_GROUP && !OTHER_DEFAULT_GROUPS.has(group) && (await groupId(group)) === null) {
+    throw invalidArgument(`${flags.group !== undefined ? '--group' : `${file}: key "group"`}: group ${group} not found (in /etc/group)`);
+  }
   const askedDriver = flags.storageDriver ?? fileCfg['storage-driver'];
   const prior = askedDriver ? undefined : await priorDriver(graph);
   if (prior && prior !== 'overlay') isulad.notes.push(`using prior storage driver: ${prior}`);
@@ -278,10 +309,10 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
     storageDriver: driver === 'vfs' ? 'vfs' : 'overlay',
     storageOpts: fileCfg['storage-opts'] ?? [],
     logLevel: isuladLogLevel(flags.logLevel ?? fileCfg['log-level'] ?? 'info') ?? 'info',
-    group: flags.group ?? fileCfg.group ?? 'tsula',
+    group,
     conmonPath: fileCfg['conmon-path'] ?? 'conmon',
     configFile: text !== null ? file : null,
-    insecureRegistries: fileCfg['insecure-registries'] ?? [],
+    insecureRegistries: checkInsecureRegistries(fileCfg['insecure-registries'] ?? [], file),
     registryMirrors: mirrors[DEFAULT_DOMAIN] ?? [],
     registryMirrorsByHost: mirrors,
     registryCertsDirs: fileCfg['registry-certs-dirs'],

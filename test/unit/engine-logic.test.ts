@@ -77,6 +77,13 @@ test('daemon.json: the storage driver whose layers the graph holds when none is 
   }
   await withConfig({ 'storage-opts': ['overlay2.bogus=1'] }, async (f) => { await assert.rejects(loadDaemonConfig({ configFile: f }), /storage-opts: unknown option overlay2\.bogus/); });
   await withConfig({ 'storage-opts': ['overlay2.size=10G'] }, async (f) => { await assert.rejects(loadDaemonConfig({ configFile: f }), /storage option overlay2\.size not supported/); });
+  await withConfig({ 'insecure-registries': ['10.0.0.0/8', 'http://r.example.com:5000', 'localhost:5000', '[fd00::1]:5000', 'fd00::1', '192.168.1.2'] }, async (f) => {
+    assert.equal((await loadDaemonConfig({ configFile: f })).insecureRegistries.length, 6);
+  });
+  for (const [bad, re] of [['not a host!', /insecure registry not a host! is not valid: invalid host "not a host!"/], ['ftp://r:1', /should not contain ':\/\/'/], ['r.example.com:99999', /invalid port "99999"/]] as const) {
+    await withConfig({ 'insecure-registries': [bad] }, async (f) => { await assert.rejects(loadDaemonConfig({ configFile: f }), re); });
+  }
+  await withConfig({ group: 'no-such-group-here' }, async (f) => { await assert.rejects(loadDaemonConfig({ configFile: f }), /key "group": group no-such-group-here not found/); });
   await withConfig({ hosts: ['unix:///a.sock', 'unix:///b.sock'] }, async (f) => {
     await assert.rejects(loadDaemonConfig({ configFile: f }), /key "hosts" lists 2 sockets: tsulad serves one API socket/);
     assert.equal((await loadDaemonConfig({ configFile: f, host: 'unix:///c.sock' })).host, '/c.sock', 'the flag wins');

@@ -5,6 +5,7 @@ import { promises as fs } from 'node:fs';
 import { Router, sendError, sendJson, type Ctx } from './http.js';
 import type { Logger } from '../../common/log.js';
 import { errorMessage, httpStatus, invalidArgument } from '../../common/errors.js';
+import { groupId } from '../../common/etc-group.js';
 import type { SocketClaim } from '../../common/unixsocket.js';
 import { API_VERSION, MIN_API_VERSION, VERSION } from './version.js';
 import { compareVersions } from '../../common/compare.js';
@@ -95,12 +96,3 @@ export async function listenUnix(server: http.Server, claim: SocketClaim, group:
   });
 }
 
-async function groupId(group: string): Promise<number | null> {
-  if (!group) return null;
-  const text = await fs.readFile('/etc/group', 'utf8').catch(() => '');
-  for (const line of text.split('\n')) {
-    const [name, , gid] = line.split(':');
-    if (name === group) return Number(gid);
-  }
-  return null;
-}
