@@ -211,7 +211,21 @@ test('AAAA of a peer on two networks, the first without IPv6: the next network\'
   const r = await docker(d, ['exec', 'two-a', 'nslookup', '-type=aaaa', 'two-b']);
   assert.match(r.stdout, new RegExp(`Address: ${v6}$`, 'm'), r.stdout + r.stderr);
   assert.equal((await docker(d, ['exec', 'two-a', 'ping6', '-c1', '-W5', 'two-b'])).code, 0);
-  await ok(['rm', '-f', 'two-a', 'two-b']);
+  // the default routes as libnetwork's selectGatewayEndpoint picks them: the dual-stack
+  // network's for both families (moby's TestGatewaySelection), at a start and at a connect
+  const gw6 = await inspect('two-a', '{{.NetworkSettings.Networks.dual6.IPv6Gateway}}');
+  const gw4 = await inspect('two-a', '{{.NetworkSettings.Networks.dual6.Gateway}}');
+  const routes = async (c: string) => [(await ok(['exec', c, 'ip', '-4', 'route', 'show', 'default'])).trim(), (await ok(['exec', c, 'ip', '-6', 'route', 'show', 'default'])).trim()];
+  const [r4, r6] = await routes('two-a');
+  assert.match(r4, new RegExp(`^default via ${gw4.replace(/\./g, '\\.')} dev eth1`), r4);
+  assert.match(r6, new RegExp(`^default via ${gw6} dev eth1`), r6);
+  await ok(['run', '-d', '--name', 'two-c', '--network', 'plain4', 'busybox', ...SLEEP]);
+  assert.deepEqual((await routes('two-c'))[1], '', 'no IPv6 way out on plain4 alone');
+  await ok(['network', 'connect', 'dual6', 'two-c']);
+  const [c4, c6] = await routes('two-c');
+  assert.match(c4, /^default via \S+ dev eth1/, c4);
+  assert.match(c6, new RegExp(`^default via ${gw6} dev eth1`), c6);
+  await ok(['rm', '-f', 'two-a', 'two-b', 'two-c']);
   await ok(['network', 'rm', 'plain4', 'dual6']);
 });
 

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { networkingForVersion } from '../../src/engine/api/network-compat.js';
 import { subnetStatus } from '../../src/engine/api/network-views.js';
 import { jsonText } from '../../src/engine/api/http.js';
-import { gatewayIndex } from '../../src/engine/networks/interfaces.js';
+import { gatewayIndex, gateway6Index } from '../../src/engine/networks/interfaces.js';
 import { endpointSysctls } from '../../src/engine/api/docker-runopts.js';
 import type { NetworkRecord } from '../../src/engine/networks/model.js';
 
@@ -108,6 +108,18 @@ test('the default route: highest GwPriority, then not --internal, then the name 
   assert.equal(gatewayIndex([ep('a', 5), ep('b', -1)], internal), 0);
   assert.equal(gatewayIndex([ep('int1'), ep('x'), ep('y')], internal), 1);
   assert.equal(gatewayIndex([ep('int1', 2), ep('b')], internal), 0);
+});
+
+test('per family, as libnetwork\'s selectGatewayEndpoint: the first dual-stack endpoint carries both routes; else IPv4 through the first and IPv6 through the first with IPv6', () => {
+  const internal = (id: string) => id.startsWith('int');
+  const v6 = (id: string) => id.endsWith('46') || id.endsWith('6only');
+  const ep = (name: string, gwPriority?: number) => ({ networkId: name, name, ...(gwPriority !== undefined ? { gwPriority } : {}) });
+  assert.equal(gatewayIndex([ep('net4'), ep('net46')], internal, v6), 1, 'dual-stack wins over the name order');
+  assert.equal(gatewayIndex([ep('a4', 9), ep('b46')], internal, v6), 1, 'and over a higher priority (moby\'s FIXME)');
+  assert.equal(gatewayIndex([ep('int46'), ep('b4')], internal, v6), 1, 'an --internal one never');
+  assert.equal(gatewayIndex([ep('a4'), ep('b4')], internal, v6), 0);
+  assert.equal(gateway6Index([ep('a4'), ep('z6only'), ep('m6only')], internal, v6), 2);
+  assert.equal(gateway6Index([ep('a4'), ep('int46')], internal, v6), -1);
 });
 
 test('IPAM Status: network, broadcast, gateway and containers in use; the range\'s others available', () => {

@@ -17,7 +17,7 @@ import { waitForOrphanPlugins } from '../../network/orphans.js';
 import { primaryIp, sandboxAddresses, type CapabilityArgs, type CniClient, type CniResult, type NetnsManager, type PortMapping } from '../../network/index.js';
 import type { Container, EndpointSpec, NetworkState } from '../containers/model.js';
 import { networkConfList } from './conflist.js';
-import { addLinkLocalIps, applySysctls, gatewayIndex, ipv6OffFor, moveDefaultRoute } from './interfaces.js';
+import { addLinkLocalIps, applySysctls, ensureDefaultRoute6, gatewayIndex, ipv6OffFor, moveDefaultRoute } from './interfaces.js';
 import { lowestFreeIp, lowestFreeIp6 } from './aux.js';
 import { contains, parseCidr } from './ipv4.js';
 import type { DnsInput } from './etc.js';
@@ -85,7 +85,8 @@ export class ContainerNetworks {
       return errorMessage(e).startsWith(SETUP_NETWORKING) ? e as TsulaError : withContext(e, `cannot start container ${rec.name}`);
     };
     try {
-      const gw = gatewayIndex(n.endpoints, (id) => this.d.networks.get(id).internal);
+      const internal = (nid: string) => this.d.networks.get(nid).internal;
+      const gw = gatewayIndex(n.endpoints, internal, (nid) => !!this.d.networks.get(nid).ipv6);
       // ports go on the gateway's endpoint, and on none when it is --internal (it has no
       // gateway): dockerd's getGatewayEndpoint, moby#36174
       const publishAt = n.endpoints.length && !this.d.networks.get(n.endpoints[gw]!.networkId).internal ? gw : -1;
@@ -100,6 +101,11 @@ export class ContainerNetworks {
           mappings = ports.mappings;
         }
         state.endpoints.push(await this.add(rec, sandboxKey, net, ep, `eth${i}`, i === gw, mappings, endpointId));
+      }
+      // a gateway without IPv6: the IPv6 default route through the first network with it
+      // (libnetwork's ep6); the CNI ADD gave only the gateway's interface default routes
+      if (state.endpoints.length > 1 && !state.endpoints[gw]?.gateway6) {
+        await ensureDefaultRoute6(state, n.endpoints, internal, (nid) => !!state.endpoints.find((e) => e.networkId === nid)?.gateway6);
       }
     } catch (e) {
       throw await failed(e);

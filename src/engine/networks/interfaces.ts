@@ -9,24 +9,36 @@ import { applySysctls as writeSysctls, checkSysctls } from '../pods/sysctls.js';
 
 const inNetns = (netns: string, args: string[]) => execOk('nsenter', [`--net=${netns}`, ...args], { timeoutMs: 10_000 });
 
+type GwEndpoint = Pick<EndpointSpec, 'networkId' | 'name' | 'gwPriority'>;
+
+/** The endpoints' indexes as libnetwork sorts a sandbox's: highest GwPriority, not --internal, then name. */
+function sortedIndexes(eps: ReadonlyArray<GwEndpoint>, internal: (networkId: string) => boolean): number[] {
+  return eps.map((_, i) => i).sort((x, y) => {
+    const [a, b] = [eps[x]!, eps[y]!];
+    const [pa, pb] = [a.gwPriority ?? 0, b.gwPriority ?? 0];
+    const [ia, ib] = [internal(a.networkId), internal(b.networkId)];
+    return pa !== pb ? pb - pa : ia !== ib ? (ia ? 1 : -1) : a.name < b.name ? -1 : a.name > b.name ? 1 : x - y;
+  });
+}
+
 /**
- * Which endpoint carries the default route, as libnetwork sorts a sandbox's endpoints: the
- * highest GwPriority (API 1.48), then one not --internal, then the network whose name sorts
- * first (what every API version gets from dockerd: `run --network b --network a` goes out
- * through a).
+ * Which endpoint carries the (IPv4) default route and the published ports, as libnetwork's
+ * selectGatewayEndpoint over the sorted endpoints (the highest GwPriority, API 1.48; one not
+ * --internal; the network whose name sorts first: `run --network b --network a` goes out
+ * through a): the first dual-stack one, else the first. `ipv6` says which networks have it.
  */
-export function gatewayIndex(eps: ReadonlyArray<Pick<EndpointSpec, 'networkId' | 'name' | 'gwPriority'>>, internal: (networkId: string) => boolean): number {
-  let best = 0;
-  for (let i = 1; i < eps.length; i++) {
-    const a = eps[i]!;
-    const b = eps[best]!;
-    const pa = a.gwPriority ?? 0;
-    const pb = b.gwPriority ?? 0;
-    const ia = internal(a.networkId);
-    const ib = internal(b.networkId);
-    if (pa !== pb ? pa > pb : ia !== ib ? ib : a.name < b.name) best = i;
-  }
-  return best;
+export function gatewayIndex(eps: ReadonlyArray<GwEndpoint>, internal: (networkId: string) => boolean, ipv6: (networkId: string) => boolean = () => false): number {
+  if (!eps.length) return 0;
+  const order = sortedIndexes(eps, internal);
+  return order.find((i) => !internal(eps[i]!.networkId) && ipv6(eps[i]!.networkId)) ?? order[0]!;
+}
+
+/**
+ * The endpoint of the IPv6 default route when the gateway's network has no IPv6 (libnetwork's
+ * ep6): the first sorted one on a network with IPv6, not --internal; -1 for none.
+ */
+export function gateway6Index(eps: ReadonlyArray<GwEndpoint>, internal: (networkId: string) => boolean, ipv6: (networkId: string) => boolean): number {
+  return sortedIndexes(eps, internal).find((i) => !internal(eps[i]!.networkId) && ipv6(eps[i]!.networkId)) ?? -1;
 }
 
 /**
@@ -72,9 +84,21 @@ export async function addLinkLocalIps(netns: string, ifName: string, ips: readon
 export async function moveDefaultRoute(st: NetworkState | undefined, specs: readonly EndpointSpec[], internal: (networkId: string) => boolean): Promise<void> {
   if (!st?.endpoints.length) return;
   const live = st.endpoints.map((e) => ({ networkId: e.networkId, name: e.name, gwPriority: specs.find((x) => x.networkId === e.networkId)?.gwPriority }));
-  const best = st.endpoints[gatewayIndex(live, internal)]!;
-  if (internal(best.networkId) || !best.gateway) return;
-  const now = JSON.parse(await inNetns(st.sandboxKey, ['ip', '-j', '-4', 'route', 'show', 'default']).catch(() => '[]') || '[]') as Array<{ dev?: string }>;
-  if (now.some((r) => r.dev === best.ifName)) return;
-  await inNetns(st.sandboxKey, ['ip', '-4', 'route', 'replace', 'default', 'via', best.gateway, 'dev', best.ifName]);
+  const v6 = (networkId: string) => !!st.endpoints.find((e) => e.networkId === networkId)?.gateway6;
+  const best = st.endpoints[gatewayIndex(live, internal, v6)]!;
+  if (!internal(best.networkId) && best.gateway) {
+    const now = JSON.parse(await inNetns(st.sandboxKey, ['ip', '-j', '-4', 'route', 'show', 'default']).catch(() => '[]') || '[]') as Array<{ dev?: string }>;
+    if (!now.some((r) => r.dev === best.ifName)) await inNetns(st.sandboxKey, ['ip', '-4', 'route', 'replace', 'default', 'via', best.gateway, 'dev', best.ifName]);
+  }
+  await ensureDefaultRoute6(st, live, internal, v6);
+}
+
+/** The IPv6 default route through libnetwork's ep6 (gateway6Index), where one is and it is not there yet. */
+export async function ensureDefaultRoute6(st: NetworkState, eps: ReadonlyArray<GwEndpoint>, internal: (networkId: string) => boolean, v6: (networkId: string) => boolean): Promise<void> {
+  const i = gateway6Index(eps, internal, v6);
+  const ep = i < 0 ? undefined : st.endpoints[i];
+  if (!ep?.gateway6) return;
+  const now = JSON.parse(await inNetns(st.sandboxKey, ['ip', '-j', '-6', 'route', 'show', 'default']).catch(() => '[]') || '[]') as Array<{ dev?: string }>;
+  if (now.some((r) => r.dev === ep.ifName)) return;
+  await inNetns(st.sandboxKey, ['ip', '-6', 'route', 'replace', 'default', 'via', ep.gateway6, 'dev', ep.ifName]);
 }
