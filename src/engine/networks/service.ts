@@ -127,6 +127,15 @@ export class NetworkService {
   setContainers(list: () => Container[]): void { this.containers = list; }
 
   async init(): Promise<void> {
+    await this.initRecords();
+    // the default bridge with its address from the start, as dockerd's initBridgeDriver makes
+    // docker0: host services that bind the bridge's address (a DNS forwarder, host-gateway
+    // listeners) find it before the first container
+    const def = this.d.store.byName('bridge');
+    if (def && this.d.hostBridges) await this.ensureGateway(def).catch((e: unknown) => this.d.log.warn('making the default bridge', { bridge: def.bridge, err: errorMessage(e) }));
+  }
+
+  private async initRecords(): Promise<void> {
     await this.d.store.load(this.d.log);
     for (const name of ['host', 'none'] as const) {
       if (!this.d.store.byName(name)) await this.d.store.save(this.record(name, name === 'host' ? 'host' : 'null', [], ''));
