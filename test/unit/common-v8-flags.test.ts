@@ -63,9 +63,14 @@ test('collectWhenIdle: its rounds of collections once a busy spell is followed b
   const stop = collectWhenIdle({ intervalMs: 60, busyCpuMs: 15, quietCpuMs: 10, rounds: 3, roundGapMs: 40, gc: () => { at.push(Date.now()); } });
   const from = () => { const t = process.cpuUsage(); return () => { const d = process.cpuUsage(t); return (d.user + d.system) / 1000; }; };
   try {
-    await new Promise((r) => setTimeout(r, 200)); // idle: nothing to give back
-    assert.equal(at.length, 0);
+    // idle: nothing to give back (unless this process itself was busy meanwhile: the test
+    // runner's own work on a loaded machine counts as work too)
     let cpuMs = from();
+    await new Promise((r) => setTimeout(r, 200));
+    if (cpuMs() < 15) assert.equal(at.length, 0);
+    await new Promise((r) => setTimeout(r, 250)); // any rounds the runner's work started are over
+    at.length = 0;
+    cpuMs = from();
     while (cpuMs() < 40) { /* busy: 40 ms of CPU, more than 15 in some interval */ }
     for (let i = 0; i < 40 && at.length < 3; i++) await new Promise((r) => setTimeout(r, 30));
     assert.equal(at.length, 3, 'the rounds');
