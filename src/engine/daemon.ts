@@ -1,5 +1,6 @@
 // tsulad: the engine daemon. Wires config, storage, images, runtimes and the API together.
 import { handleDebugSignal } from '../common/debug-signal.js';
+import { reloadConfig, type ReloadResult } from './config-reload.js';
 import { collectWhenIdle } from '../common/idle-gc.js';
 import { dropMallocTunables } from '../common/v8-flags.js';
 import { promises as fs } from 'node:fs';
@@ -55,12 +56,8 @@ const VMM_RUNTIME = 'vmm';
 export interface Daemon {
   config: DaemonConfig;
   close(): Promise<void>;
-  /**
-   * SIGHUP, as dockerd's: the flags and daemon.json read and checked again; the log level
-   * applies at once, every other change is named as waiting for the next start. A bad file
-   * changes nothing.
-   */
-  reload?(): Promise<{ applied: string[]; atRestart: string[] }>;
+  /** SIGHUP, as dockerd's (config-reload.ts). */
+  reload?(): Promise<ReloadResult>;
 }
 
 /**
@@ -78,24 +75,7 @@ export async function startDaemon(flags: DaemonFlags, log?: Logger): Promise<Dae
   const logger = log ?? new Logger(config.logLevel);
   try {
     const d = await startWith(config, logger);
-    d.reload = async () => {
-      const next = await loadDaemonConfig(flags);
-      const applied: string[] = [];
-      const atRestart: string[] = [];
-      const keys = new Set([...Object.keys(config), ...Object.keys(next)] as Array<keyof DaemonConfig>);
-      for (const k of keys) {
-        if (JSON.stringify(config[k]) === JSON.stringify(next[k])) continue;
-        if (k === 'logLevel') {
-          logger.setLevel(next.logLevel);
-          config.logLevel = next.logLevel;
-          applied.push('log-level');
-        } else if (k !== 'registryMirrorsByHost' || !keys.has('registryMirrors')) {
-          // daemon.json's spelling of the key (registryMirrors -> registry-mirrors)
-          atRestart.push(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
-        }
-      }
-      return { applied, atRestart };
-    };
+    d.reload = () => reloadConfig(config, flags, logger);
     return d;
   } catch (e) {
     // "ENOSPC: no space left on device, write" alone names neither the disk nor the fix
