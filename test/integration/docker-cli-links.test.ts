@@ -37,7 +37,8 @@ async function lookup(c: string, name: string): Promise<string[]> {
 before(async () => {
   dockerCliPath();
   tn = await createTestNet('dlnk');
-  d = await TestDaemon.create({ configJson: dockerNetConfig(tn) });
+  // dockerd 29's switch for the links' variables (docker-cli-net checks they are gone without it)
+  d = await TestDaemon.create({ configJson: dockerNetConfig(tn), env: { DOCKER_KEEP_DEPRECATED_LEGACY_LINKS_ENV_VARS: '1' } });
   await d.loadBusybox();
   await ok(['network', 'create', 'lnet']);
   await ok(['run', '-d', '--name', 'target', '--network', 'lnet', 'busybox', ...SLEEP]);

@@ -266,11 +266,16 @@ export class NetworkHooks implements ContainerHooks {
     return this.linkVars(rec) ?? [];
   }
 
-  /** Its legacy links' variables now, through startLinks' checks (dockerd's setupLinkedContainers); undefined without any. */
+  /**
+   * Its legacy links' variables now, through startLinks' checks (dockerd's setupLinkedContainers);
+   * undefined without any. dockerd 29 stopped setting them (moby#50719) unless its environment
+   * has DOCKER_KEEP_DEPRECATED_LEGACY_LINKS_ENV_VARS=1; the checks stay either way.
+   */
   private linkVars(rec: Container): string[] | undefined {
     const bridge = this.d.networks.defaultBridge()?.id;
     if (!bridge || rec.config.network !== 'cni' || !this.onDefaultBridge(rec) || !rec.config.networking?.legacyLinks?.length) return undefined;
-    return startLinks(rec, this.byId, bridge);
+    const env = startLinks(rec, this.byId, bridge);
+    return process.env.DOCKER_KEEP_DEPRECATED_LEGACY_LINKS_ENV_VARS === '1' ? env : undefined;
   }
 
   /** A linked child's removal: its parents keep the link by name (see childRemoved). */
