@@ -8,6 +8,8 @@ import { DEFAULT_SHM_BYTES } from '../oci/shm.js';
 
 export interface MountEntry {
   mountPoint: string; fsType: string; source: string; options: string;
+  /** The mount's own options (ro/rw, nosuid, nodev, noexec, atime): `options` are the filesystem's. */
+  mountOptions: string;
   /** mountinfo's optional fields: shared:N, master:N, propagate_from:N, unbindable. */
   optional: string[];
 }
@@ -22,7 +24,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     const [pre, post] = line.split(' - ');
     const f = pre.split(' ');
     const g = (post ?? '').split(' ');
-    out.push({ mountPoint: unescape(f[4] ?? ''), fsType: g[0] ?? '', source: unescape(g[1] ?? ''), options: g[2] ?? '', optional: f.slice(6) });
+    out.push({ mountPoint: unescape(f[4] ?? ''), fsType: g[0] ?? '', source: unescape(g[1] ?? ''), options: g[2] ?? '', mountOptions: f[5] ?? '', optional: f.slice(6) });
   }
   return out;
 }

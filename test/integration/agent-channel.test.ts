@@ -7,13 +7,14 @@ import assert from 'node:assert/strict';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { agentServer, AGENT_VERSION } from '../../src/agent/index.js';
 import { TaskTable } from '../../src/agent/tasks.js';
 import { RuncConmonRuntime } from '../../src/runtime/runc/runtime.js';
 import { GuestTasks, GuestRuntime, VM_DIED_EXIT } from '../../src/sandboxer/kinds/vmm/index.js';
-import { SharedDir, mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
+import { SharedDir, mountsUnder, VOLUMES_IN_SHARED } from '../../src/sandboxer/kinds/vmm/shared.js';
+import { parseMountinfo } from '../../src/storage/mounts.js';
 import { TtrpcClient } from '../../src/ttrpc/client.js';
 import { codeOf, Code } from '../../src/ttrpc/status.js';
 import type { Spec } from '../../src/oci/types.js';
@@ -197,6 +198,38 @@ test("a VM pod of tsulad's CRI (no pause container): containers marked io.tsula.
   assert.notEqual(ipc, await fs.readlink('/proc/self/ns/ipc'));
   assert.notEqual(uts, await fs.readlink('/proc/self/ns/uts'));
   assert.equal(cmdline!.trim(), '/usr/bin/catatonit -P', "pid 1 is the holder's (catatonit, reaping the pod's orphans)");
+});
+
+// virtiofsd keys its inodes by (ino, dev, mount): a dir shared through two mounts would be two
+// guest inodes, and a socket, lock or watch in one container would not meet the other's
+test("a pod's containers binding one host dir share one mount of it, counted on disk (a restarted sandboxer's SharedDir counts the same); read-only on the host while only read-only binds use it", async () => {
+  const vol = await fs.mkdtemp(path.join(dir, 'vol-'));
+  const tools = await fs.mkdtemp(path.join(dir, 'tools-'));
+  const base = await spec('vol', ['true']);
+  const bind = (destination: string, source: string, ro: boolean) => ({ destination, type: 'bind', source, options: ['rbind', 'rprivate', ...(ro ? ['ro'] : [])] });
+  const withBinds = (...m: ReturnType<typeof bind>[]): Spec => ({ ...base, mounts: [...(base.mounts ?? []), ...m] });
+  const src = (s: Spec, d: string) => s.mounts!.find((m) => m.destination === d)!;
+  const hostOf = (guest: string) => path.join(shared.hostDir, VOLUMES_IN_SHARED, path.basename(guest));
+  const flags = (p: string) => parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.mountPoint === p).at(-1)?.mountOptions.split(',');
+  const a = await shared.share(k('va'), withBinds(bind('/v', vol, false), bind('/t', tools, true)));
+  const again = new SharedDir(shared.hostDir, shared.guestDir);
+  const b = await again.share(k('vb'), withBinds(bind('/v', `${vol}/.`, true), bind('/t', tools, true)));
+  assert.equal(src(b, '/v').source, src(a, '/v').source, 'one share of vol, whoever binds it read-only');
+  assert.equal(src(b, '/t').source, src(a, '/t').source);
+  assert.deepEqual([src(a, '/v').options, src(b, '/v').options], [['rbind', 'rprivate'], ['rbind', 'rprivate', 'ro']], 'the guest binds as asked');
+  assert.ok(flags(hostOf(src(a, '/v').source!))?.includes('rw'));
+  assert.ok(flags(hostOf(src(a, '/t').source!))?.includes('ro'), 'only read-only binds: a read-only share');
+  assert.equal(mountsUnder(path.join(shared.hostDir, VOLUMES_IN_SHARED)).length, 2);
+  assert.deepEqual([...(await again.shareCounts()).values()], [2, 2]);
+  // a writer of a source shared read-only so far gets a writable share of its own
+  const c = await shared.share(k('vc'), withBinds(bind('/t', tools, false)));
+  assert.notEqual(src(c, '/t').source, src(a, '/t').source);
+  await shared.unshare(k('vc'));
+  await shared.unshare(k('va'));
+  assert.equal(mountsUnder(path.join(shared.hostDir, VOLUMES_IN_SHARED)).length, 2, 'vb still uses both');
+  await again.unshare(k('vb'));
+  assert.deepEqual(mountsUnder(path.join(shared.hostDir, VOLUMES_IN_SHARED)), []);
+  assert.deepEqual(await fs.readdir(path.join(shared.hostDir, VOLUMES_IN_SHARED)), []);
 });
 
 test('a terminal: output through the pty, resize reaches it', async () => {

@@ -1,19 +1,22 @@
 // A VM pod through tsulad's CRI, as the seed guide drives it: `crictl run -r vmm` makes the
 // pod a VM in tsula-sandboxer (one qemu), a second container joins the same VM, exec and
 // logs reach the guest, exit codes come back, the pod's sysctls (net.* ones set once in the
-// guest, as kata does), ReopenContainerLog (kubelet's log rotation) of a VM container, and
+// guest, as kata does), one host dir bound in two containers one guest inode (a FIFO meets),
+// ReopenContainerLog (kubelet's log rotation) of a VM container, and
 // stopp/rmp leave nothing (qemu, virtiofsd, netns, the CNI lease). Then the pods that fail:
 // a sysctl value the guest kernel refuses, a kernel QEMU can't boot: RunPodSandbox says why,
 // and nothing is left. Two boots (TCG: seconds).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { TestDaemon, waitFor } from '../helpers/daemon.js';
 import { crictl } from '../helpers/crictl.js';
 import { createTestNet, leases, type TestNet } from '../helpers/network.js';
 import { processesNamed } from '../helpers/containerd.js';
 import { criCall } from '../helpers/cri-grpc.js';
+import { parseMountinfo } from '../../src/storage/mounts.js';
+import { VOLUMES_IN_SHARED } from '../../src/sandboxer/kinds/vmm/shared.js';
 
 const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
 const missing = ['/usr/bin/qemu-system-x86_64', '/usr/lib/qemu/virtiofsd', `${GUEST}/vmlinuz`, `${GUEST}/rootfs.img`].filter((p) => !existsSync(p));
@@ -56,7 +59,10 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   const overhead = { memory_limit_in_bytes: 64 << 20 };
   await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'default', uid: 'vm-1' }, log_directory: logs, linux: { sysctls, resources, overhead } }));
   const c1 = path.join(d.dir, 'c1.json');
-  await fs.writeFile(c1, JSON.stringify({ metadata: { name: 'c1' }, image: { image: 'busybox' }, command: ['sh', '-c', 'echo shared > /dev/shm/seg; uname -r; exec sleep 1000'], log_path: 'c1.log' }));
+  // an emptyDir of the pod, bound in c1 and (read-only) in c5 below
+  const vol = path.join(d.dir, 'empty-dir');
+  await fs.mkdir(vol);
+  await fs.writeFile(c1, JSON.stringify({ metadata: { name: 'c1' }, image: { image: 'busybox' }, command: ['sh', '-c', 'echo shared > /dev/shm/seg; uname -r; exec sleep 1000'], log_path: 'c1.log', mounts: [{ container_path: '/v', host_path: vol }] }));
   const t0 = Date.now();
   const id1 = await ok(['--timeout', '240s', 'run', '--no-pull', '-r', 'vmm', c1, podCfg]);
   console.log(`# crictl run -r vmm: ${Date.now() - t0} ms`);
@@ -89,6 +95,22 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   assert.equal(await ok(['exec', id4, 'sh', '-c', 'ps -o args | grep -c "^sleep 1000" || true']), '1', 'c1\'s process is seen');
   assert.notEqual(await ok(['exec', id4, 'sh', '-c', "tr '\\0' ' ' < /proc/1/cmdline"]), '/usr/bin/catatonit -P', 'PID 1 is the guest\'s, not the pod holder');
   await ok(['rm', '-f', id4]);
+  // one host dir in two containers is one guest inode (one share of it): a FIFO made in one
+  // meets its reader in the other (as a unix socket, a lock or an inotify watch would); c5's read-only bind stays read-only
+  const c5 = path.join(d.dir, 'c5.json');
+  await fs.writeFile(c5, JSON.stringify({ metadata: { name: 'c5' }, image: { image: 'busybox' }, command: ['sleep', '1002'], log_path: 'c5.log', mounts: [{ container_path: '/v', host_path: vol, readonly: true }] }));
+  const id5 = await ok(['create', pod, c5, podCfg]);
+  await ok(['start', id5]);
+  await ok(['exec', id1, 'mkfifo', '/v/fifo']);
+  const [got] = await Promise.all([ok(['exec', id5, 'timeout', '20', 'cat', '/v/fifo']), ok(['exec', id1, 'timeout', '20', 'sh', '-c', 'echo through-the-fifo > /v/fifo'])]);
+  assert.equal(got, 'through-the-fifo');
+  assert.match((await crictl(d.criSock, ['exec', id5, 'touch', '/v/x'], { timeoutMs: 60_000 })).stderr, /Read-only file system/);
+  const volSt = await fs.stat(vol);
+  const shares = parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).map((m) => m.mountPoint)
+    .filter((m) => m.startsWith(d.dir) && m.includes(`/${VOLUMES_IN_SHARED}/`)).filter((m) => { const st = statSync(m); return st.dev === volSt.dev && st.ino === volSt.ino; });
+  assert.equal(shares.length, 1, `one share of the dir: ${shares.join(' ')}`);
+  await ok(['rm', '-f', id5]);
+  assert.equal(parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.mountPoint === shares[0]).length, 1, 'c1 still uses it');
   // which reaps what is orphaned in the pod (a backgrounded sleep whose parent exits at once)
   assert.equal(await ok(['exec', id1, 'sh', '-c', '(sleep 0.1 &); sleep 1.5; grep -l "^State:.*Z" /proc/[0-9]*/status || true']), '');
   // an ExecSync past its timeout: DeadlineExceeded, and the process killed in the guest through
