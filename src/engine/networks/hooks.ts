@@ -33,6 +33,13 @@ export interface NetworkHooksDeps {
 /** Marks an endpoint of the create that names the NetworkMode's network again (merged into it). */
 const DUPLICATE = '\0duplicate';
 
+
+/**
+ * dockerd 29 sets no legacy link variables (moby#50719) unless its environment has
+ * DOCKER_KEEP_DEPRECATED_LEGACY_LINKS_ENV_VARS=1; the links' checks and firewall openings stay.
+ */
+const KEEP_LINK_ENV = (): boolean => process.env.DOCKER_KEEP_DEPRECATED_LEGACY_LINKS_ENV_VARS === '1';
+
 export class NetworkHooks implements ContainerHooks {
   constructor(private readonly d: NetworkHooksDeps) {}
 
@@ -199,7 +206,7 @@ export class NetworkHooks implements ContainerHooks {
     if (k.network !== 'cni') return;
     // its links' checks and variables, before anything is set up (dockerd fails the start the same way)
     const linkEnv = this.linkVars(rec);
-    if (linkEnv) rec.state.linkEnv = linkEnv; else delete rec.state.linkEnv;
+    if (linkEnv && KEEP_LINK_ENV()) rec.state.linkEnv = linkEnv; else delete rec.state.linkEnv;
     for (const ep of k.networking!.endpoints) {
       const net = this.find(ep.networkId || ep.name); // unknown at create, or removed since
       if (!net) throw notFound(`network ${ep.name} not found`);
@@ -211,7 +218,7 @@ export class NetworkHooks implements ContainerHooks {
     }
     rec.state.network = await this.d.attach.setup(rec);
     try {
-      if (rec.state.linkEnv) await this.linksMoved();
+      if (linkEnv) await this.linksMoved();
       await this.d.attach.refreshOwn(rec, true);
     } catch (e) {
       await this.stopped(rec);
@@ -263,19 +270,15 @@ export class NetworkHooks implements ContainerHooks {
    * (setupLinkedContainers): a child's new address shows, a child that no longer runs refuses it.
    */
   execEnv(rec: Container): string[] {
-    return this.linkVars(rec) ?? [];
+    const env = this.linkVars(rec) ?? [];
+    return KEEP_LINK_ENV() ? env : [];
   }
 
-  /**
-   * Its legacy links' variables now, through startLinks' checks (dockerd's setupLinkedContainers);
-   * undefined without any. dockerd 29 stopped setting them (moby#50719) unless its environment
-   * has DOCKER_KEEP_DEPRECATED_LEGACY_LINKS_ENV_VARS=1; the checks stay either way.
-   */
+  /** Its legacy links' variables now, through startLinks' checks (dockerd's setupLinkedContainers); undefined without any link. */
   private linkVars(rec: Container): string[] | undefined {
     const bridge = this.d.networks.defaultBridge()?.id;
     if (!bridge || rec.config.network !== 'cni' || !this.onDefaultBridge(rec) || !rec.config.networking?.legacyLinks?.length) return undefined;
-    const env = startLinks(rec, this.byId, bridge);
-    return process.env.DOCKER_KEEP_DEPRECATED_LEGACY_LINKS_ENV_VARS === '1' ? env : undefined;
+    return startLinks(rec, this.byId, bridge);
   }
 
   /** A linked child's removal: its parents keep the link by name (see childRemoved). */
