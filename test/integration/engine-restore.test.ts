@@ -99,3 +99,14 @@ test('--rm containers that do not run when tsulad starts are removed (dockerd\'s
   assert.ok(all.includes(kept));
   await d.ok(['rm', kept]);
 });
+
+test('a container whose record was deleted by hand while tsulad was down leaves nothing at the next start: its snapshot and its runtime files (iSulad\'s cleanup_leftover.sh)', async () => {
+  const id = (await d.ok(['run', '-d', 'busybox', 'ls'])).trim();
+  await d.ok(['wait', id]);
+  await d.stop('SIGTERM');
+  await fs.rm(path.join(d.graph, 'containers', id), { recursive: true, force: true });
+  assert.ok(await fs.stat(path.join(d.state, 'containers', id)).then(() => true, () => false), 'its runtime files were there');
+  await d.start();
+  assert.equal(await fs.stat(path.join(d.state, 'containers', id)).then(() => true, () => false), false, 'its runtime files are gone');
+  assert.ok(!(await d.ok(['ps', '-aq', '--no-trunc'])).includes(id));
+});

@@ -20,6 +20,8 @@ import * as path from 'node:path';
 import { running, type Container } from './model.js';
 import type { Runtime } from '../../runtime/types.js';
 import { errorMessage } from '../../common/errors.js';
+import { removeTree } from '../../common/fsutil.js';
+import { unmountUnder } from '../../storage/mounts.js';
 import type { ContainerService } from './service.js';
 import { StagedSubpaths } from '../volumes/subpath-stage.js';
 
@@ -178,6 +180,16 @@ async function discardOrphans(cs: ContainerService): Promise<void> {
       await forget(rt, id, cs.bundle(id)).catch((e) => cs.d.log.warn('discarding', { id, err: errorMessage(e) }));
       await fs.rm(cs.bundle(id), { recursive: true, force: true });
     }
+  }
+  // a bundle no record names and no runtime runs (a record deleted by hand: iSulad's
+  // cleanup_leftover.sh; its snapshot went above): its mounts first, never across them
+  const root = path.dirname(cs.bundle('0'.repeat(64)));
+  for (const id of await fs.readdir(root).catch(() => [] as string[])) {
+    if (!/^[0-9a-f]{64}$/.test(id) || cs.d.store.has(id)) continue;
+    const bundle = path.join(root, id);
+    if (await cs.d.runtimes.get(cs.d.defaultRuntime)?.monitorAlive(id, bundle).catch(() => false)) continue;
+    cs.d.log.warn('removing the runtime files of a container no record names', { id });
+    await unmountUnder(bundle).then(() => removeTree(bundle)).catch((e) => cs.d.log.warn('removing', { id, err: errorMessage(e) }));
   }
 }
 
