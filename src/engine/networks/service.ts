@@ -132,7 +132,27 @@ export class NetworkService {
     // docker0: host services that bind the bridge's address (a DNS forwarder, host-gateway
     // listeners) find it before the first container
     const def = this.d.store.byName('bridge');
-    if (def && this.d.hostBridges) await this.ensureGateway(def).catch((e: unknown) => this.d.log.warn('making the default bridge', { bridge: def.bridge, err: errorMessage(e) }));
+    if (!def || !this.d.hostBridges) return;
+    // an explicit bip replaces an IPv4 address the bridge has otherwise (dockerd's
+    // setupBridgeIPv4: the CNI bridge plugin refuses a bridge with another address)
+    if (this.d.bip) await this.dropOtherAddresses(def).catch((e: unknown) => this.d.log.warn('re-addressing the default bridge', { bridge: def.bridge, err: errorMessage(e) }));
+    await this.ensureGateway(def).catch((e: unknown) => this.d.log.warn('making the default bridge', { bridge: def.bridge, err: errorMessage(e) }));
+  }
+
+  /** The bridge's IPv4 addresses but the network's gateway's, deleted. */
+  private async dropOtherAddresses(n: NetworkRecord): Promise<void> {
+    const pool = n.ipam.config[0];
+    if (!pool || !existsSync(`/sys/class/net/${n.bridge}`)) return;
+    const want = `${pool.gateway}/${pool.subnet.split('/')[1]}`;
+    const r = await exec('ip', ['-4', '-j', 'addr', 'show', 'dev', n.bridge]);
+    const addrs = (JSON.parse(r.stdout || '[]') as Array<{ addr_info?: Array<{ local?: string; prefixlen?: number }> }>)[0]?.addr_info ?? [];
+    for (const a of addrs) {
+      const have = `${a.local}/${a.prefixlen}`;
+      if (have === want) continue;
+      this.d.log.info('replacing the default bridge\'s address with bip\'s', { bridge: n.bridge, old: have, new: want });
+      const d = await exec('ip', ['addr', 'del', have, 'dev', n.bridge]);
+      if (d.code !== 0) throw internal(`ip addr del ${have} dev ${n.bridge}: ${d.stderr.trim()}`);
+    }
   }
 
   private async initRecords(): Promise<void> {
