@@ -660,6 +660,25 @@ test('a bridge with another address and an explicit bip: the bridge gets bip\'s 
   }
 });
 
+test('a bridge with several addresses and a fixed-cidr: the address whose subnet holds it is the gateway (dockerd\'s selectBIP, moby\'s TestDaemonDefaultBridgeIPAM_UserBr)', async () => {
+  const [sub] = freeSubnet([tn.subnet, ...pools]);
+  const [pool] = freeSubnet([tn.subnet, ...pools, sub]);
+  const p3 = sub.split('.').slice(0, 3).join('.');
+  const bridge = `tsd${process.pid % 100000}`;
+  spawnSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+  execFileSync('ip', ['link', 'add', bridge, 'type', 'bridge']);
+  for (const a of [`${p3}.8/28`, `${p3}.24/28`, `${p3}.40/28`]) execFileSync('ip', ['addr', 'add', a, 'dev', bridge]);
+  let d4: TestDaemon | undefined;
+  try {
+    d4 = await TestDaemon.create({ configJson: { bridge, 'fixed-cidr': `${p3}.16/29`, 'default-address-pools': [{ base: pool, size: 24 }] } });
+    const ipam = JSON.parse((await docker(d4, ['network', 'inspect', '-f', '{{json .IPAM.Config}}', 'bridge'])).stdout) as unknown;
+    assert.deepEqual(ipam, [{ Subnet: `${p3}.16/28`, IPRange: `${p3}.16/29`, Gateway: `${p3}.24` }]);
+  } finally {
+    await d4?.destroy();
+    spawnSync('ip', ['link', 'del', bridge], { stdio: 'ignore' });
+  }
+});
+
 test('a restarted container gets its address (and MAC) back on a user network (dockerd\'s IPAM hands out the lowest free one; host-local alone moves on), another one if it was taken meanwhile', async () => {
   await ok(['network', 'create', '--subnet', '10.199.77.0/24', 'keepip']);
   try {

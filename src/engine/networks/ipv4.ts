@@ -48,11 +48,15 @@ export function nth(c: Cidr, n: number): string {
 
 /** The first IPv4 address of a host interface with its prefix ("172.17.0.1/16"), if it has one. */
 export async function interfaceAddress(name: string): Promise<string | null> {
+  return (await interfaceAddresses(name))[0] ?? null;
+}
+
+/** Every IPv4 address of the interface ("ip/prefix"), in the kernel's order; none for no such interface. */
+export async function interfaceAddresses(name: string): Promise<string[]> {
   const r = await exec('ip', ['-4', '-j', 'addr', 'show', 'dev', name]).catch(() => null);
-  if (!r || r.code !== 0) return null; // no such interface
+  if (!r || r.code !== 0) return []; // no such interface
   const list = JSON.parse(r.stdout || '[]') as Array<{ addr_info?: Array<{ local?: string; prefixlen?: number }> }>;
-  const a = list[0]?.addr_info?.find((x) => x.local && x.prefixlen !== undefined);
-  return a ? `${a.local}/${a.prefixlen}` : null;
+  return (list[0]?.addr_info ?? []).filter((x) => x.local && x.prefixlen !== undefined).map((x) => `${x.local}/${x.prefixlen}`);
 }
 
 /** Subnets routed or addressed on the host now (its interfaces' and routes' destinations). */

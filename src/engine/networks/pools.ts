@@ -5,7 +5,7 @@
 // the network's id). None may overlap another network's.
 import { invalidArgument, permissionDenied } from '../../common/errors.js';
 import { auxErrors, checkAuxTaken, invalidNetworkConfig } from './aux.js';
-import { cidrString, contains, hostSubnets, interfaceAddress, nth, overlaps, parseCidr, type Cidr } from './ipv4.js';
+import { cidrString, contains, hostSubnets, interfaceAddresses, nth, overlaps, parseCidr, type Cidr } from './ipv4.js';
 import { bigToIp6, cidr6String, contains6, ip6ToBig, nth6, overlaps6, parseCidr6, ulaSubnet, type Cidr6 } from './ipv6.js';
 import type { IpamPool, NetworkRecord } from './model.js';
 
@@ -51,7 +51,9 @@ export class NetworkPools {
     }
     // a bridge that already has an address keeps it, as dockerd does with docker0's: the CNI
     // bridge plugin refuses another one (a state dir made anew, a second daemon on the host)
-    const have = await interfaceAddress(this.d.bridge!);
+    // of several, dockerd's selectBIP: the one whose subnet holds fixed-cidr, else the first
+    const all = await interfaceAddresses(this.d.bridge!);
+    const have = all.find((a) => fixed && holds(parseCidr(a))) ?? all[0];
     if (have) {
       const sub = parseCidr(have);
       if (!holds(sub)) throw outside(`the subnet ${cidrString(sub)} of the address ${have} that bridge ${this.d.bridge} has (set "bip" to an address whose subnet holds it, or delete the bridge: ip link del ${this.d.bridge})`);
