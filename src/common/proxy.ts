@@ -12,7 +12,11 @@ import type { Duplex } from 'node:stream';
 
 type Env = Record<string, string | undefined>;
 
-const envOf = (env: Env, name: string): string => env[name] ?? env[name.toLowerCase()] ?? '';
+// Go's getEnvAny: the first of the two spellings that is set and not empty
+const envOf = (env: Env, name: string): string => env[name] || env[name.toLowerCase()] || '';
+
+/** The proxy's address for messages: its userinfo (a password) left out. */
+const shown = (raw: string): string => raw.replace(/\/\/[^@/]*@/, '//***@').replace(/^[^/@]*@/, '***@');
 
 /** The proxy for `url` from the environment, or null (none set, NO_PROXY, loopback). */
 export function proxyFor(url: URL, env: Env = process.env): URL | null {
@@ -26,14 +30,15 @@ export function proxyFor(url: URL, env: Env = process.env): URL | null {
   try {
     proxy = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(raw) ? raw : `http://${raw}`);
   } catch {
-    throw new Error(`invalid proxy address ${JSON.stringify(raw)}`);
+    throw new Error(`invalid proxy address ${JSON.stringify(shown(raw))}`);
   }
   if (proxy.protocol !== 'http:' && proxy.protocol !== 'https:') throw new Error(`proxy ${proxy.protocol}//${proxy.host}: only http and https proxies are supported`);
   return proxy;
 }
 
 function isLoopback(host: string): boolean {
-  return net.isIPv4(host) ? host.startsWith('127.') : net.isIPv6(host) ? host === '::1' : false;
+  const v4 = host.toLowerCase().replace(/^::ffff:/, '');
+  return net.isIPv4(v4) ? v4.startsWith('127.') : net.isIPv6(host) ? host === '::1' : false;
 }
 
 /** Whether NO_PROXY's list spares host:port. */
@@ -72,13 +77,17 @@ function inCidr(ip: string, base: string, bits: number): boolean {
 
 function proxyAuth(proxy: URL): Record<string, string> {
   if (!proxy.username) return {};
-  const user = decodeURIComponent(proxy.username);
-  const pass = decodeURIComponent(proxy.password);
+  const decode = (s: string) => { try { return decodeURIComponent(s); } catch { return s; } };
+  const user = decode(proxy.username);
+  const pass = decode(proxy.password);
   return { 'Proxy-Authorization': `Basic ${Buffer.from(`${user}:${pass}`).toString('base64')}` };
 }
 
-/** A socket to host:port through the proxy's CONNECT. */
-export function connectThrough(proxy: URL, host: string, port: number): Promise<Duplex> {
+/** CONNECT's deadline, as Go's Transport gives it when the request has none. */
+export const CONNECT_TIMEOUT_MS = 60_000;
+
+/** A socket to host:port through the proxy's CONNECT (within timeoutMs). */
+export function connectThrough(proxy: URL, host: string, port: number, timeoutMs = CONNECT_TIMEOUT_MS): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     const target = `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
     const req = (proxy.protocol === 'https:' ? https : http).request({
@@ -94,6 +103,8 @@ export function connectThrough(proxy: URL, host: string, port: number): Promise<
       resolve(socket);
     });
     req.once('error', (e) => reject(Object.assign(new Error(`proxyconnect tcp: ${e.message}`), { code: (e as NodeJS.ErrnoException).code })));
+    // a proxy that takes the connection and never answers: the dial fails, not hangs
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`proxy ${proxy.host} did not answer CONNECT ${target} in ${timeoutMs / 1000} s`)));
     req.end();
   });
 }
@@ -102,10 +113,10 @@ export function connectThrough(proxy: URL, host: string, port: number): Promise<
  * An https agent whose connections are CONNECT tunnels through `proxy`, with `base`'s TLS
  * options (its CA, client certificate, verification), keeping connections alive as `base`.
  */
-export function tunnelingAgent(proxy: URL, base: https.Agent): https.Agent {
+export function tunnelingAgent(proxy: URL, base: https.Agent, timeoutMs = CONNECT_TIMEOUT_MS): https.Agent {
   const agent = new https.Agent({ ...(base as unknown as { options: https.AgentOptions }).options });
   (agent as unknown as { createConnection: unknown }).createConnection = (o: tls.ConnectionOptions & { host: string; port: number }, cb: (e: Error | null, s?: Duplex) => void) => {
-    connectThrough(proxy, o.host, Number(o.port)).then((socket) => {
+    connectThrough(proxy, o.host, Number(o.port), timeoutMs).then((socket) => {
       const t = tls.connect({ ...o, socket, servername: o.servername ?? (net.isIP(o.host) ? undefined : o.host) });
       cb(null, t);
     }, (e: Error) => cb(e));

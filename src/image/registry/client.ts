@@ -170,7 +170,7 @@ export class RegistryClient {
     let byProxy = this.tunnels.get(base);
     if (!byProxy) this.tunnels.set(base, byProxy = new Map());
     let t = byProxy.get(proxy.href);
-    if (!t) { byProxy.set(proxy.href, t = tunnelingAgent(proxy, base)); this.tunnelList.push(t); }
+    if (!t) { byProxy.set(proxy.href, t = tunnelingAgent(proxy, base, this.opts.timeoutMs)); this.tunnelList.push(t); }
     return t;
   }
 
