@@ -1,5 +1,5 @@
 // tsulad: the engine daemon. Wires config, storage, images, runtimes and the API together.
-import { handleDebugSignal } from '../common/debug-signal.js';
+import { trapSignals } from './daemon-signals.js';
 import { reloadConfig, type ReloadResult } from './config-reload.js';
 import { collectWhenIdle } from '../common/idle-gc.js';
 import { dropMallocTunables } from '../common/v8-flags.js';
@@ -351,13 +351,7 @@ export async function main(argv: string[]): Promise<void> {
     process.exit(cmd.exit);
   }
   dropMallocTunables(); // for this node alone, not the runtimes and plugins it starts
-  // a stop asked for while starting (restoring containers, networks) waits for the start to
-  // finish, then shuts down cleanly (pid file, socket), as dockerd traps its signals first
-  let early: string | null = null;
-  const during = (sig: string) => () => { early ??= sig; };
-  const [onTerm, onInt] = [during('SIGTERM'), during('SIGINT')];
-  process.on('SIGTERM', onTerm);
-  process.on('SIGINT', onInt);
+  const signals = trapSignals();
   let daemon: Daemon;
   try {
     daemon = await startDaemon(cmd.flags);
@@ -365,28 +359,7 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`tsulad: ${errorMessage(e)}\n`);
     process.exit(1);
   }
-  process.off('SIGTERM', onTerm);
-  process.off('SIGINT', onInt);
-  const stop = (sig: string) => {
-    // live restore: containers keep running under conmon; the next tsulad adopts them
-    process.stderr.write(`time="${new Date().toISOString()}" level=info msg="received ${sig}, shutting down (containers keep running)"\n`);
-    void daemon.close().finally(() => process.exit(0));
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  if (early) stop(early);
-  const log = new Logger(daemon.config.logLevel);
-  // systemctl reload: dockerd's SIGHUP (its default action would end the daemon)
-  process.on('SIGHUP', () => {
-    log.info('Got signal to reload configuration', { file: daemon.config.configFile });
-    void daemon.reload?.().then(({ applied, atRestart }) => {
-      log.info('Reloaded configuration', { applied });
-      if (atRestart.length) log.warn('these settings changed but take effect only when tsulad starts again', { keys: atRestart });
-    }, (e: unknown) => log.error('Error reconfiguring the daemon: the configuration in use is kept', { err: errorMessage(e) }));
-  });
-  // SIGUSR1: a diagnostic report, never node's inspector; SIGUSR2 is dockerd's no-op
-  handleDebugSignal('tsulad', daemon.config.state, log);
-  process.on('SIGUSR2', () => undefined);
+  signals.started(daemon);
   // a bug on one request's path must not take the API down for every client: logged with its
   // stack, as the sandboxer does (the containers never depended on this process being up)
   const errors = new Logger('error');

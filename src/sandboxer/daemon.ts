@@ -118,6 +118,11 @@ function flag(argv: string[], names: string[]): string | undefined {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  // from the first moment: SIGUSR1 never opens node's inspector (a root debugger), a hang-up
+  // of the terminal that started it does not end every pod's sandboxer
+  const earlyUsr1 = () => undefined;
+  process.on('SIGUSR1', earlyUsr1);
+  process.on('SIGHUP', () => undefined);
   const args = argv.slice(2);
   if (args.includes('--help') || args.includes('-h')) {
     process.stdout.write('usage: tsula-sandboxer [--listen SOCK] [--state DIR] [--config FILE] [--log-level debug|info|warn|error]\n'
@@ -164,6 +169,7 @@ export async function main(argv: string[]): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
   handleDebugSignal('tsula-sandboxer', stateDir, log);
+  process.off('SIGUSR1', earlyUsr1);
   // a lost client connection must never take the daemon (and every pod's stdio) down
   process.on('uncaughtException', (e) => log.error('uncaught exception', { err: errorMessage(e), stack: e.stack }));
   process.on('unhandledRejection', (e) => log.error('unhandled rejection', { err: errorMessage(e) }));

@@ -221,7 +221,10 @@ test('signals as dockerd takes them: SIGHUP reloads daemon.json (changes named f
   process.kill(pid, 'SIGUSR1');
   await logHas(/SIGUSR1: diagnostic report written" file="([^"]+)"/);
   const file = /SIGUSR1: diagnostic report written" file="([^"]+)"/.exec(await d.log())![1]!;
-  assert.equal(JSON.parse(readFileSync(file, 'utf8')).header.processId, pid);
+  const report = JSON.parse(readFileSync(file, 'utf8')) as { header: { processId: number }; environmentVariables?: unknown };
+  assert.equal(report.header.processId, pid);
+  assert.equal(report.environmentVariables, undefined, 'no environment (a proxy password lives there)');
+  assert.equal((await fs.stat(file)).mode & 0o777, 0o600);
   // no inspector: nothing listens on its port (9229 = 0x240D)
   const tcp = readFileSync('/proc/net/tcp', 'utf8') + readFileSync('/proc/net/tcp6', 'utf8');
   assert.deepEqual(tcp.split('\n').filter((l) => / [0-9A-F]+:240D [0-9A-F]+:0000 0A /.test(l)), [], 'nothing listens on 9229');
