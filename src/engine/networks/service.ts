@@ -133,14 +133,16 @@ export class NetworkService {
     // listeners) find it before the first container
     const def = this.d.store.byName('bridge');
     if (!def || !this.d.hostBridges) return;
-    // an explicit bip replaces an IPv4 address the bridge has otherwise (dockerd's
-    // setupBridgeIPv4: the CNI bridge plugin refuses a bridge with another address)
-    if (this.d.bip) await this.dropOtherAddresses(def).catch((e: unknown) => this.d.log.warn('re-addressing the default bridge', { bridge: def.bridge, err: errorMessage(e) }));
+    // an explicit bip replaces an IPv4 address tsulad's own bridge has otherwise (dockerd's
+    // setupBridgeIPv4 on docker0: the CNI bridge plugin refuses a bridge with another
+    // address); a bridge named in daemon.json is the host's, whose addresses are never taken
+    // (dockerd refuses -b with --bip): its start says so instead
+    if (this.d.bip) await this.dropOtherAddresses(def, def.bridge === DEFAULT_BRIDGE);
     await this.ensureGateway(def).catch((e: unknown) => this.d.log.warn('making the default bridge', { bridge: def.bridge, err: errorMessage(e) }));
   }
 
-  /** The bridge's IPv4 addresses but the network's gateway's, deleted. */
-  private async dropOtherAddresses(n: NetworkRecord): Promise<void> {
+  /** The bridge's IPv4 addresses but the network's gateway's, deleted (ours) or refused (not ours). */
+  private async dropOtherAddresses(n: NetworkRecord, ours: boolean): Promise<void> {
     const pool = n.ipam.config[0];
     if (!pool || !existsSync(`/sys/class/net/${n.bridge}`)) return;
     const want = `${pool.gateway}/${pool.subnet.split('/')[1]}`;
@@ -149,6 +151,7 @@ export class NetworkService {
     for (const a of addrs) {
       const have = `${a.local}/${a.prefixlen}`;
       if (have === want) continue;
+      if (!ours) throw invalidArgument(`bridge ${n.bridge} has the address ${have}, not "bip" ${want}: tsulad does not take addresses off a bridge it did not make; remove "bip" (the bridge's own address is then used), or the address (ip addr del ${have} dev ${n.bridge})`);
       this.d.log.info('replacing the default bridge\'s address with bip\'s', { bridge: n.bridge, old: have, new: want });
       const d = await exec('ip', ['addr', 'del', have, 'dev', n.bridge]);
       if (d.code !== 0) throw internal(`ip addr del ${have} dev ${n.bridge}: ${d.stderr.trim()}`);
