@@ -33,16 +33,23 @@ const EARLY_MAX = 1 << 20;
 /**
  * A host block device named by its numbers in the spec (CRI's `devices`, docker's --device)
  * would be the guest's own device of those numbers in the VM: its loop0, its virtio disk, its
- * image on pmem. Nothing is hot-plugged (kata's virtio-blk hot-plug is not built), so such a
- * container is refused rather than given a different disk; character devices (fuse, tun) are
- * the guest kernel's own of the same kind.
+ * image on pmem. Nothing is hot-plugged (kata's virtio-blk hot-plug is not built), so a
+ * container that asks for one is refused rather than given a different disk. A privileged
+ * one (all capabilities, no masked paths) gets the host's whole /dev from containerd's CRI
+ * unless privileged_without_host_devices is set: its block devices are left out, said in the
+ * log, as kata's docs expect that setting. Character devices (fuse, tun) are the guest
+ * kernel's own of their kind.
  */
-export function refuseHostBlockDevices(spec: Spec, sandboxId: string): void {
+export function hostBlockDevicesOut(spec: Spec, sandboxId: string, log?: Logger): Spec {
   const block = (spec.linux?.devices ?? []).filter((d) => d.type === 'b');
-  if (block.length) {
-    const names = block.map((d) => `${d.path} (block ${d.major}:${d.minor})`).join(', ');
-    throw failedPrecondition(`${names}: a container of VM sandbox ${sandboxId} cannot be given a host block device (the guest would open its own device of those numbers, and hot-plugging host disks into the VM is not supported); run it with runc`);
+  if (!block.length) return spec;
+  const privileged = !spec.linux?.maskedPaths?.length && !!spec.process?.capabilities?.bounding?.includes('CAP_SYS_ADMIN');
+  if (privileged) {
+    log?.warn('a privileged VM container gets none of the host\'s block devices (set containerd\'s privileged_without_host_devices = true for this runtime)', { sandbox: sandboxId, left: block.length });
+    return { ...spec, linux: { ...spec.linux, devices: spec.linux!.devices!.filter((d) => d.type !== 'b') } };
   }
+  const names = block.map((d) => `${d.path} (block ${d.major}:${d.minor})`).join(', ');
+  throw failedPrecondition(`${names}: a container of VM sandbox ${sandboxId} cannot be given a host block device (the guest would open its own device of those numbers, and hot-plugging host disks into the VM is not supported); run it with runc`);
 }
 
 export class GuestStdio implements StdioStream {
@@ -149,9 +156,9 @@ export class GuestRuntime implements Runtime {
 
   async create(req: CreateRequest): Promise<number> {
     const shared = this.sharedDir;
-    refuseHostBlockDevices(req.spec, this.sandboxId);
+    const asked = hostBlockDevicesOut(req.spec, this.sandboxId, this.log);
     const ph = new Phases('guest-create', req.id);
-    const spec = await shared.share(req.id, this.o.noSeccomp ? withoutSeccomp(req.spec) : req.spec);
+    const spec = await shared.share(req.id, this.o.noSeccomp ? withoutSeccomp(asked) : asked);
     ph.mark('share');
     try {
       const pid = await this.g.create(req.id, spec, { terminal: req.terminal, stdin: req.stdin, bundle: `${shared.guestDir}/${req.id}` });
