@@ -187,16 +187,16 @@ export class ContainerNetworks {
     return e;
   }
 
-  /** Free the container's published host ports (its DNAT goes with release()). */
+  /** Free the container's published host ports (its DNAT, and its loopback guard after it, go with release()). */
   freePorts(id: string): void {
-    this.ports.release(id);
+    this.ports.release(id, { keepGuard: true });
   }
 
   /** Free its host ports, DEL every attachment of the container, then its namespace (idempotent). */
   async release(id: string): Promise<void> {
     // first, as dockerd's releasePortBindings closes the sockets before it deletes the DNAT
     // (an exit freed them already, before its waiters woke: freePorts)
-    this.ports.release(id);
+    this.ports.release(id, { keepGuard: true });
     const netnsPath = (await this.d.netns.exists(id)) ? this.d.netns.path(id) : '';
     // every attachment is tried, and the namespace goes whatever they say: a DEL that fails
     // (a plugin's error) must not leave a pinned namespace behind for every failed start
@@ -207,6 +207,8 @@ export class ContainerNetworks {
         this.d.log.warn('a CNI DEL failed: its cache entry stays for the next try', { id, network: a.networkName, ifName: a.ifName, err: errorMessage(e) });
       });
     }
+    // the DNATs are gone: their loopback guards may go (a failed DEL keeps them)
+    if (!failed) this.ports.unguard(id);
     await this.d.netns.remove(id);
     await this.dns.leave(id);
     if (failed) throw failed;

@@ -119,10 +119,19 @@ export class PublishedPorts {
     }
   }
 
-  /** Close the container's sockets: its ports are free again (idempotent). */
-  release(id: string): void {
+  /**
+   * Close the container's sockets: its ports are free again (idempotent). The loopback guard
+   * goes too unless `keepGuard`: its DNAT is still there (an exit's, before the DEL), and the
+   * guard goes after it (unguard).
+   */
+  release(id: string, o: { keepGuard?: boolean } = {}): void {
     for (const s of this.held.get(id) ?? []) s.close();
     this.held.delete(id);
+    if (!o.keepGuard) this.guard.remove(id);
+  }
+
+  /** The loopback guard goes, once the DNAT it covered did. */
+  unguard(id: string): void {
     this.guard.remove(id);
   }
 
