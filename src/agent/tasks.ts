@@ -154,7 +154,8 @@ export class TaskTable {
 
   /** Exits come from conmon's exit files, as on the host. */
   async init(): Promise<void> {
-    await this.runtime.watchExits((id, code, at) => void this.onExit(id, code, at));
+    // a name no task has (conmon's temporary exit file) is not kept as seen
+    await this.runtime.watchExits((id, code, at) => { if (!this.tasks.has(id)) return false; void this.onExit(id, code, at); return true; });
   }
 
   private async onExit(id: string, code: number, at: Date): Promise<void> {

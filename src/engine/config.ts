@@ -219,6 +219,7 @@ async function priorDriver(graph: string): Promise<'overlay' | 'vfs' | undefined
  */
 function checkStorageOpts(opts: string[], file: string): void {
   for (const o of opts) {
+    if (!o.includes('=')) throw invalidArgument(`${file}: storage-opts: unable to parse key/value option: ${o}`);
     const key = o.slice(0, o.indexOf('=')).toLowerCase();
     if (key === 'overlay2.override_kernel_check') continue;
     if (key === 'overlay2.size' || key === 'size') throw invalidArgument(`${file}: storage option ${key} not supported: tsula's overlay driver sets no per-container size quota (XFS project quotas)`);

@@ -151,8 +151,13 @@ export interface Runtime {
   machine?(id: string): Promise<RuntimeMachine | null>;
   /** Reopen the container's log file (rotated away by kubelet). Absent: not supported. */
   reopenLog?(id: string, bundle: string): Promise<void>;
-  /** Register the exit callback; also reports exits that happened while we were down. */
-  watchExits(cb: (id: string, exitCode: number, exitedAt: Date) => void): Promise<void>;
+  /**
+   * Register the exit callback; also reports exits that happened while we were down. The
+   * callback's false says "no container of mine" (the name is not kept as reported).
+   */
+  watchExits(cb: (id: string, exitCode: number, exitedAt: Date) => boolean | void): Promise<void>;
+  /** Whether the runtime holds state under id (runc's root dir), without running it. Absent: unknown. */
+  hasState?(id: string): Promise<boolean>;
   /** An exit already recorded for id (exit file), if any. */
   exitStatus(id: string): Promise<{ code: number; at: Date } | null>;
   /** Is the monitor of this container still alive (live restore)? */

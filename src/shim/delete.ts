@@ -31,8 +31,13 @@ export async function del(a: Args): Promise<void> {
     // the task's pid, for containerd's TaskExit/TaskDelete (runc-v2's Cleanup reads init.pid)
     const rec = await readJson<TaskRecord>(path.join(c.state, 'tasks', key, 'task.json')).catch(() => null);
     const root = `--root=${path.join(c.state, 'runc', 'root')}`;
-    // runc knows the task by its runtime id (containerd's id, or the key: records.ts runId)
-    const rid = rec ? runId(rec) : key;
+    // runc knows the task by its runtime id (containerd's id, or the key: records.ts runId);
+    // without a record, containerd's id only where runc's state of it has our bundle (another
+    // namespace's task may hold that id)
+    const dir = path.join(c.state, 'tasks', key);
+    const ours = async () => (await readJson<{ config?: { labels?: string[] } }>(path.join(c.state, 'runc', 'root', a.id, 'state.json')).catch(() => null))
+      ?.config?.labels?.includes(`bundle=${dir}`) ?? false;
+    const rid = rec ? runId(rec) : (await ours()) ? a.id : key;
     await execFileP('runc', [root, 'resume', rid]).catch(() => {}); // a frozen task can't die
     await execFileP('runc', [root, 'delete', '--force', rid]).catch(() => {});
     await execFileP('umount', [path.join(bundle, 'rootfs')]).catch(() => {});

@@ -187,7 +187,9 @@ async function discardOrphans(cs: ContainerService): Promise<void> {
   for (const id of await fs.readdir(root).catch(() => [] as string[])) {
     if (!/^[0-9a-f]{64}$/.test(id) || cs.d.store.has(id)) continue;
     const bundle = path.join(root, id);
-    if (await cs.d.runtimes.get(cs.d.defaultRuntime)?.monitorAlive(id, bundle).catch(() => false)) continue;
+    let alive = false;
+    for (const rt of new Set(cs.d.runtimes.values())) alive ||= await rt.monitorAlive(id, bundle).catch(() => false);
+    if (alive) continue;
     cs.d.log.warn('removing the runtime files of a container no record names', { id });
     await unmountUnder(bundle).then(() => removeTree(bundle)).catch((e) => cs.d.log.warn('removing', { id, err: errorMessage(e) }));
   }

@@ -152,8 +152,11 @@ export class ContainerService {
   /** Make a container from a front end's spec (service-create.ts). */
   create(spec: CreateSpec): Promise<{ Id: string; Warnings: string[] }> { return create(this, spec); }
 
-  private readonly exitCallback = (id: string, code: number, at: Date) => {
+  /** An exit file of one of ours (else false: conmon's temporary names, strays, are not kept as seen). */
+  private readonly exitCallback = (id: string, code: number, at: Date): boolean => {
+    if (!this.d.store.has(id)) return false;
     void this.onExit(id, code, at).catch((e) => this.d.log.error('exit handling failed', { id, err: errorMessage(e) }));
+    return true;
   };
   private watching = new Set<Runtime>();
   /** Exits are watched only once recovery has looked at every record. */

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { removeFile } from '../../common/fsutil.js';
 
 // containerd's identifiers (the sandboxer runs runc under them, as runc-v2) and tsulad's 64-hex ids
-const ID_RE = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
+export const EXIT_ID = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 
 /** Told of each exit once; `false` back means "not one of mine" (a stray or temporary name): forgotten again. */
 export type ExitCallback = (id: string, code: number, at: Date) => boolean | void;
@@ -46,7 +46,7 @@ export class ExitWatcher {
   }
 
   private async check(name: string): Promise<void> {
-    if (!ID_RE.test(name) || this.seen.has(name)) return;
+    if (!EXIT_ID.test(name) || this.seen.has(name)) return;
     const st = await this.read(name);
     if (!st || this.seen.has(name)) return;
     this.seen.add(name);

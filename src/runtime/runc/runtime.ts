@@ -346,6 +346,10 @@ export class RuncConmonRuntime implements Runtime {
   }
 
   /** conmon.pid names a live conmon of this container (a recycled pid names another process). */
+  async hasState(id: string): Promise<boolean> {
+    return !id.includes('/') && fs.stat(path.join(this.paths.runtimeRoot, id)).then(() => true, () => false);
+  }
+
   async monitorAlive(id: string, bundle: string): Promise<boolean> {
     const pid = await this.conmonPid(bundle);
     return pid !== null && isConmonOf(pid, id);

@@ -11,6 +11,7 @@ import { HOSTNAME_ANNOTATION, podFromSpec, podAnnotations } from '../podspec.js'
 import type { Sandboxes } from '../sandboxes.js';
 import { openProcessIo } from './io-direct.js';
 import { mountRootfs, unmountRootfs } from './mounts.js';
+import { EXIT_ID } from '../../runtime/runc/exits.js';
 import { runId, taskKey, type TaskRecord } from './records.js';
 import { adaptSpec, readBundleSpec } from './spec.js';
 import { Task, type CreateTask } from './task.js';
@@ -78,7 +79,9 @@ export async function createTask(ops: TaskOps, c: CreateTask, namespace: string,
     const rt = await ops.rt(rec);
     // runc under containerd's own id, as runc-v2 (its hooks' state names it), unless a task of
     // another namespace has that id: the key then. Recorded before runc knows it.
-    if (rt === ops.runtime && ops.claimRuntimeId(c.id)) {
+    // (nor a stale state of that name in runc's root: a crash's; nor a name the exit watcher
+    // would not take: EXIT_ID)
+    if (rt === ops.runtime && EXIT_ID.test(c.id) && !(await rt.hasState?.(c.id)) && ops.claimRuntimeId(c.id)) {
       rec.runcId = c.id;
       await ops.records.save(rec);
     }
