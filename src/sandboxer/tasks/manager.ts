@@ -248,7 +248,22 @@ export class TaskManager {
   async delete(t: Task, execId: string): Promise<ExitInfo> {
     if (execId) return deleteExec(t, this.exec(t, execId));
     if (t.rec.status === 'running' || t.rec.status === 'paused') throw stateError('delete', t.rec.status);
-    return this.remove(t);
+    // a second Delete racing the first (containerd's CRI and `ctr task delete -f`): as
+    // runc-v2's, it waits for the first (its container lock) and then meets the deleted
+    // state's NotFound, which containerd tolerates
+    if (t.removing) {
+      // (a first one that failed leaves the task: this one tries in its turn)
+      const ok = await t.removing.then(() => true, () => false);
+      if (ok || !this.tasks.has(scopedId(t.rec.namespace, t.rec.id))) throw notFound('cannot delete a deleted process');
+      return this.delete(t, execId);
+    }
+    const p = this.remove(t);
+    t.removing = p;
+    try {
+      return await p;
+    } finally {
+      t.removing = undefined;
+    }
   }
 
   /**

@@ -51,6 +51,8 @@ export class Task {
    * expects start, then oom, then exit, as runc-v2 sends them).
    */
   starting?: Promise<void>;
+  /** A Delete of it under way: another one waits for it, then is runc-v2's NotFound. */
+  removing?: Promise<unknown>;
   constructor(public rec: TaskRecord) {}
 }
 
