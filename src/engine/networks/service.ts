@@ -26,6 +26,7 @@ import { cidr6String, nth6, parseCidr6, ulaSubnet } from './ipv6.js';
 import { legacyLinkAccepts } from './legacy-links.js';
 import { reserveAux } from './aux.js';
 import { interfaceAddress } from './ipv4.js';
+import { dropOtherAddresses } from './bridge-address.js';
 import { parseGoBool } from '../../common/gobool.js';
 
 /** The network drivers dockerd has built in. */
@@ -137,25 +138,8 @@ export class NetworkService {
     // setupBridgeIPv4 on docker0: the CNI bridge plugin refuses a bridge with another
     // address); a bridge named in daemon.json is the host's, whose addresses are never taken
     // (dockerd refuses -b with --bip): its start says so instead
-    if (this.d.bip) await this.dropOtherAddresses(def, def.bridge === DEFAULT_BRIDGE);
+    if (this.d.bip) await dropOtherAddresses(def, def.bridge === DEFAULT_BRIDGE, this.d.log);
     await this.ensureGateway(def).catch((e: unknown) => this.d.log.warn('making the default bridge', { bridge: def.bridge, err: errorMessage(e) }));
-  }
-
-  /** The bridge's IPv4 addresses but the network's gateway's, deleted (ours) or refused (not ours). */
-  private async dropOtherAddresses(n: NetworkRecord, ours: boolean): Promise<void> {
-    const pool = n.ipam.config[0];
-    if (!pool || !existsSync(`/sys/class/net/${n.bridge}`)) return;
-    const want = `${pool.gateway}/${pool.subnet.split('/')[1]}`;
-    const r = await exec('ip', ['-4', '-j', 'addr', 'show', 'dev', n.bridge]);
-    const addrs = (JSON.parse(r.stdout || '[]') as Array<{ addr_info?: Array<{ local?: string; prefixlen?: number }> }>)[0]?.addr_info ?? [];
-    for (const a of addrs) {
-      const have = `${a.local}/${a.prefixlen}`;
-      if (have === want) continue;
-      if (!ours) throw invalidArgument(`bridge ${n.bridge} has the address ${have}, not "bip" ${want}: tsulad does not take addresses off a bridge it did not make; remove "bip" (the bridge's own address is then used), or the address (ip addr del ${have} dev ${n.bridge})`);
-      this.d.log.info('replacing the default bridge\'s address with bip\'s', { bridge: n.bridge, old: have, new: want });
-      const d = await exec('ip', ['addr', 'del', have, 'dev', n.bridge]);
-      if (d.code !== 0) throw internal(`ip addr del ${have} dev ${n.bridge}: ${d.stderr.trim()}`);
-    }
   }
 
   private async initRecords(): Promise<void> {
