@@ -179,7 +179,12 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
     await new Promise((r) => setTimeout(r, 20));
     sock = await connectOnce();
   }
-  if (!(sock instanceof net.Socket)) return fail(died() ?? `cannot connect to the agent channel ${p.agentSocket}: ${errorMessage(sock)}`);
+  if (!(sock instanceof net.Socket)) {
+    // a qemu that is exiting resets the connection before its exit is seen (a kernel it cannot
+    // boot): wait for that a moment, so the error says qemu died rather than blaming the channel
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 2000))]);
+    return fail(died() ?? `cannot connect to the agent channel ${p.agentSocket}: ${errorMessage(sock)}`);
+  }
   const client = TtrpcClient.fromStream(sock, `sandbox-${spec.id} agent`);
   let ping: PingResponse;
   try {
