@@ -15,8 +15,9 @@ function fifoIn(dir: string): string {
   return f;
 }
 /** A stand-in for runc init: opens the fifo for writing (blocks), writes `data`, exits. */
-function writer(fifo: string, data: string): ChildProcess {
-  return spawn('sh', ['-c', `printf '${data}' > "$1"; sleep 0.05`, 'sh', fifo], { stdio: 'ignore' });
+/** A process that writes data into the fifo and closes it, then lives `linger` s more (an init alive). */
+function writer(fifo: string, data: string, linger = 0.05): ChildProcess {
+  return spawn('sh', ['-c', `printf '${data}' > "$1"; sleep ${linger}`, 'sh', fifo], { stdio: 'ignore' });
 }
 const exited = (cp: ChildProcess) => new Promise<void>((r) => (cp.exitCode !== null ? r() : cp.once('exit', () => r())));
 
@@ -59,7 +60,8 @@ test('a path that is no fifo: refused, and no fd is left open', () => inTempDir(
 
 test('a writer that closes without writing: runc\'s "cannot start an already running container"', () => inTempDir('fifo-', async (dir) => {
   const fifo = fifoIn(dir);
-  const w = writer(fifo, '');
+  // (alive a while after: on a loaded machine 50 ms was over before the check, "already dead")
+  const w = writer(fifo, '', 1);
   await assert.rejects(startThroughFifo(fifo, { pid: w.pid! }, WHAT), /cannot start an already running container/);
   await exited(w);
 }));
