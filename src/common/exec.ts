@@ -8,6 +8,11 @@ import { internal, unavailable } from '../common/errors.js';
 
 export interface ExecResult { code: number; stdout: string; stderr: string }
 
+/** One argument for `sh -c`, single-quoted (a ' inside closed, escaped, opened again). */
+export function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", "'\\''")}'`;
+}
+
 export interface ExecOptions {
   input?: string | Buffer;
   cwd?: string;

@@ -8,7 +8,7 @@
 // take away those of containers that stopped while tsulad was down.
 import * as net from 'node:net';
 import { errorMessage, internal } from '../../common/errors.js';
-import { exec, type ExecResult } from '../../common/exec.js';
+import { exec, shellQuote, type ExecResult } from '../../common/exec.js';
 import type { Logger } from '../../common/log.js';
 import type { PortBinding } from '../containers/model.js';
 
@@ -28,8 +28,6 @@ export function loopbackRules(id: string, bindings: Record<string, PortBinding[]
   });
 }
 
-const quote = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
-
 /** The rules of each container's loopback bindings, added while its ports are published. */
 export class LoopbackGuard {
   private readonly rules = new Map<string, string[][]>();
@@ -43,7 +41,7 @@ export class LoopbackGuard {
     const rules = loopbackRules(id, bindings);
     if (!rules.length) return;
     this.rules.set(id, [...(this.rules.get(id) ?? []), ...rules]);
-    const script = rules.map((r) => `iptables -w -t raw -C ${r.map(quote).join(' ')} 2>/dev/null || iptables -w -t raw -I ${r.map(quote).join(' ')}`).join('\n');
+    const script = rules.map((r) => `iptables -w -t raw -C ${r.map(shellQuote).join(' ')} 2>/dev/null || iptables -w -t raw -I ${r.map(shellQuote).join(' ')}`).join('\n');
     const x = await this.run(`set -e\n${script}`);
     if (x.code !== 0) throw internal(`dropping remote traffic to the loopback-published ports of container ${id.slice(0, 12)} (iptables -t raw): ${x.stderr.trim() || `exit ${x.code}`}`);
   }
@@ -74,7 +72,7 @@ export class LoopbackGuard {
   }
 
   private async delete(rules: string[][], raw = false): Promise<void> {
-    const script = rules.map((r) => `iptables -w -t raw -D ${raw ? r[0] : r.map(quote).join(' ')}`).join('\n');
+    const script = rules.map((r) => `iptables -w -t raw -D ${raw ? r[0] : r.map(shellQuote).join(' ')}`).join('\n');
     const x = await this.run(script);
     if (x.code !== 0) throw new Error(x.stderr.trim() || `exit ${x.code}`);
   }

@@ -16,7 +16,8 @@ import type { AccelChoice, HypervisorConfig, RunningVm, VmPaths } from '../../..
 import { hypervisorFor, launchVm, stopVmm, QmpClient, TEMPLATE_SLOTS } from '../../../hypervisor/index.js';
 import { errorMessage, unavailable } from '../../../common/errors.js';
 import { GuestTasks } from './tasks.js';
-import { shellQuote, templateConfig, type Template } from './templates.js';
+import { shellQuote } from '../../../common/exec.js';
+import { templateConfig, type Template } from './templates.js';
 import { copyRuns, findQemuMemfd } from './ram.js';
 
 export interface CloneRequest {

@@ -23,6 +23,7 @@ import type { AccelChoice, HypervisorConfig, VmPaths } from '../../../hypervisor
 import { hypervisorFor, launchVm, pidFileProcess, stopVmm, QmpClient } from '../../../hypervisor/index.js';
 import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
+import { shellQuote } from '../../../common/exec.js';
 import { takeLock } from './snapshots.js';
 import { ramRuns, runsBytes, validRuns } from './ram.js';
 import { SingleFlight } from '../../../common/singleflight.js';
@@ -326,7 +327,3 @@ async function removeTemplateDir(dir: string): Promise<void> {
   await fs.rm(gone, { recursive: true, force: true });
 }
 
-/** One argument for the sh that runs QEMU's exec: migration URIs. */
-export function shellQuote(s: string): string {
-  return `'${s.replaceAll("'", "'\\''")}'`;
-}
