@@ -86,19 +86,19 @@ export async function moveDefaultRoute(st: NetworkState | undefined, specs: read
   const live = st.endpoints.map((e) => ({ networkId: e.networkId, name: e.name, gwPriority: specs.find((x) => x.networkId === e.networkId)?.gwPriority }));
   const v6 = (networkId: string) => !!st.endpoints.find((e) => e.networkId === networkId)?.gateway6;
   const best = st.endpoints[gatewayIndex(live, internal, v6)]!;
-  if (!internal(best.networkId) && best.gateway) {
-    const now = JSON.parse(await inNetns(st.sandboxKey, ['ip', '-j', '-4', 'route', 'show', 'default']).catch(() => '[]') || '[]') as Array<{ dev?: string }>;
-    if (!now.some((r) => r.dev === best.ifName)) await inNetns(st.sandboxKey, ['ip', '-4', 'route', 'replace', 'default', 'via', best.gateway, 'dev', best.ifName]);
-  }
+  if (!internal(best.networkId) && best.gateway) await defaultRouteVia(st.sandboxKey, '-4', best.gateway, best.ifName);
   await ensureDefaultRoute6(st, live, internal, v6);
+}
+
+/** The family's default route through gateway on ifName, unless it goes out there already. */
+async function defaultRouteVia(netns: string, family: '-4' | '-6', gateway: string, ifName: string): Promise<void> {
+  const now = JSON.parse(await inNetns(netns, ['ip', '-j', family, 'route', 'show', 'default']).catch(() => '[]') || '[]') as Array<{ dev?: string }>;
+  if (!now.some((r) => r.dev === ifName)) await inNetns(netns, ['ip', family, 'route', 'replace', 'default', 'via', gateway, 'dev', ifName]);
 }
 
 /** The IPv6 default route through libnetwork's ep6 (gateway6Index), where one is and it is not there yet. */
 export async function ensureDefaultRoute6(st: NetworkState, eps: ReadonlyArray<GwEndpoint>, internal: (networkId: string) => boolean, v6: (networkId: string) => boolean): Promise<void> {
   const i = gateway6Index(eps, internal, v6);
   const ep = i < 0 ? undefined : st.endpoints[i];
-  if (!ep?.gateway6) return;
-  const now = JSON.parse(await inNetns(st.sandboxKey, ['ip', '-j', '-6', 'route', 'show', 'default']).catch(() => '[]') || '[]') as Array<{ dev?: string }>;
-  if (now.some((r) => r.dev === ep.ifName)) return;
-  await inNetns(st.sandboxKey, ['ip', '-6', 'route', 'replace', 'default', 'via', ep.gateway6, 'dev', ep.ifName]);
+  if (ep?.gateway6) await defaultRouteVia(st.sandboxKey, '-6', ep.gateway6, ep.ifName);
 }
