@@ -171,6 +171,25 @@ test('Exec and Attach of a container that is not running fail in the RPC; ExecSy
   await ok(['rmp', '-f', p.id]);
 });
 
+test('an exec\'s output ends when its last holder closes it, as through runc-v2\'s FIFOs: a background child\'s later lines come back, and ExecSync waits for it until its timeout', async () => {
+  const p = await pod();
+  const id = await ctr(p, 'drain', { command: ['sleep', '1000'] });
+  // the child writes 3 s after the exec's own process ended (dockerd's streams would have closed at 2)
+  assert.equal(await ok(['exec', '-s', id, 'sh', '-c', 'echo early; (sleep 3; echo late) &']), 'early\nlate');
+  const streamed = await cri(['exec', id, 'sh', '-c', 'echo early; (sleep 3; echo late >&2) &']);
+  assert.deepEqual([streamed.code, streamed.stdout.trim(), streamed.stderr.trim()], [0, 'early', 'late']);
+  // a child that keeps the output open for ever: containerd's execInternal waits for the IO,
+  // so ExecSync ends at its timeout with DeadlineExceeded
+  const t0 = Date.now();
+  const held = await cri(['exec', '-s', '--timeout', '2', id, 'sh', '-c', 'sleep 365d &']);
+  assert.notEqual(held.code, 0);
+  assert.match(held.stderr, /DeadlineExceeded|timeout 2s exceeded/);
+  assert.ok(Date.now() - t0 >= 2000, `${Date.now() - t0} ms`);
+  // the daemon's exec still works and the sleeping child is in the container, as under runc-v2
+  assert.match(await ok(['exec', '-s', id, 'ps', '-o', 'args']), /sleep 365d/);
+  await ok(['rmp', '-f', p.id]);
+});
+
 test('bad pod sysctls fail RunPodSandbox, naming the sysctl, and leave nothing; good ones are set in the pod', async () => {
   const before = await pods();
   const leased = await leases(net);

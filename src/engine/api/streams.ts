@@ -100,6 +100,9 @@ async function attach(ctx: Ctx, cs: ContainerService, want: Want, open: (tty: bo
   });
 }
 
+/** How long an exec's streams may trail its exit (dockerd's monitor: StreamConfig.Wait). */
+const EXEC_STREAMS_DRAIN_MS = 2000;
+
 export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   const { params } = ctx;
   let body: unknown;
@@ -130,7 +133,7 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   const raw = hijack(ctx, rest, multiplexed(ctx, rawStream));
   let started: Awaited<ReturnType<ExecService['start']>>;
   try {
-    started = await es.start(session.ID, false, consoleSize);
+    started = await es.start(session.ID, false, consoleSize, { holdOutput: true });
   } catch (e) {
     // dockerd writes why the start failed into the stream as stdout; the client then reads
     // the exit code (127 or 126) from GET /exec/{id}/json
@@ -141,10 +144,18 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   }
   const { handle, recorded } = started;
   if (!handle.stdio) { await waitBounded(recorded); raw.end(); return; }
+  const stdio = handle.stdio;
+  // dockerd's monitor at an exec's exit: its streams get 2 s to end (a child left in the
+  // background may still hold and write them), then they are closed
+  void recorded.then(() => {
+    let ended = false;
+    stdio.onEnd(() => { ended = true; });
+    setTimeout(() => { if (!ended) stdio.close(); }, EXEC_STREAMS_DRAIN_MS).unref();
+  }, () => {});
   // dockerd watches an exec's TTY input for its detach keys too (exec create's DetachKeys,
   // checked there), and logs exec_detach; the process runs on
   const keys = tty && session.OpenStdin ? (session.body.DetachKeys ? parseDetachKeys(session.body.DetachKeys) : DEFAULT_DETACH_KEYS) : undefined;
-  pump(handle.stdio, raw, {
+  pump(stdio, raw, {
     framed: !rawStream, stdin: session.OpenStdin, stdout: session.OpenStdout, stderr: session.OpenStderr,
     inputEnd: 'close-stdin', beforeEnd: () => waitBounded(recorded), detachKeys: keys,
     onDetach: () => es.detached(session.ID),

@@ -144,7 +144,13 @@ export class ExecService {
    * the exit is in the session (Running false, ExitCode set): a stream that ends only then
    * lets a client inspect the exec right after its end (docker exec does, once).
    */
-  async start(id: string, detach: boolean, consoleSize?: [number, number]): Promise<{ handle: ExecHandle; session: ExecSession; recorded: Promise<number> }> {
+  /**
+   * `o.holdOutput`: without a TTY the process' stdio are pipes to tsulad where the runtime
+   * can (conmon's passthrough), so its output ends when the last holder closes it, a child
+   * left in the background too, as through containerd's FIFOs (the caller decides how long
+   * to wait: CRI until the end, the docker API 2 s); else it ends with conmon, at the exit.
+   */
+  async start(id: string, detach: boolean, consoleSize?: [number, number], o: { holdOutput?: boolean } = {}): Promise<{ handle: ExecHandle; session: ExecSession; recorded: Promise<number> }> {
     const s = this.get(id);
     // dockerd's words (a 409 either way)
     if (s.ExitCode !== null) throw failedPrecondition(`Error: Exec command ${s.ID} has already run`);
@@ -182,9 +188,11 @@ export class ExecService {
         proc.capabilities = { bounding: caps, effective: [...caps], permitted: [...caps] };
       }
       await fs.mkdir(s.dir, { recursive: true, mode: 0o700 });
-      handle = await this.containers.runtimeOf(rec).exec({
+      const rt = this.containers.runtimeOf(rec);
+      handle = await rt.exec({
         containerId: rec.id, execId: s.ID, dir: s.dir, process: proc,
         attach: !detach, stdin: !!b.AttachStdin,
+        ...(o.holdOutput && rt.directStdio ? { passthrough: 'pipes' as const } : {}),
       });
     } catch (e) {
       // dockerd's codes since moby#48552 (27.3): 127 for a command not found (and a path that
@@ -220,7 +228,7 @@ export class ExecService {
    */
   async run(ref: string, o: { cmd: string[]; tty: boolean; stdin: boolean; stdout: boolean; stderr: boolean }): Promise<{ id: string; handle: ExecHandle }> {
     const { Id } = await this.create(ref, { Cmd: o.cmd, Tty: o.tty, AttachStdin: o.stdin, AttachStdout: o.stdout, AttachStderr: o.stderr });
-    const { handle } = await this.start(Id, false);
+    const { handle } = await this.start(Id, false, undefined, { holdOutput: true });
     return { id: Id, handle };
   }
 

@@ -14,9 +14,12 @@ export class PipeStdio implements StdioStream {
 
   constructor(private readonly stdin: Writable | null, private readonly stdout: Readable, private readonly stderr: Readable) {
     stdin?.on('error', () => {});
+    const closed = () => { if (--this.open === 0) for (const cb of this.endCbs.splice(0)) cb(); };
     for (const s of [stdout, stderr]) {
       s.on('error', () => s.destroy());
-      s.once('close', () => { if (--this.open === 0) for (const cb of this.endCbs.splice(0)) cb(); });
+      // a socket reads from its creation: a stream the process never wrote (an exec that
+      // exited before its pid came back) may have ended and closed already, its 'close' gone
+      if (s.closed) closed(); else s.once('close', closed);
     }
   }
 

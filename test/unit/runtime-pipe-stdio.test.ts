@@ -1,0 +1,63 @@
+// PipeStdio: a process' stdio as our own socket pairs (conmon's passthrough with pipes).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as net from 'node:net';
+import { once } from 'node:events';
+import { PipeStdio } from '../../src/runtime/runc/pipe-stdio.js';
+
+/** A connected pair of sockets: ours to read, theirs for the "process". */
+async function pair(): Promise<{ ours: net.Socket; theirs: net.Socket; close: () => void }> {
+  const server = net.createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as net.AddressInfo;
+  const theirs = net.connect(port, '127.0.0.1');
+  const [ours] = (await once(server, 'connection')) as [net.Socket];
+  await once(theirs, 'connect');
+  return { ours, theirs, close: () => server.close() };
+}
+
+test('a stream the process closed before PipeStdio took it (no output, already closed) still counts: the end comes with the other', { timeout: 5000 }, async () => {
+  const out = await pair();
+  const err = await pair();
+  try {
+    // stderr: never written, ended and closed before the PipeStdio exists (an exec that
+    // exited before its pid came back; the socket reads from its creation)
+    err.theirs.end();
+    await once(err.ours, 'close');
+    assert.equal(err.ours.closed, true);
+    out.theirs.write('quick\n');
+    const stdio = PipeStdio.of({ stdin: null, stdout: out.ours, stderr: err.ours });
+    const got: string[] = [];
+    stdio.onOutput((n, d) => got.push(`${n}:${d}`));
+    const ended = new Promise<void>((r) => stdio.onEnd(r));
+    out.theirs.end();
+    await ended;
+    assert.deepEqual(got, ['1:quick\n']);
+  } finally {
+    out.close();
+    err.close();
+  }
+});
+
+test('the end waits for both streams; output after the first one closed still comes', { timeout: 5000 }, async () => {
+  const out = await pair();
+  const err = await pair();
+  try {
+    const stdio = PipeStdio.of({ stdin: null, stdout: out.ours, stderr: err.ours });
+    const got: string[] = [];
+    stdio.onOutput((n, d) => got.push(`${n}:${d}`));
+    let ended = false;
+    stdio.onEnd(() => { ended = true; });
+    err.theirs.end();
+    await once(err.ours, 'close');
+    assert.equal(ended, false);
+    out.theirs.end('late\n');
+    await once(out.ours, 'close');
+    assert.equal(ended, true);
+    assert.deepEqual(got, ['1:late\n']);
+  } finally {
+    out.close();
+    err.close();
+  }
+});
