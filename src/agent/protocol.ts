@@ -5,7 +5,7 @@
 // are UTF-8 JSON: it is private to tsula's two ends, and JSON keeps it readable without
 // another .proto to generate.
 export const AGENT_SERVICE = 'tsula.agent.v1.Agent';
-export const AGENT_VERSION = '0.8.0';
+export const AGENT_VERSION = '0.9.0';
 
 export interface PingResponse {
   version: string;
@@ -54,6 +54,14 @@ export interface CloseStdinRequest { id: string; execId?: string }
  */
 export interface OomKilledRequest { id: string }
 export interface OomKilledResponse { oomKilled: boolean }
+
+/**
+ * WaitOom: long poll for the OOM kills in the task's guest cgroup while it runs (any of its
+ * processes: an exec, a child), so the host sends a TaskOOM per kill as runc-v2 does. Answers
+ * when `count` (kills heard since the task's create) passes `seen`, or the task stopped.
+ */
+export interface WaitOomRequest { id: string; seen: number }
+export interface WaitOomResponse { count: number; stopped: boolean }
 
 /**
  * ConfigureNetwork: the guest's NICs as the pod's netns has its CNI interface (kata's

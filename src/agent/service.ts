@@ -16,7 +16,7 @@ import { cloneSetup as applyCloneSetup } from './clone.js';
 import { applyNetSysctls } from './sysctls.js';
 import {
   AGENT_SERVICE, AGENT_VERSION, parseAgentStartup, PROCESS_TYPE_URL, RESOURCES_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type CloneSetupRequest, type CloneSetupResponse, type CloseStdinRequest, type OomKilledRequest, type OomKilledResponse, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type SetSysctlsRequest, type SetSysctlsResponse, type ReadStreamRequest,
+  type CloneSetupRequest, type CloneSetupResponse, type CloseStdinRequest, type OomKilledRequest, type OomKilledResponse, type WaitOomRequest, type WaitOomResponse, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type SetSysctlsRequest, type SetSysctlsResponse, type ReadStreamRequest,
   type ReadStreamResponse, type WriteStdinRequest,
 } from './protocol.js';
 
@@ -139,6 +139,10 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
     OomKilled: async (payload) => {
       const r = dec<OomKilledRequest>(payload);
       return enc({ oomKilled: await tasks.oomKilled(r.id) } satisfies OomKilledResponse);
+    },
+    WaitOom: async (payload, ctx) => {
+      const r = dec<WaitOomRequest>(payload);
+      return enc((await tasks.waitOom(r.id, Number(r.seen) || 0, ctx.signal)) satisfies WaitOomResponse);
     },
     CloseStdin: (payload) => {
       const r = dec<CloseStdinRequest>(payload);

@@ -9,7 +9,8 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import type { LinuxResources, Spec, Process } from '../oci/types.js';
 import type { ExecHandle, StdioStream } from '../runtime/types.js';
-import type { CgroupStats } from '../cgroups/index.js';
+import { detectCgroups, specCgroupPath, type CgroupLayout, type CgroupStats } from '../cgroups/index.js';
+import { watchOomKills } from '../cgroups/oom-watch.js';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
 import { Phases } from '../common/phases.js';
 import { RuncConmonRuntime, type Logger } from './deps.js';
@@ -112,7 +113,26 @@ export class GuestExec extends Proc {
 
 export class GuestTask extends Proc {
   readonly execs = new Map<string, GuestExec>();
+  /** OOM kills heard in the task's cgroup since its create. */
+  ooms = 0;
+  stopOomWatch: (() => void) | null = null;
+  private oomWaiters: Array<() => void> = [];
   constructor(readonly id: string, readonly bundle: string, readonly dir: string) { super(); }
+  oomHeard(): void {
+    this.ooms++;
+    for (const w of this.oomWaiters.splice(0)) w();
+  }
+  override finished(status: number, at: Date): void {
+    super.finished(status, at);
+    for (const w of this.oomWaiters.splice(0)) w();
+  }
+  /** Resolves at the next OOM kill, the task's exit, or the abort. */
+  oomOrExit(signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      this.oomWaiters.push(resolve);
+      signal?.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
 }
 
 export interface CreateTaskOptions {
@@ -144,6 +164,7 @@ export class TaskTable {
   private readonly log?: Logger;
   private readonly tasksDir: string;
   private readonly podNs: PodNamespaces;
+  private layout?: Promise<CgroupLayout>;
 
   constructor(o: TaskTableOptions = {}) {
     this.log = o.log;
@@ -192,22 +213,37 @@ export class TaskTable {
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       ph.mark('prepare');
       // the host keeps the container's log: conmon's own copy in guest RAM would only grow
+      const spec = await this.podNs.resolve(o.spec, this.livePids());
       t.pid = await this.runtime.create({
-        id: o.id, bundle: dir, spec: await this.podNs.resolve(o.spec, this.livePids()), logPath: '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
+        id: o.id, bundle: dir, spec, logPath: '/dev/null', terminal: o.terminal, stdin: o.stdin, stdinOnce: true,
         passthrough: 'pipes', // (without a terminal: the host's slow reader makes the process wait)
       });
       ph.mark('runtime-create');
       t.io = new ProcessIo(await this.runtime.attach(o.id, dir), o.stdin);
       ph.mark('attach');
+      t.stopOomWatch = await this.watchOom(t, spec);
       if (this.log) ph.done(this.log);
     } catch (e) {
       t.io?.close();
+      t.stopOomWatch?.();
       await this.runtime.delete(o.id, dir, true).catch(() => {});
       this.tasks.delete(o.id);
       await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
       throw e;
     }
     return t;
+  }
+
+  /**
+   * The task's OOM kills as they happen: its cgroup's memory.events (the guest is cgroup v2,
+   * where conmon's `oom` file is not written here), else conmon's file (an agent under test
+   * on a v1 host).
+   */
+  private async watchOom(t: GuestTask, spec: Spec): Promise<() => void> {
+    const cg = specCgroupPath(spec.linux?.cgroupsPath, t.id);
+    this.layout ??= detectCgroups();
+    const stop = cg ? await watchOomKills(await this.layout, cg, () => t.oomHeard()).catch(() => null) : null;
+    return stop ?? this.runtime.watchOom(t.id, t.dir, () => t.oomHeard());
   }
 
   /** Pids of the running tasks: the namespace paths a container may name (its pod's pause). */
@@ -292,6 +328,13 @@ export class TaskTable {
     return (await this.runtime.oomKilled?.(id, t.dir).catch(() => false)) ?? false;
   }
 
+  /** WaitOom: the task's OOM kills once they pass `seen`, or once it stopped. */
+  async waitOom(id: string, seen: number, signal?: AbortSignal): Promise<{ count: number; stopped: boolean }> {
+    const t = this.get(id);
+    if (t.ooms <= seen && t.status !== 'stopped') await t.oomOrExit(signal);
+    return { count: t.ooms, stopped: t.status === 'stopped' };
+  }
+
   async pids(id: string): Promise<number[]> {
     const t = this.get(id);
     return t.status === 'stopped' ? [] : this.runtime.pids(id);
@@ -315,6 +358,7 @@ export class TaskTable {
     }
     if (t.status === 'running' || t.status === 'paused') throw failedPrecondition(`cannot delete ${t.status} task ${id}: kill it first`);
     t.io?.close();
+    t.stopOomWatch?.();
     for (const e of t.execs.values()) e.io?.close();
     await this.runtime.delete(id, t.dir, true);
     await fs.rm(t.dir, { recursive: true, force: true });
@@ -329,6 +373,6 @@ export class TaskTable {
   close(): void {
     this.runtime.close();
     this.podNs.close();
-    for (const t of this.tasks.values()) t.io?.close();
+    for (const t of this.tasks.values()) { t.io?.close(); t.stopOomWatch?.(); }
   }
 }

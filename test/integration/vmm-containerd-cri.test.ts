@@ -2,7 +2,8 @@
 // io.containerd.tsula.v2 and a vmm.toml as its ConfigPath option (kata's way). containerd's
 // pause container makes the VM, the app containers join it (one qemu), and what containerd
 // asks of a task reaches the guest: Update of its cgroup, the OOM killer's word (TaskOOM,
-// reason OOMKilled), runc's error for a bad command; the pod's net.* sysctls (in the pause
+// reason OOMKilled, for a child killed while the container runs too), an exec's output to
+// its last holder's end, runc's error for a bad command; the pod's net.* sysctls (in the pause
 // container's spec and each container's) are set once in the guest, as kata does. One boot
 // (TCG: seconds).
 import { test, before, after } from 'node:test';
@@ -60,7 +61,7 @@ async function ctr(podId: string, podCfg: string, name: string, extra: Record<st
 interface Inspect { status: { state: string; exitCode: number; reason: string; message: string } }
 const inspect = async (id: string) => JSON.parse(await ok(['inspect', id])) as Inspect;
 
-test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app containers, net.* sysctls in the guest, Update and OOM reach the guest, a bad command says why, stopp/rmp leave nothing', { timeout: 400_000 }, async () => {
+test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app containers, net.* sysctls in the guest, Update and OOM (of a child too) reach the guest, an exec\'s output drains, a bad command says why, stopp/rmp leave nothing', { timeout: 400_000 }, async () => {
   const podCfg = path.join(c.dir, 'pod.json');
   const sysctls = { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.tcp_syncookies': '0', 'kernel.shm_rmid_forced': '1' };
   await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'vmctrd', uid: 'vm-1' }, log_directory: path.join(c.dir, 'logs'), linux: { sysctls } }));
@@ -89,6 +90,19 @@ test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app 
   await waitFor(async () => (await inspect(oom)).status.state === 'CONTAINER_EXITED', 120_000, 'the OOM kill in the guest');
   const o = await inspect(oom);
   assert.deepEqual([o.status.exitCode, o.status.reason], [137, 'OOMKilled']);
+
+  // a child killed by the OOM killer while the container runs on: a TaskOOM then, so the
+  // running container's reason is OOMKilled (containerd's handler), as under runc-v2
+  const child = await ctr(pod, podCfg, 'oomchild', {
+    command: ['sh', '-c', "sh -c 'x=a; while true; do x=$x$x$x$x; done'; echo child-exit=$?; sleep 1000"],
+    linux: { resources: { memory_limit_in_bytes: 20 << 20 } },
+  });
+  await waitFor(async () => (await inspect(child)).status.reason === 'OOMKilled', 120_000, 'the TaskOOM of the child');
+  assert.equal((await inspect(child)).status.state, 'CONTAINER_RUNNING');
+
+  // an exec's output ends when the last holder of its pipes closes them (runc-v2's FIFOs): a
+  // background child's line 3 s after the exit comes back, and ExecSync waits for it
+  assert.equal(await ok(['exec', '-s', app, 'sh', '-c', 'echo early; (sleep 3; echo late) &']), 'early\nlate');
 
   const bad = await ctr(pod, podCfg, 'bad', { command: ['/nonexistent'] }, false);
   assert.notEqual((await c.crictl(['start', bad])).code, 0);

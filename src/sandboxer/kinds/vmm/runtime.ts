@@ -16,8 +16,6 @@ import type { SharedDir } from './shared.js';
 
 /** How long a forced delete waits for the killed task's exit in the guest. */
 const FORCE_DELETE_WAIT_MS = 10_000;
-/** How long an exec's output may trail its exit before the agent forgets it. */
-const EXEC_DRAIN_MS = 2000;
 
 function withoutSeccomp(spec: Spec): Spec {
   if (!spec.linux?.seccomp) return spec;
@@ -221,6 +219,21 @@ export class GuestRuntime implements Runtime {
     return this.g.oomKilled(id);
   }
 
+  /** Each OOM kill in the task's guest cgroup while it runs (the agent's WaitOom long poll). */
+  watchOom(id: string, _bundle: string, cb: () => void): () => void {
+    const abort = new AbortController();
+    void (async () => {
+      let seen = 0;
+      while (!abort.signal.aborted && !this.g.closed) {
+        const r = await this.g.waitOom(id, seen, abort.signal).catch(() => null);
+        if (!r || abort.signal.aborted) return; // an older agent, the task or the VM gone
+        for (; seen < r.count; seen++) cb();
+        if (r.stopped) return;
+      }
+    })();
+    return () => abort.abort();
+  }
+
   async update(id: string, _bundle: string, resources: LinuxResources): Promise<void> {
     await this.g.update(id, resources);
   }
@@ -245,11 +258,13 @@ export class GuestRuntime implements Runtime {
     this.execs.set(req.dir, { id: req.containerId, execId: req.execId });
     const exited = (async () => {
       const x = await this.g.wait(req.containerId, req.execId).catch(() => null);
-      // the agent forgets the exec once its output is read (or after a grace period, or when its id is used again)
+      // the agent forgets the exec once its output ended (the last holder of its pipes closed
+      // them: a background child may write long after the exit, as through runc-v2's FIFOs)
+      // or its reader let go (stdio.close(): the exec's delete), or its id is used again
       const drained = stdio ? new Promise<void>((r) => stdio.onEnd(r)) : Promise.resolve();
       let now!: () => void;
       const early = new Promise<void>((r) => { now = r; });
-      const done: Promise<void> = Promise.race([drained, early, new Promise((r) => setTimeout(r, EXEC_DRAIN_MS))])
+      const done: Promise<void> = Promise.race([drained, early])
         .then(async () => { await this.g.delete(req.containerId, req.execId); }).catch(() => {})
         .finally(() => {
           this.execs.delete(req.dir);

@@ -13,7 +13,7 @@ import type { CgroupStats } from '../../../cgroups/index.js';
 import { fromMetricsAny } from '../../../cgroups/metrics.js';
 import {
   AGENT_SERVICE, PROCESS_TYPE_URL, RESOURCES_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type CloneSetupRequest, type CloneSetupResponse, type ConfigureNetworkRequest, type SetSysctlsResponse, type OomKilledResponse, type ConfigureNetworkResponse, type PingResponse, type ReadStreamResponse,
+  type CloneSetupRequest, type CloneSetupResponse, type ConfigureNetworkRequest, type SetSysctlsResponse, type OomKilledResponse, type WaitOomResponse, type ConfigureNetworkResponse, type PingResponse, type ReadStreamResponse,
 } from '../../../agent/protocol.js';
 
 type TaskMethods = typeof TaskService extends GenService<infer S> ? S : never;
@@ -180,6 +180,19 @@ export class GuestTasks {
       return dec<OomKilledResponse>(await this.client.callRaw(AGENT_SERVICE, 'OomKilled', enc({ id }))).oomKilled === true;
     } catch (e) {
       if (isKind(e, 'Unimplemented')) return false;
+      throw e;
+    }
+  }
+
+  /**
+   * One long poll for the task's OOM kills: the count once it passes `seen`, or at the task's
+   * exit. null from an agent before 0.9 (it cannot tell while the task runs).
+   */
+  async waitOom(id: string, seen: number, signal?: AbortSignal): Promise<WaitOomResponse | null> {
+    try {
+      return dec<WaitOomResponse>(await this.client.callRaw(AGENT_SERVICE, 'WaitOom', enc({ id, seen }), { signal }));
+    } catch (e) {
+      if (isKind(e, 'Unimplemented')) return null;
       throw e;
     }
   }
