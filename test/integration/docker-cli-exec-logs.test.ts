@@ -160,6 +160,16 @@ test('inspect ExecIDs: the container\'s execs that have not ended, else null', a
   assert.equal(await ids(), null, 'gone once it exited');
 });
 
+test('an exec\'s output after its exit: a background child\'s lines within 2 s come through, a child holding the output for ever is cut off 2 s after the exit (dockerd\'s monitor)', async () => {
+  assert.equal(await ok(['exec', 'box', 'sh', '-c', 'echo early; (sleep 1; echo late) &']), 'early\nlate\n');
+  const t0 = Date.now();
+  assert.equal(await ok(['exec', 'box', 'sh', '-c', 'echo early; sleep 1000 &']), 'early\n');
+  const ms = Date.now() - t0;
+  assert.ok(ms >= 1900 && ms < 10_000, `${ms} ms`);
+  // the next exec is not held up by it
+  assert.equal(await ok(['exec', 'box', 'echo', 'next']), 'next\n');
+});
+
 test('exec environment: PATH, HOSTNAME, TERM only for exec -t, the container\'s env, then -e', async () => {
   const host = (await ok(['inspect', '-f', '{{.Config.Hostname}}', 'box'])).trim();
   const env = (await ok(['exec', 'box', 'env'])).split('\n').filter(Boolean);
