@@ -1,5 +1,6 @@
 // Put processes that no OCI runtime starts (a pod's qemu and virtiofsd) into a cgroup of the
-// host, as kata's sandbox_cgroup_only does, and remove that cgroup when they are gone. The
+// host, as kata's sandbox_cgroup_only does, or only the VM's vCPU threads, as kata does
+// without it, and remove that cgroup when they are gone. The
 // controllers are those kubelet accounts and limits a pod by (cpu, cpuacct, memory, pids,
 // blkio on v1; the whole process on v2): not devices (qemu opens /dev/kvm, /dev/net/tun) nor
 // cpuset (a new v1 cpuset starts empty).
@@ -45,6 +46,24 @@ export async function joinCgroup(layout: CgroupLayout, cgPath: string, pids: num
     // one pid per write: the kernel takes one; a process gone meanwhile (ESRCH) is nobody's to account
     for (const pid of all) {
       await fs.writeFile(path.join(dir, 'cgroup.procs'), String(pid)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ESRCH') throw e; });
+    }
+  }
+  return dirs;
+}
+
+/**
+ * Move threads (a VM's vCPUs) into `cgPath`, the rest of their process staying where it is:
+ * cgroup v1 only (each controller's `tasks`), where a process' threads may sit in different
+ * cgroups; v2 puts a thread elsewhere only in a threaded subtree, which kubelet's pod
+ * cgroups are not ([] there). Returns the dirs made.
+ */
+export async function joinCgroupThreads(layout: CgroupLayout, cgPath: string, tids: number[]): Promise<string[]> {
+  if (layout.version !== 1) return [];
+  const dirs = await cgroupDirs(layout, cgPath);
+  for (const dir of dirs) {
+    await fs.mkdir(dir, { recursive: true });
+    for (const tid of tids) {
+      await fs.writeFile(path.join(dir, 'tasks'), String(tid)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ESRCH') throw e; });
     }
   }
   return dirs;

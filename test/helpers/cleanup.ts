@@ -57,3 +57,19 @@ export async function networkBridges(graph: string): Promise<string[]> {
   }
   return out;
 }
+
+/**
+ * Remove cgroup `rel` (absolute, cgroupfs) and the empty dirs below it in every hierarchy
+ * mounted under /sys/fs/cgroup (v1's may be cpu and cpuacct apart, or cpu,cpuacct; v2 one),
+ * deepest first: a pod's cgroup_parent a test named, whatever made dirs in it.
+ */
+export async function removeCgroupEverywhere(rel: string): Promise<void> {
+  const rm = async (dir: string): Promise<void> => {
+    for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      if (e.isDirectory()) await rm(path.join(dir, e.name));
+    }
+    await fs.rmdir(dir).catch(() => {});
+  };
+  const roots = ['/sys/fs/cgroup', ...(await fs.readdir('/sys/fs/cgroup').catch(() => [] as string[])).map((c) => path.join('/sys/fs/cgroup', c))];
+  for (const r of roots) await rm(path.join(r, rel));
+}

@@ -4,7 +4,8 @@
 // asks of a task reaches the guest: Update of its cgroup, the OOM killer's word (TaskOOM,
 // reason OOMKilled, for a child killed while the container runs too), an exec's output to
 // its last holder's end, runc's error for a bad command; the pod's net.* sysctls (in the pause
-// container's spec and each container's) are set once in the guest, as kata does. One boot
+// container's spec and each container's) are set once in the guest, as kata does; the VM's
+// vCPU threads are in the pod's cgroup (kata's default), so `crictl statsp` finds it. One boot
 // (TCG: seconds).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { TestContainerd, instancesNamed, processesNamed } from '../helpers/conta
 import { IMAGES, waitFor } from '../helpers/daemon.js';
 import { crictlPath } from '../helpers/crictl.js';
 import { createTestNet, purgeForeignAttachments, type TestNet } from '../helpers/network.js';
+import { removeCgroupEverywhere } from '../helpers/cleanup.js';
 
 const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
 const missing = ['/usr/bin/qemu-system-x86_64', '/usr/lib/qemu/virtiofsd', `${GUEST}/vmlinuz`, `${GUEST}/rootfs.img`, '/usr/bin/containerd', '/usr/bin/umoci', '/usr/bin/skopeo'].filter((p) => !existsSync(p));
@@ -23,6 +25,9 @@ const guestKernel = readFileSync(`${GUEST}/kernel-release`, 'utf8').trim();
 
 let net: TestNet;
 let c: TestContainerd;
+/** The first pod's cgroup_parent (kubelet's pod cgroup): containerd makes its pause's below it; removed here. */
+const PARENT = `/tsula-vmctrd-${process.pid}`;
+const v1 = !existsSync('/sys/fs/cgroup/cgroup.controllers');
 before(async () => {
   crictlPath();
   net = await createTestNet('vmctrd');
@@ -42,6 +47,7 @@ after(async () => {
     await purgeForeignAttachments(net, pods);
     await net.destroy();
   }
+  await removeCgroupEverywhere(PARENT);
 });
 
 const ok = async (args: string[]) => {
@@ -64,13 +70,22 @@ const inspect = async (id: string) => JSON.parse(await ok(['inspect', id])) as I
 test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app containers, net.* sysctls in the guest, Update and OOM (of a child too) reach the guest, an exec\'s output drains, a bad command says why, stopp/rmp leave nothing', { timeout: 400_000 }, async () => {
   const podCfg = path.join(c.dir, 'pod.json');
   const sysctls = { 'net.ipv4.ip_unprivileged_port_start': '0', 'net.ipv4.tcp_syncookies': '0', 'kernel.shm_rmid_forced': '1' };
-  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'vmctrd', uid: 'vm-1' }, log_directory: path.join(c.dir, 'logs'), linux: { sysctls } }));
+  await fs.writeFile(podCfg, JSON.stringify({ metadata: { name: 'vm', namespace: 'vmctrd', uid: 'vm-1' }, log_directory: path.join(c.dir, 'logs'), linux: { sysctls, cgroup_parent: PARENT } }));
   const t0 = Date.now();
   const pod = await ok(['runp', '--runtime', 'tsula-vmm', podCfg]);
   console.log(`# crictl runp -r tsula-vmm (containerd): ${Date.now() - t0} ms`);
   const app = await ctr(pod, podCfg, 'app', { command: ['sleep', '1000'] });
   const qemus = await processesNamed('qemu-system-x86_64', c.dir);
   assert.equal(qemus.length, 1, 'one VM for the pod');
+  if (v1) {
+    // sandbox_cgroup_only off (kata's default): the vCPU threads in the pod's cgroup, qemu's
+    // process not; containerd's PodSandboxStats loads cgroup_parent and finds them there
+    const tasks = (await fs.readFile(`/sys/fs/cgroup/cpuacct${PARENT}/${pod}/tasks`, 'utf8')).split('\n').filter(Boolean).map(Number);
+    const threads = (await fs.readdir(`/proc/${qemus[0]}/task`)).map(Number);
+    assert.ok(tasks.length > 0 && tasks.every((t) => threads.includes(t)) && !tasks.includes(qemus[0]!), `${tasks} of ${threads}`);
+    const st = JSON.parse(await ok(['statsp', '-o', 'json', '--id', pod])) as { stats: Array<{ linux: { cpu: { usageCoreNanoSeconds: { value: string } } } }> };
+    assert.ok(Number(st.stats[0]!.linux.cpu.usageCoreNanoSeconds.value) > 0, JSON.stringify(st));
+  }
   assert.equal(await ok(['exec', '-s', app, 'uname', '-r']), guestKernel);
   // a pod that names no hostname has the node's, as runc's (containerd writes it to /etc/hostname too)
   assert.equal(await ok(['exec', '-s', app, 'sh', '-c', 'hostname; cat /etc/hostname']), `${os.hostname()}\n${os.hostname()}`);
@@ -114,6 +129,7 @@ test('crictl runp -r tsula-vmm through containerd: one VM for the pause and app 
   await ok(['stopp', pod]);
   await ok(['rmp', pod]);
   await waitFor(async () => (await processesNamed('qemu-system-x86_64', c.dir)).length === 0, 30_000, 'qemu to exit');
+  if (v1) assert.equal(existsSync(`/sys/fs/cgroup/cpuacct${PARENT}/${pod}`), false, 'the pod\'s cgroup went with it');
   await waitFor(async () => (await instancesNamed('virtiofsd', c.dir)).length === 0, 10_000, 'virtiofsd to exit');
   assert.deepEqual(await fs.readdir(path.join(c.sbState, 'tasks')), []);
   const mounts = (await fs.readFile('/proc/self/mounts', 'utf8')).split('\n').filter((l) => l.includes(c.dir));

@@ -13,6 +13,7 @@ import { crictl, crictlPath } from '../helpers/crictl.js';
 import { createTestNet, type TestNet } from '../helpers/network.js';
 import { requirePrerequisites } from '../helpers/prereqs.js';
 import { processesNamed } from '../helpers/containerd.js';
+import { removeCgroupEverywhere } from '../helpers/cleanup.js';
 
 const GUEST = process.env.TSULA_GUEST_DIR ?? '/var/lib/tsula/guest';
 requirePrerequisites('vmm-cri-stats', {
@@ -43,8 +44,7 @@ after(async () => {
   // also kills the sandboxer tsulad started and any qemu under the test's dir
   await d?.destroy();
   await net?.destroy();
-  for (const c of ['cpu,cpuacct', 'memory', 'pids', 'blkio']) await fs.rmdir(`/sys/fs/cgroup/${c}${PARENT}`).catch(() => {});
-  await fs.rmdir(`/sys/fs/cgroup${PARENT}`).catch(() => {});
+  await removeCgroupEverywhere(PARENT);
 });
 
 const cri = (args: string[]) => crictl(d.criSock, args, { timeoutMs: 300_000 });

@@ -250,7 +250,7 @@ export class VmmSandboxKind implements SandboxKind {
           throw withContext(e, `sandbox ${sb.id}`);
         });
       }
-      cgroupDirs = await joinSandboxCgroup(sb.id, hvCfg, sb.annotations, [vm.pid, virtiofsdPid]);
+      cgroupDirs = await joinSandboxCgroup(sb.id, hvCfg, sb.annotations, [vm.pid, virtiofsdPid], paths.qmpSocket, this.d.log);
       // the first boot with this config makes the template, in the background
       if (hvCfg.enableTemplate && hvCfg === configured && !clone) this.templates.ensure(hvCfg, accel);
     } catch (e) {
