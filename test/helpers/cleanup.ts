@@ -1,7 +1,7 @@
 // Cleanup shared by the daemon helpers (kept apart so that daemon.ts and containerd.ts can
 // both use it without importing each other).
 import { execFile } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import { NetworkFirewall } from '../../src/engine/networks/firewall.js';
@@ -22,7 +22,8 @@ export async function killSandboxerLeftovers(dir: string): Promise<void> {
   }
   for (const sb of sbDirs) {
     const root = path.join(sb, 'runc', 'root');
-    const list = await execFileP('runc', ['--root', root, 'list', '-q']).then((r) => r.stdout.split('\n').filter(Boolean), () => [] as string[]);
+    // (runc makes a root it is given: a dir already removed would come back, left in /tmp)
+    const list = !existsSync(root) ? [] : await execFileP('runc', ['--root', root, 'list', '-q']).then((r) => r.stdout.split('\n').filter(Boolean), () => [] as string[]);
     for (const id of list) {
       // a paused (frozen) container can't be killed
       await execFileP('runc', ['--root', root, 'resume', id]).catch(() => {});
