@@ -1,14 +1,12 @@
 // The container service: every front end (the Docker-shaped API, CRI, the CLI's) calls these
 // methods; they keep the record, the snapshot and the runtime in step, and emit events. It
 // holds the state (per-container locks, waiters, pending attaches, what an exit kept) and
-// the start, exit and remove paths; create, attach, stop/kill/restart and the settings
-// commands are in service-*.ts, functions of the service.
+// the exit path; create, start, attach, stop/kill/restart, remove and the settings commands
+// are in service-*.ts, functions of the service.
 import { Phases } from '../../common/phases.js';
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { running, type Container, type CreateSpec } from './model.js';
 import { ContainerStore } from './store.js';
-import { etcFilesIntact, writeEtcFiles } from './create.js';
 import type { ImageStore } from '../../image/types.js';
 import type { SnapshotDriver } from '../../storage/types.js';
 import type { Runtime, StdioStream } from '../../runtime/types.js';
@@ -19,9 +17,8 @@ import { containerSpec } from './spec.js';
 import { cgroupsPath, checkBlkioDevices, verifyResources, type ResourceConfig } from './resources.js';
 import { detectCgroups, readOomKills } from '../../cgroups/index.js';
 import { readSysInfo, type SysInfo } from '../../oci/sysinfo.js';
-import { dockerdStartError } from './oci-errors.js';
 import type { Spec } from '../../oci/types.js';
-import { failedPrecondition, errorMessage, TsulaError } from '../../common/errors.js';
+import { failedPrecondition, errorMessage } from '../../common/errors.js';
 import { NO_FAULTS, type Faults } from '../../common/faults.js';
 import { recoverContainers, removeAutoRemoved } from './recovery.js';
 import { ExitWaiters, PendingAttaches, type WaitCondition } from './waiters.js';
@@ -29,13 +26,12 @@ import { Hooks, type ContainerHooks } from './hooks.js';
 import { OomEvents } from './oom-events.js';
 import { RestartManager } from './restart.js';
 import { create } from './service-create.js';
-import { attach, checkAttach, connectPendingAttach, reopenLog, resize } from './service-attach.js';
+import { attach, checkAttach, reopenLog, resize } from './service-attach.js';
 import { kill, restart, restartByPolicy, stop } from './service-stop.js';
 import { pause, rename, top, unpause, update } from './service-settings.js';
 import { remove } from './service-remove.js';
+import { startLocked } from './service-start.js';
 import { WorkingDirsInImages } from './rootfs.js';
-import { runtimeLogCap } from './log-rotation.js';
-import { StagedSubpaths } from '../volumes/subpath-stage.js';
 import { pollMonitors } from './monitors.js';
 import { initRealtimeBudget, type RealtimeBudget } from '../../cgroups/realtime.js';
 
@@ -161,7 +157,7 @@ export class ContainerService {
   private watching = new Set<Runtime>();
   /** Exits are watched only once recovery has looked at every record. */
   private recovered = false;
-  private readonly ooms = new OomEvents({
+  readonly ooms = new OomEvents({
     runtimeOf: (rec) => this.runtimeOf(rec),
     bundle: (id) => this.bundle(id),
     heard: (rec) => {
@@ -203,7 +199,7 @@ export class ContainerService {
   }
 
   /** Asks r for real time? Then the daemon's budget (if any) is its cgroup parent's first. */
-  private async realtimeBudget(r: ResourceConfig): Promise<boolean> {
+  async realtimeBudget(r: ResourceConfig): Promise<boolean> {
     const asked = r.CpuRealtimeRuntime > 0 || r.CpuRealtimePeriod > 0;
     if (asked && this.d.realtime) await initRealtimeBudget(r.CgroupParent || 'tsula', this.d.realtime);
     return asked;
@@ -229,78 +225,8 @@ export class ContainerService {
     });
   }
 
-  /** Start under the container's lock (start, restart, a policy's restart). */
-  async startLocked(rec: Container): Promise<void> {
-    const rt = this.runtimeOf(rec);
-    const bundle = this.bundle(rec.id);
-    const ph = new Phases('start', rec.id);
-    let created = false;
-    let hooked = false;
-    let staged = StagedSubpaths.none;
-    try {
-      // the last run's runtime state, kept while its exit was not on disk: this run replaces it
-      if (this.unreleased.has(rec.id)) await this.release(rec);
-      await fs.mkdir(bundle, { recursive: true, mode: 0o700 });
-      hooked = true;
-      await this.hooks.beforeStart(rec);
-      // its network state goes to disk while the runtime creates (not awaited): a tsulad that
-      // dies after the runtime's start adopts the container with its endpoints and ports
-      if (rec.state.network?.endpoints.length) void this.d.store.persist(rec).catch(() => {});
-      if (!(await etcFilesIntact(rec))) await writeEtcFiles(rec); // a power cut emptied them
-      const rootfs = await this.d.driver.mount(rec.id);
-      ph.mark('mount');
-      this.faults.hit('start:after-mount'); // recovery unmounts a rootfs no runtime state goes with
-      staged = await StagedSubpaths.stage(rec.config.volumes ?? [], bundle);
-      this.faults.hit('start:after-stage'); // recovery unmounts what is staged
-      await this.realtimeBudget(rec.config.resources);
-      // dockerd's mergeUlimits: the daemon's default-ulimits join the container's own in its
-      // HostConfig at each start (inspect shows them), its own names winning
-      const missing = (this.d.defaultUlimits ?? []).filter((u) => !rec.config.ulimits.some((own) => own.name === u.name));
-      if (missing.length) rec.config.ulimits = [...rec.config.ulimits, ...missing.map((u) => ({ ...u }))];
-      const spec = await this.specFor(rec, rootfs, staged.sources);
-      ph.mark('spec');
-      for (const b of rec.config.binds) await fs.mkdir(b.source, { recursive: true }).catch(() => { /* a file, or read-only: runc says */ });
-      const pid = await rt.create({
-        id: rec.id, bundle, spec, logPath: rec.config.logDriver === 'none' ? '/dev/null' : rec.paths.log, logSizeMax: runtimeLogCap(rec, !!rt.reopenLog), terminal: rec.config.tty,
-        // docker closes stdin at the end of an attach's input only without a TTY: with one,
-        // Ctrl-P Ctrl-Q (or a dropped client) must leave the shell's input open for the next attach
-        stdin: rec.config.openStdin, stdinOnce: rec.config.stdinOnce && !rec.config.tty,
-      });
-      created = true;
-      ph.mark('runtime-create');
-      await staged.release(); // the runtime's mounts hold the subpaths now
-      this.faults.hit('start:after-create');
-      await connectPendingAttach(this, rec, rt, bundle);
-      ph.mark('attach');
-      const startedAt = new Date().toISOString(); // before: the exit may be stamped before start returns
-      await rt.start(rec.id);
-      ph.mark('runtime-start');
-      this.faults.hit('start:after-start'); // recovery adopts it from the runtime
-      Object.assign(rec.state, { status: 'running', pid, exitCode: 0, error: '', oomKilled: false, startedAt });
-      // the record follows the response: a full disk or a crash before the write are caught
-      // up by the store's retry and by recovery (a live conmon over a record that says "created")
-      void this.d.store.persist(rec).catch((e) => this.d.log.error('cannot write container record', { id: rec.id, err: errorMessage(e) }));
-      this.ooms.watch(rec);
-      await this.hooks.started(rec).catch((e) => this.d.log.warn('after start', { id: rec.id, err: errorMessage(e) }));
-      // after its network's connect and its volumes' mount events, as dockerd logs them
-      this.d.events.emit('container', 'start', rec.id, this.attrs(rec));
-      ph.done(this.d.log);
-    } catch (e) {
-      this.pendingAttach.fail(rec.id);
-      if (created) await rt.delete(rec.id, bundle, true).catch(() => {});
-      await staged.release().catch((u) => this.d.log.warn('releasing volume subpaths after a failed start', { id: rec.id, err: errorMessage(u) }));
-      if (hooked) await this.hooks.stopped(rec).catch((u) => this.d.log.warn('releasing after a failed start', { id: rec.id, err: errorMessage(u) }));
-      await this.d.driver.unmount(rec.id).catch(() => {});
-      const msg = errorMessage(e);
-      // a docker container's runtime refusal in dockerd's words and codes (a CRI one's as it is)
-      const said = rec.config.pod ? null : dockerdStartError(e, [...rec.config.entrypoint, ...rec.config.cmd][0] ?? '', 'create');
-      rec.state.error = said ? said.error.message : msg;
-      rec.state.exitCode = said?.exitCode ?? (/not found|no such file/i.test(msg) ? 127 : /permission denied/i.test(msg) ? 126 : 128);
-      await this.d.store.persist(rec).catch(() => {});
-      if (said) throw said.error;
-      throw e instanceof TsulaError ? e : new TsulaError('Internal', msg);
-    }
-  }
+  /** Start under the container's lock (start, restart, a policy's restart): service-start.ts. */
+  startLocked(rec: Container): Promise<void> { return startLocked(this, rec); }
 
   async specFor(rec: Container, rootfs: string, volumeSources?: ReadonlyMap<number, string>): Promise<Spec> {
     return containerSpec(rec, rootfs, await this.hostInfo(), { initPath: this.d.initPath, umask: this.d.umask, defaultUlimits: this.d.defaultUlimits, guestKernel: this.runtimeOf(rec).guestKernel === true, volumeSources });
