@@ -2,7 +2,6 @@
 // tsulad flags that override it. Declared once, with defaults; any unknown key, wrong type
 // or bad value stops the daemon naming the key.
 import { promises as fs } from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import type * as z from 'zod';
 import { invalidArgument } from '../common/errors.js';
@@ -12,6 +11,7 @@ import { groupId } from '../common/etc-group.js';
 import { isuladConfig, isuladKeys, isuladLogLevel, LCR, type DaemonIsuladConfig } from './config-isulad.js';
 import { networkConfig, networkKeys, type DaemonNetworkConfig } from './config-network.js';
 import { mirrorMap, mirrorUrlProblem, registryHostProblem, type MirrorConfig, type MirrorMap } from '../image/registry/mirrors.js';
+import { parseInsecureRegistry } from '../image/registry/insecure.js';
 
 /**
  * "registry-mirrors": docker's list (docker.io's mirrors) or a map registry host → mirror URLs.
@@ -183,22 +183,11 @@ function flagsPass(k: FlagKeys): boolean {
     && ok(k['cri-socket'], (s) => s === '' || CRI_SOCKET.test(s));
 }
 
-/**
- * insecure-registries as dockerd's loadInsecureRegistries checks them: a CIDR, or host[:port]
- * (an http:// or https:// in front is dropped), anything else stops the start.
- */
+/** insecure-registries as dockerd's loadInsecureRegistries checks them: a bad entry stops the start. */
 function checkInsecureRegistries(list: string[], file: string): string[] {
-  const DOMAIN = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?))*(?::[0-9]+)?$/;
   for (const raw of list) {
-    const r = raw.replace(/^https?:\/\//i, '');
-    if (r.includes('://')) throw invalidArgument(`${file}: insecure registry ${raw} should not contain '://'`);
-    const cidr = /^(.+)\/(\d{1,3})$/.exec(r);
-    if (cidr && net.isIP(cidr[1]!) && Number(cidr[2]) <= (net.isIPv6(cidr[1]!) ? 128 : 32)) continue;
-    const m = /^\[?([0-9a-fA-F:.]+?)\]?(?::(\d+))?$/.exec(r);
-    const ip6 = m && net.isIPv6(m[1]!);
-    if (!DOMAIN.test(r) && !ip6 && !net.isIP(r)) throw invalidArgument(`${file}: insecure registry ${raw} is not valid: invalid host ${JSON.stringify(r.replace(/:\d+$/, ''))}`);
-    const port = /:(\d+)$/.exec(r)?.[1];
-    if (port !== undefined && !ip6 && Number(port) > 65535) throw invalidArgument(`${file}: insecure registry ${raw} is not valid: invalid port "${port}"`);
+    const r = parseInsecureRegistry(raw);
+    if ('problem' in r) throw invalidArgument(`${file}: ${r.problem}`);
   }
   return list;
 }

@@ -16,6 +16,7 @@ import type { Readable } from 'node:stream';
 import { invalidArgument, TsulaError, unauthenticated, unavailable } from '../../common/errors.js';
 import { DEFAULT_DOMAIN } from '../reference.js';
 import { Authenticator, RegistryAuthError, type AuthConfig } from './auth.js';
+import { parseInsecureRegistry } from './insecure.js';
 import { canonicalMirror, registryHostKey, type MirrorMap } from './mirrors.js';
 import { registrySecureContext } from './trust.js';
 import { goDialError } from '../../common/go-errno.js';
@@ -146,11 +147,11 @@ export class RegistryClient {
   private readonly names = new Set<string>();
 
   constructor(readonly opts: RegistryOptions = {}) {
+    // (daemon.json's were checked at the start: one that is no entry is nobody's to trust)
     for (const raw of opts.insecureRegistries ?? []) {
-      const e = raw.trim().replace(/^[a-z]+:\/\//i, '').replace(/\/+$/, '');
-      const cidr = /^(.+)\/(\d{1,3})$/.exec(e);
-      if (cidr && net.isIP(cidr[1]!)) this.cidrs.addSubnet(cidr[1]!, Number(cidr[2]), net.isIPv6(cidr[1]!) ? 'ipv6' : 'ipv4');
-      else if (e) this.names.add(e.toLowerCase());
+      const e = parseInsecureRegistry(raw.trim());
+      if ('cidr' in e) this.cidrs.addSubnet(e.cidr.address, e.cidr.prefix, e.cidr.family);
+      else if ('host' in e) this.names.add(e.host);
     }
     this.auth = new Authenticator(async (url, init) => {
       const res = await this.send(url, { method: init.method, headers: { 'User-Agent': USER_AGENT, ...init.headers }, body: init.body, insecure: await this.isInsecure(url.host) });
