@@ -11,7 +11,7 @@ import type { LinuxResources, Spec, Process } from '../oci/types.js';
 import type { ExecHandle, StdioStream } from '../runtime/types.js';
 import { detectCgroups, specCgroupPath, type CgroupLayout, type CgroupStats } from '../cgroups/index.js';
 import { watchOomKills } from '../cgroups/oom-watch.js';
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
+import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
 import { Phases } from '../common/phases.js';
 import { RuncConmonRuntime, type Logger } from './deps.js';
 import { GUEST_TASKS_DIR, GUEST_RUNC_STATE, guestOciRuntime } from './paths.js';
@@ -242,7 +242,12 @@ export class TaskTable {
   private async watchOom(t: GuestTask, spec: Spec): Promise<() => void> {
     const cg = specCgroupPath(spec.linux?.cgroupsPath, t.id);
     this.layout ??= detectCgroups();
-    const stop = cg ? await watchOomKills(await this.layout, cg, () => t.oomHeard()).catch(() => null) : null;
+    const layout = await this.layout.catch((e: unknown) => {
+      this.layout = undefined; // asked again at the next create
+      this.log?.warn('cannot read the guest\'s cgroups: OOM kills are heard through conmon only', { id: t.id, err: errorMessage(e) });
+      return null;
+    });
+    const stop = cg && layout ? await watchOomKills(layout, cg, () => t.oomHeard()).catch(() => null) : null;
     return stop ?? this.runtime.watchOom(t.id, t.dir, () => t.oomHeard());
   }
 

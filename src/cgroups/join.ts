@@ -57,16 +57,18 @@ export async function joinCgroup(layout: CgroupLayout, cgPath: string, pids: num
  * cgroups; v2 puts a thread elsewhere only in a threaded subtree, which kubelet's pod
  * cgroups are not ([] there). Returns the dirs made.
  */
-export async function joinCgroupThreads(layout: CgroupLayout, cgPath: string, tids: number[]): Promise<string[]> {
-  if (layout.version !== 1) return [];
-  const dirs = await cgroupDirs(layout, cgPath);
-  for (const dir of dirs) {
+export async function joinCgroupThreads(layout: CgroupLayout, cgPath: string, tids: number[], made: string[] = []): Promise<string[]> {
+  if (layout.version !== 1) return made;
+  // `made` holds each dir once it exists, also when a later step throws: its owner removes
+  // them once the threads are gone (the VM's exit)
+  for (const dir of await cgroupDirs(layout, cgPath)) {
     await fs.mkdir(dir, { recursive: true });
+    made.push(dir);
     for (const tid of tids) {
       await fs.writeFile(path.join(dir, 'tasks'), String(tid)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ESRCH') throw e; });
     }
   }
-  return dirs;
+  return made;
 }
 
 /**

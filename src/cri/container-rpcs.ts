@@ -117,8 +117,13 @@ export function streamingRuntime(d: CriContainerDeps): Pick<StreamingRuntime, 'e
       d.cs.requireRunning(c);
       const { id, handle } = await d.es.run(c.id, { cmd: req.cmd, tty: req.tty, stdin: req.stdin, stdout: req.stdout, stderr: req.stderr });
       // the client leaving does not end the process (containerd runs it on a background
-      // context, as dockerd does): it runs on, its output dropped
-      const onAbort = () => handle.stdio?.close();
+      // context, as dockerd does): it runs on, its output dropped; once it exited, what a
+      // child left in the background holds is let go (nobody will read it)
+      let exited = false;
+      void handle.exited.then(() => { exited = true; if (signal.aborted) handle.stdio?.close(); }, () => {});
+      const onAbort = () => {
+        if (!exited && handle.stdio?.discard) handle.stdio.discard(); else handle.stdio?.close();
+      };
       signal.addEventListener('abort', onAbort, { once: true });
       try {
         if (handle.stdio) await connectStdio(handle.stdio, io, (w, h) => d.es.resize(id, h, w));
@@ -178,7 +183,7 @@ export function cappedBuffer(max: number): { write(b: Buffer): void; bytes(): Bu
 }
 
 /** Run a command to its end and keep its output (ExecSync), within `timeoutSecs` when > 0. */
-async function execSync(d: CriContainerDeps, ref: string, cmd: string[], timeoutSecs: number): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
+async function execSync(d: CriContainerDeps, ref: string, cmd: string[], timeoutSecs: number, signal?: AbortSignal): Promise<{ stdout: Buffer; stderr: Buffer; exitCode: number }> {
   if (!cmd.length) throw invalidArgument('ExecSync: cmd is required');
   const c = getCri(d.cs, ref);
   const state = criStateName(c);
@@ -196,15 +201,21 @@ async function execSync(d: CriContainerDeps, ref: string, cmd: string[], timeout
   const limit = timeoutSecs > 0
     ? new Promise<'timeout'>((r) => { timer = setTimeout(() => r('timeout'), timeoutSecs * 1000); })
     : new Promise<never>(() => {});
+  // the client gone (its deadline, or it left): containerd's exec context ends with its call
+  const gone = new Promise<'gone'>((r) => signal?.addEventListener('abort', () => r('gone'), { once: true }));
   try {
-    const r = await Promise.race([done, limit]);
-    if (r === 'timeout') {
+    const r = await Promise.race([done, limit, gone]);
+    if (r === 'timeout' || r === 'gone') {
       // killed where it runs (a VM's guest, through the task's API), then its exit waited for
       // a moment, as containerd's execInternal does; the answer is DeadlineExceeded either way
       // (kubelet counts only that as a probe's timeout)
       await killExec(handle);
       await Promise.race([handle.exited.catch(() => 0), new Promise((res) => setTimeout(res, 5000).unref())]);
+      // what a child left in the background still holds is let go (containerd 1.7 deletes
+      // the exec for it after drain_exec_sync_io_timeout): nobody reads it any more
+      handle.stdio?.close();
       // containerd's words (kubelet's and iSulad's tests look for "timeout")
+      if (r === 'gone') throw deadlineExceeded('failed to exec in container: context canceled'); // (nobody reads it)
       throw deadlineExceeded(`failed to exec in container: timeout ${timeoutSecs}s exceeded: context deadline exceeded`);
     }
     return { stdout: out.bytes(), stderr: err.bytes(), exitCode: r };
@@ -299,8 +310,8 @@ export function criContainerService(d: CriContainerDeps): Rpcs {
       if (!await fileAppears(c.paths.log, REOPEN_WAIT_MS)) throw internal(`ReopenContainerLog: ${c.paths.log} of container ${c.id} was not reopened within ${REOPEN_WAIT_MS / 1000}s`);
       return {};
     },
-    execSync: async (req) => {
-      const r = await execSync(d, req.containerId, req.cmd, Number(req.timeout));
+    execSync: async (req, signal) => {
+      const r = await execSync(d, req.containerId, req.cmd, Number(req.timeout), signal);
       return { stdout: r.stdout, stderr: r.stderr, exitCode: r.exitCode };
     },
     // containers' cgroups are cgroupfs paths under /tsula (or the pod's cgroup_parent)

@@ -260,6 +260,8 @@ function reason(c: Container): { reason: string; message: string } {
   const s = c.state;
   if (s.status === 'exited') return { reason: s.oomKilled ? 'OOMKilled' : s.exitCode === 0 ? 'Completed' : 'Error', message: s.error };
   if (startFailed(c)) return { reason: 'StartError', message: s.error };
+  // containerd's TaskOOM handler sets the reason at once: a child killed while the container runs
+  if (s.oomKilled) return { reason: 'OOMKilled', message: '' };
   return { reason: '', message: '' };
 }
 

@@ -10,17 +10,17 @@ export async function reloadConfig(config: DaemonConfig, flags: DaemonFlags, log
   const next = await loadDaemonConfig(flags);
   const applied: string[] = [];
   const atRestart: string[] = [];
-  const keys = new Set([...Object.keys(config), ...Object.keys(next)] as Array<keyof DaemonConfig>);
-  for (const k of keys) {
-    if (JSON.stringify(config[k]) === JSON.stringify(next[k])) continue;
-    if (k === 'logLevel') {
-      logger.setLevel(next.logLevel);
-      config.logLevel = next.logLevel;
-      applied.push('log-level');
-    } else if (k !== 'registryMirrorsByHost' || !keys.has('registryMirrors')) {
-      // daemon.json's spelling of the key (registryMirrors -> registry-mirrors)
-      atRestart.push(k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`));
-    }
+  if (next.logLevel !== config.logLevel) {
+    logger.setLevel(next.logLevel);
+    config.logLevel = next.logLevel;
+    applied.push('log-level');
   }
+  // the flags are the process' own: what can change is daemon.json, named by its own keys
+  const before = config.file ?? {};
+  const after = next.file ?? {};
+  for (const k of new Set([...Object.keys(before), ...Object.keys(after)])) {
+    if (k !== 'log-level' && JSON.stringify(before[k]) !== JSON.stringify(after[k])) atRestart.push(k);
+  }
+  config.file = { ...before, 'log-level': after['log-level'] };
   return { applied, atRestart };
 }

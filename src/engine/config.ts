@@ -97,6 +97,8 @@ export type DaemonFileConfig = Infer<typeof daemonConfigSchema>;
 
 /** The daemon's configuration: daemon.json's keys with the flags over them, defaults filled in. */
 export interface DaemonConfig extends DaemonNetworkConfig, DaemonIsuladConfig {
+  /** daemon.json as read ({} without one): what a SIGHUP compares, key by key (config-reload.ts). */
+  file?: Readonly<Record<string, unknown>>;
   host: string;                 // socket path (without unix://)
   graph: string;
   state: string;
@@ -291,6 +293,7 @@ export async function loadDaemonConfig(flags: DaemonFlags): Promise<DaemonConfig
   }
   const mirrors = mirrorMap(fileCfg['registry-mirrors']);
   return {
+    file: fileCfg,
     host,
     graph,
     state: flags.state ?? fileCfg.state ?? '/run/tsula',

@@ -13,7 +13,7 @@ const FLAGS: readonly Flag[] = [
   { long: 'state', arg: 'dir', key: 'state', help: 'root of runtime state (default /run/tsula)' },
   { long: 'config-file', arg: 'file', key: 'configFile', help: 'daemon.json (default /etc/tsula/daemon.json)' },
   { long: 'default-runtime', arg: 'name', key: 'defaultRuntime', help: 'runtime for containers that name none (default runc)' },
-  { long: 'storage-driver', arg: 'name', key: 'storageDriver', help: 'overlay or vfs (default overlay)' },
+  { long: 'storage-driver', arg: 'name', key: 'storageDriver', help: 'overlay or vfs (default: the one the graph holds, else overlay)' },
   { long: 'log-level', arg: 'level', key: 'logLevel', help: 'debug, info, warn or error' },
   { long: 'group', arg: 'name', key: 'group', help: 'group owning the API socket (default tsula)' },
   { long: 'cri-socket', arg: 'unix:///path', key: 'criSocket', help: 'CRI socket for kubelet and crictl, "" for none (default unix:///run/tsula/cri.sock)' },

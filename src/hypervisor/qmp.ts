@@ -32,8 +32,15 @@ export class QmpClient {
       });
       if (s instanceof net.Socket) {
         const q = new QmpClient(s, what);
-        await q.greeting(Math.max(end - Date.now(), 1000));
-        await q.execute('qmp_capabilities');
+        try {
+          await q.greeting(Math.max(end - Date.now(), 1000));
+          await q.execute('qmp_capabilities');
+        } catch (e) {
+          // QEMU serves one QMP client at a time: a connection left in its backlog would
+          // take the monitor once the other client goes, and keep it
+          s.destroy();
+          throw e;
+        }
         return q;
       }
       if (Date.now() > end) throw unavailable(`${what}: cannot connect to QMP at ${file}: ${errorMessage(s)}`);

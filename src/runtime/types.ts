@@ -49,6 +49,11 @@ export interface ExecRequest {
   stdin: boolean;
   /** As CreateRequest's (and only with attach: a detached exec's output goes nowhere). */
   passthrough?: Passthrough;
+  /**
+   * The output ends when the last holder of the process' stdio closes it (a child left in the
+   * background too), or when the caller closes the stream, not a moment after the exit.
+   */
+  holdOutput?: boolean;
 }
 
 /** A client's view of a process' stdio: read gives frames, write goes to stdin. */
@@ -67,6 +72,12 @@ export interface StdioStream {
    */
   pause?(): void;
   resume?(): void;
+  /**
+   * This client goes away, but the process must not notice: its output is read and dropped
+   * until it ends (a stream whose only reader is ours: conmon's passthrough pipes). Absent:
+   * close() leaves the process to its monitor, which reads on.
+   */
+  discard?(): void;
 }
 
 export interface ExecHandle {

@@ -65,6 +65,8 @@ export async function networkBridges(graph: string): Promise<string[]> {
  * deepest first: a pod's cgroup_parent a test named, whatever made dirs in it.
  */
 export async function removeCgroupEverywhere(rel: string): Promise<void> {
+  // (never a hierarchy's root: that would take every empty cgroup of the host)
+  if (!/^\/[^/]/.test(rel) || rel.split('/').includes('..')) throw new Error(`removeCgroupEverywhere: ${JSON.stringify(rel)} is no cgroup below a root`);
   const rm = async (dir: string): Promise<void> => {
     for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
       if (e.isDirectory()) await rm(path.join(dir, e.name));

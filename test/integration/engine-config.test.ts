@@ -209,10 +209,11 @@ test('signals as dockerd takes them: SIGHUP reloads daemon.json (changes named f
   const pid = d.proc!.pid!;
   const logHas = async (re: RegExp) => { for (let i = 0; i < 100; i++) { if (re.test(await d.log())) return; await new Promise((r) => setTimeout(r, 50)); } assert.fail(`not logged: ${re}\n${await d.log()}`); };
   // (the test daemon's --log-level flag wins over the file's: no level change to apply)
-  await fs.writeFile(cfg, JSON.stringify({ bridge: 'none', 'log-level': 'warn', 'insecure-registries': ['10.0.0.1:5000'] }));
+  await fs.writeFile(cfg, JSON.stringify({ bridge: 'none', 'log-level': 'warn', 'insecure-registries': ['10.0.0.1:5000'], mtu: 1400 }));
   process.kill(pid, 'SIGHUP');
   await logHas(/msg="Reloaded configuration" applied=\[\]/);
-  await logHas(/take effect only when tsulad starts again" keys=\["insecure-registries"\]/);
+  // named by daemon.json's own keys (mtu, not the field it fills)
+  await logHas(/take effect only when tsulad starts again" keys=\["insecure-registries","mtu"\]/);
   await d.ok(['ps']);
   await fs.writeFile(cfg, '{bad');
   process.kill(pid, 'SIGHUP');

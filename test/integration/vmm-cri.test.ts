@@ -119,6 +119,9 @@ test('crictl run -r vmm: the pod is one VM, both containers in it, exec/logs/exi
   assert.notEqual(slow.code, 0);
   assert.match(slow.stderr, /DeadlineExceeded|timed out/);
   assert.equal(await ok(['exec', id1, 'sh', '-c', 'ps -o args | grep -c "^sleep 77" || true']), '0');
+  // an exec's output ends when its last holder closes it: a background child's line 3 s after
+  // the exit comes back (through the sandboxer's FIFOs and the agent's pipes)
+  assert.equal(await ok(['exec', '-s', id1, 'sh', '-c', 'echo early; (sleep 3; echo late) &']), 'early\nlate');
   // the net.* ones were written once in the guest's network namespace (the pod's), the IPC one in the containers'
   assert.equal(await ok(['exec', id1, 'sh', '-c', 'cd /proc/sys; cat net/ipv4/ip_unprivileged_port_start net/ipv4/ping_group_range net/ipv4/ip_local_port_range kernel/shm_rmid_forced']),
     '0\n0\t2147483647\n20000\t30000\n1');

@@ -169,6 +169,12 @@ test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, 
   // tsulad reports the guest's OOM kill as dockerd does (the sandboxer's TaskOOM)
   const ex = await d.cli(['exec', vm, 'sh', '-c', 'cat /data/hello; uname -r; exit 3']);
   assert.deepEqual([ex.code, ex.stdout], [3, `hello from the host\n${guestKernel}\n`], ex.stderr);
+  // a child left in the background holding the output: the exec ends a few seconds after its
+  // exit all the same (dockerd gives such streams 2 s), with its code
+  const tHeld = Date.now();
+  const held = await d.cli(['exec', vm, 'sh', '-c', 'echo early; sleep 1000 & exit 4']);
+  assert.deepEqual([held.code, held.stdout], [4, 'early\n'], held.stderr);
+  assert.ok(Date.now() - tHeld < 15_000, `${Date.now() - tHeld} ms`);
   const waited = d.apiStream('POST', `/containers/${vm}/wait`);
   assert.equal(await waited.head, 200);
   const since = Math.floor(Date.now() / 1000) - 1;

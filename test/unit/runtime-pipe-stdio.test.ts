@@ -61,3 +61,30 @@ test('the end waits for both streams; output after the first one closed still co
     err.close();
   }
 });
+
+test('discard: the reader left, the process\' writes are taken and dropped (no EPIPE, no blocking) until its output ends', { timeout: 5000 }, async () => {
+  const out = await pair();
+  const err = await pair();
+  try {
+    const stdio = PipeStdio.of({ stdin: null, stdout: out.ours, stderr: err.ours });
+    const got: string[] = [];
+    stdio.onOutput((n, d) => got.push(`${n}:${d}`));
+    stdio.pause(); // a client that stopped reading, then left
+    stdio.discard();
+    let ended = false;
+    stdio.onEnd(() => { ended = true; });
+    // far more than a socket buffer: it would block (or fail) if nobody read
+    const big = Buffer.alloc(4 << 20, 0x61);
+    const written = new Promise<void>((r) => out.theirs.write(big, () => r()));
+    await written;
+    assert.equal(out.theirs.destroyed, false, 'no EPIPE for the writer');
+    out.theirs.end();
+    err.theirs.end();
+    await new Promise<void>((r) => stdio.onEnd(r));
+    assert.equal(ended, true);
+    assert.deepEqual(got, [], 'nothing reached the reader that left');
+  } finally {
+    out.close();
+    err.close();
+  }
+});

@@ -147,7 +147,9 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   const stdio = handle.stdio;
   // dockerd's monitor at an exec's exit: its streams get 2 s to end (a child left in the
   // background may still hold and write them), then they are closed
+  let running = true;
   void recorded.then(() => {
+    running = false;
     let ended = false;
     stdio.onEnd(() => { ended = true; });
     setTimeout(() => { if (!ended) stdio.close(); }, EXEC_STREAMS_DRAIN_MS).unref();
@@ -158,7 +160,7 @@ export async function startExec(ctx: Ctx, es: ExecService): Promise<void> {
   pump(stdio, raw, {
     framed: !rawStream, stdin: session.OpenStdin, stdout: session.OpenStdout, stderr: session.OpenStderr,
     inputEnd: 'close-stdin', beforeEnd: () => waitBounded(recorded), detachKeys: keys,
-    onDetach: () => es.detached(session.ID),
+    onDetach: () => es.detached(session.ID), keepProcess: () => running,
   });
 }
 
@@ -176,6 +178,8 @@ interface PumpOptions {
   beforeEnd?: () => Promise<unknown>;
   /** The client typed the detach keys. */
   onDetach?: () => void;
+  /** Whether a client that leaves should leave the process as it is (an exec running). */
+  keepProcess?: () => boolean;
 }
 
 /**
@@ -214,7 +218,8 @@ function pump(stdio: StdioStream, raw: RawStream, o: PumpOptions): void {
   }
   raw.onClose(() => {
     gone = true;
-    stdio.close();
+    // an exec still running goes on, its output dropped (dockerd's exec outlives its client)
+    if (stdio.discard && o.keepProcess?.()) stdio.discard(); else stdio.close();
   });
 }
 

@@ -192,7 +192,7 @@ export class ExecService {
       handle = await rt.exec({
         containerId: rec.id, execId: s.ID, dir: s.dir, process: proc,
         attach: !detach, stdin: !!b.AttachStdin,
-        ...(o.holdOutput && rt.directStdio ? { passthrough: 'pipes' as const } : {}),
+        ...(o.holdOutput ? { holdOutput: true, ...(rt.directStdio ? { passthrough: 'pipes' as const } : {}) } : {}),
       });
     } catch (e) {
       // dockerd's codes since moby#48552 (27.3): 127 for a command not found (and a path that

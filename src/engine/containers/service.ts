@@ -162,6 +162,9 @@ export class ContainerService {
     bundle: (id) => this.bundle(id),
     heard: (rec) => {
       if (!running(rec.state) || !this.d.store.has(rec.id)) return false;
+      // dockerd's EventOOM: OOMKilled from the kill on (a child's too), until the next start
+      rec.state.oomKilled = true;
+      void this.d.store.persist(rec).catch(() => { /* the exit writes it again */ });
       this.d.events.emit('container', 'oom', rec.id, this.attrs(rec));
       return true;
     },

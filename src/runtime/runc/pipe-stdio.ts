@@ -25,13 +25,20 @@ export class PipeStdio implements StdioStream {
 
   /** Output waits in the pipes until a callback is there (the streams start paused). */
   onOutput(cb: (stream: 1 | 2, data: Buffer) => void): void {
-    this.stdout.on('data', (d: Buffer) => cb(1, d));
-    this.stderr.on('data', (d: Buffer) => cb(2, d));
+    this.stdout.on('data', (d: Buffer) => { if (!this.dropping) cb(1, d); });
+    this.stderr.on('data', (d: Buffer) => { if (!this.dropping) cb(2, d); });
+  }
+
+  private dropping = false;
+  /** The reader left: the process' writes are taken and dropped (no SIGPIPE, no blocking) until its output ends or close(). */
+  discard(): void {
+    this.dropping = true;
+    for (const s of [this.stdout, this.stderr]) { if (!s.listenerCount('data')) s.on('data', () => {}); s.resume(); }
   }
   onEnd(cb: () => void): void { if (this.open === 0) cb(); else this.endCbs.push(cb); }
   write(data: Buffer): void { if (this.stdin && !this.stdin.destroyed) this.stdin.write(data); }
   closeStdin(): void { this.stdin?.end(); }
   close(): void { for (const s of [this.stdin, this.stdout, this.stderr]) s?.destroy(); }
-  pause(): void { this.stdout.pause(); this.stderr.pause(); }
+  pause(): void { if (!this.dropping) { this.stdout.pause(); this.stderr.pause(); } }
   resume(): void { this.stdout.resume(); this.stderr.resume(); }
 }

@@ -41,7 +41,12 @@ export async function runExec(t: ShimTask, req: ExecRequest, entry: ExecEntry, h
   }
   io.start();
   // the client's view exists before Start so the first output is kept for it
-  const stdio = req.attach ? io.attach(() => h.closeStdin(io)) : null;
+  const attached = req.attach ? io.attach(() => h.closeStdin(io)) : null;
+  // holdOutput: the output is read until its last holder closes it, or until the caller
+  // lets the stream go (its close), whichever is first
+  let letGo!: () => void;
+  const released = new Promise<void>((r) => { letGo = r; });
+  const stdio = attached && req.holdOutput ? { ...attached, close: () => { attached.close(); letGo(); } } : attached;
   const waited = t.api.wait({ id, execId });
   waited.catch(() => { /* handled below */ });
   let pid: number;
@@ -53,13 +58,18 @@ export async function runExec(t: ShimTask, req: ExecRequest, entry: ExecEntry, h
     await discard();
     throw e;
   }
-  const exited = (async () => {
-    let code = 255; // the shim went away: nobody knows the exit code
-    try { code = (await waited).exitStatus; } catch { /* keep 255 */ }
-    await io.drain(h.drainMs);
+  const forget = async () => {
     await t.api.delete({ id, execId }, CALL).catch(() => {});
     await discard();
     h.done();
+  };
+  const exited = (async () => {
+    let code = 255; // the shim went away: nobody knows the exit code
+    try { code = (await waited).exitStatus; } catch { /* keep 255 */ }
+    // holdOutput: the exit is known now, the output goes on to its end (the caller, who
+    // waits for both, may close it; the docker API does 2 s after this exit)
+    if (stdio && req.holdOutput) void Promise.race([io.drained, released]).then(forget);
+    else await io.drain(h.drainMs).then(forget);
     return code;
   })();
   // its pid is the task's (a VM's guest pid): a signal goes through the task API, by exec id

@@ -26,12 +26,14 @@ export async function joinSandboxCgroup(
   if (!cgPath.startsWith('/')) return [];
   const layout = await detectCgroups();
   if (layout.version !== 1) return [];
-  // the pod runs without its vCPUs in its cgroup (its stats say less), said in the log
+  // the pod runs without (all) its vCPUs in its cgroup (its stats say less), said in the
+  // log; the dirs made so far are the pod's to remove all the same
+  const made: string[] = [];
   try {
-    return await joinCgroupThreads(layout, cgPath, await vcpuThreads(qmpSocket, id));
+    return await joinCgroupThreads(layout, cgPath, await vcpuThreads(qmpSocket, id), made);
   } catch (e) {
     log?.warn('cannot move the VM\'s vCPU threads into the pod\'s cgroup', { sandbox: id, cgroup: cgPath, err: errorMessage(e) });
-    return [];
+    return made;
   }
 }
 

@@ -164,6 +164,7 @@ export class VmmSandboxKind implements SandboxKind {
     const restartFs = async () => { stopVirtiofsd(virtiofsdPid); await startFs(); };
     let net: Awaited<ReturnType<VmNetworks['plumb']>> = null;
     let cgroupDirs: string[] = [];
+    let startTime = '';
     const cleanup = async () => {
       stopVirtiofsd(virtiofsdPid);
       await removeCgroupDirs(cgroupDirs);
@@ -251,6 +252,8 @@ export class VmmSandboxKind implements SandboxKind {
         });
       }
       cgroupDirs = await joinSandboxCgroup(sb.id, hvCfg, sb.annotations, [vm.pid, virtiofsdPid], paths.qmpSocket, this.d.log);
+      // (a qemu gone meanwhile fails here, inside: its cgroup, virtiofsd and tap are undone)
+      startTime = (await procStat(vm.pid)).startTime;
       // the first boot with this config makes the template, in the background
       if (hvCfg.enableTemplate && hvCfg === configured && !clone) this.templates.ensure(hvCfg, accel);
     } catch (e) {
@@ -263,7 +266,7 @@ export class VmmSandboxKind implements SandboxKind {
       throw e;
     }
     const state: VmState = {
-      startTime: (await procStat(vm.pid)).startTime, paths, vmDir, sharedDir: useFs ? shared.hostDir : '', virtiofsdPid,
+      startTime, paths, vmDir, sharedDir: useFs ? shared.hostDir : '', virtiofsdPid,
       ...(net ? { nic: net.nic } : {}), noGuestSeccomp: hvCfg.disableGuestSeccomp, ...(cgroupDirs.length ? { cgroupDirs } : {}),
     };
     this.hold(sb.id, vm.pid, tasks ?? new GuestTasks(vm.client), state);

@@ -219,14 +219,22 @@ export class GuestRuntime implements Runtime {
     return this.g.oomKilled(id);
   }
 
-  /** Each OOM kill in the task's guest cgroup while it runs (the agent's WaitOom long poll). */
+  /**
+   * Each OOM kill in the task's guest cgroup while it runs (the agent's WaitOom long poll),
+   * from now on: the count so far is taken first (a restarted sandboxer watching again does
+   * not report the kills its predecessor did; at a create it is 0).
+   */
   watchOom(id: string, _bundle: string, cb: () => void): () => void {
     const abort = new AbortController();
     void (async () => {
-      let seen = 0;
+      let seen = -1;
       while (!abort.signal.aborted && !this.g.closed) {
-        const r = await this.g.waitOom(id, seen, abort.signal).catch(() => null);
+        const r = await this.g.waitOom(id, seen, abort.signal).catch((e: unknown) => {
+          if (!abort.signal.aborted && !this.g.closed) this.log?.warn('watching the task\'s OOM kills in the guest failed', { sandbox: this.sandboxId, id, err: errorMessage(e) });
+          return null;
+        });
         if (!r || abort.signal.aborted) return; // an older agent, the task or the VM gone
+        if (seen < 0) seen = r.count;
         for (; seen < r.count; seen++) cb();
         if (r.stopped) return;
       }
