@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { promises as fs, existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { TestDaemon } from '../helpers/daemon.js';
 import { crictl, crictlPath } from '../helpers/crictl.js';
 import { bridgePorts, createTestNet, leases, type TestNet } from '../helpers/network.js';
@@ -195,6 +195,14 @@ test('an exec\'s output ends when its last holder closes it, as through runc-v2\
   const peer = async () => execFileSync('ss', ['-xa']).toString().split('\n').find((l) => l.split(/\s+/)[5] === inode)?.split(/\s+/)[7];
   for (let i = 0; i < 50 && (await peer()) !== '0'; i++) await new Promise((r) => setTimeout(r, 100));
   assert.equal(await peer(), '0', 'tsulad closed its end');
+  // a client that leaves a running exec (killed) leaves it running, its output dropped, as
+  // containerd's exec on its background context: the loop writes on and is still there
+  const tick = `tick${process.pid}`;
+  const client = spawn(crictlPath(), ['--config', '/dev/null', '--runtime-endpoint', `unix://${d.criSock}`, 'exec', id, 'sh', '-c', `while true; do echo ${tick}; sleep 0.2; done`], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 1500));
+  client.kill('SIGKILL');
+  await new Promise((r) => setTimeout(r, 1500));
+  assert.match(await ok(['exec', '-s', id, 'ps', '-o', 'args']), new RegExp(`echo ${tick}`));
   await ok(['rmp', '-f', p.id]);
 });
 
