@@ -179,6 +179,29 @@ test('exec start whose body comes in a read of its own (docker 28 sends it so): 
   await d.ok(['rm', '-f', id]);
 });
 
+test('an exec whose client does not read waits on its writes (dockerd\'s copy blocks on its client), and everything comes once the client reads', async () => {
+  const id = (await d.ok(['run', '-d', 'busybox', 'sleep', '600'])).trim();
+  const size = 8 << 20;
+  const ex = JSON.parse((await d.api('POST', `/v1.41/containers/${id}/exec`, JSON.stringify({ AttachStdout: true, AttachStderr: true, Cmd: ['sh', '-c', `head -c ${size} /dev/zero; touch /tmp/finished`] }))).body) as { Id: string };
+  const sock = net.connect(d.sock);
+  await new Promise((r) => sock.once('connect', r));
+  const body = '{"Detach":false,"Tty":false}';
+  sock.pause(); // a client that reads nothing
+  sock.write(`POST /v1.41/exec/${ex.Id}/start HTTP/1.1\r\nHost: tsula\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal((await d.cli(['exec', id, 'test', '-e', '/tmp/finished'])).code, 1, 'the process waits on its writes');
+  let got = 0;
+  const ended = new Promise<void>((r) => sock.once('end', () => r()));
+  sock.on('data', (c: Buffer) => { got += c.length; });
+  sock.resume();
+  await within(ended, 60_000, 'the end of the exec stream');
+  sock.destroy();
+  // 8 MiB of zeros in frames (8-byte headers), after the 101: nothing dropped
+  assert.ok(got > size && got < size * 1.1, `${got} bytes`);
+  assert.equal((await d.cli(['exec', id, 'test', '-e', '/tmp/finished'])).code, 0);
+  await d.ok(['rm', '-f', id]);
+});
+
 function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => { t = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms); });

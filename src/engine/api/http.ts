@@ -167,7 +167,10 @@ export function frame(stream: 0 | 1 | 2, data: Buffer): Buffer {
 
 /** A hijacked or streamed connection the engine pumps a process' stdio through. */
 export interface RawStream {
-  write(data: Buffer): void;
+  /** false: the client has not read what was written so far (onDrain says when it has). */
+  write(data: Buffer): boolean | void;
+  /** Once, when what was written has gone to the client, or the connection went. */
+  onDrain?(cb: () => void): void;
   end(): void;
   onInput(cb: (d: Buffer) => void): void;
   /** The client half-closed (docker's CloseWrite after its stdin's EOF), or left. */
@@ -205,7 +208,7 @@ export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.al
     // output waits until the 101 is out on its own
     let queued: Buffer[] | null = [];
     let endQueued = false;
-    const send = (d: Buffer) => { if (!socket.destroyed && socket.writable) socket.write(d); };
+    const send = (d: Buffer): boolean => (!socket.destroyed && socket.writable ? socket.write(d) : true);
     const finish = () => { if (!socket.destroyed) socket.end(); };
     socket.write(`HTTP/1.1 101 UPGRADED\r\nContent-Type: ${contentType}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n`, () => {
       const q = queued ?? [];
@@ -227,7 +230,8 @@ export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.al
     socket.resume();
     if (socket.destroyed) onClose();
     return {
-      write: (d) => { if (queued) queued.push(d); else send(d); },
+      write: (d) => { if (queued) { queued.push(d); return true; } return send(d); },
+      onDrain: (cb) => onceOf(socket, ['drain', 'close'], cb),
       end: () => { if (queued) endQueued = true; else finish(); },
       onInput: (cb) => { inputCbs.push(cb); for (const d of pending) cb(d); pending = []; },
       ...later,
@@ -242,11 +246,18 @@ export function hijack(ctx: Ctx, bodyPrefix: Buffer<ArrayBufferLike> = Buffer.al
   ctx.req.on('end', onEnd);
   res.on('close', onClose);
   return {
-    write: (d) => { if (!res.writableEnded) res.write(d); },
+    write: (d) => (res.writableEnded ? true : res.write(d)),
+    onDrain: (cb) => onceOf(res, ['drain', 'close'], cb),
     end: () => { if (!res.writableEnded) res.end(); },
     onInput: (cb) => { ctx.req.on('data', cb); },
     ...later,
   };
+}
+
+/** cb once, at the first of `events` (its listeners then removed). */
+function onceOf(em: NodeJS.EventEmitter, events: string[], cb: () => void): void {
+  const fire = () => { for (const e of events) em.off(e, fire); cb(); };
+  for (const e of events) em.on(e, fire);
 }
 
 /** For an upgraded POST with a JSON body (exec start): split the body from stdin bytes. */

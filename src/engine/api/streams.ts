@@ -187,9 +187,16 @@ interface PumpOptions {
  * is close, which leaves stdin open for the next attach (unless the runtime says stdinOnce).
  */
 function pump(stdio: StdioStream, raw: RawStream, o: PumpOptions): void {
+  let held = false;
   stdio.onOutput((stream, data) => {
     if ((stream === 1 && !o.stdout) || (stream === 2 && !o.stderr)) return;
-    raw.write(o.framed ? frame(stream, data) : data);
+    // a client that reads slower than the process writes makes the process wait (dockerd's
+    // copy blocks on its client) where the stream can pause, rather than tsulad hold it all
+    if (raw.write(o.framed ? frame(stream, data) : data) === false && !held && stdio.pause && raw.onDrain) {
+      held = true;
+      stdio.pause();
+      raw.onDrain(() => { held = false; stdio.resume?.(); });
+    }
   });
   let detached = false;
   let gone = false;
