@@ -143,8 +143,6 @@ export class ExecService {
    * Start; with attach, stdio is handed back for the API to pump. `recorded` resolves once
    * the exit is in the session (Running false, ExitCode set): a stream that ends only then
    * lets a client inspect the exec right after its end (docker exec does, once).
-   */
-  /**
    * `o.holdOutput`: without a TTY the process' stdio are pipes to tsulad where the runtime
    * can (conmon's passthrough), so its output ends when the last holder closes it, a child
    * left in the background too, as through containerd's FIFOs (the caller decides how long
