@@ -53,7 +53,17 @@ export class TestDaemon {
     }
     const d = new TestDaemon(dir, args, opts.env);
     d.launcher = opts.launcher ?? false;
-    await d.start();
+    try {
+      await d.start();
+    } catch (e) {
+      // a start a test expects to fail leaves no dir (one of its own it keeps); not destroy():
+      // the bridges its records name may be the test's own (daemon.json's "bridge")
+      await d.stop('SIGKILL');
+      await killLeftovers(dir);
+      await killSandboxerLeftovers(dir);
+      if (!opts.dir) await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+      throw e;
+    }
     return d;
   }
 
