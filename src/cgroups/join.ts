@@ -37,38 +37,37 @@ async function withDescendants(pids: number[]): Promise<number[]> {
   return out;
 }
 
-/** Move `pids` and their descendants (all threads of each) into `cgPath`; returns the dirs it is in. */
-export async function joinCgroup(layout: CgroupLayout, cgPath: string, pids: number[]): Promise<string[]> {
-  const dirs = await cgroupDirs(layout, cgPath);
-  const all = await withDescendants(pids);
+/**
+ * Write each id into `file` of each of the cgroup's dirs, made first; `made` gets each dir
+ * once it exists, also when a later write throws: its owner removes them once the processes
+ * are gone (the VM's exit). One id per write: the kernel takes one; one gone meanwhile
+ * (ESRCH) is nobody's to account.
+ */
+async function moveInto(dirs: string[], file: 'cgroup.procs' | 'tasks', ids: number[], made: string[]): Promise<string[]> {
   for (const dir of dirs) {
     await fs.mkdir(dir, { recursive: true });
-    // one pid per write: the kernel takes one; a process gone meanwhile (ESRCH) is nobody's to account
-    for (const pid of all) {
-      await fs.writeFile(path.join(dir, 'cgroup.procs'), String(pid)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ESRCH') throw e; });
+    made.push(dir);
+    for (const id of ids) {
+      await fs.writeFile(path.join(dir, file), String(id)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ESRCH') throw e; });
     }
   }
-  return dirs;
+  return made;
+}
+
+/** Move `pids` and their descendants (all threads of each) into `cgPath`; returns the dirs it is in (`made`). */
+export async function joinCgroup(layout: CgroupLayout, cgPath: string, pids: number[], made: string[] = []): Promise<string[]> {
+  return moveInto(await cgroupDirs(layout, cgPath), 'cgroup.procs', await withDescendants(pids), made);
 }
 
 /**
  * Move threads (a VM's vCPUs) into `cgPath`, the rest of their process staying where it is:
  * cgroup v1 only (each controller's `tasks`), where a process' threads may sit in different
  * cgroups; v2 puts a thread elsewhere only in a threaded subtree, which kubelet's pod
- * cgroups are not ([] there). Returns the dirs made.
+ * cgroups are not (nothing made there). Returns the dirs made (`made`).
  */
 export async function joinCgroupThreads(layout: CgroupLayout, cgPath: string, tids: number[], made: string[] = []): Promise<string[]> {
   if (layout.version !== 1) return made;
-  // `made` holds each dir once it exists, also when a later step throws: its owner removes
-  // them once the threads are gone (the VM's exit)
-  for (const dir of await cgroupDirs(layout, cgPath)) {
-    await fs.mkdir(dir, { recursive: true });
-    made.push(dir);
-    for (const tid of tids) {
-      await fs.writeFile(path.join(dir, 'tasks'), String(tid)).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ESRCH') throw e; });
-    }
-  }
-  return made;
+  return moveInto(await cgroupDirs(layout, cgPath), 'tasks', tids, made);
 }
 
 /**

@@ -3,8 +3,7 @@
 // watch) and its oom_kill counter says how many processes the killer took, whichever of the
 // cgroup's processes they were (an exec, a child, the first).
 import { watch } from 'node:fs';
-import * as path from 'node:path';
-import { readOomKills, type CgroupLayout } from './usage.js';
+import { oomKillsFile, readOomKills, type CgroupLayout } from './usage.js';
 
 /**
  * Calls `cb` once per OOM kill in `cgPath` from now on; returns the stop function. null
@@ -12,9 +11,8 @@ import { readOomKills, type CgroupLayout } from './usage.js';
  * or no such cgroup).
  */
 export async function watchOomKills(layout: CgroupLayout, cgPath: string, cb: () => void): Promise<(() => void) | null> {
-  if (layout.version !== 2) return null;
-  const rel = path.posix.normalize(`/${cgPath}`).slice(1);
-  if (rel.split('/').includes('..')) return null;
+  const file = layout.version === 2 ? oomKillsFile(layout, cgPath) : null;
+  if (file === null) return null;
   const first = await readOomKills(layout, cgPath);
   if (first === null) return null;
   let last: bigint = first;
@@ -34,7 +32,7 @@ export async function watchOomKills(layout: CgroupLayout, cgPath: string, cb: ()
   };
   let w: ReturnType<typeof watch>;
   try {
-    w = watch(path.join(layout.root, rel, 'memory.events'), () => void check());
+    w = watch(file, () => void check());
   } catch {
     return null;
   }

@@ -334,11 +334,16 @@ export function specCgroupPath(cgroupsPath: string | undefined, id: string): str
  * v2 memory.events' oom_kill); null when the cgroup or the counter is not there.
  */
 export async function readOomKills(layout: CgroupLayout, cgPath: string): Promise<bigint | null> {
+  const file = oomKillsFile(layout, cgPath);
+  const text = file === null ? undefined : await readText(file).catch(() => undefined);
+  return text === undefined ? null : parseFlatKeyed(text).get('oom_kill') ?? null;
+}
+
+/** The file whose `oom_kill` counts the cgroup's OOM kills; null for a path that climbs out. */
+export function oomKillsFile(layout: CgroupLayout, cgPath: string): string | null {
   const rel = path.posix.normalize(`/${cgPath}`).slice(1);
   if (rel.split('/').includes('..')) return null;
-  const file = layout.version === 2 ? path.join(layout.root, rel, 'memory.events') : path.join(layout.root, 'memory', rel, 'memory.oom_control');
-  const text = await readText(file).catch(() => undefined);
-  return text === undefined ? null : parseFlatKeyed(text).get('oom_kill') ?? null;
+  return layout.version === 2 ? path.join(layout.root, rel, 'memory.events') : path.join(layout.root, 'memory', rel, 'memory.oom_control');
 }
 
 /**

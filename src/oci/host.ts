@@ -77,7 +77,10 @@ export async function readHostRlimits(file = '/proc/self/limits'): Promise<Map<s
 
 /** Capabilities this process could hand to runc: CapBnd ∩ CapPrm from /proc/self/status. */
 export async function readHostCaps(file = '/proc/self/status'): Promise<Set<string>> {
-  const text = await fs.readFile(file, 'utf8');
+  return capsOfStatus(await fs.readFile(file, 'utf8'), file);
+}
+
+function capsOfStatus(text: string, file: string): Set<string> {
   const field = (name: string) => new RegExp(`^${name}:\\s*([0-9a-f]+)$`, 'm').exec(text)?.[1];
   const bnd = field('CapBnd');
   const prm = field('CapPrm');
@@ -87,10 +90,10 @@ export async function readHostCaps(file = '/proc/self/status'): Promise<Set<stri
 }
 
 export async function readHostInfo(): Promise<HostInfo> {
-  const [rlimits, capBounding] = await Promise.all([readHostRlimits(), readHostCaps()]);
+  const [rlimits, status] = await Promise.all([readHostRlimits(), fs.readFile('/proc/self/status', 'utf8')]);
+  const capBounding = capsOfStatus(status, '/proc/self/status');
   // the probe is an x32 system call: under a seccomp filter without that ABI (tsulad in a
   // container of an engine like this one) it would kill us; there the profile stays docker's
-  const status = await fs.readFile('/proc/self/status', 'utf8').catch(() => '');
   const x32Abi = /^Seccomp:\s*0$/m.test(status) ? native()?.x32Abi?.() : undefined;
   return { rlimits, capBounding, ...(x32Abi === undefined ? {} : { x32Abi }) };
 }

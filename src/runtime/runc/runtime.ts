@@ -345,11 +345,11 @@ export class RuncConmonRuntime implements Runtime {
     return new ExitWatcher(this.exitDir, () => {}).read(id);
   }
 
-  /** conmon.pid names a live conmon of this container (a recycled pid names another process). */
   async hasState(id: string): Promise<boolean> {
     return !id.includes('/') && fs.stat(path.join(this.paths.runtimeRoot, id)).then(() => true, () => false);
   }
 
+  /** conmon.pid names a live conmon of this container (a recycled pid names another process). */
   async monitorAlive(id: string, bundle: string): Promise<boolean> {
     const pid = await this.conmonPid(bundle);
     return pid !== null && isConmonOf(pid, id);

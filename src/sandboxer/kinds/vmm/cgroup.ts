@@ -12,29 +12,28 @@ import type { Logger } from '../../../common/log.js';
 import type { HypervisorConfig } from '../../../hypervisor/config.js';
 import { CGROUPS_PATH_ANNOTATION } from '../../podspec.js';
 
-/** The cgroup dirs the VM's processes or threads joined ([] when there is no path or nothing to move). */
+/**
+ * Put the VM's processes or threads in the pod's cgroup; `made` gets each dir made, also on
+ * a failure (the caller removes them with the VM).
+ */
 export async function joinSandboxCgroup(
-  id: string, cfg: HypervisorConfig, annotations: Record<string, string>, pids: number[], qmpSocket: string, log?: Logger,
-): Promise<string[]> {
+  id: string, cfg: HypervisorConfig, annotations: Record<string, string>, pids: number[], qmpSocket: string, made: string[], log?: Logger,
+): Promise<void> {
   const cgPath = annotations[CGROUPS_PATH_ANNOTATION];
-  if (!cgPath) return [];
+  if (!cgPath) return;
   if (cfg.sandboxCgroupOnly) {
-    return joinCgroup(await detectCgroups(), cgPath, pids.filter((p) => p > 0))
+    await joinCgroup(await detectCgroups(), cgPath, pids.filter((p) => p > 0), made)
       .catch((e: unknown) => { throw withContext(e, `sandbox ${id}: sandbox_cgroup_only: cannot move the VM into cgroup ${cgPath}`); });
+    return;
   }
   // a systemd-style path (slice:prefix:name) is systemd's to make: left alone
-  if (!cgPath.startsWith('/')) return [];
+  if (!cgPath.startsWith('/')) return;
   const layout = await detectCgroups();
-  if (layout.version !== 1) return [];
-  // the pod runs without (all) its vCPUs in its cgroup (its stats say less), said in the
-  // log; the dirs made so far are the pod's to remove all the same
-  const made: string[] = [];
-  try {
-    return await joinCgroupThreads(layout, cgPath, await vcpuThreads(qmpSocket, id), made);
-  } catch (e) {
+  if (layout.version !== 1) return;
+  // the pod runs without (all) its vCPUs in its cgroup (its stats say less), said in the log
+  await joinCgroupThreads(layout, cgPath, await vcpuThreads(qmpSocket, id), made).catch((e: unknown) => {
     log?.warn('cannot move the VM\'s vCPU threads into the pod\'s cgroup', { sandbox: id, cgroup: cgPath, err: errorMessage(e) });
-    return made;
-  }
+  });
 }
 
 /** The host thread ids of the VM's vCPUs (QMP query-cpus-fast; one thread for all under single-threaded TCG). */

@@ -163,7 +163,7 @@ export class VmmSandboxKind implements SandboxKind {
     // virtiofsd serves one VM connection and exits with it: another VM needs another
     const restartFs = async () => { stopVirtiofsd(virtiofsdPid); await startFs(); };
     let net: Awaited<ReturnType<VmNetworks['plumb']>> = null;
-    let cgroupDirs: string[] = [];
+    const cgroupDirs: string[] = [];
     let startTime = '';
     const cleanup = async () => {
       stopVirtiofsd(virtiofsdPid);
@@ -251,7 +251,7 @@ export class VmmSandboxKind implements SandboxKind {
           throw withContext(e, `sandbox ${sb.id}`);
         });
       }
-      cgroupDirs = await joinSandboxCgroup(sb.id, hvCfg, sb.annotations, [vm.pid, virtiofsdPid], paths.qmpSocket, this.d.log);
+      await joinSandboxCgroup(sb.id, hvCfg, sb.annotations, [vm.pid, virtiofsdPid], paths.qmpSocket, cgroupDirs, this.d.log);
       // (a qemu gone meanwhile fails here, inside: its cgroup, virtiofsd and tap are undone)
       startTime = (await procStat(vm.pid)).startTime;
       // the first boot with this config makes the template, in the background
