@@ -91,7 +91,7 @@ export async function removeTree(dir: string): Promise<void> {
   }
 }
 
-async function removeDir(dir: string, dev: number): Promise<void> {
+async function removeDir(dir: string, dev: number, tries = 5): Promise<void> {
   let entries: Dirent[];
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });
@@ -107,7 +107,13 @@ async function removeDir(dir: string, dev: number): Promise<void> {
     if (st.dev !== dev) throw Object.assign(new Error(`cannot remove ${dir}: ${p} is a mount point`), { code: 'EBUSY' });
     await removeDir(p, dev);
   }));
-  await fs.rmdir(dir).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+  await fs.rmdir(dir).catch(async (e: NodeJS.ErrnoException) => {
+    if (e.code === 'ENOENT') return;
+    // something wrote into it during the walk (a dying exec's conmon, its exit file; a probe
+    // starting as its container goes): walked again, a few times
+    if (e.code === 'ENOTEMPTY' && tries > 1) return removeDir(dir, dev, tries - 1);
+    throw e;
+  });
 }
 
 /** rm -f of one file: an unlink, no stat first (fs.rm force stats it twice). */
