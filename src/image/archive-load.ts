@@ -3,7 +3,8 @@
 // (manifest.json) and oci-archive (oci-layout + index.json). Every blob named by an OCI
 // descriptor is checked against its digest and size here, before anything is unpacked.
 import { promises as fs } from 'node:fs';
-import * as z from 'zod';
+import type * as zt from 'zod';
+import * as z from '../common/zod-subset.js';
 import { invalidArgument } from '../common/errors.js';
 import { type ArchiveFile, type ExtractedArchive } from './archive-extract.js';
 import { digestMismatch } from './content.js';
@@ -47,7 +48,7 @@ const ImageConfigSchema = z.looseObject({
   config: z.record(z.string(), z.unknown()).nullable().optional(),
   rootfs: z.object({ type: z.string(), diff_ids: z.array(DIGEST) }),
 });
-export type ImageConfigJson = z.infer<typeof ImageConfigSchema>;
+export type ImageConfigJson = zt.infer<typeof ImageConfigSchema>;
 
 const DockerManifestSchema = z.array(z.object({
   Config: z.string().min(1),
@@ -64,7 +65,7 @@ const DescriptorSchema = z.looseObject({
   annotations: z.record(z.string(), z.string()).nullable().optional(),
   platform: z.looseObject({ architecture: z.string(), os: z.string(), variant: z.string().optional() }).optional(),
 });
-type Descriptor = z.infer<typeof DescriptorSchema>;
+type Descriptor = zt.infer<typeof DescriptorSchema>;
 
 const IndexSchema = z.looseObject({
   schemaVersion: z.literal(2),
@@ -79,7 +80,7 @@ const ManifestSchema = z.looseObject({
   layers: z.array(DescriptorSchema),
 });
 
-function parse<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+function parse<T>(schema: zt.ZodType<T>, value: unknown, what: string): T {
   const r = schema.safeParse(value);
   if (!r.success) {
     const issue = r.error.issues[0];
@@ -217,7 +218,7 @@ export function namesFromAnnotations(annotations: Record<string, string> | null 
 
 const GOARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
-function pickPlatform(index: z.infer<typeof IndexSchema>, what: string): Descriptor {
+function pickPlatform(index: zt.infer<typeof IndexSchema>, what: string): Descriptor {
   const arch = GOARCH[process.arch] ?? process.arch;
   const images = index.manifests.filter((m) => m.mediaType !== MEDIA_TYPES.ociIndex && m.mediaType !== MEDIA_TYPES.dockerList);
   const match = images.find((m) => m.platform?.os === 'linux' && m.platform.architecture === arch);
