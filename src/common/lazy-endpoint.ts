@@ -2,8 +2,11 @@
 // when a client first connects: gRPC front ends (grpc-js and their messages, several MB of
 // heap) cost nothing until used: tsulad's CRI on a node only the docker CLI drives, the
 // sandboxer's Controller when only containerd's shims (ttrpc) talk to it, and its task
-// socket (the ttrpc server and protobuf) before its first container. Connections that
-// come while it loads wait, paused, and are served in order.
+// socket (the ttrpc server and protobuf) before its first container. A connection loads it
+// with its first bytes, not at its connect: a liveness probe that connects and hangs up (the
+// sandboxer's launcher checks both sockets so) loads nothing. Every protocol served so
+// (gRPC, ttrpc) has the client speak first. Connections that come while it loads wait,
+// their bytes held, and are served in the order they spoke.
 import * as net from 'node:net';
 import type { SocketClaim } from './unixsocket.js';
 import type { Logger } from './log.js';
@@ -31,13 +34,19 @@ export async function serveLazily(claim: SocketClaim, what: string, load: () => 
   const listener = net.createServer({ pauseOnConnect: true }, (c) => {
     conns.add(c);
     c.once('close', () => conns.delete(c));
+    // a reset while it waits to be served must not be an uncaught 'error' (it just closes)
+    c.on('error', () => {});
     if (ready) return handOver(ready, c);
-    server ??= load().then((s) => (ready = s), (e) => {
-      log.error(`${what}: cannot start`, { err: errorMessage(e) });
-      server = undefined; // the next client tries again
-      throw e;
+    void firstBytes(c).then((spoke) => {
+      if (!spoke) return void c.destroy();
+      if (ready) return handOver(ready, c);
+      server ??= load().then((s) => (ready = s), (e) => {
+        log.error(`${what}: cannot start`, { err: errorMessage(e) });
+        server = undefined; // the next client tries again
+        throw e;
+      });
+      server.then((s) => handOver(s, c), () => c.destroy());
     });
-    server.then((s) => handOver(s, c), () => c.destroy());
   });
   await claim.listen(listener, { mode: 0o600 });
   // a failed accept (EMFILE) is said, not thrown: the socket keeps serving
@@ -53,4 +62,22 @@ export async function serveLazily(claim: SocketClaim, what: string, load: () => 
       await claim.release();
     },
   };
+}
+
+/**
+ * Whether the client sends anything before it hangs up; what it sent is put back, and the
+ * socket paused again, for the server it is handed to (node's http2 takes over bytes a socket
+ * holds already, as for a socket sniffed before it is served).
+ */
+function firstBytes(c: net.Socket): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (spoke: boolean) => {
+      c.off('data', onData); c.off('end', onEnd); c.off('close', onEnd); c.off('error', onEnd);
+      resolve(spoke);
+    };
+    const onData = (chunk: Buffer) => { c.pause(); c.unshift(chunk); done(true); };
+    const onEnd = () => done(false);
+    c.on('data', onData); c.once('end', onEnd); c.once('close', onEnd); c.once('error', onEnd);
+    c.resume();
+  });
 }
