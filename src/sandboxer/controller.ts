@@ -1,6 +1,7 @@
-// containerd.services.sandbox.v1.Controller (gRPC): what iSulad's cri-sandboxers and
-// containerd's sandbox API call. Create records a sandbox, Start brings its kind up and
-// answers with the address of the Task API that serves the sandbox's containers.
+// containerd.services.sandbox.v1.Controller: what iSulad's cri-sandboxers and containerd's
+// sandbox API call over gRPC, and tsulad over ttrpc on the task socket. Create records a
+// sandbox, Start brings its kind up and answers with the address of the Task API that serves
+// the sandbox's containers.
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Controller } from '../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
@@ -13,6 +14,7 @@ import type { SandboxRecord } from './kinds/types.js';
 import { MACHINE_INFO } from './podspec.js';
 import type { TaskManager } from './tasks/manager.js';
 import type { GrpcImpl } from '../common/grpc.js';
+import type { ServiceImpl } from '../ttrpc/server.js';
 import { ts } from './tasks/topics.js';
 
 type ControllerMethods = typeof Controller extends GenService<infer S> ? S : never;
@@ -102,4 +104,15 @@ export function controllerService(d: ControllerDeps): GrpcImpl<ControllerMethods
     // iSulad pushes container lists with fields ["extensions.tasks"]; the runc kind needs none
     update: async (r) => { d.sandboxes.get(r.sandboxId); return {}; },
   };
+}
+
+/**
+ * The same handlers for ttrpc (the task socket): tsulad drives its own sandboxer there, so
+ * that neither process loads grpc-js (~4 MB of the sandboxer's RSS) for its VM pods. Every
+ * Controller method is unary; the call's signal is ttrpc's (deadline, connection gone).
+ */
+export function controllerTtrpcService(d: ControllerDeps): ServiceImpl<ControllerMethods> {
+  const impl = controllerService(d) as Record<string, (req: unknown, signal: AbortSignal) => Promise<unknown>>;
+  return Object.fromEntries(Object.entries(impl).map(([name, fn]) =>
+    [name, (req: unknown, ctx: { signal: AbortSignal }) => fn(req, ctx.signal)])) as ServiceImpl<ControllerMethods>;
 }

@@ -60,9 +60,12 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   await tasks.recover();
 
   // both sockets answer at once; what serves them loads with its first client: the task
-  // socket's ttrpc server and protobuf (containerd's shims, tsulad), the Controller's grpc-js
+  // socket's ttrpc server and protobuf (containerd's shims, tsulad's tasks and its calls to
+  // the Controller), the Controller socket's grpc-js (containerd's sandbox API, iSulad)
   const taskSock = taskSocketOf(o.stateDir);
-  const serveTasks = async (ns?: string) => (await import('./task-server.js')).taskServer({ tasks, sandboxes, log: o.log, namespaces }, ns);
+  const taskAddress = `ttrpc+unix://${taskSock}`;
+  const deps = { sandboxes, tasks, taskAddress, defaultKind: o.defaultKind ?? 'runc' };
+  const serveTasks = async (ns?: string) => (await import('./task-server.js')).taskServer({ tasks, sandboxes, log: o.log, namespaces, controller: deps }, ns);
   const namespaces = new NamespaceSockets(o.stateDir, serveTasks, o.log);
   await namespaces.reset();
   const taskApi = await serveLazily(await claimSocket(taskSock), 'task API', () => serveTasks(), o.log);
@@ -70,8 +73,6 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   for (const ns of new Set(tasks.list().map((t) => t.rec.namespace))) {
     await namespaces.listen(ns).catch((e: unknown) => o.log.debug('no task socket for namespace', { namespace: ns, err: errorMessage(e) }));
   }
-  const taskAddress = `ttrpc+unix://${taskSock}`;
-  const deps = { sandboxes, tasks, taskAddress, defaultKind: o.defaultKind ?? 'runc' };
   const controller = await serveLazily(await claimSocket(o.address), 'sandbox Controller',
     async () => (await import('./controller-server.js')).controllerServer(deps), o.log);
   // both sockets listen: the launcher's shell fast path trusts this file (with a live pid)

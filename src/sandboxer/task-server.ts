@@ -1,6 +1,7 @@
 // The task sockets' server: containerd.task.v2.Task over ttrpc for every task (or one
-// namespace's), and the JSON Admin service for the shim launcher (Listen, Cleanup) and
-// `tsula sandbox` (List). Loaded on
+// namespace's), and on the sandboxer's own socket the sandbox Controller (tsulad's calls)
+// and the JSON Admin service for the shim launcher (Listen, Cleanup) and `tsula sandbox`
+// (List). Loaded on
 // the first connection to the socket (common/lazy-endpoint): the ttrpc server, the Task
 // API's descriptors and protobuf's runtime are not held by an idle sandboxer.
 import type { ConnectionServer } from '../common/lazy-endpoint.js';
@@ -9,6 +10,7 @@ import type { Logger } from '../common/log.js';
 import type { Sandboxes } from './sandboxes.js';
 import type { TaskManager } from './tasks/manager.js';
 import { taskService, TaskService } from './tasks/service.js';
+import { Controller, controllerTtrpcService, type ControllerDeps } from './controller.js';
 import { ADMIN_SERVICE, decodeJson, encodeJson, sandboxSummary, type CleanupRequest, type CleanupResponse, type ListenRequest, type ListenResponse, type ListResponse } from './admin.js';
 import type { NamespaceSockets } from './namespace-sockets.js';
 
@@ -17,6 +19,8 @@ export interface TaskServerDeps {
   sandboxes: Sandboxes;
   log: Logger;
   namespaces: NamespaceSockets;
+  /** The Controller's dependencies (the sandboxer's own socket serves it). */
+  controller: ControllerDeps;
 }
 
 /** The sandboxer's own task socket (every namespace's tasks, and Admin), or namespace `ns`'s (its tasks only). */
@@ -24,6 +28,7 @@ export function taskServer(d: TaskServerDeps, ns?: string): ConnectionServer {
   const ttrpc = new TtrpcServer({ log: d.log });
   ttrpc.registerService(TaskService, taskService(d.tasks, ns));
   if (ns !== undefined) return ttrpc;
+  ttrpc.registerService(Controller, controllerTtrpcService(d.controller));
   ttrpc.register(ADMIN_SERVICE, {
     Listen: async (p) => {
       const r = decodeJson<ListenRequest>(p);

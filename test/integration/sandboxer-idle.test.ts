@@ -10,6 +10,8 @@ import * as path from 'node:path';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import { TtrpcClient } from '../../src/ttrpc/client.js';
 import { ADMIN_SERVICE, type ListResponse } from '../../src/sandboxer/admin.js';
+import { Controller } from '../../src/gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
+import { errorKind } from '../../src/common/errors.js';
 import { DAEMON_V8_FLAGS, daemonEnv } from '../../src/common/v8-flags.js';
 import { SANDBOXER, sandboxerEnv, shortTempDir, killSandboxerLeftovers } from '../helpers/containerd.js';
 import { sleep } from '../helpers/daemon.js';
@@ -47,7 +49,7 @@ async function loadedSources(log: string): Promise<{ files: string[]; sources: s
   return { files, sources };
 }
 
-test('idle: no protobuf, descriptors, grpc-js or VM code loaded; the task socket\'s first client loads its server', async () => {
+test('idle: no protobuf, descriptors, grpc-js or VM code loaded; the task socket\'s first client loads its server, and serves the Controller without grpc-js', async () => {
   dir = await shortTempDir('tsidle-');
   const state = path.join(dir, 'sb');
   const log = path.join(dir, 'resolved.txt');
@@ -82,7 +84,21 @@ export async function resolve(spec, ctx, next) { const r = await next(spec, ctx)
   } finally {
     c.close();
   }
+  // tsulad's calls to the Controller, on the task socket over ttrpc: no grpc-js for them
+  const t = await TtrpcClient.connect(`unix://${path.join(state, 'task.sock')}`, { timeoutMs: 5000 });
+  try {
+    const ctl = t.service(Controller);
+    assert.equal((await ctl.create({ sandboxId: 'p1', sandboxer: 'runc' }, { timeoutMs: 10_000 })).sandboxId, 'p1');
+    assert.equal((await ctl.status({ sandboxId: 'p1' }, { timeoutMs: 10_000 })).sandboxId, 'p1');
+    await assert.rejects(ctl.create({ sandboxId: 'p1', sandboxer: 'runc' }), (e) => errorKind(e) === 'AlreadyExists');
+    await assert.rejects(ctl.status({ sandboxId: 'nope' }), (e) => errorKind(e) === 'NotFound');
+    await ctl.shutdown({ sandboxId: 'p1' }, { timeoutMs: 10_000 });
+    await assert.rejects(ctl.status({ sandboxId: 'p1' }), (e) => errorKind(e) === 'NotFound');
+  } finally {
+    t.close();
+  }
   const used = await loadedSources(log);
+  assert.deepEqual(used.sources.filter((s) => FIRST_USE[2].re.test(s)), [], 'the Controller over ttrpc loaded grpc-js');
   assert.ok(used.sources.some((s) => FIRST_USE[0].re.test(s)), 'protobuf did not load with the task socket\'s first client');
   assert.ok(used.sources.some((s) => FIRST_USE[3].re.test(s)), 'the ttrpc server did not load with the task socket\'s first client');
   assert.deepEqual(used.sources.filter((s) => FIRST_USE[5].re.test(s)), [], 'a runc-only sandboxer loaded the hypervisor layer');

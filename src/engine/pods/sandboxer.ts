@@ -10,15 +10,18 @@ import { create } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
 import { Controller } from '../../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
 import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
-import { grpcClient, type GrpcClient } from '../../common/grpc.js';
+import type { GrpcClient } from '../../common/grpc.js';
 import { isKind } from '../../common/errors.js';
 import { ensureSandboxer } from '../../sandboxer/launch.js';
+import { taskSocketOf } from '../../sandboxer/admin.js';
+import { TtrpcClient, type ServiceClient } from '../../ttrpc/client.js';
 import { SPEC_TYPE_URL } from '../../agent/protocol.js';
 import type { Spec } from '../../oci/types.js';
 import type { PodRecord } from './record.js';
 import type { PodSandboxes } from './service.js';
 
 type ControllerMethods = typeof Controller extends GenService<infer S extends GenServiceMethods> ? S : never;
+type SandboxRef = { address: string; autoStartState?: string };
 const CALL = { timeoutMs: 300_000 };
 
 /** The part of the pod's OCI spec a sandbox reads (sandboxer/podspec.ts). */
@@ -41,31 +44,78 @@ export function podSpecFragment(pod: PodRecord): Pick<Spec, 'ociVersion' | 'host
   };
 }
 
-export class ControllerSandboxes implements PodSandboxes {
-  private clients = new Map<string, GrpcClient<ControllerMethods>>();
+/** The Controller methods tsulad calls, over gRPC or ttrpc alike. */
+type ControllerClient = Pick<ServiceClient<ControllerMethods>, 'create' | 'start' | 'stop' | 'shutdown' | 'status'> & { close(): void };
 
-  private client(address: string): GrpcClient<ControllerMethods> {
-    let c = this.clients.get(address);
+/**
+ * tsulad's own sandboxer (the one it starts: its state dir is known) serves the Controller
+ * over ttrpc on its task socket too: there the sandboxer loads no grpc-js for a VM pod (~4 MB
+ * of its RSS), nor tsulad its client when its CRI is not used. One connection, made on the
+ * first call and again after it breaks.
+ */
+function ttrpcController(state: string): ControllerClient {
+  let conn: Promise<TtrpcClient> | undefined;
+  const stub = async () => {
+    const c = conn ??= TtrpcClient.connect(`unix://${taskSocketOf(state)}`).then((client) => {
+      client.onClose(() => { if (conn === c) conn = undefined; });
+      return client;
+    });
+    try {
+      return (await c).service(Controller);
+    } catch (e) {
+      if (conn === c) conn = undefined;
+      throw e;
+    }
+  };
+  return {
+    create: async (req, o) => (await stub()).create(req, o),
+    start: async (req, o) => (await stub()).start(req, o),
+    stop: async (req, o) => (await stub()).stop(req, o),
+    shutdown: async (req, o) => (await stub()).shutdown(req, o),
+    status: async (req, o) => (await stub()).status(req, o),
+    close: () => { void conn?.then((c) => c.close(), () => {}); conn = undefined; },
+  };
+}
+
+async function grpcController(address: string): Promise<ControllerClient> {
+  const { grpcClient } = await import('../../common/grpc.js');
+  return grpcClient(Controller, address) as GrpcClient<ControllerMethods>;
+}
+
+export class ControllerSandboxes implements PodSandboxes {
+  private clients = new Map<string, Promise<ControllerClient>>();
+  /** Own sandboxers that answered the ttrpc Controller UNIMPLEMENTED (one started by an older tsula). */
+  private grpcOnly = new Set<string>();
+
+  private client(sb: SandboxRef): Promise<ControllerClient> {
+    let c = this.clients.get(sb.address);
     if (!c) {
-      c = grpcClient(Controller, address);
-      this.clients.set(address, c);
+      c = sb.autoStartState && !this.grpcOnly.has(sb.address) ? Promise.resolve(ttrpcController(sb.autoStartState)) : grpcController(sb.address);
+      this.clients.set(sb.address, c);
     }
     return c;
   }
 
+  private drop(address: string): void {
+    void this.clients.get(address)?.then((c) => c.close(), () => {});
+    this.clients.delete(address);
+  }
+
   /**
-   * A call on the address' client; UNAVAILABLE once: again on a new channel. A channel that
-   * failed to connect (the sandboxer restarting) waits out grpc-js' reconnect back-off, up
-   * to minutes, and fails every call meanwhile, though the new sandboxer already listens.
+   * A call on the sandbox's client. UNAVAILABLE once: again on a new connection (a gRPC
+   * channel that failed to connect, the sandboxer restarting, waits out grpc-js' reconnect
+   * back-off, up to minutes, though the new sandboxer already listens). UNIMPLEMENTED from
+   * an own sandboxer's ttrpc socket: it predates the Controller there; gRPC from then on.
    */
-  private async call<T>(address: string, fn: (c: GrpcClient<ControllerMethods>) => Promise<T>): Promise<T> {
+  private async call<T>(sb: SandboxRef, fn: (c: ControllerClient) => Promise<T>): Promise<T> {
     try {
-      return await fn(this.client(address));
+      return await fn(await this.client(sb));
     } catch (e) {
-      if (!isKind(e, 'Unavailable')) throw e;
-      this.clients.get(address)?.close();
-      this.clients.delete(address);
-      return fn(this.client(address));
+      const old = sb.autoStartState && !this.grpcOnly.has(sb.address) && isKind(e, 'Unimplemented');
+      if (!isKind(e, 'Unavailable') && !old) throw e;
+      if (old) this.grpcOnly.add(sb.address);
+      this.drop(sb.address);
+      return fn(await this.client(sb));
     }
   }
 
@@ -73,19 +123,19 @@ export class ControllerSandboxes implements PodSandboxes {
     const sb = pod.sandbox!;
     if (sb.autoStartState) await ensureSandboxer(sb.autoStartState, sb.address);
     const spec = create(AnySchema, { typeUrl: SPEC_TYPE_URL, value: Buffer.from(JSON.stringify(podSpecFragment(pod))) });
-    await this.call(sb.address, (ctl) => ctl.create({
+    await this.call(sb, (ctl) => ctl.create({
       sandboxId: sb.sandboxId, sandboxer: sb.kind, netnsPath: pod.netnsPath, sandbox: { sandboxId: sb.sandboxId, spec },
       annotations: { ...pod.spec.annotations, 'io.kubernetes.cri.sandbox-id': pod.id, 'io.kubernetes.cri.sandbox-name': pod.spec.name, 'io.kubernetes.cri.sandbox-namespace': pod.spec.namespace },
     }, CALL));
     // Start is not a call to make twice (the sandboxer drops a sandbox whose start failed: a
     // retry would meet NOT_FOUND and hide the reason), and Create just made the connection good
-    await this.client(sb.address).start({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL);
+    await (await this.client(sb)).start({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL);
   }
 
   async stop(pod: PodRecord): Promise<void> {
     const sb = pod.sandbox!;
     if (sb.autoStartState) await ensureSandboxer(sb.autoStartState, sb.address);
-    await this.call(sb.address, (c) => c.stop({ sandboxId: sb.sandboxId, sandboxer: sb.kind, timeoutSecs: 10 }, CALL)).catch((e: unknown) => {
+    await this.call(sb, (c) => c.stop({ sandboxId: sb.sandboxId, sandboxer: sb.kind, timeoutSecs: 10 }, CALL)).catch((e: unknown) => {
       if (!isKind(e, 'NotFound')) throw e;
     });
   }
@@ -93,7 +143,7 @@ export class ControllerSandboxes implements PodSandboxes {
   async remove(pod: PodRecord): Promise<void> {
     const sb = pod.sandbox!;
     if (sb.autoStartState) await ensureSandboxer(sb.autoStartState, sb.address);
-    await this.call(sb.address, (c) => c.shutdown({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL)).catch((e: unknown) => {
+    await this.call(sb, (c) => c.shutdown({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL)).catch((e: unknown) => {
       if (!isKind(e, 'NotFound')) throw e;
     });
   }
@@ -101,11 +151,11 @@ export class ControllerSandboxes implements PodSandboxes {
   /** Controller.Status: its pid is what stats read (a VM's qemu); no sandboxer is started for it. */
   async status(pod: PodRecord): Promise<{ pid: number; ready: boolean }> {
     const sb = pod.sandbox!;
-    const r = await this.call(sb.address, (c) => c.status({ sandboxId: sb.sandboxId, sandboxer: sb.kind, verbose: false }, { timeoutMs: 10_000 }));
+    const r = await this.call(sb, (c) => c.status({ sandboxId: sb.sandboxId, sandboxer: sb.kind, verbose: false }, { timeoutMs: 10_000 }));
     return { pid: r.pid, ready: r.state === 'SANDBOX_READY' };
   }
 
   close(): void {
-    for (const c of this.clients.values()) c.close();
+    for (const address of [...this.clients.keys()]) this.drop(address);
   }
 }
