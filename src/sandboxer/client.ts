@@ -1,6 +1,7 @@
 // Runtime "sandboxer" inside tsulad (iSulad's cri-sandboxers): a container runs in a sandbox
-// of a sandboxer daemon. create() asks the sandbox Controller (gRPC) for a sandbox (one per
-// container, or the pod's when the spec names one that exists), then speaks the shim v2
+// of a sandboxer daemon. create() asks the sandbox Controller (gRPC; ttrpc for tsulad's own
+// sandboxer: controller-client.ts) for a sandbox (one per container, or the pod's when the
+// spec names one that exists), then speaks the shim v2
 // Task API (ttrpc) to the address Start returned. stdio: FIFOs in the bundle, pumped into
 // the k8s-file log by the shim v2 client's ProcessIO; exits from the Wait RPC. The Task API
 // side is the shim v2 client's TaskApiRuntime; here: the sandbox Controller.
@@ -8,9 +9,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { create } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
-import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import type { CreateRequest, RuntimeMachine } from '../runtime/types.js';
-import { Controller } from '../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
 import type { ShimTask, TaskRecord } from '../runtime/shimv2/task.js';
 import { TaskApiRuntime, CALL, type Provisioned } from '../runtime/shimv2/task-runtime.js';
 import { writeJsonAtomic } from '../common/fsutil.js';
@@ -18,7 +17,7 @@ import { SHIM_INFO_FILE, type ShimInfo } from './admin.js';
 import { errorMessage, failedPrecondition, isKind } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { socketPath } from '../ttrpc/address.js';
-import { grpcClient, type GrpcClient } from '../common/grpc.js';
+import { controllerClient, type ControllerClient } from './controller-client.js';
 import { ensureSandboxer } from './launch.js';
 import { POD_ID_ANNOTATIONS } from '../common/pod-annotations.js';
 import { SPEC_TYPE_URL } from '../agent/protocol.js';
@@ -41,7 +40,6 @@ export interface SandboxerRuntimeOptions {
 }
 
 
-type ControllerMethods = typeof Controller extends GenService<infer S extends GenServiceMethods> ? S : never;
 /**
  * Start boots a VM: under TCG on a busy host that takes longer than a Task call's 30 s; the
  * sandboxer bounds the boot itself (vmm.toml boot_timeout), as tsulad's pods do (300 s).
@@ -57,7 +55,7 @@ const RECONNECT_MAX_MS = 10_000;
 const START_RETRY_MS = 5_000;
 
 export class SandboxerRuntime extends TaskApiRuntime {
-  private ctl: GrpcClient<ControllerMethods>;
+  private ctl: ControllerClient;
   /** Tasks whose sandboxer went, with the timer of the next try to connect again. */
   private readonly reconnecting = new Map<string, NodeJS.Timeout>();
   /** Until when a failed start of the sandboxer is not tried again. */
@@ -67,7 +65,7 @@ export class SandboxerRuntime extends TaskApiRuntime {
 
   constructor(private readonly o: SandboxerRuntimeOptions) {
     super(o);
-    this.ctl = grpcClient(Controller, o.address);
+    this.ctl = controllerClient(o.address, o.autoStart?.state);
     this.guestKernel = o.sandboxer === 'vmm';
   }
 
@@ -192,14 +190,14 @@ export class SandboxerRuntime extends TaskApiRuntime {
    * A Controller call; when it finds no sandboxer (a channel still backing off from a dead
    * one), the sandboxer is made sure of and the call made once more on a new channel.
    */
-  private async controller<T>(call: (ctl: GrpcClient<ControllerMethods>) => Promise<T>): Promise<T> {
+  private async controller<T>(call: (ctl: ControllerClient) => Promise<T>): Promise<T> {
     try {
       return await call(this.ctl);
     } catch (e) {
       if (!this.o.autoStart || !isKind(e, 'Unavailable')) throw e;
       await this.ensureUp();
       this.ctl.close();
-      this.ctl = grpcClient(Controller, this.o.address);
+      this.ctl = controllerClient(this.o.address, this.o.autoStart?.state);
       return call(this.ctl);
     }
   }

@@ -8,19 +8,14 @@
 // net.* ones: its network is the pod's).
 import { create } from '@bufbuild/protobuf';
 import { AnySchema } from '@bufbuild/protobuf/wkt';
-import { Controller } from '../../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
-import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
-import type { GrpcClient } from '../../common/grpc.js';
 import { isKind } from '../../common/errors.js';
 import { ensureSandboxer } from '../../sandboxer/launch.js';
-import { taskSocketOf } from '../../sandboxer/admin.js';
-import { TtrpcClient, type ServiceClient } from '../../ttrpc/client.js';
+import { controllerClient, type ControllerClient } from '../../sandboxer/controller-client.js';
 import { SPEC_TYPE_URL } from '../../agent/protocol.js';
 import type { Spec } from '../../oci/types.js';
 import type { PodRecord } from './record.js';
 import type { PodSandboxes } from './service.js';
 
-type ControllerMethods = typeof Controller extends GenService<infer S extends GenServiceMethods> ? S : never;
 type SandboxRef = { address: string; autoStartState?: string };
 const CALL = { timeoutMs: 300_000 };
 
@@ -44,78 +39,32 @@ export function podSpecFragment(pod: PodRecord): Pick<Spec, 'ociVersion' | 'host
   };
 }
 
-/** The Controller methods tsulad calls, over gRPC or ttrpc alike. */
-type ControllerClient = Pick<ServiceClient<ControllerMethods>, 'create' | 'start' | 'stop' | 'shutdown' | 'status'> & { close(): void };
-
-/**
- * tsulad's own sandboxer (the one it starts: its state dir is known) serves the Controller
- * over ttrpc on its task socket too: there the sandboxer loads no grpc-js for a VM pod (~4 MB
- * of its RSS), nor tsulad its client when its CRI is not used. One connection, made on the
- * first call and again after it breaks.
- */
-function ttrpcController(state: string): ControllerClient {
-  let conn: Promise<TtrpcClient> | undefined;
-  const stub = async () => {
-    const c = conn ??= TtrpcClient.connect(`unix://${taskSocketOf(state)}`).then((client) => {
-      client.onClose(() => { if (conn === c) conn = undefined; });
-      return client;
-    });
-    try {
-      return (await c).service(Controller);
-    } catch (e) {
-      if (conn === c) conn = undefined;
-      throw e;
-    }
-  };
-  return {
-    create: async (req, o) => (await stub()).create(req, o),
-    start: async (req, o) => (await stub()).start(req, o),
-    stop: async (req, o) => (await stub()).stop(req, o),
-    shutdown: async (req, o) => (await stub()).shutdown(req, o),
-    status: async (req, o) => (await stub()).status(req, o),
-    close: () => { void conn?.then((c) => c.close(), () => {}); conn = undefined; },
-  };
-}
-
-async function grpcController(address: string): Promise<ControllerClient> {
-  const { grpcClient } = await import('../../common/grpc.js');
-  return grpcClient(Controller, address) as GrpcClient<ControllerMethods>;
-}
-
 export class ControllerSandboxes implements PodSandboxes {
-  private clients = new Map<string, Promise<ControllerClient>>();
-  /** Own sandboxers that answered the ttrpc Controller UNIMPLEMENTED (one started by an older tsula). */
-  private grpcOnly = new Set<string>();
+  private clients = new Map<string, ControllerClient>();
 
-  private client(sb: SandboxRef): Promise<ControllerClient> {
+  private client(sb: SandboxRef): ControllerClient {
     let c = this.clients.get(sb.address);
     if (!c) {
-      c = sb.autoStartState && !this.grpcOnly.has(sb.address) ? Promise.resolve(ttrpcController(sb.autoStartState)) : grpcController(sb.address);
+      c = controllerClient(sb.address, sb.autoStartState);
       this.clients.set(sb.address, c);
     }
     return c;
   }
 
-  private drop(address: string): void {
-    void this.clients.get(address)?.then((c) => c.close(), () => {});
-    this.clients.delete(address);
-  }
-
   /**
-   * A call on the sandbox's client. UNAVAILABLE once: again on a new connection (a gRPC
-   * channel that failed to connect, the sandboxer restarting, waits out grpc-js' reconnect
-   * back-off, up to minutes, though the new sandboxer already listens). UNIMPLEMENTED from
-   * an own sandboxer's ttrpc socket: it predates the Controller there; gRPC from then on.
+   * A call on the sandbox's client; UNAVAILABLE once: again on a new connection. A gRPC
+   * channel that failed to connect (the sandboxer restarting) waits out grpc-js' reconnect
+   * back-off, up to minutes, and fails every call meanwhile, though the new sandboxer
+   * already listens.
    */
   private async call<T>(sb: SandboxRef, fn: (c: ControllerClient) => Promise<T>): Promise<T> {
     try {
-      return await fn(await this.client(sb));
+      return await fn(this.client(sb));
     } catch (e) {
-      const old = sb.autoStartState && !this.grpcOnly.has(sb.address) && isKind(e, 'Unimplemented');
-      if (!isKind(e, 'Unavailable') && !old) throw e;
-      if (old) this.grpcOnly.add(sb.address);
-      this.drop(sb.address);
-      return fn(await this.client(sb));
+      if (!isKind(e, 'Unavailable')) throw e;
+      this.clients.get(sb.address)?.close();
+      this.clients.delete(sb.address);
+      return fn(this.client(sb));
     }
   }
 
@@ -129,7 +78,7 @@ export class ControllerSandboxes implements PodSandboxes {
     }, CALL));
     // Start is not a call to make twice (the sandboxer drops a sandbox whose start failed: a
     // retry would meet NOT_FOUND and hide the reason), and Create just made the connection good
-    await (await this.client(sb)).start({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL);
+    await this.client(sb).start({ sandboxId: sb.sandboxId, sandboxer: sb.kind }, CALL);
   }
 
   async stop(pod: PodRecord): Promise<void> {
@@ -156,6 +105,6 @@ export class ControllerSandboxes implements PodSandboxes {
   }
 
   close(): void {
-    for (const address of [...this.clients.keys()]) this.drop(address);
+    for (const c of this.clients.values()) c.close();
   }
 }
