@@ -1,10 +1,10 @@
 // Runtime "sandboxer" inside tsulad (iSulad's cri-sandboxers): a container runs in a sandbox
 // of a sandboxer daemon. create() asks the sandbox Controller (gRPC; ttrpc for tsulad's own
 // sandboxer: controller-client.ts) for a sandbox (one per container, or the pod's when the
-// spec names one that exists), then speaks the shim v2
-// Task API (ttrpc) to the address Start returned. stdio: FIFOs in the bundle, pumped into
-// the k8s-file log by the shim v2 client's ProcessIO; exits from the Wait RPC. The Task API
-// side is the shim v2 client's TaskApiRuntime; here: the sandbox Controller.
+// spec names one that exists), then speaks the shim v2 Task API (ttrpc) to the address Start
+// returned. stdio: FIFOs in the bundle, pumped into the k8s-file log by the shim v2 client's
+// ProcessIO; exits from the Wait RPC. The Task API side is the shim v2 client's
+// TaskApiRuntime; here: the sandbox Controller.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { create } from '@bufbuild/protobuf';
