@@ -3,24 +3,25 @@
 // guest) —, containerd's FIFOs given to the process or pumped from its attach stream, exits
 // from the runtime, task events to containerd, and re-adoption of every task from its record
 // after a sandboxer restart. A task's creation is create.ts's, its execs are execs.ts's: both
-// work through what the manager lends them (TaskOps, task-ops.ts).
+// work through what the manager lends them (TaskOps, task-ops.ts); what a restart finds in a
+// record is recover.ts's.
 import * as path from 'node:path';
 import type { LinuxResources, Process } from '../../oci/types.js';
 import type { Runtime } from '../../runtime/types.js';
-import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
+import { alreadyExists, failedPrecondition, invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
 import type { CgroupStats } from '../../cgroups/index.js';
 import type { Logger } from '../../common/log.js';
 import type { Sandboxes } from '../sandboxes.js';
 import { runId, type TaskRecords, type TaskRecord } from './records.js';
-import { DRAIN_MS, FifoPump, type FifoPaths } from './io.js';
-import { FifoPassthrough } from './io-direct.js';
+import { DRAIN_MS, type FifoPaths } from './io.js';
+import { dropOrphanSandboxes, readopt } from './recover.js';
 import { Task, exitOf, wake, type CreateTask, type ExecEntry, type ExitInfo } from './task.js';
 import { unmountRootfs } from './mounts.js';
 import type { EventPublisher } from './events.js';
 import { ts, type EventInit, type EventKind } from './topics.js';
 import { stateError } from './state-errors.js';
 import type { TaskOps } from './task-ops.js';
-import { createTask, dropOwnSandbox, OWNER_TASK_ANNOTATION, shimInfo, taskNamespace } from './create.js';
+import { createTask, dropOwnSandbox, shimInfo, taskNamespace } from './create.js';
 import type { ShimInfo } from '../admin.js';
 import { addExec, deleteExec, findExec, killExec, startExec, waitExec } from './execs.js';
 
@@ -287,8 +288,7 @@ export class TaskManager {
     // the output still coming after the exit goes on into the FIFOs (processExited) while
     // the client reads: as runc-v2's delete, wait for it a while before closing them
     if (r.status === 'stopped') await t.io?.drained(DRAIN_MS);
-    t.io?.close();
-    for (const e of t.execs.values()) e.io?.close();
+    t.letGo();
     // a sandbox that is gone (its VM died) has nothing left to delete in it
     const rt = await this.rt(r).catch(() => null);
     await rt?.delete(runId(r), r.dir, true);
@@ -316,9 +316,7 @@ export class TaskManager {
    */
   private async drop(t: Task): Promise<void> {
     this.log?.info('forgetting a task containerd cleaned up while no sandboxer answered', { id: t.rec.id, namespace: t.rec.namespace });
-    t.stopOomWatch?.();
-    t.io?.close();
-    for (const e of t.execs.values()) e.io?.close();
+    t.letGo();
     if (t.rec.status !== 'stopped') await (await this.rt(t.rec).catch(() => null))?.kill(runId(t.rec), 'KILL', true).catch(() => {});
     this.tasks.delete(scopedId(t.rec.namespace, t.rec.id));
     this.forget(t.rec);
@@ -385,51 +383,20 @@ export class TaskManager {
       this.index(rec, t);
       if (rec.status === 'stopped') continue;
       await this.watchOom(t);
-      // a sandbox whose VM died while we were down: its tasks died with it
-      const rt = await this.rt(rec).catch(() => null);
-      if (!rt) {
-        await this.onExit(rec.key, 255, new Date());
-      } else if (rec.pid > 0 && await rt.monitorAlive(runId(rec), rec.dir)) {
-        try {
-          if (rec.directIo) {
-            t.io = await FifoPassthrough.reopen(rec);
-          } else {
-            t.io = await FifoPump.open(rec, { id: rec.id, namespace: rec.namespace });
-            t.io.connect(await rt.attach(runId(rec), rec.dir));
-          }
-        } catch (e) {
-          this.log?.warn('cannot reattach task stdio', { id: rec.id, err: errorMessage(e) });
-        }
-      } else if (!(await rt.exitStatus(runId(rec)))) {
-        // the monitor died without an exit file: nobody knows the code
-        await this.onExit(rec.key, 255, new Date());
-      }
+      await readopt(t, { rt: (r) => this.rt(r), exited: (key, code) => this.onExit(key, code, new Date()), log: this.log });
     }
     await this.runtime.watchExits((rid, code, at) => this.exitHeard(rid, code, at));
   }
 
-  /**
-   * Drop the sandboxes made for a task that is gone: containerd's cleanup after a sandboxer
-   * crash removed the task (the launcher's `delete` without us), but its VM ran on and the
-   * restarted sandboxer found it again. kata's shim stops the VM in that case.
-   */
-  async dropOrphanSandboxes(): Promise<void> {
-    for (const sb of this.sandboxes.list()) {
-      const owner = sb.annotations[OWNER_TASK_ANNOTATION];
-      if (!owner || this.byKey.has(owner)) continue;
-      this.log?.info('the task this sandbox was made for is gone: stopping it', { sandbox: sb.id, task: owner });
-      await this.sandboxes.discard(sb.id);
-    }
+  /** After recover(): the sandboxes made for a task that is gone (recover.ts). */
+  dropOrphanSandboxes(): Promise<void> {
+    return dropOrphanSandboxes(this.sandboxes, (key) => this.byKey.has(key), this.log);
   }
 
   close(): void {
     this.runtime.close();
-    for (const t of this.tasks.values()) {
-      t.stopOomWatch?.();
-      // drop our ends only: conmon keeps the containers and their exits
-      t.io?.close();
-      for (const e of t.execs.values()) e.io?.close();
-    }
+    // drop our ends only: conmon keeps the containers and their exits
+    for (const t of this.tasks.values()) t.letGo();
   }
 }
 

@@ -54,6 +54,13 @@ export class Task {
   /** A Delete of it under way: another one waits for it, then is runc-v2's NotFound. */
   removing?: Promise<unknown>;
   constructor(public rec: TaskRecord) {}
+
+  /** Stop hearing its OOM kills and close our ends of its and its execs' stdio (the processes are the runtime's). */
+  letGo(): void {
+    this.stopOomWatch?.();
+    this.io?.close();
+    for (const e of this.execs.values()) e.io?.close();
+  }
 }
 
 export function exitOf(r: TaskRecord): ExitInfo {
