@@ -215,7 +215,8 @@ async function execSync(d: CriContainerDeps, ref: string, cmd: string[], timeout
       // the exec for it after drain_exec_sync_io_timeout): nobody reads it any more
       handle.stdio?.close();
       // containerd's words (kubelet's and iSulad's tests look for "timeout")
-      if (r === 'gone') throw deadlineExceeded('failed to exec in container: context canceled'); // (nobody reads it)
+      // the client left: nobody reads this answer, which says so in containerd's words
+      if (r === 'gone') throw deadlineExceeded('failed to exec in container: context canceled');
       throw deadlineExceeded(`failed to exec in container: timeout ${timeoutSecs}s exceeded: context deadline exceeded`);
     }
     return { stdout: out.bytes(), stderr: err.bytes(), exitCode: r };

@@ -21,25 +21,24 @@ export type ControllerClient = ServiceClient<ControllerMethods> & { close(): voi
 /** `address`: the Controller socket; `ownState`: the state dir of a sandboxer tsulad starts. */
 export function controllerClient(address: string, ownState?: string): ControllerClient {
   let grpc: Promise<GrpcClient<ControllerMethods>> | undefined;
-  let conn: Promise<TtrpcClient> | undefined;
+  let conn: Promise<{ client: TtrpcClient; ctl: ServiceClient<ControllerMethods> }> | undefined;
   let overGrpc = !ownState;
   const viaGrpc = () => (grpc ??= import('../common/grpc.js').then((m) => m.grpcClient(Controller, address)));
-  // one connection, made at the first call and again after it broke
+  // one connection and its stub, made at the first call and again after it broke or failed
   const viaTtrpc = async () => {
-    const c = conn ??= TtrpcClient.connect(`unix://${taskSocketOf(ownState!)}`).then((client) => {
-      client.onClose(() => { if (conn === c) conn = undefined; });
-      return client;
-    });
-    try {
-      return (await c).service(Controller);
-    } catch (e) {
-      if (conn === c) conn = undefined;
-      throw e;
+    if (!conn) {
+      const c = TtrpcClient.connect(`unix://${taskSocketOf(ownState!)}`).then((client) => {
+        client.onClose(() => { if (conn === c) conn = undefined; });
+        return { client, ctl: client.service(Controller) };
+      });
+      c.catch(() => { if (conn === c) conn = undefined; });
+      conn = c;
     }
+    return (await conn).ctl;
   };
   const out: Record<string, unknown> = {
     close: () => {
-      void conn?.then((c) => c.close(), () => {});
+      void conn?.then((c) => c.client.close(), () => {});
       void grpc?.then((g) => g.close(), () => {});
       conn = grpc = undefined;
     },

@@ -11,6 +11,8 @@ export class PipeStdio implements StdioStream {
 
   private endCbs: Array<() => void> = [];
   private open = 2;
+  /** discard() was called: output is read and dropped. */
+  private dropping = false;
 
   constructor(private readonly stdin: Writable | null, private readonly stdout: Readable, private readonly stderr: Readable) {
     stdin?.on('error', () => {});
@@ -29,7 +31,6 @@ export class PipeStdio implements StdioStream {
     this.stderr.on('data', (d: Buffer) => { if (!this.dropping) cb(2, d); });
   }
 
-  private dropping = false;
   /** The reader left: the process' writes are taken and dropped (no SIGPIPE, no blocking) until its output ends or close(). */
   discard(): void {
     this.dropping = true;
