@@ -107,7 +107,10 @@ test("run -it on a terminal: the container's lines arrive as docker's raw termin
     ptys.push(p);
     return { code: await p.status(60_000), out: p.output };
   };
-  const cmd = ['run', '--rm', '-it', 'busybox', 'sh', '-c', 'echo a; echo b; exit 3'];
+  // the container outlives both CLIs' first resize (sent after the start): one that exited
+  // first answers 409, and docker's CLI then prints "failed to resize tty, using default
+  // size" after its retries (a race between its resize and the exit, seen under load)
+  const cmd = ['run', '--rm', '-it', 'busybox', 'sh', '-c', 'echo a; echo b; sleep 1; exit 3'];
   const mine = await onTty([TSULA, '-H', d.hostArg, ...cmd]);
   const theirs = await onTty([dockerCliPath(), ...cmd], { DOCKER_HOST: dockerEnv(d).DOCKER_HOST!, DOCKER_CONFIG: dockerEnv(d).DOCKER_CONFIG! });
   assert.deepEqual([mine.code, theirs.code], [3, 3]);
