@@ -32,7 +32,7 @@ WANT_MODULES=(virtio_pci virtio_mmio virtio_console virtio-rng virtio_blk virtio
 ONDEMAND_MODULES=(bridge)
 
 die() { echo "build-guest: $*" >&2; exit 1; }
-for t in apt-get dpkg cpio gzip node; do command -v "$t" >/dev/null || die "missing tool: $t"; done
+for t in apt-get dpkg cpio gzip node gcc; do command -v "$t" >/dev/null || die "missing tool: $t"; done
 BUSYBOX=/bin/busybox
 # the guest has no libc of its own for busybox: it must be the static build
 [ -x "$BUSYBOX" ] && ! ldd "$BUSYBOX" >/dev/null 2>&1 || die "busybox-static is not installed (apt-get install busybox-static)"
@@ -78,6 +78,15 @@ KMOD="$WORK/k/lib/modules/$KVER"
 R="$WORK/root"
 mkdir -p "$R"/{bin,sbin,etc,proc,sys,dev,run,tmp,mnt,lib/modules,opt/tsula,usr/bin,usr/sbin,var/run,root}
 cp "$BUSYBOX" "$R/bin/busybox"
+# busybox's applets as links in /bin (what `busybox --install -s /bin` makes, one process less
+# at every boot)
+for a in $("$BUSYBOX" --list); do
+  [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"
+done
+# /init's mounts, modules and devices in one process (see tsula-boot.c): static, for any
+# x86-64 CPU the guest gets
+gcc -static -Os -s -march=x86-64 -mtune=generic -Wall -Wextra -Werror \
+  -o "$R/bin/tsula-boot" "$ROOT/scripts/guest/tsula-boot.c" || die "cannot build tsula-boot (gcc, libc6-dev)"
 
 # modules: the .deb has no modules.dep (depmod makes it at install time), so the order comes
 # from each module's own "depends=" modinfo field, dependencies first. A feature built into
@@ -210,94 +219,31 @@ EOF
 cat > "$R/init" <<'EOF'
 #!/bin/busybox sh
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-# Every process costs ~20 ms under TCG, and busybox's shell forks for each applet it runs
-# (mount and insmod also exec): this script keeps to the shell's builtins (read, echo,
-# case, parameter expansion) wherever an applet is not needed.
+# Every process costs ~15-20 ms under TCG, and busybox's shell forks for each applet it
+# runs: this script keeps to the shell's builtins (read, echo, case, parameter expansion),
+# and busybox's applet links are in the initramfs already (made at build time).
 stamp() { read -r uptime_s _ </proc/uptime; echo "init: $1 ${uptime_s}s"; }
+# The mounts, modules, disk and devices are tsula-boot's (scripts/guest/tsula-boot.c): one
+# process instead of ~40 busybox ones.
 # runc's pivot_root refuses the initramfs (the rootfs mount can't be pivoted): the first run,
-# as PID 1 on the initramfs, copies it (~3 MB) to a tmpfs and switch_root's into it (which
-# frees the initramfs' content); the second run, marked by /.tsula-tmpfs-root, goes on from
-# there. One cp; busybox's symlinks are made after the switch, not copied. Without --image
-# the copy includes node (~120 MB): slow, use --image.
-if [ $$ = 1 ] && [ ! -e /.tsula-tmpfs-root ]; then
-  bb=/bin/busybox
-  $bb mount -t proc proc /proc
-  stamp start
-  $bb mkdir -p /newroot && $bb mount -t tmpfs -o mode=0755 tmpfs /newroot
-  set --
-  for e in /* /.[!.]*; do
-    case "$e" in /proc|/sys|/dev|/newroot|'/.[!.]*') ;; *) set -- "$@" "$e";; esac
-  done
-  $bb cp -a "$@" /newroot/
-  $bb mkdir -p /newroot/proc /newroot/sys /newroot/dev
-  : > /newroot/.tsula-tmpfs-root
-  $bb umount /proc
-  exec $bb switch_root /newroot /init
+# as PID 1 on the initramfs, becomes `tsula-boot root`, which loads the modules, copies the
+# rest (~3.5 MB) into a tmpfs, frees the initramfs, makes the tmpfs the root and runs this
+# again there, marked by /.tsula-tmpfs-root (or, should it fail, here with TSULA_BOOT_STAY).
+# Without --image the copy includes node (~120 MB): slow, use --image.
+if [ $$ = 1 ] && [ ! -e /.tsula-tmpfs-root ] && [ -z "${TSULA_BOOT_STAY:-}" ]; then
+  exec /bin/tsula-boot root
 fi
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-if [ -e /.tsula-tmpfs-root ]; then stamp "tmpfs root"; else stamp start; fi
+# /proc /sys /dev /run /tmp, cgroup2, the modules (unless loaded), the guest image (--image: on virtio-blk,
+# or virtio-pmem with DAX for tsula.image=pmem), the virtio-fs share, lo, the hostname
+# (tsula.hostname=, checked by the sandboxer), /dev/virtio-ports/NAME, the snapshot key
+/bin/tsula-boot setup
 read -r cmdline </proc/cmdline
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-mkdir -p /dev/pts /dev/shm /run /tmp
-mount -t devpts devpts /dev/pts
-mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /tmp
-mkdir -p /run/tsula/tasks /run/tsula/shared /dev/virtio-ports
-# cgroup v2, unified at /sys/fs/cgroup; controllers one by one: an unknown one fails alone
-mount -t cgroup2 none /sys/fs/cgroup || echo "init: cannot mount cgroup2"
-for c in cpu memory pids io cpuset; do
-  echo "+$c" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null || echo "init: no cgroup controller $c"
-done
-# --image layout: the programs are on a disk; bind its top directories. tsula.image=pmem: on
-# virtio-pmem, mounted with DAX (its pages are the host's page cache, shared by every VM,
-# not copied into this guest's RAM); else the first virtio-blk disk. Each disk's modules
-# load only for the disk this VM has.
-pmem=
-case " $cmdline " in *" tsula.image=pmem "*) pmem=1;; esac
-while read -r m; do
-  case "$m" in
-    virtio_blk) [ -z "$pmem" ] || continue;;
-    libnvdimm|nd_*|virtio_pmem) [ -n "$pmem" ] || continue;;
-  esac
-  insmod /lib/modules/$m.ko 2>/dev/null || echo "init: insmod $m failed"
-done </etc/modules-order
-stamp modules
-if [ ! -e /opt/tsula/tsula-agent.cjs ]; then
-  dev=/dev/vda; opt=ro
-  [ -n "$pmem" ] && { dev=/dev/pmem0; opt=ro,dax=always; }
-  i=0; while [ ! -b $dev ] && [ $i -lt 200 ]; do usleep 10000; i=$((i+1)); done
-  mkdir -p /mnt/sys && mount -o $opt $dev /mnt/sys || echo "init: cannot mount the guest image $dev"
-  for d in /mnt/sys/*; do
-    [ "$d" = /mnt/sys/lost+found ] && continue
-    mkdir -p "/${d#/mnt/sys/}" && mount -o bind "$d" "/${d#/mnt/sys/}"
-  done
-fi
-# the pod's shared directory: a virtiofs device tagged tsula, when the host gives one
-mount -t virtiofs tsula /run/tsula/shared 2>/dev/null || echo "init: no shared fs"
-ip link set lo up 2>/dev/null
-# the pod's hostname, from the host (kernel parameter tsula.hostname=, checked by the
-# sandboxer: letters, digits, `.`, `-` and `_`); the guest and every container that shares
-# or copies its UTS namespace see it
-h=tsula-guest
-for a in $cmdline; do case "$a" in tsula.hostname=?*) h=${a#tsula.hostname=};; esac; done
-echo "$h" > /proc/sys/kernel/hostname && echo "$h" > /etc/hostname
-# virtio ports appear asynchronously after the module loads; udev would make the named
-# links, busybox mdev -s does the same from sysfs
-i=0
-while [ $i -lt 100 ]; do
-  set -- /sys/class/virtio-ports/*
-  [ -e "$1" ] && break
-  usleep 10000; i=$((i+1))
-done
-for p in /sys/class/virtio-ports/*; do
-  [ -f "$p/name" ] && read -r n <"$p/name" && ln -sf "/dev/${p##*/}" "/dev/virtio-ports/$n"
-done
 # debug shell on the virtio console (/dev/hvc0, when the host gives one), respawned: a login
 # shell in its own session with hvc0 as controlling tty (setsid -c), so job control works.
 # The console appears a little after virtio_console loads: wait for it in the background.
+# It starts 2 s late: its login shell would take the guest's one vCPU from the agent's start.
 (
+  usleep 2000000
   for i in $(seq 1 300); do [ -c /dev/hvc0 ] && break; usleep 10000; done
   [ -c /dev/hvc0 ] || exit 0
   while true; do
@@ -309,13 +255,10 @@ stamp ready
 FLAGS=
 [ -r /etc/agent-node-flags ] && read -r FLAGS </etc/agent-node-flags
 SHARED=/run/tsula/shared
-# The snapshot cache key: what V8 checks a snapshot against (node + agent + flags: image-id;
-# the CPU features: this CPU's vendor, family, model and flags).
-read -r imageid </opt/tsula/image-id
-key=$({ echo "$imageid"; echo "$FLAGS"
-  awk '/^processor/{n++} n==1 && /^(vendor_id|cpu family|model|flags)[ \t]*:/' /proc/cpuinfo
-} | sha256sum)
-key=${key%"${key#????????????????}"}
+# the snapshot cache key (tsula-boot's: node + agent + flags, and this CPU's vendor, family,
+# model and flags)
+key=none
+[ -r /run/tsula/agent-snapshot-key ] && read -r key </run/tsula/agent-snapshot-key
 case " $cmdline " in
 *" tsula.agent_snapshot=build "*)
   # a builder VM (no pod, no container ever runs here): make the snapshot for this CPU in
