@@ -83,10 +83,10 @@ cp "$BUSYBOX" "$R/bin/busybox"
 for a in $("$BUSYBOX" --list); do
   [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"
 done
-# /init's mounts, modules and devices in one process (see tsula-boot.c): static, for any
-# x86-64 CPU the guest gets
-gcc -static -Os -s -march=x86-64 -mtune=generic -Wall -Wextra -Werror \
-  -o "$R/bin/tsula-boot" "$ROOT/scripts/guest/tsula-boot.c" || die "cannot build tsula-boot (gcc, libc6-dev)"
+# /init's mounts, modules and devices, and the agent's ConfigureNetwork, each in one process
+# (see tsula-boot.c, ip-batch.c): static, for any x86-64 CPU the guest gets
+gcc -static -Os -s -march=x86-64 -mtune=generic -Wall -Wextra -Werror -o "$R/bin/tsula-boot" \
+  "$ROOT/scripts/guest/tsula-boot.c" "$ROOT/scripts/guest/ip-batch.c" || die "cannot build tsula-boot (gcc, libc6-dev)"
 
 # modules: the .deb has no modules.dep (depmod makes it at install time), so the order comes
 # from each module's own "depends=" modinfo field, dependencies first. A feature built into

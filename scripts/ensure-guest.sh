@@ -16,7 +16,7 @@ AGENT=${TSULA_AGENT_BUNDLE:-build/tsula-agent.cjs}
 
 stamp() {
   {
-    sha256sum "$AGENT" scripts/build-guest.sh scripts/guest/make-clone-setup.mjs scripts/guest/tsula-boot.c | cut -d' ' -f1
+    sha256sum "$AGENT" scripts/build-guest.sh scripts/guest/make-clone-setup.mjs scripts/guest/tsula-boot.c scripts/guest/ip-batch.c | cut -d' ' -f1
     cat node_modules/node-unix-socket/package.json node_modules/node-unix-socket-linux-x64-gnu/package.json 2>/dev/null | sha256sum | cut -d' ' -f1
     for t in node runc crun conmon catatonit; do
       p=$(command -v "$t") || { echo "$t: none"; continue; }

@@ -14,6 +14,7 @@
 //                      not load them, the guest image's disk, the pod's virtio-fs share, lo,
 //                      the hostname, /dev/virtio-ports links, and the agent snapshot's cache
 //                      key in /run/tsula/agent-snapshot-key
+//   tsula-boot ip-batch  the agent's ConfigureNetwork: `ip` commands on stdin (ip-batch.c)
 // A failed step prints "init: ..." on the console and the next one goes on, as before.
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -414,6 +415,8 @@ static int cmd_setup(void) {
   return 0;
 }
 
+int ip_batch(void);
+
 int main(int argc, char **argv) {
   if (argc == 2 && !strcmp(argv[1], "root")) {
     cmd_root();
@@ -423,6 +426,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   if (argc == 2 && !strcmp(argv[1], "setup")) return cmd_setup();
-  fprintf(stderr, "usage: tsula-boot root|setup\n");
+  if (argc == 2 && !strcmp(argv[1], "ip-batch")) return ip_batch();
+  fprintf(stderr, "usage: tsula-boot root|setup|ip-batch\n");
   return 2;
 }

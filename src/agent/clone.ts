@@ -15,7 +15,7 @@ import { getSystemErrorMap } from 'node:util';
 import { invalidArgument, unavailable } from '../common/errors.js';
 import { HOSTNAME_RE, type CloneSetupRequest } from './protocol.js';
 import { feed, StartedAhead, type Outcome } from './waiting.js';
-import { releaseNetworkShell } from './network.js';
+import { releaseNetworkApplier } from './network.js';
 
 export const CLONE_SETUP = '/opt/tsula/tsula-clone-setup';
 const ENTROPY_BYTES = 64;
@@ -80,6 +80,6 @@ export async function cloneSetup(r: CloneSetupRequest): Promise<void> {
   const input = setupInput({ timeMs: r.timeMs, entropy: Buffer.from(String(r.entropy ?? ''), 'base64'), hostname: r.hostname, mountShared: !!r.mountShared });
   const o = await feed(setup.take(), input, TIMEOUT_MS);
   if (o.code !== 0 || o.signal || o.error) throw unavailable(setupFailure(o));
-  // after the setup, which the pod waits for: the shell's exit runs while the host goes on
-  if (r.network === false) releaseNetworkShell();
+  // after the setup, which the pod waits for: the applier's exit runs while the host goes on
+  if (r.network === false) releaseNetworkApplier();
 }

@@ -8,7 +8,7 @@ import { agentServer } from './service.js';
 import { Logger } from './deps.js';
 import { AGENT_PORT_NAME } from './paths.js';
 import { prespawnCloneSetup } from './clone.js';
-import { prespawnNetworkShell } from './network.js';
+import { prespawnNetworkApplier } from './network.js';
 
 export { agentServer } from './service.js';
 export * from './protocol.js';
@@ -26,10 +26,10 @@ export async function runAgent(o: RunAgentOptions = {}): Promise<void> {
   const cmdline = readFileSync('/proc/cmdline', 'utf8');
   const debug = /(^|\s)tsula\.debug=1(\s|$)/.test(cmdline);
   // a VM template's guest: its clones' CloneSetup feeds a program started now (clone.ts), and
-  // their first ConfigureNetwork a shell (network.ts; idle in a clone that gets no NIC)
+  // their first ConfigureNetwork its `ip` applier (network.ts; idle in a clone that gets no NIC)
   if (/(^|\s)tsula\.template=1(\s|$)/.test(cmdline)) {
     prespawnCloneSetup();
-    prespawnNetworkShell();
+    prespawnNetworkApplier();
   }
   const log = o.log ?? new Logger(debug ? 'debug' : 'info');
   const path = o.port ?? `/dev/virtio-ports/${AGENT_PORT_NAME}`;

@@ -1,14 +1,11 @@
-// The guest side of ConfigureNetwork: the busybox `ip` commands for a request and the NICs
-// present (found by MAC, renamed, MTU, addresses, up, routes without a gateway first), the
-// checks on what the host sent, the wait for a NIC that probes late, the script they run as
-// (under a real sh, with a fake ip), and idempotence.
+// The guest side of ConfigureNetwork: the `ip` commands for a request and the NICs present
+// (found by MAC, renamed, MTU, addresses, up, routes without a gateway first), the checks on
+// what the host sent, the wait for a NIC that probes late, and the batch they are applied as
+// (the applier itself, tsula-boot ip-batch over rtnetlink, runs for real in
+// test/integration/guest-ip-batch.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
-import { exec } from '../../src/common/exec.js';
-import { checkRequest, configureNetwork, networkCommands } from '../../src/agent/network.js';
+import { checkRequest, configureNetwork, networkBatch, networkCommands } from '../../src/agent/network.js';
 import type { ConfigureNetworkRequest } from '../../src/agent/protocol.js';
 
 const req: ConfigureNetworkRequest = {
@@ -54,37 +51,24 @@ test('what the host sent is checked before it becomes an argument', () => {
   bad((r) => { r.routes[1]!.dev = 'eth9'; }, /unknown device "eth9"/);
 });
 
-test('configureNetwork waits for a NIC that probes late and runs the commands as one script; a repeat finds the addresses there', async () => {
-  // a fake `ip` first on PATH: logs its arguments, says "File exists" for an address it
-  // added before, fails on whatever matches $FAIL
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'tsula-agentnet-'));
-  try {
-    writeFileSync(path.join(dir, 'ip'), [
-      '#!/bin/sh',
-      `echo "$*" >> ${dir}/log`,
-      'case "$*" in *addr\\ add*) if grep -qxF -- "$*" ' + `${dir}/added 2>/dev/null; then echo "ip: RTNETLINK answers: File exists" >&2; exit 2; fi; echo "$*" >> ${dir}/added;; esac`,
-      'if [ -n "$FAIL" ]; then case "$*" in *$FAIL*) echo "ip: RTNETLINK answers: Network is unreachable" >&2; exit 2;; esac; fi',
-      'exit 0', '',
-    ].join('\n'), { mode: 0o755 });
-    const sh = (fail = '') => (script: string) => exec('sh', ['-c', script], { env: { ...process.env, PATH: `${dir}:${process.env.PATH}`, FAIL: fail } });
-    let polls = 0;
-    const links = async () => (++polls < 3 ? [] : [{ name: 'eth0', mac: '0a:58:0a:c8:01:05' }]);
-    // (never the host's /proc/sys: the NIC's name is eth0 here too)
-    const sysctls: string[] = [];
-    const sysctl = (f: string, v: string) => { sysctls.push(`${f}=${v}`); };
-    await configureNetwork(req, { links, sh: sh(), waitMs: 2000, sysctl });
-    assert.ok(polls >= 3);
-    assert.deepEqual(sysctls, ['/proc/sys/net/ipv6/conf/eth0/accept_dad=0'], 'no DAD on a NIC given an IPv6 address');
-    const log = () => readFileSync(path.join(dir, 'log'), 'utf8').trim().split('\n');
-    assert.deepEqual(log(), networkCommands(req, [{ name: 'eth0', mac: '0a:58:0a:c8:01:05' }]).map((c) => c.join(' ')));
-    await configureNetwork(req, { links, sh: sh(), sysctl });
-    assert.equal(log().length, 14);
-    // a real failure stops the script and names its command
-    await assert.rejects(configureNetwork(req, { links, sh: sh('route'), sysctl }), /ip -4 route replace 10\.99\.0\.0\/16 dev eth0: ip: RTNETLINK answers: Network is unreachable/);
-    assert.equal(log().length, 19, 'nothing after the failed command (mtu, 2 addr, up, the route)');
-    // no such NIC after the wait
-    await assert.rejects(configureNetwork(req, { links: async () => [], sh: sh(), waitMs: 100, sysctl: () => {} }), /no NIC with MAC/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+test('configureNetwork waits for a NIC that probes late and applies the commands as one batch; a failure names its command', async () => {
+  const batches: string[] = [];
+  const apply = (result: { code: number; stderr: string }) => async (batch: string) => { batches.push(batch); return result; };
+  let polls = 0;
+  const links = async () => (++polls < 3 ? [] : [{ name: 'eth0', mac: '0a:58:0a:c8:01:05' }]);
+  // (never the host's /proc/sys: the NIC's name is eth0 here too)
+  const sysctls: string[] = [];
+  const sysctl = (f: string, v: string) => { sysctls.push(`${f}=${v}`); };
+  await configureNetwork(req, { links, apply: apply({ code: 0, stderr: '' }), waitMs: 2000, sysctl });
+  assert.ok(polls >= 3);
+  assert.deepEqual(sysctls, ['/proc/sys/net/ipv6/conf/eth0/accept_dad=0'], 'no DAD on a NIC given an IPv6 address');
+  const cmds = networkCommands(req, [{ name: 'eth0', mac: '0a:58:0a:c8:01:05' }]);
+  assert.deepEqual(batches, [networkBatch(cmds)]);
+  assert.deepEqual(batches[0]!.split('\n'), [...cmds.map((c) => c.join(' ')), ''], 'one command a line');
+  // the applier's word on a failure is the error
+  const said = 'ip -4 route replace 10.99.0.0/16 dev eth0: RTNETLINK answers: Network is unreachable';
+  await assert.rejects(configureNetwork(req, { links, apply: apply({ code: 1, stderr: said }), sysctl }), (e: Error) => e.message === `ConfigureNetwork: ${said}`);
+  await assert.rejects(configureNetwork(req, { links, apply: apply({ code: 137, stderr: '' }), sysctl }), /ConfigureNetwork: \/bin\/tsula-boot ip-batch exited 137/);
+  // no such NIC after the wait
+  await assert.rejects(configureNetwork(req, { links: async () => [], apply: apply({ code: 0, stderr: '' }), waitMs: 100, sysctl: () => {} }), /no NIC with MAC/);
 });
