@@ -233,9 +233,9 @@ stamp() { read -r uptime_s _ </proc/uptime; echo "init: $1 ${uptime_s}s"; }
 if [ $$ = 1 ] && [ ! -e /.tsula-tmpfs-root ] && [ -z "${TSULA_BOOT_STAY:-}" ]; then
   exec /bin/tsula-boot root
 fi
-# /proc /sys /dev /run /tmp, cgroup2, the modules (unless loaded), the guest image (--image: on virtio-blk,
-# or virtio-pmem with DAX for tsula.image=pmem), the virtio-fs share, lo, the hostname
-# (tsula.hostname=, checked by the sandboxer), /dev/virtio-ports/NAME, the snapshot key
+# /proc /sys /dev /run /tmp, cgroup2, the modules (unless loaded), the guest image (--image:
+# on virtio-blk, or virtio-pmem with DAX for tsula.image=pmem), the virtio-fs share, lo, the
+# hostname (tsula.hostname=, checked by the sandboxer), /dev/virtio-ports/NAME, the snapshot key
 /bin/tsula-boot setup
 read -r cmdline </proc/cmdline
 # debug shell on the virtio console (/dev/hvc0, when the host gives one), respawned: a login
