@@ -80,28 +80,21 @@ static int run(int fd, char **t, int n) {
   if (n && (!strcmp(t[0], "-4") || !strcmp(t[0], "-6"))) { fam = t[0][1] - '0'; t++; n--; }
   struct req r;
   memset(&r, 0, sizeof r);
-  if (n == 5 && !strcmp(t[0], "link") && !strcmp(t[1], "set") && !strcmp(t[2], "dev") &&
-      (!strcmp(t[4], "up") || !strcmp(t[4], "down"))) {
+  if ((n == 5 || n == 6) && !strcmp(t[0], "link") && !strcmp(t[1], "set") && !strcmp(t[2], "dev")) {
+    const char *what = t[4];
+    int flag = n == 5 && (!strcmp(what, "up") || !strcmp(what, "down"));
+    if (!flag && !(n == 6 && (!strcmp(what, "name") || !strcmp(what, "mtu")))) return -1;
+    if (n == 6 && !strcmp(what, "name") && strlen(t[5]) >= IFNAMSIZ) return -1;
     int i = dev_index(t[3]);
     if (i < 0) return -i;
     r.h.nlmsg_len = NLMSG_LENGTH(sizeof r.u.link);
     r.h.nlmsg_type = RTM_NEWLINK;
     r.u.link.ifi_family = AF_UNSPEC;
     r.u.link.ifi_index = i;
-    r.u.link.ifi_change = IFF_UP;
-    r.u.link.ifi_flags = strcmp(t[4], "up") ? 0 : IFF_UP;
-    return talk(fd, &r);
-  }
-  if (n == 6 && !strcmp(t[0], "link") && !strcmp(t[1], "set") && !strcmp(t[2], "dev") &&
-      (!strcmp(t[4], "name") || !strcmp(t[4], "mtu"))) {
-    int i = dev_index(t[3]);
-    if (i < 0) return -i;
-    r.h.nlmsg_len = NLMSG_LENGTH(sizeof r.u.link);
-    r.h.nlmsg_type = RTM_NEWLINK;
-    r.u.link.ifi_family = AF_UNSPEC;
-    r.u.link.ifi_index = i;
-    if (!strcmp(t[4], "name")) {
-      if (strlen(t[5]) >= IFNAMSIZ) return -1;
+    if (flag) {
+      r.u.link.ifi_change = IFF_UP;
+      r.u.link.ifi_flags = strcmp(what, "up") ? 0 : IFF_UP;
+    } else if (!strcmp(what, "name")) {
       attr(&r, IFLA_IFNAME, t[5], strlen(t[5]) + 1);
     } else {
       unsigned mtu = (unsigned)strtoul(t[5], NULL, 10);
