@@ -5,15 +5,13 @@
 // is not used). Any other sandboxer (cri-sandboxers: Kuasar's, iSulad's) is called over gRPC,
 // and so is an own one started by an older tsula: it answers ttrpc's UNIMPLEMENTED for the
 // service, and gRPC is used from then on.
-import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { Controller } from '../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
 import type { GrpcClient } from '../common/grpc.js';
 import { errorMessage } from '../common/errors.js';
 import { TtrpcClient, type ServiceClient } from '../ttrpc/client.js';
 import { Code, codeOf } from '../ttrpc/status.js';
 import { taskSocketOf } from './admin.js';
-
-type ControllerMethods = typeof Controller extends GenService<infer S extends GenServiceMethods> ? S : never;
+import type { ControllerMethods } from './controller.js';
 
 /** Every Controller method is unary: the same stub over either transport. */
 export type ControllerClient = ServiceClient<ControllerMethods> & { close(): void };

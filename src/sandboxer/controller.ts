@@ -2,7 +2,7 @@
 // sandbox API call over gRPC, and tsulad over ttrpc on the task socket. Create records a
 // sandbox, Start brings its kind up and answers with the address of the Task API that serves
 // the sandbox's containers.
-import type { GenService } from '@bufbuild/protobuf/codegenv2';
+import type { GenService, GenServiceMethods } from '@bufbuild/protobuf/codegenv2';
 import { timestampFromDate } from '@bufbuild/protobuf/wkt';
 import { Controller } from '../gen/github.com/containerd/containerd/api/services/sandbox/v1/sandbox_pb.js';
 import { invalidArgument, unimplemented } from '../common/errors.js';
@@ -17,7 +17,7 @@ import type { GrpcImpl } from '../common/grpc.js';
 import type { ServiceImpl } from '../ttrpc/server.js';
 import { ts } from './tasks/topics.js';
 
-type ControllerMethods = typeof Controller extends GenService<infer S> ? S : never;
+export type ControllerMethods = typeof Controller extends GenService<infer S extends GenServiceMethods> ? S : never;
 
 export { Controller };
 
