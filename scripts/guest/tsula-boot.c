@@ -131,10 +131,36 @@ static void load_modules(void) {
 
 // --- root: the initramfs into a tmpfs ---
 
-/** Files the tmpfs root does not need: the boot modules, loaded already. */
+/** dir/name into out ("/name" under the root). */
+static void join(char *out, size_t cap, const char *dir, const char *name) {
+  snprintf(out, cap, "%s/%s", strcmp(dir, "/") ? dir : "", name);
+}
+
+/** What the tmpfs root does not take: the mount points, the boot modules (loaded already). */
 static int skipped(const char *path) {
   size_t n = strlen(path);
-  return !strncmp(path, "/lib/modules/", 13) && n > 3 && !strcmp(path + n - 3, ".ko");
+  return !strcmp(path, "/proc") || !strcmp(path, "/sys") || !strcmp(path, "/dev") || !strcmp(path, "/newroot") ||
+         (!strncmp(path, "/lib/modules/", 13) && n > 3 && !strcmp(path + n - 3, ".ko"));
+}
+
+static int copy_tree(const char *from, const char *to);
+
+/** Copy what directory `from` holds into directory `to`; -1 when anything failed (said). */
+static int copy_entries(const char *from, const char *to) {
+  DIR *d = opendir(from);
+  if (!d) return -1;
+  int rc = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    char a[4096], b[4096];
+    join(a, sizeof a, from, e->d_name);
+    join(b, sizeof b, to, e->d_name);
+    if (skipped(a)) continue;
+    if (copy_tree(a, b) < 0) { say("cannot copy %s: %s", a, strerror(errno)); rc = -1; }
+  }
+  closedir(d);
+  return rc;
 }
 
 static int copy_tree(const char *from, const char *to) {
@@ -143,18 +169,7 @@ static int copy_tree(const char *from, const char *to) {
   int rc = 0;
   if (S_ISDIR(st.st_mode)) {
     if (mkdir(to, st.st_mode & 07777) < 0 && errno != EEXIST) return -1;
-    DIR *d = opendir(from);
-    if (!d) return -1;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-      char a[4096], b[4096];
-      snprintf(a, sizeof a, "%s/%s", from, e->d_name);
-      snprintf(b, sizeof b, "%s/%s", to, e->d_name);
-      if (skipped(a)) continue;
-      if (copy_tree(a, b) < 0) { say("cannot copy %s: %s", a, strerror(errno)); rc = -1; }
-    }
-    closedir(d);
+    rc = copy_entries(from, to);
   } else if (S_ISLNK(st.st_mode)) {
     char target[4096];
     ssize_t n = readlink(from, target, sizeof target - 1);
@@ -192,7 +207,7 @@ static void remove_tree(const char *dir, dev_t rootdev) {
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
     char p[4096];
     struct stat st;
-    snprintf(p, sizeof p, "%s/%s", !strcmp(dir, "/") ? "" : dir, e->d_name);
+    join(p, sizeof p, dir, e->d_name);
     if (lstat(p, &st) < 0 || st.st_dev != rootdev) continue; // /proc, /newroot: other mounts
     if (S_ISDIR(st.st_mode)) {
       remove_tree(p, rootdev);
@@ -215,20 +230,7 @@ static int cmd_root(void) {
   if (stat("/", &root) < 0) return -1;
   mkdir("/newroot", 0755);
   if (mnt("tmpfs", "/newroot", "tmpfs", 0, "mode=0755") < 0) return -1;
-  DIR *d = opendir("/");
-  if (!d) return -1;
-  int rc = 0;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    const char *n = e->d_name;
-    if (!strcmp(n, ".") || !strcmp(n, "..") || !strcmp(n, "proc") || !strcmp(n, "sys") ||
-        !strcmp(n, "dev") || !strcmp(n, "newroot")) continue;
-    char a[4096], b[4096];
-    snprintf(a, sizeof a, "/%s", n);
-    snprintf(b, sizeof b, "/newroot/%s", n);
-    if (copy_tree(a, b) < 0) { say("cannot copy %s: %s", a, strerror(errno)); rc = -1; }
-  }
-  closedir(d);
+  int rc = copy_entries("/", "/newroot");
   mkdir("/newroot/proc", 0555);
   mkdir("/newroot/sys", 0555);
   mkdir("/newroot/dev", 0755);
@@ -376,7 +378,8 @@ static void snapshot_key(void) {
 static int cmd_setup(void) {
   mount("proc", "/proc", "proc", 0, NULL);
   struct stat st;
-  stamp(stat("/.tsula-tmpfs-root", &st) == 0 ? "tmpfs root" : "start");
+  int switched = stat("/.tsula-tmpfs-root", &st) == 0;
+  stamp(switched ? "tmpfs root" : "start");
   if (slurp("/proc/cmdline", cmdline, sizeof cmdline) < 0) cmdline[0] = 0;
   mnt("sysfs", "/sys", "sysfs", 0, NULL);
   mnt("devtmpfs", "/dev", "devtmpfs", 0, NULL);
@@ -400,7 +403,7 @@ static int cmd_setup(void) {
     }
   }
   // the root step loaded them, unless /init could not switch roots
-  if (stat("/.tsula-tmpfs-root", &st) < 0) load_modules();
+  if (!switched) load_modules();
   // tsula.image=pmem: the image is on virtio-pmem, mounted with DAX (its pages are the
   // host's page cache, shared by every VM, not copied into this guest's RAM); else virtio-blk
   int pmem = image_on_pmem();
