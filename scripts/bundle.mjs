@@ -22,8 +22,11 @@ if (!built) built = new Date().toISOString();
 
 const common = {
   bundle: true, platform: 'node', format: 'esm', target: 'node20', sourcemap: 'linked',
-  // a native addon can't be bundled; it is loaded from node_modules at run time
-  external: ['node-unix-socket'],
+  // a native addon can't be bundled; it is loaded from node_modules at run time. grpc-js
+  // requires @grpc/proto-loader (and with it protobufjs, long, lodash.camelcase: ~190 KB of
+  // source) only inside channelz and ORCA, which tsula never serves: left to node_modules, so
+  // that a daemon whose CRI or sandbox API answered once does not hold that source in its heap
+  external: ['node-unix-socket', '@grpc/proto-loader'],
   banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   logLevel: 'warning',
   // no comments or indentation: node holds a module's whole source in memory (a non-ASCII
