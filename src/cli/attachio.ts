@@ -101,6 +101,19 @@ export async function pump(cli: Cli, conn: Hijacked, opts: PumpOptions): Promise
 }
 
 /**
+ * Our terminal's size as [height, width] (docker's Out().GetTtySize()), for API 1.42's
+ * ConsoleSize: the process' TTY has it from its start, where a resize after the start comes
+ * too late for a command that asks at once (`stty size`, a full-screen program's first draw).
+ * Undefined off a terminal.
+ */
+export function ttySize(cli: Cli): [number, number] | undefined {
+  const out = cli.out;
+  const h = out.rows ?? 0;
+  const w = out.columns ?? 0;
+  return out.isTTY && h > 0 && w > 0 ? [h, w] : undefined;
+}
+
+/**
  * Keep the remote terminal's size in step with ours: once now, then on SIGWINCH.
  * Returns a function that stops listening.
  */

@@ -2,9 +2,15 @@
 // v1.41 shape. Errors come back as ApiError (the daemon's {"message"}) or ConnectError
 // (nobody listening), so every command reports them the same way docker does.
 import type { Duplex, Readable } from 'node:stream';
+import { compareVersions } from '../common/compare.js';
 import { Response, send, type Address, type Headers, type Upgraded } from './http1.js';
 
 export const API_VERSION = '1.41';
+
+/** The API version a request needs: `min` where what it asks for already is older. */
+export function versionFor(min: string, asked?: string): string {
+  return asked && compareVersions(asked, min) >= 0 ? asked : min;
+}
 export const DEFAULT_HOST = 'unix:///run/tsula/tsulad.sock';
 const USER_AGENT = 'tsula-cli/0.1.0';
 
@@ -130,8 +136,8 @@ export class Client {
   }
 
   /** A request whose answer is discarded (204s: start, stop, kill, …). */
-  async call(method: string, path: string, query?: Query, body?: unknown): Promise<number> {
-    const res = await this.request({ method, path, query, body });
+  async call(method: string, path: string, query?: Query, body?: unknown, apiVersion?: string): Promise<number> {
+    const res = await this.request({ method, path, query, body, apiVersion });
     res.resume();
     return res.statusCode;
   }
@@ -141,8 +147,8 @@ export class Client {
    * docker client does for attach and exec. A daemon that answers a plain 200 instead
    * gets its body streamed as output (stdin then cannot be sent).
    */
-  async hijack(method: string, path: string, query?: Query, body?: unknown): Promise<Hijacked> {
-    const res = await this.open({ method, path, query, body, headers: { Connection: 'Upgrade', Upgrade: 'tcp' } });
+  async hijack(method: string, path: string, query?: Query, body?: unknown, apiVersion?: string): Promise<Hijacked> {
+    const res = await this.open({ method, path, query, body, apiVersion, headers: { Connection: 'Upgrade', Upgrade: 'tcp' } });
     if (!(res instanceof Response)) {
       const { socket, head } = res;
       // Bytes already read past the head belong to the stream: replay them first.

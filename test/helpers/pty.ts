@@ -10,13 +10,14 @@ import { waitFor } from './daemon.js';
 // copying of input, as pty.spawn does; the relay ends with the command.
 const RELAY = `
 import os, pty, sys, select, fcntl, termios, struct
+def size(fd, rows, cols):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
 pid, fd = pty.fork()
 if pid == 0:
+    # the size before the exec: the command reads it at its start
+    if sys.argv[1] != '-':
+        size(0, *map(int, sys.argv[1].split('x')))
     os.execvp(sys.argv[2], sys.argv[2:])
-def size(rows, cols):
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
-if sys.argv[1] != '-':
-    size(*map(int, sys.argv[1].split('x')))
 fds = [0, fd, 3]
 ctl = b''
 while True:
@@ -42,7 +43,7 @@ while True:
         ctl += data
         while b'\\n' in ctl:
             line, ctl = ctl.split(b'\\n', 1)
-            size(*map(int, line.split()))
+            size(fd, *map(int, line.split()))
 _, status = os.waitpid(pid, 0)
 sys.exit(os.waitstatus_to_exitcode(status))
 `;

@@ -121,3 +121,29 @@ test("run -it on a terminal: the container's lines arrive as docker's raw termin
   const after = await onTty(['sh', '-c', `${TSULA} -H ${d.hostArg} run --rm -it busybox true; stty -a`]);
   assert.match(after.out, /(^|\s)opost(\s|$)/);
 });
+
+test('run -it and exec -it: the TTY has the terminal\'s size from its first instant (API 1.42\'s ConsoleSize, as docker 23+ sends it)', async () => {
+  // (the docker CLI these tests drive is Debian's 20.10: its run sends ConsoleSize on Windows
+  // only, and its first resize races the start as tsula's did)
+  const onTty = async (argv: string[], size: [number, number]) => {
+    const p = new PtyProcess(argv, { size });
+    ptys.push(p);
+    return { code: await p.status(60_000), out: p.output };
+  };
+  // `stty size` asks at once: a resize sent after the start would come too late (0 0, which
+  // busybox's stty answers with "stty: standard input")
+  for (let i = 0; i < 3; i++) {
+    const r = await onTty([TSULA, '-H', d.hostArg, 'run', '--rm', '-it', 'busybox', 'stty', 'size'], [31, 97]);
+    assert.equal(r.code, 0, r.out);
+    assert.match(r.out, /^31 97\r\n$/, JSON.stringify(r.out));
+  }
+  await d.ok(['run', '-d', '--name', 'sized', 'busybox', 'sleep', '60']);
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await onTty([TSULA, '-H', d.hostArg, 'exec', '-it', 'sized', 'stty', 'size'], [17, 63]);
+      assert.match(r.out, /^17 63\r\n$/, JSON.stringify(r.out));
+    }
+  } finally {
+    await d.ok(['rm', '-f', 'sized']);
+  }
+});

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import type { CommandSpec, Parsed } from '../args.js';
 import { UsageError } from '../args.js';
-import { monitorSize, pump } from '../attachio.js';
+import { monitorSize, pump, ttySize } from '../attachio.js';
 import { parseDetachKeys } from '../../common/detachkeys.js';
 import { orNotFound, seg } from '../client.js';
 import { errorText, type Cli } from '../context.js';
@@ -82,6 +82,11 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     WorkingDir: p.str('workdir') ?? '',
     Cmd: cmd,
   };
+  // docker's fillConsoleSize: a TTY starts at our terminal's size (API 1.42's ConsoleSize,
+  // in the exec's config and again in its start)
+  const size = tty ? ttySize(cli) : undefined;
+  const sized = size ? { ConsoleSize: size } : {};
+  const version = size ? '1.42' : undefined;
   // docker checks the terminal before the exec's create (an exec created and never started
   // would stay in the container's ExecIDs), after its inspect (a missing container says so first)
   if (!detach && tty && interactive && !cli.in.isTTY) {
@@ -90,18 +95,18 @@ export async function run(cli: Cli, p: Parsed): Promise<number> {
     return 1;
   }
   // docker inspects the container first: a missing one is its client's "No such container"
-  const { Id: eid } = await orNotFound('container', container, cli.client.json<{ Id: string }>('POST', `/containers/${seg(container)}/exec`, undefined, body));
+  const { Id: eid } = await orNotFound('container', container, cli.client.json<{ Id: string }>('POST', `/containers/${seg(container)}/exec`, undefined, { ...body, ...sized }, version));
   if (!eid) {
     cli.warn('exec ID empty');
     return 1;
   }
   if (detach) {
-    await cli.client.call('POST', `/exec/${seg(eid)}/start`, undefined, { Detach: true, Tty: tty });
+    await cli.client.call('POST', `/exec/${seg(eid)}/start`, undefined, { Detach: true, Tty: tty, ...sized }, version);
     return 0;
   }
   let conn;
   try {
-    conn = await cli.client.hijack('POST', `/exec/${seg(eid)}/start`, undefined, { Detach: false, Tty: tty });
+    conn = await cli.client.hijack('POST', `/exec/${seg(eid)}/start`, undefined, { Detach: false, Tty: tty, ...sized }, version);
   } catch (err) {
     cli.warn(errorText(err));
     // The daemon records why the process did not start (126 cannot run, 127 not found).

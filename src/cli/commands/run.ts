@@ -2,9 +2,9 @@
 // create (pulling a missing image), attach, register the wait, start, resize, pump the
 // streams, then exit with the container's status.
 import { byFlagName, UsageError, type CommandSpec, type Parsed } from '../args.js';
-import { monitorSize, pump } from '../attachio.js';
+import { monitorSize, pump, ttySize } from '../attachio.js';
 import { DEFAULT_DETACH_KEYS, parseDetachKeys } from '../../common/detachkeys.js';
-import { ApiError, readBody, seg, type Hijacked } from '../client.js';
+import { ApiError, readBody, seg, versionFor, type Hijacked } from '../client.js';
 import { errorText, type Cli } from '../context.js';
 import { buildCreate, CONTAINER_FLAGS, RUN_ONLY_FLAGS, type CreateRequest } from './container-opts.js';
 
@@ -94,7 +94,13 @@ async function createOrPull(cli: Cli, req: CreateRequest, p: Parsed): Promise<st
   if (pull === 'always') await pullImage(cli, image, cli.err, pullOpts);
   // StartInterval came in API 1.44 (docker's flag is annotated so); below it dockerd drops it
   const health = req.body.Healthcheck as { StartInterval?: number } | undefined;
-  const version = req.apiVersion ?? (health?.StartInterval ? '1.44' : undefined);
+  let version = req.apiVersion ?? (health?.StartInterval ? '1.44' : undefined);
+  // docker's createContainer: a TTY starts at our terminal's size (API 1.42's ConsoleSize)
+  const size = req.body.Tty ? ttySize(cli) : undefined;
+  if (size) {
+    (req.body.HostConfig as Record<string, unknown>).ConsoleSize = size;
+    version = versionFor('1.42', version);
+  }
   const create = () => cli.client.json<{ Id: string; Warnings?: string[] | null }>(
     'POST', '/containers/create', { name: req.name, platform: req.platform }, req.body, version);
   let res: { Id: string; Warnings?: string[] | null };
