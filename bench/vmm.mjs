@@ -372,7 +372,9 @@ try {
   }
 
   // 2 + 3. memory: pods held running, created in parallel batches up to each level
-  await sleep(1000);
+  // settled: past the sandboxer's collection once a busy spell is over (src/common/idle-gc.ts:
+  // a 3 s interval to see the quiet, then two full collections), as bench/engine.mjs waits
+  await sleep(8000);
   const idle = mem(sandboxer.pid);
   const levels = [{ n: 0, sb: idle, pm: null, avail: memAvailableMb() }];
   let made = 0;
@@ -390,7 +392,7 @@ try {
       process.stdout.write(`  ${made} pod(s) running (last batch of ${k}: ${((now() - t) / 1000).toFixed(1)} s)\n`);
     }
     if (made < target) break;
-    await sleep(3000); // let the guests settle (agent idle, virtiofsd done)
+    await sleep(8000); // let the guests settle (agent idle, virtiofsd done) and the sandboxer collect
     levels.push({ n: made, sb: mem(sandboxer.pid), pm: podMemory(), avail: memAvailableMb() });
   }
   if (stopped) console.log(`  ${stopped}`);
