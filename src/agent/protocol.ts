@@ -4,8 +4,10 @@
 // ReadStdout/WriteStdin), powering the guest off — is `tsula.agent.v1.Agent`, whose payloads
 // are UTF-8 JSON: it is private to tsula's two ends, and JSON keeps it readable without
 // another .proto to generate.
+import type { PsProcess } from '../common/ps.js';
+
 export const AGENT_SERVICE = 'tsula.agent.v1.Agent';
-export const AGENT_VERSION = '0.9.0';
+export const AGENT_VERSION = '0.10.0';
 
 export interface PingResponse {
   version: string;
@@ -62,6 +64,13 @@ export interface OomKilledResponse { oomKilled: boolean }
  */
 export interface WaitOomRequest { id: string; seen: number }
 export interface WaitOomResponse { count: number; stopped: boolean }
+
+/**
+ * ListProcesses (kata's name): the task's processes as the guest's /proc tells them, for
+ * `docker top` (tsulad draws ps -ef's table from them). Agents before 0.10 answer UNIMPLEMENTED.
+ */
+export interface ListProcessesRequest { id: string }
+export interface ListProcessesResponse { processes: PsProcess[] }
 
 /**
  * ConfigureNetwork: the guest's NICs as the pod's netns has its CNI interface (kata's

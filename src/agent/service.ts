@@ -14,9 +14,10 @@ import { TaskTable, type GuestExec } from './tasks.js';
 import { configureNetwork as applyNetwork } from './network.js';
 import { cloneSetup as applyCloneSetup } from './clone.js';
 import { applyNetSysctls } from './sysctls.js';
+import { readProcesses } from '../common/ps.js';
 import {
   AGENT_SERVICE, AGENT_VERSION, parseAgentStartup, PROCESS_TYPE_URL, RESOURCES_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type CloneSetupRequest, type CloneSetupResponse, type CloseStdinRequest, type OomKilledRequest, type OomKilledResponse, type WaitOomRequest, type WaitOomResponse, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type SetSysctlsRequest, type SetSysctlsResponse, type ReadStreamRequest,
+  type CloneSetupRequest, type CloneSetupResponse, type CloseStdinRequest, type ListProcessesRequest, type ListProcessesResponse, type OomKilledRequest, type OomKilledResponse, type WaitOomRequest, type WaitOomResponse, type ConfigureNetworkRequest, type ConfigureNetworkResponse, type PingResponse, type SetSysctlsRequest, type SetSysctlsResponse, type ReadStreamRequest,
   type ReadStreamResponse, type WriteStdinRequest,
 } from './protocol.js';
 
@@ -135,6 +136,10 @@ export function agentServer(o: AgentOptions): { server: TtrpcServer; tasks: Task
       const data = Buffer.from(r.data ?? '', 'base64');
       ioOf(r.id, r.execId).write(data);
       return enc({ len: data.length });
+    },
+    ListProcesses: async (payload) => {
+      const r = dec<ListProcessesRequest>(payload);
+      return enc({ processes: await readProcesses(await tasks.pids(r.id)) } satisfies ListProcessesResponse);
     },
     OomKilled: async (payload) => {
       const r = dec<OomKilledRequest>(payload);

@@ -3,6 +3,7 @@
 // which kind it drives (iSulad's runtime ops table).
 import type { LinuxResources, Spec, Process } from '../oci/types.js';
 import type { CgroupStats } from '../cgroups/index.js';
+import type { PsProcess } from '../common/ps.js';
 
 export interface CreateRequest {
   id: string;
@@ -131,6 +132,11 @@ export interface Runtime {
   forgetState?(id: string): Promise<void>;
   state(id: string): Promise<RuntimeState | null>;
   pids(id: string): Promise<number[]>;
+  /**
+   * The container's processes as its own kernel tells them (a VM's guest), for docker top.
+   * Absent: the host's ps sees them (pids() names them).
+   */
+  processes?(id: string): Promise<PsProcess[]>;
   /** Change a live container's cgroup limits (docker update); fields left out stay as they are. */
   update(id: string, bundle: string, resources: LinuxResources): Promise<void>;
   /** Attach to the container's stdio (after create). */

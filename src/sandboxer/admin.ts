@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { createHash } from '../common/crypto.js';
 import { invalidArgument } from '../common/errors.js';
 import type { SandboxRecord } from './kinds/types.js';
+import type { PsProcess } from '../common/ps.js';
 
 export const ADMIN_SERVICE = 'tsula.sandboxer.v1.Admin';
 /** Admin.List is also served on the Controller's gRPC socket (JSON bodies), for who knows only that. */
@@ -51,6 +52,10 @@ export interface CleanupResponse {
   /** ms since epoch; 0 = unknown */
   exitedAt: number;
 }
+
+/** `Processes`: a task's processes as its kernel tells them (a VM task's guest), for tsulad's docker top. */
+export interface ProcessesRequest { id: string }
+export interface ProcessesResponse { processes: PsProcess[] }
 
 /** `List` (request: `{}`): every sandbox the sandboxer holds, for `tsula sandbox ls` / `shell`. */
 export interface SandboxSummary {

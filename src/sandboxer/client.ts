@@ -13,7 +13,8 @@ import type { CreateRequest, RuntimeMachine } from '../runtime/types.js';
 import type { ShimTask, TaskRecord } from '../runtime/shimv2/task.js';
 import { TaskApiRuntime, CALL, type Provisioned } from '../runtime/shimv2/task-runtime.js';
 import { writeJsonAtomic } from '../common/fsutil.js';
-import { SHIM_INFO_FILE, type ShimInfo } from './admin.js';
+import { ADMIN_SERVICE, decodeJson, encodeJson, SHIM_INFO_FILE, type ProcessesRequest, type ProcessesResponse, type ShimInfo } from './admin.js';
+import type { PsProcess } from '../common/ps.js';
 import { errorMessage, failedPrecondition, isKind } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { socketPath } from '../ttrpc/address.js';
@@ -210,6 +211,17 @@ export class SandboxerRuntime extends TaskApiRuntime {
     const st = await this.controller((c) => c.status({ sandboxId, sandboxer: this.o.sandboxer, verbose: true }, CALL)).catch(() => null);
     const memoryMib = Number(st?.info[MACHINE_INFO.memoryMib]);
     return memoryMib > 0 ? { memoryBytes: memoryMib * 1024 * 1024 } : null;
+  }
+
+  /** A container's processes as its kernel tells them (a VM's guest): the sandboxer's Admin.Processes. */
+  async processes(id: string): Promise<PsProcess[]> {
+    const t = await this.task(id);
+    try {
+      return decodeJson<ProcessesResponse>(await t.client.callRaw(ADMIN_SERVICE, 'Processes', encodeJson({ id } satisfies ProcessesRequest), CALL)).processes;
+    } catch (e) {
+      if (isKind(e, 'Unimplemented')) throw failedPrecondition(`the sandboxer of container ${id.slice(0, 12)} is older than this tsulad and cannot list its processes: restart it (its pods keep running)`);
+      throw e;
+    }
   }
 
   protected async orphan(rec: TaskRecord): Promise<void> {

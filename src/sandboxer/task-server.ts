@@ -11,7 +11,7 @@ import type { Sandboxes } from './sandboxes.js';
 import type { TaskManager } from './tasks/manager.js';
 import { taskService, TaskService } from './tasks/service.js';
 import { Controller, controllerTtrpcService, type ControllerDeps } from './controller.js';
-import { ADMIN_SERVICE, decodeJson, encodeJson, sandboxSummary, type CleanupRequest, type CleanupResponse, type ListenRequest, type ListenResponse, type ListResponse } from './admin.js';
+import { ADMIN_SERVICE, decodeJson, encodeJson, sandboxSummary, type CleanupRequest, type CleanupResponse, type ListenRequest, type ListenResponse, type ListResponse, type ProcessesRequest, type ProcessesResponse } from './admin.js';
 import type { NamespaceSockets } from './namespace-sockets.js';
 
 export interface TaskServerDeps {
@@ -43,6 +43,10 @@ export function taskServer(d: TaskServerDeps, ns?: string): ConnectionServer {
       return encodeJson(res);
     },
     List: () => encodeJson({ sandboxes: d.sandboxes.list().map(sandboxSummary) } satisfies ListResponse),
+    Processes: async (p) => {
+      const r = decodeJson<ProcessesRequest>(p);
+      return encodeJson({ processes: await d.tasks.processes(d.tasks.get(r.id)) } satisfies ProcessesResponse);
+    },
   });
   return ttrpc;
 }

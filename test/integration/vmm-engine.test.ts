@@ -133,9 +133,17 @@ test('tsulad kill -9 with a sandboxer container and a VM container (-t, -m 64m, 
   // its traffic is counted on its namespace's veth (its pid is the guest's, no host process's)
   const netIo = (await d.ok(['stats', '--no-stream', '--format', '{{.NetIO}}', vm])).trim();
   assert.ok(netIo !== '' && netIo !== '0B / 0B', `NET I/O: ${netIo}`);
-  const top = await d.cli(['top', vm]);
-  assert.notEqual(top.code, 0);
-  assert.match(top.stderr, /runs in a VM \(runtime vmm\): its processes are the guest kernel's/);
+  // top: the guest's processes (its agent reads them), drawn as ps -ef: the shell on its pty,
+  // the httpd the exec started without one
+  const top = await d.ok(['top', vm]);
+  const rows = top.trim().split('\n');
+  assert.match(rows[0]!, /^UID\s+PID\s+PPID\s+C\s+STIME\s+TTY\s+TIME\s+CMD$/, top);
+  assert.ok(rows.some((r) => /^root\s+\d+\s+\d+\s+\d+\s+\S+\s+pts\/\d+\s+\d\d:\d\d:\d\d\s+sh -c tty; /.test(r)), top);
+  assert.ok(rows.some((r) => /^root\s+\d+\s+\d+\s+\d+\s+\S+\s+\?\s+\d\d:\d\d:\d\d\s+httpd -p 8080 -h \/data$/.test(r)), top);
+  // other ps options are the host ps's, which cannot see them: refused by name
+  const aux = await d.cli(['top', vm, 'aux']);
+  assert.notEqual(aux.code, 0);
+  assert.match(aux.stderr, /runs in a VM \(runtime vmm\): top shows its processes as ps -ef does/);
   const connect = await d.cli(['network', 'connect', 'bridge', vm]);
   assert.notEqual(connect.code, 0);
   assert.match(connect.stderr, /runs in a VM \(runtime vmm\), whose network interfaces are fixed while it runs/);

@@ -5,7 +5,7 @@ import { validateName } from '../../common/ids.js';
 import { running } from './model.js';
 import { verifyResources } from './resources.js';
 import { mergeUpdate, recordLimits, updateBodySchema, updateLimits, updateRequest, updatedRestartPolicy } from './update.js';
-import { psTable } from './top.js';
+import { guestPsTable, psTable } from './top.js';
 import type { ContainerService } from './service.js';
 
 /** docker update: checked, merged into the record; a live container's cgroups follow at once. */
@@ -100,8 +100,13 @@ export async function top(s: ContainerService, ref: string, psArgs = '-ef'): Pro
   if (!running(rec.state)) throw failedPrecondition(`Container ${rec.id} is not running`);
   const rt = s.runtimeOf(rec);
   // its pids are the guest's: the host's ps would show whichever host processes share them
-  if (rt.guestKernel) throw failedPrecondition(`container ${rec.name} runs in a VM (runtime ${rec.runtime}): its processes are the guest kernel's, which the host's ps cannot see; run ps in it instead (docker exec ${rec.name} ps)`);
-  const table = await psTable(await rt.pids(rec.id), psArgs);
+  let table;
+  if (rt.guestKernel) {
+    if (!rt.processes) throw failedPrecondition(`container ${rec.name} runs in a VM (runtime ${rec.runtime}): its processes are the guest kernel's, which the host's ps cannot see; run ps in it instead (docker exec ${rec.name} ps)`);
+    table = await guestPsTable(rec.name, rec.runtime, psArgs, () => rt.processes!(rec.id));
+  } else {
+    table = await psTable(await rt.pids(rec.id), psArgs);
+  }
   s.d.events.emit('container', 'top', rec.id, s.attrs(rec)); // dockerd's ContainerTop logs one
   return table;
 }

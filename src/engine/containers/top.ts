@@ -3,7 +3,10 @@
 // takes the two together badly, e.g. BSD options), then the rows of the container's pids kept
 // (with the thread lines after them that ps -m prints with a "-" PID).
 import { execFile } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { internal, invalidArgument } from '../../common/errors.js';
+import { psEfTable, type PsProcess } from '../../common/ps.js';
+import { parsePasswd } from '../../oci/user.js';
 
 /** dockerd's validatePSArgs: an output column renamed to look like the PID one is refused (only pid=PID…). */
 function checkPsArgs(psArgs: string): void {
@@ -42,4 +45,19 @@ export async function psTable(containerPids: number[], psArgs = '-ef'): Promise<
     if (inContainer) row(f);
   }
   return { Titles: titles, Processes: procs };
+}
+
+/**
+ * `top` of a container in a VM: the host's ps can't see its processes (their pids are the
+ * guest's), so the guest's agent reads them from its /proc and they are drawn as `ps -ef`
+ * draws them, in the host's time zone and with the host's user names, as for a container on
+ * the host. Other ps options are the host ps's own: refused by name.
+ */
+export async function guestPsTable(name: string, runtime: string, psArgs: string, processes: () => Promise<PsProcess[]>): Promise<{ Titles: string[]; Processes: string[][] }> {
+  if (psArgs.trim() !== '-ef') {
+    throw invalidArgument(`container ${name} runs in a VM (runtime ${runtime}): top shows its processes as ps -ef does; ps options ("${psArgs}") need the host's ps, which cannot see them (run ps in it: docker exec ${name} ps ${psArgs})`);
+  }
+  const procs = await processes();
+  const users = new Map(parsePasswd(await readFile('/etc/passwd', 'utf8').catch(() => '')).map((u) => [u.uid, u.name] as const));
+  return psEfTable(procs, Date.now(), (uid) => users.get(uid));
 }

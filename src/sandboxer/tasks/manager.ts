@@ -10,6 +10,7 @@ import type { LinuxResources, Process } from '../../oci/types.js';
 import type { Runtime } from '../../runtime/types.js';
 import { alreadyExists, failedPrecondition, invalidArgument, isKind, notFound, unimplemented } from '../../common/errors.js';
 import type { CgroupStats } from '../../cgroups/index.js';
+import { readProcesses, type PsProcess } from '../../common/ps.js';
 import type { Logger } from '../../common/log.js';
 import type { Sandboxes } from '../sandboxes.js';
 import { runId, type TaskRecords, type TaskRecord } from './records.js';
@@ -192,6 +193,13 @@ export class TaskManager {
 
   async pids(t: Task): Promise<number[]> {
     return (await this.rt(t.rec)).pids(runId(t.rec));
+  }
+
+  /** The task's processes as its kernel tells them: a VM task's guest's, else the host's own /proc. */
+  async processes(t: Task): Promise<PsProcess[]> {
+    if (t.rec.status === 'stopped') return [];
+    const rt = await this.rt(t.rec);
+    return rt.processes ? rt.processes(runId(t.rec)) : readProcesses(await rt.pids(runId(t.rec)));
   }
 
   /** The task's cgroup now (a VM task's from its guest); null when it has none. */

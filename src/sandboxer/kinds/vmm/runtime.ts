@@ -4,6 +4,7 @@
 // (virtio-fs); stdio is a pair of long-polling reads per process; exits come from a Wait
 // per task, or 255 for all of them when the VM dies.
 import type { CgroupStats } from '../../../cgroups/index.js';
+import type { PsProcess } from '../../../common/ps.js';
 import type { CreateRequest, ExecHandle, ExecRequest, Runtime, RuntimeState, StdioStream } from '../../../runtime/types.js';
 import type { LinuxResources, Spec } from '../../../oci/types.js';
 import type { ExitCallback } from '../../../runtime/runc/exits.js';
@@ -209,6 +210,10 @@ export class GuestRuntime implements Runtime {
 
   stats(id: string): Promise<CgroupStats | null> {
     return this.g.stats(id);
+  }
+
+  processes(id: string): Promise<PsProcess[]> {
+    return this.g.processes(id);
   }
 
   async attach(id: string, _bundle?: string): Promise<StdioStream> {

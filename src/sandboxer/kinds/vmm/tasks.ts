@@ -8,12 +8,13 @@ import { Task as TaskService } from '../../../gen/github.com/containerd/containe
 import { Status } from '../../../gen/github.com/containerd/containerd/api/types/task/task_pb.js';
 import type { TtrpcClient, ServiceClient } from '../../../ttrpc/client.js';
 import type { LinuxResources, Spec, Process } from '../../../oci/types.js';
-import { isKind, unavailable } from '../../../common/errors.js';
+import { failedPrecondition, isKind, unavailable } from '../../../common/errors.js';
 import type { CgroupStats } from '../../../cgroups/index.js';
+import type { PsProcess } from '../../../common/ps.js';
 import { fromMetricsAny } from '../../../cgroups/metrics.js';
 import {
   AGENT_SERVICE, PROCESS_TYPE_URL, RESOURCES_TYPE_URL, SPEC_TYPE_URL, dec, enc,
-  type CloneSetupRequest, type CloneSetupResponse, type ConfigureNetworkRequest, type SetSysctlsResponse, type OomKilledResponse, type WaitOomResponse, type ConfigureNetworkResponse, type PingResponse, type ReadStreamResponse,
+  type CloneSetupRequest, type CloneSetupResponse, type ConfigureNetworkRequest, type ListProcessesResponse, type SetSysctlsResponse, type OomKilledResponse, type WaitOomResponse, type ConfigureNetworkResponse, type PingResponse, type ReadStreamResponse,
 } from '../../../agent/protocol.js';
 
 type TaskMethods = typeof TaskService extends GenService<infer S> ? S : never;
@@ -158,6 +159,16 @@ export class GuestTasks {
 
   async pids(id: string): Promise<number[]> {
     return (await this.task.pids({ id })).processes.map((p) => p.pid);
+  }
+
+  /** The task's processes as the guest's /proc tells them (an agent before 0.10 can't: Unimplemented). */
+  async processes(id: string): Promise<PsProcess[]> {
+    try {
+      return dec<ListProcessesResponse>(await this.client.callRaw(AGENT_SERVICE, 'ListProcesses', enc({ id }))).processes;
+    } catch (e) {
+      if (isKind(e, 'Unimplemented')) throw failedPrecondition(`the agent of task ${id.slice(0, 12)}'s VM is older than this sandboxer and cannot list its processes: a new pod gets the new agent`);
+      throw e;
+    }
   }
 
   /** The guest cgroup's usage (the agent answers in io.containerd.cgroups.v2.Metrics). */
