@@ -7,7 +7,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { inTempDir } from '../helpers/tempdir.js';
-import { startThroughFifo } from '../../src/runtime/runc/exec-fifo.js';
+import { startThroughCrunFifo, startThroughFifo } from '../../src/runtime/runc/exec-fifo.js';
 
 function fifoIn(dir: string): string {
   const f = path.join(dir, 'exec.fifo');
@@ -64,4 +64,34 @@ test('a writer that closes without writing: runc\'s "cannot start an already run
   const w = writer(fifo, '', 1);
   await assert.rejects(startThroughFifo(fifo, { pid: w.pid! }, WHAT), /cannot start an already running container/);
   await exited(w);
+}));
+
+// crun's protocol is the other way round: its init reads the fifo (opened before the start),
+// `crun start` writes one byte
+test('crun: the start writes one byte to the init reading the fifo, whose name is gone by then', () => inTempDir('fifo-', async (dir) => {
+  const fifo = fifoIn(dir);
+  // a stand-in for crun's init: reads the fifo (its open waits for a writer), prints what came
+  const r = spawn('sh', ['-c', 'od -An -tx1 < "$1"', 'sh', fifo], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  r.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
+  // until the reader has it open, there is none: the start says absent (crun start would word why)
+  let res: 'started' | 'absent' = 'absent';
+  for (let i = 0; i < 100 && res === 'absent'; i++) {
+    res = await startThroughCrunFifo(fifo, WHAT);
+    if (res === 'absent') await new Promise((s) => setTimeout(s, 20));
+  }
+  assert.equal(res, 'started');
+  assert.equal(existsSync(fifo), false, 'removed: crun says running');
+  await exited(r);
+  assert.equal(out.trim(), '00');
+}));
+
+test('crun: no fifo, or no init reading it (gone): "absent"', () => inTempDir('fifo-', async (dir) => {
+  assert.equal(await startThroughCrunFifo(path.join(dir, 'exec.fifo'), WHAT), 'absent');
+  const fifo = fifoIn(dir);
+  assert.equal(await startThroughCrunFifo(fifo, WHAT), 'absent');
+  assert.equal(existsSync(fifo), true, 'left for crun start');
+  const notFifo = path.join(dir, 'file');
+  writeFileSync(notFifo, '');
+  await assert.rejects(startThroughCrunFifo(notFifo, WHAT), /is not crun's exec fifo/);
 }));

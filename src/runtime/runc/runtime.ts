@@ -17,7 +17,7 @@ import type { Faults } from '../../common/faults.js';
 import type { Logger } from '../../common/log.js';
 import { exec } from '../../common/exec.js';
 import { conmonsOf, findConmons, isConmonOf } from './procs.js';
-import { startThroughFifo, type InitProcess } from './exec-fifo.js';
+import { startThroughCrunFifo, startThroughFifo, type InitProcess } from './exec-fifo.js';
 import { removeFile } from '../../common/fsutil.js';
 import { deleteStoppedState, type StuckCgroup } from './state-delete.js';
 import { procStat } from '../../common/proc.js';
@@ -64,6 +64,8 @@ export class RuncConmonRuntime implements Runtime {
    * container's delete the removal of its cgroups and state (state-delete.ts).
    */
   private readonly runcItself: boolean;
+  /** crun itself under our --root (the guest's runtime): a start is a write to its exec fifo. */
+  private readonly crunItself: boolean;
 
   private shown(id: string): string {
     return this.o.displayName?.(id) ?? id.slice(0, 12);
@@ -73,7 +75,9 @@ export class RuncConmonRuntime implements Runtime {
     this.name = o.name ?? 'runc';
     this.paths = { conmon: o.conmonPath, runtime: o.runtimePath, runtimeRoot: path.join(o.stateDir, 'root'), runtimeArgs: o.runtimeArgs };
     this.exitDir = path.join(o.stateDir, 'exits');
-    this.runcItself = path.basename(o.runtimePath) === 'runc' && !(o.runtimeArgs ?? []).some((a) => a.startsWith('--root'));
+    const ownRoot = !(o.runtimeArgs ?? []).some((a) => a.startsWith('--root'));
+    this.runcItself = path.basename(o.runtimePath) === 'runc' && ownRoot;
+    this.crunItself = path.basename(o.runtimePath) === 'crun' && ownRoot;
   }
 
   private async runc(args: string[], what: string): Promise<string> {
@@ -108,6 +112,8 @@ export class RuncConmonRuntime implements Runtime {
       if (this.runcItself) {
         const startTime = await procStat(pid).then((st) => st.startTime, () => undefined);
         if (startTime) this.created.set(req.id, { pid, startTime });
+      } else if (this.crunItself && !req.spec.hooks?.poststart?.length) {
+        this.created.set(req.id, { pid, crun: true });
       }
       return pid;
     } catch (e) {
@@ -122,7 +128,8 @@ export class RuncConmonRuntime implements Runtime {
     const init = this.created.get(id);
     this.created.delete(id);
     const what = `start container ${this.shown(id)}`;
-    if (init && (await startThroughFifo(path.join(this.paths.runtimeRoot, id, 'exec.fifo'), init, what)) === 'started') return;
+    const fifo = path.join(this.paths.runtimeRoot, id, 'exec.fifo');
+    if (init && (await (init.crun ? startThroughCrunFifo(fifo, what) : startThroughFifo(fifo, init, what))) === 'started') return;
     await this.runc(['start', id], what);
   }
 
