@@ -6,13 +6,13 @@ import { compareVersions } from '../common/compare.js';
 import { Response, send, type Address, type Headers, type Upgraded } from './http1.js';
 
 export const API_VERSION = '1.41';
+export const DEFAULT_HOST = 'unix:///run/tsula/tsulad.sock';
+const USER_AGENT = 'tsula-cli/0.1.0';
 
 /** The API version a request needs: `min` where what it asks for already is older. */
 export function versionFor(min: string, asked?: string): string {
   return asked && compareVersions(asked, min) >= 0 ? asked : min;
 }
-export const DEFAULT_HOST = 'unix:///run/tsula/tsulad.sock';
-const USER_AGENT = 'tsula-cli/0.1.0';
 
 /** The daemon answered with an error status; message is the daemon's own text. */
 export class ApiError extends Error {
