@@ -14,10 +14,16 @@ function fifoIn(dir: string): string {
   execFileSync('mkfifo', ['-m', '0622', f]);
   return f;
 }
-/** A stand-in for runc init: opens the fifo for writing (blocks), writes `data`, exits. */
-/** A process that writes data into the fifo and closes it, then lives `linger` s more (an init alive). */
+/**
+ * A stand-in for runc init: writes `data` into the fifo and closes it, then lives `linger` s
+ * more (an init alive). Through a second name, as init opens it through an fd of its own: a
+ * shell slow to start must not find the name the start removes (it would write a file of that
+ * name, and the start would wait for a writer that never comes).
+ */
 function writer(fifo: string, data: string, linger = 0.05): ChildProcess {
-  return spawn('sh', ['-c', `printf '${data}' > "$1"; sleep ${linger}`, 'sh', fifo], { stdio: 'ignore' });
+  const own = `${fifo}.init`;
+  execFileSync('ln', [fifo, own]);
+  return spawn('sh', ['-c', `printf '${data}' > "$1"; sleep ${linger}`, 'sh', own], { stdio: 'ignore' });
 }
 const exited = (cp: ChildProcess) => new Promise<void>((r) => (cp.exitCode !== null ? r() : cp.once('exit', () => r())));
 
@@ -26,7 +32,8 @@ const WHAT = 'start container 0123456789ab';
 test('start through the exec fifo: reads the byte to EOF; the fifo is gone once opened (runc: "running")', () => inTempDir('fifo-', async (dir) => {
   const fifo = fifoIn(dir);
   // the writer keeps its end open a while after its byte, as init until its exec
-  const w = spawn('sh', ['-c', 'exec 3> "$1"; printf 0 >&3; sleep 0.4', 'sh', fifo], { stdio: 'ignore' });
+  execFileSync('ln', [fifo, `${fifo}.init`]); // (its own name: see writer())
+  const w = spawn('sh', ['-c', 'exec 3> "$1"; printf 0 >&3; sleep 0.4', 'sh', `${fifo}.init`], { stdio: 'ignore' });
   const started = startThroughFifo(fifo, { pid: w.pid! }, WHAT);
   await new Promise((r) => setTimeout(r, 200));
   assert.equal(existsSync(fifo), false, 'removed before the EOF: a daemon dying now leaves runc saying running');
