@@ -4,15 +4,28 @@
 import { promises as fs } from 'node:fs';
 
 export interface ProcStat {
+  /** Field 2, without its parentheses. */
+  comm: string;
   /** Field 3: R, S, D, Z (a zombie has exited already), ... */
   state: string;
+  /** Field 4. */
+  ppid: number;
+  /** Field 7: the controlling terminal's device number, 0 for none. */
+  ttyNr: number;
+  /** Fields 14 + 15: user and system time, in clock ticks. */
+  cpuTicks: number;
   /** Field 22: start time in clock ticks since boot; tells a reused pid apart. */
   startTime: string;
 }
 
 export function parseProcStat(text: string): ProcStat {
-  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { state: f[0], startTime: f[19] };
+  const close = text.lastIndexOf(')');
+  // f[0] is field 3: field n is f[n - 3]
+  const f = text.slice(close + 2).split(' ');
+  return {
+    comm: text.slice(text.indexOf('(') + 1, close), state: f[0], ppid: Number(f[1]), ttyNr: Number(f[4]),
+    cpuTicks: Number(f[11]) + Number(f[12]), startTime: f[19],
+  };
 }
 
 export async function procStat(pid: number): Promise<ProcStat> {

@@ -3,6 +3,7 @@
 // (readProcesses) and tsulad draws docker top's table from that (psEfTable), in the host's
 // time zone and with the host's user names, as procps draws a runc container's.
 import { promises as fs } from 'node:fs';
+import { procStat } from './proc.js';
 
 /** One process as the kernel that runs it tells (its /proc). */
 export interface PsProcess {
@@ -43,20 +44,15 @@ export async function readProcesses(pids: number[]): Promise<PsProcess[]> {
 }
 
 async function readProcess(pid: number, bootMs: number): Promise<PsProcess> {
-  const [stat, status, cmdline] = await Promise.all([
-    fs.readFile(`/proc/${pid}/stat`, 'utf8'), fs.readFile(`/proc/${pid}/status`, 'utf8'), fs.readFile(`/proc/${pid}/cmdline`),
+  const [st, status, cmdline] = await Promise.all([
+    procStat(pid), fs.readFile(`/proc/${pid}/status`, 'utf8'), fs.readFile(`/proc/${pid}/cmdline`),
   ]);
-  // comm (field 2) may hold spaces and parentheses: the fields after it follow its last ')'
-  const close = stat.lastIndexOf(')');
-  const f = stat.slice(close + 2).split(' ');
   const uid = /^Uid:\s+(\d+)/m.exec(status);
   const args = cmdline.toString('utf8').split('\0');
   if (args.at(-1) === '') args.pop();
   return {
-    pid, ppid: Number(f[1]), uid: uid ? Number(uid[1]) : 0,
-    // fields 22 (starttime), 14 and 15 (utime, stime) and 7 (tty_nr), counted from 1
-    startMs: bootMs + (Number(f[19]) * 1000) / HZ, cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / HZ,
-    tty: Number(f[4]), args, comm: stat.slice(stat.indexOf('(') + 1, close),
+    pid, ppid: st.ppid, uid: uid ? Number(uid[1]) : 0, startMs: bootMs + (Number(st.startTime) * 1000) / HZ,
+    cpuMs: (st.cpuTicks * 1000) / HZ, tty: st.ttyNr, args, comm: st.comm,
   };
 }
 

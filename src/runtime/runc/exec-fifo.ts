@@ -21,19 +21,11 @@ export interface InitProcess { pid: number; startTime?: string; crun?: boolean }
  * heads the errors, as the caller's `runc start` errors are headed.
  */
 export async function startThroughFifo(fifo: string, init: InitProcess, what: string): Promise<'started' | 'absent'> {
-  let fd: number;
-  try {
-    // non-blocking: with no writer (an init that died) a blocking open would never return
-    // (libuv opens with O_CLOEXEC)
-    fd = await new Promise<number>((resolve, reject) => open(fifo, constants.O_RDONLY | constants.O_NONBLOCK, (e, n) => (e ? reject(e) : resolve(n))));
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
-    throw e;
-  }
+  // non-blocking: with no writer (an init that died) a blocking open would never return
+  const fd = await openExecFifo(fifo, constants.O_RDONLY, `${what}: ${fifo} is not runc's exec fifo`, ['ENOENT']);
+  if (fd === 'absent') return 'absent';
   let pipe: net.Socket;
   try {
-    const isFifo = await new Promise<boolean>((resolve, reject) => fstat(fd, (e, st) => (e ? reject(e) : resolve(st.isFIFO()))));
-    if (!isFifo) throw internal(`${what}: ${fifo} is not runc's exec fifo`);
     // the open lets init go on: the name goes at once, so that a tsulad that dies from here
     // on leaves runc saying running (or stopped), never created with the process running
     await removeFile(fifo);
@@ -77,22 +69,37 @@ export async function startThroughFifo(fifo: string, init: InitProcess, what: st
  * 'absent': no fifo, or no init reading it (gone): the caller's `crun start` words why.
  */
 export async function startThroughCrunFifo(fifo: string, what: string): Promise<'started' | 'absent'> {
-  let fd: number;
+  // non-blocking: with no reader (an init that died) the open fails (ENXIO), never waits
+  const fd = await openExecFifo(fifo, constants.O_WRONLY, `${what}: ${fifo} is not crun's exec fifo`, ['ENOENT', 'ENXIO']);
+  if (fd === 'absent') return 'absent';
   try {
-    // non-blocking: with no reader (an init that died) the open fails (ENXIO), never waits
-    fd = await new Promise<number>((resolve, reject) => open(fifo, constants.O_WRONLY | constants.O_NONBLOCK, (e, n) => (e ? reject(e) : resolve(n))));
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENXIO') return 'absent';
-    throw e;
-  }
-  try {
-    const isFifo = await new Promise<boolean>((resolve, reject) => fstat(fd, (e, st) => (e ? reject(e) : resolve(st.isFIFO()))));
-    if (!isFifo) throw internal(`${what}: ${fifo} is not crun's exec fifo`);
     await removeFile(fifo);
     await new Promise<void>((resolve, reject) => write(fd, Buffer.alloc(1), (e) => (e ? reject(e) : resolve())));
   } finally {
     closeSync(fd);
   }
   return 'started';
+}
+
+/**
+ * The exec fifo opened non-blocking (libuv adds O_CLOEXEC) and checked to be a fifo; 'absent'
+ * for the open's errors `absentCodes` (no fifo, no peer). A path that is no fifo: `notFifo`,
+ * no fd left open.
+ */
+async function openExecFifo(fifo: string, flags: number, notFifo: string, absentCodes: string[]): Promise<number | 'absent'> {
+  let fd: number;
+  try {
+    fd = await new Promise<number>((resolve, reject) => open(fifo, flags | constants.O_NONBLOCK, (e, n) => (e ? reject(e) : resolve(n))));
+  } catch (e) {
+    if (absentCodes.includes((e as NodeJS.ErrnoException).code ?? '')) return 'absent';
+    throw e;
+  }
+  try {
+    const isFifo = await new Promise<boolean>((resolve, reject) => fstat(fd, (e, st) => (e ? reject(e) : resolve(st.isFIFO()))));
+    if (!isFifo) throw internal(notFifo);
+  } catch (e) {
+    closeSync(fd);
+    throw e;
+  }
+  return fd;
 }
