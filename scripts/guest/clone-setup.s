@@ -2,7 +2,8 @@
 # program (a clone's guest runs cold code under TCG: this is far less of it than a shell and
 # mount(8)). stdin, 168 bytes, in one write (the agent's socket pair): struct timespec (16);
 # struct rand_pool_info {int entropy_count; int buf_size; u8 buf[64]} (72); u32 flags (bit 0:
-# mount the share); u32 hostname length (1-64); the hostname and a newline. Sets the clock,
+# mount the share; bit 1: check the input only, change nothing: a template's rehearsal);
+# u32 hostname length (1-64); the hostname and a newline. Sets the clock,
 # credits the bytes to the kernel's entropy pool and reseeds the CRNG, sets the hostname (and
 # /etc/hostname), then mounts the virtio-fs share `tsula` on /run/tsula/shared, trying every
 # 5 ms for 10 s while its tag is unknown (EINVAL: the host hot-plugs the device as the clone
@@ -23,6 +24,8 @@ _start:
   lea -1(%r13), %eax
   cmp $63, %eax
   ja fail                 # 0 or > 64
+  testb $2, 88(%rsp)
+  jnz ok                  # a rehearsal: the input was read and checked
   xor %edi, %edi          # CLOCK_REALTIME
   mov %rsp, %rsi
   mov $227, %eax          # clock_settime

@@ -7,7 +7,7 @@
 import type { PsProcess } from '../common/ps.js';
 
 export const AGENT_SERVICE = 'tsula.agent.v1.Agent';
-export const AGENT_VERSION = '0.10.0';
+export const AGENT_VERSION = '0.11.0';
 
 export interface PingResponse {
   version: string;
@@ -132,6 +132,11 @@ export interface CloneSetupRequest {
   mountShared: boolean;
   /** false: no ConfigureNetwork follows (no NIC), so the shell waiting for one is let go. */
   network?: boolean;
+  /**
+   * The template builder's rehearsal (agent 0.11.0): the whole path runs, the setup program
+   * checks its input and changes nothing, and the programs it took wait again for the clones.
+   */
+  rehearse?: boolean;
 }
 export interface CloneSetupResponse { ms: number }
 

@@ -29,8 +29,9 @@ export interface RunningVm {
 export interface LaunchOptions {
   timeoutMs: number;
   /**
-   * Run once QEMU is up and before the agent is asked (a template's restore over QMP), with
-   * the VMM's pid; a throw kills the VMM and fails the launch with its message.
+   * Run once QEMU is up and the agent's channel connected, before the agent is asked (a
+   * template's restore over QMP), with the VMM's pid; a throw kills the VMM and fails the
+   * launch with its message.
    */
   prepare?: (vmm: { pid: number; alive: () => boolean }) => Promise<void>;
   /**
@@ -159,13 +160,6 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
     if (left() <= 0) return fail(`${hv.name} did not create ${p.agentSocket} within ${o.timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 10));
   }
-  if (o.prepare) {
-    try {
-      await o.prepare({ pid: child.pid!, alive: () => vm.exitCode() === null });
-    } catch (e) {
-      return fail(died() ?? errorMessage(e));
-    }
-  }
   // 2. connect: bytes sent before the guest opens the port wait in QEMU, so one Ping with the
   // remaining time as its deadline is enough. The file exists from bind(); until QEMU's
   // listen() a connect is refused: retry that.
@@ -186,6 +180,18 @@ export async function launchVm(hv: Hypervisor, spec: VmSpec, o: LaunchOptions): 
     return fail(died() ?? `cannot connect to the agent channel ${p.agentSocket}: ${errorMessage(sock)}`);
   }
   const client = TtrpcClient.fromStream(sock, `sandbox-${spec.id} agent`);
+  // 3. a template's restore, with the agent's channel connected already: QEMU then restores a
+  // port whose host was connected (as the template builder left it) without telling the
+  // guest of a hang-up and a new connection, which its agent would handle in code that runs
+  // cold in a clone
+  if (o.prepare) {
+    try {
+      await o.prepare({ pid: child.pid!, alive: () => vm.exitCode() === null });
+    } catch (e) {
+      client.close();
+      return fail(died() ?? errorMessage(e));
+    }
+  }
   let ping: PingResponse;
   try {
     // onConnect's request goes first: a clone's CloneSetup is the longer one

@@ -1,13 +1,15 @@
 // VM templates' pure parts: the config keys (vmm.toml's and kata's [factory]), the command
 // lines of a template's boot and of its clones (the same devices on both sides, no virtio-fs
 // and no NIC, RAM in the template's file), the QMP hot-plugs, the key and the manifest check,
-// and the clone setup program's input (struct timespec + struct rand_pool_info, flags, hostname).
+// and the clone setup program's input (struct timespec + struct rand_pool_info, flags, hostname),
+// and the program itself in its rehearsal mode (it changes nothing there).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { promises as fs } from 'node:fs';
 import { createHash } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { QemuHypervisor, defaultHypervisorConfig, parseVmmConfig, type VmSpec } from '../../src/hypervisor/index.js';
 import { assetsDiffer, hostCpuId, templateAssets, templateConfig, templateDir, templateKey, VmTemplates, MANIFEST, RAM_FILE, STATE_FILE, RUNS_FILE } from '../../src/sandboxer/kinds/vmm/templates.js';
 import { hotplugCommands } from '../../src/sandboxer/kinds/vmm/clone.js';
@@ -171,6 +173,7 @@ test('the clone setup program\'s input; the program mounts the share where the a
   assert.equal(b.readUInt32LE(92), 5);
   assert.equal(b.subarray(96, 102).toString('latin1'), 'pod-1\n');
   assert.equal(setupInput({ timeMs: 0, entropy: e, hostname: 'h', mountShared: false }).readUInt32LE(88), 0);
+  assert.equal(setupInput({ timeMs: 0, entropy: e, hostname: 'h', mountShared: false, rehearse: true }).readUInt32LE(88), 2);
   const longest = 'a'.repeat(64);
   assert.equal(setupInput({ timeMs: 0, entropy: e, hostname: longest, mountShared: false }).subarray(96, 161).toString('latin1'), `${longest}\n`);
   assert.throws(() => setupInput({ timeMs: 0, entropy: Buffer.alloc(8), hostname: 'h', mountShared: false }), /entropy must be 64 bytes/);
@@ -188,6 +191,30 @@ test('the clone setup program\'s input; the program mounts the share where the a
     'clone-setup.s changed: assemble it again into make-clone-setup.mjs (CODE and SOURCE_SHA256, see its header)');
   const hex = [...make.matchAll(/'([0-9a-f]+)'/g)].map((m) => m[1]).filter((h) => h!.length !== 64).join('');
   assert.ok(Buffer.from(hex, 'hex').includes(Buffer.from(`tsula\0${GUEST_SHARED_DIR}\0virtiofs\0`)));
+});
+
+test('the clone setup program run for real: a rehearsal reads and checks its input and changes nothing', async (t) => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'tsula-clone-setup-'));
+  t.after(() => fs.rm(dir, { recursive: true, force: true }));
+  const prog = path.join(dir, 'tsula-clone-setup');
+  const make = new URL('../../../scripts/guest/make-clone-setup.mjs', import.meta.url).pathname;
+  assert.equal(spawnSync(process.execPath, [make, prog]).status, 0);
+  // in UTS and mount namespaces of its own, /etc/hostname a file of the test's: a program that
+  // ignored the flag would change neither the host's hostname nor its /etc/hostname
+  const hostFile = path.join(dir, 'hostname');
+  await fs.writeFile(hostFile, 'before\n');
+  const run = (input: Buffer) => spawnSync('unshare', ['-mu', 'sh', '-c', `mount --bind ${hostFile} /etc/hostname && exec ${prog}; `], { input });
+  const e = Buffer.alloc(64, 7);
+  const good = setupInput({ timeMs: Date.now(), entropy: e, hostname: 'rehearsal', mountShared: true, rehearse: true });
+  const ok = run(good);
+  assert.equal(ok.status, 0, ok.stderr.toString());
+  assert.equal(await fs.readFile(hostFile, 'utf8'), 'before\n');
+  // still checked: a hostname length of 0, and input cut short, fail at reading it (step 1)
+  const noName = Buffer.from(good);
+  noName.writeUInt32LE(0, 92);
+  assert.equal(run(noName).status, 1);
+  assert.equal(run(good.subarray(0, 100)).status, 1);
+  assert.equal(await fs.readFile(hostFile, 'utf8'), 'before\n');
 });
 
 test('the clone setup program\'s failures, in words', () => {

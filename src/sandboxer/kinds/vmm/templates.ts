@@ -19,7 +19,7 @@
 import { createHash } from '../../../common/crypto.js';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { AccelChoice, HypervisorConfig, VmPaths } from '../../../hypervisor/index.js';
+import type { AccelChoice, HypervisorConfig, RunningVm, VmPaths } from '../../../hypervisor/index.js';
 import { hypervisorFor, launchVm, pidFileProcess, stopVmm, QmpClient } from '../../../hypervisor/index.js';
 import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
@@ -27,6 +27,9 @@ import { shellQuote } from '../../../common/exec.js';
 import { takeLock } from './snapshots.js';
 import { ramRuns, runsBytes, validRuns } from './ram.js';
 import { SingleFlight } from '../../../common/singleflight.js';
+import { compareVersions } from '../../../common/compare.js';
+import { randomBytes } from 'node:crypto';
+import { GuestTasks } from './tasks.js';
 
 export const MANIFEST = 'manifest.json';
 export const RAM_FILE = 'ram';
@@ -257,17 +260,23 @@ export class VmTemplates {
         id: `template-${key}`, accel: accel.accel, paths, template: { ramFile: path.join(out, RAM_FILE), shareRam: true, restore: false },
       }, { timeoutMs: (cfg.bootTimeout + 120) * 1000 });
       pid = vm.pid;
-      vm.client.close();
-      if (this.abort.signal.aborted) throw failedPrecondition('the sandboxer is closing');
-      const qmp = await QmpClient.connect(paths.qmpSocket, `template-${key}`);
+      // saved with the agent's channel connected: a clone connects before its restore, and its
+      // guest sees no hang-up (launchVm)
       try {
-        await qmp.execute('stop');
-        await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
-        await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(path.join(out, STATE_FILE))}` });
-        await qmp.waitMigration(120_000);
-        await qmp.execute('quit').catch(() => { /* it exits */ });
+        await rehearseClone(vm, (why) => this.abort.signal.aborted || this.d.log?.warn('the VM template is made without its clone rehearsal: its clones start slower', { key, why }));
+        if (this.abort.signal.aborted) throw failedPrecondition('the sandboxer is closing');
+        const qmp = await QmpClient.connect(paths.qmpSocket, `template-${key}`);
+        try {
+          await qmp.execute('stop');
+          await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'x-ignore-shared', state: true }] });
+          await qmp.execute('migrate', { uri: `exec:cat > ${shellQuote(path.join(out, STATE_FILE))}` });
+          await qmp.waitMigration(120_000);
+          await qmp.execute('quit').catch(() => { /* it exits */ });
+        } finally {
+          qmp.close();
+        }
       } finally {
-        qmp.close();
+        vm.client.close();
       }
       await stopVmm(pid, async () => {}, 5000);
       const runs = await ramRuns(path.join(out, RAM_FILE));
@@ -309,6 +318,28 @@ export class VmTemplates {
       if (pid) await stopVmm(pid, async () => {}, 0);
       await fs.rm(work, { recursive: true, force: true }).catch(() => {});
     }
+  }
+}
+
+/** The agent that knows CloneSetup's rehearsal (an older one would really set its guest up). */
+const REHEARSAL_AGENT = '0.11.0';
+
+/**
+ * A clone's first requests, rehearsed in the template VM before it is saved, as a clone sends
+ * them (CloneSetup, and a Ping along; no NIC): its agent then holds the JS of that path
+ * compiled, which a clone's cold guest would otherwise compile under TCG (src/agent/clone.ts).
+ * Its failure costs speed only: the template is still made.
+ */
+async function rehearseClone(vm: RunningVm, skipped: (why: string) => void): Promise<void> {
+  if (compareVersions(vm.ping.version, REHEARSAL_AGENT) < 0) return skipped(`agent ${vm.ping.version} is older than ${REHEARSAL_AGENT}`);
+  const tasks = new GuestTasks(vm.client);
+  try {
+    await Promise.all([
+      tasks.cloneSetup({ rehearse: true, hostname: 'template', timeMs: Date.now(), entropy: randomBytes(64).toString('base64'), mountShared: false, network: false }),
+      tasks.ping(),
+    ]);
+  } catch (e) {
+    skipped(errorMessage(e));
   }
 }
 
