@@ -127,7 +127,11 @@ const writeSysctl = (file: string, value: string): void => {
 /** Apply the request in the guest; a second call with the same request changes nothing. */
 export async function configureNetwork(req: ConfigureNetworkRequest, o: ApplyOptions = {}): Promise<void> {
   checkRequest(req);
-  const links = o.links ?? (() => presentLinks());
+  // the template builder's rehearsal (see clone.ts): the path runs for NICs the template has
+  // not, as if present under stand-in names (whose sysctl files do not exist: nothing is
+  // written), the applier is fed no command, and another then waits for the clones
+  const standIns: PresentLink[] = req.rehearse ? req.interfaces.map((i, n) => ({ name: `rehearsal${n}`, mac: i.mac.toLowerCase() })) : [];
+  const links = o.links ?? (async () => [...await presentLinks(), ...standIns]);
   const apply = o.apply ?? runBatch;
   const want = req.interfaces.map((i) => i.mac.toLowerCase());
   const deadline = Date.now() + (o.waitMs ?? 5000);
@@ -139,8 +143,10 @@ export async function configureNetwork(req: ConfigureNetworkRequest, o: ApplyOpt
   }
   const cmds = networkCommands(req, present);
   noDad(req, present, o.sysctl ?? writeSysctl);
-  const r = await apply(networkBatch(cmds));
+  const batch = networkBatch(cmds);
+  const r = await apply(req.rehearse ? '' : batch);
   if (r.code !== 0) throw internal(`ConfigureNetwork: ${r.stderr || `${IP_BATCH.join(' ')} exited ${r.code}`}`);
+  if (req.rehearse && apply === runBatch) prespawnNetworkApplier(); // the one it took
 }
 
 const BATCH_TIMEOUT_MS = 20_000;

@@ -94,7 +94,12 @@ export interface GuestRoute {
   dev: string;
   family: 4 | 6;
 }
-export interface ConfigureNetworkRequest { interfaces: GuestInterface[]; routes: GuestRoute[] }
+export interface ConfigureNetworkRequest {
+  interfaces: GuestInterface[];
+  routes: GuestRoute[];
+  /** The template builder's rehearsal (agent 0.11.0): the path runs, no NIC is changed. */
+  rehearse?: boolean;
+}
 export interface ConfigureNetworkResponse {
   /** ms the agent spent (waiting for the NIC included). */
   ms: number;

@@ -72,3 +72,16 @@ test('configureNetwork waits for a NIC that probes late and applies the commands
   // no such NIC after the wait
   await assert.rejects(configureNetwork(req, { links: async () => [], apply: apply({ code: 0, stderr: '' }), waitMs: 100, sysctl: () => {} }), /no NIC with MAC/);
 });
+
+test('a template\'s rehearsal of ConfigureNetwork: no wait for its NIC, no command applied, no sysctl but a stand-in\'s', async () => {
+  const batches: string[] = [];
+  const sysctls: string[] = [];
+  const t0 = Date.now();
+  // the host's own NICs are read (the path runs), the request's MAC is on none of them
+  await configureNetwork({ ...req, rehearse: true }, {
+    apply: async (b) => { batches.push(b); return { code: 0, stderr: '' }; }, sysctl: (f) => { sysctls.push(f); }, waitMs: 5000,
+  });
+  assert.ok(Date.now() - t0 < 2000, 'the stand-in NIC is there at once');
+  assert.deepEqual(batches, ['']);
+  assert.deepEqual(sysctls, ['/proc/sys/net/ipv6/conf/rehearsal0/accept_dad']);
+});

@@ -30,6 +30,7 @@ import { SingleFlight } from '../../../common/singleflight.js';
 import { compareVersions } from '../../../common/compare.js';
 import { randomBytes } from 'node:crypto';
 import { GuestTasks } from './tasks.js';
+import type { ConfigureNetworkRequest } from '../../../agent/protocol.js';
 
 export const MANIFEST = 'manifest.json';
 export const RAM_FILE = 'ram';
@@ -321,14 +322,24 @@ export class VmTemplates {
   }
 }
 
-/** The agent that knows CloneSetup's rehearsal (an older one would really set its guest up). */
+/** The agent that knows the rehearsals (an older one would really set its guest up). */
 const REHEARSAL_AGENT = '0.11.0';
+/** A pod network's request as the sandboxer sends it (network.ts), both families. */
+const REHEARSAL_NETWORK: ConfigureNetworkRequest = {
+  rehearse: true,
+  interfaces: [{ name: 'eth0', mac: '02:00:00:00:00:01', mtu: 1500, addresses: ['10.88.0.2/16', 'fd00::2/64'] }],
+  routes: [
+    { family: 4, dst: 'default', gateway: '10.88.0.1', dev: 'eth0' },
+    { family: 6, dst: 'fd00::/64', dev: 'eth0' },
+  ],
+};
 
 /**
  * A clone's first requests, rehearsed in the template VM before it is saved, as a clone sends
- * them (CloneSetup, and a Ping along; no NIC): its agent then holds the JS of that path
- * compiled, which a clone's cold guest would otherwise compile under TCG (src/agent/clone.ts).
- * Its failure costs speed only: the template is still made.
+ * them (CloneSetup, and a Ping along; then a pod network's ConfigureNetwork): its agent then
+ * holds the JS of that path compiled, which a clone's cold guest would otherwise compile
+ * under TCG (src/agent/clone.ts). Nothing is changed in the guest. Its failure costs speed
+ * only: the template is still made.
  */
 async function rehearseClone(vm: RunningVm, skipped: (why: string) => void): Promise<void> {
   if (compareVersions(vm.ping.version, REHEARSAL_AGENT) < 0) return skipped(`agent ${vm.ping.version} is older than ${REHEARSAL_AGENT}`);
@@ -338,6 +349,7 @@ async function rehearseClone(vm: RunningVm, skipped: (why: string) => void): Pro
       tasks.cloneSetup({ rehearse: true, hostname: 'template', timeMs: Date.now(), entropy: randomBytes(64).toString('base64'), mountShared: false, network: false }),
       tasks.ping(),
     ]);
+    await tasks.configureNetwork(REHEARSAL_NETWORK);
   } catch (e) {
     skipped(errorMessage(e));
   }
