@@ -13,6 +13,7 @@ import { detectCgroups, specCgroupPath, type CgroupLayout, type CgroupStats } fr
 import { watchOomKills } from '../cgroups/oom-watch.js';
 import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
 import { Phases } from '../common/phases.js';
+import { removeTree } from '../common/fsutil.js';
 import { RuncConmonRuntime, type Logger } from './deps.js';
 import { GUEST_TASKS_DIR, GUEST_RUNC_STATE, guestOciRuntime } from './paths.js';
 import { PodNamespaces } from './pod-namespaces.js';
@@ -209,7 +210,7 @@ export class TaskTable {
     this.tasks.set(o.id, t);
     const ph = new Phases('create', o.id);
     try {
-      await fs.rm(dir, { recursive: true, force: true });
+      await removeTree(dir);
       await fs.mkdir(dir, { recursive: true, mode: 0o700 });
       ph.mark('prepare');
       // the host keeps the container's log: conmon's own copy in guest RAM would only grow
@@ -228,7 +229,7 @@ export class TaskTable {
       t.stopOomWatch?.();
       await this.runtime.delete(o.id, dir, true).catch(() => {});
       this.tasks.delete(o.id);
-      await fs.rm(dir, { recursive: true, force: true }).catch(() => {});
+      await removeTree(dir).catch(() => {});
       throw e;
     }
     return t;
@@ -358,7 +359,7 @@ export class TaskTable {
       if (e.status === 'running') throw failedPrecondition(`exec ${execId} is still running`);
       e.io?.close();
       t.execs.delete(execId);
-      await fs.rm(e.dir, { recursive: true, force: true });
+      await removeTree(e.dir);
       return e;
     }
     if (t.status === 'running' || t.status === 'paused') throw failedPrecondition(`cannot delete ${t.status} task ${id}: kill it first`);
@@ -366,7 +367,7 @@ export class TaskTable {
     t.stopOomWatch?.();
     for (const e of t.execs.values()) e.io?.close();
     await this.runtime.delete(id, t.dir, true);
-    await fs.rm(t.dir, { recursive: true, force: true });
+    await removeTree(t.dir);
     this.tasks.delete(id);
     if (t.status !== 'stopped') t.finished(137, new Date());
     this.log?.debug('task deleted', { id });
