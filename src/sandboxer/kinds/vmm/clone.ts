@@ -11,7 +11,6 @@
 // from it (virtiofsd fails at once on the virtqueue it can't see, and would write into the
 // template's file): with virtio-fs the clone's RAM is QEMU's own memfd, shared, into which
 // the template's pages in use are copied while QEMU and QMP start (ram.ts).
-import { randomBytes } from '../../../common/crypto.js';
 import type { AccelChoice, HypervisorConfig, RunningVm, VmPaths } from '../../../hypervisor/index.js';
 import { hypervisorFor, launchVm, stopVmm, QmpClient, TEMPLATE_SLOTS } from '../../../hypervisor/index.js';
 import { errorMessage, unavailable } from '../../../common/errors.js';
@@ -94,7 +93,7 @@ export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Cl
       },
       // CloneSetup goes with the first Ping; nothing runs in the guest before it is done
       onConnect: (client) => {
-        setup = new GuestTasks(client).cloneSetup({ hostname: r.hostname, timeMs: Date.now(), entropy: randomBytes(64).toString('base64'), mountShared: copy, network: !!r.nic })
+        setup = new GuestTasks(client).cloneSetup({ hostname: r.hostname, mountShared: copy, network: !!r.nic })
           .then(() => { setupDone = Date.now(); });
         setup.catch(() => { /* awaited below */ });
       },

@@ -9,6 +9,7 @@ import { Status } from '../../../gen/github.com/containerd/containerd/api/types/
 import type { TtrpcClient, ServiceClient } from '../../../ttrpc/client.js';
 import type { LinuxResources, Spec, Process } from '../../../oci/types.js';
 import { failedPrecondition, isKind, unavailable } from '../../../common/errors.js';
+import { randomBytes } from '../../../common/crypto.js';
 import type { CgroupStats } from '../../../cgroups/index.js';
 import type { PsProcess } from '../../../common/ps.js';
 import { fromMetricsAny } from '../../../cgroups/metrics.js';
@@ -89,9 +90,13 @@ export class GuestTasks {
     return dec<SetSysctlsResponse>(await this.client.callRaw(AGENT_SERVICE, 'SetSysctls', enc({ sysctls }), { timeoutMs }));
   }
 
-  /** Make a guest restored from a VM template its own (an agent older than 0.5 answers UNIMPLEMENTED). */
-  async cloneSetup(req: CloneSetupRequest, timeoutMs = 30_000): Promise<CloneSetupResponse> {
-    return dec<CloneSetupResponse>(await this.client.callRaw(AGENT_SERVICE, 'CloneSetup', enc(req), { timeoutMs }));
+  /**
+   * Make a guest restored from a VM template its own, with the host's clock now and 64 fresh
+   * random bytes (an agent older than 0.5 answers UNIMPLEMENTED).
+   */
+  async cloneSetup(req: Omit<CloneSetupRequest, 'timeMs' | 'entropy'>, timeoutMs = 30_000): Promise<CloneSetupResponse> {
+    const full: CloneSetupRequest = { ...req, timeMs: Date.now(), entropy: randomBytes(64).toString('base64') };
+    return dec<CloneSetupResponse>(await this.client.callRaw(AGENT_SERVICE, 'CloneSetup', enc(full), { timeoutMs }));
   }
 
   /** Create a container in the guest from a spec already rewritten for it. */

@@ -28,8 +28,8 @@ import { takeLock } from './snapshots.js';
 import { ramRuns, runsBytes, validRuns } from './ram.js';
 import { SingleFlight } from '../../../common/singleflight.js';
 import { compareVersions } from '../../../common/compare.js';
-import { randomBytes } from 'node:crypto';
 import { GuestTasks } from './tasks.js';
+import { guestNetwork } from './network.js';
 import type { ConfigureNetworkRequest } from '../../../agent/protocol.js';
 
 export const MANIFEST = 'manifest.json';
@@ -324,14 +324,14 @@ export class VmTemplates {
 
 /** The agent that knows the rehearsals (an older one would really set its guest up). */
 const REHEARSAL_AGENT = '0.11.0';
-/** A pod network's request as the sandboxer sends it (network.ts), both families. */
+/** A pod network's request as the sandboxer makes it (guestNetwork), both families. */
 const REHEARSAL_NETWORK: ConfigureNetworkRequest = {
+  ...guestNetwork({
+    name: 'eth0', mac: '02:00:00:00:00:01', mtu: 1500, up: true,
+    addresses: [{ family: 4, address: '10.88.0.2/16', scope: 'global' }, { family: 6, address: 'fd00::2/64', scope: 'global' }],
+    routes: [{ family: 4, dst: 'default', gateway: '10.88.0.1', dev: 'eth0' }, { family: 6, dst: 'fd00::/64', dev: 'eth0' }],
+  }),
   rehearse: true,
-  interfaces: [{ name: 'eth0', mac: '02:00:00:00:00:01', mtu: 1500, addresses: ['10.88.0.2/16', 'fd00::2/64'] }],
-  routes: [
-    { family: 4, dst: 'default', gateway: '10.88.0.1', dev: 'eth0' },
-    { family: 6, dst: 'fd00::/64', dev: 'eth0' },
-  ],
 };
 
 /**
@@ -346,7 +346,7 @@ async function rehearseClone(vm: RunningVm, skipped: (why: string) => void): Pro
   const tasks = new GuestTasks(vm.client);
   try {
     await Promise.all([
-      tasks.cloneSetup({ rehearse: true, hostname: 'template', timeMs: Date.now(), entropy: randomBytes(64).toString('base64'), mountShared: false, network: false }),
+      tasks.cloneSetup({ rehearse: true, hostname: 'template', mountShared: false, network: false }),
       tasks.ping(),
     ]);
     await tasks.configureNetwork(REHEARSAL_NETWORK);
