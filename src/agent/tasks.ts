@@ -6,7 +6,7 @@
 // while the host is behind (the process waits, as with a FIFO nobody reads).
 import { existsSync, promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../common/crypto.js';
 import type { LinuxResources, Spec, Process } from '../oci/types.js';
 import type { ExecHandle, StdioStream } from '../runtime/types.js';
 import { detectCgroups, specCgroupPath, type CgroupLayout, type CgroupStats } from '../cgroups/index.js';
@@ -272,7 +272,7 @@ export class TaskTable {
     if (t.execs.has(execId)) throw alreadyExists(`exec ${execId} of task ${id} already exists`);
     if (t.status === 'stopped') throw failedPrecondition(`task ${id} is stopped`);
     if (!o.process?.args?.length) throw invalidArgument(`exec ${execId}: the process has no args`);
-    const dir = path.join(t.dir, 'execs', createHash('sha256').update(execId).digest('hex').slice(0, 16));
+    const dir = path.join(t.dir, 'execs', sha256Hex(execId).slice(0, 16));
     t.execs.set(execId, new GuestExec(execId, dir, o.process, o.stdin, o.attach));
   }
 

@@ -5,7 +5,7 @@
 // because libuv unlinks a server's bind path when the server closes: bound directly, a
 // daemon would, on exit, delete whatever socket then sits at its path, even another's.
 import * as net from 'node:net';
-import { createHash } from './crypto.js';
+import { sha256Hex } from './crypto.js';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { alreadyExists, failedPrecondition, errorMessage, internal } from './errors.js';
@@ -163,7 +163,7 @@ export async function takeLock(key: string): Promise<Lock | { heldBy: number | n
 export function lockName(key: string): string {
   const plain = `\0tsula-lock:${key}`;
   if (/^[\w:./+-]+$/.test(key) && Buffer.byteLength(plain) <= SUN_PATH_MAX) return plain;
-  return `\0tsula-lock-sha256:${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+  return `\0tsula-lock-sha256:${sha256Hex(key).slice(0, 40)}`;
 }
 
 function bind(server: net.Server, p: string): Promise<void> {

@@ -1,5 +1,5 @@
 // Layer blobs: media types, diff-id verification (decompressed by decompress.ts) and chain ids.
-import { createHash } from '../common/crypto.js';
+import { createHash, sha256Hex } from '../common/crypto.js';
 import { createReadStream } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { errorMessage, invalidArgument, TsulaError } from '../common/errors.js';
@@ -47,7 +47,7 @@ export function chainIds(diffIds: string[]): string[] {
   const out: string[] = [];
   for (const d of diffIds) {
     const prev = out[out.length - 1];
-    out.push(prev === undefined ? d : `sha256:${createHash('sha256').update(`${prev} ${d}`).digest('hex')}`);
+    out.push(prev === undefined ? d : `sha256:${sha256Hex(`${prev} ${d}`)}`);
   }
   return out;
 }

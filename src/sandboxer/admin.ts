@@ -3,7 +3,7 @@
 // are ours, and the launcher stays small (no extra generated code to load).
 // Keep this file free of heavy imports: the launcher bundles it.
 import * as path from 'node:path';
-import { createHash } from '../common/crypto.js';
+import { sha256Hex } from '../common/crypto.js';
 import { invalidArgument } from '../common/errors.js';
 import type { SandboxRecord } from './kinds/types.js';
 import type { PsProcess } from '../common/ps.js';
@@ -109,5 +109,5 @@ export function namespaceSocketOf(state: string, ns: string): string {
   if (!NAMESPACE_RE.test(ns) || ns.length > NAMESPACE_MAX) throw invalidArgument(`namespace ${JSON.stringify(ns)}: not a containerd namespace name`);
   const plain = path.join(namespaceSocketDir(state), `${ns}.sock`);
   if (Buffer.byteLength(plain) <= SUN_PATH_MAX) return plain;
-  return path.join(namespaceSocketDir(state), `${createHash('sha256').update(ns).digest('hex').slice(0, 16)}.sock`);
+  return path.join(namespaceSocketDir(state), `${sha256Hex(ns).slice(0, 16)}.sock`);
 }

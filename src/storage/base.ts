@@ -5,7 +5,7 @@
 //   <root>/snapshots/<key>/{snapshot.json, ...driver specific}
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from '../common/crypto.js';
+import { createHash, sha256Hex } from '../common/crypto.js';
 import type { Readable } from 'node:stream';
 import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
 import { exists, fsyncDir, readJson, removeTree, tmpSuffix, writeJsonAtomic } from '../common/fsutil.js';
@@ -30,7 +30,7 @@ export const tmpName = () => `${TMP}${tmpSuffix()}`;
 
 /** The OCI chain id of a layer whose parent chain id is `parent`. */
 export function chainIdOf(parent: string | null, diffId: string): string {
-  return parent ? `sha256:${createHash('sha256').update(`${parent} ${diffId}`).digest('hex')}` : diffId;
+  return parent ? `sha256:${sha256Hex(`${parent} ${diffId}`)}` : diffId;
 }
 
 async function* hashed(src: AsyncIterable<Buffer | string>, h: ReturnType<typeof createHash>): AsyncGenerator<Buffer> {

@@ -4,7 +4,7 @@
 // by the image store, as docker commit's are), and for COPY/ADD, which make no container in
 // dockerd, a writable snapshot of the base image of their own (a `build-` key, which the
 // daemon's start-up sweep removes if a crash leaves it).
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../../common/crypto.js';
 import { errorMessage } from '../../common/errors.js';
 import type { ImageStore } from '../../image/types.js';
 import type { MountGuard } from '../../storage/mountguard.js';

@@ -3,7 +3,7 @@
 // it names none (a /64 of a unique local prefix made from its id, as dockerd 27+ takes one
 // from fd00::/8 by default).
 import { isIPv6 } from 'node:net';
-import { createHash } from '../../common/crypto.js';
+import { sha256Hex } from '../../common/crypto.js';
 import { invalidArgument } from '../../common/errors.js';
 
 export interface Cidr6 { base: bigint; prefix: number }
@@ -92,6 +92,6 @@ export function last6(c: Cidr6): bigint {
 
 /** A /64 of a unique local /48 made from the network's id (RFC 4193's fd + 40-bit global id), the n-th. */
 export function ulaSubnet(id: string, n = 0): string {
-  const g = BigInt('0x' + createHash('sha256').update(id).digest('hex').slice(0, 10));
+  const g = BigInt('0x' + sha256Hex(id).slice(0, 10));
   return cidr6String({ base: ((0xfdn << 120n) | (g << 80n) | (BigInt(n) << 64n)) & ALL, prefix: 64 });
 }

@@ -4,7 +4,7 @@
 // per network: firewall.ts). Records are kept in
 // <graph>/networks/<id>.json; `inspect`'s JSON is a view of a record.
 
-import { createHash } from '../../common/crypto.js';
+import { sha256Hex } from '../../common/crypto.js';
 
 export type NetworkDriver = 'bridge' | 'host' | 'null';
 
@@ -72,7 +72,7 @@ export interface EndpointView {
  * that start, so it stays while the container runs and is new at each start.
  */
 export function modeEndpointId(containerId: string, network: string, startedAt: string): string {
-  return createHash('sha256').update(`${containerId}/${network}/${startedAt}`).digest('hex');
+  return sha256Hex(`${containerId}/${network}/${startedAt}`);
 }
 
 /** `docker network inspect` of a record (GET /networks/{id}). */

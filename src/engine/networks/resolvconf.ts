@@ -6,7 +6,7 @@
 // beside the file tells whether the user edited it since: an edited file is not rewritten
 // while the container runs ("Docker Engine will not make further changes once it has been
 // modified").
-import { createHash } from '../../common/crypto.js';
+import { sha256Hex } from '../../common/crypto.js';
 import { promises as fs } from 'node:fs';
 import { isIP } from 'node:net';
 import type { DnsInput } from './etc.js';
@@ -110,7 +110,7 @@ export function containerResolvConf(hostText: string, d: DnsInput, mode: ResolvM
 }
 
 const hashPath = (file: string) => `${file}.hash`;
-const digest = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
+const digest = (text: string) => `sha256:${sha256Hex(text)}`;
 
 /** Remember what was written, for userModified(). */
 export async function writeResolvHash(file: string, text: string): Promise<void> {

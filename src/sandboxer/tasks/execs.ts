@@ -3,7 +3,7 @@
 // restarted sandboxer re-adopts tasks from their records, not their execs.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
-import { createHash } from '../../common/crypto.js';
+import { sha256Hex } from '../../common/crypto.js';
 import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound } from '../../common/errors.js';
 import type { Process } from '../../oci/types.js';
 import { DRAIN_MS, noStdio, type FifoPaths } from './io.js';
@@ -24,7 +24,7 @@ export async function addExec(ops: TaskOps, t: Task, execId: string, process: Pr
   if (!execId || execId.includes('/')) throw invalidArgument(`invalid exec id "${execId}"`);
   if (t.execs.has(execId)) throw alreadyExists(`id ${execId}`);
   if (t.rec.status === 'stopped' || t.rec.status === 'paused') throw stateError('exec', t.rec.status);
-  const dir = path.join(t.rec.dir, 'execs', createHash('sha256').update(execId).digest('hex').slice(0, 16));
+  const dir = path.join(t.rec.dir, 'execs', sha256Hex(execId).slice(0, 16));
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   t.execs.set(execId, {
     execId, dir, process, paths, io: null, pid: 0, status: 'created', exitStatus: 0, exitedAt: null, waiters: [],

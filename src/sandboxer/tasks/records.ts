@@ -2,7 +2,7 @@
 // <state>/tasks/<key>/task.json next to the runc bundle conmon uses (config.json, attach,
 // ctl, conmon.pid). key = sha256(namespace/id): ids from different containerd namespaces
 // can't collide in runc's state, and conmon's exit watcher wants 64 hex digits.
-import { createHash } from '../../common/crypto.js';
+import { sha256Hex } from '../../common/crypto.js';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { readJson, writeJsonAtomic } from '../../common/fsutil.js';
@@ -43,7 +43,7 @@ export function runId(rec: Pick<TaskRecord, 'key' | 'runcId'>): string {
 }
 
 export function taskKey(namespace: string, id: string): string {
-  return createHash('sha256').update(`${namespace}/${id}`).digest('hex');
+  return sha256Hex(`${namespace}/${id}`);
 }
 
 export class TaskRecords {

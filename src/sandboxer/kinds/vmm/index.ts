@@ -17,7 +17,7 @@
 // instead, its share and NIC hot-plugged; the first boot with a config makes the template,
 // and a restore that fails boots the pod as above.
 import * as os from 'node:os';
-import { createHash } from '../../../common/crypto.js';
+import { sha256Hex } from '../../../common/crypto.js';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -117,7 +117,7 @@ export class VmmSandboxKind implements SandboxKind {
   private vmDir(sandboxesDir: string, id: string): string {
     const dir = path.join(sandboxesDir, `${id}.vm`);
     if (dir.length <= MAX_SOCK_DIR) return dir;
-    return path.join(this.d.stateDir, 'vm', createHash('sha256').update(id).digest('hex').slice(0, 16));
+    return path.join(this.d.stateDir, 'vm', sha256Hex(id).slice(0, 16));
   }
 
   /** hostNetwork and a bad hostname are refused (request.ts). */

@@ -12,7 +12,7 @@
 // later reach virtiofsd's (slave) copy. This host's / is private (DESIGN.md), so the dir can't
 // rely on the parent's propagation.
 import { promises as fs, readFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { sha256Hex } from '../../../common/crypto.js';
 import * as path from 'node:path';
 import type { Spec, Mount } from '../../../oci/types.js';
 import { internal } from '../../../common/errors.js';
@@ -146,7 +146,7 @@ export class SharedDir {
         const real = await fs.realpath(m.source).catch(() => null);
         const st = real ? await fs.stat(real).catch(() => null) : null;
         if (!real || !st) continue; // runc would fail on it the same way in the guest
-        const id = createHash('sha256').update(`${real}\0${st.dev}\0${st.ino}`).digest('hex').slice(0, 16);
+        const id = sha256Hex(`${real}\0${st.dev}\0${st.ino}`).slice(0, 16);
         binds.push({ m, id, dir: st.isDirectory(), ro: isReadOnly(m) });
       }
       // A source is shared read-only while only read-only binds use it: a writer needs a writable

@@ -16,7 +16,7 @@
 // Like agent snapshots, a template is made in the background after a pod's normal boot, once
 // per key (a lock file keeps other sandboxers out); a file a running clone maps is never
 // written again: a new template goes to a new dir, renamed into place.
-import { createHash } from '../../../common/crypto.js';
+import { sha256Hex } from '../../../common/crypto.js';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { AccelChoice, HypervisorConfig, RunningVm, VmPaths } from '../../../hypervisor/index.js';
@@ -96,11 +96,11 @@ export function hostCpuId(cpuinfo: string): string {
   const first = cpuinfo.split('\n\n')[0] ?? '';
   const field = (k: string) => new RegExp(`^${k}\\s*:\\s*(.*)$`, 'm').exec(first)?.[1]?.trim() ?? '';
   const id = ['vendor_id', 'cpu family', 'model', 'stepping', 'flags'].map(field).join('|');
-  return `${field('vendor_id')} ${field('cpu family')}/${field('model')} ${createHash('sha256').update(id).digest('hex').slice(0, 12)}`;
+  return `${field('vendor_id')} ${field('cpu family')}/${field('model')} ${sha256Hex(id).slice(0, 12)}`;
 }
 
 export function templateKey(cfg: HypervisorConfig, accel: AccelChoice['accel'], cpuinfo = readCpuinfo): string {
-  return createHash('sha256').update(JSON.stringify(templateMachine(cfg, accel, cpuinfo))).digest('hex').slice(0, 16);
+  return sha256Hex(JSON.stringify(templateMachine(cfg, accel, cpuinfo))).slice(0, 16);
 }
 
 /** The files a template is made from: the guest's kernel, initrd, image (the agent is in them) and the VMM. */

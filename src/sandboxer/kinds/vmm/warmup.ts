@@ -2,7 +2,7 @@
 // VM config now (scripts/ensure-guest.sh runs it), so the first pod already boots fast. A
 // note beside the cache remembers which key a (guest image, hypervisor, CPU) made, so a
 // second run answers without booting anything.
-import { createHash } from '../../../common/crypto.js';
+import { sha256Hex } from '../../../common/crypto.js';
 import { promises as fs, existsSync } from 'node:fs';
 import * as path from 'node:path';
 import { detectAccel, loadVmmConfig, type HypervisorConfig, type AccelChoice } from '../../../hypervisor/index.js';
@@ -19,15 +19,15 @@ export interface WarmupOptions {
 
 /** What decides the key a builder computes, as far as the host can tell. */
 async function configStamp(cfg: HypervisorConfig, accel: AccelChoice): Promise<string> {
-  const h = createHash('sha256');
+  let text = '';
   for (const f of [cfg.image, cfg.initrd, cfg.kernel, cfg.path].filter(Boolean)) {
     const st = await fs.stat(f);
-    h.update(`${f} ${st.size} ${st.mtimeMs}\n`);
+    text += `${f} ${st.size} ${st.mtimeMs}\n`;
   }
   // under KVM the guest sees the host's CPU
   const cpu = (await fs.readFile('/proc/cpuinfo', 'utf8')).split('\n\n')[0];
-  h.update(`${accel.accel} ${cfg.cpuModel} ${cfg.machineType}\n${accel.accel === 'kvm' ? cpu : ''}`);
-  return h.digest('hex').slice(0, 16);
+  text += `${accel.accel} ${cfg.cpuModel} ${cfg.machineType}\n${accel.accel === 'kvm' ? cpu : ''}`;
+  return sha256Hex(text).slice(0, 16);
 }
 
 export async function warmAgentSnapshot(o: WarmupOptions): Promise<{ result: SnapshotResult; dir: string; accel: AccelChoice } | { off: string }> {
