@@ -22,7 +22,8 @@ if (!built) built = new Date().toISOString();
 
 const common = {
   bundle: true, platform: 'node', format: 'esm', target: 'node20', sourcemap: 'linked',
-  // a native addon can't be bundled; it is loaded from node_modules at run time. grpc-js
+  // a native addon can't be bundled; it is loaded from node_modules at run time (the daemons
+  // and the agent bundle node-unix-socket's JavaScript: addonLoader). grpc-js
   // requires @grpc/proto-loader (and with it protobufjs, long, lodash.camelcase: ~190 KB of
   // source) only inside channelz and ORCA, which tsula never serves: left to node_modules, so
   // that a daemon whose CRI or sandbox API answered once does not hold that source in its heap
@@ -36,29 +37,45 @@ const common = {
 };
 
 /**
- * The agent's native addon. A startup snapshot can't hold a native binary, but it can hold
- * node-unix-socket's JavaScript and the builtins that loads (net, events, worker_threads:
- * ~0.6 s of the first attach under TCG when they were loaded then). So the package is
- * bundled, and only its binary loader (js/addon.js) is replaced: the binary is required on
- * first use, from /opt/tsula/node_modules in the guest (TSULA_AGENT_HOME elsewhere), and by
- * its package's name. addon.js finds that name by asking process.report.getReport() whether
- * libc is glibc: a whole diagnostic report, ~130 ms under TCG; the guest is glibc x86-64,
- * and build-guest.sh copies that binary package only.
+ * node-unix-socket (conmon's SEQPACKET attach socket) is bundled, and only its binary loader
+ * (js/addon.js) is replaced: it finds the binary package's name by asking
+ * process.report.getReport() whether libc is glibc: a whole diagnostic report (~10 ms and
+ * ~1.7 MB of RSS for a daemon's lifetime with the modules it loads; ~130 ms under TCG).
+ * The replacement requires the binary on first use, by its package's name:
+ * - the agent's (`home`): from /opt/tsula/node_modules in the guest (TSULA_AGENT_HOME
+ *   elsewhere); the guest is glibc x86-64 and build-guest.sh copies that binary package only.
+ *   A startup snapshot can't hold a native binary, but it can hold the package's JavaScript
+ *   and the builtins it loads (~0.6 s of the first attach under TCG when they were loaded then);
+ * - the daemons': from the node_modules their bundle resolves from, glibc's build or musl's.
  */
-const lazyAddon = {
-  name: 'lazy-addon',
-  setup(b) {
-    b.onResolve({ filter: /^\.\/addon$/ }, (a) => (/node-unix-socket[\\/]js$/.test(a.resolveDir) ? { path: 'addon', namespace: 'lazy-addon' } : undefined));
-    b.onLoad({ filter: /.*/, namespace: 'lazy-addon' }, () => ({
-      loader: 'js',
-      contents: `
-        const { createRequire } = require('node:module');
-        let binding;
-        const load = () => (binding ??= createRequire((process.env.TSULA_AGENT_HOME || '/opt/tsula') + '/')('node-unix-socket-linux-x64-gnu'));
-        module.exports = new Proxy({}, { get: (_t, k) => load()[k] });`,
-    }));
-  },
-};
+function addonLoader(home) {
+  const from = home
+    ? `createRequire((process.env.TSULA_AGENT_HOME || ${JSON.stringify(home)}) + '/')`
+    : 'require';
+  const libcs = home ? ['gnu'] : ['gnu', 'musl'];
+  return {
+    name: 'addon-loader',
+    setup(b) {
+      b.onResolve({ filter: /^\.\/addon$/ }, (a) => (/node-unix-socket[\\/]js$/.test(a.resolveDir) ? { path: 'addon', namespace: 'addon-loader' } : undefined));
+      b.onLoad({ filter: /.*/, namespace: 'addon-loader' }, () => ({
+        loader: 'js',
+        contents: `
+          const { createRequire } = require('node:module');
+          let binding;
+          const load = () => {
+            if (binding) return binding;
+            const req = ${from};
+            let err;
+            for (const libc of ${JSON.stringify(libcs)}) {
+              try { return (binding = req('node-unix-socket-linux-' + process.arch + '-' + libc)); } catch (e) { err ??= e; }
+            }
+            throw err;
+          };
+          module.exports = new Proxy({}, { get: (_t, k) => load()[k] });`,
+      }));
+    },
+  };
+}
 
 /**
  * What the CLI's startup snapshot can't hold, deferred to run time:
@@ -108,13 +125,13 @@ const [, daemons] = await Promise.all([
       tsulad: 'src/bin/tsulad.ts', 'tsula-sandboxer': 'src/bin/tsula-sandboxer.ts',
       'containerd-shim-tsula-v2': 'src/bin/containerd-shim-tsula-v2.ts',
     },
-    metafile: true,
+    metafile: true, plugins: [addonLoader()], external: ['@grpc/proto-loader'],
   }),
   // the guest agent: CommonJS, so that build-guest.sh can make a V8 startup snapshot of it
-  // (node --build-snapshot takes a script, not a module); see lazyAddon
+  // (node --build-snapshot takes a script, not a module); see addonLoader
   build({
     ...common, format: 'cjs', banner: {}, entryPoints: ['src/bin/tsula-agent.ts'], outfile: 'build/tsula-agent.cjs',
-    plugins: [lazyAddon], external: [],
+    plugins: [addonLoader('/opt/tsula')], external: [],
   }),
   // the CLI once more, as one CommonJS script for its startup snapshot (below)
   build({

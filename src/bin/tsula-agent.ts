@@ -7,8 +7,8 @@
 // boot instead of being evaluated again, which under TCG saves seconds.
 import { startupSnapshot } from 'node:v8';
 // loaded now, so that a snapshot holds it: the attach addon's JavaScript and the builtins it
-// needs (its native binary loads on first use: scripts/bundle.mjs, lazyAddon)
-import 'node-unix-socket';
+// needs (its native binary loads on first use: scripts/bundle.mjs, addonLoader)
+import 'node-unix-socket/js/seqpacket.js';
 import { runAgent } from '../agent/index.js';
 import { handleDebugSignal } from '../common/debug-signal.js';
 

@@ -12,8 +12,10 @@ const STDERR_PIPE = 3;
 const EARLY_MAX = 1 << 20;
 
 export async function connectAttach(socketPath: string): Promise<StdioStream> {
-  // the addon loads on the first attach: a daemon running only detached containers never maps it
-  const { SeqpacketSocket } = await import('node-unix-socket');
+  // the addon loads on the first attach: a daemon running only detached containers never maps
+  // it. Its seqpacket module only: the package's index also loads node's worker_threads
+  // (CommonJS: its exports are the default export, in node's interop as in the bundle)
+  const { SeqpacketSocket } = (await import('node-unix-socket/js/seqpacket.js')).default;
   return new Promise((resolve, reject) => {
     const sock = new SeqpacketSocket();
     const outputCbs: Array<(s: 1 | 2, d: Buffer) => void> = [];
