@@ -19,7 +19,7 @@
 import { sha256Hex } from '../../../common/crypto.js';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { AccelChoice, HypervisorConfig, RunningVm, VmPaths } from '../../../hypervisor/index.js';
+import type { AccelChoice, HypervisorConfig, VmPaths } from '../../../hypervisor/index.js';
 import { hypervisorFor, launchVm, pidFileProcess, stopVmm, QmpClient } from '../../../hypervisor/index.js';
 import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
@@ -27,10 +27,7 @@ import { shellQuote } from '../../../common/exec.js';
 import { takeLock } from './snapshots.js';
 import { ramRuns, runsBytes, validRuns } from './ram.js';
 import { SingleFlight } from '../../../common/singleflight.js';
-import { compareVersions } from '../../../common/compare.js';
-import { GuestTasks } from './tasks.js';
-import { guestNetwork } from './network.js';
-import type { ConfigureNetworkRequest } from '../../../agent/protocol.js';
+import { rehearseClone } from './rehearsal.js';
 
 export const MANIFEST = 'manifest.json';
 export const RAM_FILE = 'ram';
@@ -246,6 +243,7 @@ export class VmTemplates {
       } catch { /* no pid file yet, or gone */ }
     };
     this.abort.signal.addEventListener('abort', abortKill, { once: true });
+    let rehearsalMs = 0;
     try {
       // what an earlier build cut short left (we hold the lock: nobody else builds it)
       for (const f of await fs.readdir(top)) if (f.startsWith(`.${key}-`)) await fs.rm(path.join(top, f), { recursive: true, force: true });
@@ -264,7 +262,9 @@ export class VmTemplates {
       // saved with the agent's channel connected: a clone connects before its restore, and its
       // guest sees no hang-up (launchVm)
       try {
+        const r0 = Date.now();
         await rehearseClone(vm, (why) => this.abort.signal.aborted || this.d.log?.warn('the VM template is made without its clone rehearsal: its clones start slower', { key, why }));
+        rehearsalMs = Date.now() - r0;
         if (this.abort.signal.aborted) throw failedPrecondition('the sandboxer is closing');
         const qmp = await QmpClient.connect(paths.qmpSocket, `template-${key}`);
         try {
@@ -290,7 +290,7 @@ export class VmTemplates {
       await removeTemplateDir(dir);
       await fs.rename(out, dir);
       out = '';
-      this.d.log?.info('VM template made', { key, dir, ms: manifest.buildMs, ramPagesMiB: Math.round(runsBytes(runs) / (1 << 20)) });
+      this.d.log?.info('VM template made', { key, dir, ms: manifest.buildMs, rehearsalMs, ramPagesMiB: Math.round(runsBytes(runs) / (1 << 20)) });
       return templateAt(dir, manifest, runs);
     } catch (e) {
       if (throwErrors) throw e;
@@ -319,39 +319,6 @@ export class VmTemplates {
       if (pid) await stopVmm(pid, async () => {}, 0);
       await fs.rm(work, { recursive: true, force: true }).catch(() => {});
     }
-  }
-}
-
-/** The agent that knows the rehearsals (an older one would really set its guest up). */
-const REHEARSAL_AGENT = '0.11.0';
-/** A pod network's request as the sandboxer makes it (guestNetwork), both families. */
-const REHEARSAL_NETWORK: ConfigureNetworkRequest = {
-  ...guestNetwork({
-    name: 'eth0', mac: '02:00:00:00:00:01', mtu: 1500, up: true,
-    addresses: [{ family: 4, address: '10.88.0.2/16', scope: 'global' }, { family: 6, address: 'fd00::2/64', scope: 'global' }],
-    routes: [{ family: 4, dst: 'default', gateway: '10.88.0.1', dev: 'eth0' }, { family: 6, dst: 'fd00::/64', dev: 'eth0' }],
-  }),
-  rehearse: true,
-};
-
-/**
- * A clone's first requests, rehearsed in the template VM before it is saved, as a clone sends
- * them (CloneSetup, and a Ping along; then a pod network's ConfigureNetwork): its agent then
- * holds the JS of that path compiled, which a clone's cold guest would otherwise compile
- * under TCG (src/agent/clone.ts). Nothing is changed in the guest. Its failure costs speed
- * only: the template is still made.
- */
-async function rehearseClone(vm: RunningVm, skipped: (why: string) => void): Promise<void> {
-  if (compareVersions(vm.ping.version, REHEARSAL_AGENT) < 0) return skipped(`agent ${vm.ping.version} is older than ${REHEARSAL_AGENT}`);
-  const tasks = new GuestTasks(vm.client);
-  try {
-    await Promise.all([
-      tasks.cloneSetup({ rehearse: true, hostname: 'template', mountShared: false, network: false }),
-      tasks.ping(),
-    ]);
-    await tasks.configureNetwork(REHEARSAL_NETWORK);
-  } catch (e) {
-    skipped(errorMessage(e));
   }
 }
 
