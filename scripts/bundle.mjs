@@ -78,6 +78,26 @@ function addonLoader(home) {
 }
 
 /**
+ * tar's parser imports minizlib, and with it node:zlib (~1.4 MB of a daemon's RSS for its
+ * life), at its top, for archives compressed as a whole; most are not (docker save's, ours).
+ * The daemons' bundle gets a stand-in whose classes require minizlib (its CommonJS build,
+ * from node_modules) on first use. A tar module that imports another name from minizlib
+ * fails the build here ("No matching export"), never a run.
+ */
+const lazyMinizlib = {
+  name: 'lazy-minizlib',
+  setup(b) {
+    b.onResolve({ filter: /^minizlib$/ }, (a) => (a.namespace === 'lazy-minizlib' ? { path: 'minizlib', external: true } : { path: 'minizlib', namespace: 'lazy-minizlib' }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-minizlib' }, () => ({
+      loader: 'js',
+      contents: ['Unzip', 'BrotliDecompress', 'ZstdDecompress'].map((k) => `export function ${k}(...a) { return new (load().${k})(...a); }`).join('\n') + `
+        let m;
+        const load = () => (m ??= require('minizlib'));`,
+    }));
+  },
+};
+
+/**
  * What the CLI's startup snapshot can't hold, deferred to run time:
  * - node:http and node:https: Node 20 can't put them in a snapshot (their module bodies fail
  *   in the snapshot builder); a proxy requires them on first use;
@@ -125,7 +145,7 @@ const [, daemons] = await Promise.all([
       tsulad: 'src/bin/tsulad.ts', 'tsula-sandboxer': 'src/bin/tsula-sandboxer.ts',
       'containerd-shim-tsula-v2': 'src/bin/containerd-shim-tsula-v2.ts',
     },
-    metafile: true, plugins: [addonLoader()], external: ['@grpc/proto-loader'],
+    metafile: true, plugins: [addonLoader(), lazyMinizlib], external: ['@grpc/proto-loader'],
   }),
   // the guest agent: CommonJS, so that build-guest.sh can make a V8 startup snapshot of it
   // (node --build-snapshot takes a script, not a module); see addonLoader

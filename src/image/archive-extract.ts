@@ -7,7 +7,10 @@ import { createHash } from '../common/crypto.js';
 import { createWriteStream, promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
-import { Parser, type ReadEntry } from 'tar';
+// tar's subpaths, not its index: the index brings every module of the package (its unpacker
+// loads node:assert), and the parser is all this needs
+import { Parser } from 'tar/parse';
+import type { ReadEntry } from 'tar/read-entry';
 import { invalidArgument, errorMessage, TsulaError } from '../common/errors.js';
 import { decompressor } from './decompress.js';
 import { detectCompression, peek } from './stream-head.js';

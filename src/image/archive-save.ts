@@ -7,7 +7,7 @@
 import { promises as fs } from 'node:fs';
 import { Readable, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Header } from 'tar';
+import { Header } from 'tar/header';
 import { internal } from '../common/errors.js';
 import type { ContentStore } from './content.js';
 import { openLayer } from './layers.js';

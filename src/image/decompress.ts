@@ -6,7 +6,8 @@
 // tool's stderr, as moby's cmdStream fails its reader) instead of ending it early, and a
 // stream destroyed before its end (a consumer giving up, an AbortSignal) kills the child.
 import { Duplex, PassThrough, addAbortSignal, type Readable } from 'node:stream';
-import * as zlib from 'node:zlib';
+import { createRequire } from 'node:module';
+import type * as Zlib from 'node:zlib';
 import { internal, invalidArgument } from '../common/errors.js';
 import { spawnChild, type Child } from '../common/spawn.js';
 import { detectCompression, peek, type Compression } from './stream-head.js';
@@ -22,14 +23,19 @@ export const TOOLS: Record<Exclude<Compressed, 'gzip'>, { cmd: string; args: str
 
 type ZstdZlib = { createZstdDecompress?: () => Duplex };
 
+// node:zlib on first use: its module and bindings cost a daemon ~1.4 MB of RSS for its life,
+// and one that only runs containers, or loads uncompressed archives, never inflates anything
+let zlibMod: typeof Zlib | undefined;
+const zlib = (): typeof Zlib => (zlibMod ??= createRequire('/')('node:zlib') as typeof Zlib);
+
 /**
  * A decompressor to pipe into, like zlib's: compressed bytes in, plain bytes out; a failure
  * (corrupt data, a tool that is missing) destroys it with an error that names `label`.
  */
 export function decompressor(compression: Compressed, label: string): Duplex {
   // 256 KiB output chunks: the default 16 KiB makes inflate 4x slower (a thread-pool hop per chunk).
-  if (compression === 'gzip') return zlib.createGunzip({ chunkSize: 1 << 18 });
-  const native = (zlib as unknown as ZstdZlib).createZstdDecompress;
+  if (compression === 'gzip') return zlib().createGunzip({ chunkSize: 1 << 18 });
+  const native = (zlib() as unknown as ZstdZlib).createZstdDecompress;
   if (compression === 'zstd' && typeof native === 'function') return native();
   return new ToolDecompressor(compression, label);
 }

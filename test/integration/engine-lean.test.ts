@@ -2,9 +2,10 @@
 // bindings, ~2.4 MB of RSS for the process's life: ids, names and tokens come from
 // /dev/urandom, short keys' SHA-256 from @noble/hashes, common/crypto.ts), not a diagnostic
 // report nor worker_threads (node-unix-socket's own loader took both on the first attach:
-// scripts/bundle.mjs, addonLoader). The daemon is restarted over a graph that already holds
-// busybox (a load hashes its blobs with node:crypto, rightly); a preload writes node's
-// process.moduleLoadList at its exit.
+// scripts/bundle.mjs, addonLoader), not node:zlib (image/decompress.ts loads it for a
+// compressed stream, tar's parser through a stand-in: lazyMinizlib) nor node:assert. The
+// daemon is restarted over a graph that already holds busybox (a load hashes its blobs with
+// node:crypto, rightly); a preload writes node's process.moduleLoadList at its exit.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { promises as fs } from 'node:fs';
@@ -18,7 +19,7 @@ after(async () => {
   await d?.destroy();
 });
 
-test('a daemon that creates, attaches to, runs and removes containers loads neither node:crypto nor a diagnostic report', async () => {
+test('a daemon that creates, attaches to, runs and removes containers loads neither node:crypto, a diagnostic report nor node:zlib', async () => {
   d = await TestDaemon.create();
   await d.loadBusybox();
   const list = path.join(d.dir, 'modules.txt');
@@ -39,7 +40,7 @@ test('a daemon that creates, attaches to, runs and removes containers loads neit
 
   const loaded = (await fs.readFile(list, 'utf8')).split('\n');
   assert.ok(loaded.includes('NativeModule fs'), `the preload wrote no module list: ${loaded.slice(0, 5).join(', ')}`);
-  for (const m of ['NativeModule crypto', 'Internal Binding crypto', 'Internal Binding report', 'NativeModule worker_threads']) {
+  for (const m of ['NativeModule crypto', 'Internal Binding crypto', 'Internal Binding report', 'NativeModule worker_threads', 'NativeModule zlib', 'NativeModule assert']) {
     assert.ok(!loaded.includes(m), `${m} was loaded`);
   }
 });
