@@ -3,8 +3,10 @@
 // through the vmm sandbox kind in this process (no container: a pod is ready when its agent
 // has answered and the pod's share, hostname, clock and RNG are set up):
 //  1. the template's build time (boot to "agent ready", pause, save);
-//  2. pod-ready time, median of --boots: restored from the template vs a normal boot (agent
-//     from its V8 snapshot) vs the bare qemu boot of the same guest (bench/lib/bare-boot.mjs);
+//  2. pod-ready time, median of --boots: restored from the template vs taken from the VM cache
+//     (vm_cache_number = 1: a clone restored ahead; the cache is full before each such pod) vs a
+//     normal boot (agent from its V8 snapshot) vs the bare qemu boot of the same guest
+//     (bench/lib/bare-boot.mjs);
 //  3. RSS/PSS per qemu with 1 and 3 pods: booted; from the template with virtio-fs (each
 //     clone's RAM is its own copy of the template's pages in use, in QEMU's memfd: virtiofsd
 //     must see it); from the template without
@@ -59,6 +61,7 @@ export async function templateBench({ boots, tbSize }) {
     const booted = kindOf({});
     const cloned = kindOf({ enableTemplate: true });
     const clonedNoFs = kindOf({ enableTemplate: true, sharedFs: 'none' });
+    const cachedKind = kindOf({ enableTemplate: true, vmCacheNumber: 1 });
     let n = 0;
     const start = async (kind) => {
       const sb = { id: `b${++n}`, kind: 'vmm', createdAt: new Date().toISOString(), netnsPath: '', annotations: { 'io.tsula.hostname': `pod-${n}` }, state: 'created', pid: 0, kindState: {} };
@@ -79,27 +82,37 @@ export async function templateBench({ boots, tbSize }) {
 
     // 2. pod-ready times, interleaved
     const bare = await bareBooter({ dir, hvConfig: base, accel: accel.accel });
-    const runs = { clone: [], boot: [], bare: [], cloneReady: [], bootReady: [] };
+    const runs = { clone: [], cached: [], boot: [], bare: [], cloneReady: [], bootReady: [] };
     const timings = [];
+    const claims = [];
     for (let i = 0; i < boots; i++) {
       const c = await start(cloned);
       if (!c.template) throw new Error('the pod was not restored from the template (see the warnings above)');
       runs.clone.push(c.ms); runs.cloneReady.push(c.readyMs); timings.push(c.template);
       await stop(c.sb);
+      // a full cache (its refill after the last pod done), then the pod that takes the clone
+      cachedKind.cache.fill(cfgs.get(cachedKind), accel, tpl);
+      await cachedKind.cache.idle();
+      const k = await start(cachedKind);
+      if (!k.template?.cached) throw new Error('the pod was not taken from the VM cache (see the warnings above)');
+      runs.cached.push(k.ms); claims.push(k.template);
+      await stop(k.sb);
+      await cachedKind.cache.idle();
       const b = await start(booted);
       runs.boot.push(b.ms); runs.bootReady.push(b.readyMs);
       await stop(b.sb);
       const r = await bare.boot(`bare${i}`, 'bench-bare', BARE_MARKERS);
       runs.bare.push(r['BARE-READY']);
-      console.log(`  run ${i + 1}: from template ${c.ms.toFixed(0)} ms, booted ${b.ms.toFixed(0)} ms, bare boot ${r['BARE-READY'].toFixed(0)} ms`);
+      console.log(`  run ${i + 1}: from template ${c.ms.toFixed(0)} ms, from the VM cache ${k.ms.toFixed(0)} ms, booted ${b.ms.toFixed(0)} ms, bare boot ${r['BARE-READY'].toFixed(0)} ms`);
     }
     const m = (k) => median(runs[k]);
     console.log(`\npod ready (kind.start: shared dir, virtiofsd, VM, agent; median of ${boots})`);
     console.log(`  from the template: ${m('clone').toFixed(0)} ms (qemu spawn -> ready ${m('cloneReady').toFixed(0)} ms: restore ${median(timings.map((t) => t.restoreMs)).toFixed(0)}, ` +
       `hot-plug ${median(timings.map((t) => t.hotplugMs)).toFixed(0)}, CloneSetup ${median(timings.map((t) => t.setupMs)).toFixed(0)})`);
+    console.log(`  from the VM cache: ${m('cached').toFixed(0)} ms (the pod's part: CloneSetup ${median(claims.map((t) => t.setupMs)).toFixed(0)}; the clone's restore, done ahead, ${median(claims.map((t) => t.restoreMs)).toFixed(0)})`);
     console.log(`  booted:            ${m('boot').toFixed(0)} ms (qemu spawn -> agent ${m('bootReady').toFixed(0)} ms)`);
     console.log(`  bare qemu boot:    ${m('bare').toFixed(0)} ms (spawn -> /bench-init prints)`);
-    console.log(`  template/bare ${(m('clone') / m('bare')).toFixed(2)}x, template/booted ${(m('clone') / m('boot')).toFixed(2)}x`);
+    console.log(`  template/bare ${(m('clone') / m('bare')).toFixed(2)}x, template/booted ${(m('clone') / m('boot')).toFixed(2)}x; VM cache/bare ${(m('cached') / m('bare')).toFixed(2)}x`);
 
     // 3. memory per qemu with 1 and 3 pods
     console.log(`\nmemory per qemu (MB, after 3 s idle; RSS includes the template pages a clone maps)`);

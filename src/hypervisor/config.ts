@@ -72,6 +72,12 @@ export interface HypervisorConfig {
   /** kata's template_path: where templates live ('' = `templates` beside the initrd). */
   templatePath: string;
   /**
+   * kata's [factory] vm_cache_number over a template (kata's cache factory on its template
+   * base): the sandboxer keeps this many clones restored and waiting, so a pod takes one
+   * instead of restoring (cache.ts in the vmm kind). 0: none.
+   */
+  vmCacheNumber: number;
+  /**
    * kata's [runtime] disable_guest_seccomp (default true, as kata's): containers in the guest
    * run without the spec's seccomp filter. The VM is the boundary; compiling docker's
    * profile costs runc ~0.2 s of emulated CPU at every create under TCG.
@@ -125,7 +131,7 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     machineType: 'q35', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-blk',
     useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', tcgTbSize: 256, agentSnapshot: true, agentSnapshotDir: '',
-    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', disableGuestSeccomp: true, disableImageNvdimm: false, sandboxCgroupOnly: false,
+    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', vmCacheNumber: 0, disableGuestSeccomp: true, disableImageNvdimm: false, sandboxCgroupOnly: false,
   },
   stratovirt: {
     name: 'stratovirt', path: '/usr/bin/stratovirt',
@@ -134,7 +140,7 @@ const DEFAULTS: Record<HypervisorName, HypervisorConfig> = {
     machineType: 'microvm', machineAccelerators: '', defaultVcpus: 1, defaultMemory: 512, kernelParams: '',
     sharedFs: 'virtio-fs', virtioFsDaemon: '/usr/bin/vhost_user_fs', blockDeviceDriver: 'virtio-mmio',
     useVsock: false, enableDebug: false, bootTimeout: 60, cpuModel: '', tcgTbSize: 256, agentSnapshot: true, agentSnapshotDir: '',
-    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', disableGuestSeccomp: true, disableImageNvdimm: false, sandboxCgroupOnly: false,
+    internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '', vmCacheNumber: 0, disableGuestSeccomp: true, disableImageNvdimm: false, sandboxCgroupOnly: false,
   },
 };
 
@@ -168,6 +174,7 @@ const FIELDS: Field[] = [
   { key: 'internetworking_model', prop: 'internetworkingModel', kind: 'enum', values: ['tcfilter', 'none'] },
   { key: 'enable_template', prop: 'enableTemplate', kind: 'bool' },
   { key: 'template_path', prop: 'templatePath', kind: 'path', optional: true },
+  { key: 'vm_cache_number', prop: 'vmCacheNumber', kind: 'int', min: 0, max: 64 },
   { key: 'disable_guest_seccomp', prop: 'disableGuestSeccomp', kind: 'bool' },
   { key: 'disable_image_nvdimm', prop: 'disableImageNvdimm', kind: 'bool' },
   { key: 'sandbox_cgroup_only', prop: 'sandboxCgroupOnly', kind: 'bool' },
@@ -259,6 +266,11 @@ function buildConfig(name: HypervisorName, settings: Setting[], host: HostDevice
   if (cfg.enableTemplate && (name !== 'qemu' || cfg.machineType === 'microvm')) {
     throw invalidArgument(`${named('enable_template')}: VM templates need QEMU with a q35 or pc machine (devices are hot-plugged into the restored VM); `
       + `${name === 'qemu' ? `machine_type is ${JSON.stringify(cfg.machineType)}` : `the hypervisor is ${name}`}: set enable_template = false`);
+  }
+  // kata's cache factory also caches booted VMs; here the cache holds clones of the template
+  if (cfg.vmCacheNumber > 0 && !cfg.enableTemplate) {
+    throw invalidArgument(`${named('vm_cache_number')}: ${cfg.vmCacheNumber} caches clones of the VM template, which enable_template = false turns off: `
+      + 'set enable_template = true, or vm_cache_number = 0');
   }
   if (!origin.has('disable_vhost_net')) cfg.disableVhostNet = !host.vhostNet;
   else if (!cfg.disableVhostNet && !host.vhostNet) {

@@ -9,7 +9,7 @@ import { StratovirtHypervisor } from './stratovirt/index.js';
 export * from './types.js';
 export * from './config.js';
 export * from './detect.js';
-export { launchVm, runVmToEnd, stopVmm, quitLingeringVmm, pidAlive, pidFileProcess, consoleTail, type RunningVm, type LaunchOptions } from './vm.js';
+export { launchVm, vmPathsIn, runVmToEnd, stopVmm, quitLingeringVmm, pidAlive, pidFileProcess, consoleTail, type RunningVm, type LaunchOptions } from './vm.js';
 export { QmpClient, type QmpEvent } from './qmp.js';
 export { startVirtiofsd, stopVirtiofsd, type VirtiofsdOptions } from './virtiofsd.js';
 export { QemuHypervisor } from './qemu/index.js';

@@ -140,11 +140,14 @@ const NETMON: Rules = new Map([...ignore('string', 'path'), ...ignore('bool', 'e
 const TABLES: Readonly<Record<string, Rules | Readonly<Record<string, Rules>>>> = {
   runtime: RUNTIME,
   agent: { kata: AGENT },
-  // enable_template and template_path are honoured (VM templates); the VM cache is not built
+  // enable_template and template_path are honoured (VM templates), vm_cache_number as a cache
+  // of the template's clones kept by the sandboxer itself (no `kata-runtime factory init`
+  // server: the sandboxer is the one long-lived process), so no endpoint either
   factory: new Map<string, Rule>([
     ['enable_template', { kind: 'bool', to: 'enable_template' }],
     ['template_path', { kind: 'string', to: 'template_path' }],
-    ...ignore('string', 'vm_cache_endpoint'), ...ignore('int', 'vm_cache_number'),
+    ['vm_cache_number', { kind: 'int', to: 'vm_cache_number' }],
+    ...ignore('string', 'vm_cache_endpoint'),
   ]),
   image: new Map([...ignore('string', 'provision'), ...ignore('bool', 'service_offload')]),
   netmon: NETMON,

@@ -31,6 +31,13 @@ export interface VmSpec {
    * pod's taps are there, and QEMU opens them by name.
    */
   netns?: string;
+  /**
+   * Run the VMM in a new, empty network namespace of its own instead (a cached clone's,
+   * made before its pod exists: a tap it opens later is born there and moved to the pod's).
+   */
+  ownNetns?: boolean;
+  /** Start the VMM at this niceness (a cached clone's restore yields the CPU to pods starting meanwhile). */
+  nice?: number;
   /** The guest's NICs, each on a tap that exists already (in `netns`). */
   nics?: VmNic[];
   /**

@@ -12,7 +12,7 @@ import { TtrpcClient } from '../ttrpc/client.js';
 import { parseProcStat } from '../common/proc.js';
 import { failedPrecondition, internal, unavailable, errorMessage } from '../common/errors.js';
 import { AGENT_SERVICE, dec, type PingResponse } from '../agent/protocol.js';
-import type { Hypervisor, VmSpec } from './types.js';
+import type { Hypervisor, VmPaths, VmSpec } from './types.js';
 import { QmpClient } from './qmp.js';
 
 export interface RunningVm {
@@ -24,6 +24,14 @@ export interface RunningVm {
   readyMs: number;
   /** Resolves with the VMM's exit (code, or 128+signal) when it dies. */
   exited: Promise<number>;
+}
+
+/** A VM's sockets and files in its dir (keep the dir short: sun_path holds 108 bytes). */
+export function vmPathsIn(dir: string): VmPaths {
+  return {
+    agentSocket: path.join(dir, 'agent.sock'), debugSocket: path.join(dir, 'debug.sock'),
+    qmpSocket: path.join(dir, 'qmp.sock'), consoleLog: path.join(dir, 'console.log'), pidFile: path.join(dir, 'vmm.pid'),
+  };
 }
 
 export interface LaunchOptions {
@@ -84,7 +92,9 @@ async function spawnVmm(hv: Hypervisor, spec: VmSpec): Promise<SpawnedVmm> {
   // in the pod's netns (Kuasar's way): QEMU opens the pod's taps by name there. nsenter
   // setns()es and execs QEMU: the pid is QEMU's own, the rest of the host is unchanged
   // (virtiofsd and the agent's sockets stay in the sandboxer's namespaces).
-  const run = spec.netns ? ['nsenter', `--net=${spec.netns}`, '--', ...argv] : argv;
+  // (ownNetns: unshare(1) execs QEMU in a new netns, as nsenter does in an existing one)
+  const inNetns = spec.netns ? ['nsenter', `--net=${spec.netns}`, '--', ...argv] : spec.ownNetns ? ['unshare', '--net', '--', ...argv] : argv;
+  const run = spec.nice ? ['nice', '-n', String(spec.nice), ...inNetns] : inNetns;
   const started = Date.now();
   // its own process group: the VM outlives a sandboxer restart, and signals to the
   // sandboxer's group don't reach it; stderr (qemu's own errors) goes to a file beside

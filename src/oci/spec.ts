@@ -124,7 +124,8 @@ export const DEFAULT_DEVICE_RULES: readonly LinuxDeviceCgroup[] = [
   { allow: true, type: 'c', major: 10, minor: 200, access: rwm }, // /dev/net/tun
 ];
 
-function defaultMounts(privileged: boolean, shm: SpecOptions['shm'] = {}): Mount[] {
+/** docker's default mounts (proc, /dev and its pts, shm and mqueue, sysfs, cgroup). */
+export function defaultMounts(privileged: boolean, shm: SpecOptions['shm'] = {}): Mount[] {
   const ro = privileged ? [] : ['ro'];
   const devShm: Mount = shm.host || shm.source
     ? { destination: '/dev/shm', type: 'bind', source: shm.source ?? '/dev/shm', options: ['rbind', 'rprivate'] }

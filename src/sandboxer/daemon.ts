@@ -21,6 +21,7 @@ import { faultsFromEnv } from '../common/faults.js';
 import { claimSocket } from '../common/unixsocket.js';
 import { DEFAULT_ADDRESS, DEFAULT_STATE, taskSocketOf } from './admin.js';
 import { NamespaceSockets } from './namespace-sockets.js';
+import { VM_CACHE_DIR } from './kinds/vmm/config.js';
 
 export interface SandboxerOptions {
   stateDir: string;
@@ -55,6 +56,9 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   if (process.env.TSULA_FAULT) o.log.warn(`fault injection: TSULA_FAULT=${process.env.TSULA_FAULT} kills this sandboxer there`);
   const sandboxes = new Sandboxes({ stateDir: o.stateDir, vmmConfigPath: o.vmmConfig, log: o.log }, o.log, faults);
   await sandboxes.recover();
+  // the idle VMs a VM cache (vm_cache_number) of a sandboxer killed meanwhile left: no pod takes them
+  const vmCache = path.join(o.stateDir, VM_CACHE_DIR);
+  if ((await fs.readdir(vmCache).catch(() => [])).length) await (await import('./kinds/vmm/cache.js')).reapVmCache(vmCache, o.log);
   const events = new EventPublisher(o.log);
   tasks = new TaskManager(runtime, new TaskRecords(path.join(o.stateDir, 'tasks')), sandboxes, events, o.log, o.defaultKind ?? 'runc');
   await tasks.recover();

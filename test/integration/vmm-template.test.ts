@@ -5,14 +5,19 @@
 // template whose recorded assets differ is refused (the pod boots normally) and made again;
 // one that fails its restore makes the pod boot at once, and is made again too.
 // Then a CRI pod on a CNI network from the template: its hot-plugged NIC gets the pod's IP.
+// Then the VM cache (vm_cache_number = 1): a clone restored ahead becomes the next CRI pod (its
+// NIC hot-plugged, its tap moved into the pod's netns), the cache fills again, and a
+// sandboxer killed -9 leaves no cached VM behind once the next one starts.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
-import { promises as fs, existsSync } from 'node:fs';
-import { TestDaemon, IMAGES, waitFor } from '../helpers/daemon.js';
+import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import { ROOT, TestDaemon, IMAGES, waitFor } from '../helpers/daemon.js';
 import { crictl } from '../helpers/crictl.js';
 import { createTestNet } from '../helpers/network.js';
-import { killSandboxerLeftovers, processesNamed, shortTempDir } from '../helpers/containerd.js';
+import { killSandboxerLeftovers, nodeProcessesUnder, processesNamed, shortTempDir } from '../helpers/containerd.js';
+import { ensureSandboxer } from '../../src/sandboxer/launch.js';
+import { pidAlive } from '../../src/hypervisor/vm.js';
 import { mountsUnder } from '../../src/sandboxer/kinds/vmm/shared.js';
 import { MANIFEST, type TemplateManifest } from '../../src/sandboxer/kinds/vmm/templates.js';
 
@@ -25,8 +30,11 @@ if (missing.length) throw new Error(`VM template tests need ${missing.join(', ')
 const dir = await shortTempDir('tvt-');
 const templates = path.join(dir, 'templates');
 const vmmToml = path.join(dir, 'vmm.toml');
-await fs.writeFile(vmmToml, `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 120\n`
-  + `[factory]\nenable_template = true\ntemplate_path = "${templates}"\n`);
+const machine = `[hypervisor.qemu]\nkernel = "${GUEST}/vmlinuz"\ninitrd = "${GUEST}/initramfs.cpio.gz"\nimage = "${GUEST}/rootfs.img"\nboot_timeout = 120\n`;
+await fs.writeFile(vmmToml, `${machine}[factory]\nenable_template = true\ntemplate_path = "${templates}"\n`);
+// the same machine (the same template) with a VM cache of one
+const cacheToml = path.join(dir, 'vmm-cache.toml');
+await fs.writeFile(cacheToml, `${machine}[factory]\nenable_template = true\ntemplate_path = "${templates}"\nvm_cache_number = 1\n`);
 
 after(async () => {
   await killSandboxerLeftovers(dir);
@@ -178,6 +186,91 @@ test('a CRI pod on the pod network from the template: the hot-plugged NIC has th
     process.kill(qemus[0]!, 'SIGKILL');
     await waitFor(async () => JSON.parse(await ok(['inspectp', pod])).status.state === 'SANDBOX_NOTREADY', 20_000, 'the VM pod not ready');
     await ok(['rmp', '-f', pod]);
+    await waitFor(async () => (await leftovers(d.dir)).length === 0, 30_000, 'no qemu, virtiofsd or mount left');
+  } finally {
+    await crictl(d.criSock, ['rmp', '--all', '--force'], { timeoutMs: 120_000 }).catch(() => {});
+    await d.destroy();
+    await killSandboxerLeftovers(d.dir);
+    await net0.destroy();
+  }
+});
+
+test('the VM cache: a clone restored ahead becomes the next CRI pod, with its NIC; the cache fills again; a sandboxer killed -9 leaves no cached VM', { timeout: 600_000 }, async () => {
+  const net0 = await createTestNet('vmcache');
+  const d = await TestDaemon.create({ env: { TSULA_VMM_CONFIG: cacheToml }, configJson: { 'cni-conf-dir': net0.confDir } });
+  const sb = path.join(d.dir, 'sb');
+  const cacheDir = path.join(sb, 'vmcache');
+  const log = () => fs.readFile(path.join(sb, 'sandboxer.log'), 'utf8').catch(() => '');
+  const count = async (what: RegExp) => (await log()).split('\n').filter((l) => what.test(l)).length;
+  /** The cached clones' QEMU pids (their pid files in the cache's dir). */
+  const waiting = async () => {
+    const pids: number[] = [];
+    for (const c of await fs.readdir(cacheDir).catch(() => [] as string[])) {
+      const pid = Number(await fs.readFile(path.join(cacheDir, c, 'vmm.pid'), 'utf8').catch(() => '0'));
+      if (pid > 0 && pidAlive(pid)) pids.push(pid);
+    }
+    return pids;
+  };
+  const ok = async (args: string[]) => {
+    const r = await crictl(d.criSock, args, { timeoutMs: 240_000 });
+    assert.equal(r.code, 0, `crictl ${args.join(' ')}: ${r.stderr}\n${await log()}`);
+    return r.stdout.trim();
+  };
+  const podConfig = async (name: string) => {
+    const f = path.join(d.dir, `${name}.json`);
+    await fs.writeFile(f, JSON.stringify({ metadata: { name, namespace: 'default', uid: `${name}-uid` }, hostname: `${name}-host`, log_directory: path.join(d.dir, 'logs'), linux: {} }));
+    return f;
+  };
+  try {
+    await d.loadBusybox();
+    if (!(await manifest())) {
+      const first = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', await podConfig('first')]);
+      await ok(['rmp', '-f', first]);
+      await waitFor(manifest, 240_000, 'the VM template');
+    }
+    // the first pod of this sandboxer comes from the template, and the cache fills behind it
+    const warm = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', await podConfig('warm')]);
+    // (its QEMU runs from the start of its restore: the log says when it waits)
+    await waitFor(async () => await count(/msg="VM cached"/) === 1, 120_000, 'a cached VM');
+    // warmed up by a throwaway container (the host has the static busybox the guest is built with)
+    assert.match((await log()).split('\n').find((l) => /msg="VM cached"/.test(l))!, /warmUpMs=\d+/);
+    const [cachedPid] = await waiting();
+    const niceness = Number(readFileSync(`/proc/${cachedPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+    assert.equal(niceness, 10, 'a cached VM waits at niceness 10');
+
+    // the next pod takes it: its hostname, the pod's IP on the hot-plugged NIC, the gateway reachable
+    const t0 = Date.now();
+    const podFile = await podConfig('fast');
+    const pod = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', podFile]);
+    console.log(`# CRI pod with a NIC from the VM cache: runp in ${Date.now() - t0} ms`);
+    assert.equal(await count(/pod made of a cached VM/), 1, await log());
+    assert.equal(Number(readFileSync(`/proc/${cachedPid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]), 0, 'the pod\'s VM runs at niceness 0');
+    const ctrFile = path.join(d.dir, 'c-sh.json');
+    await fs.writeFile(ctrFile, JSON.stringify({ metadata: { name: 'sh' }, image: { image: 'busybox' }, command: ['sleep', '1000'], log_path: 'sh.log' }));
+    const sh = await ok(['create', pod, ctrFile, podFile]);
+    await ok(['start', sh]);
+    const ip = JSON.parse(await ok(['inspectp', pod])).status.network.ip as string;
+    assert.ok((await ok(['exec', sh, 'ip', 'addr', 'show', 'eth0'])).includes(`inet ${ip}/24`));
+    const ping = await crictl(d.criSock, ['exec', sh, 'ping', '-c', '1', '-W', '5', net0.gateway], { timeoutMs: 60_000 });
+    assert.equal(ping.code, 0, `ping ${net0.gateway}: ${ping.stdout}${ping.stderr}`);
+    assert.equal(await ok(['exec', sh, 'hostname']), 'fast-host');
+    const date = Number(await ok(['exec', sh, 'date', '+%s']));
+    assert.ok(Math.abs(date - Date.now() / 1000) < 5, `guest clock ${date}`);
+    // the cache fills again
+    await waitFor(async () => await count(/msg="VM cached"/) === 2, 120_000, 'the cache filled again');
+
+    // kill -9 of the sandboxer: the pods live on; the next sandboxer removes the waiting clone
+    // and still reaches the pod that was one (its dir renamed into the sandbox's)
+    const [refill] = (await waiting()).filter((p) => p !== cachedPid);
+    const sandboxers = await nodeProcessesUnder(sb);
+    assert.equal(sandboxers.length, 1);
+    process.kill(sandboxers[0]!, 'SIGKILL');
+    process.env.TSULA_SANDBOXER_BIN = path.join(ROOT, 'bin', 'tsula-sandboxer');
+    await ensureSandboxer(sb, path.join(d.dir, 'sb.sock'));
+    await waitFor(async () => !pidAlive(refill!), 30_000, 'the cached VM of the killed sandboxer gone');
+    assert.deepEqual(await fs.readdir(cacheDir).catch(() => []), []);
+    assert.equal(await ok(['exec', sh, 'hostname']), 'fast-host');
+    for (const p of [warm, pod]) await ok(['rmp', '-f', p]);
     await waitFor(async () => (await leftovers(d.dir)).length === 0, 30_000, 'no qemu, virtiofsd or mount left');
   } finally {
     await crictl(d.criSock, ['rmp', '--all', '--force'], { timeoutMs: 120_000 }).catch(() => {});

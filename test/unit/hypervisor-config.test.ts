@@ -45,7 +45,7 @@ sandbox_cgroup_only = true
     defaultVcpus: 2, defaultMemory: 1024, kernelParams: 'quiet # not a comment', sharedFs: 'none',
     virtioFsDaemon: '/usr/lib/qemu/virtiofsd', blockDeviceDriver: 'virtio-scsi', useVsock: false, enableDebug: true, bootTimeout: 10,
     cpuModel: 'EPYC', tcgTbSize: 256, agentSnapshot: false, agentSnapshotDir: '/srv/tsula/snapshots',
-    disableVhostNet: true, internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '/srv/tsula/templates', disableGuestSeccomp: false, disableImageNvdimm: true, sandboxCgroupOnly: true,
+    disableVhostNet: true, internetworkingModel: 'tcfilter', enableTemplate: false, templatePath: '/srv/tsula/templates', vmCacheNumber: 0, disableGuestSeccomp: false, disableImageNvdimm: true, sandboxCgroupOnly: true,
   });
 });
 

@@ -18,6 +18,7 @@ import { GuestTasks } from './tasks.js';
 import { shellQuote } from '../../../common/exec.js';
 import { templateConfig, type Template } from './templates.js';
 import { copyRuns, findQemuMemfd } from './ram.js';
+import type { TtrpcClient } from '../../../ttrpc/client.js';
 
 export interface CloneRequest {
   id: string;
@@ -26,6 +27,11 @@ export interface CloneRequest {
   template: Template;
   paths: VmPaths;
   netns?: string;
+  /** A cached clone (cache.ts): QEMU in a netns of its own, for a pod that does not exist yet. */
+  ownNetns?: boolean;
+  /** A cached clone: no CloneSetup now (the pod that takes it sends one), QEMU at this niceness. */
+  deferSetup?: boolean;
+  nice?: number;
   /** The pod's virtio-fs: virtiofsd listening on socket (or once `ready` resolves: before the hot-plug). */
   sharedFs?: { socket: string; tag: string; ready?: Promise<void> };
   nic?: { tap: string; mac: string };
@@ -36,7 +42,13 @@ export interface Clone {
   vm: RunningVm;
   tasks: GuestTasks;
   /** ms: QEMU start to device state loaded; the hot-plugs; the agent's first answer to CloneSetup done. */
-  timing: { restoreMs: number; hotplugMs: number; setupMs: number; ram: 'shared' | 'memfd'; ramCopyMs?: number };
+  timing: {
+    restoreMs: number; hotplugMs: number; setupMs: number; ram: 'shared' | 'memfd'; ramCopyMs?: number;
+    /** A clone the VM cache held (cache.ts): restored ahead; the pod's own part took claimMs. */
+    cached?: boolean; claimMs?: number;
+    /** A cached clone's throwaway container (warm-container.ts), run before it waited. */
+    warmUpMs?: number;
+  };
 }
 
 /** The QMP arguments that hot-plug a clone's devices, in order (pure: unit-tested). */
@@ -67,7 +79,7 @@ export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Cl
   try {
     const hv = hypervisorFor(templateConfig(r.cfg));
     vm = await launchVm(hv, {
-      id: r.id, accel: r.accel.accel, paths: r.paths, ...(r.netns ? { netns: r.netns } : {}),
+      id: r.id, accel: r.accel.accel, paths: r.paths, ...(r.netns ? { netns: r.netns } : {}), ...(r.ownNetns ? { ownNetns: true } : {}), ...(r.nice ? { nice: r.nice } : {}),
       template: copy ? { shareRam: true, restore: true } : { ramFile: r.template.ram, shareRam: false, restore: true },
     }, {
       timeoutMs,
@@ -92,16 +104,20 @@ export async function startClone(r: CloneRequest, timeoutMs: number): Promise<Cl
         await qmp.execute('cont');
       },
       // CloneSetup goes with the first Ping; nothing runs in the guest before it is done
-      onConnect: (client) => {
-        setup = new GuestTasks(client).cloneSetup({ hostname: r.hostname, mountShared: copy, network: !!r.nic })
-          .then(() => { setupDone = Date.now(); });
-        setup.catch(() => { /* awaited below */ });
-      },
+      ...(r.deferSetup ? {} : {
+        onConnect: (client: TtrpcClient) => {
+          setup = new GuestTasks(client).cloneSetup({ hostname: r.hostname, mountShared: copy, network: !!r.nic })
+            .then(() => { setupDone = Date.now(); });
+          setup.catch(() => { /* awaited below */ });
+        },
+      }),
     });
     const t2 = Date.now();
     const tasks = new GuestTasks(vm.client);
-    if (!setup) throw unavailable('the agent connection was made without CloneSetup');
-    await setup;
+    if (!r.deferSetup) {
+      if (!setup) throw unavailable('the agent connection was made without CloneSetup');
+      await setup;
+    }
     return { vm, tasks, timing: { restoreMs, hotplugMs, setupMs: Math.max(setupDone - t2, 0), ...(copy ? { ram: 'memfd', ramCopyMs } : { ram: 'shared' }) } };
   } catch (e) {
     if (vm) {

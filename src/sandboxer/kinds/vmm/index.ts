@@ -27,21 +27,23 @@ import { TtrpcClient } from '../../../ttrpc/client.js';
 import { failedPrecondition, unavailable, errorMessage, isKind, withContext } from '../../../common/errors.js';
 import { procStat } from '../../../common/proc.js';
 import {
-  DEFAULT_CONFIG_PATH, detectAccel, hypervisorFor, ignoredKeysWarning, launchVm, loadVmmConfig, pidAlive, pidFileProcess, quitLingeringVmm, startVirtiofsd, stopVirtiofsd, stopVmm, SHARED_FS_TAG,
+  DEFAULT_CONFIG_PATH, detectAccel, hypervisorFor, ignoredKeysWarning, launchVm, loadVmmConfig, pidAlive, pidFileProcess, quitLingeringVmm, stopVirtiofsd, stopVmm, vmPathsIn, SHARED_FS_TAG,
   type AccelChoice, type VmPaths, type VmmConfig,
 } from '../../../hypervisor/index.js';
 import type { Logger } from '../../../common/log.js';
 import { GuestTasks } from './tasks.js';
 import { GuestRuntime } from './runtime.js';
 import { SharedDir, removeUnmounted } from './shared.js';
-import { VMM_CONFIG_ANNOTATION } from './config.js';
+import { VMM_CONFIG_ANNOTATION, VM_CACHE_DIR } from './config.js';
 import { HOSTNAME_ANNOTATION, netSysctlsOf } from '../../podspec.js';
 import { HOSTNAME_RE } from '../../../agent/protocol.js';
 import { validateVmRequest, vmSizedFor } from './request.js';
 import { AgentSnapshots } from './snapshots.js';
-import { VmNetworks, type PodNic } from './network.js';
+import { VmNetworks, type PlannedNic, type PodNic } from './network.js';
 import { VmTemplates, templateKey, type Template } from './templates.js';
 import { startClone, type Clone } from './clone.js';
+import { claimClone, ORIGIN_FILE, VmCache } from './cache.js';
+import { fsSocketIn, startPodFs, VIRTIOFSD_PID } from './podfs.js';
 import { joinSandboxCgroup } from './cgroup.js';
 import { removeCgroupDirs } from '../../../cgroups/join.js';
 
@@ -82,8 +84,6 @@ interface VmState {
   cgroupDirs?: string[];
 }
 
-/** virtiofsd's pid, written before the VM boots (qemu writes vmm.pid itself). */
-const VIRTIOFSD_PID = 'virtiofsd.pid';
 /** The netns plumbing, written before it is made: a start cut short is undone from it. */
 const NIC_FILE = 'nic.json';
 
@@ -96,11 +96,13 @@ export class VmmSandboxKind implements SandboxKind {
   private warned = new Set<string>();
   readonly snapshots: AgentSnapshots;
   readonly templates: VmTemplates;
+  readonly cache: VmCache;
   private readonly networks: VmNetworks;
 
   constructor(private readonly d: VmmKindDeps) {
     this.snapshots = new AgentSnapshots({ workDir: path.join(d.stateDir, 'snap'), log: d.log });
     this.templates = new VmTemplates({ workDir: path.join(d.stateDir, 'tpl'), log: d.log });
+    this.cache = new VmCache({ workDir: path.join(d.stateDir, VM_CACHE_DIR), log: d.log });
     this.networks = d.networks ?? new VmNetworks();
   }
 
@@ -125,7 +127,8 @@ export class VmmSandboxKind implements SandboxKind {
     validateVmRequest(req);
   }
 
-  async start(sb: SandboxRecord, dir: string): Promise<StartedSandbox> {
+  /** o.noCache: a clone the VM cache held failed to become this pod; it is restored or booted instead. */
+  async start(sb: SandboxRecord, dir: string, o: { noCache?: boolean } = {}): Promise<StartedSandbox> {
     const named = sb.annotations[VMM_CONFIG_ANNOTATION];
     if (named && !(await fs.stat(named).then((st) => st.isFile(), () => false))) {
       throw failedPrecondition(`sandbox ${sb.id}: vmm config ${named} (${VMM_CONFIG_ANNOTATION} / runtime config path) does not exist`);
@@ -145,24 +148,27 @@ export class VmmSandboxKind implements SandboxKind {
     const sysctls = netSysctlsOf(sb.annotations);
     let accel = this.d.accel ?? await detectAccel();
     const vmDir = this.vmDir(dir, sb.id);
+    // enable_template: restore the pod from the template, or take a clone the VM cache holds
+    // (cache.ts: its dir becomes vmDir); any failure boots the pod normally
+    let template: Template | null = null;
+    if (hvCfg.enableTemplate && hvCfg === configured) {
+      template = await this.templates.find(hvCfg, accel).catch((e) => {
+        this.d.log?.warn('cannot read the VM template: booting the pod normally', { id: sb.id, err: errorMessage(e) });
+        return null;
+      });
+    }
+    const cached = template && hvCfg.vmCacheNumber > 0 && !o.noCache ? await this.cache.take(template.manifest.key, vmDir) : null;
     await fs.mkdir(vmDir, { recursive: true, mode: 0o700 });
-    const paths: VmPaths = {
-      agentSocket: path.join(vmDir, 'agent.sock'), debugSocket: path.join(vmDir, 'debug.sock'),
-      qmpSocket: path.join(vmDir, 'qmp.sock'), consoleLog: path.join(vmDir, 'console.log'), pidFile: path.join(vmDir, 'vmm.pid'),
-    };
+    const paths: VmPaths = vmPathsIn(vmDir);
     // virtio-fs: the pod's shared dir, served by its own virtiofsd
     const useFs = hvCfg.sharedFs === 'virtio-fs';
     const shared = new SharedDir(path.join(vmDir, 'shared'));
-    const fsSocket = path.join(vmDir, 'fs.sock');
-    let virtiofsdPid = 0;
-    // its pid file lets a restarted sandboxer reap it should this start never finish
-    const startFs = async () => {
-      virtiofsdPid = await startVirtiofsd({ binary: hvCfg.virtioFsDaemon, socket: fsSocket, source: shared.hostDir, logFile: path.join(vmDir, 'virtiofsd.log') });
-      await fs.writeFile(path.join(vmDir, VIRTIOFSD_PID), String(virtiofsdPid));
-    };
+    const fsSocket = fsSocketIn(vmDir);
+    let virtiofsdPid = cached?.virtiofsdPid ?? 0;
+    const startFs = async () => { virtiofsdPid = await startPodFs(hvCfg, vmDir, shared); };
     // virtiofsd serves one VM connection and exits with it: another VM needs another
     const restartFs = async () => { stopVirtiofsd(virtiofsdPid); await startFs(); };
-    let net: Awaited<ReturnType<VmNetworks['plumb']>> = null;
+    let net: PlannedNic | null = null;
     const cgroupDirs: string[] = [];
     let startTime = '';
     const cleanup = async () => {
@@ -172,28 +178,26 @@ export class VmmSandboxKind implements SandboxKind {
       await removeUnmounted(vmDir).catch(() => {});
     };
     const timing = { plumbMs: 0, configureMs: 0 };
-    let vm;
+    let vm = cached?.vm;
     let tasks: GuestTasks | undefined;
     let clone: Clone | undefined;
-    let template: Template | null = null;
     let fsReady: Promise<void> | undefined;
     try {
       if (sb.netnsPath && hvCfg.internetworkingModel === 'tcfilter') {
         const t0 = Date.now();
         // recorded before the boot: a sandboxer killed from here on leaves what reapUnfinished undoes
         await fs.writeFile(path.join(vmDir, NIC_FILE), JSON.stringify({ netnsPath: sb.netnsPath }));
-        net = await this.networks.plumb(sb.netnsPath);
+        // a cached clone's tap is made by its QEMU (claimClone), not here
+        net = cached ? await this.networks.plan(sb.netnsPath) : await this.networks.plumb(sb.netnsPath);
         if (net) await fs.writeFile(path.join(vmDir, NIC_FILE), JSON.stringify(net.nic));
         timing.plumbMs = Date.now() - t0;
       }
-      // enable_template: restore the pod from the template; any failure boots it normally
-      if (hvCfg.enableTemplate && hvCfg === configured) {
-        template = await this.templates.find(hvCfg, accel).catch((e) => {
-          this.d.log?.warn('cannot read the VM template: booting the pod normally', { id: sb.id, err: errorMessage(e) });
-          return null;
-        });
-      }
-      if (useFs) {
+      if (cached) {
+        const claimed = await claimClone({ id: sb.id, cfg: hvCfg, vm: cached.vm, paths, net, networks: this.networks, hostname: hostname || 'tsula-guest' });
+        tasks = claimed.tasks;
+        clone = { vm: cached.vm, tasks, timing: { ...cached.timing, ...claimed.timing, cached: true } };
+        this.d.log?.info('pod made of a cached VM', { id: sb.id, ...claimed.timing });
+      } else if (useFs) {
         await shared.setup();
         // the agent snapshot cache is for a booting guest's /init: a clone's agent runs already
         if (!template) await this.snapshots.share(hvCfg, shared);
@@ -202,7 +206,7 @@ export class VmmSandboxKind implements SandboxKind {
         if (template) (fsReady = starting).catch(() => { /* awaited by the clone or below */ });
         else await starting;
       }
-      if (template) {
+      if (template && !cached) {
         try {
           clone = await startClone({
             id: sb.id, cfg: hvCfg, accel, template, paths, hostname: hostname || 'tsula-guest',
@@ -254,8 +258,13 @@ export class VmmSandboxKind implements SandboxKind {
       await joinSandboxCgroup(sb.id, hvCfg, sb.annotations, [vm.pid, virtiofsdPid], paths.qmpSocket, cgroupDirs, this.d.log);
       // (a qemu gone meanwhile fails here, inside: its cgroup, virtiofsd and tap are undone)
       startTime = (await procStat(vm.pid)).startTime;
-      // the first boot with this config makes the template, in the background
-      if (hvCfg.enableTemplate && hvCfg === configured && !clone) this.templates.ensure(hvCfg, accel);
+      // the first boot with this config makes the template, in the background, and the VM
+      // cache is filled from it; a pod that took a cached clone leaves a place to fill
+      if (hvCfg.enableTemplate && hvCfg === configured) {
+        const fillCache = (t: Template) => this.cache.fill(hvCfg, accel, t);
+        if (clone && template) fillCache(template);
+        else this.templates.ensure(hvCfg, accel, fillCache);
+      }
     } catch (e) {
       if (vm) {
         vm.client.close();
@@ -263,6 +272,10 @@ export class VmmSandboxKind implements SandboxKind {
       }
       await fsReady?.catch(() => {});
       await cleanup();
+      if (cached) {
+        this.d.log?.warn('a cached VM could not become the pod: it is restored from the template instead', { id: sb.id, err: errorMessage(e) });
+        return this.start(sb, dir, { noCache: true });
+      }
       throw e;
     }
     const state: VmState = {
@@ -273,8 +286,10 @@ export class VmmSandboxKind implements SandboxKind {
     void vm.exited.then((status) => this.vmGone(sb.id, vm.pid, state, `sandbox-${sb.id}: ${hv.name} exited with status ${status}`));
     if (!clone) this.snapshots.afterBoot(hvCfg, accel, vm.ping.startup);
     const ociRuntime = vm.ping.ociRuntime ?? 'runc'; // agents before 0.7 had runc only
+    // a cached clone's: the pod's part (its restore was done ahead)
+    const readyMs = clone?.timing.cached ? clone.timing.claimMs ?? 0 : vm.readyMs + (clone?.timing.setupMs ?? 0);
     this.d.log?.info('VM ready', {
-      id: sb.id, pid: vm.pid, accel: accel.accel, ms: Math.round(vm.readyMs), from: clone ? 'template' : 'boot',
+      id: sb.id, pid: vm.pid, accel: accel.accel, ms: Math.round(readyMs), from: clone?.timing.cached ? 'cache' : clone ? 'template' : 'boot',
       agent: vm.ping.startup?.snapshot ?? 'unknown', oci_runtime: ociRuntime,
       // the guest's clock when its agent answered (a clone's runs on from its template's)
       guest_uptime_ms: Math.round(vm.ping.uptime * 1000),
@@ -284,7 +299,7 @@ export class VmmSandboxKind implements SandboxKind {
       machine: { memoryMib: hvCfg.defaultMemory, vcpus: hvCfg.defaultVcpus },
       kindState: {
         ...state, hypervisor: hv.name, accel: accel.accel, accelReason: accel.reason,
-        kernelRelease: vm.ping.kernelRelease, readyMs: vm.readyMs + (clone?.timing.setupMs ?? 0), agentStartup: vm.ping.startup,
+        kernelRelease: vm.ping.kernelRelease, readyMs, agentStartup: vm.ping.startup,
         ociRuntime,
         ...(clone ? { template: { key: templateKey(hvCfg, accel.accel), ...clone.timing } } : {}),
         ...(net ? { network: { ...timing, addresses: net.guest.interfaces[0]!.addresses } } : {}),
@@ -300,8 +315,10 @@ export class VmmSandboxKind implements SandboxKind {
   private async reapUnfinished(id: string): Promise<void> {
     const vmDir = this.vmDir(path.join(this.d.stateDir, 'sandboxes'), id);
     if (!(await fs.stat(vmDir).catch(() => null))) return;
+    // a cached clone's processes name the dir it was made in (cache.ts)
+    const named = (await fs.readFile(path.join(vmDir, ORIGIN_FILE), 'utf8').catch(() => '')) || vmDir;
     for (const [file, group] of [['vmm.pid', false], [VIRTIOFSD_PID, true]] as const) {
-      const pid = await pidFileProcess(path.join(vmDir, file), vmDir);
+      const pid = await pidFileProcess(path.join(vmDir, file), named);
       if (!pid) continue;
       if (group) stopVirtiofsd(pid);
       else await stopVmm(pid, async () => {}, 0);
@@ -368,9 +385,9 @@ export class VmmSandboxKind implements SandboxKind {
     await this.vmGone(sb.id, h?.pid ?? sb.pid, sb.kindState as unknown as VmState, `sandbox-${sb.id} stopped`);
   }
 
-  /** Builder VMs of agent snapshots stop with the sandboxer; pods' VMs don't. */
+  /** Builder VMs of agent snapshots and cached VMs stop with the sandboxer; pods' VMs don't. */
   async close(): Promise<void> {
-    await Promise.all([this.snapshots.close(), this.templates.close()]);
+    await Promise.all([this.snapshots.close(), this.templates.close(), this.cache.close()]);
   }
 
   /** Containers live in the guest: nothing of the host's namespaces to join. */

@@ -29,6 +29,9 @@ export interface PodNic {
   mac: string;
 }
 
+/** A pod NIC: what is (or is to be) made in the netns, the guest's view of it, the interface's MTU. */
+export interface PlannedNic { nic: PodNic; guest: ConfigureNetworkRequest; mtu: number }
+
 /** `ip`/`tc` batch lines (each tool reads them on stdin with -batch -), in order. */
 export interface Batches { ip: string[]; tc: string[] }
 
@@ -50,6 +53,18 @@ export function plumbingBatches(hostIf: string, tap: string, mtu: number): Batch
     ip: [`tuntap add dev ${tap} mode tap`, `link set dev ${tap} mtu ${mtu}`, `link set dev ${tap} up`],
     tc: [`qdisc add dev ${hostIf} ingress`, redirect(hostIf, tap), `qdisc add dev ${tap} ingress`, redirect(tap, hostIf)],
   };
+}
+
+/**
+ * A tap a cached clone's QEMU made in its own netns (hot-plugged once its pod is known): moved
+ * into the pod's netns (run in QEMU's), then given the interface's MTU and brought up there
+ * before the redirects. A tap keeps its QEMU fd across namespaces.
+ */
+export function adoptionBatches(podNetns: string, hostIf: string, tap: string, mtu: number): { move: string[]; pod: Batches } {
+  // `ip` reads a name with a slash as the netns file's path; batch lines split on blanks
+  if (/\s/.test(podNetns)) throw internal(`a netns path with blanks can't go into an ip batch: ${JSON.stringify(podNetns)}`);
+  const b = plumbingBatches(hostIf, tap, mtu);
+  return { move: [`link set dev ${tap} netns ${podNetns}`], pod: { ip: b.ip.slice(1), tc: b.tc } };
 }
 
 /** Deleting the ingress qdiscs deletes their filters; the tap's goes with the tap. */
@@ -96,7 +111,17 @@ export class VmNetworks {
    * the netns has no interface besides lo (a pod without a network plugin: the guest gets lo
    * only). A tap left by an earlier VM of this netns (a crash) is cleared first.
    */
-  async plumb(netnsPath: string): Promise<{ nic: PodNic; guest: ConfigureNetworkRequest } | null> {
+  async plumb(netnsPath: string): Promise<PlannedNic | null> {
+    const planned = await this.plan(netnsPath);
+    if (planned) await this.apply(planned, plumbingBatches(planned.nic.hostIf, planned.nic.tap, planned.mtu));
+    return planned;
+  }
+
+  /**
+   * What plumb() would make, made in part: the tap comes from a cached clone's QEMU, whose
+   * netns (`tapNetns`, /proc/<pid>/ns/net) holds it once QEMU opened it; see adopt().
+   */
+  async plan(netnsPath: string): Promise<PlannedNic | null> {
     const links = await this.links(netnsPath);
     const ether = links.filter((l) => l.ifname !== 'lo' && l.ifname !== TAP_NAME && (l.link_type ?? 'ether') === 'ether');
     const hostIf = ether.find((l) => l.ifname === POD_IF)?.ifname ?? ether[0]?.ifname;
@@ -105,17 +130,29 @@ export class VmNetworks {
     if (!/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i.test(link.mac)) throw internal(`${hostIf} in ${netnsPath} has no usable MAC (${JSON.stringify(link.mac)})`);
     const nic: PodNic = { netnsPath, hostIf, tap: TAP_NAME, mac: link.mac.toLowerCase() };
     if (links.some((l) => l.ifname === TAP_NAME)) await this.unplumb(nic);
-    const b = plumbingBatches(hostIf, TAP_NAME, link.mtu);
+    return { nic, guest: guestNetwork(link), mtu: link.mtu };
+  }
+
+  /** A cached clone's tap, in its QEMU's netns `tapNetns`, moved into the pod's and joined to its interface. */
+  async adopt(planned: PlannedNic, tapNetns: string): Promise<void> {
+    const { nic, mtu } = planned;
+    const b = adoptionBatches(nic.netnsPath, nic.hostIf, nic.tap, mtu);
+    const r = await this.run(tapNetns, 'ip', b.move, false);
+    if (r.code !== 0) throw internal(`moving the VM's ${nic.tap} into ${nic.netnsPath}: ${r.stderr || `ip exited ${r.code}`}`);
+    await this.apply(planned, b.pod);
+  }
+
+  /** Run the batches in the pod's netns; a failure undoes what they made. */
+  private async apply({ nic }: PlannedNic, b: Batches): Promise<void> {
     try {
       for (const tool of ['ip', 'tc'] as const) {
-        const r = await this.run(netnsPath, tool, b[tool], false);
-        if (r.code !== 0) throw internal(`tcfilter plumbing in ${netnsPath}: ${tool}: ${r.stderr || `exit ${r.code}`}`);
+        const r = await this.run(nic.netnsPath, tool, b[tool], false);
+        if (r.code !== 0) throw internal(`tcfilter plumbing in ${nic.netnsPath}: ${tool}: ${r.stderr || `exit ${r.code}`}`);
       }
     } catch (e) {
       await this.unplumb(nic).catch(() => { /* the error above says more */ });
       throw e;
     }
-    return { nic, guest: guestNetwork(link) };
   }
 
   /** Undo plumb(); idempotent, and fine when the netns is gone already (CNI DEL came first). */

@@ -13,7 +13,7 @@ import { promises as fs, constants as C } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { HypervisorConfig, AccelChoice } from '../../../hypervisor/index.js';
-import { hypervisorFor, pidAlive, runVmToEnd, startVirtiofsd, stopVirtiofsd, consoleTail, SHARED_FS_TAG, type VmPaths } from '../../../hypervisor/index.js';
+import { hypervisorFor, pidAlive, runVmToEnd, startVirtiofsd, stopVirtiofsd, consoleTail, vmPathsIn, SHARED_FS_TAG } from '../../../hypervisor/index.js';
 import type { AgentStartup } from '../../../agent/protocol.js';
 import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
@@ -117,10 +117,7 @@ export class AgentSnapshots {
       await out.shareReadOnly(dir, SNAPSHOTS_IN_SHARED);
       const fsSocket = path.join(work, 'fs.sock');
       virtiofsd = await startVirtiofsd({ binary: cfg.virtioFsDaemon, socket: fsSocket, source: out.hostDir, logFile: path.join(work, 'virtiofsd.log') });
-      const paths: VmPaths = {
-        agentSocket: path.join(work, 'agent.sock'), debugSocket: path.join(work, 'debug.sock'),
-        qmpSocket: path.join(work, 'qmp.sock'), consoleLog: path.join(work, 'console.log'), pidFile: path.join(work, 'vmm.pid'),
-      };
+      const paths = vmPathsIn(work);
       const hv = hypervisorFor({ ...cfg, agentSnapshot: true });
       // booting (bootTimeout) and then ~10 s of work under TCG; generous: it runs in the background
       const status = await runVmToEnd(hv, {

@@ -19,8 +19,8 @@
 import { sha256Hex } from '../../../common/crypto.js';
 import { promises as fs, readFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { AccelChoice, HypervisorConfig, VmPaths } from '../../../hypervisor/index.js';
-import { hypervisorFor, launchVm, pidFileProcess, stopVmm, QmpClient } from '../../../hypervisor/index.js';
+import type { AccelChoice, HypervisorConfig } from '../../../hypervisor/index.js';
+import { hypervisorFor, launchVm, pidFileProcess, stopVmm, vmPathsIn, QmpClient } from '../../../hypervisor/index.js';
 import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
 import { shellQuote } from '../../../common/exec.js';
@@ -182,10 +182,10 @@ export class VmTemplates {
     return templateAt(dir, manifest!, runs as number[]);
   }
 
-  /** Make the template in the background unless it is there or being made. */
-  ensure(cfg: HypervisorConfig, accel: AccelChoice): void {
+  /** Make the template in the background unless it is there or being made; `made` hears of it. */
+  ensure(cfg: HypervisorConfig, accel: AccelChoice, made?: (t: Template) => void): void {
     if ((this.failures.get(templateKey(cfg, accel.accel)) ?? 0) > 1) return;
-    void this.build(cfg, accel);
+    void this.build(cfg, accel).then((t) => { if (t) made?.(t); });
   }
 
   /**
@@ -250,10 +250,7 @@ export class VmTemplates {
       out = await fs.mkdtemp(path.join(top, `.${key}-`));
       const assets = await templateAssets(cfg);
       this.d.log?.info('making the VM template in a template VM', { key, accel: accel.accel, memoryMib: cfg.defaultMemory });
-      const paths: VmPaths = {
-        agentSocket: path.join(work, 'agent.sock'), debugSocket: path.join(work, 'debug.sock'),
-        qmpSocket: path.join(work, 'qmp.sock'), consoleLog: path.join(work, 'console.log'), pidFile: path.join(work, 'vmm.pid'),
-      };
+      const paths = vmPathsIn(work);
       const hv = hypervisorFor(templateConfig(cfg));
       const vm = await launchVm(hv, {
         id: `template-${key}`, accel: accel.accel, paths, template: { ramFile: path.join(out, RAM_FILE), shareRam: true, restore: false },
