@@ -56,6 +56,38 @@ async function manifest(): Promise<{ file: string; m: TemplateManifest } | null>
   return text ? { file, m: JSON.parse(text) as TemplateManifest } : null;
 }
 
+/** crictl on d's CRI socket, asserting success (the sandboxer's log on a failure), and pod configs in d's dir. */
+function criPods(d: TestDaemon) {
+  const log = () => fs.readFile(path.join(d.dir, 'sb', 'sandboxer.log'), 'utf8').catch(() => '');
+  const ok = async (args: string[]) => {
+    const r = await crictl(d.criSock, args, { timeoutMs: 240_000 });
+    assert.equal(r.code, 0, `crictl ${args.join(' ')}: ${r.stderr}\n${await log()}`);
+    return r.stdout.trim();
+  };
+  const podConfig = async (name: string) => {
+    const f = path.join(d.dir, `${name}.json`);
+    await fs.writeFile(f, JSON.stringify({ metadata: { name, namespace: 'default', uid: `${name}-uid` }, hostname: `${name}-host`, log_directory: path.join(d.dir, 'logs'), linux: {} }));
+    return f;
+  };
+  return { log, ok, podConfig };
+}
+
+/** Every pod, the daemon, what its sandboxer left, the network. */
+async function teardownCri(d: TestDaemon, net0: { destroy(): Promise<void> }): Promise<void> {
+  await crictl(d.criSock, ['rmp', '--all', '--force'], { timeoutMs: 120_000 }).catch(() => {});
+  await d.destroy();
+  await killSandboxerLeftovers(d.dir);
+  await net0.destroy();
+}
+
+/** A test run alone has no template yet: a first pod boots and makes it. */
+async function ensureTemplate(ok: (args: string[]) => Promise<string>, podConfig: (name: string) => Promise<string>): Promise<void> {
+  if (await manifest()) return;
+  const first = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', await podConfig('first')]);
+  await ok(['rmp', '-f', first]);
+  await waitFor(manifest, 240_000, 'the VM template');
+}
+
 test('VM templates: the first pod makes one; clones run containers on their own share with their own hostname, RNG and the right clock; other assets are refused, a failed restore boots; both are made again', { timeout: 600_000 }, async () => {
   const sbState = path.join(dir, 'sb');
   const env = { TSULA_SANDBOXER_STATE: sbState, TSULA_SANDBOXER_ADDRESS: path.join(dir, 'sb.sock'), TSULA_VMM_CONFIG: vmmToml };
@@ -137,25 +169,10 @@ test('VM templates: the first pod makes one; clones run containers on their own 
 test('a CRI pod on the pod network from the template: the hot-plugged NIC has the pod IP and reaches the gateway', { timeout: 600_000 }, async () => {
   const net0 = await createTestNet('vmtpl');
   const d = await TestDaemon.create({ env: { TSULA_VMM_CONFIG: vmmToml }, configJson: { 'cni-conf-dir': net0.confDir } });
-  const log = () => fs.readFile(path.join(d.dir, 'sb', 'sandboxer.log'), 'utf8').catch(() => '');
-  const ok = async (args: string[]) => {
-    const r = await crictl(d.criSock, args, { timeoutMs: 240_000 });
-    assert.equal(r.code, 0, `crictl ${args.join(' ')}: ${r.stderr}\n${await log()}`);
-    return r.stdout.trim();
-  };
-  const podConfig = async (name: string) => {
-    const f = path.join(d.dir, `${name}.json`);
-    await fs.writeFile(f, JSON.stringify({ metadata: { name, namespace: 'default', uid: `${name}-uid` }, hostname: `${name}-host`, log_directory: path.join(d.dir, 'logs'), linux: {} }));
-    return f;
-  };
+  const { log, ok, podConfig } = criPods(d);
   try {
     await d.loadBusybox();
-    if (!(await manifest())) {
-      // run alone: a first pod boots and makes the template
-      const first = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', await podConfig('first')]);
-      await ok(['rmp', '-f', first]);
-      await waitFor(manifest, 240_000, 'the VM template');
-    }
+    await ensureTemplate(ok, podConfig);
     const t0 = Date.now();
     const podFile = await podConfig('web');
     const pod = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', podFile]);
@@ -188,10 +205,7 @@ test('a CRI pod on the pod network from the template: the hot-plugged NIC has th
     await ok(['rmp', '-f', pod]);
     await waitFor(async () => (await leftovers(d.dir)).length === 0, 30_000, 'no qemu, virtiofsd or mount left');
   } finally {
-    await crictl(d.criSock, ['rmp', '--all', '--force'], { timeoutMs: 120_000 }).catch(() => {});
-    await d.destroy();
-    await killSandboxerLeftovers(d.dir);
-    await net0.destroy();
+    await teardownCri(d, net0);
   }
 });
 
@@ -200,7 +214,6 @@ test('the VM cache: a clone restored ahead becomes the next CRI pod, with its NI
   const d = await TestDaemon.create({ env: { TSULA_VMM_CONFIG: cacheToml }, configJson: { 'cni-conf-dir': net0.confDir } });
   const sb = path.join(d.dir, 'sb');
   const cacheDir = path.join(sb, 'vmcache');
-  const log = () => fs.readFile(path.join(sb, 'sandboxer.log'), 'utf8').catch(() => '');
   const count = async (what: RegExp) => (await log()).split('\n').filter((l) => what.test(l)).length;
   /** The cached clones' QEMU pids (their pid files in the cache's dir). */
   const waiting = async () => {
@@ -211,23 +224,10 @@ test('the VM cache: a clone restored ahead becomes the next CRI pod, with its NI
     }
     return pids;
   };
-  const ok = async (args: string[]) => {
-    const r = await crictl(d.criSock, args, { timeoutMs: 240_000 });
-    assert.equal(r.code, 0, `crictl ${args.join(' ')}: ${r.stderr}\n${await log()}`);
-    return r.stdout.trim();
-  };
-  const podConfig = async (name: string) => {
-    const f = path.join(d.dir, `${name}.json`);
-    await fs.writeFile(f, JSON.stringify({ metadata: { name, namespace: 'default', uid: `${name}-uid` }, hostname: `${name}-host`, log_directory: path.join(d.dir, 'logs'), linux: {} }));
-    return f;
-  };
+  const { log, ok, podConfig } = criPods(d);
   try {
     await d.loadBusybox();
-    if (!(await manifest())) {
-      const first = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', await podConfig('first')]);
-      await ok(['rmp', '-f', first]);
-      await waitFor(manifest, 240_000, 'the VM template');
-    }
+    await ensureTemplate(ok, podConfig);
     // the first pod of this sandboxer comes from the template, and the cache fills behind it
     const warm = await ok(['--timeout', '240s', 'runp', '-r', 'vmm', await podConfig('warm')]);
     // (its QEMU runs from the start of its restore: the log says when it waits)
@@ -273,9 +273,6 @@ test('the VM cache: a clone restored ahead becomes the next CRI pod, with its NI
     for (const p of [warm, pod]) await ok(['rmp', '-f', p]);
     await waitFor(async () => (await leftovers(d.dir)).length === 0, 30_000, 'no qemu, virtiofsd or mount left');
   } finally {
-    await crictl(d.criSock, ['rmp', '--all', '--force'], { timeoutMs: 120_000 }).catch(() => {});
-    await d.destroy();
-    await killSandboxerLeftovers(d.dir);
-    await net0.destroy();
+    await teardownCri(d, net0);
   }
 });
