@@ -10,8 +10,9 @@ import { parseToml, type TomlValue } from './toml.js';
 import { translateKata, type Setting, type Translated } from './kata.js';
 import { isKuasarForm, translateKuasar } from './kuasar.js';
 
-export const DEFAULT_CONFIG_PATH = '/etc/tsula/vmm.toml';
-export const DEFAULT_GUEST_DIR = '/var/lib/tsula/guest';
+import { DEFAULT_CONFIG_PATH, DEFAULT_GUEST_DIR } from './paths.js';
+
+export { DEFAULT_CONFIG_PATH, DEFAULT_GUEST_DIR };
 
 export type HypervisorName = 'qemu' | 'stratovirt';
 

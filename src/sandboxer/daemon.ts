@@ -82,7 +82,9 @@ export async function startSandboxer(o: SandboxerOptions): Promise<Sandboxer> {
   // both sockets listen: the launcher's shell fast path trusts this file (with a live pid)
   await fs.writeFile(path.join(o.stateDir, 'sandboxer.ready'), String(process.pid), { mode: 0o600 });
   o.log.info('tsula-sandboxer serving', { controller: o.address, tasks: taskSock, pid: process.pid });
-  // behind the sockets: a VM's stop takes seconds, and nothing waits for it
+  // behind the sockets: the kinds' work ahead (a VM cache filling), and orphans' stops: a VM's
+  // stop takes seconds, and nothing waits for it
+  sandboxes.prepareKinds();
   void tasks.dropOrphanSandboxes().catch((e: unknown) => o.log.warn('cannot stop orphaned sandboxes', { err: errorMessage(e) }));
   return {
     taskAddress,

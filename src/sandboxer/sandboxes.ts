@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { writeJsonAtomic, readJson } from '../common/fsutil.js';
-import { alreadyExists, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
+import { alreadyExists, errorMessage, failedPrecondition, invalidArgument, notFound } from '../common/errors.js';
 import type { Logger } from '../common/log.js';
 import { NO_FAULTS, type Faults } from '../common/faults.js';
 import { KINDS, type KindDeps, type SandboxKind, type SandboxRecord } from './kinds/index.js';
@@ -33,6 +33,13 @@ export class Sandboxes {
   constructor(private readonly deps: KindDeps, private readonly log?: Logger, private readonly faults: Faults = NO_FAULTS) {
     this.dir = path.join(deps.stateDir, 'sandboxes');
     for (const [name, make] of Object.entries(KINDS)) this.kinds.set(name, make(deps));
+  }
+
+  /** Each kind's work ahead of any sandbox (SandboxKind.prepare), in the background; failures are logged. */
+  prepareKinds(): void {
+    for (const [name, k] of this.kinds) {
+      void k.prepare?.().catch((e: unknown) => this.log?.warn('a sandbox kind could not prepare', { kind: name, err: errorMessage(e) }));
+    }
   }
 
   private kind(name: string): SandboxKind {

@@ -6,8 +6,9 @@
 // one that fails its restore makes the pod boot at once, and is made again too.
 // Then a CRI pod on a CNI network from the template: its hot-plugged NIC gets the pod's IP.
 // Then the VM cache (vm_cache_number = 1): a clone restored ahead becomes the next CRI pod (its
-// NIC hot-plugged, its tap moved into the pod's netns), the cache fills again, and a
-// sandboxer killed -9 leaves no cached VM behind once the next one starts.
+// NIC hot-plugged, its tap moved into the pod's netns), the cache fills again; a sandboxer
+// killed -9 leaves no cached VM behind once the next one starts, which fills the cache at its
+// start; a sandboxer closed takes its cached VM along.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
@@ -209,7 +210,7 @@ test('a CRI pod on the pod network from the template: the hot-plugged NIC has th
   }
 });
 
-test('the VM cache: a clone restored ahead becomes the next CRI pod, with its NIC; the cache fills again; a sandboxer killed -9 leaves no cached VM', { timeout: 600_000 }, async () => {
+test('the VM cache: a clone restored ahead becomes the next CRI pod, with its NIC; the cache fills again; a sandboxer killed -9 leaves no cached VM, the next fills the cache at its start', { timeout: 600_000 }, async () => {
   const net0 = await createTestNet('vmcache');
   const d = await TestDaemon.create({ env: { TSULA_VMM_CONFIG: cacheToml }, configJson: { 'cni-conf-dir': net0.confDir } });
   const sb = path.join(d.dir, 'sb');
@@ -259,18 +260,33 @@ test('the VM cache: a clone restored ahead becomes the next CRI pod, with its NI
     // the cache fills again
     await waitFor(async () => await count(/msg="VM cached"/) === 2, 120_000, 'the cache filled again');
 
-    // kill -9 of the sandboxer: the pods live on; the next sandboxer removes the waiting clone
-    // and still reaches the pod that was one (its dir renamed into the sandbox's)
+    // kill -9 of the sandboxer: the pods live on; the next sandboxer removes the waiting clone,
+    // still reaches the pod that was one (its dir renamed into the sandbox's), and fills the
+    // cache again at its start, before any pod asks (its vmm.toml asks for a cache)
     const [refill] = (await waiting()).filter((p) => p !== cachedPid);
     const sandboxers = await nodeProcessesUnder(sb);
     assert.equal(sandboxers.length, 1);
     process.kill(sandboxers[0]!, 'SIGKILL');
     process.env.TSULA_SANDBOXER_BIN = path.join(ROOT, 'bin', 'tsula-sandboxer');
-    await ensureSandboxer(sb, path.join(d.dir, 'sb.sock'));
+    process.env.TSULA_VMM_CONFIG = cacheToml; // as tsulad starts it (the test's daemon env)
+    try {
+      await ensureSandboxer(sb, path.join(d.dir, 'sb.sock'));
+    } finally {
+      delete process.env.TSULA_VMM_CONFIG;
+    }
     // (tsulad may have started the next sandboxer already: ensureSandboxer then finds it starting)
-    await waitFor(async () => !pidAlive(refill!) && (await fs.readdir(cacheDir).catch(() => [])).length === 0, 30_000, 'the cached VM of the killed sandboxer and its dir gone');
+    await waitFor(async () => !pidAlive(refill!), 30_000, 'the cached VM of the killed sandboxer gone');
+    await waitFor(async () => await count(/msg="VM cached"/) === 3, 120_000, 'the cache filled at the next sandboxer\'s start');
+    const now = await waiting();
+    assert.equal(now.length, 1, `one cached VM: ${now.join(', ')}`);
+    assert.notEqual(now[0], refill);
+    assert.equal((await fs.readdir(cacheDir)).length, 1, 'the killed sandboxer\'s clone dir removed');
     assert.equal(await ok(['exec', sh, 'hostname']), 'fast-host');
     for (const p of [warm, pod]) await ok(['rmp', '-f', p]);
+    // the cached VM goes with its sandboxer (SIGTERM: its close)
+    const [next] = await nodeProcessesUnder(sb);
+    process.kill(next!, 'SIGTERM');
+    await waitFor(async () => !pidAlive(next!), 30_000, 'the sandboxer closed');
     await waitFor(async () => (await leftovers(d.dir)).length === 0, 30_000, 'no qemu, virtiofsd or mount left');
   } finally {
     await teardownCri(d, net0);

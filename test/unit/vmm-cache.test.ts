@@ -15,6 +15,7 @@ import { pidAlive } from '../../src/hypervisor/vm.js';
 import { ORIGIN_FILE, reapVmCache, VmCache, type CacheRestorer } from '../../src/sandboxer/kinds/vmm/cache.js';
 import { adoptionBatches, plumbingBatches } from '../../src/sandboxer/kinds/vmm/network.js';
 import type { Template } from '../../src/sandboxer/kinds/vmm/templates.js';
+import { asksForVmCache } from '../../src/sandboxer/kinds/vmm/config.js';
 import type { TtrpcClient } from '../../src/ttrpc/client.js';
 
 const host = { vhostVsock: false, vhostNet: false };
@@ -33,6 +34,17 @@ test('vm_cache_number: vmm.toml and kata\'s [factory], default 0; it needs enabl
   assert.deepEqual(kata.ignored, ['factory.vm_cache_endpoint']);
   assert.throws(() => parseVmmConfig('[factory]\nvm_cache_number = 1\n', 'f', { host }), /vm_cache_number: 1 caches clones of the VM template, which enable_template = false turns off: set enable_template = true, or vm_cache_number = 0/);
   assert.throws(() => parseVmmConfig('[hypervisor.qemu]\nenable_template = true\nvm_cache_number = -1\n', 'f', { host }), /vm_cache_number: -1 is out of range 0\.\.64/);
+});
+
+test('does a vmm.toml ask for a VM cache? read as text at the sandboxer\'s start (no VM code loads when it does not)', async () => {
+  const f = path.join(root, 'vmm.toml');
+  const asks = async (text: string) => { await fs.writeFile(f, text); return asksForVmCache(f); };
+  assert.equal(await asks('[hypervisor.qemu]\nenable_template = true\nvm_cache_number = 2\n'), true);
+  assert.equal(await asks('[factory]\nenable_template = true\n  vm_cache_number=1\n'), true);
+  assert.equal(await asks('[factory]\nvm_cache_number = 0\n'), false);
+  assert.equal(await asks('# vm_cache_number = 3\n'), false);
+  assert.equal(await asks('[factory]\nvm_cache_number = 00\n'), false);
+  assert.equal(await asksForVmCache(path.join(root, 'missing.toml')), false);
 });
 
 test('a cached clone\'s tap: moved from its QEMU\'s netns into the pod\'s, then MTU, up and both redirects there', () => {

@@ -4,6 +4,7 @@ import type { Logger } from '../../common/log.js';
 import { RuncSandboxKind } from './runc/index.js';
 import { lazyKind } from './lazy.js';
 import { validateVmRequest } from './vmm/request.js';
+import { asksForVmCache } from './vmm/config.js';
 
 export type { SandboxKind, SandboxRecord, SandboxRequest, StartedSandbox } from './types.js';
 
@@ -20,6 +21,7 @@ export const KINDS: Readonly<Record<string, (d: KindDeps) => SandboxKind>> = {
   // loaded with the first VM pod (kinds/lazy.ts); its containers live in the guest: no spec to join
   vmm: (d) => lazyKind('vmm', async () => new (await import('./vmm/index.js')).VmmSandboxKind({ stateDir: d.stateDir, configPath: d.vmmConfigPath, log: d.log }), {
     validate: validateVmRequest, joinSpec: () => {}, ownRuntime: true,
+    wantsPrepare: () => asksForVmCache(d.vmmConfigPath || undefined),
   }),
 };
 

@@ -12,6 +12,8 @@ export interface LightParts {
   joinSpec(sb: SandboxRecord, spec: Spec): void;
   /** The kind runs its containers itself (SandboxKind.runtime): known before it loads. */
   ownRuntime: boolean;
+  /** Has the kind work to do at the sandboxer's start (SandboxKind.prepare)? Else it is not loaded for it. */
+  wantsPrepare?(): Promise<boolean>;
 }
 
 export function lazyKind(name: string, load: () => Promise<SandboxKind>, light: LightParts): SandboxKind {
@@ -25,6 +27,7 @@ export function lazyKind(name: string, load: () => Promise<SandboxKind>, light: 
     start: async (sb: SandboxRecord, dir: string): Promise<StartedSandbox> => (await get()).start(sb, dir),
     alive: async (sb: SandboxRecord) => (await get()).alive(sb),
     stop: async (sb: SandboxRecord, timeoutSecs: number) => (await get()).stop(sb, timeoutSecs),
+    prepare: async () => { if (await light.wantsPrepare?.()) await (await get()).prepare?.(); },
     // never loaded: nothing of it runs
     close: async () => { await (await kind?.catch(() => null))?.close?.(); },
   };

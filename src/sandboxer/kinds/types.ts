@@ -60,6 +60,11 @@ export interface SandboxKind {
    * Absent: the host runtime.
    */
   runtime?(sb: SandboxRecord): Promise<Runtime>;
+  /**
+   * At the sandboxer's start, work ahead of any sandbox (the vmm kind fills the VM cache its
+   * config asks for, as kata's `factory init`).
+   */
+  prepare?(): Promise<void>;
   /** The sandboxer is closing: stop the kind's own background work (sandboxes stay up). */
   close?(): Promise<void>;
 }

@@ -385,6 +385,19 @@ export class VmmSandboxKind implements SandboxKind {
     await this.vmGone(sb.id, h?.pid ?? sb.pid, sb.kindState as unknown as VmState, `sandbox-${sb.id} stopped`);
   }
 
+  /**
+   * At the sandboxer's start: the VM cache of the sandboxer's config fills now, when it asks
+   * for one and its template is made (kata's `factory init`); else with the first VM pod.
+   */
+  async prepare(): Promise<void> {
+    const cfg = this.d.config ?? await loadVmmConfig(this.d.configPath || DEFAULT_CONFIG_PATH);
+    const hv = cfg.hypervisors[cfg.default];
+    if (!hv?.enableTemplate || hv.vmCacheNumber === 0) return;
+    const accel = this.d.accel ?? await detectAccel();
+    const template = await this.templates.find(hv, accel);
+    if (template) this.cache.fill(hv, accel, template);
+  }
+
   /** Builder VMs of agent snapshots and cached VMs stop with the sandboxer; pods' VMs don't. */
   async close(): Promise<void> {
     await Promise.all([this.snapshots.close(), this.templates.close(), this.cache.close()]);
