@@ -23,7 +23,8 @@ const FIRST_USE = [
   { what: 'grpc-js', re: /node_modules\/@grpc\// },
   { what: 'the ttrpc server', re: /\/src\/ttrpc\/server\.ts$/ },
   { what: 'the VM kind', re: /\/src\/sandboxer\/kinds\/vmm\/index\.ts$/ },
-  { what: 'the hypervisor layer', re: /\/src\/hypervisor\// },
+  // (paths.ts: the default vmm.toml's path, which the sandboxer reads at its start as text)
+  { what: 'the hypervisor layer', re: /\/src\/hypervisor\/(?!paths\.ts$)/ },
 ];
 
 let dir = '';
