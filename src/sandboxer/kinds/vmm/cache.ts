@@ -84,7 +84,11 @@ export class VmCache {
       const i = this.entries.findIndex((e) => e.key === key);
       if (i < 0) return null;
       const e = this.entries.splice(i, 1)[0]!;
-      if (!pidAlive(e.vm.pid)) continue; // its exit is being handled (vm.exited)
+      if (!pidAlive(e.vm.pid)) {
+        // dead, its exit not yet seen (vm.exited leaves an entry no longer listed to us)
+        void this.discard(e);
+        continue;
+      }
       try {
         await fs.writeFile(path.join(e.dir, ORIGIN_FILE), e.dir);
         await fs.rename(e.dir, into);
@@ -100,8 +104,9 @@ export class VmCache {
 
   /**
    * Restore clones in the background until `vm_cache_number` of this template wait; clones of
-   * another template (an older config) and any above that number go first. A restore that fails stops the filling for a
-   * minute (said in the log): pods restore from the template meanwhile.
+   * another template (an older config) and any above that number go first. A restore that
+   * fails stops the filling for a minute (said in the log): pods restore from the template
+   * meanwhile.
    */
   fill(cfg: HypervisorConfig, accel: AccelChoice, template: Template): void {
     if (this.closing || (cfg.vmCacheNumber === 0 && this.entries.length === 0)) return;
@@ -188,10 +193,10 @@ export class VmCache {
 }
 
 /**
- * A cached clone made the pod's: its NIC hot-plugged (QEMU makes the tap in its own netns;
- * it is moved into the pod's and joined to its interface there), then the agent's
- * CloneSetup (clock, CRNG reseed, hostname, the share's mount). The caller configures the
- * NIC, as for any pod.
+ * A cached clone made the pod's: its threads back to niceness 0, its NIC hot-plugged (QEMU
+ * makes the tap in its own netns; it is moved into the pod's and joined to its interface
+ * there), then the agent's CloneSetup (clock, CRNG reseed, hostname; the share is mounted
+ * already). The caller configures the NIC, as for any pod.
  */
 export async function claimClone(c: {
   id: string; cfg: HypervisorConfig; vm: RunningVm; paths: VmPaths; net: PlannedNic | null; networks: VmNetworks; hostname: string;

@@ -29,8 +29,9 @@ export interface CloneRequest {
   netns?: string;
   /** A cached clone (cache.ts): QEMU in a netns of its own, for a pod that does not exist yet. */
   ownNetns?: boolean;
-  /** A cached clone: no CloneSetup now (the pod that takes it sends one), QEMU at this niceness. */
+  /** A cached clone: no CloneSetup now (the pod that takes it sends one). */
   deferSetup?: boolean;
+  /** QEMU's niceness (a cached clone's: cache.ts). */
   nice?: number;
   /** The pod's virtio-fs: virtiofsd listening on socket (or once `ready` resolves: before the hot-plug). */
   sharedFs?: { socket: string; tag: string; ready?: Promise<void> };
