@@ -118,8 +118,8 @@ export class VmNetworks {
   }
 
   /**
-   * What plumb() would make, made in part: the tap comes from a cached clone's QEMU, whose
-   * netns (`tapNetns`, /proc/<pid>/ns/net) holds it once QEMU opened it; see adopt().
+   * The pod's NIC as plumb() makes it, with nothing made yet (a tap left by an earlier VM of
+   * this netns is cleared): a cached clone's tap comes from its QEMU, see adopt().
    */
   async plan(netnsPath: string): Promise<PlannedNic | null> {
     const links = await this.links(netnsPath);
