@@ -9,7 +9,8 @@
 // was rehearsed too, and taken out again: a clone's first container took as long with it
 // (~1.0 s in the guest against ~0.35 s for its second). What the first pays is QEMU
 // translating conmon's, crun's and the kernel's code afresh (a clone's translation cache
-// starts empty), not the agent's JavaScript.
+// starts empty), not the agent's JavaScript: a throwaway container helps only in the QEMU
+// that runs the pod, which is what the VM cache does (warm-container.ts).
 import { errorMessage } from '../../../common/errors.js';
 import { compareVersions } from '../../../common/compare.js';
 import type { RunningVm } from '../../../hypervisor/index.js';

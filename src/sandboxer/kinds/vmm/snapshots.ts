@@ -14,6 +14,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import type { HypervisorConfig, AccelChoice } from '../../../hypervisor/index.js';
 import { hypervisorFor, pidAlive, runVmToEnd, startVirtiofsd, stopVirtiofsd, consoleTail, vmPathsIn, SHARED_FS_TAG } from '../../../hypervisor/index.js';
+import { fsSocketIn } from './podfs.js';
 import type { AgentStartup } from '../../../agent/protocol.js';
 import { errorMessage, failedPrecondition } from '../../../common/errors.js';
 import type { Logger } from '../../../common/log.js';
@@ -115,7 +116,7 @@ export class AgentSnapshots {
       this.d.log?.info('making the agent snapshot in a builder VM', { key: key || '(this config)', accel: accel.accel, cpu: cfg.cpuModel || '(default)' });
       await out.setup();
       await out.shareReadOnly(dir, SNAPSHOTS_IN_SHARED);
-      const fsSocket = path.join(work, 'fs.sock');
+      const fsSocket = fsSocketIn(work);
       virtiofsd = await startVirtiofsd({ binary: cfg.virtioFsDaemon, socket: fsSocket, source: out.hostDir, logFile: path.join(work, 'virtiofsd.log') });
       const paths = vmPathsIn(work);
       const hv = hypervisorFor({ ...cfg, agentSnapshot: true });

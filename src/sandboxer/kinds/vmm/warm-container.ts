@@ -1,7 +1,7 @@
 // A throwaway container run in a cached clone before it waits (cache.ts): under TCG a clone's
 // first container costs ~1.0 s in the guest against ~0.35 s for its second, because QEMU
 // translates conmon's, crun's and the kernel's create path afresh in every new QEMU process
-// (a template holds no translations: it was tried there, stop 52). A cached clone's QEMU
+// (a template holds no translations: tried there, see rehearsal.ts). A cached clone's QEMU
 // keeps what it translated, so the pod that takes it starts its first container warm.
 //
 // The container goes the way a pod's does (GuestRuntime: its rootfs bind-mounted into the
